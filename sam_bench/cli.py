@@ -1,0 +1,114 @@
+"""`sam-bench`: a thin click skin over the library; every command is a plain Python call too."""
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+
+import click
+from click.core import ParameterSource
+
+from . import __version__
+from .errors import BadInput, SamBenchError
+
+
+class CliError(click.ClickException):
+    """A SamBenchError as click shows it: 'Error: <one line>' and its exit code."""
+
+    def __init__(self, err: SamBenchError):
+        super().__init__(str(err))
+        self.exit_code = err.exit_code
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SamBenchError as err:
+            raise CliError(err) from None
+
+
+def eps_option(value):
+    """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
+    if value is None:
+        return None
+    from .eps import format_eps, parse_eps
+    try:
+        return format_eps(parse_eps(value))
+    except BadInput as err:
+        raise click.BadParameter(str(err)) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sam-bench")
+def cli():
+    """Train, attack and rank standard, SAM and adversarially trained models (RobustBench-compatible)."""
+
+
+@cli.command()
+@click.option("--method", type=click.Choice(["standard", "sam", "asam", "at", "sam-at"]), default="standard",
+              show_default=True, help="standard: SGD; sam/asam: (adaptive) SAM; at: PGD adversarial training; "
+                                      "sam-at: SAM on PGD examples.")
+@click.option("--rho", type=float, default=None, help="SAM/ASAM radius (default 0.05 for sam, 0.5 for asam).")
+@click.option("--arch", default="preactresnet18", show_default=True,
+              help="preactresnet18, wideresnet-28-10, wideresnet-16-4 or timm:<name>.")
+@click.option("--width", type=float, default=1.0, show_default=True,
+              help="Channel multiplier for the built-in architectures (0.25: a quarter of the channels).")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "cifar10-sample", "synthetic", "synthetic100"]),
+              default="cifar10-sample", show_default=True, help="cifar10-sample is the bundled real sample.")
+@click.option("--data-dir", default=None, help="Folder with <dataset>.npz or torchvision's folders, or an .npz file.")
+@click.option("--n-train", type=int, default=None, help="Train on a fixed random subset of N images.")
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=0.1, show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--weight-decay", type=float, default=5e-4, show_default=True)
+@click.option("--schedule", type=click.Choice(["piecewise", "cosine"]), default="piecewise", show_default=True,
+              help="piecewise: the paper's lr x0.1 at 75% and x0.01 at 90% of the epochs.")
+@click.option("--attack-norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True)
+@click.option("--attack-eps", default="8/255", show_default=True, callback=lambda c, p, v: eps_option(v))
+@click.option("--attack-steps", type=int, default=10, show_default=True)
+@click.option("--attack-step-size", default=None, callback=lambda c, p, v: eps_option(v),
+              help="Default 2.5 * eps / steps.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 autocast on GPU, fp32 on CPU.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (GPU).")
+@click.option("--out", required=True, help="Run directory to create (or to continue with --resume).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
+@click.option("--max-minutes", type=float, default=None,
+              help="Stop cleanly (resumable) before an epoch that would end after this many minutes.")
+@click.option("--stop-after-epochs", type=int, default=None, help="Stop cleanly after N epochs in this call.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **options):
+    """Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory."""
+    from pathlib import Path
+
+    from .train import TrainConfig, resolve_resume_config, train as run_training
+
+    options["compile"] = compile_
+    config_keys = {f.name for f in fields(TrainConfig)}
+    if resume:
+        explicit = {k: v for k, v in options.items() if k in config_keys and
+                    ctx.get_parameter_source("compile_" if k == "compile" else k) == ParameterSource.COMMANDLINE}
+        cfg = resolve_resume_config(Path(out), explicit)
+    else:
+        cfg = TrainConfig(**{k: v for k, v in options.items() if k in config_keys})
+    meta = run_training(cfg, out, resume=resume, stop_after_epochs=stop_after_epochs, max_minutes=max_minutes,
+                        progress=not quiet)
+    if meta.get("status") == "complete":
+        final = meta["final"]
+        click.echo(f"done: {out} (test acc {final['test_acc']:.2%}, {meta['wall_time_s']:.0f} s, "
+                   f"{meta['images_per_s']:.0f} img/s)")
+    else:
+        click.echo(f"stopped after epoch {meta['epochs_done']}/{cfg.epochs}; continue with "
+                   f"sam-bench train --out {out} --resume")
+
+
+def main():
+    cli(prog_name="sam-bench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

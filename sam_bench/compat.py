@@ -1,0 +1,143 @@
+"""The few shims the ecosystem needs today. Each one does nothing where the real package works.
+
+`install()` is called on `import sam_bench`; it is idempotent. What it does is recorded in
+`ACTIVE` so tests and `sam-bench --version` can say which shims are on.
+
+1. torchvision: PyPI's torchvision 0.28.0 is a CUDA build. With CPU-only torch its C++
+   extension does not load, and `import torchvision` then dies in `_meta_registrations` with
+   "operator torchvision::nms does not exist" (it registers fake kernels for `nms`/`qnms`
+   without checking that the extension loaded). timm and robustbench import torchvision. We
+   define the two operator schemas so the import goes through; detection ops (nms, roi_align...)
+   stay unavailable, which nothing in sam-bench uses.
+2. autoattack: robustbench 1.1.1 imports `autoattack` (the git-only upstream package) but
+   depends on `pyautoattack` 0.2.0, the same attacks with a changed API (keyword-only
+   arguments, `batch_size=` instead of `bs=`, returns `(x_adv, y_adv)`, logs through the
+   `auto-attack` logger instead of `log_path`). We register an `autoattack` module that gives
+   pyautoattack upstream's call signature.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+import types
+
+ACTIVE: set[str] = set()
+
+_TORCHVISION_SCHEMAS = {
+    "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+}
+_torchvision_lib = None  # keeps the torch.library alive for the life of the process
+
+
+def _purge(prefix: str) -> None:
+    for name in [m for m in sys.modules if m == prefix or m.startswith(prefix + ".")]:
+        del sys.modules[name]
+
+
+def ensure_torchvision() -> bool:
+    """Make `import torchvision` work on CPU torch. Returns True if the shim was needed."""
+    global _torchvision_lib
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
+        return "torchvision" in ACTIVE
+    try:
+        importlib.import_module("torchvision")
+        return False
+    except RuntimeError as err:
+        if "torchvision::" not in str(err):
+            raise
+    _purge("torchvision")  # the failed import left half-initialised modules behind
+    import torch
+
+    _torchvision_lib = torch.library.Library("torchvision", "FRAGMENT")  # noqa: TOR901
+    for name, schema in _TORCHVISION_SCHEMAS.items():
+        if not torch._C._dispatch_has_kernel(f"torchvision::{name}"):
+            try:
+                _torchvision_lib.define(schema)
+            except RuntimeError:
+                pass  # already defined by an earlier partial import
+    importlib.import_module("torchvision")
+    ACTIVE.add("torchvision")
+    return True
+
+
+class _UpstreamAutoAttack:
+    """pyautoattack's AutoAttack behind upstream AutoAttack's signature.
+
+    Upstream: AutoAttack(model, norm='Linf', eps=.3, version='standard', seed=None,
+    verbose=True, attacks_to_run=[], device='cuda', log_path=None), and
+    run_standard_evaluation(x, y, bs=250, return_labels=False, state_path=None) -> x_adv.
+    """
+
+    def __init__(self, model, norm="Linf", eps=0.3, version="standard", seed=None, verbose=True,
+                 attacks_to_run=(), device="cuda", log_path=None):
+        from pyautoattack import AutoAttack
+
+        attacks = list(attacks_to_run) or None
+        if version != "custom":
+            attacks = None  # upstream ignores attacks_to_run outside 'custom'; pyautoattack raises
+        self._inner = AutoAttack(model, attacks=attacks, device=device, eps=eps, norm=norm,
+                                 seed=seed, version=version)
+        self.verbose = verbose
+        logger = logging.getLogger("auto-attack")
+        if verbose and logger.level in (logging.NOTSET,) and not logger.handlers:
+            logger.setLevel(logging.DEBUG)
+        if log_path is not None:
+            handler = logging.FileHandler(log_path)
+            logger.addHandler(handler)
+
+    def __getattr__(self, name):  # apgd, fab, square, apgd_targeted, attacks_to_run, ...
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name, value):
+        if name in ("_inner", "verbose"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._inner, name, value)
+
+    def run_standard_evaluation(self, x_orig, y_orig, bs=250, return_labels=False, state_path=None):
+        x_adv, y_adv = self._inner.run_standard_evaluation(x_orig, y_orig, batch_size=bs,
+                                                           state_path=state_path)
+        return (x_adv, y_adv) if return_labels else x_adv
+
+    def run_standard_evaluation_individual(self, x_orig, y_orig, bs=250, return_labels=False):
+        adv = self._inner.run_standard_evaluation_individual(x_orig, y_orig, batch_size=bs)
+        if return_labels:
+            return adv
+        return {name: value[0] if isinstance(value, tuple) else value for name, value in adv.items()}
+
+    def clean_accuracy(self, x_orig, y_orig, bs=250):
+        return self._inner.clean_accuracy(x_orig, y_orig, bs=bs)
+
+
+def ensure_autoattack() -> bool:
+    """Register an upstream-compatible `autoattack` module. Returns True if the shim was needed."""
+    if "autoattack" in sys.modules:
+        return "autoattack" in ACTIVE
+    if importlib.util.find_spec("autoattack") is not None:
+        return False  # the real upstream package is installed
+    if importlib.util.find_spec("pyautoattack") is None:
+        return False
+    pyaa_state = importlib.import_module("pyautoattack.state")
+    module = types.ModuleType("autoattack", "upstream AutoAttack API over pyautoattack (sam_bench.compat)")
+    module.AutoAttack = _UpstreamAutoAttack
+    module.__path__ = []  # a package, so that `autoattack.state` can be imported
+    module.state = pyaa_state
+    sys.modules["autoattack"] = module
+    sys.modules["autoattack.state"] = pyaa_state
+    for sub in ("autopgd_base", "fab_pt", "square", "checks", "other_utils"):
+        full = f"pyautoattack.{sub}"
+        if importlib.util.find_spec(full) is not None:
+            sys.modules[f"autoattack.{sub}"] = importlib.import_module(full)
+            setattr(module, sub, sys.modules[f"autoattack.{sub}"])
+    ACTIVE.add("autoattack")
+    return True
+
+
+def install() -> set[str]:
+    """Apply every shim that is needed here; return the names of the active ones."""
+    ensure_torchvision()
+    ensure_autoattack()
+    return set(ACTIVE)

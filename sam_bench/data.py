@@ -1,0 +1,243 @@
+"""Data sets as uint8 arrays, and a loader that augments on the training device.
+
+Sources, by name:
+- `cifar10`, `cifar100`: an `.npz` with `x_train, y_train, x_test, y_test` (uint8 HWC) given as
+  `--data-dir FILE.npz` or found as `DIR/<name>.npz`; otherwise torchvision's folders in DIR
+  (`cifar-10-batches-py`, `cifar-100-python`), downloaded there when the machine is online.
+- `cifar10-sample`: a real CIFAR-10 sample shipped inside the package (the embedded default).
+- `synthetic`, `synthetic100`: learnable random images for tests (10 and 100 classes).
+Images stay uint8 until the loader turns a batch into floats in [0,1]; normalization lives in the
+model.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import BadInput
+
+# Per-channel statistics of the training sets (the usual published values).
+STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+SAMPLE_DIR = Path(__file__).parent / "sample_data"
+DATASETS = ("cifar10", "cifar100", "cifar10-sample", "synthetic", "synthetic100")
+
+
+@dataclass
+class Dataset:
+    name: str  # what the user asked for
+    family: str  # cifar10 or cifar100: sets the number of classes and the normalization
+    x_train: np.ndarray  # uint8 (N, 32, 32, 3)
+    y_train: np.ndarray  # int64 (N,)
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str  # where the arrays came from
+
+    @property
+    def num_classes(self) -> int:
+        return 100 if self.family == "cifar100" else 10
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return STATS[self.family][0]
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return STATS[self.family][1]
+
+    def fingerprint(self) -> str:
+        """sha256 over all four arrays: the identity of the data a model saw."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train.astype(np.int64), self.x_test, self.y_test.astype(np.int64)):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "family": self.family, "num_classes": self.num_classes,
+                "n_train": len(self.y_train), "n_test": len(self.y_test), "source": self.source,
+                "sha256": self.fingerprint()}
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
+    if name not in DATASETS:
+        raise BadInput(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if name == "cifar10-sample":
+        return _load_sample()
+    if name.startswith("synthetic"):
+        return synthetic_dataset(num_classes=100 if name == "synthetic100" else 10, name=name)
+    return _load_cifar(name, data_dir, download)
+
+
+def _check_arrays(arrays: dict, num_classes: int, where: str) -> None:
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
+            raise BadInput(f"{where}: x_{split} must be uint8 of shape (N, 32, 32, 3), got {x.dtype} {x.shape}")
+        if len(y) != len(x):
+            raise BadInput(f"{where}: x_{split} and y_{split} differ in length")
+        if len(y) and (y.min() < 0 or y.max() >= num_classes):
+            raise BadInput(f"{where}: y_{split} has labels outside 0..{num_classes - 1}")
+
+
+def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except KeyError as err:
+        raise BadInput(f"{path}: missing array {err}; need x_train, y_train, x_test, y_test") from None
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: not a readable .npz file ({err})") from None
+    num_classes = 100 if family == "cifar100" else 10
+    _check_arrays(arrays, num_classes, str(path))
+    return Dataset(name or family, family, arrays["x_train"], arrays["y_train"].astype(np.int64),
+                   arrays["x_test"], arrays["y_test"].astype(np.int64), source=str(path))
+
+
+def _load_cifar(name: str, data_dir, download: bool) -> Dataset:
+    folder_name = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name]
+    hint = (f"{name} not found. Put {name}.npz (x_train, y_train, x_test, y_test; uint8 HWC) or "
+            f"torchvision's {folder_name}/ folder in a directory and pass it as --data-dir "
+            f"(or set SAM_BENCH_DATA)")
+    data_dir = data_dir or os.environ.get("SAM_BENCH_DATA")
+    if data_dir is None:
+        raise BadInput(hint)
+    path = Path(data_dir).expanduser()
+    if path.is_file():
+        return load_npz(path, name)
+    if (path / f"{name}.npz").is_file():
+        return load_npz(path / f"{name}.npz", name)
+    if not path.is_dir() and not download:
+        raise BadInput(f"{hint}; {path} does not exist")
+    return _load_torchvision(name, path, download, hint)
+
+
+def _load_torchvision(name: str, root: Path, download: bool, hint: str) -> Dataset:
+    # torchvision reads the official python-format batches (pickles) only after checking their
+    # md5 against the official release, so the files it unpickles are the published data set.
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    try:
+        train = cls(str(root), train=True, download=False)
+    except RuntimeError:
+        if not download:
+            raise BadInput(hint) from None
+        try:
+            train = cls(str(root), train=True, download=True)
+        except Exception as err:  # offline, disk full, ...: all end in the same advice
+            raise BadInput(f"{hint} (download failed: {type(err).__name__})") from None
+    test = cls(str(root), train=False, download=False)
+    return Dataset(name, name, np.asarray(train.data, np.uint8), np.asarray(train.targets, np.int64),
+                   np.asarray(test.data, np.uint8), np.asarray(test.targets, np.int64), source=str(root))
+
+
+def _read_mosaic(path: Path, count: int) -> np.ndarray:
+    """Images stored row-major in a lossless WebP mosaic of 32x32 tiles."""
+    from PIL import Image
+
+    m = np.asarray(Image.open(path).convert("RGB"))
+    rows, cols = m.shape[0] // 32, m.shape[1] // 32
+    tiles = m.reshape(rows, 32, cols, 32, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 32, 32, 3)
+    return np.ascontiguousarray(tiles[:count])
+
+
+def write_mosaic(path: Path, images: np.ndarray, cols: int = 50) -> None:
+    from PIL import Image
+
+    rows = math.ceil(len(images) / cols)
+    canvas = np.zeros((rows * cols, 32, 32, 3), np.uint8)
+    canvas[: len(images)] = images
+    canvas = canvas.reshape(rows, cols, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 32, cols * 32, 3)
+    Image.fromarray(canvas).save(path, "webp", lossless=True, quality=100, method=6)
+
+
+def _load_sample() -> Dataset:
+    labels_path = SAMPLE_DIR / "cifar10_sample_labels.npz"
+    if not labels_path.is_file():
+        raise BadInput(f"the bundled CIFAR-10 sample is missing from {SAMPLE_DIR}; reinstall sam-bench")
+    with np.load(labels_path, allow_pickle=False) as f:
+        y_train, y_test = f["y_train"].astype(np.int64), f["y_test"].astype(np.int64)
+    x_train = _read_mosaic(SAMPLE_DIR / "cifar10_sample_train.webp", len(y_train))
+    x_test = _read_mosaic(SAMPLE_DIR / "cifar10_sample_test.webp", len(y_test))
+    return Dataset("cifar10-sample", "cifar10", x_train, y_train, x_test, y_test, source="bundled sample")
+
+
+def synthetic_dataset(num_classes: int = 10, n_train: int = 512, n_test: int = 256, seed: int = 0,
+                      name: str = "synthetic") -> Dataset:
+    """Each class is a smooth random colour pattern; images are that pattern plus noise.
+
+    Learnable in a few steps, so tests can check that training actually trains."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, size=(num_classes, 4, 4, 3))
+    patterns = coarse.repeat(8, axis=1).repeat(8, axis=2)  # (C, 32, 32, 3) blocky prototypes
+
+    def make(n):
+        y = np.arange(n) % num_classes
+        rng.shuffle(y)
+        x = patterns[y] * 0.6 + rng.uniform(0, 255, size=(n, 32, 32, 3)) * 0.4
+        return x.round().clip(0, 255).astype(np.uint8), y.astype(np.int64)
+
+    x_train, y_train = make(n_train)
+    x_test, y_test = make(n_test)
+    family = "cifar100" if num_classes == 100 else "cifar10"
+    return Dataset(name, family, x_train, y_train, x_test, y_test, source=f"synthetic(seed={seed})")
+
+
+def to_tensor(x: np.ndarray, device) -> torch.Tensor:
+    """uint8 NHWC array -> uint8 NCHW tensor on `device` (the loader keeps this resident)."""
+    return torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).contiguous()
+
+
+def augment(batch_u8: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop (reflect padding) and horizontal flip of a uint8 NCHW batch, on its device."""
+    n, _, h, w = batch_u8.shape
+    padded = torch.nn.functional.pad(batch_u8.float(), (pad, pad, pad, pad), mode="reflect")
+    dev = batch_u8.device
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(dev)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(dev)
+    flip = torch.rand(n, generator=generator, device="cpu").to(dev) < 0.5
+    rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])  # (n, h)
+    cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])  # (n, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    idx_n = torch.arange(n, device=dev)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
+    return out.permute(0, 3, 1, 2)
+
+
+class DeviceLoader:
+    """Batches of (float images in [0,1], int64 labels), with the whole split on `device`.
+
+    The order and the augmentation of epoch e depend only on (seed, e), so a resumed run sees
+    exactly the batches an uninterrupted one would have seen."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, device, train: bool,
+                 seed: int = 0, channels_last: bool = False):
+        self.x = to_tensor(x, device)
+        self.y = torch.from_numpy(np.asarray(y, np.int64)).to(device)
+        self.batch_size, self.train, self.seed = batch_size, train, seed
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        return n // self.batch_size if self.train and n >= self.batch_size else math.ceil(n / self.batch_size)
+
+    def epoch(self, epoch: int = 0):
+        n = len(self.y)
+        if self.train:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            order = torch.randperm(n, generator=gen).to(self.y.device)
+        else:
+            gen, order = None, torch.arange(n, device=self.y.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            xb = self.x[idx]
+            xb = augment(xb, gen) if self.train else xb.float()
+            yield (xb / 255.0).contiguous(memory_format=self.memory_format), self.y[idx]

@@ -1,0 +1,13 @@
+"""Errors the CLI turns into one clear line and an exit code, never a traceback."""
+
+
+class SamBenchError(Exception):
+    """Something went wrong at run time (exit code 1)."""
+
+    exit_code = 1
+
+
+class BadInput(SamBenchError):
+    """The user asked for something that cannot be (exit code 2, like click's usage errors)."""
+
+    exit_code = 2

@@ -1,0 +1,54 @@
+"""Model registry: name -> constructor, the way timm does it (`register_model`, `create_model`,
+`list_models`), without import-time side effects beyond filling a dict.
+
+Every model takes inputs in [0,1] and normalizes inside (`InputNormalization`, buffers that are
+not saved), so AutoAttack, RobustBench and our PGD all attack the same function, and the saved
+state_dict has exactly the keys of the matching RobustBench architecture.
+
+A model is rebuilt from its *spec*, a plain dict stored in every run's metadata:
+{"arch": "preactresnet18", "num_classes": 10, "mean": [...], "std": [...], "width": 1.0}
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn as nn
+
+from ..errors import BadInput
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    def wrap(fn):
+        _REGISTRY[name] = fn
+        return fn
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY) + ["timm:<name>"]
+
+
+def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0) -> dict:
+    if arch not in _REGISTRY and not arch.startswith("timm:"):
+        raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
+    if not width > 0:
+        raise BadInput(f"--width must be > 0, got {width}")
+    return {"arch": arch, "num_classes": int(num_classes), "mean": [float(m) for m in mean],
+            "std": [float(s) for s in std], "width": float(width)}
+
+
+def create_model(spec: dict) -> nn.Module:
+    """Build a freshly initialised model from its spec."""
+    arch = spec["arch"]
+    common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"])
+    if arch.startswith("timm:"):
+        from .timm_adapter import create_timm_model
+        return create_timm_model(arch[len("timm:"):], width=spec.get("width", 1.0), **common)
+    if arch not in _REGISTRY:
+        raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
+    return _REGISTRY[arch](width=spec.get("width", 1.0), **common)
+
+
+from . import preact_resnet, wide_resnet  # noqa: E402,F401  (fill the registry)

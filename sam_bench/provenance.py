@@ -1,0 +1,51 @@
+"""Where a result came from: code version and commit, torch version, device."""
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+from . import __version__
+
+
+@functools.lru_cache(None)
+def code_commit() -> str | None:
+    """The git commit of the sam-bench checkout (with '+dirty' for uncommitted changes), if any."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        if not commit:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "sam_bench"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def resolve_device(name: str) -> torch.device:
+    from .errors import BadInput
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BadInput("--device cuda asked for, but torch sees no CUDA device here")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise BadInput(f"unknown device {name!r}; use auto, cpu or cuda") from None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def environment(device: torch.device) -> dict:
+    return {"sam_bench_version": __version__, "torch_version": torch.__version__,
+            "device": str(device), "device_name": device_name(device), "code_commit": code_commit()}

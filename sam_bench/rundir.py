@@ -1,0 +1,41 @@
+"""Rebuild a trained model from its run directory alone (weights + metadata.json)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import files
+from .errors import SamBenchError
+from .models import create_model
+
+
+def load_weights_verified(weights: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:
+    if not weights.is_file():
+        raise SamBenchError(f"{weights}: weights file not found")
+    if expected_sha256 is not None and files.sha256_file(weights) != expected_sha256:
+        raise SamBenchError(f"{weights}: sha256 does not match its metadata (file changed or damaged)")
+    return files.load_safetensors(weights)
+
+
+def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> torch.nn.Module:
+    model = create_model(spec)
+    state_dict = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}  # fp16 zoo copies
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise SamBenchError(f"{where}: weights do not fit architecture {spec.get('arch')} ({first})") from None
+    return model.eval()
+
+
+def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode on the CPU, metadata) of a finished run; sha256 checked."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SamBenchError(f"{run_dir}: not a run directory")
+    metadata = files.read_json(run_dir / "metadata.json")
+    if metadata.get("status") != "complete" or "weights" not in metadata:
+        raise SamBenchError(f"{run_dir}: training has not finished (resume it with sam-bench train --resume)")
+    state = load_weights_verified(run_dir / metadata["weights"], metadata.get("weights_sha256"))
+    return build_model(metadata["arch"], state, str(run_dir)), metadata

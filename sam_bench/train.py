@@ -1,0 +1,303 @@
+"""The training loop: schedule, precision, progress, per-epoch log, atomic resumable checkpoints.
+
+A run directory (`out`) holds:
+  metadata.json     the full recipe, data fingerprint, model spec, provenance, timings, metrics
+  log.jsonl         one line per finished epoch
+  checkpoint.pt     the last finished epoch: model, optimizer (with SAM's base state), RNG, history
+  model.safetensors final weights, written when the last epoch is done
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import files
+from .data import DeviceLoader, load_dataset
+from .eps import format_eps, parse_eps
+from .errors import BadInput, SamBenchError
+from .methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
+from .models import create_model, make_spec
+from .optim import SAM
+from .provenance import environment, resolve_device
+
+SCHEDULES = ("piecewise", "cosine")
+DEFAULT_RHO = {"sam": 0.05, "asam": 0.5, "sam-at": 0.05}
+# Settings that change how, not what, is trained: a resumed run may change them.
+RUNTIME_KEYS = {"device", "data_dir", "compile"}
+
+
+@dataclass
+class TrainConfig:
+    method: str = "standard"
+    arch: str = "preactresnet18"
+    width: float = 1.0
+    dataset: str = "cifar10-sample"
+    data_dir: str | None = None
+    n_train: int | None = None  # first N training images (after a fixed shuffle); None = all
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "piecewise"
+    rho: float | None = None
+    attack_norm: str = "Linf"
+    attack_eps: str = "8/255"
+    attack_steps: int = 10
+    attack_step_size: str | None = None  # default 2.5 * eps / steps (Madry et al.)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    compile: bool = False
+
+    def validate(self) -> "TrainConfig":
+        if self.method not in METHODS:
+            raise BadInput(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.schedule not in SCHEDULES:
+            raise BadInput(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise BadInput(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
+        if self.method in USES_SAM:
+            if self.rho is None:
+                self.rho = DEFAULT_RHO[self.method]
+            if not self.rho >= 0:
+                raise BadInput(f"--rho must be >= 0, got {self.rho}")
+        elif self.rho is not None:
+            raise BadInput(f"--rho applies to sam, asam and sam-at, not to {self.method}")
+        for name in ("epochs", "batch_size", "attack_steps"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"--{name.replace('_', '-')} must be >= 1")
+        if self.n_train is not None and self.n_train < 1:
+            raise BadInput("--n-train must be >= 1")
+        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise BadInput("need --lr > 0, --weight-decay >= 0 and 0 <= --momentum < 1")
+        if self.method in USES_ATTACK:
+            if self.attack_norm not in ("Linf", "L2"):
+                raise BadInput(f"--attack-norm must be Linf or L2, got {self.attack_norm!r}")
+            self.attack_eps = format_eps(parse_eps(self.attack_eps))
+            if self.attack_step_size is None:
+                self.attack_step_size = format_eps(2.5 * parse_eps(self.attack_eps) / self.attack_steps)
+            else:
+                self.attack_step_size = format_eps(parse_eps(self.attack_step_size))
+        return self
+
+    def attack(self) -> dict | None:
+        if self.method not in USES_ATTACK:
+            return None
+        return dict(eps=parse_eps(self.attack_eps), norm=self.attack_norm, steps=self.attack_steps,
+                    step_size=parse_eps(self.attack_step_size))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    if cfg.schedule == "piecewise":  # the paper's: x0.1 at 75% and x0.01 at 90% of the epochs
+        f = epoch / cfg.epochs
+        return cfg.lr * (1.0 if f < 0.75 else 0.1 if f < 0.9 else 0.01)
+    t = (epoch * steps_per_epoch + step) / (cfg.epochs * steps_per_epoch)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
+    kwargs = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.method in USES_SAM:
+        return SAM(model.parameters(), torch.optim.SGD, rho=cfg.rho, adaptive=cfg.method == "asam", **kwargs)
+    return torch.optim.SGD(model.parameters(), **kwargs)
+
+
+@torch.no_grad()
+def evaluate_clean(model, loader: DeviceLoader, autocast=nullcontext) -> float:
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=loader.y.device)
+    for x, y in loader.epoch():
+        with autocast():
+            correct += (model(x).argmax(1) == y).sum()
+    return correct.item() / len(loader.y)
+
+
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if resume:
+        if not (out / "metadata.json").is_file():
+            raise BadInput(f"--resume: {out} holds no run to resume (no metadata.json)")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(f"--out {out} already holds files (another run?); pass --resume to continue it "
+                       "or choose an empty directory")
+
+
+def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
+    """The stored recipe of a run, with runtime settings changed; a changed recipe is refused."""
+    stored = files.read_json(out / "metadata.json").get("config")
+    if not isinstance(stored, dict):
+        raise SamBenchError(f"{out / 'metadata.json'}: no 'config' recorded; cannot resume")
+    for key, value in overrides.items():
+        if key in RUNTIME_KEYS:
+            stored[key] = value
+        elif key in stored and stored[key] != value:
+            raise BadInput(f"--resume: --{key.replace('_', '-')} {value} differs from the run's "
+                           f"{stored[key]}; start a new run to change the recipe")
+    return TrainConfig.from_dict(stored)
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_epochs: int | None = None,
+          max_minutes: float | None = None, progress: bool = True) -> dict:
+    """Train (or continue) the run in `out`; returns its metadata. With `stop_after_epochs` or
+    `max_minutes` the call ends early after a finished epoch, leaving a resumable checkpoint."""
+    out = Path(out)
+    cfg.validate()
+    _check_out_dir(out, resume)
+    if resume:
+        stored = files.read_json(out / "metadata.json")
+        if stored.get("status") == "complete" and (out / "model.safetensors").is_file():
+            return stored  # nothing left to do
+    device = resolve_device(cfg.device)
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext
+
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    x_train, y_train = data.x_train, data.y_train
+    if cfg.n_train is not None:
+        if cfg.n_train > len(y_train):
+            raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
+        keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
+        x_train, y_train = x_train[keep], y_train[keep]
+    channels_last = device.type == "cuda"
+    train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
+                                channels_last=channels_last)
+    test_loader = DeviceLoader(data.x_test, data.y_test, max(cfg.batch_size, 500), device, train=False,
+                               channels_last=channels_last)
+
+    torch.manual_seed(cfg.seed)
+    spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width)
+    model = create_model(spec).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg, model)
+    forward_model = torch.compile(model) if cfg.compile else model
+
+    start_epoch, history, elapsed = 0, [], 0.0
+    metadata = {
+        "config": asdict(cfg), "arch": spec, "dataset": data.describe(), "method": cfg.method,
+        "passes_per_step": passes_per_step(cfg.method, cfg.attack_steps),
+        "n_train_used": len(y_train), **environment(device), "status": "running",
+    }
+    if resume and (out / "checkpoint.pt").is_file():
+        ckpt = files.torch_load(out / "checkpoint.pt")
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            _set_rng_state(ckpt["rng"], device)
+            start_epoch, history, elapsed = int(ckpt["epoch"]), list(ckpt["history"]), float(ckpt["elapsed"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise SamBenchError(f"{out / 'checkpoint.pt'}: does not match this run ({err})") from None
+        stored = files.read_json(out / "metadata.json")
+        if stored.get("dataset", {}).get("sha256") != metadata["dataset"]["sha256"]:
+            raise SamBenchError(f"--resume: the data set differs from the one {out} was trained on")
+    out.mkdir(parents=True, exist_ok=True)
+    files.write_json(out / "metadata.json", metadata)
+
+    steps_per_epoch = len(train_loader)
+    call_start = time.time()
+    epochs_this_call = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        record = _train_one_epoch(cfg, forward_model, optimizer, train_loader, epoch, autocast, progress, out,
+                                  steps_per_epoch)
+        record["test_acc"] = evaluate_clean(forward_model, test_loader, autocast)
+        elapsed += record["seconds"]
+        history.append(record)
+        files.torch_save(out / "checkpoint.pt", {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(device),
+            "epoch": epoch + 1, "history": history, "elapsed": elapsed})
+        files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
+                       f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
+                       f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)")
+        epochs_this_call += 1
+        if epoch + 1 < cfg.epochs and (
+                (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
+                or (max_minutes is not None and (time.time() - call_start) / 60 * (1 + 1 / epochs_this_call)
+                    > max_minutes)):
+            metadata.update(epochs_done=epoch + 1, wall_time_s=elapsed)
+            files.write_json(out / "metadata.json", metadata)
+            return metadata
+
+    if not history:
+        raise SamBenchError(f"{out}: nothing trained (0 epochs)")
+    weights = out / "model.safetensors"
+    files.save_safetensors(weights, model.state_dict(), {"arch": cfg.arch})
+    last = history[-1]
+    metadata.update(
+        status="complete", epochs_done=cfg.epochs, wall_time_s=elapsed,
+        images_per_s=sum(r["images"] for r in history) / max(elapsed, 1e-9),
+        final={"train_loss": last["train_loss"], "train_acc": last["train_acc"], "test_acc": last["test_acc"]},
+        weights="model.safetensors", weights_sha256=files.sha256_file(weights))
+    files.write_json(out / "metadata.json", metadata)
+    return metadata
+
+
+def _json_line(record: dict) -> str:
+    return json.dumps(record) + "\n"
+
+
+def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch) -> dict:
+    model.train()
+    device = loader.y.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen, log_every = 0, max(1, min(50, steps_per_epoch // 10))
+    attack = cfg.attack()
+    start = time.time()
+    bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+               disable=not progress, leave=False, dynamic_ncols=True)
+    for step, (x, y) in enumerate(loader.epoch(epoch)):
+        lr = learning_rate(cfg, epoch, step, steps_per_epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast)
+        # Accumulate on the device; the host reads the numbers once per log interval.
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        if (step + 1) % log_every == 0 or step + 1 == steps_per_epoch:
+            mean_loss = loss_sum.item() / seen
+            if not math.isfinite(mean_loss):
+                bar.close()
+                raise SamBenchError(
+                    f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); stopped. "
+                    f"The last good checkpoint (epoch {epoch}) is kept in {out}")
+            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / seen:.1%}",
+                            img_s=f"{seen / max(time.time() - start, 1e-9):.0f}", lr=f"{lr:.3g}")
+        bar.update(1)
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.time() - start
+    return {"epoch": epoch + 1, "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
+            "train_loss": loss_sum.item() / max(seen, 1), "train_acc": correct.item() / max(seen, 1),
+            "seconds": seconds, "images": seen, "images_per_s": seen / max(seconds, 1e-9)}
