@@ -22,6 +22,7 @@ import importlib.util
 import logging
 import sys
 import types
+import warnings
 
 ACTIVE: set[str] = set()
 
@@ -138,6 +139,8 @@ def ensure_autoattack() -> bool:
 
 def install() -> set[str]:
     """Apply every shim that is needed here; return the names of the active ones."""
+    # robustbench 1.1.1 imports pkg_resources (hence setuptools<82), which warns on every import.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     ensure_torchvision()
     ensure_autoattack()
     return set(ACTIVE)

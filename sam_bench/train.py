@@ -152,6 +152,7 @@ def _check_out_dir(out: Path, resume: bool) -> None:
 
 def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
     """The stored recipe of a run, with runtime settings changed; a changed recipe is refused."""
+    _check_out_dir(out, resume=True)
     stored = files.read_json(out / "metadata.json").get("config")
     if not isinstance(stored, dict):
         raise SamBenchError(f"{out / 'metadata.json'}: no 'config' recorded; cannot resume")
@@ -288,9 +289,9 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
             mean_loss = loss_sum.item() / seen
             if not math.isfinite(mean_loss):
                 bar.close()
-                raise SamBenchError(
-                    f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); stopped. "
-                    f"The last good checkpoint (epoch {epoch}) is kept in {out}")
+                kept = f"the last good checkpoint (epoch {epoch}) is kept" if epoch else "no checkpoint was written"
+                raise SamBenchError(f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); "
+                                    f"stopped: {kept} in {out}")
             bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / seen:.1%}",
                             img_s=f"{seen / max(time.time() - start, 1e-9):.0f}", lr=f"{lr:.3g}")
         bar.update(1)

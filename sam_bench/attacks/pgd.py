@@ -49,8 +49,9 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
         delta = project(_random_start(x, eps, norm), x, eps, norm) if random_start else torch.zeros_like(x)
         for _ in range(steps):
             delta.requires_grad_(True)
-            loss = F.cross_entropy(model(x + delta).float(), y)
-            (grad,) = torch.autograd.grad(loss, delta)
+            with torch.enable_grad():  # works inside a caller's no_grad() too
+                loss = F.cross_entropy(model(x + delta).float(), y)
+                (grad,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 if norm == "Linf":
                     step = step_size * grad.sign()

@@ -1,0 +1,108 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import sam_bench.train as train_module
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.rundir import load_run
+from sam_bench.train import TrainConfig, learning_rate, train
+
+
+def tiny(**overrides):
+    settings = dict(arch="preactresnet18", width=0.125, dataset="synthetic", epochs=2, batch_size=64,
+                    n_train=192, lr=0.05, device="cpu")
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    for method in ("sam", "at"):
+        straight = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-a", progress=False)
+        interrupted = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-b", stop_after_epochs=1,
+                            progress=False)
+        assert interrupted["status"] == "running" and interrupted["epochs_done"] == 1
+        assert not (tmp_path / f"{method}-b" / "model.safetensors").exists()
+        resumed = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-b", resume=True, progress=False)
+        a = load_file(tmp_path / f"{method}-a" / "model.safetensors")
+        b = load_file(tmp_path / f"{method}-b" / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert resumed["final"] == straight["final"] or resumed["final"]["train_loss"] == straight["final"]["train_loss"]
+        log = (tmp_path / f"{method}-b" / "log.jsonl").read_text().splitlines()
+        assert [json.loads(line)["epoch"] for line in log] == [1, 2]
+
+
+def test_run_directory_rebuilds_the_model(tmp_path):
+    meta = train(tiny(method="standard", epochs=1), tmp_path / "run", progress=False)
+    assert {"model.safetensors", "metadata.json", "log.jsonl", "checkpoint.pt"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    for key in ("config", "arch", "dataset", "code_commit", "torch_version", "device", "wall_time_s", "final",
+                "weights_sha256", "passes_per_step"):
+        assert key in meta
+    assert meta["dataset"]["sha256"] and meta["passes_per_step"] == 1
+    model, stored = load_run(tmp_path / "run")
+    assert stored == json.loads((tmp_path / "run" / "metadata.json").read_text())
+    # the rebuilt model scores exactly what training reported
+    from sam_bench.data import load_dataset
+    data = load_dataset("synthetic")
+    with torch.no_grad():
+        x = torch.from_numpy(data.x_test).permute(0, 3, 1, 2).float() / 255
+        acc = (model(x).argmax(1) == torch.from_numpy(data.y_test)).float().mean().item()
+    assert acc == pytest.approx(meta["final"]["test_acc"], abs=1e-6)
+
+
+def test_every_method_trains_and_learns(tmp_path):
+    for method, extra in (("standard", {}), ("sam", {"rho": 0.05}), ("asam", {}), ("at", {"attack_norm": "L2",
+                          "attack_eps": "32/255", "attack_steps": 2}), ("sam-at", {"attack_steps": 1})):
+        meta = train(tiny(method=method, epochs=3, n_train=512, **extra), tmp_path / method, progress=False)
+        assert meta["final"]["test_acc"] > 0.25, method  # 10 classes: chance is 0.1
+    at = json.loads((tmp_path / "at" / "metadata.json").read_text())
+    assert at["passes_per_step"] == 3 and at["config"]["attack_step_size"] == "40/255"  # 2.5 * eps / steps
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real_step, calls = train_module.train_step, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, logits = real_step(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] > 3 else loss), logits  # epoch 1 has 3 steps
+
+    monkeypatch.setattr(train_module, "train_step", poisoned)
+    with pytest.raises(SamBenchError, match="loss became nan in epoch 2.*epoch 1"):
+        train(tiny(), tmp_path / "run", progress=False)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 1
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(BadInput, match="rho"):
+        train(tiny(method="sam", rho=-1.0), tmp_path / "a", progress=False)
+    with pytest.raises(BadInput, match="unknown method"):
+        train(tiny(method="adam"), tmp_path / "a", progress=False)
+    with pytest.raises(BadInput, match="eps"):
+        train(tiny(method="at", attack_eps="abc"), tmp_path / "a", progress=False)
+    with pytest.raises(BadInput, match="unknown architecture"):
+        train(tiny(arch="vgg"), tmp_path / "a", progress=False)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("someone else's")
+    with pytest.raises(BadInput, match="already holds files"):
+        train(tiny(), tmp_path / "busy", progress=False)
+    assert (tmp_path / "busy" / "keep.txt").read_text() == "someone else's"
+
+
+def test_corrupted_checkpoint_on_resume(tmp_path):
+    train(tiny(), tmp_path / "run", stop_after_epochs=1, progress=False)
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(SamBenchError, match="corrupted or unreadable checkpoint"):
+        train(tiny(), tmp_path / "run", resume=True, progress=False)
+
+
+def test_schedules():
+    cfg = TrainConfig(epochs=100, lr=0.1)
+    assert [learning_rate(cfg, e, 0, 10) for e in (0, 74, 75, 89, 90, 99)] == \
+        pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    cos = TrainConfig(epochs=10, lr=0.1, schedule="cosine")
+    assert learning_rate(cos, 0, 0, 10) == pytest.approx(0.1)
+    assert learning_rate(cos, 5, 0, 10) == pytest.approx(0.05)
