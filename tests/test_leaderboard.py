@@ -1,0 +1,297 @@
+"""Leaderboards: RobustBench model_info from results files, rendering in rank order, submission rules."""
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from sam_bench import leaderboard, zoo
+from sam_bench.cli import cli
+from sam_bench.data import synthetic_dataset
+from sam_bench.errors import BadInput
+from sam_bench.train import TrainConfig, train
+
+TINY = dict(arch="preactresnet18", width=0.125, epochs=1, n_train=256, batch_size=64)
+SAMPLE_IDS = ["SamBench2025Standard_a", "SamBench2025SAM_b", "SamBench2025Standard_c"]
+FULL_ID = "SamBench2025Standard_full"
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """Runs on the bundled sample, and one on a stand-in 'cifar10' (an .npz with the real name)."""
+    torch.set_num_threads(1)  # tiny models; more threads only fight over a busy machine's cores
+    root = tmp_path_factory.mktemp("lb")
+    runs = {}
+    for mid, method, seed in zip(SAMPLE_IDS, ["standard", "sam", "standard"], [0, 0, 1]):
+        runs[mid] = root / mid
+        train(TrainConfig(method=method, seed=seed, dataset="cifar10-sample", **TINY), runs[mid], progress=False)
+    fake = synthetic_dataset(n_train=256, n_test=64)
+    npz = root / "cifar10.npz"
+    np.savez(npz, x_train=fake.x_train, y_train=fake.y_train, x_test=fake.x_test, y_test=fake.y_test)
+    runs[FULL_ID] = root / FULL_ID
+    train(TrainConfig(dataset="cifar10", data_dir=str(npz), **TINY), runs[FULL_ID], progress=False)
+    return runs
+
+
+@pytest.fixture
+def dirs(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAM_BENCH_CACHE", str(tmp_path / "cache"))
+    zoo_dir, boards = tmp_path / "model_zoo", tmp_path / "leaderboards"
+    for mid, run in trained.items():
+        zoo.add(run, mid, zoo_dir=zoo_dir)
+    return zoo_dir, boards
+
+
+def results_for(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, pgd=(), sha=None, version="standard"):
+    """A results record as `sam-bench evaluate` writes it (test input: the numbers are chosen)."""
+    evaluations = [{"attack": "pgd", "norm": "Linf", "eps": eps, "eps_value": 0.0, "settings": {
+        "steps": 10, "step_size": 0.001, "restarts": 1}, "clean_acc": clean, "robust_acc": acc, "n_examples": n}
+        for eps, acc in pgd]
+    if aa is not None:
+        evaluations.append({"attack": "autoattack", "norm": "Linf", "eps": "8/255", "eps_value": 8 / 255,
+                            "settings": {"version": version}, "clean_acc": clean, "robust_acc": aa,
+                            "attack_reported_acc": aa, "n_examples": n, "seconds": 1.0})
+    return {"schema": "sam-bench/eval-results/v1", "created": "2025-01-01T00:00:00+00:00",
+            "model": {"ref": entry["id"], "kind": "zoo", "zoo_id": entry["id"],
+                      "weights_sha256": sha or entry["weights_sha256"], "arch": entry["arch"],
+                      "method": entry["method"]},
+            "dataset": {"name": name, "family": "cifar10", "split": "test", "n_examples": n, "n_test_total": total,
+                        "sha256": "0" * 64},
+            "precision": "fp32", "clean_acc": clean, "evaluations": evaluations, "robustbench": None,
+            "environment": {"device_name": "cpu"}}
+
+
+def entry(zoo_dir, mid):
+    return zoo.find_entry(mid, zoo_dir)
+
+
+def test_model_info_is_robustbench_format_with_our_extras_apart(dirs):
+    zoo_dir, boards = dirs
+    e = entry(zoo_dir, SAMPLE_IDS[0])
+    path = leaderboard.update_from_results(results_for(e, 0.4567, 0.1234, pgd=[("1/255", 0.3)]), boards, zoo_dir)
+    assert path == boards / "cifar10" / "Linf" / f"{SAMPLE_IDS[0]}.json"
+    info = json.loads(path.read_text())
+    assert list(info) == [*leaderboard.MODEL_INFO_KEYS, "sam_bench"]
+    assert (info["clean_acc"], info["autoattack_acc"], info["reported"]) == ("45.67", "12.34", "12.34")
+    assert info["eps"] == "8/255" and info["dataset"] == "cifar10" and info["additional_data"] is False
+    assert info["number_forward_passes"] == 1 and info["architecture"] == "PreActResNet-18 (width x0.125)"
+    assert "bundled 1,500-image CIFAR-10 sample" in info["footnote"] and "first 500 of 500" in info["footnote"]
+    extras = info["sam_bench"]
+    assert extras["weights_sha256"] == e["weights_sha256"] and extras["trained_on"] == "cifar10-sample"
+    assert extras["pgd"][0]["eps"] == "1/255" and extras["pgd"][0]["robust_acc"] == "30.0"
+    assert extras["training_cost"] == e["training_cost"] and extras["autoattack"]["n_examples"] == 500
+
+    from robustbench.utils import ModelInfo  # upstream's own record type takes every field
+    ModelInfo(**{k: v for k, v in info.items() if k != "sam_bench"})
+
+
+def test_robustbench_reads_our_leaderboard(dirs, tmp_path, monkeypatch, capsys):
+    from robustbench.utils import list_available_models
+
+    zoo_dir, boards = dirs
+    for mid, aa in zip(SAMPLE_IDS, [0.10, 0.30, 0.20]):
+        leaderboard.update_from_results(results_for(entry(zoo_dir, mid), 0.5, aa), boards, zoo_dir)
+    zoo.register_with_robustbench(zoo_dir)
+    shutil.copytree(boards, tmp_path / "cwd" / "model_info")
+    monkeypatch.chdir(tmp_path / "cwd")  # upstream reads ./model_info
+    list_available_models("cifar10", "Linf")
+    printed = capsys.readouterr().out
+    order = [m for m in re.findall(r"\*\*(SamBench\w+)\*\*", printed)]
+    assert order == [SAMPLE_IDS[1], SAMPLE_IDS[2], SAMPLE_IDS[0]]
+
+
+def test_results_for_other_weights_or_data_are_refused(dirs):
+    zoo_dir, boards = dirs
+    e = entry(zoo_dir, SAMPLE_IDS[0])
+    with pytest.raises(BadInput, match="results are for weights with sha256"):
+        leaderboard.update_from_results(results_for(e, 0.5, 0.1, sha="f" * 64), boards, zoo_dir)
+    with pytest.raises(BadInput, match="synthetic data"):
+        leaderboard.update_from_results(results_for(e, 0.5, 0.1, name="synthetic"), boards, zoo_dir)
+    with pytest.raises(BadInput, match="no AutoAttack"):
+        leaderboard.update_from_results(results_for(e, 0.5, pgd=[("1/255", 0.3)]), boards, zoo_dir)
+    with pytest.raises(BadInput, match="no AutoAttack"):  # only the standard version ranks
+        leaderboard.update_from_results(results_for(e, 0.5, 0.1, version="rand"), boards, zoo_dir)
+    orphan = results_for(e, 0.5, 0.1, sha="e" * 64)
+    orphan["model"].update(kind="run", zoo_id=None)
+    with pytest.raises(BadInput, match="in no zoo entry"):
+        leaderboard.update_from_results(orphan, boards, zoo_dir)
+    with pytest.raises(BadInput, match="not a sam-bench results file"):
+        leaderboard.update_from_results({"schema": "other"}, boards, zoo_dir)
+    assert not boards.exists()  # nothing half-written
+
+
+def test_a_run_evaluated_directly_counts_when_its_bytes_are_in_the_zoo(dirs):
+    zoo_dir, boards = dirs
+    e = entry(zoo_dir, SAMPLE_IDS[0])
+    results = results_for(e, 0.5, 0.1)
+    results["model"].update(kind="run", zoo_id=None, ref="runs/x")
+    assert leaderboard.update_from_results(results, boards, zoo_dir).stem == SAMPLE_IDS[0]
+
+
+def test_updates_merge_and_a_bigger_evaluation_wins(dirs, tmp_path):
+    zoo_dir, boards = dirs
+    e = entry(zoo_dir, SAMPLE_IDS[0])
+    first = tmp_path / "aa.json"
+    first.write_text(json.dumps(results_for(e, 0.5, 0.2, n=500)))
+    leaderboard.update_from_results(first, boards, zoo_dir)
+    leaderboard.update_from_results(results_for(e, 0.5, pgd=[("2/255", 0.25), ("1/255", 0.4)], n=500), boards, zoo_dir)
+    leaderboard.update_from_results(results_for(e, 0.9, 0.9, n=100), boards, zoo_dir)  # smaller: ignored
+    info = json.loads((boards / "cifar10" / "Linf" / f"{e['id']}.json").read_text())
+    assert (info["clean_acc"], info["autoattack_acc"]) == ("50.0", "20.0")
+    assert [p["eps"] for p in info["sam_bench"]["pgd"]] == ["1/255", "2/255"]
+    sources = info["sam_bench"]["sources"]
+    assert len(sources) == 2 and sources[0]["file"].endswith("aa.json")  # the ignored one is not a source
+    assert sources[0]["sha256"] == leaderboard.files.sha256_file(first)
+
+
+def rank_order_fixture(zoo_dir, boards):
+    # Clean accuracy would rank them a, c, b; AutoAttack accuracy ranks b, c, a.
+    for mid, clean, aa in zip(SAMPLE_IDS, [0.80, 0.60, 0.70], [0.10, 0.30, 0.20]):
+        leaderboard.update_from_results(results_for(entry(zoo_dir, mid), clean, aa, pgd=[("1/255", aa + 0.2)]),
+                                        boards, zoo_dir)
+    return [SAMPLE_IDS[1], SAMPLE_IDS[2], SAMPLE_IDS[0]]
+
+
+def test_render_writes_every_entry_in_rank_order(dirs):
+    zoo_dir, boards = dirs
+    expected = rank_order_fixture(zoo_dir, boards)
+    readme = boards.parent / "README.md"
+    readme.write_text("intro\n<!-- sam-bench leaderboard cifar10/Linf start -->\nold\n"
+                      "<!-- sam-bench leaderboard cifar10/Linf end -->\noutro\n")
+    written = leaderboard.render(boards, readme=readme)
+    stem = boards / "cifar10-Linf"
+    assert written == [stem.with_suffix(".md"), stem.with_suffix(".html"), stem.with_suffix(".png"), readme]
+
+    md = stem.with_suffix(".md").read_text()
+    assert re.findall(r"\*\*(SamBench\w+)\*\*", md) == expected
+    assert re.findall(r"^\| (\d) \|", md, re.M) == ["1", "2", "3"]
+    assert "| 60.00% | 30.00% | 50.00% |" in md  # clean, AutoAttack, PGD of the winner
+    html = stem.with_suffix(".html").read_text()
+    assert re.findall(r'data-model-id="([^"]+)"', html) == expected
+    assert "data:image/png;base64," in html and "http" not in html.split("<script>")[1]  # standalone
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert re.findall(r"\*\*(SamBench\w+)\*\*", text) == expected
+
+    again = leaderboard.render(boards)  # same input, same files
+    assert stem.with_suffix(".md").read_text() == md and len(again) == 3
+
+
+def test_render_with_nothing_to_render_says_so(tmp_path):
+    with pytest.raises(BadInput, match="no leaderboard entries"):
+        leaderboard.render(tmp_path / "leaderboards")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def dump_dom(url: str) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                              "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                              "--disable-sync", f"--user-data-dir={profile}", "--dump-dom", url],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-1000:]
+    return out.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a headless Chromium (apt-get install chromium)")
+def test_html_page_renders_and_sorts_in_chromium(dirs):
+    zoo_dir, boards = dirs
+    expected = rank_order_fixture(zoo_dir, boards)
+    leaderboard.render(boards)
+    page = (boards / "cifar10-Linf.html").as_uri()
+    assert re.findall(r'data-model-id="([^"]+)"', dump_dom(page)) == expected
+    by_clean = dump_dom(page + "#sort=clean")  # the page's own script reorders the rows
+    assert re.findall(r'data-model-id="([^"]+)"', by_clean) == [SAMPLE_IDS[0], SAMPLE_IDS[2], SAMPLE_IDS[1]]
+    assert "sorted-desc" in by_clean
+
+
+def full_results(e, n=10_000):
+    return results_for(e, 0.8123, 0.4567, n=n, name="cifar10", total=10_000)
+
+
+def test_submit_refuses_a_100_example_evaluation(dirs, tmp_path):
+    zoo_dir, boards = dirs
+    leaderboard.update_from_results(full_results(entry(zoo_dir, FULL_ID), n=100), boards, zoo_dir)
+    out = tmp_path / "submission"
+    with pytest.raises(BadInput, match=r"AutoAttack ran on 100 images.*full cifar10 test set of 10,000"):
+        leaderboard.submit(FULL_ID, boards, zoo_dir, out, {"link": "https://example.org/p", "authors": "A. B"})
+    assert not out.exists()
+
+
+def test_submit_refuses_a_model_trained_on_the_sample_and_lists_every_reason(dirs, tmp_path):
+    zoo_dir, boards = dirs
+    results = full_results(entry(zoo_dir, SAMPLE_IDS[0]))
+    results["precision"] = "bf16"
+    leaderboard.update_from_results(results, boards, zoo_dir)
+    with pytest.raises(BadInput) as err:
+        leaderboard.submit(SAMPLE_IDS[0], boards, zoo_dir, tmp_path / "submission")
+    message = str(err.value)
+    assert "trained on the bundled 1,500-image sample" in message
+    assert "no paper link" in message and "empty authors" in message and "ran in bf16" in message
+    with pytest.raises(BadInput, match="has no leaderboard entry"):
+        leaderboard.submit(SAMPLE_IDS[1], boards, zoo_dir, tmp_path / "submission")
+
+
+def test_submit_writes_upstream_json_and_the_filled_in_issue(dirs, tmp_path):
+    zoo_dir, boards = dirs
+    leaderboard.update_from_results(full_results(entry(zoo_dir, FULL_ID)), boards, zoo_dir)
+    paper = {"link": "https://example.org/paper", "authors": "Ada Lovelace, Alan Turing", "venue": "arXiv, Jan 2025"}
+    json_path, issue_path = leaderboard.submit(FULL_ID, boards, zoo_dir, tmp_path / "submission", paper)
+    info = json.loads(json_path.read_text())
+    assert list(info) == list(leaderboard.MODEL_INFO_KEYS)
+    assert (info["clean_acc"], info["autoattack_acc"], info["eps"]) == ("81.23", "45.67", "8/255")
+    assert info["link"] == paper["link"] and info["authors"] == paper["authors"]
+    issue = issue_path.read_text()
+    assert issue.startswith("Title: [New Model] SamBench2025Standard\n")
+    for line in ["- **Paper URL**: https://example.org/paper", "- **Threat Model**: Linf", "- **eps**: 8/255",
+                 "- **Clean accuracy**: 81.23%", "- **Robust accuracy**: 45.67%", "- **Additional data**: false",
+                 "- [x] I want to add my models to the Model Zoo"]:
+        assert line in issue
+    assert "10,000 images" in issue and zoo.find_entry(FULL_ID, zoo_dir)["weights_sha256"] in issue
+
+
+def test_submit_refuses_when_the_weights_no_longer_verify(dirs, tmp_path):
+    zoo_dir, boards = dirs
+    leaderboard.update_from_results(full_results(entry(zoo_dir, FULL_ID)), boards, zoo_dir)
+    (zoo_dir / "cifar10" / "Linf" / f"{FULL_ID}.safetensors").unlink()
+    with pytest.raises(BadInput, match="weights do not verify"):
+        leaderboard.submit(FULL_ID, boards, zoo_dir, tmp_path / "s", {"link": "https://x.org", "authors": "A"})
+
+
+def test_whole_chain_with_a_real_evaluation(dirs, tmp_path):
+    """zoo entry -> sam-bench's own evaluation (PGD + AutoAttack on 16 sample images) -> leaderboard
+    -> render -> submit refuses; every number in the row is the evaluation's."""
+    from sam_bench.data import load_dataset
+    from sam_bench.evaluate import evaluate, load_model_ref, make_attacks
+
+    torch.set_num_threads(1)
+    zoo_dir, boards = dirs
+    model, info = load_model_ref(SAMPLE_IDS[1], zoo_dir=zoo_dir)
+    attacks = make_attacks("pgd", "Linf", ["1/255"]) + make_attacks("autoattack", "Linf", ["8/255"])
+    results = evaluate(model, load_dataset("cifar10-sample"), attacks, n_examples=16, model_info=info,
+                       progress=False)
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(results))
+    runner = CliRunner()
+    out = runner.invoke(cli, ["leaderboard", "add", str(results_file), "--leaderboard-dir", str(boards),
+                              "--zoo-dir", str(zoo_dir)])
+    assert out.exit_code == 0, out.output
+    row = json.loads((boards / "cifar10" / "Linf" / f"{SAMPLE_IDS[1]}.json").read_text())
+    aa = results["evaluations"][1]
+    assert row["clean_acc"] == leaderboard.percent(aa["clean_acc"])
+    assert row["autoattack_acc"] == leaderboard.percent(aa["robust_acc"])
+    assert row["sam_bench"]["pgd"][0]["robust_acc"] == leaderboard.percent(results["evaluations"][0]["robust_acc"])
+    out = runner.invoke(cli, ["leaderboard", "render", "--leaderboard-dir", str(boards)])
+    assert out.exit_code == 0 and SAMPLE_IDS[1] in (boards / "cifar10-Linf.md").read_text()
+    out = runner.invoke(cli, ["leaderboard", "submit", SAMPLE_IDS[1], "--leaderboard-dir", str(boards),
+                              "--zoo-dir", str(zoo_dir), "--out", str(tmp_path / "s")])
+    assert out.exit_code == 2 and "does not qualify" in out.output and "16 images" in out.output
+    assert "Traceback" not in out.output

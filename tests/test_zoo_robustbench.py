@@ -1,0 +1,152 @@
+"""The plugin's core promise: RobustBench's own load_model and benchmark work on zoo entries,
+offline, without unpickling anything but the plain state_dict we wrote."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from sam_bench import zoo
+from sam_bench.data import load_dataset
+from sam_bench.errors import SamBenchError
+from sam_bench.train import TrainConfig, train
+
+ID = "SamBench2025RB_PRN18-w0.125"
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory):
+    torch.set_num_threads(1)  # a tiny model; more threads only fight over a busy machine's cores
+    root = tmp_path_factory.mktemp("rb")
+    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, dataset="cifar10-sample", n_train=256,
+                      batch_size=64), root / "run", progress=False)
+    zoo.add(root / "run", ID, zoo_dir=root / "model_zoo")
+    return root / "model_zoo"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    data = load_dataset("cifar10-sample")
+    x = torch.from_numpy(np.ascontiguousarray(data.x_test[:64].transpose(0, 3, 1, 2))).float() / 255
+    return x, torch.from_numpy(data.y_test[:64])
+
+
+def test_robustbench_load_model_gives_our_model(zoo_dir, tmp_path, sample):
+    from robustbench.utils import load_model
+
+    assert zoo.register_with_robustbench(zoo_dir) == [ID]
+    model_dir = tmp_path / "models"
+    theirs = load_model(ID, model_dir=str(model_dir), dataset="cifar10", threat_model="Linf")
+    ours = zoo.load_model(ID, zoo_dir=zoo_dir)
+    x, _ = sample
+    assert not theirs.training
+    with torch.no_grad():
+        assert torch.equal(theirs(x[:8]), ours(x[:8]))
+    checkpoint = model_dir / "cifar10" / "Linf" / f"{ID}.pt"
+    state = torch.load(checkpoint, weights_only=True)  # a plain state_dict: tensors only
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert state.keys() == ours.state_dict().keys()
+
+
+def test_model_dir_can_be_the_zoo_itself(zoo_dir, tmp_path):
+    from robustbench.utils import load_model
+
+    zoo_copy = tmp_path / "model_zoo"
+    shutil.copytree(zoo_dir, zoo_copy)
+    zoo.register_with_robustbench(zoo_copy)
+    load_model(ID, model_dir=str(zoo_copy), dataset="cifar10", threat_model="Linf")
+    assert (zoo_copy / "cifar10" / "Linf" / f"{ID}.pt").is_file()
+    zoo.register_with_robustbench(zoo_dir)
+
+
+def test_a_stale_or_edited_pt_copy_is_refused(zoo_dir, tmp_path):
+    from robustbench.utils import load_model
+
+    zoo.register_with_robustbench(zoo_dir)
+    model_dir = tmp_path / "models"
+    load_model(ID, model_dir=str(model_dir), dataset="cifar10", threat_model="Linf")
+    checkpoint = model_dir / "cifar10" / "Linf" / f"{ID}.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    state["linear.bias"] = state["linear.bias"] + 1
+    torch.save(state, checkpoint)
+    with pytest.raises(SamBenchError, match=r"\.pt file in RobustBench's model_dir does not hold"):
+        load_model(ID, model_dir=str(model_dir), dataset="cifar10", threat_model="Linf")
+
+
+def test_tampered_zoo_weights_are_refused_through_robustbench(zoo_dir, tmp_path):
+    from robustbench.utils import load_model
+
+    zoo_copy = tmp_path / "model_zoo"
+    shutil.copytree(zoo_dir, zoo_copy)
+    weights = zoo_copy / "cifar10" / "Linf" / f"{ID}.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    zoo.register_with_robustbench(zoo_copy)
+    try:
+        with pytest.raises(SamBenchError, match=f"{weights.name}: sha256 does not match"):
+            load_model(ID, model_dir=str(tmp_path / "models"), dataset="cifar10", threat_model="Linf")
+        assert not (tmp_path / "models" / "cifar10" / "Linf" / f"{ID}.pt").exists()
+    finally:
+        zoo.register_with_robustbench(zoo_dir)
+
+
+def test_robustbench_benchmark_runs_on_a_zoo_entry_with_local_data(zoo_dir, sample, monkeypatch):
+    import robustbench.eval
+    from robustbench.utils import load_model
+
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest, and immune to a busy machine
+    x, y = sample
+    asked = []
+
+    def local_data(dataset, n_examples, data_dir, prepr):
+        asked.append((dataset.value, n_examples))
+        return x[:n_examples], y[:n_examples]
+
+    monkeypatch.setattr(robustbench.eval, "load_clean_dataset", local_data)
+    zoo.register_with_robustbench(zoo_dir)
+    model = load_model(ID, model_dir=str(zoo_dir.parent / "models"), dataset="cifar10", threat_model="Linf")
+    clean, robust = robustbench.eval.benchmark(model, n_examples=16, dataset="cifar10", threat_model="Linf",
+                                               eps=8 / 255, device=torch.device("cpu"), batch_size=16)
+    assert asked == [("cifar10", 16)]
+    with torch.no_grad():
+        ours = (zoo.load_model(ID, zoo_dir=zoo_dir)(x[:16]).argmax(1) == y[:16]).float().mean().item()
+    assert clean == ours
+    assert 0.0 <= robust <= clean
+
+
+def test_upstream_ids_are_never_shadowed(zoo_dir, tmp_path):
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    upstream_id = "Carmon2019Unlabeled"
+    board = model_dicts[BenchmarkDataset.cifar_10][ThreatModel.Linf]
+    before = board[upstream_id]
+    other = tmp_path / "model_zoo"
+    shutil.copytree(zoo_dir, other)
+    entry = other / "cifar10" / "Linf" / f"{ID}.json"
+    text = entry.read_text().replace(ID, upstream_id)
+    entry.unlink()
+    (other / "cifar10" / "Linf" / f"{ID}.safetensors").rename(other / "cifar10" / "Linf" / f"{upstream_id}.safetensors")
+    (other / "cifar10" / "Linf" / f"{upstream_id}.json").write_text(text)
+    assert zoo.register_with_robustbench(other) == []
+    assert board[upstream_id] is before
+
+
+def test_registration_happens_when_robustbench_is_imported(zoo_dir, tmp_path):
+    code = f"""
+import sys
+import sam_bench.zoo as z
+z.install_robustbench_hook()
+assert 'robustbench' not in sys.modules
+from robustbench.utils import load_model
+model = load_model({ID!r}, model_dir={str(tmp_path / 'models')!r}, dataset='cifar10', threat_model='Linf')
+print('loaded', type(model).__name__)
+"""
+    env = {**os.environ, "SAM_BENCH_ZOO": str(zoo_dir), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "loaded PreActResNet" in out.stdout
