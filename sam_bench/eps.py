@@ -34,5 +34,7 @@ def format_eps(value: float) -> str:
     k = value * 255
     if abs(k - round(k)) < 1e-6 and round(k) != 0 and abs(value - round(value)) > 1e-9:
         return f"{round(k)}/255"
+    if 0 < k < 4 and abs(4 * k - round(4 * k)) < 1e-6:  # step sizes such as 0.5/255, 0.25/255
+        return f"{round(4 * k) / 4:g}/255"
     frac = Fraction(value).limit_denominator(10_000)
     return f"{float(frac):g}" if abs(float(frac) - value) < 1e-12 else repr(value)

@@ -1,0 +1,116 @@
+"""Experiment recipes (YAML): a grid of models, their shared training settings, the evaluation, and
+scales that shrink all of it. See sam_bench/recipes/paper-cifar10.yaml for the documented format."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from .errors import BadInput
+from .train import RUNTIME_KEYS, TrainConfig
+
+RECIPE_DIR = Path(__file__).parent / "recipes"
+MODEL_KEYS = {"name"}  # keys of a model entry that are not training settings
+
+
+@dataclass
+class ModelPlan:
+    name: str
+    config: TrainConfig
+    key: str  # hash of the training settings: a changed setting means a new run
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.name}-{self.key}"
+
+
+@dataclass
+class Recipe:
+    name: str
+    scale: str
+    paper: str
+    dataset: str
+    publish: bool
+    models: list[ModelPlan]
+    evaluation: dict
+
+    def describe(self) -> dict:
+        return {"name": self.name, "scale": self.scale, "paper": self.paper, "dataset": self.dataset,
+                "publish": self.publish, "evaluation": self.evaluation,
+                "models": [{"name": m.name, "key": m.key, "config": asdict(m.config)} for m in self.models]}
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+
+
+def merge(base, override):
+    """Recursive dict merge: dicts merge, anything else (lists, scalars, null) replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = merge(base.get(k), v) if k in base else copy.deepcopy(v)
+        return out
+    return copy.deepcopy(override)
+
+
+def settings_key(config: TrainConfig) -> str:
+    recipe = {k: v for k, v in asdict(config).items() if k not in RUNTIME_KEYS}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _read(ref: str) -> tuple[dict, str]:
+    path = Path(ref)
+    if not path.is_file():
+        path = RECIPE_DIR / f"{ref}.yaml"
+    if not path.is_file():
+        raise BadInput(f"unknown recipe {ref!r}: give a YAML file or one of {', '.join(available())}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise BadInput(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: a recipe is a YAML mapping")
+    return data, str(path)
+
+
+def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str = "auto") -> Recipe:
+    data, where = _read(ref)
+    for key in ("name", "dataset", "train", "models", "evaluation"):
+        if key not in data:
+            raise BadInput(f"{where}: missing '{key}'")
+    scales = data.get("scales") or {}
+    if scale not in scales:
+        raise BadInput(f"{where}: unknown scale {scale!r}; this recipe has {', '.join(scales) or 'none'}")
+    s = scales[scale] or {}
+    dataset = s.get("dataset", data["dataset"])
+    train_defaults = merge(data["train"], s.get("train") or {})
+    evaluation = merge(data["evaluation"], s.get("evaluation") or {})
+    wanted = s.get("models")
+    by_name = {m.get("name"): m for m in data["models"]}
+    if wanted is not None:
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise BadInput(f"{where}: scale {scale!r} names unknown model {missing[0]!r}")
+    known = {f.name for f in fields(TrainConfig)}
+    plans = []
+    for entry in data["models"]:
+        if wanted is not None and entry.get("name") not in wanted:
+            continue
+        settings = {**train_defaults, **{k: v for k, v in entry.items() if k not in MODEL_KEYS}}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise BadInput(f"{where}: model {entry.get('name')!r} has unknown setting {unknown[0]!r}")
+        settings.update(dataset=dataset, data_dir=data_dir, device=device)
+        for key in ("attack_eps", "attack_step_size"):
+            if key in settings and settings[key] is not None:
+                settings[key] = str(settings[key])
+        config = TrainConfig(**settings).validate()
+        plans.append(ModelPlan(str(entry["name"]), config, settings_key(config)))
+    if len({p.name for p in plans}) != len(plans):
+        raise BadInput(f"{where}: model names must be unique")
+    return Recipe(data["name"], scale, data.get("paper", ""), dataset, bool(s.get("publish", True)), plans, evaluation)

@@ -1,0 +1,163 @@
+"""`sam-bench reproduce`: run a recipe's grid end to end and write its report.
+
+For each model of the recipe (at the chosen scale): train it (resuming an interrupted run, skipping
+a finished one), add it to the model zoo, evaluate exactly the zoo's stored weights (clean, PGD at
+every eps, AutoAttack at the leaderboard budgets), and write its leaderboard entry. Then
+`report.write_report` turns the results files into REPORT.md and plots.
+
+Layout of reproductions/<recipe>-<scale>/:
+  plan.json                     the resolved recipe
+  runs/<model>-<key>/           run directories (key: hash of the training settings)
+  results/<model>-<key>.json    evaluation results (`sam-bench evaluate`'s schema)
+  model_zoo/, leaderboards/     only for scales with `publish: false` (smoke): kept out of the
+                                project's own zoo and leaderboards
+  REPORT.md, *.png              the report
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import files
+from .eps import parse_eps
+from .errors import BadInput
+from .recipe import ModelPlan, Recipe, load_recipe
+from .train import train
+
+
+def evaluation_specs(evaluation: dict, threat_model: str | None = None) -> list:
+    """The attack specs of a recipe's `evaluation` block (clean, PGD per eps, AutoAttack)."""
+    from .evaluate import make_attacks
+
+    specs = make_attacks("clean")
+    pgd = evaluation.get("pgd") or {}
+    for norm in ("Linf", "L2"):
+        block = pgd.get(norm) or {}
+        for eps in block.get("eps") or []:
+            value = parse_eps(str(eps))
+            specs += make_attacks("pgd", norm, [str(eps)], steps=int(pgd.get("steps", 10)),
+                                  step_size=value * float(block.get("step_fraction", 0.25)))
+    aa = evaluation.get("autoattack") or {}
+    for norm in ("Linf", "L2"):
+        if aa.get(norm) is not None:
+            specs += make_attacks("autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"))
+    return specs
+
+
+def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
+    blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _zoo_entry_for(run_meta: dict, zoo_dir) -> dict | None:
+    """The zoo entry made from exactly this run's weights, if there is one."""
+    from .zoo import list_entries
+
+    for entry in list_entries(zoo_dir=zoo_dir):
+        if entry.get("added", {}).get("run_weights_sha256") == run_meta["weights_sha256"]:
+            return entry
+    return None
+
+
+class Reproduction:
+    def __init__(self, recipe: Recipe, out: Path, zoo_dir=None, leaderboard_dir=None, progress: bool = True):
+        self.recipe, self.out, self.progress = recipe, Path(out), progress
+        if recipe.publish:
+            self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir
+        else:
+            self.zoo_dir = zoo_dir or self.out / "model_zoo"
+            self.leaderboard_dir = leaderboard_dir or self.out / "leaderboards"
+        self.notes: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.notes.append(message)
+        tqdm.write(message) if self.progress else None
+
+    def train_model(self, plan: ModelPlan, deadline: float | None) -> dict | None:
+        run_dir = self.out / "runs" / plan.run_name
+        started = (run_dir / "metadata.json").is_file()
+        minutes = None if deadline is None else max(0.0, (deadline - time.time()) / 60)
+        meta = train(plan.config, run_dir, resume=started, max_minutes=minutes, progress=self.progress)
+        return meta if meta.get("status") == "complete" else None
+
+    def publish(self, plan: ModelPlan, run_meta: dict) -> dict:
+        from . import zoo
+
+        entry = _zoo_entry_for(run_meta, self.zoo_dir)
+        if entry is None:
+            paper = {"name": f"{plan.name} ({self.recipe.name}, {self.recipe.scale} scale)",
+                     "link": "https://arxiv.org/abs/2305.05392", "authors": "sam-bench reproduction",
+                     "venue": "N/A"}
+            entry = zoo.add(self.out / "runs" / plan.run_name, zoo_dir=self.zoo_dir, paper=paper)
+            self.log(f"{plan.name}: added to the zoo as {entry['id']}")
+        return entry
+
+    def evaluate_model(self, plan: ModelPlan, entry: dict) -> Path:
+        from .data import load_dataset
+        from .evaluate import evaluate, load_model_ref
+
+        evaluation = self.recipe.evaluation
+        key = _evaluation_key(entry["weights_sha256"], evaluation)
+        path = self.out / "results" / f"{plan.run_name}.json"
+        if path.is_file():
+            existing = files.read_json(path)
+            if existing.get("reproduce", {}).get("evaluation_key") == key:
+                return path
+        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir)
+        data = load_dataset(plan.config.dataset, plan.config.data_dir)
+        state = path.with_name(path.name + ".partial")
+        results = evaluate(model, data, evaluation_specs(evaluation), n_examples=evaluation.get("n_examples"),
+                           device=plan.config.device, state_path=state, model_info=info, progress=self.progress)
+        results["reproduce"] = {"recipe": self.recipe.name, "scale": self.recipe.scale, "model": plan.name,
+                                "run": plan.run_name, "settings_key": plan.key, "evaluation_key": key}
+        files.write_json(path, results)
+        state.unlink(missing_ok=True)
+        return path
+
+    def rank(self, plan: ModelPlan, results_path: Path) -> None:
+        from .leaderboard import update_from_results
+
+        try:
+            board = update_from_results(results_path, leaderboard_dir=self.leaderboard_dir, zoo_dir=self.zoo_dir)
+            self.log(f"{plan.name}: leaderboard entry {board}")
+        except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
+            self.log(f"{plan.name}: no leaderboard entry ({err})")
+
+    def run(self, max_minutes: float | None = None) -> bool:
+        """Work through the grid; True when every model is trained and evaluated."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        files.write_json(self.out / "plan.json", self.recipe.describe())
+        deadline = None if max_minutes is None else time.time() + 60 * max_minutes
+        models = self.recipe.models
+        with tqdm(total=len(models), desc=f"{self.recipe.name} ({self.recipe.scale})", unit="model",
+                  disable=not self.progress, position=0) as grid:
+            for plan in models:
+                grid.set_postfix_str(plan.name)
+                meta = self.train_model(plan, deadline)
+                if meta is None:
+                    self.log(f"{plan.name}: time limit reached; run the same command again to continue")
+                    return False
+                entry = self.publish(plan, meta)
+                results = self.evaluate_model(plan, entry)
+                self.rank(plan, results)
+                grid.update(1)
+        return True
+
+
+def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
+              device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
+              progress: bool = True) -> tuple[bool, Path]:
+    """Run the grid and (when it is complete) write the report. Returns (complete, report path)."""
+    from .report import write_report
+
+    recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
+    out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
+    repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
+    complete = repro.run(max_minutes)
+    report = write_report(out)
+    return complete, report
+

@@ -1,0 +1,52 @@
+import pytest
+
+from sam_bench.errors import BadInput
+from sam_bench.recipe import available, load_recipe, merge
+
+
+def test_shipped_recipes_load_at_every_scale():
+    assert {"paper-cifar10", "paper-cifar100"} <= set(available())
+    full = load_recipe("paper-cifar10", "full")
+    names = [m.name for m in full.models]
+    assert names[:5] == ["ST", "SAM-0.05", "SAM-0.1", "SAM-0.2", "SAM-0.4"]
+    assert {"AT-Linf-1", "AT-Linf-8", "AT-L2-16", "AT-L2-128", "ASAM-0.5", "SAM-AT-Linf-2"} <= set(names)
+    at8 = next(m for m in full.models if m.name == "AT-Linf-8").config
+    assert (at8.epochs, at8.width, at8.attack_steps, at8.attack_step_size, at8.batch_size) == (100, 1.0, 10, "2/255", 128)
+    at1 = next(m for m in full.models if m.name == "AT-Linf-1").config
+    assert at1.attack_step_size == "0.5/255"
+    assert full.evaluation["autoattack"] == {"version": "standard", "Linf": "8/255", "L2": "0.5"}
+    smoke = load_recipe("paper-cifar10", "smoke")
+    assert smoke.dataset == "cifar10-sample" and not smoke.publish
+    assert all(m.config.width == 0.125 and m.config.epochs == 2 for m in smoke.models)
+    assert load_recipe("paper-cifar100", "full").dataset == "cifar100"
+
+
+def test_keys_change_with_settings_only(tmp_path):
+    a = {m.name: m.key for m in load_recipe("paper-cifar10", "full").models}
+    b = {m.name: m.key for m in load_recipe("paper-cifar10", "full", data_dir="/elsewhere", device="cpu").models}
+    assert a == b  # where the data lives and which device runs it do not change what is trained
+    text = (load_recipe.__globals__["RECIPE_DIR"] / "paper-cifar10.yaml").read_text()
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text.replace("{name: SAM-0.1, method: sam, rho: 0.1}", "{name: SAM-0.1, method: sam, rho: 0.15}"))
+    c = {m.name: m.key for m in load_recipe(str(edited), "full").models}
+    assert c["SAM-0.1"] != a["SAM-0.1"] and c["ST"] == a["ST"]
+
+
+def test_merge():
+    assert merge({"a": {"x": 1, "y": 2}, "b": [1]}, {"a": {"y": 3}, "b": [2]}) == {"a": {"x": 1, "y": 3}, "b": [2]}
+    assert merge({"a": {"x": 1}}, {"a": None}) == {"a": None}
+
+
+def test_bad_recipes(tmp_path):
+    with pytest.raises(BadInput, match="unknown recipe"):
+        load_recipe("paper-imagenet", "full")
+    with pytest.raises(BadInput, match="unknown scale"):
+        load_recipe("paper-cifar10", "huge")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndataset: cifar10\ntrain: {}\nevaluation: {}\nmodels: [{name: A, method: sam, rh0: 1}]\n"
+                   "scales: {s: {}}\n")
+    with pytest.raises(BadInput, match="unknown setting 'rh0'"):
+        load_recipe(str(bad), "s")
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(BadInput, match="not valid YAML"):
+        load_recipe(str(bad), "s")

@@ -1,0 +1,93 @@
+"""`sam-bench reproduce paper-cifar10 --scale smoke` end to end, killed once and resumed."""
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from sam_bench.cli import cli
+from sam_bench.report import accuracy, load_results
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("repro") / "paper-cifar10-smoke"
+    args = ["reproduce", "paper-cifar10", "--scale", "smoke", "--out", str(out), "--device", "cpu", "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "sam_bench", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not list(out.glob("runs/ST-*/checkpoint.pt")):
+        time.sleep(0.1)
+    proc.kill()  # a killed grid: mid-way through the first model's training
+    proc.wait()
+    checkpoint = next(out.glob("runs/ST-*/checkpoint.pt"))
+    before = torch.load(checkpoint, weights_only=True)["history"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return {"out": out, "killed_history": before, "first_output": result.output}
+
+
+def test_killed_grid_resumes_where_it_stopped(smoke):
+    out = smoke["out"]
+    log = [json.loads(line) for line in next(out.glob("runs/ST-*/log.jsonl")).read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    # the epoch finished before the kill was kept, not trained again
+    assert log[: len(smoke["killed_history"])] == smoke["killed_history"]
+    assert "done: report in" in smoke["first_output"]
+
+
+def test_every_artifact_exists(smoke):
+    out = smoke["out"]
+    for name in ("REPORT.md", "plan.json", "robust_vs_eps.png", "tradeoff.png", "cost.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    plan = json.loads((out / "plan.json").read_text())
+    assert [m["name"] for m in plan["models"]] == ["ST", "SAM-0.1", "AT-Linf-8"]
+    for m in plan["models"]:
+        assert (out / "results" / f"{m['name']}-{m['key']}.json").is_file()
+        assert (out / "runs" / f"{m['name']}-{m['key']}" / "model.safetensors").is_file()
+    assert len(list(out.glob("model_zoo/cifar10/Linf/*.json"))) == 3  # smoke keeps its zoo to itself
+    assert len(list(out.glob("leaderboards/cifar10/Linf/*.json"))) == 3
+    assert not list(out.glob("results/*.partial"))
+
+
+def test_report_numbers_equal_the_results_files(smoke):
+    out = smoke["out"]
+    records = {r["name"]: r for r in load_results(out)}
+    text = (out / "REPORT.md").read_text()
+    table = text.split("## Accuracy")[1].split("## ")[0].strip().splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    assert [r[0] for r in rows] == ["ST", "SAM-0.1", "AT-Linf-8"]
+    checked = 0
+    for row in rows:
+        record = records[row[0]]
+        for column, cell in zip(header[2:], row[2:]):
+            if column == "clean":
+                value = accuracy(record, "clean")
+            else:
+                kind, norm, eps = column.split()
+                value = accuracy(record, "pgd" if kind == "PGD" else "autoattack", norm, eps)
+            assert cell == f"{100 * value:.2f}", (row[0], column)
+            checked += 1
+    assert checked == 3 * (1 + 5 + 1)  # clean, five PGD budgets, AutoAttack
+    for claim in ("C1", "C2", "C3", "C4"):
+        assert re.search(rf"\*\*{claim}\*\* .*\| \*\*(holds|partly holds|does not hold)\*\*", text), claim
+
+
+def test_robust_never_above_clean_in_results(smoke):
+    for record in load_results(smoke["out"]):
+        for ev in record["results"]["evaluations"]:
+            assert ev["robust_acc"] <= ev["clean_acc"] + 1e-9
+
+
+def test_second_run_changes_nothing(smoke):
+    out = smoke["out"]
+    before = {p: p.stat().st_mtime_ns for p in out.glob("results/*.json")}
+    result = CliRunner().invoke(cli, ["reproduce", "paper-cifar10", "--scale", "smoke", "--out", str(out),
+                                      "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert {p: p.stat().st_mtime_ns for p in out.glob("results/*.json")} == before
