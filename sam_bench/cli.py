@@ -106,6 +106,46 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
                    f"sam-bench train --out {out} --resume")
 
 
+@cli.command()
+@click.argument("recipe")
+@click.option("--scale", required=True, help="A scale of the recipe: smoke, cpu or full for the paper's recipes.")
+@click.option("--data-dir", default=None, help="Where the data set is (see sam-bench train --help).")
+@click.option("--out", default=None, help="Reproduction folder (default reproductions/<recipe>-<scale>).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--zoo-dir", default=None, help="Model zoo to register into (default: the project's model_zoo/).")
+@click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
+@click.option("--max-minutes", type=float, default=None, help="Stop cleanly (resumable) after about this long.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, quiet):
+    """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
+
+    RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100) or a YAML file.
+    Interrupted work resumes and finished work is skipped when the same command runs again."""
+    from .reproduce import reproduce as run
+
+    complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
+                           leaderboard_dir=leaderboard_dir, max_minutes=max_minutes, progress=not quiet)
+    click.echo(f"{'done' if complete else 'stopped (run again to continue)'}: report in {report}")
+
+
+@cli.command()
+@click.argument("folder")
+def report(folder):
+    """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
+    from .report import write_report
+
+    click.echo(f"wrote {write_report(folder)}")
+
+
+# The bigger command groups live in their own modules; registered here so `sam-bench --help` lists them.
+from .cli_bench import bench_command  # noqa: E402
+from .cli_evaluate import evaluate_command  # noqa: E402
+from .cli_zoo import leaderboard_group, zoo_group  # noqa: E402
+
+for command in (evaluate_command, zoo_group, leaderboard_group, bench_command):
+    cli.add_command(command)
+
+
 def main():
     cli(prog_name="sam-bench")
 

@@ -1,0 +1,230 @@
+"""sam_bench.evaluate as a library: models of every kind, the results record, resume, bad input."""
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+
+import sam_bench
+from sam_bench import evaluate as ev
+from sam_bench.data import load_dataset
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluate import evaluate, load_model_ref, make_attacks, robustbench_entry
+from sam_bench.train import TrainConfig, train
+
+SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results.schema.json").read_text())
+
+
+def validate(results: dict) -> None:
+    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(results)
+    json.dumps(results, allow_nan=False)  # plain JSON: no NaN or infinities
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)  # tiny convolutions: a second thread only adds synchronisation
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("evaluate") / "c10s_prn18_tiny"
+    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=256, batch_size=64,
+                      dataset="cifar10-sample", device="cpu"), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_dataset("cifar10-sample")
+
+
+def test_schema_is_valid_json_schema():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.fixture
+def short_apgd(monkeypatch):
+    """APGD with 10 instead of 100 iterations: this file checks records, not attack strength."""
+    import pyautoattack.autoattack as module
+
+    apgd = module.APGDAttack
+    monkeypatch.setattr(module, "APGDAttack", lambda *args, **kwargs: apgd(*args, **{**kwargs, "n_iter": 10}))
+
+
+def test_results_of_a_run(run_dir, sample, short_apgd):
+    model, info = load_model_ref(str(run_dir))
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert info.dataset_name == "cifar10-sample"
+    specs = (make_attacks("clean") + make_attacks("pgd", "Linf", ["0", "2/255"])
+             + make_attacks("autoattack", "Linf", ["2/255"], version="custom", attacks=["apgd-ce"]))
+    results = evaluate(model, sample, specs, n_examples=24, batch_size=24, model_info=info, progress=False)
+    validate(results)
+    assert results["model"]["kind"] == "run" and results["model"]["weights_sha256"] == meta["weights_sha256"]
+    assert results["model"]["training"]["config"] == meta["config"]
+    assert results["dataset"] == {"name": "cifar10-sample", "family": "cifar10", "split": "test", "n_examples": 24,
+                                  "n_test_total": 500, "sha256": meta["dataset"]["sha256"]}
+    clean, zero, pgd, aa = results["evaluations"]
+    expected_clean = (model(torch.from_numpy(sample.x_test[:24]).permute(0, 3, 1, 2).float() / 255).argmax(1)
+                      == torch.from_numpy(sample.y_test[:24])).float().mean().item()
+    assert results["clean_acc"] == pytest.approx(expected_clean)
+    assert clean["robust_acc"] == zero["robust_acc"] == results["clean_acc"]
+    assert pgd["settings"]["step_size"] == pytest.approx(2 / 255 / 4)
+    assert aa["breakdown"] == {"clean": results["clean_acc"], "apgd-ce": aa["robust_acc"]}
+    assert results["robustbench"] is None  # not AutoAttack standard at 8/255
+    # per-class accuracies average back to the whole (weighted by class counts)
+    counts = torch.bincount(torch.from_numpy(sample.y_test[:24]), minlength=10)
+    total = sum(a * int(c) for a, c in zip(pgd["per_class_robust_acc"], counts) if a is not None)
+    assert total / 24 == pytest.approx(pgd["robust_acc"])
+    assert [a is None for a in pgd["per_class_robust_acc"]] == [int(c) == 0 for c in counts]
+    assert results["environment"]["torch_version"] == torch.__version__
+
+
+def test_checkpoint_and_zoo_models(run_dir, sample, tmp_path):
+    from sam_bench import zoo
+
+    _, from_run = load_model_ref(str(run_dir))
+    model, from_file = load_model_ref(str(run_dir / "model.safetensors"))
+    assert from_file.record["kind"] == "checkpoint"
+    assert from_file.record["weights_sha256"] == from_run.record["weights_sha256"]
+    entry = zoo.add(run_dir, zoo_dir=tmp_path / "zoo", precision="fp32")
+    zoo_model, from_zoo = load_model_ref(entry["id"], zoo_dir=tmp_path / "zoo")
+    assert from_zoo.record["kind"] == "zoo" and from_zoo.record["zoo_id"] == entry["id"]
+    assert from_zoo.record["weights_sha256"] == entry["weights_sha256"]
+    assert from_zoo.dataset_name == "cifar10-sample" and not zoo_model.training
+    # a zoo file passed as a path: its <ModelId>.json is the metadata
+    stored = next((tmp_path / "zoo").glob("*/*/*.safetensors"))
+    _, from_zoo_file = load_model_ref(str(stored))
+    assert from_zoo_file.record["kind"] == "checkpoint"
+    assert from_zoo_file.record["weights_sha256"] == entry["weights_sha256"]
+    assert from_zoo_file.record["training"]["config"] == from_run.record["training"]["config"]
+
+
+def test_tampered_or_unknown_models_are_refused(run_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    meta["weights_sha256"] = "0" * 64
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    for ref in (copy, copy / "model.safetensors"):
+        with pytest.raises(SamBenchError, match="sha256 does not match"):
+            load_model_ref(str(ref))
+    lone = tmp_path / "lone" / "weights.safetensors"
+    lone.parent.mkdir()
+    shutil.copy(run_dir / "model.safetensors", lone)
+    with pytest.raises(BadInput, match="metadata.json"):
+        load_model_ref(str(lone))
+    with pytest.raises(BadInput, match="no such checkpoint"):
+        load_model_ref(str(tmp_path / "missing.safetensors"))
+    with pytest.raises(SamBenchError, match="NoSuchModel2020X"):
+        load_model_ref("NoSuchModel2020X", zoo_dir=tmp_path / "empty_zoo")
+
+
+def test_bad_arguments(run_dir, sample):
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("clean")
+    for n in (0, -1, 501):
+        with pytest.raises(BadInput, match="--n-examples must be between 1 and 500"):
+            evaluate(model, sample, specs, n_examples=n, progress=False)
+    with pytest.raises(BadInput, match="100 classes"):
+        evaluate(model, load_dataset("synthetic100"), specs, n_examples=4, progress=False)
+    with pytest.raises(BadInput, match="precision"):
+        evaluate(model, sample, specs, n_examples=4, precision="fp16", progress=False)
+
+
+def test_make_attacks_defaults_and_validation():
+    assert [s.eps for s in make_attacks("pgd", "Linf")] == [pytest.approx(8 / 255)]
+    assert [s.eps for s in make_attacks("autoattack", "L2")] == [0.5]
+    assert [s.eps for s in make_attacks("pgd", "Linf", ["1/255", "0.00392156862745098", "2/255"])] == \
+        [pytest.approx(1 / 255), pytest.approx(2 / 255)]  # repeats dropped
+    fixed = make_attacks("pgd", "L2", ["16/255", "32/255"], step_size="2/255", steps=5, restarts=2)
+    assert [s.settings["step_size"] for s in fixed] == [pytest.approx(2 / 255)] * 2
+    assert fixed[0].settings["steps"] == 5 and fixed[0].settings["restarts"] == 2
+    assert make_attacks("autoattack", "Linf", ["8/255"], version="plus")[0].settings["attacks"][-1] == "fab-t"
+    bad = [dict(attack="fgsm"), dict(attack="pgd", norm="L1"), dict(attack="pgd", eps=["abc"]),
+           dict(attack="pgd", eps=["-1/255"]), dict(attack="pgd", steps=0), dict(attack="pgd", step_size="0"),
+           dict(attack="autoattack", version="fast"), dict(attack="autoattack", version="custom"),
+           dict(attack="autoattack", attacks=["apgd-ce"]),
+           dict(attack="autoattack", version="custom", attacks=["apgd-xx"])]
+    for kwargs in bad:
+        with pytest.raises(BadInput):
+            make_attacks(**kwargs)
+
+
+def test_robustbench_fields_only_at_the_leaderboard_budget():
+    def entry(attack="autoattack", norm="Linf", eps="8/255", version="standard"):
+        return {"attack": attack, "norm": norm, "eps": eps, "settings": {"version": version},
+                "clean_acc": 0.91234, "robust_acc": 0.45666, "n_examples": 10000}
+
+    assert robustbench_entry([entry()], 10000) == {
+        "threat_model": "Linf", "eps": "8/255", "clean_acc": "91.23", "autoattack_acc": "45.67",
+        "n_examples": 10000, "full_test_set": True}
+    assert robustbench_entry([entry(norm="L2", eps="0.5")], 20000)["full_test_set"] is False
+    for other in (entry(eps="4/255"), entry(version="plus"), entry(attack="pgd"), entry(norm="L2")):
+        assert robustbench_entry([other], 10000) is None
+
+
+def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_path):
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["4/255"], steps=3)
+    kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, model_info=info, progress=False)
+    reference = evaluate(model, sample, specs, **kwargs)
+
+    calls, armed = [], [True]
+
+    def dies_on_second_chunk(*args, **kw):
+        calls.append(1)
+        if armed[0] and len(calls) == 2:
+            raise KeyboardInterrupt
+        return ev.RUNNERS["pgd"](*args, **kw)
+
+    state = tmp_path / "state.json"
+    interrupted = [ev.AttackSpec(s.attack, s.norm, s.eps, s.settings, runner=dies_on_second_chunk) for s in specs]
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(model, sample, interrupted, state_path=state, **kwargs)
+    assert len(json.loads(state.read_text())["chunks"]) == 1
+
+    calls.clear()
+    armed[0] = False
+    resumed = evaluate(model, sample, interrupted, state_path=state, **kwargs)
+    assert len(calls) == 2  # only the two chunks that were not finished
+    for key in ("clean_acc", "robust_acc", "per_class_robust_acc", "max_perturbation"):
+        assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
+    assert resumed["evaluations"][0]["chunks"] == {"size": 16, "count": 3, "resumed": 1}
+    # other settings never reuse these chunks
+    calls.clear()
+    armed[0] = True
+    other = [ev.AttackSpec(s.attack, s.norm, s.eps, {**s.settings, "steps": 4}, runner=dies_on_second_chunk)
+             for s in specs]
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(model, sample, other, state_path=state, **kwargs)
+    assert len(calls) == 2
+
+
+def test_bf16_is_flagged(run_dir, sample):
+    model, info = load_model_ref(str(run_dir))
+    with pytest.warns(UserWarning, match="bf16"):
+        results = evaluate(model, sample, make_attacks("pgd", "Linf", ["2/255"], steps=2), n_examples=16,
+                           batch_size=16, precision="bf16", model_info=info, progress=False)
+    validate(results)
+    assert results["precision"] == "bf16" and any("weaken" in w for w in results["warnings"])
+
+
+def test_in_memory_model_gets_an_identity(run_dir, sample):
+    model, _ = load_model_ref(str(run_dir))
+    first = evaluate(model, sample, make_attacks("clean"), n_examples=8, progress=False)
+    validate(first)
+    assert first["model"]["kind"] == "module"
+    assert first["model"]["weights_sha256"] == ev.weights_sha256(model)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    assert ev.weights_sha256(model) != first["model"]["weights_sha256"]
+
+
+def test_default_output_names():
+    expected = Path("results/c10_prn18_sam_0.1_pgd_Linf.json")
+    assert ev.default_output("runs/c10_prn18_sam_0.1/", "pgd", "Linf") == expected
+    assert ev.default_output("runs/x/model.safetensors", "autoattack", "L2", "out") == Path("out/x_autoattack_L2.json")
+    assert ev.default_output("SamBench2024SAM_rho0.1", "clean", None).name == "SamBench2024SAM_rho0.1_clean_none.json"
