@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-import torch
 import torch.nn.functional as F
 
 from .attacks import pgd

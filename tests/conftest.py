@@ -1,5 +1,7 @@
 import pytest
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 import sam_bench  # noqa: F401  (applies the compat shims before any test imports torchvision)
 
@@ -9,3 +11,30 @@ def _few_threads():
     # Tiny models gain nothing from threads, and on a busy 2-core machine threads only contend.
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from sam_bench.data import load_dataset
+    return load_dataset("cifar10-sample")
+
+
+@pytest.fixture(scope="module")
+def tiny_net(sample):
+    """A small CNN trained briefly on the sample (about 25% test accuracy): weak and cheap to attack."""
+    from sam_bench.models.normalization import InputNormalization
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = nn.Sequential(InputNormalization(sample.mean, sample.std), nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(),
+                        nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                        nn.Linear(128, 10))
+    x = torch.from_numpy(sample.x_train).permute(0, 3, 1, 2).contiguous().float() / 255
+    y = torch.from_numpy(sample.y_train)
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    for _ in range(8):
+        for idx in torch.randperm(len(y)).split(100):
+            opt.zero_grad()
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+    return net.eval()

@@ -7,41 +7,10 @@ import torch.nn.functional as F
 from sam_bench.attacks.invariants import (TOLERANCE, check_accuracies, check_adversarial_examples,
                                           check_deterministic, check_eval_mode, perturbation_norms)
 from sam_bench.attacks.pgd import pgd, project
-from sam_bench.data import load_dataset
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluate import AttackOutput, AttackSpec, evaluate, make_attacks
-from sam_bench.models.normalization import InputNormalization
 
 EPS = 8 / 255
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # tiny convolutions: a second thread only adds synchronisation
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return load_dataset("cifar10-sample")
-
-
-@pytest.fixture(scope="module")
-def tiny_net(sample):
-    """A small CNN trained briefly on the sample: weak, so attacks find plenty to do."""
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    net = nn.Sequential(InputNormalization(sample.mean, sample.std), nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(),
-                        nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                        nn.Linear(128, 10))
-    x = torch.from_numpy(sample.x_train).permute(0, 3, 1, 2).contiguous().float() / 255
-    y = torch.from_numpy(sample.y_train)
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    for _ in range(8):
-        for idx in torch.randperm(len(y)).split(100):
-            opt.zero_grad()
-            F.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
-    return net.eval()
 
 
 def _run(model, data, runner, eps=EPS, norm="Linf", n=64):
