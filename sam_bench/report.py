@@ -211,7 +211,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
     return written
 
 
-def _setup_lines(plan: dict, records: list[dict]) -> list[str]:
+def _setup_lines(records: list[dict]) -> list[str]:
     first = records[0]
     cfg, data = first["config"], first["results"]["dataset"]
     devices = sorted({r["training"].get("device_name") or "?" for r in records})
@@ -247,7 +247,7 @@ def write_report(out: str | Path) -> Path:
     if not records:
         files.write_text(report, "\n".join(lines) + "\n")
         return report
-    lines += ["## Setup", "", *_setup_lines(plan, records), ""]
+    lines += ["## Setup", "", *_setup_lines(records), ""]
 
     pgd, aa = pgd_budgets(records), aa_budgets(records)
     header = ["model", "method", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [f"AA {n} {e}" for n, e in aa]

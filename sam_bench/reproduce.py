@@ -29,7 +29,7 @@ from .recipe import ModelPlan, Recipe, load_recipe
 from .train import train
 
 
-def evaluation_specs(evaluation: dict, threat_model: str | None = None) -> list:
+def evaluation_specs(evaluation: dict) -> list:
     """The attack specs of a recipe's `evaluation` block (clean, PGD per eps, AutoAttack)."""
     from .evaluate import make_attacks
 

@@ -22,11 +22,6 @@ def validate(results: dict) -> None:
     json.dumps(results, allow_nan=False)  # plain JSON: no NaN or infinities
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # tiny convolutions: a second thread only adds synchronisation
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     torch.set_num_threads(1)

@@ -28,11 +28,6 @@ def invoke(*args):
     return CliRunner().invoke(cli, ["evaluate", *map(str, args)], catch_exceptions=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # tiny convolutions: a second thread only adds synchronisation
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two briefly trained tiny runs (standard and SAM) made by the training loop."""
