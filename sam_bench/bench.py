@@ -129,7 +129,7 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
 
     use_bf16 = s["precision"] == "bf16" or (s["precision"] == "auto" and device.type == "cuda")
     autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext
-    channels_last = device.type == "cuda"  # as sam_bench.train does
+    channels_last = True  # as sam_bench.train does
     loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], channels_last=channels_last)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
 

@@ -186,7 +186,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
             raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
         keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
         x_train, y_train = x_train[keep], y_train[keep]
-    channels_last = device.type == "cuda"
+    # NHWC: faster convolutions on GPU tensor cores and, measured on a 2-core CPU, +10-45% there too
+    channels_last = True
     train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
                                 channels_last=channels_last)
     test_loader = DeviceLoader(data.x_test, data.y_test, max(cfg.batch_size, 500), device, train=False,
