@@ -74,6 +74,9 @@ def cli():
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 autocast on GPU, fp32 on CPU.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (GPU).")
+@click.option("--sam-perturbation", type=click.Choice(["global", "per-worker"]), default="global", show_default=True,
+              help="Under torchrun: SAM's ascent step from the all-reduced gradient (as one process) or from "
+                   "each process's own (m-sharpness, m = batch size / processes).")
 @click.option("--out", required=True, help="Run directory to create (or to continue with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @click.option("--max-minutes", type=float, default=None,
@@ -82,9 +85,13 @@ def cli():
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **options):
-    """Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory."""
+    """Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.
+
+    On several GPUs (or CPU processes): torchrun --nproc_per_node N -m sam_bench train ...
+    (--batch-size is then the global batch)."""
     from pathlib import Path
 
+    from . import distributed
     from .train import TrainConfig, resolve_resume_config, train as run_training
 
     options["compile"] = compile_
@@ -95,8 +102,12 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
         cfg = resolve_resume_config(Path(out), explicit)
     else:
         cfg = TrainConfig(**{k: v for k, v in options.items() if k in config_keys})
+    group = distributed.start(cfg.device)
     meta = run_training(cfg, out, resume=resume, stop_after_epochs=stop_after_epochs, max_minutes=max_minutes,
                         progress=not quiet)
+    distributed.stop()
+    if group is not None and not group.is_main:
+        return
     if meta.get("status") == "complete":
         final = meta["final"]
         click.echo(f"done: {out} (test acc {final['test_acc']:.2%}, {meta['wall_time_s']:.0f} s, "

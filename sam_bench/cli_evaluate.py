@@ -102,10 +102,11 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
 
-    An interrupted evaluation continues where it stopped when the same command runs again."""
+    An interrupted evaluation continues where it stopped when the same command runs again.
+    On several GPUs: torchrun --nproc_per_node N -m sam_bench evaluate ... (chunks are shared out)."""
     from click.core import ParameterSource
 
-    from . import files
+    from . import distributed, files
     from .data import load_dataset
     from .errors import BadInput, SamBenchError
     from .evaluate import evaluate, load_model_ref, make_attacks
@@ -136,9 +137,11 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
     def show(message, category, filename, lineno, file=None, line=None):
         click.echo(f"warning: {message}", err=True)
 
+    group = distributed.start(device)
+    main = group is None or group.is_main
     all_results = []
     with warnings.catch_warnings():
-        warnings.showwarning = show
+        warnings.showwarning = show if main else (lambda *args, **kwargs: None)  # said once, by rank 0
         for (model, info), ref, path in zip(loaded, models, outputs):
             state = path.with_name(path.stem + ".partial.json")
             try:
@@ -148,6 +151,8 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
             except KeyboardInterrupt:
                 raise SamBenchError(f"interrupted; finished chunks are kept in {state}: run the same command "
                                     "again to continue") from None
+            if not main:
+                continue  # rank 0 writes
             files.write_json(path, results)
             state.unlink(missing_ok=True)
             all_results.append(results)
@@ -157,6 +162,9 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
 
                 board = update_from_results(path, leaderboard_dir=leaderboard_dir, zoo_dir=zoo_dir)
                 click.echo(f"{ref}: leaderboard entry {board}")
+    distributed.stop()
+    if not main:
+        return
     click.echo(format_table(all_results))
     if plot is not None:
         from .plots import plot_robustness

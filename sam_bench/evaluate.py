@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import files
+from . import distributed, files
 from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
                                  check_eval_mode)
@@ -381,7 +381,14 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
 
     With `state_path`, finished chunks are saved there and reused by a later call with the same
-    model, data and settings (the file is removed by the caller once the results are written)."""
+    model, data and settings (the file is removed by the caller once the results are written).
+
+    Under torchrun (sam_bench.distributed) the chunks are dealt out to the processes and their
+    records gathered, so every process returns the results one process would have computed:
+    a chunk's random seed and batches depend only on where it starts. Rank 0 keeps the state file."""
+    ctx = distributed.current()
+    main = ctx is None or ctx.is_main
+    progress = progress and main
     n_total = len(dataset.y_test)
     n = n_total if n_examples is None else n_examples
     if not 1 <= n <= n_total:
@@ -392,6 +399,8 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         raise BadInput("--batch-size and --chunk-size must be >= 1")
     if not attacks:
         raise BadInput("no attack to run")
+    if ctx is not None:
+        device = ctx.device  # each process its own GPU
     device = device if isinstance(device, torch.device) else resolve_device(device)
     info = model_info.record if isinstance(model_info, LoadedModel) else dict(model_info or {})
     notes: list[str] = []
@@ -424,6 +433,8 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
     per_class_n = np.bincount(y_all.numpy(), minlength=dataset.num_classes)
 
     state = _State(Path(state_path) if state_path is not None else None)
+    if not main:
+        state.path = None  # read the finished chunks, leave writing to rank 0
     context = {"schema": STATE_SCHEMA, "model": sha, "data": data_sha, "precision": precision}
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
 
@@ -441,16 +452,23 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         keys = [_chunk_key(context, spec, batch_size, s, e) for s, e in bounds]
         resumed = [state.get(k) is not None for k in keys]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
-        chunks = []
+        todo = [i for i, r in enumerate(resumed) if not r]
+        world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
         with tqdm(total=n, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
-            for (s, e), key in zip(bounds, keys):
-                record = state.get(key)
-                if record is None:
+            for first in range(0, len(todo), world):  # a round: one chunk per process
+                mine = todo[first + rank] if first + rank < len(todo) else None
+                record = None
+                if mine is not None:
+                    s, e = bounds[mine]
                     seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
                     record = _attack_chunk(model, spec, x_all[s:e].to(device), y_all[s:e].to(device),
                                            clean_pred[s:e].to(device), batch_size, bar, dataset.num_classes, seed)
-                    state.put(key, record)
-                chunks.append(record)
+                for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
+                    if other[0] is not None:
+                        state.put(keys[other[0]], other[1])
+                        if i != rank:
+                            bar.update(bounds[other[0]][1] - bounds[other[0]][0])
+        chunks = [state.get(k) for k in keys]
         evaluation = _combine(spec, chunks, per_class_n, warn)
         evaluation["chunks"] = {"size": chunk_size, "count": len(bounds), "resumed": sum(resumed)}
         evaluations.append(evaluation)

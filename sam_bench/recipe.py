@@ -60,6 +60,8 @@ def merge(base, override):
 
 def settings_key(config: TrainConfig) -> str:
     recipe = {k: v for k, v in asdict(config).items() if k not in RUNTIME_KEYS}
+    if recipe.get("sam_perturbation") == "global":  # trains what one process trains: keyed as before it existed
+        del recipe["sam_perturbation"]
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
 
 

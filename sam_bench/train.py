@@ -5,6 +5,9 @@ A run directory (`out`) holds:
   log.jsonl         one line per finished epoch
   checkpoint.pt     the last finished epoch: model, optimizer (with SAM's base state), RNG, history
   model.safetensors final weights, written when the last epoch is done
+
+Under torchrun (see sam_bench.distributed) every process runs this loop on its slice of each
+global batch; rank 0 writes the files and shows the progress.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import files
+from . import distributed, files
 from .data import DeviceLoader, load_dataset
 from .eps import format_eps, parse_eps
 from .errors import BadInput, SamBenchError
@@ -57,12 +60,17 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
     compile: bool = False
+    # Under torchrun: SAM's ascent from the global gradient or from each process's own (m-sharpness).
+    sam_perturbation: str = "global"
 
     def validate(self) -> "TrainConfig":
         if self.method not in METHODS:
             raise BadInput(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.schedule not in SCHEDULES:
             raise BadInput(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.sam_perturbation not in distributed.SAM_PERTURBATIONS:
+            raise BadInput(f"unknown SAM perturbation {self.sam_perturbation!r}; choose "
+                           f"{' or '.join(distributed.SAM_PERTURBATIONS)}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise BadInput(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
         if self.method in USES_SAM:
@@ -130,13 +138,17 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
 
 
 @torch.no_grad()
-def evaluate_clean(model, loader: DeviceLoader, autocast=nullcontext) -> float:
+def evaluate_clean(model, loader: DeviceLoader, autocast=nullcontext, ctx=None) -> float:
+    """Test accuracy; under torchrun each process scores its share of the test set."""
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=loader.y.device)
     for x, y in loader.epoch():
         with autocast():
             correct += (model(x).argmax(1) == y).sum()
-    return correct.item() / len(loader.y)
+    if ctx is None:
+        return correct.item() / len(loader.y)
+    totals = ctx.sum(torch.stack([correct, torch.tensor(len(loader.y), device=correct.device)]))
+    return totals[0].item() / totals[1].item()
 
 
 def _check_out_dir(out: Path, resume: bool) -> None:
@@ -170,12 +182,18 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
     `max_minutes` the call ends early after a finished epoch, leaving a resumable checkpoint."""
     out = Path(out)
     cfg.validate()
+    ctx = distributed.current()  # None: this process trains alone
+    main = ctx is None or ctx.is_main
+    progress = progress and main
     _check_out_dir(out, resume)
+    if ctx is not None:
+        distributed.check_batch(cfg.batch_size, ctx)
+        ctx.barrier()  # every process has checked `out` before rank 0 writes there
     if resume:
         stored = files.read_json(out / "metadata.json")
         if stored.get("status") == "complete" and (out / "model.safetensors").is_file():
             return stored  # nothing left to do
-    device = resolve_device(cfg.device)
+    device = ctx.device if ctx is not None else resolve_device(cfg.device)
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext
 
@@ -190,22 +208,33 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
     channels_last = True
     train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
                                 channels_last=channels_last)
-    test_loader = DeviceLoader(data.x_test, data.y_test, max(cfg.batch_size, 500), device, train=False,
+    x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
+    test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False,
                                channels_last=channels_last)
 
     torch.manual_seed(cfg.seed)
     spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width)
-    model = create_model(spec).to(device)
+    model = create_model(spec)
+    if ctx is not None:
+        model = distributed.synchronise_batchnorm(model, device)
+    model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, model)
-    forward_model = torch.compile(model) if cfg.compile else model
+    shard = None
+    if ctx is not None:
+        train_model, shard = distributed.wrap(model, ctx, cfg.sam_perturbation)
+    else:
+        train_model = model
+    forward_model = torch.compile(train_model) if cfg.compile else train_model
+    eval_model = model if ctx is not None else forward_model
 
     start_epoch, history, elapsed = 0, [], 0.0
     metadata = {
         "config": asdict(cfg), "arch": spec, "dataset": data.describe(), "method": cfg.method,
         "passes_per_step": passes_per_step(cfg.method, cfg.attack_steps),
         "n_train_used": len(y_train), **environment(device), "status": "running",
+        "processes": 1 if ctx is None else ctx.world,
     }
     if resume and (out / "checkpoint.pt").is_file():
         ckpt = files.torch_load(out / "checkpoint.pt")
@@ -219,46 +248,55 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         stored = files.read_json(out / "metadata.json")
         if stored.get("dataset", {}).get("sha256") != metadata["dataset"]["sha256"]:
             raise SamBenchError(f"--resume: the data set differs from the one {out} was trained on")
-    out.mkdir(parents=True, exist_ok=True)
-    files.write_json(out / "metadata.json", metadata)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        files.write_json(out / "metadata.json", metadata)
 
     steps_per_epoch = len(train_loader)
     call_start = time.time()
     epochs_this_call = 0
     for epoch in range(start_epoch, cfg.epochs):
         record = _train_one_epoch(cfg, forward_model, optimizer, train_loader, epoch, autocast, progress, out,
-                                  steps_per_epoch)
-        record["test_acc"] = evaluate_clean(forward_model, test_loader, autocast)
+                                  steps_per_epoch, shard)
+        record["test_acc"] = evaluate_clean(eval_model, test_loader, autocast, ctx)
         elapsed += record["seconds"]
         history.append(record)
-        files.torch_save(out / "checkpoint.pt", {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(device),
-            "epoch": epoch + 1, "history": history, "elapsed": elapsed})
-        files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
+        if main:
+            files.torch_save(out / "checkpoint.pt", {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(device),
+                "epoch": epoch + 1, "history": history, "elapsed": elapsed})
+            files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
                        f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
                        f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)")
         epochs_this_call += 1
-        if epoch + 1 < cfg.epochs and (
-                (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
-                or (max_minutes is not None and (time.time() - call_start) / 60 * (1 + 1 / epochs_this_call)
-                    > max_minutes)):
+        stop = epoch + 1 < cfg.epochs and (
+            (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
+            or (max_minutes is not None and (time.time() - call_start) / 60 * (1 + 1 / epochs_this_call) > max_minutes))
+        if ctx is not None:
+            stop = ctx.agree(stop)  # rank 0's clock decides for all
+        if stop:
             metadata.update(epochs_done=epoch + 1, wall_time_s=elapsed)
-            files.write_json(out / "metadata.json", metadata)
+            if main:
+                files.write_json(out / "metadata.json", metadata)
             return metadata
 
     if not history:
         raise SamBenchError(f"{out}: nothing trained (0 epochs)")
     weights = out / "model.safetensors"
-    files.save_safetensors(weights, model.state_dict(), {"arch": cfg.arch})
+    if main:
+        files.save_safetensors(weights, model.state_dict(), {"arch": cfg.arch})
+    if ctx is not None:
+        ctx.barrier()  # the weights are on disk for every process
     last = history[-1]
     metadata.update(
         status="complete", epochs_done=cfg.epochs, wall_time_s=elapsed,
         images_per_s=sum(r["images"] for r in history) / max(elapsed, 1e-9),
         final={"train_loss": last["train_loss"], "train_acc": last["train_acc"], "test_acc": last["test_acc"]},
         weights="model.safetensors", weights_sha256=files.sha256_file(weights))
-    files.write_json(out / "metadata.json", metadata)
+    if main:
+        files.write_json(out / "metadata.json", metadata)
     return metadata
 
 
@@ -266,12 +304,14 @@ def _json_line(record: dict) -> str:
     return json.dumps(record) + "\n"
 
 
-def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch) -> dict:
+def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch,
+                     shard=None) -> dict:
     model.train()
     device = loader.y.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen, log_every = 0, max(1, min(50, steps_per_epoch // 10))
+    loss_sum_all, correct_all = loss_sum, correct
     attack = cfg.attack()
     start = time.time()
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
@@ -280,19 +320,25 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
         lr = learning_rate(cfg, epoch, step, steps_per_epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast)
+        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard)
+        y_trained = y if shard is None else shard.take(y)
         # Accumulate on the device; the host reads the numbers once per log interval.
-        loss_sum += loss * len(y)
-        correct += (logits.argmax(1) == y).sum()
-        seen += len(y)
+        loss_sum += loss * len(y_trained)
+        correct += (logits.argmax(1) == y_trained).sum()
+        seen += len(y)  # the global batch: under torchrun the sums below are over all processes
         if (step + 1) % log_every == 0 or step + 1 == steps_per_epoch:
-            mean_loss = loss_sum.item() / seen
+            if shard is not None:
+                totals = shard.dist.sum(torch.stack([loss_sum, correct.to(loss_sum.dtype)]))
+                loss_sum_all, correct_all = totals[0], totals[1].round().long()
+            else:
+                loss_sum_all, correct_all = loss_sum, correct
+            mean_loss = loss_sum_all.item() / seen
             if not math.isfinite(mean_loss):
                 bar.close()
                 kept = f"the last good checkpoint (epoch {epoch}) is kept" if epoch else "no checkpoint was written"
                 raise SamBenchError(f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); "
                                     f"stopped: {kept} in {out}")
-            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / seen:.1%}",
+            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct_all.item() / seen:.1%}",
                             img_s=f"{seen / max(time.time() - start, 1e-9):.0f}", lr=f"{lr:.3g}")
         bar.update(1)
     bar.close()
@@ -300,5 +346,5 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
         torch.cuda.synchronize(device)
     seconds = time.time() - start
     return {"epoch": epoch + 1, "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
-            "train_loss": loss_sum.item() / max(seen, 1), "train_acc": correct.item() / max(seen, 1),
+            "train_loss": loss_sum_all.item() / max(seen, 1), "train_acc": correct_all.item() / max(seen, 1),
             "seconds": seconds, "images": seen, "images_per_s": seen / max(seconds, 1e-9)}

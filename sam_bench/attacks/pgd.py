@@ -11,6 +11,11 @@ import torch.nn.functional as F
 NORMS = ("Linf", "L2")
 
 
+def at_least_fp32(logits: torch.Tensor) -> torch.Tensor:
+    """Logits for the loss: bf16 (autocast) ones in fp32; fp64 ones stay fp64."""
+    return logits if logits.dtype == torch.float64 else logits.float()
+
+
 def _l2(v: torch.Tensor) -> torch.Tensor:
     """Per-example L2 norm, shaped to broadcast against v."""
     return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
@@ -25,7 +30,7 @@ def project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torc
     return (x + delta).clamp(0, 1) - x
 
 
-def _random_start(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+def random_perturbation(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     if norm == "Linf":
         return torch.empty_like(x).uniform_(-eps, eps)
     direction = torch.randn_like(x)
@@ -34,9 +39,11 @@ def _random_start(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 
 
 def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf", steps: int = 10,
-        step_size: float | None = None, restarts: int = 1, random_start: bool = True) -> torch.Tensor:
+        step_size: float | None = None, restarts: int = 1, random_start: bool = True,
+        start: torch.Tensor | None = None) -> torch.Tensor:
     """Adversarial examples that maximise cross-entropy; with restarts, per example the first
-    restart that fools the model wins (else the last one). Returns x_adv (detached)."""
+    restart that fools the model wins (else the last one). Returns x_adv (detached).
+    `start`: the first restart's random perturbation, drawn by the caller (see `random_perturbation`)."""
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     if eps == 0 or steps == 0:
@@ -46,11 +53,15 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf",
     best = x.clone()
     still_correct = torch.ones(len(x), dtype=torch.bool, device=x.device)
     for restart in range(max(1, restarts)):
-        delta = project(_random_start(x, eps, norm), x, eps, norm) if random_start else torch.zeros_like(x)
+        if random_start:
+            noise = start if start is not None and restart == 0 else random_perturbation(x, eps, norm)
+            delta = project(noise, x, eps, norm)
+        else:
+            delta = torch.zeros_like(x)
         for _ in range(steps):
             delta.requires_grad_(True)
             with torch.enable_grad():  # works inside a caller's no_grad() too
-                loss = F.cross_entropy(model(x + delta).float(), y)
+                loss = F.cross_entropy(at_least_fp32(model(x + delta)), y)
                 (grad,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 if norm == "Linf":

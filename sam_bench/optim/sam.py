@@ -25,7 +25,7 @@ class SAM(torch.optim.Optimizer):
 
     @torch.no_grad()
     def first_step(self, zero_grad: bool = True) -> None:
-        """Move every parameter to the worst nearby point w + e(w); remember e to undo it."""
+        """Move every parameter to the worst nearby point w + e(w); remember w to return to it."""
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -38,9 +38,9 @@ class SAM(torch.optim.Optimizer):
             e = torch._foreach_mul(scaled, [p.abs() for p in params]) if group["adaptive"] else \
                 [g.clone() for g in grads]
             torch._foreach_mul_(e, scale)
+            for p in params:  # w itself, not (w + e) - e: rounding must not move w
+                self.state[p]["w"] = p.clone()
             torch._foreach_add_(params, e)
-            for p, e_p in zip(params, e):
-                self.state[p]["e_w"] = e_p
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
@@ -49,9 +49,9 @@ class SAM(torch.optim.Optimizer):
         """Return to w and take the base optimizer's step with the gradient found at w + e."""
         for group in self.param_groups:
             for p in group["params"]:
-                e_w = self.state[p].pop("e_w", None)
-                if e_w is not None:
-                    p.sub_(e_w)
+                w = self.state[p].pop("w", None)
+                if w is not None:
+                    p.copy_(w)
         self.base_optimizer.step()
         if zero_grad:
             self.zero_grad(set_to_none=True)

@@ -1,0 +1,222 @@
+"""Several processes, one run: `torchrun --nproc_per_node N -m sam_bench train|evaluate ...`.
+
+Data parallelism as in one process, split N ways. Every process sees the same global batch (same
+order, same augmentation, same random numbers) and trains on its 1/N slice; gradients are averaged
+by DistributedDataParallel, and BatchNorm statistics are taken over the whole global batch
+(torch's SyncBatchNorm on GPUs, `GlobalBatchNorm2d` below elsewhere), so N processes compute what
+one process computes, up to floating-point rounding. Rank 0 alone writes files and shows progress.
+
+SAM's ascent step can use the global gradient (the default: the same perturbation as one process)
+or each process's own gradient ("per-worker": m-sharpness with m = batch size / N, as in Foret et
+al.'s data-parallel SAM); see `TrainConfig.sam_perturbation`.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from .errors import BadInput
+
+SAM_PERTURBATIONS = ("global", "per-worker")
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+@dataclass
+class Distributed:
+    """This process's place in the process group."""
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def take(self, t):
+        """This process's slice of a global batch (a tensor or an array split along its first axis)."""
+        n = len(t)
+        if n % self.world:
+            raise BadInput(f"a batch of {n} cannot be split evenly over {self.world} processes")
+        k = n // self.world
+        return t[self.rank * k:(self.rank + 1) * k]
+
+    def share(self, t):
+        """The part of a whole split (e.g. the test set) this process handles; parts may differ by one."""
+        n = len(t)
+        lo, hi = n * self.rank // self.world, n * (self.rank + 1) // self.world
+        return t[lo:hi]
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's decision, on every process (e.g. a time limit that only one clock should judge)."""
+        box = [flag]
+        dist.broadcast_object_list(box, src=0)
+        return bool(box[0])
+
+    def gather(self, obj) -> list:
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        dist.barrier()
+
+
+_current: Distributed | None = None
+
+
+def current() -> Distributed | None:
+    """The process group this process belongs to, or None when it runs alone."""
+    return _current
+
+
+def start(device: str = "auto") -> Distributed | None:
+    """Join torchrun's process group (NCCL on GPUs, Gloo on CPUs); None when not under torchrun."""
+    global _current
+    if _current is not None or not launched_by_torchrun():
+        return _current
+    rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        if torch.cuda.device_count() <= local:
+            raise BadInput(f"process {rank} needs GPU {local}, but {torch.cuda.device_count()} are visible")
+        where = torch.device("cuda", local)
+        torch.cuda.set_device(where)
+    elif device in ("auto", "cpu"):
+        where = torch.device("cpu")
+    else:
+        raise BadInput(f"--device {device} is not supported under torchrun (use cuda or cpu)")
+    backend = "nccl" if use_cuda else "gloo"
+    dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(minutes=30),
+                            **({"device_id": where} if use_cuda else {}))
+    _current = Distributed(rank, world, where)
+    return _current
+
+
+def stop() -> None:
+    global _current
+    if _current is not None:
+        dist.destroy_process_group()
+        _current = None
+
+
+class _SumOverProcesses(torch.autograd.Function):
+    """All-reduce (sum) with a gradient: d(sum)/d(each part) passes the summed upstream gradient back."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
+    """BatchNorm2d with training statistics over the global batch of all processes.
+
+    For backends without torch's SyncBatchNorm (it needs a GPU): the per-channel sums travel
+    through differentiable all-reduces, so gradients flow across processes as they would through
+    one BatchNorm over the whole batch. Same parameters and buffers as BatchNorm2d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        dims = (0, 2, 3)
+        local = torch.cat([x.sum(dims), x.new_full((1,), x.numel() / x.shape[1])])
+        total = _SumOverProcesses.apply(local)
+        count = total[-1].detach()
+        mean = total[:-1] / count
+        centred = x - mean.view(1, -1, 1, 1)
+        var = _SumOverProcesses.apply((centred * centred).sum(dims)) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(var.detach() * count / (count - 1).clamp(min=1), momentum)
+        out = centred * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
+        if self.affine:
+            out = out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return out
+
+
+def _to_global_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    if type(module) is torch.nn.BatchNorm2d:
+        new = GlobalBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                                module.track_running_stats)
+        like = next(iter([*module.parameters(), *module.buffers()]), None)
+        if like is not None:
+            new = new.to(device=like.device, dtype=like.dtype)
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        module.add_module(name, _to_global_batchnorm(child))
+    return module
+
+
+def synchronise_batchnorm(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """BatchNorm over the global batch: torch's SyncBatchNorm on GPUs (timm's converter, which also
+    knows timm's fused BatchNorm+activation layers), GlobalBatchNorm2d otherwise."""
+    if device.type == "cuda":
+        from timm.layers import convert_sync_batchnorm
+        return convert_sync_batchnorm(model)
+    model = _to_global_batchnorm(model)
+    left = sorted({type(m).__name__ for m in model.modules()
+                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(m, GlobalBatchNorm2d)})
+    if left:
+        raise BadInput(f"multi-process training on CPU synchronises plain BatchNorm2d only; this model also "
+                       f"has {', '.join(left)}")
+    return model
+
+
+@dataclass
+class Shard:
+    """How a training step runs on one process's slice (see sam_bench.methods.train_step)."""
+    dist: Distributed
+    attack_model: torch.nn.Module  # the bare model: attack passes bypass DDP's gradient hooks
+    sam_first_pass: Callable = field(default=nullcontext)  # DDP's no_sync for per-worker SAM
+
+    def take(self, t):
+        return self.dist.take(t)
+
+
+def wrap(model: torch.nn.Module, ctx: Distributed, sam_perturbation: str = "global"):
+    """(DDP-wrapped model for training passes, Shard for train_step)."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if sam_perturbation not in SAM_PERTURBATIONS:
+        raise BadInput(f"unknown SAM perturbation {sam_perturbation!r}; choose {' or '.join(SAM_PERTURBATIONS)}")
+    # Buffers (BatchNorm's running statistics) are computed from global statistics on every
+    # process, so they agree without DDP broadcasting them before every forward pass (the option
+    # was renamed in recent torch releases).
+    newer = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+    ddp = DDP(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+              **{"forward_sync_buffers" if newer else "broadcast_buffers": False})
+    first = ddp.no_sync if sam_perturbation == "per-worker" else nullcontext
+    return ddp, Shard(ctx, model, first)
+
+
+def check_batch(batch_size: int, ctx: Distributed) -> None:
+    if batch_size % ctx.world:
+        raise BadInput(f"--batch-size {batch_size} must be divisible by the {ctx.world} processes "
+                       "(it is the global batch, split evenly)")
