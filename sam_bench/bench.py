@@ -3,8 +3,8 @@
     result = run_bench(device="auto", methods=("standard", "sam", "at"), batch_size=512)
 
 Training throughput: `steps` training steps of `sam_bench.methods.train_step` on a `DeviceLoader`
-(uint8 images resident on the device, augmented there), as `sam_bench.train` runs them (bf16
-autocast and channels_last on a GPU, optionally torch.compile), after `warmup` untimed steps,
+(uint8 images resident on the device, augmented there), as `sam_bench.train` runs them
+(channels_last; bf16 autocast on a GPU, optionally torch.compile), after `warmup` untimed steps,
 `repeats` times. In the same process the paper's loop (`sam_bench.paper_loop`: DataLoader + PIL
 transforms, fp32, batch 128) trains the same architecture on the same images for as many images
 per repetition. Both clocks are read after a CUDA synchronize, and both include getting the batch.
@@ -129,14 +129,12 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
 
     use_bf16 = s["precision"] == "bf16" or (s["precision"] == "auto" and device.type == "cuda")
     autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext
-    channels_last = True  # as sam_bench.train does
-    loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], channels_last=channels_last)
+    loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], channels_last=True)  # as train
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
 
     torch.manual_seed(s["seed"])
-    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"])).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"])).to(
+        device, memory_format=torch.channels_last)
     cfg = TrainConfig(method=method, arch=s["arch"], width=s["width"], batch_size=s["batch_size"],
                       rho=s["rho"] if method in ("sam", "sam-at") else None, attack_norm=ATTACK["norm"],
                       attack_eps=ATTACK["eps"], attack_steps=ATTACK["steps"], attack_step_size=ATTACK["step_size"],
@@ -154,7 +152,7 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
 
     runs = _timed(step, batches, s["steps"], s["warmup"], s["repeats"], _sync(device))
     m = _measurement(runs, s["steps"] * s["batch_size"], s["batch_size"], s["steps"],
-                     precision="bf16" if use_bf16 else "fp32", channels_last=channels_last, compile=s["compile"],
+                     precision="bf16" if use_bf16 else "fp32", channels_last=True, compile=s["compile"],
                      passes_per_step=passes_per_step(method, ATTACK["steps"]),
                      peak_memory_gib=_peak_memory_gib(device), mean_train_loss=loss_sum.item() / max(seen[0], 1))
     if method in USES_ATTACK:

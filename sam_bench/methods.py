@@ -61,17 +61,15 @@ def train_step(method: str, model, optimizer, x, y, attack: dict | None = None, 
                shard=None):
     """One step on the batch (x, y); with a `shard`, (x, y) is the global batch and the returned
     loss and logits are this process's slice's."""
-    if shard is None:
-        if method in USES_ATTACK:
-            x = adversarial_examples(model, x, y, attack, autocast)
-        step = sam_step if method in USES_SAM else sgd_step
-        return step(model, optimizer, x, y, autocast)
-    x_local, y_local = shard.take(x), shard.take(y)
+    attack_model, first_pass, start = model, nullcontext, None
+    if shard is not None:
+        attack_model, first_pass = shard.attack_model, shard.sam_first_pass
+        if method in USES_ATTACK and attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
+            # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
+            start = shard.take(random_perturbation(x, attack["eps"], attack["norm"]))
+        x, y = shard.take(x), shard.take(y)
     if method in USES_ATTACK:
-        # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
-        draws = attack["eps"] > 0 and attack["steps"] > 0  # pgd() draws nothing otherwise
-        start = shard.take(random_perturbation(x, attack["eps"], attack["norm"])) if draws else None
-        x_local = adversarial_examples(shard.attack_model, x_local, y_local, attack, autocast, start)
+        x = adversarial_examples(attack_model, x, y, attack, autocast, start)
     if method in USES_SAM:
-        return sam_step(model, optimizer, x_local, y_local, autocast, shard.sam_first_pass)
-    return sgd_step(model, optimizer, x_local, y_local, autocast)
+        return sam_step(model, optimizer, x, y, autocast, first_pass)
+    return sgd_step(model, optimizer, x, y, autocast)

@@ -204,22 +204,19 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
             raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
         keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
         x_train, y_train = x_train[keep], y_train[keep]
-    # NHWC: faster convolutions on GPU tensor cores and, measured on a 2-core CPU, +10-45% there too
-    channels_last = True
+    # NHWC everywhere: faster convolutions on GPU tensor cores and, measured on a 2-core CPU, +10-45% there too
     train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
-                                channels_last=channels_last)
+                                channels_last=True)
     x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
     test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False,
-                               channels_last=channels_last)
+                               channels_last=True)
 
     torch.manual_seed(cfg.seed)
     spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width)
     model = create_model(spec)
     if ctx is not None:
         model = distributed.synchronise_batchnorm(model, device)
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, model)
     shard = None
     if ctx is not None:
@@ -311,7 +308,7 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen, log_every = 0, max(1, min(50, steps_per_epoch // 10))
-    loss_sum_all, correct_all = loss_sum, correct
+    loss_sum_all, correct_all = loss_sum, correct  # one process: the same tensors, summed in place
     attack = cfg.attack()
     start = time.time()
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
@@ -330,8 +327,6 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
             if shard is not None:
                 totals = shard.dist.sum(torch.stack([loss_sum, correct.to(loss_sum.dtype)]))
                 loss_sum_all, correct_all = totals[0], totals[1].round().long()
-            else:
-                loss_sum_all, correct_all = loss_sum, correct
             mean_loss = loss_sum_all.item() / seen
             if not math.isfinite(mean_loss):
                 bar.close()
