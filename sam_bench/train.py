@@ -204,7 +204,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
             raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
         keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
         x_train, y_train = x_train[keep], y_train[keep]
-    # NHWC everywhere: faster convolutions on GPU tensor cores and, measured on a 2-core CPU, +10-45% there too
+    # NHWC everywhere: faster convolutions on GPU tensor cores, and on CPUs too in our measurements
     train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
                                 channels_last=True)
     x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
