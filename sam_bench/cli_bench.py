@@ -62,13 +62,14 @@ def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick,
     from click.core import ParameterSource
 
     from . import files
-    from .bench import QUICK, device_slug, format_table, run_bench
+    from .bench import QUICK, SCHEMA, device_slug, format_table, run_bench
+    from .cli_evaluate import _split
     from .errors import BadInput
     from .provenance import device_name, resolve_device
 
     if markdown_from is not None:
         result = files.read_json(markdown_from)
-        if not isinstance(result, dict) or result.get("schema") != "sam-bench/bench/v1":
+        if not isinstance(result, dict) or result.get("schema") != SCHEMA:
             raise BadInput(f"{markdown_from}: not a sam-bench bench results file")
         click.echo(format_table(result, markdown=True))
         click.echo(f"\n(from `{markdown_from}`, written by `sam-bench bench`)")
@@ -78,7 +79,7 @@ def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick,
             if ctx.get_parameter_source(param) != ParameterSource.COMMANDLINE:
                 options[param] = value
     options.update(paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_,
-                   models=[m.strip() for m in models.split(",") if m.strip()] if models else ())
+                   models=_split(models) or ())
     device = resolve_device(options["device"])
     if out is None:
         out = Path("benchmarks") / f"{device_slug(device_name(device))}{'-quick' if quick else ''}.json"

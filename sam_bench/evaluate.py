@@ -363,11 +363,16 @@ def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn
     }
 
 
+def is_leaderboard_autoattack(e: dict) -> bool:
+    """AutoAttack (standard) at RobustBench's budget for the evaluation's threat model."""
+    return (e.get("attack") == "autoattack" and (e.get("settings") or {}).get("version") == "standard"
+            and ROBUSTBENCH_BUDGETS.get(e.get("norm")) == e.get("eps"))
+
+
 def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None:
     """RobustBench's model_info fields, from AutoAttack (standard) at the leaderboard's budget."""
     for e in evaluations:
-        if (e["attack"] == "autoattack" and e["settings"].get("version") == "standard"
-                and ROBUSTBENCH_BUDGETS.get(e["norm"]) == e["eps"]):
+        if is_leaderboard_autoattack(e):
             return {"threat_model": e["norm"], "eps": e["eps"], "clean_acc": f"{100 * e['clean_acc']:.2f}",
                     "autoattack_acc": f"{100 * e['robust_acc']:.2f}", "n_examples": e["n_examples"],
                     "full_test_set": e["n_examples"] == n_test_total}

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from . import __version__, files, zoo
 from .errors import BadInput, SamBenchError
+# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
+from .evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS, SCHEMA as RESULTS_SCHEMA, is_leaderboard_autoattack
 
-RESULTS_SCHEMA = "sam-bench/eval-results/v1"
-# RobustBench's CIFAR leaderboards: one budget per threat model.
-BOARD_EPS = {"Linf": "8/255", "L2": "0.5"}
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
 MODEL_INFO_KEYS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
                    "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "footnote")
@@ -91,9 +90,7 @@ def _entry_for(results: dict, zoo_dir) -> dict:
 
 
 def _is_board_autoattack(ev: dict, threat_model: str) -> bool:
-    return (ev.get("attack") == "autoattack" and ev.get("norm") == threat_model
-            and ev.get("eps") == BOARD_EPS[threat_model]
-            and (ev.get("settings") or {}).get("version") == "standard")
+    return ev.get("norm") == threat_model and is_leaderboard_autoattack(ev)
 
 
 def _pgd_record(ev: dict) -> dict:

@@ -34,6 +34,7 @@ import torch
 
 from . import __version__, files
 from .errors import BadInput, SamBenchError
+from .methods import USES_ATTACK
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def method_name(config: dict) -> str:
     details = []
     if config.get("rho") is not None:
         details.append(f"rho={config['rho']:g}")
-    if method in ("at", "sam-at"):
+    if method in USES_ATTACK:
         details.append(f"{config['attack_norm']} eps={config['attack_eps']}, {config['attack_steps']} steps")
     return f"{text} ({', '.join(details)})" if details else text
 
@@ -234,7 +235,7 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
     parts = [short]
     if cfg.get("rho") is not None:
         parts.append(f"rho{cfg['rho']:g}")
-    if cfg["method"] in ("at", "sam-at"):
+    if cfg["method"] in USES_ATTACK:
         eps = cfg["attack_eps"]
         parts.append(f"{cfg['attack_norm']}-{eps[:-4] if eps.endswith('/255') else eps}")
     data = metadata["dataset"]
@@ -278,7 +279,7 @@ def add(run_dir, model_id: str | None = None, threat_model: str | None = None, z
     if dataset not in DATASETS:
         raise BadInput(f"{run_dir}: dataset family {dataset!r} has no RobustBench leaderboard")
     if threat_model is None:  # an adversarially trained model is ranked in the norm it was trained for
-        threat_model = meta["config"].get("attack_norm", "Linf") if meta["method"] in ("at", "sam-at") else "Linf"
+        threat_model = meta["config"].get("attack_norm", "Linf") if meta["method"] in USES_ATTACK else "Linf"
     threat_model = _value(threat_model)
     if threat_model not in THREAT_MODELS:
         raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")
@@ -301,6 +302,7 @@ def add(run_dir, model_id: str | None = None, threat_model: str | None = None, z
         dtype = "float16"
     else:
         dtype = "float32"
+    sha = hashlib.sha256(data).hexdigest()
     entry = {
         "schema": SCHEMA,
         "id": model_id,
@@ -310,9 +312,9 @@ def add(run_dir, model_id: str | None = None, threat_model: str | None = None, z
         "architecture": architecture_name(meta["arch"]),
         "method": meta["method"],
         "trained_on": meta["dataset"]["name"],
-        "weights_sha256": hashlib.sha256(data).hexdigest(),
+        "weights_sha256": sha,
         "weights": {"file": weights_path.name, "format": "safetensors", "dtype": dtype, "bytes": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest(), "git_blob": git_blob_id(data), "url": url},
+                    "sha256": sha, "git_blob": git_blob_id(data), "url": url},
         "training_cost": {
             "wall_time_s": meta.get("wall_time_s"), "device": meta.get("device"),
             "device_name": meta.get("device_name"), "images_per_s": meta.get("images_per_s"),
