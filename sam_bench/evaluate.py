@@ -26,7 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed, files
-from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack
+from .attacks import NORMS
+from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack, predict
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
                                  check_eval_mode)
 from .attacks.pgd import pgd
@@ -38,7 +39,6 @@ from .provenance import environment, resolve_device
 SCHEMA = "sam-bench/eval-results/v1"
 STATE_SCHEMA = "sam-bench/eval-state/v1"
 ATTACKS = ("clean", "pgd", "autoattack")
-NORMS = ("Linf", "L2")
 # RobustBench's leaderboard budgets: only an AutoAttack (standard) result at these is a model_info entry.
 ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
 BF16_WARNING = ("bf16 evaluation: low precision can weaken gradient-based attacks and overstate robust "
@@ -113,11 +113,6 @@ class AttackOutput:
     warnings: list[str] = field(default_factory=list)
 
 
-@torch.no_grad()
-def predict(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-
-
 def _run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
     bar.update(len(x))
     return AttackOutput(x)
@@ -151,7 +146,7 @@ def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
         bar.set_postfix_str(name)
 
     result = autoattack(model, x, y, eps=spec.eps, norm=spec.norm, version=s["version"],
-                        attacks=s["attacks"] if s["version"] == "custom" else None, seed=s["seed"],
+                        attacks=s["attacks"], seed=s["seed"],
                         batch_size=s["batch_size"],
                         on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name))
     advance(len(x))
@@ -323,8 +318,6 @@ def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, nu
     clean = clean_pred == y
     check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
     reported = out.reported_correct
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
     return {
         "n": len(y), "clean_correct": int(clean.sum()), "robust_correct": int(robust.sum()),
         "robust_per_class": torch.bincount(y[robust], minlength=num_classes).tolist(),

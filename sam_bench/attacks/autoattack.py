@@ -17,7 +17,6 @@ import torch
 
 VERSIONS = ("standard", "plus", "rand", "custom")
 ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
-NORMS = ("Linf", "L2")
 
 
 @dataclass
@@ -48,7 +47,8 @@ def attack_names(version: str, norm: str, attacks: list[str] | None = None) -> l
 
 
 @torch.no_grad()
-def _predict(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+def predict(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Predicted labels, batch by batch."""
     return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
@@ -65,7 +65,7 @@ def autoattack(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str
     adversary.verbose = False  # progress and numbers are ours; its checks still warn (collected below)
     names = list(adversary.attacks_to_run)
 
-    y_adv = _predict(model, x, batch_size)
+    y_adv = predict(model, x, batch_size)
     robust = y_adv == y
     x_adv = x.clone()
     breakdown = {"clean": int(robust.sum())}
