@@ -196,17 +196,24 @@ def to_tensor(x: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).contiguous()
 
 
-def augment(batch_u8: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop (reflect padding) and horizontal flip of a uint8 NCHW batch, on its device."""
+def draw_augmentation(n: int, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """(3, n) int64 on the host: each image's crop row offset, column offset and flip (0/1)."""
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    return torch.stack([dy, dx, flip.long()])
+
+
+def augment(batch_u8: torch.Tensor, draws: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """Random crop (reflect padding) and horizontal flip of a uint8 NCHW batch, on its device;
+    `draws` comes from `draw_augmentation`, on the batch's device."""
     n, _, h, w = batch_u8.shape
     padded = torch.nn.functional.pad(batch_u8.float(), (pad, pad, pad, pad), mode="reflect")
     dev = batch_u8.device
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(dev)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device="cpu").to(dev)
-    flip = torch.rand(n, generator=generator, device="cpu").to(dev) < 0.5
+    dy, dx, flip = draws
     rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])  # (n, h)
     cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])  # (n, w)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    cols = torch.where(flip.bool()[:, None], cols.flip(1), cols)
     idx_n = torch.arange(n, device=dev)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
     return out.permute(0, 3, 1, 2)
@@ -230,14 +237,18 @@ class DeviceLoader:
         return n // self.batch_size if self.train and n >= self.batch_size else math.ceil(n / self.batch_size)
 
     def epoch(self, epoch: int = 0):
-        n = len(self.y)
+        n, bs, device = len(self.y), self.batch_size, self.y.device
         if self.train:
+            # The whole epoch's random numbers are drawn on the host up front and copied in one go:
+            # a host-to-GPU copy per batch would make the host wait for the GPU at every step.
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            order = torch.randperm(n, generator=gen).to(self.y.device)
+            order = torch.randperm(n, generator=gen).to(device)
+            sizes = [min(bs, n - i * bs) for i in range(len(self))]
+            draws = torch.cat([draw_augmentation(size, gen) for size in sizes], dim=1).to(device)
         else:
-            gen, order = None, torch.arange(n, device=self.y.device)
+            order = torch.arange(n, device=device)
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * bs:(i + 1) * bs]
             xb = self.x[idx]
-            xb = augment(xb, gen) if self.train else xb.float()
+            xb = augment(xb, draws[:, i * bs:i * bs + len(idx)]) if self.train else xb.float()
             yield (xb / 255.0).contiguous(memory_format=self.memory_format), self.y[idx]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sam_bench.data import DeviceLoader, augment, load_dataset, load_npz, synthetic_dataset
+from sam_bench.data import DeviceLoader, augment, draw_augmentation, load_dataset, load_npz, synthetic_dataset
 from sam_bench.errors import BadInput
 
 
@@ -67,7 +67,7 @@ def test_bad_npz_and_unknown_name(tmp_path):
 
 def test_augment_is_crop_of_reflect_padded_image_and_flip():
     x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
-    out = augment(x, torch.Generator().manual_seed(0))
+    out = augment(x, draw_augmentation(64, torch.Generator().manual_seed(0)))
     assert out.shape == (64, 3, 32, 32) and out.dtype == torch.float32
     padded = torch.nn.functional.pad(x.float(), (4, 4, 4, 4), mode="reflect")
     flips = 0
