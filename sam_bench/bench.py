@@ -257,8 +257,7 @@ def _autoattack(name, method, model, dataset, s, device, trained_here: bool) -> 
 
     n = s["aa_images"]
     distinct = min(n, len(dataset.y_test))
-    specs = make_attacks("autoattack", ATTACK["norm"], [ATTACK["eps"]], version="standard", seed=s["seed"],
-                         batch_size=s["aa_batch_size"])
+    specs = make_attacks("autoattack", ATTACK["norm"], [ATTACK["eps"]], version="standard", seed=s["seed"])
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()

@@ -15,6 +15,19 @@ def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
+def _size(ctx, param, value):
+    """click callback: 'auto' or a positive integer."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise click.BadParameter(f"{value!r} is neither a positive integer nor auto")
+    return number
+
+
 def _percent(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
@@ -86,9 +99,10 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="bf16 is faster on GPUs but can weaken gradient attacks.")
-@click.option("--batch-size", type=int, default=250, show_default=True)
-@click.option("--chunk-size", type=int, default=500, show_default=True,
-              help="Images per resumable unit of work.")
+@click.option("--batch-size", default="auto", show_default=True, callback=_size, metavar="N|auto",
+              help="Images per batch; auto: as many as fit on a GPU (up to the chunk size), 250 on a CPU.")
+@click.option("--chunk-size", default="auto", show_default=True, callback=_size, metavar="N|auto",
+              help="Images per resumable unit of work; auto: 2,000 on a GPU, 500 on a CPU.")
 @click.option("--out", default=None, help="Results JSON [default: results/<model>_<attack>_<norm>.json]; a folder "
                                           "when several models are given.")
 @click.option("--plot", default=None, help="Draw robust accuracy against eps for all MODELS into this image file.")
@@ -118,7 +132,7 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
     if eps is not None and not eps_list:
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
     specs = make_attacks(attack, None if attack == "clean" else norm, eps_list, steps=steps, step_size=step_size,
-                         restarts=restarts, version=version, attacks=attack_list, seed=seed, batch_size=batch_size)
+                         restarts=restarts, version=version, attacks=attack_list, seed=seed)
     if plot is not None and attack == "clean":
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
     outputs = _outputs(list(models), out, attack, None if attack == "clean" else norm)

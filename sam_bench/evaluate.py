@@ -31,6 +31,7 @@ from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
                                  check_eval_mode)
 from .attacks.pgd import pgd
+from .batching import AUTO, batch_size_for, check_size, chunk_size_for
 from .data import Dataset
 from .eps import format_eps, parse_eps
 from .errors import BadInput, SamBenchError
@@ -64,12 +65,10 @@ class AttackSpec:
 
 def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None, *, steps: int = 10,
                  step_size: str | float | None = None, restarts: int = 1, version: str = "standard",
-                 attacks: list[str] | None = None, seed: int = 0, batch_size: int = 250) -> list[AttackSpec]:
+                 attacks: list[str] | None = None, seed: int = 0) -> list[AttackSpec]:
     """One spec per eps. eps: strings ('8/255') or floats; default RobustBench's budget for the norm."""
     if attack not in ATTACKS:
         raise BadInput(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
-    if batch_size < 1:
-        raise BadInput("--batch-size must be >= 1")
     if attack == "clean":
         return [AttackSpec("clean", None, 0.0, {})]
     if norm not in NORMS:
@@ -96,8 +95,7 @@ def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None
         if unknown:
             raise BadInput(f"unknown AutoAttack attack {unknown[0]!r}; choose from {', '.join(ATTACK_NAMES)}")
     names = attack_names(version, norm, attacks)
-    return [AttackSpec("autoattack", norm, e, {"version": version, "attacks": names, "seed": seed,
-                                                "batch_size": batch_size}) for e in values]
+    return [AttackSpec("autoattack", norm, e, {"version": version, "attacks": names, "seed": seed}) for e in values]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,7 +145,7 @@ def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
 
     result = autoattack(model, x, y, eps=spec.eps, norm=spec.norm, version=s["version"],
                         attacks=s["attacks"], seed=s["seed"],
-                        batch_size=s["batch_size"],
+                        batch_size=batch_size,
                         on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name))
     advance(len(x))
     return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)
@@ -373,8 +371,8 @@ def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec], *, n_examples: int | None = None,
-             device: str | torch.device = "cpu", precision: str = "fp32", batch_size: int = 250,
-             chunk_size: int = 500, state_path: str | Path | None = None, model_info: LoadedModel | dict | None = None,
+             device: str | torch.device = "cpu", precision: str = "fp32", batch_size: int | str = AUTO,
+             chunk_size: int | str = AUTO, state_path: str | Path | None = None, model_info: LoadedModel | dict | None = None,
              progress: bool = True) -> dict:
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
 
@@ -393,8 +391,10 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         raise BadInput(f"--n-examples must be between 1 and {n_total} (the {dataset.name} test set), got {n}")
     if precision not in ("fp32", "bf16"):
         raise BadInput(f"unknown precision {precision!r}; choose fp32 or bf16")
-    if batch_size < 1 or chunk_size < 1:
-        raise BadInput("--batch-size and --chunk-size must be >= 1")
+    try:
+        batch_size, chunk_size = check_size(batch_size, "--batch-size"), check_size(chunk_size, "--chunk-size")
+    except ValueError as err:
+        raise BadInput(str(err)) from None
     if not attacks:
         raise BadInput("no attack to run")
     if ctx is not None:
@@ -429,6 +429,12 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
     if n_outputs != dataset.num_classes:
         raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
     per_class_n = np.bincount(y_all.numpy(), minlength=dataset.num_classes)
+    if chunk_size == AUTO:
+        chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
+    if batch_size == AUTO:
+        batch_size = batch_size_for(model, probe, chunk_size)
+        if ctx is not None:
+            batch_size = min(ctx.gather(batch_size))  # one size for all: it decides the random draws
 
     state = _State(Path(state_path) if state_path is not None else None)
     if not main:
@@ -468,7 +474,8 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
         chunks = [state.get(k) for k in keys]
         evaluation = _combine(spec, chunks, per_class_n, warn)
-        evaluation["chunks"] = {"size": chunk_size, "count": len(bounds), "resumed": sum(resumed)}
+        evaluation["chunks"] = {"size": chunk_size, "count": len(bounds), "resumed": sum(resumed),
+                                "batch_size": batch_size}
         evaluations.append(evaluation)
 
     return {

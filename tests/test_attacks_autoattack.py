@@ -118,7 +118,7 @@ def test_robustbench_benchmark_gives_the_same_autoattack_accuracy(tiny_net, samp
     rb_clean, rb_robust = rb_eval.benchmark(tiny_net, n_examples=N, dataset="cifar10", threat_model="Linf",
                                             eps=eps, device=torch.device("cpu"), batch_size=N, data_dir=str(tmp_path))
 
-    results = evaluate(tiny_net, sample, make_attacks("autoattack", "Linf", [eps], batch_size=N), n_examples=N,
+    results = evaluate(tiny_net, sample, make_attacks("autoattack", "Linf", [eps]), n_examples=N,
                        batch_size=N, progress=False)
     ev = results["evaluations"][0]
     assert 0 < ev["robust_acc"] < ev["clean_acc"]  # a non-trivial number to agree on

@@ -121,6 +121,9 @@ def _evaluate_worker(ctx, net, data, out):
     specs = make_attacks("pgd", "Linf", ["2/255", "8/255"], steps=3) + make_attacks("pgd", "L2", ["0.25"], steps=3)
     results = evaluate(net, data, specs, n_examples=100, batch_size=20, chunk_size=20, progress=False,
                        state_path=out / f"state{ctx.rank}.json")
+    # auto sizes: the processes settle on one batch size (a collective every process joins)
+    results["auto_chunks"] = evaluate(net, data, make_attacks("clean"), n_examples=100,
+                                      progress=False)["evaluations"][0]["chunks"]
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(results))
 
 
@@ -138,6 +141,7 @@ def test_sharded_evaluation_gathers_what_one_process_computes(tiny_net, sample, 
     for rank in (0, 1):
         shared = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert _comparable(shared) == _comparable(alone)
+        assert shared["auto_chunks"] == {"size": 500, "count": 1, "resumed": 0, "batch_size": 250}
     assert (tmp_path / "state0.json").is_file() and not (tmp_path / "state1.json").exists()  # rank 0 keeps state
 
 

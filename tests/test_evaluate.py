@@ -187,7 +187,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
     assert len(calls) == 2  # only the two chunks that were not finished
     for key in ("clean_acc", "robust_acc", "per_class_robust_acc", "max_perturbation"):
         assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
-    assert resumed["evaluations"][0]["chunks"] == {"size": 16, "count": 3, "resumed": 1}
+    assert resumed["evaluations"][0]["chunks"] == {"size": 16, "count": 3, "resumed": 1, "batch_size": 16}
     # other settings never reuse these chunks
     calls.clear()
     armed[0] = True

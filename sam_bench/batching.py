@@ -1,0 +1,63 @@
+"""How many images an evaluation handles at once: `--batch-size auto` and `--chunk-size auto`.
+
+On a GPU a batch is as large as memory allows, so that the device stays busy: the largest of
+chunk, chunk/2, chunk/4, ... images for which one attack step (a forward pass and the gradient
+for the input) fits. On a CPU memory is not what limits a batch, and the sizes stay the ones
+sam-bench has always used there, so that CPU results stay comparable: a batch's size decides its
+random draws (see docs/results-schema.md).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+AUTO = "auto"
+CPU_BATCH, CPU_CHUNK = 250, 500
+# A chunk is the unit of work an interruption can lose, and the upper bound of a batch.
+GPU_CHUNK = 2000
+
+
+def check_size(value, name: str):
+    """`auto` or a positive integer; anything else is bad input."""
+    if value == AUTO:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or {AUTO}, got {value!r}")
+    return value
+
+
+def chunk_size_for(device: torch.device, n_examples: int, processes: int = 1) -> int:
+    if device.type != "cuda":
+        return CPU_CHUNK
+    return max(1, min(GPU_CHUNK, math.ceil(n_examples / processes)))  # a chunk for every process
+
+
+def largest_batch(fits, upper: int) -> int:
+    """The largest of upper, upper // 2, upper // 4, ... for which `fits(batch)` is true; at least 1."""
+    batch = upper
+    while batch > 1 and not fits(batch):
+        batch //= 2
+    return batch
+
+
+def attack_step_fits(model: torch.nn.Module, example: torch.Tensor, batch: int) -> bool:
+    """Whether a forward pass and an input gradient for `batch` copies of `example` fit in memory."""
+    try:
+        x = example[:1].expand(batch, *example.shape[1:]).clone().requires_grad_(True)
+        with torch.enable_grad():
+            loss = model(x).float().logsumexp(1).sum()
+            torch.autograd.grad(loss, x)
+        return True
+    except torch.cuda.OutOfMemoryError:
+        return False
+    finally:
+        x = loss = None  # free the probe before the next try or the real work
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def batch_size_for(model: torch.nn.Module, example: torch.Tensor, chunk_size: int) -> int:
+    if example.device.type != "cuda":
+        return min(CPU_BATCH, chunk_size)
+    return largest_batch(lambda b: attack_step_fits(model, example, b), chunk_size)
