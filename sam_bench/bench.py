@@ -31,7 +31,6 @@ import tempfile
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -125,10 +124,9 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     from .eps import parse_eps
     from .methods import USES_ATTACK, passes_per_step, train_step
     from .models import create_model, make_spec
-    from .train import TrainConfig, build_optimizer
+    from .train import TrainConfig, autocast_for, build_optimizer
 
-    use_bf16 = s["precision"] == "bf16" or (s["precision"] == "auto" and device.type == "cuda")
-    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext
+    autocast = autocast_for(s["precision"], device)
     loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], channels_last=True)  # as train
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
 
@@ -152,7 +150,7 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
 
     runs = _timed(step, batches, s["steps"], s["warmup"], s["repeats"], _sync(device))
     m = _measurement(runs, s["steps"] * s["batch_size"], s["batch_size"], s["steps"],
-                     precision="bf16" if use_bf16 else "fp32", channels_last=True, compile=s["compile"],
+                     precision="fp32" if autocast is nullcontext else "bf16", channels_last=True, compile=s["compile"],
                      passes_per_step=passes_per_step(method, ATTACK["steps"]),
                      peak_memory_gib=_peak_memory_gib(device), mean_train_loss=loss_sum.item() / max(seen[0], 1))
     if method in USES_ATTACK:

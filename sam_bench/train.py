@@ -117,6 +117,13 @@ def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def autocast_for(precision: str, device: torch.device):
+    """A context factory for the forward passes: bf16 autocast for `bf16`, and for `auto` on a GPU."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return partial(torch.autocast, device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -194,8 +201,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         if stored.get("status") == "complete" and (out / "model.safetensors").is_file():
             return stored  # nothing left to do
     device = ctx.device if ctx is not None else resolve_device(cfg.device)
-    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext
+    autocast = autocast_for(cfg.precision, device)
 
     data = load_dataset(cfg.dataset, cfg.data_dir)
     x_train, y_train = data.x_train, data.y_train
