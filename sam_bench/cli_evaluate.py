@@ -5,6 +5,7 @@ A thin skin over `sam_bench.evaluate`; heavy imports happen inside the command s
 """
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def _size(ctx, param, value):
     except ValueError:
         number = 0
     if number < 1:
-        raise click.BadParameter(f"{value!r} is neither a positive integer nor auto")
+        from .errors import BadInput
+        raise BadInput(f"--{param.name.replace('_', '-')} {value!r} is neither a positive integer nor auto")
     return number
 
 
@@ -108,11 +110,13 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option("--plot", default=None, help="Draw robust accuracy against eps for all MODELS into this image file.")
 @click.option("--leaderboard", is_flag=True, help="Also write the zoo models' leaderboard entries from the results.")
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write [default: the project's leaderboards/].")
+@click.option("--max-minutes", type=float, default=None,
+              help="Start no chunk after about this long; the same command continues (resumable).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts, version, attacks, seed, n_examples,
                      dataset, data_dir, zoo_dir, device, precision, batch_size, chunk_size, out, plot, leaderboard,
-                     leaderboard_dir, quiet):
+                     leaderboard_dir, max_minutes, quiet):
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
 
@@ -123,8 +127,11 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
     from . import distributed, files
     from .data import load_dataset
     from .errors import BadInput, SamBenchError
-    from .evaluate import evaluate, load_model_ref, make_attacks
+    from .evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
 
+    if max_minutes is not None and not max_minutes > 0:
+        raise BadInput("--max-minutes must be > 0")
+    stop_at = None if max_minutes is None else time.time() + 60 * max_minutes
     attack_list = _split(attacks)
     if attack_list and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
         version = "custom"
@@ -161,7 +168,13 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
             try:
                 results = evaluate(model, datasets[dataset or info.dataset_name], specs, n_examples=n_examples,
                                    device=device, precision=precision, batch_size=batch_size, chunk_size=chunk_size,
-                                   state_path=state, model_info=info, progress=not quiet)
+                                   state_path=state, model_info=info, progress=not quiet, stop_at=stop_at)
+            except EvaluationStopped as stopped:
+                if main:
+                    click.echo(f"{ref}: stopped, {stopped}; they are kept in {state}: run the same command "
+                               "again to continue")
+                plot = None  # drawn once every model is done
+                break
             except KeyboardInterrupt:
                 raise SamBenchError(f"interrupted; finished chunks are kept in {state}: run the same command "
                                     "again to continue") from None

@@ -354,6 +354,14 @@ def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn
     }
 
 
+class EvaluationStopped(Exception):
+    """The time limit came before the last chunk: the finished ones are in the state file."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"time limit reached with {done} of {total} chunks done")
+        self.done, self.total = done, total
+
+
 def is_leaderboard_autoattack(e: dict) -> bool:
     """AutoAttack (standard) at RobustBench's budget for the evaluation's threat model."""
     return (e.get("attack") == "autoattack" and (e.get("settings") or {}).get("version") == "standard"
@@ -373,11 +381,13 @@ def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None
 def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec], *, n_examples: int | None = None,
              device: str | torch.device = "cpu", precision: str = "fp32", batch_size: int | str = AUTO,
              chunk_size: int | str = AUTO, state_path: str | Path | None = None, model_info: LoadedModel | dict | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, stop_at: float | None = None) -> dict:
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
 
     With `state_path`, finished chunks are saved there and reused by a later call with the same
     model, data and settings (the file is removed by the caller once the results are written).
+    With `stop_at` (a `time.time()` value) no chunk starts after it: `EvaluationStopped` is raised
+    instead, and a later call continues from the state file.
 
     Under torchrun (sam_bench.distributed) the chunks are dealt out to the processes and their
     records gathered, so every process returns the results one process would have computed:
@@ -451,7 +461,8 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
     clean_acc = int((clean_pred == y_all).sum()) / n
 
     evaluations = []
-    for spec in attacks:
+    chunks_total = len(bounds) * len(attacks)
+    for spec_index, spec in enumerate(attacks):
         label = f"{spec.attack} {spec.norm or ''} {format_eps(spec.eps) if spec.norm else ''}".strip()
         keys = [_chunk_key(context, spec, batch_size, s, e) for s, e in bounds]
         resumed = [state.get(k) is not None for k in keys]
@@ -460,6 +471,11 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
         with tqdm(total=n, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
             for first in range(0, len(todo), world):  # a round: one chunk per process
+                if stop_at is not None:
+                    late = time.time() > stop_at
+                    if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
+                        raise EvaluationStopped(spec_index * len(bounds) + len(bounds) - len(todo) + first,
+                                                chunks_total)
                 mine = todo[first + rank] if first + rank < len(todo) else None
                 record = None
                 if mine is not None:

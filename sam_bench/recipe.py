@@ -100,9 +100,8 @@ def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str =
             raise BadInput(f"{where}: scale {scale!r} names unknown model {missing[0]!r}")
     known = {f.name for f in fields(TrainConfig)}
     plans = []
-    for entry in data["models"]:
-        if wanted is not None and entry.get("name") not in wanted:
-            continue
+    # A scale's list also orders the work: on time-limited machines the most wanted models come first.
+    for entry in data["models"] if wanted is None else [by_name[n] for n in wanted]:
         settings = {**train_defaults, **{k: v for k, v in entry.items() if k not in MODEL_KEYS}}
         unknown = sorted(set(settings) - known)
         if unknown:

@@ -25,14 +25,13 @@ from tqdm.auto import tqdm
 from . import files
 from .eps import parse_eps
 from .errors import BadInput
+from .evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
 from .recipe import ModelPlan, Recipe, load_recipe
 from .train import train
 
 
 def evaluation_specs(evaluation: dict) -> list:
     """The attack specs of a recipe's `evaluation` block (clean, PGD per eps, AutoAttack)."""
-    from .evaluate import make_attacks
-
     specs = make_attacks("clean")
     pgd = evaluation.get("pgd") or {}
     for norm in ("Linf", "L2"):
@@ -96,9 +95,8 @@ class Reproduction:
             self.log(f"{plan.name}: added to the zoo as {entry['id']}")
         return entry
 
-    def evaluate_model(self, plan: ModelPlan, entry: dict) -> Path:
+    def evaluate_model(self, plan: ModelPlan, entry: dict, deadline: float | None = None) -> Path:
         from .data import load_dataset
-        from .evaluate import evaluate, load_model_ref
 
         evaluation = self.recipe.evaluation
         key = _evaluation_key(entry["weights_sha256"], evaluation)
@@ -111,7 +109,8 @@ class Reproduction:
         data = load_dataset(plan.config.dataset, plan.config.data_dir)
         state = path.with_name(path.name + ".partial")
         results = evaluate(model, data, evaluation_specs(evaluation), n_examples=evaluation.get("n_examples"),
-                           device=plan.config.device, state_path=state, model_info=info, progress=self.progress)
+                           device=plan.config.device, state_path=state, model_info=info, progress=self.progress,
+                           stop_at=deadline)
         results["reproduce"] = {"recipe": self.recipe.name, "scale": self.recipe.scale, "model": plan.name,
                                 "run": plan.run_name, "settings_key": plan.key, "evaluation_key": key}
         files.write_json(path, results)
@@ -142,7 +141,12 @@ class Reproduction:
                     self.log(f"{plan.name}: time limit reached; run the same command again to continue")
                     return False
                 entry = self.publish(plan, meta)
-                results = self.evaluate_model(plan, entry)
+                try:
+                    results = self.evaluate_model(plan, entry, deadline)
+                except EvaluationStopped as stopped:
+                    self.log(f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
+                             f"{stopped.total} chunks done); run the same command again to continue")
+                    return False
                 self.rank(plan, results)
                 grid.update(1)
         return True

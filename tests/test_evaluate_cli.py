@@ -121,6 +121,30 @@ def test_interrupted_evaluation_continues(runs, tmp_path, monkeypatch):
     assert resumed["per_class_robust_acc"] == fresh["per_class_robust_acc"]
 
 
+def test_max_minutes_stops_between_chunks_and_the_same_command_continues(runs, tmp_path, monkeypatch):
+    import time
+
+    clock = [time.time()]  # evaluate's clock; every chunk of PGD takes "a minute" on it
+    monkeypatch.setattr(ev, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
+    honest = ev.RUNNERS["pgd"]
+
+    def a_minute_per_chunk(*a, **kw):
+        clock[0] += 60
+        return honest(*a, **kw)
+
+    monkeypatch.setitem(ev.RUNNERS, "pgd", a_minute_per_chunk)
+    out = tmp_path / "r.json"
+    args = (runs[0], "--attack", "pgd", "--eps", "2/255", "--steps", "2", "--n-examples", "24", "--batch-size", "8",
+            "--chunk-size", "8", "--max-minutes", "1.5", "--quiet", "--out", out)
+    first = invoke(*args)
+    assert first.exit_code == 0 and "stopped, time limit reached with 2 of 3 chunks done" in first.output
+    assert (tmp_path / "r.partial.json").is_file() and not out.exists()
+    clock[0] = time.time()  # a new command, a new 1.5 minutes
+    second = invoke(*args)
+    assert second.exit_code == 0 and f"wrote {out}" in second.output
+    assert validate(out)["evaluations"][0]["chunks"]["resumed"] == 2
+
+
 @pytest.fixture(scope="module")
 def tampered(runs, tmp_path_factory):
     copy = tmp_path_factory.mktemp("tampered") / "run"
@@ -145,6 +169,8 @@ def tampered(runs, tmp_path_factory):
     (["--attack", "pgd", "--steps", "0"], 2, "--steps"),
     (["--attack", "clean", "--dataset", "cifar10"], 2, "cifar10 not found"),
     (["--attack", "clean", "--dataset", "imagenet"], 2, "unknown dataset"),
+    (["--attack", "clean", "--max-minutes", "0"], 2, "--max-minutes must be > 0"),
+    (["--attack", "clean", "--batch-size", "none"], 2, "neither a positive integer nor auto"),
 ])
 def test_bad_input_is_one_line(runs, args, code, message, monkeypatch):
     monkeypatch.delenv("SAM_BENCH_DATA", raising=False)

@@ -91,3 +91,42 @@ def test_second_run_changes_nothing(smoke):
                                       "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     assert {p: p.stat().st_mtime_ns for p in out.glob("results/*.json")} == before
+
+
+TINY_RECIPE = """
+name: tiny
+dataset: synthetic
+train: {arch: preactresnet18, width: 0.0625, epochs: 1, batch_size: 32, n_train: 64}
+models:
+  - {name: ST, method: standard}
+evaluation:
+  n_examples: 32
+  pgd: {steps: 2, Linf: {eps: [1/255, 2/255]}}
+scales:
+  tiny: {publish: false}
+"""
+
+
+def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continues(tmp_path, monkeypatch):
+    from sam_bench import evaluate as ev
+    from sam_bench.reproduce import reproduce
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    clock = [time.time()]  # evaluate's clock; a PGD chunk takes "a day" on it
+    monkeypatch.setattr(ev, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
+    honest = ev.RUNNERS["pgd"]
+
+    def a_day_per_chunk(*a, **kw):
+        clock[0] += 86_400
+        return honest(*a, **kw)
+
+    monkeypatch.setitem(ev.RUNNERS, "pgd", a_day_per_chunk)
+    out = tmp_path / "tiny"
+    complete, _ = reproduce(str(recipe), "tiny", out=out, device="cpu", max_minutes=30, progress=False)
+    assert not complete and (out / "runs").is_dir()
+    assert list(out.glob("results/ST-*.json.partial")) and not list(out.glob("results/ST-*.json"))
+    complete, report = reproduce(str(recipe), "tiny", out=out, device="cpu", progress=False)
+    results = json.loads(next(out.glob("results/ST-*.json")).read_text())
+    assert complete and [e["chunks"]["resumed"] for e in results["evaluations"]] == [1, 1, 0]
+    assert "1 of 1 models done" in report.read_text()
