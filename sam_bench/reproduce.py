@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import files
+from .data import load_dataset
 from .eps import parse_eps
 from .errors import BadInput
 from .evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
@@ -96,7 +97,6 @@ class Reproduction:
         return entry
 
     def evaluate_model(self, plan: ModelPlan, entry: dict, deadline: float | None = None) -> Path:
-        from .data import load_dataset
 
         evaluation = self.recipe.evaluation
         key = _evaluation_key(entry["weights_sha256"], evaluation)

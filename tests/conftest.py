@@ -38,3 +38,24 @@ def tiny_net(sample):
             F.cross_entropy(net(x[idx]), y[idx]).backward()
             opt.step()
     return net.eval()
+
+
+@pytest.fixture
+def evaluation_clock(monkeypatch):
+    """sam_bench.evaluate's clock under the test's control: it starts at the real time, and each
+    PGD chunk moves it on by `per_pgd_chunk` seconds (0 until the test sets it)."""
+    import time
+    from types import SimpleNamespace
+
+    from sam_bench import evaluate as ev
+
+    clock = SimpleNamespace(now=time.time(), per_pgd_chunk=0.0)
+    monkeypatch.setattr(ev, "time", SimpleNamespace(time=lambda: clock.now))
+    honest = ev.RUNNERS["pgd"]
+
+    def timed_pgd(*args, **kwargs):
+        clock.now += clock.per_pgd_chunk
+        return honest(*args, **kwargs)
+
+    monkeypatch.setitem(ev.RUNNERS, "pgd", timed_pgd)
+    return clock

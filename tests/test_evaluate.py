@@ -225,28 +225,21 @@ def test_default_output_names():
     assert ev.default_output("SamBench2024SAM_rho0.1", "clean", None).name == "SamBench2024SAM_rho0.1_clean_none.json"
 
 
-def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, sample, tmp_path, monkeypatch):
+def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, sample, tmp_path,
+                                                                         evaluation_clock):
     model, info = load_model_ref(str(run_dir))
     specs = make_attacks("pgd", "Linf", ["4/255"], steps=3)
     kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, model_info=info, progress=False)
     reference = evaluate(model, sample, specs, **kwargs)
 
-    clock = [1000.0]  # evaluate's clock; every chunk of PGD takes "a minute" on it
-    monkeypatch.setattr(ev, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
-    honest = ev.RUNNERS["pgd"]
-
-    def a_minute_per_chunk(*args, **kw):
-        clock[0] += 60
-        return honest(*args, **kw)
-
-    monkeypatch.setitem(ev.RUNNERS, "pgd", a_minute_per_chunk)
+    evaluation_clock.per_pgd_chunk = 60  # every chunk of PGD takes "a minute" on evaluate's clock
     state = tmp_path / "state.json"
     with pytest.raises(ev.EvaluationStopped) as stopped:  # 1.5 minutes: two chunks start, the third does not
-        evaluate(model, sample, specs, state_path=state, stop_at=clock[0] + 90, **kwargs)
+        evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 90, **kwargs)
     assert (stopped.value.done, stopped.value.total) == (2, 3)
     assert len(json.loads(state.read_text())["chunks"]) == 2
 
-    resumed = evaluate(model, sample, specs, state_path=state, stop_at=clock[0] + 90, **kwargs)
+    resumed = evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 90, **kwargs)
     assert resumed["evaluations"][0]["chunks"]["resumed"] == 2
     for key in ("clean_acc", "robust_acc", "per_class_robust_acc", "max_perturbation"):
         assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]

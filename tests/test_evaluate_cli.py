@@ -121,25 +121,17 @@ def test_interrupted_evaluation_continues(runs, tmp_path, monkeypatch):
     assert resumed["per_class_robust_acc"] == fresh["per_class_robust_acc"]
 
 
-def test_max_minutes_stops_between_chunks_and_the_same_command_continues(runs, tmp_path, monkeypatch):
+def test_max_minutes_stops_between_chunks_and_the_same_command_continues(runs, tmp_path, evaluation_clock):
     import time
 
-    clock = [time.time()]  # evaluate's clock; every chunk of PGD takes "a minute" on it
-    monkeypatch.setattr(ev, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
-    honest = ev.RUNNERS["pgd"]
-
-    def a_minute_per_chunk(*a, **kw):
-        clock[0] += 60
-        return honest(*a, **kw)
-
-    monkeypatch.setitem(ev.RUNNERS, "pgd", a_minute_per_chunk)
+    evaluation_clock.per_pgd_chunk = 60  # every chunk of PGD takes "a minute" on evaluate's clock
     out = tmp_path / "r.json"
     args = (runs[0], "--attack", "pgd", "--eps", "2/255", "--steps", "2", "--n-examples", "24", "--batch-size", "8",
             "--chunk-size", "8", "--max-minutes", "1.5", "--quiet", "--out", out)
     first = invoke(*args)
     assert first.exit_code == 0 and "stopped, time limit reached with 2 of 3 chunks done" in first.output
     assert (tmp_path / "r.partial.json").is_file() and not out.exists()
-    clock[0] = time.time()  # a new command, a new 1.5 minutes
+    evaluation_clock.now = time.time()  # a new command, a new 1.5 minutes
     second = invoke(*args)
     assert second.exit_code == 0 and f"wrote {out}" in second.output
     assert validate(out)["evaluations"][0]["chunks"]["resumed"] == 2

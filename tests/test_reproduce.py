@@ -107,21 +107,12 @@ scales:
 """
 
 
-def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continues(tmp_path, monkeypatch):
-    from sam_bench import evaluate as ev
+def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continues(tmp_path, evaluation_clock):
     from sam_bench.reproduce import reproduce
 
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY_RECIPE)
-    clock = [time.time()]  # evaluate's clock; a PGD chunk takes "a day" on it
-    monkeypatch.setattr(ev, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
-    honest = ev.RUNNERS["pgd"]
-
-    def a_day_per_chunk(*a, **kw):
-        clock[0] += 86_400
-        return honest(*a, **kw)
-
-    monkeypatch.setitem(ev.RUNNERS, "pgd", a_day_per_chunk)
+    evaluation_clock.per_pgd_chunk = 86_400  # a PGD chunk takes "a day" on evaluate's clock
     out = tmp_path / "tiny"
     complete, _ = reproduce(str(recipe), "tiny", out=out, device="cpu", max_minutes=30, progress=False)
     assert not complete and (out / "runs").is_dir()
