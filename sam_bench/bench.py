@@ -4,7 +4,8 @@
 
 Training throughput: `steps` training steps of `sam_bench.methods.train_step` on a `DeviceLoader`
 (uint8 images resident on the device, augmented there), as `sam_bench.train` runs them
-(channels_last; bf16 autocast on a GPU, optionally torch.compile), after `warmup` untimed steps,
+(channels_last where `sam_bench.memory_format` allows it; bf16 autocast on a GPU, optionally
+torch.compile), after `warmup` untimed steps,
 `repeats` times. In the same process the paper's loop (`sam_bench.paper_loop`: DataLoader + PIL
 transforms, fp32, batch 128) trains the same architecture on the same images for as many images
 per repetition. Both clocks are read after a CUDA synchronize, and both include getting the batch.
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 
 from .errors import BadInput
+from .memory_format import EVALUATION, PAPER_LOOP, training_format
 
 SCHEMA = "sam-bench/bench/v1"
 EPOCH_IMAGES = 50_000  # CIFAR-10's training set: "epoch seconds" = EPOCH_IMAGES / images_per_s
@@ -127,12 +129,12 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     from .train import TrainConfig, autocast_for, build_optimizer
 
     autocast = autocast_for(s["precision"], device)
-    loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], channels_last=True)  # as train
-    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
-
     torch.manual_seed(s["seed"])
-    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"])).to(
-        device, memory_format=torch.channels_last)
+    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"]))
+    layout = training_format(model, device)  # as train
+    model = model.to(device, memory_format=layout)
+    loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], memory_format=layout)
+    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
     cfg = TrainConfig(method=method, arch=s["arch"], width=s["width"], batch_size=s["batch_size"],
                       rho=s["rho"] if method in ("sam", "sam-at") else None, attack_norm=ATTACK["norm"],
                       attack_eps=ATTACK["eps"], attack_steps=ATTACK["steps"], attack_step_size=ATTACK["step_size"],
@@ -150,7 +152,8 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
 
     runs = _timed(step, batches, s["steps"], s["warmup"], s["repeats"], _sync(device))
     m = _measurement(runs, s["steps"] * s["batch_size"], s["batch_size"], s["steps"],
-                     precision="fp32" if autocast is nullcontext else "bf16", channels_last=True, compile=s["compile"],
+                     precision="fp32" if autocast is nullcontext else "bf16",
+                     channels_last=layout == torch.channels_last, compile=s["compile"],
                      passes_per_step=passes_per_step(method, ATTACK["steps"]),
                      peak_memory_gib=_peak_memory_gib(device), mean_train_loss=loss_sum.item() / max(seen[0], 1))
     if method in USES_ATTACK:
@@ -165,7 +168,7 @@ def _paper_training(method, x, y, s, device) -> dict:
     loader = paper_loader(x, y, s["paper_batch_size"], s["paper_workers"], seed=s["seed"])
     batches = endless(loader)
     torch.manual_seed(s["seed"])
-    model = paper_model(10, s["width"]).to(device)
+    model = paper_model(10, s["width"]).to(device, memory_format=PAPER_LOOP)
     model.train()
     optimizer = paper_optimizer(method, model, rho=s["rho"])
     normalize = make_normalize("cifar10")
@@ -196,7 +199,7 @@ def _pgd_throughput(model, s, device) -> dict:
     from .attacks import pgd
     from .eps import parse_eps
 
-    model = copy.deepcopy(model).float().to(memory_format=torch.contiguous_format).eval()  # as `evaluate` loads it
+    model = copy.deepcopy(model).float().to(memory_format=EVALUATION).eval()  # as `evaluate` runs it
     n = s["pgd_images"]
     x_u8, y_np = synthetic_images(n, seed=s["seed"] + 1)
     x = torch.from_numpy(x_u8).to(device).permute(0, 3, 1, 2).float().div(255).contiguous()

@@ -226,11 +226,11 @@ class DeviceLoader:
     exactly the batches an uninterrupted one would have seen."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, device, train: bool,
-                 seed: int = 0, channels_last: bool = False):
+                 seed: int = 0, memory_format: torch.memory_format = torch.contiguous_format):
         self.x = to_tensor(x, device)
         self.y = torch.from_numpy(np.asarray(y, np.int64)).to(device)
         self.batch_size, self.train, self.seed = batch_size, train, seed
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = memory_format  # the model's (`sam_bench.memory_format.training_format`)
 
     def __len__(self) -> int:
         n = len(self.y)

@@ -35,6 +35,7 @@ from .batching import AUTO, batch_size_for, check_size, chunk_size_for
 from .data import Dataset
 from .eps import format_eps, parse_eps
 from .errors import BadInput, SamBenchError
+from .memory_format import EVALUATION
 from .provenance import environment, resolve_device
 
 SCHEMA = "sam-bench/eval-results/v1"
@@ -426,7 +427,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
             and model_info.dataset_sha256 != data_sha:
         warn(f"the {dataset.name} data differ from the data this model was trained with (another copy?)")
 
-    model = model.to(device).eval()
+    model = model.to(device, memory_format=EVALUATION).eval()
     if precision == "bf16":
         warn(BF16_WARNING)
         model = _Bf16(model, device.type).eval()

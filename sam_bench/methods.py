@@ -58,15 +58,18 @@ def sam_step(model, optimizer, x, y, autocast=nullcontext, first_pass=nullcontex
 
 
 def train_step(method: str, model, optimizer, x, y, attack: dict | None = None, autocast=nullcontext,
-               shard=None):
+               shard=None, start=None):
     """One step on the batch (x, y); with a `shard`, (x, y) is the global batch and the returned
-    loss and logits are this process's slice's."""
-    attack_model, first_pass, start = model, nullcontext, None
+    loss and logits are this process's slice's. `start`: the attack's random start for the batch
+    (for the whole global batch under a shard); drawn here when not given."""
+    attack_model, first_pass = model, nullcontext
     if shard is not None:
         attack_model, first_pass = shard.attack_model, shard.sam_first_pass
         if method in USES_ATTACK and attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
             # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
-            start = shard.take(random_perturbation(x, attack["eps"], attack["norm"]))
+            if start is None:
+                start = random_perturbation(x, attack["eps"], attack["norm"])
+            start = shard.take(start)
         x, y = shard.take(x), shard.take(y)
     if method in USES_ATTACK:
         x = adversarial_examples(attack_model, x, y, attack, autocast, start)

