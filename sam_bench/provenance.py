@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -47,5 +48,10 @@ def device_name(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    return {"sam_bench_version": __version__, "torch_version": torch.__version__,
-            "device": str(device), "device_name": device_name(device), "code_commit": code_commit()}
+    env = {"sam_bench_version": __version__, "torch_version": torch.__version__,
+           "device": str(device), "device_name": device_name(device), "code_commit": code_commit()}
+    if torch.device(device).type == "cpu":
+        # Which kernels ran: CPUs differ, and oneDNN bugs are per instruction set (see memory_format.py).
+        env["cpu_isa"] = {"aten": torch.backends.cpu.get_cpu_capability(),
+                          "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+    return env
