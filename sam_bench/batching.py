@@ -41,16 +41,30 @@ def largest_batch(fits, upper: int) -> int:
     return batch
 
 
+# What running out of GPU memory looks like besides torch's OutOfMemoryError: cuDNN and cuBLAS
+# report a failed workspace allocation as a plain RuntimeError with their status name.
+OUT_OF_MEMORY_MESSAGES = ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
+                          "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, torch.cuda.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and any(m in str(err) for m in OUT_OF_MEMORY_MESSAGES))
+
+
 def attack_step_fits(model: torch.nn.Module, example: torch.Tensor, batch: int) -> bool:
     """Whether a forward pass and an input gradient for `batch` copies of `example` fit in memory."""
+    x = loss = None
     try:
         x = example[:1].expand(batch, *example.shape[1:]).clone().requires_grad_(True)
         with torch.enable_grad():
             loss = model(x).float().logsumexp(1).sum()
             torch.autograd.grad(loss, x)
         return True
-    except torch.cuda.OutOfMemoryError:
-        return False
+    except RuntimeError as err:  # OutOfMemoryError is a RuntimeError too
+        if is_out_of_memory(err):
+            return False
+        raise
     finally:
         x = loss = None  # free the probe before the next try or the real work
         if torch.cuda.is_available():
@@ -58,6 +72,9 @@ def attack_step_fits(model: torch.nn.Module, example: torch.Tensor, batch: int) 
 
 
 def batch_size_for(model: torch.nn.Module, example: torch.Tensor, chunk_size: int) -> int:
+    """On a GPU, the largest halving of the chunk for which TWICE the batch passes the probe: the
+    probe is one PGD step, and AutoAttack's attacks (APGD-T's targets, FAB's per-class gradients)
+    and the allocator's fragmentation over a long run need more than that."""
     if example.device.type != "cuda":
         return min(CPU_BATCH, chunk_size)
-    return largest_batch(lambda b: attack_step_fits(model, example, b), chunk_size)
+    return largest_batch(lambda b: attack_step_fits(model, example, 2 * b), chunk_size)

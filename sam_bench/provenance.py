@@ -12,20 +12,29 @@ import torch
 from . import __version__
 
 
+# A copied tree (no .git, e.g. on a GPU machine without network) names its commit here: the
+# variable, or a file written at copy time with `git rev-parse HEAD > COMMIT` (see docs/gpu.md).
+COMMIT_VARIABLE, COMMIT_FILE = "SAM_BENCH_COMMIT", "COMMIT"
+ROOT = Path(__file__).resolve().parent.parent
+
+
 @functools.lru_cache(None)
-def code_commit() -> str | None:
-    """The git commit of the sam-bench checkout (with '+dirty' for uncommitted changes), if any."""
-    root = Path(__file__).resolve().parent.parent
+def code_commit(root: Path = ROOT) -> str | None:
+    """The git commit of the sam-bench checkout (with '+dirty' for uncommitted changes); without
+    git, $SAM_BENCH_COMMIT or the tree's COMMIT file (marked '+copy': local changes can't be seen)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=10).stdout.strip()
-        if not commit:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "sam_bench"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
+        if commit:
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "sam_bench"],
+                                   cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+            return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        pass
+    named = os.environ.get(COMMIT_VARIABLE, "").strip()
+    if not named and (root / COMMIT_FILE).is_file():
+        named = (root / COMMIT_FILE).read_text().strip()
+    return f"{named}+copy" if named else None
 
 
 def resolve_device(name: str) -> torch.device:

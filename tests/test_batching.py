@@ -31,6 +31,37 @@ def test_the_largest_halving_that_fits():
     assert largest_batch(lambda b: True, 500) == 500
 
 
+class CudnnRunsOutOfWorkspace(RunsOutOfMemory):
+    """cuDNN and cuBLAS report allocation failures as plain RuntimeErrors."""
+
+    def __init__(self, room: int, message: str):
+        super().__init__(room)
+        self.message = message
+
+    def forward(self, x):
+        if len(x) > self.room:
+            raise RuntimeError(self.message)
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("message", ["cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
+                                     "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"])
+def test_library_allocation_failures_count_as_out_of_memory(message):
+    example = torch.rand(4, 3, 32, 32)
+    assert largest_batch(lambda b: attack_step_fits(CudnnRunsOutOfWorkspace(100, message), example, b), 2000) == 62
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # any other error is a real one
+        attack_step_fits(CudnnRunsOutOfWorkspace(0, "shape mismatch"), example, 8)
+
+
+def test_gpu_batches_leave_headroom(monkeypatch):
+    """A batch is chosen so that twice its size passed the probe."""
+    model = RunsOutOfMemory(room=100)
+    example = torch.rand(4, 3, 32, 32)
+    monkeypatch.setattr(torch.Tensor, "device", property(lambda self: torch.device("cuda")))
+    assert batch_size_for(model, example, 2000) == 31
+    assert model.tried == [4000, 2000, 1000, 500, 250, 124, 62]
+
+
 def test_the_probe_needs_an_input_gradient():
     frozen = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
     for p in frozen.parameters():

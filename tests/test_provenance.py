@@ -1,0 +1,20 @@
+import torch
+
+from sam_bench.provenance import COMMIT_FILE, COMMIT_VARIABLE, code_commit, environment
+
+
+def test_commit_of_a_copied_tree_without_git(tmp_path, monkeypatch):
+    """On a machine the tree was copied to, the commit comes from the variable, else the COMMIT file."""
+    find = code_commit.__wrapped__  # uncached
+    monkeypatch.delenv(COMMIT_VARIABLE, raising=False)
+    assert find(tmp_path) is None
+    (tmp_path / COMMIT_FILE).write_text("a" * 40 + "\n")
+    assert find(tmp_path) == "a" * 40 + "+copy"
+    monkeypatch.setenv(COMMIT_VARIABLE, "b" * 40)
+    assert find(tmp_path) == "b" * 40 + "+copy"
+
+
+def test_checkout_commit_and_cpu_isa_are_recorded(monkeypatch):
+    env = environment(torch.device("cpu"))
+    assert env["code_commit"] is None or len(env["code_commit"].split("+")[0]) == 40
+    assert env["cpu_isa"]["aten"] == torch.backends.cpu.get_cpu_capability()
