@@ -125,6 +125,21 @@ def autocast_for(precision: str, device: torch.device):
     return nullcontext
 
 
+def precision_used(precision: str, device: torch.device | str) -> str:
+    """What `autocast_for` makes of a precision setting on a device: "bf16" or "fp32"."""
+    return "bf16" if precision == "bf16" or (precision == "auto" and torch.device(device).type == "cuda") else "fp32"
+
+
+def _check_same_precision(out: Path, stored: dict, precision: str, device: torch.device) -> None:
+    """A run continues in the precision it started in: `auto` means bf16 on a GPU and fp32 on a CPU,
+    and a run that silently switched would be neither recipe."""
+    config = stored.get("config") or {}
+    before = stored.get("precision_used") or precision_used(config.get("precision", "auto"), stored.get("device", "cpu"))
+    if before != precision:
+        raise BadInput(f"--resume: {out} trained in {before} so far and would continue in {precision} on {device}; "
+                       f"continue it on a device where --precision {config.get('precision', 'auto')} means {before}")
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -203,6 +218,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
             return stored  # nothing left to do
     device = ctx.device if ctx is not None else resolve_device(cfg.device)
     autocast = autocast_for(cfg.precision, device)
+    precision = precision_used(cfg.precision, device)
+    if resume:
+        _check_same_precision(out, stored, precision, device)
 
     data = load_dataset(cfg.dataset, cfg.data_dir)
     x_train, y_train = data.x_train, data.y_train
@@ -239,6 +257,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         "n_train_used": len(y_train), **environment(device), "status": "running",
         "processes": 1 if ctx is None else ctx.world,
         "memory_format": "channels_last" if layout == torch.channels_last else "contiguous",
+        "precision_used": precision,
     }
     if resume and (out / "checkpoint.pt").is_file():
         ckpt = files.torch_load(out / "checkpoint.pt")

@@ -110,3 +110,18 @@ def test_schedules():
     cos = TrainConfig(epochs=10, lr=0.1, schedule="cosine")
     assert learning_rate(cos, 0, 0, 10) == pytest.approx(0.1)
     assert learning_rate(cos, 5, 0, 10) == pytest.approx(0.05)
+
+
+def test_resume_refuses_to_switch_precision(tmp_path):
+    """`auto` is bf16 on a GPU and fp32 on a CPU: a run started on a GPU can't silently go on in fp32."""
+    out = tmp_path / "run"
+    meta = train(tiny(method="standard", epochs=2), out, stop_after_epochs=1, progress=False)
+    assert meta["precision_used"] == "fp32"
+    stored = json.loads((out / "metadata.json").read_text())
+    started_on_gpu = {**stored, "device": "cuda:0"}
+    del started_on_gpu["precision_used"]  # as runs written before the field existed
+    (out / "metadata.json").write_text(json.dumps(started_on_gpu))
+    with pytest.raises(BadInput, match="trained in bf16 so far and would continue in fp32 on cpu"):
+        train(tiny(method="standard", epochs=2), out, resume=True, progress=False)
+    (out / "metadata.json").write_text(json.dumps(stored))
+    assert train(tiny(method="standard", epochs=2), out, resume=True, progress=False)["status"] == "complete"
