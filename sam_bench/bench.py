@@ -424,6 +424,9 @@ def _run(s: dict, log) -> dict:
     from .paper_loop import PAPER_METHODS
 
     dev = torch.device(s["device"])
+    if s["evaluation"]:
+        from .attacks.autoattack import require_pyautoattack
+        require_pyautoattack()  # before minutes of training timings, not after them
     given = _load_models(s["models"]) if s["evaluation"] else []  # a bad ref fails before any work
     datasets = {name: load_dataset(name, s["data_dir"]) for _, _, name, _ in given}
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import distributed, files
 from .attacks import NORMS
-from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack, predict
+from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack, predict, require_pyautoattack
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
                                  check_eval_mode)
 from .attacks.pgd import pgd
@@ -87,6 +87,7 @@ def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None
             "random_start": True, "loss": "ce", "seed": seed}) for e in values]
     if version not in VERSIONS:
         raise BadInput(f"unknown AutoAttack version {version!r}; choose one of {', '.join(VERSIONS)}")
+    require_pyautoattack()
     if attacks and version != "custom":
         raise BadInput("--attacks needs --version custom (the other versions fix their own attacks)")
     if version == "custom":

@@ -159,6 +159,7 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
     from .report import write_report
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
+    evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
     complete = repro.run(max_minutes)

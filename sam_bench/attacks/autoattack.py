@@ -37,6 +37,17 @@ class _Collect(logging.Handler):
         self.messages.append(f"autoattack: {record.getMessage()}")
 
 
+def require_pyautoattack() -> None:
+    """AutoAttack comes from pyautoattack, imported only when an attack starts: callers check it up
+    front, so that a missing package fails in one line at start-up, not after minutes of other work."""
+    try:
+        import pyautoattack  # noqa: F401
+    except ImportError as err:
+        from ..errors import SamBenchError
+        raise SamBenchError(f"AutoAttack needs the pyautoattack package ({err}): pip install pyautoattack, or "
+                            "without network put its package folder on PYTHONPATH (docs/gpu.md)") from None
+
+
 def attack_names(version: str, norm: str, attacks: list[str] | None = None) -> list[str]:
     """The attacks a version runs, in order (without building any model)."""
     if version == "custom":
