@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import math_mode
 from .errors import BadInput
 from .memory_format import EVALUATION, PAPER_LOOP, training_format
 
@@ -155,7 +156,8 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
                      precision="fp32" if autocast is nullcontext else "bf16",
                      channels_last=layout == torch.channels_last, compile=s["compile"],
                      passes_per_step=passes_per_step(method, ATTACK["steps"]),
-                     peak_memory_gib=_peak_memory_gib(device), mean_train_loss=loss_sum.item() / max(seen[0], 1))
+                     peak_memory_gib=_peak_memory_gib(device), mean_train_loss=loss_sum.item() / max(seen[0], 1),
+                     math_mode=math_mode.current())
     if method in USES_ATTACK:
         m["attack"] = {**ATTACK, "eps_value": parse_eps(ATTACK["eps"])}
     return m, model
@@ -186,7 +188,7 @@ def _paper_training(method, x, y, s, device) -> dict:
     runs = _timed(step, batches, steps, warmup, s["repeats"], _sync(device))
     return _measurement(runs, steps * s["paper_batch_size"], s["paper_batch_size"], steps, precision="fp32",
                         channels_last=False, compile=False, num_workers=s["paper_workers"],
-                        peak_memory_gib=_peak_memory_gib(device),
+                        peak_memory_gib=_peak_memory_gib(device), math_mode=math_mode.current(),
                         data="torch DataLoader, PIL RandomCrop(32, 4, reflect) + RandomHorizontalFlip + ToTensor",
                         mean_train_loss=totals[0] / max(totals[1], 1))
 
@@ -195,6 +197,7 @@ def _paper_training(method, x, y, s, device) -> dict:
 # Evaluation throughput
 
 
+@math_mode.ieee_fp32()  # as `evaluate` runs
 def _pgd_throughput(model, s, device) -> dict:
     from .attacks import pgd
     from .eps import parse_eps
@@ -213,7 +216,7 @@ def _pgd_throughput(model, s, device) -> dict:
             pgd(model, xb, yb, eps, ATTACK["norm"], steps=ATTACK["steps"], step_size=step_size, random_start=True)
 
     runs = _timed(one_pass, itertools.repeat(()), 1, 1 if s["warmup"] else 0, s["repeats"], _sync(device))
-    m = _measurement(runs, n, bs, len(chunks), precision="fp32")
+    m = _measurement(runs, n, bs, len(chunks), precision="fp32", math_mode=math_mode.current())
     del m["epoch_s"]
     m["attack"] = {**ATTACK, "restarts": 1, "random_start": True, "model_mode": "eval"}
     return m

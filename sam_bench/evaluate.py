@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed, files
+from . import distributed, files, math_mode
 from .attacks import NORMS
 from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack, predict, require_pyautoattack
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
@@ -380,6 +380,7 @@ def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None
     return None
 
 
+@math_mode.ieee_fp32()  # "fp32" means fp32 on GPUs too: no TF32 convolutions or matrix products
 def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec], *, n_examples: int | None = None,
              device: str | torch.device = "cpu", precision: str = "fp32", batch_size: int | str = AUTO,
              chunk_size: int | str = AUTO, state_path: str | Path | None = None, model_info: LoadedModel | dict | None = None,
@@ -451,7 +452,8 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
     state = _State(Path(state_path) if state_path is not None else None)
     if not main:
         state.path = None  # read the finished chunks, leave writing to rank 0
-    context = {"schema": STATE_SCHEMA, "model": sha, "data": data_sha, "precision": precision}
+    context = {"schema": STATE_SCHEMA, "model": sha, "data": data_sha, "precision": precision,
+               "math_mode": math_mode.current()}
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
 
     # The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
@@ -501,7 +503,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         "model": info,
         "dataset": {"name": dataset.name, "family": dataset.family, "split": "test", "n_examples": n,
                     "n_test_total": n_total, "sha256": data_sha},
-        "precision": precision, "clean_acc": clean_acc, "evaluations": evaluations,
+        "precision": precision, "math_mode": math_mode.current(), "clean_acc": clean_acc, "evaluations": evaluations,
         "robustbench": robustbench_entry(evaluations, n_total),
         "environment": environment(device), "warnings": notes,
     }

@@ -18,3 +18,18 @@ def test_checkout_commit_and_cpu_isa_are_recorded(monkeypatch):
     env = environment(torch.device("cpu"))
     assert env["code_commit"] is None or len(env["code_commit"].split("+")[0]) == 40
     assert env["cpu_isa"]["aten"] == torch.backends.cpu.get_cpu_capability()
+
+
+def test_evaluation_runs_and_records_true_fp32(tiny_net, sample):
+    """On Ampere+ GPUs torch runs fp32 convolutions in TF32 by default; evaluation switches it off."""
+    from sam_bench import math_mode
+    from sam_bench.evaluate import evaluate, make_attacks
+
+    seen = []
+    probe = torch.nn.Sequential(tiny_net)
+    probe.register_forward_hook(lambda *_: seen.append(math_mode.current()))
+    before = math_mode.current()
+    results = evaluate(probe, sample, make_attacks("clean"), n_examples=8, progress=False)
+    assert results["math_mode"] == {"cudnn_conv": "ieee", "cuda_matmul": "ieee"}
+    assert seen and all(m == results["math_mode"] for m in seen)
+    assert math_mode.current() == before  # restored afterwards
