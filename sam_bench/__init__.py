@@ -1,6 +1,8 @@
 """sam-bench: does Sharpness-Aware Minimization buy adversarial robustness? Train, attack, rank."""
 __version__ = "0.1.0"
 
+from . import clock as _clock  # noqa: F401,E402  (first: time limits count from the command's start)
+
 from . import compat as _compat
 
 _compat.install()  # torchvision on CPU torch, `autoattack` over pyautoattack; no-ops where not needed

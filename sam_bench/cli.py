@@ -7,7 +7,7 @@ from dataclasses import fields
 import click
 from click.core import ParameterSource
 
-from . import __version__
+from . import __version__, clock
 from .errors import BadInput, SamBenchError
 
 
@@ -80,7 +80,8 @@ def cli():
 @click.option("--out", required=True, help="Run directory to create (or to continue with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @click.option("--max-minutes", type=float, default=None,
-              help="Stop cleanly (resumable) before an epoch that would end after this many minutes.")
+              help="Finish and save (resumable) before this many minutes after the command started: "
+                   "no epoch starts that would end later.")
 @click.option("--stop-after-epochs", type=int, default=None, help="Stop cleanly after N epochs in this call.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
@@ -103,8 +104,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
     else:
         cfg = TrainConfig(**{k: v for k, v in options.items() if k in config_keys})
     group = distributed.start(cfg.device)
-    meta = run_training(cfg, out, resume=resume, stop_after_epochs=stop_after_epochs, max_minutes=max_minutes,
-                        progress=not quiet)
+    meta = run_training(cfg, out, resume=resume, stop_after_epochs=stop_after_epochs,
+                        stop_at=clock.stop_at(max_minutes), progress=not quiet)  # minutes from the command's start
     distributed.stop()
     if group is not None and not group.is_main:
         return
@@ -125,7 +126,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
 @click.option("--device", default="auto", show_default=True)
 @click.option("--zoo-dir", default=None, help="Model zoo to register into (default: the project's model_zoo/).")
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
-@click.option("--max-minutes", type=float, default=None, help="Stop cleanly (resumable) after about this long.")
+@click.option("--max-minutes", type=float, default=None,
+              help="Finish and save (resumable) before this many minutes after the command started.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, quiet):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
@@ -135,7 +137,7 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
     from .reproduce import reproduce as run
 
     complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
-                           leaderboard_dir=leaderboard_dir, max_minutes=max_minutes, progress=not quiet)
+                           leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet)
     click.echo(f"{'done' if complete else 'stopped (run again to continue)'}: report in {report}")
 
 

@@ -5,11 +5,12 @@ A thin skin over `sam_bench.evaluate`; heavy imports happen inside the command s
 """
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
 import click
+
+from . import clock
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -111,7 +112,8 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option("--leaderboard", is_flag=True, help="Also write the zoo models' leaderboard entries from the results.")
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write [default: the project's leaderboards/].")
 @click.option("--max-minutes", type=float, default=None,
-              help="Start no chunk after about this long; the same command continues (resumable).")
+              help="Finish and save before this many minutes after the command started: no chunk starts "
+                   "that would end later (judged from the chunk before); the same command continues.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts, version, attacks, seed, n_examples,
@@ -131,7 +133,7 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
 
     if max_minutes is not None and not max_minutes > 0:
         raise BadInput("--max-minutes must be > 0")
-    stop_at = None if max_minutes is None else time.time() + 60 * max_minutes
+    stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
     attack_list = _split(attacks)
     if attack_list and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
         version = "custom"

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed, files, math_mode
+from . import clock, distributed, files, math_mode
 from .attacks import NORMS
 from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack, predict, require_pyautoattack
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
@@ -389,8 +389,9 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
 
     With `state_path`, finished chunks are saved there and reused by a later call with the same
     model, data and settings (the file is removed by the caller once the results are written).
-    With `stop_at` (a `time.time()` value) no chunk starts after it: `EvaluationStopped` is raised
-    instead, and a later call continues from the state file.
+    With `stop_at` (a `time.time()` value) no chunk starts that is expected to end after it (at the
+    rate of the attack's chunk before): `EvaluationStopped` is raised instead, and a later call
+    continues from the state file.
 
     Under torchrun (sam_bench.distributed) the chunks are dealt out to the processes and their
     records gathered, so every process returns the results one process would have computed:
@@ -473,10 +474,12 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
         todo = [i for i, r in enumerate(resumed) if not r]
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
+        seconds_per_image = None  # of this attack's last chunk: how long the next one will take
         with tqdm(total=n, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
             for first in range(0, len(todo), world):  # a round: one chunk per process
                 if stop_at is not None:
-                    late = time.time() > stop_at
+                    s, e = bounds[todo[first]]
+                    late = not clock.fits(stop_at, (seconds_per_image or 0.0) * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
                         raise EvaluationStopped(spec_index * len(bounds) + len(bounds) - len(todo) + first,
                                                 chunks_total)
@@ -490,6 +493,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
                 for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
                     if other[0] is not None:
                         state.put(keys[other[0]], other[1])
+                        seconds_per_image = other[1]["seconds"] / other[1]["n"]
                         if i != rank:
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
         chunks = [state.get(k) for k in keys]

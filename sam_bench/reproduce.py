@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import files
+from . import clock, files
 from .data import load_dataset
 from .eps import parse_eps
 from .errors import BadInput
@@ -80,8 +80,7 @@ class Reproduction:
     def train_model(self, plan: ModelPlan, deadline: float | None) -> dict | None:
         run_dir = self.out / "runs" / plan.run_name
         started = (run_dir / "metadata.json").is_file()
-        minutes = None if deadline is None else max(0.0, (deadline - time.time()) / 60)
-        meta = train(plan.config, run_dir, resume=started, max_minutes=minutes, progress=self.progress)
+        meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
         return meta if meta.get("status") == "complete" else None
 
     def publish(self, plan: ModelPlan, run_meta: dict) -> dict:
@@ -126,11 +125,11 @@ class Reproduction:
         except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
             self.log(f"{plan.name}: no leaderboard entry ({err})")
 
-    def run(self, max_minutes: float | None = None) -> bool:
-        """Work through the grid; True when every model is trained and evaluated."""
+    def run(self, deadline: float | None = None) -> bool:
+        """Work through the grid, finishing by `deadline` (a `time.time()` value); True when every
+        model is trained and evaluated."""
         self.out.mkdir(parents=True, exist_ok=True)
         files.write_json(self.out / "plan.json", self.recipe.describe())
-        deadline = None if max_minutes is None else time.time() + 60 * max_minutes
         models = self.recipe.models
         with tqdm(total=len(models), desc=f"{self.recipe.name} ({self.recipe.scale})", unit="model",
                   disable=not self.progress, position=0) as grid:
@@ -154,15 +153,16 @@ class Reproduction:
 
 def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
               device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
-              progress: bool = True) -> tuple[bool, Path]:
-    """Run the grid and (when it is complete) write the report. Returns (complete, report path)."""
+              progress: bool = True, stop_at: float | None = None) -> tuple[bool, Path]:
+    """Run the grid and (when it is complete) write the report. Returns (complete, report path).
+    A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value)."""
     from .report import write_report
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
-    complete = repro.run(max_minutes)
+    complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
     report = write_report(out)
     return complete, report
 

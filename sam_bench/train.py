@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed, files
+from . import clock, distributed, files
 from .data import DeviceLoader, load_dataset
 from .eps import format_eps, parse_eps
 from .errors import BadInput, SamBenchError
@@ -200,9 +200,12 @@ def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
 
 
 def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_epochs: int | None = None,
-          max_minutes: float | None = None, progress: bool = True) -> dict:
-    """Train (or continue) the run in `out`; returns its metadata. With `stop_after_epochs` or
-    `max_minutes` the call ends early after a finished epoch, leaving a resumable checkpoint."""
+          max_minutes: float | None = None, progress: bool = True, stop_at: float | None = None) -> dict:
+    """Train (or continue) the run in `out`; returns its metadata. With `stop_after_epochs`, or a time
+    limit (`max_minutes` from this call's start, or `stop_at`, a `time.time()` value), the call ends
+    early after a finished epoch, leaving a resumable checkpoint: an epoch starts only when it is
+    expected to finish, checkpoint included, before the limit."""
+    deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time())
     out = Path(out)
     cfg.validate()
     ctx = distributed.current()  # None: this process trains alone
@@ -276,9 +279,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         files.write_json(out / "metadata.json", metadata)
 
     steps_per_epoch = len(train_loader)
-    call_start = time.time()
     epochs_this_call = 0
     for epoch in range(start_epoch, cfg.epochs):
+        epoch_start = time.time()
         record = _train_one_epoch(cfg, forward_model, optimizer, train_loader, epoch, autocast, progress, out,
                                   steps_per_epoch, shard)
         record["test_acc"] = evaluate_clean(eval_model, test_loader, autocast, ctx)
@@ -293,10 +296,12 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
                        f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
                        f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)")
+        next_epoch_s = expected_epoch_seconds(time.time() - epoch_start, record, steps_per_epoch,
+                                              first_of_call=epochs_this_call == 0)
         epochs_this_call += 1
         stop = epoch + 1 < cfg.epochs and (
             (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
-            or (max_minutes is not None and (time.time() - call_start) / 60 * (1 + 1 / epochs_this_call) > max_minutes))
+            or not clock.fits(deadline, next_epoch_s))
         if ctx is not None:
             stop = ctx.agree(stop)  # rank 0's clock decides for all
         if stop:
@@ -327,6 +332,15 @@ def _json_line(record: dict) -> str:
     return json.dumps(record) + "\n"
 
 
+def expected_epoch_seconds(epoch_wall_s: float, record: dict, steps: int, first_of_call: bool) -> float:
+    """How long the next epoch (training, test pass, checkpoint) will take: as long as this one,
+    less what the first step of a call costs beyond a warm step (torch.compile, cuDNN autotuning)."""
+    if not first_of_call or steps < 2:
+        return epoch_wall_s
+    warm_step_s = (record["seconds"] - record["first_step_s"]) / (steps - 1)
+    return epoch_wall_s - max(0.0, record["first_step_s"] - warm_step_s)
+
+
 def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch,
                      shard=None) -> dict:
     model.train()
@@ -344,6 +358,10 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard)
+        if step == 0:  # the first step carries compilation and autotuning: the time limit discounts it
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            first_step_s = time.time() - start
         y_trained = y if shard is None else shard.take(y)
         # Accumulate on the device; the host reads the numbers once per log interval.
         loss_sum += loss * len(y_trained)
@@ -368,4 +386,4 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
     seconds = time.time() - start
     return {"epoch": epoch + 1, "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
             "train_loss": loss_sum_all.item() / max(seen, 1), "train_acc": correct_all.item() / max(seen, 1),
-            "seconds": seconds, "images": seen, "images_per_s": seen / max(seconds, 1e-9)}
+            "seconds": seconds, "first_step_s": first_step_s, "images": seen, "images_per_s": seen / max(seconds, 1e-9)}

@@ -47,10 +47,18 @@ def evaluation_clock(monkeypatch):
     import time
     from types import SimpleNamespace
 
+    from sam_bench import clock as sam_bench_clock
     from sam_bench import evaluate as ev
 
-    clock = SimpleNamespace(now=time.time(), per_pgd_chunk=0.0)
-    monkeypatch.setattr(ev, "time", SimpleNamespace(time=lambda: clock.now))
+    def new_command():  # what a new `sam-bench` command sees: the clock's now is its start
+        clock.now = time.time()
+        monkeypatch.setattr(sam_bench_clock, "STARTED", clock.now)
+
+    clock = SimpleNamespace(now=0.0, per_pgd_chunk=0.0, new_command=new_command)
+    new_command()
+    fake_time = SimpleNamespace(time=lambda: clock.now)
+    monkeypatch.setattr(ev, "time", fake_time)
+    monkeypatch.setattr(sam_bench_clock, "time", fake_time)
     honest = ev.RUNNERS["pgd"]
 
     def timed_pgd(*args, **kwargs):

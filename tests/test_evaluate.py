@@ -234,12 +234,25 @@ def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, 
 
     evaluation_clock.per_pgd_chunk = 60  # every chunk of PGD takes "a minute" on evaluate's clock
     state = tmp_path / "state.json"
-    with pytest.raises(ev.EvaluationStopped) as stopped:  # 1.5 minutes: two chunks start, the third does not
-        evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 90, **kwargs)
+    # 2.5 minutes: the first chunk starts (no estimate yet), the second is expected to end at 2 minutes,
+    # the third at 3: two chunks run, the third does not start.
+    with pytest.raises(ev.EvaluationStopped) as stopped:
+        evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 150, **kwargs)
     assert (stopped.value.done, stopped.value.total) == (2, 3)
     assert len(json.loads(state.read_text())["chunks"]) == 2
 
-    resumed = evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 90, **kwargs)
+    resumed = evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 150, **kwargs)
     assert resumed["evaluations"][0]["chunks"]["resumed"] == 2
     for key in ("clean_acc", "robust_acc", "per_class_robust_acc", "max_perturbation"):
         assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
+
+
+def test_a_chunk_expected_to_overrun_the_limit_does_not_start(run_dir, sample, tmp_path, evaluation_clock):
+    """The limit means "finished by": after a one-minute chunk, 59 s left are not enough for the next."""
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
+    evaluation_clock.per_pgd_chunk = 60
+    with pytest.raises(ev.EvaluationStopped) as stopped:
+        evaluate(model, sample, specs, n_examples=32, batch_size=16, chunk_size=16, model_info=info,
+                 progress=False, state_path=tmp_path / "s.json", stop_at=evaluation_clock.now + 119)
+    assert (stopped.value.done, stopped.value.total) == (1, 2)

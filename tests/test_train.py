@@ -125,3 +125,22 @@ def test_resume_refuses_to_switch_precision(tmp_path):
         train(tiny(method="standard", epochs=2), out, resume=True, progress=False)
     (out / "metadata.json").write_text(json.dumps(stored))
     assert train(tiny(method="standard", epochs=2), out, resume=True, progress=False)["status"] == "complete"
+
+
+def test_time_limit_discounts_the_first_steps_compilation():
+    from sam_bench.train import expected_epoch_seconds
+
+    record = {"seconds": 14.0, "first_step_s": 5.0}  # 10 steps: a 5 s first step, then 1 s each
+    assert expected_epoch_seconds(20.0, record, 10, first_of_call=True) == pytest.approx(16.0)
+    assert expected_epoch_seconds(20.0, record, 10, first_of_call=False) == 20.0
+    assert expected_epoch_seconds(20.0, record, 1, first_of_call=True) == 20.0
+
+
+def test_training_stops_before_an_epoch_that_would_end_after_the_limit(tmp_path):
+    import time
+
+    meta = train(tiny(method="standard", epochs=3), tmp_path / "a", stop_at=time.time() + 0.5, progress=False)
+    assert meta["status"] == "running" and meta["epochs_done"] == 1  # the first epoch always runs
+    meta = train(tiny(method="standard", epochs=3), tmp_path / "a", resume=True, stop_at=time.time() + 3600,
+                 progress=False)
+    assert meta["status"] == "complete"
