@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import math_mode
+from . import clock, math_mode
 from .errors import BadInput
 from .memory_format import EVALUATION, PAPER_LOOP, training_format
 
@@ -388,8 +388,14 @@ def _targets(result: dict) -> dict:
 
 def run_bench(device: str = "auto", methods=DEFAULT_METHODS, batch_size: int = 512, n_images: int = 50_000,
               repeats: int = 5, warmup: int = 2, arch: str = "preactresnet18", width: float = 1.0,
-              steps: int = 20, log=None, **options) -> dict:
+              steps: int = 20, log=None, out: str | Path | None = None, stop_at: float | None = None,
+              **options) -> dict:
     """Measure training and evaluation throughput on `device`; returns the results record.
+
+    With `out`, the record is written there (atomically) after every finished part, with `status`
+    "running" until the end ("complete", or "stopped" when `stop_at`, a `time.time()` value, came
+    before every part could be measured: a part starts only when it is expected to end in time,
+    judged by the part before; the parts left out are listed under `not_measured`).
 
     Options besides the named ones (defaults in DEFAULTS): precision, compile, rho, paper_loop,
     paper_batch_size, paper_workers, evaluation, pgd_images, aa_images, aa_batch_size,
@@ -407,7 +413,7 @@ def run_bench(device: str = "auto", methods=DEFAULT_METHODS, batch_size: int = 5
     if s["threads"] is not None:
         torch.set_num_threads(s["threads"])
     try:
-        return _run(s, log)
+        return _run(s, log, None if out is None else Path(out), stop_at)
     finally:
         torch.set_num_threads(threads)
 
@@ -422,7 +428,8 @@ def _load_models(refs: list[str]) -> list[tuple[str, torch.nn.Module, str, str |
     return out
 
 
-def _run(s: dict, log) -> dict:
+def _run(s: dict, log, out: Path | None, stop_at: float | None) -> dict:
+    from . import files
     from .data import load_dataset
     from .paper_loop import PAPER_METHODS
 
@@ -434,21 +441,52 @@ def _run(s: dict, log) -> dict:
     datasets = {name: load_dataset(name, s["data_dir"]) for _, _, name, _ in given}
 
     started = time.perf_counter()
+    result = {
+        "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": _environment(dev, s["commit"]),
+        "settings": {**s, "attack": ATTACK, "epoch_images": EPOCH_IMAGES,
+                     "data": "synthetic uint8 32x32 images (class pattern + noise)"},
+        "status": "running", "training": {}, "evaluation": None, "wall_time_s": None,
+    }
+    part_seconds = [0.0]  # how long the last part took: the estimate for the next one
+
+    def save(status: str = "running") -> None:
+        """Every finished part reaches the results file at once (atomically): nothing is lost to a kill."""
+        result.update(status=status, wall_time_s=time.perf_counter() - started)
+        result["targets"] = _targets(result)
+        if out is not None:
+            files.write_json(out, result)
+
+    def may_start(part: str) -> bool:
+        if clock.fits(stop_at, part_seconds[0]):
+            return True
+        result.setdefault("not_measured", []).append(part)
+        return False
+
+    def timed(function, *args):
+        t0 = clock.now()
+        value = function(*args)
+        part_seconds[0] = clock.now() - t0
+        return value
+
+    save()  # an output that can't be written fails now, not after the measurements
     x, y = synthetic_images(s["n_images"], seed=s["seed"])
-    training, trained = {}, {}
+    training, trained = result["training"], {}
     for method in s["methods"]:
+        if not may_start(f"training: {method}"):
+            continue
         log(f"training throughput: {method} (sam-bench loop)")
-        fast, trained[method] = _fast_training(method, x, y, s, dev)
+        fast, trained[method] = timed(_fast_training, method, x, y, s, dev)
         paper = None
-        if s["paper_loop"] and method in PAPER_METHODS:
+        if s["paper_loop"] and method in PAPER_METHODS and may_start(f"training: {method} (paper loop)"):
             log(f"training throughput: {method} (the paper's loop)")
-            paper = _paper_training(method, x, y, s, dev)
+            paper = timed(_paper_training, method, x, y, s, dev)
         training[method] = {"fast": fast, "paper": paper,
                             "x_paper": None if paper is None else
                             fast["images_per_s"]["median"] / paper["images_per_s"]["median"]}
+        save()
 
-    evaluation = None
-    if s["evaluation"]:
+    if s["evaluation"] and may_start("evaluation: PGD-10"):
         log("evaluation throughput: PGD-10")
         model = trained.get("standard")
         if model is None:  # PGD's cost does not depend on the weights
@@ -456,24 +494,19 @@ def _run(s: dict, log) -> dict:
             from .models import create_model, make_spec
             torch.manual_seed(s["seed"])
             model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"])).to(dev)
-        evaluation = {"pgd": _pgd_throughput(model, s, dev), "autoattack": []}
+        result["evaluation"] = evaluation = {"pgd": timed(_pgd_throughput, model, s, dev), "autoattack": []}
+        save()
         del trained, model
         with tempfile.TemporaryDirectory(prefix="sam-bench-bench-") as workdir:
             models = given or _brief_models(s, dev, Path(workdir), log)
             for name, model, dataset_name, method in models:
+                if not may_start(f"evaluation: AutoAttack on {name}"):
+                    continue
                 log(f"evaluation throughput: AutoAttack on {name} ({s['aa_images']} images)")
                 dataset = datasets.get(dataset_name) or load_dataset(dataset_name, s["data_dir"])
-                evaluation["autoattack"].append(_autoattack(name, method, model, dataset, s, dev, not given))
-
-    result = {
-        "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "environment": _environment(dev, s["commit"]),
-        "settings": {**s, "attack": ATTACK, "epoch_images": EPOCH_IMAGES,
-                     "data": "synthetic uint8 32x32 images (class pattern + noise)"},
-        "training": training, "evaluation": evaluation, "wall_time_s": None,
-    }
-    result["targets"] = _targets(result)
-    result["wall_time_s"] = time.perf_counter() - started
+                evaluation["autoattack"].append(timed(_autoattack, name, method, model, dataset, s, dev, not given))
+                save()
+    save("stopped" if result.get("not_measured") else "complete")
     return result
 
 

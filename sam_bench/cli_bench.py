@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from . import clock
+
 @click.command("bench")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--methods", default="standard,sam,at", show_default=True,
@@ -47,11 +49,16 @@ import click
                                           "benchmarks/<device>-quick.json with --quick].")
 @click.option("--quick", is_flag=True, help="Tiny CPU settings for CI (seconds): width 0.0625, batch 16, 2 steps, "
                                             "1 thread, 2 repeats, AutoAttack on 4 images; explicit options still win.")
+@click.option("--max-minutes", type=float, default=None,
+              help="Finish before this many minutes after the command started: a part (a method's timing, "
+                   "PGD, an AutoAttack run) starts only when expected to end in time; the results file says "
+                   "which parts were not measured.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @click.option("--markdown-from", "markdown_from", default=None, metavar="FILE",
               help="Measure nothing: print an existing results file's tables as Markdown (for the README).")
 @click.pass_context
-def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick, quiet, markdown_from, **options):
+def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick, quiet, markdown_from, max_minutes,
+                  **options):
     """Measure training images/s per method and PGD / AutoAttack throughput on this device, with the
     paper's own training loop (DataLoader + PIL transforms, fp32, batch 128) timed in the same run.
 
@@ -74,6 +81,8 @@ def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick,
         click.echo(format_table(result, markdown=True))
         click.echo(f"\n(from `{markdown_from}`, written by `sam-bench bench`)")
         return
+    if max_minutes is not None and not max_minutes > 0:
+        raise BadInput("--max-minutes must be > 0")
     if quick:
         for param, value in QUICK.items():  # explicit options win over the quick defaults
             if ctx.get_parameter_source(param) != ParameterSource.COMMANDLINE:
@@ -88,7 +97,8 @@ def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick,
         if not quiet:
             click.echo(f"bench: {message}", err=True)
 
-    result = run_bench(log=log, **options)
-    files.write_json(out, result)
+    result = run_bench(log=log, out=out, stop_at=clock.stop_at(max_minutes), **options)
     click.echo(format_table(result))
+    if result["status"] == "stopped":
+        click.echo(f"time limit: not measured: {'; '.join(result['not_measured'])}")
     click.echo(f"wrote {out}")

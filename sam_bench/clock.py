@@ -18,6 +18,10 @@ def stop_at(max_minutes: float | None, started: float | None = None) -> float | 
     return None if max_minutes is None else (STARTED if started is None else started) + 60 * max_minutes
 
 
+def now() -> float:
+    return time.time()
+
+
 def fits(stop: float | None, seconds_needed: float) -> bool:
     """Whether work expected to take `seconds_needed` from now ends before `stop`."""
-    return stop is None or time.time() + seconds_needed <= stop
+    return stop is None or now() + seconds_needed <= stop

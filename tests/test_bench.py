@@ -208,3 +208,45 @@ def test_paper_pgd_stays_in_the_ball():
     assert delta.abs().max() <= 8 / 255 + 1e-6
     assert (x + delta).min() >= -1e-6 and (x + delta).max() <= 1 + 1e-6
     assert delta.abs().max() > 4 / 255  # it searched
+
+
+def test_every_finished_part_is_written_at_once(tmp_path):
+    from sam_bench.bench import QUICK, run_bench
+
+    out = tmp_path / "deep" / "bench.json"
+    seen = []
+
+    def log(message):  # called before each part starts: the file holds every part finished so far
+        if out.is_file():
+            record = json.loads(out.read_text())
+            seen.append((message, record["status"], sorted(record["training"])))
+
+    result = run_bench(**{**QUICK, "methods": ("standard", "sam"), "paper_loop": False, "evaluation": False},
+                       log=log, out=out)
+    assert seen == [("training throughput: standard (sam-bench loop)", "running", []),
+                    ("training throughput: sam (sam-bench loop)", "running", ["standard"])]
+    assert result["status"] == "complete" and json.loads(out.read_text())["status"] == "complete"
+
+
+def test_a_time_limit_skips_the_parts_that_would_end_after_it(tmp_path, monkeypatch):
+    """Each part takes "a minute" on the clock; 1.5 minutes: the first runs, the next would end at 2."""
+    from types import SimpleNamespace
+
+    from sam_bench import bench, clock
+    from sam_bench.bench import QUICK, run_bench
+
+    fake = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(clock, "time", SimpleNamespace(time=lambda: fake.now))
+    honest = bench._fast_training
+
+    def a_minute(*args):
+        fake.now += 60
+        return honest(*args)
+
+    monkeypatch.setattr(bench, "_fast_training", a_minute)
+    out = tmp_path / "bench.json"
+    result = run_bench(**{**QUICK, "methods": ("standard", "sam", "at"), "paper_loop": False, "evaluation": False},
+                       out=out, stop_at=fake.now + 90)
+    assert list(result["training"]) == ["standard"]
+    assert result["status"] == "stopped" and result["not_measured"] == ["training: sam", "training: at"]
+    assert json.loads(out.read_text())["not_measured"] == result["not_measured"]
