@@ -1,0 +1,153 @@
+"""The CUDA paths, executed on a real GPU (`pytest -m gpu`; docs/gpu.md). Skipped where CUDA is absent.
+
+Each test states what it compares; tolerances are for bf16 against fp32 (8 mantissa bits) and for
+GPU against CPU kernels (different summation orders), not for bugs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sam_bench.data import DeviceLoader, load_dataset, synthetic_dataset
+from sam_bench.memory_format import training_format
+from sam_bench.methods import METHODS, train_step
+from sam_bench.models import create_model, make_spec
+from sam_bench.train import TrainConfig, autocast_for, build_optimizer, train
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (docs/gpu.md)")]
+CUDA = torch.device("cuda")
+
+
+def _config(method: str, **extra) -> TrainConfig:
+    settings = dict(method=method, width=0.25, batch_size=64, attack_steps=3, device="cuda", **extra)
+    if method in ("sam", "sam-at"):
+        settings["rho"] = 0.05
+    return TrainConfig(**settings).validate()
+
+
+def _batch(n=64):
+    d = synthetic_dataset(n_train=n, n_test=8)
+    return next(DeviceLoader(d.x_train, d.y_train, n, CUDA, train=True, memory_format=torch.channels_last).epoch(0))
+
+
+def _step(method, precision, compiled=False):
+    cfg = _config(method)
+    torch.manual_seed(0)
+    model = create_model(make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 0.25))
+    model = model.to(CUDA, memory_format=training_format(model, CUDA))
+    optimizer = build_optimizer(cfg, model)
+    forward = torch.compile(model) if compiled else model
+    x, y = _batch()
+    torch.manual_seed(1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss, _ = train_step(method, forward, optimizer, x, y, cfg.attack(), autocast_for(precision, CUDA))
+    update = {k: (v - before[k]).float() for k, v in model.state_dict().items() if v.is_floating_point()}
+    return float(loss), update
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bf16_step_is_close_to_fp32(method):
+    loss32, up32 = _step(method, "fp32")
+    loss16, up16 = _step(method, "bf16")
+    assert abs(loss16 - loss32) <= 0.05 * abs(loss32)
+    # the whole update's direction: bf16 rounding moves single entries, not the step
+    a = torch.cat([v.flatten() for v in up32.values()])
+    b = torch.cat([v.flatten() for v in up16.values()])
+    assert F.cosine_similarity(a, b, dim=0) > 0.95
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_compiled_step_equals_eager(method):
+    loss_e, up_e = _step(method, "fp32")
+    loss_c, up_c = _step(method, "fp32", compiled=True)
+    assert loss_c == pytest.approx(loss_e, rel=1e-4)
+    a = torch.cat([v.flatten() for v in up_e.values()])
+    b = torch.cat([v.flatten() for v in up_c.values()])
+    assert F.cosine_similarity(a, b, dim=0) > 0.999
+
+
+def test_device_loader_batches_on_cuda_equal_the_cpu():
+    d = synthetic_dataset(n_train=96, n_test=8)
+    for epoch in (0, 1):
+        cpu = list(DeviceLoader(d.x_train, d.y_train, 32, "cpu", train=True, seed=3).epoch(epoch))
+        gpu = list(DeviceLoader(d.x_train, d.y_train, 32, CUDA, train=True, seed=3).epoch(epoch))
+        for (xc, yc), (xg, yg) in zip(cpu, gpu):
+            assert torch.equal(xc, xg.cpu()) and torch.equal(yc, yg.cpu())
+
+
+def test_stop_and_resume_on_cuda_equal_an_uninterrupted_run(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # no atomics in weight gradients
+
+    cfg = dict(method="sam", rho=0.05, width=0.125, dataset="synthetic", epochs=2, batch_size=64, n_train=256,
+               lr=0.05, device="cuda")
+    train(TrainConfig(**cfg), tmp_path / "a", progress=False)
+    train(TrainConfig(**cfg), tmp_path / "b", stop_after_epochs=1, progress=False)
+    train(TrainConfig(**cfg), tmp_path / "b", resume=True, progress=False)
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-5) for k in a)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A quarter-width PreActResNet-18 trained briefly on the bundled sample (on the CPU)."""
+    out = tmp_path_factory.mktemp("gpu") / "run"
+    train(TrainConfig(method="standard", width=0.25, dataset="cifar10-sample", epochs=4, batch_size=64,
+                      device="cpu"), out, progress=False)
+    return str(out)
+
+
+@pytest.mark.parametrize("attack", ["pgd", "autoattack"])
+def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
+    from sam_bench.evaluate import evaluate, load_model_ref, make_attacks
+
+    sample = load_dataset("cifar10-sample")
+    kwargs = dict(version="rand") if attack == "autoattack" else dict(steps=10)
+    specs = make_attacks(attack, "Linf", ["8/255"], **kwargs) if attack == "autoattack" else \
+        make_attacks(attack, "Linf", ["2/255"], **kwargs)
+    results = {}
+    for device in ("cpu", "cuda"):
+        model, info = load_model_ref(small_model)
+        results[device] = evaluate(model, sample, specs, n_examples=200, device=device, model_info=info,
+                                   progress=False)
+    cpu, gpu = results["cpu"], results["cuda"]
+    assert abs(cpu["clean_acc"] - gpu["clean_acc"]) <= 0.01
+    assert abs(cpu["evaluations"][0]["robust_acc"] - gpu["evaluations"][0]["robust_acc"]) <= 0.01
+    assert gpu["math_mode"] == {"cudnn_conv": "ieee", "cuda_matmul": "ieee"}
+
+
+def test_batch_probe_halves_on_a_real_out_of_memory():
+    from sam_bench.batching import attack_step_fits, largest_batch
+
+    free, _ = torch.cuda.mem_get_info()
+    per_image = free // 64  # a model whose activations need 1/64 of free memory per image
+    side = int((per_image // 4) ** 0.5)
+
+    class Greedy(torch.nn.Module):
+        def forward(self, x):
+            return torch.ones(len(x), side, side, device=x.device, requires_grad=False).sum((1, 2))[:, None] * x.flatten(1)[:, :10]
+
+    example = torch.rand(1, 3, 32, 32, device=CUDA)
+    batch = largest_batch(lambda b: attack_step_fits(Greedy(), example, b), 2048)
+    assert 8 <= batch <= 64  # 2048 and its first halvings ran out of memory, then one fitted
+    assert torch.cuda.memory_allocated() < free // 2  # the probe left nothing behind
+
+
+def test_one_torchrun_process_on_cuda_trains_a_step(tmp_path):
+    """NCCL initialisation and SyncBatchNorm, in one process launched by torchrun."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+                           "-m", "sam_bench", "train", "--method", "sam", "--dataset", "synthetic", "--width", "0.125",
+                           "--n-train", "128", "--batch-size", "64", "--epochs", "1", "--device", "cuda",
+                           "--quiet", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["status"] == "complete" and meta["processes"] == 1 and meta["device"].startswith("cuda")
