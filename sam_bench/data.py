@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,14 +89,23 @@ def _check_arrays(arrays: dict, num_classes: int, where: str) -> None:
             raise BadInput(f"{where}: y_{split} has labels outside 0..{num_classes - 1}")
 
 
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
 def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> Dataset:
+    # An .npz is a zip archive: checked first, so that a truncated or foreign file is named as such
+    # rather than as whatever numpy's fallback readers make of it.
+    if not zipfile.is_zipfile(path):
+        raise BadInput(f"{path}: not an .npz archive (truncated, or not a zip file)")
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except KeyError as err:
-        raise BadInput(f"{path}: missing array {err}; need x_train, y_train, x_test, y_test") from None
-    except (OSError, ValueError) as err:
-        raise BadInput(f"{path}: not a readable .npz file ({err})") from None
+            missing = [k for k in NPZ_ARRAYS if k not in f.files]
+            if missing:
+                raise BadInput(f"{path}: no array {', '.join(missing)}; need {', '.join(NPZ_ARRAYS)} "
+                               f"(it has {', '.join(f.files) or 'none'})")
+            arrays = {k: f[k] for k in NPZ_ARRAYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise BadInput(f"{path}: a damaged .npz archive ({type(err).__name__}: {err})") from None
     num_classes = 100 if family == "cifar100" else 10
     _check_arrays(arrays, num_classes, str(path))
     return Dataset(name or family, family, arrays["x_train"], arrays["y_train"].astype(np.int64),
@@ -114,7 +125,7 @@ def _load_cifar(name: str, data_dir, download: bool) -> Dataset:
         return load_npz(path, name)
     if (path / f"{name}.npz").is_file():
         return load_npz(path / f"{name}.npz", name)
-    if not path.is_dir() and not download:
+    if not path.is_dir():  # not created for a download either: a mistyped path would be left behind
         raise BadInput(f"{hint}; {path} does not exist")
     return _load_torchvision(name, path, download, hint)
 

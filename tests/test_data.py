@@ -55,7 +55,7 @@ def test_missing_dataset_says_where_to_put_it(tmp_path, monkeypatch):
 
 def test_bad_npz_and_unknown_name(tmp_path):
     np.savez(tmp_path / "x.npz", x_train=np.zeros((2, 32, 32, 3), np.uint8))
-    with pytest.raises(BadInput, match="missing array"):
+    with pytest.raises(BadInput, match=r"no array y_train, x_test, y_test; need .* \(it has x_train\)"):
         load_npz(tmp_path / "x.npz", "cifar10")
     np.savez(tmp_path / "y.npz", x_train=np.zeros((2, 32, 32, 3), np.float32), y_train=np.zeros(2),
              x_test=np.zeros((2, 32, 32, 3), np.uint8), y_test=np.zeros(2))
@@ -92,3 +92,24 @@ def test_loader_is_deterministic_per_epoch_and_in_unit_range():
     test = DeviceLoader(d.x_test, d.y_test, 16, "cpu", train=False)
     ys = torch.cat([y for _, y in test.epoch()])
     assert torch.equal(ys, torch.from_numpy(d.y_test))  # the test split in order, nothing dropped
+
+
+def test_truncated_corrupted_or_foreign_npz_is_one_clear_error(tmp_path):
+    s = synthetic_dataset(n_train=64, n_test=16)
+    np.savez_compressed(tmp_path / "good.npz", x_train=s.x_train, y_train=s.y_train, x_test=s.x_test, y_test=s.y_test)
+    whole = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "foreign.npz").write_bytes(b"\x80\x04 not an archive" * 100)
+    damaged = bytearray(whole)
+    damaged[len(whole) // 4: len(whole) // 4 + 64] = bytes(64)  # inside the first array's data
+    (tmp_path / "damaged.npz").write_bytes(bytes(damaged))
+    for name, message in (("truncated", "not an .npz archive"), ("foreign", "not an .npz archive"),
+                          ("damaged", "a damaged .npz archive")):
+        with pytest.raises(BadInput, match=message):
+            load_npz(tmp_path / f"{name}.npz", "cifar10")
+
+
+def test_a_missing_data_dir_is_not_created(tmp_path):
+    with pytest.raises(BadInput, match="does not exist"):
+        load_dataset("cifar10", tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()
