@@ -33,7 +33,7 @@ from .attacks.invariants import (check_accuracies, check_adversarial_examples, c
 from .attacks.pgd import pgd
 from .batching import AUTO, batch_size_for, check_size, chunk_size_for
 from .data import Dataset
-from .eps import format_eps, parse_eps
+from .eps import check_budget, format_eps, parse_eps
 from .errors import BadInput, SamBenchError
 from .memory_format import EVALUATION
 from .provenance import environment, resolve_device
@@ -74,7 +74,7 @@ def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None
         return [AttackSpec("clean", None, 0.0, {})]
     if norm not in NORMS:
         raise BadInput(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
-    values = [parse_eps(e) for e in (eps if eps else [ROBUSTBENCH_BUDGETS[norm]])]
+    values = [check_budget(parse_eps(e), norm) for e in (eps if eps else [ROBUSTBENCH_BUDGETS[norm]])]
     values = list(dict.fromkeys(values))  # keep order, drop repeats
     if attack == "pgd":
         if steps < 1 or restarts < 1:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from . import clock, distributed, files
 from .data import DeviceLoader, load_dataset
-from .eps import format_eps, parse_eps
+from .eps import check_budget, format_eps, parse_eps
 from .errors import BadInput, SamBenchError
 from .memory_format import training_format
 from .methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
@@ -91,7 +91,7 @@ class TrainConfig:
         if self.method in USES_ATTACK:
             if self.attack_norm not in ("Linf", "L2"):
                 raise BadInput(f"--attack-norm must be Linf or L2, got {self.attack_norm!r}")
-            self.attack_eps = format_eps(parse_eps(self.attack_eps))
+            self.attack_eps = format_eps(check_budget(parse_eps(self.attack_eps), self.attack_norm, "--attack-eps"))
             if self.attack_step_size is None:
                 self.attack_step_size = format_eps(2.5 * parse_eps(self.attack_eps) / self.attack_steps)
             else:

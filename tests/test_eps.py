@@ -21,3 +21,18 @@ def test_bad_eps_is_refused(bad):
 
 def test_list():
     assert parse_eps_list("0,1/255,2/255") == pytest.approx([0, 1 / 255, 2 / 255])
+
+
+def test_budgets_beyond_the_image_space_are_refused():
+    from sam_bench.eps import check_budget
+    from sam_bench.evaluate import make_attacks
+    from sam_bench.train import TrainConfig
+
+    assert check_budget(1.0, "Linf") == 1.0 and check_budget(55.4, "L2") == 55.4
+    with pytest.raises(BadInput, match=r"--eps 300/255 is beyond any two images for Linf; at most 1"):
+        make_attacks("pgd", "Linf", ["300/255"])
+    with pytest.raises(BadInput, match="at most 55.4"):
+        make_attacks("pgd", "L2", ["56"])
+    with pytest.raises(BadInput, match="--attack-eps 300/255 is beyond"):
+        TrainConfig(method="at", attack_eps="300/255").validate()
+    make_attacks("pgd", "L2", ["300/255"])  # fine in L2
