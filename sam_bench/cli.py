@@ -92,7 +92,7 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
     (--batch-size is then the global batch)."""
     from pathlib import Path
 
-    from . import distributed
+    from . import distributed, files
     from .train import TrainConfig, resolve_resume_config, train as run_training
 
     options["compile"] = compile_
@@ -103,13 +103,22 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
         cfg = resolve_resume_config(Path(out), explicit)
     else:
         cfg = TrainConfig(**{k: v for k, v in options.items() if k in config_keys})
+    finished_before = resume and files.read_json(Path(out) / "metadata.json").get("status") == "complete"
     group = distributed.start(cfg.device)
-    meta = run_training(cfg, out, resume=resume, stop_after_epochs=stop_after_epochs,
-                        stop_at=clock.stop_at(max_minutes), progress=not quiet)  # minutes from the command's start
+    try:
+        meta = run_training(cfg, out, resume=resume, stop_after_epochs=stop_after_epochs,
+                            stop_at=clock.stop_at(max_minutes), progress=not quiet)  # minutes from the command's start
+    except KeyboardInterrupt:
+        kept = Path(out) / "checkpoint.pt"
+        raise SamBenchError(
+            f"interrupted; the last finished epoch is kept in {kept}: continue with sam-bench train --out {out} --resume"
+            if kept.is_file() else f"interrupted in the first epoch, before any checkpoint: start it again") from None
     distributed.stop()
     if group is not None and not group.is_main:
         return
-    if meta.get("status") == "complete":
+    if finished_before:
+        click.echo(f"already finished: {out} (test acc {meta['final']['test_acc']:.2%}); nothing to train")
+    elif meta.get("status") == "complete":
         final = meta["final"]
         click.echo(f"done: {out} (test acc {final['test_acc']:.2%}, {meta['wall_time_s']:.0f} s, "
                    f"{meta['images_per_s']:.0f} img/s)")
@@ -136,8 +145,12 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
     Interrupted work resumes and finished work is skipped when the same command runs again."""
     from .reproduce import reproduce as run
 
-    complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
-                           leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet)
+    try:
+        complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
+                               leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet)
+    except KeyboardInterrupt:
+        raise SamBenchError("interrupted; finished epochs and evaluation chunks are kept: run the same command "
+                            "to continue") from None
     click.echo(f"{'done' if complete else 'stopped (run again to continue)'}: report in {report}")
 
 

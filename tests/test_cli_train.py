@@ -27,6 +27,32 @@ def test_train_sam_on_the_bundled_sample_then_resume(tmp_path):
     assert meta["status"] == "complete" and meta["config"]["rho"] == 0.1
     assert meta["dataset"]["name"] == "cifar10-sample" and meta["dataset"]["n_test"] == 500
     assert len((out / "log.jsonl").read_text().splitlines()) == 2
+    r = run(["train", "--out", str(out), "--resume", "--quiet"])  # nothing left: said so, nothing trained
+    assert r.exit_code == 0 and r.output.startswith(f"already finished: {out}") and "nothing to train" in r.output
+    assert len((out / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_ctrl_c_says_how_to_continue(tmp_path, monkeypatch):
+    import sam_bench.train as train_module
+
+    honest = train_module.train
+    calls = []
+
+    def interrupted(cfg, out, **kwargs):
+        calls.append(out)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # in the first epoch: nothing kept yet
+        honest(cfg, out, stop_after_epochs=1, **{k: v for k, v in kwargs.items() if k != "stop_after_epochs"})
+        raise KeyboardInterrupt  # during the second epoch
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    args = ["train", "--dataset", "synthetic", "--epochs", "2", "--out", str(tmp_path / "r"), *TINY]
+    first = run(args)
+    assert first.exit_code == 1 and "interrupted in the first epoch, before any checkpoint" in first.output
+    (tmp_path / "r").rename(tmp_path / "gone") if (tmp_path / "r").exists() else None
+    second = run(args)
+    assert second.exit_code == 1 and "Traceback" not in second.output
+    assert f"continue with sam-bench train --out {tmp_path / 'r'} --resume" in second.output
 
 
 def test_train_at_on_synthetic(tmp_path):
