@@ -89,7 +89,9 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
                                           "0.5 for L2: RobustBench's].")
 @click.option("--steps", type=int, default=10, show_default=True, help="PGD steps.")
 @click.option("--step-size", default=None, help="PGD step size, e.g. 0.5/255 [default: eps/4].")
-@click.option("--restarts", type=int, default=1, show_default=True, help="PGD random restarts.")
+@click.option("--restarts", type=int, default=1, show_default=True,
+              help="PGD random restarts; for AutoAttack --version custom, restarts of APGD and FAB (the other "
+                   "versions fix their own).")
 @click.option("--version", "version", type=click.Choice(["standard", "plus", "rand", "custom"]), default="standard",
               show_default=True, help="AutoAttack version.")
 @click.option("--attacks", default=None, help="AutoAttack attacks for --version custom, e.g. apgd-ce,apgd-t "

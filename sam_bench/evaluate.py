@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import clock, distributed, files, math_mode
 from .attacks import NORMS
-from .attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, autoattack, predict, require_pyautoattack
+from .attacks.autoattack import ATTACK_NAMES, VERSIONS, autoattack, describe, predict, require_pyautoattack
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
                                  check_eval_mode)
 from .attacks.pgd import pgd
@@ -96,8 +96,13 @@ def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None
         unknown = [a for a in attacks if a not in ATTACK_NAMES]
         if unknown:
             raise BadInput(f"unknown AutoAttack attack {unknown[0]!r}; choose from {', '.join(ATTACK_NAMES)}")
-    names = attack_names(version, norm, attacks)
-    return [AttackSpec("autoattack", norm, e, {"version": version, "attacks": names, "seed": seed}) for e in values]
+    if restarts < 1:
+        raise BadInput("--restarts must be >= 1")
+    names, config = describe(version, norm, attacks, restarts)
+    settings = {"version": version, "attacks": names, "seed": seed, "config": config}
+    if version == "custom":
+        settings["restarts"] = restarts
+    return [AttackSpec("autoattack", norm, e, dict(settings)) for e in values]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +151,7 @@ def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
         bar.set_postfix_str(name)
 
     result = autoattack(model, x, y, eps=spec.eps, norm=spec.norm, version=s["version"],
-                        attacks=s["attacks"], seed=s["seed"],
+                        attacks=s["attacks"], seed=s["seed"], restarts=s.get("restarts", 1),
                         batch_size=batch_size,
                         on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name))
     advance(len(x))

@@ -124,3 +124,13 @@ def test_robustbench_benchmark_gives_the_same_autoattack_accuracy(tiny_net, samp
     assert 0 < ev["robust_acc"] < ev["clean_acc"]  # a non-trivial number to agree on
     assert results["clean_acc"] == pytest.approx(rb_clean, abs=1e-9)
     assert ev["robust_acc"] == pytest.approx(rb_robust, abs=1e-9)
+
+
+def test_custom_runs_its_attacks_like_standard_with_the_restarts_asked_for():
+    """pyautoattack's own default outside its versions is 5 restarts: 5x the work, unrecorded."""
+    standard = make_attacks("autoattack", "Linf", ["8/255"])[0].settings["config"]
+    custom = make_attacks("autoattack", "Linf", ["8/255"], version="custom", attacks=["apgd-ce", "fab-t"])[0].settings
+    assert custom["restarts"] == 1 and custom["config"]["apgd-ce"]["restarts"] == 1
+    assert custom["config"]["fab-t"] == standard["fab-t"] == {"restarts": 1, "target_classes": 9}
+    three = make_attacks("autoattack", "Linf", ["8/255"], version="custom", attacks=["apgd-ce"], restarts=3)[0]
+    assert three.settings["config"]["apgd-ce"]["restarts"] == 3

@@ -48,13 +48,37 @@ def require_pyautoattack() -> None:
                             "without network put its package folder on PYTHONPATH (docs/gpu.md)") from None
 
 
-def attack_names(version: str, norm: str, attacks: list[str] | None = None) -> list[str]:
-    """The attacks a version runs, in order (without building any model)."""
+def _configure(adversary, version: str, restarts: int) -> None:
+    """`custom` runs its attacks as `standard` would, with `restarts` restarts: pyautoattack's own
+    default outside its versions is 5 restarts for APGD and FAB, five times the work of `standard`."""
     if version == "custom":
-        return list(attacks or [])
+        adversary.apgd.n_restarts = adversary.apgd_targeted.n_restarts = adversary.fab.n_restarts = restarts
+        adversary.apgd_targeted.n_target_classes = adversary.fab.n_target_classes = 9
+        adversary.square.n_queries = 5000
+
+
+def attack_config(adversary) -> dict:
+    """What decides each attack's cost and strength, as the results record it."""
+    return {"apgd-ce": {"restarts": adversary.apgd.n_restarts, "iterations": adversary.apgd.n_iter},
+            "apgd-t": {"restarts": adversary.apgd_targeted.n_restarts,
+                       "target_classes": adversary.apgd_targeted.n_target_classes},
+            "fab-t": {"restarts": adversary.fab.n_restarts, "target_classes": adversary.fab.n_target_classes},
+            "square": {"queries": adversary.square.n_queries, "restarts": adversary.square.n_restarts}}
+
+
+def describe(version: str, norm: str, attacks: list[str] | None = None, restarts: int = 1) -> tuple[list[str], dict]:
+    """The attacks a version runs, in order, and their configuration (without building any model)."""
     from pyautoattack import AutoAttack
 
-    return list(AutoAttack(torch.nn.Identity(), norm=norm, eps=0.0, version=version).attacks_to_run)
+    adversary = AutoAttack(torch.nn.Identity(), norm=norm, eps=0.0, version=version,
+                           attacks=list(attacks) if version == "custom" else None)
+    _configure(adversary, version, restarts)
+    return list(attacks or []) if version == "custom" else list(adversary.attacks_to_run), attack_config(adversary)
+
+
+def attack_names(version: str, norm: str, attacks: list[str] | None = None) -> list[str]:
+    """The attacks a version runs, in order (without building any model)."""
+    return describe(version, norm, attacks)[0]
 
 
 @torch.no_grad()
@@ -65,15 +89,16 @@ def predict(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 def autoattack(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "Linf",
                version: str = "standard", attacks: list[str] | None = None, seed: int = 0,
-               batch_size: int = 250, on_attack=None) -> AutoAttackResult:
+               batch_size: int = 250, on_attack=None, restarts: int = 1) -> AutoAttackResult:
     """Run AutoAttack on (x, y), both on the model's device. `on_attack(name)` is called before
-    each attack (for progress displays)."""
+    each attack (for progress displays). `restarts` applies to version `custom` only."""
     from pyautoattack import AutoAttack
 
     x = x.contiguous()  # pyautoattack .view()s gradients shaped like x; channels-last x would break it
     adversary = AutoAttack(model, attacks=list(attacks) if version == "custom" else None, device=x.device,
                            eps=eps, norm=norm, seed=seed, version=version)
     adversary.verbose = False  # progress and numbers are ours; its checks still warn (collected below)
+    _configure(adversary, version, restarts)
     names = list(adversary.attacks_to_run)
 
     y_adv = predict(model, x, batch_size)
