@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -204,6 +205,9 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
     from . import rundir
 
     path = Path(ref).expanduser()
+    looks_like_a_path = "/" in ref or os.sep in ref or ref.startswith((".", "~"))  # zoo ids have none of these
+    if looks_like_a_path and not path.exists():
+        raise BadInput(f"{ref}: no such run directory or checkpoint file")
     if path.is_dir():
         model, metadata = rundir.load_run(path)
         return model, _from_metadata(ref, "run", metadata)

@@ -150,6 +150,7 @@ def tampered(runs, tmp_path_factory):
     (["--attack", "pgd", "--eps", "abc"], 2, "invalid eps 'abc'"),
     (["--attack", "pgd", "--eps", "-1/255"], 2, "must be a finite number >= 0"),
     (["--attack", "pgd", "--eps", ","], 2, "--eps is empty"),
+    (["--attack", "pgd", "--eps", "300/255"], 2, "--eps 300/255 is beyond any two images for Linf"),
     (["--attack", "pgd", "--n-examples", "0"], 2, "--n-examples must be between 1 and 500"),
     (["--attack", "pgd", "--n-examples", "10001"], 2, "--n-examples must be between 1 and 500"),
     (["--attacks", "apgd-ce", "--version", "standard"], 2, "--attacks needs --version custom"),
@@ -172,7 +173,8 @@ def test_bad_input_is_one_line(runs, args, code, message, monkeypatch):
 
 def test_bad_models_are_one_line(tmp_path, tampered):
     for ref, code, message in [("NoSuchModel2020X", 2, "NoSuchModel2020X"),
-                               (tmp_path / "missing.safetensors", 2, "no such checkpoint"),
+                               (tmp_path / "missing.safetensors", 2, "no such"),
+                               (tmp_path / "runs" / "missing-run", 2, "no such run directory or checkpoint file"),
                                (tampered, 1, "sha256 does not match"),
                                (tampered.parent, 1, "sha256 does not match")]:
         result = invoke(ref, "--attack", "clean", "--zoo-dir", tmp_path / "zoo", "--quiet")
