@@ -2,12 +2,19 @@
 __version__ = "0.1.0"
 
 from . import clock as _clock  # noqa: F401,E402  (first: time limits count from the command's start)
+from . import compat as _compat  # noqa: E402
+from .robustbench_hook import install_robustbench_hook as _install_robustbench_hook  # noqa: E402
 
-from . import compat as _compat
+# Nothing here imports torch, so that `sam-bench --help` is quick: each shim (torchvision on CPU
+# torch, `autoattack` over pyautoattack) runs right before its module's first import, and
+# RobustBench sees our zoo ids once robustbench.utils is imported.
+_compat.install_on_import()
+_install_robustbench_hook()
 
-_compat.install()  # torchvision on CPU torch, `autoattack` over pyautoattack; no-ops where not needed
 
-from .zoo import install_robustbench_hook as _install_robustbench_hook  # noqa: E402  (after the shims)
-from .zoo import load_model, register_with_robustbench  # noqa: E402,F401  (the public calls)
-
-_install_robustbench_hook()  # RobustBench sees our zoo ids once robustbench.utils is imported
+def __getattr__(name):
+    """The public calls, imported on first use: `sam_bench.load_model`, `sam_bench.register_with_robustbench`."""
+    if name in ("load_model", "register_with_robustbench"):
+        from . import zoo
+        return getattr(zoo, name)
+    raise AttributeError(f"module 'sam_bench' has no attribute {name!r}")

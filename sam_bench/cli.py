@@ -44,7 +44,7 @@ def cli():
     """Train, attack and rank standard, SAM and adversarially trained models (RobustBench-compatible)."""
 
 
-@cli.command()
+@cli.command(short_help="Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.")
 @click.option("--method", type=click.Choice(["standard", "sam", "asam", "at", "sam-at"]), default="standard",
               show_default=True, help="standard: SGD; sam/asam: (adaptive) SAM; at: PGD adversarial training; "
                                       "sam-at: SAM on PGD examples.")
@@ -127,7 +127,7 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
                    f"sam-bench train --out {out} --resume")
 
 
-@cli.command()
+@cli.command(short_help="Run a recipe's grid: train, zoo, evaluate, leaderboard, report.")
 @click.argument("recipe")
 @click.option("--scale", required=True, help="A scale of the recipe: smoke, cpu or full for the paper's recipes.")
 @click.option("--data-dir", default=None, help="Where the data set is (see sam-bench train --help).")
@@ -154,7 +154,7 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
     click.echo(f"{'done' if complete else 'stopped (run again to continue)'}: report in {report}")
 
 
-@cli.command()
+@cli.command(short_help="Rewrite a reproduction's REPORT.md and plots from its results.")
 @click.argument("folder")
 def report(folder):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""

@@ -9,7 +9,7 @@ import click
 
 from . import clock
 
-@click.command("bench")
+@click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--methods", default="standard,sam,at", show_default=True,
               help="Comma-separated training methods to time (standard, sam, asam, at, sam-at); the paper's loop "

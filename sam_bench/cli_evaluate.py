@@ -81,7 +81,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     return paths
 
 
-@click.command("evaluate")
+@click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--attack", type=click.Choice(["clean", "pgd", "autoattack"]), default="autoattack", show_default=True)
 @click.option("--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True)
@@ -100,7 +100,8 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option("--n-examples", type=int, default=None, help="Evaluate the first N test images [default: all].")
 @click.option("--dataset", default=None, help="Test set [default: the one the model was trained on].")
 @click.option("--data-dir", default=None, help="Where cifar10/cifar100 are (see sam-bench train --help).")
-@click.option("--zoo-dir", default=None, help="Model zoo to look ids up in [default: the project's model_zoo/].")
+@click.option("--zoo-dir", default=None,
+              help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else the project's model_zoo/].")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="bf16 is faster on GPUs but can weaken gradient attacks.")

@@ -26,7 +26,7 @@ def _paper(**fields) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-@click.group("zoo")
+@click.group("zoo", short_help="Add, list and verify model-zoo entries (RobustBench-loadable).")
 def zoo_group():
     """The model zoo: model_zoo/<dataset>/<threat_model>/<ModelId>.safetensors + .json."""
 
@@ -96,7 +96,7 @@ def zoo_verify(model_id, zoo_dir):
     click.echo(f"{len(report)} entries verified" if report else "the zoo is empty")
 
 
-@click.group("leaderboard")
+@click.group("leaderboard", short_help="Write, render and submit RobustBench-format leaderboards.")
 def leaderboard_group():
     """RobustBench leaderboards: leaderboards/<dataset>/<threat_model>/<ModelId>.json, rendered."""
 

@@ -1,7 +1,8 @@
 """The few shims the ecosystem needs today. Each one does nothing where the real package works.
 
-`install()` is called on `import sam_bench`; it is idempotent. What it does is recorded in
-`ACTIVE` so tests and `sam-bench --version` can say which shims are on.
+`import sam_bench` arranges for each shim to run right before its module is first imported
+(`install_on_import()`), so that importing sam-bench costs no torch import; `install()` applies
+them at once. Both are idempotent. What they did is recorded in `ACTIVE`.
 
 1. torchvision: PyPI's torchvision 0.28.0 is a CUDA build. With CPU-only torch its C++
    extension does not load, and `import torchvision` then dies in `_meta_registrations` with
@@ -18,11 +19,13 @@
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import logging
 import sys
 import types
 import warnings
+from pathlib import Path
 
 ACTIVE: set[str] = set()
 
@@ -38,30 +41,38 @@ def _purge(prefix: str) -> None:
         del sys.modules[name]
 
 
-def ensure_torchvision() -> bool:
-    """Make `import torchvision` work on CPU torch. Returns True if the shim was needed."""
+def _define_missing_torchvision_ops() -> bool:
+    """Before torchvision's first import: when its C++ extension cannot load with this torch (a CUDA
+    build on CPU torch), define the two schemas its import registers fake kernels for."""
     global _torchvision_lib
-    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
-        return "torchvision" in ACTIVE
-    try:
-        importlib.import_module("torchvision")
-        return False
-    except RuntimeError as err:
-        if "torchvision::" not in str(err):
-            raise
-    _purge("torchvision")  # the failed import left half-initialised modules behind
+    spec = importlib.util.find_spec("torchvision")
+    folder = spec.submodule_search_locations if spec is not None else None
+    extension = next((p for f in folder or [] for p in Path(f).glob("_C.*")), None)
+    if extension is None:
+        return False  # no torchvision, or one without an extension: nothing can fail
     import torch
 
+    try:
+        torch.ops.load_library(str(extension))
+        return False  # loads: the real operators are there
+    except OSError:
+        pass
     _torchvision_lib = torch.library.Library("torchvision", "FRAGMENT")  # noqa: TOR901
     for name, schema in _TORCHVISION_SCHEMAS.items():
         if not torch._C._dispatch_has_kernel(f"torchvision::{name}"):
             try:
                 _torchvision_lib.define(schema)
             except RuntimeError:
-                pass  # already defined by an earlier partial import
-    importlib.import_module("torchvision")
+                pass  # already defined
     ACTIVE.add("torchvision")
     return True
+
+
+def ensure_torchvision() -> bool:
+    """Make `import torchvision` work on CPU torch. Returns True if the shim was needed."""
+    if "torchvision" not in sys.modules:
+        _define_missing_torchvision_ops()
+    return "torchvision" in ACTIVE
 
 
 class _UpstreamAutoAttack:
@@ -137,10 +148,47 @@ def ensure_autoattack() -> bool:
     return True
 
 
-def install() -> set[str]:
-    """Apply every shim that is needed here; return the names of the active ones."""
+def _quiet_pkg_resources() -> None:
     # robustbench 1.1.1 imports pkg_resources (hence setuptools<82), which warns on every import.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+
+def install() -> set[str]:
+    """Apply every shim that is needed here now; return the names of the active ones."""
+    _quiet_pkg_resources()
     ensure_torchvision()
     ensure_autoattack()
     return set(ACTIVE)
+
+
+class _BeforeFirstImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Runs a shim the first time a module is imported, not before: `import sam_bench` (and so
+    `sam-bench --help`) stays free of torch. The shim may provide the module itself."""
+
+    def __init__(self, name: str, shim):
+        self.name, self.shim = name, shim
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # once; the regular finders do the import itself
+        self.shim()
+        if fullname in sys.modules:  # the shim provided the module
+            return importlib.util.spec_from_loader(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        return sys.modules[self.name]
+
+    def exec_module(self, module):
+        pass
+
+
+def install_on_import() -> None:
+    """What `import sam_bench` does: each shim runs right before its module's first import."""
+    _quiet_pkg_resources()
+    for name, shim in (("torchvision", ensure_torchvision), ("autoattack", ensure_autoattack)):
+        if name in sys.modules:
+            shim()
+        elif not any(isinstance(f, _BeforeFirstImport) and f.name == name for f in sys.meta_path):
+            sys.meta_path.insert(0, _BeforeFirstImport(name, shim))

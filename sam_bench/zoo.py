@@ -441,36 +441,4 @@ def _install_download_bridge(rb_utils) -> None:
     rb_utils.download_gdrive_new = download
 
 
-class _RegisterOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Registers the zoo right after `robustbench.utils` is first imported, so that after
-    `import sam_bench` RobustBench finds our ids without sam-bench importing RobustBench itself."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "robustbench.utils":
-            return None
-        sys.meta_path.remove(self)  # once is enough; the real finders locate the module
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        self.inner = spec.loader
-        spec.loader = self
-        return spec
-
-    def create_module(self, spec):
-        return self.inner.create_module(spec)
-
-    def exec_module(self, module):
-        module.__loader__ = self.inner
-        self.inner.exec_module(module)
-        try:
-            register_with_robustbench()
-        except Exception as err:  # a broken zoo must not break `import robustbench`
-            log.warning("sam-bench zoo not registered with RobustBench: %s", err)
-
-
-def install_robustbench_hook() -> None:
-    """Register the zoo with RobustBench now if it is imported, else as soon as it is."""
-    if "robustbench.utils" in sys.modules:
-        register_with_robustbench()
-    elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterOnImport())
+from .robustbench_hook import install_robustbench_hook  # noqa: E402,F401  (kept under this name)
