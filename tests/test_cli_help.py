@@ -1,4 +1,4 @@
-"""`sam-bench --help` is instant: the CLI and `import sam_bench` import no torch (measured: 0.2 s here)."""
+"""`sam-bench --help` is instant: the CLI and `import sam_bench` import no torch."""
 import subprocess
 import sys
 
