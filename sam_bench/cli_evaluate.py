@@ -148,6 +148,8 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
     if plot is not None and attack == "clean":
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
     outputs = _outputs(list(models), out, attack, None if attack == "clean" else norm)
+    for path in [*outputs, *([plot] if plot is not None else [])]:  # before any work, not after the first chunk
+        files.check_writable(path)
 
     loaded = [load_model_ref(ref, zoo_dir=zoo_dir) for ref in models]  # every bad ref fails before any work
     if leaderboard and any(info.record["kind"] != "zoo" for _, info in loaded):

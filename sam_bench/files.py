@@ -13,11 +13,33 @@ import torch
 from .errors import SamBenchError
 
 
+def cannot_write(path, err: OSError) -> SamBenchError:
+    return SamBenchError(f"cannot write {path}: {err.strerror or err}")
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail now, in one line, if the file `path` could not be written later (no permission, a file
+    where a folder should be, a read-only file system): before the work, not after it. Creates nothing."""
+    folder = Path(path).expanduser().absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a folder", str(existing))
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".sam-bench-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise cannot_write(path, err) from None
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call write(file_object) on a temp file next to `path`, then rename it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise cannot_write(path, err) from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file should read like any other
@@ -27,9 +49,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+            raise cannot_write(path, err) from None  # disk full, a folder in the way, ...
         raise
 
 

@@ -173,7 +173,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
             ax.grid(alpha=0.3)
         axes[0][-1].legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / "robust_vs_eps.png", dpi=110)
+        files.atomic_write(out / "robust_vs_eps.png", lambda f: fig.savefig(f, format="png", dpi=110))
         plt.close(fig)
         written.append("robust_vs_eps.png")
 
@@ -193,7 +193,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
         ax.set_title("Clean vs robust accuracy")
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(out / "tradeoff.png", dpi=110)
+        files.atomic_write(out / "tradeoff.png", lambda f: fig.savefig(f, format="png", dpi=110))
         plt.close(fig)
         written.append("tradeoff.png")
 
@@ -205,7 +205,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
         ax.set_title("Training cost")
         ax.tick_params(axis="x", rotation=30)
         fig.tight_layout()
-        fig.savefig(out / "cost.png", dpi=110)
+        files.atomic_write(out / "cost.png", lambda f: fig.savefig(f, format="png", dpi=110))
         plt.close(fig)
         written.append("cost.png")
     return written

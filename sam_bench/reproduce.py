@@ -161,6 +161,7 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
+    files.check_writable(out / "plan.json")
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
     complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
     report = write_report(out)

@@ -212,6 +212,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
     main = ctx is None or ctx.is_main
     progress = progress and main
     _check_out_dir(out, resume)
+    files.check_writable(out / "metadata.json")  # before the data load and the first epoch
     if ctx is not None:
         distributed.check_batch(cfg.batch_size, ctx)
         ctx.barrier()  # every process has checked `out` before rank 0 writes there
