@@ -151,7 +151,18 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
     except KeyboardInterrupt:
         raise SamBenchError("interrupted; finished epochs and evaluation chunks are kept: run the same command "
                             "to continue") from None
-    click.echo(f"{'done' if complete else 'stopped (run again to continue)'}: report in {report}")
+    if not complete:
+        click.echo(f"stopped (run the same command again to continue): report so far in {report}")
+        return
+    from pathlib import Path
+
+    from .reproduce import artifacts
+
+    found = artifacts(Path(report).parent, zoo_dir, leaderboard_dir)
+    click.echo(f"done: report in {report}")
+    for what in ("plots", "zoo", "leaderboard pages"):
+        if found[what]:
+            click.echo(f"  {what + ':':<18} " + "\n  {:<18} ".format("").join(str(p) for p in found[what]))
 
 
 @cli.command(short_help="Rewrite a reproduction's REPORT.md and plots from its results.")

@@ -34,6 +34,7 @@ from .attacks.invariants import (check_accuracies, check_adversarial_examples, c
 from .attacks.pgd import pgd
 from .batching import AUTO, batch_size_for, check_size, chunk_size_for
 from .data import Dataset
+from .degenerate import diagnose
 from .eps import check_budget, format_eps, parse_eps
 from .errors import BadInput, SamBenchError
 from .memory_format import EVALUATION
@@ -206,7 +207,7 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
 
     path = Path(ref).expanduser()
     looks_like_a_path = "/" in ref or os.sep in ref or ref.startswith((".", "~"))  # zoo ids have none of these
-    if looks_like_a_path and not path.exists():
+    if looks_like_a_path and not path.exists() and path.suffix != ".safetensors":
         raise BadInput(f"{ref}: no such run directory or checkpoint file")
     if path.is_dir():
         model, metadata = rundir.load_run(path)
@@ -473,6 +474,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         clean_pred.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
     clean_pred = torch.cat(clean_pred)
     clean_acc = int((clean_pred == y_all).sum()) / n
+    prediction_counts = torch.bincount(clean_pred, minlength=dataset.num_classes).tolist()
 
     evaluations = []
     chunks_total = len(bounds) * len(attacks)
@@ -516,7 +518,9 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         "model": info,
         "dataset": {"name": dataset.name, "family": dataset.family, "split": "test", "n_examples": n,
                     "n_test_total": n_total, "sha256": data_sha},
-        "precision": precision, "math_mode": math_mode.current(), "clean_acc": clean_acc, "evaluations": evaluations,
+        "precision": precision, "math_mode": math_mode.current(), "clean_acc": clean_acc,
+        "clean_prediction_counts": prediction_counts, "degenerate": diagnose(clean_acc, dataset.num_classes, prediction_counts),
+        "evaluations": evaluations,
         "robustbench": robustbench_entry(evaluations, n_total),
         "environment": environment(device), "warnings": notes,
     }

@@ -20,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-from . import __version__, files, zoo
+from . import __version__, degenerate, files, zoo
 from .errors import BadInput, SamBenchError
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from .evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS, SCHEMA as RESULTS_SCHEMA, is_leaderboard_autoattack
@@ -102,8 +102,11 @@ def _pgd_record(ev: dict) -> dict:
 
 def _footnote(entry: dict, aa: dict) -> str:
     cfg = entry["training"]["config"]
-    trained = entry["trained_on"]
-    data = "the bundled 1,500-image CIFAR-10 sample" if trained == "cifar10-sample" else trained
+    trained, used = entry["trained_on"], entry["training"].get("n_train_used")
+    if trained == "cifar10-sample":
+        data = f"{used:,} images of the bundled CIFAR-10 sample" if used else "the bundled CIFAR-10 sample"
+    else:
+        data = trained if not used else f"{used:,} {trained} training images"
     n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
     evaluated = (f"the full {test_set} test set" if n == total == TEST_SET_SIZE.get(test_set)
                  else f"the first {n:,} of {total:,} {test_set} test images")
@@ -170,6 +173,7 @@ def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
             info["clean_acc"] = percent(ev["clean_acc"])
             info["reported"] = info["autoattack_acc"] = percent(ev["robust_acc"])
             info["footnote"] = _footnote(entry, extras["autoattack"])
+            extras["degenerate"] = degenerate.reason(results)
             _cross_check(results.get("robustbench"), info, tm)
             changed = True
         elif ev.get("attack") == "pgd":
@@ -195,7 +199,8 @@ def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
     if source["sha256"] not in [s["sha256"] for s in extras["sources"]]:
         extras["sources"].append({**source, "created": results.get("created")})
     ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
-    order = ("model_id", "weights_sha256", "method", "trained_on", "training_cost", "autoattack", "pgd", "sources")
+    order = ("model_id", "weights_sha256", "method", "trained_on", "training_cost", "degenerate", "autoattack", "pgd",
+             "sources")
     ordered["sam_bench"] = {k: extras[k] for k in order if k in extras}
     files.write_json(path, ordered)
     return path
@@ -233,6 +238,16 @@ def load_board(dataset: str, threat_model: str, leaderboard_dir=None) -> list[di
     return models
 
 
+def on_sample(m: dict) -> bool:
+    """Trained on, or scored on, the bundled sample rather than the real data set."""
+    extras = m.get("sam_bench", {})
+    return extras.get("trained_on") == "cifar10-sample" or (extras.get("autoattack") or {}).get("test_set") == "cifar10-sample"
+
+
+def threat_model_title(tm: str) -> str:
+    return f"{tm}, eps = {BOARD_EPS[tm]}"
+
+
 def boards(leaderboard_dir=None, dataset=None, threat_model=None) -> list[tuple[str, str]]:
     root = _boards_dir(leaderboard_dir)
     found = sorted({(p.parent.parent.name, p.parent.name) for p in root.glob("*/*/*.json")})
@@ -247,7 +262,8 @@ def _training_text(m: dict) -> str:
     took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 \
         else f"{seconds:.0f} s"
     device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
-    return f"{cost.get('epochs')} ep., {took} on {device}, {cost.get('passes_per_step')} passes/step"
+    passes = cost.get("passes_per_step")
+    return f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
 
 
 def _eval_text(m: dict) -> str:
@@ -258,9 +274,10 @@ def _eval_text(m: dict) -> str:
     return f"{aa['n_examples']:,}{total} ({aa['test_set']})"
 
 
-def _pgd_columns(models: list[dict]) -> list[tuple[str, str, int]]:
+def _pgd_columns(models: list[dict], threat_model: str) -> list[tuple[str, str, int]]:
+    """PGD columns, the board's own norm first (Linf columns first on a Linf board)."""
     keys = {(p["norm"], p["eps"], p["steps"]) for m in models for p in m.get("sam_bench", {}).get("pgd", [])}
-    return sorted(keys, key=lambda k: (k[0], _eps_value(k[1]), k[2] or 0))
+    return sorted(keys, key=lambda k: (k[0] != threat_model, k[0], _eps_value(k[1]), k[2] or 0))
 
 
 def _pgd_value(m: dict, key) -> str | None:
@@ -270,9 +287,9 @@ def _pgd_value(m: dict, key) -> str | None:
     return None
 
 
-def rows(models: list[dict]) -> list[dict]:
+def rows(models: list[dict], threat_model: str) -> list[dict]:
     """Display values per model, in rank order (the shared input of markdown and HTML)."""
-    pgd_keys = _pgd_columns(models)
+    pgd_keys = _pgd_columns(models, threat_model)
     out = []
     for rank, m in enumerate(models, 1):
         out.append({
@@ -282,7 +299,7 @@ def rows(models: list[dict]) -> list[dict]:
             "architecture": m.get("architecture", ""), "venue": m.get("venue") or "Unpublished",
             "method": m.get("sam_bench", {}).get("method", ""), "training": _training_text(m),
             "training_s": (m.get("sam_bench", {}).get("training_cost") or {}).get("wall_time_s") or 0,
-            "evaluated_on": _eval_text(m),
+            "evaluated_on": _eval_text(m), "degenerate": m.get("sam_bench", {}).get("degenerate"),
             "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys]})
     return out
 
@@ -294,16 +311,19 @@ def _pgd_header(key) -> str:
 
 # ---------------------------------------------------------------- rendering
 
-def markdown(dataset: str, threat_model: str, models: list[dict]) -> str:
+def markdown(dataset: str, threat_model: str, models: list[dict], title: str | None = None) -> str:
     eps = BOARD_EPS[threat_model]
-    pgd_keys = _pgd_columns(models)
+    pgd_keys = _pgd_columns(models, threat_model)
     head = ["#", "Model ID", "Model", "Clean accuracy", f"AutoAttack ({threat_model} {eps})",
             *[_pgd_header(k) for k in pgd_keys], "Architecture", "Training", "Evaluated on", "Venue"]
-    lines = [f"**{dataset}, {threat_model}, eps = {eps}** (ranked by AutoAttack robust accuracy)", "",
+    title = title or f"**{dataset}, {threat_model}, eps = {eps}** (ranked by AutoAttack robust accuracy)"
+    lines = [title, "",
              "| " + " | ".join(head) + " |", "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys))
                                                            + ["---"] * 4) + "|"]
-    for r in rows(models):
+    for r in rows(models, threat_model):
         name = f"[{_md(r['name'])}]({r['link']})" if r["link"] else _md(r["name"])
+        if r["degenerate"]:
+            name += f" ⚠ degenerate: {_md(r['degenerate'])}"
         cells = [str(r["rank"]), f"**{r['model_id']}**", name, f"{r['clean_acc']:.2f}%", f"{r['autoattack_acc']:.2f}%",
                  *["" if v is None else f"{v:.2f}%" for v in r["pgd"]],
                  _md(r["architecture"]), _md(r["training"]), r["evaluated_on"], _md(r["venue"])]
@@ -321,9 +341,10 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-    methods = sorted({r["method"] for r in rows(models)})
+    shown = rows(models, threat_model)
+    methods = sorted({r["method"] for r in shown})
     colors = dict(zip(methods, plt.get_cmap("tab10").colors))
-    for r in rows(models):
+    for r in shown:
         ax.scatter(r["clean_acc"], r["autoattack_acc"], color=colors[r["method"]], s=36, zorder=3,
                    label=r["method"], clip_on=False)
         ax.annotate(f"{r['rank']}", (r["clean_acc"], r["autoattack_acc"]), textcoords="offset points",
@@ -334,9 +355,9 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel(f"AutoAttack accuracy (%), {threat_model} {BOARD_EPS[threat_model]}")
     ax.set_title(f"{dataset} {threat_model}: clean vs robust (numbers: rank)")
-    top = max([r["clean_acc"] for r in rows(models)] + [10.0])
+    top = max([r["clean_acc"] for r in shown] + [10.0])
     ax.set_xlim(0, min(100, top * 1.1 + 2))  # from zero: distances read as accuracy differences
-    ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in rows(models)] + [10.0]) * 1.1 + 2))
+    ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in shown] + [10.0]) * 1.1 + 2))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -345,13 +366,15 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     return buf.getvalue()
 
 
-def html(dataset: str, threat_model: str, models: list[dict], png: bytes | None = None) -> str:
+def html(dataset: str, threat_model: str, models: list[dict], png: bytes | None = None, sample: bool = False,
+         other_page: str | None = None) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("sam_bench", "templates"), autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("leaderboard.html.j2").render(
-        dataset=dataset, threat_model=threat_model, eps=BOARD_EPS[threat_model], rows=rows(models),
-        pgd_headers=[_pgd_header(k) for k in _pgd_columns(models)], version=__version__,
+        dataset=dataset, threat_model=threat_model, eps=BOARD_EPS[threat_model], rows=rows(models, threat_model),
+        pgd_headers=[_pgd_header(k) for k in _pgd_columns(models, threat_model)], version=__version__,
+        sample=sample, other_page=other_page,
         plot=base64.b64encode(png).decode() if png else None)
 
 
@@ -367,14 +390,26 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
                        + "; add results with sam-bench evaluate <ModelId> ... --leaderboard")
     written, tables = [], {}
     for ds, tm in found:
-        models = load_board(ds, tm, root)
-        png = scatter_png(ds, tm, models)
-        stem = root / f"{ds}-{tm}"
-        tables[f"{ds}/{tm}"] = markdown(ds, tm, models)
-        files.write_text(stem.with_suffix(".md"), tables[f"{ds}/{tm}"])
-        files.write_text(stem.with_suffix(".html"), html(ds, tm, models, png))
-        files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
-        written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
+        everything = load_board(ds, tm, root)
+        # Models trained or scored on the bundled sample are a working example, not comparable with
+        # real evaluations: they get a page (and README table) of their own, ranked among themselves.
+        groups = {"": [m for m in everything if not on_sample(m)], "-sample": [m for m in everything if on_sample(m)]}
+        for suffix, models in groups.items():
+            stem = root / f"{ds}-{tm}{suffix}"
+            if not models:
+                for old in (stem.with_suffix(e) for e in (".md", ".html", ".png")):
+                    old.unlink(missing_ok=True)  # none left of this kind: no stale page
+                continue
+            sample = bool(suffix)
+            other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if groups["" if sample else "-sample"] else None
+            title = (f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
+                     "(a working example; ranked by AutoAttack, not comparable with the table above)") if sample else None
+            png = scatter_png(ds, tm, models)
+            tables[f"{ds}/{tm}{'/sample' if sample else ''}"] = markdown(ds, tm, models, title)
+            files.write_text(stem.with_suffix(".md"), tables[f"{ds}/{tm}{'/sample' if sample else ''}"])
+            files.write_text(stem.with_suffix(".html"), html(ds, tm, models, png, sample, other))
+            files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
+            written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
     if readme is not None:
         written.append(update_readme(readme, tables))
     return written

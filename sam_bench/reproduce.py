@@ -116,6 +116,16 @@ class Reproduction:
         state.unlink(missing_ok=True)
         return path
 
+    def render_leaderboards(self) -> None:
+        from .leaderboard import render
+
+        try:
+            for page in render(self.leaderboard_dir):
+                if page.suffix == ".html":
+                    self.log(f"leaderboard page {page}")
+        except BadInput as err:  # no entries (e.g. no AutoAttack at the board's budget)
+            self.log(f"no leaderboard page ({err})")
+
     def rank(self, plan: ModelPlan, results_path: Path) -> None:
         from .leaderboard import update_from_results
 
@@ -165,5 +175,25 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
     complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
     report = write_report(out)
+    if complete:
+        repro.render_leaderboards()
     return complete, report
+
+
+def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:
+    """Where a reproduction's products are: report, plots, zoo entries, leaderboard pages."""
+    from .leaderboard import _boards_dir
+    from .zoo import _locate
+
+    out = Path(out)
+    publish = files.read_json(out / "plan.json").get("publish", True)
+    zoo_dir = zoo_dir if publish else (zoo_dir or out / "model_zoo")
+    boards = _boards_dir(leaderboard_dir if publish else (leaderboard_dir or out / "leaderboards"))
+    entries = []
+    for results in sorted((out / "results").glob("*.json")):
+        zoo_id = (files.read_json(results).get("model") or {}).get("zoo_id")
+        if zoo_id:
+            entries.append(_locate(zoo_id, zoo_dir))
+    return {"report": out / "REPORT.md", "plots": sorted(out.glob("*.png")), "zoo": entries,
+            "leaderboard pages": sorted(boards.glob("*.html"))}
 

@@ -80,7 +80,7 @@ def test_model_info_is_robustbench_format_with_our_extras_apart(dirs):
     assert (info["clean_acc"], info["autoattack_acc"], info["reported"]) == ("45.67", "12.34", "12.34")
     assert info["eps"] == "8/255" and info["dataset"] == "cifar10" and info["additional_data"] is False
     assert info["number_forward_passes"] == 1 and info["architecture"] == "PreActResNet-18 (width x0.125)"
-    assert "bundled 1,500-image CIFAR-10 sample" in info["footnote"] and "first 500 of 500" in info["footnote"]
+    assert "256 images of the bundled CIFAR-10 sample" in info["footnote"] and "first 500 of 500" in info["footnote"]
     extras = info["sam_bench"]
     assert extras["weights_sha256"] == e["weights_sha256"] and extras["trained_on"] == "cifar10-sample"
     assert extras["pgd"][0]["eps"] == "1/255" and extras["pgd"][0]["robust_acc"] == "30.0"
@@ -161,10 +161,10 @@ def test_render_writes_every_entry_in_rank_order(dirs):
     zoo_dir, boards = dirs
     expected = rank_order_fixture(zoo_dir, boards)
     readme = boards.parent / "README.md"
-    readme.write_text("intro\n<!-- sam-bench leaderboard cifar10/Linf start -->\nold\n"
-                      "<!-- sam-bench leaderboard cifar10/Linf end -->\noutro\n")
+    readme.write_text("intro\n<!-- sam-bench leaderboard cifar10/Linf/sample start -->\nold\n"
+                      "<!-- sam-bench leaderboard cifar10/Linf/sample end -->\noutro\n")
     written = leaderboard.render(boards, readme=readme)
-    stem = boards / "cifar10-Linf"
+    stem = boards / "cifar10-Linf-sample"  # these models trained on the bundled sample: a page of their own
     assert written == [stem.with_suffix(".md"), stem.with_suffix(".html"), stem.with_suffix(".png"), readme]
 
     md = stem.with_suffix(".md").read_text()
@@ -206,7 +206,7 @@ def test_html_page_renders_and_sorts_in_chromium(dirs):
     zoo_dir, boards = dirs
     expected = rank_order_fixture(zoo_dir, boards)
     leaderboard.render(boards)
-    page = (boards / "cifar10-Linf.html").as_uri()
+    page = (boards / "cifar10-Linf-sample.html").as_uri()
     assert re.findall(r'data-model-id="([^"]+)"', dump_dom(page)) == expected
     by_clean = dump_dom(page + "#sort=clean")  # the page's own script reorders the rows
     assert re.findall(r'data-model-id="([^"]+)"', by_clean) == [SAMPLE_IDS[0], SAMPLE_IDS[2], SAMPLE_IDS[1]]
@@ -290,8 +290,27 @@ def test_whole_chain_with_a_real_evaluation(dirs, tmp_path):
     assert row["autoattack_acc"] == leaderboard.percent(aa["robust_acc"])
     assert row["sam_bench"]["pgd"][0]["robust_acc"] == leaderboard.percent(results["evaluations"][0]["robust_acc"])
     out = runner.invoke(cli, ["leaderboard", "render", "--leaderboard-dir", str(boards)])
-    assert out.exit_code == 0 and SAMPLE_IDS[1] in (boards / "cifar10-Linf.md").read_text()
+    assert out.exit_code == 0 and SAMPLE_IDS[1] in (boards / "cifar10-Linf-sample.md").read_text()
     out = runner.invoke(cli, ["leaderboard", "submit", SAMPLE_IDS[1], "--leaderboard-dir", str(boards),
                               "--zoo-dir", str(zoo_dir), "--out", str(tmp_path / "s")])
     assert out.exit_code == 2 and "does not qualify" in out.output and "16 images" in out.output
     assert "Traceback" not in out.output
+
+
+def test_models_of_the_bundled_sample_are_ranked_apart(dirs):
+    """A model trained or scored on the bundled sample is never ranked among real evaluations."""
+    zoo_dir, boards = dirs
+    rank_order_fixture(zoo_dir, boards)
+    real = boards / "cifar10" / "Linf" / f"{SAMPLE_IDS[0]}.json"
+    info = json.loads(real.read_text())  # as if trained and scored on the real data set
+    info["sam_bench"]["trained_on"] = "cifar10"
+    info["sam_bench"]["autoattack"]["test_set"] = "cifar10"
+    real.write_text(json.dumps(info))
+    leaderboard.render(boards)
+    main, sample = (boards / "cifar10-Linf.md").read_text(), (boards / "cifar10-Linf-sample.md").read_text()
+    assert re.findall(r"\*\*(SamBench\w+)\*\*", main) == [SAMPLE_IDS[0]]
+    assert re.findall(r"\*\*(SamBench\w+)\*\*", sample) == [SAMPLE_IDS[1], SAMPLE_IDS[2]]
+    assert re.findall(r"^\| (\d) \|", sample, re.M) == ["1", "2"]  # ranked among themselves
+    assert 'href="cifar10-Linf-sample.html"' in (boards / "cifar10-Linf.html").read_text()
+    header = main.splitlines()[2]
+    assert header.index("PGD-10 Linf") < header.index("Architecture")  # Linf columns first on a Linf board

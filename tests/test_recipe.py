@@ -18,7 +18,7 @@ def test_shipped_recipes_load_at_every_scale():
     assert full.evaluation["autoattack"] == {"version": "standard", "Linf": "8/255", "L2": "0.5"}
     smoke = load_recipe("paper-cifar10", "smoke")
     assert smoke.dataset == "cifar10-sample" and not smoke.publish
-    assert all(m.config.width == 0.125 and m.config.epochs == 2 for m in smoke.models)
+    assert all(m.config.width == 0.125 and m.config.epochs == 4 and m.config.n_train is None for m in smoke.models)
     assert load_recipe("paper-cifar100", "full").dataset == "cifar100"
 
 

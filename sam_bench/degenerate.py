@@ -1,0 +1,48 @@
+"""Models that are not models: at or near chance, or predicting one class for most images.
+
+Their numbers are no evidence about SAM or AT: a constant classifier has the same "robust" accuracy
+at every budget, and beats any real model at large eps. The results file, the report and the
+leaderboards flag such a model, and no verdict rests on it.
+
+A model is degenerate when, on the evaluated test images,
+- its clean accuracy is below 1.5x chance (15% for 10 classes, 1.5% for 100): too close to
+  guessing to say it learned anything; or
+- one class takes at least half of its predictions (on a class-balanced test set a real model
+  spreads its predictions over the classes).
+"""
+from __future__ import annotations
+
+NEAR_CHANCE = 1.5  # x chance
+MAJORITY_SHARE = 0.5
+
+
+def diagnose(clean_acc: float, num_classes: int, prediction_counts: list[int] | None = None) -> dict:
+    """{"degenerate": bool, "reasons": [...], ...}; `prediction_counts`: clean predictions per class."""
+    chance = 1 / num_classes
+    reasons = []
+    if clean_acc < NEAR_CHANCE * chance:
+        reasons.append(f"clean accuracy {100 * clean_acc:.1f}% is near chance ({100 * chance:g}%)")
+    top_share = top_class = None
+    if prediction_counts:
+        total = sum(prediction_counts)
+        top_class = max(range(len(prediction_counts)), key=prediction_counts.__getitem__)
+        top_share = prediction_counts[top_class] / total if total else None
+        if top_share is not None and top_share >= MAJORITY_SHARE:
+            reasons.append(f"predicts class {top_class} for {100 * top_share:.0f}% of the images")
+    return {"degenerate": bool(reasons), "reasons": reasons, "chance": chance,
+            "top_class": top_class, "top_class_share": top_share}
+
+
+def of_results(results: dict) -> dict:
+    """The diagnosis a results file records, or one made from its clean accuracy (older files)."""
+    if isinstance(results.get("degenerate"), dict):
+        return results["degenerate"]
+    model = results.get("model") or {}
+    num_classes = (model.get("arch") or {}).get("num_classes") or (10 if "100" not in results["dataset"]["name"] else 100)
+    return diagnose(results["clean_acc"], num_classes)
+
+
+def reason(results: dict) -> str | None:
+    """One phrase saying why a model is degenerate, or None."""
+    d = of_results(results)
+    return "; ".join(d["reasons"]) if d["degenerate"] else None

@@ -1,0 +1,47 @@
+"""Degenerate models are flagged, and no verdict rests on them."""
+from sam_bench.degenerate import diagnose, of_results
+from sam_bench.report import seconds_per_epoch, verdicts
+
+
+def test_near_chance_or_one_class_is_degenerate():
+    assert not diagnose(0.35, 10, [10, 12, 9, 8, 11, 10, 9, 11, 10, 10])["degenerate"]
+    near = diagnose(0.0938, 10)
+    assert near["degenerate"] and "near chance (10%)" in near["reasons"][0]
+    constant = diagnose(0.1094, 10, [0] * 8 + [64, 0])  # the smoke AT model of issue 16
+    assert constant["degenerate"] and constant["top_class"] == 8 and "predicts class 8 for 100%" in constant["reasons"][-1]
+    assert diagnose(0.20, 10, [60, 40] + [0] * 8)["reasons"] == ["predicts class 0 for 60% of the images"]
+    assert not diagnose(0.02, 100)["degenerate"] and diagnose(0.014, 100)["degenerate"]  # 1.5x chance for 100 classes
+    older = {"clean_acc": 0.09, "dataset": {"name": "cifar10"}, "model": {"arch": {"num_classes": 10}}}
+    assert of_results(older)["degenerate"]  # results written before the field: judged from clean accuracy
+
+
+def record(name, method, clean, pgd=None, degenerate=None, epochs=(10.0, 5.0, 5.0), **config):
+    evaluations = [{"attack": "pgd", "norm": n, "eps": e, "eps_value": v, "robust_acc": a}
+                   for (n, e, v), a in (pgd or {}).items()]
+    return {"name": name, "config": {"method": method, **config}, "degenerate": degenerate,
+            "results": {"clean_acc": clean, "evaluations": evaluations}, "training": {}, "epoch_seconds": list(epochs)}
+
+
+L1 = ("Linf", "1/255", 1 / 255)
+
+
+def test_a_verdict_resting_on_a_degenerate_model_is_inconclusive():
+    st = record("ST", "standard", 0.0938, {L1: 0.05}, degenerate="clean accuracy 9.4% is near chance (10%)")
+    sam = record("SAM", "sam", 0.35, {L1: 0.30}, epochs=(10.0, 10.0, 10.0))
+    at = record("AT", "at", 0.109, {L1: 0.109}, degenerate="predicts class 8 for 100% of the images",
+                attack_norm="Linf", attack_eps="1/255", attack_steps=2, epochs=(20.0, 15.0, 15.0))
+    by_claim = {v["claim"]: v for v in verdicts([st, sam, at])}
+    for claim in ("C1", "C2", "C3"):
+        assert by_claim[claim]["verdict"].startswith("inconclusive"), claim
+        assert "is degenerate" in by_claim[claim]["evidence"][0]
+    # C4 is about cost: degenerate models still count, per median epoch after the first
+    assert by_claim["C4"]["verdict"] == "holds"
+    assert by_claim["C4"]["evidence"][0] == "SAM: 2.00x ST per epoch (expected about 2x)"
+    assert seconds_per_epoch(st) == 5.0
+
+
+def test_healthy_models_are_judged_as_before():
+    st = record("ST", "standard", 0.60, {L1: 0.30})
+    sam = record("SAM", "sam", 0.62, {L1: 0.35})
+    by_claim = {v["claim"]: v for v in verdicts([st, sam])}
+    assert by_claim["C1"]["verdict"] == "holds" and by_claim["C2"]["verdict"] == "holds"
