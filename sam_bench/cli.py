@@ -117,6 +117,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
                    f"sam-bench train --out {out} --resume")
 
 
+from .cli_executors import executor_options, reproduce_settings, show_status  # noqa: E402
+
+
 @cli.command()
 @click.argument("recipe")
 @click.option("--scale", required=True, help="A scale of the recipe: smoke, cpu or full for the paper's recipes.")
@@ -127,15 +130,19 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
 @click.option("--max-minutes", type=float, default=None, help="Stop cleanly (resumable) after about this long.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, quiet):
+@executor_options
+def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, quiet, **executor_args):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100) or a YAML file.
     Interrupted work resumes and finished work is skipped when the same command runs again."""
     from .reproduce import reproduce as run
 
+    if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
+        return
     complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
-                           leaderboard_dir=leaderboard_dir, max_minutes=max_minutes, progress=not quiet)
+                           leaderboard_dir=leaderboard_dir, max_minutes=max_minutes, progress=not quiet,
+                           **reproduce_settings(recipe, scale, executor_args))
     click.echo(f"{'done' if complete else 'stopped (run again to continue)'}: report in {report}")
 
 

@@ -154,9 +154,16 @@ class Reproduction:
 
 def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
               device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
-              progress: bool = True) -> tuple[bool, Path]:
-    """Run the grid and (when it is complete) write the report. Returns (complete, report path)."""
+              progress: bool = True, executor: str = "local", slurm=None, wait: bool = True) -> tuple[bool, Path]:
+    """Run the grid and (when it is complete) write the report. Returns (complete, report path).
+    executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions)."""
     from .report import write_report
+
+    if executor == "slurm":
+        from .executors import Grid, SlurmOptions, run_on_slurm
+
+        grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+        return run_on_slurm(grid, slurm or SlurmOptions.from_recipe(recipe_ref, scale), wait, progress)
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
