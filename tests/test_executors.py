@@ -138,3 +138,36 @@ def test_slurm_options_come_from_the_recipe_then_the_command_line():
     assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
     with pytest.raises(BadInput, match="NAME=VALUE"):
         parse_sbatch_options(["account"])
+
+
+@pytest.mark.slurm
+def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, tmp_path):
+    """SIGUSR2 is what SLURM sends a submitit job before its time limit or on pre-emption: the job
+    requeues itself (Checkpointable.checkpoint) and the next attempt resumes the training."""
+    out = tmp_path / "preempted"
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    deadline, log = time.time() + 180, None
+    while time.time() < deadline and log is None:
+        logs = [p for p in out.glob("runs/ST-*/log.jsonl") if p.read_text().strip()]
+        log = logs[0] if logs else None
+        time.sleep(0.2)
+    assert log is not None, "the job trained no epoch"
+    subprocess.run(["scancel", "--signal=USR2", job_id], env=cluster, check=True)
+    while time.time() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True,
+                               text=True).stdout.strip()
+        if state == "PENDING":  # requeued; SLURM holds a requeued job back a while: let it start now
+            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=cluster, check=True)
+            break
+        time.sleep(0.2)
+    before = [json.loads(line) for line in log.read_text().splitlines()]
+    assert 1 <= len(before) < 12
+
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm"))  # waits for the requeued job
+    after = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in after] == list(range(1, 13)) and after[: len(before)] == before
+    history = subprocess.run(["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster,
+                             capture_output=True, text=True).stdout.split()
+    assert history == ["REQUEUED", "COMPLETED"]  # one job id, two attempts
+    assert (out / "REPORT.md").is_file()
