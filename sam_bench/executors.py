@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +137,27 @@ def cell_done(repro, plan) -> bool:
 def _claim(grid: Grid, run_name: str) -> FileLock:
     grid.cells_dir.mkdir(parents=True, exist_ok=True)
     return FileLock(str(grid.cells_dir / f"{run_name}.lock"))
+
+
+@contextmanager
+def claimed_cells(out, plans):
+    """The local executor's claim: every cell of the grid, for the whole run, so that no SLURM job
+    (or a second local run) trains one of its models meanwhile. One clear line if one is taken."""
+    grid = Grid(recipe_ref="", scale="", out=str(out))
+    claims = []
+    try:
+        for plan in plans:
+            claim = _claim(grid, plan.run_name)
+            try:
+                claim.acquire(timeout=0)
+            except Timeout:
+                raise BadInput(f"{plan.name} is being worked on by another process (a SLURM job or another "
+                               f"reproduce, lock {claim.lock_file}); see --status, or wait for it") from None
+            claims.append(claim)
+        yield
+    finally:
+        for claim in claims:
+            claim.release()
 
 
 def run_cell(grid: Grid, run_name: str) -> str:

@@ -157,6 +157,7 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
               progress: bool = True, executor: str = "local", slurm=None, wait: bool = True) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions)."""
+    from .executors import claimed_cells
     from .report import write_report
 
     if executor == "slurm":
@@ -168,7 +169,8 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
-    complete = repro.run(max_minutes)
+    with claimed_cells(out, recipe.models):  # no SLURM job trains these models meanwhile
+        complete = repro.run(max_minutes)
     report = write_report(out)
     return complete, report
 

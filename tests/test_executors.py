@@ -171,3 +171,21 @@ def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, 
                              capture_output=True, text=True).stdout.split()
     assert history == ["REQUEUED", "COMPLETED"]  # one job id, two attempts
     assert (out / "REPORT.md").is_file()
+
+
+def test_local_run_refuses_a_model_another_process_holds(tmp_path):
+    from filelock import FileLock
+
+    from sam_bench.recipe import load_recipe
+    from sam_bench.reproduce import reproduce
+
+    plan = load_recipe(RECIPE, "test").models[1]
+    (tmp_path / "cells").mkdir()
+    held = FileLock(str(tmp_path / "cells" / f"{plan.run_name}.lock"))
+    held.acquire()
+    try:
+        with pytest.raises(BadInput, match="SAM-0.1 is being worked on by another process"):
+            reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False)
+    finally:
+        held.release()
+    assert not (tmp_path / "runs").exists()  # refused before training anything
