@@ -8,7 +8,7 @@ import torch
 from sam_bench import files, leaderboard, zoo
 from sam_bench.train import TrainConfig, train
 
-WRITERS, EACH = 4, 3
+WRITERS, EACH = 4, 5
 SHARED_ID = "SamBench2025Standard_shared"
 
 
@@ -30,10 +30,12 @@ def results_with_pgd(entry, eps: str, acc: float) -> dict:
 
 
 def writer(index, run_dir, zoo_dir, boards, start):
-    start.wait()  # all four begin together
+    start.wait()  # all four add to the zoo together, then all four update one leaderboard entry together
     shared = zoo.find_entry(SHARED_ID, zoo_dir)
     for j in range(EACH):
         zoo.add(run_dir, f"SamBench2025Standard_w{index}x{j}", zoo_dir=zoo_dir, precision="fp32")
+    start.wait()
+    for j in range(EACH):
         budget = index * EACH + j + 1
         leaderboard.update_from_results(results_with_pgd(shared, f"{budget}/255", budget / 100), boards, zoo_dir)
 
@@ -47,11 +49,12 @@ def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monk
     zoo.add(run_dir, SHARED_ID, zoo_dir=zoo_dir, precision="fp32")
 
     context = multiprocessing.get_context("spawn")
-    start = context.Event()
+    start = context.Barrier(WRITERS + 1)
     procs = [context.Process(target=writer, args=(i, run_dir, zoo_dir, boards, start)) for i in range(WRITERS)]
     for p in procs:
         p.start()
-    start.set()
+    start.wait()
+    start.wait()
     for p in procs:
         p.join(300)
     assert [p.exitcode for p in procs] == [0] * WRITERS
