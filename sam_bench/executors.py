@@ -21,6 +21,7 @@ Layout added to reproductions/<recipe>-<scale>/:
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 import traceback
@@ -33,7 +34,7 @@ from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from . import files
-from .errors import BadInput
+from .errors import BadInput, SamBenchError
 
 EXECUTORS = ("local", "slurm")
 # SLURM states in which a job may still run the cell (anything else: it has ended)
@@ -291,8 +292,11 @@ def run_on_slurm(grid: Grid, options: SlurmOptions, wait: bool = True, progress:
                 and not (p.run_name in jobs and _job(grid, jobs[p.run_name]).state in LIVE_STATES)]
         if todo:
             executor = options.executor(repro.out / "slurm")
-            with executor.batch():  # one sbatch: a job array of the cells
-                submitted = [executor.submit(Cell(grid, p.run_name)) for p in todo]
+            try:
+                with executor.batch():  # one sbatch: a job array of the cells
+                    submitted = [executor.submit(Cell(grid, p.run_name)) for p in todo]
+            except (OSError, subprocess.CalledProcessError, RuntimeError) as err:  # no sbatch, or it refused
+                raise SamBenchError(f"could not submit the grid to SLURM: {last_line(getattr(err, 'output', b'') or err)}") from None
             for plan, job in zip(todo, submitted):
                 jobs[plan.run_name] = job.job_id
             files.write_json(grid.cells_dir / "jobs.json", jobs)

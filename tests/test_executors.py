@@ -189,3 +189,12 @@ def test_local_run_refuses_a_model_another_process_holds(tmp_path):
     finally:
         held.release()
     assert not (tmp_path / "runs").exists()  # refused before training anything
+
+
+@pytest.mark.slurm
+def test_a_refused_submission_is_one_line(cluster, tmp_path):
+    proc = sam_bench(cluster, *grid_args(tmp_path / "x", "test", "--executor", "slurm", "--slurm-partition", "nosuch"),
+                     check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition" \
+        in proc.stderr
