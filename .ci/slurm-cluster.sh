@@ -12,7 +12,8 @@
 # Everything lives in $SAM_BENCH_SLURM_DIR (default /tmp/sam-bench-slurm): slurm.conf, logs, state, the
 # database, pid files. Containers without systemd or a cgroup freezer need proctrack/linuxproc and
 # task/none. Daemons are told to bind to loopback (CommunicationParameters=NoInAddrAny, MariaDB on
-# 127.0.0.1). Only munged uses the system paths (/etc/munge/munge.key, /run/munge), as slurm expects.
+# 127.0.0.1): slurmd, slurmdbd and MariaDB listen on 127.0.0.1 only; Debian 12's slurmctld still listens
+# on every address (port 6817), so run this where that port is not reachable from outside. Only munged uses the system paths (/etc/munge/munge.key, /run/munge), as slurm expects.
 set -euo pipefail
 
 STATE=${SAM_BENCH_SLURM_DIR:-/tmp/sam-bench-slurm}
@@ -78,6 +79,7 @@ EOF
 AuthType=auth/munge
 DbdHost=localhost
 DbdAddr=127.0.0.1
+CommunicationParameters=NoInAddrAny
 SlurmUser=root
 PidFile=$STATE/run/slurmdbd.pid
 LogFile=$STATE/log/slurmdbd.log
