@@ -127,6 +127,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
                    f"sam-bench train --out {out} --resume")
 
 
+from .cli_executors import executor_options, reproduce_settings, show_status  # noqa: E402
+
+
 @cli.command(short_help="Run a recipe's grid: train, zoo, evaluate, leaderboard, report.")
 @click.argument("recipe")
 @click.option("--scale", required=True, help="A scale of the recipe: smoke, cpu or full for the paper's recipes.")
@@ -138,16 +141,20 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
 @click.option("--max-minutes", type=float, default=None,
               help="Finish and save (resumable) before this many minutes after the command started.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, quiet):
+@executor_options
+def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, quiet, **executor_args):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100) or a YAML file.
     Interrupted work resumes and finished work is skipped when the same command runs again."""
     from .reproduce import reproduce as run
 
+    if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
+        return
     try:
         complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
-                               leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet)
+                               leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet,
+                               **reproduce_settings(recipe, scale, executor_args))
     except KeyboardInterrupt:
         raise SamBenchError("interrupted; finished epochs and evaluation chunks are kept: run the same command "
                             "to continue") from None

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -55,6 +56,28 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
             raise cannot_write(path, err) from None  # disk full, a folder in the way, ...
         raise
+
+
+@contextmanager
+def locked(path: str | os.PathLike, timeout: float = 900):
+    """Hold an exclusive lock on `path` (a file or a folder) against every other process, on this
+    machine or another sharing the file system: the `filelock` package's lock on `<path>.lock`,
+    beside it. Read-modify-write sequences (the zoo's free-id check, a leaderboard entry's update,
+    the report) run inside it so that concurrent jobs neither lose an update nor clash on an id.
+    Not re-entrant across calls: never nest two `locked` of the same path."""
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.lock")
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise SamBenchError(f"{path}: still locked by another process after {timeout:.0f} s ({lock.lock_file})") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def write_text(path, text: str) -> None:

@@ -136,6 +136,13 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
 
 
 def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
+    """update_from_results with the leaderboards locked: an entry is read, merged and written back,
+    and a concurrent writer must not slip in between."""
+    with files.locked(_boards_dir(leaderboard_dir)):
+        return _update_from_results(results, leaderboard_dir, zoo_dir)
+
+
+def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
     """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results
     dict or file of `sam-bench evaluate`. Returns the path written."""
     results, source = _read_results(results)

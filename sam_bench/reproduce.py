@@ -163,17 +163,27 @@ class Reproduction:
 
 def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
               device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
-              progress: bool = True, stop_at: float | None = None) -> tuple[bool, Path]:
+              progress: bool = True, stop_at: float | None = None, executor: str = "local", slurm=None,
+              wait: bool = True) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
-    A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value)."""
+    A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
+    executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions)."""
+    from .executors import claimed_cells
     from .report import write_report
+
+    if executor == "slurm":
+        from .executors import Grid, SlurmOptions, run_on_slurm
+
+        grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+        return run_on_slurm(grid, slurm or SlurmOptions.from_recipe(recipe_ref, scale), wait, progress)
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
     files.check_writable(out / "plan.json")
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
-    complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
+    with claimed_cells(out, recipe.models):  # no SLURM job trains these models meanwhile
+        complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
     report = write_report(out)
     if complete:
         repro.render_leaderboards()

@@ -256,6 +256,14 @@ def check_id(model_id: str) -> None:
 
 def add(run_dir, model_id: str | None = None, threat_model: str | None = None, zoo_dir=None,
         precision: str = "auto", paper: dict | None = None, url: str | None = None) -> dict:
+    """Copy a finished run into the zoo (see _add); the zoo is locked meanwhile, so that concurrent
+    writers (SLURM jobs of one grid) cannot take the same free id."""
+    with files.locked(_zoo(zoo_dir)):
+        return _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
+
+
+def _add(run_dir, model_id: str | None = None, threat_model: str | None = None, zoo_dir=None,
+         precision: str = "auto", paper: dict | None = None, url: str | None = None) -> dict:
     """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
 
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for

@@ -1,0 +1,200 @@
+"""`reproduce --executor slurm` against a real single-node SLURM cluster on this machine
+(.ci/slurm-cluster.sh start; .ci/run starts it and sets SAM_BENCH_REQUIRE_SLURM=1 so that these
+tests fail instead of skipping when the cluster is not there)."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sam_bench import files
+from sam_bench.errors import BadInput
+from sam_bench.executors import SlurmOptions, parse_sbatch_options
+
+RECIPE = str(Path(__file__).parent / "recipes" / "tiny-grid.yaml")
+STATE_DIR = Path(os.environ.get("SAM_BENCH_SLURM_DIR", "/tmp/sam-bench-slurm"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The environment for commands that talk to the cluster; skip (or fail under CI) without one."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if "SLURM_CONF" not in env and (STATE_DIR / "slurm.conf").is_file():
+        env["SLURM_CONF"] = str(STATE_DIR / "slurm.conf")
+    try:
+        up = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True, timeout=20)
+        reachable = up.returncode == 0 and any(s in up.stdout for s in ("idle", "mixed", "allocated"))
+    except (OSError, subprocess.TimeoutExpired):
+        reachable = False
+    if not reachable:
+        why = "no SLURM cluster reachable (start one with .ci/slurm-cluster.sh start)"
+        if os.environ.get("SAM_BENCH_REQUIRE_SLURM") == "1":
+            pytest.fail(why + "; SAM_BENCH_REQUIRE_SLURM=1 requires it")
+        pytest.skip(why)
+    # the jobs import this checkout's sam_bench: sbatch passes the environment on
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    return env
+
+
+def sam_bench(env, *args, check=True, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "sam_bench", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def grid_args(out, scale="test", *extra):
+    return ["reproduce", RECIPE, "--scale", scale, "--out", str(out), "--device", "cpu", "--quiet", *extra]
+
+
+def numbers(out: Path) -> dict:
+    """Per model: the trained weights' sha256 and every evaluation's accuracies."""
+    found = {}
+    for path in sorted((out / "results").glob("*.json")):
+        results = files.read_json(path)
+        run = files.read_json(out / "runs" / results["reproduce"]["run"] / "metadata.json")
+        found[results["reproduce"]["model"]] = {
+            "weights": run["weights_sha256"],
+            "evaluations": [(e["attack"], e.get("norm"), e["eps"], e["clean_acc"], e["robust_acc"])
+                            for e in results["evaluations"]]}
+    return found
+
+
+@pytest.mark.slurm
+def test_slurm_grid_equals_local_grid(cluster, tmp_path):
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    submitted = sam_bench(cluster, *grid_args(on_slurm, "test", "--executor", "slurm", "--no-wait"))
+    assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
+    jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
+    assert len(jobs) == 2 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one job array
+    sam_bench(cluster, *grid_args(local))  # the same grid here, while the jobs run
+    waited = sam_bench(cluster, *grid_args(on_slurm, "test", "--executor", "slurm"))  # waits for the jobs it finds
+    assert "done: report in" in waited.stdout
+    assert "submitted" not in waited.stderr  # nothing submitted twice
+
+    assert numbers(on_slurm) == numbers(local) and set(numbers(local)) == {"ST", "SAM-0.1"}
+    assert (on_slurm / "REPORT.md").is_file()
+    status = sam_bench(cluster, *grid_args(on_slurm, "test", "--status")).stdout
+    assert status.splitlines() == ["ST: done", "SAM-0.1: done"]
+    accounted = subprocess.run(["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
+                               env=cluster, capture_output=True, text=True).stdout.split()
+    assert accounted == ["COMPLETED", "COMPLETED"]
+
+
+@pytest.mark.slurm
+def test_failing_cells_report_one_line_each_and_the_grid_goes_on(cluster, tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    out = tmp_path / "broken"
+    proc = sam_bench(cluster, *grid_args(out, "broken", "--executor", "slurm", "--data-dir", str(empty)))
+    failures = [line for line in proc.stderr.splitlines() if "failed:" in line]
+    assert len(failures) == 2, proc.stderr  # both cells ran and failed, each reported
+    assert all("cifar10 not found" in line for line in failures)
+    assert "stopped (run again to continue)" in proc.stdout
+    status = sam_bench(cluster, *grid_args(out, "broken", "--data-dir", str(empty), "--status")).stdout
+    assert all("last attempt failed: sam_bench.errors.BadInput: cifar10 not found" in line for line in status.splitlines())
+
+
+@pytest.mark.slurm
+def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
+    out = tmp_path / "long"
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+    job_id = json.loads((out / "cells" / "jobs.json").read_text())
+    job_id = next(iter(job_id.values()))
+    log = None
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        logs = list(out.glob("runs/ST-*/log.jsonl"))
+        if logs and logs[0].read_text().strip():
+            log = logs[0]
+            break
+        time.sleep(0.2)
+    assert log is not None, "the job trained no epoch"
+    subprocess.run(["scancel", job_id], env=cluster, check=True)
+    while time.time() < deadline:  # until the job's process is gone and its claim released
+        status = sam_bench(cluster, *grid_args(out, "long", "--status")).stdout
+        if "CANCELLED" in status and "running" not in status:
+            break
+        time.sleep(1)
+    assert "CANCELLED" in status and "running" not in status, status
+    before = [json.loads(line) for line in log.read_text().splitlines()]
+    assert 1 <= len(before) < 12  # cancelled mid-training
+
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm"))
+    after = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in after] == list(range(1, 13))
+    assert after[: len(before)] == before  # resumed from the checkpoint, not retrained
+    assert sam_bench(cluster, *grid_args(out, "long", "--status")).stdout.strip() == "ST: done"
+    assert (out / "REPORT.md").is_file()
+
+
+def test_slurm_options_come_from_the_recipe_then_the_command_line():
+    options = SlurmOptions.from_recipe(RECIPE, "test", partition="gpu", time_minutes=None,
+                                       extra=parse_sbatch_options(["account=proj", "--qos=high"]))
+    assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
+    with pytest.raises(BadInput, match="NAME=VALUE"):
+        parse_sbatch_options(["account"])
+
+
+@pytest.mark.slurm
+def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, tmp_path):
+    """SIGUSR2 is what SLURM sends a submitit job before its time limit or on pre-emption: the job
+    requeues itself (Checkpointable.checkpoint) and the next attempt resumes the training."""
+    out = tmp_path / "preempted"
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    deadline, log = time.time() + 180, None
+    while time.time() < deadline and log is None:
+        logs = [p for p in out.glob("runs/ST-*/log.jsonl") if p.read_text().strip()]
+        log = logs[0] if logs else None
+        time.sleep(0.2)
+    assert log is not None, "the job trained no epoch"
+    subprocess.run(["scancel", "--signal=USR2", job_id], env=cluster, check=True)
+    while time.time() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True,
+                               text=True).stdout.strip()
+        if state == "PENDING":  # requeued; SLURM holds a requeued job back a while: let it start now
+            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=cluster, check=True)
+            break
+        time.sleep(0.2)
+    before = [json.loads(line) for line in log.read_text().splitlines()]
+    assert 1 <= len(before) < 12
+
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm"))  # waits for the requeued job
+    after = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in after] == list(range(1, 13)) and after[: len(before)] == before
+    history = subprocess.run(["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster,
+                             capture_output=True, text=True).stdout.split()
+    assert history == ["REQUEUED", "COMPLETED"]  # one job id, two attempts
+    assert (out / "REPORT.md").is_file()
+
+
+def test_local_run_refuses_a_model_another_process_holds(tmp_path):
+    from filelock import FileLock
+
+    from sam_bench.recipe import load_recipe
+    from sam_bench.reproduce import reproduce
+
+    plan = load_recipe(RECIPE, "test").models[1]
+    (tmp_path / "cells").mkdir()
+    held = FileLock(str(tmp_path / "cells" / f"{plan.run_name}.lock"))
+    held.acquire()
+    try:
+        with pytest.raises(BadInput, match="SAM-0.1 is being worked on by another process"):
+            reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False)
+    finally:
+        held.release()
+    assert not (tmp_path / "runs").exists()  # refused before training anything
+
+
+@pytest.mark.slurm
+def test_a_refused_submission_is_one_line(cluster, tmp_path):
+    proc = sam_bench(cluster, *grid_args(tmp_path / "x", "test", "--executor", "slurm", "--slurm-partition", "nosuch"),
+                     check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition" \
+        in proc.stderr
