@@ -64,7 +64,7 @@ def test_report_numbers_equal_the_results_files(smoke):
     out = smoke["out"]
     records = {r["name"]: r for r in load_results(out)}
     text = (out / "REPORT.md").read_text()
-    table = text.split("## Accuracy")[1].split("## ")[0].strip().splitlines()
+    table = [line for line in text.split("## Accuracy")[1].split("## ")[0].strip().splitlines() if line.startswith("|")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
     assert [r[0].split(" ⚠")[0] for r in rows] == ["ST", "SAM-0.1", "AT-Linf-2"]
