@@ -94,7 +94,7 @@ def test_failing_cells_report_one_line_each_and_the_grid_goes_on(cluster, tmp_pa
     failures = [line for line in proc.stderr.splitlines() if "failed:" in line]
     assert len(failures) == 2, proc.stderr  # both cells ran and failed, each reported
     assert all("cifar10 not found" in line for line in failures)
-    assert "stopped (run again to continue)" in proc.stdout
+    assert "stopped (run the same command again to continue)" in proc.stdout
     status = sam_bench(cluster, *grid_args(out, "broken", "--data-dir", str(empty), "--status")).stdout
     assert all("last attempt failed: sam_bench.errors.BadInput: cifar10 not found" in line for line in status.splitlines())
 
