@@ -68,12 +68,14 @@ def locked(path: str | os.PathLike, timeout: float = 900):
     from filelock import FileLock, Timeout
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(f"{path}.lock")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=timeout)
     except Timeout:
         raise SamBenchError(f"{path}: still locked by another process after {timeout:.0f} s ({lock.lock_file})") from None
+    except OSError as err:  # the lock file beside `path` can't be made: nothing there could be written either
+        raise cannot_write(lock.lock_file, err) from None
     try:
         yield
     finally:
