@@ -140,9 +140,13 @@ from .cli_executors import executor_options, reproduce_settings, show_status  # 
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
 @click.option("--max-minutes", type=float, default=None,
               help="Finish and save (resumable) before this many minutes after the command started.")
+@click.option("--only", default=None, metavar="NAMES",
+              help="Work on these models of the grid only (comma-separated names, all their seeds); the report "
+                   "covers every model with results. Runs with disjoint --only can share one grid.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @executor_options
-def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, quiet, **executor_args):
+def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, quiet,
+              **executor_args):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100) or a YAML file.
@@ -154,6 +158,7 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
     try:
         complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
                                leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet,
+                               only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
                                **reproduce_settings(recipe, scale, executor_args))
     except KeyboardInterrupt:
         raise SamBenchError("interrupted; finished epochs and evaluation chunks are kept: run the same command "

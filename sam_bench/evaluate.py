@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import clock, distributed, files, math_mode
+from . import clock, distributed, files, math_mode, outcomes
 from .attacks import NORMS
 from .attacks.autoattack import ATTACK_NAMES, VERSIONS, autoattack, describe, predict, require_pyautoattack
 from .attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
@@ -41,7 +41,7 @@ from .memory_format import EVALUATION
 from .provenance import environment, resolve_device
 
 SCHEMA = "sam-bench/eval-results/v1"
-STATE_SCHEMA = "sam-bench/eval-state/v1"
+STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
 ATTACKS = ("clean", "pgd", "autoattack")
 # RobustBench's leaderboard budgets: only an AutoAttack (standard) result at these is a model_info entry.
 ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
@@ -315,9 +315,9 @@ def _to_float(x_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
 
 
-def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed) -> dict:
+def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int) -> dict:
     runner = spec.runner or RUNNERS[spec.attack]
-    start = time.time()
+    started = time.time()
     rng_devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(seed)
@@ -333,7 +333,8 @@ def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, nu
         "robust_per_class": torch.bincount(y[robust], minlength=num_classes).tolist(),
         "reported_correct": None if reported is None else int(reported.sum()),
         "disagreements": None if reported is None else int((reported != robust).sum()),
-        "breakdown": out.breakdown, "max_perturbation": largest, "seconds": time.time() - start,
+        "breakdown": out.breakdown, "max_perturbation": largest, "seconds": time.time() - started,
+        "correct": outcomes.encode(robust, start),
         "warnings": list(out.warnings),
     }
 
@@ -363,6 +364,7 @@ def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn
         "per_class_robust_acc": [None if k == 0 else float(r) / k for r, k in zip(per_class, per_class_n)],
         "breakdown": breakdown, "max_perturbation": max(c["max_perturbation"] for c in chunks),
         "n_examples": n, "seconds": sum(c["seconds"] for c in chunks),
+        "outcomes": outcomes.concatenate([c["correct"] for c in chunks]),
     }
 
 
@@ -500,7 +502,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
                     s, e = bounds[mine]
                     seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
                     record = _attack_chunk(model, spec, x_all[s:e].to(device), y_all[s:e].to(device),
-                                           clean_pred[s:e].to(device), batch_size, bar, dataset.num_classes, seed)
+                                           clean_pred[s:e].to(device), batch_size, bar, dataset.num_classes, seed, s)
                 for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
                     if other[0] is not None:
                         state.put(keys[other[0]], other[1])
@@ -519,7 +521,9 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         "dataset": {"name": dataset.name, "family": dataset.family, "split": "test", "n_examples": n,
                     "n_test_total": n_total, "sha256": data_sha},
         "precision": precision, "math_mode": math_mode.current(), "clean_acc": clean_acc,
-        "clean_prediction_counts": prediction_counts, "degenerate": diagnose(clean_acc, dataset.num_classes, prediction_counts),
+        "clean_prediction_counts": prediction_counts,
+        "clean_outcomes": outcomes.encode(clean_pred == y_all),
+        "degenerate": diagnose(clean_acc, dataset.num_classes, prediction_counts),
         "evaluations": evaluations,
         "robustbench": robustbench_entry(evaluations, n_total),
         "environment": environment(device), "warnings": notes,

@@ -124,7 +124,7 @@ class Grid:
 
 def cell_done(repro, plan) -> bool:
     """The cell's results file is there and was made by this recipe's evaluation of this run."""
-    from .reproduce import _evaluation_key
+    from .reproduce import _evaluation_key, evaluation_for
 
     path = repro.out / "results" / f"{plan.run_name}.json"
     if not path.is_file():
@@ -132,7 +132,8 @@ def cell_done(repro, plan) -> bool:
     results = files.read_json(path)
     tag = results.get("reproduce", {})
     weights = results.get("model", {}).get("weights_sha256", "")
-    return tag.get("settings_key") == plan.key and tag.get("evaluation_key") == _evaluation_key(weights, repro.recipe.evaluation)
+    return tag.get("settings_key") == plan.key and tag.get("evaluation_key") == _evaluation_key(
+        weights, evaluation_for(plan, repro.recipe.evaluation))
 
 
 def _claim(grid: Grid, run_name: str) -> FileLock:

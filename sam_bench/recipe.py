@@ -14,18 +14,23 @@ from .errors import BadInput
 from .train import RUNTIME_KEYS, TrainConfig
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
-MODEL_KEYS = {"name"}  # keys of a model entry that are not training settings
+MODEL_KEYS = {"name", "seeds"}  # keys of a model entry that are not training settings
 
 
 @dataclass
 class ModelPlan:
     name: str
     config: TrainConfig
-    key: str  # hash of the training settings: a changed setting means a new run
+    key: str  # hash of the training settings (seed included): a changed setting means a new run
+    primary: bool = True  # the model's first seed: the one published to the zoo and leaderboards
 
     @property
     def run_name(self) -> str:
         return f"{self.name}-{self.key}"
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
 
 
 @dataclass
@@ -41,7 +46,8 @@ class Recipe:
     def describe(self) -> dict:
         return {"name": self.name, "scale": self.scale, "paper": self.paper, "dataset": self.dataset,
                 "publish": self.publish, "evaluation": self.evaluation,
-                "models": [{"name": m.name, "key": m.key, "config": asdict(m.config)} for m in self.models]}
+                "models": [{"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
+                           for m in self.models]}
 
 
 def available() -> list[str]:
@@ -63,6 +69,21 @@ def settings_key(config: TrainConfig) -> str:
     if recipe.get("sam_perturbation") == "global":  # trains what one process trains: keyed as before it existed
         del recipe["sam_perturbation"]
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _seeds(where: str, name: str, *choices) -> list[int] | None:
+    """The training seeds of a model: the first of `choices` that is given (a scale's `seeds`, the
+    model entry's, the shared `train` block's), as a list of distinct integers; None: its `seed`."""
+    for value in choices:
+        if value is None:
+            continue
+        seeds = value if isinstance(value, list) else None
+        if not seeds or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in seeds):
+            raise BadInput(f"{where}: seeds of {name!r} must be a list of non-negative integers, e.g. [0, 1, 2]")
+        if len(set(seeds)) != len(seeds):
+            raise BadInput(f"{where}: seeds of {name!r} repeat a seed")
+        return seeds
+    return None
 
 
 def _read(ref: str) -> tuple[dict, str]:
@@ -91,6 +112,8 @@ def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str =
     s = scales[scale] or {}
     dataset = s.get("dataset", data["dataset"])
     train_defaults = merge(data["train"], s.get("train") or {})
+    shared_seeds = train_defaults.pop("seeds", None)
+    scale_seeds = s.get("seeds")  # a list for every model, or {model name: list}
     evaluation = merge(data["evaluation"], s.get("evaluation") or {})
     wanted = s.get("models")
     by_name = {m.get("name"): m for m in data["models"]}
@@ -110,8 +133,17 @@ def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str =
         for key in ("attack_eps", "attack_step_size"):
             if key in settings and settings[key] is not None:
                 settings[key] = str(settings[key])
-        config = TrainConfig(**settings).validate()
-        plans.append(ModelPlan(str(entry["name"]), config, settings_key(config)))
-    if len({p.name for p in plans}) != len(plans):
+        name = str(entry["name"])
+        per_model = scale_seeds.get(name) if isinstance(scale_seeds, dict) else scale_seeds
+        seeds = _seeds(where, name, per_model, entry.get("seeds"), shared_seeds) or [settings.get("seed", 0)]
+        for i, seed in enumerate(seeds):  # each seed its own run, keyed by its settings
+            config = TrainConfig(**{**settings, "seed": seed}).validate()
+            plans.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
+    # Every model's first seed before any second one: a grid cut short still has one of each.
+    plans = [plan for _, plan in sorted(plans, key=lambda pair: pair[0])]
+    if isinstance(scale_seeds, dict) and set(scale_seeds) - {p.name for p in plans}:
+        raise BadInput(f"{where}: scale {scale!r} gives seeds for unknown model "
+                       f"{sorted(set(scale_seeds) - {p.name for p in plans})[0]!r}")
+    if len({(p.name, p.seed) for p in plans}) != len(plans):
         raise BadInput(f"{where}: model names must be unique")
     return Recipe(data["name"], scale, data.get("paper", ""), dataset, bool(s.get("publish", True)), plans, evaluation)

@@ -1,14 +1,9 @@
 """REPORT.md and plots of a reproduction, computed from its results files only.
 
-Claims of the paper checked, each with a verdict computed from the numbers:
-  C1  SAM's clean accuracy is within 0.5 points of ST's, or better.
-  C2  SAM's PGD accuracy beats ST's at Linf 1/255 and 2/255 and L2 16/255 and 32/255.
-  C3  AT beats SAM in robust accuracy at AT's training eps, and loses to SAM in clean accuracy.
-  C4  SAM costs about 2x ST per epoch, PGD-k AT about (k+1)x ("about": within 35%), per epoch
-      meaning the median epoch after the first (the first carries start-up costs).
-A claim holds when it holds for every SAM (and AT) model of the grid, partly when for some. A
-comparison with a degenerate model (`sam_bench.degenerate`: near chance, or one class for most
-images) is no evidence: it is left out, and a claim with nothing else to rest on is inconclusive.
+The paper's claims (C1-C4) are judged in `sam_bench.claims`, with the tests of `sam_bench.stats`;
+this module lays out the numbers: every accuracy with its 95% interval (Wilson for one evaluation,
+mean +- sd over training seeds where a model has several), each verdict with its reason and the
+comparisons behind it, training cost, plots.
 """
 from __future__ import annotations
 
@@ -16,18 +11,14 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-import statistics
-
-from . import degenerate, files
+from . import degenerate, files, stats
+from .claims import accuracy, evaluation, models, seconds_per_epoch, seed_of, verdicts
 from .eps import parse_eps
-
-C1_TOLERANCE = 0.005  # 0.5 points
-C2_BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/255")]
-C4_TOLERANCE = 0.35
 
 
 def load_results(out: Path) -> list[dict]:
-    """One record per model of the plan that has results, in the plan's order."""
+    """One record per run of the plan that has results (each seed of a model is a run), in the
+    plan's order."""
     plan = files.read_json(out / "plan.json")
     records = []
     for m in plan["models"]:
@@ -39,29 +30,10 @@ def load_results(out: Path) -> list[dict]:
         config = training.get("config") or m["config"]
         log = out / "runs" / f"{m['name']}-{m['key']}" / "log.jsonl"
         epochs = [json.loads(line)["seconds"] for line in log.read_text().splitlines()] if log.is_file() else []
-        records.append({"name": m["name"], "config": config, "results": results, "path": path,
-                        "training": training, "epoch_seconds": epochs, "degenerate": degenerate.reason(results)})
+        records.append({"name": m["name"], "seed": m.get("seed", config.get("seed", 0)), "primary": m.get("primary", True),
+                        "config": config, "results": results, "path": path, "training": training,
+                        "epoch_seconds": epochs, "degenerate": degenerate.reason(results)})
     return records
-
-
-def accuracy(record: dict, attack: str, norm: str | None = None, eps: str | None = None) -> float | None:
-    """A fraction from the record's results; None when that evaluation was not run."""
-    if attack == "clean":
-        return record["results"]["clean_acc"]
-    for ev in record["results"]["evaluations"]:
-        if ev["attack"] == attack and ev["norm"] == norm and abs(ev["eps_value"] - parse_eps(eps)) < 1e-9:
-            return ev["robust_acc"]
-    return None
-
-
-def seconds_per_epoch(record: dict) -> float | None:
-    """The median epoch after the first (which carries start-up: imports, allocation, compilation);
-    without the run's log, wall time / epochs."""
-    epochs = record.get("epoch_seconds") or []
-    if epochs:
-        return statistics.median(epochs[1:] or epochs)
-    t, n = record["training"], record["config"].get("epochs")
-    return t["wall_time_s"] / n if t.get("wall_time_s") and n else None
 
 
 def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
@@ -86,91 +58,31 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
 
 
-def _by_method(records, *methods):
-    return [r for r in records if r["config"]["method"] in methods]
+def _over_seeds(group: list[dict], *measure) -> tuple[float | None, float | None]:
+    """Mean and sd (None for one seed) of a model's accuracy over its seeds."""
+    values = [accuracy(r, *measure) for r in group]
+    if any(v is None for v in values):
+        return None, None
+    return stats.mean_sd(values)
 
 
-def _overall(results: list[bool], left_out: list[str] = ()) -> str:
-    if not results:
-        return "inconclusive: every comparison involves a degenerate model" if left_out else "not tested"
-    return "holds" if all(results) else "partly holds" if any(results) else "does not hold"
+def _cell(group: list[dict], *measure) -> str:
+    """One table cell: mean +- sd over seeds, or one evaluation's accuracy with its Wilson interval."""
+    if len(group) > 1:
+        mean, sd = _over_seeds(group, *measure)
+        return "–" if mean is None else f"{100 * mean:.2f} ± {100 * sd:.2f}"
+    return _with_interval(group[0], *measure)
 
 
-def _unusable(*records) -> str | None:
-    """Why a comparison of these models is no evidence (one of them is degenerate), or None."""
-    bad = [f"{r['name']} is degenerate ({r['degenerate']})" for r in records if r["degenerate"]]
-    return "left out: " + "; ".join(bad) if bad else None
-
-
-def verdicts(records: list[dict]) -> list[dict]:
-    st = next(iter(_by_method(records, "standard")), None)
-    sams = _by_method(records, "sam")
-    ats = _by_method(records, "at")
-    out = []
-
-    def claim(name, text, comparisons):
-        """comparisons: (records compared, passed?, evidence line); degenerate ones are left out."""
-        ok, lines, left_out = [], [], []
-        for compared, passed, line in comparisons:
-            why = _unusable(*compared)
-            if why:
-                left_out.append(why)
-                lines.append(f"{line} ({why})")
-            else:
-                ok.append(passed)
-                lines.append(line)
-        out.append({"claim": name, "text": text, "verdict": _overall(ok, left_out), "evidence": lines})
-
-    # C1
-    comparisons = []
-    for s in sams if st else []:
-        d = accuracy(s, "clean") - accuracy(st, "clean")
-        comparisons.append(((s, st), d >= -C1_TOLERANCE, f"{s['name']} {_pct(accuracy(s, 'clean'))} vs ST "
-                            f"{_pct(accuracy(st, 'clean'))} ({100 * d:+.2f} points)"))
-    claim("C1", "SAM's clean accuracy is within 0.5 points of ST's or better", comparisons)
-
-    # C2
-    comparisons = []
-    for s in sams if st else []:
-        wins, parts = [], []
-        for norm, eps in C2_BUDGETS:
-            a, b = accuracy(s, "pgd", norm, eps), accuracy(st, "pgd", norm, eps)
-            if a is None or b is None:
-                continue
-            wins.append(a > b)
-            parts.append(f"{norm} {eps}: {_pct(a)} vs {_pct(b)}")
-        if wins:
-            comparisons.append(((s, st), all(wins), f"{s['name']} vs ST: " + "; ".join(parts)))
-    claim("C2", "SAM's PGD-10 accuracy beats ST's at Linf 1/255, 2/255 and L2 16/255, 32/255", comparisons)
-
-    # C3
-    comparisons = []
-    for a in ats:
-        norm, eps = a["config"]["attack_norm"], a["config"]["attack_eps"]
-        for s in sams:
-            ra, rs = accuracy(a, "pgd", norm, eps), accuracy(s, "pgd", norm, eps)
-            if ra is None or rs is None:
-                continue
-            ca, cs = accuracy(a, "clean"), accuracy(s, "clean")
-            comparisons.append(((a, s), ra > rs and ca < cs, f"{a['name']} vs {s['name']}: PGD {norm} {eps} "
-                                f"{_pct(ra)} vs {_pct(rs)}; clean {_pct(ca)} vs {_pct(cs)}"))
-    claim("C3", "AT beats SAM in robust accuracy at its training eps and loses to it in clean accuracy", comparisons)
-
-    # C4: cost does not depend on what a model learned, so degenerate models count here
-    ok, lines = [], []
-    base = seconds_per_epoch(st) if st else None
-    if base:
-        for r in sams + ats:
-            t = seconds_per_epoch(r)
-            if t is None:
-                continue
-            expected = 2 if r["config"]["method"] == "sam" else r["config"]["attack_steps"] + 1
-            ratio = t / base
-            ok.append(abs(ratio / expected - 1) <= C4_TOLERANCE)
-            lines.append(f"{r['name']}: {ratio:.2f}x ST per epoch (expected about {expected}x)")
-    out.append({"claim": "C4", "text": "SAM costs about 2x ST per epoch (median epoch after the first), PGD-k AT "
-                                       "about (k+1)x (within 35%)", "verdict": _overall(ok), "evidence": lines})
-    return out
+def _with_interval(record: dict, *measure) -> str:
+    ev = evaluation(record, *measure)
+    if ev is None:
+        return "–"
+    n = ev.get("n_examples")
+    if not n:
+        return _pct(ev["robust_acc"])
+    low, high = stats.wilson(round(ev["robust_acc"] * n), n)
+    return f"{_pct(ev['robust_acc'])} ({100 * low:.1f}–{100 * high:.1f})"
 
 
 def _plots(out: Path, records: list[dict]) -> list[str]:
@@ -179,17 +91,21 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
+    grouped = models(records)
     budgets = pgd_budgets(records)
     norms = [n for n in ("Linf", "L2") if any(b[0] == n for b in budgets)]
     if norms:
         fig, axes = plt.subplots(1, len(norms), figsize=(5.5 * len(norms), 4), squeeze=False)
         for ax, norm in zip(axes[0], norms):
             eps = [e for n, e in budgets if n == norm]
-            for r in records:
-                xs = [0.0] + [255 * parse_eps(e) for e in eps]
-                ys = [accuracy(r, "clean")] + [accuracy(r, "pgd", norm, e) for e in eps]
-                pts = [(x, 100 * y) for x, y in zip(xs, ys) if y is not None]
-                ax.plot(*zip(*pts), marker="o", label=r["name"])
+            for name, group in grouped.items():
+                points = [(0.0, *_over_seeds(group, "clean"))]
+                points += [(255 * parse_eps(e), *_over_seeds(group, "pgd", norm, e)) for e in eps]
+                points = [(x, 100 * m, 100 * (sd or 0)) for x, m, sd in points if m is not None]
+                xs, ys, errs = zip(*points)
+                seeds = f" ({len(group)} seeds, ± sd)" if len(group) > 1 else ""
+                ax.errorbar(xs, ys, yerr=errs if len(group) > 1 else None, marker="o", capsize=3,
+                            label=name + seeds)
             ax.set_xlabel(f"{norm} eps (x/255)")
             ax.set_ylabel("PGD-10 accuracy (%)")
             ax.set_title(f"Robust accuracy against {norm} eps")
@@ -207,8 +123,9 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
         for r in records:
             y = accuracy(r, *target)
             if y is not None:
+                label = r["name"] if r.get("primary", True) else f"{r['name']} s{seed_of(r)}"
                 ax.scatter(100 * accuracy(r, "clean"), 100 * y, s=40)
-                ax.annotate(r["name"], (100 * accuracy(r, "clean"), 100 * y), fontsize=8,
+                ax.annotate(label, (100 * accuracy(r, "clean"), 100 * y), fontsize=8,
                             xytext=(4, 4), textcoords="offset points")
         label = "AutoAttack" if target[0] == "autoattack" else "PGD-10"
         ax.set_xlabel("clean accuracy (%)")
@@ -220,10 +137,12 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
         plt.close(fig)
         written.append("tradeoff.png")
 
-    timed = [(r["name"], seconds_per_epoch(r)) for r in records if seconds_per_epoch(r)]
+    timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in grouped.items()]
+    timed = [(name, times) for name, times in timed if times]
     if timed:
         fig, ax = plt.subplots(figsize=(1.1 * len(timed) + 2.5, 3.8))
-        ax.bar([n for n, _ in timed], [t for _, t in timed], color="tab:blue")
+        ax.bar([n for n, _ in timed], [stats.mean_sd(t)[0] for _, t in timed], color="tab:blue",
+               yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed], capsize=3)
         ax.set_ylabel("seconds per epoch")
         ax.set_title("Training cost")
         ax.tick_params(axis="x", rotation=30)
@@ -241,16 +160,26 @@ def _setup_lines(records: list[dict]) -> list[str]:
     eval_devices = sorted({r["results"]["environment"]["device_name"] for r in records})
     commits = sorted({str(r["results"]["environment"].get("code_commit")) for r in records})
     torch_versions = sorted({r["results"]["environment"]["torch_version"] for r in records})
+    aa = sorted({_aa_text(ev) for r in records for ev in r["results"]["evaluations"] if ev["attack"] == "autoattack"})
+    seeds = sorted({seed_of(r) for r in records})
     return [
         f"- Training: {cfg['arch']} (width {cfg['width']:g}), {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
         f"SGD lr {cfg['lr']:g} ({cfg['schedule']}), momentum {cfg['momentum']:g}, weight decay "
         f"{cfg['weight_decay']:g}, data set `{cfg['dataset']}`"
-        + (f" ({cfg['n_train']} training images)" if cfg.get("n_train") else "") + ".",
+        + (f" ({cfg['n_train']} training images)" if cfg.get("n_train") else "")
+        + f"; training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}.",
         f"- Evaluation: the first {data['n_examples']} of {data['n_test_total']} test images of "
-        f"`{data['name']}`; PGD-10 with random start; AutoAttack through pyautoattack.",
+        f"`{data['name']}`; PGD-10 with random start"
+        + (f"; AutoAttack ({'; '.join(aa)}) through pyautoattack" if aa else "") + ".",
         f"- Trained on: {', '.join(devices)}. Evaluated on: {', '.join(eval_devices)}. "
         f"torch {', '.join(torch_versions)}; sam-bench commit {', '.join(commits)}.",
     ]
+
+
+def _aa_text(ev: dict) -> str:
+    s = ev.get("settings") or {}
+    version = s.get("version", "standard")
+    return version if version == "standard" else f"{version}: {', '.join(s.get('attacks') or [])}"
 
 
 def write_report(out: str | Path) -> Path:
@@ -258,13 +187,16 @@ def write_report(out: str | Path) -> Path:
     out = Path(out)
     plan = files.read_json(out / "plan.json")
     records = load_results(out)
+    grouped = models(records)
     report = out / "REPORT.md"
     lines = [f"# Reproduction: {plan['name']}, scale `{plan['scale']}`", "",
              f"Paper: {plan['paper']}.", "",
              f"Written by `sam-bench report {out}` from the results files in `results/` "
-             f"({len(records)} of {len(plan['models'])} models done), "
+             f"({len(records)} of {len(plan['models'])} runs done), "
              f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Accuracies in %.", ""]
-    missing = [m["name"] for m in plan["models"] if m["name"] not in {r["name"] for r in records}]
+    done = {(r["name"], seed_of(r)) for r in records}
+    missing = [m["name"] + (f" (seed {m['seed']})" if not m.get("primary", True) else "")
+               for m in plan["models"] if (m["name"], m.get("seed", m["config"].get("seed", 0))) not in done]
     if missing:
         lines += [f"Not done yet: {', '.join(missing)}.", ""]
     if not records:
@@ -273,37 +205,59 @@ def write_report(out: str | Path) -> Path:
     lines += ["## Setup", "", *_setup_lines(records), ""]
 
     pgd, aa = pgd_budgets(records), aa_budgets(records)
-    header = ["model", "method", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [f"AA {n} {e}" for n, e in aa]
-    lines += ["## Accuracy", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in records:
-        name = f"{r['name']} ⚠ degenerate" if r["degenerate"] else r["name"]
-        cells = [name, r["config"]["method"], _pct(accuracy(r, "clean"))]
-        cells += [_pct(accuracy(r, "pgd", n, e)) for n, e in pgd]
-        cells += [_pct(accuracy(r, "autoattack", n, e)) for n, e in aa]
+    several = any(len(g) > 1 for g in grouped.values())
+    header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [f"AA {n} {e}" for n, e in aa]
+    lines += ["## Accuracy", "",
+              "Each cell: accuracy (%) with its 95% Wilson interval over the test images drawn; for a model "
+              "trained with several seeds, mean ± sd over the seeds"
+              + (" (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
+                 "clean and PGD accuracy)" if several and aa else "") + ".", "",
+              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, group in grouped.items():
+        flagged = any(r["degenerate"] for r in group)
+        cells = [f"{name} ⚠ degenerate" if flagged else name, group[0]["config"]["method"],
+                 ", ".join(str(seed_of(r)) for r in group), _cell(group, "clean")]
+        cells += [_cell(group, "pgd", n, e) for n, e in pgd]
+        cells += [_cell([r for r in group if evaluation(r, "autoattack", n, e)] or group, "autoattack", n, e)
+                  for n, e in aa]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if several:
+        lines += ["### Per training seed", "", "Each run's accuracy with its 95% Wilson interval.", "",
+                  "| model | seed | clean | " + " | ".join(f"PGD {n} {e}" for n, e in pgd) + " |",
+                  "|" + "---|" * (3 + len(pgd))]
+        for r in records:
+            lines.append(f"| {r['name']} | {seed_of(r)} | {_with_interval(r, 'clean')} | "
+                         + " | ".join(_with_interval(r, "pgd", n, e) for n, e in pgd) + " |")
+        lines.append("")
     flagged = [r for r in records if r["degenerate"]]
     if flagged:
         lines += ["⚠ Degenerate models (no verdict rests on them): "
-                  + "; ".join(f"{r['name']}: {r['degenerate']}" for r in flagged) + ".", ""]
+                  + "; ".join(f"{r['name']} (seed {seed_of(r)}): {r['degenerate']}" for r in flagged) + ".", ""]
 
-    lines += ["## Verdicts", "", "| claim | verdict | what was compared |", "|---|---|---|"]
+    lines += ["## Verdicts", "",
+              "How each claim is tested (`sam_bench/claims.py`): two models are compared on the same test images "
+              "with the exact McNemar test on the images only one of them gets right (C1: a one-sided paired test "
+              "against the 0.5-point margin), pooled over training seeds; with two or more seeds, a t-test over the "
+              "per-seed differences must agree (the larger p-value counts). A difference is called at p < 0.05 after "
+              "Holm's adjustment over all comparisons of one claim. Differences are in points with their 95% "
+              "interval (Newcombe's paired interval, or the t interval over seeds where that is wider).", "",
+              "| claim | verdict | why | comparisons |", "|---|---|---|---|"]
     for v in verdicts(records):
-        evidence = "<br>".join(v["evidence"]) or "the grid lacks the models this claim compares"
-        lines.append(f"| **{v['claim']}** {v['text']} | **{v['verdict']}** | {evidence} |")
+        evidence = "<br>".join(v["evidence"]) or "–"
+        lines.append(f"| **{v['claim']}** {v['text']} | **{v['verdict']}** | {v['reason']} | {evidence} |")
     lines.append("")
 
-    st = next(iter(_by_method(records, "standard")), None)
-    base = seconds_per_epoch(st) if st else None
+    base = next((seconds_per_epoch(g[0]) for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
     lines += ["## Training cost", "", "Seconds per epoch: the median epoch after the first (the first carries start-up "
               "costs), from each run's `log.jsonl`.", "",
-              "| model | passes per step | seconds per epoch | x ST | images/s | wall time (s) |",
-              "|---|---|---|---|---|---|"]
+              "| model | seed | passes per step | seconds per epoch | x ST (seed 0) | images/s | wall time (s) |",
+              "|---|---|---|---|---|---|---|"]
     for r in records:
         t = seconds_per_epoch(r)
         ratio = f"{t / base:.2f}" if t and base else "–"
         ips = r["training"].get("images_per_s")
-        lines.append(f"| {r['name']} | {r['training'].get('passes_per_step', '–')} | "
+        lines.append(f"| {r['name']} | {seed_of(r)} | {r['training'].get('passes_per_step', '–')} | "
                      f"{'–' if t is None else f'{t:.1f}'} | {ratio} | {'–' if ips is None else f'{ips:.0f}'} | "
                      f"{r['training'].get('wall_time_s', 0):.0f} |")
     lines += ["", "Timings on a shared CPU are noisy; compare ratios taken in one run.", ""]
@@ -313,8 +267,7 @@ def write_report(out: str | Path) -> Path:
               "cost.png": "Training cost per epoch"}
     if plots:
         lines += ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in plots]
-    lines += ["## Sources", ""] + [f"- `{r['path'].relative_to(out)}` ({r['name']}, weights sha256 "
+    lines += ["## Sources", ""] + [f"- `{r['path'].relative_to(out)}` ({r['name']}, seed {seed_of(r)}, weights sha256 "
                                    f"`{r['results']['model']['weights_sha256'][:12]}…`)" for r in records]
     files.write_text(report, "\n".join(lines) + "\n")
     return report
-

@@ -44,12 +44,28 @@ def evaluation_specs(evaluation: dict) -> list:
     aa = evaluation.get("autoattack") or {}
     for norm in ("Linf", "L2"):
         if aa.get(norm) is not None:
-            specs += make_attacks("autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"))
+            specs += make_attacks("autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"),
+                                  attacks=aa.get("attacks"))
     return specs
 
 
+def evaluation_for(plan: ModelPlan, evaluation: dict) -> dict:
+    """The recipe's evaluation as it applies to one run. AutoAttack is for the leaderboards, which list
+    a model's first seed only: its other seeds serve the claims, which rest on clean and PGD accuracy,
+    and skip it unless the recipe's `autoattack` block says `all_seeds: true`."""
+    aa = evaluation.get("autoattack") or {}
+    if plan.primary or aa.get("all_seeds"):
+        return evaluation
+    return {k: v for k, v in evaluation.items() if k != "autoattack"}
+
+
+# Results made before per-image outcomes existed are evaluated again: the paired tests need them.
+RESULTS_FORMAT = "per-image outcomes"
+
+
 def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
-    blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation}, sort_keys=True)
+    blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -64,8 +80,10 @@ def _zoo_entry_for(run_meta: dict, zoo_dir) -> dict | None:
 
 
 class Reproduction:
-    def __init__(self, recipe: Recipe, out: Path, zoo_dir=None, leaderboard_dir=None, progress: bool = True):
+    def __init__(self, recipe: Recipe, out: Path, zoo_dir=None, leaderboard_dir=None, progress: bool = True,
+                 only: list[str] | None = None):
         self.recipe, self.out, self.progress = recipe, Path(out), progress
+        self.work = [m for m in recipe.models if not only or m.name in only]  # this process's part of the grid
         if recipe.publish:
             self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir
         else:
@@ -83,9 +101,13 @@ class Reproduction:
         meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
         return meta if meta.get("status") == "complete" else None
 
-    def publish(self, plan: ModelPlan, run_meta: dict) -> dict:
+    def publish(self, plan: ModelPlan, run_meta: dict) -> dict | None:
+        """The zoo entry of the run (added if new); None for a model's second and later seeds, which
+        stay in the reproduction folder (a zoo id names a model, not one of its seeds)."""
         from . import zoo
 
+        if not plan.primary:
+            return None
         entry = _zoo_entry_for(run_meta, self.zoo_dir)
         if entry is None:
             paper = {"name": f"{plan.name} ({self.recipe.name}, {self.recipe.scale} scale)",
@@ -95,23 +117,26 @@ class Reproduction:
             self.log(f"{plan.name}: added to the zoo as {entry['id']}")
         return entry
 
-    def evaluate_model(self, plan: ModelPlan, entry: dict, deadline: float | None = None) -> Path:
-
-        evaluation = self.recipe.evaluation
-        key = _evaluation_key(entry["weights_sha256"], evaluation)
+    def evaluate_model(self, plan: ModelPlan, entry: dict | None, deadline: float | None = None) -> Path:
+        """Evaluate exactly the zoo's stored weights (or, for an unpublished seed, the run's)."""
+        evaluation = evaluation_for(plan, self.recipe.evaluation)
+        run_dir = self.out / "runs" / plan.run_name
+        weights = entry["weights_sha256"] if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
+        key = _evaluation_key(weights, evaluation)
         path = self.out / "results" / f"{plan.run_name}.json"
         if path.is_file():
             existing = files.read_json(path)
             if existing.get("reproduce", {}).get("evaluation_key") == key:
                 return path
-        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir)
+        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
         data = load_dataset(plan.config.dataset, plan.config.data_dir)
         state = path.with_name(path.name + ".partial")
         results = evaluate(model, data, evaluation_specs(evaluation), n_examples=evaluation.get("n_examples"),
                            device=plan.config.device, state_path=state, model_info=info, progress=self.progress,
                            stop_at=deadline)
         results["reproduce"] = {"recipe": self.recipe.name, "scale": self.recipe.scale, "model": plan.name,
-                                "run": plan.run_name, "settings_key": plan.key, "evaluation_key": key}
+                                "seed": plan.seed, "run": plan.run_name, "settings_key": plan.key,
+                                "evaluation_key": key}
         files.write_json(path, results)
         state.unlink(missing_ok=True)
         return path
@@ -129,6 +154,8 @@ class Reproduction:
     def rank(self, plan: ModelPlan, results_path: Path) -> None:
         from .leaderboard import update_from_results
 
+        if not plan.primary:
+            return  # only published models are ranked
         try:
             board = update_from_results(results_path, leaderboard_dir=self.leaderboard_dir, zoo_dir=self.zoo_dir)
             self.log(f"{plan.name}: leaderboard entry {board}")
@@ -140,11 +167,11 @@ class Reproduction:
         model is trained and evaluated."""
         self.out.mkdir(parents=True, exist_ok=True)
         files.write_json(self.out / "plan.json", self.recipe.describe())
-        models = self.recipe.models
+        models = self.work
         with tqdm(total=len(models), desc=f"{self.recipe.name} ({self.recipe.scale})", unit="model",
                   disable=not self.progress, position=0) as grid:
             for plan in models:
-                grid.set_postfix_str(plan.name)
+                grid.set_postfix_str(plan.name if plan.primary else f"{plan.name} seed {plan.seed}")
                 meta = self.train_model(plan, deadline)
                 if meta is None:
                     self.log(f"{plan.name}: time limit reached; run the same command again to continue")
@@ -164,25 +191,34 @@ class Reproduction:
 def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
               device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
               progress: bool = True, stop_at: float | None = None, executor: str = "local", slurm=None,
-              wait: bool = True) -> tuple[bool, Path]:
+              wait: bool = True, only: list[str] | None = None) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
-    executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions)."""
+    executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions).
+    `only`: work on these models of the grid (all their seeds) and leave the others as they are; the
+    report still covers every model with results. Two local runs with disjoint `only` can share a grid."""
     from .executors import claimed_cells
     from .report import write_report
 
     if executor == "slurm":
         from .executors import Grid, SlurmOptions, run_on_slurm
 
+        if only:
+            raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
         grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
         return run_on_slurm(grid, slurm or SlurmOptions.from_recipe(recipe_ref, scale), wait, progress)
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
+    if only:
+        unknown = sorted(set(only) - {m.name for m in recipe.models})
+        if unknown:
+            raise BadInput(f"--only: {recipe.name} ({scale}) has no model {unknown[0]!r}; it has "
+                           f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}")
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
     files.check_writable(out / "plan.json")
-    repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress)
-    with claimed_cells(out, recipe.models):  # no SLURM job trains these models meanwhile
+    repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
+    with claimed_cells(out, repro.work):  # no SLURM job (or another reproduce) trains these models meanwhile
         complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
     report = write_report(out)
     if complete:

@@ -1,6 +1,6 @@
 """Degenerate models are flagged, and no verdict rests on them."""
 from sam_bench.degenerate import diagnose, of_results
-from sam_bench.report import seconds_per_epoch, verdicts
+from sam_bench.claims import seconds_per_epoch, verdicts
 
 
 def test_near_chance_or_one_class_is_degenerate():
@@ -15,11 +15,13 @@ def test_near_chance_or_one_class_is_degenerate():
     assert of_results(older)["degenerate"]  # results written before the field: judged from clean accuracy
 
 
-def record(name, method, clean, pgd=None, degenerate=None, epochs=(10.0, 5.0, 5.0), **config):
-    evaluations = [{"attack": "pgd", "norm": n, "eps": e, "eps_value": v, "robust_acc": a}
-                   for (n, e, v), a in (pgd or {}).items()]
+def record(name, method, clean, pgd=None, degenerate=None, epochs=(10.0, 5.0, 5.0), n=10_000, **config):
+    """A results record without per-image outcomes (as written before they existed): unpaired tests."""
+    evaluations = [{"attack": "pgd", "norm": n_, "eps": e, "eps_value": v, "robust_acc": a, "n_examples": n}
+                   for (n_, e, v), a in (pgd or {}).items()]
     return {"name": name, "config": {"method": method, **config}, "degenerate": degenerate,
-            "results": {"clean_acc": clean, "evaluations": evaluations}, "training": {}, "epoch_seconds": list(epochs)}
+            "results": {"clean_acc": clean, "evaluations": evaluations, "dataset": {"n_examples": n}},
+            "training": {}, "epoch_seconds": list(epochs)}
 
 
 L1 = ("Linf", "1/255", 1 / 255)

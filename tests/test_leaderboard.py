@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench import leaderboard, zoo
+from sam_bench import leaderboard, stats, zoo
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
@@ -114,8 +114,9 @@ def test_results_for_other_weights_or_data_are_refused(dirs):
         leaderboard.update_from_results(results_for(e, 0.5, 0.1, name="synthetic"), boards, zoo_dir)
     with pytest.raises(BadInput, match="no AutoAttack"):
         leaderboard.update_from_results(results_for(e, 0.5, pgd=[("1/255", 0.3)]), boards, zoo_dir)
-    with pytest.raises(BadInput, match="no AutoAttack"):  # only the standard version ranks
-        leaderboard.update_from_results(results_for(e, 0.5, 0.1, version="rand"), boards, zoo_dir)
+    with pytest.raises(BadInput, match="no AutoAttack"):  # on the real test set only the standard version ranks
+        leaderboard.update_from_results(results_for(e, 0.5, 0.1, version="rand", name="cifar10", total=10_000),
+                                        boards, zoo_dir)
     orphan = results_for(e, 0.5, 0.1, sha="e" * 64)
     orphan["model"].update(kind="run", zoo_id=None)
     with pytest.raises(BadInput, match="in no zoo entry"):
@@ -123,6 +124,21 @@ def test_results_for_other_weights_or_data_are_refused(dirs):
     with pytest.raises(BadInput, match="not a sam-bench results file"):
         leaderboard.update_from_results({"schema": "other"}, boards, zoo_dir)
     assert not boards.exists()  # nothing half-written
+
+
+def test_on_the_sample_a_quick_autoattack_ranks_and_says_so_but_never_replaces_the_standard_one(dirs):
+    zoo_dir, boards = dirs
+    e = entry(zoo_dir, SAMPLE_IDS[0])
+    quick = results_for(e, 0.5, 0.2, version="custom")
+    quick["evaluations"][-1]["settings"]["attacks"] = ["apgd-ce", "apgd-t"]
+    path = leaderboard.update_from_results(quick, boards, zoo_dir)
+    info = json.loads(path.read_text())
+    assert float(info["autoattack_acc"]) == 20 and "AutoAttack (custom: apgd-ce, apgd-t, not the standard version)" in info["footnote"]
+    assert "custom: apgd-ce, apgd-t" in leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]["evaluated_on"]
+    leaderboard.update_from_results(results_for(e, 0.5, 0.1), boards, zoo_dir)  # the standard version replaces it
+    assert float(json.loads(path.read_text())["autoattack_acc"]) == 10
+    leaderboard.update_from_results(quick, boards, zoo_dir)  # and is not replaced by the quick one
+    assert float(json.loads(path.read_text())["autoattack_acc"]) == 10
 
 
 def test_a_run_evaluated_directly_counts_when_its_bytes_are_in_the_zoo(dirs):
@@ -170,7 +186,11 @@ def test_render_writes_every_entry_in_rank_order(dirs):
     md = stem.with_suffix(".md").read_text()
     assert re.findall(r"\*\*(SamBench\w+)\*\*", md) == expected
     assert re.findall(r"^\| (\d) \|", md, re.M) == ["1", "2", "3"]
-    assert "| 60.00% | 30.00% | 50.00% |" in md  # clean, AutoAttack, PGD of the winner
+    # clean, AutoAttack, PGD of the winner, each with its 95% Wilson interval over the 500 images
+    cells = [f"{100 * p:.2f}% ({100 * stats.wilson(round(p * 500), 500)[0]:.1f}–{100 * stats.wilson(round(p * 500), 500)[1]:.1f})"
+             for p in (0.6, 0.3, 0.5)]
+    assert "| " + " | ".join(cells) + " |" in md and cells[0] == "60.00% (55.6–64.2)"
+    assert '60.00%<span class="ci" title="95% Wilson interval">55.6–64.2</span>' in stem.with_suffix(".html").read_text()
     html = stem.with_suffix(".html").read_text()
     assert re.findall(r'data-model-id="([^"]+)"', html) == expected
     assert "data:image/png;base64," in html and "http" not in html.split("<script>")[1]  # standalone

@@ -2,6 +2,7 @@
 (tests/recipes/pipeline-test.yaml; the real smoke scale trains for minutes)."""
 import json
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -12,7 +13,9 @@ import torch
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
+from sam_bench.outcomes import decode
 from sam_bench.report import accuracy, load_results
+from sam_bench.stats import wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
 
@@ -51,37 +54,53 @@ def test_every_artifact_exists(smoke):
     for name in ("REPORT.md", "plan.json", "robust_vs_eps.png", "tradeoff.png", "cost.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     plan = json.loads((out / "plan.json").read_text())
-    assert [m["name"] for m in plan["models"]] == ["ST", "SAM-0.1", "AT-Linf-2"]
+    # every model's first seed before any second one
+    assert [(m["name"], m["seed"], m["primary"]) for m in plan["models"]] == [
+        ("ST", 0, True), ("SAM-0.1", 0, True), ("AT-Linf-2", 0, True), ("ST", 1, False)]
     for m in plan["models"]:
         assert (out / "results" / f"{m['name']}-{m['key']}.json").is_file()
         assert (out / "runs" / f"{m['name']}-{m['key']}" / "model.safetensors").is_file()
-    assert len(list(out.glob("model_zoo/cifar10/Linf/*.json"))) == 3  # smoke keeps its zoo to itself
+    assert len(list(out.glob("model_zoo/cifar10/Linf/*.json"))) == 3  # smoke keeps its zoo to itself; seed 1 stays out
     assert len(list(out.glob("leaderboards/cifar10/Linf/*.json"))) == 3
     assert not list(out.glob("results/*.partial"))
+    second = json.loads((out / "results" / f"ST-{plan['models'][3]['key']}.json").read_text())
+    assert second["model"]["kind"] == "run" and second["model"]["training"]["config"]["seed"] == 1
+    assert [e["attack"] for e in second["evaluations"]].count("autoattack") == 0  # AutoAttack: first seed only
+    for record in load_results(out):  # per-image outcomes agree with the accuracies
+        results = record["results"]
+        assert decode(results["clean_outcomes"]).mean() == pytest.approx(results["clean_acc"])
+        for ev in results["evaluations"]:
+            assert decode(ev["outcomes"]).mean() == pytest.approx(ev["robust_acc"])
 
 
 def test_report_numbers_equal_the_results_files(smoke):
     out = smoke["out"]
-    records = {r["name"]: r for r in load_results(out)}
+    records = {}
+    for r in load_results(out):
+        records.setdefault(r["name"], []).append(r)
     text = (out / "REPORT.md").read_text()
     table = [line for line in text.split("## Accuracy")[1].split("## ")[0].strip().splitlines() if line.startswith("|")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
     assert [r[0].split(" ⚠")[0] for r in rows] == ["ST", "SAM-0.1", "AT-Linf-2"]
+    assert [r[2] for r in rows] == ["0, 1", "0", "0"]
     checked = 0
     for row in rows:
-        record = records[row[0].split(" ⚠")[0]]
-        for column, cell in zip(header[2:], row[2:]):
-            if column == "clean":
-                value = accuracy(record, "clean")
-            else:
-                kind, norm, eps = column.split()
-                value = accuracy(record, "pgd" if kind == "PGD" else "autoattack", norm, eps)
-            assert cell == f"{100 * value:.2f}", (row[0], column)
+        group = records[row[0].split(" ⚠")[0]]
+        for column, cell in zip(header[3:], row[3:]):
+            measure = ("clean",) if column == "clean" else (
+                ("pgd" if column.startswith("PGD") else "autoattack"), *column.split()[1:])
+            values = [accuracy(r, *measure) for r in group if accuracy(r, *measure) is not None]
+            if len(values) > 1:  # several seeds: mean +- sd
+                assert cell == f"{100 * statistics.fmean(values):.2f} ± {100 * statistics.stdev(values):.2f}", (row[0], column)
+            else:  # one evaluation: its 95% Wilson interval
+                n = group[0]["results"]["dataset"]["n_examples"]
+                low, high = wilson(round(values[0] * n), n)
+                assert cell == f"{100 * values[0]:.2f} ({100 * low:.1f}–{100 * high:.1f})", (row[0], column)
             checked += 1
     assert checked == 3 * (1 + 5 + 1)  # clean, five PGD budgets, AutoAttack
     for claim in ("C1", "C2", "C3", "C4"):
-        assert re.search(rf"\*\*{claim}\*\* .*\| \*\*(holds|partly holds|does not hold|inconclusive[^*]*)\*\*", text), claim
+        assert re.search(rf"\*\*{claim}\*\* .*\| \*\*(holds|fails|inconclusive)\*\* \| [^|]+ \|", text), claim
 
 
 def test_robust_never_above_clean_in_results(smoke):
@@ -126,4 +145,4 @@ def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continu
     complete, report = reproduce(str(recipe), "tiny", out=out, device="cpu", progress=False)
     results = json.loads(next(out.glob("results/ST-*.json")).read_text())
     assert complete and [e["chunks"]["resumed"] for e in results["evaluations"]] == [1, 1, 0]
-    assert "1 of 1 models done" in report.read_text()
+    assert "1 of 1 runs done" in report.read_text()

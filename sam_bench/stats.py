@@ -1,0 +1,184 @@
+"""The statistics behind every interval and verdict: how sure can a reader be of a number?
+
+Two sources of noise, two tools:
+  - Which test images were drawn. One evaluation's accuracy gets a Wilson score interval; two
+    models evaluated on the same images are compared image by image (`PairedTable`): the exact
+    McNemar test on the images only one of them gets right, and Newcombe's interval for the
+    difference of the two accuracies.
+  - Which training seed was drawn. Over several seeds an accuracy is mean +- sd, and a difference
+    between two models (seed s against seed s) gets a t-test and a t interval over seeds.
+
+Wilson and Newcombe are closed-form (they run wherever sam-bench evaluates, scipy or not); the
+exact binomial and t distributions come from scipy.stats, imported where they are used.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+
+ALPHA = 0.05  # significance level of every test in the reports
+CONFIDENCE = 1 - ALPHA
+
+
+def z_value(confidence: float = CONFIDENCE) -> float:
+    """The two-sided normal quantile: 1.96 for 95%."""
+    return statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson(correct: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval for a proportion of `correct` out of `n` (Wilson 1927): unlike the
+    normal approximation it stays inside [0, 1] and keeps its coverage near 0% and 100%."""
+    if n < 1 or not 0 <= correct <= n:
+        raise ValueError(f"a proportion needs 0 <= correct <= n and n >= 1, got {correct} of {n}")
+    z = z_value(confidence)
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (0.0 if correct == 0 else centre - half), (1.0 if correct == n else centre + half)
+
+
+@dataclass(frozen=True)
+class PairedTable:
+    """Two classifiers on the same images: how many both, only the first, only the second, or
+    neither got right."""
+    both: int
+    only_first: int
+    only_second: int
+    neither: int
+
+    @classmethod
+    def of(cls, first, second) -> "PairedTable":
+        a, b = np.asarray(first, bool), np.asarray(second, bool)
+        if a.shape != b.shape:
+            raise ValueError(f"paired outcomes must cover the same images ({a.shape} vs {b.shape})")
+        return cls(int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum()))
+
+    def __add__(self, other: "PairedTable") -> "PairedTable":
+        return PairedTable(self.both + other.both, self.only_first + other.only_first,
+                           self.only_second + other.only_second, self.neither + other.neither)
+
+    @property
+    def n(self) -> int:
+        return self.both + self.only_first + self.only_second + self.neither
+
+    @property
+    def difference(self) -> float:
+        """First model's accuracy minus the second's."""
+        return (self.only_first - self.only_second) / self.n
+
+
+def mcnemar_exact(table: PairedTable) -> float:
+    """Two-sided exact McNemar p-value: under "equally accurate" each image that only one model
+    gets right is a fair coin between the two (a binomial test on the discordant images)."""
+    from scipy.stats import binomtest
+
+    discordant = table.only_first + table.only_second
+    if discordant == 0:
+        return 1.0
+    return float(binomtest(table.only_first, discordant, 0.5).pvalue)
+
+
+def _newcombe(k1: int, n1: int, k2: int, n2: int, phi: float, confidence: float) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for p1 - p2 from the two Wilson intervals; phi is the
+    correlation of paired outcomes (0 for independent samples)."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson(k1, n1, confidence)
+    l2, u2 = wilson(k2, n2, confidence)
+    lower = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    upper = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return max(-1.0, p1 - p2 - lower), min(1.0, p1 - p2 + upper)
+
+
+def paired_interval(table: PairedTable, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Interval for the difference of two paired accuracies: Newcombe (1998), "Improved confidence
+    intervals for the difference between binomial proportions based on paired data", method 10
+    (Wilson intervals of each accuracy, combined with the phi correlation of the pairs)."""
+    a, b, c, d, n = table.both, table.only_first, table.only_second, table.neither, table.n
+    product = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = (a * d - b * c) / math.sqrt(product) if product else 0.0
+    return _newcombe(a + b, n, a + c, n, phi, confidence)
+
+
+def unpaired_interval(k1: int, n1: int, k2: int, n2: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Interval for p1 - p2 from independent samples: Newcombe (1998, Statistics in Medicine 17:873),
+    method 10. For two evaluations without per-image outcomes: the same images make the two accuracies
+    positively correlated, so treating them as independent gives a wider interval, never a narrower."""
+    return _newcombe(k1, n1, k2, n2, 0.0, confidence)
+
+
+def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test of equal accuracy, for evaluations without per-image
+    outcomes (conservative for evaluations on the same images, like `unpaired_interval`)."""
+    from scipy.stats import fisher_exact
+
+    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
+
+
+def unpaired_noninferiority_p(k1: int, n1: int, k2: int, n2: int, margin: float) -> float:
+    """One-sided p-value of H0: p1 - p2 <= -margin from independent samples (large-sample z)."""
+    p1, p2 = k1 / n1, k2 / n2
+    variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    shifted = p1 - p2 + margin
+    if variance <= 0:
+        return 0.0 if shifted > 0 else 1.0
+    return 1 - statistics.NormalDist().cdf(shifted / math.sqrt(variance))
+
+
+def noninferiority_p(table: PairedTable, margin: float) -> float:
+    """One-sided p-value of "the first model is worse than the second by `margin` or more"
+    (H0: difference <= -margin), from the paired difference's large-sample z statistic."""
+    n, b, c = table.n, table.only_first, table.only_second
+    variance = ((b + c) / n - ((b - c) / n) ** 2) / n
+    shifted = table.difference + margin
+    if variance <= 0:
+        return 0.0 if shifted > 0 else 1.0
+    return 1 - statistics.NormalDist().cdf(shifted / math.sqrt(variance))
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment (1979): controls the chance of any false call among a claim's
+    comparisons at the nominal level, and never calls fewer than Bonferroni does."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def mean_sd(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+@dataclass(frozen=True)
+class SeedTest:
+    mean: float  # mean difference over seeds
+    low: float  # t interval
+    high: float
+    p_value: float
+
+
+def seed_test(differences: list[float], *, margin: float = 0.0, confidence: float = CONFIDENCE) -> SeedTest:
+    """One-sample t-test over seeds of per-seed differences (seed s of one model minus seed s of the
+    other). With `margin`, the one-sided test of H0: mean difference <= -margin; without, the
+    two-sided test of "no difference". Needs two seeds or more."""
+    from scipy import stats as st
+
+    if len(differences) < 2:
+        raise ValueError("a test over seeds needs at least two seeds")
+    values = np.asarray(differences, float)
+    mean, sem = float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+    half = float(st.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sem
+    if sem == 0:  # identical differences: the t statistic is infinite (or undefined at 0)
+        shifted = mean + margin
+        p = (0.0 if shifted > 0 else 1.0) if margin else (1.0 if mean == 0 else 0.0)
+    elif margin:
+        p = float(st.ttest_1samp(values + margin, 0.0, alternative="greater").pvalue)
+    else:
+        p = float(st.ttest_1samp(values, 0.0).pvalue)
+    return SeedTest(mean, mean - half, mean + half, p)
