@@ -98,6 +98,11 @@ class Reproduction:
     def train_model(self, plan: ModelPlan, deadline: float | None) -> dict | None:
         run_dir = self.out / "runs" / plan.run_name
         started = (run_dir / "metadata.json").is_file()
+        if started and not (run_dir / "model.safetensors").is_file():
+            stored = files.read_json(run_dir / "metadata.json")
+            # A committed reproduction keeps a finished run's weights in the zoo only: that run is done.
+            if stored.get("status") == "complete" and _zoo_entry_for(stored, self.zoo_dir) is not None:
+                return stored
         meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
         return meta if meta.get("status") == "complete" else None
 

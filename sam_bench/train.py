@@ -218,8 +218,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         ctx.barrier()  # every process has checked `out` before rank 0 writes there
     if resume:
         stored = files.read_json(out / "metadata.json")
-        if stored.get("status") == "complete" and (out / "model.safetensors").is_file():
-            return stored  # nothing left to do
+        if stored.get("status") == "complete":
+            if (out / "model.safetensors").is_file():
+                return stored  # nothing left to do
+            raise SamBenchError(f"--resume: {out} finished training but its model.safetensors is gone; nothing "
+                                "was retrained (remove the folder to train it again)")
     device = ctx.device if ctx is not None else resolve_device(cfg.device)
     autocast = autocast_for(cfg.precision, device)
     precision = precision_used(cfg.precision, device)
