@@ -39,7 +39,13 @@ def format_table(results: list[dict]) -> str:
     """One row per model, attack and eps; AutoAttack's breakdown on the line below its row."""
     from .evaluate import model_name
 
-    rows = [("model", "attack", "norm", "eps", "clean", "robust", "n", "seconds")]
+    from .stats import wilson
+
+    def with_interval(fraction: float, n: int) -> str:  # the 95% Wilson interval over the n test images
+        low, high = wilson(round(fraction * n), n)
+        return f"{_percent(fraction)} ({100 * low:.1f}-{100 * high:.1f})"
+
+    rows = [("model", "attack", "norm", "eps", "clean (95% CI)", "robust (95% CI)", "n", "seconds")]
     notes = {}
     for r in results:
         name = model_name(r["model"]["ref"] or "model")
@@ -50,8 +56,9 @@ def format_table(results: list[dict]) -> str:
                                                            if e["settings"]["restarts"] > 1 else "")
             elif attack == "autoattack":
                 attack = f"aa-{e['settings']['version']}"
-            rows.append((name, attack, e["norm"] or "-", e["eps"] if e["norm"] else "-", _percent(e["clean_acc"]),
-                         _percent(e["robust_acc"]), str(e["n_examples"]), f"{e['seconds']:.1f}"))
+            rows.append((name, attack, e["norm"] or "-", e["eps"] if e["norm"] else "-",
+                         with_interval(e["clean_acc"], e["n_examples"]), with_interval(e["robust_acc"], e["n_examples"]),
+                         str(e["n_examples"]), f"{e['seconds']:.1f}"))
             if e.get("breakdown"):
                 notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e["breakdown"].items())
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -60,6 +60,12 @@ def test_clean_accuracy_with_default_output(runs, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     results = validate(tmp_path / "results" / "c10s_standard_clean_none.json")
     assert results["model"]["kind"] == "checkpoint" and results["dataset"]["n_examples"] == 16
+    # the summary gives each accuracy its 95% Wilson interval over the 16 images
+    from sam_bench.stats import wilson
+    k = round(results["clean_acc"] * 16)
+    low, high = wilson(k, 16)
+    assert f"{100 * k / 16:.2f}% ({100 * low:.1f}-{100 * high:.1f})" in result.output
+    assert "clean (95% CI)" in result.output
 
 
 @pytest.fixture

@@ -51,3 +51,46 @@ def test_bad_recipes(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(BadInput, match="not valid YAML"):
         load_recipe(str(bad), "s")
+
+
+SEEDED = """
+name: seeded
+dataset: cifar10-sample
+train: {arch: preactresnet18, width: 0.125, epochs: 1, seed: 0}
+models:
+  - {name: ST, method: standard}
+  - {name: SAM, method: sam, rho: 0.1, seeds: [3, 4]}
+evaluation: {n_examples: 8}
+scales:
+  one: {}
+  all: {seeds: [0, 1, 2]}
+  some: {seeds: {ST: [5, 6]}}
+  bad: {seeds: [0, 0]}
+  typo: {seeds: {STT: [1]}}
+  words: {seeds: [zero]}
+"""
+
+
+def test_training_seeds_each_make_a_run(tmp_path):
+    path = tmp_path / "seeded.yaml"
+    path.write_text(SEEDED)
+    plans = lambda scale: [(m.name, m.seed, m.primary) for m in load_recipe(str(path), scale).models]  # noqa: E731
+    assert plans("one") == [("ST", 0, True), ("SAM", 3, True), ("SAM", 4, False)]  # a model entry's seeds
+    # a scale's list is for every model; first seeds before second ones
+    assert plans("all") == [("ST", 0, True), ("SAM", 0, True), ("ST", 1, False), ("SAM", 1, False),
+                            ("ST", 2, False), ("SAM", 2, False)]
+    assert plans("some") == [("ST", 5, True), ("SAM", 3, True), ("ST", 6, False), ("SAM", 4, False)]
+    keys = [m.key for m in load_recipe(str(path), "all").models]
+    assert len(set(keys)) == len(keys)  # the seed is a training setting: each seed its own run
+    assert load_recipe(str(path), "all").describe()["models"][2]["seed"] == 1
+    for scale, message in [("bad", "repeat a seed"), ("typo", "unknown model 'STT'"), ("words", "non-negative integers")]:
+        with pytest.raises(BadInput, match=message):
+            load_recipe(str(path), scale)
+
+
+def test_the_cpu_scale_trains_three_seeds_of_the_models_c1_to_c3_compare():
+    cpu = load_recipe("paper-cifar10", "cpu")
+    seeds = {}
+    for m in cpu.models:
+        seeds.setdefault(m.name, []).append(m.seed)
+    assert seeds == {"ST": [0, 1, 2], "SAM-0.1": [0, 1, 2], "SAM-0.4": [0], "AT-Linf-2": [0, 1, 2], "AT-Linf-8": [0]}

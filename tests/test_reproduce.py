@@ -118,6 +118,27 @@ def test_second_run_changes_nothing(smoke):
     assert {p: p.stat().st_mtime_ns for p in out.glob("results/*.json")} == before
 
 
+def test_a_finished_run_whose_weights_live_in_the_zoo_is_not_trained_again(smoke, tmp_path):
+    """Committed reproductions keep a finished run's weights in the zoo only (model.safetensors is not
+    committed): reproduce must take such a run as done, and train --resume must not start it over."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke["out"], out)
+    first = json.loads((out / "plan.json").read_text())["models"][0]  # ST, seed 0: in the zoo
+    run = out / "runs" / f"{first['name']}-{first['key']}"
+    (run / "model.safetensors").unlink()
+    (run / "checkpoint.pt").unlink(missing_ok=True)
+    before = (run / "log.jsonl").read_text(), (run / "metadata.json").read_text()
+    result = CliRunner().invoke(cli, ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out),
+                                      "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert ((run / "log.jsonl").read_text(), (run / "metadata.json").read_text()) == before
+    result = CliRunner().invoke(cli, ["train", "--out", str(run), "--resume"])
+    assert result.exit_code != 0 and "finished training but its model.safetensors is gone" in result.output
+    assert (run / "metadata.json").read_text() == before[1]
+
+
 TINY_RECIPE = """
 name: tiny
 dataset: synthetic
