@@ -68,6 +68,8 @@ def settings_key(config: TrainConfig) -> str:
     recipe = {k: v for k, v in asdict(config).items() if k not in RUNTIME_KEYS}
     if recipe.get("sam_perturbation") == "global":  # trains what one process trains: keyed as before it existed
         del recipe["sam_perturbation"]
+    if not recipe.get("arch_kwargs"):  # likewise runs without timm constructor arguments
+        recipe.pop("arch_kwargs", None)
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
 
 

@@ -43,6 +43,7 @@ class TrainConfig:
     method: str = "standard"
     arch: str = "preactresnet18"
     width: float = 1.0
+    arch_kwargs: dict | None = None  # timm's constructor arguments, e.g. {"depth": 6, "embed_dim": 96}
     dataset: str = "cifar10-sample"
     data_dir: str | None = None
     n_train: int | None = None  # first N training images (after a fixed shuffle); None = all
@@ -81,6 +82,12 @@ class TrainConfig:
                 raise BadInput(f"--rho must be >= 0, got {self.rho}")
         elif self.rho is not None:
             raise BadInput(f"--rho applies to sam, asam and sam-at, not to {self.method}")
+        if self.arch_kwargs is not None:
+            if not isinstance(self.arch_kwargs, dict) or not all(isinstance(k, str) for k in self.arch_kwargs):
+                raise BadInput("arch_kwargs must map timm constructor argument names to values")
+            if not self.arch.startswith("timm:"):
+                raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {self.arch} takes --width only")
+            self.arch_kwargs = dict(self.arch_kwargs) or None
         for name in ("epochs", "batch_size", "attack_steps"):
             if getattr(self, name) < 1:
                 raise BadInput(f"--{name.replace('_', '-')} must be >= 1")
@@ -237,7 +244,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
         x_train, y_train = x_train[keep], y_train[keep]
     torch.manual_seed(cfg.seed)
-    spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width)
+    spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width, cfg.arch_kwargs)
     model = create_model(spec)
     if ctx is not None:
         model = distributed.synchronise_batchnorm(model, device)

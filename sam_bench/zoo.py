@@ -204,7 +204,8 @@ def architecture_name(spec: dict) -> str:
     """RobustBench-style architecture text: 'PreActResNet-18', 'WideResNet-28-10 (width x0.25)'."""
     arch = spec["arch"]
     if arch.startswith("timm:"):
-        return arch[len("timm:"):]
+        given = spec.get("kwargs") or {}
+        return arch[len("timm:"):] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
     names = {"preactresnet18": "PreActResNet-18"}
     name = names.get(arch) or arch.replace("wideresnet", "WideResNet")
     width = spec.get("width", 1.0)
@@ -232,6 +233,8 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
                                                             .replace("timm:", ""))
     if spec.get("width", 1.0) != 1.0:
         short += f"-w{spec['width']:g}"
+    for key, value in (spec.get("kwargs") or {}).items():  # timm constructor arguments: patch_size=4 -> -patch_size4
+        short += "-" + re.sub(r"[^A-Za-z0-9.]", "", f"{key}{value}".replace("_", ""))
     parts = [short]
     if cfg.get("rho") is not None:
         parts.append(f"rho{cfg['rho']:g}")

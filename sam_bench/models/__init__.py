@@ -7,6 +7,7 @@ state_dict has exactly the keys of the matching RobustBench architecture.
 
 A model is rebuilt from its *spec*, a plain dict stored in every run's metadata:
 {"arch": "preactresnet18", "num_classes": 10, "mean": [...], "std": [...], "width": 1.0}
+plus, for timm models built with constructor arguments, "kwargs": {"depth": 6, ...}.
 """
 from __future__ import annotations
 
@@ -30,13 +31,18 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY) + ["timm:<name>"]
 
 
-def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0) -> dict:
+def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None) -> dict:
     if arch not in _REGISTRY and not arch.startswith("timm:"):
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
     if not width > 0:
         raise BadInput(f"--width must be > 0, got {width}")
-    return {"arch": arch, "num_classes": int(num_classes), "mean": [float(m) for m in mean],
+    if kwargs and not arch.startswith("timm:"):
+        raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {arch} takes --width only")
+    spec = {"arch": arch, "num_classes": int(num_classes), "mean": [float(m) for m in mean],
             "std": [float(s) for s in std], "width": float(width)}
+    if kwargs:  # only when given: specs of models without them stay as they always were
+        spec["kwargs"] = dict(kwargs)
+    return spec
 
 
 def create_model(spec: dict) -> nn.Module:
@@ -45,7 +51,7 @@ def create_model(spec: dict) -> nn.Module:
     common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"])
     if arch.startswith("timm:"):
         from .timm_adapter import create_timm_model
-        return create_timm_model(arch[len("timm:"):], width=spec.get("width", 1.0), **common)
+        return create_timm_model(arch[len("timm:"):], width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common)
     if arch not in _REGISTRY:
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
     return _REGISTRY[arch](width=spec.get("width", 1.0), **common)

@@ -1,13 +1,25 @@
 """Any timm model as `timm:<name>`, adapted to 32x32 inputs, randomly initialised (no hub here).
 
-Adaptation, the usual CIFAR recipe: models that take `img_size` (ViT, Swin, ...) get
-img_size=32; ResNet-style stems (a 7x7 stride-2 `conv1`, or a deep stem, and a `maxpool`) get a stride-1
-first conv (3x3 for the 7x7) and no pooling, so a 32x32 image is not shrunk to 8x8 before the first stage.
+timm's own constructor arguments pass through (`kwargs`: `--arch-kwargs depth=6,embed_dim=96`, or
+`arch_kwargs:` in a recipe) and are kept in the model's spec, so a run or zoo entry rebuilds the
+same network. The CIFAR adaptations, per family (each tested in tests/test_timm_models.py):
+  - ViT / DeiT (`vision_transformer`, `deit`): img_size=32 and patch_size=4 unless given, so an
+    image is 8x8 = 64 tokens (timm sizes the position embedding from both), not 2x2 of 16 pixels.
+  - Other models that take `img_size` (Swin, ...): img_size=32.
+  - ResNet-style stems (a 7x7 stride-2 `conv1`, or a deep stem, and a `maxpool`): a stride-1 first
+    conv (3x3 for the 7x7) and no pooling, so 32x32 is not shrunk to 8x8 before the first stage.
+  - ConvNeXt: the 4x4 stride-4 patchify stem (32x32 -> 8x8) becomes 2x2 stride 2 (-> 16x16; stages
+    at 16, 8, 4, 2).
+  - MobileNet / EfficientNet (`conv_stem` with stride 2): stride 1, so their five downsamplings end
+    at 2x2 rather than 1x1.
 """
 import torch.nn as nn
 
 from ..errors import BadInput
 from .normalization import InputNormalization
+
+VIT_MODULES = ("timm.models.vision_transformer", "timm.models.deit")
+CIFAR_PATCH = 4
 
 
 class TimmClassifier(nn.Module):
@@ -20,18 +32,37 @@ class TimmClassifier(nn.Module):
         return self.net(self.normalize(x))
 
 
-def create_timm_model(name: str, num_classes: int, mean, std, width: float = 1.0) -> nn.Module:
+def family(name: str) -> str:
+    """The timm module that defines the model, e.g. 'timm.models.convnext'."""
+    from timm.models import model_entrypoint
+
+    return model_entrypoint(name).__module__
+
+
+def create_timm_model(name: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None) -> nn.Module:
     import timm
 
     if not timm.is_model(name):
         raise BadInput(f"unknown timm model {name!r} (see timm.list_models())")
     if width != 1.0:
-        raise BadInput("--width applies to the built-in architectures only, not to timm models")
+        raise BadInput("--width applies to the built-in architectures only, not to timm models "
+                       "(pass timm's own size arguments with --arch-kwargs, e.g. embed_dim=96)")
+    kwargs = dict(kwargs or {})
+    if family(name) in VIT_MODULES:
+        kwargs.setdefault("patch_size", CIFAR_PATCH)
     try:
-        net = timm.create_model(name, pretrained=False, num_classes=num_classes, img_size=32)
-    except TypeError:  # convolutional models take no img_size
-        net = timm.create_model(name, pretrained=False, num_classes=num_classes)
-        _adapt_resnet_stem(net)
+        try:
+            net = timm.create_model(name, pretrained=False, num_classes=num_classes, img_size=32, **kwargs)
+        except TypeError as err:
+            if "img_size" not in str(err):
+                raise
+            net = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)  # convolutional
+    except (TypeError, ValueError, AssertionError, RuntimeError) as err:
+        given = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "no arguments"
+        raise BadInput(f"timm model {name!r} cannot be built with {given}: {err}") from None
+    _adapt_resnet_stem(net)
+    _adapt_convnext_stem(net, name)
+    _adapt_conv_stem(net)
     return TimmClassifier(net, mean, std)
 
 
@@ -44,3 +75,18 @@ def _adapt_resnet_stem(net: nn.Module) -> None:
         first.stride = (1, 1)
     if isinstance(getattr(net, "maxpool", None), nn.MaxPool2d):
         net.maxpool = nn.Identity()
+
+
+def _adapt_convnext_stem(net: nn.Module, name: str) -> None:
+    stem = getattr(net, "stem", None)
+    if family(name) != "timm.models.convnext" or not isinstance(stem, nn.Sequential):
+        return
+    conv = stem[0]
+    if isinstance(conv, nn.Conv2d) and conv.stride == (4, 4):
+        stem[0] = nn.Conv2d(conv.in_channels, conv.out_channels, 2, 2, bias=conv.bias is not None)
+
+
+def _adapt_conv_stem(net: nn.Module) -> None:
+    conv = getattr(net, "conv_stem", None)
+    if isinstance(conv, nn.Conv2d) and conv.stride == (2, 2):
+        conv.stride = (1, 1)
