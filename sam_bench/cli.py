@@ -163,8 +163,8 @@ from .cli_executors import executor_options, reproduce_settings, show_status  # 
 @click.option("--max-minutes", type=float, default=None,
               help="Finish and save (resumable) before this many minutes after the command started.")
 @click.option("--only", default=None, metavar="NAMES",
-              help="Work on these models of the grid only (comma-separated names, all their seeds); the report "
-                   "covers every model with results. Runs with disjoint --only can share one grid.")
+              help="Work on these models of the grid only (comma-separated: NAME for all its seeds, NAME:SEED for "
+                   "one); the report covers every run with results. Runs with disjoint --only can share one grid.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @executor_options
 def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, quiet,

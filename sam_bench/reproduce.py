@@ -83,7 +83,7 @@ class Reproduction:
     def __init__(self, recipe: Recipe, out: Path, zoo_dir=None, leaderboard_dir=None, progress: bool = True,
                  only: list[str] | None = None):
         self.recipe, self.out, self.progress = recipe, Path(out), progress
-        self.work = [m for m in recipe.models if not only or m.name in only]  # this process's part of the grid
+        self.work = [m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only]  # this process's part
         if recipe.publish:
             self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir
         else:
@@ -200,8 +200,9 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
     executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions).
-    `only`: work on these models of the grid (all their seeds) and leave the others as they are; the
-    report still covers every model with results. Two local runs with disjoint `only` can share a grid."""
+    `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2) and leave the
+    others as they are; the report still covers every run with results. Local runs with disjoint `only`
+    can share a grid."""
     from .executors import claimed_cells
     from .report import write_report
 
@@ -215,9 +216,9 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
     if only:
-        unknown = sorted(set(only) - {m.name for m in recipe.models})
+        unknown = sorted(set(only) - {m.name for m in recipe.models} - {f"{m.name}:{m.seed}" for m in recipe.models})
         if unknown:
-            raise BadInput(f"--only: {recipe.name} ({scale}) has no model {unknown[0]!r}; it has "
+            raise BadInput(f"--only: {recipe.name} ({scale}) has no model (or model:seed) {unknown[0]!r}; it has "
                            f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}")
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"

@@ -139,6 +139,23 @@ def test_a_finished_run_whose_weights_live_in_the_zoo_is_not_trained_again(smoke
     assert (run / "metadata.json").read_text() == before[1]
 
 
+def test_only_works_on_the_named_models_or_seeds(smoke, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke["out"], out)
+    plan = json.loads((out / "plan.json").read_text())["models"]
+    seed1 = out / "results" / f"ST-{plan[3]['key']}.json"
+    seed1.unlink()
+    others = {p: p.stat().st_mtime_ns for p in out.glob("results/*.json")}
+    args = ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out), "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(cli, [*args, "--only", "SAM-0.1,ST:1"])
+    assert result.exit_code == 0, result.output
+    assert seed1.is_file() and {p: p.stat().st_mtime_ns for p in others} == others
+    result = CliRunner().invoke(cli, [*args, "--only", "ST:7"])
+    assert result.exit_code == 2 and "has no model (or model:seed) 'ST:7'" in result.output
+
+
 TINY_RECIPE = """
 name: tiny
 dataset: synthetic
