@@ -250,6 +250,32 @@ def verdicts(records: list[dict]) -> list[dict]:
     return out
 
 
+def architecture(record: dict) -> str:
+    """The record's architecture as the zoo names it, e.g. 'PreActResNet-18 (width x0.125)'."""
+    from .zoo import architecture_name
+
+    cfg = record["config"]
+    return architecture_name({"arch": cfg.get("arch", "preactresnet18"), "width": cfg.get("width", 1.0),
+                              "kwargs": cfg.get("arch_kwargs")})
+
+
+def by_architecture(records: list[dict]) -> dict[str, list[dict]]:
+    """The records split by architecture, in order: a grid over architectures (the arch-sweep recipe)
+    is judged claim by claim within each architecture."""
+    grouped: dict[str, list[dict]] = {}
+    for r in records:
+        grouped.setdefault(architecture(r), []).append(r)
+    return grouped
+
+
+def sam_gain(records: list[dict], norm: str, eps: str) -> Comparison | None:
+    """The first SAM model's PGD accuracy minus ST's at one budget, tested as C2 tests it (unadjusted)."""
+    grouped = models(records)
+    st = next(iter(_by_method(grouped, "standard")), None)
+    sam = next(iter(_by_method(grouped, "sam")), None)
+    return compare(sam, st, ("pgd", norm, eps)) if st and sam else None
+
+
 def _median_epoch(group: list[dict]) -> float | None:
     """Seconds per epoch of a model: the median over its seeds."""
     times = [t for t in (seconds_per_epoch(r) for r in group) if t]

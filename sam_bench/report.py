@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import degenerate, files, stats
-from .claims import accuracy, evaluation, models, seconds_per_epoch, seed_of, verdicts
+from .claims import (accuracy, by_architecture, evaluation, models, sam_gain, seconds_per_epoch, seed_of,
+                     verdicts)
 from .eps import parse_eps
 
 
@@ -137,6 +138,29 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
         plt.close(fig)
         written.append("tradeoff.png")
 
+    architectures = by_architecture(records)
+    if len(architectures) > 1:
+        gains = {budget: [sam_gain(subset, *budget) for subset in architectures.values()]
+                 for budget in (("Linf", "1/255"), ("Linf", "2/255"))}
+        if any(g is not None for values in gains.values() for g in values):
+            fig, ax = plt.subplots(figsize=(1.6 * len(architectures) + 3, 4))
+            for i, (budget, values) in enumerate(gains.items()):
+                xs = [j + (i - 0.5) * 0.35 for j in range(len(architectures))]
+                points = [(x, g) for x, g in zip(xs, values) if g is not None]
+                ax.bar([x for x, _ in points], [100 * g.difference for _, g in points], width=0.35,
+                       yerr=[[100 * (g.difference - g.low) for _, g in points],
+                             [100 * (g.high - g.difference) for _, g in points]],
+                       capsize=3, label=f"PGD {budget[0]} {budget[1]}")
+            ax.axhline(0, color="black", linewidth=0.8)
+            ax.set_xticks(range(len(architectures)), [a.split(" (")[0] for a in architectures], rotation=20)
+            ax.set_ylabel("SAM − ST robust accuracy (points, 95% CI)")
+            ax.set_title("SAM's gain over ST across architectures")
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            files.atomic_write(out / "sam_gain.png", lambda f: fig.savefig(f, format="png", dpi=110))
+            plt.close(fig)
+            written.append("sam_gain.png")
+
     timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in grouped.items()]
     timed = [(name, times) for name, times in timed if times]
     if timed:
@@ -242,11 +266,16 @@ def write_report(out: str | Path) -> Path:
               "per-seed differences must agree (the larger p-value counts). A difference is called at p < 0.05 after "
               "Holm's adjustment over all comparisons of one claim. Differences are in points with their 95% "
               "interval (Newcombe's paired interval, or the t interval over seeds where that is wider).", "",
-              "| claim | verdict | why | comparisons |", "|---|---|---|---|"]
-    for v in verdicts(records):
-        evidence = "<br>".join(v["evidence"]) or "–"
-        lines.append(f"| **{v['claim']}** {v['text']} | **{v['verdict']}** | {v['reason']} | {evidence} |")
-    lines.append("")
+              ]
+    architectures = by_architecture(records)
+    for arch, subset in architectures.items():
+        if len(architectures) > 1:  # a grid over architectures: the claims hold (or not) per architecture
+            lines += [f"### {arch}", ""]
+        lines += ["| claim | verdict | why | comparisons |", "|---|---|---|---|"]
+        for v in verdicts(subset):
+            evidence = "<br>".join(v["evidence"]) or "–"
+            lines.append(f"| **{v['claim']}** {v['text']} | **{v['verdict']}** | {v['reason']} | {evidence} |")
+        lines.append("")
 
     base = next((seconds_per_epoch(g[0]) for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
     lines += ["## Training cost", "", "Seconds per epoch: the median epoch after the first (the first carries start-up "
@@ -264,7 +293,7 @@ def write_report(out: str | Path) -> Path:
 
     plots = _plots(out, records)
     titles = {"robust_vs_eps.png": "Robust accuracy against eps", "tradeoff.png": "Clean vs robust accuracy",
-              "cost.png": "Training cost per epoch"}
+              "cost.png": "Training cost per epoch", "sam_gain.png": "SAM's gain over ST across architectures"}
     if plots:
         lines += ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in plots]
     lines += ["## Sources", ""] + [f"- `{r['path'].relative_to(out)}` ({r['name']}, seed {seed_of(r)}, weights sha256 "

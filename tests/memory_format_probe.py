@@ -68,13 +68,15 @@ def main() -> None:
     ap.add_argument("arch")
     ap.add_argument("width", type=float)
     ap.add_argument("--num-classes", type=int, default=10)
+    ap.add_argument("--arch-kwargs", default="null", help="timm constructor arguments, as JSON")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--layout", choices=["auto", "channels_last", "contiguous"], default="auto",
                     help="auto: training_format's choice; the others override it (to show what the probe catches)")
     args = ap.parse_args()
-    spec = make_spec(args.arch, args.num_classes, *STATS["cifar10"], args.width)
+    arch_kwargs = json.loads(args.arch_kwargs)
+    spec = make_spec(args.arch, args.num_classes, *STATS["cifar10"], args.width, arch_kwargs)
     for method in args.methods.split(","):
-        settings = dict(method=method, arch=args.arch, width=args.width, batch_size=BATCH)
+        settings = dict(method=method, arch=args.arch, width=args.width, arch_kwargs=arch_kwargs, batch_size=BATCH)
         if method in USES_SAM:
             settings.update(rho=0.1)
         if method in USES_ATTACK:

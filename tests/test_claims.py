@@ -109,3 +109,21 @@ def test_results_without_per_image_outcomes_get_a_conservative_unpaired_test():
     assert comparison.tests[0].startswith("unpaired Fisher exact test (no per-image outcomes recorded")
     paired = compare(*[[r] for r in pair(300, 360)[::-1]], ("pgd", "Linf", "1/255"))
     assert comparison.p_value > paired.p_value  # ignoring the pairing only loses evidence
+
+
+def test_a_grid_over_architectures_is_judged_per_architecture():
+    from sam_bench.claims import by_architecture, sam_gain
+
+    prn = list(pair(300, 360))
+    vit = [record("ViT-ST", "standard", 0, flags(600), {b: flags(300) for b in BUDGETS},
+                  arch="timm:vit_tiny_patch16_224", arch_kwargs={"depth": 4}),
+           record("ViT-SAM-0.1", "sam", 0, flags(600), {b: flags(290) for b in BUDGETS},
+                  arch="timm:vit_tiny_patch16_224", arch_kwargs={"depth": 4})]
+    for r in prn:
+        r["config"].update(arch="preactresnet18", width=0.125)
+    split = by_architecture(prn + vit)
+    assert list(split) == ["PreActResNet-18 (width x0.125)", "vit_tiny_patch16_224 (depth=4)"]
+    assert by_claim(split["PreActResNet-18 (width x0.125)"])["C2"]["verdict"] == "holds"
+    assert by_claim(split["vit_tiny_patch16_224 (depth=4)"])["C2"]["verdict"] == "fails"  # 10 images, all one way
+    gain = sam_gain(split["vit_tiny_patch16_224 (depth=4)"], "Linf", "1/255")
+    assert abs(gain.difference + 0.01) < 1e-9 and gain.low < -0.01 < gain.high

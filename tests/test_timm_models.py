@@ -108,3 +108,20 @@ def test_a_recipe_passes_arch_kwargs(tmp_path):
     assert TrainConfig(arch="timm:vit_tiny_patch16_224", arch_kwargs={}).validate().arch_kwargs is None
     with pytest.raises(BadInput, match="takes --width only"):
         TrainConfig(arch="preactresnet18", arch_kwargs={"depth": 2}).validate()
+
+
+def test_every_model_of_the_arch_sweep_recipe_builds_for_32px():
+    from sam_bench.data import STATS
+
+    seen = set()
+    for scale in ("cpu", "full"):
+        for plan in load_recipe("arch-sweep-cifar10", scale).models:
+            c = plan.config
+            key = (c.arch, c.width, str(c.arch_kwargs))
+            if key in seen:
+                continue
+            seen.add(key)
+            model = create_model(make_spec(c.arch, 10, *STATS["cifar10"], c.width, c.arch_kwargs)).eval()
+            with torch.no_grad():
+                assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10), plan.name
+    assert len(seen) == 8  # four architectures, two sizes each
