@@ -50,7 +50,7 @@ GPU_TARGETS = {"standard_epoch_s": 1.0, "sam_epoch_s": 2.0, "at_epoch_s": 8.0, "
                "sam_x_paper": 8.0, "autoattack_10k_s": 120.0}
 
 DEFAULTS = dict(device="auto", methods=DEFAULT_METHODS, batch_size=512, n_images=50_000, steps=20, repeats=5,
-                warmup=2, arch="preactresnet18", width=1.0, precision="auto", compile=False, rho=0.05,
+                warmup=2, arch="preactresnet18", width=1.0, arch_kwargs=None, precision="auto", compile=False, rho=0.05,
                 paper_loop=True, paper_batch_size=128, paper_workers=0, evaluation=True, pgd_images=4096,
                 aa_images=1000, aa_batch_size=500, aa_train_epochs=10, aa_train_images=None, models=(),
                 data_dir=None, seed=0, threads=None, commit=None)
@@ -131,12 +131,12 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
 
     autocast = autocast_for(s["precision"], device)
     torch.manual_seed(s["seed"])
-    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"]))
+    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], s.get("arch_kwargs")))
     layout = training_format(model, device)  # as train
     model = model.to(device, memory_format=layout)
     loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
-    cfg = TrainConfig(method=method, arch=s["arch"], width=s["width"], batch_size=s["batch_size"],
+    cfg = TrainConfig(method=method, arch=s["arch"], width=s["width"], arch_kwargs=s.get("arch_kwargs"), batch_size=s["batch_size"],
                       rho=s["rho"] if method in ("sam", "sam-at") else None, attack_norm=ATTACK["norm"],
                       attack_eps=ATTACK["eps"], attack_steps=ATTACK["steps"], attack_step_size=ATTACK["step_size"],
                       device=str(device), compile=s["compile"]).validate()
@@ -229,7 +229,7 @@ def _brief_models(s, device, workdir: Path, log) -> list[tuple[str, torch.nn.Mod
 
     out = []
     for method in ("standard", "at"):
-        cfg = TrainConfig(method=method, arch=s["arch"], width=s["width"], dataset="cifar10-sample",
+        cfg = TrainConfig(method=method, arch=s["arch"], width=s["width"], arch_kwargs=s.get("arch_kwargs"), dataset="cifar10-sample",
                           n_train=s["aa_train_images"], epochs=s["aa_train_epochs"],
                           batch_size=min(s["batch_size"], s["aa_train_images"] or 1500),
                           attack_norm=ATTACK["norm"], attack_eps=ATTACK["eps"], attack_steps=ATTACK["steps"],
@@ -315,7 +315,7 @@ def _validate(s: dict) -> dict:
         raise BadInput("--threads must be >= 1")
     if not s["rho"] >= 0:
         raise BadInput("--rho must be >= 0")
-    make_spec(s["arch"], 10, (0.5,) * 3, (0.5,) * 3, s["width"])  # unknown arch / bad width -> BadInput
+    make_spec(s["arch"], 10, (0.5,) * 3, (0.5,) * 3, s["width"], s.get("arch_kwargs"))  # unknown arch / bad width -> BadInput
     if s["paper_loop"] and s["arch"] != "preactresnet18":
         raise BadInput("the paper's loop trains preactresnet18; use --arch preactresnet18 or --skip-paper-loop")
     s["models"] = list(s["models"] or [])
@@ -493,7 +493,7 @@ def _run(s: dict, log, out: Path | None, stop_at: float | None) -> dict:
             from .data import STATS
             from .models import create_model, make_spec
             torch.manual_seed(s["seed"])
-            model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"])).to(dev)
+            model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], s.get("arch_kwargs"))).to(dev)
         result["evaluation"] = evaluation = {"pgd": timed(_pgd_throughput, model, s, dev), "autoattack": []}
         save()
         del trained, model

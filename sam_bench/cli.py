@@ -38,23 +38,13 @@ def eps_option(value):
         raise click.BadParameter(str(err)) from None
 
 
-def parse_arch_kwargs(value: str | None) -> dict | None:
-    """click callback: 'depth=6,embed_dim=96,qkv_bias=false' -> {"depth": 6, "embed_dim": 96, "qkv_bias": False}
-    (each value read as YAML: numbers, booleans, strings)."""
-    if not value:
-        return None
-    import yaml
-
-    out = {}
-    for item in value.split(","):
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip() or not text.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. depth=6,embed_dim=96)")
-        try:
-            out[key.strip()] = yaml.safe_load(text.strip())
-        except yaml.YAMLError:
-            raise click.BadParameter(f"{item!r}: cannot read the value") from None
-    return out
+def arch_kwargs_option(ctx, param, value):
+    """click callback: --arch-kwargs text -> dict (sam_bench.models.parse_kwargs); bad text -> usage error."""
+    from .models import parse_kwargs
+    try:
+        return parse_kwargs(value)
+    except BadInput as err:
+        raise click.BadParameter(str(err)) from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -72,7 +62,7 @@ def cli():
               help="preactresnet18, wideresnet-28-10, wideresnet-16-4 or timm:<name>.")
 @click.option("--width", type=float, default=1.0, show_default=True,
               help="Channel multiplier for the built-in architectures (0.25: a quarter of the channels).")
-@click.option("--arch-kwargs", default=None, callback=lambda ctx, param, value: parse_arch_kwargs(value),
+@click.option("--arch-kwargs", default=None, callback=arch_kwargs_option,
               metavar="K=V,...", help="timm constructor arguments, e.g. depth=6,embed_dim=96,num_heads=3 "
                                       "(kept in the run's metadata and zoo entry).")
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "cifar10-sample", "synthetic", "synthetic100"]),

@@ -9,6 +9,15 @@ import click
 
 from . import clock
 
+def _arch_kwargs(value):
+    from .errors import BadInput
+    from .models import parse_kwargs
+    try:
+        return parse_kwargs(value)
+    except BadInput as err:
+        raise click.BadParameter(str(err)) from None
+
+
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--methods", default="standard,sam,at", show_default=True,
@@ -17,6 +26,9 @@ from . import clock
 @click.option("--batch-size", type=int, default=512, show_default=True, help="Batch size of sam-bench's loop.")
 @click.option("--arch", default="preactresnet18", show_default=True)
 @click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier (0.25 for CPU runs).")
+@click.option("--arch-kwargs", default=None, metavar="K=V,...",
+              callback=lambda ctx, param, value: _arch_kwargs(value),
+              help="timm constructor arguments, e.g. depth=4,embed_dim=64,num_heads=2.")
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed training steps per repetition.")
 @click.option("--repeats", type=int, default=5, show_default=True, help="Timed repetitions (median and spread).")
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps before the repetitions.")

@@ -31,6 +31,25 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY) + ["timm:<name>"]
 
 
+def parse_kwargs(text: str | None) -> dict | None:
+    """'depth=6,embed_dim=96,qkv_bias=false' -> {"depth": 6, "embed_dim": 96, "qkv_bias": False}: timm
+    constructor arguments from the command line, each value read as YAML (numbers, booleans, strings)."""
+    if not text:
+        return None
+    import yaml
+
+    out = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise BadInput(f"{item!r} is not KEY=VALUE (e.g. depth=6,embed_dim=96)")
+        try:
+            out[key.strip()] = yaml.safe_load(value.strip())
+        except yaml.YAMLError:
+            raise BadInput(f"{item!r}: cannot read the value") from None
+    return out
+
+
 def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None) -> dict:
     if arch not in _REGISTRY and not arch.startswith("timm:"):
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
