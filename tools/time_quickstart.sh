@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Time the README's quick start as a new user meets it: a fresh clone, the install, then
 # `sam-bench reproduce paper-cifar10 --scale smoke`. Runs it N times (default 3) and writes every
-# wall time, their median and the machine into benchmarks/quickstart-<host>.txt.
+# wall time, their median and the machine into benchmarks/quickstart-<host>.txt, and the median into
+# the README between the markers `quickstart-time start` / `end` (so no one types the number).
 #   tools/time_quickstart.sh [N]
 set -eu
 n=${1:-3}
@@ -30,3 +31,15 @@ median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR 
   echo "median seconds: $median"
 } > "$out"
 cat "$out"
+python3 - "$repo/README.md" "$median" "$n" "$(nproc)" "$(basename "$out")" <<'PY'
+import re, sys
+readme, median, n, cores, name = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+text = open(readme).read()
+line = (f"{median / 60:.1f} minutes after the install on this project's {cores}-core CPU machine "
+        f"(median of {n} fresh clones, {median:.0f} s: `benchmarks/{name}`)")
+new = re.sub(r"(<!-- quickstart-time start -->).*?(<!-- quickstart-time end -->)", lambda m: m[1] + line + m[2],
+             text, flags=re.S)
+if new == text and line not in text:
+    sys.exit("README.md has no quickstart-time markers")
+open(readme, "w").write(new)
+PY
