@@ -5,7 +5,8 @@
   C2  SAM's PGD accuracy beats ST's at Linf 1/255, 2/255 and L2 16/255, 32/255.
   C3  AT beats SAM in robust accuracy at AT's training eps, and loses to SAM in clean accuracy.
   C4  SAM costs about 2x ST per epoch, PGD-k AT about (k+1)x ("about": within 35%), per epoch
-      meaning the median epoch after the first (the first carries start-up costs).
+      meaning the median epoch after the first (the first carries start-up costs), of each model's
+      first seed (later seeds may be trained under another load).
 
 How a comparison of two models is tested (first model vs second, e.g. SAM-0.1 vs ST):
   - Test images: the per-image outcomes of both (same images, same seed) form a paired table, and
@@ -103,15 +104,16 @@ class Comparison:
         if self.difference is None:
             return head + (self.left_out or "not measured")
         text = (f"{100 * self.difference:+.2f} points [{100 * self.low:+.2f}, {100 * self.high:+.2f}]"
-                + (f", p = {_p(self.p_value)}" if self.p_value is not None else "")
-                + (f" (Holm: {_p(self.adjusted)})" if self.adjusted is not None else ""))
+                + (f", p {_p(self.p_value)}" if self.p_value is not None else "")
+                + (f" (Holm: p {_p(self.adjusted)})" if self.adjusted is not None else ""))
         if self.tests:
             text += "; " + "; ".join(self.tests)
         return head + text + (f" ({self.left_out})" if self.left_out else "")
 
 
 def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    """'< 0.001' or '= 0.042', to follow a 'p'."""
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 def _degenerate(*groups: list[dict]) -> str | None:
@@ -145,7 +147,7 @@ def compare(firsts: list[dict], seconds: list[dict], measure: tuple, margin: flo
         low, high = stats.paired_interval(table)
         what = "exact McNemar" if margin is None else f"paired z test against −{100 * margin:g} points"
         c.tests.append(f"{what} on {table.n:,} image pairs ({seeds}; {table.only_first} only "
-                       f"{c.first}, {table.only_second} only {c.second}): p = {_p(p_images)}")
+                       f"{c.first}, {table.only_second} only {c.second}): p {_p(p_images)}")
     else:
         k1 = sum(round(x["robust_acc"] * x["n_examples"]) for x, _ in evs)
         k2 = sum(round(y["robust_acc"] * y["n_examples"]) for _, y in evs)
@@ -154,14 +156,14 @@ def compare(firsts: list[dict], seconds: list[dict], measure: tuple, margin: flo
                     else stats.unpaired_noninferiority_p(k1, n1, k2, n2, margin))
         low, high = stats.unpaired_interval(k1, n1, k2, n2)
         c.tests.append(f"unpaired {'Fisher exact' if margin is None else 'z'} test (no per-image outcomes "
-                       f"recorded; conservative): p = {_p(p_images)}")
+                       f"recorded; conservative): p {_p(p_images)}")
     c.p_value = p_images
 
     # Training seeds: a t-test over the per-seed differences.
     if len(pairs) >= 2:
         seed = stats.seed_test(differences, margin=margin or 0.0)
         sd = statistics.stdev(differences)
-        c.tests.append(f"t-test over {len(pairs)} seeds (differences sd {100 * sd:.2f} points): p = {_p(seed.p_value)}")
+        c.tests.append(f"t-test over {len(pairs)} seeds (differences sd {100 * sd:.2f} points): p {_p(seed.p_value)}")
         c.p_value = max(c.p_value, seed.p_value)  # intersection-union: called only if both call it
         low, high = min(low, seed.low), max(high, seed.high)  # the wider of the two intervals
     c.low, c.high = low, high
@@ -190,7 +192,7 @@ def judge(comparisons: list[Comparison], noninferiority: bool = False) -> tuple[
     family = f"Holm over {len(usable)} comparison{'s' if len(usable) > 1 else ''}"
     if weak:
         return "inconclusive", (f"not significant at p < {stats.ALPHA:g} ({family}): "
-                                + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p = {_p(c.adjusted)})" for c in weak))
+                                + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(c.adjusted)})" for c in weak))
     return "holds", f"every comparison significant at p < {stats.ALPHA:g} ({family})"
 
 
@@ -277,6 +279,7 @@ def sam_gain(records: list[dict], norm: str, eps: str) -> Comparison | None:
 
 
 def _median_epoch(group: list[dict]) -> float | None:
-    """Seconds per epoch of a model: the median over its seeds."""
-    times = [t for t in (seconds_per_epoch(r) for r in group) if t]
-    return statistics.median(times) if times else None
+    """Seconds per epoch of a model's first seed: a grid's first seeds are trained in one go, under one
+    load, while later seeds may be added later, elsewhere, or several at a time."""
+    first = next((r for r in group if r.get("primary", True)), group[0])
+    return seconds_per_epoch(first)

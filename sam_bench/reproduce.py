@@ -100,11 +100,18 @@ class Reproduction:
         started = (run_dir / "metadata.json").is_file()
         if started and not (run_dir / "model.safetensors").is_file():
             stored = files.read_json(run_dir / "metadata.json")
-            # A committed reproduction keeps a finished run's weights in the zoo only: that run is done.
-            if stored.get("status") == "complete" and _zoo_entry_for(stored, self.zoo_dir) is not None:
+            # A committed reproduction keeps a finished run's weights in the zoo only, or (a model's later
+            # seeds) nowhere but in git history once its results, per-image outcomes included, are written:
+            # either way the run is done.
+            if stored.get("status") == "complete" and (_zoo_entry_for(stored, self.zoo_dir) is not None
+                                                       or self._results_for(plan, stored["weights_sha256"])):
                 return stored
         meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
         return meta if meta.get("status") == "complete" else None
+
+    def _results_for(self, plan: ModelPlan, weights_sha256: str) -> bool:
+        path = self.out / "results" / f"{plan.run_name}.json"
+        return path.is_file() and files.read_json(path).get("model", {}).get("weights_sha256") == weights_sha256
 
     def publish(self, plan: ModelPlan, run_meta: dict) -> dict | None:
         """The zoo entry of the run (added if new); None for a model's second and later seeds, which

@@ -125,15 +125,19 @@ def test_a_finished_run_whose_weights_live_in_the_zoo_is_not_trained_again(smoke
 
     out = tmp_path / "copy"
     shutil.copytree(smoke["out"], out)
-    first = json.loads((out / "plan.json").read_text())["models"][0]  # ST, seed 0: in the zoo
-    run = out / "runs" / f"{first['name']}-{first['key']}"
-    (run / "model.safetensors").unlink()
-    (run / "checkpoint.pt").unlink(missing_ok=True)
+    plan = json.loads((out / "plan.json").read_text())["models"]
+    run = out / "runs" / f"{plan[0]['name']}-{plan[0]['key']}"  # ST, seed 0: in the zoo
+    later = out / "runs" / f"{plan[3]['name']}-{plan[3]['key']}"  # ST, seed 1: in no zoo, but its results exist
+    for folder in (run, later):
+        (folder / "model.safetensors").unlink()
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
     before = (run / "log.jsonl").read_text(), (run / "metadata.json").read_text()
+    later_before = (later / "metadata.json").read_text()
     result = CliRunner().invoke(cli, ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out),
                                       "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     assert ((run / "log.jsonl").read_text(), (run / "metadata.json").read_text()) == before
+    assert (later / "metadata.json").read_text() == later_before and not (later / "model.safetensors").exists()
     result = CliRunner().invoke(cli, ["train", "--out", str(run), "--resume"])
     assert result.exit_code != 0 and "finished training but its model.safetensors is gone" in result.output
     assert (run / "metadata.json").read_text() == before[1]
