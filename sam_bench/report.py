@@ -86,6 +86,14 @@ def _with_interval(record: dict, *measure) -> str:
     return f"{_pct(ev['robust_acc'])} ({100 * low:.1f}–{100 * high:.1f})"
 
 
+def _save(plt, fig, out: Path, name: str) -> str:
+    """Write a finished figure atomically as out/name and free it; returns the name."""
+    fig.tight_layout()
+    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return name
+
+
 def _plots(out: Path, records: list[dict]) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -112,10 +120,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
             ax.set_title(f"Robust accuracy against {norm} eps")
             ax.grid(alpha=0.3)
         axes[0][-1].legend(fontsize=8)
-        fig.tight_layout()
-        files.atomic_write(out / "robust_vs_eps.png", lambda f: fig.savefig(f, format="png", dpi=110))
-        plt.close(fig)
-        written.append("robust_vs_eps.png")
+        written.append(_save(plt, fig, out, "robust_vs_eps.png"))
 
     target = next(((("autoattack",) + b) for b in aa_budgets(records)), None) or \
         next(((("pgd",) + b) for b in budgets if b == ("Linf", "8/255")), None)
@@ -133,10 +138,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
         ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
         ax.set_title("Clean vs robust accuracy")
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        files.atomic_write(out / "tradeoff.png", lambda f: fig.savefig(f, format="png", dpi=110))
-        plt.close(fig)
-        written.append("tradeoff.png")
+        written.append(_save(plt, fig, out, "tradeoff.png"))
 
     architectures = by_architecture(records)
     if len(architectures) > 1:
@@ -156,10 +158,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
             ax.set_ylabel("SAM − ST robust accuracy (points, 95% CI)")
             ax.set_title("SAM's gain over ST across architectures")
             ax.legend(fontsize=8)
-            fig.tight_layout()
-            files.atomic_write(out / "sam_gain.png", lambda f: fig.savefig(f, format="png", dpi=110))
-            plt.close(fig)
-            written.append("sam_gain.png")
+            written.append(_save(plt, fig, out, "sam_gain.png"))
 
     timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in grouped.items()]
     timed = [(name, times) for name, times in timed if times]
@@ -170,10 +169,7 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
         ax.set_ylabel("seconds per epoch")
         ax.set_title("Training cost")
         ax.tick_params(axis="x", rotation=30)
-        fig.tight_layout()
-        files.atomic_write(out / "cost.png", lambda f: fig.savefig(f, format="png", dpi=110))
-        plt.close(fig)
-        written.append("cost.png")
+        written.append(_save(plt, fig, out, "cost.png"))
     return written
 
 
