@@ -31,15 +31,31 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY) + ["timm:<name>"]
 
 
+def _split_top_level(text: str) -> list[str]:
+    """Split at the commas that are not inside [...] or {...}: 'dims=[16,32],depth=2' -> two items."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return items
+
+
 def parse_kwargs(text: str | None) -> dict | None:
     """'depth=6,embed_dim=96,qkv_bias=false' -> {"depth": 6, "embed_dim": 96, "qkv_bias": False}: timm
-    constructor arguments from the command line, each value read as YAML (numbers, booleans, strings)."""
+    constructor arguments from the command line, each value read as YAML (numbers, booleans, strings,
+    lists such as dims=[16,32,64,128])."""
     if not text:
         return None
     import yaml
 
     out = {}
-    for item in text.split(","):
+    for item in _split_top_level(text):
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise BadInput(f"{item!r} is not KEY=VALUE (e.g. depth=6,embed_dim=96)")
