@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sam_bench import zoo
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
-from sam_bench.models import create_model, make_spec
+from sam_bench.models import create_model, make_spec, parse_kwargs
 from sam_bench.recipe import load_recipe
 from sam_bench.train import TrainConfig, train
 
@@ -64,6 +64,16 @@ def test_bad_constructor_arguments_are_one_clear_error():
     result = runner.invoke(cli, ["train", "--arch", "timm:vit_tiny_patch16_224", "--arch-kwargs", "depth6",
                                  "--out", "unused"])
     assert result.exit_code == 2 and "is not KEY=VALUE" in result.output
+
+
+def test_command_line_arguments_read_lists_and_mappings_whole():
+    # ConvNeXt's dims and ResNet's channels are lists: their commas must not end the argument
+    assert parse_kwargs("dims=[16,32,64,128],drop_path_rate=0.1,ls_init_value=null") == {
+        "dims": [16, 32, 64, 128], "drop_path_rate": 0.1, "ls_init_value": None}
+    assert parse_kwargs("channels=[8, 16],stem_type=deep,block_args={attn_layer: se}") == {
+        "channels": [8, 16], "stem_type": "deep", "block_args": {"attn_layer": "se"}}
+    with pytest.raises(BadInput, match="cannot read the value"):
+        parse_kwargs("dims=[16,32")
 
 
 def test_runs_without_timm_arguments_keep_their_keys():
