@@ -1,6 +1,7 @@
 """Shared state under concurrency: 4 processes write one zoo and one leaderboard at once
 (files.locked around the zoo's id check and the leaderboard's read-merge-write)."""
 import multiprocessing
+import threading
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from sam_bench import files, leaderboard, zoo
 from sam_bench.train import TrainConfig, train
 
 WRITERS, EACH = 4, 5
+BARRIER_S = 60
 SHARED_ID = "SamBench2025Standard_shared"
 
 
@@ -29,40 +31,55 @@ def results_with_pgd(entry, eps: str, acc: float) -> dict:
             "environment": {"device_name": "cpu"}}
 
 
-def writer(index, run_dir, zoo_dir, boards, start):
-    start.wait()  # all four add to the zoo together, then all four update one leaderboard entry together
-    shared = zoo.find_entry(SHARED_ID, zoo_dir)
+def writer(index, run_dirs, zoo_root, boards, start, rounds):
+    # (a writer that fails breaks the barriers after their timeout, so that the others end too)
+    start.wait(BARRIER_S)  # all four add to the zoo together, then all four update one leaderboard entry together
+    shared = zoo.find_entry(SHARED_ID, zoo_root / "shared")
     for j in range(EACH):
-        zoo.add(run_dir, f"SamBench2025Standard_w{index}x{j}", zoo_dir=zoo_dir, precision="fp32")
-    start.wait()
+        # No --id: all four runs suggest the same id, so each writer must see the others' entries
+        # before it takes a free one (without the zoo lock, two of them take the same id and one is lost)
+        rounds.wait(BARRIER_S)
+        zoo.add(run_dirs[index], zoo_dir=zoo_root / f"round{j}", precision="fp32")
+    start.wait(BARRIER_S)
     for j in range(EACH):
         budget = index * EACH + j + 1
-        leaderboard.update_from_results(results_with_pgd(shared, f"{budget}/255", budget / 100), boards, zoo_dir)
+        leaderboard.update_from_results(results_with_pgd(shared, f"{budget}/255", budget / 100), boards,
+                                        zoo_root / "shared")
 
 
 def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monkeypatch):
     monkeypatch.setenv("SAM_BENCH_CACHE", str(tmp_path / "cache"))
     torch.set_num_threads(1)
-    run_dir, zoo_dir, boards = tmp_path / "run", tmp_path / "model_zoo", tmp_path / "leaderboards"
-    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=128, batch_size=64,
-                      dataset="cifar10-sample"), run_dir, progress=False)
-    zoo.add(run_dir, SHARED_ID, zoo_dir=zoo_dir, precision="fp32")
+    zoo_root, boards = tmp_path / "zoos", tmp_path / "leaderboards"
+    run_dirs = []
+    for index in range(WRITERS):  # four runs whose ids agree (n_train is not in an id) and weights differ
+        run_dir = tmp_path / f"run{index}"
+        train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=64 + 16 * index, batch_size=64,
+                          dataset="cifar10-sample"), run_dir, progress=False)
+        run_dirs.append(run_dir)
+    zoo.add(run_dirs[0], SHARED_ID, zoo_dir=zoo_root / "shared", precision="fp32")
 
     context = multiprocessing.get_context("spawn")
-    start = context.Barrier(WRITERS + 1)
-    procs = [context.Process(target=writer, args=(i, run_dir, zoo_dir, boards, start)) for i in range(WRITERS)]
+    start, rounds = context.Barrier(WRITERS + 1), context.Barrier(WRITERS)
+    procs = [context.Process(target=writer, args=(i, run_dirs, zoo_root, boards, start, rounds))
+             for i in range(WRITERS)]
     for p in procs:
         p.start()
-    start.wait()
-    start.wait()
+    try:
+        start.wait(BARRIER_S)
+        start.wait(BARRIER_S)
+    except threading.BrokenBarrierError:
+        pass  # a writer failed: the exit codes below say so
     for p in procs:
         p.join(300)
     assert [p.exitcode for p in procs] == [0] * WRITERS
 
-    ids = sorted(e["id"] for e in zoo.list_entries(zoo_dir=zoo_dir))
-    assert ids == sorted([SHARED_ID] + [f"SamBench2025Standard_w{i}x{j}" for i in range(WRITERS) for j in range(EACH)])
-    for model_id in ids:  # every entry whole: weights verify against the recorded sha256
-        zoo.load_model(model_id, zoo_dir=zoo_dir)
+    for j in range(EACH):  # every round: four entries, one per run, each whole (weights verify)
+        entries = zoo.list_entries(zoo_dir=zoo_root / f"round{j}")
+        assert sorted(e["added"]["from_run"] for e in entries) == sorted(str(r) for r in run_dirs)
+        assert len({e["id"] for e in entries}) == WRITERS
+        for entry in entries:
+            zoo.load_model(entry["id"], zoo_dir=zoo_root / f"round{j}")
     board = files.read_json(boards / "cifar10" / "Linf" / f"{SHARED_ID}.json")
     budgets = sorted(int(p["eps"].split("/")[0]) for p in board["sam_bench"]["pgd"])
     assert budgets == list(range(1, WRITERS * EACH + 1))  # no read-merge-write lost to another writer
