@@ -15,6 +15,10 @@ def executor_options(command):
         click.option("--slurm-cpus-per-job", type=int, default=None, help="CPUs per job, also its threads (default 1)."),
         click.option("--slurm-time", type=int, default=None,
                      help="Time limit per job in minutes (default 1440); a job that reaches it requeues itself."),
+        click.option("--slurm-signal-delay", type=int, default=None, metavar="SECONDS",
+                     help="How long before the time limit SLURM tells a job to checkpoint and requeue (default 90)."),
+        click.option("--slurm-max-timeouts", type=int, default=None, metavar="N",
+                     help="How many times one job may reach its time limit and requeue (default 3)."),
         click.option("--slurm-array-parallelism", type=int, default=None, help="Jobs of the array running at once (default 64)."),
         click.option("--slurm-option", "slurm_extra", multiple=True, metavar="NAME=VALUE",
                      help="Any other #SBATCH option, e.g. --slurm-option account=myproj (repeatable)."),
@@ -48,5 +52,6 @@ def reproduce_settings(recipe, scale, args) -> dict:
     slurm = SlurmOptions.from_recipe(
         recipe, scale, partition=args["slurm_partition"], gpus_per_job=args["slurm_gpus_per_job"],
         cpus_per_job=args["slurm_cpus_per_job"], time_minutes=args["slurm_time"],
-        array_parallelism=args["slurm_array_parallelism"], extra=parse_sbatch_options(args["slurm_extra"]))
+        array_parallelism=args["slurm_array_parallelism"], signal_delay_s=args["slurm_signal_delay"],
+        max_timeouts=args["slurm_max_timeouts"], extra=parse_sbatch_options(args["slurm_extra"]))
     return {"executor": "slurm", "slurm": slurm, "wait": args["wait"]}

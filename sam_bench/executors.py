@@ -51,6 +51,12 @@ class SlurmOptions:
     cpus_per_job: int = 1
     time_minutes: int = 24 * 60
     array_parallelism: int = 64
+    # seconds before the time limit that SLURM signals the job to checkpoint and requeue (submitit's
+    # default): a checkpoint must fit in it, and it must be shorter than the time limit itself
+    signal_delay_s: int = 90
+    # how many times one job may reach its time limit and requeue (submitit's default 3): a model that
+    # needs 12 h on a 4 h partition needs at least 2
+    max_timeouts: int = 3
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -59,19 +65,26 @@ class SlurmOptions:
 
         data, where = _read(recipe_ref)
         block = merge(data.get("slurm") or {}, ((data.get("scales") or {}).get(scale) or {}).get("slurm") or {})
-        names = {"partition", "gpus_per_job", "cpus_per_job", "time_minutes", "array_parallelism", "extra"}
+        names = {"partition", "gpus_per_job", "cpus_per_job", "time_minutes", "array_parallelism", "signal_delay_s",
+                 "max_timeouts", "extra"}
         unknown = sorted(set(block) - names)
         if unknown:
             raise BadInput(f"{where}: unknown slurm setting {unknown[0]!r}; the block takes {', '.join(sorted(names))}")
         extra = {**(block.get("extra") or {}), **(command_line.pop("extra", None) or {})}
-        return cls(**{**block, **{k: v for k, v in command_line.items() if v is not None}, "extra": extra})
+        options = cls(**{**block, **{k: v for k, v in command_line.items() if v is not None}, "extra": extra})
+        if not 0 < int(options.signal_delay_s) < 60 * int(options.time_minutes):
+            raise BadInput(f"the signal delay ({options.signal_delay_s} s) must be positive and shorter than the "
+                           f"time limit ({options.time_minutes} min), or the job is told to requeue as it starts")
+        if int(options.max_timeouts) < 0:
+            raise BadInput(f"--slurm-max-timeouts must be 0 or more, got {options.max_timeouts}")
+        return options
 
     def executor(self, folder: Path) -> submitit.SlurmExecutor:
-        executor = submitit.SlurmExecutor(folder=folder / "%j")
+        executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
         executor.update_parameters(
             partition=self.partition, time=int(self.time_minutes), cpus_per_task=int(self.cpus_per_job),
             gpus_per_node=int(self.gpus_per_job) or None, array_parallelism=int(self.array_parallelism),
-            job_name="sam-bench", additional_parameters=dict(self.extra),
+            signal_delay_s=int(self.signal_delay_s), job_name="sam-bench", additional_parameters=dict(self.extra),
             # one thread per CPU the job holds: the same results as a local run with the same threads
             setup=[f"export OMP_NUM_THREADS={int(self.cpus_per_job)}"])
         return executor

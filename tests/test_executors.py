@@ -132,12 +132,46 @@ def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
     assert (out / "REPORT.md").is_file()
 
 
+@pytest.mark.slurm
+def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(cluster, tmp_path):
+    """Nothing is sent by hand: the scale's jobs have a 1-minute limit and ask to be signalled 55 s
+    before it, and the training takes longer than a minute; SLURM's own signal makes each attempt
+    checkpoint and requeue (submitit logs it as timed out, not pre-empted) until the model is done."""
+    out = tmp_path / "timelimit"
+    sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--no-wait"))
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    deadline = time.time() + 400
+    while time.time() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True,
+                               text=True).stdout.strip()
+        if not state:
+            break
+        if state == "PENDING":  # requeued: SLURM holds a requeued job back a while; let it start now
+            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=cluster)
+        time.sleep(1)
+    history = subprocess.run(["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster,
+                             capture_output=True, text=True).stdout.split()
+    assert "REQUEUED" in history and history[-1] == "COMPLETED", history
+    job_logs = "".join(p.read_text() for p in (out / "slurm").rglob("*.err"))
+    assert "Caught signal SIGUSR2" in job_logs and "this job is timed-out" in job_logs
+    assert "this job is preempted" not in job_logs
+    log = next(out.glob("runs/ST-*/log.jsonl"))
+    epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
+    assert epochs == list(range(1, 81))  # every attempt resumed where the last one stopped
+    assert sam_bench(cluster, *grid_args(out, "timelimit", "--status")).stdout.strip() == "ST: done"
+
+
 def test_slurm_options_come_from_the_recipe_then_the_command_line():
     options = SlurmOptions.from_recipe(RECIPE, "test", partition="gpu", time_minutes=None,
                                        extra=parse_sbatch_options(["account=proj", "--qos=high"]))
     assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
     with pytest.raises(BadInput, match="NAME=VALUE"):
         parse_sbatch_options(["account"])
+    limited = SlurmOptions.from_recipe(RECIPE, "timelimit", max_timeouts=None)
+    assert (limited.time_minutes, limited.signal_delay_s, limited.max_timeouts) == (1, 55, 10)
+    assert limited.executor(Path("unused")).max_num_timeout == 10
+    with pytest.raises(BadInput, match="shorter than the time limit"):
+        SlurmOptions.from_recipe(RECIPE, "timelimit", signal_delay_s=60)
 
 
 @pytest.mark.slurm
