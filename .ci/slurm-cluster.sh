@@ -4,7 +4,8 @@
 # accounting (slurmdbd + MariaDB) so that `sacct` answers - without it submitit cannot see a
 # cancelled job's state and waits forever.
 #
-#   .ci/slurm-cluster.sh start     install what is missing (apt, needs root), configure, start, wait for the node
+#   .ci/slurm-cluster.sh install   install what is missing (apt, needs root and the package mirror)
+#   .ci/slurm-cluster.sh start     install what is missing, configure, start, wait for the node
 #   .ci/slurm-cluster.sh status    exit 0 when the node answers
 #   .ci/slurm-cluster.sh stop      stop every daemon this script started
 #   eval "$(.ci/slurm-cluster.sh env)"   point sinfo/sbatch/squeue/sacct at this cluster
@@ -13,7 +14,9 @@
 # database, pid files. Containers without systemd or a cgroup freezer need proctrack/linuxproc and
 # task/none. Daemons are told to bind to loopback (CommunicationParameters=NoInAddrAny, MariaDB on
 # 127.0.0.1): slurmd, slurmdbd and MariaDB listen on 127.0.0.1 only; Debian 12's slurmctld still listens
-# on every address (port 6817), so run this where that port is not reachable from outside. Only munged uses the system paths (/etc/munge/munge.key, /run/munge), as slurm expects.
+# on every address (port 6817), so run this where that port is not reachable from outside: `.ci/run`
+# runs it in a network namespace whose only interface is loopback. Only munged uses the system paths
+# (/etc/munge/munge.key, /run/munge), as slurm expects.
 set -euo pipefail
 
 STATE=${SAM_BENCH_SLURM_DIR:-/tmp/sam-bench-slurm}
@@ -126,8 +129,9 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     log "timed out waiting for $what (logs in $STATE/log)"; return 1
 }
 
-node_idle() { sinfo -h -n "$NODE" -o %T 2>/dev/null | grep -qx idle; }
-accounting_up() { sacctmgr -n list cluster format=cluster 2>/dev/null | grep -q sambench; }
+# each query has its own limit: a client whose daemon is half up can wait forever
+node_idle() { timeout 10 sinfo -h -n "$NODE" -o %T 2>/dev/null | grep -qx idle; }
+accounting_up() { timeout 10 sacctmgr -n list cluster format=cluster 2>/dev/null | grep -q sambench; }
 
 start() {
     if status >/dev/null 2>&1; then log "already running"; return; fi
@@ -136,7 +140,7 @@ start() {
     start_munge
     start_mariadb
     slurmdbd
-    wait_for 30 slurmdbd sacctmgr -n list cluster
+    wait_for 30 slurmdbd timeout 10 sacctmgr -n list cluster
     slurmctld
     wait_for 30 "the cluster's registration" accounting_up
     slurmd
@@ -169,12 +173,13 @@ stop() {
 }
 
 status() { [ -f "$CONF" ] && node_idle_or_busy; }
-node_idle_or_busy() { sinfo -h -n "$NODE" -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
+node_idle_or_busy() { timeout 10 sinfo -h -n "$NODE" -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
 
 case "${1:-}" in
+    install) install_packages ;;
     start) start ;;
     stop) stop ;;
     status) if status; then echo "up (SLURM_CONF=$CONF)"; else echo "down"; exit 1; fi ;;
     env) echo "export SLURM_CONF=$CONF" ;;
-    *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+    *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
 esac
