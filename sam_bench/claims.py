@@ -278,6 +278,18 @@ def sam_gain(records: list[dict], norm: str, eps: str) -> Comparison | None:
     return compare(sam, st, ("pgd", norm, eps)) if st and sam else None
 
 
+def cost_against_st(records: list[dict]) -> list[float | None]:
+    """Each record's seconds per epoch over its own architecture's ST (the first ST record): a ViT's SAM
+    against a ViT's ST, not against another architecture's."""
+    base = {arch: next((seconds_per_epoch(r) for r in subset if r["config"]["method"] == "standard"), None)
+            for arch, subset in by_architecture(records).items()}
+    ratios = []
+    for r in records:
+        t, st = seconds_per_epoch(r), base[architecture(r)]
+        ratios.append(t / st if t and st else None)
+    return ratios
+
+
 def _median_epoch(group: list[dict]) -> float | None:
     """Seconds per epoch of a model's first seed: a grid's first seeds are trained in one go, under one
     load, while later seeds may be added later, elsewhere, or several at a time."""

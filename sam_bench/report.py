@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import degenerate, files, stats
-from .claims import (accuracy, by_architecture, evaluation, models, sam_gain, seconds_per_epoch, seed_of,
-                     verdicts)
+from .claims import (accuracy, by_architecture, cost_against_st, evaluation, models, sam_gain, seconds_per_epoch,
+                     seed_of, verdicts)
 from .eps import parse_eps
 
 
@@ -182,8 +182,11 @@ def _setup_lines(records: list[dict]) -> list[str]:
     torch_versions = sorted({r["results"]["environment"]["torch_version"] for r in records})
     aa = sorted({_aa_text(ev) for r in records for ev in r["results"]["evaluations"] if ev["attack"] == "autoattack"})
     seeds = sorted({seed_of(r) for r in records})
+    architectures = list(by_architecture(records))
+    trained = (f"{cfg['arch']} (width {cfg['width']:g})" if len(architectures) == 1
+               else f"{len(architectures)} architectures ({'; '.join(architectures)})")
     return [
-        f"- Training: {cfg['arch']} (width {cfg['width']:g}), {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+        f"- Training: {trained}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
         f"SGD lr {cfg['lr']:g} ({cfg['schedule']}), momentum {cfg['momentum']:g}, weight decay "
         f"{cfg['weight_decay']:g}, data set `{cfg['dataset']}`"
         + (f" ({cfg['n_train']} training images)" if cfg.get("n_train") else "")
@@ -273,18 +276,17 @@ def write_report(out: str | Path) -> Path:
             lines.append(f"| **{v['claim']}** {v['text']} | **{v['verdict']}** | {v['reason']} | {evidence} |")
         lines.append("")
 
-    base = next((seconds_per_epoch(g[0]) for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
     lines += ["## Training cost", "", "Seconds per epoch: the median epoch after the first (the first carries start-up "
-              "costs), from each run's `log.jsonl`.", "",
+              "costs), from each run's `log.jsonl`" + ("; each architecture against its own ST"
+                                                       if len(architectures) > 1 else "") + ".", "",
               "| model | seed | passes per step | seconds per epoch | x ST (seed 0) | images/s | wall time (s) |",
               "|---|---|---|---|---|---|---|"]
-    for r in records:
+    for r, ratio in zip(records, cost_against_st(records)):
         t = seconds_per_epoch(r)
-        ratio = f"{t / base:.2f}" if t and base else "–"
         ips = r["training"].get("images_per_s")
         lines.append(f"| {r['name']} | {seed_of(r)} | {r['training'].get('passes_per_step', '–')} | "
-                     f"{'–' if t is None else f'{t:.1f}'} | {ratio} | {'–' if ips is None else f'{ips:.0f}'} | "
-                     f"{r['training'].get('wall_time_s', 0):.0f} |")
+                     f"{'–' if t is None else f'{t:.1f}'} | {'–' if ratio is None else f'{ratio:.2f}'} | "
+                     f"{'–' if ips is None else f'{ips:.0f}'} | {r['training'].get('wall_time_s', 0):.0f} |")
     lines += ["", "Timings on a shared CPU are noisy; compare ratios taken in one run.", ""]
 
     plots = _plots(out, records)

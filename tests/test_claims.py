@@ -127,3 +127,14 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
     assert by_claim(split["vit_tiny_patch16_224 (depth=4)"])["C2"]["verdict"] == "fails"  # 10 images, all one way
     gain = sam_gain(split["vit_tiny_patch16_224 (depth=4)"], "Linf", "1/255")
     assert abs(gain.difference + 0.01) < 1e-9 and gain.low < -0.01 < gain.high
+
+
+def test_each_architecture_costs_against_its_own_st():
+    from sam_bench.claims import cost_against_st
+
+    prn = list(pair(300, 360))
+    vit = [record("ViT-ST", "standard", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224"),
+           record("ViT-SAM-0.1", "sam", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224")]
+    for r, seconds in zip(prn + vit, [10.0, 20.0, 40.0, 80.0]):
+        r["epoch_seconds"] = [99.0, seconds]  # the first epoch (start-up) does not count
+    assert cost_against_st(prn + vit) == [1.0, 2.0, 1.0, 2.0]  # not 4 and 8 against PreActResNet's ST
