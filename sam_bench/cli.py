@@ -8,6 +8,7 @@ import click
 from click.core import ParameterSource
 
 from . import __version__, clock
+from .cli_options import arch_kwargs_option, eps_option
 from .errors import BadInput, SamBenchError
 
 
@@ -25,26 +26,6 @@ class Group(click.Group):
             return super().invoke(ctx)
         except SamBenchError as err:
             raise CliError(err) from None
-
-
-def eps_option(value):
-    """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
-    if value is None:
-        return None
-    from .eps import format_eps, parse_eps
-    try:
-        return format_eps(parse_eps(value))
-    except BadInput as err:
-        raise click.BadParameter(str(err)) from None
-
-
-def arch_kwargs_option(ctx, param, value):
-    """click callback: --arch-kwargs text -> dict (sam_bench.models.parse_kwargs); bad text -> usage error."""
-    from .models import parse_kwargs
-    try:
-        return parse_kwargs(value)
-    except BadInput as err:
-        raise click.BadParameter(str(err)) from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

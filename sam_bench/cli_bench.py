@@ -8,15 +8,7 @@ from __future__ import annotations
 import click
 
 from . import clock
-
-def _arch_kwargs(value):
-    from .errors import BadInput
-    from .models import parse_kwargs
-    try:
-        return parse_kwargs(value)
-    except BadInput as err:
-        raise click.BadParameter(str(err)) from None
-
+from .cli_options import arch_kwargs_option
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -27,7 +19,7 @@ def _arch_kwargs(value):
 @click.option("--arch", default="preactresnet18", show_default=True)
 @click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier (0.25 for CPU runs).")
 @click.option("--arch-kwargs", default=None, metavar="K=V,...",
-              callback=lambda ctx, param, value: _arch_kwargs(value),
+              callback=arch_kwargs_option,
               help="timm constructor arguments, e.g. depth=4,embed_dim=64,num_heads=2.")
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed training steps per repetition.")
 @click.option("--repeats", type=int, default=5, show_default=True, help="Timed repetitions (median and spread).")
