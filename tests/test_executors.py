@@ -85,6 +85,24 @@ def test_slurm_grid_equals_local_grid(cluster, tmp_path):
     assert accounted == ["COMPLETED", "COMPLETED"]
 
 
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
+    """The README's main job itself, both ways (about 8 minutes on 2 cores: `slow`, so CI runs the
+    two-model grid above instead, which takes the same code path)."""
+    smoke = ["reproduce", "paper-cifar10", "--scale", "smoke", "--device", "cpu", "--quiet"]
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
+    sam_bench(cluster, *smoke, "--out", str(local), timeout=1200)
+    waited = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
+    assert "done: report in" in waited.stdout
+    assert numbers(on_slurm) == numbers(local) and set(numbers(local)) == {"ST", "SAM-0.1", "AT-Linf-2"}
+    for model in numbers(local).values():  # every evaluation of the smoke scale compared, AutoAttack included
+        assert [e[:3] for e in model["evaluations"]] == [
+            ("clean", None, "0"), ("pgd", "Linf", "1/255"), ("pgd", "Linf", "2/255"), ("pgd", "Linf", "8/255"),
+            ("pgd", "L2", "16/255"), ("pgd", "L2", "32/255"), ("autoattack", "Linf", "8/255")]
+
+
 @pytest.mark.slurm
 def test_failing_cells_report_one_line_each_and_the_grid_goes_on(cluster, tmp_path):
     empty = tmp_path / "no-data"
@@ -232,3 +250,11 @@ def test_a_refused_submission_is_one_line(cluster, tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition" \
         in proc.stderr
+
+
+@pytest.mark.skipif(os.environ.get("SAM_BENCH_CI_NETNS") != "1", reason="only inside .ci/run's network namespace")
+def test_the_ci_cluster_is_reachable_on_loopback_only():
+    """.ci/run puts the cluster in a namespace with no interface but loopback: slurmctld's 0.0.0.0:6817
+    cannot be reached from another machine."""
+    import socket
+    assert [name for _, name in socket.if_nameindex()] == ["lo"]  # asks the kernel (/sys shows the host's)
