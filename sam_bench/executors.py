@@ -21,6 +21,7 @@ Layout added to reproductions/<recipe>-<scale>/:
 """
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -243,7 +244,14 @@ class Cell(submitit.helpers.Checkpointable):
         self.grid, self.run_name = grid, run_name
 
     def __call__(self) -> str:
-        return run_cell(self.grid, self.run_name)
+        try:
+            return run_cell(self.grid, self.run_name)
+        finally:
+            # This attempt is over. A time-limit warning (SIGUSR2) that arrives now must neither requeue
+            # a finished cell nor kill the process once Python's shutdown has restored the signal's
+            # default action (seen here: a job that finished as its warning came was FAILED in sacct).
+            # Python leaves an ignored signal ignored through its shutdown.
+            signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
 def _jobs(grid: Grid) -> dict:

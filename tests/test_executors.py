@@ -258,3 +258,19 @@ def test_the_ci_cluster_is_reachable_on_loopback_only():
     cannot be reached from another machine."""
     import socket
     assert [name for _, name in socket.if_nameindex()] == ["lo"]  # asks the kernel (/sys shows the host's)
+
+
+def test_a_finished_cell_ignores_a_late_time_limit_warning(monkeypatch):
+    """A job whose cell is done must not die of SLURM's SIGUSR2 during Python's shutdown (which restores
+    the default action, termination, for a signal that has a Python handler): sacct would say FAILED."""
+    import signal
+
+    from sam_bench import executors
+
+    monkeypatch.setattr(executors, "run_cell", lambda grid, run_name: "done")
+    before = signal.signal(signal.SIGUSR2, lambda *_: None)  # as submitit's handler is, while the cell runs
+    try:
+        assert executors.Cell(None, "ST")() == "done"
+        assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGUSR2, before)
