@@ -93,10 +93,10 @@ def test_training_gradients_match_fp64(arch, width, arch_kwargs, isa):
 @x86
 def test_probe_catches_the_bug_when_the_rule_is_bypassed():
     """The probe can fail: forced into NHWC on the AVX2 path, a 4-channel shortcut breaks it."""
-    # Here the bug shows as a hang, found only by the timeout: 90 s, not the 240 s a run that must
+    # Here the bug shows as a hang, found only by the timeout: 60 s, not the 240 s a run that must
     # succeed gets (this one is expected to fail; a slow run cut off here still counts as caught).
     lines, failure = run_probe("preactresnet18", 0.0625, "AVX2", "--layout", "channels_last",
-                               "--methods", "standard", timeout_s=90)
+                               "--methods", "standard", timeout_s=60)
     if not failure and all(line["error"] <= TOLERANCE for line in lines):
         pytest.skip(f"oneDNN #6035 does not show on this machine (torch {torch.__version__}); nothing to catch")
     assert failure or any(line["error"] > TOLERANCE for line in lines)
