@@ -279,9 +279,9 @@ def sam_gain(records: list[dict], norm: str, eps: str) -> Comparison | None:
 
 
 def cost_against_st(records: list[dict]) -> list[float | None]:
-    """Each record's seconds per epoch over its own architecture's ST (the first ST record): a ViT's SAM
+    """Each record's seconds per epoch over its own architecture's ST (its first seed, as C4): a ViT's SAM
     against a ViT's ST, not against another architecture's."""
-    base = {arch: next((seconds_per_epoch(r) for r in subset if r["config"]["method"] == "standard"), None)
+    base = {arch: next((_median_epoch(g) for g in _by_method(models(subset), "standard")), None)
             for arch, subset in by_architecture(records).items()}
     ratios = []
     for r in records:
