@@ -1,5 +1,12 @@
-import pytest
-import torch
+import os
+
+# One thread per test process, the sam-bench commands tests start included: the models are tiny, and
+# with pytest-xdist's workers sharing the cores, threads only fight (a 2-thread run beside other work
+# was measured 5-10x slower here). tests/test_memory_format.py gives its probe the machine's default.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -67,3 +74,9 @@ def evaluation_clock(monkeypatch):
 
     monkeypatch.setitem(ev.RUNNERS, "pgd", timed_pgd)
     return clock
+
+
+def pytest_collection_modifyitems(items):
+    # The SLURM tests take longest (minutes, much of it waiting on the cluster): they go first, so that
+    # under pytest-xdist (`-n auto --dist loadfile`, as .ci/run runs) the other workers run the rest beside them.
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)

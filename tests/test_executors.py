@@ -65,42 +65,31 @@ def numbers(out: Path) -> dict:
 
 
 @pytest.mark.slurm
-def test_slurm_grid_equals_local_grid(cluster, tmp_path):
-    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
-    submitted = sam_bench(cluster, *grid_args(on_slurm, "test", "--executor", "slurm", "--no-wait"))
-    assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
-    jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
-    assert len(jobs) == 2 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one job array
-    sam_bench(cluster, *grid_args(local))  # the same grid here, while the jobs run
-    waited = sam_bench(cluster, *grid_args(on_slurm, "test", "--executor", "slurm"))  # waits for the jobs it finds
-    assert "done: report in" in waited.stdout
-    assert "submitted" not in waited.stderr  # nothing submitted twice
-
-    assert numbers(on_slurm) == numbers(local) and set(numbers(local)) == {"ST", "SAM-0.1"}
-    assert (on_slurm / "REPORT.md").is_file()
-    status = sam_bench(cluster, *grid_args(on_slurm, "test", "--status")).stdout
-    assert status.splitlines() == ["ST: done", "SAM-0.1: done"]
-    accounted = subprocess.run(["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
-                               env=cluster, capture_output=True, text=True).stdout.split()
-    assert accounted == ["COMPLETED", "COMPLETED"]
-
-
-@pytest.mark.slow
-@pytest.mark.slurm
 def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
-    """The README's main job itself, both ways (about 8 minutes on 2 cores: `slow`, so CI runs the
-    two-model grid above instead, which takes the same code path)."""
+    """The README's main job, `paper-cifar10 --scale smoke`, through SLURM and here, side by side (about
+    4 minutes on 2 cores): the same three models, weights and evaluations, AutoAttack included."""
     smoke = ["reproduce", "paper-cifar10", "--scale", "smoke", "--device", "cpu", "--quiet"]
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
-    sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
-    sam_bench(cluster, *smoke, "--out", str(local), timeout=1200)
+    submitted = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
+    assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
+    jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
+    assert len(jobs) == 3 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one job array
+    sam_bench(cluster, *smoke, "--out", str(local), timeout=1200)  # the same grid here, while the jobs run
     waited = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
-    assert "done: report in" in waited.stdout
+    assert "done: report in" in waited.stdout  # it waited for the jobs it found
+    assert "submitted" not in waited.stderr  # nothing submitted twice
+
     assert numbers(on_slurm) == numbers(local) and set(numbers(local)) == {"ST", "SAM-0.1", "AT-Linf-2"}
-    for model in numbers(local).values():  # every evaluation of the smoke scale compared, AutoAttack included
+    for model in numbers(local).values():  # every evaluation of the smoke scale compared
         assert [e[:3] for e in model["evaluations"]] == [
             ("clean", None, "0"), ("pgd", "Linf", "1/255"), ("pgd", "Linf", "2/255"), ("pgd", "Linf", "8/255"),
             ("pgd", "L2", "16/255"), ("pgd", "L2", "32/255"), ("autoattack", "Linf", "8/255")]
+    assert (on_slurm / "REPORT.md").is_file()
+    status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
+    assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
+    accounted = subprocess.run(["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
+                               env=cluster, capture_output=True, text=True).stdout.split()
+    assert accounted == ["COMPLETED"] * 3
 
 
 @pytest.mark.slurm
