@@ -76,7 +76,12 @@ def evaluation_clock(monkeypatch):
     return clock
 
 
+# Under pytest-xdist (`-n auto`; setup.cfg adds `--dist loadfile --no-loadscope-reorder`) each file runs
+# on one worker and files are handed out in collection order: these first, on a worker each. The SLURM
+# tests take longest (minutes, much of it waiting on the cluster; the smoke grid's three processes come
+# last), and the memory-format probes, whose two threads crawl beside busy processes, run meanwhile.
+RUN_FIRST = ["test_executors.py", "test_memory_format.py"]
+
+
 def pytest_collection_modifyitems(items):
-    # The SLURM tests take longest (minutes, much of it waiting on the cluster): they go first, so that
-    # under pytest-xdist (`-n auto --dist loadfile`, as .ci/run runs) the other workers run the rest beside them.
-    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
+    items.sort(key=lambda item: RUN_FIRST.index(item.path.name) if item.path.name in RUN_FIRST else len(RUN_FIRST))

@@ -65,34 +65,6 @@ def numbers(out: Path) -> dict:
 
 
 @pytest.mark.slurm
-def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
-    """The README's main job, `paper-cifar10 --scale smoke`, through SLURM and here, side by side (about
-    4 minutes on 2 cores): the same three models, weights and evaluations, AutoAttack included."""
-    smoke = ["reproduce", "paper-cifar10", "--scale", "smoke", "--device", "cpu", "--quiet"]
-    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
-    submitted = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
-    assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
-    jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
-    assert len(jobs) == 3 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one job array
-    sam_bench(cluster, *smoke, "--out", str(local), timeout=1200)  # the same grid here, while the jobs run
-    waited = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
-    assert "done: report in" in waited.stdout  # it waited for the jobs it found
-    assert "submitted" not in waited.stderr  # nothing submitted twice
-
-    assert numbers(on_slurm) == numbers(local) and set(numbers(local)) == {"ST", "SAM-0.1", "AT-Linf-2"}
-    for model in numbers(local).values():  # every evaluation of the smoke scale compared
-        assert [e[:3] for e in model["evaluations"]] == [
-            ("clean", None, "0"), ("pgd", "Linf", "1/255"), ("pgd", "Linf", "2/255"), ("pgd", "Linf", "8/255"),
-            ("pgd", "L2", "16/255"), ("pgd", "L2", "32/255"), ("autoattack", "Linf", "8/255")]
-    assert (on_slurm / "REPORT.md").is_file()
-    status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
-    assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
-    accounted = subprocess.run(["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
-                               env=cluster, capture_output=True, text=True).stdout.split()
-    assert accounted == ["COMPLETED"] * 3
-
-
-@pytest.mark.slurm
 def test_failing_cells_report_one_line_each_and_the_grid_goes_on(cluster, tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
@@ -141,7 +113,7 @@ def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
 
 @pytest.mark.slurm
 def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(cluster, tmp_path):
-    """Nothing is sent by hand: the scale's jobs have a 1-minute limit and ask to be signalled 55 s
+    """Nothing is sent by hand: the scale's jobs have a 1-minute limit and ask to be signalled 40 s
     before it, and the training takes longer than a minute; SLURM's own signal makes each attempt
     checkpoint and requeue (submitit logs it as timed out, not pre-empted) until the model is done."""
     out = tmp_path / "timelimit"
@@ -164,21 +136,8 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
     assert "this job is preempted" not in job_logs
     log = next(out.glob("runs/ST-*/log.jsonl"))
     epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
-    assert epochs == list(range(1, 81))  # every attempt resumed where the last one stopped
+    assert epochs == list(range(1, 101))  # every attempt resumed where the last one stopped
     assert sam_bench(cluster, *grid_args(out, "timelimit", "--status")).stdout.strip() == "ST: done"
-
-
-def test_slurm_options_come_from_the_recipe_then_the_command_line():
-    options = SlurmOptions.from_recipe(RECIPE, "test", partition="gpu", time_minutes=None,
-                                       extra=parse_sbatch_options(["account=proj", "--qos=high"]))
-    assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
-    with pytest.raises(BadInput, match="NAME=VALUE"):
-        parse_sbatch_options(["account"])
-    limited = SlurmOptions.from_recipe(RECIPE, "timelimit", max_timeouts=None)
-    assert (limited.time_minutes, limited.signal_delay_s, limited.max_timeouts) == (1, 55, 10)
-    assert limited.executor(Path("unused")).max_num_timeout == 10
-    with pytest.raises(BadInput, match="shorter than the time limit"):
-        SlurmOptions.from_recipe(RECIPE, "timelimit", signal_delay_s=60)
 
 
 @pytest.mark.slurm
@@ -214,6 +173,58 @@ def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, 
     assert (out / "REPORT.md").is_file()
 
 
+@pytest.mark.slurm
+def test_a_refused_submission_is_one_line(cluster, tmp_path):
+    proc = sam_bench(cluster, *grid_args(tmp_path / "x", "test", "--executor", "slurm", "--slurm-partition", "nosuch"),
+                     check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition" \
+        in proc.stderr
+
+
+@pytest.mark.slurm
+def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
+    """The README's main job, `paper-cifar10 --scale smoke`, through SLURM and here, side by side (about
+    4 minutes on 2 cores): the same three models, weights and evaluations, AutoAttack included. Last of
+    the cluster tests: under pytest-xdist its three busy processes would slow the other worker's first file,
+    the memory-format probes (tests/conftest.py), to a crawl."""
+    smoke = ["reproduce", "paper-cifar10", "--scale", "smoke", "--device", "cpu", "--quiet"]
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    submitted = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
+    assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
+    jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
+    assert len(jobs) == 3 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one job array
+    sam_bench(cluster, *smoke, "--out", str(local), timeout=1200)  # the same grid here, while the jobs run
+    waited = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
+    assert "done: report in" in waited.stdout  # it waited for the jobs it found
+    assert "submitted" not in waited.stderr  # nothing submitted twice
+
+    assert numbers(on_slurm) == numbers(local) and set(numbers(local)) == {"ST", "SAM-0.1", "AT-Linf-2"}
+    for model in numbers(local).values():  # every evaluation of the smoke scale compared
+        assert [e[:3] for e in model["evaluations"]] == [
+            ("clean", None, "0"), ("pgd", "Linf", "1/255"), ("pgd", "Linf", "2/255"), ("pgd", "Linf", "8/255"),
+            ("pgd", "L2", "16/255"), ("pgd", "L2", "32/255"), ("autoattack", "Linf", "8/255")]
+    assert (on_slurm / "REPORT.md").is_file()
+    status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
+    assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
+    accounted = subprocess.run(["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
+                               env=cluster, capture_output=True, text=True).stdout.split()
+    assert accounted == ["COMPLETED"] * 3
+
+
+def test_slurm_options_come_from_the_recipe_then_the_command_line():
+    options = SlurmOptions.from_recipe(RECIPE, "test", partition="gpu", time_minutes=None,
+                                       extra=parse_sbatch_options(["account=proj", "--qos=high"]))
+    assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
+    with pytest.raises(BadInput, match="NAME=VALUE"):
+        parse_sbatch_options(["account"])
+    limited = SlurmOptions.from_recipe(RECIPE, "timelimit", max_timeouts=None)
+    assert (limited.time_minutes, limited.signal_delay_s, limited.max_timeouts) == (1, 40, 20)
+    assert limited.executor(Path("unused")).max_num_timeout == 20
+    with pytest.raises(BadInput, match="shorter than the time limit"):
+        SlurmOptions.from_recipe(RECIPE, "timelimit", signal_delay_s=60)
+
+
 def test_local_run_refuses_a_model_another_process_holds(tmp_path):
     from filelock import FileLock
 
@@ -230,15 +241,6 @@ def test_local_run_refuses_a_model_another_process_holds(tmp_path):
     finally:
         held.release()
     assert not (tmp_path / "runs").exists()  # refused before training anything
-
-
-@pytest.mark.slurm
-def test_a_refused_submission_is_one_line(cluster, tmp_path):
-    proc = sam_bench(cluster, *grid_args(tmp_path / "x", "test", "--executor", "slurm", "--slurm-partition", "nosuch"),
-                     check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition" \
-        in proc.stderr
 
 
 @pytest.mark.skipif(os.environ.get("SAM_BENCH_CI_NETNS") != "1", reason="only inside .ci/run's network namespace")
