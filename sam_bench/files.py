@@ -9,8 +9,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 from .errors import SamBenchError
 
 
@@ -119,11 +117,15 @@ def load_safetensors(path) -> dict[str, torch.Tensor]:
 
 
 def torch_save(path, obj) -> None:
+    import torch  # here, not at the top: a SLURM job imports this module before its signal handlers exist
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def torch_load(path) -> dict:
     """Our own checkpoints, still loaded with weights_only=True (tensors and plain containers)."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
