@@ -8,8 +8,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import SamBenchError
+
+if TYPE_CHECKING:  # torch itself is imported where it is used (see torch_save)
+    import torch
 
 
 def cannot_write(path, err: OSError) -> SamBenchError:

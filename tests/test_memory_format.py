@@ -51,17 +51,23 @@ def trained_anywhere() -> list[tuple[str, float, str]]:
     return sorted(used)
 
 
+def onednn_env(isa: str | None) -> dict[str, str]:
+    """This environment with oneDNN on the CPU's own instruction set, or held to `isa`."""
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    if isa:
+        env["ONEDNN_MAX_CPU_ISA"] = isa
+    return env
+
+
 def run_probe(arch: str, width: float, isa: str | None, *extra: str, arch_kwargs: str = "null",
               timeout_s: int = TIMEOUT_S) -> tuple[list[dict], str]:
     """The probe's JSON lines; a crash, a hang or an error fails the test with what happened."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    env = onednn_env(isa)
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     env.pop("OMP_NUM_THREADS", None)  # the threads a user's training gets (conftest sets one for the other tests)
     # Idle threads sleep instead of spinning: beside other busy processes (pytest-xdist's other workers)
     # spinning threads made a probe 5-17x slower. Which kernels run, and on how many threads, is unchanged.
     env["OMP_WAIT_POLICY"] = "PASSIVE"
-    if isa:
-        env["ONEDNN_MAX_CPU_ISA"] = isa
     command = [sys.executable, str(PROBE), arch, str(width), "--arch-kwargs", arch_kwargs, *extra]
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
@@ -80,8 +86,7 @@ def run_probe(arch: str, width: float, isa: str | None, *extra: str, arch_kwargs
 @functools.cache
 def onednn_isa(max_isa: str | None) -> str:
     """The instruction set oneDNN says it runs on this CPU (ONEDNN_VERBOSE), natively or held to max_isa."""
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
-    env.update(ONEDNN_VERBOSE="1", **({"ONEDNN_MAX_CPU_ISA": max_isa} if max_isa else {}))
+    env = {**onednn_env(max_isa), "ONEDNN_VERBOSE": "1"}
     nhwc_step = ("import torch; conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last); "
                  "conv(torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)).sum().backward()")
     out = subprocess.run([sys.executable, "-c", nhwc_step], env=env, capture_output=True, text=True, timeout=120).stdout
