@@ -67,6 +67,9 @@ def cli():
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 autocast on GPU, fp32 on CPU.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (GPU).")
+@click.option("--checkpoint-every", "checkpoint_every_s", type=float, default=60.0, show_default=True,
+              metavar="SECONDS", help="Seconds between checkpoints (0: every epoch); one is always written when "
+                                      "the call stops and after the last epoch.")
 @click.option("--sam-perturbation", type=click.Choice(["global", "per-worker"]), default="global", show_default=True,
               help="Under torchrun: SAM's ascent step from the all-reduced gradient (as one process) or from "
                    "each process's own (m-sharpness, m = batch size / processes).")
@@ -104,8 +107,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
     except KeyboardInterrupt:
         kept = Path(out) / "checkpoint.pt"
         raise SamBenchError(
-            f"interrupted; the last finished epoch is kept in {kept}: continue with sam-bench train --out {out} --resume"
-            if kept.is_file() else f"interrupted in the first epoch, before any checkpoint: start it again") from None
+            f"interrupted; the last checkpoint is kept in {kept}: continue with sam-bench train --out {out} --resume"
+            if kept.is_file() else f"interrupted before the first checkpoint; sam-bench train --out {out} --resume "
+                                   "starts it again") from None
     distributed.stop()
     if group is not None and not group.is_main:
         return
@@ -136,9 +140,11 @@ from .cli_executors import executor_options, reproduce_settings, show_status  # 
 @click.option("--only", default=None, metavar="NAMES",
               help="Work on these models of the grid only (comma-separated: NAME for all its seeds, NAME:SEED for "
                    "one); the report covers every run with results. Runs with disjoint --only can share one grid.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile every model's training (GPU; also the recipe's train key `compile: true`).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @executor_options
-def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, quiet,
+def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, compile_, quiet,
               **executor_args):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
@@ -152,7 +158,7 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
         complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
                                leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet,
                                only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
-                               **reproduce_settings(recipe, scale, executor_args))
+                               compile=compile_ or None, **reproduce_settings(recipe, scale, executor_args))
     except KeyboardInterrupt:
         raise SamBenchError("interrupted; finished epochs and evaluation chunks are kept: run the same command "
                             "to continue") from None
@@ -182,9 +188,10 @@ def report(folder):
 # The bigger command groups live in their own modules; registered here so `sam-bench --help` lists them.
 from .cli_bench import bench_command  # noqa: E402
 from .cli_evaluate import evaluate_command  # noqa: E402
+from .cli_pack import pack_command, unpack_command  # noqa: E402
 from .cli_zoo import leaderboard_group, zoo_group  # noqa: E402
 
-for command in (evaluate_command, zoo_group, leaderboard_group, bench_command):
+for command in (evaluate_command, zoo_group, leaderboard_group, bench_command, pack_command, unpack_command):
     cli.add_command(command)
 
 

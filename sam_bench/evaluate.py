@@ -339,6 +339,23 @@ def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, nu
     }
 
 
+def _timed_first_batch(model, spec: AttackSpec, x, y, batch_size: int, device, seed: int) -> float:
+    """Seconds per image of this attack here, from one batch of the chunk about to start: with a time
+    limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust model
+    can outlast a whole command). The batch's result is dropped and the RNG left as it was, so the
+    chunk itself, run from its own seed, gives the same numbers with or without this probe."""
+    runner = spec.runner or RUNNERS[spec.attack]
+    count = min(batch_size, len(y))
+    rng_devices = [device] if device.type == "cuda" else []
+    started = time.time()
+    with torch.random.fork_rng(devices=rng_devices), tqdm(disable=True) as quiet:
+        torch.manual_seed(seed)
+        runner(model, x[:count].to(device), y[:count].to(device), spec, batch_size=batch_size, bar=quiet)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return (time.time() - started) / count
+
+
 def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn) -> dict:
     n = sum(c["n"] for c in chunks)
     clean = sum(c["clean_correct"] for c in chunks)
@@ -402,8 +419,8 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
     With `state_path`, finished chunks are saved there and reused by a later call with the same
     model, data and settings (the file is removed by the caller once the results are written).
     With `stop_at` (a `time.time()` value) no chunk starts that is expected to end after it (at the
-    rate of the attack's chunk before): `EvaluationStopped` is raised instead, and a later call
-    continues from the state file.
+    rate of the attack's chunk before, or for an attack's first chunk in this call, of one timed
+    batch): `EvaluationStopped` is raised instead, and a later call continues from the state file.
 
     Under torchrun (sam_bench.distributed) the chunks are dealt out to the processes and their
     records gathered, so every process returns the results one process would have computed:
@@ -487,12 +504,15 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
         todo = [i for i, r in enumerate(resumed) if not r]
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
-        seconds_per_image = None  # of this attack's last chunk: how long the next one will take
+        seconds_per_image = None  # of this attack's last chunk (or its timed first batch): how long the next will take
         with tqdm(total=n, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
             for first in range(0, len(todo), world):  # a round: one chunk per process
                 if stop_at is not None:
                     s, e = bounds[todo[first]]
-                    late = not clock.fits(stop_at, (seconds_per_image or 0.0) * (e - s))
+                    if seconds_per_image is None:
+                        seconds_per_image = _timed_first_batch(model, spec, x_all[s:e], y_all[s:e], batch_size, device,
+                                                               int(spec.settings.get("seed", 0)) * 1_000_003 + s)
+                    late = not clock.fits(stop_at, seconds_per_image * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
                         raise EvaluationStopped(spec_index * len(bounds) + len(bounds) - len(todo) + first,
                                                 chunks_total)

@@ -29,13 +29,27 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import submitit
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from . import files
 from .errors import BadInput, SamBenchError
+
+if TYPE_CHECKING:
+    import submitit
+
+# submitit is imported where a SLURM job is submitted, watched or requeued, never at the top: the
+# local executor, and a machine without submitit (a lent GPU, docs/gpu.md), must work without it.
+
+
+def _submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise SamBenchError("--executor slurm needs the submitit package (pip install submitit)") from None
+    return submitit
 
 EXECUTORS = ("local", "slurm")
 # SLURM states in which a job may still run the cell (anything else: it has ended)
@@ -80,8 +94,8 @@ class SlurmOptions:
             raise BadInput(f"--slurm-max-timeouts must be 0 or more, got {options.max_timeouts}")
         return options
 
-    def executor(self, folder: Path) -> submitit.SlurmExecutor:
-        executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
+    def executor(self, folder: Path) -> "submitit.SlurmExecutor":
+        executor = _submitit().SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
         executor.update_parameters(
             partition=self.partition, time=int(self.time_minutes), cpus_per_task=int(self.cpus_per_job),
             gpus_per_node=int(self.gpus_per_job) or None, array_parallelism=int(self.array_parallelism),
@@ -112,9 +126,11 @@ class Grid:
     device: str = "auto"
     zoo_dir: str | None = None
     leaderboard_dir: str | None = None
+    compile: bool | None = None  # reproduce --compile
 
     @classmethod
-    def of(cls, recipe_ref, scale, out=None, data_dir=None, device="auto", zoo_dir=None, leaderboard_dir=None) -> "Grid":
+    def of(cls, recipe_ref, scale, out=None, data_dir=None, device="auto", zoo_dir=None, leaderboard_dir=None,
+           compile=None) -> "Grid":
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
         from .recipe import load_recipe
 
@@ -122,13 +138,15 @@ class Grid:
         if out is None:
             out = Path("reproductions") / f"{load_recipe(recipe_ref, scale).name}-{scale}"
         ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
-        return cls(ref, scale, absolute(out), absolute(data_dir), device, absolute(zoo_dir), absolute(leaderboard_dir))
+        return cls(ref, scale, absolute(out), absolute(data_dir), device, absolute(zoo_dir), absolute(leaderboard_dir),
+                   compile)
 
     def reproduction(self, progress: bool = False):
         from .recipe import load_recipe
         from .reproduce import Reproduction
 
-        recipe = load_recipe(self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device)
+        recipe = load_recipe(self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device,
+                             compile=self.compile)
         return Reproduction(recipe, Path(self.out), self.zoo_dir, self.leaderboard_dir, progress)
 
     @property
@@ -235,13 +253,16 @@ def finish_if_complete(grid: Grid, repro=None) -> Path | None:
         return write_report(repro.out)
 
 
-class Cell(submitit.helpers.Checkpointable):
-    """A SLURM job's callable. On pre-emption or at the time limit submitit calls checkpoint(),
-    inherited from Checkpointable: it requeues this same cell, which resumes from the training
-    checkpoint (saved every epoch) or the evaluation's chunk state."""
+class Cell:
+    """A SLURM job's callable. On pre-emption or at the time limit submitit calls checkpoint(): it
+    requeues this same cell (as submitit.helpers.Checkpointable does), which resumes from the
+    training checkpoint or the evaluation's chunk state."""
 
     def __init__(self, grid: Grid, run_name: str):
         self.grid, self.run_name = grid, run_name
+
+    def checkpoint(self, *args, **kwargs):
+        return _submitit().helpers.DelayedSubmission(self, *args, **kwargs)
 
     def __call__(self) -> str:
         try:
@@ -259,8 +280,8 @@ def _jobs(grid: Grid) -> dict:
     return files.read_json(path) if path.is_file() else {}
 
 
-def _job(grid: Grid, job_id: str) -> submitit.SlurmJob:
-    return submitit.SlurmJob(folder=Path(grid.out) / "slurm" / "%j", job_id=job_id)
+def _job(grid: Grid, job_id: str) -> "submitit.SlurmJob":
+    return _submitit().SlurmJob(folder=Path(grid.out) / "slurm" / "%j", job_id=job_id)
 
 
 def _claimed(grid: Grid, run_name: str) -> bool:

@@ -103,7 +103,9 @@ def _read(ref: str) -> tuple[dict, str]:
     return data, str(path)
 
 
-def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str = "auto") -> Recipe:
+def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str = "auto",
+                compile: bool | None = None) -> Recipe:
+    """The recipe's grid at `scale`; `compile` (when given) overrides every model's `compile` setting."""
     data, where = _read(ref)
     for key in ("name", "dataset", "train", "models", "evaluation"):
         if key not in data:
@@ -132,6 +134,8 @@ def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str =
         if unknown:
             raise BadInput(f"{where}: model {entry.get('name')!r} has unknown setting {unknown[0]!r}")
         settings.update(dataset=dataset, data_dir=data_dir, device=device)
+        if compile is not None:
+            settings["compile"] = compile
         for key in ("attack_eps", "attack_step_size"):
             if key in settings and settings[key] is not None:
                 settings[key] = str(settings[key])

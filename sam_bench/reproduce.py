@@ -203,13 +203,13 @@ class Reproduction:
 def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
               device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
               progress: bool = True, stop_at: float | None = None, executor: str = "local", slurm=None,
-              wait: bool = True, only: list[str] | None = None) -> tuple[bool, Path]:
+              wait: bool = True, only: list[str] | None = None, compile: bool | None = None) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
     executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions).
     `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2) and leave the
     others as they are; the report still covers every run with results. Local runs with disjoint `only`
-    can share a grid."""
+    can share a grid. `compile` (when given) turns torch.compile on or off for every model's training."""
     from .executors import claimed_cells
     from .report import write_report
 
@@ -218,10 +218,10 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
 
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
-        grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+        grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
         return run_on_slurm(grid, slurm or SlurmOptions.from_recipe(recipe_ref, scale), wait, progress)
 
-    recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device)
+    recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device, compile=compile)
     if only:
         unknown = sorted(set(only) - {m.name for m in recipe.models} - {f"{m.name}:{m.seed}" for m in recipe.models})
         if unknown:

@@ -35,7 +35,10 @@ from .provenance import environment, resolve_device
 SCHEDULES = ("piecewise", "cosine")
 DEFAULT_RHO = {"sam": 0.05, "asam": 0.5, "sam-at": 0.05}
 # Settings that change how, not what, is trained: a resumed run may change them.
-RUNTIME_KEYS = {"device", "data_dir", "compile"}
+RUNTIME_KEYS = {"device", "data_dir", "compile", "checkpoint_every_s"}
+# A full-width PreActResNet-18 checkpoint is 85 MiB, written with fsync: every epoch would cost a GPU
+# a good part of a one-second epoch. Once a minute costs little and loses at most a minute's work.
+DEFAULT_CHECKPOINT_EVERY_S = 60.0
 
 
 @dataclass
@@ -64,6 +67,9 @@ class TrainConfig:
     compile: bool = False
     # Under torchrun: SAM's ascent from the global gradient or from each process's own (m-sharpness).
     sam_perturbation: str = "global"
+    # Seconds between checkpoints (0: after every epoch); one is always written when a call stops
+    # (time limit, --stop-after-epochs) and after the last epoch.
+    checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
 
     def validate(self) -> "TrainConfig":
         if self.method not in METHODS:
@@ -88,6 +94,8 @@ class TrainConfig:
             if not self.arch.startswith("timm:"):
                 raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {self.arch} takes --width only")
             self.arch_kwargs = dict(self.arch_kwargs) or None
+        if not (isinstance(self.checkpoint_every_s, (int, float)) and 0 <= self.checkpoint_every_s < math.inf):
+            raise BadInput(f"--checkpoint-every must be a number of seconds >= 0, got {self.checkpoint_every_s!r}")
         for name in ("epochs", "batch_size", "attack_steps"):
             if getattr(self, name) < 1:
                 raise BadInput(f"--{name.replace('_', '-')} must be >= 1")
@@ -231,6 +239,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
             raise SamBenchError(f"--resume: {out} finished training but its model.safetensors is gone; nothing "
                                 "was retrained (remove the folder to train it again)")
     device = ctx.device if ctx is not None else resolve_device(cfg.device)
+    if device.type == "cuda":
+        # Fixed input shapes: cuDNN's autotuner picks each convolution's fastest algorithm once.
+        # (Evaluation leaves it off: its batch sizes vary and it must be deterministic.)
+        torch.backends.cudnn.benchmark = True
     autocast = autocast_for(cfg.precision, device)
     precision = precision_used(cfg.precision, device)
     if resume:
@@ -271,7 +283,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         "n_train_used": len(y_train), **environment(device), "status": "running",
         "processes": 1 if ctx is None else ctx.world,
         "memory_format": "channels_last" if layout == torch.channels_last else "contiguous",
-        "precision_used": precision,
+        "precision_used": precision, "cudnn_benchmark": device.type == "cuda",
     }
     if resume and (out / "checkpoint.pt").is_file():
         ckpt = files.torch_load(out / "checkpoint.pt")
@@ -291,18 +303,15 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
 
     steps_per_epoch = len(train_loader)
     epochs_this_call = 0
+    # Checkpoints come every cfg.checkpoint_every_s seconds of this call; a stop must leave time for one.
+    last_checkpoint, last_save_s, saved_epoch = time.time(), 0.0, start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         epoch_start = time.time()
         record = _train_one_epoch(cfg, forward_model, optimizer, train_loader, epoch, autocast, progress, out,
-                                  steps_per_epoch, shard)
+                                  steps_per_epoch, shard, saved_epoch)
         record["test_acc"] = evaluate_clean(eval_model, test_loader, autocast, ctx)
         elapsed += record["seconds"]
         history.append(record)
-        if main:
-            files.torch_save(out / "checkpoint.pt", {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(device),
-                "epoch": epoch + 1, "history": history, "elapsed": elapsed})
-            files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
                        f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
@@ -312,9 +321,18 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         epochs_this_call += 1
         stop = epoch + 1 < cfg.epochs and (
             (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
-            or not clock.fits(deadline, next_epoch_s))
+            or not clock.fits(deadline, next_epoch_s + last_save_s))
         if ctx is not None:
             stop = ctx.agree(stop)  # rank 0's clock decides for all
+        due = time.time() - last_checkpoint >= cfg.checkpoint_every_s  # (only rank 0 writes: its clock)
+        if main and (stop or due or epoch + 1 == cfg.epochs):
+            # The log is written with the checkpoint: it lists exactly the epochs a resumed run keeps.
+            saving = time.time()
+            files.torch_save(out / "checkpoint.pt", {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(device),
+                "epoch": epoch + 1, "history": history, "elapsed": elapsed})
+            files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
+            last_checkpoint, last_save_s, saved_epoch = time.time(), time.time() - saving, epoch + 1
         if stop:
             metadata.update(epochs_done=epoch + 1, wall_time_s=elapsed)
             if main:
@@ -353,7 +371,7 @@ def expected_epoch_seconds(epoch_wall_s: float, record: dict, steps: int, first_
 
 
 def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch,
-                     shard=None) -> dict:
+                     shard=None, saved_epoch: int = 0) -> dict:
     model.train()
     device = loader.y.device
     loss_sum = torch.zeros((), device=device)
@@ -385,7 +403,7 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
             mean_loss = loss_sum_all.item() / seen
             if not math.isfinite(mean_loss):
                 bar.close()
-                kept = f"the last good checkpoint (epoch {epoch}) is kept" if epoch else "no checkpoint was written"
+                kept = f"the last checkpoint (epoch {saved_epoch}) is kept" if saved_epoch else "no checkpoint was written"
                 raise SamBenchError(f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); "
                                     f"stopped: {kept} in {out}")
             bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct_all.item() / seen:.1%}",

@@ -3,7 +3,6 @@ import json
 import shutil
 from pathlib import Path
 
-import jsonschema
 import pytest
 import torch
 
@@ -18,6 +17,7 @@ SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results
 
 
 def validate(results: dict) -> None:
+    jsonschema = pytest.importorskip("jsonschema")  # not on a lent GPU machine (docs/gpu.md)
     jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(results)
     json.dumps(results, allow_nan=False)  # plain JSON: no NaN or infinities
 
@@ -37,6 +37,7 @@ def sample():
 
 
 def test_schema_is_valid_json_schema():
+    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
@@ -232,16 +233,16 @@ def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, 
     kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, model_info=info, progress=False)
     reference = evaluate(model, sample, specs, **kwargs)
 
-    evaluation_clock.per_pgd_chunk = 60  # every chunk of PGD takes "a minute" on evaluate's clock
+    evaluation_clock.per_pgd_chunk = 60  # every call of PGD takes "a minute" on evaluate's clock
     state = tmp_path / "state.json"
-    # 2.5 minutes: the first chunk starts (no estimate yet), the second is expected to end at 2 minutes,
-    # the third at 3: two chunks run, the third does not start.
+    # 3 min 10 s: the timed first batch (a chunk's worth here) ends at 1 minute, the first chunk at 2,
+    # the second at 3; the third would end at 4 and does not start.
     with pytest.raises(ev.EvaluationStopped) as stopped:
-        evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 150, **kwargs)
+        evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 190, **kwargs)
     assert (stopped.value.done, stopped.value.total) == (2, 3)
     assert len(json.loads(state.read_text())["chunks"]) == 2
 
-    resumed = evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 150, **kwargs)
+    resumed = evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 190, **kwargs)
     assert resumed["evaluations"][0]["chunks"]["resumed"] == 2
     for key in ("clean_acc", "robust_acc", "per_class_robust_acc", "max_perturbation"):
         assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
@@ -254,5 +255,19 @@ def test_a_chunk_expected_to_overrun_the_limit_does_not_start(run_dir, sample, t
     evaluation_clock.per_pgd_chunk = 60
     with pytest.raises(ev.EvaluationStopped) as stopped:
         evaluate(model, sample, specs, n_examples=32, batch_size=16, chunk_size=16, model_info=info,
-                 progress=False, state_path=tmp_path / "s.json", stop_at=evaluation_clock.now + 119)
+                 progress=False, state_path=tmp_path / "s.json", stop_at=evaluation_clock.now + 179)
     assert (stopped.value.done, stopped.value.total) == (1, 2)
+
+
+def test_an_attacks_first_chunk_does_not_start_blind(run_dir, sample, tmp_path, evaluation_clock):
+    """No rate is known for an attack's first chunk in a call: one timed batch says the chunk (here
+    "a minute") would end after the limit, so it does not start, and nothing is saved as done."""
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
+    evaluation_clock.per_pgd_chunk = 60
+    state = tmp_path / "s.json"
+    with pytest.raises(ev.EvaluationStopped) as stopped:
+        evaluate(model, sample, specs, n_examples=32, batch_size=16, chunk_size=16, model_info=info,
+                 progress=False, state_path=state, stop_at=evaluation_clock.now + 100)
+    assert (stopped.value.done, stopped.value.total) == (0, 2)
+    assert not state.exists() or not json.loads(state.read_text())["chunks"]

@@ -74,10 +74,31 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "train_step", poisoned)
     with pytest.raises(SamBenchError, match="loss became nan in epoch 2.*epoch 1"):
-        train(tiny(), tmp_path / "run", progress=False)
+        train(tiny(checkpoint_every_s=0), tmp_path / "run", progress=False)
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 1
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_checkpoints_come_at_most_once_per_interval_and_whenever_a_call_stops(tmp_path, monkeypatch):
+    """A checkpoint costs a GPU a good part of an epoch: with an hour's interval, a call writes one only
+    where it stops (--stop-after-epochs, a time limit) and after the last epoch; 0 means every epoch.
+    The log lists exactly the checkpointed epochs, and the run resumes from them to the same weights."""
+    saved = []
+    real_save = train_module.files.torch_save
+    monkeypatch.setattr(train_module.files, "torch_save",
+                        lambda path, obj: (saved.append((path.parent.name, obj["epoch"])), real_save(path, obj)))
+    train(tiny(epochs=3, checkpoint_every_s=3600), tmp_path / "hourly", progress=False)
+    train(tiny(epochs=3, checkpoint_every_s=0), tmp_path / "every", progress=False)
+    train(tiny(epochs=3, checkpoint_every_s=3600), tmp_path / "stopped", stop_after_epochs=2, progress=False)
+    assert saved == [("hourly", 3), ("every", 1), ("every", 2), ("every", 3), ("stopped", 2)]
+    log = (tmp_path / "stopped" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2]
+    train(tiny(epochs=3, checkpoint_every_s=3600), tmp_path / "stopped", resume=True, progress=False)
+    a, b = load_file(tmp_path / "hourly" / "model.safetensors"), load_file(tmp_path / "stopped" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(BadInput, match="checkpoint-every"):
+        train(tiny(checkpoint_every_s=-1), tmp_path / "bad", progress=False)
 
 
 def test_bad_inputs(tmp_path):

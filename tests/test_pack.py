@@ -1,0 +1,247 @@
+"""Runs that travel in parts (sam_bench.pack): byte-exact round trips within the limits, one clear
+line and nothing written for a missing, altered or foreign part, and a training run and an
+evaluation packed mid-way that continue on a "fresh machine" (another folder) to exactly the
+weights and numbers of an uninterrupted run."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from sam_bench import pack as packing
+from sam_bench.cli import cli
+from sam_bench.errors import BadInput, SamBenchError
+
+KIB = 1024
+
+
+def tree(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A folder with a nested tree of files of awkward sizes (empty, exactly a part, random bytes)."""
+    src = tmp_path / "src"
+    (src / "run" / "sub").mkdir(parents=True)
+    (src / "run" / "weights.bin").write_bytes(os.urandom(300 * KIB + 7))
+    (src / "run" / "exact.bin").write_bytes(os.urandom(64 * KIB))
+    (src / "run" / "empty.txt").write_bytes(b"")
+    (src / "run" / "sub" / "metadata.json").write_text('{"a": 1}\n')
+    (src / "run" / "checkpoint.pt").write_bytes(os.urandom(1000))
+    monkeypatch.chdir(src)
+    return tmp_path
+
+
+def small(paths, out, **kwargs):
+    """Parts of 64 KiB, batches of 3 files / 200 KiB: several parts and batches from a small tree."""
+    return packing.pack(paths, out, part_mib=64 / 1024, batch_files=3, batch_mib=200 / 1024, **kwargs)
+
+
+def test_round_trip_is_byte_exact_and_within_the_limits(work):
+    packed = small(["run"], work / "out")
+    manifest = packed.manifest
+    assert len(manifest["parts"]) == 6 and len(packed.batches) == 3
+    for folder in packed.batches:
+        inside = list(folder.iterdir())
+        assert len(inside) <= 3 and sum(p.stat().st_size for p in inside) <= 200 * KIB
+        assert all(p.stat().st_size <= 64 * KIB for p in inside)
+        assert sum(p.name.endswith(".manifest.json") for p in inside) == 1
+    assert [p["batch"] for p in manifest["parts"]] == sorted(p["batch"] for p in manifest["parts"])
+    done = packing.unpack([work / "out"], work / "dest")
+    assert tree(work / "dest") == tree(work / "src")
+    assert sorted(done["written"]) == sorted(tree(work / "src"))
+    again = packing.unpack([b for b in packed.batches], work / "dest")  # the batch folders one by one
+    assert len(again["identical"]) == 5 and not again["written"]
+
+
+def test_excluded_files_and_the_default_limits(work):
+    packed = packing.pack(["run"], work / "out", exclude=["*/checkpoint.pt"])
+    assert len(packed.batches) == 1 and len(packed.manifest["parts"]) == 1
+    assert packed.manifest["limits"] == {"part_bytes": 15 << 20, "batch_files": 8, "batch_bytes": 64 << 20}
+    packing.unpack([work / "out"], work / "dest")
+    assert "run/checkpoint.pt" not in tree(work / "dest") and "run/weights.bin" in tree(work / "dest")
+
+
+@pytest.mark.parametrize("fault", ["missing", "altered", "foreign", "truncated"])
+def test_a_bad_part_stops_unpack_and_writes_nothing(work, fault):
+    packed = small(["run"], work / "out")
+    parts = sorted(p for b in packed.batches for p in b.glob("*.part-*"))
+    victim = parts[2]
+    if fault == "missing":
+        victim.unlink()
+        expected = "missing.*bring back batch 2"
+    elif fault == "altered":
+        data = bytearray(victim.read_bytes())
+        data[100] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        expected = "altered or damaged"
+    elif fault == "truncated":
+        victim.write_bytes(victim.read_bytes()[:-1])
+        expected = "altered or damaged"
+    else:  # a part of another pack (the run a little later), renamed to stand in for this one's
+        (work / "src" / "run" / "weights.bin").write_bytes(os.urandom(300 * KIB + 7))
+        other = small(["run"], work / "other")
+        stranger = sorted(p for b in other.batches for p in b.glob("*.part-*"))[2]
+        shutil.copy(stranger, victim)
+        expected = "altered or damaged"
+    with pytest.raises(SamBenchError, match=expected):
+        packing.unpack([work / "out"], work / "dest")
+    assert not (work / "dest").exists() or not any(p.is_file() for p in (work / "dest").rglob("*"))
+
+
+def test_existing_files_are_replaced_only_when_asked(work):
+    small(["run"], work / "out")
+    (work / "dest" / "run" / "sub").mkdir(parents=True)
+    (work / "dest" / "run" / "sub" / "metadata.json").write_text("mine\n")
+    with pytest.raises(BadInput, match="exists with other content; nothing was unpacked"):
+        packing.unpack([work / "out"], work / "dest")
+    assert tree(work / "dest") == {"run/sub/metadata.json": b"mine\n"}
+    done = packing.unpack([work / "out"], work / "dest", overwrite=True)
+    assert done["replaced"] == ["run/sub/metadata.json"] and tree(work / "dest") == tree(work / "src")
+
+
+def test_a_pack_that_would_write_outside_its_folder_is_refused(work):
+    """A hand-made pack whose manifest is honest about a '../' path: the sha256 checks pass, the tar
+    filter refuses it, and nothing lands outside (or inside) the folder."""
+    import hashlib
+    import io
+    import tarfile
+
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    data = stream.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    folder = work / "evil" / "batch-1"
+    folder.mkdir(parents=True)
+    (folder / "evil-000000000000.part-001").write_bytes(data)
+    manifest = {"format": packing.FORMAT, "name": "evil", "id": "000000000000",
+                "archive": {"bytes": len(data), "sha256": digest},
+                "parts": [{"file": "evil-000000000000.part-001", "bytes": len(data), "sha256": digest, "batch": 1}],
+                "files": [{"path": "../escaped.txt", "bytes": 3, "sha256": hashlib.sha256(b"bad").hexdigest()}]}
+    (folder / "evil-000000000000.manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SamBenchError, match="outside"):
+        packing.unpack([work / "evil"], work / "dest")
+    assert not (work / "escaped.txt").exists()
+
+
+def test_bad_input_is_one_line_on_the_command_line(work):
+    def run(*args):
+        return CliRunner().invoke(cli, list(map(str, args)))
+
+    cases = [
+        (("pack", "nothing-here", "--out", work / "o1"), "does not exist"),
+        (("pack", "run", "--out", work / "o2", "--part-mib", "0"), "--part-mib must be positive"),
+        (("pack", "run", "--out", work / "o3", "--batch-files", "1"), "--batch-files must be at least 2"),
+        (("pack", "run", "--out", work / "o4", "--part-mib", "70"), "cannot hold a part"),
+        (("pack", "run", "--out", work / "o5", "--name", "a/b"), "--name"),
+        (("pack", work.parent, "--out", work / "o6"), "outside the root"),
+        (("unpack", work / "nowhere"), "does not exist"),
+        (("unpack", work / "src"), "no manifest"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (args, result.output)
+    (work / "o7").mkdir()
+    (work / "o7" / "keep").write_text("x")
+    result = run("pack", "run", "--out", work / "o7")
+    assert result.exit_code == 2 and "not an empty folder" in result.output
+    small(["run"], work / "one")
+    small(["run"], work / "two")
+    result = run("unpack", work / "one", work / "two", "--into", work / "dest")
+    assert result.exit_code == 2 and "several packs" in result.output
+    ok = run("pack", "run", "--out", work / "ok", "--part-mib", "0.1")
+    assert ok.exit_code == 0 and "as 4 parts in 1 batches" in ok.output, ok.output
+    ok = run("unpack", work / "ok", "--into", work / "dest")
+    assert ok.exit_code == 0 and "5 written" in ok.output, ok.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Fresh-machine resumption: packed mid-way here, unpacked in another folder, finished there.
+
+
+def sam_bench(cwd: Path, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "sam_bench", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+TRAIN = ["train", "--method", "sam", "--rho", "0.1", "--dataset", "synthetic", "--width", "0.125", "--epochs", "3",
+         "--batch-size", "64", "--n-train", "192", "--lr", "0.05", "--device", "cpu", "--quiet"]
+
+
+def test_a_training_run_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_weights(tmp_path):
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    sam_bench(here, *TRAIN, "--out", "runs/straight")
+    sam_bench(here, *TRAIN, "--out", "runs/moved", "--stop-after-epochs", "2")
+    assert not (here / "runs" / "moved" / "model.safetensors").exists()
+    packing.pack([here / "runs" / "moved"], tmp_path / "parts", root=here, part_mib=0.05, batch_files=3,
+                 batch_mib=0.2)
+    for batch in sorted((tmp_path / "parts").iterdir()):  # one batch per "command", as from a GPU machine
+        shutil.move(str(batch), str(tmp_path / f"came-back-{batch.name}"))
+    packing.unpack(sorted(tmp_path.glob("came-back-*")), there)
+    sam_bench(there, *TRAIN, "--out", "runs/moved", "--resume")
+    a = load_file(here / "runs" / "straight" / "model.safetensors")
+    b = load_file(there / "runs" / "moved" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(line)["epoch"] for line in (there / "runs" / "moved" / "log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3]
+
+
+def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_numbers(tmp_path, evaluation_clock):
+    from sam_bench.data import load_dataset
+    from sam_bench.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
+    from sam_bench.train import TrainConfig, train
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=128, batch_size=64,
+                      dataset="cifar10-sample", device="cpu"), here / "run", progress=False)
+    sample = load_dataset("cifar10-sample")
+    specs = make_attacks("pgd", "Linf", ["4/255"], steps=2)
+    kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, progress=False)
+    model, info = load_model_ref(str(here / "run"))
+    reference = evaluate(model, sample, specs, model_info=info, **kwargs)
+    evaluation_clock.per_pgd_chunk = 60
+    with pytest.raises(EvaluationStopped):
+        evaluate(model, sample, specs, model_info=info, state_path=here / "results" / "r.json.partial",
+                 stop_at=evaluation_clock.now + 190, **kwargs)
+    packing.pack([here / "run", here / "results"], tmp_path / "parts", root=here)
+    packing.unpack([tmp_path / "parts"], there)
+    evaluation_clock.per_pgd_chunk = 0
+    model, info = load_model_ref(str(there / "run"))
+    resumed = evaluate(model, sample, specs, model_info=info, state_path=there / "results" / "r.json.partial", **kwargs)
+    assert resumed["evaluations"][0]["chunks"]["resumed"] == 2
+    for key in ("clean_acc", "robust_acc", "per_class_robust_acc", "outcomes"):
+        assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
+
+
+def test_local_reproduce_and_the_test_suite_need_no_submitit_jsonschema_or_robustbench(tmp_path):
+    """A lent GPU machine has none of them (docs/gpu.md): importing the CLI, the local executor and
+    the test modules must not need them."""
+    code = """
+import sys
+for name in ("submitit", "jsonschema", "robustbench"):
+    sys.modules[name] = None  # any import of them fails
+from sam_bench import cli, reproduce, executors  # noqa
+from sam_bench.executors import claimed_cells, Grid  # noqa
+import pytest
+sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "tests"]))
+"""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "error" not in proc.stdout.lower().split("tests collected")[-1]
