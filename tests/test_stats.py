@@ -77,20 +77,93 @@ def test_holm_by_hand():
     assert stats.holm([0.2, 0.9, 0.01, 0.04]) == pytest.approx([0.4, 0.9, 0.04, 0.12])
 
 
-def test_seed_test_by_hand_and_against_scipy():
-    # differences 1, 2, 3 points: mean 2, sd 1, t = 2 / (1 / sqrt 3) = 3.464 with 2 degrees of freedom
-    result = stats.seed_test([0.01, 0.02, 0.03])
-    t = 0.02 / (0.01 / math.sqrt(3))
-    assert result.mean == pytest.approx(0.02)
-    assert result.p_value == pytest.approx(2 * scipy_stats.t.sf(t, 2))
-    assert result.p_value == pytest.approx(scipy_stats.ttest_1samp([0.01, 0.02, 0.03], 0).pvalue)
-    half = scipy_stats.t.ppf(0.975, 2) * 0.01 / math.sqrt(3)
-    assert (result.low, result.high) == (pytest.approx(0.02 - half), pytest.approx(0.02 + half))
-    # non-inferiority: H0 mean <= -margin, one-sided
-    shifted = stats.seed_test([-0.002, 0.0, 0.002], margin=0.005)
-    assert shifted.p_value == pytest.approx(scipy_stats.ttest_1samp([0.003, 0.005, 0.007], 0, alternative="greater").pvalue)
+def test_mean_squares_equal_statsmodels_anova():
+    """The seeds x images mean squares are those of statsmodels' two-way ANOVA (d ~ seed + image)."""
+    sm = pytest.importorskip("statsmodels.formula.api")
+    from statsmodels.stats.anova import anova_lm
+
+    rng = np.random.default_rng(4)
+    d = (rng.random((3, 40)) < 0.6).astype(float) - (rng.random((3, 40)) < 0.5) + rng.normal(0, 0.1, (3, 1))
+    seed, image = np.indices(d.shape)
+    table = anova_lm(sm.ols("d ~ C(seed) + C(image)", {"d": d.ravel(), "seed": seed.ravel(), "image": image.ravel()}).fit())
+    assert stats._mean_squares(d) == pytest.approx(tuple(table["mean_sq"]))
+
+
+def test_seeds_and_images_by_hand():
+    # 2 seeds x 4 images: seed means 2.5 and 4.5, image means 3, 1, 6, 4 around 3.5; total sum of
+    # squares 38 = 8 (seeds: 4 x (1 + 1)) + 26 (images: 2 x (0.25 + 6.25 + 6.25 + 0.25)) + 4 (residual)
+    d = np.array([[2.0, 0.0, 6.0, 2.0], [4.0, 2.0, 6.0, 6.0]])
+    ms_seeds, ms_images, ms_residual = 8.0 / 1, 26.0 / 3, 4.0 / 3
+    assert stats._mean_squares(d) == pytest.approx((ms_seeds, ms_images, ms_residual))
+    result = stats.seeds_and_images(d)
+    variance = (ms_seeds + ms_images - ms_residual) / 8  # the seeds' and the images' parts
+    assert result.estimate == 3.5 and result.standard_error == pytest.approx(math.sqrt(variance))
+    assert result.seed_sd == pytest.approx(math.sqrt((ms_seeds - ms_residual) / 4))
+    assert result.image_sd == pytest.approx(math.sqrt((ms_images - ms_residual) / 2))
+    # degrees of freedom: Satterthwaite with MS_seeds at its 95% upper bound (1 df here)
+    upper = ms_seeds / scipy_stats.chi2.ppf(0.05, 1)
+    df = (upper + ms_images - ms_residual) ** 2 / (upper ** 2 / 1 + ms_images ** 2 / 3 + ms_residual ** 2 / 3)
+    assert result.df == pytest.approx(df) and 1 <= result.df < 1.01
+    statistic = 3.5 / math.sqrt(variance)
+    assert result.p_value() == pytest.approx(scipy_stats.t.sf(statistic, df))
+    assert result.p_value(margin=1.0, alternative="less") == pytest.approx(scipy_stats.t.cdf(4.5 / math.sqrt(variance), df))
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(variance)
+    assert result.interval() == (pytest.approx(3.5 - half), pytest.approx(3.5 + half))
     with pytest.raises(ValueError):
-        stats.seed_test([0.01])
+        stats.seeds_and_images(d[:1])
+
+
+def test_without_image_variation_it_is_the_t_test_over_seeds():
+    # Every image of a seed has the same value: the images add nothing, and what is left is the
+    # one-sample t-test over the seeds' means
+    means = np.array([0.01, 0.02, 0.03])
+    result = stats.seeds_and_images(np.repeat(means[:, None], 50, axis=1))
+    assert result.df == pytest.approx(2) and result.image_sd == 0
+    assert result.p_value() == pytest.approx(scipy_stats.ttest_1samp(means, 0, alternative="greater").pvalue)
+
+
+def test_a_method_difference_pairs_seed_s_with_seed_s():
+    rng = np.random.default_rng(5)
+    a, b = rng.random((3, 200)) < 0.6, rng.random((3, 200)) < 0.5
+    assert stats.method_difference(a, b) == stats.seeds_and_images(a.astype(float) - b)
+    with pytest.raises(ValueError):
+        stats.method_difference(a, b[:2])
+
+
+def test_seeds_and_images_from_means_bounds_the_images_share():
+    result = stats.seeds_and_images_from_means([0.05, 0.02, 0.08], image_variance=0.4, images=1000)
+    assert result.estimate == pytest.approx(0.05)
+    assert result.standard_error ** 2 == pytest.approx(np.var([0.05, 0.02, 0.08], ddof=1) / 3 + 0.4 / 1000)
+    assert 2 <= result.df < 1000
+
+
+def test_detectable_effect_has_the_stated_power():
+    for se, df in [(0.02, 2.0), (0.01, 5.3), (0.004, 999.0)]:
+        effect = stats.detectable_effect(se, df)
+        critical = scipy_stats.t.ppf(0.95, df)
+        assert scipy_stats.nct.sf(critical, df, effect / se) == pytest.approx(0.8)
+    # with many degrees of freedom it is the normal-theory (z_0.95 + z_0.8) x standard error
+    z = scipy_stats.norm.ppf
+    assert stats.detectable_effect(0.01, 1e6) == pytest.approx((z(0.95) + z(0.8)) * 0.01, rel=1e-3)
+    assert stats.detectable_effect(0.0, 2.0) == 0.0
+    # fewer seeds, bigger effects: 2 degrees of freedom (3 seeds) need 4 standard errors, not 2.5
+    assert stats.detectable_effect(0.01, 2.0) == pytest.approx(0.0398, abs=1e-4)
+
+
+def test_median_interval_is_the_order_statistics_interval():
+    values = [1.0, 1.2, 0.9, 1.1, 1.3, 1.05, 0.95, 1.15, 1.0, 1.02]
+    # 10 values: the 2nd and 9th smallest cover the median with probability 1 - 2 P(Bin(10, 1/2) <= 1) = 97.9%
+    assert stats.median_interval(values) == (pytest.approx(1.035), 0.95, 1.2)
+    assert stats.median_interval([1.0, 2.0, 3.0]) == (2.0, None, None)  # 3 values cannot reach 95%
+
+
+def test_one_sided_exact_tests():
+    table = stats.PairedTable(both=50, only_first=10, only_second=2, neither=38)
+    assert stats.mcnemar_exact(table, "greater") == pytest.approx(79 / 4096)  # P(X >= 10 | 12, 1/2)
+    assert stats.mcnemar_exact(table, "less") == pytest.approx(1 - 79 / 4096 + 66 / 4096)
+    assert stats.fisher_p(56, 70, 48, 80, "greater") == pytest.approx(
+        scipy_stats.fisher_exact([[56, 14], [48, 32]], alternative="greater").pvalue)
+    assert stats.paired_standard_error(table) == pytest.approx(math.sqrt((12 / 100 - (8 / 100) ** 2) / 100))
 
 
 def test_noninferiority_tests():
