@@ -178,20 +178,29 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
 
 @cli.command(short_help="Rewrite a reproduction's REPORT.md and plots from its results.")
 @click.argument("folder")
-def report(folder):
+@click.option("--readme", default=None, metavar="FILE",
+              help="Also replace the folder's summary between '<!-- sam-bench summary <folder> start -->' and "
+                   "'... end -->' in this file.")
+def report(folder, readme):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
     from .report import write_report
 
     click.echo(f"wrote {write_report(folder)}")
+    if readme:
+        from .summary import update_readme
+
+        click.echo(f"wrote {update_readme(readme, folder)}")
 
 
 # The bigger command groups live in their own modules; registered here so `sam-bench --help` lists them.
 from .cli_bench import bench_command  # noqa: E402
+from .cli_cost import cost_command  # noqa: E402
 from .cli_evaluate import evaluate_command  # noqa: E402
 from .cli_pack import pack_command, unpack_command  # noqa: E402
 from .cli_zoo import leaderboard_group, zoo_group  # noqa: E402
 
-for command in (evaluate_command, zoo_group, leaderboard_group, bench_command, pack_command, unpack_command):
+for command in (evaluate_command, zoo_group, leaderboard_group, bench_command, pack_command, unpack_command,
+                cost_command):
     cli.add_command(command)
 
 

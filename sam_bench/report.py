@@ -1,9 +1,11 @@
 """REPORT.md and plots of a reproduction, computed from its results files only.
 
 The paper's claims (C1-C4) are judged in `sam_bench.claims`, with the tests of `sam_bench.stats`;
-this module lays out the numbers: every accuracy with its 95% interval (Wilson for one evaluation,
-mean +- sd over training seeds where a model has several), each verdict with its reason and the
-comparisons behind it, training cost, plots.
+this module lays out the numbers: every accuracy with its 95% interval (Wilson's over the test
+images for one evaluation; over training seeds and test images together where a model has several
+seeds), a headline saying for which configurations each claim holds, fails or is inconclusive, each
+verdict with its reason and the comparisons behind it, the cost measurement behind C4 (`cost.json`,
+written by `sam-bench cost`), training wall times, plots.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import degenerate, files, stats
-from .claims import (accuracy, by_architecture, cost_against_st, evaluation, models, sam_gain, seconds_per_epoch,
-                     seed_of, verdicts)
+from .claims import (CLAIMS, accuracy, accuracy_over_seeds, by_architecture, cost_against_st, evaluation, headline,
+                     models, sam_gain, seconds_per_epoch, seed_of, verdicts)
 from .eps import parse_eps
 
 
@@ -31,10 +33,17 @@ def load_results(out: Path) -> list[dict]:
         config = training.get("config") or m["config"]
         log = out / "runs" / f"{m['name']}-{m['key']}" / "log.jsonl"
         epochs = [json.loads(line)["seconds"] for line in log.read_text().splitlines()] if log.is_file() else []
-        records.append({"name": m["name"], "seed": m.get("seed", config.get("seed", 0)), "primary": m.get("primary", True),
+        records.append({"name": m["name"], "key": m["key"], "seed": m.get("seed", config.get("seed", 0)),
+                        "primary": m.get("primary", True),
                         "config": config, "results": results, "path": path, "training": training,
                         "epoch_seconds": epochs, "degenerate": degenerate.reason(results)})
     return records
+
+
+def load_cost(out: Path) -> dict | None:
+    """The reproduction's cost measurement (`cost.json`, written by `sam-bench cost`), or None."""
+    path = Path(out) / "cost.json"
+    return files.read_json(path) if path.is_file() else None
 
 
 def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
@@ -59,19 +68,33 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
 
 
-def _over_seeds(group: list[dict], *measure) -> tuple[float | None, float | None]:
-    """Mean and sd (None for one seed) of a model's accuracy over its seeds."""
-    values = [accuracy(r, *measure) for r in group]
-    if any(v is None for v in values):
-        return None, None
-    return stats.mean_sd(values)
+def _over_seeds(group: list[dict], *measure) -> tuple[float | None, float]:
+    """Mean of a model's accuracy and the half-width of its 95% interval (over seeds and images with
+    several seeds, Wilson's otherwise, its wider side), for error bars."""
+    if len(group) > 1:
+        result = accuracy_over_seeds(group, *measure)
+        if result is None:
+            return None, 0.0
+        low, high = result.interval()
+        return result.estimate, (high - low) / 2
+    ev = evaluation(group[0], *measure)
+    if ev is None:
+        return None, 0.0
+    if not ev.get("n_examples"):
+        return ev["robust_acc"], 0.0
+    low, high = stats.wilson(round(ev["robust_acc"] * ev["n_examples"]), ev["n_examples"])
+    return ev["robust_acc"], max(ev["robust_acc"] - low, high - ev["robust_acc"])
 
 
 def _cell(group: list[dict], *measure) -> str:
-    """One table cell: mean +- sd over seeds, or one evaluation's accuracy with its Wilson interval."""
+    """One table cell: one evaluation's accuracy with its Wilson interval, or with several seeds the
+    mean with its 95% interval over seeds and images."""
     if len(group) > 1:
-        mean, sd = _over_seeds(group, *measure)
-        return "–" if mean is None else f"{100 * mean:.2f} ± {100 * sd:.2f}"
+        result = accuracy_over_seeds(group, *measure)
+        if result is None:
+            return "–"
+        low, high = result.interval()
+        return f"{_pct(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
     return _with_interval(group[0], *measure)
 
 
@@ -94,7 +117,7 @@ def _save(plt, fig, out: Path, name: str) -> str:
     return name
 
 
-def _plots(out: Path, records: list[dict]) -> list[str]:
+def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -110,13 +133,12 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
             for name, group in grouped.items():
                 points = [(0.0, *_over_seeds(group, "clean"))]
                 points += [(255 * parse_eps(e), *_over_seeds(group, "pgd", norm, e)) for e in eps]
-                points = [(x, 100 * m, 100 * (sd or 0)) for x, m, sd in points if m is not None]
+                points = [(x, 100 * m, 100 * half) for x, m, half in points if m is not None]
                 xs, ys, errs = zip(*points)
-                seeds = f" ({len(group)} seeds, ± sd)" if len(group) > 1 else ""
-                ax.errorbar(xs, ys, yerr=errs if len(group) > 1 else None, marker="o", capsize=3,
-                            label=name + seeds)
+                seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
+                ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name + seeds)
             ax.set_xlabel(f"{norm} eps (x/255)")
-            ax.set_ylabel("PGD-10 accuracy (%)")
+            ax.set_ylabel("PGD-10 accuracy (%, 95% interval)")
             ax.set_title(f"Robust accuracy against {norm} eps")
             ax.grid(alpha=0.3)
         axes[0][-1].legend(fontsize=8)
@@ -160,14 +182,28 @@ def _plots(out: Path, records: list[dict]) -> list[str]:
             ax.legend(fontsize=8)
             written.append(_save(plt, fig, out, "sam_gain.png"))
 
+    measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]
     timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in grouped.items()]
     timed = [(name, times) for name, times in timed if times]
-    if timed:
+    if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
+        fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))
+        medians = [m["ratio"]["median"] for m in measured]
+        ax.bar([m["name"] for m in measured], medians, color="tab:blue", capsize=3,
+               yerr=[[med - (m["ratio"]["low"] if m["ratio"]["low"] is not None else med) for med, m in zip(medians, measured)],
+                     [(m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med for med, m in zip(medians, measured)]])
+        ax.scatter([m["name"] for m in measured], [m["passes_per_step"] / m["baseline_passes_per_step"] for m in measured],
+                   marker="_", s=400, color="black", zorder=3, label="expected (passes per step)")
+        ax.set_ylabel("seconds per step over ST's (median, 95% CI)")
+        ax.set_title("Training cost (interleaved timing)")
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize=8)
+        written.append(_save(plt, fig, out, "cost.png"))
+    elif timed:  # no measurement made for it: the training logs, labelled as what they are
         fig, ax = plt.subplots(figsize=(1.1 * len(timed) + 2.5, 3.8))
-        ax.bar([n for n, _ in timed], [stats.mean_sd(t)[0] for _, t in timed], color="tab:blue",
+        ax.bar([n for n, _ in timed], [stats.mean_sd(t)[0] for _, t in timed], color="tab:gray",
                yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed], capsize=3)
-        ax.set_ylabel("seconds per epoch")
-        ax.set_title("Training cost")
+        ax.set_ylabel("seconds per epoch (training logs)")
+        ax.set_title("Training wall time (not a cost measurement)")
         ax.tick_params(axis="x", rotation=30)
         written.append(_save(plt, fig, out, "cost.png"))
     return written
@@ -231,8 +267,9 @@ def write_report(out: str | Path) -> Path:
     several = any(len(g) > 1 for g in grouped.values())
     header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [f"AA {n} {e}" for n, e in aa]
     lines += ["## Accuracy", "",
-              "Each cell: accuracy (%) with its 95% Wilson interval over the test images drawn; for a model "
-              "trained with several seeds, mean ± sd over the seeds"
+              "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
+              "trained with several seeds, the mean over seeds with its interval over seeds and test images together "
+              "(`sam_bench.stats.seeds_and_images`)"
               + (" (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
                  "clean and PGD accuracy)" if several and aa else "") + ".", "",
               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -258,27 +295,15 @@ def write_report(out: str | Path) -> Path:
         lines += ["⚠ Degenerate models (no verdict rests on them): "
                   + "; ".join(f"{r['name']} (seed {seed_of(r)}): {r['degenerate']}" for r in flagged) + ".", ""]
 
-    lines += ["## Verdicts", "",
-              "How each claim is tested (`sam_bench/claims.py`): two models are compared on the same test images "
-              "with the exact McNemar test on the images only one of them gets right (C1: a one-sided paired test "
-              "against the 0.5-point margin), pooled over training seeds; with two or more seeds, a t-test over the "
-              "per-seed differences must agree (the larger p-value counts). A difference is called at p < 0.05 after "
-              "Holm's adjustment over all comparisons of one claim. Differences are in points with their 95% "
-              "interval (Newcombe's paired interval, or the t interval over seeds where that is wider).", "",
-              ]
+    cost = load_cost(out)
     architectures = by_architecture(records)
-    for arch, subset in architectures.items():
-        if len(architectures) > 1:  # a grid over architectures: the claims hold (or not) per architecture
-            lines += [f"### {arch}", ""]
-        lines += ["| claim | verdict | why | comparisons |", "|---|---|---|---|"]
-        for v in verdicts(subset):
-            evidence = "<br>".join(v["evidence"]) or "–"
-            lines.append(f"| **{v['claim']}** {v['text']} | **{v['verdict']}** | {v['reason']} | {evidence} |")
-        lines.append("")
-
-    lines += ["## Training cost", "", "Seconds per epoch: the median epoch after the first (the first carries start-up "
-              "costs), from each run's `log.jsonl`" + ("; each architecture against its own ST"
-                                                       if len(architectures) > 1 else "") + ".", "",
+    judged = {arch: verdicts(subset, cost) for arch, subset in architectures.items()}
+    lines += _verdict_lines(judged)
+    lines += _cost_lines(cost, records)
+    lines += ["## Training wall time", "",
+              "From each run's `log.jsonl`: the median epoch after the first (the first carries start-up costs). Runs "
+              "trained at different times under different loads on a shared machine: a record of what happened, no "
+              "evidence for C4" + ("; each architecture against its own ST" if len(architectures) > 1 else "") + ".", "",
               "| model | seed | passes per step | seconds per epoch | x ST (seed 0) | images/s | wall time (s) |",
               "|---|---|---|---|---|---|---|"]
     for r, ratio in zip(records, cost_against_st(records)):
@@ -287,14 +312,80 @@ def write_report(out: str | Path) -> Path:
         lines.append(f"| {r['name']} | {seed_of(r)} | {r['training'].get('passes_per_step', '–')} | "
                      f"{'–' if t is None else f'{t:.1f}'} | {'–' if ratio is None else f'{ratio:.2f}'} | "
                      f"{'–' if ips is None else f'{ips:.0f}'} | {r['training'].get('wall_time_s', 0):.0f} |")
-    lines += ["", "Timings on a shared CPU are noisy; compare ratios taken in one run.", ""]
+    lines.append("")
 
-    plots = _plots(out, records)
+    plots = _plots(out, records, cost)
     titles = {"robust_vs_eps.png": "Robust accuracy against eps", "tradeoff.png": "Clean vs robust accuracy",
-              "cost.png": "Training cost per epoch", "sam_gain.png": "SAM's gain over ST across architectures"}
+              "cost.png": "Training cost" if cost else "Training wall time (training logs)",
+              "sam_gain.png": "SAM's gain over ST across architectures"}
     if plots:
         lines += ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in plots]
-    lines += ["## Sources", ""] + [f"- `{r['path'].relative_to(out)}` ({r['name']}, seed {seed_of(r)}, weights sha256 "
+    lines += ["## Sources", ""] + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else []) + [f"- `{r['path'].relative_to(out)}` ({r['name']}, seed {seed_of(r)}, weights sha256 "
                                    f"`{r['results']['model']['weights_sha256'][:12]}…`)" for r in records]
     files.write_text(report, "\n".join(lines) + "\n")
     return report
+
+
+def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
+    """The headline (for which configurations each claim holds, fails or is inconclusive), how the
+    claims are tested, and one table per claim with a row per configuration."""
+    several = len(judged) > 1
+    lines = ["## Verdicts", ""]
+    for arch, found in judged.items():
+        lines += ([f"**{arch}**", ""] if several else []) + [f"- {line}" for line in headline(found)] + [""]
+    lines += ["How each claim is tested (`sam_bench/claims.py`, `sam_bench/stats.py`): one verdict per claim and "
+              "configuration, on that configuration's comparisons only. A comparison of two models with two or more "
+              "training seeds in common is a test of the training methods over seeds and test images together "
+              "(seed s against seed s on the same images; the variance split into the seeds' and the images' shares; "
+              "a t reference distribution with conservatively counted degrees of freedom), one-sided in the direction "
+              "the claim states, at p < 0.05. With one seed in common it only compares the two trained models and "
+              "gives no verdict on the method. A configuration `holds` when every one of its comparisons is "
+              "significant in the claimed direction (an intersection-union test: no multiplicity correction is "
+              "needed), `fails` when one is significant the other way (Holm's adjustment over its comparisons), and "
+              "is `inconclusive` otherwise, with the smallest true difference that these seeds and images would have "
+              "detected with 80% power. Differences are in points with their 95% interval. C4 rests on the cost "
+              "measurement below, not on training logs.", ""]
+    for arch, found in judged.items():
+        if several:
+            lines += [f"### {arch}", ""]
+        for claim in CLAIMS:
+            mine = [v for v in found if v["claim"] == claim]
+            lines += [f"**{claim}**: {mine[0]['text']}.", "", "| configuration | verdict | why | comparisons |",
+                      "|---|---|---|---|"]
+            for v in mine:
+                evidence = "<br>".join(v["evidence"]) or "–"
+                lines.append(f"| {v['configuration']} | **{v['verdict']}** | {v['reason']} | {evidence} |")
+            lines.append("")
+    return lines
+
+
+def _cost_lines(cost: dict | None, records: list[dict]) -> list[str]:
+    """The measurement C4 rests on: each model's seconds per training step and its ratio to ST's."""
+    lines = ["## Training cost (C4)", ""]
+    if not cost:
+        return lines + ["No cost measurement in this folder: `sam-bench cost <folder>` times every model's training "
+                        "step interleaved in one process and writes `cost.json`; until then C4 is inconclusive.", ""]
+    settings, env = cost["settings"], cost["environment"]
+    keys = {r["name"]: r["key"] for r in records if r.get("primary", True)}
+    lines += [f"Measured by `sam-bench cost` ({cost['created']}, {env['device_name']}, torch {env['torch_version']}, "
+              f"sam-bench commit {env.get('code_commit') or 'unknown'}): each model of the grid built as its training "
+              f"builds it, {settings['steps']} training step{'s' if settings['steps'] != 1 else ''} per model per round on "
+              "synthetic images, "
+              f"{settings['rounds']} rounds after {settings['warmup']} warm-up step{'s' if settings['warmup'] != 1 else ''}, "
+              "the models in a rotating order within each round so that a change of machine load falls on all of them. "
+              "Median seconds per step with its distribution-free 95% interval (order statistics); the ratio to ST's "
+              "step is taken round by round, then its median and interval.", "",
+              "| model | passes per step | seconds per step | x ST | expected |", "|---|---|---|---|---|"]
+    for m in cost["models"]:
+        stale = "" if keys.get(m["name"]) == m.get("key") else " (other settings than this grid's: not used)"
+        step, ratio = m["step_seconds"], m.get("ratio")
+        lines.append(f"| {m['name']}{stale} | {m['passes_per_step']} | {_median_with_interval(step, '.3f')} | "
+                     + (f"{_median_with_interval(ratio, '.2f')} | {m['passes_per_step'] / m['baseline_passes_per_step']:g}x |"
+                        if ratio else "1 | – |"))
+    return lines + [""]
+
+
+def _median_with_interval(summary: dict, fmt: str) -> str:
+    low, high = summary.get("low"), summary.get("high")
+    interval = f" ({low:{fmt}}–{high:{fmt}})" if low is not None and high is not None else ""
+    return f"{summary['median']:{fmt}}{interval}"

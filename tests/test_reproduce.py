@@ -8,14 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.outcomes import decode
+from sam_bench.claims import evaluation
 from sam_bench.report import accuracy, load_results
-from sam_bench.stats import wilson
+from sam_bench.stats import seeds_and_images, wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
 
@@ -91,16 +93,23 @@ def test_report_numbers_equal_the_results_files(smoke):
             measure = ("clean",) if column == "clean" else (
                 ("pgd" if column.startswith("PGD") else "autoattack"), *column.split()[1:])
             values = [accuracy(r, *measure) for r in group if accuracy(r, *measure) is not None]
-            if len(values) > 1:  # several seeds: mean +- sd
-                assert cell == f"{100 * statistics.fmean(values):.2f} ± {100 * statistics.stdev(values):.2f}", (row[0], column)
+            if len(values) > 1:  # several seeds: the mean, its 95% interval over seeds and images
+                flags = np.array([decode(evaluation(r, *measure)["outcomes"]) for r in group], float)
+                result = seeds_and_images(flags)
+                low, high = result.interval()
+                assert result.estimate == pytest.approx(statistics.fmean(values))
+                assert cell == f"{100 * result.estimate:.2f} ({100 * low:.1f}–{100 * high:.1f})", (row[0], column)
             else:  # one evaluation: its 95% Wilson interval
                 n = group[0]["results"]["dataset"]["n_examples"]
                 low, high = wilson(round(values[0] * n), n)
                 assert cell == f"{100 * values[0]:.2f} ({100 * low:.1f}–{100 * high:.1f})", (row[0], column)
             checked += 1
     assert checked == 3 * (1 + 5 + 1)  # clean, five PGD budgets, AutoAttack
-    for claim in ("C1", "C2", "C3", "C4"):
-        assert re.search(rf"\*\*{claim}\*\* .*\| \*\*(holds|fails|inconclusive)\*\* \| [^|]+ \|", text), claim
+    verdicts = text.split("## Verdicts")[1].split("## Training cost")[0]
+    for claim in ("C1", "C2", "C3", "C4"):  # a headline line and a table with a row per configuration
+        assert re.search(rf"^- {claim}: (holds|fails|inconclusive) for ", verdicts, re.M), claim
+        table = verdicts.split(f"**{claim}**: ")[1].split("\n\n**")[0]
+        assert re.search(r"^\| [^|]+ \| \*\*(holds|fails|inconclusive)\*\* \| [^|]+ \| [^|]+ \|$", table, re.M), claim
 
 
 def test_robust_never_above_clean_in_results(smoke):
