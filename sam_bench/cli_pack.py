@@ -20,15 +20,21 @@ from . import pack as packing
               help="Most MiB per batch.")
 @click.option("--exclude", multiple=True, metavar="GLOB",
               help="Leave out files whose path (relative to --root) matches, e.g. '*/checkpoint.pt'; repeatable.")
+@click.option("--newer-than", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Only files modified after FILE was: what a stint of work changed (touch FILE before it).")
+@click.option("--drop-finished-checkpoints", is_flag=True,
+              help="Leave out checkpoint.pt of run directories whose training is complete.")
 @click.option("--note", default=None, help="A line kept in the manifest (what this is, where it ran).")
-def pack_command(paths, out, name, root, part_mib, batch_files, batch_mib, exclude, note):
+def pack_command(paths, out, name, root, part_mib, batch_files, batch_mib, exclude, newer_than,
+                 drop_finished_checkpoints, note):
     """Pack PATHS (files or folders: a run directory, zoo entry files, a reproduction folder, an
     evaluation's .partial state) into parts of at most --part-mib, in batches of at most
     --batch-files files and --batch-mib MiB, each batch with the manifest (sha256 of every part, of
     the whole and of every file). Bring the batches back in order; `sam-bench unpack` checks and
     rebuilds them. The defaults fit a lent GPU machine's 8 files of 16 MiB per command."""
     packed = packing.pack(list(paths), out, name=name, root=root, part_mib=part_mib, batch_files=batch_files,
-                          batch_mib=batch_mib, exclude=list(exclude), note=note)
+                          batch_mib=batch_mib, exclude=list(exclude), note=note, newer_than=newer_than,
+                          drop_finished_checkpoints=drop_finished_checkpoints)
     click.echo(packed.summary())
 
 

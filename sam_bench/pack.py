@@ -63,7 +63,16 @@ class Packed:
 # pack
 
 
-def _members(paths: list[Path], root: Path, exclude: list[str]) -> list[tuple[Path, str]]:
+def _finished_run(folder: Path) -> bool:
+    """A run directory whose training is complete (its metadata says so): its checkpoint is spent."""
+    try:
+        return files.read_json(folder / "metadata.json").get("status") == "complete"
+    except (SamBenchError, AttributeError):
+        return False
+
+
+def _members(paths: list[Path], root: Path, exclude: list[str], newer_than: float | None = None,
+             drop_finished_checkpoints: bool = False) -> list[tuple[Path, str]]:
     """(file on disk, its path relative to root) for every file under `paths`, sorted, none twice."""
     found: dict[str, Path] = {}
     for path in paths:
@@ -80,11 +89,15 @@ def _members(paths: list[Path], root: Path, exclude: list[str]) -> list[tuple[Pa
             relative = file.relative_to(root).as_posix()
             if any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
                 continue
+            if newer_than is not None and file.stat().st_mtime <= newer_than:
+                continue
+            if drop_finished_checkpoints and file.name == "checkpoint.pt" and _finished_run(file.parent):
+                continue
             if file.is_symlink():
                 raise BadInput(f"pack: {relative} is a symbolic link; pack the file it points to")
             found[relative] = file
     if not found:
-        raise BadInput("pack: nothing to pack (no files under the paths given, or all excluded)")
+        raise BadInput("pack: nothing to pack (no files under the paths given, or all of them left out)")
     return [(found[k], k) for k in sorted(found)]
 
 
@@ -164,15 +177,24 @@ def _check_limits(part_mib: float, batch_files: int, batch_mib: float) -> tuple[
 
 def pack(paths: list, out: str | os.PathLike, name: str | None = None, root: str | os.PathLike | None = None,
          part_mib: float = DEFAULT_PART_MIB, batch_files: int = DEFAULT_BATCH_FILES,
-         batch_mib: float = DEFAULT_BATCH_MIB, exclude: list[str] | None = None, note: str | None = None) -> Packed:
+         batch_mib: float = DEFAULT_BATCH_MIB, exclude: list[str] | None = None, note: str | None = None,
+         newer_than: str | os.PathLike | None = None, drop_finished_checkpoints: bool = False) -> Packed:
     """Pack `paths` (files or folders under `root`) into `out`/batch-N/. `out` must be empty or new;
-    it gets the batch folders only once every part is written."""
+    it gets the batch folders only once every part is written. `newer_than`: only files modified
+    after that file was (what a stint of work changed); `drop_finished_checkpoints`: leave out the
+    checkpoint.pt of every run directory whose training is complete (85 MiB at full scale, of no
+    further use)."""
     part_bytes, batch_files, batch_bytes = _check_limits(part_mib, batch_files, batch_mib)
     root = Path(root or ".").absolute()
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(f"pack: --out {out} is not an empty folder; choose a new one")
-    members = _members([Path(p) for p in paths], root, list(exclude or []))
+    marker = None
+    if newer_than is not None:
+        if not Path(newer_than).is_file():
+            raise BadInput(f"pack: --newer-than {newer_than} is not a file")
+        marker = Path(newer_than).stat().st_mtime
+    members = _members([Path(p) for p in paths], root, list(exclude or []), marker, drop_finished_checkpoints)
     name = name or Path(members[0][1]).parts[0]
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise BadInput(f"pack: --name {name!r} may hold letters, digits, '.', '_' and '-' only")

@@ -61,6 +61,11 @@ def test_cli_quick_writes_every_field(tmp_path, monkeypatch):
         assert t["x_paper"] == pytest.approx(fast["images_per_s"]["median"] / paper["images_per_s"]["median"])
         assert math.isfinite(fast["mean_train_loss"]) and math.isfinite(paper["mean_train_loss"])
         assert fast["images_per_run"] == paper["images_per_run"]  # same share of an epoch per repetition
+        same = t["fast_paper_batch"]  # sam-bench's loop at the paper's batch as well
+        _check_measurement(same, s["repeats"])
+        assert same["batch_size"] == paper["batch_size"] == s["paper_batch_size"] != fast["batch_size"]
+        assert same["images_per_run"] == paper["images_per_run"]
+        assert t["x_paper_same_batch"] == pytest.approx(same["images_per_s"]["median"] / paper["images_per_s"]["median"])
 
     pgd = res["evaluation"]["pgd"]
     _check_measurement(pgd, s["repeats"])

@@ -69,6 +69,24 @@ def test_excluded_files_and_the_default_limits(work):
     assert "run/checkpoint.pt" not in tree(work / "dest") and "run/weights.bin" in tree(work / "dest")
 
 
+def test_only_what_changed_and_no_spent_checkpoints(work):
+    import time
+
+    (work / "src" / "run" / "metadata.json").write_text('{"status": "complete"}')
+    marker = work / "marker"
+    marker.write_text("")
+    past = time.time() - 60
+    for path in (work / "src").rglob("*"):
+        os.utime(path, (past, past))
+    os.utime(marker, (past + 30, past + 30))
+    (work / "src" / "run" / "sub" / "metadata.json").write_text('{"a": 2}\n')  # changed after the marker
+    os.utime(work / "src" / "run" / "checkpoint.pt", None)  # changed too, but its run is complete
+    packed = packing.pack(["run"], work / "out", newer_than=marker, drop_finished_checkpoints=True)
+    assert [f["path"] for f in packed.manifest["files"]] == ["run/sub/metadata.json"]
+    kept = packing.pack(["run"], work / "out2", newer_than=marker)
+    assert [f["path"] for f in kept.manifest["files"]] == ["run/checkpoint.pt", "run/sub/metadata.json"]
+
+
 @pytest.mark.parametrize("fault", ["missing", "altered", "foreign", "truncated"])
 def test_a_bad_part_stops_unpack_and_writes_nothing(work, fault):
     packed = small(["run"], work / "out")

@@ -1,0 +1,27 @@
+"""docs/gpu.md's relay, played end to end on this CPU by tools/gpu_rehearsal.py: an environment with
+exactly the GPU machine's packages, the device's limits on what a call carries and returns, two
+machines, an unfinished run carried from the first to the second in parts, and `zoo verify` passing
+where it all lands. The environment is built beforehand (it needs the package index, which CI's
+loopback-only namespace lacks): `python tools/gpu_rehearsal.py --build-env` (.ci/run does)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = ROOT / ".cache" / "gpu-env"
+
+
+def test_the_gpu_runbook_rehearsed_on_this_cpu():
+    if not (ENV / "bin" / "python").is_file():
+        why = f"no GPU-like environment at {ENV} (python tools/gpu_rehearsal.py --build-env)"
+        if os.environ.get("SAM_BENCH_REQUIRE_REHEARSAL") == "1":
+            pytest.fail(why + "; SAM_BENCH_REQUIRE_REHEARSAL=1 requires it")
+        pytest.skip(why)
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_rehearsal.py")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=1500, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "rehearsal passed" in proc.stdout

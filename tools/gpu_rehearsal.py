@@ -1,0 +1,305 @@
+"""Rehearse the GPU relay of docs/gpu.md on this CPU, with the GPU machine's packages and limits.
+
+A lent GPU machine is reached one command at a time: it gets a copy of the working tree (without
+.git) plus carried ignored paths, at most 64 MiB; it sends back at most 8 files of 16 MiB (64 MiB
+together, at most 2 folders deep) from $OUT; a command runs at most 10 minutes; the machine keeps ~
+only while it stays warm. It has Python with torch, torchvision, timm, numpy, scipy, statsmodels,
+filelock, pytest, pytest-xdist, safetensors, click, tqdm, matplotlib, jinja2 and pyyaml, and neither
+submitit, jsonschema, robustbench nor pyautoattack.
+
+This script plays docs/gpu.md's sequence of calls at smoke scale against a simulated machine with
+exactly those packages (CPU torch) and those limits enforced: a first machine gets the data in two
+calls and a stint that stops after one training epoch; its packed results come back batch by batch
+and are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the
+unfinished run's checkpoint in parts over several calls, finishes that model (training, zoo,
+evaluation, leaderboard entry) and sends it back; the workstation unpacks it and `zoo verify`
+passes there. Run by CI (tests/test_gpu_rehearsal.py):
+
+    python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
+    python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ENV = ROOT / ".cache" / "gpu-env"
+# The GPU machine's Python packages (the device tool's KINDS.md); torch and torchvision CPU builds here.
+GPU_PACKAGES = ["torch", "torchvision", "timm", "numpy", "scipy", "statsmodels", "filelock", "pytest",
+                "pytest-xdist", "safetensors", "click", "tqdm", "matplotlib", "jinja2", "pyyaml"]
+ABSENT = ["submitit", "jsonschema", "robustbench", "pyautoattack", "autoattack"]
+MIB = 1 << 20
+SENT_LIMIT = 64 * MIB
+BACK_FILES, BACK_FILE_LIMIT, BACK_TOTAL = 8, 16 * MIB, 64 * MIB
+COMMAND_LIMIT_S = 600
+CIFAR10 = ROOT.parent / "shared" / "data" / "cifar10"
+UNPACKER = ROOT.parent / "shared" / "tools" / "cifar10_unpack.py"
+
+
+class RehearsalFailed(Exception):
+    pass
+
+
+def run(cmd, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if proc.returncode != 0:
+        raise RehearsalFailed(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def env_python(env: Path) -> Path:
+    return env / "bin" / "python"
+
+
+def build_env(env: Path) -> None:
+    """A virtual environment with the GPU machine's packages and none of the ones it lacks."""
+    marker = env / "gpu-packages.json"
+    if marker.is_file() and json.loads(marker.read_text()) == GPU_PACKAGES:
+        print(f"{env}: already built")
+        return
+    shutil.rmtree(env, ignore_errors=True)
+    run([sys.executable, "-m", "venv", str(env)])
+    run([str(env_python(env)), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints-cpu.txt"), *GPU_PACKAGES])
+    check_env(env)
+    marker.write_text(json.dumps(GPU_PACKAGES))
+    print(f"{env}: built")
+
+
+def check_env(env: Path) -> None:
+    code = ("import importlib.util, sys; "
+            f"present = [n for n in {ABSENT!r} if importlib.util.find_spec(n)]; "
+            "sys.exit('present: ' + ', '.join(present) if present else 0)")
+    run([str(env_python(env)), "-c", code])
+
+
+# ---------------------------------------------------------------------------------------------
+# The workstation: a scratch checkout of this tree, a git repository of its own
+
+
+def make_workstation(where: Path) -> Path:
+    files = run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT).stdout.split("\0")
+    station = where / "workstation"
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (station / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, station / name)
+    run(["git", "init", "-q"], cwd=station)
+    with open(station / ".git" / "info" / "exclude", "a") as f:
+        f.write("/.data/\n/.relay-in/\n")
+    run(["git", "add", "-A"], cwd=station)
+    run(["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m", "tree"],
+        cwd=station)
+    return station
+
+
+def prepare_carried(station: Path) -> list[str]:
+    """What docs/gpu.md has the user put beside the checkout: pyautoattack in .vendor (without its
+    examples/), the commit in COMMIT, and the data set's two halves in .data/a and .data/b."""
+    import pyautoattack
+
+    source = Path(pyautoattack.__file__).parent
+    shutil.copytree(source, station / ".vendor" / source.name, ignore=shutil.ignore_patterns("examples", "__pycache__"))
+    (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
+    if not CIFAR10.is_dir():
+        return []
+    a, b = station / ".data" / "a", station / ".data" / "b"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    for path in sorted(CIFAR10.iterdir()):
+        if re.fullmatch(r"train_0[0-5]\.webp", path.name):
+            shutil.copy2(path, a)
+        elif path.name != "README.md":
+            shutil.copy2(path, b)
+    shutil.copy2(UNPACKER, b)
+    return [".data/a", ".data/b"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The lent machine, simulated
+
+
+class Machine:
+    """One lent machine: its ~ lasts from its first call to its last; each call gets a new copy of
+    the workstation's tree (tracked and untracked-not-ignored files) plus the carried paths."""
+
+    def __init__(self, where: Path, env: Path, name: str):
+        self.root = where / name
+        self.home = self.root / "home"
+        self.home.mkdir(parents=True)
+        self.env, self.name, self.calls = env, name, 0
+        self.log: list[dict] = []
+
+    def call(self, station: Path, command: str, carry: list[str] = ()) -> tuple[str, Path]:
+        self.calls += 1
+        tree = [n for n in run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=station).stdout.split("\0") if n]
+        for path in carry:
+            carried = station / path
+            if not carried.exists():
+                raise RehearsalFailed(f"{self.name} call {self.calls}: carried path {path} does not exist")
+            tree += [p.relative_to(station).as_posix() for p in ([carried] if carried.is_file() else carried.rglob("*"))
+                     if p.is_file()]
+        sent = sum((station / n).stat().st_size for n in set(tree))
+        if sent > SENT_LIMIT:
+            raise RehearsalFailed(f"{self.name} call {self.calls}: {sent / MIB:.1f} MiB would travel, over 64 MiB")
+        checkout = self.root / "checkout"
+        shutil.rmtree(checkout, ignore_errors=True)
+        for name in set(tree):
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(station / name, checkout / name)
+        out = self.root / f"out-{self.calls}"
+        out.mkdir()
+        environment = {"HOME": str(self.home), "OUT": str(out), "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+                       "PATH": f"{self.env / 'bin'}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
+        started = time.time()
+        try:
+            proc = subprocess.run(["bash", "-c", command], cwd=checkout, env=environment, capture_output=True,
+                                  text=True, timeout=COMMAND_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            raise RehearsalFailed(f"{self.name} call {self.calls}: over the 10-minute limit: {command}") from None
+        seconds = time.time() - started
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise RehearsalFailed(f"{self.name} call {self.calls} exited {proc.returncode}: {command}\n{output[-4000:]}")
+        back = check_returned(out, f"{self.name} call {self.calls}")
+        self.log.append({"machine": self.name, "call": self.calls, "command": command, "carry": list(carry),
+                         "sent_mib": round(sent / MIB, 2), "files_back": len(back),
+                         "back_mib": round(sum(p.stat().st_size for p in back) / MIB, 2), "seconds": round(seconds, 1)})
+        return output, out
+
+
+def check_returned(out: Path, where: str) -> list[Path]:
+    back = [p for p in out.rglob("*") if not p.is_dir()]
+    for path in back:
+        depth = len(path.relative_to(out).parts) - 1
+        if path.is_symlink() or depth > 2 or not re.fullmatch(r"[A-Za-z0-9._-]+", path.name):
+            raise RehearsalFailed(f"{where}: {path.relative_to(out)} would not come back (a link, too deep, or its name)")
+        if path.stat().st_size > BACK_FILE_LIMIT:
+            raise RehearsalFailed(f"{where}: {path.relative_to(out)} is over 16 MiB")
+    if len(back) > BACK_FILES or sum(p.stat().st_size for p in back) > BACK_TOTAL:
+        raise RehearsalFailed(f"{where}: {len(back)} files would come back, over 8 files or 64 MiB")
+    return back
+
+
+def batches_of(output: str) -> int:
+    found = re.search(r"batch 1 of (\d+) in \$OUT", output)
+    if not found:
+        raise RehearsalFailed(f"the stint did not say how many batches it packed:\n{output[-2000:]}")
+    return int(found.group(1))
+
+
+def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> list[Path]:
+    """Batch 1 came with the stint; the others one call each, at once (the machine is warm 30 s)."""
+    outs = [first_out]
+    for number in range(2, count + 1):
+        _, out = machine.call(station, f"tools/gpu_relay.sh send {number}")
+        outs.append(out)
+    return outs
+
+
+def sam_bench(station: Path, *args) -> str:
+    return run([sys.executable, "-m", "sam_bench", *map(str, args)], cwd=station,
+               env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The sequence (docs/gpu.md, "A 30-minute window")
+
+
+def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
+    check_env(env)
+    where = Path(tempfile.mkdtemp(prefix="gpu-rehearsal-")) if keep is None else keep
+    station = make_workstation(where)
+    data_carry = prepare_carried(station)
+    code = [".vendor", "COMMIT"]
+    small_parts = "RELAY_PART_MIB=0.25 RELAY_BATCH_FILES=3"  # a small model's files in several batches, as a full one's
+    repro = "reproductions/paper-cifar10-smoke"
+    try:
+        first = Machine(where, env, "machine-1")
+        if data_carry:
+            first.call(station, "tools/gpu_relay.sh data-a", [data_carry[0]])
+            first.call(station, "tools/gpu_relay.sh data-b", [data_carry[1]])
+        # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
+        output, out = first.call(station, f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 0.05 --data-dir ~/c10",
+                                 code)
+        returned = bring_back(first, station, out, batches_of(output))
+        sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
+        logs = list(station.glob(f"{repro}/runs/ST-*/log.jsonl"))
+        if len(logs) != 1 or not list(station.glob(f"{repro}/runs/ST-*/checkpoint.pt")):
+            raise RehearsalFailed("the first stint's unfinished ST run did not come back with its checkpoint")
+        first_epochs = logs[0].read_text().splitlines()
+        if len(first_epochs) != 1:
+            raise RehearsalFailed(f"the first stint should have trained one epoch, not {len(first_epochs)}")
+
+        # A fresh machine: the reproduction's unfinished work (here: ST's run with its checkpoint) goes
+        # over in parts, two calls (a full-scale checkpoint is 85 MiB; a call carries 64 MiB)
+        sam_bench(station, "pack", repro, "--drop-finished-checkpoints", "--exclude", "reproductions/*/runs/*/model.safetensors",
+                  "--part-mib", "0.25", "--batch-files", "3", "--out", ".relay-in", "--name", "resume")
+        sent = sorted(p.relative_to(station).as_posix() for p in (station / ".relay-in").iterdir())
+        second = Machine(where, env, "machine-2")
+        for batch in sent[:-1]:
+            second.call(station, "tools/gpu_relay.sh inbox", [batch])
+        # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer)
+        output, out = second.call(station, f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 8 --data-dir ~/c10 "
+                                           "--only ST", [sent[-1], *code])
+        returned = bring_back(second, station, out, batches_of(output))
+        shutil.rmtree(station / ".relay-in")
+        sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
+
+        # The workstation has it all: the grid, the zoo entries, the leaderboard rows, the report
+        report = station / repro / "REPORT.md"
+        if not report.is_file() or not list(station.glob(f"{repro}/results/ST-*.json")):
+            raise RehearsalFailed(f"{report} or ST's results did not come back")
+        verified = sam_bench(station, "zoo", "verify", "--zoo-dir", f"{repro}/model_zoo")  # exits 1 on a mismatch
+        if "1 entries verified" not in verified:
+            raise RehearsalFailed(f"zoo verify did not verify ST's entry:\n{verified}")
+        rows = list(station.glob(f"{repro}/leaderboards/**/*.json"))
+        if not rows:
+            raise RehearsalFailed("no leaderboard entry came back")
+        if logs[0].read_text().splitlines()[:1] != first_epochs:
+            raise RehearsalFailed("the second machine retrained the first machine's epoch instead of resuming it")
+        if not list(station.glob("reproductions/relay-logs/*.log")):
+            raise RehearsalFailed("the stints' console logs did not come back")
+        return first.log + second.log
+    finally:
+        if keep is None:
+            shutil.rmtree(where, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", type=Path, default=DEFAULT_ENV, help="the GPU-like environment (default .cache/gpu-env)")
+    parser.add_argument("--build-env", action="store_true", help="build the environment (needs the package index) and stop")
+    parser.add_argument("--keep", type=Path, default=None, help="do it in this folder and keep it")
+    args = parser.parse_args()
+    try:
+        if args.build_env:
+            build_env(args.env)
+            return 0
+        if not env_python(args.env).is_file():
+            print(f"no environment at {args.env}: run python tools/gpu_rehearsal.py --build-env first", file=sys.stderr)
+            return 2
+        started = time.time()
+        calls = rehearse(args.env, args.keep)
+    except RehearsalFailed as err:
+        print(f"rehearsal failed: {err}", file=sys.stderr)
+        return 1
+    print(f"{'machine':<10} {'call':>4} {'sent MiB':>8} {'back':>4} {'back MiB':>8} {'s':>6}  command")
+    for c in calls:
+        print(f"{c['machine']:<10} {c['call']:>4} {c['sent_mib']:>8.1f} {c['files_back']:>4} {c['back_mib']:>8.2f} "
+              f"{c['seconds']:>6.1f}  {c['command']}" + (f"  (carry {', '.join(c['carry'])})" if c["carry"] else ""))
+    print(f"rehearsal passed: {len(calls)} calls on 2 machines in {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
