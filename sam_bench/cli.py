@@ -197,10 +197,11 @@ from .cli_bench import bench_command  # noqa: E402
 from .cli_cost import cost_command  # noqa: E402
 from .cli_evaluate import evaluate_command  # noqa: E402
 from .cli_pack import pack_command, unpack_command  # noqa: E402
+from .cli_theory import theory_command  # noqa: E402
 from .cli_zoo import leaderboard_group, zoo_group  # noqa: E402
 
 for command in (evaluate_command, zoo_group, leaderboard_group, bench_command, pack_command, unpack_command,
-                cost_command):
+                cost_command, theory_command):
     cli.add_command(command)
 
 
