@@ -225,9 +225,14 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
     repro = "reproductions/paper-cifar10-smoke"
     try:
         first = Machine(where, env, "machine-1")
+        gpu_tests = "python3 -m pytest -q -m gpu tests/ -n 0 -p no:cacheprovider"  # collects every test module
         if data_carry:
             first.call(station, "tools/gpu_relay.sh data-a", [data_carry[0]])
-            first.call(station, "tools/gpu_relay.sh data-b", [data_carry[1]])
+            output, _ = first.call(station, f"tools/gpu_relay.sh data-b && {gpu_tests}", [data_carry[1], *code])
+        else:
+            output, _ = first.call(station, gpu_tests, code)
+        if not re.search(r"\d+ skipped", output):  # no CUDA here: collected, then skipped
+            raise RehearsalFailed(f"pytest -m gpu did not collect the GPU tests:\n{output[-2000:]}")
         # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
         output, out = first.call(station, f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 0.05 --data-dir ~/c10",
                                  code)
