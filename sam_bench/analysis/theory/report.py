@@ -109,6 +109,7 @@ def render_report(results: dict) -> str:
                              keep_trailing_newline=True)
     env.filters["f"] = lambda v, digits=3: "none" if v is None else f"{v:.{digits}f}"
     env.filters["g"] = lambda v: f"{v:g}"
+    env.filters["eps"] = lambda v: "none" if v is None else "0 (ST)" if v == 0 else f"{v:.4f}"
     env.filters["span"] = lambda s, digits=3: f"{s['mean']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
     attacks = [f"{a['norm']} {a['eps']:g}" for a in results["spec"]["evaluation"]["attacks"]]
     return env.from_string(TEMPLATE.read_text()).render(
