@@ -24,7 +24,7 @@ from sam_bench.analysis.theory.training import Method, batches, learning_rate, t
 from sam_bench.cli import cli
 from sam_bench.optim import SAM
 
-torch.set_default_dtype(torch.float64)
+F64 = torch.float64  # every tensor here: numpy's precision, and no global default changed for other tests
 
 
 def tiny_spec(**overrides) -> dict:
@@ -58,7 +58,7 @@ def numeric_worst_input(w, x, y, norm, eps, steps=100, random_start=True, seed=0
     """Projected gradient ascent on each example's logistic loss over its input ball (autograd)."""
     gen = torch.Generator().manual_seed(seed)
     w, x, y = (torch.as_tensor(a) for a in (w, x, y))
-    delta = (torch.rand(x.shape, generator=gen) * 2 - 1) * eps if random_start else torch.zeros_like(x)
+    delta = (torch.rand(x.shape, generator=gen, dtype=F64) * 2 - 1) * eps if random_start else torch.zeros_like(x)
     delta = projected(delta, norm, eps)
     step = eps / 4
     for _ in range(steps):
@@ -105,7 +105,7 @@ def test_one_example_sam_worst_case_is_what_gradient_ascent_finds():
     w, x, y = problem(n=1)
     rho = 0.7
     closed = worst_weight_perturbation_one_example(x[0], y[0], rho)
-    e = torch.zeros(w.size, requires_grad=True)
+    e = torch.zeros(w.size, dtype=F64, requires_grad=True)
     wt, xt = torch.as_tensor(w), torch.as_tensor(x[0])
     for _ in range(200):
         loss = F.softplus(-(y[0] * ((wt + e) @ xt)))
@@ -132,7 +132,7 @@ def test_sam_step_maximises_the_first_order_loss_and_nearly_the_loss():
     directions = rho * directions / np.linalg.norm(directions, axis=1, keepdims=True)
     assert (directions @ gradient).max() <= e @ gradient + 1e-15  # best on the linearised loss
     # the exact batch maximum (projected ascent) is within rho^2 of SAM's point, in nearly its direction
-    exact = torch.zeros(w.size, requires_grad=True)
+    exact = torch.zeros(w.size, dtype=F64, requires_grad=True)
     wt, zt = torch.as_tensor(w), torch.as_tensor(z)
     for _ in range(300):
         (grad,) = torch.autograd.grad(F.softplus(-(zt @ (wt + exact))).mean(), exact)
@@ -212,7 +212,7 @@ def test_training_equals_a_torch_loop_with_pgd_and_sam_bench_sam():
     ours = train(METHODS, x, y, training, np.random.default_rng(7))
     steps = list(batches(len(x), training, np.random.default_rng(7)))
     for i, method in enumerate(METHODS):
-        weight = torch.nn.Parameter(torch.zeros(model.dim))
+        weight = torch.nn.Parameter(torch.zeros(model.dim, dtype=F64))
         optimizer = (SAM([weight], rho=method.strength, lr=training["lr"], weight_decay=training["weight_decay"])
                      if method.kind == "SAM" else
                      torch.optim.SGD([weight], lr=training["lr"], weight_decay=training["weight_decay"]))
