@@ -178,9 +178,11 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     c.p_other = result.p_value(c.margin, "less")
     c.detectable = -c.margin + result.detectable()
     null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
+    bound = result.interval(1 - 2 * stats.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
     c.tests.append(f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
                    f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
-                   f"t, {result.df:.1f} df): one-sided p {_p(c.p_value)} against {null}")
+                   f"t, {result.df:.1f} df): one-sided p {_p(c.p_value)} against {null} "
+                   f"(one-sided 95% lower bound {_points(bound)})")
 
 
 def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> stats.SeedsAndImages:
@@ -242,11 +244,10 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
         return "holds", (f"every comparison significant in the claimed direction (one-sided p < {stats.ALPHA:g} "
                          "each: an intersection-union test, no multiplicity correction needed)")
     if not tested:
-        c = usable[0]
-        return "inconclusive", (f"one training seed in common: the seed-to-seed variation is not measured, so no "
-                                f"verdict on the method; even without it, {c.power_note()}"
-                                + ("" if len(usable) == 1 else " (" + "; ".join(
-                                    f"{x.measure}: {_points(x.detectable)}" for x in usable) + ")"))
+        needs = (usable[0].power_note() if len(usable) == 1 else "80% power needs true differences of more than "
+                 + ", ".join(f"{_points(c.detectable)} ({c.measure})" for c in usable) + " points")
+        return "inconclusive", ("one training seed in common: the seed-to-seed variation is not measured, so no "
+                                f"verdict on the method; even without it, {needs}")
     weak = [c for c in usable if not c.significant]
     return "inconclusive", (f"not significant at one-sided p < {stats.ALPHA:g}: " + "; ".join(
         f"{c.measure} (p {_p(c.p_value)}; {c.power_note()})" if c.method_level

@@ -75,8 +75,8 @@ def _over_seeds(group: list[dict], *measure) -> tuple[float | None, float]:
         result = accuracy_over_seeds(group, *measure)
         if result is None:
             return None, 0.0
-        low, high = result.interval()
-        return result.estimate, (high - low) / 2
+        low, high = stats.accuracy_interval(result)
+        return result.estimate, max(result.estimate - low, high - result.estimate)
     ev = evaluation(group[0], *measure)
     if ev is None:
         return None, 0.0
@@ -93,7 +93,7 @@ def _cell(group: list[dict], *measure) -> str:
         result = accuracy_over_seeds(group, *measure)
         if result is None:
             return "–"
-        low, high = result.interval()
+        low, high = stats.accuracy_interval(result)
         return f"{_pct(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
     return _with_interval(group[0], *measure)
 
@@ -269,7 +269,8 @@ def write_report(out: str | Path) -> Path:
     lines += ["## Accuracy", "",
               "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
               "trained with several seeds, the mean over seeds with its interval over seeds and test images together "
-              "(`sam_bench.stats.seeds_and_images`)"
+              "(`sam_bench.stats.seeds_and_images`; within 0-100% and never narrower than Wilson's over the seeds' "
+              "images pooled)"
               + (" (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
                  "clean and PGD accuracy)" if several and aa else "") + ".", "",
               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

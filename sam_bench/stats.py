@@ -240,6 +240,16 @@ def seeds_and_images(values) -> SeedsAndImages:
                           image_sd=math.sqrt(image_part / seeds))
 
 
+def accuracy_interval(result: SeedsAndImages, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """A mean accuracy's interval over seeds and images, kept where an accuracy can be: within [0, 1]
+    and never narrower than Wilson's over every seed's outcomes pooled (near 0% or 100% the t
+    interval's standard error vanishes: three seeds with no image right would give [0, 0])."""
+    low, high = result.interval(confidence)
+    n = result.seeds * result.images
+    pooled_low, pooled_high = wilson(round(result.estimate * n), n, confidence)
+    return max(0.0, min(low, pooled_low)), min(1.0, max(high, pooled_high))
+
+
 def method_difference(first, second) -> SeedsAndImages:
     """Method A against method B: `first` and `second` are seeds x images arrays of correct-flags
     (row s: seed s of each method; the same images in the same order)."""

@@ -63,7 +63,7 @@ def test_one_seed_gives_no_verdict_on_the_method():
     c2 = by_claim(list(pair(300, 360)))[("C2", "SAM-0.1")]
     assert c2["verdict"] == "inconclusive"
     assert c2["reason"].startswith("one training seed in common: the seed-to-seed variation is not measured")
-    assert "80% power needs a true difference of more than +" in c2["reason"]
+    assert "80% power needs true differences of more than +" in c2["reason"] and "(PGD L2 32/255) points" in c2["reason"]
     assert ("one training seed: these two trained models, exact McNemar on 1,000 images (60 only SAM-0.1, 0 only ST):"
             " one-sided p < 0.001") in c2["evidence"][0]
 

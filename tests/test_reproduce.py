@@ -17,7 +17,7 @@ from sam_bench.cli import cli
 from sam_bench.outcomes import decode
 from sam_bench.claims import evaluation
 from sam_bench.report import accuracy, load_results
-from sam_bench.stats import seeds_and_images, wilson
+from sam_bench.stats import accuracy_interval, seeds_and_images, wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
 
@@ -96,7 +96,7 @@ def test_report_numbers_equal_the_results_files(smoke):
             if len(values) > 1:  # several seeds: the mean, its 95% interval over seeds and images
                 flags = np.array([decode(evaluation(r, *measure)["outcomes"]) for r in group], float)
                 result = seeds_and_images(flags)
-                low, high = result.interval()
+                low, high = accuracy_interval(result)
                 assert result.estimate == pytest.approx(statistics.fmean(values))
                 assert cell == f"{100 * result.estimate:.2f} ({100 * low:.1f}–{100 * high:.1f})", (row[0], column)
             else:  # one evaluation: its 95% Wilson interval

@@ -137,6 +137,15 @@ def test_seeds_and_images_from_means_bounds_the_images_share():
     assert 2 <= result.df < 1000
 
 
+def test_accuracy_interval_stays_within_what_an_accuracy_can_be():
+    none_right = stats.seeds_and_images(np.zeros((3, 1000)))
+    low, high = stats.accuracy_interval(none_right)
+    assert low == 0.0 and high == pytest.approx(stats.wilson(0, 3000)[1])  # not [0, 0]
+    rng = np.random.default_rng(6)
+    spread = stats.seeds_and_images((rng.random((3, 1000)) < np.array([[0.02], [0.10], [0.05]])).astype(float))
+    assert spread.interval()[0] < 0 and stats.accuracy_interval(spread) == (0.0, pytest.approx(spread.interval()[1]))
+
+
 def test_detectable_effect_has_the_stated_power():
     for se, df in [(0.02, 2.0), (0.01, 5.3), (0.004, 999.0)]:
         effect = stats.detectable_effect(se, df)
