@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import BadInput
+from sam_bench.errors import BadInput
 
 # Per-channel statistics of the training sets (the usual published values).
 STATS = {

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
-from .errors import BadInput
+from sam_bench.errors import BadInput
 
 SAM_PERTURBATIONS = ("global", "per-worker")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .errors import BadInput
+from sam_bench.errors import BadInput
 
 
 def parse_eps(text: str | float) -> float:

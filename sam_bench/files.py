@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SamBenchError
+from sam_bench.errors import SamBenchError
 
 if TYPE_CHECKING:  # torch itself is imported where it is used (see torch_save)
     import torch

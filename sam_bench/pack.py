@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import files
-from .errors import BadInput, SamBenchError
+from sam_bench import files
+from sam_bench.errors import BadInput, SamBenchError
 
 FORMAT = "sam-bench/pack/v1"
 MIB = 1 << 20

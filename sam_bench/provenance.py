@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from sam_bench.version import __version__
 
 
 # A copied tree (no .git, e.g. on a GPU machine without network) names its commit here: the
@@ -38,7 +38,7 @@ def code_commit(root: Path = ROOT) -> str | None:
 
 
 def resolve_device(name: str) -> torch.device:
-    from .errors import BadInput
+    from sam_bench.errors import BadInput
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

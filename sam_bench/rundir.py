@@ -5,9 +5,9 @@ from pathlib import Path
 
 import torch
 
-from . import files
-from .errors import SamBenchError
-from .models import create_model
+from sam_bench import files
+from sam_bench.errors import SamBenchError
+from sam_bench.models import create_model
 
 
 def load_weights_verified(weights: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:

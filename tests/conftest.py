@@ -55,7 +55,7 @@ def evaluation_clock(monkeypatch):
     from types import SimpleNamespace
 
     from sam_bench import clock as sam_bench_clock
-    from sam_bench import evaluate as ev
+    from sam_bench.evaluation import evaluate as ev
 
     def new_command():  # what a new `sam-bench` command sees: the clock's now is its start
         clock.now = time.time()

@@ -21,9 +21,9 @@ import torch.nn as nn
 from sam_bench.attacks.pgd import random_perturbation
 from sam_bench.data import STATS
 from sam_bench.memory_format import training_format
-from sam_bench.methods import METHODS, USES_ATTACK, USES_SAM, train_step
+from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, train_step
 from sam_bench.models import create_model, make_spec
-from sam_bench.train import TrainConfig, build_optimizer
+from sam_bench.training.loop import TrainConfig, build_optimizer
 
 STEPS, BATCH = 2, 2
 

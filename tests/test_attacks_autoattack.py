@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sam_bench.attacks.autoattack import attack_names, autoattack
-from sam_bench.evaluate import evaluate, make_attacks
+from sam_bench.evaluation.evaluate import evaluate, make_attacks
 
 N = 64
 

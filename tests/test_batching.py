@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sam_bench.batching import (CPU_BATCH, CPU_CHUNK, attack_step_fits, batch_size_for, check_size,
+from sam_bench.evaluation.batching import (CPU_BATCH, CPU_CHUNK, attack_step_fits, batch_size_for, check_size,
                                 chunk_size_for, largest_batch)
 from sam_bench.errors import BadInput
-from sam_bench.evaluate import evaluate, make_attacks
+from sam_bench.evaluation.evaluate import evaluate, make_attacks
 
 
 class RunsOutOfMemory(nn.Module):

@@ -7,14 +7,14 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from sam_bench.bench import EPOCH_IMAGES, device_slug, run_bench, summarize
+from sam_bench.bench.throughput import EPOCH_IMAGES, device_slug, run_bench, summarize
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
-from sam_bench.methods import train_step
+from sam_bench.training.methods import train_step
 from sam_bench.models import create_model, make_spec
-from sam_bench.optim import SAM
-from sam_bench.paper_loop import (PaperSAM, endless, make_normalize, paper_loader, paper_model, paper_optimizer,
+from sam_bench.training.optim import SAM
+from sam_bench.bench.paper_loop import (PaperSAM, endless, make_normalize, paper_loader, paper_model, paper_optimizer,
                                   paper_pgd, paper_step)
 from sam_bench.provenance import device_name
 
@@ -216,7 +216,7 @@ def test_paper_pgd_stays_in_the_ball():
 
 
 def test_every_finished_part_is_written_at_once(tmp_path):
-    from sam_bench.bench import QUICK, run_bench
+    from sam_bench.bench.throughput import QUICK, run_bench
 
     out = tmp_path / "deep" / "bench.json"
     seen = []
@@ -237,8 +237,9 @@ def test_a_time_limit_skips_the_parts_that_would_end_after_it(tmp_path, monkeypa
     """Each part takes "a minute" on the clock; 1.5 minutes: the first runs, the next would end at 2."""
     from types import SimpleNamespace
 
-    from sam_bench import bench, clock
-    from sam_bench.bench import QUICK, run_bench
+    from sam_bench import clock
+    from sam_bench.bench import throughput as bench
+    from sam_bench.bench.throughput import QUICK, run_bench
 
     fake = SimpleNamespace(now=1000.0)
     monkeypatch.setattr(clock, "time", SimpleNamespace(time=lambda: fake.now))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.stats import t
 
-from sam_bench import outcomes
-from sam_bench.claims import C1_MARGIN, compare, cost_verdict, headline, verdicts
+from sam_bench.evaluation import outcomes
+from sam_bench.experiments.claims import C1_MARGIN, compare, cost_verdict, headline, verdicts
 
 N = 1000
 BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/255")]
@@ -171,7 +171,7 @@ def test_c4_rests_on_the_cost_measurement():
 
 
 def test_a_grid_over_architectures_is_judged_per_architecture():
-    from sam_bench.claims import by_architecture, sam_gain
+    from sam_bench.experiments.claims import by_architecture, sam_gain
 
     prn = seeds((300, 360), (310, 360), (300, 360))
     vit = []
@@ -191,7 +191,7 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
 
 
 def test_each_architecture_costs_against_its_own_st():
-    from sam_bench.claims import cost_against_st
+    from sam_bench.experiments.claims import cost_against_st
 
     prn = list(pair(300, 360))
     vit = [record("ViT-ST", "standard", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224"),

@@ -33,7 +33,7 @@ def test_train_sam_on_the_bundled_sample_then_resume(tmp_path):
 
 
 def test_ctrl_c_says_how_to_continue(tmp_path, monkeypatch):
-    import sam_bench.train as train_module
+    import sam_bench.training.loop as train_module
 
     honest = train_module.train
     calls = []

@@ -6,8 +6,10 @@ import threading
 import pytest
 import torch
 
-from sam_bench import files, leaderboard, zoo
-from sam_bench.train import TrainConfig, train
+from sam_bench import files
+from sam_bench.leaderboard import board as leaderboard
+from sam_bench.zoo import store as zoo
+from sam_bench.training.loop import TrainConfig, train
 
 WRITERS, EACH = 4, 5
 BARRIER_S = 60

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.cost import measure
+from sam_bench.experiments.cost import measure
 from sam_bench.errors import BadInput
 
 TINY = {"arch": "preactresnet18", "width": 0.0625, "arch_kwargs": None, "dataset": "synthetic", "epochs": 1,
@@ -44,7 +44,7 @@ def test_cost_json_holds_interleaved_medians_intervals_and_ratios(tmp_path):
 
 
 def test_the_report_judges_c4_from_cost_json(tmp_path):
-    from sam_bench.claims import cost_verdict
+    from sam_bench.experiments.claims import cost_verdict
 
     folder = plan(tmp_path / "repro", *GRID)
     result = CliRunner().invoke(cli, ["cost", str(folder), "--rounds", "6", "--steps", "1", "--only", "SAM-0.1",

@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 
 from sam_bench import distributed
 from sam_bench.data import STATS
-from sam_bench.methods import train_step
+from sam_bench.training.methods import train_step
 from sam_bench.models import create_model, make_spec
-from sam_bench.train import TrainConfig, build_optimizer
+from sam_bench.training.loop import TrainConfig, build_optimizer
 
 CPU = torch.device("cpu")
 SPEC = make_spec("preactresnet18", 10, *STATS["cifar10"], width=0.125)
@@ -116,7 +116,7 @@ def test_per_worker_sam_perturbation_differs_and_keeps_processes_in_step():
 
 
 def _evaluate_worker(ctx, net, data, out):
-    from sam_bench.evaluate import evaluate, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate, make_attacks
 
     specs = make_attacks("pgd", "Linf", ["2/255", "8/255"], steps=3) + make_attacks("pgd", "L2", ["0.25"], steps=3)
     results = evaluate(net, data, specs, n_examples=100, batch_size=20, chunk_size=20, progress=False,
@@ -132,7 +132,7 @@ def _comparable(results: dict) -> list:
 
 
 def test_sharded_evaluation_gathers_what_one_process_computes(tiny_net, sample, tmp_path):
-    from sam_bench.evaluate import evaluate, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate, make_attacks
 
     specs = make_attacks("pgd", "Linf", ["2/255", "8/255"], steps=3) + make_attacks("pgd", "L2", ["0.25"], steps=3)
     alone = evaluate(tiny_net, sample, specs, n_examples=100, batch_size=20, chunk_size=20, progress=False)

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import sam_bench
-from sam_bench import evaluate as ev
+from sam_bench.evaluation import evaluate as ev
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluate import evaluate, load_model_ref, make_attacks, robustbench_entry
-from sam_bench.train import TrainConfig, train
+from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks, robustbench_entry
+from sam_bench.training.loop import TrainConfig, train
 
 SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results.schema.json").read_text())
 
@@ -79,7 +79,7 @@ def test_results_of_a_run(run_dir, sample, short_apgd):
 
 
 def test_checkpoint_and_zoo_models(run_dir, sample, tmp_path):
-    from sam_bench import zoo
+    from sam_bench.zoo import store as zoo
 
     _, from_run = load_model_ref(str(run_dir))
     model, from_file = load_model_ref(str(run_dir / "model.safetensors"))

@@ -10,9 +10,9 @@ import torch
 from click.testing import CliRunner
 
 import sam_bench
-from sam_bench import evaluate as ev
+from sam_bench.evaluation import evaluate as ev
 from sam_bench.cli import cli
-from sam_bench.train import TrainConfig, train
+from sam_bench.training.loop import TrainConfig, train
 
 SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results.schema.json").read_text())
 

@@ -4,9 +4,9 @@ import json
 import torch
 from click.testing import CliRunner
 
-from sam_bench import zoo
+from sam_bench.zoo import store as zoo
 from sam_bench.cli import cli
-from sam_bench.train import TrainConfig, train
+from sam_bench.training.loop import TrainConfig, train
 
 
 def test_evaluate_writes_the_leaderboard_entry(tmp_path):

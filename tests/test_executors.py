@@ -12,7 +12,7 @@ import pytest
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.executors import SlurmOptions, parse_sbatch_options
+from sam_bench.experiments.executors import SlurmOptions, parse_sbatch_options
 
 RECIPE = str(Path(__file__).parent / "recipes" / "tiny-grid.yaml")
 STATE_DIR = Path(os.environ.get("SAM_BENCH_SLURM_DIR", "/tmp/sam-bench-slurm"))
@@ -228,8 +228,8 @@ def test_slurm_options_come_from_the_recipe_then_the_command_line():
 def test_local_run_refuses_a_model_another_process_holds(tmp_path):
     from filelock import FileLock
 
-    from sam_bench.recipe import load_recipe
-    from sam_bench.reproduce import reproduce
+    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.experiments.reproduce import reproduce
 
     plan = load_recipe(RECIPE, "test").models[1]
     (tmp_path / "cells").mkdir()
@@ -265,7 +265,7 @@ def test_a_finished_cell_ignores_a_late_time_limit_warning(monkeypatch):
     the default action, termination, for a signal that has a Python handler): sacct would say FAILED."""
     import signal
 
-    from sam_bench import executors
+    from sam_bench.experiments import executors
 
     monkeypatch.setattr(executors, "run_cell", lambda grid, run_name: "done")
     before = signal.signal(signal.SIGUSR2, lambda *_: None)  # as submitit's handler is, while the cell runs

@@ -6,9 +6,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from sam_bench.data import DeviceLoader, synthetic_dataset
-from sam_bench.methods import METHODS, train_step
+from sam_bench.training.methods import METHODS, train_step
 from sam_bench.models import create_model, make_spec
-from sam_bench.train import TrainConfig, build_optimizer, train
+from sam_bench.training.loop import TrainConfig, build_optimizer, train
 
 aten = torch.ops.aten
 # Ops whose result the host has to wait for: reading a value, or a shape that depends on values.

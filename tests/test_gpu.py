@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 from sam_bench.data import DeviceLoader, load_dataset, synthetic_dataset
 from sam_bench.memory_format import training_format
-from sam_bench.methods import METHODS, train_step
+from sam_bench.training.methods import METHODS, train_step
 from sam_bench.models import create_model, make_spec
-from sam_bench.train import TrainConfig, autocast_for, build_optimizer, train
+from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (docs/gpu.md)")]
@@ -107,7 +107,7 @@ def small_model(tmp_path_factory):
 
 @pytest.mark.parametrize("attack", ["pgd", "autoattack"])
 def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
-    from sam_bench.evaluate import evaluate, load_model_ref, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
 
     sample = load_dataset("cifar10-sample")
     kwargs = dict(version="rand") if attack == "autoattack" else dict(steps=10)
@@ -125,7 +125,7 @@ def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
 
 
 def test_batch_probe_halves_on_a_real_out_of_memory():
-    from sam_bench.batching import attack_step_fits, largest_batch
+    from sam_bench.evaluation.batching import attack_step_fits, largest_batch
 
     free, _ = torch.cuda.mem_get_info()
     per_image = free // 64  # a model whose activations need 1/64 of free memory per image

@@ -8,7 +8,7 @@ from sam_bench.attacks.invariants import (TOLERANCE, check_accuracies, check_adv
                                           check_deterministic, check_eval_mode, perturbation_norms)
 from sam_bench.attacks.pgd import pgd, project
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluate import AttackOutput, AttackSpec, evaluate, make_attacks
+from sam_bench.evaluation.evaluate import AttackOutput, AttackSpec, evaluate, make_attacks
 
 EPS = 8 / 255
 

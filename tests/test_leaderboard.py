@@ -10,11 +10,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench import leaderboard, stats, zoo
+from sam_bench import stats
+from sam_bench.leaderboard import board as leaderboard
+from sam_bench.zoo import store as zoo
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
-from sam_bench.train import TrainConfig, train
+from sam_bench.training.loop import TrainConfig, train
 
 TINY = dict(arch="preactresnet18", width=0.125, epochs=1, n_train=256, batch_size=64)
 SAMPLE_IDS = ["SamBench2025Standard_a", "SamBench2025SAM_b", "SamBench2025Standard_c"]
@@ -290,7 +292,7 @@ def test_whole_chain_with_a_real_evaluation(dirs, tmp_path):
     """zoo entry -> sam-bench's own evaluation (PGD + AutoAttack on 16 sample images) -> leaderboard
     -> render -> submit refuses; every number in the row is the evaluation's."""
     from sam_bench.data import load_dataset
-    from sam_bench.evaluate import evaluate, load_model_ref, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
 
     torch.set_num_threads(1)
     zoo_dir, boards = dirs

@@ -22,8 +22,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sam_bench import recipe
-from sam_bench.bench import DEFAULTS, QUICK
+from sam_bench.experiments import recipe
+from sam_bench.bench.throughput import DEFAULTS, QUICK
 from sam_bench.memory_format import meets_onednn_6035, training_format
 
 PROBE = Path(__file__).with_name("memory_format_probe.py")

@@ -221,8 +221,8 @@ def test_a_training_run_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_w
 
 def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_numbers(tmp_path, evaluation_clock):
     from sam_bench.data import load_dataset
-    from sam_bench.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
-    from sam_bench.train import TrainConfig, train
+    from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
+    from sam_bench.training.loop import TrainConfig, train
 
     here, there = tmp_path / "here", tmp_path / "there"
     train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=128, batch_size=64,
@@ -253,8 +253,10 @@ def test_local_reproduce_and_the_test_suite_need_no_submitit_jsonschema_or_robus
 import sys
 for name in ("submitit", "jsonschema", "robustbench"):
     sys.modules[name] = None  # any import of them fails
-from sam_bench import cli, reproduce, executors  # noqa
-from sam_bench.executors import claimed_cells, Grid  # noqa
+from sam_bench import cli
+from sam_bench.experiments import reproduce
+from sam_bench.experiments import executors  # noqa
+from sam_bench.experiments.executors import claimed_cells, Grid  # noqa
 import pytest
 sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "tests"]))
 """

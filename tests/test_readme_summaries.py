@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from sam_bench.claims import by_architecture, verdicts
+from sam_bench.experiments.claims import by_architecture, verdicts
 from sam_bench.errors import BadInput
-from sam_bench.report import _verdict_lines, load_cost, load_results
-from sam_bench.summary import in_readme, summary, update_readme
+from sam_bench.experiments.report import _verdict_lines, load_cost, load_results
+from sam_bench.experiments.summary import in_readme, summary, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

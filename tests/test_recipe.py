@@ -1,7 +1,7 @@
 import pytest
 
 from sam_bench.errors import BadInput
-from sam_bench.recipe import available, load_recipe, merge
+from sam_bench.experiments.recipe import available, load_recipe, merge
 
 
 def test_shipped_recipes_load_at_every_scale():

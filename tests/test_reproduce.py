@@ -14,9 +14,9 @@ import torch
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.outcomes import decode
-from sam_bench.claims import evaluation
-from sam_bench.report import accuracy, load_results
+from sam_bench.evaluation.outcomes import decode
+from sam_bench.experiments.claims import evaluation
+from sam_bench.experiments.report import accuracy, load_results
 from sam_bench.stats import accuracy_interval, seeds_and_images, wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
@@ -184,7 +184,7 @@ scales:
 
 
 def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continues(tmp_path, evaluation_clock):
-    from sam_bench.reproduce import reproduce
+    from sam_bench.experiments.reproduce import reproduce
 
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY_RECIPE)

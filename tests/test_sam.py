@@ -3,8 +3,8 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from sam_bench.methods import sam_step
-from sam_bench.optim import SAM, bn_stats_frozen
+from sam_bench.training.methods import sam_step
+from sam_bench.training.optim import SAM, bn_stats_frozen
 
 
 def tiny_problem(seed=0):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from sam_bench import outcomes, stats
+from sam_bench import stats
+from sam_bench.evaluation import outcomes
 from sam_bench.errors import SamBenchError
 
 

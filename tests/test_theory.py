@@ -22,7 +22,7 @@ from sam_bench.analysis.theory.spec import check_spec, default_spec
 from sam_bench.analysis.theory.statements import judge
 from sam_bench.analysis.theory.training import Method, batches, learning_rate, train, training_gradient
 from sam_bench.cli import cli
-from sam_bench.optim import SAM
+from sam_bench.training.optim import SAM
 
 F64 = torch.float64  # every tensor here: numpy's precision, and no global default changed for other tests
 

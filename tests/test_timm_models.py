@@ -7,12 +7,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench import zoo
+from sam_bench.zoo import store as zoo
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
 from sam_bench.models import create_model, make_spec, parse_kwargs
-from sam_bench.recipe import load_recipe
-from sam_bench.train import TrainConfig, train
+from sam_bench.experiments.recipe import load_recipe
+from sam_bench.training.loop import TrainConfig, train
 
 TINY_VIT = {"depth": 2, "embed_dim": 48, "num_heads": 3}
 

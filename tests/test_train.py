@@ -4,10 +4,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import sam_bench.train as train_module
+import sam_bench.training.loop as train_module
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import load_run
-from sam_bench.train import TrainConfig, learning_rate, train
+from sam_bench.training.loop import TrainConfig, learning_rate, train
 
 
 def tiny(**overrides):
@@ -149,7 +149,7 @@ def test_resume_refuses_to_switch_precision(tmp_path):
 
 
 def test_time_limit_discounts_the_first_steps_compilation():
-    from sam_bench.train import expected_epoch_seconds
+    from sam_bench.training.loop import expected_epoch_seconds
 
     record = {"seconds": 14.0, "first_step_s": 5.0}  # 10 steps: a 5 s first step, then 1 s each
     assert expected_epoch_seconds(20.0, record, 10, first_of_call=True) == pytest.approx(16.0)

@@ -10,12 +10,13 @@ import torch
 from click.testing import CliRunner
 
 import sam_bench
-from sam_bench import files, zoo
+from sam_bench import files
+from sam_bench.zoo import store as zoo
 from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import load_run
-from sam_bench.train import TrainConfig, train
+from sam_bench.training.loop import TrainConfig, train
 
 ID = "SamBench2025Test_PRN18-w0.125"
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from sam_bench import zoo
+from sam_bench.zoo import store as zoo
 from sam_bench.data import load_dataset
 from sam_bench.errors import SamBenchError
-from sam_bench.train import TrainConfig, train
+from sam_bench.training.loop import TrainConfig, train
 
 ID = "SamBench2025RB_PRN18-w0.125"
 
@@ -139,8 +139,8 @@ def test_upstream_ids_are_never_shadowed(zoo_dir, tmp_path):
 def test_registration_happens_when_robustbench_is_imported(zoo_dir, tmp_path):
     code = f"""
 import sys
-import sam_bench.zoo as z
-z.install_robustbench_hook()
+from sam_bench.zoo.robustbench_hook import install_robustbench_hook
+install_robustbench_hook()
 assert 'robustbench' not in sys.modules
 from robustbench.utils import load_model
 model = load_model({ID!r}, model_dir={str(tmp_path / 'models')!r}, dataset='cifar10', threat_model='Linf')

@@ -43,7 +43,7 @@ def require_pyautoattack() -> None:
     try:
         import pyautoattack  # noqa: F401
     except ImportError as err:
-        from ..errors import SamBenchError
+        from sam_bench.errors import SamBenchError
         raise SamBenchError(f"AutoAttack needs the pyautoattack package ({err}): pip install pyautoattack, or "
                             "without network put its package folder on PYTHONPATH (docs/gpu.md)") from None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import SamBenchError
+from sam_bench.errors import SamBenchError
 
 TOLERANCE = 1e-6  # float32 rounding of x + delta; anything larger is a real step outside the ball
 

@@ -15,20 +15,9 @@ from typing import Callable
 
 import torch.nn as nn
 
-from ..errors import BadInput
+from sam_bench.errors import BadInput
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_model(name: str):
-    def wrap(fn):
-        _REGISTRY[name] = fn
-        return fn
-    return wrap
-
-
-def list_models() -> list[str]:
-    return sorted(_REGISTRY) + ["timm:<name>"]
+from sam_bench.models.registry import _REGISTRY, list_models, register_model  # noqa: F401  (the public calls)
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -85,11 +74,11 @@ def create_model(spec: dict) -> nn.Module:
     arch = spec["arch"]
     common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"])
     if arch.startswith("timm:"):
-        from .timm_adapter import create_timm_model
+        from sam_bench.models.timm_adapter import create_timm_model
         return create_timm_model(arch[len("timm:"):], width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common)
     if arch not in _REGISTRY:
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
     return _REGISTRY[arch](width=spec.get("width", 1.0), **common)
 
 
-from . import preact_resnet, wide_resnet  # noqa: E402,F401  (fill the registry)
+from sam_bench.models import preact_resnet, wide_resnet  # noqa: E402,F401  (fill the registry)

@@ -8,8 +8,8 @@ both ways (for width 1.0). `width` scales every stage (0.25 -> 16/32/64/128 chan
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_model
-from .normalization import InputNormalization
+from sam_bench.models.registry import register_model
+from sam_bench.models.normalization import InputNormalization
 
 
 class PreActBlock(nn.Module):

@@ -15,8 +15,8 @@ same network. The CIFAR adaptations, per family (each tested in tests/test_timm_
 """
 import torch.nn as nn
 
-from ..errors import BadInput
-from .normalization import InputNormalization
+from sam_bench.errors import BadInput
+from sam_bench.models.normalization import InputNormalization
 
 VIT_MODULES = ("timm.models.vision_transformer", "timm.models.deit")
 CIFAR_PATCH = 4

@@ -6,8 +6,8 @@ both ways for the same depth and widen factor (and width 1.0).
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import register_model
-from .normalization import InputNormalization
+from sam_bench.models.registry import register_model
+from sam_bench.models.normalization import InputNormalization
 
 
 class WideBlock(nn.Module):

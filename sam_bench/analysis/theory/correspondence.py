@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .perturbations import equivalent_input_eps, sam_ascent
-from .training import batches, loss_gradient
+from sam_bench.analysis.theory.perturbations import equivalent_input_eps, sam_ascent
+from sam_bench.analysis.theory.training import batches, loss_gradient
 
 
 def matching_strength(strengths, values, target: float) -> float | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest, norm
 
-from .perturbations import margin_drop, worst_input_perturbation
+from sam_bench.analysis.theory.perturbations import margin_drop, worst_input_perturbation
 
 
 @dataclass(frozen=True)

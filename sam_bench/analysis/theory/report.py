@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ... import files
+from sam_bench import files
 
 TEMPLATE = Path(__file__).with_name("report.md.j2")
 RESULTS, REPORT, RELIANCE_PLOT, TRADEOFF_PLOT = "results.json", "REPORT.md", "reliance.png", "tradeoff.png"

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 
-from .correspondence import correspondence, sam_margin_drop
-from .features import FeatureModel, accuracy, monte_carlo_accuracy, non_robust_reliance, weight_shares
-from .statements import judge
-from .training import method_grid, train
+from sam_bench.analysis.theory.correspondence import correspondence, sam_margin_drop
+from sam_bench.analysis.theory.features import FeatureModel, accuracy, monte_carlo_accuracy, non_robust_reliance, weight_shares
+from sam_bench.analysis.theory.statements import judge
+from sam_bench.analysis.theory.training import method_grid, train
 
 SCHEMA = "sam-bench/theory-linear/v1"
 
@@ -112,8 +112,8 @@ def environment() -> dict:
 
     import scipy
 
-    from ... import __version__
-    from ...provenance import code_commit
+    from sam_bench.version import __version__
+    from sam_bench.provenance import code_commit
 
     return {"sam_bench_version": __version__, "code_commit": code_commit(), "numpy": np.__version__,
             "scipy": scipy.__version__, "python": platform.python_version()}
@@ -124,9 +124,9 @@ def run(spec_path=None, out="reproductions/theory-linear", progress: bool = True
     A progress bar shows only if training is still going after a few seconds."""
     from tqdm import tqdm
 
-    from ...files import check_writable
-    from .report import write_outputs
-    from .spec import load_spec
+    from sam_bench.files import check_writable
+    from sam_bench.analysis.theory.report import write_outputs
+    from sam_bench.analysis.theory.spec import load_spec
 
     spec = load_spec(spec_path)
     check_writable(f"{out}/results.json")  # fail before the work, not after it

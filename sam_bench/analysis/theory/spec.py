@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ...errors import BadInput
+from sam_bench.errors import BadInput
 
 DEFAULT_SPEC = Path(__file__).with_name("default.yaml")
 NORMS = ("Linf", "L2")

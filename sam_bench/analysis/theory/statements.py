@@ -5,7 +5,7 @@ only prints them. A change counts as an effect when it exceeds the spec's tolera
 """
 from __future__ import annotations
 
-from .correspondence import value_at_strength
+from sam_bench.analysis.theory.correspondence import value_at_strength
 
 WEI_2023 = "Wei, Zhu, Zhang 2023 (arXiv:2305.05392)"
 ZHANG_2024 = "Zhang et al. 2024 (arXiv:2402.15152)"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .perturbations import logistic_slope, margin_drop, margin_drop_gradient, sam_ascent
+from sam_bench.analysis.theory.perturbations import logistic_slope, margin_drop, margin_drop_gradient, sam_ascent
 
 
 @dataclass(frozen=True)

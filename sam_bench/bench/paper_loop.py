@@ -1,0 +1,185 @@
+"""The paper's own training loop, re-implemented as the baseline that `sam-bench bench` measures.
+
+NOT used for training anything: sam-bench trains with `sam_bench.train`. This module exists so that
+the speed of our loop can be compared, in the same process and on the same machine, with the loop
+the paper's results come from (weizeming/SAM_AT `train.py` + `utils.py`, with SAM from davda54/sam).
+It is written from a reading of that code, not copied, and keeps every choice that costs time:
+
+- data: a `torch.utils.data.DataLoader` (batch 128, shuffle; the repository passes no
+  `num_workers`, so 0: images are decoded and augmented in the training process) over a data set
+  that hands out PIL images, like torchvision's `CIFAR10`, transformed by PIL transforms:
+  `RandomCrop(32, padding=4, padding_mode="reflect")`, `RandomHorizontalFlip()`, `ToTensor()`;
+- the model: PreActResNet-18 without normalization inside; the loop normalizes every batch with
+  the CIFAR mean/std, `model(normalize(x + delta))`, with `delta = 0` for clean training;
+- fp32 throughout, default memory format, no compilation;
+- SGD (momentum 0.9, weight decay 5e-4): `zero_grad(); loss.backward(); step()`;
+- SAM as in davda54/sam: `first_step` stores `e_w = rho * g / ||g||` per parameter and adds it,
+  `second_step` subtracts it and steps the base SGD, one small kernel per parameter (no foreach);
+  the second forward pass runs in train mode, so BatchNorm statistics move in BOTH passes;
+- adversarial training: PGD with a uniform random start run on the model in train mode, taking
+  `loss.backward()` for each step (so BatchNorm statistics move during the attack and parameter
+  gradients are computed and accumulated for nothing);
+- two `.item()` host synchronisations every step for the running loss and accuracy.
+
+The model is sam-bench's `PreActResNet` (the same layers and parameters as the paper's) with its
+in-model normalization replaced by identity, so both loops do the same arithmetic per image.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sam_bench.data import STATS
+
+PAPER_BATCH_SIZE = 128
+PAPER_METHODS = ("standard", "sam", "at")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: PIL images through torchvision transforms, batched by a DataLoader
+
+
+class PILImages(torch.utils.data.Dataset):
+    """uint8 (N, 32, 32, 3) images as PIL images, like torchvision's CIFAR10 data set."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, transform=None):
+        self.x, self.y, self.transform = x, np.asarray(y, np.int64), transform
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        image = Image.fromarray(self.x[i])
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.y[i])
+
+
+def paper_transform():
+    from torchvision import transforms
+
+    return transforms.Compose([transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
+                               transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+
+
+def paper_loader(x: np.ndarray, y: np.ndarray, batch_size: int = PAPER_BATCH_SIZE, num_workers: int = 0,
+                 seed: int = 0) -> torch.utils.data.DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(PILImages(x, y, paper_transform()), batch_size=batch_size, shuffle=True,
+                                       num_workers=num_workers, generator=generator)
+
+
+def endless(loader):
+    """Batches of `loader`, epoch after epoch (a new shuffled pass each time, as the paper's loop)."""
+    return itertools.chain.from_iterable(loader for _ in itertools.count())
+
+
+def make_normalize(family: str = "cifar10"):
+    mean, std = STATS[family]
+    mu, sigma = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+
+    def normalize(x):  # the paper moves its constants to the batch's device on every call
+        return (x - mu.to(x.device)) / sigma.to(x.device)
+    return normalize
+
+
+# ---------------------------------------------------------------------------------------------
+# Model and optimizers
+
+
+def paper_model(num_classes: int = 10, width: float = 1.0) -> nn.Module:
+    """PreActResNet-18 that expects normalized inputs (normalization outside the model)."""
+    from sam_bench.models.preact_resnet import PreActResNet
+
+    model = PreActResNet([2, 2, 2, 2], num_classes, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), width)
+    model.normalize = nn.Identity()
+    return model
+
+
+class PaperSAM(torch.optim.Optimizer):
+    """SAM the way davda54/sam (non-adaptive) does it: per-parameter loops, `e_w` kept in state."""
+
+    def __init__(self, params, base_optimizer_cls=torch.optim.SGD, rho: float = 0.05, **kwargs):
+        super().__init__(params, dict(rho=rho, **kwargs))
+        self.base_optimizer = base_optimizer_cls(self.param_groups, **kwargs)
+        self.param_groups = self.base_optimizer.param_groups
+
+    @torch.no_grad()
+    def first_step(self, zero_grad: bool = False) -> None:
+        device = self.param_groups[0]["params"][0].device
+        norm = torch.norm(torch.stack([p.grad.norm(p=2).to(device) for group in self.param_groups
+                                       for p in group["params"] if p.grad is not None]), p=2)
+        for group in self.param_groups:
+            scale = group["rho"] / (norm + 1e-12)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                e_w = p.grad * scale.to(p)
+                p.add_(e_w)
+                self.state[p]["e_w"] = e_w
+        if zero_grad:
+            self.zero_grad()
+
+    @torch.no_grad()
+    def second_step(self, zero_grad: bool = False) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                p.sub_(self.state[p]["e_w"])
+        self.base_optimizer.step()
+        if zero_grad:
+            self.zero_grad()
+
+
+def paper_optimizer(method: str, model: nn.Module, lr: float = 0.1, rho: float = 0.05):
+    kwargs = dict(lr=lr, momentum=0.9, weight_decay=5e-4)
+    if method == "sam":
+        return PaperSAM(model.parameters(), torch.optim.SGD, rho=rho, **kwargs)
+    return torch.optim.SGD(model.parameters(), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# One step of the paper's loop
+
+
+def paper_pgd(model, x, y, normalize, eps: float = 8 / 255, step_size: float = 2 / 255, steps: int = 10):
+    """The paper's Linf PGD for training: random start, model left in train mode, `loss.backward()`."""
+    delta = torch.zeros_like(x).uniform_(-eps, eps)
+    delta = torch.clamp(delta, -x, 1 - x)
+    delta.requires_grad = True
+    for _ in range(steps):
+        loss = F.cross_entropy(model(normalize(x + delta)), y)
+        loss.backward()
+        d = torch.clamp(delta + step_size * delta.grad.detach().sign(), -eps, eps)
+        delta.data = torch.clamp(d, -x, 1 - x)
+        delta.grad.zero_()
+    return delta.detach()
+
+
+def paper_step(method: str, model, optimizer, x, y, normalize, device, attack: dict | None = None):
+    """One iteration of the paper's training loop body; returns (loss * n, correct) as Python
+    numbers, read from the device every step as the paper does."""
+    x, y = x.to(device), y.to(device)
+    if method == "at":
+        delta = paper_pgd(model, x, y, normalize, **(attack or {}))
+    else:
+        delta = torch.zeros_like(x).to(x.device)
+    output = model(normalize(x + delta))
+    loss = F.cross_entropy(output, y)
+    if method == "sam":
+        loss.backward()
+        optimizer.first_step(zero_grad=True)
+        F.cross_entropy(model(normalize(x + delta)), y).backward()  # train mode: BN statistics move again
+        optimizer.second_step(zero_grad=True)
+    else:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return (loss * len(y)).item(), (output.max(1)[1] == y).float().sum().item()

@@ -1,0 +1,59 @@
+"""`sam-bench`: a thin click skin over the library; every command is a plain Python call too.
+
+One module per command or command group (train, reproduce and report, evaluate, zoo and
+leaderboard, bench, cost, pack and unpack, theory), the shared option parsers in `options`; this
+package is imported by nothing but `python -m sam_bench` and the console script.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sam_bench.errors import SamBenchError
+from sam_bench.version import __version__
+
+
+class CliError(click.ClickException):
+    """A SamBenchError as click shows it: 'Error: <one line>' and its exit code."""
+
+    def __init__(self, err: SamBenchError):
+        super().__init__(str(err))
+        self.exit_code = err.exit_code
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SamBenchError as err:
+            raise CliError(err) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sam-bench")
+def cli():
+    """Train, attack and rank standard, SAM and adversarially trained models (RobustBench-compatible)."""
+
+
+# Every command lives in its own module; registered here so that `sam-bench --help` lists them.
+from sam_bench.cli.bench import bench_command  # noqa: E402
+from sam_bench.cli.cost import cost_command  # noqa: E402
+from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
+from sam_bench.cli.pack import pack_command, unpack_command  # noqa: E402
+from sam_bench.cli.reproduce import reproduce, report  # noqa: E402
+from sam_bench.cli.theory import theory_command  # noqa: E402
+from sam_bench.cli.train import train  # noqa: E402
+from sam_bench.cli.zoo import leaderboard_group, zoo_group  # noqa: E402
+
+for command in (train, reproduce, report, evaluate_command, zoo_group, leaderboard_group, bench_command, pack_command,
+                unpack_command, cost_command, theory_command):
+    cli.add_command(command)
+
+
+def main():
+    cli(prog_name="sam-bench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

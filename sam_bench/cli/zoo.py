@@ -1,0 +1,144 @@
+"""`sam-bench zoo ...` and `sam-bench leaderboard ...`: thin skins over sam_bench.zoo and
+sam_bench.leaderboard (errors become one line and an exit code through the main group)."""
+from __future__ import annotations
+
+import click
+
+zoo_dir_option = click.option("--zoo-dir", default=None, envvar="SAM_BENCH_ZOO", show_envvar=True,
+                              help="The model zoo folder (default: model_zoo/ of the checkout).")
+leaderboard_dir_option = click.option("--leaderboard-dir", default=None, envvar="SAM_BENCH_LEADERBOARDS",
+                                      show_envvar=True, help="Leaderboards folder (default: leaderboards/).")
+paper_options = [
+    click.option("--name", default=None, help="Paper or model title shown on the leaderboard."),
+    click.option("--link", default=None, help="URL of the paper or report."),
+    click.option("--authors", default=None, help="Authors, comma separated."),
+    click.option("--venue", default=None, help="Venue, e.g. 'arXiv, Mar 2025' (default N/A)."),
+]
+
+
+def with_paper_options(fn):
+    for option in reversed(paper_options):
+        fn = option(fn)
+    return fn
+
+
+def _paper(**fields) -> dict:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+@click.group("zoo", short_help="Add, list and verify model-zoo entries (RobustBench-loadable).")
+def zoo_group():
+    """The model zoo: model_zoo/<dataset>/<threat_model>/<ModelId>.safetensors + .json."""
+
+
+@zoo_group.command("add")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--id", "model_id", default=None,
+              help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe).")
+@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None,
+              help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto", show_default=True,
+              help="Stored weights; auto: fp16 above 2 MB. Numbers are always measured on the stored copy.")
+@click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
+@with_paper_options
+@zoo_dir_option
+def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
+    """Copy a finished run's weights and metadata into the zoo."""
+    from sam_bench.zoo import store as zoo
+
+    entry = zoo.add(run_dir, model_id=model_id, threat_model=threat_model, zoo_dir=zoo_dir, precision=precision,
+                    paper=_paper(**paper), url=url)
+    w = entry["weights"]
+    click.echo(f"added {entry['id']} ({entry['dataset']}/{entry['threat_model']}, {entry['architecture']}, "
+               f"{w['dtype']}, {w['bytes'] / 1e6:.1f} MB, sha256 {w['sha256'][:12]})")
+
+
+@zoo_group.command("list")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
+@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
+@zoo_dir_option
+def zoo_list(dataset, threat_model, as_json, zoo_dir):
+    """List the zoo's entries."""
+    import json
+
+    from sam_bench.zoo import store as zoo
+
+    entries = zoo.list_entries(dataset, threat_model, zoo_dir)
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    if not entries:
+        click.echo("the zoo is empty" if not (dataset or threat_model) else "no entries match")
+        return
+    width = max(len(e["id"]) for e in entries)
+    for e in entries:
+        test_acc = e["training"].get("final", {}).get("test_acc")
+        click.echo(f"{e['id']:<{width}}  {e['dataset']:<8} {e['threat_model']:<4} {e['architecture']:<28} "
+                   f"{e['method']:<8} trained on {e['trained_on']}"
+                   + (f", test acc {test_acc:.2%}" if test_acc is not None else ""))
+
+
+@zoo_group.command("verify")
+@click.argument("model_id", required=False)
+@zoo_dir_option
+def zoo_verify(model_id, zoo_dir):
+    """Check the sha256 of every weights file (or one) against its entry."""
+    from sam_bench.zoo import store as zoo
+    from sam_bench.errors import SamBenchError
+
+    report = zoo.verify(model_id, zoo_dir)
+    for mid, ok, message in report:
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {mid}: {message}")
+    failed = sum(not ok for _, ok, _ in report)
+    if failed:
+        raise SamBenchError(f"{failed} of {len(report)} entries failed verification")
+    click.echo(f"{len(report)} entries verified" if report else "the zoo is empty")
+
+
+@click.group("leaderboard", short_help="Write, render and submit RobustBench-format leaderboards.")
+def leaderboard_group():
+    """RobustBench leaderboards: leaderboards/<dataset>/<threat_model>/<ModelId>.json, rendered."""
+
+
+@leaderboard_group.command("add")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@leaderboard_dir_option
+@zoo_dir_option
+def leaderboard_add(results, leaderboard_dir, zoo_dir):
+    """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does)."""
+    from sam_bench.leaderboard.board import update_from_results
+
+    for path in results:
+        click.echo(f"wrote {update_from_results(path, leaderboard_dir, zoo_dir)}")
+
+
+@leaderboard_group.command("render")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
+@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
+@click.option("--readme", type=click.Path(dir_okay=False), default=None,
+              help="Also replace the table between '<!-- sam-bench leaderboard cifar10/Linf start -->' and "
+                   "'... end -->' in this file.")
+@leaderboard_dir_option
+def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
+    """Write markdown, a standalone sortable HTML page and a clean-vs-robust plot per leaderboard."""
+    from sam_bench.leaderboard.board import render
+
+    for path in render(leaderboard_dir, dataset, threat_model, readme):
+        click.echo(f"wrote {path}")
+
+
+@leaderboard_group.command("submit")
+@click.argument("model_id")
+@click.option("--out", default=None, help="Folder for the files (default: submissions/<ModelId>/).")
+@with_paper_options
+@leaderboard_dir_option
+@zoo_dir_option
+def leaderboard_submit(model_id, out, leaderboard_dir, zoo_dir, **paper):
+    """Check an entry against RobustBench's rules; write its model_info JSON and the filled-in issue."""
+    from sam_bench.leaderboard.board import submit
+
+    written = submit(model_id, leaderboard_dir, zoo_dir, out, _paper(**paper))
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo("\n" + written[-1].read_text())

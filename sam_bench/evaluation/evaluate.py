@@ -1,0 +1,551 @@
+"""Robustness numbers for a trained model: clean accuracy, PGD and AutoAttack over several eps.
+
+    model, info = load_model_ref("runs/c10_prn18_sam_0.1")
+    data = load_dataset(info.dataset_name)
+    results = evaluate(model, data, make_attacks("pgd", "Linf", ["1/255", "8/255"]), model_info=info.record)
+
+Every attack's output goes through `attacks.invariants` (within the ball, valid pixels, eval mode,
+robust <= clean, eps 0 == clean) and is re-scored here; the attack's own count is kept beside ours.
+The test images are processed in chunks (first N images, RobustBench's convention); with a
+`state_path` each finished chunk is saved, so an interrupted evaluation continues where it
+stopped. The record's layout is documented in docs/results-schema.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sam_bench import clock, distributed, files, math_mode
+from sam_bench.evaluation import outcomes
+from sam_bench.attacks import NORMS
+from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, autoattack, describe, predict, require_pyautoattack
+from sam_bench.attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
+                                 check_eval_mode)
+from sam_bench.attacks.pgd import pgd
+from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
+from sam_bench.data import Dataset
+from sam_bench.evaluation.degenerate import diagnose
+from sam_bench.eps import check_budget, format_eps, parse_eps
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.memory_format import EVALUATION
+from sam_bench.provenance import environment, resolve_device
+
+SCHEMA = "sam-bench/eval-results/v1"
+STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
+ATTACKS = ("clean", "pgd", "autoattack")
+# RobustBench's leaderboard budgets: only an AutoAttack (standard) result at these is a model_info entry.
+ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
+BF16_WARNING = ("bf16 evaluation: low precision can weaken gradient-based attacks and overstate robust "
+                "accuracy; report fp32 numbers")
+
+
+# ---------------------------------------------------------------------------------------------
+# What to run
+
+
+@dataclass
+class AttackSpec:
+    attack: str  # clean | pgd | autoattack (or any name, with a `runner`)
+    norm: str | None  # Linf | L2; None for clean
+    eps: float
+    settings: dict  # JSON-able: everything besides norm and eps that changes the result
+    runner: Callable | None = None  # default RUNNERS[attack]; tests plug deliberately broken attacks in here
+
+    def record(self) -> dict:
+        return {"attack": self.attack, "norm": self.norm, "eps": format_eps(self.eps), "eps_value": self.eps,
+                "settings": self.settings}
+
+
+def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None, *, steps: int = 10,
+                 step_size: str | float | None = None, restarts: int = 1, version: str = "standard",
+                 attacks: list[str] | None = None, seed: int = 0) -> list[AttackSpec]:
+    """One spec per eps. eps: strings ('8/255') or floats; default RobustBench's budget for the norm."""
+    if attack not in ATTACKS:
+        raise BadInput(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
+    if attack == "clean":
+        return [AttackSpec("clean", None, 0.0, {})]
+    if norm not in NORMS:
+        raise BadInput(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+    values = [check_budget(parse_eps(e), norm) for e in (eps if eps else [ROBUSTBENCH_BUDGETS[norm]])]
+    values = list(dict.fromkeys(values))  # keep order, drop repeats
+    if attack == "pgd":
+        if steps < 1 or restarts < 1:
+            raise BadInput("--steps and --restarts must be >= 1")
+        fixed_step = None if step_size is None else parse_eps(step_size)
+        if fixed_step == 0:
+            raise BadInput("--step-size must be > 0")
+        return [AttackSpec("pgd", norm, e, {
+            "steps": steps, "step_size": e / 4 if fixed_step is None else fixed_step, "restarts": restarts,
+            "random_start": True, "loss": "ce", "seed": seed}) for e in values]
+    if version not in VERSIONS:
+        raise BadInput(f"unknown AutoAttack version {version!r}; choose one of {', '.join(VERSIONS)}")
+    require_pyautoattack()
+    if attacks and version != "custom":
+        raise BadInput("--attacks needs --version custom (the other versions fix their own attacks)")
+    if version == "custom":
+        if not attacks:
+            raise BadInput("--version custom needs --attacks, e.g. apgd-ce,apgd-t")
+        unknown = [a for a in attacks if a not in ATTACK_NAMES]
+        if unknown:
+            raise BadInput(f"unknown AutoAttack attack {unknown[0]!r}; choose from {', '.join(ATTACK_NAMES)}")
+    if restarts < 1:
+        raise BadInput("--restarts must be >= 1")
+    names, config = describe(version, norm, attacks, restarts)
+    settings = {"version": version, "attacks": names, "seed": seed, "config": config}
+    if version == "custom":
+        settings["restarts"] = restarts
+    return [AttackSpec("autoattack", norm, e, dict(settings)) for e in values]
+
+
+# ---------------------------------------------------------------------------------------------
+# Attack runners: (model, x, y, spec, batch_size, bar) -> AttackOutput. x, y are one chunk on the
+# model's device; the runner returns adversarial examples for all of them.
+
+
+@dataclass
+class AttackOutput:
+    x_adv: torch.Tensor
+    reported_correct: torch.Tensor | None = None  # what the attack itself says is still correct
+    breakdown: dict[str, int] | None = None  # correct after each stage (AutoAttack)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
+    bar.update(len(x))
+    return AttackOutput(x)
+
+
+def _run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
+    # Like AutoAttack, only correctly classified points are attacked: a misclassified point is
+    # its own adversarial example, and this keeps robust <= clean per example.
+    s = spec.settings
+    x_adv = x.clone()
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        with torch.no_grad():
+            correct = model(xb).argmax(1) == yb
+        if correct.any():
+            x_adv[i:i + batch_size][correct] = pgd(model, xb[correct], yb[correct], spec.eps, spec.norm,
+                                                   steps=s["steps"], step_size=s["step_size"],
+                                                   restarts=s["restarts"], random_start=s["random_start"])
+        bar.update(len(xb))
+    return AttackOutput(x_adv)
+
+
+def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
+    s = spec.settings
+    shown = [0]
+
+    def advance(to: float, name: str = "") -> None:  # the bar moves by attack within a chunk: a rough ETA
+        to = round(to)
+        bar.update(to - shown[0])
+        shown[0] = to
+        bar.set_postfix_str(name)
+
+    result = autoattack(model, x, y, eps=spec.eps, norm=spec.norm, version=s["version"],
+                        attacks=s["attacks"], seed=s["seed"], restarts=s.get("restarts", 1),
+                        batch_size=batch_size,
+                        on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name))
+    advance(len(x))
+    return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)
+
+
+RUNNERS = {"clean": _run_clean, "pgd": _run_pgd, "autoattack": _run_autoattack}
+
+
+# ---------------------------------------------------------------------------------------------
+# Models: a run directory, a safetensors checkpoint with its metadata, or a model-zoo id
+
+
+@dataclass
+class LoadedModel:
+    record: dict  # the results' "model" block
+    dataset_name: str | None  # the data set the model was trained on
+    dataset_sha256: str | None
+
+
+def _training_record(metadata: dict | None) -> dict | None:
+    if not metadata:
+        return None
+    return {k: metadata.get(k) for k in ("config", "wall_time_s", "images_per_s", "passes_per_step", "device_name")}
+
+
+def _from_metadata(ref: str, kind: str, metadata: dict, zoo_id: str | None = None,
+                   sha256: str | None = None) -> LoadedModel:
+    ds = metadata.get("dataset") if isinstance(metadata.get("dataset"), dict) else {}
+    return LoadedModel(
+        record={"ref": ref, "kind": kind, "zoo_id": zoo_id, "weights_sha256": sha256 or metadata.get("weights_sha256"),
+                "arch": metadata.get("arch"), "method": metadata.get("method"),
+                "training": _training_record(metadata)},
+        dataset_name=ds.get("name"), dataset_sha256=ds.get("sha256"))
+
+
+def _checkpoint_metadata(path: Path) -> dict:
+    for candidate in (path.with_suffix(".json"), path.parent / "metadata.json"):  # zoo layout, run layout
+        if candidate.is_file():
+            metadata = files.read_json(candidate)
+            if isinstance(metadata, dict) and isinstance(metadata.get("arch"), dict):
+                return metadata
+    raise BadInput(f"{path}: no {path.stem}.json or metadata.json (with the model's 'arch') next to it; "
+                   "cannot rebuild the model")
+
+
+def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel]:
+    """An existing directory is a run; an existing *.safetensors file a checkpoint (metadata.json
+    next to it); anything else a model-zoo id. Weights are checked against their sha256."""
+    from sam_bench import rundir
+
+    path = Path(ref).expanduser()
+    looks_like_a_path = "/" in ref or os.sep in ref or ref.startswith((".", "~"))  # zoo ids have none of these
+    if looks_like_a_path and not path.exists() and path.suffix != ".safetensors":
+        raise BadInput(f"{ref}: no such run directory or checkpoint file")
+    if path.is_dir():
+        model, metadata = rundir.load_run(path)
+        return model, _from_metadata(ref, "run", metadata)
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise BadInput(f"{ref}: no such checkpoint file")
+        metadata = _checkpoint_metadata(path)
+        expected = metadata.get("weights_sha256")
+        if not expected:
+            raise BadInput(f"{path}: its metadata records no weights_sha256; cannot verify the weights")
+        state = rundir.load_weights_verified(path, expected)
+        model = rundir.build_model(metadata["arch"], state, str(path))
+        # A zoo entry (<ModelId>.json) keeps the run's metadata under "training".
+        run_metadata = metadata["training"] if isinstance(metadata.get("training"), dict) else metadata
+        loaded = _from_metadata(ref, "checkpoint", run_metadata, sha256=expected)
+        loaded.record["arch"] = metadata["arch"]
+        return model, loaded
+    try:
+        from sam_bench.zoo.store import load_model_with_info
+    except ModuleNotFoundError as err:
+        if err.name != f"{__package__}.zoo":
+            raise
+        raise BadInput(f"{ref}: no such run directory or checkpoint, and no model zoo to look it up in") from None
+    model, entry = load_model_with_info(ref, zoo_dir=zoo_dir)
+    loaded = _from_metadata(ref, "zoo", entry.get("training") or {}, zoo_id=entry.get("id", ref),
+                            sha256=entry.get("weights_sha256"))
+    loaded.record["arch"] = entry.get("arch") or loaded.record["arch"]
+    if loaded.dataset_name is None:
+        loaded.dataset_name = entry.get("dataset")
+    return model.eval(), loaded
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """Identity of an in-memory model: sha256 of its state_dict in safetensors form."""
+    from safetensors.torch import save
+
+    return hashlib.sha256(save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})).hexdigest()
+
+
+def model_name(ref: str) -> str:
+    """A short name for file names and plots: the run folder's name, the checkpoint's stem (its
+    folder's name for model.safetensors) or the zoo id."""
+    path = Path(str(ref).rstrip("/\\"))
+    if path.suffix == ".safetensors":
+        name = path.parent.name if path.stem == "model" and path.parent.name else path.stem
+    else:
+        name = path.name or str(ref)
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
+
+
+def default_output(ref: str, attack: str, norm: str | None, folder: str | Path = "results") -> Path:
+    """results/<model>_<attack>_<norm>.json (norm 'none' for clean)."""
+    return Path(folder) / f"{model_name(ref)}_{attack}_{norm or 'none'}.json"
+
+
+class _Bf16(torch.nn.Module):
+    """Runs the wrapped network under bf16 autocast; logits come back in fp32."""
+
+    def __init__(self, net: torch.nn.Module, device_type: str):
+        super().__init__()
+        self.net, self.device_type = net, device_type
+
+    def forward(self, x):
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.net(x).float()
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume: one JSON file of finished chunks, keyed by everything that decides their result
+
+
+class _State:
+    def __init__(self, path: Path | None):
+        self.path, self.chunks = path, {}
+        if path is not None and path.is_file():
+            try:
+                stored = files.read_json(path)
+            except SamBenchError:
+                stored = {}  # a damaged state file only costs the work it held
+            if isinstance(stored, dict) and stored.get("schema") == STATE_SCHEMA:
+                self.chunks = dict(stored.get("chunks") or {})
+
+    def get(self, key: str) -> dict | None:
+        return self.chunks.get(key)
+
+    def put(self, key: str, record: dict) -> None:
+        self.chunks[key] = record
+        if self.path is not None:
+            files.write_json(self.path, {"schema": STATE_SCHEMA, "chunks": self.chunks})
+
+
+def _chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end: int) -> str:
+    blob = json.dumps({**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation
+
+
+def _to_float(x_u8: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
+    return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
+
+
+def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int) -> dict:
+    runner = spec.runner or RUNNERS[spec.attack]
+    started = time.time()
+    rng_devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices):
+        torch.manual_seed(seed)
+        out = runner(model, x, y, spec, batch_size=batch_size, bar=bar)
+    check_eval_mode(model, f"after the {spec.attack} attack")
+    largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.norm)
+    robust = predict(model, out.x_adv, batch_size) == y  # our own count, not the attack's
+    clean = clean_pred == y
+    check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
+    reported = out.reported_correct
+    return {
+        "n": len(y), "clean_correct": int(clean.sum()), "robust_correct": int(robust.sum()),
+        "robust_per_class": torch.bincount(y[robust], minlength=num_classes).tolist(),
+        "reported_correct": None if reported is None else int(reported.sum()),
+        "disagreements": None if reported is None else int((reported != robust).sum()),
+        "breakdown": out.breakdown, "max_perturbation": largest, "seconds": time.time() - started,
+        "correct": outcomes.encode(robust, start),
+        "warnings": list(out.warnings),
+    }
+
+
+def _timed_first_batch(model, spec: AttackSpec, x, y, batch_size: int, device, seed: int) -> float:
+    """Seconds per image of this attack here, from one batch of the chunk about to start: with a time
+    limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust model
+    can outlast a whole command). The batch's result is dropped and the RNG left as it was, so the
+    chunk itself, run from its own seed, gives the same numbers with or without this probe."""
+    runner = spec.runner or RUNNERS[spec.attack]
+    count = min(batch_size, len(y))
+    rng_devices = [device] if device.type == "cuda" else []
+    started = time.time()
+    with torch.random.fork_rng(devices=rng_devices), tqdm(disable=True) as quiet:
+        torch.manual_seed(seed)
+        runner(model, x[:count].to(device), y[:count].to(device), spec, batch_size=batch_size, bar=quiet)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return (time.time() - started) / count
+
+
+def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn) -> dict:
+    n = sum(c["n"] for c in chunks)
+    clean = sum(c["clean_correct"] for c in chunks)
+    robust = sum(c["robust_correct"] for c in chunks)
+    check_accuracies(clean, robust, spec.eps)
+    per_class = np.sum([c["robust_per_class"] for c in chunks], axis=0)
+    reported = None
+    if all(c["reported_correct"] is not None for c in chunks):
+        reported = sum(c["reported_correct"] for c in chunks)
+        disagree = sum(c["disagreements"] for c in chunks)
+        if disagree:
+            warn(f"{spec.attack} {spec.norm} {format_eps(spec.eps)}: the attack counts {reported} of {n} examples "
+                 f"robust, re-scoring its adversarial examples counts {robust} ({disagree} disagree); "
+                 "the re-scored number is reported")
+    breakdown = None
+    if all(c["breakdown"] is not None for c in chunks):
+        breakdown = {k: sum(c["breakdown"][k] for c in chunks) / n for k in chunks[0]["breakdown"]}
+    for message in dict.fromkeys(m for c in chunks for m in c["warnings"]):
+        warn(message)
+    return {
+        **spec.record(), "clean_acc": clean / n, "robust_acc": robust / n,
+        "attack_reported_acc": None if reported is None else reported / n,
+        "per_class_robust_acc": [None if k == 0 else float(r) / k for r, k in zip(per_class, per_class_n)],
+        "breakdown": breakdown, "max_perturbation": max(c["max_perturbation"] for c in chunks),
+        "n_examples": n, "seconds": sum(c["seconds"] for c in chunks),
+        "outcomes": outcomes.concatenate([c["correct"] for c in chunks]),
+    }
+
+
+class EvaluationStopped(Exception):
+    """The time limit came before the last chunk: the finished ones are in the state file."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"time limit reached with {done} of {total} chunks done")
+        self.done, self.total = done, total
+
+
+def is_leaderboard_autoattack(e: dict) -> bool:
+    """AutoAttack (standard) at RobustBench's budget for the evaluation's threat model."""
+    return (e.get("attack") == "autoattack" and (e.get("settings") or {}).get("version") == "standard"
+            and ROBUSTBENCH_BUDGETS.get(e.get("norm")) == e.get("eps"))
+
+
+def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None:
+    """RobustBench's model_info fields, from AutoAttack (standard) at the leaderboard's budget."""
+    for e in evaluations:
+        if is_leaderboard_autoattack(e):
+            return {"threat_model": e["norm"], "eps": e["eps"], "clean_acc": f"{100 * e['clean_acc']:.2f}",
+                    "autoattack_acc": f"{100 * e['robust_acc']:.2f}", "n_examples": e["n_examples"],
+                    "full_test_set": e["n_examples"] == n_test_total}
+    return None
+
+
+@math_mode.ieee_fp32()  # "fp32" means fp32 on GPUs too: no TF32 convolutions or matrix products
+def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec], *, n_examples: int | None = None,
+             device: str | torch.device = "cpu", precision: str = "fp32", batch_size: int | str = AUTO,
+             chunk_size: int | str = AUTO, state_path: str | Path | None = None, model_info: LoadedModel | dict | None = None,
+             progress: bool = True, stop_at: float | None = None) -> dict:
+    """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
+
+    With `state_path`, finished chunks are saved there and reused by a later call with the same
+    model, data and settings (the file is removed by the caller once the results are written).
+    With `stop_at` (a `time.time()` value) no chunk starts that is expected to end after it (at the
+    rate of the attack's chunk before, or for an attack's first chunk in this call, of one timed
+    batch): `EvaluationStopped` is raised instead, and a later call continues from the state file.
+
+    Under torchrun (sam_bench.distributed) the chunks are dealt out to the processes and their
+    records gathered, so every process returns the results one process would have computed:
+    a chunk's random seed and batches depend only on where it starts. Rank 0 keeps the state file."""
+    ctx = distributed.current()
+    main = ctx is None or ctx.is_main
+    progress = progress and main
+    n_total = len(dataset.y_test)
+    n = n_total if n_examples is None else n_examples
+    if not 1 <= n <= n_total:
+        raise BadInput(f"--n-examples must be between 1 and {n_total} (the {dataset.name} test set), got {n}")
+    if precision not in ("fp32", "bf16"):
+        raise BadInput(f"unknown precision {precision!r}; choose fp32 or bf16")
+    try:
+        batch_size, chunk_size = check_size(batch_size, "--batch-size"), check_size(chunk_size, "--chunk-size")
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    if not attacks:
+        raise BadInput("no attack to run")
+    if ctx is not None:
+        device = ctx.device  # each process its own GPU
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    info = model_info.record if isinstance(model_info, LoadedModel) else dict(model_info or {})
+    notes: list[str] = []
+
+    def warn(message: str) -> None:
+        if message not in notes:
+            notes.append(message)
+            warnings.warn(message, stacklevel=3)
+
+    data_sha = dataset.fingerprint()
+    sha = info.get("weights_sha256") or weights_sha256(model)
+    info = {"ref": None, "kind": "module", "zoo_id": None, "arch": None, "method": None, "training": None,
+            **info, "weights_sha256": sha}
+    if isinstance(model_info, LoadedModel) and model_info.dataset_sha256 and model_info.dataset_name == dataset.name \
+            and model_info.dataset_sha256 != data_sha:
+        warn(f"the {dataset.name} data differ from the data this model was trained with (another copy?)")
+
+    model = model.to(device, memory_format=EVALUATION).eval()
+    if precision == "bf16":
+        warn(BF16_WARNING)
+        model = _Bf16(model, device.type).eval()
+    check_eval_mode(model, "before the evaluation")
+    x_all, y_all = _to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
+    probe = x_all[:min(n, 32)].to(device)
+    check_deterministic(model, probe)
+    with torch.no_grad():
+        n_outputs = model(probe[:1]).shape[1]
+    if n_outputs != dataset.num_classes:
+        raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
+    per_class_n = np.bincount(y_all.numpy(), minlength=dataset.num_classes)
+    if chunk_size == AUTO:
+        chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
+    if batch_size == AUTO:
+        batch_size = batch_size_for(model, probe, chunk_size)
+        if ctx is not None:
+            batch_size = min(ctx.gather(batch_size))  # one size for all: it decides the random draws
+
+    state = _State(Path(state_path) if state_path is not None else None)
+    if not main:
+        state.path = None  # read the finished chunks, leave writing to rank 0
+    context = {"schema": STATE_SCHEMA, "model": sha, "data": data_sha, "precision": precision,
+               "math_mode": math_mode.current()}
+    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+
+    # The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
+    # unchanged image get bit-identical logits.
+    clean_pred = []
+    for s, e in tqdm(bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
+        clean_pred.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
+    clean_pred = torch.cat(clean_pred)
+    clean_acc = int((clean_pred == y_all).sum()) / n
+    prediction_counts = torch.bincount(clean_pred, minlength=dataset.num_classes).tolist()
+
+    evaluations = []
+    chunks_total = len(bounds) * len(attacks)
+    for spec_index, spec in enumerate(attacks):
+        label = f"{spec.attack} {spec.norm or ''} {format_eps(spec.eps) if spec.norm else ''}".strip()
+        keys = [_chunk_key(context, spec, batch_size, s, e) for s, e in bounds]
+        resumed = [state.get(k) is not None for k in keys]
+        done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
+        todo = [i for i, r in enumerate(resumed) if not r]
+        world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
+        seconds_per_image = None  # of this attack's last chunk (or its timed first batch): how long the next will take
+        with tqdm(total=n, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
+            for first in range(0, len(todo), world):  # a round: one chunk per process
+                if stop_at is not None:
+                    s, e = bounds[todo[first]]
+                    if seconds_per_image is None:
+                        seconds_per_image = _timed_first_batch(model, spec, x_all[s:e], y_all[s:e], batch_size, device,
+                                                               int(spec.settings.get("seed", 0)) * 1_000_003 + s)
+                    late = not clock.fits(stop_at, seconds_per_image * (e - s))
+                    if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
+                        raise EvaluationStopped(spec_index * len(bounds) + len(bounds) - len(todo) + first,
+                                                chunks_total)
+                mine = todo[first + rank] if first + rank < len(todo) else None
+                record = None
+                if mine is not None:
+                    s, e = bounds[mine]
+                    seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
+                    record = _attack_chunk(model, spec, x_all[s:e].to(device), y_all[s:e].to(device),
+                                           clean_pred[s:e].to(device), batch_size, bar, dataset.num_classes, seed, s)
+                for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
+                    if other[0] is not None:
+                        state.put(keys[other[0]], other[1])
+                        seconds_per_image = other[1]["seconds"] / other[1]["n"]
+                        if i != rank:
+                            bar.update(bounds[other[0]][1] - bounds[other[0]][0])
+        chunks = [state.get(k) for k in keys]
+        evaluation = _combine(spec, chunks, per_class_n, warn)
+        evaluation["chunks"] = {"size": chunk_size, "count": len(bounds), "resumed": sum(resumed),
+                                "batch_size": batch_size}
+        evaluations.append(evaluation)
+
+    return {
+        "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": info,
+        "dataset": {"name": dataset.name, "family": dataset.family, "split": "test", "n_examples": n,
+                    "n_test_total": n_total, "sha256": data_sha},
+        "precision": precision, "math_mode": math_mode.current(), "clean_acc": clean_acc,
+        "clean_prediction_counts": prediction_counts,
+        "clean_outcomes": outcomes.encode(clean_pred == y_all),
+        "degenerate": diagnose(clean_acc, dataset.num_classes, prediction_counts),
+        "evaluations": evaluations,
+        "robustbench": robustbench_entry(evaluations, n_total),
+        "environment": environment(device), "warnings": notes,
+    }

@@ -1,0 +1,160 @@
+"""What one training step of each model of a reproduction costs: the measurement behind claim C4
+(SAM costs about 2x ST per step, PGD-k AT about (k+1)x).
+
+Training logs are no evidence for it: the runs of a grid train at different times under different
+loads (on the shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another).
+Here every model of the grid, with its first seed's settings from `plan.json`, is built as
+`sam_bench.train` builds it (same architecture, memory format, optimizer, attack, batch size) and
+timed in one process: `steps` training steps per model per round, `rounds` rounds, the models in
+a rotating order within each round, so that a change of machine load falls on all of them alike.
+The ratio to ST's step (ST of the same architecture) is taken round by round, as close in time as
+the two measurements get, and its median gets a distribution-free 95% interval
+(`stats.median_interval`). Images are synthetic: a step's cost does not depend on the pixels.
+
+    measure("reproductions/paper-cifar10-cpu", rounds=10, steps=2, threads=1)   # writes cost.json
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sam_bench import files, stats
+from sam_bench.errors import BadInput
+
+SCHEMA = "sam-bench/cost/v1"
+MIN_ROUNDS = 6  # fewer rounds give no 95% interval of a median
+
+
+def measure(folder: str | Path, rounds: int = 10, steps: int = 2, warmup: int = 1, threads: int | None = 1,
+            device: str = "cpu", only: list[str] | None = None, log=None) -> Path:
+    """Time every model of the reproduction in `folder` (its first seeds) and write `folder/cost.json`."""
+    import torch
+
+    from sam_bench.provenance import environment, resolve_device
+
+    folder = Path(folder)
+    log = log or (lambda message: None)
+    entries = _models_to_time(folder, only)
+    if rounds < MIN_ROUNDS or steps < 1 or warmup < 0:
+        raise BadInput(f"need --rounds >= {MIN_ROUNDS} (a 95% interval of a median), --steps >= 1, --warmup >= 0")
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        dev = resolve_device(device)
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        steppers = {m["name"]: _stepper(m["config"], dev) for m in entries}
+        for name, step in steppers.items():
+            log(f"warming up {name}")
+            for _ in range(warmup):
+                step()
+        seconds = {name: [] for name in steppers}
+        for r in range(rounds):
+            log(f"round {r + 1} of {rounds}")
+            names = list(steppers)
+            for name in names[r % len(names):] + names[:r % len(names)]:  # rotating order
+                seconds[name].append(_time(steppers[name], steps, dev) / steps)
+        env = environment(dev)
+        env["torch_threads"] = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
+    record = {"schema": SCHEMA, "created": started, "environment": env,
+              "settings": {"rounds": rounds, "steps": steps, "warmup": warmup, "threads": threads, "device": str(dev),
+                           "order": "rotating within each round", "images": "synthetic uint8 (class pattern + noise)",
+                           "confidence": stats.CONFIDENCE},
+              "models": _summaries(entries, seconds)}
+    path = folder / "cost.json"
+    files.write_json(path, record)
+    return path
+
+
+def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
+    """The plan's first seed of each model (a later seed costs the same), or the ones named in `only`
+    plus the ST of each architecture (the ratios need it)."""
+    from sam_bench.experiments.claims import architecture
+
+    plan_path = folder / "plan.json"
+    if not plan_path.is_file():
+        raise BadInput(f"{folder}: no plan.json (not a reproduction folder; `sam-bench reproduce` writes one)")
+    entries = [m for m in files.read_json(plan_path)["models"] if m.get("primary", True)]
+    if only:
+        unknown = sorted(set(only) - {m["name"] for m in entries})
+        if unknown:
+            raise BadInput(f"{folder} has no model {', '.join(unknown)}")
+        needed = {architecture(m) for m in entries if m["name"] in only}
+        entries = [m for m in entries if m["name"] in only
+                   or (m["config"]["method"] == "standard" and architecture(m) in needed)]
+    return entries
+
+
+def _stepper(config: dict, device):
+    """One training step of this model on synthetic images, as `sam_bench.train` runs it."""
+    import torch
+
+    from sam_bench.bench.throughput import synthetic_images
+    from sam_bench.data import STATS, DeviceLoader
+    from sam_bench.memory_format import training_format
+    from sam_bench.training.methods import train_step
+    from sam_bench.models import create_model, make_spec
+    from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+
+    cfg = TrainConfig.from_dict({**config, "device": str(device), "compile": False}).validate()
+    family = "cifar100" if "100" in cfg.dataset else "cifar10"
+    classes = 100 if family == "cifar100" else 10
+    x, y = synthetic_images(8 * cfg.batch_size, classes, seed=cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model = create_model(make_spec(cfg.arch, classes, *STATS[family], cfg.width, cfg.arch_kwargs))
+    layout = training_format(model, device)
+    model = model.to(device, memory_format=layout)
+    model.train()
+    loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout)
+    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
+    optimizer, attack, autocast = build_optimizer(cfg, model), cfg.attack(), autocast_for(cfg.precision, device)
+
+    def step():
+        xb, yb = next(batches)
+        train_step(cfg.method, model, optimizer, xb, yb, attack, autocast)
+
+    return step
+
+
+def _time(step, steps: int, device) -> float:
+    import torch
+
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return time.perf_counter() - start
+
+
+def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dict]:
+    """Per model: seconds per step (median, 95% interval) and, against its architecture's ST, the
+    round-by-round ratio (median, 95% interval)."""
+    from sam_bench.experiments.claims import architecture
+    from sam_bench.training.methods import passes_per_step
+
+    baselines = {architecture(m): m for m in entries if m["config"]["method"] == "standard"}
+    out = []
+    for m in entries:
+        cfg = m["config"]
+        base = baselines.get(architecture(m))
+        record = {"name": m["name"], "key": m["key"], "method": cfg["method"], "architecture": architecture(m),
+                  "batch_size": cfg["batch_size"], "passes_per_step": passes_per_step(cfg["method"], cfg.get("attack_steps", 0)),
+                  "step_seconds": _summary(seconds[m["name"]]), "baseline": None, "baseline_passes_per_step": None,
+                  "ratio": None}
+        if base is not None and base is not m:
+            ratios = [t / b for t, b in zip(seconds[m["name"]], seconds[base["name"]])]
+            record.update(baseline=base["name"], ratio=_summary(ratios),
+                          baseline_passes_per_step=passes_per_step("standard", 0))
+        out.append(record)
+    return out
+
+
+def _summary(values: list[float]) -> dict:
+    median, low, high = stats.median_interval(values)
+    return {"runs": values, "median": median, "low": low, "high": high}

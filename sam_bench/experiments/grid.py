@@ -1,0 +1,189 @@
+"""One cell of a reproduction's grid at a time: train a model (resuming an interrupted run, skipping a
+finished one), add it to the zoo, evaluate exactly the zoo's stored weights (clean, PGD at every eps,
+AutoAttack at the leaderboard budgets) and write its leaderboard entry. `reproduce` walks the grid
+with it here, and `executors` runs it as a SLURM job.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from sam_bench import files
+from sam_bench.data import load_dataset
+from sam_bench.eps import parse_eps
+from sam_bench.errors import BadInput
+from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
+from sam_bench.experiments.recipe import ModelPlan, Recipe
+from sam_bench.training.loop import train
+
+
+def evaluation_specs(evaluation: dict) -> list:
+    """The attack specs of a recipe's `evaluation` block (clean, PGD per eps, AutoAttack)."""
+    specs = make_attacks("clean")
+    pgd = evaluation.get("pgd") or {}
+    for norm in ("Linf", "L2"):
+        block = pgd.get(norm) or {}
+        for eps in block.get("eps") or []:
+            value = parse_eps(str(eps))
+            specs += make_attacks("pgd", norm, [str(eps)], steps=int(pgd.get("steps", 10)),
+                                  step_size=value * float(block.get("step_fraction", 0.25)))
+    aa = evaluation.get("autoattack") or {}
+    for norm in ("Linf", "L2"):
+        if aa.get(norm) is not None:
+            specs += make_attacks("autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"),
+                                  attacks=aa.get("attacks"))
+    return specs
+
+
+def evaluation_for(plan: ModelPlan, evaluation: dict) -> dict:
+    """The recipe's evaluation as it applies to one run. AutoAttack is for the leaderboards, which list
+    a model's first seed only: its other seeds serve the claims, which rest on clean and PGD accuracy,
+    and skip it unless the recipe's `autoattack` block says `all_seeds: true`."""
+    aa = evaluation.get("autoattack") or {}
+    if plan.primary or aa.get("all_seeds"):
+        return evaluation
+    return {k: v for k, v in evaluation.items() if k != "autoattack"}
+
+
+# Results made before per-image outcomes existed are evaluated again: the paired tests need them.
+RESULTS_FORMAT = "per-image outcomes"
+
+
+def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
+    blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _zoo_entry_for(run_meta: dict, zoo_dir) -> dict | None:
+    """The zoo entry made from exactly this run's weights, if there is one."""
+    from sam_bench.zoo.store import list_entries
+
+    for entry in list_entries(zoo_dir=zoo_dir):
+        if entry.get("added", {}).get("run_weights_sha256") == run_meta["weights_sha256"]:
+            return entry
+    return None
+
+
+class Reproduction:
+    def __init__(self, recipe: Recipe, out: Path, zoo_dir=None, leaderboard_dir=None, progress: bool = True,
+                 only: list[str] | None = None):
+        self.recipe, self.out, self.progress = recipe, Path(out), progress
+        self.work = [m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only]  # this process's part
+        if recipe.publish:
+            self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir
+        else:
+            self.zoo_dir = zoo_dir or self.out / "model_zoo"
+            self.leaderboard_dir = leaderboard_dir or self.out / "leaderboards"
+        self.notes: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.notes.append(message)
+        tqdm.write(message) if self.progress else None
+
+    def train_model(self, plan: ModelPlan, deadline: float | None) -> dict | None:
+        run_dir = self.out / "runs" / plan.run_name
+        started = (run_dir / "metadata.json").is_file()
+        if started and not (run_dir / "model.safetensors").is_file():
+            stored = files.read_json(run_dir / "metadata.json")
+            # A committed reproduction keeps a finished run's weights in the zoo only, or (a model's later
+            # seeds) nowhere but in git history once its results, per-image outcomes included, are written:
+            # either way the run is done.
+            if stored.get("status") == "complete" and (_zoo_entry_for(stored, self.zoo_dir) is not None
+                                                       or self._results_for(plan, stored["weights_sha256"])):
+                return stored
+        meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
+        return meta if meta.get("status") == "complete" else None
+
+    def _results_for(self, plan: ModelPlan, weights_sha256: str) -> bool:
+        path = self.out / "results" / f"{plan.run_name}.json"
+        return path.is_file() and files.read_json(path).get("model", {}).get("weights_sha256") == weights_sha256
+
+    def publish(self, plan: ModelPlan, run_meta: dict) -> dict | None:
+        """The zoo entry of the run (added if new); None for a model's second and later seeds, which
+        stay in the reproduction folder (a zoo id names a model, not one of its seeds)."""
+        from sam_bench.zoo import store as zoo
+
+        if not plan.primary:
+            return None
+        entry = _zoo_entry_for(run_meta, self.zoo_dir)
+        if entry is None:
+            paper = {"name": f"{plan.name} ({self.recipe.name}, {self.recipe.scale} scale)",
+                     "link": "https://arxiv.org/abs/2305.05392", "authors": "sam-bench reproduction",
+                     "venue": "N/A"}
+            entry = zoo.add(self.out / "runs" / plan.run_name, zoo_dir=self.zoo_dir, paper=paper)
+            self.log(f"{plan.name}: added to the zoo as {entry['id']}")
+        return entry
+
+    def evaluate_model(self, plan: ModelPlan, entry: dict | None, deadline: float | None = None) -> Path:
+        """Evaluate exactly the zoo's stored weights (or, for an unpublished seed, the run's)."""
+        evaluation = evaluation_for(plan, self.recipe.evaluation)
+        run_dir = self.out / "runs" / plan.run_name
+        weights = entry["weights_sha256"] if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
+        key = _evaluation_key(weights, evaluation)
+        path = self.out / "results" / f"{plan.run_name}.json"
+        if path.is_file():
+            existing = files.read_json(path)
+            if existing.get("reproduce", {}).get("evaluation_key") == key:
+                return path
+        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
+        data = load_dataset(plan.config.dataset, plan.config.data_dir)
+        state = path.with_name(path.name + ".partial")
+        results = evaluate(model, data, evaluation_specs(evaluation), n_examples=evaluation.get("n_examples"),
+                           device=plan.config.device, state_path=state, model_info=info, progress=self.progress,
+                           stop_at=deadline)
+        results["reproduce"] = {"recipe": self.recipe.name, "scale": self.recipe.scale, "model": plan.name,
+                                "seed": plan.seed, "run": plan.run_name, "settings_key": plan.key,
+                                "evaluation_key": key}
+        files.write_json(path, results)
+        state.unlink(missing_ok=True)
+        return path
+
+    def render_leaderboards(self) -> None:
+        from sam_bench.leaderboard.board import render
+
+        try:
+            for page in render(self.leaderboard_dir):
+                if page.suffix == ".html":
+                    self.log(f"leaderboard page {page}")
+        except BadInput as err:  # no entries (e.g. no AutoAttack at the board's budget)
+            self.log(f"no leaderboard page ({err})")
+
+    def rank(self, plan: ModelPlan, results_path: Path) -> None:
+        from sam_bench.leaderboard.board import update_from_results
+
+        if not plan.primary:
+            return  # only published models are ranked
+        try:
+            board = update_from_results(results_path, leaderboard_dir=self.leaderboard_dir, zoo_dir=self.zoo_dir)
+            self.log(f"{plan.name}: leaderboard entry {board}")
+        except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
+            self.log(f"{plan.name}: no leaderboard entry ({err})")
+
+    def run(self, deadline: float | None = None) -> bool:
+        """Work through the grid, finishing by `deadline` (a `time.time()` value); True when every
+        model is trained and evaluated."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        files.write_json(self.out / "plan.json", self.recipe.describe())
+        models = self.work
+        with tqdm(total=len(models), desc=f"{self.recipe.name} ({self.recipe.scale})", unit="model",
+                  disable=not self.progress, position=0) as grid:
+            for plan in models:
+                grid.set_postfix_str(plan.name if plan.primary else f"{plan.name} seed {plan.seed}")
+                meta = self.train_model(plan, deadline)
+                if meta is None:
+                    self.log(f"{plan.name}: time limit reached; run the same command again to continue")
+                    return False
+                entry = self.publish(plan, meta)
+                try:
+                    results = self.evaluate_model(plan, entry, deadline)
+                except EvaluationStopped as stopped:
+                    self.log(f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
+                             f"{stopped.total} chunks done); run the same command again to continue")
+                    return False
+                self.rank(plan, results)
+                grid.update(1)
+        return True

@@ -1,0 +1,155 @@
+"""Experiment recipes (YAML): a grid of models, their shared training settings, the evaluation, and
+scales that shrink all of it. See sam_bench/experiments/recipes/paper-cifar10.yaml for the documented format."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from sam_bench.errors import BadInput
+from sam_bench.training.loop import RUNTIME_KEYS, TrainConfig
+
+RECIPE_DIR = Path(__file__).parent / "recipes"
+MODEL_KEYS = {"name", "seeds"}  # keys of a model entry that are not training settings
+
+
+@dataclass
+class ModelPlan:
+    name: str
+    config: TrainConfig
+    key: str  # hash of the training settings (seed included): a changed setting means a new run
+    primary: bool = True  # the model's first seed: the one published to the zoo and leaderboards
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.name}-{self.key}"
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+
+@dataclass
+class Recipe:
+    name: str
+    scale: str
+    paper: str
+    dataset: str
+    publish: bool
+    models: list[ModelPlan]
+    evaluation: dict
+
+    def describe(self) -> dict:
+        return {"name": self.name, "scale": self.scale, "paper": self.paper, "dataset": self.dataset,
+                "publish": self.publish, "evaluation": self.evaluation,
+                "models": [{"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
+                           for m in self.models]}
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+
+
+def merge(base, override):
+    """Recursive dict merge: dicts merge, anything else (lists, scalars, null) replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = merge(base.get(k), v) if k in base else copy.deepcopy(v)
+        return out
+    return copy.deepcopy(override)
+
+
+def settings_key(config: TrainConfig) -> str:
+    recipe = {k: v for k, v in asdict(config).items() if k not in RUNTIME_KEYS}
+    if recipe.get("sam_perturbation") == "global":  # trains what one process trains: keyed as before it existed
+        del recipe["sam_perturbation"]
+    if not recipe.get("arch_kwargs"):  # likewise runs without timm constructor arguments
+        recipe.pop("arch_kwargs", None)
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _seeds(where: str, name: str, *choices) -> list[int] | None:
+    """The training seeds of a model: the first of `choices` that is given (a scale's `seeds`, the
+    model entry's, the shared `train` block's), as a list of distinct integers; None: its `seed`."""
+    for value in choices:
+        if value is None:
+            continue
+        seeds = value if isinstance(value, list) else None
+        if not seeds or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in seeds):
+            raise BadInput(f"{where}: seeds of {name!r} must be a list of non-negative integers, e.g. [0, 1, 2]")
+        if len(set(seeds)) != len(seeds):
+            raise BadInput(f"{where}: seeds of {name!r} repeat a seed")
+        return seeds
+    return None
+
+
+def _read(ref: str) -> tuple[dict, str]:
+    path = Path(ref)
+    if not path.is_file():
+        path = RECIPE_DIR / f"{ref}.yaml"
+    if not path.is_file():
+        raise BadInput(f"unknown recipe {ref!r}: give a YAML file or one of {', '.join(available())}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise BadInput(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: a recipe is a YAML mapping")
+    return data, str(path)
+
+
+def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str = "auto",
+                compile: bool | None = None) -> Recipe:
+    """The recipe's grid at `scale`; `compile` (when given) overrides every model's `compile` setting."""
+    data, where = _read(ref)
+    for key in ("name", "dataset", "train", "models", "evaluation"):
+        if key not in data:
+            raise BadInput(f"{where}: missing '{key}'")
+    scales = data.get("scales") or {}
+    if scale not in scales:
+        raise BadInput(f"{where}: unknown scale {scale!r}; this recipe has {', '.join(scales) or 'none'}")
+    s = scales[scale] or {}
+    dataset = s.get("dataset", data["dataset"])
+    train_defaults = merge(data["train"], s.get("train") or {})
+    shared_seeds = train_defaults.pop("seeds", None)
+    scale_seeds = s.get("seeds")  # a list for every model, or {model name: list}
+    evaluation = merge(data["evaluation"], s.get("evaluation") or {})
+    wanted = s.get("models")
+    by_name = {m.get("name"): m for m in data["models"]}
+    if wanted is not None:
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise BadInput(f"{where}: scale {scale!r} names unknown model {missing[0]!r}")
+    known = {f.name for f in fields(TrainConfig)}
+    plans = []
+    # A scale's list also orders the work: on time-limited machines the most wanted models come first.
+    for entry in data["models"] if wanted is None else [by_name[n] for n in wanted]:
+        settings = {**train_defaults, **{k: v for k, v in entry.items() if k not in MODEL_KEYS}}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise BadInput(f"{where}: model {entry.get('name')!r} has unknown setting {unknown[0]!r}")
+        settings.update(dataset=dataset, data_dir=data_dir, device=device)
+        if compile is not None:
+            settings["compile"] = compile
+        for key in ("attack_eps", "attack_step_size"):
+            if key in settings and settings[key] is not None:
+                settings[key] = str(settings[key])
+        name = str(entry["name"])
+        per_model = scale_seeds.get(name) if isinstance(scale_seeds, dict) else scale_seeds
+        seeds = _seeds(where, name, per_model, entry.get("seeds"), shared_seeds) or [settings.get("seed", 0)]
+        for i, seed in enumerate(seeds):  # each seed its own run, keyed by its settings
+            config = TrainConfig(**{**settings, "seed": seed}).validate()
+            plans.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
+    # Every model's first seed before any second one: a grid cut short still has one of each.
+    plans = [plan for _, plan in sorted(plans, key=lambda pair: pair[0])]
+    if isinstance(scale_seeds, dict) and set(scale_seeds) - {p.name for p in plans}:
+        raise BadInput(f"{where}: scale {scale!r} gives seeds for unknown model "
+                       f"{sorted(set(scale_seeds) - {p.name for p in plans})[0]!r}")
+    if len({(p.name, p.seed) for p in plans}) != len(plans):
+        raise BadInput(f"{where}: model names must be unique")
+    return Recipe(data["name"], scale, data.get("paper", ""), dataset, bool(s.get("publish", True)), plans, evaluation)

@@ -1,0 +1,82 @@
+"""`sam-bench reproduce`: run a recipe's grid end to end and write its report.
+
+For each model of the recipe (at the chosen scale): train it (resuming an interrupted run, skipping
+a finished one), add it to the model zoo, evaluate exactly the zoo's stored weights (clean, PGD at
+every eps, AutoAttack at the leaderboard budgets), and write its leaderboard entry. Then
+`report.write_report` turns the results files into REPORT.md and plots.
+
+Layout of reproductions/<recipe>-<scale>/:
+  plan.json                     the resolved recipe
+  runs/<model>-<key>/           run directories (key: hash of the training settings)
+  results/<model>-<key>.json    evaluation results (`sam-bench evaluate`'s schema)
+  model_zoo/, leaderboards/     only for scales with `publish: false` (smoke): kept out of the
+                                project's own zoo and leaderboards
+  REPORT.md, *.png              the report
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sam_bench import clock, files
+from sam_bench.errors import BadInput
+from sam_bench.experiments.grid import Reproduction, evaluation_specs
+from sam_bench.experiments.recipe import load_recipe
+
+
+def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
+              device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
+              progress: bool = True, stop_at: float | None = None, executor: str = "local", slurm=None,
+              wait: bool = True, only: list[str] | None = None, compile: bool | None = None) -> tuple[bool, Path]:
+    """Run the grid and (when it is complete) write the report. Returns (complete, report path).
+    A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
+    executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions).
+    `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2) and leave the
+    others as they are; the report still covers every run with results. Local runs with disjoint `only`
+    can share a grid. `compile` (when given) turns torch.compile on or off for every model's training."""
+    from sam_bench.experiments.executors import claimed_cells
+    from sam_bench.experiments.report import write_report
+
+    if executor == "slurm":
+        from sam_bench.experiments.executors import Grid, SlurmOptions, run_on_slurm
+
+        if only:
+            raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
+        grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
+        return run_on_slurm(grid, slurm or SlurmOptions.from_recipe(recipe_ref, scale), wait, progress)
+
+    recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device, compile=compile)
+    if only:
+        unknown = sorted(set(only) - {m.name for m in recipe.models} - {f"{m.name}:{m.seed}" for m in recipe.models})
+        if unknown:
+            raise BadInput(f"--only: {recipe.name} ({scale}) has no model (or model:seed) {unknown[0]!r}; it has "
+                           f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}")
+    evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
+    out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
+    files.check_writable(out / "plan.json")
+    repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
+    with claimed_cells(out, repro.work):  # no SLURM job (or another reproduce) trains these models meanwhile
+        complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
+    report = write_report(out)
+    if complete:
+        repro.render_leaderboards()
+    return complete, report
+
+
+def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:
+    """Where a reproduction's products are: report, plots, zoo entries, leaderboard pages."""
+    from sam_bench.leaderboard.board import _boards_dir
+    from sam_bench.zoo.store import _locate
+
+    out = Path(out)
+    publish = files.read_json(out / "plan.json").get("publish", True)
+    zoo_dir = zoo_dir if publish else (zoo_dir or out / "model_zoo")
+    boards = _boards_dir(leaderboard_dir if publish else (leaderboard_dir or out / "leaderboards"))
+    entries = []
+    for results in sorted((out / "results").glob("*.json")):
+        zoo_id = (files.read_json(results).get("model") or {}).get("zoo_id")
+        if zoo_id:
+            entries.append(_locate(zoo_id, zoo_dir))
+    return {"report": out / "REPORT.md", "plots": sorted(out.glob("*.png")), "zoo": entries,
+            "leaderboard pages": sorted(boards.glob("*.html"))}
+

@@ -1,0 +1,79 @@
+"""A reproduction's summary for the README, rendered from its results files (never typed).
+
+`sam-bench report reproductions/<folder> --readme README.md` replaces the text between
+`<!-- sam-bench summary <folder> start -->` and `<!-- sam-bench summary <folder> end -->` with
+`summary(<folder>)`: what was run and how long it took (each run's own clock), how many results
+files record per-image outcomes, and for which configurations each claim holds, fails or is
+inconclusive. tests/test_readme_summaries.py fails when the README says anything else.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import BadInput
+
+_MARK = "<!-- sam-bench summary {name} {edge} -->"
+
+
+def summary(folder: str | Path) -> str:
+    """One paragraph on the reproduction in `folder`, from its results, plan and cost.json."""
+    from sam_bench.experiments.claims import by_architecture, headline, models, seed_of, verdicts
+    from sam_bench.experiments.report import load_cost, load_results
+
+    folder = Path(folder)
+    records = load_results(folder)
+    if not records:
+        raise BadInput(f"{folder}: no results yet, nothing to summarise")
+    cost = load_cost(folder)
+    judged = [v for subset in by_architecture(records).values() for v in verdicts(subset, cost)]
+    seeds: dict[str, list[str]] = {}
+    for name, group in models(records).items():
+        seeds.setdefault(", ".join(str(seed_of(r)) for r in group), []).append(name)
+    runs = "; ".join(f"{', '.join(names)}: seed{'s' if ',' in s else ''} {s}" for s, names in seeds.items())
+    training = sum(r["training"].get("wall_time_s") or 0 for r in records)
+    evaluating = sum(ev.get("seconds") or 0 for r in records for ev in r["results"]["evaluations"])
+    with_outcomes = sum(_has_outcomes(r["results"]) for r in records)
+    outcome_text = (f"all {len(records)} results files record per-image outcomes" if with_outcomes == len(records) else
+                    f"{with_outcomes or 'none'} of {len(records)} results files record per-image outcomes (the "
+                    f"{'others' if with_outcomes else 'files'} were written before they existed; their comparisons "
+                    "use unpaired tests)")
+    several = any(len(group) > 1 for group in models(records).values())
+    return (f"Rendered from its results by `sam-bench report <folder> --readme README.md`: {len(records)} runs ({runs}); training took {_duration(training)} and evaluation "
+            f"{_duration(evaluating)}, summed over the runs' own clocks; {outcome_text}. Every accuracy in the report "
+            "carries its 95% interval (Wilson's over the test images"
+            + ("; over training seeds and test images together for a model with several seeds" if several else "")
+            + "). Verdicts, one per claim and configuration: " + "; ".join(headline(judged)) + ".")
+
+
+def update_readme(readme: str | Path, folder: str | Path) -> Path:
+    """Replace the folder's summary between its markers in `readme`."""
+    readme, name = Path(readme), Path(folder).name
+    start, end = (_MARK.format(name=name, edge=edge) for edge in ("start", "end"))
+    text = readme.read_text()
+    pattern = re.compile(r"(?P<indent>[ \t]*)" + re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise BadInput(f"{readme}: no summary markers for {name}; put '{start}' and '{end}' where it belongs")
+    rendered = summary(folder)
+    text = pattern.sub(lambda m: f"{m['indent']}{start}\n{m['indent']}{rendered}\n{m['indent']}{end}", text)
+    files.write_text(readme, text)
+    return readme
+
+
+def in_readme(readme_text: str) -> dict[str, str]:
+    """{folder name: the summary text between its markers} for every summary in a README."""
+    found = {}
+    for match in re.finditer(r"<!-- sam-bench summary (\S+) start -->\s*(.*?)\s*<!-- sam-bench summary \1 end -->",
+                             readme_text, re.S):
+        found[match[1]] = match[2]
+    return found
+
+
+def _has_outcomes(results: dict) -> bool:
+    return bool(results.get("clean_outcomes")) and all(ev.get("outcomes") for ev in results["evaluations"])
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

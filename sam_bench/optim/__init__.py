@@ -1,3 +1,0 @@
-from .sam import SAM, bn_stats_frozen
-
-__all__ = ["SAM", "bn_stats_frozen"]

@@ -1,0 +1,418 @@
+"""The training loop: schedule, precision, progress, per-epoch log, atomic resumable checkpoints.
+
+A run directory (`out`) holds:
+  metadata.json     the full recipe, data fingerprint, model spec, provenance, timings, metrics
+  log.jsonl         one line per finished epoch
+  checkpoint.pt     the last finished epoch: model, optimizer (with SAM's base state), RNG, history
+  model.safetensors final weights, written when the last epoch is done
+
+Under torchrun (see sam_bench.distributed) every process runs this loop on its slice of each
+global batch; rank 0 writes the files and shows the progress.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from functools import partial
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from sam_bench import clock, distributed, files
+from sam_bench.data import DeviceLoader, load_dataset
+from sam_bench.eps import check_budget, format_eps, parse_eps
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.memory_format import training_format
+from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
+from sam_bench.models import create_model, make_spec
+from sam_bench.training.optim import SAM
+from sam_bench.provenance import environment, resolve_device
+
+SCHEDULES = ("piecewise", "cosine")
+DEFAULT_RHO = {"sam": 0.05, "asam": 0.5, "sam-at": 0.05}
+# Settings that change how, not what, is trained: a resumed run may change them.
+RUNTIME_KEYS = {"device", "data_dir", "compile", "checkpoint_every_s"}
+# A full-width PreActResNet-18 checkpoint is 85 MiB, written with fsync: every epoch would cost a GPU
+# a good part of a one-second epoch. Once a minute costs little and loses at most a minute's work.
+DEFAULT_CHECKPOINT_EVERY_S = 60.0
+
+
+@dataclass
+class TrainConfig:
+    method: str = "standard"
+    arch: str = "preactresnet18"
+    width: float = 1.0
+    arch_kwargs: dict | None = None  # timm's constructor arguments, e.g. {"depth": 6, "embed_dim": 96}
+    dataset: str = "cifar10-sample"
+    data_dir: str | None = None
+    n_train: int | None = None  # first N training images (after a fixed shuffle); None = all
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "piecewise"
+    rho: float | None = None
+    attack_norm: str = "Linf"
+    attack_eps: str = "8/255"
+    attack_steps: int = 10
+    attack_step_size: str | None = None  # default 2.5 * eps / steps (Madry et al.)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    compile: bool = False
+    # Under torchrun: SAM's ascent from the global gradient or from each process's own (m-sharpness).
+    sam_perturbation: str = "global"
+    # Seconds between checkpoints (0: after every epoch); one is always written when a call stops
+    # (time limit, --stop-after-epochs) and after the last epoch.
+    checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
+
+    def validate(self) -> "TrainConfig":
+        if self.method not in METHODS:
+            raise BadInput(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.schedule not in SCHEDULES:
+            raise BadInput(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.sam_perturbation not in distributed.SAM_PERTURBATIONS:
+            raise BadInput(f"unknown SAM perturbation {self.sam_perturbation!r}; choose "
+                           f"{' or '.join(distributed.SAM_PERTURBATIONS)}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise BadInput(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
+        if self.method in USES_SAM:
+            if self.rho is None:
+                self.rho = DEFAULT_RHO[self.method]
+            if not self.rho >= 0:
+                raise BadInput(f"--rho must be >= 0, got {self.rho}")
+        elif self.rho is not None:
+            raise BadInput(f"--rho applies to sam, asam and sam-at, not to {self.method}")
+        if self.arch_kwargs is not None:
+            if not isinstance(self.arch_kwargs, dict) or not all(isinstance(k, str) for k in self.arch_kwargs):
+                raise BadInput("arch_kwargs must map timm constructor argument names to values")
+            if not self.arch.startswith("timm:"):
+                raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {self.arch} takes --width only")
+            self.arch_kwargs = dict(self.arch_kwargs) or None
+        if not (isinstance(self.checkpoint_every_s, (int, float)) and 0 <= self.checkpoint_every_s < math.inf):
+            raise BadInput(f"--checkpoint-every must be a number of seconds >= 0, got {self.checkpoint_every_s!r}")
+        for name in ("epochs", "batch_size", "attack_steps"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"--{name.replace('_', '-')} must be >= 1")
+        if self.n_train is not None and self.n_train < 1:
+            raise BadInput("--n-train must be >= 1")
+        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise BadInput("need --lr > 0, --weight-decay >= 0 and 0 <= --momentum < 1")
+        if self.method in USES_ATTACK:
+            if self.attack_norm not in ("Linf", "L2"):
+                raise BadInput(f"--attack-norm must be Linf or L2, got {self.attack_norm!r}")
+            self.attack_eps = format_eps(check_budget(parse_eps(self.attack_eps), self.attack_norm, "--attack-eps"))
+            if self.attack_step_size is None:
+                self.attack_step_size = format_eps(2.5 * parse_eps(self.attack_eps) / self.attack_steps)
+            else:
+                self.attack_step_size = format_eps(parse_eps(self.attack_step_size))
+        return self
+
+    def attack(self) -> dict | None:
+        if self.method not in USES_ATTACK:
+            return None
+        return dict(eps=parse_eps(self.attack_eps), norm=self.attack_norm, steps=self.attack_steps,
+                    step_size=parse_eps(self.attack_step_size))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    if cfg.schedule == "piecewise":  # the paper's: x0.1 at 75% and x0.01 at 90% of the epochs
+        f = epoch / cfg.epochs
+        return cfg.lr * (1.0 if f < 0.75 else 0.1 if f < 0.9 else 0.01)
+    t = (epoch * steps_per_epoch + step) / (cfg.epochs * steps_per_epoch)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def autocast_for(precision: str, device: torch.device):
+    """A context factory for the forward passes: bf16 autocast for `bf16`, and for `auto` on a GPU."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return partial(torch.autocast, device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+def precision_used(precision: str, device: torch.device | str) -> str:
+    """What `autocast_for` makes of a precision setting on a device: "bf16" or "fp32"."""
+    return "bf16" if precision == "bf16" or (precision == "auto" and torch.device(device).type == "cuda") else "fp32"
+
+
+def _check_same_precision(out: Path, stored: dict, precision: str, device: torch.device) -> None:
+    """A run continues in the precision it started in: `auto` means bf16 on a GPU and fp32 on a CPU,
+    and a run that silently switched would be neither recipe."""
+    config = stored.get("config") or {}
+    before = stored.get("precision_used") or precision_used(config.get("precision", "auto"), stored.get("device", "cpu"))
+    if before != precision:
+        raise BadInput(f"--resume: {out} trained in {before} so far and would continue in {precision} on {device}; "
+                       f"continue it on a device where --precision {config.get('precision', 'auto')} means {before}")
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
+    kwargs = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.method in USES_SAM:
+        return SAM(model.parameters(), torch.optim.SGD, rho=cfg.rho, adaptive=cfg.method == "asam", **kwargs)
+    return torch.optim.SGD(model.parameters(), **kwargs)
+
+
+@torch.no_grad()
+def evaluate_clean(model, loader: DeviceLoader, autocast=nullcontext, ctx=None) -> float:
+    """Test accuracy; under torchrun each process scores its share of the test set."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=loader.y.device)
+    for x, y in loader.epoch():
+        with autocast():
+            correct += (model(x).argmax(1) == y).sum()
+    if ctx is None:
+        return correct.item() / len(loader.y)
+    totals = ctx.sum(torch.stack([correct, torch.tensor(len(loader.y), device=correct.device)]))
+    return totals[0].item() / totals[1].item()
+
+
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if resume:
+        if not (out / "metadata.json").is_file():
+            raise BadInput(f"--resume: {out} holds no run to resume (no metadata.json)")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(f"--out {out} already holds files (another run?); pass --resume to continue it "
+                       "or choose an empty directory")
+
+
+def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
+    """The stored recipe of a run, with runtime settings changed; a changed recipe is refused."""
+    _check_out_dir(out, resume=True)
+    stored = files.read_json(out / "metadata.json").get("config")
+    if not isinstance(stored, dict):
+        raise SamBenchError(f"{out / 'metadata.json'}: no 'config' recorded; cannot resume")
+    for key, value in overrides.items():
+        if key in RUNTIME_KEYS:
+            stored[key] = value
+        elif key in stored and stored[key] != value:
+            raise BadInput(f"--resume: --{key.replace('_', '-')} {value} differs from the run's "
+                           f"{stored[key]}; start a new run to change the recipe")
+    return TrainConfig.from_dict(stored)
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_epochs: int | None = None,
+          max_minutes: float | None = None, progress: bool = True, stop_at: float | None = None) -> dict:
+    """Train (or continue) the run in `out`; returns its metadata. With `stop_after_epochs`, or a time
+    limit (`max_minutes` from this call's start, or `stop_at`, a `time.time()` value), the call ends
+    early after a finished epoch, leaving a resumable checkpoint: an epoch starts only when it is
+    expected to finish, checkpoint included, before the limit."""
+    deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time())
+    out = Path(out)
+    cfg.validate()
+    ctx = distributed.current()  # None: this process trains alone
+    main = ctx is None or ctx.is_main
+    progress = progress and main
+    _check_out_dir(out, resume)
+    files.check_writable(out / "metadata.json")  # before the data load and the first epoch
+    if ctx is not None:
+        distributed.check_batch(cfg.batch_size, ctx)
+        ctx.barrier()  # every process has checked `out` before rank 0 writes there
+    if resume:
+        stored = files.read_json(out / "metadata.json")
+        if stored.get("status") == "complete":
+            if (out / "model.safetensors").is_file():
+                return stored  # nothing left to do
+            raise SamBenchError(f"--resume: {out} finished training but its model.safetensors is gone; nothing "
+                                "was retrained (remove the folder to train it again)")
+    device = ctx.device if ctx is not None else resolve_device(cfg.device)
+    if device.type == "cuda":
+        # Fixed input shapes: cuDNN's autotuner picks each convolution's fastest algorithm once.
+        # (Evaluation leaves it off: its batch sizes vary and it must be deterministic.)
+        torch.backends.cudnn.benchmark = True
+    autocast = autocast_for(cfg.precision, device)
+    precision = precision_used(cfg.precision, device)
+    if resume:
+        _check_same_precision(out, stored, precision, device)
+
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    x_train, y_train = data.x_train, data.y_train
+    if cfg.n_train is not None:
+        if cfg.n_train > len(y_train):
+            raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
+        keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
+        x_train, y_train = x_train[keep], y_train[keep]
+    torch.manual_seed(cfg.seed)
+    spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width, cfg.arch_kwargs)
+    model = create_model(spec)
+    if ctx is not None:
+        model = distributed.synchronise_batchnorm(model, device)
+    layout = training_format(model, device)  # NHWC where it is fast and safe; batches follow the model
+    model = model.to(device, memory_format=layout)
+    train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
+                                memory_format=layout)
+    x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
+    test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False,
+                               memory_format=layout)
+    optimizer = build_optimizer(cfg, model)
+    shard = None
+    if ctx is not None:
+        train_model, shard = distributed.wrap(model, ctx, cfg.sam_perturbation)
+    else:
+        train_model = model
+    forward_model = torch.compile(train_model) if cfg.compile else train_model
+    eval_model = model if ctx is not None else forward_model
+
+    start_epoch, history, elapsed = 0, [], 0.0
+    metadata = {
+        "config": asdict(cfg), "arch": spec, "dataset": data.describe(), "method": cfg.method,
+        "passes_per_step": passes_per_step(cfg.method, cfg.attack_steps),
+        "n_train_used": len(y_train), **environment(device), "status": "running",
+        "processes": 1 if ctx is None else ctx.world,
+        "memory_format": "channels_last" if layout == torch.channels_last else "contiguous",
+        "precision_used": precision, "cudnn_benchmark": device.type == "cuda",
+    }
+    if resume and (out / "checkpoint.pt").is_file():
+        ckpt = files.torch_load(out / "checkpoint.pt")
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            _set_rng_state(ckpt["rng"], device)
+            start_epoch, history, elapsed = int(ckpt["epoch"]), list(ckpt["history"]), float(ckpt["elapsed"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise SamBenchError(f"{out / 'checkpoint.pt'}: does not match this run ({err})") from None
+        stored = files.read_json(out / "metadata.json")
+        if stored.get("dataset", {}).get("sha256") != metadata["dataset"]["sha256"]:
+            raise SamBenchError(f"--resume: the data set differs from the one {out} was trained on")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        files.write_json(out / "metadata.json", metadata)
+
+    steps_per_epoch = len(train_loader)
+    epochs_this_call = 0
+    # Checkpoints come every cfg.checkpoint_every_s seconds of this call; a stop must leave time for one.
+    last_checkpoint, last_save_s, saved_epoch = time.time(), 0.0, start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        epoch_start = time.time()
+        record = _train_one_epoch(cfg, forward_model, optimizer, train_loader, epoch, autocast, progress, out,
+                                  steps_per_epoch, shard, saved_epoch)
+        record["test_acc"] = evaluate_clean(eval_model, test_loader, autocast, ctx)
+        elapsed += record["seconds"]
+        history.append(record)
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
+                       f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
+                       f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)")
+        next_epoch_s = expected_epoch_seconds(time.time() - epoch_start, record, steps_per_epoch,
+                                              first_of_call=epochs_this_call == 0)
+        epochs_this_call += 1
+        stop = epoch + 1 < cfg.epochs and (
+            (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
+            or not clock.fits(deadline, next_epoch_s + last_save_s))
+        if ctx is not None:
+            stop = ctx.agree(stop)  # rank 0's clock decides for all
+        due = time.time() - last_checkpoint >= cfg.checkpoint_every_s  # (only rank 0 writes: its clock)
+        if main and (stop or due or epoch + 1 == cfg.epochs):
+            # The log is written with the checkpoint: it lists exactly the epochs a resumed run keeps.
+            saving = time.time()
+            files.torch_save(out / "checkpoint.pt", {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(device),
+                "epoch": epoch + 1, "history": history, "elapsed": elapsed})
+            files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
+            last_checkpoint, last_save_s, saved_epoch = time.time(), time.time() - saving, epoch + 1
+        if stop:
+            metadata.update(epochs_done=epoch + 1, wall_time_s=elapsed)
+            if main:
+                files.write_json(out / "metadata.json", metadata)
+            return metadata
+
+    if not history:
+        raise SamBenchError(f"{out}: nothing trained (0 epochs)")
+    weights = out / "model.safetensors"
+    if main:
+        files.save_safetensors(weights, model.state_dict(), {"arch": cfg.arch})
+    if ctx is not None:
+        ctx.barrier()  # the weights are on disk for every process
+    last = history[-1]
+    metadata.update(
+        status="complete", epochs_done=cfg.epochs, wall_time_s=elapsed,
+        images_per_s=sum(r["images"] for r in history) / max(elapsed, 1e-9),
+        final={"train_loss": last["train_loss"], "train_acc": last["train_acc"], "test_acc": last["test_acc"]},
+        weights="model.safetensors", weights_sha256=files.sha256_file(weights))
+    if main:
+        files.write_json(out / "metadata.json", metadata)
+    return metadata
+
+
+def _json_line(record: dict) -> str:
+    return json.dumps(record) + "\n"
+
+
+def expected_epoch_seconds(epoch_wall_s: float, record: dict, steps: int, first_of_call: bool) -> float:
+    """How long the next epoch (training, test pass, checkpoint) will take: as long as this one,
+    less what the first step of a call costs beyond a warm step (torch.compile, cuDNN autotuning)."""
+    if not first_of_call or steps < 2:
+        return epoch_wall_s
+    warm_step_s = (record["seconds"] - record["first_step_s"]) / (steps - 1)
+    return epoch_wall_s - max(0.0, record["first_step_s"] - warm_step_s)
+
+
+def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch,
+                     shard=None, saved_epoch: int = 0) -> dict:
+    model.train()
+    device = loader.y.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen, log_every = 0, max(1, min(50, steps_per_epoch // 10))
+    loss_sum_all, correct_all = loss_sum, correct  # one process: the same tensors, summed in place
+    attack = cfg.attack()
+    start = time.time()
+    bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+               disable=not progress, leave=False, dynamic_ncols=True)
+    for step, (x, y) in enumerate(loader.epoch(epoch)):
+        lr = learning_rate(cfg, epoch, step, steps_per_epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard)
+        if step == 0:  # the first step carries compilation and autotuning: the time limit discounts it
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            first_step_s = time.time() - start
+        y_trained = y if shard is None else shard.take(y)
+        # Accumulate on the device; the host reads the numbers once per log interval.
+        loss_sum += loss * len(y_trained)
+        correct += (logits.argmax(1) == y_trained).sum()
+        seen += len(y)  # the global batch: under torchrun the sums below are over all processes
+        if (step + 1) % log_every == 0 or step + 1 == steps_per_epoch:
+            if shard is not None:
+                totals = shard.dist.sum(torch.stack([loss_sum, correct.to(loss_sum.dtype)]))
+                loss_sum_all, correct_all = totals[0], totals[1].round().long()
+            mean_loss = loss_sum_all.item() / seen
+            if not math.isfinite(mean_loss):
+                bar.close()
+                kept = f"the last checkpoint (epoch {saved_epoch}) is kept" if saved_epoch else "no checkpoint was written"
+                raise SamBenchError(f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); "
+                                    f"stopped: {kept} in {out}")
+            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct_all.item() / seen:.1%}",
+                            img_s=f"{seen / max(time.time() - start, 1e-9):.0f}", lr=f"{lr:.3g}")
+        bar.update(1)
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.time() - start
+    return {"epoch": epoch + 1, "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
+            "train_loss": loss_sum_all.item() / max(seen, 1), "train_acc": correct_all.item() / max(seen, 1),
+            "seconds": seconds, "first_step_s": first_step_s, "images": seen, "images_per_s": seen / max(seconds, 1e-9)}

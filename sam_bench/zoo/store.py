@@ -1,0 +1,454 @@
+"""The model zoo: trained models as plain data, and a bridge that lets RobustBench load them.
+
+Layout (one folder per RobustBench leaderboard):
+    model_zoo/<dataset>/<threat_model>/<ModelId>.safetensors   the weights (fp32, or fp16 for big models)
+    model_zoo/<dataset>/<threat_model>/<ModelId>.json          architecture spec, recipe, sha256, cost
+Every load checks the weights' sha256 against the entry. Weights that are not in the tree are
+found, in this order, in the local cache (content-addressed by sha256), in the git history of
+the checkout (`git cat-file blob <git_blob>`: big files are committed once and then dropped from
+the tree), or at the entry's `url`.
+
+RobustBench: `register_with_robustbench()` adds every entry to `robustbench.model_zoo.model_dicts`.
+RobustBench's `load_model` then builds the model with our constructor and reads `<ModelId>.pt`
+from its model_dir; when that file is missing it "downloads" it through our bridge, which writes
+a plain state_dict from the verified safetensors (read back with torch.load(weights_only=True)).
+A stale or edited .pt is refused: the model only accepts exactly the zoo's verified tensors.
+"""
+from __future__ import annotations
+
+import datetime
+import difflib
+import functools
+import hashlib
+import importlib.abc
+import importlib.util
+import logging
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import torch
+
+from sam_bench import files
+from sam_bench.version import __version__
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.training.methods import USES_ATTACK
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "sam-bench/zoo-entry/v1"
+DATASETS = ("cifar10", "cifar100")
+THREAT_MODELS = ("Linf", "L2")
+# RobustBench's ids: <Author><Year><Keyword> (no underscore), then optional _<variant> parts.
+ID_PATTERN = re.compile(r"[A-Z][A-Za-z-]*[0-9]{4}[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9][A-Za-z0-9.-]*)*")
+ID_AUTHOR = "SamBench"
+ID_KEYWORDS = {"standard": "Standard", "sam": "SAM", "asam": "ASAM", "at": "AT", "sam-at": "SAMAT"}
+FP16_ABOVE_BYTES = 2_000_000  # the project's rule: bigger weights are stored (and evaluated) as fp16
+ROBUSTBENCH_ID_PREFIX = "sam-bench:"  # our marker in RobustBench's `gdrive_id` field
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def default_zoo_dir() -> Path:
+    return Path(os.environ.get("SAM_BENCH_ZOO") or _CHECKOUT / "model_zoo")
+
+
+def cache_dir() -> Path:
+    """Where weights materialised from git history or a url are kept (by sha256)."""
+    base = os.environ.get("SAM_BENCH_CACHE") or Path.home() / ".cache" / "sam-bench"
+    return Path(base) / "weights"
+
+
+def _zoo(zoo_dir) -> Path:
+    return Path(zoo_dir) if zoo_dir is not None else default_zoo_dir()
+
+
+def _value(x) -> str:
+    return getattr(x, "value", x)  # accepts RobustBench's enums as well as strings
+
+
+# ---------------------------------------------------------------- finding entries
+
+def _json_paths(zoo: Path) -> list[Path]:
+    return sorted(zoo.glob("*/*/*.json"))
+
+
+def list_entries(dataset=None, threat_model=None, zoo_dir=None) -> list[dict]:
+    """All entries (the stored JSON), sorted by dataset, threat model and id."""
+    dataset, threat_model = _value(dataset), _value(threat_model)
+    entries = []
+    for path in _json_paths(_zoo(zoo_dir)):
+        if (dataset and path.parent.parent.name != dataset) or (threat_model and path.parent.name != threat_model):
+            continue
+        entries.append(_read_entry(path))
+    return entries
+
+
+def _read_entry(path: Path) -> dict:
+    entry = files.read_json(path)
+    where = (entry.get("id"), entry.get("dataset"), entry.get("threat_model"))
+    if entry.get("schema") != SCHEMA or where != (path.stem, path.parent.parent.name, path.parent.name):
+        raise SamBenchError(f"{path}: not a sam-bench zoo entry, or its id/dataset/threat model do not "
+                            "match where the file is")
+    return entry
+
+
+def _locate(model_id: str, zoo_dir=None) -> Path:
+    """The entry file of `model_id`, in whatever dataset/threat-model folder it is."""
+    zoo = _zoo(zoo_dir)
+    hits = sorted(zoo.glob(f"*/*/{model_id}.json")) if ID_PATTERN.fullmatch(model_id) else []
+    if not hits:
+        known = [p.stem for p in _json_paths(zoo)]
+        close = difflib.get_close_matches(model_id, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else (
+            f" ({len(known)} entries; see sam-bench zoo list)" if known else " (the zoo is empty)")
+        raise BadInput(f"unknown model id {model_id!r} in {zoo}{hint}")
+    if len(hits) > 1:
+        raise SamBenchError(f"model id {model_id!r} is in the zoo more than once: {', '.join(map(str, hits))}")
+    return hits[0]
+
+
+def find_entry(model_id: str, zoo_dir=None) -> dict:
+    return _read_entry(_locate(model_id, zoo_dir))
+
+
+# ---------------------------------------------------------------- weights
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a file with these bytes (`git hash-object`), known before it is committed."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _from_git(blob: str, where: Path) -> tuple[bytes | None, str]:
+    try:
+        out = subprocess.run(["git", "-C", str(where), "cat-file", "blob", blob], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        out = None
+    if out is None or out.returncode != 0:
+        return None, f"git blob {blob[:12]} is not in the git history at {where}"
+    return out.stdout, ""
+
+
+def _from_url(url: str) -> tuple[bytes | None, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read(), ""
+    except (OSError, ValueError) as err:  # URLError is an OSError; ValueError: not a url
+        return None, f"could not fetch weights from {url} ({err})"
+
+
+def weights_file(entry: dict, zoo_dir=None) -> tuple[Path, str]:
+    """(path of the weights, where they came from: tree | cache | git | url); not yet verified."""
+    json_path = _locate(entry["id"], zoo_dir)
+    w = entry["weights"]
+    local = json_path.parent / w["file"]
+    if local.is_file():
+        return local, "tree"
+    cached = cache_dir() / f"{w['sha256']}.safetensors"
+    if cached.is_file():
+        return cached, "cache"
+    tried = [f"{local}: weights file not found (zoo entry {json_path.name})"]
+    for source, ref in (("git", w.get("git_blob")), ("url", w.get("url"))):
+        if not ref:
+            continue
+        data, problem = _from_git(ref, json_path.parent) if source == "git" else _from_url(ref)
+        if data is not None and hashlib.sha256(data).hexdigest() != w["sha256"]:
+            data, problem = None, f"the {source} copy does not match the entry's sha256"
+        if data is None:
+            tried.append(problem)
+            continue
+        files.atomic_write(cached, lambda f: f.write(data))
+        return cached, source
+    if len(tried) == 1:
+        tried.append("the entry names no git blob and no url to get it from")
+    raise SamBenchError("; ".join(tried))
+
+
+def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path]:
+    """The entry's tensors as stored (fp32 or fp16), after checking the file's sha256."""
+    path, _ = weights_file(entry, zoo_dir)
+    if files.sha256_file(path) != entry["weights"]["sha256"]:
+        raise SamBenchError(f"{path}: sha256 does not match zoo entry {entry['id']} "
+                            "(file changed, truncated or damaged; restore it, e.g. with git checkout)")
+    return files.load_safetensors(path), path
+
+
+def _build(entry: dict, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    from sam_bench.rundir import build_model
+
+    state, path = load_state(entry, zoo_dir)
+    return build_model(entry["arch"], state, str(path)), state
+
+
+def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode on the CPU, its zoo entry) for an id from any dataset/threat model."""
+    entry = find_entry(model_id, zoo_dir)
+    model, _ = _build(entry, zoo_dir)
+    return model, entry
+
+
+def load_model(model_id: str, dataset="cifar10", threat_model="Linf", zoo_dir=None) -> torch.nn.Module:
+    """A zoo model in eval mode on the CPU, with verified weights (fp16 copies are cast to fp32)."""
+    dataset, threat_model = _value(dataset), _value(threat_model)
+    entry = find_entry(model_id, zoo_dir)
+    if (entry["dataset"], entry["threat_model"]) != (dataset, threat_model):
+        raise BadInput(f"{model_id} is a {entry['dataset']}/{entry['threat_model']} model, "
+                       f"not {dataset}/{threat_model}")
+    return _build(entry, zoo_dir)[0]
+
+
+# ---------------------------------------------------------------- adding
+
+def architecture_name(spec: dict) -> str:
+    """RobustBench-style architecture text: 'PreActResNet-18', 'WideResNet-28-10 (width x0.25)'."""
+    arch = spec["arch"]
+    if arch.startswith("timm:"):
+        given = spec.get("kwargs") or {}
+        return arch[len("timm:"):] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
+    names = {"preactresnet18": "PreActResNet-18"}
+    name = names.get(arch) or arch.replace("wideresnet", "WideResNet")
+    width = spec.get("width", 1.0)
+    return name if width == 1.0 else f"{name} (width x{width:g})"
+
+
+def method_name(config: dict) -> str:
+    method = config["method"]
+    text = {"standard": "standard training", "sam": "SAM", "asam": "ASAM", "at": "PGD AT",
+            "sam-at": "SAM + PGD AT"}.get(method, method)
+    details = []
+    if config.get("rho") is not None:
+        details.append(f"rho={config['rho']:g}")
+    if method in USES_ATTACK:
+        details.append(f"{config['attack_norm']} eps={config['attack_eps']}, {config['attack_steps']} steps")
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def suggest_id(metadata: dict, year: int | None = None) -> str:
+    """e.g. SamBench2025SAM_PRN18-w0.125_rho0.05_sample, from the run's recipe."""
+    cfg, spec = metadata["config"], metadata["arch"]
+    year = year or datetime.date.today().year
+    arch = spec["arch"]
+    short = {"preactresnet18": "PRN18"}.get(arch) or re.sub(r"[^A-Za-z0-9.-]", "-", arch.replace("wideresnet", "WRN")
+                                                            .replace("timm:", ""))
+    if spec.get("width", 1.0) != 1.0:
+        short += f"-w{spec['width']:g}"
+    for key, value in (spec.get("kwargs") or {}).items():  # timm constructor arguments: patch_size=4 -> -patch_size4
+        short += "-" + re.sub(r"[^A-Za-z0-9.]", "", f"{key}{value}".replace("_", ""))
+    parts = [short]
+    if cfg.get("rho") is not None:
+        parts.append(f"rho{cfg['rho']:g}")
+    if cfg["method"] in USES_ATTACK:
+        eps = cfg["attack_eps"]
+        parts.append(f"{cfg['attack_norm']}-{eps[:-4] if eps.endswith('/255') else eps}")
+    data = metadata["dataset"]
+    if data["name"] != data["family"]:
+        parts.append(data["name"].replace(data["family"], "").strip("-") or data["name"])
+    if cfg.get("seed", 0) != 0:
+        parts.append(f"s{cfg['seed']}")
+    keyword = ID_KEYWORDS.get(cfg["method"], re.sub(r"[^A-Za-z0-9]", "", cfg["method"].title()))
+    return f"{ID_AUTHOR}{year}{keyword}_" + "_".join(parts)
+
+
+def check_id(model_id: str) -> None:
+    if not ID_PATTERN.fullmatch(model_id):
+        raise BadInput(f"invalid model id {model_id!r}: use RobustBench's scheme <Author><Year><Keyword>_<variant>, "
+                       "e.g. SamBench2025SAM_PRN18_rho0.1 (no underscore before the variant; letters, digits, "
+                       "'-' and '.' in the variant)")
+
+
+def add(run_dir, model_id: str | None = None, threat_model: str | None = None, zoo_dir=None,
+        precision: str = "auto", paper: dict | None = None, url: str | None = None) -> dict:
+    """Copy a finished run into the zoo (see _add); the zoo is locked meanwhile, so that concurrent
+    writers (SLURM jobs of one grid) cannot take the same free id."""
+    with files.locked(_zoo(zoo_dir)):
+        return _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
+
+
+def _add(run_dir, model_id: str | None = None, threat_model: str | None = None, zoo_dir=None,
+         precision: str = "auto", paper: dict | None = None, url: str | None = None) -> dict:
+    """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
+
+    precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
+    files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
+    """
+    from sam_bench.rundir import load_run
+
+    run_dir = Path(run_dir)
+    if precision not in ("auto", "fp32", "fp16"):
+        raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
+    if not (run_dir / "metadata.json").is_file():
+        raise BadInput(f"{run_dir}: not a run directory (no metadata.json)")
+    meta = files.read_json(run_dir / "metadata.json")
+    if meta.get("status") != "complete" or not meta.get("weights"):
+        raise BadInput(f"{run_dir}: training has not finished, so there are no final weights to add "
+                       "(resume it with sam-bench train --resume)")
+    if not (run_dir / meta["weights"]).is_file():
+        raise BadInput(f"{run_dir / meta['weights']}: weights file not found; the run directory has no weights to add")
+    load_run(run_dir)  # checks the sha256 and that the weights fit the architecture
+    dataset = meta["dataset"]["family"]
+    if dataset not in DATASETS:
+        raise BadInput(f"{run_dir}: dataset family {dataset!r} has no RobustBench leaderboard")
+    if threat_model is None:  # an adversarially trained model is ranked in the norm it was trained for
+        threat_model = meta["config"].get("attack_norm", "Linf") if meta["method"] in USES_ATTACK else "Linf"
+    threat_model = _value(threat_model)
+    if threat_model not in THREAT_MODELS:
+        raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")
+    zoo = _zoo(zoo_dir)
+    if model_id is None:
+        model_id = suggest_id(meta)
+        if list(zoo.glob(f"*/*/{model_id}.*")):  # runs that differ only outside the id's recipe fields
+            model_id += f"_{meta['weights_sha256'][:8]}"
+    check_id(model_id)
+    clash = sorted(zoo.glob(f"*/*/{model_id}.*"))
+    if clash:
+        raise BadInput(f"model id {model_id} is already taken in the zoo ({clash[0]}); choose another --id")
+
+    folder = zoo / dataset / threat_model
+    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
+    source = run_dir / meta["weights"]
+    data = source.read_bytes()
+    if precision == "fp16" or (precision == "auto" and len(data) > FP16_ABOVE_BYTES):
+        data = _to_fp16(source, model_id)
+        dtype = "float16"
+    else:
+        dtype = "float32"
+    sha = hashlib.sha256(data).hexdigest()
+    entry = {
+        "schema": SCHEMA,
+        "id": model_id,
+        "dataset": dataset,
+        "threat_model": threat_model,
+        "arch": meta["arch"],
+        "architecture": architecture_name(meta["arch"]),
+        "method": meta["method"],
+        "trained_on": meta["dataset"]["name"],
+        "weights_sha256": sha,
+        "weights": {"file": weights_path.name, "format": "safetensors", "dtype": dtype, "bytes": len(data),
+                    "sha256": sha, "git_blob": git_blob_id(data), "url": url},
+        "training_cost": {
+            "wall_time_s": meta.get("wall_time_s"), "device": meta.get("device"),
+            "device_name": meta.get("device_name"), "images_per_s": meta.get("images_per_s"),
+            "passes_per_step": meta.get("passes_per_step"), "epochs": meta["config"].get("epochs"),
+            "n_train": meta.get("n_train_used", meta["dataset"].get("n_train"))},
+        "paper": {"name": f"{architecture_name(meta['arch'])}, {method_name(meta['config'])}",
+                  "link": "", "authors": "", "venue": "N/A", **(paper or {})},
+        "added": {"from_run": str(run_dir), "run_weights_sha256": meta.get("weights_sha256"),
+                  "sam_bench_version": __version__,
+                  "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+        "training": meta,
+    }
+    try:
+        files.atomic_write(weights_path, lambda f: f.write(data))
+        files.write_json(json_path, entry)
+        load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
+    except BaseException:
+        for path in (json_path, weights_path):
+            path.unlink(missing_ok=True)
+        raise
+    return entry
+
+
+def _to_fp16(source: Path, model_id: str) -> bytes:
+    from safetensors.torch import save
+
+    state = files.load_safetensors(source)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    bad = [k for k, v in half.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise BadInput(f"{model_id}: {bad[0]} does not fit in fp16 (overflow); add it with --precision fp32")
+    return save({k: v.contiguous() for k, v in half.items()}, metadata={"sam_bench_id": model_id})
+
+
+def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, str]]:
+    """(id, ok, message) for one entry or all: each weights file against its entry's sha256."""
+    ids = [model_id] if model_id else [e["id"] for e in list_entries(zoo_dir=zoo_dir)]
+    report = []
+    for mid in ids:
+        entry = find_entry(mid, zoo_dir)  # an unknown id is bad input, not a failed check
+        try:
+            path, source = weights_file(entry, zoo_dir)
+            ok = files.sha256_file(path) == entry["weights"]["sha256"]
+            report.append((mid, ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the entry")))
+        except SamBenchError as err:
+            report.append((mid, False, str(err)))
+    return report
+
+
+# ---------------------------------------------------------------- RobustBench
+
+_REGISTERED: dict[str, Path] = {}  # model id -> zoo dir it was registered from
+
+
+def register_with_robustbench(zoo_dir=None) -> list[str]:
+    """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline.
+
+    Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
+    import robustbench.utils as rb_utils
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    _install_download_bridge(rb_utils)
+    zoo = _zoo(zoo_dir)
+    registered = []
+    for path in _json_paths(zoo):
+        try:
+            entry = _read_entry(path)
+            board = model_dicts[BenchmarkDataset(entry["dataset"])][ThreatModel(entry["threat_model"])]
+        except (SamBenchError, ValueError, KeyError) as err:
+            log.warning("not registered with RobustBench: %s", err)
+            continue
+        mid = entry["id"]
+        if mid in board and not str(board[mid].get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
+            log.warning("%s: RobustBench already has a model with this id; ours is not registered", mid)
+            continue
+        board[mid] = {"model": functools.partial(_robustbench_model, mid), "gdrive_id": ROBUSTBENCH_ID_PREFIX + mid}
+        _REGISTERED[mid] = zoo
+        registered.append(mid)
+    return registered
+
+
+def _robustbench_model(model_id: str) -> torch.nn.Module:
+    """RobustBench's constructor for our entry: the verified model, which then accepts from the
+    .pt that RobustBench reads nothing but exactly these tensors."""
+    model, state = _build(find_entry(model_id, _REGISTERED[model_id]), _REGISTERED[model_id])
+    bad = [k for k in state if "module." in k or "model." in k]
+    if bad:  # RobustBench's loader cuts 'module.' and 'model.' out of key names
+        raise SamBenchError(f"{model_id}: parameter {bad[0]!r} cannot pass through RobustBench's loader, "
+                            "which strips 'module.'/'model.' from names; use sam_bench.load_model")
+    expected = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+    def check(module, state_dict, prefix, *args):
+        handle.remove()
+        same = state_dict.keys() == expected.keys() and all(
+            torch.equal(state_dict[k].to(expected[k].dtype), expected[k]) for k in expected)
+        if not same:
+            raise SamBenchError(f"{model_id}: the {model_id}.pt file in RobustBench's model_dir does not hold "
+                                "the zoo's verified weights (stale or edited copy); delete it and load again")
+
+    handle = model.register_load_state_dict_pre_hook(check)
+    return model
+
+
+def _write_robustbench_checkpoint(model_id: str, path) -> None:
+    """What RobustBench's download step produces for our ids: a plain state_dict of tensors."""
+    _, state = _build(find_entry(model_id, _REGISTERED[model_id]), _REGISTERED[model_id])
+    files.torch_save(path, {k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+
+
+def _install_download_bridge(rb_utils) -> None:
+    # load_model calls the module-level download_gdrive_new when <model_dir>/.../<id>.pt is
+    # missing; for our ids we write that file from the zoo instead of downloading anything.
+    original = rb_utils.download_gdrive_new
+    if getattr(original, "sam_bench_bridge", False):
+        return
+
+    def download(gdrive_id, fname_save):
+        if isinstance(gdrive_id, str) and gdrive_id.startswith(ROBUSTBENCH_ID_PREFIX):
+            return _write_robustbench_checkpoint(gdrive_id[len(ROBUSTBENCH_ID_PREFIX):], fname_save)
+        return original(gdrive_id, fname_save)
+
+    download.sam_bench_bridge = True
+    rb_utils.download_gdrive_new = download
+
