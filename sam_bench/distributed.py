@@ -10,14 +10,15 @@ SAM's ascent step can use the global gradient (the default: the same perturbatio
 or each process's own gradient ("per-worker": m-sharpness with m = batch size / N, as in Foret et
 al.'s data-parallel SAM); see `TrainConfig.sam_perturbation`.
 """
+
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -34,6 +35,7 @@ def launched_by_torchrun() -> bool:
 @dataclass
 class Distributed:
     """This process's place in the process group."""
+
     rank: int
     world: int
     device: torch.device
@@ -48,7 +50,7 @@ class Distributed:
         if n % self.world:
             raise BadInput(f"a batch of {n} cannot be split evenly over {self.world} processes")
         k = n // self.world
-        return t[self.rank * k:(self.rank + 1) * k]
+        return t[self.rank * k : (self.rank + 1) * k]
 
     def share(self, t):
         """The part of a whole split (e.g. the test set) this process handles; parts may differ by one."""
@@ -101,8 +103,13 @@ def start(device: str = "auto") -> Distributed | None:
     else:
         raise BadInput(f"--device {device} is not supported under torchrun (use cuda or cpu)")
     backend = "nccl" if use_cuda else "gloo"
-    dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(minutes=30),
-                            **({"device_id": where} if use_cuda else {}))
+    dist.init_process_group(
+        backend,
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(minutes=30),
+        **({"device_id": where} if use_cuda else {}),
+    )
     _current = Distributed(rank, world, where)
     return _current
 
@@ -161,8 +168,9 @@ class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
 
 def _to_global_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
     if type(module) is torch.nn.BatchNorm2d:
-        new = GlobalBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                                module.track_running_stats)
+        new = GlobalBatchNorm2d(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         like = next(iter([*module.parameters(), *module.buffers()]), None)
         if like is not None:
             new = new.to(device=like.device, dtype=like.dtype)
@@ -179,19 +187,27 @@ def synchronise_batchnorm(model: torch.nn.Module, device: torch.device) -> torch
     knows timm's fused BatchNorm+activation layers), GlobalBatchNorm2d otherwise."""
     if device.type == "cuda":
         from timm.layers import convert_sync_batchnorm
+
         return convert_sync_batchnorm(model)
     model = _to_global_batchnorm(model)
-    left = sorted({type(m).__name__ for m in model.modules()
-                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(m, GlobalBatchNorm2d)})
+    left = sorted(
+        {
+            type(m).__name__
+            for m in model.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(m, GlobalBatchNorm2d)
+        }
+    )
     if left:
-        raise BadInput(f"multi-process training on CPU synchronises plain BatchNorm2d only; this model also "
-                       f"has {', '.join(left)}")
+        raise BadInput(
+            f"multi-process training on CPU synchronises plain BatchNorm2d only; this model also has {', '.join(left)}"
+        )
     return model
 
 
 @dataclass
 class Shard:
     """How a training step runs on one process's slice (see sam_bench.methods.train_step)."""
+
     dist: Distributed
     attack_model: torch.nn.Module  # the bare model: attack passes bypass DDP's gradient hooks
     sam_first_pass: Callable = field(default=nullcontext)  # DDP's no_sync for per-worker SAM
@@ -210,13 +226,18 @@ def wrap(model: torch.nn.Module, ctx: Distributed, sam_perturbation: str = "glob
     # process, so they agree without DDP broadcasting them before every forward pass (the option
     # was renamed in recent torch releases).
     newer = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
-    ddp = DDP(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-              **{"forward_sync_buffers" if newer else "broadcast_buffers": False})
+    ddp = DDP(
+        model,
+        device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+        **{"forward_sync_buffers" if newer else "broadcast_buffers": False},
+    )
     first = ddp.no_sync if sam_perturbation == "per-worker" else nullcontext
     return ddp, Shard(ctx, model, first)
 
 
 def check_batch(batch_size: int, ctx: Distributed) -> None:
     if batch_size % ctx.world:
-        raise BadInput(f"--batch-size {batch_size} must be divisible by the {ctx.world} processes "
-                       "(it is the global batch, split evenly)")
+        raise BadInput(
+            f"--batch-size {batch_size} must be divisible by the {ctx.world} processes "
+            "(it is the global batch, split evenly)"
+        )

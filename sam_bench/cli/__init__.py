@@ -4,6 +4,7 @@ One module per command or command group (train, reproduce and report, evaluate, 
 leaderboard, bench, cost, pack and unpack, theory), the shared option parsers in `options`; this
 package is imported by nothing but `python -m sam_bench` and the console script.
 """
+
 from __future__ import annotations
 
 import sys
@@ -41,13 +42,24 @@ from sam_bench.cli.bench import bench_command  # noqa: E402
 from sam_bench.cli.cost import cost_command  # noqa: E402
 from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
 from sam_bench.cli.pack import pack_command, unpack_command  # noqa: E402
-from sam_bench.cli.reproduce import reproduce, report  # noqa: E402
+from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
 from sam_bench.cli.theory import theory_command  # noqa: E402
 from sam_bench.cli.train import train  # noqa: E402
 from sam_bench.cli.zoo import leaderboard_group, zoo_group  # noqa: E402
 
-for command in (train, reproduce, report, evaluate_command, zoo_group, leaderboard_group, bench_command, pack_command,
-                unpack_command, cost_command, theory_command):
+for command in (
+    train,
+    reproduce,
+    report,
+    evaluate_command,
+    zoo_group,
+    leaderboard_group,
+    bench_command,
+    pack_command,
+    unpack_command,
+    cost_command,
+    theory_command,
+):
     cli.add_command(command)
 
 

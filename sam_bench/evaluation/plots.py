@@ -1,11 +1,12 @@
 """Robust accuracy against eps, one line per model and attack (the SAM-AT paper's picture)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.errors import BadInput
 from sam_bench.eps import format_eps
+from sam_bench.errors import BadInput
 
 
 def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]]]:
@@ -26,8 +27,9 @@ def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[flo
             points = curves.setdefault(e["norm"], {}).setdefault(label, {})
             points[e["eps_value"]] = e["robust_acc"]
             points.setdefault(0.0, e["clean_acc"])
-    return {norm: {label: sorted(points.items()) for label, points in by_label.items()}
-            for norm, by_label in curves.items()}
+    return {
+        norm: {label: sorted(points.items()) for label, points in by_label.items()} for norm, by_label in curves.items()
+    }
 
 
 def plot_robustness(results: list[dict], path: str | Path) -> Path:

@@ -25,6 +25,7 @@ C1 is a non-inferiority claim with a margin fixed in advance (C1_MARGIN). C4 is 
 measurement made for it (`sam_bench.cost`: the methods timed interleaved in one process), not from
 training logs. A comparison with a degenerate model (`sam_bench.degenerate`) is no evidence: it is left out.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sam_bench import stats
-from sam_bench.evaluation import outcomes
 from sam_bench.eps import parse_eps
+from sam_bench.evaluation import outcomes
 
 # C1's non-inferiority margin: a clean-accuracy loss of up to 1 point counts as "no worse". A choice,
 # fixed before seeing any data (a margin fitted to the data would make the test say what the data
@@ -50,6 +51,7 @@ C4_TOLERANCE = 0.35  # "about 2x": a measured ratio within 35% of the expected o
 
 
 # ---------------------------------------------------------------- what a record holds
+
 
 def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None) -> dict | None:
     """The record's evaluation of this attack at this budget (clean: the clean pass), or None."""
@@ -92,6 +94,7 @@ def seed_of(record: dict) -> int:
 
 
 # ---------------------------------------------------------------- comparing two models
+
 
 @dataclass
 class Comparison:
@@ -148,8 +151,14 @@ def _points(x: float) -> str:
 
 
 def _degenerate(*groups: list[dict]) -> str | None:
-    bad = sorted({f"{r['name']} (seed {seed_of(r)}) is degenerate ({r['degenerate']})"
-                  for g in groups for r in g if r.get("degenerate")})
+    bad = sorted(
+        {
+            f"{r['name']} (seed {seed_of(r)}) is degenerate ({r['degenerate']})"
+            for g in groups
+            for r in g
+            if r.get("degenerate")
+        }
+    )
     return "left out: " + "; ".join(bad) if bad else None
 
 
@@ -180,10 +189,12 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     c.detectable = -c.margin + result.detectable()
     null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
     bound = result.interval(1 - 2 * stats.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
-    c.tests.append(f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
-                   f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
-                   f"t, {result.df:.1f} df): one-sided p {_p(c.p_value)} against {null} "
-                   f"(one-sided 95% lower bound {_points(bound)})")
+    c.tests.append(
+        f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
+        f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
+        f"t, {result.df:.1f} df): one-sided p {_p(c.p_value)} against {null} "
+        f"(one-sided 95% lower bound {_points(bound)})"
+    )
 
 
 def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> stats.SeedsAndImages:
@@ -195,8 +206,11 @@ def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> stats.See
             return stats.method_difference([a for a, _ in aligned], [b for _, b in aligned])
     p1 = statistics.fmean(x["robust_acc"] for x in firsts)
     p2 = statistics.fmean(y["robust_acc"] for y in seconds)
-    return stats.seeds_and_images_from_means([x["robust_acc"] - y["robust_acc"] for x, y in zip(firsts, seconds)],
-                                             p1 * (1 - p1) + p2 * (1 - p2), min(x["n_examples"] for x in firsts))
+    return stats.seeds_and_images_from_means(
+        [x["robust_acc"] - y["robust_acc"] for x, y in zip(firsts, seconds)],
+        p1 * (1 - p1) + p2 * (1 - p2),
+        min(x["n_examples"] for x in firsts),
+    )
 
 
 def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
@@ -208,13 +222,17 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
         p = stats.noninferiority_p(table, c.margin) if c.margin else stats.mcnemar_exact(table, "greater")
         c.low, c.high = stats.paired_interval(table)
         c.difference, se, n = table.difference, stats.paired_standard_error(table), table.n
-        test = (f"paired z test against −{100 * c.margin:g} points" if c.margin else "exact McNemar") + \
-            f" on {n:,} images ({table.only_first} only {c.first}, {table.only_second} only {c.second})"
+        test = (
+            f"paired z test against −{100 * c.margin:g} points" if c.margin else "exact McNemar"
+        ) + f" on {n:,} images ({table.only_first} only {c.first}, {table.only_second} only {c.second})"
     else:
         k1, n1 = round(x["robust_acc"] * x["n_examples"]), x["n_examples"]
         k2, n2 = round(y["robust_acc"] * y["n_examples"]), y["n_examples"]
-        p = (stats.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin) if c.margin
-             else stats.fisher_p(k1, n1, k2, n2, "greater"))
+        p = (
+            stats.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin)
+            if c.margin
+            else stats.fisher_p(k1, n1, k2, n2, "greater")
+        )
         c.low, c.high = stats.unpaired_interval(k1, n1, k2, n2)
         c.difference, n = k1 / n1 - k2 / n2, min(n1, n2)
         se = math.sqrt(k1 / n1 * (1 - k1 / n1) / n1 + k2 / n2 * (1 - k2 / n2) / n2)
@@ -224,6 +242,7 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
 
 
 # ---------------------------------------------------------------- claims
+
 
 def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     """(verdict, reason) for one configuration's comparisons, each expecting its first model to be
@@ -239,20 +258,37 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     worse = [c for c in tested if c.significant_other_way]
     family = f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}"
     if worse:
-        return "fails", (f"significantly the other way (one-sided p < {stats.ALPHA:g}, {family}): "
-                         + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(c.adjusted_other)})" for c in worse))
+        return "fails", (
+            f"significantly the other way (one-sided p < {stats.ALPHA:g}, {family}): "
+            + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(c.adjusted_other)})" for c in worse)
+        )
     if all(c.significant for c in usable):
-        return "holds", (f"every comparison significant in the claimed direction (one-sided p < {stats.ALPHA:g} "
-                         "each: an intersection-union test, no multiplicity correction needed)")
+        return "holds", (
+            f"every comparison significant in the claimed direction (one-sided p < {stats.ALPHA:g} "
+            "each: an intersection-union test, no multiplicity correction needed)"
+        )
     if not tested:
-        needs = (usable[0].power_note() if len(usable) == 1 else "80% power needs true differences of more than "
-                 + ", ".join(f"{_points(c.detectable)} ({c.measure})" for c in usable) + " points")
-        return "inconclusive", ("one training seed in common: the seed-to-seed variation is not measured, so no "
-                                f"verdict on the method; even without it, {needs}")
+        needs = (
+            usable[0].power_note()
+            if len(usable) == 1
+            else "80% power needs true differences of more than "
+            + ", ".join(f"{_points(c.detectable)} ({c.measure})" for c in usable)
+            + " points"
+        )
+        return "inconclusive", (
+            "one training seed in common: the seed-to-seed variation is not measured, so no "
+            f"verdict on the method; even without it, {needs}"
+        )
     weak = [c for c in usable if not c.significant]
-    return "inconclusive", (f"not significant at one-sided p < {stats.ALPHA:g}: " + "; ".join(
-        f"{c.measure} (p {_p(c.p_value)}; {c.power_note()})" if c.method_level
-        else f"{c.measure} (one training seed: no test of the method)" for c in weak))
+    return "inconclusive", (
+        f"not significant at one-sided p < {stats.ALPHA:g}: "
+        + "; ".join(
+            f"{c.measure} (p {_p(c.p_value)}; {c.power_note()})"
+            if c.method_level
+            else f"{c.measure} (one training seed: no test of the method)"
+            for c in weak
+        )
+    )
 
 
 def _by_method(grouped: dict[str, list[dict]], *methods) -> list[list[dict]]:
@@ -261,11 +297,12 @@ def _by_method(grouped: dict[str, list[dict]], *methods) -> list[list[dict]]:
 
 CLAIMS = {
     "C1": f"SAM's clean accuracy is at most {100 * C1_MARGIN:g} point below ST's (one-sided non-inferiority test, "
-          f"margin {100 * C1_MARGIN:g} point)",
+    f"margin {100 * C1_MARGIN:g} point)",
     "C2": "SAM's PGD-10 accuracy is higher than ST's at Linf 1/255, 2/255 and L2 16/255, 32/255 (one-sided tests)",
-    "C3": "AT's PGD-10 accuracy at its training eps is higher than SAM's, and its clean accuracy lower (one-sided tests)",
+    "C3": "AT's PGD-10 accuracy at its training eps is higher than SAM's, and its clean accuracy lower "
+    "(one-sided tests)",
     "C4": f"SAM costs about 2x ST per training step, PGD-k AT about (k+1)x: the measured ratio's 95% interval within "
-          f"{100 * C4_TOLERANCE:.0f}% of that (methods timed interleaved in one process, `cost.json`)",
+    f"{100 * C4_TOLERANCE:.0f}% of that (methods timed interleaved in one process, `cost.json`)",
 }
 
 
@@ -281,8 +318,17 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
     def claim(name: str, configuration: str, comparisons: list[Comparison | None]) -> None:
         comparisons = [c for c in comparisons if c is not None]
         verdict, reason = judge(comparisons)
-        out.append({"claim": name, "configuration": configuration, "text": CLAIMS[name], "verdict": verdict,
-                    "reason": reason, "evidence": [c.describe() for c in comparisons], "comparisons": comparisons})
+        out.append(
+            {
+                "claim": name,
+                "configuration": configuration,
+                "text": CLAIMS[name],
+                "verdict": verdict,
+                "reason": reason,
+                "evidence": [c.describe() for c in comparisons],
+                "comparisons": comparisons,
+            }
+        )
 
     for s in sams:
         claim("C1", s[0]["name"], [compare(s, st, ("clean",), margin=C1_MARGIN)] if st else [])
@@ -291,13 +337,26 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
     for a in ats:
         norm, eps = a[0]["config"]["attack_norm"], a[0]["config"]["attack_eps"]
         for s in sams:  # AT's robustness at its own eps, and what it costs in clean accuracy
-            claim("C3", f"{a[0]['name']} vs {s[0]['name']}", [compare(a, s, ("pgd", norm, eps)), compare(s, a, ("clean",))])
+            claim(
+                "C3",
+                f"{a[0]['name']} vs {s[0]['name']}",
+                [compare(a, s, ("pgd", norm, eps)), compare(s, a, ("clean",))],
+            )
     for group in sams + ats:
         out.append(cost_verdict(group, st, cost))
     for name in CLAIMS:  # a claim the grid cannot judge at all still gets a line
         if not any(v["claim"] == name for v in out):
-            out.append({"claim": name, "configuration": "–", "text": CLAIMS[name], "verdict": "inconclusive",
-                        "reason": "the grid lacks the models this claim compares", "evidence": [], "comparisons": []})
+            out.append(
+                {
+                    "claim": name,
+                    "configuration": "–",
+                    "text": CLAIMS[name],
+                    "verdict": "inconclusive",
+                    "reason": "the grid lacks the models this claim compares",
+                    "evidence": [],
+                    "comparisons": [],
+                }
+            )
     order = list(CLAIMS)
     return sorted(out, key=lambda v: order.index(v["claim"]))
 
@@ -310,30 +369,50 @@ def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) ->
     name, cfg = group[0]["name"], group[0]["config"]
     expected = 2 if cfg["method"] == "sam" else cfg["attack_steps"] + 1
     band = (expected * (1 - C4_TOLERANCE), expected * (1 + C4_TOLERANCE))
-    verdict = {"claim": "C4", "configuration": name, "text": CLAIMS["C4"], "verdict": "inconclusive",
-               "evidence": [], "comparisons": []}
+    verdict = {
+        "claim": "C4",
+        "configuration": name,
+        "text": CLAIMS["C4"],
+        "verdict": "inconclusive",
+        "evidence": [],
+        "comparisons": [],
+    }
     measured = cost_of(cost, group)
     if st is None:
         return {**verdict, "reason": "the grid has no ST model to compare with"}
     if measured is None:
-        return {**verdict, "reason": "no cost measurement of this model's settings in this reproduction "
-                                     "(`sam-bench cost <folder>` writes cost.json; training logs are no evidence)"}
+        return {
+            **verdict,
+            "reason": "no cost measurement of this model's settings in this reproduction "
+            "(`sam-bench cost <folder>` writes cost.json; training logs are no evidence)",
+        }
     ratio = measured["ratio"]
     low, high = ratio["low"], ratio["high"]
-    verdict["evidence"] = [f"{name}: {ratio['median']:.2f}x {measured['baseline']} per step, 95% interval "
-                           + (f"[{low:.2f}, {high:.2f}]" if low is not None else "not available")
-                           + f" over {len(ratio['runs'])} interleaved rounds (expected about {expected}x; "
-                           f"band {band[0]:.2f}–{band[1]:.2f})"]
+    verdict["evidence"] = [
+        f"{name}: {ratio['median']:.2f}x {measured['baseline']} per step, 95% interval "
+        + (f"[{low:.2f}, {high:.2f}]" if low is not None else "not available")
+        + f" over {len(ratio['runs'])} interleaved rounds (expected about {expected}x; "
+        f"band {band[0]:.2f}–{band[1]:.2f})"
+    ]
     if low is None:
         return {**verdict, "reason": "too few timing rounds for a 95% interval of the median (6 or more needed)"}
     if band[0] <= low and high <= band[1]:
-        return {**verdict, "verdict": "holds", "reason": f"the ratio's 95% interval lies within {100 * C4_TOLERANCE:.0f}% "
-                                                         f"of {expected}x"}
+        return {
+            **verdict,
+            "verdict": "holds",
+            "reason": f"the ratio's 95% interval lies within {100 * C4_TOLERANCE:.0f}% of {expected}x",
+        }
     if high < band[0] or low > band[1]:
-        return {**verdict, "verdict": "fails", "reason": f"the ratio's 95% interval lies outside {100 * C4_TOLERANCE:.0f}% "
-                                                         f"of {expected}x"}
-    return {**verdict, "reason": f"the ratio's 95% interval [{low:.2f}, {high:.2f}] straddles an edge of the band "
-                                 f"{band[0]:.2f}–{band[1]:.2f}; more timing rounds would narrow it"}
+        return {
+            **verdict,
+            "verdict": "fails",
+            "reason": f"the ratio's 95% interval lies outside {100 * C4_TOLERANCE:.0f}% of {expected}x",
+        }
+    return {
+        **verdict,
+        "reason": f"the ratio's 95% interval [{low:.2f}, {high:.2f}] straddles an edge of the band "
+        f"{band[0]:.2f}–{band[1]:.2f}; more timing rounds would narrow it",
+    }
 
 
 def cost_of(cost: dict | None, group: list[dict]) -> dict | None:
@@ -350,8 +429,11 @@ def headline(verdicts: list[dict]) -> list[str]:
     lines = []
     for claim in CLAIMS:
         mine = [v for v in verdicts if v["claim"] == claim]
-        parts = [f"{word} for {', '.join(v['configuration'] for v in mine if v['verdict'] == word)}"
-                 for word in ("holds", "fails", "inconclusive") if any(v["verdict"] == word for v in mine)]
+        parts = [
+            f"{word} for {', '.join(v['configuration'] for v in mine if v['verdict'] == word)}"
+            for word in ("holds", "fails", "inconclusive")
+            if any(v["verdict"] == word for v in mine)
+        ]
         if mine and all(v["configuration"] == "–" for v in mine):
             parts = ["inconclusive: the grid lacks the models this claim compares"]
         lines.append(f"{claim}: " + "; ".join(parts))
@@ -368,8 +450,9 @@ def accuracy_over_seeds(group: list[dict], *measure) -> stats.SeedsAndImages | N
         if len({len(f) for f in flags}) == 1:
             return stats.seeds_and_images(np.array(flags, float))
     mean = statistics.fmean(ev["robust_acc"] for ev in evs)
-    return stats.seeds_and_images_from_means([ev["robust_acc"] for ev in evs], mean * (1 - mean),
-                                             min(ev["n_examples"] for ev in evs))
+    return stats.seeds_and_images_from_means(
+        [ev["robust_acc"] for ev in evs], mean * (1 - mean), min(ev["n_examples"] for ev in evs)
+    )
 
 
 def architecture(record: dict) -> str:
@@ -377,8 +460,9 @@ def architecture(record: dict) -> str:
     from sam_bench.zoo.store import architecture_name
 
     cfg = record["config"]
-    return architecture_name({"arch": cfg.get("arch", "preactresnet18"), "width": cfg.get("width", 1.0),
-                              "kwargs": cfg.get("arch_kwargs")})
+    return architecture_name(
+        {"arch": cfg.get("arch", "preactresnet18"), "width": cfg.get("width", 1.0), "kwargs": cfg.get("arch_kwargs")}
+    )
 
 
 def by_architecture(records: list[dict]) -> dict[str, list[dict]]:
@@ -401,8 +485,10 @@ def sam_gain(records: list[dict], norm: str, eps: str) -> Comparison | None:
 def cost_against_st(records: list[dict]) -> list[float | None]:
     """Each record's seconds per epoch over its own architecture's ST (its first seed, as C4): a ViT's SAM
     against a ViT's ST, not against another architecture's."""
-    base = {arch: next((_median_epoch(g) for g in _by_method(models(subset), "standard")), None)
-            for arch, subset in by_architecture(records).items()}
+    base = {
+        arch: next((_median_epoch(g) for g in _by_method(models(subset), "standard")), None)
+        for arch, subset in by_architecture(records).items()
+    }
     ratios = []
     for r in records:
         t, st = seconds_per_epoch(r), base[architecture(r)]

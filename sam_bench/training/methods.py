@@ -6,6 +6,7 @@ at:       SGD on PGD examples.            sam-at:     SAM on PGD examples.
 Under torchrun a step gets the global batch and a `sam_bench.distributed.Shard`: the process
 trains on its slice, with the random numbers one process would have drawn for that slice.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -57,8 +58,9 @@ def sam_step(model, optimizer, x, y, autocast=nullcontext, first_pass=nullcontex
     return loss.detach(), logits.detach()
 
 
-def train_step(method: str, model, optimizer, x, y, attack: dict | None = None, autocast=nullcontext,
-               shard=None, start=None):
+def train_step(
+    method: str, model, optimizer, x, y, attack: dict | None = None, autocast=nullcontext, shard=None, start=None
+):
     """One step on the batch (x, y); with a `shard`, (x, y) is the global batch and the returned
     loss and logits are this process's slice's. `start`: the attack's random start for the batch
     (for the whole global batch under a shard); drawn here when not given."""
