@@ -191,8 +191,8 @@ def write_mosaic(path: Path, images: np.ndarray, cols: int = 50) -> None:
     rows = math.ceil(len(images) / cols)
     canvas = np.zeros((rows * cols, 32, 32, 3), np.uint8)
     canvas[: len(images)] = images
-    canvas = canvas.reshape(rows, cols, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 32, cols * 32, 3)
-    Image.fromarray(canvas).save(path, "webp", lossless=True, quality=100, method=6)
+    mosaic = canvas.reshape(rows, cols, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 32, cols * 32, 3)
+    Image.fromarray(mosaic).save(path, "webp", lossless=True, quality=100, method=6)
 
 
 def _load_sample() -> Dataset:

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -63,7 +64,7 @@ def device_name(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    env = {
+    env: dict[str, Any] = {
         "sam_bench_version": __version__,
         "torch_version": torch.__version__,
         "device": str(device),

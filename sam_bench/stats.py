@@ -22,11 +22,15 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 ALPHA = 0.05  # significance level of every test in the reports
 CONFIDENCE = 1 - ALPHA
+
+# The alternative hypothesis of a one- or two-sided test, as scipy spells it
+Alternative = Literal["two-sided", "less", "greater"]
 
 
 def z_value(confidence: float = CONFIDENCE) -> float:
@@ -82,7 +86,7 @@ class PairedTable:
         return (self.only_first - self.only_second) / self.n
 
 
-def mcnemar_exact(table: PairedTable, alternative: str = "two-sided") -> float:
+def mcnemar_exact(table: PairedTable, alternative: Alternative = "two-sided") -> float:
     """Exact McNemar p-value: under "equally accurate" each image that only one model gets right is
     a fair coin between the two (a binomial test on the discordant images). `alternative`
     "greater": H0 the first model is no more accurate ("less": no less accurate)."""
@@ -122,13 +126,13 @@ def unpaired_interval(k1: int, n1: int, k2: int, n2: int, confidence: float = CO
     return _newcombe(k1, n1, k2, n2, 0.0, confidence)
 
 
-def fisher_p(k1: int, n1: int, k2: int, n2: int, alternative: str = "two-sided") -> float:
+def fisher_p(k1: int, n1: int, k2: int, n2: int, alternative: Alternative = "two-sided") -> float:
     """p-value of Fisher's exact test of equal accuracy, for evaluations without per-image outcomes
     (conservative for evaluations on the same images, like `unpaired_interval`); `alternative` as
     in `mcnemar_exact`."""
     from scipy.stats import fisher_exact
 
-    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alternative).pvalue)
+    return float(fisher_exact(np.array([[k1, n1 - k1], [k2, n2 - k2]]), alternative=alternative).pvalue)
 
 
 def unpaired_noninferiority_p(k1: int, n1: int, k2: int, n2: int, margin: float) -> float:
@@ -364,5 +368,6 @@ def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, floa
     values = np.asarray(values, float)
     median = float(np.median(values))
     ci = quantile_test(values, q=median, p=0.5).confidence_interval(confidence)
-    low, high = float(ci.low), float(ci.high)
+    # scipy-stubs declares confidence_interval() as returning a float; it returns a ConfidenceInterval
+    low, high = float(ci.low), float(ci.high)  # type: ignore[attr-defined]
     return median, (low if math.isfinite(low) else None), (high if math.isfinite(high) else None)

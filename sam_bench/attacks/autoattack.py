@@ -74,12 +74,21 @@ def attack_config(adversary) -> dict:
     }
 
 
+def _attacks_to_run(version: str, attacks: list[str] | None) -> list[str] | None:
+    """The attacks list AutoAttack takes: the chosen attacks for `custom` (which needs them), None otherwise."""
+    if version != "custom":
+        return None
+    if attacks is None:
+        raise ValueError("AutoAttack version 'custom' needs its list of attacks")
+    return list(attacks)
+
+
 def describe(version: str, norm: str, attacks: list[str] | None = None, restarts: int = 1) -> tuple[list[str], dict]:
     """The attacks a version runs, in order, and their configuration (without building any model)."""
     from pyautoattack import AutoAttack
 
     adversary = AutoAttack(
-        torch.nn.Identity(), norm=norm, eps=0.0, version=version, attacks=list(attacks) if version == "custom" else None
+        torch.nn.Identity(), norm=norm, eps=0.0, version=version, attacks=_attacks_to_run(version, attacks)
     )
     _configure(adversary, version, restarts)
     return list(attacks or []) if version == "custom" else list(adversary.attacks_to_run), attack_config(adversary)
@@ -117,7 +126,7 @@ def autoattack(
     x = x.contiguous()  # pyautoattack .view()s gradients shaped like x; channels-last x would break it
     adversary = AutoAttack(
         model,
-        attacks=list(attacks) if version == "custom" else None,
+        attacks=_attacks_to_run(version, attacks),
         device=x.device,
         eps=eps,
         norm=norm,

@@ -20,7 +20,8 @@ class CliError(click.ClickException):
 
     def __init__(self, err: SamBenchError):
         super().__init__(str(err))
-        self.exit_code = err.exit_code
+        # click declares exit_code a ClassVar; ours differs per error, so it is set per instance
+        self.exit_code = err.exit_code  # type: ignore[misc]
 
 
 class Group(click.Group):

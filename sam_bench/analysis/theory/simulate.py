@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,13 @@ SCHEMA = "sam-bench/theory-linear/v1"
 
 
 def measure(
-    w: np.ndarray, methods, model: FeatureModel, spec: dict, train_set, test_set, rng: np.random.Generator
+    w: np.ndarray,
+    methods,
+    model: FeatureModel,
+    spec: dict,
+    train_set: tuple[np.ndarray, np.ndarray],
+    test_set: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
 ) -> list[dict]:
     """Every method's numbers on one repetition: exact accuracies, weights, reliance, the Monte Carlo
     check on the test sample, and for SAM the input perturbation its weight perturbation amounts to."""
@@ -91,7 +98,7 @@ def simulate(spec: dict, progress=None) -> dict:
         repetitions = [rep[i] for rep in per_repetition]
         metrics = _summary([{k: v for k, v in r.items() if k != "monte_carlo"} for r in repetitions])
         runs.append({**method.as_dict(), "metrics": metrics, "mean": _means(metrics), "repetitions": repetitions})
-    results = {
+    results: dict[str, Any] = {
         "schema": SCHEMA,
         "spec": spec,
         "model": {

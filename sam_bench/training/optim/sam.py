@@ -95,4 +95,5 @@ def bn_stats_frozen(model: torch.nn.Module):
         for m, momentum, tracked in saved:
             m.momentum = momentum
             if tracked is not None:
+                assert m.num_batches_tracked is not None  # saved as a clone of it above
                 m.num_batches_tracked.copy_(tracked)
