@@ -19,6 +19,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -103,13 +104,8 @@ def start(device: str = "auto") -> Distributed | None:
     else:
         raise BadInput(f"--device {device} is not supported under torchrun (use cuda or cpu)")
     backend = "nccl" if use_cuda else "gloo"
-    dist.init_process_group(
-        backend,
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(minutes=30),
-        **({"device_id": where} if use_cuda else {}),
-    )
+    device_id: dict[str, Any] = {"device_id": where} if use_cuda else {}
+    dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(minutes=30), **device_id)
     _current = Distributed(rank, world, where)
     return _current
 
@@ -155,6 +151,9 @@ class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
         centred = x - mean.view(1, -1, 1, 1)
         var = _SumOverProcesses.apply((centred * centred).sum(dims)) / count
         if self.track_running_stats:
+            # buffers whenever track_running_stats
+            assert self.num_batches_tracked is not None
+            assert self.running_mean is not None and self.running_var is not None
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
@@ -226,10 +225,11 @@ def wrap(model: torch.nn.Module, ctx: Distributed, sam_perturbation: str = "glob
     # process, so they agree without DDP broadcasting them before every forward pass (the option
     # was renamed in recent torch releases).
     newer = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+    no_buffer_sync: dict[str, Any] = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
     ddp = DDP(
         model,
         device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-        **{"forward_sync_buffers" if newer else "broadcast_buffers": False},
+        **no_buffer_sync,
     )
     first = ddp.no_sync if sam_perturbation == "per-worker" else nullcontext
     return ddp, Shard(ctx, model, first)

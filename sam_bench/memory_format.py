@@ -43,3 +43,9 @@ def training_format(model: nn.Module, device) -> torch.memory_format:
     if torch.device(device).type == "cpu" and any(meets_onednn_6035(m) for m in model.modules()):
         return torch.contiguous_format
     return torch.channels_last
+
+
+def place(model: nn.Module, device, layout: torch.memory_format) -> nn.Module:
+    """`model` moved to `device`, its 4-d parameters and buffers in `layout`."""
+    # Module.to takes memory_format at runtime (torch._C._nn._parse_to), but torch's overloads omit it
+    return model.to(device, memory_format=layout)  # type: ignore[call-overload]

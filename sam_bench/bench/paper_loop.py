@@ -28,6 +28,7 @@ in-model normalization replaced by identity, so both loops do the same arithmeti
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import torch
@@ -161,7 +162,7 @@ class PaperSAM(torch.optim.Optimizer):
 
 
 def paper_optimizer(method: str, model: nn.Module, lr: float = 0.1, rho: float = 0.05):
-    kwargs = dict(lr=lr, momentum=0.9, weight_decay=5e-4)
+    kwargs: dict[str, Any] = dict(lr=lr, momentum=0.9, weight_decay=5e-4)
     if method == "sam":
         return PaperSAM(model.parameters(), torch.optim.SGD, rho=rho, **kwargs)
     return torch.optim.SGD(model.parameters(), **kwargs)
@@ -179,6 +180,7 @@ def paper_pgd(model, x, y, normalize, eps: float = 8 / 255, step_size: float = 2
     for _ in range(steps):
         loss = F.cross_entropy(model(normalize(x + delta)), y)
         loss.backward()
+        assert delta.grad is not None  # delta requires grad, so backward() filled it
         d = torch.clamp(delta + step_size * delta.grad.detach().sign(), -eps, eps)
         delta.data = torch.clamp(d, -x, 1 - x)
         delta.grad.zero_()

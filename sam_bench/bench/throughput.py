@@ -34,17 +34,32 @@ import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
 
 from sam_bench import clock, math_mode
 from sam_bench.errors import BadInput
-from sam_bench.memory_format import EVALUATION, PAPER_LOOP, training_format
+from sam_bench.memory_format import EVALUATION, PAPER_LOOP, place, training_format
 
 SCHEMA = "sam-bench/bench/v1"
 EPOCH_IMAGES = 50_000  # CIFAR-10's training set: "epoch seconds" = EPOCH_IMAGES / images_per_s
-ATTACK = {"norm": "Linf", "eps": "8/255", "steps": 10, "step_size": "2/255"}  # the paper's Linf 8/255 AT / PGD-10
+
+
+class AttackSettings(TypedDict):
+    norm: str
+    eps: str
+    steps: int
+    step_size: str
+
+
+ATTACK: AttackSettings = {
+    "norm": "Linf",
+    "eps": "8/255",
+    "steps": 10,
+    "step_size": "2/255",
+}  # the paper's Linf 8/255 AT / PGD-10
 DEFAULT_METHODS = ("standard", "sam", "at")
 # The issue's targets: PreActResNet-18, CIFAR-10, one H100, batch 512.
 GPU_TARGETS = {
@@ -184,7 +199,7 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     torch.manual_seed(s["seed"])
     model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], s.get("arch_kwargs")))
     layout = training_format(model, device)  # as train
-    model = model.to(device, memory_format=layout)
+    model = place(model, device, layout)
     loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
     cfg = TrainConfig(
@@ -245,7 +260,7 @@ def _paper_training(method, x, y, s, device) -> dict:
     loader = paper_loader(x, y, s["paper_batch_size"], s["paper_workers"], seed=s["seed"])
     batches = endless(loader)
     torch.manual_seed(s["seed"])
-    model = paper_model(10, s["width"]).to(device, memory_format=PAPER_LOOP)
+    model = place(paper_model(10, s["width"]), device, PAPER_LOOP)
     model.train()
     optimizer = paper_optimizer(method, model, rho=s["rho"])
     normalize = make_normalize("cifar10")
@@ -627,7 +642,7 @@ def _run(s: dict, log, out: Path | None, stop_at: float | None) -> dict:
     datasets = {name: load_dataset(name, s["data_dir"]) for _, _, name, _ in given}
 
     started = time.perf_counter()
-    result = {
+    result: dict[str, Any] = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": _environment(dev, s["commit"]),
@@ -665,7 +680,8 @@ def _run(s: dict, log, out: Path | None, stop_at: float | None) -> dict:
 
     save()  # an output that can't be written fails now, not after the measurements
     x, y = synthetic_images(s["n_images"], seed=s["seed"])
-    training, trained = result["training"], {}
+    training: dict[str, dict] = result["training"]
+    trained: dict[str, torch.nn.Module] = {}  # the models that training left, evaluated next
     for method in s["methods"]:
         if not may_start(f"training: {method}"):
             continue

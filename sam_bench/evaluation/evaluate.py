@@ -43,7 +43,7 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
 from sam_bench.evaluation.degenerate import diagnose
-from sam_bench.memory_format import EVALUATION
+from sam_bench.memory_format import EVALUATION, place
 from sam_bench.provenance import environment, resolve_device
 
 SCHEMA = "sam-bench/eval-results/v1"
@@ -564,7 +564,7 @@ def evaluate(
     ):
         warn(f"the {dataset.name} data differ from the data this model was trained with (another copy?)")
 
-    model = model.to(device, memory_format=EVALUATION).eval()
+    model = place(model, device, EVALUATION).eval()
     if precision == "bf16":
         warn(BF16_WARNING)
         model = _Bf16(model, device.type).eval()

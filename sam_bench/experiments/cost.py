@@ -118,7 +118,7 @@ def _stepper(config: dict, device):
 
     from sam_bench.bench.throughput import synthetic_images
     from sam_bench.data import STATS, DeviceLoader
-    from sam_bench.memory_format import training_format
+    from sam_bench.memory_format import place, training_format
     from sam_bench.models import create_model, make_spec
     from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
     from sam_bench.training.methods import train_step
@@ -130,7 +130,7 @@ def _stepper(config: dict, device):
     torch.manual_seed(cfg.seed)
     model = create_model(make_spec(cfg.arch, classes, *STATS[family], cfg.width, cfg.arch_kwargs))
     layout = training_format(model, device)
-    model = model.to(device, memory_format=layout)
+    model = place(model, device, layout)
     model.train()
     loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())

@@ -19,6 +19,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -27,7 +28,7 @@ from sam_bench import clock, distributed, files
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.memory_format import training_format
+from sam_bench.memory_format import place, training_format
 from sam_bench.models import create_model, make_spec
 from sam_bench.provenance import environment, resolve_device
 from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
@@ -119,6 +120,7 @@ class TrainConfig:
     def attack(self) -> dict | None:
         if self.method not in USES_ATTACK:
             return None
+        assert self.attack_step_size is not None, "validate() sets the default step size"
         return dict(
             eps=parse_eps(self.attack_eps),
             norm=self.attack_norm,
@@ -180,8 +182,9 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
-    kwargs = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    kwargs: dict[str, Any] = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.method in USES_SAM:
+        assert cfg.rho is not None, "validate() sets the method's default rho"
         return SAM(model.parameters(), torch.optim.SGD, rho=cfg.rho, adaptive=cfg.method == "asam", **kwargs)
     return torch.optim.SGD(model.parameters(), **kwargs)
 
@@ -284,7 +287,7 @@ def train(
     if ctx is not None:
         model = distributed.synchronise_batchnorm(model, device)
     layout = training_format(model, device)  # NHWC where it is fast and safe; batches follow the model
-    model = model.to(device, memory_format=layout)
+    model = place(model, device, layout)
     train_loader = DeviceLoader(
         x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout
     )

@@ -67,13 +67,16 @@ def train_step(
     attack_model, first_pass = model, nullcontext
     if shard is not None:
         attack_model, first_pass = shard.attack_model, shard.sam_first_pass
-        if method in USES_ATTACK and attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
-            # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
-            if start is None:
-                start = random_perturbation(x, attack["eps"], attack["norm"])
-            start = shard.take(start)
+        if method in USES_ATTACK:
+            assert attack is not None, f"{method} trains on attacks and needs their settings"
+            if attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
+                # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
+                if start is None:
+                    start = random_perturbation(x, attack["eps"], attack["norm"])
+                start = shard.take(start)
         x, y = shard.take(x), shard.take(y)
     if method in USES_ATTACK:
+        assert attack is not None, f"{method} trains on attacks and needs their settings"
         x = adversarial_examples(attack_model, x, y, attack, autocast, start)
     if method in USES_SAM:
         return sam_step(model, optimizer, x, y, autocast, first_pass)
