@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
@@ -119,8 +120,8 @@ class _PartWriter:
         self.parts: list[dict] = []
         self.whole = hashlib.sha256()
         self.total = 0
-        self._file = None
-        self._hash = None
+        self._file: BinaryIO | None = None  # the part being written; None between parts
+        self._hash = hashlib.sha256()  # the current part's; _open_next starts a fresh one
         self._size = 0
 
     def _open_next(self) -> None:
@@ -130,6 +131,7 @@ class _PartWriter:
         self.parts.append({"file": name})
 
     def _close_current(self) -> None:
+        assert self._file is not None  # called only while a part is open
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -141,6 +143,7 @@ class _PartWriter:
         while view.nbytes:
             if self._file is None:
                 self._open_next()
+            assert self._file is not None  # _open_next opened it
             room = self.part_bytes - self._size
             piece = view[:room]
             self._file.write(piece)
@@ -228,13 +231,14 @@ def pack(
     try:
         writer = _PartWriter(staging, stem, part_bytes)
         listed = []
-        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        # typeshed wants a seekable, readable file object; the stream mode "w|" only writes and closes
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             for file, relative in members:
                 size = file.stat().st_size
                 listed.append({"path": relative, "bytes": size, "sha256": files.sha256_file(file)})
                 tar.add(str(file), arcname=relative, recursive=False)
         writer.close()
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "name": name,
             "id": pack_id,
@@ -362,9 +366,9 @@ def unpack(sources: list, into: str | os.PathLike = ".", overwrite: bool = False
     staging = Path(tempfile.mkdtemp(dir=into, prefix=".unpacking-"))
     try:
         with tarfile.open(joined, mode="r:") as tar:
-            names = sorted(m.name for m in tar.getmembers())
+            archived = sorted(m.name for m in tar.getmembers())
             expected = sorted(f["path"] for f in manifest["files"])
-            if names != expected:
+            if archived != expected:
                 raise SamBenchError(
                     f"unpack: the archive of {manifest['name']} does not hold the files its manifest lists"
                 )

@@ -472,7 +472,7 @@ def is_leaderboard_autoattack(e: dict) -> bool:
     return (
         e.get("attack") == "autoattack"
         and (e.get("settings") or {}).get("version") == "standard"
-        and ROBUSTBENCH_BUDGETS.get(e.get("norm")) == e.get("eps")
+        and ROBUSTBENCH_BUDGETS.get(e.get("norm") or "") == e.get("eps")  # a clean evaluation's norm is None
     )
 
 

@@ -59,7 +59,7 @@ def measure(
             log(f"warming up {name}")
             for _ in range(warmup):
                 step()
-        seconds = {name: [] for name in steppers}
+        seconds: dict[str, list[float]] = {name: [] for name in steppers}
         for r in range(rounds):
             log(f"round {r + 1} of {rounds}")
             names = list(steppers)

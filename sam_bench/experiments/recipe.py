@@ -136,7 +136,7 @@ def load_recipe(
         if missing:
             raise BadInput(f"{where}: scale {scale!r} names unknown model {missing[0]!r}")
     known = {f.name for f in fields(TrainConfig)}
-    plans = []
+    numbered = []  # (seed index, plan)
     # A scale's list also orders the work: on time-limited machines the most wanted models come first.
     for entry in data["models"] if wanted is None else [by_name[n] for n in wanted]:
         settings = {**train_defaults, **{k: v for k, v in entry.items() if k not in MODEL_KEYS}}
@@ -154,9 +154,9 @@ def load_recipe(
         seeds = _seeds(where, name, per_model, entry.get("seeds"), shared_seeds) or [settings.get("seed", 0)]
         for i, seed in enumerate(seeds):  # each seed its own run, keyed by its settings
             config = TrainConfig(**{**settings, "seed": seed}).validate()
-            plans.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
+            numbered.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
     # Every model's first seed before any second one: a grid cut short still has one of each.
-    plans = [plan for _, plan in sorted(plans, key=lambda pair: pair[0])]
+    plans = [plan for _, plan in sorted(numbered, key=lambda pair: pair[0])]
     if isinstance(scale_seeds, dict) and set(scale_seeds) - {p.name for p in plans}:
         raise BadInput(
             f"{where}: scale {scale!r} gives seeds for unknown model "

@@ -525,7 +525,8 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     shown = rows(models, threat_model)
     methods = sorted({r["method"] for r in shown})
-    colors = dict(zip(methods, plt.get_cmap("tab10").colors))
+    # matplotlib types get_cmap() as a Colormap; tab10 is a ListedColormap, which has .colors
+    colors = dict(zip(methods, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]
     for r in shown:
         ax.scatter(
             r["clean_acc"],
@@ -692,7 +693,7 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
         problems.append("the robust accuracy must come from AutoAttack's standard version")
     if aa.get("precision") not in (None, "fp32"):  # low precision can weaken gradient attacks
         problems.append(f"AutoAttack ran in {aa['precision']}; RobustBench numbers must be measured in fp32")
-    full = TEST_SET_SIZE.get(dataset)
+    full = TEST_SET_SIZE.get(dataset or "")  # a missing dataset is reported above
     if full and aa and (aa.get("n_examples"), aa.get("n_test_total"), aa.get("test_set")) != (full, full, dataset):
         problems.append(
             f"AutoAttack ran on {aa.get('n_examples')} images of {aa.get('test_set')} "
