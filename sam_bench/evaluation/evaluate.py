@@ -235,7 +235,9 @@ def _training_record(metadata: dict | None) -> dict | None:
 def _from_metadata(
     ref: str, kind: str, metadata: dict, zoo_id: str | None = None, sha256: str | None = None
 ) -> LoadedModel:
-    ds = metadata.get("dataset") if isinstance(metadata.get("dataset"), dict) else {}
+    ds = metadata.get("dataset")
+    if not isinstance(ds, dict):
+        ds = {}
     return LoadedModel(
         record={
             "ref": ref,
@@ -579,10 +581,12 @@ def evaluate(
     per_class_n = np.bincount(y_all.numpy(), minlength=dataset.num_classes)
     if chunk_size == AUTO:
         chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
+    assert isinstance(chunk_size, int)  # check_size let through a positive int or AUTO, resolved here
     if batch_size == AUTO:
         batch_size = batch_size_for(model, probe, chunk_size)
         if ctx is not None:
             batch_size = min(ctx.gather(batch_size))  # one size for all: it decides the random draws
+    assert isinstance(batch_size, int)
 
     state = _State(Path(state_path) if state_path is not None else None)
     if not main:
@@ -598,10 +602,10 @@ def evaluate(
 
     # The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
     # unchanged image get bit-identical logits.
-    clean_pred = []
+    clean_chunks = []
     for s, e in tqdm(bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
-        clean_pred.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
-    clean_pred = torch.cat(clean_pred)
+        clean_chunks.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
+    clean_pred = torch.cat(clean_chunks)
     clean_acc = int((clean_pred == y_all).sum()) / n
     prediction_counts = torch.bincount(clean_pred, minlength=dataset.num_classes).tolist()
 
@@ -657,7 +661,7 @@ def evaluate(
                         seconds_per_image = other[1]["seconds"] / other[1]["n"]
                         if i != rank:
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
-        chunks = [state.get(k) for k in keys]
+        chunks = [state.chunks[k] for k in keys]  # all done: every process put the others' records too
         evaluation = _combine(spec, chunks, per_class_n, warn)
         evaluation["chunks"] = {
             "size": chunk_size,
