@@ -60,8 +60,10 @@ def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | No
         n = (results.get("dataset") or {}).get("n_examples")
         return {"robust_acc": results["clean_acc"], "n_examples": n, "outcomes": results.get("clean_outcomes")}
     for ev in results["evaluations"]:
-        if ev["attack"] == attack and ev["norm"] == norm and abs(ev["eps_value"] - parse_eps(eps)) < 1e-9:
-            return ev
+        if ev["attack"] == attack and ev["norm"] == norm:
+            assert eps is not None, "an attack's evaluation is found by its eps"
+            if abs(ev["eps_value"] - parse_eps(eps)) < 1e-9:
+                return ev
     return None
 
 
@@ -120,7 +122,7 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return self.method_level and self.p_value < stats.ALPHA
+        return self.p_value is not None and self.p_value < stats.ALPHA
 
     @property
     def significant_other_way(self) -> bool:
@@ -130,7 +132,7 @@ class Comparison:
         head = f"{self.first} − {self.second}, {self.measure}: "
         if self.difference is None:
             return head + (self.left_out or "not measured")
-        text = f"{_points(self.difference)} points [{_points(self.low)}, {_points(self.high)}]"
+        text = f"{_points(self.difference)} points [{_points(_measured(self.low))}, {_points(_measured(self.high))}]"
         if self.tests:
             text += "; " + "; ".join(self.tests)
         return head + text + (f" ({self.left_out})" if self.left_out else "")
@@ -138,7 +140,13 @@ class Comparison:
     def power_note(self) -> str:
         """'80% power needs a true difference of at least +x points' (with one seed: more than)."""
         bound = "at least" if self.method_level else "more than"
-        return f"80% power needs a true difference of {bound} {_points(self.detectable)} points"
+        return f"80% power needs a true difference of {bound} {_points(_measured(self.detectable))} points"
+
+
+def _measured(value: float | None) -> float:
+    """A number of a comparison that its test sets (a tested comparison has all of them)."""
+    assert value is not None, "a comparison's number read before its test set it"
+    return value
 
 
 def _p(p: float) -> str:
@@ -170,9 +178,12 @@ def compare(firsts: list[dict], seconds: list[dict], measure: tuple, margin: flo
     by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
     common = [s for s in by_seed_1 if s in by_seed_2]
     pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
-    evs = [(evaluation(a, *measure), evaluation(b, *measure)) for a, b in pairs]
-    if any(x is None or y is None for x, y in evs):
-        return None
+    evs = []
+    for a, b in pairs:
+        x, y = evaluation(a, *measure), evaluation(b, *measure)
+        if x is None or y is None:
+            return None
+        evs.append((x, y))
     c = Comparison(firsts[0]["name"], seconds[0]["name"], label, margin=margin, seeds=len(pairs))
     c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
     (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
@@ -184,7 +195,7 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     result = _over_seeds_and_images([x for x, _ in evs], [y for _, y in evs])
     c.difference = result.estimate
     c.low, c.high = result.interval()
-    c.p_value = result.p_value(c.margin, "greater")
+    c.p_value = p = result.p_value(c.margin, "greater")
     c.p_other = result.p_value(c.margin, "less")
     c.detectable = -c.margin + result.detectable()
     null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
@@ -192,7 +203,7 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     c.tests.append(
         f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
         f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
-        f"t, {result.df:.1f} df): one-sided p {_p(c.p_value)} against {null} "
+        f"t, {result.df:.1f} df): one-sided p {_p(p)} against {null} "
         f"(one-sided 95% lower bound {_points(bound)})"
     )
 
@@ -253,14 +264,14 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
             return "inconclusive", "every comparison involves a degenerate model"
         return "inconclusive", "the grid lacks the models or evaluations this claim compares"
     tested = [c for c in usable if c.method_level]
-    for c, adjusted in zip(tested, stats.holm([c.p_other for c in tested])):
+    for c, adjusted in zip(tested, stats.holm([_measured(c.p_other) for c in tested])):
         c.adjusted_other = adjusted
     worse = [c for c in tested if c.significant_other_way]
     family = f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}"
     if worse:
         return "fails", (
             f"significantly the other way (one-sided p < {stats.ALPHA:g}, {family}): "
-            + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(c.adjusted_other)})" for c in worse)
+            + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(_measured(c.adjusted_other))})" for c in worse)
         )
     if all(c.significant for c in usable):
         return "holds", (
@@ -272,7 +283,7 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
             usable[0].power_note()
             if len(usable) == 1
             else "80% power needs true differences of more than "
-            + ", ".join(f"{_points(c.detectable)} ({c.measure})" for c in usable)
+            + ", ".join(f"{_points(_measured(c.detectable))} ({c.measure})" for c in usable)
             + " points"
         )
         return "inconclusive", (
@@ -283,7 +294,7 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     return "inconclusive", (
         f"not significant at one-sided p < {stats.ALPHA:g}: "
         + "; ".join(
-            f"{c.measure} (p {_p(c.p_value)}; {c.power_note()})"
+            f"{c.measure} (p {_p(_measured(c.p_value))}; {c.power_note()})"
             if c.method_level
             else f"{c.measure} (one training seed: no test of the method)"
             for c in weak
@@ -315,8 +326,8 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
     sams, ats = _by_method(grouped, "sam"), _by_method(grouped, "at")
     out = []
 
-    def claim(name: str, configuration: str, comparisons: list[Comparison | None]) -> None:
-        comparisons = [c for c in comparisons if c is not None]
+    def claim(name: str, configuration: str, found: list[Comparison | None]) -> None:
+        comparisons = [c for c in found if c is not None]
         verdict, reason = judge(comparisons)
         out.append(
             {
@@ -442,8 +453,9 @@ def headline(verdicts: list[dict]) -> list[str]:
 
 def accuracy_over_seeds(group: list[dict], *measure) -> stats.SeedsAndImages | None:
     """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
-    evs = [evaluation(r, *measure) for r in group]
-    if len(evs) < 2 or any(ev is None for ev in evs):
+    found = [evaluation(r, *measure) for r in group]
+    evs = [ev for ev in found if ev is not None]
+    if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
         return None
     if all(ev.get("outcomes") for ev in evs):
         flags = [outcomes.decode(ev["outcomes"]) for ev in evs]
