@@ -128,6 +128,10 @@ class Comparison:
     def significant_other_way(self) -> bool:
         return self.adjusted_other is not None and self.adjusted_other < stats.ALPHA
 
+    def interval(self) -> tuple[float, float, float]:
+        """(difference, low, high) once the comparison's test has set them."""
+        return _measured(self.difference), _measured(self.low), _measured(self.high)
+
     def describe(self) -> str:
         head = f"{self.first} − {self.second}, {self.measure}: "
         if self.difference is None:

@@ -177,11 +177,11 @@ def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         for r in records:
             y = accuracy(r, *target)
             if y is not None:
+                clean = accuracy(r, "clean")
+                assert clean is not None  # every record has its clean pass
                 label = r["name"] if r.get("primary", True) else f"{r['name']} s{seed_of(r)}"
-                ax.scatter(100 * accuracy(r, "clean"), 100 * y, s=40)
-                ax.annotate(
-                    label, (100 * accuracy(r, "clean"), 100 * y), fontsize=8, xytext=(4, 4), textcoords="offset points"
-                )
+                ax.scatter(100 * clean, 100 * y, s=40)
+                ax.annotate(label, (100 * clean, 100 * y), fontsize=8, xytext=(4, 4), textcoords="offset points")
         label = "AutoAttack" if target[0] == "autoattack" else "PGD-10"
         ax.set_xlabel("clean accuracy (%)")
         ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
@@ -198,15 +198,15 @@ def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         if any(g is not None for values in gains.values() for g in values):
             fig, ax = plt.subplots(figsize=(1.6 * len(architectures) + 3, 4))
             for i, (budget, values) in enumerate(gains.items()):
-                xs = [j + (i - 0.5) * 0.35 for j in range(len(architectures))]
-                points = [(x, g) for x, g in zip(xs, values) if g is not None]
+                positions = [j + (i - 0.5) * 0.35 for j in range(len(architectures))]
+                bars = [(x, *g.interval()) for x, g in zip(positions, values) if g is not None]
                 ax.bar(
-                    [x for x, _ in points],
-                    [100 * g.difference for _, g in points],
+                    [x for x, _, _, _ in bars],
+                    [100 * difference for _, difference, _, _ in bars],
                     width=0.35,
                     yerr=[
-                        [100 * (g.difference - g.low) for _, g in points],
-                        [100 * (g.high - g.difference) for _, g in points],
+                        [100 * (difference - low) for _, difference, low, _ in bars],
+                        [100 * (high - difference) for _, difference, _, high in bars],
                     ],
                     capsize=3,
                     label=f"PGD {budget[0]} {budget[1]}",
@@ -387,11 +387,11 @@ def write_report(out: str | Path) -> Path:
                 + " |"
             )
         lines.append("")
-    flagged = [r for r in records if r["degenerate"]]
-    if flagged:
+    degenerate = [r for r in records if r["degenerate"]]
+    if degenerate:
         lines += [
             "⚠ Degenerate models (no verdict rests on them): "
-            + "; ".join(f"{r['name']} (seed {seed_of(r)}): {r['degenerate']}" for r in flagged)
+            + "; ".join(f"{r['name']} (seed {seed_of(r)}): {r['degenerate']}" for r in degenerate)
             + ".",
             "",
         ]
