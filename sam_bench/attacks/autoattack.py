@@ -30,11 +30,11 @@ class AutoAttackResult:
 
 
 class _Collect(logging.Handler):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(f"autoattack: {record.getMessage()}")
 
 

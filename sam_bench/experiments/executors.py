@@ -167,12 +167,24 @@ class Grid:
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
         from sam_bench.experiments.recipe import load_recipe
 
-        absolute = lambda p: None if p is None else str(Path(p).resolve())  # noqa: E731
+        def absolute(path) -> str:
+            return str(Path(path).resolve())
+
+        def absolute_or_none(path) -> str | None:
+            return None if path is None else absolute(path)
+
         if out is None:
             out = Path("reproductions") / f"{load_recipe(recipe_ref, scale).name}-{scale}"
         ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
         return cls(
-            ref, scale, absolute(out), absolute(data_dir), device, absolute(zoo_dir), absolute(leaderboard_dir), compile
+            ref,
+            scale,
+            absolute(out),
+            absolute_or_none(data_dir),
+            device,
+            absolute_or_none(zoo_dir),
+            absolute_or_none(leaderboard_dir),
+            compile,
         )
 
     def reproduction(self, progress: bool = False):
@@ -275,7 +287,8 @@ def failure_line(err: Exception) -> str:
     return last_line(parts[1] if len(parts) >= 3 else err)
 
 
-def last_line(text: str) -> str:
+def last_line(text: object) -> str:
+    """The last non-blank line of a message (an error or text: anything str() turns into lines)."""
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[-1] if lines else "(no message)"
 
