@@ -143,10 +143,9 @@ def ensure_autoattack() -> bool:
         return False
     pyaa_state = importlib.import_module("pyautoattack.state")
     module = types.ModuleType("autoattack", "upstream AutoAttack API over pyautoattack (sam_bench.compat)")
-    # ModuleType's stub declares no attributes beyond the standard ones; this module is built at runtime
-    module.AutoAttack = _UpstreamAutoAttack  # type: ignore[attr-defined]
+    module.AutoAttack = _UpstreamAutoAttack  # type: ignore[attr-defined]  # ModuleType's stub: no such attribute
     module.__path__ = []  # a package, so that `autoattack.state` can be imported
-    module.state = pyaa_state  # type: ignore[attr-defined]
+    module.state = pyaa_state  # type: ignore[attr-defined]  # ModuleType's stub: no such attribute
     sys.modules["autoattack"] = module
     sys.modules["autoattack.state"] = pyaa_state
     for sub in ("autopgd_base", "fab_pt", "square", "checks", "other_utils"):

@@ -22,8 +22,8 @@ def current() -> dict:
     """The math mode fp32 operations run in right now, for results files."""
     if _NEW_API:
         return {
-            # torch.backends.cudnn is replaced at runtime by a CudnnModule that has `conv`; the stub sees the module
-            "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,  # type: ignore[attr-defined]
+            # torch.backends.cudnn is replaced at runtime by a CudnnModule, which has `conv`
+            "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,  # type: ignore[attr-defined]  # torch's stub: a module
             "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
         }
     return {

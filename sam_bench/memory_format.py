@@ -47,5 +47,5 @@ def training_format(model: nn.Module, device) -> torch.memory_format:
 
 def place(model: nn.Module, device, layout: torch.memory_format) -> nn.Module:
     """`model` moved to `device`, its 4-d parameters and buffers in `layout`."""
-    # Module.to takes memory_format at runtime (torch._C._nn._parse_to), but torch's overloads omit it
-    return model.to(device, memory_format=layout)  # type: ignore[call-overload]
+    # Module.to takes memory_format at runtime (torch._C._nn._parse_to)
+    return model.to(device, memory_format=layout)  # type: ignore[call-overload]  # torch's overloads omit it

@@ -231,8 +231,10 @@ def pack(
     try:
         writer = _PartWriter(staging, stem, part_bytes)
         listed = []
-        # typeshed wants a seekable, readable file object; the stream mode "w|" only writes and closes
-        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        # the stream mode "w|" only writes to and closes its file object
+        with tarfile.open(  # type: ignore[call-overload]  # typeshed: fileobj must also read, seek and tell
+            fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT
+        ) as tar:
             for file, relative in members:
                 size = file.stat().st_size
                 listed.append({"path": relative, "bytes": size, "sha256": files.sha256_file(file)})

@@ -20,8 +20,8 @@ class CliError(click.ClickException):
 
     def __init__(self, err: SamBenchError):
         super().__init__(str(err))
-        # click declares exit_code a ClassVar; ours differs per error, so it is set per instance
-        self.exit_code = err.exit_code  # type: ignore[misc]
+        # ours differs per error, so it is set per instance
+        self.exit_code = err.exit_code  # type: ignore[misc]  # click's stub declares exit_code a ClassVar
 
 
 class Group(click.Group):

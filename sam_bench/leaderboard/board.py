@@ -525,8 +525,8 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     shown = rows(models, threat_model)
     methods = sorted({r["method"] for r in shown})
-    # matplotlib types get_cmap() as a Colormap; tab10 is a ListedColormap, which has .colors
-    colors = dict(zip(methods, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]
+    # tab10 is a ListedColormap, which has .colors
+    colors = dict(zip(methods, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]  # stub: any Colormap
     for r in shown:
         ax.scatter(
             r["clean_acc"],

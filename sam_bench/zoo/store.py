@@ -505,5 +505,5 @@ def _install_download_bridge(rb_utils) -> None:
             return _write_robustbench_checkpoint(gdrive_id[len(ROBUSTBENCH_ID_PREFIX) :], fname_save)
         return original(gdrive_id, fname_save)
 
-    download.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy does not model function attributes
+    download.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
     rb_utils.download_gdrive_new = download
