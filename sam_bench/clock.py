@@ -5,6 +5,7 @@ loading, which can take a minute on a fresh GPU machine. Work is only started wh
 expected to take (`fits`) still ends before the limit: a training epoch as long as the last warm
 one, an evaluation chunk at the rate of the chunk before it.
 """
+
 from __future__ import annotations
 
 import time

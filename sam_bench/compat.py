@@ -16,6 +16,7 @@ them at once. Both are idempotent. What they did is recorded in `ACTIVE`.
    `auto-attack` logger instead of `log_path`). We register an `autoattack` module that gives
    pyautoattack upstream's call signature.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -83,15 +84,24 @@ class _UpstreamAutoAttack:
     run_standard_evaluation(x, y, bs=250, return_labels=False, state_path=None) -> x_adv.
     """
 
-    def __init__(self, model, norm="Linf", eps=0.3, version="standard", seed=None, verbose=True,
-                 attacks_to_run=(), device="cuda", log_path=None):
+    def __init__(
+        self,
+        model,
+        norm="Linf",
+        eps=0.3,
+        version="standard",
+        seed=None,
+        verbose=True,
+        attacks_to_run=(),
+        device="cuda",
+        log_path=None,
+    ):
         from pyautoattack import AutoAttack
 
         attacks = list(attacks_to_run) or None
         if version != "custom":
             attacks = None  # upstream ignores attacks_to_run outside 'custom'; pyautoattack raises
-        self._inner = AutoAttack(model, attacks=attacks, device=device, eps=eps, norm=norm,
-                                 seed=seed, version=version)
+        self._inner = AutoAttack(model, attacks=attacks, device=device, eps=eps, norm=norm, seed=seed, version=version)
         self.verbose = verbose
         logger = logging.getLogger("auto-attack")
         if verbose and logger.level in (logging.NOTSET,) and not logger.handlers:
@@ -110,8 +120,7 @@ class _UpstreamAutoAttack:
             setattr(self._inner, name, value)
 
     def run_standard_evaluation(self, x_orig, y_orig, bs=250, return_labels=False, state_path=None):
-        x_adv, y_adv = self._inner.run_standard_evaluation(x_orig, y_orig, batch_size=bs,
-                                                           state_path=state_path)
+        x_adv, y_adv = self._inner.run_standard_evaluation(x_orig, y_orig, batch_size=bs, state_path=state_path)
         return (x_adv, y_adv) if return_labels else x_adv
 
     def run_standard_evaluation_individual(self, x_orig, y_orig, bs=250, return_labels=False):
@@ -134,9 +143,9 @@ def ensure_autoattack() -> bool:
         return False
     pyaa_state = importlib.import_module("pyautoattack.state")
     module = types.ModuleType("autoattack", "upstream AutoAttack API over pyautoattack (sam_bench.compat)")
-    module.AutoAttack = _UpstreamAutoAttack
+    module.AutoAttack = _UpstreamAutoAttack  # type: ignore[attr-defined]  # ModuleType's stub: no such attribute
     module.__path__ = []  # a package, so that `autoattack.state` can be imported
-    module.state = pyaa_state
+    module.state = pyaa_state  # type: ignore[attr-defined]  # ModuleType's stub: no such attribute
     sys.modules["autoattack"] = module
     sys.modules["autoattack.state"] = pyaa_state
     for sub in ("autopgd_base", "fab_pt", "square", "checks", "other_utils"):

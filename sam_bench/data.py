@@ -9,6 +9,7 @@ Sources, by name:
 Images stay uint8 until the loader turns a batch into floats in [0,1]; normalization lives in the
 model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,9 +64,15 @@ class Dataset:
         return h.hexdigest()
 
     def describe(self) -> dict:
-        return {"name": self.name, "family": self.family, "num_classes": self.num_classes,
-                "n_train": len(self.y_train), "n_test": len(self.y_test), "source": self.source,
-                "sha256": self.fingerprint()}
+        return {
+            "name": self.name,
+            "family": self.family,
+            "num_classes": self.num_classes,
+            "n_train": len(self.y_train),
+            "n_test": len(self.y_test),
+            "source": self.source,
+            "sha256": self.fingerprint(),
+        }
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
@@ -101,22 +108,33 @@ def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> D
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in NPZ_ARRAYS if k not in f.files]
             if missing:
-                raise BadInput(f"{path}: no array {', '.join(missing)}; need {', '.join(NPZ_ARRAYS)} "
-                               f"(it has {', '.join(f.files) or 'none'})")
+                raise BadInput(
+                    f"{path}: no array {', '.join(missing)}; need {', '.join(NPZ_ARRAYS)} "
+                    f"(it has {', '.join(f.files) or 'none'})"
+                )
             arrays = {k: f[k] for k in NPZ_ARRAYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise BadInput(f"{path}: a damaged .npz archive ({type(err).__name__}: {err})") from None
     num_classes = 100 if family == "cifar100" else 10
     _check_arrays(arrays, num_classes, str(path))
-    return Dataset(name or family, family, arrays["x_train"], arrays["y_train"].astype(np.int64),
-                   arrays["x_test"], arrays["y_test"].astype(np.int64), source=str(path))
+    return Dataset(
+        name or family,
+        family,
+        arrays["x_train"],
+        arrays["y_train"].astype(np.int64),
+        arrays["x_test"],
+        arrays["y_test"].astype(np.int64),
+        source=str(path),
+    )
 
 
 def _load_cifar(name: str, data_dir, download: bool) -> Dataset:
     folder_name = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name]
-    hint = (f"{name} not found. Put {name}.npz (x_train, y_train, x_test, y_test; uint8 HWC) or "
-            f"torchvision's {folder_name}/ folder in a directory and pass it as --data-dir "
-            f"(or set SAM_BENCH_DATA)")
+    hint = (
+        f"{name} not found. Put {name}.npz (x_train, y_train, x_test, y_test; uint8 HWC) or "
+        f"torchvision's {folder_name}/ folder in a directory and pass it as --data-dir "
+        f"(or set SAM_BENCH_DATA)"
+    )
     data_dir = data_dir or os.environ.get("SAM_BENCH_DATA")
     if data_dir is None:
         raise BadInput(hint)
@@ -146,8 +164,15 @@ def _load_torchvision(name: str, root: Path, download: bool, hint: str) -> Datas
         except Exception as err:  # offline, disk full, ...: all end in the same advice
             raise BadInput(f"{hint} (download failed: {type(err).__name__})") from None
     test = cls(str(root), train=False, download=False)
-    return Dataset(name, name, np.asarray(train.data, np.uint8), np.asarray(train.targets, np.int64),
-                   np.asarray(test.data, np.uint8), np.asarray(test.targets, np.int64), source=str(root))
+    return Dataset(
+        name,
+        name,
+        np.asarray(train.data, np.uint8),
+        np.asarray(train.targets, np.int64),
+        np.asarray(test.data, np.uint8),
+        np.asarray(test.targets, np.int64),
+        source=str(root),
+    )
 
 
 def _read_mosaic(path: Path, count: int) -> np.ndarray:
@@ -166,8 +191,8 @@ def write_mosaic(path: Path, images: np.ndarray, cols: int = 50) -> None:
     rows = math.ceil(len(images) / cols)
     canvas = np.zeros((rows * cols, 32, 32, 3), np.uint8)
     canvas[: len(images)] = images
-    canvas = canvas.reshape(rows, cols, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 32, cols * 32, 3)
-    Image.fromarray(canvas).save(path, "webp", lossless=True, quality=100, method=6)
+    mosaic = canvas.reshape(rows, cols, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 32, cols * 32, 3)
+    Image.fromarray(mosaic).save(path, "webp", lossless=True, quality=100, method=6)
 
 
 def _load_sample() -> Dataset:
@@ -181,8 +206,9 @@ def _load_sample() -> Dataset:
     return Dataset("cifar10-sample", "cifar10", x_train, y_train, x_test, y_test, source="bundled sample")
 
 
-def synthetic_dataset(num_classes: int = 10, n_train: int = 512, n_test: int = 256, seed: int = 0,
-                      name: str = "synthetic") -> Dataset:
+def synthetic_dataset(
+    num_classes: int = 10, n_train: int = 512, n_test: int = 256, seed: int = 0, name: str = "synthetic"
+) -> Dataset:
     """Each class is a smooth random colour pattern; images are that pattern plus noise.
 
     Learnable in a few steps, so tests can check that training actually trains."""
@@ -222,8 +248,8 @@ def augment(batch_u8: torch.Tensor, draws: torch.Tensor, pad: int = 4) -> torch.
     padded = torch.nn.functional.pad(batch_u8.float(), (pad, pad, pad, pad), mode="reflect")
     dev = batch_u8.device
     dy, dx, flip = draws
-    rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])  # (n, h)
-    cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])  # (n, w)
+    rows = dy[:, None] + torch.arange(h, device=dev)[None, :]  # (n, h)
+    cols = dx[:, None] + torch.arange(w, device=dev)[None, :]  # (n, w)
     cols = torch.where(flip.bool()[:, None], cols.flip(1), cols)
     idx_n = torch.arange(n, device=dev)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
@@ -236,8 +262,16 @@ class DeviceLoader:
     The order and the augmentation of epoch e depend only on (seed, e), so a resumed run sees
     exactly the batches an uninterrupted one would have seen."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, device, train: bool,
-                 seed: int = 0, memory_format: torch.memory_format = torch.contiguous_format):
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        device,
+        train: bool,
+        seed: int = 0,
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ):
         self.x = to_tensor(x, device)
         self.y = torch.from_numpy(np.asarray(y, np.int64)).to(device)
         self.batch_size, self.train, self.seed = batch_size, train, seed
@@ -259,7 +293,7 @@ class DeviceLoader:
         else:
             order = torch.arange(n, device=device)
         for i in range(len(self)):
-            idx = order[i * bs:(i + 1) * bs]
+            idx = order[i * bs : (i + 1) * bs]
             xb = self.x[idx]
-            xb = augment(xb, draws[:, i * bs:i * bs + len(idx)]) if self.train else xb.float()
+            xb = augment(xb, draws[:, i * bs : i * bs + len(idx)]) if self.train else xb.float()
             yield (xb / 255.0).contiguous(memory_format=self.memory_format), self.y[idx]

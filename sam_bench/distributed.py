@@ -10,14 +10,16 @@ SAM's ascent step can use the global gradient (the default: the same perturbatio
 or each process's own gradient ("per-worker": m-sharpness with m = batch size / N, as in Foret et
 al.'s data-parallel SAM); see `TrainConfig.sam_perturbation`.
 """
+
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -34,6 +36,7 @@ def launched_by_torchrun() -> bool:
 @dataclass
 class Distributed:
     """This process's place in the process group."""
+
     rank: int
     world: int
     device: torch.device
@@ -48,7 +51,7 @@ class Distributed:
         if n % self.world:
             raise BadInput(f"a batch of {n} cannot be split evenly over {self.world} processes")
         k = n // self.world
-        return t[self.rank * k:(self.rank + 1) * k]
+        return t[self.rank * k : (self.rank + 1) * k]
 
     def share(self, t):
         """The part of a whole split (e.g. the test set) this process handles; parts may differ by one."""
@@ -101,8 +104,8 @@ def start(device: str = "auto") -> Distributed | None:
     else:
         raise BadInput(f"--device {device} is not supported under torchrun (use cuda or cpu)")
     backend = "nccl" if use_cuda else "gloo"
-    dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(minutes=30),
-                            **({"device_id": where} if use_cuda else {}))
+    device_id: dict[str, Any] = {"device_id": where} if use_cuda else {}
+    dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(minutes=30), **device_id)
     _current = Distributed(rank, world, where)
     return _current
 
@@ -148,6 +151,9 @@ class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
         centred = x - mean.view(1, -1, 1, 1)
         var = _SumOverProcesses.apply((centred * centred).sum(dims)) / count
         if self.track_running_stats:
+            # buffers whenever track_running_stats
+            assert self.num_batches_tracked is not None
+            assert self.running_mean is not None and self.running_var is not None
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
@@ -161,8 +167,9 @@ class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
 
 def _to_global_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
     if type(module) is torch.nn.BatchNorm2d:
-        new = GlobalBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                                module.track_running_stats)
+        new = GlobalBatchNorm2d(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         like = next(iter([*module.parameters(), *module.buffers()]), None)
         if like is not None:
             new = new.to(device=like.device, dtype=like.dtype)
@@ -179,19 +186,27 @@ def synchronise_batchnorm(model: torch.nn.Module, device: torch.device) -> torch
     knows timm's fused BatchNorm+activation layers), GlobalBatchNorm2d otherwise."""
     if device.type == "cuda":
         from timm.layers import convert_sync_batchnorm
+
         return convert_sync_batchnorm(model)
     model = _to_global_batchnorm(model)
-    left = sorted({type(m).__name__ for m in model.modules()
-                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(m, GlobalBatchNorm2d)})
+    left = sorted(
+        {
+            type(m).__name__
+            for m in model.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(m, GlobalBatchNorm2d)
+        }
+    )
     if left:
-        raise BadInput(f"multi-process training on CPU synchronises plain BatchNorm2d only; this model also "
-                       f"has {', '.join(left)}")
+        raise BadInput(
+            f"multi-process training on CPU synchronises plain BatchNorm2d only; this model also has {', '.join(left)}"
+        )
     return model
 
 
 @dataclass
 class Shard:
     """How a training step runs on one process's slice (see sam_bench.methods.train_step)."""
+
     dist: Distributed
     attack_model: torch.nn.Module  # the bare model: attack passes bypass DDP's gradient hooks
     sam_first_pass: Callable = field(default=nullcontext)  # DDP's no_sync for per-worker SAM
@@ -210,13 +225,19 @@ def wrap(model: torch.nn.Module, ctx: Distributed, sam_perturbation: str = "glob
     # process, so they agree without DDP broadcasting them before every forward pass (the option
     # was renamed in recent torch releases).
     newer = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
-    ddp = DDP(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-              **{"forward_sync_buffers" if newer else "broadcast_buffers": False})
+    no_buffer_sync: dict[str, Any] = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
+    ddp = DDP(
+        model,
+        device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+        **no_buffer_sync,
+    )
     first = ddp.no_sync if sam_perturbation == "per-worker" else nullcontext
     return ddp, Shard(ctx, model, first)
 
 
 def check_batch(batch_size: int, ctx: Distributed) -> None:
     if batch_size % ctx.world:
-        raise BadInput(f"--batch-size {batch_size} must be divisible by the {ctx.world} processes "
-                       "(it is the global batch, split evenly)")
+        raise BadInput(
+            f"--batch-size {batch_size} must be divisible by the {ctx.world} processes "
+            "(it is the global batch, split evenly)"
+        )

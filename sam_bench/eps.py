@@ -1,4 +1,5 @@
 """Perturbation budgets: parsed from '8/255', '0.031' or '0.5'; written back as RobustBench does."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -28,13 +29,17 @@ def parse_eps(text: str | float) -> float:
 # Inputs are images in [0,1] of 3 x 32 x 32 values: no two are further apart than 1 in Linf and
 # sqrt(3072) (about 55.4) in L2, so a larger budget leaves the image space and measures nothing.
 IMAGE_VALUES = 3 * 32 * 32
-LARGEST = {"Linf": 1.0, "L2": IMAGE_VALUES ** 0.5}
+LARGEST = {"Linf": 1.0, "L2": IMAGE_VALUES**0.5}
 
 
 def check_budget(value: float, norm: str, option: str = "--eps") -> float:
     """A budget the norm's ball can mean for images in [0,1] (CIFAR-sized); else BadInput."""
     if norm in LARGEST and value > LARGEST[norm] + 1e-12:
-        largest = "1 (255/255): the whole [0,1] range" if norm == "Linf" else f"{LARGEST[norm]:.1f}: the diameter of [0,1]^{IMAGE_VALUES}"
+        largest = (
+            "1 (255/255): the whole [0,1] range"
+            if norm == "Linf"
+            else f"{LARGEST[norm]:.1f}: the diameter of [0,1]^{IMAGE_VALUES}"
+        )
         raise BadInput(f"{option} {format_eps(value)} is beyond any two images for {norm}; at most {largest}")
     return value
 

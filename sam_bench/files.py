@@ -1,5 +1,6 @@
 """Files that others read are written atomically (temp file in the same folder, then rename),
 and loaded without unpickling anything we did not write."""
+
 from __future__ import annotations
 
 import hashlib
@@ -75,7 +76,9 @@ def locked(path: str | os.PathLike, timeout: float = 900):
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=timeout)
     except Timeout:
-        raise SamBenchError(f"{path}: still locked by another process after {timeout:.0f} s ({lock.lock_file})") from None
+        raise SamBenchError(
+            f"{path}: still locked by another process after {timeout:.0f} s ({lock.lock_file})"
+        ) from None
     except OSError as err:  # the lock file beside `path` can't be made: nothing there could be written either
         raise cannot_write(lock.lock_file, err) from None
     try:

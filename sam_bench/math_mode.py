@@ -6,6 +6,7 @@ logit and attack gradient in true fp32: `ieee_fp32()` switches TF32 off for its 
 and the paper-loop baseline keep torch's defaults (the paper's code ran with them); every results
 file records the mode it ran in (`current()`).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -20,10 +21,15 @@ _NEW_API = hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cuda
 def current() -> dict:
     """The math mode fp32 operations run in right now, for results files."""
     if _NEW_API:
-        return {"cudnn_conv": torch.backends.cudnn.conv.fp32_precision,
-                "cuda_matmul": torch.backends.cuda.matmul.fp32_precision}
-    return {"cudnn_conv": "tf32" if torch.backends.cudnn.allow_tf32 else "ieee",
-            "cuda_matmul": "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"}
+        return {
+            # torch.backends.cudnn is replaced at runtime by a CudnnModule, which has `conv`
+            "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,  # type: ignore[attr-defined]  # torch's stub: a module
+            "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
+        }
+    return {
+        "cudnn_conv": "tf32" if torch.backends.cudnn.allow_tf32 else "ieee",
+        "cuda_matmul": "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee",
+    }
 
 
 @contextmanager

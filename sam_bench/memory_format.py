@@ -14,6 +14,7 @@
   RobustBench and AutoAttack run them (pyautoattack `.view()`s gradients shaped like the input).
 - The paper-loop baseline (`paper_loop`) runs NCHW: the paper's code uses the default format.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,12 @@ PAPER_LOOP = torch.contiguous_format
 
 def meets_onednn_6035(conv: nn.Module) -> bool:
     """True for a convolution of the shape class oneDNN #6035 breaks: 1x1, strided, few input channels."""
-    return (isinstance(conv, nn.Conv2d) and tuple(conv.kernel_size) == (1, 1)
-            and tuple(conv.stride) != (1, 1) and conv.in_channels // conv.groups < ONEDNN_IC_BLOCK)
+    return (
+        isinstance(conv, nn.Conv2d)
+        and tuple(conv.kernel_size) == (1, 1)
+        and tuple(conv.stride) != (1, 1)
+        and conv.in_channels // conv.groups < ONEDNN_IC_BLOCK
+    )
 
 
 def training_format(model: nn.Module, device) -> torch.memory_format:
@@ -38,3 +43,9 @@ def training_format(model: nn.Module, device) -> torch.memory_format:
     if torch.device(device).type == "cpu" and any(meets_onednn_6035(m) for m in model.modules()):
         return torch.contiguous_format
     return torch.channels_last
+
+
+def place(model: nn.Module, device, layout: torch.memory_format) -> nn.Module:
+    """`model` moved to `device`, its 4-d parameters and buffers in `layout`."""
+    # Module.to takes memory_format at runtime (torch._C._nn._parse_to)
+    return model.to(device, memory_format=layout)  # type: ignore[call-overload]  # torch's overloads omit it

@@ -17,6 +17,7 @@ The pack's id (random) is in every file name, so a part of another pack is never
 this pack's. Paths inside are relative to the root pack was given (by default the working
 directory), which is where unpack puts them back.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -29,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
@@ -45,14 +47,17 @@ DEFAULT_BATCH_MIB = 64.0
 @dataclass
 class Packed:
     """What pack wrote: the manifest and the batch folders, in the order to bring them back."""
+
     manifest: dict
     batches: list[Path]
 
     def summary(self) -> str:
         total = self.manifest["archive"]["bytes"]
-        lines = [f"packed {len(self.manifest['files'])} files ({total / MIB:.1f} MiB) as "
-                 f"{len(self.manifest['parts'])} parts in {len(self.batches)} batches:"]
-        for number, folder in enumerate(self.batches, start=1):
+        lines = [
+            f"packed {len(self.manifest['files'])} files ({total / MIB:.1f} MiB) as "
+            f"{len(self.manifest['parts'])} parts in {len(self.batches)} batches:"
+        ]
+        for folder in self.batches:
             inside = sorted(folder.iterdir())
             size = sum(p.stat().st_size for p in inside)
             lines.append(f"  {folder}: {len(inside)} files, {size / MIB:.1f} MiB")
@@ -71,8 +76,13 @@ def _finished_run(folder: Path) -> bool:
         return False
 
 
-def _members(paths: list[Path], root: Path, exclude: list[str], newer_than: float | None = None,
-             drop_finished_checkpoints: bool = False) -> list[tuple[Path, str]]:
+def _members(
+    paths: list[Path],
+    root: Path,
+    exclude: list[str],
+    newer_than: float | None = None,
+    drop_finished_checkpoints: bool = False,
+) -> list[tuple[Path, str]]:
     """(file on disk, its path relative to root) for every file under `paths`, sorted, none twice."""
     found: dict[str, Path] = {}
     for path in paths:
@@ -110,8 +120,8 @@ class _PartWriter:
         self.parts: list[dict] = []
         self.whole = hashlib.sha256()
         self.total = 0
-        self._file = None
-        self._hash = None
+        self._file: BinaryIO | None = None  # the part being written; None between parts
+        self._hash = hashlib.sha256()  # the current part's; _open_next starts a fresh one
         self._size = 0
 
     def _open_next(self) -> None:
@@ -121,6 +131,7 @@ class _PartWriter:
         self.parts.append({"file": name})
 
     def _close_current(self) -> None:
+        assert self._file is not None  # called only while a part is open
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -132,6 +143,7 @@ class _PartWriter:
         while view.nbytes:
             if self._file is None:
                 self._open_next()
+            assert self._file is not None  # _open_next opened it
             room = self.part_bytes - self._size
             piece = view[:room]
             self._file.write(piece)
@@ -139,7 +151,7 @@ class _PartWriter:
             self.whole.update(piece)
             self._size += piece.nbytes
             self.total += piece.nbytes
-            view = view[piece.nbytes:]
+            view = view[piece.nbytes :]
             if self._size == self.part_bytes:
                 self._close_current()
         return len(data)
@@ -154,8 +166,10 @@ def _assign_batches(parts: list[dict], manifest_bytes: int, batch_files: int, ba
     batch, count, size = 1, 1, manifest_bytes
     for part in parts:
         if manifest_bytes + part["bytes"] > batch_bytes:
-            raise BadInput(f"pack: a batch of {batch_bytes} bytes cannot hold a part of {part['bytes']} bytes and the "
-                           f"manifest ({manifest_bytes} bytes); make --part-mib smaller or --batch-mib larger")
+            raise BadInput(
+                f"pack: a batch of {batch_bytes} bytes cannot hold a part of {part['bytes']} bytes and the "
+                f"manifest ({manifest_bytes} bytes); make --part-mib smaller or --batch-mib larger"
+            )
         if count + 1 > batch_files or size + part["bytes"] > batch_bytes:
             batch, count, size = batch + 1, 1, manifest_bytes
         part["batch"] = batch
@@ -170,15 +184,26 @@ def _check_limits(part_mib: float, batch_files: int, batch_mib: float) -> tuple[
         raise BadInput(f"pack: --batch-files must be at least 2 (the manifest and one part), got {batch_files}")
     part_bytes, batch_bytes = int(part_mib * MIB), int(batch_mib * MIB)
     if part_bytes < 1024 or part_bytes >= batch_bytes:
-        raise BadInput(f"pack: a batch of {batch_mib} MiB cannot hold a part of {part_mib} MiB and the manifest; "
-                       "make --part-mib smaller or --batch-mib larger")
+        raise BadInput(
+            f"pack: a batch of {batch_mib} MiB cannot hold a part of {part_mib} MiB and the manifest; "
+            "make --part-mib smaller or --batch-mib larger"
+        )
     return part_bytes, batch_files, batch_bytes
 
 
-def pack(paths: list, out: str | os.PathLike, name: str | None = None, root: str | os.PathLike | None = None,
-         part_mib: float = DEFAULT_PART_MIB, batch_files: int = DEFAULT_BATCH_FILES,
-         batch_mib: float = DEFAULT_BATCH_MIB, exclude: list[str] | None = None, note: str | None = None,
-         newer_than: str | os.PathLike | None = None, drop_finished_checkpoints: bool = False) -> Packed:
+def pack(
+    paths: list,
+    out: str | os.PathLike,
+    name: str | None = None,
+    root: str | os.PathLike | None = None,
+    part_mib: float = DEFAULT_PART_MIB,
+    batch_files: int = DEFAULT_BATCH_FILES,
+    batch_mib: float = DEFAULT_BATCH_MIB,
+    exclude: list[str] | None = None,
+    note: str | None = None,
+    newer_than: str | os.PathLike | None = None,
+    drop_finished_checkpoints: bool = False,
+) -> Packed:
     """Pack `paths` (files or folders under `root`) into `out`/batch-N/. `out` must be empty or new;
     it gets the batch folders only once every part is written. `newer_than`: only files modified
     after that file was (what a stint of work changed); `drop_finished_checkpoints`: leave out the
@@ -206,18 +231,25 @@ def pack(paths: list, out: str | os.PathLike, name: str | None = None, root: str
     try:
         writer = _PartWriter(staging, stem, part_bytes)
         listed = []
-        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        # the stream mode "w|" only writes to and closes its file object
+        with tarfile.open(  # type: ignore[call-overload]  # typeshed: fileobj must also read, seek and tell
+            fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT
+        ) as tar:
             for file, relative in members:
                 size = file.stat().st_size
                 listed.append({"path": relative, "bytes": size, "sha256": files.sha256_file(file)})
                 tar.add(str(file), arcname=relative, recursive=False)
         writer.close()
-        manifest = {
-            "format": FORMAT, "name": name, "id": pack_id,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "note": note,
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "name": name,
+            "id": pack_id,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "note": note,
             "archive": {"bytes": writer.total, "sha256": writer.whole.hexdigest(), "kind": "tar (uncompressed)"},
             "limits": {"part_bytes": part_bytes, "batch_files": batch_files, "batch_bytes": batch_bytes},
-            "parts": writer.parts, "files": listed,
+            "parts": writer.parts,
+            "files": listed,
         }
         # the manifest's own size decides how much room a batch has left: measure it with the batch numbers in
         _assign_batches(writer.parts, 0, batch_files, batch_bytes)
@@ -287,8 +319,10 @@ def _verified_stream(manifest: dict, sources: list[Path], into: Path) -> Path:
     missing = [p for p in manifest["parts"] if p["file"] not in available]
     if missing:
         batches = sorted({p["batch"] for p in missing})
-        raise SamBenchError(f"unpack: {len(missing)} of {len(manifest['parts'])} parts of {manifest['name']} are "
-                            f"missing ({missing[0]['file']} ...); bring back batch {', '.join(map(str, batches))}")
+        raise SamBenchError(
+            f"unpack: {len(missing)} of {len(manifest['parts'])} parts of {manifest['name']} are "
+            f"missing ({missing[0]['file']} ...); bring back batch {', '.join(map(str, batches))}"
+        )
     fd, joined = tempfile.mkstemp(dir=into, prefix=".unpacking-", suffix=".tar")
     whole = hashlib.sha256()
     try:
@@ -297,8 +331,10 @@ def _verified_stream(manifest: dict, sources: list[Path], into: Path) -> Path:
                 path = available[part["file"]][0]
                 data = path.read_bytes()
                 if len(data) != part["bytes"] or hashlib.sha256(data).hexdigest() != part["sha256"]:
-                    raise SamBenchError(f"unpack: part {path} is altered or damaged (its size or sha256 differs "
-                                        "from the manifest); bring its batch back again")
+                    raise SamBenchError(
+                        f"unpack: part {path} is altered or damaged (its size or sha256 differs "
+                        "from the manifest); bring its batch back again"
+                    )
                 whole.update(data)
                 out.write(data)
         if whole.hexdigest() != manifest["archive"]["sha256"]:
@@ -332,14 +368,18 @@ def unpack(sources: list, into: str | os.PathLike = ".", overwrite: bool = False
     staging = Path(tempfile.mkdtemp(dir=into, prefix=".unpacking-"))
     try:
         with tarfile.open(joined, mode="r:") as tar:
-            names = sorted(m.name for m in tar.getmembers())
+            archived = sorted(m.name for m in tar.getmembers())
             expected = sorted(f["path"] for f in manifest["files"])
-            if names != expected:
-                raise SamBenchError(f"unpack: the archive of {manifest['name']} does not hold the files its manifest lists")
+            if archived != expected:
+                raise SamBenchError(
+                    f"unpack: the archive of {manifest['name']} does not hold the files its manifest lists"
+                )
             try:
                 tar.extractall(staging, filter="data")  # refuses absolute paths, '..' and links that leave the folder
             except tarfile.FilterError as err:
-                raise SamBenchError(f"unpack: {manifest['name']} holds a path that would land outside {into} ({err})") from None
+                raise SamBenchError(
+                    f"unpack: {manifest['name']} holds a path that would land outside {into} ({err})"
+                ) from None
         plan = []
         for entry in manifest["files"]:
             staged = staging / entry["path"]
@@ -350,8 +390,10 @@ def unpack(sources: list, into: str | os.PathLike = ".", overwrite: bool = False
                 plan.append((staged, target, "identical"))
             elif target.exists():
                 if not overwrite or not target.is_file():
-                    raise BadInput(f"unpack: {target} exists with other content; nothing was unpacked "
-                                   "(pass --overwrite to replace such files)")
+                    raise BadInput(
+                        f"unpack: {target} exists with other content; nothing was unpacked "
+                        "(pass --overwrite to replace such files)"
+                    )
                 plan.append((staged, target, "replaced"))
             else:
                 plan.append((staged, target, "written"))
@@ -364,5 +406,8 @@ def unpack(sources: list, into: str | os.PathLike = ".", overwrite: bool = False
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         joined.unlink(missing_ok=True)
-    report = {what: [str(t.relative_to(into)) for _, t, w in plan if w == what] for what in ("written", "replaced", "identical")}
+    report = {
+        what: [str(t.relative_to(into)) for _, t, w in plan if w == what]
+        for what in ("written", "replaced", "identical")
+    }
     return {"manifest": manifest, **report}

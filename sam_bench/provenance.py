@@ -1,4 +1,5 @@
 """Where a result came from: code version and commit, torch version, device."""
+
 from __future__ import annotations
 
 import functools
@@ -6,11 +7,11 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from sam_bench.version import __version__
-
 
 # A copied tree (no .git, e.g. on a GPU machine without network) names its commit here: the
 # variable, or a file written at copy time with `git rev-parse HEAD > COMMIT` (see docs/gpu.md).
@@ -23,11 +24,17 @@ def code_commit(root: Path = ROOT) -> str | None:
     """The git commit of the sam-bench checkout (with '+dirty' for uncommitted changes); without
     git, $SAM_BENCH_COMMIT or the tree's COMMIT file (marked '+copy': local changes can't be seen)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         if commit:
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "sam_bench"],
-                                   cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no", "sam_bench"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
             return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -57,10 +64,17 @@ def device_name(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    env = {"sam_bench_version": __version__, "torch_version": torch.__version__,
-           "device": str(device), "device_name": device_name(device), "code_commit": code_commit()}
+    env: dict[str, Any] = {
+        "sam_bench_version": __version__,
+        "torch_version": torch.__version__,
+        "device": str(device),
+        "device_name": device_name(device),
+        "code_commit": code_commit(),
+    }
     if torch.device(device).type == "cpu":
         # Which kernels ran: CPUs differ, and oneDNN bugs are per instruction set (see memory_format.py).
-        env["cpu_isa"] = {"aten": torch.backends.cpu.get_cpu_capability(),
-                          "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+        env["cpu_isa"] = {
+            "aten": torch.backends.cpu.get_cpu_capability(),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        }
     return env

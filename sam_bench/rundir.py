@@ -1,4 +1,5 @@
 """Rebuild a trained model from its run directory alone (weights + metadata.json)."""
+
 from __future__ import annotations
 
 from pathlib import Path

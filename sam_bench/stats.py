@@ -16,16 +16,21 @@ checked by simulation in tests/test_stats_simulation.py.
 Wilson and Newcombe are closed-form (they run wherever sam-bench evaluates, scipy or not); every
 distribution (binomial, t, noncentral t, chi-square) comes from scipy.stats, imported where used.
 """
+
 from __future__ import annotations
 
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 ALPHA = 0.05  # significance level of every test in the reports
 CONFIDENCE = 1 - ALPHA
+
+# The alternative hypothesis of a one- or two-sided test, as scipy spells it
+Alternative = Literal["two-sided", "less", "greater"]
 
 
 def z_value(confidence: float = CONFIDENCE) -> float:
@@ -50,21 +55,26 @@ def wilson(correct: int, n: int, confidence: float = CONFIDENCE) -> tuple[float,
 class PairedTable:
     """Two classifiers on the same images: how many both, only the first, only the second, or
     neither got right."""
+
     both: int
     only_first: int
     only_second: int
     neither: int
 
     @classmethod
-    def of(cls, first, second) -> "PairedTable":
+    def of(cls, first, second) -> PairedTable:
         a, b = np.asarray(first, bool), np.asarray(second, bool)
         if a.shape != b.shape:
             raise ValueError(f"paired outcomes must cover the same images ({a.shape} vs {b.shape})")
         return cls(int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum()))
 
-    def __add__(self, other: "PairedTable") -> "PairedTable":
-        return PairedTable(self.both + other.both, self.only_first + other.only_first,
-                           self.only_second + other.only_second, self.neither + other.neither)
+    def __add__(self, other: PairedTable) -> PairedTable:
+        return PairedTable(
+            self.both + other.both,
+            self.only_first + other.only_first,
+            self.only_second + other.only_second,
+            self.neither + other.neither,
+        )
 
     @property
     def n(self) -> int:
@@ -76,7 +86,7 @@ class PairedTable:
         return (self.only_first - self.only_second) / self.n
 
 
-def mcnemar_exact(table: PairedTable, alternative: str = "two-sided") -> float:
+def mcnemar_exact(table: PairedTable, alternative: Alternative = "two-sided") -> float:
     """Exact McNemar p-value: under "equally accurate" each image that only one model gets right is
     a fair coin between the two (a binomial test on the discordant images). `alternative`
     "greater": H0 the first model is no more accurate ("less": no less accurate)."""
@@ -116,13 +126,13 @@ def unpaired_interval(k1: int, n1: int, k2: int, n2: int, confidence: float = CO
     return _newcombe(k1, n1, k2, n2, 0.0, confidence)
 
 
-def fisher_p(k1: int, n1: int, k2: int, n2: int, alternative: str = "two-sided") -> float:
+def fisher_p(k1: int, n1: int, k2: int, n2: int, alternative: Alternative = "two-sided") -> float:
     """p-value of Fisher's exact test of equal accuracy, for evaluations without per-image outcomes
     (conservative for evaluations on the same images, like `unpaired_interval`); `alternative` as
     in `mcnemar_exact`."""
     from scipy.stats import fisher_exact
 
-    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alternative).pvalue)
+    return float(fisher_exact(np.array([[k1, n1 - k1], [k2, n2 - k2]]), alternative=alternative).pvalue)
 
 
 def unpaired_noninferiority_p(k1: int, n1: int, k2: int, n2: int, margin: float) -> float:
@@ -174,6 +184,7 @@ class SeedsAndImages:
     the same images. The mean's variance is var(a)/S + var(b)/N + var(e)/(S N): the images' part
     does not shrink with more seeds (each seed sees the same images), the seeds' part does not
     shrink with more images."""
+
     estimate: float
     standard_error: float
     df: float  # of the t reference distribution
@@ -235,9 +246,15 @@ def seeds_and_images(values) -> SeedsAndImages:
     image_part = max(0.0, ms_images - ms_residual)
     variance = (ms_seeds + image_part) / (seeds * images)
     df = _degrees_of_freedom(ms_seeds, ms_images, ms_residual, seeds, images)
-    return SeedsAndImages(float(d.mean()), math.sqrt(variance), df, seeds, images,
-                          seed_sd=math.sqrt(max(0.0, ms_seeds - ms_residual) / images),
-                          image_sd=math.sqrt(image_part / seeds))
+    return SeedsAndImages(
+        float(d.mean()),
+        math.sqrt(variance),
+        df,
+        seeds,
+        images,
+        seed_sd=math.sqrt(max(0.0, ms_seeds - ms_residual) / images),
+        image_sd=math.sqrt(image_part / seeds),
+    )
 
 
 def accuracy_interval(result: SeedsAndImages, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -272,9 +289,16 @@ def seeds_and_images_from_means(seed_means, image_variance: float, images: int) 
     seed_part = float(means.var(ddof=1)) / seeds
     image_part = image_variance / images
     upper = seed_part * (seeds - 1) / _chi2_lower(seeds - 1)
-    df = (upper + image_part) ** 2 / (upper ** 2 / (seeds - 1) + image_part ** 2 / (images - 1))
-    return SeedsAndImages(float(means.mean()), math.sqrt(seed_part + image_part), df, seeds, images,
-                          seed_sd=math.sqrt(float(means.var(ddof=1))), image_sd=math.sqrt(image_variance))
+    df = (upper + image_part) ** 2 / (upper**2 / (seeds - 1) + image_part**2 / (images - 1))
+    return SeedsAndImages(
+        float(means.mean()),
+        math.sqrt(seed_part + image_part),
+        df,
+        seeds,
+        images,
+        seed_sd=math.sqrt(float(means.var(ddof=1))),
+        image_sd=math.sqrt(image_variance),
+    )
 
 
 def _mean_squares(d: np.ndarray) -> tuple[float, float, float]:
@@ -344,5 +368,6 @@ def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, floa
     values = np.asarray(values, float)
     median = float(np.median(values))
     ci = quantile_test(values, q=median, p=0.5).confidence_interval(confidence)
-    low, high = float(ci.low), float(ci.high)
+    # confidence_interval() returns a ConfidenceInterval
+    low, high = float(ci.low), float(ci.high)  # type: ignore[attr-defined]  # scipy-stubs: typed as a float
     return median, (low if math.isfinite(low) else None), (high if math.isfinite(high) else None)

@@ -23,6 +23,7 @@ def _few_threads():
 @pytest.fixture(scope="module")
 def sample():
     from sam_bench.data import load_dataset
+
     return load_dataset("cifar10-sample")
 
 
@@ -33,9 +34,16 @@ def tiny_net(sample):
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    net = nn.Sequential(InputNormalization(sample.mean, sample.std), nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(),
-                        nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                        nn.Linear(128, 10))
+    net = nn.Sequential(
+        InputNormalization(sample.mean, sample.std),
+        nn.Conv2d(3, 16, 3, 2, 1),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, 2, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
     x = torch.from_numpy(sample.x_train).permute(0, 3, 1, 2).contiguous().float() / 255
     y = torch.from_numpy(sample.y_train)
     opt = torch.optim.Adam(net.parameters(), 3e-3)

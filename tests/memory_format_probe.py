@@ -10,6 +10,7 @@ not go through oneDNN). Comparing layer by layer keeps the check well-conditione
 models in fp32 and fp64 mixes in ReLUs that flip on rounding, which moves gradients by percents.
 Prints one JSON line per method and step, so a crash or hang shows where it happened.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,11 @@ import json
 import torch
 import torch.nn as nn
 
-from sam_bench.attacks.pgd import random_perturbation
 from sam_bench.data import STATS
 from sam_bench.memory_format import training_format
-from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, train_step
 from sam_bench.models import create_model, make_spec
 from sam_bench.training.loop import TrainConfig, build_optimizer
+from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, train_step
 
 STEPS, BATCH = 2, 2
 
@@ -45,6 +45,7 @@ class ConvGradientCheck:
                 record = {"input": inputs[0].detach()}
                 output.register_hook(lambda g: record.__setitem__("grad_output", g.detach()))
                 self.passes.setdefault(name, []).append(record)
+
         return hook
 
     def _weight_hook(self, name, conv):
@@ -52,14 +53,21 @@ class ConvGradientCheck:
             # The pass whose output gradient came last: attack passes have one too, but no weight gradient.
             record = [r for r in self.passes[name] if "grad_output" in r][-1]
             reference = torch.nn.grad.conv2d_weight(
-                record["input"].double(), conv.weight.shape, record["grad_output"].double(),
-                conv.stride, conv.padding, conv.dilation, conv.groups)
+                record["input"].double(),
+                conv.weight.shape,
+                record["grad_output"].double(),
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                conv.groups,
+            )
             scale = reference.abs().max().item()
             err = (grad_weight.double() - reference).abs().max().item() / scale if scale else 0.0
             if not err <= self.worst:  # NaN counts as the worst
                 self.worst, self.where = err, name
             self.checked += 1
             self.passes[name] = []
+
         return hook
 
 
@@ -70,8 +78,12 @@ def main() -> None:
     ap.add_argument("--num-classes", type=int, default=10)
     ap.add_argument("--arch-kwargs", default="null", help="timm constructor arguments, as JSON")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--layout", choices=["auto", "channels_last", "contiguous"], default="auto",
-                    help="auto: training_format's choice; the others override it (to show what the probe catches)")
+    ap.add_argument(
+        "--layout",
+        choices=["auto", "channels_last", "contiguous"],
+        default="auto",
+        help="auto: training_format's choice; the others override it (to show what the probe catches)",
+    )
     args = ap.parse_args()
     arch_kwargs = json.loads(args.arch_kwargs)
     spec = make_spec(args.arch, args.num_classes, *STATS["cifar10"], args.width, arch_kwargs)
@@ -84,8 +96,11 @@ def main() -> None:
         cfg = TrainConfig(**settings).validate()
         torch.manual_seed(0)
         model = create_model(spec).train()
-        layout = {"auto": training_format(model, "cpu"), "channels_last": torch.channels_last,
-                  "contiguous": torch.contiguous_format}[args.layout]
+        layout = {
+            "auto": training_format(model, "cpu"),
+            "channels_last": torch.channels_last,
+            "contiguous": torch.contiguous_format,
+        }[args.layout]
         model = model.to(memory_format=layout)
         check = ConvGradientCheck(model)
         optimizer = build_optimizer(cfg, model)
@@ -94,9 +109,19 @@ def main() -> None:
             x = torch.rand(BATCH, 3, 32, 32).contiguous(memory_format=layout)
             y = torch.randint(0, args.num_classes, (BATCH,))
             train_step(method, model, optimizer, x, y, attack)
-            print(json.dumps({"method": method, "step": step, "layout": str(layout).removeprefix("torch."),
-                              "weight_gradients_checked": check.checked, "error": check.worst,
-                              "layer": check.where}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "method": method,
+                        "step": step,
+                        "layout": str(layout).removeprefix("torch."),
+                        "weight_gradients_checked": check.checked,
+                        "error": check.worst,
+                        "layer": check.where,
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

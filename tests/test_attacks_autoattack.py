@@ -1,5 +1,6 @@
 """AutoAttack through pyautoattack: faithful to one all-in-one call, stronger than PGD-10, and
 giving RobustBench's own number on the same model and images."""
+
 import functools
 import logging
 import re
@@ -65,8 +66,11 @@ def test_breakdown_equals_one_run_standard_evaluation(tiny_net, images, quick_bu
         logger.setLevel(level)
 
     assert torch.equal(ours.x_adv, x_adv) and torch.equal(ours.y_adv, y_adv)
-    logged = {m.group(1).lower(): float(m.group(2)) for m in
-              (re.match(r"robust accuracy after (\S+): ([\d.]+)%", r) for r in records) if m}
+    logged = {
+        m.group(1).lower(): float(m.group(2))
+        for m in (re.match(r"robust accuracy after (\S+): ([\d.]+)%", r) for r in records)
+        if m
+    }
     assert list(logged) == ours.attacks == ["apgd-ce", "apgd-t", "fab-t", "square"]
     for name, percent in logged.items():
         assert round(100 * ours.breakdown[name] / N, 2) == percent
@@ -83,8 +87,9 @@ def test_eps_zero_changes_nothing(tiny_net, images):
 
 def test_apgd_finds_at_least_what_pgd10_finds_and_accuracy_falls_with_eps(tiny_net, sample):
     eps = ["1/255", "4/255", "8/255"]
-    specs = make_attacks("pgd", "Linf", eps) + make_attacks("autoattack", "Linf", eps, attacks=["apgd-ce"],
-                                                            version="custom")
+    specs = make_attacks("pgd", "Linf", eps) + make_attacks(
+        "autoattack", "Linf", eps, attacks=["apgd-ce"], version="custom"
+    )
     results = evaluate(tiny_net, sample, specs, n_examples=N, batch_size=N, progress=False)
     pgd, apgd = results["evaluations"][:3], results["evaluations"][3:]
     for p, a in zip(pgd, apgd):
@@ -103,23 +108,34 @@ def test_l2_accuracy_falls_with_eps(tiny_net, sample):
     assert accs == sorted(accs, reverse=True) and accs[-1] < accs[0]
 
 
-def test_robustbench_benchmark_gives_the_same_autoattack_accuracy(tiny_net, sample, images, quick_budgets,
-                                                                    monkeypatch, tmp_path):
+def test_robustbench_benchmark_gives_the_same_autoattack_accuracy(
+    tiny_net, sample, images, quick_budgets, monkeypatch, tmp_path
+):
     import autoattack  # the compat module over pyautoattack, which robustbench imports
     import robustbench.eval as rb_eval
 
     x, y = images
     eps = 4 / 255
     # The very same images (RobustBench would read CIFAR-10 through torchvision, offline here) ...
-    monkeypatch.setattr(rb_eval, "load_clean_dataset",
-                        lambda dataset, n_examples, data_dir, prepr: (x[:n_examples], y[:n_examples]))
+    monkeypatch.setattr(
+        rb_eval, "load_clean_dataset", lambda dataset, n_examples, data_dir, prepr: (x[:n_examples], y[:n_examples])
+    )
     # ... and the same seed (RobustBench builds AutoAttack without one; pyautoattack then uses the clock).
     monkeypatch.setattr(rb_eval, "AutoAttack", functools.partial(autoattack.AutoAttack, seed=0))
-    rb_clean, rb_robust = rb_eval.benchmark(tiny_net, n_examples=N, dataset="cifar10", threat_model="Linf",
-                                            eps=eps, device=torch.device("cpu"), batch_size=N, data_dir=str(tmp_path))
+    rb_clean, rb_robust = rb_eval.benchmark(
+        tiny_net,
+        n_examples=N,
+        dataset="cifar10",
+        threat_model="Linf",
+        eps=eps,
+        device=torch.device("cpu"),
+        batch_size=N,
+        data_dir=str(tmp_path),
+    )
 
-    results = evaluate(tiny_net, sample, make_attacks("autoattack", "Linf", [eps]), n_examples=N,
-                       batch_size=N, progress=False)
+    results = evaluate(
+        tiny_net, sample, make_attacks("autoattack", "Linf", [eps]), n_examples=N, batch_size=N, progress=False
+    )
     ev = results["evaluations"][0]
     assert 0 < ev["robust_acc"] < ev["clean_acc"]  # a non-trivial number to agree on
     assert results["clean_acc"] == pytest.approx(rb_clean, abs=1e-9)

@@ -2,9 +2,16 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sam_bench.evaluation.batching import (CPU_BATCH, CPU_CHUNK, attack_step_fits, batch_size_for, check_size,
-                                chunk_size_for, largest_batch)
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.batching import (
+    CPU_BATCH,
+    CPU_CHUNK,
+    attack_step_fits,
+    batch_size_for,
+    check_size,
+    chunk_size_for,
+    largest_batch,
+)
 from sam_bench.evaluation.evaluate import evaluate, make_attacks
 
 
@@ -44,8 +51,13 @@ class CudnnRunsOutOfWorkspace(RunsOutOfMemory):
         return super().forward(x)
 
 
-@pytest.mark.parametrize("message", ["cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
-                                     "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
+        "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+    ],
+)
 def test_library_allocation_failures_count_as_out_of_memory(message):
     example = torch.rand(4, 3, 32, 32)
     assert largest_batch(lambda b: attack_step_fits(CudnnRunsOutOfWorkspace(100, message), example, b), 2000) == 62

@@ -1,4 +1,5 @@
 """`sam-bench bench` and the paper-loop baseline it measures against (no speed is asserted)."""
+
 import json
 import math
 
@@ -7,16 +8,24 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
+from sam_bench.bench.paper_loop import (
+    PaperSAM,
+    endless,
+    make_normalize,
+    paper_loader,
+    paper_model,
+    paper_optimizer,
+    paper_pgd,
+    paper_step,
+)
 from sam_bench.bench.throughput import EPOCH_IMAGES, device_slug, run_bench, summarize
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
-from sam_bench.training.methods import train_step
 from sam_bench.models import create_model, make_spec
-from sam_bench.training.optim import SAM
-from sam_bench.bench.paper_loop import (PaperSAM, endless, make_normalize, paper_loader, paper_model, paper_optimizer,
-                                  paper_pgd, paper_step)
 from sam_bench.provenance import device_name
+from sam_bench.training.methods import train_step
+from sam_bench.training.optim import SAM
 
 
 def _check_summary(summary, n):
@@ -65,7 +74,9 @@ def test_cli_quick_writes_every_field(tmp_path, monkeypatch):
         _check_measurement(same, s["repeats"])
         assert same["batch_size"] == paper["batch_size"] == s["paper_batch_size"] != fast["batch_size"]
         assert same["images_per_run"] == paper["images_per_run"]
-        assert t["x_paper_same_batch"] == pytest.approx(same["images_per_s"]["median"] / paper["images_per_s"]["median"])
+        assert t["x_paper_same_batch"] == pytest.approx(
+            same["images_per_s"]["median"] / paper["images_per_s"]["median"]
+        )
 
     pgd = res["evaluation"]["pgd"]
     _check_measurement(pgd, s["repeats"])
@@ -105,8 +116,20 @@ def test_markdown_from_refuses_other_files(tmp_path):
 
 
 def test_library_call_skips(tmp_path):
-    res = run_bench(device="cpu", methods="standard,asam", batch_size=8, n_images=16, repeats=1, warmup=0,
-                    width=0.0625, steps=1, paper_loop=False, evaluation=False, threads=1, commit="abc123")
+    res = run_bench(
+        device="cpu",
+        methods="standard,asam",
+        batch_size=8,
+        n_images=16,
+        repeats=1,
+        warmup=0,
+        width=0.0625,
+        steps=1,
+        paper_loop=False,
+        evaluation=False,
+        threads=1,
+        commit="abc123",
+    )
     assert res["environment"]["code_commit"] == "abc123" and res["environment"]["code_commit_source"] == "given"
     assert set(res["training"]) == {"standard", "asam"}
     assert all(t["paper"] is None and t["x_paper"] is None for t in res["training"].values())
@@ -114,13 +137,16 @@ def test_library_call_skips(tmp_path):
     assert res["training"]["asam"]["fast"]["passes_per_step"] == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--methods", "standard,bogus"], "unknown method 'bogus'"),
-    (["--repeats", "0"], "--repeats must be >= 1"),
-    (["--steps", "0"], "--steps must be >= 1"),
-    (["--arch", "nonet"], "unknown architecture"),
-    (["--batch-size", "64", "--n-images", "32"], "smaller than a batch"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--methods", "standard,bogus"], "unknown method 'bogus'"),
+        (["--repeats", "0"], "--repeats must be >= 1"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--arch", "nonet"], "unknown architecture"),
+        (["--batch-size", "64", "--n-images", "32"], "smaller than a batch"),
+    ],
+)
 def test_bad_inputs_exit_2_with_one_line(tmp_path, args, message):
     r = CliRunner().invoke(cli, ["bench", "--quick", "--out", str(tmp_path / "x.json"), *args])
     assert r.exit_code == 2, r.output
@@ -153,15 +179,18 @@ def test_paper_loop_trains(method):
     optimizer = paper_optimizer(method, model, lr=0.05)
     normalize = make_normalize("cifar10")
     batches = endless(paper_loader(data.x_train, data.y_train, batch_size=32))
-    losses = [paper_step(method, model, optimizer, x, y, normalize, torch.device("cpu"))[0] / len(y)
-              for x, y in (next(batches) for _ in range(24))]
+    losses = [
+        paper_step(method, model, optimizer, x, y, normalize, torch.device("cpu"))[0] / len(y)
+        for x, y in (next(batches) for _ in range(24))
+    ]
     assert all(math.isfinite(v) for v in losses)
     assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4, losses
 
 
 def _bn_updates(model):
-    return {name: int(m.num_batches_tracked) for name, m in model.named_modules()
-            if isinstance(m, torch.nn.BatchNorm2d)}
+    return {
+        name: int(m.num_batches_tracked) for name, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)
+    }
 
 
 def test_paper_sam_moves_bn_stats_in_both_passes_ours_in_one():
@@ -226,10 +255,13 @@ def test_every_finished_part_is_written_at_once(tmp_path):
             record = json.loads(out.read_text())
             seen.append((message, record["status"], sorted(record["training"])))
 
-    result = run_bench(**{**QUICK, "methods": ("standard", "sam"), "paper_loop": False, "evaluation": False},
-                       log=log, out=out)
-    assert seen == [("training throughput: standard (sam-bench loop)", "running", []),
-                    ("training throughput: sam (sam-bench loop)", "running", ["standard"])]
+    result = run_bench(
+        **{**QUICK, "methods": ("standard", "sam"), "paper_loop": False, "evaluation": False}, log=log, out=out
+    )
+    assert seen == [
+        ("training throughput: standard (sam-bench loop)", "running", []),
+        ("training throughput: sam (sam-bench loop)", "running", ["standard"]),
+    ]
     assert result["status"] == "complete" and json.loads(out.read_text())["status"] == "complete"
 
 
@@ -251,8 +283,11 @@ def test_a_time_limit_skips_the_parts_that_would_end_after_it(tmp_path, monkeypa
 
     monkeypatch.setattr(bench, "_fast_training", a_minute)
     out = tmp_path / "bench.json"
-    result = run_bench(**{**QUICK, "methods": ("standard", "sam", "at"), "paper_loop": False, "evaluation": False},
-                       out=out, stop_at=fake.now + 90)
+    result = run_bench(
+        **{**QUICK, "methods": ("standard", "sam", "at"), "paper_loop": False, "evaluation": False},
+        out=out,
+        stop_at=fake.now + 90,
+    )
     assert list(result["training"]) == ["standard"]
     assert result["status"] == "stopped" and result["not_measured"] == ["training: sam", "training: at"]
     assert json.loads(out.read_text())["not_measured"] == result["not_measured"]

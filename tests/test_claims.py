@@ -1,6 +1,7 @@
 """The paper's claims are judged one configuration at a time (sam_bench/claims.py): training methods
 over seeds and test images, one-sided tests in the claimed direction, an intersection-union rule for
 "holds", Holm for "fails", and every "inconclusive" says what effect the design could have detected."""
+
 import numpy as np
 import pytest
 from scipy.stats import t
@@ -15,20 +16,40 @@ BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/25
 def flags(correct: int, shift: int = 0) -> np.ndarray:
     """`correct` of N images right: images shift .. shift+correct-1 (so two vectors overlap by design)."""
     out = np.zeros(N, bool)
-    out[shift:shift + correct] = True
+    out[shift : shift + correct] = True
     return out
 
 
 def record(name, method, seed, clean, robust, **config):
     """clean: correct-flags; robust: {budget: correct-flags} (PGD)."""
-    evaluations = [{"attack": "pgd", "norm": norm, "eps": eps, "eps_value": 0.0 if eps == "0" else eval(eps),
-                    "robust_acc": float(v.mean()), "n_examples": N, "outcomes": outcomes.encode(v)}
-                   for (norm, eps), v in robust.items()]
-    return {"name": name, "key": f"{name}-key", "seed": seed, "primary": seed == 0,
-            "config": {"method": method, "seed": seed, **config}, "degenerate": None, "training": {},
-            "epoch_seconds": [],
-            "results": {"clean_acc": float(clean.mean()), "clean_outcomes": outcomes.encode(clean),
-                        "dataset": {"n_examples": N}, "evaluations": evaluations}}
+    evaluations = [
+        {
+            "attack": "pgd",
+            "norm": norm,
+            "eps": eps,
+            "eps_value": 0.0 if eps == "0" else eval(eps),
+            "robust_acc": float(v.mean()),
+            "n_examples": N,
+            "outcomes": outcomes.encode(v),
+        }
+        for (norm, eps), v in robust.items()
+    ]
+    return {
+        "name": name,
+        "key": f"{name}-key",
+        "seed": seed,
+        "primary": seed == 0,
+        "config": {"method": method, "seed": seed, **config},
+        "degenerate": None,
+        "training": {},
+        "epoch_seconds": [],
+        "results": {
+            "clean_acc": float(clean.mean()),
+            "clean_outcomes": outcomes.encode(clean),
+            "dataset": {"n_examples": N},
+            "evaluations": evaluations,
+        },
+    }
 
 
 def pair(st_robust: int, sam_robust: int, seed: int = 0, st_clean: int = 600, sam_clean: int = 600, name="SAM-0.1"):
@@ -63,19 +84,28 @@ def test_one_seed_gives_no_verdict_on_the_method():
     c2 = by_claim(list(pair(300, 360)))[("C2", "SAM-0.1")]
     assert c2["verdict"] == "inconclusive"
     assert c2["reason"].startswith("one training seed in common: the seed-to-seed variation is not measured")
-    assert "80% power needs true differences of more than +" in c2["reason"] and "(PGD L2 32/255) points" in c2["reason"]
-    assert ("one training seed: these two trained models, exact McNemar on 1,000 images (60 only SAM-0.1, 0 only ST):"
-            " one-sided p < 0.001") in c2["evidence"][0]
+    assert (
+        "80% power needs true differences of more than +" in c2["reason"] and "(PGD L2 32/255) points" in c2["reason"]
+    )
+    assert (
+        "one training seed: these two trained models, exact McNemar on 1,000 images (60 only SAM-0.1, 0 only ST):"
+        " one-sided p < 0.001"
+    ) in c2["evidence"][0]
 
 
 def test_seeds_must_agree_before_a_difference_is_called():
     # Pooled over 3 seeds SAM is ahead by 70 images, but the seeds disagree: +6, -4, +5 points
     records = seeds((300, 360), (340, 300), (300, 350))
-    comparison = compare([r for r in records if r["name"] == "SAM-0.1"], [r for r in records if r["name"] == "ST"],
-                         ("pgd", "Linf", "1/255"))
+    comparison = compare(
+        [r for r in records if r["name"] == "SAM-0.1"],
+        [r for r in records if r["name"] == "ST"],
+        ("pgd", "Linf", "1/255"),
+    )
     assert comparison.seeds == 3 and abs(comparison.difference - 0.0233) < 1e-3 and comparison.p_value > 0.05
     c2 = by_claim(records)[("C2", "SAM-0.1")]
-    assert c2["verdict"] == "inconclusive" and c2["reason"].startswith("not significant at one-sided p < 0.05: PGD Linf 1/255 (p = ")
+    assert c2["verdict"] == "inconclusive" and c2["reason"].startswith(
+        "not significant at one-sided p < 0.05: PGD Linf 1/255 (p = "
+    )
     assert "80% power needs a true difference of at least +" in c2["reason"]  # the detectable effect, per comparison
     standard_error = (comparison.high - comparison.difference) / t.ppf(0.975, 2)
     assert 3.9 < comparison.detectable / standard_error < 4.1  # with 2 df, about 4 standard errors
@@ -83,7 +113,9 @@ def test_seeds_must_agree_before_a_difference_is_called():
 
 def test_a_significant_loss_fails_and_directions_are_one_sided():
     c2 = by_claim(seeds((360, 300), (360, 310), (360, 300)))[("C2", "SAM-0.1")]
-    assert c2["verdict"] == "fails" and c2["reason"].startswith("significantly the other way (one-sided p < 0.05, Holm over 4")
+    assert c2["verdict"] == "fails" and c2["reason"].startswith(
+        "significantly the other way (one-sided p < 0.05, Holm over 4"
+    )
     # SAM clearly better at three budgets, no better at the fourth: the claim needs all four, and a
     # "not better" is not a "worse": inconclusive, naming only the budget that fell short
     records = seeds((300, 360), (310, 360), (300, 360))
@@ -126,8 +158,16 @@ def test_each_configuration_is_its_own_family():
 def test_c3_tests_each_at_model_against_each_sam_model():
     records = seeds((300, 300), (300, 300), (300, 300))
     for s in range(3):
-        at = record("AT-Linf-2", "at", s, flags(500 + s), {("Linf", "2/255"): flags(450 - s)},
-                    attack_norm="Linf", attack_eps="2/255", attack_steps=5)
+        at = record(
+            "AT-Linf-2",
+            "at",
+            s,
+            flags(500 + s),
+            {("Linf", "2/255"): flags(450 - s)},
+            attack_norm="Linf",
+            attack_eps="2/255",
+            attack_steps=5,
+        )
         records.append(at)
     c3 = by_claim(records)[("C3", "AT-Linf-2 vs SAM-0.1")]
     assert c3["verdict"] == "holds"
@@ -145,8 +185,10 @@ def test_results_without_per_image_outcomes_get_a_conservative_test():
     bounded = compare(*[[r for r in records if r["name"] == n] for n in ("SAM-0.1", "ST")], ("pgd", "Linf", "1/255"))
     assert bounded.difference == pytest.approx(paired.difference)
     assert bounded.high - bounded.low > paired.high - paired.low  # the images' share bounded, not measured
-    one = compare(*[[r for r in records if r["name"] == n and r["seed"] == 0] for n in ("SAM-0.1", "ST")],
-                  ("pgd", "Linf", "1/255"))
+    one = compare(
+        *[[r for r in records if r["name"] == n and r["seed"] == 0] for n in ("SAM-0.1", "ST")],
+        ("pgd", "Linf", "1/255"),
+    )
     assert "unpaired Fisher exact test (no per-image outcomes recorded; conservative)" in one.tests[0]
 
 
@@ -154,9 +196,18 @@ def test_c4_rests_on_the_cost_measurement():
     st, sam = pair(300, 300)
 
     def cost(low, median, high, key="SAM-0.1-key"):
-        return {"models": [{"name": "SAM-0.1", "key": key, "baseline": "ST", "passes_per_step": 2,
-                            "baseline_passes_per_step": 1,
-                            "ratio": {"runs": [median] * 10, "median": median, "low": low, "high": high}}]}
+        return {
+            "models": [
+                {
+                    "name": "SAM-0.1",
+                    "key": key,
+                    "baseline": "ST",
+                    "passes_per_step": 2,
+                    "baseline_passes_per_step": 1,
+                    "ratio": {"runs": [median] * 10, "median": median, "low": low, "high": high},
+                }
+            ]
+        }
 
     group = [sam]
     assert cost_verdict(group, [st], cost(1.8, 1.9, 2.1))["verdict"] == "holds"
@@ -165,9 +216,12 @@ def test_c4_rests_on_the_cost_measurement():
     assert straddling["verdict"] == "inconclusive" and "straddles an edge of the band 1.30–2.70" in straddling["reason"]
     stale = cost_verdict(group, [st], cost(1.8, 1.9, 2.1, key="other-settings"))
     assert stale["verdict"] == "inconclusive" and "no cost measurement of this model's settings" in stale["reason"]
-    assert by_claim([st, sam])[("C4", "SAM-0.1")]["reason"].startswith("no cost measurement")  # training logs are no evidence
+    assert by_claim([st, sam])[("C4", "SAM-0.1")]["reason"].startswith(
+        "no cost measurement"
+    )  # training logs are no evidence
     assert cost_verdict(group, [st], cost(1.8, 1.9, 2.1))["evidence"][0].startswith(
-        "SAM-0.1: 1.90x ST per step, 95% interval [1.80, 2.10] over 10 interleaved rounds (expected about 2x")
+        "SAM-0.1: 1.90x ST per step, 95% interval [1.80, 2.10] over 10 interleaved rounds (expected about 2x"
+    )
 
 
 def test_a_grid_over_architectures_is_judged_per_architecture():
@@ -176,10 +230,26 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
     prn = seeds((300, 360), (310, 360), (300, 360))
     vit = []
     for s in range(3):
-        vit += [record("ViT-ST", "standard", s, flags(600), {b: flags(300) for b in BUDGETS},
-                       arch="timm:vit_tiny_patch16_224", arch_kwargs={"depth": 4}),
-                record("ViT-SAM-0.1", "sam", s, flags(600), {b: flags(290 - s) for b in BUDGETS},
-                       arch="timm:vit_tiny_patch16_224", arch_kwargs={"depth": 4})]
+        vit += [
+            record(
+                "ViT-ST",
+                "standard",
+                s,
+                flags(600),
+                {b: flags(300) for b in BUDGETS},
+                arch="timm:vit_tiny_patch16_224",
+                arch_kwargs={"depth": 4},
+            ),
+            record(
+                "ViT-SAM-0.1",
+                "sam",
+                s,
+                flags(600),
+                {b: flags(290 - s) for b in BUDGETS},
+                arch="timm:vit_tiny_patch16_224",
+                arch_kwargs={"depth": 4},
+            ),
+        ]
     for r in prn:
         r["config"].update(arch="preactresnet18", width=0.125)
     split = by_architecture(prn + vit)
@@ -194,8 +264,10 @@ def test_each_architecture_costs_against_its_own_st():
     from sam_bench.experiments.claims import cost_against_st
 
     prn = list(pair(300, 360))
-    vit = [record("ViT-ST", "standard", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224"),
-           record("ViT-SAM-0.1", "sam", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224")]
+    vit = [
+        record("ViT-ST", "standard", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224"),
+        record("ViT-SAM-0.1", "sam", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224"),
+    ]
     for r, seconds in zip(prn + vit, [10.0, 20.0, 40.0, 80.0]):
         r["epoch_seconds"] = [99.0, seconds]  # the first epoch (start-up) does not count
     assert cost_against_st(prn + vit) == [1.0, 2.0, 1.0, 2.0]  # not 4 and 8 against PreActResNet's ST

@@ -1,16 +1,19 @@
 """`sam-bench --help` is instant: the CLI and `import sam_bench` import no torch."""
+
 import subprocess
 import sys
 
 
 def test_help_imports_no_torch_and_cuts_no_description():
-    code = ("import sys; from sam_bench.cli import cli\n"
-            "for args in ([], ['train'], ['evaluate'], ['zoo'], ['leaderboard'], ['reproduce'], ['bench']):\n"
-            "    try:\n"
-            "        cli(args + ['--help'], prog_name='sam-bench')\n"
-            "    except SystemExit:\n"
-            "        pass\n"
-            "print('torch imported' if 'torch' in sys.modules else 'no torch')\n")
+    code = (
+        "import sys; from sam_bench.cli import cli\n"
+        "for args in ([], ['train'], ['evaluate'], ['zoo'], ['leaderboard'], ['reproduce'], ['bench']):\n"
+        "    try:\n"
+        "        cli(args + ['--help'], prog_name='sam-bench')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("no torch")
     commands = out.split("Commands:")[1].split("Usage:")[0]
@@ -19,8 +22,10 @@ def test_help_imports_no_torch_and_cuts_no_description():
 
 
 def test_import_sam_bench_is_light_until_used():
-    code = ("import sys, sam_bench; light = 'torch' not in sys.modules\n"
-            "import torchvision, autoattack  # the shims run on first import\n"
-            "print(light, callable(sam_bench.load_model), sorted(sam_bench._compat.ACTIVE))")
+    code = (
+        "import sys, sam_bench; light = 'torch' not in sys.modules\n"
+        "import torchvision, autoattack  # the shims run on first import\n"
+        "print(light, callable(sam_bench.load_model), sorted(sam_bench._compat.ACTIVE))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True True ['autoattack', 'torchvision']"

@@ -16,8 +16,26 @@ def run(args):
 
 def test_train_sam_on_the_bundled_sample_then_resume(tmp_path):
     out = tmp_path / "sam"
-    r = run(["train", "--method", "sam", "--rho", "0.1", "--dataset", "cifar10-sample", "--epochs", "2",
-             "--n-train", "256", "--stop-after-epochs", "1", "--out", str(out), *TINY])
+    r = run(
+        [
+            "train",
+            "--method",
+            "sam",
+            "--rho",
+            "0.1",
+            "--dataset",
+            "cifar10-sample",
+            "--epochs",
+            "2",
+            "--n-train",
+            "256",
+            "--stop-after-epochs",
+            "1",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
     assert r.exit_code == 0, r.output
     assert "stopped after epoch 1/2" in r.output
     r = run(["train", "--out", str(out), "--resume", "--quiet"])  # the recipe comes from the run directory
@@ -56,22 +74,44 @@ def test_ctrl_c_says_how_to_continue(tmp_path, monkeypatch):
 
 
 def test_train_at_on_synthetic(tmp_path):
-    r = run(["train", "--method", "at", "--attack-norm", "Linf", "--attack-eps", "8/255", "--attack-steps", "2",
-             "--attack-step-size", "4/255", "--dataset", "synthetic", "--epochs", "1", "--out",
-             str(tmp_path / "at"), *TINY])
+    r = run(
+        [
+            "train",
+            "--method",
+            "at",
+            "--attack-norm",
+            "Linf",
+            "--attack-eps",
+            "8/255",
+            "--attack-steps",
+            "2",
+            "--attack-step-size",
+            "4/255",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "at"),
+            *TINY,
+        ]
+    )
     assert r.exit_code == 0, r.output
     config = json.loads((tmp_path / "at" / "metadata.json").read_text())["config"]
     assert (config["attack_eps"], config["attack_step_size"], config["attack_steps"]) == ("8/255", "4/255", 2)
 
 
-@pytest.mark.parametrize("args,code,message", [
-    (["--method", "adam"], 2, "Invalid value for '--method'"),
-    (["--arch", "vgg11"], 2, "unknown architecture"),
-    (["--dataset", "imagenet"], 2, "Invalid value for '--dataset'"),
-    (["--method", "at", "--attack-eps", "abc"], 2, "invalid eps"),
-    (["--method", "sam", "--rho", "-0.1"], 2, "--rho must be >= 0"),
-    (["--method", "at", "--attack-eps", "-8/255"], 2, "invalid eps"),
-])
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["--method", "adam"], 2, "Invalid value for '--method'"),
+        (["--arch", "vgg11"], 2, "unknown architecture"),
+        (["--dataset", "imagenet"], 2, "Invalid value for '--dataset'"),
+        (["--method", "at", "--attack-eps", "abc"], 2, "invalid eps"),
+        (["--method", "sam", "--rho", "-0.1"], 2, "--rho must be >= 0"),
+        (["--method", "at", "--attack-eps", "-8/255"], 2, "invalid eps"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code(tmp_path, args, code, message):
     r = run(["train", "--dataset", "synthetic", "--epochs", "1", "--out", str(tmp_path / "x"), *TINY, *args])
     assert r.exit_code == code, r.output
@@ -98,8 +138,22 @@ def test_out_dir_with_another_run_and_corrupt_resume(tmp_path):
 
 
 def test_console_script_prints_no_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "sam_bench", "train", "--dataset", "cifar10", "--data-dir",
-                        str(tmp_path / "missing"), "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sam_bench",
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path / "missing"),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert "cifar10 not found" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -11,6 +11,7 @@ def test_ecosystem_imports_after_install():
     torchvision = importlib.import_module("torchvision")
     timm = importlib.import_module("timm")
     from robustbench.eval import benchmark  # needs `autoattack` and `autoattack.state`
+
     assert torchvision.__version__ and timm.__version__ and callable(benchmark)
 
 
@@ -20,8 +21,9 @@ def test_autoattack_shim_has_upstream_signature():
     import torch
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3)).eval()
-    adversary = autoattack.AutoAttack(model, norm="Linf", eps=0.1, version="custom",
-                                      attacks_to_run=["apgd-ce"], device="cpu", verbose=False)
+    adversary = autoattack.AutoAttack(
+        model, norm="Linf", eps=0.1, version="custom", attacks_to_run=["apgd-ce"], device="cpu", verbose=False
+    )
     adversary.apgd.n_iter = 5
     x, y = torch.rand(8, 3, 4, 4), torch.arange(8) % 3
     x_adv = adversary.run_standard_evaluation(x, y, bs=4)  # upstream: `bs=`, returns x_adv only

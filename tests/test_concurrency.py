@@ -1,5 +1,6 @@
 """Shared state under concurrency: 4 processes write one zoo and one leaderboard at once
 (files.locked around the zoo's id check and the leaderboard's read-merge-write)."""
+
 import multiprocessing
 import threading
 
@@ -8,8 +9,8 @@ import torch
 
 from sam_bench import files
 from sam_bench.leaderboard import board as leaderboard
-from sam_bench.zoo import store as zoo
 from sam_bench.training.loop import TrainConfig, train
+from sam_bench.zoo import store as zoo
 
 WRITERS, EACH = 4, 5
 BARRIER_S = 60
@@ -19,18 +20,54 @@ SHARED_ID = "SamBench2025Standard_shared"
 def results_with_pgd(entry, eps: str, acc: float) -> dict:
     """A results record as `sam-bench evaluate` writes it: AutoAttack plus one PGD budget."""
     evaluations = [
-        {"attack": "pgd", "norm": "Linf", "eps": eps, "eps_value": 0.0,
-         "settings": {"steps": 10, "step_size": 0.001, "restarts": 1}, "clean_acc": 0.5, "robust_acc": acc,
-         "n_examples": 100},
-        {"attack": "autoattack", "norm": "Linf", "eps": "8/255", "eps_value": 8 / 255, "settings": {"version": "standard"},
-         "clean_acc": 0.5, "robust_acc": 0.1, "attack_reported_acc": 0.1, "n_examples": 100, "seconds": 1.0}]
-    return {"schema": "sam-bench/eval-results/v1", "created": "2025-01-01T00:00:00+00:00",
-            "model": {"ref": entry["id"], "kind": "zoo", "zoo_id": entry["id"], "weights_sha256": entry["weights_sha256"],
-                      "arch": entry["arch"], "method": entry["method"]},
-            "dataset": {"name": "cifar10-sample", "family": "cifar10", "split": "test", "n_examples": 100,
-                        "n_test_total": 500, "sha256": "0" * 64},
-            "precision": "fp32", "clean_acc": 0.5, "evaluations": evaluations, "robustbench": None,
-            "environment": {"device_name": "cpu"}}
+        {
+            "attack": "pgd",
+            "norm": "Linf",
+            "eps": eps,
+            "eps_value": 0.0,
+            "settings": {"steps": 10, "step_size": 0.001, "restarts": 1},
+            "clean_acc": 0.5,
+            "robust_acc": acc,
+            "n_examples": 100,
+        },
+        {
+            "attack": "autoattack",
+            "norm": "Linf",
+            "eps": "8/255",
+            "eps_value": 8 / 255,
+            "settings": {"version": "standard"},
+            "clean_acc": 0.5,
+            "robust_acc": 0.1,
+            "attack_reported_acc": 0.1,
+            "n_examples": 100,
+            "seconds": 1.0,
+        },
+    ]
+    return {
+        "schema": "sam-bench/eval-results/v1",
+        "created": "2025-01-01T00:00:00+00:00",
+        "model": {
+            "ref": entry["id"],
+            "kind": "zoo",
+            "zoo_id": entry["id"],
+            "weights_sha256": entry["weights_sha256"],
+            "arch": entry["arch"],
+            "method": entry["method"],
+        },
+        "dataset": {
+            "name": "cifar10-sample",
+            "family": "cifar10",
+            "split": "test",
+            "n_examples": 100,
+            "n_test_total": 500,
+            "sha256": "0" * 64,
+        },
+        "precision": "fp32",
+        "clean_acc": 0.5,
+        "evaluations": evaluations,
+        "robustbench": None,
+        "environment": {"device_name": "cpu"},
+    }
 
 
 def writer(index, run_dirs, zoo_root, boards, start, rounds):
@@ -45,8 +82,9 @@ def writer(index, run_dirs, zoo_root, boards, start, rounds):
     start.wait(BARRIER_S)
     for j in range(EACH):
         budget = index * EACH + j + 1
-        leaderboard.update_from_results(results_with_pgd(shared, f"{budget}/255", budget / 100), boards,
-                                        zoo_root / "shared")
+        leaderboard.update_from_results(
+            results_with_pgd(shared, f"{budget}/255", budget / 100), boards, zoo_root / "shared"
+        )
 
 
 def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monkeypatch):
@@ -56,15 +94,26 @@ def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monk
     run_dirs = []
     for index in range(WRITERS):  # four runs whose ids agree (n_train is not in an id) and weights differ
         run_dir = tmp_path / f"run{index}"
-        train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=64 + 16 * index, batch_size=64,
-                          dataset="cifar10-sample"), run_dir, progress=False)
+        train(
+            TrainConfig(
+                arch="preactresnet18",
+                width=0.125,
+                epochs=1,
+                n_train=64 + 16 * index,
+                batch_size=64,
+                dataset="cifar10-sample",
+            ),
+            run_dir,
+            progress=False,
+        )
         run_dirs.append(run_dir)
     zoo.add(run_dirs[0], SHARED_ID, zoo_dir=zoo_root / "shared", precision="fp32")
 
     context = multiprocessing.get_context("spawn")
     start, rounds = context.Barrier(WRITERS + 1), context.Barrier(WRITERS)
-    procs = [context.Process(target=writer, args=(i, run_dirs, zoo_root, boards, start, rounds))
-             for i in range(WRITERS)]
+    procs = [
+        context.Process(target=writer, args=(i, run_dirs, zoo_root, boards, start, rounds)) for i in range(WRITERS)
+    ]
     for p in procs:
         p.start()
     try:

@@ -1,4 +1,5 @@
 """tools/console_log.py keeps what a console showed, minus the progress bars' intermediate frames."""
+
 import importlib.util
 from pathlib import Path
 
@@ -8,14 +9,17 @@ spec.loader.exec_module(console_log)
 
 
 def test_only_finished_bars_and_plain_lines_are_kept():
-    raw = ("epoch 1/2:   0%|          | 0/390 [00:00<?, ?batch/s]\r"
-           "epoch 1/2:  50%|█████     | 195/390 [00:10<00:10, 19.5batch/s]\r"
-           "epoch 1/2: 100%|██████████| 390/390 [00:20<00:00, 19.4batch/s]\r"
-           "epoch 1/2: 100%|██████████| 390/390 [00:20<00:00, 19.5batch/s]\n"
-           "epoch 1/2: loss 1.59 train acc 39.86%\n"
-           "\x1b[Aclean: 100%|██████████| 1000/1000 [00:01<00:00, 734.60img/s]\n"
-           "pgd Linf 1/255:  25%|██▌       | 250/1000 [00:01<00:05, 139.90img/s]\r")
+    raw = (
+        "epoch 1/2:   0%|          | 0/390 [00:00<?, ?batch/s]\r"
+        "epoch 1/2:  50%|█████     | 195/390 [00:10<00:10, 19.5batch/s]\r"
+        "epoch 1/2: 100%|██████████| 390/390 [00:20<00:00, 19.4batch/s]\r"
+        "epoch 1/2: 100%|██████████| 390/390 [00:20<00:00, 19.5batch/s]\n"
+        "epoch 1/2: loss 1.59 train acc 39.86%\n"
+        "\x1b[Aclean: 100%|██████████| 1000/1000 [00:01<00:00, 734.60img/s]\n"
+        "pgd Linf 1/255:  25%|██▌       | 250/1000 [00:01<00:05, 139.90img/s]\r"
+    )
     assert console_log.finished_only(console_log.frames(raw)) == [
         "epoch 1/2: 100%|██████████| 390/390 [00:20<00:00, 19.5batch/s]",  # the last redraw of a finished bar
         "epoch 1/2: loss 1.59 train acc 39.86%",
-        "clean: 100%|██████████| 1000/1000 [00:01<00:00, 734.60img/s]"]  # an unfinished bar leaves nothing
+        "clean: 100%|██████████| 1000/1000 [00:01<00:00, 734.60img/s]",
+    ]  # an unfinished bar leaves nothing

@@ -1,29 +1,48 @@
 """`sam-bench cost`: every model of a reproduction timed interleaved in one process (the evidence for
 C4), written to cost.json with medians, 95% intervals and ratios to the same architecture's ST."""
+
 import json
 
 import pytest
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.experiments.cost import measure
 from sam_bench.errors import BadInput
+from sam_bench.experiments.cost import measure
 
-TINY = {"arch": "preactresnet18", "width": 0.0625, "arch_kwargs": None, "dataset": "synthetic", "epochs": 1,
-        "batch_size": 8, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "cosine", "seed": 0}
+TINY = {
+    "arch": "preactresnet18",
+    "width": 0.0625,
+    "arch_kwargs": None,
+    "dataset": "synthetic",
+    "epochs": 1,
+    "batch_size": 8,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "schedule": "cosine",
+    "seed": 0,
+}
 
 
 def plan(folder, *models):
     folder.mkdir(parents=True, exist_ok=True)
-    entries = [{"name": name, "key": f"{name}-key", "seed": 0, "primary": True, "config": {**TINY, **config}}
-               for name, config in models]
+    entries = [
+        {"name": name, "key": f"{name}-key", "seed": 0, "primary": True, "config": {**TINY, **config}}
+        for name, config in models
+    ]
     (folder / "plan.json").write_text(json.dumps({"name": "tiny", "scale": "test", "models": entries}))
     return folder
 
 
-GRID = [("ST", {"method": "standard"}), ("SAM-0.1", {"method": "sam", "rho": 0.1}),
-        ("AT-Linf-2", {"method": "at", "attack_norm": "Linf", "attack_eps": "2/255", "attack_steps": 2,
-                       "attack_step_size": "1/255"})]
+GRID = [
+    ("ST", {"method": "standard"}),
+    ("SAM-0.1", {"method": "sam", "rho": 0.1}),
+    (
+        "AT-Linf-2",
+        {"method": "at", "attack_norm": "Linf", "attack_eps": "2/255", "attack_steps": 2, "attack_step_size": "1/255"},
+    ),
+]
 
 
 def test_cost_json_holds_interleaved_medians_intervals_and_ratios(tmp_path):
@@ -39,7 +58,9 @@ def test_cost_json_holds_interleaved_medians_intervals_and_ratios(tmp_path):
         step = m["step_seconds"]
         assert len(step["runs"]) == 6 and step["low"] <= step["median"] <= step["high"]
     # the ratio is taken round by round (the same minute of the machine), then summarised
-    assert sam["ratio"]["runs"] == pytest.approx([a / b for a, b in zip(sam["step_seconds"]["runs"], st["step_seconds"]["runs"])])
+    assert sam["ratio"]["runs"] == pytest.approx(
+        [a / b for a, b in zip(sam["step_seconds"]["runs"], st["step_seconds"]["runs"])]
+    )
     assert sam["ratio"]["low"] <= sam["ratio"]["median"] <= sam["ratio"]["high"]
 
 
@@ -47,14 +68,18 @@ def test_the_report_judges_c4_from_cost_json(tmp_path):
     from sam_bench.experiments.claims import cost_verdict
 
     folder = plan(tmp_path / "repro", *GRID)
-    result = CliRunner().invoke(cli, ["cost", str(folder), "--rounds", "6", "--steps", "1", "--only", "SAM-0.1",
-                                      "--no-report"])
+    result = CliRunner().invoke(
+        cli, ["cost", str(folder), "--rounds", "6", "--steps", "1", "--only", "SAM-0.1", "--no-report"]
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((folder / "cost.json").read_text())
     assert [m["name"] for m in record["models"]] == ["ST", "SAM-0.1"]  # the ST its ratio needs comes along
     sam = {"name": "SAM-0.1", "key": "SAM-0.1-key", "primary": True, "config": {"method": "sam"}}
     verdict = cost_verdict([sam], [{"name": "ST"}], record)
-    assert verdict["verdict"] in ("holds", "fails", "inconclusive") and "x ST per step, 95% interval [" in verdict["evidence"][0]
+    assert (
+        verdict["verdict"] in ("holds", "fails", "inconclusive")
+        and "x ST per step, 95% interval [" in verdict["evidence"][0]
+    )
 
 
 def test_bad_requests_fail_before_any_timing(tmp_path):

@@ -57,8 +57,13 @@ def test_bad_npz_and_unknown_name(tmp_path):
     np.savez(tmp_path / "x.npz", x_train=np.zeros((2, 32, 32, 3), np.uint8))
     with pytest.raises(BadInput, match=r"no array y_train, x_test, y_test; need .* \(it has x_train\)"):
         load_npz(tmp_path / "x.npz", "cifar10")
-    np.savez(tmp_path / "y.npz", x_train=np.zeros((2, 32, 32, 3), np.float32), y_train=np.zeros(2),
-             x_test=np.zeros((2, 32, 32, 3), np.uint8), y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "y.npz",
+        x_train=np.zeros((2, 32, 32, 3), np.float32),
+        y_train=np.zeros(2),
+        x_test=np.zeros((2, 32, 32, 3), np.uint8),
+        y_test=np.zeros(2),
+    )
     with pytest.raises(BadInput, match="uint8"):
         load_npz(tmp_path / "y.npz", "cifar10")
     with pytest.raises(BadInput, match="unknown dataset"):
@@ -72,7 +77,7 @@ def test_augment_is_crop_of_reflect_padded_image_and_flip():
     padded = torch.nn.functional.pad(x.float(), (4, 4, 4, 4), mode="reflect")
     flips = 0
     for i in range(64):
-        candidates = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+        candidates = [padded[i, :, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)]
         plain = any(torch.equal(out[i], c) for c in candidates)
         flipped = any(torch.equal(out[i], c.flip(2)) for c in candidates)
         assert plain or flipped
@@ -101,10 +106,13 @@ def test_truncated_corrupted_or_foreign_npz_is_one_clear_error(tmp_path):
     (tmp_path / "truncated.npz").write_bytes(whole[: len(whole) // 2])
     (tmp_path / "foreign.npz").write_bytes(b"\x80\x04 not an archive" * 100)
     damaged = bytearray(whole)
-    damaged[len(whole) // 4: len(whole) // 4 + 64] = bytes(64)  # inside the first array's data
+    damaged[len(whole) // 4 : len(whole) // 4 + 64] = bytes(64)  # inside the first array's data
     (tmp_path / "damaged.npz").write_bytes(bytes(damaged))
-    for name, message in (("truncated", "not an .npz archive"), ("foreign", "not an .npz archive"),
-                          ("damaged", "a damaged .npz archive")):
+    for name, message in (
+        ("truncated", "not an .npz archive"),
+        ("foreign", "not an .npz archive"),
+        ("damaged", "a damaged .npz archive"),
+    ):
         with pytest.raises(BadInput, match=message):
             load_npz(tmp_path / f"{name}.npz", "cifar10")
 

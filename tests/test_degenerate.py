@@ -1,4 +1,5 @@
 """Degenerate models are flagged, and no verdict rests on them."""
+
 from sam_bench.evaluation.degenerate import diagnose, of_results
 from sam_bench.experiments.claims import seconds_per_epoch, verdicts
 
@@ -8,7 +9,9 @@ def test_near_chance_or_one_class_is_degenerate():
     near = diagnose(0.0938, 10)
     assert near["degenerate"] and "near chance (10%)" in near["reasons"][0]
     constant = diagnose(0.1094, 10, [0] * 8 + [64, 0])  # the smoke AT model of issue 16
-    assert constant["degenerate"] and constant["top_class"] == 8 and "predicts class 8 for 100%" in constant["reasons"][-1]
+    assert (
+        constant["degenerate"] and constant["top_class"] == 8 and "predicts class 8 for 100%" in constant["reasons"][-1]
+    )
     assert diagnose(0.20, 10, [60, 40] + [0] * 8)["reasons"] == ["predicts class 0 for 60% of the images"]
     assert not diagnose(0.02, 100)["degenerate"] and diagnose(0.014, 100)["degenerate"]  # 1.5x chance for 100 classes
     older = {"clean_acc": 0.09, "dataset": {"name": "cifar10"}, "model": {"arch": {"num_classes": 10}}}
@@ -17,12 +20,21 @@ def test_near_chance_or_one_class_is_degenerate():
 
 def record(name, method, clean, pgd=None, degenerate=None, epochs=(10.0, 5.0, 5.0), n=10_000, seed=0, **config):
     """A results record without per-image outcomes (as written before they existed): unpaired tests."""
-    evaluations = [{"attack": "pgd", "norm": n_, "eps": e, "eps_value": v, "robust_acc": a, "n_examples": n}
-                   for (n_, e, v), a in (pgd or {}).items()]
-    return {"name": name, "key": f"{name}-key", "seed": seed, "primary": seed == 0,
-            "config": {"method": method, "seed": seed, **config}, "degenerate": degenerate,
-            "results": {"clean_acc": clean, "evaluations": evaluations, "dataset": {"n_examples": n}},
-            "training": {}, "epoch_seconds": list(epochs)}
+    evaluations = [
+        {"attack": "pgd", "norm": n_, "eps": e, "eps_value": v, "robust_acc": a, "n_examples": n}
+        for (n_, e, v), a in (pgd or {}).items()
+    ]
+    return {
+        "name": name,
+        "key": f"{name}-key",
+        "seed": seed,
+        "primary": seed == 0,
+        "config": {"method": method, "seed": seed, **config},
+        "degenerate": degenerate,
+        "results": {"clean_acc": clean, "evaluations": evaluations, "dataset": {"n_examples": n}},
+        "training": {},
+        "epoch_seconds": list(epochs),
+    }
 
 
 L1 = ("Linf", "1/255", 1 / 255)
@@ -31,10 +43,29 @@ L1 = ("Linf", "1/255", 1 / 255)
 def test_a_verdict_resting_on_a_degenerate_model_is_inconclusive():
     st = record("ST", "standard", 0.0938, {L1: 0.05}, degenerate="clean accuracy 9.4% is near chance (10%)")
     sam = record("SAM", "sam", 0.35, {L1: 0.30}, epochs=(10.0, 10.0, 10.0))
-    at = record("AT", "at", 0.109, {L1: 0.109}, degenerate="predicts class 8 for 100% of the images",
-                attack_norm="Linf", attack_eps="1/255", attack_steps=2, epochs=(20.0, 15.0, 15.0))
-    cost = {"models": [{"name": "AT", "key": "AT-key", "baseline": "ST", "passes_per_step": 3, "baseline_passes_per_step": 1,
-                        "ratio": {"runs": [3.0] * 10, "median": 3.0, "low": 2.8, "high": 3.2}}]}
+    at = record(
+        "AT",
+        "at",
+        0.109,
+        {L1: 0.109},
+        degenerate="predicts class 8 for 100% of the images",
+        attack_norm="Linf",
+        attack_eps="1/255",
+        attack_steps=2,
+        epochs=(20.0, 15.0, 15.0),
+    )
+    cost = {
+        "models": [
+            {
+                "name": "AT",
+                "key": "AT-key",
+                "baseline": "ST",
+                "passes_per_step": 3,
+                "baseline_passes_per_step": 1,
+                "ratio": {"runs": [3.0] * 10, "median": 3.0, "low": 2.8, "high": 3.2},
+            }
+        ]
+    }
     by_claim = {v["claim"]: v for v in verdicts([st, sam, at], cost)}
     for claim in ("C1", "C2", "C3"):
         assert by_claim[claim]["verdict"].startswith("inconclusive"), claim
@@ -49,7 +80,9 @@ def test_a_verdict_resting_on_a_degenerate_model_is_inconclusive():
 def test_healthy_models_are_judged_as_before():
     records = []
     for seed, jitter in enumerate((0.0, 0.01, 0.0)):
-        records += [record("ST", "standard", 0.60 + jitter, {L1: 0.30 + jitter}, seed=seed),
-                    record("SAM", "sam", 0.62 + jitter, {L1: 0.35 + jitter}, seed=seed)]
+        records += [
+            record("ST", "standard", 0.60 + jitter, {L1: 0.30 + jitter}, seed=seed),
+            record("SAM", "sam", 0.62 + jitter, {L1: 0.35 + jitter}, seed=seed),
+        ]
     by_claim = {v["claim"]: v for v in verdicts(records)}
     assert by_claim["C1"]["verdict"] == "holds" and by_claim["C2"]["verdict"] == "holds"

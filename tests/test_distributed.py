@@ -1,4 +1,5 @@
 """Several processes (gloo, 2 CPU processes) compute what one process computes."""
+
 import copy
 import json
 import os
@@ -13,9 +14,9 @@ from safetensors.torch import load_file
 
 from sam_bench import distributed
 from sam_bench.data import STATS
-from sam_bench.training.methods import train_step
 from sam_bench.models import create_model, make_spec
 from sam_bench.training.loop import TrainConfig, build_optimizer
+from sam_bench.training.methods import train_step
 
 CPU = torch.device("cpu")
 SPEC = make_spec("preactresnet18", 10, *STATS["cifar10"], width=0.125)
@@ -30,8 +31,9 @@ def _free_port() -> int:
 def _in_group(rank: int, world: int, port: int, worker, *args) -> None:
     """Runs worker(ctx, *args) as process `rank` of a Gloo group on this machine."""
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     try:
         worker(distributed.start("cpu"), *args)
     finally:
@@ -56,8 +58,14 @@ def _batchnorm_worker(ctx):
     xs = ctx.take(x).clone().requires_grad_()
     out = split(xs)
     (out * ctx.take(w)).sum().backward()
-    torch.testing.assert_close(out, ctx.take(torch.nn.functional.batch_norm(
-        x, None, None, whole.weight.detach(), whole.bias.detach(), training=True)), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        out,
+        ctx.take(
+            torch.nn.functional.batch_norm(x, None, None, whole.weight.detach(), whole.bias.detach(), training=True)
+        ),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     torch.testing.assert_close(xs.grad, ctx.take(xw.grad), rtol=1e-10, atol=1e-12)
     weight_grad = ctx.sum(split.weight.grad)
     torch.testing.assert_close(weight_grad, whole.weight.grad, rtol=1e-10, atol=1e-12)
@@ -71,8 +79,12 @@ def test_global_batchnorm_is_batchnorm_over_the_whole_batch():
 
 def _step_worker(ctx):
     for method in ("standard", "sam", "at", "sam-at"):
-        cfg = TrainConfig(method=method, attack_steps=2, attack_norm="L2" if method == "sam-at" else "Linf",
-                          attack_eps="32/255" if method == "sam-at" else "8/255").validate()
+        cfg = TrainConfig(
+            method=method,
+            attack_steps=2,
+            attack_norm="L2" if method == "sam-at" else "Linf",
+            attack_eps="32/255" if method == "sam-at" else "8/255",
+        ).validate()
         torch.manual_seed(0)
         alone = create_model(SPEC).double()
         shared = distributed.synchronise_batchnorm(copy.deepcopy(alone), CPU)
@@ -119,11 +131,20 @@ def _evaluate_worker(ctx, net, data, out):
     from sam_bench.evaluation.evaluate import evaluate, make_attacks
 
     specs = make_attacks("pgd", "Linf", ["2/255", "8/255"], steps=3) + make_attacks("pgd", "L2", ["0.25"], steps=3)
-    results = evaluate(net, data, specs, n_examples=100, batch_size=20, chunk_size=20, progress=False,
-                       state_path=out / f"state{ctx.rank}.json")
+    results = evaluate(
+        net,
+        data,
+        specs,
+        n_examples=100,
+        batch_size=20,
+        chunk_size=20,
+        progress=False,
+        state_path=out / f"state{ctx.rank}.json",
+    )
     # auto sizes: the processes settle on one batch size (a collective every process joins)
-    results["auto_chunks"] = evaluate(net, data, make_attacks("clean"), n_examples=100,
-                                      progress=False)["evaluations"][0]["chunks"]
+    results["auto_chunks"] = evaluate(net, data, make_attacks("clean"), n_examples=100, progress=False)["evaluations"][
+        0
+    ]["chunks"]
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(results))
 
 
@@ -146,15 +167,38 @@ def test_sharded_evaluation_gathers_what_one_process_computes(tiny_net, sample, 
 
 
 def _cli(*args, torchrun=False):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"] if torchrun \
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+        if torchrun
         else [sys.executable]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([*launcher, "-m", "sam_bench", *args], capture_output=True, text=True, env=env)
 
 
 def test_torchrun_training_matches_one_process_and_resumes(tmp_path):
-    common = ["train", "--method", "sam", "--rho", "0.05", "--dataset", "synthetic", "--width", "0.125",
-              "--n-train", "128", "--batch-size", "64", "--epochs", "2", "--lr", "0.01", "--device", "cpu", "--quiet"]
+    common = [
+        "train",
+        "--method",
+        "sam",
+        "--rho",
+        "0.05",
+        "--dataset",
+        "synthetic",
+        "--width",
+        "0.125",
+        "--n-train",
+        "128",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.01",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     alone = _cli(*common, "--out", str(tmp_path / "alone"))
     assert alone.returncode == 0, alone.stderr
     first = _cli(*common, "--out", str(tmp_path / "shared"), "--stop-after-epochs", "1", torchrun=True)
@@ -164,8 +208,10 @@ def test_torchrun_training_matches_one_process_and_resumes(tmp_path):
     assert second.returncode == 0, second.stderr
     meta = json.loads((tmp_path / "shared" / "metadata.json").read_text())
     assert meta["status"] == "complete" and meta["processes"] == 2
-    logs = [[json.loads(line) for line in (tmp_path / d / "log.jsonl").read_text().splitlines()]
-            for d in ("alone", "shared")]
+    logs = [
+        [json.loads(line) for line in (tmp_path / d / "log.jsonl").read_text().splitlines()]
+        for d in ("alone", "shared")
+    ]
     for a, b in zip(*logs):
         assert a["images"] == b["images"] == 128
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
@@ -179,8 +225,25 @@ def test_torchrun_training_matches_one_process_and_resumes(tmp_path):
 
 
 def test_torchrun_refuses_a_batch_it_cannot_split(tmp_path):
-    r = _cli("train", "--dataset", "synthetic", "--width", "0.125", "--n-train", "64", "--batch-size", "63",
-             "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(tmp_path / "run"), torchrun=True)
+    r = _cli(
+        "train",
+        "--dataset",
+        "synthetic",
+        "--width",
+        "0.125",
+        "--n-train",
+        "64",
+        "--batch-size",
+        "63",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+        torchrun=True,
+    )
     assert r.returncode != 0
     # Our processes say one line each; the launcher then adds its own report on the failed children.
     assert "Error: --batch-size 63 must be divisible by the 2 processes" in r.stderr

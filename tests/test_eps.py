@@ -4,10 +4,19 @@ from sam_bench.eps import format_eps, parse_eps, parse_eps_list
 from sam_bench.errors import BadInput
 
 
-@pytest.mark.parametrize("text,value,written", [
-    ("8/255", 8 / 255, "8/255"), ("0.5", 0.5, "0.5"), ("16/255", 16 / 255, "16/255"),
-    ("0", 0.0, "0"), ("0.5/255", 0.5 / 255, "0.5/255"), ("0.25/255", 0.25 / 255, "0.25/255"), ("0.031", 0.031, "0.031"), (" 2/255 ", 2 / 255, "2/255"),
-])
+@pytest.mark.parametrize(
+    "text,value,written",
+    [
+        ("8/255", 8 / 255, "8/255"),
+        ("0.5", 0.5, "0.5"),
+        ("16/255", 16 / 255, "16/255"),
+        ("0", 0.0, "0"),
+        ("0.5/255", 0.5 / 255, "0.5/255"),
+        ("0.25/255", 0.25 / 255, "0.25/255"),
+        ("0.031", 0.031, "0.031"),
+        (" 2/255 ", 2 / 255, "2/255"),
+    ],
+)
 def test_parse_and_format_round_trip(text, value, written):
     assert parse_eps(text) == pytest.approx(value)
     assert format_eps(parse_eps(text)) == written

@@ -1,4 +1,5 @@
 """sam_bench.evaluate as a library: models of every kind, the results record, resume, bad input."""
+
 import json
 import shutil
 from pathlib import Path
@@ -7,9 +8,9 @@ import pytest
 import torch
 
 import sam_bench
-from sam_bench.evaluation import evaluate as ev
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation import evaluate as ev
 from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks, robustbench_entry
 from sam_bench.training.loop import TrainConfig, train
 
@@ -26,8 +27,19 @@ def validate(results: dict) -> None:
 def run_dir(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("evaluate") / "c10s_prn18_tiny"
-    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=256, batch_size=64,
-                      dataset="cifar10-sample", device="cpu"), out, progress=False)
+    train(
+        TrainConfig(
+            arch="preactresnet18",
+            width=0.125,
+            epochs=1,
+            n_train=256,
+            batch_size=64,
+            dataset="cifar10-sample",
+            device="cpu",
+        ),
+        out,
+        progress=False,
+    )
     return out
 
 
@@ -54,17 +66,33 @@ def test_results_of_a_run(run_dir, sample, short_apgd):
     model, info = load_model_ref(str(run_dir))
     meta = json.loads((run_dir / "metadata.json").read_text())
     assert info.dataset_name == "cifar10-sample"
-    specs = (make_attacks("clean") + make_attacks("pgd", "Linf", ["0", "2/255"])
-             + make_attacks("autoattack", "Linf", ["2/255"], version="custom", attacks=["apgd-ce"]))
+    specs = (
+        make_attacks("clean")
+        + make_attacks("pgd", "Linf", ["0", "2/255"])
+        + make_attacks("autoattack", "Linf", ["2/255"], version="custom", attacks=["apgd-ce"])
+    )
     results = evaluate(model, sample, specs, n_examples=24, batch_size=24, model_info=info, progress=False)
     validate(results)
     assert results["model"]["kind"] == "run" and results["model"]["weights_sha256"] == meta["weights_sha256"]
     assert results["model"]["training"]["config"] == meta["config"]
-    assert results["dataset"] == {"name": "cifar10-sample", "family": "cifar10", "split": "test", "n_examples": 24,
-                                  "n_test_total": 500, "sha256": meta["dataset"]["sha256"]}
+    assert results["dataset"] == {
+        "name": "cifar10-sample",
+        "family": "cifar10",
+        "split": "test",
+        "n_examples": 24,
+        "n_test_total": 500,
+        "sha256": meta["dataset"]["sha256"],
+    }
     clean, zero, pgd, aa = results["evaluations"]
-    expected_clean = (model(torch.from_numpy(sample.x_test[:24]).permute(0, 3, 1, 2).float() / 255).argmax(1)
-                      == torch.from_numpy(sample.y_test[:24])).float().mean().item()
+    expected_clean = (
+        (
+            model(torch.from_numpy(sample.x_test[:24]).permute(0, 3, 1, 2).float() / 255).argmax(1)
+            == torch.from_numpy(sample.y_test[:24])
+        )
+        .float()
+        .mean()
+        .item()
+    )
     assert results["clean_acc"] == pytest.approx(expected_clean)
     assert clean["robust_acc"] == zero["robust_acc"] == results["clean_acc"]
     assert pgd["settings"]["step_size"] == pytest.approx(2 / 255 / 4)
@@ -133,17 +161,26 @@ def test_bad_arguments(run_dir, sample):
 def test_make_attacks_defaults_and_validation():
     assert [s.eps for s in make_attacks("pgd", "Linf")] == [pytest.approx(8 / 255)]
     assert [s.eps for s in make_attacks("autoattack", "L2")] == [0.5]
-    assert [s.eps for s in make_attacks("pgd", "Linf", ["1/255", "0.00392156862745098", "2/255"])] == \
-        [pytest.approx(1 / 255), pytest.approx(2 / 255)]  # repeats dropped
+    assert [s.eps for s in make_attacks("pgd", "Linf", ["1/255", "0.00392156862745098", "2/255"])] == [
+        pytest.approx(1 / 255),
+        pytest.approx(2 / 255),
+    ]  # repeats dropped
     fixed = make_attacks("pgd", "L2", ["16/255", "32/255"], step_size="2/255", steps=5, restarts=2)
     assert [s.settings["step_size"] for s in fixed] == [pytest.approx(2 / 255)] * 2
     assert fixed[0].settings["steps"] == 5 and fixed[0].settings["restarts"] == 2
     assert make_attacks("autoattack", "Linf", ["8/255"], version="plus")[0].settings["attacks"][-1] == "fab-t"
-    bad = [dict(attack="fgsm"), dict(attack="pgd", norm="L1"), dict(attack="pgd", eps=["abc"]),
-           dict(attack="pgd", eps=["-1/255"]), dict(attack="pgd", steps=0), dict(attack="pgd", step_size="0"),
-           dict(attack="autoattack", version="fast"), dict(attack="autoattack", version="custom"),
-           dict(attack="autoattack", attacks=["apgd-ce"]),
-           dict(attack="autoattack", version="custom", attacks=["apgd-xx"])]
+    bad = [
+        dict(attack="fgsm"),
+        dict(attack="pgd", norm="L1"),
+        dict(attack="pgd", eps=["abc"]),
+        dict(attack="pgd", eps=["-1/255"]),
+        dict(attack="pgd", steps=0),
+        dict(attack="pgd", step_size="0"),
+        dict(attack="autoattack", version="fast"),
+        dict(attack="autoattack", version="custom"),
+        dict(attack="autoattack", attacks=["apgd-ce"]),
+        dict(attack="autoattack", version="custom", attacks=["apgd-xx"]),
+    ]
     for kwargs in bad:
         with pytest.raises(BadInput):
             make_attacks(**kwargs)
@@ -151,12 +188,24 @@ def test_make_attacks_defaults_and_validation():
 
 def test_robustbench_fields_only_at_the_leaderboard_budget():
     def entry(attack="autoattack", norm="Linf", eps="8/255", version="standard"):
-        return {"attack": attack, "norm": norm, "eps": eps, "settings": {"version": version},
-                "clean_acc": 0.91234, "robust_acc": 0.45666, "n_examples": 10000}
+        return {
+            "attack": attack,
+            "norm": norm,
+            "eps": eps,
+            "settings": {"version": version},
+            "clean_acc": 0.91234,
+            "robust_acc": 0.45666,
+            "n_examples": 10000,
+        }
 
     assert robustbench_entry([entry()], 10000) == {
-        "threat_model": "Linf", "eps": "8/255", "clean_acc": "91.23", "autoattack_acc": "45.67",
-        "n_examples": 10000, "full_test_set": True}
+        "threat_model": "Linf",
+        "eps": "8/255",
+        "clean_acc": "91.23",
+        "autoattack_acc": "45.67",
+        "n_examples": 10000,
+        "full_test_set": True,
+    }
     assert robustbench_entry([entry(norm="L2", eps="0.5")], 20000)["full_test_set"] is False
     for other in (entry(eps="4/255"), entry(version="plus"), entry(attack="pgd"), entry(norm="L2")):
         assert robustbench_entry([other], 10000) is None
@@ -192,8 +241,9 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
     # other settings never reuse these chunks
     calls.clear()
     armed[0] = True
-    other = [ev.AttackSpec(s.attack, s.norm, s.eps, {**s.settings, "steps": 4}, runner=dies_on_second_chunk)
-             for s in specs]
+    other = [
+        ev.AttackSpec(s.attack, s.norm, s.eps, {**s.settings, "steps": 4}, runner=dies_on_second_chunk) for s in specs
+    ]
     with pytest.raises(KeyboardInterrupt):
         evaluate(model, sample, other, state_path=state, **kwargs)
     assert len(calls) == 2
@@ -202,8 +252,16 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
 def test_bf16_is_flagged(run_dir, sample):
     model, info = load_model_ref(str(run_dir))
     with pytest.warns(UserWarning, match="bf16"):
-        results = evaluate(model, sample, make_attacks("pgd", "Linf", ["2/255"], steps=2), n_examples=16,
-                           batch_size=16, precision="bf16", model_info=info, progress=False)
+        results = evaluate(
+            model,
+            sample,
+            make_attacks("pgd", "Linf", ["2/255"], steps=2),
+            n_examples=16,
+            batch_size=16,
+            precision="bf16",
+            model_info=info,
+            progress=False,
+        )
     validate(results)
     assert results["precision"] == "bf16" and any("weaken" in w for w in results["warnings"])
 
@@ -226,8 +284,7 @@ def test_default_output_names():
     assert ev.default_output("SamBench2024SAM_rho0.1", "clean", None).name == "SamBench2024SAM_rho0.1_clean_none.json"
 
 
-def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, sample, tmp_path,
-                                                                         evaluation_clock):
+def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, sample, tmp_path, evaluation_clock):
     model, info = load_model_ref(str(run_dir))
     specs = make_attacks("pgd", "Linf", ["4/255"], steps=3)
     kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, model_info=info, progress=False)
@@ -254,8 +311,18 @@ def test_a_chunk_expected_to_overrun_the_limit_does_not_start(run_dir, sample, t
     specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
     evaluation_clock.per_pgd_chunk = 60
     with pytest.raises(ev.EvaluationStopped) as stopped:
-        evaluate(model, sample, specs, n_examples=32, batch_size=16, chunk_size=16, model_info=info,
-                 progress=False, state_path=tmp_path / "s.json", stop_at=evaluation_clock.now + 179)
+        evaluate(
+            model,
+            sample,
+            specs,
+            n_examples=32,
+            batch_size=16,
+            chunk_size=16,
+            model_info=info,
+            progress=False,
+            state_path=tmp_path / "s.json",
+            stop_at=evaluation_clock.now + 179,
+        )
     assert (stopped.value.done, stopped.value.total) == (1, 2)
 
 
@@ -267,7 +334,17 @@ def test_an_attacks_first_chunk_does_not_start_blind(run_dir, sample, tmp_path, 
     evaluation_clock.per_pgd_chunk = 60
     state = tmp_path / "s.json"
     with pytest.raises(ev.EvaluationStopped) as stopped:
-        evaluate(model, sample, specs, n_examples=32, batch_size=16, chunk_size=16, model_info=info,
-                 progress=False, state_path=state, stop_at=evaluation_clock.now + 100)
+        evaluate(
+            model,
+            sample,
+            specs,
+            n_examples=32,
+            batch_size=16,
+            chunk_size=16,
+            model_info=info,
+            progress=False,
+            state_path=state,
+            stop_at=evaluation_clock.now + 100,
+        )
     assert (stopped.value.done, stopped.value.total) == (0, 2)
     assert not state.exists() or not json.loads(state.read_text())["chunks"]

@@ -1,5 +1,6 @@
 """`sam-bench evaluate` end to end on runs from `sam-bench train`: results files that validate
 against the schema, the table, plots, resume, and one clear line for every bad input."""
+
 import json
 import re
 import shutil
@@ -10,8 +11,8 @@ import torch
 from click.testing import CliRunner
 
 import sam_bench
-from sam_bench.evaluation import evaluate as ev
 from sam_bench.cli import cli
+from sam_bench.evaluation import evaluate as ev
 from sam_bench.training.loop import TrainConfig, train
 
 SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results.schema.json").read_text())
@@ -34,15 +35,43 @@ def runs(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("runs")
     for name, method in (("c10s_standard", "standard"), ("c10s_sam", "sam")):
-        train(TrainConfig(method=method, arch="preactresnet18", width=0.125, epochs=1, n_train=256, batch_size=64,
-                          dataset="cifar10-sample", device="cpu"), root / name, progress=False)
+        train(
+            TrainConfig(
+                method=method,
+                arch="preactresnet18",
+                width=0.125,
+                epochs=1,
+                n_train=256,
+                batch_size=64,
+                dataset="cifar10-sample",
+                device="cpu",
+            ),
+            root / name,
+            progress=False,
+        )
     return root / "c10s_standard", root / "c10s_sam"
 
 
 def test_pgd_sweep_of_several_models_with_plot(runs, tmp_path):
     out, plot = tmp_path / "results", tmp_path / "curve.png"
-    result = invoke(*runs, "--attack", "pgd", "--norm", "Linf", "--eps", "0,1/255,4/255", "--steps", "3",
-                    "--n-examples", "24", "--out", out, "--plot", plot, "--quiet")
+    result = invoke(
+        *runs,
+        "--attack",
+        "pgd",
+        "--norm",
+        "Linf",
+        "--eps",
+        "0,1/255,4/255",
+        "--steps",
+        "3",
+        "--n-examples",
+        "24",
+        "--out",
+        out,
+        "--plot",
+        plot,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     for run in runs:
         results = validate(out / f"{run.name}_pgd_Linf.json")
@@ -62,6 +91,7 @@ def test_clean_accuracy_with_default_output(runs, tmp_path, monkeypatch):
     assert results["model"]["kind"] == "checkpoint" and results["dataset"]["n_examples"] == 16
     # the summary gives each accuracy its 95% Wilson interval over the 16 images
     from sam_bench.stats import wilson
+
     k = round(results["clean_acc"] * 16)
     low, high = wilson(k, 16)
     assert f"{100 * k / 16:.2f}% ({100 * low:.1f}-{100 * high:.1f})" in result.output
@@ -86,22 +116,40 @@ def quick_autoattack(monkeypatch):
 
 def test_autoattack_standard_writes_robustbench_fields(runs, tmp_path, quick_autoattack):
     out = tmp_path / "aa.json"
-    result = invoke(runs[1], "--attack", "autoattack", "--eps", "8/255", "--n-examples", "12", "--out", out,
-                    "--quiet")
+    result = invoke(runs[1], "--attack", "autoattack", "--eps", "8/255", "--n-examples", "12", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     results = validate(out)
     (aa,) = results["evaluations"]
     assert list(aa["breakdown"]) == ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
     assert aa["breakdown"]["square"] == aa["attack_reported_acc"]
     assert results["robustbench"] == {
-        "threat_model": "Linf", "eps": "8/255", "clean_acc": f"{100 * results['clean_acc']:.2f}",
-        "autoattack_acc": f"{100 * aa['robust_acc']:.2f}", "n_examples": 12, "full_test_set": False}
+        "threat_model": "Linf",
+        "eps": "8/255",
+        "clean_acc": f"{100 * results['clean_acc']:.2f}",
+        "autoattack_acc": f"{100 * aa['robust_acc']:.2f}",
+        "n_examples": 12,
+        "full_test_set": False,
+    }
     assert "after: clean" in result.stdout
 
 
 def test_interrupted_evaluation_continues(runs, tmp_path, monkeypatch):
-    args = (runs[0], "--attack", "pgd", "--eps", "2/255", "--steps", "2", "--n-examples", "24", "--batch-size", "8",
-            "--chunk-size", "8", "--quiet")
+    args = (
+        runs[0],
+        "--attack",
+        "pgd",
+        "--eps",
+        "2/255",
+        "--steps",
+        "2",
+        "--n-examples",
+        "24",
+        "--batch-size",
+        "8",
+        "--chunk-size",
+        "8",
+        "--quiet",
+    )
     honest = ev.RUNNERS["pgd"]
     calls = []
 
@@ -129,9 +177,27 @@ def test_interrupted_evaluation_continues(runs, tmp_path, monkeypatch):
 
 def test_max_minutes_stops_between_chunks_and_the_same_command_continues(runs, tmp_path, evaluation_clock):
     evaluation_clock.per_pgd_chunk = 60  # every call of PGD takes "a minute" on evaluate's clock: the timed
-    out = tmp_path / "r.json"              # first batch (a chunk's worth here) and two chunks fit in 3.2 minutes
-    args = (runs[0], "--attack", "pgd", "--eps", "2/255", "--steps", "2", "--n-examples", "24", "--batch-size", "8",
-            "--chunk-size", "8", "--max-minutes", "3.2", "--quiet", "--out", out)
+    out = tmp_path / "r.json"  # first batch (a chunk's worth here) and two chunks fit in 3.2 minutes
+    args = (
+        runs[0],
+        "--attack",
+        "pgd",
+        "--eps",
+        "2/255",
+        "--steps",
+        "2",
+        "--n-examples",
+        "24",
+        "--batch-size",
+        "8",
+        "--chunk-size",
+        "8",
+        "--max-minutes",
+        "3.2",
+        "--quiet",
+        "--out",
+        out,
+    )
     first = invoke(*args)
     assert first.exit_code == 0 and "stopped, time limit reached with 2 of 3 chunks done" in first.output
     assert (tmp_path / "r.partial.json").is_file() and not out.exists()
@@ -152,23 +218,26 @@ def tampered(runs, tmp_path_factory):
     return weights
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["--attack", "pgd", "--eps", "abc"], 2, "invalid eps 'abc'"),
-    (["--attack", "pgd", "--eps", "-1/255"], 2, "must be a finite number >= 0"),
-    (["--attack", "pgd", "--eps", ","], 2, "--eps is empty"),
-    (["--attack", "pgd", "--eps", "300/255"], 2, "--eps 300/255 is beyond any two images for Linf"),
-    (["--attack", "pgd", "--n-examples", "0"], 2, "--n-examples must be between 1 and 500"),
-    (["--attack", "pgd", "--n-examples", "10001"], 2, "--n-examples must be between 1 and 500"),
-    (["--attacks", "apgd-ce", "--version", "standard"], 2, "--attacks needs --version custom"),
-    (["--version", "custom"], 2, "--version custom needs --attacks"),
-    (["--attacks", "apgd-ce,nope"], 2, "unknown AutoAttack attack 'nope'"),
-    (["--attack", "clean", "--plot", "x.png"], 2, "--plot"),
-    (["--attack", "pgd", "--steps", "0"], 2, "--steps"),
-    (["--attack", "clean", "--dataset", "cifar10"], 2, "cifar10 not found"),
-    (["--attack", "clean", "--dataset", "imagenet"], 2, "unknown dataset"),
-    (["--attack", "clean", "--max-minutes", "0"], 2, "--max-minutes must be > 0"),
-    (["--attack", "clean", "--batch-size", "none"], 2, "neither a positive integer nor auto"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--attack", "pgd", "--eps", "abc"], 2, "invalid eps 'abc'"),
+        (["--attack", "pgd", "--eps", "-1/255"], 2, "must be a finite number >= 0"),
+        (["--attack", "pgd", "--eps", ","], 2, "--eps is empty"),
+        (["--attack", "pgd", "--eps", "300/255"], 2, "--eps 300/255 is beyond any two images for Linf"),
+        (["--attack", "pgd", "--n-examples", "0"], 2, "--n-examples must be between 1 and 500"),
+        (["--attack", "pgd", "--n-examples", "10001"], 2, "--n-examples must be between 1 and 500"),
+        (["--attacks", "apgd-ce", "--version", "standard"], 2, "--attacks needs --version custom"),
+        (["--version", "custom"], 2, "--version custom needs --attacks"),
+        (["--attacks", "apgd-ce,nope"], 2, "unknown AutoAttack attack 'nope'"),
+        (["--attack", "clean", "--plot", "x.png"], 2, "--plot"),
+        (["--attack", "pgd", "--steps", "0"], 2, "--steps"),
+        (["--attack", "clean", "--dataset", "cifar10"], 2, "cifar10 not found"),
+        (["--attack", "clean", "--dataset", "imagenet"], 2, "unknown dataset"),
+        (["--attack", "clean", "--max-minutes", "0"], 2, "--max-minutes must be > 0"),
+        (["--attack", "clean", "--batch-size", "none"], 2, "neither a positive integer nor auto"),
+    ],
+)
 def test_bad_input_is_one_line(runs, args, code, message, monkeypatch):
     monkeypatch.delenv("SAM_BENCH_DATA", raising=False)
     result = invoke(runs[0], *args, "--quiet")
@@ -178,11 +247,13 @@ def test_bad_input_is_one_line(runs, args, code, message, monkeypatch):
 
 
 def test_bad_models_are_one_line(tmp_path, tampered):
-    for ref, code, message in [("NoSuchModel2020X", 2, "NoSuchModel2020X"),
-                               (tmp_path / "missing.safetensors", 2, "no such"),
-                               (tmp_path / "runs" / "missing-run", 2, "no such run directory or checkpoint file"),
-                               (tampered, 1, "sha256 does not match"),
-                               (tampered.parent, 1, "sha256 does not match")]:
+    for ref, code, message in [
+        ("NoSuchModel2020X", 2, "NoSuchModel2020X"),
+        (tmp_path / "missing.safetensors", 2, "no such"),
+        (tmp_path / "runs" / "missing-run", 2, "no such run directory or checkpoint file"),
+        (tampered, 1, "sha256 does not match"),
+        (tampered.parent, 1, "sha256 does not match"),
+    ]:
         result = invoke(ref, "--attack", "clean", "--zoo-dir", tmp_path / "zoo", "--quiet")
         assert result.exit_code == code, result.output
         assert result.stderr.startswith("Error: ") and message in result.stderr

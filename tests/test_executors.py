@@ -1,6 +1,7 @@
 """`reproduce --executor slurm` against a real single-node SLURM cluster on this machine
 (.ci/slurm-cluster.sh start; .ci/run starts it and sets SAM_BENCH_REQUIRE_SLURM=1 so that these
 tests fail instead of skipping when the cluster is not there)."""
+
 import json
 import os
 import subprocess
@@ -40,8 +41,9 @@ def cluster():
 
 
 def sam_bench(env, *args, check=True, timeout=300):
-    proc = subprocess.run([sys.executable, "-m", "sam_bench", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sam_bench", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -59,8 +61,10 @@ def numbers(out: Path) -> dict:
         run = files.read_json(out / "runs" / results["reproduce"]["run"] / "metadata.json")
         found[results["reproduce"]["model"]] = {
             "weights": run["weights_sha256"],
-            "evaluations": [(e["attack"], e.get("norm"), e["eps"], e["clean_acc"], e["robust_acc"])
-                            for e in results["evaluations"]]}
+            "evaluations": [
+                (e["attack"], e.get("norm"), e["eps"], e["clean_acc"], e["robust_acc"]) for e in results["evaluations"]
+            ],
+        }
     return found
 
 
@@ -75,7 +79,9 @@ def test_failing_cells_report_one_line_each_and_the_grid_goes_on(cluster, tmp_pa
     assert all("cifar10 not found" in line for line in failures)
     assert "stopped (run the same command again to continue)" in proc.stdout
     status = sam_bench(cluster, *grid_args(out, "broken", "--data-dir", str(empty), "--status")).stdout
-    assert all("last attempt failed: sam_bench.errors.BadInput: cifar10 not found" in line for line in status.splitlines())
+    assert all(
+        "last attempt failed: sam_bench.errors.BadInput: cifar10 not found" in line for line in status.splitlines()
+    )
 
 
 @pytest.mark.slurm
@@ -121,15 +127,17 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
     job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
     deadline = time.time() + 400
     while time.time() < deadline:
-        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True,
-                               text=True).stdout.strip()
+        state = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
+        ).stdout.strip()
         if not state:
             break
         if state == "PENDING":  # requeued: SLURM holds a requeued job back a while; let it start now
             subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=cluster)
         time.sleep(1)
-    history = subprocess.run(["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster,
-                             capture_output=True, text=True).stdout.split()
+    history = subprocess.run(
+        ["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster, capture_output=True, text=True
+    ).stdout.split()
     assert "REQUEUED" in history and history[-1] == "COMPLETED", history
     job_logs = "".join(p.read_text() for p in (out / "slurm").rglob("*.err"))
     assert "Caught signal SIGUSR2" in job_logs and "this job is timed-out" in job_logs
@@ -155,8 +163,9 @@ def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, 
     assert log is not None, "the job trained no epoch"
     subprocess.run(["scancel", "--signal=USR2", job_id], env=cluster, check=True)
     while time.time() < deadline:
-        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True,
-                               text=True).stdout.strip()
+        state = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
+        ).stdout.strip()
         if state == "PENDING":  # requeued; SLURM holds a requeued job back a while: let it start now
             subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=cluster, check=True)
             break
@@ -167,19 +176,23 @@ def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, 
     sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm"))  # waits for the requeued job
     after = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in after] == list(range(1, 13)) and after[: len(before)] == before
-    history = subprocess.run(["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster,
-                             capture_output=True, text=True).stdout.split()
+    history = subprocess.run(
+        ["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster, capture_output=True, text=True
+    ).stdout.split()
     assert history == ["REQUEUED", "COMPLETED"]  # one job id, two attempts
     assert (out / "REPORT.md").is_file()
 
 
 @pytest.mark.slurm
 def test_a_refused_submission_is_one_line(cluster, tmp_path):
-    proc = sam_bench(cluster, *grid_args(tmp_path / "x", "test", "--executor", "slurm", "--slurm-partition", "nosuch"),
-                     check=False)
+    proc = sam_bench(
+        cluster, *grid_args(tmp_path / "x", "test", "--executor", "slurm", "--slurm-partition", "nosuch"), check=False
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition" \
+    assert (
+        "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition"
         in proc.stderr
+    )
 
 
 @pytest.mark.slurm
@@ -202,19 +215,30 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     assert numbers(on_slurm) == numbers(local) and set(numbers(local)) == {"ST", "SAM-0.1", "AT-Linf-2"}
     for model in numbers(local).values():  # every evaluation of the smoke scale compared
         assert [e[:3] for e in model["evaluations"]] == [
-            ("clean", None, "0"), ("pgd", "Linf", "1/255"), ("pgd", "Linf", "2/255"), ("pgd", "Linf", "8/255"),
-            ("pgd", "L2", "16/255"), ("pgd", "L2", "32/255"), ("autoattack", "Linf", "8/255")]
+            ("clean", None, "0"),
+            ("pgd", "Linf", "1/255"),
+            ("pgd", "Linf", "2/255"),
+            ("pgd", "Linf", "8/255"),
+            ("pgd", "L2", "16/255"),
+            ("pgd", "L2", "32/255"),
+            ("autoattack", "Linf", "8/255"),
+        ]
     assert (on_slurm / "REPORT.md").is_file()
     status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
     assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
-    accounted = subprocess.run(["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
-                               env=cluster, capture_output=True, text=True).stdout.split()
+    accounted = subprocess.run(
+        ["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
+        env=cluster,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     assert accounted == ["COMPLETED"] * 3
 
 
 def test_slurm_options_come_from_the_recipe_then_the_command_line():
-    options = SlurmOptions.from_recipe(RECIPE, "test", partition="gpu", time_minutes=None,
-                                       extra=parse_sbatch_options(["account=proj", "--qos=high"]))
+    options = SlurmOptions.from_recipe(
+        RECIPE, "test", partition="gpu", time_minutes=None, extra=parse_sbatch_options(["account=proj", "--qos=high"])
+    )
     assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
     with pytest.raises(BadInput, match="NAME=VALUE"):
         parse_sbatch_options(["account"])
@@ -248,6 +272,7 @@ def test_the_ci_cluster_is_reachable_on_loopback_only():
     """.ci/run puts the cluster in a namespace with no interface but loopback: slurmctld's 0.0.0.0:6817
     cannot be reached from another machine."""
     import socket
+
     assert [name for _, name in socket.if_nameindex()] == ["lo"]  # asks the kernel (/sys shows the host's)
 
 

@@ -1,19 +1,25 @@
 """The GPU fast path's promises, checked on the CPU: no host reads of tensor values per training
 step (on a GPU each one stalls the host until the GPU catches up), one host-to-device copy of
 random numbers per epoch rather than per batch."""
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from sam_bench.data import DeviceLoader, synthetic_dataset
-from sam_bench.training.methods import METHODS, train_step
 from sam_bench.models import create_model, make_spec
 from sam_bench.training.loop import TrainConfig, build_optimizer, train
+from sam_bench.training.methods import METHODS, train_step
 
 aten = torch.ops.aten
 # Ops whose result the host has to wait for: reading a value, or a shape that depends on values.
-HOST_READS = {aten._local_scalar_dense.default, aten.is_nonzero.default, aten.equal.default,
-              aten.nonzero.default, aten.masked_select.default}
+HOST_READS = {
+    aten._local_scalar_dense.default,
+    aten.is_nonzero.default,
+    aten.equal.default,
+    aten.nonzero.default,
+    aten.masked_select.default,
+}
 INDEXING = {aten.index.Tensor, aten.index_put.default, aten.index_put_.default}
 
 
@@ -58,8 +64,9 @@ def test_host_reads_per_epoch_follow_log_intervals_not_steps(tmp_path):
     """20 and 40 steps both log 10 times, so they read the same number of values back."""
     counts = []
     for steps in (20, 40):
-        cfg = TrainConfig(method="sam", width=0.0625, dataset="synthetic", n_train=8 * steps, batch_size=8,
-                          epochs=1, device="cpu")
+        cfg = TrainConfig(
+            method="sam", width=0.0625, dataset="synthetic", n_train=8 * steps, batch_size=8, epochs=1, device="cpu"
+        )
         with HostReads() as reads:
             train(cfg, tmp_path / str(steps), progress=False)
         counts.append(len(reads.seen))

@@ -3,6 +3,7 @@
 Each test states what it compares; tolerances are for bf16 against fp32 (8 mantissa bits) and for
 GPU against CPU kernels (different summation orders), not for bugs.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,14 @@ import torch.nn.functional as F
 
 from sam_bench.data import DeviceLoader, load_dataset, synthetic_dataset
 from sam_bench.memory_format import training_format
-from sam_bench.training.methods import METHODS, train_step
 from sam_bench.models import create_model, make_spec
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
+from sam_bench.training.methods import METHODS, train_step
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (docs/gpu.md)")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (docs/gpu.md)"),
+]
 CUDA = torch.device("cuda")
 
 
@@ -87,8 +90,17 @@ def test_stop_and_resume_on_cuda_equal_an_uninterrupted_run(tmp_path, monkeypatc
 
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # no atomics in weight gradients
 
-    cfg = dict(method="sam", rho=0.05, width=0.125, dataset="synthetic", epochs=2, batch_size=64, n_train=256,
-               lr=0.05, device="cuda")
+    cfg = dict(
+        method="sam",
+        rho=0.05,
+        width=0.125,
+        dataset="synthetic",
+        epochs=2,
+        batch_size=64,
+        n_train=256,
+        lr=0.05,
+        device="cuda",
+    )
     train(TrainConfig(**cfg), tmp_path / "a", progress=False)
     train(TrainConfig(**cfg), tmp_path / "b", stop_after_epochs=1, progress=False)
     train(TrainConfig(**cfg), tmp_path / "b", resume=True, progress=False)
@@ -100,8 +112,11 @@ def test_stop_and_resume_on_cuda_equal_an_uninterrupted_run(tmp_path, monkeypatc
 def small_model(tmp_path_factory):
     """A quarter-width PreActResNet-18 trained briefly on the bundled sample (on the CPU)."""
     out = tmp_path_factory.mktemp("gpu") / "run"
-    train(TrainConfig(method="standard", width=0.25, dataset="cifar10-sample", epochs=4, batch_size=64,
-                      device="cpu"), out, progress=False)
+    train(
+        TrainConfig(method="standard", width=0.25, dataset="cifar10-sample", epochs=4, batch_size=64, device="cpu"),
+        out,
+        progress=False,
+    )
     return str(out)
 
 
@@ -111,13 +126,15 @@ def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
 
     sample = load_dataset("cifar10-sample")
     kwargs = dict(version="rand") if attack == "autoattack" else dict(steps=10)
-    specs = make_attacks(attack, "Linf", ["8/255"], **kwargs) if attack == "autoattack" else \
-        make_attacks(attack, "Linf", ["2/255"], **kwargs)
+    specs = (
+        make_attacks(attack, "Linf", ["8/255"], **kwargs)
+        if attack == "autoattack"
+        else make_attacks(attack, "Linf", ["2/255"], **kwargs)
+    )
     results = {}
     for device in ("cpu", "cuda"):
         model, info = load_model_ref(small_model)
-        results[device] = evaluate(model, sample, specs, n_examples=200, device=device, model_info=info,
-                                   progress=False)
+        results[device] = evaluate(model, sample, specs, n_examples=200, device=device, model_info=info, progress=False)
     cpu, gpu = results["cpu"], results["cuda"]
     assert abs(cpu["clean_acc"] - gpu["clean_acc"]) <= 0.01
     assert abs(cpu["evaluations"][0]["robust_acc"] - gpu["evaluations"][0]["robust_acc"]) <= 0.01
@@ -133,7 +150,10 @@ def test_batch_probe_halves_on_a_real_out_of_memory():
 
     class Greedy(torch.nn.Module):
         def forward(self, x):
-            return torch.ones(len(x), side, side, device=x.device, requires_grad=False).sum((1, 2))[:, None] * x.flatten(1)[:, :10]
+            return (
+                torch.ones(len(x), side, side, device=x.device, requires_grad=False).sum((1, 2))[:, None]
+                * x.flatten(1)[:, :10]
+            )
 
     example = torch.rand(1, 3, 32, 32, device=CUDA)
     batch = largest_batch(lambda b: attack_step_fits(Greedy(), example, b), 2048)
@@ -144,10 +164,39 @@ def test_batch_probe_halves_on_a_real_out_of_memory():
 def test_one_torchrun_process_on_cuda_trains_a_step(tmp_path):
     """NCCL initialisation and SyncBatchNorm, in one process launched by torchrun."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-                           "-m", "sam_bench", "train", "--method", "sam", "--dataset", "synthetic", "--width", "0.125",
-                           "--n-train", "128", "--batch-size", "64", "--epochs", "1", "--device", "cuda",
-                           "--quiet", "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "1",
+            "-m",
+            "sam_bench",
+            "train",
+            "--method",
+            "sam",
+            "--dataset",
+            "synthetic",
+            "--width",
+            "0.125",
+            "--n-train",
+            "128",
+            "--batch-size",
+            "64",
+            "--epochs",
+            "1",
+            "--device",
+            "cuda",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["status"] == "complete" and meta["processes"] == 1 and meta["device"].startswith("cuda")

@@ -3,6 +3,7 @@ exactly the GPU machine's packages, the device's limits on what a call carries a
 machines, an unfinished run carried from the first to the second in parts, and `zoo verify` passing
 where it all lands. The environment is built beforehand (it needs the package index, which CI's
 loopback-only namespace lacks): `python tools/gpu_rehearsal.py --build-env` (.ci/run does)."""
+
 import os
 import subprocess
 import sys
@@ -20,8 +21,14 @@ def test_the_gpu_runbook_rehearsed_on_this_cpu():
         if os.environ.get("SAM_BENCH_REQUIRE_REHEARSAL") == "1":
             pytest.fail(why + "; SAM_BENCH_REQUIRE_REHEARSAL=1 requires it")
         pytest.skip(why)
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_rehearsal.py")], cwd=ROOT, capture_output=True,
-                          text=True, timeout=1500, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gpu_rehearsal.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "rehearsal passed" in proc.stdout

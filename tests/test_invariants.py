@@ -1,11 +1,18 @@
 """The trust checks: each holds for an honest attack and fails for a deliberately broken one."""
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sam_bench.attacks.invariants import (TOLERANCE, check_accuracies, check_adversarial_examples,
-                                          check_deterministic, check_eval_mode, perturbation_norms)
+from sam_bench.attacks.invariants import (
+    TOLERANCE,
+    check_accuracies,
+    check_adversarial_examples,
+    check_deterministic,
+    check_eval_mode,
+    perturbation_norms,
+)
 from sam_bench.attacks.pgd import pgd, project
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation.evaluate import AttackOutput, AttackSpec, evaluate, make_attacks
@@ -91,8 +98,14 @@ def test_eval_mode_and_determinism_checks(tiny_net):
 
 
 def test_honest_pgd_passes_every_check(tiny_net, sample):
-    results = evaluate(tiny_net, sample, make_attacks("pgd", "Linf", ["0", "8/255"]) +
-                       make_attacks("pgd", "L2", ["0.5"]), n_examples=64, batch_size=64, progress=False)
+    results = evaluate(
+        tiny_net,
+        sample,
+        make_attacks("pgd", "Linf", ["0", "8/255"]) + make_attacks("pgd", "L2", ["0.5"]),
+        n_examples=64,
+        batch_size=64,
+        progress=False,
+    )
     zero, linf, l2 = results["evaluations"]
     assert zero["robust_acc"] == results["clean_acc"] > 0
     assert linf["robust_acc"] < results["clean_acc"]

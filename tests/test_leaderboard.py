@@ -1,4 +1,5 @@
 """Leaderboards: RobustBench model_info from results files, rendering in rank order, submission rules."""
+
 import json
 import re
 import shutil
@@ -11,12 +12,12 @@ import torch
 from click.testing import CliRunner
 
 from sam_bench import stats
-from sam_bench.leaderboard import board as leaderboard
-from sam_bench.zoo import store as zoo
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
+from sam_bench.leaderboard import board as leaderboard
 from sam_bench.training.loop import TrainConfig, train
+from sam_bench.zoo import store as zoo
 
 TINY = dict(arch="preactresnet18", width=0.125, epochs=1, n_train=256, batch_size=64)
 SAMPLE_IDS = ["SamBench2025Standard_a", "SamBench2025SAM_b", "SamBench2025Standard_c"]
@@ -51,21 +52,59 @@ def dirs(trained, tmp_path, monkeypatch):
 
 def results_for(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, pgd=(), sha=None, version="standard"):
     """A results record as `sam-bench evaluate` writes it (test input: the numbers are chosen)."""
-    evaluations = [{"attack": "pgd", "norm": "Linf", "eps": eps, "eps_value": 0.0, "settings": {
-        "steps": 10, "step_size": 0.001, "restarts": 1}, "clean_acc": clean, "robust_acc": acc, "n_examples": n}
-        for eps, acc in pgd]
+    evaluations = [
+        {
+            "attack": "pgd",
+            "norm": "Linf",
+            "eps": eps,
+            "eps_value": 0.0,
+            "settings": {"steps": 10, "step_size": 0.001, "restarts": 1},
+            "clean_acc": clean,
+            "robust_acc": acc,
+            "n_examples": n,
+        }
+        for eps, acc in pgd
+    ]
     if aa is not None:
-        evaluations.append({"attack": "autoattack", "norm": "Linf", "eps": "8/255", "eps_value": 8 / 255,
-                            "settings": {"version": version}, "clean_acc": clean, "robust_acc": aa,
-                            "attack_reported_acc": aa, "n_examples": n, "seconds": 1.0})
-    return {"schema": "sam-bench/eval-results/v1", "created": "2025-01-01T00:00:00+00:00",
-            "model": {"ref": entry["id"], "kind": "zoo", "zoo_id": entry["id"],
-                      "weights_sha256": sha or entry["weights_sha256"], "arch": entry["arch"],
-                      "method": entry["method"]},
-            "dataset": {"name": name, "family": "cifar10", "split": "test", "n_examples": n, "n_test_total": total,
-                        "sha256": "0" * 64},
-            "precision": "fp32", "clean_acc": clean, "evaluations": evaluations, "robustbench": None,
-            "environment": {"device_name": "cpu"}}
+        evaluations.append(
+            {
+                "attack": "autoattack",
+                "norm": "Linf",
+                "eps": "8/255",
+                "eps_value": 8 / 255,
+                "settings": {"version": version},
+                "clean_acc": clean,
+                "robust_acc": aa,
+                "attack_reported_acc": aa,
+                "n_examples": n,
+                "seconds": 1.0,
+            }
+        )
+    return {
+        "schema": "sam-bench/eval-results/v1",
+        "created": "2025-01-01T00:00:00+00:00",
+        "model": {
+            "ref": entry["id"],
+            "kind": "zoo",
+            "zoo_id": entry["id"],
+            "weights_sha256": sha or entry["weights_sha256"],
+            "arch": entry["arch"],
+            "method": entry["method"],
+        },
+        "dataset": {
+            "name": name,
+            "family": "cifar10",
+            "split": "test",
+            "n_examples": n,
+            "n_test_total": total,
+            "sha256": "0" * 64,
+        },
+        "precision": "fp32",
+        "clean_acc": clean,
+        "evaluations": evaluations,
+        "robustbench": None,
+        "environment": {"device_name": "cpu"},
+    }
 
 
 def entry(zoo_dir, mid):
@@ -89,6 +128,7 @@ def test_model_info_is_robustbench_format_with_our_extras_apart(dirs):
     assert extras["training_cost"] == e["training_cost"] and extras["autoattack"]["n_examples"] == 500
 
     from robustbench.utils import ModelInfo  # upstream's own record type takes every field
+
     ModelInfo(**{k: v for k, v in info.items() if k != "sam_bench"})
 
 
@@ -117,8 +157,9 @@ def test_results_for_other_weights_or_data_are_refused(dirs):
     with pytest.raises(BadInput, match="no AutoAttack"):
         leaderboard.update_from_results(results_for(e, 0.5, pgd=[("1/255", 0.3)]), boards, zoo_dir)
     with pytest.raises(BadInput, match="no AutoAttack"):  # on the real test set only the standard version ranks
-        leaderboard.update_from_results(results_for(e, 0.5, 0.1, version="rand", name="cifar10", total=10_000),
-                                        boards, zoo_dir)
+        leaderboard.update_from_results(
+            results_for(e, 0.5, 0.1, version="rand", name="cifar10", total=10_000), boards, zoo_dir
+        )
     orphan = results_for(e, 0.5, 0.1, sha="e" * 64)
     orphan["model"].update(kind="run", zoo_id=None)
     with pytest.raises(BadInput, match="in no zoo entry"):
@@ -135,7 +176,10 @@ def test_on_the_sample_a_quick_autoattack_ranks_and_says_so_but_never_replaces_t
     quick["evaluations"][-1]["settings"]["attacks"] = ["apgd-ce", "apgd-t"]
     path = leaderboard.update_from_results(quick, boards, zoo_dir)
     info = json.loads(path.read_text())
-    assert float(info["autoattack_acc"]) == 20 and "AutoAttack (custom: apgd-ce, apgd-t, not the standard version)" in info["footnote"]
+    assert (
+        float(info["autoattack_acc"]) == 20
+        and "AutoAttack (custom: apgd-ce, apgd-t, not the standard version)" in info["footnote"]
+    )
     assert "custom: apgd-ce, apgd-t" in leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]["evaluated_on"]
     leaderboard.update_from_results(results_for(e, 0.5, 0.1), boards, zoo_dir)  # the standard version replaces it
     assert float(json.loads(path.read_text())["autoattack_acc"]) == 10
@@ -170,8 +214,9 @@ def test_updates_merge_and_a_bigger_evaluation_wins(dirs, tmp_path):
 def rank_order_fixture(zoo_dir, boards):
     # Clean accuracy would rank them a, c, b; AutoAttack accuracy ranks b, c, a.
     for mid, clean, aa in zip(SAMPLE_IDS, [0.80, 0.60, 0.70], [0.10, 0.30, 0.20]):
-        leaderboard.update_from_results(results_for(entry(zoo_dir, mid), clean, aa, pgd=[("1/255", aa + 0.2)]),
-                                        boards, zoo_dir)
+        leaderboard.update_from_results(
+            results_for(entry(zoo_dir, mid), clean, aa, pgd=[("1/255", aa + 0.2)]), boards, zoo_dir
+        )
     return [SAMPLE_IDS[1], SAMPLE_IDS[2], SAMPLE_IDS[0]]
 
 
@@ -179,8 +224,10 @@ def test_render_writes_every_entry_in_rank_order(dirs):
     zoo_dir, boards = dirs
     expected = rank_order_fixture(zoo_dir, boards)
     readme = boards.parent / "README.md"
-    readme.write_text("intro\n<!-- sam-bench leaderboard cifar10/Linf/sample start -->\nold\n"
-                      "<!-- sam-bench leaderboard cifar10/Linf/sample end -->\noutro\n")
+    readme.write_text(
+        "intro\n<!-- sam-bench leaderboard cifar10/Linf/sample start -->\nold\n"
+        "<!-- sam-bench leaderboard cifar10/Linf/sample end -->\noutro\n"
+    )
     written = leaderboard.render(boards, readme=readme)
     stem = boards / "cifar10-Linf-sample"  # these models trained on the bundled sample: a page of their own
     assert written == [stem.with_suffix(".md"), stem.with_suffix(".html"), stem.with_suffix(".png"), readme]
@@ -189,10 +236,12 @@ def test_render_writes_every_entry_in_rank_order(dirs):
     assert re.findall(r"\*\*(SamBench\w+)\*\*", md) == expected
     assert re.findall(r"^\| (\d) \|", md, re.M) == ["1", "2", "3"]
     # clean, AutoAttack, PGD of the winner, each with its 95% Wilson interval over the 500 images
-    cells = [f"{100 * p:.2f}% ({100 * stats.wilson(round(p * 500), 500)[0]:.1f}–{100 * stats.wilson(round(p * 500), 500)[1]:.1f})"
-             for p in (0.6, 0.3, 0.5)]
+    intervals = {p: stats.wilson(round(p * 500), 500) for p in (0.6, 0.3, 0.5)}
+    cells = [f"{100 * p:.2f}% ({100 * intervals[p][0]:.1f}–{100 * intervals[p][1]:.1f})" for p in (0.6, 0.3, 0.5)]
     assert "| " + " | ".join(cells) + " |" in md and cells[0] == "60.00% (55.6–64.2)"
-    assert '60.00%<span class="ci" title="95% Wilson interval">55.6–64.2</span>' in stem.with_suffix(".html").read_text()
+    assert (
+        '60.00%<span class="ci" title="95% Wilson interval">55.6–64.2</span>' in stem.with_suffix(".html").read_text()
+    )
     html = stem.with_suffix(".html").read_text()
     assert re.findall(r'data-model-id="([^"]+)"', html) == expected
     assert "data:image/png;base64," in html and "http" not in html.split("<script>")[1]  # standalone
@@ -215,10 +264,25 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 def dump_dom(url: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
-        out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                              "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                              "--disable-sync", f"--user-data-dir={profile}", "--dump-dom", url],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode == 0, out.stderr[-1000:]
     return out.stdout
 
@@ -273,9 +337,15 @@ def test_submit_writes_upstream_json_and_the_filled_in_issue(dirs, tmp_path):
     assert info["link"] == paper["link"] and info["authors"] == paper["authors"]
     issue = issue_path.read_text()
     assert issue.startswith("Title: [New Model] SamBench2025Standard\n")
-    for line in ["- **Paper URL**: https://example.org/paper", "- **Threat Model**: Linf", "- **eps**: 8/255",
-                 "- **Clean accuracy**: 81.23%", "- **Robust accuracy**: 45.67%", "- **Additional data**: false",
-                 "- [x] I want to add my models to the Model Zoo"]:
+    for line in [
+        "- **Paper URL**: https://example.org/paper",
+        "- **Threat Model**: Linf",
+        "- **eps**: 8/255",
+        "- **Clean accuracy**: 81.23%",
+        "- **Robust accuracy**: 45.67%",
+        "- **Additional data**: false",
+        "- [x] I want to add my models to the Model Zoo",
+    ]:
         assert line in issue
     assert "10,000 images" in issue and zoo.find_entry(FULL_ID, zoo_dir)["weights_sha256"] in issue
 
@@ -298,13 +368,13 @@ def test_whole_chain_with_a_real_evaluation(dirs, tmp_path):
     zoo_dir, boards = dirs
     model, info = load_model_ref(SAMPLE_IDS[1], zoo_dir=zoo_dir)
     attacks = make_attacks("pgd", "Linf", ["1/255"]) + make_attacks("autoattack", "Linf", ["8/255"])
-    results = evaluate(model, load_dataset("cifar10-sample"), attacks, n_examples=16, model_info=info,
-                       progress=False)
+    results = evaluate(model, load_dataset("cifar10-sample"), attacks, n_examples=16, model_info=info, progress=False)
     results_file = tmp_path / "results.json"
     results_file.write_text(json.dumps(results))
     runner = CliRunner()
-    out = runner.invoke(cli, ["leaderboard", "add", str(results_file), "--leaderboard-dir", str(boards),
-                              "--zoo-dir", str(zoo_dir)])
+    out = runner.invoke(
+        cli, ["leaderboard", "add", str(results_file), "--leaderboard-dir", str(boards), "--zoo-dir", str(zoo_dir)]
+    )
     assert out.exit_code == 0, out.output
     row = json.loads((boards / "cifar10" / "Linf" / f"{SAMPLE_IDS[1]}.json").read_text())
     aa = results["evaluations"][1]
@@ -313,8 +383,20 @@ def test_whole_chain_with_a_real_evaluation(dirs, tmp_path):
     assert row["sam_bench"]["pgd"][0]["robust_acc"] == leaderboard.percent(results["evaluations"][0]["robust_acc"])
     out = runner.invoke(cli, ["leaderboard", "render", "--leaderboard-dir", str(boards)])
     assert out.exit_code == 0 and SAMPLE_IDS[1] in (boards / "cifar10-Linf-sample.md").read_text()
-    out = runner.invoke(cli, ["leaderboard", "submit", SAMPLE_IDS[1], "--leaderboard-dir", str(boards),
-                              "--zoo-dir", str(zoo_dir), "--out", str(tmp_path / "s")])
+    out = runner.invoke(
+        cli,
+        [
+            "leaderboard",
+            "submit",
+            SAMPLE_IDS[1],
+            "--leaderboard-dir",
+            str(boards),
+            "--zoo-dir",
+            str(zoo_dir),
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
     assert out.exit_code == 2 and "does not qualify" in out.output and "16 images" in out.output
     assert "Traceback" not in out.output
 

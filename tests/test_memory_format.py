@@ -3,10 +3,11 @@
 Each (architecture, width) the project trains runs tests/memory_format_probe.py in a subprocess,
 with the CPU's own instruction set and with oneDNN held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`, the
 code path of AVX2-only CPUs, where the bug was seen; on such a CPU, where oneDNN reports the same
-instruction set both ways, the second run is skipped as the first one's twin): every method takes a few training steps and
-every convolution weight gradient must match an fp64 NCHW reference. A crash or a hang fails with
+instruction set both ways, the second run is skipped as the first one's twin): every method takes a
+few training steps and every convolution weight gradient must match an fp64 NCHW reference. A crash or a hang fails with
 a message that says so, never a CI time-out.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,8 +23,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sam_bench.experiments import recipe
 from sam_bench.bench.throughput import DEFAULTS, QUICK
+from sam_bench.experiments import recipe
 from sam_bench.memory_format import meets_onednn_6035, training_format
 
 PROBE = Path(__file__).with_name("memory_format_probe.py")
@@ -34,9 +35,14 @@ TIMEOUT_S = 240
 ISAS = {"native": None, "avx2": "AVX2"}
 # Architectures the tests train (tests/test_models.py, tests/test_timm_models.py and the default widths of
 # the other tests): (arch, width, timm constructor arguments as JSON).
-TESTED = {("preactresnet18", 0.0625, "null"), ("preactresnet18", 0.125, "null"), ("preactresnet18", 1.0, "null"),
-          ("wideresnet-16-4", 0.25, "null"), ("timm:resnet10t", 1.0, "null"),
-          ("timm:vit_tiny_patch16_224", 1.0, '{"depth": 2, "embed_dim": 48, "num_heads": 3}')}
+TESTED = {
+    ("preactresnet18", 0.0625, "null"),
+    ("preactresnet18", 0.125, "null"),
+    ("preactresnet18", 1.0, "null"),
+    ("wideresnet-16-4", 0.25, "null"),
+    ("timm:resnet10t", 1.0, "null"),
+    ("timm:vit_tiny_patch16_224", 1.0, '{"depth": 2, "embed_dim": 48, "num_heads": 3}'),
+}
 
 
 def trained_anywhere() -> list[tuple[str, float, str]]:
@@ -46,8 +52,10 @@ def trained_anywhere() -> list[tuple[str, float, str]]:
     for name in recipe.available():
         for scale in recipe._read(name)[0].get("scales", {}):
             if scale != "full":
-                used |= {(p.config.arch, p.config.width, json.dumps(p.config.arch_kwargs, sort_keys=True))
-                         for p in recipe.load_recipe(name, scale).models}
+                used |= {
+                    (p.config.arch, p.config.width, json.dumps(p.config.arch_kwargs, sort_keys=True))
+                    for p in recipe.load_recipe(name, scale).models
+                }
     return sorted(used)
 
 
@@ -59,8 +67,9 @@ def onednn_env(isa: str | None) -> dict[str, str]:
     return env
 
 
-def run_probe(arch: str, width: float, isa: str | None, *extra: str, arch_kwargs: str = "null",
-              timeout_s: int = TIMEOUT_S) -> tuple[list[dict], str]:
+def run_probe(
+    arch: str, width: float, isa: str | None, *extra: str, arch_kwargs: str = "null", timeout_s: int = TIMEOUT_S
+) -> tuple[list[dict], str]:
     """The probe's JSON lines; a crash, a hang or an error fails the test with what happened."""
     env = onednn_env(isa)
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
@@ -87,8 +96,10 @@ def run_probe(arch: str, width: float, isa: str | None, *extra: str, arch_kwargs
 def onednn_isa(max_isa: str | None) -> str:
     """The instruction set oneDNN says it runs on this CPU (ONEDNN_VERBOSE), natively or held to max_isa."""
     env = {**onednn_env(max_isa), "ONEDNN_VERBOSE": "1"}
-    nhwc_step = ("import torch; conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last); "
-                 "conv(torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)).sum().backward()")
+    nhwc_step = (
+        "import torch; conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last); "
+        "conv(torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)).sum().backward()"
+    )
     out = subprocess.run([sys.executable, "-c", nhwc_step], env=env, capture_output=True, text=True, timeout=120).stdout
     return next((line.split(",isa:", 1)[1] for line in out.splitlines() if ",isa:" in line), "unknown")
 
@@ -111,7 +122,8 @@ def test_training_gradients_match_fp64(arch, width, arch_kwargs, isa):
         assert line["weight_gradients_checked"] > 0
         assert line["error"] <= TOLERANCE, (
             f"{where}: {line['method']} step {line['step']}: weight gradient of {line['layer']} is off by "
-            f"{line['error']:.2g} (relative) from the fp64 reference ({line['layout']})")
+            f"{line['error']:.2g} (relative) from the fp64 reference ({line['layout']})"
+        )
 
 
 @x86
@@ -119,8 +131,9 @@ def test_probe_catches_the_bug_when_the_rule_is_bypassed():
     """The probe can fail: forced into NHWC on the AVX2 path, a 4-channel shortcut breaks it."""
     # Here the bug shows as a hang, found only by the timeout: 60 s, not the 240 s a run that must
     # succeed gets (this one is expected to fail; a slow run cut off here still counts as caught).
-    lines, failure = run_probe("preactresnet18", 0.0625, "AVX2", "--layout", "channels_last",
-                               "--methods", "standard", timeout_s=60)
+    lines, failure = run_probe(
+        "preactresnet18", 0.0625, "AVX2", "--layout", "channels_last", "--methods", "standard", timeout_s=60
+    )
     if not failure and all(line["error"] <= TOLERANCE for line in lines):
         pytest.skip(f"oneDNN #6035 does not show on this machine (torch {torch.__version__}); nothing to catch")
     assert failure or any(line["error"] > TOLERANCE for line in lines)

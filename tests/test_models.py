@@ -11,8 +11,7 @@ def spec(arch, width=1.0, num_classes=10):
     return make_spec(arch, num_classes, MEAN, STD, width)
 
 
-@pytest.mark.parametrize("arch,width", [("preactresnet18", 0.125), ("wideresnet-16-4", 0.25),
-                                        ("timm:resnet10t", 1.0)])
+@pytest.mark.parametrize("arch,width", [("preactresnet18", 0.125), ("wideresnet-16-4", 0.25), ("timm:resnet10t", 1.0)])
 def test_registry_builds_32x32_classifiers(arch, width):
     model = create_model(spec(arch, width, num_classes=100)).eval()
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 100)

@@ -2,6 +2,7 @@
 line and nothing written for a missing, altered or foreign part, and a training run and an
 evaluation packed mid-way that continue on a "fresh machine" (another folder) to exactly the
 weights and numbers of an uninterrupted run."""
+
 import json
 import os
 import shutil
@@ -142,10 +143,14 @@ def test_a_pack_that_would_write_outside_its_folder_is_refused(work):
     folder = work / "evil" / "batch-1"
     folder.mkdir(parents=True)
     (folder / "evil-000000000000.part-001").write_bytes(data)
-    manifest = {"format": packing.FORMAT, "name": "evil", "id": "000000000000",
-                "archive": {"bytes": len(data), "sha256": digest},
-                "parts": [{"file": "evil-000000000000.part-001", "bytes": len(data), "sha256": digest, "batch": 1}],
-                "files": [{"path": "../escaped.txt", "bytes": 3, "sha256": hashlib.sha256(b"bad").hexdigest()}]}
+    manifest = {
+        "format": packing.FORMAT,
+        "name": "evil",
+        "id": "000000000000",
+        "archive": {"bytes": len(data), "sha256": digest},
+        "parts": [{"file": "evil-000000000000.part-001", "bytes": len(data), "sha256": digest, "batch": 1}],
+        "files": [{"path": "../escaped.txt", "bytes": 3, "sha256": hashlib.sha256(b"bad").hexdigest()}],
+    }
     (folder / "evil-000000000000.manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SamBenchError, match="outside"):
         packing.unpack([work / "evil"], work / "dest")
@@ -168,7 +173,10 @@ def test_bad_input_is_one_line_on_the_command_line(work):
     ]
     for args, message in cases:
         result = run(*args)
-        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (args, result.output)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (
+            args,
+            result.output,
+        )
     (work / "o7").mkdir()
     (work / "o7" / "keep").write_text("x")
     result = run("pack", "run", "--out", work / "o7")
@@ -189,14 +197,40 @@ def test_bad_input_is_one_line_on_the_command_line(work):
 
 def sam_bench(cwd: Path, *args) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "sam_bench", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sam_bench", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
 
 
-TRAIN = ["train", "--method", "sam", "--rho", "0.1", "--dataset", "synthetic", "--width", "0.125", "--epochs", "3",
-         "--batch-size", "64", "--n-train", "192", "--lr", "0.05", "--device", "cpu", "--quiet"]
+TRAIN = [
+    "train",
+    "--method",
+    "sam",
+    "--rho",
+    "0.1",
+    "--dataset",
+    "synthetic",
+    "--width",
+    "0.125",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "64",
+    "--n-train",
+    "192",
+    "--lr",
+    "0.05",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def test_a_training_run_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_weights(tmp_path):
@@ -206,8 +240,7 @@ def test_a_training_run_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_w
     sam_bench(here, *TRAIN, "--out", "runs/straight")
     sam_bench(here, *TRAIN, "--out", "runs/moved", "--stop-after-epochs", "2")
     assert not (here / "runs" / "moved" / "model.safetensors").exists()
-    packing.pack([here / "runs" / "moved"], tmp_path / "parts", root=here, part_mib=0.05, batch_files=3,
-                 batch_mib=0.2)
+    packing.pack([here / "runs" / "moved"], tmp_path / "parts", root=here, part_mib=0.05, batch_files=3, batch_mib=0.2)
     for batch in sorted((tmp_path / "parts").iterdir()):  # one batch per "command", as from a GPU machine
         shutil.move(str(batch), str(tmp_path / f"came-back-{batch.name}"))
     packing.unpack(sorted(tmp_path.glob("came-back-*")), there)
@@ -225,8 +258,19 @@ def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_nu
     from sam_bench.training.loop import TrainConfig, train
 
     here, there = tmp_path / "here", tmp_path / "there"
-    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, n_train=128, batch_size=64,
-                      dataset="cifar10-sample", device="cpu"), here / "run", progress=False)
+    train(
+        TrainConfig(
+            arch="preactresnet18",
+            width=0.125,
+            epochs=1,
+            n_train=128,
+            batch_size=64,
+            dataset="cifar10-sample",
+            device="cpu",
+        ),
+        here / "run",
+        progress=False,
+    )
     sample = load_dataset("cifar10-sample")
     specs = make_attacks("pgd", "Linf", ["4/255"], steps=2)
     kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, progress=False)
@@ -234,8 +278,15 @@ def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_nu
     reference = evaluate(model, sample, specs, model_info=info, **kwargs)
     evaluation_clock.per_pgd_chunk = 60
     with pytest.raises(EvaluationStopped):
-        evaluate(model, sample, specs, model_info=info, state_path=here / "results" / "r.json.partial",
-                 stop_at=evaluation_clock.now + 190, **kwargs)
+        evaluate(
+            model,
+            sample,
+            specs,
+            model_info=info,
+            state_path=here / "results" / "r.json.partial",
+            stop_at=evaluation_clock.now + 190,
+            **kwargs,
+        )
     packing.pack([here / "run", here / "results"], tmp_path / "parts", root=here)
     packing.unpack([tmp_path / "parts"], there)
     evaluation_clock.per_pgd_chunk = 0
@@ -261,7 +312,13 @@ import pytest
 sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "tests"]))
 """
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "error" not in proc.stdout.lower().split("tests collected")[-1]

@@ -8,8 +8,9 @@ from sam_bench.attacks import pgd, project
 @pytest.fixture(scope="module")
 def model_and_batch():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(8 * 8 * 8, 10)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 10)
+    ).eval()
     x, y = torch.rand(32, 3, 8, 8), torch.randint(0, 10, (32,))
     return model, x, y
 

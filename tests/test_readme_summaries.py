@@ -1,13 +1,14 @@
 """What the README and the committed reports say about the reproductions is what their results say:
 each README summary is rendered from its folder (`sam-bench report <folder> --readme README.md`),
 no sentence beside them states a verdict, and each REPORT.md carries the verdicts its results give."""
+
 import re
 from pathlib import Path
 
 import pytest
 
-from sam_bench.experiments.claims import by_architecture, verdicts
 from sam_bench.errors import BadInput
+from sam_bench.experiments.claims import by_architecture, verdicts
 from sam_bench.experiments.report import _verdict_lines, load_cost, load_results
 from sam_bench.experiments.summary import in_readme, summary, update_readme
 
@@ -26,8 +27,9 @@ def test_every_reproduction_summary_in_the_readme_is_what_its_results_say():
 def test_no_verdict_is_typed_beside_the_rendered_summaries():
     text = README.read_text()
     section = text.split("## Leaderboard of the models in this repository")[1].split("\n## ")[0]
-    typed = re.sub(r"<!-- sam-bench (summary|leaderboard) (\S+) start -->.*?<!-- sam-bench \1 \2 end -->", "",
-                   section, flags=re.S)
+    typed = re.sub(
+        r"<!-- sam-bench (summary|leaderboard) (\S+) start -->.*?<!-- sam-bench \1 \2 end -->", "", section, flags=re.S
+    )
     for sentence in re.split(r"(?<=[.;:])\s+", typed):  # a claim or a method, and what was found about it
         about = re.search(r"\b(C[1-4]|SAM|ASAM|AT|ST|rho)\b", sentence)
         found = re.search(r"\b(holds?|fails?|inconclusive|beats?|significant(ly)?|better|worse|costs?)\b", sentence)
@@ -44,7 +46,10 @@ def test_each_committed_report_carries_the_verdicts_its_results_give(name):
 
 def test_update_readme_replaces_only_between_the_markers(tmp_path):
     folder = ROOT / "reproductions" / "paper-cifar10-sample"
-    start, end = ("<!-- sam-bench summary paper-cifar10-sample start -->", "<!-- sam-bench summary paper-cifar10-sample end -->")
+    start, end = (
+        "<!-- sam-bench summary paper-cifar10-sample start -->",
+        "<!-- sam-bench summary paper-cifar10-sample end -->",
+    )
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n  {start}\n  typed by hand\n  {end}\noutro\n")
     update_readme(readme, folder)

@@ -12,7 +12,13 @@ def test_shipped_recipes_load_at_every_scale():
     assert len(names) == 15
     assert {"AT-Linf-1", "AT-Linf-8", "AT-L2-16", "AT-L2-128", "ASAM-0.5", "SAM-AT-Linf-2"} <= set(names)
     at8 = next(m for m in full.models if m.name == "AT-Linf-8").config
-    assert (at8.epochs, at8.width, at8.attack_steps, at8.attack_step_size, at8.batch_size) == (100, 1.0, 10, "2/255", 128)
+    assert (at8.epochs, at8.width, at8.attack_steps, at8.attack_step_size, at8.batch_size) == (
+        100,
+        1.0,
+        10,
+        "2/255",
+        128,
+    )
     at1 = next(m for m in full.models if m.name == "AT-Linf-1").config
     assert at1.attack_step_size == "0.5/255"
     assert full.evaluation["autoattack"] == {"version": "standard", "Linf": "8/255", "L2": "0.5"}
@@ -44,8 +50,10 @@ def test_bad_recipes(tmp_path):
     with pytest.raises(BadInput, match="unknown scale"):
         load_recipe("paper-cifar10", "huge")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ndataset: cifar10\ntrain: {}\nevaluation: {}\nmodels: [{name: A, method: sam, rh0: 1}]\n"
-                   "scales: {s: {}}\n")
+    bad.write_text(
+        "name: x\ndataset: cifar10\ntrain: {}\nevaluation: {}\nmodels: [{name: A, method: sam, rh0: 1}]\n"
+        "scales: {s: {}}\n"
+    )
     with pytest.raises(BadInput, match="unknown setting 'rh0'"):
         load_recipe(str(bad), "s")
     bad.write_text("name: [unclosed\n")
@@ -77,13 +85,23 @@ def test_training_seeds_each_make_a_run(tmp_path):
     plans = lambda scale: [(m.name, m.seed, m.primary) for m in load_recipe(str(path), scale).models]  # noqa: E731
     assert plans("one") == [("ST", 0, True), ("SAM", 3, True), ("SAM", 4, False)]  # a model entry's seeds
     # a scale's list is for every model; first seeds before second ones
-    assert plans("all") == [("ST", 0, True), ("SAM", 0, True), ("ST", 1, False), ("SAM", 1, False),
-                            ("ST", 2, False), ("SAM", 2, False)]
+    assert plans("all") == [
+        ("ST", 0, True),
+        ("SAM", 0, True),
+        ("ST", 1, False),
+        ("SAM", 1, False),
+        ("ST", 2, False),
+        ("SAM", 2, False),
+    ]
     assert plans("some") == [("ST", 5, True), ("SAM", 3, True), ("ST", 6, False), ("SAM", 4, False)]
     keys = [m.key for m in load_recipe(str(path), "all").models]
     assert len(set(keys)) == len(keys)  # the seed is a training setting: each seed its own run
     assert load_recipe(str(path), "all").describe()["models"][2]["seed"] == 1
-    for scale, message in [("bad", "repeat a seed"), ("typo", "unknown model 'STT'"), ("words", "non-negative integers")]:
+    for scale, message in [
+        ("bad", "repeat a seed"),
+        ("typo", "unknown model 'STT'"),
+        ("words", "non-negative integers"),
+    ]:
         with pytest.raises(BadInput, match=message):
             load_recipe(str(path), scale)
 

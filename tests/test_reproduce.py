@@ -1,5 +1,6 @@
 """`sam-bench reproduce` end to end, killed once and resumed, on the paper recipe's pipeline at test size
 (tests/recipes/pipeline-test.yaml; the real smoke scale trains for minutes)."""
+
 import json
 import re
 import statistics
@@ -26,8 +27,9 @@ PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("repro") / "pipeline-test"
     args = ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out), "--device", "cpu", "--quiet"]
-    proc = subprocess.Popen([sys.executable, "-m", "sam_bench", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sam_bench", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and not list(out.glob("runs/ST-*/checkpoint.pt")):
         time.sleep(0.1)
@@ -58,7 +60,11 @@ def test_every_artifact_exists(smoke):
     plan = json.loads((out / "plan.json").read_text())
     # every model's first seed before any second one
     assert [(m["name"], m["seed"], m["primary"]) for m in plan["models"]] == [
-        ("ST", 0, True), ("SAM-0.1", 0, True), ("AT-Linf-2", 0, True), ("ST", 1, False)]
+        ("ST", 0, True),
+        ("SAM-0.1", 0, True),
+        ("AT-Linf-2", 0, True),
+        ("ST", 1, False),
+    ]
     for m in plan["models"]:
         assert (out / "results" / f"{m['name']}-{m['key']}.json").is_file()
         assert (out / "runs" / f"{m['name']}-{m['key']}" / "model.safetensors").is_file()
@@ -90,8 +96,11 @@ def test_report_numbers_equal_the_results_files(smoke):
     for row in rows:
         group = records[row[0].split(" ⚠")[0]]
         for column, cell in zip(header[3:], row[3:]):
-            measure = ("clean",) if column == "clean" else (
-                ("pgd" if column.startswith("PGD") else "autoattack"), *column.split()[1:])
+            measure = (
+                ("clean",)
+                if column == "clean"
+                else (("pgd" if column.startswith("PGD") else "autoattack"), *column.split()[1:])
+            )
             values = [accuracy(r, *measure) for r in group if accuracy(r, *measure) is not None]
             if len(values) > 1:  # several seeds: the mean, its 95% interval over seeds and images
                 flags = np.array([decode(evaluation(r, *measure)["outcomes"]) for r in group], float)
@@ -121,8 +130,9 @@ def test_robust_never_above_clean_in_results(smoke):
 def test_second_run_changes_nothing(smoke):
     out = smoke["out"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("results/*.json")}
-    result = CliRunner().invoke(cli, ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out),
-                                      "--device", "cpu", "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out), "--device", "cpu", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert {p: p.stat().st_mtime_ns for p in out.glob("results/*.json")} == before
 
@@ -142,8 +152,9 @@ def test_a_finished_run_whose_weights_live_in_the_zoo_is_not_trained_again(smoke
         (folder / "checkpoint.pt").unlink(missing_ok=True)
     before = (run / "log.jsonl").read_text(), (run / "metadata.json").read_text()
     later_before = (later / "metadata.json").read_text()
-    result = CliRunner().invoke(cli, ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out),
-                                      "--device", "cpu", "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out), "--device", "cpu", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert ((run / "log.jsonl").read_text(), (run / "metadata.json").read_text()) == before
     assert (later / "metadata.json").read_text() == later_before and not (later / "model.safetensors").exists()

@@ -36,7 +36,7 @@ def test_sam_step_equals_the_formula():
     rho, lr = 0.3, 0.1
     model, x, y, w0 = run_one_step(adaptive=False, rho=rho, lr=lr)
     g = loss_grad(model, w0, x, y)
-    norm = torch.sqrt(sum((gi ** 2).sum() for gi in g))
+    norm = torch.sqrt(sum((gi**2).sum() for gi in g))
     w_adv = [wi + rho * gi / norm for wi, gi in zip(w0, g)]  # w + rho g / ||g||
     g_adv = loss_grad(model, w_adv, x, y)  # gradient there
     expected = [wi - lr * gi for wi, gi in zip(w0, g_adv)]  # base SGD step from w
@@ -49,7 +49,7 @@ def test_asam_step_equals_the_formula():
     model, x, y, w0 = run_one_step(adaptive=True, rho=rho, lr=lr)
     g = loss_grad(model, w0, x, y)
     tg = [wi.abs() * gi for wi, gi in zip(w0, g)]  # T_w g with T_w = |w|
-    norm = torch.sqrt(sum((t ** 2).sum() for t in tg))
+    norm = torch.sqrt(sum((t**2).sum() for t in tg))
     w_adv = [wi + rho * wi.abs() * t / norm for wi, t in zip(w0, tg)]  # w + rho T^2 g / ||T g||
     g_adv = loss_grad(model, w_adv, x, y)
     for p, wi, gi in zip(model.parameters(), w0, g_adv):
@@ -72,9 +72,10 @@ def test_state_dict_round_trip_keeps_momentum():
     opt2 = SAM(clone.parameters(), torch.optim.SGD, rho=0.1, lr=0.1, momentum=0.9, weight_decay=5e-4)
     opt2.load_state_dict(saved)
     for p in clone.parameters():
-        torch.testing.assert_close(opt2.base_optimizer.state[p]["momentum_buffer"],
-                                   opt.base_optimizer.state[dict(zip(clone.parameters(), model.parameters()))[p]]
-                                   ["momentum_buffer"])
+        torch.testing.assert_close(
+            opt2.base_optimizer.state[p]["momentum_buffer"],
+            opt.base_optimizer.state[dict(zip(clone.parameters(), model.parameters()))[p]]["momentum_buffer"],
+        )
     # the next step is the same in both (momentum included), and schedulers still reach the base groups
     for o, m in ((opt, model), (opt2, clone)):
         for group in o.param_groups:
@@ -90,8 +91,9 @@ def test_state_dict_round_trip_keeps_momentum():
 
 def test_batchnorm_statistics_change_in_the_first_pass_only():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
-                                torch.nn.LazyLinear(3))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.LazyLinear(3)
+    )
     x, y = torch.randn(8, 3, 6, 6), torch.randint(0, 3, (8,))
     model(x)  # materialise the lazy layer
     bn = model[1]

@@ -1,4 +1,5 @@
 """A missing pyautoattack fails at start-up in one line, before any training or attack runs."""
+
 import sys
 
 import pytest

@@ -1,5 +1,6 @@
 """The statistics behind intervals and verdicts, against hand-computed cases, published worked
 examples and scipy.stats where it has the same test."""
+
 import math
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from sam_bench import stats
-from sam_bench.evaluation import outcomes
 from sam_bench.errors import SamBenchError
+from sam_bench.evaluation import outcomes
 
 
 def test_wilson_by_hand_and_against_scipy():
@@ -86,7 +87,9 @@ def test_mean_squares_equal_statsmodels_anova():
     rng = np.random.default_rng(4)
     d = (rng.random((3, 40)) < 0.6).astype(float) - (rng.random((3, 40)) < 0.5) + rng.normal(0, 0.1, (3, 1))
     seed, image = np.indices(d.shape)
-    table = anova_lm(sm.ols("d ~ C(seed) + C(image)", {"d": d.ravel(), "seed": seed.ravel(), "image": image.ravel()}).fit())
+    table = anova_lm(
+        sm.ols("d ~ C(seed) + C(image)", {"d": d.ravel(), "seed": seed.ravel(), "image": image.ravel()}).fit()
+    )
     assert stats._mean_squares(d) == pytest.approx(tuple(table["mean_sq"]))
 
 
@@ -103,11 +106,13 @@ def test_seeds_and_images_by_hand():
     assert result.image_sd == pytest.approx(math.sqrt((ms_images - ms_residual) / 2))
     # degrees of freedom: Satterthwaite with MS_seeds at its 95% upper bound (1 df here)
     upper = ms_seeds / scipy_stats.chi2.ppf(0.05, 1)
-    df = (upper + ms_images - ms_residual) ** 2 / (upper ** 2 / 1 + ms_images ** 2 / 3 + ms_residual ** 2 / 3)
+    df = (upper + ms_images - ms_residual) ** 2 / (upper**2 / 1 + ms_images**2 / 3 + ms_residual**2 / 3)
     assert result.df == pytest.approx(df) and 1 <= result.df < 1.01
     statistic = 3.5 / math.sqrt(variance)
     assert result.p_value() == pytest.approx(scipy_stats.t.sf(statistic, df))
-    assert result.p_value(margin=1.0, alternative="less") == pytest.approx(scipy_stats.t.cdf(4.5 / math.sqrt(variance), df))
+    assert result.p_value(margin=1.0, alternative="less") == pytest.approx(
+        scipy_stats.t.cdf(4.5 / math.sqrt(variance), df)
+    )
     half = scipy_stats.t.ppf(0.975, df) * math.sqrt(variance)
     assert result.interval() == (pytest.approx(3.5 - half), pytest.approx(3.5 + half))
     with pytest.raises(ValueError):
@@ -134,7 +139,7 @@ def test_a_method_difference_pairs_seed_s_with_seed_s():
 def test_seeds_and_images_from_means_bounds_the_images_share():
     result = stats.seeds_and_images_from_means([0.05, 0.02, 0.08], image_variance=0.4, images=1000)
     assert result.estimate == pytest.approx(0.05)
-    assert result.standard_error ** 2 == pytest.approx(np.var([0.05, 0.02, 0.08], ddof=1) / 3 + 0.4 / 1000)
+    assert result.standard_error**2 == pytest.approx(np.var([0.05, 0.02, 0.08], ddof=1) / 3 + 0.4 / 1000)
     assert 2 <= result.df < 1000
 
 
@@ -172,13 +177,16 @@ def test_one_sided_exact_tests():
     assert stats.mcnemar_exact(table, "greater") == pytest.approx(79 / 4096)  # P(X >= 10 | 12, 1/2)
     assert stats.mcnemar_exact(table, "less") == pytest.approx(1 - 79 / 4096 + 66 / 4096)
     assert stats.fisher_p(56, 70, 48, 80, "greater") == pytest.approx(
-        scipy_stats.fisher_exact([[56, 14], [48, 32]], alternative="greater").pvalue)
+        scipy_stats.fisher_exact([[56, 14], [48, 32]], alternative="greater").pvalue
+    )
     assert stats.paired_standard_error(table) == pytest.approx(math.sqrt((12 / 100 - (8 / 100) ** 2) / 100))
 
 
 def test_noninferiority_tests():
     even = stats.PairedTable(both=600, only_first=20, only_second=20, neither=360)
-    assert stats.noninferiority_p(even, 0.005) == pytest.approx(1 - stats.statistics.NormalDist().cdf(0.005 / math.sqrt(40 / 1000 / 1000)))
+    assert stats.noninferiority_p(even, 0.005) == pytest.approx(
+        1 - stats.statistics.NormalDist().cdf(0.005 / math.sqrt(40 / 1000 / 1000))
+    )
     assert stats.noninferiority_p(stats.PairedTable(600, 60, 20, 320), 0.005) < 0.001  # clearly better
     assert stats.noninferiority_p(stats.PairedTable(600, 20, 60, 320), 0.005) > 0.99  # clearly worse
     assert 0.3 < stats.unpaired_noninferiority_p(700, 1000, 700, 1000, 0.005) < 0.5

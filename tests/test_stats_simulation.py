@@ -14,6 +14,7 @@ check allows 3 standard errors (a correct procedure fails one with probability a
 random streams are fixed, so the test is deterministic; the tolerance says how much the numbers
 could have moved with other streams.
 """
+
 import numpy as np
 import pytest
 from scipy.special import ndtr
@@ -40,10 +41,14 @@ def simulate(rng, world, mean_a, mean_b, replicates=1000):
     difficulty = rng.normal(0, image_sd, (replicates, 1, IMAGES))
     flags = []
     for mean in (mean_a, mean_b):
-        z = (mean + difficulty + rng.normal(0, own_sd, (replicates, 1, IMAGES))
-             + rng.normal(0, seed_sd, (replicates, SEEDS, 1)))
+        z = (
+            mean
+            + difficulty
+            + rng.normal(0, own_sd, (replicates, 1, IMAGES))
+            + rng.normal(0, seed_sd, (replicates, SEEDS, 1))
+        )
         flags.append(rng.random((replicates, SEEDS, IMAGES)) < ndtr(z))
-    spread = np.sqrt(1 + image_sd ** 2 + own_sd ** 2 + seed_sd ** 2)  # E[Phi(m + Z)] = Phi(m / spread)
+    spread = np.sqrt(1 + image_sd**2 + own_sd**2 + seed_sd**2)  # E[Phi(m + Z)] = Phi(m / spread)
     return flags[0], flags[1], float(ndtr(mean_a / spread) - ndtr(mean_b / spread))
 
 
@@ -86,7 +91,7 @@ def test_the_tests_it_replaces_call_differences_that_are_not_there():
     pooled_mcnemar = binom.sf(only_a - 1, only_a + only_b, 0.5)  # one-sided exact McNemar
     assert np.mean(pooled_mcnemar < stats.ALPHA) > 0.2
     a, b, _ = simulate(rng, WORLDS["images dominate (no seed variation)"], -0.45, -0.45)
-    per_seed = (a.mean(axis=2) - b.mean(axis=2))
+    per_seed = a.mean(axis=2) - b.mean(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):  # a replication whose seeds agree exactly: t is infinite
         t_over_seeds = t.sf(per_seed.mean(axis=1) / (per_seed.std(axis=1, ddof=1) / np.sqrt(SEEDS)), SEEDS - 1)
     assert np.mean(t_over_seeds < stats.ALPHA) > stats.ALPHA + 3 * np.sqrt(stats.ALPHA * 0.95 / 1000)

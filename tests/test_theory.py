@@ -1,6 +1,7 @@
 """sam-bench theory: the closed forms against numeric maximisation and autograd, the training against a
 torch reference (numeric PGD, sam-bench's SAM optimizer), determinism, the paper's statements on the
 default parameters, the report, and the command's bad input."""
+
 import copy
 import json
 import subprocess
@@ -15,8 +16,14 @@ from click.testing import CliRunner
 from sam_bench.analysis.theory import load_spec, simulate
 from sam_bench.analysis.theory.correspondence import matching_strength
 from sam_bench.analysis.theory.features import FeatureModel, accuracy, monte_carlo_accuracy, non_robust_reliance
-from sam_bench.analysis.theory.perturbations import (equivalent_input_eps, logistic_loss, margin_drop, sam_ascent,
-                                                     worst_input_perturbation, worst_weight_perturbation_one_example)
+from sam_bench.analysis.theory.perturbations import (
+    equivalent_input_eps,
+    logistic_loss,
+    margin_drop,
+    sam_ascent,
+    worst_input_perturbation,
+    worst_weight_perturbation_one_example,
+)
 from sam_bench.analysis.theory.report import render_report, write_outputs
 from sam_bench.analysis.theory.spec import check_spec, default_spec
 from sam_bench.analysis.theory.statements import judge
@@ -31,8 +38,12 @@ def tiny_spec(**overrides) -> dict:
     """A grid small enough for a test: 22 features, 400 examples, 5 epochs."""
     spec = default_spec()
     spec["repetitions"] = 2
-    spec["data"].update(robust={"count": 2, "mean": 1.0, "std": 1.0}, non_robust={"count": 20, "mean": 0.2, "std": 1.0},
-                        n_train=400, n_test=2000)
+    spec["data"].update(
+        robust={"count": 2, "mean": 1.0, "std": 1.0},
+        non_robust={"count": 20, "mean": 0.2, "std": 1.0},
+        n_train=400,
+        n_test=2000,
+    )
     spec["training"].update(epochs=5, batch_size=32)
     spec["methods"].update(sam_rho=[0.05, 0.5], at_linf_eps=[0.1, 0.3], at_l2_eps=[0.5])
     spec.update(overrides)
@@ -72,6 +83,7 @@ def numeric_worst_input(w, x, y, norm, eps, steps=100, random_start=True, seed=0
 
 
 # --- the closed forms against numeric maximisation ---------------------------------------------------
+
 
 @pytest.mark.parametrize("norm,eps", [("Linf", 0.1), ("Linf", 0.5), ("L2", 0.3), ("L2", 2.0)])
 def test_worst_input_perturbation_is_what_gradient_ascent_finds(norm, eps):
@@ -141,8 +153,8 @@ def test_sam_step_maximises_the_first_order_loss_and_nearly_the_loss():
         exact.requires_grad_(True)
     exact = exact.detach().numpy()
     batch_loss = lambda v: logistic_loss(z @ (w + v)).mean()  # noqa: E731
-    assert 0 <= batch_loss(exact) - batch_loss(e) < rho ** 2
-    assert e @ exact / rho ** 2 > 0.99
+    assert 0 <= batch_loss(exact) - batch_loss(e) < rho**2
+    assert e @ exact / rho**2 > 0.99
 
 
 def test_a_weight_perturbation_is_an_input_perturbation():
@@ -157,6 +169,7 @@ def test_a_weight_perturbation_is_an_input_perturbation():
 
 # --- exact accuracy against counting -----------------------------------------------------------------
 
+
 def test_exact_accuracies_agree_with_counting_on_a_large_sample():
     model = FeatureModel(2, 1.0, 1.5, 30, 0.15, 1.0)
     rng = np.random.default_rng(4)
@@ -170,7 +183,7 @@ def test_exact_accuracies_agree_with_counting_on_a_large_sample():
             assert count["low"] < count["accuracy"] < count["high"]
     uniform = np.r_[np.zeros(2), np.ones(30)]
     assert non_robust_reliance(uniform, model)[0] == 1.0
-    assert accuracy(model.mean / model.std ** 2, model)[0] == pytest.approx(model.bayes_accuracy())
+    assert accuracy(model.mean / model.std**2, model)[0] == pytest.approx(model.bayes_accuracy())
 
 
 # --- the training against autograd and a torch reference ---------------------------------------------
@@ -213,16 +226,25 @@ def test_training_equals_a_torch_loop_with_pgd_and_sam_bench_sam():
     steps = list(batches(len(x), training, np.random.default_rng(7)))
     for i, method in enumerate(METHODS):
         weight = torch.nn.Parameter(torch.zeros(model.dim, dtype=F64))
-        optimizer = (SAM([weight], rho=method.strength, lr=training["lr"], weight_decay=training["weight_decay"])
-                     if method.kind == "SAM" else
-                     torch.optim.SGD([weight], lr=training["lr"], weight_decay=training["weight_decay"]))
+        optimizer = (
+            SAM([weight], rho=method.strength, lr=training["lr"], weight_decay=training["weight_decay"])
+            if method.kind == "SAM"
+            else torch.optim.SGD([weight], lr=training["lr"], weight_decay=training["weight_decay"])
+        )
         for step, index in enumerate(steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, len(steps), training)
             xb, yb = torch.as_tensor(x[index]), torch.as_tensor(y[index])
             if method.kind == "AT":
-                xb = xb + numeric_worst_input(weight.detach().numpy(), x[index], y[index], method.norm,
-                                              method.strength, steps=10, random_start=False)
+                xb = xb + numeric_worst_input(
+                    weight.detach().numpy(),
+                    x[index],
+                    y[index],
+                    method.norm,
+                    method.strength,
+                    steps=10,
+                    random_start=False,
+                )
             F.softplus(-(yb * (xb @ weight))).mean().backward()
             if method.kind == "SAM":
                 optimizer.first_step(zero_grad=True)
@@ -242,6 +264,7 @@ def test_matching_strength_interpolates_and_says_none_off_the_curve():
 
 # --- determinism --------------------------------------------------------------------------------------
 
+
 def without_timing(results):
     return {k: v for k, v in results.items() if k != "seconds"}
 
@@ -253,6 +276,7 @@ def test_simulation_is_deterministic_under_its_seed():
 
 
 # --- the paper's statements on the default parameters -------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def default_results():
@@ -270,10 +294,15 @@ def curve(results, method, norm=None, key="non_robust_reliance"):
 
 def test_default_verdicts(default_results):
     verdicts = {k: s["reproduced"] for k, s in by_id(default_results).items()}
-    assert verdicts == {"at-removes-non-robust": True, "at-trades-clean-for-robust": True,
-                        "sam-perturbation-is-weaker": True, "sam-removes-non-robust": False,
-                        "sam-robust-without-clean-cost": False, "sam-better-tradeoff": False,
-                        "rho-eps-correspondence": False}
+    assert verdicts == {
+        "at-removes-non-robust": True,
+        "at-trades-clean-for-robust": True,
+        "sam-perturbation-is-weaker": True,
+        "sam-removes-non-robust": False,
+        "sam-robust-without-clean-cost": False,
+        "sam-better-tradeoff": False,
+        "rho-eps-correspondence": False,
+    }
     assert all(s["why"] for s in default_results["statements"] if not s["reproduced"])
 
 
@@ -323,6 +352,7 @@ def test_closed_forms_pass_the_monte_carlo_check(default_results):
 
 # --- outputs and the command --------------------------------------------------------------------------
 
+
 def test_report_is_rendered_from_the_results(default_results, tmp_path):
     results = dict(default_results, provenance={"sam_bench_version": "x", "code_commit": "abc", "numpy": "1"})
     paths = write_outputs(results, tmp_path)
@@ -338,9 +368,11 @@ def test_report_is_rendered_from_the_results(default_results, tmp_path):
 
 def test_command_writes_its_outputs(tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text("repetitions: 1\ndata: {non_robust: {count: 20, mean: 0.2}, n_train: 400, n_test: 1000}\n"
-                    "training: {epochs: 3, batch_size: 32}\nmethods: {sam_rho: [0.1], at_linf_eps: [0.2], "
-                    "at_l2_eps: [0.5]}\n")
+    spec.write_text(
+        "repetitions: 1\ndata: {non_robust: {count: 20, mean: 0.2}, n_train: 400, n_test: 1000}\n"
+        "training: {epochs: 3, batch_size: 32}\nmethods: {sam_rho: [0.1], at_linf_eps: [0.2], "
+        "at_l2_eps: [0.5]}\n"
+    )
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["theory", str(spec), "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
@@ -349,18 +381,21 @@ def test_command_writes_its_outputs(tmp_path):
     assert json.loads((out / "results.json").read_text())["spec"]["training"]["epochs"] == 3
 
 
-@pytest.mark.parametrize("content,message", [
-    (None, "file not found"),
-    ("seed: [1\n", "not valid YAML"),
-    ("- 1\n", "a theory spec is a YAML mapping"),
-    ("sede: 1\n", "unknown key 'sede'"),
-    ("data: {robust: {count: 2, colour: red}}\n", "unknown key 'colour'"),
-    ("training: {epochs: ten}\n", "training.epochs must be an integer"),
-    ("training: {lr: -1}\n", "training.lr must be > 0"),
-    ("methods: {sam_rho: []}\n", "non-empty list"),
-    ("evaluation: {attacks: [{norm: L1, eps: 1}]}\n", "norm must be Linf or L2"),
-    ("data: {robust: 3}\n", "'robust' must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "file not found"),
+        ("seed: [1\n", "not valid YAML"),
+        ("- 1\n", "a theory spec is a YAML mapping"),
+        ("sede: 1\n", "unknown key 'sede'"),
+        ("data: {robust: {count: 2, colour: red}}\n", "unknown key 'colour'"),
+        ("training: {epochs: ten}\n", "training.epochs must be an integer"),
+        ("training: {lr: -1}\n", "training.lr must be > 0"),
+        ("methods: {sam_rho: []}\n", "non-empty list"),
+        ("evaluation: {attacks: [{norm: L1, eps: 1}]}\n", "norm must be Linf or L2"),
+        ("data: {robust: 3}\n", "'robust' must be a mapping"),
+    ],
+)
 def test_bad_spec_is_one_line_and_exit_2(tmp_path, content, message):
     spec = tmp_path / "spec.yaml"
     if content is not None:
@@ -373,8 +408,10 @@ def test_bad_spec_is_one_line_and_exit_2(tmp_path, content, message):
 
 
 def test_theory_help_imports_no_torch():
-    code = ("import sys; from sam_bench.cli import cli\n"
-            "try:\n    cli(['theory', '--help'], prog_name='sam-bench')\nexcept SystemExit:\n    pass\n"
-            "print('torch imported' if 'torch' in sys.modules else 'no torch')\n")
+    code = (
+        "import sys; from sam_bench.cli import cli\n"
+        "try:\n    cli(['theory', '--help'], prog_name='sam-bench')\nexcept SystemExit:\n    pass\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("no torch") and "[SPEC.yaml]" in out

@@ -1,18 +1,19 @@
 """timm architectures fit for 32x32 research: constructor arguments pass through and are recorded,
 each family's CIFAR adaptation (tokens, stems, feature maps), a training step, and a zoo entry that
 rebuilds from itself and loads through RobustBench's own load_model."""
+
 import json
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench.zoo import store as zoo
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
-from sam_bench.models import create_model, make_spec, parse_kwargs
 from sam_bench.experiments.recipe import load_recipe
-from sam_bench.training.loop import TrainConfig, train
+from sam_bench.models import create_model, make_spec, parse_kwargs
+from sam_bench.training.loop import TrainConfig
+from sam_bench.zoo import store as zoo
 
 TINY_VIT = {"depth": 2, "embed_dim": 48, "num_heads": 3}
 
@@ -61,17 +62,24 @@ def test_bad_constructor_arguments_are_one_clear_error():
     with pytest.raises(BadInput, match="takes --width only"):
         make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 1.0, {"depth": 3})
     runner = CliRunner()
-    result = runner.invoke(cli, ["train", "--arch", "timm:vit_tiny_patch16_224", "--arch-kwargs", "depth6",
-                                 "--out", "unused"])
+    result = runner.invoke(
+        cli, ["train", "--arch", "timm:vit_tiny_patch16_224", "--arch-kwargs", "depth6", "--out", "unused"]
+    )
     assert result.exit_code == 2 and "is not KEY=VALUE" in result.output
 
 
 def test_command_line_arguments_read_lists_and_mappings_whole():
     # ConvNeXt's dims and ResNet's channels are lists: their commas must not end the argument
     assert parse_kwargs("dims=[16,32,64,128],drop_path_rate=0.1,ls_init_value=null") == {
-        "dims": [16, 32, 64, 128], "drop_path_rate": 0.1, "ls_init_value": None}
+        "dims": [16, 32, 64, 128],
+        "drop_path_rate": 0.1,
+        "ls_init_value": None,
+    }
     assert parse_kwargs("channels=[8, 16],stem_type=deep,block_args={attn_layer: se}") == {
-        "channels": [8, 16], "stem_type": "deep", "block_args": {"attn_layer": "se"}}
+        "channels": [8, 16],
+        "stem_type": "deep",
+        "block_args": {"attn_layer": "se"},
+    }
     with pytest.raises(BadInput, match="cannot read the value"):
         parse_kwargs("dims=[16,32")
 
@@ -86,10 +94,29 @@ def test_a_timm_vit_trains_records_its_arguments_and_loads_from_the_zoo_and_robu
 
     torch.set_num_threads(1)
     run = tmp_path / "run"
-    result = CliRunner().invoke(cli, [
-        "train", "--arch", "timm:vit_tiny_patch16_224", "--arch-kwargs", "depth=2,embed_dim=48,num_heads=3",
-        "--method", "sam", "--rho", "0.1", "--epochs", "1", "--n-train", "128", "--batch-size", "64",
-        "--out", str(run), "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--arch",
+            "timm:vit_tiny_patch16_224",
+            "--arch-kwargs",
+            "depth=2,embed_dim=48,num_heads=3",
+            "--method",
+            "sam",
+            "--rho",
+            "0.1",
+            "--epochs",
+            "1",
+            "--n-train",
+            "128",
+            "--batch-size",
+            "64",
+            "--out",
+            str(run),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["config"]["arch_kwargs"] == TINY_VIT and meta["arch"]["kwargs"] == TINY_VIT
@@ -110,9 +137,11 @@ def test_a_timm_vit_trains_records_its_arguments_and_loads_from_the_zoo_and_robu
 
 def test_a_recipe_passes_arch_kwargs(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("name: r\ndataset: cifar10-sample\n"
-                      "train: {arch: 'timm:vit_tiny_patch16_224', arch_kwargs: {depth: 2, embed_dim: 48, num_heads: 3}}\n"
-                      "models: [{name: ST, method: standard}]\nevaluation: {n_examples: 8}\nscales: {s: {}}\n")
+    recipe.write_text(
+        "name: r\ndataset: cifar10-sample\n"
+        "train: {arch: 'timm:vit_tiny_patch16_224', arch_kwargs: {depth: 2, embed_dim: 48, num_heads: 3}}\n"
+        "models: [{name: ST, method: standard}]\nevaluation: {n_examples: 8}\nscales: {s: {}}\n"
+    )
     plan = load_recipe(str(recipe), "s").models[0]
     assert plan.config.arch_kwargs == TINY_VIT
     assert TrainConfig(arch="timm:vit_tiny_patch16_224", arch_kwargs={}).validate().arch_kwargs is None

@@ -11,8 +11,16 @@ from sam_bench.training.loop import TrainConfig, learning_rate, train
 
 
 def tiny(**overrides):
-    settings = dict(arch="preactresnet18", width=0.125, dataset="synthetic", epochs=2, batch_size=64,
-                    n_train=192, lr=0.05, device="cpu")
+    settings = dict(
+        arch="preactresnet18",
+        width=0.125,
+        dataset="synthetic",
+        epochs=2,
+        batch_size=64,
+        n_train=192,
+        lr=0.05,
+        device="cpu",
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -20,30 +28,46 @@ def tiny(**overrides):
 def test_resume_equals_uninterrupted(tmp_path):
     for method in ("sam", "at"):
         straight = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-a", progress=False)
-        interrupted = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-b", stop_after_epochs=1,
-                            progress=False)
+        interrupted = train(
+            tiny(method=method, attack_steps=2), tmp_path / f"{method}-b", stop_after_epochs=1, progress=False
+        )
         assert interrupted["status"] == "running" and interrupted["epochs_done"] == 1
         assert not (tmp_path / f"{method}-b" / "model.safetensors").exists()
         resumed = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-b", resume=True, progress=False)
         a = load_file(tmp_path / f"{method}-a" / "model.safetensors")
         b = load_file(tmp_path / f"{method}-b" / "model.safetensors")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-        assert resumed["final"] == straight["final"] or resumed["final"]["train_loss"] == straight["final"]["train_loss"]
+        assert (
+            resumed["final"] == straight["final"] or resumed["final"]["train_loss"] == straight["final"]["train_loss"]
+        )
         log = (tmp_path / f"{method}-b" / "log.jsonl").read_text().splitlines()
         assert [json.loads(line)["epoch"] for line in log] == [1, 2]
 
 
 def test_run_directory_rebuilds_the_model(tmp_path):
     meta = train(tiny(method="standard", epochs=1), tmp_path / "run", progress=False)
-    assert {"model.safetensors", "metadata.json", "log.jsonl", "checkpoint.pt"} <= {p.name for p in (tmp_path / "run").iterdir()}
-    for key in ("config", "arch", "dataset", "code_commit", "torch_version", "device", "wall_time_s", "final",
-                "weights_sha256", "passes_per_step"):
+    assert {"model.safetensors", "metadata.json", "log.jsonl", "checkpoint.pt"} <= {
+        p.name for p in (tmp_path / "run").iterdir()
+    }
+    for key in (
+        "config",
+        "arch",
+        "dataset",
+        "code_commit",
+        "torch_version",
+        "device",
+        "wall_time_s",
+        "final",
+        "weights_sha256",
+        "passes_per_step",
+    ):
         assert key in meta
     assert meta["dataset"]["sha256"] and meta["passes_per_step"] == 1
     model, stored = load_run(tmp_path / "run")
     assert stored == json.loads((tmp_path / "run" / "metadata.json").read_text())
     # the rebuilt model scores exactly what training reported
     from sam_bench.data import load_dataset
+
     data = load_dataset("synthetic")
     with torch.no_grad():
         x = torch.from_numpy(data.x_test).permute(0, 3, 1, 2).float() / 255
@@ -52,8 +76,13 @@ def test_run_directory_rebuilds_the_model(tmp_path):
 
 
 def test_every_method_trains_and_learns(tmp_path):
-    for method, extra in (("standard", {}), ("sam", {"rho": 0.05}), ("asam", {}), ("at", {"attack_norm": "L2",
-                          "attack_eps": "32/255", "attack_steps": 2}), ("sam-at", {"attack_eps": "2/255", "attack_steps": 1})):
+    for method, extra in (
+        ("standard", {}),
+        ("sam", {"rho": 0.05}),
+        ("asam", {}),
+        ("at", {"attack_norm": "L2", "attack_eps": "32/255", "attack_steps": 2}),
+        ("sam-at", {"attack_eps": "2/255", "attack_steps": 1}),
+    ):
         meta = train(tiny(method=method, epochs=4, n_train=512, **extra), tmp_path / method, progress=False)
         # 10 classes: chance is 0.1 (sd 0.013 over 512 images), so twice chance is learning; the runs
         # end between 0.25 and 0.95 depending on the CPU's oneDNN code path and threads (sam-at lowest).
@@ -86,8 +115,11 @@ def test_checkpoints_come_at_most_once_per_interval_and_whenever_a_call_stops(tm
     The log lists exactly the checkpointed epochs, and the run resumes from them to the same weights."""
     saved = []
     real_save = train_module.files.torch_save
-    monkeypatch.setattr(train_module.files, "torch_save",
-                        lambda path, obj: (saved.append((path.parent.name, obj["epoch"])), real_save(path, obj)))
+    monkeypatch.setattr(
+        train_module.files,
+        "torch_save",
+        lambda path, obj: (saved.append((path.parent.name, obj["epoch"])), real_save(path, obj)),
+    )
     train(tiny(epochs=3, checkpoint_every_s=3600), tmp_path / "hourly", progress=False)
     train(tiny(epochs=3, checkpoint_every_s=0), tmp_path / "every", progress=False)
     train(tiny(epochs=3, checkpoint_every_s=3600), tmp_path / "stopped", stop_after_epochs=2, progress=False)
@@ -126,8 +158,9 @@ def test_corrupted_checkpoint_on_resume(tmp_path):
 
 def test_schedules():
     cfg = TrainConfig(epochs=100, lr=0.1)
-    assert [learning_rate(cfg, e, 0, 10) for e in (0, 74, 75, 89, 90, 99)] == \
-        pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert [learning_rate(cfg, e, 0, 10) for e in (0, 74, 75, 89, 90, 99)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    )
     cos = TrainConfig(epochs=10, lr=0.1, schedule="cosine")
     assert learning_rate(cos, 0, 0, 10) == pytest.approx(0.1)
     assert learning_rate(cos, 5, 0, 10) == pytest.approx(0.05)
@@ -162,6 +195,7 @@ def test_training_stops_before_an_epoch_that_would_end_after_the_limit(tmp_path)
 
     meta = train(tiny(method="standard", epochs=3), tmp_path / "a", stop_at=time.time() + 0.5, progress=False)
     assert meta["status"] == "running" and meta["epochs_done"] == 1  # the first epoch always runs
-    meta = train(tiny(method="standard", epochs=3), tmp_path / "a", resume=True, stop_at=time.time() + 3600,
-                 progress=False)
+    meta = train(
+        tiny(method="standard", epochs=3), tmp_path / "a", resume=True, stop_at=time.time() + 3600, progress=False
+    )
     assert meta["status"] == "complete"

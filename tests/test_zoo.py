@@ -1,4 +1,5 @@
 """The model zoo: add / list / verify / load, pickle-free and verified, and its error paths."""
+
 import hashlib
 import json
 import shutil
@@ -11,12 +12,12 @@ from click.testing import CliRunner
 
 import sam_bench
 from sam_bench import files
-from sam_bench.zoo import store as zoo
 from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import load_run
 from sam_bench.training.loop import TrainConfig, train
+from sam_bench.zoo import store as zoo
 
 ID = "SamBench2025Test_PRN18-w0.125"
 
@@ -25,8 +26,11 @@ ID = "SamBench2025Test_PRN18-w0.125"
 def run_dir(tmp_path_factory):
     torch.set_num_threads(1)  # a tiny model; more threads only fight over a busy machine's cores
     out = tmp_path_factory.mktemp("zoo") / "run"
-    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, dataset="cifar10-sample", n_train=256,
-                      batch_size=64), out, progress=False)
+    train(
+        TrainConfig(arch="preactresnet18", width=0.125, epochs=1, dataset="cifar10-sample", n_train=256, batch_size=64),
+        out,
+        progress=False,
+    )
     return out
 
 
@@ -88,8 +92,18 @@ def test_suggested_id_follows_robustbench_scheme(run_dir):
     assert zoo.suggest_id(meta, year=2025) == "SamBench2025SAMAT_PRN18-w0.125_rho0.1_Linf-8_sample_s3"
 
 
-@pytest.mark.parametrize("bad", ["sambench2025X", "Sam_Bench2025X", "SamBench25X", "SamBench2025X_",
-                                 "../SamBench2025X", "SamBench2025X_a/b", "SamBench2025X_a*"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "sambench2025X",
+        "Sam_Bench2025X",
+        "SamBench25X",
+        "SamBench2025X_",
+        "../SamBench2025X",
+        "SamBench2025X_a/b",
+        "SamBench2025X_a*",
+    ],
+)
 def test_invalid_ids_are_refused(run_dir, zoo_dir, bad):
     with pytest.raises(BadInput, match="invalid model id"):
         zoo.add(run_dir, bad, zoo_dir=zoo_dir)
@@ -191,8 +205,11 @@ def test_fp16_storage_halves_the_file_and_loads_as_fp32(run_dir, zoo_dir, images
 
 
 def git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

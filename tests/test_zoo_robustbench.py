@@ -1,5 +1,6 @@
 """The plugin's core promise: RobustBench's own load_model and benchmark work on zoo entries,
 offline, without unpickling anything but the plain state_dict we wrote."""
+
 import os
 import shutil
 import subprocess
@@ -9,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from sam_bench.zoo import store as zoo
 from sam_bench.data import load_dataset
 from sam_bench.errors import SamBenchError
 from sam_bench.training.loop import TrainConfig, train
+from sam_bench.zoo import store as zoo
 
 ID = "SamBench2025RB_PRN18-w0.125"
 
@@ -21,8 +22,11 @@ ID = "SamBench2025RB_PRN18-w0.125"
 def zoo_dir(tmp_path_factory):
     torch.set_num_threads(1)  # a tiny model; more threads only fight over a busy machine's cores
     root = tmp_path_factory.mktemp("rb")
-    train(TrainConfig(arch="preactresnet18", width=0.125, epochs=1, dataset="cifar10-sample", n_train=256,
-                      batch_size=64), root / "run", progress=False)
+    train(
+        TrainConfig(arch="preactresnet18", width=0.125, epochs=1, dataset="cifar10-sample", n_train=256, batch_size=64),
+        root / "run",
+        progress=False,
+    )
     zoo.add(root / "run", ID, zoo_dir=root / "model_zoo")
     return root / "model_zoo"
 
@@ -109,8 +113,15 @@ def test_robustbench_benchmark_runs_on_a_zoo_entry_with_local_data(zoo_dir, samp
     monkeypatch.setattr(robustbench.eval, "load_clean_dataset", local_data)
     zoo.register_with_robustbench(zoo_dir)
     model = load_model(ID, model_dir=str(zoo_dir.parent / "models"), dataset="cifar10", threat_model="Linf")
-    clean, robust = robustbench.eval.benchmark(model, n_examples=16, dataset="cifar10", threat_model="Linf",
-                                               eps=8 / 255, device=torch.device("cpu"), batch_size=16)
+    clean, robust = robustbench.eval.benchmark(
+        model,
+        n_examples=16,
+        dataset="cifar10",
+        threat_model="Linf",
+        eps=8 / 255,
+        device=torch.device("cpu"),
+        batch_size=16,
+    )
     assert asked == [("cifar10", 16)]
     with torch.no_grad():
         ours = (zoo.load_model(ID, zoo_dir=zoo_dir)(x[:16]).argmax(1) == y[:16]).float().mean().item()
@@ -143,7 +154,7 @@ from sam_bench.zoo.robustbench_hook import install_robustbench_hook
 install_robustbench_hook()
 assert 'robustbench' not in sys.modules
 from robustbench.utils import load_model
-model = load_model({ID!r}, model_dir={str(tmp_path / 'models')!r}, dataset='cifar10', threat_model='Linf')
+model = load_model({ID!r}, model_dir={str(tmp_path / "models")!r}, dataset='cifar10', threat_model='Linf')
 print('loaded', type(model).__name__)
 """
     env = {**os.environ, "SAM_BENCH_ZOO": str(zoo_dir), "OMP_NUM_THREADS": "1"}

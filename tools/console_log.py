@@ -3,6 +3,7 @@ progress-bar frame dropped except each bar's finished one, nothing else changed.
 
     python tools/console_log.py RAW.log "COMMAND AS RUN" > reproductions/NAME/reproduce.log
 """
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,13 @@ def finished_only(lines: list[str]) -> list[str]:
         bar = BAR.match(line)
         if bar and bar["done"] != bar["total"]:
             continue  # a frame of a bar still running
-        if bar and kept and (previous := BAR.match(kept[-1])) and previous["label"] == bar["label"] \
-                and previous["done"] == previous["total"]:
+        if (
+            bar
+            and kept
+            and (previous := BAR.match(kept[-1]))
+            and previous["label"] == bar["label"]
+            and previous["done"] == previous["total"]
+        ):
             kept[-1] = line  # tqdm redraws a finished bar on close: keep its last, final rate
             continue
         kept.append(line)

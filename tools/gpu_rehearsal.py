@@ -18,6 +18,7 @@ passes there. Run by CI (tests/test_gpu_rehearsal.py):
     python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
     python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV = ROOT / ".cache" / "gpu-env"
 # The GPU machine's Python packages (the device tool's KINDS.md); torch and torchvision CPU builds here.
-GPU_PACKAGES = ["torch", "torchvision", "timm", "numpy", "scipy", "statsmodels", "filelock", "pytest",
-                "pytest-xdist", "safetensors", "click", "tqdm", "matplotlib", "jinja2", "pyyaml"]
+GPU_PACKAGES = [
+    "torch",
+    "torchvision",
+    "timm",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "filelock",
+    "pytest",
+    "pytest-xdist",
+    "safetensors",
+    "click",
+    "tqdm",
+    "matplotlib",
+    "jinja2",
+    "pyyaml",
+]
 ABSENT = ["submitit", "jsonschema", "robustbench", "pyautoattack", "autoattack"]
 MIB = 1 << 20
 SENT_LIMIT = 64 * MIB
@@ -52,7 +68,9 @@ class RehearsalFailed(Exception):
 def run(cmd, **kwargs) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     if proc.returncode != 0:
-        raise RehearsalFailed(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RehearsalFailed(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -75,9 +93,11 @@ def build_env(env: Path) -> None:
 
 
 def check_env(env: Path) -> None:
-    code = ("import importlib.util, sys; "
-            f"present = [n for n in {ABSENT!r} if importlib.util.find_spec(n)]; "
-            "sys.exit('present: ' + ', '.join(present) if present else 0)")
+    code = (
+        "import importlib.util, sys; "
+        f"present = [n for n in {ABSENT!r} if importlib.util.find_spec(n)]; "
+        "sys.exit('present: ' + ', '.join(present) if present else 0)"
+    )
     run([str(env_python(env)), "-c", code])
 
 
@@ -97,8 +117,10 @@ def make_workstation(where: Path) -> Path:
     with open(station / ".git" / "info" / "exclude", "a") as f:
         f.write("/.data/\n/.relay-in/\n")
     run(["git", "add", "-A"], cwd=station)
-    run(["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m", "tree"],
-        cwd=station)
+    run(
+        ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m", "tree"],
+        cwd=station,
+    )
     return station
 
 
@@ -141,13 +163,18 @@ class Machine:
 
     def call(self, station: Path, command: str, carry: list[str] = ()) -> tuple[str, Path]:
         self.calls += 1
-        tree = [n for n in run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=station).stdout.split("\0") if n]
+        tree = [
+            n for n in run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=station).stdout.split("\0") if n
+        ]
         for path in carry:
             carried = station / path
             if not carried.exists():
                 raise RehearsalFailed(f"{self.name} call {self.calls}: carried path {path} does not exist")
-            tree += [p.relative_to(station).as_posix() for p in ([carried] if carried.is_file() else carried.rglob("*"))
-                     if p.is_file()]
+            tree += [
+                p.relative_to(station).as_posix()
+                for p in ([carried] if carried.is_file() else carried.rglob("*"))
+                if p.is_file()
+            ]
         sent = sum((station / n).stat().st_size for n in set(tree))
         if sent > SENT_LIMIT:
             raise RehearsalFailed(f"{self.name} call {self.calls}: {sent / MIB:.1f} MiB would travel, over 64 MiB")
@@ -158,22 +185,45 @@ class Machine:
             shutil.copy2(station / name, checkout / name)
         out = self.root / f"out-{self.calls}"
         out.mkdir()
-        environment = {"HOME": str(self.home), "OUT": str(out), "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
-                       "PATH": f"{self.env / 'bin'}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
+        environment = {
+            "HOME": str(self.home),
+            "OUT": str(out),
+            "LANG": "C.UTF-8",
+            "OMP_NUM_THREADS": "1",
+            "PATH": f"{self.env / 'bin'}:/usr/bin:/bin",
+            "PYTHONUNBUFFERED": "1",
+        }
         started = time.time()
         try:
-            proc = subprocess.run(["bash", "-c", command], cwd=checkout, env=environment, capture_output=True,
-                                  text=True, timeout=COMMAND_LIMIT_S)
+            proc = subprocess.run(
+                ["bash", "-c", command],
+                cwd=checkout,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_LIMIT_S,
+            )
         except subprocess.TimeoutExpired:
             raise RehearsalFailed(f"{self.name} call {self.calls}: over the 10-minute limit: {command}") from None
         seconds = time.time() - started
         output = proc.stdout + proc.stderr
         if proc.returncode != 0:
-            raise RehearsalFailed(f"{self.name} call {self.calls} exited {proc.returncode}: {command}\n{output[-4000:]}")
+            raise RehearsalFailed(
+                f"{self.name} call {self.calls} exited {proc.returncode}: {command}\n{output[-4000:]}"
+            )
         back = check_returned(out, f"{self.name} call {self.calls}")
-        self.log.append({"machine": self.name, "call": self.calls, "command": command, "carry": list(carry),
-                         "sent_mib": round(sent / MIB, 2), "files_back": len(back),
-                         "back_mib": round(sum(p.stat().st_size for p in back) / MIB, 2), "seconds": round(seconds, 1)})
+        self.log.append(
+            {
+                "machine": self.name,
+                "call": self.calls,
+                "command": command,
+                "carry": list(carry),
+                "sent_mib": round(sent / MIB, 2),
+                "files_back": len(back),
+                "back_mib": round(sum(p.stat().st_size for p in back) / MIB, 2),
+                "seconds": round(seconds, 1),
+            }
+        )
         return output, out
 
 
@@ -182,7 +232,9 @@ def check_returned(out: Path, where: str) -> list[Path]:
     for path in back:
         depth = len(path.relative_to(out).parts) - 1
         if path.is_symlink() or depth > 2 or not re.fullmatch(r"[A-Za-z0-9._-]+", path.name):
-            raise RehearsalFailed(f"{where}: {path.relative_to(out)} would not come back (a link, too deep, or its name)")
+            raise RehearsalFailed(
+                f"{where}: {path.relative_to(out)} would not come back (a link, too deep, or its name)"
+            )
         if path.stat().st_size > BACK_FILE_LIMIT:
             raise RehearsalFailed(f"{where}: {path.relative_to(out)} is over 16 MiB")
     if len(back) > BACK_FILES or sum(p.stat().st_size for p in back) > BACK_TOTAL:
@@ -207,8 +259,9 @@ def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> 
 
 
 def sam_bench(station: Path, *args) -> str:
-    return run([sys.executable, "-m", "sam_bench", *map(str, args)], cwd=station,
-               env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+    return run(
+        [sys.executable, "-m", "sam_bench", *map(str, args)], cwd=station, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    ).stdout
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,8 +287,9 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         if not re.search(r"\d+ skipped", output):  # no CUDA here: collected, then skipped
             raise RehearsalFailed(f"pytest -m gpu did not collect the GPU tests:\n{output[-2000:]}")
         # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
-        output, out = first.call(station, f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 0.05 --data-dir ~/c10",
-                                 code)
+        output, out = first.call(
+            station, f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 0.05 --data-dir ~/c10", code
+        )
         returned = bring_back(first, station, out, batches_of(output))
         sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
         logs = list(station.glob(f"{repro}/runs/ST-*/log.jsonl"))
@@ -247,15 +301,32 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
 
         # A fresh machine: the reproduction's unfinished work (here: ST's run with its checkpoint) goes
         # over in parts, two calls (a full-scale checkpoint is 85 MiB; a call carries 64 MiB)
-        sam_bench(station, "pack", repro, "--drop-finished-checkpoints", "--exclude", "reproductions/*/runs/*/model.safetensors",
-                  "--part-mib", "0.25", "--batch-files", "3", "--out", ".relay-in", "--name", "resume")
+        sam_bench(
+            station,
+            "pack",
+            repro,
+            "--drop-finished-checkpoints",
+            "--exclude",
+            "reproductions/*/runs/*/model.safetensors",
+            "--part-mib",
+            "0.25",
+            "--batch-files",
+            "3",
+            "--out",
+            ".relay-in",
+            "--name",
+            "resume",
+        )
         sent = sorted(p.relative_to(station).as_posix() for p in (station / ".relay-in").iterdir())
         second = Machine(where, env, "machine-2")
         for batch in sent[:-1]:
             second.call(station, "tools/gpu_relay.sh inbox", [batch])
         # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer)
-        output, out = second.call(station, f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 8 --data-dir ~/c10 "
-                                           "--only ST", [sent[-1], *code])
+        output, out = second.call(
+            station,
+            f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 8 --data-dir ~/c10 --only ST",
+            [sent[-1], *code],
+        )
         returned = bring_back(second, station, out, batches_of(output))
         shutil.rmtree(station / ".relay-in")
         sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
@@ -282,8 +353,12 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", type=Path, default=DEFAULT_ENV, help="the GPU-like environment (default .cache/gpu-env)")
-    parser.add_argument("--build-env", action="store_true", help="build the environment (needs the package index) and stop")
+    parser.add_argument(
+        "--env", type=Path, default=DEFAULT_ENV, help="the GPU-like environment (default .cache/gpu-env)"
+    )
+    parser.add_argument(
+        "--build-env", action="store_true", help="build the environment (needs the package index) and stop"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="do it in this folder and keep it")
     args = parser.parse_args()
     try:
@@ -300,8 +375,10 @@ def main() -> int:
         return 1
     print(f"{'machine':<10} {'call':>4} {'sent MiB':>8} {'back':>4} {'back MiB':>8} {'s':>6}  command")
     for c in calls:
-        print(f"{c['machine']:<10} {c['call']:>4} {c['sent_mib']:>8.1f} {c['files_back']:>4} {c['back_mib']:>8.2f} "
-              f"{c['seconds']:>6.1f}  {c['command']}" + (f"  (carry {', '.join(c['carry'])})" if c["carry"] else ""))
+        print(
+            f"{c['machine']:<10} {c['call']:>4} {c['sent_mib']:>8.1f} {c['files_back']:>4} {c['back_mib']:>8.2f} "
+            f"{c['seconds']:>6.1f}  {c['command']}" + (f"  (carry {', '.join(c['carry'])})" if c["carry"] else "")
+        )
     print(f"rehearsal passed: {len(calls)} calls on 2 machines in {time.time() - started:.0f} s")
     return 0
 

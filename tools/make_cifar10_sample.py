@@ -7,6 +7,7 @@ Training part: the first 150 images of each class in training order (1,500, bala
 Test part: the first 500 test images (RobustBench's convention: the first N test images).
 Stored as lossless WebP mosaics (about 2.5 MB) plus a small label file.
 """
+
 import sys
 from pathlib import Path
 
@@ -23,6 +24,10 @@ train_idx = np.sort(np.concatenate([np.flatnonzero(y_train == c)[:PER_CLASS] for
 SAMPLE_DIR.mkdir(exist_ok=True)
 write_mosaic(SAMPLE_DIR / "cifar10_sample_train.webp", x_train[train_idx])
 write_mosaic(SAMPLE_DIR / "cifar10_sample_test.webp", x_test[:N_TEST])
-np.savez_compressed(SAMPLE_DIR / "cifar10_sample_labels.npz", y_train=y_train[train_idx].astype(np.uint8),
-                    y_test=y_test[:N_TEST].astype(np.uint8), train_index=train_idx.astype(np.int32))
+np.savez_compressed(
+    SAMPLE_DIR / "cifar10_sample_labels.npz",
+    y_train=y_train[train_idx].astype(np.uint8),
+    y_test=y_test[:N_TEST].astype(np.uint8),
+    train_index=train_idx.astype(np.int32),
+)
 print(f"wrote {len(train_idx)} training and {N_TEST} test images to {SAMPLE_DIR}")

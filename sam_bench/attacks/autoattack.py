@@ -8,6 +8,7 @@ queries, etc. stay that version's), then `attacks_to_run` is narrowed to one att
 Each call sees the still-robust points in the same order and batches as the all-in-one call
 would, and every attack reseeds from `seed` per batch, so the result is the same.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,11 +30,11 @@ class AutoAttackResult:
 
 
 class _Collect(logging.Handler):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(f"autoattack: {record.getMessage()}")
 
 
@@ -44,8 +45,11 @@ def require_pyautoattack() -> None:
         import pyautoattack  # noqa: F401
     except ImportError as err:
         from sam_bench.errors import SamBenchError
-        raise SamBenchError(f"AutoAttack needs the pyautoattack package ({err}): pip install pyautoattack, or "
-                            "without network put its package folder on PYTHONPATH (docs/gpu.md)") from None
+
+        raise SamBenchError(
+            f"AutoAttack needs the pyautoattack package ({err}): pip install pyautoattack, or "
+            "without network put its package folder on PYTHONPATH (docs/gpu.md)"
+        ) from None
 
 
 def _configure(adversary, version: str, restarts: int) -> None:
@@ -59,19 +63,33 @@ def _configure(adversary, version: str, restarts: int) -> None:
 
 def attack_config(adversary) -> dict:
     """What decides each attack's cost and strength, as the results record it."""
-    return {"apgd-ce": {"restarts": adversary.apgd.n_restarts, "iterations": adversary.apgd.n_iter},
-            "apgd-t": {"restarts": adversary.apgd_targeted.n_restarts,
-                       "target_classes": adversary.apgd_targeted.n_target_classes},
-            "fab-t": {"restarts": adversary.fab.n_restarts, "target_classes": adversary.fab.n_target_classes},
-            "square": {"queries": adversary.square.n_queries, "restarts": adversary.square.n_restarts}}
+    return {
+        "apgd-ce": {"restarts": adversary.apgd.n_restarts, "iterations": adversary.apgd.n_iter},
+        "apgd-t": {
+            "restarts": adversary.apgd_targeted.n_restarts,
+            "target_classes": adversary.apgd_targeted.n_target_classes,
+        },
+        "fab-t": {"restarts": adversary.fab.n_restarts, "target_classes": adversary.fab.n_target_classes},
+        "square": {"queries": adversary.square.n_queries, "restarts": adversary.square.n_restarts},
+    }
+
+
+def _attacks_to_run(version: str, attacks: list[str] | None) -> list[str] | None:
+    """The attacks list AutoAttack takes: the chosen attacks for `custom` (which needs them), None otherwise."""
+    if version != "custom":
+        return None
+    if attacks is None:
+        raise ValueError("AutoAttack version 'custom' needs its list of attacks")
+    return list(attacks)
 
 
 def describe(version: str, norm: str, attacks: list[str] | None = None, restarts: int = 1) -> tuple[list[str], dict]:
     """The attacks a version runs, in order, and their configuration (without building any model)."""
     from pyautoattack import AutoAttack
 
-    adversary = AutoAttack(torch.nn.Identity(), norm=norm, eps=0.0, version=version,
-                           attacks=list(attacks) if version == "custom" else None)
+    adversary = AutoAttack(
+        torch.nn.Identity(), norm=norm, eps=0.0, version=version, attacks=_attacks_to_run(version, attacks)
+    )
     _configure(adversary, version, restarts)
     return list(attacks or []) if version == "custom" else list(adversary.attacks_to_run), attack_config(adversary)
 
@@ -84,19 +102,37 @@ def attack_names(version: str, norm: str, attacks: list[str] | None = None) -> l
 @torch.no_grad()
 def predict(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Predicted labels, batch by batch."""
-    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
-def autoattack(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "Linf",
-               version: str = "standard", attacks: list[str] | None = None, seed: int = 0,
-               batch_size: int = 250, on_attack=None, restarts: int = 1) -> AutoAttackResult:
+def autoattack(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "Linf",
+    version: str = "standard",
+    attacks: list[str] | None = None,
+    seed: int = 0,
+    batch_size: int = 250,
+    on_attack=None,
+    restarts: int = 1,
+) -> AutoAttackResult:
     """Run AutoAttack on (x, y), both on the model's device. `on_attack(name)` is called before
     each attack (for progress displays). `restarts` applies to version `custom` only."""
     from pyautoattack import AutoAttack
 
     x = x.contiguous()  # pyautoattack .view()s gradients shaped like x; channels-last x would break it
-    adversary = AutoAttack(model, attacks=list(attacks) if version == "custom" else None, device=x.device,
-                           eps=eps, norm=norm, seed=seed, version=version)
+    adversary = AutoAttack(
+        model,
+        attacks=_attacks_to_run(version, attacks),
+        device=x.device,
+        eps=eps,
+        norm=norm,
+        seed=seed,
+        version=version,
+    )
     adversary.verbose = False  # progress and numbers are ours; its checks still warn (collected below)
     _configure(adversary, version, restarts)
     names = list(adversary.attacks_to_run)

@@ -4,6 +4,7 @@ Each check raises SamBenchError: a broken invariant means the number is wrong, s
 error, never a warning. The checks look only at what the attack returned (the adversarial
 examples) and at our own re-scoring of them, not at what the attack says about itself.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,9 @@ def check_eval_mode(model: torch.nn.Module, when: str) -> None:
     """BatchNorm in train mode scores each image by its batch and updates running statistics."""
     training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
     if training:
-        raise SamBenchError(f"model is in train mode {when} ({len(training)} modules, e.g. "
-                            f"{training[0]}); evaluations need eval mode")
+        raise SamBenchError(
+            f"model is in train mode {when} ({len(training)} modules, e.g. {training[0]}); evaluations need eval mode"
+        )
 
 
 @torch.no_grad()
@@ -40,8 +42,10 @@ def check_deterministic(model: torch.nn.Module, x: torch.Tensor) -> None:
     a, b = model(x).float(), model(x).float()
     scale = 1.0 + a.abs().max().item()
     if not torch.equal(a.argmax(1), b.argmax(1)) or (a - b).abs().max().item() > 1e-3 * scale:
-        raise SamBenchError("the model gives different outputs for the same images (randomness in eval mode?); "
-                            "its accuracy is not well defined")
+        raise SamBenchError(
+            "the model gives different outputs for the same images (randomness in eval mode?); "
+            "its accuracy is not well defined"
+        )
 
 
 def check_adversarial_examples(x: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str | None) -> float:
@@ -63,16 +67,21 @@ def check_adversarial_examples(x: torch.Tensor, x_adv: torch.Tensor, eps: float,
     largest = sizes.max().item() if len(sizes) else 0.0
     if largest > eps + TOLERANCE:
         n_out = int((sizes > eps + TOLERANCE).sum())
-        raise SamBenchError(f"the attack stepped outside the {norm} ball: {n_out} of {len(sizes)} examples have "
-                            f"perturbations up to {largest:.6g} > eps {eps:.6g} (+{TOLERANCE:g})")
+        raise SamBenchError(
+            f"the attack stepped outside the {norm} ball: {n_out} of {len(sizes)} examples have "
+            f"perturbations up to {largest:.6g} > eps {eps:.6g} (+{TOLERANCE:g})"
+        )
     return largest
 
 
 def check_accuracies(clean_correct: int, robust_correct: int, eps: float) -> None:
     """Robust accuracy cannot exceed clean accuracy (on the same images), and at eps 0 it equals it."""
     if robust_correct > clean_correct:
-        raise SamBenchError(f"robust accuracy is above clean accuracy ({robust_correct} vs {clean_correct} "
-                            "correct): the attack or the model is broken")
+        raise SamBenchError(
+            f"robust accuracy is above clean accuracy ({robust_correct} vs {clean_correct} "
+            "correct): the attack or the model is broken"
+        )
     if eps == 0 and robust_correct != clean_correct:
-        raise SamBenchError(f"at eps 0 robust accuracy must equal clean accuracy, got {robust_correct} vs "
-                            f"{clean_correct} correct")
+        raise SamBenchError(
+            f"at eps 0 robust accuracy must equal clean accuracy, got {robust_correct} vs {clean_correct} correct"
+        )

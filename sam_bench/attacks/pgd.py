@@ -3,6 +3,7 @@
 Gradients are taken for the input only (`torch.autograd.grad` w.r.t. the perturbation), so no
 weight gradients are computed or accumulated during an attack.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,9 +39,18 @@ def random_perturbation(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     return direction / (_l2(direction) + 1e-12) * radius * eps
 
 
-def pgd(model, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str = "Linf", steps: int = 10,
-        step_size: float | None = None, restarts: int = 1, random_start: bool = True,
-        start: torch.Tensor | None = None) -> torch.Tensor:
+def pgd(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    norm: str = "Linf",
+    steps: int = 10,
+    step_size: float | None = None,
+    restarts: int = 1,
+    random_start: bool = True,
+    start: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Adversarial examples that maximise cross-entropy; with restarts, per example the first
     restart that fools the model wins (else the last one). Returns x_adv (detached).
     `start`: the first restart's random perturbation, drawn by the caller (see `random_perturbation`)."""

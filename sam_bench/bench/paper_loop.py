@@ -24,9 +24,11 @@ It is written from a reading of that code, not copied, and keeps every choice th
 The model is sam-bench's `PreActResNet` (the same layers and parameters as the paper's) with its
 in-model normalization replaced by identity, so both loops do the same arithmetic per image.
 """
+
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,15 +66,26 @@ class PILImages(torch.utils.data.Dataset):
 def paper_transform():
     from torchvision import transforms
 
-    return transforms.Compose([transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
-                               transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+    return transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+        ]
+    )
 
 
-def paper_loader(x: np.ndarray, y: np.ndarray, batch_size: int = PAPER_BATCH_SIZE, num_workers: int = 0,
-                 seed: int = 0) -> torch.utils.data.DataLoader:
+def paper_loader(
+    x: np.ndarray, y: np.ndarray, batch_size: int = PAPER_BATCH_SIZE, num_workers: int = 0, seed: int = 0
+) -> torch.utils.data.DataLoader:
     generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(PILImages(x, y, paper_transform()), batch_size=batch_size, shuffle=True,
-                                       num_workers=num_workers, generator=generator)
+    return torch.utils.data.DataLoader(
+        PILImages(x, y, paper_transform()),
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=num_workers,
+        generator=generator,
+    )
 
 
 def endless(loader):
@@ -86,6 +99,7 @@ def make_normalize(family: str = "cifar10"):
 
     def normalize(x):  # the paper moves its constants to the batch's device on every call
         return (x - mu.to(x.device)) / sigma.to(x.device)
+
     return normalize
 
 
@@ -113,8 +127,17 @@ class PaperSAM(torch.optim.Optimizer):
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         device = self.param_groups[0]["params"][0].device
-        norm = torch.norm(torch.stack([p.grad.norm(p=2).to(device) for group in self.param_groups
-                                       for p in group["params"] if p.grad is not None]), p=2)
+        norm = torch.norm(
+            torch.stack(
+                [
+                    p.grad.norm(p=2).to(device)
+                    for group in self.param_groups
+                    for p in group["params"]
+                    if p.grad is not None
+                ]
+            ),
+            p=2,
+        )
         for group in self.param_groups:
             scale = group["rho"] / (norm + 1e-12)
             for p in group["params"]:
@@ -139,7 +162,7 @@ class PaperSAM(torch.optim.Optimizer):
 
 
 def paper_optimizer(method: str, model: nn.Module, lr: float = 0.1, rho: float = 0.05):
-    kwargs = dict(lr=lr, momentum=0.9, weight_decay=5e-4)
+    kwargs: dict[str, Any] = dict(lr=lr, momentum=0.9, weight_decay=5e-4)
     if method == "sam":
         return PaperSAM(model.parameters(), torch.optim.SGD, rho=rho, **kwargs)
     return torch.optim.SGD(model.parameters(), **kwargs)
@@ -157,6 +180,7 @@ def paper_pgd(model, x, y, normalize, eps: float = 8 / 255, step_size: float = 2
     for _ in range(steps):
         loss = F.cross_entropy(model(normalize(x + delta)), y)
         loss.backward()
+        assert delta.grad is not None  # delta requires grad, so backward() filled it
         d = torch.clamp(delta + step_size * delta.grad.detach().sign(), -eps, eps)
         delta.data = torch.clamp(d, -x, 1 - x)
         delta.grad.zero_()

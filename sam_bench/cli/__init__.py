@@ -4,6 +4,7 @@ One module per command or command group (train, reproduce and report, evaluate, 
 leaderboard, bench, cost, pack and unpack, theory), the shared option parsers in `options`; this
 package is imported by nothing but `python -m sam_bench` and the console script.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,7 +20,8 @@ class CliError(click.ClickException):
 
     def __init__(self, err: SamBenchError):
         super().__init__(str(err))
-        self.exit_code = err.exit_code
+        # ours differs per error, so it is set per instance
+        self.exit_code = err.exit_code  # type: ignore[misc]  # click's stub declares exit_code a ClassVar
 
 
 class Group(click.Group):
@@ -41,13 +43,24 @@ from sam_bench.cli.bench import bench_command  # noqa: E402
 from sam_bench.cli.cost import cost_command  # noqa: E402
 from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
 from sam_bench.cli.pack import pack_command, unpack_command  # noqa: E402
-from sam_bench.cli.reproduce import reproduce, report  # noqa: E402
+from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
 from sam_bench.cli.theory import theory_command  # noqa: E402
 from sam_bench.cli.train import train  # noqa: E402
 from sam_bench.cli.zoo import leaderboard_group, zoo_group  # noqa: E402
 
-for command in (train, reproduce, report, evaluate_command, zoo_group, leaderboard_group, bench_command, pack_command,
-                unpack_command, cost_command, theory_command):
+for command in (
+    train,
+    reproduce,
+    report,
+    evaluate_command,
+    zoo_group,
+    leaderboard_group,
+    bench_command,
+    pack_command,
+    unpack_command,
+    cost_command,
+    theory_command,
+):
     cli.add_command(command)
 
 

@@ -3,6 +3,7 @@
 A thin skin over `sam_bench.bench.run_bench`; heavy imports happen inside the command so that
 `sam-bench --help` stays fast.
 """
+
 from __future__ import annotations
 
 import click
@@ -10,59 +11,109 @@ import click
 from sam_bench import clock
 from sam_bench.cli.options import arch_kwargs_option
 
+
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--methods", default="standard,sam,at", show_default=True,
-              help="Comma-separated training methods to time (standard, sam, asam, at, sam-at); the paper's loop "
-                   "runs for standard, sam and at.")
+@click.option(
+    "--methods",
+    default="standard,sam,at",
+    show_default=True,
+    help="Comma-separated training methods to time (standard, sam, asam, at, sam-at); the paper's loop "
+    "runs for standard, sam and at.",
+)
 @click.option("--batch-size", type=int, default=512, show_default=True, help="Batch size of sam-bench's loop.")
 @click.option("--arch", default="preactresnet18", show_default=True)
 @click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier (0.25 for CPU runs).")
-@click.option("--arch-kwargs", default=None, metavar="K=V,...",
-              callback=arch_kwargs_option,
-              help="timm constructor arguments, e.g. depth=4,embed_dim=64,num_heads=2.")
+@click.option(
+    "--arch-kwargs",
+    default=None,
+    metavar="K=V,...",
+    callback=arch_kwargs_option,
+    help="timm constructor arguments, e.g. depth=4,embed_dim=64,num_heads=2.",
+)
 @click.option("--steps", type=int, default=20, show_default=True, help="Timed training steps per repetition.")
 @click.option("--repeats", type=int, default=5, show_default=True, help="Timed repetitions (median and spread).")
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps before the repetitions.")
 @click.option("--n-images", type=int, default=50_000, show_default=True, help="Synthetic training images.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-              help="Training precision of sam-bench's loop (auto: bf16 autocast on GPU, as `train`).")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="Training precision of sam-bench's loop (auto: bf16 autocast on GPU, as `train`).",
+)
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model in sam-bench's loop.")
 @click.option("--rho", type=float, default=0.05, show_default=True, help="SAM radius (both loops).")
 @click.option("--skip-paper-loop", is_flag=True, help="Do not run the paper's loop (no x-paper ratios).")
 @click.option("--paper-batch-size", type=int, default=128, show_default=True, help="The paper's batch size.")
-@click.option("--paper-workers", type=int, default=0, show_default=True,
-              help="DataLoader workers of the paper's loop (its code passes none: 0).")
+@click.option(
+    "--paper-workers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="DataLoader workers of the paper's loop (its code passes none: 0).",
+)
 @click.option("--skip-eval", is_flag=True, help="Do not measure PGD and AutoAttack throughput.")
 @click.option("--pgd-images", type=int, default=4096, show_default=True, help="Images per PGD-10 repetition.")
 @click.option("--aa-images", type=int, default=1000, show_default=True, help="Images per AutoAttack run.")
 @click.option("--aa-batch-size", type=int, default=500, show_default=True, help="AutoAttack's batch size.")
-@click.option("--aa-train-epochs", type=int, default=10, show_default=True,
-              help="Epochs of the briefly trained standard and AT models (on the bundled CIFAR-10 sample).")
+@click.option(
+    "--aa-train-epochs",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Epochs of the briefly trained standard and AT models (on the bundled CIFAR-10 sample).",
+)
 @click.option("--aa-train-images", type=int, default=None, help="Train those on the first N sample images [all 1500].")
-@click.option("--models", default=None, help="Comma-separated run dirs / checkpoints / zoo ids to run AutoAttack on, "
-                                              "instead of briefly trained models.")
+@click.option(
+    "--models",
+    default=None,
+    help="Comma-separated run dirs / checkpoints / zoo ids to run AutoAttack on, instead of briefly trained models.",
+)
 @click.option("--data-dir", default=None, help="Where cifar10/cifar100 are, for --models trained on them.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=None,
-              help="torch CPU threads [default: torch's; 1 with --quick, as on a shared machine more threads "
-                   "only contend].")
-@click.option("--commit", default=None,
-              help="Record this sam-bench commit (for a copied tree without .git, e.g. on a lent GPU machine).")
-@click.option("--out", default=None, help="Results JSON [default: benchmarks/<device>.json; "
-                                          "benchmarks/<device>-quick.json with --quick].")
-@click.option("--quick", is_flag=True, help="Tiny CPU settings for CI (seconds): width 0.0625, batch 16, 2 steps, "
-                                            "1 thread, 2 repeats, AutoAttack on 4 images; explicit options still win.")
-@click.option("--max-minutes", type=float, default=None,
-              help="Finish before this many minutes after the command started: a part (a method's timing, "
-                   "PGD, an AutoAttack run) starts only when expected to end in time; the results file says "
-                   "which parts were not measured.")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="torch CPU threads [default: torch's; 1 with --quick, as on a shared machine more threads only contend].",
+)
+@click.option(
+    "--commit",
+    default=None,
+    help="Record this sam-bench commit (for a copied tree without .git, e.g. on a lent GPU machine).",
+)
+@click.option(
+    "--out",
+    default=None,
+    help="Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].",
+)
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Tiny CPU settings for CI (seconds): width 0.0625, batch 16, 2 steps, "
+    "1 thread, 2 repeats, AutoAttack on 4 images; explicit options still win.",
+)
+@click.option(
+    "--max-minutes",
+    type=float,
+    default=None,
+    help="Finish before this many minutes after the command started: a part (a method's timing, "
+    "PGD, an AutoAttack run) starts only when expected to end in time; the results file says "
+    "which parts were not measured.",
+)
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-@click.option("--markdown-from", "markdown_from", default=None, metavar="FILE",
-              help="Measure nothing: print an existing results file's tables as Markdown (for the README).")
+@click.option(
+    "--markdown-from",
+    "markdown_from",
+    default=None,
+    metavar="FILE",
+    help="Measure nothing: print an existing results file's tables as Markdown (for the README).",
+)
 @click.pass_context
-def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick, quiet, markdown_from, max_minutes,
-                  **options):
+def bench_command(
+    ctx, skip_paper_loop, skip_eval, compile_, models, out, quick, quiet, markdown_from, max_minutes, **options
+):
     """Measure training images/s per method and PGD / AutoAttack throughput on this device, with the
     paper's own training loop (DataLoader + PIL transforms, fp32, batch 128) timed in the same run.
 
@@ -91,8 +142,9 @@ def bench_command(ctx, skip_paper_loop, skip_eval, compile_, models, out, quick,
         for param, value in QUICK.items():  # explicit options win over the quick defaults
             if ctx.get_parameter_source(param) != ParameterSource.COMMANDLINE:
                 options[param] = value
-    options.update(paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_,
-                   models=_split(models) or ())
+    options.update(
+        paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=_split(models) or ()
+    )
     device = resolve_device(options["device"])
     if out is None:
         out = Path("benchmarks") / f"{device_slug(device_name(device))}{'-quick' if quick else ''}.json"

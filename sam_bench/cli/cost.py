@@ -3,6 +3,7 @@
 A thin skin over `sam_bench.cost.measure`; torch is imported inside the command so that
 `sam-bench --help` stays fast.
 """
+
 from __future__ import annotations
 
 import click
@@ -10,13 +11,20 @@ import click
 
 @click.command("cost", short_help="Time every model of a reproduction interleaved in one process (C4): cost.json.")
 @click.argument("folder")
-@click.option("--rounds", type=int, default=10, show_default=True,
-              help="Rounds; each times every model once, in a rotating order (6 or more: a 95% interval).")
+@click.option(
+    "--rounds",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Rounds; each times every model once, in a rotating order (6 or more: a 95% interval).",
+)
 @click.option("--steps", type=int, default=2, show_default=True, help="Training steps per model per round.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed steps per model first.")
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU threads (as the cpu scales train).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N: where the grid trained.")
-@click.option("--only", default=None, metavar="NAMES", help="Comma-separated model names (each architecture's ST is added).")
+@click.option(
+    "--only", default=None, metavar="NAMES", help="Comma-separated model names (each architecture's ST is added)."
+)
 @click.option("--report/--no-report", default=True, show_default=True, help="Rewrite REPORT.md afterwards.")
 def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
     """Time one training step of every model of the reproduction in FOLDER (its first seeds'
@@ -25,8 +33,16 @@ def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
     from sam_bench.experiments.cost import measure
 
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-    path = measure(folder, rounds=rounds, steps=steps, warmup=warmup, threads=threads, device=device, only=names,
-                   log=lambda message: click.echo(message, err=True))
+    path = measure(
+        folder,
+        rounds=rounds,
+        steps=steps,
+        warmup=warmup,
+        threads=threads,
+        device=device,
+        only=names,
+        log=lambda message: click.echo(message, err=True),
+    )
     click.echo(f"wrote {path}")
     if report:
         from sam_bench.experiments.report import write_report

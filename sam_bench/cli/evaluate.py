@@ -3,6 +3,7 @@
 A thin skin over `sam_bench.evaluate`; heavy imports happen inside the command so that
 `sam-bench --help` stays fast.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -27,6 +28,7 @@ def _size(ctx, param, value):
         number = 0
     if number < 1:
         from sam_bench.errors import BadInput
+
         raise BadInput(f"--{param.name.replace('_', '-')} {value!r} is neither a positive integer nor auto")
     return number
 
@@ -38,7 +40,6 @@ def _percent(x) -> str:
 def format_table(results: list[dict]) -> str:
     """One row per model, attack and eps; AutoAttack's breakdown on the line below its row."""
     from sam_bench.evaluation.evaluate import model_name
-
     from sam_bench.stats import wilson
 
     def with_interval(fraction: float, n: int) -> str:  # the 95% Wilson interval over the n test images
@@ -52,20 +53,33 @@ def format_table(results: list[dict]) -> str:
         for e in r["evaluations"]:
             attack = e["attack"]
             if attack == "pgd":
-                attack = f"pgd-{e['settings']['steps']}" + (f"x{e['settings']['restarts']}"
-                                                           if e["settings"]["restarts"] > 1 else "")
+                attack = f"pgd-{e['settings']['steps']}" + (
+                    f"x{e['settings']['restarts']}" if e["settings"]["restarts"] > 1 else ""
+                )
             elif attack == "autoattack":
                 attack = f"aa-{e['settings']['version']}"
-            rows.append((name, attack, e["norm"] or "-", e["eps"] if e["norm"] else "-",
-                         with_interval(e["clean_acc"], e["n_examples"]), with_interval(e["robust_acc"], e["n_examples"]),
-                         str(e["n_examples"]), f"{e['seconds']:.1f}"))
+            rows.append(
+                (
+                    name,
+                    attack,
+                    e["norm"] or "-",
+                    e["eps"] if e["norm"] else "-",
+                    with_interval(e["clean_acc"], e["n_examples"]),
+                    with_interval(e["robust_acc"], e["n_examples"]),
+                    str(e["n_examples"]),
+                    f"{e['seconds']:.1f}",
+                )
+            )
             if e.get("breakdown"):
                 notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e["breakdown"].items())
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) if j < 4 else cell.rjust(w)
-                               for j, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if j < 4 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths))
+            ).rstrip()
+        )
         if i in notes:
             lines.append(notes[i])
     return "\n".join(lines)
@@ -92,43 +106,109 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.argument("models", nargs=-1, required=True)
 @click.option("--attack", type=click.Choice(["clean", "pgd", "autoattack"]), default="autoattack", show_default=True)
 @click.option("--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True)
-@click.option("--eps", default=None, help="Comma-separated budgets, e.g. 0,1/255,8/255 [default: 8/255 for Linf, "
-                                          "0.5 for L2: RobustBench's].")
+@click.option(
+    "--eps",
+    default=None,
+    help="Comma-separated budgets, e.g. 0,1/255,8/255 [default: 8/255 for Linf, 0.5 for L2: RobustBench's].",
+)
 @click.option("--steps", type=int, default=10, show_default=True, help="PGD steps.")
 @click.option("--step-size", default=None, help="PGD step size, e.g. 0.5/255 [default: eps/4].")
-@click.option("--restarts", type=int, default=1, show_default=True,
-              help="PGD random restarts; for AutoAttack --version custom, restarts of APGD and FAB (the other "
-                   "versions fix their own).")
-@click.option("--version", "version", type=click.Choice(["standard", "plus", "rand", "custom"]), default="standard",
-              show_default=True, help="AutoAttack version.")
-@click.option("--attacks", default=None, help="AutoAttack attacks for --version custom, e.g. apgd-ce,apgd-t "
-                                              "(implies custom).")
+@click.option(
+    "--restarts",
+    type=int,
+    default=1,
+    show_default=True,
+    help="PGD random restarts; for AutoAttack --version custom, restarts of APGD and FAB (the other "
+    "versions fix their own).",
+)
+@click.option(
+    "--version",
+    "version",
+    type=click.Choice(["standard", "plus", "rand", "custom"]),
+    default="standard",
+    show_default=True,
+    help="AutoAttack version.",
+)
+@click.option(
+    "--attacks", default=None, help="AutoAttack attacks for --version custom, e.g. apgd-ce,apgd-t (implies custom)."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of AutoAttack and PGD's random start.")
 @click.option("--n-examples", type=int, default=None, help="Evaluate the first N test images [default: all].")
 @click.option("--dataset", default=None, help="Test set [default: the one the model was trained on].")
 @click.option("--data-dir", default=None, help="Where cifar10/cifar100 are (see sam-bench train --help).")
-@click.option("--zoo-dir", default=None,
-              help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else the project's model_zoo/].")
+@click.option(
+    "--zoo-dir",
+    default=None,
+    help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else the project's model_zoo/].",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 is faster on GPUs but can weaken gradient attacks.")
-@click.option("--batch-size", default="auto", show_default=True, callback=_size, metavar="N|auto",
-              help="Images per batch; auto: as many as fit on a GPU (up to the chunk size), 250 on a CPU.")
-@click.option("--chunk-size", default="auto", show_default=True, callback=_size, metavar="N|auto",
-              help="Images per resumable unit of work; auto: 2,000 on a GPU, 500 on a CPU.")
-@click.option("--out", default=None, help="Results JSON [default: results/<model>_<attack>_<norm>.json]; a folder "
-                                          "when several models are given.")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="bf16 is faster on GPUs but can weaken gradient attacks.",
+)
+@click.option(
+    "--batch-size",
+    default="auto",
+    show_default=True,
+    callback=_size,
+    metavar="N|auto",
+    help="Images per batch; auto: as many as fit on a GPU (up to the chunk size), 250 on a CPU.",
+)
+@click.option(
+    "--chunk-size",
+    default="auto",
+    show_default=True,
+    callback=_size,
+    metavar="N|auto",
+    help="Images per resumable unit of work; auto: 2,000 on a GPU, 500 on a CPU.",
+)
+@click.option(
+    "--out",
+    default=None,
+    help="Results JSON [default: results/<model>_<attack>_<norm>.json]; a folder when several models are given.",
+)
 @click.option("--plot", default=None, help="Draw robust accuracy against eps for all MODELS into this image file.")
 @click.option("--leaderboard", is_flag=True, help="Also write the zoo models' leaderboard entries from the results.")
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write [default: the project's leaderboards/].")
-@click.option("--max-minutes", type=float, default=None,
-              help="Finish and save before this many minutes after the command started: no chunk starts "
-                   "that would end later (judged from the chunk before); the same command continues.")
+@click.option(
+    "--max-minutes",
+    type=float,
+    default=None,
+    help="Finish and save before this many minutes after the command started: no chunk starts "
+    "that would end later (judged from the chunk before); the same command continues.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts, version, attacks, seed, n_examples,
-                     dataset, data_dir, zoo_dir, device, precision, batch_size, chunk_size, out, plot, leaderboard,
-                     leaderboard_dir, max_minutes, quiet):
+def evaluate_command(
+    ctx,
+    models,
+    attack,
+    norm,
+    eps,
+    steps,
+    step_size,
+    restarts,
+    version,
+    attacks,
+    seed,
+    n_examples,
+    dataset,
+    data_dir,
+    zoo_dir,
+    device,
+    precision,
+    batch_size,
+    chunk_size,
+    out,
+    plot,
+    leaderboard,
+    leaderboard_dir,
+    max_minutes,
+    quiet,
+):
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
 
@@ -150,8 +230,17 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
     eps_list = _split(eps)
     if eps is not None and not eps_list:
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
-    specs = make_attacks(attack, None if attack == "clean" else norm, eps_list, steps=steps, step_size=step_size,
-                         restarts=restarts, version=version, attacks=attack_list, seed=seed)
+    specs = make_attacks(
+        attack,
+        None if attack == "clean" else norm,
+        eps_list,
+        steps=steps,
+        step_size=step_size,
+        restarts=restarts,
+        version=version,
+        attacks=attack_list,
+        seed=seed,
+    )
     if plot is not None and attack == "clean":
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
     outputs = _outputs(list(models), out, attack, None if attack == "clean" else norm)
@@ -162,7 +251,7 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
     if leaderboard and any(info.record["kind"] != "zoo" for _, info in loaded):
         raise BadInput("--leaderboard ranks zoo models only; add the model with sam-bench zoo add first")
     datasets = {}
-    for (model, info), ref in zip(loaded, models):
+    for (_model, info), ref in zip(loaded, models):
         name = dataset or info.dataset_name
         if name is None:
             raise BadInput(f"{ref}: its metadata names no data set; pass --dataset")
@@ -180,18 +269,31 @@ def evaluate_command(ctx, models, attack, norm, eps, steps, step_size, restarts,
         for (model, info), ref, path in zip(loaded, models, outputs):
             state = path.with_name(path.stem + ".partial.json")
             try:
-                results = evaluate(model, datasets[dataset or info.dataset_name], specs, n_examples=n_examples,
-                                   device=device, precision=precision, batch_size=batch_size, chunk_size=chunk_size,
-                                   state_path=state, model_info=info, progress=not quiet, stop_at=stop_at)
+                results = evaluate(
+                    model,
+                    datasets[dataset or info.dataset_name],
+                    specs,
+                    n_examples=n_examples,
+                    device=device,
+                    precision=precision,
+                    batch_size=batch_size,
+                    chunk_size=chunk_size,
+                    state_path=state,
+                    model_info=info,
+                    progress=not quiet,
+                    stop_at=stop_at,
+                )
             except EvaluationStopped as stopped:
                 if main:
-                    click.echo(f"{ref}: stopped, {stopped}; they are kept in {state}: run the same command "
-                               "again to continue")
+                    click.echo(
+                        f"{ref}: stopped, {stopped}; they are kept in {state}: run the same command again to continue"
+                    )
                 plot = None  # drawn once every model is done
                 break
             except KeyboardInterrupt:
-                raise SamBenchError(f"interrupted; finished chunks are kept in {state}: run the same command "
-                                    "again to continue") from None
+                raise SamBenchError(
+                    f"interrupted; finished chunks are kept in {state}: run the same command again to continue"
+                ) from None
             if not main:
                 continue  # rank 0 writes
             files.write_json(path, results)

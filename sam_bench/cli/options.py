@@ -1,5 +1,6 @@
 """click callbacks that turn option text into values, shared by the commands: bad text is a usage
 error (one line, exit 2), never a traceback."""
+
 from __future__ import annotations
 
 import click
@@ -12,6 +13,7 @@ def eps_option(value):
     if value is None:
         return None
     from sam_bench.eps import format_eps, parse_eps
+
     try:
         return format_eps(parse_eps(value))
     except BadInput as err:
@@ -21,6 +23,7 @@ def eps_option(value):
 def arch_kwargs_option(ctx, param, value):
     """click callback: --arch-kwargs text -> dict (sam_bench.models.parse_kwargs); bad text -> usage error."""
     from sam_bench.models import parse_kwargs
+
     try:
         return parse_kwargs(value)
     except BadInput as err:

@@ -1,4 +1,5 @@
 """`sam-bench pack` and `sam-bench unpack`: thin skins over sam_bench.pack."""
+
 from __future__ import annotations
 
 import click
@@ -10,38 +11,78 @@ from sam_bench import pack as packing
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Empty or new folder for batch-1/, batch-2/, ...")
 @click.option("--name", default=None, help="Name in the part files (default: the first path's first folder).")
-@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Paths are stored relative to this folder, and unpacked relative to --into.")
-@click.option("--part-mib", type=float, default=packing.DEFAULT_PART_MIB, show_default=True,
-              help="Largest part, in MiB.")
-@click.option("--batch-files", type=int, default=packing.DEFAULT_BATCH_FILES, show_default=True,
-              help="Most files per batch, the manifest's copy included.")
-@click.option("--batch-mib", type=float, default=packing.DEFAULT_BATCH_MIB, show_default=True,
-              help="Most MiB per batch.")
-@click.option("--exclude", multiple=True, metavar="GLOB",
-              help="Leave out files whose path (relative to --root) matches, e.g. '*/checkpoint.pt'; repeatable.")
-@click.option("--newer-than", default=None, type=click.Path(dir_okay=False), metavar="FILE",
-              help="Only files modified after FILE was: what a stint of work changed (touch FILE before it).")
-@click.option("--drop-finished-checkpoints", is_flag=True,
-              help="Leave out checkpoint.pt of run directories whose training is complete.")
+@click.option(
+    "--root",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Paths are stored relative to this folder, and unpacked relative to --into.",
+)
+@click.option(
+    "--part-mib", type=float, default=packing.DEFAULT_PART_MIB, show_default=True, help="Largest part, in MiB."
+)
+@click.option(
+    "--batch-files",
+    type=int,
+    default=packing.DEFAULT_BATCH_FILES,
+    show_default=True,
+    help="Most files per batch, the manifest's copy included.",
+)
+@click.option(
+    "--batch-mib", type=float, default=packing.DEFAULT_BATCH_MIB, show_default=True, help="Most MiB per batch."
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out files whose path (relative to --root) matches, e.g. '*/checkpoint.pt'; repeatable.",
+)
+@click.option(
+    "--newer-than",
+    default=None,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Only files modified after FILE was: what a stint of work changed (touch FILE before it).",
+)
+@click.option(
+    "--drop-finished-checkpoints",
+    is_flag=True,
+    help="Leave out checkpoint.pt of run directories whose training is complete.",
+)
 @click.option("--note", default=None, help="A line kept in the manifest (what this is, where it ran).")
-def pack_command(paths, out, name, root, part_mib, batch_files, batch_mib, exclude, newer_than,
-                 drop_finished_checkpoints, note):
+def pack_command(
+    paths, out, name, root, part_mib, batch_files, batch_mib, exclude, newer_than, drop_finished_checkpoints, note
+):
     """Pack PATHS (files or folders: a run directory, zoo entry files, a reproduction folder, an
     evaluation's .partial state) into parts of at most --part-mib, in batches of at most
     --batch-files files and --batch-mib MiB, each batch with the manifest (sha256 of every part, of
     the whole and of every file). Bring the batches back in order; `sam-bench unpack` checks and
     rebuilds them. The defaults fit a lent GPU machine's 8 files of 16 MiB per command."""
-    packed = packing.pack(list(paths), out, name=name, root=root, part_mib=part_mib, batch_files=batch_files,
-                          batch_mib=batch_mib, exclude=list(exclude), note=note, newer_than=newer_than,
-                          drop_finished_checkpoints=drop_finished_checkpoints)
+    packed = packing.pack(
+        list(paths),
+        out,
+        name=name,
+        root=root,
+        part_mib=part_mib,
+        batch_files=batch_files,
+        batch_mib=batch_mib,
+        exclude=list(exclude),
+        note=note,
+        newer_than=newer_than,
+        drop_finished_checkpoints=drop_finished_checkpoints,
+    )
     click.echo(packed.summary())
 
 
 @click.command("unpack", short_help="Check and rebuild what `sam-bench pack` cut into parts.")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
-@click.option("--into", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Folder the packed paths are relative to (pack's --root).")
+@click.option(
+    "--into",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder the packed paths are relative to (pack's --root).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing files whose content differs.")
 @click.option("--id", "pack_id", default=None, help="Which pack, where the sources hold several.")
 def unpack_command(sources, into, overwrite, pack_id):
@@ -50,5 +91,7 @@ def unpack_command(sources, into, overwrite, pack_id):
     stops it with one line and nothing is written."""
     done = packing.unpack(list(sources), into, overwrite=overwrite, pack_id=pack_id)
     manifest = done["manifest"]
-    click.echo(f"unpacked {manifest['name']} ({manifest['id']}) into {into}: {len(done['written'])} written, "
-               f"{len(done['replaced'])} replaced, {len(done['identical'])} already identical")
+    click.echo(
+        f"unpacked {manifest['name']} ({manifest['id']}) into {into}: {len(done['written'])} written, "
+        f"{len(done['replaced'])} replaced, {len(done['identical'])} already identical"
+    )

@@ -1,12 +1,13 @@
 """`sam-bench reproduce` and `sam-bench report`: a recipe's grid end to end, and its report rewritten
 from the results (sam_bench.experiments)."""
+
 from __future__ import annotations
 
 import click
 
 from sam_bench import clock
-from sam_bench.errors import SamBenchError
 from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status
+from sam_bench.errors import SamBenchError
 
 
 @click.command("reproduce", short_help="Run a recipe's grid: train, zoo, evaluate, leaderboard, report.")
@@ -17,17 +18,30 @@ from sam_bench.cli.executor_options import executor_options, reproduce_settings,
 @click.option("--device", default="auto", show_default=True)
 @click.option("--zoo-dir", default=None, help="Model zoo to register into (default: the project's model_zoo/).")
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
-@click.option("--max-minutes", type=float, default=None,
-              help="Finish and save (resumable) before this many minutes after the command started.")
-@click.option("--only", default=None, metavar="NAMES",
-              help="Work on these models of the grid only (comma-separated: NAME for all its seeds, NAME:SEED for "
-                   "one); the report covers every run with results. Runs with disjoint --only can share one grid.")
-@click.option("--compile", "compile_", is_flag=True,
-              help="torch.compile every model's training (GPU; also the recipe's train key `compile: true`).")
+@click.option(
+    "--max-minutes",
+    type=float,
+    default=None,
+    help="Finish and save (resumable) before this many minutes after the command started.",
+)
+@click.option(
+    "--only",
+    default=None,
+    metavar="NAMES",
+    help="Work on these models of the grid only (comma-separated: NAME for all its seeds, NAME:SEED for "
+    "one); the report covers every run with results. Runs with disjoint --only can share one grid.",
+)
+@click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    help="torch.compile every model's training (GPU; also the recipe's train key `compile: true`).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @executor_options
-def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, compile_, quiet,
-              **executor_args):
+def reproduce(
+    recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, compile_, quiet, **executor_args
+):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100) or a YAML file.
@@ -37,13 +51,24 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
     if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
         return
     try:
-        complete, report = run(recipe, scale, data_dir=data_dir, out=out, device=device, zoo_dir=zoo_dir,
-                               leaderboard_dir=leaderboard_dir, stop_at=clock.stop_at(max_minutes), progress=not quiet,
-                               only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
-                               compile=compile_ or None, **reproduce_settings(recipe, scale, executor_args))
+        complete, report = run(
+            recipe,
+            scale,
+            data_dir=data_dir,
+            out=out,
+            device=device,
+            zoo_dir=zoo_dir,
+            leaderboard_dir=leaderboard_dir,
+            stop_at=clock.stop_at(max_minutes),
+            progress=not quiet,
+            only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
+            compile=compile_ or None,
+            **reproduce_settings(recipe, scale, executor_args),
+        )
     except KeyboardInterrupt:
-        raise SamBenchError("interrupted; finished epochs and evaluation chunks are kept: run the same command "
-                            "to continue") from None
+        raise SamBenchError(
+            "interrupted; finished epochs and evaluation chunks are kept: run the same command to continue"
+        ) from None
     if not complete:
         click.echo(f"stopped (run the same command again to continue): report so far in {report}")
         return
@@ -60,9 +85,13 @@ def reproduce(recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, ma
 
 @click.command("report", short_help="Rewrite a reproduction's REPORT.md and plots from its results.")
 @click.argument("folder")
-@click.option("--readme", default=None, metavar="FILE",
-              help="Also replace the folder's summary between '<!-- sam-bench summary <folder> start -->' and "
-                   "'... end -->' in this file.")
+@click.option(
+    "--readme",
+    default=None,
+    metavar="FILE",
+    help="Also replace the folder's summary between '<!-- sam-bench summary <folder> start -->' and "
+    "'... end -->' in this file.",
+)
 def report(folder, readme):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
     from sam_bench.experiments.report import write_report

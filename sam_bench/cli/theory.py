@@ -3,6 +3,7 @@
 A thin skin over `sam_bench.analysis.theory.run`; numpy, scipy and matplotlib are imported inside the
 command so that `sam-bench --help` stays fast.
 """
+
 from __future__ import annotations
 
 import click
@@ -10,8 +11,12 @@ import click
 
 @click.command("theory", short_help="The paper's explanation in a linear model: SAM and AT as feature perturbations.")
 @click.argument("spec", required=False, metavar="[SPEC.yaml]")
-@click.option("--out", default="reproductions/theory-linear", show_default=True,
-              help="Folder for results.json, REPORT.md and the plots.")
+@click.option(
+    "--out",
+    default="reproductions/theory-linear",
+    show_default=True,
+    help="Folder for results.json, REPORT.md and the plots.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def theory_command(spec, out, quiet):
     """Train linear classifiers by ST, SAM (rho grid) and AT (Linf and L2 eps grids) on Gaussian data with
@@ -25,8 +30,10 @@ def theory_command(spec, out, quiet):
     results, paths = run(spec, out=out, progress=not quiet)
     verdicts = results["statements"]
     reproduced = sum(s["reproduced"] for s in verdicts)
-    click.echo(f"{len(results['runs'])} classifiers x {results['spec']['repetitions']} repetitions in "
-               f"{results['seconds']:.1f} s; {reproduced} of {len(verdicts)} statements reproduced:")
+    click.echo(
+        f"{len(results['runs'])} classifiers x {results['spec']['repetitions']} repetitions in "
+        f"{results['seconds']:.1f} s; {reproduced} of {len(verdicts)} statements reproduced:"
+    )
     for statement in verdicts:
         click.echo(f"  {'yes' if statement['reproduced'] else 'no ':<3}  {statement['id']}")
     click.echo(f"done: report in {paths['report']}")

@@ -1,13 +1,24 @@
 """`sam-bench zoo ...` and `sam-bench leaderboard ...`: thin skins over sam_bench.zoo and
 sam_bench.leaderboard (errors become one line and an exit code through the main group)."""
+
 from __future__ import annotations
 
 import click
 
-zoo_dir_option = click.option("--zoo-dir", default=None, envvar="SAM_BENCH_ZOO", show_envvar=True,
-                              help="The model zoo folder (default: model_zoo/ of the checkout).")
-leaderboard_dir_option = click.option("--leaderboard-dir", default=None, envvar="SAM_BENCH_LEADERBOARDS",
-                                      show_envvar=True, help="Leaderboards folder (default: leaderboards/).")
+zoo_dir_option = click.option(
+    "--zoo-dir",
+    default=None,
+    envvar="SAM_BENCH_ZOO",
+    show_envvar=True,
+    help="The model zoo folder (default: model_zoo/ of the checkout).",
+)
+leaderboard_dir_option = click.option(
+    "--leaderboard-dir",
+    default=None,
+    envvar="SAM_BENCH_LEADERBOARDS",
+    show_envvar=True,
+    help="Leaderboards folder (default: leaderboards/).",
+)
 paper_options = [
     click.option("--name", default=None, help="Paper or model title shown on the leaderboard."),
     click.option("--link", default=None, help="URL of the paper or report."),
@@ -33,12 +44,25 @@ def zoo_group():
 
 @zoo_group.command("add")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--id", "model_id", default=None,
-              help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe).")
-@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None,
-              help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto", show_default=True,
-              help="Stored weights; auto: fp16 above 2 MB. Numbers are always measured on the stored copy.")
+@click.option(
+    "--id",
+    "model_id",
+    default=None,
+    help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe).",
+)
+@click.option(
+    "--threat-model",
+    type=click.Choice(["Linf", "L2"]),
+    default=None,
+    help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="Stored weights; auto: fp16 above 2 MB. Numbers are always measured on the stored copy.",
+)
 @click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
 @zoo_dir_option
@@ -46,11 +70,20 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
     """Copy a finished run's weights and metadata into the zoo."""
     from sam_bench.zoo import store as zoo
 
-    entry = zoo.add(run_dir, model_id=model_id, threat_model=threat_model, zoo_dir=zoo_dir, precision=precision,
-                    paper=_paper(**paper), url=url)
+    entry = zoo.add(
+        run_dir,
+        model_id=model_id,
+        threat_model=threat_model,
+        zoo_dir=zoo_dir,
+        precision=precision,
+        paper=_paper(**paper),
+        url=url,
+    )
     w = entry["weights"]
-    click.echo(f"added {entry['id']} ({entry['dataset']}/{entry['threat_model']}, {entry['architecture']}, "
-               f"{w['dtype']}, {w['bytes'] / 1e6:.1f} MB, sha256 {w['sha256'][:12]})")
+    click.echo(
+        f"added {entry['id']} ({entry['dataset']}/{entry['threat_model']}, {entry['architecture']}, "
+        f"{w['dtype']}, {w['bytes'] / 1e6:.1f} MB, sha256 {w['sha256'][:12]})"
+    )
 
 
 @zoo_group.command("list")
@@ -74,9 +107,11 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
     width = max(len(e["id"]) for e in entries)
     for e in entries:
         test_acc = e["training"].get("final", {}).get("test_acc")
-        click.echo(f"{e['id']:<{width}}  {e['dataset']:<8} {e['threat_model']:<4} {e['architecture']:<28} "
-                   f"{e['method']:<8} trained on {e['trained_on']}"
-                   + (f", test acc {test_acc:.2%}" if test_acc is not None else ""))
+        click.echo(
+            f"{e['id']:<{width}}  {e['dataset']:<8} {e['threat_model']:<4} {e['architecture']:<28} "
+            f"{e['method']:<8} trained on {e['trained_on']}"
+            + (f", test acc {test_acc:.2%}" if test_acc is not None else "")
+        )
 
 
 @zoo_group.command("verify")
@@ -84,8 +119,8 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
 @zoo_dir_option
 def zoo_verify(model_id, zoo_dir):
     """Check the sha256 of every weights file (or one) against its entry."""
-    from sam_bench.zoo import store as zoo
     from sam_bench.errors import SamBenchError
+    from sam_bench.zoo import store as zoo
 
     report = zoo.verify(model_id, zoo_dir)
     for mid, ok, message in report:
@@ -116,9 +151,13 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir):
 @leaderboard_group.command("render")
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
 @click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
-@click.option("--readme", type=click.Path(dir_okay=False), default=None,
-              help="Also replace the table between '<!-- sam-bench leaderboard cifar10/Linf start -->' and "
-                   "'... end -->' in this file.")
+@click.option(
+    "--readme",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also replace the table between '<!-- sam-bench leaderboard cifar10/Linf start -->' and "
+    "'... end -->' in this file.",
+)
 @leaderboard_dir_option
 def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
     """Write markdown, a standalone sortable HTML page and a clean-vs-robust plot per leaderboard."""

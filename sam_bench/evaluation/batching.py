@@ -6,6 +6,7 @@ for the input) fits. On a CPU memory is not what limits a batch, and the sizes s
 sam-bench has always used there, so that CPU results stay comparable: a batch's size decides its
 random draws (see docs/results-schema.md).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,13 +44,18 @@ def largest_batch(fits, upper: int) -> int:
 
 # What running out of GPU memory looks like besides torch's OutOfMemoryError: cuDNN and cuBLAS
 # report a failed workspace allocation as a plain RuntimeError with their status name.
-OUT_OF_MEMORY_MESSAGES = ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
-                          "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")
+OUT_OF_MEMORY_MESSAGES = (
+    "out of memory",
+    "CUDNN_STATUS_ALLOC_FAILED",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+    "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+)
 
 
 def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, torch.cuda.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and any(m in str(err) for m in OUT_OF_MEMORY_MESSAGES))
+        isinstance(err, RuntimeError) and any(m in str(err) for m in OUT_OF_MEMORY_MESSAGES)
+    )
 
 
 def attack_step_fits(model: torch.nn.Module, example: torch.Tensor, batch: int) -> bool:

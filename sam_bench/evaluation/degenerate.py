@@ -10,6 +10,7 @@ A model is degenerate when, on the evaluated test images,
 - one class takes at least half of its predictions (on a class-balanced test set a real model
   spreads its predictions over the classes).
 """
+
 from __future__ import annotations
 
 NEAR_CHANCE = 1.5  # x chance
@@ -29,8 +30,13 @@ def diagnose(clean_acc: float, num_classes: int, prediction_counts: list[int] | 
         top_share = prediction_counts[top_class] / total if total else None
         if top_share is not None and top_share >= MAJORITY_SHARE:
             reasons.append(f"predicts class {top_class} for {100 * top_share:.0f}% of the images")
-    return {"degenerate": bool(reasons), "reasons": reasons, "chance": chance,
-            "top_class": top_class, "top_class_share": top_share}
+    return {
+        "degenerate": bool(reasons),
+        "reasons": reasons,
+        "chance": chance,
+        "top_class": top_class,
+        "top_class_share": top_share,
+    }
 
 
 def of_results(results: dict) -> dict:
@@ -38,7 +44,9 @@ def of_results(results: dict) -> dict:
     if isinstance(results.get("degenerate"), dict):
         return results["degenerate"]
     model = results.get("model") or {}
-    num_classes = (model.get("arch") or {}).get("num_classes") or (10 if "100" not in results["dataset"]["name"] else 100)
+    num_classes = (model.get("arch") or {}).get("num_classes") or (
+        10 if "100" not in results["dataset"]["name"] else 100
+    )
     return diagnose(results["clean_acc"], num_classes)
 
 

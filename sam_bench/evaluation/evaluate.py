@@ -10,6 +10,7 @@ The test images are processed in chunks (first N images, RobustBench's conventio
 `state_path` each finished chunk is saved, so an interrupted evaluation continues where it
 stopped. The record's layout is documented in docs/results-schema.md.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,28 +18,32 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from sam_bench import clock, distributed, files, math_mode
-from sam_bench.evaluation import outcomes
 from sam_bench.attacks import NORMS
 from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, autoattack, describe, predict, require_pyautoattack
-from sam_bench.attacks.invariants import (check_accuracies, check_adversarial_examples, check_deterministic,
-                                 check_eval_mode)
+from sam_bench.attacks.invariants import (
+    check_accuracies,
+    check_adversarial_examples,
+    check_deterministic,
+    check_eval_mode,
+)
 from sam_bench.attacks.pgd import pgd
-from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
 from sam_bench.data import Dataset
-from sam_bench.evaluation.degenerate import diagnose
 from sam_bench.eps import check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.memory_format import EVALUATION
+from sam_bench.evaluation import outcomes
+from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
+from sam_bench.evaluation.degenerate import diagnose
+from sam_bench.memory_format import EVALUATION, place
 from sam_bench.provenance import environment, resolve_device
 
 SCHEMA = "sam-bench/eval-results/v1"
@@ -46,8 +51,10 @@ STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
 ATTACKS = ("clean", "pgd", "autoattack")
 # RobustBench's leaderboard budgets: only an AutoAttack (standard) result at these is a model_info entry.
 ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
-BF16_WARNING = ("bf16 evaluation: low precision can weaken gradient-based attacks and overstate robust "
-                "accuracy; report fp32 numbers")
+BF16_WARNING = (
+    "bf16 evaluation: low precision can weaken gradient-based attacks and overstate robust "
+    "accuracy; report fp32 numbers"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,13 +70,27 @@ class AttackSpec:
     runner: Callable | None = None  # default RUNNERS[attack]; tests plug deliberately broken attacks in here
 
     def record(self) -> dict:
-        return {"attack": self.attack, "norm": self.norm, "eps": format_eps(self.eps), "eps_value": self.eps,
-                "settings": self.settings}
+        return {
+            "attack": self.attack,
+            "norm": self.norm,
+            "eps": format_eps(self.eps),
+            "eps_value": self.eps,
+            "settings": self.settings,
+        }
 
 
-def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None, *, steps: int = 10,
-                 step_size: str | float | None = None, restarts: int = 1, version: str = "standard",
-                 attacks: list[str] | None = None, seed: int = 0) -> list[AttackSpec]:
+def make_attacks(
+    attack: str,
+    norm: str | None = "Linf",
+    eps: list | None = None,
+    *,
+    steps: int = 10,
+    step_size: str | float | None = None,
+    restarts: int = 1,
+    version: str = "standard",
+    attacks: list[str] | None = None,
+    seed: int = 0,
+) -> list[AttackSpec]:
     """One spec per eps. eps: strings ('8/255') or floats; default RobustBench's budget for the norm."""
     if attack not in ATTACKS:
         raise BadInput(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
@@ -85,9 +106,22 @@ def make_attacks(attack: str, norm: str | None = "Linf", eps: list | None = None
         fixed_step = None if step_size is None else parse_eps(step_size)
         if fixed_step == 0:
             raise BadInput("--step-size must be > 0")
-        return [AttackSpec("pgd", norm, e, {
-            "steps": steps, "step_size": e / 4 if fixed_step is None else fixed_step, "restarts": restarts,
-            "random_start": True, "loss": "ce", "seed": seed}) for e in values]
+        return [
+            AttackSpec(
+                "pgd",
+                norm,
+                e,
+                {
+                    "steps": steps,
+                    "step_size": e / 4 if fixed_step is None else fixed_step,
+                    "restarts": restarts,
+                    "random_start": True,
+                    "loss": "ce",
+                    "seed": seed,
+                },
+            )
+            for e in values
+        ]
     if version not in VERSIONS:
         raise BadInput(f"unknown AutoAttack version {version!r}; choose one of {', '.join(VERSIONS)}")
     require_pyautoattack()
@@ -132,13 +166,21 @@ def _run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
     s = spec.settings
     x_adv = x.clone()
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
         with torch.no_grad():
             correct = model(xb).argmax(1) == yb
         if correct.any():
-            x_adv[i:i + batch_size][correct] = pgd(model, xb[correct], yb[correct], spec.eps, spec.norm,
-                                                   steps=s["steps"], step_size=s["step_size"],
-                                                   restarts=s["restarts"], random_start=s["random_start"])
+            x_adv[i : i + batch_size][correct] = pgd(
+                model,
+                xb[correct],
+                yb[correct],
+                spec.eps,
+                spec.norm,
+                steps=s["steps"],
+                step_size=s["step_size"],
+                restarts=s["restarts"],
+                random_start=s["random_start"],
+            )
         bar.update(len(xb))
     return AttackOutput(x_adv)
 
@@ -153,10 +195,19 @@ def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
         shown[0] = to
         bar.set_postfix_str(name)
 
-    result = autoattack(model, x, y, eps=spec.eps, norm=spec.norm, version=s["version"],
-                        attacks=s["attacks"], seed=s["seed"], restarts=s.get("restarts", 1),
-                        batch_size=batch_size,
-                        on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name))
+    result = autoattack(
+        model,
+        x,
+        y,
+        eps=spec.eps,
+        norm=spec.norm,
+        version=s["version"],
+        attacks=s["attacks"],
+        seed=s["seed"],
+        restarts=s.get("restarts", 1),
+        batch_size=batch_size,
+        on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name),
+    )
     advance(len(x))
     return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)
 
@@ -181,14 +232,25 @@ def _training_record(metadata: dict | None) -> dict | None:
     return {k: metadata.get(k) for k in ("config", "wall_time_s", "images_per_s", "passes_per_step", "device_name")}
 
 
-def _from_metadata(ref: str, kind: str, metadata: dict, zoo_id: str | None = None,
-                   sha256: str | None = None) -> LoadedModel:
-    ds = metadata.get("dataset") if isinstance(metadata.get("dataset"), dict) else {}
+def _from_metadata(
+    ref: str, kind: str, metadata: dict, zoo_id: str | None = None, sha256: str | None = None
+) -> LoadedModel:
+    ds = metadata.get("dataset")
+    if not isinstance(ds, dict):
+        ds = {}
     return LoadedModel(
-        record={"ref": ref, "kind": kind, "zoo_id": zoo_id, "weights_sha256": sha256 or metadata.get("weights_sha256"),
-                "arch": metadata.get("arch"), "method": metadata.get("method"),
-                "training": _training_record(metadata)},
-        dataset_name=ds.get("name"), dataset_sha256=ds.get("sha256"))
+        record={
+            "ref": ref,
+            "kind": kind,
+            "zoo_id": zoo_id,
+            "weights_sha256": sha256 or metadata.get("weights_sha256"),
+            "arch": metadata.get("arch"),
+            "method": metadata.get("method"),
+            "training": _training_record(metadata),
+        },
+        dataset_name=ds.get("name"),
+        dataset_sha256=ds.get("sha256"),
+    )
 
 
 def _checkpoint_metadata(path: Path) -> dict:
@@ -197,8 +259,9 @@ def _checkpoint_metadata(path: Path) -> dict:
             metadata = files.read_json(candidate)
             if isinstance(metadata, dict) and isinstance(metadata.get("arch"), dict):
                 return metadata
-    raise BadInput(f"{path}: no {path.stem}.json or metadata.json (with the model's 'arch') next to it; "
-                   "cannot rebuild the model")
+    raise BadInput(
+        f"{path}: no {path.stem}.json or metadata.json (with the model's 'arch') next to it; cannot rebuild the model"
+    )
 
 
 def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel]:
@@ -234,8 +297,9 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
             raise
         raise BadInput(f"{ref}: no such run directory or checkpoint, and no model zoo to look it up in") from None
     model, entry = load_model_with_info(ref, zoo_dir=zoo_dir)
-    loaded = _from_metadata(ref, "zoo", entry.get("training") or {}, zoo_id=entry.get("id", ref),
-                            sha256=entry.get("weights_sha256"))
+    loaded = _from_metadata(
+        ref, "zoo", entry.get("training") or {}, zoo_id=entry.get("id", ref), sha256=entry.get("weights_sha256")
+    )
     loaded.record["arch"] = entry.get("arch") or loaded.record["arch"]
     if loaded.dataset_name is None:
         loaded.dataset_name = entry.get("dataset")
@@ -302,8 +366,9 @@ class _State:
 
 
 def _chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end: int) -> str:
-    blob = json.dumps({**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end},
-                      sort_keys=True)
+    blob = json.dumps(
+        {**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -330,11 +395,15 @@ def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, nu
     check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
     reported = out.reported_correct
     return {
-        "n": len(y), "clean_correct": int(clean.sum()), "robust_correct": int(robust.sum()),
+        "n": len(y),
+        "clean_correct": int(clean.sum()),
+        "robust_correct": int(robust.sum()),
         "robust_per_class": torch.bincount(y[robust], minlength=num_classes).tolist(),
         "reported_correct": None if reported is None else int(reported.sum()),
         "disagreements": None if reported is None else int((reported != robust).sum()),
-        "breakdown": out.breakdown, "max_perturbation": largest, "seconds": time.time() - started,
+        "breakdown": out.breakdown,
+        "max_perturbation": largest,
+        "seconds": time.time() - started,
         "correct": outcomes.encode(robust, start),
         "warnings": list(out.warnings),
     }
@@ -368,20 +437,26 @@ def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn
         reported = sum(c["reported_correct"] for c in chunks)
         disagree = sum(c["disagreements"] for c in chunks)
         if disagree:
-            warn(f"{spec.attack} {spec.norm} {format_eps(spec.eps)}: the attack counts {reported} of {n} examples "
-                 f"robust, re-scoring its adversarial examples counts {robust} ({disagree} disagree); "
-                 "the re-scored number is reported")
+            warn(
+                f"{spec.attack} {spec.norm} {format_eps(spec.eps)}: the attack counts {reported} of {n} examples "
+                f"robust, re-scoring its adversarial examples counts {robust} ({disagree} disagree); "
+                "the re-scored number is reported"
+            )
     breakdown = None
     if all(c["breakdown"] is not None for c in chunks):
         breakdown = {k: sum(c["breakdown"][k] for c in chunks) / n for k in chunks[0]["breakdown"]}
     for message in dict.fromkeys(m for c in chunks for m in c["warnings"]):
         warn(message)
     return {
-        **spec.record(), "clean_acc": clean / n, "robust_acc": robust / n,
+        **spec.record(),
+        "clean_acc": clean / n,
+        "robust_acc": robust / n,
         "attack_reported_acc": None if reported is None else reported / n,
         "per_class_robust_acc": [None if k == 0 else float(r) / k for r, k in zip(per_class, per_class_n)],
-        "breakdown": breakdown, "max_perturbation": max(c["max_perturbation"] for c in chunks),
-        "n_examples": n, "seconds": sum(c["seconds"] for c in chunks),
+        "breakdown": breakdown,
+        "max_perturbation": max(c["max_perturbation"] for c in chunks),
+        "n_examples": n,
+        "seconds": sum(c["seconds"] for c in chunks),
         "outcomes": outcomes.concatenate([c["correct"] for c in chunks]),
     }
 
@@ -396,25 +471,44 @@ class EvaluationStopped(Exception):
 
 def is_leaderboard_autoattack(e: dict) -> bool:
     """AutoAttack (standard) at RobustBench's budget for the evaluation's threat model."""
-    return (e.get("attack") == "autoattack" and (e.get("settings") or {}).get("version") == "standard"
-            and ROBUSTBENCH_BUDGETS.get(e.get("norm")) == e.get("eps"))
+    return (
+        e.get("attack") == "autoattack"
+        and (e.get("settings") or {}).get("version") == "standard"
+        and ROBUSTBENCH_BUDGETS.get(e.get("norm") or "") == e.get("eps")  # a clean evaluation's norm is None
+    )
 
 
 def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None:
     """RobustBench's model_info fields, from AutoAttack (standard) at the leaderboard's budget."""
     for e in evaluations:
         if is_leaderboard_autoattack(e):
-            return {"threat_model": e["norm"], "eps": e["eps"], "clean_acc": f"{100 * e['clean_acc']:.2f}",
-                    "autoattack_acc": f"{100 * e['robust_acc']:.2f}", "n_examples": e["n_examples"],
-                    "full_test_set": e["n_examples"] == n_test_total}
+            return {
+                "threat_model": e["norm"],
+                "eps": e["eps"],
+                "clean_acc": f"{100 * e['clean_acc']:.2f}",
+                "autoattack_acc": f"{100 * e['robust_acc']:.2f}",
+                "n_examples": e["n_examples"],
+                "full_test_set": e["n_examples"] == n_test_total,
+            }
     return None
 
 
 @math_mode.ieee_fp32()  # "fp32" means fp32 on GPUs too: no TF32 convolutions or matrix products
-def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec], *, n_examples: int | None = None,
-             device: str | torch.device = "cpu", precision: str = "fp32", batch_size: int | str = AUTO,
-             chunk_size: int | str = AUTO, state_path: str | Path | None = None, model_info: LoadedModel | dict | None = None,
-             progress: bool = True, stop_at: float | None = None) -> dict:
+def evaluate(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    attacks: list[AttackSpec],
+    *,
+    n_examples: int | None = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    batch_size: int | str = AUTO,
+    chunk_size: int | str = AUTO,
+    state_path: str | Path | None = None,
+    model_info: LoadedModel | dict | None = None,
+    progress: bool = True,
+    stop_at: float | None = None,
+) -> dict:
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
 
     With `state_path`, finished chunks are saved there and reused by a later call with the same
@@ -454,19 +548,31 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
 
     data_sha = dataset.fingerprint()
     sha = info.get("weights_sha256") or weights_sha256(model)
-    info = {"ref": None, "kind": "module", "zoo_id": None, "arch": None, "method": None, "training": None,
-            **info, "weights_sha256": sha}
-    if isinstance(model_info, LoadedModel) and model_info.dataset_sha256 and model_info.dataset_name == dataset.name \
-            and model_info.dataset_sha256 != data_sha:
+    info = {
+        "ref": None,
+        "kind": "module",
+        "zoo_id": None,
+        "arch": None,
+        "method": None,
+        "training": None,
+        **info,
+        "weights_sha256": sha,
+    }
+    if (
+        isinstance(model_info, LoadedModel)
+        and model_info.dataset_sha256
+        and model_info.dataset_name == dataset.name
+        and model_info.dataset_sha256 != data_sha
+    ):
         warn(f"the {dataset.name} data differ from the data this model was trained with (another copy?)")
 
-    model = model.to(device, memory_format=EVALUATION).eval()
+    model = place(model, device, EVALUATION).eval()
     if precision == "bf16":
         warn(BF16_WARNING)
         model = _Bf16(model, device.type).eval()
     check_eval_mode(model, "before the evaluation")
     x_all, y_all = _to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
-    probe = x_all[:min(n, 32)].to(device)
+    probe = x_all[: min(n, 32)].to(device)
     check_deterministic(model, probe)
     with torch.no_grad():
         n_outputs = model(probe[:1]).shape[1]
@@ -475,24 +581,31 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
     per_class_n = np.bincount(y_all.numpy(), minlength=dataset.num_classes)
     if chunk_size == AUTO:
         chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
+    assert isinstance(chunk_size, int)  # check_size let through a positive int or AUTO, resolved here
     if batch_size == AUTO:
         batch_size = batch_size_for(model, probe, chunk_size)
         if ctx is not None:
             batch_size = min(ctx.gather(batch_size))  # one size for all: it decides the random draws
+    assert isinstance(batch_size, int)
 
     state = _State(Path(state_path) if state_path is not None else None)
     if not main:
         state.path = None  # read the finished chunks, leave writing to rank 0
-    context = {"schema": STATE_SCHEMA, "model": sha, "data": data_sha, "precision": precision,
-               "math_mode": math_mode.current()}
+    context = {
+        "schema": STATE_SCHEMA,
+        "model": sha,
+        "data": data_sha,
+        "precision": precision,
+        "math_mode": math_mode.current(),
+    }
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
 
     # The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
     # unchanged image get bit-identical logits.
-    clean_pred = []
+    clean_chunks = []
     for s, e in tqdm(bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
-        clean_pred.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
-    clean_pred = torch.cat(clean_pred)
+        clean_chunks.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
+    clean_pred = torch.cat(clean_chunks)
     clean_acc = int((clean_pred == y_all).sum()) / n
     prediction_counts = torch.bincount(clean_pred, minlength=dataset.num_classes).tolist()
 
@@ -511,41 +624,73 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, attacks: list[AttackSpec]
                 if stop_at is not None:
                     s, e = bounds[todo[first]]
                     if seconds_per_image is None:
-                        seconds_per_image = _timed_first_batch(model, spec, x_all[s:e], y_all[s:e], batch_size, device,
-                                                               int(spec.settings.get("seed", 0)) * 1_000_003 + s)
+                        seconds_per_image = _timed_first_batch(
+                            model,
+                            spec,
+                            x_all[s:e],
+                            y_all[s:e],
+                            batch_size,
+                            device,
+                            int(spec.settings.get("seed", 0)) * 1_000_003 + s,
+                        )
                     late = not clock.fits(stop_at, seconds_per_image * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
-                        raise EvaluationStopped(spec_index * len(bounds) + len(bounds) - len(todo) + first,
-                                                chunks_total)
+                        raise EvaluationStopped(
+                            spec_index * len(bounds) + len(bounds) - len(todo) + first, chunks_total
+                        )
                 mine = todo[first + rank] if first + rank < len(todo) else None
                 record = None
                 if mine is not None:
                     s, e = bounds[mine]
                     seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
-                    record = _attack_chunk(model, spec, x_all[s:e].to(device), y_all[s:e].to(device),
-                                           clean_pred[s:e].to(device), batch_size, bar, dataset.num_classes, seed, s)
+                    record = _attack_chunk(
+                        model,
+                        spec,
+                        x_all[s:e].to(device),
+                        y_all[s:e].to(device),
+                        clean_pred[s:e].to(device),
+                        batch_size,
+                        bar,
+                        dataset.num_classes,
+                        seed,
+                        s,
+                    )
                 for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
                     if other[0] is not None:
                         state.put(keys[other[0]], other[1])
                         seconds_per_image = other[1]["seconds"] / other[1]["n"]
                         if i != rank:
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
-        chunks = [state.get(k) for k in keys]
+        chunks = [state.chunks[k] for k in keys]  # all done: every process put the others' records too
         evaluation = _combine(spec, chunks, per_class_n, warn)
-        evaluation["chunks"] = {"size": chunk_size, "count": len(bounds), "resumed": sum(resumed),
-                                "batch_size": batch_size}
+        evaluation["chunks"] = {
+            "size": chunk_size,
+            "count": len(bounds),
+            "resumed": sum(resumed),
+            "batch_size": batch_size,
+        }
         evaluations.append(evaluation)
 
     return {
-        "schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": info,
-        "dataset": {"name": dataset.name, "family": dataset.family, "split": "test", "n_examples": n,
-                    "n_test_total": n_total, "sha256": data_sha},
-        "precision": precision, "math_mode": math_mode.current(), "clean_acc": clean_acc,
+        "dataset": {
+            "name": dataset.name,
+            "family": dataset.family,
+            "split": "test",
+            "n_examples": n,
+            "n_test_total": n_total,
+            "sha256": data_sha,
+        },
+        "precision": precision,
+        "math_mode": math_mode.current(),
+        "clean_acc": clean_acc,
         "clean_prediction_counts": prediction_counts,
         "clean_outcomes": outcomes.encode(clean_pred == y_all),
         "degenerate": diagnose(clean_acc, dataset.num_classes, prediction_counts),
         "evaluations": evaluations,
         "robustbench": robustbench_entry(evaluations, n_total),
-        "environment": environment(device), "warnings": notes,
+        "environment": environment(device),
+        "warnings": notes,
     }

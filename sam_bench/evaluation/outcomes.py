@@ -10,6 +10,7 @@ without running anything again:
 first byte), base64-encoded: 1,000 images take 168 characters. The record covers test images
 `start` .. `start + n - 1` in the data set's order.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,14 +25,19 @@ ENCODING = "packbits-base64"
 def encode(correct, start: int = 0) -> dict:
     """The record for a boolean vector (numpy array, list or torch tensor) of correct predictions."""
     flags = np.asarray(correct.cpu() if hasattr(correct, "cpu") else correct, dtype=bool).ravel()
-    return {"start": int(start), "n": int(flags.size), "encoding": ENCODING,
-            "bits": base64.b64encode(np.packbits(flags).tobytes()).decode("ascii")}
+    return {
+        "start": int(start),
+        "n": int(flags.size),
+        "encoding": ENCODING,
+        "bits": base64.b64encode(np.packbits(flags).tobytes()).decode("ascii"),
+    }
 
 
 def decode(record: dict) -> np.ndarray:
     """The boolean vector a record holds (one entry per image, from the record's `start`)."""
     if not isinstance(record, dict) or record.get("encoding") != ENCODING:
-        raise SamBenchError(f"per-image outcomes in an unknown encoding ({record.get('encoding') if isinstance(record, dict) else record!r})")
+        encoding = record.get("encoding") if isinstance(record, dict) else record
+        raise SamBenchError(f"per-image outcomes in an unknown encoding ({encoding!r})")
     packed = np.frombuffer(base64.b64decode(record["bits"]), dtype=np.uint8)
     n = int(record["n"])
     if packed.size != (n + 7) // 8:
@@ -45,8 +51,9 @@ def concatenate(records: list[dict]) -> dict:
     expected = start
     for r in records:
         if r["start"] != expected:
-            raise SamBenchError(f"per-image outcomes are not consecutive: a record starts at {r['start']}, "
-                                f"expected {expected}")
+            raise SamBenchError(
+                f"per-image outcomes are not consecutive: a record starts at {r['start']}, expected {expected}"
+            )
         expected += r["n"]
     return encode(np.concatenate([decode(r) for r in records]), start)
 
@@ -58,4 +65,4 @@ def aligned(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
     if hi <= lo:
         raise SamBenchError("the two evaluations share no test images")
     va, vb = decode(a), decode(b)
-    return va[lo - a["start"]:hi - a["start"]], vb[lo - b["start"]:hi - b["start"]]
+    return va[lo - a["start"] : hi - a["start"]], vb[lo - b["start"] : hi - b["start"]]

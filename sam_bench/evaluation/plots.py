@@ -1,11 +1,12 @@
 """Robust accuracy against eps, one line per model and attack (the SAM-AT paper's picture)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.errors import BadInput
 from sam_bench.eps import format_eps
+from sam_bench.errors import BadInput
 
 
 def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]]]:
@@ -16,7 +17,7 @@ def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[flo
     from sam_bench.evaluation.evaluate import model_name
 
     attacks = {e["attack"] for r in results for e in r["evaluations"] if e["norm"]}
-    curves: dict[str, dict[str, list]] = {}
+    curves: dict[str, dict[str, dict[float, float]]] = {}  # norm -> label -> eps -> accuracy
     for r in results:
         name = model_name(r["model"]["ref"] or r["model"]["weights_sha256"][:12])
         for e in r["evaluations"]:
@@ -26,8 +27,9 @@ def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[flo
             points = curves.setdefault(e["norm"], {}).setdefault(label, {})
             points[e["eps_value"]] = e["robust_acc"]
             points.setdefault(0.0, e["clean_acc"])
-    return {norm: {label: sorted(points.items()) for label, points in by_label.items()}
-            for norm, by_label in curves.items()}
+    return {
+        norm: {label: sorted(points.items()) for label, points in by_label.items()} for norm, by_label in curves.items()
+    }
 
 
 def plot_robustness(results: list[dict], path: str | Path) -> Path:
@@ -48,12 +50,12 @@ def plot_robustness(results: list[dict], path: str | Path) -> Path:
     plt.close("all")
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4), squeeze=False)
     for ax, (norm, by_label) in zip(axes[0], sorted(curves.items())):
-        ticks = set()
+        eps_seen: set[float] = set()
         for label, points in by_label.items():
             xs, ys = zip(*points)
-            ticks.update(xs)
+            eps_seen.update(xs)
             ax.plot(xs, [100 * y for y in ys], marker="o", label=label)
-        ticks = sorted(ticks)
+        ticks = sorted(eps_seen)
         ax.set_xticks(ticks, [format_eps(t) for t in ticks], rotation=45 if len(ticks) > 6 else 0)
         ax.set_xlabel(f"{norm} eps")
         ax.set_ylabel("robust accuracy (%)")

@@ -25,6 +25,7 @@ C1 is a non-inferiority claim with a margin fixed in advance (C1_MARGIN). C4 is 
 measurement made for it (`sam_bench.cost`: the methods timed interleaved in one process), not from
 training logs. A comparison with a degenerate model (`sam_bench.degenerate`) is no evidence: it is left out.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sam_bench import stats
-from sam_bench.evaluation import outcomes
 from sam_bench.eps import parse_eps
+from sam_bench.evaluation import outcomes
 
 # C1's non-inferiority margin: a clean-accuracy loss of up to 1 point counts as "no worse". A choice,
 # fixed before seeing any data (a margin fitted to the data would make the test say what the data
@@ -51,6 +52,7 @@ C4_TOLERANCE = 0.35  # "about 2x": a measured ratio within 35% of the expected o
 
 # ---------------------------------------------------------------- what a record holds
 
+
 def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None) -> dict | None:
     """The record's evaluation of this attack at this budget (clean: the clean pass), or None."""
     results = record["results"]
@@ -58,8 +60,10 @@ def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | No
         n = (results.get("dataset") or {}).get("n_examples")
         return {"robust_acc": results["clean_acc"], "n_examples": n, "outcomes": results.get("clean_outcomes")}
     for ev in results["evaluations"]:
-        if ev["attack"] == attack and ev["norm"] == norm and abs(ev["eps_value"] - parse_eps(eps)) < 1e-9:
-            return ev
+        if ev["attack"] == attack and ev["norm"] == norm:
+            assert eps is not None, "an attack's evaluation is found by its eps"
+            if abs(ev["eps_value"] - parse_eps(eps)) < 1e-9:
+                return ev
     return None
 
 
@@ -93,6 +97,7 @@ def seed_of(record: dict) -> int:
 
 # ---------------------------------------------------------------- comparing two models
 
+
 @dataclass
 class Comparison:
     first: str
@@ -117,17 +122,21 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return self.method_level and self.p_value < stats.ALPHA
+        return self.p_value is not None and self.p_value < stats.ALPHA
 
     @property
     def significant_other_way(self) -> bool:
         return self.adjusted_other is not None and self.adjusted_other < stats.ALPHA
 
+    def interval(self) -> tuple[float, float, float]:
+        """(difference, low, high) once the comparison's test has set them."""
+        return _measured(self.difference), _measured(self.low), _measured(self.high)
+
     def describe(self) -> str:
         head = f"{self.first} − {self.second}, {self.measure}: "
         if self.difference is None:
             return head + (self.left_out or "not measured")
-        text = f"{_points(self.difference)} points [{_points(self.low)}, {_points(self.high)}]"
+        text = f"{_points(self.difference)} points [{_points(_measured(self.low))}, {_points(_measured(self.high))}]"
         if self.tests:
             text += "; " + "; ".join(self.tests)
         return head + text + (f" ({self.left_out})" if self.left_out else "")
@@ -135,7 +144,13 @@ class Comparison:
     def power_note(self) -> str:
         """'80% power needs a true difference of at least +x points' (with one seed: more than)."""
         bound = "at least" if self.method_level else "more than"
-        return f"80% power needs a true difference of {bound} {_points(self.detectable)} points"
+        return f"80% power needs a true difference of {bound} {_points(_measured(self.detectable))} points"
+
+
+def _measured(value: float | None) -> float:
+    """A number of a comparison that its test sets (a tested comparison has all of them)."""
+    assert value is not None, "a comparison's number read before its test set it"
+    return value
 
 
 def _p(p: float) -> str:
@@ -148,8 +163,14 @@ def _points(x: float) -> str:
 
 
 def _degenerate(*groups: list[dict]) -> str | None:
-    bad = sorted({f"{r['name']} (seed {seed_of(r)}) is degenerate ({r['degenerate']})"
-                  for g in groups for r in g if r.get("degenerate")})
+    bad = sorted(
+        {
+            f"{r['name']} (seed {seed_of(r)}) is degenerate ({r['degenerate']})"
+            for g in groups
+            for r in g
+            if r.get("degenerate")
+        }
+    )
     return "left out: " + "; ".join(bad) if bad else None
 
 
@@ -161,9 +182,12 @@ def compare(firsts: list[dict], seconds: list[dict], measure: tuple, margin: flo
     by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
     common = [s for s in by_seed_1 if s in by_seed_2]
     pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
-    evs = [(evaluation(a, *measure), evaluation(b, *measure)) for a, b in pairs]
-    if any(x is None or y is None for x, y in evs):
-        return None
+    evs = []
+    for a, b in pairs:
+        x, y = evaluation(a, *measure), evaluation(b, *measure)
+        if x is None or y is None:
+            return None
+        evs.append((x, y))
     c = Comparison(firsts[0]["name"], seconds[0]["name"], label, margin=margin, seeds=len(pairs))
     c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
     (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
@@ -175,15 +199,17 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     result = _over_seeds_and_images([x for x, _ in evs], [y for _, y in evs])
     c.difference = result.estimate
     c.low, c.high = result.interval()
-    c.p_value = result.p_value(c.margin, "greater")
+    c.p_value = p = result.p_value(c.margin, "greater")
     c.p_other = result.p_value(c.margin, "less")
     c.detectable = -c.margin + result.detectable()
     null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
     bound = result.interval(1 - 2 * stats.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
-    c.tests.append(f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
-                   f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
-                   f"t, {result.df:.1f} df): one-sided p {_p(c.p_value)} against {null} "
-                   f"(one-sided 95% lower bound {_points(bound)})")
+    c.tests.append(
+        f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
+        f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
+        f"t, {result.df:.1f} df): one-sided p {_p(p)} against {null} "
+        f"(one-sided 95% lower bound {_points(bound)})"
+    )
 
 
 def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> stats.SeedsAndImages:
@@ -195,8 +221,11 @@ def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> stats.See
             return stats.method_difference([a for a, _ in aligned], [b for _, b in aligned])
     p1 = statistics.fmean(x["robust_acc"] for x in firsts)
     p2 = statistics.fmean(y["robust_acc"] for y in seconds)
-    return stats.seeds_and_images_from_means([x["robust_acc"] - y["robust_acc"] for x, y in zip(firsts, seconds)],
-                                             p1 * (1 - p1) + p2 * (1 - p2), min(x["n_examples"] for x in firsts))
+    return stats.seeds_and_images_from_means(
+        [x["robust_acc"] - y["robust_acc"] for x, y in zip(firsts, seconds)],
+        p1 * (1 - p1) + p2 * (1 - p2),
+        min(x["n_examples"] for x in firsts),
+    )
 
 
 def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
@@ -208,13 +237,17 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
         p = stats.noninferiority_p(table, c.margin) if c.margin else stats.mcnemar_exact(table, "greater")
         c.low, c.high = stats.paired_interval(table)
         c.difference, se, n = table.difference, stats.paired_standard_error(table), table.n
-        test = (f"paired z test against −{100 * c.margin:g} points" if c.margin else "exact McNemar") + \
-            f" on {n:,} images ({table.only_first} only {c.first}, {table.only_second} only {c.second})"
+        test = (
+            f"paired z test against −{100 * c.margin:g} points" if c.margin else "exact McNemar"
+        ) + f" on {n:,} images ({table.only_first} only {c.first}, {table.only_second} only {c.second})"
     else:
         k1, n1 = round(x["robust_acc"] * x["n_examples"]), x["n_examples"]
         k2, n2 = round(y["robust_acc"] * y["n_examples"]), y["n_examples"]
-        p = (stats.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin) if c.margin
-             else stats.fisher_p(k1, n1, k2, n2, "greater"))
+        p = (
+            stats.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin)
+            if c.margin
+            else stats.fisher_p(k1, n1, k2, n2, "greater")
+        )
         c.low, c.high = stats.unpaired_interval(k1, n1, k2, n2)
         c.difference, n = k1 / n1 - k2 / n2, min(n1, n2)
         se = math.sqrt(k1 / n1 * (1 - k1 / n1) / n1 + k2 / n2 * (1 - k2 / n2) / n2)
@@ -225,6 +258,7 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
 
 # ---------------------------------------------------------------- claims
 
+
 def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     """(verdict, reason) for one configuration's comparisons, each expecting its first model to be
     better (or, with a margin, not worse by more than it)."""
@@ -234,25 +268,42 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
             return "inconclusive", "every comparison involves a degenerate model"
         return "inconclusive", "the grid lacks the models or evaluations this claim compares"
     tested = [c for c in usable if c.method_level]
-    for c, adjusted in zip(tested, stats.holm([c.p_other for c in tested])):
+    for c, adjusted in zip(tested, stats.holm([_measured(c.p_other) for c in tested])):
         c.adjusted_other = adjusted
     worse = [c for c in tested if c.significant_other_way]
     family = f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}"
     if worse:
-        return "fails", (f"significantly the other way (one-sided p < {stats.ALPHA:g}, {family}): "
-                         + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(c.adjusted_other)})" for c in worse))
+        return "fails", (
+            f"significantly the other way (one-sided p < {stats.ALPHA:g}, {family}): "
+            + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(_measured(c.adjusted_other))})" for c in worse)
+        )
     if all(c.significant for c in usable):
-        return "holds", (f"every comparison significant in the claimed direction (one-sided p < {stats.ALPHA:g} "
-                         "each: an intersection-union test, no multiplicity correction needed)")
+        return "holds", (
+            f"every comparison significant in the claimed direction (one-sided p < {stats.ALPHA:g} "
+            "each: an intersection-union test, no multiplicity correction needed)"
+        )
     if not tested:
-        needs = (usable[0].power_note() if len(usable) == 1 else "80% power needs true differences of more than "
-                 + ", ".join(f"{_points(c.detectable)} ({c.measure})" for c in usable) + " points")
-        return "inconclusive", ("one training seed in common: the seed-to-seed variation is not measured, so no "
-                                f"verdict on the method; even without it, {needs}")
+        needs = (
+            usable[0].power_note()
+            if len(usable) == 1
+            else "80% power needs true differences of more than "
+            + ", ".join(f"{_points(_measured(c.detectable))} ({c.measure})" for c in usable)
+            + " points"
+        )
+        return "inconclusive", (
+            "one training seed in common: the seed-to-seed variation is not measured, so no "
+            f"verdict on the method; even without it, {needs}"
+        )
     weak = [c for c in usable if not c.significant]
-    return "inconclusive", (f"not significant at one-sided p < {stats.ALPHA:g}: " + "; ".join(
-        f"{c.measure} (p {_p(c.p_value)}; {c.power_note()})" if c.method_level
-        else f"{c.measure} (one training seed: no test of the method)" for c in weak))
+    return "inconclusive", (
+        f"not significant at one-sided p < {stats.ALPHA:g}: "
+        + "; ".join(
+            f"{c.measure} (p {_p(_measured(c.p_value))}; {c.power_note()})"
+            if c.method_level
+            else f"{c.measure} (one training seed: no test of the method)"
+            for c in weak
+        )
+    )
 
 
 def _by_method(grouped: dict[str, list[dict]], *methods) -> list[list[dict]]:
@@ -261,11 +312,12 @@ def _by_method(grouped: dict[str, list[dict]], *methods) -> list[list[dict]]:
 
 CLAIMS = {
     "C1": f"SAM's clean accuracy is at most {100 * C1_MARGIN:g} point below ST's (one-sided non-inferiority test, "
-          f"margin {100 * C1_MARGIN:g} point)",
+    f"margin {100 * C1_MARGIN:g} point)",
     "C2": "SAM's PGD-10 accuracy is higher than ST's at Linf 1/255, 2/255 and L2 16/255, 32/255 (one-sided tests)",
-    "C3": "AT's PGD-10 accuracy at its training eps is higher than SAM's, and its clean accuracy lower (one-sided tests)",
+    "C3": "AT's PGD-10 accuracy at its training eps is higher than SAM's, and its clean accuracy lower "
+    "(one-sided tests)",
     "C4": f"SAM costs about 2x ST per training step, PGD-k AT about (k+1)x: the measured ratio's 95% interval within "
-          f"{100 * C4_TOLERANCE:.0f}% of that (methods timed interleaved in one process, `cost.json`)",
+    f"{100 * C4_TOLERANCE:.0f}% of that (methods timed interleaved in one process, `cost.json`)",
 }
 
 
@@ -278,11 +330,20 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
     sams, ats = _by_method(grouped, "sam"), _by_method(grouped, "at")
     out = []
 
-    def claim(name: str, configuration: str, comparisons: list[Comparison | None]) -> None:
-        comparisons = [c for c in comparisons if c is not None]
+    def claim(name: str, configuration: str, found: list[Comparison | None]) -> None:
+        comparisons = [c for c in found if c is not None]
         verdict, reason = judge(comparisons)
-        out.append({"claim": name, "configuration": configuration, "text": CLAIMS[name], "verdict": verdict,
-                    "reason": reason, "evidence": [c.describe() for c in comparisons], "comparisons": comparisons})
+        out.append(
+            {
+                "claim": name,
+                "configuration": configuration,
+                "text": CLAIMS[name],
+                "verdict": verdict,
+                "reason": reason,
+                "evidence": [c.describe() for c in comparisons],
+                "comparisons": comparisons,
+            }
+        )
 
     for s in sams:
         claim("C1", s[0]["name"], [compare(s, st, ("clean",), margin=C1_MARGIN)] if st else [])
@@ -291,13 +352,26 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
     for a in ats:
         norm, eps = a[0]["config"]["attack_norm"], a[0]["config"]["attack_eps"]
         for s in sams:  # AT's robustness at its own eps, and what it costs in clean accuracy
-            claim("C3", f"{a[0]['name']} vs {s[0]['name']}", [compare(a, s, ("pgd", norm, eps)), compare(s, a, ("clean",))])
+            claim(
+                "C3",
+                f"{a[0]['name']} vs {s[0]['name']}",
+                [compare(a, s, ("pgd", norm, eps)), compare(s, a, ("clean",))],
+            )
     for group in sams + ats:
         out.append(cost_verdict(group, st, cost))
     for name in CLAIMS:  # a claim the grid cannot judge at all still gets a line
         if not any(v["claim"] == name for v in out):
-            out.append({"claim": name, "configuration": "–", "text": CLAIMS[name], "verdict": "inconclusive",
-                        "reason": "the grid lacks the models this claim compares", "evidence": [], "comparisons": []})
+            out.append(
+                {
+                    "claim": name,
+                    "configuration": "–",
+                    "text": CLAIMS[name],
+                    "verdict": "inconclusive",
+                    "reason": "the grid lacks the models this claim compares",
+                    "evidence": [],
+                    "comparisons": [],
+                }
+            )
     order = list(CLAIMS)
     return sorted(out, key=lambda v: order.index(v["claim"]))
 
@@ -310,30 +384,50 @@ def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) ->
     name, cfg = group[0]["name"], group[0]["config"]
     expected = 2 if cfg["method"] == "sam" else cfg["attack_steps"] + 1
     band = (expected * (1 - C4_TOLERANCE), expected * (1 + C4_TOLERANCE))
-    verdict = {"claim": "C4", "configuration": name, "text": CLAIMS["C4"], "verdict": "inconclusive",
-               "evidence": [], "comparisons": []}
+    verdict = {
+        "claim": "C4",
+        "configuration": name,
+        "text": CLAIMS["C4"],
+        "verdict": "inconclusive",
+        "evidence": [],
+        "comparisons": [],
+    }
     measured = cost_of(cost, group)
     if st is None:
         return {**verdict, "reason": "the grid has no ST model to compare with"}
     if measured is None:
-        return {**verdict, "reason": "no cost measurement of this model's settings in this reproduction "
-                                     "(`sam-bench cost <folder>` writes cost.json; training logs are no evidence)"}
+        return {
+            **verdict,
+            "reason": "no cost measurement of this model's settings in this reproduction "
+            "(`sam-bench cost <folder>` writes cost.json; training logs are no evidence)",
+        }
     ratio = measured["ratio"]
     low, high = ratio["low"], ratio["high"]
-    verdict["evidence"] = [f"{name}: {ratio['median']:.2f}x {measured['baseline']} per step, 95% interval "
-                           + (f"[{low:.2f}, {high:.2f}]" if low is not None else "not available")
-                           + f" over {len(ratio['runs'])} interleaved rounds (expected about {expected}x; "
-                           f"band {band[0]:.2f}–{band[1]:.2f})"]
+    verdict["evidence"] = [
+        f"{name}: {ratio['median']:.2f}x {measured['baseline']} per step, 95% interval "
+        + (f"[{low:.2f}, {high:.2f}]" if low is not None else "not available")
+        + f" over {len(ratio['runs'])} interleaved rounds (expected about {expected}x; "
+        f"band {band[0]:.2f}–{band[1]:.2f})"
+    ]
     if low is None:
         return {**verdict, "reason": "too few timing rounds for a 95% interval of the median (6 or more needed)"}
     if band[0] <= low and high <= band[1]:
-        return {**verdict, "verdict": "holds", "reason": f"the ratio's 95% interval lies within {100 * C4_TOLERANCE:.0f}% "
-                                                         f"of {expected}x"}
+        return {
+            **verdict,
+            "verdict": "holds",
+            "reason": f"the ratio's 95% interval lies within {100 * C4_TOLERANCE:.0f}% of {expected}x",
+        }
     if high < band[0] or low > band[1]:
-        return {**verdict, "verdict": "fails", "reason": f"the ratio's 95% interval lies outside {100 * C4_TOLERANCE:.0f}% "
-                                                         f"of {expected}x"}
-    return {**verdict, "reason": f"the ratio's 95% interval [{low:.2f}, {high:.2f}] straddles an edge of the band "
-                                 f"{band[0]:.2f}–{band[1]:.2f}; more timing rounds would narrow it"}
+        return {
+            **verdict,
+            "verdict": "fails",
+            "reason": f"the ratio's 95% interval lies outside {100 * C4_TOLERANCE:.0f}% of {expected}x",
+        }
+    return {
+        **verdict,
+        "reason": f"the ratio's 95% interval [{low:.2f}, {high:.2f}] straddles an edge of the band "
+        f"{band[0]:.2f}–{band[1]:.2f}; more timing rounds would narrow it",
+    }
 
 
 def cost_of(cost: dict | None, group: list[dict]) -> dict | None:
@@ -350,8 +444,11 @@ def headline(verdicts: list[dict]) -> list[str]:
     lines = []
     for claim in CLAIMS:
         mine = [v for v in verdicts if v["claim"] == claim]
-        parts = [f"{word} for {', '.join(v['configuration'] for v in mine if v['verdict'] == word)}"
-                 for word in ("holds", "fails", "inconclusive") if any(v["verdict"] == word for v in mine)]
+        parts = [
+            f"{word} for {', '.join(v['configuration'] for v in mine if v['verdict'] == word)}"
+            for word in ("holds", "fails", "inconclusive")
+            if any(v["verdict"] == word for v in mine)
+        ]
         if mine and all(v["configuration"] == "–" for v in mine):
             parts = ["inconclusive: the grid lacks the models this claim compares"]
         lines.append(f"{claim}: " + "; ".join(parts))
@@ -360,16 +457,18 @@ def headline(verdicts: list[dict]) -> list[str]:
 
 def accuracy_over_seeds(group: list[dict], *measure) -> stats.SeedsAndImages | None:
     """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
-    evs = [evaluation(r, *measure) for r in group]
-    if len(evs) < 2 or any(ev is None for ev in evs):
+    found = [evaluation(r, *measure) for r in group]
+    evs = [ev for ev in found if ev is not None]
+    if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
         return None
     if all(ev.get("outcomes") for ev in evs):
         flags = [outcomes.decode(ev["outcomes"]) for ev in evs]
         if len({len(f) for f in flags}) == 1:
             return stats.seeds_and_images(np.array(flags, float))
     mean = statistics.fmean(ev["robust_acc"] for ev in evs)
-    return stats.seeds_and_images_from_means([ev["robust_acc"] for ev in evs], mean * (1 - mean),
-                                             min(ev["n_examples"] for ev in evs))
+    return stats.seeds_and_images_from_means(
+        [ev["robust_acc"] for ev in evs], mean * (1 - mean), min(ev["n_examples"] for ev in evs)
+    )
 
 
 def architecture(record: dict) -> str:
@@ -377,8 +476,9 @@ def architecture(record: dict) -> str:
     from sam_bench.zoo.store import architecture_name
 
     cfg = record["config"]
-    return architecture_name({"arch": cfg.get("arch", "preactresnet18"), "width": cfg.get("width", 1.0),
-                              "kwargs": cfg.get("arch_kwargs")})
+    return architecture_name(
+        {"arch": cfg.get("arch", "preactresnet18"), "width": cfg.get("width", 1.0), "kwargs": cfg.get("arch_kwargs")}
+    )
 
 
 def by_architecture(records: list[dict]) -> dict[str, list[dict]]:
@@ -401,8 +501,10 @@ def sam_gain(records: list[dict], norm: str, eps: str) -> Comparison | None:
 def cost_against_st(records: list[dict]) -> list[float | None]:
     """Each record's seconds per epoch over its own architecture's ST (its first seed, as C4): a ViT's SAM
     against a ViT's ST, not against another architecture's."""
-    base = {arch: next((_median_epoch(g) for g in _by_method(models(subset), "standard")), None)
-            for arch, subset in by_architecture(records).items()}
+    base = {
+        arch: next((_median_epoch(g) for g in _by_method(models(subset), "standard")), None)
+        for arch, subset in by_architecture(records).items()
+    }
     ratios = []
     for r in records:
         t, st = seconds_per_epoch(r), base[architecture(r)]

@@ -13,6 +13,7 @@ the two measurements get, and its median gets a distribution-free 95% interval
 
     measure("reproductions/paper-cifar10-cpu", rounds=10, steps=2, threads=1)   # writes cost.json
 """
+
 from __future__ import annotations
 
 import itertools
@@ -27,8 +28,16 @@ SCHEMA = "sam-bench/cost/v1"
 MIN_ROUNDS = 6  # fewer rounds give no 95% interval of a median
 
 
-def measure(folder: str | Path, rounds: int = 10, steps: int = 2, warmup: int = 1, threads: int | None = 1,
-            device: str = "cpu", only: list[str] | None = None, log=None) -> Path:
+def measure(
+    folder: str | Path,
+    rounds: int = 10,
+    steps: int = 2,
+    warmup: int = 1,
+    threads: int | None = 1,
+    device: str = "cpu",
+    only: list[str] | None = None,
+    log=None,
+) -> Path:
     """Time every model of the reproduction in `folder` (its first seeds) and write `folder/cost.json`."""
     import torch
 
@@ -50,21 +59,32 @@ def measure(folder: str | Path, rounds: int = 10, steps: int = 2, warmup: int = 
             log(f"warming up {name}")
             for _ in range(warmup):
                 step()
-        seconds = {name: [] for name in steppers}
+        seconds: dict[str, list[float]] = {name: [] for name in steppers}
         for r in range(rounds):
             log(f"round {r + 1} of {rounds}")
             names = list(steppers)
-            for name in names[r % len(names):] + names[:r % len(names)]:  # rotating order
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # rotating order
                 seconds[name].append(_time(steppers[name], steps, dev) / steps)
         env = environment(dev)
         env["torch_threads"] = torch.get_num_threads()
     finally:
         torch.set_num_threads(previous)
-    record = {"schema": SCHEMA, "created": started, "environment": env,
-              "settings": {"rounds": rounds, "steps": steps, "warmup": warmup, "threads": threads, "device": str(dev),
-                           "order": "rotating within each round", "images": "synthetic uint8 (class pattern + noise)",
-                           "confidence": stats.CONFIDENCE},
-              "models": _summaries(entries, seconds)}
+    record = {
+        "schema": SCHEMA,
+        "created": started,
+        "environment": env,
+        "settings": {
+            "rounds": rounds,
+            "steps": steps,
+            "warmup": warmup,
+            "threads": threads,
+            "device": str(dev),
+            "order": "rotating within each round",
+            "images": "synthetic uint8 (class pattern + noise)",
+            "confidence": stats.CONFIDENCE,
+        },
+        "models": _summaries(entries, seconds),
+    }
     path = folder / "cost.json"
     files.write_json(path, record)
     return path
@@ -84,8 +104,11 @@ def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
         if unknown:
             raise BadInput(f"{folder} has no model {', '.join(unknown)}")
         needed = {architecture(m) for m in entries if m["name"] in only}
-        entries = [m for m in entries if m["name"] in only
-                   or (m["config"]["method"] == "standard" and architecture(m) in needed)]
+        entries = [
+            m
+            for m in entries
+            if m["name"] in only or (m["config"]["method"] == "standard" and architecture(m) in needed)
+        ]
     return entries
 
 
@@ -95,10 +118,10 @@ def _stepper(config: dict, device):
 
     from sam_bench.bench.throughput import synthetic_images
     from sam_bench.data import STATS, DeviceLoader
-    from sam_bench.memory_format import training_format
-    from sam_bench.training.methods import train_step
+    from sam_bench.memory_format import place, training_format
     from sam_bench.models import create_model, make_spec
     from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+    from sam_bench.training.methods import train_step
 
     cfg = TrainConfig.from_dict({**config, "device": str(device), "compile": False}).validate()
     family = "cifar100" if "100" in cfg.dataset else "cifar10"
@@ -107,7 +130,7 @@ def _stepper(config: dict, device):
     torch.manual_seed(cfg.seed)
     model = create_model(make_spec(cfg.arch, classes, *STATS[family], cfg.width, cfg.arch_kwargs))
     layout = training_format(model, device)
-    model = model.to(device, memory_format=layout)
+    model = place(model, device, layout)
     model.train()
     loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
@@ -143,14 +166,23 @@ def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dic
     for m in entries:
         cfg = m["config"]
         base = baselines.get(architecture(m))
-        record = {"name": m["name"], "key": m["key"], "method": cfg["method"], "architecture": architecture(m),
-                  "batch_size": cfg["batch_size"], "passes_per_step": passes_per_step(cfg["method"], cfg.get("attack_steps", 0)),
-                  "step_seconds": _summary(seconds[m["name"]]), "baseline": None, "baseline_passes_per_step": None,
-                  "ratio": None}
+        record = {
+            "name": m["name"],
+            "key": m["key"],
+            "method": cfg["method"],
+            "architecture": architecture(m),
+            "batch_size": cfg["batch_size"],
+            "passes_per_step": passes_per_step(cfg["method"], cfg.get("attack_steps", 0)),
+            "step_seconds": _summary(seconds[m["name"]]),
+            "baseline": None,
+            "baseline_passes_per_step": None,
+            "ratio": None,
+        }
         if base is not None and base is not m:
             ratios = [t / b for t, b in zip(seconds[m["name"]], seconds[base["name"]])]
-            record.update(baseline=base["name"], ratio=_summary(ratios),
-                          baseline_passes_per_step=passes_per_step("standard", 0))
+            record.update(
+                baseline=base["name"], ratio=_summary(ratios), baseline_passes_per_step=passes_per_step("standard", 0)
+            )
         out.append(record)
     return out
 

@@ -19,6 +19,7 @@ Layout added to reproductions/<recipe>-<scale>/:
   cells/jobs.json      run name -> SLURM job id of its latest submission
   slurm/<job id>/      submitit's files: the pickled cell, stdout/stderr of the job, its result
 """
+
 from __future__ import annotations
 
 import signal
@@ -51,16 +52,30 @@ def _submitit():
         raise SamBenchError("--executor slurm needs the submitit package (pip install submitit)") from None
     return submitit
 
+
 EXECUTORS = ("local", "slurm")
 # SLURM states in which a job may still run the cell (anything else: it has ended)
-LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING",
-               "RESIZING", "SUSPENDED", "STAGE_OUT", "SIGNALING", "UNKNOWN"}
+LIVE_STATES = {
+    "PENDING",
+    "RUNNING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "CONFIGURING",
+    "COMPLETING",
+    "RESIZING",
+    "SUSPENDED",
+    "STAGE_OUT",
+    "SIGNALING",
+    "UNKNOWN",
+}
 
 
 @dataclass
 class SlurmOptions:
     """Per-job resources. Defaults come from the recipe's `slurm:` block (and its scale's), then the
     command line; `extra` holds any other #SBATCH option as name -> value (e.g. account, qos)."""
+
     partition: str | None = None
     gpus_per_job: int = 0
     cpus_per_job: int = 1
@@ -75,33 +90,49 @@ class SlurmOptions:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_recipe(cls, recipe_ref: str, scale: str, **command_line) -> "SlurmOptions":
+    def from_recipe(cls, recipe_ref: str, scale: str, **command_line) -> SlurmOptions:
         from sam_bench.experiments.recipe import _read, merge
 
         data, where = _read(recipe_ref)
         block = merge(data.get("slurm") or {}, ((data.get("scales") or {}).get(scale) or {}).get("slurm") or {})
-        names = {"partition", "gpus_per_job", "cpus_per_job", "time_minutes", "array_parallelism", "signal_delay_s",
-                 "max_timeouts", "extra"}
+        names = {
+            "partition",
+            "gpus_per_job",
+            "cpus_per_job",
+            "time_minutes",
+            "array_parallelism",
+            "signal_delay_s",
+            "max_timeouts",
+            "extra",
+        }
         unknown = sorted(set(block) - names)
         if unknown:
             raise BadInput(f"{where}: unknown slurm setting {unknown[0]!r}; the block takes {', '.join(sorted(names))}")
         extra = {**(block.get("extra") or {}), **(command_line.pop("extra", None) or {})}
         options = cls(**{**block, **{k: v for k, v in command_line.items() if v is not None}, "extra": extra})
         if not 0 < int(options.signal_delay_s) < 60 * int(options.time_minutes):
-            raise BadInput(f"the signal delay ({options.signal_delay_s} s) must be positive and shorter than the "
-                           f"time limit ({options.time_minutes} min), or the job is told to requeue as it starts")
+            raise BadInput(
+                f"the signal delay ({options.signal_delay_s} s) must be positive and shorter than the "
+                f"time limit ({options.time_minutes} min), or the job is told to requeue as it starts"
+            )
         if int(options.max_timeouts) < 0:
             raise BadInput(f"--slurm-max-timeouts must be 0 or more, got {options.max_timeouts}")
         return options
 
-    def executor(self, folder: Path) -> "submitit.SlurmExecutor":
+    def executor(self, folder: Path) -> submitit.SlurmExecutor:
         executor = _submitit().SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
         executor.update_parameters(
-            partition=self.partition, time=int(self.time_minutes), cpus_per_task=int(self.cpus_per_job),
-            gpus_per_node=int(self.gpus_per_job) or None, array_parallelism=int(self.array_parallelism),
-            signal_delay_s=int(self.signal_delay_s), job_name="sam-bench", additional_parameters=dict(self.extra),
+            partition=self.partition,
+            time=int(self.time_minutes),
+            cpus_per_task=int(self.cpus_per_job),
+            gpus_per_node=int(self.gpus_per_job) or None,
+            array_parallelism=int(self.array_parallelism),
+            signal_delay_s=int(self.signal_delay_s),
+            job_name="sam-bench",
+            additional_parameters=dict(self.extra),
             # one thread per CPU the job holds: the same results as a local run with the same threads
-            setup=[f"export OMP_NUM_THREADS={int(self.cpus_per_job)}"])
+            setup=[f"export OMP_NUM_THREADS={int(self.cpus_per_job)}"],
+        )
         return executor
 
 
@@ -119,6 +150,7 @@ def parse_sbatch_options(pairs) -> dict:
 @dataclass
 class Grid:
     """What a job needs to rebuild the reproduction on its node: plain values, pickled by submitit."""
+
     recipe_ref: str
     scale: str
     out: str
@@ -129,24 +161,39 @@ class Grid:
     compile: bool | None = None  # reproduce --compile
 
     @classmethod
-    def of(cls, recipe_ref, scale, out=None, data_dir=None, device="auto", zoo_dir=None, leaderboard_dir=None,
-           compile=None) -> "Grid":
+    def of(
+        cls, recipe_ref, scale, out=None, data_dir=None, device="auto", zoo_dir=None, leaderboard_dir=None, compile=None
+    ) -> Grid:
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
         from sam_bench.experiments.recipe import load_recipe
 
-        absolute = lambda p: None if p is None else str(Path(p).resolve())  # noqa: E731
+        def absolute(path) -> str:
+            return str(Path(path).resolve())
+
+        def absolute_or_none(path) -> str | None:
+            return None if path is None else absolute(path)
+
         if out is None:
             out = Path("reproductions") / f"{load_recipe(recipe_ref, scale).name}-{scale}"
         ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
-        return cls(ref, scale, absolute(out), absolute(data_dir), device, absolute(zoo_dir), absolute(leaderboard_dir),
-                   compile)
+        return cls(
+            ref,
+            scale,
+            absolute(out),
+            absolute_or_none(data_dir),
+            device,
+            absolute_or_none(zoo_dir),
+            absolute_or_none(leaderboard_dir),
+            compile,
+        )
 
     def reproduction(self, progress: bool = False):
-        from sam_bench.experiments.recipe import load_recipe
         from sam_bench.experiments.grid import Reproduction
+        from sam_bench.experiments.recipe import load_recipe
 
-        recipe = load_recipe(self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device,
-                             compile=self.compile)
+        recipe = load_recipe(
+            self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device, compile=self.compile
+        )
         return Reproduction(recipe, Path(self.out), self.zoo_dir, self.leaderboard_dir, progress)
 
     @property
@@ -165,7 +212,8 @@ def cell_done(repro, plan) -> bool:
     tag = results.get("reproduce", {})
     weights = results.get("model", {}).get("weights_sha256", "")
     return tag.get("settings_key") == plan.key and tag.get("evaluation_key") == _evaluation_key(
-        weights, evaluation_for(plan, repro.recipe.evaluation))
+        weights, evaluation_for(plan, repro.recipe.evaluation)
+    )
 
 
 def _claim(grid: Grid, run_name: str) -> FileLock:
@@ -185,8 +233,10 @@ def claimed_cells(out, plans):
             try:
                 claim.acquire(timeout=0)
             except Timeout:
-                raise BadInput(f"{plan.name} is being worked on by another process (a SLURM job or another "
-                               f"reproduce, lock {claim.lock_file}); see --status, or wait for it") from None
+                raise BadInput(
+                    f"{plan.name} is being worked on by another process (a SLURM job or another "
+                    f"reproduce, lock {claim.lock_file}); see --status, or wait for it"
+                ) from None
             claims.append(claim)
         yield
     finally:
@@ -237,7 +287,8 @@ def failure_line(err: Exception) -> str:
     return last_line(parts[1] if len(parts) >= 3 else err)
 
 
-def last_line(text: str) -> str:
+def last_line(text: object) -> str:
+    """The last non-blank line of a message (an error or text: anything str() turns into lines)."""
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[-1] if lines else "(no message)"
 
@@ -280,7 +331,7 @@ def _jobs(grid: Grid) -> dict:
     return files.read_json(path) if path.is_file() else {}
 
 
-def _job(grid: Grid, job_id: str) -> "submitit.SlurmJob":
+def _job(grid: Grid, job_id: str) -> submitit.SlurmJob:
     return _submitit().SlurmJob(folder=Path(grid.out) / "slurm" / "%j", job_id=job_id)
 
 
@@ -320,8 +371,9 @@ def cell_states(grid: Grid) -> list[tuple[str, str]]:
     return states
 
 
-def run_on_slurm(grid: Grid, options: SlurmOptions, wait: bool = True, progress: bool = True,
-                 poll_seconds: float = 2.0) -> tuple[bool, Path]:
+def run_on_slurm(
+    grid: Grid, options: SlurmOptions, wait: bool = True, progress: bool = True, poll_seconds: float = 2.0
+) -> tuple[bool, Path]:
     """Submit every cell that is neither done nor held by a live job (one job array), then either
     return or wait for the jobs with a progress bar. Returns (complete, report path)."""
     repro = grid.reproduction(progress)
@@ -331,26 +383,44 @@ def run_on_slurm(grid: Grid, options: SlurmOptions, wait: bool = True, progress:
     plans = repro.recipe.models
     with files.locked(grid.cells_dir / "jobs.json"):  # two reproduce calls must not both submit a cell
         jobs = _jobs(grid)
-        todo = [p for p in plans if not cell_done(repro, p) and not _claimed(grid, p.run_name)
-                and not (p.run_name in jobs and _job(grid, jobs[p.run_name]).state in LIVE_STATES)]
+        todo = [
+            p
+            for p in plans
+            if not cell_done(repro, p)
+            and not _claimed(grid, p.run_name)
+            and not (p.run_name in jobs and _job(grid, jobs[p.run_name]).state in LIVE_STATES)
+        ]
         if todo:
             executor = options.executor(repro.out / "slurm")
             try:
                 with executor.batch():  # one sbatch: a job array of the cells
                     submitted = [executor.submit(Cell(grid, p.run_name)) for p in todo]
             except (OSError, subprocess.CalledProcessError, RuntimeError) as err:  # no sbatch, or it refused
-                raise SamBenchError(f"could not submit the grid to SLURM: {last_line(getattr(err, 'output', b'') or err)}") from None
+                raise SamBenchError(
+                    f"could not submit the grid to SLURM: {last_line(getattr(err, 'output', b'') or err)}"
+                ) from None
             for plan, job in zip(todo, submitted):
                 jobs[plan.run_name] = job.job_id
             files.write_json(grid.cells_dir / "jobs.json", jobs)
-            say(repro, f"submitted {len(todo)} of {len(plans)} cells as SLURM job array "
-                      f"{submitted[0].job_id.split('_')[0]}; follow with --status or squeue")
+            say(
+                repro,
+                f"submitted {len(todo)} of {len(plans)} cells as SLURM job array "
+                f"{submitted[0].job_id.split('_')[0]}; follow with --status or squeue",
+            )
     if not wait:
         return finish_if_complete(grid, repro) is not None, report
-    watched = {p.run_name: (p.name, _job(grid, jobs[p.run_name])) for p in plans
-               if p.run_name in jobs and not cell_done(repro, p)}
-    with tqdm(total=len(plans), initial=len(plans) - len(watched), desc=f"{repro.recipe.name} ({repro.recipe.scale}) on SLURM",
-              unit="cell", disable=not progress) as bar:
+    watched = {
+        p.run_name: (p.name, _job(grid, jobs[p.run_name]))
+        for p in plans
+        if p.run_name in jobs and not cell_done(repro, p)
+    }
+    with tqdm(
+        total=len(plans),
+        initial=len(plans) - len(watched),
+        desc=f"{repro.recipe.name} ({repro.recipe.scale}) on SLURM",
+        unit="cell",
+        disable=not progress,
+    ) as bar:
         while watched:
             for run_name, (name, job) in list(watched.items()):
                 if not job.done():

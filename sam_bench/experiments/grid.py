@@ -3,6 +3,7 @@ finished one), add it to the zoo, evaluate exactly the zoo's stored weights (cle
 AutoAttack at the leaderboard budgets) and write its leaderboard entry. `reproduce` walks the grid
 with it here, and `executors` runs it as a SLURM job.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,13 +29,19 @@ def evaluation_specs(evaluation: dict) -> list:
         block = pgd.get(norm) or {}
         for eps in block.get("eps") or []:
             value = parse_eps(str(eps))
-            specs += make_attacks("pgd", norm, [str(eps)], steps=int(pgd.get("steps", 10)),
-                                  step_size=value * float(block.get("step_fraction", 0.25)))
+            specs += make_attacks(
+                "pgd",
+                norm,
+                [str(eps)],
+                steps=int(pgd.get("steps", 10)),
+                step_size=value * float(block.get("step_fraction", 0.25)),
+            )
     aa = evaluation.get("autoattack") or {}
     for norm in ("Linf", "L2"):
         if aa.get(norm) is not None:
-            specs += make_attacks("autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"),
-                                  attacks=aa.get("attacks"))
+            specs += make_attacks(
+                "autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"), attacks=aa.get("attacks")
+            )
     return specs
 
 
@@ -53,8 +60,7 @@ RESULTS_FORMAT = "per-image outcomes"
 
 
 def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
-    blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT},
-                      sort_keys=True)
+    blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -69,10 +75,19 @@ def _zoo_entry_for(run_meta: dict, zoo_dir) -> dict | None:
 
 
 class Reproduction:
-    def __init__(self, recipe: Recipe, out: Path, zoo_dir=None, leaderboard_dir=None, progress: bool = True,
-                 only: list[str] | None = None):
+    def __init__(
+        self,
+        recipe: Recipe,
+        out: Path,
+        zoo_dir=None,
+        leaderboard_dir=None,
+        progress: bool = True,
+        only: list[str] | None = None,
+    ):
         self.recipe, self.out, self.progress = recipe, Path(out), progress
-        self.work = [m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only]  # this process's part
+        self.work = [
+            m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only
+        ]  # this process's part
         if recipe.publish:
             self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir
         else:
@@ -92,8 +107,9 @@ class Reproduction:
             # A committed reproduction keeps a finished run's weights in the zoo only, or (a model's later
             # seeds) nowhere but in git history once its results, per-image outcomes included, are written:
             # either way the run is done.
-            if stored.get("status") == "complete" and (_zoo_entry_for(stored, self.zoo_dir) is not None
-                                                       or self._results_for(plan, stored["weights_sha256"])):
+            if stored.get("status") == "complete" and (
+                _zoo_entry_for(stored, self.zoo_dir) is not None or self._results_for(plan, stored["weights_sha256"])
+            ):
                 return stored
         meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
         return meta if meta.get("status") == "complete" else None
@@ -111,9 +127,12 @@ class Reproduction:
             return None
         entry = _zoo_entry_for(run_meta, self.zoo_dir)
         if entry is None:
-            paper = {"name": f"{plan.name} ({self.recipe.name}, {self.recipe.scale} scale)",
-                     "link": "https://arxiv.org/abs/2305.05392", "authors": "sam-bench reproduction",
-                     "venue": "N/A"}
+            paper = {
+                "name": f"{plan.name} ({self.recipe.name}, {self.recipe.scale} scale)",
+                "link": "https://arxiv.org/abs/2305.05392",
+                "authors": "sam-bench reproduction",
+                "venue": "N/A",
+            }
             entry = zoo.add(self.out / "runs" / plan.run_name, zoo_dir=self.zoo_dir, paper=paper)
             self.log(f"{plan.name}: added to the zoo as {entry['id']}")
         return entry
@@ -132,12 +151,26 @@ class Reproduction:
         model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
         data = load_dataset(plan.config.dataset, plan.config.data_dir)
         state = path.with_name(path.name + ".partial")
-        results = evaluate(model, data, evaluation_specs(evaluation), n_examples=evaluation.get("n_examples"),
-                           device=plan.config.device, state_path=state, model_info=info, progress=self.progress,
-                           stop_at=deadline)
-        results["reproduce"] = {"recipe": self.recipe.name, "scale": self.recipe.scale, "model": plan.name,
-                                "seed": plan.seed, "run": plan.run_name, "settings_key": plan.key,
-                                "evaluation_key": key}
+        results = evaluate(
+            model,
+            data,
+            evaluation_specs(evaluation),
+            n_examples=evaluation.get("n_examples"),
+            device=plan.config.device,
+            state_path=state,
+            model_info=info,
+            progress=self.progress,
+            stop_at=deadline,
+        )
+        results["reproduce"] = {
+            "recipe": self.recipe.name,
+            "scale": self.recipe.scale,
+            "model": plan.name,
+            "seed": plan.seed,
+            "run": plan.run_name,
+            "settings_key": plan.key,
+            "evaluation_key": key,
+        }
         files.write_json(path, results)
         state.unlink(missing_ok=True)
         return path
@@ -169,8 +202,13 @@ class Reproduction:
         self.out.mkdir(parents=True, exist_ok=True)
         files.write_json(self.out / "plan.json", self.recipe.describe())
         models = self.work
-        with tqdm(total=len(models), desc=f"{self.recipe.name} ({self.recipe.scale})", unit="model",
-                  disable=not self.progress, position=0) as grid:
+        with tqdm(
+            total=len(models),
+            desc=f"{self.recipe.name} ({self.recipe.scale})",
+            unit="model",
+            disable=not self.progress,
+            position=0,
+        ) as grid:
             for plan in models:
                 grid.set_postfix_str(plan.name if plan.primary else f"{plan.name} seed {plan.seed}")
                 meta = self.train_model(plan, deadline)
@@ -181,8 +219,10 @@ class Reproduction:
                 try:
                     results = self.evaluate_model(plan, entry, deadline)
                 except EvaluationStopped as stopped:
-                    self.log(f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
-                             f"{stopped.total} chunks done); run the same command again to continue")
+                    self.log(
+                        f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
+                        f"{stopped.total} chunks done); run the same command again to continue"
+                    )
                     return False
                 self.rank(plan, results)
                 grid.update(1)

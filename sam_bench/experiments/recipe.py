@@ -1,5 +1,6 @@
 """Experiment recipes (YAML): a grid of models, their shared training settings, the evaluation, and
 scales that shrink all of it. See sam_bench/experiments/recipes/paper-cifar10.yaml for the documented format."""
+
 from __future__ import annotations
 
 import copy
@@ -44,10 +45,18 @@ class Recipe:
     evaluation: dict
 
     def describe(self) -> dict:
-        return {"name": self.name, "scale": self.scale, "paper": self.paper, "dataset": self.dataset,
-                "publish": self.publish, "evaluation": self.evaluation,
-                "models": [{"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
-                           for m in self.models]}
+        return {
+            "name": self.name,
+            "scale": self.scale,
+            "paper": self.paper,
+            "dataset": self.dataset,
+            "publish": self.publish,
+            "evaluation": self.evaluation,
+            "models": [
+                {"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
+                for m in self.models
+            ],
+        }
 
 
 def available() -> list[str]:
@@ -103,8 +112,9 @@ def _read(ref: str) -> tuple[dict, str]:
     return data, str(path)
 
 
-def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str = "auto",
-                compile: bool | None = None) -> Recipe:
+def load_recipe(
+    ref: str, scale: str, data_dir: str | None = None, device: str = "auto", compile: bool | None = None
+) -> Recipe:
     """The recipe's grid at `scale`; `compile` (when given) overrides every model's `compile` setting."""
     data, where = _read(ref)
     for key in ("name", "dataset", "train", "models", "evaluation"):
@@ -126,7 +136,7 @@ def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str =
         if missing:
             raise BadInput(f"{where}: scale {scale!r} names unknown model {missing[0]!r}")
     known = {f.name for f in fields(TrainConfig)}
-    plans = []
+    numbered = []  # (seed index, plan)
     # A scale's list also orders the work: on time-limited machines the most wanted models come first.
     for entry in data["models"] if wanted is None else [by_name[n] for n in wanted]:
         settings = {**train_defaults, **{k: v for k, v in entry.items() if k not in MODEL_KEYS}}
@@ -144,12 +154,14 @@ def load_recipe(ref: str, scale: str, data_dir: str | None = None, device: str =
         seeds = _seeds(where, name, per_model, entry.get("seeds"), shared_seeds) or [settings.get("seed", 0)]
         for i, seed in enumerate(seeds):  # each seed its own run, keyed by its settings
             config = TrainConfig(**{**settings, "seed": seed}).validate()
-            plans.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
+            numbered.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
     # Every model's first seed before any second one: a grid cut short still has one of each.
-    plans = [plan for _, plan in sorted(plans, key=lambda pair: pair[0])]
+    plans = [plan for _, plan in sorted(numbered, key=lambda pair: pair[0])]
     if isinstance(scale_seeds, dict) and set(scale_seeds) - {p.name for p in plans}:
-        raise BadInput(f"{where}: scale {scale!r} gives seeds for unknown model "
-                       f"{sorted(set(scale_seeds) - {p.name for p in plans})[0]!r}")
+        raise BadInput(
+            f"{where}: scale {scale!r} gives seeds for unknown model "
+            f"{sorted(set(scale_seeds) - {p.name for p in plans})[0]!r}"
+        )
     if len({(p.name, p.seed) for p in plans}) != len(plans):
         raise BadInput(f"{where}: model names must be unique")
     return Recipe(data["name"], scale, data.get("paper", ""), dataset, bool(s.get("publish", True)), plans, evaluation)

@@ -7,6 +7,7 @@ seeds), a headline saying for which configurations each claim holds, fails or is
 verdict with its reason and the comparisons behind it, the cost measurement behind C4 (`cost.json`,
 written by `sam-bench cost`), training wall times, plots.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files, stats
-from sam_bench.evaluation import degenerate
-from sam_bench.experiments.claims import (CLAIMS, accuracy, accuracy_over_seeds, by_architecture, cost_against_st, evaluation, headline,
-                     models, sam_gain, seconds_per_epoch, seed_of, verdicts)
 from sam_bench.eps import parse_eps
+from sam_bench.evaluation import degenerate
+from sam_bench.experiments.claims import (
+    CLAIMS,
+    accuracy,
+    accuracy_over_seeds,
+    by_architecture,
+    cost_against_st,
+    evaluation,
+    headline,
+    models,
+    sam_gain,
+    seconds_per_epoch,
+    seed_of,
+    verdicts,
+)
 
 
 def load_results(out: Path) -> list[dict]:
@@ -34,10 +47,20 @@ def load_results(out: Path) -> list[dict]:
         config = training.get("config") or m["config"]
         log = out / "runs" / f"{m['name']}-{m['key']}" / "log.jsonl"
         epochs = [json.loads(line)["seconds"] for line in log.read_text().splitlines()] if log.is_file() else []
-        records.append({"name": m["name"], "key": m["key"], "seed": m.get("seed", config.get("seed", 0)),
-                        "primary": m.get("primary", True),
-                        "config": config, "results": results, "path": path, "training": training,
-                        "epoch_seconds": epochs, "degenerate": degenerate.reason(results)})
+        records.append(
+            {
+                "name": m["name"],
+                "key": m["key"],
+                "seed": m.get("seed", config.get("seed", 0)),
+                "primary": m.get("primary", True),
+                "config": config,
+                "results": results,
+                "path": path,
+                "training": training,
+                "epoch_seconds": epochs,
+                "degenerate": degenerate.reason(results),
+            }
+        )
     return records
 
 
@@ -120,6 +143,7 @@ def _save(plt, fig, out: Path, name: str) -> str:
 
 def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -145,17 +169,19 @@ def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         axes[0][-1].legend(fontsize=8)
         written.append(_save(plt, fig, out, "robust_vs_eps.png"))
 
-    target = next(((("autoattack",) + b) for b in aa_budgets(records)), None) or \
-        next(((("pgd",) + b) for b in budgets if b == ("Linf", "8/255")), None)
+    target = next(((("autoattack",) + b) for b in aa_budgets(records)), None) or next(
+        ((("pgd",) + b) for b in budgets if b == ("Linf", "8/255")), None
+    )
     if target:
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
         for r in records:
             y = accuracy(r, *target)
             if y is not None:
+                clean = accuracy(r, "clean")
+                assert clean is not None  # every record has its clean pass
                 label = r["name"] if r.get("primary", True) else f"{r['name']} s{seed_of(r)}"
-                ax.scatter(100 * accuracy(r, "clean"), 100 * y, s=40)
-                ax.annotate(label, (100 * accuracy(r, "clean"), 100 * y), fontsize=8,
-                            xytext=(4, 4), textcoords="offset points")
+                ax.scatter(100 * clean, 100 * y, s=40)
+                ax.annotate(label, (100 * clean, 100 * y), fontsize=8, xytext=(4, 4), textcoords="offset points")
         label = "AutoAttack" if target[0] == "autoattack" else "PGD-10"
         ax.set_xlabel("clean accuracy (%)")
         ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
@@ -165,17 +191,26 @@ def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
 
     architectures = by_architecture(records)
     if len(architectures) > 1:
-        gains = {budget: [sam_gain(subset, *budget) for subset in architectures.values()]
-                 for budget in (("Linf", "1/255"), ("Linf", "2/255"))}
+        gains = {
+            budget: [sam_gain(subset, *budget) for subset in architectures.values()]
+            for budget in (("Linf", "1/255"), ("Linf", "2/255"))
+        }
         if any(g is not None for values in gains.values() for g in values):
             fig, ax = plt.subplots(figsize=(1.6 * len(architectures) + 3, 4))
             for i, (budget, values) in enumerate(gains.items()):
-                xs = [j + (i - 0.5) * 0.35 for j in range(len(architectures))]
-                points = [(x, g) for x, g in zip(xs, values) if g is not None]
-                ax.bar([x for x, _ in points], [100 * g.difference for _, g in points], width=0.35,
-                       yerr=[[100 * (g.difference - g.low) for _, g in points],
-                             [100 * (g.high - g.difference) for _, g in points]],
-                       capsize=3, label=f"PGD {budget[0]} {budget[1]}")
+                positions = [j + (i - 0.5) * 0.35 for j in range(len(architectures))]
+                bars = [(x, *g.interval()) for x, g in zip(positions, values) if g is not None]
+                ax.bar(
+                    [x for x, _, _, _ in bars],
+                    [100 * difference for _, difference, _, _ in bars],
+                    width=0.35,
+                    yerr=[
+                        [100 * (difference - low) for _, difference, low, _ in bars],
+                        [100 * (high - difference) for _, difference, _, high in bars],
+                    ],
+                    capsize=3,
+                    label=f"PGD {budget[0]} {budget[1]}",
+                )
             ax.axhline(0, color="black", linewidth=0.8)
             ax.set_xticks(range(len(architectures)), [a.split(" (")[0] for a in architectures], rotation=20)
             ax.set_ylabel("SAM − ST robust accuracy (points, 95% CI)")
@@ -189,11 +224,31 @@ def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
         fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))
         medians = [m["ratio"]["median"] for m in measured]
-        ax.bar([m["name"] for m in measured], medians, color="tab:blue", capsize=3,
-               yerr=[[med - (m["ratio"]["low"] if m["ratio"]["low"] is not None else med) for med, m in zip(medians, measured)],
-                     [(m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med for med, m in zip(medians, measured)]])
-        ax.scatter([m["name"] for m in measured], [m["passes_per_step"] / m["baseline_passes_per_step"] for m in measured],
-                   marker="_", s=400, color="black", zorder=3, label="expected (passes per step)")
+        ax.bar(
+            [m["name"] for m in measured],
+            medians,
+            color="tab:blue",
+            capsize=3,
+            yerr=[
+                [
+                    med - (m["ratio"]["low"] if m["ratio"]["low"] is not None else med)
+                    for med, m in zip(medians, measured)
+                ],
+                [
+                    (m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med
+                    for med, m in zip(medians, measured)
+                ],
+            ],
+        )
+        ax.scatter(
+            [m["name"] for m in measured],
+            [m["passes_per_step"] / m["baseline_passes_per_step"] for m in measured],
+            marker="_",
+            s=400,
+            color="black",
+            zorder=3,
+            label="expected (passes per step)",
+        )
         ax.set_ylabel("seconds per step over ST's (median, 95% CI)")
         ax.set_title("Training cost (interleaved timing)")
         ax.tick_params(axis="x", rotation=30)
@@ -201,8 +256,13 @@ def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         written.append(_save(plt, fig, out, "cost.png"))
     elif timed:  # no measurement made for it: the training logs, labelled as what they are
         fig, ax = plt.subplots(figsize=(1.1 * len(timed) + 2.5, 3.8))
-        ax.bar([n for n, _ in timed], [stats.mean_sd(t)[0] for _, t in timed], color="tab:gray",
-               yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed], capsize=3)
+        ax.bar(
+            [n for n, _ in timed],
+            [stats.mean_sd(t)[0] for _, t in timed],
+            color="tab:gray",
+            yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed],
+            capsize=3,
+        )
         ax.set_ylabel("seconds per epoch (training logs)")
         ax.set_title("Training wall time (not a cost measurement)")
         ax.tick_params(axis="x", rotation=30)
@@ -220,8 +280,11 @@ def _setup_lines(records: list[dict]) -> list[str]:
     aa = sorted({_aa_text(ev) for r in records for ev in r["results"]["evaluations"] if ev["attack"] == "autoattack"})
     seeds = sorted({seed_of(r) for r in records})
     architectures = list(by_architecture(records))
-    trained = (f"{cfg['arch']} (width {cfg['width']:g})" if len(architectures) == 1
-               else f"{len(architectures)} architectures ({'; '.join(architectures)})")
+    trained = (
+        f"{cfg['arch']} (width {cfg['width']:g})"
+        if len(architectures) == 1
+        else f"{len(architectures)} architectures ({'; '.join(architectures)})"
+    )
     return [
         f"- Training: {trained}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
         f"SGD lr {cfg['lr']:g} ({cfg['schedule']}), momentum {cfg['momentum']:g}, weight decay "
@@ -230,7 +293,8 @@ def _setup_lines(records: list[dict]) -> list[str]:
         + f"; training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}.",
         f"- Evaluation: the first {data['n_examples']} of {data['n_test_total']} test images of "
         f"`{data['name']}`; PGD-10 with random start"
-        + (f"; AutoAttack ({'; '.join(aa)}) through pyautoattack" if aa else "") + ".",
+        + (f"; AutoAttack ({'; '.join(aa)}) through pyautoattack" if aa else "")
+        + ".",
         f"- Trained on: {', '.join(devices)}. Evaluated on: {', '.join(eval_devices)}. "
         f"torch {', '.join(torch_versions)}; sam-bench commit {', '.join(commits)}.",
     ]
@@ -249,14 +313,22 @@ def write_report(out: str | Path) -> Path:
     records = load_results(out)
     grouped = models(records)
     report = out / "REPORT.md"
-    lines = [f"# Reproduction: {plan['name']}, scale `{plan['scale']}`", "",
-             f"Paper: {plan['paper']}.", "",
-             f"Written by `sam-bench report {out}` from the results files in `results/` "
-             f"({len(records)} of {len(plan['models'])} runs done), "
-             f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Accuracies in %.", ""]
+    lines = [
+        f"# Reproduction: {plan['name']}, scale `{plan['scale']}`",
+        "",
+        f"Paper: {plan['paper']}.",
+        "",
+        f"Written by `sam-bench report {out}` from the results files in `results/` "
+        f"({len(records)} of {len(plan['models'])} runs done), "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Accuracies in %.",
+        "",
+    ]
     done = {(r["name"], seed_of(r)) for r in records}
-    missing = [m["name"] + (f" (seed {m['seed']})" if not m.get("primary", True) else "")
-               for m in plan["models"] if (m["name"], m.get("seed", m["config"].get("seed", 0))) not in done]
+    missing = [
+        m["name"] + (f" (seed {m['seed']})" if not m.get("primary", True) else "")
+        for m in plan["models"]
+        if (m["name"], m.get("seed", m["config"].get("seed", 0))) not in done
+    ]
     if missing:
         lines += [f"Not done yet: {', '.join(missing)}.", ""]
     if not records:
@@ -267,63 +339,106 @@ def write_report(out: str | Path) -> Path:
     pgd, aa = pgd_budgets(records), aa_budgets(records)
     several = any(len(g) > 1 for g in grouped.values())
     header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [f"AA {n} {e}" for n, e in aa]
-    lines += ["## Accuracy", "",
-              "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
-              "trained with several seeds, the mean over seeds with its interval over seeds and test images together "
-              "(`sam_bench.stats.seeds_and_images`; within 0-100% and never narrower than Wilson's over the seeds' "
-              "images pooled)"
-              + (" (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
-                 "clean and PGD accuracy)" if several and aa else "") + ".", "",
-              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [
+        "## Accuracy",
+        "",
+        "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
+        "trained with several seeds, the mean over seeds with its interval over seeds and test images together "
+        "(`sam_bench.stats.seeds_and_images`; within 0-100% and never narrower than Wilson's over the seeds' "
+        "images pooled)"
+        + (
+            " (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
+            "clean and PGD accuracy)"
+            if several and aa
+            else ""
+        )
+        + ".",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for name, group in grouped.items():
         flagged = any(r["degenerate"] for r in group)
-        cells = [f"{name} ⚠ degenerate" if flagged else name, group[0]["config"]["method"],
-                 ", ".join(str(seed_of(r)) for r in group), _cell(group, "clean")]
+        cells = [
+            f"{name} ⚠ degenerate" if flagged else name,
+            group[0]["config"]["method"],
+            ", ".join(str(seed_of(r)) for r in group),
+            _cell(group, "clean"),
+        ]
         cells += [_cell(group, "pgd", n, e) for n, e in pgd]
-        cells += [_cell([r for r in group if evaluation(r, "autoattack", n, e)] or group, "autoattack", n, e)
-                  for n, e in aa]
+        cells += [
+            _cell([r for r in group if evaluation(r, "autoattack", n, e)] or group, "autoattack", n, e) for n, e in aa
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if several:
-        lines += ["### Per training seed", "", "Each run's accuracy with its 95% Wilson interval.", "",
-                  "| model | seed | clean | " + " | ".join(f"PGD {n} {e}" for n, e in pgd) + " |",
-                  "|" + "---|" * (3 + len(pgd))]
+        lines += [
+            "### Per training seed",
+            "",
+            "Each run's accuracy with its 95% Wilson interval.",
+            "",
+            "| model | seed | clean | " + " | ".join(f"PGD {n} {e}" for n, e in pgd) + " |",
+            "|" + "---|" * (3 + len(pgd)),
+        ]
         for r in records:
-            lines.append(f"| {r['name']} | {seed_of(r)} | {_with_interval(r, 'clean')} | "
-                         + " | ".join(_with_interval(r, "pgd", n, e) for n, e in pgd) + " |")
+            lines.append(
+                f"| {r['name']} | {seed_of(r)} | {_with_interval(r, 'clean')} | "
+                + " | ".join(_with_interval(r, "pgd", n, e) for n, e in pgd)
+                + " |"
+            )
         lines.append("")
-    flagged = [r for r in records if r["degenerate"]]
-    if flagged:
-        lines += ["⚠ Degenerate models (no verdict rests on them): "
-                  + "; ".join(f"{r['name']} (seed {seed_of(r)}): {r['degenerate']}" for r in flagged) + ".", ""]
+    degenerate = [r for r in records if r["degenerate"]]
+    if degenerate:
+        lines += [
+            "⚠ Degenerate models (no verdict rests on them): "
+            + "; ".join(f"{r['name']} (seed {seed_of(r)}): {r['degenerate']}" for r in degenerate)
+            + ".",
+            "",
+        ]
 
     cost = load_cost(out)
     architectures = by_architecture(records)
     judged = {arch: verdicts(subset, cost) for arch, subset in architectures.items()}
     lines += _verdict_lines(judged)
     lines += _cost_lines(cost, records)
-    lines += ["## Training wall time", "",
-              "From each run's `log.jsonl`: the median epoch after the first (the first carries start-up costs). Runs "
-              "trained at different times under different loads on a shared machine: a record of what happened, no "
-              "evidence for C4" + ("; each architecture against its own ST" if len(architectures) > 1 else "") + ".", "",
-              "| model | seed | passes per step | seconds per epoch | x ST (seed 0) | images/s | wall time (s) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Training wall time",
+        "",
+        "From each run's `log.jsonl`: the median epoch after the first (the first carries start-up costs). Runs "
+        "trained at different times under different loads on a shared machine: a record of what happened, no "
+        "evidence for C4" + ("; each architecture against its own ST" if len(architectures) > 1 else "") + ".",
+        "",
+        "| model | seed | passes per step | seconds per epoch | x ST (seed 0) | images/s | wall time (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r, ratio in zip(records, cost_against_st(records)):
         t = seconds_per_epoch(r)
         ips = r["training"].get("images_per_s")
-        lines.append(f"| {r['name']} | {seed_of(r)} | {r['training'].get('passes_per_step', '–')} | "
-                     f"{'–' if t is None else f'{t:.1f}'} | {'–' if ratio is None else f'{ratio:.2f}'} | "
-                     f"{'–' if ips is None else f'{ips:.0f}'} | {r['training'].get('wall_time_s', 0):.0f} |")
+        lines.append(
+            f"| {r['name']} | {seed_of(r)} | {r['training'].get('passes_per_step', '–')} | "
+            f"{'–' if t is None else f'{t:.1f}'} | {'–' if ratio is None else f'{ratio:.2f}'} | "
+            f"{'–' if ips is None else f'{ips:.0f}'} | {r['training'].get('wall_time_s', 0):.0f} |"
+        )
     lines.append("")
 
     plots = _plots(out, records, cost)
-    titles = {"robust_vs_eps.png": "Robust accuracy against eps", "tradeoff.png": "Clean vs robust accuracy",
-              "cost.png": "Training cost" if cost else "Training wall time (training logs)",
-              "sam_gain.png": "SAM's gain over ST across architectures"}
+    titles = {
+        "robust_vs_eps.png": "Robust accuracy against eps",
+        "tradeoff.png": "Clean vs robust accuracy",
+        "cost.png": "Training cost" if cost else "Training wall time (training logs)",
+        "sam_gain.png": "SAM's gain over ST across architectures",
+    }
     if plots:
         lines += ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in plots]
-    lines += ["## Sources", ""] + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else []) + [f"- `{r['path'].relative_to(out)}` ({r['name']}, seed {seed_of(r)}, weights sha256 "
-                                   f"`{r['results']['model']['weights_sha256'][:12]}…`)" for r in records]
+    lines += (
+        ["## Sources", ""]
+        + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else [])
+        + [
+            f"- `{r['path'].relative_to(out)}` ({r['name']}, seed {seed_of(r)}, weights sha256 "
+            f"`{r['results']['model']['weights_sha256'][:12]}…`)"
+            for r in records
+        ]
+    )
     files.write_text(report, "\n".join(lines) + "\n")
     return report
 
@@ -335,25 +450,32 @@ def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
     lines = ["## Verdicts", ""]
     for arch, found in judged.items():
         lines += ([f"**{arch}**", ""] if several else []) + [f"- {line}" for line in headline(found)] + [""]
-    lines += ["How each claim is tested (`sam_bench/claims.py`, `sam_bench/stats.py`): one verdict per claim and "
-              "configuration, on that configuration's comparisons only. A comparison of two models with two or more "
-              "training seeds in common is a test of the training methods over seeds and test images together "
-              "(seed s against seed s on the same images; the variance split into the seeds' and the images' shares; "
-              "a t reference distribution with conservatively counted degrees of freedom), one-sided in the direction "
-              "the claim states, at p < 0.05. With one seed in common it only compares the two trained models and "
-              "gives no verdict on the method. A configuration `holds` when every one of its comparisons is "
-              "significant in the claimed direction (an intersection-union test: no multiplicity correction is "
-              "needed), `fails` when one is significant the other way (Holm's adjustment over its comparisons), and "
-              "is `inconclusive` otherwise, with the smallest true difference that these seeds and images would have "
-              "detected with 80% power. Differences are in points with their 95% interval. C4 rests on the cost "
-              "measurement below, not on training logs.", ""]
+    lines += [
+        "How each claim is tested (`sam_bench/claims.py`, `sam_bench/stats.py`): one verdict per claim and "
+        "configuration, on that configuration's comparisons only. A comparison of two models with two or more "
+        "training seeds in common is a test of the training methods over seeds and test images together "
+        "(seed s against seed s on the same images; the variance split into the seeds' and the images' shares; "
+        "a t reference distribution with conservatively counted degrees of freedom), one-sided in the direction "
+        "the claim states, at p < 0.05. With one seed in common it only compares the two trained models and "
+        "gives no verdict on the method. A configuration `holds` when every one of its comparisons is "
+        "significant in the claimed direction (an intersection-union test: no multiplicity correction is "
+        "needed), `fails` when one is significant the other way (Holm's adjustment over its comparisons), and "
+        "is `inconclusive` otherwise, with the smallest true difference that these seeds and images would have "
+        "detected with 80% power. Differences are in points with their 95% interval. C4 rests on the cost "
+        "measurement below, not on training logs.",
+        "",
+    ]
     for arch, found in judged.items():
         if several:
             lines += [f"### {arch}", ""]
         for claim in CLAIMS:
             mine = [v for v in found if v["claim"] == claim]
-            lines += [f"**{claim}**: {mine[0]['text']}.", "", "| configuration | verdict | why | comparisons |",
-                      "|---|---|---|---|"]
+            lines += [
+                f"**{claim}**: {mine[0]['text']}.",
+                "",
+                "| configuration | verdict | why | comparisons |",
+                "|---|---|---|---|",
+            ]
             for v in mine:
                 evidence = "<br>".join(v["evidence"]) or "–"
                 lines.append(f"| {v['configuration']} | **{v['verdict']}** | {v['reason']} | {evidence} |")
@@ -365,25 +487,37 @@ def _cost_lines(cost: dict | None, records: list[dict]) -> list[str]:
     """The measurement C4 rests on: each model's seconds per training step and its ratio to ST's."""
     lines = ["## Training cost (C4)", ""]
     if not cost:
-        return lines + ["No cost measurement in this folder: `sam-bench cost <folder>` times every model's training "
-                        "step interleaved in one process and writes `cost.json`; until then C4 is inconclusive.", ""]
+        return lines + [
+            "No cost measurement in this folder: `sam-bench cost <folder>` times every model's training "
+            "step interleaved in one process and writes `cost.json`; until then C4 is inconclusive.",
+            "",
+        ]
     settings, env = cost["settings"], cost["environment"]
     keys = {r["name"]: r["key"] for r in records if r.get("primary", True)}
-    lines += [f"Measured by `sam-bench cost` ({cost['created']}, {env['device_name']}, torch {env['torch_version']}, "
-              f"sam-bench commit {env.get('code_commit') or 'unknown'}): each model of the grid built as its training "
-              f"builds it, {settings['steps']} training step{'s' if settings['steps'] != 1 else ''} per model per round on "
-              "synthetic images, "
-              f"{settings['rounds']} rounds after {settings['warmup']} warm-up step{'s' if settings['warmup'] != 1 else ''}, "
-              "the models in a rotating order within each round so that a change of machine load falls on all of them. "
-              "Median seconds per step with its distribution-free 95% interval (order statistics); the ratio to ST's "
-              "step is taken round by round, then its median and interval.", "",
-              "| model | passes per step | seconds per step | x ST | expected |", "|---|---|---|---|---|"]
+    lines += [
+        f"Measured by `sam-bench cost` ({cost['created']}, {env['device_name']}, torch {env['torch_version']}, "
+        f"sam-bench commit {env.get('code_commit') or 'unknown'}): each model of the grid built as its training "
+        f"builds it, {settings['steps']} training step{'s' if settings['steps'] != 1 else ''} per model per round on "
+        "synthetic images, "
+        f"{settings['rounds']} rounds after {settings['warmup']} warm-up step{'s' if settings['warmup'] != 1 else ''}, "
+        "the models in a rotating order within each round so that a change of machine load falls on all of them. "
+        "Median seconds per step with its distribution-free 95% interval (order statistics); the ratio to ST's "
+        "step is taken round by round, then its median and interval.",
+        "",
+        "| model | passes per step | seconds per step | x ST | expected |",
+        "|---|---|---|---|---|",
+    ]
     for m in cost["models"]:
         stale = "" if keys.get(m["name"]) == m.get("key") else " (other settings than this grid's: not used)"
         step, ratio = m["step_seconds"], m.get("ratio")
-        lines.append(f"| {m['name']}{stale} | {m['passes_per_step']} | {_median_with_interval(step, '.3f')} | "
-                     + (f"{_median_with_interval(ratio, '.2f')} | {m['passes_per_step'] / m['baseline_passes_per_step']:g}x |"
-                        if ratio else "1 | – |"))
+        lines.append(
+            f"| {m['name']}{stale} | {m['passes_per_step']} | {_median_with_interval(step, '.3f')} | "
+            + (
+                f"{_median_with_interval(ratio, '.2f')} | {m['passes_per_step'] / m['baseline_passes_per_step']:g}x |"
+                if ratio
+                else "1 | – |"
+            )
+        )
     return lines + [""]
 
 

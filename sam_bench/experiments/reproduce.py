@@ -13,6 +13,7 @@ Layout of reproductions/<recipe>-<scale>/:
                                 project's own zoo and leaderboards
   REPORT.md, *.png              the report
 """
+
 from __future__ import annotations
 
 import time
@@ -24,10 +25,23 @@ from sam_bench.experiments.grid import Reproduction, evaluation_specs
 from sam_bench.experiments.recipe import load_recipe
 
 
-def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str | Path | None = None,
-              device: str = "auto", zoo_dir=None, leaderboard_dir=None, max_minutes: float | None = None,
-              progress: bool = True, stop_at: float | None = None, executor: str = "local", slurm=None,
-              wait: bool = True, only: list[str] | None = None, compile: bool | None = None) -> tuple[bool, Path]:
+def reproduce(
+    recipe_ref: str,
+    scale: str,
+    data_dir: str | None = None,
+    out: str | Path | None = None,
+    device: str = "auto",
+    zoo_dir=None,
+    leaderboard_dir=None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+    stop_at: float | None = None,
+    executor: str = "local",
+    slurm=None,
+    wait: bool = True,
+    only: list[str] | None = None,
+    compile: bool | None = None,
+) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
     executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions).
@@ -49,8 +63,10 @@ def reproduce(recipe_ref: str, scale: str, data_dir: str | None = None, out: str
     if only:
         unknown = sorted(set(only) - {m.name for m in recipe.models} - {f"{m.name}:{m.seed}" for m in recipe.models})
         if unknown:
-            raise BadInput(f"--only: {recipe.name} ({scale}) has no model (or model:seed) {unknown[0]!r}; it has "
-                           f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}")
+            raise BadInput(
+                f"--only: {recipe.name} ({scale}) has no model (or model:seed) {unknown[0]!r}; it has "
+                f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}"
+            )
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
     files.check_writable(out / "plan.json")
@@ -77,6 +93,9 @@ def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:
         zoo_id = (files.read_json(results).get("model") or {}).get("zoo_id")
         if zoo_id:
             entries.append(_locate(zoo_id, zoo_dir))
-    return {"report": out / "REPORT.md", "plots": sorted(out.glob("*.png")), "zoo": entries,
-            "leaderboard pages": sorted(boards.glob("*.html"))}
-
+    return {
+        "report": out / "REPORT.md",
+        "plots": sorted(out.glob("*.png")),
+        "zoo": entries,
+        "leaderboard pages": sorted(boards.glob("*.html")),
+    }

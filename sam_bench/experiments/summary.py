@@ -6,6 +6,7 @@
 files record per-image outcomes, and for which configurations each claim holds, fails or is
 inconclusive. tests/test_readme_summaries.py fails when the README says anything else.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,16 +36,24 @@ def summary(folder: str | Path) -> str:
     training = sum(r["training"].get("wall_time_s") or 0 for r in records)
     evaluating = sum(ev.get("seconds") or 0 for r in records for ev in r["results"]["evaluations"])
     with_outcomes = sum(_has_outcomes(r["results"]) for r in records)
-    outcome_text = (f"all {len(records)} results files record per-image outcomes" if with_outcomes == len(records) else
-                    f"{with_outcomes or 'none'} of {len(records)} results files record per-image outcomes (the "
-                    f"{'others' if with_outcomes else 'files'} were written before they existed; their comparisons "
-                    "use unpaired tests)")
+    outcome_text = (
+        f"all {len(records)} results files record per-image outcomes"
+        if with_outcomes == len(records)
+        else f"{with_outcomes or 'none'} of {len(records)} results files record per-image outcomes (the "
+        f"{'others' if with_outcomes else 'files'} were written before they existed; their comparisons "
+        "use unpaired tests)"
+    )
     several = any(len(group) > 1 for group in models(records).values())
-    return (f"Rendered from its results by `sam-bench report <folder> --readme README.md`: {len(records)} runs ({runs}); training took {_duration(training)} and evaluation "
-            f"{_duration(evaluating)}, summed over the runs' own clocks; {outcome_text}. Every accuracy in the report "
-            "carries its 95% interval (Wilson's over the test images"
-            + ("; over training seeds and test images together for a model with several seeds" if several else "")
-            + "). Verdicts, one per claim and configuration: " + "; ".join(headline(judged)) + ".")
+    return (
+        f"Rendered from its results by `sam-bench report <folder> --readme README.md`: {len(records)} runs ({runs}); "
+        f"training took {_duration(training)} and evaluation "
+        f"{_duration(evaluating)}, summed over the runs' own clocks; {outcome_text}. Every accuracy in the report "
+        "carries its 95% interval (Wilson's over the test images"
+        + ("; over training seeds and test images together for a model with several seeds" if several else "")
+        + "). Verdicts, one per claim and configuration: "
+        + "; ".join(headline(judged))
+        + "."
+    )
 
 
 def update_readme(readme: str | Path, folder: str | Path) -> Path:
@@ -64,8 +73,9 @@ def update_readme(readme: str | Path, folder: str | Path) -> Path:
 def in_readme(readme_text: str) -> dict[str, str]:
     """{folder name: the summary text between its markers} for every summary in a README."""
     found = {}
-    for match in re.finditer(r"<!-- sam-bench summary (\S+) start -->\s*(.*?)\s*<!-- sam-bench summary \1 end -->",
-                             readme_text, re.S):
+    for match in re.finditer(
+        r"<!-- sam-bench summary (\S+) start -->\s*(.*?)\s*<!-- sam-bench summary \1 end -->", readme_text, re.S
+    ):
         found[match[1]] = match[2]
     return found
 

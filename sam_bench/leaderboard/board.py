@@ -9,6 +9,7 @@ else we know (PGD at small eps, training cost, where each number came from) sits
 "sam_bench" key, which RobustBench's tools ignore. No number here is typed by hand: each comes
 from a results file of `sam-bench evaluate` whose weights sha256 matches the zoo entry.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,16 +22,32 @@ import re
 from pathlib import Path
 
 from sam_bench import files, stats
-from sam_bench.version import __version__
-from sam_bench.evaluation import degenerate
-from sam_bench.zoo import store as zoo
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation import degenerate
+
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS, SCHEMA as RESULTS_SCHEMA, is_leaderboard_autoattack
+from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
+from sam_bench.evaluation.evaluate import is_leaderboard_autoattack
+from sam_bench.version import __version__
+from sam_bench.zoo import store as zoo
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
-MODEL_INFO_KEYS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
-                   "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "footnote")
+MODEL_INFO_KEYS = (
+    "link",
+    "name",
+    "authors",
+    "additional_data",
+    "number_forward_passes",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "autoattack_acc",
+    "footnote",
+)
 _CHECKOUT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 _README_MARK = "<!-- sam-bench leaderboard {board} {edge} -->"
@@ -59,6 +76,7 @@ def percent(fraction: float) -> str:
 
 # ---------------------------------------------------------------- results -> model_info
 
+
 def _read_results(results) -> tuple[dict, dict]:
     """(results dict, where it came from: file and sha256)."""
     if isinstance(results, dict):
@@ -75,8 +93,7 @@ def _read_results(results) -> tuple[dict, dict]:
 
 def _check_results(results: dict) -> None:
     if results.get("schema") != RESULTS_SCHEMA:
-        raise BadInput(f"not a sam-bench results file (schema {results.get('schema')!r}, "
-                       f"expected {RESULTS_SCHEMA})")
+        raise BadInput(f"not a sam-bench results file (schema {results.get('schema')!r}, expected {RESULTS_SCHEMA})")
     for key in ("model", "dataset", "evaluations"):
         if key not in results:
             raise BadInput(f"results file has no {key!r}")
@@ -91,12 +108,16 @@ def _entry_for(results: dict, zoo_dir) -> dict:
     else:  # a run or checkpoint evaluated directly: fine if the zoo holds the very same file
         matches = [e for e in zoo.list_entries(zoo_dir=zoo_dir) if e["weights_sha256"] == sha]
         if not matches:
-            raise BadInput(f"the evaluated weights ({model.get('ref')}, sha256 {str(sha)[:12]}) are in no zoo "
-                           "entry; add the model with `sam-bench zoo add` and evaluate the zoo id")
+            raise BadInput(
+                f"the evaluated weights ({model.get('ref')}, sha256 {str(sha)[:12]}) are in no zoo "
+                "entry; add the model with `sam-bench zoo add` and evaluate the zoo id"
+            )
         entry = matches[0]
     if sha != entry["weights_sha256"]:
-        raise BadInput(f"results are for weights with sha256 {str(sha)[:12]}, but zoo entry {entry['id']} holds "
-                       f"{entry['weights_sha256'][:12]}; evaluate the zoo entry itself")
+        raise BadInput(
+            f"results are for weights with sha256 {str(sha)[:12]}, but zoo entry {entry['id']} holds "
+            f"{entry['weights_sha256'][:12]}; evaluate the zoo entry itself"
+        )
     return entry
 
 
@@ -122,10 +143,17 @@ def aa_version_text(aa: dict) -> str:
 
 def _pgd_record(ev: dict) -> dict:
     s = ev.get("settings") or {}
-    return {"norm": ev["norm"], "eps": ev["eps"], "steps": s.get("steps"), "step_size": s.get("step_size"),
-            "restarts": s.get("restarts"), "clean_acc": percent(ev["clean_acc"]),
-            "robust_acc": percent(ev["robust_acc"]), "robust_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
-            "n_examples": ev["n_examples"]}
+    return {
+        "norm": ev["norm"],
+        "eps": ev["eps"],
+        "steps": s.get("steps"),
+        "step_size": s.get("step_size"),
+        "restarts": s.get("restarts"),
+        "clean_acc": percent(ev["clean_acc"]),
+        "robust_acc": percent(ev["robust_acc"]),
+        "robust_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
+        "n_examples": ev["n_examples"],
+    }
 
 
 def _footnote(entry: dict, aa: dict) -> str:
@@ -136,28 +164,48 @@ def _footnote(entry: dict, aa: dict) -> str:
     else:
         data = trained if not used else f"{used:,} {trained} training images"
     n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
-    evaluated = (f"the full {test_set} test set" if n == total == TEST_SET_SIZE.get(test_set)
-                 else f"the first {n:,} of {total:,} {test_set} test images")
+    evaluated = (
+        f"the full {test_set} test set"
+        if n == total == TEST_SET_SIZE.get(test_set)
+        else f"the first {n:,} of {total:,} {test_set} test images"
+    )
     epochs = f"{cfg['epochs']} epoch" + ("s" if cfg["epochs"] != 1 else "")
-    version = "" if aa.get("version", "standard") == "standard" else f" ({aa_version_text(aa)}, not the standard version)"
-    return (f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data}); "
-            f"AutoAttack{version} on {evaluated}; weights stored as {entry['weights']['dtype']}.")
+    version = (
+        "" if aa.get("version", "standard") == "standard" else f" ({aa_version_text(aa)}, not the standard version)"
+    )
+    return (
+        f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data}); "
+        f"AutoAttack{version} on {evaluated}; weights stored as {entry['weights']['dtype']}."
+    )
 
 
 def model_info(entry: dict, previous: dict | None = None) -> dict:
     """The RobustBench fields we know from the zoo entry alone (accuracies come from results)."""
     paper = entry.get("paper") or {}
-    info = {"link": paper.get("link", ""), "name": paper.get("name", entry["id"]),
-            "authors": paper.get("authors", ""), "additional_data": False, "number_forward_passes": 1,
-            "dataset": entry["dataset"], "venue": paper.get("venue") or "N/A",
-            "architecture": entry["architecture"], "eps": BOARD_EPS[entry["threat_model"]]}
+    info = {
+        "link": paper.get("link", ""),
+        "name": paper.get("name", entry["id"]),
+        "authors": paper.get("authors", ""),
+        "additional_data": False,
+        "number_forward_passes": 1,
+        "dataset": entry["dataset"],
+        "venue": paper.get("venue") or "N/A",
+        "architecture": entry["architecture"],
+        "eps": BOARD_EPS[entry["threat_model"]],
+    }
     for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
         if previous and key in previous:
             info[key] = previous[key]
     extras = dict(previous.get("sam_bench", {})) if previous else {}
-    extras.update({"model_id": entry["id"], "weights_sha256": entry["weights_sha256"],
-                   "method": entry["method"], "trained_on": entry["trained_on"],
-                   "training_cost": entry["training_cost"]})
+    extras.update(
+        {
+            "model_id": entry["id"],
+            "weights_sha256": entry["weights_sha256"],
+            "method": entry["method"],
+            "trained_on": entry["trained_on"],
+            "training_cost": entry["training_cost"],
+        }
+    )
     extras.setdefault("pgd", [])
     extras.setdefault("sources", [])
     info["sam_bench"] = extras
@@ -203,15 +251,20 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
             if old and old.get("version", "standard") == "standard" and ev["settings"]["version"] != "standard":
                 continue  # a quick version never replaces the standard one
             extras["autoattack"] = {
-                "n_examples": ev["n_examples"], "n_test_total": data.get("n_test_total"),
-                "test_set": data.get("name"), "test_set_sha256": data.get("sha256"),
-                "version": ev["settings"]["version"], "attacks": ev["settings"].get("attacks"),
+                "n_examples": ev["n_examples"],
+                "n_test_total": data.get("n_test_total"),
+                "test_set": data.get("name"),
+                "test_set_sha256": data.get("sha256"),
+                "version": ev["settings"]["version"],
+                "attacks": ev["settings"].get("attacks"),
                 "attack_reported_acc": ev.get("attack_reported_acc"),
                 "clean_acc_ci95": interval(ev["clean_acc"], ev["n_examples"]),
                 "autoattack_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
-                "seconds": ev.get("seconds"), "precision": results.get("precision"),
+                "seconds": ev.get("seconds"),
+                "precision": results.get("precision"),
                 "device_name": (results.get("environment") or {}).get("device_name"),
-                "results_sha256": source["sha256"]}
+                "results_sha256": source["sha256"],
+            }
             info["clean_acc"] = percent(ev["clean_acc"])
             info["reported"] = info["autoattack_acc"] = percent(ev["robust_acc"])
             info["footnote"] = _footnote(entry, extras["autoattack"])
@@ -220,20 +273,28 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
             changed = True
         elif ev.get("attack") == "pgd":
             record = _pgd_record(ev)
-            same = [p for p in extras["pgd"] if (p["norm"], p["eps"], p["steps"], p["restarts"]) ==
-                    (record["norm"], record["eps"], record["steps"], record["restarts"])]
+            same = [
+                p
+                for p in extras["pgd"]
+                if (p["norm"], p["eps"], p["steps"], p["restarts"])
+                == (record["norm"], record["eps"], record["steps"], record["restarts"])
+            ]
             if same and same[0]["n_examples"] > record["n_examples"]:
                 continue
             extras["pgd"] = [p for p in extras["pgd"] if p not in same] + [record]
             changed = True
     if not relevant:
-        raise BadInput(f"the results hold no AutoAttack (standard) evaluation at {tm} {BOARD_EPS[tm]} and no PGD "
-                       f"evaluation; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} "
-                       f"--eps {BOARD_EPS[tm]}")
+        raise BadInput(
+            f"the results hold no AutoAttack (standard) evaluation at {tm} {BOARD_EPS[tm]} and no PGD "
+            f"evaluation; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} "
+            f"--eps {BOARD_EPS[tm]}"
+        )
     if "autoattack_acc" not in info:
-        raise BadInput(f"{entry['id']} has no AutoAttack (standard) result at {tm} {BOARD_EPS[tm]} yet, which "
-                       f"ranks a leaderboard row; run sam-bench evaluate {entry['id']} --attack autoattack "
-                       f"--norm {tm} --eps {BOARD_EPS[tm]} first")
+        raise BadInput(
+            f"{entry['id']} has no AutoAttack (standard) result at {tm} {BOARD_EPS[tm]} yet, which "
+            f"ranks a leaderboard row; run sam-bench evaluate {entry['id']} --attack autoattack "
+            f"--norm {tm} --eps {BOARD_EPS[tm]} first"
+        )
     if not changed:
         log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"] or "these")
         return path
@@ -241,8 +302,17 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
     if source["sha256"] not in [s["sha256"] for s in extras["sources"]]:
         extras["sources"].append({**source, "created": results.get("created")})
     ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
-    order = ("model_id", "weights_sha256", "method", "trained_on", "training_cost", "degenerate", "autoattack", "pgd",
-             "sources")
+    order = (
+        "model_id",
+        "weights_sha256",
+        "method",
+        "trained_on",
+        "training_cost",
+        "degenerate",
+        "autoattack",
+        "pgd",
+        "sources",
+    )
     ordered["sam_bench"] = {k: extras[k] for k in order if k in extras}
     files.write_json(path, ordered)
     return path
@@ -250,6 +320,7 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
 
 def _eps_value(text: str) -> float:
     from sam_bench.eps import parse_eps
+
     return parse_eps(text)
 
 
@@ -259,11 +330,14 @@ def _cross_check(rb: dict | None, info: dict, tm: str) -> None:
         return
     for key in ("clean_acc", "autoattack_acc"):
         if key in rb and abs(float(rb[key]) - float(info[key])) > 0.006:
-            raise SamBenchError(f"results disagree with themselves: robustbench.{key} is {rb[key]}, "
-                                f"the AutoAttack evaluation says {info[key]}")
+            raise SamBenchError(
+                f"results disagree with themselves: robustbench.{key} is {rb[key]}, "
+                f"the AutoAttack evaluation says {info[key]}"
+            )
 
 
 # ---------------------------------------------------------------- reading and ranking
+
 
 def load_board(dataset: str, threat_model: str, leaderboard_dir=None) -> list[dict]:
     """The model_info dicts of one leaderboard, best first (AutoAttack, then clean accuracy)."""
@@ -301,8 +375,13 @@ def _training_text(m: dict) -> str:
     if not cost.get("wall_time_s"):
         return ""
     seconds = cost["wall_time_s"]
-    took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 \
+    took = (
+        f"{seconds / 3600:.1f} h"
+        if seconds >= 3600
+        else f"{seconds / 60:.1f} min"
+        if seconds >= 60
         else f"{seconds:.0f} s"
+    )
     device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
     passes = cost.get("passes_per_step")
     return f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
@@ -349,18 +428,32 @@ def rows(models: list[dict], threat_model: str) -> list[dict]:
     out = []
     for rank, m in enumerate(models, 1):
         aa_n = (m.get("sam_bench", {}).get("autoattack") or {}).get("n_examples")
-        out.append({
-            "rank": rank, "model_id": m["model_id"], "name": m.get("name", ""), "link": m.get("link", ""),
-            "footnote": m.get("footnote", ""), "clean_acc": float(m["clean_acc"]),
-            "autoattack_acc": float(m["autoattack_acc"]), "additional_data": bool(m.get("additional_data")),
-            "architecture": m.get("architecture", ""), "venue": m.get("venue") or "Unpublished",
-            "method": m.get("sam_bench", {}).get("method", ""), "training": _training_text(m),
-            "training_s": (m.get("sam_bench", {}).get("training_cost") or {}).get("wall_time_s") or 0,
-            "evaluated_on": _eval_text(m), "degenerate": m.get("sam_bench", {}).get("degenerate"),
-            "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys],
-            "clean_ci": _ci(m["clean_acc"], aa_n), "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
-            "pgd_ci": [None if (p := _pgd_record_of(m, k)) is None else _ci(p["robust_acc"], p.get("n_examples"))
-                       for k in pgd_keys]})
+        out.append(
+            {
+                "rank": rank,
+                "model_id": m["model_id"],
+                "name": m.get("name", ""),
+                "link": m.get("link", ""),
+                "footnote": m.get("footnote", ""),
+                "clean_acc": float(m["clean_acc"]),
+                "autoattack_acc": float(m["autoattack_acc"]),
+                "additional_data": bool(m.get("additional_data")),
+                "architecture": m.get("architecture", ""),
+                "venue": m.get("venue") or "Unpublished",
+                "method": m.get("sam_bench", {}).get("method", ""),
+                "training": _training_text(m),
+                "training_s": (m.get("sam_bench", {}).get("training_cost") or {}).get("wall_time_s") or 0,
+                "evaluated_on": _eval_text(m),
+                "degenerate": m.get("sam_bench", {}).get("degenerate"),
+                "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys],
+                "clean_ci": _ci(m["clean_acc"], aa_n),
+                "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
+                "pgd_ci": [
+                    None if (p := _pgd_record_of(m, k)) is None else _ci(p["robust_acc"], p.get("n_examples"))
+                    for k in pgd_keys
+                ],
+            }
+        )
     return out
 
 
@@ -371,24 +464,46 @@ def _pgd_header(key) -> str:
 
 # ---------------------------------------------------------------- rendering
 
+
 def markdown(dataset: str, threat_model: str, models: list[dict], title: str | None = None) -> str:
     eps = BOARD_EPS[threat_model]
     pgd_keys = _pgd_columns(models, threat_model)
-    head = ["#", "Model ID", "Model", "Clean accuracy", f"AutoAttack ({threat_model} {eps})",
-            *[_pgd_header(k) for k in pgd_keys], "Architecture", "Training", "Evaluated on", "Venue"]
+    head = [
+        "#",
+        "Model ID",
+        "Model",
+        "Clean accuracy",
+        f"AutoAttack ({threat_model} {eps})",
+        *[_pgd_header(k) for k in pgd_keys],
+        "Architecture",
+        "Training",
+        "Evaluated on",
+        "Venue",
+    ]
     title = title or f"**{dataset}, {threat_model}, eps = {eps}** (ranked by AutoAttack robust accuracy)"
     title += " Accuracies with their 95% Wilson interval over the test images evaluated."
-    lines = [title, "",
-             "| " + " | ".join(head) + " |", "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys))
-                                                           + ["---"] * 4) + "|"]
+    lines = [
+        title,
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys)) + ["---"] * 4) + "|",
+    ]
     for r in rows(models, threat_model):
         name = f"[{_md(r['name'])}]({r['link']})" if r["link"] else _md(r["name"])
         if r["degenerate"]:
             name += f" ⚠ degenerate: {_md(r['degenerate'])}"
-        cells = [str(r["rank"]), f"**{r['model_id']}**", name, _with_ci(r["clean_acc"], r["clean_ci"]),
-                 _with_ci(r["autoattack_acc"], r["autoattack_ci"]),
-                 *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["pgd"], r["pgd_ci"])],
-                 _md(r["architecture"]), _md(r["training"]), r["evaluated_on"], _md(r["venue"])]
+        cells = [
+            str(r["rank"]),
+            f"**{r['model_id']}**",
+            name,
+            _with_ci(r["clean_acc"], r["clean_ci"]),
+            _with_ci(r["autoattack_acc"], r["autoattack_ci"]),
+            *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["pgd"], r["pgd_ci"])],
+            _md(r["architecture"]),
+            _md(r["training"]),
+            r["evaluated_on"],
+            _md(r["venue"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -403,18 +518,28 @@ def _md(text: str) -> str:
 
 def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     shown = rows(models, threat_model)
     methods = sorted({r["method"] for r in shown})
-    colors = dict(zip(methods, plt.get_cmap("tab10").colors))
+    # tab10 is a ListedColormap, which has .colors
+    colors = dict(zip(methods, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]  # stub: any Colormap
     for r in shown:
-        ax.scatter(r["clean_acc"], r["autoattack_acc"], color=colors[r["method"]], s=36, zorder=3,
-                   label=r["method"], clip_on=False)
-        ax.annotate(f"{r['rank']}", (r["clean_acc"], r["autoattack_acc"]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
+        ax.scatter(
+            r["clean_acc"],
+            r["autoattack_acc"],
+            color=colors[r["method"]],
+            s=36,
+            zorder=3,
+            label=r["method"],
+            clip_on=False,
+        )
+        ax.annotate(
+            f"{r['rank']}", (r["clean_acc"], r["autoattack_acc"]), textcoords="offset points", xytext=(4, 4), fontsize=8
+        )
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="best")
@@ -432,16 +557,30 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     return buf.getvalue()
 
 
-def html(dataset: str, threat_model: str, models: list[dict], png: bytes | None = None, sample: bool = False,
-         other_page: str | None = None) -> str:
+def html(
+    dataset: str,
+    threat_model: str,
+    models: list[dict],
+    png: bytes | None = None,
+    sample: bool = False,
+    other_page: str | None = None,
+) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     return env.get_template("leaderboard.html.j2").render(
-        dataset=dataset, threat_model=threat_model, eps=BOARD_EPS[threat_model], rows=rows(models, threat_model),
-        pgd_headers=[_pgd_header(k) for k in _pgd_columns(models, threat_model)], version=__version__,
-        sample=sample, other_page=other_page,
-        plot=base64.b64encode(png).decode() if png else None)
+        dataset=dataset,
+        threat_model=threat_model,
+        eps=BOARD_EPS[threat_model],
+        rows=rows(models, threat_model),
+        pgd_headers=[_pgd_header(k) for k in _pgd_columns(models, threat_model)],
+        version=__version__,
+        sample=sample,
+        other_page=other_page,
+        plot=base64.b64encode(png).decode() if png else None,
+    )
 
 
 def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -> list[Path]:
@@ -451,9 +590,11 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
     root = _boards_dir(leaderboard_dir)
     found = boards(root, dataset, threat_model)
     if not found:
-        raise BadInput(f"no leaderboard entries in {root}" + (f" for {dataset or '*'}/{threat_model or '*'}"
-                                                            if dataset or threat_model else "")
-                       + "; add results with sam-bench evaluate <ModelId> ... --leaderboard")
+        raise BadInput(
+            f"no leaderboard entries in {root}"
+            + (f" for {dataset or '*'}/{threat_model or '*'}" if dataset or threat_model else "")
+            + "; add results with sam-bench evaluate <ModelId> ... --leaderboard"
+        )
     written, tables = [], {}
     for ds, tm in found:
         everything = load_board(ds, tm, root)
@@ -468,8 +609,14 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
                 continue
             sample = bool(suffix)
             other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if groups["" if sample else "-sample"] else None
-            title = (f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
-                     "(a working example; ranked by AutoAttack, not comparable with the table above)") if sample else None
+            title = (
+                (
+                    f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
+                    "(a working example; ranked by AutoAttack, not comparable with the table above)"
+                )
+                if sample
+                else None
+            )
             png = scatter_png(ds, tm, models)
             tables[f"{ds}/{tm}{'/sample' if sample else ''}"] = markdown(ds, tm, models, title)
             files.write_text(stem.with_suffix(".md"), tables[f"{ds}/{tm}{'/sample' if sample else ''}"])
@@ -488,17 +635,21 @@ def update_readme(readme, tables: dict[str, str]) -> Path:
     for board, table in tables.items():
         start, end = (_README_MARK.format(board=board, edge=e) for e in ("start", "end"))
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-        text, n = pattern.subn(lambda _: f"{start}\n{table}{end}", text)
+        replacement = f"{start}\n{table}{end}"
+        text, n = pattern.subn(lambda _, fixed=replacement: fixed, text)  # a function: the table is no regex template
         replaced += n
     if not replaced:
         marks = _README_MARK.format(board="cifar10/Linf", edge="start")
-        raise BadInput(f"{readme}: no leaderboard markers to fill; put {marks} and the matching '... end -->' "
-                       "line where the table belongs")
+        raise BadInput(
+            f"{readme}: no leaderboard markers to fill; put {marks} and the matching '... end -->' "
+            "line where the table belongs"
+        )
     files.write_text(readme, text)
     return readme
 
 
 # ---------------------------------------------------------------- submission
+
 
 def check_submission(info: dict, entry: dict | None) -> list[str]:
     """Every reason RobustBench would not take this model_info (empty list: it qualifies)."""
@@ -520,8 +671,9 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
         problems.append(f"dataset must be one of {', '.join(TEST_SET_SIZE)}, not {dataset!r}")
     threat_model = entry["threat_model"] if entry else None
     if threat_model and info.get("eps") != BOARD_EPS[threat_model]:
-        problems.append(f"eps must be the string {BOARD_EPS[threat_model]!r} for {threat_model}, "
-                        f"not {info.get('eps')!r}")
+        problems.append(
+            f"eps must be the string {BOARD_EPS[threat_model]!r} for {threat_model}, not {info.get('eps')!r}"
+        )
     values = {}
     for key in ("clean_acc", "reported", "autoattack_acc"):
         v = info.get(key)
@@ -532,7 +684,7 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
             if not 0 <= values[key] <= 100:
                 raise ValueError
         except ValueError:
-            problems.append(f"{key} must be a percentage written as a string, like \"45.67\" (got {v!r})")
+            problems.append(f'{key} must be a percentage written as a string, like "45.67" (got {v!r})')
     if "clean_acc" in values and "autoattack_acc" in values and values["autoattack_acc"] > values["clean_acc"]:
         problems.append("autoattack_acc exceeds clean_acc")
     extras = info.get("sam_bench") or {}
@@ -541,11 +693,13 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
         problems.append("the robust accuracy must come from AutoAttack's standard version")
     if aa.get("precision") not in (None, "fp32"):  # low precision can weaken gradient attacks
         problems.append(f"AutoAttack ran in {aa['precision']}; RobustBench numbers must be measured in fp32")
-    full = TEST_SET_SIZE.get(dataset)
+    full = TEST_SET_SIZE.get(dataset or "")  # a missing dataset is reported above
     if full and aa and (aa.get("n_examples"), aa.get("n_test_total"), aa.get("test_set")) != (full, full, dataset):
-        problems.append(f"AutoAttack ran on {aa.get('n_examples')} images of {aa.get('test_set')} "
-                        f"({aa.get('n_test_total')} in that test set); RobustBench needs the full {dataset} "
-                        f"test set of {full:,} images")
+        problems.append(
+            f"AutoAttack ran on {aa.get('n_examples')} images of {aa.get('test_set')} "
+            f"({aa.get('n_test_total')} in that test set); RobustBench needs the full {dataset} "
+            f"test set of {full:,} images"
+        )
     trained_on = extras.get("trained_on")
     if trained_on != dataset:
         what = "the bundled 1,500-image sample" if trained_on == "cifar10-sample" else trained_on
@@ -563,34 +717,38 @@ def issue_text(info: dict, entry: dict, model_id: str) -> str:
     """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
     aa = info["sam_bench"]["autoattack"]
     w = entry["weights"]
-    where = w.get("url") or (f"model_zoo/{entry['dataset']}/{entry['threat_model']}/{w['file']} in the sam-bench "
-                             "repository (no public URL recorded: add one with `sam-bench zoo add --url`, or share "
-                             "the file privately with adversarial.benchmark@gmail.com)")
-    robustbench_arch = entry["arch"]["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4") \
+    where = w.get("url") or (
+        f"model_zoo/{entry['dataset']}/{entry['threat_model']}/{w['file']} in the sam-bench "
+        "repository (no public URL recorded: add one with `sam-bench zoo add --url`, or share "
+        "the file privately with adversarial.benchmark@gmail.com)"
+    )
+    robustbench_arch = (
+        entry["arch"]["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4")
         and entry["arch"].get("width", 1.0) == 1.0
+    )
     base_id = model_id.split("_")[0]
     return f"""Title: [New Model] {base_id}
 
 # Paper Information
 
-- **Paper Title**: {info['name']}
-- **Paper URL**: {info['link']}
-- **Paper authors**: {info['authors']}
+- **Paper Title**: {info["name"]}
+- **Paper URL**: {info["link"]}
+- **Paper authors**: {info["authors"]}
 
 # Leaderboard Claim(s)
 
 ## Model 1
 
-- **Architecture**: {info['architecture']}
-- **Threat Model**: {entry['threat_model']}
-- **eps**: {info['eps']}
-- **Clean accuracy**: {info['clean_acc']}%
-- **Robust accuracy**: {info['autoattack_acc']}%
-- **Additional data**: {str(info['additional_data']).lower()}
+- **Architecture**: {info["architecture"]}
+- **Threat Model**: {entry["threat_model"]}
+- **eps**: {info["eps"]}
+- **Clean accuracy**: {info["clean_acc"]}%
+- **Robust accuracy**: {info["autoattack_acc"]}%
+- **Additional data**: {str(info["additional_data"]).lower()}
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
-{info['dataset']} test set ({aa['n_examples']:,} images), {aa.get('precision') or 'fp32'} on \
-{aa.get('device_name') or 'unknown device'}; run with `sam-bench evaluate {model_id} --attack autoattack \
---norm {entry['threat_model']} --eps {info['eps']}` (sam-bench {__version__}), weights sha256 {w['sha256']}.
+{info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \
+{aa.get("device_name") or "unknown device"}; run with `sam-bench evaluate {model_id} --attack autoattack \
+--norm {entry["threat_model"]} --eps {info["eps"]}` (sam-bench {__version__}), weights sha256 {w["sha256"]}.
 - **Checkpoint and code**: {where}. Model id in the zoo: `{model_id}`.
 
 # Model Zoo:
@@ -611,8 +769,10 @@ def submit(model_id: str, leaderboard_dir=None, zoo_dir=None, out_dir=None, pape
     entry = zoo.find_entry(model_id, zoo_dir)
     path = _boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{model_id}.json"
     if not path.is_file():
-        raise BadInput(f"{model_id} has no leaderboard entry ({path}); run sam-bench evaluate {model_id} "
-                       f"--attack autoattack --leaderboard first")
+        raise BadInput(
+            f"{model_id} has no leaderboard entry ({path}); run sam-bench evaluate {model_id} "
+            f"--attack autoattack --leaderboard first"
+        )
     info = files.read_json(path)
     info.update({k: v for k, v in (paper or {}).items() if v is not None})
     problems = check_submission(info, entry)

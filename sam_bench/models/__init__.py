@@ -9,14 +9,12 @@ A model is rebuilt from its *spec*, a plain dict stored in every run's metadata:
 {"arch": "preactresnet18", "num_classes": 10, "mean": [...], "std": [...], "width": 1.0}
 plus, for timm models built with constructor arguments, "kwargs": {"depth": 6, ...}.
 """
-from __future__ import annotations
 
-from typing import Callable
+from __future__ import annotations
 
 import torch.nn as nn
 
 from sam_bench.errors import BadInput
-
 from sam_bench.models.registry import _REGISTRY, list_models, register_model  # noqa: F401  (the public calls)
 
 
@@ -62,8 +60,13 @@ def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs
         raise BadInput(f"--width must be > 0, got {width}")
     if kwargs and not arch.startswith("timm:"):
         raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {arch} takes --width only")
-    spec = {"arch": arch, "num_classes": int(num_classes), "mean": [float(m) for m in mean],
-            "std": [float(s) for s in std], "width": float(width)}
+    spec = {
+        "arch": arch,
+        "num_classes": int(num_classes),
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "width": float(width),
+    }
     if kwargs:  # only when given: specs of models without them stay as they always were
         spec["kwargs"] = dict(kwargs)
     return spec
@@ -75,7 +78,10 @@ def create_model(spec: dict) -> nn.Module:
     common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"])
     if arch.startswith("timm:"):
         from sam_bench.models.timm_adapter import create_timm_model
-        return create_timm_model(arch[len("timm:"):], width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common)
+
+        return create_timm_model(
+            arch[len("timm:") :], width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common
+        )
     if arch not in _REGISTRY:
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
     return _REGISTRY[arch](width=spec.get("width", 1.0), **common)

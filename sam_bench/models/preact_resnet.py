@@ -5,11 +5,12 @@ BatchNorm+ReLU precede the classifier. Parameter names and function equal Robust
 `PreActResNet(PreActBlock, [2, 2, 2, 2], bn_before_fc=True, out_shortcut=True)`, so weights move
 both ways (for width 1.0). `width` scales every stage (0.25 -> 16/32/64/128 channels) for CPU runs.
 """
+
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sam_bench.models.registry import register_model
 from sam_bench.models.normalization import InputNormalization
+from sam_bench.models.registry import register_model
 
 
 class PreActBlock(nn.Module):

@@ -1,8 +1,9 @@
 """The architectures' registry: name -> constructor (`register_model`, `list_models`), a module of its
 own so that each architecture's module registers itself without importing the package that lists them."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 
@@ -13,6 +14,7 @@ def register_model(name: str):
     def wrap(fn):
         _REGISTRY[name] = fn
         return fn
+
     return wrap
 
 

@@ -13,6 +13,7 @@ same network. The CIFAR adaptations, per family (each tested in tests/test_timm_
   - MobileNet / EfficientNet (`conv_stem` with stride 2): stride 1, so their five downsamplings end
     at 2x2 rather than 1x1.
 """
+
 import torch.nn as nn
 
 from sam_bench.errors import BadInput
@@ -39,14 +40,18 @@ def family(name: str) -> str:
     return model_entrypoint(name).__module__
 
 
-def create_timm_model(name: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None) -> nn.Module:
+def create_timm_model(
+    name: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None
+) -> nn.Module:
     import timm
 
     if not timm.is_model(name):
         raise BadInput(f"unknown timm model {name!r} (see timm.list_models())")
     if width != 1.0:
-        raise BadInput("--width applies to the built-in architectures only, not to timm models "
-                       "(pass timm's own size arguments with --arch-kwargs, e.g. embed_dim=96)")
+        raise BadInput(
+            "--width applies to the built-in architectures only, not to timm models "
+            "(pass timm's own size arguments with --arch-kwargs, e.g. embed_dim=96)"
+        )
     kwargs = dict(kwargs or {})
     if family(name) in VIT_MODULES:
         kwargs.setdefault("patch_size", CIFAR_PATCH)

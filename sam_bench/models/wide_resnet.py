@@ -3,11 +3,12 @@
 Parameter names match robustbench.model_zoo.architectures.wide_resnet.WideResNet, so weights move
 both ways for the same depth and widen factor (and width 1.0).
 """
+
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sam_bench.models.registry import register_model
 from sam_bench.models.normalization import InputNormalization
+from sam_bench.models.registry import register_model
 
 
 class WideBlock(nn.Module):
@@ -32,8 +33,9 @@ class WideBlock(nn.Module):
 class WideStage(nn.Module):
     def __init__(self, n, in_planes, planes, stride):
         super().__init__()
-        self.layer = nn.Sequential(*[WideBlock(in_planes if i == 0 else planes, planes, stride if i == 0 else 1)
-                                     for i in range(n)])
+        self.layer = nn.Sequential(
+            *[WideBlock(in_planes if i == 0 else planes, planes, stride if i == 0 else 1) for i in range(n)]
+        )
 
     def forward(self, x):
         return self.layer(x)

@@ -9,6 +9,7 @@ A run directory (`out`) holds:
 Under torchrun (see sam_bench.distributed) every process runs this loop on its slice of each
 global batch; rank 0 writes the files and shows the progress.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -26,11 +28,11 @@ from sam_bench import clock, distributed, files
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.memory_format import training_format
-from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
+from sam_bench.memory_format import place, training_format
 from sam_bench.models import create_model, make_spec
-from sam_bench.training.optim import SAM
 from sam_bench.provenance import environment, resolve_device
+from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
+from sam_bench.training.optim import SAM
 
 SCHEDULES = ("piecewise", "cosine")
 DEFAULT_RHO = {"sam": 0.05, "asam": 0.5, "sam-at": 0.05}
@@ -71,14 +73,16 @@ class TrainConfig:
     # (time limit, --stop-after-epochs) and after the last epoch.
     checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         if self.method not in METHODS:
             raise BadInput(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.schedule not in SCHEDULES:
             raise BadInput(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.sam_perturbation not in distributed.SAM_PERTURBATIONS:
-            raise BadInput(f"unknown SAM perturbation {self.sam_perturbation!r}; choose "
-                           f"{' or '.join(distributed.SAM_PERTURBATIONS)}")
+            raise BadInput(
+                f"unknown SAM perturbation {self.sam_perturbation!r}; choose "
+                f"{' or '.join(distributed.SAM_PERTURBATIONS)}"
+            )
         if self.precision not in ("auto", "fp32", "bf16"):
             raise BadInput(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
         if self.method in USES_SAM:
@@ -116,11 +120,16 @@ class TrainConfig:
     def attack(self) -> dict | None:
         if self.method not in USES_ATTACK:
             return None
-        return dict(eps=parse_eps(self.attack_eps), norm=self.attack_norm, steps=self.attack_steps,
-                    step_size=parse_eps(self.attack_step_size))
+        assert self.attack_step_size is not None, "validate() sets the default step size"
+        return dict(
+            eps=parse_eps(self.attack_eps),
+            norm=self.attack_norm,
+            steps=self.attack_steps,
+            step_size=parse_eps(self.attack_step_size),
+        )
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -149,10 +158,14 @@ def _check_same_precision(out: Path, stored: dict, precision: str, device: torch
     """A run continues in the precision it started in: `auto` means bf16 on a GPU and fp32 on a CPU,
     and a run that silently switched would be neither recipe."""
     config = stored.get("config") or {}
-    before = stored.get("precision_used") or precision_used(config.get("precision", "auto"), stored.get("device", "cpu"))
+    before = stored.get("precision_used") or precision_used(
+        config.get("precision", "auto"), stored.get("device", "cpu")
+    )
     if before != precision:
-        raise BadInput(f"--resume: {out} trained in {before} so far and would continue in {precision} on {device}; "
-                       f"continue it on a device where --precision {config.get('precision', 'auto')} means {before}")
+        raise BadInput(
+            f"--resume: {out} trained in {before} so far and would continue in {precision} on {device}; "
+            f"continue it on a device where --precision {config.get('precision', 'auto')} means {before}"
+        )
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -169,8 +182,9 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
-    kwargs = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    kwargs: dict[str, Any] = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.method in USES_SAM:
+        assert cfg.rho is not None, "validate() sets the method's default rho"
         return SAM(model.parameters(), torch.optim.SGD, rho=cfg.rho, adaptive=cfg.method == "asam", **kwargs)
     return torch.optim.SGD(model.parameters(), **kwargs)
 
@@ -195,8 +209,9 @@ def _check_out_dir(out: Path, resume: bool) -> None:
             raise BadInput(f"--resume: {out} holds no run to resume (no metadata.json)")
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BadInput(f"--out {out} already holds files (another run?); pass --resume to continue it "
-                       "or choose an empty directory")
+        raise BadInput(
+            f"--out {out} already holds files (another run?); pass --resume to continue it or choose an empty directory"
+        )
 
 
 def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
@@ -209,13 +224,22 @@ def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
         if key in RUNTIME_KEYS:
             stored[key] = value
         elif key in stored and stored[key] != value:
-            raise BadInput(f"--resume: --{key.replace('_', '-')} {value} differs from the run's "
-                           f"{stored[key]}; start a new run to change the recipe")
+            raise BadInput(
+                f"--resume: --{key.replace('_', '-')} {value} differs from the run's "
+                f"{stored[key]}; start a new run to change the recipe"
+            )
     return TrainConfig.from_dict(stored)
 
 
-def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_epochs: int | None = None,
-          max_minutes: float | None = None, progress: bool = True, stop_at: float | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    resume: bool = False,
+    stop_after_epochs: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+    stop_at: float | None = None,
+) -> dict:
     """Train (or continue) the run in `out`; returns its metadata. With `stop_after_epochs`, or a time
     limit (`max_minutes` from this call's start, or `stop_at`, a `time.time()` value), the call ends
     early after a finished epoch, leaving a resumable checkpoint: an epoch starts only when it is
@@ -236,8 +260,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         if stored.get("status") == "complete":
             if (out / "model.safetensors").is_file():
                 return stored  # nothing left to do
-            raise SamBenchError(f"--resume: {out} finished training but its model.safetensors is gone; nothing "
-                                "was retrained (remove the folder to train it again)")
+            raise SamBenchError(
+                f"--resume: {out} finished training but its model.safetensors is gone; nothing "
+                "was retrained (remove the folder to train it again)"
+            )
     device = ctx.device if ctx is not None else resolve_device(cfg.device)
     if device.type == "cuda":
         # Fixed input shapes: cuDNN's autotuner picks each convolution's fastest algorithm once.
@@ -253,7 +279,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
     if cfg.n_train is not None:
         if cfg.n_train > len(y_train):
             raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
-        keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.n_train].numpy()
+        keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.n_train].numpy()
         x_train, y_train = x_train[keep], y_train[keep]
     torch.manual_seed(cfg.seed)
     spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width, cfg.arch_kwargs)
@@ -261,12 +287,12 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
     if ctx is not None:
         model = distributed.synchronise_batchnorm(model, device)
     layout = training_format(model, device)  # NHWC where it is fast and safe; batches follow the model
-    model = model.to(device, memory_format=layout)
-    train_loader = DeviceLoader(x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed,
-                                memory_format=layout)
+    model = place(model, device, layout)
+    train_loader = DeviceLoader(
+        x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout
+    )
     x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
-    test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False,
-                               memory_format=layout)
+    test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False, memory_format=layout)
     optimizer = build_optimizer(cfg, model)
     shard = None
     if ctx is not None:
@@ -278,12 +304,18 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
 
     start_epoch, history, elapsed = 0, [], 0.0
     metadata = {
-        "config": asdict(cfg), "arch": spec, "dataset": data.describe(), "method": cfg.method,
+        "config": asdict(cfg),
+        "arch": spec,
+        "dataset": data.describe(),
+        "method": cfg.method,
         "passes_per_step": passes_per_step(cfg.method, cfg.attack_steps),
-        "n_train_used": len(y_train), **environment(device), "status": "running",
+        "n_train_used": len(y_train),
+        **environment(device),
+        "status": "running",
         "processes": 1 if ctx is None else ctx.world,
         "memory_format": "channels_last" if layout == torch.channels_last else "contiguous",
-        "precision_used": precision, "cudnn_benchmark": device.type == "cuda",
+        "precision_used": precision,
+        "cudnn_benchmark": device.type == "cuda",
     }
     if resume and (out / "checkpoint.pt").is_file():
         ckpt = files.torch_load(out / "checkpoint.pt")
@@ -307,30 +339,53 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
     last_checkpoint, last_save_s, saved_epoch = time.time(), 0.0, start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         epoch_start = time.time()
-        record = _train_one_epoch(cfg, forward_model, optimizer, train_loader, epoch, autocast, progress, out,
-                                  steps_per_epoch, shard, saved_epoch)
+        record = _train_one_epoch(
+            cfg,
+            forward_model,
+            optimizer,
+            train_loader,
+            epoch,
+            autocast,
+            progress,
+            out,
+            steps_per_epoch,
+            shard,
+            saved_epoch,
+        )
         record["test_acc"] = evaluate_clean(eval_model, test_loader, autocast, ctx)
         elapsed += record["seconds"]
         history.append(record)
         if progress:
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
-                       f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
-                       f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)")
-        next_epoch_s = expected_epoch_seconds(time.time() - epoch_start, record, steps_per_epoch,
-                                              first_of_call=epochs_this_call == 0)
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
+                f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
+                f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)"
+            )
+        next_epoch_s = expected_epoch_seconds(
+            time.time() - epoch_start, record, steps_per_epoch, first_of_call=epochs_this_call == 0
+        )
         epochs_this_call += 1
         stop = epoch + 1 < cfg.epochs and (
             (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
-            or not clock.fits(deadline, next_epoch_s + last_save_s))
+            or not clock.fits(deadline, next_epoch_s + last_save_s)
+        )
         if ctx is not None:
             stop = ctx.agree(stop)  # rank 0's clock decides for all
         due = time.time() - last_checkpoint >= cfg.checkpoint_every_s  # (only rank 0 writes: its clock)
         if main and (stop or due or epoch + 1 == cfg.epochs):
             # The log is written with the checkpoint: it lists exactly the epochs a resumed run keeps.
             saving = time.time()
-            files.torch_save(out / "checkpoint.pt", {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(device),
-                "epoch": epoch + 1, "history": history, "elapsed": elapsed})
+            files.torch_save(
+                out / "checkpoint.pt",
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": _rng_state(device),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "elapsed": elapsed,
+                },
+            )
             files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
             last_checkpoint, last_save_s, saved_epoch = time.time(), time.time() - saving, epoch + 1
         if stop:
@@ -348,10 +403,14 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, stop_after_ep
         ctx.barrier()  # the weights are on disk for every process
     last = history[-1]
     metadata.update(
-        status="complete", epochs_done=cfg.epochs, wall_time_s=elapsed,
+        status="complete",
+        epochs_done=cfg.epochs,
+        wall_time_s=elapsed,
         images_per_s=sum(r["images"] for r in history) / max(elapsed, 1e-9),
         final={"train_loss": last["train_loss"], "train_acc": last["train_acc"], "test_acc": last["test_acc"]},
-        weights="model.safetensors", weights_sha256=files.sha256_file(weights))
+        weights="model.safetensors",
+        weights_sha256=files.sha256_file(weights),
+    )
     if main:
         files.write_json(out / "metadata.json", metadata)
     return metadata
@@ -370,8 +429,9 @@ def expected_epoch_seconds(epoch_wall_s: float, record: dict, steps: int, first_
     return epoch_wall_s - max(0.0, record["first_step_s"] - warm_step_s)
 
 
-def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch,
-                     shard=None, saved_epoch: int = 0) -> dict:
+def _train_one_epoch(
+    cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch, shard=None, saved_epoch: int = 0
+) -> dict:
     model.train()
     device = loader.y.device
     loss_sum = torch.zeros((), device=device)
@@ -380,8 +440,14 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
     loss_sum_all, correct_all = loss_sum, correct  # one process: the same tensors, summed in place
     attack = cfg.attack()
     start = time.time()
-    bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-               disable=not progress, leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        total=steps_per_epoch,
+        desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        unit="batch",
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
     for step, (x, y) in enumerate(loader.epoch(epoch)):
         lr = learning_rate(cfg, epoch, step, steps_per_epoch)
         for group in optimizer.param_groups:
@@ -403,16 +469,30 @@ def _train_one_epoch(cfg, model, optimizer, loader, epoch, autocast, progress, o
             mean_loss = loss_sum_all.item() / seen
             if not math.isfinite(mean_loss):
                 bar.close()
-                kept = f"the last checkpoint (epoch {saved_epoch}) is kept" if saved_epoch else "no checkpoint was written"
-                raise SamBenchError(f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); "
-                                    f"stopped: {kept} in {out}")
-            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct_all.item() / seen:.1%}",
-                            img_s=f"{seen / max(time.time() - start, 1e-9):.0f}", lr=f"{lr:.3g}")
+                kept = (
+                    f"the last checkpoint (epoch {saved_epoch}) is kept" if saved_epoch else "no checkpoint was written"
+                )
+                raise SamBenchError(
+                    f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); stopped: {kept} in {out}"
+                )
+            bar.set_postfix(
+                loss=f"{mean_loss:.3f}",
+                acc=f"{correct_all.item() / seen:.1%}",
+                img_s=f"{seen / max(time.time() - start, 1e-9):.0f}",
+                lr=f"{lr:.3g}",
+            )
         bar.update(1)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.time() - start
-    return {"epoch": epoch + 1, "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
-            "train_loss": loss_sum_all.item() / max(seen, 1), "train_acc": correct_all.item() / max(seen, 1),
-            "seconds": seconds, "first_step_s": first_step_s, "images": seen, "images_per_s": seen / max(seconds, 1e-9)}
+    return {
+        "epoch": epoch + 1,
+        "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
+        "train_loss": loss_sum_all.item() / max(seen, 1),
+        "train_acc": correct_all.item() / max(seen, 1),
+        "seconds": seconds,
+        "first_step_s": first_step_s,
+        "images": seen,
+        "images_per_s": seen / max(seconds, 1e-9),
+    }

@@ -6,6 +6,7 @@ at:       SGD on PGD examples.            sam-at:     SAM on PGD examples.
 Under torchrun a step gets the global batch and a `sam_bench.distributed.Shard`: the process
 trains on its slice, with the random numbers one process would have drawn for that slice.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -57,21 +58,25 @@ def sam_step(model, optimizer, x, y, autocast=nullcontext, first_pass=nullcontex
     return loss.detach(), logits.detach()
 
 
-def train_step(method: str, model, optimizer, x, y, attack: dict | None = None, autocast=nullcontext,
-               shard=None, start=None):
+def train_step(
+    method: str, model, optimizer, x, y, attack: dict | None = None, autocast=nullcontext, shard=None, start=None
+):
     """One step on the batch (x, y); with a `shard`, (x, y) is the global batch and the returned
     loss and logits are this process's slice's. `start`: the attack's random start for the batch
     (for the whole global batch under a shard); drawn here when not given."""
     attack_model, first_pass = model, nullcontext
     if shard is not None:
         attack_model, first_pass = shard.attack_model, shard.sam_first_pass
-        if method in USES_ATTACK and attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
-            # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
-            if start is None:
-                start = random_perturbation(x, attack["eps"], attack["norm"])
-            start = shard.take(start)
+        if method in USES_ATTACK:
+            assert attack is not None, f"{method} trains on attacks and needs their settings"
+            if attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
+                # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
+                if start is None:
+                    start = random_perturbation(x, attack["eps"], attack["norm"])
+                start = shard.take(start)
         x, y = shard.take(x), shard.take(y)
     if method in USES_ATTACK:
+        assert attack is not None, f"{method} trains on attacks and needs their settings"
         x = adversarial_examples(attack_model, x, y, attack, autocast, start)
     if method in USES_SAM:
         return sam_step(model, optimizer, x, y, autocast, first_pass)

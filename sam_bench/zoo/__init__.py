@@ -2,6 +2,7 @@
 (`robustbench_hook`). The store's calls are also reachable here (`sam_bench.zoo.add`, `from
 sam_bench.zoo import register_with_robustbench`), imported on first use: the store imports torch, and
 `import sam_bench` installs the RobustBench hook without it."""
+
 from __future__ import annotations
 
 import importlib

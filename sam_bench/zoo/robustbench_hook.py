@@ -3,6 +3,7 @@
 Kept apart from `sam_bench.zoo` so that `import sam_bench` installs the hook without importing
 torch; the zoo is imported only when RobustBench is.
 """
+
 from __future__ import annotations
 
 import importlib.abc

@@ -14,28 +14,26 @@ from its model_dir; when that file is missing it "downloads" it through our brid
 a plain state_dict from the verified safetensors (read back with torch.load(weights_only=True)).
 A stale or edited .pt is refused: the model only accepts exactly the zoo's verified tensors.
 """
+
 from __future__ import annotations
 
 import datetime
 import difflib
 import functools
 import hashlib
-import importlib.abc
-import importlib.util
 import logging
 import os
 import re
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import torch
 
 from sam_bench import files
-from sam_bench.version import __version__
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training.methods import USES_ATTACK
+from sam_bench.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +69,7 @@ def _value(x) -> str:
 
 # ---------------------------------------------------------------- finding entries
 
+
 def _json_paths(zoo: Path) -> list[Path]:
     return sorted(zoo.glob("*/*/*.json"))
 
@@ -90,8 +89,9 @@ def _read_entry(path: Path) -> dict:
     entry = files.read_json(path)
     where = (entry.get("id"), entry.get("dataset"), entry.get("threat_model"))
     if entry.get("schema") != SCHEMA or where != (path.stem, path.parent.parent.name, path.parent.name):
-        raise SamBenchError(f"{path}: not a sam-bench zoo entry, or its id/dataset/threat model do not "
-                            "match where the file is")
+        raise SamBenchError(
+            f"{path}: not a sam-bench zoo entry, or its id/dataset/threat model do not match where the file is"
+        )
     return entry
 
 
@@ -102,8 +102,11 @@ def _locate(model_id: str, zoo_dir=None) -> Path:
     if not hits:
         known = [p.stem for p in _json_paths(zoo)]
         close = difflib.get_close_matches(model_id, known, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else (
-            f" ({len(known)} entries; see sam-bench zoo list)" if known else " (the zoo is empty)")
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else (f" ({len(known)} entries; see sam-bench zoo list)" if known else " (the zoo is empty)")
+        )
         raise BadInput(f"unknown model id {model_id!r} in {zoo}{hint}")
     if len(hits) > 1:
         raise SamBenchError(f"model id {model_id!r} is in the zoo more than once: {', '.join(map(str, hits))}")
@@ -115,6 +118,7 @@ def find_entry(model_id: str, zoo_dir=None) -> dict:
 
 
 # ---------------------------------------------------------------- weights
+
 
 def git_blob_id(data: bytes) -> str:
     """The id git gives a file with these bytes (`git hash-object`), known before it is committed."""
@@ -159,7 +163,7 @@ def weights_file(entry: dict, zoo_dir=None) -> tuple[Path, str]:
         if data is None:
             tried.append(problem)
             continue
-        files.atomic_write(cached, lambda f: f.write(data))
+        files.atomic_write(cached, lambda f, payload=data: f.write(payload))
         return cached, source
     if len(tried) == 1:
         tried.append("the entry names no git blob and no url to get it from")
@@ -170,8 +174,10 @@ def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path
     """The entry's tensors as stored (fp32 or fp16), after checking the file's sha256."""
     path, _ = weights_file(entry, zoo_dir)
     if files.sha256_file(path) != entry["weights"]["sha256"]:
-        raise SamBenchError(f"{path}: sha256 does not match zoo entry {entry['id']} "
-                            "(file changed, truncated or damaged; restore it, e.g. with git checkout)")
+        raise SamBenchError(
+            f"{path}: sha256 does not match zoo entry {entry['id']} "
+            "(file changed, truncated or damaged; restore it, e.g. with git checkout)"
+        )
     return files.load_safetensors(path), path
 
 
@@ -194,19 +200,21 @@ def load_model(model_id: str, dataset="cifar10", threat_model="Linf", zoo_dir=No
     dataset, threat_model = _value(dataset), _value(threat_model)
     entry = find_entry(model_id, zoo_dir)
     if (entry["dataset"], entry["threat_model"]) != (dataset, threat_model):
-        raise BadInput(f"{model_id} is a {entry['dataset']}/{entry['threat_model']} model, "
-                       f"not {dataset}/{threat_model}")
+        raise BadInput(
+            f"{model_id} is a {entry['dataset']}/{entry['threat_model']} model, not {dataset}/{threat_model}"
+        )
     return _build(entry, zoo_dir)[0]
 
 
 # ---------------------------------------------------------------- adding
+
 
 def architecture_name(spec: dict) -> str:
     """RobustBench-style architecture text: 'PreActResNet-18', 'WideResNet-28-10 (width x0.25)'."""
     arch = spec["arch"]
     if arch.startswith("timm:"):
         given = spec.get("kwargs") or {}
-        return arch[len("timm:"):] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
+        return arch[len("timm:") :] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
     names = {"preactresnet18": "PreActResNet-18"}
     name = names.get(arch) or arch.replace("wideresnet", "WideResNet")
     width = spec.get("width", 1.0)
@@ -215,8 +223,13 @@ def architecture_name(spec: dict) -> str:
 
 def method_name(config: dict) -> str:
     method = config["method"]
-    text = {"standard": "standard training", "sam": "SAM", "asam": "ASAM", "at": "PGD AT",
-            "sam-at": "SAM + PGD AT"}.get(method, method)
+    text = {
+        "standard": "standard training",
+        "sam": "SAM",
+        "asam": "ASAM",
+        "at": "PGD AT",
+        "sam-at": "SAM + PGD AT",
+    }.get(method, method)
     details = []
     if config.get("rho") is not None:
         details.append(f"rho={config['rho']:g}")
@@ -230,8 +243,9 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
     cfg, spec = metadata["config"], metadata["arch"]
     year = year or datetime.date.today().year
     arch = spec["arch"]
-    short = {"preactresnet18": "PRN18"}.get(arch) or re.sub(r"[^A-Za-z0-9.-]", "-", arch.replace("wideresnet", "WRN")
-                                                            .replace("timm:", ""))
+    short = {"preactresnet18": "PRN18"}.get(arch) or re.sub(
+        r"[^A-Za-z0-9.-]", "-", arch.replace("wideresnet", "WRN").replace("timm:", "")
+    )
     if spec.get("width", 1.0) != 1.0:
         short += f"-w{spec['width']:g}"
     for key, value in (spec.get("kwargs") or {}).items():  # timm constructor arguments: patch_size=4 -> -patch_size4
@@ -253,21 +267,37 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
 
 def check_id(model_id: str) -> None:
     if not ID_PATTERN.fullmatch(model_id):
-        raise BadInput(f"invalid model id {model_id!r}: use RobustBench's scheme <Author><Year><Keyword>_<variant>, "
-                       "e.g. SamBench2025SAM_PRN18_rho0.1 (no underscore before the variant; letters, digits, "
-                       "'-' and '.' in the variant)")
+        raise BadInput(
+            f"invalid model id {model_id!r}: use RobustBench's scheme <Author><Year><Keyword>_<variant>, "
+            "e.g. SamBench2025SAM_PRN18_rho0.1 (no underscore before the variant; letters, digits, "
+            "'-' and '.' in the variant)"
+        )
 
 
-def add(run_dir, model_id: str | None = None, threat_model: str | None = None, zoo_dir=None,
-        precision: str = "auto", paper: dict | None = None, url: str | None = None) -> dict:
+def add(
+    run_dir,
+    model_id: str | None = None,
+    threat_model: str | None = None,
+    zoo_dir=None,
+    precision: str = "auto",
+    paper: dict | None = None,
+    url: str | None = None,
+) -> dict:
     """Copy a finished run into the zoo (see _add); the zoo is locked meanwhile, so that concurrent
     writers (SLURM jobs of one grid) cannot take the same free id."""
     with files.locked(_zoo(zoo_dir)):
         return _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
 
 
-def _add(run_dir, model_id: str | None = None, threat_model: str | None = None, zoo_dir=None,
-         precision: str = "auto", paper: dict | None = None, url: str | None = None) -> dict:
+def _add(
+    run_dir,
+    model_id: str | None = None,
+    threat_model: str | None = None,
+    zoo_dir=None,
+    precision: str = "auto",
+    paper: dict | None = None,
+    url: str | None = None,
+) -> dict:
     """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
 
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
@@ -282,8 +312,10 @@ def _add(run_dir, model_id: str | None = None, threat_model: str | None = None, 
         raise BadInput(f"{run_dir}: not a run directory (no metadata.json)")
     meta = files.read_json(run_dir / "metadata.json")
     if meta.get("status") != "complete" or not meta.get("weights"):
-        raise BadInput(f"{run_dir}: training has not finished, so there are no final weights to add "
-                       "(resume it with sam-bench train --resume)")
+        raise BadInput(
+            f"{run_dir}: training has not finished, so there are no final weights to add "
+            "(resume it with sam-bench train --resume)"
+        )
     if not (run_dir / meta["weights"]).is_file():
         raise BadInput(f"{run_dir / meta['weights']}: weights file not found; the run directory has no weights to add")
     load_run(run_dir)  # checks the sha256 and that the weights fit the architecture
@@ -325,18 +357,37 @@ def _add(run_dir, model_id: str | None = None, threat_model: str | None = None, 
         "method": meta["method"],
         "trained_on": meta["dataset"]["name"],
         "weights_sha256": sha,
-        "weights": {"file": weights_path.name, "format": "safetensors", "dtype": dtype, "bytes": len(data),
-                    "sha256": sha, "git_blob": git_blob_id(data), "url": url},
+        "weights": {
+            "file": weights_path.name,
+            "format": "safetensors",
+            "dtype": dtype,
+            "bytes": len(data),
+            "sha256": sha,
+            "git_blob": git_blob_id(data),
+            "url": url,
+        },
         "training_cost": {
-            "wall_time_s": meta.get("wall_time_s"), "device": meta.get("device"),
-            "device_name": meta.get("device_name"), "images_per_s": meta.get("images_per_s"),
-            "passes_per_step": meta.get("passes_per_step"), "epochs": meta["config"].get("epochs"),
-            "n_train": meta.get("n_train_used", meta["dataset"].get("n_train"))},
-        "paper": {"name": f"{architecture_name(meta['arch'])}, {method_name(meta['config'])}",
-                  "link": "", "authors": "", "venue": "N/A", **(paper or {})},
-        "added": {"from_run": str(run_dir), "run_weights_sha256": meta.get("weights_sha256"),
-                  "sam_bench_version": __version__,
-                  "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+            "wall_time_s": meta.get("wall_time_s"),
+            "device": meta.get("device"),
+            "device_name": meta.get("device_name"),
+            "images_per_s": meta.get("images_per_s"),
+            "passes_per_step": meta.get("passes_per_step"),
+            "epochs": meta["config"].get("epochs"),
+            "n_train": meta.get("n_train_used", meta["dataset"].get("n_train")),
+        },
+        "paper": {
+            "name": f"{architecture_name(meta['arch'])}, {method_name(meta['config'])}",
+            "link": "",
+            "authors": "",
+            "venue": "N/A",
+            **(paper or {}),
+        },
+        "added": {
+            "from_run": str(run_dir),
+            "run_weights_sha256": meta.get("weights_sha256"),
+            "sam_bench_version": __version__,
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
         "training": meta,
     }
     try:
@@ -415,17 +466,22 @@ def _robustbench_model(model_id: str) -> torch.nn.Module:
     model, state = _build(find_entry(model_id, _REGISTERED[model_id]), _REGISTERED[model_id])
     bad = [k for k in state if "module." in k or "model." in k]
     if bad:  # RobustBench's loader cuts 'module.' and 'model.' out of key names
-        raise SamBenchError(f"{model_id}: parameter {bad[0]!r} cannot pass through RobustBench's loader, "
-                            "which strips 'module.'/'model.' from names; use sam_bench.load_model")
+        raise SamBenchError(
+            f"{model_id}: parameter {bad[0]!r} cannot pass through RobustBench's loader, "
+            "which strips 'module.'/'model.' from names; use sam_bench.load_model"
+        )
     expected = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
     def check(module, state_dict, prefix, *args):
         handle.remove()
         same = state_dict.keys() == expected.keys() and all(
-            torch.equal(state_dict[k].to(expected[k].dtype), expected[k]) for k in expected)
+            torch.equal(state_dict[k].to(expected[k].dtype), expected[k]) for k in expected
+        )
         if not same:
-            raise SamBenchError(f"{model_id}: the {model_id}.pt file in RobustBench's model_dir does not hold "
-                                "the zoo's verified weights (stale or edited copy); delete it and load again")
+            raise SamBenchError(
+                f"{model_id}: the {model_id}.pt file in RobustBench's model_dir does not hold "
+                "the zoo's verified weights (stale or edited copy); delete it and load again"
+            )
 
     handle = model.register_load_state_dict_pre_hook(check)
     return model
@@ -446,9 +502,8 @@ def _install_download_bridge(rb_utils) -> None:
 
     def download(gdrive_id, fname_save):
         if isinstance(gdrive_id, str) and gdrive_id.startswith(ROBUSTBENCH_ID_PREFIX):
-            return _write_robustbench_checkpoint(gdrive_id[len(ROBUSTBENCH_ID_PREFIX):], fname_save)
+            return _write_robustbench_checkpoint(gdrive_id[len(ROBUSTBENCH_ID_PREFIX) :], fname_save)
         return original(gdrive_id, fname_save)
 
-    download.sam_bench_bridge = True
+    download.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
     rb_utils.download_gdrive_new = download
-

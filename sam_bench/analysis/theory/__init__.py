@@ -9,6 +9,7 @@ One concept per module: spec (parameters), features (data model, exact accuracie
 statements (the paper's claims judged), simulate (the run), report (JSON, plots, REPORT.md).
 See docs/theory.md.
 """
+
 from sam_bench.analysis.theory.simulate import run, simulate
 from sam_bench.analysis.theory.spec import load_spec
 

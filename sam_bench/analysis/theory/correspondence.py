@@ -5,6 +5,7 @@ accuracy against eps, ST at eps = 0) reaches SAM's value; (2) by mechanism, the 
 perturbation that lowers the margins as much as SAM's weight perturbation does (the paper's "SAM is a
 feature perturbation"): SAM's mean margin drop over the training batches divided by ||w||_dual.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,9 @@ def value_at_strength(strengths, values, strength: float | None) -> float | None
     return float(np.interp(strength, strengths, values))
 
 
-def sam_margin_drop(w: np.ndarray, rho: float, x: np.ndarray, y: np.ndarray, training: dict,
-                    rng: np.random.Generator) -> dict:
+def sam_margin_drop(
+    w: np.ndarray, rho: float, x: np.ndarray, y: np.ndarray, training: dict, rng: np.random.Generator
+) -> dict:
     """How much SAM's own perturbation (rho g / ||g||, g the batch gradient at the trained w) lowers the
     margins of the batch's examples, averaged over one epoch of training batches, and what input
     perturbation that equals; with the one-example worst case (rho ||x||_2) as the upper bound, and how
@@ -46,11 +48,14 @@ def sam_margin_drop(w: np.ndarray, rho: float, x: np.ndarray, y: np.ndarray, tra
         alignments.append(-(e @ w) / (np.linalg.norm(e) * np.linalg.norm(w)))
     mean_drop = float(np.mean(np.concatenate(drops)))
     one_example_drop = rho * float(np.linalg.norm(x, axis=1).mean())
-    return {"margin_drop": mean_drop, "cosine_to_minus_w": float(np.mean(alignments)),
-            "equivalent_eps_Linf": float(equivalent_input_eps(mean_drop, w, "Linf")[0]),
-            "equivalent_eps_L2": float(equivalent_input_eps(mean_drop, w, "L2")[0]),
-            "one_example_margin_drop": one_example_drop,
-            "one_example_equivalent_eps_L2": float(equivalent_input_eps(one_example_drop, w, "L2")[0])}
+    return {
+        "margin_drop": mean_drop,
+        "cosine_to_minus_w": float(np.mean(alignments)),
+        "equivalent_eps_Linf": float(equivalent_input_eps(mean_drop, w, "Linf")[0]),
+        "equivalent_eps_L2": float(equivalent_input_eps(mean_drop, w, "L2")[0]),
+        "one_example_margin_drop": one_example_drop,
+        "one_example_equivalent_eps_L2": float(equivalent_input_eps(one_example_drop, w, "L2")[0]),
+    }
 
 
 def correspondence(st: dict, sam: list[dict], at: dict[str, list[dict]], primary: int, tolerance: float) -> list[dict]:
@@ -59,6 +64,7 @@ def correspondence(st: dict, sam: list[dict], at: dict[str, list[dict]], primary
     metrics of ST, of SAM per rho, and of AT per norm and eps (each with its 'strength'). Where SAM's
     value is within `tolerance` of ST's, the match is eps 0 (ST itself): a crossing found further
     along AT's curve would be a coincidence of noise, not a correspondence."""
+
     def match(eps, curve, target):
         return 0.0 if abs(target - curve[0]) <= tolerance else matching_strength(eps, curve, target)
 

@@ -8,6 +8,7 @@ eps ||w||_1 (eps ||w||_2), so clean and robust accuracy are values of the normal
 
 Weights are rows: a (k, d) array is k classifiers scored at once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,8 +93,10 @@ def weight_shares(w, model: FeatureModel) -> dict[str, np.ndarray]:
     """||w|| on each group over ||w||: where the classifier puts its weight (squares sum to 1)."""
     w = _rows(w)
     total = np.linalg.norm(w, axis=1)
-    return {"robust": np.linalg.norm(w[:, model.robust], axis=1) / total,
-            "non_robust": np.linalg.norm(w[:, model.non_robust], axis=1) / total}
+    return {
+        "robust": np.linalg.norm(w[:, model.robust], axis=1) / total,
+        "non_robust": np.linalg.norm(w[:, model.non_robust], axis=1) / total,
+    }
 
 
 def monte_carlo_accuracy(w, x: np.ndarray, y: np.ndarray, attack: dict | None = None) -> list[dict]:

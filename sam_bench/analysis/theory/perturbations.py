@@ -9,6 +9,7 @@ With margin m = y w.x and a loss that falls as the margin grows (logistic: log(1
 Either way the perturbed model's margin on x is a perturbed input's margin: y (w + e).x = y w.(x + delta)
 when w.delta = e.x, which is how the paper reads SAM as a feature perturbation.
 """
+
 from __future__ import annotations
 
 import numpy as np

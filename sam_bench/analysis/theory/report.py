@@ -1,5 +1,6 @@
 """The simulation's outputs: results.json, the two plots and REPORT.md, all rendered from the results
 record (no number typed by hand)."""
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,16 @@ def _runs(results: dict, method: str, norm: str | None = None) -> list[dict]:
 
 def _curve(runs: list[dict], key: str, index: int | None = None):
     """Strengths, means, mins, maxes of one metric along a method's grid."""
+
     def pick(summary):
         return summary[key] if index is None else summary[key][index]
-    return ([r["strength"] for r in runs], [pick(r["mean"]) for r in runs],
-            [pick(r["metrics"])["min"] for r in runs], [pick(r["metrics"])["max"] for r in runs])
+
+    return (
+        [r["strength"] for r in runs],
+        [pick(r["mean"]) for r in runs],
+        [pick(r["metrics"])["min"] for r in runs],
+        [pick(r["metrics"])["max"] for r in runs],
+    )
 
 
 def _save(fig, path: Path) -> None:
@@ -31,13 +38,17 @@ def _save(fig, path: Path) -> None:
 def plot_reliance(results: dict, path: Path) -> None:
     """Non-robust reliance against each method's strength; SAM also drawn at its equivalent Linf eps."""
     import matplotlib
+
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
     st = _runs(results, "ST")[0]
     st_reliance = st["mean"]["non_robust_reliance"]
-    panels = [("SAM", None, "SAM: rho (weight perturbation)"), ("AT", "Linf", "AT Linf: eps (input perturbation)"),
-              ("AT", "L2", "AT L2: eps (input perturbation)")]
+    panels = [
+        ("SAM", None, "SAM: rho (weight perturbation)"),
+        ("AT", "Linf", "AT Linf: eps (input perturbation)"),
+        ("AT", "L2", "AT L2: eps (input perturbation)"),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, (method, norm, title) in zip(axes, panels):
         runs = _runs(results, method, norm)
@@ -47,8 +58,12 @@ def plot_reliance(results: dict, path: Path) -> None:
             continue
         x, mean, low, high = _curve(runs, "non_robust_reliance")
         if method == "AT":  # eps = 0 is ST
-            x, mean, low, high = [0.0] + x, [st_reliance] + mean, [st["metrics"]["non_robust_reliance"]["min"]] + low, \
-                [st["metrics"]["non_robust_reliance"]["max"]] + high
+            x, mean, low, high = (
+                [0.0] + x,
+                [st_reliance] + mean,
+                [st["metrics"]["non_robust_reliance"]["min"]] + low,
+                [st["metrics"]["non_robust_reliance"]["max"]] + high,
+            )
         ax.plot(x, mean, "o-", color=color, label=f"{method} {norm or ''}".strip())
         ax.fill_between(x, low, high, color=color, alpha=0.2, label="range over repetitions")
         ax.axhline(st_reliance, color=COLORS["ST"], ls="--", lw=1, label="ST")
@@ -57,10 +72,21 @@ def plot_reliance(results: dict, path: Path) -> None:
         if norm == "Linf":
             sam = _runs(results, "SAM")
             eps = [r["mean"]["sam_perturbation"]["equivalent_eps_Linf"] for r in sam]
-            ax.plot(eps, [r["mean"]["non_robust_reliance"] for r in sam], "s", color=COLORS["SAM"], ms=5,
-                    label="SAM at its equivalent eps")
-            ax.axvline(results["spec"]["data"]["non_robust"]["mean"], color="grey", ls=":", lw=1,
-                       label="non-robust features' mean")
+            ax.plot(
+                eps,
+                [r["mean"]["non_robust_reliance"] for r in sam],
+                "s",
+                color=COLORS["SAM"],
+                ms=5,
+                label="SAM at its equivalent eps",
+            )
+            ax.axvline(
+                results["spec"]["data"]["non_robust"]["mean"],
+                color="grey",
+                ls=":",
+                lw=1,
+                label="non-robust features' mean",
+            )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("rho" if method == "SAM" else "eps")
         ax.legend(fontsize=7)
@@ -74,6 +100,7 @@ def plot_reliance(results: dict, path: Path) -> None:
 def plot_tradeoff(results: dict, path: Path) -> None:
     """Clean against robust accuracy (first attack) along SAM's rho and AT's eps."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -89,8 +116,14 @@ def plot_tradeoff(results: dict, path: Path) -> None:
         label = "SAM (rho grid)" if method == "SAM" else f"AT {norm} (eps grid)"
         ax.plot(robust, clean, "o-", ms=4, color=COLORS[norm or method], label=label)
         for r in runs[::2]:
-            ax.annotate(f"{r['strength']:g}", (r["mean"]["robust_accuracy"][0], r["mean"]["clean_accuracy"]),
-                        fontsize=6, color=COLORS[norm or method], xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                f"{r['strength']:g}",
+                (r["mean"]["robust_accuracy"][0], r["mean"]["clean_accuracy"]),
+                fontsize=6,
+                color=COLORS[norm or method],
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     ax.plot(st["robust_accuracy"][0], st["clean_accuracy"], "*", ms=12, color=COLORS["ST"], label="ST")
     ax.axhline(results["model"]["bayes_accuracy"], color="grey", ls=":", lw=1, label="best clean accuracy (Bayes)")
     ax.set_xlabel(f"robust accuracy ({attack['norm']} eps {attack['eps']:g}, exact)")
@@ -105,23 +138,31 @@ def plot_tradeoff(results: dict, path: Path) -> None:
 def render_report(results: dict) -> str:
     import jinja2
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True
+    )
     env.filters["f"] = lambda v, digits=3: "none" if v is None else f"{v:.{digits}f}"
     env.filters["g"] = lambda v: f"{v:g}"
     env.filters["eps"] = lambda v: "none" if v is None else "0 (ST)" if v == 0 else f"{v:.4f}"
     env.filters["span"] = lambda s, digits=3: f"{s['mean']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
     attacks = [f"{a['norm']} {a['eps']:g}" for a in results["spec"]["evaluation"]["attacks"]]
     return env.from_string(TEMPLATE.read_text()).render(
-        r=results, attacks=attacks, sam=_runs(results, "SAM"),
-        plots={"reliance": RELIANCE_PLOT, "tradeoff": TRADEOFF_PLOT})
+        r=results,
+        attacks=attacks,
+        sam=_runs(results, "SAM"),
+        plots={"reliance": RELIANCE_PLOT, "tradeoff": TRADEOFF_PLOT},
+    )
 
 
 def write_outputs(results: dict, out: str | Path) -> dict[str, Path]:
     """results.json, reliance.png, tradeoff.png and REPORT.md in `out`; returns their paths."""
     out = Path(out)
-    paths = {"results": out / RESULTS, "reliance": out / RELIANCE_PLOT, "tradeoff": out / TRADEOFF_PLOT,
-             "report": out / REPORT}
+    paths = {
+        "results": out / RESULTS,
+        "reliance": out / RELIANCE_PLOT,
+        "tradeoff": out / TRADEOFF_PLOT,
+        "report": out / REPORT,
+    }
     files.write_text(paths["results"], json.dumps(results, indent=1) + "\n")
     plot_reliance(results, paths["reliance"])
     plot_tradeoff(results, paths["tradeoff"])

@@ -2,22 +2,37 @@
 
 `simulate(spec)` returns the results record (JSON-ready) that the report and plots render.
 """
+
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from sam_bench.analysis.theory.correspondence import correspondence, sam_margin_drop
-from sam_bench.analysis.theory.features import FeatureModel, accuracy, monte_carlo_accuracy, non_robust_reliance, weight_shares
+from sam_bench.analysis.theory.features import (
+    FeatureModel,
+    accuracy,
+    monte_carlo_accuracy,
+    non_robust_reliance,
+    weight_shares,
+)
 from sam_bench.analysis.theory.statements import judge
 from sam_bench.analysis.theory.training import method_grid, train
 
 SCHEMA = "sam-bench/theory-linear/v1"
 
 
-def measure(w: np.ndarray, methods, model: FeatureModel, spec: dict, train_set, test_set,
-            rng: np.random.Generator) -> list[dict]:
+def measure(
+    w: np.ndarray,
+    methods,
+    model: FeatureModel,
+    spec: dict,
+    train_set: tuple[np.ndarray, np.ndarray],
+    test_set: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> list[dict]:
     """Every method's numbers on one repetition: exact accuracies, weights, reliance, the Monte Carlo
     check on the test sample, and for SAM the input perturbation its weight perturbation amounts to."""
     attacks = spec["evaluation"]["attacks"]
@@ -31,11 +46,16 @@ def measure(w: np.ndarray, methods, model: FeatureModel, spec: dict, train_set, 
     mc_robust = monte_carlo_accuracy(w, *test_set, attacks[0])
     records = []
     for i, method in enumerate(methods):
-        record = {"clean_accuracy": float(clean[i]), "robust_accuracy": [float(r[i]) for r in robust],
-                  "non_robust_reliance": float(reliance[i]), "robust_weight_share": float(shares["robust"][i]),
-                  "non_robust_weight_share": float(shares["non_robust"][i]),
-                  "weight_norm": float(np.linalg.norm(w[i])), "cosine_to_st": float(cosine_to_st[i]),
-                  "monte_carlo": {"clean": mc_clean[i], "robust": mc_robust[i]}}
+        record = {
+            "clean_accuracy": float(clean[i]),
+            "robust_accuracy": [float(r[i]) for r in robust],
+            "non_robust_reliance": float(reliance[i]),
+            "robust_weight_share": float(shares["robust"][i]),
+            "non_robust_weight_share": float(shares["non_robust"][i]),
+            "weight_norm": float(np.linalg.norm(w[i])),
+            "cosine_to_st": float(cosine_to_st[i]),
+            "monte_carlo": {"clean": mc_clean[i], "robust": mc_robust[i]},
+        }
         if method.kind == "SAM":
             record["sam_perturbation"] = sam_margin_drop(w[i], method.strength, *train_set, spec["training"], rng)
         records.append(record)
@@ -78,17 +98,27 @@ def simulate(spec: dict, progress=None) -> dict:
         repetitions = [rep[i] for rep in per_repetition]
         metrics = _summary([{k: v for k, v in r.items() if k != "monte_carlo"} for r in repetitions])
         runs.append({**method.as_dict(), "metrics": metrics, "mean": _means(metrics), "repetitions": repetitions})
-    results = {"schema": SCHEMA, "spec": spec,
-               "model": {"dim": model.dim, "bayes_accuracy": model.bayes_accuracy(),
-                         "robust_features_only_accuracy": model.group_accuracy("robust"),
-                         "non_robust_features_only_accuracy": model.group_accuracy("non_robust")},
-               "runs": runs, "monte_carlo_check": monte_carlo_check(runs)}
+    results: dict[str, Any] = {
+        "schema": SCHEMA,
+        "spec": spec,
+        "model": {
+            "dim": model.dim,
+            "bayes_accuracy": model.bayes_accuracy(),
+            "robust_features_only_accuracy": model.group_accuracy("robust"),
+            "non_robust_features_only_accuracy": model.group_accuracy("non_robust"),
+        },
+        "runs": runs,
+        "monte_carlo_check": monte_carlo_check(runs),
+    }
     st = next(r["mean"] | {"strength": 0.0} for r in runs if r["method"] == "ST")
     sam = [r["mean"] | {"strength": r["strength"]} for r in runs if r["method"] == "SAM"]
-    at = {norm: [r["mean"] | {"strength": r["strength"]} for r in runs if r["method"] == "AT" and r["norm"] == norm]
-          for norm in ("Linf", "L2")}
-    results["correspondence"] = correspondence(st, sam, {k: v for k, v in at.items() if v}, primary=0,
-                                               tolerance=spec["evaluation"]["tolerance"])
+    at = {
+        norm: [r["mean"] | {"strength": r["strength"]} for r in runs if r["method"] == "AT" and r["norm"] == norm]
+        for norm in ("Linf", "L2")
+    }
+    results["correspondence"] = correspondence(
+        st, sam, {k: v for k, v in at.items() if v}, primary=0, tolerance=spec["evaluation"]["tolerance"]
+    )
     results["statements"] = judge(results)
     results["seconds"] = round(time.perf_counter() - started, 2)
     return results
@@ -100,8 +130,10 @@ def monte_carlo_check(runs: list[dict]) -> dict:
     checked = inside = 0
     for run in runs:
         for rep in run["repetitions"]:
-            for exact, counted in ((rep["clean_accuracy"], rep["monte_carlo"]["clean"]),
-                                   (rep["robust_accuracy"][0], rep["monte_carlo"]["robust"])):
+            for exact, counted in (
+                (rep["clean_accuracy"], rep["monte_carlo"]["clean"]),
+                (rep["robust_accuracy"][0], rep["monte_carlo"]["robust"]),
+            ):
                 checked += 1
                 inside += int(counted["low"] <= exact <= counted["high"])
     return {"checked": checked, "inside": inside, "share_inside": inside / checked}
@@ -112,11 +144,16 @@ def environment() -> dict:
 
     import scipy
 
-    from sam_bench.version import __version__
     from sam_bench.provenance import code_commit
+    from sam_bench.version import __version__
 
-    return {"sam_bench_version": __version__, "code_commit": code_commit(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "python": platform.python_version()}
+    return {
+        "sam_bench_version": __version__,
+        "code_commit": code_commit(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def run(spec_path=None, out="reproductions/theory-linear", progress: bool = True) -> tuple[dict, dict]:
@@ -124,9 +161,9 @@ def run(spec_path=None, out="reproductions/theory-linear", progress: bool = True
     A progress bar shows only if training is still going after a few seconds."""
     from tqdm import tqdm
 
-    from sam_bench.files import check_writable
     from sam_bench.analysis.theory.report import write_outputs
     from sam_bench.analysis.theory.spec import load_spec
+    from sam_bench.files import check_writable
 
     spec = load_spec(spec_path)
     check_writable(f"{out}/results.json")  # fail before the work, not after it

@@ -1,5 +1,6 @@
 """The simulation's parameters: the shipped defaults (default.yaml) with a user's YAML over them, every
 key and type checked before anything runs."""
+
 from __future__ import annotations
 
 import copy
@@ -93,8 +94,9 @@ def check_spec(spec: dict, where: str = "spec") -> dict:
     if training["schedule"] not in ("piecewise", "constant"):
         raise BadInput(f"{where}: training.schedule must be piecewise or constant, got {training['schedule']!r}")
     if training["batch_size"] > data["n_train"]:
-        raise BadInput(f"{where}: training.batch_size ({training['batch_size']}) exceeds "
-                       f"data.n_train ({data['n_train']})")
+        raise BadInput(
+            f"{where}: training.batch_size ({training['batch_size']}) exceeds data.n_train ({data['n_train']})"
+        )
     methods = spec["methods"]
     for key in ("sam_rho", "at_linf_eps", "at_l2_eps"):
         methods[key] = _strengths(methods[key], f"methods.{key}", where)
@@ -104,8 +106,9 @@ def check_spec(spec: dict, where: str = "spec") -> dict:
         raise BadInput(f"{where}: evaluation.attacks must be a non-empty list of {{norm: Linf|L2, eps: number}}")
     for attack in attacks:
         if not isinstance(attack, dict) or set(attack) != {"norm", "eps"}:
-            raise BadInput(f"{where}: each of evaluation.attacks must be {{norm: Linf|L2, eps: number}}, "
-                           f"got {attack!r}")
+            raise BadInput(
+                f"{where}: each of evaluation.attacks must be {{norm: Linf|L2, eps: number}}, got {attack!r}"
+            )
         if attack["norm"] not in NORMS:
             raise BadInput(f"{where}: an attack's norm must be Linf or L2, got {attack['norm']!r}")
         _number(attack["eps"], "an attack's eps", where, positive=True)

@@ -5,6 +5,7 @@ same order (so differences between methods are the methods', not the batches'). 
 SAM's ascent step are the closed forms of `perturbations`; a (k, d) array holds the k classifiers and
 each step is a few matrix products for all of them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,9 +35,12 @@ class Method:
 
 def method_grid(methods: dict) -> list[Method]:
     """ST, then SAM at every rho, then AT at every Linf and L2 eps."""
-    return ([Method("ST")] + [Method("SAM", rho) for rho in methods["sam_rho"]]
-            + [Method("AT", eps, "Linf") for eps in methods["at_linf_eps"]]
-            + [Method("AT", eps, "L2") for eps in methods["at_l2_eps"]])
+    return (
+        [Method("ST")]
+        + [Method("SAM", rho) for rho in methods["sam_rho"]]
+        + [Method("AT", eps, "Linf") for eps in methods["at_linf_eps"]]
+        + [Method("AT", eps, "L2") for eps in methods["at_l2_eps"]]
+    )
 
 
 def loss_gradient(w: np.ndarray, signed_x: np.ndarray, drop=None, drop_gradient=None) -> np.ndarray:
@@ -85,11 +89,12 @@ def batches(n: int, training: dict, rng: np.random.Generator):
     for _ in range(training["epochs"]):
         order = rng.permutation(n)
         for start in range(0, n - size + 1, size):
-            yield order[start:start + size]
+            yield order[start : start + size]
 
 
-def train(methods: list[Method], x: np.ndarray, y: np.ndarray, training: dict, rng: np.random.Generator,
-          on_epoch=None) -> np.ndarray:
+def train(
+    methods: list[Method], x: np.ndarray, y: np.ndarray, training: dict, rng: np.random.Generator, on_epoch=None
+) -> np.ndarray:
     """The weights (len(methods), d) that SGD reaches from zero; on_epoch() after every epoch."""
     signed_x = y[:, None] * x
     w = np.zeros((len(methods), x.shape[1]))

@@ -7,6 +7,7 @@ T is the identity for SAM and |w| elementwise for ASAM (`adaptive=True`). Unlike
 `state_dict` is the base optimizer's (so SGD momentum survives a checkpoint), and
 `bn_stats_frozen` keeps the second pass from updating BatchNorm running statistics.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -15,8 +16,9 @@ import torch
 
 
 class SAM(torch.optim.Optimizer):
-    def __init__(self, params, base_optimizer_cls=torch.optim.SGD, rho: float = 0.05,
-                 adaptive: bool = False, **base_kwargs):
+    def __init__(
+        self, params, base_optimizer_cls=torch.optim.SGD, rho: float = 0.05, adaptive: bool = False, **base_kwargs
+    ):
         if not rho >= 0:
             raise ValueError(f"rho must be >= 0, got {rho}")
         super().__init__(params, dict(rho=rho, adaptive=adaptive, **base_kwargs))
@@ -35,8 +37,11 @@ class SAM(torch.optim.Optimizer):
             # One norm over the whole group, kept on the device: no host synchronisation.
             norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(scaled)))
             scale = group["rho"] / (norm + 1e-12)
-            e = torch._foreach_mul(scaled, [p.abs() for p in params]) if group["adaptive"] else \
-                [g.clone() for g in grads]
+            e = (
+                torch._foreach_mul(scaled, [p.abs() for p in params])
+                if group["adaptive"]
+                else [g.clone() for g in grads]
+            )
             torch._foreach_mul_(e, scale)
             for p in params:  # w itself, not (w + e) - e: rounding must not move w
                 self.state[p]["w"] = p.clone()
@@ -90,4 +95,5 @@ def bn_stats_frozen(model: torch.nn.Module):
         for m, momentum, tracked in saved:
             m.momentum = momentum
             if tracked is not None:
+                assert m.num_batches_tracked is not None  # saved as a clone of it above
                 m.num_batches_tracked.copy_(tracked)
