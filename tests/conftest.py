@@ -57,7 +57,7 @@ def tiny_net(sample):
 
 @pytest.fixture
 def evaluation_clock(monkeypatch):
-    """sam_bench.evaluate's clock under the test's control: it starts at the real time, and each
+    """sam_bench.evaluation.evaluate's clock under the test's control: it starts at the real time, and each
     PGD chunk moves it on by `per_pgd_chunk` seconds (0 until the test sets it)."""
     import time
     from types import SimpleNamespace

@@ -2,7 +2,7 @@
 
     python tests/memory_format_probe.py ARCH WIDTH [--layout auto|channels_last|contiguous] [--methods ...]
 
-For every method: a few training steps of the model as `sam_bench.train` runs them (fp32, in the
+For every method: a few training steps of the model as `sam_bench.training.loop` runs them (fp32, in the
 memory format `sam_bench.memory_format.training_format` picks on the CPU). Every weight gradient
 that a convolution's backward pass produces is checked against an fp64 NCHW reference computed
 from the same layer input and output gradient (`torch.nn.grad.conv2d_weight` in fp64, which does

@@ -1,4 +1,4 @@
-"""sam_bench.evaluate as a library: models of every kind, the results record, resume, bad input."""
+"""sam_bench.evaluation.evaluate as a library: models of every kind, the results record, resume, bad input."""
 
 import json
 import shutil

@@ -278,9 +278,11 @@ def test_the_ci_cluster_is_reachable_on_loopback_only():
 
 def test_a_job_unpickles_its_cell_without_importing_torch():
     """submitit installs a job's signal handlers only after unpickling its Cell, which imports
-    sam_bench.executors: with torch imported on the way (seconds, more under load) SLURM's time-limit
+    sam_bench.experiments.executors: with torch imported on the way (seconds, more under load) SLURM's time-limit
     signal killed a job still starting (srun: "User defined signal 2", sacct FAILED)."""
-    code = "import sys, sam_bench.executors; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    code = (
+        "import sys, sam_bench.experiments.executors; print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = ROOT / ".cache" / "gpu-env"
+ENV = Path(os.environ.get("SAM_BENCH_GPU_ENV", Path.home() / ".cache" / "sam-bench" / "gpu-env"))
 
 
 def test_the_gpu_runbook_rehearsed_on_this_cpu():

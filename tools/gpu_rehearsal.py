@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_ENV = ROOT / ".cache" / "gpu-env"
+# Built once per machine (minutes of pip), outside any checkout: CI runs in a fresh clone each time.
+DEFAULT_ENV = Path(os.environ.get("SAM_BENCH_GPU_ENV", Path.home() / ".cache" / "sam-bench" / "gpu-env"))
 # The GPU machine's Python packages (the device tool's KINDS.md); torch and torchvision CPU builds here.
 GPU_PACKAGES = [
     "torch",
@@ -354,7 +355,10 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--env", type=Path, default=DEFAULT_ENV, help="the GPU-like environment (default .cache/gpu-env)"
+        "--env",
+        type=Path,
+        default=DEFAULT_ENV,
+        help="the GPU-like environment (default: $SAM_BENCH_GPU_ENV or ~/.cache/sam-bench/gpu-env)",
     )
     parser.add_argument(
         "--build-env", action="store_true", help="build the environment (needs the package index) and stop"

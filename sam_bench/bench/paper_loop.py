@@ -1,6 +1,6 @@
 """The paper's own training loop, re-implemented as the baseline that `sam-bench bench` measures.
 
-NOT used for training anything: sam-bench trains with `sam_bench.train`. This module exists so that
+NOT used for training anything: sam-bench trains with `sam_bench.training.loop`. This module exists so that
 the speed of our loop can be compared, in the same process and on the same machine, with the loop
 the paper's results come from (weizeming/SAM_AT `train.py` + `utils.py`, with SAM from davda54/sam).
 It is written from a reading of that code, not copied, and keeps every choice that costs time:

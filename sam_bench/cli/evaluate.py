@@ -1,6 +1,6 @@
 """`sam-bench evaluate`: robustness numbers for runs, checkpoints and zoo models, from one command.
 
-A thin skin over `sam_bench.evaluate`; heavy imports happen inside the command so that
+A thin skin over `sam_bench.evaluation.evaluate`; heavy imports happen inside the command so that
 `sam-bench --help` stays fast.
 """
 

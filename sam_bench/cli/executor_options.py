@@ -1,4 +1,4 @@
-"""The command-line skin of sam_bench.executors: `reproduce --executor slurm` and its options."""
+"""The command-line skin of sam_bench.experiments.executors: `reproduce --executor slurm` and its options."""
 
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ Verdicts (every test one-sided, in the direction the claim states, at alpha = 0.
   - `inconclusive`: neither; the reason names each comparison that is not significant with the
     smallest true difference these seeds and images would have detected with 80% power.
 C1 is a non-inferiority claim with a margin fixed in advance (C1_MARGIN). C4 is judged from a cost
-measurement made for it (`sam_bench.cost`: the methods timed interleaved in one process), not from
-training logs. A comparison with a degenerate model (`sam_bench.degenerate`) is no evidence: it is left out.
+measurement made for it (`sam_bench.experiments.cost`: the methods timed interleaved in one process), not from
+training logs. A comparison with a degenerate model (`sam_bench.evaluation.degenerate`) is no evidence: it is left out.
 """
 
 from __future__ import annotations
@@ -378,7 +378,7 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
 
 def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) -> dict:
     """C4 for one SAM or AT model: its cost per training step over ST's, from the interleaved timing
-    (`sam_bench.cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
+    (`sam_bench.experiments.cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
     ratio, fails when it lies wholly outside, inconclusive when it straddles an edge. Cost does not
     depend on what a model learned, so degenerate models count here."""
     name, cfg = group[0]["name"], group[0]["config"]

@@ -4,7 +4,7 @@
 Training logs are no evidence for it: the runs of a grid train at different times under different
 loads (on the shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another).
 Here every model of the grid, with its first seed's settings from `plan.json`, is built as
-`sam_bench.train` builds it (same architecture, memory format, optimizer, attack, batch size) and
+`sam_bench.training.loop` builds it (same architecture, memory format, optimizer, attack, batch size) and
 timed in one process: `steps` training steps per model per round, `rounds` rounds, the models in
 a rotating order within each round, so that a change of machine load falls on all of them alike.
 The ratio to ST's step (ST of the same architecture) is taken round by round, as close in time as
@@ -113,7 +113,7 @@ def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
 
 
 def _stepper(config: dict, device):
-    """One training step of this model on synthetic images, as `sam_bench.train` runs it."""
+    """One training step of this model on synthetic images, as `sam_bench.training.loop` runs it."""
     import torch
 
     from sam_bench.bench.throughput import synthetic_images

@@ -1,6 +1,6 @@
 """REPORT.md and plots of a reproduction, computed from its results files only.
 
-The paper's claims (C1-C4) are judged in `sam_bench.claims`, with the tests of `sam_bench.stats`;
+The paper's claims (C1-C4) are judged in `sam_bench.experiments.claims`, with the tests of `sam_bench.stats`;
 this module lays out the numbers: every accuracy with its 95% interval (Wilson's over the test
 images for one evaluation; over training seeds and test images together where a model has several
 seeds), a headline saying for which configurations each claim holds, fails or is inconclusive, each

@@ -44,7 +44,7 @@ def reproduce(
 ) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
-    executor "slurm" runs each model as a SLURM job (sam_bench.executors; slurm: its SlurmOptions).
+    executor "slurm" runs each model as a SLURM job (sam_bench.experiments.executors; slurm: its SlurmOptions).
     `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2) and leave the
     others as they are; the report still covers every run with results. Local runs with disjoint `only`
     can share a grid. `compile` (when given) turns torch.compile on or off for every model's training."""
