@@ -305,30 +305,19 @@ def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, 
         assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
 
 
-def test_a_chunk_expected_to_overrun_the_limit_does_not_start(run_dir, sample, tmp_path, evaluation_clock):
-    """The limit means "finished by": after a one-minute chunk, 59 s left are not enough for the next."""
-    model, info = load_model_ref(str(run_dir))
-    specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
-    evaluation_clock.per_pgd_chunk = 60
-    with pytest.raises(ev.EvaluationStopped) as stopped:
-        evaluate(
-            model,
-            sample,
-            specs,
-            n_examples=32,
-            batch_size=16,
-            chunk_size=16,
-            model_info=info,
-            progress=False,
-            state_path=tmp_path / "s.json",
-            stop_at=evaluation_clock.now + 179,
-        )
-    assert (stopped.value.done, stopped.value.total) == (1, 2)
-
-
-def test_an_attacks_first_chunk_does_not_start_blind(run_dir, sample, tmp_path, evaluation_clock):
-    """No rate is known for an attack's first chunk in a call: one timed batch says the chunk (here
-    "a minute") would end after the limit, so it does not start, and nothing is saved as done."""
+@pytest.mark.parametrize(
+    "seconds_left, done",
+    [
+        # The limit means "finished by": after a one-minute chunk, 59 s left are not enough for the next.
+        (179, 1),
+        # No rate is known for an attack's first chunk in a call: one timed batch says the chunk (here
+        # "a minute") would end after the limit, so it does not start, and nothing is saved as done.
+        (100, 0),
+    ],
+)
+def test_a_chunk_expected_to_overrun_the_limit_does_not_start(
+    run_dir, sample, tmp_path, evaluation_clock, seconds_left, done
+):
     model, info = load_model_ref(str(run_dir))
     specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
     evaluation_clock.per_pgd_chunk = 60
@@ -344,7 +333,8 @@ def test_an_attacks_first_chunk_does_not_start_blind(run_dir, sample, tmp_path, 
             model_info=info,
             progress=False,
             state_path=state,
-            stop_at=evaluation_clock.now + 100,
+            stop_at=evaluation_clock.now + seconds_left,
         )
-    assert (stopped.value.done, stopped.value.total) == (0, 2)
-    assert not state.exists() or not json.loads(state.read_text())["chunks"]
+    assert (stopped.value.done, stopped.value.total) == (done, 2)
+    saved = json.loads(state.read_text())["chunks"] if state.exists() else {}
+    assert len(saved) == done
