@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -278,8 +279,6 @@ def pack(
 
 
 def _manifest_text(manifest: dict) -> str:
-    import json
-
     return json.dumps(manifest, indent=2) + "\n"
 
 

@@ -381,13 +381,19 @@ def _to_float(x_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
 
 
-def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int) -> dict:
+def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int) -> AttackOutput:
+    """The attack's runner from `seed`, the caller's random state left as it was: a chunk's result
+    depends only on where it starts."""
     runner = spec.runner or RUNNERS[spec.attack]
-    started = time.time()
     rng_devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(seed)
-        out = runner(model, x, y, spec, batch_size=batch_size, bar=bar)
+        return runner(model, x, y, spec, batch_size=batch_size, bar=bar)
+
+
+def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int) -> dict:
+    started = time.time()
+    out = _seeded_attack(model, spec, x, y, batch_size, bar, seed)
     check_eval_mode(model, f"after the {spec.attack} attack")
     largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.norm)
     robust = predict(model, out.x_adv, batch_size) == y  # our own count, not the attack's
@@ -414,15 +420,12 @@ def _timed_first_batch(model, spec: AttackSpec, x, y, batch_size: int, device, s
     limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust model
     can outlast a whole command). The batch's result is dropped and the RNG left as it was, so the
     chunk itself, run from its own seed, gives the same numbers with or without this probe."""
-    runner = spec.runner or RUNNERS[spec.attack]
     count = min(batch_size, len(y))
-    rng_devices = [device] if device.type == "cuda" else []
     started = time.time()
-    with torch.random.fork_rng(devices=rng_devices), tqdm(disable=True) as quiet:
-        torch.manual_seed(seed)
-        runner(model, x[:count].to(device), y[:count].to(device), spec, batch_size=batch_size, bar=quiet)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+    with tqdm(disable=True) as quiet:
+        _seeded_attack(model, spec, x[:count].to(device), y[:count].to(device), batch_size, quiet, seed)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return (time.time() - started) / count
 
 
