@@ -106,6 +106,46 @@ def test_results_of_a_run(run_dir, sample, short_apgd):
     assert results["environment"]["torch_version"] == torch.__version__
 
 
+def test_an_attack_on_its_own_first_images(run_dir, sample, short_apgd, tmp_path):
+    """AutoAttack on the first 10 of PGD's 24 images (a recipe's `autoattack: {n_examples: ...}`): its
+    record covers exactly those images, the same ones as a whole evaluation of the first 10."""
+    model, info = load_model_ref(str(run_dir))
+    aa = make_attacks("autoattack", "Linf", ["2/255"], version="custom", attacks=["apgd-ce"])[0]
+    aa.n_examples = 10
+    specs = make_attacks("pgd", "Linf", ["2/255"]) + [aa]
+    results = evaluate(
+        model,
+        sample,
+        specs,
+        n_examples=24,
+        batch_size=8,
+        chunk_size=8,
+        model_info=info,
+        progress=False,
+        state_path=tmp_path / "state.json",
+    )
+    validate(results)
+    pgd, attacked = results["evaluations"]
+    assert (pgd["n_examples"], attacked["n_examples"]) == (24, 10)
+    assert attacked["chunks"]["count"] == 2  # chunks of 8: 0-8 and 8-10
+    alone = evaluate(
+        model,
+        sample,
+        make_attacks("autoattack", "Linf", ["2/255"], version="custom", attacks=["apgd-ce"]),
+        n_examples=10,
+        batch_size=8,
+        chunk_size=8,
+        model_info=info,
+        progress=False,
+    )["evaluations"][0]
+    for key in ("clean_acc", "robust_acc", "outcomes", "per_class_robust_acc"):
+        assert attacked[key] == alone[key], key
+    for bad in (0, 25, 2.5):
+        aa.n_examples = bad
+        with pytest.raises(BadInput, match="n_examples must be a whole number from 1 to the evaluation's 24"):
+            evaluate(model, sample, specs, n_examples=24, model_info=info, progress=False)
+
+
 def test_checkpoint_and_zoo_models(run_dir, sample, tmp_path):
     from sam_bench.zoo import store as zoo
 

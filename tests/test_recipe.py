@@ -112,3 +112,28 @@ def test_the_cpu_scale_trains_three_seeds_of_the_models_c1_to_c3_compare():
     for m in cpu.models:
         seeds.setdefault(m.name, []).append(m.seed)
     assert seeds == {"ST": [0, 1, 2], "SAM-0.1": [0, 1, 2], "SAM-0.4": [0], "AT-Linf-2": [0, 1, 2], "AT-Linf-8": [0]}
+
+
+def test_the_decisive_cpu_scale_runs_autoattack_on_fewer_images_than_pgd():
+    from sam_bench.experiments.grid import evaluation_specs
+
+    decisive = load_recipe("paper-cifar10", "cpu-decisive")
+    seeds = {}
+    for m in decisive.models:
+        seeds.setdefault(m.name, []).append(m.seed)
+    assert {name: len(s) for name, s in seeds.items()} == {
+        "ST": 5,
+        "SAM-0.1": 5,
+        "SAM-0.2": 5,
+        "SAM-0.4": 5,
+        "AT-Linf-2": 3,
+        "AT-Linf-8": 1,
+    }
+    specs = evaluation_specs(decisive.evaluation)
+    assert decisive.evaluation["n_examples"] == 2000
+    assert [(s.attack, s.n_examples) for s in specs if s.attack != "pgd"] == [("clean", None), ("autoattack", 1000)]
+    assert len([s for s in specs if s.attack == "pgd"]) == 6  # Linf 1, 2, 4, 8 and L2 16, 32 /255
+    for bad, message in ((3000, "exceeds the evaluation's n_examples"), ("all", "must be a whole number")):
+        evaluation = {**decisive.evaluation, "autoattack": {**decisive.evaluation["autoattack"], "n_examples": bad}}
+        with pytest.raises(BadInput, match=message):
+            evaluation_specs(evaluation)

@@ -68,6 +68,9 @@ class AttackSpec:
     eps: float
     settings: dict  # JSON-able: everything besides norm and eps that changes the result
     runner: Callable | None = None  # default RUNNERS[attack]; tests plug deliberately broken attacks in here
+    # Only the first N of the evaluation's images (None: all of them), e.g. AutoAttack on the first 1,000
+    # where PGD takes 2,000: the slow attack on RobustBench's usual sample, the fast one on more images.
+    n_examples: int | None = None
 
     def record(self) -> dict:
         return {
@@ -376,6 +379,18 @@ def _chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end
 # The evaluation
 
 
+def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """The chunks an attack runs on: the evaluation's, cut at the attack's own `n_examples`."""
+    if spec.n_examples is None:
+        return bounds
+    if not (isinstance(spec.n_examples, int) and not isinstance(spec.n_examples, bool) and 1 <= spec.n_examples <= n):
+        raise BadInput(
+            f"{spec.attack}: n_examples must be a whole number from 1 to the evaluation's {n} images, "
+            f"got {spec.n_examples!r}"
+        )
+    return [(s, min(e, spec.n_examples)) for s, e in bounds if s < spec.n_examples]
+
+
 def _to_float(x_u8: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
@@ -581,7 +596,6 @@ def evaluate(
         n_outputs = model(probe[:1]).shape[1]
     if n_outputs != dataset.num_classes:
         raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
-    per_class_n = np.bincount(y_all.numpy(), minlength=dataset.num_classes)
     if chunk_size == AUTO:
         chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
     assert isinstance(chunk_size, int)  # check_size let through a positive int or AUTO, resolved here
@@ -601,28 +615,31 @@ def evaluate(
         "precision": precision,
         "math_mode": math_mode.current(),
     }
-    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    image_bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    spec_bounds = [_bounds_of(spec, image_bounds, n) for spec in attacks]  # checked before any work
 
     # The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
     # unchanged image get bit-identical logits.
     clean_chunks = []
-    for s, e in tqdm(bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
+    for s, e in tqdm(image_bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
         clean_chunks.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
     clean_pred = torch.cat(clean_chunks)
     clean_acc = int((clean_pred == y_all).sum()) / n
     prediction_counts = torch.bincount(clean_pred, minlength=dataset.num_classes).tolist()
 
     evaluations = []
-    chunks_total = len(bounds) * len(attacks)
+    chunks_total = sum(len(b) for b in spec_bounds)
     for spec_index, spec in enumerate(attacks):
         label = f"{spec.attack} {spec.norm or ''} {format_eps(spec.eps) if spec.norm else ''}".strip()
+        bounds, n_spec = spec_bounds[spec_index], spec_bounds[spec_index][-1][1]
+        chunks_before = sum(len(b) for b in spec_bounds[:spec_index])
         keys = [_chunk_key(context, spec, batch_size, s, e) for s, e in bounds]
         resumed = [state.get(k) is not None for k in keys]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
         todo = [i for i, r in enumerate(resumed) if not r]
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
         seconds_per_image = None  # of this attack's last chunk (or its timed first batch): how long the next will take
-        with tqdm(total=n, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
+        with tqdm(total=n_spec, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
             for first in range(0, len(todo), world):  # a round: one chunk per process
                 if stop_at is not None:
                     s, e = bounds[todo[first]]
@@ -638,9 +655,7 @@ def evaluate(
                         )
                     late = not clock.fits(stop_at, seconds_per_image * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
-                        raise EvaluationStopped(
-                            spec_index * len(bounds) + len(bounds) - len(todo) + first, chunks_total
-                        )
+                        raise EvaluationStopped(chunks_before + len(bounds) - len(todo) + first, chunks_total)
                 mine = todo[first + rank] if first + rank < len(todo) else None
                 record = None
                 if mine is not None:
@@ -665,6 +680,7 @@ def evaluate(
                         if i != rank:
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
         chunks = [state.chunks[k] for k in keys]  # all done: every process put the others' records too
+        per_class_n = np.bincount(y_all[:n_spec].numpy(), minlength=dataset.num_classes)
         evaluation = _combine(spec, chunks, per_class_n, warn)
         evaluation["chunks"] = {
             "size": chunk_size,

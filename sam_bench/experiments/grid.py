@@ -42,7 +42,20 @@ def evaluation_specs(evaluation: dict) -> list:
             specs += make_attacks(
                 "autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"), attacks=aa.get("attacks")
             )
+            specs[-1].n_examples = _autoattack_images(aa, evaluation.get("n_examples"))
     return specs
+
+
+def _autoattack_images(aa: dict, n_examples) -> int | None:
+    """The `autoattack` block's own `n_examples`: AutoAttack on the first N of the evaluation's images."""
+    n = aa.get("n_examples")
+    if n is None:
+        return None
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+        raise BadInput(f"evaluation: autoattack n_examples must be a whole number >= 1, got {n!r}")
+    if isinstance(n_examples, int) and n > n_examples:
+        raise BadInput(f"evaluation: autoattack n_examples ({n}) exceeds the evaluation's n_examples ({n_examples})")
+    return n
 
 
 def evaluation_for(plan: ModelPlan, evaluation: dict) -> dict:
