@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The decisive cpu scale of paper-cifar10 and its pilot, as two lanes of `--only` slices for a 2-core
+# machine: one process per core, one thread each (the recipe's runs are compared at equal threads).
+# Every slice resumes where it stopped and skips finished work, so the same command continues after
+# an interruption (a stopped session, a reboot).
+#
+#   tools/cpu_decisive.sh a DATA_DIR RAW_LOG &     # lane a
+#   tools/cpu_decisive.sh b DATA_DIR RAW_LOG &     # lane b
+#
+# Runs `python -m sam_bench` from this checkout (a git worktree at a commit records a clean commit).
+# Each slice's command line goes into the raw log before its output; tools/console_log.py cleans it.
+set -euo pipefail
+lane=$1 data=$2 log=$3
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1
+
+slice() {  # slice SCALE MODELS
+    echo "## python -m sam_bench reproduce paper-cifar10 --scale $1 --only $2 ($(date -u +%FT%TZ))" >> "$log"
+    python -m sam_bench reproduce paper-cifar10 --scale "$1" --data-dir "$data" --only "$2" >> "$log" 2>&1
+}
+
+# The pilot first (both candidates, three seeds of ST and SAM-0.1 each), in two halves of about equal
+# work; then the grid, most wanted first: the first seeds (published, AutoAttack), then the other seeds.
+case $lane in
+a)
+    slice cpu-decisive ST:1,ST:2,ST:3
+    slice pilot-6ep ST
+    slice cpu-decisive SAM-0.1:1
+    slice cpu-decisive ST:0,SAM-0.1:0,SAM-0.2:0,AT-Linf-2:0
+    slice cpu-decisive ST:4,SAM-0.1:4,SAM-0.2:1,SAM-0.2:2,SAM-0.4:1,SAM-0.4:2,AT-Linf-2:1
+    ;;
+b)
+    slice cpu-decisive SAM-0.1:2,SAM-0.1:3
+    slice pilot-6ep SAM-0.1
+    slice cpu-decisive SAM-0.4:0,AT-Linf-8:0
+    slice cpu-decisive SAM-0.2:3,SAM-0.2:4,SAM-0.4:3,SAM-0.4:4,AT-Linf-2:2
+    ;;
+*)
+    echo "usage: tools/cpu_decisive.sh a|b DATA_DIR RAW_LOG" >&2
+    exit 2
+    ;;
+esac
+echo "## lane $lane done ($(date -u +%FT%TZ))" >> "$log"
