@@ -301,6 +301,38 @@ def seeds_and_images_from_means(seed_means, image_variance: float, images: int) 
     )
 
 
+def projected(values, seeds: int, images: int | None = None) -> SeedsAndImages:
+    """What `seeds_and_images` is expected to give for a design of `seeds` training seeds and `images`
+    test images (default: the pilot's), from a pilot's seeds x images array (one method's outcomes, or
+    a difference of two methods'): the variance parts are the pilot's estimates, the mean's standard
+    error and degrees of freedom are those of the planned design (the mean squares at their
+    expectations: var(e) + N var(a) for the seeds, var(e) + S var(b) for the images).
+
+    A pilot's seed variance rests on few degrees of freedom: its detectable effects are estimates,
+    not guarantees (the report says how many seeds they came from)."""
+    d = np.asarray(values, float)
+    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
+        raise ValueError(f"need a seeds x images array with at least 2 of each, got shape {d.shape}")
+    pilot_seeds, pilot_images = d.shape
+    images = pilot_images if images is None else images
+    if seeds < 2 or images < 2:
+        raise ValueError("a planned design needs at least 2 seeds and 2 images")
+    ms_seeds, ms_images, ms_residual = _mean_squares(d)
+    seed_var = max(0.0, ms_seeds - ms_residual) / pilot_images
+    image_var = max(0.0, ms_images - ms_residual) / pilot_seeds
+    planned_seeds, planned_images = ms_residual + images * seed_var, ms_residual + seeds * image_var
+    variance = (planned_seeds + max(0.0, planned_images - ms_residual)) / (seeds * images)
+    return SeedsAndImages(
+        float(d.mean()),
+        math.sqrt(variance),
+        _degrees_of_freedom(planned_seeds, planned_images, ms_residual, seeds, images),
+        seeds,
+        images,
+        seed_sd=math.sqrt(seed_var),
+        image_sd=math.sqrt(image_var),
+    )
+
+
 def _mean_squares(d: np.ndarray) -> tuple[float, float, float]:
     """Mean squares of a seeds x images layout without replication: seeds, images, residual
     (the same as an ANOVA of d ~ seed + image: tests/test_stats.py checks them against statsmodels)."""

@@ -207,3 +207,22 @@ def test_outcomes_round_trip_and_alignment():
     assert np.array_equal(a, flags[100:300]) and np.array_equal(b, flags[100:300])
     with pytest.raises(SamBenchError, match="unknown encoding"):
         outcomes.decode({"encoding": "png"})
+
+
+def test_a_projected_design_matches_the_pilot_at_its_own_size_and_shrinks_with_more_seeds():
+    rng = np.random.default_rng(1)
+    seeds, images = 3, 400
+    seed_effect = rng.normal(0, 0.05, size=(seeds, 1))  # seeds dominate: both variance parts above the residual
+    image_effect = rng.normal(0, 0.3, size=(1, images))
+    d = 0.02 + seed_effect + image_effect + rng.normal(0, 0.1, size=(seeds, images))
+    same = stats.projected(d, seeds)
+    direct = stats.seeds_and_images(d)
+    assert same.standard_error == pytest.approx(direct.standard_error)
+    assert same.df == pytest.approx(direct.df) and same.seed_sd == pytest.approx(direct.seed_sd)
+    more = stats.projected(d, 10)
+    assert more.standard_error < same.standard_error and more.detectable() < same.detectable()
+    assert more.estimate == direct.estimate and (more.seeds, more.images) == (10, images)
+    fewer_images = stats.projected(d, seeds, images=100)
+    assert fewer_images.standard_error > same.standard_error
+    with pytest.raises(ValueError):
+        stats.projected(d, 1)

@@ -1,7 +1,7 @@
 """`sam-bench`: a thin click skin over the library; every command is a plain Python call too.
 
 One module per command or command group (train, reproduce and report, evaluate, zoo and
-leaderboard, bench, cost, pack and unpack, theory), the shared option parsers in `options`; this
+leaderboard, bench, cost, pilot, pack and unpack, theory), the shared option parsers in `options`; this
 package is imported by nothing but `python -m sam_bench` and the console script.
 """
 
@@ -43,6 +43,7 @@ from sam_bench.cli.bench import bench_command  # noqa: E402
 from sam_bench.cli.cost import cost_command  # noqa: E402
 from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
 from sam_bench.cli.pack import pack_command, unpack_command  # noqa: E402
+from sam_bench.cli.pilot import pilot_command  # noqa: E402
 from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
 from sam_bench.cli.theory import theory_command  # noqa: E402
 from sam_bench.cli.train import train  # noqa: E402
@@ -59,6 +60,7 @@ for command in (
     pack_command,
     unpack_command,
     cost_command,
+    pilot_command,
     theory_command,
 ):
     cli.add_command(command)

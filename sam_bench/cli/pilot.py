@@ -1,0 +1,43 @@
+"""`sam-bench pilot`: seed-to-seed spread and detectable effects of candidate settings (a thin skin over
+`sam_bench.experiments.pilot.run_pilot`)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("pilot", short_help="Size a reproduction: seed spread and detectable effects per candidate.")
+@click.argument("folders", nargs=-1, required=True)
+@click.option("--out", required=True, help="Folder for pilot.json and PILOT.md (e.g. the chosen reproduction's).")
+@click.option("--first", default="ST", show_default=True, help="The reference model of each candidate.")
+@click.option("--second", default="SAM-0.1", show_default=True, help="The model compared with it.")
+@click.option(
+    "--measure",
+    "measures",
+    multiple=True,
+    help="'clean' or e.g. 'pgd Linf 2/255' (repeatable; default: clean and pgd Linf 2/255).",
+)
+@click.option("--plan-seeds", type=int, default=5, show_default=True, help="Seeds per model of the planned grid.")
+@click.option(
+    "--require-clean",
+    type=float,
+    default=0.80,
+    show_default=True,
+    help="Clean accuracy on the whole test set the first model must reach (mean over seeds).",
+)
+def pilot_command(folders, out, first, second, measures, plan_seeds, require_clean):
+    """Compare candidate settings, each a reproduction folder (FOLDERS) holding a few seeds of two models:
+    their seed-to-seed sd, the smallest effect the planned grid could detect, their cost; choose the
+    cheapest that reaches --require-clean. Writes OUT/pilot.json and OUT/PILOT.md."""
+    from sam_bench.experiments.pilot import run_pilot
+
+    path = run_pilot(
+        list(folders),
+        out,
+        first=first,
+        second=second,
+        measures=list(measures) or None,
+        plan_seeds=plan_seeds,
+        require_clean=require_clean,
+    )
+    click.echo(f"wrote {path}")

@@ -1,0 +1,251 @@
+"""A pilot that sizes a reproduction: how far training seeds scatter at each candidate setting, and the
+smallest effect the planned grid could then detect.
+
+Each candidate is a reproduction folder (`sam-bench reproduce ... --only` of a few seeds of two models,
+e.g. ST and SAM-0.1). For each, from its results files and run directories only:
+  - every model's clean accuracy on the whole test set (the run's own last-epoch figure) over its seeds;
+  - every measure (clean on the evaluated images, PGD at a budget) as seeds x images outcomes: the
+    mean, the seed-to-seed sd and the images' sd (`stats.seeds_and_images`);
+  - the second model minus the first, seed s against seed s: its estimate, its seed sd and the smallest
+    effect a one-sided 5% test detects with 80% power at the pilot's seeds and at the planned design
+    (`stats.projected`);
+  - the training cost (wall seconds per run, median over seeds).
+The chosen candidate is the cheapest whose first model reaches the required clean accuracy on the
+whole test set (mean over seeds); `pilot.json` keeps every number and PILOT.md lays them out.
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from sam_bench import files, stats
+from sam_bench.errors import BadInput
+from sam_bench.evaluation import outcomes
+from sam_bench.experiments.claims import evaluation
+from sam_bench.experiments.report import load_results
+from sam_bench.provenance import code_commit
+
+SCHEMA = "sam-bench/pilot/v1"
+SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile")
+
+
+def parse_measure(text: str) -> tuple:
+    """'clean' or 'pgd Linf 2/255' -> the tuple `claims.evaluation` takes."""
+    parts = text.split()
+    if parts == ["clean"]:
+        return ("clean",)
+    if len(parts) == 3 and parts[0] in ("pgd", "autoattack"):
+        return tuple(parts)
+    raise BadInput(f"unknown measure {text!r}: give 'clean' or e.g. 'pgd Linf 2/255'")
+
+
+def _label(measure: tuple) -> str:
+    return "clean" if measure == ("clean",) else f"{measure[0].upper()} {measure[1]} {measure[2]}"
+
+
+def _flags(record: dict, measure: tuple) -> np.ndarray | None:
+    ev = evaluation(record, *measure)
+    return None if ev is None or not ev.get("outcomes") else outcomes.decode(ev["outcomes"]).astype(float)
+
+
+def _run_metadata(folder: Path, record: dict) -> dict:
+    path = folder / "runs" / f"{record['name']}-{record['key']}" / "metadata.json"
+    return files.read_json(path) if path.is_file() else {}
+
+
+def _described(s: stats.SeedsAndImages) -> dict:
+    low, high = s.interval()
+    return {
+        "estimate": s.estimate,
+        "low": low,
+        "high": high,
+        "standard_error": s.standard_error,
+        "df": s.df,
+        "seed_sd": s.seed_sd,
+        "image_sd": s.image_sd,
+        "detectable": s.detectable(),
+    }
+
+
+def candidate(folder: str | Path, first: str, second: str, measures: list[tuple], plan_seeds: int) -> dict:
+    """One candidate setting's pilot numbers (see the module docstring)."""
+    folder = Path(folder)
+    if not (folder / "plan.json").is_file():
+        raise BadInput(f"{folder}: not a reproduction folder (no plan.json); run `sam-bench reproduce` first")
+    plan = files.read_json(folder / "plan.json")
+    records = {(r["name"], int(r["seed"])): r for r in load_results(folder)}
+    seeds = sorted(s for name, s in records if name == first and (second, s) in records)
+    if len(seeds) < 2:
+        raise BadInput(
+            f"{folder}: {first} and {second} need results for at least two common seeds, found "
+            f"{len(seeds)}; run their seeds first (`reproduce --only {first}:1,{second}:1,...`)"
+        )
+    pair = {name: [records[(name, s)] for s in seeds] for name in (first, second)}
+    config = pair[first][0]["config"]
+    out: dict = {
+        "folder": str(folder),
+        "scale": plan.get("scale"),
+        "settings": {k: config.get(k) for k in SETTINGS},
+        "seeds": seeds,
+        "models": {},
+        "difference": {},
+    }
+    for name, group in pair.items():
+        metas = [_run_metadata(folder, r) for r in group]
+        full = [(m.get("final") or {}).get("test_acc") for m in metas]
+        walls = [m.get("wall_time_s") for m in metas]
+        whole = [float(x) for x in full if x is not None]  # None: a run directory without its metadata
+        seconds = [float(x) for x in walls if x is not None]
+        model: dict = {
+            "clean_whole_test_set": {
+                "values": full,
+                "mean": statistics.fmean(whole) if len(whole) == len(full) else None,
+                "sd": statistics.stdev(whole) if len(whole) == len(full) else None,
+                "n_test": (metas[0].get("dataset") or {}).get("n_test"),
+            },
+            "training_seconds": statistics.median(seconds) if len(seconds) == len(walls) else None,
+            "device_name": metas[0].get("device_name"),
+            "measures": {},
+        }
+        for measure in measures:
+            flags = [_flags(r, measure) for r in group]
+            if any(f is None for f in flags) or len({len(f) for f in flags if f is not None}) != 1:
+                model["measures"][_label(measure)] = None
+                continue
+            model["measures"][_label(measure)] = _described(stats.seeds_and_images(np.array(flags)))
+        out["models"][name] = model
+    for measure in measures:
+        a = [_flags(r, measure) for r in pair[second]]
+        b = [_flags(r, measure) for r in pair[first]]
+        if any(f is None for f in a + b) or len({len(f) for f in a + b if f is not None}) != 1:
+            out["difference"][_label(measure)] = None
+            continue
+        d = np.array(a) - np.array(b)
+        out["difference"][_label(measure)] = {
+            "pilot": _described(stats.seeds_and_images(d)),
+            "planned": {**_described(stats.projected(d, plan_seeds)), "seeds": plan_seeds, "images": d.shape[1]},
+        }
+    return out
+
+
+def run_pilot(
+    folders: list[str | Path],
+    out: str | Path,
+    first: str = "ST",
+    second: str = "SAM-0.1",
+    measures: list[str] | None = None,
+    plan_seeds: int = 5,
+    require_clean: float = 0.80,
+) -> Path:
+    """Write OUT/pilot.json and OUT/PILOT.md for these candidate folders; returns PILOT.md's path."""
+    if plan_seeds < 2:
+        raise BadInput(f"--plan-seeds must be 2 or more, got {plan_seeds}")
+    if not 0 < require_clean <= 1:
+        raise BadInput(f"--require-clean is a fraction in (0, 1], got {require_clean}")
+    parsed = [parse_measure(m) for m in (measures or ["clean", "pgd Linf 2/255"])]
+    candidates = [candidate(f, first, second, parsed, plan_seeds) for f in folders]
+
+    def cost(c: dict) -> float:
+        return sum(m["training_seconds"] or float("inf") for m in c["models"].values())
+
+    good = [c for c in candidates if (c["models"][first]["clean_whole_test_set"]["mean"] or 0) >= require_clean]
+    chosen = min(good, key=cost) if good else None
+    record = {
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code_commit": code_commit(),
+        "first": first,
+        "second": second,
+        "measures": [_label(m) for m in parsed],
+        "plan_seeds": plan_seeds,
+        "require_clean": require_clean,
+        "candidates": candidates,
+        "chosen": chosen["folder"] if chosen else None,
+    }
+    out = Path(out)
+    files.write_json(out / "pilot.json", record)
+    path = out / "PILOT.md"
+    files.write_text(path, render(record))
+    return path
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _pts(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def render(record: dict) -> str:
+    """PILOT.md, from pilot.json's record only."""
+    first, second, k = record["first"], record["second"], record["plan_seeds"]
+    lines = [
+        "# Pilot: seed-to-seed spread and detectable effects per candidate setting",
+        "",
+        f"Written by `sam-bench pilot` ({record['created']}, sam-bench {record['code_commit']}) from the "
+        "candidates' results files and run directories; `pilot.json` holds every number.",
+        "",
+        "| candidate | settings | seeds | "
+        + " | ".join(f"{m} clean, whole test set" for m in (first, second))
+        + " | training s per run ("
+        + ", ".join((first, second))
+        + ") |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in record["candidates"]:
+        s = c["settings"]
+        settings = f"width {s['width']}, {s['epochs']} epochs, batch {s['batch_size']}, {s['schedule']}" + (
+            ", compiled" if s.get("compile") else ""
+        )
+        cells = []
+        for name in (first, second):
+            full = c["models"][name]["clean_whole_test_set"]
+            cells.append(f"{_pct(full['mean'], 2)} (sd {_pts(full['sd'])} points)")
+        seconds = ", ".join(f"{c['models'][n]['training_seconds']:.0f}" for n in (first, second))
+        lines.append(
+            f"| {c['scale']} | {settings} | {', '.join(map(str, c['seeds']))} | {' | '.join(cells)} | {seconds} |"
+        )
+    lines += [
+        "",
+        f"Seed-to-seed sd of each measure (points; on the evaluated test images) and of {second} minus {first} "
+        f"(seed s against seed s); the smallest difference a one-sided 5% test detects with 80% power at the "
+        f"pilot's seeds and at the planned {k} seeds on the same images (the pilot's variance parts carried over: "
+        "an estimate resting on few seeds, not a guarantee):",
+        "",
+        f"| candidate | measure | {first} mean (seed sd) | {second} mean (seed sd) | difference [95% interval] "
+        f"| seed sd of the difference | detectable, pilot | detectable, {k} seeds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in record["candidates"]:
+        for measure in record["measures"]:
+            m1, m2 = c["models"][first]["measures"][measure], c["models"][second]["measures"][measure]
+            d = c["difference"][measure]
+            if m1 is None or m2 is None or d is None:
+                lines.append(f"| {c['scale']} | {measure} | not evaluated | | | | | |")
+                continue
+            p, planned = d["pilot"], d["planned"]
+            lines.append(
+                f"| {c['scale']} | {measure} | {_pct(m1['estimate'])} ({_pts(m1['seed_sd'])}) | "
+                f"{_pct(m2['estimate'])} ({_pts(m2['seed_sd'])}) | {_pts(p['estimate'])} "
+                f"[{_pts(p['low'])}, {_pts(p['high'])}] | {_pts(p['seed_sd'])} | {_pts(p['detectable'])} | "
+                f"{_pts(planned['detectable'])} |"
+            )
+    lines.append("")
+    chosen = record["chosen"]
+    if chosen:
+        c = next(c for c in record["candidates"] if c["folder"] == chosen)
+        lines.append(
+            f"Chosen: **{c['scale']}**, the cheapest candidate whose {first} reaches "
+            f"{_pct(record['require_clean'], 0)} clean accuracy on the whole test set (mean over its seeds)."
+        )
+    else:
+        lines.append(
+            f"No candidate's {first} reaches {_pct(record['require_clean'], 0)} clean accuracy on the whole "
+            "test set (mean over its seeds): none is chosen."
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,92 @@
+"""sam-bench pilot: seed spread and detectable effects of candidate settings, from real (tiny) reproductions."""
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from sam_bench import files, stats
+from sam_bench.cli import cli
+from sam_bench.errors import BadInput
+from sam_bench.evaluation import outcomes
+from sam_bench.experiments.pilot import run_pilot
+from sam_bench.experiments.reproduce import reproduce
+
+RECIPE = str(Path(__file__).parent / "recipes" / "pilot-test.yaml")
+
+
+@pytest.fixture(scope="module")
+def candidates(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("pilot")
+    folders = []
+    for scale in ("two-epochs", "one-epoch"):
+        complete, _ = reproduce(RECIPE, scale, out=root / scale, progress=False)
+        assert complete
+        folders.append(root / scale)
+    return folders
+
+
+def _results(folder: Path, name: str) -> list[dict]:
+    plan = files.read_json(folder / "plan.json")
+    keys = [m["key"] for m in plan["models"] if m["name"] == name]
+    return [files.read_json(folder / "results" / f"{name}-{key}.json") for key in keys]
+
+
+def test_the_pilot_numbers_come_from_the_candidates_results(candidates, tmp_path):
+    path = run_pilot(candidates, tmp_path, plan_seeds=5, require_clean=0.01)
+    record = files.read_json(tmp_path / "pilot.json")
+    assert path.read_text().startswith("# Pilot")
+    assert [c["scale"] for c in record["candidates"]] == ["two-epochs", "one-epoch"]
+    for c, folder in zip(record["candidates"], candidates):
+        assert c["seeds"] == [0, 1] and c["settings"]["epochs"] == {"two-epochs": 2, "one-epoch": 1}[c["scale"]]
+        plan = files.read_json(folder / "plan.json")
+        metas = [
+            files.read_json(folder / "runs" / f"{m['name']}-{m['key']}" / "metadata.json")
+            for m in plan["models"]
+            if m["name"] == "ST"
+        ]
+        whole = c["models"]["ST"]["clean_whole_test_set"]
+        assert whole["values"] == [m["final"]["test_acc"] for m in metas] and whole["n_test"] == 500
+        assert whole["mean"] == pytest.approx(statistics.fmean(whole["values"]))
+        # the difference, seed s against seed s, from the results files' own PGD accuracies
+        pgd = {
+            name: [next(e for e in r["evaluations"] if e["attack"] == "pgd")["robust_acc"] for r in results]
+            for name, results in ((n, _results(folder, n)) for n in ("ST", "SAM-0.1"))
+        }
+        d = c["difference"]["PGD Linf 2/255"]
+        assert d["pilot"]["estimate"] == pytest.approx(statistics.fmean(np.subtract(pgd["SAM-0.1"], pgd["ST"])))
+        assert d["planned"]["seeds"] == 5 and d["planned"]["images"] == 48
+        assert d["planned"]["detectable"] <= d["pilot"]["detectable"] + 1e-12  # more seeds never detect less
+        clean = c["models"]["SAM-0.1"]["measures"]["clean"]
+        flags = np.array([outcomes.decode(r["clean_outcomes"]) for r in _results(folder, "SAM-0.1")], float)
+        assert clean["estimate"] == pytest.approx(flags.mean())
+        assert clean["seed_sd"] == pytest.approx(stats.seeds_and_images(flags).seed_sd)
+    cost = {c["folder"]: sum(m["training_seconds"] for m in c["models"].values()) for c in record["candidates"]}
+    assert record["chosen"] == min(cost, key=cost.get)  # every candidate qualifies: the cheapest is chosen
+    assert "Chosen: **" in path.read_text()
+
+
+def test_no_candidate_is_chosen_when_none_reaches_the_clean_accuracy(candidates, tmp_path):
+    run_pilot(candidates, tmp_path, require_clean=1.0)
+    assert files.read_json(tmp_path / "pilot.json")["chosen"] is None
+    assert "none is chosen" in (tmp_path / "PILOT.md").read_text()
+
+
+def test_the_command_and_its_bad_inputs(candidates, tmp_path):
+    ok = CliRunner().invoke(cli, ["pilot", str(candidates[0]), "--out", str(tmp_path), "--measure", "clean"])
+    assert ok.exit_code == 0, ok.output
+    assert files.read_json(tmp_path / "pilot.json")["measures"] == ["clean"]
+    for args, message in (
+        ([str(tmp_path)], "not a reproduction folder"),
+        ([str(candidates[0]), "--measure", "pgd 2/255"], "unknown measure"),
+        ([str(candidates[0]), "--second", "AT-Linf-2"], "need results for at least two common seeds"),
+        ([str(candidates[0]), "--plan-seeds", "1"], "--plan-seeds must be 2 or more"),
+    ):
+        result = CliRunner().invoke(cli, ["pilot", *args, "--out", str(tmp_path / "x")])
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
+    with pytest.raises(BadInput, match="--require-clean"):
+        run_pilot(candidates, tmp_path, require_clean=80)
