@@ -418,3 +418,46 @@ def test_models_of_the_bundled_sample_are_ranked_apart(dirs):
     assert 'href="cifar10-Linf-sample.html"' in (boards / "cifar10-Linf.html").read_text()
     header = main.splitlines()[2]
     assert header.index("PGD-10 Linf") < header.index("Architecture")  # Linf columns first on a Linf board
+
+
+def test_a_retired_model_leaves_the_ranking_with_its_note_and_stays_retired(dirs):
+    from click.testing import CliRunner
+
+    from sam_bench.cli import cli
+
+    zoo_dir, boards = dirs
+    expected = rank_order_fixture(zoo_dir, boards)
+    gone = expected[0]
+    run = CliRunner().invoke(
+        cli,
+        [
+            "leaderboard",
+            "retire",
+            gone,
+            "--note",
+            "a 3-epoch model; the 8-epoch one decides",
+            "--replaced-by",
+            "SamBench2025Standard_c",
+            "--leaderboard-dir",
+            str(boards),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    stem = boards / "cifar10-Linf-sample"
+    md, html = stem.with_suffix(".md").read_text(), stem.with_suffix(".html").read_text()
+    assert re.findall(r"\| \d+ \| \*\*(SamBench\w+)\*\*", md) == expected[1:]  # ranked without it
+    assert re.findall(r'data-model-id="([^"]+)"', html) == expected[1:]
+    assert (
+        f"- **{gone}** (" in md and "a 3-epoch model; the 8-epoch one decides Replaced by SamBench2025Standard_c." in md
+    )
+    assert "a 3-epoch model; the 8-epoch one decides" in html
+    # new results for it keep it retired
+    leaderboard.update_from_results(results_for(entry(zoo_dir, gone), 0.9, 0.5), boards, zoo_dir)
+    leaderboard.render(boards)
+    assert re.findall(r'data-model-id="([^"]+)"', stem.with_suffix(".html").read_text()) == expected[1:]
+    for args, message in (
+        (["NoSuchModel", "--note", "x"], "NoSuchModel: no leaderboard entry"),
+        ([expected[1], "--note", "  "], "--note: say why"),
+    ):
+        bad = CliRunner().invoke(cli, ["leaderboard", "retire", *args, "--leaderboard-dir", str(boards)])
+        assert bad.exit_code != 0 and message in bad.output and "Traceback" not in bad.output, bad.output

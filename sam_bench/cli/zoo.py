@@ -167,6 +167,26 @@ def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
         click.echo(f"wrote {path}")
 
 
+@leaderboard_group.command("retire")
+@click.argument("model_ids", nargs=-1, required=True)
+@click.option("--note", required=True, help="Why the rows leave the board, shown under its table.")
+@click.option("--replaced-by", default=None, metavar="IDS", help="Comma-separated model ids that replace them.")
+@click.option("--render/--no-render", default=True, show_default=True, help="Render the boards afterwards.")
+@leaderboard_dir_option
+def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
+    """Take models off the leaderboards with a note (their entries, results and weights stay): the
+    boards list them under the table instead of ranking them."""
+    from sam_bench.leaderboard import board, retire
+
+    root = board._boards_dir(leaderboard_dir)
+    replaced = [m.strip() for m in replaced_by.split(",") if m.strip()] if replaced_by else None
+    for path in retire.retire(list(model_ids), note, root, replaced):
+        click.echo(f"retired {path}")
+    if render:
+        for path in board.render(leaderboard_dir):
+            click.echo(f"wrote {path}")
+
+
 @leaderboard_group.command("submit")
 @click.argument("model_id")
 @click.option("--out", default=None, help="Folder for the files (default: submissions/<ModelId>/).")

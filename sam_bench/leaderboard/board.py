@@ -29,6 +29,7 @@ from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
 from sam_bench.evaluation.evaluate import is_leaderboard_autoattack
+from sam_bench.leaderboard import retire
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
 
@@ -312,6 +313,7 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
         "autoattack",
         "pgd",
         "sources",
+        "retired",
     )
     ordered["sam_bench"] = {k: extras[k] for k in order if k in extras}
     files.write_json(path, ordered)
@@ -564,6 +566,7 @@ def html(
     png: bytes | None = None,
     sample: bool = False,
     other_page: str | None = None,
+    retired: list[dict] | None = None,
 ) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -580,6 +583,7 @@ def html(
         sample=sample,
         other_page=other_page,
         plot=base64.b64encode(png).decode() if png else None,
+        retired=sorted(retired or [], key=lambda m: m["model_id"]),
     )
 
 
@@ -601,8 +605,10 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
         # Models trained or scored on the bundled sample are a working example, not comparable with
         # real evaluations: they get a page (and README table) of their own, ranked among themselves.
         groups = {"": [m for m in everything if not on_sample(m)], "-sample": [m for m in everything if on_sample(m)]}
-        for suffix, models in groups.items():
+        for suffix, group in groups.items():
             stem = root / f"{ds}-{tm}{suffix}"
+            models = [m for m in group if not retire.is_retired(m)]  # retired rows: listed under the table
+            retired = [m for m in group if retire.is_retired(m)]
             if not models:
                 for old in (stem.with_suffix(e) for e in (".md", ".html", ".png")):
                     old.unlink(missing_ok=True)  # none left of this kind: no stale page
@@ -618,9 +624,11 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
                 else None
             )
             png = scatter_png(ds, tm, models)
-            tables[f"{ds}/{tm}{'/sample' if sample else ''}"] = markdown(ds, tm, models, title)
+            tables[f"{ds}/{tm}{'/sample' if sample else ''}"] = markdown(ds, tm, models, title) + "".join(
+                line + "\n" for line in retire.markdown_lines(retired)
+            )
             files.write_text(stem.with_suffix(".md"), tables[f"{ds}/{tm}{'/sample' if sample else ''}"])
-            files.write_text(stem.with_suffix(".html"), html(ds, tm, models, png, sample, other))
+            files.write_text(stem.with_suffix(".html"), html(ds, tm, models, png, sample, other, retired))
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
             written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
     if readme is not None:

@@ -1,0 +1,62 @@
+"""Retired leaderboard rows: a model that a better-founded one replaces leaves its board with a note.
+
+The entry file stays where it is (its numbers and sources are still true, its weights stay in the zoo
+and in git history); `sam_bench.retired` in it holds the note, what replaced it and when. Rendering
+leaves retired entries out of the ranking, the plot and the README table and lists them under the
+table with their notes. Adding new results for a retired model keeps it retired.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import BadInput
+
+
+def entry_paths(model_id: str, root: Path) -> list[Path]:
+    """Every leaderboard entry of this model id (one per board it is on)."""
+    return sorted(root.glob(f"*/*/{model_id}.json"))
+
+
+def retire(model_ids: list[str], note: str, root: Path, replaced_by: list[str] | None = None) -> list[Path]:
+    """Mark these models' entries retired with `note`; returns the files written. Checks every id before
+    writing any: an unknown id writes nothing."""
+    note = " ".join(note.split())
+    if not note:
+        raise BadInput("--note: say why the rows leave the board (e.g. what replaces them)")
+    found = {model_id: entry_paths(model_id, root) for model_id in model_ids}
+    missing = [model_id for model_id, paths in found.items() if not paths]
+    if missing:
+        raise BadInput(f"{missing[0]}: no leaderboard entry under {root}; `sam-bench leaderboard add` writes entries")
+    record = {
+        "note": note,
+        "replaced_by": list(replaced_by or []),
+        "date": datetime.now(timezone.utc).date().isoformat(),
+    }
+    written = []
+    with files.locked(root):
+        for paths in found.values():
+            for path in paths:
+                info = files.read_json(path)
+                info.setdefault("sam_bench", {})["retired"] = record
+                files.write_json(path, info)
+                written.append(path)
+    return written
+
+
+def is_retired(info: dict) -> bool:
+    return bool((info.get("sam_bench") or {}).get("retired"))
+
+
+def markdown_lines(retired: list[dict]) -> list[str]:
+    """The list under a board's table: each retired model and its note."""
+    if not retired:
+        return []
+    lines = ["", "Retired from this board (entries kept in leaderboards/, weights in the zoo and git history):", ""]
+    for m in sorted(retired, key=lambda m: m["model_id"]):
+        r = m["sam_bench"]["retired"]
+        replaced = f" Replaced by {', '.join(r['replaced_by'])}." if r.get("replaced_by") else ""
+        lines.append(f"- **{m['model_id']}** ({r['date']}): {r['note']}{replaced}")
+    return lines
