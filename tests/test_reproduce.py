@@ -209,3 +209,13 @@ def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continu
     # clean was done in the first call; PGD's timed first batch took "a day", so its chunk did not start
     assert complete and [e["chunks"]["resumed"] for e in results["evaluations"]] == [1, 0, 0]
     assert "1 of 1 runs done" in report.read_text()
+
+
+def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
+    from sam_bench.experiments.report import _aa_text
+
+    standard = {"settings": {"version": "standard"}, "n_examples": 1000}
+    assert _aa_text(standard, 2000) == "standard, on the first 1000 of them"
+    assert _aa_text(standard, 1000) == _aa_text(standard) == "standard"
+    quick = {"settings": {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}, "n_examples": 200}
+    assert _aa_text(quick, 200) == "custom: apgd-ce, apgd-t"

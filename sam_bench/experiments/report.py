@@ -277,7 +277,14 @@ def _setup_lines(records: list[dict]) -> list[str]:
     eval_devices = sorted({r["results"]["environment"]["device_name"] for r in records})
     commits = sorted({str(r["results"]["environment"].get("code_commit")) for r in records})
     torch_versions = sorted({r["results"]["environment"]["torch_version"] for r in records})
-    aa = sorted({_aa_text(ev) for r in records for ev in r["results"]["evaluations"] if ev["attack"] == "autoattack"})
+    aa = sorted(
+        {
+            _aa_text(ev, r["results"]["dataset"]["n_examples"])
+            for r in records
+            for ev in r["results"]["evaluations"]
+            if ev["attack"] == "autoattack"
+        }
+    )
     seeds = sorted({seed_of(r) for r in records})
     architectures = list(by_architecture(records))
     trained = (
@@ -300,10 +307,14 @@ def _setup_lines(records: list[dict]) -> list[str]:
     ]
 
 
-def _aa_text(ev: dict) -> str:
+def _aa_text(ev: dict, n_evaluated: int | None = None) -> str:
+    """AutoAttack's version (and, when it attacked fewer images than the rest of the evaluation, how many)."""
     s = ev.get("settings") or {}
     version = s.get("version", "standard")
-    return version if version == "standard" else f"{version}: {', '.join(s.get('attacks') or [])}"
+    text = version if version == "standard" else f"{version}: {', '.join(s.get('attacks') or [])}"
+    if n_evaluated is not None and ev.get("n_examples") not in (None, n_evaluated):
+        text += f", on the first {ev['n_examples']} of them"
+    return text
 
 
 def write_report(out: str | Path) -> Path:
