@@ -104,6 +104,7 @@ def test_results_of_a_run(run_dir, sample, short_apgd):
     assert total / 24 == pytest.approx(pgd["robust_acc"])
     assert [a is None for a in pgd["per_class_robust_acc"]] == [int(c) == 0 for c in counts]
     assert results["environment"]["torch_version"] == torch.__version__
+    assert all(e["cpu_seconds"] > 0 for e in (pgd, aa))  # each attack's CPU time, beside its wall time
 
 
 def test_an_attack_on_its_own_first_images(run_dir, sample, short_apgd, tmp_path):

@@ -42,6 +42,9 @@ def test_resume_equals_uninterrupted(tmp_path):
         )
         log = (tmp_path / f"{method}-b" / "log.jsonl").read_text().splitlines()
         assert [json.loads(line)["epoch"] for line in log] == [1, 2]
+        # CPU time is kept per epoch and summed over both calls (the measure of cost when cores are shared)
+        cpu = [json.loads(line)["cpu_seconds"] for line in log]
+        assert all(c > 0 for c in cpu) and resumed["cpu_time_s"] == pytest.approx(sum(cpu))
 
 
 def test_run_directory_rebuilds_the_model(tmp_path):
