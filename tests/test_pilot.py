@@ -1,5 +1,6 @@
 """sam-bench pilot: seed spread and detectable effects of candidate settings, from real (tiny) reproductions."""
 
+import json
 import statistics
 from pathlib import Path
 
@@ -90,3 +91,27 @@ def test_the_command_and_its_bad_inputs(candidates, tmp_path):
         assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
     with pytest.raises(BadInput, match="--require-clean"):
         run_pilot(candidates, tmp_path, require_clean=80)
+
+
+def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candidates, tmp_path):
+    from sam_bench.experiments import compute
+    from sam_bench.experiments.report import load_results, write_report
+
+    folder = candidates[1]
+    records = load_results(folder)
+    totals = compute.of_records(records)
+    logs = [folder / "runs" / f"{r['name']}-{r['key']}" / "log.jsonl" for r in records]
+    cpu = sum(sum(json.loads(line)["cpu_seconds"] for line in log.read_text().splitlines()) for log in logs)
+    assert totals["training_cpu_s"] == pytest.approx(cpu) and totals["runs_without_cpu"] == 0
+    evaluations = [ev for r in records for ev in r["results"]["evaluations"]]
+    assert totals["evaluation_cpu_s"] == pytest.approx(sum(ev["cpu_seconds"] for ev in evaluations))
+    assert totals["cpu_s"] == pytest.approx(totals["training_cpu_s"] + totals["evaluation_cpu_s"])
+    # a run from before CPU time was recorded counts its wall time, and the sentence says so
+    older = [{**records[0], "training_cpu_s": None}] + records[1:]
+    assert compute.of_records(older)["runs_without_cpu"] == 1
+    assert "1 runs recorded before CPU time was" in compute.describe(compute.of_records(older))
+    # the pilot keeps each candidate's compute, and a report in the chosen folder states the others'
+    run_pilot(candidates, candidates[0], require_clean=0.01)
+    report = write_report(candidates[0]).read_text()
+    assert "## Compute" in report and "The pilot's candidate `one-epoch`: " in report
+    assert f"{totals['cpu_s'] / 3600:.2f} core-hours" in report

@@ -17,6 +17,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import degenerate
+from sam_bench.experiments import compute
 from sam_bench.experiments.claims import (
     CLAIMS,
     accuracy,
@@ -58,6 +59,7 @@ def load_results(out: Path) -> list[dict]:
                 "path": path,
                 "training": training,
                 "epoch_seconds": epochs,
+                "training_cpu_s": compute.training_cpu_seconds(log.parent),
                 "degenerate": degenerate.reason(results),
             }
         )
@@ -432,6 +434,7 @@ def write_report(out: str | Path) -> Path:
         )
     lines.append("")
 
+    lines += _compute_lines(out, records)
     plots = _plots(out, records, cost)
     titles = {
         "robust_vs_eps.png": "Robust accuracy against eps",
@@ -452,6 +455,18 @@ def write_report(out: str | Path) -> Path:
     )
     files.write_text(report, "\n".join(lines) + "\n")
     return report
+
+
+def _compute_lines(out: Path, records: list[dict]) -> list[str]:
+    """What the reproduction cost (`experiments/compute.py`), and its pilot's other candidates when a
+    `pilot.json` in the folder names them."""
+    lines = ["## Compute", "", f"This folder's runs: {compute.describe(compute.of_records(records))}."]
+    pilot = out / "pilot.json"
+    if pilot.is_file():
+        for c in files.read_json(pilot)["candidates"]:
+            if c.get("compute") and Path(c["folder"]).resolve() != out.resolve():
+                lines.append(f"The pilot's candidate `{c['scale']}`: {compute.describe(c['compute'])}.")
+    return lines + [""]
 
 
 def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:

@@ -1,0 +1,70 @@
+"""What a reproduction's runs cost the machine: training and evaluation, wall time and CPU time.
+
+Wall time says how long a run took; on a shared machine it grows with whatever else ran beside it. The
+process's CPU time (training: `cpu_seconds` per epoch in log.jsonl; evaluation: `cpu_seconds` per attack)
+is what the run itself used, which is the budget a reproduction is sized against (core-hours). Runs and
+evaluations made before CPU time was recorded count their wall time instead, and the totals say how many.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def training_cpu_seconds(run_dir: Path) -> float | None:
+    """The run's CPU time summed over its logged epochs; None when its log lacks it (or is missing)."""
+    log = Path(run_dir) / "log.jsonl"
+    if not log.is_file():
+        return None
+    epochs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if not epochs or any("cpu_seconds" not in e for e in epochs):
+        return None
+    return float(sum(e["cpu_seconds"] for e in epochs))
+
+
+def of_records(records: list[dict]) -> dict:
+    """Totals over a reproduction's records (`report.load_results`): seconds of wall and of CPU time for
+    training and for evaluation, and how many runs or evaluations had no CPU time (their wall time counts)."""
+    totals = {
+        "runs": len(records),
+        "training_wall_s": 0.0,
+        "training_cpu_s": 0.0,
+        "evaluation_wall_s": 0.0,
+        "evaluation_cpu_s": 0.0,
+        "runs_without_cpu": 0,
+        "evaluations_without_cpu": 0,
+    }
+    for r in records:
+        wall = float(r["training"].get("wall_time_s") or 0.0)
+        cpu = r.get("training_cpu_s")
+        totals["training_wall_s"] += wall
+        totals["training_cpu_s"] += wall if cpu is None else cpu
+        totals["runs_without_cpu"] += cpu is None
+        for ev in r["results"]["evaluations"]:
+            seconds = float(ev.get("seconds") or 0.0)
+            totals["evaluation_wall_s"] += seconds
+            totals["evaluation_cpu_s"] += float(ev.get("cpu_seconds", seconds))
+            totals["evaluations_without_cpu"] += "cpu_seconds" not in ev
+    totals["cpu_s"] = totals["training_cpu_s"] + totals["evaluation_cpu_s"]
+    return totals
+
+
+def describe(totals: dict) -> str:
+    """One sentence: core-hours of CPU time, split into training and evaluation, with the wall time beside."""
+    missing = []
+    if totals["runs_without_cpu"]:
+        missing.append(f"{totals['runs_without_cpu']} runs")
+    if totals["evaluations_without_cpu"]:
+        missing.append(f"{totals['evaluations_without_cpu']} evaluations")
+    return (
+        f"{totals['cpu_s'] / 3600:.2f} core-hours of CPU time over {totals['runs']} runs (training "
+        f"{totals['training_cpu_s'] / 3600:.2f}, evaluation {totals['evaluation_cpu_s'] / 3600:.2f}); their wall "
+        f"time summed: training {totals['training_wall_s'] / 3600:.2f} h, evaluation "
+        f"{totals['evaluation_wall_s'] / 3600:.2f} h"
+        + (
+            f" ({' and '.join(missing)} recorded before CPU time was: their wall time counts as CPU time)"
+            if missing
+            else ""
+        )
+    )
