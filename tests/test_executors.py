@@ -240,8 +240,9 @@ def test_slurm_options_come_from_the_recipe_then_the_command_line():
         RECIPE, "test", partition="gpu", time_minutes=None, extra=parse_sbatch_options(["account=proj", "--qos=high"])
     )
     assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
-    with pytest.raises(BadInput, match="NAME=VALUE"):
-        parse_sbatch_options(["account"])
+    assert parse_sbatch_options(["exclusive", "--requeue"]) == {"exclusive": True, "requeue": True}  # flags
+    with pytest.raises(BadInput, match="NAME=VALUE or NAME"):
+        parse_sbatch_options(["account="])
     limited = SlurmOptions.from_recipe(RECIPE, "timelimit", max_timeouts=None)
     assert (limited.time_minutes, limited.signal_delay_s, limited.max_timeouts) == (1, 40, 20)
     assert limited.executor(Path("unused")).max_num_timeout == 20
@@ -250,21 +251,31 @@ def test_slurm_options_come_from_the_recipe_then_the_command_line():
 
 
 def test_local_run_refuses_a_model_another_process_holds(tmp_path):
-    from filelock import FileLock
-
     from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduce import reproduce
 
     plan = load_recipe(RECIPE, "test").models[1]
-    (tmp_path / "cells").mkdir()
-    held = FileLock(str(tmp_path / "cells" / f"{plan.run_name}.lock"))
-    held.acquire()
+    claim = tmp_path / "cells" / f"{plan.run_name}.claim"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from sam_bench.experiments import cell_claim; "
+            "print(bool(cell_claim.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            str(claim),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        with pytest.raises(BadInput, match="SAM-0.1 is being worked on by another process"):
+        assert holder.stdout.readline().strip() == "True"
+        with pytest.raises(BadInput, match=f"SAM-0.1 is being worked on by another process \\(process {holder.pid} on"):
             reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False)
     finally:
-        held.release()
+        holder.kill()
+        holder.wait()
     assert not (tmp_path / "runs").exists()  # refused before training anything
+    assert not (tmp_path / "cells" / f"{load_recipe(RECIPE, 'test').models[0].run_name}.claim").exists()  # released
 
 
 @pytest.mark.skipif(os.environ.get("SAM_BENCH_CI_NETNS") != "1", reason="only inside .ci/run's network namespace")
@@ -301,3 +312,89 @@ def test_a_finished_cell_ignores_a_late_time_limit_warning(monkeypatch):
         assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGUSR2, before)
+
+
+def test_per_model_settings_win_over_the_grid_and_group_the_jobs(tmp_path):
+    from sam_bench.experiments.executors import Grid, dry_run, job_groups
+
+    recipe = tmp_path / "r.yaml"
+    text = (
+        Path(RECIPE)
+        .read_text()
+        .replace(
+            "slurm: {time_minutes: 20}",
+            "slurm: {time_minutes: 20, account: lab, setup: ['module load cuda'],"
+            " models: {'SAM-*': {time_minutes: 90}}}",
+        )
+    )
+    recipe.write_text(text)
+    options = SlurmOptions.from_recipe(str(recipe), "test", time_minutes=30, setup=["source venv/bin/activate"])
+    st, sam = options.for_model("ST", "tiny-grid"), options.for_model("SAM-0.1", "tiny-grid")
+    assert (st.time_minutes, sam.time_minutes) == (30, 90)  # the model's own limit beats the command line's
+    assert (st.job_name, sam.job_name) == ("tiny-grid-ST", "tiny-grid-SAM-0.1")
+    grid = Grid.of(str(recipe), "test", tmp_path / "out", device="cpu")
+    repro = grid.reproduction()
+    assert [[p.name for p in g] for _, g in job_groups(grid, repro, repro.recipe.models, options)] == [
+        ["ST"],
+        ["SAM-0.1"],
+    ]
+    scripts = dict((names[0], script) for names, script in dry_run(grid, options))
+    assert "#SBATCH --time=90" in scripts["SAM-0.1"] and "#SBATCH --time=30" in scripts["ST"]
+    assert "#SBATCH --account=lab" in scripts["ST"] and "#SBATCH --job-name=tiny-grid-ST" in scripts["ST"]
+    setup = scripts["ST"].split("# setup\n")[1].split("\n\n")[0].splitlines()
+    assert setup == ["module load cuda", "source venv/bin/activate", "export OMP_NUM_THREADS=1"]
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+    threads = SlurmOptions.from_recipe(str(recipe), "test", cpus_per_job=8, threads=2)
+    assert "export OMP_NUM_THREADS=2" in threads.sbatch_script(
+        tmp_path, 1
+    ) and "--cpus-per-task=8" in threads.sbatch_script(tmp_path, 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        Path(RECIPE).read_text().replace("slurm: {time_minutes: 20}", "slurm: {models: {ST: {max_timeouts: 2}}}")
+    )
+    with pytest.raises(BadInput, match="'max_timeouts' cannot be set per model"):
+        SlurmOptions.from_recipe(str(bad), "test")
+
+
+def test_slurm_time_on_the_command_line_takes_model_patterns():
+    from sam_bench.experiments.slurm_options import parse_times
+
+    assert parse_times(["60", "AT-*=720"]) == (60, {"AT-*": {"time_minutes": 720}})
+    with pytest.raises(BadInput, match="MINUTES or MODEL=MINUTES"):
+        parse_times(["AT=long"])
+
+
+def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_holds_it(tmp_path, monkeypatch):
+    from sam_bench.experiments import executors, slurm_state
+
+    grid = grid_of(tmp_path)
+    repro = grid.reproduction()
+    plan = repro.recipe.models[0]
+    jobs = {plan.run_name: "77_0"}
+    for state, again in [("RUNNING", False), ("PENDING", False), (slurm_state.NOT_KNOWN, True), ("TIMEOUT", True)]:
+        monkeypatch.setattr(executors, "job_state", lambda job_id, state=state: state)
+        assert executors._needs_job(grid, repro, plan, jobs) is again, state
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from sam_bench.experiments import cell_claim; "
+            "print(bool(cell_claim.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            str(executors.claim_path(grid.out, plan.run_name)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        assert executors._needs_job(grid, repro, plan, jobs) is False  # its process still works on it
+    finally:
+        holder.kill()
+        holder.wait()
+    assert executors._needs_job(grid, repro, plan, jobs) is True
+
+
+def grid_of(out):
+    from sam_bench.experiments.executors import Grid
+
+    return Grid.of(RECIPE, "test", out, device="cpu")

@@ -41,23 +41,11 @@ from tqdm.auto import tqdm
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.experiments import cell_claim
-from sam_bench.experiments.slurm_options import SlurmOptions, parse_sbatch_options
+from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
 from sam_bench.experiments.slurm_state import LIVE_STATES, SchedulerUnreachable, job_state
 
 if TYPE_CHECKING:
     import submitit
-
-# submitit is imported where a SLURM job is submitted, watched or requeued, never at the top: the
-# local executor, and a machine without submitit (a lent GPU, docs/gpu.md), must work without it.
-
-
-def _submitit():
-    try:
-        import submitit
-    except ImportError:
-        raise SamBenchError("--executor slurm needs the submitit package (pip install submitit)") from None
-    return submitit
-
 
 EXECUTORS = ("local", "slurm")
 
@@ -338,8 +326,7 @@ def cancel(grid: Grid) -> list[str]:
 
 
 def _submit(grid: Grid, options: SlurmOptions, repro, plans) -> list:
-    executor = _submitit().SlurmExecutor(folder=repro.out / "slurm" / "%j", max_num_timeout=int(options.max_timeouts))
-    executor.update_parameters(**options.parameters())
+    executor = options.executor(repro.out / "slurm")
     try:
         with executor.batch():  # one sbatch: a job array of the cells
             return [executor.submit(Cell(grid, p.run_name)) for p in plans]

@@ -35,7 +35,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sam_bench.errors import BadInput
+from sam_bench.errors import BadInput, SamBenchError
+
+# submitit is imported where a SLURM job is submitted, watched or requeued, never at the top: the
+# local executor, and a machine without submitit (a lent GPU, docs/gpu.md), must work without it.
+
+
+def _submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise SamBenchError("--executor slurm needs the submitit package (pip install submitit)") from None
+    return submitit
+
 
 # the settings a `models:` entry may change: what a job asks of the cluster
 PER_MODEL = (
@@ -185,6 +197,12 @@ class SlurmOptions:
             "setup": [*self.setup, f"export OMP_NUM_THREADS={self.task_threads}"],
             "srun_args": list(self.srun_args),
         }
+
+    def executor(self, folder: Path):
+        """submitit's executor for these jobs (their files in folder/<job id>/)."""
+        executor = _submitit().SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
+        executor.update_parameters(**self.parameters())
+        return executor
 
     def group_key(self) -> str:
         """Cells whose options give the same key share one job array."""
