@@ -235,6 +235,97 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     assert accounted == ["COMPLETED"] * 3
 
 
+def sacct(env, job_id, fields):
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", job_id, "-o", fields], env=env, capture_output=True, text=True
+    ).stdout
+    return [line.split("|") for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.slurm
+def test_setup_lines_job_names_per_model_time_limits_and_threads_reach_the_cluster(cluster, tmp_path):
+    out = tmp_path / "setup"
+    sam_bench(
+        cluster,
+        *grid_args(out, "test", "--executor", "slurm", "--slurm-setup", 'echo "setup ran in job $SLURM_JOB_ID"'),
+        "--slurm-time",
+        "SAM-*=7",
+        "--slurm-cpus-per-job",
+        "2",
+        "--threads",
+        "1",
+    )
+    jobs = json.loads((out / "cells" / "jobs.json").read_text())
+    accounted = {
+        run.split("-")[0]: sacct(cluster, job_id, "JobName,Timelimit,State")[0] for run, job_id in jobs.items()
+    }
+    assert accounted == {
+        "ST": ["tiny-grid-ST", "00:20:00", "COMPLETED"],  # the recipe's limit
+        "SAM": ["tiny-grid-SAM-0.1", "00:07:00", "COMPLETED"],  # the model's own, from the command line
+    }
+    for job_id in jobs.values():
+        log = next((out / "slurm").glob(f"{job_id}*/{job_id}_0_log.out")).read_text()
+        assert f"setup ran in job {job_id.split('_')[0]}" in log
+    for meta in out.glob("runs/*/metadata.json"):  # 2 CPUs held, 1 thread asked for, 1 recorded
+        assert json.loads(meta.read_text())["cpu_threads"] == 1
+    for results in out.glob("results/*.json"):
+        assert json.loads(results.read_text())["model"]["training"]["cpu_threads"] == 1
+
+
+@pytest.mark.slurm
+def test_cancel_stops_the_grids_jobs_and_the_cell_is_free_again(cluster, tmp_path):
+    out = tmp_path / "cancel"
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("cells/*.claim")):  # the job has started the cell
+        time.sleep(0.2)
+    cancelled = sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout
+    assert cancelled.strip() == f"cancelled 1 job(s): {job_id}"
+    while time.time() < deadline:
+        status = sam_bench(cluster, *grid_args(out, "long", "--status")).stdout
+        if "CANCELLED" in status and "running" not in status:
+            break
+        time.sleep(1)
+    assert f"SLURM job {job_id} CANCELLED" in status and "running" not in status, status
+    assert sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout.strip() == (
+        "no job to cancel"
+    )
+    again = sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--dry-run")).stdout
+    assert again.startswith("# ---- ST: sbatch would get this script") and "#SBATCH --job-name=tiny-grid-ST" in again
+
+
+@pytest.mark.slurm
+def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monkeypatch):
+    """A claim made by a job on another node: kept while the job runs (and --status leaves it as it
+    is), taken over once the scheduler says the job has ended."""
+    from sam_bench.experiments import cell_claim
+
+    for name in ("SLURM_CONF", "PATH"):
+        monkeypatch.setenv(name, cluster[name])
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 300"],
+        env=cluster,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    job_id = submitted.stdout.strip().split(";")[0]
+    try:
+        path = tmp_path / "ST.claim"
+        path.write_text(json.dumps({"host": "node7", "pid": 4242, "started": None, "job_id": job_id, "token": "x"}))
+        before = path.read_bytes()
+        assert cell_claim.try_claim(path) is None
+        assert cell_claim.state(path)[1] is None and path.read_bytes() == before
+    finally:
+        subprocess.run(["scancel", job_id], env=cluster, check=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and cell_claim.state(path)[1] is None:
+        time.sleep(0.5)
+    assert cell_claim.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
+    assert cell_claim.try_claim(path) is not None
+
+
 def test_slurm_options_come_from_the_recipe_then_the_command_line():
     options = SlurmOptions.from_recipe(
         RECIPE, "test", partition="gpu", time_minutes=None, extra=parse_sbatch_options(["account=proj", "--qos=high"])
