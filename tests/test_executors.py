@@ -206,7 +206,7 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     submitted = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
     assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
     jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
-    assert len(jobs) == 3 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one job array
+    assert len(jobs) == 3 and len(set(jobs.values())) == 3  # one job per model (its seeds would be its array)
     sam_bench(cluster, *smoke, "--out", str(local), timeout=1200)  # the same grid here, while the jobs run
     waited = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
     assert "done: report in" in waited.stdout  # it waited for the jobs it found
@@ -227,7 +227,7 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
     assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
     accounted = subprocess.run(
-        ["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
+        ["sacct", "-n", "-X", "-j", ",".join(jobs.values()), "-o", "State"],
         env=cluster,
         capture_output=True,
         text=True,
@@ -324,6 +324,21 @@ def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monk
         time.sleep(0.5)
     assert cell_claim.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
     assert cell_claim.try_claim(path) is not None
+
+
+@pytest.mark.slurm
+def test_one_model_on_two_tasks_of_a_job_trains_through_ddp(cluster, tmp_path):
+    """Two srun tasks join one process group from SLURM's own variables (no torchrun) and train the model
+    together; the first task alone claims, evaluates and ranks it."""
+    out = tmp_path / "ddp"
+    sam_bench(cluster, *grid_args(out, "ddp", "--executor", "slurm"))
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    assert sacct(cluster, job_id, "State") == [["COMPLETED"]]
+    meta = json.loads(next(out.glob("runs/ST-*/metadata.json")).read_text())
+    assert meta["processes"] == 2 and meta["status"] == "complete"
+    logs = sorted(p.name for p in (out / "slurm").rglob("*_log.out"))
+    assert logs == [f"{job_id}_0_log.out", f"{job_id}_1_log.out"]  # one log per task
+    assert sam_bench(cluster, *grid_args(out, "ddp", "--status")).stdout.strip() == "ST: done"
 
 
 def test_slurm_options_come_from_the_recipe_then_the_command_line():
@@ -489,3 +504,21 @@ def grid_of(out):
     from sam_bench.experiments.executors import Grid
 
     return Grid.of(RECIPE, "test", out, device="cpu")
+
+
+@pytest.mark.slurm
+def test_without_requeue_a_job_at_its_time_limit_ends_and_is_submitted_again(cluster, tmp_path):
+    """For clusters that forbid requeueing: the timelimit scale's job is signalled by SLURM before its
+    1-minute limit, ends instead of requeueing (sbatch --no-requeue), says why, and is due again."""
+    out = tmp_path / "norequeue"
+    proc = sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--slurm-no-requeue"))
+    assert "stopped (run the same command again to continue)" in proc.stdout
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    history = [state for (state,) in sacct(cluster, job_id, "State")]
+    assert "REQUEUED" not in history and history[-1] not in ("RUNNING", "PENDING", "COMPLETED"), history
+    status = sam_bench(cluster, *grid_args(out, "timelimit", "--status")).stdout
+    assert "requeueing is off (slurm requeue: false): reproduce again continues it" in status
+    epochs = len(next(out.glob("runs/ST-*/log.jsonl")).read_text().splitlines())
+    assert 1 <= epochs < 100  # stopped mid-training, its checkpoint kept
+    again = sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--slurm-no-requeue", "--dry-run"))
+    assert "#SBATCH --no-requeue" in again.stdout and again.stdout.startswith("# ---- ST:")

@@ -84,6 +84,13 @@ def executor_options(command):
             help="How many times one job may reach its time limit and requeue (default 3).",
         ),
         click.option(
+            "--slurm-requeue/--slurm-no-requeue",
+            "slurm_requeue",
+            default=None,
+            help="At the time limit or on pre-emption a job requeues itself (default); --slurm-no-requeue for "
+            "clusters that forbid it: the job ends, its checkpoint kept, and reproduce again continues it.",
+        ),
+        click.option(
             "--slurm-array-parallelism", type=int, default=None, help="Jobs of the array running at once (default 64)."
         ),
         click.option(
@@ -155,6 +162,7 @@ def slurm_options(recipe, scale, args):
         array_parallelism=args["slurm_array_parallelism"],
         signal_delay_s=args["slurm_signal_delay"],
         max_timeouts=args["slurm_max_timeouts"],
+        requeue=args["slurm_requeue"],
         extra=parse_sbatch_options(args["slurm_extra"]),
     )
 

@@ -152,30 +152,69 @@ def claimed_cells(out, plans):
 
 def run_cell(grid: Grid, run_name: str) -> str:
     """Train, publish, evaluate and rank one cell, unless it is done or another process holds it.
-    Returns what happened in a word: done, finished, or claimed."""
+    Returns what happened in a word: done, finished, claimed (or, for a task of a multi-task job
+    other than the first, worker).
+
+    A job of several tasks (--slurm-tasks-per-node, --slurm-nodes) trains its model on all of them
+    through the DDP path (sam_bench.distributed, its process group read from SLURM's variables): the
+    first task alone claims the cell and tells the others whether to train; after training it alone
+    publishes, evaluates and ranks the model."""
+    from sam_bench import distributed  # imports torch: here, never at the top (see test_executors)
+
     repro = grid.reproduction()
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}; the recipe changed since submission")
+    group = distributed.start(grid.device) if distributed.launched_by_srun() else None
+    if group is not None and not group.is_main:
+        try:
+            if group.agree(False):  # the first task's decision
+                repro.train_model(plan, None)
+        finally:
+            distributed.stop()
+        return "worker"
     claim = cell_claim.try_claim(claim_path(grid.out, run_name))
     if claim is None:
+        if group is not None:
+            group.agree(False)
+            distributed.stop()
         return "claimed"  # another job (or a local reproduce) is training this model now
     failed = grid.cells_dir / f"{run_name}.failed"
     try:
-        if cell_done(repro, plan):
+        done = cell_done(repro, plan)
+        if group is not None:
+            group.agree(not done)
+        if done:
             return "done"
         failed.unlink(missing_ok=True)
-        meta = repro.train_model(plan, None)
+        try:
+            meta = repro.train_model(plan, None)
+        finally:
+            distributed.stop()  # the other tasks are done; evaluation runs here alone
         entry = repro.publish(plan, meta)
         repro.rank(plan, repro.evaluate_model(plan, entry))
     except BaseException as err:
         if not isinstance(err, (KeyboardInterrupt, SystemExit)):
-            files.write_text(failed, last_line(traceback.format_exc()) + "\n")
+            files.write_text(failed, _failure_note(err) + "\n")
         raise
     finally:
         claim.release()
+        distributed.stop()
     finish_if_complete(grid)
     return "finished"
+
+
+def _failure_note(err: BaseException) -> str:
+    """The line `--status` shows for a failed attempt: the traceback's last line, or what a job that
+    could not requeue at its time limit should do next."""
+    if type(err).__name__ == "UncompletedJobError":  # submitit: the job's checkpoint asked not to requeue
+        return "reached its time limit; requeueing is off (slurm requeue: false): reproduce again continues it"
+    if isinstance(err, subprocess.CalledProcessError) and list(err.cmd)[:2] == ["scontrol", "requeue"]:
+        return (
+            "reached its time limit and the cluster refused to requeue it (scontrol requeue): reproduce again "
+            "continues it; --slurm-no-requeue says so in advance"
+        )
+    return last_line(traceback.format_exc())
 
 
 def say(repro, message: str) -> None:
@@ -213,10 +252,12 @@ class Cell:
     requeues this same cell (as submitit.helpers.Checkpointable does), which resumes from the
     training checkpoint or the evaluation's chunk state."""
 
-    def __init__(self, grid: Grid, run_name: str):
-        self.grid, self.run_name = grid, run_name
+    def __init__(self, grid: Grid, run_name: str, requeue: bool = True):
+        self.grid, self.run_name, self.requeue = grid, run_name, requeue
 
     def checkpoint(self, *args, **kwargs):
+        if not getattr(self, "requeue", True):  # (a Cell pickled before the option existed requeues)
+            return None  # submitit then ends the job instead of requeueing it
         return _submitit().helpers.DelayedSubmission(self, *args, **kwargs)
 
     def __call__(self) -> str:
@@ -329,7 +370,7 @@ def _submit(grid: Grid, options: SlurmOptions, repro, plans) -> list:
     executor = options.executor(repro.out / "slurm")
     try:
         with executor.batch():  # one sbatch: a job array of the cells
-            return [executor.submit(Cell(grid, p.run_name)) for p in plans]
+            return [executor.submit(Cell(grid, p.run_name, options.requeue)) for p in plans]
     except (OSError, subprocess.CalledProcessError, RuntimeError) as err:  # no sbatch, or it refused
         raise SamBenchError(
             f"could not submit the grid to SLURM: {last_line(getattr(err, 'output', b'') or err)}"

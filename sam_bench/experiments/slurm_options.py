@@ -23,6 +23,7 @@ and sbatch's:
   srun_args        --slurm-srun-arg ARG         srun_args         srun's arguments
   extra            --slurm-option NAME[=VALUE]  additional_parameters   any other #SBATCH option;
                                                                   without a value, a flag (--exclusive)
+  requeue          --slurm-no-requeue           (no checkpoint)   --no-requeue
   array_parallelism, signal_delay_s, max_timeouts: see `reproduce --help`.
 """
 
@@ -99,6 +100,9 @@ class SlurmOptions:
     # how many times one job may reach its time limit and requeue (submitit's default 3): a model that
     # needs 12 h on a 4 h partition needs at least 2
     max_timeouts: int = 3
+    # False for clusters that forbid requeueing: sbatch --no-requeue, and a job at its time limit ends
+    # (its checkpoint kept) instead of requeueing; the next `reproduce` submits the cell again
+    requeue: bool = True
     extra: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)  # model name or pattern -> settings of PER_MODEL
 
@@ -173,6 +177,8 @@ class SlurmOptions:
         extra = dict(self.extra)
         if self.mem is not None:  # as the user wrote it (submitit's own `mem` takes a number of GB)
             extra.setdefault("mem", str(self.mem))
+        if not self.requeue:
+            extra.setdefault("no_requeue", True)
         optional = {
             "partition": self.partition,
             "account": self.account,
@@ -195,8 +201,16 @@ class SlurmOptions:
             # the user's lines first (module load, environment activation), then the threads: one per
             # CPU the task holds unless asked otherwise (reproduce --threads)
             "setup": [*self.setup, f"export OMP_NUM_THREADS={self.task_threads}"],
-            "srun_args": list(self.srun_args),
+            "srun_args": self._srun_args(),
         }
+
+    def _srun_args(self) -> list[str]:
+        """The user's, and for several tasks --kill-on-bad-exit: a task that fails must end the others,
+        which would otherwise wait for it in a collective until the process group's timeout."""
+        args = list(self.srun_args)
+        if int(self.nodes) * int(self.tasks_per_node) > 1 and not any("kill-on-bad-exit" in a for a in args):
+            args.insert(0, "--kill-on-bad-exit=1")
+        return args
 
     def executor(self, folder: Path):
         """submitit's executor for these jobs (their files in folder/<job id>/)."""
