@@ -299,7 +299,7 @@ def test_cancel_stops_the_grids_jobs_and_the_cell_is_free_again(cluster, tmp_pat
 def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monkeypatch):
     """A claim made by a job on another node: kept while the job runs (and --status leaves it as it
     is), taken over once the scheduler says the job has ended."""
-    from sam_bench.experiments import cell_claim
+    from sam_bench import claim_file
 
     for name in ("SLURM_CONF", "PATH"):
         monkeypatch.setenv(name, cluster[name])
@@ -315,15 +315,15 @@ def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monk
         path = tmp_path / "ST.claim"
         path.write_text(json.dumps({"host": "node7", "pid": 4242, "started": None, "job_id": job_id, "token": "x"}))
         before = path.read_bytes()
-        assert cell_claim.try_claim(path) is None
-        assert cell_claim.state(path)[1] is None and path.read_bytes() == before
+        assert claim_file.try_claim(path) is None
+        assert claim_file.state(path)[1] is None and path.read_bytes() == before
     finally:
         subprocess.run(["scancel", job_id], env=cluster, check=True)
     deadline = time.time() + 60
-    while time.time() < deadline and cell_claim.state(path)[1] is None:
+    while time.time() < deadline and claim_file.state(path)[1] is None:
         time.sleep(0.5)
-    assert cell_claim.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
-    assert cell_claim.try_claim(path) is not None
+    assert claim_file.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
+    assert claim_file.try_claim(path) is not None
 
 
 @pytest.mark.slurm
@@ -366,8 +366,8 @@ def test_local_run_refuses_a_model_another_process_holds(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from sam_bench.experiments import cell_claim; "
-            "print(bool(cell_claim.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            "import sys, time; from sam_bench import claim_file; "
+            "print(bool(claim_file.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
             str(claim),
         ],
         stdout=subprocess.PIPE,
@@ -484,8 +484,8 @@ def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_ho
         [
             sys.executable,
             "-c",
-            "import sys, time; from sam_bench.experiments import cell_claim; "
-            "print(bool(cell_claim.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            "import sys, time; from sam_bench import claim_file; "
+            "print(bool(claim_file.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
             str(executors.claim_path(grid.out, plan.run_name)),
         ],
         stdout=subprocess.PIPE,

@@ -8,7 +8,7 @@ a small fraction of training, and a second job would wait in the queue again and
 chain for nothing; both halves resume from their own state files, so a requeued job loses little.
 
 Shared state is safe under concurrency: a cell is claimed with a claim file (cells/<run>.claim,
-`sam_bench.experiments.cell_claim`: made atomically, no `flock` needed, taken over once its holder
+`sam_bench.claim_file`: made atomically, no `flock` needed, taken over once its holder
 is known to be gone), so no two jobs - or a job and a user's local run - train the same model; the
 zoo and leaderboard writes lock themselves (files.locked), and the report is written under a lock by
 whichever process sees the last cell finish (a job, a waiting `reproduce`, or the next `reproduce` call).
@@ -38,11 +38,10 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from sam_bench import files
+from sam_bench import claim_file, files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.experiments import cell_claim
 from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
-from sam_bench.experiments.slurm_state import LIVE_STATES, SchedulerUnreachable, job_state
+from sam_bench.slurm_state import LIVE_STATES, SchedulerUnreachable, job_state
 
 if TYPE_CHECKING:
     import submitit
@@ -135,9 +134,9 @@ def claimed_cells(out, plans):
     try:
         for plan in plans:
             path = claim_path(out, plan.run_name)
-            claim = cell_claim.try_claim(path)
+            claim = claim_file.try_claim(path)
             if claim is None:
-                holder, _ = cell_claim.state(path)
+                holder, _ = claim_file.state(path)
                 who = holder.describe() if holder else "another process"
                 raise BadInput(
                     f"{plan.name} is being worked on by another process ({who}; claim {path}); "
@@ -173,7 +172,7 @@ def run_cell(grid: Grid, run_name: str) -> str:
         finally:
             distributed.stop()
         return "worker"
-    claim = cell_claim.try_claim(claim_path(grid.out, run_name))
+    claim = claim_file.try_claim(claim_path(grid.out, run_name))
     if claim is None:
         if group is not None:
             group.agree(False)
@@ -282,7 +281,7 @@ def _job(grid: Grid, job_id: str) -> submitit.SlurmJob:
 
 def holder_alive(grid: Grid, run_name: str) -> bool:
     """A process that may still be alive holds the cell's claim (read only: nothing is taken)."""
-    holder, gone = cell_claim.state(claim_path(grid.out, run_name))
+    holder, gone = claim_file.state(claim_path(grid.out, run_name))
     return holder is not None and gone is None
 
 
@@ -308,7 +307,7 @@ def cell_states(grid: Grid) -> list[tuple[str, str]]:
         job_id = jobs.get(plan.run_name)
         if job_id:
             words.append(f"SLURM job {job_id} {_state(job_id)}")
-        holder, gone = cell_claim.state(claim_path(grid.out, plan.run_name))
+        holder, gone = claim_file.state(claim_path(grid.out, plan.run_name))
         if holder is not None:
             words.append(f"running ({holder.describe()})" if gone is None else f"claim left behind: {gone}")
         log = repro.out / "runs" / plan.run_name / "log.jsonl"
