@@ -471,7 +471,8 @@ def test_slurm_time_on_the_command_line_takes_model_patterns():
 
 
 def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_holds_it(tmp_path, monkeypatch):
-    from sam_bench.experiments import executors, slurm_state
+    from sam_bench import slurm_state
+    from sam_bench.experiments import executors
 
     grid = grid_of(tmp_path)
     repro = grid.reproduction()
@@ -514,6 +515,9 @@ def test_without_requeue_a_job_at_its_time_limit_ends_and_is_submitted_again(clu
     proc = sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--slurm-no-requeue"))
     assert "stopped (run the same command again to continue)" in proc.stdout
     job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    deadline = time.time() + 60  # the job's result is written before SLURM has ended the job
+    while time.time() < deadline and sacct(cluster, job_id, "State")[-1][0] in ("RUNNING", "COMPLETING"):
+        time.sleep(0.5)
     history = [state for (state,) in sacct(cluster, job_id, "State")]
     assert "REQUEUED" not in history and history[-1] not in ("RUNNING", "PENDING", "COMPLETED"), history
     status = sam_bench(cluster, *grid_args(out, "timelimit", "--status")).stdout
@@ -522,3 +526,19 @@ def test_without_requeue_a_job_at_its_time_limit_ends_and_is_submitted_again(clu
     assert 1 <= epochs < 100  # stopped mid-training, its checkpoint kept
     again = sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--slurm-no-requeue", "--dry-run"))
     assert "#SBATCH --no-requeue" in again.stdout and again.stdout.startswith("# ---- ST:")
+
+
+def test_a_local_run_trains_with_the_threads_asked_for_and_records_them(tmp_path):
+    import torch
+
+    from sam_bench.experiments.reproduce import reproduce
+
+    before = torch.get_num_threads()
+    try:
+        reproduce(RECIPE, "long", out=tmp_path, device="cpu", progress=False, threads=1, max_minutes=0.2)
+    finally:
+        torch.set_num_threads(before)
+    meta = json.loads(next(tmp_path.glob("runs/ST-*/metadata.json")).read_text())
+    assert meta["cpu_threads"] == 1 and meta["device_name"].endswith("1 threads)")
+    with pytest.raises(BadInput, match="--threads must be 1 or more"):
+        reproduce(RECIPE, "long", out=tmp_path, device="cpu", progress=False, threads=0)
