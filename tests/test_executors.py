@@ -542,3 +542,29 @@ def test_a_local_run_trains_with_the_threads_asked_for_and_records_them(tmp_path
     assert meta["cpu_threads"] == 1 and meta["device_name"].endswith("1 threads)")
     with pytest.raises(BadInput, match="--threads must be 1 or more"):
         reproduce(RECIPE, "long", out=tmp_path, device="cpu", progress=False, threads=0)
+
+
+@pytest.mark.slurm
+def test_a_cell_whose_job_slurm_does_not_know_is_due_again(cluster, tmp_path, monkeypatch):
+    from sam_bench import slurm_state
+    from sam_bench.experiments import executors
+
+    for name in ("SLURM_CONF", "PATH"):
+        monkeypatch.setenv(name, cluster[name])
+    assert slurm_state.job_state("987654") == slurm_state.NOT_KNOWN  # squeue and sacct both asked
+    out = tmp_path / "forgotten"
+    grid = grid_of(out)
+    plans = grid.reproduction().recipe.models
+    (out / "cells").mkdir(parents=True)
+    (out / "cells" / "jobs.json").write_text(json.dumps({p.run_name: "987654" for p in plans}))
+    assert executors._lost(grid, plans[0].run_name, "987654")
+    status = sam_bench(cluster, *grid_args(out, "test", "--status")).stdout
+    assert status.splitlines() == [
+        "ST: SLURM job 987654 not known to the scheduler",
+        "SAM-0.1: SLURM job 987654 not known to the scheduler",
+    ]
+    again = sam_bench(cluster, *grid_args(out, "test", "--executor", "slurm", "--dry-run")).stdout
+    assert [line for line in again.splitlines() if line.startswith("# ----")] == [
+        "# ---- ST: sbatch would get this script",
+        "# ---- SAM-0.1: sbatch would get this script",
+    ]

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from sam_bench import claim_file, files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
-from sam_bench.slurm_state import LIVE_STATES, SchedulerUnreachable, job_state
+from sam_bench.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
 
 if TYPE_CHECKING:
     import submitit
@@ -306,7 +306,8 @@ def cell_states(grid: Grid) -> list[tuple[str, str]]:
         words = []
         job_id = jobs.get(plan.run_name)
         if job_id:
-            words.append(f"SLURM job {job_id} {_state(job_id)}")
+            state = _state(job_id)
+            words.append(f"SLURM job {job_id} " + ("not known to the scheduler" if state == NOT_KNOWN else state))
         holder, gone = claim_file.state(claim_path(grid.out, plan.run_name))
         if holder is not None:
             words.append(f"running ({holder.describe()})" if gone is None else f"claim left behind: {gone}")
@@ -337,6 +338,11 @@ def job_groups(grid: Grid, repro, plans, options: SlurmOptions) -> list[tuple[Sl
         mine = options.for_model(plan.name, repro.recipe.name)
         groups.setdefault(mine.group_key(), (mine, []))[1].append(plan)
     return list(groups.values())
+
+
+def _lost(grid: Grid, run_name: str, job_id: str) -> bool:
+    """The scheduler no longer knows the job and no live process holds the cell."""
+    return _state(job_id) == NOT_KNOWN and not holder_alive(grid, run_name)
 
 
 def dry_run(grid: Grid, options: SlurmOptions) -> list[tuple[list[str], str]]:
@@ -414,9 +420,18 @@ def run_on_slurm(
         unit="cell",
         disable=not progress,
     ) as bar:
+        polls = 0
         while watched:
+            polls += 1
             for run_name, (name, job) in list(watched.items()):
                 if not job.done():
+                    # submitit counts a job the scheduler has forgotten (purged, lost with its node) as
+                    # alive forever: every 30 polls, ask the scheduler, and the cell's claim, ourselves
+                    if polls % 30 or not _lost(grid, run_name, job.job_id):
+                        continue
+                    del watched[run_name]
+                    bar.update(1)
+                    say(repro, f"{name}: job {job.job_id} is no longer known to SLURM and nothing holds the cell")
                     continue
                 del watched[run_name]
                 bar.update(1)
