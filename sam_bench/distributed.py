@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
+import subprocess
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -31,6 +33,46 @@ SAM_PERTURBATIONS = ("global", "per-worker")
 
 def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def launched_by_srun() -> bool:
+    """One of several tasks of a SLURM job step (srun), not under torchrun."""
+    return (
+        not launched_by_torchrun()
+        and int(os.environ.get("SLURM_NTASKS", os.environ.get("SLURM_STEP_NUM_TASKS", "1"))) > 1
+        and "SLURM_PROCID" in os.environ
+        and "SLURM_STEP_ID" in os.environ
+    )
+
+
+def first_node(nodelist: str) -> str:
+    """The first host of a SLURM node list ("gpu[03-04,07],cpu1" -> "gpu03"), by scontrol where it is."""
+    try:
+        shown = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, timeout=30)
+        if shown.returncode == 0 and shown.stdout.split():
+            return shown.stdout.split()[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    head = re.match(r"([^,\[]+)(?:\[([^\]]+)\])?", nodelist)
+    if head is None:
+        raise BadInput(f"cannot read the SLURM node list {nodelist!r}")
+    prefix, ranges = head.groups()
+    return prefix + (ranges.split(",")[0].split("-")[0] if ranges else "")
+
+
+def slurm_environment() -> dict[str, str]:
+    """torchrun's variables from SLURM's own (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the node list):
+    rank 0's node is the master; the port comes from the job id, so that two jobs sharing a node
+    differ. MASTER_ADDR and MASTER_PORT already set (e.g. by a setup line) are kept."""
+    env = os.environ
+    nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
+    return {
+        "RANK": env["SLURM_PROCID"],
+        "WORLD_SIZE": env.get("SLURM_NTASKS") or env["SLURM_STEP_NUM_TASKS"],
+        "LOCAL_RANK": env.get("SLURM_LOCALID", "0"),
+        "MASTER_ADDR": env.get("MASTER_ADDR") or (first_node(nodes) if nodes else "127.0.0.1"),
+        "MASTER_PORT": env.get("MASTER_PORT") or str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000),
+    }
 
 
 @dataclass
@@ -88,8 +130,11 @@ def current() -> Distributed | None:
 
 
 def start(device: str = "auto") -> Distributed | None:
-    """Join torchrun's process group (NCCL on GPUs, Gloo on CPUs); None when not under torchrun."""
+    """Join the process group of torchrun, or of srun's tasks (NCCL on GPUs, Gloo on CPUs); None when
+    this process runs alone."""
     global _current
+    if _current is None and launched_by_srun():
+        os.environ.update(slurm_environment())
     if _current is not None or not launched_by_torchrun():
         return _current
     rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,27 +65,31 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 @contextmanager
 def locked(path: str | os.PathLike, timeout: float = 900):
     """Hold an exclusive lock on `path` (a file or a folder) against every other process, on this
-    machine or another sharing the file system: the `filelock` package's lock on `<path>.lock`,
-    beside it. Read-modify-write sequences (the zoo's free-id check, a leaderboard entry's update,
-    the report) run inside it so that concurrent jobs neither lose an update nor clash on an id.
-    Not re-entrant across calls: never nest two `locked` of the same path."""
-    from filelock import FileLock, Timeout
+    machine or another sharing the file system: a claim file `<path>.claim` beside it
+    (`sam_bench.claim_file`: made atomically, no `flock` needed, so it holds on Lustre with
+    localflock, BeeGFS and NFS mounted nolock too; taken over once its holder is known to be gone).
+    Read-modify-write sequences (the zoo's free-id check, a leaderboard entry's update, the report)
+    run inside it so that concurrent jobs neither lose an update nor clash on an id. Not re-entrant
+    across calls: never nest two `locked` of the same path."""
+    from sam_bench import claim_file
 
     path = Path(path)
-    lock = FileLock(f"{path}.lock")
+    where = Path(f"{path}.claim")
+    deadline, pause = time.monotonic() + timeout, 0.02
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        raise SamBenchError(
-            f"{path}: still locked by another process after {timeout:.0f} s ({lock.lock_file})"
-        ) from None
-    except OSError as err:  # the lock file beside `path` can't be made: nothing there could be written either
-        raise cannot_write(lock.lock_file, err) from None
+        while (claim := claim_file.try_claim(where)) is None:
+            if time.monotonic() > deadline:
+                holder, _ = claim_file.state(where)
+                who = holder.describe() if holder else "another process"
+                raise SamBenchError(f"{path}: still locked by {who} after {timeout:.0f} s ({where})")
+            time.sleep(pause)
+            pause = min(2 * pause, 0.5)
+    except OSError as err:  # the claim beside `path` can't be made: nothing there could be written either
+        raise cannot_write(where, err) from None
     try:
         yield
     finally:
-        lock.release()
+        claim.release()
 
 
 def write_text(path, text: str) -> None:

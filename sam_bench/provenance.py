@@ -69,6 +69,8 @@ def environment(device: torch.device) -> dict:
         "torch_version": torch.__version__,
         "device": str(device),
         "device_name": device_name(device),
+        # torch's intra-op threads: CPU training's numbers differ with them (reproduce --threads)
+        "cpu_threads": torch.get_num_threads(),
         "code_commit": code_commit(),
     }
     if torch.device(device).type == "cpu":

@@ -1,5 +1,6 @@
 """Shared state under concurrency: 4 processes write one zoo and one leaderboard at once
-(files.locked around the zoo's id check and the leaderboard's read-merge-write)."""
+(files.locked around the zoo's id check and the leaderboard's read-merge-write), with `flock` and
+without it (as on Lustre with localflock, BeeGFS, NFS mounted nolock)."""
 
 import multiprocessing
 import threading
@@ -70,8 +71,18 @@ def results_with_pgd(entry, eps: str, acc: float) -> dict:
     }
 
 
-def writer(index, run_dirs, zoo_root, boards, start, rounds):
+def no_flock(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOLCK, "No locks available")
+
+
+def writer(index, run_dirs, zoo_root, boards, start, rounds, flock=True):
     # (a writer that fails breaks the barriers after their timeout, so that the others end too)
+    if not flock:  # this process's file system has no flock: whatever relied on it fails
+        import fcntl
+
+        fcntl.flock = fcntl.lockf = no_flock
     start.wait(BARRIER_S)  # all four add to the zoo together, then all four update one leaderboard entry together
     shared = zoo.find_entry(SHARED_ID, zoo_root / "shared")
     for j in range(EACH):
@@ -87,7 +98,8 @@ def writer(index, run_dirs, zoo_root, boards, start, rounds):
         )
 
 
-def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monkeypatch):
+@pytest.mark.parametrize("flock", [True, False], ids=["flock", "no-flock"])
+def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monkeypatch, flock):
     monkeypatch.setenv("SAM_BENCH_CACHE", str(tmp_path / "cache"))
     torch.set_num_threads(1)
     zoo_root, boards = tmp_path / "zoos", tmp_path / "leaderboards"
@@ -112,7 +124,8 @@ def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monk
     context = multiprocessing.get_context("spawn")
     start, rounds = context.Barrier(WRITERS + 1), context.Barrier(WRITERS)
     procs = [
-        context.Process(target=writer, args=(i, run_dirs, zoo_root, boards, start, rounds)) for i in range(WRITERS)
+        context.Process(target=writer, args=(i, run_dirs, zoo_root, boards, start, rounds, flock))
+        for i in range(WRITERS)
     ]
     for p in procs:
         p.start()
@@ -139,18 +152,19 @@ def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monk
 
 
 def test_locked_serialises_and_times_out_with_one_line(tmp_path):
-    from filelock import FileLock
+    import os
 
+    from sam_bench import claim_file
     from sam_bench.errors import SamBenchError
 
     target = tmp_path / "thing"
-    holder = FileLock(f"{target}.lock")
-    holder.acquire()
+    holder = claim_file.try_claim(f"{target}.claim")  # held by a live process: this one
     try:
-        with pytest.raises(SamBenchError, match="still locked by another process"):
+        with pytest.raises(SamBenchError, match=f"still locked by process {os.getpid()} on"):
             with files.locked(target, timeout=0.2):
                 pass
     finally:
         holder.release()
     with files.locked(target, timeout=0.2):
-        assert (tmp_path / "thing.lock").exists()
+        assert (tmp_path / "thing.claim").exists()
+    assert not (tmp_path / "thing.claim").exists()  # released: nothing left behind

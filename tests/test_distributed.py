@@ -248,3 +248,35 @@ def test_torchrun_refuses_a_batch_it_cannot_split(tmp_path):
     # Our processes say one line each; the launcher then adds its own report on the failed children.
     assert "Error: --batch-size 63 must be divisible by the 2 processes" in r.stderr
     assert "sam_bench/" not in r.stderr  # no traceback through our code
+
+
+def test_srun_tasks_find_their_process_group_in_slurms_variables(monkeypatch):
+    """Not under torchrun: SLURM's own variables give rank, world, local rank and the master."""
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_JOB_ID", "123456")
+    monkeypatch.setenv("SLURM_STEP_NODELIST", "gpu[07-10]")
+    monkeypatch.delenv("SLURM_STEP_ID", raising=False)
+    assert not distributed.launched_by_srun()  # the batch script itself, outside srun's tasks
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    assert distributed.launched_by_srun()
+
+    def no_scontrol(*args, **kwargs):
+        raise OSError("no scontrol here")
+
+    monkeypatch.setattr(distributed.subprocess, "run", no_scontrol)  # read the node list ourselves
+    assert distributed.slurm_environment() == {
+        "RANK": "5",
+        "WORLD_SIZE": "8",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "gpu07",
+        "MASTER_PORT": str(20000 + 123456 % 20000),
+    }
+    assert distributed.first_node("node-a,node-b") == "node-a"
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")  # a setup line's choice wins
+    assert distributed.slurm_environment()["MASTER_ADDR"] == "10.0.0.1"
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun, torchrun's variables rule
+    assert not distributed.launched_by_srun()

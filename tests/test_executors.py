@@ -206,7 +206,7 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     submitted = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
     assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
     jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
-    assert len(jobs) == 3 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one job array
+    assert len(jobs) == 3 and len(set(jobs.values())) == 3  # one job per model (its seeds would be its array)
     sam_bench(cluster, *smoke, "--out", str(local), timeout=1200)  # the same grid here, while the jobs run
     waited = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
     assert "done: report in" in waited.stdout  # it waited for the jobs it found
@@ -227,7 +227,7 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
     assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
     accounted = subprocess.run(
-        ["sacct", "-n", "-X", "-j", next(iter(jobs.values())).split("_")[0], "-o", "State"],
+        ["sacct", "-n", "-X", "-j", ",".join(jobs.values()), "-o", "State"],
         env=cluster,
         capture_output=True,
         text=True,
@@ -235,13 +235,120 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     assert accounted == ["COMPLETED"] * 3
 
 
+def sacct(env, job_id, fields):
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", job_id, "-o", fields], env=env, capture_output=True, text=True
+    ).stdout
+    return [line.split("|") for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.slurm
+def test_setup_lines_job_names_per_model_time_limits_and_threads_reach_the_cluster(cluster, tmp_path):
+    out = tmp_path / "setup"
+    sam_bench(
+        cluster,
+        *grid_args(out, "test", "--executor", "slurm", "--slurm-setup", 'echo "setup ran in job $SLURM_JOB_ID"'),
+        "--slurm-time",
+        "SAM-*=7",
+        "--slurm-cpus-per-job",
+        "2",
+        "--threads",
+        "1",
+    )
+    jobs = json.loads((out / "cells" / "jobs.json").read_text())
+    accounted = {
+        run.split("-")[0]: sacct(cluster, job_id, "JobName,Timelimit,State")[0] for run, job_id in jobs.items()
+    }
+    assert accounted == {
+        "ST": ["tiny-grid-ST", "00:20:00", "COMPLETED"],  # the recipe's limit
+        "SAM": ["tiny-grid-SAM-0.1", "00:07:00", "COMPLETED"],  # the model's own, from the command line
+    }
+    for job_id in jobs.values():
+        log = next((out / "slurm").glob(f"{job_id}*/{job_id}_0_log.out")).read_text()
+        assert f"setup ran in job {job_id.split('_')[0]}" in log
+    for meta in out.glob("runs/*/metadata.json"):  # 2 CPUs held, 1 thread asked for, 1 recorded
+        assert json.loads(meta.read_text())["cpu_threads"] == 1
+    for results in out.glob("results/*.json"):
+        assert json.loads(results.read_text())["model"]["training"]["cpu_threads"] == 1
+
+
+@pytest.mark.slurm
+def test_cancel_stops_the_grids_jobs_and_the_cell_is_free_again(cluster, tmp_path):
+    out = tmp_path / "cancel"
+    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("cells/*.claim")):  # the job has started the cell
+        time.sleep(0.2)
+    cancelled = sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout
+    assert cancelled.strip() == f"cancelled 1 job(s): {job_id}"
+    while time.time() < deadline:
+        status = sam_bench(cluster, *grid_args(out, "long", "--status")).stdout
+        if "CANCELLED" in status and "running" not in status:
+            break
+        time.sleep(1)
+    assert f"SLURM job {job_id} CANCELLED" in status and "running" not in status, status
+    assert sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout.strip() == (
+        "no job to cancel"
+    )
+    again = sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--dry-run")).stdout
+    assert again.startswith("# ---- ST: sbatch would get this script") and "#SBATCH --job-name=tiny-grid-ST" in again
+
+
+@pytest.mark.slurm
+def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monkeypatch):
+    """A claim made by a job on another node: kept while the job runs (and --status leaves it as it
+    is), taken over once the scheduler says the job has ended."""
+    from sam_bench import claim_file
+
+    for name in ("SLURM_CONF", "PATH"):
+        monkeypatch.setenv(name, cluster[name])
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 300"],
+        env=cluster,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    job_id = submitted.stdout.strip().split(";")[0]
+    try:
+        path = tmp_path / "ST.claim"
+        path.write_text(json.dumps({"host": "node7", "pid": 4242, "started": None, "job_id": job_id, "token": "x"}))
+        before = path.read_bytes()
+        assert claim_file.try_claim(path) is None
+        assert claim_file.state(path)[1] is None and path.read_bytes() == before
+    finally:
+        subprocess.run(["scancel", job_id], env=cluster, check=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and claim_file.state(path)[1] is None:
+        time.sleep(0.5)
+    assert claim_file.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
+    assert claim_file.try_claim(path) is not None
+
+
+@pytest.mark.slurm
+def test_one_model_on_two_tasks_of_a_job_trains_through_ddp(cluster, tmp_path):
+    """Two srun tasks join one process group from SLURM's own variables (no torchrun) and train the model
+    together; the first task alone claims, evaluates and ranks it."""
+    out = tmp_path / "ddp"
+    sam_bench(cluster, *grid_args(out, "ddp", "--executor", "slurm"))
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    assert sacct(cluster, job_id, "State") == [["COMPLETED"]]
+    meta = json.loads(next(out.glob("runs/ST-*/metadata.json")).read_text())
+    assert meta["processes"] == 2 and meta["status"] == "complete"
+    logs = sorted(p.name for p in (out / "slurm").rglob("*_log.out"))
+    assert logs == [f"{job_id}_0_log.out", f"{job_id}_1_log.out"]  # one log per task
+    assert sam_bench(cluster, *grid_args(out, "ddp", "--status")).stdout.strip() == "ST: done"
+
+
 def test_slurm_options_come_from_the_recipe_then_the_command_line():
     options = SlurmOptions.from_recipe(
         RECIPE, "test", partition="gpu", time_minutes=None, extra=parse_sbatch_options(["account=proj", "--qos=high"])
     )
     assert (options.partition, options.time_minutes, options.extra) == ("gpu", 20, {"account": "proj", "qos": "high"})
-    with pytest.raises(BadInput, match="NAME=VALUE"):
-        parse_sbatch_options(["account"])
+    assert parse_sbatch_options(["exclusive", "--requeue"]) == {"exclusive": True, "requeue": True}  # flags
+    with pytest.raises(BadInput, match="NAME=VALUE or NAME"):
+        parse_sbatch_options(["account="])
     limited = SlurmOptions.from_recipe(RECIPE, "timelimit", max_timeouts=None)
     assert (limited.time_minutes, limited.signal_delay_s, limited.max_timeouts) == (1, 40, 20)
     assert limited.executor(Path("unused")).max_num_timeout == 20
@@ -250,21 +357,31 @@ def test_slurm_options_come_from_the_recipe_then_the_command_line():
 
 
 def test_local_run_refuses_a_model_another_process_holds(tmp_path):
-    from filelock import FileLock
-
     from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduce import reproduce
 
     plan = load_recipe(RECIPE, "test").models[1]
-    (tmp_path / "cells").mkdir()
-    held = FileLock(str(tmp_path / "cells" / f"{plan.run_name}.lock"))
-    held.acquire()
+    claim = tmp_path / "cells" / f"{plan.run_name}.claim"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from sam_bench import claim_file; "
+            "print(bool(claim_file.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            str(claim),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        with pytest.raises(BadInput, match="SAM-0.1 is being worked on by another process"):
+        assert holder.stdout.readline().strip() == "True"
+        with pytest.raises(BadInput, match=f"SAM-0.1 is being worked on by another process \\(process {holder.pid} on"):
             reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False)
     finally:
-        held.release()
+        holder.kill()
+        holder.wait()
     assert not (tmp_path / "runs").exists()  # refused before training anything
+    assert not (tmp_path / "cells" / f"{load_recipe(RECIPE, 'test').models[0].run_name}.claim").exists()  # released
 
 
 @pytest.mark.skipif(os.environ.get("SAM_BENCH_CI_NETNS") != "1", reason="only inside .ci/run's network namespace")
@@ -301,3 +418,153 @@ def test_a_finished_cell_ignores_a_late_time_limit_warning(monkeypatch):
         assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGUSR2, before)
+
+
+def test_per_model_settings_win_over_the_grid_and_group_the_jobs(tmp_path):
+    from sam_bench.experiments.executors import Grid, dry_run, job_groups
+
+    recipe = tmp_path / "r.yaml"
+    text = (
+        Path(RECIPE)
+        .read_text()
+        .replace(
+            "slurm: {time_minutes: 20}",
+            "slurm: {time_minutes: 20, account: lab, setup: ['module load cuda'],"
+            " models: {'SAM-*': {time_minutes: 90}}}",
+        )
+    )
+    recipe.write_text(text)
+    options = SlurmOptions.from_recipe(str(recipe), "test", time_minutes=30, setup=["source venv/bin/activate"])
+    st, sam = options.for_model("ST", "tiny-grid"), options.for_model("SAM-0.1", "tiny-grid")
+    assert (st.time_minutes, sam.time_minutes) == (30, 90)  # the model's own limit beats the command line's
+    assert (st.job_name, sam.job_name) == ("tiny-grid-ST", "tiny-grid-SAM-0.1")
+    grid = Grid.of(str(recipe), "test", tmp_path / "out", device="cpu")
+    repro = grid.reproduction()
+    assert [[p.name for p in g] for _, g in job_groups(grid, repro, repro.recipe.models, options)] == [
+        ["ST"],
+        ["SAM-0.1"],
+    ]
+    scripts = dict((names[0], script) for names, script in dry_run(grid, options))
+    assert "#SBATCH --time=90" in scripts["SAM-0.1"] and "#SBATCH --time=30" in scripts["ST"]
+    assert "#SBATCH --account=lab" in scripts["ST"] and "#SBATCH --job-name=tiny-grid-ST" in scripts["ST"]
+    setup = scripts["ST"].split("# setup\n")[1].split("\n\n")[0].splitlines()
+    assert setup == ["module load cuda", "source venv/bin/activate", "export OMP_NUM_THREADS=1"]
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+    threads = SlurmOptions.from_recipe(str(recipe), "test", cpus_per_job=8, threads=2)
+    assert "export OMP_NUM_THREADS=2" in threads.sbatch_script(
+        tmp_path, 1
+    ) and "--cpus-per-task=8" in threads.sbatch_script(tmp_path, 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        Path(RECIPE).read_text().replace("slurm: {time_minutes: 20}", "slurm: {models: {ST: {max_timeouts: 2}}}")
+    )
+    with pytest.raises(BadInput, match="'max_timeouts' cannot be set per model"):
+        SlurmOptions.from_recipe(str(bad), "test")
+
+
+def test_slurm_time_on_the_command_line_takes_model_patterns():
+    from sam_bench.experiments.slurm_options import parse_times
+
+    assert parse_times(["60", "AT-*=720"]) == (60, {"AT-*": {"time_minutes": 720}})
+    with pytest.raises(BadInput, match="MINUTES or MODEL=MINUTES"):
+        parse_times(["AT=long"])
+
+
+def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_holds_it(tmp_path, monkeypatch):
+    from sam_bench import slurm_state
+    from sam_bench.experiments import executors
+
+    grid = grid_of(tmp_path)
+    repro = grid.reproduction()
+    plan = repro.recipe.models[0]
+    jobs = {plan.run_name: "77_0"}
+    for state, again in [("RUNNING", False), ("PENDING", False), (slurm_state.NOT_KNOWN, True), ("TIMEOUT", True)]:
+        monkeypatch.setattr(executors, "job_state", lambda job_id, state=state: state)
+        assert executors._needs_job(grid, repro, plan, jobs) is again, state
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from sam_bench import claim_file; "
+            "print(bool(claim_file.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            str(executors.claim_path(grid.out, plan.run_name)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        assert executors._needs_job(grid, repro, plan, jobs) is False  # its process still works on it
+    finally:
+        holder.kill()
+        holder.wait()
+    assert executors._needs_job(grid, repro, plan, jobs) is True
+
+
+def grid_of(out):
+    from sam_bench.experiments.executors import Grid
+
+    return Grid.of(RECIPE, "test", out, device="cpu")
+
+
+@pytest.mark.slurm
+def test_without_requeue_a_job_at_its_time_limit_ends_and_is_submitted_again(cluster, tmp_path):
+    """For clusters that forbid requeueing: the timelimit scale's job is signalled by SLURM before its
+    1-minute limit, ends instead of requeueing (sbatch --no-requeue), says why, and is due again."""
+    out = tmp_path / "norequeue"
+    proc = sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--slurm-no-requeue"))
+    assert "stopped (run the same command again to continue)" in proc.stdout
+    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    deadline = time.time() + 60  # the job's result is written before SLURM has ended the job
+    while time.time() < deadline and sacct(cluster, job_id, "State")[-1][0] in ("RUNNING", "COMPLETING"):
+        time.sleep(0.5)
+    history = [state for (state,) in sacct(cluster, job_id, "State")]
+    assert "REQUEUED" not in history and history[-1] not in ("RUNNING", "PENDING", "COMPLETED"), history
+    status = sam_bench(cluster, *grid_args(out, "timelimit", "--status")).stdout
+    assert "requeueing is off (slurm requeue: false): reproduce again continues it" in status
+    epochs = len(next(out.glob("runs/ST-*/log.jsonl")).read_text().splitlines())
+    assert 1 <= epochs < 100  # stopped mid-training, its checkpoint kept
+    again = sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--slurm-no-requeue", "--dry-run"))
+    assert "#SBATCH --no-requeue" in again.stdout and again.stdout.startswith("# ---- ST:")
+
+
+def test_a_local_run_trains_with_the_threads_asked_for_and_records_them(tmp_path):
+    import torch
+
+    from sam_bench.experiments.reproduce import reproduce
+
+    before = torch.get_num_threads()
+    try:
+        reproduce(RECIPE, "long", out=tmp_path, device="cpu", progress=False, threads=1, max_minutes=0.2)
+    finally:
+        torch.set_num_threads(before)
+    meta = json.loads(next(tmp_path.glob("runs/ST-*/metadata.json")).read_text())
+    assert meta["cpu_threads"] == 1 and meta["device_name"].endswith("1 threads)")
+    with pytest.raises(BadInput, match="--threads must be 1 or more"):
+        reproduce(RECIPE, "long", out=tmp_path, device="cpu", progress=False, threads=0)
+
+
+@pytest.mark.slurm
+def test_a_cell_whose_job_slurm_does_not_know_is_due_again(cluster, tmp_path, monkeypatch):
+    from sam_bench import slurm_state
+    from sam_bench.experiments import executors
+
+    for name in ("SLURM_CONF", "PATH"):
+        monkeypatch.setenv(name, cluster[name])
+    assert slurm_state.job_state("987654") == slurm_state.NOT_KNOWN  # squeue and sacct both asked
+    out = tmp_path / "forgotten"
+    grid = grid_of(out)
+    plans = grid.reproduction().recipe.models
+    (out / "cells").mkdir(parents=True)
+    (out / "cells" / "jobs.json").write_text(json.dumps({p.run_name: "987654" for p in plans}))
+    assert executors._lost(grid, plans[0].run_name, "987654")
+    status = sam_bench(cluster, *grid_args(out, "test", "--status")).stdout
+    assert status.splitlines() == [
+        "ST: SLURM job 987654 not known to the scheduler",
+        "SAM-0.1: SLURM job 987654 not known to the scheduler",
+    ]
+    again = sam_bench(cluster, *grid_args(out, "test", "--executor", "slurm", "--dry-run")).stdout
+    assert [line for line in again.splitlines() if line.startswith("# ----")] == [
+        "# ---- ST: sbatch would get this script",
+        "# ---- SAM-0.1: sbatch would get this script",
+    ]

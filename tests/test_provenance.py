@@ -18,6 +18,7 @@ def test_checkout_commit_and_cpu_isa_are_recorded(monkeypatch):
     env = environment(torch.device("cpu"))
     assert env["code_commit"] is None or len(env["code_commit"].split("+")[0]) == 40
     assert env["cpu_isa"]["aten"] == torch.backends.cpu.get_cpu_capability()
+    assert env["cpu_threads"] == torch.get_num_threads()  # CPU results differ with it (reproduce --threads)
 
 
 def test_evaluation_runs_and_records_true_fp32(tiny_net, sample):

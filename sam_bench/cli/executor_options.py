@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from sam_bench.errors import BadInput
+
 
 def executor_options(command):
     """Add --executor, the --slurm-* resources, --wait/--no-wait and --status to a click command;
@@ -16,16 +18,56 @@ def executor_options(command):
             show_default=True,
             help="local: this process, one model after another; slurm: one SLURM job per model (submitit).",
         ),
-        click.option("--slurm-partition", default=None, help="Partition of the jobs (default: the cluster's)."),
-        click.option("--slurm-gpus-per-job", type=int, default=None, help="GPUs per job (default 0)."),
         click.option(
-            "--slurm-cpus-per-job", type=int, default=None, help="CPUs per job, also its threads (default 1)."
+            "--threads",
+            type=int,
+            default=None,
+            help="torch CPU threads per model (default: local, torch's: every core; slurm, the job's CPUs). "
+            "Recorded in each run (cpu_threads); CPU results differ with it.",
+        ),
+        click.option("--slurm-partition", default=None, help="Partition of the jobs (default: the cluster's)."),
+        click.option("--slurm-account", default=None, help="Account charged for the jobs (sbatch --account)."),
+        click.option("--slurm-qos", default=None, help="Quality of service (sbatch --qos)."),
+        click.option("--slurm-gpus-per-job", type=int, default=None, help="GPUs per node of a job (default 0)."),
+        click.option("--slurm-gres", default=None, help="Generic resources, e.g. gpu:a100:4 (sbatch --gres)."),
+        click.option(
+            "--slurm-cpus-per-job", type=int, default=None, help="CPUs per task, also its threads (default 1)."
+        ),
+        click.option("--slurm-mem", default=None, help="Memory per node, e.g. 32G (sbatch --mem)."),
+        click.option("--slurm-constraint", default=None, help="Node features, e.g. a100 (sbatch --constraint)."),
+        click.option("--slurm-exclude", default=None, help="Nodes not to use (sbatch --exclude)."),
+        click.option(
+            "--slurm-nodes", type=int, default=None, help="Nodes per model (default 1); one model trains on all."
+        ),
+        click.option(
+            "--slurm-tasks-per-node",
+            type=int,
+            default=None,
+            help="Processes per node (default 1), e.g. one per GPU: they train one model together (DDP).",
+        ),
+        click.option(
+            "--slurm-job-name", default=None, help="Job name (default <recipe>-<model>, one job array per model)."
         ),
         click.option(
             "--slurm-time",
-            type=int,
-            default=None,
-            help="Time limit per job in minutes (default 1440); a job that reaches it requeues itself.",
+            "slurm_times",
+            multiple=True,
+            metavar="[MODEL=]MINUTES",
+            help="Time limit per job in minutes (default 1440); MODEL=MINUTES (a name or pattern, e.g. 'AT-*=720') "
+            "for some models (repeatable). A job that reaches it requeues itself.",
+        ),
+        click.option(
+            "--slurm-setup",
+            multiple=True,
+            metavar="LINE",
+            help="A shell line the job runs first, e.g. 'module load cuda', 'source venv/bin/activate' (repeatable).",
+        ),
+        click.option(
+            "--slurm-srun-arg",
+            "slurm_srun_args",
+            multiple=True,
+            metavar="ARG",
+            help="An argument of srun (repeatable).",
         ),
         click.option(
             "--slurm-signal-delay",
@@ -42,14 +84,28 @@ def executor_options(command):
             help="How many times one job may reach its time limit and requeue (default 3).",
         ),
         click.option(
+            "--slurm-requeue/--slurm-no-requeue",
+            "slurm_requeue",
+            default=None,
+            help="At the time limit or on pre-emption a job requeues itself (default); --slurm-no-requeue for "
+            "clusters that forbid it: the job ends, its checkpoint kept, and reproduce again continues it.",
+        ),
+        click.option(
             "--slurm-array-parallelism", type=int, default=None, help="Jobs of the array running at once (default 64)."
         ),
         click.option(
             "--slurm-option",
             "slurm_extra",
             multiple=True,
-            metavar="NAME=VALUE",
-            help="Any other #SBATCH option, e.g. --slurm-option account=myproj (repeatable).",
+            metavar="NAME[=VALUE]",
+            help="Any other #SBATCH option, e.g. --slurm-option reservation=mine, or a flag: --slurm-option exclusive "
+            "(repeatable).",
+        ),
+        click.option(
+            "--dry-run", is_flag=True, help="slurm: print the sbatch scripts it would submit, submit nothing, and exit."
+        ),
+        click.option(
+            "--cancel", is_flag=True, help="slurm: cancel the grid's jobs that are queued or running, and exit."
         ),
         click.option(
             "--wait/--no-wait",
@@ -78,22 +134,63 @@ def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, 
     return True
 
 
-def reproduce_settings(recipe, scale, args) -> dict:
-    """reproduce()'s executor, slurm and wait arguments from the command line (and the recipe)."""
-    if args["executor"] == "local":
-        return {}
-    from sam_bench.experiments.executors import SlurmOptions, parse_sbatch_options
+def slurm_options(recipe, scale, args):
+    """The SlurmOptions of the command line over the recipe's `slurm:` block."""
+    from sam_bench.experiments.slurm_options import SlurmOptions, parse_sbatch_options, parse_times
 
-    slurm = SlurmOptions.from_recipe(
+    time_minutes, per_model = parse_times(args["slurm_times"])
+    return SlurmOptions.from_recipe(
         recipe,
         scale,
         partition=args["slurm_partition"],
+        account=args["slurm_account"],
+        qos=args["slurm_qos"],
         gpus_per_job=args["slurm_gpus_per_job"],
+        gres=args["slurm_gres"],
         cpus_per_job=args["slurm_cpus_per_job"],
-        time_minutes=args["slurm_time"],
+        mem=args["slurm_mem"],
+        constraint=args["slurm_constraint"],
+        exclude=args["slurm_exclude"],
+        nodes=args["slurm_nodes"],
+        tasks_per_node=args["slurm_tasks_per_node"],
+        job_name=args["slurm_job_name"],
+        time_minutes=time_minutes,
+        models=per_model,
+        setup=list(args["slurm_setup"]),
+        srun_args=list(args["slurm_srun_args"]),
+        threads=args["threads"],
         array_parallelism=args["slurm_array_parallelism"],
         signal_delay_s=args["slurm_signal_delay"],
         max_timeouts=args["slurm_max_timeouts"],
+        requeue=args["slurm_requeue"],
         extra=parse_sbatch_options(args["slurm_extra"]),
     )
-    return {"executor": "slurm", "slurm": slurm, "wait": args["wait"]}
+
+
+def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args) -> bool:
+    """--dry-run (print the sbatch scripts) and --cancel (scancel the grid's jobs); True if one ran."""
+    if not (args["dry_run"] or args["cancel"]):
+        return False
+    if args["executor"] != "slurm":
+        raise BadInput("--dry-run and --cancel are for --executor slurm")
+    from sam_bench.experiments.executors import Grid, cancel, dry_run
+
+    grid = Grid.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+    if args["cancel"]:
+        cancelled = cancel(grid)
+        click.echo(f"cancelled {len(cancelled)} job(s): {' '.join(cancelled)}" if cancelled else "no job to cancel")
+        return True
+    scripts = dry_run(grid, slurm_options(recipe, scale, args))
+    if not scripts:
+        click.echo("nothing to submit: every cell is done, running or queued")
+    for names, script in scripts:
+        click.echo(f"# ---- {', '.join(names)}: sbatch would get this script")
+        click.echo(script)
+    return True
+
+
+def reproduce_settings(recipe, scale, args) -> dict:
+    """reproduce()'s executor, slurm, wait and threads arguments from the command line (and the recipe)."""
+    if args["executor"] == "local":
+        return {"threads": args["threads"]}
+    return {"executor": "slurm", "slurm": slurm_options(recipe, scale, args), "wait": args["wait"]}

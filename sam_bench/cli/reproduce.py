@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from sam_bench import clock
-from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status
+from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status, slurm_only_actions
 from sam_bench.errors import SamBenchError
 
 
@@ -49,6 +49,8 @@ def reproduce(
     from sam_bench.experiments.reproduce import reproduce as run
 
     if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
+        return
+    if slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
         return
     try:
         complete, report = run(

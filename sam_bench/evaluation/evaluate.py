@@ -232,7 +232,10 @@ class LoadedModel:
 def _training_record(metadata: dict | None) -> dict | None:
     if not metadata:
         return None
-    return {k: metadata.get(k) for k in ("config", "wall_time_s", "images_per_s", "passes_per_step", "device_name")}
+    return {
+        k: metadata.get(k)
+        for k in ("config", "wall_time_s", "images_per_s", "passes_per_step", "device_name", "cpu_threads")
+    }
 
 
 def _from_metadata(

@@ -7,14 +7,18 @@ evaluation share one job because evaluation needs exactly the weights training j
 a small fraction of training, and a second job would wait in the queue again and need a dependency
 chain for nothing; both halves resume from their own state files, so a requeued job loses little.
 
-Shared state is safe under concurrency: a cell is claimed with a lock file (cells/<run>.lock, held
-while the cell runs, released by the kernel if the job dies), so no two jobs - or a job and a user's
-local run - train the same model; the zoo and leaderboard writes lock themselves (files.locked), and
-the report is written under a lock by whichever process sees the last cell finish (a job, a waiting
-`reproduce`, or the next `reproduce` call).
+Shared state is safe under concurrency: a cell is claimed with a claim file (cells/<run>.claim,
+`sam_bench.claim_file`: made atomically, no `flock` needed, taken over once its holder
+is known to be gone), so no two jobs - or a job and a user's local run - train the same model; the
+zoo and leaderboard writes lock themselves (files.locked), and the report is written under a lock by
+whichever process sees the last cell finish (a job, a waiting `reproduce`, or the next `reproduce` call).
+
+The grid is submitted as one job array per group of cells with the same resources and job name
+(by default `<recipe>-<model>`: one array per model, its seeds its tasks), so a recipe can give AT
+a longer time limit than ST (`slurm: {models: {"AT-*": {time_minutes: ...}}}`).
 
 Layout added to reproductions/<recipe>-<scale>/:
-  cells/<run>.lock     a cell's claim
+  cells/<run>.claim    a cell's claim (JSON: host, pid, SLURM job, token)
   cells/<run>.failed   the last line of the traceback of a cell's last failed attempt
   cells/jobs.json      run name -> SLURM job id of its latest submission
   slurm/<job id>/      submitit's files: the pickled cell, stdout/stderr of the job, its result
@@ -28,123 +32,25 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from sam_bench import files
+from sam_bench import claim_file, files
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
+from sam_bench.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
 
 if TYPE_CHECKING:
     import submitit
 
-# submitit is imported where a SLURM job is submitted, watched or requeued, never at the top: the
-# local executor, and a machine without submitit (a lent GPU, docs/gpu.md), must work without it.
-
-
-def _submitit():
-    try:
-        import submitit
-    except ImportError:
-        raise SamBenchError("--executor slurm needs the submitit package (pip install submitit)") from None
-    return submitit
-
-
 EXECUTORS = ("local", "slurm")
-# SLURM states in which a job may still run the cell (anything else: it has ended)
-LIVE_STATES = {
-    "PENDING",
-    "RUNNING",
-    "REQUEUED",
-    "REQUEUE_HOLD",
-    "REQUEUE_FED",
-    "CONFIGURING",
-    "COMPLETING",
-    "RESIZING",
-    "SUSPENDED",
-    "STAGE_OUT",
-    "SIGNALING",
-    "UNKNOWN",
-}
 
 
-@dataclass
-class SlurmOptions:
-    """Per-job resources. Defaults come from the recipe's `slurm:` block (and its scale's), then the
-    command line; `extra` holds any other #SBATCH option as name -> value (e.g. account, qos)."""
-
-    partition: str | None = None
-    gpus_per_job: int = 0
-    cpus_per_job: int = 1
-    time_minutes: int = 24 * 60
-    array_parallelism: int = 64
-    # seconds before the time limit that SLURM signals the job to checkpoint and requeue (submitit's
-    # default): a checkpoint must fit in it, and it must be shorter than the time limit itself
-    signal_delay_s: int = 90
-    # how many times one job may reach its time limit and requeue (submitit's default 3): a model that
-    # needs 12 h on a 4 h partition needs at least 2
-    max_timeouts: int = 3
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_recipe(cls, recipe_ref: str, scale: str, **command_line) -> SlurmOptions:
-        from sam_bench.experiments.recipe import _read, merge
-
-        data, where = _read(recipe_ref)
-        block = merge(data.get("slurm") or {}, ((data.get("scales") or {}).get(scale) or {}).get("slurm") or {})
-        names = {
-            "partition",
-            "gpus_per_job",
-            "cpus_per_job",
-            "time_minutes",
-            "array_parallelism",
-            "signal_delay_s",
-            "max_timeouts",
-            "extra",
-        }
-        unknown = sorted(set(block) - names)
-        if unknown:
-            raise BadInput(f"{where}: unknown slurm setting {unknown[0]!r}; the block takes {', '.join(sorted(names))}")
-        extra = {**(block.get("extra") or {}), **(command_line.pop("extra", None) or {})}
-        options = cls(**{**block, **{k: v for k, v in command_line.items() if v is not None}, "extra": extra})
-        if not 0 < int(options.signal_delay_s) < 60 * int(options.time_minutes):
-            raise BadInput(
-                f"the signal delay ({options.signal_delay_s} s) must be positive and shorter than the "
-                f"time limit ({options.time_minutes} min), or the job is told to requeue as it starts"
-            )
-        if int(options.max_timeouts) < 0:
-            raise BadInput(f"--slurm-max-timeouts must be 0 or more, got {options.max_timeouts}")
-        return options
-
-    def executor(self, folder: Path) -> submitit.SlurmExecutor:
-        executor = _submitit().SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
-        executor.update_parameters(
-            partition=self.partition,
-            time=int(self.time_minutes),
-            cpus_per_task=int(self.cpus_per_job),
-            gpus_per_node=int(self.gpus_per_job) or None,
-            array_parallelism=int(self.array_parallelism),
-            signal_delay_s=int(self.signal_delay_s),
-            job_name="sam-bench",
-            additional_parameters=dict(self.extra),
-            # one thread per CPU the job holds: the same results as a local run with the same threads
-            setup=[f"export OMP_NUM_THREADS={int(self.cpus_per_job)}"],
-        )
-        return executor
-
-
-def parse_sbatch_options(pairs) -> dict:
-    """--slurm-option NAME=VALUE (repeatable) -> {name: value} for submitit's additional_parameters."""
-    out = {}
-    for pair in pairs or ():
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise BadInput(f"--slurm-option {pair!r}: write it NAME=VALUE, e.g. --slurm-option account=myproj")
-        out[name.strip().lstrip("-").replace("-", "_")] = value.strip()
-    return out
+# SlurmOptions and parse_sbatch_options live in slurm_options; here for the callers that import them from here
+__all__ = ["SlurmOptions", "parse_sbatch_options"]
 
 
 @dataclass
@@ -216,27 +122,26 @@ def cell_done(repro, plan) -> bool:
     )
 
 
-def _claim(grid: Grid, run_name: str) -> FileLock:
-    grid.cells_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(grid.cells_dir / f"{run_name}.lock"))
+def claim_path(out, run_name: str) -> Path:
+    return Path(out) / "cells" / f"{run_name}.claim"
 
 
 @contextmanager
 def claimed_cells(out, plans):
     """The local executor's claim: every cell of the grid, for the whole run, so that no SLURM job
     (or a second local run) trains one of its models meanwhile. One clear line if one is taken."""
-    grid = Grid(recipe_ref="", scale="", out=str(out))
     claims = []
     try:
         for plan in plans:
-            claim = _claim(grid, plan.run_name)
-            try:
-                claim.acquire(timeout=0)
-            except Timeout:
+            path = claim_path(out, plan.run_name)
+            claim = claim_file.try_claim(path)
+            if claim is None:
+                holder, _ = claim_file.state(path)
+                who = holder.describe() if holder else "another process"
                 raise BadInput(
-                    f"{plan.name} is being worked on by another process (a SLURM job or another "
-                    f"reproduce, lock {claim.lock_file}); see --status, or wait for it"
-                ) from None
+                    f"{plan.name} is being worked on by another process ({who}; claim {path}); "
+                    "see --status, or wait for it"
+                )
             claims.append(claim)
         yield
     finally:
@@ -246,32 +151,69 @@ def claimed_cells(out, plans):
 
 def run_cell(grid: Grid, run_name: str) -> str:
     """Train, publish, evaluate and rank one cell, unless it is done or another process holds it.
-    Returns what happened in a word: done, finished, or claimed."""
+    Returns what happened in a word: done, finished, claimed (or, for a task of a multi-task job
+    other than the first, worker).
+
+    A job of several tasks (--slurm-tasks-per-node, --slurm-nodes) trains its model on all of them
+    through the DDP path (sam_bench.distributed, its process group read from SLURM's variables): the
+    first task alone claims the cell and tells the others whether to train; after training it alone
+    publishes, evaluates and ranks the model."""
+    from sam_bench import distributed  # imports torch: here, never at the top (see test_executors)
+
     repro = grid.reproduction()
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}; the recipe changed since submission")
-    claim = _claim(grid, run_name)
-    try:
-        claim.acquire(timeout=0)
-    except Timeout:
+    group = distributed.start(grid.device) if distributed.launched_by_srun() else None
+    if group is not None and not group.is_main:
+        try:
+            if group.agree(False):  # the first task's decision
+                repro.train_model(plan, None)
+        finally:
+            distributed.stop()
+        return "worker"
+    claim = claim_file.try_claim(claim_path(grid.out, run_name))
+    if claim is None:
+        if group is not None:
+            group.agree(False)
+            distributed.stop()
         return "claimed"  # another job (or a local reproduce) is training this model now
     failed = grid.cells_dir / f"{run_name}.failed"
     try:
-        if cell_done(repro, plan):
+        done = cell_done(repro, plan)
+        if group is not None:
+            group.agree(not done)
+        if done:
             return "done"
         failed.unlink(missing_ok=True)
-        meta = repro.train_model(plan, None)
+        try:
+            meta = repro.train_model(plan, None)
+        finally:
+            distributed.stop()  # the other tasks are done; evaluation runs here alone
         entry = repro.publish(plan, meta)
         repro.rank(plan, repro.evaluate_model(plan, entry))
     except BaseException as err:
         if not isinstance(err, (KeyboardInterrupt, SystemExit)):
-            files.write_text(failed, last_line(traceback.format_exc()) + "\n")
+            files.write_text(failed, _failure_note(err) + "\n")
         raise
     finally:
         claim.release()
+        distributed.stop()
     finish_if_complete(grid)
     return "finished"
+
+
+def _failure_note(err: BaseException) -> str:
+    """The line `--status` shows for a failed attempt: the traceback's last line, or what a job that
+    could not requeue at its time limit should do next."""
+    if type(err).__name__ == "UncompletedJobError":  # submitit: the job's checkpoint asked not to requeue
+        return "reached its time limit; requeueing is off (slurm requeue: false): reproduce again continues it"
+    if isinstance(err, subprocess.CalledProcessError) and list(err.cmd)[:2] == ["scontrol", "requeue"]:
+        return (
+            "reached its time limit and the cluster refused to requeue it (scontrol requeue): reproduce again "
+            "continues it; --slurm-no-requeue says so in advance"
+        )
+    return last_line(traceback.format_exc())
 
 
 def say(repro, message: str) -> None:
@@ -309,10 +251,12 @@ class Cell:
     requeues this same cell (as submitit.helpers.Checkpointable does), which resumes from the
     training checkpoint or the evaluation's chunk state."""
 
-    def __init__(self, grid: Grid, run_name: str):
-        self.grid, self.run_name = grid, run_name
+    def __init__(self, grid: Grid, run_name: str, requeue: bool = True):
+        self.grid, self.run_name, self.requeue = grid, run_name, requeue
 
     def checkpoint(self, *args, **kwargs):
+        if not getattr(self, "requeue", True):  # (a Cell pickled before the option existed requeues)
+            return None  # submitit then ends the job instead of requeueing it
         return _submitit().helpers.DelayedSubmission(self, *args, **kwargs)
 
     def __call__(self) -> str:
@@ -335,18 +279,23 @@ def _job(grid: Grid, job_id: str) -> submitit.SlurmJob:
     return _submitit().SlurmJob(folder=Path(grid.out) / "slurm" / "%j", job_id=job_id)
 
 
-def _claimed(grid: Grid, run_name: str) -> bool:
-    claim = _claim(grid, run_name)
+def holder_alive(grid: Grid, run_name: str) -> bool:
+    """A process that may still be alive holds the cell's claim (read only: nothing is taken)."""
+    holder, gone = claim_file.state(claim_path(grid.out, run_name))
+    return holder is not None and gone is None
+
+
+def _state(job_id: str) -> str:
+    """The job's state for --status and resubmission; UNREACHABLE when the scheduler does not answer."""
     try:
-        claim.acquire(timeout=0)
-    except Timeout:
-        return True
-    claim.release()
-    return False
+        return job_state(job_id)
+    except SchedulerUnreachable:
+        return "UNREACHABLE"
 
 
 def cell_states(grid: Grid) -> list[tuple[str, str]]:
-    """(model name, state in words) for every cell of the grid, for `reproduce --status`."""
+    """(model name, state in words) for every cell of the grid, for `reproduce --status`. Reads only:
+    no claim is taken, changed or removed."""
     repro = grid.reproduction()
     jobs = _jobs(grid)
     states = []
@@ -357,9 +306,11 @@ def cell_states(grid: Grid) -> list[tuple[str, str]]:
         words = []
         job_id = jobs.get(plan.run_name)
         if job_id:
-            words.append(f"SLURM job {job_id} {_job(grid, job_id).state}")
-        if _claimed(grid, plan.run_name):
-            words.append("running")
+            state = _state(job_id)
+            words.append(f"SLURM job {job_id} " + ("not known to the scheduler" if state == NOT_KNOWN else state))
+        holder, gone = claim_file.state(claim_path(grid.out, plan.run_name))
+        if holder is not None:
+            words.append(f"running ({holder.describe()})" if gone is None else f"claim left behind: {gone}")
         log = repro.out / "runs" / plan.run_name / "log.jsonl"
         if log.is_file():
             epochs = len(log.read_text().splitlines())
@@ -371,11 +322,72 @@ def cell_states(grid: Grid) -> list[tuple[str, str]]:
     return states
 
 
+def _needs_job(grid: Grid, repro, plan, jobs: dict) -> bool:
+    """Neither done, nor held by a live process, nor waiting in a job the scheduler still has. A job
+    the scheduler no longer knows (or one that ended) is resubmitted once no process holds the claim."""
+    if cell_done(repro, plan) or holder_alive(grid, plan.run_name):
+        return False
+    job_id = jobs.get(plan.run_name)
+    return not (job_id and _state(job_id) in LIVE_STATES | {"UNREACHABLE"})
+
+
+def job_groups(grid: Grid, repro, plans, options: SlurmOptions) -> list[tuple[SlurmOptions, list]]:
+    """The cells to submit, grouped by the options of their models: one job array per group."""
+    groups: dict[str, tuple[SlurmOptions, list]] = {}
+    for plan in plans:
+        mine = options.for_model(plan.name, repro.recipe.name)
+        groups.setdefault(mine.group_key(), (mine, []))[1].append(plan)
+    return list(groups.values())
+
+
+def _lost(grid: Grid, run_name: str, job_id: str) -> bool:
+    """The scheduler no longer knows the job and no live process holds the cell."""
+    return _state(job_id) == NOT_KNOWN and not holder_alive(grid, run_name)
+
+
+def dry_run(grid: Grid, options: SlurmOptions) -> list[tuple[list[str], str]]:
+    """(model names, sbatch script) of each job array `reproduce --executor slurm` would submit now;
+    submits nothing and writes nothing."""
+    repro = grid.reproduction()
+    jobs = _jobs(grid)
+    todo = [p for p in repro.recipe.models if _needs_job(grid, repro, p, jobs)]
+    folder = repro.out / "slurm" / "%j"
+    return [
+        (
+            [p.name if p.seed == p.config.seed else f"{p.name}:{p.seed}" for p in group],
+            o.sbatch_script(folder, len(group)),
+        )
+        for o, group in job_groups(grid, repro, todo, options)
+    ]
+
+
+def cancel(grid: Grid) -> list[str]:
+    """scancel every job of the grid that the scheduler still has; returns their ids."""
+    live = [job_id for job_id in _jobs(grid).values() if _state(job_id) in LIVE_STATES]
+    if live:
+        done = subprocess.run(["scancel", *live], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SamBenchError(f"scancel refused: {last_line(done.stderr or done.stdout)}")
+    return live
+
+
+def _submit(grid: Grid, options: SlurmOptions, repro, plans) -> list:
+    executor = options.executor(repro.out / "slurm")
+    try:
+        with executor.batch():  # one sbatch: a job array of the cells
+            return [executor.submit(Cell(grid, p.run_name, options.requeue)) for p in plans]
+    except (OSError, subprocess.CalledProcessError, RuntimeError) as err:  # no sbatch, or it refused
+        raise SamBenchError(
+            f"could not submit the grid to SLURM: {last_line(getattr(err, 'output', b'') or err)}"
+        ) from None
+
+
 def run_on_slurm(
     grid: Grid, options: SlurmOptions, wait: bool = True, progress: bool = True, poll_seconds: float = 2.0
 ) -> tuple[bool, Path]:
-    """Submit every cell that is neither done nor held by a live job (one job array), then either
-    return or wait for the jobs with a progress bar. Returns (complete, report path)."""
+    """Submit every cell that is neither done, nor held by a live process, nor in a live job (one job
+    array per group of models with the same options), then either return or wait for the jobs with a
+    progress bar. Returns (complete, report path)."""
     repro = grid.reproduction(progress)
     repro.out.mkdir(parents=True, exist_ok=True)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
@@ -383,29 +395,16 @@ def run_on_slurm(
     plans = repro.recipe.models
     with files.locked(grid.cells_dir / "jobs.json"):  # two reproduce calls must not both submit a cell
         jobs = _jobs(grid)
-        todo = [
-            p
-            for p in plans
-            if not cell_done(repro, p)
-            and not _claimed(grid, p.run_name)
-            and not (p.run_name in jobs and _job(grid, jobs[p.run_name]).state in LIVE_STATES)
-        ]
-        if todo:
-            executor = options.executor(repro.out / "slurm")
-            try:
-                with executor.batch():  # one sbatch: a job array of the cells
-                    submitted = [executor.submit(Cell(grid, p.run_name)) for p in todo]
-            except (OSError, subprocess.CalledProcessError, RuntimeError) as err:  # no sbatch, or it refused
-                raise SamBenchError(
-                    f"could not submit the grid to SLURM: {last_line(getattr(err, 'output', b'') or err)}"
-                ) from None
-            for plan, job in zip(todo, submitted):
+        todo = [p for p in plans if _needs_job(grid, repro, p, jobs)]
+        for mine, group in job_groups(grid, repro, todo, options):
+            submitted = _submit(grid, mine, repro, group)
+            for plan, job in zip(group, submitted):
                 jobs[plan.run_name] = job.job_id
             files.write_json(grid.cells_dir / "jobs.json", jobs)
             say(
                 repro,
-                f"submitted {len(todo)} of {len(plans)} cells as SLURM job array "
-                f"{submitted[0].job_id.split('_')[0]}; follow with --status or squeue",
+                f"submitted {len(group)} of {len(plans)} cells ({', '.join(dict.fromkeys(p.name for p in group))}) "
+                f"as SLURM job {submitted[0].job_id.split('_')[0]} ({mine.job_name}); follow with --status or squeue",
             )
     if not wait:
         return finish_if_complete(grid, repro) is not None, report
@@ -421,9 +420,18 @@ def run_on_slurm(
         unit="cell",
         disable=not progress,
     ) as bar:
+        polls = 0
         while watched:
+            polls += 1
             for run_name, (name, job) in list(watched.items()):
                 if not job.done():
+                    # submitit counts a job the scheduler has forgotten (purged, lost with its node) as
+                    # alive forever: every 30 polls, ask the scheduler, and the cell's claim, ourselves
+                    if polls % 30 or not _lost(grid, run_name, job.job_id):
+                        continue
+                    del watched[run_name]
+                    bar.update(1)
+                    say(repro, f"{name}: job {job.job_id} is no longer known to SLURM and nothing holds the cell")
                     continue
                 del watched[run_name]
                 bar.update(1)

@@ -17,6 +17,7 @@ Layout of reproductions/<recipe>-<scale>/:
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from sam_bench import clock, files
@@ -41,13 +42,16 @@ def reproduce(
     wait: bool = True,
     only: list[str] | None = None,
     compile: bool | None = None,
+    threads: int | None = None,
 ) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
     executor "slurm" runs each model as a SLURM job (sam_bench.experiments.executors; slurm: its SlurmOptions).
     `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2) and leave the
     others as they are; the report still covers every run with results. Local runs with disjoint `only`
-    can share a grid. `compile` (when given) turns torch.compile on or off for every model's training."""
+    can share a grid. `compile` (when given) turns torch.compile on or off for every model's training.
+    `threads`: torch's CPU threads for training and evaluation (local default: torch's, every core;
+    slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`)."""
     from sam_bench.experiments.executors import claimed_cells
     from sam_bench.experiments.report import write_report
 
@@ -57,7 +61,10 @@ def reproduce(
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
         grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
-        return run_on_slurm(grid, slurm or SlurmOptions.from_recipe(recipe_ref, scale), wait, progress)
+        options = slurm or SlurmOptions.from_recipe(recipe_ref, scale)
+        if threads is not None:
+            options = replace(options, threads=threads)
+        return run_on_slurm(grid, options, wait, progress)
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device, compile=compile)
     if only:
@@ -71,6 +78,12 @@ def reproduce(
     out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
     files.check_writable(out / "plan.json")
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
+    if threads is not None:
+        if threads < 1:
+            raise BadInput(f"--threads must be 1 or more, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     with claimed_cells(out, repro.work):  # no SLURM job (or another reproduce) trains these models meanwhile
         complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
     report = write_report(out)

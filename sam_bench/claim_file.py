@@ -1,0 +1,232 @@
+"""A cell's claim: the file that says which process works on one cell of a grid (cells/<run>.claim).
+
+It must hold on every file system a cluster shares, including those without a working `flock`
+(Lustre mounted with localflock, where a lock is seen on one node only; BeeGFS; NFS mounted
+nolock). So a claim is not a lock but a file made atomically: its content is written to a file of
+its own, then hard-linked to the claim's name (link fails if the name exists, on every POSIX file
+system and on NFS, the classic NFS-safe lock); where hard links are refused, O_CREAT|O_EXCL. The
+file names its holder: host, process (pid and start time, so a reused pid is not mistaken for it),
+SLURM job, and a token that only the holder knows.
+
+A holder that dies leaves its claim behind (no kernel releases a file), so a claim is taken over
+when its holder is known to be gone:
+  - on this host: its process no longer exists;
+  - an earlier attempt of this same SLURM job (a requeued job runs one attempt at a time);
+  - its SLURM job has ended (squeue and sacct: COMPLETED, CANCELLED, TIMEOUT ..., at which point
+    SLURM has ended the job's processes) or the scheduler no longer knows it and the claim's
+    heartbeat has stopped;
+  - elsewhere and outside SLURM: the heartbeat stopped (the holder touches the file every
+    HEARTBEAT_S; STALE_AFTER_S without a touch means it is gone).
+A take-over happens under a short-lived guard file (<run>.claim.takeover, made the same way) and
+re-reads the claim first, so two processes that both judged a claim stale cannot both take it, and
+a fresh claim made meanwhile is never removed. Reading a claim (`reproduce --status`) never takes,
+changes or removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sam_bench import slurm_state
+
+HEARTBEAT_S = 60.0
+STALE_AFTER_S = 600.0  # ten missed heartbeats: clocks of a file server and a node may differ by minutes
+GUARD_STALE_S = 60.0  # a take-over takes milliseconds; a guard this old was left by a process that died
+
+
+@dataclass(frozen=True)
+class Holder:
+    host: str
+    pid: int
+    started: str | None  # the process's start time (Linux: /proc/<pid>/stat), against pid reuse
+    job_id: str | None
+    token: str
+
+    def describe(self) -> str:
+        job = f", SLURM job {self.job_id}" if self.job_id else ""
+        return f"process {self.pid} on {self.host}{job}"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def me() -> Holder:
+    pid = os.getpid()
+    return Holder(_host(), pid, _start_time(pid), slurm_state.this_job(), secrets.token_hex(8))
+
+
+def _process_alive(holder: Holder) -> bool:
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        pass
+    return holder.started is None or _start_time(holder.pid) in (None, holder.started)
+
+
+def read(path: Path) -> Holder | None:
+    """The claim's holder; None when there is no claim. A claim that cannot be parsed (half made by an
+    O_EXCL create) reads as a holder nobody can identify."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+        return Holder(str(data["host"]), int(data["pid"]), data.get("started"), data.get("job_id"), str(data["token"]))
+    except (ValueError, KeyError, TypeError):
+        return Holder("?", -1, None, None, "")
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def gone(path: Path, holder: Holder) -> str | None:
+    """Why the claim's holder is known to be gone (a reason in words), or None while it may be alive."""
+    if holder.host == _host() and holder.pid > 0:
+        if holder.pid == os.getpid() and holder.started == _start_time(os.getpid()):
+            return None  # this very process
+        return None if _process_alive(holder) else f"{holder.describe()} has ended"
+    job = slurm_state.this_job()
+    if holder.job_id and holder.job_id == job:
+        return f"{holder.describe()} was an earlier attempt of this job"
+    silent = _age(path) > STALE_AFTER_S
+    if holder.job_id:
+        try:
+            state = slurm_state.job_state(holder.job_id)
+        except slurm_state.SchedulerUnreachable:
+            return None  # no answer is no evidence
+        if state in slurm_state.LIVE_STATES:
+            return None
+        if state not in (slurm_state.NOT_KNOWN, "UNKNOWN"):
+            return f"{holder.describe()}: the job is {state}"
+        return (
+            f"{holder.describe()}: the scheduler does not know the job and it stopped its heartbeat" if silent else None
+        )
+    return f"{holder.describe()} stopped its heartbeat {_age(path) / 60:.0f} min ago" if silent else None
+
+
+def _make(path: Path, content: str) -> bool:
+    """Create `path` with `content` unless it exists, atomically: True if this call made it."""
+    spare = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    spare.write_text(content)
+    try:
+        os.link(spare, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as err:
+        if err.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):  # no hard links here
+            return _make_exclusive(path, content)
+        # NFS can lose the reply of a link that succeeded: the link count says whether it did
+        if spare.stat().st_nlink == 2:
+            return True
+        raise
+    finally:
+        spare.unlink(missing_ok=True)
+
+
+def _make_exclusive(path: Path, content: str) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
+class Claim:
+    """A claim this process holds; `release()` removes it (only if it is still this process's)."""
+
+    def __init__(self, path: Path, holder: Holder):
+        self.path, self.holder = path, holder
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name=f"claim {path.name}", daemon=True)
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                if self.still_mine():
+                    os.utime(self.path)
+
+    def still_mine(self) -> bool:
+        held = read(self.path)
+        return held is not None and held.token == self.holder.token
+
+    def release(self) -> None:
+        self._stop.set()
+        if self.still_mine():
+            self.path.unlink(missing_ok=True)
+
+
+def try_claim(path: str | os.PathLike) -> Claim | None:
+    """Claim the cell, taking over a claim whose holder is gone; None while another process holds it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = me()
+    content = json.dumps(asdict(holder))
+    for _ in range(3):  # a claim released or taken over between two looks: look again
+        if _make(path, content):
+            return Claim(path, holder)
+        found = read(path)
+        if found is None:
+            continue
+        if gone(path, found) is None:
+            return None
+        if not _take_over(path, found, content):
+            return None
+        return Claim(path, holder)
+    return None
+
+
+def _take_over(path: Path, stale: Holder, content: str) -> bool:
+    """Replace the claim of a holder that is gone with ours, unless someone else does first."""
+    guard = path.with_name(path.name + ".takeover")
+    if not _make(guard, content):
+        if _age(guard) < GUARD_STALE_S:
+            return False  # another process is taking it over now
+        guard.unlink(missing_ok=True)
+        if not _make(guard, content):
+            return False
+    try:
+        if read(path) != stale:  # taken over, or released and claimed afresh, since we looked
+            return False
+        path.unlink(missing_ok=True)
+        return _make(path, content)
+    finally:
+        guard.unlink(missing_ok=True)
+
+
+def state(path: str | os.PathLike) -> tuple[Holder | None, str | None]:
+    """(holder, why it is gone) of the cell's claim, without touching it: (None, None) when there is
+    none, (holder, None) while its holder may be alive."""
+    path = Path(path)
+    holder = read(path)
+    return (holder, None if holder is None else gone(path, holder))
