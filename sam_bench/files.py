@@ -102,6 +102,8 @@ def read_json(path) -> dict:
         raise SamBenchError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SamBenchError(f"{path}: not valid JSON ({err})") from None
+    except OSError as err:  # a folder, no permission
+        raise SamBenchError(f"{path}: cannot read it ({err.strerror or err})") from None
 
 
 def save_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
