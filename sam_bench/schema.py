@@ -94,6 +94,8 @@ def problem(value, schema: dict, root: dict, path: str = "") -> str | None:
     if "type" in schema:
         kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_is_type(value, k) for k in kinds):
+            if isinstance(value, float) and not math.isfinite(value) and ("number" in kinds or "integer" in kinds):
+                return f"{here}: {value} is not a finite number"
             wanted = " or ".join(_TYPE_WORDS[k] for k in kinds)
             return f"{here}: {_show(value)} is not {wanted}"
     if "const" in schema and value != schema["const"]:
@@ -170,12 +172,16 @@ def _type_mismatch(value, schema: dict, root: dict) -> bool:
     return not any(_is_type(value, k) for k in (kinds if isinstance(kinds, list) else [kinds]))
 
 
+def find(kind: str, document, ref: str = "") -> str | None:
+    """The first problem of `document` under schema `kind` (at `ref`), or None."""
+    root = load(kind)
+    return problem(document, _resolve(ref, root)[0] if ref else root, root)
+
+
 def check(kind: str, document, where: str, fix: str = "", error: type[Exception] = SamBenchError, ref: str = ""):
     """`document` if it fits schema `kind` (optionally the part at `ref`, e.g. '#/$defs/config'),
     else raise `error` with one line: '<where>: <field>: <what is wrong>[; <fix>]'."""
-    root = load(kind)
-    schema = _resolve(ref, root)[0] if ref else root
-    found = problem(document, schema, root)
+    found = find(kind, document, ref)
     if found:
         raise error(f"{where}: {found}" + (f"; {fix}" if fix else ""))
     return document

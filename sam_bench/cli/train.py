@@ -120,6 +120,12 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
     from sam_bench.training.loop import TrainConfig, resolve_resume_config
     from sam_bench.training.loop import train as run_training
 
+    from sam_bench.errors import BadInput
+
+    if max_minutes is not None and not 0 < max_minutes < float("inf"):
+        raise BadInput(f"--max-minutes must be a number of minutes > 0, got {max_minutes}")
+    if stop_after_epochs is not None and stop_after_epochs < 1:
+        raise BadInput(f"--stop-after-epochs must be >= 1, got {stop_after_epochs}")
     options["compile"] = compile_
     config_keys = {f.name for f in fields(TrainConfig)}
     if resume:
@@ -148,7 +154,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
         raise SamBenchError(
             f"interrupted; the last checkpoint is kept in {kept}: continue with sam-bench train --out {out} --resume"
             if kept.is_file()
-            else f"interrupted before the first checkpoint; sam-bench train --out {out} --resume starts it again"
+            else f"interrupted before the first checkpoint, so nothing is kept to continue from; start it again "
+            f"with --resume added (the folder exists now): sam-bench train --out {out} --resume"
         ) from None
     distributed.stop()
     if group is not None and not group.is_main:

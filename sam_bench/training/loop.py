@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files
+from sam_bench import clock, distributed, files, schema
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -74,6 +74,10 @@ class TrainConfig:
     checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
 
     def validate(self) -> TrainConfig:
+        # types and bounds from the run-metadata schema's `config` (the one place they are written down)
+        found = schema.find("run-metadata", asdict(self), ref="#/$defs/config")
+        if found:  # e.g. "training setting rho: inf is not a finite number"
+            raise BadInput(f"training setting {found}")
         if self.method not in METHODS:
             raise BadInput(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.schedule not in SCHEDULES:
@@ -92,6 +96,14 @@ class TrainConfig:
                 raise BadInput(f"--rho must be >= 0, got {self.rho}")
         elif self.rho is not None:
             raise BadInput(f"--rho applies to sam, asam and sam-at, not to {self.method}")
+        if self.method not in USES_ATTACK:  # an attack setting here would be recorded but never used
+            defaults = {f.name: f.default for f in fields(self)}
+            for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
+                if getattr(self, name) != defaults[name]:
+                    raise BadInput(
+                        f"--{name.replace('_', '-')} applies to at and sam-at (the methods that train on "
+                        f"attacks), not to {self.method}; leave it out"
+                    )
         if self.arch_kwargs is not None:
             if not isinstance(self.arch_kwargs, dict) or not all(isinstance(k, str) for k in self.arch_kwargs):
                 raise BadInput("arch_kwargs must map timm constructor argument names to values")
@@ -208,7 +220,9 @@ def _check_out_dir(out: Path, resume: bool) -> None:
         if not (out / "metadata.json").is_file():
             raise BadInput(f"--resume: {out} holds no run to resume (no metadata.json)")
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a folder; give the run a directory of its own (new or empty)")
+    if out.exists() and any(out.iterdir()):
         raise BadInput(
             f"--out {out} already holds files (another run?); pass --resume to continue it or choose an empty directory"
         )
