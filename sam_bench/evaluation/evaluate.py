@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files, math_mode
+from sam_bench import clock, distributed, files, math_mode, schema
 from sam_bench.attacks import NORMS
 from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, autoattack, describe, predict, require_pyautoattack
 from sam_bench.attacks.invariants import (

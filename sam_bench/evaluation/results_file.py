@@ -101,3 +101,60 @@ def read_if_results(path: Path) -> dict | None:
     if not (isinstance(data, dict) and str(data.get("schema", "")).startswith("sam-bench/eval-results/")):
         return None
     return check(data, str(path))
+
+
+# ---------------------------------------------------------------- where new results may be written
+
+
+def _same_settings(existing: dict, wanted: dict) -> bool:
+    def attacks(r: dict) -> list:
+        return [(e.get("attack"), e.get("norm"), e.get("eps"), e.get("settings")) for e in r.get("evaluations", [])]
+
+    data = existing.get("dataset") or {}
+    return (
+        attacks(existing) == attacks(wanted)
+        and data.get("name") == wanted["dataset"]["name"]
+        and data.get("n_examples") == wanted["dataset"]["n_examples"]
+        and existing.get("precision") == wanted["precision"]
+    )
+
+
+def conflict(path: Path, wanted: dict) -> str | None:
+    """Why new results may not replace what is at `path`: None when nothing is there, or only
+    results of the same model (weights sha256) with the same settings (the same evaluation, run again).
+
+    `wanted` is the new results, or their outline: model.weights_sha256, dataset.name and
+    dataset.n_examples (None: the whole test set), precision, evaluations' attack/norm/eps/settings."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if path.is_dir():
+        return "is a folder"
+    try:
+        existing = files.read_json(path)
+    except SamBenchError:
+        existing = None
+    if not (isinstance(existing, dict) and str(existing.get("schema", "")).startswith("sam-bench/eval-results/")):
+        return "exists and is not a results file"
+    model = existing.get("model") if isinstance(existing.get("model"), dict) else {}
+    if model.get("weights_sha256") != wanted["model"]["weights_sha256"]:
+        return (
+            f"holds the results of another model ({model.get('ref')}, weights sha256 "
+            f"{str(model.get('weights_sha256'))[:12]})"
+        )
+    if wanted["dataset"]["n_examples"] is None:  # the whole test set: as many as the file's test set holds
+        data = existing.get("dataset") or {}
+        wanted = {**wanted, "dataset": {**wanted["dataset"], "n_examples": data.get("n_test_total")}}
+    if not _same_settings(existing, wanted):
+        return "holds this model's results with other settings (attacks, eps, test images or precision)"
+    return None
+
+
+def available_name(path: Path, wanted: dict) -> Path:
+    """The first of <stem>-2, <stem>-3, ... beside `path` that is free or holds this very evaluation
+    (so that running the same command again continues and replaces its own file, not a new one)."""
+    path = Path(path)
+    i = 2
+    while conflict(path.with_name(f"{path.stem}-{i}{path.suffix}"), wanted) is not None:
+        i += 1
+    return path.with_name(f"{path.stem}-{i}{path.suffix}")
