@@ -105,12 +105,12 @@ def _check_against_entry(results: dict, entry: dict, where: str) -> None:
     trained = (entry.get("training") or {}).get("dataset") or {}
     known = TEST_SET_SIZE.get(data["name"]) or (trained.get("n_test") if trained.get("name") == data["name"] else None)
     if known is not None and data["n_test_total"] != known:
-        raise BadInput(
+        raise SamBenchError(
             f"{where}: the {data['name']} test set has {known:,} images, the results say {data['n_test_total']:,}; "
             f"{results_file.FIX}"
         )
     if trained.get("name") == data["name"] and trained.get("sha256") not in (None, data["sha256"]):
-        raise BadInput(
+        raise SamBenchError(
             f"{where}: the results' {data['name']} data (sha256 {data['sha256'][:12]}) are not the copy "
             f"{entry['id']} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
         )
