@@ -139,7 +139,19 @@ def recipe(change):
 
 
 def train_args(*extra: str) -> list[str]:
-    return ["train", "--dataset", "cifar10-sample", "--epochs", "1", "--n-train", "64", "--out", "{w}/new", *TINY, *extra]
+    return [
+        "train",
+        "--dataset",
+        "cifar10-sample",
+        "--epochs",
+        "1",
+        "--n-train",
+        "64",
+        "--out",
+        "{w}/new",
+        *TINY,
+        *extra,
+    ]
 
 
 LB_ADD = ["leaderboard", "add", "{w}/aa.json", "--zoo-dir", "{w}/zoo", "--leaderboard-dir", "{w}/boards"]
@@ -208,7 +220,14 @@ CASES = [
         edit_json("aa.json", setting("dataset.sha256", "0" * 64)),
         [BOARD],
     ),
-    Case("lb-model-null", LB_ADD, 1, "model: null is not a mapping", edit_json("aa.json", setting("model", None)), [BOARD]),
+    Case(
+        "lb-model-null",
+        LB_ADD,
+        1,
+        "model: null is not a mapping",
+        edit_json("aa.json", setting("model", None)),
+        [BOARD],
+    ),
     Case(
         "lb-fraction-range",
         LB_ADD,
@@ -228,7 +247,7 @@ CASES = [
         "render-percent-range",
         ["leaderboard", "render", "--leaderboard-dir", "{w}/boards"],
         1,
-        "autoattack_acc: \"250\" is not in the expected form",
+        'autoattack_acc: "250" is not in the expected form',
         edit_json(BOARD, setting("autoattack_acc", "250")),
     ),
     # 2, 3. evaluate never replaces what it should not
@@ -269,14 +288,14 @@ CASES = [
         "run-width-text",
         EVAL_RUN,
         1,
-        "arch.width: \"abc\" is not a number",
+        'arch.width: "abc" is not a number',
         edit_json("run/metadata.json", setting("arch.width", "abc")),
     ),
     Case(
         "run-num-classes-text",
         EVAL_RUN,
         1,
-        "arch.num_classes: \"10\" is not a whole number",
+        'arch.num_classes: "10" is not a whole number',
         edit_json("run/metadata.json", setting("arch.num_classes", "10")),
     ),
     Case(
@@ -374,22 +393,46 @@ CASES = [
         npz(y_test=np.zeros(16, bool)),
     ),
     # 6, 7. recipes: wrong types and typos, refused when the recipe is read (--status too)
-    Case("recipe-epochs-text", STATUS, 2, "epochs: \"one\" is not a whole number", recipe(lambda r: r["train"].update(epochs="one"))),
-    Case("recipe-epochs-fraction", STATUS, 2, "epochs: 1.7 is not a whole number", recipe(lambda r: r["train"].update(epochs=1.7))),
-    Case("recipe-models-text", STATUS, 2, "scales.s.models: \"ST\" is not a list", recipe(lambda r: r["scales"]["s"].update(models="ST"))),
-    Case("recipe-width-text", STATUS, 2, "width: \"0.125\" is not a number", recipe(lambda r: r["train"].update(width="0.125"))),
+    Case(
+        "recipe-epochs-text",
+        STATUS,
+        2,
+        'epochs: "one" is not a whole number',
+        recipe(lambda r: r["train"].update(epochs="one")),
+    ),
+    Case(
+        "recipe-epochs-fraction",
+        STATUS,
+        2,
+        "epochs: 1.7 is not a whole number",
+        recipe(lambda r: r["train"].update(epochs=1.7)),
+    ),
+    Case(
+        "recipe-models-text",
+        STATUS,
+        2,
+        'scales.s.models: "ST" is not a list',
+        recipe(lambda r: r["scales"]["s"].update(models="ST")),
+    ),
+    Case(
+        "recipe-width-text",
+        STATUS,
+        2,
+        'width: "0.125" is not a number',
+        recipe(lambda r: r["train"].update(width="0.125")),
+    ),
     Case(
         "recipe-n-examples-text",
         STATUS,
         2,
-        "evaluation.n_examples: \"all\" is not a whole number",
+        'evaluation.n_examples: "all" is not a whole number',
         recipe(lambda r: r["evaluation"].update(n_examples="all")),
     ),
     Case(
         "recipe-step-fraction-text",
         STATUS,
         2,
-        "step_fraction: \"quarter\" is not a number",
+        'step_fraction: "quarter" is not a number',
         recipe(lambda r: r["evaluation"]["pgd"]["Linf"].update(step_fraction="quarter")),
     ),
     Case(
@@ -425,14 +468,21 @@ CASES = [
         STATUS,
         2,
         "rho: inf is not a finite number",
-        recipe(lambda r: (r["models"][0].update(method="sam", rho=float("inf")))),
+        recipe(lambda r: r["models"][0].update(method="sam", rho=float("inf"))),
     ),
     # 8. options that do not apply, and ranges
     Case("train-attack-eps-standard", train_args("--attack-eps", "4/255"), 2, "--attack-eps applies to at and sam-at"),
-    Case("train-attack-steps-standard", train_args("--attack-steps", "5"), 2, "--attack-steps applies to at and sam-at"),
+    Case(
+        "train-attack-steps-standard", train_args("--attack-steps", "5"), 2, "--attack-steps applies to at and sam-at"
+    ),
     Case("train-attack-norm-sam", train_args("--method", "sam", "--attack-norm", "L2"), 2, "--attack-norm applies"),
     Case("train-rho-inf", train_args("--method", "sam", "--rho", "inf"), 2, "rho: inf is not a finite number"),
-    Case("train-max-minutes-negative", train_args("--max-minutes", "-5"), 2, "--max-minutes must be a number of minutes > 0"),
+    Case(
+        "train-max-minutes-negative",
+        train_args("--max-minutes", "-5"),
+        2,
+        "--max-minutes must be a number of minutes > 0",
+    ),
     Case("train-stop-after-zero", train_args("--stop-after-epochs", "0"), 2, "--stop-after-epochs must be >= 1"),
     Case("eval-clean-eps", [*EVAL_RUN, "--eps", "1/255"], 2, "--eps applies to --attack pgd or autoattack"),
     Case("eval-clean-steps", [*EVAL_RUN, "--steps", "5"], 2, "--steps applies to --attack pgd, not to --attack clean"),
@@ -445,10 +495,27 @@ CASES = [
         write_file("notes.txt", "x"),
         ["notes.txt"],
     ),
-    Case("train-arch-kwargs", train_args("--arch", "timm:resnet18", "--arch-kwargs", "channels==4"), 2, "'channels==4' is not KEY=VALUE"),
+    Case(
+        "train-arch-kwargs",
+        train_args("--arch", "timm:resnet18", "--arch-kwargs", "channels==4"),
+        2,
+        "'channels==4' is not KEY=VALUE",
+    ),
     Case(
         "eval-plot-not-an-image",
-        ["evaluate", "{w}/run", "--attack", "pgd", "--n-examples", "8", "--quiet", "--out", "{w}/e.json", "--plot", "{w}/p.txt"],
+        [
+            "evaluate",
+            "{w}/run",
+            "--attack",
+            "pgd",
+            "--n-examples",
+            "8",
+            "--quiet",
+            "--out",
+            "{w}/e.json",
+            "--plot",
+            "{w}/p.txt",
+        ],
         2,
         "--plot {w}/p.txt: name an image file",
     ),

@@ -6,7 +6,6 @@ import threading
 
 import pytest
 import torch
-
 from results_records import complete
 
 from sam_bench import files

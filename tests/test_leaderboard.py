@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
 from results_records import complete
 
 from sam_bench import stats

@@ -117,10 +117,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
     from pathlib import Path
 
     from sam_bench import distributed, files
+    from sam_bench.errors import BadInput
     from sam_bench.training.loop import TrainConfig, resolve_resume_config
     from sam_bench.training.loop import train as run_training
-
-    from sam_bench.errors import BadInput
 
     if max_minutes is not None and not 0 < max_minutes < float("inf"):
         raise BadInput(f"--max-minutes must be a number of minutes > 0, got {max_minutes}")

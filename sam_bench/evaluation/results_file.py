@@ -133,10 +133,12 @@ def conflict(path: Path, wanted: dict) -> str | None:
     try:
         existing = files.read_json(path)
     except SamBenchError:
-        existing = None
+        return "exists and is not a results file"
     if not (isinstance(existing, dict) and str(existing.get("schema", "")).startswith("sam-bench/eval-results/")):
         return "exists and is not a results file"
-    model = existing.get("model") if isinstance(existing.get("model"), dict) else {}
+    model = existing.get("model")
+    if not isinstance(model, dict):
+        model = {}
     if model.get("weights_sha256") != wanted["model"]["weights_sha256"]:
         return (
             f"holds the results of another model ({model.get('ref')}, weights sha256 "
