@@ -74,10 +74,6 @@ class TrainConfig:
     checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
 
     def validate(self) -> TrainConfig:
-        # types and bounds from the run-metadata schema's `config` (the one place they are written down)
-        found = schema.find("run-metadata", asdict(self), ref="#/$defs/config")
-        if found:  # e.g. "training setting rho: inf is not a finite number"
-            raise BadInput(f"training setting {found}")
         if self.method not in METHODS:
             raise BadInput(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.schedule not in SCHEDULES:
@@ -89,6 +85,14 @@ class TrainConfig:
             )
         if self.precision not in ("auto", "fp32", "bf16"):
             raise BadInput(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
+        # types and bounds from the run-metadata schema's `config` (the one place they are written down)
+        found = schema.find("run-metadata", asdict(self), ref="#/$defs/config")
+        if found:  # e.g. "--rho: inf is not a finite number (training setting rho)"
+            name, problem = found.split(": ", 1)
+            option = (
+                "--checkpoint-every" if name == "checkpoint_every_s" else f"--{name.split('.')[0].replace('_', '-')}"
+            )
+            raise BadInput(f"{option}: {problem} (training setting {name})")
         if self.method in USES_SAM:
             if self.rho is None:
                 self.rho = DEFAULT_RHO[self.method]
