@@ -578,3 +578,51 @@ def test_results_written_meanwhile_by_another_evaluation_are_kept(base, tmp_path
     assert "holds the results of another model" in r.output and "r-2.json" in r.output
     assert json.loads(out.read_text()) == other
     assert json.loads((tmp_path / "r-2.json").read_text())["model"]["kind"] == "run"
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    def full(obj, f, *args, **kwargs):  # what torch's zip writer raises when the disk fills up
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0")
+
+    monkeypatch.setattr(torch, "save", full)
+    r = invoke([a.replace("{w}", str(tmp_path)) for a in train_args("--checkpoint-every", "0")])
+    assert isinstance(r.exception, SystemExit) and r.exit_code == 1, r.output
+    assert "the disk is full" in r.output and "--resume" in r.output and "Traceback" not in r.output
+
+
+def test_a_corrupt_checkpoint_names_the_way_forward(base, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "cifar10-sample", "--epochs", "2", "--n-train", "64", "--out", str(out), *TINY]
+    assert invoke([*args, "--stop-after-epochs", "1"]).exit_code == 0
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    r = invoke([*args, "--resume"])
+    assert isinstance(r.exception, SystemExit) and r.exit_code == 1, r.output
+    assert "corrupted or unreadable checkpoint" in r.output and "delete it and run the same command again" in r.output
+
+
+def test_sigterm_during_training_says_what_is_kept_and_how_to_resume(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "cifar10-sample", "--epochs", "200", "--n-train", "64", "--checkpoint-every", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sam_bench", *args, "--out", str(out), *TINY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.time() + 300
+    while not (out / "checkpoint.pt").is_file() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert f"continue with sam-bench train --out {out} --resume" in err, err

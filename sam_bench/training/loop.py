@@ -336,7 +336,12 @@ def train(
         "cudnn_benchmark": device.type == "cuda",
     }
     if resume and (out / "checkpoint.pt").is_file():
-        ckpt = files.torch_load(out / "checkpoint.pt")
+        try:
+            ckpt = files.torch_load(out / "checkpoint.pt")
+        except SamBenchError as err:
+            raise SamBenchError(
+                f"{err}; delete it and run the same command again to train this run from its start"
+            ) from None
         try:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
