@@ -626,3 +626,20 @@ def test_sigterm_during_training_says_what_is_kept_and_how_to_resume(tmp_path):
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert f"continue with sam-bench train --out {out} --resume" in err, err
+
+
+def test_interrupts_before_anything_is_kept_say_so_and_how_to_start_again(base, tmp_path, monkeypatch):
+    from sam_bench.evaluation import evaluate as ev
+    from sam_bench.training import loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "evaluate", interrupted)
+    r = invoke(["evaluate", str(base / "run"), "--attack", "clean", "--quiet", "--out", str(tmp_path / "e.json")])
+    assert r.exit_code == 1 and "nothing is kept; run the same command again to start over" in r.output, r.output
+    assert ".partial.json" not in r.output  # no claim of a file that does not exist
+
+    monkeypatch.setattr(loop, "train", interrupted)
+    r = invoke([a.replace("{w}", str(tmp_path)) for a in train_args()])
+    assert r.exit_code == 1 and f"sam-bench train --out {tmp_path}/new --resume" in r.output, r.output
