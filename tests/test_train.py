@@ -27,12 +27,13 @@ def tiny(**overrides):
 
 def test_resume_equals_uninterrupted(tmp_path):
     for method in ("sam", "at"):
-        steps = {"attack_steps": 2} if method == "at" else {}  # sam takes no attack settings
-        straight = train(tiny(method=method, **steps), tmp_path / f"{method}-a", progress=False)
-        interrupted = train(tiny(method=method, **steps), tmp_path / f"{method}-b", stop_after_epochs=1, progress=False)
+        straight = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-a", progress=False)
+        interrupted = train(
+            tiny(method=method, attack_steps=2), tmp_path / f"{method}-b", stop_after_epochs=1, progress=False
+        )
         assert interrupted["status"] == "running" and interrupted["epochs_done"] == 1
         assert not (tmp_path / f"{method}-b" / "model.safetensors").exists()
-        resumed = train(tiny(method=method, **steps), tmp_path / f"{method}-b", resume=True, progress=False)
+        resumed = train(tiny(method=method, attack_steps=2), tmp_path / f"{method}-b", resume=True, progress=False)
         a = load_file(tmp_path / f"{method}-a" / "model.safetensors")
         b = load_file(tmp_path / f"{method}-b" / "model.safetensors")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -119,20 +119,6 @@ QUICK = dict(
 )
 
 
-def _attack_settings(method: str) -> dict:
-    """TrainConfig's attack settings for a method that trains on attacks (the others take none)."""
-    from sam_bench.training.methods import USES_ATTACK
-
-    if method not in USES_ATTACK:
-        return {}
-    return dict(
-        attack_norm=ATTACK["norm"],
-        attack_eps=ATTACK["eps"],
-        attack_steps=ATTACK["steps"],
-        attack_step_size=ATTACK["step_size"],
-    )
-
-
 def device_slug(name: str) -> str:
     """'NVIDIA H100 80GB HBM3' -> 'nvidia-h100-80gb-hbm3' (the default results file name)."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "device"
@@ -223,7 +209,10 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
         arch_kwargs=s.get("arch_kwargs"),
         batch_size=s["batch_size"],
         rho=s["rho"] if method in ("sam", "sam-at") else None,
-        **_attack_settings(method),
+        attack_norm=ATTACK["norm"],
+        attack_eps=ATTACK["eps"],
+        attack_steps=ATTACK["steps"],
+        attack_step_size=ATTACK["step_size"],
         device=str(device),
         compile=s["compile"],
     ).validate()
@@ -348,7 +337,10 @@ def _brief_models(s, device, workdir: Path, log) -> list[tuple[str, torch.nn.Mod
             n_train=s["aa_train_images"],
             epochs=s["aa_train_epochs"],
             batch_size=min(s["batch_size"], s["aa_train_images"] or 1500),
-            **_attack_settings(method),
+            attack_norm=ATTACK["norm"],
+            attack_eps=ATTACK["eps"],
+            attack_steps=ATTACK["steps"],
+            attack_step_size=ATTACK["step_size"],
             seed=s["seed"],
             device=str(device),
             precision=s["precision"],

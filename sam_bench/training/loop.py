@@ -100,14 +100,6 @@ class TrainConfig:
                 raise BadInput(f"--rho must be >= 0, got {self.rho}")
         elif self.rho is not None:
             raise BadInput(f"--rho applies to sam, asam and sam-at, not to {self.method}")
-        if self.method not in USES_ATTACK:  # an attack setting here would be recorded but never used
-            defaults = {f.name: f.default for f in fields(self)}
-            for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
-                if getattr(self, name) != defaults[name]:
-                    raise BadInput(
-                        f"--{name.replace('_', '-')} applies to at and sam-at (the methods that train on "
-                        f"attacks), not to {self.method}; leave it out"
-                    )
         if self.arch_kwargs is not None:
             if not isinstance(self.arch_kwargs, dict) or not all(isinstance(k, str) for k in self.arch_kwargs):
                 raise BadInput("arch_kwargs must map timm constructor argument names to values")
