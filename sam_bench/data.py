@@ -90,8 +90,15 @@ def _check_arrays(arrays: dict, num_classes: int, where: str) -> None:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
             raise BadInput(f"{where}: x_{split} must be uint8 of shape (N, 32, 32, 3), got {x.dtype} {x.shape}")
+        if y.ndim != 1 or y.dtype.kind not in "iu":  # one-hot, float, bool or string labels
+            raise BadInput(
+                f"{where}: y_{split} must hold one whole-number class label per image, shape (N,), got "
+                f"{y.dtype} {y.shape}; convert it (one-hot: y.argmax(1); floats: y.astype(np.int64))"
+            )
         if len(y) != len(x):
             raise BadInput(f"{where}: x_{split} and y_{split} differ in length")
+        if len(y) == 0:
+            raise BadInput(f"{where}: the {split} split is empty; it needs at least one image")
         if len(y) and (y.min() < 0 or y.max() >= num_classes):
             raise BadInput(f"{where}: y_{split} has labels outside 0..{num_classes - 1}")
 

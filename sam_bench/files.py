@@ -3,6 +3,7 @@ and loaded without unpickling anything we did not write."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -19,6 +20,11 @@ if TYPE_CHECKING:  # torch itself is imported where it is used (see torch_save)
 
 
 def cannot_write(path, err: OSError) -> SamBenchError:
+    if err.errno == errno.ENOSPC:
+        return SamBenchError(
+            f"cannot write {path}: the disk is full; what was there before is kept: free some space "
+            "and run the command again (a training continues with --resume)"
+        )
     return SamBenchError(f"cannot write {path}: {err.strerror or err}")
 
 
@@ -107,6 +113,8 @@ def read_json(path) -> dict:
         raise SamBenchError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SamBenchError(f"{path}: not valid JSON ({err})") from None
+    except OSError as err:  # a folder, no permission
+        raise SamBenchError(f"{path}: cannot read it ({err.strerror or err})") from None
 
 
 def save_safetensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -131,7 +139,12 @@ def load_safetensors(path) -> dict[str, torch.Tensor]:
 def torch_save(path, obj) -> None:
     import torch  # here, not at the top: a SLURM job imports this module before its signal handlers exist
 
-    atomic_write(path, lambda f: torch.save(obj, f))
+    try:
+        atomic_write(path, lambda f: torch.save(obj, f))
+    except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) this way
+        if "write" not in str(err).lower():
+            raise
+        raise cannot_write(path, OSError(errno.ENOSPC, str(err).splitlines()[0])) from None
 
 
 def torch_load(path) -> dict:

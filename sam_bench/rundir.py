@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files
+from sam_bench import files, schema
 from sam_bench.errors import SamBenchError
 from sam_bench.models import create_model
 
@@ -19,7 +19,30 @@ def load_weights_verified(weights: Path, expected_sha256: str | None) -> dict[st
     return files.load_safetensors(weights)
 
 
+def read_metadata(run_dir: Path) -> dict:
+    """A run's metadata.json, refused in one line unless it fits the run-metadata schema (types and
+    ranges: a hand-edited std of 0 or a width of "abc" must not build a model)."""
+    path = run_dir / "metadata.json"
+    return check_metadata(files.read_json(path), str(path))
+
+
+def check_metadata(metadata, where: str) -> dict:
+    return schema.check(
+        "run-metadata",
+        metadata,
+        where,
+        fix="not a run's metadata as sam-bench train writes it; restore the file or train the model again",
+    )
+
+
 def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> torch.nn.Module:
+    schema.check(
+        "run-metadata",
+        spec,
+        f"{where}: model spec",
+        fix="the architecture recorded with the weights is damaged; restore it",
+        ref="#/$defs/model_spec",
+    )
     model = create_model(spec)
     state_dict = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}  # fp16 zoo copies
     try:
@@ -35,7 +58,7 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SamBenchError(f"{run_dir}: not a run directory")
-    metadata = files.read_json(run_dir / "metadata.json")
+    metadata = read_metadata(run_dir)
     if metadata.get("status") != "complete" or "weights" not in metadata:
         raise SamBenchError(f"{run_dir}: training has not finished (resume it with sam-bench train --resume)")
     state = load_weights_verified(run_dir / metadata["weights"], metadata.get("weights_sha256"))

@@ -108,7 +108,7 @@ def test_train_at_on_synthetic(tmp_path):
         (["--arch", "vgg11"], 2, "unknown architecture"),
         (["--dataset", "imagenet"], 2, "Invalid value for '--dataset'"),
         (["--method", "at", "--attack-eps", "abc"], 2, "invalid eps"),
-        (["--method", "sam", "--rho", "-0.1"], 2, "--rho must be >= 0"),
+        (["--method", "sam", "--rho", "-0.1"], 2, "rho: -0.1 is below the minimum 0"),
         (["--method", "at", "--attack-eps", "-8/255"], 2, "invalid eps"),
     ],
 )

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import torch
+from results_records import complete
 
 from sam_bench import files
 from sam_bench.leaderboard import board as leaderboard
@@ -44,31 +45,34 @@ def results_with_pgd(entry, eps: str, acc: float) -> dict:
             "seconds": 1.0,
         },
     ]
-    return {
-        "schema": "sam-bench/eval-results/v1",
-        "created": "2025-01-01T00:00:00+00:00",
-        "model": {
-            "ref": entry["id"],
-            "kind": "zoo",
-            "zoo_id": entry["id"],
-            "weights_sha256": entry["weights_sha256"],
-            "arch": entry["arch"],
-            "method": entry["method"],
+    return complete(
+        {
+            "schema": "sam-bench/eval-results/v1",
+            "created": "2025-01-01T00:00:00+00:00",
+            "model": {
+                "ref": entry["id"],
+                "kind": "zoo",
+                "zoo_id": entry["id"],
+                "weights_sha256": entry["weights_sha256"],
+                "arch": entry["arch"],
+                "method": entry["method"],
+            },
+            "dataset": {
+                "name": "cifar10-sample",
+                "family": "cifar10",
+                "split": "test",
+                "n_examples": 100,
+                "n_test_total": 500,
+                "sha256": "0" * 64,
+            },
+            "precision": "fp32",
+            "clean_acc": 0.5,
+            "evaluations": evaluations,
+            "robustbench": None,
+            "environment": {"device_name": "cpu"},
         },
-        "dataset": {
-            "name": "cifar10-sample",
-            "family": "cifar10",
-            "split": "test",
-            "n_examples": 100,
-            "n_test_total": 500,
-            "sha256": "0" * 64,
-        },
-        "precision": "fp32",
-        "clean_acc": 0.5,
-        "evaluations": evaluations,
-        "robustbench": None,
-        "environment": {"device_name": "cpu"},
-    }
+        entry,
+    )
 
 
 def no_flock(*args, **kwargs):

@@ -11,6 +11,7 @@ import sam_bench
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import evaluate as ev
+from sam_bench.evaluation import results_file
 from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks, robustbench_entry
 from sam_bench.training.loop import TrainConfig, train
 
@@ -21,6 +22,7 @@ def validate(results: dict) -> None:
     jsonschema = pytest.importorskip("jsonschema")  # not on a lent GPU machine (docs/gpu.md)
     jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(results)
     json.dumps(results, allow_nan=False)  # plain JSON: no NaN or infinities
+    results_file.check(results, "results")  # and what a leaderboard or report checks it against
 
 
 @pytest.fixture(scope="module")

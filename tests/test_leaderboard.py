@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from results_records import complete
 
 from sam_bench import stats
 from sam_bench.cli import cli
@@ -80,31 +81,34 @@ def results_for(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, 
                 "seconds": 1.0,
             }
         )
-    return {
-        "schema": "sam-bench/eval-results/v1",
-        "created": "2025-01-01T00:00:00+00:00",
-        "model": {
-            "ref": entry["id"],
-            "kind": "zoo",
-            "zoo_id": entry["id"],
-            "weights_sha256": sha or entry["weights_sha256"],
-            "arch": entry["arch"],
-            "method": entry["method"],
+    return complete(
+        {
+            "schema": "sam-bench/eval-results/v1",
+            "created": "2025-01-01T00:00:00+00:00",
+            "model": {
+                "ref": entry["id"],
+                "kind": "zoo",
+                "zoo_id": entry["id"],
+                "weights_sha256": sha or entry["weights_sha256"],
+                "arch": entry["arch"],
+                "method": entry["method"],
+            },
+            "dataset": {
+                "name": name,
+                "family": "cifar10",
+                "split": "test",
+                "n_examples": n,
+                "n_test_total": total,
+                "sha256": "0" * 64,
+            },
+            "precision": "fp32",
+            "clean_acc": clean,
+            "evaluations": evaluations,
+            "robustbench": None,
+            "environment": {"device_name": "cpu"},
         },
-        "dataset": {
-            "name": name,
-            "family": "cifar10",
-            "split": "test",
-            "n_examples": n,
-            "n_test_total": total,
-            "sha256": "0" * 64,
-        },
-        "precision": "fp32",
-        "clean_acc": clean,
-        "evaluations": evaluations,
-        "robustbench": None,
-        "environment": {"device_name": "cpu"},
-    }
+        entry,
+    )
 
 
 def entry(zoo_dir, mid):

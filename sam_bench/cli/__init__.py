@@ -66,8 +66,28 @@ for command in (
     cli.add_command(command)
 
 
+def _terminated(signum, frame):
+    # SIGTERM (kill, a scheduler, torchrun stopping its workers) ends a command the way Ctrl-C does:
+    # the command says what is kept and how to continue, instead of dying without a word.
+    global _TERMINATED
+    _TERMINATED = True
+    raise KeyboardInterrupt
+
+
+_TERMINATED = False
+
+
 def main():
-    cli(prog_name="sam-bench")
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # leave a handler someone else installed alone
+        signal.signal(signal.SIGTERM, _terminated)
+    try:
+        cli(prog_name="sam-bench")
+    except SystemExit:
+        if _TERMINATED:  # 128 + SIGTERM, what a shell reports for a terminated process
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
 
 
 if __name__ == "__main__":

@@ -85,6 +85,20 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# Which attacks each option steers; given for another, it would be silently ignored.
+_APPLIES_TO = {
+    "norm": ("pgd", "autoattack"),
+    "eps": ("pgd", "autoattack"),
+    "steps": ("pgd",),
+    "step_size": ("pgd",),
+    "restarts": ("pgd", "autoattack"),
+    "version": ("autoattack",),
+    "attacks": ("autoattack",),
+    "seed": ("pgd", "autoattack"),
+}
+_PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
+
+
 def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) -> list[Path]:
     from sam_bench.errors import BadInput
     from sam_bench.evaluation.evaluate import default_output
@@ -219,10 +233,19 @@ def evaluate_command(
     from sam_bench import distributed, files
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput, SamBenchError
+    from sam_bench.evaluation import results_file
     from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
 
     if max_minutes is not None and not max_minutes > 0:
         raise BadInput("--max-minutes must be > 0")
+    for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
+        if attack not in applies and ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:
+            raise BadInput(
+                f"--{option.replace('_', '-')} applies to --attack {' or '.join(applies)}, not to --attack {attack}; "
+                "leave it out"
+            )
+    if plot is not None and Path(plot).suffix.lower() not in _PLOT_SUFFIXES:
+        raise BadInput(f"--plot {plot}: name an image file ({', '.join(sorted(_PLOT_SUFFIXES))})")
     stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
     attack_list = _split(attacks)
     if attack_list and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
@@ -257,6 +280,24 @@ def evaluate_command(
             raise BadInput(f"{ref}: its metadata names no data set; pass --dataset")
         if name not in datasets:
             datasets[name] = load_dataset(name, data_dir)
+
+    # An existing file is replaced only by the same evaluation of the same model (run again): a
+    # default name moves on to the next free one, an explicit --out is refused.
+    explicit = out is not None and len(models) == 1 and not Path(out).is_dir()
+    for i, ((_model, info), ref) in enumerate(zip(loaded, models)):
+        wanted = {
+            "model": {"weights_sha256": info.record["weights_sha256"]},
+            "dataset": {"name": dataset or info.dataset_name, "n_examples": n_examples},
+            "precision": precision,
+            "evaluations": [spec.record() for spec in specs],
+        }
+        reason = results_file.conflict(outputs[i], wanted)
+        if reason and explicit:
+            raise BadInput(f"--out {outputs[i]} {reason}; choose another --out, or delete the file to replace it")
+        if reason:
+            new = results_file.available_name(outputs[i], wanted)
+            click.echo(f"{ref}: {outputs[i]} {reason}; the results go to {new} instead", err=True)
+            outputs[i] = new
 
     def show(message, category, filename, lineno, file=None, line=None):
         click.echo(f"warning: {message}", err=True)
@@ -293,10 +334,19 @@ def evaluate_command(
             except KeyboardInterrupt:
                 raise SamBenchError(
                     f"interrupted; finished chunks are kept in {state}: run the same command again to continue"
+                    if state.is_file()
+                    else "interrupted before the first chunk finished, so nothing is kept; "
+                    "run the same command again to start over"
                 ) from None
             if not main:
                 continue  # rank 0 writes
-            files.write_json(path, results)
+            with files.locked(path):  # another evaluation may have written this name meanwhile
+                reason = results_file.conflict(path, results)
+                if reason:
+                    moved = results_file.available_name(path, results)
+                    click.echo(f"{ref}: {path} {reason} (written meanwhile); the results go to {moved}", err=True)
+                    path = moved
+                files.write_json(path, results)
             state.unlink(missing_ok=True)
             all_results.append(results)
             click.echo(f"{ref}: wrote {path}")

@@ -117,9 +117,22 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
     from pathlib import Path
 
     from sam_bench import distributed, files
+    from sam_bench.errors import BadInput
     from sam_bench.training.loop import TrainConfig, resolve_resume_config
     from sam_bench.training.loop import train as run_training
+    from sam_bench.training.methods import USES_ATTACK
 
+    if max_minutes is not None and not 0 < max_minutes < float("inf"):
+        raise BadInput(f"--max-minutes must be a number of minutes > 0, got {max_minutes}")
+    if stop_after_epochs is not None and stop_after_epochs < 1:
+        raise BadInput(f"--stop-after-epochs must be >= 1, got {stop_after_epochs}")
+    if not resume and options["method"] not in USES_ATTACK:  # given, it would be recorded but never used
+        for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+                raise BadInput(
+                    f"--{name.replace('_', '-')} applies to at and sam-at (the methods that train on attacks), "
+                    f"not to {options['method']}; leave it out"
+                )
     options["compile"] = compile_
     config_keys = {f.name for f in fields(TrainConfig)}
     if resume:
@@ -148,7 +161,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
         raise SamBenchError(
             f"interrupted; the last checkpoint is kept in {kept}: continue with sam-bench train --out {out} --resume"
             if kept.is_file()
-            else f"interrupted before the first checkpoint; sam-bench train --out {out} --resume starts it again"
+            else f"interrupted before the first checkpoint, so nothing is kept to continue from; start it again "
+            f"with --resume added (the folder exists now): sam-bench train --out {out} --resume"
         ) from None
     distributed.stop()
     if group is not None and not group.is_main:

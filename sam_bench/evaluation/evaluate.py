@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files, math_mode
+from sam_bench import clock, distributed, files, math_mode, schema
 from sam_bench.attacks import NORMS
 from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, autoattack, describe, predict, require_pyautoattack
 from sam_bench.attacks.invariants import (
@@ -263,8 +263,10 @@ def _checkpoint_metadata(path: Path) -> dict:
     for candidate in (path.with_suffix(".json"), path.parent / "metadata.json"):  # zoo layout, run layout
         if candidate.is_file():
             metadata = files.read_json(candidate)
-            if isinstance(metadata, dict) and isinstance(metadata.get("arch"), dict):
-                return metadata
+            if isinstance(metadata, dict) and "arch" in metadata:
+                # a zoo entry (its weights' sha256 at the top) or a run's metadata, checked before use
+                kind = "zoo-entry" if "schema" in metadata else "run-metadata"
+                return schema.check(kind, metadata, str(candidate), fix="restore the file next to the weights")
     raise BadInput(
         f"{path}: no {path.stem}.json or metadata.json (with the model's 'arch') next to it; cannot rebuild the model"
     )

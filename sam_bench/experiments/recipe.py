@@ -4,6 +4,7 @@ scales that shrink all of it. See sam_bench/experiments/recipes/paper-cifar10.ya
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from sam_bench import schema
 from sam_bench.errors import BadInput
 from sam_bench.training.loop import RUNTIME_KEYS, TrainConfig
 
@@ -117,9 +119,7 @@ def load_recipe(
 ) -> Recipe:
     """The recipe's grid at `scale`; `compile` (when given) overrides every model's `compile` setting."""
     data, where = _read(ref)
-    for key in ("name", "dataset", "train", "models", "evaluation"):
-        if key not in data:
-            raise BadInput(f"{where}: missing '{key}'")
+    schema.check("recipe", data, where, error=BadInput, fix="see sam_bench/experiments/recipes/paper-cifar10.yaml")
     scales = data.get("scales") or {}
     if scale not in scales:
         raise BadInput(f"{where}: unknown scale {scale!r}; this recipe has {', '.join(scales) or 'none'}")
@@ -142,7 +142,9 @@ def load_recipe(
         settings = {**train_defaults, **{k: v for k, v in entry.items() if k not in MODEL_KEYS}}
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise BadInput(f"{where}: model {entry.get('name')!r} has unknown setting {unknown[0]!r}")
+            close = difflib.get_close_matches(unknown[0], sorted(known | {"seeds"}), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the settings are {', '.join(sorted(known))}"
+            raise BadInput(f"{where}: model {entry.get('name')!r} has unknown setting {unknown[0]!r}{hint}")
         settings.update(dataset=dataset, data_dir=data_dir, device=device)
         if compile is not None:
             settings["compile"] = compile
@@ -153,7 +155,10 @@ def load_recipe(
         per_model = scale_seeds.get(name) if isinstance(scale_seeds, dict) else scale_seeds
         seeds = _seeds(where, name, per_model, entry.get("seeds"), shared_seeds) or [settings.get("seed", 0)]
         for i, seed in enumerate(seeds):  # each seed its own run, keyed by its settings
-            config = TrainConfig(**{**settings, "seed": seed}).validate()
+            try:
+                config = TrainConfig(**{**settings, "seed": seed}).validate()
+            except BadInput as err:  # say which file and model the setting is in
+                raise BadInput(f"{where}: model {name!r}: {err}") from None
             numbered.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
     # Every model's first seed before any second one: a grid cut short still has one of each.
     plans = [plan for _, plan in sorted(numbered, key=lambda pair: pair[0])]

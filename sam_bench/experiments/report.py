@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation import degenerate
+from sam_bench.evaluation import degenerate, results_file
 from sam_bench.experiments import compute
 from sam_bench.experiments.claims import (
     CLAIMS,
@@ -43,7 +43,7 @@ def load_results(out: Path) -> list[dict]:
         path = out / "results" / f"{m['name']}-{m['key']}.json"
         if not path.is_file():
             continue
-        results = files.read_json(path)
+        results = results_file.read(path)  # a hand-edited figure is refused here, not rendered
         training = results["model"].get("training") or {}
         config = training.get("config") or m["config"]
         log = out / "runs" / f"{m['name']}-{m['key']}" / "log.jsonl"

@@ -21,9 +21,9 @@ import os
 import re
 from pathlib import Path
 
-from sam_bench import files, stats
+from sam_bench import files, schema, stats
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import degenerate
+from sam_bench.evaluation import degenerate, results_file
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
@@ -92,12 +92,29 @@ def _read_results(results) -> tuple[dict, dict]:
     return data, {"file": shown, "sha256": files.sha256_file(path)}
 
 
-def _check_results(results: dict) -> None:
-    if results.get("schema") != RESULTS_SCHEMA:
-        raise BadInput(f"not a sam-bench results file (schema {results.get('schema')!r}, expected {RESULTS_SCHEMA})")
-    for key in ("model", "dataset", "evaluations"):
-        if key not in results:
-            raise BadInput(f"results file has no {key!r}")
+def _check_results(results, where: str) -> None:
+    if not isinstance(results, dict) or results.get("schema") != RESULTS_SCHEMA:
+        found = results.get("schema") if isinstance(results, dict) else type(results).__name__
+        raise BadInput(f"{where}: not a sam-bench results file (schema {found!r}, expected {RESULTS_SCHEMA})")
+    results_file.check(results, where)
+
+
+def _check_against_entry(results: dict, entry: dict, where: str) -> None:
+    """The results' test set is the one they name: its size, and its sha256 where the zoo entry
+    records that data set (the model was trained on it)."""
+    data = results["dataset"]
+    trained = (entry.get("training") or {}).get("dataset") or {}
+    known = TEST_SET_SIZE.get(data["name"]) or (trained.get("n_test") if trained.get("name") == data["name"] else None)
+    if known is not None and data["n_test_total"] != known:
+        raise SamBenchError(
+            f"{where}: the {data['name']} test set has {known:,} images, the results say {data['n_test_total']:,}; "
+            f"{results_file.FIX}"
+        )
+    if trained.get("name") == data["name"] and trained.get("sha256") not in (None, data["sha256"]):
+        raise SamBenchError(
+            f"{where}: the results' {data['name']} data (sha256 {data['sha256'][:12]}) are not the copy "
+            f"{entry['id']} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
+        )
 
 
 def _entry_for(results: dict, zoo_dir) -> dict:
@@ -224,8 +241,10 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
     """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results
     dict or file of `sam-bench evaluate`. Returns the path written."""
     results, source = _read_results(results)
-    _check_results(results)
+    where = source["file"] or "results"
+    _check_results(results, where)
     entry = _entry_for(results, zoo_dir)
+    _check_against_entry(results, entry, where)
     dataset, tm = entry["dataset"], entry["threat_model"]
     data = results["dataset"]
     if data.get("family") != dataset:
@@ -234,7 +253,7 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
         raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
 
     path = _boards_dir(leaderboard_dir) / dataset / tm / f"{entry['id']}.json"
-    previous = files.read_json(path) if path.is_file() else None
+    previous = read_entry(path) if path.is_file() else None
     if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
         previous = None  # written for other weights under this id: start over
     info = model_info(entry, previous)
@@ -341,16 +360,22 @@ def _cross_check(rb: dict | None, info: dict, tm: str) -> None:
 # ---------------------------------------------------------------- reading and ranking
 
 
+def read_entry(path: Path) -> dict:
+    """A leaderboard entry, refused in one line unless it fits the leaderboard-entry schema."""
+    return schema.check(
+        "leaderboard-entry",
+        files.read_json(path),
+        str(path),
+        fix="restore it (e.g. git checkout) or write it again with sam-bench leaderboard add <results file>",
+    )
+
+
 def load_board(dataset: str, threat_model: str, leaderboard_dir=None) -> list[dict]:
     """The model_info dicts of one leaderboard, best first (AutoAttack, then clean accuracy)."""
     folder = _boards_dir(leaderboard_dir) / dataset / threat_model
     models = []
     for path in sorted(folder.glob("*.json")):
-        info = files.read_json(path)
-        try:
-            float(info["autoattack_acc"]), float(info["clean_acc"])
-        except (KeyError, TypeError, ValueError):
-            raise SamBenchError(f"{path}: no numeric clean_acc/autoattack_acc; not a leaderboard entry") from None
+        info = read_entry(path)
         models.append({**info, "model_id": path.stem})
     models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))
     return models
@@ -781,7 +806,7 @@ def submit(model_id: str, leaderboard_dir=None, zoo_dir=None, out_dir=None, pape
             f"{model_id} has no leaderboard entry ({path}); run sam-bench evaluate {model_id} "
             f"--attack autoattack --leaderboard first"
         )
-    info = files.read_json(path)
+    info = read_entry(path)
     info.update({k: v for k, v in (paper or {}).items() if v is not None})
     problems = check_submission(info, entry)
     report = zoo.verify(model_id, zoo_dir)[0]

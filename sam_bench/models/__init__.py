@@ -44,12 +44,12 @@ def parse_kwargs(text: str | None) -> dict | None:
     out = {}
     for item in _split_top_level(text):
         key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
+        if not sep or not key.strip() or not value.strip() or value.startswith("="):
             raise BadInput(f"{item!r} is not KEY=VALUE (e.g. depth=6,embed_dim=96)")
         try:
             out[key.strip()] = yaml.safe_load(value.strip())
-        except yaml.YAMLError:
-            raise BadInput(f"{item!r}: cannot read the value") from None
+        except Exception:  # YAMLError, and TypeError from some tags
+            raise BadInput(f"{item!r}: cannot read the value; write it as YAML, e.g. depth=6 or dims=[16,32]") from None
     return out
 
 

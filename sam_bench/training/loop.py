@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files
+from sam_bench import clock, distributed, files, schema
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -85,6 +85,14 @@ class TrainConfig:
             )
         if self.precision not in ("auto", "fp32", "bf16"):
             raise BadInput(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
+        # types and bounds from the run-metadata schema's `config` (the one place they are written down)
+        found = schema.find("run-metadata", asdict(self), ref="#/$defs/config")
+        if found:  # e.g. "--rho: inf is not a finite number (training setting rho)"
+            name, problem = found.split(": ", 1)
+            option = (
+                "--checkpoint-every" if name == "checkpoint_every_s" else f"--{name.split('.')[0].replace('_', '-')}"
+            )
+            raise BadInput(f"{option}: {problem} (training setting {name})")
         if self.method in USES_SAM:
             if self.rho is None:
                 self.rho = DEFAULT_RHO[self.method]
@@ -208,7 +216,9 @@ def _check_out_dir(out: Path, resume: bool) -> None:
         if not (out / "metadata.json").is_file():
             raise BadInput(f"--resume: {out} holds no run to resume (no metadata.json)")
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a folder; give the run a directory of its own (new or empty)")
+    if out.exists() and any(out.iterdir()):
         raise BadInput(
             f"--out {out} already holds files (another run?); pass --resume to continue it or choose an empty directory"
         )
@@ -318,7 +328,12 @@ def train(
         "cudnn_benchmark": device.type == "cuda",
     }
     if resume and (out / "checkpoint.pt").is_file():
-        ckpt = files.torch_load(out / "checkpoint.pt")
+        try:
+            ckpt = files.torch_load(out / "checkpoint.pt")
+        except SamBenchError as err:
+            raise SamBenchError(
+                f"{err}; delete it and run the same command again to train this run from its start"
+            ) from None
         try:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])

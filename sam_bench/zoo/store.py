@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files
+from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training.methods import USES_ATTACK
 from sam_bench.version import __version__
@@ -85,12 +85,25 @@ def list_entries(dataset=None, threat_model=None, zoo_dir=None) -> list[dict]:
     return entries
 
 
+_RESTORE = "restore the entry (e.g. git checkout) or add its run again with sam-bench zoo add"
+
+
 def _read_entry(path: Path) -> dict:
+    """A zoo entry, refused in one line unless it fits the zoo-entry schema, sits where its id, data
+    set and threat model say, and names one sha256 for its weights."""
     entry = files.read_json(path)
-    where = (entry.get("id"), entry.get("dataset"), entry.get("threat_model"))
-    if entry.get("schema") != SCHEMA or where != (path.stem, path.parent.parent.name, path.parent.name):
+    if isinstance(entry, dict) and entry.get("schema") != SCHEMA:
+        raise SamBenchError(f"{path}: not a sam-bench zoo entry (schema {entry.get('schema')!r}, expected {SCHEMA})")
+    schema.check("zoo-entry", entry, str(path), fix=_RESTORE)
+    where = (entry["id"], entry["dataset"], entry["threat_model"])
+    if where != (path.stem, path.parent.parent.name, path.parent.name):
         raise SamBenchError(
-            f"{path}: not a sam-bench zoo entry, or its id/dataset/threat model do not match where the file is"
+            f"{path}: its id/dataset/threat model ({'/'.join(where)}) do not match where the file is; {_RESTORE}"
+        )
+    if entry["weights_sha256"] != entry["weights"]["sha256"]:
+        raise SamBenchError(
+            f"{path}: weights_sha256 ({entry['weights_sha256'][:12]}...) differs from weights.sha256 "
+            f"({entry['weights']['sha256'][:12]}...): the entry was edited; {_RESTORE}"
         )
     return entry
 
@@ -303,14 +316,17 @@ def _add(
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
     files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
     """
-    from sam_bench.rundir import load_run
+    from sam_bench.rundir import load_run, read_metadata
 
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):
         raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
     if not (run_dir / "metadata.json").is_file():
         raise BadInput(f"{run_dir}: not a run directory (no metadata.json)")
-    meta = files.read_json(run_dir / "metadata.json")
+    zoo = _zoo(zoo_dir)
+    if zoo.exists() and not zoo.is_dir():
+        raise BadInput(f"--zoo-dir {zoo}: a file, not a folder; give the zoo's folder (or a new one)")
+    meta = read_metadata(run_dir)
     if meta.get("status") != "complete" or not meta.get("weights"):
         raise BadInput(
             f"{run_dir}: training has not finished, so there are no final weights to add "
@@ -327,7 +343,6 @@ def _add(
     threat_model = _value(threat_model)
     if threat_model not in THREAT_MODELS:
         raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")
-    zoo = _zoo(zoo_dir)
     if model_id is None:
         model_id = suggest_id(meta)
         if list(zoo.glob(f"*/*/{model_id}.*")):  # runs that differ only outside the id's recipe fields
@@ -414,11 +429,12 @@ def _to_fp16(source: Path, model_id: str) -> bytes:
 
 def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, str]]:
     """(id, ok, message) for one entry or all: each weights file against its entry's sha256."""
-    ids = [model_id] if model_id else [e["id"] for e in list_entries(zoo_dir=zoo_dir)]
+    paths = [_locate(model_id, zoo_dir)] if model_id else _json_paths(_zoo(zoo_dir))  # unknown id: bad input
     report = []
-    for mid in ids:
-        entry = find_entry(mid, zoo_dir)  # an unknown id is bad input, not a failed check
+    for json_path in paths:
+        mid = json_path.stem
         try:
+            entry = _read_entry(json_path)  # a damaged or edited entry fails its check, the others go on
             path, source = weights_file(entry, zoo_dir)
             ok = files.sha256_file(path) == entry["weights"]["sha256"]
             report.append((mid, ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the entry")))

@@ -1,0 +1,162 @@
+"""A results file of `sam-bench evaluate`, checked where it enters (a leaderboard, a report).
+
+A results file carries its own evidence: per-image outcomes (which images were classified
+correctly), the count of images and the size of the test set. A hand-edited figure that disagrees
+with that evidence is refused in one line, so that it never reaches a board:
+
+- the file fits `sam_bench/schemas/eval-results.schema.json` (types, fractions in [0, 1], ...);
+- images: each evaluation's n_examples <= the data set's n_examples <= n_test_total;
+- per-image outcomes, where recorded, cover exactly the images evaluated and give exactly the
+  accuracy written beside them (clean and every attack);
+- robust accuracy <= clean accuracy on the same images (an attack cannot add correct answers);
+- the `robustbench` summary agrees with the AutoAttack evaluation it was made from.
+"""
+
+from __future__ import annotations
+
+import binascii
+from pathlib import Path
+
+from sam_bench import files, schema
+from sam_bench.errors import SamBenchError
+from sam_bench.evaluation import outcomes
+
+FIX = "the results were edited or damaged; evaluate the model again (sam-bench evaluate) to write them afresh"
+
+
+def read(path) -> dict:
+    """The checked results of a file."""
+    return check(files.read_json(path), str(path))
+
+
+def _accuracy(record: dict, n: int, where: str) -> float:
+    """The accuracy per-image outcomes give over their first n images."""
+    try:
+        flags = outcomes.decode(record)
+    except (binascii.Error, ValueError) as err:
+        raise SamBenchError(f"{where}: per-image outcomes cannot be decoded ({err}); {FIX}") from None
+    except SamBenchError as err:
+        raise SamBenchError(f"{where}: {err}; {FIX}") from None
+    if record["start"] != 0 or record["n"] < n:
+        raise SamBenchError(
+            f"{where}: per-image outcomes cover images {record['start']}..{record['start'] + record['n'] - 1}, "
+            f"not the {n} evaluated; {FIX}"
+        )
+    return float(flags[:n].sum()) / n
+
+
+def _same(a: float, b: float, n: int) -> bool:
+    return abs(a - b) < 0.5 / n  # one image apart is a different count
+
+
+def check(results, where: str) -> dict:
+    """`results` if it fits the schema and agrees with its own evidence, else a one-line SamBenchError."""
+    schema.check("eval-results", results, where, fix=FIX)
+    data = results["dataset"]
+    n, total = data["n_examples"], data["n_test_total"]
+    if n > total:
+        raise SamBenchError(f"{where}: dataset.n_examples ({n}) exceeds the test set's {total} images; {FIX}")
+    counts = results.get("clean_prediction_counts")
+    if counts is not None and sum(counts) != n:
+        raise SamBenchError(f"{where}: clean_prediction_counts add up to {sum(counts)}, not the {n} images; {FIX}")
+    clean_record = results.get("clean_outcomes")
+    if clean_record is not None:
+        if clean_record["n"] != n:
+            raise SamBenchError(f"{where}: clean_outcomes cover {clean_record['n']} images, not {n}; {FIX}")
+        acc = _accuracy(clean_record, n, f"{where}: clean_outcomes")
+        if not _same(acc, results["clean_acc"], n):
+            raise SamBenchError(
+                f"{where}: clean_acc is {results['clean_acc']:g}, its per-image outcomes give {acc:g}; {FIX}"
+            )
+    for i, ev in enumerate(results["evaluations"]):
+        name = f"{where}: evaluations[{i}] ({ev['attack']} {ev['norm'] or ''} {ev['eps']})".replace("  ", " ")
+        m = ev["n_examples"]
+        if m > n:
+            raise SamBenchError(f"{name}: n_examples ({m}) exceeds the {n} images evaluated; {FIX}")
+        if ev["robust_acc"] > ev["clean_acc"] + 0.5 / m:
+            raise SamBenchError(
+                f"{name}: robust_acc {ev['robust_acc']:g} is above clean_acc {ev['clean_acc']:g}, "
+                f"which no attack can give; {FIX}"
+            )
+        if clean_record is not None:
+            acc = _accuracy(clean_record, m, f"{name}: clean_outcomes")
+            if not _same(acc, ev["clean_acc"], m):
+                raise SamBenchError(
+                    f"{name}: clean_acc is {ev['clean_acc']:g}, the per-image outcomes give {acc:g}; {FIX}"
+                )
+        if ev.get("outcomes") is not None:
+            if ev["outcomes"]["n"] != m:
+                raise SamBenchError(f"{name}: outcomes cover {ev['outcomes']['n']} images, not {m}; {FIX}")
+            acc = _accuracy(ev["outcomes"], m, f"{name}: outcomes")
+            if not _same(acc, ev["robust_acc"], m):
+                raise SamBenchError(
+                    f"{name}: robust_acc is {ev['robust_acc']:g}, its per-image outcomes give {acc:g}; {FIX}"
+                )
+    return results
+
+
+def read_if_results(path: Path) -> dict | None:
+    """The checked results in `path`, or None when the file is not a results file at all."""
+    data = files.read_json(path)
+    if not (isinstance(data, dict) and str(data.get("schema", "")).startswith("sam-bench/eval-results/")):
+        return None
+    return check(data, str(path))
+
+
+# ---------------------------------------------------------------- where new results may be written
+
+
+def _same_settings(existing: dict, wanted: dict) -> bool:
+    def attacks(r: dict) -> list:
+        return [(e.get("attack"), e.get("norm"), e.get("eps"), e.get("settings")) for e in r.get("evaluations", [])]
+
+    data = existing.get("dataset") or {}
+    return (
+        attacks(existing) == attacks(wanted)
+        and data.get("name") == wanted["dataset"]["name"]
+        and data.get("n_examples") == wanted["dataset"]["n_examples"]
+        and existing.get("precision") == wanted["precision"]
+    )
+
+
+def conflict(path: Path, wanted: dict) -> str | None:
+    """Why new results may not replace what is at `path`: None when nothing is there, or only
+    results of the same model (weights sha256) with the same settings (the same evaluation, run again).
+
+    `wanted` is the new results, or their outline: model.weights_sha256, dataset.name and
+    dataset.n_examples (None: the whole test set), precision, evaluations' attack/norm/eps/settings."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if path.is_dir():
+        return "is a folder"
+    try:
+        existing = files.read_json(path)
+    except SamBenchError:
+        return "exists and is not a results file"
+    if not (isinstance(existing, dict) and str(existing.get("schema", "")).startswith("sam-bench/eval-results/")):
+        return "exists and is not a results file"
+    model = existing.get("model")
+    if not isinstance(model, dict):
+        model = {}
+    if model.get("weights_sha256") != wanted["model"]["weights_sha256"]:
+        return (
+            f"holds the results of another model ({model.get('ref')}, weights sha256 "
+            f"{str(model.get('weights_sha256'))[:12]})"
+        )
+    if wanted["dataset"]["n_examples"] is None:  # the whole test set: as many as the file's test set holds
+        data = existing.get("dataset") or {}
+        wanted = {**wanted, "dataset": {**wanted["dataset"], "n_examples": data.get("n_test_total")}}
+    if not _same_settings(existing, wanted):
+        return "holds this model's results with other settings (attacks, eps, test images or precision)"
+    return None
+
+
+def available_name(path: Path, wanted: dict) -> Path:
+    """The first of <stem>-2, <stem>-3, ... beside `path` that is free or holds this very evaluation
+    (so that running the same command again continues and replaces its own file, not a new one)."""
+    path = Path(path)
+    i = 2
+    while conflict(path.with_name(f"{path.stem}-{i}{path.suffix}"), wanted) is not None:
+        i += 1
+    return path.with_name(f"{path.stem}-{i}{path.suffix}")
