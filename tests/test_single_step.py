@@ -1,0 +1,157 @@
+"""Single-step adversarial training (fgsm-rs, n-fgsm, fgsm) and the catastrophic-overfitting guard."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sam_bench.errors import BadInput
+from sam_bench.experiments.recipe import settings_key
+from sam_bench.models import create_model, make_spec
+from sam_bench.training import guard
+from sam_bench.training.loop import TrainConfig, build_optimizer, train
+from sam_bench.training.methods import passes_per_step, single_step_examples, train_step
+
+EPS = 8 / 255
+
+
+def tiny(**overrides):
+    settings = dict(
+        arch="preactresnet18",
+        width=0.125,
+        dataset="synthetic",
+        epochs=2,
+        batch_size=64,
+        n_train=192,
+        lr=0.05,
+        device="cpu",
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def net(arch="preactresnet18", kwargs=None):
+    torch.manual_seed(0)
+    width = 0.125 if not arch.startswith("timm:") else 1.0
+    return create_model(make_spec(arch, 10, (0.5,) * 3, (0.25,) * 3, width, kwargs)).double()
+
+
+def batch(n=16):
+    torch.manual_seed(1)
+    return torch.rand(n, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (n,))
+
+
+def attack(method, step=None):
+    cfg = TrainConfig(method=method, attack_eps="8/255", attack_step_size=step).validate()
+    return cfg.attack()
+
+
+def test_defaults_and_recorded_hyperparameters():
+    rs, nf, plain = (TrainConfig(method=m, attack_eps="8/255").validate() for m in ("fgsm-rs", "n-fgsm", "fgsm"))
+    assert (rs.attack_step_size, nf.attack_step_size, plain.attack_step_size) == ("10/255", "8/255", "8/255")
+    assert rs.attack_steps == nf.attack_steps == 1
+    for method in ("fgsm-rs", "n-fgsm", "fgsm", "sam"):
+        assert passes_per_step(method, 1) == 2
+    assert passes_per_step("at", 10) == 11 and passes_per_step("standard", 10) == 1  # unchanged
+
+
+def test_bad_settings_are_one_clear_error():
+    with pytest.raises(BadInput, match="defined for Linf"):
+        TrainConfig(method="n-fgsm", attack_norm="L2", attack_eps="0.5").validate()
+    with pytest.raises(BadInput, match="one attack step"):
+        TrainConfig(method="fgsm-rs", attack_steps=3).validate()
+    with pytest.raises(BadInput, match="overfit-guard"):
+        TrainConfig(method="fgsm-rs", overfit_guard=-1).validate()
+
+
+def test_fgsm_rs_examples_stay_in_the_eps_ball_and_the_image_space():
+    model, (x, y) = net().train(), batch()
+    x_adv = single_step_examples("fgsm-rs", model, x, y, attack("fgsm-rs"))
+    assert (x_adv - x).abs().max() <= EPS + 1e-12
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (x_adv - x).abs().max() > 0.99 * EPS  # the 1.25 eps step reaches the ball's edge
+
+
+def test_n_fgsm_is_not_projected_into_the_eps_ball():
+    model, (x, y) = net().train(), batch()
+    x_adv = single_step_examples("n-fgsm", model, x, y, attack("n-fgsm"))
+    delta = (x_adv - x).abs()
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert delta.max() <= 3 * EPS + 1e-12  # noise of 2 eps plus a step of eps
+    assert (delta > EPS + 1e-6).float().mean() > 0.2  # many pixels lie beyond eps: no projection
+
+
+def test_fgsm_without_a_start_is_the_signed_gradient_step():
+    model, (x, y) = net().train(), batch()
+    x_adv = single_step_examples("fgsm", model, x, y, attack("fgsm"))
+    probe = x.clone().requires_grad_(True)
+    loss = F.cross_entropy(model(probe), y)
+    (grad,) = torch.autograd.grad(loss, probe)
+    torch.testing.assert_close(x_adv, (x + EPS * grad.sign()).clamp(0, 1))
+
+
+def test_the_attack_pass_leaves_batchnorm_statistics_alone():
+    model, (x, y) = net().train(), batch()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    single_step_examples("n-fgsm", model, x, y, attack("n-fgsm"))
+    for k, v in before.items():
+        assert torch.equal(model.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize(
+    "arch,kwargs",
+    [
+        ("preactresnet18", None),
+        ("timm:resnet10t", None),
+        ("timm:vit_tiny_patch16_224", {"depth": 1, "embed_dim": 24, "num_heads": 2}),
+    ],
+)
+@pytest.mark.parametrize("method", ["fgsm-rs", "n-fgsm"])
+def test_one_step_trains_every_architecture(method, arch, kwargs):
+    cfg = TrainConfig(method=method, arch=arch, attack_eps="8/255").validate()
+    model, (x, y) = net(arch, kwargs).train(), batch(8)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss, logits = train_step(method, model, build_optimizer(cfg, model), x, y, cfg.attack())
+    assert torch.isfinite(loss) and logits.shape == (8, 10)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_the_guard_is_not_part_of_a_runs_key():
+    base = TrainConfig(method="fgsm-rs").validate()
+    assert settings_key(base) == settings_key(TrainConfig(method="fgsm-rs", overfit_guard=0).validate())
+    assert settings_key(base) == settings_key(TrainConfig(method="fgsm-rs", overfit_guard=64).validate())
+
+
+def test_the_guard_records_every_epoch_and_changes_no_weight(tmp_path):
+    with_guard = train(tiny(method="fgsm-rs", overfit_guard=64), tmp_path / "guarded", progress=False)
+    without = train(tiny(method="fgsm-rs", overfit_guard=0), tmp_path / "plain", progress=False)
+    a = torch.load(tmp_path / "guarded" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    log = [json.loads(line) for line in (tmp_path / "guarded" / "log.jsonl").read_text().splitlines()]
+    assert all(0 <= r["guard_pgd_acc"] <= r["guard_clean_acc"] <= 1 for r in log)
+    g = with_guard["overfit_guard"]
+    assert g["images"] == 64 and g["pgd_acc_per_epoch"] == [r["guard_pgd_acc"] for r in log]
+    assert g["collapsed"] in (True, False) and "rule" in g
+    assert "overfit_guard" not in without
+    assert with_guard["single_step_attack"] == {"noise": "8/255", "step_size": "10/255", "projected": True}
+    # off by default for the other methods: their metadata is as it was
+    standard = train(tiny(method="standard", epochs=1), tmp_path / "st", progress=False)
+    assert "overfit_guard" not in standard and "single_step_attack" not in standard
+
+
+def _epochs(pgd, clean):
+    return [{"epoch": i + 1, "guard_pgd_acc": p, "test_acc": c} for i, (p, c) in enumerate(zip(pgd, clean))]
+
+
+def test_collapse_rule():
+    healthy = guard.collapse(_epochs([0.15, 0.2, 0.22, 0.21], [0.4, 0.5, 0.55, 0.56]))
+    assert not healthy["collapsed"] and healthy["best_pgd_acc"] == 0.22
+    fell = guard.collapse(_epochs([0.15, 0.25, 0.02, 0.0], [0.4, 0.5, 0.6, 0.65]))
+    assert fell == {"collapsed": True, "epoch": 3, "best_pgd_acc": 0.25, "collapsed_pgd_acc": 0.02}
+    # a diverging run loses clean accuracy too: not catastrophic overfitting
+    assert not guard.collapse(_epochs([0.2, 0.25, 0.02], [0.5, 0.55, 0.1]))["collapsed"]
+    # below the floor there is no robustness to lose
+    assert not guard.collapse(_epochs([0.06, 0.08, 0.01], [0.5, 0.55, 0.6]))["collapsed"]
