@@ -106,7 +106,8 @@ def test_a_changed_evaluation_reuses_the_training_but_evaluates_again(grids, tmp
     reproduce(str(path), "test", out=out, device="cpu", progress=False)
     run = next(out.glob("runs/ST-*"))
     assert (run / "reused.json").is_file()
-    assert json.loads((run / "reused.json").read_text())["results"] is None  # the results were of another evaluation
+    assert not (run / "checkpoint.pt").exists()  # copied, not trained
+    # the copied results were of another evaluation: evaluated again, with this recipe's attacks
     results = json.loads((out / "results" / f"{run.name}.json").read_text())
     assert [ev["eps"] for ev in results["evaluations"] if ev["attack"] == "pgd"] == ["2/255"]
 
@@ -135,3 +136,22 @@ def test_reuse_must_be_a_list_of_folders(tmp_path):
 def test_frontier():
     points = [(1, 0.0, "ST"), (2, 0.10, "SAM"), (2, 0.30, "N-FGSM"), (11, 0.35, "AT"), (6, 0.2, "AT-2")]
     assert [n for _, _, n in pareto.frontier(points)] == ["ST", "N-FGSM", "AT"]
+
+
+def test_a_collapsed_run_is_marked_in_the_report(grids, tmp_path):
+    import shutil
+
+    from sam_bench.experiments.report import write_report
+
+    light = tmp_path / "light-test"
+    shutil.copytree(grids["root"] / "light-test", light)
+    meta_path = next(light.glob("runs/FGSM-RS-8-*/metadata.json"))
+    meta = json.loads(meta_path.read_text())
+    assert meta["overfit_guard"]["collapsed"] is False  # a healthy run is not flagged
+    assert "⚠ collapsed" not in (light / "REPORT.md").read_text()
+    meta["overfit_guard"].update(collapsed=True, epoch=1, best_pgd_acc=0.3, collapsed_pgd_acc=0.01)
+    meta_path.write_text(json.dumps(meta))
+    report = write_report(light).read_text()
+    accuracy_row = next(line for line in report.splitlines() if line.startswith("| FGSM-RS-8 "))
+    assert "⚠ collapsed (1 of 1 seeds) |" in accuracy_row  # (after "⚠ degenerate" for these tiny models)
+    assert "Collapsed: FGSM-RS-8 (seed 0) at epoch 1, PGD accuracy 1.00 after a best of 30.00." in report

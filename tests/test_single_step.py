@@ -155,3 +155,42 @@ def test_collapse_rule():
     assert not guard.collapse(_epochs([0.2, 0.25, 0.02], [0.5, 0.55, 0.1]))["collapsed"]
     # below the floor there is no robustness to lose
     assert not guard.collapse(_epochs([0.06, 0.08, 0.01], [0.5, 0.55, 0.6]))["collapsed"]
+
+
+def test_a_collapsed_run_is_marked_on_its_leaderboard_row():
+    from sam_bench.leaderboard.board import markdown, model_info
+
+    entry = {
+        "id": "SamBench2026FGSM_PRN18-w0.125_Linf-16_sample",
+        "dataset": "cifar10",
+        "threat_model": "Linf",
+        "architecture": "PreActResNet-18 (width x0.125)",
+        "weights_sha256": "0" * 64,
+        "method": "fgsm",
+        "trained_on": "cifar10-sample",
+        "training_cost": {},
+        "paper": {"name": "FGSM"},
+        "training": {"overfit_guard": {"collapsed": True, "epoch": 3}},
+    }
+    healthy = {**entry, "id": entry["id"] + "b", "training": {"overfit_guard": {"collapsed": False, "epoch": None}}}
+    rows = [
+        {**model_info(e), "model_id": e["id"], "clean_acc": "50.00", "autoattack_acc": "1.00"} for e in (entry, healthy)
+    ]
+    table = markdown("cifar10", "Linf", rows).splitlines()
+    assert "⚠ collapsed: catastrophic overfitting at epoch 3" in table[-2]
+    assert "collapsed" not in table[-1]
+    assert "collapsed" not in model_info(healthy)["sam_bench"]  # rows of other runs are as they were
+
+
+def test_a_collapse_the_guard_measures_is_flagged_in_the_metadata(tmp_path, monkeypatch):
+    """The loop's plumbing, with the guard's measurements scripted: PGD accuracy 30% then 2% while
+    standard training on the synthetic set keeps its clean accuracy (any method may turn the guard on)."""
+    scripted = iter([0.3, 0.02, 0.01])
+    monkeypatch.setattr(guard, "measure", lambda *a, **k: {"guard_clean_acc": 0.9, "guard_pgd_acc": next(scripted)})
+    monkeypatch.setattr(guard, "CLEAN_KEPT", 0.0)  # the clean condition (tested above) always met
+    meta = train(tiny(method="standard", epochs=3, overfit_guard=32), tmp_path / "run", progress=False)
+    g = meta["overfit_guard"]
+    assert g["pgd_acc_per_epoch"] == [0.3, 0.02, 0.01]
+    assert (g["collapsed"], g["epoch"], g["best_pgd_acc"], g["collapsed_pgd_acc"]) == (True, 2, 0.3, 0.02)
+    stored = json.loads((tmp_path / "run" / "metadata.json").read_text())["overfit_guard"]
+    assert stored["collapsed"] and stored["epoch"] == 2

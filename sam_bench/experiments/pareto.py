@@ -148,9 +148,10 @@ def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
             # the clean axis: higher is better, so the frontier runs from the right
             flipped = [(-x, y, n) for x, y, n in points] if kind == "clean" else points
             edge = [(-x if kind == "clean" else x, y, n) for x, y, n in frontier(flipped)]
-            if edge:
+            if edge:  # its models ringed, joined by the frontier's staircase
                 xs, ys, _ = zip(*edge)
-                ax.step(xs, ys, where="post", color="black", linewidth=1, alpha=0.6, label="Pareto frontier")
+                ax.scatter(xs, ys, s=110, facecolors="none", edgecolors="black", label="on the Pareto frontier")
+                ax.step(xs, ys, where="pre" if kind == "clean" else "post", color="black", linewidth=1, alpha=0.5)
             if kind != "clean":
                 ax.set_xscale("log", base=2)
             ax.set_xlabel(xlabel, fontsize=8)
@@ -198,7 +199,8 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     for measure in budgets:
         points = [(float(passes(g)), a, n) for n, g in grouped.items() if (a := mean_accuracy(g, *measure)) is not None]
         lines.append(
-            f"- {label(measure)}: " + " → ".join(f"{n} ({c:g} passes, {_pct(a)})" for c, a, n in frontier(points))
+            f"- {label(measure)}: "
+            + " → ".join(f"{n} ({c:g} pass{'' if c == 1 else 'es'}, {_pct(a)})" for c, a, n in frontier(points))
         )
     lines += [
         "",
