@@ -154,4 +154,4 @@ def test_a_collapsed_run_is_marked_in_the_report(grids, tmp_path):
     report = write_report(light).read_text()
     accuracy_row = next(line for line in report.splitlines() if line.startswith("| FGSM-RS-8 "))
     assert "⚠ collapsed (1 of 1 seeds) |" in accuracy_row  # (after "⚠ degenerate" for these tiny models)
-    assert "Collapsed: FGSM-RS-8 (seed 0) at epoch 1, PGD accuracy 1.00 after a best of 30.00." in report
+    assert "Collapsed: FGSM-RS-8 (seed 0) from epoch 1, PGD accuracy 1.00 at the end after a best of 30.00." in report

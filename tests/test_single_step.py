@@ -150,7 +150,9 @@ def test_collapse_rule():
     healthy = guard.collapse(_epochs([0.15, 0.2, 0.22, 0.21], [0.4, 0.5, 0.55, 0.56]))
     assert not healthy["collapsed"] and healthy["best_pgd_acc"] == 0.22
     fell = guard.collapse(_epochs([0.15, 0.25, 0.02, 0.0], [0.4, 0.5, 0.6, 0.65]))
-    assert fell == {"collapsed": True, "epoch": 3, "best_pgd_acc": 0.25, "collapsed_pgd_acc": 0.02}
+    assert fell == {"collapsed": True, "epoch": 3, "best_pgd_acc": 0.25, "collapsed_pgd_acc": 0.0}
+    # a fall that recovers (as healthy runs on a few hundred images do) is no collapse
+    assert not guard.collapse(_epochs([0.2, 0.41, 0.09, 0.55], [0.5, 0.6, 0.6, 0.7]))["collapsed"]
     # a diverging run loses clean accuracy too: not catastrophic overfitting
     assert not guard.collapse(_epochs([0.2, 0.25, 0.02], [0.5, 0.55, 0.1]))["collapsed"]
     # below the floor there is no robustness to lose
@@ -177,7 +179,7 @@ def test_a_collapsed_run_is_marked_on_its_leaderboard_row():
         {**model_info(e), "model_id": e["id"], "clean_acc": "50.00", "autoattack_acc": "1.00"} for e in (entry, healthy)
     ]
     table = markdown("cifar10", "Linf", rows).splitlines()
-    assert "⚠ collapsed: catastrophic overfitting at epoch 3" in table[-2]
+    assert "⚠ collapsed: catastrophic overfitting from epoch 3" in table[-2]
     assert "collapsed" not in table[-1]
     assert "collapsed" not in model_info(healthy)["sam_bench"]  # rows of other runs are as they were
 
@@ -191,6 +193,38 @@ def test_a_collapse_the_guard_measures_is_flagged_in_the_metadata(tmp_path, monk
     meta = train(tiny(method="standard", epochs=3, overfit_guard=32), tmp_path / "run", progress=False)
     g = meta["overfit_guard"]
     assert g["pgd_acc_per_epoch"] == [0.3, 0.02, 0.01]
-    assert (g["collapsed"], g["epoch"], g["best_pgd_acc"], g["collapsed_pgd_acc"]) == (True, 2, 0.3, 0.02)
+    assert (g["collapsed"], g["epoch"], g["best_pgd_acc"], g["collapsed_pgd_acc"]) == (True, 2, 0.3, 0.01)
     stored = json.loads((tmp_path / "run" / "metadata.json").read_text())["overfit_guard"]
     assert stored["collapsed"] and stored["epoch"] == 2
+
+
+def test_zoo_names_and_ids_say_which_single_step_method():
+    from sam_bench.zoo.store import method_name, suggest_id
+
+    cfg = TrainConfig(method="n-fgsm", attack_eps="8/255", width=0.125).validate()
+    meta = {
+        "config": vars(cfg),
+        "arch": {"arch": "preactresnet18", "width": 0.125},
+        "dataset": {"name": "cifar10", "family": "cifar10"},
+    }
+    assert method_name(vars(cfg)) == "N-FGSM AT (Linf eps=8/255, step 8/255)"
+    assert suggest_id(meta, year=2026) == "SamBench2026NFGSM_PRN18-w0.125_Linf-8"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("eps,collapses", [("16/255", True), ("8/255", False)])
+def test_fgsm_without_a_start_collapses_at_a_large_eps_and_is_flagged(tmp_path, eps, collapses):
+    """A real catastrophic overfitting at tiny scale (about 2 minutes of one core each): FGSM with no
+    random start at 16/255 on the synthetic set learns some robustness (the guard's PGD accuracy
+    reaches 14% at epoch 12), then its PGD accuracy falls to 0% and stays there while its clean
+    accuracy climbs to 72%. At 8/255 the same training is healthy (PGD accuracy 82% at the end) and
+    is not flagged. Measured on this project's 2-core x86 CPU, one thread; a chaotic 20-epoch
+    trajectory, so another CPU's kernels may move the epoch of the fall."""
+    cfg = tiny(method="fgsm", attack_eps=eps, epochs=20, n_train=512, lr=0.2, schedule="cosine")
+    meta = train(cfg, tmp_path / "run", progress=False)
+    g = meta["overfit_guard"]
+    assert g["images"] == 128  # half the synthetic set's 256 test images
+    assert g["collapsed"] is collapses, g
+    if collapses:
+        assert g["collapsed_pgd_acc"] < 0.05 and g["best_pgd_acc"] >= guard.COLLAPSE_FLOOR
+        assert meta["final"]["test_acc"] > 0.5  # clean accuracy stayed up: overfitting to its attack

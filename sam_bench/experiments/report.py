@@ -477,8 +477,8 @@ def _guard_lines(records: list[dict]) -> list[str]:
             + (
                 "Collapsed: "
                 + "; ".join(
-                    f"{r['name']} (seed {seed_of(r)}) at epoch {collapse_epoch(r)}, PGD accuracy "
-                    f"{_pct(r['overfit_guard']['collapsed_pgd_acc'])} after a best of "
+                    f"{r['name']} (seed {seed_of(r)}) from epoch {collapse_epoch(r)}, PGD accuracy "
+                    f"{_pct(r['overfit_guard']['collapsed_pgd_acc'])} at the end after a best of "
                     f"{_pct(r['overfit_guard']['best_pgd_acc'])}"
                     for r in collapsed
                 )

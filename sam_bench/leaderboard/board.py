@@ -208,7 +208,7 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
     )
     guard = (entry.get("training") or {}).get("overfit_guard")
     if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
-        extras["collapsed"] = f"catastrophic overfitting at epoch {guard['epoch']}"
+        extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
     extras.setdefault("pgd", [])
     extras.setdefault("sources", [])
     info["sam_bench"] = extras

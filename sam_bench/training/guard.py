@@ -19,11 +19,12 @@ gradient or BatchNorm statistic: a run trains the same weights with it as withou
 (`TrainConfig.overfit_guard`: None = that default, 0 = off, N = N images), so every existing run and
 its metadata stay as they were.
 
-Collapse (`collapse`): at some epoch the guard's PGD accuracy is below COLLAPSE_FRACTION of the best
-of the epochs before it, that best being at least COLLAPSE_FLOOR (below that there is no robustness
-to lose, and a fall is within the noise of a few hundred images), while the clean test accuracy is at
-least CLEAN_KEPT of its best before (a run that loses clean accuracy too is diverging, not overfitting
-to its attack).
+Collapse (`collapse`): from some epoch to the last, the guard's PGD accuracy is below
+COLLAPSE_FRACTION of the best of the epochs before, that best being at least COLLAPSE_FLOOR (below
+that there is no robustness to lose, and a fall is within the noise of a few hundred images), while
+the last epoch's clean test accuracy is at least CLEAN_KEPT of the best before the fall (a run that
+loses clean accuracy too is diverging, not overfitting to its attack). A fall that recovers is not
+flagged (the per-epoch accuracies in the log and the metadata still show it).
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ COLLAPSE_FRACTION = 0.5
 COLLAPSE_FLOOR = 0.10
 CLEAN_KEPT = 0.8
 RULE = (
-    f"PGD-{STEPS} accuracy on the guard's images below {COLLAPSE_FRACTION:g} x its best of the epochs before "
-    f"(that best at least {100 * COLLAPSE_FLOOR:g}%), while clean test accuracy stays at least {CLEAN_KEPT:g} x its "
-    "best before"
+    f"PGD-{STEPS} accuracy on the guard's images falls below {COLLAPSE_FRACTION:g} x its best of the epochs before "
+    f"(that best at least {100 * COLLAPSE_FLOOR:g}%) and stays there to the last epoch, whose clean test accuracy "
+    f"is at least {CLEAN_KEPT:g} x the best before the fall"
 )
 
 
@@ -83,27 +84,36 @@ def measure(model, loader, attack: dict, autocast=nullcontext) -> dict:
 
 
 def collapse(history: list[dict]) -> dict:
-    """Whether the epochs' records (with `guard_pgd_acc` and `test_acc`) show a collapse, by RULE:
-    {"collapsed", "epoch" (the first collapsed one, 1-based), "best_pgd_acc" (before it; with no collapse,
-    the best of all), "collapsed_pgd_acc" (at it)}."""
-    best_pgd = best_clean = None
-    for r in history:
-        pgd_acc, clean = r.get("guard_pgd_acc"), r.get("test_acc")
-        if pgd_acc is None:
-            continue
+    """Whether the epochs' records (with `guard_pgd_acc` and `test_acc`) end collapsed, by RULE:
+    {"collapsed", "epoch" (1-based: where the collapse that lasts to the last epoch began),
+    "best_pgd_acc" (the best before it; with no collapse, the best of all), "collapsed_pgd_acc" (the
+    last epoch's)}. A fall that recovers is no collapse: at this scale PGD accuracy on a few hundred
+    images swings by more than half from one epoch to the next in healthy runs (measured on the
+    synthetic set with lr 0.2: FGSM at 16/255 fell from 41% to 9% in one epoch and was back at 55%
+    two epochs later), and what a collapse ruins is the model the run ends with."""
+    epochs = [r for r in history if r.get("guard_pgd_acc") is not None]
+    nothing = {"collapsed": False, "epoch": None, "best_pgd_acc": None, "collapsed_pgd_acc": None}
+    if not epochs:
+        return nothing
+    for start in range(1, len(epochs)):
+        before, since = epochs[:start], epochs[start:]
+        best_pgd = max(r["guard_pgd_acc"] for r in before)
+        cleans = [r["test_acc"] for r in before if r.get("test_acc") is not None]
+        last_clean = epochs[-1].get("test_acc")
         if (
-            best_pgd is not None
-            and best_clean is not None
-            and best_pgd >= COLLAPSE_FLOOR
-            and pgd_acc < COLLAPSE_FRACTION * best_pgd
-            and clean is not None
-            and clean >= CLEAN_KEPT * best_clean
+            best_pgd >= COLLAPSE_FLOOR
+            and all(r["guard_pgd_acc"] < COLLAPSE_FRACTION * best_pgd for r in since)
+            and cleans
+            and last_clean is not None
+            and last_clean >= CLEAN_KEPT * max(cleans)
         ):
-            return {"collapsed": True, "epoch": r["epoch"], "best_pgd_acc": best_pgd, "collapsed_pgd_acc": pgd_acc}
-        best_pgd = pgd_acc if best_pgd is None else max(best_pgd, pgd_acc)
-        if clean is not None:
-            best_clean = clean if best_clean is None else max(best_clean, clean)
-    return {"collapsed": False, "epoch": None, "best_pgd_acc": best_pgd, "collapsed_pgd_acc": None}
+            return {
+                "collapsed": True,
+                "epoch": since[0]["epoch"],
+                "best_pgd_acc": best_pgd,
+                "collapsed_pgd_acc": epochs[-1]["guard_pgd_acc"],
+            }
+    return {**nothing, "best_pgd_acc": max(r["guard_pgd_acc"] for r in epochs)}
 
 
 def summary(images: int, attack: dict, history: list[dict]) -> dict:
