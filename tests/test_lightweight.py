@@ -155,3 +155,19 @@ def test_a_collapsed_run_is_marked_in_the_report(grids, tmp_path):
     accuracy_row = next(line for line in report.splitlines() if line.startswith("| FGSM-RS-8 "))
     assert "⚠ collapsed (1 of 1 seeds) |" in accuracy_row  # (after "⚠ degenerate" for these tiny models)
     assert "Collapsed: FGSM-RS-8 (seed 0) from epoch 1, PGD accuracy 1.00 at the end after a best of 30.00." in report
+
+
+def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tmp_path):
+    from sam_bench.experiments.report import load_results
+
+    light = grids["root"] / "light-test"
+    records = load_results(light)
+    first = {r["name"]: r["key"] for r in records}
+    ratios = {"ST": None, "SAM-0.1": 2.1, "FGSM-RS-8": 1.9, "N-FGSM-8": 2.0}
+    cost = {"models": [{"name": n, "key": first[n], "ratio": r and {"median": r}} for n, r in ratios.items()]}
+    lines = pareto.section(tmp_path, records, cost)
+    assert "| SAM-0.1 | sam | 2 | 2.10 |" in "\n".join(lines)
+    assert "| ST | standard | 1 | 1.00 |" in "\n".join(lines)
+    assert (tmp_path / "pareto.png").stat().st_size > 0
+    stale = {"models": [{"name": "SAM-0.1", "key": "other", "ratio": {"median": 2.1}}]}
+    assert pareto.measured_ratio([r for r in records if r["name"] == "SAM-0.1"], stale) is None  # other settings
