@@ -228,3 +228,11 @@ def test_fgsm_without_a_start_collapses_at_a_large_eps_and_is_flagged(tmp_path, 
     if collapses:
         assert g["collapsed_pgd_acc"] < 0.05 and g["best_pgd_acc"] >= guard.COLLAPSE_FLOOR
         assert meta["final"]["test_acc"] > 0.5  # clean accuracy stayed up: overfitting to its attack
+
+
+def test_a_resumed_guarded_run_equals_an_uninterrupted_one(tmp_path):
+    straight = train(tiny(method="n-fgsm", overfit_guard=32), tmp_path / "a", progress=False)
+    train(tiny(method="n-fgsm", overfit_guard=32), tmp_path / "b", stop_after_epochs=1, progress=False)
+    resumed = train(tiny(method="n-fgsm", overfit_guard=32), tmp_path / "b", resume=True, progress=False)
+    assert resumed["weights_sha256"] == straight["weights_sha256"]
+    assert resumed["overfit_guard"] == straight["overfit_guard"]
