@@ -84,8 +84,7 @@ class TrainConfig:
     checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
     # The catastrophic-overfitting guard (sam_bench.training.guard): PGD accuracy on the last N test
     # images after every epoch. None: on (512 images, at most half the test set) for fgsm-rs, n-fgsm and
-    # fgsm, off for the others;
-    # 0: off. It changes no weight, so it is not part of a run's settings key.
+    # fgsm, off for the others; 0: off. It changes no weight, so it is not part of a run's settings key.
     overfit_guard: int | None = None
 
     def validate(self) -> TrainConfig:
