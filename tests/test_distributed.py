@@ -78,10 +78,10 @@ def test_global_batchnorm_is_batchnorm_over_the_whole_batch():
 
 
 def _step_worker(ctx):
-    for method in ("standard", "sam", "at", "sam-at"):
+    for method in ("standard", "sam", "at", "sam-at", "fgsm-rs", "n-fgsm"):
         cfg = TrainConfig(
             method=method,
-            attack_steps=2,
+            attack_steps=1 if method in ("fgsm-rs", "n-fgsm") else 2,
             attack_norm="L2" if method == "sam-at" else "Linf",
             attack_eps="32/255" if method == "sam-at" else "8/255",
         ).validate()

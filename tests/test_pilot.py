@@ -110,6 +110,10 @@ def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candi
     older = [{**records[0], "training_cpu_s": None}] + records[1:]
     assert compute.of_records(older)["runs_without_cpu"] == 1
     assert "1 runs recorded before CPU time was" in compute.describe(compute.of_records(older))
+    # a run reused from another reproduction was paid for there
+    reused = compute.of_records([{**records[0], "reused_from": "elsewhere"}] + records[1:])
+    assert reused["runs"] == len(records) - 1 and reused["reused_runs"] == 1
+    assert reused["training_cpu_s"] == pytest.approx(totals["training_cpu_s"] - records[0]["training_cpu_s"])
     # the pilot keeps each candidate's compute, and a report in the chosen folder states the others'
     run_pilot(candidates, candidates[0], require_clean=0.01)
     report = write_report(candidates[0]).read_text()

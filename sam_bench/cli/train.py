@@ -15,10 +15,12 @@ from sam_bench.errors import SamBenchError
 @click.command("train", short_help="Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.")
 @click.option(
     "--method",
-    type=click.Choice(["standard", "sam", "asam", "at", "sam-at"]),
+    type=click.Choice(["standard", "sam", "asam", "at", "sam-at", "fgsm-rs", "n-fgsm", "fgsm"]),
     default="standard",
     show_default=True,
-    help="standard: SGD; sam/asam: (adaptive) SAM; at: PGD adversarial training; sam-at: SAM on PGD examples.",
+    help="standard: SGD; sam/asam: (adaptive) SAM; at: PGD adversarial training; sam-at: SAM on PGD examples; "
+    "fgsm-rs / n-fgsm / fgsm: single-step AT (random start and step 1.25 eps, projected / noise 2 eps and step "
+    "eps, not projected / no start, step eps), Linf only.",
 )
 @click.option("--rho", type=float, default=None, help="SAM/ASAM radius (default 0.05 for sam, 0.5 for asam).")
 @click.option(
@@ -67,7 +69,10 @@ from sam_bench.errors import SamBenchError
 @click.option("--attack-eps", default="8/255", show_default=True, callback=lambda c, p, v: eps_option(v))
 @click.option("--attack-steps", type=int, default=10, show_default=True)
 @click.option(
-    "--attack-step-size", default=None, callback=lambda c, p, v: eps_option(v), help="Default 2.5 * eps / steps."
+    "--attack-step-size",
+    default=None,
+    callback=lambda c, p, v: eps_option(v),
+    help="Default 2.5 * eps / steps (PGD); 1.25 * eps (fgsm-rs), eps (n-fgsm, fgsm).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -96,6 +101,14 @@ from sam_bench.errors import SamBenchError
     show_default=True,
     help="Under torchrun: SAM's ascent step from the all-reduced gradient (as one process) or from "
     "each process's own (m-sharpness, m = batch size / processes).",
+)
+@click.option(
+    "--overfit-guard",
+    type=int,
+    default=None,
+    metavar="N",
+    help="PGD accuracy on the last N test images after every epoch, a collapsed run flagged "
+    "(default: 512 for fgsm-rs, n-fgsm and fgsm, off for the others; 0: off).",
 )
 @click.option("--out", required=True, help="Run directory to create (or to continue with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")

@@ -25,9 +25,13 @@ def training_cpu_seconds(run_dir: Path) -> float | None:
 
 def of_records(records: list[dict]) -> dict:
     """Totals over a reproduction's records (`report.load_results`): seconds of wall and of CPU time for
-    training and for evaluation, and how many runs or evaluations had no CPU time (their wall time counts)."""
+    training and for evaluation, and how many runs or evaluations had no CPU time (their wall time counts).
+    Runs reused from another reproduction (`reused_from`) are left out: that reproduction paid for them."""
+    reused = [r for r in records if r.get("reused_from")]  # paid for in the folder they came from
+    records = [r for r in records if not r.get("reused_from")]
     totals = {
         "runs": len(records),
+        "reused_runs": len(reused),
         "training_wall_s": 0.0,
         "training_cpu_s": 0.0,
         "evaluation_wall_s": 0.0,
@@ -65,6 +69,11 @@ def describe(totals: dict) -> str:
         + (
             f" ({' and '.join(missing)} recorded before CPU time was: their wall time counts as CPU time)"
             if missing
+            else ""
+        )
+        + (
+            f"; {totals['reused_runs']} runs reused from other reproductions count there"
+            if totals.get("reused_runs")
             else ""
         )
     )

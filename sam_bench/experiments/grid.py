@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -112,8 +113,61 @@ class Reproduction:
         self.notes.append(message)
         tqdm.write(message) if self.progress else None
 
+    def reuse(self, plan: ModelPlan) -> bool:
+        """Take this plan's run from a reproduction folder of the recipe's `reuse` list instead of training
+        it: a finished run there with the same settings key is the same training (a run is keyed by its
+        settings). Its metadata, log and weights are copied (copies, not links: a folder must stay whole
+        when committed or packed), with its results when they are of these weights (evaluate_model
+        keeps them when this recipe's evaluation of the run is the same, and evaluates again otherwise),
+        and `reused.json` in the run directory says where they came from. False when no folder has it."""
+        run_dir = self.out / "runs" / plan.run_name
+        if not self.recipe.reuse or (run_dir / "metadata.json").is_file():
+            return False
+        for ref in self.recipe.reuse:
+            source = Path(ref) if Path(ref).is_absolute() else self.out.parent / ref
+            if not (source / "plan.json").is_file():
+                continue
+            for m in files.read_json(source / "plan.json")["models"]:
+                source_run = source / "runs" / f"{m['name']}-{m['key']}"
+                if m["key"] != plan.key or not (source_run / "metadata.json").is_file():
+                    continue
+                meta = files.read_json(source_run / "metadata.json")
+                if meta.get("status") != "complete":
+                    continue
+                source_results = source / "results" / f"{m['name']}-{m['key']}.json"
+                results_fit = (
+                    source_results.is_file()
+                    and files.read_json(source_results).get("model", {}).get("weights_sha256") == meta["weights_sha256"]
+                )
+                weights = (source_run / "model.safetensors").is_file() or _zoo_entry_for(meta, self.zoo_dir)
+                if not (weights or (results_fit and not plan.primary)):
+                    continue  # nothing here could be evaluated or published
+                self._copy_run(source_run, run_dir, source_results if results_fit else None, plan)
+                self.log(f"{plan.name}: reused {source_run} (settings key {plan.key}); not trained again")
+                return True
+        return False
+
+    def _copy_run(self, source_run: Path, run_dir: Path, source_results: Path | None, plan: ModelPlan) -> None:
+        results = self.out / "results" / f"{plan.run_name}.json"
+        if source_results is not None and not results.is_file():
+            results.parent.mkdir(parents=True, exist_ok=True)
+            files.atomic_write(results, lambda f: f.write(source_results.read_bytes()))
+        staging = run_dir.with_name(run_dir.name + ".reusing")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in ("log.jsonl", "model.safetensors", "metadata.json"):
+            if (source_run / name).is_file():
+                shutil.copy2(source_run / name, staging / name)
+        files.write_json(
+            staging / "reused.json",
+            {"from": str(source_run), "results": str(source_results) if source_results else None},
+        )
+        staging.rename(run_dir)  # the run appears whole, metadata and all, or not at all
+
     def train_model(self, plan: ModelPlan, deadline: float | None) -> dict | None:
         run_dir = self.out / "runs" / plan.run_name
+        if self.reuse(plan):
+            return files.read_json(run_dir / "metadata.json")  # finished training, copied
         started = (run_dir / "metadata.json").is_file()
         if started and not (run_dir / "model.safetensors").is_file():
             stored = files.read_json(run_dir / "metadata.json")

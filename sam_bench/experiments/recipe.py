@@ -7,7 +7,7 @@ import copy
 import difflib
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -45,6 +45,9 @@ class Recipe:
     publish: bool
     models: list[ModelPlan]
     evaluation: dict
+    # Reproduction folders (names beside this one's, or paths) whose finished runs with the same
+    # settings key are taken instead of trained again (sam_bench.experiments.grid, `reuse`).
+    reuse: list[str] = field(default_factory=list)
 
     def describe(self) -> dict:
         return {
@@ -54,6 +57,7 @@ class Recipe:
             "dataset": self.dataset,
             "publish": self.publish,
             "evaluation": self.evaluation,
+            **({"reuse": self.reuse} if self.reuse else {}),
             "models": [
                 {"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
                 for m in self.models
@@ -81,6 +85,7 @@ def settings_key(config: TrainConfig) -> str:
         del recipe["sam_perturbation"]
     if not recipe.get("arch_kwargs"):  # likewise runs without timm constructor arguments
         recipe.pop("arch_kwargs", None)
+    recipe.pop("overfit_guard", None)  # the guard measures, it trains the same weights (training.guard)
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -169,4 +174,11 @@ def load_recipe(
         )
     if len({(p.name, p.seed) for p in plans}) != len(plans):
         raise BadInput(f"{where}: model names must be unique")
-    return Recipe(data["name"], scale, data.get("paper", ""), dataset, bool(s.get("publish", True)), plans, evaluation)
+    reuse = s.get("reuse", [])
+    if not (isinstance(reuse, list) and all(isinstance(r, str) and r for r in reuse)):
+        raise BadInput(
+            f"{where}: scale {scale!r}: reuse must be a list of reproduction folders, e.g. [paper-cifar10-cpu]"
+        )
+    return Recipe(
+        data["name"], scale, data.get("paper", ""), dataset, bool(s.get("publish", True)), plans, evaluation, reuse
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import degenerate, results_file
-from sam_bench.experiments import compute
+from sam_bench.experiments import compute, pareto
 from sam_bench.experiments.claims import (
     CLAIMS,
     accuracy,
@@ -46,8 +46,10 @@ def load_results(out: Path) -> list[dict]:
         results = results_file.read(path)  # a hand-edited figure is refused here, not rendered
         training = results["model"].get("training") or {}
         config = training.get("config") or m["config"]
-        log = out / "runs" / f"{m['name']}-{m['key']}" / "log.jsonl"
+        run = out / "runs" / f"{m['name']}-{m['key']}"
+        log = run / "log.jsonl"
         epochs = [json.loads(line)["seconds"] for line in log.read_text().splitlines()] if log.is_file() else []
+        meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
         records.append(
             {
                 "name": m["name"],
@@ -61,6 +63,10 @@ def load_results(out: Path) -> list[dict]:
                 "epoch_seconds": epochs,
                 "training_cpu_s": compute.training_cpu_seconds(log.parent),
                 "degenerate": degenerate.reason(results),
+                "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
+                "reused_from": (files.read_json(run / "reused.json") if (run / "reused.json").is_file() else {}).get(
+                    "from"
+                ),
             }
         )
     return records
@@ -372,8 +378,10 @@ def write_report(out: str | Path) -> Path:
     ]
     for name, group in grouped.items():
         flagged = any(r["degenerate"] for r in group)
+        collapsed = [r for r in group if collapse_epoch(r)]
         cells = [
-            f"{name} ⚠ degenerate" if flagged else name,
+            (f"{name} ⚠ degenerate" if flagged else name)
+            + (f" ⚠ collapsed ({len(collapsed)} of {len(group)} seeds)" if collapsed else ""),
             group[0]["config"]["method"],
             ", ".join(str(seed_of(r)) for r in group),
             _cell(group, "clean"),
@@ -409,10 +417,13 @@ def write_report(out: str | Path) -> Path:
             "",
         ]
 
+    lines += _guard_lines(records)
     cost = load_cost(out)
     architectures = by_architecture(records)
     judged = {arch: verdicts(subset, cost) for arch, subset in architectures.items()}
     lines += _verdict_lines(judged)
+    if pareto.applies(records):  # single-step AT beside SAM: accuracy against cost (issue #37)
+        lines += pareto.section(out, records, cost)
     lines += _cost_lines(cost, records)
     lines += [
         "## Training wall time",
@@ -467,6 +478,49 @@ def _compute_lines(out: Path, records: list[dict]) -> list[str]:
             if c.get("compute") and Path(c["folder"]).resolve() != out.resolve():
                 lines.append(f"The pilot's candidate `{c['scale']}`: {compute.describe(c['compute'])}.")
     return lines + [""]
+
+
+def collapse_epoch(record: dict) -> int | None:
+    """The epoch at which the run's overfitting guard saw it collapse (sam_bench.training.guard), or None."""
+    guard = record.get("overfit_guard") or {}
+    return guard.get("epoch") if guard.get("collapsed") else None
+
+
+def _guard_lines(records: list[dict]) -> list[str]:
+    """The catastrophic-overfitting guard's findings, and which runs were reused from other folders."""
+    guarded = [r for r in records if r.get("overfit_guard")]
+    lines = []
+    if guarded:
+        rule = guarded[0]["overfit_guard"]["rule"]
+        collapsed = [r for r in guarded if collapse_epoch(r)]
+        lines += [
+            "### Catastrophic overfitting",
+            "",
+            f"{len(guarded)} runs trained with the overfitting guard (`sam_bench/training/guard.py`: "
+            f"{guarded[0]['overfit_guard']['attack']} at the training eps on {guarded[0]['overfit_guard']['source']} "
+            f"after every epoch). A run is flagged collapsed when its {rule}. "
+            + (
+                "Collapsed: "
+                + "; ".join(
+                    f"{r['name']} (seed {seed_of(r)}) from epoch {collapse_epoch(r)}, PGD accuracy "
+                    f"{_pct(r['overfit_guard']['collapsed_pgd_acc'])} at the end after a best of "
+                    f"{_pct(r['overfit_guard']['best_pgd_acc'])}"
+                    for r in collapsed
+                )
+                + "."
+                if collapsed
+                else "None collapsed."
+            ),
+            "",
+        ]
+    reused = [r for r in records if r.get("reused_from")]
+    if reused:
+        lines += [
+            f"{len(reused)} runs were not trained here but reused (the same settings key, so the same training) "
+            "from: " + ", ".join(sorted({str(Path(r["reused_from"]).parent.parent.name) for r in reused})) + ".",
+            "",
+        ]
+    return lines
 
 
 def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:

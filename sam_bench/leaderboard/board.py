@@ -224,6 +224,9 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
             "training_cost": entry["training_cost"],
         }
     )
+    guard = (entry.get("training") or {}).get("overfit_guard")
+    if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
+        extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
     extras.setdefault("pgd", [])
     extras.setdefault("sources", [])
     info["sam_bench"] = extras
@@ -329,6 +332,7 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
         "trained_on",
         "training_cost",
         "degenerate",
+        "collapsed",
         "autoattack",
         "pgd",
         "sources",
@@ -472,6 +476,7 @@ def rows(models: list[dict], threat_model: str) -> list[dict]:
                 "training_s": (m.get("sam_bench", {}).get("training_cost") or {}).get("wall_time_s") or 0,
                 "evaluated_on": _eval_text(m),
                 "degenerate": m.get("sam_bench", {}).get("degenerate"),
+                "collapsed": m.get("sam_bench", {}).get("collapsed"),
                 "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys],
                 "clean_ci": _ci(m["clean_acc"], aa_n),
                 "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
@@ -519,6 +524,8 @@ def markdown(dataset: str, threat_model: str, models: list[dict], title: str | N
         name = f"[{_md(r['name'])}]({r['link']})" if r["link"] else _md(r["name"])
         if r["degenerate"]:
             name += f" ⚠ degenerate: {_md(r['degenerate'])}"
+        if r["collapsed"]:
+            name += f" ⚠ collapsed: {_md(r['collapsed'])}"
         cells = [
             str(r["rank"]),
             f"**{r['model_id']}**",

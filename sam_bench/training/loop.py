@@ -31,7 +31,16 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.memory_format import place, training_format
 from sam_bench.models import create_model, make_spec
 from sam_bench.provenance import environment, resolve_device
-from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, passes_per_step, train_step
+from sam_bench.training import guard
+from sam_bench.training.methods import (
+    METHODS,
+    SINGLE_STEP,
+    SINGLE_STEP_RULES,
+    USES_ATTACK,
+    USES_SAM,
+    passes_per_step,
+    train_step,
+)
 from sam_bench.training.optim import SAM
 
 SCHEDULES = ("piecewise", "cosine")
@@ -41,6 +50,7 @@ RUNTIME_KEYS = {"device", "data_dir", "compile", "checkpoint_every_s"}
 # A full-width PreActResNet-18 checkpoint is 85 MiB, written with fsync: every epoch would cost a GPU
 # a good part of a one-second epoch. Once a minute costs little and loses at most a minute's work.
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
+DEFAULT_ATTACK_STEPS = 10
 
 
 @dataclass
@@ -61,7 +71,7 @@ class TrainConfig:
     rho: float | None = None
     attack_norm: str = "Linf"
     attack_eps: str = "8/255"
-    attack_steps: int = 10
+    attack_steps: int = DEFAULT_ATTACK_STEPS  # 1 for the single-step methods (fgsm-rs, n-fgsm, fgsm)
     attack_step_size: str | None = None  # default 2.5 * eps / steps (Madry et al.)
     seed: int = 0
     device: str = "auto"
@@ -72,6 +82,10 @@ class TrainConfig:
     # Seconds between checkpoints (0: after every epoch); one is always written when a call stops
     # (time limit, --stop-after-epochs) and after the last epoch.
     checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
+    # The catastrophic-overfitting guard (sam_bench.training.guard): PGD accuracy on the last N test
+    # images after every epoch. None: on (512 images, at most half the test set) for fgsm-rs, n-fgsm and
+    # fgsm, off for the others; 0: off. It changes no weight, so it is not part of a run's settings key.
+    overfit_guard: int | None = None
 
     def validate(self) -> TrainConfig:
         if self.method not in METHODS:
@@ -113,13 +127,31 @@ class TrainConfig:
                 raise BadInput(f"--{name.replace('_', '-')} must be >= 1")
         if self.n_train is not None and self.n_train < 1:
             raise BadInput("--n-train must be >= 1")
+        if self.overfit_guard is not None and (
+            not isinstance(self.overfit_guard, int) or isinstance(self.overfit_guard, bool) or self.overfit_guard < 0
+        ):
+            raise BadInput(f"--overfit-guard must be a whole number of images >= 0, got {self.overfit_guard!r}")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise BadInput("need --lr > 0, --weight-decay >= 0 and 0 <= --momentum < 1")
+        if self.method in SINGLE_STEP:
+            if self.attack_norm != "Linf":
+                raise BadInput(
+                    f"{self.method} is defined for Linf (a signed-gradient step); --attack-norm {self.attack_norm} "
+                    "is not supported: use at or sam-at for L2"
+                )
+            if self.attack_steps == DEFAULT_ATTACK_STEPS:  # the PGD default: a single-step method takes one
+                self.attack_steps = 1
+            if self.attack_steps != 1:
+                raise BadInput(
+                    f"{self.method} takes one attack step; --attack-steps must be 1, got {self.attack_steps}"
+                )
         if self.method in USES_ATTACK:
             if self.attack_norm not in ("Linf", "L2"):
                 raise BadInput(f"--attack-norm must be Linf or L2, got {self.attack_norm!r}")
             self.attack_eps = format_eps(check_budget(parse_eps(self.attack_eps), self.attack_norm, "--attack-eps"))
-            if self.attack_step_size is None:
+            if self.attack_step_size is None and self.method in SINGLE_STEP:  # 1.25 eps (fgsm-rs), eps (n-fgsm, fgsm)
+                self.attack_step_size = format_eps(SINGLE_STEP_RULES[self.method][1] * parse_eps(self.attack_eps))
+            elif self.attack_step_size is None:
                 self.attack_step_size = format_eps(2.5 * parse_eps(self.attack_eps) / self.attack_steps)
             else:
                 self.attack_step_size = format_eps(parse_eps(self.attack_step_size))
@@ -303,6 +335,15 @@ def train(
     )
     x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
     test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False, memory_format=layout)
+    guard_images = guard.images_for(cfg.method, cfg.overfit_guard, len(data.y_test))
+    if guard_images > len(data.y_test):
+        raise BadInput(f"--overfit-guard {guard_images} exceeds the {len(data.y_test)} test images")
+    guard_loader = (
+        DeviceLoader(data.x_test[-guard_images:], data.y_test[-guard_images:], 500, device, False, memory_format=layout)
+        if guard_images
+        else None
+    )
+    guard_attack = guard.budget(cfg.attack_norm, cfg.attack_eps)
     optimizer = build_optimizer(cfg, model)
     shard = None
     if ctx is not None:
@@ -319,6 +360,7 @@ def train(
         "dataset": data.describe(),
         "method": cfg.method,
         "passes_per_step": passes_per_step(cfg.method, cfg.attack_steps),
+        **_single_step_record(cfg),
         "n_train_used": len(y_train),
         **environment(device),
         "status": "running",
@@ -368,14 +410,20 @@ def train(
             saved_epoch,
         )
         record["test_acc"] = evaluate_clean(eval_model, test_loader, autocast, ctx)
+        if guard_loader is not None:  # every process measures the same images (no collective calls)
+            record.update(guard.measure(model, guard_loader, guard_attack, autocast))
+            metadata["overfit_guard"] = guard.summary(guard_images, guard_attack, history + [record])
         elapsed += record["seconds"]
         history.append(record)
         if progress:
+            guarded = f" guard PGD acc {record['guard_pgd_acc']:.2%}" if guard_loader is not None else ""
             tqdm.write(
                 f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
-                f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%} "
+                f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%}{guarded} "
                 f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)"
             )
+            if metadata.get("overfit_guard", {}).get("epoch") == epoch + 1:
+                tqdm.write(f"catastrophic overfitting: {guard.RULE} (epoch {epoch + 1})")
         next_epoch_s = expected_epoch_seconds(
             time.time() - epoch_start, record, steps_per_epoch, first_of_call=epochs_this_call == 0
         )
@@ -430,6 +478,21 @@ def train(
     if main:
         files.write_json(out / "metadata.json", metadata)
     return metadata
+
+
+def _single_step_record(cfg: TrainConfig) -> dict:
+    """A single-step method's attack beyond its config fields: the noise it starts from and whether
+    its step is projected back into the eps ball."""
+    if cfg.method not in SINGLE_STEP:
+        return {}
+    noise, _, projected = SINGLE_STEP_RULES[cfg.method]
+    return {
+        "single_step_attack": {
+            "noise": format_eps(noise * parse_eps(cfg.attack_eps)),  # half-width of the uniform start
+            "step_size": cfg.attack_step_size,
+            "projected": projected,
+        }
+    }
 
 
 def _json_line(record: dict) -> str:

@@ -2,6 +2,14 @@
 
 standard: SGD on clean images.            sam / asam: SAM (or ASAM) on clean images.
 at:       SGD on PGD examples.            sam-at:     SAM on PGD examples.
+fgsm-rs, n-fgsm, fgsm: SGD on single-step (FGSM) examples, two passes per step like SAM:
+  fgsm-rs (Wong, Rice, Kolter 2020, "Fast is better than free"): a uniform random start in the eps
+          ball, one signed-gradient step of 1.25 eps (default), projected back into the eps ball;
+  n-fgsm  (de Jorge et al. 2022, "Make some noise"): uniform noise in the 2 eps ball, one step of eps
+          (default), and no projection: the example may lie up to 3 eps away;
+  fgsm    (Goodfellow et al. 2015): no random start, one step of eps. It collapses (catastrophic
+          overfitting) at large eps, which is what the overfitting guard of `training.guard` is for.
+  Each clips the example to [0,1]; they are defined for Linf only.
 
 Under torchrun a step gets the global batch and a `sam_bench.distributed.Shard`: the process
 trains on its slice, with the random numbers one process would have drawn for that slice.
@@ -11,20 +19,57 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
+import torch
 import torch.nn.functional as F
 
 from sam_bench.attacks import pgd
 from sam_bench.attacks.pgd import at_least_fp32, random_perturbation
 from sam_bench.training.optim import bn_stats_frozen
 
-METHODS = ("standard", "sam", "asam", "at", "sam-at")
+METHODS = ("standard", "sam", "asam", "at", "sam-at", "fgsm-rs", "n-fgsm", "fgsm")
 USES_SAM = {"sam", "asam", "sam-at"}
-USES_ATTACK = {"at", "sam-at"}
+SINGLE_STEP = {"fgsm-rs", "n-fgsm", "fgsm"}  # one attack pass (attack_steps is 1)
+USES_ATTACK = {"at", "sam-at"} | SINGLE_STEP
+# Per single-step method: (half-width of its uniform noise, default step size, projected into the eps
+# ball?), the first two in units of eps.
+SINGLE_STEP_RULES = {"fgsm-rs": (1.0, 1.25, True), "n-fgsm": (2.0, 1.0, False), "fgsm": (0.0, 1.0, True)}
 
 
 def passes_per_step(method: str, attack_steps: int) -> int:
     """Forward-backward passes per training step: the cost unit of the paper's claim C4."""
-    return (2 if method in USES_SAM else 1) + (attack_steps if method in USES_ATTACK else 0)
+    attack_passes = 1 if method in SINGLE_STEP else attack_steps if method in USES_ATTACK else 0
+    return (2 if method in USES_SAM else 1) + attack_passes
+
+
+def attack_start(method: str, x, attack: dict):
+    """The random start of a step's attack (drawn from the global RNG), or None where it draws none."""
+    if method in SINGLE_STEP:
+        noise = SINGLE_STEP_RULES[method][0] * attack["eps"]
+        return torch.empty_like(x).uniform_(-noise, noise) if noise > 0 else None
+    if attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
+        return random_perturbation(x, attack["eps"], attack["norm"])
+    return None
+
+
+def single_step_examples(method: str, model, x, y, attack: dict, autocast=nullcontext, start=None):
+    """FGSM examples (fgsm-rs, n-fgsm, fgsm): one signed-gradient step from `start` (the noise,
+    drawn here when not given). The gradient is taken at the noisy image clipped to [0,1] (the
+    model's input space); BatchNorm running statistics are not touched by the attack pass."""
+    noise, _, projected = SINGLE_STEP_RULES[method]
+    eps, step = attack["eps"], attack["step_size"]
+    x = x.detach()
+    if start is None:
+        start = attack_start(method, x, attack)
+    delta = torch.zeros_like(x) if start is None else (x + start).clamp(0, 1) - x
+    delta.requires_grad_(True)
+    with bn_stats_frozen(model), autocast(), torch.enable_grad():
+        loss = F.cross_entropy(at_least_fp32(model(x + delta)), y)
+        (grad,) = torch.autograd.grad(loss, delta)
+    with torch.no_grad():
+        delta = delta.detach() + step * grad.sign()
+        if projected:
+            delta = delta.clamp(-eps, eps)
+        return (x + delta).clamp(0, 1)
 
 
 def adversarial_examples(model, x, y, attack: dict, autocast=nullcontext, start=None):
@@ -69,13 +114,16 @@ def train_step(
         attack_model, first_pass = shard.attack_model, shard.sam_first_pass
         if method in USES_ATTACK:
             assert attack is not None, f"{method} trains on attacks and needs their settings"
-            if attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
-                # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
-                if start is None:
-                    start = random_perturbation(x, attack["eps"], attack["norm"])
+            # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
+            if start is None:
+                start = attack_start(method, x, attack)
+            if start is not None:
                 start = shard.take(start)
         x, y = shard.take(x), shard.take(y)
-    if method in USES_ATTACK:
+    if method in SINGLE_STEP:
+        assert attack is not None, f"{method} trains on attacks and needs their settings"
+        x = single_step_examples(method, attack_model, x, y, attack, autocast, start)
+    elif method in USES_ATTACK:
         assert attack is not None, f"{method} trains on attacks and needs their settings"
         x = adversarial_examples(attack_model, x, y, attack, autocast, start)
     if method in USES_SAM:

@@ -32,7 +32,7 @@ import torch
 
 from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.training.methods import USES_ATTACK
+from sam_bench.training.methods import SINGLE_STEP, USES_ATTACK
 from sam_bench.version import __version__
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,16 @@ THREAT_MODELS = ("Linf", "L2")
 # RobustBench's ids: <Author><Year><Keyword> (no underscore), then optional _<variant> parts.
 ID_PATTERN = re.compile(r"[A-Z][A-Za-z-]*[0-9]{4}[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9][A-Za-z0-9.-]*)*")
 ID_AUTHOR = "SamBench"
-ID_KEYWORDS = {"standard": "Standard", "sam": "SAM", "asam": "ASAM", "at": "AT", "sam-at": "SAMAT"}
+ID_KEYWORDS = {
+    "standard": "Standard",
+    "sam": "SAM",
+    "asam": "ASAM",
+    "at": "AT",
+    "sam-at": "SAMAT",
+    "fgsm-rs": "FGSMRS",
+    "n-fgsm": "NFGSM",
+    "fgsm": "FGSM",
+}
 FP16_ABOVE_BYTES = 2_000_000  # the project's rule: bigger weights are stored (and evaluated) as fp16
 ROBUSTBENCH_ID_PREFIX = "sam-bench:"  # our marker in RobustBench's `gdrive_id` field
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -242,11 +251,16 @@ def method_name(config: dict) -> str:
         "asam": "ASAM",
         "at": "PGD AT",
         "sam-at": "SAM + PGD AT",
+        "fgsm-rs": "FGSM-RS AT",
+        "n-fgsm": "N-FGSM AT",
+        "fgsm": "FGSM AT",
     }.get(method, method)
     details = []
     if config.get("rho") is not None:
         details.append(f"rho={config['rho']:g}")
-    if method in USES_ATTACK:
+    if method in SINGLE_STEP:
+        details.append(f"{config['attack_norm']} eps={config['attack_eps']}, step {config['attack_step_size']}")
+    elif method in USES_ATTACK:
         details.append(f"{config['attack_norm']} eps={config['attack_eps']}, {config['attack_steps']} steps")
     return f"{text} ({', '.join(details)})" if details else text
 

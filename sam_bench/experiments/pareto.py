@@ -1,0 +1,235 @@
+"""Accuracy against training cost: is SAM the best cheap defence? (the report's Pareto section)
+
+For a grid with single-step AT models (fgsm-rs, n-fgsm, fgsm: the `lightweight-cifar10` recipe) beside
+ST, SAM and PGD AT, this lays out, for each robust budget (PGD at every Linf eps, AutoAttack), each
+model's robust accuracy against its clean accuracy and against its training cost, and the Pareto
+frontier: the models that no other model beats at once in robust accuracy and in cost (or clean
+accuracy). Cost is the forward-backward passes per training step, and, where the folder holds a
+`cost.json` of `sam-bench cost` (every model's step timed interleaved in one process), the measured
+seconds per step over ST's.
+
+Verdicts at equal cost: among the defences of one cost (the two-pass ones: SAM, FGSM-RS, N-FGSM), the
+one with the highest mean accuracy at a budget is tested against each of the others with the claims'
+tests (`sam_bench.experiments.claims.compare`: over seeds and images with two or more seeds in
+common); it `wins` when every comparison is significant (an intersection-union test, as the claims),
+and its clean cost is its clean accuracy minus ST's, with its 95% interval.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.experiments.claims import Comparison, accuracy, compare, judge, models
+from sam_bench.training.methods import SINGLE_STEP, passes_per_step
+
+PLOT = "pareto.png"
+
+
+def applies(records: list[dict]) -> bool:
+    """The section is for grids with single-step AT models (others' reports stay as they were)."""
+    return any(r["config"]["method"] in SINGLE_STEP for r in records)
+
+
+def measures(records: list[dict]) -> list[tuple]:
+    """The robust budgets to judge: PGD at every Linf eps, then AutoAttack at each of its budgets."""
+    seen: dict[tuple, float] = {}
+    for r in records:
+        for ev in r["results"]["evaluations"]:
+            if ev["norm"] == "Linf" and ev["attack"] in ("pgd", "autoattack"):
+                seen[(ev["attack"], ev["norm"], ev["eps"])] = ev["eps_value"]
+    return sorted(seen, key=lambda k: (k[0] != "pgd", seen[k]))
+
+
+def label(measure: tuple) -> str:
+    return "clean" if measure[0] == "clean" else f"{'PGD-10' if measure[0] == 'pgd' else 'AutoAttack'} {measure[2]}"
+
+
+def mean_accuracy(group: list[dict], *measure) -> float | None:
+    """A model's accuracy, the mean over its seeds that have the measure (AutoAttack: the first seed)."""
+    values = [a for a in (accuracy(r, *measure) for r in group) if a is not None]
+    return statistics.fmean(values) if values else None
+
+
+def passes(group: list[dict]) -> int:
+    r = group[0]
+    recorded = (r.get("training") or {}).get("passes_per_step")
+    return recorded or passes_per_step(r["config"]["method"], r["config"].get("attack_steps", 0))
+
+
+def measured_ratio(group: list[dict], cost: dict | None) -> float | None:
+    """The model's measured seconds per step over ST's (cost.json, for this grid's settings), or None."""
+    first = next((r for r in group if r.get("primary", True)), group[0])
+    for m in (cost or {}).get("models", []):
+        if m["name"] == first["name"] and m.get("key") == first["key"]:
+            return m["ratio"]["median"] if m.get("ratio") else 1.0
+    return None
+
+
+def frontier(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """The points (cost, accuracy, name) that no other point beats: none costs at most as much with
+    at least as high an accuracy (and is better in one of the two). In order of cost."""
+    best: list[tuple[float, float, str]] = []
+    for c, a, n in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not best or a > best[-1][1]:
+            best.append((c, a, n))
+    return best
+
+
+def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]:
+    """Per robust budget: among the defences (not ST) with `cost_passes` passes per step, the best by
+    mean accuracy, tested against each of the others; and its clean cost against ST."""
+    grouped = models(records)
+    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
+    rivals = {n: g for n, g in grouped.items() if g[0]["config"]["method"] != "standard" and passes(g) == cost_passes}
+    out = []
+    for measure in measures(records):
+        means = {n: mean_accuracy(g, *measure) for n, g in rivals.items()}
+        ranked = sorted((n for n in means if means[n] is not None), key=lambda n: -(means[n] or 0.0))
+        if len(ranked) < 2:
+            continue
+        best = ranked[0]
+        comparisons = [compare(rivals[best], rivals[other], measure) for other in ranked[1:]]
+        found: list[Comparison] = [c for c in comparisons if c is not None]
+        verdict, reason = judge(found)
+        clean = compare(rivals[best], st, ("clean",)) if st else None
+        out.append(
+            {
+                "measure": label(measure),
+                "best": best,
+                "accuracy": means[best],
+                "verdict": {"holds": "wins", "fails": "beaten", "inconclusive": "not separated"}[verdict],
+                "reason": reason,
+                "evidence": [c.describe() for c in found],
+                "clean_cost": clean,
+            }
+        )
+    return out
+
+
+def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
+    """pareto.png: per budget (columns), robust accuracy against clean accuracy and against cost
+    (passes per step; measured seconds per step over ST's where cost.json has every model), with the
+    Pareto frontier drawn through the models on it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grouped = models(records)
+    budgets = measures(records)
+    if not budgets:
+        return None
+    ratios = {n: measured_ratio(g, cost) for n, g in grouped.items()}
+    axes_x = [("clean", "clean accuracy (%)"), ("passes", "forward-backward passes per step")]
+    if all(v is not None for v in ratios.values()):
+        axes_x.append(("ratio", "seconds per step over ST's (measured, cost.json)"))
+    fig, axes = plt.subplots(len(axes_x), len(budgets), figsize=(4.2 * len(budgets), 3.6 * len(axes_x)), squeeze=False)
+    colors = {n: f"C{i % 10}" for i, n in enumerate(grouped)}
+    for j, measure in enumerate(budgets):
+        for i, (kind, xlabel) in enumerate(axes_x):
+            ax = axes[i][j]
+            points = []
+            for name, group in grouped.items():
+                y = mean_accuracy(group, *measure)
+                if y is None:
+                    continue
+                if kind == "clean":
+                    x = mean_accuracy(group, "clean")
+                    x = None if x is None else 100 * x
+                else:
+                    x = passes(group) if kind == "passes" else ratios[name]
+                if x is None:
+                    continue
+                points.append((x, 100 * y, name))
+                ax.scatter(x, 100 * y, color=colors[name], s=36, zorder=3)
+                ax.annotate(name, (x, 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            # the clean axis: higher is better, so the frontier runs from the right
+            flipped = [(-x, y, n) for x, y, n in points] if kind == "clean" else points
+            edge = [(-x if kind == "clean" else x, y, n) for x, y, n in frontier(flipped)]
+            if edge:  # its models ringed, joined by the frontier's staircase
+                xs, ys, _ = zip(*edge)
+                ax.scatter(xs, ys, s=110, facecolors="none", edgecolors="black", label="on the Pareto frontier")
+                ax.step(xs, ys, where="pre" if kind == "clean" else "post", color="black", linewidth=1, alpha=0.5)
+            if kind != "clean":
+                ax.set_xscale("log", base=2)
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel(f"{label(measure)} accuracy (%)", fontsize=8)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.set_title(f"{label(measure)} (Linf)", fontsize=9)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    files.atomic_write(out / PLOT, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+    return PLOT
+
+
+def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
+    """The report's lines: the table of accuracy and cost per model, the frontier per budget, the
+    verdicts at equal cost, and the plot."""
+    grouped = models(records)
+    budgets = measures(records)
+    lines = [
+        "## Accuracy against training cost (Pareto)",
+        "",
+        "Is SAM the best cheap defence? Each model's mean accuracy over its seeds (AutoAttack: its first seed) "
+        "against its training cost: forward-backward passes per step"
+        + (", and the seconds per step over ST's measured by `sam-bench cost` (`cost.json`)" if cost else "")
+        + ". On the frontier: no other model is at least as accurate at that budget for at most the cost.",
+        "",
+        "| model | method | passes per step | x ST (measured) | clean | "
+        + " | ".join(label(m) for m in budgets)
+        + " |",
+        "|" + "---|" * (5 + len(budgets)),
+    ]
+    for name, group in grouped.items():
+        ratio = measured_ratio(group, cost)
+        cells = [
+            name,
+            group[0]["config"]["method"],
+            str(passes(group)),
+            "–" if ratio is None else f"{ratio:.2f}",
+            _pct(mean_accuracy(group, "clean")),
+        ]
+        cells += [_pct(mean_accuracy(group, *m)) for m in budgets]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Pareto frontier by passes per step (cheapest first):", ""]
+    for measure in budgets:
+        points = [(float(passes(g)), a, n) for n, g in grouped.items() if (a := mean_accuracy(g, *measure)) is not None]
+        lines.append(
+            f"- {label(measure)}: "
+            + " → ".join(f"{n} ({c:g} pass{'' if c == 1 else 'es'}, {_pct(a)})" for c, a, n in frontier(points))
+        )
+    lines += [
+        "",
+        "### Verdicts at equal cost (two passes per step)",
+        "",
+        "Per budget, the two-pass defence with the highest mean accuracy against each of the others "
+        "(`sam_bench/experiments/claims.py`'s tests; `wins`: every comparison significant, one-sided p < 0.05, an "
+        "intersection-union test), and its clean cost: its clean accuracy minus ST's, in points with its 95% interval.",
+        "",
+        "| budget | best two-pass defence | accuracy | verdict | why | clean cost vs ST | comparisons |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for v in equal_cost_verdicts(records):
+        clean = v["clean_cost"]
+        clean_text = "–" if clean is None or clean.difference is None else _interval(clean)
+        lines.append(
+            f"| {v['measure']} | {v['best']} | {_pct(v['accuracy'])} | **{v['verdict']}** | {v['reason']} | "
+            f"{clean_text} | {'<br>'.join(v['evidence']) or '–'} |"
+        )
+    picture = plot(out, records, cost)
+    if picture:
+        lines += ["", f"![Accuracy against training cost]({picture})"]
+    return lines + [""]
+
+
+def _interval(c: Comparison) -> str:
+    difference, low, high = c.interval()
+    return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"

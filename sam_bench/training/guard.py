@@ -1,0 +1,130 @@
+"""The catastrophic-overfitting guard: PGD accuracy on a fixed held-out batch after every epoch.
+
+Single-step adversarial training (fgsm-rs, n-fgsm, fgsm) can collapse: within an epoch the model
+learns to defeat its own one-step attack while PGD accuracy falls to about zero (Wong, Rice, Kolter
+2020; de Jorge et al. 2022). The guard makes a collapse visible: after each epoch it attacks the same
+images with PGD-10 (Linf or L2 at the run's training attack budget, `attack_norm`/`attack_eps`; step
+eps/4, random start), records the accuracy in the epoch's log line and in the run's metadata, and
+flags a collapsed run there.
+
+Which images: the last `images` of the test set. Training images held out would change the training
+set, so a run with the guard would train another model than one without it (and than the ST, SAM and
+AT runs it is compared with, trained on every image). The guard only observes: it never stops a run
+or picks a checkpoint, so measuring on test images selects nothing. They are the last ones because
+evaluation (RobustBench's convention) attacks the first N: below half the test set the two are disjoint.
+
+The guard draws its random starts from a fixed seed inside a forked RNG and touches no weight,
+gradient or BatchNorm statistic: a run trains the same weights with it as without it
+(tests/test_single_step.py checks this). It is on by default for the single-step methods only
+(`TrainConfig.overfit_guard`: None = that default, 0 = off, N = N images), so every existing run and
+its metadata stay as they were.
+
+Collapse (`collapse`): from some epoch to the last, the guard's PGD accuracy is below
+COLLAPSE_FRACTION of the best of the epochs before, that best being at least COLLAPSE_FLOOR (below
+that there is no robustness to lose, and a fall is within the noise of a few hundred images), while
+the last epoch's clean test accuracy is at least CLEAN_KEPT of the best before the fall (a run that
+loses clean accuracy too is diverging, not overfitting to its attack). A fall that recovers is not
+flagged (the per-epoch accuracies in the log and the metadata still show it).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+
+from sam_bench.attacks import pgd
+from sam_bench.eps import parse_eps
+from sam_bench.training.methods import SINGLE_STEP
+
+DEFAULT_IMAGES = 512  # for the single-step methods: +-2.2 points (95%) at 50% accuracy; one PGD-10 pass of them
+SEED = 20200103  # the guard's own random starts, the same every epoch (arXiv:2001.03994, Wong et al.)
+STEPS = 10
+COLLAPSE_FRACTION = 0.5
+COLLAPSE_FLOOR = 0.10
+CLEAN_KEPT = 0.8
+RULE = (
+    f"PGD-{STEPS} accuracy on the guard's images falls below {COLLAPSE_FRACTION:g} x its best of the epochs before "
+    f"(that best at least {100 * COLLAPSE_FLOOR:g}%) and stays there to the last epoch, whose clean test accuracy "
+    f"is at least {CLEAN_KEPT:g} x the best before the fall"
+)
+
+
+def images_for(method: str, setting: int | None, n_test: int) -> int:
+    """How many images the guard attacks: the run's setting, or by default, for the single-step
+    methods, DEFAULT_IMAGES or half the test set if that is fewer (the bundled sample's 500 test
+    images: the last 250, beside the first 200 its evaluations attack); none (off) for the others."""
+    if setting is not None:
+        return setting
+    return min(DEFAULT_IMAGES, n_test // 2) if method in SINGLE_STEP else 0
+
+
+def budget(attack_norm: str, attack_eps: str) -> dict:
+    eps = parse_eps(attack_eps)
+    return {"norm": attack_norm, "eps": eps, "steps": STEPS, "step_size": eps / 4}
+
+
+@torch.no_grad()
+def measure(model, loader, attack: dict, autocast=nullcontext) -> dict:
+    """Clean and PGD accuracy of `model` (put in eval mode) on the loader's images. The attack's random
+    starts come from SEED in a forked RNG: the caller's RNG state is as it was."""
+    model.eval()
+    device = loader.y.device
+    devices = [device] if device.type == "cuda" else []
+    clean = robust = 0
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(SEED)
+        for x, y in loader.epoch():
+            with autocast():
+                clean += int((model(x).argmax(1) == y).sum())
+                x_adv = pgd(model, x, y, random_start=True, **attack)
+                robust += int((model(x_adv).argmax(1) == y).sum())
+    n = len(loader.y)
+    return {"guard_clean_acc": clean / n, "guard_pgd_acc": robust / n}
+
+
+def collapse(history: list[dict]) -> dict:
+    """Whether the epochs' records (with `guard_pgd_acc` and `test_acc`) end collapsed, by RULE:
+    {"collapsed", "epoch" (1-based: where the collapse that lasts to the last epoch began),
+    "best_pgd_acc" (the best before it; with no collapse, the best of all), "collapsed_pgd_acc" (the
+    last epoch's)}. A fall that recovers is no collapse: at this scale PGD accuracy on a few hundred
+    images swings by more than half from one epoch to the next in healthy runs (measured on the
+    synthetic set with lr 0.2: FGSM at 16/255 fell from 41% to 9% in one epoch and was back at 55%
+    two epochs later), and what a collapse ruins is the model the run ends with."""
+    epochs = [r for r in history if r.get("guard_pgd_acc") is not None]
+    nothing = {"collapsed": False, "epoch": None, "best_pgd_acc": None, "collapsed_pgd_acc": None}
+    if not epochs:
+        return nothing
+    for start in range(1, len(epochs)):
+        before, since = epochs[:start], epochs[start:]
+        best_pgd = max(r["guard_pgd_acc"] for r in before)
+        cleans = [r["test_acc"] for r in before if r.get("test_acc") is not None]
+        last_clean = epochs[-1].get("test_acc")
+        if (
+            best_pgd >= COLLAPSE_FLOOR
+            and all(r["guard_pgd_acc"] < COLLAPSE_FRACTION * best_pgd for r in since)
+            and cleans
+            and last_clean is not None
+            and last_clean >= CLEAN_KEPT * max(cleans)
+        ):
+            return {
+                "collapsed": True,
+                "epoch": since[0]["epoch"],
+                "best_pgd_acc": best_pgd,
+                "collapsed_pgd_acc": epochs[-1]["guard_pgd_acc"],
+            }
+    return {**nothing, "best_pgd_acc": max(r["guard_pgd_acc"] for r in epochs)}
+
+
+def summary(images: int, attack: dict, history: list[dict]) -> dict:
+    """The guard's record in a run's metadata: what it measured, per epoch, and its verdict."""
+    return {
+        "images": images,
+        "source": f"the last {images} test images",
+        "attack": f"PGD-{attack['steps']} {attack['norm']}, step eps/4, random start (seed {SEED})",
+        "eps": attack["eps"],
+        "rule": RULE,
+        "pgd_acc_per_epoch": [r.get("guard_pgd_acc") for r in history],
+        "clean_acc_per_epoch": [r.get("guard_clean_acc") for r in history],
+        **collapse(history),
+    }
