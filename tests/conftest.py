@@ -71,7 +71,7 @@ def evaluation_clock(monkeypatch):
 
     clock = SimpleNamespace(now=0.0, per_pgd_chunk=0.0, new_command=new_command)
     new_command()
-    fake_time = SimpleNamespace(time=lambda: clock.now)
+    fake_time = SimpleNamespace(time=lambda: clock.now, process_time=time.process_time)  # CPU time stays real
     monkeypatch.setattr(ev, "time", fake_time)
     monkeypatch.setattr(sam_bench_clock, "time", fake_time)
     honest = ev.RUNNERS["pgd"]
