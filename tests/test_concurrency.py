@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import torch
-from results_records import complete
+from results_records import zoo_results
 
 from sam_bench import files
 from sam_bench.leaderboard import board as leaderboard
@@ -21,58 +21,7 @@ SHARED_ID = "SamBench2025Standard_shared"
 
 def results_with_pgd(entry, eps: str, acc: float) -> dict:
     """A results record as `sam-bench evaluate` writes it: AutoAttack plus one PGD budget."""
-    evaluations = [
-        {
-            "attack": "pgd",
-            "norm": "Linf",
-            "eps": eps,
-            "eps_value": 0.0,
-            "settings": {"steps": 10, "step_size": 0.001, "restarts": 1},
-            "clean_acc": 0.5,
-            "robust_acc": acc,
-            "n_examples": 100,
-        },
-        {
-            "attack": "autoattack",
-            "norm": "Linf",
-            "eps": "8/255",
-            "eps_value": 8 / 255,
-            "settings": {"version": "standard"},
-            "clean_acc": 0.5,
-            "robust_acc": 0.1,
-            "attack_reported_acc": 0.1,
-            "n_examples": 100,
-            "seconds": 1.0,
-        },
-    ]
-    return complete(
-        {
-            "schema": "sam-bench/eval-results/v1",
-            "created": "2025-01-01T00:00:00+00:00",
-            "model": {
-                "ref": entry["id"],
-                "kind": "zoo",
-                "zoo_id": entry["id"],
-                "weights_sha256": entry["weights_sha256"],
-                "arch": entry["arch"],
-                "method": entry["method"],
-            },
-            "dataset": {
-                "name": "cifar10-sample",
-                "family": "cifar10",
-                "split": "test",
-                "n_examples": 100,
-                "n_test_total": 500,
-                "sha256": "0" * 64,
-            },
-            "precision": "fp32",
-            "clean_acc": 0.5,
-            "evaluations": evaluations,
-            "robustbench": None,
-            "environment": {"device_name": "cpu"},
-        },
-        entry,
-    )
+    return zoo_results(entry, 0.5, 0.1, n=100, pgd=[(eps, acc)])
 
 
 def no_flock(*args, **kwargs):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from results_records import complete
+from results_records import zoo_results as results_for
 
 from sam_bench import stats
 from sam_bench.cli import cli
@@ -49,66 +49,6 @@ def dirs(trained, tmp_path, monkeypatch):
     for mid, run in trained.items():
         zoo.add(run, mid, zoo_dir=zoo_dir)
     return zoo_dir, boards
-
-
-def results_for(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, pgd=(), sha=None, version="standard"):
-    """A results record as `sam-bench evaluate` writes it (test input: the numbers are chosen)."""
-    evaluations = [
-        {
-            "attack": "pgd",
-            "norm": "Linf",
-            "eps": eps,
-            "eps_value": 0.0,
-            "settings": {"steps": 10, "step_size": 0.001, "restarts": 1},
-            "clean_acc": clean,
-            "robust_acc": acc,
-            "n_examples": n,
-        }
-        for eps, acc in pgd
-    ]
-    if aa is not None:
-        evaluations.append(
-            {
-                "attack": "autoattack",
-                "norm": "Linf",
-                "eps": "8/255",
-                "eps_value": 8 / 255,
-                "settings": {"version": version},
-                "clean_acc": clean,
-                "robust_acc": aa,
-                "attack_reported_acc": aa,
-                "n_examples": n,
-                "seconds": 1.0,
-            }
-        )
-    return complete(
-        {
-            "schema": "sam-bench/eval-results/v1",
-            "created": "2025-01-01T00:00:00+00:00",
-            "model": {
-                "ref": entry["id"],
-                "kind": "zoo",
-                "zoo_id": entry["id"],
-                "weights_sha256": sha or entry["weights_sha256"],
-                "arch": entry["arch"],
-                "method": entry["method"],
-            },
-            "dataset": {
-                "name": name,
-                "family": "cifar10",
-                "split": "test",
-                "n_examples": n,
-                "n_test_total": total,
-                "sha256": "0" * 64,
-            },
-            "precision": "fp32",
-            "clean_acc": clean,
-            "evaluations": evaluations,
-            "robustbench": None,
-            "environment": {"device_name": "cpu"},
-        },
-        entry,
-    )
 
 
 def entry(zoo_dir, mid):

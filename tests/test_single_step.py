@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_training import tiny
 
 from sam_bench.errors import BadInput
 from sam_bench.experiments.recipe import settings_key
@@ -14,21 +15,6 @@ from sam_bench.training.loop import TrainConfig, build_optimizer, train
 from sam_bench.training.methods import passes_per_step, single_step_examples, train_step
 
 EPS = 8 / 255
-
-
-def tiny(**overrides):
-    settings = dict(
-        arch="preactresnet18",
-        width=0.125,
-        dataset="synthetic",
-        epochs=2,
-        batch_size=64,
-        n_train=192,
-        lr=0.05,
-        device="cpu",
-    )
-    settings.update(overrides)
-    return TrainConfig(**settings)
 
 
 def net(arch="preactresnet18", kwargs=None):

@@ -3,26 +3,12 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_training import tiny
 
 import sam_bench.training.loop as train_module
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import load_run
 from sam_bench.training.loop import TrainConfig, learning_rate, train
-
-
-def tiny(**overrides):
-    settings = dict(
-        arch="preactresnet18",
-        width=0.125,
-        dataset="synthetic",
-        epochs=2,
-        batch_size=64,
-        n_train=192,
-        lr=0.05,
-        device="cpu",
-    )
-    settings.update(overrides)
-    return TrainConfig(**settings)
 
 
 def test_resume_equals_uninterrupted(tmp_path):
