@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -318,7 +319,8 @@ def analyze(
         title = f"{name}: error under a Fourier perturbation of L2 norm {settings.fourier_norm:g}"
         fourier.plot(arrays["heat_map"], title, where["fourier_png"])
         record["files"]["fourier_png"] = where["fourier_png"].name
-    files.atomic_write(where["arrays"], lambda f: np.savez_compressed(f, **arrays))
+    named: dict[str, Any] = arrays  # savez's keyword names are the arrays' names
+    files.atomic_write(where["arrays"], lambda f: np.savez_compressed(f, **named))
     files.write_json(where["record"], record)
     where["partial"].unlink(missing_ok=True)
     return record, False

@@ -17,6 +17,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import degenerate
+from sam_bench.experiments import mechanism
 from sam_bench.experiments.claims import (
     CLAIMS,
     accuracy,
@@ -420,6 +421,8 @@ def write_report(out: str | Path) -> Path:
             f"{'–' if ips is None else f'{ips:.0f}'} | {r['training'].get('wall_time_s', 0):.0f} |"
         )
     lines.append("")
+
+    lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
 
     plots = _plots(out, records, cost)
     titles = {
