@@ -234,6 +234,7 @@ def test_record_validates_is_reused_and_resumes(tmp_path, monkeypatch):
     assert (tmp_path / "m_fourier.png").is_file()
     assert len(first["sharpness"]["batches"]) == 3 and len(first["images"]["train_indices"]) == 12
     assert np.array(first["fourier"]["heat_map"]).shape == (32, 32)
+    assert 0 < first["gradients"]["random_alignment"] < 1  # noise's spectrum overlaps any image's a little
 
     # An uninterrupted analysis gives the same numbers.
     fresh, _ = record.analyze(conv_model(), data, settings, tmp_path / "fresh", "m", progress=False)

@@ -10,9 +10,10 @@ Two scores per image, both 1 when the gradient is the image itself (each channel
   gradient's and the centred image's amplitude spectra (|FFT| per channel, all channels together).
   It asks whether the gradient is made of the image's frequencies: natural images and robust
   models' gradients put their energy at low frequencies, a standard model's noise-like gradient
-  spreads it evenly (a random gradient scores about 0.4 on CIFAR-10, not 0: amplitudes are never
-  negative). It ignores phase and sign, so it does not ask whether the gradient draws the image's
-  edges in the right places.
+  spreads it evenly. A random gradient scores well above 0 (amplitudes are never negative): a
+  record keeps the score of Gaussian noise on the same images as the reference level. The score
+  ignores phase and sign, so it does not ask whether the gradient draws the image's edges in the
+  right places.
 - `cosine`: the plain cosine similarity of the gradient and the centred image, pixel by pixel
   (signed; near 0 for most trained models, whose gradients are not the image).
 Models are compared on the same images, image by image.

@@ -238,11 +238,15 @@ def _gradients(model, dataset, settings, device, batch_size) -> tuple[dict, np.n
     maps = gradients.input_gradients(model, x, y, batch_size)
     scores = gradients.alignment(maps, x).cpu().numpy()
     plain = gradients.cosine(maps, x).cpu().numpy()
+    # The score of a gradient unrelated to the image, on the same images: the reference level.
+    noise = torch.randn(maps.shape, generator=torch.Generator().manual_seed(settings.seed)).to(maps)
+    baseline = gradients.alignment(noise, x).cpu().numpy()
     return {
         "n_images": n,
         "grid_images": settings.grid_images,
         "alignment": sharpness.batch_interval(scores.tolist()),
         "cosine": sharpness.batch_interval(plain.tolist()),
+        "random_alignment": float(baseline.mean()),
         "per_image": {"alignment": np.round(scores, 6).tolist(), "cosine": np.round(plain, 6).tolist()},
         "seconds": time.time() - t,
     }, maps[: settings.grid_images].cpu().numpy().astype(np.float32)

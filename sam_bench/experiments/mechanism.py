@@ -330,7 +330,12 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         f"first {first['fourier_images']} test images at L2 norm {first['fourier_norm']:g}; low- and high-pass "
         f"accuracy on the first {first['filter_images']}; input gradients on the first {first['gradient_images']} "
         "(alignment: cosine similarity of the amplitude spectra of the gradient and the centred image, 1 when "
-        "the gradient is the image, about 0.4 for a random one).",
+        "the gradient is the image"
+        + (
+            f", {pairs[0][1]['gradients']['random_alignment']:.2f} for Gaussian noise on the same images)."
+            if "random_alignment" in pairs[0][1].get("gradients", {})
+            else ")."
+        ),
         "",
         "| model | seed | top eigenvalue | SAM sharpness (1 step) | SAM sharpness (multi-step) | training loss "
         "| seconds |",
