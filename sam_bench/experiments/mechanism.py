@@ -286,6 +286,8 @@ def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    for ax in axes.flat[len(maps) :]:
+        ax.axis("off")  # the last row's empty places
     assert shown is not None  # maps is not empty
     fig.colorbar(shown, ax=axes, label="error rate (%)", shrink=0.8)
     name = "mechanism_fourier.png"
@@ -338,7 +340,7 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         ),
         "",
         "| model | seed | top eigenvalue | SAM sharpness (1 step) | SAM sharpness (multi-step) | training loss "
-        "| seconds |",
+        "| wall seconds |",
         "|---|---|---|---|---|---|---|",
     ]
     for r, a in pairs:
