@@ -47,7 +47,14 @@ def analysis(sha, eigenvalues, high_pass_correct, alignment, seed=0):
     flags = np.zeros(N, bool)
     flags[:high_pass_correct] = True
     batches = [
-        {"loss": 1.0, "sam_one_step": e / 100, "sam_multi_step": e / 90, "top_eigenvalue": e, "iterations": 5}
+        {
+            "loss": 1.0,
+            "sam_one_step": e / 100,
+            "sam_multi_step": e / 90,
+            "top_eigenvalue": e,
+            "iterations": 5,
+            "converged": e > 50,
+        }
         for e in eigenvalues
     ]
     summary = {
@@ -64,6 +71,7 @@ def analysis(sha, eigenvalues, high_pass_correct, alignment, seed=0):
             "rho": 0.1,
             "ascent_steps": 5,
             "power_iterations": 12,
+            "power_tolerance": 1e-3,
             "fourier_images": 8,
             "fourier_norm": 4.0,
             "filter_images": N,
@@ -157,6 +165,7 @@ def test_section_writes_tables_plots_and_names_runs_without_a_record(tmp_path):
         (tmp_path / "analysis" / f"{a['model']['weights_sha256'][:4]}.json").write_text(json.dumps(a))
     lines = "\n".join(mechanism.section(tmp_path, [*runs, run("ST", "standard", "d" * 64, 90) | {"seed": 1}]))
     assert "on 3 of 4 runs; no record for ST (seed 1)" in lines
+    assert "below 0.001 in 7 of 12 model-batches" in lines  # the batches whose eigenvalue is above 50
     assert "| ST | 0 | 109 |" in lines  # the mean of ST's four batch eigenvalues
     assert "Spearman's rho = -1.00" in lines  # eigenvalue 109, 54.2, 22 against robust accuracy 25%, 37.5%, 62.5%
     assert (tmp_path / "mechanism_sharpness.png").is_file() and (tmp_path / "mechanism_fourier.png").is_file()

@@ -315,6 +315,8 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         if r["results"]["model"].get("weights_sha256") not in analyses
     ]
     first = pairs[0][1]["settings"]
+    batches = [b for _, a in pairs for b in a.get("sharpness", {}).get("batches", [])]
+    converged = sum(bool(b.get("converged")) for b in batches)
     lines += [
         f"Measured by `sam-bench analyze` (records in `{ANALYSIS}/`, schema `{SCHEMA}`, docs/analysis.md) on "
         f"{len(pairs)} of {len(records)} runs"
@@ -328,7 +330,9 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         f"Sharpness on {first['train_images']} training images drawn with seed {first['seed']} "
         f"(batches of {first['sharpness_batch']}, BatchNorm in eval mode, no augmentation; SAM's measure at rho "
         f"{first['rho']:g}, one ascent step and {first['ascent_steps']} projected steps; the top eigenvalue by at most "
-        f"{first['power_iterations']} power iterations), 95% t intervals over the batches. Fourier heat map on the "
+        f"{first['power_iterations']} power iterations, which reached a relative change below "
+        f"{first['power_tolerance']:g} in {converged} of {len(batches)} model-batches), 95% t intervals over the "
+        "batches. Fourier heat map on the "
         f"first {first['fourier_images']} test images at L2 norm {first['fourier_norm']:g}; low- and high-pass "
         f"accuracy on the first {first['filter_images']}; input gradients on the first {first['gradient_images']} "
         "(alignment: cosine similarity of the amplitude spectra of the gradient and the centred image, 1 when "
