@@ -254,6 +254,15 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
             capsize=2,
         )
         ax.annotate(r["name"], (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    from matplotlib.lines import Line2D
+
+    methods = list(dict.fromkeys(r["config"]["method"] for r, _ in points))
+    ax.legend(
+        handles=[Line2D([], [], color=colours.get(m, "black"), marker="o", linestyle="", label=m) for m in methods],
+        fontsize=7,
+        title="method (marker: architecture)" if len(archs) > 1 else "method",
+        title_fontsize=7,
+    )
     ax.set_xscale("log")
     ax.set_xlabel("top Hessian eigenvalue of the training loss (95% CI over batches)")
     label = "PGD-10" if target[0] == "pgd" else "AutoAttack"
