@@ -176,7 +176,7 @@ def test_a_folder_without_analyses_says_how_to_make_them(tmp_path):
     assert lines[0] == "## Mechanism" and "sam-bench analyze" in lines[2]
 
 
-@pytest.mark.parametrize("name", ["paper-cifar10-cpu", "arch-sweep-cifar10-cpu"])
+@pytest.mark.parametrize("name", ["paper-cifar10-cpu", "arch-sweep-cifar10-cpu", "paper-cifar10-sample"])
 def test_each_committed_report_carries_the_mechanism_its_analyses_give(name):
     from pathlib import Path
 
@@ -187,3 +187,11 @@ def test_each_committed_report_carries_the_mechanism_its_analyses_give(name):
         pytest.skip(f"{name} has no analysis records")
     text = "\n".join(mechanism.section(folder, load_results(folder), draw=False))
     assert text in (folder / "REPORT.md").read_text(), f"re-render {folder}/REPORT.md"
+
+
+def test_few_models_get_the_exact_permutation_p_value():
+    runs = [run(f"M{i}", "standard", f"{i}" * 64, robust) for i, robust in enumerate((100, 200, 300))]
+    analyses = [analysis(f"{i}" * 64, [e] * 4, 100, np.full(200, 0.5)) for i, e in enumerate((30, 20, 10))]
+    found = mechanism.flatness_and_robustness(list(zip(runs, analyses)), ("pgd", "Linf", "2/255"))
+    # 3 models in perfect inverse order: 2 of the 6 orderings are as extreme (rho = +-1)
+    assert found == {"n": 3, "rho": pytest.approx(-1.0), "p": pytest.approx(1 / 3)}

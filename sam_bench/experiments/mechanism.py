@@ -163,7 +163,8 @@ def _same_batches(a: dict, b: dict) -> bool:
 
 def flatness_and_robustness(pairs: list[tuple[dict, dict]], target: tuple | None) -> dict | None:
     """Spearman's rank correlation of the top Hessian eigenvalue and robust accuracy across the
-    analysed models (one point per trained model)."""
+    analysed models (one point per trained model), two-sided; exact over all orderings for up to 8
+    models."""
     from scipy.stats import spearmanr
 
     if target is None:
@@ -175,8 +176,16 @@ def flatness_and_robustness(pairs: list[tuple[dict, dict]], target: tuple | None
             points.append((a["sharpness"]["summary"]["top_eigenvalue"]["mean"], robust))
     if len(points) < 3:
         return None
-    result = spearmanr([p[0] for p in points], [p[1] for p in points])
-    return {"n": len(points), "rho": float(result.statistic), "p": float(result.pvalue)}
+    x, y = [p[0] for p in points], [p[1] for p in points]
+    rho = float(spearmanr(x, y).statistic)
+    if len(points) <= 8:  # few models: the exact permutation p-value (the t approximation is far off)
+        from itertools import permutations
+
+        same = [abs(float(spearmanr(x, list(order)).statistic)) >= abs(rho) - 1e-12 for order in permutations(y)]
+        p = sum(same) / len(same)
+    else:
+        p = float(spearmanr(x, y).pvalue)
+    return {"n": len(points), "rho": rho, "p": p}
 
 
 def sentence(correlation: dict | None, target: tuple | None, tests: list[dict], architectures: int) -> str:
