@@ -1,7 +1,7 @@
 """`sam-bench`: a thin click skin over the library; every command is a plain Python call too.
 
 One module per command or command group (train, reproduce and report, evaluate, zoo and
-leaderboard, bench, cost, pilot, pack and unpack, theory), the shared option parsers in `options`; this
+leaderboard, bench, cost, pilot, pack and unpack, theory, analyze), the shared option parsers in `options`; this
 package is imported by nothing but `python -m sam_bench` and the console script.
 """
 
@@ -39,6 +39,7 @@ def cli():
 
 
 # Every command lives in its own module; registered here so that `sam-bench --help` lists them.
+from sam_bench.cli.analyze import analyze_command  # noqa: E402
 from sam_bench.cli.bench import bench_command  # noqa: E402
 from sam_bench.cli.cost import cost_command  # noqa: E402
 from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
@@ -62,6 +63,7 @@ for command in (
     cost_command,
     pilot_command,
     theory_command,
+    analyze_command,
 ):
     cli.add_command(command)
 

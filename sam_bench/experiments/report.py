@@ -17,7 +17,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import degenerate, results_file
-from sam_bench.experiments import compute, pareto
+from sam_bench.experiments import compute, mechanism, pareto
 from sam_bench.experiments.claims import (
     CLAIMS,
     accuracy,
@@ -446,6 +446,8 @@ def write_report(out: str | Path) -> Path:
     lines.append("")
 
     lines += _compute_lines(out, records)
+    lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
+
     plots = _plots(out, records, cost)
     titles = {
         "robust_vs_eps.png": "Robust accuracy against eps",

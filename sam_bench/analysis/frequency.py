@@ -1,0 +1,42 @@
+"""Frequency reliance: how well a model classifies test images that keep only their low or only
+their high spatial frequencies (Wang et al. 2020, "High-frequency component helps explain the
+generalization of convolutional neural networks").
+
+A cutoff r (cycles per image) splits the centred spectrum of each channel at radius r: the low-pass
+image keeps the frequencies with radius <= r, the high-pass image those above r plus the constant
+(each channel's mean, so that it stays an image around the original's brightness); both are
+clipped to [0, 1]. A model that keeps its accuracy on high-pass images relies on high frequencies,
+which a human barely sees: the non-robust features of Ilyas et al. 2019.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def radius(size: int) -> torch.Tensor:
+    """Each frequency's distance from 0 in numpy's unshifted FFT layout (cycles per image)."""
+    f = torch.fft.fftfreq(size) * size
+    return torch.hypot(f[:, None], f[None, :])
+
+
+def filtered(x: torch.Tensor, cutoff: float, keep: str) -> torch.Tensor:
+    """x (NCHW, [0,1]) with only its frequencies of radius <= cutoff (keep='low') or > cutoff
+    plus the constant (keep='high')."""
+    r = radius(x.shape[-1]).to(x.device)
+    mask = (r <= cutoff) if keep == "low" else (r > cutoff) | (r == 0)
+    return torch.fft.ifft2(torch.fft.fft2(x) * mask).real.clamp(0, 1)
+
+
+@torch.no_grad()
+def correct_under_filter(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cutoff: float | None, keep: str, batch_size: int
+) -> torch.Tensor:
+    """Per image: does the model classify the filtered image right? (cutoff None: the image itself)"""
+    flags = []
+    for s in range(0, len(x), batch_size):
+        batch = x[s : s + batch_size]
+        if cutoff is not None:
+            batch = filtered(batch, cutoff, keep)
+        flags.append(model(batch).argmax(1) == y[s : s + batch_size])
+    return torch.cat(flags).cpu()

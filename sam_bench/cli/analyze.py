@@ -1,0 +1,157 @@
+"""`sam-bench analyze`: why a model is robust, measured (sharpness, Fourier heat map, frequency
+reliance, input gradients). A thin skin over `sam_bench.analysis.record.analyze`; torch is imported
+inside the command so that `sam-bench --help` stays fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _numbers(text: str) -> list[float]:
+    from sam_bench.errors import BadInput
+
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BadInput(f"--cutoffs {text!r}: give comma-separated numbers, e.g. 2,4,8,12") from None
+
+
+@click.command("analyze", short_help="Sharpness, Fourier heat map, frequency reliance, input gradients of models.")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--out", default="analysis", show_default=True, help="Folder for one JSON (+ .npz, PNG) per model.")
+@click.option(
+    "--measures",
+    default="sharpness,fourier,frequency,gradients",
+    show_default=True,
+    help="Which measures, comma-separated.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Draws training images, power-iteration start, Fourier signs.",
+)
+@click.option("--train-images", type=int, default=256, show_default=True, help="Sharpness: training images drawn.")
+@click.option("--sharpness-batch", type=int, default=64, show_default=True, help="Sharpness: images per batch.")
+@click.option("--rho", type=float, default=0.1, show_default=True, help="SAM's radius (L2 over all weights).")
+@click.option(
+    "--ascent-steps", type=int, default=5, show_default=True, help="Projected ascent steps (multi-step sharpness)."
+)
+@click.option("--power-iterations", type=int, default=12, show_default=True, help="Most power iterations per batch.")
+@click.option("--fourier-images", type=int, default=48, show_default=True, help="Fourier map: first N test images.")
+@click.option(
+    "--fourier-norm", type=float, default=4.0, show_default=True, help="Fourier map: L2 norm of the perturbation."
+)
+@click.option(
+    "--filter-images", type=int, default=1000, show_default=True, help="Frequency reliance: first N test images."
+)
+@click.option("--cutoffs", default="2,4,8,12", show_default=True, help="Low/high-pass radii (cycles per image).")
+@click.option(
+    "--gradient-images", type=int, default=200, show_default=True, help="Input gradients: first N test images."
+)
+@click.option("--dataset", default=None, help="Data set [default: the one the model was trained on].")
+@click.option("--data-dir", default=None, help="Where cifar10/cifar100 are (see sam-bench train --help).")
+@click.option("--zoo-dir", default=None, help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else model_zoo/].")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def analyze_command(
+    models,
+    out,
+    measures,
+    seed,
+    train_images,
+    sharpness_batch,
+    rho,
+    ascent_steps,
+    power_iterations,
+    fourier_images,
+    fourier_norm,
+    filter_images,
+    cutoffs,
+    gradient_images,
+    dataset,
+    data_dir,
+    zoo_dir,
+    device,
+    quiet,
+):
+    """Measure what the paper's explanation predicts about MODELS (run directories, .safetensors
+    checkpoints or model-zoo ids): SAM's sharpness and the Hessian's top eigenvalue on training
+    images, the Fourier heat map, accuracy on low- and high-pass filtered test images, and input
+    gradients with their alignment to the image. One JSON per model in --out (reused when the
+    weights and settings match; an interrupted run continues), and input_gradients.png: the same
+    test images' gradient maps for every model. See docs/analysis.md."""
+    from sam_bench import files
+    from sam_bench.analysis import gradients
+    from sam_bench.analysis.record import Settings, analyze, load
+    from sam_bench.data import load_dataset
+    from sam_bench.errors import BadInput
+    from sam_bench.evaluation.evaluate import load_model_ref, model_name
+
+    settings = Settings(
+        measures=[m.strip() for m in measures.split(",") if m.strip()],
+        seed=seed,
+        train_images=train_images,
+        sharpness_batch=sharpness_batch,
+        rho=rho,
+        ascent_steps=ascent_steps,
+        power_iterations=power_iterations,
+        fourier_images=fourier_images,
+        fourier_norm=fourier_norm,
+        filter_images=filter_images,
+        cutoffs=_numbers(cutoffs),
+        gradient_images=gradient_images,
+    )
+    names = [model_name(ref) for ref in models]
+    if len(set(names)) < len(names):
+        raise BadInput("two models would write the same analysis file; give their runs different names")
+    files.check_writable(Path(out) / "input_gradients.png")
+    loaded = [load_model_ref(ref, zoo_dir=zoo_dir) for ref in models]  # every bad ref fails before any work
+    datasets = {}
+    for (_, info), ref in zip(loaded, models):
+        data_name = dataset or info.dataset_name
+        if data_name is None:
+            raise BadInput(f"{ref}: its metadata names no data set; pass --dataset")
+        if data_name not in datasets:
+            datasets[data_name] = load_dataset(data_name, data_dir)
+            settings.check(datasets[data_name])
+    for (model, info), name in zip(loaded, names):
+        record, reused = analyze(
+            model,
+            datasets[dataset or info.dataset_name],
+            settings,
+            out,
+            name,
+            info=info.record,
+            device=device,
+            progress=not quiet,
+        )
+        click.echo(_summary(name, record, reused))
+    if "gradients" in settings.measures:
+        arrays = [(name, load(out, name)[1]) for name in names]
+        grid = Path(out) / "input_gradients.png"
+        gradients.plot_grid(
+            arrays[0][1]["grid_images"].transpose(0, 3, 1, 2) / 255, [(n, a["gradient_maps"]) for n, a in arrays], grid
+        )
+        click.echo(f"input gradients of {len(names)} model(s): {grid}")
+
+
+def _summary(name: str, record: dict, reused: bool) -> str:
+    parts = [f"{name}: {record['seconds']:.0f} s" + (" (reused)" if reused else "")]
+    if "sharpness" in record:
+        s = record["sharpness"]["summary"]
+        parts.append(f"top eigenvalue {s['top_eigenvalue']['mean']:.3g}, SAM sharpness {s['sam_one_step']['mean']:.3g}")
+    if "frequency" in record:
+        f = record["frequency"]
+        parts.append(
+            f"clean {100 * f['clean']['acc']:.1f}%, high-pass "
+            + ", ".join(f"r>{e['cutoff']:g} {100 * e['acc']:.1f}%" for e in f["high_pass"])
+        )
+    if "fourier" in record:
+        parts.append(f"Fourier high-band error {100 * record['fourier']['band_error']['high']:.1f}%")
+    if "gradients" in record:
+        parts.append(f"gradient alignment {record['gradients']['alignment']['mean']:.3f}")
+    return "; ".join(parts)

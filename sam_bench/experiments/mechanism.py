@@ -1,0 +1,440 @@
+"""The "Mechanism" section of a reproduction report: what `sam-bench analyze` measured inside each
+model (records in `<folder>/analysis/`), and the paper's explanation tested on it.
+
+The explanation predicts that a SAM model lies between ST and AT: flatter than ST (smaller top
+Hessian eigenvalue and SAM sharpness), relying less on high frequencies than ST but more than AT
+(accuracy on high-pass filtered images), with input gradients between ST's and AT's (their
+alignment with the image). Each prediction is tested per configuration (architecture) and SAM
+model, paired wherever the measure allows: over the same training batches (sharpness: a paired t
+test), the same test images (high-pass accuracy: exact McNemar with Newcombe's interval; gradient
+alignment: a paired t test). One-sided at p < 0.05 in the predicted direction: `holds`; significant
+the other way: `fails`; otherwise `inconclusive`. Each comparison is of two trained models (one
+training seed each), not of the training methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sam_bench import files, stats
+from sam_bench.evaluation import outcomes
+from sam_bench.experiments.claims import accuracy, architecture, by_architecture, evaluation, seed_of
+
+ANALYSIS = "analysis"
+SCHEMA = "sam-bench/analysis/v1"
+
+
+def load_analyses(out: Path) -> dict[str, dict]:
+    """The analysis records of a reproduction folder, by the weights' sha256."""
+    found: dict[str, dict] = {}
+    folder = Path(out) / ANALYSIS
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.name.endswith(".partial.json"):
+            continue
+        data = files.read_json(path)
+        if isinstance(data, dict) and data.get("schema") == SCHEMA:
+            found[data["model"]["weights_sha256"]] = {**data, "_path": path}
+    return found
+
+
+def robust_target(records: list[dict]) -> tuple[str, str, str] | None:
+    """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated,
+    else the first AutoAttack budget."""
+    if any(evaluation(r, "pgd", "Linf", "2/255") for r in records):
+        return ("pgd", "Linf", "2/255")
+    for r in records:
+        for ev in r["results"]["evaluations"]:
+            if ev["attack"] == "autoattack":
+                return ("autoattack", ev["norm"], ev["eps"])
+    return None
+
+
+def _verdict(p_predicted: float, p_other: float) -> str:
+    if p_predicted < stats.ALPHA:
+        return "holds"
+    return "fails" if p_other < stats.ALPHA else "inconclusive"
+
+
+def _other(predicted: stats.Alternative) -> stats.Alternative:
+    return "greater" if predicted == "less" else "less"
+
+
+def _paired_t(first: np.ndarray, second: np.ndarray, predicted: stats.Alternative) -> dict:
+    """first - second, paired: mean difference, 95% t interval, one-sided p in the predicted
+    direction ("less": first below second) and the other."""
+    from scipy.stats import ttest_rel
+
+    d = first - second
+    p = float(ttest_rel(first.tolist(), second.tolist(), alternative=predicted).pvalue)
+    q = float(ttest_rel(first.tolist(), second.tolist(), alternative=_other(predicted)).pvalue)
+    interval = sharpness_interval(d.tolist())
+    return {"difference": float(d.mean()), "low": interval[0], "high": interval[1], "p": p, "verdict": _verdict(p, q)}
+
+
+def sharpness_interval(values: list[float]) -> tuple[float, float]:
+    from scipy.stats import t
+
+    n = len(values)
+    mean = float(np.mean(values))
+    half = float(t.ppf(1 - stats.ALPHA / 2, n - 1)) * float(np.std(values, ddof=1)) / np.sqrt(n)
+    return mean - half, mean + half
+
+
+def _paired_accuracy(first: dict, second: dict, predicted: stats.Alternative) -> dict:
+    """Two models' correct-flags on the same filtered images: exact McNemar, Newcombe's interval."""
+    table = stats.PairedTable.of(outcomes.decode(first["outcomes"]), outcomes.decode(second["outcomes"]))
+    p = stats.mcnemar_exact(table, predicted)
+    q = stats.mcnemar_exact(table, _other(predicted))
+    low, high = stats.paired_interval(table)
+    return {"difference": table.difference, "low": low, "high": high, "p": p, "verdict": _verdict(p, q)}
+
+
+def _high_pass(a: dict, cutoff: float) -> dict | None:
+    return next((e for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None) if "frequency" in a else None
+
+
+def middle_cutoff(analyses: list[dict]) -> float | None:
+    """The high-pass cutoff the prediction is tested at: the middle one of the settings' cutoffs."""
+    cutoffs = sorted({e["cutoff"] for a in analyses if "frequency" in a for e in a["frequency"]["high_pass"]})
+    return cutoffs[len(cutoffs) // 2] if cutoffs else None
+
+
+def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
+    """Every tested prediction, per configuration and SAM model, from (run record, analysis) pairs."""
+    tests: list[dict] = []
+    cutoff = middle_cutoff([a for _, a in pairs])
+    high_pass = "" if cutoff is None else f"accuracy on high-pass r > {cutoff:g}"
+    for arch in by_architecture([r for r, _ in pairs]):
+        first: dict[str, tuple[dict, dict]] = {}
+        for r, a in pairs:  # one model per training configuration: the first seed analysed
+            if architecture(r) == arch:
+                first.setdefault(r["name"], (r, a))
+        st = [ra for ra in first.values() if ra[0]["config"]["method"] == "standard"][:1]
+        sams = [ra for ra in first.values() if ra[0]["config"]["method"] in ("sam", "asam")]
+        ats = [ra for ra in first.values() if ra[0]["config"]["method"] == "at"]
+
+        def add(prediction: str, one: tuple, other: tuple, unit: str, result: dict, arch: str = arch) -> None:
+            comparison = f"{one[0]['name']} − {other[0]['name']}"
+            tests.append(
+                {"configuration": arch, "prediction": prediction, "comparison": comparison, "unit": unit, **result}
+            )
+
+        for sam in sams:
+            sam_a = sam[1]
+            for other in st:
+                st_a = other[1]
+                if "sharpness" in sam_a and "sharpness" in st_a and _same_batches(sam_a, st_a):
+                    for measure, label in (
+                        ("top_eigenvalue", "top Hessian eigenvalue"),
+                        ("sam_one_step", "SAM sharpness"),
+                    ):
+                        values = [np.array([b[measure] for b in x["sharpness"]["batches"]]) for x in (sam_a, st_a)]
+                        add(f"flatter than ST ({label})", sam, other, "", _paired_t(values[0], values[1], "less"))
+                hp = (_high_pass(sam_a, cutoff), _high_pass(st_a, cutoff)) if cutoff is not None else (None, None)
+                if hp[0] and hp[1]:
+                    result = _paired_accuracy(hp[0], hp[1], "less")
+                    add(f"less high-frequency reliance than ST ({high_pass})", sam, other, "points", result)
+                if "gradients" in sam_a and "gradients" in st_a:
+                    result = _paired_t(_alignment(sam_a), _alignment(st_a), "greater")
+                    add("input gradients more aligned with the image than ST's", sam, other, "", result)
+            for other in ats:
+                at_a = other[1]
+                hp = (_high_pass(sam_a, cutoff), _high_pass(at_a, cutoff)) if cutoff is not None else (None, None)
+                if hp[0] and hp[1]:
+                    result = _paired_accuracy(hp[0], hp[1], "greater")
+                    add(f"more high-frequency reliance than AT ({high_pass})", sam, other, "points", result)
+                if "gradients" in sam_a and "gradients" in at_a:
+                    result = _paired_t(_alignment(sam_a), _alignment(at_a), "less")
+                    add("input gradients less aligned with the image than AT's", sam, other, "", result)
+    return tests
+
+
+def _alignment(a: dict) -> np.ndarray:
+    return np.array(a["gradients"]["per_image"]["alignment"])
+
+
+def _same_batches(a: dict, b: dict) -> bool:
+    return a["images"]["train_indices"] == b["images"]["train_indices"] and (
+        a["settings"]["sharpness_batch"] == b["settings"]["sharpness_batch"]
+    )
+
+
+def flatness_and_robustness(pairs: list[tuple[dict, dict]], target: tuple | None) -> dict | None:
+    """Spearman's rank correlation of the top Hessian eigenvalue and robust accuracy across the
+    analysed models (one point per trained model), two-sided; exact over all orderings for up to 8
+    models."""
+    from scipy.stats import spearmanr
+
+    if target is None:
+        return None
+    points = []
+    for r, a in pairs:
+        robust = accuracy(r, *target)
+        if "sharpness" in a and robust is not None:
+            points.append((a["sharpness"]["summary"]["top_eigenvalue"]["mean"], robust))
+    if len(points) < 3:
+        return None
+    x, y = [p[0] for p in points], [p[1] for p in points]
+    rho = float(spearmanr(x, y).statistic)
+    if len(points) <= 8:  # few models: the exact permutation p-value (the t approximation is far off)
+        from itertools import permutations
+
+        same = [abs(float(spearmanr(x, list(order)).statistic)) >= abs(rho) - 1e-12 for order in permutations(y)]
+        p = sum(same) / len(same)
+    else:
+        p = float(spearmanr(x, y).pvalue)
+    return {"n": len(points), "rho": rho, "p": p}
+
+
+def sentence(correlation: dict | None, target: tuple | None, tests: list[dict], architectures: int) -> str:
+    """What the numbers say about flatness and robustness, rendered from them."""
+    if correlation is None or target is None:
+        return "Too few analysed models with a robust accuracy to relate flatness and robustness."
+    measure = f"{'PGD-10' if target[0] == 'pgd' else 'AutoAttack'} {target[1]} {target[2]}"
+    rho, p = correlation["rho"], correlation["p"]
+    text = (
+        f"Across the {correlation['n']} analysed models, robust accuracy ({measure}) and the top Hessian "
+        f"eigenvalue have Spearman's rho = {rho:+.2f} (p {_p(p)}): "
+    )
+    if p < stats.ALPHA and rho < 0:
+        text += "the flatter models are the more robust ones here"
+    elif p < stats.ALPHA:
+        text += "the flatter models are the less robust ones here, against the explanation"
+    else:
+        text += "no evidence that flatness tracks robustness across these models"
+    flatter = [t for t in tests if t["prediction"].startswith("flatter than ST (top")]
+    held = sum(t["verdict"] == "holds" for t in flatter)
+    if flatter:
+        text += (
+            f"; SAM is measurably flatter than ST in {held} of {len(flatter)} comparison"
+            f"{'s' if len(flatter) != 1 else ''}"
+        )
+    text += "."
+    if architectures > 1:
+        text += (
+            " Eigenvalues depend on each architecture's parametrisation (Dinh et al. 2017), so the "
+            "correlation across architectures mixes that scale with flatness; the within-configuration tests do not."
+        )
+    return text
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _interval(summary: dict, fmt: str = ".3g") -> str:
+    if summary.get("low") is None:
+        return f"{summary['mean']:{fmt}}"
+    return f"{summary['mean']:{fmt}} ({summary['low']:{fmt}}–{summary['high']:{fmt}})"
+
+
+def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(r, a) for r, a in pairs if "sharpness" in a and accuracy(r, *target) is not None]
+    if not points:
+        return None
+    colours = {"standard": "tab:blue", "sam": "tab:orange", "asam": "tab:olive", "at": "tab:green", "sam-at": "tab:red"}
+    markers = ["o", "s", "^", "D", "v", "P"]
+    archs = list(dict.fromkeys(architecture(r) for r, _ in points))
+    fig, ax = plt.subplots(figsize=(6.2, 4.4))
+    for r, a in points:
+        s = a["sharpness"]["summary"]["top_eigenvalue"]
+        ev = evaluation(r, *target)
+        assert ev is not None
+        y, n = ev["robust_acc"], ev.get("n_examples")
+        low, high = stats.wilson(round(y * n), n) if n else (y, y)
+        method = r["config"]["method"]
+        ax.errorbar(
+            s["mean"],
+            100 * y,
+            xerr=[
+                [s["mean"] - (s["low"] if s["low"] is not None else s["mean"])],
+                [(s["high"] or s["mean"]) - s["mean"]],
+            ],
+            yerr=[[100 * (y - low)], [100 * (high - y)]],
+            fmt=markers[archs.index(architecture(r)) % len(markers)],
+            color=colours.get(method, "black"),
+            capsize=2,
+        )
+        ax.annotate(r["name"], (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    from matplotlib.lines import Line2D
+
+    methods = list(dict.fromkeys(r["config"]["method"] for r, _ in points))
+    ax.legend(
+        handles=[Line2D([], [], color=colours.get(m, "black"), marker="o", linestyle="", label=m) for m in methods],
+        fontsize=7,
+        title="method (marker: architecture)" if len(archs) > 1 else "method",
+        title_fontsize=7,
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("top Hessian eigenvalue of the training loss (95% CI over batches)")
+    label = "PGD-10" if target[0] == "pgd" else "AutoAttack"
+    ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
+    ax.set_title("Robust accuracy against sharpness", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    name = "mechanism_sharpness.png"
+    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return name
+
+
+def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    maps = [(r["name"], np.array(a["fourier"]["heat_map"])) for r, a in pairs if "fourier" in a]
+    if not maps:
+        return None
+    cols = min(3, len(maps))
+    rows = -(-len(maps) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.8, 2.5 * rows), squeeze=False)
+    shown = None
+    for ax, (name, grid) in zip(axes.flat, maps):
+        shown = ax.imshow(100 * grid, cmap="jet", vmin=0, vmax=100)
+        ax.set_title(name, fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(maps) :]:
+        ax.axis("off")  # the last row's empty places
+    assert shown is not None  # maps is not empty
+    fig.colorbar(shown, ax=axes, label="error rate (%)", shrink=0.8)
+    name = "mechanism_fourier.png"
+    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+    return name
+
+
+def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str]:
+    """The report's Mechanism section (and its plots, written into `out` unless `draw` is False)."""
+    out = Path(out)
+    analyses = load_analyses(out)
+    lines = ["## Mechanism", ""]
+    if not analyses:
+        return lines + [
+            "No analysis records in `analysis/` yet: `sam-bench analyze <zoo ids or runs> --out "
+            f"{out}/analysis` measures each model's sharpness, Fourier heat map, frequency reliance and "
+            "input gradients (docs/analysis.md); this section then tests the paper's explanation on them.",
+            "",
+        ]
+    pairs = [(r, analyses[sha]) for r in records if (sha := r["results"]["model"].get("weights_sha256")) in analyses]
+    missing = [
+        f"{r['name']} (seed {seed_of(r)})"
+        for r in records
+        if r["results"]["model"].get("weights_sha256") not in analyses
+    ]
+    first = pairs[0][1]["settings"]
+    batches = [b for _, a in pairs for b in a.get("sharpness", {}).get("batches", [])]
+    converged = sum(bool(b.get("converged")) for b in batches)
+    lines += [
+        f"Measured by `sam-bench analyze` (records in `{ANALYSIS}/`, schema `{SCHEMA}`, docs/analysis.md) on "
+        f"{len(pairs)} of {len(records)} runs"
+        + (
+            f"; no record for {', '.join(missing)}: only models whose weights are in the tree can be analysed, "
+            "and those runs' weights were not committed"
+            if missing
+            else ""
+        )
+        + ". "
+        f"Sharpness on {first['train_images']} training images drawn with seed {first['seed']} "
+        f"(batches of {first['sharpness_batch']}, BatchNorm in eval mode, no augmentation; SAM's measure at rho "
+        f"{first['rho']:g}, one ascent step and {first['ascent_steps']} projected steps; the top eigenvalue by at most "
+        f"{first['power_iterations']} power iterations, which reached a relative change below "
+        f"{first['power_tolerance']:g} in {converged} of {len(batches)} model-batches), 95% t intervals over the "
+        "batches. Fourier heat map on the "
+        f"first {first['fourier_images']} test images at L2 norm {first['fourier_norm']:g}; low- and high-pass "
+        f"accuracy on the first {first['filter_images']}; input gradients on the first {first['gradient_images']} "
+        "(alignment: cosine similarity of the amplitude spectra of the gradient and the centred image, 1 when "
+        "the gradient is the image"
+        + (
+            f", {pairs[0][1]['gradients']['random_alignment']:.2f} for Gaussian noise on the same images)."
+            if "random_alignment" in pairs[0][1].get("gradients", {})
+            else ")."
+        ),
+        "",
+        "| model | seed | top eigenvalue | SAM sharpness (1 step) | SAM sharpness (multi-step) | training loss "
+        "| wall seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r, a in pairs:
+        s = a["sharpness"]["summary"] if "sharpness" in a else None
+        cells = (
+            [_interval(s[k]) for k in ("top_eigenvalue", "sam_one_step", "sam_multi_step", "loss")] if s else ["–"] * 4
+        )
+        lines.append(f"| {r['name']} | {seed_of(r)} | " + " | ".join(cells) + f" | {a['seconds']:.0f} |")
+    lines.append("")
+    with_frequency = [(r, a) for r, a in pairs if "frequency" in a]
+    if with_frequency:
+        cutoffs = [e["cutoff"] for e in with_frequency[0][1]["frequency"]["high_pass"]]
+        header = (
+            ["model", "clean"] + [f"low-pass r ≤ {c:g}" for c in cutoffs] + [f"high-pass r > {c:g}" for c in cutoffs]
+        )
+        header += ["Fourier error low / mid / high band", "gradient alignment"]
+        lines += [
+            "Accuracy (%) on filtered test images; the Fourier map's mean error (%) over the frequencies of radius "
+            + ", ".join(
+                f"{lo:g}–{hi:g}" for lo, hi in with_frequency[0][1].get("fourier", {}).get("bands", {}).values()
+            )
+            + "; the mean gradient alignment with its 95% t interval over images.",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for r, a in with_frequency:
+            f = a["frequency"]
+            cells = [r["name"], f"{100 * f['clean']['acc']:.1f}"]
+            cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"]] + [
+                f"{100 * e['acc']:.1f}" for e in f["high_pass"]
+            ]
+            band = a.get("fourier", {}).get("band_error")
+            cells.append(" / ".join(f"{100 * v:.0f}" for v in band.values()) if band else "–")
+            cells.append(_interval(a["gradients"]["alignment"]) if "gradients" in a else "–")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+
+    tests = predictions(pairs)
+    lines += [
+        "**The paper's prediction: SAM lies between ST and AT.** Each row compares two trained models (one seed "
+        "each), paired: over the same training batches (sharpness, t test), the same test images (high-pass "
+        "accuracy: exact McNemar, Newcombe's interval; gradient alignment: t test). One-sided at p < 0.05 in the "
+        "predicted direction: `holds`; significant the other way: `fails`; else `inconclusive`.",
+        "",
+    ]
+    if tests:
+        lines += [
+            "| configuration | prediction | comparison | difference (95% CI) | p (one-sided) | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in tests:
+            scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
+            diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
+            unit = " points" if t["unit"] else ""
+            lines.append(
+                f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {diff}{unit} "
+                f"| {_p(t['p'])} | **{t['verdict']}** |"
+            )
+        lines.append("")
+    else:
+        lines += ["No configuration has an analysed SAM model beside an analysed ST or AT model.", ""]
+    target = robust_target([r for r, _ in pairs])
+    correlation = flatness_and_robustness(pairs, target)
+    lines += [sentence(correlation, target, tests, len(by_architecture([r for r, _ in pairs]))), ""]
+    plots = []
+    if target is not None and (name := _plot(out, pairs, target) if draw else "mechanism_sharpness.png"):
+        plots.append(("Robust accuracy against sharpness", name))
+    if name := _fourier_plot(out, pairs) if draw else "mechanism_fourier.png":
+        plots.append(("Fourier heat maps", name))
+    if (out / ANALYSIS / "input_gradients.png").is_file():
+        plots.append(("Input gradients (written by `sam-bench analyze`)", f"{ANALYSIS}/input_gradients.png"))
+    for title, name in plots:
+        lines += [f"### {title}", "", f"![{title}]({name})", ""]
+    return lines
