@@ -129,7 +129,7 @@ def test_the_recipe_shares_its_reference_runs_with_paper_cifar10():
 
 def test_reuse_must_be_a_list_of_folders(tmp_path):
     path = recipe(tmp_path, "bad", "  - {name: ST, method: standard}", "{reuse: paper-cifar10-cpu}")
-    with pytest.raises(BadInput, match="reuse must be a list"):
+    with pytest.raises(BadInput, match=r"reuse: \"paper-cifar10-cpu\" is not a list"):
         load_recipe(str(path), "test")
 
 
