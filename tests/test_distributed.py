@@ -149,7 +149,9 @@ def _evaluate_worker(ctx, net, data, out):
 
 
 def _comparable(results: dict) -> list:
-    return [{k: v for k, v in e.items() if k not in ("seconds", "cpu_seconds", "chunks")} for e in results["evaluations"]]
+    return [
+        {k: v for k, v in e.items() if k not in ("seconds", "cpu_seconds", "chunks")} for e in results["evaluations"]
+    ]
 
 
 def test_sharded_evaluation_gathers_what_one_process_computes(tiny_net, sample, tmp_path):
