@@ -23,7 +23,7 @@ from sam_bench.data import STATS
 from sam_bench.memory_format import training_format
 from sam_bench.models import create_model, make_spec
 from sam_bench.training.loop import TrainConfig, build_optimizer
-from sam_bench.training.methods import METHODS, USES_ATTACK, USES_SAM, train_step
+from sam_bench.training.methods import METHODS, SINGLE_STEP, USES_ATTACK, USES_SAM, train_step
 
 STEPS, BATCH = 2, 2
 
@@ -92,7 +92,8 @@ def main() -> None:
         if method in USES_SAM:
             settings.update(rho=0.1)
         if method in USES_ATTACK:
-            settings.update(attack_norm="Linf", attack_eps="8/255", attack_steps=2, attack_step_size="2/255")
+            steps = 1 if method in SINGLE_STEP else 2  # fgsm-rs, n-fgsm and fgsm take exactly one step
+            settings.update(attack_norm="Linf", attack_eps="8/255", attack_steps=steps, attack_step_size="2/255")
         cfg = TrainConfig(**settings).validate()
         torch.manual_seed(0)
         model = create_model(spec).train()
