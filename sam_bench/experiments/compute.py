@@ -8,16 +8,9 @@ evaluations made before CPU time was recorded count their wall time instead, and
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
-
-def training_cpu_seconds(run_dir: Path) -> float | None:
-    """The run's CPU time summed over its logged epochs; None when its log lacks it (or is missing)."""
-    log = Path(run_dir) / "log.jsonl"
-    if not log.is_file():
-        return None
-    epochs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+def training_cpu_seconds(epochs: list[dict]) -> float | None:
+    """A run's CPU time summed over its logged epochs (log.jsonl's lines); None when any lacks it."""
     if not epochs or any("cpu_seconds" not in e for e in epochs):
         return None
     return float(sum(e["cpu_seconds"] for e in epochs))

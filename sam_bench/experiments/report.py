@@ -48,7 +48,8 @@ def load_results(out: Path) -> list[dict]:
         config = training.get("config") or m["config"]
         run = out / "runs" / f"{m['name']}-{m['key']}"
         log = run / "log.jsonl"
-        epochs = [json.loads(line)["seconds"] for line in log.read_text().splitlines()] if log.is_file() else []
+        logged = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+        epochs = [e["seconds"] for e in logged]
         meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
         records.append(
             {
@@ -61,7 +62,7 @@ def load_results(out: Path) -> list[dict]:
                 "path": path,
                 "training": training,
                 "epoch_seconds": epochs,
-                "training_cpu_s": compute.training_cpu_seconds(log.parent),
+                "training_cpu_s": compute.training_cpu_seconds(logged),
                 "degenerate": degenerate.reason(results),
                 "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
                 "reused_from": (files.read_json(run / "reused.json") if (run / "reused.json").is_file() else {}).get(
