@@ -68,6 +68,17 @@ def numbers(out: Path) -> dict:
     return found
 
 
+def start_requeued_job(env, job_id: str) -> None:
+    """Start a requeued (PENDING) job now instead of after SLURM's hold (AuthInfo cred_expire, 120 s by
+    default: "how long a requeued job must wait before starting again", slurm.conf(5)). Not in the
+    second of the requeue: the credential of the attempt SLURM just killed is revoked, and a launch
+    within that second is refused and ends the job FAILED (slurmctld.log: "Killing non-startable batch
+    JobId=..: Job credential revoked"; seen in CI). Two seconds on, the launch gets a new credential.
+    Not checked: the scheduler may have started the job in the meantime."""
+    time.sleep(2)
+    subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=env, capture_output=True)
+
+
 @pytest.mark.slurm
 def test_failing_cells_report_one_line_each_and_the_grid_goes_on(cluster, tmp_path):
     empty = tmp_path / "no-data"
@@ -132,8 +143,8 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
         ).stdout.strip()
         if not state:
             break
-        if state == "PENDING":  # requeued: SLURM holds a requeued job back a while; let it start now
-            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=cluster)
+        if state == "PENDING":  # requeued
+            start_requeued_job(cluster, job_id)
         time.sleep(1)
     history = subprocess.run(
         ["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster, capture_output=True, text=True
@@ -166,8 +177,8 @@ def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, 
         state = subprocess.run(
             ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
         ).stdout.strip()
-        if state == "PENDING":  # requeued; SLURM holds a requeued job back a while: let it start now
-            subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], env=cluster, check=True)
+        if state == "PENDING":  # requeued
+            start_requeued_job(cluster, job_id)
             break
         time.sleep(0.2)
     before = [json.loads(line) for line in log.read_text().splitlines()]
