@@ -66,9 +66,34 @@ def test_the_pilot_numbers_come_from_the_candidates_results(candidates, tmp_path
         flags = np.array([outcomes.decode(r["clean_outcomes"]) for r in _results(folder, "SAM-0.1")], float)
         assert clean["estimate"] == pytest.approx(flags.mean())
         assert clean["seed_sd"] == pytest.approx(stats.seeds_and_images(flags).seed_sd)
-    cost = {c["folder"]: sum(m["training_seconds"] for m in c["models"].values()) for c in record["candidates"]}
+        st = c["models"]["ST"]
+        assert st["training_cpu_seconds"] == pytest.approx(statistics.median(m["cpu_time_s"] for m in metas))
+        assert st["training_seconds"] == pytest.approx(statistics.median(m["wall_time_s"] for m in metas))
+    # every run recorded its CPU time: the candidates are compared by it, not by the wall time of shared cores
+    assert record["cost_basis"] == "training_cpu_seconds"
+    cost = {c["folder"]: sum(m["training_cpu_seconds"] for m in c["models"].values()) for c in record["candidates"]}
     assert record["chosen"] == min(cost, key=cost.get)  # every candidate qualifies: the cheapest is chosen
-    assert "Chosen: **" in path.read_text()
+    assert "Chosen: **" in path.read_text() and "cost in training CPU seconds" in path.read_text()
+
+
+def test_without_every_runs_cpu_time_the_candidates_are_compared_by_wall_time(candidates, tmp_path):
+    plan = files.read_json(candidates[0] / "plan.json")
+    run = next(m for m in plan["models"] if m["name"] == "SAM-0.1")
+    meta_path = candidates[0] / "runs" / f"{run['name']}-{run['key']}" / "metadata.json"
+    original = meta_path.read_text()
+    try:
+        meta = json.loads(original)
+        del meta["cpu_time_s"]  # as a run from before CPU time was recorded
+        files.write_json(meta_path, meta)
+        run_pilot(candidates, tmp_path, require_clean=0.01)
+    finally:
+        meta_path.write_text(original)
+    record = files.read_json(tmp_path / "pilot.json")
+    assert record["cost_basis"] == "training_seconds"
+    assert record["candidates"][0]["models"]["SAM-0.1"]["training_cpu_seconds"] is None
+    cost = {c["folder"]: sum(m["training_seconds"] for m in c["models"].values()) for c in record["candidates"]}
+    assert record["chosen"] == min(cost, key=cost.get)
+    assert "not every run recorded its CPU time" in (tmp_path / "PILOT.md").read_text()
 
 
 def test_no_candidate_is_chosen_when_none_reaches_the_clean_accuracy(candidates, tmp_path):
