@@ -23,3 +23,19 @@ def test_only_finished_bars_and_plain_lines_are_kept():
         "epoch 1/2: loss 1.59 train acc 39.86%",
         "clean: 100%|██████████| 1000/1000 [00:01<00:00, 734.60img/s]",
     ]  # an unfinished bar leaves nothing
+
+
+def test_a_slice_header_after_a_stopped_process_unfinished_bar_is_kept():
+    """A lane's log (tools/cpu_decisive.sh): a session's end stopped a slice mid-bar; the next session's
+    slice header was appended to that unterminated frame."""
+    raw = (
+        "## python -m sam_bench reproduce paper-cifar10 --scale cpu-decisive --only ST:1 (2026-11-23T20:26:14Z)\n"
+        "pgd Linf 8/255:  88%|████████▊ | 1750/2000 [00:35<00:04, 55.27img/s]\x1b[A"
+        "## python -m sam_bench reproduce paper-cifar10 --scale cpu-decisive --only ST:1 (2026-11-23T22:35:13Z)\n"
+        "pgd Linf 8/255: 100%|██████████| 2000/2000 [00:40<00:00, 50.00img/s]\n"
+    )
+    assert console_log.finished_only(console_log.frames(raw)) == [
+        "## python -m sam_bench reproduce paper-cifar10 --scale cpu-decisive --only ST:1 (2026-11-23T20:26:14Z)",
+        "## python -m sam_bench reproduce paper-cifar10 --scale cpu-decisive --only ST:1 (2026-11-23T22:35:13Z)",
+        "pgd Linf 8/255: 100%|██████████| 2000/2000 [00:40<00:00, 50.00img/s]",
+    ]

@@ -13,8 +13,14 @@ BAR = re.compile(r"^(?P<label>[^|]*?):\s+\d+%\|[^|]*\|\s*(?P<done>\d+)/(?P<total
 CURSOR_UP = "\x1b[A"  # tqdm's nested bars move the cursor; a text log has no cursor
 
 
+# A slice's header in a lane's log (tools/cpu_decisive.sh). A process stopped mid-bar leaves its last frame
+# unterminated, and the next slice's header then follows it on the same line: it starts a frame of its own.
+SLICE_HEADER = re.compile(r"(?<=[^\r\n])(?=## python -m sam_bench )")
+
+
 def frames(text: str) -> list[str]:
-    """What the terminal showed, one frame per carriage return or newline."""
+    """What the terminal showed, one frame per carriage return or newline (and per slice header)."""
+    text = SLICE_HEADER.sub("\n", text)
     return [f.replace(CURSOR_UP, "").rstrip() for f in re.split(r"[\r\n]", text)]
 
 

@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 
 slice() {  # slice SCALE MODELS
-    echo "## python -m sam_bench reproduce paper-cifar10 --scale $1 --only $2 ($(date -u +%FT%TZ))" >> "$log"
+    # on a line of its own: a slice stopped mid-bar (a session's end) leaves its last frame unterminated
+    printf '\n## python -m sam_bench reproduce paper-cifar10 --scale %s --only %s (%s)\n' "$1" "$2" "$(date -u +%FT%TZ)" >> "$log"
     python -m sam_bench reproduce paper-cifar10 --scale "$1" --data-dir "$data" --only "$2" >> "$log" 2>&1
 }
 
