@@ -37,6 +37,10 @@ def _results(folder: Path, name: str) -> list[dict]:
     return [files.read_json(folder / "results" / f"{name}-{key}.json") for key in keys]
 
 
+def _pgd(results: dict) -> dict:
+    return next(e for e in results["evaluations"] if e["attack"] == "pgd")
+
+
 def test_the_pilot_numbers_come_from_the_candidates_results(candidates, tmp_path):
     path = run_pilot(candidates, tmp_path, plan_seeds=5, require_clean=0.01)
     record = files.read_json(tmp_path / "pilot.json")
@@ -62,6 +66,13 @@ def test_the_pilot_numbers_come_from_the_candidates_results(candidates, tmp_path
         assert d["pilot"]["estimate"] == pytest.approx(statistics.fmean(np.subtract(pgd["SAM-0.1"], pgd["ST"])))
         assert d["planned"]["seeds"] == 5 and d["planned"]["images"] == 48
         assert d["planned"]["detectable"] <= d["pilot"]["detectable"] + 1e-12  # more seeds never detect less
+        robust = {
+            name: np.array([outcomes.decode(_pgd(r)["outcomes"]) for r in results], float)
+            for name, results in ((n, _results(folder, n)) for n in ("ST", "SAM-0.1"))
+        }
+        # both detectable effects from the variance parts (stats.projected), at the pilot's seeds and at 5
+        expected = stats.projected(robust["SAM-0.1"] - robust["ST"], 2).detectable()
+        assert d["pilot"]["detectable"] == pytest.approx(expected)
         clean = c["models"]["SAM-0.1"]["measures"]["clean"]
         flags = np.array([outcomes.decode(r["clean_outcomes"]) for r in _results(folder, "SAM-0.1")], float)
         assert clean["estimate"] == pytest.approx(flags.mean())
@@ -144,3 +155,17 @@ def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candi
     report = write_report(candidates[0]).read_text()
     assert "## Compute" in report and "The pilot's candidate `one-epoch`: " in report
     assert f"{totals['cpu_s'] / 3600:.2f} core-hours" in report
+
+
+def test_the_pilots_detectable_effect_compares_with_the_planned_one():
+    """Seeds that scatter less than their images' noise implies (mean square of the seeds below the
+    residual's) make the pilot's own t-test promise more than its variance parts do: both columns come
+    from the variance parts, so more planned seeds never show a larger detectable effect."""
+    rng = np.random.default_rng(0)
+    noise = rng.choice([-1.0, 0.0, 0.0, 1.0], size=(1, 2000))
+    d = np.vstack([noise, noise[:, ::-1], np.roll(noise, 7, axis=1)])  # three seeds, equal means by construction
+    assert np.ptp(d.mean(axis=1)) == 0  # no seed-to-seed scatter at all
+    own = stats.seeds_and_images(d).detectable()
+    at_pilot, at_plan = stats.projected(d, 3).detectable(), stats.projected(d, 5).detectable()
+    assert own < at_plan  # the pilot's own test would look better than 5 seeds: not comparable
+    assert at_plan <= at_pilot

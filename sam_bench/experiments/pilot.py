@@ -7,8 +7,8 @@ e.g. ST and SAM-0.1). For each, from its results files and run directories only:
   - every measure (clean on the evaluated images, PGD at a budget) as seeds x images outcomes: the
     mean, the seed-to-seed sd and the images' sd (`stats.seeds_and_images`);
   - the second model minus the first, seed s against seed s: its estimate, its seed sd and the smallest
-    effect a one-sided 5% test detects with 80% power at the pilot's seeds and at the planned design
-    (`stats.projected`);
+    effect a one-sided 5% test detects with 80% power at the pilot's seeds and at the planned design,
+    both from the pilot's variance parts (`stats.projected`);
   - the training cost per run, median over seeds: the training process's CPU seconds (`cpu_time_s`), which
     other work on the same cores does not inflate, and the wall seconds beside them.
 The chosen candidate is the cheapest (in CPU seconds where every run recorded them, else in wall seconds)
@@ -142,8 +142,13 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
             out["difference"][_label(measure)] = None
             continue
         d = np.array(a) - np.array(b)
+        pilot = _described(stats.seeds_and_images(d))
+        # The detectable effect at the pilot's own seeds comes from the same variance parts as the planned
+        # design's (the mean squares at their expectations), so that the two columns compare: the pilot's
+        # seeds can scatter less than their images' noise implies, and its own t-test then promises more.
+        pilot["detectable"] = stats.projected(d, len(seeds)).detectable()
         out["difference"][_label(measure)] = {
-            "pilot": _described(stats.seeds_and_images(d)),
+            "pilot": pilot,
             "planned": {**_described(stats.projected(d, plan_seeds)), "seeds": plan_seeds, "images": d.shape[1]},
         }
     return out
