@@ -155,6 +155,19 @@ def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candi
     report = write_report(candidates[0]).read_text()
     assert "## Compute" in report and "The pilot's candidate `one-epoch`: " in report
     assert f"{totals['cpu_s'] / 3600:.2f} core-hours" in report
+    # the chosen scale's compute_budget: both folders' CPU time together, set against 1 hour of 2 cores
+    together = (compute.of_records(load_results(candidates[0]))["cpu_s"] + totals["cpu_s"]) / 3600
+    assert files.read_json(candidates[0] / "plan.json")["compute_budget"] == {"hours": 1, "cores": 2}
+    assert (
+        f"Together with the pilot: {together:.2f} core-hours, {together / 2:.2f} hours of a 2-core machine "
+        f"kept busy on every core: {100 * together / 2:.0f}% of the scale's budget of 1 hours of a 2-core machine "
+        "(2 core-hours, the recipe's `compute_budget`), within it." in report
+    )
+    over = compute.budget_sentence(3 * 3600, {"hours": 1, "cores": 2})
+    assert over.endswith(
+        "150% of the scale's budget of 1 hours of a 2-core machine (2 core-hours, the recipe's "
+        "`compute_budget`), 1.00 core-hours over it"
+    )
 
 
 def test_the_pilots_detectable_effect_compares_with_the_planned_one():

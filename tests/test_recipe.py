@@ -56,6 +56,12 @@ def test_bad_recipes(tmp_path):
     )
     with pytest.raises(BadInput, match="unknown setting 'rh0'"):
         load_recipe(str(bad), "s")
+    bad.write_text(
+        "name: x\ndataset: cifar10\ntrain: {}\nevaluation: {}\nmodels: [{name: A, method: standard}]\n"
+        "scales: {s: {compute_budget: {hours: 8, cores: 0}}}\n"
+    )
+    with pytest.raises(BadInput, match="cores"):
+        load_recipe(str(bad), "s")
     bad.write_text("name: [unclosed\n")
     with pytest.raises(BadInput, match="not valid YAML"):
         load_recipe(str(bad), "s")
@@ -129,6 +135,7 @@ def test_the_decisive_cpu_scale_runs_autoattack_on_fewer_images_than_pgd():
         "AT-Linf-2": 3,
         "AT-Linf-8": 1,
     }
+    assert decisive.compute_budget == {"hours": 8, "cores": 2}  # the 8 hours of this 2-core machine
     specs = evaluation_specs(decisive.evaluation)
     assert decisive.evaluation["n_examples"] == 2000
     assert [(s.attack, s.n_examples) for s in specs if s.attack != "pgd"] == [("clean", None), ("autoattack", 1000)]

@@ -70,3 +70,16 @@ def describe(totals: dict) -> str:
             else ""
         )
     )
+
+
+def budget_sentence(cpu_s: float, budget: dict, what: str = "This") -> str:
+    """`cpu_s` seconds of CPU time against a scale's `compute_budget` ({"hours": H, "cores": C}: H hours
+    of a C-core machine, so H x C core-hours), in one sentence."""
+    allowed = budget["hours"] * budget["cores"]
+    spent = cpu_s / 3600
+    verdict = "within" if spent <= allowed else f"{spent - allowed:.2f} core-hours over"
+    return (
+        f"{what}: {spent:.2f} core-hours, {spent / budget['cores']:.2f} hours of a {budget['cores']}-core machine "
+        f"kept busy on every core: {100 * spent / allowed:.0f}% of the scale's budget of {budget['hours']:g} hours "
+        f"of a {budget['cores']}-core machine ({allowed:g} core-hours, the recipe's `compute_budget`), {verdict} it"
+    )

@@ -48,6 +48,9 @@ class Recipe:
     # Reproduction folders (names beside this one's, or paths) whose finished runs with the same
     # settings key are taken instead of trained again (sam_bench.experiments.grid, `reuse`).
     reuse: list[str] = field(default_factory=list)
+    # What the scale may cost, {"hours": H, "cores": C}: H hours of a C-core machine (the report sets the
+    # measured CPU time against it, sam_bench.experiments.compute.budget_sentence).
+    compute_budget: dict | None = None
 
     def describe(self) -> dict:
         return {
@@ -58,6 +61,7 @@ class Recipe:
             "publish": self.publish,
             "evaluation": self.evaluation,
             **({"reuse": self.reuse} if self.reuse else {}),
+            **({"compute_budget": self.compute_budget} if self.compute_budget else {}),
             "models": [
                 {"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
                 for m in self.models
@@ -180,5 +184,13 @@ def load_recipe(
             f"{where}: scale {scale!r}: reuse must be a list of reproduction folders, e.g. [paper-cifar10-cpu]"
         )
     return Recipe(
-        data["name"], scale, data.get("paper", ""), dataset, bool(s.get("publish", True)), plans, evaluation, reuse
+        data["name"],
+        scale,
+        data.get("paper", ""),
+        dataset,
+        bool(s.get("publish", True)),
+        plans,
+        evaluation,
+        reuse,
+        s.get("compute_budget"),
     )

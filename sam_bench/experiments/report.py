@@ -474,12 +474,19 @@ def write_report(out: str | Path) -> Path:
 def _compute_lines(out: Path, records: list[dict]) -> list[str]:
     """What the reproduction cost (`experiments/compute.py`), and its pilot's other candidates when a
     `pilot.json` in the folder names them."""
-    lines = ["## Compute", "", f"This folder's runs: {compute.describe(compute.of_records(records))}."]
+    totals = compute.of_records(records)
+    lines = ["## Compute", "", f"This folder's runs: {compute.describe(totals)}."]
+    spent, pilots = totals["cpu_s"], 0
     pilot = out / "pilot.json"
     if pilot.is_file():
         for c in files.read_json(pilot)["candidates"]:
             if c.get("compute") and Path(c["folder"]).resolve() != out.resolve():
                 lines.append(f"The pilot's candidate `{c['scale']}`: {compute.describe(c['compute'])}.")
+                spent, pilots = spent + c["compute"]["cpu_s"], pilots + 1
+    budget = files.read_json(out / "plan.json").get("compute_budget")
+    if budget:
+        what = "Together with the pilot" if pilots else "Together"
+        lines.append(compute.budget_sentence(spent, budget, what) + ".")
     return lines + [""]
 
 
