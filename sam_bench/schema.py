@@ -31,7 +31,7 @@ from pathlib import Path
 from sam_bench.errors import SamBenchError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-KINDS = ("eval-results", "run-metadata", "zoo-entry", "leaderboard-entry", "recipe")
+KINDS = ("eval-results", "run-metadata", "zoo-entry", "leaderboard-entry", "recipe", "recheck")
 _TYPE_WORDS = {
     "object": "a mapping",
     "array": "a list",

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from sam_bench.cli import cli
 from sam_bench.evaluation.outcomes import decode
 from sam_bench.experiments.claims import evaluation
-from sam_bench.experiments.report import accuracy, load_results
+from sam_bench.experiments.report import accuracy, load_results, write_report
 from sam_bench.stats import accuracy_interval, seeds_and_images, wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
@@ -219,3 +219,86 @@ def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
     assert _aa_text(standard, 1000) == _aa_text(standard) == "standard"
     quick = {"settings": {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}, "n_examples": 200}
     assert _aa_text(quick, 200) == "custom: apgd-ce, apgd-t"
+
+
+def test_recheck_re_measures_the_zoo_models_image_by_image(smoke, tmp_path):
+    """`sam-bench recheck FOLDER` evaluates the zoo models' weights again with the recorded settings: every
+    image's outcome comes back the same; a results file whose per-image outcomes were altered (two images
+    swapped, so every accuracy in it still agrees) is caught, image by image, with exit code 1."""
+    import shutil
+
+    from sam_bench.evaluation import outcomes, recheck, results_file
+
+    folder = tmp_path / "copy"
+    shutil.copytree(smoke["out"], folder)  # the fixture's folder stays as the other tests expect it
+    result = CliRunner().invoke(cli, ["recheck", str(folder), "--quiet"])
+    assert result.exit_code == 0, result.output
+    record = recheck.read(folder / "recheck.json")
+    assert record["identical"] and record["images_differing"] == 0
+    published = [r for r in load_results(folder) if r["results"]["model"].get("zoo_id")]
+    assert sorted(m["results"] for m in record["models"]) == sorted(
+        r["path"].relative_to(folder).as_posix() for r in published
+    )
+    for m in record["models"]:
+        results = results_file.read(folder / m["results"])
+        recorded = {recheck.label(e): e for e in results["evaluations"] if e["attack"] != "clean"}
+        assert [c["evaluation"] for c in m["evaluations"]] == ["clean", *recorded]  # autoattack included
+        assert m["evaluations"][0]["recorded_correct"] == round(results["clean_acc"] * m["n_examples"])
+        for c in m["evaluations"][1:]:
+            assert c["recorded_correct"] == round(recorded[c["evaluation"]]["robust_acc"] * c["n"])
+    report = (folder / "REPORT.md").read_text()
+    assert "## Re-measured from the stored weights" in report and "All 3 models: every evaluation" in report
+
+    # Alter one PGD evaluation's outcomes: an image that resisted and one that fell trade places.
+    for m in record["models"]:
+        path = folder / m["results"]
+        results = json.loads(path.read_text())
+        for ev in results["evaluations"]:
+            flags = decode(ev["outcomes"]) if ev["attack"] == "pgd" else None
+            if flags is not None and 0 < flags.sum() < len(flags):
+                i, j = int(np.flatnonzero(flags)[0]), int(np.flatnonzero(~flags)[0])
+                flags[i], flags[j] = False, True
+                ev["outcomes"] = outcomes.encode(flags, ev["outcomes"]["start"])
+                break
+        else:
+            continue
+        path.write_text(json.dumps(results))
+        results_file.read(path)  # every figure in the file still agrees with its outcomes
+        break
+    else:
+        pytest.fail("no PGD evaluation with some images correct and some not")
+    result = CliRunner().invoke(cli, ["recheck", str(path), "--quiet", "--zoo-dir", str(folder / "model_zoo")])
+    assert result.exit_code == 1
+    assert f"{recheck.label(ev)}: " in result.output and ": 2 images differ" in result.output
+    assert "2 image outcomes differ from the recorded ones" in result.output
+    # the folder's record still describes the file as it was: the report calls that recheck stale
+    write_report(folder)
+    assert (
+        f"Stale: `{path.relative_to(folder).as_posix()}` changed after the recheck"
+        in (folder / "REPORT.md").read_text()
+    )
+
+
+def test_recheck_of_the_first_images_and_its_bad_inputs(smoke, tmp_path):
+    """A spot check: an evaluation in chunks of 32 images, rechecked on its first chunk only; refusals."""
+    zoo = smoke["out"] / "model_zoo"
+    model_id = next(zoo.glob("cifar10/Linf/*Standard*.json")).stem
+    results = tmp_path / "st.json"
+    args = ["--zoo-dir", str(zoo), "--n-examples", "64", "--chunk-size", "32", "--quiet", "--out", str(results)]
+    result = CliRunner().invoke(cli, ["evaluate", model_id, "--attack", "pgd", "--eps", "1/255,2/255", *args])
+    assert result.exit_code == 0, result.output
+    record = tmp_path / "recheck.json"
+    args = ["recheck", str(results), "--zoo-dir", str(zoo), "--quiet", "--out", str(record)]
+    result = CliRunner().invoke(cli, [*args, "--n-examples", "32"])
+    assert result.exit_code == 0, result.output
+    checked = json.loads(record.read_text())["models"][0]
+    assert checked["n_examples"] == 32 and [c["n"] for c in checked["evaluations"]] == [32, 32, 32]
+    assert [c["evaluation"] for c in checked["evaluations"]] == ["clean", "pgd Linf 1/255", "pgd Linf 2/255"]
+    for extra, message in [
+        (["--n-examples", "40"], "--n-examples must be a positive multiple of the recorded chunk size (32)"),
+        (["--attacks", "autoattack"], "no evaluation of the attacks autoattack to recheck"),
+    ]:
+        result = CliRunner().invoke(cli, [*args, *extra])
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
+    result = CliRunner().invoke(cli, ["recheck", str(tmp_path / "missing.json")])
+    assert result.exit_code != 0 and "no such results file or reproduction folder" in result.output

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sam_bench import rundir, schema
-from sam_bench.evaluation import results_file
+from sam_bench.evaluation import recheck, results_file
 from sam_bench.experiments.recipe import load_recipe
 from sam_bench.leaderboard import board
 from sam_bench.zoo import store as zoo
@@ -24,6 +24,7 @@ COMMITTED = {  # every file of each type in the repository
     "eval-results": sorted(p for p in ROOT.glob("reproductions/*/results/*.json") if ".partial" not in p.name),
     "leaderboard-entry": sorted(ROOT.glob("leaderboards/*/*/*.json")),
     "recipe": sorted([*ROOT.glob("sam_bench/experiments/recipes/*.yaml"), *ROOT.glob("tests/recipes/*.yaml")]),
+    "recheck": sorted(ROOT.glob("reproductions/*/recheck.json")),
 }
 
 
@@ -49,6 +50,8 @@ def test_every_committed_file_passes_where_it_enters(kind):
             results_file.read(path)
         elif kind == "leaderboard-entry":
             board.read_entry(path)
+        elif kind == "recheck":
+            recheck.read(path)
         else:
             for scale in read(path).get("scales") or {}:
                 load_recipe(str(path), scale)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The decisive cpu scale of paper-cifar10 and its pilot, as two lanes of `--only` slices for a 2-core
-# machine: one process per core, one thread each (the recipe's runs are compared at equal threads).
+# The decisive cpu scale of paper-cifar10 and its pilot, then lightweight-cifar10's cpu scale (SAM against
+# single-step AT, #37: its ST, SAM and PGD-AT runs are cpu-decisive's, reused; its single-step models train
+# here), as two lanes of `--only` slices for a 2-core machine: one process per core, one thread each (the
+# recipes' runs are compared at equal threads).
 # Every slice resumes where it stopped and skips finished work, so the same command continues after
 # an interruption (a stopped session, a reboot).
 #
@@ -8,33 +10,41 @@
 #   tools/cpu_decisive.sh b DATA_DIR RAW_LOG &     # lane b
 #
 # Runs `python -m sam_bench` from this checkout (a git worktree at a commit records a clean commit).
-# Each slice's command line goes into the raw log before its output; tools/console_log.py cleans it.
+# Each slice's command line goes into the raw log before its output (lightweight-cifar10's into RAW_LOG with
+# .lightweight before its suffix, for that reproduction's folder); tools/console_log.py cleans them.
 set -euo pipefail
 lane=$1 data=$2 log=$3
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 
-slice() {  # slice SCALE MODELS
+slice() {  # slice RECIPE SCALE MODELS
+    local to=$log
+    if [ "$1" = lightweight-cifar10 ]; then to="${log%.*}.lightweight.${log##*.}"; fi
     # on a line of its own: a slice stopped mid-bar (a session's end) leaves its last frame unterminated
-    printf '\n## python -m sam_bench reproduce paper-cifar10 --scale %s --only %s (%s)\n' "$1" "$2" "$(date -u +%FT%TZ)" >> "$log"
-    python -m sam_bench reproduce paper-cifar10 --scale "$1" --data-dir "$data" --only "$2" >> "$log" 2>&1
+    printf '\n## python -m sam_bench reproduce %s --scale %s --only %s (%s)\n' "$1" "$2" "$3" "$(date -u +%FT%TZ)" >> "$to"
+    python -m sam_bench reproduce "$1" --scale "$2" --data-dir "$data" --only "$3" >> "$to" 2>&1
 }
 
 # The pilot first (both candidates, three seeds of ST and SAM-0.1 each), in two halves of about equal
-# work; then the grid, most wanted first: the first seeds (published, AutoAttack), then the other seeds.
+# work; then the grid, most wanted first: the first seeds (published, AutoAttack), then the other seeds;
+# then the single-step models of lightweight-cifar10 (Linf 2/255 in lane a, the dearer 8/255 in lane b).
 case $lane in
 a)
-    slice cpu-decisive ST:1,ST:2,ST:3
-    slice pilot-6ep ST
-    slice cpu-decisive SAM-0.1:1
-    slice cpu-decisive ST:0,SAM-0.1:0,SAM-0.2:0,AT-Linf-2:0
-    slice cpu-decisive ST:4,SAM-0.1:4,SAM-0.2:1,SAM-0.2:2,SAM-0.4:1,SAM-0.4:2,AT-Linf-2:1
+    slice paper-cifar10 cpu-decisive ST:1,ST:2,ST:3
+    slice paper-cifar10 pilot-6ep ST
+    slice paper-cifar10 cpu-decisive SAM-0.1:1
+    slice paper-cifar10 cpu-decisive ST:0,SAM-0.1:0,SAM-0.2:0,AT-Linf-2:0
+    slice paper-cifar10 cpu-decisive ST:4,SAM-0.1:4,SAM-0.2:1,SAM-0.2:2,SAM-0.4:1,SAM-0.4:2,AT-Linf-2:1
+    slice lightweight-cifar10 cpu FGSM-RS-Linf-2:0,N-FGSM-Linf-2:0,FGSM-RS-Linf-2:1,N-FGSM-Linf-2:1
+    slice lightweight-cifar10 cpu FGSM-RS-Linf-2:2,N-FGSM-Linf-2:2
     ;;
 b)
-    slice cpu-decisive SAM-0.1:2,SAM-0.1:3
-    slice pilot-6ep SAM-0.1
-    slice cpu-decisive SAM-0.4:0,AT-Linf-8:0
-    slice cpu-decisive SAM-0.2:3,SAM-0.2:4,SAM-0.4:3,SAM-0.4:4,AT-Linf-2:2
+    slice paper-cifar10 cpu-decisive SAM-0.1:2,SAM-0.1:3
+    slice paper-cifar10 pilot-6ep SAM-0.1
+    slice paper-cifar10 cpu-decisive SAM-0.4:0,AT-Linf-8:0
+    slice paper-cifar10 cpu-decisive SAM-0.2:3,SAM-0.2:4,SAM-0.4:3,SAM-0.4:4,AT-Linf-2:2
+    slice lightweight-cifar10 cpu FGSM-RS-Linf-8:0,N-FGSM-Linf-8:0,FGSM-RS-Linf-8:1,N-FGSM-Linf-8:1
+    slice lightweight-cifar10 cpu FGSM-RS-Linf-8:2,N-FGSM-Linf-8:2
     ;;
 *)
     echo "usage: tools/cpu_decisive.sh a|b DATA_DIR RAW_LOG" >&2

@@ -45,6 +45,7 @@ from sam_bench.cli.cost import cost_command  # noqa: E402
 from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
 from sam_bench.cli.pack import pack_command, unpack_command  # noqa: E402
 from sam_bench.cli.pilot import pilot_command  # noqa: E402
+from sam_bench.cli.recheck import recheck_command  # noqa: E402
 from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
 from sam_bench.cli.theory import theory_command  # noqa: E402
 from sam_bench.cli.train import train  # noqa: E402
@@ -62,6 +63,7 @@ for command in (
     unpack_command,
     cost_command,
     pilot_command,
+    recheck_command,
     theory_command,
     analyze_command,
 ):

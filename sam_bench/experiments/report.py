@@ -10,13 +10,14 @@ written by `sam-bench cost`), training wall times, plots.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation import degenerate, results_file
+from sam_bench.evaluation import degenerate, recheck, results_file
 from sam_bench.experiments import compute, mechanism, pareto
 from sam_bench.experiments.claims import (
     CLAIMS,
@@ -447,6 +448,7 @@ def write_report(out: str | Path) -> Path:
     lines.append("")
 
     lines += _compute_lines(out, records)
+    lines += _recheck_lines(out, records)
     lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
 
     plots = _plots(out, records, cost)
@@ -487,6 +489,70 @@ def _compute_lines(out: Path, records: list[dict]) -> list[str]:
     if budget:
         what = "Together with the pilot" if pilots else "Together"
         lines.append(compute.budget_sentence(spent, budget, what) + ".")
+    return lines + [""]
+
+
+def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
+    """What `sam-bench recheck` found when it evaluated the stored weights again (`recheck.json`), if it ran:
+    per zoo model, the evaluations rechecked and the image outcomes that differ; which were not rechecked."""
+    path = out / "recheck.json"
+    if not path.is_file():
+        return []
+    rechecked = recheck.read(path)
+    lines = [
+        "## Re-measured from the stored weights",
+        "",
+        f"`sam-bench recheck {out}` loaded the weights each results file names (zoo entries, checked against "
+        "their sha256) and evaluated them again with the recorded attacks, settings, chunks, batches and CPU "
+        f"threads ({rechecked['created'][:10]}, `recheck.json`): the outcome of every image, compared.",
+        "",
+        "| model | results file | images | evaluations rechecked | image outcomes differing | rechecked on |",
+        "|---|---|---|---|---|---|",
+    ]
+    by_file = {r["path"].relative_to(out).as_posix(): r for r in records}
+    stale = []
+    for m in rechecked["models"]:
+        record = by_file.get(m["results"])
+        if record is None or hashlib.sha256(record["path"].read_bytes()).hexdigest() != m["results_sha256"]:
+            stale.append(m["results"])
+        done = {c["evaluation"] for c in m["evaluations"]}
+        left = [] if record is None else [recheck.label(e) for e in record["results"]["evaluations"]]
+        left = [label for label in left if label not in done]
+        env = m["environment"]
+        threads = env.get("cpu_threads")
+        where = f"{env['device']}, torch {env['torch_version']}" + (
+            f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
+        )
+        evaluations = ", ".join(c["evaluation"] for c in m["evaluations"]) + (
+            f" (not {', '.join(left)})" if left else ""
+        )
+        lines.append(
+            f"| {m['model']} | `{m['results']}` | {m['n_examples']:,} | {evaluations} | "
+            f"{sum(c['images_differing'] for c in m['evaluations'])} | {where} |"
+        )
+    lines.append("")
+    if rechecked["identical"]:
+        lines.append(
+            f"All {len(rechecked['models'])} models: every evaluation rechecked is identical to the recorded one on "
+            "every image."
+        )
+    else:
+        lines.append(
+            f"{rechecked['images_differing']} image outcomes differ from the recorded ones (per evaluation in "
+            "`recheck.json`, with both environments)."
+        )
+    named = {m["results"] for m in rechecked["models"]}
+    missing = [key for key, r in by_file.items() if r["results"]["model"].get("zoo_id") and key not in named]
+    if missing:
+        why = (
+            ": their results were written before per-image outcomes were recorded, so they cannot be"
+            if not any(recheck.has_outcomes(by_file[key]["results"]) for key in missing)
+            else ""
+        )
+        names = ", ".join(f"{by_file[key]['name']} (`{key}`)" for key in missing)
+        lines.append(f"Not rechecked: {names}{why}.")
+    if stale:
+        lines.append(f"Stale: {', '.join(f'`{s}`' for s in stale)} changed after the recheck; run it again.")
     return lines + [""]
 
 

@@ -1,0 +1,106 @@
+"""`sam-bench recheck`: evaluate results again from the weights they name and compare image by image (a thin
+skin over `sam_bench.evaluation.recheck`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("recheck", short_help="Re-measure results from their stored weights, image by image.")
+@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--n-examples",
+    type=int,
+    default=None,
+    help="Recheck the first N images only (a multiple of the recorded chunk size) [default: all evaluated].",
+)
+@click.option(
+    "--attacks",
+    default=None,
+    metavar="NAMES",
+    help="Comma-separated attacks to recheck: clean, pgd, autoattack [default: every one recorded].",
+)
+@click.option("--data-dir", default=None, help="Where cifar10/cifar100 are (see sam-bench train --help).")
+@click.option(
+    "--zoo-dir",
+    default=None,
+    help="Model zoo to load the weights from [default: a reproduction folder's own model_zoo/ if it has one, "
+    "else the project's].",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option(
+    "--out",
+    default=None,
+    help="Recheck record (JSON) [default: FOLDER/recheck.json for one reproduction folder; none for files].",
+)
+@click.option("--report/--no-report", default=True, show_default=True, help="Rewrite the folder's REPORT.md after.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out, report, quiet):
+    """Load the weights each results file names (zoo entries are checked against their sha256; committed
+    weights come from the git history), evaluate them again with the recorded attacks, settings, chunks,
+    batches and CPU threads, and compare which images each attack left correct.
+
+    TARGETS are results files, or reproduction folders: a folder's results of the models in the zoo,
+    the ones whose weights are committed. Exits 1 when any image differs."""
+    from sam_bench import files
+    from sam_bench.errors import BadInput
+    from sam_bench.evaluation import recheck
+
+    folders = [Path(t) for t in targets if Path(t).is_dir()]
+    if len(folders) > 1 or (folders and len(targets) > 1):
+        raise BadInput("give one reproduction folder, or results files")
+    folder = folders[0] if folders else None
+    if folder is not None:
+        paths, not_recheckable = recheck.published_results(folder)
+        for p in not_recheckable:
+            click.echo(f"{p}: not rechecked: {recheck.NO_OUTCOMES}", err=True)
+        if not paths:
+            raise BadInput(f"{folder}: no results of a model in the zoo to recheck")
+        if zoo_dir is None and (folder / "model_zoo").is_dir():
+            zoo_dir = str(folder / "model_zoo")  # a scale that keeps its zoo to itself (publish: false)
+        out = out or str(folder / "recheck.json")
+    else:
+        paths = [Path(t) for t in targets]
+        for p in paths:
+            if not p.is_file():
+                raise BadInput(f"{p}: no such results file or reproduction folder")
+    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
+
+    previous = []
+    if out and Path(out).is_file():  # a recheck of some files keeps the record's others
+        previous = recheck.read(out)["models"]
+    done = []
+    for path in paths:
+        checked = recheck.recheck_file(
+            path,
+            zoo_dir=zoo_dir,
+            data_dir=data_dir,
+            n_examples=n_examples,
+            attacks=names,
+            device=device,
+            progress=not quiet,
+        )
+        if folder is not None:
+            checked["results"] = path.relative_to(folder).as_posix()
+        done.append(checked)
+        for c in checked["evaluations"]:
+            verdict = "identical" if c["images_differing"] == 0 else f"{c['images_differing']} images differ"
+            click.echo(
+                f"{checked['model']}: {c['evaluation']}: {c['recorded_correct']} of {c['n']} correct as recorded, "
+                f"{c['remeasured_correct']} re-measured: {verdict}"
+            )
+        if out:  # after each model: an interrupted recheck keeps what it finished
+            kept = [m for m in previous if m["results"] not in {d["results"] for d in done}]
+            files.write_json(out, recheck.record(kept + done))
+    if out:
+        click.echo(f"wrote {out}")
+    if folder is not None and report:
+        from sam_bench.experiments.report import write_report
+
+        click.echo(f"wrote {write_report(folder)}")
+    differing = sum(c["images_differing"] for d in done for c in d["evaluations"])
+    if differing:
+        click.echo(f"{differing} image outcomes differ from the recorded ones", err=True)
+        raise SystemExit(1)

@@ -1,0 +1,210 @@
+"""Re-measuring results from the stored weights: does a results file say what its model really scores?
+
+A results file names the weights it measured (their sha256), the test images (the data's sha256 and
+how many), every attack's settings and the chunks and batches it ran in, and which images each attack
+left correct. That is everything needed to run the same evaluation again, so a reader need not take a
+committed number on trust: `recheck` loads the weights the file names (from the zoo, which
+materialises committed weights from the git history and checks their sha256, or from a run folder),
+evaluates them again with the recorded settings, chunks and batches, and compares the outcome of every
+image, attack by attack.
+
+On the machine, torch version and thread count that measured them, the numbers come back identical on
+every image (an attack's random draws depend only on its seed and where its chunk starts). Elsewhere a
+few images at the edge of the budget can flip (other kernels add in another order); the record keeps
+both environments so that such a difference can be read, and never hides it.
+
+`n_examples` rechecks the first N images only (N a whole number of the recorded chunks, so that every
+chunk runs exactly as recorded): a cheap spot check of an expensive evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sam_bench import files, schema
+from sam_bench.data import load_dataset
+from sam_bench.errors import BadInput
+from sam_bench.evaluation import outcomes, results_file
+from sam_bench.evaluation.batching import AUTO
+from sam_bench.evaluation.evaluate import AttackSpec, evaluate, load_model_ref
+from sam_bench.provenance import resolve_device
+
+SCHEMA = "sam-bench/recheck/v1"
+# What of a measuring environment decides the arithmetic: compared between the recorded and this one.
+ENVIRONMENT_KEYS = ("torch_version", "device", "cpu_threads", "cpu_isa")
+
+
+def recorded_threads(env: dict) -> int | None:
+    """The CPU threads an evaluation ran with: recorded as `cpu_threads`, or (older files) in the device's
+    name, "cpu (x86_64, 1 threads)"."""
+    if isinstance(env.get("cpu_threads"), int):
+        return env["cpu_threads"]
+    found = re.search(r"(\d+) threads", str(env.get("device_name", "")))
+    return int(found.group(1)) if found else None
+
+
+NO_OUTCOMES = "the results record no per-image outcomes to compare with (written before they were); evaluate again"
+
+
+def _clean_outcomes(results: dict) -> dict | None:
+    """The clean pass's per-image outcomes (older files kept them in their "clean" evaluation only)."""
+    return results.get("clean_outcomes") or next(
+        (e.get("outcomes") for e in results["evaluations"] if e["attack"] == "clean"), None
+    )
+
+
+def _spec(evaluation: dict, n: int) -> AttackSpec:
+    """The attack exactly as recorded, on at most the first n images."""
+    own = evaluation["n_examples"]
+    return AttackSpec(
+        evaluation["attack"],
+        evaluation.get("norm"),
+        float(evaluation.get("eps_value") or 0.0),
+        evaluation["settings"],
+        n_examples=own if own < n else None,
+    )
+
+
+def label(evaluation: dict) -> str:
+    """How an evaluation is named in a recheck: 'clean', 'pgd Linf 2/255', 'autoattack Linf 8/255'."""
+    if evaluation["attack"] == "clean":
+        return "clean"
+    return f"{evaluation['attack']} {evaluation['norm']} {evaluation['eps']}"
+
+
+def compare(recorded: dict, remeasured: dict, n: int) -> dict:
+    """Two per-image outcome records (sam_bench.evaluation.outcomes) over their first n images."""
+    a, b = outcomes.decode(recorded)[:n], outcomes.decode(remeasured)[:n]
+    if len(a) < n or len(b) < n:
+        raise BadInput(f"the outcomes cover {min(len(a), len(b))} images, not the {n} compared")
+    return {
+        "n": n,
+        "recorded_correct": int(a.sum()),
+        "remeasured_correct": int(b.sum()),
+        "images_differing": int((a != b).sum()),
+    }
+
+
+def recheck_file(
+    path: str | Path,
+    *,
+    zoo_dir=None,
+    data_dir=None,
+    n_examples: int | None = None,
+    attacks: list[str] | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Evaluate again the weights a results file names, with its settings, and compare image by image."""
+    path = Path(path)
+    results = results_file.read(path)
+    model_block = results["model"]
+    ref = model_block.get("zoo_id") or model_block.get("ref")
+    if not ref:
+        raise BadInput(f"{path}: the results name no zoo id or run folder to load the weights from")
+    model, info = load_model_ref(ref, zoo_dir=zoo_dir)
+    if info.record.get("weights_sha256") != model_block["weights_sha256"]:
+        raise BadInput(
+            f"{path}: {ref} holds other weights (sha256 {str(info.record.get('weights_sha256'))[:12]}…) than the "
+            f"results measured ({model_block['weights_sha256'][:12]}…)"
+        )
+    data = load_dataset(results["dataset"]["name"], data_dir)
+    if data.fingerprint() != results["dataset"]["sha256"]:
+        raise BadInput(f"{path}: the {data.name} test data here differ from the data the results were measured on")
+
+    recorded_n = results["dataset"]["n_examples"]
+    chosen = [e for e in results["evaluations"] if attacks is None or e["attack"] in attacks]
+    if not chosen:
+        raise BadInput(f"{path}: no evaluation of the attacks {', '.join(attacks or [])} to recheck")
+    clean = _clean_outcomes(results)
+    if clean is None or any(not e.get("outcomes") for e in chosen):
+        raise BadInput(f"{path}: {NO_OUTCOMES}")
+    # Results from before the batch size was recorded ran with the automatic one (AUTO), as the recheck does.
+    sizes = {(e["chunks"]["size"], e["chunks"].get("batch_size", AUTO)) for e in chosen if e.get("chunks")}
+    if len(sizes) != 1 or any(not e.get("chunks") for e in chosen):
+        raise BadInput(f"{path}: the results do not record one chunk and batch size for their evaluations")
+    chunk_size, batch_size = sizes.pop()
+    n = recorded_n if n_examples is None else min(n_examples, recorded_n)
+    if n < 1 or (n != recorded_n and n % chunk_size):
+        raise BadInput(
+            f"--n-examples must be a positive multiple of the recorded chunk size ({chunk_size}) so that every "
+            f"chunk runs as it did, got {n_examples}"
+        )
+
+    dev = resolve_device(device)
+    threads = recorded_threads(results["environment"]) if dev.type == "cpu" else None
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)  # CPU results differ with the thread count
+    try:
+        again = evaluate(
+            model,
+            data,
+            [_spec(e, n) for e in chosen],
+            n_examples=n,
+            device=dev,
+            precision=results["precision"],
+            batch_size=batch_size,
+            chunk_size=chunk_size,
+            model_info=info,
+            progress=progress,
+        )
+    finally:
+        torch.set_num_threads(before)
+
+    compared = [{"evaluation": "clean", **compare(clean, again["clean_outcomes"], n)}]
+    for old, new in zip(chosen, again["evaluations"]):
+        if old["attack"] == "clean":
+            continue  # the clean pass, compared above
+        compared.append({"evaluation": label(old), **compare(old["outcomes"], new["outcomes"], new["n_examples"])})
+    here = again["environment"]
+    return {
+        "results": str(path),
+        "results_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "model": ref,
+        "weights_sha256": model_block["weights_sha256"],
+        "n_examples": n,
+        "evaluations": compared,
+        "identical": all(c["images_differing"] == 0 for c in compared),
+        "recorded_environment": {k: results["environment"].get(k) for k in ENVIRONMENT_KEYS},
+        "environment": {k: here.get(k) for k in ENVIRONMENT_KEYS},
+    }
+
+
+def has_outcomes(results: dict) -> bool:
+    """Whether a results file records the per-image outcomes of its clean pass and every attack."""
+    return _clean_outcomes(results) is not None and all(e.get("outcomes") for e in results["evaluations"])
+
+
+def published_results(folder: Path) -> tuple[list[Path], list[Path]]:
+    """A reproduction folder's results files of models in the zoo, the models whose weights are committed (a
+    model's other seeds keep their weights in the ignored run folders): those that can be rechecked, and
+    those written before per-image outcomes were recorded, which cannot."""
+    found = sorted((folder / "results").glob("*.json"))
+    if not found:
+        raise BadInput(f"{folder}: no results/*.json (not a reproduction folder, or nothing evaluated yet)")
+    published = [(p, results_file.read(p)) for p in found]
+    published = [(p, r) for p, r in published if r["model"].get("zoo_id")]
+    return [p for p, r in published if has_outcomes(r)], [p for p, r in published if not has_outcomes(r)]
+
+
+def record(rechecks: list[dict]) -> dict:
+    """The recheck record written beside the results (`recheck.schema.json`)."""
+    return {
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "models": rechecks,
+        "identical": all(r["identical"] for r in rechecks),
+        "images_differing": int(np.sum([c["images_differing"] for r in rechecks for c in r["evaluations"]])),
+    }
+
+
+def read(path: str | Path) -> dict:
+    """A recheck record, checked against `recheck.schema.json` where it enters (the report, a later recheck)."""
+    return schema.check("recheck", files.read_json(path), str(path), fix="delete it and run sam-bench recheck again")
