@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from sam_bench.zoo import store as zoo
 TINY = dict(arch="preactresnet18", width=0.125, epochs=1, n_train=256, batch_size=64)
 SAMPLE_IDS = ["SamBench2025Standard_a", "SamBench2025SAM_b", "SamBench2025Standard_c"]
 FULL_ID = "SamBench2025Standard_full"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -405,3 +407,17 @@ def test_a_retired_model_leaves_the_ranking_with_its_note_and_stays_retired(dirs
     ):
         bad = CliRunner().invoke(cli, ["leaderboard", "retire", *args, "--leaderboard-dir", str(boards)])
         assert bad.exit_code != 0 and message in bad.output and "Traceback" not in bad.output, bad.output
+
+
+def test_a_row_says_when_its_pgd_columns_rest_on_more_images_than_autoattack():
+    """cpu-decisive runs PGD on 2,000 test images and AutoAttack on the first 1,000."""
+    committed = REPO / "leaderboards" / "cifar10" / "Linf" / "SamBench2026Standard_PRN18-w0.125_b199f514.json"
+    info = json.loads(committed.read_text())
+    assert {p["n_examples"] for p in info["sam_bench"]["pgd"]} == {2000}
+    row = leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]
+    assert row["evaluated_on"] == "1,000 of 10,000 (cifar10); PGD on 2,000"
+    same = {
+        **info,
+        "sam_bench": {**info["sam_bench"], "pgd": [{**p, "n_examples": 1000} for p in info["sam_bench"]["pgd"]]},
+    }
+    assert leaderboard.rows([{**same, "model_id": "m"}], "Linf")[0]["evaluated_on"] == "1,000 of 10,000 (cifar10)"

@@ -424,7 +424,10 @@ def _eval_text(m: dict) -> str:
         return ""
     total = f" of {aa['n_test_total']:,}" if aa.get("n_test_total") else ""
     version = "" if aa.get("version", "standard") == "standard" else f", AutoAttack {aa_version_text(aa)}"
-    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version})"
+    # PGD may run on more images than AutoAttack (cpu-decisive: 2,000 and 1,000): its columns' intervals say so
+    pgd_n = sorted({p["n_examples"] for p in m["sam_bench"].get("pgd", []) if p.get("n_examples")} - {aa["n_examples"]})
+    pgd = f"; PGD on {', '.join(f'{n:,}' for n in pgd_n)}" if pgd_n else ""
+    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version}){pgd}"
 
 
 def _pgd_columns(models: list[dict], threat_model: str) -> list[tuple[str, str, int]]:
