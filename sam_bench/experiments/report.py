@@ -476,20 +476,34 @@ def write_report(out: str | Path) -> Path:
 def _compute_lines(out: Path, records: list[dict]) -> list[str]:
     """What the reproduction cost (`experiments/compute.py`), and its pilot's other candidates when a
     `pilot.json` in the folder names them."""
-    totals = compute.of_records(records)
-    lines = ["## Compute", "", f"This folder's runs: {compute.describe(totals)}."]
-    spent, pilots = totals["cpu_s"], 0
+    lines = ["## Compute", "", f"This folder's runs: {compute.describe(compute.of_records(records))}."]
+    for c in pilot_candidates(out):
+        lines.append(f"The pilot's candidate `{c['scale']}`: {compute.describe(c['compute'])}.")
+    sentence = budget_sentence(out, records, "Together with the pilot", "Together")
+    return lines + ([sentence + "."] if sentence else []) + [""]
+
+
+def pilot_candidates(out: Path) -> list[dict]:
+    """The pilot's other candidates with their compute (`pilot.json` in the folder), if a pilot chose this one."""
     pilot = out / "pilot.json"
-    if pilot.is_file():
-        for c in files.read_json(pilot)["candidates"]:
-            if c.get("compute") and Path(c["folder"]).resolve() != out.resolve():
-                lines.append(f"The pilot's candidate `{c['scale']}`: {compute.describe(c['compute'])}.")
-                spent, pilots = spent + c["compute"]["cpu_s"], pilots + 1
+    if not pilot.is_file():
+        return []
+    return [
+        c
+        for c in files.read_json(pilot)["candidates"]
+        if c.get("compute") and Path(c["folder"]).resolve() != out.resolve()
+    ]
+
+
+def budget_sentence(out: Path, records: list[dict], with_pilot: str, alone: str) -> str | None:
+    """The folder's CPU time and its pilot's other candidates', against the scale's `compute_budget` (None
+    when the plan sets none)."""
     budget = files.read_json(out / "plan.json").get("compute_budget")
-    if budget:
-        what = "Together with the pilot" if pilots else "Together"
-        lines.append(compute.budget_sentence(spent, budget, what) + ".")
-    return lines + [""]
+    if not budget:
+        return None
+    pilots = pilot_candidates(out)
+    spent = compute.of_records(records)["cpu_s"] + sum(c["compute"]["cpu_s"] for c in pilots)
+    return compute.budget_sentence(spent, budget, with_pilot if pilots else alone)
 
 
 def _recheck_lines(out: Path, records: list[dict]) -> list[str]:

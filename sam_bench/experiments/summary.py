@@ -21,7 +21,7 @@ _MARK = "<!-- sam-bench summary {name} {edge} -->"
 def summary(folder: str | Path) -> str:
     """One paragraph on the reproduction in `folder`, from its results, plan and cost.json."""
     from sam_bench.experiments.claims import by_architecture, headline, models, seed_of, verdicts
-    from sam_bench.experiments.report import load_cost, load_results
+    from sam_bench.experiments.report import budget_sentence, load_cost, load_results
 
     folder = Path(folder)
     records = load_results(folder)
@@ -44,10 +44,12 @@ def summary(folder: str | Path) -> str:
         "use unpaired tests)"
     )
     several = any(len(group) > 1 for group in models(records).values())
+    budget = budget_sentence(folder, records, "CPU time with the pilot's", "CPU time")
     return (
         f"Rendered from its results by `sam-bench report <folder> --readme README.md`: {len(records)} runs ({runs}); "
         f"training took {_duration(training)} and evaluation "
-        f"{_duration(evaluating)}, summed over the runs' own clocks; {outcome_text}. Every accuracy in the report "
+        f"{_duration(evaluating)}, summed over the runs' own clocks; {budget + '; ' if budget else ''}"
+        f"{outcome_text}. Every accuracy in the report "
         "carries its 95% interval (Wilson's over the test images"
         + ("; over training seeds and test images together for a model with several seeds" if several else "")
         + "). Verdicts, one per claim and configuration: "
