@@ -82,6 +82,19 @@ def test_the_report_judges_c4_from_cost_json(tmp_path):
     )
 
 
+def test_the_reports_cost_table_tells_a_model_without_results_from_one_of_other_settings(tmp_path):
+    from sam_bench.experiments.report import _cost_lines
+
+    record = json.loads(measure(plan(tmp_path / "repro", *GRID), rounds=6, steps=1, warmup=1, threads=1).read_text())
+    records = [
+        {"name": "ST", "key": "ST-key", "primary": True},
+        {"name": "SAM-0.1", "key": "SAM-0.1-other-key", "primary": True},  # retrained with other settings
+    ]  # AT-Linf-2 has no results yet (a grid still running)
+    rows = {line.split(" | ")[0][2:]: line for line in _cost_lines(record, records) if line.startswith("| ")}
+    assert "ST" in rows and "SAM-0.1 (other settings than this grid's: not used)" in rows
+    assert "AT-Linf-2 (no results of this model yet)" in rows
+
+
 def test_bad_requests_fail_before_any_timing(tmp_path):
     folder = plan(tmp_path / "repro", *GRID)
     with pytest.raises(BadInput, match="rounds >= 6"):

@@ -678,7 +678,10 @@ def _cost_lines(cost: dict | None, records: list[dict]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for m in cost["models"]:
-        stale = "" if keys.get(m["name"]) == m.get("key") else " (other settings than this grid's: not used)"
+        if m["name"] not in keys:
+            stale = " (no results of this model yet)"
+        else:
+            stale = "" if keys[m["name"]] == m.get("key") else " (other settings than this grid's: not used)"
         step, ratio = m["step_seconds"], m.get("ratio")
         lines.append(
             f"| {m['name']}{stale} | {m['passes_per_step']} | {_median_with_interval(step, '.3f')} | "
