@@ -519,6 +519,27 @@ CASES = [
         2,
         "--plot {w}/p.txt: name an image file",
     ),
+    # recheck: the weights must be the ones the results measured; a damaged record is refused before any work
+    Case(
+        "recheck-other-weights",
+        ["recheck", "{w}/aa.json", "--zoo-dir", "{w}/zoo", "--quiet"],
+        2,
+        f"{MODEL_ID} holds other weights (sha256 ",
+        edit_json("aa.json", setting("model.weights_sha256", "0" * 64)),
+        ["aa.json"],
+    ),
+    Case(
+        "recheck-damaged-record",
+        ["recheck", "{w}/aa.json", "--zoo-dir", "{w}/zoo", "--quiet", "--out", "{w}/recheck.json"],
+        1,
+        'recheck.json: identical: "yes" is not true or false; delete it and run sam-bench recheck again',
+        write_file(
+            "recheck.json",
+            '{"schema": "sam-bench/recheck/v1", "created": "2026-11-24T00:00:00+00:00", "models": [],'
+            ' "identical": "yes", "images_differing": 0}',
+        ),
+        ["recheck.json", "aa.json"],
+    ),
 ]
 
 
