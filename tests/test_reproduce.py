@@ -248,6 +248,10 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(smoke, tmp_path):
             assert c["recorded_correct"] == round(recorded[c["evaluation"]]["robust_acc"] * c["n"])
     report = (folder / "REPORT.md").read_text()
     assert "## Re-measured from the stored weights" in report and "All 3 models: every evaluation" in report
+    # the same command again goes on from where the record stands: nothing left to recheck
+    result = CliRunner().invoke(cli, ["recheck", str(folder), "--quiet"])
+    assert result.exit_code == 0 and result.output.count("already rechecked as it is now") == 3, result.output
+    assert recheck.read(folder / "recheck.json")["models"] == record["models"]
 
     # Alter one PGD evaluation's outcomes: an image that resisted and one that fell trade places.
     for m in record["models"]:

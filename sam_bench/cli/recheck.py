@@ -36,8 +36,11 @@ import click
     help="Recheck record (JSON) [default: FOLDER/recheck.json for one reproduction folder; none for files].",
 )
 @click.option("--report/--no-report", default=True, show_default=True, help="Rewrite the folder's REPORT.md after.")
+@click.option(
+    "--again", is_flag=True, help="Recheck results the record already covers as they are (default: skip them)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out, report, quiet):
+def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out, report, quiet, again):
     """Load the weights each results file names (zoo entries are checked against their sha256; committed
     weights come from the git history), evaluate them again with the recorded attacks, settings, chunks,
     batches and CPU threads, and compare which images each attack left correct.
@@ -73,6 +76,12 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
         previous = recheck.read(out)["models"]
     done = []
     for path in paths:
+        name = path.relative_to(folder).as_posix() if folder is not None else str(path)
+        earlier = next((m for m in previous if m["results"] == name), None)
+        if not again and recheck.already_done(earlier, path, n_examples, names):
+            click.echo(f"{name}: already rechecked as it is now ({out}); --again to recheck it anyway")
+            done.append(earlier)
+            continue
         checked = recheck.recheck_file(
             path,
             zoo_dir=zoo_dir,
@@ -82,8 +91,7 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
             device=device,
             progress=not quiet,
         )
-        if folder is not None:
-            checked["results"] = path.relative_to(folder).as_posix()
+        checked["results"] = name
         done.append(checked)
         for c in checked["evaluations"]:
             verdict = "identical" if c["images_differing"] == 0 else f"{c['images_differing']} images differ"
@@ -92,15 +100,15 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
                 f"{c['remeasured_correct']} re-measured: {verdict}"
             )
         if out:  # after each model: an interrupted recheck keeps what it finished
-            kept = [m for m in previous if m["results"] not in {d["results"] for d in done}]
-            files.write_json(out, recheck.record(kept + done))
+            others = [m for m in previous if m["results"] not in {d["results"] for d in done}]
+            files.write_json(out, recheck.record(others + done))
     if out:
         click.echo(f"wrote {out}")
     if folder is not None and report:
         from sam_bench.experiments.report import write_report
 
         click.echo(f"wrote {write_report(folder)}")
-    differing = sum(c["images_differing"] for d in done for c in d["evaluations"])
+    differing = sum(c["images_differing"] for d in done for c in d["evaluations"])  # skipped ones included
     if differing:
         click.echo(f"{differing} image outcomes differ from the recorded ones", err=True)
         raise SystemExit(1)

@@ -177,6 +177,21 @@ def recheck_file(
     }
 
 
+def already_done(entry: dict | None, path: Path, n_examples: int | None, attacks: list[str] | None) -> bool:
+    """Whether a recheck record's entry already covers this results file as it is now, on the images and
+    attacks asked for: an interrupted recheck of a folder goes on from the next model."""
+    if entry is None or entry["results_sha256"] != hashlib.sha256(path.read_bytes()).hexdigest():
+        return False
+    results = results_file.read(path)
+    n = results["dataset"]["n_examples"] if n_examples is None else min(n_examples, results["dataset"]["n_examples"])
+    wanted = ["clean"] + [
+        label(e)
+        for e in results["evaluations"]
+        if e["attack"] != "clean" and (attacks is None or e["attack"] in attacks)
+    ]
+    return entry["n_examples"] == n and [c["evaluation"] for c in entry["evaluations"]] == wanted
+
+
 def has_outcomes(results: dict) -> bool:
     """Whether a results file records the per-image outcomes of its clean pass and every attack."""
     return _clean_outcomes(results) is not None and all(e.get("outcomes") for e in results["evaluations"])
