@@ -276,7 +276,11 @@ def test_analyze_command_on_a_zoo_model(tmp_path, zoo_sample):
     assert data["model"]["zoo_id"] == zoo_sample and data["dataset"]["name"] == "cifar10-sample"
     assert (tmp_path / "input_gradients.png").is_file()
     again = CliRunner().invoke(cli, ["analyze", zoo_sample, "--out", str(tmp_path), *args], catch_exceptions=False)
-    assert "(reused)" in again.output
+    assert "(reused)" in again.output and "input gradients of 1 model(s)" in again.output
+    # one more model analysed alone into the same folder joins the grid instead of replacing it
+    other = "SamBench2026SAM_PRN18-w0.25_rho0.1_sample"
+    more = CliRunner().invoke(cli, ["analyze", other, "--out", str(tmp_path), *args], catch_exceptions=False)
+    assert more.exit_code == 0 and "input gradients of 2 model(s)" in more.output, more.output
 
 
 @pytest.mark.parametrize(

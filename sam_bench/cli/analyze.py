@@ -84,9 +84,11 @@ def analyze_command(
     gradients with their alignment to the image. One JSON per model in --out (reused when the
     weights and settings match; an interrupted run continues), and input_gradients.png: the same
     test images' gradient maps for every model. See docs/analysis.md."""
+    import numpy as np
+
     from sam_bench import files
     from sam_bench.analysis import gradients
-    from sam_bench.analysis.record import Settings, analyze, load
+    from sam_bench.analysis.record import Settings, analyze, load, paths
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput
     from sam_bench.evaluation.evaluate import load_model_ref, model_name
@@ -132,11 +134,17 @@ def analyze_command(
         click.echo(_summary(name, record, reused))
     if "gradients" in settings.measures:
         arrays = [(name, load(out, name)[1]) for name in names]
+        images = arrays[0][1]["grid_images"]
+        # The folder's other models on the same images stay in the grid: analysing one more model adds a row
+        # instead of drawing it alone (their arrays are kept beside the records, not committed).
+        for other in sorted(p.stem for p in Path(out).glob("*.json") if not p.name.endswith(".partial.json")):
+            if other not in names and paths(Path(out), other)["arrays"].is_file():
+                kept = load(out, other)[1]
+                if "gradient_maps" in kept and np.array_equal(kept.get("grid_images"), images):
+                    arrays.append((other, kept))
         grid = Path(out) / "input_gradients.png"
-        gradients.plot_grid(
-            arrays[0][1]["grid_images"].transpose(0, 3, 1, 2) / 255, [(n, a["gradient_maps"]) for n, a in arrays], grid
-        )
-        click.echo(f"input gradients of {len(names)} model(s): {grid}")
+        gradients.plot_grid(images.transpose(0, 3, 1, 2) / 255, [(n, a["gradient_maps"]) for n, a in arrays], grid)
+        click.echo(f"input gradients of {len(arrays)} model(s): {grid}")
 
 
 def _summary(name: str, record: dict, reused: bool) -> str:
