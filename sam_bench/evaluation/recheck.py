@@ -19,7 +19,6 @@ chunk runs exactly as recorded): a cheap spot check of an expensive evaluation.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -166,7 +165,7 @@ def recheck_file(
     here = again["environment"]
     return {
         "results": str(path),
-        "results_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "results_sha256": files.sha256_file(path),
         "model": ref,
         "weights_sha256": model_block["weights_sha256"],
         "n_examples": n,
@@ -180,7 +179,7 @@ def recheck_file(
 def already_done(entry: dict | None, path: Path, n_examples: int | None, attacks: list[str] | None) -> bool:
     """Whether a recheck record's entry already covers this results file as it is now, on the images and
     attacks asked for: an interrupted recheck of a folder goes on from the next model."""
-    if entry is None or entry["results_sha256"] != hashlib.sha256(path.read_bytes()).hexdigest():
+    if entry is None or entry["results_sha256"] != files.sha256_file(path):
         return False
     results = results_file.read(path)
     n = results["dataset"]["n_examples"] if n_examples is None else min(n_examples, results["dataset"]["n_examples"])

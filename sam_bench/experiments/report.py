@@ -10,7 +10,6 @@ written by `sam-bench cost`), training wall times, plots.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -527,7 +526,7 @@ def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
     stale = []
     for m in rechecked["models"]:
         record = by_file.get(m["results"])
-        if record is None or hashlib.sha256(record["path"].read_bytes()).hexdigest() != m["results_sha256"]:
+        if record is None or files.sha256_file(record["path"]) != m["results_sha256"]:
             stale.append(m["results"])
         done = {c["evaluation"] for c in m["evaluations"]}
         left = [] if record is None else [recheck.label(e) for e in record["results"]["evaluations"]]
