@@ -127,7 +127,8 @@ def make_workstation(where: Path) -> Path:
 
 def prepare_carried(station: Path) -> list[str]:
     """What docs/gpu.md has the user put beside the checkout: pyautoattack in .vendor (without its
-    examples/), the commit in COMMIT, and the data set's two halves in .data/a and .data/b."""
+    examples/), the commit in COMMIT, and the data set in as many parts as the calls need
+    (tools/gpu_data_parts.py, run as the docs run it), .data/part-1 .. part-N."""
     import pyautoattack
 
     source = Path(pyautoattack.__file__).parent
@@ -135,16 +136,10 @@ def prepare_carried(station: Path) -> list[str]:
     (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
     if not CIFAR10.is_dir():
         return []
-    a, b = station / ".data" / "a", station / ".data" / "b"
-    a.mkdir(parents=True)
-    b.mkdir(parents=True)
-    for path in sorted(CIFAR10.iterdir()):
-        if re.fullmatch(r"train_0[0-5]\.webp", path.name):
-            shutil.copy2(path, a)
-        elif path.name != "README.md":
-            shutil.copy2(path, b)
-    shutil.copy2(UNPACKER, b)
-    return [".data/a", ".data/b"]
+    cut = [sys.executable, "tools/gpu_data_parts.py", "--src", str(CIFAR10), "--unpacker", str(UNPACKER)]
+    print(run(cut, cwd=station).stdout, end="")
+    parts = (station / ".data").glob("part-*")
+    return [p.relative_to(station).as_posix() for p in sorted(parts, key=lambda p: int(p.name.split("-")[1]))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,8 +276,9 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         first = Machine(where, env, "machine-1")
         gpu_tests = "python3 -m pytest -q -m gpu tests/ -n 0 -p no:cacheprovider"  # collects every test module
         if data_carry:
-            first.call(station, "tools/gpu_relay.sh data-a", [data_carry[0]])
-            output, _ = first.call(station, f"tools/gpu_relay.sh data-b && {gpu_tests}", [data_carry[1], *code])
+            for part in data_carry[:-1]:
+                first.call(station, "tools/gpu_relay.sh data", [part])
+            output, _ = first.call(station, f"tools/gpu_relay.sh data --last && {gpu_tests}", [data_carry[-1], *code])
         else:
             output, _ = first.call(station, gpu_tests, code)
         if not re.search(r"\d+ skipped", output):  # no CUDA here: collected, then skipped

@@ -6,8 +6,9 @@
 # stint packed, brought back one batch per call). Nothing here needs more than the machine has:
 # python3 with torch, and pyautoattack carried in .vendor/.
 #
-#   tools/gpu_relay.sh data-a                     call 1: carry .data/a (CIFAR-10, first half)
-#   tools/gpu_relay.sh data-b                     call 2: carry .data/b (second half): checks and unpacks
+#   tools/gpu_relay.sh data [--last]              carry .data/part-K (tools/gpu_data_parts.py), part 1
+#                                                 first: keeps it in ~/c10; once all are there, checks
+#                                                 and unpacks; --last: exit 3 unless that happened
 #   tools/gpu_relay.sh inbox                      carry .relay-in/batch-N: keep a batch sent from here
 #   tools/gpu_relay.sh work RECIPE SCALE MINUTES [reproduce options]
 #                                                 a stint: unpack the inbox, reproduce for MINUTES, pack
@@ -27,15 +28,28 @@ take_inbox() {  # batches carried in this call join the inbox
 }
 
 case "${1:-}" in
-data-a)
-    mkdir -p ~/c10 && cp .data/a/* ~/c10/
-    echo "data, first half: $(ls ~/c10 | wc -l) files in ~/c10" ;;
-data-b)
-    if [ ! -f ~/c10/train_00.webp ]; then
-        echo "~/c10 has no first half: the machine was handed back; start again with data-a" >&2
+data)
+    compgen -G ".data/part-*/*" >/dev/null || { echo "no .data/part-K carried in this call" >&2; exit 2; }
+    mkdir -p ~/c10 && cp .data/part-*/* ~/c10/
+    if [ ! -f ~/c10/manifest.json ]; then
+        echo "~/c10 has no part 1 (manifest.json): the machine was handed back, or part 1 was not sent first; start again with part 1" >&2
         exit 3
     fi
-    cp .data/b/* ~/c10/ && "$PY" ~/c10/cifar10_unpack.py ~/c10/cifar10.npz --src ~/c10 ;;
+    # the files the manifest names that have not come yet
+    missing=$("$PY" -c 'import json, os, sys
+c10 = os.path.expanduser("~/c10")
+m = json.load(open(os.path.join(c10, "manifest.json")))
+names = [f["file"] for split in m["splits"].values() for f in split["files"]] + [m["labels_file"], "cifar10_unpack.py"]
+print(" ".join(n for n in names if not os.path.isfile(os.path.join(c10, n))))')
+    if [ -z "$missing" ]; then
+        [ -f ~/c10/cifar10.npz ] || "$PY" ~/c10/cifar10_unpack.py ~/c10/cifar10.npz --src ~/c10
+        echo "data: complete, checked and unpacked in ~/c10/cifar10.npz"
+    elif [ "${2:-}" = --last ]; then
+        echo "data: still missing after the last part: $missing (start again with part 1)" >&2
+        exit 3
+    else
+        echo "data: $(ls ~/c10 | wc -l) files in ~/c10; still to come: $missing"
+    fi ;;
 inbox)
     take_inbox
     echo "inbox: $(find ~/inbox -name '*.part-*' | wc -l) parts" ;;
