@@ -29,3 +29,15 @@ def test_import_sam_bench_is_light_until_used():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True True ['autoattack', 'torchvision']"
+
+
+def test_reproduce_help_names_every_shipped_recipe():
+    from click.testing import CliRunner
+
+    from sam_bench.cli import cli
+    from sam_bench.experiments.recipe import RECIPE_DIR
+
+    text = " ".join(CliRunner().invoke(cli, ["reproduce", "--help"]).output.split())
+    shipped = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+    assert len(shipped) >= 4
+    assert [name for name in shipped if name not in text] == []

@@ -12,7 +12,7 @@ from sam_bench.errors import SamBenchError
 
 @click.command("reproduce", short_help="Run a recipe's grid: train, zoo, evaluate, leaderboard, report.")
 @click.argument("recipe")
-@click.option("--scale", required=True, help="A scale of the recipe: smoke, cpu or full for the paper's recipes.")
+@click.option("--scale", required=True, help="A scale of the recipe (its `scales`), e.g. smoke, cpu or full.")
 @click.option("--data-dir", default=None, help="Where the data set is (see sam-bench train --help).")
 @click.option("--out", default=None, help="Reproduction folder (default reproductions/<recipe>-<scale>).")
 @click.option("--device", default="auto", show_default=True)
@@ -44,7 +44,8 @@ def reproduce(
 ):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
-    RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100) or a YAML file.
+    RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100, lightweight-cifar10,
+    arch-sweep-cifar10) or a YAML file.
     Interrupted work resumes and finished work is skipped when the same command runs again."""
     from sam_bench.experiments.reproduce import reproduce as run
 
