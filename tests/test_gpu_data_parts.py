@@ -93,27 +93,26 @@ def test_the_relay_unpacks_once_every_part_is_there(tmp_path):
     cut = [sys.executable, str(TOOL), "--src", str(CIFAR10), "--unpacker", str(UNPACKER), "--out", str(out)]
     subprocess.run(cut, cwd=ROOT, check=True, capture_output=True)
     parts = sorted(out.iterdir(), key=lambda p: int(p.name.split("-")[1]))
-    home = tmp_path / "home"
-    home.mkdir()
-
     calls = iter(range(1, 100))
 
-    def call(part: Path, *args: str) -> subprocess.CompletedProcess:
+    def call(home: Path, part: Path, *args: str) -> subprocess.CompletedProcess:
         where = tmp_path / f"call-{next(calls)}"
         (where / ".data").mkdir(parents=True)
         os.symlink(part, where / ".data" / part.name)
+        home.mkdir(exist_ok=True)
         return relay_call(home, where, *args)
 
-    # a later part first (a machine handed back after part 1): refused, start again
-    later = call(parts[1])
+    # a later part on a machine without part 1 (one handed back after part 1): refused, start again
+    later = call(tmp_path / "handed-back", parts[1])
     assert later.returncode == 3 and "start again with part 1" in later.stderr
-    first = call(parts[0])
+    home = tmp_path / "home"
+    first = call(home, parts[0])  # the data set is over 64 MiB: never one part
     assert first.returncode == 0 and "still to come" in first.stdout, first.stderr
     # --last before everything is there: refused, naming what is missing
-    early = call(parts[0], "--last")
+    early = call(home, parts[0], "--last")
     assert early.returncode == 3 and "still missing" in early.stderr
     for part in parts[1:-1]:
-        assert call(part).returncode == 0
-    last = call(parts[-1], "--last")
+        assert call(home, part).returncode == 0
+    last = call(home, parts[-1], "--last")
     assert last.returncode == 0 and "complete" in last.stdout, last.stdout + last.stderr
     assert (home / "c10" / "cifar10.npz").is_file()
