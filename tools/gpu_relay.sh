@@ -36,7 +36,7 @@ data)
         exit 3
     fi
     # the files the manifest names that have not come yet
-    missing=$("$PY" -c 'import json, os, sys
+    missing=$("$PY" -c 'import json, os
 c10 = os.path.expanduser("~/c10")
 m = json.load(open(os.path.join(c10, "manifest.json")))
 names = [f["file"] for split in m["splits"].values() for f in split["files"]] + [m["labels_file"], "cifar10_unpack.py"]
