@@ -34,12 +34,16 @@ class TooBig(Exception):
     pass
 
 
-def tree_bytes(checkout: Path) -> int:
+def tree_files(checkout: Path) -> list[str]:
     """What every call carries: the files git would not ignore (no .git travels)."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=checkout, capture_output=True, text=True, check=True
     ).stdout.split("\0")
-    return sum((checkout / name).stat().st_size for name in listed if name and (checkout / name).is_file())
+    return [name for name in listed if name and (checkout / name).is_file()]
+
+
+def tree_bytes(checkout: Path) -> int:
+    return sum((checkout / name).stat().st_size for name in tree_files(checkout))
 
 
 def path_bytes(path: Path) -> int:

@@ -8,12 +8,12 @@ filelock, pytest, pytest-xdist, safetensors, click, tqdm, matplotlib, jinja2 and
 submitit, jsonschema, robustbench nor pyautoattack.
 
 This script plays docs/gpu.md's sequence of calls at smoke scale against a simulated machine with
-exactly those packages (CPU torch) and those limits enforced: a first machine gets the data in two
-calls and a stint that stops after one training epoch; its packed results come back batch by batch
-and are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the
-unfinished run's checkpoint in parts over several calls, finishes that model (training, zoo,
-evaluation, leaderboard entry) and sends it back; the workstation unpacks it and `zoo verify`
-passes there. Run by CI (tests/test_gpu_rehearsal.py):
+exactly those packages (CPU torch) and those limits enforced: a first machine gets the data in as
+many calls as tools/gpu_data_parts.py cuts and a stint that stops after one training epoch; its
+packed results come back batch by batch and are unpacked on the "workstation" (a scratch checkout);
+a second, fresh machine gets the unfinished run's checkpoint in parts over several calls, finishes
+that model (training, zoo, evaluation, leaderboard entry) and sends it back; the workstation unpacks
+it and `zoo verify` passes there. Run by CI (tests/test_gpu_rehearsal.py):
 
     python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
     python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
@@ -31,6 +31,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+# what one call carries is measured as the data parts are cut (tools/ is sys.path[0] when run as a script)
+from gpu_data_parts import CALL_LIMIT, tree_files
 
 ROOT = Path(__file__).resolve().parents[1]
 # Built once per machine (minutes of pip), outside any checkout: CI runs in a fresh clone each time.
@@ -55,7 +58,6 @@ GPU_PACKAGES = [
 ]
 ABSENT = ["submitit", "jsonschema", "robustbench", "pyautoattack", "autoattack"]
 MIB = 1 << 20
-SENT_LIMIT = 64 * MIB
 BACK_FILES, BACK_FILE_LIMIT, BACK_TOTAL = 8, 16 * MIB, 64 * MIB
 COMMAND_LIMIT_S = 600
 CIFAR10 = ROOT.parent / "shared" / "data" / "cifar10"
@@ -159,9 +161,7 @@ class Machine:
 
     def call(self, station: Path, command: str, carry: list[str] = ()) -> tuple[str, Path]:
         self.calls += 1
-        tree = [
-            n for n in run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=station).stdout.split("\0") if n
-        ]
+        tree = tree_files(station)
         for path in carry:
             carried = station / path
             if not carried.exists():
@@ -172,7 +172,7 @@ class Machine:
                 if p.is_file()
             ]
         sent = sum((station / n).stat().st_size for n in set(tree))
-        if sent > SENT_LIMIT:
+        if sent > CALL_LIMIT:
             raise RehearsalFailed(f"{self.name} call {self.calls}: {sent / MIB:.1f} MiB would travel, over 64 MiB")
         checkout = self.root / "checkout"
         shutil.rmtree(checkout, ignore_errors=True)
