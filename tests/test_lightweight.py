@@ -171,3 +171,27 @@ def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tm
     assert (tmp_path / "pareto.png").stat().st_size > 0
     stale = {"models": [{"name": "SAM-0.1", "key": "other", "ratio": {"median": 2.1}}]}
     assert pareto.measured_ratio([r for r in records if r["name"] == "SAM-0.1"], stale) is None  # other settings
+
+
+def test_the_readme_summary_states_the_equal_cost_verdicts(grids, tmp_path):
+    import shutil
+
+    from sam_bench.experiments.report import load_results
+    from sam_bench.experiments.summary import summary
+
+    light = tmp_path / "light-test"
+    shutil.copytree(grids["root"] / "light-test", light)
+    records = load_results(light)
+    verdicts = pareto.equal_cost_verdicts(records)
+    assert len(verdicts) == 2  # PGD-10 at 2/255 and 8/255
+    text = summary(light)
+    for v in verdicts:
+        assert f"{v['measure']}: {v['best']} {v['verdict']}" in text
+    assert "Catastrophic overfitting: none of 2 single-step runs collapsed." in text
+    meta_path = next(light.glob("runs/N-FGSM-8-*/metadata.json"))
+    meta = json.loads(meta_path.read_text())
+    meta["overfit_guard"].update(collapsed=True, epoch=1, best_pgd_acc=0.3, collapsed_pgd_acc=0.01)
+    meta_path.write_text(json.dumps(meta))
+    assert "Catastrophic overfitting: 1 of 2 single-step runs collapsed." in summary(light)
+    # a grid without single-step models says nothing of the kind
+    assert "At equal cost" not in summary(grids["root"] / "base-test")

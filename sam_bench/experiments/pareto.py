@@ -215,7 +215,7 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     ]
     for v in equal_cost_verdicts(records):
         clean = v["clean_cost"]
-        clean_text = "–" if clean is None or clean.difference is None else _interval(clean)
+        clean_text = "–" if clean is None or clean.difference is None else points_interval(clean)
         lines.append(
             f"| {v['measure']} | {v['best']} | {_pct(v['accuracy'])} | **{v['verdict']}** | {v['reason']} | "
             f"{clean_text} | {'<br>'.join(v['evidence']) or '–'} |"
@@ -226,7 +226,7 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     return lines + [""]
 
 
-def _interval(c: Comparison) -> str:
+def points_interval(c: Comparison) -> str:
     difference, low, high = c.interval()
     return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 

@@ -4,7 +4,8 @@
 `<!-- sam-bench summary <folder> start -->` and `<!-- sam-bench summary <folder> end -->` with
 `summary(<folder>)`: what was run and how long it took (each run's own clock), how many results
 files record per-image outcomes, and for which configurations each claim holds, fails or is
-inconclusive. tests/test_readme_summaries.py fails when the README says anything else.
+inconclusive (and, for a grid with single-step AT, which defence wins at equal cost).
+tests/test_readme_summaries.py fails when the README says anything else.
 """
 
 from __future__ import annotations
@@ -55,6 +56,31 @@ def summary(folder: str | Path) -> str:
         + "). Verdicts, one per claim and configuration: "
         + "; ".join(headline(judged))
         + "."
+        + _equal_cost(records)
+    )
+
+
+def _equal_cost(records: list[dict]) -> str:
+    """For a grid with single-step AT models (the Pareto section): the equal-cost verdict per budget,
+    with the winner's clean cost against ST, and how many single-step runs collapsed."""
+    from sam_bench.experiments import pareto
+    from sam_bench.experiments.report import collapse_epoch
+    from sam_bench.training.methods import SINGLE_STEP
+
+    if not pareto.applies(records):
+        return ""
+    parts = []
+    for v in pareto.equal_cost_verdicts(records):
+        clean = v["clean_cost"]
+        known = clean is not None and clean.difference is not None
+        cost = f", clean cost vs ST {pareto.points_interval(clean)} points" if known else ""
+        parts.append(f"{v['measure']}: {v['best']} {v['verdict']}{cost}")
+    single = [r for r in records if r["config"]["method"] in SINGLE_STEP]
+    collapsed = sum(collapse_epoch(r) is not None for r in single)
+    return (
+        " At equal cost (two passes per step), the most accurate defence per budget and its verdict against the "
+        "others: " + ("; ".join(parts) or "no budget has two of them measured") + ". "
+        f"Catastrophic overfitting: {collapsed or 'none'} of {len(single)} single-step runs collapsed."
     )
 
 
