@@ -195,3 +195,57 @@ def test_the_readme_summary_states_the_equal_cost_verdicts(grids, tmp_path):
     assert "Catastrophic overfitting: 1 of 2 single-step runs collapsed." in summary(light)
     # a grid without single-step models says nothing of the kind
     assert "At equal cost" not in summary(grids["root"] / "base-test")
+
+
+def _record(name, method, seed, clean, robust):
+    """A results record of `name` (seed `seed`) on 1,000 images: `clean` and `robust` (PGD Linf 2/255)
+    images right, the first ones, shifted by the seed so that seeds differ."""
+    import numpy as np
+
+    from sam_bench.evaluation import outcomes
+
+    def right(count):
+        flags = np.zeros(1000, bool)
+        flags[seed * 7 : seed * 7 + count] = True
+        return flags
+
+    pgd = right(robust)
+    evaluation = {"attack": "pgd", "norm": "Linf", "eps": "2/255", "eps_value": 2 / 255, "n_examples": 1000}
+    evaluation |= {"robust_acc": float(pgd.mean()), "outcomes": outcomes.encode(pgd)}
+    return {
+        "name": name,
+        "key": f"{name}-key",
+        "seed": seed,
+        "primary": seed == 0,
+        "config": {"method": method, "seed": seed},
+        "degenerate": None,
+        "training": {},
+        "epoch_seconds": [],
+        "results": {
+            "clean_acc": float(right(clean).mean()),
+            "clean_outcomes": outcomes.encode(right(clean)),
+            "dataset": {"n_examples": 1000},
+            "evaluations": [evaluation],
+        },
+    }
+
+
+def test_a_tie_at_the_top_still_says_who_is_beaten(tmp_path):
+    # FGSM-RS and N-FGSM all but equal, SAM far behind, over three seeds
+    records = [
+        _record(name, method, seed, clean, robust)
+        for seed in range(3)
+        for name, method, clean, robust in [
+            ("ST", "standard", 820, 50),
+            ("SAM-0.1", "sam", 800, 90),
+            ("FGSM-RS-2", "fgsm-rs", 740, 600 + seed),
+            ("N-FGSM-2", "n-fgsm", 730, 600 - seed),
+        ]
+    ]
+    (verdict,) = pareto.equal_cost_verdicts(records)
+    assert verdict["best"] == "FGSM-RS-2" and verdict["verdict"] == "not separated"
+    assert verdict["ahead_of"] == ["SAM-0.1"] and verdict["not_separated_from"] == ["N-FGSM-2"]
+    difference, low, high = verdict["clean_cost"].interval()
+    assert difference == pytest.approx(-0.08) and low < difference < high
+    row = next(line for line in pareto.section(tmp_path, records, None) if line.startswith("| PGD-10 2/255 | "))
+    assert "| **not separated** | SAM-0.1 | N-FGSM-2 |" in row

@@ -11,8 +11,10 @@ seconds per step over ST's.
 Verdicts at equal cost: among the defences of one cost (the two-pass ones: SAM, FGSM-RS, N-FGSM), the
 one with the highest mean accuracy at a budget is tested against each of the others with the claims'
 tests (`sam_bench.experiments.claims.compare`: over seeds and images with two or more seeds in
-common); it `wins` when every comparison is significant (an intersection-union test, as the claims),
-and its clean cost is its clean accuracy minus ST's, with its 95% interval.
+common); it `wins` when every comparison is significant (an intersection-union test, as the claims).
+Either way the rivals it is significantly ahead of are named apart from those it is not separated from
+(a tie at the top still says whether SAM is beaten), and its clean cost is its clean accuracy minus
+ST's, with its 95% interval.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def frontier(points: list[tuple[float, float, str]]) -> list[tuple[float, float,
 
 def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]:
     """Per robust budget: among the defences (not ST) with `cost_passes` passes per step, the best by
-    mean accuracy, tested against each of the others; and its clean cost against ST."""
+    mean accuracy, tested against each of the others (`ahead_of`: significantly; `not_separated_from`: the
+    rest); and its clean cost against ST."""
     grouped = models(records)
     st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
     rivals = {n: g for n, g in grouped.items() if g[0]["config"]["method"] != "standard" and passes(g) == cost_passes}
@@ -94,6 +97,9 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
         found: list[Comparison] = [c for c in comparisons if c is not None]
         verdict, reason = judge(found)
         clean = compare(rivals[best], st, ("clean",)) if st else None
+        # who the best is significantly ahead of (over seeds and images), and who it is not separated from:
+        # a tie at the top still answers whether a third defence (SAM, say) is beaten
+        ahead = [c.second for c in found if c.left_out is None and c.significant]
         out.append(
             {
                 "measure": label(measure),
@@ -101,6 +107,8 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
                 "accuracy": means[best],
                 "verdict": {"holds": "wins", "fails": "beaten", "inconclusive": "not separated"}[verdict],
                 "reason": reason,
+                "ahead_of": ahead,
+                "not_separated_from": [c.second for c in found if c.second not in ahead],
                 "evidence": [c.describe() for c in found],
                 "clean_cost": clean,
             }
@@ -208,16 +216,20 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         "",
         "Per budget, the two-pass defence with the highest mean accuracy against each of the others "
         "(`sam_bench/experiments/claims.py`'s tests; `wins`: every comparison significant, one-sided p < 0.05, an "
-        "intersection-union test), and its clean cost: its clean accuracy minus ST's, in points with its 95% interval.",
+        "intersection-union test); the defences it is significantly ahead of (one-sided p < 0.05 over training seeds "
+        "and test images: one seed in common tests no method) and those it is not separated from; and its clean "
+        "cost: its clean accuracy minus ST's, in points with its 95% interval.",
         "",
-        "| budget | best two-pass defence | accuracy | verdict | why | clean cost vs ST | comparisons |",
-        "|---|---|---|---|---|---|---|",
+        "| budget | best two-pass defence | accuracy | verdict | significantly ahead of | not separated from | why | "
+        "clean cost vs ST | comparisons |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for v in equal_cost_verdicts(records):
         clean = v["clean_cost"]
         clean_text = "–" if clean is None or clean.difference is None else points_interval(clean)
         lines.append(
-            f"| {v['measure']} | {v['best']} | {_pct(v['accuracy'])} | **{v['verdict']}** | {v['reason']} | "
+            f"| {v['measure']} | {v['best']} | {_pct(v['accuracy'])} | **{v['verdict']}** | "
+            f"{', '.join(v['ahead_of']) or '–'} | {', '.join(v['not_separated_from']) or '–'} | {v['reason']} | "
             f"{clean_text} | {'<br>'.join(v['evidence']) or '–'} |"
         )
     picture = plot(out, records, cost)

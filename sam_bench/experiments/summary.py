@@ -73,8 +73,13 @@ def _equal_cost(records: list[dict]) -> str:
     for v in pareto.equal_cost_verdicts(records):
         clean = v["clean_cost"]
         known = clean is not None and clean.difference is not None
-        cost = f", clean cost vs ST {pareto.points_interval(clean)} points" if known else ""
-        parts.append(f"{v['measure']}: {v['best']} {v['verdict']}{cost}")
+        cost = f"; clean cost vs ST {pareto.points_interval(clean)} points" if known else ""
+        standing = "; ".join(
+            f"{words} {', '.join(names)}"
+            for words, names in (("ahead of", v["ahead_of"]), ("not separated from", v["not_separated_from"]))
+            if names
+        )
+        parts.append(f"{v['measure']}: {v['best']} {v['verdict']} ({standing}{cost})")
     single = [r for r in records if r["config"]["method"] in SINGLE_STEP]
     collapsed = sum(collapse_epoch(r) is not None for r in single)
     return (
