@@ -74,17 +74,20 @@ def _equal_cost(records: list[dict]) -> str:
         clean = v["clean_cost"]
         known = clean is not None and clean.difference is not None
         cost = f"; clean cost vs ST {pareto.points_interval(clean)} points" if known else ""
-        standing = "; ".join(
+        standing = [
             f"{words} {', '.join(names)}"
-            for words, names in (("ahead of", v["ahead_of"]), ("not separated from", v["not_separated_from"]))
+            for words, names in (("not separated from", v["not_separated_from"]), ("ahead of", v["ahead_of"]))
             if names
-        )
-        parts.append(f"{v['measure']}: {v['best']} {v['verdict']} ({standing}{cost})")
+        ]
+        verdict = "leads" if v["verdict"] == "not separated" else v["verdict"]
+        parts.append(f"{v['measure']}: {v['best']} {verdict} ({'; '.join(standing)}{cost})")
     single = [r for r in records if r["config"]["method"] in SINGLE_STEP]
     collapsed = sum(collapse_epoch(r) is not None for r in single)
     return (
-        " At equal cost (two passes per step), the most accurate defence per budget and its verdict against the "
-        "others: " + ("; ".join(parts) or "no budget has two of them measured") + ". "
+        " At equal cost (two passes per step), the most accurate defence per budget (`wins`: significantly ahead of "
+        "every other; `leads`: not separated from some): "
+        + ("; ".join(parts) or "no budget has two of them measured")
+        + ". "
         f"Catastrophic overfitting: {collapsed or 'none'} of {len(single)} single-step runs collapsed."
     )
 
