@@ -14,7 +14,13 @@ from sam_bench.experiments.summary import in_readme, summary, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-REPRODUCTIONS = ["paper-cifar10-cpu-decisive", "paper-cifar10-cpu", "arch-sweep-cifar10-cpu", "paper-cifar10-sample"]
+REPRODUCTIONS = [
+    "paper-cifar10-cpu-decisive",
+    "lightweight-cifar10-cpu",
+    "paper-cifar10-cpu",
+    "arch-sweep-cifar10-cpu",
+    "paper-cifar10-sample",
+]
 
 
 def test_every_reproduction_summary_in_the_readme_is_what_its_results_say():
