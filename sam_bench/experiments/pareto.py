@@ -93,7 +93,7 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
         if len(ranked) < 2:
             continue
         best = ranked[0]
-        comparisons = [compare(rivals[best], rivals[other], measure) for other in ranked[1:]]
+        comparisons = [compare(*measured(rivals[best], rivals[other], measure), measure) for other in ranked[1:]]
         found: list[Comparison] = [c for c in comparisons if c is not None]
         verdict, reason = judge(found)
         clean = compare(rivals[best], st, ("clean",)) if st else None
@@ -114,6 +114,14 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
             }
         )
     return out
+
+
+def measured(first: list[dict], second: list[dict], measure: tuple) -> tuple[list[dict], list[dict]]:
+    """The two models' seeds that have the measure (AutoAttack runs on first seeds only: comparing the
+    seeds in common would find one without it, and the comparison would be dropped)."""
+    return [r for r in first if accuracy(r, *measure) is not None], [
+        r for r in second if accuracy(r, *measure) is not None
+    ]
 
 
 def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
