@@ -173,7 +173,8 @@ class Machine:
             ]
         sent = sum((station / n).stat().st_size for n in set(tree))
         if sent > CALL_LIMIT:
-            raise RehearsalFailed(f"{self.name} call {self.calls}: {sent / MIB:.1f} MiB would travel, over 64 MiB")
+            over = f"{sent / MIB:.1f} MiB would travel, over {CALL_LIMIT // MIB} MiB"
+            raise RehearsalFailed(f"{self.name} call {self.calls}: {over}")
         checkout = self.root / "checkout"
         shutil.rmtree(checkout, ignore_errors=True)
         for name in set(tree):
