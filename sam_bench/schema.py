@@ -31,7 +31,15 @@ from pathlib import Path
 from sam_bench.errors import SamBenchError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-KINDS = ("eval-results", "run-metadata", "zoo-entry", "leaderboard-entry", "recipe", "recheck")
+KINDS = (
+    "eval-results",
+    "run-metadata",
+    "zoo-entry",
+    "leaderboard-entry",
+    "recipe",
+    "recheck",
+    "robustbench-references",
+)
 _TYPE_WORDS = {
     "object": "a mapping",
     "array": "a list",

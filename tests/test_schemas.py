@@ -25,6 +25,7 @@ COMMITTED = {  # every file of each type in the repository
     "leaderboard-entry": sorted(ROOT.glob("leaderboards/*/*/*.json")),
     "recipe": sorted([*ROOT.glob("sam_bench/experiments/recipes/*.yaml"), *ROOT.glob("tests/recipes/*.yaml")]),
     "recheck": sorted(ROOT.glob("reproductions/*/recheck.json")),
+    "robustbench-references": sorted(ROOT.glob("sam_bench/leaderboard/published/*.json")),
 }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import degenerate, recheck, results_file
-from sam_bench.experiments import compute, mechanism, pareto
+from sam_bench.experiments import against_published, compute, mechanism, pareto
 from sam_bench.experiments.claims import (
     CLAIMS,
     accuracy,
@@ -418,6 +418,8 @@ def write_report(out: str | Path) -> Path:
             "",
         ]
 
+    if against_published.applies(records):  # full-scale models beside RobustBench's published ones (#30)
+        lines += against_published.section(out, records)
     lines += _guard_lines(records)
     cost = load_cost(out)
     architectures = by_architecture(records)
