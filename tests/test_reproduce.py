@@ -283,6 +283,50 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(smoke, tmp_path):
     )
 
 
+def test_a_reused_runs_recheck_is_carried_over_from_where_it_was_made(smoke, tmp_path):
+    """A run reused from another folder brings its results file byte for byte: the recheck made there
+    counts here (marked with where it was made), as long as the file is the very same; a run whose
+    results were made here is rechecked here."""
+    import shutil
+
+    from sam_bench.evaluation import recheck
+
+    source, reuser = tmp_path / "source", tmp_path / "reuser"
+    shutil.copytree(smoke["out"], source)
+    assert CliRunner().invoke(cli, ["recheck", str(source), "--quiet", "--no-report"]).exit_code == 0
+    shutil.copytree(source, reuser)
+    (reuser / "recheck.json").unlink()
+    names = sorted(m["results"] for m in recheck.read(source / "recheck.json")["models"])
+    assert len(names) == 3
+    for i, name in enumerate(names):
+        stem = Path(name).stem
+        origin = source / name
+        # as `reproduce` records it: an absolute path, or one relative to where the grid was run from
+        given = [str(origin), f"elsewhere/source/{name}", None][i]  # None: evaluated again here
+        (reuser / "runs" / stem / "reused.json").write_text(
+            json.dumps({"from": str(source / "runs" / stem), "results": given})
+        )
+    result = CliRunner().invoke(cli, ["recheck", str(reuser), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("the same file was rechecked where it was reused from (../source/recheck.json)") == 2
+    record = recheck.read(reuser / "recheck.json")
+    carried = {m["results"]: m.get("carried_from") for m in record["models"]}
+    assert carried == {names[0]: "../source/recheck.json", names[1]: "../source/recheck.json", names[2]: None}
+    assert "the folder it was reused from" in (reuser / "REPORT.md").read_text()
+    # the record now covers all three as they are; a changed file is not carried: it is rechecked here
+    result = CliRunner().invoke(cli, ["recheck", str(reuser), "--quiet", "--no-report"])
+    assert result.output.count("already rechecked as it is now") == 3, result.output
+    (reuser / "recheck.json").unlink()
+    changed = json.loads((reuser / names[0]).read_text())
+    changed["warnings"] = [*changed.get("warnings", []), "a note added here"]
+    (reuser / names[0]).write_text(json.dumps(changed, indent=2))
+    result = CliRunner().invoke(cli, ["recheck", str(reuser), "--quiet", "--no-report"])
+    assert result.exit_code == 0 and result.output.count("where it was reused from") == 1, result.output
+    assert "carried_from" not in next(
+        m for m in recheck.read(reuser / "recheck.json")["models"] if m["results"] == names[0]
+    )
+
+
 def test_recheck_of_the_first_images_and_its_bad_inputs(smoke, tmp_path):
     """A spot check: an evaluation in chunks of 32 images, rechecked on its first chunk only; refusals."""
     zoo = smoke["out"] / "model_zoo"

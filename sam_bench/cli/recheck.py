@@ -75,12 +75,27 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
     if out and Path(out).is_file():  # a recheck of some files keeps the record's others
         previous = recheck.read(out)["models"]
     done = []
+
+    def save_record():
+        if out:  # after each model: an interrupted recheck keeps what it finished
+            others = [m for m in previous if m["results"] not in {d["results"] for d in done}]
+            files.write_json(out, recheck.record(others + done))
+
     for path in paths:
         name = path.relative_to(folder).as_posix() if folder is not None else str(path)
         earlier = next((m for m in previous if m["results"] == name), None)
         if not again and recheck.already_done(earlier, path, n_examples, names):
             click.echo(f"{name}: already rechecked as it is now ({out}); --again to recheck it anyway")
             done.append(earlier)
+            continue
+        carried = recheck.carried_over(folder, path, n_examples, names) if folder is not None and not again else None
+        if carried:
+            click.echo(
+                f"{name}: the same file was rechecked where it was reused from ({carried['carried_from']}); "
+                "--again to recheck it here"
+            )
+            done.append(carried)
+            save_record()
             continue
         checked = recheck.recheck_file(
             path,
@@ -99,9 +114,7 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
                 f"{checked['model']}: {c['evaluation']}: {c['recorded_correct']} of {c['n']} correct as recorded, "
                 f"{c['remeasured_correct']} re-measured: {verdict}"
             )
-        if out:  # after each model: an interrupted recheck keeps what it finished
-            others = [m for m in previous if m["results"] not in {d["results"] for d in done}]
-            files.write_json(out, recheck.record(others + done))
+        save_record()
     if out:
         click.echo(f"wrote {out}")
     if folder is not None and report:

@@ -13,6 +13,10 @@ every image (an attack's random draws depend only on its seed and where its chun
 few images at the edge of the budget can flip (other kernels add in another order); the record keeps
 both environments so that such a difference can be read, and never hides it.
 
+A run that a reproduction reused from another folder (its `reused.json`) brings its results file along
+byte for byte; where that folder's record already rechecked the very same file, the recheck is carried
+over, marked with where it was made (`carried_from`), instead of being run again.
+
 `n_examples` rechecks the first N images only (N a whole number of the recorded chunks, so that every
 chunk runs exactly as recorded): a cheap spot check of an expensive evaluation.
 """
@@ -189,6 +193,33 @@ def already_done(entry: dict | None, path: Path, n_examples: int | None, attacks
         if e["attack"] != "clean" and (attacks is None or e["attack"] in attacks)
     ]
     return entry["n_examples"] == n and [c["evaluation"] for c in entry["evaluations"]] == wanted
+
+
+def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list[str] | None) -> dict | None:
+    """The recheck of a reused run's results file made in the folder it was reused from, if that record
+    covers the very same file (sha256) on the images and attacks asked for, marked `carried_from` (that
+    record, relative to `folder`); None otherwise."""
+    import os
+
+    note = folder / "runs" / path.stem / "reused.json"
+    source = files.read_json(note).get("results") if note.is_file() else None
+    if not source:
+        return None  # trained here, or evaluated again here
+    source = Path(source)
+    # a relative `reuse` entry names a folder beside this one (the path recorded is the one the grid was given)
+    candidates = (
+        [source]
+        if source.is_absolute()
+        else [source, folder.parent / source.parent.parent.name / "results" / source.name]
+    )
+    for results in candidates:
+        record_path = results.parent.parent / "recheck.json"
+        if not record_path.is_file():
+            continue
+        entry = next((m for m in read(record_path)["models"] if m["results"] == f"results/{results.name}"), None)
+        if entry and not entry.get("carried_from") and already_done(entry, path, n_examples, attacks):
+            return entry | {"results": f"results/{path.name}", "carried_from": os.path.relpath(record_path, folder)}
+    return None
 
 
 def has_outcomes(results: dict) -> bool:

@@ -538,6 +538,8 @@ def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
         where = f"{env['device']}, torch {env['torch_version']}" + (
             f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
         )
+        if m.get("carried_from"):  # a reused run's file, rechecked where it came from (sam_bench.evaluation.recheck)
+            where += f"; in `{m['carried_from']}`, the folder it was reused from"
         evaluations = ", ".join(c["evaluation"] for c in m["evaluations"]) + (
             f" (not {', '.join(left)})" if left else ""
         )
