@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sam_bench import schema
+from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments import against_published
 from sam_bench.leaderboard import published
@@ -94,7 +95,7 @@ def test_the_tool_keeps_comparable_entries_with_their_numbers_as_listed(robustbe
 def test_the_tool_refuses_what_is_not_a_robustbench_clone_in_one_line(tmp_path, robustbench_clone):
     not_git = tmp_path / "plain"
     not_git.mkdir()
-    for repo, expected in [(not_git, "not a clone of RobustBench/robustbench"), (robustbench_clone, "entries")]:
+    for repo, expected in [(not_git, "not a clone of RobustBench/robustbench"), (robustbench_clone, "no PreActResNet-18 or ResNet-18 entry")]:
         args = [sys.executable, str(TOOL), str(repo), "--out", str(tmp_path / "x.json")]
         if repo == robustbench_clone:  # a clone, but no entry of those architectures for that data set
             (repo / "model_info" / "cifar10" / "Linf").rename(repo / "model_info" / "cifar10" / "Linf-moved")
@@ -105,9 +106,10 @@ def test_the_tool_refuses_what_is_not_a_robustbench_clone_in_one_line(tmp_path, 
         assert "Traceback" not in done.stderr and not (tmp_path / "x.json").exists()
 
 
-def test_the_committed_references_agree_with_their_log():
-    references = published.load("cifar10", "Linf")
-    log = (published.FOLDER / "cifar10-Linf.log").read_text()
+@pytest.mark.parametrize("threat_model", ["Linf", "L2"])
+def test_the_committed_references_agree_with_their_log(threat_model):
+    references = published.load("cifar10", threat_model)
+    log = (published.FOLDER / f"cifar10-{threat_model}.log").read_text()
     kept = [line for line in log.splitlines() if line.startswith("kept ")]
     assert kept == [
         f"kept {e['id']}: {e['architecture']}, clean {e['clean_acc']}, AutoAttack {e['autoattack_acc']}"
@@ -115,10 +117,11 @@ def test_the_committed_references_agree_with_their_log():
     ]
     assert references["source"]["commit"] in log
     assert all(e["architecture"] in ("PreActResNet-18", "ResNet-18") for e in references["entries"])
+    assert {e["eps"] for e in references["entries"]} == {references["eps"]}
 
 
-def record(name, method, seed, width, clean, robust, n=1000):
-    """A results record: `clean` and `robust` (AutoAttack Linf 8/255, first seed only) of n images right."""
+def record(name, method, seed, width, clean, robust, n=1000, norm="Linf", eps="8/255"):
+    """A results record: `clean` and `robust` (AutoAttack at norm/eps, first seed only) of n images right."""
 
     def flags(count):
         right = np.zeros(n, bool)
@@ -130,9 +133,9 @@ def record(name, method, seed, width, clean, robust, n=1000):
         evaluations.append(
             {
                 "attack": "autoattack",
-                "norm": "Linf",
-                "eps": "8/255",
-                "eps_value": 8 / 255,
+                "norm": norm,
+                "eps": eps,
+                "eps_value": parse_eps(eps),
                 "n_examples": n,
                 "robust_acc": robust / n,
                 "outcomes": outcomes.encode(flags(robust)),
@@ -160,20 +163,25 @@ def test_full_scale_models_are_set_beside_the_published_entries(tmp_path):
         record("ST", "standard", 0, 1.0, 9480, 0, n=10_000),
         record("ST", "standard", 1, 1.0, 9470, 0, n=10_000),
         record("AT-Linf-8", "at", 0, 1.0, 822, 475),
+        record("AT-L2-128", "at", 0, 1.0, 8800, 6500, n=10_000, norm="L2", eps="0.5"),
     ]
     assert against_published.applies(records)
     lines = against_published.section(tmp_path, records)
     text = "\n".join(lines)
-    references = published.load("cifar10", "Linf")
     assert text.startswith("## Next to RobustBench's published entries")
-    assert f"`{references['source']['commit'][:12]}`" in text
-    assert "| ST | 94.80 (94.3–95.2) | 0.00 (0.0–0.0) | 10,000 |" in text  # the first seed, Wilson's interval
-    assert "| AT-Linf-8 | 82.20 (79.7–84.4) | 47.50 (44.4–50.6) | 1,000 |" in text
-    assert "attacked on fewer (1,000)" in text  # RobustBench's figures are on all 10,000 images
-    for e in references["entries"]:  # every entry cited with its numbers as listed
-        row = next(line for line in lines if f"[{e['id']}](" in line)
-        assert f"| {e['clean_acc']} | {e['autoattack_acc']} |" in row
-    assert (tmp_path / against_published.PLOT).stat().st_size > 10_000
+    linf, l2 = text.split("### Linf 8/255")[1].split("### L2 0.5")
+    for part, norm in [(linf, "Linf"), (l2, "L2")]:
+        references = published.load("cifar10", norm)
+        assert f"`{references['source']['commit'][:12]}`" in part
+        for e in references["entries"]:  # every entry cited with its numbers as listed
+            row = next(line for line in part.splitlines() if f"[{e['id']}](" in line)
+            assert f"| {e['clean_acc']} | {e['autoattack_acc']} |" in row
+        assert (tmp_path / against_published.plot_name(norm)).stat().st_size > 10_000
+    assert "| ST | 94.80 (94.3–95.2) | 0.00 (0.0–0.0) | 10,000 |" in linf  # the first seed, Wilson's interval
+    assert "| AT-Linf-8 | 82.20 (79.7–84.4) | 47.50 (44.4–50.6) | 1,000 |" in linf
+    assert "attacked on fewer images (1,000)" in linf  # RobustBench's figures are on all 10,000 images
+    assert "| AT-L2-128 | 88.00 (87.3–88.6) | 65.00 (64.1–65.9) | 10,000 |" in l2 and "fewer" not in l2
+    assert "AT-Linf-8" not in l2 and "Rice2020Overfitting" in l2
 
 
 def test_smaller_models_get_no_such_section():
@@ -181,3 +189,5 @@ def test_smaller_models_get_no_such_section():
     assert not against_published.applies(records)
     no_autoattack = record("ST", "standard", 1, 1.0, 9480, 0)  # a full-width model's later seed: no AutoAttack
     assert not against_published.applies([no_autoattack])
+    other_budget = record("AT-Linf-4", "at", 0, 1.0, 8500, 3000, eps="4/255")  # not RobustBench's budget
+    assert not against_published.applies([other_budget])

@@ -1,7 +1,8 @@
 """Copy RobustBench's published CIFAR-10 Linf entries that are comparable to our models into the
 package, each with its numbers exactly as RobustBench lists them and the file and commit they came from.
 
-    python tools/robustbench_references.py /path/to/robustbench.git > sam_bench/leaderboard/published/cifar10-Linf.log
+    python tools/robustbench_references.py CLONE > sam_bench/leaderboard/published/cifar10-Linf.log
+    python tools/robustbench_references.py CLONE --threat-model L2 > sam_bench/leaderboard/published/cifar10-L2.log
 
 The argument is a clone of github.com/RobustBench/robustbench (bare or not; `--commit` picks the
 version, HEAD by default). The report's section "Next to RobustBench's published entries"
@@ -32,7 +33,7 @@ from sam_bench.errors import SamBenchError  # noqa: E402
 
 ARCHITECTURES = ("PreActResNet-18", "ResNet-18")
 SYNTHETIC = re.compile(r"synthetic|generated|ddpm", re.IGNORECASE)
-OUT_NAME = "cifar10-Linf.json"
+FOLDER = ROOT / "sam_bench" / "leaderboard" / "published"
 COPIED = ("name", "authors", "venue", "link", "architecture", "eps", "clean_acc", "autoattack_acc", "reported")
 
 
@@ -68,16 +69,30 @@ def references(repo: Path, commit: str, dataset: str = "cifar10", threat_model: 
         if reason:
             left_out.append({"id": model_id, "architecture": info["architecture"], "reason": reason})
             continue
+        if entries and info.get("eps") != entries[0]["eps"]:
+            left_out.append(
+                {
+                    "id": model_id,
+                    "architecture": info["architecture"],
+                    "reason": f"eps {info.get('eps')}, not {entries[0]['eps']}",
+                }
+            )
+            continue
         entry = {"id": model_id, "path": path, "blob": blob}
         entry.update({key: str(info[key]) for key in COPIED if info.get(key) not in (None, "")})
         if info.get("footnote"):
             entry["footnote"] = info["footnote"]
         entries.append(entry)
+    if not entries:
+        raise SamBenchError(
+            f"no {' or '.join(ARCHITECTURES)} entry of comparable training in {folder} at {commit[:12]}"
+        )
     return {
         "schema": "sam-bench/robustbench-references/v1",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": dataset,
         "threat_model": threat_model,
+        "eps": entries[0]["eps"],
         "source": {
             "repository": "https://github.com/RobustBench/robustbench",
             "commit": commit,
@@ -97,17 +112,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", type=Path, help="a clone of RobustBench/robustbench (bare or not)")
     parser.add_argument("--commit", default="HEAD")
-    parser.add_argument("--out", type=Path, default=ROOT / "sam_bench" / "leaderboard" / "published" / OUT_NAME)
+    parser.add_argument("--threat-model", choices=("Linf", "L2"), default="Linf")
+    parser.add_argument("--out", type=Path, help="default: sam_bench/leaderboard/published/cifar10-<threat model>.json")
     args = parser.parse_args()
+    args.out = args.out or FOLDER / f"cifar10-{args.threat_model}.json"
     try:
-        found = references(args.repo, args.commit)
+        found = references(args.repo, args.commit, threat_model=args.threat_model)
         schema.check("robustbench-references", found, where=f"what {args.repo} holds")
     except subprocess.CalledProcessError as err:
         sys.exit(f"{args.repo}: not a clone of RobustBench/robustbench at {args.commit}: {err.stderr.strip()}")
     except SamBenchError as err:  # e.g. no entry of those architectures at that commit
         sys.exit(str(err))
     files.write_json(args.out, found)
-    print(f"$ python tools/robustbench_references.py {args.repo} --commit {args.commit}")
+    print(
+        f"$ python tools/robustbench_references.py {args.repo} "
+        f"--commit {args.commit} --threat-model {args.threat_model}"
+    )
     source = found["source"]
     print(f"RobustBench commit {source['commit']} ({source['commit_date']}), {source['folder']}")
     for e in found["entries"]:

@@ -1,10 +1,11 @@
-"""Our full-scale models beside RobustBench's published entries (the report's section and its plot).
+"""Our full-scale models beside RobustBench's published entries (the report's section and its plots).
 
-A reproduction's full-width PreActResNet-18 models with AutoAttack at Linf 8/255 on CIFAR-10 are set,
-clean accuracy against AutoAttack accuracy, beside RobustBench's published PreActResNet-18 and
-ResNet-18 entries of comparable training (`sam_bench.leaderboard.published`: no additional or
-synthetic data), each cited with its numbers as RobustBench lists them. Smaller models (the CPU
-scales' 1/8 width) get no such section: beside published full-size models they would say nothing.
+A reproduction's full-width PreActResNet-18 models with AutoAttack on CIFAR-10 at RobustBench's budget
+of a threat model (Linf 8/255, L2 0.5) are set, clean accuracy against AutoAttack accuracy, beside
+RobustBench's published PreActResNet-18 and ResNet-18 entries of comparable training for that threat
+model (`sam_bench.leaderboard.published`: no additional or synthetic data), each cited with its numbers
+as RobustBench lists them. Smaller models (the CPU scales' 1/8 width) get no such section: beside
+published full-size models they would say nothing.
 """
 
 from __future__ import annotations
@@ -15,32 +16,43 @@ from sam_bench import files, stats
 from sam_bench.experiments.claims import architecture, evaluation, models
 from sam_bench.leaderboard import published
 
-PLOT = "published.png"
 ARCHITECTURE = "PreActResNet-18"  # full width: what the references are
-NORM, EPS = "Linf", "8/255"  # RobustBench's CIFAR-10 Linf budget
+THREAT_MODELS = ("Linf", "L2")
+FULL_TEST_SET = 10_000  # RobustBench evaluates on all of CIFAR-10's test images
 
 
-def _dataset(record: dict) -> str:
-    return record["config"].get("dataset", "cifar10")
+def plot_name(threat_model: str) -> str:
+    return f"published-{threat_model}.png"
 
 
-def comparable(records: list[dict]) -> dict[str, dict]:
-    """Per model, its first seed with AutoAttack at Linf 8/255, for the full-width CIFAR-10 models."""
+def comparable(records: list[dict], norm: str, eps: str) -> dict[str, dict]:
+    """Per model, its first seed with AutoAttack at this budget, for the full-width CIFAR-10 models."""
     found = {}
     for name, group in models(records).items():
-        first = next((r for r in group if evaluation(r, "autoattack", NORM, EPS)), None)
-        if first and architecture(first) == ARCHITECTURE and _dataset(first) == "cifar10":
+        first = next((r for r in group if evaluation(r, "autoattack", norm, eps)), None)
+        if first and architecture(first) == ARCHITECTURE and first["config"].get("dataset", "cifar10") == "cifar10":
             found[name] = first
     return found
 
 
+def threat_models(records: list[dict]) -> list[dict]:
+    """The references files (one per threat model) that some model of the records can be set beside."""
+    found = []
+    for norm in THREAT_MODELS:
+        if published.available("cifar10", norm):
+            references = published.load("cifar10", norm)
+            if comparable(records, norm, references["eps"]):
+                found.append(references)
+    return found
+
+
 def applies(records: list[dict]) -> bool:
-    return bool(comparable(records)) and published.available("cifar10", NORM)
+    return bool(threat_models(records))
 
 
-def _measured(record: dict, attack: str) -> tuple[float, float, float, int]:
+def _measured(record: dict, *measure) -> tuple[float, float, float, int]:
     """Accuracy (%) with its 95% Wilson interval over the images evaluated, and their number."""
-    ev = evaluation(record, attack, NORM, EPS) if attack != "clean" else evaluation(record, "clean")
+    ev = evaluation(record, *measure)
     assert ev is not None and ev.get("n_examples"), "comparable() picks records with this evaluation"
     n = ev["n_examples"]
     low, high = stats.wilson(round(ev["robust_acc"] * n), n)
@@ -48,13 +60,14 @@ def _measured(record: dict, attack: str) -> tuple[float, float, float, int]:
 
 
 def plot(out: Path, ours: dict[str, dict], references: dict) -> str:
-    """published.png: clean against AutoAttack accuracy, our models (95% intervals as bars) and the
-    published entries (as RobustBench lists them: no interval is published)."""
+    """published-<threat model>.png: clean against AutoAttack accuracy, our models (95% intervals as
+    bars) and the published entries (as RobustBench lists them: no interval is published)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    norm, eps = references["threat_model"], references["eps"]
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     for entry in references["entries"]:
         x, y = float(entry["clean_acc"]), float(entry["autoattack_acc"])
@@ -63,37 +76,48 @@ def plot(out: Path, ours: dict[str, dict], references: dict) -> str:
     ax.scatter([], [], marker="s", color="grey", s=30, label="RobustBench, published (PreActResNet-18 / ResNet-18)")
     for i, (name, record) in enumerate(ours.items()):
         cx, cl, ch, _ = _measured(record, "clean")
-        ay, al, ah, _ = _measured(record, "autoattack")
+        ay, al, ah, _ = _measured(record, "autoattack", norm, eps)
         ax.errorbar(
             cx, ay, xerr=[[cx - cl], [ch - cx]], yerr=[[ay - al], [ah - ay]], fmt="o", color=f"C{i % 10}", capsize=2
         )
         ax.annotate(name, (cx, ay), fontsize=8, xytext=(4, 4), textcoords="offset points")
     ax.scatter([], [], marker="o", color="black", label="this reproduction (95% intervals)")
     ax.set_xlabel("clean accuracy (%)")
-    ax.set_ylabel(f"AutoAttack {NORM} {EPS} accuracy (%)")
+    ax.set_ylabel(f"AutoAttack {norm} {eps} accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    files.atomic_write(out / PLOT, lambda f: fig.savefig(f, format="png", dpi=110))
+    name = plot_name(norm)
+    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
-    return PLOT
+    return name
 
 
 def section(out: Path, records: list[dict]) -> list[str]:
-    ours = comparable(records)
-    references = published.load("cifar10", NORM)
-    source = references["source"]
-    fewer = sorted({_measured(r, "autoattack")[3] for r in ours.values()} - {10_000})
     lines = [
         "## Next to RobustBench's published entries",
         "",
-        f"Clean and AutoAttack (standard) {NORM} {EPS} accuracy of this reproduction's full-width "
-        f"{ARCHITECTURE} models (first seeds), with 95% Wilson intervals over the test images, beside "
-        f"RobustBench's published entries of comparable training ({references['selection']}), their numbers "
-        f"as RobustBench lists them in `{source['folder']}` at commit `{source['commit'][:12]}` "
-        f"({source['commit_date'][:10]}), copied by `tools/robustbench_references.py`. RobustBench "
-        "evaluates on all 10,000 test images"
-        + (f"; models of ours attacked on fewer ({', '.join(f'{n:,}' for n in fewer)}) say so below" if fewer else "")
+        f"Clean and AutoAttack (standard) accuracy of this reproduction's full-width {ARCHITECTURE} models (first "
+        "seeds), with 95% Wilson intervals over the test images, beside RobustBench's published entries of "
+        "comparable training, their numbers as RobustBench lists them (copied by `tools/robustbench_references.py`, "
+        f"which names the commit and file of each). RobustBench evaluates on all {FULL_TEST_SET:,} test images.",
+        "",
+    ]
+    for references in threat_models(records):
+        lines += _threat_model_lines(out, records, references)
+    return lines
+
+
+def _threat_model_lines(out: Path, records: list[dict], references: dict) -> list[str]:
+    norm, eps, source = references["threat_model"], references["eps"], references["source"]
+    ours = comparable(records, norm, eps)
+    fewer = sorted({_measured(r, "autoattack", norm, eps)[3] for r in ours.values()} - {FULL_TEST_SET})
+    lines = [
+        f"### {norm} {eps}",
+        "",
+        f"RobustBench's entries: {references['selection']}; from `{source['folder']}` at commit "
+        f"`{source['commit'][:12]}` ({source['commit_date'][:10]})"
+        + (f". Models of ours attacked on fewer images ({', '.join(f'{n:,}' for n in fewer)}) say so" if fewer else "")
         + ".",
         "",
         "| this reproduction | clean | AutoAttack | test images (AutoAttack) |",
@@ -101,7 +125,7 @@ def section(out: Path, records: list[dict]) -> list[str]:
     ]
     for name, record in ours.items():
         c, cl, ch, _ = _measured(record, "clean")
-        a, al, ah, n = _measured(record, "autoattack")
+        a, al, ah, n = _measured(record, "autoattack", norm, eps)
         lines.append(f"| {name} | {c:.2f} ({cl:.1f}–{ch:.1f}) | {a:.2f} ({al:.1f}–{ah:.1f}) | {n:,} |")
     lines += [
         "",
@@ -116,5 +140,6 @@ def section(out: Path, records: list[dict]) -> list[str]:
         )
     left_out = ", ".join(f"{e['id']} ({e['reason'].split(' (')[0]})" for e in references["left_out"])
     lines += ["", *([f"Left out of those architectures: {left_out}.", ""] if left_out else [])]
-    lines += [f"![Next to RobustBench's published entries]({plot(out, ours, references)})", ""]
+    title = f"Next to RobustBench's published entries, {norm} {eps}"
+    lines += [f"![{title}]({plot(out, ours, references)})", ""]
     return lines
