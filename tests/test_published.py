@@ -95,7 +95,10 @@ def test_the_tool_keeps_comparable_entries_with_their_numbers_as_listed(robustbe
 def test_the_tool_refuses_what_is_not_a_robustbench_clone_in_one_line(tmp_path, robustbench_clone):
     not_git = tmp_path / "plain"
     not_git.mkdir()
-    for repo, expected in [(not_git, "not a clone of RobustBench/robustbench"), (robustbench_clone, "no PreActResNet-18 or ResNet-18 entry")]:
+    for repo, expected in [
+        (not_git, "not a clone of RobustBench/robustbench"),
+        (robustbench_clone, "no PreActResNet-18 or ResNet-18 entry"),
+    ]:
         args = [sys.executable, str(TOOL), str(repo), "--out", str(tmp_path / "x.json")]
         if repo == robustbench_clone:  # a clone, but no entry of those architectures for that data set
             (repo / "model_info" / "cifar10" / "Linf").rename(repo / "model_info" / "cifar10" / "Linf-moved")
