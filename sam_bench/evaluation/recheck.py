@@ -23,6 +23,7 @@ chunk runs exactly as recorded): a cheap spot check of an expensive evaluation.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -199,8 +200,6 @@ def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list
     """The recheck of a reused run's results file made in the folder it was reused from, if that record
     covers the very same file (sha256) on the images and attacks asked for, marked `carried_from` (that
     record, relative to `folder`); None otherwise."""
-    import os
-
     note = folder / "runs" / path.stem / "reused.json"
     source = files.read_json(note).get("results") if note.is_file() else None
     if not source:
@@ -217,6 +216,7 @@ def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list
         if not record_path.is_file():
             continue
         entry = next((m for m in read(record_path)["models"] if m["results"] == f"results/{results.name}"), None)
+        # only a recheck made there: one carried there in turn would name a record relative to another folder
         if entry and not entry.get("carried_from") and already_done(entry, path, n_examples, attacks):
             return entry | {"results": f"results/{path.name}", "carried_from": os.path.relpath(record_path, folder)}
     return None
