@@ -519,7 +519,13 @@ def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
         "",
         f"`sam-bench recheck {out}` loaded the weights each results file names (zoo entries, checked against "
         "their sha256) and evaluated them again with the recorded attacks, settings, chunks, batches and CPU "
-        f"threads ({rechecked['created'][:10]}, `recheck.json`): the outcome of every image, compared.",
+        f"threads ({rechecked['created'][:10]}, `recheck.json`): the outcome of every image, compared."
+        + (
+            f" The recheck of {carried} reused run{'s' if carried != 1 else ''} was made in the folder it was reused "
+            "from, on the very same results file, and is carried over (last column)."
+            if (carried := sum(1 for m in rechecked["models"] if m.get("carried_from")))
+            else ""
+        ),
         "",
         "| model | results file | images | evaluations rechecked | image outcomes differing | rechecked on |",
         "|---|---|---|---|---|---|",
