@@ -84,6 +84,31 @@ def evaluation_clock(monkeypatch):
     return clock
 
 
+@pytest.fixture
+def training_clock(monkeypatch):
+    """The training loop's clock (sam_bench.clock) under the test's control: it stands still, and each
+    epoch moves it on by `per_epoch` seconds and is recorded as taking that long, its first step as
+    long as any other; what the loop schedules against a time limit then never depends on the machine."""
+    from types import SimpleNamespace
+
+    from sam_bench import clock as sam_bench_clock
+    from sam_bench.training import loop
+
+    clock = SimpleNamespace(now=1_000_000.0, per_epoch=100.0)
+    monkeypatch.setattr(sam_bench_clock, "time", SimpleNamespace(time=lambda: clock.now))
+    honest = loop._train_one_epoch
+
+    def timed_epoch(cfg, model, optimizer, loader, epoch, *args, **kwargs):
+        record = honest(cfg, model, optimizer, loader, epoch, *args, **kwargs)
+        clock.now += clock.per_epoch
+        record["seconds"] = clock.per_epoch
+        record["first_step_s"] = clock.per_epoch / len(loader)  # no warm-up to discount
+        return record
+
+    monkeypatch.setattr(loop, "_train_one_epoch", timed_epoch)
+    return clock
+
+
 # Under pytest-xdist (`-n auto`; setup.cfg adds `--dist loadfile --no-loadscope-reorder`) each file runs
 # on one worker and files are handed out in collection order: these first, on a worker each. The SLURM
 # tests take longest (minutes, much of it waiting on the cluster; the smoke grid's three processes come

@@ -285,20 +285,24 @@ def test_setup_lines_job_names_per_model_time_limits_and_threads_reach_the_clust
 
 @pytest.mark.slurm
 def test_cancel_stops_the_grids_jobs_and_the_cell_is_free_again(cluster, tmp_path):
+    """The job cannot finish before the cancel reaches it, however fast or slow the machine: this test
+    holds the grid's zoo, which the cell must lock to add its model once trained."""
     out = tmp_path / "cancel"
-    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
-    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(out.glob("cells/*.claim")):  # the job has started the cell
-        time.sleep(0.2)
-    cancelled = sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout
-    assert cancelled.strip() == f"cancelled 1 job(s): {job_id}"
-    while time.time() < deadline:
-        status = sam_bench(cluster, *grid_args(out, "long", "--status")).stdout
-        if "CANCELLED" in status and "running" not in status:
-            break
-        time.sleep(1)
-    assert f"SLURM job {job_id} CANCELLED" in status and "running" not in status, status
+    with files.locked(out / "model_zoo"):
+        sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+        job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("cells/*.claim")):  # the job has started the cell
+            time.sleep(0.2)
+        cancelled = sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout
+        assert cancelled.strip() == f"cancelled 1 job(s): {job_id}"
+        while time.time() < deadline:
+            status = sam_bench(cluster, *grid_args(out, "long", "--status")).stdout
+            if "CANCELLED" in status and "running" not in status:
+                break
+            time.sleep(1)
+        assert f"SLURM job {job_id} CANCELLED" in status and "running" not in status, status
+    assert not list(out.glob("results/*.json"))  # cancelled before its evaluation
     assert sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout.strip() == (
         "no job to cancel"
     )

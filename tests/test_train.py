@@ -179,12 +179,12 @@ def test_time_limit_discounts_the_first_steps_compilation():
     assert expected_epoch_seconds(20.0, record, 1, first_of_call=True) == 20.0
 
 
-def test_training_stops_before_an_epoch_that_would_end_after_the_limit(tmp_path):
-    import time
-
-    meta = train(tiny(method="standard", epochs=3), tmp_path / "a", stop_at=time.time() + 0.5, progress=False)
+def test_training_stops_before_an_epoch_that_would_end_after_the_limit(tmp_path, training_clock):
+    """Every epoch takes 100 s on the injected clock, so the limit alone decides how many run."""
+    cfg, out = tiny(method="standard", epochs=4), tmp_path / "a"
+    meta = train(cfg, out, stop_at=training_clock.now + 150, progress=False)  # a second would end at 200
     assert meta["status"] == "running" and meta["epochs_done"] == 1  # the first epoch always runs
-    meta = train(
-        tiny(method="standard", epochs=3), tmp_path / "a", resume=True, stop_at=time.time() + 3600, progress=False
-    )
+    meta = train(cfg, out, resume=True, stop_at=training_clock.now + 250, progress=False)  # 2 fit, a 3rd ends at 300
+    assert meta["status"] == "running" and meta["epochs_done"] == 3
+    meta = train(cfg, out, resume=True, stop_at=training_clock.now + 10, progress=False)  # the first of a call runs
     assert meta["status"] == "complete"
