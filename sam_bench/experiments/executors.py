@@ -108,7 +108,8 @@ class Grid:
 
 
 def cell_done(repro, plan) -> bool:
-    """The cell's results file is there and was made by this recipe's evaluation of this run."""
+    """The cell's results file is there and was made by this recipe's evaluation of this run (or, for a run
+    reused without its weights, by the evaluation of the folder it came from)."""
     from sam_bench.experiments.grid import _evaluation_key, evaluation_for
 
     path = repro.out / "results" / f"{plan.run_name}.json"
@@ -117,9 +118,11 @@ def cell_done(repro, plan) -> bool:
     results = files.read_json(path)
     tag = results.get("reproduce", {})
     weights = results.get("model", {}).get("weights_sha256", "")
-    return tag.get("settings_key") == plan.key and tag.get("evaluation_key") == _evaluation_key(
+    if tag.get("settings_key") != plan.key:
+        return False
+    return tag.get("evaluation_key") == _evaluation_key(
         weights, evaluation_for(plan, repro.recipe.evaluation)
-    )
+    ) or repro.results_kept_as_reused(plan)
 
 
 def claim_path(out, run_name: str) -> Path:

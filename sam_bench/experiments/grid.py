@@ -15,58 +15,29 @@ from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.data import load_dataset
-from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
-from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
+from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref
+from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
 from sam_bench.experiments.recipe import ModelPlan, Recipe
 from sam_bench.training.loop import train
-
-
-def evaluation_specs(evaluation: dict) -> list:
-    """The attack specs of a recipe's `evaluation` block (clean, PGD per eps, AutoAttack)."""
-    specs = make_attacks("clean")
-    pgd = evaluation.get("pgd") or {}
-    for norm in ("Linf", "L2"):
-        block = pgd.get(norm) or {}
-        for eps in block.get("eps") or []:
-            value = parse_eps(str(eps))
-            specs += make_attacks(
-                "pgd",
-                norm,
-                [str(eps)],
-                steps=int(pgd.get("steps", 10)),
-                step_size=value * float(block.get("step_fraction", 0.25)),
-            )
-    aa = evaluation.get("autoattack") or {}
-    for norm in ("Linf", "L2"):
-        if aa.get(norm) is not None:
-            specs += make_attacks(
-                "autoattack", norm, [str(aa[norm])], version=aa.get("version", "standard"), attacks=aa.get("attacks")
-            )
-            specs[-1].n_examples = _autoattack_images(aa, evaluation.get("n_examples"))
-    return specs
-
-
-def _autoattack_images(aa: dict, n_examples) -> int | None:
-    """The `autoattack` block's own `n_examples`: AutoAttack on the first N of the evaluation's images."""
-    n = aa.get("n_examples")
-    if n is None:
-        return None
-    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
-        raise BadInput(f"evaluation: autoattack n_examples must be a whole number >= 1, got {n!r}")
-    if isinstance(n_examples, int) and n > n_examples:
-        raise BadInput(f"evaluation: autoattack n_examples ({n}) exceeds the evaluation's n_examples ({n_examples})")
-    return n
 
 
 def evaluation_for(plan: ModelPlan, evaluation: dict) -> dict:
     """The recipe's evaluation as it applies to one run. AutoAttack is for the leaderboards, which list
     a model's first seed only: its other seeds serve the claims, which rest on clean and PGD accuracy,
-    and skip it unless the recipe's `autoattack` block says `all_seeds: true`."""
+    and skip it unless the recipe's `autoattack` block (or one of its budgets) says `all_seeds: true`."""
     aa = evaluation.get("autoattack") or {}
     if plan.primary or aa.get("all_seeds"):
         return evaluation
-    return {k: v for k, v in evaluation.items() if k != "autoattack"}
+    every_seed = [b for b in autoattack_budgets(aa) if b["all_seeds"]]
+    rest = {k: v for k, v in evaluation.items() if k != "autoattack"}
+    if not every_seed:
+        return rest
+    # Only the budgets every seed gets, each written out whole (the run's evaluation key hashes this)
+    by_norm: dict[str, list] = {}
+    for b in every_seed:
+        by_norm.setdefault(b["norm"], []).append({k: v for k, v in b.items() if k != "norm" and v is not None})
+    return {**rest, "autoattack": by_norm}
 
 
 # Results made before per-image outcomes existed are evaluated again: the paired tests need them.
@@ -181,6 +152,16 @@ class Reproduction:
         meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
         return meta if meta.get("status") == "complete" else None
 
+    def results_kept_as_reused(self, plan: ModelPlan) -> bool:
+        """A run reused without its weights (a later seed of a folder that kept first seeds' weights only)
+        keeps the results it came with, made by that folder's evaluation: they cannot be made again here,
+        and the report reads them as they are (each results file says its own images and attacks)."""
+        run_dir = self.out / "runs" / plan.run_name
+        if not (run_dir / "reused.json").is_file() or (run_dir / "model.safetensors").is_file():
+            return False
+        stored = files.read_json(run_dir / "metadata.json")
+        return _zoo_entry_for(stored, self.zoo_dir) is None and self._results_for(plan, stored["weights_sha256"])
+
     def _results_for(self, plan: ModelPlan, weights_sha256: str) -> bool:
         path = self.out / "results" / f"{plan.run_name}.json"
         return path.is_file() and files.read_json(path).get("model", {}).get("weights_sha256") == weights_sha256
@@ -214,6 +195,9 @@ class Reproduction:
         if path.is_file():
             existing = files.read_json(path)
             if existing.get("reproduce", {}).get("evaluation_key") == key:
+                return path
+            if self.results_kept_as_reused(plan):
+                self.log(f"{plan.name} seed {plan.seed}: reused without its weights; its results are kept as made")
                 return path
         model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
         data = load_dataset(plan.config.dataset, plan.config.data_dir)

@@ -14,6 +14,8 @@ import yaml
 
 from sam_bench import schema
 from sam_bench.errors import BadInput
+from sam_bench.experiments.endpoints import Endpoints, read_endpoints
+from sam_bench.experiments.evaluation_block import autoattack_budgets
 from sam_bench.training.loop import RUNTIME_KEYS, TrainConfig
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -51,6 +53,8 @@ class Recipe:
     # What the scale may cost, {"hours": H, "cores": C}: H hours of a C-core machine (the report sets the
     # measured CPU time against it, sam_bench.experiments.compute.budget_sentence).
     compute_budget: dict | None = None
+    # The primary test of each claim and the confirmatory seeds, fixed before the runs (endpoints.py)
+    endpoints: Endpoints = field(default_factory=lambda: Endpoints({}, {}))
 
     def describe(self) -> dict:
         return {
@@ -62,6 +66,7 @@ class Recipe:
             "evaluation": self.evaluation,
             **({"reuse": self.reuse} if self.reuse else {}),
             **({"compute_budget": self.compute_budget} if self.compute_budget else {}),
+            **self.endpoints.describe(),
             "models": [
                 {"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
                 for m in self.models
@@ -183,6 +188,10 @@ def load_recipe(
         raise BadInput(
             f"{where}: scale {scale!r}: reuse must be a list of reproduction folders, e.g. [paper-cifar10-cpu]"
         )
+    seeds_by_model: dict[str, list[int]] = {}
+    for plan in plans:
+        seeds_by_model.setdefault(plan.name, []).append(plan.seed)
+    endpoints = read_endpoints(s, where, seeds_by_model, evaluation, autoattack_budgets(evaluation.get("autoattack")))
     return Recipe(
         data["name"],
         scale,
@@ -193,4 +202,5 @@ def load_recipe(
         evaluation,
         reuse,
         s.get("compute_budget"),
+        endpoints,
     )

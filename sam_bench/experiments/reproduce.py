@@ -22,7 +22,8 @@ from pathlib import Path
 
 from sam_bench import clock, files
 from sam_bench.errors import BadInput
-from sam_bench.experiments.grid import Reproduction, evaluation_specs
+from sam_bench.experiments.evaluation_block import evaluation_specs
+from sam_bench.experiments.grid import Reproduction
 from sam_bench.experiments.recipe import load_recipe
 
 

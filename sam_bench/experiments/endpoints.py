@@ -1,0 +1,217 @@
+"""A scale's endpoints, fixed before its runs: the primary test of each claim and the confirmatory sample.
+
+A claim tested many ways (C2 at four budgets, with two attacks) gives many chances of a finding; one
+test named in advance is the claim's verdict, the others are secondary. A scale's `primary_tests`
+names, per claim, the measure (attack, norm, eps; AutoAttack's version and attacks) and the first N test
+images it is judged on; `confirmatory_seeds` names, per model, the training seeds it is judged over: the
+seeds trained after the endpoint was fixed, apart from the ones that suggested it. Both are read and
+checked here once, against the scale's own models and evaluation, and written into plan.json; the report
+reads them from there and names the commit that set them (`set_in_commit`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from sam_bench.eps import format_eps, parse_eps
+from sam_bench.errors import BadInput
+
+# The claims a primary test can be named for (C4 is a cost measurement, judged from cost.json)
+CLAIMS_WITH_A_TEST = ("C1", "C2", "C3")
+
+
+@dataclass(frozen=True)
+class PrimaryTest:
+    claim: str
+    attack: str  # clean | pgd | autoattack
+    images: int  # judged on the first N test images
+    norm: str | None = None
+    eps: str | None = None  # as RobustBench writes it ("2/255")
+    version: str | None = None  # AutoAttack's
+    attacks: tuple[str, ...] | None = None  # AutoAttack's, for version custom
+
+    def label(self) -> str:
+        """'clean on 10,000 images', 'AutoAttack (APGD-CE + APGD-T) Linf 2/255 on 1,000 images'."""
+        if self.attack == "clean":
+            what = "clean"
+        elif self.attack == "pgd":
+            what = f"PGD {self.norm} {self.eps}"
+        else:
+            kind = "standard" if self.version == "standard" else " + ".join(a.upper() for a in self.attacks or ())
+            what = f"AutoAttack ({kind}) {self.norm} {self.eps}"
+        return f"{what} on the first {self.images:,} test images"
+
+    def matches(self, evaluation: dict) -> bool:
+        """Whether a results file's evaluation entry is this test's measure (on at least its images)."""
+        if evaluation.get("attack") != self.attack or evaluation.get("norm") != self.norm:
+            return False
+        if abs(float(evaluation["eps_value"]) - parse_eps(str(self.eps))) > 1e-9:
+            return False
+        if self.attack == "autoattack":
+            settings = evaluation.get("settings") or {}
+            if settings.get("version") != self.version:
+                return False
+            if self.version == "custom" and tuple(settings.get("attacks") or ()) != self.attacks:
+                return False
+        return int(evaluation.get("n_examples") or 0) >= self.images
+
+    def record(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    primary_tests: dict[str, PrimaryTest]  # by claim
+    confirmatory_seeds: dict[str, list[int]]  # by model name
+
+    def describe(self) -> dict:
+        """What plan.json holds (empty when the scale fixes no endpoint)."""
+        out: dict = {}
+        if self.primary_tests:
+            out["primary_tests"] = {c: t.record() for c, t in self.primary_tests.items()}
+        if self.confirmatory_seeds:
+            out["confirmatory_seeds"] = self.confirmatory_seeds
+        return out
+
+    @classmethod
+    def from_plan(cls, plan: dict) -> Endpoints:
+        """The endpoints a reproduction's plan.json recorded (checked when the recipe was read)."""
+        tests = {
+            claim: PrimaryTest(
+                **{**t, "claim": claim, **({"attacks": tuple(t["attacks"])} if t.get("attacks") else {})}
+            )
+            for claim, t in (plan.get("primary_tests") or {}).items()
+        }
+        return cls(tests, {m: list(s) for m, s in (plan.get("confirmatory_seeds") or {}).items()})
+
+
+def read_endpoints(
+    scale: dict, where: str, seeds: dict[str, list[int]], evaluation: dict, budgets: list[dict]
+) -> Endpoints:
+    """A scale's `primary_tests` and `confirmatory_seeds`, checked against its models' seeds (`seeds`: by
+    model name, first seed first), its `evaluation` and its AutoAttack `budgets` (grid.autoattack_budgets)."""
+    confirmatory = _confirmatory_seeds(scale.get("confirmatory_seeds"), where, seeds)
+    later_seeds = any(s != seeds[m][0] for m, chosen in confirmatory.items() for s in chosen)
+    tests = {}
+    for claim, given in (scale.get("primary_tests") or {}).items():
+        test = _primary_test(claim, given, where)
+        _check_measured(test, where, evaluation, budgets, later_seeds)
+        tests[claim] = test
+    return Endpoints(tests, confirmatory)
+
+
+def _confirmatory_seeds(given, where: str, seeds: dict[str, list[int]]) -> dict[str, list[int]]:
+    if given is None:
+        return {}
+    out = {}
+    for model, chosen in given.items():
+        if model not in seeds:
+            raise BadInput(f"{where}: confirmatory_seeds names {model!r}, which this scale does not train")
+        missing = sorted(set(chosen) - set(seeds[model]))
+        if missing:
+            raise BadInput(f"{where}: confirmatory seed {missing[0]} of {model} is not among its seeds")
+        out[model] = list(chosen)
+    return out
+
+
+def _primary_test(claim: str, given: dict, where: str) -> PrimaryTest:
+    if claim not in CLAIMS_WITH_A_TEST:
+        known = ", ".join(CLAIMS_WITH_A_TEST)
+        raise BadInput(f"{where}: primary_tests: {claim!r} is not a claim with a test ({known})")
+    attack = given["attack"]
+    if attack == "clean":
+        if any(given.get(k) is not None for k in ("norm", "eps", "version", "attacks")):
+            raise BadInput(f"{where}: primary_tests: {claim}: a clean test takes no norm, eps, version or attacks")
+        return PrimaryTest(claim, "clean", given["images"])
+    if given.get("norm") is None or given.get("eps") is None:
+        raise BadInput(f"{where}: primary_tests: {claim}: {attack} needs a norm and an eps")
+    eps = format_eps(parse_eps(str(given["eps"])))
+    if attack == "pgd":
+        if given.get("version") is not None or given.get("attacks") is not None:
+            raise BadInput(f"{where}: primary_tests: {claim}: version and attacks are AutoAttack's")
+        return PrimaryTest(claim, "pgd", given["images"], given["norm"], eps)
+    version = given.get("version") or "standard"
+    attacks = tuple(given["attacks"]) if given.get("attacks") else None
+    if (version == "custom") != (attacks is not None):
+        raise BadInput(f"{where}: primary_tests: {claim}: attacks go with version custom, and only with it")
+    return PrimaryTest(claim, "autoattack", given["images"], given["norm"], eps, version, attacks)
+
+
+def _check_measured(test: PrimaryTest, where: str, evaluation: dict, budgets: list[dict], later_seeds: bool) -> None:
+    """The scale measures what the test needs, on enough images, for every seed it is judged over."""
+    n = evaluation.get("n_examples")
+    if test.attack == "clean":
+        available = n
+    elif test.attack == "pgd":
+        pgd = evaluation.get("pgd") or {}
+        listed = [parse_eps(str(e)) for e in ((pgd.get(test.norm) or {}).get("eps") or [])]
+        if not any(abs(e - parse_eps(str(test.eps))) < 1e-9 for e in listed):
+            raise BadInput(
+                f"{where}: primary_tests: {test.claim}: the evaluation runs no PGD at {test.norm} {test.eps}"
+            )
+        available = pgd.get("n_examples") or n
+    else:
+        found = [
+            b
+            for b in budgets
+            if b["norm"] == test.norm
+            and abs(parse_eps(b["eps"]) - parse_eps(str(test.eps))) < 1e-9
+            and b["version"] == test.version
+            and tuple(b["attacks"] or ()) == (test.attacks or ())
+        ]
+        if not found:
+            raise BadInput(
+                f"{where}: primary_tests: {test.claim}: the evaluation runs no AutoAttack {test.version} "
+                f"at {test.norm} {test.eps}" + (f" with {', '.join(test.attacks)}" if test.attacks else "")
+            )
+        if later_seeds and not found[0]["all_seeds"]:
+            raise BadInput(
+                f"{where}: primary_tests: {test.claim}: its AutoAttack runs on first seeds only (all_seeds: true "
+                "runs it on every seed the confirmatory sample holds)"
+            )
+        available = found[0]["n_examples"] or n
+    if available is not None and test.images > available:
+        raise BadInput(
+            f"{where}: primary_tests: {test.claim}: {test.images:,} images, but the evaluation runs it on {available:,}"
+        )
+
+
+def set_in_commit(recipe_path: str | Path, recipe_name: str, scale: str, endpoints: Endpoints) -> dict | None:
+    """The commit that fixed these endpoints for this scale: the first of the latest unbroken run of commits
+    whose recipe file holds them, as {"commit", "date"}; None outside a git checkout, or when the last
+    commit of the file does not hold them (not committed yet, or changed since)."""
+    path = Path(recipe_path).resolve()
+    try:
+        top = _git(path.parent, "rev-parse", "--show-toplevel").strip()
+        relative = path.relative_to(top).as_posix()
+        history = _git(path.parent, "log", "--reverse", "--format=%H %cI", "--", relative).splitlines()
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+    wanted, found = endpoints.describe(), None
+    for line in history:
+        commit, date = line.split(" ", 1)
+        try:
+            data = yaml.safe_load(_git(path.parent, "show", f"{commit}:{relative}")) or {}
+        except (subprocess.CalledProcessError, yaml.YAMLError):
+            data = {}
+        block = (data.get("scales") or {}).get(scale) or {}
+        holds = data.get("name") == recipe_name and _normalised(block) == wanted
+        found = (found or {"commit": commit, "date": date}) if holds else None
+    return found
+
+
+def _normalised(block: dict) -> dict:
+    """A scale block's endpoints as Endpoints.describe() writes them (for comparing commits)."""
+    try:
+        tests = {c: _primary_test(c, t, "") for c, t in (block.get("primary_tests") or {}).items()}
+    except (BadInput, KeyError, TypeError):
+        return {"unreadable": True}
+    return Endpoints(tests, {m: list(s) for m, s in (block.get("confirmatory_seeds") or {}).items()}).describe()
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout

@@ -1,0 +1,70 @@
+"""A recipe's `evaluation` block read as attacks: clean, PGD per eps, AutoAttack per budget, each on its
+own number of the evaluation's first test images. The grid runs these specs on every run; which of them
+a later seed gets is the grid's choice (grid.evaluation_for)."""
+
+from __future__ import annotations
+
+from sam_bench.eps import parse_eps
+from sam_bench.errors import BadInput
+from sam_bench.evaluation.evaluate import make_attacks
+
+
+def evaluation_specs(evaluation: dict) -> list:
+    """The attack specs of a recipe's `evaluation` block (clean, PGD per eps, AutoAttack per budget)."""
+    specs = make_attacks("clean")
+    pgd = evaluation.get("pgd") or {}
+    pgd_images = _images(pgd, evaluation.get("n_examples"), "pgd")
+    for norm in ("Linf", "L2"):
+        block = pgd.get(norm) or {}
+        for eps in block.get("eps") or []:
+            value = parse_eps(str(eps))
+            specs += make_attacks(
+                "pgd",
+                norm,
+                [str(eps)],
+                steps=int(pgd.get("steps", 10)),
+                step_size=value * float(block.get("step_fraction", 0.25)),
+            )
+            specs[-1].n_examples = pgd_images
+    for budget in autoattack_budgets(evaluation.get("autoattack")):
+        specs += make_attacks(
+            "autoattack", budget["norm"], [budget["eps"]], version=budget["version"], attacks=budget["attacks"]
+        )
+        specs[-1].n_examples = _images(budget, evaluation.get("n_examples"), "autoattack")
+    return specs
+
+
+def autoattack_budgets(aa: dict | None) -> list[dict]:
+    """The AutoAttack runs of a recipe's `autoattack` block, one dict per budget: norm, eps, version,
+    attacks, n_examples, all_seeds. A norm takes one budget (`Linf: 8/255`) or a list of them, each an
+    eps or a mapping that overrides the block's own settings for that budget, e.g.
+    `Linf: [8/255, {eps: 2/255, version: custom, attacks: [apgd-ce, apgd-t], all_seeds: true}]`."""
+    aa = aa or {}
+    shared = {key: aa.get(key) for key in ("version", "attacks", "n_examples", "all_seeds")}
+    shared["version"] = shared["version"] or "standard"
+    budgets = []
+    for norm in ("Linf", "L2"):
+        given = aa.get(norm)
+        for item in given if isinstance(given, list) else [] if given is None else [given]:
+            own = item if isinstance(item, dict) else {"eps": item}
+            budget = {**shared, **{k: v for k, v in own.items() if k != "eps"}, "norm": norm, "eps": str(own["eps"])}
+            if "version" in own and "attacks" not in own and own["version"] != "custom":
+                budget["attacks"] = None  # a budget's own standard version runs its own attacks
+            budget["all_seeds"] = bool(budget["all_seeds"])
+            budgets.append(budget)
+    seen = [(b["norm"], parse_eps(b["eps"]), b["version"], tuple(b["attacks"] or ())) for b in budgets]
+    if len(set(seen)) != len(seen):
+        raise BadInput("evaluation: autoattack lists the same budget and version twice")
+    return budgets
+
+
+def _images(block: dict, n_examples, attack: str) -> int | None:
+    """An attack block's own `n_examples`: the attack on the first N of the evaluation's images."""
+    n = block.get("n_examples")
+    if n is None:
+        return None
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+        raise BadInput(f"evaluation: {attack} n_examples must be a whole number >= 1, got {n!r}")
+    if isinstance(n_examples, int) and n > n_examples:
+        raise BadInput(f"evaluation: {attack} n_examples ({n}) exceeds the evaluation's n_examples ({n_examples})")
+    return n

@@ -1,0 +1,235 @@
+"""The confirmatory replication's machinery (issue #48): AutoAttack at several budgets per norm with a version
+per budget, PGD on its own number of images, endpoints (primary tests, confirmatory seeds) fixed in the recipe
+and traced to the commit that set them, and runs reused without their weights keeping the results they came with."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sam_bench import files
+from sam_bench.errors import BadInput
+from sam_bench.experiments.endpoints import Endpoints, PrimaryTest, set_in_commit
+from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
+from sam_bench.experiments.grid import _evaluation_key, evaluation_for
+from sam_bench.experiments.recipe import load_recipe
+from sam_bench.experiments.reproduce import reproduce
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_autoattack_takes_several_budgets_per_norm_and_a_version_per_budget():
+    block = {
+        "version": "standard",
+        "n_examples": 50,
+        "Linf": ["1/255", {"eps": "2/255", "version": "custom", "attacks": ["apgd-ce", "apgd-t"], "all_seeds": True}],
+        "L2": "16/255",
+    }
+    budgets = autoattack_budgets(block)
+    assert [(b["norm"], b["eps"], b["version"], b["attacks"], b["n_examples"], b["all_seeds"]) for b in budgets] == [
+        ("Linf", "1/255", "standard", None, 50, False),
+        ("Linf", "2/255", "custom", ["apgd-ce", "apgd-t"], 50, True),
+        ("L2", "16/255", "standard", None, 50, False),
+    ]
+    specs = evaluation_specs(
+        {"n_examples": 100, "pgd": {"n_examples": 80, "Linf": {"eps": ["2/255"]}}, "autoattack": block}
+    )
+    assert [(s.attack, s.norm, s.settings.get("version"), s.n_examples) for s in specs] == [
+        ("clean", None, None, None),
+        ("pgd", "Linf", None, 80),
+        ("autoattack", "Linf", "standard", 50),
+        ("autoattack", "Linf", "custom", 50),
+        ("autoattack", "L2", "standard", 50),
+    ]
+    with pytest.raises(BadInput, match="the same budget and version twice"):
+        autoattack_budgets({"Linf": ["2/255", "2/255"]})
+    with pytest.raises(BadInput, match="pgd n_examples .200. exceeds the evaluation's n_examples .100."):
+        evaluation_specs({"n_examples": 100, "pgd": {"n_examples": 200, "Linf": {"eps": ["2/255"]}}})
+
+
+def test_a_later_seed_gets_only_the_budgets_every_seed_gets():
+    recipe = load_recipe("paper-cifar10", "cpu-confirmatory")
+    first = next(m for m in recipe.models if m.name == "ST" and m.primary)
+    later = next(m for m in recipe.models if m.name == "ST" and m.seed == 7)
+    aa = lambda plan: [  # noqa: E731
+        (s.norm, s.eps, s.settings["version"], s.n_examples)
+        for s in evaluation_specs(evaluation_for(plan, recipe.evaluation))
+        if s.attack == "autoattack"
+    ]
+    assert len(aa(first)) == 5  # standard at the four C2 budgets, and the primary test's APGD-CE + APGD-T
+    assert aa(later) == [("Linf", 2 / 255, "custom", 1000)]
+
+
+def test_every_committed_results_file_keeps_its_evaluation_key():
+    """Reading the evaluation block anew changed no evaluation a committed run was made by (or it would be
+    evaluated again): each results file's key is the one its recipe gives it today."""
+    checked = 0
+    for folder in sorted((ROOT / "reproductions").glob("*/plan.json")):
+        plan = files.read_json(folder)
+        try:
+            recipe = load_recipe(plan["name"], plan["scale"])
+        except BadInput:
+            continue  # a test recipe's folder
+        by_run = {m.run_name: m for m in recipe.models}
+        for path in sorted(folder.parent.glob("results/*.json")):
+            results = files.read_json(path)
+            tag = results.get("reproduce") or {}
+            if tag.get("scale") != plan["scale"] or path.stem not in by_run or "evaluation_key" not in tag:
+                continue  # reused from another folder: keyed by that one's recipe
+            if not results.get("clean_outcomes"):
+                continue  # made before per-image outcomes existed: due to be evaluated again (grid.RESULTS_FORMAT)
+            expected = _evaluation_key(
+                results["model"]["weights_sha256"], evaluation_for(by_run[path.stem], recipe.evaluation)
+            )
+            assert tag["evaluation_key"] == expected, path
+            checked += 1
+    assert checked >= 60
+
+
+def test_the_confirmatory_scale_fixes_its_endpoints_before_its_runs():
+    recipe = load_recipe("paper-cifar10", "cpu-confirmatory")
+    decisive = load_recipe("paper-cifar10", "cpu-decisive")
+    seeds: dict[str, list[int]] = {}
+    for m in recipe.models:
+        seeds.setdefault(m.name, []).append(m.seed)
+    assert seeds == {"ST": list(range(20)), "SAM-0.1": list(range(20)), "AT-Linf-8": [0, 1, 2]}
+    shared = {(m.name, m.seed): m.key for m in decisive.models}
+    for m in recipe.models:  # cpu-decisive's runs are the same trainings: reused, not retrained
+        assert shared.get((m.name, m.seed), m.key) == m.key
+    assert sum((m.name, m.seed) in shared for m in recipe.models) == 11
+    endpoints = recipe.endpoints
+    assert endpoints.confirmatory_seeds == {"ST": list(range(5, 20)), "SAM-0.1": list(range(5, 20))}
+    assert endpoints.primary_tests["C1"] == PrimaryTest("C1", "clean", 10000)
+    c2 = endpoints.primary_tests["C2"]
+    assert c2.label() == "AutoAttack (APGD-CE + APGD-T) Linf 2/255 on the first 1,000 test images"
+    assert recipe.evaluation["n_examples"] == 10000 and recipe.evaluation["pgd"]["n_examples"] == 2000
+    assert Endpoints.from_plan(recipe.describe()) == endpoints  # plan.json carries them whole
+    assert recipe.compute_budget == {"hours": 12, "cores": 2}
+
+
+BASE = """
+name: endpoints
+dataset: cifar10-sample
+train: {arch: preactresnet18, width: 0.125, epochs: 1, seed: 0}
+models:
+  - {name: ST, method: standard}
+  - {name: SAM, method: sam, rho: 0.1}
+evaluation:
+  n_examples: 64
+  pgd: {n_examples: 32, Linf: {eps: [2/255]}}
+  autoattack: {Linf: [8/255, {eps: 2/255, version: custom, attacks: [apgd-ce], all_seeds: true}], n_examples: 16}
+scales:
+"""
+
+
+@pytest.mark.parametrize(
+    "scale, message",
+    [
+        ("{primary_tests: {C4: {attack: clean, images: 8}}}", "'C4' is not a claim with a test"),
+        ("{primary_tests: {C2: {attack: pgd, norm: Linf, eps: 1/255, images: 8}}}", "runs no PGD at Linf 1/255"),
+        ("{primary_tests: {C2: {attack: pgd, norm: Linf, eps: 2/255, images: 64}}}", "64 images, but the evaluation"),
+        ("{primary_tests: {C1: {attack: clean, images: 100}}}", "100 images, but the evaluation runs it on 64"),
+        ("{primary_tests: {C1: {attack: clean, norm: Linf, images: 8}}}", "a clean test takes no norm"),
+        ("{primary_tests: {C2: {attack: autoattack, norm: L2, eps: 0.5, images: 8}}}", "no AutoAttack standard at L2"),
+        (
+            "{primary_tests: {C2: {attack: autoattack, version: custom, norm: Linf, eps: 2/255, images: 8}}}",
+            "attacks go with version custom",
+        ),
+        ("{seeds: [0, 1], confirmatory_seeds: {ST: [2]}}", "confirmatory seed 2 of ST is not among its seeds"),
+        ("{confirmatory_seeds: {AT: [0]}}", "names 'AT', which this scale does not train"),
+        (
+            "{seeds: [0, 1], confirmatory_seeds: {ST: [1]}, "
+            "primary_tests: {C2: {attack: autoattack, norm: Linf, eps: 8/255, images: 8}}}",
+            "runs on first seeds only",
+        ),
+        ("{primary_tests: {C1: {attack: clean}}}", "images"),
+    ],
+)
+def test_bad_endpoints_are_refused_in_one_line(tmp_path, scale, message):
+    path = tmp_path / "endpoints.yaml"
+    path.write_text(BASE + f"  s: {scale}\n")
+    with pytest.raises(BadInput, match=message) as err:
+        load_recipe(str(path), "s")
+    assert "\n" not in str(err.value)
+
+
+def test_good_endpoints_are_read(tmp_path):
+    path = tmp_path / "endpoints.yaml"
+    path.write_text(
+        BASE + "  s: {seeds: [0, 1, 2], confirmatory_seeds: {ST: [1, 2], SAM: [1, 2]}, primary_tests: "
+        "{C1: {attack: clean, images: 64}, C2: {attack: autoattack, version: custom, attacks: [apgd-ce], "
+        "norm: Linf, eps: 2/255, images: 16}}}\n"
+    )
+    endpoints = load_recipe(str(path), "s").endpoints
+    assert sorted(endpoints.primary_tests) == ["C1", "C2"] and endpoints.confirmatory_seeds["SAM"] == [1, 2]
+    entry = {"attack": "autoattack", "norm": "Linf", "eps_value": 2 / 255, "n_examples": 16}
+    c2 = endpoints.primary_tests["C2"]
+    assert c2.matches({**entry, "settings": {"version": "custom", "attacks": ["apgd-ce"]}})
+    assert not c2.matches({**entry, "settings": {"version": "standard", "attacks": ["apgd-ce", "apgd-t"]}})
+    assert not c2.matches({**entry, "n_examples": 8, "settings": {"version": "custom", "attacks": ["apgd-ce"]}})
+
+
+def test_the_commit_that_fixed_the_endpoints_is_found_in_history(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    path = tmp_path / "endpoints.yaml"
+    fixed = "  s: {seeds: [0, 1], confirmatory_seeds: {ST: [1]}, primary_tests: {C1: {attack: clean, images: 64}}}\n"
+    path.write_text(BASE + "  s: {seeds: [0, 1]}\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "grid")
+    endpoints = Endpoints({"C1": PrimaryTest("C1", "clean", 64)}, {"ST": [1]})
+    assert set_in_commit(path, "endpoints", "s", endpoints) is None  # not committed yet
+    path.write_text(BASE + fixed)
+    git("commit", "-qam", "endpoints")
+    setting = git("rev-parse", "HEAD")
+    path.write_text(BASE + fixed + "  other: {}\n")
+    git("commit", "-qam", "another scale")
+    assert load_recipe(str(path), "s").endpoints == endpoints
+    assert set_in_commit(path, "endpoints", "s", endpoints)["commit"] == setting  # not the later commit
+    path.write_text(BASE + fixed.replace("images: 64", "images: 32") + "  other: {}\n")
+    git("commit", "-qam", "changed after the runs")
+    assert set_in_commit(path, "endpoints", "s", endpoints) is None
+    assert set_in_commit(tmp_path / "elsewhere" / "x.yaml", "endpoints", "s", endpoints) is None
+
+
+def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with(tmp_path):
+    common = (
+        "dataset: cifar10-sample\ntrain: {arch: preactresnet18, width: 0.125, epochs: 1, batch_size: 64, "
+        "n_train: 128, seed: 0}\nmodels:\n  - {name: ST, method: standard}\n"
+    )
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        f"name: base\n{common}evaluation: {{n_examples: 32, pgd: {{steps: 2, Linf: {{eps: [2/255]}}}}}}\n"
+        "scales:\n  test: {publish: false, seeds: [0, 1]}\n"
+    )
+    reproduce(str(base), "test", out=tmp_path / "base-test", device="cpu", progress=False)
+    later = next(
+        p
+        for p in (tmp_path / "base-test" / "runs").iterdir()
+        if json.loads((p / "metadata.json").read_text())["config"]["seed"] == 1
+    )
+    (later / "model.safetensors").unlink()  # a later seed whose weights were never kept
+    before = (tmp_path / "base-test" / "results" / f"{later.name}.json").read_bytes()
+    again = tmp_path / "again.yaml"
+    again.write_text(
+        f"name: again\n{common}"
+        "evaluation: {n_examples: 48, pgd: {steps: 2, n_examples: 32, Linf: {eps: [2/255]}}}\n"
+        "scales:\n  test: {publish: false, seeds: [0, 1], reuse: [base-test]}\n"
+    )
+    complete, _ = reproduce(str(again), "test", out=tmp_path / "again-test", device="cpu", progress=False)
+    assert complete
+    out = tmp_path / "again-test"
+    assert (out / "results" / f"{later.name}.json").read_bytes() == before  # kept as made
+    first = next(p for p in out.glob("results/*.json") if p.stem != later.name)
+    assert json.loads(first.read_text())["dataset"]["n_examples"] == 48  # evaluated again, from its weights
+    from sam_bench.experiments.executors import cell_done
+    from sam_bench.experiments.grid import Reproduction
+
+    repro = Reproduction(load_recipe(str(again), "test"), out)
+    assert all(cell_done(repro, plan) for plan in repro.recipe.models)
+    assert [repro.results_kept_as_reused(plan) for plan in repro.recipe.models] == [False, True]
