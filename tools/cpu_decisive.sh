@@ -2,12 +2,14 @@
 # The decisive cpu scale of paper-cifar10 and its pilot, then lightweight-cifar10's cpu scale (SAM against
 # single-step AT, #37: its ST, SAM and PGD-AT runs are cpu-decisive's, reused; its single-step models train
 # here), as two lanes of `--only` slices for a 2-core machine: one process per core, one thread each (the
-# recipes' runs are compared at equal threads).
+# recipes' runs are compared at equal threads). Lanes confirm-a and confirm-b run the confirmatory
+# replication (#48, paper-cifar10 --scale cpu-confirmatory), each after retraining one of cpu-decisive's
+# runs whose weights were not kept, into a folder of its own, to see whether it comes back bit-identical.
 # Every slice resumes where it stopped and skips finished work, so the same command continues after
 # an interruption (a stopped session, a reboot).
 #
-#   tools/cpu_decisive.sh a DATA_DIR RAW_LOG &     # lane a
-#   tools/cpu_decisive.sh b DATA_DIR RAW_LOG &     # lane b
+#   tools/cpu_decisive.sh a DATA_DIR RAW_LOG &     # lane a (confirm-a for the confirmatory replication)
+#   tools/cpu_decisive.sh b DATA_DIR RAW_LOG &     # lane b (confirm-b)
 #
 # Runs `python -m sam_bench` from this checkout (a git worktree at a commit records a clean commit).
 # Each slice's command line goes into the raw log before its output (lightweight-cifar10's into RAW_LOG with
@@ -17,12 +19,14 @@ lane=$1 data=$2 log=$3
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 
-slice() {  # slice RECIPE SCALE MODELS
-    local to=$log
+slice() {  # slice RECIPE SCALE MODELS [OUT]
+    local to=$log out=()
     if [ "$1" = lightweight-cifar10 ]; then to="${log%.*}.lightweight.${log##*.}"; fi
+    if [ $# -ge 4 ]; then out=(--out "$4"); fi
     # on a line of its own: a slice stopped mid-bar (a session's end) leaves its last frame unterminated
-    printf '\n## python -m sam_bench reproduce %s --scale %s --only %s (%s)\n' "$1" "$2" "$3" "$(date -u +%FT%TZ)" >> "$to"
-    python -m sam_bench reproduce "$1" --scale "$2" --data-dir "$data" --only "$3" >> "$to" 2>&1
+    printf '\n## python -m sam_bench reproduce %s --scale %s --only %s%s (%s)\n' "$1" "$2" "$3" "${4:+ --out $4}" \
+        "$(date -u +%FT%TZ)" >> "$to"
+    python -m sam_bench reproduce "$1" --scale "$2" --data-dir "$data" --only "$3" "${out[@]}" >> "$to" 2>&1
 }
 
 # The pilot first (both candidates, three seeds of ST and SAM-0.1 each), in two halves of about equal
@@ -46,8 +50,24 @@ b)
     slice lightweight-cifar10 cpu FGSM-RS-Linf-8:0,N-FGSM-Linf-8:0,FGSM-RS-Linf-8:1,N-FGSM-Linf-8:1
     slice lightweight-cifar10 cpu FGSM-RS-Linf-8:2,N-FGSM-Linf-8:2
     ;;
+# The confirmatory replication: the primary tests' seeds first, ST and SAM-0.1 seed by seed (a lane cut short
+# leaves pairs); then AT-Linf-8's new seeds; last the first seeds' evaluation again (standard AutoAttack at the
+# four C2 budgets: hours). About 8 hours of one core per lane (the recipe's compute_budget comment).
+confirm-a)
+    slice paper-cifar10 cpu-decisive ST:1 reproductions/paper-cifar10-cpu-decisive-retrained
+    slice paper-cifar10 cpu-confirmatory ST:1,ST:2,ST:3,ST:4,SAM-0.1:1,SAM-0.1:2,SAM-0.1:3,SAM-0.1:4  # reused
+    for s in 5 6 7 8 9 10 11; do slice paper-cifar10 cpu-confirmatory "ST:$s,SAM-0.1:$s"; done
+    slice paper-cifar10 cpu-confirmatory AT-Linf-8:1
+    slice paper-cifar10 cpu-confirmatory ST:0,SAM-0.1:0
+    ;;
+confirm-b)
+    slice paper-cifar10 cpu-decisive SAM-0.1:1 reproductions/paper-cifar10-cpu-decisive-retrained
+    for s in 12 13 14 15 16 17 18 19; do slice paper-cifar10 cpu-confirmatory "ST:$s,SAM-0.1:$s"; done
+    slice paper-cifar10 cpu-confirmatory AT-Linf-8:2
+    slice paper-cifar10 cpu-confirmatory AT-Linf-8:0
+    ;;
 *)
-    echo "usage: tools/cpu_decisive.sh a|b DATA_DIR RAW_LOG" >&2
+    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b DATA_DIR RAW_LOG" >&2
     exit 2
     ;;
 esac
