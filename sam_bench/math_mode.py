@@ -1,14 +1,22 @@
-"""What "fp32" means on a GPU: TF32 for convolutions and matrix products, decided and recorded here.
+"""How fp32 arithmetic runs on a GPU, and the other global switches training and evaluation set: decided,
+restored and recorded here.
 
 torch runs fp32 cuDNN convolutions in TF32 on Ampere and newer GPUs by default (a 10-bit mantissa;
-`torch.backends.cudnn.conv.fp32_precision == "tf32"`). An evaluation called fp32 computes every
-logit and attack gradient in true fp32: `ieee_fp32()` switches TF32 off for its duration. Training
-and the paper-loop baseline keep torch's defaults (the paper's code ran with them); every results
-file records the mode it ran in (`current()`).
+`torch.backends.cudnn.conv.fp32_precision == "tf32"`; matrix products stay true fp32). An evaluation
+scores in true fp32: every clean prediction and every final adversarial example is classified with
+TF32 off (`evaluation()`), and that decides the recorded outcome. The attacks' search, thousands of
+gradient steps, runs by default in torch's default math (`search("tf32")`: what RobustBench's own
+`benchmark` runs with, several times faster on a GPU), or in true fp32 throughout (`search("ieee")`).
+Autotuning (`cudnn.benchmark`, which training turns on for its fixed shapes) is off while evaluating:
+evaluation's batch sizes vary and its choice of algorithms must not. Training and the paper-loop
+baseline keep torch's defaults; what training switches on, it switches back (`restores_switches`).
+On a CPU none of these settings changes a number. Every results file records the scoring and the
+search modes (`current()`).
 """
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 import torch
@@ -16,6 +24,10 @@ import torch
 # torch >= 2.9 names the setting per backend and operator; older versions have only the
 # allow_tf32 flags, and mixing the two APIs is an error in new versions, so use one or the other.
 _NEW_API = hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cuda.matmul, "fp32_precision")
+
+# How an evaluation's attacks search: "tf32" (torch's default: TF32 convolutions, fp32 matrix products)
+# or "ieee" (true fp32 throughout). The outcome is scored in true fp32 either way.
+SEARCH_MODES = ("tf32", "ieee")
 
 
 def current() -> dict:
@@ -33,20 +45,65 @@ def current() -> dict:
 
 
 @contextmanager
-def ieee_fp32():
-    """fp32 convolutions and matrix products on GPUs in true fp32 (no TF32) inside the block."""
+def _precision(conv: str, matmul: str):
+    """fp32 convolutions and matrix products in these modes ("ieee" or "tf32") inside the block."""
     if _NEW_API:
-        conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-        saved = conv.fp32_precision, matmul.fp32_precision
-        conv.fp32_precision = matmul.fp32_precision = "ieee"
+        conv_api, matmul_api = torch.backends.cudnn.conv, torch.backends.cuda.matmul  # type: ignore[attr-defined]
+        saved = conv_api.fp32_precision, matmul_api.fp32_precision
+        conv_api.fp32_precision, matmul_api.fp32_precision = conv, matmul
         try:
             yield
         finally:
-            conv.fp32_precision, matmul.fp32_precision = saved
+            conv_api.fp32_precision, matmul_api.fp32_precision = saved
     else:
         saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv == "tf32", matmul == "tf32"
         try:
             yield
         finally:
             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def ieee_fp32():
+    """fp32 convolutions and matrix products on GPUs in true fp32 (no TF32) inside the block."""
+    return _precision("ieee", "ieee")
+
+
+@contextmanager
+def evaluation():
+    """An evaluation's scoring: true fp32 and no autotuning inside the block, whatever was set before
+    (a training in the same process turns autotuning on); everything restored after."""
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        with ieee_fp32():
+            yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
+def search(mode: str):
+    """The attacks' search inside an evaluation: "tf32" (torch's defaults) or "ieee" (true fp32)."""
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"unknown search math {mode!r}; choose {' or '.join(SEARCH_MODES)}")
+    return _precision("tf32", "ieee") if mode == "tf32" else _precision("ieee", "ieee")
+
+
+def restores_switches(function):
+    """Run `function` and put back the global switches it may set (autotuning, TF32), so that what
+    runs after it in the same process (an evaluation after a training) starts from the same state."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        saved = torch.backends.cudnn.benchmark
+        try:
+            with _precision(**_names(current())):
+                return function(*args, **kwargs)
+        finally:
+            torch.backends.cudnn.benchmark = saved
+
+    return wrapper
+
+
+def _names(mode: dict) -> dict:
+    return {"conv": mode["cudnn_conv"], "matmul": mode["cuda_matmul"]}

@@ -57,8 +57,9 @@ def tiny_net(sample):
 
 @pytest.fixture
 def evaluation_clock(monkeypatch):
-    """sam_bench.evaluation.evaluate's clock under the test's control: it starts at the real time, and each
-    PGD chunk moves it on by `per_pgd_chunk` seconds (0 until the test sets it)."""
+    """sam_bench.evaluation.evaluate's clock under the test's control: it starts at the real time, and PGD
+    moves it on by `per_pgd_image` seconds for every image it attacks (0 until the test sets it), the
+    timed probe before a chunk as much as the chunk itself."""
     import time
     from types import SimpleNamespace
 
@@ -69,16 +70,16 @@ def evaluation_clock(monkeypatch):
         clock.now = time.time()
         monkeypatch.setattr(sam_bench_clock, "STARTED", clock.now)
 
-    clock = SimpleNamespace(now=0.0, per_pgd_chunk=0.0, new_command=new_command)
+    clock = SimpleNamespace(now=0.0, per_pgd_image=0.0, new_command=new_command)
     new_command()
     fake_time = SimpleNamespace(time=lambda: clock.now, process_time=time.process_time)  # CPU time stays real
     monkeypatch.setattr(ev, "time", fake_time)
     monkeypatch.setattr(sam_bench_clock, "time", fake_time)
     honest = ev.RUNNERS["pgd"]
 
-    def timed_pgd(*args, **kwargs):
-        clock.now += clock.per_pgd_chunk
-        return honest(*args, **kwargs)
+    def timed_pgd(model, x, *args, **kwargs):
+        clock.now += clock.per_pgd_image * len(x)
+        return honest(model, x, *args, **kwargs)
 
     monkeypatch.setitem(ev.RUNNERS, "pgd", timed_pgd)
     return clock

@@ -333,12 +333,12 @@ def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, 
     kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, model_info=info, progress=False)
     reference = evaluate(model, sample, specs, **kwargs)
 
-    evaluation_clock.per_pgd_chunk = 60  # every call of PGD takes "a minute" on evaluate's clock
+    evaluation_clock.per_pgd_image = 3.75  # a 16-image chunk of PGD takes "a minute" on evaluate's clock
     state = tmp_path / "state.json"
-    # 3 min 10 s: the timed first batch (a chunk's worth here) ends at 1 minute, the first chunk at 2,
-    # the second at 3; the third would end at 4 and does not start.
+    # 3 minutes: the timed probe (2 of the chunk's 16 images) ends at 7.5 s, the first chunk at 67.5, the
+    # second at 127.5; the third would end at 187.5 and does not start.
     with pytest.raises(ev.EvaluationStopped) as stopped:
-        evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 190, **kwargs)
+        evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 180, **kwargs)
     assert (stopped.value.done, stopped.value.total) == (2, 3)
     assert len(json.loads(state.read_text())["chunks"]) == 2
 
@@ -351,11 +351,12 @@ def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, 
 @pytest.mark.parametrize(
     "seconds_left, done",
     [
-        # The limit means "finished by": after a one-minute chunk, 59 s left are not enough for the next.
-        (179, 1),
-        # No rate is known for an attack's first chunk in a call: one timed batch says the chunk (here
+        # The limit means "finished by": after the probe (7.5 s) and a one-minute chunk, 59 s left are not
+        # enough for the next.
+        (126, 1),
+        # No rate is known for an attack's first chunk in a call: the timed probe says the chunk (here
         # "a minute") would end after the limit, so it does not start, and nothing is saved as done.
-        (100, 0),
+        (60, 0),
     ],
 )
 def test_a_chunk_expected_to_overrun_the_limit_does_not_start(
@@ -363,7 +364,7 @@ def test_a_chunk_expected_to_overrun_the_limit_does_not_start(
 ):
     model, info = load_model_ref(str(run_dir))
     specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
-    evaluation_clock.per_pgd_chunk = 60
+    evaluation_clock.per_pgd_image = 3.75  # a 16-image chunk: a minute
     state = tmp_path / "s.json"
     with pytest.raises(ev.EvaluationStopped) as stopped:
         evaluate(

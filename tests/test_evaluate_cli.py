@@ -176,8 +176,8 @@ def test_interrupted_evaluation_continues(runs, tmp_path, monkeypatch):
 
 
 def test_max_minutes_stops_between_chunks_and_the_same_command_continues(runs, tmp_path, evaluation_clock):
-    evaluation_clock.per_pgd_chunk = 60  # every call of PGD takes "a minute" on evaluate's clock: the timed
-    out = tmp_path / "r.json"  # first batch (a chunk's worth here) and two chunks fit in 3.2 minutes
+    evaluation_clock.per_pgd_image = 7.5  # an 8-image chunk of PGD takes "a minute" on evaluate's clock: the
+    out = tmp_path / "r.json"  # timed probe (one image, 7.5 s) and two chunks fit in 3 minutes, a third not
     args = (
         runs[0],
         "--attack",
@@ -193,7 +193,7 @@ def test_max_minutes_stops_between_chunks_and_the_same_command_continues(runs, t
         "--chunk-size",
         "8",
         "--max-minutes",
-        "3.2",
+        "3",
         "--quiet",
         "--out",
         out,
@@ -201,7 +201,7 @@ def test_max_minutes_stops_between_chunks_and_the_same_command_continues(runs, t
     first = invoke(*args)
     assert first.exit_code == 0 and "stopped, time limit reached with 2 of 3 chunks done" in first.output
     assert (tmp_path / "r.partial.json").is_file() and not out.exists()
-    evaluation_clock.new_command()  # a new command, a new 3.2 minutes from its start
+    evaluation_clock.new_command()  # a new command, a new 3 minutes from its start
     second = invoke(*args)
     assert second.exit_code == 0 and f"wrote {out}" in second.output
     assert validate(out)["evaluations"][0]["chunks"]["resumed"] == 2

@@ -276,7 +276,7 @@ def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_nu
     kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, progress=False)
     model, info = load_model_ref(str(here / "run"))
     reference = evaluate(model, sample, specs, model_info=info, **kwargs)
-    evaluation_clock.per_pgd_chunk = 60
+    evaluation_clock.per_pgd_image = 3.75  # a 16-image chunk: a minute (its probe 7.5 s): 2 chunks in 3 minutes
     with pytest.raises(EvaluationStopped):
         evaluate(
             model,
@@ -284,12 +284,12 @@ def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_nu
             specs,
             model_info=info,
             state_path=here / "results" / "r.json.partial",
-            stop_at=evaluation_clock.now + 190,
+            stop_at=evaluation_clock.now + 180,
             **kwargs,
         )
     packing.pack([here / "run", here / "results"], tmp_path / "parts", root=here)
     packing.unpack([tmp_path / "parts"], there)
-    evaluation_clock.per_pgd_chunk = 0
+    evaluation_clock.per_pgd_image = 0
     model, info = load_model_ref(str(there / "run"))
     resumed = evaluate(model, sample, specs, model_info=info, state_path=there / "results" / "r.json.partial", **kwargs)
     assert resumed["evaluations"][0]["chunks"]["resumed"] == 2

@@ -199,14 +199,14 @@ def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continu
 
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY_RECIPE)
-    evaluation_clock.per_pgd_chunk = 86_400  # a PGD chunk takes "a day" on evaluate's clock
+    evaluation_clock.per_pgd_image = 86_400  # an image of PGD takes "a day" on evaluate's clock
     out = tmp_path / "tiny"
     complete, _ = reproduce(str(recipe), "tiny", out=out, device="cpu", max_minutes=30, progress=False)
     assert not complete and (out / "runs").is_dir()
     assert list(out.glob("results/ST-*.json.partial")) and not list(out.glob("results/ST-*.json"))
     complete, report = reproduce(str(recipe), "tiny", out=out, device="cpu", progress=False)
     results = json.loads(next(out.glob("results/ST-*.json")).read_text())
-    # clean was done in the first call; PGD's timed first batch took "a day", so its chunk did not start
+    # clean was done in the first call; PGD's timed probe took days, so its chunk did not start
     assert complete and [e["chunks"]["resumed"] for e in results["evaluations"]] == [1, 0, 0]
     assert "1 of 1 runs done" in report.read_text()
 

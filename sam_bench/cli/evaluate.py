@@ -164,6 +164,15 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     help="bf16 is faster on GPUs but can weaken gradient attacks.",
 )
 @click.option(
+    "--search-math",
+    type=click.Choice(["tf32", "ieee"]),
+    default="tf32",
+    show_default=True,
+    help="How the attacks search on GPUs: tf32 (torch's default: TF32 convolutions, several times faster) "
+    "or ieee (true fp32 throughout). Every example found is classified again in true fp32, which decides "
+    "the result either way; on a CPU neither changes a number.",
+)
+@click.option(
     "--batch-size",
     default="auto",
     show_default=True,
@@ -214,6 +223,7 @@ def evaluate_command(
     zoo_dir,
     device,
     precision,
+    search_math,
     batch_size,
     chunk_size,
     out,
@@ -317,6 +327,7 @@ def evaluate_command(
                     n_examples=n_examples,
                     device=device,
                     precision=precision,
+                    search_math=search_math,
                     batch_size=batch_size,
                     chunk_size=chunk_size,
                     state_path=state,

@@ -15,8 +15,13 @@ import torch
 
 AUTO = "auto"
 CPU_BATCH, CPU_CHUNK = 250, 500
-# A chunk is the unit of work an interruption can lose, and the upper bound of a batch.
+# A chunk is the unit of work an interruption can lose, and the upper bound of a batch. AutoAttack's
+# chunks on a GPU are smaller: on a robust model most images survive APGD-CE and go through APGD-T, FAB-T
+# and Square, and a chunk must end well inside one 10-minute command of a lent machine (docs/gpu.md).
+# Estimated for a full-width AT-Linf-8 PreActResNet-18: ~22 min for all 10,000 test images in true fp32,
+# 4-6 min with TF32 (issue #45's review): 1,000 images are ~2.2 min in the slower mode.
 GPU_CHUNK = 2000
+GPU_AUTOATTACK_CHUNK = 1000
 
 
 def check_size(value, name: str):
@@ -28,10 +33,13 @@ def check_size(value, name: str):
     return value
 
 
-def chunk_size_for(device: torch.device, n_examples: int, processes: int = 1) -> int:
+def chunk_size_for(device: torch.device, n_examples: int, processes: int = 1, attack: str | None = None) -> int:
+    """`--chunk-size auto`: CPU_CHUNK on a CPU (every attack: CPU results stay comparable); on a GPU
+    GPU_CHUNK, or GPU_AUTOATTACK_CHUNK for AutoAttack, at most a chunk for every process."""
     if device.type != "cuda":
         return CPU_CHUNK
-    return max(1, min(GPU_CHUNK, math.ceil(n_examples / processes)))  # a chunk for every process
+    upper = GPU_AUTOATTACK_CHUNK if attack == "autoattack" else GPU_CHUNK
+    return max(1, min(upper, math.ceil(n_examples / processes)))
 
 
 def largest_batch(fits, upper: int) -> int:

@@ -401,19 +401,22 @@ def _to_float(x_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
 
 
-def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int) -> AttackOutput:
+def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int, search_math: str) -> AttackOutput:
     """The attack's runner from `seed`, the caller's random state left as it was: a chunk's result
-    depends only on where it starts."""
+    depends only on where it starts. It searches in `search_math` (math_mode.search); what it finds is
+    scored by the caller, in true fp32."""
     runner = spec.runner or RUNNERS[spec.attack]
     rng_devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices):
+    with torch.random.fork_rng(devices=rng_devices), math_mode.search(search_math):
         torch.manual_seed(seed)
         return runner(model, x, y, spec, batch_size=batch_size, bar=bar)
 
 
-def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int) -> dict:
+def _attack_chunk(
+    model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int, search_math: str
+) -> dict:
     started, cpu_started = time.time(), time.process_time()
-    out = _seeded_attack(model, spec, x, y, batch_size, bar, seed)
+    out = _seeded_attack(model, spec, x, y, batch_size, bar, seed, search_math)
     check_eval_mode(model, f"after the {spec.attack} attack")
     largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.norm)
     robust = predict(model, out.x_adv, batch_size) == y  # our own count, not the attack's
@@ -436,18 +439,32 @@ def _attack_chunk(model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, nu
     }
 
 
-def _timed_first_batch(model, spec: AttackSpec, x, y, batch_size: int, device, seed: int) -> float:
-    """Seconds per image of this attack here, from one batch of the chunk about to start: with a time
-    limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust model
-    can outlast a whole command). The batch's result is dropped and the RNG left as it was, so the
-    chunk itself, run from its own seed, gives the same numbers with or without this probe."""
-    count = min(batch_size, len(y))
+# The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at
+# most a batch), so a stint that can afford a chunk can afford the probe before it.
+PROBE_SHARE = 8
+
+
+def _timed_first_batch(model, spec: AttackSpec, x, y, batch_size: int, device, seed: int, search_math: str) -> float:
+    """Seconds per image of this attack here, from the first images of the chunk about to start: with a
+    time limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust
+    model can outlast a whole command). It attacks at most 1/PROBE_SHARE of the chunk, never more than
+    a batch, so it costs a small share of the chunk (a probe as long as the chunk made a stint that could
+    afford one chunk never start it, in every stint). Fewer images keep a GPU less busy, so the estimate
+    errs long. The result is dropped and the RNG left as it was, so the chunk itself, run from its own
+    seed, gives the same numbers with or without this probe."""
+    count = max(1, min(batch_size, len(y) // PROBE_SHARE))
     started = time.time()
     with tqdm(disable=True) as quiet:
-        _seeded_attack(model, spec, x[:count].to(device), y[:count].to(device), batch_size, quiet, seed)
+        _seeded_attack(model, spec, x[:count].to(device), y[:count].to(device), batch_size, quiet, seed, search_math)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return (time.time() - started) / count
+
+
+def _search_mode(search_math: str) -> dict:
+    """What the attacks searched in (math_mode.current() under math_mode.search), for results files."""
+    with math_mode.search(search_math):
+        return {"search": search_math, **math_mode.current()}
 
 
 def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn) -> dict:
@@ -518,7 +535,7 @@ def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None
     return None
 
 
-@math_mode.ieee_fp32()  # "fp32" means fp32 on GPUs too: no TF32 convolutions or matrix products
+@math_mode.evaluation()  # scored in true fp32 on GPUs too (no TF32), with no autotuning
 def evaluate(
     model: torch.nn.Module,
     dataset: Dataset,
@@ -533,8 +550,13 @@ def evaluate(
     model_info: LoadedModel | dict | None = None,
     progress: bool = True,
     stop_at: float | None = None,
+    search_math: str = "tf32",
 ) -> dict:
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
+
+    Every clean prediction and every adversarial example an attack returns is classified in true fp32,
+    and that is the recorded outcome; the attacks search in `search_math`: "tf32" (torch's default, TF32
+    convolutions on GPUs) or "ieee" (true fp32 throughout; sam_bench.math_mode).
 
     With `state_path`, finished chunks are saved there and reused by a later call with the same
     model, data and settings (the file is removed by the caller once the results are written).
@@ -554,6 +576,8 @@ def evaluate(
         raise BadInput(f"--n-examples must be between 1 and {n_total} (the {dataset.name} test set), got {n}")
     if precision not in ("fp32", "bf16"):
         raise BadInput(f"unknown precision {precision!r}; choose fp32 or bf16")
+    if search_math not in math_mode.SEARCH_MODES:
+        raise BadInput(f"unknown search math {search_math!r}; choose {' or '.join(math_mode.SEARCH_MODES)}")
     try:
         batch_size, chunk_size = check_size(batch_size, "--batch-size"), check_size(chunk_size, "--chunk-size")
     except ValueError as err:
@@ -603,6 +627,7 @@ def evaluate(
         n_outputs = model(probe[:1]).shape[1]
     if n_outputs != dataset.num_classes:
         raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
+    chunk_given = chunk_size != AUTO
     if chunk_size == AUTO:
         chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
     assert isinstance(chunk_size, int)  # check_size let through a positive int or AUTO, resolved here
@@ -621,9 +646,18 @@ def evaluate(
         "data": data_sha,
         "precision": precision,
         "math_mode": math_mode.current(),
+        **({"search_math": search_math} if search_math != "ieee" else {}),  # (keys of strict states as before)
     }
     image_bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    spec_bounds = [_bounds_of(spec, image_bounds, n) for spec in attacks]  # checked before any work
+    # An attack's chunks: the evaluation's, or on a GPU AutoAttack's own smaller ones (batching.chunk_size_for)
+    spec_chunks = [
+        chunk_size if chunk_given else chunk_size_for(device, n, 1 if ctx is None else ctx.world, spec.attack)
+        for spec in attacks
+    ]
+    spec_bounds = [  # checked before any work
+        _bounds_of(spec, [(s, min(s + size, n)) for s in range(0, n, size)], n)
+        for spec, size in zip(attacks, spec_chunks)
+    ]
 
     # The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
     # unchanged image get bit-identical logits.
@@ -639,8 +673,9 @@ def evaluate(
     for spec_index, spec in enumerate(attacks):
         label = f"{spec.attack} {spec.norm or ''} {format_eps(spec.eps) if spec.norm else ''}".strip()
         bounds, n_spec = spec_bounds[spec_index], spec_bounds[spec_index][-1][1]
+        spec_batch = min(batch_size, spec_chunks[spec_index])
         chunks_before = sum(len(b) for b in spec_bounds[:spec_index])
-        keys = [_chunk_key(context, spec, batch_size, s, e) for s, e in bounds]
+        keys = [_chunk_key(context, spec, spec_batch, s, e) for s, e in bounds]
         resumed = [state.get(k) is not None for k in keys]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
         todo = [i for i, r in enumerate(resumed) if not r]
@@ -656,9 +691,10 @@ def evaluate(
                             spec,
                             x_all[s:e],
                             y_all[s:e],
-                            batch_size,
+                            spec_batch,
                             device,
                             int(spec.settings.get("seed", 0)) * 1_000_003 + s,
+                            search_math,
                         )
                     late = not clock.fits(stop_at, seconds_per_image * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
@@ -674,11 +710,12 @@ def evaluate(
                         x_all[s:e].to(device),
                         y_all[s:e].to(device),
                         clean_pred[s:e].to(device),
-                        batch_size,
+                        spec_batch,
                         bar,
                         dataset.num_classes,
                         seed,
                         s,
+                        search_math,
                     )
                 for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
                     if other[0] is not None:
@@ -690,10 +727,10 @@ def evaluate(
         per_class_n = np.bincount(y_all[:n_spec].numpy(), minlength=dataset.num_classes)
         evaluation = _combine(spec, chunks, per_class_n, warn)
         evaluation["chunks"] = {
-            "size": chunk_size,
+            "size": spec_chunks[spec_index],
             "count": len(bounds),
             "resumed": sum(resumed),
-            "batch_size": batch_size,
+            "batch_size": spec_batch,
         }
         evaluations.append(evaluation)
 
@@ -711,6 +748,7 @@ def evaluate(
         },
         "precision": precision,
         "math_mode": math_mode.current(),
+        "search_math_mode": _search_mode(search_math),
         "clean_acc": clean_acc,
         "clean_prediction_counts": prediction_counts,
         "clean_outcomes": outcomes.encode(clean_pred == y_all),

@@ -212,6 +212,7 @@ class Reproduction:
             model_info=info,
             progress=self.progress,
             stop_at=deadline,
+            search_math=evaluation.get("search_math", "tf32"),
         )
         results["reproduce"] = {
             "recipe": self.recipe.name,

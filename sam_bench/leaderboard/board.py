@@ -285,6 +285,8 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
                 "autoattack_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
                 "seconds": ev.get("seconds"),
                 "precision": results.get("precision"),
+                # how the attack searched (results written before the choice searched in true fp32)
+                "search_math": (results.get("search_math_mode") or {}).get("search", "ieee"),
                 "device_name": (results.get("environment") or {}).get("device_name"),
                 "results_sha256": source["sha256"],
             }

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files, schema
+from sam_bench import clock, distributed, files, math_mode, schema
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -273,6 +273,7 @@ def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
     return TrainConfig.from_dict(stored)
 
 
+@math_mode.restores_switches  # it turns cuDNN's autotuner on for a GPU: what runs after it starts as before
 def train(
     cfg: TrainConfig,
     out: str | Path,
@@ -309,7 +310,8 @@ def train(
     device = ctx.device if ctx is not None else resolve_device(cfg.device)
     if device.type == "cuda":
         # Fixed input shapes: cuDNN's autotuner picks each convolution's fastest algorithm once.
-        # (Evaluation leaves it off: its batch sizes vary and it must be deterministic.)
+        # (Evaluation turns it off for its own duration, math_mode.evaluation, and train puts back what it
+        # found when it returns: its batch sizes vary and its choice of algorithms must not.)
         torch.backends.cudnn.benchmark = True
     autocast = autocast_for(cfg.precision, device)
     precision = precision_used(cfg.precision, device)

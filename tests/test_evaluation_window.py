@@ -1,0 +1,161 @@
+"""Evaluation sized for a lent GPU window (issue #45), tested on a CPU: a robust model's evaluation advances
+chunk by chunk across stints with a tight limit (the timed probe costs a small share of a chunk); AutoAttack
+takes smaller chunks on a GPU; the global switches a training sets do not reach an evaluation after it; the
+attacks search in torch's default math and every outcome is scored again in true fp32, which decides it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from tiny_training import tiny
+
+from sam_bench import math_mode
+from sam_bench.evaluation import evaluate as ev
+from sam_bench.evaluation.batching import CPU_CHUNK, chunk_size_for
+from sam_bench.evaluation.evaluate import AttackOutput, evaluate, load_model_ref, make_attacks
+from sam_bench.training import loop
+from sam_bench.training.loop import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("window") / "run"
+    train(tiny(method="standard", epochs=1), out, progress=False)
+    return out
+
+
+def test_a_slow_evaluation_advances_a_chunk_in_every_tight_stint(run_dir, sample, tmp_path, evaluation_clock):
+    """A chunk as large as its batch (as on a GPU) that barely fits a stint: a probe as long as the chunk
+    left no room for it, in every stint, and the evaluation never moved; a probe on an eighth of it does."""
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["8/255"], steps=2)
+    kwargs = dict(n_examples=96, batch_size=32, chunk_size=32, model_info=info, progress=False)
+    reference = evaluate(model, sample, specs, **kwargs)
+    evaluation_clock.per_pgd_image = 1.0  # a chunk: 32 s; its probe: 4 images, 4 s
+    state = tmp_path / "state.json"
+    done = []
+    for _ in range(3):
+        evaluation_clock.new_command()
+        try:  # a stint of 40 s: the probe and one chunk (36 s) fit, a second chunk does not
+            results = evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 40, **kwargs)
+        except ev.EvaluationStopped as stopped:
+            done.append(stopped.done)
+    assert done == [1, 2]  # one chunk more in every stint, and the third finished
+    assert results["evaluations"][0]["chunks"]["resumed"] == 2
+    assert results["evaluations"][0]["outcomes"] == reference["evaluations"][0]["outcomes"]
+
+
+def test_autoattack_takes_smaller_chunks_on_a_gpu():
+    cuda = torch.device("cuda")
+    assert chunk_size_for(cuda, 10_000, 1, "autoattack") == 1000
+    assert chunk_size_for(cuda, 10_000, 1, "pgd") == chunk_size_for(cuda, 10_000) == 2000
+    assert chunk_size_for(cuda, 600, 1, "autoattack") == 600
+    cpu = torch.device("cpu")  # a CPU's chunks stay as they were: CPU results stay comparable
+    assert chunk_size_for(cpu, 10_000, 1, "autoattack") == chunk_size_for(cpu, 10_000, 1, "pgd") == CPU_CHUNK
+
+
+def test_a_training_puts_back_the_switches_it_sets(monkeypatch, tmp_path):
+    """On a GPU training turns cuDNN's autotuner on; an evaluation after it in the same process must start
+    from the state it found (here an epoch sets the switches, as a GPU training would)."""
+    honest = loop._train_one_epoch
+
+    def epoch_that_sets_switches(*args, **kwargs):
+        torch.backends.cudnn.benchmark = True
+        return honest(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_train_one_epoch", epoch_that_sets_switches)
+    before = (torch.backends.cudnn.benchmark, math_mode.current())
+    with math_mode.ieee_fp32():
+        inside = math_mode.current()
+        train(tiny(method="standard", epochs=1), tmp_path / "run", progress=False)
+        assert (torch.backends.cudnn.benchmark, math_mode.current()) == (before[0], inside)
+    assert (torch.backends.cudnn.benchmark, math_mode.current()) == before
+
+
+def test_an_evaluation_runs_without_autotuning_and_restores_it(run_dir, sample):
+    seen = []
+
+    def spy(model, x, y, spec, batch_size, bar):
+        seen.append(torch.backends.cudnn.benchmark)
+        bar.update(len(x))
+        return AttackOutput(x)
+
+    specs = make_attacks("pgd", "Linf", ["2/255"], steps=1)
+    specs[0].runner = spy
+    model, info = load_model_ref(str(run_dir))
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # as a training in the same process leaves it
+    try:
+        evaluate(model, sample, specs, n_examples=16, model_info=info, progress=False)
+        assert seen == [False] and torch.backends.cudnn.benchmark is True
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
+EVALUATE_RUN = """
+import json, sys, torch
+from sam_bench.data import load_dataset
+from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
+torch.set_num_threads(1)
+model, info = load_model_ref(sys.argv[1])
+results = evaluate(model, load_dataset("cifar10-sample"), make_attacks("pgd", "Linf", ["2/255"], steps=3),
+                   n_examples=64, model_info=info, progress=False)
+print(json.dumps([results["clean_outcomes"], results["evaluations"][0]["outcomes"]]))
+"""
+
+
+def test_an_evaluation_after_a_training_equals_one_in_a_fresh_process(tmp_path, sample):
+    torch.set_num_threads(1)
+    train(tiny(method="sam", epochs=1), tmp_path / "run", progress=False)  # in this process
+    model, info = load_model_ref(str(tmp_path / "run"))
+    here = evaluate(
+        model, sample, make_attacks("pgd", "Linf", ["2/255"], steps=3), n_examples=64, model_info=info, progress=False
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", EVALUATE_RUN, str(tmp_path / "run")], capture_output=True, text=True, check=True
+    )
+    assert json.loads(fresh.stdout) == [here["clean_outcomes"], here["evaluations"][0]["outcomes"]]
+
+
+class FlipsInTheSearch(torch.nn.Module):
+    """A model whose prediction of every image flips to a wrong class while TF32 convolutions are on:
+    what a rounding difference between the search's math and the scoring's does to a borderline image."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        logits = self.net(x)
+        if math_mode.current()["cudnn_conv"] == "tf32":
+            return logits.roll(1, dims=1)
+        return logits
+
+
+@pytest.mark.parametrize("search_math", ["tf32", "ieee"])
+def test_the_strict_re_scoring_decides_the_outcome(tiny_net, sample, search_math):
+    def claims_every_image_falls(model, x, y, spec, batch_size, bar):
+        # the search's own verdict, in the search's math: what the attack reports
+        with torch.no_grad():
+            reported = model(x).argmax(1) == y
+        bar.update(len(x))
+        return AttackOutput(x, reported_correct=reported)
+
+    specs = make_attacks("pgd", "Linf", ["2/255"], steps=1)
+    specs[0].runner = claims_every_image_falls
+    model = FlipsInTheSearch(tiny_net).eval()
+    results = evaluate(model, sample, specs, n_examples=64, progress=False, search_math=search_math)
+    evaluation = results["evaluations"][0]
+    # the images come back unchanged: scored in true fp32 they are exactly as correct as on the clean pass
+    assert evaluation["robust_acc"] == evaluation["clean_acc"] == results["clean_acc"] > 0
+    assert results["search_math_mode"]["search"] == search_math
+    assert results["math_mode"] == {"cudnn_conv": "ieee", "cuda_matmul": "ieee"}
+    if search_math == "tf32":  # the search saw other predictions, and its count is not what is recorded
+        assert results["search_math_mode"]["cudnn_conv"] == "tf32"
+        assert evaluation["attack_reported_acc"] < evaluation["robust_acc"]
+        assert any("re-scoring its adversarial examples counts" in w for w in results["warnings"])
+    else:
+        assert evaluation["attack_reported_acc"] == evaluation["robust_acc"]
