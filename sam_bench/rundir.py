@@ -1,4 +1,6 @@
-"""Rebuild a trained model from its run directory alone (weights + metadata.json)."""
+"""Rebuild a trained model from its run directory alone (weights + metadata.json). A run whose weights
+were committed once and dropped from the tree (`weights.json` beside its metadata: sam_bench.zoo.runs)
+gets them back from the cache or the git history (sam_bench.blobs), checked against their sha256."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files, schema
+from sam_bench import blobs, files, schema
 from sam_bench.errors import SamBenchError
 from sam_bench.models import create_model
 
@@ -17,6 +19,27 @@ def load_weights_verified(weights: Path, expected_sha256: str | None) -> dict[st
     if expected_sha256 is not None and files.sha256_file(weights) != expected_sha256:
         raise SamBenchError(f"{weights}: sha256 does not match its metadata (file changed or damaged)")
     return files.load_safetensors(weights)
+
+
+KEPT = "weights.json"  # a run's weights as kept in git: file, sha256, bytes, git_blob (sam_bench.zoo.runs)
+
+
+def weights_path(run_dir: Path, metadata: dict) -> tuple[Path, str]:
+    """(where a finished run's weights are, where they came from): its own file in the tree or, once kept
+    in git and dropped from the tree, materialised from the cache or the history. Not yet verified."""
+    local = run_dir / metadata["weights"]
+    kept = run_dir / KEPT
+    if local.is_file() or not kept.is_file():
+        return local, "tree"
+    record = files.read_json(kept)
+    if record.get("sha256") != metadata.get("weights_sha256"):
+        raise SamBenchError(f"{kept}: names other weights than {run_dir / 'metadata.json'} (edited or mixed up)")
+    return blobs.materialise(local, record["sha256"], record.get("git_blob"))
+
+
+def has_weights(run_dir: Path) -> bool:
+    """Whether a run's weights can be had: in the tree, or kept in git (`weights.json`)."""
+    return (run_dir / "model.safetensors").is_file() or (run_dir / KEPT).is_file()
 
 
 def read_metadata(run_dir: Path) -> dict:
@@ -61,5 +84,5 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     metadata = read_metadata(run_dir)
     if metadata.get("status") != "complete" or "weights" not in metadata:
         raise SamBenchError(f"{run_dir}: training has not finished (resume it with sam-bench train --resume)")
-    state = load_weights_verified(run_dir / metadata["weights"], metadata.get("weights_sha256"))
+    state = load_weights_verified(weights_path(run_dir, metadata)[0], metadata.get("weights_sha256"))
     return build_model(metadata["arch"], state, str(run_dir)), metadata

@@ -116,19 +116,56 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
 
 @zoo_group.command("verify")
 @click.argument("model_id", required=False)
+@click.option(
+    "--runs",
+    "folders",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Instead: check, for every results file of this reproduction folder (repeatable), the weights it "
+    "names: the run's own (in the tree or kept in git: `zoo keep`) or the zoo entry made from them.",
+)
 @zoo_dir_option
-def zoo_verify(model_id, zoo_dir):
+def zoo_verify(model_id, folders, zoo_dir):
     """Check the sha256 of every weights file (or one) against its entry."""
-    from sam_bench.errors import SamBenchError
+    from pathlib import Path
+
+    from sam_bench.errors import BadInput, SamBenchError
+    from sam_bench.zoo import runs
     from sam_bench.zoo import store as zoo
 
-    report = zoo.verify(model_id, zoo_dir)
+    if folders and model_id:
+        raise BadInput("give a model id or --runs, not both")
+    report = (
+        [row for f in folders for row in runs.verify(Path(f), zoo_dir)] if folders else zoo.verify(model_id, zoo_dir)
+    )
     for mid, ok, message in report:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {mid}: {message}")
     failed = sum(not ok for _, ok, _ in report)
+    what = "results files" if folders else "entries"
     if failed:
-        raise SamBenchError(f"{failed} of {len(report)} entries failed verification")
-    click.echo(f"{len(report)} entries verified" if report else "the zoo is empty")
+        raise SamBenchError(f"{failed} of {len(report)} {what} failed verification")
+    click.echo(f"{len(report)} {what} verified" if report else ("no results files" if folders else "the zoo is empty"))
+
+
+@zoo_group.command("keep")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
+def zoo_keep(folders):
+    """Keep every finished run's weights of these reproduction folders in git, as the zoo keeps its own:
+    write weights.json (sha256, git blob id) beside each run's metadata. Then commit the runs'
+    model.safetensors once, with their weights.json, and remove the weights files in the next commit:
+    the runs load from the git history from then on (`zoo verify --runs FOLDER` checks every results file)."""
+    from pathlib import Path
+
+    from sam_bench.zoo import runs
+
+    for folder in folders:
+        kept = runs.keep_folder(Path(folder))
+        for run_dir, record in kept:
+            click.echo(
+                f"kept {run_dir}: {record['sha256'][:12]} "
+                f"(git blob {record['git_blob'][:12]}, {record['bytes']:,} bytes)"
+            )
+        click.echo(f"{folder}: {len(kept)} runs' weights kept")
 
 
 @click.group("leaderboard", short_help="Write, render and submit RobustBench-format leaderboards.")

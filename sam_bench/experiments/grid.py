@@ -19,6 +19,7 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref
 from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
 from sam_bench.experiments.recipe import ModelPlan, Recipe
+from sam_bench.rundir import KEPT, has_weights
 from sam_bench.training.loop import train
 
 
@@ -110,7 +111,7 @@ class Reproduction:
                     source_results.is_file()
                     and files.read_json(source_results).get("model", {}).get("weights_sha256") == meta["weights_sha256"]
                 )
-                weights = (source_run / "model.safetensors").is_file() or _zoo_entry_for(meta, self.zoo_dir)
+                weights = has_weights(source_run) or _zoo_entry_for(meta, self.zoo_dir)
                 if not (weights or (results_fit and not plan.primary)):
                     continue  # nothing here could be evaluated or published
                 self._copy_run(source_run, run_dir, source_results if results_fit else None, plan)
@@ -126,7 +127,7 @@ class Reproduction:
         staging = run_dir.with_name(run_dir.name + ".reusing")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for name in ("log.jsonl", "model.safetensors", "metadata.json"):
+        for name in ("log.jsonl", "model.safetensors", KEPT, "metadata.json"):
             if (source_run / name).is_file():
                 shutil.copy2(source_run / name, staging / name)
         files.write_json(
@@ -146,7 +147,9 @@ class Reproduction:
             # seeds) nowhere but in git history once its results, per-image outcomes included, are written:
             # either way the run is done.
             if stored.get("status") == "complete" and (
-                _zoo_entry_for(stored, self.zoo_dir) is not None or self._results_for(plan, stored["weights_sha256"])
+                (run_dir / KEPT).is_file()  # kept in git: rundir materialises them
+                or _zoo_entry_for(stored, self.zoo_dir) is not None
+                or self._results_for(plan, stored["weights_sha256"])
             ):
                 return stored
         meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
@@ -157,7 +160,7 @@ class Reproduction:
         keeps the results it came with, made by that folder's evaluation: they cannot be made again here,
         and the report reads them as they are (each results file says its own images and attacks)."""
         run_dir = self.out / "runs" / plan.run_name
-        if not (run_dir / "reused.json").is_file() or (run_dir / "model.safetensors").is_file():
+        if not (run_dir / "reused.json").is_file() or has_weights(run_dir):
             return False
         stored = files.read_json(run_dir / "metadata.json")
         return _zoo_entry_for(stored, self.zoo_dir) is None and self._results_for(plan, stored["weights_sha256"])

@@ -24,13 +24,12 @@ import hashlib
 import logging
 import os
 import re
-import subprocess
-import urllib.request
 from pathlib import Path
 
 import torch
 
-from sam_bench import files, schema
+from sam_bench import blobs, files, schema
+from sam_bench.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training.methods import SINGLE_STEP, USES_ATTACK
 from sam_bench.version import __version__
@@ -60,12 +59,6 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 
 def default_zoo_dir() -> Path:
     return Path(os.environ.get("SAM_BENCH_ZOO") or _CHECKOUT / "model_zoo")
-
-
-def cache_dir() -> Path:
-    """Where weights materialised from git history or a url are kept (by sha256)."""
-    base = os.environ.get("SAM_BENCH_CACHE") or Path.home() / ".cache" / "sam-bench"
-    return Path(base) / "weights"
 
 
 def _zoo(zoo_dir) -> Path:
@@ -142,54 +135,14 @@ def find_entry(model_id: str, zoo_dir=None) -> dict:
 # ---------------------------------------------------------------- weights
 
 
-def git_blob_id(data: bytes) -> str:
-    """The id git gives a file with these bytes (`git hash-object`), known before it is committed."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def _from_git(blob: str, where: Path) -> tuple[bytes | None, str]:
-    try:
-        out = subprocess.run(["git", "-C", str(where), "cat-file", "blob", blob], capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError):
-        out = None
-    if out is None or out.returncode != 0:
-        return None, f"git blob {blob[:12]} is not in the git history at {where}"
-    return out.stdout, ""
-
-
-def _from_url(url: str) -> tuple[bytes | None, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.read(), ""
-    except (OSError, ValueError) as err:  # URLError is an OSError; ValueError: not a url
-        return None, f"could not fetch weights from {url} ({err})"
-
-
 def weights_file(entry: dict, zoo_dir=None) -> tuple[Path, str]:
     """(path of the weights, where they came from: tree | cache | git | url); not yet verified."""
     json_path = _locate(entry["id"], zoo_dir)
     w = entry["weights"]
-    local = json_path.parent / w["file"]
-    if local.is_file():
-        return local, "tree"
-    cached = cache_dir() / f"{w['sha256']}.safetensors"
-    if cached.is_file():
-        return cached, "cache"
-    tried = [f"{local}: weights file not found (zoo entry {json_path.name})"]
-    for source, ref in (("git", w.get("git_blob")), ("url", w.get("url"))):
-        if not ref:
-            continue
-        data, problem = _from_git(ref, json_path.parent) if source == "git" else _from_url(ref)
-        if data is not None and hashlib.sha256(data).hexdigest() != w["sha256"]:
-            data, problem = None, f"the {source} copy does not match the entry's sha256"
-        if data is None:
-            tried.append(problem)
-            continue
-        files.atomic_write(cached, lambda f, payload=data: f.write(payload))
-        return cached, source
-    if len(tried) == 1:
-        tried.append("the entry names no git blob and no url to get it from")
-    raise SamBenchError("; ".join(tried))
+    try:
+        return blobs.materialise(json_path.parent / w["file"], w["sha256"], w.get("git_blob"), w.get("url"))
+    except SamBenchError as err:
+        raise SamBenchError(f"zoo entry {json_path.name}: {err}") from None
 
 
 def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path]:
@@ -330,7 +283,8 @@ def _add(
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
     files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
     """
-    from sam_bench.rundir import load_run, read_metadata
+    from sam_bench.rundir import has_weights, load_run, read_metadata
+    from sam_bench.rundir import weights_path as run_weights
 
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):
@@ -346,9 +300,9 @@ def _add(
             f"{run_dir}: training has not finished, so there are no final weights to add "
             "(resume it with sam-bench train --resume)"
         )
-    if not (run_dir / meta["weights"]).is_file():
+    if not has_weights(run_dir):
         raise BadInput(f"{run_dir / meta['weights']}: weights file not found; the run directory has no weights to add")
-    load_run(run_dir)  # checks the sha256 and that the weights fit the architecture
+    load_run(run_dir)  # checks the sha256 and that the weights fit the architecture (kept weights materialised)
     dataset = meta["dataset"]["family"]
     if dataset not in DATASETS:
         raise BadInput(f"{run_dir}: dataset family {dataset!r} has no RobustBench leaderboard")
@@ -368,7 +322,7 @@ def _add(
 
     folder = zoo / dataset / threat_model
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
-    source = run_dir / meta["weights"]
+    source, _ = run_weights(run_dir, meta)
     data = source.read_bytes()
     if precision == "fp16" or (precision == "auto" and len(data) > FP16_ABOVE_BYTES):
         data = _to_fp16(source, model_id)

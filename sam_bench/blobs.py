@@ -1,0 +1,74 @@
+"""Weights committed once and dropped from the tree, found again: in the tree, in the local cache (by
+sha256), in the git history of the checkout (by git blob id: `git cat-file blob`), or at a url.
+
+The zoo keeps its entries' weights this way, and a reproduction keeps every run's the same way
+(`sam_bench.zoo.runs`): the tracked tree stays small, since it travels with every GPU call, while no
+trained model is lost. Whatever comes back is checked against its sha256 before it is used or cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import SamBenchError
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a file with these bytes (`git hash-object`), known before it is committed."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where weights materialised from git history or a url are kept (by sha256)."""
+    base = os.environ.get("SAM_BENCH_CACHE") or Path.home() / ".cache" / "sam-bench"
+    return Path(base) / "weights"
+
+
+def _from_git(blob: str, where: Path) -> tuple[bytes | None, str]:
+    try:
+        out = subprocess.run(["git", "-C", str(where), "cat-file", "blob", blob], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        out = None
+    if out is None or out.returncode != 0:
+        return None, f"git blob {blob[:12]} is not in the git history at {where}"
+    return out.stdout, ""
+
+
+def _from_url(url: str) -> tuple[bytes | None, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read(), ""
+    except (OSError, ValueError) as err:  # URLError is an OSError; ValueError: not a url
+        return None, f"could not fetch weights from {url} ({err})"
+
+
+def materialise(local: Path, sha256: str, git_blob: str | None, url: str | None = None) -> tuple[Path, str]:
+    """(path of the weights, where they came from: tree | cache | git | url), for weights recorded at
+    `local` with this sha256. From git or a url they are checked and cached; from the tree or the cache
+    the caller checks them (a file there may have changed since)."""
+    if local.is_file():
+        return local, "tree"
+    cached = cache_dir() / f"{sha256}.safetensors"
+    if cached.is_file():
+        return cached, "cache"
+    tried = [f"{local}: weights file not found"]
+    where = next((p for p in (local.parent, *local.parents) if p.is_dir()), Path.cwd())
+    for source, ref in (("git", git_blob), ("url", url)):
+        if not ref:
+            continue
+        data, problem = _from_git(ref, where) if source == "git" else _from_url(ref)
+        if data is not None and hashlib.sha256(data).hexdigest() != sha256:
+            data, problem = None, f"the {source} copy does not match the recorded sha256"
+        if data is None:
+            tried.append(problem)
+            continue
+        files.atomic_write(cached, lambda f, payload=data: f.write(payload))
+        return cached, source
+    if len(tried) == 1:
+        tried.append("no git blob and no url is recorded to get it from")
+    raise SamBenchError("; ".join(tried))

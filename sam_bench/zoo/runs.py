@@ -1,0 +1,88 @@
+"""Every trained model of a reproduction kept, not only the first seeds the zoo publishes (issue #48).
+
+A finished run's weights (fp32, ~0.7 MB at 1/8 width) are committed once and dropped from the tree in
+the next commit, as the zoo's are: `keep` writes `weights.json` beside the run's metadata (file, sha256,
+bytes and the git blob id the commit will give them), and from then on the run loads from the cache or
+the git history (sam_bench.rundir, sam_bench.blobs) with its sha256 checked. `verify` checks, for every
+results file of a reproduction folder, that the weights it names can be had and are those weights: the
+run's own (tree, cache or git) or the zoo entry made from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sam_bench import blobs, files
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.rundir import KEPT, weights_path
+from sam_bench.zoo import store
+
+
+def keep(run_dir: Path) -> dict | None:
+    """Write `weights.json` for a finished run whose weights are in the tree (checked against its
+    metadata first); returns the record, or None when there is nothing to keep (unfinished, or the
+    weights are not here). An existing record for the same weights is left as it is."""
+    meta_path = run_dir / "metadata.json"
+    if not meta_path.is_file():
+        return None
+    meta = files.read_json(meta_path)
+    local = run_dir / str(meta.get("weights") or "model.safetensors")
+    if meta.get("status") != "complete" or not local.is_file():
+        return None
+    data = local.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != meta.get("weights_sha256"):
+        raise SamBenchError(f"{local}: sha256 does not match {meta_path} (file changed or damaged); not kept")
+    record = {"file": local.name, "sha256": sha, "bytes": len(data), "git_blob": blobs.git_blob_id(data)}
+    kept = run_dir / KEPT
+    if not (kept.is_file() and files.read_json(kept) == record):
+        files.write_json(kept, record)
+    return record
+
+
+def keep_folder(folder: Path) -> list[tuple[Path, dict]]:
+    """`keep` for every run of a reproduction folder; (run directory, record) for each kept."""
+    if not (folder / "runs").is_dir():
+        raise BadInput(f"{folder}: not a reproduction folder (no runs/)")
+    return [(run, record) for run in sorted((folder / "runs").iterdir()) if (record := keep(run)) is not None]
+
+
+def verify(folder: Path, zoo_dir=None) -> list[tuple[str, bool, str]]:
+    """(results file, ok, message) for every results file of a reproduction folder: the weights it names
+    can be had (the run's own, in the tree or kept in git, or the zoo's) and have that sha256."""
+    if not (folder / "results").is_dir():
+        raise BadInput(f"{folder}: not a reproduction folder (no results/)")
+    report = []
+    for path in sorted((folder / "results").glob("*.json")):
+        name = str(path.relative_to(folder))
+        try:
+            report.append((name, *_verify_one(folder, files.read_json(path), zoo_dir)))
+        except SamBenchError as err:
+            report.append((name, False, str(err)))
+    return report
+
+
+def _verify_one(folder: Path, results: dict, zoo_dir) -> tuple[bool, str]:
+    sha = (results.get("model") or {}).get("weights_sha256")
+    run = (results.get("reproduce") or {}).get("run")
+    run_dir = folder / "runs" / str(run)
+    if run and (run_dir / "metadata.json").is_file():
+        meta = files.read_json(run_dir / "metadata.json")
+        if meta.get("weights_sha256") == sha and meta.get("status") == "complete":
+            try:
+                path, source = weights_path(run_dir, meta)
+                if path.is_file():
+                    ok = files.sha256_file(path) == sha
+                    return ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the results")
+            except SamBenchError:
+                pass  # not kept with the run: perhaps in the zoo
+    for entry in store.list_entries(zoo_dir=zoo_dir):
+        if sha in (entry.get("weights_sha256"), (entry.get("added") or {}).get("run_weights_sha256")):
+            path, source = store.weights_file(entry, zoo_dir)
+            ok = files.sha256_file(path) == entry["weights"]["sha256"]
+            return ok, f"zoo entry {entry['id']}: {path} ({source})" + ("" if ok else ": sha256 does not match")
+    return False, (
+        f"weights {str(sha)[:12]} are not kept: not in {run_dir} (tree or {KEPT}), nor in the zoo "
+        "(a later seed trained before every run's weights were kept)"
+    )
