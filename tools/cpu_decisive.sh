@@ -18,6 +18,11 @@ set -euo pipefail
 lane=$1 data=$2 log=$3
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
+# The confirmatory lanes run the AVX2 code paths whatever the CPU (ATen and torch.compile's kernels by
+# ATEN_CPU_CAPABILITY, oneDNN's by ONEDNN_MAX_CPU_ISA): cpu-decisive's runs, which they reuse and retrain,
+# were made on an AVX2-only CPU, and a run resumed on another machine must go on with the same arithmetic.
+# (A retrain on an AVX-512 CPU without them gave other weights: ST seed 1, sha256 a0fb1199 against d87cdc86.)
+case $lane in confirm-*) export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ;; esac
 
 slice() {  # slice RECIPE SCALE MODELS [OUT]
     local to=$log out=()
