@@ -38,10 +38,8 @@ from gpu_data_parts import CALL_LIMIT, tree_files
 ROOT = Path(__file__).resolve().parents[1]
 # Built once per machine (minutes of pip), outside any checkout: CI runs in a fresh clone each time.
 DEFAULT_ENV = Path(os.environ.get("SAM_BENCH_GPU_ENV", Path.home() / ".cache" / "sam-bench" / "gpu-env"))
-# The GPU machine's Python packages (the device tool's KINDS.md); torch and torchvision CPU builds here.
+# The GPU machine's Python packages (the device tool's KINDS.md); torch and torchvision are pinned below.
 GPU_PACKAGES = [
-    "torch",
-    "torchvision",
     "timm",
     "numpy",
     "scipy",
@@ -56,6 +54,15 @@ GPU_PACKAGES = [
     "jinja2",
     "pyyaml",
 ]
+# The GPU image's Python, torch (2.11, with CUDA 13) and the torchvision built for it (0.26). The CPU
+# build of torch 2.11 lies on PyTorch's own index only: PyPI's torch 2.11 wheel for Linux x86_64 is the
+# CUDA 13 build, the GPU image's own, which pulls some 3 GB of nvidia-* packages and runs on a CPU just
+# the same (no driver: CUDA unavailable). So: the CPU wheel where PyTorch's index answers, else PyPI's
+# CUDA build of the same version, else (no index has 2.11) constraints-cpu.txt's CPU torch, saying why.
+# What was installed, and why, is kept in the environment's gpu-packages.json and printed by the rehearsal.
+GPU_PYTHON = "3.12"
+GPU_TORCH = ["torch==2.11.*", "torchvision==0.26.*"]
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 ABSENT = ["submitit", "jsonschema", "robustbench", "pyautoattack", "autoattack"]
 MIB = 1 << 20
 BACK_FILES, BACK_FILE_LIMIT, BACK_TOTAL = 8, 16 * MIB, 64 * MIB
@@ -81,18 +88,91 @@ def env_python(env: Path) -> Path:
     return env / "bin" / "python"
 
 
+def gpu_like_python() -> str:
+    """The GPU image's Python (3.12) where this machine has one ($SAM_BENCH_GPU_PYTHON, python3.12 on
+    PATH, pyenv's), else this one."""
+    pyenv = sorted(Path.home().glob(f".pyenv/versions/{GPU_PYTHON}*/bin/python{GPU_PYTHON}"))
+    for candidate in [os.environ.get("SAM_BENCH_GPU_PYTHON"), f"python{GPU_PYTHON}", *map(str, pyenv)]:
+        if not candidate:
+            continue
+        try:
+            probe = subprocess.run([candidate, "-c", "import sys, venv; print(sys.version)"], capture_output=True)
+        except OSError:
+            continue
+        if probe.returncode == 0 and probe.stdout.decode().startswith(GPU_PYTHON + "."):
+            return candidate
+    return sys.executable
+
+
 def build_env(env: Path) -> None:
     """A virtual environment with the GPU machine's packages and none of the ones it lacks."""
     marker = env / "gpu-packages.json"
-    if marker.is_file() and json.loads(marker.read_text()) == GPU_PACKAGES:
-        print(f"{env}: already built")
+    wanted = {"packages": GPU_PACKAGES, "python": GPU_PYTHON, "torch_wanted": GPU_TORCH}
+    if marker.is_file() and {k: v for k, v in json.loads(marker.read_text()).items() if k in wanted} == wanted:
+        print(f"{env}: already built ({json.loads(marker.read_text())['torch']})")
         return
     shutil.rmtree(env, ignore_errors=True)
-    run([sys.executable, "-m", "venv", str(env)])
-    run([str(env_python(env)), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints-cpu.txt"), *GPU_PACKAGES])
+    run([gpu_like_python(), "-m", "venv", str(env)])
+    pip = [str(env_python(env)), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    # setuptools<82 as for every install here (constraints-cpu.txt's second pin), nothing about torch
+    setuptools = [
+        line for line in (ROOT / "constraints-cpu.txt").read_text().splitlines() if line.startswith("setuptools")
+    ]
+    probe = subprocess.run(
+        [
+            str(env_python(env)),
+            "-m",
+            "pip",
+            "index",
+            "versions",
+            "torch",
+            "--index-url",
+            CPU_INDEX,
+            "--retries",
+            "1",
+            "--timeout",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode == 0 and re.search(r"\b2\.11\.\d+\+cpu\b", probe.stdout):
+        run([*pip, "--index-url", CPU_INDEX, *GPU_TORCH])
+        how = f"torch 2.11's CPU wheel from {CPU_INDEX}"
+    else:
+        said = (probe.stderr.strip().splitlines() or probe.stdout.strip().splitlines() or ["no answer"])[-1].strip()
+        unreachable = re.search(
+            r"NewConnectionError|Failed to establish|Max retries|timed out|ProxyError", probe.stderr
+        )
+        why = (
+            f"{CPU_INDEX} could not be reached from this machine"
+            if unreachable
+            else f"{CPU_INDEX} has no torch 2.11 CPU wheel for this machine ({said[:160]})"
+        )
+        try:
+            run([*pip, *GPU_TORCH, *setuptools])
+            how = f"{why}: PyPI's torch 2.11, the CUDA build (the GPU image's own), on a CPU"
+        except RehearsalFailed as err:
+            last = str(err).strip().splitlines()[-1][:160]
+            how = f"{why}, and PyPI's torch 2.11 did not install ({last}): constraints-cpu.txt's CPU torch"
+            run([*pip, "-c", str(ROOT / "constraints-cpu.txt"), "torch", "torchvision"])
+    versions = run(
+        [
+            str(env_python(env)),
+            "-c",
+            "import sys, torch, torchvision; print(sys.version.split()[0], torch.__version__, torchvision.__version__)",
+        ]
+    ).stdout.split()
+    # the rest, with torch held where it is (pip must not move it; a pin without the local label, +cpu or
+    # +cu130, which pip's resolver would not match with the installed build)
+    pins = env / "torch-pins.txt"
+    held = [f"torch=={versions[1].split('+')[0]}", f"torchvision=={versions[2].split('+')[0]}", *setuptools]
+    pins.write_text("".join(line + "\n" for line in held))
+    run([*pip, "-c", str(pins), *GPU_PACKAGES])
     check_env(env)
-    marker.write_text(json.dumps(GPU_PACKAGES))
-    print(f"{env}: built")
+    record = {**wanted, "torch": f"Python {versions[0]}, torch {versions[1]}, torchvision {versions[2]}: {how}"}
+    marker.write_text(json.dumps(record, indent=1))
+    print(f"{env}: built; {record['torch']}")
 
 
 def check_env(env: Path) -> None:
