@@ -1,0 +1,105 @@
+"""tools/gpu_window.py (docs/gpu.md): every relay call is told the minutes left in the GPU window and
+plans by them; a stint and the `send` calls for its batches end before the window does and within the
+10-minute command limit, and a call that could not is refused in one line before it starts anything."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RELAY = ROOT / "tools" / "gpu_relay.sh"
+
+spec = importlib.util.spec_from_file_location("gpu_window", ROOT / "tools" / "gpu_window.py")
+assert spec and spec.loader
+gw = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gw)
+
+LEFTS = [x / 4 for x in range(0, 30 * 4 + 1)]  # 0, 0.25, ..., 30 minutes left
+
+
+def plan(left, elapsed=0.0, batches=gw.BATCHES, at_most=None):
+    try:
+        return gw.stint_minutes(left, elapsed, batches, at_most)
+    except gw.TooLittleTime:
+        return None
+
+
+def test_a_full_window_gives_the_longest_stint_a_command_allows():
+    assert gw.stint_minutes(gw.WINDOW) == gw.COMMAND_LIMIT - gw.PACK == 8.5
+
+
+@pytest.mark.parametrize("batches", [1, 3, 6])
+@pytest.mark.parametrize("elapsed", [0.0, 0.4, 2.0])
+def test_stints_shrink_as_the_window_runs_out_and_are_then_refused(batches, elapsed):
+    stints = [plan(left, elapsed, batches) for left in LEFTS]
+    started = [s for s in stints if s is not None]
+    assert started and None in stints
+    # refused below some number of minutes left, planned from there on, never longer with less left
+    first = stints.index(started[0])
+    assert all(s is None for s in stints[:first]) and all(s is not None for s in stints[first:])
+    assert started == sorted(started)
+    assert min(started) >= gw.MIN_STINT
+    # with a few minutes left, the window decides; with plenty, the command limit
+    assert started[0] < started[-1] == round(gw.COMMAND_LIMIT - elapsed - gw.PACK, 2)
+
+
+@pytest.mark.parametrize("batches", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("elapsed", [0.0, 0.3, 1.7, 5.0])
+def test_a_stint_its_packing_and_its_sends_fit_the_window_and_the_command_limit(batches, elapsed):
+    for left in LEFTS:
+        stint = plan(left, elapsed, batches)
+        if stint is None:
+            continue
+        assert elapsed + stint + gw.PACK <= gw.COMMAND_LIMIT
+        assert gw.GAP + elapsed + stint + gw.PACK + (batches - 1) * gw.SEND <= left
+    # more batches to bring back: a shorter stint, or none
+    assert all((plan(left, elapsed, batches + 1) or 0) <= (plan(left, elapsed, batches) or 0) for left in LEFTS)
+
+
+def test_a_shorter_stint_may_be_asked_for_but_never_a_longer_one():
+    assert gw.stint_minutes(30, at_most=0.05) == 0.05
+    assert gw.stint_minutes(30, at_most=20) == 8.5
+    assert gw.stint_minutes(6, at_most=20) == gw.stint_minutes(6)
+    with pytest.raises(gw.TooLittleTime):  # asking for little does not make too little time enough
+        gw.stint_minutes(3, at_most=0.05)
+    with pytest.raises(ValueError):
+        gw.stint_minutes(30, at_most=0)
+
+
+def test_too_little_time_is_refused_in_one_line():
+    for refuse in (lambda: gw.stint_minutes(3.5), lambda: gw.test_seconds(1.5), lambda: gw.call_fits(1.2)):
+        with pytest.raises(gw.TooLittleTime) as refused:
+            refuse()
+        assert "\n" not in str(refused.value) and str(refused.value).startswith("not started")
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            gw.stint_minutes(bad)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gpu_window.py"), "work", "--left", "3.5"], capture_output=True, text=True
+    )
+    assert proc.returncode == gw.REFUSED == 4
+    assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1 and "not started" in proc.stderr
+
+
+def test_the_gpu_tests_stop_before_the_window_or_the_command_limit():
+    for left in LEFTS:
+        for elapsed in (0.0, 1.0):
+            try:
+                seconds = gw.test_seconds(left, elapsed)
+            except gw.TooLittleTime:
+                assert min(gw.COMMAND_LIMIT - elapsed, left - gw.GAP - elapsed) - gw.TEST_MARGIN < gw.MIN_TEST
+                continue
+            assert seconds >= gw.MIN_TEST * 60
+            assert elapsed + seconds / 60 + gw.TEST_MARGIN <= gw.COMMAND_LIMIT
+            assert gw.GAP + elapsed + seconds / 60 + gw.TEST_MARGIN <= left
+
+
+def test_after_a_stint_the_sends_left_to_make_are_weighed_against_the_window():
+    assert "only" not in gw.sends_left(20, 9, 3)
+    said = gw.sends_left(4, 2.5, 6, planned=3)
+    assert "only 1 fit" in said and "planned for 3" in said and "\n" not in said

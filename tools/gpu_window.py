@@ -1,0 +1,168 @@
+"""How much a relay call may do, from the minutes left in the GPU window (docs/gpu.md, section 1).
+
+The lent machine cannot know how much of its window is left: the workstation reads it before each call
+(the previous call's reply: lease.budget_left_s / 60; `status` before the first call) and passes it to
+`tools/gpu_relay.sh` as `--left MINUTES`. From that, and from the minutes the call has already spent on
+the machine, this plans what the call may do so that it, and the calls it leaves to make (a stint's
+`send`s), return before the window ends; a call that could not do anything useful in time is refused in
+one line (exit 4) before it starts anything. Python's standard library only: it runs on the GPU machine
+(python3 there) as well as here, and tests/test_gpu_window.py tests the arithmetic.
+
+    python3 tools/gpu_window.py work --left 17.5 [--started EPOCH] [--batches 3] [--at-most M]
+        prints the stint's --max-minutes
+    python3 tools/gpu_window.py test --left 17.5 [--started EPOCH]
+        prints the seconds the GPU tests may run
+    python3 tools/gpu_window.py call --left 17.5
+        a data or inbox call: exit 0 if it fits
+    python3 tools/gpu_window.py sends --left 17.5 --started EPOCH --batches 4 [--planned 3]
+        after a stint that packed 4 batches: a line saying whether its sends fit in what is left
+
+--started is when the relay call began (seconds since the epoch, `date +%s.%N`): the minutes since then
+are spent already. The window's figures (docs/gpu.md): 30 minutes of device time, a command runs at
+most 10 minutes, no machine starts with under 4 minutes left, the machine is handed back 30 s after a
+command ends (the calls follow each other at once, so the idle 30 s after the last call is the only
+one that is not spent on a call: nothing needs to come back after it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+WINDOW = 30.0  # minutes of device time in a window (one session)
+FRESH_MACHINE = 4.0  # the device starts no machine with fewer minutes left than this
+COMMAND_LIMIT = 10.0  # minutes one command may run
+# Between reading the minutes left and the command starting on the machine: the workstation's turn
+# (reading the last reply, issuing the call) and the upload of what the call carries (at most 64 MiB,
+# the working tree included) and its copy into the checkout. No step has been timed on a GPU machine
+# yet: these are generous stand-ins, and the rehearsal (tools/gpu_rehearsal.py) charges them too.
+GAP = 0.5
+# A work call after its stint stops: the last checkpoint (85 MiB for a full-width run), `pack` of what
+# the stint changed, batch 1 copied to $OUT and brought back (at most 64 MiB). The runbook's former
+# fixed stint of 8.5 minutes left 1.5 of the 10 for this.
+PACK = 1.5
+# One `send` call, from issuing it to its files being here: a GAP, then copying a batch (at most 64 MiB)
+# to $OUT and bringing it back.
+SEND = GAP + 0.25
+# How many batches a stint may pack, when the call does not say (--batches). A stint packs what it
+# changed: the checkpoint of the run it stopped in (85.3 MiB for a full-width PreActResNet-18), the fp16
+# zoo weights of every model it finished (21.3 MiB each) and KBs of results, logs and metadata. A run at
+# the paper's full scale (100 epochs of 50,000 images) is not expected to take under half a stint even
+# on an H100, so allowing for two finished models is conservative: 85.3 + 2 x 21.3 + 1 = 129 MiB, in
+# parts of 15 MiB is 9 parts, 4 to a batch of 64 MiB (8 files with the manifest) is 3 batches: batch 1
+# comes back with the work call, 2 more `send` calls. A stint that packs more says so when it ends.
+BATCHES = 3
+MIN_STINT = 1.0  # a shorter stint spends more on starting, restoring and packing than it trains
+MIN_TEST = 1.0  # the GPU tests' imports, collection and CUDA start alone take a good part of a minute
+MIN_CALL = 1.0  # a data or inbox call copies a part (seconds); under a minute it would not be worth it
+TEST_MARGIN = 0.5  # after the GPU tests are stopped: pytest's summary and the call's return
+REFUSED = 4  # the exit status of a call refused for want of time (tools/gpu_relay.sh passes it on)
+
+
+class TooLittleTime(Exception):
+    """The call would not return in time, or would be too short to be useful: one line saying which."""
+
+
+def _floor(minutes: float) -> float:
+    return math.floor(minutes * 100) / 100
+
+
+def _checked(left: float, elapsed: float) -> None:
+    if not (math.isfinite(left) and left >= 0 and math.isfinite(elapsed) and elapsed >= 0):
+        raise ValueError(f"minutes left and spent must be finite and not negative (left {left}, spent {elapsed})")
+
+
+def stint_minutes(left: float, elapsed: float = 0.0, batches: int = BATCHES, at_most: float | None = None) -> float:
+    """The stint's --max-minutes for a work call issued with `left` minutes in the window, `elapsed`
+    minutes into the call, whose stint packs at most `batches` batches: the largest stint such that
+
+    - the call ends within the 10-minute command limit: elapsed + stint + PACK <= COMMAND_LIMIT;
+    - the call and the `send` calls for batches 2..N end within the window:
+      GAP + elapsed + stint + PACK + (batches - 1) * SEND <= left;
+    and at most `at_most` minutes if given (a shorter stint asked for). Raises TooLittleTime when the
+    first two leave under MIN_STINT minutes: the call starts nothing."""
+    _checked(left, elapsed)
+    if batches < 1:
+        raise ValueError(f"a stint packs at least 1 batch, not {batches}")
+    if at_most is not None and not at_most > 0:
+        raise ValueError(f"a stint of at most {at_most} minutes is no stint")
+    sends = (batches - 1) * SEND
+    longest = min(COMMAND_LIMIT - elapsed - PACK, left - GAP - elapsed - PACK - sends)
+    if longest < MIN_STINT:
+        raise TooLittleTime(
+            f"not started: {left:.2f} minutes left ({elapsed:.2f} spent in this call) leave a"
+            f" {max(longest, 0):.2f}-minute stint once {GAP} to start, {PACK} to pack and {batches - 1} sends"
+            f" of {SEND} are allowed for: under {MIN_STINT} minute"
+        )
+    stint = longest if at_most is None else min(longest, at_most)
+    return _floor(stint)
+
+
+def test_seconds(left: float, elapsed: float = 0.0) -> int:
+    """How long the GPU tests may run in a call issued with `left` minutes in the window: until the
+    command limit or the window's end, less TEST_MARGIN for pytest's summary and the return. Raises
+    TooLittleTime when that is under MIN_TEST minutes."""
+    _checked(left, elapsed)
+    minutes = min(COMMAND_LIMIT - elapsed, left - GAP - elapsed) - TEST_MARGIN
+    if minutes < MIN_TEST:
+        raise TooLittleTime(
+            f"not started: {left:.2f} minutes left leave the GPU tests {max(minutes, 0):.2f} minutes: under {MIN_TEST}"
+        )
+    return int(minutes * 60)
+
+
+def call_fits(left: float) -> None:
+    """A data or inbox call (it copies a part: seconds): refused when under MIN_CALL minutes would be
+    left once it has started."""
+    _checked(left, 0.0)
+    if left - GAP < MIN_CALL:
+        raise TooLittleTime(f"not started: {left:.2f} minutes left, under {GAP + MIN_CALL} for a call")
+
+
+def sends_left(left: float, elapsed: float, batches: int, planned: int = BATCHES) -> str:
+    """After a stint that packed `batches` batches, `elapsed` minutes into a call issued with `left`:
+    one line saying whether the `send` calls for batches 2..N fit in what is left of the window."""
+    _checked(left, elapsed)
+    after = left - GAP - elapsed  # what the window will hold once this call has returned
+    needed = (batches - 1) * SEND
+    fits = max(0, int(after // SEND))
+    if needed <= after:
+        return f"window: about {after:.1f} minutes left after this call; its {batches - 1} sends need {needed:.1f}"
+    return (
+        f"window: about {after:.1f} minutes left after this call, {batches - 1} sends need {needed:.1f}:"
+        f" only {min(fits, batches - 1)} fit (the stint was planned for {planned} batches)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["work", "test", "call", "sends"])
+    parser.add_argument("--left", type=float, required=True, help="minutes left in the window when the call was issued")
+    parser.add_argument("--started", type=float, default=None, help="when the call began (seconds since the epoch)")
+    parser.add_argument("--batches", type=int, default=BATCHES, help=f"batches the stint may pack (default {BATCHES})")
+    parser.add_argument("--at-most", type=float, default=None, help="a stint of at most this many minutes")
+    parser.add_argument("--planned", type=int, default=BATCHES, help="sends: the batches the stint was planned for")
+    args = parser.parse_args(argv)
+    elapsed = 0.0 if args.started is None else max(0.0, (time.time() - args.started) / 60)
+    try:
+        if args.what == "work":
+            print(f"{stint_minutes(args.left, elapsed, args.batches, args.at_most):.2f}")
+        elif args.what == "test":
+            print(test_seconds(args.left, elapsed))
+        elif args.what == "call":
+            call_fits(args.left)
+        else:
+            print(sends_left(args.left, elapsed, args.batches, args.planned))
+    except TooLittleTime as err:
+        print(f"relay: {err}", file=sys.stderr)
+        return REFUSED
+    except ValueError as err:
+        print(f"relay: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
