@@ -1,4 +1,11 @@
-"""The CUDA paths, executed on a real GPU (`pytest -m gpu`; docs/gpu.md). Skipped where CUDA is absent.
+"""The CUDA paths, executed on a real GPU (`tools/gpu_relay.sh test` there; docs/gpu.md). Skipped where
+CUDA is absent.
+
+Everything the tests use is imported here, at the top, none of it inside a test: collecting this module
+imports it all, and tools/gpu_rehearsal.py collects it as the relay's test call does, in the GPU-like
+environment (`tools/gpu_relay.sh test --collect-only`), so a package the GPU machine lacks, or
+pyautoattack missing from the relay's path, fails CI here rather than a test there. The skip without
+CUDA is a mark, not a module-level skip: the module is imported and its tests collected, then skipped.
 
 Each test states what it compares; tolerances are for bf16 against fp32 (8 mantissa bits) and for
 GPU against CPU kernels (different summation orders), not for bugs.
@@ -11,11 +18,15 @@ import os
 import subprocess
 import sys
 
+import pyautoattack  # noqa: F401  (AutoAttack's test runs it; .vendor/ on the GPU machine, through the relay)
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from sam_bench.data import DeviceLoader, load_dataset, synthetic_dataset
+from sam_bench.evaluation.batching import attack_step_fits, largest_batch
+from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
 from sam_bench.memory_format import training_format
 from sam_bench.models import create_model, make_spec
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
@@ -86,8 +97,6 @@ def test_device_loader_batches_on_cuda_equal_the_cpu():
 
 
 def test_stop_and_resume_on_cuda_equal_an_uninterrupted_run(tmp_path, monkeypatch):
-    from safetensors.torch import load_file
-
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # no atomics in weight gradients
 
     cfg = dict(
@@ -122,8 +131,6 @@ def small_model(tmp_path_factory):
 
 @pytest.mark.parametrize("attack", ["pgd", "autoattack"])
 def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
-    from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
-
     sample = load_dataset("cifar10-sample")
     kwargs = dict(version="rand") if attack == "autoattack" else dict(steps=10)
     specs = (
@@ -142,8 +149,6 @@ def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
 
 
 def test_batch_probe_halves_on_a_real_out_of_memory():
-    from sam_bench.evaluation.batching import attack_step_fits, largest_batch
-
     free, _ = torch.cuda.mem_get_info()
     per_image = free // 64  # a model whose activations need 1/64 of free memory per image
     side = int((per_image // 4) ** 0.5)

@@ -77,9 +77,9 @@ def test_bad_input_is_one_line(tmp_path):
 
 def relay_call(machine_home: Path, call_dir: Path, *args: str) -> subprocess.CompletedProcess:
     """One device call: a fresh copy of the tree (here only what the data subcommand reads) in
-    call_dir, the machine's home kept between calls."""
+    call_dir, the machine's home kept between calls; a whole window left."""
     return subprocess.run(
-        ["bash", str(RELAY), "data", *args],
+        ["bash", str(RELAY), "data", "--left", "30", *args],
         cwd=call_dir,
         env={**os.environ, "HOME": str(machine_home), "OUT": str(call_dir / "out"), "PYTHON": sys.executable},
         capture_output=True,

@@ -1,10 +1,14 @@
-"""tools/gpu_window.py (docs/gpu.md): every relay call is told the minutes left in the GPU window and
-plans by them; a stint and the `send` calls for its batches end before the window does and within the
-10-minute command limit, and a call that could not is refused in one line before it starts anything."""
+"""tools/gpu_window.py and the relay's use of it (docs/gpu.md): every call is told the minutes left in
+the GPU window and plans by them; a stint and the `send` calls for its batches end before the window
+does and within the 10-minute command limit, and a call that could not is refused in one line before it
+starts anything. The GPU tests' call runs pytest with the carried packages on its path and without
+setup.cfg's addopts."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +107,55 @@ def test_after_a_stint_the_sends_left_to_make_are_weighed_against_the_window():
     assert "only" not in gw.sends_left(20, 9, 3)
     said = gw.sends_left(4, 2.5, 6, planned=3)
     assert "only 1 fit" in said and "planned for 3" in said and "\n" not in said
+
+
+# ---------------------------------------------------------------------------------------------------
+# tools/gpu_relay.sh, refusing before it starts anything, and its test call (no stint is run here)
+
+
+def relay(tmp_path, *args, python=sys.executable):
+    home, out, checkout = tmp_path / "home", tmp_path / "out", tmp_path / "checkout"
+    for d in (home, out, checkout):
+        d.mkdir(exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "OUT": str(out), "PYTHON": python}
+    proc = subprocess.run(["bash", str(RELAY), *args], cwd=checkout, env=env, capture_output=True, text=True)
+    return proc, out, checkout
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        ["work", "--left", "3.5", "paper-cifar10", "smoke", "--data-dir", "~/c10"],
+        ["data", "--left", "1.2"],
+        ["inbox", "--left", "0.9"],
+        ["test", "--left", "1.5"],
+    ],
+)
+def test_the_relay_refuses_a_call_that_cannot_return_in_time(tmp_path, call):
+    proc, out, checkout = relay(tmp_path, *call)
+    assert proc.returncode == 4, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("relay: not started")
+    assert not any(out.iterdir()) and not any(checkout.iterdir()) and not any((tmp_path / "home").iterdir())
+
+
+def test_the_relay_wants_the_minutes_left_not_a_stints_minutes(tmp_path):
+    proc, _, _ = relay(tmp_path, "work", "paper-cifar10", "smoke", "8.5")
+    assert proc.returncode == 2 and "--left" in proc.stderr
+    proc, _, _ = relay(tmp_path, "work", "--left", "20", "paper-cifar10", "smoke", "--max-minutes", "5")
+    assert proc.returncode == 2 and "--max-minutes" in proc.stderr
+
+
+def test_the_relays_test_call_has_the_carried_packages_and_no_addopts(tmp_path):
+    """pytest itself is a stand-in here that says how it was called."""
+    stand_in = tmp_path / "python"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = -m ] && [ "$2" = pytest ]; then echo "PYTHONPATH=$PYTHONPATH"; echo "pytest $*"; exit 0; fi\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
+    proc, _, _ = relay(tmp_path, "test", "--left", "20", "--collect-only", python=str(stand_in))
+    assert proc.returncode == 0, proc.stderr
+    path, called = proc.stdout.splitlines()
+    assert path.split("=", 1)[1].split(":")[0] == ".vendor"
+    assert "-o addopts= " in called and called.endswith("-m gpu tests/ --collect-only")

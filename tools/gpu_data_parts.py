@@ -115,7 +115,8 @@ def main() -> int:
         for name in names:
             shutil.copyfile(sources[name], folder / name)  # not its read-only mode: a later copy overwrites it
         last = number == len(parts)
-        command = "tools/gpu_relay.sh data" + (" --last && python3 -m pytest -q -m gpu tests/" if last else "")
+        # L: the minutes left in the window when the call is issued (docs/gpu.md)
+        command = "tools/gpu_relay.sh data --left L" + (" --last && tools/gpu_relay.sh test --left L" if last else "")
         carry = [str(folder), *(code if last else [])]
         sent = tree + path_bytes(folder) + (carried if last else 0)
         print(f"call {number}: {command}  (carry {', '.join(carry)}: {sent / MIB:.1f} MiB)")

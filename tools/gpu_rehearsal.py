@@ -8,12 +8,15 @@ filelock, pytest, pytest-xdist, safetensors, click, tqdm, matplotlib, jinja2 and
 submitit, jsonschema, robustbench nor pyautoattack.
 
 This script plays docs/gpu.md's sequence of calls at smoke scale against a simulated machine with
-exactly those packages (CPU torch) and those limits enforced: a first machine gets the data in as
-many calls as tools/gpu_data_parts.py cuts and a stint that stops after one training epoch; its
-packed results come back batch by batch and are unpacked on the "workstation" (a scratch checkout);
-a second, fresh machine gets the unfinished run's checkpoint in parts over several calls, finishes
-that model (training, zoo, evaluation, leaderboard entry) and sends it back; the workstation unpacks
-it and `zoo verify` passes there. Run by CI (tests/test_gpu_rehearsal.py):
+exactly those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the CPU) and those limits
+enforced, each machine a 30-minute window that its calls spend and every call told the minutes left
+(`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, collects
+the GPU tests with the relay's own test call (so that an import or option error there fails CI here)
+and runs a stint that stops after one training epoch; its packed results come back batch by batch and
+are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the unfinished
+run's checkpoint in parts over several calls, finishes that model (training, zoo, evaluation,
+leaderboard entry) and sends it back; the workstation unpacks it and `zoo verify` passes there; a
+stint with too little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
 
     python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
     python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -32,7 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-# what one call carries is measured as the data parts are cut (tools/ is sys.path[0] when run as a script)
+# what one call carries is measured as the data parts are cut, and what a call may do is planned from the
+# minutes left in the window, as on the machine (tools/ is sys.path[0] when run as a script)
+import gpu_window
 from gpu_data_parts import CALL_LIMIT, tree_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,19 +234,34 @@ def prepare_carried(station: Path) -> list[str]:
 # The lent machine, simulated
 
 
+# The machine's start, charged to its window before its first call: docs/gpu.md's 1-2 minutes, the upper end
+START_MINUTES = 2.0
+
+
 class Machine:
     """One lent machine: its ~ lasts from its first call to its last; each call gets a new copy of
-    the workstation's tree (tracked and untracked-not-ignored files) plus the carried paths."""
+    the workstation's tree (tracked and untracked-not-ignored files) plus the carried paths.
+
+    Each machine is a window of its own (a session's 30 minutes of device time): its start, and every
+    call's real duration plus gpu_window.GAP (the workstation's turn and the upload, which are not
+    played here) are charged to it. A command's `{left}` is the minutes left when the call is issued, as
+    docs/gpu.md has the workstation pass them; a call that ends after the window has run out fails the
+    rehearsal, as it would lose what it was to bring back."""
 
     def __init__(self, where: Path, env: Path, name: str):
         self.root = where / name
         self.home = self.root / "home"
         self.home.mkdir(parents=True)
         self.env, self.name, self.calls = env, name, 0
+        self.left = gpu_window.WINDOW - START_MINUTES
         self.log: list[dict] = []
 
-    def call(self, station: Path, command: str, carry: list[str] = ()) -> tuple[str, Path]:
+    def call(self, station: Path, command: str, carry: list[str] = (), refused: bool = False) -> tuple[str, Path]:
+        """Run `command` ({left} filled in) as a device call; `refused`: it must be turned down for want
+        of time (exit 4, one line, nothing back, nothing started)."""
         self.calls += 1
+        left = math.floor(self.left * 100) / 100
+        command = command.replace("{left}", f"{left:.2f}")
         tree = tree_files(station)
         for path in carry:
             carried = station / path
@@ -284,9 +305,21 @@ class Machine:
             raise RehearsalFailed(f"{self.name} call {self.calls}: over the 10-minute limit: {command}") from None
         seconds = time.time() - started
         output = proc.stdout + proc.stderr
-        if proc.returncode != 0:
+        self.left -= gpu_window.GAP + seconds / 60
+        if refused:
+            said = proc.stderr.strip().splitlines()
+            if proc.returncode != gpu_window.REFUSED or len(said) != 1 or any(out.iterdir()):
+                raise RehearsalFailed(
+                    f"{self.name} call {self.calls} was not refused in one line with exit {gpu_window.REFUSED}"
+                    f" and nothing back: {command} exited {proc.returncode}\n{output[-4000:]}"
+                )
+        elif proc.returncode != 0:
             raise RehearsalFailed(
                 f"{self.name} call {self.calls} exited {proc.returncode}: {command}\n{output[-4000:]}"
+            )
+        if self.left < 0:
+            raise RehearsalFailed(
+                f"{self.name} call {self.calls} returned {-self.left:.2f} minutes after its window ran out: {command}"
             )
         back = check_returned(out, f"{self.name} call {self.calls}")
         self.log.append(
@@ -299,6 +332,7 @@ class Machine:
                 "files_back": len(back),
                 "back_mib": round(sum(p.stat().st_size for p in back) / MIB, 2),
                 "seconds": round(seconds, 1),
+                "left": left,
             }
         )
         return output, out
@@ -319,11 +353,39 @@ def check_returned(out: Path, where: str) -> list[Path]:
     return back
 
 
+# What the rehearsal's stints may pack in its small parts (0.25 MiB, 3 files to a batch), the --batches
+# they are planned for: more batches than planned fail the rehearsal, as they could outlast the window.
+# Measured: 3 for the first stint (ST's first epoch and its checkpoint), 2 for the second (ST finished,
+# evaluated and in the zoo); one more for growth.
+SMALL_BATCHES = 4
+
+
 def batches_of(output: str) -> int:
     found = re.search(r"batch 1 of (\d+) in \$OUT", output)
     if not found:
         raise RehearsalFailed(f"the stint did not say how many batches it packed:\n{output[-2000:]}")
+    if int(found.group(1)) > SMALL_BATCHES:
+        raise RehearsalFailed(f"the stint packed {found.group(1)} batches, planned for {SMALL_BATCHES}")
     return int(found.group(1))
+
+
+def check_gpu_tests_collected(station: Path, output: str) -> None:
+    """`tools/gpu_relay.sh test --collect-only` imported and collected every GPU test module: each test
+    file that marks tests `gpu` has tests collected (a module skipped before its imports would have
+    none), and pytest reported no error (the call exits 0 only then, which Machine.call checks)."""
+    marking = {
+        p.relative_to(station).as_posix() for p in station.glob("tests/**/test_*.py") if "mark.gpu" in p.read_text()
+    }
+    collected = re.findall(r"^(tests/[\w/]+\.py)::\S+$", output, re.MULTILINE)
+    summary = re.search(r"^(\d+)(?:/\d+)? tests? collected.*$", output, re.MULTILINE)
+    if not marking or set(collected) != marking or not summary or int(summary.group(1)) != len(collected):
+        raise RehearsalFailed(
+            f"the relay's test call did not collect the GPU tests of {sorted(marking)}"
+            f" (collected from {sorted(set(collected))}):\n{output[-3000:]}"
+        )
+    if re.search(r"\berrors?\b", summary.group(0)):
+        raise RehearsalFailed(f"collecting the GPU tests reported errors:\n{output[-3000:]}")
+    print(f"GPU tests collected by the relay's test call: {len(collected)} in {', '.join(sorted(marking))}")
 
 
 def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> list[Path]:
@@ -355,18 +417,24 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
     repro = "reproductions/paper-cifar10-smoke"
     try:
         first = Machine(where, env, "machine-1")
-        gpu_tests = "python3 -m pytest -q -m gpu tests/ -n 0 -p no:cacheprovider"  # collects every test module
+        # docs/gpu.md's test call, as it is made there, collecting only: no CUDA here, so running the
+        # tests would only skip them; collecting imports every test module and all that the GPU tests use
+        gpu_tests = "tools/gpu_relay.sh test --left {left} --collect-only"
         if data_carry:
             for part in data_carry[:-1]:
-                first.call(station, "tools/gpu_relay.sh data", [part])
-            output, _ = first.call(station, f"tools/gpu_relay.sh data --last && {gpu_tests}", [data_carry[-1], *code])
+                first.call(station, "tools/gpu_relay.sh data --left {left}", [part])
+            output, _ = first.call(
+                station, f"tools/gpu_relay.sh data --left {{left}} --last && {gpu_tests}", [data_carry[-1], *code]
+            )
         else:
             output, _ = first.call(station, gpu_tests, code)
-        if not re.search(r"\d+ skipped", output):  # no CUDA here: collected, then skipped
-            raise RehearsalFailed(f"pytest -m gpu did not collect the GPU tests:\n{output[-2000:]}")
+        check_gpu_tests_collected(station, output)
         # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
         output, out = first.call(
-            station, f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 0.05 --data-dir ~/c10", code
+            station,
+            f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --at-most 0.05"
+            f" --batches {SMALL_BATCHES} --data-dir ~/c10",
+            code,
         )
         returned = bring_back(first, station, out, batches_of(output))
         sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
@@ -398,14 +466,18 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         sent = sorted(p.relative_to(station).as_posix() for p in (station / ".relay-in").iterdir())
         second = Machine(where, env, "machine-2")
         for batch in sent[:-1]:
-            second.call(station, "tools/gpu_relay.sh inbox", [batch])
+            second.call(station, "tools/gpu_relay.sh inbox --left {left}", [batch])
         # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer)
         output, out = second.call(
             station,
-            f"{small_parts} tools/gpu_relay.sh work paper-cifar10 smoke 8 --data-dir ~/c10 --only ST",
+            f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --batches {SMALL_BATCHES}"
+            " --data-dir ~/c10 --only ST",
             [sent[-1], *code],
         )
         returned = bring_back(second, station, out, batches_of(output))
+        # the window's last minutes: a stint that could not return in time is not started (one line, exit
+        # 4, nothing back); the minutes are made up, the rest of this window would take too long to spend
+        second.call(station, "tools/gpu_relay.sh work --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
         shutil.rmtree(station / ".relay-in")
         sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
 
@@ -454,13 +526,21 @@ def main() -> int:
     except RehearsalFailed as err:
         print(f"rehearsal failed: {err}", file=sys.stderr)
         return 1
-    print(f"{'machine':<10} {'call':>4} {'sent MiB':>8} {'back':>4} {'back MiB':>8} {'s':>6}  command")
+    print(f"{'machine':<10} {'call':>4} {'left':>6} {'sent MiB':>8} {'back':>4} {'back MiB':>8} {'s':>6}  command")
     for c in calls:
         print(
-            f"{c['machine']:<10} {c['call']:>4} {c['sent_mib']:>8.1f} {c['files_back']:>4} {c['back_mib']:>8.2f} "
-            f"{c['seconds']:>6.1f}  {c['command']}" + (f"  (carry {', '.join(c['carry'])})" if c["carry"] else "")
+            f"{c['machine']:<10} {c['call']:>4} {c['left']:>6.2f} {c['sent_mib']:>8.1f} {c['files_back']:>4}"
+            f" {c['back_mib']:>8.2f} {c['seconds']:>6.1f}  {c['command']}"
+            + (f"  (carry {', '.join(c['carry'])})" if c["carry"] else "")
         )
-    print(f"rehearsal passed: {len(calls)} calls on 2 machines in {time.time() - started:.0f} s")
+    marker = args.env / "gpu-packages.json"
+    if marker.is_file():
+        print(f"GPU-like environment: {json.loads(marker.read_text()).get('torch', '?')}")
+    print(
+        f"rehearsal passed: {len(calls)} calls on 2 machines in {time.time() - started:.0f} s"
+        f" ('left': the window's minutes passed to the call, {gpu_window.WINDOW:g} a machine less"
+        f" {START_MINUTES:g} for its start, each call charged its duration and {gpu_window.GAP} more)"
+    )
     return 0
 
 

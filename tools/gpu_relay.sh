@@ -6,16 +6,30 @@
 # stint packed, brought back one batch per call). Nothing here needs more than the machine has:
 # python3 with torch, and pyautoattack carried in .vendor/.
 #
-#   tools/gpu_relay.sh data [--last]              carry .data/part-K (tools/gpu_data_parts.py), part 1
+# The machine cannot know how much of its window is left: every call but `send` is told, --left
+# MINUTES (the device minutes left when the call is issued: the last reply's lease.budget_left_s / 60),
+# and plans by it (tools/gpu_window.py): a call that could not return in time, or would be too short
+# to be useful, is refused in one line with exit status 4 before it starts anything.
+#
+#   tools/gpu_relay.sh data --left MIN [--last]   carry .data/part-K (tools/gpu_data_parts.py), part 1
 #                                                 first: keeps it in ~/c10; once all are there, checks
 #                                                 and unpacks; --last: exit 3 unless that happened
-#   tools/gpu_relay.sh inbox                      carry .relay-in/batch-N: keep a batch sent from here
-#   tools/gpu_relay.sh work RECIPE SCALE MINUTES [reproduce options]
-#                                                 a stint: unpack the inbox, reproduce for MINUTES, pack
-#                                                 what changed into ~/outbox, batch 1 into $OUT
-#   tools/gpu_relay.sh send N                     batch N of the last stint into $OUT
+#   tools/gpu_relay.sh test --left MIN [pytest options]
+#                                                 the GPU tests (pytest -q -m gpu tests/, the options
+#                                                 added) with .vendor on the path and setup.cfg's addopts
+#                                                 left out; stopped (SIGINT: pytest prints its summary)
+#                                                 before the command limit or the window ends
+#   tools/gpu_relay.sh inbox --left MIN           carry .relay-in/batch-N: keep a batch sent from here
+#   tools/gpu_relay.sh work --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
+#                                                 a stint: unpack the inbox, reproduce for as long as the
+#                                                 window allows (at most M minutes) with time to pack and
+#                                                 for N batches (3) to come back, pack what changed into
+#                                                 ~/outbox, batch 1 into $OUT
+#   tools/gpu_relay.sh send N                     batch N of the last stint into $OUT (never refused)
 set -euo pipefail
+started=$(date +%s.%N)  # the call's minutes are counted from here
 PY=${PYTHON:-python3}
+WINDOW_PY="$(dirname "$0")/gpu_window.py"
 export PYTHONPATH=".vendor${PYTHONPATH:+:$PYTHONPATH}"
 if [ -f COMMIT ]; then export SAM_BENCH_COMMIT; SAM_BENCH_COMMIT=$(cat COMMIT); fi
 # What comes back per call: 8 files of at most 16 MiB, 64 MiB together (parts of 15 MiB).
@@ -23,12 +37,30 @@ PART_MIB=${RELAY_PART_MIB:-15}
 BATCH_FILES=${RELAY_BATCH_FILES:-8}
 : "${OUT:?OUT is not set: this runs on the device machine, where \$OUT is the folder that comes back}"
 
+usage() { sed -n '14,28p' "$0" >&2; exit 2; }
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+left=
+if [ "${1:-}" = --left ]; then
+    [ $# -ge 2 ] || usage
+    left=$2
+    shift 2
+fi
+window() {  # tools/gpu_window.py WHAT ...: the plan for this call; exit 4 (refused) or 2 passed on
+    if [ -z "$left" ]; then
+        echo "relay: $cmd needs --left MINUTES, the minutes left in the window when the call is issued (docs/gpu.md)" >&2
+        exit 2
+    fi
+    "$PY" "$WINDOW_PY" "$@" --left "$left" --started "$started"
+}
+
 take_inbox() {  # batches carried in this call join the inbox
     if [ -d .relay-in ]; then mkdir -p ~/inbox && cp -r .relay-in/. ~/inbox/; fi
 }
 
-case "${1:-}" in
+case "$cmd" in
 data)
+    window call
     compgen -G ".data/part-*/*" >/dev/null || { echo "no .data/part-K carried in this call" >&2; exit 2; }
     mkdir -p ~/c10 && cp .data/part-*/* ~/c10/
     if [ ! -f ~/c10/manifest.json ]; then
@@ -44,54 +76,98 @@ print(" ".join(n for n in names if not os.path.isfile(os.path.join(c10, n))))')
     if [ -z "$missing" ]; then
         [ -f ~/c10/cifar10.npz ] || "$PY" ~/c10/cifar10_unpack.py ~/c10/cifar10.npz --src ~/c10
         echo "data: complete, checked and unpacked in ~/c10/cifar10.npz"
-    elif [ "${2:-}" = --last ]; then
+    elif [ "${1:-}" = --last ]; then
         echo "data: still missing after the last part: $missing (start again with part 1)" >&2
         exit 3
     else
         echo "data: $(ls ~/c10 | wc -l) files in ~/c10; still to come: $missing"
     fi ;;
+test)
+    # setup.cfg's addopts (--dist loadfile --no-loadscope-reorder) are for CI's `-n auto`, and the
+    # second needs pytest-xdist 3.8 (2025-06-30); the GPU tests run in one process: addopts are left
+    # out, so that whichever pytest-xdist the image has (or none) does not matter. No cache: the
+    # checkout is a fresh copy each call.
+    seconds=$(window test) || exit $?
+    set +e
+    timeout -s INT -k 30 "$seconds" "$PY" -m pytest -o addopts= -p no:cacheprovider -q -m gpu tests/ "$@"
+    status=$?
+    set -e
+    if [ "$status" -eq 124 ]; then
+        echo "relay: the GPU tests were stopped after $seconds s, to return before the command limit or the window's end" >&2
+    fi
+    exit "$status" ;;
 inbox)
+    window call
     take_inbox
     echo "inbox: $(find ~/inbox -name '*.part-*' | wc -l) parts" ;;
 work)
-    [ $# -ge 4 ] || { echo "usage: tools/gpu_relay.sh work RECIPE SCALE MINUTES [reproduce options]" >&2; exit 2; }
-    recipe=$2 scale=$3 minutes=$4
-    shift 4
+    [ $# -ge 2 ] || usage
+    recipe=$1 scale=$2
+    shift 2
+    if [[ ${1:-} =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
+        echo "relay: work takes --left MINUTES (the window's) before RECIPE, not a stint's minutes after SCALE (docs/gpu.md)" >&2
+        exit 2
+    fi
+    plan=()  # the relay's own options come first, then reproduce's
+    batches_planned=3
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --at-most) plan+=(--at-most "${2:?--at-most MINUTES}"); shift 2 ;;
+        --batches) batches_planned=${2:?--batches N}; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    plan+=(--batches "$batches_planned")
+    for option in "$@"; do
+        case "$option" in --max-minutes | --max-minutes=*)
+            echo "relay: the stint's --max-minutes comes from --left (and --at-most): leave it out" >&2
+            exit 2 ;;
+        esac
+    done
+    window work "${plan[@]}" >/dev/null || exit $?  # refused before anything starts
     take_inbox
     if [ -d ~/state ]; then cp -a ~/state/. .; fi  # the last stint on this machine
+    unpacked=
     if compgen -G "$HOME/inbox/*/*.manifest.json" >/dev/null; then
-        "$PY" -m sam_bench unpack ~/inbox --overwrite && rm -rf ~/inbox
+        "$PY" -m sam_bench unpack ~/inbox --overwrite  # a missing or altered batch stops the call here
+        unpacked=1
     fi
+    # planned again, less the minutes the unpacking took: the stint, its packing and its sends end in
+    # time (tools/gpu_window.py has the arithmetic and its margins)
+    minutes=$(window work "${plan[@]}") || exit $?
+    if [ -n "$unpacked" ]; then rm -rf ~/inbox; fi
     mkdir -p reproductions/relay-logs
     log="reproductions/relay-logs/$(date -u +%Y%m%dT%H%M%SZ)-$recipe-$scale.log"
     touch ~/stint-start
-    # The stint's time limit leaves about a minute of the 10-minute call for packing and the transfer.
+    echo "relay: $left minutes left in the window: a stint of $minutes minutes, planned for $batches_planned batches" | tee "$log"
     set +e
-    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet "$@" 2>&1 | tee "$log"
+    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet "$@" 2>&1 | tee -a "$log"
     status=${PIPESTATUS[0]}
     set -e
-    "$PY" - >>"$log" <<'EOF'
+    "$PY" - >>"$log" <<'PYTHON'
 import json, torch
 from sam_bench.provenance import environment
 print("environment:", json.dumps(environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))))
-EOF
+PYTHON
     mkdir -p ~/state && cp -a reproductions model_zoo leaderboards ~/state/
     rm -rf ~/outbox
     "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than ~/stint-start \
         --exclude 'reproductions/*/runs/*/model.safetensors' --drop-finished-checkpoints \
         --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name stint --out ~/outbox \
-        --note "tools/gpu_relay.sh work $recipe $scale $minutes (reproduce exit $status)"
+        --note "tools/gpu_relay.sh work --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)"
     cp -r ~/outbox/batch-1 "$OUT/"
     batches=$(ls -d ~/outbox/batch-* | wc -l)
     echo "reproduce exited $status; batch 1 of $batches in \$OUT"
-    if [ "$batches" -gt 1 ]; then echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches"; fi
+    if [ "$batches" -gt 1 ]; then
+        echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches"
+        window sends --batches "$batches" --planned "$batches_planned"
+    fi
     exit "$status" ;;
 send)
-    [ -d ~/outbox/batch-"${2:?usage: tools/gpu_relay.sh send N}" ] || {
-        echo "no batch $2 in ~/outbox: the machine was handed back, or the stint made fewer batches" >&2; exit 3; }
-    cp -r ~/outbox/batch-"$2" "$OUT/"
-    echo "batch $2 of $(ls -d ~/outbox/batch-* | wc -l) in \$OUT" ;;
+    [ -d ~/outbox/batch-"${1:?usage: tools/gpu_relay.sh send N}" ] || {
+        echo "no batch $1 in ~/outbox: the machine was handed back, or the stint made fewer batches" >&2; exit 3; }
+    cp -r ~/outbox/batch-"$1" "$OUT/"
+    echo "batch $1 of $(ls -d ~/outbox/batch-* | wc -l) in \$OUT" ;;
 *)
-    sed -n '2,16p' "$0" >&2
-    exit 2 ;;
+    usage ;;
 esac
