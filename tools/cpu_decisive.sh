@@ -22,7 +22,14 @@ export OMP_NUM_THREADS=1
 # ATEN_CPU_CAPABILITY, oneDNN's by ONEDNN_MAX_CPU_ISA): cpu-decisive's runs, which they reuse and retrain,
 # were made on an AVX2-only CPU, and a run resumed on another machine must go on with the same arithmetic.
 # (A retrain on an AVX-512 CPU without them gave other weights: ST seed 1, sha256 a0fb1199 against d87cdc86.)
-case $lane in confirm-*) export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ;; esac
+# torch.compile's kernel cache is not keyed by ATEN_CPU_CAPABILITY: kernels compiled for AVX-512 were
+# reused under avx2 and the loss went NaN at step 10 (torch 2.13); a cache of their own prevents it.
+case $lane in
+confirm-*)
+    export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+    export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/torchinductor-$(id -un)-avx2"
+    ;;
+esac
 
 slice() {  # slice RECIPE SCALE MODELS [OUT]
     local to=$log out=()
