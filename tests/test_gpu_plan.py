@@ -1,0 +1,59 @@
+"""tools/gpu_plan.py: the GPU windows' plan in numbers (issue #45 item 6). The plan in docs/gpu.md and
+the README's sentence are the command's output, never typed; every window's calls fit in its 30 minutes,
+each stint sized as the relay sizes it; the work is done in the queue's order."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import gpu_plan  # noqa: E402
+import gpu_window  # noqa: E402
+
+
+def test_the_docs_hold_the_commands_output():
+    rendered = gpu_plan.render(gpu_plan.model_costs(None), 2)
+    for path, (start, end, which) in gpu_plan.MARKERS.items():
+        assert gpu_plan.between(path.read_text(), start, end) == rendered[which].strip(), (
+            f"{path} is not tools/gpu_plan.py's output: run python tools/gpu_plan.py --write"
+        )
+
+
+def test_the_estimated_step_follows_its_derivation():
+    # the review's ST: about 2.7 ms a step (209 launches, 2.2 ms of GPU work); AT's launches grow per attack step
+    assert gpu_plan.step_ms("standard", None) == pytest.approx(2.7)
+    assert gpu_plan.step_ms("sam", None) == pytest.approx(624 * 0.010 + 0.5)
+    assert gpu_plan.step_ms("at", 10) == pytest.approx((209 + 1710) * 0.010 + 0.5)
+    assert gpu_plan.step_ms("at", 5) < gpu_plan.step_ms("at", 10)
+
+
+@pytest.mark.parametrize("windows", [1, 2, 4])
+def test_every_window_fits_and_the_queue_goes_in_order(windows):
+    models = gpu_plan.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"])
+    result = gpu_plan.plan(models, windows)
+    finished_before: list[str] = []
+    for calls, finished in result:
+        assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
+        for c in calls:
+            if c.what.startswith("`work`"):
+                assert (
+                    c.minutes <= gpu_window.GAP + gpu_window.COMMAND_LIMIT + (gpu_window.BATCHES - 1) * gpu_window.SEND
+                )
+        assert finished[: len(finished_before)] == finished_before  # nothing undone, in order
+        assert finished == ["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"][: len(finished)]
+        finished_before = finished
+    total = sum(m.train + m.evaluate for m in gpu_plan.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"]))
+    done = sum(m.done_train + m.done_evaluate for m in models)
+    assert done <= total + 1e-9
+    if windows == 4:
+        assert all(m.finished for m in models)
+
+
+def test_an_unknown_model_is_refused():
+    with pytest.raises(SystemExit, match="has no model 'ST-9'"):
+        gpu_plan.model_costs(["ST-9"])

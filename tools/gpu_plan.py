@@ -1,0 +1,246 @@
+"""The plan of GPU windows in numbers: which calls a 30-minute window makes, how long each is expected to
+take, and which of the full-scale models (paper-cifar10 --scale full, most wanted first) are trained and
+evaluated on all 10,000 test images after each window (issue #45 item 6).
+
+Every call is sized as tools/gpu_window.py sizes it on the day (the stint from the minutes left, its
+packing and `send`s), and the models' costs come from the estimates below, stated with their derivation:
+nothing has run on a GPU yet, so they are estimates, to be replaced by the first window's measurements
+(`sam-bench bench`, issue #46's probe). The work of a stint is taken from the queue in order, a model's
+training then its evaluation; a training stopped by a stint's end resumes in the next (its checkpoint
+is carried to a new machine in one extra call, docs/gpu.md section 3).
+
+    python tools/gpu_plan.py                   # the plan for two windows, as markdown
+    python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
+    python tools/gpu_plan.py --write           # render it into docs/gpu.md and the README's Speed section
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpu_window import BATCHES, GAP, PACK, SEND, WINDOW, TooLittleTime, stint_minutes
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# ---- Training, per step at the paper's batch of 128 on an H100 (eager PyTorch, bf16 autocast). From issue
+# #46's review of the step: kernel launches per step (ST 209, SAM 624, PGD-10 AT 1,923, so 171 per attack
+# step) at about 10 us of host time each, against about 2.2 ms of GPU work per forward-backward pass at batch
+# 128 (an attack step's input gradient about 2/3 of that); whichever is longer, plus 0.5 ms a step in which
+# the two do not overlap (the review's ST: about 2.7 ms a step against 2.2 ms of GPU work).
+LAUNCH_MS = 0.010
+LAUNCHES = {"standard": 209, "sam": 624}
+LAUNCHES_PER_ATTACK_STEP = 171
+GPU_PASS_MS = 2.2
+ATTACK_PASS_SHARE = 2 / 3
+UNOVERLAPPED_MS = 0.5
+TEST_PASS_S = 0.3  # the clean test pass after every epoch: 10,000 images forward at a large batch
+TRAIN_IMAGES = 50_000
+
+# ---- Evaluation on 10,000 test images, attacks searching in TF32 and every outcome scored in true fp32.
+# PGD-10 at one budget: 10 input-gradient passes over 10,000 images at about 35 us an image-pass in TF32,
+# about 3.5 s, taken as 0.1 minute with its chunks' overhead. AutoAttack (standard) at one budget: about 5
+# minutes for an adversarially trained model (issue #45's review: 4-6 minutes with TF32 for AT-Linf-8 on all
+# 10,000 images), 1.5 for ST and SAM, whose images nearly all fall to APGD-CE, the first of its four attacks
+# (issue #47's target for an ST model is 2 minutes).
+PGD_BUDGET_MIN = 0.1
+AUTOATTACK_MIN = {"robust": 5.0, "not robust": 1.5}
+
+# ---- The window (docs/gpu.md): the machine's start before its first call (the convention docs/gpu.md
+# states for the minutes left before a first call), a data call (a part of CIFAR-10 in; the last one
+# unpacks: seconds), the GPU tests (first window only: imports, collection, a few minutes of tests), and
+# a stint's own start (python and torch, CUDA, the data set onto the GPU, the model built and restored).
+START = 2.0
+DATA_CALL = GAP + 0.5
+TEST_CALL = GAP + 2.5
+STINT_START = 0.5
+DATA_PARTS = 2  # tools/gpu_data_parts.py cuts CIFAR-10 into 2 parts with today's tree (it prints them)
+
+
+@dataclass
+class Model:
+    name: str
+    train: float  # minutes
+    evaluate: float
+    done_train: float = 0.0
+    done_evaluate: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.done_train >= self.train - 1e-9 and self.done_evaluate >= self.evaluate - 1e-9
+
+
+@dataclass
+class Call:
+    what: str
+    minutes: float
+    work: list[str] = field(default_factory=list)
+
+
+def step_ms(method: str, attack_steps: int | None) -> float:
+    """Estimated milliseconds a training step (batch 128) takes, from its launches and its GPU work."""
+    if method in ("at", "sam-at", "fgsm-rs", "n-fgsm"):
+        k = attack_steps or 1
+        launches = LAUNCHES["sam" if method == "sam-at" else "standard"] + LAUNCHES_PER_ATTACK_STEP * k
+        passes = (2 if method == "sam-at" else 1) + ATTACK_PASS_SHARE * k
+    else:
+        launches, passes = LAUNCHES.get(method, LAUNCHES["sam"]), 1 if method == "standard" else 2
+    return max(launches * LAUNCH_MS, passes * GPU_PASS_MS) + UNOVERLAPPED_MS
+
+
+def model_costs(names: list[str] | None) -> list[Model]:
+    """The full scale's models (or `names`, in that order) with their estimated minutes."""
+    from sam_bench.experiments.evaluation_block import autoattack_budgets
+    from sam_bench.experiments.recipe import load_recipe
+
+    recipe = load_recipe("paper-cifar10", "full", device="cuda")
+    plans = {m.name: m for m in recipe.models if m.primary}
+    unknown = [n for n in names or [] if n not in plans]
+    if unknown:
+        raise SystemExit(f"gpu_plan: the full scale has no model {unknown[0]!r}; it has {', '.join(plans)}")
+    pgd = recipe.evaluation.get("pgd") or {}
+    pgd_budgets = sum(len((pgd.get(norm) or {}).get("eps") or []) for norm in ("Linf", "L2"))
+    aa_budgets = len(autoattack_budgets(recipe.evaluation.get("autoattack")))
+    models = []
+    for name in names or list(plans):
+        cfg = plans[name].config
+        steps = math.ceil(TRAIN_IMAGES / cfg.batch_size) * cfg.epochs
+        train = (steps * step_ms(cfg.method, cfg.attack_steps) / 1000 + cfg.epochs * TEST_PASS_S) / 60
+        robust = "robust" if cfg.method in ("at", "sam-at", "fgsm-rs", "n-fgsm") else "not robust"
+        evaluate = pgd_budgets * PGD_BUDGET_MIN + aa_budgets * AUTOATTACK_MIN[robust]
+        models.append(Model(name, train, evaluate))
+    return models
+
+
+def _work(queue: list[Model], minutes: float) -> list[str]:
+    """Spend `minutes` of a stint on the queue in order; what was done, one phrase per model."""
+    done = []
+    for m in queue:
+        if minutes <= 1e-9:
+            break
+        parts = []
+        for phase in ("train", "evaluate"):
+            total, spent = getattr(m, phase), getattr(m, f"done_{phase}")
+            if spent >= total - 1e-9 or minutes <= 1e-9:
+                continue
+            take = min(total - spent, minutes)
+            setattr(m, f"done_{phase}", spent + take)
+            minutes -= take
+            whole = spent == 0 and take >= total - 1e-9
+            parts.append(f"{phase} {take:.1f}" + ("" if whole else f" ({spent + take:.1f} of {total:.1f})"))
+        if parts:
+            done.append(f"{m.name}: " + ", ".join(parts))
+    return done
+
+
+def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]]:
+    """Per window: its calls, and the models finished by its end."""
+    out = []
+    carry = False  # a training stopped mid-way: its checkpoint goes to the next machine
+    for number in range(1, windows + 1):
+        left = WINDOW - START
+        calls = [Call("the machine starts", START)]
+        for part in range(1, DATA_PARTS + 1):
+            calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
+        if number == 1:
+            calls.append(Call("`test`: the GPU tests", TEST_CALL))
+        if carry:
+            calls.append(Call("`inbox`: the unfinished run's checkpoint, first batch", DATA_CALL))
+        left -= sum(c.minutes for c in calls[1:])
+        while True:
+            try:
+                stint = stint_minutes(left)
+            except TooLittleTime:
+                break
+            work = _work(models, stint - STINT_START)
+            sends = (BATCHES - 1) * SEND
+            what = f"`work`: a stint of {stint:.1f} minutes, then {BATCHES - 1} `send`s"
+            calls.append(Call(what, GAP + stint + PACK + sends, work))
+            left -= GAP + stint + PACK + sends
+            if all(m.finished for m in models):
+                break
+        carry = any(0 < m.done_train < m.train - 1e-9 for m in models)
+        out.append((calls, [m.name for m in models if m.finished]))
+        if all(m.finished for m in models):
+            break
+    return out
+
+
+def render(models: list[Model], windows: int) -> tuple[str, str]:
+    """(the markdown plan, the one-paragraph summary for the README)."""
+    costs = [Model(m.name, m.train, m.evaluate) for m in models]
+    lines = [
+        "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):",
+        "",
+        "| model | training | evaluation (10,000 images: PGD-10 at every budget, AutoAttack) | together |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {m.name} | {m.train:.1f} | {m.evaluate:.1f} | {m.train + m.evaluate:.1f} |" for m in costs]
+    finished_after = []
+    for number, (calls, finished) in enumerate(plan(models, windows), 1):
+        lines += ["", f"Window {number}:", "", "| # | call | minutes | work done |", "| --- | --- | --- | --- |"]
+        lines += [f"| {i} | {c.what} | {c.minutes:.1f} | {'; '.join(c.work)} |" for i, c in enumerate(calls, 1)]
+        used = sum(c.minutes for c in calls)
+        done = ", ".join(finished) or "none"
+        lines += ["", f"{used:.1f} of {WINDOW:.0f} minutes; trained and evaluated by its end: {done}."]
+        finished_after.append(finished)
+    summary = (
+        f"At the estimated speeds (eager training steps; attacks searching in TF32, scored in true fp32; "
+        f"`tools/gpu_plan.py`, docs/gpu.md) one 30-minute window trains and evaluates on all 10,000 test images "
+        f"{_names(finished_after[0])}"
+    )
+    if len(finished_after) > 1:
+        summary += f", two windows {_names(finished_after[1])}"
+    return "\n".join(lines) + "\n", summary + "."
+
+
+def _names(names: list[str]) -> str:
+    if not names:
+        return "no model"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+MARKERS = {
+    ROOT / "docs" / "gpu.md": ("<!-- gpu-plan start -->", "<!-- gpu-plan end -->", 0),
+    ROOT / "README.md": ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
+}
+
+
+def between(text: str, start: str, end: str) -> str:
+    """What a file holds between the markers (the test compares it with `render`)."""
+    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), text, re.S)
+    if not found:
+        raise SystemExit(f"gpu_plan: no {start} ... {end} markers")
+    return found.group(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--windows", type=int, default=2, help="how many windows to plan (default 2)")
+    parser.add_argument("--models", default=None, help="the full scale's models to plan, in order (default: all)")
+    parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and README.md's markers")
+    args = parser.parse_args(argv)
+    if args.windows < 1:
+        parser.error("--windows must be 1 or more")
+    names = [n.strip() for n in args.models.split(",")] if args.models else None
+    rendered = render(model_costs(names), args.windows)
+    if not args.write:
+        print(rendered[0] + "\n" + rendered[1])
+        return 0
+    for path, (start, end, which) in MARKERS.items():
+        text = path.read_text()
+        old = re.search(re.escape(start) + ".*?" + re.escape(end), text, re.S)
+        if old is None:
+            raise SystemExit(f"gpu_plan: {path} has no {start} ... {end} markers")
+        path.write_text(text.replace(old.group(0), f"{start}\n{rendered[which].strip()}\n{end}"))
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
