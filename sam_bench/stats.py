@@ -257,6 +257,16 @@ def seeds_and_images(values) -> SeedsAndImages:
     )
 
 
+def over_images(values) -> SeedsAndImages:
+    """The mean of per-image values of one trained model or pair (one seed), with its uncertainty over
+    the test images only: what these models do, not what their training method does (t over images)."""
+    v = np.asarray(values, float).ravel()
+    if v.size < 2:
+        raise ValueError(f"need two images or more, got {v.size}")
+    sd = float(v.std(ddof=1))
+    return SeedsAndImages(float(v.mean()), sd / math.sqrt(v.size), v.size - 1, 1, v.size, 0.0, sd)
+
+
 def accuracy_interval(result: SeedsAndImages, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """A mean accuracy's interval over seeds and images, kept where an accuracy can be: within [0, 1]
     and never narrower than Wilson's over every seed's outcomes pooled (near 0% or 100% the t
@@ -361,7 +371,10 @@ def _degrees_of_freedom(ms_seeds: float, ms_images: float, ms_residual: float, s
         terms += [(ms_images, images - 1), (ms_residual, (seeds - 1) * (images - 1))]
     variance = upper + (ms_images - ms_residual if ms_images > ms_residual else 0.0)
     denominator = sum(m * m / k for m, k in terms)
-    return float(variance * variance / denominator) if denominator > 0 else float(seeds - 1)
+    # Below 1 when the seeds add nothing and MS_images barely exceeds MS_residual (the images' share, a
+    # difference of two near-equal mean squares, is then hardly estimated): no t distribution with under
+    # one degree of freedom is a reference for it; 1 is the most conservative that is.
+    return max(1.0, float(variance * variance / denominator)) if denominator > 0 else float(seeds - 1)
 
 
 def _chi2_lower(df: int, confidence: float = CONFIDENCE) -> float:

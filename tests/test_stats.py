@@ -226,3 +226,20 @@ def test_a_projected_design_matches_the_pilot_at_its_own_size_and_shrinks_with_m
     assert fewer_images.standard_error > same.standard_error
     with pytest.raises(ValueError):
         stats.projected(d, 1)
+
+
+def test_seeds_that_agree_exactly_leave_a_usable_reference_distribution():
+    """Every seed's difference exactly the same and the images' share hardly above the residual: the
+    Satterthwaite degrees of freedom would fall below 1 (0.07 here) and the detectable effect's root
+    search failed; they stay at 1 or more, and every number is finite."""
+    first = np.zeros((3, 1000))
+    second = np.zeros((3, 1000))
+    for row, seed in enumerate((5, 6, 7)):
+        order = np.random.default_rng(seed).permutation(1000)
+        first[row, order[:80]] = 1
+        second[row, order[:50]] = 1  # 30 images more for the first on every seed, nested
+    result = stats.method_difference(first, second)
+    assert result.df >= 1 and result.estimate == pytest.approx(0.03)
+    assert np.isfinite(result.detectable()) and result.p_value() < 0.05
+    images = stats.over_images(first[0] - second[0])
+    assert images.seeds == 1 and images.df == 999 and images.interval()[0] < 0.03 < images.interval()[1]
