@@ -233,3 +233,12 @@ def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with(tmp_pat
     repro = Reproduction(load_recipe(str(again), "test"), out)
     assert all(cell_done(repro, plan) for plan in repro.recipe.models)
     assert [repro.results_kept_as_reused(plan) for plan in repro.recipe.models] == [False, True]
+
+
+def test_a_recheck_names_two_autoattack_versions_at_one_budget_apart():
+    from sam_bench.evaluation.recheck import label
+
+    standard = {"attack": "autoattack", "norm": "Linf", "eps": "2/255", "settings": {"version": "standard"}}
+    custom = {**standard, "settings": {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}}
+    assert label(standard) == "autoattack Linf 2/255"  # as every committed recheck.json names it
+    assert label(custom) == "autoattack Linf 2/255 (custom: apgd-ce, apgd-t)"

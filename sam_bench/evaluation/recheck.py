@@ -76,10 +76,18 @@ def _spec(evaluation: dict, n: int) -> AttackSpec:
 
 
 def label(evaluation: dict) -> str:
-    """How an evaluation is named in a recheck: 'clean', 'pgd Linf 2/255', 'autoattack Linf 8/255'."""
+    """How an evaluation is named in a recheck: 'clean', 'pgd Linf 2/255', 'autoattack Linf 8/255', and an
+    AutoAttack other than the standard version with its version ('... (custom: apgd-ce, apgd-t)'): one
+    budget may be attacked by both."""
     if evaluation["attack"] == "clean":
         return "clean"
-    return f"{evaluation['attack']} {evaluation['norm']} {evaluation['eps']}"
+    name = f"{evaluation['attack']} {evaluation['norm']} {evaluation['eps']}"
+    settings = evaluation.get("settings") or {}
+    if evaluation["attack"] == "autoattack" and settings.get("version", "standard") != "standard":
+        name += f" ({settings['version']}" + (
+            f": {', '.join(settings.get('attacks') or [])})" if settings.get("attacks") else ")"
+        )
+    return name
 
 
 def compare(recorded: dict, remeasured: dict, n: int) -> dict:

@@ -53,23 +53,56 @@ C4_TOLERANCE = 0.35  # "about 2x": a measured ratio within 35% of the expected o
 # ---------------------------------------------------------------- what a record holds
 
 
-def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None) -> dict | None:
-    """The record's evaluation of this attack at this budget (clean: the clean pass), or None."""
+def evaluation(
+    record: dict,
+    attack: str,
+    norm: str | None = None,
+    eps: str | None = None,
+    *,
+    version: str | None = None,
+    attacks: tuple[str, ...] | None = None,
+    images: int | None = None,
+) -> dict | None:
+    """The record's evaluation of this attack at this budget (clean: the clean pass), or None. AutoAttack's
+    `version` (and `attacks`, for custom) pick among several at one budget (otherwise the first); `images`
+    restricts it to the first N test images (from its per-image outcomes; None without them)."""
     results = record["results"]
+    found = None
     if attack == "clean":
         n = (results.get("dataset") or {}).get("n_examples")
-        return {"robust_acc": results["clean_acc"], "n_examples": n, "outcomes": results.get("clean_outcomes")}
-    for ev in results["evaluations"]:
-        if ev["attack"] == attack and ev["norm"] == norm:
-            assert eps is not None, "an attack's evaluation is found by its eps"
-            if abs(ev["eps_value"] - parse_eps(eps)) < 1e-9:
-                return ev
-    return None
+        found = {"robust_acc": results["clean_acc"], "n_examples": n, "outcomes": results.get("clean_outcomes")}
+    else:
+        for ev in results["evaluations"]:
+            if ev["attack"] == attack and ev["norm"] == norm:
+                assert eps is not None, "an attack's evaluation is found by its eps"
+                settings = ev.get("settings") or {}
+                if abs(ev["eps_value"] - parse_eps(eps)) < 1e-9 and (
+                    version is None
+                    or (
+                        settings.get("version") == version
+                        and (attacks is None or tuple(settings.get("attacks") or ()) == tuple(attacks))
+                    )
+                ):
+                    found = ev
+                    break
+    if found is None or images is None or found.get("n_examples") == images:
+        return found
+    return first_images(found, images)
 
 
-def accuracy(record: dict, attack: str, norm: str | None = None, eps: str | None = None) -> float | None:
+def first_images(ev: dict, images: int) -> dict | None:
+    """An evaluation on its first `images` test images only (from its per-image outcomes), or None when it
+    covers fewer or kept no outcomes."""
+    if not ev.get("outcomes") or int(ev.get("n_examples") or 0) < images:
+        return None
+    flags = outcomes.decode(ev["outcomes"])[:images]
+    start = ev["outcomes"]["start"]
+    return {"robust_acc": float(flags.mean()), "n_examples": images, "outcomes": outcomes.encode(flags, start)}
+
+
+def accuracy(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> float | None:
     """A fraction from the record's results; None when that evaluation was not run."""
-    ev = evaluation(record, attack, norm, eps)
+    ev = evaluation(record, attack, norm, eps, **select)
     return None if ev is None else ev["robust_acc"]
 
 
@@ -112,6 +145,8 @@ class Comparison:
     p_other: float | None = None  # one-sided, H0: difference >= -margin (the other way)
     adjusted_other: float | None = None  # p_other after Holm's adjustment within the configuration
     detectable: float | None = None  # smallest true difference detected with 80% power (a lower bound with one seed)
+    p_models: float | None = None  # one seed in common: the one-sided p of these two trained models (images only)
+    images: int = 0  # test images per seed the comparison rests on
     tests: list[str] = field(default_factory=list)  # what was tested, for the report
     left_out: str | None = None  # why this comparison is no evidence (a degenerate model)
 
@@ -174,17 +209,26 @@ def _degenerate(*groups: list[dict]) -> str | None:
     return "left out: " + "; ".join(bad) if bad else None
 
 
-def compare(firsts: list[dict], seconds: list[dict], measure: tuple, margin: float = 0.0) -> Comparison | None:
+def compare(
+    firsts: list[dict],
+    seconds: list[dict],
+    measure: tuple,
+    margin: float = 0.0,
+    label: str | None = None,
+    **select,
+) -> Comparison | None:
     """Test `firsts` (the seeds of one model) against `seconds` on one measure: ("clean",) or
-    ("pgd", norm, eps). Seeds are paired by number (seed s with seed s: the same initialisation);
-    without a seed in common, the first seeds are paired. None when a model lacks the measure."""
-    label = "clean" if measure[0] == "clean" else f"{measure[0].upper()} {measure[1]} {measure[2]}"
+    ("pgd", norm, eps), with `select` as `evaluation` takes it (an AutoAttack version, the first N
+    images). Seeds are paired by number (seed s with seed s: the same initialisation); without a seed
+    in common, the first seeds are paired. None when a model lacks the measure."""
+    if label is None:
+        label = "clean" if measure[0] == "clean" else f"{measure[0].upper()} {measure[1]} {measure[2]}"
     by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
     common = [s for s in by_seed_1 if s in by_seed_2]
     pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
     evs = []
     for a, b in pairs:
-        x, y = evaluation(a, *measure), evaluation(b, *measure)
+        x, y = evaluation(a, *measure, **select), evaluation(b, *measure, **select)
         if x is None or y is None:
             return None
         evs.append((x, y))
@@ -202,6 +246,7 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     c.p_value = p = result.p_value(c.margin, "greater")
     c.p_other = result.p_value(c.margin, "less")
     c.detectable = -c.margin + result.detectable()
+    c.images = result.images
     null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
     bound = result.interval(1 - 2 * stats.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
     c.tests.append(
@@ -253,6 +298,7 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
         se = math.sqrt(k1 / n1 * (1 - k1 / n1) / n1 + k2 / n2 * (1 - k2 / n2) / n2)
         test = f"unpaired {'z' if c.margin else 'Fisher exact'} test (no per-image outcomes recorded; conservative)"
     c.detectable = -c.margin + stats.detectable_effect(se, n - 1)
+    c.p_models, c.images = p, n
     c.tests.append(f"one training seed: these two trained models, {test}: one-sided p {_p(p)}")
 
 
@@ -455,9 +501,9 @@ def headline(verdicts: list[dict]) -> list[str]:
     return lines
 
 
-def accuracy_over_seeds(group: list[dict], *measure) -> stats.SeedsAndImages | None:
+def accuracy_over_seeds(group: list[dict], *measure, **select) -> stats.SeedsAndImages | None:
     """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
-    found = [evaluation(r, *measure) for r in group]
+    found = [evaluation(r, *measure, **select) for r in group]
     evs = [ev for ev in found if ev is not None]
     if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
         return None

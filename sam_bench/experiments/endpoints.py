@@ -59,6 +59,13 @@ class PrimaryTest:
                 return False
         return int(evaluation.get("n_examples") or 0) >= self.images
 
+    def measure(self) -> tuple:
+        """The measure as `claims.evaluation` and `claims.compare` take it, with `select()`."""
+        return ("clean",) if self.attack == "clean" else (self.attack, self.norm, self.eps)
+
+    def select(self) -> dict:
+        return {"version": self.version, "attacks": self.attacks, "images": self.images}
+
     def record(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v is not None}
 
@@ -186,16 +193,16 @@ def set_in_commit(recipe_path: str | Path, recipe_name: str, scale: str, endpoin
     commit of the file does not hold them (not committed yet, or changed since)."""
     path = Path(recipe_path).resolve()
     try:
-        top = _git(path.parent, "rev-parse", "--show-toplevel").strip()
-        relative = path.relative_to(top).as_posix()
-        history = _git(path.parent, "log", "--reverse", "--format=%H %cI", "--", relative).splitlines()
+        top = Path(_git(path.parent, "rev-parse", "--show-toplevel").strip())
+        relative = path.relative_to(top).as_posix()  # (a pathspec is read from where git runs: the top)
+        history = _git(top, "log", "--reverse", "--format=%H %cI", "--", relative).splitlines()
     except (OSError, ValueError, subprocess.CalledProcessError):
         return None
     wanted, found = endpoints.describe(), None
     for line in history:
         commit, date = line.split(" ", 1)
         try:
-            data = yaml.safe_load(_git(path.parent, "show", f"{commit}:{relative}")) or {}
+            data = yaml.safe_load(_git(top, "show", f"{commit}:{relative}")) or {}
         except (subprocess.CalledProcessError, yaml.YAMLError):
             data = {}
         block = (data.get("scales") or {}).get(scale) or {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import degenerate, recheck, results_file
-from sam_bench.experiments import against_published, compute, mechanism, pareto
+from sam_bench.experiments import against_published, compute, confirmatory, mechanism, pareto
 from sam_bench.experiments.claims import (
     CLAIMS,
     accuracy,
@@ -88,29 +88,42 @@ def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
     return sorted(seen, key=lambda k: (k[0] != "Linf", seen[k]))
 
 
-def aa_budgets(records: list[dict]) -> list[tuple[str, str]]:
-    seen = []
+def aa_budgets(records: list[dict]) -> list[tuple[str, str, dict]]:
+    """AutoAttack's budgets in the records, in order, each with what picks it (`claims.evaluation`'s
+    version and attacks) where one budget was attacked with several versions, else {}."""
+    seen: list[tuple[str, str, str, tuple]] = []
     for r in records:
         for ev in r["results"]["evaluations"]:
-            if ev["attack"] == "autoattack" and (ev["norm"], ev["eps"]) not in seen:
-                seen.append((ev["norm"], ev["eps"]))
-    return seen
+            settings = ev.get("settings") or {}
+            key = (ev["norm"], ev["eps"], settings.get("version", "standard"), tuple(settings.get("attacks") or ()))
+            if ev["attack"] == "autoattack" and key not in seen:
+                seen.append(key)
+    versions = [(n, e) for n, e, _, _ in seen]
+    return [(n, e, {"version": v, "attacks": a} if versions.count((n, e)) > 1 else {}) for n, e, v, a in seen]
+
+
+def aa_label(norm: str, eps: str, select: dict) -> str:
+    """A column's name: 'AA Linf 2/255', with the version where a budget has several."""
+    if not select:
+        return f"AA {norm} {eps}"
+    kind = "standard" if select["version"] == "standard" else " + ".join(a.upper() for a in select["attacks"])
+    return f"AA {norm} {eps} ({kind})"
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
 
 
-def _over_seeds(group: list[dict], *measure) -> tuple[float | None, float]:
+def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, float]:
     """Mean of a model's accuracy and the half-width of its 95% interval (over seeds and images with
     several seeds, Wilson's otherwise, its wider side), for error bars."""
     if len(group) > 1:
-        result = accuracy_over_seeds(group, *measure)
+        result = accuracy_over_seeds(group, *measure, **select)
         if result is None:
             return None, 0.0
         low, high = stats.accuracy_interval(result)
         return result.estimate, max(result.estimate - low, high - result.estimate)
-    ev = evaluation(group[0], *measure)
+    ev = evaluation(group[0], *measure, **select)
     if ev is None:
         return None, 0.0
     if not ev.get("n_examples"):
@@ -119,20 +132,20 @@ def _over_seeds(group: list[dict], *measure) -> tuple[float | None, float]:
     return ev["robust_acc"], max(ev["robust_acc"] - low, high - ev["robust_acc"])
 
 
-def _cell(group: list[dict], *measure) -> str:
+def _cell(group: list[dict], *measure, **select) -> str:
     """One table cell: one evaluation's accuracy with its Wilson interval, or with several seeds the
     mean with its 95% interval over seeds and images."""
     if len(group) > 1:
-        result = accuracy_over_seeds(group, *measure)
+        result = accuracy_over_seeds(group, *measure, **select)
         if result is None:
             return "–"
         low, high = stats.accuracy_interval(result)
         return f"{_pct(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
-    return _with_interval(group[0], *measure)
+    return _with_interval(group[0], *measure, **select)
 
 
-def _with_interval(record: dict, *measure) -> str:
-    ev = evaluation(record, *measure)
+def _with_interval(record: dict, *measure, **select) -> str:
+    ev = evaluation(record, *measure, **select)
     if ev is None:
         return "–"
     n = ev.get("n_examples")
@@ -178,13 +191,13 @@ def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         axes[0][-1].legend(fontsize=8)
         written.append(_save(plt, fig, out, "robust_vs_eps.png"))
 
-    target = next(((("autoattack",) + b) for b in aa_budgets(records)), None) or next(
-        ((("pgd",) + b) for b in budgets if b == ("Linf", "8/255")), None
-    )
+    target, select = next(((("autoattack", n, e), s) for n, e, s in aa_budgets(records)), (None, {}))
+    if target is None:
+        target = next(((("pgd",) + b) for b in budgets if b == ("Linf", "8/255")), None)
     if target:
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
         for r in records:
-            y = accuracy(r, *target)
+            y = accuracy(r, *target, **select)
             if y is not None:
                 clean = accuracy(r, "clean")
                 assert clean is not None  # every record has its clean pass
@@ -316,6 +329,15 @@ def _setup_lines(records: list[dict]) -> list[str]:
     ]
 
 
+def _aa_on_later_seeds(records: list[dict]) -> bool:
+    return any(
+        ev["attack"] == "autoattack"
+        for r in records
+        if not r.get("primary", True)
+        for ev in r["results"]["evaluations"]
+    )
+
+
 def _aa_text(ev: dict, n_evaluated: int | None = None) -> str:
     """AutoAttack's version (and, when it attacked fewer images than the rest of the evaluation, how many)."""
     s = ev.get("settings") or {}
@@ -358,7 +380,7 @@ def write_report(out: str | Path) -> Path:
 
     pgd, aa = pgd_budgets(records), aa_budgets(records)
     several = any(len(g) > 1 for g in grouped.values())
-    header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [f"AA {n} {e}" for n, e in aa]
+    header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [aa_label(*b) for b in aa]
     lines += [
         "## Accuracy",
         "",
@@ -369,6 +391,8 @@ def write_report(out: str | Path) -> Path:
         + (
             " (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
             "clean and PGD accuracy)"
+            if several and aa and not _aa_on_later_seeds(records)
+            else " (an AutoAttack column: over the seeds it ran on)"
             if several and aa
             else ""
         )
@@ -389,7 +413,8 @@ def write_report(out: str | Path) -> Path:
         ]
         cells += [_cell(group, "pgd", n, e) for n, e in pgd]
         cells += [
-            _cell([r for r in group if evaluation(r, "autoattack", n, e)] or group, "autoattack", n, e) for n, e in aa
+            _cell([r for r in group if evaluation(r, "autoattack", n, e, **s)] or group, "autoattack", n, e, **s)
+            for n, e, s in aa
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -418,6 +443,8 @@ def write_report(out: str | Path) -> Path:
             "",
         ]
 
+    if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds (#48)
+        lines += confirmatory.section(out, records, plan)
     if against_published.applies(records):  # full-scale models beside RobustBench's published ones (#30)
         lines += against_published.section(out, records)
     lines += _guard_lines(records)

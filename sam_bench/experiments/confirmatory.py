@@ -1,0 +1,282 @@
+"""The report's confirmatory section, for a scale that fixed its endpoints before its runs (endpoints.py).
+
+The primary tests are judged over the confirmatory seeds only (the seeds trained after the endpoints were
+fixed), each as its claim's verdict, on exactly the measure and images the recipe named; the section says
+which commit fixed them and whether every confirmatory run trained from a commit that holds them (if not,
+the tests are post hoc, and it says so). Everything else is secondary: the report's own verdicts pool all
+seeds (the exploratory ones that suggested the comparisons included), and C2 under AutoAttack is reported
+with Holm's adjustment over its own family. Last, PGD-10 against AutoAttack on the same images, per model
+and over seeds: a PGD-10 gain that AutoAttack does not confirm (SAM's gap larger than ST's) is the mark
+of gradient masking, and it is flagged.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from sam_bench import files, stats
+from sam_bench.evaluation import outcomes
+from sam_bench.experiments.claims import C1_MARGIN, C2_BUDGETS, Comparison, compare, evaluation, judge, models, seed_of
+from sam_bench.experiments.endpoints import Endpoints, PrimaryTest, set_in_commit
+from sam_bench.experiments.recipe import RECIPE_DIR
+
+# The claims a primary test decides, and how: C1 a non-inferiority margin, C2 superiority (claims.CLAIMS)
+MARGINS = {"C1": C1_MARGIN, "C2": 0.0}
+
+
+def applies(plan: dict) -> bool:
+    return bool(plan.get("primary_tests"))
+
+
+def section(out: Path, records: list[dict], plan: dict) -> list[str]:
+    endpoints = Endpoints.from_plan(plan)
+    grouped = models(records)
+    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
+    sams = [g for g in grouped.values() if g[0]["config"]["method"] == "sam"]
+    lines = ["## Confirmatory tests (primary endpoints)", "", *_provenance(out, records, plan, endpoints), ""]
+    confirmatory = {
+        name: [r for r in group if seed_of(r) in endpoints.confirmatory_seeds.get(name, [])]
+        for name, group in grouped.items()
+    }
+    lines += [
+        "Confirmatory sample: "
+        + "; ".join(
+            f"{name} seeds {_seeds(seeds)} ({len(confirmatory.get(name, []))} of {len(seeds)} with results)"
+            for name, seeds in endpoints.confirmatory_seeds.items()
+        )
+        + ".",
+        "",
+        "| claim | primary test | comparison | difference (points, 95% interval) | seeds | one-sided p | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    reasons = []
+    for claim, test in endpoints.primary_tests.items():
+        if claim not in MARGINS:
+            continue
+        for sam in sams:
+            c = _primary(confirmatory.get(sam[0]["name"], []), confirmatory.get(st[0]["name"], []) if st else [], test)
+            row = f"| {claim} | {test.label()} | {sam[0]['name']} − ST"
+            if c is None or not c.method_level:
+                have = min(
+                    len(confirmatory.get(sam[0]["name"], [])), len(confirmatory.get(st[0]["name"], [])) if st else 0
+                )
+                lines.append(f"{row} | – | {have} | – | waiting: a verdict needs two confirmatory seeds of each |")
+                continue
+            verdict, reason = judge([c])
+            low, high = c.low or 0.0, c.high or 0.0
+            lines.append(
+                f"{row} | {100 * (c.difference or 0):+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] | {c.seeds} | "
+                f"{_p(c.p_value)} | **{verdict}** |"
+            )
+            reasons.append(f"- {claim}, {sam[0]['name']}: {reason}. {c.describe()}.")
+    lines += ["", *reasons, ""] if reasons else [""]
+    lines += [
+        'The verdicts further down ("Verdicts") pool every seed, the exploratory ones (cpu-decisive\'s, which '
+        "suggested these comparisons) included, and judge each claim on all its measures: they are secondary.",
+        "",
+    ]
+    if st:
+        lines += _autoattack_lines(grouped, st, sams, endpoints)
+        lines += _masking_lines(grouped, st, sams, endpoints)
+    return lines
+
+
+def _primary(sam: list[dict], st: list[dict], test: PrimaryTest) -> Comparison | None:
+    if not sam or not st:
+        return None
+    return compare(sam, st, test.measure(), margin=MARGINS[test.claim], label=test.label(), **test.select())
+
+
+def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints) -> list[str]:
+    """Which commit fixed the endpoints, and whether the confirmatory runs trained after it."""
+    recipe = RECIPE_DIR / f"{plan['name']}.yaml"
+    fixed = set_in_commit(recipe, plan["name"], plan["scale"], endpoints) if recipe.is_file() else None
+    if fixed is None:
+        return [
+            "⚠ No commit of this checkout's recipe holds these endpoints as they are (not committed, or changed "
+            "since): the tests below cannot be shown to have been fixed before the runs; read them as post hoc."
+        ]
+    runs = [r for r in records if seed_of(r) in endpoints.confirmatory_seeds.get(r["name"], [])]
+    before = [r for r in runs if not _descends(out, _commit(out, r), fixed["commit"])]
+    text = (
+        f"The primary tests and the confirmatory sample were fixed in commit `{fixed['commit'][:10]}` "
+        f"({fixed['date']}, `{recipe.relative_to(recipe.parents[3])}`, scale `{plan['scale']}`)"
+    )
+    if not before:
+        return [text + f"; each of the {len(runs)} confirmatory runs with results trained from a commit that holds it."]
+    return [
+        text
+        + f". ⚠ {len(before)} of {len(runs)} confirmatory runs trained from a commit without it ("
+        + ", ".join(f"{r['name']} seed {seed_of(r)}" for r in before)
+        + "): for them the tests are post hoc."
+    ]
+
+
+def _commit(out: Path, record: dict) -> str | None:
+    meta = out / "runs" / f"{record['name']}-{record['key']}" / "metadata.json"
+    commit = files.read_json(meta).get("code_commit") if meta.is_file() else None
+    return str(commit).split("+")[0] if commit else None
+
+
+def _descends(out: Path, commit: str | None, ancestor: str) -> bool:
+    if not commit:
+        return False
+    done = subprocess.run(
+        ["git", "-C", str(out.resolve()), "merge-base", "--is-ancestor", ancestor, commit], capture_output=True
+    )
+    return done.returncode == 0
+
+
+def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
+    """C2 under AutoAttack, secondary: the primary test's attack over every seed that has it, and standard
+    AutoAttack at each C2 budget on the first seeds; Holm over this family."""
+    family: list[tuple[str, Comparison]] = []
+    primary = endpoints.primary_tests.get("C2")
+    for sam in sams:
+        if primary is not None and primary.attack == "autoattack":
+            have = lambda g: [r for r in g if evaluation(r, *primary.measure(), **primary.select())]  # noqa: E731
+            c = _primary(have(sam), have(st), primary)
+            if c is not None:
+                family.append((f"{sam[0]['name']} − ST, every seed with it", c))
+        for norm, eps in C2_BUDGETS:
+            firsts = [r for r in (sam[0], st[0]) if evaluation(r, "autoattack", norm, eps, version="standard")]
+            if len(firsts) == 2:
+                c = compare(
+                    [sam[0]],
+                    [st[0]],
+                    ("autoattack", norm, eps),
+                    label=f"AutoAttack (standard) {norm} {eps}",
+                    version="standard",
+                )
+                if c is not None:
+                    family.append((f"{sam[0]['name']} − ST, first seeds (these two trained models)", c))
+    if not family:
+        return []
+    adjusted = stats.holm([_one_sided(c) for _, c in family])
+    lines = [
+        "### C2 under AutoAttack (secondary)",
+        "",
+        "One-sided tests of SAM − ST, Holm-adjusted over this table's rows. A row over first seeds compares two "
+        "trained models on the test images (exact McNemar): it says nothing of the methods.",
+        "",
+        "| comparison | measure | difference (points, 95% interval) | seeds × images | p (Holm) |",
+        "|---|---|---|---|---|",
+    ]
+    for (what, c), p in zip(family, adjusted):
+        low, high = c.low or 0.0, c.high or 0.0
+        lines.append(
+            f"| {what} | {c.measure} | {100 * (c.difference or 0):+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] | "
+            f"{c.seeds} × {c.images:,} | {_p(p)} |"
+        )
+    return lines + [""]
+
+
+def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
+    """PGD-10 minus AutoAttack on the same images, per first-seed model and budget, and over seeds at the
+    primary test's budget; SAM's gap against ST's, flagged when significantly larger."""
+    rows: list[tuple[str, str, stats.SeedsAndImages, stats.SeedsAndImages | None]] = []
+    flags: list[str] = []
+    for name, group in grouped.items():
+        for norm, eps in C2_BUDGETS:
+            gap = _gap(group[0], norm, eps, version="standard")
+            if gap is None:
+                continue
+            vs_st: stats.SeedsAndImages | None = None
+            if group is not st and group[0]["config"]["method"] == "sam":
+                st_gap = _gap(st[0], norm, eps, version="standard")
+                if st_gap is not None and len(st_gap) == len(gap):
+                    vs_st = stats.over_images(gap - st_gap)
+            rows.append(
+                (f"{name} (seed {seed_of(group[0])})", f"{norm} {eps}, standard", stats.over_images(gap), vs_st)
+            )
+    primary = endpoints.primary_tests.get("C2")
+    if primary is not None and primary.attack == "autoattack":
+        norm, eps = str(primary.norm), str(primary.eps)
+        select = {"version": primary.version, "attacks": primary.attacks}
+        st_by_seed = {seed_of(r): r for r in st}
+        for sam in sams:
+            gaps = []
+            for r in sam:  # seed s of SAM against seed s of ST, on the same images
+                other = st_by_seed.get(seed_of(r))
+                a = _gap(r, norm, eps, **select)
+                b = None if other is None else _gap(other, norm, eps, **select)
+                if a is not None and b is not None and len(a) == len(b):
+                    gaps.append((a, b))
+            if len(gaps) >= 2:
+                sam_gaps, st_gaps = np.array([a for a, _ in gaps]), np.array([b for _, b in gaps])
+                rows.append(
+                    (
+                        f"{sam[0]['name']} and ST ({len(gaps)} seeds)",
+                        f"{norm} {eps}, " + " + ".join(a.upper() for a in primary.attacks or ()),
+                        stats.seeds_and_images(sam_gaps),
+                        stats.method_difference(sam_gaps, st_gaps),
+                    )
+                )
+    if not rows:
+        return []
+    lines = [
+        "### PGD-10 against AutoAttack: a check for gradient masking",
+        "",
+        "Per model, PGD-10's accuracy minus AutoAttack's on the same test images (points: what AutoAttack finds "
+        "that PGD-10 missed), and SAM's gap minus ST's. A SAM whose gap is significantly larger than ST's "
+        "(one-sided p < 0.05) is flagged ⚠: its PGD-10 gain would rest partly on examples PGD-10 fails to find.",
+        "",
+        "| model | AutoAttack | PGD-10 − AutoAttack (points, 95% interval) | SAM's gap − ST's | |",
+        "|---|---|---|---|---|",
+    ]
+    for model, attack, gap_of, vs_st in rows:
+        low, high = gap_of.interval()
+        cell, flag = "–", ""
+        if vs_st is not None:
+            d_low, d_high = vs_st.interval()
+            cell = f"{100 * vs_st.estimate:+.2f} [{100 * d_low:+.2f}, {100 * d_high:+.2f}]"
+            if vs_st.p_value(0.0, "greater") < stats.ALPHA:
+                flag = "⚠ larger"
+                flags.append(f"{model} at {attack}")
+        lines.append(
+            f"| {model} | {attack} | {100 * gap_of.estimate:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] "
+            f"| {cell} | {flag} |"
+        )
+    lines += [
+        "",
+        ("⚠ Gradient masking suspected: " + "; ".join(flags) + ".")
+        if flags
+        else "No SAM model's gap is significantly larger than ST's.",
+        "",
+    ]
+    return lines
+
+
+def _gap(record: dict, norm: str, eps: str, **select) -> np.ndarray | None:
+    """Per image: PGD-10 correct minus AutoAttack correct, on the images the AutoAttack covered."""
+    aa = evaluation(record, "autoattack", norm, eps, **select)
+    if aa is None or not aa.get("outcomes"):
+        return None
+    pgd = evaluation(record, "pgd", norm, eps, images=aa["n_examples"])
+    if pgd is None or not pgd.get("outcomes"):
+        return None
+    a, b = outcomes.aligned(pgd["outcomes"], aa["outcomes"])
+    return a.astype(float) - b.astype(float)
+
+
+def _one_sided(c: Comparison) -> float:
+    return c.p_value if c.p_value is not None else (c.p_models if c.p_models is not None else 1.0)
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _seeds(seeds: list[int]) -> str:
+    runs: list[list[int]] = []
+    for s in sorted(seeds):
+        if runs and s == runs[-1][1] + 1:
+            runs[-1][1] = s
+        else:
+            runs.append([s, s])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
