@@ -177,7 +177,10 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
             else f"interrupted before the first checkpoint, so nothing is kept to continue from; start it again "
             f"with --resume added (the folder exists now): sam-bench train --out {out} --resume"
         ) from None
-    distributed.stop()
+    finally:
+        # Whatever happened: a process leaving with its group alive aborts in Gloo's threads at exit
+        # ("terminate called without an active exception"), hiding the error it left with.
+        distributed.stop()
     if group is not None and not group.is_main:
         return
     if finished_before:
