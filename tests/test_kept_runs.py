@@ -105,3 +105,25 @@ def test_keep_and_verify_from_the_command_line(folder):
     assert both.exit_code != 0 and "not both" in both.output
     nowhere = runner.invoke(cli, ["zoo", "keep", str(folder / "runs")])
     assert nowhere.exit_code != 0 and "not a reproduction folder" in nowhere.output
+
+
+def test_lost_weights_come_back_from_a_bit_identical_retrain(folder, tmp_path):
+    """A run whose weights were never kept takes a retrained copy's weights only when they are exactly
+    the recorded ones; another training's are refused."""
+    run = folder / "runs" / "ST-abc"
+    retrained = tmp_path / "retrained"
+    shutil.copytree(folder, retrained)
+    (run / "model.safetensors").unlink()
+    other = tmp_path / "other"
+    train(tiny(method="standard", epochs=1, seed=5), other, progress=False)  # not these weights
+    shutil.copy(other / "model.safetensors", tmp_path / "wrong.safetensors")
+    wrong = tmp_path / "wrong-folder"
+    shutil.copytree(retrained, wrong)
+    shutil.copy(tmp_path / "wrong.safetensors", wrong / "runs" / "ST-abc" / "model.safetensors")
+    assert runs.keep_folder(folder, restored_from=wrong) == [] and not (run / "model.safetensors").exists()
+    kept = CliRunner().invoke(cli, ["zoo", "keep", str(folder), "--from", str(retrained)])
+    assert kept.exit_code == 0 and "1 runs' weights kept" in kept.output
+    assert (run / "model.safetensors").read_bytes() == (
+        retrained / "runs" / "ST-abc" / "model.safetensors"
+    ).read_bytes()
+    assert runs.verify(folder)[0][1]

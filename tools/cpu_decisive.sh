@@ -25,7 +25,7 @@ export OMP_NUM_THREADS=1
 # torch.compile's kernel cache is not keyed by ATEN_CPU_CAPABILITY: kernels compiled for AVX-512 were
 # reused under avx2 and the loss went NaN at step 10 (torch 2.13); a cache of their own prevents it.
 case $lane in
-confirm-*)
+confirm-* | restore-*)
     export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
     export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/torchinductor-$(id -un)-avx2"
     ;;
@@ -78,8 +78,22 @@ confirm-b)
     slice paper-cifar10 cpu-confirmatory AT-Linf-8:2
     slice paper-cifar10 cpu-confirmatory AT-Linf-8:0
     ;;
+# cpu-decisive's runs whose weights were not kept, trained again bit for bit (ST and SAM-0.1 seed 1 came
+# back identical under the AVX2 code paths: weights and every per-image outcome); `sam-bench zoo keep
+# reproductions/paper-cifar10-cpu-decisive --from reproductions/paper-cifar10-cpu-decisive-retrained` then
+# takes each one whose weights have exactly the recorded sha256. The confirmatory replication's first.
+restore-a)
+    slice paper-cifar10 cpu-decisive ST:2,ST:3,ST:4 reproductions/paper-cifar10-cpu-decisive-retrained
+    slice paper-cifar10 cpu-decisive SAM-0.2:1,SAM-0.2:2,SAM-0.2:3,SAM-0.2:4 reproductions/paper-cifar10-cpu-decisive-retrained
+    slice paper-cifar10 cpu-decisive AT-Linf-2:1 reproductions/paper-cifar10-cpu-decisive-retrained
+    ;;
+restore-b)
+    slice paper-cifar10 cpu-decisive SAM-0.1:2,SAM-0.1:3,SAM-0.1:4 reproductions/paper-cifar10-cpu-decisive-retrained
+    slice paper-cifar10 cpu-decisive SAM-0.4:1,SAM-0.4:2,SAM-0.4:3,SAM-0.4:4 reproductions/paper-cifar10-cpu-decisive-retrained
+    slice paper-cifar10 cpu-decisive AT-Linf-2:2 reproductions/paper-cifar10-cpu-decisive-retrained
+    ;;
 *)
-    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b DATA_DIR RAW_LOG" >&2
+    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b DATA_DIR RAW_LOG" >&2
     exit 2
     ;;
 esac

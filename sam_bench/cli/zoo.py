@@ -149,7 +149,15 @@ def zoo_verify(model_id, folders, zoo_dir):
 
 @zoo_group.command("keep")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
-def zoo_keep(folders):
+@click.option(
+    "--from",
+    "restored_from",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="A reproduction folder where runs whose weights were lost were trained again: a run without "
+    "weights takes that folder's run of the same name when its weights have exactly the recorded sha256.",
+)
+def zoo_keep(folders, restored_from):
     """Keep every finished run's weights of these reproduction folders in git, as the zoo keeps its own:
     write weights.json (sha256, git blob id) beside each run's metadata. Then commit the runs'
     model.safetensors once, with their weights.json, and remove the weights files in the next commit:
@@ -159,7 +167,7 @@ def zoo_keep(folders):
     from sam_bench.zoo import runs
 
     for folder in folders:
-        kept = runs.keep_folder(Path(folder))
+        kept = runs.keep_folder(Path(folder), Path(restored_from) if restored_from else None)
         for run_dir, record in kept:
             click.echo(
                 f"kept {run_dir}: {record['sha256'][:12]} "

@@ -41,11 +41,32 @@ def keep(run_dir: Path) -> dict | None:
     return record
 
 
-def keep_folder(folder: Path) -> list[tuple[Path, dict]]:
-    """`keep` for every run of a reproduction folder; (run directory, record) for each kept."""
+def keep_folder(folder: Path, restored_from: Path | None = None) -> list[tuple[Path, dict]]:
+    """`keep` for every run of a reproduction folder; (run directory, record) for each kept. With
+    `restored_from` (a folder where runs whose weights were lost were trained again), a run without
+    weights takes that folder's run of the same name when its weights are exactly the recorded ones."""
     if not (folder / "runs").is_dir():
         raise BadInput(f"{folder}: not a reproduction folder (no runs/)")
+    if restored_from is not None:
+        if not (restored_from / "runs").is_dir():
+            raise BadInput(f"{restored_from}: not a reproduction folder (no runs/)")
+        for run in sorted((folder / "runs").iterdir()):
+            restore(run, restored_from / "runs" / run.name)
     return [(run, record) for run in sorted((folder / "runs").iterdir()) if (record := keep(run)) is not None]
+
+
+def restore(run_dir: Path, retrained: Path) -> bool:
+    """Copy a retrained run's weights into `run_dir` when that run has none and they are bit-identical to
+    the ones its metadata records (same sha256); True when copied."""
+    meta_path, weights = run_dir / "metadata.json", retrained / "model.safetensors"
+    if not meta_path.is_file() or not weights.is_file():
+        return False
+    meta = files.read_json(meta_path)
+    local = run_dir / str(meta.get("weights") or "model.safetensors")
+    if local.is_file() or (run_dir / KEPT).is_file() or files.sha256_file(weights) != meta.get("weights_sha256"):
+        return False
+    files.atomic_write(local, lambda f: f.write(weights.read_bytes()))
+    return True
 
 
 def verify(folder: Path, zoo_dir=None) -> list[tuple[str, bool, str]]:
