@@ -1,5 +1,5 @@
 """tools/gpu_plan.py: the GPU windows' plan in numbers (issue #45 item 6). The plan in docs/gpu.md and
-the README's sentence are the command's output, never typed; every window's calls fit in its 30 minutes,
+the sentence in docs/benchmarks.md are the command's output, never typed; every window's calls fit in its 30 minutes,
 each stint sized as the relay sizes it; the work is done in the queue's order."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ is carried to a new machine in one extra call, docs/gpu.md section 3).
 
     python tools/gpu_plan.py                   # the plan for two windows, as markdown
     python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
-    python tools/gpu_plan.py --write           # render it into docs/gpu.md and the README's Speed section
+    python tools/gpu_plan.py --write           # render it into docs/gpu.md and docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]
 
 
 def render(models: list[Model], windows: int) -> tuple[str, str]:
-    """(the markdown plan, the one-paragraph summary for the README)."""
+    """(the markdown plan, the one-paragraph summary for docs/benchmarks.md)."""
     costs = [Model(m.name, m.train, m.evaluate) for m in models]
     lines = [
         "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):",
@@ -207,7 +207,7 @@ def _names(names: list[str]) -> str:
 
 MARKERS = {
     ROOT / "docs" / "gpu.md": ("<!-- gpu-plan start -->", "<!-- gpu-plan end -->", 0),
-    ROOT / "README.md": ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
+    ROOT / "docs" / "benchmarks.md": ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
 }
 
 
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=2, help="how many windows to plan (default 2)")
     parser.add_argument("--models", default=None, help="the full scale's models to plan, in order (default: all)")
-    parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and README.md's markers")
+    parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and docs/benchmarks.md's markers")
     args = parser.parse_args(argv)
     if args.windows < 1:
         parser.error("--windows must be 1 or more")
