@@ -22,8 +22,11 @@ import torch.nn as nn
 from sam_bench.data import STATS
 from sam_bench.memory_format import training_format
 from sam_bench.models import create_model, make_spec
+from sam_bench.training import method_table
 from sam_bench.training.loop import TrainConfig, build_optimizer
-from sam_bench.training.methods import METHODS, SINGLE_STEP, USES_ATTACK, USES_SAM, train_step
+from sam_bench.training.methods import train_step
+
+METHODS = method_table.names()
 
 STEPS, BATCH = 2, 2
 
@@ -89,10 +92,10 @@ def main() -> None:
     spec = make_spec(args.arch, args.num_classes, *STATS["cifar10"], args.width, arch_kwargs)
     for method in args.methods.split(","):
         settings = dict(method=method, arch=args.arch, width=args.width, arch_kwargs=arch_kwargs, batch_size=BATCH)
-        if method in USES_SAM:
+        if method_table.uses_sam(method):
             settings.update(rho=0.1)
-        if method in USES_ATTACK:
-            steps = 1 if method in SINGLE_STEP else 2  # fgsm-rs, n-fgsm and fgsm take exactly one step
+        if method_table.uses_attack(method):
+            steps = 1 if method_table.single_step(method) else 2  # fgsm-rs, n-fgsm and fgsm take exactly one step
             settings.update(attack_norm="Linf", attack_eps="8/255", attack_steps=steps, attack_step_size="2/255")
         cfg = TrainConfig(**settings).validate()
         torch.manual_seed(0)
@@ -105,7 +108,7 @@ def main() -> None:
         model = model.to(memory_format=layout)
         check = ConvGradientCheck(model)
         optimizer = build_optimizer(cfg, model)
-        attack = cfg.attack() if method in USES_ATTACK else None
+        attack = cfg.attack() if method_table.uses_attack(method) else None
         for step in range(STEPS):
             x = torch.rand(BATCH, 3, 32, 32).contiguous(memory_format=layout)
             y = torch.randint(0, args.num_classes, (BATCH,))

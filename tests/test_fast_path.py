@@ -8,8 +8,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from sam_bench.data import DeviceLoader, synthetic_dataset
 from sam_bench.models import create_model, make_spec
+from sam_bench.training import method_table
 from sam_bench.training.loop import TrainConfig, build_optimizer, train
-from sam_bench.training.methods import METHODS, SINGLE_STEP, train_step
+from sam_bench.training.methods import train_step
+
+METHODS = method_table.names()
 
 aten = torch.ops.aten
 # Ops whose result the host has to wait for: reading a value, or a shape that depends on values.
@@ -48,7 +51,7 @@ def test_the_reads_detector_sees_what_it_must():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_a_training_step_reads_nothing_back(method):
-    steps = 1 if method in SINGLE_STEP else 2  # the single-step methods take exactly one
+    steps = 1 if method_table.single_step(method) else 2  # the single-step methods take exactly one
     cfg = TrainConfig(method=method, width=0.0625, attack_steps=steps, device="cpu").validate()
     torch.manual_seed(0)
     model = create_model(make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 0.0625))

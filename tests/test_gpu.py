@@ -30,7 +30,10 @@ from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
 from sam_bench.memory_format import training_format
 from sam_bench.models import create_model, make_spec
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
-from sam_bench.training.methods import METHODS, train_step
+from sam_bench.training.method_table import names
+from sam_bench.training.methods import train_step
+
+METHODS = names()
 
 pytestmark = [
     pytest.mark.gpu,

@@ -26,7 +26,7 @@ import torch.nn as nn
 from sam_bench.bench.throughput import DEFAULTS, QUICK
 from sam_bench.experiments import recipe
 from sam_bench.memory_format import meets_onednn_6035, training_format
-from sam_bench.training.methods import METHODS
+from sam_bench.training.method_table import names as method_names
 
 PROBE = Path(__file__).with_name("memory_format_probe.py")
 ROOT = PROBE.parent.parent
@@ -118,7 +118,7 @@ def test_training_gradients_match_fp64(arch, width, arch_kwargs, isa):
     lines, failure = run_probe(arch, width, ISAS[isa], arch_kwargs=arch_kwargs)
     where = f"{arch} width {width} {arch_kwargs}, oneDNN ISA {isa}"
     assert not failure, f"{where}: training {failure}"
-    assert {line["method"] for line in lines} == set(METHODS)  # every training method, the single-step ones too
+    assert {line["method"] for line in lines} == set(method_names())  # every training method, the single-step ones too
     for line in lines:
         assert line["weight_gradients_checked"] > 0
         assert line["error"] <= TOLERANCE, (

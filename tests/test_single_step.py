@@ -12,7 +12,8 @@ from sam_bench.experiments.recipe import settings_key
 from sam_bench.models import create_model, make_spec
 from sam_bench.training import guard
 from sam_bench.training.loop import TrainConfig, build_optimizer, train
-from sam_bench.training.methods import passes_per_step, single_step_examples, train_step
+from sam_bench.training.method_table import passes_per_step
+from sam_bench.training.methods import single_step_examples, train_step
 
 EPS = 8 / 255
 

@@ -192,8 +192,9 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     from sam_bench.data import STATS, DeviceLoader
     from sam_bench.eps import parse_eps
     from sam_bench.models import create_model, make_spec
+    from sam_bench.training import method_table as table
     from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
-    from sam_bench.training.methods import USES_ATTACK, passes_per_step, train_step
+    from sam_bench.training.methods import train_step
 
     autocast = autocast_for(s["precision"], device)
     torch.manual_seed(s["seed"])
@@ -218,7 +219,7 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     ).validate()
     optimizer = build_optimizer(cfg, model)
     forward_model = torch.compile(model) if s["compile"] else model
-    attack = cfg.attack() if method in USES_ATTACK else None
+    attack = cfg.attack() if table.uses_attack(method) else None
     loss_sum = torch.zeros((), device=device)
     seen = [0]
 
@@ -236,12 +237,12 @@ def _fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
         precision="fp32" if autocast is nullcontext else "bf16",
         channels_last=layout == torch.channels_last,
         compile=s["compile"],
-        passes_per_step=passes_per_step(method, ATTACK["steps"]),
+        passes_per_step=table.passes_per_step(method, ATTACK["steps"]),
         peak_memory_gib=_peak_memory_gib(device),
         mean_train_loss=loss_sum.item() / max(seen[0], 1),
         math_mode=math_mode.current(),
     )
-    if method in USES_ATTACK:
+    if table.uses_attack(method):
         m["attack"] = {**ATTACK, "eps_value": parse_eps(ATTACK["eps"])}
     return m, model
 
@@ -424,16 +425,16 @@ def _autoattack(name, method, model, dataset, s, device, trained_here: bool) -> 
 def _validate(s: dict) -> dict:
     from sam_bench.models import make_spec
     from sam_bench.provenance import resolve_device
-    from sam_bench.training.methods import METHODS
+    from sam_bench.training.method_table import names
 
     methods = s["methods"]
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     if not methods:
-        raise BadInput("--methods is empty; choose from " + ", ".join(METHODS))
+        raise BadInput("--methods is empty; choose from " + ", ".join(names()))
     for m in methods:
-        if m not in METHODS:
-            raise BadInput(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+        if m not in names():
+            raise BadInput(f"unknown method {m!r}; choose from {', '.join(names())}")
     s["methods"] = list(dict.fromkeys(methods))
     for key in (
         "batch_size",

@@ -10,17 +10,16 @@ from click.core import ParameterSource
 from sam_bench import clock
 from sam_bench.cli.options import arch_kwargs_option, eps_option
 from sam_bench.errors import SamBenchError
+from sam_bench.training import method_table  # the records only: no torch for --help
 
 
 @click.command("train", short_help="Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.")
 @click.option(
     "--method",
-    type=click.Choice(["standard", "sam", "asam", "at", "sam-at", "fgsm-rs", "n-fgsm", "fgsm"]),
+    type=click.Choice(method_table.names()),
     default="standard",
     show_default=True,
-    help="standard: SGD; sam/asam: (adaptive) SAM; at: PGD adversarial training; sam-at: SAM on PGD examples; "
-    "fgsm-rs / n-fgsm / fgsm: single-step AT (random start and step 1.25 eps, projected / noise 2 eps and step "
-    "eps, not projected / no start, step eps), Linf only.",
+    help=method_table.help_text(),
 )
 @click.option("--rho", type=float, default=None, help="SAM/ASAM radius (default 0.05 for sam, 0.5 for asam).")
 @click.option(
@@ -133,13 +132,12 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
     from sam_bench.errors import BadInput
     from sam_bench.training.loop import TrainConfig, resolve_resume_config
     from sam_bench.training.loop import train as run_training
-    from sam_bench.training.methods import USES_ATTACK
 
     if max_minutes is not None and not 0 < max_minutes < float("inf"):
         raise BadInput(f"--max-minutes must be a number of minutes > 0, got {max_minutes}")
     if stop_after_epochs is not None and stop_after_epochs < 1:
         raise BadInput(f"--stop-after-epochs must be >= 1, got {stop_after_epochs}")
-    if not resume and options["method"] not in USES_ATTACK:  # given, it would be recorded but never used
+    if not resume and not method_table.uses_attack(options["method"]):  # given, it would be recorded but never used
         for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
                 raise BadInput(

@@ -159,7 +159,7 @@ def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dic
     """Per model: seconds per step (median, 95% interval) and, against its architecture's ST, the
     round-by-round ratio (median, 95% interval)."""
     from sam_bench.experiments.claims import architecture
-    from sam_bench.training.methods import passes_per_step
+    from sam_bench.training.method_table import passes_per_step
 
     baselines = {architecture(m): m for m in entries if m["config"]["method"] == "standard"}
     out = []

@@ -24,14 +24,14 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.experiments.claims import Comparison, accuracy, compare, judge, models
-from sam_bench.training.methods import SINGLE_STEP, passes_per_step
+from sam_bench.training import method_table as table
 
 PLOT = "pareto.png"
 
 
 def applies(records: list[dict]) -> bool:
     """The section is for grids with single-step AT models (others' reports stay as they were)."""
-    return any(r["config"]["method"] in SINGLE_STEP for r in records)
+    return any(table.single_step(r["config"]["method"]) for r in records)
 
 
 def measures(records: list[dict]) -> list[tuple]:
@@ -57,7 +57,7 @@ def mean_accuracy(group: list[dict], *measure) -> float | None:
 def passes(group: list[dict]) -> int:
     r = group[0]
     recorded = (r.get("training") or {}).get("passes_per_step")
-    return recorded or passes_per_step(r["config"]["method"], r["config"].get("attack_steps", 0))
+    return recorded or table.passes_per_step(r["config"]["method"], r["config"].get("attack_steps", 0))
 
 
 def measured_ratio(group: list[dict], cost: dict | None) -> float | None:

@@ -65,7 +65,7 @@ def _equal_cost(records: list[dict]) -> str:
     with the winner's clean cost against ST, and how many single-step runs collapsed."""
     from sam_bench.experiments import pareto
     from sam_bench.experiments.report import collapse_epoch
-    from sam_bench.training.methods import SINGLE_STEP
+    from sam_bench.training import method_table as table
 
     if not pareto.applies(records):
         return ""
@@ -81,7 +81,7 @@ def _equal_cost(records: list[dict]) -> str:
         ]
         verdict = "leads" if v["verdict"] == "not separated" else v["verdict"]
         parts.append(f"{v['measure']}: {v['best']} {verdict} ({'; '.join(standing)}{cost})")
-    single = [r for r in records if r["config"]["method"] in SINGLE_STEP]
+    single = [r for r in records if table.single_step(r["config"]["method"])]
     collapsed = sum(collapse_epoch(r) is not None for r in single)
     return (
         " At equal cost (two passes per step), the most accurate defence per budget (`wins`: significantly ahead of "

@@ -35,7 +35,7 @@ import torch
 
 from sam_bench.attacks import pgd
 from sam_bench.eps import parse_eps
-from sam_bench.training.methods import SINGLE_STEP
+from sam_bench.training import method_table as table
 
 DEFAULT_IMAGES = 512  # for the single-step methods: +-2.2 points (95%) at 50% accuracy; one PGD-10 pass of them
 SEED = 20200103  # the guard's own random starts, the same every epoch (arXiv:2001.03994, Wong et al.)
@@ -56,7 +56,7 @@ def images_for(method: str, setting: int | None, n_test: int) -> int:
     images: the last 250, beside the first 200 its evaluations attack); none (off) for the others."""
     if setting is not None:
         return setting
-    return min(DEFAULT_IMAGES, n_test // 2) if method in SINGLE_STEP else 0
+    return min(DEFAULT_IMAGES, n_test // 2) if table.single_step(method) else 0
 
 
 def budget(attack_norm: str, attack_eps: str) -> dict:

@@ -32,19 +32,11 @@ from sam_bench.memory_format import place, training_format
 from sam_bench.models import create_model, make_spec
 from sam_bench.provenance import environment, resolve_device
 from sam_bench.training import guard
-from sam_bench.training.methods import (
-    METHODS,
-    SINGLE_STEP,
-    SINGLE_STEP_RULES,
-    USES_ATTACK,
-    USES_SAM,
-    passes_per_step,
-    train_step,
-)
+from sam_bench.training import method_table as table
+from sam_bench.training.methods import train_step
 from sam_bench.training.optim import SAM
 
 SCHEDULES = ("piecewise", "cosine")
-DEFAULT_RHO = {"sam": 0.05, "asam": 0.5, "sam-at": 0.05}
 # Settings that change how, not what, is trained: a resumed run may change them.
 RUNTIME_KEYS = {"device", "data_dir", "compile", "checkpoint_every_s"}
 # A full-width PreActResNet-18 checkpoint is 85 MiB, written with fsync: every epoch would cost a GPU
@@ -88,8 +80,7 @@ class TrainConfig:
     overfit_guard: int | None = None
 
     def validate(self) -> TrainConfig:
-        if self.method not in METHODS:
-            raise BadInput(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        record = table.method(self.method)  # an unknown method: one line naming those there are
         if self.schedule not in SCHEDULES:
             raise BadInput(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.sam_perturbation not in distributed.SAM_PERTURBATIONS:
@@ -107,13 +98,15 @@ class TrainConfig:
                 "--checkpoint-every" if name == "checkpoint_every_s" else f"--{name.split('.')[0].replace('_', '-')}"
             )
             raise BadInput(f"{option}: {problem} (training setting {name})")
-        if self.method in USES_SAM:
+        if record.sam:
             if self.rho is None:
-                self.rho = DEFAULT_RHO[self.method]
+                self.rho = record.default_rho  # every SAM method's record has one (method_table.Method)
+            assert self.rho is not None
             if not self.rho >= 0:
                 raise BadInput(f"--rho must be >= 0, got {self.rho}")
         elif self.rho is not None:
-            raise BadInput(f"--rho applies to sam, asam and sam-at, not to {self.method}")
+            with_rho = [n for n in table.names() if table.uses_sam(n)]
+            raise BadInput(f"--rho applies to {', '.join(with_rho[:-1])} and {with_rho[-1]}, not to {self.method}")
         if self.arch_kwargs is not None:
             if not isinstance(self.arch_kwargs, dict) or not all(isinstance(k, str) for k in self.arch_kwargs):
                 raise BadInput("arch_kwargs must map timm constructor argument names to values")
@@ -133,7 +126,7 @@ class TrainConfig:
             raise BadInput(f"--overfit-guard must be a whole number of images >= 0, got {self.overfit_guard!r}")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise BadInput("need --lr > 0, --weight-decay >= 0 and 0 <= --momentum < 1")
-        if self.method in SINGLE_STEP:
+        if record.single_step is not None:
             if self.attack_norm != "Linf":
                 raise BadInput(
                     f"{self.method} is defined for Linf (a signed-gradient step); --attack-norm {self.attack_norm} "
@@ -145,12 +138,12 @@ class TrainConfig:
                 raise BadInput(
                     f"{self.method} takes one attack step; --attack-steps must be 1, got {self.attack_steps}"
                 )
-        if self.method in USES_ATTACK:
+        if record.attack is not None:
             if self.attack_norm not in ("Linf", "L2"):
                 raise BadInput(f"--attack-norm must be Linf or L2, got {self.attack_norm!r}")
             self.attack_eps = format_eps(check_budget(parse_eps(self.attack_eps), self.attack_norm, "--attack-eps"))
-            if self.attack_step_size is None and self.method in SINGLE_STEP:  # 1.25 eps (fgsm-rs), eps (n-fgsm, fgsm)
-                self.attack_step_size = format_eps(SINGLE_STEP_RULES[self.method][1] * parse_eps(self.attack_eps))
+            if self.attack_step_size is None and record.single_step is not None:  # 1.25 eps (fgsm-rs), eps (others)
+                self.attack_step_size = format_eps(record.single_step.step * parse_eps(self.attack_eps))
             elif self.attack_step_size is None:
                 self.attack_step_size = format_eps(2.5 * parse_eps(self.attack_eps) / self.attack_steps)
             else:
@@ -158,7 +151,7 @@ class TrainConfig:
         return self
 
     def attack(self) -> dict | None:
-        if self.method not in USES_ATTACK:
+        if not table.uses_attack(self.method):
             return None
         assert self.attack_step_size is not None, "validate() sets the default step size"
         return dict(
@@ -223,7 +216,7 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
     kwargs: dict[str, Any] = dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.method in USES_SAM:
+    if table.uses_sam(cfg.method):
         assert cfg.rho is not None, "validate() sets the method's default rho"
         return SAM(model.parameters(), torch.optim.SGD, rho=cfg.rho, adaptive=cfg.method == "asam", **kwargs)
     return torch.optim.SGD(model.parameters(), **kwargs)
@@ -361,7 +354,7 @@ def train(
         "arch": spec,
         "dataset": data.describe(),
         "method": cfg.method,
-        "passes_per_step": passes_per_step(cfg.method, cfg.attack_steps),
+        "passes_per_step": table.passes_per_step(cfg.method, cfg.attack_steps),
         **_single_step_record(cfg),
         "n_train_used": len(y_train),
         **environment(device),
@@ -486,14 +479,14 @@ def train(
 def _single_step_record(cfg: TrainConfig) -> dict:
     """A single-step method's attack beyond its config fields: the noise it starts from and whether
     its step is projected back into the eps ball."""
-    if cfg.method not in SINGLE_STEP:
+    rule = table.method(cfg.method).single_step
+    if rule is None:
         return {}
-    noise, _, projected = SINGLE_STEP_RULES[cfg.method]
     return {
         "single_step_attack": {
-            "noise": format_eps(noise * parse_eps(cfg.attack_eps)),  # half-width of the uniform start
+            "noise": format_eps(rule.noise * parse_eps(cfg.attack_eps)),  # half-width of the uniform start
             "step_size": cfg.attack_step_size,
-            "projected": projected,
+            "projected": rule.projected,
         }
     }
 

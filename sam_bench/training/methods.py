@@ -1,4 +1,5 @@
-"""One training step per method. Each returns (loss, logits) of the pass that trained, detached.
+"""One training step per method (its record, what it is: training/method_table.py). Each returns (loss,
+logits) of the pass that trained, detached.
 
 standard: SGD on clean images.            sam / asam: SAM (or ASAM) on clean images.
 at:       SGD on PGD examples.            sam-at:     SAM on PGD examples.
@@ -17,6 +18,7 @@ trains on its slice, with the random numbers one process would have drawn for th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
@@ -24,27 +26,19 @@ import torch.nn.functional as F
 
 from sam_bench.attacks import pgd
 from sam_bench.attacks.pgd import at_least_fp32, random_perturbation
+from sam_bench.training import method_table as table
 from sam_bench.training.optim import bn_stats_frozen
 
-METHODS = ("standard", "sam", "asam", "at", "sam-at", "fgsm-rs", "n-fgsm", "fgsm")
-USES_SAM = {"sam", "asam", "sam-at"}
-SINGLE_STEP = {"fgsm-rs", "n-fgsm", "fgsm"}  # one attack pass (attack_steps is 1)
-USES_ATTACK = {"at", "sam-at"} | SINGLE_STEP
-# Per single-step method: (half-width of its uniform noise, default step size, projected into the eps
-# ball?), the first two in units of eps.
-SINGLE_STEP_RULES = {"fgsm-rs": (1.0, 1.25, True), "n-fgsm": (2.0, 1.0, False), "fgsm": (0.0, 1.0, True)}
-
-
-def passes_per_step(method: str, attack_steps: int) -> int:
-    """Forward-backward passes per training step: the cost unit of the paper's claim C4."""
-    attack_passes = 1 if method in SINGLE_STEP else attack_steps if method in USES_ATTACK else 0
-    return (2 if method in USES_SAM else 1) + attack_passes
+# The step of a method that is not the table's composition (an attack, then SGD or SAM): called as
+# step(model, optimizer, x, y, attack=..., autocast=..., shard=..., start=...) -> (loss, logits).
+STEPS: dict[str, Callable] = {}
 
 
 def attack_start(method: str, x, attack: dict):
     """The random start of a step's attack (drawn from the global RNG), or None where it draws none."""
-    if method in SINGLE_STEP:
-        noise = SINGLE_STEP_RULES[method][0] * attack["eps"]
+    rule = table.method(method).single_step
+    if rule is not None:
+        noise = rule.noise * attack["eps"]
         return torch.empty_like(x).uniform_(-noise, noise) if noise > 0 else None
     if attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
         return random_perturbation(x, attack["eps"], attack["norm"])
@@ -55,7 +49,8 @@ def single_step_examples(method: str, model, x, y, attack: dict, autocast=nullco
     """FGSM examples (fgsm-rs, n-fgsm, fgsm): one signed-gradient step from `start` (the noise,
     drawn here when not given). The gradient is taken at the noisy image clipped to [0,1] (the
     model's input space); BatchNorm running statistics are not touched by the attack pass."""
-    noise, _, projected = SINGLE_STEP_RULES[method]
+    rule = table.method(method).single_step
+    assert rule is not None, f"{method} is not a single-step method"
     eps, step = attack["eps"], attack["step_size"]
     x = x.detach()
     if start is None:
@@ -67,7 +62,7 @@ def single_step_examples(method: str, model, x, y, attack: dict, autocast=nullco
         (grad,) = torch.autograd.grad(loss, delta)
     with torch.no_grad():
         delta = delta.detach() + step * grad.sign()
-        if projected:
+        if rule.projected:
             delta = delta.clamp(-eps, eps)
         return (x + delta).clamp(0, 1)
 
@@ -109,10 +104,13 @@ def train_step(
     """One step on the batch (x, y); with a `shard`, (x, y) is the global batch and the returned
     loss and logits are this process's slice's. `start`: the attack's random start for the batch
     (for the whole global batch under a shard); drawn here when not given."""
+    custom = STEPS.get(method)
+    if custom is not None:
+        return custom(model, optimizer, x, y, attack=attack, autocast=autocast, shard=shard, start=start)
     attack_model, first_pass = model, nullcontext
     if shard is not None:
         attack_model, first_pass = shard.attack_model, shard.sam_first_pass
-        if method in USES_ATTACK:
+        if table.uses_attack(method):
             assert attack is not None, f"{method} trains on attacks and needs their settings"
             # Drawn for the whole batch, as one process would, so every process's RNG stays in step.
             if start is None:
@@ -120,12 +118,12 @@ def train_step(
             if start is not None:
                 start = shard.take(start)
         x, y = shard.take(x), shard.take(y)
-    if method in SINGLE_STEP:
+    if table.single_step(method):
         assert attack is not None, f"{method} trains on attacks and needs their settings"
         x = single_step_examples(method, attack_model, x, y, attack, autocast, start)
-    elif method in USES_ATTACK:
+    elif table.uses_attack(method):
         assert attack is not None, f"{method} trains on attacks and needs their settings"
         x = adversarial_examples(attack_model, x, y, attack, autocast, start)
-    if method in USES_SAM:
+    if table.uses_sam(method):
         return sam_step(model, optimizer, x, y, autocast, first_pass)
     return sgd_step(model, optimizer, x, y, autocast)

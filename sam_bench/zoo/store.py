@@ -31,7 +31,7 @@ import torch
 from sam_bench import blobs, files, schema
 from sam_bench.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.training.methods import SINGLE_STEP, USES_ATTACK
+from sam_bench.training import method_table as table
 from sam_bench.version import __version__
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,6 @@ THREAT_MODELS = ("Linf", "L2")
 # RobustBench's ids: <Author><Year><Keyword> (no underscore), then optional _<variant> parts.
 ID_PATTERN = re.compile(r"[A-Z][A-Za-z-]*[0-9]{4}[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9][A-Za-z0-9.-]*)*")
 ID_AUTHOR = "SamBench"
-ID_KEYWORDS = {
-    "standard": "Standard",
-    "sam": "SAM",
-    "asam": "ASAM",
-    "at": "AT",
-    "sam-at": "SAMAT",
-    "fgsm-rs": "FGSMRS",
-    "n-fgsm": "NFGSM",
-    "fgsm": "FGSM",
-}
 FP16_ABOVE_BYTES = 2_000_000  # the project's rule: bigger weights are stored (and evaluated) as fp16
 ROBUSTBENCH_ID_PREFIX = "sam-bench:"  # our marker in RobustBench's `gdrive_id` field
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -198,22 +188,14 @@ def architecture_name(spec: dict) -> str:
 
 def method_name(config: dict) -> str:
     method = config["method"]
-    text = {
-        "standard": "standard training",
-        "sam": "SAM",
-        "asam": "ASAM",
-        "at": "PGD AT",
-        "sam-at": "SAM + PGD AT",
-        "fgsm-rs": "FGSM-RS AT",
-        "n-fgsm": "N-FGSM AT",
-        "fgsm": "FGSM AT",
-    }.get(method, method)
+    known = table.TABLE.get(method)
+    text = known.display if known else method
     details = []
     if config.get("rho") is not None:
         details.append(f"rho={config['rho']:g}")
-    if method in SINGLE_STEP:
+    if table.single_step(method):
         details.append(f"{config['attack_norm']} eps={config['attack_eps']}, step {config['attack_step_size']}")
-    elif method in USES_ATTACK:
+    elif table.uses_attack(method):
         details.append(f"{config['attack_norm']} eps={config['attack_eps']}, {config['attack_steps']} steps")
     return f"{text} ({', '.join(details)})" if details else text
 
@@ -233,7 +215,7 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
     parts = [short]
     if cfg.get("rho") is not None:
         parts.append(f"rho{cfg['rho']:g}")
-    if cfg["method"] in USES_ATTACK:
+    if table.uses_attack(cfg["method"]):
         eps = cfg["attack_eps"]
         parts.append(f"{cfg['attack_norm']}-{eps[:-4] if eps.endswith('/255') else eps}")
     data = metadata["dataset"]
@@ -241,7 +223,8 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
         parts.append(data["name"].replace(data["family"], "").strip("-") or data["name"])
     if cfg.get("seed", 0) != 0:
         parts.append(f"s{cfg['seed']}")
-    keyword = ID_KEYWORDS.get(cfg["method"], re.sub(r"[^A-Za-z0-9]", "", cfg["method"].title()))
+    known = table.TABLE.get(cfg["method"])
+    keyword = known.id_keyword if known else re.sub(r"[^A-Za-z0-9]", "", cfg["method"].title())
     return f"{ID_AUTHOR}{year}{keyword}_" + "_".join(parts)
 
 
@@ -307,7 +290,7 @@ def _add(
     if dataset not in DATASETS:
         raise BadInput(f"{run_dir}: dataset family {dataset!r} has no RobustBench leaderboard")
     if threat_model is None:  # an adversarially trained model is ranked in the norm it was trained for
-        threat_model = meta["config"].get("attack_norm", "Linf") if meta["method"] in USES_ATTACK else "Linf"
+        threat_model = meta["config"].get("attack_norm", "Linf") if table.uses_attack(meta["method"]) else "Linf"
     threat_model = _value(threat_model)
     if threat_model not in THREAT_MODELS:
         raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")

@@ -1,0 +1,124 @@
+"""One record per training method: all that sam-bench knows of a method besides its step function.
+
+`sam-bench train --method`'s choices and help, a recipe's and a run's method names, the default rho, the
+single-step rules, the zoo's ids and names, and the cost model (forward-backward passes per step, claim
+C4's unit) are read from here; `training.methods` steps by the record (SAM's two passes, its attack).
+Adding a method is adding its record here and, if its step is not one of those, its step function
+(`training.methods.STEPS`): tests/test_method_table.py trains one that way. Imports nothing heavy, so
+that the CLI's --help answers without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sam_bench.errors import BadInput
+
+
+@dataclass(frozen=True)
+class SingleStepRule:
+    """A single-step attack: a uniform start of half-width `noise` eps, one signed-gradient step of
+    `step` eps by default, projected back into the eps ball or not."""
+
+    noise: float
+    step: float
+    projected: bool
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str  # as recipes, the CLI and run metadata write it
+    display: str  # how the zoo and the leaderboards name it
+    id_keyword: str  # a zoo id's keyword: SamBench2026<keyword>_...
+    help: str  # a phrase for `train --method`'s help
+    sam: bool = False  # two passes: SAM's ascent, then the descent at the perturbed weights
+    attack: str | None = None  # the examples it trains on: None (clean), "pgd" or "single-step"
+    single_step: SingleStepRule | None = None
+    default_rho: float | None = None
+    passes: int | None = None  # a method with a step of its own (training.methods.STEPS): its passes per step
+
+    def __post_init__(self):
+        if self.sam != (self.default_rho is not None):
+            raise ValueError(f"method {self.name}: a SAM method has a default rho, and only a SAM method")
+        if (self.attack == "single-step") != (self.single_step is not None):
+            raise ValueError(f"method {self.name}: a single-step method has its rule, and only it")
+
+    def passes_per_step(self, attack_steps: int) -> int:
+        """Forward-backward passes per training step: the cost unit of the paper's claim C4."""
+        if self.passes is not None:
+            return self.passes
+        attack_passes = {"pgd": attack_steps, "single-step": 1}.get(self.attack or "", 0)
+        return (2 if self.sam else 1) + attack_passes
+
+
+TABLE: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("standard", "standard training", "Standard", "SGD"),
+        Method("sam", "SAM", "SAM", "SAM", sam=True, default_rho=0.05),
+        Method("asam", "ASAM", "ASAM", "adaptive SAM", sam=True, default_rho=0.5),
+        Method("at", "PGD AT", "AT", "PGD adversarial training", attack="pgd"),
+        Method("sam-at", "SAM + PGD AT", "SAMAT", "SAM on PGD examples", sam=True, attack="pgd", default_rho=0.05),
+        # Wong, Rice, Kolter (2020), "Fast is better than free": a uniform start in the eps ball, a step of 1.25 eps
+        Method(
+            "fgsm-rs",
+            "FGSM-RS AT",
+            "FGSMRS",
+            "single-step AT, random start and step 1.25 eps, projected",
+            attack="single-step",
+            single_step=SingleStepRule(noise=1.0, step=1.25, projected=True),
+        ),
+        # de Jorge et al. (2022), "Make some noise": noise in the 2 eps ball, a step of eps, not projected
+        Method(
+            "n-fgsm",
+            "N-FGSM AT",
+            "NFGSM",
+            "single-step AT, noise 2 eps and step eps, not projected",
+            attack="single-step",
+            single_step=SingleStepRule(noise=2.0, step=1.0, projected=False),
+        ),
+        # Goodfellow et al. (2015): no start, a step of eps (it overfits catastrophically at large eps)
+        Method(
+            "fgsm",
+            "FGSM AT",
+            "FGSM",
+            "single-step AT, no start, step eps",
+            attack="single-step",
+            single_step=SingleStepRule(noise=0.0, step=1.0, projected=True),
+        ),
+    )
+}
+
+
+def method(name: str) -> Method:
+    """The record of a method, or one line naming the methods there are."""
+    found = TABLE.get(name)
+    if found is None:
+        raise BadInput(f"unknown method {name!r}; choose one of {', '.join(TABLE)}")
+    return found
+
+
+def names() -> tuple[str, ...]:
+    return tuple(TABLE)
+
+
+def help_text() -> str:
+    """`train --method`'s help: each method with its phrase."""
+    return "; ".join(f"{m.name}: {m.help}" for m in TABLE.values()) + " (single-step: Linf only)."
+
+
+# What callers ask of a method name (read at the call, so a record added later counts)
+def uses_sam(name: str) -> bool:
+    return name in TABLE and TABLE[name].sam
+
+
+def uses_attack(name: str) -> bool:
+    return name in TABLE and TABLE[name].attack is not None
+
+
+def single_step(name: str) -> bool:
+    return name in TABLE and TABLE[name].attack == "single-step"
+
+
+def passes_per_step(name: str, attack_steps: int) -> int:
+    return method(name).passes_per_step(attack_steps)

@@ -1,0 +1,57 @@
+"""One table of methods (issue #50 item 2): the CLI's choices, the run metadata's method names, the zoo's
+ids and names and the cost model all come from sam_bench/training/method_table.py, so a new method is
+its record (and, when its step is its own, its step function) and nothing else."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from tiny_training import tiny
+
+from sam_bench import schema
+from sam_bench.cli import cli
+from sam_bench.errors import BadInput
+from sam_bench.training import method_table, methods
+from sam_bench.training.loop import TrainConfig, train
+from sam_bench.training.method_table import Method
+
+
+def test_the_cli_offers_the_tables_methods_with_their_help():
+    text = " ".join(CliRunner().invoke(cli, ["train", "--help"]).output.split())
+    for record in method_table.TABLE.values():
+        assert record.name in text and record.help in text
+
+
+def test_the_tables_facts_as_the_paper_and_the_single_step_papers_state_them():
+    table = method_table.TABLE
+    assert [n for n in table if table[n].sam] == ["sam", "asam", "sam-at"]
+    assert table["asam"].default_rho == 0.5 and table["sam"].default_rho == 0.05
+    assert method_table.passes_per_step("at", 10) == 11 and method_table.passes_per_step("sam-at", 5) == 7
+    assert method_table.passes_per_step("fgsm-rs", 1) == method_table.passes_per_step("sam", 0) == 2
+    rule = table["n-fgsm"].single_step
+    assert rule is not None and (rule.noise, rule.step, rule.projected) == (2.0, 1.0, False)
+    with pytest.raises(BadInput, match="unknown method 'trades'; choose one of standard, sam"):
+        method_table.method("trades")
+    with pytest.raises(ValueError, match="a SAM method has a default rho"):
+        Method("x", "x", "X", "x", sam=True)
+
+
+def test_a_new_method_is_its_record_and_its_step(monkeypatch, tmp_path):
+    def twice(model, optimizer, x, y, attack=None, autocast=None, shard=None, start=None):
+        methods.sgd_step(model, optimizer, x, y)
+        return methods.sgd_step(model, optimizer, x, y)
+
+    record = Method("sgd-twice", "SGD twice", "SGDTwice", "two SGD steps per batch", passes=2)
+    monkeypatch.setitem(method_table.TABLE, "sgd-twice", record)
+    monkeypatch.setitem(methods.STEPS, "sgd-twice", twice)
+    meta = train(tiny(method="sgd-twice", epochs=1), tmp_path / "run", progress=False)
+    assert meta["status"] == "complete" and meta["passes_per_step"] == 2
+    schema.check("run-metadata", json.loads((tmp_path / "run" / "metadata.json").read_text()), "metadata")
+
+    from sam_bench.zoo import store
+
+    entry = store.add(tmp_path / "run", zoo_dir=tmp_path / "zoo")
+    assert entry["id"].startswith("SamBench") and "SGDTwice_" in entry["id"]
+    assert entry["paper"]["name"].endswith("SGD twice") and entry["training_cost"]["passes_per_step"] == 2
+    with pytest.raises(BadInput, match="unknown method 'sgd-thrice'"):
+        TrainConfig(method="sgd-thrice").validate()
