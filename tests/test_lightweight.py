@@ -158,7 +158,7 @@ def test_a_collapsed_run_is_marked_in_the_report(grids, tmp_path):
 
 
 def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tmp_path):
-    from sam_bench.experiments.report import load_results
+    from sam_bench.experiments.folder import load_results
 
     light = grids["root"] / "light-test"
     records = load_results(light)
@@ -176,7 +176,7 @@ def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tm
 def test_the_readme_summary_states_the_equal_cost_verdicts(grids, tmp_path):
     import shutil
 
-    from sam_bench.experiments.report import load_results
+    from sam_bench.experiments.folder import load_results
     from sam_bench.experiments.summary import summary
 
     light = tmp_path / "light-test"

@@ -131,7 +131,8 @@ def test_the_command_and_its_bad_inputs(candidates, tmp_path):
 
 def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candidates, tmp_path):
     from sam_bench.experiments import compute
-    from sam_bench.experiments.report import load_results, write_report
+    from sam_bench.experiments.folder import load_results
+    from sam_bench.experiments.report import write_report
 
     folder = candidates[1]
     records = load_results(folder)

@@ -371,6 +371,7 @@ def _autoattack(name, method, model, dataset, s, device, trained_here: bool) -> 
     import warnings
 
     from sam_bench.evaluation.evaluate import evaluate, make_attacks
+    from sam_bench.evaluation.results_record import Results
 
     n = s["aa_images"]
     distinct = min(n, len(dataset.y_test))
@@ -392,7 +393,7 @@ def _autoattack(name, method, model, dataset, s, device, trained_here: bool) -> 
             progress=False,
         )
     seconds = time.perf_counter() - start
-    e = result["evaluations"][0]
+    e = Results.of(result).evaluations[0]
     correct = round(e["clean_acc"] * n)
     return {
         "model": name,

@@ -40,6 +40,7 @@ def _percent(x) -> str:
 def format_table(results: list[dict]) -> str:
     """One row per model, attack and eps; AutoAttack's breakdown on the line below its row."""
     from sam_bench.evaluation.evaluate import model_name
+    from sam_bench.evaluation.results_record import Results
     from sam_bench.stats import wilson
 
     def with_interval(fraction: float, n: int) -> str:  # the 95% Wilson interval over the n test images
@@ -50,7 +51,7 @@ def format_table(results: list[dict]) -> str:
     notes = {}
     for r in results:
         name = model_name(r["model"]["ref"] or "model")
-        for e in r["evaluations"]:
+        for e in Results.of(r).evaluations:
             attack = e["attack"]
             if attack == "pgd":
                 attack = f"pgd-{e['settings']['steps']}" + (

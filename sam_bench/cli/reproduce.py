@@ -97,10 +97,12 @@ def reproduce(
 )
 def report(folder, readme):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
+    from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.report import write_report
 
-    click.echo(f"wrote {write_report(folder)}")
+    loaded = Folder.load(folder)  # read, checked and judged once for the report and its summary
+    click.echo(f"wrote {write_report(folder, loaded)}")
     if readme:
         from sam_bench.experiments.summary import update_readme
 
-        click.echo(f"wrote {update_readme(readme, folder)}")
+        click.echo(f"wrote {update_readme(readme, loaded)}")

@@ -13,6 +13,8 @@ A model is degenerate when, on the evaluated test images,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 NEAR_CHANCE = 1.5  # x chance
 MAJORITY_SHARE = 0.5
 
@@ -39,7 +41,7 @@ def diagnose(clean_acc: float, num_classes: int, prediction_counts: list[int] | 
     }
 
 
-def of_results(results: dict) -> dict:
+def of_results(results: Mapping) -> dict:
     """The diagnosis a results file records, or one made from its clean accuracy (older files)."""
     if isinstance(results.get("degenerate"), dict):
         return results["degenerate"]
@@ -50,7 +52,7 @@ def of_results(results: dict) -> dict:
     return diagnose(results["clean_acc"], num_classes)
 
 
-def reason(results: dict) -> str | None:
+def reason(results: Mapping) -> str | None:
     """One phrase saying why a model is degenerate, or None."""
     d = of_results(results)
     return "; ".join(d["reasons"]) if d["degenerate"] else None

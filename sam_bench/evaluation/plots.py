@@ -7,6 +7,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.results_record import Results
 
 
 def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]]]:
@@ -16,11 +17,11 @@ def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[flo
     (`evaluate` checks exactly this on every eps-0 run)."""
     from sam_bench.evaluation.evaluate import model_name
 
-    attacks = {e["attack"] for r in results for e in r["evaluations"] if e["norm"]}
+    attacks = {e["attack"] for r in results for e in Results.of(r).evaluations if e["norm"]}
     curves: dict[str, dict[str, dict[float, float]]] = {}  # norm -> label -> eps -> accuracy
     for r in results:
         name = model_name(r["model"]["ref"] or r["model"]["weights_sha256"][:12])
-        for e in r["evaluations"]:
+        for e in Results.of(r).evaluations:
             if e["norm"] is None:
                 continue
             label = name if len(attacks) == 1 else f"{name} ({e['attack']})"

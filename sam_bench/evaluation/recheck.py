@@ -37,6 +37,7 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
 from sam_bench.evaluation.evaluate import AttackSpec, evaluate, load_model_ref
+from sam_bench.evaluation.results_record import Results
 from sam_bench.provenance import resolve_device
 
 SCHEMA = "sam-bench/recheck/v1"
@@ -59,7 +60,7 @@ NO_OUTCOMES = "the results record no per-image outcomes to compare with (written
 def _clean_outcomes(results: dict) -> dict | None:
     """The clean pass's per-image outcomes (older files kept them in their "clean" evaluation only)."""
     return results.get("clean_outcomes") or next(
-        (e.get("outcomes") for e in results["evaluations"] if e["attack"] == "clean"), None
+        (e.get("outcomes") for e in Results.of(results).evaluations if e["attack"] == "clean"), None
     )
 
 
@@ -131,7 +132,7 @@ def recheck_file(
         raise BadInput(f"{path}: the {data.name} test data here differ from the data the results were measured on")
 
     recorded_n = results["dataset"]["n_examples"]
-    chosen = [e for e in results["evaluations"] if attacks is None or e["attack"] in attacks]
+    chosen = [e for e in Results.of(results).evaluations if attacks is None or e["attack"] in attacks]
     if not chosen:
         raise BadInput(f"{path}: no evaluation of the attacks {', '.join(attacks or [])} to recheck")
     clean = _clean_outcomes(results)
@@ -171,7 +172,7 @@ def recheck_file(
         torch.set_num_threads(before)
 
     compared = [{"evaluation": "clean", **compare(clean, again["clean_outcomes"], n)}]
-    for old, new in zip(chosen, again["evaluations"]):
+    for old, new in zip(chosen, Results.of(again).evaluations):
         if old["attack"] == "clean":
             continue  # the clean pass, compared above
         compared.append({"evaluation": label(old), **compare(old["outcomes"], new["outcomes"], new["n_examples"])})
@@ -198,7 +199,7 @@ def already_done(entry: dict | None, path: Path, n_examples: int | None, attacks
     n = results["dataset"]["n_examples"] if n_examples is None else min(n_examples, results["dataset"]["n_examples"])
     wanted = ["clean"] + [
         label(e)
-        for e in results["evaluations"]
+        for e in Results.of(results).evaluations
         if e["attack"] != "clean" and (attacks is None or e["attack"] in attacks)
     ]
     return entry["n_examples"] == n and [c["evaluation"] for c in entry["evaluations"]] == wanted
@@ -232,7 +233,7 @@ def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list
 
 def has_outcomes(results: dict) -> bool:
     """Whether a results file records the per-image outcomes of its clean pass and every attack."""
-    return _clean_outcomes(results) is not None and all(e.get("outcomes") for e in results["evaluations"])
+    return _clean_outcomes(results) is not None and all(e.get("outcomes") for e in Results.of(results).evaluations)
 
 
 def published_results(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -253,8 +254,8 @@ def record(rechecks: list[dict]) -> dict:
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "models": rechecks,
-        "identical": all(r["identical"] for r in rechecks),
-        "images_differing": int(np.sum([c["images_differing"] for r in rechecks for c in r["evaluations"]])),
+        "identical": all(m["identical"] for m in rechecks),
+        "images_differing": int(np.sum([c["images_differing"] for m in rechecks for c in m["evaluations"]])),
     }
 
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sam_bench import stats
-from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
+from sam_bench.evaluation.results_record import Results
 
 # C1's non-inferiority margin: a clean-accuracy loss of up to 1 point counts as "no worse". A choice,
 # fixed before seeing any data (a margin fitted to the data would make the test say what the data
@@ -53,51 +53,10 @@ C4_TOLERANCE = 0.35  # "about 2x": a measured ratio within 35% of the expected o
 # ---------------------------------------------------------------- what a record holds
 
 
-def evaluation(
-    record: dict,
-    attack: str,
-    norm: str | None = None,
-    eps: str | None = None,
-    *,
-    version: str | None = None,
-    attacks: tuple[str, ...] | None = None,
-    images: int | None = None,
-) -> dict | None:
-    """The record's evaluation of this attack at this budget (clean: the clean pass), or None. AutoAttack's
-    `version` (and `attacks`, for custom) pick among several at one budget (otherwise the first); `images`
-    restricts it to the first N test images (from its per-image outcomes; None without them)."""
-    results = record["results"]
-    found = None
-    if attack == "clean":
-        n = (results.get("dataset") or {}).get("n_examples")
-        found = {"robust_acc": results["clean_acc"], "n_examples": n, "outcomes": results.get("clean_outcomes")}
-    else:
-        for ev in results["evaluations"]:
-            if ev["attack"] == attack and ev["norm"] == norm:
-                assert eps is not None, "an attack's evaluation is found by its eps"
-                settings = ev.get("settings") or {}
-                if abs(ev["eps_value"] - parse_eps(eps)) < 1e-9 and (
-                    version is None
-                    or (
-                        settings.get("version") == version
-                        and (attacks is None or tuple(settings.get("attacks") or ()) == tuple(attacks))
-                    )
-                ):
-                    found = ev
-                    break
-    if found is None or images is None or found.get("n_examples") == images:
-        return found
-    return first_images(found, images)
-
-
-def first_images(ev: dict, images: int) -> dict | None:
-    """An evaluation on its first `images` test images only (from its per-image outcomes), or None when it
-    covers fewer or kept no outcomes."""
-    if not ev.get("outcomes") or int(ev.get("n_examples") or 0) < images:
-        return None
-    flags = outcomes.decode(ev["outcomes"])[:images]
-    start = ev["outcomes"]["start"]
-    return {"robust_acc": float(flags.mean()), "n_examples": images, "outcomes": outcomes.encode(flags, start)}
+def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> dict | None:
+    """The record's evaluation of this attack at this budget (clean: the clean pass), or None; `select` as
+    `Results.evaluation` takes it (an AutoAttack version, the first N images)."""
+    return Results.of(record["results"]).evaluation(attack, norm, eps, **select)
 
 
 def accuracy(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> float | None:

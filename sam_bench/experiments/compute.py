@@ -8,6 +8,8 @@ evaluations made before CPU time was recorded count their wall time instead, and
 
 from __future__ import annotations
 
+from sam_bench.evaluation.results_record import Results
+
 
 def training_cpu_seconds(epochs: list[dict]) -> float | None:
     """A run's CPU time summed over its logged epochs (log.jsonl's lines); None when any lacks it."""
@@ -38,7 +40,7 @@ def of_records(records: list[dict]) -> dict:
         totals["training_wall_s"] += wall
         totals["training_cpu_s"] += wall if cpu is None else cpu
         totals["runs_without_cpu"] += cpu is None
-        for ev in r["results"]["evaluations"]:
+        for ev in Results.of(r["results"]).evaluations:
             seconds = float(ev.get("seconds") or 0.0)
             totals["evaluation_wall_s"] += seconds
             totals["evaluation_cpu_s"] += float(ev.get("cpu_seconds", seconds))

@@ -20,6 +20,7 @@ import numpy as np
 
 from sam_bench import files, stats
 from sam_bench.evaluation import outcomes
+from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments.claims import accuracy, architecture, by_architecture, evaluation, seed_of
 
 ANALYSIS = "analysis"
@@ -45,7 +46,7 @@ def robust_target(records: list[dict]) -> tuple[str, str, str] | None:
     if any(evaluation(r, "pgd", "Linf", "2/255") for r in records):
         return ("pgd", "Linf", "2/255")
     for r in records:
-        for ev in r["results"]["evaluations"]:
+        for ev in Results.of(r["results"]).evaluations:
             if ev["attack"] == "autoattack":
                 return ("autoattack", ev["norm"], ev["eps"])
     return None

@@ -23,6 +23,7 @@ import statistics
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments.claims import Comparison, accuracy, compare, judge, models
 from sam_bench.training import method_table as table
 
@@ -38,7 +39,7 @@ def measures(records: list[dict]) -> list[tuple]:
     """The robust budgets to judge: PGD at every Linf eps, then AutoAttack at each of its budgets."""
     seen: dict[tuple, float] = {}
     for r in records:
-        for ev in r["results"]["evaluations"]:
+        for ev in Results.of(r["results"]).evaluations:
             if ev["norm"] == "Linf" and ev["attack"] in ("pgd", "autoattack"):
                 seen[(ev["attack"], ev["norm"], ev["eps"])] = ev["eps_value"]
     return sorted(seen, key=lambda k: (k[0] != "pgd", seen[k]))

@@ -29,7 +29,7 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments import compute
 from sam_bench.experiments.claims import evaluation
-from sam_bench.experiments.report import load_results
+from sam_bench.experiments.folder import load_results
 from sam_bench.provenance import code_commit
 
 SCHEMA = "sam-bench/pilot/v1"

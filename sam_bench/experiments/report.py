@@ -10,13 +10,13 @@ written by `sam-bench cost`), training wall times, plots.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files, stats
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation import degenerate, recheck, results_file
+from sam_bench.evaluation import recheck
+from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments import against_published, compute, confirmatory, mechanism, pareto
 from sam_bench.experiments.claims import (
     CLAIMS,
@@ -30,76 +30,23 @@ from sam_bench.experiments.claims import (
     sam_gain,
     seconds_per_epoch,
     seed_of,
-    verdicts,
 )
-
-
-def load_results(out: Path) -> list[dict]:
-    """One record per run of the plan that has results (each seed of a model is a run), in the
-    plan's order."""
-    plan = files.read_json(out / "plan.json")
-    records = []
-    for m in plan["models"]:
-        path = out / "results" / f"{m['name']}-{m['key']}.json"
-        if not path.is_file():
-            continue
-        results = results_file.read(path)  # a hand-edited figure is refused here, not rendered
-        training = results["model"].get("training") or {}
-        config = training.get("config") or m["config"]
-        run = out / "runs" / f"{m['name']}-{m['key']}"
-        log = run / "log.jsonl"
-        logged = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-        epochs = [e["seconds"] for e in logged]
-        meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
-        records.append(
-            {
-                "name": m["name"],
-                "key": m["key"],
-                "seed": m.get("seed", config.get("seed", 0)),
-                "primary": m.get("primary", True),
-                "config": config,
-                "results": results,
-                "path": path,
-                "training": training,
-                "epoch_seconds": epochs,
-                "training_cpu_s": compute.training_cpu_seconds(logged),
-                "degenerate": degenerate.reason(results),
-                "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
-                "reused_from": (files.read_json(run / "reused.json") if (run / "reused.json").is_file() else {}).get(
-                    "from"
-                ),
-            }
-        )
-    return records
-
-
-def load_cost(out: Path) -> dict | None:
-    """The reproduction's cost measurement (`cost.json`, written by `sam-bench cost`), or None."""
-    path = Path(out) / "cost.json"
-    return files.read_json(path) if path.is_file() else None
+from sam_bench.experiments.folder import Folder
 
 
 def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
-    seen = {}
-    for r in records:
-        for ev in r["results"]["evaluations"]:
-            if ev["attack"] == "pgd":
-                seen[(ev["norm"], ev["eps"])] = ev["eps_value"]
-    return sorted(seen, key=lambda k: (k[0] != "Linf", seen[k]))
+    seen = {(norm, eps) for r in records for norm, eps, _ in Results.of(r["results"]).budgets("pgd")}
+    return sorted(seen, key=lambda k: (k[0] != "Linf", parse_eps(k[1])))
 
 
 def aa_budgets(records: list[dict]) -> list[tuple[str, str, dict]]:
     """AutoAttack's budgets in the records, in order, each with what picks it (`claims.evaluation`'s
     version and attacks) where one budget was attacked with several versions, else {}."""
-    seen: list[tuple[str, str, str, tuple]] = []
+    seen: list[tuple[str, str, dict]] = []
     for r in records:
-        for ev in r["results"]["evaluations"]:
-            settings = ev.get("settings") or {}
-            key = (ev["norm"], ev["eps"], settings.get("version", "standard"), tuple(settings.get("attacks") or ()))
-            if ev["attack"] == "autoattack" and key not in seen:
-                seen.append(key)
-    versions = [(n, e) for n, e, _, _ in seen]
-    return [(n, e, {"version": v, "attacks": a} if versions.count((n, e)) > 1 else {}) for n, e, v, a in seen]
+        seen += [b for b in Results.of(r["results"]).budgets("autoattack") if b not in seen]
+    versions = [(n, e) for n, e, _ in seen]
+    return [(n, e, s if versions.count((n, e)) > 1 else {}) for n, e, s in seen]
 
 
 def aa_label(norm: str, eps: str, select: dict) -> str:
@@ -303,7 +250,7 @@ def _setup_lines(records: list[dict]) -> list[str]:
         {
             _aa_text(ev, r["results"]["dataset"]["n_examples"])
             for r in records
-            for ev in r["results"]["evaluations"]
+            for ev in Results.of(r["results"]).evaluations
             if ev["attack"] == "autoattack"
         }
     )
@@ -334,7 +281,7 @@ def _aa_on_later_seeds(records: list[dict]) -> bool:
         ev["attack"] == "autoattack"
         for r in records
         if not r.get("primary", True)
-        for ev in r["results"]["evaluations"]
+        for ev in Results.of(r["results"]).evaluations
     )
 
 
@@ -348,11 +295,12 @@ def _aa_text(ev: dict, n_evaluated: int | None = None) -> str:
     return text
 
 
-def write_report(out: str | Path) -> Path:
-    """(Re)write REPORT.md and its plots from the reproduction's results files."""
+def write_report(out: str | Path, folder: Folder | None = None) -> Path:
+    """(Re)write REPORT.md and its plots from the reproduction's results files (`folder`: the folder
+    already loaded, as `report --readme` hands it to the summary too)."""
     out = Path(out)
-    plan = files.read_json(out / "plan.json")
-    records = load_results(out)
+    folder = folder or Folder.load(out)
+    plan, records = folder.plan, folder.records
     grouped = models(records)
     report = out / "REPORT.md"
     lines = [
@@ -448,9 +396,9 @@ def write_report(out: str | Path) -> Path:
     if against_published.applies(records):  # full-scale models beside RobustBench's published ones (#30)
         lines += against_published.section(out, records)
     lines += _guard_lines(records)
-    cost = load_cost(out)
+    cost = folder.cost
     architectures = by_architecture(records)
-    judged = {arch: verdicts(subset, cost) for arch, subset in architectures.items()}
+    judged = folder.verdicts
     lines += _verdict_lines(judged)
     if pareto.applies(records):  # single-step AT beside SAM: accuracy against cost (issue #37)
         lines += pareto.section(out, records, cost)
@@ -475,7 +423,7 @@ def write_report(out: str | Path) -> Path:
         )
     lines.append("")
 
-    lines += _compute_lines(out, records)
+    lines += _compute_lines(folder)
     lines += _recheck_lines(out, records)
     lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
 
@@ -501,37 +449,14 @@ def write_report(out: str | Path) -> Path:
     return report
 
 
-def _compute_lines(out: Path, records: list[dict]) -> list[str]:
+def _compute_lines(folder: Folder) -> list[str]:
     """What the reproduction cost (`experiments/compute.py`), and its pilot's other candidates when a
     `pilot.json` in the folder names them."""
-    lines = ["## Compute", "", f"This folder's runs: {compute.describe(compute.of_records(records))}."]
-    for c in pilot_candidates(out):
+    lines = ["## Compute", "", f"This folder's runs: {compute.describe(compute.of_records(folder.records))}."]
+    for c in folder.pilot_candidates():
         lines.append(f"The pilot's candidate `{c['scale']}`: {compute.describe(c['compute'])}.")
-    sentence = budget_sentence(out, records, "Together with the pilot", "Together")
+    sentence = folder.budget_sentence("Together with the pilot", "Together")
     return lines + ([sentence + "."] if sentence else []) + [""]
-
-
-def pilot_candidates(out: Path) -> list[dict]:
-    """The pilot's other candidates with their compute (`pilot.json` in the folder), if a pilot chose this one."""
-    pilot = out / "pilot.json"
-    if not pilot.is_file():
-        return []
-    return [
-        c
-        for c in files.read_json(pilot)["candidates"]
-        if c.get("compute") and Path(c["folder"]).resolve() != out.resolve()
-    ]
-
-
-def budget_sentence(out: Path, records: list[dict], with_pilot: str, alone: str) -> str | None:
-    """The folder's CPU time and its pilot's other candidates', against the scale's `compute_budget` (None
-    when the plan sets none)."""
-    budget = files.read_json(out / "plan.json").get("compute_budget")
-    if not budget:
-        return None
-    pilots = pilot_candidates(out)
-    spent = compute.of_records(records)["cpu_s"] + sum(c["compute"]["cpu_s"] for c in pilots)
-    return compute.budget_sentence(spent, budget, with_pilot if pilots else alone)
 
 
 def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
@@ -564,7 +489,7 @@ def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
         if record is None or files.sha256_file(record["path"]) != m["results_sha256"]:
             stale.append(m["results"])
         done = {c["evaluation"] for c in m["evaluations"]}
-        left = [] if record is None else [recheck.label(e) for e in record["results"]["evaluations"]]
+        left = [] if record is None else [recheck.label(e) for e in Results.of(record["results"]).evaluations]
         left = [label for label in left if label not in done]
         env = m["environment"]
         threads = env.get("cpu_threads")

@@ -15,28 +15,29 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.results_record import Results
+from sam_bench.experiments.folder import Folder
 
 _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
 
-def summary(folder: str | Path) -> str:
-    """One paragraph on the reproduction in `folder`, from its results, plan and cost.json."""
-    from sam_bench.experiments.claims import by_architecture, headline, models, seed_of, verdicts
-    from sam_bench.experiments.report import budget_sentence, load_cost, load_results
+def summary(folder: str | Path | Folder) -> str:
+    """One paragraph on the reproduction in `folder` (a path, or the folder loaded), from its results, plan
+    and cost.json."""
+    from sam_bench.experiments.claims import headline, models, seed_of
 
-    folder = Path(folder)
-    records = load_results(folder)
+    loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
+    records = loaded.records
     if not records:
-        raise BadInput(f"{folder}: no results yet, nothing to summarise")
-    cost = load_cost(folder)
-    judged = [v for subset in by_architecture(records).values() for v in verdicts(subset, cost)]
+        raise BadInput(f"{loaded.path}: no results yet, nothing to summarise")
+    judged = [v for subset in loaded.verdicts.values() for v in subset]
     seeds: dict[str, list[str]] = {}
     for name, group in models(records).items():
         seeds.setdefault(", ".join(str(seed_of(r)) for r in group), []).append(name)
     runs = "; ".join(f"{', '.join(names)}: seed{'s' if ',' in s else ''} {s}" for s, names in seeds.items())
     training = sum(r["training"].get("wall_time_s") or 0 for r in records)
-    evaluating = sum(ev.get("seconds") or 0 for r in records for ev in r["results"]["evaluations"])
-    with_outcomes = sum(_has_outcomes(r["results"]) for r in records)
+    evaluating = sum(Results.of(r["results"]).evaluation_seconds for r in records)
+    with_outcomes = sum(Results.of(r["results"]).has_outcomes for r in records)
     outcome_text = (
         f"all {len(records)} results files record per-image outcomes"
         if with_outcomes == len(records)
@@ -45,7 +46,7 @@ def summary(folder: str | Path) -> str:
         "use unpaired tests)"
     )
     several = any(len(group) > 1 for group in models(records).values())
-    budget = budget_sentence(folder, records, "CPU time with the pilot's", "CPU time")
+    budget = loaded.budget_sentence("CPU time with the pilot's", "CPU time")
     return (
         f"Rendered from its results by `sam-bench report <folder> --readme README.md`: {len(records)} runs ({runs}); "
         f"training took {_duration(training)} and evaluation "
@@ -92,9 +93,9 @@ def _equal_cost(records: list[dict]) -> str:
     )
 
 
-def update_readme(readme: str | Path, folder: str | Path) -> Path:
+def update_readme(readme: str | Path, folder: str | Path | Folder) -> Path:
     """Replace the folder's summary between its markers in `readme`."""
-    readme, name = Path(readme), Path(folder).name
+    readme, name = Path(readme), Path(folder.path if isinstance(folder, Folder) else folder).name
     start, end = (_MARK.format(name=name, edge=edge) for edge in ("start", "end"))
     text = readme.read_text()
     pattern = re.compile(r"(?P<indent>[ \t]*)" + re.escape(start) + r".*?" + re.escape(end), re.S)
@@ -114,10 +115,6 @@ def in_readme(readme_text: str) -> dict[str, str]:
     ):
         found[match[1]] = match[2]
     return found
-
-
-def _has_outcomes(results: dict) -> bool:
-    return bool(results.get("clean_outcomes")) and all(ev.get("outcomes") for ev in results["evaluations"])
 
 
 def _duration(seconds: float) -> str:

@@ -29,6 +29,7 @@ from sam_bench.evaluation import degenerate, results_file
 from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
 from sam_bench.evaluation.evaluate import is_leaderboard_autoattack
+from sam_bench.evaluation.results_record import Results
 from sam_bench.leaderboard import retire
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
@@ -264,7 +265,7 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
 
     relevant = changed = False
     # A bigger evaluation replaces a smaller one of the same kind; equal size: the newer wins.
-    for ev in results["evaluations"]:
+    for ev in Results.of(results).evaluations:
         board_aa = _is_board_autoattack(ev, tm, data.get("name"))
         relevant |= board_aa or ev.get("attack") == "pgd"
         if board_aa:

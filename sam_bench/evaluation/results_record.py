@@ -1,0 +1,135 @@
+"""A results file as the readers downstream use it: checked once where it is read (results_file), then
+asked rather than indexed (issue #50: one place per fact).
+
+    results = Results.read("reproductions/x/results/ST-abc.json")
+    results.evaluation("pgd", "Linf", "2/255")                    # the entry, or None
+    results.evaluation("autoattack", "Linf", "2/255", version="custom", attacks=("apgd-ce", "apgd-t"))
+    results.evaluation("clean", images=1000)                       # the clean pass on the first 1,000 images
+    results.budgets("pgd")                                         # [("Linf", "1/255"), ...]
+
+`Results` is a read-only mapping over the file's fields (what `evaluate` wrote, `docs/results-schema.md`),
+so a field with no method of its own is still read as `results["environment"]`; the attacks' entries are
+reached only through `evaluations`, `evaluation()` and `budgets()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.eps import parse_eps
+from sam_bench.evaluation import outcomes, results_file
+
+
+class Results(Mapping):
+    def __init__(self, data: dict, path: Path | None = None):
+        self._data, self.path = data, path
+
+    @classmethod
+    def read(cls, path: str | Path) -> Results:
+        """The file, checked against its schema and its own evidence (results_file.read)."""
+        return cls(results_file.read(path), Path(path))
+
+    @classmethod
+    def of(cls, results: Mapping) -> Results:
+        """A Results for a results dict already checked (or one a test chose), as it is."""
+        return results if isinstance(results, Results) else cls(dict(results))
+
+    # a mapping over the file's fields
+    def __getitem__(self, key: str):
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def as_dict(self) -> dict:
+        return self._data
+
+    @property
+    def sha256(self) -> str | None:
+        return files.sha256_file(self.path) if self.path is not None else None
+
+    @property
+    def evaluations(self) -> tuple[dict, ...]:
+        """Every attack's entry, in the order run (the clean pass is `evaluation("clean")`)."""
+        return tuple(self._data["evaluations"])
+
+    @property
+    def has_outcomes(self) -> bool:
+        """Whether the clean pass and every attack recorded which images they left correct."""
+        return bool(self._data.get("clean_outcomes")) and all(ev.get("outcomes") for ev in self.evaluations)
+
+    @property
+    def evaluation_seconds(self) -> float:
+        return sum(ev.get("seconds") or 0 for ev in self.evaluations)
+
+    def evaluation(
+        self,
+        attack: str,
+        norm: str | None = None,
+        eps: str | None = None,
+        *,
+        version: str | None = None,
+        attacks: tuple[str, ...] | None = None,
+        images: int | None = None,
+    ) -> dict | None:
+        """This attack's entry at this budget (clean: the clean pass, as {robust_acc, n_examples, outcomes}),
+        or None. AutoAttack's `version` (and `attacks`, for custom) pick among several at one budget
+        (otherwise the first); `images` restricts it to the first N test images (from its per-image
+        outcomes; None without them or when it covers fewer)."""
+        found = None
+        if attack == "clean":
+            n = (self._data.get("dataset") or {}).get("n_examples")
+            found = {
+                "robust_acc": self._data["clean_acc"],
+                "n_examples": n,
+                "outcomes": self._data.get("clean_outcomes"),
+            }
+        else:
+            for ev in self.evaluations:
+                if ev["attack"] == attack and ev["norm"] == norm:
+                    assert eps is not None, "an attack's evaluation is found by its eps"
+                    settings = ev.get("settings") or {}
+                    if abs(ev["eps_value"] - parse_eps(eps)) < 1e-9 and (
+                        version is None
+                        or (
+                            settings.get("version") == version
+                            and (attacks is None or tuple(settings.get("attacks") or ()) == tuple(attacks))
+                        )
+                    ):
+                        found = ev
+                        break
+        if found is None or images is None or found.get("n_examples") == images:
+            return found
+        return first_images(found, images)
+
+    def budgets(self, attack: str) -> list[tuple[str, str, dict]]:
+        """This attack's budgets, in the order run: (norm, eps, what picks it) where `what picks it` holds
+        AutoAttack's version and attacks (empty for PGD), for `evaluation(attack, norm, eps, **it)`."""
+        found: list[tuple[str, str, dict]] = []
+        for ev in self.evaluations:
+            if ev["attack"] != attack:
+                continue
+            settings = ev.get("settings") or {}
+            select = (
+                {"version": settings.get("version", "standard"), "attacks": tuple(settings.get("attacks") or ())}
+                if attack == "autoattack"
+                else {}
+            )
+            if (ev["norm"], ev["eps"], select) not in found:
+                found.append((ev["norm"], ev["eps"], select))
+        return found
+
+
+def first_images(ev: dict, images: int) -> dict | None:
+    """An evaluation on its first `images` test images only (from its per-image outcomes), or None when it
+    covers fewer or kept no outcomes."""
+    if not ev.get("outcomes") or int(ev.get("n_examples") or 0) < images:
+        return None
+    flags = outcomes.decode(ev["outcomes"])[:images]
+    start = ev["outcomes"]["start"]
+    return {"robust_acc": float(flags.mean()), "n_examples": images, "outcomes": outcomes.encode(flags, start)}

@@ -1,0 +1,103 @@
+"""The typed results record (issue #50 item 1): a results file read and checked once, then asked for its
+evaluations (by attack, budget, AutoAttack version, first N images) and budgets; a reproduction folder
+loaded once for the report and its summary; no reader indexes the attacks' entries itself."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sam_bench.errors import SamBenchError
+from sam_bench.evaluation import outcomes
+from sam_bench.evaluation.results_record import Results
+from sam_bench.experiments.folder import Folder
+
+ROOT = Path(__file__).parent.parent
+DECISIVE = ROOT / "reproductions" / "paper-cifar10-cpu-decisive"
+
+
+def test_a_committed_results_file_answers_by_attack_budget_and_images():
+    path = next((DECISIVE / "results").glob("AT-Linf-8-*.json"))
+    results = Results.read(path)
+    assert results.path == path and len(results.sha256 or "") == 64
+    pgd = results.evaluation("pgd", "Linf", "8/255")
+    assert pgd is not None and pgd["n_examples"] == 2000
+    assert results.evaluation("pgd", "Linf", "3/255") is None
+    assert results.evaluation("autoattack", "Linf", "8/255", version="standard")["n_examples"] == 1000
+    assert results.evaluation("autoattack", "Linf", "8/255", version="custom") is None
+    first = results.evaluation("pgd", "Linf", "8/255", images=500)
+    assert first["n_examples"] == 500 and first["robust_acc"] == pytest.approx(
+        outcomes.decode(pgd["outcomes"])[:500].mean()
+    )
+    assert results.evaluation("pgd", "Linf", "8/255", images=5000) is None  # it covers fewer
+    clean = results.evaluation("clean")
+    assert clean["robust_acc"] == results["clean_acc"] and clean["n_examples"] == 2000
+    assert [b[:2] for b in results.budgets("pgd")] == [
+        ("Linf", "1/255"),
+        ("Linf", "2/255"),
+        ("Linf", "4/255"),
+        ("Linf", "8/255"),
+        ("L2", "16/255"),
+        ("L2", "32/255"),
+    ]
+    assert results.budgets("autoattack") == [
+        ("Linf", "8/255", {"version": "standard", "attacks": ("apgd-ce", "apgd-t", "fab-t", "square")})
+    ]
+    assert results.has_outcomes and results.evaluation_seconds > 0
+
+
+def test_an_edited_figure_is_refused_where_the_file_is_read(tmp_path):
+    import json
+
+    path = next((DECISIVE / "results").glob("ST-*.json"))
+    data = json.loads(path.read_text())
+    data["clean_acc"] = 0.99
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    with pytest.raises(SamBenchError, match="clean_acc is 0.99, its per-image outcomes give"):
+        Results.read(tmp_path / "r.json")
+
+
+def test_a_folder_is_loaded_once_and_judged_once(monkeypatch):
+    from sam_bench.experiments import claims
+
+    folder = Folder.load(DECISIVE)
+    assert len(folder.records) == 24 and folder.plan["scale"] == "cpu-decisive"
+    assert all(isinstance(r["results"], Results) for r in folder.records)
+    calls = []
+    honest = claims.verdicts
+    monkeypatch.setattr(claims, "verdicts", lambda *a, **k: calls.append(1) or honest(*a, **k))
+    first, second = folder.verdicts, folder.verdicts
+    assert first is second and len(calls) == 1  # one architecture, judged once
+    assert folder.budget_sentence("Together with the pilot", "Together").startswith("Together with the pilot")
+
+
+def test_no_reader_indexes_the_attacks_entries_itself():
+    """Only the writer (evaluate), the checker (results_file) and the record itself touch a results file's
+    `evaluations`; a recheck record's own `evaluations` (its entries) are another file type."""
+    allowed = {"evaluation/evaluate.py", "evaluation/results_file.py", "evaluation/results_record.py"}
+    pattern = re.compile(r"""(results|\["results"\]|\bresult|\br)\[["']evaluations["']\]""")
+    found = [
+        f"{p.relative_to(ROOT / 'sam_bench')}:{i}"
+        for p in sorted((ROOT / "sam_bench").rglob("*.py"))
+        if str(p.relative_to(ROOT / "sam_bench")) not in allowed
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
+
+
+def test_a_dict_a_test_chose_is_asked_the_same_way():
+    flags = np.array([True, False, True, True])
+    data = {
+        "clean_acc": 0.75,
+        "clean_outcomes": outcomes.encode(flags),
+        "dataset": {"n_examples": 4},
+        "evaluations": [
+            {"attack": "pgd", "norm": "L2", "eps": "0.5", "eps_value": 0.5, "robust_acc": 0.5, "n_examples": 4}
+        ],
+    }
+    results = Results.of(data)
+    assert Results.of(results) is results and results["clean_acc"] == 0.75
+    assert results.evaluation("pgd", "L2", "0.5")["robust_acc"] == 0.5
+    assert results.evaluation("clean", images=2)["robust_acc"] == 0.5
