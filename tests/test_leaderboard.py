@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 from results_records import zoo_results as results_for
 
-from sam_bench import stats
+from sam_bench import files, stats
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
@@ -154,7 +154,7 @@ def test_updates_merge_and_a_bigger_evaluation_wins(dirs, tmp_path):
     assert [p["eps"] for p in info["sam_bench"]["pgd"]] == ["1/255", "2/255"]
     sources = info["sam_bench"]["sources"]
     assert len(sources) == 2 and sources[0]["file"].endswith("aa.json")  # the ignored one is not a source
-    assert sources[0]["sha256"] == leaderboard.files.sha256_file(first)
+    assert sources[0]["sha256"] == files.sha256_file(first)
 
 
 def rank_order_fixture(zoo_dir, boards):

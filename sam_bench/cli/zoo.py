@@ -223,7 +223,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     boards list them under the table instead of ranking them."""
     from sam_bench.leaderboard import board, retire
 
-    root = board._boards_dir(leaderboard_dir)
+    root = board.boards_dir(leaderboard_dir)
     replaced = [m.strip() for m in replaced_by.split(",") if m.strip()] if replaced_by else None
     for path in retire.retire(list(model_ids), note, root, replaced):
         click.echo(f"retired {path}")

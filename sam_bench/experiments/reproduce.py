@@ -95,13 +95,13 @@ def reproduce(
 
 def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:
     """Where a reproduction's products are: report, plots, zoo entries, leaderboard pages."""
-    from sam_bench.leaderboard.board import _boards_dir
+    from sam_bench.leaderboard.board import boards_dir
     from sam_bench.zoo.store import _locate
 
     out = Path(out)
     publish = files.read_json(out / "plan.json").get("publish", True)
     zoo_dir = zoo_dir if publish else (zoo_dir or out / "model_zoo")
-    boards = _boards_dir(leaderboard_dir if publish else (leaderboard_dir or out / "leaderboards"))
+    boards = boards_dir(leaderboard_dir if publish else (leaderboard_dir or out / "leaderboards"))
     entries = []
     for results in sorted((out / "results").glob("*.json")):
         zoo_id = (files.read_json(results).get("model") or {}).get("zoo_id")

@@ -1,0 +1,393 @@
+"""Leaderboard entries: RobustBench's model_info JSON, one file per model and board, written from results
+files of `sam-bench evaluate` (each number from a file whose weights sha256 matches the zoo entry) and read
+back.
+
+    leaderboards/<dataset>/<threat_model>/<ModelId>.json   RobustBench's model_info format
+
+The model_info fields are RobustBench's (percentages as strings, eps as a string); everything else we know
+(PGD at small eps, training cost, where each number came from) sits under the "sam_bench" key, which
+RobustBench's tools ignore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+from sam_bench import files, schema, stats
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation import degenerate, results_file
+
+# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
+from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
+from sam_bench.evaluation.evaluate import is_leaderboard_autoattack
+from sam_bench.evaluation.results_record import Results
+from sam_bench.zoo import store as zoo
+
+TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
+
+
+MODEL_INFO_KEYS = (
+    "link",
+    "name",
+    "authors",
+    "additional_data",
+    "number_forward_passes",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "autoattack_acc",
+    "footnote",
+)
+
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+log = logging.getLogger(__name__)
+
+
+def default_leaderboard_dir() -> Path:
+    return Path(os.environ.get("SAM_BENCH_LEADERBOARDS") or CHECKOUT / "leaderboards")
+
+
+def boards_dir(leaderboard_dir) -> Path:
+    return Path(leaderboard_dir) if leaderboard_dir is not None else default_leaderboard_dir()
+
+
+def interval(fraction: float, n: int | None) -> list[str] | None:
+    """The 95% Wilson interval of an accuracy over n test images, as percent strings (None without n)."""
+    if not n:
+        return None
+    low, high = stats.wilson(round(fraction * n), n)
+    return [percent(low), percent(high)]
+
+
+def percent(fraction: float) -> str:
+    """0.4567 -> '45.67', as robustbench.utils.update_json writes accuracies."""
+    return str(round(float(fraction) * 100, 2))
+
+
+def _read_results(results) -> tuple[dict, dict]:
+    """(results dict, where it came from: file and sha256)."""
+    if isinstance(results, dict):
+        digest = hashlib.sha256(json.dumps(results, sort_keys=True).encode()).hexdigest()
+        return results, {"file": None, "sha256": digest}
+    path = Path(results)
+    data = files.read_json(path)
+    try:
+        shown = str(path.resolve().relative_to(CHECKOUT))
+    except ValueError:
+        shown = str(path)
+    return data, {"file": shown, "sha256": files.sha256_file(path)}
+
+
+def _check_results(results, where: str) -> None:
+    if not isinstance(results, dict) or results.get("schema") != RESULTS_SCHEMA:
+        found = results.get("schema") if isinstance(results, dict) else type(results).__name__
+        raise BadInput(f"{where}: not a sam-bench results file (schema {found!r}, expected {RESULTS_SCHEMA})")
+    results_file.check(results, where)
+
+
+def _check_against_entry(results: dict, entry: dict, where: str) -> None:
+    """The results' test set is the one they name: its size, and its sha256 where the zoo entry
+    records that data set (the model was trained on it)."""
+    data = results["dataset"]
+    trained = (entry.get("training") or {}).get("dataset") or {}
+    known = TEST_SET_SIZE.get(data["name"]) or (trained.get("n_test") if trained.get("name") == data["name"] else None)
+    if known is not None and data["n_test_total"] != known:
+        raise SamBenchError(
+            f"{where}: the {data['name']} test set has {known:,} images, the results say {data['n_test_total']:,}; "
+            f"{results_file.FIX}"
+        )
+    if trained.get("name") == data["name"] and trained.get("sha256") not in (None, data["sha256"]):
+        raise SamBenchError(
+            f"{where}: the results' {data['name']} data (sha256 {data['sha256'][:12]}) are not the copy "
+            f"{entry['id']} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
+        )
+
+
+def _entry_for(results: dict, zoo_dir) -> dict:
+    """The zoo entry these results belong to; refused unless they evaluated its exact weights."""
+    model = results["model"]
+    sha = model.get("weights_sha256")
+    if model.get("zoo_id"):
+        entry = zoo.find_entry(model["zoo_id"], zoo_dir)
+    else:  # a run or checkpoint evaluated directly: fine if the zoo holds the very same file
+        matches = [e for e in zoo.list_entries(zoo_dir=zoo_dir) if e["weights_sha256"] == sha]
+        if not matches:
+            raise BadInput(
+                f"the evaluated weights ({model.get('ref')}, sha256 {str(sha)[:12]}) are in no zoo "
+                "entry; add the model with `sam-bench zoo add` and evaluate the zoo id"
+            )
+        entry = matches[0]
+    if sha != entry["weights_sha256"]:
+        raise BadInput(
+            f"results are for weights with sha256 {str(sha)[:12]}, but zoo entry {entry['id']} holds "
+            f"{entry['weights_sha256'][:12]}; evaluate the zoo entry itself"
+        )
+    return entry
+
+
+SAMPLE_TEST_SET = "cifar10-sample"
+
+
+def _is_board_autoattack(ev: dict, threat_model: str, test_set: str | None = None) -> bool:
+    """AutoAttack (standard) at the board's budget. On the bundled sample, whose page is a working
+    example apart from the real boards, a quicker AutoAttack version at that budget ranks too (the
+    smoke scale's APGD-CE + APGD-T); the row says which version scored it."""
+    if ev.get("norm") != threat_model:
+        return False
+    if test_set == SAMPLE_TEST_SET:
+        return ev.get("attack") == "autoattack" and ev.get("eps") == BOARD_EPS.get(threat_model)
+    return is_leaderboard_autoattack(ev)
+
+
+def aa_version_text(aa: dict) -> str:
+    """'standard', or the attacks of another version, e.g. 'custom: apgd-ce, apgd-t'."""
+    version = aa.get("version") or "standard"
+    return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
+
+
+def _pgd_record(ev: dict) -> dict:
+    s = ev.get("settings") or {}
+    return {
+        "norm": ev["norm"],
+        "eps": ev["eps"],
+        "steps": s.get("steps"),
+        "step_size": s.get("step_size"),
+        "restarts": s.get("restarts"),
+        "clean_acc": percent(ev["clean_acc"]),
+        "robust_acc": percent(ev["robust_acc"]),
+        "robust_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
+        "n_examples": ev["n_examples"],
+    }
+
+
+def _footnote(entry: dict, aa: dict) -> str:
+    cfg = entry["training"]["config"]
+    trained, used = entry["trained_on"], entry["training"].get("n_train_used")
+    if trained == "cifar10-sample":
+        data = f"{used:,} images of the bundled CIFAR-10 sample" if used else "the bundled CIFAR-10 sample"
+    else:
+        data = trained if not used else f"{used:,} {trained} training images"
+    n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
+    evaluated = (
+        f"the full {test_set} test set"
+        if n == total == TEST_SET_SIZE.get(test_set)
+        else f"the first {n:,} of {total:,} {test_set} test images"
+    )
+    epochs = f"{cfg['epochs']} epoch" + ("s" if cfg["epochs"] != 1 else "")
+    version = (
+        "" if aa.get("version", "standard") == "standard" else f" ({aa_version_text(aa)}, not the standard version)"
+    )
+    return (
+        f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data}); "
+        f"AutoAttack{version} on {evaluated}; weights stored as {entry['weights']['dtype']}."
+    )
+
+
+def model_info(entry: dict, previous: dict | None = None) -> dict:
+    """The RobustBench fields we know from the zoo entry alone (accuracies come from results)."""
+    paper = entry.get("paper") or {}
+    info = {
+        "link": paper.get("link", ""),
+        "name": paper.get("name", entry["id"]),
+        "authors": paper.get("authors", ""),
+        "additional_data": False,
+        "number_forward_passes": 1,
+        "dataset": entry["dataset"],
+        "venue": paper.get("venue") or "N/A",
+        "architecture": entry["architecture"],
+        "eps": BOARD_EPS[entry["threat_model"]],
+    }
+    for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
+        if previous and key in previous:
+            info[key] = previous[key]
+    extras = dict(previous.get("sam_bench", {})) if previous else {}
+    extras.update(
+        {
+            "model_id": entry["id"],
+            "weights_sha256": entry["weights_sha256"],
+            "method": entry["method"],
+            "trained_on": entry["trained_on"],
+            "training_cost": entry["training_cost"],
+        }
+    )
+    guard = (entry.get("training") or {}).get("overfit_guard")
+    if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
+        extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
+    extras.setdefault("pgd", [])
+    extras.setdefault("sources", [])
+    info["sam_bench"] = extras
+    return info
+
+
+def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
+    """update_from_results with the leaderboards locked: an entry is read, merged and written back,
+    and a concurrent writer must not slip in between."""
+    with files.locked(boards_dir(leaderboard_dir)):
+        return _update_from_results(results, leaderboard_dir, zoo_dir)
+
+
+def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
+    """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results
+    dict or file of `sam-bench evaluate`. Returns the path written."""
+    results, source = _read_results(results)
+    where = source["file"] or "results"
+    _check_results(results, where)
+    entry = _entry_for(results, zoo_dir)
+    _check_against_entry(results, entry, where)
+    dataset, tm = entry["dataset"], entry["threat_model"]
+    data = results["dataset"]
+    if data.get("family") != dataset:
+        raise BadInput(f"results are on {data.get('family')} data, but {entry['id']} is a {dataset} model")
+    if str(data.get("name", "")).startswith("synthetic"):
+        raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
+
+    path = boards_dir(leaderboard_dir) / dataset / tm / f"{entry['id']}.json"
+    previous = read_entry(path) if path.is_file() else None
+    if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
+        previous = None  # written for other weights under this id: start over
+    info = model_info(entry, previous)
+    extras = info["sam_bench"]
+
+    relevant = changed = False
+    # A bigger evaluation replaces a smaller one of the same kind; equal size: the newer wins.
+    for ev in Results.of(results).evaluations:
+        board_aa = _is_board_autoattack(ev, tm, data.get("name"))
+        relevant |= board_aa or ev.get("attack") == "pgd"
+        if board_aa:
+            old = extras.get("autoattack")
+            if old and old["n_examples"] > ev["n_examples"]:
+                continue
+            if old and old.get("version", "standard") == "standard" and ev["settings"]["version"] != "standard":
+                continue  # a quick version never replaces the standard one
+            extras["autoattack"] = {
+                "n_examples": ev["n_examples"],
+                "n_test_total": data.get("n_test_total"),
+                "test_set": data.get("name"),
+                "test_set_sha256": data.get("sha256"),
+                "version": ev["settings"]["version"],
+                "attacks": ev["settings"].get("attacks"),
+                "attack_reported_acc": ev.get("attack_reported_acc"),
+                "clean_acc_ci95": interval(ev["clean_acc"], ev["n_examples"]),
+                "autoattack_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
+                "seconds": ev.get("seconds"),
+                "precision": results.get("precision"),
+                # how the attack searched (results written before the choice searched in true fp32)
+                "search_math": (results.get("search_math_mode") or {}).get("search", "ieee"),
+                "device_name": (results.get("environment") or {}).get("device_name"),
+                "results_sha256": source["sha256"],
+            }
+            info["clean_acc"] = percent(ev["clean_acc"])
+            info["reported"] = info["autoattack_acc"] = percent(ev["robust_acc"])
+            info["footnote"] = _footnote(entry, extras["autoattack"])
+            extras["degenerate"] = degenerate.reason(results)
+            _cross_check(results.get("robustbench"), info, tm)
+            changed = True
+        elif ev.get("attack") == "pgd":
+            record = _pgd_record(ev)
+            same = [
+                p
+                for p in extras["pgd"]
+                if (p["norm"], p["eps"], p["steps"], p["restarts"])
+                == (record["norm"], record["eps"], record["steps"], record["restarts"])
+            ]
+            if same and same[0]["n_examples"] > record["n_examples"]:
+                continue
+            extras["pgd"] = [p for p in extras["pgd"] if p not in same] + [record]
+            changed = True
+    if not relevant:
+        raise BadInput(
+            f"the results hold no AutoAttack (standard) evaluation at {tm} {BOARD_EPS[tm]} and no PGD "
+            f"evaluation; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} "
+            f"--eps {BOARD_EPS[tm]}"
+        )
+    if "autoattack_acc" not in info:
+        raise BadInput(
+            f"{entry['id']} has no AutoAttack (standard) result at {tm} {BOARD_EPS[tm]} yet, which "
+            f"ranks a leaderboard row; run sam-bench evaluate {entry['id']} --attack autoattack "
+            f"--norm {tm} --eps {BOARD_EPS[tm]} first"
+        )
+    if not changed:
+        log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"] or "these")
+        return path
+    extras["pgd"].sort(key=lambda p: (p["norm"], eps_value(p["eps"]), p["steps"] or 0))
+    if source["sha256"] not in [s["sha256"] for s in extras["sources"]]:
+        extras["sources"].append({**source, "created": results.get("created")})
+    ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
+    order = (
+        "model_id",
+        "weights_sha256",
+        "method",
+        "trained_on",
+        "training_cost",
+        "degenerate",
+        "collapsed",
+        "autoattack",
+        "pgd",
+        "sources",
+        "retired",
+    )
+    ordered["sam_bench"] = {k: extras[k] for k in order if k in extras}
+    files.write_json(path, ordered)
+    return path
+
+
+def eps_value(text: str) -> float:
+    from sam_bench.eps import parse_eps
+
+    return parse_eps(text)
+
+
+def _cross_check(rb: dict | None, info: dict, tm: str) -> None:
+    # evaluate's own RobustBench summary must agree with what we derived from its evaluations
+    if not rb or rb.get("threat_model") != tm:
+        return
+    for key in ("clean_acc", "autoattack_acc"):
+        if key in rb and abs(float(rb[key]) - float(info[key])) > 0.006:
+            raise SamBenchError(
+                f"results disagree with themselves: robustbench.{key} is {rb[key]}, "
+                f"the AutoAttack evaluation says {info[key]}"
+            )
+
+
+def read_entry(path: Path) -> dict:
+    """A leaderboard entry, refused in one line unless it fits the leaderboard-entry schema."""
+    return schema.check(
+        "leaderboard-entry",
+        files.read_json(path),
+        str(path),
+        fix="restore it (e.g. git checkout) or write it again with sam-bench leaderboard add <results file>",
+    )
+
+
+def load_board(dataset: str, threat_model: str, leaderboard_dir=None) -> list[dict]:
+    """The model_info dicts of one leaderboard, best first (AutoAttack, then clean accuracy)."""
+    folder = boards_dir(leaderboard_dir) / dataset / threat_model
+    models = []
+    for path in sorted(folder.glob("*.json")):
+        info = read_entry(path)
+        models.append({**info, "model_id": path.stem})
+    models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))
+    return models
+
+
+def on_sample(m: dict) -> bool:
+    """Trained on, or scored on, the bundled sample rather than the real data set."""
+    extras = m.get("sam_bench", {})
+    return SAMPLE_TEST_SET in (extras.get("trained_on"), (extras.get("autoattack") or {}).get("test_set"))
+
+
+def boards(leaderboard_dir=None, dataset=None, threat_model=None) -> list[tuple[str, str]]:
+    root = boards_dir(leaderboard_dir)
+    found = sorted({(p.parent.parent.name, p.parent.name) for p in root.glob("*/*/*.json")})
+    return [(d, t) for d, t in found if (not dataset or d == dataset) and (not threat_model or t == threat_model)]

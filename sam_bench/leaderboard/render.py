@@ -1,0 +1,213 @@
+"""A board rendered: a markdown table, a standalone sortable HTML page and a clean-vs-robust plot,
+`leaderboards/<dataset>-<threat_model>.{md,html,png}` (the folders stay upstream-clean), and the table
+between a markdown file's markers (`leaderboard render --readme FILE`)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import BadInput
+
+# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
+from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.leaderboard import retire
+from sam_bench.leaderboard.entries import boards, boards_dir, load_board, on_sample
+from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
+from sam_bench.version import __version__
+
+_README_MARK = "<!-- sam-bench leaderboard {board} {edge} -->"
+
+
+def markdown(dataset: str, threat_model: str, models: list[dict], title: str | None = None) -> str:
+    eps = BOARD_EPS[threat_model]
+    pgd_keys = pgd_columns(models, threat_model)
+    head = [
+        "#",
+        "Model ID",
+        "Model",
+        "Clean accuracy",
+        f"AutoAttack ({threat_model} {eps})",
+        *[pgd_header(k) for k in pgd_keys],
+        "Architecture",
+        "Training",
+        "Evaluated on",
+        "Venue",
+    ]
+    title = title or f"**{dataset}, {threat_model}, eps = {eps}** (ranked by AutoAttack robust accuracy)"
+    title += " Accuracies with their 95% Wilson interval over the test images evaluated."
+    lines = [
+        title,
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys)) + ["---"] * 4) + "|",
+    ]
+    for r in rows(models, threat_model):
+        name = f"[{_md(r['name'])}]({r['link']})" if r["link"] else _md(r["name"])
+        if r["degenerate"]:
+            name += f" ⚠ degenerate: {_md(r['degenerate'])}"
+        if r["collapsed"]:
+            name += f" ⚠ collapsed: {_md(r['collapsed'])}"
+        cells = [
+            str(r["rank"]),
+            f"**{r['model_id']}**",
+            name,
+            _with_ci(r["clean_acc"], r["clean_ci"]),
+            _with_ci(r["autoattack_acc"], r["autoattack_ci"]),
+            *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["pgd"], r["pgd_ci"])],
+            _md(r["architecture"]),
+            _md(r["training"]),
+            r["evaluated_on"],
+            _md(r["venue"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _with_ci(value: float, ci: tuple[float, float] | None) -> str:
+    return f"{value:.2f}%" + (f" ({ci[0]:.1f}–{ci[1]:.1f})" if ci else "")
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    shown = rows(models, threat_model)
+    methods = sorted({r["method"] for r in shown})
+    # tab10 is a ListedColormap, which has .colors
+    colors = dict(zip(methods, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]  # stub: any Colormap
+    for r in shown:
+        ax.scatter(
+            r["clean_acc"],
+            r["autoattack_acc"],
+            color=colors[r["method"]],
+            s=36,
+            zorder=3,
+            label=r["method"],
+            clip_on=False,
+        )
+        ax.annotate(
+            f"{r['rank']}", (r["clean_acc"], r["autoattack_acc"]), textcoords="offset points", xytext=(4, 4), fontsize=8
+        )
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="best")
+    ax.set_xlabel("clean accuracy (%)")
+    ax.set_ylabel(f"AutoAttack accuracy (%), {threat_model} {BOARD_EPS[threat_model]}")
+    ax.set_title(f"{dataset} {threat_model}: clean vs robust (numbers: rank)")
+    top = max([r["clean_acc"] for r in shown] + [10.0])
+    ax.set_xlim(0, min(100, top * 1.1 + 2))  # from zero: distances read as accuracy differences
+    ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in shown] + [10.0]) * 1.1 + 2))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: same input, same file
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def html(
+    dataset: str,
+    threat_model: str,
+    models: list[dict],
+    png: bytes | None = None,
+    sample: bool = False,
+    other_page: str | None = None,
+    retired: list[dict] | None = None,
+) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    return env.get_template("leaderboard.html.j2").render(
+        dataset=dataset,
+        threat_model=threat_model,
+        eps=BOARD_EPS[threat_model],
+        rows=rows(models, threat_model),
+        pgd_headers=[pgd_header(k) for k in pgd_columns(models, threat_model)],
+        version=__version__,
+        sample=sample,
+        other_page=other_page,
+        plot=base64.b64encode(png).decode() if png else None,
+        retired=sorted(retired or [], key=lambda m: m["model_id"]),
+    )
+
+
+def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -> list[Path]:
+    """Write <dataset>-<threat_model>.md/.html/.png next to the model_info folders, for every
+    leaderboard (or the one asked for); with `readme`, also replace the table between the
+    markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->` there."""
+    root = boards_dir(leaderboard_dir)
+    found = boards(root, dataset, threat_model)
+    if not found:
+        raise BadInput(
+            f"no leaderboard entries in {root}"
+            + (f" for {dataset or '*'}/{threat_model or '*'}" if dataset or threat_model else "")
+            + "; add results with sam-bench evaluate <ModelId> ... --leaderboard"
+        )
+    written, tables = [], {}
+    for ds, tm in found:
+        everything = load_board(ds, tm, root)
+        # Models trained or scored on the bundled sample are a working example, not comparable with
+        # real evaluations: they get a page (and README table) of their own, ranked among themselves.
+        groups = {"": [m for m in everything if not on_sample(m)], "-sample": [m for m in everything if on_sample(m)]}
+        for suffix, group in groups.items():
+            stem = root / f"{ds}-{tm}{suffix}"
+            models = [m for m in group if not retire.is_retired(m)]  # retired rows: listed under the table
+            retired = [m for m in group if retire.is_retired(m)]
+            if not models:
+                for old in (stem.with_suffix(e) for e in (".md", ".html", ".png")):
+                    old.unlink(missing_ok=True)  # none left of this kind: no stale page
+                continue
+            sample = bool(suffix)
+            other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if groups["" if sample else "-sample"] else None
+            title = (
+                (
+                    f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
+                    "(a working example; ranked by AutoAttack, not comparable with the table above)"
+                )
+                if sample
+                else None
+            )
+            png = scatter_png(ds, tm, models)
+            tables[f"{ds}/{tm}{'/sample' if sample else ''}"] = markdown(ds, tm, models, title) + "".join(
+                line + "\n" for line in retire.markdown_lines(retired)
+            )
+            files.write_text(stem.with_suffix(".md"), tables[f"{ds}/{tm}{'/sample' if sample else ''}"])
+            files.write_text(stem.with_suffix(".html"), html(ds, tm, models, png, sample, other, retired))
+            files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
+            written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
+    if readme is not None:
+        written.append(update_readme(readme, tables))
+    return written
+
+
+def update_readme(readme, tables: dict[str, str]) -> Path:
+    readme = Path(readme)
+    text = readme.read_text() if readme.is_file() else ""
+    replaced = 0
+    for board, table in tables.items():
+        start, end = (_README_MARK.format(board=board, edge=e) for e in ("start", "end"))
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+        replacement = f"{start}\n{table}{end}"
+        text, n = pattern.subn(lambda _, fixed=replacement: fixed, text)  # a function: the table is no regex template
+        replaced += n
+    if not replaced:
+        marks = _README_MARK.format(board="cifar10/Linf", edge="start")
+        raise BadInput(
+            f"{readme}: no leaderboard markers to fill; put {marks} and the matching '... end -->' "
+            "line where the table belongs"
+        )
+    files.write_text(readme, text)
+    return readme

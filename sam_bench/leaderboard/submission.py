@@ -1,0 +1,153 @@
+"""A board entry checked against RobustBench's submission rules, and the issue text to submit it
+(`leaderboard submit`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import BadInput
+
+# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
+from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, boards_dir, read_entry
+from sam_bench.version import __version__
+from sam_bench.zoo import store as zoo
+
+
+def check_submission(info: dict, entry: dict | None) -> list[str]:
+    """Every reason RobustBench would not take this model_info (empty list: it qualifies)."""
+    problems = []
+    missing = [k for k in MODEL_INFO_KEYS if k not in info]
+    if missing:
+        problems.append(f"missing fields: {', '.join(missing)}")
+    if not re.match(r"https?://\S+$", str(info.get("link", ""))):
+        problems.append("no paper link (an http(s) URL to the paper or report; pass --link)")
+    for key in ("name", "authors", "venue", "architecture"):
+        if key in info and not str(info[key]).strip():
+            problems.append(f"empty {key}" + (" (pass --authors)" if key == "authors" else ""))
+    if not isinstance(info.get("additional_data"), bool):
+        problems.append("additional_data must be true or false")
+    if not isinstance(info.get("number_forward_passes"), int) or info.get("number_forward_passes", 0) < 1:
+        problems.append("number_forward_passes must be a whole number >= 1")
+    dataset = info.get("dataset")
+    if dataset not in TEST_SET_SIZE:
+        problems.append(f"dataset must be one of {', '.join(TEST_SET_SIZE)}, not {dataset!r}")
+    threat_model = entry["threat_model"] if entry else None
+    if threat_model and info.get("eps") != BOARD_EPS[threat_model]:
+        problems.append(
+            f"eps must be the string {BOARD_EPS[threat_model]!r} for {threat_model}, not {info.get('eps')!r}"
+        )
+    values = {}
+    for key in ("clean_acc", "reported", "autoattack_acc"):
+        v = info.get(key)
+        try:
+            if not isinstance(v, str):
+                raise ValueError
+            values[key] = float(v)
+            if not 0 <= values[key] <= 100:
+                raise ValueError
+        except ValueError:
+            problems.append(f'{key} must be a percentage written as a string, like "45.67" (got {v!r})')
+    if "clean_acc" in values and "autoattack_acc" in values and values["autoattack_acc"] > values["clean_acc"]:
+        problems.append("autoattack_acc exceeds clean_acc")
+    extras = info.get("sam_bench") or {}
+    aa = extras.get("autoattack") or {}
+    if aa.get("version") != "standard":
+        problems.append("the robust accuracy must come from AutoAttack's standard version")
+    if aa.get("precision") not in (None, "fp32"):  # low precision can weaken gradient attacks
+        problems.append(f"AutoAttack ran in {aa['precision']}; RobustBench numbers must be measured in fp32")
+    full = TEST_SET_SIZE.get(dataset or "")  # a missing dataset is reported above
+    if full and aa and (aa.get("n_examples"), aa.get("n_test_total"), aa.get("test_set")) != (full, full, dataset):
+        problems.append(
+            f"AutoAttack ran on {aa.get('n_examples')} images of {aa.get('test_set')} "
+            f"({aa.get('n_test_total')} in that test set); RobustBench needs the full {dataset} "
+            f"test set of {full:,} images"
+        )
+    trained_on = extras.get("trained_on")
+    if trained_on != dataset:
+        what = "the bundled 1,500-image sample" if trained_on == "cifar10-sample" else trained_on
+        problems.append(f"the model was trained on {what}, not on the {dataset} training set")
+    if entry and extras.get("weights_sha256") != entry["weights_sha256"]:
+        problems.append("the leaderboard numbers are for other weights than the zoo entry now holds")
+    return problems
+
+
+def _checkbox(checked: bool) -> str:
+    return "[x]" if checked else "[ ]"
+
+
+def issue_text(info: dict, entry: dict, model_id: str) -> str:
+    """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
+    aa = info["sam_bench"]["autoattack"]
+    w = entry["weights"]
+    where = w.get("url") or (
+        f"model_zoo/{entry['dataset']}/{entry['threat_model']}/{w['file']} in the sam-bench "
+        "repository (no public URL recorded: add one with `sam-bench zoo add --url`, or share "
+        "the file privately with adversarial.benchmark@gmail.com)"
+    )
+    robustbench_arch = (
+        entry["arch"]["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4")
+        and entry["arch"].get("width", 1.0) == 1.0
+    )
+    base_id = model_id.split("_")[0]
+    return f"""Title: [New Model] {base_id}
+
+# Paper Information
+
+- **Paper Title**: {info["name"]}
+- **Paper URL**: {info["link"]}
+- **Paper authors**: {info["authors"]}
+
+# Leaderboard Claim(s)
+
+## Model 1
+
+- **Architecture**: {info["architecture"]}
+- **Threat Model**: {entry["threat_model"]}
+- **eps**: {info["eps"]}
+- **Clean accuracy**: {info["clean_acc"]}%
+- **Robust accuracy**: {info["autoattack_acc"]}%
+- **Additional data**: {str(info["additional_data"]).lower()}
+- **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
+{info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \
+{aa.get("device_name") or "unknown device"}; run with `sam-bench evaluate {model_id} --attack autoattack \
+--norm {entry["threat_model"]} --eps {info["eps"]}` (sam-bench {__version__}), weights sha256 {w["sha256"]}.
+- **Checkpoint and code**: {where}. Model id in the zoo: `{model_id}`.
+
+# Model Zoo:
+
+- {_checkbox(True)} I want to add my models to the Model Zoo (check if true)
+- {_checkbox(not robustbench_arch)} I use an architecture that is **not** included among
+  those [here](https://github.com/RobustBench/robustbench/tree/master/robustbench/model_zoo/architectures) (
+  check if true).
+- [ ] I agree to release my model(s) under MIT license (check if true) **OR**
+- [ ] I want my models to be released under a custom license, located here: (custom license URL
+  here)
+"""
+
+
+def submit(model_id: str, leaderboard_dir=None, zoo_dir=None, out_dir=None, paper: dict | None = None) -> list[Path]:
+    """Check that a leaderboard entry qualifies for RobustBench and write <out_dir>/<ModelId>.json
+    (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason."""
+    entry = zoo.find_entry(model_id, zoo_dir)
+    path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{model_id}.json"
+    if not path.is_file():
+        raise BadInput(
+            f"{model_id} has no leaderboard entry ({path}); run sam-bench evaluate {model_id} "
+            f"--attack autoattack --leaderboard first"
+        )
+    info = read_entry(path)
+    info.update({k: v for k, v in (paper or {}).items() if v is not None})
+    problems = check_submission(info, entry)
+    report = zoo.verify(model_id, zoo_dir)[0]
+    if not report[1]:
+        problems.append(f"the weights do not verify: {report[2]}")
+    if problems:
+        raise BadInput(f"{model_id} does not qualify for RobustBench: " + "; ".join(problems))
+    out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
+    upstream = {k: info[k] for k in MODEL_INFO_KEYS}
+    files.write_json(out / f"{model_id}.json", upstream)
+    files.write_text(out / "issue.md", issue_text(info, entry, model_id))
+    return [out / f"{model_id}.json", out / "issue.md"]

@@ -1,0 +1,110 @@
+"""A board's rows: its entries ranked, with the columns a reader compares (PGD at every budget the board's
+models share, intervals, training and evaluation in words)."""
+
+from __future__ import annotations
+
+from sam_bench import stats
+
+# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
+from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.leaderboard.entries import aa_version_text, eps_value
+
+
+def threat_model_title(tm: str) -> str:
+    return f"{tm}, eps = {BOARD_EPS[tm]}"
+
+
+def _training_text(m: dict) -> str:
+    cost = m.get("sam_bench", {}).get("training_cost") or {}
+    if not cost.get("wall_time_s"):
+        return ""
+    seconds = cost["wall_time_s"]
+    took = (
+        f"{seconds / 3600:.1f} h"
+        if seconds >= 3600
+        else f"{seconds / 60:.1f} min"
+        if seconds >= 60
+        else f"{seconds:.0f} s"
+    )
+    device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
+    passes = cost.get("passes_per_step")
+    return f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
+
+
+def _eval_text(m: dict) -> str:
+    aa = m.get("sam_bench", {}).get("autoattack") or {}
+    if not aa:
+        return ""
+    total = f" of {aa['n_test_total']:,}" if aa.get("n_test_total") else ""
+    version = "" if aa.get("version", "standard") == "standard" else f", AutoAttack {aa_version_text(aa)}"
+    # PGD may run on more images than AutoAttack (cpu-decisive: 2,000 and 1,000): its columns' intervals say so
+    pgd_n = sorted({p["n_examples"] for p in m["sam_bench"].get("pgd", []) if p.get("n_examples")} - {aa["n_examples"]})
+    pgd = f"; PGD on {', '.join(f'{n:,}' for n in pgd_n)}" if pgd_n else ""
+    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version}){pgd}"
+
+
+def pgd_columns(models: list[dict], threat_model: str) -> list[tuple[str, str, int]]:
+    """PGD columns, the board's own norm first (Linf columns first on a Linf board)."""
+    keys = {(p["norm"], p["eps"], p["steps"]) for m in models for p in m.get("sam_bench", {}).get("pgd", [])}
+    return sorted(keys, key=lambda k: (k[0] != threat_model, k[0], eps_value(k[1]), k[2] or 0))
+
+
+def _pgd_record_of(m: dict, key) -> dict | None:
+    for p in m.get("sam_bench", {}).get("pgd", []):
+        if (p["norm"], p["eps"], p["steps"]) == key:
+            return p
+    return None
+
+
+def _pgd_value(m: dict, key) -> str | None:
+    p = _pgd_record_of(m, key)
+    return None if p is None else p["robust_acc"]
+
+
+def _ci(accuracy_percent, n) -> tuple[float, float] | None:
+    """95% Wilson interval (percent) of a leaderboard accuracy, from the number of images behind it."""
+    if accuracy_percent is None or not n:
+        return None
+    low, high = stats.wilson(round(float(accuracy_percent) / 100 * n), n)
+    return 100 * low, 100 * high
+
+
+def rows(models: list[dict], threat_model: str) -> list[dict]:
+    """Display values per model, in rank order (the shared input of markdown and HTML)."""
+    pgd_keys = pgd_columns(models, threat_model)
+    out = []
+    for rank, m in enumerate(models, 1):
+        aa_n = (m.get("sam_bench", {}).get("autoattack") or {}).get("n_examples")
+        out.append(
+            {
+                "rank": rank,
+                "model_id": m["model_id"],
+                "name": m.get("name", ""),
+                "link": m.get("link", ""),
+                "footnote": m.get("footnote", ""),
+                "clean_acc": float(m["clean_acc"]),
+                "autoattack_acc": float(m["autoattack_acc"]),
+                "additional_data": bool(m.get("additional_data")),
+                "architecture": m.get("architecture", ""),
+                "venue": m.get("venue") or "Unpublished",
+                "method": m.get("sam_bench", {}).get("method", ""),
+                "training": _training_text(m),
+                "training_s": (m.get("sam_bench", {}).get("training_cost") or {}).get("wall_time_s") or 0,
+                "evaluated_on": _eval_text(m),
+                "degenerate": m.get("sam_bench", {}).get("degenerate"),
+                "collapsed": m.get("sam_bench", {}).get("collapsed"),
+                "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys],
+                "clean_ci": _ci(m["clean_acc"], aa_n),
+                "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
+                "pgd_ci": [
+                    None if (p := _pgd_record_of(m, k)) is None else _ci(p["robust_acc"], p.get("n_examples"))
+                    for k in pgd_keys
+                ],
+            }
+        )
+    return out
+
+
+def pgd_header(key) -> str:
+    norm, eps, steps = key
+    return f"PGD-{steps} {norm} {eps}" if steps else f"PGD {norm} {eps}"
