@@ -16,7 +16,7 @@ import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,147 +24,18 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files, math_mode, schema
+from sam_bench import clock, distributed, files, math_mode
 from sam_bench.data import DeviceLoader, load_dataset
-from sam_bench.eps import check_budget, format_eps, parse_eps
+from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.memory_format import place, training_format
 from sam_bench.models import create_model, make_spec
 from sam_bench.provenance import environment, resolve_device
 from sam_bench.training import guard
 from sam_bench.training import method_table as table
+from sam_bench.training.config import RUNTIME_KEYS, TrainConfig  # the settings, declared torch-free
 from sam_bench.training.methods import train_step
 from sam_bench.training.optim import SAM
-
-SCHEDULES = ("piecewise", "cosine")
-# Settings that change how, not what, is trained: a resumed run may change them.
-RUNTIME_KEYS = {"device", "data_dir", "compile", "checkpoint_every_s"}
-# A full-width PreActResNet-18 checkpoint is 85 MiB, written with fsync: every epoch would cost a GPU
-# a good part of a one-second epoch. Once a minute costs little and loses at most a minute's work.
-DEFAULT_CHECKPOINT_EVERY_S = 60.0
-DEFAULT_ATTACK_STEPS = 10
-
-
-@dataclass
-class TrainConfig:
-    method: str = "standard"
-    arch: str = "preactresnet18"
-    width: float = 1.0
-    arch_kwargs: dict | None = None  # timm's constructor arguments, e.g. {"depth": 6, "embed_dim": 96}
-    dataset: str = "cifar10-sample"
-    data_dir: str | None = None
-    n_train: int | None = None  # first N training images (after a fixed shuffle); None = all
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "piecewise"
-    rho: float | None = None
-    attack_norm: str = "Linf"
-    attack_eps: str = "8/255"
-    attack_steps: int = DEFAULT_ATTACK_STEPS  # 1 for the single-step methods (fgsm-rs, n-fgsm, fgsm)
-    attack_step_size: str | None = None  # default 2.5 * eps / steps (Madry et al.)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
-    compile: bool = False
-    # Under torchrun: SAM's ascent from the global gradient or from each process's own (m-sharpness).
-    sam_perturbation: str = "global"
-    # Seconds between checkpoints (0: after every epoch); one is always written when a call stops
-    # (time limit, --stop-after-epochs) and after the last epoch.
-    checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
-    # The catastrophic-overfitting guard (sam_bench.training.guard): PGD accuracy on the last N test
-    # images after every epoch. None: on (512 images, at most half the test set) for fgsm-rs, n-fgsm and
-    # fgsm, off for the others; 0: off. It changes no weight, so it is not part of a run's settings key.
-    overfit_guard: int | None = None
-
-    def validate(self) -> TrainConfig:
-        record = table.method(self.method)  # an unknown method: one line naming those there are
-        if self.schedule not in SCHEDULES:
-            raise BadInput(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.sam_perturbation not in distributed.SAM_PERTURBATIONS:
-            raise BadInput(
-                f"unknown SAM perturbation {self.sam_perturbation!r}; choose "
-                f"{' or '.join(distributed.SAM_PERTURBATIONS)}"
-            )
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise BadInput(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
-        # types and bounds from the run-metadata schema's `config` (the one place they are written down)
-        found = schema.find("run-metadata", asdict(self), ref="#/$defs/config")
-        if found:  # e.g. "--rho: inf is not a finite number (training setting rho)"
-            name, problem = found.split(": ", 1)
-            option = (
-                "--checkpoint-every" if name == "checkpoint_every_s" else f"--{name.split('.')[0].replace('_', '-')}"
-            )
-            raise BadInput(f"{option}: {problem} (training setting {name})")
-        if record.sam:
-            if self.rho is None:
-                self.rho = record.default_rho  # every SAM method's record has one (method_table.Method)
-            assert self.rho is not None
-            if not self.rho >= 0:
-                raise BadInput(f"--rho must be >= 0, got {self.rho}")
-        elif self.rho is not None:
-            with_rho = [n for n in table.names() if table.uses_sam(n)]
-            raise BadInput(f"--rho applies to {', '.join(with_rho[:-1])} and {with_rho[-1]}, not to {self.method}")
-        if self.arch_kwargs is not None:
-            if not isinstance(self.arch_kwargs, dict) or not all(isinstance(k, str) for k in self.arch_kwargs):
-                raise BadInput("arch_kwargs must map timm constructor argument names to values")
-            if not self.arch.startswith("timm:"):
-                raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {self.arch} takes --width only")
-            self.arch_kwargs = dict(self.arch_kwargs) or None
-        if not (isinstance(self.checkpoint_every_s, (int, float)) and 0 <= self.checkpoint_every_s < math.inf):
-            raise BadInput(f"--checkpoint-every must be a number of seconds >= 0, got {self.checkpoint_every_s!r}")
-        for name in ("epochs", "batch_size", "attack_steps"):
-            if getattr(self, name) < 1:
-                raise BadInput(f"--{name.replace('_', '-')} must be >= 1")
-        if self.n_train is not None and self.n_train < 1:
-            raise BadInput("--n-train must be >= 1")
-        if self.overfit_guard is not None and (
-            not isinstance(self.overfit_guard, int) or isinstance(self.overfit_guard, bool) or self.overfit_guard < 0
-        ):
-            raise BadInput(f"--overfit-guard must be a whole number of images >= 0, got {self.overfit_guard!r}")
-        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise BadInput("need --lr > 0, --weight-decay >= 0 and 0 <= --momentum < 1")
-        if record.single_step is not None:
-            if self.attack_norm != "Linf":
-                raise BadInput(
-                    f"{self.method} is defined for Linf (a signed-gradient step); --attack-norm {self.attack_norm} "
-                    "is not supported: use at or sam-at for L2"
-                )
-            if self.attack_steps == DEFAULT_ATTACK_STEPS:  # the PGD default: a single-step method takes one
-                self.attack_steps = 1
-            if self.attack_steps != 1:
-                raise BadInput(
-                    f"{self.method} takes one attack step; --attack-steps must be 1, got {self.attack_steps}"
-                )
-        if record.attack is not None:
-            if self.attack_norm not in ("Linf", "L2"):
-                raise BadInput(f"--attack-norm must be Linf or L2, got {self.attack_norm!r}")
-            self.attack_eps = format_eps(check_budget(parse_eps(self.attack_eps), self.attack_norm, "--attack-eps"))
-            if self.attack_step_size is None and record.single_step is not None:  # 1.25 eps (fgsm-rs), eps (others)
-                self.attack_step_size = format_eps(record.single_step.step * parse_eps(self.attack_eps))
-            elif self.attack_step_size is None:
-                self.attack_step_size = format_eps(2.5 * parse_eps(self.attack_eps) / self.attack_steps)
-            else:
-                self.attack_step_size = format_eps(parse_eps(self.attack_step_size))
-        return self
-
-    def attack(self) -> dict | None:
-        if not table.uses_attack(self.method):
-            return None
-        assert self.attack_step_size is not None, "validate() sets the default step size"
-        return dict(
-            eps=parse_eps(self.attack_eps),
-            norm=self.attack_norm,
-            steps=self.attack_steps,
-            step_size=parse_eps(self.attack_step_size),
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
