@@ -234,7 +234,7 @@ def tampered(runs, tmp_path_factory):
         (["--attack", "pgd", "--steps", "0"], 2, "--steps"),
         (["--attack", "clean", "--dataset", "cifar10"], 2, "cifar10 not found"),
         (["--attack", "clean", "--dataset", "imagenet"], 2, "unknown dataset"),
-        (["--attack", "clean", "--max-minutes", "0"], 2, "--max-minutes must be > 0"),
+        (["--attack", "clean", "--max-minutes", "0"], 2, "--max-minutes must be a number of minutes > 0"),
         (["--attack", "clean", "--batch-size", "none"], 2, "neither a positive integer nor auto"),
     ],
 )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from sam_bench.cli.options import data_dir_option, device_option, out_option, quiet_option
+
 
 def _numbers(text: str) -> list[float]:
     from sam_bench.errors import BadInput
@@ -20,7 +22,7 @@ def _numbers(text: str) -> list[float]:
 
 @click.command("analyze", short_help="Sharpness, Fourier heat map, frequency reliance, input gradients of models.")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--out", default="analysis", show_default=True, help="Folder for one JSON (+ .npz, PNG) per model.")
+@out_option("Folder for one JSON (+ .npz, PNG) per model.", default="analysis", show_default=True)
 @click.option(
     "--measures",
     default="sharpness,fourier,frequency,gradients",
@@ -53,10 +55,10 @@ def _numbers(text: str) -> list[float]:
     "--gradient-images", type=int, default=200, show_default=True, help="Input gradients: first N test images."
 )
 @click.option("--dataset", default=None, help="Data set [default: the one the model was trained on].")
-@click.option("--data-dir", default=None, help="Where cifar10/cifar100 are (see sam-bench train --help).")
+@data_dir_option
 @click.option("--zoo-dir", default=None, help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else model_zoo/].")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@device_option(default="cpu")
+@quiet_option
 def analyze_command(
     models,
     out,

@@ -9,11 +9,18 @@ from __future__ import annotations
 import click
 
 from sam_bench import clock
-from sam_bench.cli.options import arch_kwargs_option
+from sam_bench.cli.options import (
+    arch_kwargs_option,
+    data_dir_option,
+    device_option,
+    max_minutes_option,
+    out_option,
+    quiet_option,
+)
 
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option(default="auto")
 @click.option(
     "--methods",
     default="standard,sam,at",
@@ -70,7 +77,7 @@ from sam_bench.cli.options import arch_kwargs_option
     default=None,
     help="Comma-separated run dirs / checkpoints / zoo ids to run AutoAttack on, instead of briefly trained models.",
 )
-@click.option("--data-dir", default=None, help="Where cifar10/cifar100 are, for --models trained on them.")
+@data_dir_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--threads",
@@ -83,26 +90,18 @@ from sam_bench.cli.options import arch_kwargs_option
     default=None,
     help="Record this sam-bench commit (for a copied tree without .git, e.g. on a lent GPU machine).",
 )
-@click.option(
-    "--out",
-    default=None,
-    help="Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].",
-)
+@out_option("Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].")
 @click.option(
     "--quick",
     is_flag=True,
     help="Tiny CPU settings for CI (seconds): width 0.0625, batch 16, 2 steps, "
     "1 thread, 2 repeats, AutoAttack on 4 images; explicit options still win.",
 )
-@click.option(
-    "--max-minutes",
-    type=float,
-    default=None,
-    help="Finish before this many minutes after the command started: a part (a method's timing, "
-    "PGD, an AutoAttack run) starts only when expected to end in time; the results file says "
-    "which parts were not measured.",
+@max_minutes_option(
+    "a part (a method's timing, PGD, an AutoAttack run) starts only when expected to end in time; "
+    "the results file says which parts were not measured."
 )
-@click.option("--quiet", is_flag=True, help="No progress lines.")
+@quiet_option
 @click.option(
     "--markdown-from",
     "markdown_from",
@@ -136,8 +135,6 @@ def bench_command(
         click.echo(format_table(result, markdown=True))
         click.echo(f"\n(from `{markdown_from}`, written by `sam-bench bench`)")
         return
-    if max_minutes is not None and not max_minutes > 0:
-        raise BadInput("--max-minutes must be > 0")
     if quick:
         for param, value in QUICK.items():  # explicit options win over the quick defaults
             if ctx.get_parameter_source(param) != ParameterSource.COMMANDLINE:

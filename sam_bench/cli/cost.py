@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from sam_bench.cli.options import device_option
+
 
 @click.command("cost", short_help="Time every model of a reproduction interleaved in one process (C4): cost.json.")
 @click.argument("folder")
@@ -21,7 +23,7 @@ import click
 @click.option("--steps", type=int, default=2, show_default=True, help="Training steps per model per round.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Untimed steps per model first.")
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU threads (as the cpu scales train).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N: where the grid trained.")
+@device_option(default="cpu", note="where the grid trained")
 @click.option(
     "--only", default=None, metavar="NAMES", help="Comma-separated model names (each architecture's ST is added)."
 )

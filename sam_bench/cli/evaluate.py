@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from sam_bench import clock
+from sam_bench.cli.options import data_dir_option, device_option, max_minutes_option, out_option, quiet_option
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -150,13 +151,13 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of AutoAttack and PGD's random start.")
 @click.option("--n-examples", type=int, default=None, help="Evaluate the first N test images [default: all].")
 @click.option("--dataset", default=None, help="Test set [default: the one the model was trained on].")
-@click.option("--data-dir", default=None, help="Where cifar10/cifar100 are (see sam-bench train --help).")
+@data_dir_option
 @click.option(
     "--zoo-dir",
     default=None,
     help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else the project's model_zoo/].",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option(default="auto")
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "bf16"]),
@@ -189,22 +190,15 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     metavar="N|auto",
     help="Images per resumable unit of work; auto: 2,000 on a GPU, 500 on a CPU.",
 )
-@click.option(
-    "--out",
-    default=None,
-    help="Results JSON [default: results/<model>_<attack>_<norm>.json]; a folder when several models are given.",
-)
+@out_option("Results JSON [default: results/<model>_<attack>_<norm>.json]; a folder when several models are given.")
 @click.option("--plot", default=None, help="Draw robust accuracy against eps for all MODELS into this image file.")
 @click.option("--leaderboard", is_flag=True, help="Also write the zoo models' leaderboard entries from the results.")
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write [default: the project's leaderboards/].")
-@click.option(
-    "--max-minutes",
-    type=float,
-    default=None,
-    help="Finish and save before this many minutes after the command started: no chunk starts "
-    "that would end later (judged from the chunk before); the same command continues.",
+@max_minutes_option(
+    "no chunk starts that would end later (judged from the chunk before); what is done is saved and "
+    "the same command continues."
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.pass_context
 def evaluate_command(
     ctx,
@@ -247,8 +241,6 @@ def evaluate_command(
     from sam_bench.evaluation import results_file
     from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
 
-    if max_minutes is not None and not max_minutes > 0:
-        raise BadInput("--max-minutes must be > 0")
     for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
         if attack not in applies and ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:
             raise BadInput(

@@ -1,7 +1,10 @@
-"""click callbacks that turn option text into values, shared by the commands: bad text is a usage
-error (one line, exit 2), never a traceback."""
+"""The options several commands share, declared once: click callbacks that turn option text into values
+(bad text is a usage error, one line and exit 2, never a traceback), and the options many commands take
+(--device, --data-dir, --quiet, --out, --max-minutes)."""
 
 from __future__ import annotations
+
+import math
 
 import click
 
@@ -28,3 +31,58 @@ def arch_kwargs_option(ctx, param, value):
         return parse_kwargs(value)
     except BadInput as err:
         raise click.BadParameter(str(err)) from None
+
+
+# ------------------------------------------------------------ the options many commands take, declared once
+# Each is a SharedOption: tests/test_config_once.py checks that every command's --device, --data-dir,
+# --quiet, --out and --max-minutes come from here, with the same help.
+
+
+class SharedOption(click.Option):
+    """An option declared once in this module and taken by several commands."""
+
+
+DEVICE_HELP = "auto, cpu, cuda or cuda:N"
+DATA_DIR_HELP = "Where the data set is: a folder with <dataset>.npz or torchvision's folders, or an .npz file."
+QUIET_HELP = "No progress bars or progress lines."
+MAX_MINUTES_HELP = "Finish before this many minutes (> 0) after the command started"
+
+
+def device_option(default: str = "auto", note: str = ""):
+    """--device: auto, cpu, cuda or cuda:N (sam_bench.provenance.resolve_device). The default is the
+    command's: cpu where results are compared across machines (analyze, recheck, cost)."""
+    return click.option(
+        "--device",
+        cls=SharedOption,
+        default=default,
+        show_default=True,
+        help=f"{DEVICE_HELP}{': ' + note if note else ''}.",
+    )
+
+
+data_dir_option = click.option("--data-dir", cls=SharedOption, default=None, help=DATA_DIR_HELP)
+quiet_option = click.option("--quiet", cls=SharedOption, is_flag=True, help=QUIET_HELP)
+
+
+def out_option(help: str, **kwargs):
+    """--out: what the command writes (its help says what and where by default)."""
+    return click.option("--out", cls=SharedOption, help=help, **kwargs)
+
+
+def check_max_minutes(ctx, param, value):
+    """click callback of --max-minutes: a finite number of minutes > 0, or None (no limit)."""
+    if value is not None and not 0 < value < math.inf:
+        raise BadInput(f"--max-minutes must be a number of minutes > 0, got {value}")
+    return value
+
+
+def max_minutes_option(detail: str):
+    """--max-minutes (sam_bench.clock.stop_at); `detail`: what the command does to finish in time."""
+    return click.option(
+        "--max-minutes",
+        cls=SharedOption,
+        type=float,
+        default=None,
+        callback=check_max_minutes,
+        help=f"{MAX_MINUTES_HELP}: {detail}",
+    )

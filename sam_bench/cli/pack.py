@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 
 from sam_bench import pack as packing
+from sam_bench.cli.options import out_option
 
 
 @click.command("pack", short_help="Cut runs, zoo entries or reproductions into checked parts that travel.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--out", required=True, type=click.Path(), help="Empty or new folder for batch-1/, batch-2/, ...")
+@out_option("Empty or new folder for batch-1/, batch-2/, ...", required=True, type=click.Path())
 @click.option("--name", default=None, help="Name in the part files (default: the first path's first folder).")
 @click.option(
     "--root",

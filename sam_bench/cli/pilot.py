@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import click
 
+from sam_bench.cli.options import out_option
+
 
 @click.command("pilot", short_help="Size a reproduction: seed spread and detectable effects per candidate.")
 @click.argument("folders", nargs=-1, required=True)
-@click.option("--out", required=True, help="Folder for pilot.json and PILOT.md (e.g. the chosen reproduction's).")
+@out_option("Folder for pilot.json and PILOT.md (e.g. the chosen reproduction's).", required=True)
 @click.option("--first", default="ST", show_default=True, help="The reference model of each candidate.")
 @click.option("--second", default="SAM-0.1", show_default=True, help="The model compared with it.")
 @click.option(

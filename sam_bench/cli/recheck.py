@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from sam_bench.cli.options import data_dir_option, device_option, out_option, quiet_option
+
 
 @click.command("recheck", short_help="Re-measure results from their stored weights, image by image.")
 @click.argument("targets", nargs=-1, required=True)
@@ -22,24 +24,20 @@ import click
     metavar="NAMES",
     help="Comma-separated attacks to recheck: clean, pgd, autoattack [default: every one recorded].",
 )
-@click.option("--data-dir", default=None, help="Where cifar10/cifar100 are (see sam-bench train --help).")
+@data_dir_option
 @click.option(
     "--zoo-dir",
     default=None,
     help="Model zoo to load the weights from [default: a reproduction folder's own model_zoo/ if it has one, "
     "else the project's].",
 )
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option(
-    "--out",
-    default=None,
-    help="Recheck record (JSON) [default: FOLDER/recheck.json for one reproduction folder; none for files].",
-)
+@device_option(default="cpu")
+@out_option("Recheck record (JSON) [default: FOLDER/recheck.json for one reproduction folder; none for files].")
 @click.option("--report/--no-report", default=True, show_default=True, help="Rewrite the folder's REPORT.md after.")
 @click.option(
     "--again", is_flag=True, help="Recheck results the record already covers as they are (default: skip them)."
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out, report, quiet, again):
     """Load the weights each results file names (zoo entries are checked against their sha256; committed
     weights come from the git history), evaluate them again with the recorded attacks, settings, chunks,

@@ -7,23 +7,19 @@ import click
 
 from sam_bench import clock
 from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status, slurm_only_actions
+from sam_bench.cli.options import data_dir_option, device_option, max_minutes_option, out_option, quiet_option
 from sam_bench.errors import SamBenchError
 
 
 @click.command("reproduce", short_help="Run a recipe's grid: train, zoo, evaluate, leaderboard, report.")
 @click.argument("recipe")
 @click.option("--scale", required=True, help="A scale of the recipe (its `scales`), e.g. smoke, cpu or full.")
-@click.option("--data-dir", default=None, help="Where the data set is (see sam-bench train --help).")
-@click.option("--out", default=None, help="Reproduction folder (default reproductions/<recipe>-<scale>).")
-@click.option("--device", default="auto", show_default=True)
+@data_dir_option
+@out_option("Reproduction folder (default reproductions/<recipe>-<scale>).")
+@device_option(default="auto")
 @click.option("--zoo-dir", default=None, help="Model zoo to register into (default: the project's model_zoo/).")
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
-@click.option(
-    "--max-minutes",
-    type=float,
-    default=None,
-    help="Finish and save (resumable) before this many minutes after the command started.",
-)
+@max_minutes_option("what is done is saved (resumable): the same command continues.")
 @click.option(
     "--only",
     default=None,
@@ -37,7 +33,7 @@ from sam_bench.errors import SamBenchError
     is_flag=True,
     help="torch.compile every model's training (GPU; also the recipe's train key `compile: true`).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @executor_options
 def reproduce(
     recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, compile_, quiet, **executor_args

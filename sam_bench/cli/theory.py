@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import click
 
+from sam_bench.cli.options import out_option, quiet_option
+
 
 @click.command("theory", short_help="The paper's explanation in a linear model: SAM and AT as feature perturbations.")
 @click.argument("spec", required=False, metavar="[SPEC.yaml]")
-@click.option(
-    "--out",
-    default="reproductions/theory-linear",
-    show_default=True,
-    help="Folder for results.json, REPORT.md and the plots.",
+@out_option(
+    "Folder for results.json, REPORT.md and the plots.", default="reproductions/theory-linear", show_default=True
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def theory_command(spec, out, quiet):
     """Train linear classifiers by ST, SAM (rho grid) and AT (Linf and L2 eps grids) on Gaussian data with
     a few robust and many non-robust features; report their feature weights, exact clean and robust

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from sam_bench.cli.options import out_option
+
 zoo_dir_option = click.option(
     "--zoo-dir",
     default=None,
@@ -234,7 +236,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 
 @leaderboard_group.command("submit")
 @click.argument("model_id")
-@click.option("--out", default=None, help="Folder for the files (default: submissions/<ModelId>/).")
+@out_option("Folder for the files (default: submissions/<ModelId>/).")
 @with_paper_options
 @leaderboard_dir_option
 @zoo_dir_option
