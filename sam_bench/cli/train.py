@@ -1,127 +1,78 @@
-"""`sam-bench train`: one model into a run directory (sam_bench.training.loop.train)."""
+"""`sam-bench train`: one model into a run directory (sam_bench.training.loop.train).
+
+Its options for the run's settings are built from TrainConfig's fields (sam_bench.training.config: name,
+default, help) and the run-metadata schema (type, choices); its other options say where the run goes and
+how this call runs (--out, --resume, --max-minutes, --stop-after-epochs, --quiet)."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import Field, fields
 
 import click
 from click.core import ParameterSource
 
 from sam_bench import clock
-from sam_bench.cli.options import arch_kwargs_option, eps_option
+from sam_bench.cli.options import (
+    arch_kwargs_option,
+    data_dir_option,
+    device_option,
+    eps_option,
+    max_minutes_option,
+    out_option,
+    quiet_option,
+)
 from sam_bench.errors import SamBenchError
-from sam_bench.training import method_table  # the records only: no torch for --help
+from sam_bench.training import config as settings  # torch-free: --help imports no torch
+from sam_bench.training import method_table
+
+# Option by option, what the dataclass (defaults, help) and the schema (types, choices) do not say.
+_SHARED = {"device": device_option, "data_dir": lambda default: data_dir_option}  # declared in cli/options.py
+_PARSE = {  # settings given as text that the CLI turns into values
+    "arch_kwargs": arch_kwargs_option,
+    "attack_eps": lambda ctx, param, value: eps_option(value),
+    "attack_step_size": lambda ctx, param, value: eps_option(value),
+}
+_CLICK_TYPES = {"integer": int, "number": float, "string": str}
+
+
+def setting_option(f: Field):
+    """The click option of one TrainConfig field: its default and help from the dataclass, its type and
+    choices from the run-metadata schema's `$defs/config`, the methods from the method table."""
+    if f.name in _SHARED:
+        return _SHARED[f.name](f.default)
+    spec = settings.schema_of(f.name)
+    kwargs = dict(default=f.default, help=f.metadata["help"] or None, metavar=f.metadata["metavar"])
+    if f.name == "method":
+        kwargs.update(type=click.Choice(method_table.names()), help=method_table.help_text())
+    elif f.name in _PARSE:
+        kwargs.update(callback=_PARSE[f.name])
+    elif "enum" in spec:
+        kwargs.update(type=click.Choice(spec["enum"]))
+    elif spec.get("type") == "boolean":
+        kwargs.update(is_flag=True)
+    else:
+        kinds = [k for k in ([spec["type"]] if isinstance(spec["type"], str) else spec["type"]) if k != "null"]
+        kwargs.update(type=_CLICK_TYPES[kinds[0]])
+    show = f.default is not None and not kwargs.get("is_flag")
+    return click.option(settings.option_name(f.name), f.name, show_default=show, **kwargs)
+
+
+def setting_options(command):
+    """Every TrainConfig field as an option, in the dataclass's order."""
+    for f in reversed(fields(settings.TrainConfig)):
+        command = setting_option(f)(command)
+    return command
 
 
 @click.command("train", short_help="Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.")
-@click.option(
-    "--method",
-    type=click.Choice(method_table.names()),
-    default="standard",
-    show_default=True,
-    help=method_table.help_text(),
-)
-@click.option("--rho", type=float, default=None, help="SAM/ASAM radius (default 0.05 for sam, 0.5 for asam).")
-@click.option(
-    "--arch",
-    default="preactresnet18",
-    show_default=True,
-    help="preactresnet18, wideresnet-28-10, wideresnet-16-4 or timm:<name>.",
-)
-@click.option(
-    "--width",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Channel multiplier for the built-in architectures (0.25: a quarter of the channels).",
-)
-@click.option(
-    "--arch-kwargs",
-    default=None,
-    callback=arch_kwargs_option,
-    metavar="K=V,...",
-    help="timm constructor arguments, e.g. depth=6,embed_dim=96,num_heads=3 "
-    "(kept in the run's metadata and zoo entry).",
-)
-@click.option(
-    "--dataset",
-    type=click.Choice(["cifar10", "cifar100", "cifar10-sample", "synthetic", "synthetic100"]),
-    default="cifar10-sample",
-    show_default=True,
-    help="cifar10-sample is the bundled real sample.",
-)
-@click.option("--data-dir", default=None, help="Folder with <dataset>.npz or torchvision's folders, or an .npz file.")
-@click.option("--n-train", type=int, default=None, help="Train on a fixed random subset of N images.")
-@click.option("--epochs", type=int, default=100, show_default=True)
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=0.1, show_default=True)
-@click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--weight-decay", type=float, default=5e-4, show_default=True)
-@click.option(
-    "--schedule",
-    type=click.Choice(["piecewise", "cosine"]),
-    default="piecewise",
-    show_default=True,
-    help="piecewise: the paper's lr x0.1 at 75% and x0.01 at 90% of the epochs.",
-)
-@click.option("--attack-norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True)
-@click.option("--attack-eps", default="8/255", show_default=True, callback=lambda c, p, v: eps_option(v))
-@click.option("--attack-steps", type=int, default=10, show_default=True)
-@click.option(
-    "--attack-step-size",
-    default=None,
-    callback=lambda c, p, v: eps_option(v),
-    help="Default 2.5 * eps / steps (PGD); 1.25 * eps (fgsm-rs), eps (n-fgsm, fgsm).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 autocast on GPU, fp32 on CPU.",
-)
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (GPU).")
-@click.option(
-    "--checkpoint-every",
-    "checkpoint_every_s",
-    type=float,
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds between checkpoints (0: every epoch); one is always written when "
-    "the call stops and after the last epoch.",
-)
-@click.option(
-    "--sam-perturbation",
-    type=click.Choice(["global", "per-worker"]),
-    default="global",
-    show_default=True,
-    help="Under torchrun: SAM's ascent step from the all-reduced gradient (as one process) or from "
-    "each process's own (m-sharpness, m = batch size / processes).",
-)
-@click.option(
-    "--overfit-guard",
-    type=int,
-    default=None,
-    metavar="N",
-    help="PGD accuracy on the last N test images after every epoch, a collapsed run flagged "
-    "(default: 512 for fgsm-rs, n-fgsm and fgsm, off for the others; 0: off).",
-)
-@click.option("--out", required=True, help="Run directory to create (or to continue with --resume).")
+@setting_options
+@out_option("Run directory to create (or to continue with --resume).", required=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
-@click.option(
-    "--max-minutes",
-    type=float,
-    default=None,
-    help="Finish and save (resumable) before this many minutes after the command started: "
-    "no epoch starts that would end later.",
-)
+@max_minutes_option("no epoch starts that would end later; what is done is saved (resumable).")
 @click.option("--stop-after-epochs", type=int, default=None, help="Stop cleanly after N epochs in this call.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.pass_context
-def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **options):
+def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
     """Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.
 
     On several GPUs (or CPU processes): torchrun --nproc_per_node N -m sam_bench train ...
@@ -130,11 +81,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
 
     from sam_bench import distributed, files
     from sam_bench.errors import BadInput
-    from sam_bench.training.loop import TrainConfig, resolve_resume_config
+    from sam_bench.training.loop import resolve_resume_config
     from sam_bench.training.loop import train as run_training
 
-    if max_minutes is not None and not 0 < max_minutes < float("inf"):
-        raise BadInput(f"--max-minutes must be a number of minutes > 0, got {max_minutes}")
     if stop_after_epochs is not None and stop_after_epochs < 1:
         raise BadInput(f"--stop-after-epochs must be >= 1, got {stop_after_epochs}")
     if not resume and not method_table.uses_attack(options["method"]):  # given, it would be recorded but never used
@@ -144,18 +93,11 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, compile_, **o
                     f"--{name.replace('_', '-')} applies to at and sam-at (the methods that train on attacks), "
                     f"not to {options['method']}; leave it out"
                 )
-    options["compile"] = compile_
-    config_keys = {f.name for f in fields(TrainConfig)}
-    if resume:
-        explicit = {
-            k: v
-            for k, v in options.items()
-            if k in config_keys
-            and ctx.get_parameter_source("compile_" if k == "compile" else k) == ParameterSource.COMMANDLINE
-        }
+    if resume:  # the options given: the rest comes from the run's recorded settings
+        explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
         cfg = resolve_resume_config(Path(out), explicit)
     else:
-        cfg = TrainConfig(**{k: v for k, v in options.items() if k in config_keys})
+        cfg = settings.TrainConfig(**options)  # the options are exactly its fields
     finished_before = resume and files.read_json(Path(out) / "metadata.json").get("status") == "complete"
     group = distributed.start(cfg.device)
     try:
