@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sam_bench.attacks.autoattack import attack_names, autoattack
-from sam_bench.evaluation.evaluate import evaluate, make_attacks
+from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.specs import make_attacks
 
 N = 64
 

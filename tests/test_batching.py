@@ -12,7 +12,8 @@ from sam_bench.evaluation.batching import (
     chunk_size_for,
     largest_batch,
 )
-from sam_bench.evaluation.evaluate import evaluate, make_attacks
+from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.specs import make_attacks
 
 
 class RunsOutOfMemory(nn.Module):

@@ -128,7 +128,8 @@ def test_per_worker_sam_perturbation_differs_and_keeps_processes_in_step():
 
 
 def _evaluate_worker(ctx, net, data, out):
-    from sam_bench.evaluation.evaluate import evaluate, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate
+    from sam_bench.evaluation.specs import make_attacks
 
     specs = make_attacks("pgd", "Linf", ["2/255", "8/255"], steps=3) + make_attacks("pgd", "L2", ["0.25"], steps=3)
     results = evaluate(
@@ -155,7 +156,8 @@ def _comparable(results: dict) -> list:
 
 
 def test_sharded_evaluation_gathers_what_one_process_computes(tiny_net, sample, tmp_path):
-    from sam_bench.evaluation.evaluate import evaluate, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate
+    from sam_bench.evaluation.specs import make_attacks
 
     specs = make_attacks("pgd", "Linf", ["2/255", "8/255"], steps=3) + make_attacks("pgd", "L2", ["0.25"], steps=3)
     alone = evaluate(tiny_net, sample, specs, n_examples=100, batch_size=20, chunk_size=20, progress=False)

@@ -12,7 +12,9 @@ from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import evaluate as ev
 from sam_bench.evaluation import results_file
-from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks, robustbench_entry
+from sam_bench.evaluation.evaluate import evaluate, robustbench_entry
+from sam_bench.evaluation.model_ref import default_output, load_model_ref, weights_sha256
+from sam_bench.evaluation.specs import AttackSpec, make_attacks
 from sam_bench.training.loop import TrainConfig, train
 
 SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results.schema.json").read_text())
@@ -269,7 +271,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
         return ev.RUNNERS["pgd"](*args, **kw)
 
     state = tmp_path / "state.json"
-    interrupted = [ev.AttackSpec(s.attack, s.norm, s.eps, s.settings, runner=dies_on_second_chunk) for s in specs]
+    interrupted = [AttackSpec(s.attack, s.norm, s.eps, s.settings, runner=dies_on_second_chunk) for s in specs]
     with pytest.raises(KeyboardInterrupt):
         evaluate(model, sample, interrupted, state_path=state, **kwargs)
     assert len(json.loads(state.read_text())["chunks"]) == 1
@@ -285,7 +287,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
     calls.clear()
     armed[0] = True
     other = [
-        ev.AttackSpec(s.attack, s.norm, s.eps, {**s.settings, "steps": 4}, runner=dies_on_second_chunk) for s in specs
+        AttackSpec(s.attack, s.norm, s.eps, {**s.settings, "steps": 4}, runner=dies_on_second_chunk) for s in specs
     ]
     with pytest.raises(KeyboardInterrupt):
         evaluate(model, sample, other, state_path=state, **kwargs)
@@ -314,17 +316,17 @@ def test_in_memory_model_gets_an_identity(run_dir, sample):
     first = evaluate(model, sample, make_attacks("clean"), n_examples=8, progress=False)
     validate(first)
     assert first["model"]["kind"] == "module"
-    assert first["model"]["weights_sha256"] == ev.weights_sha256(model)
+    assert first["model"]["weights_sha256"] == weights_sha256(model)
     with torch.no_grad():
         next(model.parameters()).add_(1.0)
-    assert ev.weights_sha256(model) != first["model"]["weights_sha256"]
+    assert weights_sha256(model) != first["model"]["weights_sha256"]
 
 
 def test_default_output_names():
     expected = Path("results/c10_prn18_sam_0.1_pgd_Linf.json")
-    assert ev.default_output("runs/c10_prn18_sam_0.1/", "pgd", "Linf") == expected
-    assert ev.default_output("runs/x/model.safetensors", "autoattack", "L2", "out") == Path("out/x_autoattack_L2.json")
-    assert ev.default_output("SamBench2024SAM_rho0.1", "clean", None).name == "SamBench2024SAM_rho0.1_clean_none.json"
+    assert default_output("runs/c10_prn18_sam_0.1/", "pgd", "Linf") == expected
+    assert default_output("runs/x/model.safetensors", "autoattack", "L2", "out") == Path("out/x_autoattack_L2.json")
+    assert default_output("SamBench2024SAM_rho0.1", "clean", None).name == "SamBench2024SAM_rho0.1_clean_none.json"
 
 
 def test_a_time_limit_stops_between_chunks_and_the_next_call_continues(run_dir, sample, tmp_path, evaluation_clock):

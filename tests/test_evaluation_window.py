@@ -14,7 +14,10 @@ from tiny_training import tiny
 from sam_bench import math_mode
 from sam_bench.evaluation import evaluate as ev
 from sam_bench.evaluation.batching import CPU_CHUNK, chunk_size_for
-from sam_bench.evaluation.evaluate import AttackOutput, evaluate, load_model_ref, make_attacks
+from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.model_ref import load_model_ref
+from sam_bench.evaluation.runners import AttackOutput
+from sam_bench.evaluation.specs import make_attacks
 from sam_bench.training import loop
 from sam_bench.training.loop import train
 
@@ -98,7 +101,9 @@ def test_an_evaluation_runs_without_autotuning_and_restores_it(run_dir, sample):
 EVALUATE_RUN = """
 import json, sys, torch
 from sam_bench.data import load_dataset
-from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
+from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.model_ref import load_model_ref
+from sam_bench.evaluation.specs import make_attacks
 torch.set_num_threads(1)
 model, info = load_model_ref(sys.argv[1])
 results = evaluate(model, load_dataset("cifar10-sample"), make_attacks("pgd", "Linf", ["2/255"], steps=3),

@@ -15,7 +15,9 @@ from sam_bench.attacks.invariants import (
 )
 from sam_bench.attacks.pgd import pgd, project
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation.evaluate import AttackOutput, AttackSpec, evaluate, make_attacks
+from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.runners import AttackOutput
+from sam_bench.evaluation.specs import AttackSpec, make_attacks
 
 EPS = 8 / 255
 

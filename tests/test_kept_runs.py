@@ -14,7 +14,9 @@ from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
+from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.model_ref import load_model_ref
+from sam_bench.evaluation.specs import make_attacks
 from sam_bench.rundir import load_run
 from sam_bench.training.loop import train
 from sam_bench.zoo import runs

@@ -308,7 +308,9 @@ def test_whole_chain_with_a_real_evaluation(dirs, tmp_path):
     """zoo entry -> sam-bench's own evaluation (PGD + AutoAttack on 16 sample images) -> leaderboard
     -> render -> submit refuses; every number in the row is the evaluation's."""
     from sam_bench.data import load_dataset
-    from sam_bench.evaluation.evaluate import evaluate, load_model_ref, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate
+    from sam_bench.evaluation.model_ref import load_model_ref
+    from sam_bench.evaluation.specs import make_attacks
 
     torch.set_num_threads(1)
     zoo_dir, boards = dirs

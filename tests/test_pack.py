@@ -254,7 +254,9 @@ def test_a_training_run_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_w
 
 def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_numbers(tmp_path, evaluation_clock):
     from sam_bench.data import load_dataset
-    from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
+    from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
+    from sam_bench.evaluation.model_ref import load_model_ref
+    from sam_bench.evaluation.specs import make_attacks
     from sam_bench.training.loop import TrainConfig, train
 
     here, there = tmp_path / "here", tmp_path / "there"

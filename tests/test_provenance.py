@@ -24,7 +24,8 @@ def test_checkout_commit_and_cpu_isa_are_recorded(monkeypatch):
 def test_evaluation_runs_and_records_true_fp32(tiny_net, sample):
     """On Ampere+ GPUs torch runs fp32 convolutions in TF32 by default; evaluation switches it off."""
     from sam_bench import math_mode
-    from sam_bench.evaluation.evaluate import evaluate, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate
+    from sam_bench.evaluation.specs import make_attacks
 
     seen = []
     probe = torch.nn.Sequential(tiny_net)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from sam_bench.bench.throughput import QUICK, run_bench
 from sam_bench.cli import cli
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation.evaluate import make_attacks
+from sam_bench.evaluation.specs import make_attacks
 from sam_bench.experiments.reproduce import reproduce
 
 

@@ -30,7 +30,7 @@ from sam_bench.analysis import fourier, frequency, gradients, sharpness
 from sam_bench.data import Dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
-from sam_bench.evaluation.evaluate import weights_sha256
+from sam_bench.evaluation.model_ref import weights_sha256
 from sam_bench.memory_format import EVALUATION, place
 from sam_bench.provenance import environment, resolve_device
 

@@ -370,8 +370,9 @@ def _tile_test_set(dataset, n: int):
 def _autoattack(name, method, model, dataset, s, device, trained_here: bool) -> dict:
     import warnings
 
-    from sam_bench.evaluation.evaluate import evaluate, make_attacks
+    from sam_bench.evaluation.evaluate import evaluate
     from sam_bench.evaluation.results_record import Results
+    from sam_bench.evaluation.specs import make_attacks
 
     n = s["aa_images"]
     distinct = min(n, len(dataset.y_test))
@@ -621,7 +622,7 @@ def run_bench(
 
 
 def _load_models(refs: list[str]) -> list[tuple[str, torch.nn.Module, str, str | None]]:
-    from sam_bench.evaluation.evaluate import load_model_ref, model_name
+    from sam_bench.evaluation.model_ref import load_model_ref, model_name
 
     out = []
     for ref in refs:

@@ -93,7 +93,7 @@ def analyze_command(
     from sam_bench.analysis.record import Settings, analyze, load, paths
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput
-    from sam_bench.evaluation.evaluate import load_model_ref, model_name
+    from sam_bench.evaluation.model_ref import load_model_ref, model_name
 
     settings = Settings(
         measures=[m.strip() for m in measures.split(",") if m.strip()],

@@ -40,7 +40,7 @@ def _percent(x) -> str:
 
 def format_table(results: list[dict]) -> str:
     """One row per model, attack and eps; AutoAttack's breakdown on the line below its row."""
-    from sam_bench.evaluation.evaluate import model_name
+    from sam_bench.evaluation.model_ref import model_name
     from sam_bench.evaluation.results_record import Results
     from sam_bench.stats import wilson
 
@@ -103,7 +103,7 @@ _PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
 
 def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) -> list[Path]:
     from sam_bench.errors import BadInput
-    from sam_bench.evaluation.evaluate import default_output
+    from sam_bench.evaluation.model_ref import default_output
 
     if out is None:
         paths = [default_output(ref, attack, norm) for ref in refs]
@@ -239,7 +239,9 @@ def evaluate_command(
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput, SamBenchError
     from sam_bench.evaluation import results_file
-    from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref, make_attacks
+    from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
+    from sam_bench.evaluation.model_ref import load_model_ref
+    from sam_bench.evaluation.specs import make_attacks
 
     for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
         if attack not in applies and ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:

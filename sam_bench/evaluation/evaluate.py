@@ -1,4 +1,6 @@
-"""Robustness numbers for a trained model: clean accuracy, PGD and AutoAttack over several eps.
+"""Robustness numbers for a trained model: clean accuracy, PGD and AutoAttack over several eps. What to
+run is `specs`, the attacks themselves `runners`, the models `model_ref`; this module runs the chunks,
+keeps their state and assembles the record.
 
     model, info = load_model_ref("runs/c10_prn18_sam_0.1")
     data = load_dataset(info.dataset_name)
@@ -15,11 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,326 +26,32 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files, math_mode, schema
-from sam_bench.attacks import NORMS
-from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, autoattack, describe, predict, require_pyautoattack
+from sam_bench import clock, distributed, files, math_mode
+from sam_bench.attacks.autoattack import predict
 from sam_bench.attacks.invariants import (
     check_accuracies,
     check_adversarial_examples,
     check_deterministic,
     check_eval_mode,
 )
-from sam_bench.attacks.pgd import pgd
 from sam_bench.data import Dataset
-from sam_bench.eps import check_budget, format_eps, parse_eps
+from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
 from sam_bench.evaluation.degenerate import diagnose
+from sam_bench.evaluation.model_ref import Bf16, LoadedModel, weights_sha256
+from sam_bench.evaluation.runners import RUNNERS, AttackOutput
+from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS, AttackSpec
 from sam_bench.memory_format import EVALUATION, place
 from sam_bench.provenance import environment, resolve_device
 
 SCHEMA = "sam-bench/eval-results/v1"
 STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
-ATTACKS = ("clean", "pgd", "autoattack")
-# RobustBench's leaderboard budgets: only an AutoAttack (standard) result at these is a model_info entry.
-ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
 BF16_WARNING = (
     "bf16 evaluation: low precision can weaken gradient-based attacks and overstate robust "
     "accuracy; report fp32 numbers"
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# What to run
-
-
-@dataclass
-class AttackSpec:
-    attack: str  # clean | pgd | autoattack (or any name, with a `runner`)
-    norm: str | None  # Linf | L2; None for clean
-    eps: float
-    settings: dict  # JSON-able: everything besides norm and eps that changes the result
-    runner: Callable | None = None  # default RUNNERS[attack]; tests plug deliberately broken attacks in here
-    # Only the first N of the evaluation's images (None: all of them), e.g. AutoAttack on the first 1,000
-    # where PGD takes 2,000: the slow attack on RobustBench's usual sample, the fast one on more images.
-    n_examples: int | None = None
-
-    def record(self) -> dict:
-        return {
-            "attack": self.attack,
-            "norm": self.norm,
-            "eps": format_eps(self.eps),
-            "eps_value": self.eps,
-            "settings": self.settings,
-        }
-
-
-def make_attacks(
-    attack: str,
-    norm: str | None = "Linf",
-    eps: list | None = None,
-    *,
-    steps: int = 10,
-    step_size: str | float | None = None,
-    restarts: int = 1,
-    version: str = "standard",
-    attacks: list[str] | None = None,
-    seed: int = 0,
-) -> list[AttackSpec]:
-    """One spec per eps. eps: strings ('8/255') or floats; default RobustBench's budget for the norm."""
-    if attack not in ATTACKS:
-        raise BadInput(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
-    if attack == "clean":
-        return [AttackSpec("clean", None, 0.0, {})]
-    if norm not in NORMS:
-        raise BadInput(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
-    values = [check_budget(parse_eps(e), norm) for e in (eps if eps else [ROBUSTBENCH_BUDGETS[norm]])]
-    values = list(dict.fromkeys(values))  # keep order, drop repeats
-    if attack == "pgd":
-        if steps < 1 or restarts < 1:
-            raise BadInput("--steps and --restarts must be >= 1")
-        fixed_step = None if step_size is None else parse_eps(step_size)
-        if fixed_step == 0:
-            raise BadInput("--step-size must be > 0")
-        return [
-            AttackSpec(
-                "pgd",
-                norm,
-                e,
-                {
-                    "steps": steps,
-                    "step_size": e / 4 if fixed_step is None else fixed_step,
-                    "restarts": restarts,
-                    "random_start": True,
-                    "loss": "ce",
-                    "seed": seed,
-                },
-            )
-            for e in values
-        ]
-    if version not in VERSIONS:
-        raise BadInput(f"unknown AutoAttack version {version!r}; choose one of {', '.join(VERSIONS)}")
-    require_pyautoattack()
-    if attacks and version != "custom":
-        raise BadInput("--attacks needs --version custom (the other versions fix their own attacks)")
-    if version == "custom":
-        if not attacks:
-            raise BadInput("--version custom needs --attacks, e.g. apgd-ce,apgd-t")
-        unknown = [a for a in attacks if a not in ATTACK_NAMES]
-        if unknown:
-            raise BadInput(f"unknown AutoAttack attack {unknown[0]!r}; choose from {', '.join(ATTACK_NAMES)}")
-    if restarts < 1:
-        raise BadInput("--restarts must be >= 1")
-    names, config = describe(version, norm, attacks, restarts)
-    settings = {"version": version, "attacks": names, "seed": seed, "config": config}
-    if version == "custom":
-        settings["restarts"] = restarts
-    return [AttackSpec("autoattack", norm, e, dict(settings)) for e in values]
-
-
-# ---------------------------------------------------------------------------------------------
-# Attack runners: (model, x, y, spec, batch_size, bar) -> AttackOutput. x, y are one chunk on the
-# model's device; the runner returns adversarial examples for all of them.
-
-
-@dataclass
-class AttackOutput:
-    x_adv: torch.Tensor
-    reported_correct: torch.Tensor | None = None  # what the attack itself says is still correct
-    breakdown: dict[str, int] | None = None  # correct after each stage (AutoAttack)
-    warnings: list[str] = field(default_factory=list)
-
-
-def _run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
-    bar.update(len(x))
-    return AttackOutput(x)
-
-
-def _run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
-    # Like AutoAttack, only correctly classified points are attacked: a misclassified point is
-    # its own adversarial example, and this keeps robust <= clean per example.
-    s = spec.settings
-    x_adv = x.clone()
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        with torch.no_grad():
-            correct = model(xb).argmax(1) == yb
-        if correct.any():
-            x_adv[i : i + batch_size][correct] = pgd(
-                model,
-                xb[correct],
-                yb[correct],
-                spec.eps,
-                spec.norm,
-                steps=s["steps"],
-                step_size=s["step_size"],
-                restarts=s["restarts"],
-                random_start=s["random_start"],
-            )
-        bar.update(len(xb))
-    return AttackOutput(x_adv)
-
-
-def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
-    s = spec.settings
-    shown = [0]
-
-    def advance(to: float, name: str = "") -> None:  # the bar moves by attack within a chunk: a rough ETA
-        to = round(to)
-        bar.update(to - shown[0])
-        shown[0] = to
-        bar.set_postfix_str(name)
-
-    result = autoattack(
-        model,
-        x,
-        y,
-        eps=spec.eps,
-        norm=spec.norm,
-        version=s["version"],
-        attacks=s["attacks"],
-        seed=s["seed"],
-        restarts=s.get("restarts", 1),
-        batch_size=batch_size,
-        on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name),
-    )
-    advance(len(x))
-    return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)
-
-
-RUNNERS = {"clean": _run_clean, "pgd": _run_pgd, "autoattack": _run_autoattack}
-
-
-# ---------------------------------------------------------------------------------------------
-# Models: a run directory, a safetensors checkpoint with its metadata, or a model-zoo id
-
-
-@dataclass
-class LoadedModel:
-    record: dict  # the results' "model" block
-    dataset_name: str | None  # the data set the model was trained on
-    dataset_sha256: str | None
-
-
-def _training_record(metadata: dict | None) -> dict | None:
-    if not metadata:
-        return None
-    return {
-        k: metadata.get(k)
-        for k in ("config", "wall_time_s", "images_per_s", "passes_per_step", "device_name", "cpu_threads")
-    }
-
-
-def _from_metadata(
-    ref: str, kind: str, metadata: dict, zoo_id: str | None = None, sha256: str | None = None
-) -> LoadedModel:
-    ds = metadata.get("dataset")
-    if not isinstance(ds, dict):
-        ds = {}
-    return LoadedModel(
-        record={
-            "ref": ref,
-            "kind": kind,
-            "zoo_id": zoo_id,
-            "weights_sha256": sha256 or metadata.get("weights_sha256"),
-            "arch": metadata.get("arch"),
-            "method": metadata.get("method"),
-            "training": _training_record(metadata),
-        },
-        dataset_name=ds.get("name"),
-        dataset_sha256=ds.get("sha256"),
-    )
-
-
-def _checkpoint_metadata(path: Path) -> dict:
-    for candidate in (path.with_suffix(".json"), path.parent / "metadata.json"):  # zoo layout, run layout
-        if candidate.is_file():
-            metadata = files.read_json(candidate)
-            if isinstance(metadata, dict) and "arch" in metadata:
-                # a zoo entry (its weights' sha256 at the top) or a run's metadata, checked before use
-                kind = "zoo-entry" if "schema" in metadata else "run-metadata"
-                return schema.check(kind, metadata, str(candidate), fix="restore the file next to the weights")
-    raise BadInput(
-        f"{path}: no {path.stem}.json or metadata.json (with the model's 'arch') next to it; cannot rebuild the model"
-    )
-
-
-def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel]:
-    """An existing directory is a run; an existing *.safetensors file a checkpoint (metadata.json
-    next to it); anything else a model-zoo id. Weights are checked against their sha256."""
-    from sam_bench import rundir
-
-    path = Path(ref).expanduser()
-    looks_like_a_path = "/" in ref or os.sep in ref or ref.startswith((".", "~"))  # zoo ids have none of these
-    if looks_like_a_path and not path.exists() and path.suffix != ".safetensors":
-        raise BadInput(f"{ref}: no such run directory or checkpoint file")
-    if path.is_dir():
-        model, metadata = rundir.load_run(path)
-        return model, _from_metadata(ref, "run", metadata)
-    if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise BadInput(f"{ref}: no such checkpoint file")
-        metadata = _checkpoint_metadata(path)
-        expected = metadata.get("weights_sha256")
-        if not expected:
-            raise BadInput(f"{path}: its metadata records no weights_sha256; cannot verify the weights")
-        state = rundir.load_weights_verified(path, expected)
-        model = rundir.build_model(metadata["arch"], state, str(path))
-        # A zoo entry (<ModelId>.json) keeps the run's metadata under "training".
-        run_metadata = metadata["training"] if isinstance(metadata.get("training"), dict) else metadata
-        loaded = _from_metadata(ref, "checkpoint", run_metadata, sha256=expected)
-        loaded.record["arch"] = metadata["arch"]
-        return model, loaded
-    try:
-        from sam_bench.zoo.store import load_model_with_info
-    except ModuleNotFoundError as err:
-        if err.name != f"{__package__}.zoo":
-            raise
-        raise BadInput(f"{ref}: no such run directory or checkpoint, and no model zoo to look it up in") from None
-    model, entry = load_model_with_info(ref, zoo_dir=zoo_dir)
-    loaded = _from_metadata(
-        ref, "zoo", entry.get("training") or {}, zoo_id=entry.get("id", ref), sha256=entry.get("weights_sha256")
-    )
-    loaded.record["arch"] = entry.get("arch") or loaded.record["arch"]
-    if loaded.dataset_name is None:
-        loaded.dataset_name = entry.get("dataset")
-    return model.eval(), loaded
-
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    """Identity of an in-memory model: sha256 of its state_dict in safetensors form."""
-    from safetensors.torch import save
-
-    return hashlib.sha256(save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})).hexdigest()
-
-
-def model_name(ref: str) -> str:
-    """A short name for file names and plots: the run folder's name, the checkpoint's stem (its
-    folder's name for model.safetensors) or the zoo id."""
-    path = Path(str(ref).rstrip("/\\"))
-    if path.suffix == ".safetensors":
-        name = path.parent.name if path.stem == "model" and path.parent.name else path.stem
-    else:
-        name = path.name or str(ref)
-    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
-
-
-def default_output(ref: str, attack: str, norm: str | None, folder: str | Path = "results") -> Path:
-    """results/<model>_<attack>_<norm>.json (norm 'none' for clean)."""
-    return Path(folder) / f"{model_name(ref)}_{attack}_{norm or 'none'}.json"
-
-
-class _Bf16(torch.nn.Module):
-    """Runs the wrapped network under bf16 autocast; logits come back in fp32."""
-
-    def __init__(self, net: torch.nn.Module, device_type: str):
-        super().__init__()
-        self.net, self.device_type = net, device_type
-
-    def forward(self, x):
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            return self.net(x).float()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -618,7 +323,7 @@ def evaluate(
     model = place(model, device, EVALUATION).eval()
     if precision == "bf16":
         warn(BF16_WARNING)
-        model = _Bf16(model, device.type).eval()
+        model = Bf16(model, device.type).eval()
     check_eval_mode(model, "before the evaluation")
     x_all, y_all = _to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
     probe = x_all[: min(n, 32)].to(device)

@@ -15,7 +15,7 @@ def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[flo
 
     eps 0 takes the clean accuracy when it was not evaluated: at eps 0 nothing can be perturbed
     (`evaluate` checks exactly this on every eps-0 run)."""
-    from sam_bench.evaluation.evaluate import model_name
+    from sam_bench.evaluation.model_ref import model_name
 
     attacks = {e["attack"] for r in results for e in Results.of(r).evaluations if e["norm"]}
     curves: dict[str, dict[str, dict[float, float]]] = {}  # norm -> label -> eps -> accuracy

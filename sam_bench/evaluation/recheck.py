@@ -36,8 +36,10 @@ from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
-from sam_bench.evaluation.evaluate import AttackSpec, evaluate, load_model_ref
+from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.provenance import resolve_device
 
 SCHEMA = "sam-bench/recheck/v1"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
-from sam_bench.evaluation.evaluate import make_attacks
+from sam_bench.evaluation.specs import make_attacks
 
 
 def evaluation_specs(evaluation: dict) -> list:

@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from sam_bench import files
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput
-from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate, load_model_ref
+from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
+from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
 from sam_bench.experiments.recipe import ModelPlan, Recipe
 from sam_bench.rundir import KEPT, has_weights

@@ -20,12 +20,12 @@ from pathlib import Path
 from sam_bench import files, schema, stats
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate, results_file
-
-# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
 from sam_bench.evaluation.evaluate import is_leaderboard_autoattack
 from sam_bench.evaluation.results_record import Results
+
+# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
+from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.zoo import store as zoo
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}

@@ -13,7 +13,7 @@ from sam_bench import files
 from sam_bench.errors import BadInput
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard import retire
 from sam_bench.leaderboard.entries import boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sam_bench import stats
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.evaluate import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard.entries import aa_version_text, eps_value
 
 

@@ -1,0 +1,80 @@
+"""The attacks as an evaluation runs them: (model, x, y, spec, batch_size, bar) -> AttackOutput. x, y are one
+chunk on the model's device; the runner returns adversarial examples for all of them (the evaluation
+classifies them again itself: `evaluate`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from sam_bench.attacks.autoattack import autoattack
+from sam_bench.attacks.pgd import pgd
+
+
+@dataclass
+class AttackOutput:
+    x_adv: torch.Tensor
+    reported_correct: torch.Tensor | None = None  # what the attack itself says is still correct
+    breakdown: dict[str, int] | None = None  # correct after each stage (AutoAttack)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
+    bar.update(len(x))
+    return AttackOutput(x)
+
+
+def _run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
+    # Like AutoAttack, only correctly classified points are attacked: a misclassified point is
+    # its own adversarial example, and this keeps robust <= clean per example.
+    s = spec.settings
+    x_adv = x.clone()
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        with torch.no_grad():
+            correct = model(xb).argmax(1) == yb
+        if correct.any():
+            x_adv[i : i + batch_size][correct] = pgd(
+                model,
+                xb[correct],
+                yb[correct],
+                spec.eps,
+                spec.norm,
+                steps=s["steps"],
+                step_size=s["step_size"],
+                restarts=s["restarts"],
+                random_start=s["random_start"],
+            )
+        bar.update(len(xb))
+    return AttackOutput(x_adv)
+
+
+def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
+    s = spec.settings
+    shown = [0]
+
+    def advance(to: float, name: str = "") -> None:  # the bar moves by attack within a chunk: a rough ETA
+        to = round(to)
+        bar.update(to - shown[0])
+        shown[0] = to
+        bar.set_postfix_str(name)
+
+    result = autoattack(
+        model,
+        x,
+        y,
+        eps=spec.eps,
+        norm=spec.norm,
+        version=s["version"],
+        attacks=s["attacks"],
+        seed=s["seed"],
+        restarts=s.get("restarts", 1),
+        batch_size=batch_size,
+        on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name),
+    )
+    advance(len(x))
+    return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)
+
+
+RUNNERS = {"clean": _run_clean, "pgd": _run_pgd, "autoattack": _run_autoattack}
