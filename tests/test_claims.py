@@ -7,7 +7,8 @@ import pytest
 from scipy.stats import t
 
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments.claims import C1_MARGIN, compare, cost_verdict, headline, verdicts
+from sam_bench.experiments.claims import C1_MARGIN, cost_verdict, headline, verdicts
+from sam_bench.experiments.comparison import compare
 
 N = 1000
 BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/255")]
@@ -225,7 +226,8 @@ def test_c4_rests_on_the_cost_measurement():
 
 
 def test_a_grid_over_architectures_is_judged_per_architecture():
-    from sam_bench.experiments.claims import by_architecture, sam_gain
+    from sam_bench.experiments.claims import sam_gain
+    from sam_bench.experiments.records import by_architecture
 
     prn = seeds((300, 360), (310, 360), (300, 360))
     vit = []
@@ -261,7 +263,7 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
 
 
 def test_each_architecture_costs_against_its_own_st():
-    from sam_bench.experiments.claims import cost_against_st
+    from sam_bench.experiments.records import cost_against_st
 
     prn = list(pair(300, 360))
     vit = [

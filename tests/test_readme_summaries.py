@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from sam_bench.errors import BadInput
-from sam_bench.experiments.claims import by_architecture, verdicts
+from sam_bench.experiments.claims import verdicts
 from sam_bench.experiments.folder import load_cost, load_results
+from sam_bench.experiments.records import by_architecture
 from sam_bench.experiments.report import _verdict_lines
 from sam_bench.experiments.summary import in_readme, summary, update_readme
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sam_bench import files, stats
-from sam_bench.experiments.claims import architecture, evaluation, models
+from sam_bench.experiments.records import architecture, evaluation, models
 from sam_bench.leaderboard import published
 
 ARCHITECTURE = "PreActResNet-18"  # full width: what the references are

@@ -31,7 +31,8 @@ class Folder:
     @functools.cached_property
     def verdicts(self) -> dict[str, list[dict]]:
         """The claims' verdicts per architecture (judged once: the report and its summary read them)."""
-        from sam_bench.experiments.claims import by_architecture, verdicts
+        from sam_bench.experiments.claims import verdicts
+        from sam_bench.experiments.records import by_architecture
 
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 

@@ -21,7 +21,7 @@ import numpy as np
 from sam_bench import files, stats
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments.claims import accuracy, architecture, by_architecture, evaluation, seed_of
+from sam_bench.experiments.records import accuracy, architecture, by_architecture, evaluation, seed_of
 
 ANALYSIS = "analysis"
 SCHEMA = "sam-bench/analysis/v1"

@@ -10,7 +10,7 @@ seconds per step over ST's.
 
 Verdicts at equal cost: among the defences of one cost (the two-pass ones: SAM, FGSM-RS, N-FGSM), the
 one with the highest mean accuracy at a budget is tested against each of the others with the claims'
-tests (`sam_bench.experiments.claims.compare`: over seeds and images with two or more seeds in
+tests (`sam_bench.experiments.comparison.compare`: over seeds and images with two or more seeds in
 common); it `wins` when every comparison is significant (an intersection-union test, as the claims).
 Either way the rivals it is significantly ahead of are named apart from those it is not separated from
 (a tie at the top still says whether SAM is beaten), and its clean cost is its clean accuracy minus
@@ -24,7 +24,8 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments.claims import Comparison, accuracy, compare, judge, models
+from sam_bench.experiments.comparison import Comparison, compare, judge
+from sam_bench.experiments.records import accuracy, models
 from sam_bench.training import method_table as table
 
 PLOT = "pareto.png"

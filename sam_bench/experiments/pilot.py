@@ -28,8 +28,8 @@ from sam_bench import files, stats
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments import compute
-from sam_bench.experiments.claims import evaluation
 from sam_bench.experiments.folder import load_results
+from sam_bench.experiments.records import evaluation
 from sam_bench.provenance import code_commit
 
 SCHEMA = "sam-bench/pilot/v1"
@@ -37,7 +37,7 @@ SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile"
 
 
 def parse_measure(text: str) -> tuple:
-    """'clean' or 'pgd Linf 2/255' -> the tuple `claims.evaluation` takes."""
+    """'clean' or 'pgd Linf 2/255' -> the tuple `records.evaluation` takes."""
     parts = text.split()
     if parts == ["clean"]:
         return ("clean",)

@@ -18,20 +18,18 @@ from sam_bench.eps import parse_eps
 from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments import against_published, compute, confirmatory, mechanism, pareto
-from sam_bench.experiments.claims import (
-    CLAIMS,
+from sam_bench.experiments.claims import CLAIMS, headline, sam_gain
+from sam_bench.experiments.folder import Folder
+from sam_bench.experiments.records import (
     accuracy,
     accuracy_over_seeds,
     by_architecture,
     cost_against_st,
     evaluation,
-    headline,
     models,
-    sam_gain,
     seconds_per_epoch,
     seed_of,
 )
-from sam_bench.experiments.folder import Folder
 
 
 def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
@@ -40,7 +38,7 @@ def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
 
 
 def aa_budgets(records: list[dict]) -> list[tuple[str, str, dict]]:
-    """AutoAttack's budgets in the records, in order, each with what picks it (`claims.evaluation`'s
+    """AutoAttack's budgets in the records, in order, each with what picks it (`records.evaluation`'s
     version and attacks) where one budget was attacked with several versions, else {}."""
     seen: list[tuple[str, str, dict]] = []
     for r in records:

@@ -24,7 +24,8 @@ _MARK = "<!-- sam-bench summary {name} {edge} -->"
 def summary(folder: str | Path | Folder) -> str:
     """One paragraph on the reproduction in `folder` (a path, or the folder loaded), from its results, plan
     and cost.json."""
-    from sam_bench.experiments.claims import headline, models, seed_of
+    from sam_bench.experiments.claims import headline
+    from sam_bench.experiments.records import models, seed_of
 
     loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
     records = loaded.records

@@ -1,0 +1,249 @@
+"""Two models compared on one measure, as the claims compare them (`experiments.claims`).
+
+A claim is about training methods, so a comparison must survive both sources of noise: which training
+seeds were drawn and which test images (`sam_bench.stats.method_difference`: seeds x images, seed s of
+one model against seed s of the other, all on the same images). With one training seed in common the
+seed-to-seed variation is not measured: the comparison then says how the two trained models differ (the
+exact McNemar test on the images only one of them gets right, or Fisher's exact test for results without
+per-image outcomes) and gives no verdict on the method. A comparison with a degenerate model
+(`sam_bench.evaluation.degenerate`) is no evidence: it is left out.
+
+`judge` turns a configuration's comparisons into its verdict (every test one-sided, in the direction the
+claim states, at alpha = 0.05):
+  - `holds`: every comparison of the configuration significant in the claimed direction. The claim
+    is the intersection of its comparisons' claims, so this is an intersection-union test (Berger
+    1982): each comparison at level alpha keeps the chance of a false "holds" at alpha, and no
+    multiplicity correction is needed (one would only cost power).
+  - `fails`: at least one comparison significant the other way. That is a union of tests, so
+    Holm's adjustment over the configuration's comparisons keeps the chance of a false "fails" at alpha.
+  - `inconclusive`: neither; the reason names each comparison that is not significant with the
+    smallest true difference these seeds and images would have detected with 80% power.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+from sam_bench import stats
+from sam_bench.evaluation import outcomes
+from sam_bench.experiments.records import evaluation, seed_of
+
+
+@dataclass
+class Comparison:
+    first: str
+    second: str
+    measure: str  # "clean" or "PGD Linf 1/255"
+    margin: float = 0.0  # the claim: first - second > -margin (C1's non-inferiority margin; 0 otherwise)
+    difference: float | None = None  # first minus second, mean over seeds and images (fraction)
+    low: float | None = None  # 95% interval of the difference
+    high: float | None = None
+    seeds: int = 0  # training seeds in common
+    p_value: float | None = None  # one-sided, H0: difference <= -margin; None without two seeds
+    p_other: float | None = None  # one-sided, H0: difference >= -margin (the other way)
+    adjusted_other: float | None = None  # p_other after Holm's adjustment within the configuration
+    detectable: float | None = None  # smallest true difference detected with 80% power (a lower bound with one seed)
+    p_models: float | None = None  # one seed in common: the one-sided p of these two trained models (images only)
+    images: int = 0  # test images per seed the comparison rests on
+    tests: list[str] = field(default_factory=list)  # what was tested, for the report
+    left_out: str | None = None  # why this comparison is no evidence (a degenerate model)
+
+    @property
+    def method_level(self) -> bool:
+        """Tested over seeds and images: evidence about the training methods."""
+        return self.p_value is not None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < stats.ALPHA
+
+    @property
+    def significant_other_way(self) -> bool:
+        return self.adjusted_other is not None and self.adjusted_other < stats.ALPHA
+
+    def interval(self) -> tuple[float, float, float]:
+        """(difference, low, high) once the comparison's test has set them."""
+        return _measured(self.difference), _measured(self.low), _measured(self.high)
+
+    def describe(self) -> str:
+        head = f"{self.first} − {self.second}, {self.measure}: "
+        if self.difference is None:
+            return head + (self.left_out or "not measured")
+        text = f"{_points(self.difference)} points [{_points(_measured(self.low))}, {_points(_measured(self.high))}]"
+        if self.tests:
+            text += "; " + "; ".join(self.tests)
+        return head + text + (f" ({self.left_out})" if self.left_out else "")
+
+    def power_note(self) -> str:
+        """'80% power needs a true difference of at least +x points' (with one seed: more than)."""
+        bound = "at least" if self.method_level else "more than"
+        return f"80% power needs a true difference of {bound} {_points(_measured(self.detectable))} points"
+
+
+def _measured(value: float | None) -> float:
+    """A number of a comparison that its test sets (a tested comparison has all of them)."""
+    assert value is not None, "a comparison's number read before its test set it"
+    return value
+
+
+def _p(p: float) -> str:
+    """'< 0.001' or '= 0.042', to follow a 'p'."""
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.2f}"
+
+
+def _degenerate(*groups: list[dict]) -> str | None:
+    bad = sorted(
+        {
+            f"{r['name']} (seed {seed_of(r)}) is degenerate ({r['degenerate']})"
+            for g in groups
+            for r in g
+            if r.get("degenerate")
+        }
+    )
+    return "left out: " + "; ".join(bad) if bad else None
+
+
+def compare(
+    firsts: list[dict],
+    seconds: list[dict],
+    measure: tuple,
+    margin: float = 0.0,
+    label: str | None = None,
+    **select,
+) -> Comparison | None:
+    """Test `firsts` (the seeds of one model) against `seconds` on one measure: ("clean",) or
+    ("pgd", norm, eps), with `select` as `evaluation` takes it (an AutoAttack version, the first N
+    images). Seeds are paired by number (seed s with seed s: the same initialisation); without a seed
+    in common, the first seeds are paired. None when a model lacks the measure."""
+    if label is None:
+        label = "clean" if measure[0] == "clean" else f"{measure[0].upper()} {measure[1]} {measure[2]}"
+    by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
+    common = [s for s in by_seed_1 if s in by_seed_2]
+    pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
+    evs = []
+    for a, b in pairs:
+        x, y = evaluation(a, *measure, **select), evaluation(b, *measure, **select)
+        if x is None or y is None:
+            return None
+        evs.append((x, y))
+    c = Comparison(firsts[0]["name"], seconds[0]["name"], label, margin=margin, seeds=len(pairs))
+    c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
+    (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
+    return c
+
+
+def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
+    """Two or more seeds: the training methods, over seeds and images (`stats.method_difference`)."""
+    result = _over_seeds_and_images([x for x, _ in evs], [y for _, y in evs])
+    c.difference = result.estimate
+    c.low, c.high = result.interval()
+    c.p_value = p = result.p_value(c.margin, "greater")
+    c.p_other = result.p_value(c.margin, "less")
+    c.detectable = -c.margin + result.detectable()
+    c.images = result.images
+    null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
+    bound = result.interval(1 - 2 * stats.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
+    c.tests.append(
+        f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
+        f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
+        f"t, {result.df:.1f} df): one-sided p {_p(p)} against {null} "
+        f"(one-sided 95% lower bound {_points(bound)})"
+    )
+
+
+def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> stats.SeedsAndImages:
+    """The difference of two models' evaluations (seed s against seed s) over seeds and images;
+    without per-image outcomes, from the per-seed accuracies with the images' share bounded."""
+    if all(x.get("outcomes") and y.get("outcomes") for x, y in zip(firsts, seconds)):
+        aligned = [outcomes.aligned(x["outcomes"], y["outcomes"]) for x, y in zip(firsts, seconds)]
+        if len({len(a) for a, _ in aligned}) == 1:  # every seed on the same images
+            return stats.method_difference([a for a, _ in aligned], [b for _, b in aligned])
+    p1 = statistics.fmean(x["robust_acc"] for x in firsts)
+    p2 = statistics.fmean(y["robust_acc"] for y in seconds)
+    return stats.seeds_and_images_from_means(
+        [x["robust_acc"] - y["robust_acc"] for x, y in zip(firsts, seconds)],
+        p1 * (1 - p1) + p2 * (1 - p2),
+        min(x["n_examples"] for x in firsts),
+    )
+
+
+def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
+    """One seed in common: how the two trained models differ on these images. No verdict on the
+    methods rests on it; its detectable effect is a lower bound (seed variation would add to it)."""
+    x, y = evs[0]
+    if x.get("outcomes") and y.get("outcomes"):
+        table = stats.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"]))
+        p = stats.noninferiority_p(table, c.margin) if c.margin else stats.mcnemar_exact(table, "greater")
+        c.low, c.high = stats.paired_interval(table)
+        c.difference, se, n = table.difference, stats.paired_standard_error(table), table.n
+        test = (
+            f"paired z test against −{100 * c.margin:g} points" if c.margin else "exact McNemar"
+        ) + f" on {n:,} images ({table.only_first} only {c.first}, {table.only_second} only {c.second})"
+    else:
+        k1, n1 = round(x["robust_acc"] * x["n_examples"]), x["n_examples"]
+        k2, n2 = round(y["robust_acc"] * y["n_examples"]), y["n_examples"]
+        p = (
+            stats.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin)
+            if c.margin
+            else stats.fisher_p(k1, n1, k2, n2, "greater")
+        )
+        c.low, c.high = stats.unpaired_interval(k1, n1, k2, n2)
+        c.difference, n = k1 / n1 - k2 / n2, min(n1, n2)
+        se = math.sqrt(k1 / n1 * (1 - k1 / n1) / n1 + k2 / n2 * (1 - k2 / n2) / n2)
+        test = f"unpaired {'z' if c.margin else 'Fisher exact'} test (no per-image outcomes recorded; conservative)"
+    c.detectable = -c.margin + stats.detectable_effect(se, n - 1)
+    c.p_models, c.images = p, n
+    c.tests.append(f"one training seed: these two trained models, {test}: one-sided p {_p(p)}")
+
+
+def judge(comparisons: list[Comparison]) -> tuple[str, str]:
+    """(verdict, reason) for one configuration's comparisons, each expecting its first model to be
+    better (or, with a margin, not worse by more than it)."""
+    usable = [c for c in comparisons if c.left_out is None and c.difference is not None]
+    if not usable:
+        if comparisons:
+            return "inconclusive", "every comparison involves a degenerate model"
+        return "inconclusive", "the grid lacks the models or evaluations this claim compares"
+    tested = [c for c in usable if c.method_level]
+    for c, adjusted in zip(tested, stats.holm([_measured(c.p_other) for c in tested])):
+        c.adjusted_other = adjusted
+    worse = [c for c in tested if c.significant_other_way]
+    family = f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}"
+    if worse:
+        return "fails", (
+            f"significantly the other way (one-sided p < {stats.ALPHA:g}, {family}): "
+            + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(_measured(c.adjusted_other))})" for c in worse)
+        )
+    if all(c.significant for c in usable):
+        return "holds", (
+            f"every comparison significant in the claimed direction (one-sided p < {stats.ALPHA:g} "
+            "each: an intersection-union test, no multiplicity correction needed)"
+        )
+    if not tested:
+        needs = (
+            usable[0].power_note()
+            if len(usable) == 1
+            else "80% power needs true differences of more than "
+            + ", ".join(f"{_points(_measured(c.detectable))} ({c.measure})" for c in usable)
+            + " points"
+        )
+        return "inconclusive", (
+            "one training seed in common: the seed-to-seed variation is not measured, so no "
+            f"verdict on the method; even without it, {needs}"
+        )
+    weak = [c for c in usable if not c.significant]
+    return "inconclusive", (
+        f"not significant at one-sided p < {stats.ALPHA:g}: "
+        + "; ".join(
+            f"{c.measure} (p {_p(_measured(c.p_value))}; {c.power_note()})"
+            if c.method_level
+            else f"{c.measure} (one training seed: no test of the method)"
+            for c in weak
+        )
+    )

@@ -1,0 +1,107 @@
+"""A reproduction's run records (`experiments.folder`: one per run with results) asked for what the claims,
+the report and its sections compare: an evaluation by attack and budget, a model's seeds grouped, its
+architecture, its training time per epoch."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+
+from sam_bench import stats
+from sam_bench.evaluation import outcomes
+from sam_bench.evaluation.results_record import Results
+
+
+def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> dict | None:
+    """The record's evaluation of this attack at this budget (clean: the clean pass), or None; `select` as
+    `Results.evaluation` takes it (an AutoAttack version, the first N images)."""
+    return Results.of(record["results"]).evaluation(attack, norm, eps, **select)
+
+
+def accuracy(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> float | None:
+    """A fraction from the record's results; None when that evaluation was not run."""
+    ev = evaluation(record, attack, norm, eps, **select)
+    return None if ev is None else ev["robust_acc"]
+
+
+def seconds_per_epoch(record: dict) -> float | None:
+    """The median epoch after the first (which carries start-up: imports, allocation, compilation);
+    without the run's log, wall time / epochs."""
+    epochs = record.get("epoch_seconds") or []
+    if epochs:
+        return statistics.median(epochs[1:] or epochs)
+    t, n = record["training"], record["config"].get("epochs")
+    return t["wall_time_s"] / n if t.get("wall_time_s") and n else None
+
+
+def models(records: list[dict]) -> dict[str, list[dict]]:
+    """The records grouped by model name (each group: one record per training seed), in order."""
+    grouped: dict[str, list[dict]] = {}
+    for r in records:
+        grouped.setdefault(r["name"], []).append(r)
+    return grouped
+
+
+def seed_of(record: dict) -> int:
+    return int(record.get("seed", record["config"].get("seed", 0)) or 0)
+
+
+def by_method(grouped: dict[str, list[dict]], *methods) -> list[list[dict]]:
+    return [g for g in grouped.values() if g[0]["config"]["method"] in methods]
+
+
+def accuracy_over_seeds(group: list[dict], *measure, **select) -> stats.SeedsAndImages | None:
+    """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
+    found = [evaluation(r, *measure, **select) for r in group]
+    evs = [ev for ev in found if ev is not None]
+    if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
+        return None
+    if all(ev.get("outcomes") for ev in evs):
+        flags = [outcomes.decode(ev["outcomes"]) for ev in evs]
+        if len({len(f) for f in flags}) == 1:
+            return stats.seeds_and_images(np.array(flags, float))
+    mean = statistics.fmean(ev["robust_acc"] for ev in evs)
+    return stats.seeds_and_images_from_means(
+        [ev["robust_acc"] for ev in evs], mean * (1 - mean), min(ev["n_examples"] for ev in evs)
+    )
+
+
+def architecture(record: dict) -> str:
+    """The record's architecture as the zoo names it, e.g. 'PreActResNet-18 (width x0.125)'."""
+    from sam_bench.zoo.store import architecture_name
+
+    cfg = record["config"]
+    return architecture_name(
+        {"arch": cfg.get("arch", "preactresnet18"), "width": cfg.get("width", 1.0), "kwargs": cfg.get("arch_kwargs")}
+    )
+
+
+def by_architecture(records: list[dict]) -> dict[str, list[dict]]:
+    """The records split by architecture, in order: a grid over architectures (the arch-sweep recipe)
+    is judged claim by claim within each architecture."""
+    grouped: dict[str, list[dict]] = {}
+    for r in records:
+        grouped.setdefault(architecture(r), []).append(r)
+    return grouped
+
+
+def cost_against_st(records: list[dict]) -> list[float | None]:
+    """Each record's seconds per epoch over its own architecture's ST (its first seed, as C4): a ViT's SAM
+    against a ViT's ST, not against another architecture's."""
+    base = {
+        arch: next((_median_epoch(g) for g in by_method(models(subset), "standard")), None)
+        for arch, subset in by_architecture(records).items()
+    }
+    ratios = []
+    for r in records:
+        t, st = seconds_per_epoch(r), base[architecture(r)]
+        ratios.append(t / st if t and st else None)
+    return ratios
+
+
+def _median_epoch(group: list[dict]) -> float | None:
+    """Seconds per epoch of a model's first seed: a grid's first seeds are trained in one go, under one
+    load, while later seeds may be added later, elsewhere, or several at a time."""
+    first = next((r for r in group if r.get("primary", True)), group[0])
+    return seconds_per_epoch(first)
