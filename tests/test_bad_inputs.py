@@ -471,9 +471,17 @@ CASES = [
         recipe(lambda r: r["models"][0].update(method="sam", rho=float("inf"))),
     ),
     # 8. options that do not apply, and ranges
-    Case("train-attack-eps-standard", train_args("--attack-eps", "4/255"), 2, "--attack-eps applies to at and sam-at"),
     Case(
-        "train-attack-steps-standard", train_args("--attack-steps", "5"), 2, "--attack-steps applies to at and sam-at"
+        "train-attack-eps-standard",
+        train_args("--attack-eps", "4/255"),
+        2,
+        "--attack-eps applies to the methods that train on attacks (at, sam-at, fgsm-rs, n-fgsm, fgsm)",
+    ),
+    Case(
+        "train-attack-steps-standard",
+        train_args("--attack-steps", "5"),
+        2,
+        "--attack-steps applies to the methods that train on attacks",
     ),
     Case("train-attack-norm-sam", train_args("--method", "sam", "--attack-norm", "L2"), 2, "--attack-norm applies"),
     Case("train-rho-inf", train_args("--method", "sam", "--rho", "inf"), 2, "rho: inf is not a finite number"),

@@ -89,8 +89,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
     if not resume and not method_table.uses_attack(options["method"]):  # given, it would be recorded but never used
         for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+                attacking = ", ".join(m for m in method_table.names() if method_table.uses_attack(m))
                 raise BadInput(
-                    f"--{name.replace('_', '-')} applies to at and sam-at (the methods that train on attacks), "
+                    f"--{name.replace('_', '-')} applies to the methods that train on attacks ({attacking}), "
                     f"not to {options['method']}; leave it out"
                 )
     if resume:  # the options given: the rest comes from the run's recorded settings
