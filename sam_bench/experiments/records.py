@@ -9,6 +9,7 @@ import statistics
 import numpy as np
 
 from sam_bench import stats
+from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
 
@@ -105,3 +106,26 @@ def _median_epoch(group: list[dict]) -> float | None:
     load, while later seeds may be added later, elsewhere, or several at a time."""
     first = next((r for r in group if r.get("primary", True)), group[0])
     return seconds_per_epoch(first)
+
+
+def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
+    seen = {(norm, eps) for r in records for norm, eps, _ in Results.of(r["results"]).budgets("pgd")}
+    return sorted(seen, key=lambda k: (k[0] != "Linf", parse_eps(k[1])))
+
+
+def aa_budgets(records: list[dict]) -> list[tuple[str, str, dict]]:
+    """AutoAttack's budgets in the records, in order, each with what picks it (`records.evaluation`'s
+    version and attacks) where one budget was attacked with several versions, else {}."""
+    seen: list[tuple[str, str, dict]] = []
+    for r in records:
+        seen += [b for b in Results.of(r["results"]).budgets("autoattack") if b not in seen]
+    versions = [(n, e) for n, e, _ in seen]
+    return [(n, e, s if versions.count((n, e)) > 1 else {}) for n, e, s in seen]
+
+
+def aa_label(norm: str, eps: str, select: dict) -> str:
+    """A column's name: 'AA Linf 2/255', with the version where a budget has several."""
+    if not select:
+        return f"AA {norm} {eps}"
+    kind = "standard" if select["version"] == "standard" else " + ".join(a.upper() for a in select["attacks"])
+    return f"AA {norm} {eps} ({kind})"

@@ -14,67 +14,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files, stats
-from sam_bench.eps import parse_eps
 from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import against_published, compute, confirmatory, mechanism, pareto
-from sam_bench.experiments.claims import CLAIMS, headline, sam_gain
+from sam_bench.experiments import against_published, compute, confirmatory, mechanism, pareto, report_plots
+from sam_bench.experiments.claims import CLAIMS, headline
 from sam_bench.experiments.folder import Folder
 from sam_bench.experiments.records import (
-    accuracy,
+    aa_budgets,
+    aa_label,
     accuracy_over_seeds,
     by_architecture,
     cost_against_st,
     evaluation,
     models,
+    pgd_budgets,
     seconds_per_epoch,
     seed_of,
 )
 
 
-def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
-    seen = {(norm, eps) for r in records for norm, eps, _ in Results.of(r["results"]).budgets("pgd")}
-    return sorted(seen, key=lambda k: (k[0] != "Linf", parse_eps(k[1])))
-
-
-def aa_budgets(records: list[dict]) -> list[tuple[str, str, dict]]:
-    """AutoAttack's budgets in the records, in order, each with what picks it (`records.evaluation`'s
-    version and attacks) where one budget was attacked with several versions, else {}."""
-    seen: list[tuple[str, str, dict]] = []
-    for r in records:
-        seen += [b for b in Results.of(r["results"]).budgets("autoattack") if b not in seen]
-    versions = [(n, e) for n, e, _ in seen]
-    return [(n, e, s if versions.count((n, e)) > 1 else {}) for n, e, s in seen]
-
-
-def aa_label(norm: str, eps: str, select: dict) -> str:
-    """A column's name: 'AA Linf 2/255', with the version where a budget has several."""
-    if not select:
-        return f"AA {norm} {eps}"
-    kind = "standard" if select["version"] == "standard" else " + ".join(a.upper() for a in select["attacks"])
-    return f"AA {norm} {eps} ({kind})"
-
-
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
-
-
-def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, float]:
-    """Mean of a model's accuracy and the half-width of its 95% interval (over seeds and images with
-    several seeds, Wilson's otherwise, its wider side), for error bars."""
-    if len(group) > 1:
-        result = accuracy_over_seeds(group, *measure, **select)
-        if result is None:
-            return None, 0.0
-        low, high = stats.accuracy_interval(result)
-        return result.estimate, max(result.estimate - low, high - result.estimate)
-    ev = evaluation(group[0], *measure, **select)
-    if ev is None:
-        return None, 0.0
-    if not ev.get("n_examples"):
-        return ev["robust_acc"], 0.0
-    low, high = stats.wilson(round(ev["robust_acc"] * ev["n_examples"]), ev["n_examples"])
-    return ev["robust_acc"], max(ev["robust_acc"] - low, high - ev["robust_acc"])
 
 
 def _cell(group: list[dict], *measure, **select) -> str:
@@ -98,143 +58,6 @@ def _with_interval(record: dict, *measure, **select) -> str:
         return _pct(ev["robust_acc"])
     low, high = stats.wilson(round(ev["robust_acc"] * n), n)
     return f"{_pct(ev['robust_acc'])} ({100 * low:.1f}–{100 * high:.1f})"
-
-
-def _save(plt, fig, out: Path, name: str) -> str:
-    """Write a finished figure atomically as out/name and free it; returns the name."""
-    fig.tight_layout()
-    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
-    return name
-
-
-def _plots(out: Path, records: list[dict], cost: dict | None) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-    grouped = models(records)
-    budgets = pgd_budgets(records)
-    norms = [n for n in ("Linf", "L2") if any(b[0] == n for b in budgets)]
-    if norms:
-        fig, axes = plt.subplots(1, len(norms), figsize=(5.5 * len(norms), 4), squeeze=False)
-        for ax, norm in zip(axes[0], norms):
-            eps = [e for n, e in budgets if n == norm]
-            for name, group in grouped.items():
-                points = [(0.0, *_over_seeds(group, "clean"))]
-                points += [(255 * parse_eps(e), *_over_seeds(group, "pgd", norm, e)) for e in eps]
-                points = [(x, 100 * m, 100 * half) for x, m, half in points if m is not None]
-                xs, ys, errs = zip(*points)
-                seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
-                ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name + seeds)
-            ax.set_xlabel(f"{norm} eps (x/255)")
-            ax.set_ylabel("PGD-10 accuracy (%, 95% interval)")
-            ax.set_title(f"Robust accuracy against {norm} eps")
-            ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=8)
-        written.append(_save(plt, fig, out, "robust_vs_eps.png"))
-
-    target, select = next(((("autoattack", n, e), s) for n, e, s in aa_budgets(records)), (None, {}))
-    if target is None:
-        target = next(((("pgd",) + b) for b in budgets if b == ("Linf", "8/255")), None)
-    if target:
-        fig, ax = plt.subplots(figsize=(5.5, 4.2))
-        for r in records:
-            y = accuracy(r, *target, **select)
-            if y is not None:
-                clean = accuracy(r, "clean")
-                assert clean is not None  # every record has its clean pass
-                label = r["name"] if r.get("primary", True) else f"{r['name']} s{seed_of(r)}"
-                ax.scatter(100 * clean, 100 * y, s=40)
-                ax.annotate(label, (100 * clean, 100 * y), fontsize=8, xytext=(4, 4), textcoords="offset points")
-        label = "AutoAttack" if target[0] == "autoattack" else "PGD-10"
-        ax.set_xlabel("clean accuracy (%)")
-        ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
-        ax.set_title("Clean vs robust accuracy")
-        ax.grid(alpha=0.3)
-        written.append(_save(plt, fig, out, "tradeoff.png"))
-
-    architectures = by_architecture(records)
-    if len(architectures) > 1:
-        gains = {
-            budget: [sam_gain(subset, *budget) for subset in architectures.values()]
-            for budget in (("Linf", "1/255"), ("Linf", "2/255"))
-        }
-        if any(g is not None for values in gains.values() for g in values):
-            fig, ax = plt.subplots(figsize=(1.6 * len(architectures) + 3, 4))
-            for i, (budget, values) in enumerate(gains.items()):
-                positions = [j + (i - 0.5) * 0.35 for j in range(len(architectures))]
-                bars = [(x, *g.interval()) for x, g in zip(positions, values) if g is not None]
-                ax.bar(
-                    [x for x, _, _, _ in bars],
-                    [100 * difference for _, difference, _, _ in bars],
-                    width=0.35,
-                    yerr=[
-                        [100 * (difference - low) for _, difference, low, _ in bars],
-                        [100 * (high - difference) for _, difference, _, high in bars],
-                    ],
-                    capsize=3,
-                    label=f"PGD {budget[0]} {budget[1]}",
-                )
-            ax.axhline(0, color="black", linewidth=0.8)
-            ax.set_xticks(range(len(architectures)), [a.split(" (")[0] for a in architectures], rotation=20)
-            ax.set_ylabel("SAM − ST robust accuracy (points, 95% CI)")
-            ax.set_title("SAM's gain over ST across architectures")
-            ax.legend(fontsize=8)
-            written.append(_save(plt, fig, out, "sam_gain.png"))
-
-    measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]
-    timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in grouped.items()]
-    timed = [(name, times) for name, times in timed if times]
-    if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
-        fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))
-        medians = [m["ratio"]["median"] for m in measured]
-        ax.bar(
-            [m["name"] for m in measured],
-            medians,
-            color="tab:blue",
-            capsize=3,
-            yerr=[
-                [
-                    med - (m["ratio"]["low"] if m["ratio"]["low"] is not None else med)
-                    for med, m in zip(medians, measured)
-                ],
-                [
-                    (m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med
-                    for med, m in zip(medians, measured)
-                ],
-            ],
-        )
-        ax.scatter(
-            [m["name"] for m in measured],
-            [m["passes_per_step"] / m["baseline_passes_per_step"] for m in measured],
-            marker="_",
-            s=400,
-            color="black",
-            zorder=3,
-            label="expected (passes per step)",
-        )
-        ax.set_ylabel("seconds per step over ST's (median, 95% CI)")
-        ax.set_title("Training cost (interleaved timing)")
-        ax.tick_params(axis="x", rotation=30)
-        ax.legend(fontsize=8)
-        written.append(_save(plt, fig, out, "cost.png"))
-    elif timed:  # no measurement made for it: the training logs, labelled as what they are
-        fig, ax = plt.subplots(figsize=(1.1 * len(timed) + 2.5, 3.8))
-        ax.bar(
-            [n for n, _ in timed],
-            [stats.mean_sd(t)[0] for _, t in timed],
-            color="tab:gray",
-            yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed],
-            capsize=3,
-        )
-        ax.set_ylabel("seconds per epoch (training logs)")
-        ax.set_title("Training wall time (not a cost measurement)")
-        ax.tick_params(axis="x", rotation=30)
-        written.append(_save(plt, fig, out, "cost.png"))
-    return written
 
 
 def _setup_lines(records: list[dict]) -> list[str]:
@@ -298,9 +121,34 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     already loaded, as `report --readme` hands it to the summary too)."""
     out = Path(out)
     folder = folder or Folder.load(out)
-    plan, records = folder.plan, folder.records
-    grouped = models(records)
+    plan, records, cost = folder.plan, folder.records, folder.cost
     report = out / "REPORT.md"
+    lines = _header_lines(out, plan, records)
+    if not records:
+        files.write_text(report, "\n".join(lines) + "\n")
+        return report
+    lines += ["## Setup", "", *_setup_lines(records), ""]
+    lines += _accuracy_lines(records)
+    if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds (#48)
+        lines += confirmatory.section(out, records, plan)
+    if against_published.applies(records):  # full-scale models beside RobustBench's published ones (#30)
+        lines += against_published.section(out, records)
+    lines += _guard_lines(records)
+    lines += _verdict_lines(folder.verdicts)
+    if pareto.applies(records):  # single-step AT beside SAM: accuracy against cost (issue #37)
+        lines += pareto.section(out, records, cost)
+    lines += _cost_lines(cost, records)
+    lines += _wall_time_lines(records)
+    lines += _compute_lines(folder)
+    lines += _recheck_lines(out, records)
+    lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
+    lines += _plot_lines(report_plots.draw(out, records, cost), cost)
+    lines += _sources_lines(out, records, cost)
+    files.write_text(report, "\n".join(lines) + "\n")
+    return report
+
+
+def _header_lines(out: Path, plan: dict, records: list[dict]) -> list[str]:
     lines = [
         f"# Reproduction: {plan['name']}, scale `{plan['scale']}`",
         "",
@@ -317,17 +165,17 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
         for m in plan["models"]
         if (m["name"], m.get("seed", m["config"].get("seed", 0))) not in done
     ]
-    if missing:
-        lines += [f"Not done yet: {', '.join(missing)}.", ""]
-    if not records:
-        files.write_text(report, "\n".join(lines) + "\n")
-        return report
-    lines += ["## Setup", "", *_setup_lines(records), ""]
+    return lines + ([f"Not done yet: {', '.join(missing)}.", ""] if missing else [])
 
+
+def _accuracy_lines(records: list[dict]) -> list[str]:
+    """The accuracy table (a row per model, its seeds pooled), each run's row when there are seeds, and
+    the degenerate models named."""
+    grouped = models(records)
     pgd, aa = pgd_budgets(records), aa_budgets(records)
     several = any(len(g) > 1 for g in grouped.values())
     header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [aa_label(*b) for b in aa]
-    lines += [
+    lines = [
         "## Accuracy",
         "",
         "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
@@ -388,25 +236,18 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
             + ".",
             "",
         ]
+    return lines
 
-    if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds (#48)
-        lines += confirmatory.section(out, records, plan)
-    if against_published.applies(records):  # full-scale models beside RobustBench's published ones (#30)
-        lines += against_published.section(out, records)
-    lines += _guard_lines(records)
-    cost = folder.cost
-    architectures = by_architecture(records)
-    judged = folder.verdicts
-    lines += _verdict_lines(judged)
-    if pareto.applies(records):  # single-step AT beside SAM: accuracy against cost (issue #37)
-        lines += pareto.section(out, records, cost)
-    lines += _cost_lines(cost, records)
-    lines += [
+
+def _wall_time_lines(records: list[dict]) -> list[str]:
+    lines = [
         "## Training wall time",
         "",
         "From each run's `log.jsonl`: the median epoch after the first (the first carries start-up costs). Runs "
         "trained at different times under different loads on a shared machine: a record of what happened, no "
-        "evidence for C4" + ("; each architecture against its own ST" if len(architectures) > 1 else "") + ".",
+        "evidence for C4"
+        + ("; each architecture against its own ST" if len(by_architecture(records)) > 1 else "")
+        + ".",
         "",
         "| model | seed | passes per step | seconds per epoch | x ST (seed 0) | images/s | wall time (s) |",
         "|---|---|---|---|---|---|---|",
@@ -419,22 +260,23 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
             f"{'–' if t is None else f'{t:.1f}'} | {'–' if ratio is None else f'{ratio:.2f}'} | "
             f"{'–' if ips is None else f'{ips:.0f}'} | {r['training'].get('wall_time_s', 0):.0f} |"
         )
-    lines.append("")
+    return lines + [""]
 
-    lines += _compute_lines(folder)
-    lines += _recheck_lines(out, records)
-    lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
 
-    plots = _plots(out, records, cost)
+def _plot_lines(plots: list[str], cost: dict | None) -> list[str]:
     titles = {
         "robust_vs_eps.png": "Robust accuracy against eps",
         "tradeoff.png": "Clean vs robust accuracy",
         "cost.png": "Training cost" if cost else "Training wall time (training logs)",
         "sam_gain.png": "SAM's gain over ST across architectures",
     }
-    if plots:
-        lines += ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in plots]
-    lines += (
+    if not plots:
+        return []
+    return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in plots]
+
+
+def _sources_lines(out: Path, records: list[dict], cost: dict | None) -> list[str]:
+    return (
         ["## Sources", ""]
         + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else [])
         + [
@@ -443,8 +285,6 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
             for r in records
         ]
     )
-    files.write_text(report, "\n".join(lines) + "\n")
-    return report
 
 
 def _compute_lines(folder: Folder) -> list[str]:

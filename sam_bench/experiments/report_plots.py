@@ -1,0 +1,190 @@
+"""The report's plots, each drawn from the run records alone: robust accuracy against eps (with intervals over
+seeds and images), clean against robust accuracy, SAM's gain across architectures, and the training cost
+(the interleaved measurement behind C4, or else the training logs, labelled as what they are)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sam_bench import files, stats
+from sam_bench.eps import parse_eps
+from sam_bench.experiments.claims import sam_gain
+from sam_bench.experiments.records import (
+    aa_budgets,
+    accuracy,
+    accuracy_over_seeds,
+    by_architecture,
+    evaluation,
+    models,
+    pgd_budgets,
+    seconds_per_epoch,
+    seed_of,
+)
+
+
+def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, float]:
+    """Mean of a model's accuracy and the half-width of its 95% interval (over seeds and images with
+    several seeds, Wilson's otherwise, its wider side), for error bars."""
+    if len(group) > 1:
+        result = accuracy_over_seeds(group, *measure, **select)
+        if result is None:
+            return None, 0.0
+        low, high = stats.accuracy_interval(result)
+        return result.estimate, max(result.estimate - low, high - result.estimate)
+    ev = evaluation(group[0], *measure, **select)
+    if ev is None:
+        return None, 0.0
+    if not ev.get("n_examples"):
+        return ev["robust_acc"], 0.0
+    low, high = stats.wilson(round(ev["robust_acc"] * ev["n_examples"]), ev["n_examples"])
+    return ev["robust_acc"], max(ev["robust_acc"] - low, high - ev["robust_acc"])
+
+
+def _save(plt, fig, out: Path, name: str) -> str:
+    """Write a finished figure atomically as out/name and free it; returns the name."""
+    fig.tight_layout()
+    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return name
+
+
+def draw(out: Path, records: list[dict], cost: dict | None) -> list[str]:
+    """Draw every plot the records allow into `out`; the names of those written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn = [
+        _robust_vs_eps(plt, out, records),
+        _tradeoff(plt, out, records),
+        _sam_gain(plt, out, records),
+        _cost(plt, out, records, cost),
+    ]
+    return [name for name in drawn if name is not None]
+
+
+def _robust_vs_eps(plt, out: Path, records: list[dict]) -> str | None:
+    """PGD-10 accuracy against eps, one panel per norm, each model's mean with its 95% interval."""
+    budgets = pgd_budgets(records)
+    norms = [n for n in ("Linf", "L2") if any(b[0] == n for b in budgets)]
+    if not norms:
+        return None
+    fig, axes = plt.subplots(1, len(norms), figsize=(5.5 * len(norms), 4), squeeze=False)
+    for ax, norm in zip(axes[0], norms):
+        eps = [e for n, e in budgets if n == norm]
+        for name, group in models(records).items():
+            points = [(0.0, *_over_seeds(group, "clean"))]
+            points += [(255 * parse_eps(e), *_over_seeds(group, "pgd", norm, e)) for e in eps]
+            points = [(x, 100 * m, 100 * half) for x, m, half in points if m is not None]
+            xs, ys, errs = zip(*points)
+            seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name + seeds)
+        ax.set_xlabel(f"{norm} eps (x/255)")
+        ax.set_ylabel("PGD-10 accuracy (%, 95% interval)")
+        ax.set_title(f"Robust accuracy against {norm} eps")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8)
+    return _save(plt, fig, out, "robust_vs_eps.png")
+
+
+def _tradeoff(plt, out: Path, records: list[dict]) -> str | None:
+    """Every run's clean against robust accuracy: AutoAttack's first budget, else PGD-10 Linf 8/255."""
+    target, select = next(((("autoattack", n, e), s) for n, e, s in aa_budgets(records)), (None, {}))
+    if target is None:
+        target = next(((("pgd",) + b) for b in pgd_budgets(records) if b == ("Linf", "8/255")), None)
+    if not target:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for r in records:
+        y = accuracy(r, *target, **select)
+        if y is not None:
+            clean = accuracy(r, "clean")
+            assert clean is not None  # every record has its clean pass
+            label = r["name"] if r.get("primary", True) else f"{r['name']} s{seed_of(r)}"
+            ax.scatter(100 * clean, 100 * y, s=40)
+            ax.annotate(label, (100 * clean, 100 * y), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    label = "AutoAttack" if target[0] == "autoattack" else "PGD-10"
+    ax.set_xlabel("clean accuracy (%)")
+    ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
+    ax.set_title("Clean vs robust accuracy")
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out, "tradeoff.png")
+
+
+def _sam_gain(plt, out: Path, records: list[dict]) -> str | None:
+    """SAM minus ST at PGD-10 Linf 1/255 and 2/255, one pair of bars per architecture (several only)."""
+    architectures = by_architecture(records)
+    if len(architectures) < 2:
+        return None
+    gains = {
+        budget: [sam_gain(subset, *budget) for subset in architectures.values()]
+        for budget in (("Linf", "1/255"), ("Linf", "2/255"))
+    }
+    if not any(g is not None for values in gains.values() for g in values):
+        return None
+    fig, ax = plt.subplots(figsize=(1.6 * len(architectures) + 3, 4))
+    for i, (budget, values) in enumerate(gains.items()):
+        positions = [j + (i - 0.5) * 0.35 for j in range(len(architectures))]
+        bars = [(x, *g.interval()) for x, g in zip(positions, values) if g is not None]
+        ax.bar(
+            [x for x, _, _, _ in bars],
+            [100 * difference for _, difference, _, _ in bars],
+            width=0.35,
+            yerr=[
+                [100 * (difference - low) for _, difference, low, _ in bars],
+                [100 * (high - difference) for _, difference, _, high in bars],
+            ],
+            capsize=3,
+            label=f"PGD {budget[0]} {budget[1]}",
+        )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(architectures)), [a.split(" (")[0] for a in architectures], rotation=20)
+    ax.set_ylabel("SAM − ST robust accuracy (points, 95% CI)")
+    ax.set_title("SAM's gain over ST across architectures")
+    ax.legend(fontsize=8)
+    return _save(plt, fig, out, "sam_gain.png")
+
+
+def _cost(plt, out: Path, records: list[dict], cost: dict | None) -> str | None:
+    """The cost per step over ST's as C4 measures it (`cost.json`), or else the training logs' seconds per
+    epoch, labelled as what they are."""
+    measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]
+    if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
+        fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))
+        medians = [m["ratio"]["median"] for m in measured]
+        low = [med - (m["ratio"]["low"] if m["ratio"]["low"] is not None else med) for med, m in zip(medians, measured)]
+        high = [
+            (m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med for med, m in zip(medians, measured)
+        ]
+        ax.bar([m["name"] for m in measured], medians, color="tab:blue", capsize=3, yerr=[low, high])
+        ax.scatter(
+            [m["name"] for m in measured],
+            [m["passes_per_step"] / m["baseline_passes_per_step"] for m in measured],
+            marker="_",
+            s=400,
+            color="black",
+            zorder=3,
+            label="expected (passes per step)",
+        )
+        ax.set_ylabel("seconds per step over ST's (median, 95% CI)")
+        ax.set_title("Training cost (interleaved timing)")
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize=8)
+        return _save(plt, fig, out, "cost.png")
+    timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in models(records).items()]
+    timed = [(name, times) for name, times in timed if times]
+    if not timed:
+        return None
+    fig, ax = plt.subplots(figsize=(1.1 * len(timed) + 2.5, 3.8))
+    ax.bar(
+        [n for n, _ in timed],
+        [stats.mean_sd(t)[0] for _, t in timed],
+        color="tab:gray",
+        yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed],
+        capsize=3,
+    )
+    ax.set_ylabel("seconds per epoch (training logs)")
+    ax.set_title("Training wall time (not a cost measurement)")
+    ax.tick_params(axis="x", rotation=30)
+    return _save(plt, fig, out, "cost.png")
