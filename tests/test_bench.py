@@ -2,12 +2,17 @@
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
+from sam_bench import clock
+from sam_bench.bench import throughput
+from sam_bench.bench.environment import device_slug
+from sam_bench.bench.measurement import EPOCH_IMAGES, summarize
 from sam_bench.bench.paper_loop import (
     PaperSAM,
     endless,
@@ -18,7 +23,7 @@ from sam_bench.bench.paper_loop import (
     paper_pgd,
     paper_step,
 )
-from sam_bench.bench.throughput import EPOCH_IMAGES, device_slug, run_bench, summarize
+from sam_bench.bench.throughput import QUICK, run_bench
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
@@ -245,8 +250,6 @@ def test_paper_pgd_stays_in_the_ball():
 
 
 def test_every_finished_part_is_written_at_once(tmp_path):
-    from sam_bench.bench.throughput import QUICK, run_bench
-
     out = tmp_path / "deep" / "bench.json"
     seen = []
 
@@ -267,21 +270,15 @@ def test_every_finished_part_is_written_at_once(tmp_path):
 
 def test_a_time_limit_skips_the_parts_that_would_end_after_it(tmp_path, monkeypatch):
     """Each part takes "a minute" on the clock; 1.5 minutes: the first runs, the next would end at 2."""
-    from types import SimpleNamespace
-
-    from sam_bench import clock
-    from sam_bench.bench import throughput as bench
-    from sam_bench.bench.throughput import QUICK, run_bench
-
     fake = SimpleNamespace(now=1000.0)
     monkeypatch.setattr(clock, "time", SimpleNamespace(time=lambda: fake.now))
-    honest = bench._fast_training
+    honest = throughput.fast_training
 
     def a_minute(*args):
         fake.now += 60
         return honest(*args)
 
-    monkeypatch.setattr(bench, "_fast_training", a_minute)
+    monkeypatch.setattr(throughput, "fast_training", a_minute)
     out = tmp_path / "bench.json"
     result = run_bench(
         **{**QUICK, "methods": ("standard", "sam", "at"), "paper_loop": False, "evaluation": False},

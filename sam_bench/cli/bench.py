@@ -1,6 +1,6 @@
 """`sam-bench bench`: training and evaluation throughput, side by side with the paper's loop.
 
-A thin skin over `sam_bench.bench.run_bench`; heavy imports happen inside the command so that
+A thin skin over `sam_bench.bench.throughput.run_bench`; heavy imports happen inside the command so that
 `sam-bench --help` stays fast.
 """
 
@@ -123,7 +123,9 @@ def bench_command(
     from click.core import ParameterSource
 
     from sam_bench import files
-    from sam_bench.bench.throughput import QUICK, SCHEMA, device_slug, format_table, run_bench
+    from sam_bench.bench.environment import device_slug
+    from sam_bench.bench.table import format_table
+    from sam_bench.bench.throughput import QUICK, SCHEMA, run_bench
     from sam_bench.cli.evaluate import _split
     from sam_bench.errors import BadInput
     from sam_bench.provenance import device_name, resolve_device

@@ -1,0 +1,120 @@
+"""A benchmark's results as the terminal table, and the same as Markdown tables (for the README)."""
+
+from __future__ import annotations
+
+
+def format_table(result: dict, markdown: bool = False) -> str:
+    """The results as a terminal table, or as Markdown tables (`markdown=True`)."""
+
+    def table(rows, align):
+        return _markdown(rows, align) if markdown else _columns(rows)
+
+    env = result["environment"]
+    lines = []
+    if markdown:
+        lines += [
+            f"Device: **{env['device_name']}**, torch {env['torch_version']}, sam-bench commit "
+            f"`{env['code_commit'] or 'unknown'}`, {result['created']}.",
+            "",
+        ]
+    lines.append(table(_training_rows(result["training"]), (0, 0, 1, 0, 1, 1, 1)))
+    ev = result["evaluation"]
+    if ev is not None:
+        p = ev["pgd"]
+        lines.append("")
+        lines.append(f"PGD-10 (Linf 8/255, eval mode, fp32, batch {p['batch_size']}): {_rate(p)} images/s")
+        lines.append("")
+        lines.append(table(_autoattack_rows(ev["autoattack"]), (0, 1, 1, 1, 1, 1, 1)))
+    lines += _target_lines(result["targets"], markdown)
+    if not markdown:
+        lines += ["", f"{env['device_name']}, torch {env['torch_version']}, commit {env['code_commit'] or 'unknown'}"]
+    return "\n".join(lines)
+
+
+def _rate(m: dict) -> str:
+    r = m["images_per_s"]
+    return f"{r['median']:,.0f} [{r['min']:,.0f}-{r['max']:,.0f}]"
+
+
+def _training_rows(training: dict) -> list[tuple[str, ...]]:
+    """Per method: sam-bench's loop, at the paper's batch too if measured, and the paper's loop."""
+    rows: list[tuple[str, ...]] = [
+        ("method", "loop", "batch", "precision", "images/s median [min-max]", "epoch s", "x paper")
+    ]
+    for method, t in training.items():
+        f = t["fast"]
+        rows.append(
+            (
+                method,
+                "sam-bench",
+                str(f["batch_size"]),
+                f["precision"] + (" compiled" if f["compile"] else ""),
+                _rate(f),
+                f"{f['epoch_s']:.2f}",
+                "-" if t["x_paper"] is None else f"{t['x_paper']:.2f}x",
+            )
+        )
+        same = t.get("fast_paper_batch")
+        if same is not None:
+            rows.append(
+                (
+                    method,
+                    "sam-bench",
+                    str(same["batch_size"]),
+                    same["precision"] + (" compiled" if same["compile"] else ""),
+                    _rate(same),
+                    f"{same['epoch_s']:.2f}",
+                    f"{t['x_paper_same_batch']:.2f}x",
+                )
+            )
+        p = t["paper"]
+        if p is not None:
+            rows.append((method, "paper", str(p["batch_size"]), p["precision"], _rate(p), f"{p['epoch_s']:.2f}", "1x"))
+    return rows
+
+
+def _autoattack_rows(records: list[dict]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = [
+        ("AutoAttack standard", "images", "clean", "robust", "seconds", "s / 1,000", "s / 1,000 correct")
+    ]
+    for a in records:
+        rows.append(
+            (
+                a["model"],
+                str(a["n_images"]),
+                f"{a['clean_acc']:.1%}",
+                f"{a['robust_acc']:.1%}",
+                f"{a['seconds']:.1f}",
+                f"{a['seconds_per_1000']:.1f}",
+                "-" if a["seconds_per_1000_correct"] is None else f"{a['seconds_per_1000_correct']:.1f}",
+            )
+        )
+    return rows
+
+
+def _target_lines(targets: dict, markdown: bool) -> list[str]:
+    """Each target checked, after a blank line (none when no target applies to the device)."""
+    checks = targets["checks"]
+    if not checks:
+        return []
+    lines = ["", "Targets" + ("" if targets["applies"] else " (settings differ from the targets')") + ":"]
+    if markdown:
+        lines.append("")
+    for c in checks:
+        verdict = "met" if c["met"] else "MISSED"
+        if c["spread"] is not None:
+            verdict += f" [{c['spread'][0]:.2f}-{c['spread'][1]:.2f}{'' if c['clear'] else ': within the spread'}]"
+        lines.append(f"{'-' if markdown else ' '} {c['name']} {c['target']:g}: {c['measured']:.2f} {verdict}")
+    return lines
+
+
+def _columns(rows) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows
+    )
+
+
+def _markdown(rows, align) -> str:
+    rule = ["---:" if right else "---" for right, _ in zip(align, rows[0])]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [rows[0], rule, *rows[1:]])

@@ -1,0 +1,123 @@
+"""Training throughput: sam-bench's loop and the paper's, timed on the same images in one process.
+
+sam-bench's loop (`fast_training`): `steps` training steps of `sam_bench.training.methods.train_step`
+on a `DeviceLoader` (uint8 images resident on the device, augmented there), as
+`sam_bench.training.loop.train` runs them (channels_last where `sam_bench.memory_format` allows it;
+bf16 autocast on a GPU, optionally torch.compile), after `warmup` untimed steps, `repeats` times.
+The paper's loop (`paper_training`, `sam_bench.bench.paper_loop`: DataLoader + PIL transforms, fp32,
+batch 128) trains the same architecture on the same images for as many images per repetition. Both
+clocks are read after a CUDA synchronize, and both include getting the batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import nullcontext
+
+import torch
+
+from sam_bench import math_mode
+from sam_bench.bench.measurement import ATTACK, measurement, peak_memory_gib, synchronizer, timed_runs
+from sam_bench.bench.paper_loop import endless, make_normalize, paper_loader, paper_model, paper_optimizer, paper_step
+from sam_bench.data import STATS, DeviceLoader
+from sam_bench.eps import parse_eps
+from sam_bench.memory_format import PAPER_LOOP, place, training_format
+from sam_bench.models import create_model, make_spec
+from sam_bench.training import method_table as table
+from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+from sam_bench.training.methods import train_step
+
+
+def fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
+    """sam-bench's loop timed on images x, y with the benchmark's settings `s`; the model it trained."""
+    autocast = autocast_for(s["precision"], device)
+    torch.manual_seed(s["seed"])
+    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], s.get("arch_kwargs")))
+    layout = training_format(model, device)  # as train
+    model = place(model, device, layout)
+    loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], memory_format=layout)
+    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
+    cfg = _train_config(method, s, device)
+    optimizer = build_optimizer(cfg, model)
+    forward_model = torch.compile(model) if s["compile"] else model
+    attack = cfg.attack() if table.uses_attack(method) else None
+    loss_sum = torch.zeros((), device=device)
+    seen = [0]
+
+    def step(xb, yb):
+        loss, _ = train_step(method, forward_model, optimizer, xb, yb, attack, autocast)
+        loss_sum.add_(loss * len(yb))  # on the device, as the training loop does: no host sync per step
+        seen[0] += len(yb)
+
+    runs = timed_runs(step, batches, s["steps"], s["warmup"], s["repeats"], synchronizer(device))
+    m = measurement(
+        runs,
+        s["steps"] * s["batch_size"],
+        s["batch_size"],
+        s["steps"],
+        precision="fp32" if autocast is nullcontext else "bf16",
+        channels_last=layout == torch.channels_last,
+        compile=s["compile"],
+        passes_per_step=table.passes_per_step(method, ATTACK["steps"]),
+        peak_memory_gib=peak_memory_gib(device),
+        mean_train_loss=loss_sum.item() / max(seen[0], 1),
+        math_mode=math_mode.current(),
+    )
+    if table.uses_attack(method):
+        m["attack"] = {**ATTACK, "eps_value": parse_eps(ATTACK["eps"])}
+    return m, model
+
+
+def _train_config(method, s, device) -> TrainConfig:
+    """The settings `train` would run this method with (its optimizer and attack come from them)."""
+    return TrainConfig(
+        method=method,
+        arch=s["arch"],
+        width=s["width"],
+        arch_kwargs=s.get("arch_kwargs"),
+        batch_size=s["batch_size"],
+        rho=s["rho"] if method in ("sam", "sam-at") else None,
+        attack_norm=ATTACK["norm"],
+        attack_eps=ATTACK["eps"],
+        attack_steps=ATTACK["steps"],
+        attack_step_size=ATTACK["step_size"],
+        device=str(device),
+        compile=s["compile"],
+    ).validate()
+
+
+def paper_training(method, x, y, s, device) -> dict:
+    """The paper's loop timed on the same images, for as many images per repetition as sam-bench's."""
+    loader = paper_loader(x, y, s["paper_batch_size"], s["paper_workers"], seed=s["seed"])
+    batches = endless(loader)
+    torch.manual_seed(s["seed"])
+    model = place(paper_model(10, s["width"]), device, PAPER_LOOP)
+    model.train()
+    optimizer = paper_optimizer(method, model, rho=s["rho"])
+    normalize = make_normalize("cifar10")
+    attack = dict(eps=parse_eps(ATTACK["eps"]), step_size=parse_eps(ATTACK["step_size"]), steps=ATTACK["steps"])
+    totals = [0.0, 0]
+
+    def step(xb, yb):
+        loss_n, _ = paper_step(method, model, optimizer, xb, yb, normalize, device, attack)
+        totals[0] += loss_n
+        totals[1] += len(yb)
+
+    # As many images per repetition as the fast path, so both runs cover the same share of an epoch.
+    steps = max(1, round(s["steps"] * s["batch_size"] / s["paper_batch_size"]))
+    warmup = max(1, round(s["warmup"] * s["batch_size"] / s["paper_batch_size"])) if s["warmup"] else 0
+    runs = timed_runs(step, batches, steps, warmup, s["repeats"], synchronizer(device))
+    return measurement(
+        runs,
+        steps * s["paper_batch_size"],
+        s["paper_batch_size"],
+        steps,
+        precision="fp32",
+        channels_last=False,
+        compile=False,
+        num_workers=s["paper_workers"],
+        peak_memory_gib=peak_memory_gib(device),
+        math_mode=math_mode.current(),
+        data="torch DataLoader, PIL RandomCrop(32, 4, reflect) + RandomHorizontalFlip + ToTensor",
+        mean_train_loss=totals[0] / max(totals[1], 1),
+    )
