@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from sam_bench.cli import cli
 from sam_bench.evaluation.outcomes import decode
 from sam_bench.experiments.folder import load_results
-from sam_bench.experiments.records import evaluation
-from sam_bench.experiments.report import accuracy, write_report
+from sam_bench.experiments.records import accuracy, evaluation
+from sam_bench.experiments.report import write_report
 from sam_bench.stats import accuracy_interval, seeds_and_images, wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"

@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -274,25 +275,12 @@ def evaluate(
     a chunk's random seed and batches depend only on where it starts. Rank 0 keeps the state file."""
     ctx = distributed.current()
     main = ctx is None or ctx.is_main
-    progress = progress and main
     n_total = len(dataset.y_test)
     n = n_total if n_examples is None else n_examples
-    if not 1 <= n <= n_total:
-        raise BadInput(f"--n-examples must be between 1 and {n_total} (the {dataset.name} test set), got {n}")
-    if precision not in ("fp32", "bf16"):
-        raise BadInput(f"unknown precision {precision!r}; choose fp32 or bf16")
-    if search_math not in math_mode.SEARCH_MODES:
-        raise BadInput(f"unknown search math {search_math!r}; choose {' or '.join(math_mode.SEARCH_MODES)}")
-    try:
-        batch_size, chunk_size = check_size(batch_size, "--batch-size"), check_size(chunk_size, "--chunk-size")
-    except ValueError as err:
-        raise BadInput(str(err)) from None
-    if not attacks:
-        raise BadInput("no attack to run")
+    batch_size, chunk_size = _checked(dataset, n, precision, search_math, batch_size, chunk_size, attacks)
     if ctx is not None:
         device = ctx.device  # each process its own GPU
     device = device if isinstance(device, torch.device) else resolve_device(device)
-    info = model_info.record if isinstance(model_info, LoadedModel) else dict(model_info or {})
     notes: list[str] = []
 
     def warn(message: str) -> None:
@@ -301,6 +289,104 @@ def evaluate(
             warnings.warn(message, stacklevel=3)
 
     data_sha = dataset.fingerprint()
+    info = _model_record(model, model_info, dataset, data_sha, warn)
+    model = place(model, device, EVALUATION).eval()
+    if precision == "bf16":
+        warn(BF16_WARNING)
+        model = Bf16(model, device.type).eval()
+    check_eval_mode(model, "before the evaluation")
+    x_all, y_all = _to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
+    probe = x_all[: min(n, 32)].to(device)
+    check_deterministic(model, probe)
+    with torch.no_grad():
+        n_outputs = model(probe[:1]).shape[1]
+    if n_outputs != dataset.num_classes:
+        raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
+    chunk_given = chunk_size != AUTO
+    batch_size, chunk_size = _sizes(model, probe, device, n, ctx, batch_size, chunk_size)
+
+    state = _State(Path(state_path) if state_path is not None else None)
+    if not main:
+        state.path = None  # read the finished chunks, leave writing to rank 0
+    context = {
+        "schema": STATE_SCHEMA,
+        "model": info["weights_sha256"],
+        "data": data_sha,
+        "precision": precision,
+        "math_mode": math_mode.current(),
+        **({"search_math": search_math} if search_math != "ieee" else {}),  # (keys of strict states as before)
+    }
+    image_bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    # An attack's chunks: the evaluation's, or on a GPU AutoAttack's own smaller ones (batching.chunk_size_for)
+    spec_chunks = [
+        chunk_size if chunk_given else chunk_size_for(device, n, 1 if ctx is None else ctx.world, spec.attack)
+        for spec in attacks
+    ]
+    spec_bounds = [  # checked before any work
+        _bounds_of(spec, [(s, min(s + size, n)) for s in range(0, n, size)], n)
+        for spec, size in zip(attacks, spec_chunks)
+    ]
+
+    clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main)
+
+    run = _Run(
+        model, dataset, x_all, y_all, clean_pred, device, state, context, ctx, stop_at, search_math, progress and main
+    )
+    evaluations = []
+    chunks_total = sum(len(b) for b in spec_bounds)
+    for spec_index, spec in enumerate(attacks):
+        chunks_before = sum(len(b) for b in spec_bounds[:spec_index])
+        evaluation = run.attack(
+            spec, spec_bounds[spec_index], spec_chunks[spec_index], batch_size, chunks_before, chunks_total, warn
+        )
+        evaluations.append(evaluation)
+    return _record(info, dataset, n, data_sha, precision, search_math, clean_pred, y_all, evaluations, device, notes)
+
+
+def _sizes(model, probe, device, n: int, ctx, batch_size, chunk_size) -> tuple[int, int]:
+    """`auto` sizes resolved (batching.py): the chunk for the device, the largest batch that fits; under
+    torchrun one batch size for all processes (it decides the random draws)."""
+    if chunk_size == AUTO:
+        chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
+    assert isinstance(chunk_size, int)  # check_size let through a positive int or AUTO, resolved here
+    if batch_size == AUTO:
+        batch_size = batch_size_for(model, probe, chunk_size)
+        if ctx is not None:
+            batch_size = min(ctx.gather(batch_size))
+    assert isinstance(batch_size, int)
+    return batch_size, chunk_size
+
+
+def _clean_predictions(model, x_all, image_bounds, batch_size: int, device, progress: bool) -> torch.Tensor:
+    """The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
+    unchanged image get bit-identical logits."""
+    chunks = []
+    for s, e in tqdm(image_bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
+        chunks.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
+    return torch.cat(chunks)
+
+
+def _checked(dataset: Dataset, n: int, precision, search_math, batch_size, chunk_size, attacks) -> tuple:
+    """The evaluation's options refused in one line where they cannot work; (batch_size, chunk_size)."""
+    n_total = len(dataset.y_test)
+    if not 1 <= n <= n_total:
+        raise BadInput(f"--n-examples must be between 1 and {n_total} (the {dataset.name} test set), got {n}")
+    if precision not in ("fp32", "bf16"):
+        raise BadInput(f"unknown precision {precision!r}; choose fp32 or bf16")
+    if search_math not in math_mode.SEARCH_MODES:
+        raise BadInput(f"unknown search math {search_math!r}; choose {' or '.join(math_mode.SEARCH_MODES)}")
+    try:
+        sizes = check_size(batch_size, "--batch-size"), check_size(chunk_size, "--chunk-size")
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    if not attacks:
+        raise BadInput("no attack to run")
+    return sizes
+
+
+def _model_record(model, model_info, dataset: Dataset, data_sha: str, warn) -> dict:
+    """The results' `model` block: what the caller knows of the model, its weights' sha256 always."""
+    info = model_info.record if isinstance(model_info, LoadedModel) else dict(model_info or {})
     sha = info.get("weights_sha256") or weights_sha256(model)
     info = {
         "ref": None,
@@ -319,126 +405,101 @@ def evaluate(
         and model_info.dataset_sha256 != data_sha
     ):
         warn(f"the {dataset.name} data differ from the data this model was trained with (another copy?)")
+    return info
 
-    model = place(model, device, EVALUATION).eval()
-    if precision == "bf16":
-        warn(BF16_WARNING)
-        model = Bf16(model, device.type).eval()
-    check_eval_mode(model, "before the evaluation")
-    x_all, y_all = _to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
-    probe = x_all[: min(n, 32)].to(device)
-    check_deterministic(model, probe)
-    with torch.no_grad():
-        n_outputs = model(probe[:1]).shape[1]
-    if n_outputs != dataset.num_classes:
-        raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
-    chunk_given = chunk_size != AUTO
-    if chunk_size == AUTO:
-        chunk_size = chunk_size_for(device, n, 1 if ctx is None else ctx.world)
-    assert isinstance(chunk_size, int)  # check_size let through a positive int or AUTO, resolved here
-    if batch_size == AUTO:
-        batch_size = batch_size_for(model, probe, chunk_size)
-        if ctx is not None:
-            batch_size = min(ctx.gather(batch_size))  # one size for all: it decides the random draws
-    assert isinstance(batch_size, int)
 
-    state = _State(Path(state_path) if state_path is not None else None)
-    if not main:
-        state.path = None  # read the finished chunks, leave writing to rank 0
-    context = {
-        "schema": STATE_SCHEMA,
-        "model": sha,
-        "data": data_sha,
-        "precision": precision,
-        "math_mode": math_mode.current(),
-        **({"search_math": search_math} if search_math != "ieee" else {}),  # (keys of strict states as before)
-    }
-    image_bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    # An attack's chunks: the evaluation's, or on a GPU AutoAttack's own smaller ones (batching.chunk_size_for)
-    spec_chunks = [
-        chunk_size if chunk_given else chunk_size_for(device, n, 1 if ctx is None else ctx.world, spec.attack)
-        for spec in attacks
-    ]
-    spec_bounds = [  # checked before any work
-        _bounds_of(spec, [(s, min(s + size, n)) for s in range(0, n, size)], n)
-        for spec, size in zip(attacks, spec_chunks)
-    ]
+@dataclass
+class _Run:
+    """What every attack of one evaluation shares: the model, the images and their clean predictions, the
+    resumable state, the process group and the time limit."""
 
-    # The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
-    # unchanged image get bit-identical logits.
-    clean_chunks = []
-    for s, e in tqdm(image_bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
-        clean_chunks.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
-    clean_pred = torch.cat(clean_chunks)
-    clean_acc = int((clean_pred == y_all).sum()) / n
-    prediction_counts = torch.bincount(clean_pred, minlength=dataset.num_classes).tolist()
+    model: torch.nn.Module
+    dataset: Dataset
+    x_all: torch.Tensor
+    y_all: torch.Tensor
+    clean_pred: torch.Tensor
+    device: torch.device
+    state: _State
+    context: dict
+    ctx: distributed.Distributed | None
+    stop_at: float | None
+    search_math: str
+    progress: bool
 
-    evaluations = []
-    chunks_total = sum(len(b) for b in spec_bounds)
-    for spec_index, spec in enumerate(attacks):
+    def attack(self, spec, bounds, chunk_size: int, batch_size: int, chunks_before: int, chunks_total: int, warn):
+        """One attack over its chunks (those of the state file skipped), each process a chunk per round; its
+        results entry. Raises EvaluationStopped before a chunk that would end after the time limit."""
         label = f"{spec.attack} {spec.norm or ''} {format_eps(spec.eps) if spec.norm else ''}".strip()
-        bounds, n_spec = spec_bounds[spec_index], spec_bounds[spec_index][-1][1]
-        spec_batch = min(batch_size, spec_chunks[spec_index])
-        chunks_before = sum(len(b) for b in spec_bounds[:spec_index])
-        keys = [_chunk_key(context, spec, spec_batch, s, e) for s, e in bounds]
-        resumed = [state.get(k) is not None for k in keys]
+        n_spec = bounds[-1][1]
+        spec_batch = min(batch_size, chunk_size)
+        keys = [_chunk_key(self.context, spec, spec_batch, s, e) for s, e in bounds]
+        resumed = [self.state.get(k) is not None for k in keys]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
         todo = [i for i, r in enumerate(resumed) if not r]
+        ctx = self.ctx
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
-        seconds_per_image = None  # of this attack's last chunk (or its timed first batch): how long the next will take
-        with tqdm(total=n_spec, initial=done, desc=label, unit="img", disable=not progress, dynamic_ncols=True) as bar:
+        seconds_per_image = None  # of this attack's last chunk (or its timed probe): how long the next will take
+        with tqdm(
+            total=n_spec, initial=done, desc=label, unit="img", disable=not self.progress, dynamic_ncols=True
+        ) as bar:
             for first in range(0, len(todo), world):  # a round: one chunk per process
-                if stop_at is not None:
+                if self.stop_at is not None:
                     s, e = bounds[todo[first]]
                     if seconds_per_image is None:
+                        seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
                         seconds_per_image = _timed_first_batch(
-                            model,
+                            self.model,
                             spec,
-                            x_all[s:e],
-                            y_all[s:e],
+                            self.x_all[s:e],
+                            self.y_all[s:e],
                             spec_batch,
-                            device,
-                            int(spec.settings.get("seed", 0)) * 1_000_003 + s,
-                            search_math,
+                            self.device,
+                            seed,
+                            self.search_math,
                         )
-                    late = not clock.fits(stop_at, seconds_per_image * (e - s))
+                    late = not clock.fits(self.stop_at, seconds_per_image * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
                         raise EvaluationStopped(chunks_before + len(bounds) - len(todo) + first, chunks_total)
                 mine = todo[first + rank] if first + rank < len(todo) else None
                 record = None
                 if mine is not None:
                     s, e = bounds[mine]
-                    seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
                     record = _attack_chunk(
-                        model,
+                        self.model,
                         spec,
-                        x_all[s:e].to(device),
-                        y_all[s:e].to(device),
-                        clean_pred[s:e].to(device),
+                        self.x_all[s:e].to(self.device),
+                        self.y_all[s:e].to(self.device),
+                        self.clean_pred[s:e].to(self.device),
                         spec_batch,
                         bar,
-                        dataset.num_classes,
-                        seed,
+                        self.dataset.num_classes,
+                        int(spec.settings.get("seed", 0)) * 1_000_003 + s,
                         s,
-                        search_math,
+                        self.search_math,
                     )
                 for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
                     if other[0] is not None:
-                        state.put(keys[other[0]], other[1])
+                        self.state.put(keys[other[0]], other[1])
                         seconds_per_image = other[1]["seconds"] / other[1]["n"]
                         if i != rank:
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
-        chunks = [state.chunks[k] for k in keys]  # all done: every process put the others' records too
-        per_class_n = np.bincount(y_all[:n_spec].numpy(), minlength=dataset.num_classes)
+        chunks = [self.state.chunks[k] for k in keys]  # all done: every process put the others' records too
+        per_class_n = np.bincount(self.y_all[:n_spec].numpy(), minlength=self.dataset.num_classes)
         evaluation = _combine(spec, chunks, per_class_n, warn)
         evaluation["chunks"] = {
-            "size": spec_chunks[spec_index],
+            "size": chunk_size,
             "count": len(bounds),
             "resumed": sum(resumed),
             "batch_size": spec_batch,
         }
-        evaluations.append(evaluation)
+        return evaluation
 
+
+def _record(info, dataset: Dataset, n, data_sha, precision, search_math, clean_pred, y_all, evaluations, device, notes):
+    """The results record (docs/results-schema.md) of a finished evaluation."""
+    n_total = len(dataset.y_test)
+    clean_acc = int((clean_pred == y_all).sum()) / n
+    prediction_counts = torch.bincount(clean_pred, minlength=dataset.num_classes).tolist()
     return {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
