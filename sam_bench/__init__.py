@@ -1,7 +1,7 @@
 """sam-bench: does Sharpness-Aware Minimization buy adversarial robustness? Train, attack, rank."""
 
-from sam_bench import clock as _clock  # noqa: F401,E402  (first: time limits count from the command's start)
 from sam_bench import compat as _compat  # noqa: E402
+from sam_bench.runtime import clock as _clock  # noqa: F401,E402  (first: time limits count from the command's start)
 from sam_bench.version import __version__  # noqa: F401
 from sam_bench.zoo.robustbench_hook import install_robustbench_hook as _install_robustbench_hook  # noqa: E402
 

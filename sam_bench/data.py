@@ -282,7 +282,7 @@ class DeviceLoader:
         self.x = to_tensor(x, device)
         self.y = torch.from_numpy(np.asarray(y, np.int64)).to(device)
         self.batch_size, self.train, self.seed = batch_size, train, seed
-        self.memory_format = memory_format  # the model's (`sam_bench.memory_format.training_format`)
+        self.memory_format = memory_format  # the model's (`sam_bench.runtime.memory_format.training_format`)
 
     def __len__(self) -> int:
         n = len(self.y)

@@ -72,20 +72,20 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 def locked(path: str | os.PathLike, timeout: float = 900):
     """Hold an exclusive lock on `path` (a file or a folder) against every other process, on this
     machine or another sharing the file system: a claim file `<path>.claim` beside it
-    (`sam_bench.claim_file`: made atomically, no `flock` needed, so it holds on Lustre with
+    (`sam_bench.jobs.lease`: made atomically, no `flock` needed, so it holds on Lustre with
     localflock, BeeGFS and NFS mounted nolock too; taken over once its holder is known to be gone).
     Read-modify-write sequences (the zoo's free-id check, a leaderboard entry's update, the report)
     run inside it so that concurrent jobs neither lose an update nor clash on an id. Not re-entrant
     across calls: never nest two `locked` of the same path."""
-    from sam_bench import claim_file
+    from sam_bench.jobs import lease
 
     path = Path(path)
     where = Path(f"{path}.claim")
     deadline, pause = time.monotonic() + timeout, 0.02
     try:
-        while (claim := claim_file.try_claim(where)) is None:
+        while (claim := lease.try_claim(where)) is None:
             if time.monotonic() > deadline:
-                holder, _ = claim_file.state(where)
+                holder, _ = lease.state(where)
                 who = holder.describe() if holder else "another process"
                 raise SamBenchError(f"{path}: still locked by {who} after {timeout:.0f} s ({where})")
             time.sleep(pause)

@@ -63,8 +63,8 @@ def evaluation_clock(monkeypatch):
     import time
     from types import SimpleNamespace
 
-    from sam_bench import clock as sam_bench_clock
     from sam_bench.evaluation import evaluate as ev
+    from sam_bench.runtime import clock as sam_bench_clock
 
     def new_command():  # what a new `sam-bench` command sees: the clock's now is its start
         clock.now = time.time()
@@ -87,12 +87,12 @@ def evaluation_clock(monkeypatch):
 
 @pytest.fixture
 def training_clock(monkeypatch):
-    """The training loop's clock (sam_bench.clock) under the test's control: it stands still, and each
+    """The training loop's clock (sam_bench.runtime.clock) under the test's control: it stands still, and each
     epoch moves it on by `per_epoch` seconds and is recorded as taking that long, its first step as
     long as any other; what the loop schedules against a time limit then never depends on the machine."""
     from types import SimpleNamespace
 
-    from sam_bench import clock as sam_bench_clock
+    from sam_bench.runtime import clock as sam_bench_clock
     from sam_bench.training import loop
 
     clock = SimpleNamespace(now=1_000_000.0, per_epoch=100.0)

@@ -3,7 +3,7 @@
     python tests/memory_format_probe.py ARCH WIDTH [--layout auto|channels_last|contiguous] [--methods ...]
 
 For every method: a few training steps of the model as `sam_bench.training.loop` runs them (fp32, in the
-memory format `sam_bench.memory_format.training_format` picks on the CPU). Every weight gradient
+memory format `sam_bench.runtime.memory_format.training_format` picks on the CPU). Every weight gradient
 that a convolution's backward pass produces is checked against an fp64 NCHW reference computed
 from the same layer input and output gradient (`torch.nn.grad.conv2d_weight` in fp64, which does
 not go through oneDNN). Comparing layer by layer keeps the check well-conditioned: comparing whole
@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 
 from sam_bench.data import STATS
-from sam_bench.memory_format import training_format
 from sam_bench.models import create_model, make_spec
+from sam_bench.runtime.memory_format import training_format
 from sam_bench.training import method_table
 from sam_bench.training.loop import TrainConfig, build_optimizer
 from sam_bench.training.methods import train_step

@@ -10,7 +10,9 @@ import torch
 from click.testing import CliRunner
 
 import sam_bench
-from sam_bench.analysis import fourier, frequency, gradients, record, sharpness
+from sam_bench.analysis import fourier_heatmap as fourier
+from sam_bench.analysis import frequency_reliance as frequency
+from sam_bench.analysis import gradients, record, sharpness
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from sam_bench import clock
 from sam_bench.bench import throughput
 from sam_bench.bench.environment import device_slug
 from sam_bench.bench.measurement import EPOCH_IMAGES, summarize
@@ -28,7 +27,8 @@ from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
 from sam_bench.models import create_model, make_spec
-from sam_bench.provenance import device_name
+from sam_bench.runtime import clock
+from sam_bench.runtime.provenance import device_name
 from sam_bench.training.methods import train_step
 from sam_bench.training.optim import SAM
 

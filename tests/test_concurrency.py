@@ -107,11 +107,11 @@ def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monk
 def test_locked_serialises_and_times_out_with_one_line(tmp_path):
     import os
 
-    from sam_bench import claim_file
     from sam_bench.errors import SamBenchError
+    from sam_bench.jobs import lease
 
     target = tmp_path / "thing"
-    holder = claim_file.try_claim(f"{target}.claim")  # held by a live process: this one
+    holder = lease.try_claim(f"{target}.claim")  # held by a live process: this one
     try:
         with pytest.raises(SamBenchError, match=f"still locked by process {os.getpid()} on"):
             with files.locked(target, timeout=0.2):

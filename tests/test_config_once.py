@@ -99,7 +99,8 @@ def test_the_schema_types_and_bounds_every_setting_and_the_options_take_its_choi
     for name, spec in properties().items():
         if "enum" in spec:
             assert list(found[name].type.choices) == spec["enum"], name  # type: ignore[attr-defined]
-    from sam_bench import data, distributed
+    from sam_bench import data
+    from sam_bench.runtime import distributed
     from sam_bench.training import method_table
 
     assert tuple(properties()["dataset"]["enum"]) == data.DATASETS

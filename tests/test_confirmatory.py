@@ -12,9 +12,9 @@ from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.experiments.endpoints import Endpoints, PrimaryTest, set_in_commit
 from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
-from sam_bench.experiments.grid import _evaluation_key, evaluation_for
 from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduce import reproduce
+from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for
 
 ROOT = Path(__file__).parent.parent
 
@@ -228,7 +228,7 @@ def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with(tmp_pat
     first = next(p for p in out.glob("results/*.json") if p.stem != later.name)
     assert json.loads(first.read_text())["dataset"]["n_examples"] == 48  # evaluated again, from its weights
     from sam_bench.experiments.executors import cell_done
-    from sam_bench.experiments.grid import Reproduction
+    from sam_bench.experiments.reproduction import Reproduction
 
     repro = Reproduction(load_recipe(str(again), "test"), out)
     assert all(cell_done(repro, plan) for plan in repro.recipe.models)

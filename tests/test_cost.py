@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
-from sam_bench.experiments.cost import measure
+from sam_bench.experiments.step_cost import measure
 
 TINY = {
     "arch": "preactresnet18",

@@ -12,9 +12,9 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from sam_bench import distributed
 from sam_bench.data import STATS
 from sam_bench.models import create_model, make_spec
+from sam_bench.runtime import distributed
 from sam_bench.training.loop import TrainConfig, build_optimizer
 from sam_bench.training.methods import train_step
 

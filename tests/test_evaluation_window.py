@@ -11,13 +11,13 @@ import pytest
 import torch
 from tiny_training import tiny
 
-from sam_bench import math_mode
 from sam_bench.evaluation import evaluate as ev
 from sam_bench.evaluation.batching import CPU_CHUNK, chunk_size_for
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.runners import AttackOutput
 from sam_bench.evaluation.specs import make_attacks
+from sam_bench.runtime import math_mode
 from sam_bench.training import loop
 from sam_bench.training.loop import train
 

@@ -319,7 +319,7 @@ def test_cancel_stops_the_grids_jobs_and_the_cell_is_free_again(cluster, tmp_pat
 def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monkeypatch):
     """A claim made by a job on another node: kept while the job runs (and --status leaves it as it
     is), taken over once the scheduler says the job has ended."""
-    from sam_bench import claim_file
+    from sam_bench.jobs import lease
 
     for name in ("SLURM_CONF", "PATH"):
         monkeypatch.setenv(name, cluster[name])
@@ -335,15 +335,15 @@ def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monk
         path = tmp_path / "ST.claim"
         path.write_text(json.dumps({"host": "node7", "pid": 4242, "started": None, "job_id": job_id, "token": "x"}))
         before = path.read_bytes()
-        assert claim_file.try_claim(path) is None
-        assert claim_file.state(path)[1] is None and path.read_bytes() == before
+        assert lease.try_claim(path) is None
+        assert lease.state(path)[1] is None and path.read_bytes() == before
     finally:
         subprocess.run(["scancel", job_id], env=cluster, check=True)
     deadline = time.time() + 60
-    while time.time() < deadline and claim_file.state(path)[1] is None:
+    while time.time() < deadline and lease.state(path)[1] is None:
         time.sleep(0.5)
-    assert claim_file.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
-    assert claim_file.try_claim(path) is not None
+    assert lease.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
+    assert lease.try_claim(path) is not None
 
 
 @pytest.mark.slurm
@@ -386,8 +386,8 @@ def test_local_run_refuses_a_model_another_process_holds(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from sam_bench import claim_file; "
-            "print(bool(claim_file.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            "import sys, time; from sam_bench.jobs import lease; "
+            "print(bool(lease.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
             str(claim),
         ],
         stdout=subprocess.PIPE,
@@ -441,7 +441,7 @@ def test_a_finished_cell_ignores_a_late_time_limit_warning(monkeypatch):
 
 
 def test_per_model_settings_win_over_the_grid_and_group_the_jobs(tmp_path):
-    from sam_bench.experiments.executors import Grid, dry_run, job_groups
+    from sam_bench.experiments.executors import GridRef, dry_run, job_groups
 
     recipe = tmp_path / "r.yaml"
     text = (
@@ -458,7 +458,7 @@ def test_per_model_settings_win_over_the_grid_and_group_the_jobs(tmp_path):
     st, sam = options.for_model("ST", "tiny-grid"), options.for_model("SAM-0.1", "tiny-grid")
     assert (st.time_minutes, sam.time_minutes) == (30, 90)  # the model's own limit beats the command line's
     assert (st.job_name, sam.job_name) == ("tiny-grid-ST", "tiny-grid-SAM-0.1")
-    grid = Grid.of(str(recipe), "test", tmp_path / "out", device="cpu")
+    grid = GridRef.of(str(recipe), "test", tmp_path / "out", device="cpu")
     repro = grid.reproduction()
     assert [[p.name for p in g] for _, g in job_groups(grid, repro, repro.recipe.models, options)] == [
         ["ST"],
@@ -491,8 +491,8 @@ def test_slurm_time_on_the_command_line_takes_model_patterns():
 
 
 def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_holds_it(tmp_path, monkeypatch):
-    from sam_bench import slurm_state
     from sam_bench.experiments import executors
+    from sam_bench.jobs import slurm_state
 
     grid = grid_of(tmp_path)
     repro = grid.reproduction()
@@ -505,8 +505,8 @@ def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_ho
         [
             sys.executable,
             "-c",
-            "import sys, time; from sam_bench import claim_file; "
-            "print(bool(claim_file.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            "import sys, time; from sam_bench.jobs import lease; "
+            "print(bool(lease.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
             str(executors.claim_path(grid.out, plan.run_name)),
         ],
         stdout=subprocess.PIPE,
@@ -522,9 +522,9 @@ def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_ho
 
 
 def grid_of(out):
-    from sam_bench.experiments.executors import Grid
+    from sam_bench.experiments.executors import GridRef
 
-    return Grid.of(RECIPE, "test", out, device="cpu")
+    return GridRef.of(RECIPE, "test", out, device="cpu")
 
 
 @pytest.mark.slurm
@@ -566,8 +566,8 @@ def test_a_local_run_trains_with_the_threads_asked_for_and_records_them(tmp_path
 
 @pytest.mark.slurm
 def test_a_cell_whose_job_slurm_does_not_know_is_due_again(cluster, tmp_path, monkeypatch):
-    from sam_bench import slurm_state
     from sam_bench.experiments import executors
+    from sam_bench.jobs import slurm_state
 
     for name in ("SLURM_CONF", "PATH"):
         monkeypatch.setenv(name, cluster[name])

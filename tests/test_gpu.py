@@ -29,8 +29,8 @@ from sam_bench.evaluation.batching import attack_step_fits, largest_batch
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.specs import make_attacks
-from sam_bench.memory_format import training_format
 from sam_bench.models import create_model, make_spec
+from sam_bench.runtime.memory_format import training_format
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
 from sam_bench.training.method_table import names
 from sam_bench.training.methods import train_step

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import sam_bench.experiments.grid as grid
+import sam_bench.experiments.reproduction as grid
 from sam_bench.errors import BadInput
 from sam_bench.experiments import pareto
-from sam_bench.experiments.grid import evaluation_for
 from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduce import reproduce
+from sam_bench.experiments.reproduction import evaluation_for
 
 SHARED = """
 dataset: cifar10-sample

@@ -1,4 +1,4 @@
-"""Correct weight gradients on every x86 CPU code path (oneDNN #6035, see sam_bench/memory_format.py).
+"""Correct weight gradients on every x86 CPU code path (oneDNN #6035, see sam_bench/runtime/memory_format.py).
 
 Each (architecture, width) the project trains runs tests/memory_format_probe.py in a subprocess,
 with the CPU's own instruction set and with oneDNN held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`, the
@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from sam_bench.bench.throughput import DEFAULTS, QUICK
 from sam_bench.experiments import recipe
-from sam_bench.memory_format import meets_onednn_6035, training_format
+from sam_bench.runtime.memory_format import meets_onednn_6035, training_format
 from sam_bench.training.method_table import names as method_names
 
 PROBE = Path(__file__).with_name("memory_format_probe.py")

@@ -309,7 +309,7 @@ for name in ("submitit", "jsonschema", "robustbench"):
 from sam_bench import cli
 from sam_bench.experiments import reproduce
 from sam_bench.experiments import executors  # noqa
-from sam_bench.experiments.executors import claimed_cells, Grid  # noqa
+from sam_bench.experiments.executors import claimed_cells, GridRef  # noqa
 import pytest
 sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "tests"]))
 """

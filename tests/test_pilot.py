@@ -13,6 +13,7 @@ from sam_bench import files, stats
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
+from sam_bench.experiments import spent
 from sam_bench.experiments.pilot import run_pilot
 from sam_bench.experiments.reproduce import reproduce
 
@@ -130,13 +131,12 @@ def test_the_command_and_its_bad_inputs(candidates, tmp_path):
 
 
 def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candidates, tmp_path):
-    from sam_bench.experiments import compute
     from sam_bench.experiments.folder import load_results
     from sam_bench.experiments.report import write_report
 
     folder = candidates[1]
     records = load_results(folder)
-    totals = compute.of_records(records)
+    totals = spent.of_records(records)
     logs = [folder / "runs" / f"{r['name']}-{r['key']}" / "log.jsonl" for r in records]
     cpu = sum(sum(json.loads(line)["cpu_seconds"] for line in log.read_text().splitlines()) for log in logs)
     assert totals["training_cpu_s"] == pytest.approx(cpu) and totals["runs_without_cpu"] == 0
@@ -145,10 +145,10 @@ def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candi
     assert totals["cpu_s"] == pytest.approx(totals["training_cpu_s"] + totals["evaluation_cpu_s"])
     # a run from before CPU time was recorded counts its wall time, and the sentence says so
     older = [{**records[0], "training_cpu_s": None}] + records[1:]
-    assert compute.of_records(older)["runs_without_cpu"] == 1
-    assert "1 runs recorded before CPU time was" in compute.describe(compute.of_records(older))
+    assert spent.of_records(older)["runs_without_cpu"] == 1
+    assert "1 runs recorded before CPU time was" in spent.describe(spent.of_records(older))
     # a run reused from another reproduction was paid for there
-    reused = compute.of_records([{**records[0], "reused_from": "elsewhere"}] + records[1:])
+    reused = spent.of_records([{**records[0], "reused_from": "elsewhere"}] + records[1:])
     assert reused["runs"] == len(records) - 1 and reused["reused_runs"] == 1
     assert reused["training_cpu_s"] == pytest.approx(totals["training_cpu_s"] - records[0]["training_cpu_s"])
     # the pilot keeps each candidate's compute, and a report in the chosen folder states the others'
@@ -157,14 +157,14 @@ def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candi
     assert "## Compute" in report and "The pilot's candidate `one-epoch`: " in report
     assert f"{totals['cpu_s'] / 3600:.2f} core-hours" in report
     # the chosen scale's compute_budget: both folders' CPU time together, set against 1 hour of 2 cores
-    together = (compute.of_records(load_results(candidates[0]))["cpu_s"] + totals["cpu_s"]) / 3600
+    together = (spent.of_records(load_results(candidates[0]))["cpu_s"] + totals["cpu_s"]) / 3600
     assert files.read_json(candidates[0] / "plan.json")["compute_budget"] == {"hours": 1, "cores": 2}
     assert (
         f"Together with the pilot: {together:.2f} core-hours, {together / 2:.2f} hours of a 2-core machine "
         f"kept busy on every core: {100 * together / 2:.0f}% of the scale's budget of 1 hours of a 2-core machine "
         "(2 core-hours, the recipe's `compute_budget`), within it." in report
     )
-    over = compute.budget_sentence(3 * 3600, {"hours": 1, "cores": 2})
+    over = spent.budget_sentence(3 * 3600, {"hours": 1, "cores": 2})
     assert over.endswith(
         "150% of the scale's budget of 1 hours of a 2-core machine (2 core-hours, the recipe's "
         "`compute_budget`), 1.00 core-hours over it"

@@ -1,6 +1,6 @@
 import torch
 
-from sam_bench.provenance import COMMIT_FILE, COMMIT_VARIABLE, code_commit, environment
+from sam_bench.runtime.provenance import COMMIT_FILE, COMMIT_VARIABLE, code_commit, environment
 
 
 def test_commit_of_a_copied_tree_without_git(tmp_path, monkeypatch):
@@ -23,9 +23,9 @@ def test_checkout_commit_and_cpu_isa_are_recorded(monkeypatch):
 
 def test_evaluation_runs_and_records_true_fp32(tiny_net, sample):
     """On Ampere+ GPUs torch runs fp32 convolutions in TF32 by default; evaluation switches it off."""
-    from sam_bench import math_mode
     from sam_bench.evaluation.evaluate import evaluate
     from sam_bench.evaluation.specs import make_attacks
+    from sam_bench.runtime import math_mode
 
     seen = []
     probe = torch.nn.Sequential(tiny_net)

@@ -146,7 +146,7 @@ work)
     set -e
     "$PY" - >>"$log" <<'PYTHON'
 import json, torch
-from sam_bench.provenance import environment
+from sam_bench.runtime.provenance import environment
 print("environment:", json.dumps(environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))))
 PYTHON
     mkdir -p ~/state && cp -a reproductions model_zoo leaderboards ~/state/

@@ -25,14 +25,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import files, math_mode
-from sam_bench.analysis import fourier, frequency, gradients, sharpness
+from sam_bench import files
+from sam_bench.analysis import fourier_heatmap as fourier
+from sam_bench.analysis import frequency_reliance as frequency
+from sam_bench.analysis import gradients, sharpness
 from sam_bench.data import Dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.model_ref import weights_sha256
-from sam_bench.memory_format import EVALUATION, place
-from sam_bench.provenance import environment, resolve_device
+from sam_bench.runtime import math_mode
+from sam_bench.runtime.memory_format import EVALUATION, place
+from sam_bench.runtime.provenance import environment, resolve_device
 
 SCHEMA = "sam-bench/analysis/v1"
 MEASURES = ("sharpness", "fourier", "frequency", "gradients")

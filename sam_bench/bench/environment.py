@@ -8,7 +8,7 @@ import re
 
 import torch
 
-from sam_bench import provenance
+from sam_bench.runtime import provenance
 
 
 def device_slug(name: str) -> str:

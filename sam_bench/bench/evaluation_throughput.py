@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sam_bench import math_mode
 from sam_bench.attacks import pgd
 from sam_bench.bench.measurement import ATTACK, measurement, synchronizer, synthetic_images, timed_runs
 from sam_bench.data import STATS
@@ -29,9 +28,10 @@ from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref, model_name
 from sam_bench.evaluation.results_record import Results
 from sam_bench.evaluation.specs import make_attacks
-from sam_bench.memory_format import EVALUATION
 from sam_bench.models import create_model, make_spec
 from sam_bench.rundir import load_run
+from sam_bench.runtime import math_mode
+from sam_bench.runtime.memory_format import EVALUATION
 from sam_bench.training.loop import TrainConfig, train
 
 

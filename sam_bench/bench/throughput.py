@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from sam_bench import clock, files
+from sam_bench import files
 from sam_bench.attacks.autoattack import require_pyautoattack
 from sam_bench.bench.environment import environment
 from sam_bench.bench.evaluation_throughput import (
@@ -37,7 +37,8 @@ from sam_bench.bench.training_throughput import fast_training, paper_training
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput
 from sam_bench.models import make_spec
-from sam_bench.provenance import resolve_device
+from sam_bench.runtime import clock
+from sam_bench.runtime.provenance import resolve_device
 from sam_bench.training.method_table import names
 
 SCHEMA = "sam-bench/bench/v1"

@@ -2,7 +2,7 @@
 
 sam-bench's loop (`fast_training`): `steps` training steps of `sam_bench.training.methods.train_step`
 on a `DeviceLoader` (uint8 images resident on the device, augmented there), as
-`sam_bench.training.loop.train` runs them (channels_last where `sam_bench.memory_format` allows it;
+`sam_bench.training.loop.train` runs them (channels_last where `sam_bench.runtime.memory_format` allows it;
 bf16 autocast on a GPU, optionally torch.compile), after `warmup` untimed steps, `repeats` times.
 The paper's loop (`paper_training`, `sam_bench.bench.paper_loop`: DataLoader + PIL transforms, fp32,
 batch 128) trains the same architecture on the same images for as many images per repetition. Both
@@ -16,13 +16,13 @@ from contextlib import nullcontext
 
 import torch
 
-from sam_bench import math_mode
 from sam_bench.bench.measurement import ATTACK, measurement, peak_memory_gib, synchronizer, timed_runs
 from sam_bench.bench.paper_loop import endless, make_normalize, paper_loader, paper_model, paper_optimizer, paper_step
 from sam_bench.data import STATS, DeviceLoader
 from sam_bench.eps import parse_eps
-from sam_bench.memory_format import PAPER_LOOP, place, training_format
 from sam_bench.models import create_model, make_spec
+from sam_bench.runtime import math_mode
+from sam_bench.runtime.memory_format import PAPER_LOOP, place, training_format
 from sam_bench.training import method_table as table
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
 from sam_bench.training.methods import train_step

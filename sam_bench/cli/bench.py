@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import click
 
-from sam_bench import clock
 from sam_bench.cli.options import (
     arch_kwargs_option,
     data_dir_option,
@@ -17,6 +16,7 @@ from sam_bench.cli.options import (
     out_option,
     quiet_option,
 )
+from sam_bench.runtime import clock
 
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
@@ -128,7 +128,7 @@ def bench_command(
     from sam_bench.bench.throughput import QUICK, SCHEMA, run_bench
     from sam_bench.cli.evaluate import _split
     from sam_bench.errors import BadInput
-    from sam_bench.provenance import device_name, resolve_device
+    from sam_bench.runtime.provenance import device_name, resolve_device
 
     if markdown_from is not None:
         result = files.read_json(markdown_from)

@@ -32,7 +32,7 @@ def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
     """Time one training step of every model of the reproduction in FOLDER (its first seeds'
     settings from plan.json), interleaved in one process, and write FOLDER/cost.json: each model's
     median seconds per step and its ratio to ST's, with 95% intervals. C4 rests on it."""
-    from sam_bench.experiments.cost import measure
+    from sam_bench.experiments.step_cost import measure
 
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
     path = measure(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from sam_bench import clock
 from sam_bench.cli.options import data_dir_option, device_option, max_minutes_option, out_option, quiet_option
+from sam_bench.runtime import clock
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -235,13 +235,14 @@ def evaluate_command(
     On several GPUs: torchrun --nproc_per_node N -m sam_bench evaluate ... (chunks are shared out)."""
     from click.core import ParameterSource
 
-    from sam_bench import distributed, files
+    from sam_bench import files
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput, SamBenchError
     from sam_bench.evaluation import results_file
     from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
     from sam_bench.evaluation.model_ref import load_model_ref
     from sam_bench.evaluation.specs import make_attacks
+    from sam_bench.runtime import distributed
 
     for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
         if attack not in applies and ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:

@@ -126,9 +126,9 @@ def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, 
     """Print the grid's state when --status was given; True if it was."""
     if not args["status"]:
         return False
-    from sam_bench.experiments.executors import Grid, cell_states
+    from sam_bench.experiments.executors import GridRef, cell_states
 
-    grid = Grid.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+    grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
     for name, state in cell_states(grid):
         click.echo(f"{name}: {state}")
     return True
@@ -173,9 +173,9 @@ def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboar
         return False
     if args["executor"] != "slurm":
         raise BadInput("--dry-run and --cancel are for --executor slurm")
-    from sam_bench.experiments.executors import Grid, cancel, dry_run
+    from sam_bench.experiments.executors import GridRef, cancel, dry_run
 
-    grid = Grid.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+    grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
     if args["cancel"]:
         cancelled = cancel(grid)
         click.echo(f"cancelled {len(cancelled)} job(s): {' '.join(cancelled)}" if cancelled else "no job to cancel")

@@ -49,7 +49,7 @@ MAX_MINUTES_HELP = "Finish before this many minutes (> 0) after the command star
 
 
 def device_option(default: str = "auto", note: str = ""):
-    """--device: auto, cpu, cuda or cuda:N (sam_bench.provenance.resolve_device). The default is the
+    """--device: auto, cpu, cuda or cuda:N (sam_bench.runtime.provenance.resolve_device). The default is the
     command's: cpu where results are compared across machines (analyze, recheck, cost)."""
     return click.option(
         "--device",
@@ -77,7 +77,7 @@ def check_max_minutes(ctx, param, value):
 
 
 def max_minutes_option(detail: str):
-    """--max-minutes (sam_bench.clock.stop_at); `detail`: what the command does to finish in time."""
+    """--max-minutes (sam_bench.runtime.clock.stop_at); `detail`: what the command does to finish in time."""
     return click.option(
         "--max-minutes",
         cls=SharedOption,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from sam_bench import clock
 from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status, slurm_only_actions
 from sam_bench.cli.options import data_dir_option, device_option, max_minutes_option, out_option, quiet_option
 from sam_bench.errors import SamBenchError
+from sam_bench.runtime import clock
 
 
 @click.command("reproduce", short_help="Run a recipe's grid: train, zoo, evaluate, leaderboard, report.")

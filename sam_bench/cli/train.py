@@ -11,7 +11,6 @@ from dataclasses import Field, fields
 import click
 from click.core import ParameterSource
 
-from sam_bench import clock
 from sam_bench.cli.options import (
     arch_kwargs_option,
     data_dir_option,
@@ -22,6 +21,7 @@ from sam_bench.cli.options import (
     quiet_option,
 )
 from sam_bench.errors import SamBenchError
+from sam_bench.runtime import clock
 from sam_bench.training import config as settings  # torch-free: --help imports no torch
 from sam_bench.training import method_table
 
@@ -79,8 +79,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
     (--batch-size is then the global batch)."""
     from pathlib import Path
 
-    from sam_bench import distributed, files
+    from sam_bench import files
     from sam_bench.errors import BadInput
+    from sam_bench.runtime import distributed
     from sam_bench.training.loop import resolve_resume_config
     from sam_bench.training.loop import train as run_training
 

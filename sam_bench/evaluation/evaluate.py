@@ -15,8 +15,6 @@ stopped. The record's layout is documented in docs/results-schema.md.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files, math_mode
 from sam_bench.attacks.autoattack import predict
 from sam_bench.attacks.invariants import (
     check_accuracies,
@@ -37,18 +34,19 @@ from sam_bench.attacks.invariants import (
 )
 from sam_bench.data import Dataset
 from sam_bench.eps import format_eps
-from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
+from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key
 from sam_bench.evaluation.degenerate import diagnose
 from sam_bench.evaluation.model_ref import Bf16, LoadedModel, weights_sha256
 from sam_bench.evaluation.runners import RUNNERS, AttackOutput
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS, AttackSpec
-from sam_bench.memory_format import EVALUATION, place
-from sam_bench.provenance import environment, resolve_device
+from sam_bench.runtime import clock, distributed, math_mode
+from sam_bench.runtime.memory_format import EVALUATION, place
+from sam_bench.runtime.provenance import environment, resolve_device
 
 SCHEMA = "sam-bench/eval-results/v1"
-STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
 BF16_WARNING = (
     "bf16 evaluation: low precision can weaken gradient-based attacks and overstate robust "
     "accuracy; report fp32 numbers"
@@ -57,33 +55,6 @@ BF16_WARNING = (
 
 # ---------------------------------------------------------------------------------------------
 # Resume: one JSON file of finished chunks, keyed by everything that decides their result
-
-
-class _State:
-    def __init__(self, path: Path | None):
-        self.path, self.chunks = path, {}
-        if path is not None and path.is_file():
-            try:
-                stored = files.read_json(path)
-            except SamBenchError:
-                stored = {}  # a damaged state file only costs the work it held
-            if isinstance(stored, dict) and stored.get("schema") == STATE_SCHEMA:
-                self.chunks = dict(stored.get("chunks") or {})
-
-    def get(self, key: str) -> dict | None:
-        return self.chunks.get(key)
-
-    def put(self, key: str, record: dict) -> None:
-        self.chunks[key] = record
-        if self.path is not None:
-            files.write_json(self.path, {"schema": STATE_SCHEMA, "chunks": self.chunks})
-
-
-def _chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end: int) -> str:
-    blob = json.dumps(
-        {**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +233,7 @@ def evaluate(
 
     Every clean prediction and every adversarial example an attack returns is classified in true fp32,
     and that is the recorded outcome; the attacks search in `search_math`: "tf32" (torch's default, TF32
-    convolutions on GPUs) or "ieee" (true fp32 throughout; sam_bench.math_mode).
+    convolutions on GPUs) or "ieee" (true fp32 throughout; sam_bench.runtime.math_mode).
 
     With `state_path`, finished chunks are saved there and reused by a later call with the same
     model, data and settings (the file is removed by the caller once the results are written).
@@ -270,7 +241,7 @@ def evaluate(
     rate of the attack's chunk before, or for an attack's first chunk in this call, of one timed
     batch): `EvaluationStopped` is raised instead, and a later call continues from the state file.
 
-    Under torchrun (sam_bench.distributed) the chunks are dealt out to the processes and their
+    Under torchrun (sam_bench.runtime.distributed) the chunks are dealt out to the processes and their
     records gathered, so every process returns the results one process would have computed:
     a chunk's random seed and batches depend only on where it starts. Rank 0 keeps the state file."""
     ctx = distributed.current()
@@ -305,7 +276,7 @@ def evaluate(
     chunk_given = chunk_size != AUTO
     batch_size, chunk_size = _sizes(model, probe, device, n, ctx, batch_size, chunk_size)
 
-    state = _State(Path(state_path) if state_path is not None else None)
+    state = ChunkState(Path(state_path) if state_path is not None else None)
     if not main:
         state.path = None  # read the finished chunks, leave writing to rank 0
     context = {
@@ -419,7 +390,7 @@ class _Run:
     y_all: torch.Tensor
     clean_pred: torch.Tensor
     device: torch.device
-    state: _State
+    state: ChunkState
     context: dict
     ctx: distributed.Distributed | None
     stop_at: float | None
@@ -432,7 +403,7 @@ class _Run:
         label = f"{spec.attack} {spec.norm or ''} {format_eps(spec.eps) if spec.norm else ''}".strip()
         n_spec = bounds[-1][1]
         spec_batch = min(batch_size, chunk_size)
-        keys = [_chunk_key(self.context, spec, spec_batch, s, e) for s, e in bounds]
+        keys = [chunk_key(self.context, spec, spec_batch, s, e) for s, e in bounds]
         resumed = [self.state.get(k) is not None for k in keys]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
         todo = [i for i, r in enumerate(resumed) if not r]

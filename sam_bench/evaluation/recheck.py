@@ -40,7 +40,7 @@ from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Results
 from sam_bench.evaluation.specs import AttackSpec
-from sam_bench.provenance import resolve_device
+from sam_bench.runtime.provenance import resolve_device
 
 SCHEMA = "sam-bench/recheck/v1"
 # What of a measuring environment decides the arithmetic: compared between the recorded and this one.

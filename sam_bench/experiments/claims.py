@@ -5,7 +5,7 @@ C3 for each pair of an AT model and a SAM model, C4 for each SAM and AT model ag
 configuration is judged on its own comparisons (`experiments.comparison`: over seeds and images, and
 how a verdict follows from them): adding a model to a grid never changes another configuration's verdict.
 C1 is a non-inferiority claim with a margin fixed in advance (C1_MARGIN). C4 is judged from a cost
-measurement made for it (`sam_bench.experiments.cost`: the methods timed interleaved in one process), not from
+measurement made for it (`sam_bench.experiments.step_cost`: the methods timed interleaved in one process), not from
 training logs.
 """
 
@@ -98,7 +98,7 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
 
 def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) -> dict:
     """C4 for one SAM or AT model: its cost per training step over ST's, from the interleaved timing
-    (`sam_bench.experiments.cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
+    (`sam_bench.experiments.step_cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
     ratio, fails when it lies wholly outside, inconclusive when it straddles an edge. Cost does not
     depend on what a model learned, so degenerate models count here."""
     name, cfg = group[0]["name"], group[0]["config"]

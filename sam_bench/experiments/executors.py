@@ -8,7 +8,7 @@ a small fraction of training, and a second job would wait in the queue again and
 chain for nothing; both halves resume from their own state files, so a requeued job loses little.
 
 Shared state is safe under concurrency: a cell is claimed with a claim file (cells/<run>.claim,
-`sam_bench.claim_file`: made atomically, no `flock` needed, taken over once its holder
+`sam_bench.jobs.lease`: made atomically, no `flock` needed, taken over once its holder
 is known to be gone), so no two jobs - or a job and a user's local run - train the same model; the
 zoo and leaderboard writes lock themselves (files.locked), and the report is written under a lock by
 whichever process sees the last cell finish (a job, a waiting `reproduce`, or the next `reproduce` call).
@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from sam_bench import claim_file, files
+from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
-from sam_bench.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
+from sam_bench.jobs import lease
+from sam_bench.jobs.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
 
 if TYPE_CHECKING:
     import submitit
@@ -54,7 +55,7 @@ __all__ = ["SlurmOptions", "parse_sbatch_options"]
 
 
 @dataclass
-class Grid:
+class GridRef:
     """What a job needs to rebuild the reproduction on its node: plain values, pickled by submitit."""
 
     recipe_ref: str
@@ -69,7 +70,7 @@ class Grid:
     @classmethod
     def of(
         cls, recipe_ref, scale, out=None, data_dir=None, device="auto", zoo_dir=None, leaderboard_dir=None, compile=None
-    ) -> Grid:
+    ) -> GridRef:
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
         from sam_bench.experiments.recipe import load_recipe
 
@@ -94,8 +95,8 @@ class Grid:
         )
 
     def reproduction(self, progress: bool = False):
-        from sam_bench.experiments.grid import Reproduction
         from sam_bench.experiments.recipe import load_recipe
+        from sam_bench.experiments.reproduction import Reproduction
 
         recipe = load_recipe(
             self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device, compile=self.compile
@@ -110,7 +111,7 @@ class Grid:
 def cell_done(repro, plan) -> bool:
     """The cell's results file is there and was made by this recipe's evaluation of this run (or, for a run
     reused without its weights, by the evaluation of the folder it came from)."""
-    from sam_bench.experiments.grid import _evaluation_key, evaluation_for
+    from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for
 
     path = repro.out / "results" / f"{plan.run_name}.json"
     if not path.is_file():
@@ -137,9 +138,9 @@ def claimed_cells(out, plans):
     try:
         for plan in plans:
             path = claim_path(out, plan.run_name)
-            claim = claim_file.try_claim(path)
+            claim = lease.try_claim(path)
             if claim is None:
-                holder, _ = claim_file.state(path)
+                holder, _ = lease.state(path)
                 who = holder.describe() if holder else "another process"
                 raise BadInput(
                     f"{plan.name} is being worked on by another process ({who}; claim {path}); "
@@ -152,16 +153,16 @@ def claimed_cells(out, plans):
             claim.release()
 
 
-def run_cell(grid: Grid, run_name: str) -> str:
+def run_cell(grid: GridRef, run_name: str) -> str:
     """Train, publish, evaluate and rank one cell, unless it is done or another process holds it.
     Returns what happened in a word: done, finished, claimed (or, for a task of a multi-task job
     other than the first, worker).
 
     A job of several tasks (--slurm-tasks-per-node, --slurm-nodes) trains its model on all of them
-    through the DDP path (sam_bench.distributed, its process group read from SLURM's variables): the
+    through the DDP path (sam_bench.runtime.distributed, its process group read from SLURM's variables): the
     first task alone claims the cell and tells the others whether to train; after training it alone
     publishes, evaluates and ranks the model."""
-    from sam_bench import distributed  # imports torch: here, never at the top (see test_executors)
+    from sam_bench.runtime import distributed  # imports torch: here, never at the top (see test_executors)
 
     repro = grid.reproduction()
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
@@ -175,7 +176,7 @@ def run_cell(grid: Grid, run_name: str) -> str:
         finally:
             distributed.stop()
         return "worker"
-    claim = claim_file.try_claim(claim_path(grid.out, run_name))
+    claim = lease.try_claim(claim_path(grid.out, run_name))
     if claim is None:
         if group is not None:
             group.agree(False)
@@ -238,7 +239,7 @@ def last_line(text: object) -> str:
     return lines[-1] if lines else "(no message)"
 
 
-def finish_if_complete(grid: Grid, repro=None) -> Path | None:
+def finish_if_complete(grid: GridRef, repro=None) -> Path | None:
     """Write the report when every cell is done; the lock makes two finishers write it in turn."""
     from sam_bench.experiments.report import write_report
 
@@ -254,7 +255,7 @@ class Cell:
     requeues this same cell (as submitit.helpers.Checkpointable does), which resumes from the
     training checkpoint or the evaluation's chunk state."""
 
-    def __init__(self, grid: Grid, run_name: str, requeue: bool = True):
+    def __init__(self, grid: GridRef, run_name: str, requeue: bool = True):
         self.grid, self.run_name, self.requeue = grid, run_name, requeue
 
     def checkpoint(self, *args, **kwargs):
@@ -273,18 +274,18 @@ class Cell:
             signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
-def _jobs(grid: Grid) -> dict:
+def _jobs(grid: GridRef) -> dict:
     path = grid.cells_dir / "jobs.json"
     return files.read_json(path) if path.is_file() else {}
 
 
-def _job(grid: Grid, job_id: str) -> submitit.SlurmJob:
+def _job(grid: GridRef, job_id: str) -> submitit.SlurmJob:
     return _submitit().SlurmJob(folder=Path(grid.out) / "slurm" / "%j", job_id=job_id)
 
 
-def holder_alive(grid: Grid, run_name: str) -> bool:
+def holder_alive(grid: GridRef, run_name: str) -> bool:
     """A process that may still be alive holds the cell's claim (read only: nothing is taken)."""
-    holder, gone = claim_file.state(claim_path(grid.out, run_name))
+    holder, gone = lease.state(claim_path(grid.out, run_name))
     return holder is not None and gone is None
 
 
@@ -296,7 +297,7 @@ def _state(job_id: str) -> str:
         return "UNREACHABLE"
 
 
-def cell_states(grid: Grid) -> list[tuple[str, str]]:
+def cell_states(grid: GridRef) -> list[tuple[str, str]]:
     """(model name, state in words) for every cell of the grid, for `reproduce --status`. Reads only:
     no claim is taken, changed or removed."""
     repro = grid.reproduction()
@@ -311,7 +312,7 @@ def cell_states(grid: Grid) -> list[tuple[str, str]]:
         if job_id:
             state = _state(job_id)
             words.append(f"SLURM job {job_id} " + ("not known to the scheduler" if state == NOT_KNOWN else state))
-        holder, gone = claim_file.state(claim_path(grid.out, plan.run_name))
+        holder, gone = lease.state(claim_path(grid.out, plan.run_name))
         if holder is not None:
             words.append(f"running ({holder.describe()})" if gone is None else f"claim left behind: {gone}")
         log = repro.out / "runs" / plan.run_name / "log.jsonl"
@@ -325,7 +326,7 @@ def cell_states(grid: Grid) -> list[tuple[str, str]]:
     return states
 
 
-def _needs_job(grid: Grid, repro, plan, jobs: dict) -> bool:
+def _needs_job(grid: GridRef, repro, plan, jobs: dict) -> bool:
     """Neither done, nor held by a live process, nor waiting in a job the scheduler still has. A job
     the scheduler no longer knows (or one that ended) is resubmitted once no process holds the claim."""
     if cell_done(repro, plan) or holder_alive(grid, plan.run_name):
@@ -334,7 +335,7 @@ def _needs_job(grid: Grid, repro, plan, jobs: dict) -> bool:
     return not (job_id and _state(job_id) in LIVE_STATES | {"UNREACHABLE"})
 
 
-def job_groups(grid: Grid, repro, plans, options: SlurmOptions) -> list[tuple[SlurmOptions, list]]:
+def job_groups(grid: GridRef, repro, plans, options: SlurmOptions) -> list[tuple[SlurmOptions, list]]:
     """The cells to submit, grouped by the options of their models: one job array per group."""
     groups: dict[str, tuple[SlurmOptions, list]] = {}
     for plan in plans:
@@ -343,12 +344,12 @@ def job_groups(grid: Grid, repro, plans, options: SlurmOptions) -> list[tuple[Sl
     return list(groups.values())
 
 
-def _lost(grid: Grid, run_name: str, job_id: str) -> bool:
+def _lost(grid: GridRef, run_name: str, job_id: str) -> bool:
     """The scheduler no longer knows the job and no live process holds the cell."""
     return _state(job_id) == NOT_KNOWN and not holder_alive(grid, run_name)
 
 
-def dry_run(grid: Grid, options: SlurmOptions) -> list[tuple[list[str], str]]:
+def dry_run(grid: GridRef, options: SlurmOptions) -> list[tuple[list[str], str]]:
     """(model names, sbatch script) of each job array `reproduce --executor slurm` would submit now;
     submits nothing and writes nothing."""
     repro = grid.reproduction()
@@ -364,7 +365,7 @@ def dry_run(grid: Grid, options: SlurmOptions) -> list[tuple[list[str], str]]:
     ]
 
 
-def cancel(grid: Grid) -> list[str]:
+def cancel(grid: GridRef) -> list[str]:
     """scancel every job of the grid that the scheduler still has; returns their ids."""
     live = [job_id for job_id in _jobs(grid).values() if _state(job_id) in LIVE_STATES]
     if live:
@@ -374,7 +375,7 @@ def cancel(grid: Grid) -> list[str]:
     return live
 
 
-def _submit(grid: Grid, options: SlurmOptions, repro, plans) -> list:
+def _submit(grid: GridRef, options: SlurmOptions, repro, plans) -> list:
     executor = options.executor(repro.out / "slurm")
     try:
         with executor.batch():  # one sbatch: a job array of the cells
@@ -386,7 +387,7 @@ def _submit(grid: Grid, options: SlurmOptions, repro, plans) -> list:
 
 
 def run_on_slurm(
-    grid: Grid, options: SlurmOptions, wait: bool = True, progress: bool = True, poll_seconds: float = 2.0
+    grid: GridRef, options: SlurmOptions, wait: bool = True, progress: bool = True, poll_seconds: float = 2.0
 ) -> tuple[bool, Path]:
     """Submit every cell that is neither done, nor held by a live process, nor in a live job (one job
     array per group of models with the same options), then either return or wait for the jobs with a

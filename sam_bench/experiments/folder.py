@@ -13,7 +13,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import compute
+from sam_bench.experiments import spent
 
 
 @dataclass
@@ -46,8 +46,8 @@ class Folder:
         if not budget:
             return None
         pilots = self.pilot_candidates()
-        spent = compute.of_records(self.records)["cpu_s"] + sum(c["compute"]["cpu_s"] for c in pilots)
-        return compute.budget_sentence(spent, budget, with_pilot if pilots else alone)
+        cpu_s = spent.of_records(self.records)["cpu_s"] + sum(c["compute"]["cpu_s"] for c in pilots)
+        return spent.budget_sentence(cpu_s, budget, with_pilot if pilots else alone)
 
 
 def load_results(out: Path) -> list[dict]:
@@ -78,7 +78,7 @@ def load_results(out: Path) -> list[dict]:
                 "path": path,
                 "training": training,
                 "epoch_seconds": epochs,
-                "training_cpu_s": compute.training_cpu_seconds(logged),
+                "training_cpu_s": spent.training_cpu_seconds(logged),
                 "degenerate": degenerate.reason(results),
                 "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
                 "reused_from": (files.read_json(run / "reused.json") if (run / "reused.json").is_file() else {}).get(

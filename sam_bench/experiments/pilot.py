@@ -27,10 +27,10 @@ import numpy as np
 from sam_bench import files, stats
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import compute
+from sam_bench.experiments import spent
 from sam_bench.experiments.folder import load_results
 from sam_bench.experiments.records import evaluation
-from sam_bench.provenance import code_commit
+from sam_bench.runtime.provenance import code_commit
 
 SCHEMA = "sam-bench/pilot/v1"
 SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile")
@@ -104,7 +104,7 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
     pair = {name: [records[(name, s)] for s in seeds] for name in (first, second)}
     config = pair[first][0]["config"]
     out: dict = {
-        "compute": compute.of_records(list(records.values())),
+        "compute": spent.of_records(list(records.values())),
         "folder": str(folder),
         "scale": plan.get("scale"),
         "settings": {k: config.get(k) for k in SETTINGS},

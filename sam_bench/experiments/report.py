@@ -16,7 +16,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import against_published, compute, confirmatory, mechanism, pareto, report_plots
+from sam_bench.experiments import against_published, confirmatory, mechanism, pareto, report_plots, spent
 from sam_bench.experiments.claims import CLAIMS, headline
 from sam_bench.experiments.folder import Folder
 from sam_bench.experiments.records import (
@@ -288,11 +288,11 @@ def _sources_lines(out: Path, records: list[dict], cost: dict | None) -> list[st
 
 
 def _compute_lines(folder: Folder) -> list[str]:
-    """What the reproduction cost (`experiments/compute.py`), and its pilot's other candidates when a
+    """What the reproduction spent (`experiments/spent.py`), and its pilot's other candidates when a
     `pilot.json` in the folder names them."""
-    lines = ["## Compute", "", f"This folder's runs: {compute.describe(compute.of_records(folder.records))}."]
+    lines = ["## Compute", "", f"This folder's runs: {spent.describe(spent.of_records(folder.records))}."]
     for c in folder.pilot_candidates():
-        lines.append(f"The pilot's candidate `{c['scale']}`: {compute.describe(c['compute'])}.")
+        lines.append(f"The pilot's candidate `{c['scale']}`: {spent.describe(c['compute'])}.")
     sentence = folder.budget_sentence("Together with the pilot", "Together")
     return lines + ([sentence + "."] if sentence else []) + [""]
 

@@ -20,11 +20,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sam_bench import clock, files
+from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.experiments.evaluation_block import evaluation_specs
-from sam_bench.experiments.grid import Reproduction
 from sam_bench.experiments.recipe import load_recipe
+from sam_bench.experiments.reproduction import Reproduction
+from sam_bench.runtime import clock
 
 
 def reproduce(
@@ -57,11 +58,11 @@ def reproduce(
     from sam_bench.experiments.report import write_report
 
     if executor == "slurm":
-        from sam_bench.experiments.executors import Grid, SlurmOptions, run_on_slurm
+        from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
 
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
-        grid = Grid.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
+        grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
         options = slurm or SlurmOptions.from_recipe(recipe_ref, scale)
         if threads is not None:
             options = replace(options, threads=threads)

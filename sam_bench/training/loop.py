@@ -6,7 +6,7 @@ A run directory (`out`) holds:
   checkpoint.pt     the last finished epoch: model, optimizer (with SAM's base state), RNG, history
   model.safetensors final weights, written when the last epoch is done
 
-Under torchrun (see sam_bench.distributed) every process runs this loop on its slice of each
+Under torchrun (see sam_bench.runtime.distributed) every process runs this loop on its slice of each
 global batch; rank 0 writes the files and shows the progress.
 """
 
@@ -24,13 +24,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import clock, distributed, files, math_mode
+from sam_bench import files
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.memory_format import place, training_format
 from sam_bench.models import create_model, make_spec
-from sam_bench.provenance import environment, resolve_device
+from sam_bench.runtime import clock, distributed, math_mode
+from sam_bench.runtime.memory_format import place, training_format
+from sam_bench.runtime.provenance import environment, resolve_device
 from sam_bench.training import guard
 from sam_bench.training import method_table as table
 from sam_bench.training.config import RUNTIME_KEYS, TrainConfig  # the settings, declared torch-free
@@ -259,7 +260,7 @@ def train(
     steps_per_epoch = len(train_loader)
     epochs_this_call = 0
     # Checkpoints come every cfg.checkpoint_every_s seconds of this call; a stop must leave time for one.
-    # What is scheduled against the limit is timed on sam_bench.clock (the tests set it).
+    # What is scheduled against the limit is timed on sam_bench.runtime.clock (the tests set it).
     last_checkpoint, last_save_s, saved_epoch = clock.now(), 0.0, start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         epoch_start = clock.now()

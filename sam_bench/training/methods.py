@@ -12,7 +12,7 @@ fgsm-rs, n-fgsm, fgsm: SGD on single-step (FGSM) examples, two passes per step l
           overfitting) at large eps, which is what the overfitting guard of `training.guard` is for.
   Each clips the example to [0,1]; they are defined for Linf only.
 
-Under torchrun a step gets the global batch and a `sam_bench.distributed.Shard`: the process
+Under torchrun a step gets the global batch and a `sam_bench.runtime.distributed.Shard`: the process
 trains on its slice, with the random numbers one process would have drawn for that slice.
 """
 

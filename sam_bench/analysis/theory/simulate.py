@@ -144,7 +144,7 @@ def environment() -> dict:
 
     import scipy
 
-    from sam_bench.provenance import code_commit
+    from sam_bench.runtime.provenance import code_commit
     from sam_bench.version import __version__
 
     return {

@@ -1,4 +1,4 @@
-"""Cell claims (sam_bench.claim_file) hold without `flock`, as on Lustre with localflock,
+"""Cell claims (sam_bench.jobs.lease) hold without `flock`, as on Lustre with localflock,
 BeeGFS or NFS mounted nolock, and are taken over only once their holder is known to be gone."""
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sam_bench import claim_file, slurm_state
+from sam_bench.jobs import lease, slurm_state
 
 # A child process whose flock fails as on a file system without it, racing another for every cell:
 # it waits for the start signal, claims what it can, and stays alive holding it until told to stop
@@ -23,12 +23,12 @@ def no_flock(*args, **kwargs):
     raise OSError(errno.ENOLCK, "No locks available")
 
 fcntl.flock = fcntl.lockf = no_flock
-from sam_bench import claim_file
+from sam_bench.jobs import lease
 
 folder, n = Path(sys.argv[1]), int(sys.argv[2])
 while not (folder / "go").exists():
     time.sleep(0.001)
-won = [i for i in range(n) if claim_file.try_claim(folder / f"cell{i}.claim") is not None]
+won = [i for i in range(n) if lease.try_claim(folder / f"cell{i}.claim") is not None]
 print(json.dumps(won), flush=True)
 while not (folder / "stop").exists():
     time.sleep(0.01)
@@ -65,17 +65,17 @@ def test_a_claim_of_a_process_that_ended_is_taken_over_and_reading_changes_nothi
         [
             sys.executable,
             "-c",
-            f"from sam_bench import claim_file; import os; assert claim_file.try_claim({str(path)!r}); os._exit(0)",
+            f"from sam_bench.jobs import lease; import os; assert lease.try_claim({str(path)!r}); os._exit(0)",
         ],
         check=True,
     )
     assert child.returncode == 0
     before = path.read_bytes()
-    holder, gone = claim_file.state(path)
+    holder, gone = lease.state(path)
     assert "has ended" in gone and path.read_bytes() == before  # --status reads, never takes
-    claim = claim_file.try_claim(path)
+    claim = lease.try_claim(path)
     assert claim is not None and json.loads(path.read_text())["pid"] == os.getpid()
-    assert claim_file.try_claim(path) is None  # held by a live process (this one)
+    assert lease.try_claim(path) is None  # held by a live process (this one)
     claim.release()
     assert not path.exists()
 
@@ -86,20 +86,20 @@ def test_a_live_holder_keeps_its_claim(tmp_path):
         [
             sys.executable,
             "-c",
-            f"from sam_bench import claim_file; import sys, time; "
-            f"c = claim_file.try_claim({str(path)!r}); print(bool(c), flush=True); time.sleep(60)",
+            f"from sam_bench.jobs import lease; import sys, time; "
+            f"c = lease.try_claim({str(path)!r}); print(bool(c), flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "True"
-        assert claim_file.try_claim(path) is None
-        assert claim_file.state(path)[1] is None
+        assert lease.try_claim(path) is None
+        assert lease.state(path)[1] is None
     finally:
         holder.kill()
         holder.wait()
-    assert claim_file.try_claim(path) is not None  # killed: its claim is taken over
+    assert lease.try_claim(path) is not None  # killed: its claim is taken over
 
 
 def _foreign(path: Path, job_id=None, age_s=0.0) -> None:
@@ -112,16 +112,16 @@ def _foreign(path: Path, job_id=None, age_s=0.0) -> None:
 def test_a_claim_from_another_host_is_stale_only_when_its_heartbeat_stopped(tmp_path):
     path = tmp_path / "ST.claim"
     _foreign(path, age_s=60)
-    assert claim_file.try_claim(path) is None
-    _foreign(path, age_s=claim_file.STALE_AFTER_S + 60)
-    assert "stopped its heartbeat" in claim_file.state(path)[1]
-    assert claim_file.try_claim(path) is not None
+    assert lease.try_claim(path) is None
+    _foreign(path, age_s=lease.STALE_AFTER_S + 60)
+    assert "stopped its heartbeat" in lease.state(path)[1]
+    assert lease.try_claim(path) is not None
 
 
 def test_the_heartbeat_keeps_a_claim_fresh(tmp_path, monkeypatch):
-    monkeypatch.setattr(claim_file, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(lease, "HEARTBEAT_S", 0.05)
     path = tmp_path / "ST.claim"
-    claim = claim_file.try_claim(path)
+    claim = lease.try_claim(path)
     old = time.time() - 3600
     os.utime(path, (old, old))
     time.sleep(0.5)
@@ -137,23 +137,23 @@ def test_a_claim_of_another_hosts_job_follows_the_scheduler(tmp_path, monkeypatc
     monkeypatch.setattr(slurm_state, "job_state", lambda job_id: state)
     path = tmp_path / "ST.claim"
     _foreign(path, job_id="41_0")
-    assert (claim_file.try_claim(path) is not None) is taken
+    assert (lease.try_claim(path) is not None) is taken
 
 
 def test_a_job_the_scheduler_forgot_waits_for_the_heartbeat_and_no_answer_is_no_evidence(tmp_path, monkeypatch):
     path = tmp_path / "ST.claim"
     monkeypatch.setattr(slurm_state, "job_state", lambda job_id: slurm_state.NOT_KNOWN)
     _foreign(path, job_id="41_0", age_s=60)
-    assert claim_file.try_claim(path) is None
-    _foreign(path, job_id="41_0", age_s=claim_file.STALE_AFTER_S + 60)
+    assert lease.try_claim(path) is None
+    _foreign(path, job_id="41_0", age_s=lease.STALE_AFTER_S + 60)
 
     def unreachable(job_id):
         raise slurm_state.SchedulerUnreachable("squeue: timed out")
 
     monkeypatch.setattr(slurm_state, "job_state", unreachable)
-    assert claim_file.try_claim(path) is None
+    assert lease.try_claim(path) is None
     monkeypatch.setattr(slurm_state, "job_state", lambda job_id: slurm_state.NOT_KNOWN)
-    assert claim_file.try_claim(path) is not None
+    assert lease.try_claim(path) is not None
 
 
 def test_a_requeued_job_takes_over_its_own_earlier_attempts_claim(tmp_path, monkeypatch):
@@ -162,16 +162,16 @@ def test_a_requeued_job_takes_over_its_own_earlier_attempts_claim(tmp_path, monk
     _foreign(path, job_id="41_0")
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "41")
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "0")
-    assert "earlier attempt" in claim_file.state(path)[1]
-    assert claim_file.try_claim(path) is not None
+    assert "earlier attempt" in lease.state(path)[1]
+    assert lease.try_claim(path) is not None
 
 
 def test_a_take_over_in_progress_is_left_alone(tmp_path):
     path = tmp_path / "ST.claim"
-    _foreign(path, age_s=claim_file.STALE_AFTER_S + 60)
+    _foreign(path, age_s=lease.STALE_AFTER_S + 60)
     (tmp_path / "ST.claim.takeover").write_text("{}")  # another process is taking it over now
-    assert claim_file.try_claim(path) is None
-    old = time.time() - claim_file.GUARD_STALE_S - 5  # ... or died doing it
+    assert lease.try_claim(path) is None
+    old = time.time() - lease.GUARD_STALE_S - 5  # ... or died doing it
     os.utime(tmp_path / "ST.claim.takeover", (old, old))
-    assert claim_file.try_claim(path) is not None
+    assert lease.try_claim(path) is not None
     assert not (tmp_path / "ST.claim.takeover").exists()

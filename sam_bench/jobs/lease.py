@@ -36,7 +36,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sam_bench import slurm_state
+from sam_bench.jobs import slurm_state
 
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0  # ten missed heartbeats: clocks of a file server and a node may differ by minutes

@@ -41,7 +41,7 @@ def measure(
     """Time every model of the reproduction in `folder` (its first seeds) and write `folder/cost.json`."""
     import torch
 
-    from sam_bench.provenance import environment, resolve_device
+    from sam_bench.runtime.provenance import environment, resolve_device
 
     folder = Path(folder)
     log = log or (lambda message: None)
@@ -118,8 +118,8 @@ def _stepper(config: dict, device):
 
     from sam_bench.bench.throughput import synthetic_images
     from sam_bench.data import STATS, DeviceLoader
-    from sam_bench.memory_format import place, training_format
     from sam_bench.models import create_model, make_spec
+    from sam_bench.runtime.memory_format import place, training_format
     from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
     from sam_bench.training.methods import train_step
 
