@@ -16,7 +16,7 @@ import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -157,195 +157,285 @@ def train(
     cfg.validate()
     ctx = distributed.current()  # None: this process trains alone
     main = ctx is None or ctx.is_main
-    progress = progress and main
+    finished = _checked_out(cfg, out, resume, ctx)
+    if finished is not None:
+        return finished  # nothing left to do
+    run = _Run.build(cfg, out, resume, ctx, progress and main)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        files.write_json(out / "metadata.json", run.metadata)
+    for epoch in range(run.start_epoch, cfg.epochs):
+        if run.epoch(epoch, deadline, stop_after_epochs):
+            run.metadata.update(epochs_done=epoch + 1, wall_time_s=run.elapsed)
+            if main:
+                files.write_json(out / "metadata.json", run.metadata)
+            return run.metadata
+    return run.finish()
+
+
+def _checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
+    """The run folder checked before any data is loaded; a finished run's metadata (nothing to do), else None."""
     _check_out_dir(out, resume)
     files.check_writable(out / "metadata.json")  # before the data load and the first epoch
     if ctx is not None:
         distributed.check_batch(cfg.batch_size, ctx)
         ctx.barrier()  # every process has checked `out` before rank 0 writes there
-    if resume:
-        stored = files.read_json(out / "metadata.json")
-        if stored.get("status") == "complete":
-            if (out / "model.safetensors").is_file():
-                return stored  # nothing left to do
-            raise SamBenchError(
-                f"--resume: {out} finished training but its model.safetensors is gone; nothing "
-                "was retrained (remove the folder to train it again)"
+    if not resume:
+        return None
+    stored = files.read_json(out / "metadata.json")
+    if stored.get("status") != "complete":
+        return None
+    if (out / "model.safetensors").is_file():
+        return stored
+    raise SamBenchError(
+        f"--resume: {out} finished training but its model.safetensors is gone; nothing "
+        "was retrained (remove the folder to train it again)"
+    )
+
+
+@dataclass
+class _Run:
+    """One call of a training: what it trains and with what, where it stopped last, and its clock."""
+
+    cfg: TrainConfig
+    out: Path
+    ctx: Any
+    progress: bool
+    device: torch.device
+    autocast: Any
+    model: torch.nn.Module
+    forward_model: Any  # the model, compiled (a callable) or wrapped for several processes
+    eval_model: Any
+    optimizer: Any
+    shard: Any
+    train_loader: DeviceLoader
+    test_loader: DeviceLoader
+    guard_loader: DeviceLoader | None
+    guard_images: int
+    guard_attack: dict
+    metadata: dict
+    start_epoch: int = 0
+    history: list = field(default_factory=list)
+    elapsed: float = 0.0
+    epochs_this_call: int = 0
+    # Checkpoints come every cfg.checkpoint_every_s seconds of this call; a stop must leave time for one.
+    # What is scheduled against the limit is timed on sam_bench.runtime.clock (the tests set it).
+    last_checkpoint: float = 0.0
+    last_save_s: float = 0.0
+    saved_epoch: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.ctx is None or self.ctx.is_main
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, out: Path, resume: bool, ctx, progress: bool) -> _Run:
+        """The data, model, optimizer and loaders, in the order that fixes their random draws; the metadata;
+        the checkpoint restored when resuming."""
+        device = ctx.device if ctx is not None else resolve_device(cfg.device)
+        if device.type == "cuda":
+            # Fixed input shapes: cuDNN's autotuner picks each convolution's fastest algorithm once.
+            # (Evaluation turns it off for its own duration, math_mode.evaluation, and train puts back what it
+            # found when it returns: its batch sizes vary and its choice of algorithms must not.)
+            torch.backends.cudnn.benchmark = True
+        autocast = autocast_for(cfg.precision, device)
+        precision = precision_used(cfg.precision, device)
+        if resume:
+            _check_same_precision(out, files.read_json(out / "metadata.json"), precision, device)
+        data = load_dataset(cfg.dataset, cfg.data_dir)
+        x_train, y_train = _training_images(cfg, data)
+        torch.manual_seed(cfg.seed)
+        spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width, cfg.arch_kwargs)
+        model = create_model(spec)
+        if ctx is not None:
+            model = distributed.synchronise_batchnorm(model, device)
+        layout = training_format(model, device)  # NHWC where it is fast and safe; batches follow the model
+        model = place(model, device, layout)
+        train_loader = DeviceLoader(
+            x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout
+        )
+        x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
+        test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False, memory_format=layout)
+        guard_images = guard.images_for(cfg.method, cfg.overfit_guard, len(data.y_test))
+        if guard_images > len(data.y_test):
+            raise BadInput(f"--overfit-guard {guard_images} exceeds the {len(data.y_test)} test images")
+        guard_loader = (
+            DeviceLoader(
+                data.x_test[-guard_images:], data.y_test[-guard_images:], 500, device, False, memory_format=layout
             )
-    device = ctx.device if ctx is not None else resolve_device(cfg.device)
-    if device.type == "cuda":
-        # Fixed input shapes: cuDNN's autotuner picks each convolution's fastest algorithm once.
-        # (Evaluation turns it off for its own duration, math_mode.evaluation, and train puts back what it
-        # found when it returns: its batch sizes vary and its choice of algorithms must not.)
-        torch.backends.cudnn.benchmark = True
-    autocast = autocast_for(cfg.precision, device)
-    precision = precision_used(cfg.precision, device)
-    if resume:
-        _check_same_precision(out, stored, precision, device)
+            if guard_images
+            else None
+        )
+        optimizer = build_optimizer(cfg, model)
+        shard = None
+        if ctx is not None:
+            train_model, shard = distributed.wrap(model, ctx, cfg.sam_perturbation)
+        else:
+            train_model = model
+        forward_model = torch.compile(train_model) if cfg.compile else train_model
+        metadata = {
+            "config": asdict(cfg),
+            "arch": spec,
+            "dataset": data.describe(),
+            "method": cfg.method,
+            "passes_per_step": table.passes_per_step(cfg.method, cfg.attack_steps),
+            **_single_step_record(cfg),
+            "n_train_used": len(y_train),
+            **environment(device),
+            "status": "running",
+            "processes": 1 if ctx is None else ctx.world,
+            "memory_format": "channels_last" if layout == torch.channels_last else "contiguous",
+            "precision_used": precision,
+            "cudnn_benchmark": device.type == "cuda",
+        }
+        run = cls(
+            cfg,
+            out,
+            ctx,
+            progress,
+            device,
+            autocast,
+            model,
+            forward_model,
+            model if ctx is not None else forward_model,
+            optimizer,
+            shard,
+            train_loader,
+            test_loader,
+            guard_loader,
+            guard_images,
+            guard.budget(cfg.attack_norm, cfg.attack_eps),
+            metadata,
+        )
+        if resume and (out / "checkpoint.pt").is_file():
+            run.restore()
+        run.last_checkpoint, run.saved_epoch = clock.now(), run.start_epoch
+        return run
 
-    data = load_dataset(cfg.dataset, cfg.data_dir)
-    x_train, y_train = data.x_train, data.y_train
-    if cfg.n_train is not None:
-        if cfg.n_train > len(y_train):
-            raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
-        keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.n_train].numpy()
-        x_train, y_train = x_train[keep], y_train[keep]
-    torch.manual_seed(cfg.seed)
-    spec = make_spec(cfg.arch, data.num_classes, data.mean, data.std, cfg.width, cfg.arch_kwargs)
-    model = create_model(spec)
-    if ctx is not None:
-        model = distributed.synchronise_batchnorm(model, device)
-    layout = training_format(model, device)  # NHWC where it is fast and safe; batches follow the model
-    model = place(model, device, layout)
-    train_loader = DeviceLoader(
-        x_train, y_train, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout
-    )
-    x_test, y_test = (data.x_test, data.y_test) if ctx is None else (ctx.share(data.x_test), ctx.share(data.y_test))
-    test_loader = DeviceLoader(x_test, y_test, max(cfg.batch_size, 500), device, train=False, memory_format=layout)
-    guard_images = guard.images_for(cfg.method, cfg.overfit_guard, len(data.y_test))
-    if guard_images > len(data.y_test):
-        raise BadInput(f"--overfit-guard {guard_images} exceeds the {len(data.y_test)} test images")
-    guard_loader = (
-        DeviceLoader(data.x_test[-guard_images:], data.y_test[-guard_images:], 500, device, False, memory_format=layout)
-        if guard_images
-        else None
-    )
-    guard_attack = guard.budget(cfg.attack_norm, cfg.attack_eps)
-    optimizer = build_optimizer(cfg, model)
-    shard = None
-    if ctx is not None:
-        train_model, shard = distributed.wrap(model, ctx, cfg.sam_perturbation)
-    else:
-        train_model = model
-    forward_model = torch.compile(train_model) if cfg.compile else train_model
-    eval_model = model if ctx is not None else forward_model
-
-    start_epoch, history, elapsed = 0, [], 0.0
-    metadata = {
-        "config": asdict(cfg),
-        "arch": spec,
-        "dataset": data.describe(),
-        "method": cfg.method,
-        "passes_per_step": table.passes_per_step(cfg.method, cfg.attack_steps),
-        **_single_step_record(cfg),
-        "n_train_used": len(y_train),
-        **environment(device),
-        "status": "running",
-        "processes": 1 if ctx is None else ctx.world,
-        "memory_format": "channels_last" if layout == torch.channels_last else "contiguous",
-        "precision_used": precision,
-        "cudnn_benchmark": device.type == "cuda",
-    }
-    if resume and (out / "checkpoint.pt").is_file():
+    def restore(self) -> None:
+        """Model, optimizer, random state, epoch and history from the run's checkpoint."""
+        path = self.out / "checkpoint.pt"
         try:
-            ckpt = files.torch_load(out / "checkpoint.pt")
+            ckpt = files.torch_load(path)
         except SamBenchError as err:
             raise SamBenchError(
                 f"{err}; delete it and run the same command again to train this run from its start"
             ) from None
         try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            _set_rng_state(ckpt["rng"], device)
-            start_epoch, history, elapsed = int(ckpt["epoch"]), list(ckpt["history"]), float(ckpt["elapsed"])
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            _set_rng_state(ckpt["rng"], self.device)
+            self.start_epoch, self.history = int(ckpt["epoch"]), list(ckpt["history"])
+            self.elapsed = float(ckpt["elapsed"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
-            raise SamBenchError(f"{out / 'checkpoint.pt'}: does not match this run ({err})") from None
-        stored = files.read_json(out / "metadata.json")
-        if stored.get("dataset", {}).get("sha256") != metadata["dataset"]["sha256"]:
-            raise SamBenchError(f"--resume: the data set differs from the one {out} was trained on")
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        files.write_json(out / "metadata.json", metadata)
+            raise SamBenchError(f"{path}: does not match this run ({err})") from None
+        stored = files.read_json(self.out / "metadata.json")
+        if stored.get("dataset", {}).get("sha256") != self.metadata["dataset"]["sha256"]:
+            raise SamBenchError(f"--resume: the data set differs from the one {self.out} was trained on")
 
-    steps_per_epoch = len(train_loader)
-    epochs_this_call = 0
-    # Checkpoints come every cfg.checkpoint_every_s seconds of this call; a stop must leave time for one.
-    # What is scheduled against the limit is timed on sam_bench.runtime.clock (the tests set it).
-    last_checkpoint, last_save_s, saved_epoch = clock.now(), 0.0, start_epoch
-    for epoch in range(start_epoch, cfg.epochs):
+    def epoch(self, epoch: int, deadline: float | None, stop_after_epochs: int | None) -> bool:
+        """Train one epoch, measure it, checkpoint when due; True when the call stops after it."""
+        cfg, steps_per_epoch = self.cfg, len(self.train_loader)
         epoch_start = clock.now()
         record = _train_one_epoch(
             cfg,
-            forward_model,
-            optimizer,
-            train_loader,
+            self.forward_model,
+            self.optimizer,
+            self.train_loader,
             epoch,
-            autocast,
-            progress,
-            out,
+            self.autocast,
+            self.progress,
+            self.out,
             steps_per_epoch,
-            shard,
-            saved_epoch,
+            self.shard,
+            self.saved_epoch,
         )
-        record["test_acc"] = evaluate_clean(eval_model, test_loader, autocast, ctx)
-        if guard_loader is not None:  # every process measures the same images (no collective calls)
-            record.update(guard.measure(model, guard_loader, guard_attack, autocast))
-            metadata["overfit_guard"] = guard.summary(guard_images, guard_attack, history + [record])
-        elapsed += record["seconds"]
-        history.append(record)
-        if progress:
-            guarded = f" guard PGD acc {record['guard_pgd_acc']:.2%}" if guard_loader is not None else ""
-            tqdm.write(
-                f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f} "
-                f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%}{guarded} "
-                f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)"
+        record["test_acc"] = evaluate_clean(self.eval_model, self.test_loader, self.autocast, self.ctx)
+        if self.guard_loader is not None:  # every process measures the same images (no collective calls)
+            record.update(guard.measure(self.model, self.guard_loader, self.guard_attack, self.autocast))
+            self.metadata["overfit_guard"] = guard.summary(
+                self.guard_images, self.guard_attack, self.history + [record]
             )
-            if metadata.get("overfit_guard", {}).get("epoch") == epoch + 1:
-                tqdm.write(f"catastrophic overfitting: {guard.RULE} (epoch {epoch + 1})")
+        self.elapsed += record["seconds"]
+        self.history.append(record)
+        if self.progress:
+            self._say(epoch, record)
         next_epoch_s = expected_epoch_seconds(
-            clock.now() - epoch_start, record, steps_per_epoch, first_of_call=epochs_this_call == 0
+            clock.now() - epoch_start, record, steps_per_epoch, first_of_call=self.epochs_this_call == 0
         )
-        epochs_this_call += 1
+        self.epochs_this_call += 1
         stop = epoch + 1 < cfg.epochs and (
-            (stop_after_epochs is not None and epochs_this_call >= stop_after_epochs)
-            or not clock.fits(deadline, next_epoch_s + last_save_s)
+            (stop_after_epochs is not None and self.epochs_this_call >= stop_after_epochs)
+            or not clock.fits(deadline, next_epoch_s + self.last_save_s)
         )
-        if ctx is not None:
-            stop = ctx.agree(stop)  # rank 0's clock decides for all
-        due = clock.now() - last_checkpoint >= cfg.checkpoint_every_s  # (only rank 0 writes: its clock)
-        if main and (stop or due or epoch + 1 == cfg.epochs):
-            # The log is written with the checkpoint: it lists exactly the epochs a resumed run keeps.
-            saving = clock.now()
-            files.torch_save(
-                out / "checkpoint.pt",
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": _rng_state(device),
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "elapsed": elapsed,
-                },
-            )
-            files.write_text(out / "log.jsonl", "".join(_json_line(r) for r in history))
-            last_checkpoint, last_save_s, saved_epoch = clock.now(), clock.now() - saving, epoch + 1
-        if stop:
-            metadata.update(epochs_done=epoch + 1, wall_time_s=elapsed)
-            if main:
-                files.write_json(out / "metadata.json", metadata)
-            return metadata
+        if self.ctx is not None:
+            stop = self.ctx.agree(stop)  # rank 0's clock decides for all
+        due = clock.now() - self.last_checkpoint >= cfg.checkpoint_every_s  # (only rank 0 writes: its clock)
+        if self.main and (stop or due or epoch + 1 == cfg.epochs):
+            self.checkpoint(epoch + 1)
+        return stop
 
-    if not history:
-        raise SamBenchError(f"{out}: nothing trained (0 epochs)")
-    weights = out / "model.safetensors"
-    if main:
-        files.save_safetensors(weights, model.state_dict(), {"arch": cfg.arch})
-    if ctx is not None:
-        ctx.barrier()  # the weights are on disk for every process
-    last = history[-1]
-    metadata.update(
-        status="complete",
-        epochs_done=cfg.epochs,
-        wall_time_s=elapsed,
-        cpu_time_s=sum(r.get("cpu_seconds", 0.0) for r in history),  # epochs logged before it existed count 0
-        images_per_s=sum(r["images"] for r in history) / max(elapsed, 1e-9),
-        final={"train_loss": last["train_loss"], "train_acc": last["train_acc"], "test_acc": last["test_acc"]},
-        weights="model.safetensors",
-        weights_sha256=files.sha256_file(weights),
-    )
-    if main:
-        files.write_json(out / "metadata.json", metadata)
-    return metadata
+    def _say(self, epoch: int, record: dict) -> None:
+        guarded = f" guard PGD acc {record['guard_pgd_acc']:.2%}" if self.guard_loader is not None else ""
+        tqdm.write(
+            f"epoch {epoch + 1}/{self.cfg.epochs}: loss {record['train_loss']:.4f} "
+            f"train acc {record['train_acc']:.2%} test acc {record['test_acc']:.2%}{guarded} "
+            f"({record['seconds']:.1f} s, {record['images_per_s']:.0f} img/s)"
+        )
+        if self.metadata.get("overfit_guard", {}).get("epoch") == epoch + 1:
+            tqdm.write(f"catastrophic overfitting: {guard.RULE} (epoch {epoch + 1})")
+
+    def checkpoint(self, epochs_done: int) -> None:
+        """The checkpoint and the log, written together: the log lists exactly the epochs a resumed run keeps."""
+        saving = clock.now()
+        files.torch_save(
+            self.out / "checkpoint.pt",
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": _rng_state(self.device),
+                "epoch": epochs_done,
+                "history": self.history,
+                "elapsed": self.elapsed,
+            },
+        )
+        files.write_text(self.out / "log.jsonl", "".join(_json_line(r) for r in self.history))
+        self.last_checkpoint, self.last_save_s, self.saved_epoch = clock.now(), clock.now() - saving, epochs_done
+
+    def finish(self) -> dict:
+        """The final weights and the run's complete metadata."""
+        if not self.history:
+            raise SamBenchError(f"{self.out}: nothing trained (0 epochs)")
+        weights = self.out / "model.safetensors"
+        if self.main:
+            files.save_safetensors(weights, self.model.state_dict(), {"arch": self.cfg.arch})
+        if self.ctx is not None:
+            self.ctx.barrier()  # the weights are on disk for every process
+        last = self.history[-1]
+        self.metadata.update(
+            status="complete",
+            epochs_done=self.cfg.epochs,
+            wall_time_s=self.elapsed,
+            cpu_time_s=sum(r.get("cpu_seconds", 0.0) for r in self.history),  # epochs logged before it existed: 0
+            images_per_s=sum(r["images"] for r in self.history) / max(self.elapsed, 1e-9),
+            final={"train_loss": last["train_loss"], "train_acc": last["train_acc"], "test_acc": last["test_acc"]},
+            weights="model.safetensors",
+            weights_sha256=files.sha256_file(weights),
+        )
+        if self.main:
+            files.write_json(self.out / "metadata.json", self.metadata)
+        return self.metadata
+
+
+def _training_images(cfg: TrainConfig, data) -> tuple:
+    """The training images: all of them, or `n_train` drawn with the run's seed (its own generator)."""
+    x_train, y_train = data.x_train, data.y_train
+    if cfg.n_train is None:
+        return x_train, y_train
+    if cfg.n_train > len(y_train):
+        raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
+    keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.n_train].numpy()
+    return x_train[keep], y_train[keep]
 
 
 def _single_step_record(cfg: TrainConfig) -> dict:
