@@ -97,7 +97,7 @@ def training_clock(monkeypatch):
 
     clock = SimpleNamespace(now=1_000_000.0, per_epoch=100.0)
     monkeypatch.setattr(sam_bench_clock, "time", SimpleNamespace(time=lambda: clock.now))
-    honest = loop._train_one_epoch
+    honest = loop.train_one_epoch
 
     def timed_epoch(cfg, model, optimizer, loader, epoch, *args, **kwargs):
         record = honest(cfg, model, optimizer, loader, epoch, *args, **kwargs)
@@ -106,7 +106,7 @@ def training_clock(monkeypatch):
         record["first_step_s"] = clock.per_epoch / len(loader)  # no warm-up to discount
         return record
 
-    monkeypatch.setattr(loop, "_train_one_epoch", timed_epoch)
+    monkeypatch.setattr(loop, "train_one_epoch", timed_epoch)
     return clock
 
 

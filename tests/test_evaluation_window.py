@@ -63,13 +63,13 @@ def test_autoattack_takes_smaller_chunks_on_a_gpu():
 def test_a_training_puts_back_the_switches_it_sets(monkeypatch, tmp_path):
     """On a GPU training turns cuDNN's autotuner on; an evaluation after it in the same process must start
     from the state it found (here an epoch sets the switches, as a GPU training would)."""
-    honest = loop._train_one_epoch
+    honest = loop.train_one_epoch
 
     def epoch_that_sets_switches(*args, **kwargs):
         torch.backends.cudnn.benchmark = True
         return honest(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_train_one_epoch", epoch_that_sets_switches)
+    monkeypatch.setattr(loop, "train_one_epoch", epoch_that_sets_switches)
     before = (torch.backends.cudnn.benchmark, math_mode.current())
     with math_mode.ieee_fp32():
         inside = math_mode.current()

@@ -5,10 +5,12 @@ import torch
 from safetensors.torch import load_file
 from tiny_training import tiny
 
-import sam_bench.training.loop as train_module
+import sam_bench.training.epoch as train_module
+from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import load_run
-from sam_bench.training.loop import TrainConfig, learning_rate, train
+from sam_bench.training.epoch import learning_rate
+from sam_bench.training.loop import TrainConfig, train
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -103,9 +105,9 @@ def test_checkpoints_come_at_most_once_per_interval_and_whenever_a_call_stops(tm
     where it stops (--stop-after-epochs, a time limit) and after the last epoch; 0 means every epoch.
     The log lists exactly the checkpointed epochs, and the run resumes from them to the same weights."""
     saved = []
-    real_save = train_module.files.torch_save
+    real_save = files.torch_save
     monkeypatch.setattr(
-        train_module.files,
+        files,
         "torch_save",
         lambda path, obj: (saved.append((path.parent.name, obj["epoch"])), real_save(path, obj)),
     )
@@ -171,7 +173,7 @@ def test_resume_refuses_to_switch_precision(tmp_path):
 
 
 def test_time_limit_discounts_the_first_steps_compilation():
-    from sam_bench.training.loop import expected_epoch_seconds
+    from sam_bench.training.epoch import expected_epoch_seconds
 
     record = {"seconds": 14.0, "first_step_s": 5.0}  # 10 steps: a 5 s first step, then 1 s each
     assert expected_epoch_seconds(20.0, record, 10, first_of_call=True) == pytest.approx(16.0)

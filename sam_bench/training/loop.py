@@ -13,8 +13,6 @@ global batch; rank 0 writes the files and shows the progress.
 from __future__ import annotations
 
 import json
-import math
-import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -34,17 +32,13 @@ from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.runtime.provenance import environment, resolve_device
 from sam_bench.training import guard
 from sam_bench.training import method_table as table
-from sam_bench.training.config import RUNTIME_KEYS, TrainConfig  # the settings, declared torch-free
-from sam_bench.training.methods import train_step
+from sam_bench.training.config import RUNTIME_KEYS, TrainConfig
+from sam_bench.training.epoch import (  # the settings, declared torch-free
+    evaluate_clean,
+    expected_epoch_seconds,
+    train_one_epoch,
+)
 from sam_bench.training.optim import SAM
-
-
-def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
-    if cfg.schedule == "piecewise":  # the paper's: x0.1 at 75% and x0.01 at 90% of the epochs
-        f = epoch / cfg.epochs
-        return cfg.lr * (1.0 if f < 0.75 else 0.1 if f < 0.9 else 0.01)
-    t = (epoch * steps_per_epoch + step) / (cfg.epochs * steps_per_epoch)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def autocast_for(precision: str, device: torch.device):
@@ -95,19 +89,6 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
 
 
 @torch.no_grad()
-def evaluate_clean(model, loader: DeviceLoader, autocast=nullcontext, ctx=None) -> float:
-    """Test accuracy; under torchrun each process scores its share of the test set."""
-    model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=loader.y.device)
-    for x, y in loader.epoch():
-        with autocast():
-            correct += (model(x).argmax(1) == y).sum()
-    if ctx is None:
-        return correct.item() / len(loader.y)
-    totals = ctx.sum(torch.stack([correct, torch.tensor(len(loader.y), device=correct.device)]))
-    return totals[0].item() / totals[1].item()
-
-
 def _check_out_dir(out: Path, resume: bool) -> None:
     if resume:
         if not (out / "metadata.json").is_file():
@@ -337,7 +318,7 @@ class _Run:
         """Train one epoch, measure it, checkpoint when due; True when the call stops after it."""
         cfg, steps_per_epoch = self.cfg, len(self.train_loader)
         epoch_start = clock.now()
-        record = _train_one_epoch(
+        record = train_one_epoch(
             cfg,
             self.forward_model,
             self.optimizer,
@@ -455,83 +436,3 @@ def _single_step_record(cfg: TrainConfig) -> dict:
 
 def _json_line(record: dict) -> str:
     return json.dumps(record) + "\n"
-
-
-def expected_epoch_seconds(epoch_wall_s: float, record: dict, steps: int, first_of_call: bool) -> float:
-    """How long the next epoch (training, test pass, checkpoint) will take: as long as this one,
-    less what the first step of a call costs beyond a warm step (torch.compile, cuDNN autotuning)."""
-    if not first_of_call or steps < 2:
-        return epoch_wall_s
-    warm_step_s = (record["seconds"] - record["first_step_s"]) / (steps - 1)
-    return epoch_wall_s - max(0.0, record["first_step_s"] - warm_step_s)
-
-
-def _train_one_epoch(
-    cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch, shard=None, saved_epoch: int = 0
-) -> dict:
-    model.train()
-    device = loader.y.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    seen, log_every = 0, max(1, min(50, steps_per_epoch // 10))
-    loss_sum_all, correct_all = loss_sum, correct  # one process: the same tensors, summed in place
-    attack = cfg.attack()
-    start, cpu_start = time.time(), time.process_time()
-    bar = tqdm(
-        total=steps_per_epoch,
-        desc=f"epoch {epoch + 1}/{cfg.epochs}",
-        unit="batch",
-        disable=not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )
-    for step, (x, y) in enumerate(loader.epoch(epoch)):
-        lr = learning_rate(cfg, epoch, step, steps_per_epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard)
-        if step == 0:  # the first step carries compilation and autotuning: the time limit discounts it
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            first_step_s = time.time() - start
-        y_trained = y if shard is None else shard.take(y)
-        # Accumulate on the device; the host reads the numbers once per log interval.
-        loss_sum += loss * len(y_trained)
-        correct += (logits.argmax(1) == y_trained).sum()
-        seen += len(y)  # the global batch: under torchrun the sums below are over all processes
-        if (step + 1) % log_every == 0 or step + 1 == steps_per_epoch:
-            if shard is not None:
-                totals = shard.dist.sum(torch.stack([loss_sum, correct.to(loss_sum.dtype)]))
-                loss_sum_all, correct_all = totals[0], totals[1].round().long()
-            mean_loss = loss_sum_all.item() / seen
-            if not math.isfinite(mean_loss):
-                bar.close()
-                kept = (
-                    f"the last checkpoint (epoch {saved_epoch}) is kept" if saved_epoch else "no checkpoint was written"
-                )
-                raise SamBenchError(
-                    f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); stopped: {kept} in {out}"
-                )
-            bar.set_postfix(
-                loss=f"{mean_loss:.3f}",
-                acc=f"{correct_all.item() / seen:.1%}",
-                img_s=f"{seen / max(time.time() - start, 1e-9):.0f}",
-                lr=f"{lr:.3g}",
-            )
-        bar.update(1)
-    bar.close()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.time() - start
-    return {
-        "epoch": epoch + 1,
-        "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
-        "train_loss": loss_sum_all.item() / max(seen, 1),
-        "train_acc": correct_all.item() / max(seen, 1),
-        "seconds": seconds,
-        # The process's CPU time: what the epoch cost even when other work shared the cores (wall time grows then)
-        "cpu_seconds": time.process_time() - cpu_start,
-        "first_step_s": first_step_s,
-        "images": seen,
-        "images_per_s": seen / max(seconds, 1e-9),
-    }
