@@ -17,7 +17,7 @@
 # on every address (port 6817), so run this where that port is not reachable from outside: `.ci/run`
 # runs it in a network namespace whose only interface is loopback. Only munged uses the system paths
 # (/etc/munge/munge.key, /run/munge), as slurm expects.
-set -euo pipefail
+set -Eeuo pipefail
 
 STATE=${SAM_BENCH_SLURM_DIR:-/tmp/sam-bench-slurm}
 CONF=$STATE/slurm.conf
@@ -125,8 +125,30 @@ EOF
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     local seconds=$1 what=$2; shift 2
-    for _ in $(seq $((seconds * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    log "timed out waiting for $what (logs in $STATE/log)"; return 1
+    local deadline=$((SECONDS + seconds))  # a deadline, not a count of tries: one try can take 10 s
+    until "$@" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then log "timed out after $seconds s waiting for $what"; return 1; fi
+        sleep 0.2
+    done
+}
+
+show_logs() {  # a start that failed says why: the end of every daemon's log (CI keeps only the output)
+    local f
+    for f in "$STATE"/log/*.log; do
+        [ -s "$f" ] || continue
+        log "--- the end of $f"
+        tail -n 15 "$f" >&2
+    done
+}
+
+clear_stale() {  # pid files and sockets left by daemons that are gone (a stop that never ran) mislead a start
+    local f
+    for f in "$STATE"/run/*.pid; do
+        [ -f "$f" ] || continue
+        kill -0 "$(cat "$f")" 2>/dev/null || { log "removing stale $f"; rm -f "$f"; }
+    done
+    if [ -S "$STATE/run/mysqld.sock" ] && [ ! -f "$STATE/run/mariadb.pid" ]; then rm -f "$STATE/run/mysqld.sock"; fi
+    if [ -f "$STATE/run/munged.ours" ] && ! pgrep -x munged >/dev/null; then rm -f "$STATE/run/munged.ours"; fi
 }
 
 # each query has its own limit: a client whose daemon is half up can wait forever
@@ -137,6 +159,10 @@ start() {
     if status >/dev/null 2>&1; then log "already running"; return; fi
     install_packages
     write_configs
+    clear_stale
+    # slurmdbd and slurmctld resolve the node's name: a container whose name is in no hosts file fails there
+    getent hosts "$NODE" >/dev/null || { log "adding $NODE to /etc/hosts"; echo "127.0.0.1 $NODE" >> /etc/hosts; }
+    trap 'show_logs' ERR
     start_munge
     start_mariadb
     slurmdbd
@@ -145,6 +171,7 @@ start() {
     wait_for 30 "the cluster's registration" accounting_up
     slurmd
     wait_for 60 "node $NODE to be idle" node_idle
+    trap - ERR
     log "node $NODE idle ($(nproc) CPUs); SLURM_CONF=$CONF"
 }
 
