@@ -153,7 +153,7 @@ def test_a_collapsed_run_is_marked_in_the_report(grids, tmp_path):
     meta_path.write_text(json.dumps(meta))
     report = write_report(light).read_text()
     accuracy_row = next(line for line in report.splitlines() if line.startswith("| FGSM-RS-8 "))
-    assert "⚠ collapsed (1 of 1 seeds) |" in accuracy_row  # (after "⚠ degenerate" for these tiny models)
+    assert "⚠ 1 of 1 seeds collapsed (seed 0; rate 100%, exact 95% interval 3-100%)" in accuracy_row
     assert "Collapsed: FGSM-RS-8 (seed 0) from epoch 1, PGD accuracy 1.00 at the end after a best of 30.00." in report
 
 
@@ -185,10 +185,14 @@ def test_the_readme_summary_states_the_equal_cost_verdicts(grids, tmp_path):
     verdicts = pareto.equal_cost_verdicts(records)
     assert len(verdicts) == 2  # PGD-10 at 2/255 and 8/255
     text = summary(light)
-    for v in verdicts:  # one training seed: no method is separated from another
-        assert v["verdict"] == "not separated" and not v["ahead_of"]
+    for v in verdicts:  # one training seed: no method is separated from another, and the words say so
+        assert v["verdict"] == "not separated" and not v["ahead_of"] and v["first_seeds_only"]
         others = ", ".join(v["not_separated_from"])
-        assert f"{v['measure']}: {v['best']} leads (not separated from {others}; clean cost vs ST " in text
+        assert (
+            f"{v['measure']} (first seeds only: one trained model each, so about these models, not their methods): "
+            f"{v['best']}'s model is the most accurate (not separated from {others}; clean cost vs ST "
+        ) in text
+        assert f"{v['measure']}: {v['best']} leads" not in text
     assert "Catastrophic overfitting: none of 2 single-step runs collapsed." in text
     meta_path = next(light.glob("runs/N-FGSM-8-*/metadata.json"))
     meta = json.loads(meta_path.read_text())

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench import files, stats
+from sam_bench import files, mixed_model
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
@@ -71,13 +71,17 @@ def test_the_pilot_numbers_come_from_the_candidates_results(candidates, tmp_path
             name: np.array([outcomes.decode(_pgd(r)["outcomes"]) for r in results], float)
             for name, results in ((n, _results(folder, n)) for n in ("ST", "SAM-0.1"))
         }
-        # both detectable effects from the variance parts (stats.projected), at the pilot's seeds and at 5
-        expected = stats.projected(robust["SAM-0.1"] - robust["ST"], 2).detectable()
+        # both detectable effects from the variance parts (mixed_model.projected), at the pilot's seeds and at 5
+        expected = mixed_model.projected(robust["SAM-0.1"] - robust["ST"], 2).detectable()
         assert d["pilot"]["detectable"] == pytest.approx(expected)
+        # the design is sized with the seed variance at its upper bound: never less than at the estimate
+        at_bound = mixed_model.projected(robust["SAM-0.1"] - robust["ST"], 5, seed_bound=True).detectable()
+        assert d["planned"]["detectable_at_bound"] == pytest.approx(at_bound)
+        assert d["planned"]["detectable_at_bound"] >= d["planned"]["detectable"]
         clean = c["models"]["SAM-0.1"]["measures"]["clean"]
         flags = np.array([outcomes.decode(r["clean_outcomes"]) for r in _results(folder, "SAM-0.1")], float)
         assert clean["estimate"] == pytest.approx(flags.mean())
-        assert clean["seed_sd"] == pytest.approx(stats.seeds_and_images(flags).seed_sd)
+        assert clean["seed_sd"] == pytest.approx(mixed_model.seeds_and_images(flags).seed_sd)
         st = c["models"]["ST"]
         assert st["training_cpu_seconds"] == pytest.approx(statistics.median(m["cpu_time_s"] for m in metas))
         assert st["training_seconds"] == pytest.approx(statistics.median(m["wall_time_s"] for m in metas))
@@ -86,6 +90,7 @@ def test_the_pilot_numbers_come_from_the_candidates_results(candidates, tmp_path
     cost = {c["folder"]: sum(m["training_cpu_seconds"] for m in c["models"].values()) for c in record["candidates"]}
     assert record["chosen"] == min(cost, key=cost.get)  # every candidate qualifies: the cheapest is chosen
     assert "Chosen: **" in path.read_text() and "cost in training CPU seconds" in path.read_text()
+    assert "(sized: seed variance at its upper bound)" in path.read_text()
 
 
 def test_without_every_runs_cpu_time_the_candidates_are_compared_by_wall_time(candidates, tmp_path):
@@ -179,7 +184,7 @@ def test_the_pilots_detectable_effect_compares_with_the_planned_one():
     noise = rng.choice([-1.0, 0.0, 0.0, 1.0], size=(1, 2000))
     d = np.vstack([noise, noise[:, ::-1], np.roll(noise, 7, axis=1)])  # three seeds, equal means by construction
     assert np.ptp(d.mean(axis=1)) == 0  # no seed-to-seed scatter at all
-    own = stats.seeds_and_images(d).detectable()
-    at_pilot, at_plan = stats.projected(d, 3).detectable(), stats.projected(d, 5).detectable()
+    own = mixed_model.seeds_and_images(d).detectable()
+    at_pilot, at_plan = mixed_model.projected(d, 3).detectable(), mixed_model.projected(d, 5).detectable()
     assert own < at_plan  # the pilot's own test would look better than 5 seeds: not comparable
     assert at_plan <= at_pilot

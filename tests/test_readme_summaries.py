@@ -65,3 +65,20 @@ def test_update_readme_replaces_only_between_the_markers(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(BadInput, match="no summary markers for paper-cifar10-sample"):
         update_readme(readme, folder)
+
+
+# Sentences an audit (issue #49) found stronger than their evidence, or not adding up; none may come back.
+RETIRED = {
+    "a standard error split without its residual": r"standard error [\d.]+ points: seeds [\d.]+, images [\d.]+;",
+    "power asked of one seed": r"one training seed in common: the seed-to-seed variation is not measured, so no",
+    "one model per method worded as the method": r"SAM is measurably flatter than ST in",
+    "a first seed's AutoAttack worded as a method's lead": r"AutoAttack [^:;]*: [\w.-]+ (leads|wins) \(",
+    "a collapsed seed mixed into its model's accuracy": r"⚠ collapsed \(\d+ of \d+ seeds\)",
+}
+
+
+@pytest.mark.parametrize("why", RETIRED)
+def test_no_committed_report_or_summary_says_a_retired_sentence(why):
+    texts = [ROOT / "README.md", *sorted((ROOT / "reproductions").glob("*/REPORT.md"))]
+    found = [str(path.relative_to(ROOT)) for path in texts if re.search(RETIRED[why], path.read_text())]
+    assert not found, f"{why}: {found}"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from sam_bench import stats
+from sam_bench import mixed_model, stats
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import outcomes
 
@@ -90,7 +90,7 @@ def test_mean_squares_equal_statsmodels_anova():
     table = anova_lm(
         sm.ols("d ~ C(seed) + C(image)", {"d": d.ravel(), "seed": seed.ravel(), "image": image.ravel()}).fit()
     )
-    assert stats._mean_squares(d) == pytest.approx(tuple(table["mean_sq"]))
+    assert mixed_model._mean_squares(d) == pytest.approx(tuple(table["mean_sq"]))
 
 
 def test_seeds_and_images_by_hand():
@@ -98,8 +98,8 @@ def test_seeds_and_images_by_hand():
     # squares 38 = 8 (seeds: 4 x (1 + 1)) + 26 (images: 2 x (0.25 + 6.25 + 6.25 + 0.25)) + 4 (residual)
     d = np.array([[2.0, 0.0, 6.0, 2.0], [4.0, 2.0, 6.0, 6.0]])
     ms_seeds, ms_images, ms_residual = 8.0 / 1, 26.0 / 3, 4.0 / 3
-    assert stats._mean_squares(d) == pytest.approx((ms_seeds, ms_images, ms_residual))
-    result = stats.seeds_and_images(d)
+    assert mixed_model._mean_squares(d) == pytest.approx((ms_seeds, ms_images, ms_residual))
+    result = mixed_model.seeds_and_images(d)
     variance = (ms_seeds + ms_images - ms_residual) / 8  # the seeds' and the images' parts
     assert result.estimate == 3.5 and result.standard_error == pytest.approx(math.sqrt(variance))
     assert result.seed_sd == pytest.approx(math.sqrt((ms_seeds - ms_residual) / 4))
@@ -116,14 +116,14 @@ def test_seeds_and_images_by_hand():
     half = scipy_stats.t.ppf(0.975, df) * math.sqrt(variance)
     assert result.interval() == (pytest.approx(3.5 - half), pytest.approx(3.5 + half))
     with pytest.raises(ValueError):
-        stats.seeds_and_images(d[:1])
+        mixed_model.seeds_and_images(d[:1])
 
 
 def test_without_image_variation_it_is_the_t_test_over_seeds():
     # Every image of a seed has the same value: the images add nothing, and what is left is the
     # one-sample t-test over the seeds' means
     means = np.array([0.01, 0.02, 0.03])
-    result = stats.seeds_and_images(np.repeat(means[:, None], 50, axis=1))
+    result = mixed_model.seeds_and_images(np.repeat(means[:, None], 50, axis=1))
     assert result.df == pytest.approx(2) and result.image_sd == 0
     assert result.p_value() == pytest.approx(scipy_stats.ttest_1samp(means, 0, alternative="greater").pvalue)
 
@@ -131,25 +131,26 @@ def test_without_image_variation_it_is_the_t_test_over_seeds():
 def test_a_method_difference_pairs_seed_s_with_seed_s():
     rng = np.random.default_rng(5)
     a, b = rng.random((3, 200)) < 0.6, rng.random((3, 200)) < 0.5
-    assert stats.method_difference(a, b) == stats.seeds_and_images(a.astype(float) - b)
+    assert mixed_model.method_difference(a, b) == mixed_model.seeds_and_images(a.astype(float) - b)
     with pytest.raises(ValueError):
-        stats.method_difference(a, b[:2])
+        mixed_model.method_difference(a, b[:2])
 
 
 def test_seeds_and_images_from_means_bounds_the_images_share():
-    result = stats.seeds_and_images_from_means([0.05, 0.02, 0.08], image_variance=0.4, images=1000)
+    result = mixed_model.seeds_and_images_from_means([0.05, 0.02, 0.08], image_variance=0.4, images=1000)
     assert result.estimate == pytest.approx(0.05)
     assert result.standard_error**2 == pytest.approx(np.var([0.05, 0.02, 0.08], ddof=1) / 3 + 0.4 / 1000)
     assert 2 <= result.df < 1000
 
 
 def test_accuracy_interval_stays_within_what_an_accuracy_can_be():
-    none_right = stats.seeds_and_images(np.zeros((3, 1000)))
-    low, high = stats.accuracy_interval(none_right)
+    none_right = mixed_model.seeds_and_images(np.zeros((3, 1000)))
+    low, high = mixed_model.accuracy_interval(none_right)
     assert low == 0.0 and high == pytest.approx(stats.wilson(0, 3000)[1])  # not [0, 0]
     rng = np.random.default_rng(6)
-    spread = stats.seeds_and_images((rng.random((3, 1000)) < np.array([[0.02], [0.10], [0.05]])).astype(float))
-    assert spread.interval()[0] < 0 and stats.accuracy_interval(spread) == (0.0, pytest.approx(spread.interval()[1]))
+    spread = mixed_model.seeds_and_images((rng.random((3, 1000)) < np.array([[0.02], [0.10], [0.05]])).astype(float))
+    high = pytest.approx(spread.interval()[1])
+    assert spread.interval()[0] < 0 and mixed_model.accuracy_interval(spread) == (0.0, high)
 
 
 def test_detectable_effect_has_the_stated_power():
@@ -215,17 +216,17 @@ def test_a_projected_design_matches_the_pilot_at_its_own_size_and_shrinks_with_m
     seed_effect = rng.normal(0, 0.05, size=(seeds, 1))  # seeds dominate: both variance parts above the residual
     image_effect = rng.normal(0, 0.3, size=(1, images))
     d = 0.02 + seed_effect + image_effect + rng.normal(0, 0.1, size=(seeds, images))
-    same = stats.projected(d, seeds)
-    direct = stats.seeds_and_images(d)
+    same = mixed_model.projected(d, seeds)
+    direct = mixed_model.seeds_and_images(d)
     assert same.standard_error == pytest.approx(direct.standard_error)
     assert same.df == pytest.approx(direct.df) and same.seed_sd == pytest.approx(direct.seed_sd)
-    more = stats.projected(d, 10)
+    more = mixed_model.projected(d, 10)
     assert more.standard_error < same.standard_error and more.detectable() < same.detectable()
     assert more.estimate == direct.estimate and (more.seeds, more.images) == (10, images)
-    fewer_images = stats.projected(d, seeds, images=100)
+    fewer_images = mixed_model.projected(d, seeds, images=100)
     assert fewer_images.standard_error > same.standard_error
     with pytest.raises(ValueError):
-        stats.projected(d, 1)
+        mixed_model.projected(d, 1)
 
 
 def test_seeds_that_agree_exactly_leave_a_usable_reference_distribution():
@@ -238,8 +239,80 @@ def test_seeds_that_agree_exactly_leave_a_usable_reference_distribution():
         order = np.random.default_rng(seed).permutation(1000)
         first[row, order[:80]] = 1
         second[row, order[:50]] = 1  # 30 images more for the first on every seed, nested
-    result = stats.method_difference(first, second)
+    result = mixed_model.method_difference(first, second)
     assert result.df >= 1 and result.estimate == pytest.approx(0.03)
     assert np.isfinite(result.detectable()) and result.p_value() < 0.05
-    images = stats.over_images(first[0] - second[0])
+    images = mixed_model.over_images(first[0] - second[0])
     assert images.seeds == 1 and images.df == 999 and images.interval()[0] < 0.03 < images.interval()[1]
+
+
+def _statsmodels_crossed(y):
+    """statsmodels' REML fit of y[s, i] = mean + a_s + b_i + e_si: (var(a), var(b), var(e), se of the mean)."""
+    import warnings
+
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    seeds, images = y.shape
+    frame = pd.DataFrame(
+        {"y": y.ravel(), "seed": np.repeat(np.arange(seeds), images), "image": np.tile(np.arange(images), seeds)}
+    )
+    frame["all"] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # boundary fits warn; the numbers are what is compared
+        fit = smf.mixedlm(
+            "y ~ 1", frame, groups="all", vc_formula={"seed": "0 + C(seed)", "image": "0 + C(image)"}, re_formula="0"
+        ).fit(reml=True)
+    components = dict(zip(fit.model.exog_vc.names, fit.vcomp))
+    return components["seed"], components["image"], fit.scale, fit.bse["Intercept"]
+
+
+@pytest.mark.parametrize(
+    "seed_sd, image_sd, residual_sd, draw",
+    [(0.5, 0.8, 0.3, 3), (0.0, 0.8, 0.3, 4), (0.4, 0.0, 0.3, 5)],
+    ids=["both", "no seed effect (pooled)", "no image effect (pooled)"],
+)
+def test_the_standard_model_is_statsmodels_reml_fit(seed_sd, image_sd, residual_sd, draw):
+    """Five seeds and more: the crossed-effects REML fit in closed form, as statsmodels' MixedLM finds it
+    numerically. Where a component's mean square falls below the residual's, REML puts it at zero (the
+    draws chosen so that it happens: asserted) and pools its sum of squares into the residual; there the
+    likelihood is flat and statsmodels' optimizer stops a few per cent short of the boundary (measured:
+    seed variance 0.144 against its 0.151), hence the tolerances."""
+    rng = np.random.default_rng(draw)
+    seeds, images = 6, 40
+    y = (
+        1.0
+        + rng.normal(0, seed_sd, (seeds, 1))
+        + rng.normal(0, image_sd, (1, images))
+        + rng.normal(0, residual_sd, (seeds, images))
+    )
+    ours = mixed_model.seeds_and_images(y)
+    seed_var, image_var, residual_var, se = _statsmodels_crossed(y)
+    assert not ours.conservative
+    assert (ours.seed_sd == 0) == (seed_sd == 0) and (ours.image_sd == 0) == (image_sd == 0)
+    assert ours.seed_sd**2 == pytest.approx(seed_var, rel=6e-2, abs=1e-3)
+    assert ours.image_sd**2 == pytest.approx(image_var, rel=3e-2, abs=1e-3)
+    assert ours.residual_sd**2 == pytest.approx(residual_var, rel=1e-2)
+    assert ours.standard_error == pytest.approx(se, rel=3e-2)
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 5, 10])
+def test_the_standard_errors_parts_add_up(seeds):
+    """seeds, images and residual in quadrature are the standard error, whichever way it was counted (the
+    audit found 'standard error 0.31 points: seeds 0.00, images 0.14': they did not)."""
+    rng = np.random.default_rng(seeds)
+    for _ in range(20):
+        d = (rng.random((seeds, 300)) < 0.3).astype(float) - (rng.random((seeds, 300)) < 0.25).astype(float)
+        r = mixed_model.seeds_and_images(d)
+        parts = r.seed_share**2 + r.image_share**2 + r.residual_share**2
+        assert parts == pytest.approx(r.standard_error**2, rel=1e-9)
+        assert r.conservative == (seeds <= mixed_model.CONSERVATIVE_SEEDS)
+
+
+def test_a_pilot_can_be_sized_by_the_upper_bound_of_its_seed_variance():
+    rng = np.random.default_rng(1)
+    pilot = rng.normal(0, 0.3, (3, 1)) + rng.normal(0, 1, (3, 200))
+    at_estimate = mixed_model.projected(pilot, 5)
+    bounded = mixed_model.projected(pilot, 5, seed_bound=True)
+    assert bounded.seed_sd > at_estimate.seed_sd and bounded.detectable() > at_estimate.detectable()
+    assert not at_estimate.conservative and mixed_model.projected(pilot, 3).conservative

@@ -1,4 +1,4 @@
-"""The test of a training method (`stats.seeds_and_images`), checked by simulation: with known seed
+"""The test of a training method (`mixed_model.seeds_and_images`), checked by simulation: with known seed
 and image variances, its 95% intervals cover the true difference at the nominal rate and its
 one-sided 5% test calls a difference that is not there at most 5% of the time.
 
@@ -20,7 +20,7 @@ import pytest
 from scipy.special import ndtr
 from scipy.stats import binom, t
 
-from sam_bench import stats
+from sam_bench import mixed_model, stats
 
 SEEDS, IMAGES, REPLICATES = 3, 1000, 2000
 NOMINAL = stats.CONFIDENCE
@@ -58,7 +58,7 @@ def replications(seed, world, mean_a, mean_b):
     results = []
     for _ in range(REPLICATES // 1000):
         a, b, truth = simulate(rng, world, mean_a, mean_b)
-        results += [stats.method_difference(x, y) for x, y in zip(a, b)]
+        results += [mixed_model.method_difference(x, y) for x, y in zip(a, b)]
     return results, truth
 
 
@@ -95,4 +95,36 @@ def test_the_tests_it_replaces_call_differences_that_are_not_there():
     with np.errstate(divide="ignore", invalid="ignore"):  # a replication whose seeds agree exactly: t is infinite
         t_over_seeds = t.sf(per_seed.mean(axis=1) / (per_seed.std(axis=1, ddof=1) / np.sqrt(SEEDS)), SEEDS - 1)
     assert np.mean(t_over_seeds < stats.ALPHA) > stats.ALPHA + 3 * np.sqrt(stats.ALPHA * 0.95 / 1000)
-    assert np.mean([stats.method_difference(x, y).p_value() < stats.ALPHA for x, y in zip(a, b)]) <= 0.065
+    assert np.mean([mixed_model.method_difference(x, y).p_value() < stats.ALPHA for x, y in zip(a, b)]) <= 0.065
+
+
+@pytest.mark.parametrize("seeds", [5, 10])
+@pytest.mark.parametrize("world", WORLDS, ids=["seeds", "images", "both"])
+def test_the_standard_model_calls_a_false_difference_at_the_nominal_rate(world, seeds):
+    """From five seeds on, the crossed-effects REML fit with Satterthwaite's degrees of freedom: false
+    verdicts within Monte Carlo error of 5% (3 standard errors of 2,000 replications each way: 3.5-6.5%),
+    on the confirmatory design's 1,000 images. (On 300 the outcomes' discreteness pulls even the exact
+    test below nominal where seeds do not vary: a t-test over images 4.1-4.5%, this model 3.5%. With no
+    seed variance at 5 seeds the model runs slightly conservative, 3.9-4.0% measured: a seed share
+    estimated above zero on 4 degrees of freedom is kept.)"""
+    rng = np.random.default_rng(seeds)
+    image_sd, own_sd, seed_sd = WORLDS[world]
+    images = 1000
+    rates = {"greater": 0, "less": 0}
+    for _ in range(REPLICATES // 500):
+        difficulty = rng.normal(0, image_sd, (500, 1, images))
+        flags = [
+            rng.random((500, seeds, images))
+            < ndtr(
+                -0.45 + difficulty + rng.normal(0, own_sd, (500, 1, images)) + rng.normal(0, seed_sd, (500, seeds, 1))
+            )
+            for _ in range(2)
+        ]
+        for a, b in zip(*flags):
+            result = mixed_model.method_difference(a, b)
+            assert not result.conservative
+            for alternative in rates:
+                rates[alternative] += result.p_value(alternative=alternative) < stats.ALPHA
+    for alternative, count in rates.items():
+        rate = count / REPLICATES
+        assert abs(rate - stats.ALPHA) <= TOLERANCE_FALSE_POSITIVES, (world, seeds, alternative, rate)

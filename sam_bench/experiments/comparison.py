@@ -1,7 +1,7 @@
 """Two models compared on one measure, as the claims compare them (`experiments.claims`).
 
 A claim is about training methods, so a comparison must survive both sources of noise: which training
-seeds were drawn and which test images (`sam_bench.stats.method_difference`: seeds x images, seed s of
+seeds were drawn and which test images (`sam_bench.mixed_model.method_difference`: seeds x images, seed s of
 one model against seed s of the other, all on the same images). With one training seed in common the
 seed-to-seed variation is not measured: the comparison then says how the two trained models differ (the
 exact McNemar test on the images only one of them gets right, or Fisher's exact test for results without
@@ -26,8 +26,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from sam_bench import stats
+from sam_bench import mixed_model, stats
 from sam_bench.evaluation import outcomes
+from sam_bench.experiments import collapse
 from sam_bench.experiments.records import evaluation, seed_of
 
 
@@ -47,6 +48,7 @@ class Comparison:
     detectable: float | None = None  # smallest true difference detected with 80% power (a lower bound with one seed)
     p_models: float | None = None  # one seed in common: the one-sided p of these two trained models (images only)
     images: int = 0  # test images per seed the comparison rests on
+    result: mixed_model.SeedsAndImages | None = None  # the fit over seeds and images (two seeds or more)
     tests: list[str] = field(default_factory=list)  # what was tested, for the report
     left_out: str | None = None  # why this comparison is no evidence (a degenerate model)
 
@@ -123,6 +125,8 @@ def compare(
     in common, the first seeds are paired. None when a model lacks the measure."""
     if label is None:
         label = "clean" if measure[0] == "clean" else f"{measure[0].upper()} {measure[1]} {measure[2]}"
+    aside = collapse.collapsed(firsts) + collapse.collapsed(seconds)
+    firsts, seconds = collapse.healthy(firsts), collapse.healthy(seconds)
     by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
     common = [s for s in by_seed_1 if s in by_seed_2]
     pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
@@ -135,38 +139,44 @@ def compare(
     c = Comparison(firsts[0]["name"], seconds[0]["name"], label, margin=margin, seeds=len(pairs))
     c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
     (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
+    if aside:
+        c.tests.append(
+            "left aside as collapsed (counted in the collapse rate instead): "
+            + ", ".join(f"{r['name']} seed {seed_of(r)}" for r in aside)
+        )
     return c
 
 
 def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
-    """Two or more seeds: the training methods, over seeds and images (`stats.method_difference`)."""
+    """Two or more seeds: the training methods, over seeds and images (`mixed_model.method_difference`)."""
     result = _over_seeds_and_images([x for x, _ in evs], [y for _, y in evs])
     c.difference = result.estimate
     c.low, c.high = result.interval()
     c.p_value = p = result.p_value(c.margin, "greater")
     c.p_other = result.p_value(c.margin, "less")
     c.detectable = -c.margin + result.detectable()
-    c.images = result.images
+    c.images, c.result = result.images, result
     null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
     bound = result.interval(1 - 2 * stats.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
     c.tests.append(
         f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
-        f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}; "
-        f"t, {result.df:.1f} df): one-sided p {_p(p)} against {null} "
-        f"(one-sided 95% lower bound {_points(bound)})"
+        f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}, residual "
+        f"{100 * result.residual_share:.2f}, in quadrature; t, {result.df:.1f} df"
+        + (f", counted conservatively ({result.seeds} seeds)" if result.conservative else "")
+        + f"): one-sided p {_p(p)} against {null} (one-sided 95% lower bound {_points(bound)})"
     )
 
 
-def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> stats.SeedsAndImages:
+def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> mixed_model.SeedsAndImages:
     """The difference of two models' evaluations (seed s against seed s) over seeds and images;
     without per-image outcomes, from the per-seed accuracies with the images' share bounded."""
     if all(x.get("outcomes") and y.get("outcomes") for x, y in zip(firsts, seconds)):
         aligned = [outcomes.aligned(x["outcomes"], y["outcomes"]) for x, y in zip(firsts, seconds)]
         if len({len(a) for a, _ in aligned}) == 1:  # every seed on the same images
-            return stats.method_difference([a for a, _ in aligned], [b for _, b in aligned])
+            return mixed_model.method_difference([a for a, _ in aligned], [b for _, b in aligned])
     p1 = statistics.fmean(x["robust_acc"] for x in firsts)
     p2 = statistics.fmean(y["robust_acc"] for y in seconds)
-    return stats.seeds_and_images_from_means(
+    return mixed_model.seeds_and_images_from_means(
         [x["robust_acc"] - y["robust_acc"] for x, y in zip(firsts, seconds)],
         p1 * (1 - p1) + p2 * (1 - p2),
         min(x["n_examples"] for x in firsts),
@@ -226,24 +236,54 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
             "each: an intersection-union test, no multiplicity correction needed)"
         )
     if not tested:
-        needs = (
-            usable[0].power_note()
-            if len(usable) == 1
-            else "80% power needs true differences of more than "
-            + ", ".join(f"{_points(_measured(c.detectable))} ({c.measure})" for c in usable)
-            + " points"
-        )
         return "inconclusive", (
-            "one training seed in common: the seed-to-seed variation is not measured, so no "
-            f"verdict on the method; even without it, {needs}"
+            "one training seed in common: what these trained models do, not their methods; what is missing is a "
+            "second seed of each (the seed-to-seed variation is not measured, and no verdict on a method rests on "
+            "one seed)"
         )
     weak = [c for c in usable if not c.significant]
     return "inconclusive", (
         f"not significant at one-sided p < {stats.ALPHA:g}: "
         + "; ".join(
-            f"{c.measure} (p {_p(_measured(c.p_value))}; {c.power_note()})"
+            f"{c.measure} (p {_p(_measured(c.p_value))}; {what_is_missing(c)})"
             if c.method_level
             else f"{c.measure} (one training seed: no test of the method)"
             for c in weak
         )
     )
+
+
+def what_is_missing(c: Comparison) -> str:
+    """For a comparison over seeds and images that is not significant: its direction where that is
+    significant though the margin is not (C1), which source of noise dominates its standard error, and
+    what would settle it: the seeds that would detect the observed distance from the null with 80% power."""
+    result = c.result
+    assert result is not None, "what_is_missing is for comparisons over seeds and images"
+    said = []
+    if c.margin:
+        below, above = result.p_value(0.0, "less"), result.p_value(0.0, "greater")
+        if min(below, above) < stats.ALPHA:
+            way = "below" if below < above else "above"
+            said.append(
+                f"{c.first} is significantly {way} {c.second} (one-sided p {_p(min(below, above))}); whether by more "
+                f"than the {100 * c.margin:g}-point margin is what is undecided"
+            )
+    seeds_part = result.seed_share**2
+    images_part = result.image_share**2 + result.residual_share**2
+    dominant = "the seeds" if seeds_part >= images_part else "the images"
+    distance = abs(_measured(c.difference) + c.margin)
+    needed = mixed_model.seeds_needed(result, distance)
+    if needed is not None and needed > result.seeds:
+        settle = (
+            f"about {needed} seeds on these {result.images:,} images would detect the observed "
+            f"{_points(distance)} points with 80% power"
+        )
+    elif needed is None:
+        settle = (
+            f"no number of seeds on these {result.images:,} images would detect the observed {_points(distance)} "
+            "points with 80% power: more images per seed, and seeds"
+        )
+    else:
+        settle = f"{c.power_note()}: the observed {_points(distance)} points is within the noise"
+    said.append(f"{dominant} carry most of its standard error; {settle}")
+    return "; ".join(said)

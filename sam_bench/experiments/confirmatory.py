@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_bench import files, stats
+from sam_bench import files, mixed_model, stats
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments.claims import C1_MARGIN, C2_BUDGETS
 from sam_bench.experiments.comparison import Comparison, compare, judge
@@ -179,20 +179,20 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
 def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     """PGD-10 minus AutoAttack on the same images, per first-seed model and budget, and over seeds at the
     primary test's budget; SAM's gap against ST's, flagged when significantly larger."""
-    rows: list[tuple[str, str, stats.SeedsAndImages, stats.SeedsAndImages | None]] = []
+    rows: list[tuple[str, str, mixed_model.SeedsAndImages, mixed_model.SeedsAndImages | None]] = []
     flags: list[str] = []
     for name, group in grouped.items():
         for norm, eps in C2_BUDGETS:
             gap = _gap(group[0], norm, eps, version="standard")
             if gap is None:
                 continue
-            vs_st: stats.SeedsAndImages | None = None
+            vs_st: mixed_model.SeedsAndImages | None = None
             if group is not st and group[0]["config"]["method"] == "sam":
                 st_gap = _gap(st[0], norm, eps, version="standard")
                 if st_gap is not None and len(st_gap) == len(gap):
-                    vs_st = stats.over_images(gap - st_gap)
+                    vs_st = mixed_model.over_images(gap - st_gap)
             rows.append(
-                (f"{name} (seed {seed_of(group[0])})", f"{norm} {eps}, standard", stats.over_images(gap), vs_st)
+                (f"{name} (seed {seed_of(group[0])})", f"{norm} {eps}, standard", mixed_model.over_images(gap), vs_st)
             )
     primary = endpoints.primary_tests.get("C2")
     if primary is not None and primary.attack == "autoattack":
@@ -213,8 +213,8 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                     (
                         f"{sam[0]['name']} and ST ({len(gaps)} seeds)",
                         f"{norm} {eps}, " + " + ".join(a.upper() for a in primary.attacks or ()),
-                        stats.seeds_and_images(sam_gaps),
-                        stats.method_difference(sam_gaps, st_gaps),
+                        mixed_model.seeds_and_images(sam_gaps),
+                        mixed_model.method_difference(sam_gaps, st_gaps),
                     )
                 )
     if not rows:

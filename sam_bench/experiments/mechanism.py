@@ -208,9 +208,12 @@ def sentence(correlation: dict | None, target: tuple | None, tests: list[dict], 
     flatter = [t for t in tests if t["prediction"].startswith("flatter than ST (top")]
     held = sum(t["verdict"] == "holds" for t in flatter)
     if flatter:
+        # one analysed model per training configuration (its first seed): a statement about those trained
+        # models, not about SAM as a method (issue #49)
         text += (
-            f"; SAM is measurably flatter than ST in {held} of {len(flatter)} comparison"
-            f"{'s' if len(flatter) != 1 else ''}"
+            f"; the analysed SAM models are measurably flatter than the analysed ST model in {held} of "
+            f"{len(flatter)} comparison{'s' if len(flatter) != 1 else ''} (one trained model per configuration: "
+            "these models, not their training methods)"
         )
     text += "."
     if architectures > 1:

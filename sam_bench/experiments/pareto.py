@@ -24,8 +24,9 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.evaluation.results_record import Results
+from sam_bench.experiments import collapse
 from sam_bench.experiments.comparison import Comparison, compare, judge
-from sam_bench.experiments.records import accuracy, models
+from sam_bench.experiments.records import accuracy, models, seed_of
 from sam_bench.training import method_table as table
 
 PLOT = "pareto.png"
@@ -51,8 +52,9 @@ def label(measure: tuple) -> str:
 
 
 def mean_accuracy(group: list[dict], *measure) -> float | None:
-    """A model's accuracy, the mean over its seeds that have the measure (AutoAttack: the first seed)."""
-    values = [a for a in (accuracy(r, *measure) for r in group) if a is not None]
+    """A model's accuracy, the mean over its seeds that have the measure (AutoAttack: the first seed) and did
+    not collapse (a collapse counts in its own rate: `collapse`)."""
+    values = [a for a in (accuracy(r, *measure) for r in collapse.healthy(group)) if a is not None]
     return statistics.fmean(values) if values else None
 
 
@@ -98,7 +100,11 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
         comparisons = [compare(*measured(rivals[best], rivals[other], measure), measure) for other in ranked[1:]]
         found: list[Comparison] = [c for c in comparisons if c is not None]
         verdict, reason = judge(found)
-        clean = compare(rivals[best], st, ("clean",)) if st else None
+        # like with like: where the measure exists on first seeds only (AutoAttack), the clean cost is taken on
+        # the same seeds, and the row is about those trained models, not their methods (issue #49)
+        one_seed = bool(found) and not any(c.method_level for c in found)
+        best_runs, st_runs = (rivals[best][:1], (st or [])[:1]) if one_seed else (rivals[best], st)
+        clean = compare(best_runs, st_runs, ("clean",)) if st_runs else None
         # who the best is significantly ahead of (over seeds and images), and who it is not separated from:
         # a tie at the top still answers whether a third defence (SAM, say) is beaten
         ahead = [c.second for c in found if c.left_out is None and c.significant]
@@ -113,6 +119,7 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
                 "not_separated_from": [c.second for c in found if c.second not in ahead],
                 "evidence": [c.describe() for c in found],
                 "clean_cost": clean,
+                "first_seeds_only": one_seed,
             }
         )
     return out
@@ -192,8 +199,9 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     lines = [
         "## Accuracy against training cost (Pareto)",
         "",
-        "Is SAM the best cheap defence? Each model's mean accuracy over its seeds (AutoAttack: its first seed) "
-        "against its training cost: forward-backward passes per step"
+        "Is SAM the best cheap defence? Each model's mean accuracy over its seeds that did not collapse "
+        "(a measure taken on fewer of them, AutoAttack on the first seed, says which: compare it with "
+        "first seeds only) against its training cost: forward-backward passes per step"
         + (", and the seconds per step over ST's measured by `sam-bench cost` (`cost.json`)" if cost else "")
         + ". On the frontier: no other model is at least as accurate at that budget for at most the cost.",
         "",
@@ -211,7 +219,7 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
             "–" if ratio is None else f"{ratio:.2f}",
             _pct(mean_accuracy(group, "clean")),
         ]
-        cells += [_pct(mean_accuracy(group, *m)) for m in budgets]
+        cells += [_seeds_cell(group, m) for m in budgets]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Pareto frontier by passes per step (cheapest first):", ""]
     for measure in budgets:
@@ -246,6 +254,17 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     if picture:
         lines += ["", f"![Accuracy against training cost]({picture})"]
     return lines + [""]
+
+
+def _seeds_cell(group: list[dict], measure: tuple) -> str:
+    """The mean accuracy, marked with its seeds where it rests on fewer runs than the model has (like with
+    like: a first seed's AutoAttack is not set against a mean over seeds unmarked)."""
+    runs = collapse.healthy(group)
+    having = [r for r in runs if accuracy(r, *measure) is not None]
+    text = _pct(mean_accuracy(group, *measure))
+    if having and len(having) < len(runs):
+        text += f" (seed {', '.join(str(seed_of(r)) for r in having)})"
+    return text
 
 
 def points_interval(c: Comparison) -> str:

@@ -5,10 +5,10 @@ Each candidate is a reproduction folder (`sam-bench reproduce ... --only` of a f
 e.g. ST and SAM-0.1). For each, from its results files and run directories only:
   - every model's clean accuracy on the whole test set (the run's own last-epoch figure) over its seeds;
   - every measure (clean on the evaluated images, PGD at a budget) as seeds x images outcomes: the
-    mean, the seed-to-seed sd and the images' sd (`stats.seeds_and_images`);
+    mean, the seed-to-seed sd and the images' sd (`mixed_model.seeds_and_images`);
   - the second model minus the first, seed s against seed s: its estimate, its seed sd and the smallest
     effect a one-sided 5% test detects with 80% power at the pilot's seeds and at the planned design,
-    both from the pilot's variance parts (`stats.projected`);
+    both from the pilot's variance parts (`mixed_model.projected`);
   - the training cost per run, median over seeds: the training process's CPU seconds (`cpu_time_s`), which
     other work on the same cores does not inflate, and the wall seconds beside them.
 The chosen candidate is the cheapest (in CPU seconds where every run recorded them, else in wall seconds)
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_bench import files, stats
+from sam_bench import files, mixed_model
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments import spent
@@ -60,7 +60,7 @@ def _run_metadata(folder: Path, record: dict) -> dict:
     return files.read_json(path) if path.is_file() else {}
 
 
-def _described(s: stats.SeedsAndImages) -> dict:
+def _described(s: mixed_model.SeedsAndImages) -> dict:
     low, high = s.interval()
     return {
         "estimate": s.estimate,
@@ -133,7 +133,7 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
             if any(f is None for f in flags) or len({len(f) for f in flags if f is not None}) != 1:
                 model["measures"][_label(measure)] = None
                 continue
-            model["measures"][_label(measure)] = _described(stats.seeds_and_images(np.array(flags)))
+            model["measures"][_label(measure)] = _described(mixed_model.seeds_and_images(np.array(flags)))
         out["models"][name] = model
     for measure in measures:
         a = [_flags(r, measure) for r in pair[second]]
@@ -142,15 +142,17 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
             out["difference"][_label(measure)] = None
             continue
         d = np.array(a) - np.array(b)
-        pilot = _described(stats.seeds_and_images(d))
+        pilot = _described(mixed_model.seeds_and_images(d))
         # The detectable effect at the pilot's own seeds comes from the same variance parts as the planned
         # design's (the mean squares at their expectations), so that the two columns compare: the pilot's
         # seeds can scatter less than their images' noise implies, and its own t-test then promises more.
-        pilot["detectable"] = stats.projected(d, len(seeds)).detectable()
-        out["difference"][_label(measure)] = {
-            "pilot": pilot,
-            "planned": {**_described(stats.projected(d, plan_seeds)), "seeds": plan_seeds, "images": d.shape[1]},
-        }
+        pilot["detectable"] = mixed_model.projected(d, len(seeds)).detectable()
+        planned = {**_described(mixed_model.projected(d, plan_seeds)), "seeds": plan_seeds, "images": d.shape[1]}
+        # A pilot's few seeds can put the seed variance far too low (3 seeds said 0.4 points where the grid
+        # found about 2, issue #49): the design is sized at the upper 95% bound of the seeds' mean square,
+        # and the estimate beside it shows how uncertain the detectable effect is.
+        planned["detectable_at_bound"] = mixed_model.projected(d, plan_seeds, seed_bound=True).detectable()
+        out["difference"][_label(measure)] = {"pilot": pilot, "planned": planned}
     return out
 
 
@@ -244,26 +246,29 @@ def render(record: dict) -> str:
         "",
         f"Seed-to-seed sd of each measure (points; on the evaluated test images) and of {second} minus {first} "
         f"(seed s against seed s); the smallest difference a one-sided 5% test detects with 80% power at the "
-        f"pilot's seeds and at the planned {k} seeds on the same images (the pilot's variance parts carried over: "
-        "an estimate resting on few seeds, not a guarantee):",
+        f"pilot's seeds and at the planned {k} seeds on the same images, from the pilot's variance parts. The "
+        "seed variance of a few seeds is uncertain: the design is sized with it at the upper 95% bound of its "
+        "mean square (the last column); the column before it, at the pilot's own estimate, is what the design "
+        "detects if the pilot's seeds were typical:",
         "",
         f"| candidate | measure | {first} mean (seed sd) | {second} mean (seed sd) | difference [95% interval] "
-        f"| seed sd of the difference | detectable, pilot | detectable, {k} seeds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| seed sd of the difference | detectable, pilot | detectable, {k} seeds (estimate) "
+        f"| detectable, {k} seeds (sized: seed variance at its upper bound) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in record["candidates"]:
         for measure in record["measures"]:
             m1, m2 = c["models"][first]["measures"][measure], c["models"][second]["measures"][measure]
             d = c["difference"][measure]
             if m1 is None or m2 is None or d is None:
-                lines.append(f"| {c['scale']} | {measure} | not evaluated | | | | | |")
+                lines.append(f"| {c['scale']} | {measure} | not evaluated | | | | | | |")
                 continue
             p, planned = d["pilot"], d["planned"]
             lines.append(
                 f"| {c['scale']} | {measure} | {_pct(m1['estimate'])} ({_pts(m1['seed_sd'])}) | "
                 f"{_pct(m2['estimate'])} ({_pts(m2['seed_sd'])}) | {_pts(p['estimate'])} "
                 f"[{_pts(p['low'])}, {_pts(p['high'])}] | {_pts(p['seed_sd'])} | {_pts(p['detectable'])} | "
-                f"{_pts(planned['detectable'])} |"
+                f"{_pts(planned['detectable'])} | {_pts(planned.get('detectable_at_bound'))} |"
             )
     lines.append("")
     chosen = record["chosen"]

@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from sam_bench import stats
+from sam_bench import mixed_model
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
@@ -52,7 +52,7 @@ def by_method(grouped: dict[str, list[dict]], *methods) -> list[list[dict]]:
     return [g for g in grouped.values() if g[0]["config"]["method"] in methods]
 
 
-def accuracy_over_seeds(group: list[dict], *measure, **select) -> stats.SeedsAndImages | None:
+def accuracy_over_seeds(group: list[dict], *measure, **select) -> mixed_model.SeedsAndImages | None:
     """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
     found = [evaluation(r, *measure, **select) for r in group]
     evs = [ev for ev in found if ev is not None]
@@ -61,9 +61,9 @@ def accuracy_over_seeds(group: list[dict], *measure, **select) -> stats.SeedsAnd
     if all(ev.get("outcomes") for ev in evs):
         flags = [outcomes.decode(ev["outcomes"]) for ev in evs]
         if len({len(f) for f in flags}) == 1:
-            return stats.seeds_and_images(np.array(flags, float))
+            return mixed_model.seeds_and_images(np.array(flags, float))
     mean = statistics.fmean(ev["robust_acc"] for ev in evs)
-    return stats.seeds_and_images_from_means(
+    return mixed_model.seeds_and_images_from_means(
         [ev["robust_acc"] for ev in evs], mean * (1 - mean), min(ev["n_examples"] for ev in evs)
     )
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sam_bench import files, stats
+from sam_bench import files, mixed_model, stats
 from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import against_published, confirmatory, mechanism, pareto, report_plots, spent
+from sam_bench.experiments import against_published, collapse, confirmatory, mechanism, pareto, report_plots, spent
 from sam_bench.experiments.claims import CLAIMS, headline
 from sam_bench.experiments.folder import Folder
 from sam_bench.experiments.records import (
@@ -44,7 +44,7 @@ def _cell(group: list[dict], *measure, **select) -> str:
         result = accuracy_over_seeds(group, *measure, **select)
         if result is None:
             return "–"
-        low, high = stats.accuracy_interval(result)
+        low, high = mixed_model.accuracy_interval(result)
         return f"{_pct(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
     return _with_interval(group[0], *measure, **select)
 
@@ -180,7 +180,7 @@ def _accuracy_lines(records: list[dict]) -> list[str]:
         "",
         "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
         "trained with several seeds, the mean over seeds with its interval over seeds and test images together "
-        "(`sam_bench.stats.seeds_and_images`; within 0-100% and never narrower than Wilson's over the seeds' "
+        "(`sam_bench.mixed_model.seeds_and_images`; within 0-100% and never narrower than Wilson's over the seeds' "
         "images pooled)"
         + (
             " (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
@@ -197,10 +197,11 @@ def _accuracy_lines(records: list[dict]) -> list[str]:
     ]
     for name, group in grouped.items():
         flagged = any(r["degenerate"] for r in group)
-        collapsed = [r for r in group if collapse_epoch(r)]
+        # a collapsed run counts in the collapse rate (the name cell), not in the accuracy (collapse.py)
+        fell = collapse.collapsed(group)
+        everyone, group = group, collapse.healthy(group)
         cells = [
-            (f"{name} ⚠ degenerate" if flagged else name)
-            + (f" ⚠ collapsed ({len(collapsed)} of {len(group)} seeds)" if collapsed else ""),
+            (f"{name} ⚠ degenerate" if flagged else name) + (f" ⚠ {collapse.describe(everyone)}" if fell else ""),
             group[0]["config"]["method"],
             ", ".join(str(seed_of(r)) for r in group),
             _cell(group, "clean"),
@@ -369,19 +370,13 @@ def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def collapse_epoch(record: dict) -> int | None:
-    """The epoch at which the run's overfitting guard saw it collapse (sam_bench.training.guard), or None."""
-    guard = record.get("overfit_guard") or {}
-    return guard.get("epoch") if guard.get("collapsed") else None
-
-
 def _guard_lines(records: list[dict]) -> list[str]:
     """The catastrophic-overfitting guard's findings, and which runs were reused from other folders."""
     guarded = [r for r in records if r.get("overfit_guard")]
     lines = []
     if guarded:
         rule = guarded[0]["overfit_guard"]["rule"]
-        collapsed = [r for r in guarded if collapse_epoch(r)]
+        collapsed = [r for r in guarded if collapse.collapse_epoch(r)]
         lines += [
             "### Catastrophic overfitting",
             "",
@@ -391,10 +386,17 @@ def _guard_lines(records: list[dict]) -> list[str]:
             + (
                 "Collapsed: "
                 + "; ".join(
-                    f"{r['name']} (seed {seed_of(r)}) from epoch {collapse_epoch(r)}, PGD accuracy "
+                    f"{r['name']} (seed {seed_of(r)}) from epoch {collapse.collapse_epoch(r)}, PGD accuracy "
                     f"{_pct(r['overfit_guard']['collapsed_pgd_acc'])} at the end after a best of "
                     f"{_pct(r['overfit_guard']['best_pgd_acc'])}"
                     for r in collapsed
+                )
+                + ". Collapse is an endpoint of its own: per model, the collapse rate with its exact (Clopper-Pearson) "
+                "95% interval, and the model's accuracies over the runs that did not collapse: "
+                + "; ".join(
+                    f"{name} {k} of {n} ({100 * low:.0f}-{100 * high:.0f}%)"
+                    for name, group in models(guarded).items()
+                    for k, n, low, high in [collapse.rate(group)]
                 )
                 + "."
                 if collapsed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files, stats
+from sam_bench import files, mixed_model, stats
 from sam_bench.eps import parse_eps
 from sam_bench.experiments.claims import sam_gain
 from sam_bench.experiments.records import (
@@ -29,7 +29,7 @@ def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, fl
         result = accuracy_over_seeds(group, *measure, **select)
         if result is None:
             return None, 0.0
-        low, high = stats.accuracy_interval(result)
+        low, high = mixed_model.accuracy_interval(result)
         return result.estimate, max(result.estimate - low, high - result.estimate)
     ev = evaluation(group[0], *measure, **select)
     if ev is None:

@@ -66,7 +66,7 @@ def _equal_cost(records: list[dict]) -> str:
     """For a grid with single-step AT models (the Pareto section): the equal-cost verdict per budget,
     with the winner's clean cost against ST, and how many single-step runs collapsed."""
     from sam_bench.experiments import pareto
-    from sam_bench.experiments.report import collapse_epoch
+    from sam_bench.experiments.collapse import collapse_epoch
     from sam_bench.training import method_table as table
 
     if not pareto.applies(records):
@@ -81,6 +81,12 @@ def _equal_cost(records: list[dict]) -> str:
             for words, names in (("not separated from", v["not_separated_from"]), ("ahead of", v["ahead_of"]))
             if names
         ]
+        if v.get("first_seeds_only"):  # one trained model per method: no verdict on the methods
+            parts.append(
+                f"{v['measure']} (first seeds only: one trained model each, so about these models, not their "
+                f"methods): {v['best']}'s model is the most accurate ({'; '.join(standing)}{cost})"
+            )
+            continue
         verdict = "leads" if v["verdict"] == "not separated" else v["verdict"]
         parts.append(f"{v['measure']}: {v['best']} {verdict} ({'; '.join(standing)}{cost})")
     single = [r for r in records if table.single_step(r["config"]["method"])]
