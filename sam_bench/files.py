@@ -141,10 +141,19 @@ def torch_save(path, obj) -> None:
 
     try:
         atomic_write(path, lambda f: torch.save(obj, f))
-    except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) this way
-        if "write" not in str(err).lower():
+    except RuntimeError as err:
+        if not _zip_writer_failed(err):
             raise
         raise cannot_write(path, OSError(errno.ENOSPC, str(err).splitlines()[0])) from None
+
+
+def _zip_writer_failed(err: RuntimeError) -> bool:
+    """Whether torch's zip writer (caffe2/serialize/inline_container.cc) gave up on a write: a disk that
+    fills part-way through a checkpoint reports itself as "PytorchStreamWriter failed writing file ..."
+    or, when a short write leaves the file behind where the writer thinks it is, as
+    "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598" (measured on a full tmpfs)."""
+    text = str(err)
+    return "inline_container" in text or "PytorchStreamWriter" in text or "unexpected pos" in text
 
 
 def torch_load(path) -> dict:

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sam_bench import files
+from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
 
 FORMAT = "sam-bench/pack/v1"
@@ -294,13 +294,21 @@ def _find_manifests(sources: list[Path]) -> dict[str, tuple[dict, Path]]:
             raise BadInput(f"unpack: {source} does not exist")
         candidates = [source] if source.is_file() else sorted(source.rglob("*.manifest.json"))
         for path in candidates:
-            manifest = files.read_json(path)
-            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-                raise BadInput(f"unpack: {path} is not a sam-bench pack manifest")
-            found.setdefault(str(manifest.get("id")), (manifest, path))
+            found.setdefault(*_read_manifest(path))
     if not found:
         raise BadInput(f"unpack: no manifest (*.manifest.json) in {', '.join(map(str, sources))}")
     return found
+
+
+def _read_manifest(path: Path) -> tuple[str, tuple[dict, Path]]:
+    """(pack id, (manifest, path)), refused in one line unless the manifest fits its schema: a manifest
+    without `parts` must not end in a KeyError deep inside unpack."""
+    manifest = files.read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BadInput(f"unpack: {path} is not a sam-bench pack manifest")
+    fix = "nothing was unpacked; bring back a batch whose manifest is as sam-bench pack wrote it"
+    schema.check("pack-manifest", manifest, f"unpack: {path}", fix=fix, error=BadInput)
+    return manifest["id"], (manifest, path)
 
 
 def _part_files(sources: list[Path]) -> dict[str, list[Path]]:

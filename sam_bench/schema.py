@@ -39,6 +39,7 @@ KINDS = (
     "recipe",
     "recheck",
     "robustbench-references",
+    "pack-manifest",
 )
 _TYPE_WORDS = {
     "object": "a mapping",

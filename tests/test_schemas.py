@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sam_bench import rundir, schema
+from sam_bench import pack, rundir, schema
 from sam_bench.evaluation import recheck, results_file
 from sam_bench.experiments.recipe import load_recipe
 from sam_bench.leaderboard import board
@@ -26,6 +26,7 @@ COMMITTED = {  # every file of each type in the repository
     "recipe": sorted([*ROOT.glob("sam_bench/experiments/recipes/*.yaml"), *ROOT.glob("tests/recipes/*.yaml")]),
     "recheck": sorted(ROOT.glob("reproductions/*/recheck.json")),
     "robustbench-references": sorted(ROOT.glob("sam_bench/leaderboard/published/*.json")),
+    "pack-manifest": sorted(ROOT.glob("tests/packs/*.manifest.json")),  # packs travel; none is committed but this
 }
 
 
@@ -53,6 +54,8 @@ def test_every_committed_file_passes_where_it_enters(kind):
             board.read_entry(path)
         elif kind == "recheck":
             recheck.read(path)
+        elif kind == "pack-manifest":
+            pack._read_manifest(path)
         else:
             for scale in read(path).get("scales") or {}:
                 load_recipe(str(path), scale)

@@ -79,10 +79,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
     (--batch-size is then the global batch)."""
     from pathlib import Path
 
-    from sam_bench import files
     from sam_bench.errors import BadInput
     from sam_bench.runtime import distributed
-    from sam_bench.training.loop import resolve_resume_config
+    from sam_bench.training.loop import resolve_resume_config, stored_run
     from sam_bench.training.loop import train as run_training
 
     if stop_after_epochs is not None and stop_after_epochs < 1:
@@ -100,7 +99,7 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
         cfg = resolve_resume_config(Path(out), explicit)
     else:
         cfg = settings.TrainConfig(**options)  # the options are exactly its fields
-    finished_before = resume and files.read_json(Path(out) / "metadata.json").get("status") == "complete"
+    finished_before = resume and stored_run(Path(out))["status"] == "complete"
     group = distributed.start(cfg.device)
     try:
         meta = run_training(

@@ -45,9 +45,11 @@ def measure(
 
     folder = Path(folder)
     log = log or (lambda message: None)
-    entries = _models_to_time(folder, only)
     if rounds < MIN_ROUNDS or steps < 1 or warmup < 0:
         raise BadInput(f"need --rounds >= {MIN_ROUNDS} (a 95% interval of a median), --steps >= 1, --warmup >= 0")
+    if threads is not None and threads < 1:  # torch.set_num_threads(0) raises a RuntimeError
+        raise BadInput(f"--threads must be at least 1 (the CPU threads each model is timed with), got {threads}")
+    entries = _models_to_time(folder, only)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import files
+from sam_bench import files, schema
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -102,12 +102,18 @@ def _check_out_dir(out: Path, resume: bool) -> None:
         )
 
 
+def stored_run(out: Path) -> dict:
+    """The metadata of the run in `out` that --resume continues, refused in one line unless it is what
+    `train` writes (the run-metadata schema: `final: null` or a list in place of the metadata is no run)."""
+    _check_out_dir(out, resume=True)
+    path = out / "metadata.json"
+    fix = "--resume cannot continue it: restore the file, or train the run again in a new folder"
+    return schema.check("run-metadata", files.read_json(path), str(path), fix=fix)
+
+
 def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:
     """The stored recipe of a run, with runtime settings changed; a changed recipe is refused."""
-    _check_out_dir(out, resume=True)
-    stored = files.read_json(out / "metadata.json").get("config")
-    if not isinstance(stored, dict):
-        raise SamBenchError(f"{out / 'metadata.json'}: no 'config' recorded; cannot resume")
+    stored = stored_run(out)["config"]
     for key, value in overrides.items():
         if key in RUNTIME_KEYS:
             stored[key] = value
@@ -163,8 +169,8 @@ def _checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
         ctx.barrier()  # every process has checked `out` before rank 0 writes there
     if not resume:
         return None
-    stored = files.read_json(out / "metadata.json")
-    if stored.get("status") != "complete":
+    stored = stored_run(out)
+    if stored["status"] != "complete":
         return None
     if (out / "model.safetensors").is_file():
         return stored
@@ -222,7 +228,7 @@ class _Run:
         autocast = autocast_for(cfg.precision, device)
         precision = precision_used(cfg.precision, device)
         if resume:
-            _check_same_precision(out, files.read_json(out / "metadata.json"), precision, device)
+            _check_same_precision(out, stored_run(out), precision, device)
         data = load_dataset(cfg.dataset, cfg.data_dir)
         x_train, y_train = _training_images(cfg, data)
         torch.manual_seed(cfg.seed)
@@ -310,8 +316,8 @@ class _Run:
             self.elapsed = float(ckpt["elapsed"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise SamBenchError(f"{path}: does not match this run ({err})") from None
-        stored = files.read_json(self.out / "metadata.json")
-        if stored.get("dataset", {}).get("sha256") != self.metadata["dataset"]["sha256"]:
+        stored = stored_run(self.out)
+        if stored["dataset"].get("sha256") != self.metadata["dataset"]["sha256"]:
             raise SamBenchError(f"--resume: the data set differs from the one {self.out} was trained on")
 
     def epoch(self, epoch: int, deadline: float | None, stop_after_epochs: int | None) -> bool:

@@ -162,13 +162,22 @@ def run(spec_path=None, out="reproductions/theory-linear", progress: bool = True
     from tqdm import tqdm
 
     from sam_bench.analysis.theory.report import write_outputs
-    from sam_bench.analysis.theory.spec import load_spec
+    from sam_bench.analysis.theory.spec import check_fits_in_memory, load_spec
+    from sam_bench.errors import BadInput
     from sam_bench.files import check_writable
 
     spec = load_spec(spec_path)
+    where = str(spec_path) if spec_path is not None else "the default spec"
+    check_fits_in_memory(spec, where)
     check_writable(f"{out}/results.json")  # fail before the work, not after it
     total = spec["repetitions"] * spec["training"]["epochs"]
     with tqdm(total=total, desc="training epochs", unit="ep", delay=3, disable=not progress, leave=True) as bar:
-        results = simulate(spec, progress=lambda: bar.update(1))
+        try:
+            results = simulate(spec, progress=lambda: bar.update(1))
+        except MemoryError:  # the estimate fitted, the machine did not (other processes took memory meanwhile)
+            raise BadInput(
+                f"{where}: ran out of memory for {spec['data']['n_train']:,} training and {spec['data']['n_test']:,} "
+                "test examples of this many features; use fewer features or examples"
+            ) from None
     results["provenance"] = environment()
     return results, write_outputs(results, out)
