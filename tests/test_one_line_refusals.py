@@ -1,6 +1,8 @@
-"""Issue #51 item 7: what ended in a traceback now ends in one line naming the problem and a non-zero
-exit: a checkpoint on a disk that fills, resuming a run whose metadata is damaged, a pack manifest
-without parts, `cost --threads 0`, a theory spec too big for memory."""
+"""Issue #51 items 7 and 8: what ended in a traceback or was taken without a word now ends in one line
+naming the problem and a non-zero exit, before any work: a checkpoint on a disk that fills, resuming a
+run whose metadata is damaged, a pack manifest without parts, `cost --threads 0`, a theory spec too big
+for memory, a batch larger than the data, an --only or --attacks that names nothing or no attack,
+analyze's absurd --rho and --cutoffs."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -32,10 +35,14 @@ def one_line_error(result, code: int) -> str:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """A finished run on the bundled sample."""
+    """A finished run on the bundled sample and a clean evaluation of it."""
     w = tmp_path_factory.mktemp("refusals")
-    r = invoke(*TRAIN, "--out", w / "run", *TINY)
-    assert r.exit_code == 0, r.output
+    for args in (
+        [*TRAIN, "--out", w / "run", *TINY],
+        ["evaluate", w / "run", "--attack", "clean", "--n-examples", "16", "--quiet", "--out", w / "clean.json"],
+    ):
+        r = invoke(*args)
+        assert r.exit_code == 0, r.output
     return w
 
 
@@ -118,3 +125,65 @@ def test_running_out_of_memory_anyway_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(simulate, "simulate", out_of_memory)
     line = one_line_error(invoke("theory", "--out", tmp_path / "t", "--quiet"), 2)
     assert "ran out of memory" in line
+
+
+# ------------------------------------------------------------------ item 8: silent acceptances
+
+
+def test_a_batch_larger_than_the_training_images_is_refused(tmp_path):
+    r = invoke(*TRAIN, "--out", tmp_path / "run", *TINY, "--batch-size", "100000000")
+    line = one_line_error(r, 2)
+    assert "--batch-size 100,000,000 exceeds the 64 images the run trains on; choose at most 64" in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("only", ["", ",", " , "])
+def test_an_only_that_names_nothing_does_not_run_the_whole_grid(tmp_path, only):
+    recipe = Path(__file__).parent / "recipes" / "tiny-grid.yaml"
+    r = invoke("reproduce", recipe, "--scale", "test", "--only", only, "--out", tmp_path / "g", "--quiet")
+    assert "--only" in one_line_error(r, 2) and "names nothing" in r.output
+    assert not (tmp_path / "g").exists()
+    assert "names nothing" in one_line_error(invoke("cost", tmp_path, "--only", only), 2)
+
+
+def test_reproduce_with_an_empty_only_list_runs_nothing(tmp_path):
+    from sam_bench.errors import BadInput
+    from sam_bench.experiments.reproduce import reproduce
+
+    recipe = Path(__file__).parent / "recipes" / "tiny-grid.yaml"
+    with pytest.raises(BadInput, match="--only names no model"):
+        reproduce(str(recipe), "test", out=tmp_path / "g", only=[], progress=False)
+    assert not (tmp_path / "g").exists()
+
+
+def test_recheck_of_an_attack_that_does_not_exist_fails_on_a_rechecked_file(world):
+    again = ["recheck", world / "clean.json", "--quiet", "--out", world / "recheck.json"]
+    assert invoke(*again).exit_code == 0
+    assert "already rechecked" in invoke(*again).output  # the file is rechecked: the case of the issue
+    line = one_line_error(invoke(*again, "--attacks", "foo"), 2)
+    assert "--attacks: 'foo' is no attack; choose from clean, pgd, autoattack" in line
+    assert "names nothing" in one_line_error(invoke(*again, "--attacks", ""), 2)
+
+
+SMALL = ["--fourier-images", "8", "--filter-images", "8", "--gradient-images", "8", "--quiet"]
+
+
+def test_analyze_refuses_a_rho_beyond_the_weights(world):
+    args = ["analyze", world / "run", "--out", world / "a", "--measures", "sharpness", *SMALL]
+    line = one_line_error(invoke(*args, "--train-images", "8", "--sharpness-batch", "8", "--rho", "1e9"), 2)
+    assert "--rho 1e+09 exceeds the L2 norm of the model's weights" in line
+
+
+def test_analyze_refuses_a_sharpness_that_is_not_a_number(world, monkeypatch):
+    from sam_bench.analysis import sharpness
+
+    monkeypatch.setattr(sharpness, "sam_sharpness", lambda *a, **k: {"loss": 1.0, "sam_one_step": np.nan})
+    args = ["analyze", world / "run", "--out", world / "a", "--measures", "sharpness", *SMALL]
+    line = one_line_error(invoke(*args, "--train-images", "8", "--sharpness-batch", "8"), 1)
+    assert "sam_one_step is nan on batch 0" in line and "use a smaller --rho" in line
+
+
+def test_analyze_refuses_cutoffs_beyond_the_highest_frequency(world):
+    args = ["analyze", world / "run", "--out", world / "a", "--measures", "frequency", *SMALL]
+    line = one_line_error(invoke(*args, "--cutoffs", "2,100"), 2)
+    assert "--cutoffs 100: a 32x32 image has no frequency above radius 22.6" in line

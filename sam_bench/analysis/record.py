@@ -30,7 +30,7 @@ from sam_bench.analysis import fourier_heatmap as fourier
 from sam_bench.analysis import frequency_reliance as frequency
 from sam_bench.analysis import gradients, sharpness
 from sam_bench.data import Dataset
-from sam_bench.errors import BadInput
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.model_ref import weights_sha256
 from sam_bench.runtime import math_mode
@@ -98,6 +98,14 @@ class Settings:
             raise BadInput("--grid-images cannot exceed --gradient-images (the grid shows the first of them)")
         if not self.cutoffs or any(not c > 0 for c in self.cutoffs):
             raise BadInput("--cutoffs must be positive radii, e.g. 2,4,8,12")
+        size = dataset.x_test.shape[1]
+        highest = float(frequency.radius(size).max())
+        beyond = [c for c in self.cutoffs if c >= highest]
+        if beyond:  # the low-pass image would be the image itself, the high-pass one its mean colour
+            raise BadInput(
+                f"--cutoffs {beyond[0]:g}: a {size}x{size} image has no frequency above radius {highest:.1f}; "
+                f"give radii below it, e.g. 2,4,8,12"
+            )
 
 
 def train_indices(settings: Settings, n_train: int) -> np.ndarray:
@@ -143,6 +151,12 @@ def load(out: str | Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def _sharpness(model, dataset, settings, device, partial, progress) -> dict:
+    weights = sharpness.weight_norm(model)
+    if settings.rho > weights:  # --rho 1e9: the loss overflows and the sharpness is NaN
+        raise BadInput(
+            f"--rho {settings.rho:g} exceeds the L2 norm of the model's weights ({weights:.3g}): a perturbation "
+            "larger than the weights themselves measures no sharpness; use a radius like training's (0.05 to 0.5)"
+        )
     index = train_indices(settings, len(dataset.y_train))
     done = partial.parts.setdefault("sharpness", {})
     batches = [index[s : s + settings.sharpness_batch] for s in range(0, len(index), settings.sharpness_batch)]
@@ -158,6 +172,12 @@ def _sharpness(model, dataset, settings, device, partial, progress) -> dict:
                 model, x, y, settings.power_iterations, settings.power_tolerance, seed=settings.seed * 1_000_003 + b
             )
         )
+        broken = [k for k, v in found.items() if not np.isfinite(v)]
+        if broken:  # a NaN would reach the report as "p = nan"
+            raise SamBenchError(
+                f"sharpness at --rho {settings.rho:g}: {broken[0]} is {found[broken[0]]} on batch {b} (the loss "
+                "overflowed); nothing of it was kept: use a smaller --rho"
+            )
         done[str(b)] = {**found, "images": len(chosen), "seconds": time.time() - t}
         partial.save()
     per_batch = [done[str(b)] for b in range(len(batches))]

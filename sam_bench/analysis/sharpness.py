@@ -55,6 +55,12 @@ def _add(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], scale: float | 
     return {k: a[k] + scale * b[k] for k in a}
 
 
+def weight_norm(model: torch.nn.Module) -> float:
+    """The L2 norm of all the model's parameters: the scale a SAM radius is measured against."""
+    with torch.no_grad():
+        return float(_norm(_params(model)))
+
+
 def sam_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, rho: float, steps: int) -> dict:
     """L(w + e) - L(w) for SAM's one ascent step and for `steps` projected ascent steps on the
     ball ||e|| <= rho (step 2.5 rho / steps, as PGD's; the best point visited is kept)."""

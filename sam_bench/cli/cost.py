@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from sam_bench.cli.options import device_option
+from sam_bench.cli.options import device_option, names_option
 
 
 @click.command("cost", short_help="Time every model of a reproduction interleaved in one process (C4): cost.json.")
@@ -25,7 +25,11 @@ from sam_bench.cli.options import device_option
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU threads (as the cpu scales train).")
 @device_option(default="cpu", note="where the grid trained")
 @click.option(
-    "--only", default=None, metavar="NAMES", help="Comma-separated model names (each architecture's ST is added)."
+    "--only",
+    default=None,
+    metavar="NAMES",
+    callback=names_option,
+    help="Comma-separated model names (each architecture's ST is added).",
 )
 @click.option("--report/--no-report", default=True, show_default=True, help="Rewrite REPORT.md afterwards.")
 def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
@@ -34,7 +38,6 @@ def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
     median seconds per step and its ratio to ST's, with 95% intervals. C4 rests on it."""
     from sam_bench.experiments.step_cost import measure
 
-    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
     path = measure(
         folder,
         rounds=rounds,
@@ -42,7 +45,7 @@ def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
         warmup=warmup,
         threads=threads,
         device=device,
-        only=names,
+        only=only,
         log=lambda message: click.echo(message, err=True),
     )
     click.echo(f"wrote {path}")

@@ -33,6 +33,18 @@ def arch_kwargs_option(ctx, param, value):
         raise click.BadParameter(str(err)) from None
 
 
+def names_option(ctx, param, value):
+    """click callback of a comma-separated list of names (--only, --attacks): the names, or None when the
+    option is not given. Given but naming nothing ("" or ","), it is refused: no names means every one,
+    and `--only ""` must not run the whole grid."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise BadInput(f"{param.opts[0]} {value!r} names nothing; give NAME[,NAME...], or leave the option out for all")
+    return names
+
+
 # ------------------------------------------------------------ the options many commands take, declared once
 # Each is a SharedOption: tests/test_config_once.py checks that every command's --device, --data-dir,
 # --quiet, --out and --max-minutes come from here, with the same help.

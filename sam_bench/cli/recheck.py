@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import data_dir_option, device_option, out_option, quiet_option
+from sam_bench.cli.options import data_dir_option, device_option, names_option, out_option, quiet_option
 
 
 @click.command("recheck", short_help="Re-measure results from their stored weights, image by image.")
@@ -22,6 +22,7 @@ from sam_bench.cli.options import data_dir_option, device_option, out_option, qu
     "--attacks",
     default=None,
     metavar="NAMES",
+    callback=names_option,
     help="Comma-separated attacks to recheck: clean, pgd, autoattack [default: every one recorded].",
 )
 @data_dir_option
@@ -67,7 +68,7 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
         for p in paths:
             if not p.is_file():
                 raise BadInput(f"{p}: no such results file or reproduction folder")
-    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
+    names = recheck.checked_attacks(attacks)  # before a rechecked file is skipped as done: foo is no attack
 
     previous = []
     if out and Path(out).is_file():  # a recheck of some files keeps the record's others

@@ -6,7 +6,14 @@ from __future__ import annotations
 import click
 
 from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status, slurm_only_actions
-from sam_bench.cli.options import data_dir_option, device_option, max_minutes_option, out_option, quiet_option
+from sam_bench.cli.options import (
+    data_dir_option,
+    device_option,
+    max_minutes_option,
+    names_option,
+    out_option,
+    quiet_option,
+)
 from sam_bench.errors import SamBenchError
 from sam_bench.runtime import clock
 
@@ -24,6 +31,7 @@ from sam_bench.runtime import clock
     "--only",
     default=None,
     metavar="NAMES",
+    callback=names_option,
     help="Work on these models of the grid only (comma-separated: NAME for all its seeds, NAME:SEED for "
     "one); the report covers every run with results. Runs with disjoint --only can share one grid.",
 )
@@ -60,7 +68,7 @@ def reproduce(
             leaderboard_dir=leaderboard_dir,
             stop_at=clock.stop_at(max_minutes),
             progress=not quiet,
-            only=[n.strip() for n in only.split(",") if n.strip()] if only else None,
+            only=only,
             compile=compile_ or None,
             **reproduce_settings(recipe, scale, executor_args),
         )

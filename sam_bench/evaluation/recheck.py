@@ -39,7 +39,7 @@ from sam_bench.evaluation.batching import AUTO
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Results
-from sam_bench.evaluation.specs import AttackSpec
+from sam_bench.evaluation.specs import ATTACKS, AttackSpec
 from sam_bench.runtime.provenance import resolve_device
 
 SCHEMA = "sam-bench/recheck/v1"
@@ -106,6 +106,14 @@ def compare(recorded: dict, remeasured: dict, n: int) -> dict:
     }
 
 
+def checked_attacks(attacks: list[str] | None) -> list[str] | None:
+    """The attacks asked for, refused in one line unless each is one an evaluation runs."""
+    unknown = [a for a in attacks or [] if a not in ATTACKS]
+    if unknown:
+        raise BadInput(f"--attacks: {unknown[0]!r} is no attack; choose from {', '.join(ATTACKS)}")
+    return attacks
+
+
 def recheck_file(
     path: str | Path,
     *,
@@ -134,6 +142,7 @@ def recheck_file(
         raise BadInput(f"{path}: the {data.name} test data here differ from the data the results were measured on")
 
     recorded_n = results["dataset"]["n_examples"]
+    attacks = checked_attacks(attacks)
     chosen = [e for e in Results.of(results).evaluations if attacks is None or e["attack"] in attacks]
     if not chosen:
         raise BadInput(f"{path}: no evaluation of the attacks {', '.join(attacks or [])} to recheck")

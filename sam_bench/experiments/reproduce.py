@@ -57,6 +57,8 @@ def reproduce(
     from sam_bench.experiments.executors import claimed_cells
     from sam_bench.experiments.report import write_report
 
+    if only is not None and not only:  # an empty list must not mean the whole grid
+        raise BadInput("--only names no model; give NAME[,NAME:SEED...], or leave it out for the whole grid")
     if executor == "slurm":
         from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
 

@@ -417,12 +417,17 @@ class _Run:
 def _training_images(cfg: TrainConfig, data) -> tuple:
     """The training images: all of them, or `n_train` drawn with the run's seed (its own generator)."""
     x_train, y_train = data.x_train, data.y_train
-    if cfg.n_train is None:
-        return x_train, y_train
-    if cfg.n_train > len(y_train):
-        raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
-    keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.n_train].numpy()
-    return x_train[keep], y_train[keep]
+    if cfg.n_train is not None:
+        if cfg.n_train > len(y_train):
+            raise BadInput(f"--n-train {cfg.n_train} exceeds the {len(y_train)} training images")
+        keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.n_train].numpy()
+        x_train, y_train = x_train[keep], y_train[keep]
+    if cfg.batch_size > len(y_train):  # 10^8 would train one step per epoch on every image, said nowhere
+        raise BadInput(
+            f"--batch-size {cfg.batch_size:,} exceeds the {len(y_train):,} images the run trains on; "
+            f"choose at most {len(y_train):,}"
+        )
+    return x_train, y_train
 
 
 def _single_step_record(cfg: TrainConfig) -> dict:
