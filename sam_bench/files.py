@@ -136,6 +136,17 @@ def load_safetensors(path) -> dict[str, torch.Tensor]:
         raise SamBenchError(f"{path}: not a readable safetensors file ({err})") from None
 
 
+def safetensors_header(path) -> dict[str, str]:
+    """The string metadata in a safetensors file's header (what it was written with beside its tensors)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise SamBenchError(f"{path}: not a readable safetensors file ({err})") from None
+
+
 def torch_save(path, obj) -> None:
     import torch  # here, not at the top: a SLURM job imports this module before its signal handlers exist
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import blobs, files, schema
+from sam_bench import blobs, files, schema, trained_normalization
 from sam_bench.errors import SamBenchError
 from sam_bench.models import create_model
 
@@ -67,6 +67,7 @@ def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> 
         ref="#/$defs/model_spec",
     )
     model = create_model(spec)
+    _check_dtypes(model.state_dict(), state_dict, where)
     state_dict = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}  # fp16 zoo copies
     try:
         model.load_state_dict(state_dict, strict=True)
@@ -74,6 +75,23 @@ def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> 
         first = str(err).strip().splitlines()[0]
         raise SamBenchError(f"{where}: weights do not fit architecture {spec.get('arch')} ({first})") from None
     return model.eval()
+
+
+def _check_dtypes(expected: dict[str, torch.Tensor], stored: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse weights of another kind than the architecture's: load_state_dict would cast an int32 tensor
+    into a float parameter without a word. Floating point of any width is the same kind (the zoo's fp16
+    copies); integer tensors (BatchNorm's batch count) must keep their exact type."""
+    for name, value in stored.items():
+        want = expected.get(name)
+        if want is None:
+            continue  # an unexpected name: load_state_dict's strict check says so
+        same_kind = value.is_floating_point() and want.is_floating_point()
+        if not same_kind and value.dtype != want.dtype:
+            stored_type, wanted_type = (str(t.dtype).removeprefix("torch.") for t in (value, want))
+            raise SamBenchError(
+                f"{where}: weights {name} are {stored_type} where the architecture has {wanted_type}; not weights "
+                "sam-bench wrote, and casting them would change them silently: restore the file or train again"
+            )
 
 
 def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
@@ -84,5 +102,9 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     metadata = read_metadata(run_dir)
     if metadata.get("status") != "complete" or "weights" not in metadata:
         raise SamBenchError(f"{run_dir}: training has not finished (resume it with sam-bench train --resume)")
-    state = load_weights_verified(weights_path(run_dir, metadata)[0], metadata.get("weights_sha256"))
-    return build_model(metadata["arch"], state, str(run_dir)), metadata
+    weights = weights_path(run_dir, metadata)[0]
+    state = load_weights_verified(weights, metadata.get("weights_sha256"))
+    model = build_model(metadata["arch"], state, str(run_dir))
+    family = metadata["dataset"]["family"]
+    trained_normalization.check(metadata["arch"], files.safetensors_header(weights), family, str(run_dir))
+    return model, metadata

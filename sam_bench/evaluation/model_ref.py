@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files, schema
+from sam_bench import files, schema, trained_normalization
 from sam_bench.errors import BadInput
 
 
@@ -87,6 +87,8 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
         model = rundir.build_model(metadata["arch"], state, str(path))
         # A zoo entry (<ModelId>.json) keeps the run's metadata under "training".
         run_metadata = metadata["training"] if isinstance(metadata.get("training"), dict) else metadata
+        family = run_metadata["dataset"]["family"]
+        trained_normalization.check(metadata["arch"], files.safetensors_header(path), family, str(path))
         loaded = _from_metadata(ref, "checkpoint", run_metadata, sha256=expected)
         loaded.record["arch"] = metadata["arch"]
         return model, loaded

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import blobs, files, schema
+from sam_bench import blobs, files, schema, trained_normalization
 from sam_bench.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training import method_table as table
@@ -150,7 +150,14 @@ def _build(entry: dict, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.
     from sam_bench.rundir import build_model
 
     state, path = load_state(entry, zoo_dir)
+    _check_normalization(entry, path)
     return build_model(entry["arch"], state, str(path)), state
+
+
+def _check_normalization(entry: dict, weights: Path) -> None:
+    """The entry's declared normalization is the one its model was trained with (trained_normalization)."""
+    where = f"zoo entry {entry['id']}"
+    trained_normalization.check(entry["arch"], files.safetensors_header(weights), entry["dataset"], where)
 
 
 def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
@@ -375,7 +382,8 @@ def _to_fp16(source: Path, model_id: str) -> bytes:
     bad = [k for k, v in half.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise BadInput(f"{model_id}: {bad[0]} does not fit in fp16 (overflow); add it with --precision fp32")
-    return save({k: v.contiguous() for k, v in half.items()}, metadata={"sam_bench_id": model_id})
+    header = {**files.safetensors_header(source), "sam_bench_id": model_id}  # the run's normalization goes along
+    return save({k: v.contiguous() for k, v in half.items()}, metadata=header)
 
 
 def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, str]]:
@@ -388,6 +396,8 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
             entry = _read_entry(json_path)  # a damaged or edited entry fails its check, the others go on
             path, source = weights_file(entry, zoo_dir)
             ok = files.sha256_file(path) == entry["weights"]["sha256"]
+            if ok:
+                _check_normalization(entry, path)  # an edited arch.std changes every number, not the sha256
             report.append((mid, ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the entry")))
         except SamBenchError as err:
             report.append((mid, False, str(err)))
