@@ -19,6 +19,7 @@ them at once. Both are idempotent. What they did is recorded in `ACTIVE`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -201,3 +202,23 @@ def install_on_import() -> None:
             shim()
         elif not any(isinstance(f, _BeforeFirstImport) and f.name == name for f in sys.meta_path):
             sys.meta_path.insert(0, _BeforeFirstImport(name, shim))
+
+
+@functools.cache
+def robustbench_models() -> dict[str, dict] | None:
+    """RobustBench's model list: every id of every leaderboard with its model_info (`gdrive_id` says
+    where its weights come from), or None where robustbench is not installed. Entries sam-bench
+    registered into the same lists (sam_bench.zoo.store.register_with_robustbench) are in it too; the
+    caller tells them apart by their gdrive_id. Importing it costs seconds (it imports timm): once per
+    process."""
+    if importlib.util.find_spec("robustbench") is None:
+        return None
+    install()  # its imports need the torchvision and autoattack shims
+    from robustbench.model_zoo import model_dicts
+
+    return {
+        model_id: info
+        for threat_models in model_dicts.values()
+        for models in threat_models.values()
+        for model_id, info in models.items()
+    }

@@ -33,17 +33,14 @@ from sam_bench.blobs import git_blob_id  # the zoo's weights are kept as blobs.p
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training import method_table as table
 from sam_bench.version import __version__
+from sam_bench.zoo.ids import ID_AUTHOR, ID_PATTERN, ROBUSTBENCH_ID_PREFIX, check_free, check_id, same_in_any_case
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "sam-bench/zoo-entry/v1"
 DATASETS = ("cifar10", "cifar100")
 THREAT_MODELS = ("Linf", "L2")
-# RobustBench's ids: <Author><Year><Keyword> (no underscore), then optional _<variant> parts.
-ID_PATTERN = re.compile(r"[A-Z][A-Za-z-]*[0-9]{4}[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9][A-Za-z0-9.-]*)*")
-ID_AUTHOR = "SamBench"
 FP16_ABOVE_BYTES = 2_000_000  # the project's rule: bigger weights are stored (and evaluated) as fp16
-ROBUSTBENCH_ID_PREFIX = "sam-bench:"  # our marker in RobustBench's `gdrive_id` field
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
@@ -235,15 +232,6 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
     return f"{ID_AUTHOR}{year}{keyword}_" + "_".join(parts)
 
 
-def check_id(model_id: str) -> None:
-    if not ID_PATTERN.fullmatch(model_id):
-        raise BadInput(
-            f"invalid model id {model_id!r}: use RobustBench's scheme <Author><Year><Keyword>_<variant>, "
-            "e.g. SamBench2025SAM_PRN18_rho0.1 (no underscore before the variant; letters, digits, "
-            "'-' and '.' in the variant)"
-        )
-
-
 def add(
     run_dir,
     model_id: str | None = None,
@@ -301,11 +289,13 @@ def _add(
     threat_model = _value(threat_model)
     if threat_model not in THREAT_MODELS:
         raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")
+    entries = [p.stem for p in _json_paths(zoo)]
     if model_id is None:
         model_id = suggest_id(meta)
-        if list(zoo.glob(f"*/*/{model_id}.*")):  # runs that differ only outside the id's recipe fields
+        if same_in_any_case(model_id, entries):  # runs that differ only outside the id's recipe fields
             model_id += f"_{meta['weights_sha256'][:8]}"
     check_id(model_id)
+    check_free(model_id, entries)
     clash = sorted(zoo.glob(f"*/*/{model_id}.*"))
     if clash:
         raise BadInput(f"model id {model_id} is already taken in the zoo ({clash[0]}); choose another --id")
