@@ -33,6 +33,7 @@ from sam_bench.blobs import git_blob_id  # the zoo's weights are kept as blobs.p
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training import method_table as table
 from sam_bench.version import __version__
+from sam_bench.zoo import orphans
 from sam_bench.zoo.ids import ID_AUTHOR, ID_PATTERN, ROBUSTBENCH_ID_PREFIX, check_free, check_id, same_in_any_case
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,9 @@ def _locate(model_id: str, zoo_dir=None) -> Path:
     zoo = _zoo(zoo_dir)
     hits = sorted(zoo.glob(f"*/*/{model_id}.json")) if ID_PATTERN.fullmatch(model_id) else []
     if not hits:
+        cut_short = orphans.find(zoo, model_id) if ID_PATTERN.fullmatch(model_id) else []
+        if cut_short:
+            raise BadInput(f"no entry for model id {model_id!r}: {orphans.describe(cut_short[0])}")
         known = [p.stem for p in _json_paths(zoo)]
         close = difflib.get_close_matches(model_id, known, n=3)
         hint = (
@@ -289,16 +293,15 @@ def _add(
     threat_model = _value(threat_model)
     if threat_model not in THREAT_MODELS:
         raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")
-    entries = [p.stem for p in _json_paths(zoo)]
+    entries = [p.stem for p in _json_paths(zoo)]  # weights without an entry take no id: see orphans
     if model_id is None:
         model_id = suggest_id(meta)
         if same_in_any_case(model_id, entries):  # runs that differ only outside the id's recipe fields
             model_id += f"_{meta['weights_sha256'][:8]}"
     check_id(model_id)
     check_free(model_id, entries)
-    clash = sorted(zoo.glob(f"*/*/{model_id}.*"))
-    if clash:
-        raise BadInput(f"model id {model_id} is already taken in the zoo ({clash[0]}); choose another --id")
+    for path in orphans.remove(zoo, model_id):  # what an add of this id killed part-way left
+        log.warning("replacing %s", orphans.describe(path))
 
     folder = zoo / dataset / threat_model
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
@@ -391,6 +394,8 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
             report.append((mid, ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the entry")))
         except SamBenchError as err:
             report.append((mid, False, str(err)))
+    if not model_id:
+        report += [(path.stem, False, orphans.describe(path)) for path in orphans.find(_zoo(zoo_dir))]
     return report
 
 
