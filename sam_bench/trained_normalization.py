@@ -7,10 +7,12 @@ with the mean and std its run metadata or zoo entry declares (`arch.mean`, `arch
 changes every prediction and not the weights' sha256 (std 1e9 took a model from 37% clean accuracy to
 11%; mean 0 / std 1 to 18%). So the declaration is checked against what training used, known apart
 from it:
-- the weights file's header, where `sam-bench train` records the normalization (since #51; the header
-  is covered by the weights' sha256, and `zoo add` keeps it in its fp16 copies);
-- for weights written before that, the training record: `sam-bench train` has always normalized with
-  its data set family's published statistics (`sam_bench.data.STATS`), and the run names its family.
+- the weights file's header, where one records it (`header`: weights from elsewhere, covered by the
+  weights' sha256; `zoo add` keeps a run's header in its fp16 copies);
+- otherwise the training record: `sam-bench train` always normalizes with its data set family's
+  published statistics (`sam_bench.data.STATS`), and the run names its family. Training does not write
+  the header: its weights file stays byte for byte what it was, so that a retrained run can be compared
+  with its recorded sha256.
 Identity normalization (mean 0, std 1) is as legal as any other where the weights' header says the model
 was trained with it. The values themselves are bounded by the schema (`run-metadata.schema.json`,
 `$defs/model_spec`): a mean in [0, 1] and a std in (0, 1], what images in [0, 1] can have, identity
@@ -29,7 +31,8 @@ HEADER_KEY = "normalization"  # in the weights file's safetensors header: {"mean
 
 
 def header(spec: dict) -> dict[str, str]:
-    """What `sam-bench train` writes into the weights file's header: the normalization it trained with."""
+    """A weights file's header entry naming the normalization the model was trained with (for weights
+    trained elsewhere with other statistics)."""
     return {HEADER_KEY: json.dumps({"mean": list(spec["mean"]), "std": list(spec["std"])})}
 
 

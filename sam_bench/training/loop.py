@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import files, schema, trained_normalization
+from sam_bench import files, schema
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -395,9 +395,10 @@ class _Run:
             raise SamBenchError(f"{self.out}: nothing trained (0 epochs)")
         weights = self.out / "model.safetensors"
         if self.main:
-            # the normalization trained with, in the header the weights' sha256 covers (trained_normalization)
-            header = {"arch": self.cfg.arch, **trained_normalization.header(self.metadata["arch"])}
-            files.save_safetensors(weights, self.model.state_dict(), header)
+            # The header stays {"arch"}: a run retrained to check bit-identity must give the same file (its sha256
+            # is what runs record). What it trained with is known without it: train always normalizes with its
+            # data set family's statistics (trained_normalization).
+            files.save_safetensors(weights, self.model.state_dict(), {"arch": self.cfg.arch})
         if self.ctx is not None:
             self.ctx.barrier()  # the weights are on disk for every process
         last = self.history[-1]
