@@ -59,6 +59,10 @@ DEFAULTS = {
     "sam_perturbation": "global",
     "checkpoint_every_s": 60.0,
     "overfit_guard": None,
+    # added by #52 (TRADES, AWP): None leaves a settings key as it was (settings_key drops them)
+    "beta": None,
+    "awp_gamma": None,
+    "awp_warmup": None,
 }
 
 
@@ -143,12 +147,17 @@ def test_every_bound_is_tested():
         "seed",
         "checkpoint_every_s",
         "overfit_guard",
+        "beta",
+        "awp_gamma",
+        "awp_warmup",
     }
 
 
 @pytest.mark.parametrize("name,value", BOUNDED, ids=[f"{n}={v}" for n, v in BOUNDED])
 def test_a_value_out_of_bounds_is_refused_naming_its_option(name, value, tmp_path):
-    method = {"rho": "sam", "attack_steps": "at"}.get(name, "standard")
+    method = {"rho": "sam", "attack_steps": "at", "beta": "trades", "awp_gamma": "awp-at", "awp_warmup": "awp-at"}.get(
+        name, "standard"
+    )
     with pytest.raises(BadInput, match=f"^{config.option_name(name)}: "):
         TrainConfig(method=method, **{name: value}).validate()
     # the same on the command line: one line, exit 2, nothing written

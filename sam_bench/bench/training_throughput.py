@@ -41,11 +41,12 @@ def fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     optimizer = build_optimizer(cfg, model)
     forward_model = torch.compile(model) if s["compile"] else model
     attack = cfg.attack() if table.uses_attack(method) else None
+    settings = cfg.step_settings(cfg.epochs - 1)  # TRADES' beta, AWP's gamma once its warm-up is over
     loss_sum = torch.zeros((), device=device)
     seen = [0]
 
     def step(xb, yb):
-        loss, _ = train_step(method, forward_model, optimizer, xb, yb, attack, autocast)
+        loss, _ = train_step(method, forward_model, optimizer, xb, yb, attack, autocast, settings=settings)
         loss_sum.add_(loss * len(yb))  # on the device, as the training loop does: no host sync per step
         seen[0] += len(yb)
 

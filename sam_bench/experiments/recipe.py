@@ -95,6 +95,9 @@ def settings_key(config: TrainConfig) -> str:
     if not recipe.get("arch_kwargs"):  # likewise runs without timm constructor arguments
         recipe.pop("arch_kwargs", None)
     recipe.pop("overfit_guard", None)  # the guard measures, it trains the same weights (training.guard)
+    for name in ("beta", "awp_gamma", "awp_warmup"):  # settings added later: keyed only where a method has them
+        if recipe.get(name) is None:
+            recipe.pop(name, None)
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
 
 

@@ -137,10 +137,11 @@ def _stepper(config: dict, device):
     loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
     optimizer, attack, autocast = build_optimizer(cfg, model), cfg.attack(), autocast_for(cfg.precision, device)
+    settings = cfg.step_settings(cfg.epochs - 1)  # a step of the last epoch: AWP's warm-up is over
 
     def step():
         xb, yb = next(batches)
-        train_step(cfg.method, model, optimizer, xb, yb, attack, autocast)
+        train_step(cfg.method, model, optimizer, xb, yb, attack, autocast, settings=settings)
 
     return step
 

@@ -36,6 +36,16 @@ def _setting(default: Any, help: str = "", option: str | None = None, metavar: s
     return field(default=default, metadata={"help": help, "option": option, "metavar": metavar, "runtime": runtime})
 
 
+def _defaults(name: str, what) -> str:
+    """'6 for trades and awp-trades'-style defaults of a setting, per method, from the table."""
+    found: dict[str, list[str]] = {}
+    for m in table.TABLE.values():
+        value = what(m)
+        if value is not None:
+            found.setdefault(f"{value:g}", []).append(m.name)
+    return "; ".join(f"{value} for {' and '.join(methods)}" for value, methods in found.items())
+
+
 def _rho_help() -> str:
     sam = [name for name in table.names() if table.uses_sam(name)]
     defaults = ", ".join(f"{table.method(name).default_rho:g} for {name}" for name in sam)
@@ -95,6 +105,27 @@ class TrainConfig:
         "(default: 512 for fgsm-rs, n-fgsm and fgsm, off for the others; 0: off).",
         metavar="N",
     )
+    # Settings added after the runs above were keyed: None (the method has no such setting) leaves a run's
+    # settings key as it was (sam_bench.experiments.recipe.settings_key).
+    beta: float | None = _setting(
+        None,
+        "TRADES' weight of KL(clean || adversarial) against the clean cross-entropy (default "
+        + _defaults("beta", lambda m: m.default_beta)
+        + ").",
+    )
+    awp_gamma: float | None = _setting(
+        None,
+        "AWP's weight perturbation, relative to each layer's weight norm (default "
+        + _defaults("awp_gamma", lambda m: m.awp.gamma if m.awp else None)
+        + ").",
+    )
+    awp_warmup: int | None = _setting(
+        None,
+        "Epochs trained without the weight perturbation before AWP starts (default "
+        + _defaults("awp_warmup", lambda m: m.awp.warmup if m.awp else None)
+        + ").",
+        metavar="EPOCHS",
+    )
 
     def validate(self) -> TrainConfig:
         """Types, bounds and choices from the schema; then the rules across settings and the defaults that
@@ -110,6 +141,7 @@ class TrainConfig:
         elif self.rho is not None:
             with_rho = [n for n in table.names() if table.uses_sam(n)]
             raise BadInput(f"--rho applies to {', '.join(with_rho[:-1])} and {with_rho[-1]}, not to {self.method}")
+        self._method_settings(record)
         if self.arch_kwargs is not None:
             if not all(isinstance(k, str) for k in self.arch_kwargs):
                 raise BadInput("arch_kwargs must map timm constructor argument names to values")
@@ -137,6 +169,30 @@ class TrainConfig:
             else:
                 self.attack_step_size = format_eps(parse_eps(self.attack_step_size))
         return self
+
+    def _method_settings(self, record: table.Method) -> None:
+        """TRADES' beta and AWP's gamma and warm-up: the method's defaults, refused for a method without them."""
+        owners = {
+            "beta": (record.default_beta, [n for n in table.names() if table.uses_trades(n)]),
+            "awp_gamma": (record.awp.gamma if record.awp else None, [n for n in table.names() if table.uses_awp(n)]),
+            "awp_warmup": (record.awp.warmup if record.awp else None, [n for n in table.names() if table.uses_awp(n)]),
+        }
+        for name, (default, methods) in owners.items():
+            if default is None and getattr(self, name) is not None:
+                raise BadInput(f"{option_name(name)} applies to {' and '.join(methods)}, not to {self.method}")
+            if default is not None and getattr(self, name) is None:
+                setattr(self, name, default)
+
+    def step_settings(self, epoch: int) -> dict:
+        """What a method's own step takes besides its attack in this epoch (0-based): TRADES' beta; AWP's gamma
+        once its warm-up is over (None before: the base method's step)."""
+        settings: dict = {}
+        if self.beta is not None:
+            settings["beta"] = self.beta
+        if self.awp_gamma is not None:
+            assert self.awp_warmup is not None, "validate() sets both"
+            settings["awp_gamma"] = self.awp_gamma if epoch >= self.awp_warmup else None
+        return settings
 
     def attack(self) -> dict | None:
         if not table.uses_attack(self.method):

@@ -55,7 +55,7 @@ def train_one_epoch(
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen, log_every = 0, max(1, min(50, steps_per_epoch // 10))
     loss_sum_all, correct_all = loss_sum, correct  # one process: the same tensors, summed in place
-    attack = cfg.attack()
+    attack, settings = cfg.attack(), cfg.step_settings(epoch)
     start, cpu_start = time.time(), time.process_time()
     bar = tqdm(
         total=steps_per_epoch,
@@ -69,7 +69,7 @@ def train_one_epoch(
         lr = learning_rate(cfg, epoch, step, steps_per_epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard)
+        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard, settings=settings)
         if step == 0:  # the first step carries compilation and autotuning: the time limit discounts it
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

@@ -26,6 +26,16 @@ class SingleStepRule:
 
 
 @dataclass(frozen=True)
+class WeightPerturbation:
+    """Adversarial weight perturbation (AWP, Wu, Xia, Wang 2020): before the descent, one ascent step on
+    the weights of the method's own loss, each layer's perturbation `gamma` times its weight's norm; its
+    default gamma and the epochs trained without it first (`warmup`)."""
+
+    gamma: float
+    warmup: int
+
+
+@dataclass(frozen=True)
 class Method:
     name: str  # as recipes, the CLI and run metadata write it
     display: str  # how the zoo and the leaderboards name it
@@ -36,19 +46,32 @@ class Method:
     single_step: SingleStepRule | None = None
     default_rho: float | None = None
     passes: int | None = None  # a method with a step of its own (training.methods.STEPS): its passes per step
+    # TRADES (Zhang et al. 2019): cross-entropy on the clean images plus beta x KL(clean || adversarial), its
+    # PGD maximising the KL term; None: cross-entropy on the images it trains on
+    default_beta: float | None = None
+    awp: WeightPerturbation | None = None  # the weights perturbed adversarially before each descent
 
     def __post_init__(self):
         if self.sam != (self.default_rho is not None):
             raise ValueError(f"method {self.name}: a SAM method has a default rho, and only a SAM method")
         if (self.attack == "single-step") != (self.single_step is not None):
             raise ValueError(f"method {self.name}: a single-step method has its rule, and only it")
+        if self.default_beta is not None and self.attack != "pgd":
+            raise ValueError(f"method {self.name}: TRADES' loss needs its PGD attack")
+
+    @property
+    def trades(self) -> bool:
+        return self.default_beta is not None
 
     def passes_per_step(self, attack_steps: int) -> int:
-        """Forward-backward passes per training step: the cost unit of the paper's claim C4."""
+        """Forward-backward passes per training step: the cost unit of the paper's claim C4. TRADES' loss
+        takes two (the clean and the adversarial images); SAM and AWP take the loss twice (the ascent on
+        the weights, then the descent)."""
         if self.passes is not None:
             return self.passes
         attack_passes = {"pgd": attack_steps, "single-step": 1}.get(self.attack or "", 0)
-        return (2 if self.sam else 1) + attack_passes
+        loss_passes = 2 if self.trades else 1
+        return (2 if self.sam or self.awp is not None else 1) * loss_passes + attack_passes
 
 
 TABLE: dict[str, Method] = {
@@ -86,6 +109,38 @@ TABLE: dict[str, Method] = {
             attack="single-step",
             single_step=SingleStepRule(noise=0.0, step=1.0, projected=True),
         ),
+        # Zhang et al. (2019), arXiv:1901.08573: beta (1/lambda) = 6 for CIFAR-10 at Linf 8/255, the default of
+        # yaodongyu/TRADES's train_trades_cifar10.py (with 10 PGD steps); its attack starts from Gaussian noise
+        # of sd 0.001 and ascends KL(clean || adversarial)
+        Method(
+            "trades",
+            "TRADES",
+            "TRADES",
+            "TRADES: clean cross-entropy + beta x KL(clean || PGD example), its PGD on the KL term",
+            attack="pgd",
+            default_beta=6.0,
+        ),
+        # Wu, Xia, Wang (2020), arXiv:2004.05884, AWP on PGD AT and on TRADES: gamma 5e-3 (the paper's setting;
+        # csdongxian/AWP's AT_AWP/train_cifar10.py defaults to 1e-2 and its PreActResNet-18 logs ran 1e-2),
+        # warm-up 0 epochs for AT-AWP (AT_AWP/train_cifar10.py) and 10 for TRADES-AWP
+        # (trades_AWP/train_trades_cifar.py, with beta 6)
+        Method(
+            "awp-at",
+            "AT-AWP",
+            "ATAWP",
+            "PGD AT with adversarial weight perturbation (AWP, relative size gamma)",
+            attack="pgd",
+            awp=WeightPerturbation(gamma=5e-3, warmup=0),
+        ),
+        Method(
+            "awp-trades",
+            "TRADES-AWP",
+            "TRADESAWP",
+            "TRADES with adversarial weight perturbation",
+            attack="pgd",
+            default_beta=6.0,
+            awp=WeightPerturbation(gamma=5e-3, warmup=10),
+        ),
     )
 }
 
@@ -118,6 +173,14 @@ def uses_attack(name: str) -> bool:
 
 def single_step(name: str) -> bool:
     return name in TABLE and TABLE[name].attack == "single-step"
+
+
+def uses_trades(name: str) -> bool:
+    return name in TABLE and TABLE[name].trades
+
+
+def uses_awp(name: str) -> bool:
+    return name in TABLE and TABLE[name].awp is not None
 
 
 def passes_per_step(name: str, attack_steps: int) -> int:

@@ -11,6 +11,10 @@ fgsm-rs, n-fgsm, fgsm: SGD on single-step (FGSM) examples, two passes per step l
   fgsm    (Goodfellow et al. 2015): no random start, one step of eps. It collapses (catastrophic
           overfitting) at large eps, which is what the overfitting guard of `training.guard` is for.
   Each clips the example to [0,1]; they are defined for Linf only.
+trades:     clean cross-entropy + beta x KL(clean || adversarial), on TRADES' own PGD (training.trades).
+awp-at, awp-trades: PGD AT and TRADES with adversarial weight perturbation (training.awp): the descent's
+  gradient is taken at w + v and the optimizer steps from w; before its warm-up ends, the base step.
+  These three train in one process (torchrun refuses them for now).
 
 Under torchrun a step gets the global batch and a `sam_bench.runtime.distributed.Shard`: the process
 trains on its slice, with the random numbers one process would have drawn for that slice.
@@ -26,11 +30,15 @@ import torch.nn.functional as F
 
 from sam_bench.attacks import pgd
 from sam_bench.attacks.pgd import at_least_fp32, random_perturbation
+from sam_bench.errors import BadInput
+from sam_bench.training import awp, trades
 from sam_bench.training import method_table as table
 from sam_bench.training.optim import bn_stats_frozen
 
 # The step of a method that is not the table's composition (an attack, then SGD or SAM): called as
-# step(model, optimizer, x, y, attack=..., autocast=..., shard=..., start=...) -> (loss, logits).
+# step(model, optimizer, x, y, attack=..., autocast=..., shard=..., start=..., settings=...) -> (loss, logits),
+# `settings` the method's own settings this epoch (TrainConfig.step_settings: TRADES' beta, AWP's gamma).
+# Filled in below, after the steps.
 STEPS: dict[str, Callable] = {}
 
 
@@ -98,15 +106,89 @@ def sam_step(model, optimizer, x, y, autocast=nullcontext, first_pass=nullcontex
     return loss.detach(), logits.detach()
 
 
+def descent(optimizer, loss_of: Callable, perturb_weights=None):
+    """The optimizer's step with the gradient of `loss_of()` -> (loss, logits): taken at the weights, or
+    inside `perturb_weights()` (AWP: at w + v, the weights back at w before the step)."""
+    optimizer.zero_grad(set_to_none=True)
+    with perturb_weights() if perturb_weights is not None else nullcontext():
+        loss, logits = loss_of()
+        loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
+def _one_process(method: str, shard) -> None:
+    if shard is not None:
+        raise BadInput(f"{method} trains in one process only; run it without torchrun")
+
+
+def _weights_perturbed(model, loss_of: Callable, settings: dict):
+    """AWP's perturbation for this step's descent, or None before its warm-up ends."""
+    gamma = settings.get("awp_gamma")
+    return None if gamma is None else (lambda: awp.perturbed(model, lambda: loss_of()[0], gamma))
+
+
+def awp_at_step(model, optimizer, x, y, attack=None, autocast=nullcontext, shard=None, start=None, settings=None):
+    """PGD AT's examples (the same random draws as `at`), then the descent at w + v."""
+    _one_process("awp-at", shard)
+    assert attack is not None, "awp-at trains on attacks and needs their settings"
+    x = adversarial_examples(model, x, y, attack, autocast, start)
+
+    def loss_of():
+        with autocast():
+            logits = model(x)
+            return F.cross_entropy(at_least_fp32(logits), y), logits
+
+    return descent(optimizer, loss_of, _weights_perturbed(model, loss_of, settings or {}))
+
+
+def trades_step(
+    model, optimizer, x, y, attack=None, autocast=nullcontext, shard=None, start=None, settings=None, name="trades"
+):
+    """TRADES' examples from its Gaussian start, then the descent on its loss (at w + v for awp-trades).
+    BatchNorm's running statistics see the clean and the adversarial batch of the training loss."""
+    _one_process(name, shard)
+    assert attack is not None, f"{name} trains on attacks and needs their settings"
+    settings = settings or {}
+    x = x.detach()
+    x_adv = trades.examples(model, x, attack, trades.attack_start(x) if start is None else start, autocast)
+
+    def loss_of():
+        with autocast():
+            logits, adversarial = model(x), model(x_adv)
+            return trades.loss(logits, adversarial, y, settings["beta"]), logits
+
+    return descent(optimizer, loss_of, _weights_perturbed(model, loss_of, settings))
+
+
+def awp_trades_step(model, optimizer, x, y, **kwargs):
+    return trades_step(model, optimizer, x, y, name="awp-trades", **kwargs)
+
+
+STEPS.update({"trades": trades_step, "awp-at": awp_at_step, "awp-trades": awp_trades_step})
+
+
 def train_step(
-    method: str, model, optimizer, x, y, attack: dict | None = None, autocast=nullcontext, shard=None, start=None
+    method: str,
+    model,
+    optimizer,
+    x,
+    y,
+    attack: dict | None = None,
+    autocast=nullcontext,
+    shard=None,
+    start=None,
+    settings: dict | None = None,
 ):
     """One step on the batch (x, y); with a `shard`, (x, y) is the global batch and the returned
     loss and logits are this process's slice's. `start`: the attack's random start for the batch
-    (for the whole global batch under a shard); drawn here when not given."""
+    (for the whole global batch under a shard); drawn here when not given. `settings`: the method's
+    own settings this epoch (`TrainConfig.step_settings`), for the methods with a step of their own."""
     custom = STEPS.get(method)
     if custom is not None:
-        return custom(model, optimizer, x, y, attack=attack, autocast=autocast, shard=shard, start=start)
+        return custom(
+            model, optimizer, x, y, attack=attack, autocast=autocast, shard=shard, start=start, settings=settings
+        )
     attack_model, first_pass = model, nullcontext
     if shard is not None:
         attack_model, first_pass = shard.attack_model, shard.sam_first_pass

@@ -201,6 +201,11 @@ def method_name(config: dict) -> str:
     details = []
     if config.get("rho") is not None:
         details.append(f"rho={config['rho']:g}")
+    if config.get("beta") is not None:
+        details.append(f"beta={config['beta']:g}")
+    if config.get("awp_gamma") is not None:
+        warmup = config.get("awp_warmup") or 0
+        details.append(f"gamma={config['awp_gamma']:g}" + (f" after {warmup} epochs" if warmup else ""))
     if table.single_step(method):
         details.append(f"{config['attack_norm']} eps={config['attack_eps']}, step {config['attack_step_size']}")
     elif table.uses_attack(method):
@@ -223,6 +228,10 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
     parts = [short]
     if cfg.get("rho") is not None:
         parts.append(f"rho{cfg['rho']:g}")
+    if cfg.get("beta") is not None:
+        parts.append(f"beta{cfg['beta']:g}")
+    if cfg.get("awp_gamma") is not None:
+        parts.append(f"gamma{cfg['awp_gamma']:g}")
     if table.uses_attack(cfg["method"]):
         eps = cfg["attack_eps"]
         parts.append(f"{cfg['attack_norm']}-{eps[:-4] if eps.endswith('/255') else eps}")

@@ -1,0 +1,65 @@
+"""Adversarial weight perturbation (AWP; Wu, Xia, Wang 2020, "Adversarial Weight Perturbation Helps Robust
+Generalization", arXiv:2004.05884): the flat-loss adversarial training the paper sets SAM against.
+
+Before each descent, one ascent step on the weights of the method's own loss at its adversarial
+examples (PGD AT's cross-entropy, or TRADES' loss), scaled layer by layer:
+
+    v_l = gamma * ||w_l|| * g_l / ||g_l||,   g_l = d loss / d w_l  at w
+    the descent's gradient is taken at w + v; the weights go back to w (exactly: saved, not subtracted)
+    and the optimizer steps from w with that gradient
+
+Layers are the weights of two or more dimensions (convolutions and linear layers; not biases, not
+BatchNorm's scale and shift), as in csdongxian/AWP (`diff_in_weights`: state-dict entries named
+'weight' with more than one dimension). Its code computes the ascent in a proxy copy of the model with
+one SGD step (whose learning rate cancels in the normalisation above) and restores the weights after the
+optimizer's step; here the weights are restored before it, as the paper's Algorithm 1 writes
+w <- (w + v) - lr * g - v: the same for plain SGD, and SGD's weight decay acts on w rather than w + v
+(a difference of lr * weight_decay * v per step).
+
+BatchNorm: the ascent pass uses the batch's statistics and leaves the running statistics alone
+(`bn_stats_frozen`), which is what AWP's proxy model in train mode amounts to (it is reloaded from the
+model each step, so its running statistics are thrown away); the descent's forward pass at w + v is the
+step's training pass and updates them, as it does in AWP's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+from sam_bench.training.optim import bn_stats_frozen
+
+EPS = 1e-20  # csdongxian/AWP utils_awp.py: the norm of a zero gradient
+
+
+def layers(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The weights AWP perturbs: every parameter named '...weight' with two or more dimensions."""
+    return [p for name, p in model.named_parameters() if p.requires_grad and p.dim() > 1 and name.endswith("weight")]
+
+
+def perturbation(weights: list[torch.Tensor], grads: list[torch.Tensor], gamma: float) -> list[torch.Tensor]:
+    """v_l = gamma * ||w_l|| / ||g_l|| * g_l, layer by layer."""
+    return [gamma * w.norm() / (g.norm() + EPS) * g for w, g in zip(weights, grads)]
+
+
+@contextmanager
+def perturbed(model: torch.nn.Module, loss_at_w: Callable[[], torch.Tensor], gamma: float) -> Iterator[list]:
+    """Inside: the model's weights at w + v, v the ascent of `loss_at_w` (computed here, at w, with
+    BatchNorm's running statistics untouched). After: exactly w again. Yields v."""
+    weights = layers(model)
+    with bn_stats_frozen(model), torch.enable_grad():
+        found = torch.autograd.grad(loss_at_w(), weights, allow_unused=True)  # the weights' .grad is not touched
+    with torch.no_grad():
+        grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, found)]
+        v = perturbation([w.detach() for w in weights], grads, gamma)
+        saved = [w.detach().clone() for w in weights]
+        for w, e in zip(weights, v):
+            w.add_(e)
+    try:
+        yield v
+    finally:
+        with torch.no_grad():
+            for w, s in zip(weights, saved):
+                w.copy_(s)
