@@ -9,7 +9,8 @@ def test_shipped_recipes_load_at_every_scale():
     full = load_recipe("paper-cifar10", "full")
     names = [m.name for m in full.models]
     assert names[:5] == ["ST", "SAM-0.1", "SAM-0.4", "AT-Linf-8", "AT-Linf-2"]  # most wanted first
-    assert len(names) == 15
+    assert len(names) == 17
+    assert names[-2:] == ["TRADES-Linf-8", "AWP-AT-Linf-8"]  # #52: after the paper's own models
     assert {"AT-Linf-1", "AT-Linf-8", "AT-L2-16", "AT-L2-128", "ASAM-0.5", "SAM-AT-Linf-2"} <= set(names)
     at8 = next(m for m in full.models if m.name == "AT-Linf-8").config
     assert (at8.epochs, at8.width, at8.attack_steps, at8.attack_step_size, at8.batch_size) == (

@@ -83,20 +83,22 @@ class Call:
 
 
 def step_ms(method: str, attack_steps: int | None) -> float:
-    """Estimated milliseconds a training step (batch 128) takes, from its launches and its GPU work."""
-    if method in ("at", "sam-at", "fgsm-rs", "n-fgsm"):
-        k = attack_steps or 1
-        launches = LAUNCHES["sam" if method == "sam-at" else "standard"] + LAUNCHES_PER_ATTACK_STEP * k
-        passes = (2 if method == "sam-at" else 1) + ATTACK_PASS_SHARE * k
-    else:
-        launches, passes = LAUNCHES.get(method, LAUNCHES["sam"]), 1 if method == "standard" else 2
-    return max(launches * LAUNCH_MS, passes * GPU_PASS_MS) + UNOVERLAPPED_MS
+    """Estimated milliseconds a training step (batch 128) takes, from its launches and its GPU work: its passes
+    on the weights (the method table's passes per step less its attack's: 1 for ST and AT, 2 for SAM, SAM-AT,
+    TRADES and AT-AWP, 4 for TRADES-AWP), each pair launching what SAM's two do, and its attack's steps."""
+    from sam_bench.training import method_table as table
+
+    attack = (attack_steps or 1) if table.uses_attack(method) else 0
+    own = table.passes_per_step(method, attack) - attack
+    launches = (LAUNCHES["standard"] if own == 1 else LAUNCHES["sam"] * own / 2) + LAUNCHES_PER_ATTACK_STEP * attack
+    return max(launches * LAUNCH_MS, (own + ATTACK_PASS_SHARE * attack) * GPU_PASS_MS) + UNOVERLAPPED_MS
 
 
 def model_costs(names: list[str] | None) -> list[Model]:
     """The full scale's models (or `names`, in that order) with their estimated minutes."""
     from sam_bench.experiments.evaluation_block import autoattack_budgets
     from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.training import method_table as table
 
     recipe = load_recipe("paper-cifar10", "full", device="cuda")
     plans = {m.name: m for m in recipe.models if m.primary}
@@ -111,7 +113,7 @@ def model_costs(names: list[str] | None) -> list[Model]:
         cfg = plans[name].config
         steps = math.ceil(TRAIN_IMAGES / cfg.batch_size) * cfg.epochs
         train = (steps * step_ms(cfg.method, cfg.attack_steps) / 1000 + cfg.epochs * TEST_PASS_S) / 60
-        robust = "robust" if cfg.method in ("at", "sam-at", "fgsm-rs", "n-fgsm") else "not robust"
+        robust = "robust" if table.uses_attack(cfg.method) else "not robust"
         evaluate = pgd_budgets * PGD_BUDGET_MIN + aa_budgets * AUTOATTACK_MIN[robust]
         models.append(Model(name, train, evaluate))
     return models
