@@ -195,3 +195,32 @@ def test_few_models_get_the_exact_permutation_p_value():
     found = mechanism.flatness_and_robustness(list(zip(runs, analyses)), ("pgd", "Linf", "2/255"))
     # 3 models in perfect inverse order: 2 of the 6 orderings are as extreme (rho = +-1)
     assert found == {"n": 3, "rho": pytest.approx(-1.0), "p": pytest.approx(1 / 3)}
+
+
+def test_sam_between_st_and_awp_on_sharpness_and_robustness(tmp_path):
+    """#52: beside AWP (the flat-loss AT), SAM is tested as sharper and less robust than AWP and more robust than
+    ST; TRADES and AWP models are plotted in their own colours; a grid without AWP keeps its rows as they were."""
+    runs, analyses = trio([50, 60, 55, 52], 200, 0.52)
+    noise = np.random.default_rng(1).normal(0, 0.01, 200)
+    runs += [run("AWP-AT-Linf-8", "awp-at", "e" * 64, 300), run("TRADES-Linf-8", "trades", "f" * 64, 280)]
+    analyses += [
+        analysis("e" * 64, [10, 12, 11, 10], 90, 0.62 + noise),
+        analysis("f" * 64, [15, 14, 16, 15], 95, 0.61 + noise),
+    ]
+    found = verdicts(runs, analyses)
+    assert found[("sharper than AWP", "SAM-0.1 − AWP-AT-Linf-8")] == "holds"
+    assert found[("less robust than AWP", "SAM-0.1 − AWP-AT-Linf-8")] == "holds"  # 150 against 300 of 400 images
+    assert found[("more robust than ST", "SAM-0.1 − ST")] == "holds"  # 150 against 100
+    assert not any("TRADES" in comparison for _, comparison in found)  # TRADES is neither AT nor AWP here
+    assert not any("AWP" in p or p.startswith("more robust") for p, _ in verdicts(*trio([50, 60, 55, 52], 200, 0.52)))
+    (tmp_path / "analysis").mkdir()
+    for a in analyses:
+        (tmp_path / "analysis" / f"{a['model']['weights_sha256'][:4]}.json").write_text(json.dumps(a))
+    lines = "\n".join(mechanism.section(tmp_path, runs))
+    assert "does SAM lie between ST and AWP?" in lines
+    assert (
+        "| less robust than AWP (PGD-10 Linf 2/255) | SAM-0.1 − AWP-AT-Linf-8 | -37.50 (-42.05 to -32.60) points"
+        in lines
+    )
+    assert "| AWP-AT-Linf-8 | 0 | 10.8 |" in lines and "| TRADES-Linf-8 | 0 | 15 |" in lines
+    assert (tmp_path / "mechanism_sharpness.png").is_file()

@@ -10,6 +10,11 @@ test), the same test images (high-pass accuracy: exact McNemar with Newcombe's i
 alignment: a paired t test). One-sided at p < 0.05 in the predicted direction: `holds`; significant
 the other way: `fails`; otherwise `inconclusive`. Each comparison is of two trained models (one
 training seed each), not of the training methods.
+
+Where the grid has AWP models (awp-at, awp-trades: the flat-loss AT the paper sets SAM against, #52), the
+section asks whether SAM lies between ST and AWP: sharper than AWP (paired over the same batches) and less
+robust than AWP but more robust than ST (robust accuracy at the plot's budget, exact McNemar over the same
+test images, from the results' per-image outcomes).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sam_bench import files, stats
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments.records import accuracy, architecture, by_architecture, evaluation, seed_of
+from sam_bench.training import method_table as table
 
 ANALYSIS = "analysis"
 SCHEMA = "sam-bench/analysis/v1"
@@ -85,11 +91,23 @@ def sharpness_interval(values: list[float]) -> tuple[float, float]:
 
 def _paired_accuracy(first: dict, second: dict, predicted: stats.Alternative) -> dict:
     """Two models' correct-flags on the same filtered images: exact McNemar, Newcombe's interval."""
-    table = stats.PairedTable.of(outcomes.decode(first["outcomes"]), outcomes.decode(second["outcomes"]))
-    p = stats.mcnemar_exact(table, predicted)
-    q = stats.mcnemar_exact(table, _other(predicted))
-    low, high = stats.paired_interval(table)
-    return {"difference": table.difference, "low": low, "high": high, "p": p, "verdict": _verdict(p, q)}
+    return _mcnemar(
+        stats.PairedTable.of(outcomes.decode(first["outcomes"]), outcomes.decode(second["outcomes"])), predicted
+    )
+
+
+def _mcnemar(paired: stats.PairedTable, predicted: stats.Alternative) -> dict:
+    p, q = stats.mcnemar_exact(paired, predicted), stats.mcnemar_exact(paired, _other(predicted))
+    low, high = stats.paired_interval(paired)
+    return {"difference": paired.difference, "low": low, "high": high, "p": p, "verdict": _verdict(p, q)}
+
+
+def _paired_robustness(first: dict, second: dict, target: tuple | None, predicted: stats.Alternative) -> dict | None:
+    """Two runs' robust accuracy at `target` on the same test images, from their results' per-image outcomes."""
+    x, y = (evaluation(r, *target) for r in (first, second)) if target else (None, None)
+    if not (x and y and x.get("outcomes") and y.get("outcomes")):
+        return None
+    return _mcnemar(stats.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"])), predicted)
 
 
 def _high_pass(a: dict, cutoff: float) -> dict | None:
@@ -105,6 +123,8 @@ def middle_cutoff(analyses: list[dict]) -> float | None:
 def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
     """Every tested prediction, per configuration and SAM model, from (run record, analysis) pairs."""
     tests: list[dict] = []
+    target = robust_target([r for r, _ in pairs])
+    robust = "" if target is None else f"{'PGD-10' if target[0] == 'pgd' else 'AutoAttack'} {target[1]} {target[2]}"
     cutoff = middle_cutoff([a for _, a in pairs])
     high_pass = "" if cutoff is None else f"accuracy on high-pass r > {cutoff:g}"
     for arch in by_architecture([r for r, _ in pairs]):
@@ -115,6 +135,7 @@ def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
         st = [ra for ra in first.values() if ra[0]["config"]["method"] == "standard"][:1]
         sams = [ra for ra in first.values() if ra[0]["config"]["method"] in ("sam", "asam")]
         ats = [ra for ra in first.values() if ra[0]["config"]["method"] == "at"]
+        awps = [ra for ra in first.values() if table.uses_awp(ra[0]["config"]["method"])]
 
         def add(prediction: str, one: tuple, other: tuple, unit: str, result: dict, arch: str = arch) -> None:
             comparison = f"{one[0]['name']} − {other[0]['name']}"
@@ -149,7 +170,24 @@ def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
                 if "gradients" in sam_a and "gradients" in at_a:
                     result = _paired_t(_alignment(sam_a), _alignment(at_a), "less")
                     add("input gradients less aligned with the image than AT's", sam, other, "", result)
+            for other in awps:  # between ST and AWP, the flat-loss AT (#52)
+                if "sharpness" in sam_a and "sharpness" in other[1] and _same_batches(sam_a, other[1]):
+                    values = [
+                        np.array([b["top_eigenvalue"] for b in x["sharpness"]["batches"]]) for x in (sam_a, other[1])
+                    ]
+                    add("sharper than AWP (top Hessian eigenvalue)", sam, other, "", _paired_t(*values, "greater"))
+                if found := _paired_robustness(sam[0], other[0], target, "less"):
+                    add(f"less robust than AWP ({robust})", sam, other, "points", found)
+            for other in st if awps else []:
+                if found := _paired_robustness(sam[0], other[0], target, "greater"):
+                    add(f"more robust than ST ({robust})", sam, other, "points", found)
     return tests
+
+
+_AWP_NOTE = (
+    " Beside AWP, the flat-loss AT: does SAM lie between ST and AWP? Sharper than AWP (the same batches), less "
+    "robust than AWP and more robust than ST (the same test images, exact McNemar on the results' per-image outcomes)."
+)
 
 
 def _alignment(a: dict) -> np.ndarray:
@@ -244,6 +282,7 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
     if not points:
         return None
     colours = {"standard": "tab:blue", "sam": "tab:orange", "asam": "tab:olive", "at": "tab:green", "sam-at": "tab:red"}
+    colours.update({"trades": "tab:purple", "awp-at": "tab:brown", "awp-trades": "tab:pink"})
     markers = ["o", "s", "^", "D", "v", "P"]
     archs = list(dict.fromkeys(architecture(r) for r, _ in points))
     fig, ax = plt.subplots(figsize=(6.2, 4.4))
@@ -410,7 +449,8 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         "**The paper's prediction: SAM lies between ST and AT.** Each row compares two trained models (one seed "
         "each), paired: over the same training batches (sharpness, t test), the same test images (high-pass "
         "accuracy: exact McNemar, Newcombe's interval; gradient alignment: t test). One-sided at p < 0.05 in the "
-        "predicted direction: `holds`; significant the other way: `fails`; else `inconclusive`.",
+        "predicted direction: `holds`; significant the other way: `fails`; else `inconclusive`."
+        + (_AWP_NOTE if any("AWP" in t["prediction"] for t in tests) else ""),
         "",
     ]
     if tests:

@@ -33,8 +33,12 @@ PLOT = "pareto.png"
 
 
 def applies(records: list[dict]) -> bool:
-    """The section is for grids with single-step AT models (others' reports stay as they were)."""
-    return any(table.single_step(r["config"]["method"]) for r in records)
+    """The section is for grids with single-step AT models, or with TRADES or AWP models (#52: their passes per
+    step beside SAM's and AT's); others' reports stay as they were."""
+    return any(
+        table.single_step(m) or table.uses_trades(m) or table.uses_awp(m)
+        for m in (r["config"]["method"] for r in records)
+    )
 
 
 def measures(records: list[dict]) -> list[tuple]:
