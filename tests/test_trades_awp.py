@@ -233,3 +233,16 @@ def test_the_full_scale_queues_trades_and_awp_after_the_papers_models():
     assert full.evaluation["autoattack"] == {"version": "standard", "Linf": "8/255", "L2": "0.5"}
     smoke = load_recipe("paper-cifar10", "smoke")  # the quick start's scale stays as it was
     assert [m.name for m in smoke.models] == ["ST", "SAM-0.1", "AT-Linf-2"]
+
+
+def test_the_docs_table_of_methods_lists_every_method_with_its_passes():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    for name in method_table.names():
+        row = next((r for r in rows if f"`{name}`" in r.split(" | ")[0]), None)
+        assert row is not None, f"docs/training.md's table of methods has no row for {name}"
+        passes = row.rstrip(" |").rsplit("| ", 1)[1]
+        k = 10
+        assert eval(passes.replace("k", str(k))) == method_table.passes_per_step(name, k), name

@@ -175,7 +175,13 @@ def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
                     values = [
                         np.array([b["top_eigenvalue"] for b in x["sharpness"]["batches"]]) for x in (sam_a, other[1])
                     ]
-                    add("sharper than AWP (top Hessian eigenvalue)", sam, other, "", _paired_t(*values, "greater"))
+                    add(
+                        "sharper than AWP (top Hessian eigenvalue)",
+                        sam,
+                        other,
+                        "",
+                        _paired_t(values[0], values[1], "greater"),
+                    )
                 if found := _paired_robustness(sam[0], other[0], target, "less"):
                     add(f"less robust than AWP ({robust})", sam, other, "points", found)
             for other in st if awps else []:
