@@ -475,7 +475,8 @@ CASES = [
         "train-attack-eps-standard",
         train_args("--attack-eps", "4/255"),
         2,
-        "--attack-eps applies to the methods that train on attacks (at, sam-at, fgsm-rs, n-fgsm, fgsm)",
+        "--attack-eps applies to the methods that train on attacks "
+        "(at, sam-at, fgsm-rs, n-fgsm, fgsm, trades, awp-at, awp-trades)",
     ),
     Case(
         "train-attack-steps-standard",
