@@ -85,7 +85,8 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     shown = rows(models, threat_model)
     methods = sorted({r["method"] for r in shown})
     # tab10 is a ListedColormap, which has .colors
-    colors = dict(zip(methods, plt.get_cmap("tab10").colors))  # type: ignore[attr-defined]  # stub: any Colormap
+    palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]  # stub: any Colormap
+    colors = {m: palette[i % len(palette)] for i, m in enumerate(methods)}  # 11 methods since #52: tab10 repeats
     for r in shown:
         ax.scatter(
             r["clean_acc"],
