@@ -63,6 +63,7 @@ DEFAULTS = {
     "beta": None,
     "awp_gamma": None,
     "awp_warmup": None,
+    "step_mode": "eager",  # added last, and keyed only when not eager (#46 item 1): earlier keys stand
 }
 
 

@@ -31,9 +31,11 @@ from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.specs import make_attacks
 from sam_bench.models import create_model, make_spec
 from sam_bench.runtime.memory_format import training_format
+from sam_bench.training.cuda_graph import WARMUP, GraphedStep
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
 from sam_bench.training.method_table import names
 from sam_bench.training.methods import train_step
+from sam_bench.training.static_step import StaticStep, step_generator
 
 METHODS = names()
 
@@ -210,3 +212,28 @@ def test_one_torchrun_process_on_cuda_trains_a_step(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["status"] == "complete" and meta["processes"] == 1 and meta["device"].startswith("cuda")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_graphed_step_replays_the_static_step(method):
+    """--step-mode graph (#46 item 1): warm-up, capture with the run's own generator registered, replays;
+    after WARMUP + 3 steps the weights are the static step's run without a graph (the same kernels, so
+    the tolerance is for cuDNN's choice of algorithm only), and the generator advanced as far."""
+    cfg = _config(method)
+    runs = []
+    for graphed in (False, True):
+        torch.manual_seed(0)
+        model = create_model(make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 0.25))
+        model = model.to(CUDA, memory_format=training_format(model, CUDA))
+        static = StaticStep(method, model, build_optimizer(cfg, model), cfg.attack(), step_generator(0, CUDA))
+        step = GraphedStep(static) if graphed else static
+        for i in range(WARMUP + 3):
+            x, y = _batch()
+            loss, _ = step(x, y, 0.1 / (i + 1))
+        torch.cuda.synchronize()
+        runs.append((float(loss), [p.detach().clone() for p in model.parameters()], static.generator.get_state()))
+    (loss_a, params_a, state_a), (loss_b, params_b, state_b) = runs
+    assert abs(loss_a - loss_b) <= 1e-4 * max(1.0, abs(loss_a))
+    for a, b in zip(params_a, params_b):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert torch.equal(state_a, state_b)

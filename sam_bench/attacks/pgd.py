@@ -31,11 +31,17 @@ def project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torc
     return (x + delta).clamp(0, 1) - x
 
 
-def random_perturbation(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+def random_perturbation(
+    x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A uniform draw in the Linf ball, or a uniform direction at a uniform radius in the L2 ball, from
+    `generator` (None: torch's global one). empty().normal_() and uniform_(0, 1) draw exactly what
+    randn_like and rand draw from the same generator: runs trained before the argument existed keep their draws."""
     if norm == "Linf":
-        return torch.empty_like(x).uniform_(-eps, eps)
-    direction = torch.randn_like(x)
-    radius = torch.rand(x.shape[0], *([1] * (x.dim() - 1)), device=x.device, dtype=x.dtype)
+        return torch.empty_like(x).uniform_(-eps, eps, generator=generator)
+    direction = torch.empty_like(x).normal_(generator=generator)
+    radius = torch.empty(x.shape[0], *([1] * (x.dim() - 1)), device=x.device, dtype=x.dtype)
+    radius.uniform_(0, 1, generator=generator)
     return direction / (_l2(direction) + 1e-12) * radius * eps
 
 

@@ -94,6 +94,8 @@ def settings_key(config: TrainConfig) -> str:
         del recipe["sam_perturbation"]
     if not recipe.get("arch_kwargs"):  # likewise runs without timm constructor arguments
         recipe.pop("arch_kwargs", None)
+    if recipe.get("step_mode") == "eager":  # the eager step trained every run keyed before step_mode existed
+        del recipe["step_mode"]
     recipe.pop("overfit_guard", None)  # the guard measures, it trains the same weights (training.guard)
     for name in ("beta", "awp_gamma", "awp_warmup"):  # settings added later: keyed only where a method has them
         if recipe.get(name) is None:

@@ -126,6 +126,13 @@ class TrainConfig:
         + ").",
         metavar="EPOCHS",
     )
+    # Last, and out of the settings key while eager (sam_bench.experiments.recipe.settings_key): every
+    # run keyed before it existed keeps its key.
+    step_mode: str = _setting(
+        "eager",
+        "eager: as every earlier run; static: the capturable step (buffers made once, the learning rate on the "
+        "device, the attacks' starts from the run's own generator); graph: that step as a CUDA graph (GPU).",
+    )
 
     def validate(self) -> TrainConfig:
         """Types, bounds and choices from the schema; then the rules across settings and the defaults that
@@ -142,6 +149,10 @@ class TrainConfig:
             with_rho = [n for n in table.names() if table.uses_sam(n)]
             raise BadInput(f"--rho applies to {', '.join(with_rho[:-1])} and {with_rho[-1]}, not to {self.method}")
         self._method_settings(record)
+        if self.step_mode == "graph" and self.compile:
+            raise BadInput(
+                "--step-mode graph captures the step itself; leave --compile off (or use --step-mode static)"
+            )
         if self.arch_kwargs is not None:
             if not all(isinstance(k, str) for k in self.arch_kwargs):
                 raise BadInput("arch_kwargs must map timm constructor argument names to values")

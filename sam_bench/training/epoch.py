@@ -47,8 +47,21 @@ def expected_epoch_seconds(epoch_wall_s: float, record: dict, steps: int, first_
 
 
 def train_one_epoch(
-    cfg, model, optimizer, loader, epoch, autocast, progress, out, steps_per_epoch, shard=None, saved_epoch: int = 0
+    cfg,
+    model,
+    optimizer,
+    loader,
+    epoch,
+    autocast,
+    progress,
+    out,
+    steps_per_epoch,
+    shard=None,
+    saved_epoch: int = 0,
+    step=None,
 ) -> dict:
+    """`step`: the run's static or graphed step (training/step_mode.py), called as step(x, y, lr); None:
+    the eager step of training.methods."""
     model.train()
     device = loader.y.device
     loss_sum = torch.zeros((), device=device)
@@ -65,12 +78,15 @@ def train_one_epoch(
         leave=False,
         dynamic_ncols=True,
     )
-    for step, (x, y) in enumerate(loader.epoch(epoch)):
-        lr = learning_rate(cfg, epoch, step, steps_per_epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard, settings=settings)
-        if step == 0:  # the first step carries compilation and autotuning: the time limit discounts it
+    for i, (x, y) in enumerate(loader.epoch(epoch)):
+        lr = learning_rate(cfg, epoch, i, steps_per_epoch)
+        if step is None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, logits = train_step(cfg.method, model, optimizer, x, y, attack, autocast, shard, settings=settings)
+        else:
+            loss, logits = step(x, y, lr)  # it sets the learning rate, on the device and in the groups
+        if i == 0:  # the first step carries compilation and autotuning: the time limit discounts it
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             first_step_s = time.time() - start
@@ -79,7 +95,7 @@ def train_one_epoch(
         loss_sum += loss * len(y_trained)
         correct += (logits.argmax(1) == y_trained).sum()
         seen += len(y)  # the global batch: under torchrun the sums below are over all processes
-        if (step + 1) % log_every == 0 or step + 1 == steps_per_epoch:
+        if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch:
             if shard is not None:
                 totals = shard.dist.sum(torch.stack([loss_sum, correct.to(loss_sum.dtype)]))
                 loss_sum_all, correct_all = totals[0], totals[1].round().long()
@@ -90,7 +106,7 @@ def train_one_epoch(
                     f"the last checkpoint (epoch {saved_epoch}) is kept" if saved_epoch else "no checkpoint was written"
                 )
                 raise SamBenchError(
-                    f"training loss became {mean_loss} in epoch {epoch + 1} (step {step + 1}); stopped: {kept} in {out}"
+                    f"training loss became {mean_loss} in epoch {epoch + 1} (step {i + 1}); stopped: {kept} in {out}"
                 )
             bar.set_postfix(
                 loss=f"{mean_loss:.3f}",

@@ -30,7 +30,7 @@ from sam_bench.models import create_model, make_spec
 from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.runtime.provenance import environment, resolve_device
-from sam_bench.training import guard
+from sam_bench.training import guard, step_mode
 from sam_bench.training import method_table as table
 from sam_bench.training.config import RUNTIME_KEYS, TrainConfig
 from sam_bench.training.epoch import (  # the settings, declared torch-free
@@ -67,17 +67,23 @@ def _check_same_precision(out: Path, stored: dict, precision: str, device: torch
         )
 
 
-def _rng_state(device: torch.device) -> dict:
+def _rng_state(device: torch.device, generator: torch.Generator | None = None) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
+    if generator is not None:  # the static step's own (training/step_mode.py)
+        state["step"] = generator.get_state()
     return state
 
 
-def _set_rng_state(state: dict, device: torch.device) -> None:
+def _set_rng_state(state: dict, device: torch.device, generator: torch.Generator | None = None) -> None:
     torch.set_rng_state(state["cpu"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+    if generator is not None:
+        if "step" not in state:
+            raise ValueError("no state of the static step's generator (was the run trained with --step-mode eager?)")
+        generator.set_state(state["step"])
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
@@ -210,6 +216,8 @@ class _Run:
     last_checkpoint: float = 0.0
     last_save_s: float = 0.0
     saved_epoch: int = 0
+    generator: torch.Generator | None = None  # the static step's (None: eager, the global RNG)
+    step: Any = None  # the static or graphed step, step(x, y, lr); None: the eager one (training/step_mode.py)
 
     @property
     def main(self) -> bool:
@@ -225,6 +233,7 @@ class _Run:
             # (Evaluation turns it off for its own duration, math_mode.evaluation, and train puts back what it
             # found when it returns: its batch sizes vary and its choice of algorithms must not.)
             torch.backends.cudnn.benchmark = True
+        step_mode.check(cfg.step_mode, cfg.method, device, ctx is not None)
         autocast = autocast_for(cfg.precision, device)
         precision = precision_used(cfg.precision, device)
         if resume:
@@ -293,9 +302,14 @@ class _Run:
             guard_images,
             guard.budget(cfg.attack_norm, cfg.attack_eps),
             metadata,
+            generator=step_mode.generator_for(cfg.step_mode, cfg.seed, device),
         )
         if resume and (out / "checkpoint.pt").is_file():
             run.restore()
+        # After the restore: the static step keeps the restored momentum buffers as its own
+        run.step = step_mode.make_step(
+            cfg.step_mode, cfg.method, forward_model, optimizer, cfg.attack(), autocast, run.generator
+        )
         run.last_checkpoint, run.saved_epoch = clock.now(), run.start_epoch
         return run
 
@@ -311,7 +325,7 @@ class _Run:
         try:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
-            _set_rng_state(ckpt["rng"], self.device)
+            _set_rng_state(ckpt["rng"], self.device, self.generator)
             self.start_epoch, self.history = int(ckpt["epoch"]), list(ckpt["history"])
             self.elapsed = float(ckpt["elapsed"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
@@ -336,6 +350,7 @@ class _Run:
             steps_per_epoch,
             self.shard,
             self.saved_epoch,
+            self.step,
         )
         record["test_acc"] = evaluate_clean(self.eval_model, self.test_loader, self.autocast, self.ctx)
         if self.guard_loader is not None:  # every process measures the same images (no collective calls)
@@ -380,7 +395,7 @@ class _Run:
             {
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "rng": _rng_state(self.device),
+                "rng": _rng_state(self.device, self.generator),
                 "epoch": epochs_done,
                 "history": self.history,
                 "elapsed": self.elapsed,

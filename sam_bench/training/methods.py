@@ -42,14 +42,15 @@ from sam_bench.training.optim import bn_stats_frozen
 STEPS: dict[str, Callable] = {}
 
 
-def attack_start(method: str, x, attack: dict):
-    """The random start of a step's attack (drawn from the global RNG), or None where it draws none."""
+def attack_start(method: str, x, attack: dict, generator: torch.Generator | None = None):
+    """The random start of a step's attack, or None where it draws none; drawn from `generator` (the
+    capturable step's, training/static_step.py), else from the global RNG as the eager step always has."""
     rule = table.method(method).single_step
     if rule is not None:
         noise = rule.noise * attack["eps"]
-        return torch.empty_like(x).uniform_(-noise, noise) if noise > 0 else None
+        return torch.empty_like(x).uniform_(-noise, noise, generator=generator) if noise > 0 else None
     if attack["eps"] > 0 and attack["steps"] > 0:  # else pgd() draws nothing
-        return random_perturbation(x, attack["eps"], attack["norm"])
+        return random_perturbation(x, attack["eps"], attack["norm"], generator)
     return None
 
 
