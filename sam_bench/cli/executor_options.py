@@ -16,7 +16,17 @@ def executor_options(command):
             type=click.Choice(["local", "slurm"]),
             default="local",
             show_default=True,
-            help="local: this process, one model after another; slurm: one SLURM job per model (submitit).",
+            help="local: this machine, one model after another (or --parallel at once); slurm: one SLURM job per "
+            "model (submitit).",
+        ),
+        click.option(
+            "--parallel",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            metavar="K",
+            help="local: K models at once on the one device, each in a process of its own with the results it "
+            "would have alone (give --threads on a CPU: K processes share its cores).",
         ),
         click.option(
             "--threads",
@@ -190,7 +200,9 @@ def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboar
 
 
 def reproduce_settings(recipe, scale, args) -> dict:
-    """reproduce()'s executor, slurm, wait and threads arguments from the command line (and the recipe)."""
+    """reproduce()'s executor, slurm, wait, threads and parallel arguments from the command line (and the recipe)."""
     if args["executor"] == "local":
-        return {"threads": args["threads"]}
+        return {"threads": args["threads"], "parallel": args["parallel"]}
+    if args["parallel"] != 1:
+        raise BadInput("--parallel is for the local executor (on SLURM each cell is a job of its own)")
     return {"executor": "slurm", "slurm": slurm_options(recipe, scale, args), "wait": args["wait"]}

@@ -45,6 +45,7 @@ def reproduce(
     only: list[str] | None = None,
     compile: bool | None = None,
     threads: int | None = None,
+    parallel: int = 1,
 ) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
@@ -53,12 +54,15 @@ def reproduce(
     others as they are; the report still covers every run with results. Local runs with disjoint `only`
     can share a grid. `compile` (when given) turns torch.compile on or off for every model's training.
     `threads`: torch's CPU threads for training and evaluation (local default: torch's, every core;
-    slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`)."""
+    slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`).
+    `parallel`: cells worked on at once, each in a process of its own (sam_bench.experiments.parallel)."""
     from sam_bench.experiments.executors import claimed_cells
+    from sam_bench.experiments.parallel import check_parallel
     from sam_bench.experiments.report import write_report
 
     if only is not None and not only:  # an empty list must not mean the whole grid
         raise BadInput("--only names no model; give NAME[,NAME:SEED...], or leave it out for the whole grid")
+    check_parallel(parallel, executor)
     if executor == "slurm":
         from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
 
@@ -88,8 +92,16 @@ def reproduce(
         import torch
 
         torch.set_num_threads(threads)
+    deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time())
     with claimed_cells(out, repro.work):  # no SLURM job (or another reproduce) trains these models meanwhile
-        complete = repro.run(stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time()))
+        if parallel > 1:
+            from sam_bench.experiments.executors import GridRef
+            from sam_bench.experiments.parallel import run_parallel
+
+            grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
+            complete = run_parallel(repro, grid, parallel, deadline, threads)
+        else:
+            complete = repro.run(deadline)
     report = write_report(out)
     if complete:
         repro.render_leaderboards()

@@ -267,19 +267,25 @@ class Reproduction:
         ) as grid:
             for plan in models:
                 grid.set_postfix_str(plan.name if plan.primary else f"{plan.name} seed {plan.seed}")
-                meta = self.train_model(plan, deadline)
-                if meta is None:
-                    self.log(f"{plan.name}: time limit reached; run the same command again to continue")
+                if not self.run_cell(plan, deadline):
                     return False
-                entry = self.publish(plan, meta)
-                try:
-                    results = self.evaluate_model(plan, entry, deadline)
-                except EvaluationStopped as stopped:
-                    self.log(
-                        f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
-                        f"{stopped.total} chunks done); run the same command again to continue"
-                    )
-                    return False
-                self.rank(plan, results)
                 grid.update(1)
+        return True
+
+    def run_cell(self, plan: ModelPlan, deadline: float | None = None) -> bool:
+        """One cell: train, publish, evaluate, rank; False when the time limit stopped it (what is done is kept)."""
+        meta = self.train_model(plan, deadline)
+        if meta is None:
+            self.log(f"{plan.name}: time limit reached; run the same command again to continue")
+            return False
+        entry = self.publish(plan, meta)
+        try:
+            results = self.evaluate_model(plan, entry, deadline)
+        except EvaluationStopped as stopped:
+            self.log(
+                f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
+                f"{stopped.total} chunks done); run the same command again to continue"
+            )
+            return False
+        self.rank(plan, results)
         return True

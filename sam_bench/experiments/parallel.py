@@ -1,0 +1,111 @@
+"""K cells of a grid at once on one device (`reproduce --parallel K`).
+
+At the paper's batch of 128 one model leaves a GPU mostly idle (issue #46): K processes, each training
+and evaluating one cell, share it time-sliced. Each cell runs in a process of its own, started fresh
+(spawn: no state of this process, CUDA's or torch's, is inherited) and as `reproduce` runs it alone
+(`Reproduction.run_cell`: its seeds, its data order, its evaluation's seeds), so its weights and results
+are those of a run with --parallel 1 (tests/test_parallel_cells.py compares them bit for bit on a CPU).
+
+What holds the grid together stays where it was:
+  - claims: this process claims every cell of its part before any starts (`executors.claimed_cells`, as
+    for one at a time), and its workers work under those claims. A worker ends itself within a second
+    or two of this process's death, so a claim left behind (taken over once its holder is gone) has
+    no worker still writing to its cell;
+  - resume: each cell resumes from its checkpoint or its evaluation's chunk state, as always;
+  - time limits: every worker gets the call's deadline (a `time.time()` value) and stops by it;
+  - the zoo's and the leaderboards' writes lock themselves; the report is written here, after all.
+Nothing of the device's settings is changed (no MPS, no partition): K processes on one device.
+A spawned worker imports the main module again: sam-bench's entry points (`sam-bench`, `python -m
+sam_bench`) run nothing when imported so; a script that calls `reproduce(parallel=K)` must guard its
+own work with `if __name__ == "__main__":`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from tqdm.auto import tqdm
+
+from sam_bench.errors import BadInput, SamBenchError
+
+PARENT_POLL_S = 1.0
+
+
+def check_parallel(parallel: int, executor: str) -> None:
+    if parallel < 1:
+        raise BadInput(f"--parallel must be 1 or more, got {parallel}")
+    if parallel > 1 and executor != "local":
+        raise BadInput("--parallel is for the local executor (on SLURM each cell is a job of its own)")
+
+
+def _start_worker(parent: int, threads: int | None) -> None:
+    """In each worker: the threads of a run alone (CPU results depend on them), and an end with its parent."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)  # the parent is gone, its claims with it: no cell may be written unclaimed
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str]]:
+    """One cell in a worker: (finished, the lines it logged)."""
+    repro = grid.reproduction(progress=False)
+    plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
+    if plan is None:
+        raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}")
+    return repro.run_cell(plan, deadline), repro.notes
+
+
+def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: int | None = None) -> bool:
+    """The cells of `repro.work`, `parallel` at a time, each in a fresh process; True when all finished.
+    The caller holds their claims. A cell that fails stops the ones not yet started; its error is raised
+    once those running have ended."""
+    repro.out.mkdir(parents=True, exist_ok=True)
+    from sam_bench import files
+
+    files.write_json(repro.out / "plan.json", repro.recipe.describe())
+    context = multiprocessing.get_context("spawn")
+    finished = True
+    with (
+        ProcessPoolExecutor(
+            max_workers=parallel, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), threads)
+        ) as pool,
+        tqdm(
+            total=len(repro.work),
+            desc=f"{repro.recipe.name} ({repro.recipe.scale}), {parallel} at once",
+            unit="model",
+            disable=not repro.progress,
+        ) as bar,
+    ):
+        pending = {pool.submit(_cell, grid, plan.run_name, deadline): plan for plan in repro.work}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()  # not started: left for the next call
+                    if isinstance(error, BrokenProcessPool):
+                        raise SamBenchError(
+                            "a process of --parallel ended without a word (killed, or out of memory?); what its "
+                            "cell had done is kept: run the same command again to continue"
+                        ) from None
+                    raise error
+                cell_finished, notes = future.result()
+                for line in notes:
+                    repro.log(line)
+                finished = finished and cell_finished
+                bar.update(1)
+    return finished

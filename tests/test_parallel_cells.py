@@ -1,0 +1,93 @@
+"""K cells of a grid at once (#46 item 2): `reproduce --parallel K` runs each cell in a fresh process and
+each comes out as it does alone: the tiny grid's two models trained and evaluated two at a time have the
+weights (sha256) and every evaluation number, per-image outcomes included, of the grid run one at a time,
+on a CPU with one thread per process; stopped by a time limit and run again, they still do. The claims
+are the local executor's: a cell another process holds refuses the whole call before anything starts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sam_bench.cli import cli
+from sam_bench.errors import BadInput
+from sam_bench.experiments.recipe import load_recipe
+from sam_bench.experiments.reproduce import reproduce
+
+RECIPE = str(Path(__file__).parent / "recipes" / "tiny-grid.yaml")
+
+
+def what_it_made(out: Path) -> dict:
+    """Per run: its weights' sha256 and its evaluations without their clocks."""
+    made = {}
+    for meta in sorted(out.glob("runs/*/metadata.json")):
+        results = json.loads((out / "results" / f"{meta.parent.name}.json").read_text())
+        evaluations = [{k: v for k, v in e.items() if not k.endswith("seconds")} for e in results["evaluations"]]
+        for e in evaluations:  # each chunk's record holds its own clock
+            e["chunks"] = {k: v for k, v in (e.get("chunks") or {}).items() if "second" not in k}
+        made[meta.parent.name] = (json.loads(meta.read_text())["weights_sha256"], results["clean_acc"], evaluations)
+    return made
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("alone")
+    complete, _ = reproduce(RECIPE, "test", out=out, device="cpu", progress=False, threads=1)
+    assert complete
+    return what_it_made(out)
+
+
+def test_two_cells_at_once_make_what_each_makes_alone(alone, tmp_path):
+    complete, report = reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, threads=1, parallel=2)
+    assert complete and report.is_file()
+    assert len(alone) == 2 and what_it_made(tmp_path) == alone
+    assert not list((tmp_path / "cells").glob("*.claim"))  # every claim released
+
+
+def test_a_time_limit_stops_every_cell_and_the_next_call_finishes_them_as_alone(alone, tmp_path):
+    # A limit already reached: each cell trains its first epoch (one always runs), checkpoints and stops
+    complete, _ = reproduce(
+        RECIPE, "test", out=tmp_path, device="cpu", progress=False, threads=1, parallel=2, stop_at=time.time()
+    )
+    assert not complete
+    logs = [json.loads(m.read_text()) for m in tmp_path.glob("runs/*/metadata.json")]
+    assert len(logs) == 2 and all(m["status"] == "running" and m["epochs_done"] == 1 for m in logs)
+    complete, _ = reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, threads=1, parallel=2)
+    assert complete and what_it_made(tmp_path) == alone
+
+
+def test_parallel_cells_keep_the_claims_and_bad_values_are_one_line(tmp_path):
+    plan = load_recipe(RECIPE, "test").models[1]
+    claim = tmp_path / "cells" / f"{plan.run_name}.claim"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from sam_bench.jobs import lease; "
+            "print(bool(lease.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            str(claim),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        with pytest.raises(BadInput, match="SAM-0.1 is being worked on by another process"):
+            reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, parallel=2)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "runs").exists()  # refused before any cell started
+    with pytest.raises(BadInput, match="--parallel must be 1 or more, got 0"):
+        reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, parallel=0)
+    refused = CliRunner().invoke(
+        cli, ["reproduce", RECIPE, "--scale", "test", "--executor", "slurm", "--parallel", "2"]
+    )
+    assert refused.exit_code != 0
+    assert "--parallel is for the local executor (on SLURM each cell is a job of its own)" in refused.output
