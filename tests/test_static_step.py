@@ -60,8 +60,24 @@ def eager_and_static(method: str, norm: str = "Linf"):
     return cfg, (eager_model, eager_opt, eager_draws), (static_model, static_opt, static), static
 
 
+# Methods whose step of their own has no capturable body yet (TRADES and AWP, #52): --step-mode static or
+# graph refuses them in one line. Pinned, so that a method added with a step of its own is noticed here.
+EAGER_ONLY = {"trades", "awp-at", "awp-trades"}
+
+
+def capturable_methods() -> list[str]:
+    return [name for name in method_table.TABLE if name not in EAGER_ONLY]
+
+
+def test_the_methods_without_a_capturable_step_are_these_and_are_refused_in_one_line():
+    assert {name for name in method_table.TABLE if not static_step.capturable(name)} == EAGER_ONLY
+    for name in sorted(EAGER_ONLY):
+        with pytest.raises(BadInput, match=f"{name} has a step of its own and no capturable one"):
+            StaticStep(name, small_model(), None, None, torch.Generator())
+
+
 def the_table_and_l2():
-    cases = [pytest.param(name, "Linf", id=name) for name in method_table.TABLE]
+    cases = [pytest.param(name, "Linf", id=name) for name in capturable_methods()]
     # an L2 attack draws its start otherwise (a direction and a radius): one PGD method of the table in L2
     cases += [pytest.param(n, "L2", id=f"{n}-L2") for n, m in method_table.TABLE.items() if m.attack == "pgd"][:1]
     return cases
@@ -70,7 +86,7 @@ def the_table_and_l2():
 @pytest.mark.parametrize("method, norm", the_table_and_l2())
 def test_the_static_step_is_the_eager_step_for_every_method(method, norm):
     """Read from the table at collection: a method added to it is compared here too (one with a step of its
-    own must give its capturable body in static_step.BODIES, or this fails naming it)."""
+    own gives its capturable body in static_step.BODIES, or joins EAGER_ONLY, or this fails naming it)."""
     assert static_step.capturable(method), f"{method} has a step of its own: give its capturable body in BODIES"
     cfg, (model, opt, draws), (static_model, static_opt, static), _ = eager_and_static(method, norm)
     attack = cfg.attack()
@@ -104,7 +120,7 @@ class Ops(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("method", list(method_table.TABLE))
+@pytest.mark.parametrize("method", capturable_methods())
 def test_the_static_step_reads_nothing_back_and_keeps_its_tensors_in_place(method):
     _, _, (model, opt, static), _ = eager_and_static(method)
     data = batches(3)
