@@ -40,6 +40,7 @@ KINDS = (
     "recheck",
     "robustbench-references",
     "pack-manifest",
+    "probe",
 )
 _TYPE_WORDS = {
     "object": "a mapping",

@@ -4,6 +4,8 @@ each stint sized as the relay sizes it; the work is done in the queue's order.""
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -57,3 +59,48 @@ def test_every_window_fits_and_the_queue_goes_in_order(windows):
 def test_an_unknown_model_is_refused():
     with pytest.raises(SystemExit, match="has no model 'ST-9'"):
         gpu_plan.model_costs(["ST-9"])
+
+
+PROBE = ROOT / "tests" / "probes" / "synthetic-h100.probe.json"
+
+
+def test_a_probe_replaces_the_eager_estimates_it_measured(tmp_path, capsys):
+    """tests/probes/synthetic-h100.probe.json (synthetic numbers, no machine's): ST 2.0 ms, SAM 4.1 ms and
+    PGD-10 AT 16.0 ms per eager step; AT-Linf-2 (5 attack steps) was not timed and keeps its estimate."""
+    measured, device = gpu_plan.probe_steps(PROBE)
+    assert measured == {
+        ("standard", None): pytest.approx(2.0),
+        ("sam", None): pytest.approx(4.1),
+        ("at", 10): pytest.approx(16.0),
+    }
+    assert "synthetic" in device
+    names = ["ST", "SAM-0.1", "AT-Linf-8", "AT-Linf-2"]
+    estimated = {m.name: m for m in gpu_plan.model_costs(names)}
+    probed = {m.name: m for m in gpu_plan.model_costs(names, measured)}
+    assert [m.name for m in probed.values() if m.measured] == ["ST", "SAM-0.1", "AT-Linf-8"]
+    steps = math.ceil(gpu_plan.TRAIN_IMAGES / 128) * 100  # 100 epochs at batch 128
+    for name, ms in (("ST", 2.0), ("SAM-0.1", 4.1), ("AT-Linf-8", 16.0)):
+        assert probed[name].train == pytest.approx((steps * ms / 1000 + 100 * gpu_plan.TEST_PASS_S) / 60)
+    assert probed["AT-Linf-2"].train == estimated["AT-Linf-2"].train and not probed["AT-Linf-2"].measured
+    assert probed["ST"].evaluate == estimated["ST"].evaluate  # the probe times training steps, not evaluation
+    assert gpu_plan.main(["--probe", str(PROBE), "--models", ",".join(names), "--windows", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "measured by `sam-bench bench --probe` on NVIDIA H100 (synthetic" in shown
+    assert (
+        f"| ST | {probed['ST'].train:.1f}* |" in shown
+        and f"| AT-Linf-2 | {estimated['AT-Linf-2'].train:.1f} |" in shown
+    )
+
+
+def test_a_probe_of_another_network_or_a_broken_one_is_refused(tmp_path):
+    record = json.loads(PROBE.read_text())
+    record["settings"]["width"] = 0.25
+    other = tmp_path / "small.json"
+    other.write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="not the full scale's preactresnet18 at width 1.0 and batch 128"):
+        gpu_plan.probe_steps(other)
+    del record["parts"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="broken.json"):
+        gpu_plan.probe_steps(broken)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sam_bench import pack, rundir, schema
+from sam_bench.bench import probe
 from sam_bench.evaluation import recheck, results_file
 from sam_bench.experiments.recipe import load_recipe
 from sam_bench.leaderboard import board
@@ -27,6 +28,7 @@ COMMITTED = {  # every file of each type in the repository
     "recheck": sorted(ROOT.glob("reproductions/*/recheck.json")),
     "robustbench-references": sorted(ROOT.glob("sam_bench/leaderboard/published/*.json")),
     "pack-manifest": sorted(ROOT.glob("tests/packs/*.manifest.json")),  # packs travel; none is committed but this
+    "probe": sorted(ROOT.glob("tests/probes/*.probe.json")),  # none measured yet: the synthetic fixture
 }
 
 
@@ -56,6 +58,8 @@ def test_every_committed_file_passes_where_it_enters(kind):
             recheck.read(path)
         elif kind == "pack-manifest":
             pack._read_manifest(path)
+        elif kind == "probe":
+            probe.read(path)
         else:
             for scale in read(path).get("scales") or {}:
                 load_recipe(str(path), scale)

@@ -12,6 +12,11 @@ is carried to a new machine in one extra call, docs/gpu.md section 3).
     python tools/gpu_plan.py                   # the plan for two windows, as markdown
     python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
     python tools/gpu_plan.py --write           # render it into docs/gpu.md and docs/benchmarks.md
+    python tools/gpu_plan.py --probe benchmarks/nvidia-h100-80gb-hbm3-probe.json   # measured eager steps
+
+With `--probe FILE` (a record of `sam-bench bench --probe`, issue #46 item 4) every model whose method (and
+attack steps) the probe timed eagerly in one process takes the probe's median step instead of the estimate;
+the others keep theirs, and the table says which is which.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class Model:
     evaluate: float
     done_train: float = 0.0
     done_evaluate: float = 0.0
+    measured: bool = False  # its training step is a probe's median, not the estimate
 
     @property
     def finished(self) -> bool:
@@ -94,8 +100,25 @@ def step_ms(method: str, attack_steps: int | None) -> float:
     return max(launches * LAUNCH_MS, (own + ATTACK_PASS_SHARE * attack) * GPU_PASS_MS) + UNOVERLAPPED_MS
 
 
-def model_costs(names: list[str] | None) -> list[Model]:
-    """The full scale's models (or `names`, in that order) with their estimated minutes."""
+def probe_steps(path: str | Path) -> tuple[dict[tuple[str, int | None], float], str]:
+    """{(method, attack steps): measured eager step in ms} from a probe record, and the device it ran on.
+    Refused in one line unless the probe timed the full scale's network and batch (PreActResNet-18, 128)."""
+    from sam_bench.bench.probe import eager_step_seconds, read
+
+    record = read(path, error=SystemExit)
+    s = record["settings"]
+    if (s.get("arch"), s.get("width"), s["batch_size"]) != ("preactresnet18", 1.0, 128):
+        raise SystemExit(
+            f"gpu_plan: {path} timed {s.get('arch')} at width {s.get('width')} and batch {s['batch_size']}, "
+            "not the full scale's preactresnet18 at width 1.0 and batch 128"
+        )
+    found = {key: seconds * 1000 for key, seconds in eager_step_seconds(record).items()}
+    return found, record["environment"]["device_name"]
+
+
+def model_costs(names: list[str] | None, measured: dict[tuple[str, int | None], float] | None = None) -> list[Model]:
+    """The full scale's models (or `names`, in that order) with their estimated minutes; a training step
+    in `measured` ({(method, attack steps or None): ms}, `probe_steps`) replaces its estimate."""
     from sam_bench.experiments.evaluation_block import autoattack_budgets
     from sam_bench.experiments.recipe import load_recipe
     from sam_bench.training import method_table as table
@@ -112,10 +135,13 @@ def model_costs(names: list[str] | None) -> list[Model]:
     for name in names or list(plans):
         cfg = plans[name].config
         steps = math.ceil(TRAIN_IMAGES / cfg.batch_size) * cfg.epochs
-        train = (steps * step_ms(cfg.method, cfg.attack_steps) / 1000 + cfg.epochs * TEST_PASS_S) / 60
+        key = (cfg.method, cfg.attack_steps if table.uses_attack(cfg.method) else None)
+        ms = (measured or {}).get(key)
+        step = step_ms(cfg.method, cfg.attack_steps) if ms is None else ms
+        train = (steps * step / 1000 + cfg.epochs * TEST_PASS_S) / 60
         robust = "robust" if table.uses_attack(cfg.method) else "not robust"
         evaluate = pgd_budgets * PGD_BUDGET_MIN + aa_budgets * AUTOATTACK_MIN[robust]
-        models.append(Model(name, train, evaluate))
+        models.append(Model(name, train, evaluate, measured=ms is not None))
     return models
 
 
@@ -173,16 +199,26 @@ def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]
     return out
 
 
-def render(models: list[Model], windows: int) -> tuple[str, str]:
-    """(the markdown plan, the one-paragraph summary for docs/benchmarks.md)."""
-    costs = [Model(m.name, m.train, m.evaluate) for m in models]
+def render(models: list[Model], windows: int, probe: str | None = None) -> tuple[str, str]:
+    """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
+    training steps came from (the probe file and its device)."""
+    costs = [Model(m.name, m.train, m.evaluate, measured=m.measured) for m in models]
+    head = "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):"
+    if probe is not None:
+        head = (
+            f"GPU minutes per model (eager steps at batch 128; training marked * from the steps measured by "
+            f"{probe}, the rest estimated as derived in `tools/gpu_plan.py`):"
+        )
     lines = [
-        "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):",
+        head,
         "",
         "| model | training | evaluation (10,000 images: PGD-10 at every budget, AutoAttack) | together |",
         "| --- | --- | --- | --- |",
     ]
-    lines += [f"| {m.name} | {m.train:.1f} | {m.evaluate:.1f} | {m.train + m.evaluate:.1f} |" for m in costs]
+    lines += [
+        f"| {m.name} | {m.train:.1f}{'*' if m.measured else ''} | {m.evaluate:.1f} | {m.train + m.evaluate:.1f} |"
+        for m in costs
+    ]
     finished_after = []
     for number, (calls, finished) in enumerate(plan(models, windows), 1):
         lines += ["", f"Window {number}:", "", "| # | call | minutes | work done |", "| --- | --- | --- | --- |"]
@@ -191,8 +227,11 @@ def render(models: list[Model], windows: int) -> tuple[str, str]:
         done = ", ".join(finished) or "none"
         lines += ["", f"{used:.1f} of {WINDOW:.0f} minutes; trained and evaluated by its end: {done}."]
         finished_after.append(finished)
+    speeds = (
+        "the estimated speeds" if probe is None else f"the speeds measured by {probe} (estimated where it has none)"
+    )
     summary = (
-        f"At the estimated speeds (eager training steps; attacks searching in TF32, scored in true fp32; "
+        f"At {speeds} (eager training steps; attacks searching in TF32, scored in true fp32; "
         f"`tools/gpu_plan.py`, docs/gpu.md) one 30-minute window trains and evaluates on all 10,000 test images "
         f"{_names(finished_after[0])}"
     )
@@ -226,11 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=2, help="how many windows to plan (default 2)")
     parser.add_argument("--models", default=None, help="the full scale's models to plan, in order (default: all)")
     parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and docs/benchmarks.md's markers")
+    parser.add_argument(
+        "--probe", default=None, metavar="FILE", help="a `sam-bench bench --probe` record: its measured eager steps"
+    )
     args = parser.parse_args(argv)
     if args.windows < 1:
         parser.error("--windows must be 1 or more")
     names = [n.strip() for n in args.models.split(",")] if args.models else None
-    rendered = render(model_costs(names), args.windows)
+    measured, source = None, None
+    if args.probe:
+        measured, device = probe_steps(args.probe)
+        source = f"`sam-bench bench --probe` on {device} (`{args.probe}`)"
+    rendered = render(model_costs(names, measured), args.windows, source)
     if not args.write:
         print(rendered[0] + "\n" + rendered[1])
         return 0

@@ -109,9 +109,49 @@ from sam_bench.runtime import clock
     metavar="FILE",
     help="Measure nothing: print an existing results file's tables as Markdown (for the README).",
 )
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="The first minutes of a GPU window: eager / static / graph / compiled steps, K concurrent processes "
+    "and TF32 vs strict-fp32 attack search, in interleaved rounds within --budget-s (docs/benchmarks.md).",
+)
+@click.option(
+    "--budget-s",
+    type=float,
+    default=180.0,
+    show_default=True,
+    help="With --probe: seconds the probe may take, set-up and compilation included.",
+)
+@click.option(
+    "--modes",
+    default="eager,static,graph,compiled",
+    show_default=True,
+    help="With --probe: step modes to time (graph only on CUDA).",
+)
+@click.option("--concurrency", default="1,2,4", show_default=True, help="With --probe: K concurrent processes.")
+@click.option(
+    "--concurrent-methods", default="standard", show_default=True, help="With --probe: methods timed K at once."
+)
+@click.option("--attack-images", type=int, default=512, show_default=True, help="With --probe: images per attack run.")
 @click.pass_context
 def bench_command(
-    ctx, skip_paper_loop, skip_eval, compile_, models, out, quick, quiet, markdown_from, max_minutes, **options
+    ctx,
+    skip_paper_loop,
+    skip_eval,
+    compile_,
+    models,
+    out,
+    quick,
+    quiet,
+    markdown_from,
+    max_minutes,
+    probe,
+    budget_s,
+    modes,
+    concurrency,
+    concurrent_methods,
+    attack_images,
+    **options,
 ):
     """Measure training images/s per method and PGD / AutoAttack throughput on this device, with the
     paper's own training loop (DataLoader + PIL transforms, fp32, batch 128) timed in the same run.
@@ -137,6 +177,10 @@ def bench_command(
         click.echo(format_table(result, markdown=True))
         click.echo(f"\n(from `{markdown_from}`, written by `sam-bench bench`)")
         return
+    if probe:
+        explicit = {p for p in ("batch_size", "steps") if ctx.get_parameter_source(p) == ParameterSource.COMMANDLINE}
+        _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, attack_images)
+        return
     if quick:
         for param, value in QUICK.items():  # explicit options win over the quick defaults
             if ctx.get_parameter_source(param) != ParameterSource.COMMANDLINE:
@@ -156,4 +200,59 @@ def bench_command(
     click.echo(format_table(result))
     if result["status"] == "stopped":
         click.echo(f"time limit: not measured: {'; '.join(result['not_measured'])}")
+    click.echo(f"wrote {out}")
+
+
+def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, attack_images):
+    """`bench --probe`: a thin skin over `sam_bench.bench.probe_parts.probe`."""
+    from pathlib import Path
+
+    from sam_bench.bench.environment import device_slug
+    from sam_bench.bench.probe_parts import DEFAULTS, probe
+    from sam_bench.cli.evaluate import _split
+    from sam_bench.errors import BadInput
+    from sam_bench.runtime.provenance import device_name, resolve_device
+
+    try:
+        counts = [int(k) for k in _split(concurrency) or []]
+    except ValueError:
+        raise BadInput(f"--concurrency takes comma-separated process counts, e.g. 1,2,4; got {concurrency!r}") from None
+    settings = {
+        "methods": _split(options["methods"]) or [],
+        "modes": _split(modes) or [],
+        "concurrency": counts,
+        "concurrent_methods": _split(concurrent_methods) or [],
+        "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
+        "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],
+        "attack_images": attack_images,
+        "arch": options["arch"],
+        "width": options["width"],
+        "precision": options["precision"],
+        "rho": options["rho"],
+        "seed": options["seed"],
+        "threads": options["threads"],
+    }
+    device = resolve_device(options["device"])
+    if out is None:
+        out = Path("benchmarks") / f"{device_slug(device_name(device))}-probe.json"
+
+    def log(message):
+        if not quiet:
+            click.echo(f"probe: {message}", err=True)
+
+    record = probe(settings, device, out, budget_s, commit=options["commit"], log=log)
+    for name, part in record["parts"].items():
+        shown = ", ".join(
+            f"{k} {v['median']:.4g} ({v['rounds']} rounds)"
+            for k, v in part["values"].items()
+            if v["median"] is not None
+        )
+        click.echo(f"{name}: {shown}")
+    for ratio in record["ratios"]:
+        if ratio["median"] is not None:
+            click.echo(f"{ratio['name']}: {ratio['median']:.3g} (median of {ratio['rounds']} rounds)")
+    for name, why in {**record["not_applicable"], **record["failed"]}.items():
+        click.echo(f"{name}: not measured: {why}")
+    if record["not_measured"]:
+        click.echo(f"budget: not measured: {', '.join(record['not_measured'])}")
     click.echo(f"wrote {out}")

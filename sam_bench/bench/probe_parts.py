@@ -1,0 +1,220 @@
+"""The real parts of `sam-bench bench --probe` (the schedule and record: `probe.py`).
+
+  train/<method>/<mode>     one process, `steps` training steps per repetition at the probe's batch, as
+                            `train` takes them: eager (training.methods.train_step), static (the
+                            capturable step, `--step-mode static`), graph (it captured as a CUDA graph;
+                            GPUs only) or compiled (eager with the model under torch.compile)
+  concurrent/<method>/K<k>  k processes of the eager step at once (probe_concurrent.py)
+  attack/<tf32|ieee>        the attacks' search: PGD-10 (Linf 8/255) on an eval-mode model, the kernels of
+                            every AutoAttack iteration (a forward and an input-gradient pass), fixed work
+                            whatever the model's accuracy, with TF32 convolutions or in strict fp32
+                            (runtime/math_mode.py); CUDA only: a CPU has no TF32
+
+The images are synthetic (throughput does not depend on what they show); the networks are untrained.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import partial
+
+import torch
+
+from sam_bench.bench.measurement import ATTACK, synchronizer, synthetic_images
+from sam_bench.bench.probe import Part, Ratio, timed
+from sam_bench.bench.probe_concurrent import Concurrent
+from sam_bench.errors import BadInput
+from sam_bench.training import method_table as table
+
+MODES = ("eager", "static", "graph", "compiled")
+DEFAULTS = {
+    "methods": ("standard", "sam", "at"),
+    "modes": ("eager", "static", "graph", "compiled"),
+    "concurrency": (1, 2, 4),
+    "concurrent_methods": ("standard",),
+    "batch_size": 128,
+    "steps": 5,
+    "attack_images": 512,
+}
+
+
+def check(s: dict) -> None:
+    """One line for settings the probe cannot run, before anything is built (what cannot run on this
+    device, e.g. a CUDA graph on a CPU, is recorded as not applicable instead)."""
+    unknown = [m for m in [*s["methods"], *s["concurrent_methods"]] if m not in table.names()]
+    if unknown:
+        raise BadInput(f"unknown method {unknown[0]!r}; choose from {', '.join(table.names())}")
+    bad = [m for m in s["modes"] if m not in MODES]
+    if bad:
+        raise BadInput(f"unknown step mode {bad[0]!r}; choose from {', '.join(MODES)}")
+    if not s["concurrency"] or any(k < 1 for k in s["concurrency"]):
+        raise BadInput(f"--concurrency takes process counts of 1 or more, got {list(s['concurrency'])}")
+    for name in ("batch_size", "steps", "attack_images"):
+        if s[name] < 1:
+            raise BadInput(f"--{name.replace('_', '-')} must be at least 1, got {s[name]}")
+    if s.get("threads") is not None and s["threads"] < 1:
+        raise BadInput(f"--threads must be at least 1, got {s['threads']}")
+
+
+def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[str, str]]:
+    """The probe's parts in the order they are set up (what the plan needs most first), its ratios,
+    and what does not apply on this device, with why."""
+    from sam_bench.training.static_step import capturable
+
+    parts: list[Part] = []
+    ratios: list[Ratio] = []
+    skipped: dict[str, str] = {}
+    modes = [m for m in MODES if m in s["modes"]]
+    for mode in modes:  # every method eager first: the plan reads those
+        for method in s["methods"]:
+            name = f"train/{method}/{mode}"
+            if mode in ("static", "graph") and not capturable(method):
+                skipped[name] = f"{method} has a step of its own and no capturable one"
+                continue
+            if mode == "graph" and device.type != "cuda":
+                skipped[name] = "a CUDA graph needs a CUDA device"
+                continue
+            factory = partial(train_step, method, mode, s, str(device))
+            info = {"kind": "train", "method": method, "mode": mode, "attack_steps": _attack_steps(method)}
+            parts.append(Part(name, partial(_timed_factory, factory, s["steps"], device), info))
+            if mode != "eager":
+                eager = f"train/{method}/eager"
+                ratios.append(
+                    Ratio(f"{method}: {mode} speed-up (eager step / {mode} step)", (eager, "step_s"), (name, "step_s"))
+                )
+    for method in s["concurrent_methods"]:
+        for k in s["concurrency"]:
+            name = f"concurrent/{method}/K{k}"
+            pool = Concurrent(partial(train_step, method, "eager", s, str(device)), k, s["steps"])
+            info = {"kind": "concurrent", "method": method, "mode": "eager", "processes": k}
+            info["attack_steps"] = _attack_steps(method)
+            parts.append(Part(name, pool.start, info, close=pool.close))
+            if k != s["concurrency"][0]:
+                first = f"concurrent/{method}/K{s['concurrency'][0]}"
+                key = "steps_per_s_aggregate"
+                ratios.append(
+                    Ratio(f"{method}: aggregate steps/s, K={k} / K={s['concurrency'][0]}", (name, key), (first, key))
+                )
+    if device.type == "cuda":
+        for mode in ("tf32", "ieee"):
+            info = {"kind": "attack", "mode": mode, "attack_steps": ATTACK["steps"]}
+            parts.append(Part(f"attack/{mode}", partial(attack_run, mode, s, device), info))
+        ratios.append(
+            Ratio(
+                "attack search: TF32 / strict fp32 images/s",
+                ("attack/tf32", "images_per_s"),
+                ("attack/ieee", "images_per_s"),
+            )
+        )
+    else:
+        skipped["attack/tf32 vs attack/ieee"] = f"no TF32 on a {device.type} device: both would be the same fp32"
+    return parts, ratios, skipped
+
+
+def _attack_steps(method: str) -> int | None:
+    return ATTACK["steps"] if table.uses_attack(method) else None
+
+
+def _timed_factory(factory, steps: int, device: torch.device):
+    return timed(factory(), steps, synchronizer(device))
+
+
+def train_step(method: str, mode: str, s: dict, device_name: str):
+    """One training step of `method` in `mode` on synthetic images, as `train` takes it: a callable of
+    nothing (picklable through partial: the concurrent workers build theirs with it)."""
+    from sam_bench.data import STATS, DeviceLoader
+    from sam_bench.models import create_model, make_spec
+    from sam_bench.runtime.memory_format import place, training_format
+    from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+    from sam_bench.training.methods import train_step as eager_step
+    from sam_bench.training.step_mode import generator_for, make_step
+
+    device = torch.device(device_name)
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    cfg = TrainConfig(
+        method=method,
+        arch=s["arch"],
+        width=s["width"],
+        batch_size=s["batch_size"],
+        rho=s["rho"] if method in ("sam", "sam-at") else None,
+        attack_norm=ATTACK["norm"],
+        attack_eps=ATTACK["eps"],
+        attack_steps=ATTACK["steps"],
+        attack_step_size=ATTACK["step_size"],
+        device=device_name,
+        compile=mode == "compiled",
+    ).validate()
+    x, y = synthetic_images(8 * cfg.batch_size, 10, seed=s["seed"])
+    torch.manual_seed(s["seed"])
+    model = create_model(make_spec(cfg.arch, 10, *STATS["cifar10"], cfg.width, None))
+    layout = training_format(model, device)
+    model = place(model, device, layout)
+    model.train()
+    loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=s["seed"], memory_format=layout)
+    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
+    optimizer, attack = build_optimizer(cfg, model), (cfg.attack() if table.uses_attack(method) else None)
+    autocast = autocast_for(s["precision"], device)
+    settings = cfg.step_settings(cfg.epochs - 1)
+    if mode in ("eager", "compiled"):
+        forward = torch.compile(model) if mode == "compiled" else model
+
+        def step():
+            xb, yb = next(batches)
+            eager_step(method, forward, optimizer, xb, yb, attack, autocast, settings=settings)
+
+        return step
+    static = make_step(mode, method, model, optimizer, attack, autocast, generator_for(mode, s["seed"], device))
+
+    def static_step():
+        xb, yb = next(batches)
+        static(xb, yb, cfg.lr)
+
+    return static_step
+
+
+def attack_run(mode: str, s: dict, device: torch.device):
+    """A repetition of the attacks' search in `mode` ("tf32" or "ieee"): {"images_per_s": ...}."""
+    from sam_bench.attacks.pgd import pgd
+    from sam_bench.data import STATS
+    from sam_bench.eps import parse_eps
+    from sam_bench.models import create_model, make_spec
+    from sam_bench.runtime import math_mode
+
+    torch.manual_seed(s["seed"])
+    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], None)).to(device).eval()
+    xs, ys = synthetic_images(s["attack_images"], 10, seed=s["seed"])
+    x = torch.from_numpy(xs).to(device).permute(0, 3, 1, 2).float().div(255).contiguous()
+    y = torch.from_numpy(ys).to(device)
+    eps, step_size = parse_eps(ATTACK["eps"]), parse_eps(ATTACK["step_size"])
+
+    def attack():
+        with math_mode.evaluation(), math_mode.search(mode):
+            pgd(model, x, y, eps, ATTACK["norm"], ATTACK["steps"], step_size)
+
+    seconds = timed(attack, 1, synchronizer(device), key="seconds")
+
+    def run() -> dict[str, float]:
+        took = seconds()["seconds"]
+        return {"seconds": took, "images_per_s": len(x) / took}
+
+    return run
+
+
+def probe(s: dict, device: torch.device, out, budget_s: float, commit: str | None = None, log=None) -> dict:
+    """`sam-bench bench --probe`: the parts for `s` on `device`, timed within `budget_s`, written to `out`."""
+    from sam_bench.bench.environment import environment
+    from sam_bench.bench.probe import run_probe
+
+    check(s)
+    parts, ratios, skipped = build(s, device)
+    previous = torch.get_num_threads()
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    try:
+        env = environment(device, commit)
+        settings = {**s, "budget_s": budget_s, "device": str(device), "attack": dict(ATTACK)}
+        settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+        return run_probe(parts, ratios, budget_s, out, env, settings, skipped, log=log)
+    finally:
+        torch.set_num_threads(previous)

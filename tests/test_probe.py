@@ -1,0 +1,205 @@
+"""`sam-bench bench --probe` (issue #46 item 4): the schedule, the budget, the record and its refusals.
+Nothing here measures speed: the clock is injected (`sam_bench.runtime.clock`) and the steps are fakes
+that advance it by set amounts, so what is checked is the structure, never a number of the machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from sam_bench import schema
+from sam_bench.bench import probe
+from sam_bench.bench.probe import Part, Ratio, run_probe
+from sam_bench.bench.probe_concurrent import Concurrent, idle_step_factory
+from sam_bench.cli import cli
+from sam_bench.errors import BadInput
+from sam_bench.runtime import clock
+
+SYNTHETIC = Path(__file__).parent / "probes" / "synthetic-h100.probe.json"
+ENV = {"device": "cuda", "device_name": "fake", "torch_version": "0", "code_commit": None}
+SETTINGS = {
+    "budget_s": 10.0,
+    "batch_size": 128,
+    "methods": ["standard"],
+    "modes": ["eager", "static"],
+    "concurrency": [1],
+}
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    fake = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(clock, "time", SimpleNamespace(time=lambda: fake.now))
+    return fake
+
+
+def fake_part(fake, name, seconds, calls, setup_s=0.0, info=None, fail=False):
+    """A part whose every repetition advances the fake clock by `seconds` (its set-up by `setup_s`)."""
+
+    def setup():
+        fake.now += setup_s
+        if fail:
+            raise RuntimeError("no compiler here\nsecond line")
+
+        def run():
+            calls.append(name)
+            fake.now += seconds
+            return {"step_s": seconds}
+
+        return run
+
+    return Part(name, setup, info or {"kind": "train", "method": "standard", "mode": name})
+
+
+def test_rounds_rotate_fill_the_budget_and_never_pass_it(tmp_path, fake_clock):
+    calls: list[str] = []
+    parts = [fake_part(fake_clock, "eager", 1.0, calls), fake_part(fake_clock, "static", 0.5, calls)]
+    ratio = Ratio("static speed-up", ("eager", "step_s"), ("static", "step_s"))
+    lines: list[str] = []
+    start = fake_clock.now
+    record = run_probe(parts, [ratio], 10.0, tmp_path / "p.json", ENV, SETTINGS, {"x": "why"}, log=lines.append)
+    # warm-up: 2 runs each (3 s); then rounds of 1.5 s while one still fits: 4 rounds, ending at 9 s
+    assert fake_clock.now - start <= 10.0
+    assert record["budget"]["rounds"] == 4 and record["status"] == "complete"
+    assert calls[4:] == ["eager", "static", "static", "eager", "eager", "static", "static", "eager"]  # rotating
+    eager = record["parts"]["eager"]["values"]["step_s"]
+    assert eager == {"runs": [1.0] * 4, "median": 1.0, "rounds": 4}
+    assert record["ratios"] == [
+        {
+            "name": "static speed-up",
+            "numerator": "eager.step_s",
+            "denominator": "static.step_s",
+            "runs": [2.0] * 4,
+            "median": 2.0,
+            "rounds": 4,
+        }
+    ]
+    assert record["not_applicable"] == {"x": "why"} and record["failed"] == {} and record["not_measured"] == []
+    written = json.loads((tmp_path / "p.json").read_text())
+    assert written == record and schema.find("probe", written) is None
+    assert any("round 1 of about" in line and "ETA" in line for line in lines)  # the progress line
+
+
+def test_a_part_whose_setup_outlasts_the_budget_is_not_measured(tmp_path, fake_clock):
+    calls: list[str] = []
+    parts = [
+        fake_part(fake_clock, "eager", 1.0, calls),
+        fake_part(fake_clock, "compiled", 1.0, calls, setup_s=20.0),
+        fake_part(fake_clock, "static", 1.0, calls),
+    ]
+    start = fake_clock.now
+    record = run_probe(parts, [], 10.0, tmp_path / "p.json", ENV, SETTINGS)
+    assert record["status"] == "stopped"
+    assert record["not_measured"] == ["compiled", "static"] and list(record["parts"]) == ["eager"]
+    assert record["budget"]["rounds"] == 0 and fake_clock.now - start == pytest.approx(24.0)  # no round started
+
+
+def test_a_part_that_fails_is_recorded_in_one_line_and_the_rest_go_on(tmp_path, fake_clock):
+    calls: list[str] = []
+    closed = []
+    parts = [fake_part(fake_clock, "compiled", 1.0, calls, fail=True), fake_part(fake_clock, "eager", 1.0, calls)]
+    parts[1].close = lambda: closed.append(True)
+    record = run_probe(
+        parts, [Ratio("r", ("eager", "step_s"), ("compiled", "step_s"))], 8.0, tmp_path / "p.json", ENV, SETTINGS
+    )
+    assert record["failed"] == {"compiled": "RuntimeError: no compiler here"}
+    assert record["status"] == "stopped" and record["ratios"] == [] and closed == [True]
+    assert record["parts"]["eager"]["values"]["step_s"]["rounds"] == record["budget"]["rounds"] == 6
+
+
+@pytest.mark.parametrize("budget", [0, -1.0])
+def test_a_budget_of_nothing_is_refused(tmp_path, fake_clock, budget):
+    with pytest.raises(BadInput, match="--budget-s must be more than 0"):
+        run_probe([fake_part(fake_clock, "eager", 1.0, [])], [], budget, tmp_path / "p.json", ENV, SETTINGS)
+
+
+def test_concurrent_workers_report_per_process_and_aggregate_rates():
+    pool = Concurrent(idle_step_factory, processes=2, steps=3)
+    try:
+        run = pool.start()
+        values = run()
+    finally:
+        pool.close()
+    assert set(values) == {"steps_per_s_per_process", "steps_per_s_aggregate"}
+    assert all(v > 0 for v in values.values()) and not pool.workers
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budget-s", "0"], "--budget-s must be more than 0 seconds"),
+        (["--concurrency", "0"], "--concurrency takes process counts of 1 or more"),
+        (["--concurrency", "two"], "--concurrency takes comma-separated process counts"),
+        (["--modes", "eager,warp"], "unknown step mode 'warp'"),
+        (["--methods", "standard,nope"], "unknown method 'nope'"),
+        (["--steps", "0"], "--steps must be at least 1"),
+    ],
+)
+def test_bad_probe_options_end_in_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["bench", "--probe", "--device", "cpu", "--out", str(tmp_path / "p.json"), *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
+    """A real run, tiny: every field there, CPU-only parts recorded as not applicable (no number checked)."""
+    out = tmp_path / "p.json"
+    args = [
+        "bench",
+        "--probe",
+        "--device",
+        "cpu",
+        "--width",
+        "0.0625",
+        "--batch-size",
+        "4",
+        "--steps",
+        "1",
+        "--methods",
+        "standard,trades",
+        "--modes",
+        "eager,static,graph",
+        "--concurrency",
+        "1",
+        "--budget-s",
+        "60",
+        "--threads",
+        "1",
+        "--quiet",
+        "--commit",
+        "abc123",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    record = probe.read(out)
+    assert record["environment"]["code_commit"] == "abc123" and record["environment"]["cpu_isa"]
+    assert {"torch_version", "device_name", "torch_threads", "cuda"} <= set(record["environment"])
+    assert record["settings"]["budget_s"] == 60 and record["settings"]["batch_size"] == 4
+    assert set(record["parts"]) <= {
+        "train/standard/eager",
+        "train/trades/eager",
+        "train/standard/static",
+        "concurrent/standard/K1",
+    }
+    assert "train/standard/eager" in record["parts"]
+    assert set(record["not_applicable"]) == {
+        "train/standard/graph",
+        "train/trades/graph",
+        "train/trades/static",
+        "attack/tf32 vs attack/ieee",
+    }
+    assert record["budget"]["spent_s"] > 0 and f"wrote {out}" in result.output
+
+
+def test_the_synthetic_probe_fixture_is_a_valid_record():
+    record = probe.read(SYNTHETIC)
+    assert "synthetic" in record["environment"]["device_name"]
+    assert probe.eager_step_seconds(record)[("at", 10)] > 0
