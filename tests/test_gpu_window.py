@@ -159,3 +159,26 @@ def test_the_relays_test_call_has_the_carried_packages_and_no_addopts(tmp_path):
     path, called = proc.stdout.splitlines()
     assert path.split("=", 1)[1].split(":")[0] == ".vendor"
     assert "-o addopts= " in called and called.endswith("-m gpu tests/ --collect-only")
+
+
+def test_the_relays_probe_call_is_sized_from_the_minutes_left(tmp_path):
+    """`probe` runs `sam-bench bench --probe` on CUDA into $OUT/probe.json, its budget what the call leaves
+    (a stand-in python says how it was called); with too little left it is refused like the test call."""
+    stand_in = tmp_path / "python"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = -m ] && [ "$2" = sam_bench ]; then echo "sam_bench $*"; exit 0; fi\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
+    proc, out, _ = relay(tmp_path, "probe", "--left", "20", "--threads", "1", python=str(stand_in))
+    assert proc.returncode == 0, proc.stderr
+    called = proc.stdout.splitlines()[0].split()
+    assert called[:6] == ["sam_bench", "-m", "sam_bench", "bench", "--probe", "--device"]
+    assert called[called.index("--budget-s") + 1] == "180" and called[-2:] == ["--threads", "1"]
+    assert called[called.index("--out") + 1] == str(out / "probe.json")
+    proc, _, _ = relay(tmp_path, "probe", "--left", "3", python=str(stand_in))
+    budget = int(proc.stdout.splitlines()[0].split()[proc.stdout.split().index("--budget-s") + 1])
+    assert proc.returncode == 0 and 20 <= budget <= gw.test_seconds(3) - 60
+    proc, _, _ = relay(tmp_path, "probe", "--left", "1.5", python=str(stand_in))
+    assert proc.returncode == 4 and proc.stderr.startswith("relay: not started")

@@ -19,6 +19,10 @@
 #                                                 added) with .vendor on the path and setup.cfg's addopts
 #                                                 left out; stopped (SIGINT: pytest prints its summary)
 #                                                 before the command limit or the window ends
+#   tools/gpu_relay.sh probe --left MIN [bench options]
+#                                                 `sam-bench bench --probe` (issue #46) into $OUT/probe.json,
+#                                                 its budget what the call leaves after a minute to start
+#                                                 (at most 180 s); stopped as the test call is
 #   tools/gpu_relay.sh inbox --left MIN           carry .relay-in/batch-N: keep a batch sent from here
 #   tools/gpu_relay.sh work --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
 #                                                 a stint: unpack the inbox, reproduce for as long as the
@@ -37,7 +41,7 @@ PART_MIB=${RELAY_PART_MIB:-15}
 BATCH_FILES=${RELAY_BATCH_FILES:-8}
 : "${OUT:?OUT is not set: this runs on the device machine, where \$OUT is the folder that comes back}"
 
-usage() { sed -n '14,28p' "$0" >&2; exit 2; }
+usage() { sed -n '14,32p' "$0" >&2; exit 2; }
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 left=
@@ -95,6 +99,20 @@ test)
     if [ "$status" -eq 124 ]; then
         echo "relay: the GPU tests were stopped after $seconds s, to return before the command limit or the window's end" >&2
     fi
+    exit "$status" ;;
+probe)
+    # sized as the test call (tools/gpu_window.py test); the probe's own budget leaves a minute for
+    # python, torch and CUDA to start and the record to be written, and the record is written after
+    # every round, so a stopped probe still brings back what it measured
+    seconds=$(window test) || exit $?
+    budget=$(( seconds - 60 < 180 ? seconds - 60 : 180 ))
+    [ "$budget" -ge 20 ] || budget=20
+    set +e
+    timeout -s INT -k 30 "$seconds" "$PY" -m sam_bench bench --probe --device cuda --budget-s "$budget" \
+        --out "$OUT/probe.json" "$@"
+    status=$?
+    set -e
+    echo "probe exited $status (budget $budget s); the record is \$OUT/probe.json"
     exit "$status" ;;
 inbox)
     window call
