@@ -237,3 +237,32 @@ def test_the_graphed_step_replays_the_static_step(method):
     for a, b in zip(params_a, params_b):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
     assert torch.equal(state_a, state_b)
+
+
+def test_the_probe_runs_every_cuda_part(tmp_path):
+    """`bench --probe` on CUDA, tiny and brief: graph and compiled steps, two worker processes and the attack
+    search in both maths each measured or failed in one line; nothing about their speed is asserted."""
+    from sam_bench.bench.probe import read
+    from sam_bench.bench.probe_parts import probe
+
+    s = dict(
+        methods=["standard", "at"],
+        modes=["eager", "static", "graph", "compiled"],
+        concurrency=[1, 2],
+        concurrent_methods=["standard"],
+        batch_size=32,
+        steps=2,
+        attack_images=64,
+        arch="preactresnet18",
+        width=0.25,
+        precision="auto",
+        rho=0.05,
+        seed=0,
+        threads=None,
+    )
+    probe(s, CUDA, tmp_path / "p.json", 120.0)
+    record = read(tmp_path / "p.json")
+    done = set(record["parts"]) | set(record["failed"]) | set(record["not_measured"])
+    assert {"train/at/graph", "concurrent/standard/K2", "attack/tf32", "attack/ieee"} <= done
+    assert {"train/standard/eager", "train/at/static", "train/at/graph"} <= set(record["parts"])
+    assert record["environment"]["cuda"] and record["not_applicable"] == {}
