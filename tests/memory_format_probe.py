@@ -112,7 +112,7 @@ def main() -> None:
         for step in range(STEPS):
             x = torch.rand(BATCH, 3, 32, 32).contiguous(memory_format=layout)
             y = torch.randint(0, args.num_classes, (BATCH,))
-            train_step(method, model, optimizer, x, y, attack)
+            train_step(method, model, optimizer, x, y, attack, settings=cfg.step_settings(0))
             print(
                 json.dumps(
                     {

@@ -58,9 +58,10 @@ def test_a_training_step_reads_nothing_back(method):
     optimizer = build_optimizer(cfg, model)
     d = synthetic_dataset(n_train=32, n_test=8)
     x, y = next(DeviceLoader(d.x_train, d.y_train, 16, "cpu", train=True).epoch(0))
-    train_step(method, model, optimizer, x, y, cfg.attack())  # warm: lazy state (momentum buffers)
+    settings = cfg.step_settings(0)  # TRADES' beta, AWP's gamma
+    train_step(method, model, optimizer, x, y, cfg.attack(), settings=settings)  # warm: lazy state (momentum buffers)
     with HostReads() as reads:
-        loss, logits = train_step(method, model, optimizer, x, y, cfg.attack())
+        loss, logits = train_step(method, model, optimizer, x, y, cfg.attack(), settings=settings)
     assert reads.seen == [] and torch.isfinite(loss)
 
 
@@ -111,7 +112,7 @@ def test_compiled_steps_equal_eager_ones_and_stop_compiling(method):
         for i, (x, y) in enumerate(batches):
             if i == len(batches) - 1:
                 graphs = counters["stats"]["unique_graphs"]
-            train_step(method, forward, optimizer, x, y, cfg.attack())
+            train_step(method, forward, optimizer, x, y, cfg.attack(), settings=cfg.step_settings(0))
         states.append(model.state_dict())
     assert counters["stats"]["unique_graphs"] == graphs > 0
     eager, compiled = states

@@ -68,7 +68,9 @@ def _step(method, precision, compiled=False):
     x, y = _batch()
     torch.manual_seed(1)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    loss, _ = train_step(method, forward, optimizer, x, y, cfg.attack(), autocast_for(precision, CUDA))
+    loss, _ = train_step(
+        method, forward, optimizer, x, y, cfg.attack(), autocast_for(precision, CUDA), settings=cfg.step_settings(0)
+    )
     update = {k: (v - before[k]).float() for k, v in model.state_dict().items() if v.is_floating_point()}
     return float(loss), update
 

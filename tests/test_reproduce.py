@@ -19,7 +19,8 @@ from sam_bench.evaluation.outcomes import decode
 from sam_bench.experiments.folder import load_results
 from sam_bench.experiments.records import accuracy, evaluation
 from sam_bench.experiments.report import write_report
-from sam_bench.stats import accuracy_interval, seeds_and_images, wilson
+from sam_bench.mixed_model import accuracy_interval, seeds_and_images
+from sam_bench.stats import wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
 
