@@ -294,6 +294,42 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
     assert len(calls) == 2
 
 
+def test_an_edited_partial_state_is_not_believed(run_dir, sample, tmp_path):
+    """#51 item 3: a chunk's robust count set to its clean count in the state file after an interruption
+    changes nothing: the counts come from the chunks' per-image outcomes, and a chunk whose stored counts
+    disagree with them is attacked again, the results saying so."""
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["8/255"], steps=3)
+    kwargs = dict(n_examples=48, batch_size=16, chunk_size=16, model_info=info, progress=False)
+    reference = evaluate(model, sample, specs, **kwargs)
+    assert reference["evaluations"][0]["robust_acc"] < reference["evaluations"][0]["clean_acc"]
+
+    calls = []
+
+    def dies_on_third_chunk(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return ev.RUNNERS["pgd"](*args, **kw)
+
+    state = tmp_path / "results.json.partial"
+    interrupted = [AttackSpec(s.attack, s.norm, s.eps, s.settings, runner=dies_on_third_chunk) for s in specs]
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(model, sample, interrupted, state_path=state, **kwargs)
+    stored = json.loads(state.read_text())
+    edited = [c for c in stored["chunks"].values() if c["robust_correct"] < c["clean_correct"]]
+    assert edited, "a chunk with an image the attack fooled, to edit"
+    for chunk in edited:
+        chunk["robust_correct"] = chunk["clean_correct"]  # the hand edit: every clean image "robust"
+    state.write_text(json.dumps(stored))
+
+    with pytest.warns(UserWarning, match="attacked again"):
+        resumed = evaluate(model, sample, specs, state_path=state, **kwargs)
+    for key in ("clean_acc", "robust_acc", "per_class_robust_acc", "outcomes"):
+        assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
+    assert any("an edited or damaged state file" in w for w in resumed["warnings"])
+
+
 def test_bf16_is_flagged(run_dir, sample):
     model, info = load_model_ref(str(run_dir))
     with pytest.warns(UserWarning, match="bf16"):

@@ -1,16 +1,26 @@
 """An evaluation's resumable state: one JSON file of its finished chunks, each keyed by everything that decides
 its result (the model, the data, the precision and math mode, the attack's settings, the batch size and the
 chunk's images), so that a later call with the same settings continues where an interrupted one stopped and
-a call with other settings reuses nothing."""
+a call with other settings reuses nothing.
+
+A stored chunk's per-image outcomes are its evidence: its counts are derived from them where the chunks are
+combined (`combine`), and a chunk whose stored counts or images disagree with its outcomes (an
+edited or damaged state file) is not taken: `disagreement` says why, and the chunk is attacked again."""
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
+
 from sam_bench import files
+from sam_bench.attacks.invariants import check_accuracies
+from sam_bench.eps import format_eps
 from sam_bench.errors import SamBenchError
+from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.specs import AttackSpec
 
 STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
@@ -30,10 +40,57 @@ class ChunkState:
     def get(self, key: str) -> dict | None:
         return self.chunks.get(key)
 
+    def drop(self, key: str) -> None:
+        """Forget a stored chunk (it disagrees with itself): it is attacked again and stored afresh."""
+        self.chunks.pop(key, None)
+
     def put(self, key: str, record: dict) -> None:
         self.chunks[key] = record
         if self.path is not None:
             files.write_json(self.path, {"schema": STATE_SCHEMA, "chunks": self.chunks})
+
+
+def combine(
+    spec: AttackSpec, chunks: list[dict], clean_correct: np.ndarray, labels: np.ndarray, num_classes: int, warn
+) -> dict:
+    """One attack's results entry from its chunks. Its counts are derived from the evidence, never read: the
+    robust images from the chunks' per-image outcomes, the clean ones from this evaluation's clean pass
+    (`clean_correct`, over the attack's images), the per-class accuracies from both and the true labels."""
+    correct = outcomes.concatenate([c["correct"] for c in chunks])
+    robust_flags = outcomes.decode(correct)
+    n = int(robust_flags.size)
+    clean, robust = int(clean_correct.sum()), int(robust_flags.sum())
+    check_accuracies(clean, robust, spec.eps)
+    per_class_n = np.bincount(labels, minlength=num_classes)
+    per_class = np.bincount(labels[robust_flags], minlength=num_classes)
+    reported = None
+    if all(c["reported_correct"] is not None for c in chunks):
+        reported = sum(c["reported_correct"] for c in chunks)
+        disagree = sum(c["disagreements"] for c in chunks)
+        if disagree:
+            warn(
+                f"{spec.attack} {spec.norm} {format_eps(spec.eps)}: the attack counts {reported} of {n} examples "
+                f"robust, re-scoring its adversarial examples counts {robust} ({disagree} disagree); "
+                "the re-scored number is reported"
+            )
+    breakdown = None
+    if all(c["breakdown"] is not None for c in chunks):
+        breakdown = {k: sum(c["breakdown"][k] for c in chunks) / n for k in chunks[0]["breakdown"]}
+    for message in dict.fromkeys(m for c in chunks for m in c["warnings"]):
+        warn(message)
+    return {
+        **spec.record(),
+        "clean_acc": clean / n,
+        "robust_acc": robust / n,
+        "attack_reported_acc": None if reported is None else reported / n,
+        "per_class_robust_acc": [None if k == 0 else float(r) / k for r, k in zip(per_class, per_class_n)],
+        "breakdown": breakdown,
+        "max_perturbation": max(c["max_perturbation"] for c in chunks),
+        "n_examples": n,
+        "seconds": sum(c["seconds"] for c in chunks),
+        "cpu_seconds": sum(c.get("cpu_seconds", 0.0) for c in chunks),  # chunks kept from before it existed: 0
+        "outcomes": correct,
+    }
 
 
 def chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end: int) -> str:
@@ -41,3 +98,24 @@ def chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end:
         {**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def disagreement(record: dict, start: int, end: int, clean_correct: np.ndarray) -> str | None:
+    """Why a stored chunk of images start..end-1 cannot be taken as it is, or None when it can: its per-image
+    outcomes must cover exactly its images, count the robust images stored beside them, and leave correct
+    no image that this evaluation's clean pass (`clean_correct`, over the same images) got wrong; the clean
+    count stored beside them must be the clean pass's."""
+    try:
+        flags = outcomes.decode(record["correct"])
+        first = int(record["correct"]["start"])
+    except (KeyError, TypeError, ValueError, binascii.Error, SamBenchError):
+        return "holds no readable per-image outcomes"
+    if first != start or flags.size != end - start or record.get("n") != end - start:
+        return f"holds outcomes of images {first}..{first + flags.size - 1}, not of its {end - start} images"
+    if record.get("robust_correct") != int(flags.sum()):
+        return f"counts {record.get('robust_correct')} robust images, its per-image outcomes {int(flags.sum())}"
+    if np.any(flags & ~clean_correct):
+        return "counts images robust that the clean pass gets wrong"
+    if record.get("clean_correct") != int(clean_correct.sum()):
+        return f"counts {record.get('clean_correct')} clean images correct, the clean pass {int(clean_correct.sum())}"
+    return None

@@ -37,7 +37,7 @@ from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
-from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key
+from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key, combine, disagreement
 from sam_bench.evaluation.degenerate import diagnose
 from sam_bench.evaluation.model_ref import Bf16, LoadedModel, weights_sha256
 from sam_bench.evaluation.runners import RUNNERS, AttackOutput
@@ -142,42 +142,6 @@ def _search_mode(search_math: str) -> dict:
     """What the attacks searched in (math_mode.current() under math_mode.search), for results files."""
     with math_mode.search(search_math):
         return {"search": search_math, **math_mode.current()}
-
-
-def _combine(spec: AttackSpec, chunks: list[dict], per_class_n: np.ndarray, warn) -> dict:
-    n = sum(c["n"] for c in chunks)
-    clean = sum(c["clean_correct"] for c in chunks)
-    robust = sum(c["robust_correct"] for c in chunks)
-    check_accuracies(clean, robust, spec.eps)
-    per_class = np.sum([c["robust_per_class"] for c in chunks], axis=0)
-    reported = None
-    if all(c["reported_correct"] is not None for c in chunks):
-        reported = sum(c["reported_correct"] for c in chunks)
-        disagree = sum(c["disagreements"] for c in chunks)
-        if disagree:
-            warn(
-                f"{spec.attack} {spec.norm} {format_eps(spec.eps)}: the attack counts {reported} of {n} examples "
-                f"robust, re-scoring its adversarial examples counts {robust} ({disagree} disagree); "
-                "the re-scored number is reported"
-            )
-    breakdown = None
-    if all(c["breakdown"] is not None for c in chunks):
-        breakdown = {k: sum(c["breakdown"][k] for c in chunks) / n for k in chunks[0]["breakdown"]}
-    for message in dict.fromkeys(m for c in chunks for m in c["warnings"]):
-        warn(message)
-    return {
-        **spec.record(),
-        "clean_acc": clean / n,
-        "robust_acc": robust / n,
-        "attack_reported_acc": None if reported is None else reported / n,
-        "per_class_robust_acc": [None if k == 0 else float(r) / k for r, k in zip(per_class, per_class_n)],
-        "breakdown": breakdown,
-        "max_perturbation": max(c["max_perturbation"] for c in chunks),
-        "n_examples": n,
-        "seconds": sum(c["seconds"] for c in chunks),
-        "cpu_seconds": sum(c.get("cpu_seconds", 0.0) for c in chunks),  # chunks kept from before it existed: 0
-        "outcomes": outcomes.concatenate([c["correct"] for c in chunks]),
-    }
 
 
 class EvaluationStopped(Exception):
@@ -397,6 +361,23 @@ class _Run:
     search_math: str
     progress: bool
 
+    def _resumable(self, key: str, start: int, end: int, label: str, warn) -> bool:
+        """Whether the state file holds this chunk, agreeing with itself and with this evaluation's clean pass
+        (`chunk_state.disagreement`); a chunk that disagrees is dropped, attacked again and the results say so."""
+        record = self.state.get(key)
+        if record is None:
+            return False
+        clean_correct = (self.clean_pred[start:end] == self.y_all[start:end]).numpy()
+        why = disagreement(record, start, end, clean_correct)
+        if why is None:
+            return True
+        self.state.drop(key)
+        warn(
+            f"{label}: the saved chunk of images {start}..{end - 1} {why} (an edited or damaged state file); "
+            "attacked again"
+        )
+        return False
+
     def attack(self, spec, bounds, chunk_size: int, batch_size: int, chunks_before: int, chunks_total: int, warn):
         """One attack over its chunks (those of the state file skipped), each process a chunk per round; its
         results entry. Raises EvaluationStopped before a chunk that would end after the time limit."""
@@ -404,7 +385,7 @@ class _Run:
         n_spec = bounds[-1][1]
         spec_batch = min(batch_size, chunk_size)
         keys = [chunk_key(self.context, spec, spec_batch, s, e) for s, e in bounds]
-        resumed = [self.state.get(k) is not None for k in keys]
+        resumed = [self._resumable(key, s, e, label, warn) for key, (s, e) in zip(keys, bounds)]
         done = sum(e - s for (s, e), r in zip(bounds, resumed) if r)
         todo = [i for i, r in enumerate(resumed) if not r]
         ctx = self.ctx
@@ -455,8 +436,9 @@ class _Run:
                         if i != rank:
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
         chunks = [self.state.chunks[k] for k in keys]  # all done: every process put the others' records too
-        per_class_n = np.bincount(self.y_all[:n_spec].numpy(), minlength=self.dataset.num_classes)
-        evaluation = _combine(spec, chunks, per_class_n, warn)
+        labels = self.y_all[:n_spec].numpy()
+        clean_correct = (self.clean_pred[:n_spec] == self.y_all[:n_spec]).numpy()
+        evaluation = combine(spec, chunks, clean_correct, labels, self.dataset.num_classes, warn)
         evaluation["chunks"] = {
             "size": chunk_size,
             "count": len(bounds),
