@@ -1,6 +1,14 @@
 """Results records for tests that choose the numbers: `complete` fills in what a results file of
 `sam-bench evaluate` always holds (sam_bench/schemas/eval-results.schema.json) around the fields a
-test sets, so that the record passes the checks where results enter (sam_bench/evaluation/results_file.py)."""
+test sets, so that the record passes the checks where results enter (sam_bench/evaluation/results_file.py).
+Every accuracy a board shows is derived from per-image outcomes (sam_bench/evaluation/results_record.py), so
+`zoo_results` records outcomes that give the chosen numbers (each rounded to a whole count of images) and
+`written` puts a record in a file, as a board names the file its figures come from."""
+
+import json
+from pathlib import Path
+
+from sam_bench.evaluation import outcomes
 
 SETTINGS = {
     "pgd": {"steps": 10, "step_size": 0.001, "restarts": 1, "random_start": True, "loss": "ce", "seed": 0},
@@ -35,8 +43,24 @@ def complete(record: dict, entry: dict | None = None) -> dict:
     return record
 
 
+def first_correct(fraction: float, n: int) -> tuple[float, dict]:
+    """(the accuracy of a whole count of n images nearest `fraction`, outcomes with those images first)."""
+    k = round(fraction * n)
+    return k / n, outcomes.encode([i < k for i in range(n)])
+
+
+def written(record: dict, folder: Path) -> Path:
+    """`record` in a new file of `folder` (numbered in order), its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"results-{len(list(folder.glob('results-*.json')))}.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
 def zoo_results(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, pgd=(), sha=None, version="standard"):
-    """A results record as `sam-bench evaluate` writes it (test input: the numbers are chosen)."""
+    """A results record as `sam-bench evaluate` writes it (test input: the numbers are chosen, each rounded to
+    a whole count of the n images, with per-image outcomes that give it)."""
+    clean, clean_outcomes = first_correct(clean, n)
     evaluations = [
         {
             "attack": "pgd",
@@ -45,12 +69,14 @@ def zoo_results(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, 
             "eps_value": 0.0,
             "settings": {"steps": 10, "step_size": 0.001, "restarts": 1},
             "clean_acc": clean,
-            "robust_acc": acc,
+            "robust_acc": first_correct(acc, n)[0],
             "n_examples": n,
+            "outcomes": first_correct(acc, n)[1],
         }
         for eps, acc in pgd
     ]
     if aa is not None:
+        aa, aa_outcomes = first_correct(aa, n)
         evaluations.append(
             {
                 "attack": "autoattack",
@@ -63,6 +89,7 @@ def zoo_results(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, 
                 "attack_reported_acc": aa,
                 "n_examples": n,
                 "seconds": 1.0,
+                "outcomes": aa_outcomes,
             }
         )
     return complete(
@@ -87,6 +114,7 @@ def zoo_results(entry, clean, aa=None, n=500, name="cifar10-sample", total=500, 
             },
             "precision": "fp32",
             "clean_acc": clean,
+            "clean_outcomes": clean_outcomes,
             "evaluations": evaluations,
             "robustbench": None,
             "environment": {"device_name": "cpu"},

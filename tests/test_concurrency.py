@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import torch
-from results_records import zoo_results
+from results_records import written, zoo_results
 
 from sam_bench import files
 from sam_bench.leaderboard import board as leaderboard
@@ -46,9 +46,9 @@ def writer(index, run_dirs, zoo_root, boards, start, rounds, flock=True):
     start.wait(BARRIER_S)
     for j in range(EACH):
         budget = index * EACH + j + 1
-        leaderboard.update_from_results(
-            results_with_pgd(shared, f"{budget}/255", budget / 100), boards, zoo_root / "shared"
-        )
+        results = results_with_pgd(shared, f"{budget}/255", budget / 100)
+        path = written(results, boards.parent / f"results-of-writer{index}-{j}")  # an entry names its file
+        leaderboard.update_from_results(path, boards, zoo_root / "shared")
 
 
 @pytest.mark.parametrize("flock", [True, False], ids=["flock", "no-flock"])

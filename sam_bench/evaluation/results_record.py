@@ -10,6 +10,12 @@ asked rather than indexed (issue #50: one place per fact).
 `Results` is a read-only mapping over the file's fields (what `evaluate` wrote, `docs/results-schema.md`),
 so a field with no method of its own is still read as `results["environment"]`; the attacks' entries are
 reached only through `evaluations`, `evaluation()` and `budgets()`.
+
+Every accuracy it answers is derived from the per-image outcomes (issue #51: figures derived, never read):
+`clean_acc` from `clean_outcomes`, each evaluation's `robust_acc` from its `outcomes`, its `clean_acc` from
+the clean outcomes of its images, and `n_examples` from how many images the outcomes cover. A file without
+outcomes (written before they were recorded, or with them removed) has nothing to derive from: `verified`
+is False and `unverified` says why in one line; boards refuse it and reports leave it out.
 """
 
 from __future__ import annotations
@@ -21,10 +27,15 @@ from sam_bench import files
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes, results_file
 
+UNVERIFIED = (
+    "it records no per-image outcomes (written before results kept them, or with them removed), so none of "
+    "its figures can be derived from evidence; evaluate the model again"
+)
+
 
 class Results(Mapping):
     def __init__(self, data: dict, path: Path | None = None):
-        self._data, self.path = data, path
+        self._data, self.path = derived(data), path
 
     @classmethod
     def read(cls, path: str | Path) -> Results:
@@ -64,6 +75,17 @@ class Results(Mapping):
         return bool(self._data.get("clean_outcomes")) and all(ev.get("outcomes") for ev in self.evaluations)
 
     @property
+    def verified(self) -> bool:
+        """Whether every figure of the file is derived from per-image outcomes (the clean pass's and every
+        attack's): only such results reach a board or a report."""
+        return self.has_outcomes
+
+    @property
+    def unverified(self) -> str | None:
+        """Why the file's figures cannot be shown (one line), or None when they are derived."""
+        return None if self.verified else UNVERIFIED
+
+    @property
     def evaluation_seconds(self) -> float:
         return sum(ev.get("seconds") or 0 for ev in self.evaluations)
 
@@ -83,7 +105,8 @@ class Results(Mapping):
         outcomes; None without them or when it covers fewer)."""
         found = None
         if attack == "clean":
-            n = (self._data.get("dataset") or {}).get("n_examples")
+            clean = self._data.get("clean_outcomes")
+            n = clean["n"] if clean else (self._data.get("dataset") or {}).get("n_examples")
             found = {
                 "robust_acc": self._data["clean_acc"],
                 "n_examples": n,
@@ -123,6 +146,38 @@ class Results(Mapping):
             if (ev["norm"], ev["eps"], select) not in found:
                 found.append((ev["norm"], ev["eps"], select))
         return found
+
+
+def _correct(record: dict, n: int | None = None) -> tuple[int, int]:
+    """(images correct, images) over the first n images a per-image outcomes record covers (all by default)."""
+    flags = outcomes.decode(record)
+    flags = flags if n is None else flags[:n]
+    return int(flags.sum()), int(flags.size)
+
+
+def derived(data: Mapping) -> dict:
+    """`data` with every accuracy that per-image outcomes can give taken from them: the clean accuracy from
+    `clean_outcomes`, each evaluation's robust accuracy and image count from its `outcomes` and its clean
+    accuracy from the clean outcomes of its images. Figures without outcomes stay as written (such a file is
+    unverified, `Results.unverified`). Counts over images, as `evaluate` computes them: count / n."""
+    data = dict(data)
+    clean = data.get("clean_outcomes")
+    if clean:
+        correct, n = _correct(clean)
+        data["clean_acc"] = correct / n
+    evaluations = []
+    for ev in data.get("evaluations") or []:
+        ev = dict(ev)
+        if ev.get("outcomes"):
+            correct, n = _correct(ev["outcomes"])
+            ev["robust_acc"], ev["n_examples"] = correct / n, n
+        m = ev.get("n_examples")
+        if clean and m and clean["n"] >= m:
+            ev["clean_acc"] = _correct(clean, m)[0] / m
+        evaluations.append(ev)
+    if "evaluations" in data:
+        data["evaluations"] = evaluations
+    return data
 
 
 def first_images(ev: dict, images: int) -> dict | None:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.data import load_dataset
-from sam_bench.errors import BadInput
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
@@ -238,7 +238,7 @@ class Reproduction:
             for page in render(self.leaderboard_dir):
                 if page.suffix == ".html":
                     self.log(f"leaderboard page {page}")
-        except BadInput as err:  # no entries (e.g. no AutoAttack at the board's budget)
+        except SamBenchError as err:  # no entries, or an entry (perhaps another grid's) that its evidence refutes
             self.log(f"no leaderboard page ({err})")
 
     def rank(self, plan: ModelPlan, results_path: Path) -> None:

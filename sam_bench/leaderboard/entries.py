@@ -11,10 +11,9 @@ RobustBench's tools ignore.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from sam_bench import files, schema, stats
@@ -75,18 +74,42 @@ def percent(fraction: float) -> str:
     return str(round(float(fraction) * 100, 2))
 
 
-def _read_results(results) -> tuple[dict, dict]:
-    """(results dict, where it came from: file and sha256)."""
+def shown_path(path: Path) -> str:
+    """How an entry names a results file: relative to the checkout when it is inside it (committed boards),
+    else its absolute path."""
+    try:
+        return str(path.resolve().relative_to(CHECKOUT))
+    except ValueError:
+        return str(path.resolve())
+
+
+def results_path(shown: str, leaderboard_dir=None) -> Path:
+    """The results file an entry names (`shown_path`): absolute, or relative to the checkout, or to the
+    folder that holds the boards (a reproduction's own boards)."""
+    path = Path(shown)
+    if path.is_absolute():
+        return path
+    candidates = [CHECKOUT / path, boards_dir(leaderboard_dir).resolve().parent / path]
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+def read_results(results) -> tuple[Results, dict]:
+    """The checked results of a file with where they came from ({file, sha256}). A board's figures are
+    derived from a file's per-image outcomes and name that file, so a dict (no file) or a file without
+    outcomes is refused in one line."""
     if isinstance(results, dict):
-        digest = hashlib.sha256(json.dumps(results, sort_keys=True).encode()).hexdigest()
-        return results, {"file": None, "sha256": digest}
+        raise BadInput(
+            "a leaderboard entry names the results file its figures come from: write the results to a file "
+            "(sam-bench evaluate --out FILE) and add that file"
+        )
     path = Path(results)
     data = files.read_json(path)
-    try:
-        shown = str(path.resolve().relative_to(CHECKOUT))
-    except ValueError:
-        shown = str(path)
-    return data, {"file": shown, "sha256": files.sha256_file(path)}
+    where = str(path)
+    _check_results(data, where)
+    checked = Results(data, path)
+    if not checked.verified:
+        raise BadInput(f"{where}: not added to a leaderboard: {checked.unverified}")
+    return checked, {"file": shown_path(path), "sha256": files.sha256_file(path)}
 
 
 def _check_results(results, where: str) -> None:
@@ -96,7 +119,7 @@ def _check_results(results, where: str) -> None:
     results_file.check(results, where)
 
 
-def _check_against_entry(results: dict, entry: dict, where: str) -> None:
+def _check_against_entry(results: Mapping, entry: dict, where: str) -> None:
     """The results' test set is the one they name: its size, and its sha256 where the zoo entry
     records that data set (the model was trained on it)."""
     data = results["dataset"]
@@ -114,7 +137,7 @@ def _check_against_entry(results: dict, entry: dict, where: str) -> None:
         )
 
 
-def _entry_for(results: dict, zoo_dir) -> dict:
+def _entry_for(results: Mapping, zoo_dir) -> dict:
     """The zoo entry these results belong to; refused unless they evaluated its exact weights."""
     model = results["model"]
     sha = model.get("weights_sha256")
@@ -139,7 +162,7 @@ def _entry_for(results: dict, zoo_dir) -> dict:
 SAMPLE_TEST_SET = "cifar10-sample"
 
 
-def _is_board_autoattack(ev: dict, threat_model: str, test_set: str | None = None) -> bool:
+def is_board_autoattack(ev: dict, threat_model: str, test_set: str | None = None) -> bool:
     """AutoAttack (standard) at the board's budget. On the bundled sample, whose page is a working
     example apart from the real boards, a quicker AutoAttack version at that budget ranks too (the
     smoke scale's APGD-CE + APGD-T); the row says which version scored it."""
@@ -156,7 +179,9 @@ def aa_version_text(aa: dict) -> str:
     return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
 
 
-def _pgd_record(ev: dict) -> dict:
+def pgd_record(ev: dict, source: dict) -> dict:
+    """An entry's PGD figures from one evaluation (its accuracies derived from its per-image outcomes,
+    `Results`), naming the results file they come from."""
     s = ev.get("settings") or {}
     return {
         "norm": ev["norm"],
@@ -168,6 +193,41 @@ def _pgd_record(ev: dict) -> dict:
         "robust_acc": percent(ev["robust_acc"]),
         "robust_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
         "n_examples": ev["n_examples"],
+        "results_file": source["file"],
+        "results_sha256": source["sha256"],
+    }
+
+
+def autoattack_record(ev: dict, results: Results, source: dict) -> dict:
+    """An entry's AutoAttack block from the board's AutoAttack evaluation (accuracies derived from its
+    per-image outcomes), naming the results file it comes from."""
+    data = results["dataset"]
+    return {
+        "n_examples": ev["n_examples"],
+        "n_test_total": data.get("n_test_total"),
+        "test_set": data.get("name"),
+        "test_set_sha256": data.get("sha256"),
+        "version": ev["settings"]["version"],
+        "attacks": ev["settings"].get("attacks"),
+        "attack_reported_acc": ev.get("attack_reported_acc"),
+        "clean_acc_ci95": interval(ev["clean_acc"], ev["n_examples"]),
+        "autoattack_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
+        "seconds": ev.get("seconds"),
+        "precision": results.get("precision"),
+        # how the attack searched (results written before the choice searched in true fp32)
+        "search_math": (results.get("search_math_mode") or {}).get("search", "ieee"),
+        "device_name": (results.get("environment") or {}).get("device_name"),
+        "results_file": source["file"],
+        "results_sha256": source["sha256"],
+    }
+
+
+def autoattack_figures(ev: dict) -> dict:
+    """The RobustBench fields an AutoAttack evaluation gives (percent strings)."""
+    return {
+        "clean_acc": percent(ev["clean_acc"]),
+        "reported": percent(ev["robust_acc"]),
+        "autoattack_acc": percent(ev["robust_acc"]),
     }
 
 
@@ -238,73 +298,19 @@ def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
 
 
 def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
-    """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results
-    dict or file of `sam-bench evaluate`. Returns the path written."""
-    results, source = _read_results(results)
-    where = source["file"] or "results"
-    _check_results(results, where)
-    entry = _entry_for(results, zoo_dir)
-    _check_against_entry(results, entry, where)
-    dataset, tm = entry["dataset"], entry["threat_model"]
-    data = results["dataset"]
-    if data.get("family") != dataset:
-        raise BadInput(f"results are on {data.get('family')} data, but {entry['id']} is a {dataset} model")
-    if str(data.get("name", "")).startswith("synthetic"):
-        raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
-
-    path = boards_dir(leaderboard_dir) / dataset / tm / f"{entry['id']}.json"
+    """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results file of
+    `sam-bench evaluate`: every figure derived from its per-image outcomes and naming the file (and its
+    sha256) it came from. Returns the path written."""
+    checked, source = read_results(results)
+    entry = _entry_for(checked, zoo_dir)
+    _check_data(checked, entry, source["file"])
+    path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{entry['id']}.json"
     previous = read_entry(path) if path.is_file() else None
     if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
         previous = None  # written for other weights under this id: start over
     info = model_info(entry, previous)
-    extras = info["sam_bench"]
-
-    relevant = changed = False
-    # A bigger evaluation replaces a smaller one of the same kind; equal size: the newer wins.
-    for ev in Results.of(results).evaluations:
-        board_aa = _is_board_autoattack(ev, tm, data.get("name"))
-        relevant |= board_aa or ev.get("attack") == "pgd"
-        if board_aa:
-            old = extras.get("autoattack")
-            if old and old["n_examples"] > ev["n_examples"]:
-                continue
-            if old and old.get("version", "standard") == "standard" and ev["settings"]["version"] != "standard":
-                continue  # a quick version never replaces the standard one
-            extras["autoattack"] = {
-                "n_examples": ev["n_examples"],
-                "n_test_total": data.get("n_test_total"),
-                "test_set": data.get("name"),
-                "test_set_sha256": data.get("sha256"),
-                "version": ev["settings"]["version"],
-                "attacks": ev["settings"].get("attacks"),
-                "attack_reported_acc": ev.get("attack_reported_acc"),
-                "clean_acc_ci95": interval(ev["clean_acc"], ev["n_examples"]),
-                "autoattack_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
-                "seconds": ev.get("seconds"),
-                "precision": results.get("precision"),
-                # how the attack searched (results written before the choice searched in true fp32)
-                "search_math": (results.get("search_math_mode") or {}).get("search", "ieee"),
-                "device_name": (results.get("environment") or {}).get("device_name"),
-                "results_sha256": source["sha256"],
-            }
-            info["clean_acc"] = percent(ev["clean_acc"])
-            info["reported"] = info["autoattack_acc"] = percent(ev["robust_acc"])
-            info["footnote"] = _footnote(entry, extras["autoattack"])
-            extras["degenerate"] = degenerate.reason(results)
-            _cross_check(results.get("robustbench"), info, tm)
-            changed = True
-        elif ev.get("attack") == "pgd":
-            record = _pgd_record(ev)
-            same = [
-                p
-                for p in extras["pgd"]
-                if (p["norm"], p["eps"], p["steps"], p["restarts"])
-                == (record["norm"], record["eps"], record["steps"], record["restarts"])
-            ]
-            if same and same[0]["n_examples"] > record["n_examples"]:
-                continue
-            extras["pgd"] = [p for p in extras["pgd"] if p not in same] + [record]
-            changed = True
+    relevant, changed = _merge(info, checked, source, entry)
+    tm = entry["threat_model"]
     if not relevant:
         raise BadInput(
             f"the results hold no AutoAttack (standard) evaluation at {tm} {BOARD_EPS[tm]} and no PGD "
@@ -318,28 +324,108 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
             f"--norm {tm} --eps {BOARD_EPS[tm]} first"
         )
     if not changed:
-        log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"] or "these")
+        log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
         return path
-    extras["pgd"].sort(key=lambda p: (p["norm"], eps_value(p["eps"]), p["steps"] or 0))
-    if source["sha256"] not in [s["sha256"] for s in extras["sources"]]:
-        extras["sources"].append({**source, "created": results.get("created")})
-    ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
-    order = (
-        "model_id",
-        "weights_sha256",
-        "method",
-        "trained_on",
-        "training_cost",
-        "degenerate",
-        "collapsed",
-        "autoattack",
-        "pgd",
-        "sources",
-        "retired",
-    )
-    ordered["sam_bench"] = {k: extras[k] for k in order if k in extras}
-    files.write_json(path, ordered)
+    _write(path, info, {**source, "created": checked.get("created")})
     return path
+
+
+def _check_data(results: Results, entry: dict, where: str) -> None:
+    """The results are on the model's own data set family, real images, its test set as it is."""
+    _check_against_entry(results, entry, where)
+    data = results["dataset"]
+    if data.get("family") != entry["dataset"]:
+        raise BadInput(f"results are on {data.get('family')} data, but {entry['id']} is a {entry['dataset']} model")
+    if str(data.get("name", "")).startswith("synthetic"):
+        raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
+
+
+def _merge(info: dict, results: Results, source: dict, entry: dict) -> tuple[bool, bool]:
+    """Merge the results' board AutoAttack and PGD evaluations into `info`: (any relevant, any changed).
+    A bigger evaluation replaces a smaller one of the same kind; equal size: the newer wins."""
+    tm, test_set = entry["threat_model"], results["dataset"].get("name")
+    relevant = changed = False
+    for ev in results.evaluations:
+        board_aa = is_board_autoattack(ev, tm, test_set)
+        relevant |= board_aa or ev.get("attack") == "pgd"
+        if board_aa:
+            changed |= _merge_autoattack(info, ev, results, source, entry)
+        elif ev.get("attack") == "pgd":
+            changed |= _merge_pgd(info["sam_bench"], ev, source)
+    return relevant, changed
+
+
+def _merge_autoattack(info: dict, ev: dict, results: Results, source: dict, entry: dict) -> bool:
+    extras = info["sam_bench"]
+    old = extras.get("autoattack")
+    if old and old["n_examples"] > ev["n_examples"]:
+        return False
+    if old and old.get("version", "standard") == "standard" and ev["settings"]["version"] != "standard":
+        return False  # a quick version never replaces the standard one
+    extras["autoattack"] = autoattack_record(ev, results, source)
+    info.update(autoattack_figures(ev))
+    info["footnote"] = _footnote(entry, extras["autoattack"])
+    extras["degenerate"] = degenerate.reason(results)
+    _cross_check(results.get("robustbench"), info, entry["threat_model"])
+    return True
+
+
+def _merge_pgd(extras: dict, ev: dict, source: dict) -> bool:
+    record = pgd_record(ev, source)
+    same = [p for p in extras["pgd"] if pgd_key(p) == pgd_key(record)]
+    if same and same[0]["n_examples"] > record["n_examples"]:
+        return False
+    extras["pgd"] = [p for p in extras["pgd"] if p not in same] + [record]
+    return True
+
+
+def pgd_key(record: dict) -> tuple:
+    """What makes two PGD figures of an entry the same measurement (the bigger or newer one is kept)."""
+    return (record["norm"], record["eps"], record["steps"], record["restarts"])
+
+
+ENTRY_ORDER = (
+    "model_id",
+    "weights_sha256",
+    "method",
+    "trained_on",
+    "training_cost",
+    "degenerate",
+    "collapsed",
+    "autoattack",
+    "pgd",
+    "sources",
+    "retired",
+)
+
+
+def _write(path: Path, info: dict, source: dict) -> None:
+    extras = info["sam_bench"]
+    extras["pgd"].sort(key=lambda p: (p["norm"], eps_value(p["eps"]), p["steps"] or 0))
+    extras["sources"] = sources(extras, source)
+    ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
+    ordered["sam_bench"] = {k: extras[k] for k in ENTRY_ORDER if k in extras}
+    files.write_json(path, ordered)
+
+
+def figure_refs(extras: dict) -> list[tuple[str | None, str | None]]:
+    """(results file, sha256) of each figure group of an entry: its AutoAttack block, then each PGD record
+    ((None, None) for a record written before figures named their file)."""
+    groups = ([extras["autoattack"]] if extras.get("autoattack") else []) + list(extras.get("pgd", []))
+    return [(g.get("results_file"), g.get("results_sha256")) for g in groups]
+
+
+def sources(extras: dict, new: dict) -> list[dict]:
+    """The results files the entry's figures come from, each once ({file, sha256, created}): the earlier
+    ones still named by a figure, in their order, then the new one if a figure names it. While a figure
+    written before figures named their file remains, no earlier source is dropped."""
+    refs = figure_refs(extras)
+    legacy = any(file is None for file, _ in refs)
+    named = {sha for _, sha in refs}
+    kept = [s for s in extras.get("sources", []) if legacy or s["sha256"] in named]
+    if new["sha256"] in named and new["sha256"] not in [s["sha256"] for s in kept]:
+        kept.append(new)
+    return kept
 
 
 def eps_value(text: str) -> float:
@@ -348,7 +434,7 @@ def eps_value(text: str) -> float:
     return parse_eps(text)
 
 
-def _cross_check(rb: dict | None, info: dict, tm: str) -> None:
+def _cross_check(rb: Mapping | None, info: dict, tm: str) -> None:
     # evaluate's own RobustBench summary must agree with what we derived from its evaluations
     if not rb or rb.get("threat_model") != tm:
         return

@@ -14,7 +14,7 @@ from sam_bench.errors import BadInput
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
-from sam_bench.leaderboard import retire
+from sam_bench.leaderboard import evidence, retire
 from sam_bench.leaderboard.entries import boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
 from sam_bench.version import __version__
@@ -148,7 +148,9 @@ def html(
 def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -> list[Path]:
     """Write <dataset>-<threat_model>.md/.html/.png next to the model_info folders, for every
     leaderboard (or the one asked for); with `readme`, also replace the table between the
-    markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->` there."""
+    markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->` there. Every entry's
+    figures are first recomputed from the per-image outcomes of the results files it names
+    (`evidence.check_board`): an entry that disagrees is refused in one line and nothing is written."""
     root = boards_dir(leaderboard_dir)
     found = boards(root, dataset, threat_model)
     if not found:
@@ -157,9 +159,11 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
             + (f" for {dataset or '*'}/{threat_model or '*'}" if dataset or threat_model else "")
             + "; add results with sam-bench evaluate <ModelId> ... --leaderboard"
         )
+    loaded = {(ds, tm): load_board(ds, tm, root) for ds, tm in found}
+    for (ds, tm), everything in loaded.items():  # every figure recomputed from its results file, before any write
+        evidence.check_board(everything, ds, tm, root)
     written, tables = [], {}
-    for ds, tm in found:
-        everything = load_board(ds, tm, root)
+    for (ds, tm), everything in loaded.items():
         # Models trained or scored on the bundled sample are a working example, not comparable with
         # real evaluations: they get a page (and README table) of their own, ranked among themselves.
         groups = {"": [m for m in everything if not on_sample(m)], "-sample": [m for m in everything if on_sample(m)]}

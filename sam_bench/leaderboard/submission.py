@@ -12,6 +12,7 @@ from sam_bench.errors import BadInput
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, boards_dir, read_entry
+from sam_bench.leaderboard.evidence import check_entry
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
 
@@ -139,6 +140,7 @@ def submit(model_id: str, leaderboard_dir=None, zoo_dir=None, out_dir=None, pape
             f"--attack autoattack --leaderboard first"
         )
     info = read_entry(path)
+    check_entry(info, entry["threat_model"], str(path), leaderboard_dir)  # its figures are its evidence's
     info.update({k: v for k, v in (paper or {}).items() if v is not None})
     problems = check_submission(info, entry)
     report = zoo.verify(model_id, zoo_dir)[0]

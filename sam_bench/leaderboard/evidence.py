@@ -1,0 +1,138 @@
+"""A board entry checked against its evidence before it is shown (rendered or submitted): every figure
+recomputed from the per-image outcomes of the results file it names, that file having the sha256 the entry
+records. An entry edited by hand (`autoattack_acc` set to "99.5"), or whose results file changed or went, is
+refused in one line; `sam-bench leaderboard add <results file>` writes it again from the evidence.
+
+clean_acc, reported, autoattack_acc, the `autoattack` block and `degenerate` come from the board's AutoAttack
+evaluation in the file `autoattack.results_file` names; each PGD record from the PGD evaluation of its budget in
+its own `results_file`. Accuracies are derived from per-image outcomes (`evaluation.results_record.Results`).
+"""
+
+from __future__ import annotations
+
+from sam_bench import files
+from sam_bench.errors import SamBenchError
+from sam_bench.evaluation import degenerate
+from sam_bench.evaluation.results_record import Results
+from sam_bench.leaderboard.entries import (
+    autoattack_figures,
+    autoattack_record,
+    boards_dir,
+    is_board_autoattack,
+    pgd_key,
+    pgd_record,
+    results_path,
+)
+
+FIX = "restore the entry (e.g. git checkout) or write it again with sam-bench leaderboard add <results file>"
+REFS = ("results_file", "results_sha256")
+
+
+def check_board(models: list[dict], dataset: str, threat_model: str, leaderboard_dir=None) -> None:
+    """Every entry of a board (`load_board`'s dicts) agrees with its evidence, or a one-line SamBenchError."""
+    root = boards_dir(leaderboard_dir)
+    for m in models:
+        check_entry(m, threat_model, str(root / dataset / threat_model / f"{m['model_id']}.json"), leaderboard_dir)
+
+
+def check_entry(info: dict, threat_model: str, where: str, leaderboard_dir=None) -> None:
+    """The entry's figures are the ones its results files' per-image outcomes give."""
+    extras = info["sam_bench"]
+    evidence = _Evidence(extras, where, leaderboard_dir)
+    if extras.get("autoattack"):
+        _check_autoattack(info, threat_model, evidence)
+    for record in extras.get("pgd", []):
+        _check_pgd(record, evidence)
+
+
+class _Evidence:
+    """The results files an entry names, each read, checked and sha256-compared once."""
+
+    def __init__(self, extras: dict, where: str, leaderboard_dir):
+        self.extras, self.where, self.leaderboard_dir = extras, where, leaderboard_dir
+        self.read: dict[str, Results] = {}
+
+    def source(self, group: dict) -> tuple[str, str]:
+        """(file, sha256) a figure group names; an entry written before figures named their file falls back
+        on its one source (or, for AutoAttack, the source with its results_sha256)."""
+        if group.get("results_file"):
+            return group["results_file"], group["results_sha256"]
+        known = self.extras.get("sources", [])
+        matching = [s for s in known if s.get("sha256") == group.get("results_sha256")] or (
+            known if len(known) == 1 else []
+        )
+        if not matching or not matching[0].get("file"):
+            raise SamBenchError(f"{self.where}: names no results file for its figures; {FIX}")
+        return matching[0]["file"], matching[0]["sha256"]
+
+    def results(self, group: dict) -> tuple[Results, dict]:
+        file, sha = self.source(group)
+        if file not in self.read:
+            self.read[file] = self._load(file, sha)
+        return self.read[file], {"file": file, "sha256": sha}
+
+    def _load(self, file: str, sha: str) -> Results:
+        path = results_path(file, self.leaderboard_dir)
+        if not path.is_file():
+            raise SamBenchError(f"{self.where}: its figures come from {file}, which is not there; {FIX}")
+        actual = files.sha256_file(path)
+        if actual != sha:
+            raise SamBenchError(
+                f"{self.where}: {file} changed after the entry was written from it (sha256 {actual[:12]}, the "
+                f"entry names {sha[:12]}); write the entry again with sam-bench leaderboard add {file}"
+            )
+        results = Results.read(path)
+        if not results.verified:
+            raise SamBenchError(f"{self.where}: {file} cannot be shown: {results.unverified}")
+        weights = results["model"].get("weights_sha256")
+        if weights != self.extras.get("weights_sha256"):
+            raise SamBenchError(
+                f"{self.where}: is for weights sha256 {str(self.extras.get('weights_sha256'))[:12]}, but {file} "
+                f"evaluated {str(weights)[:12]}; {FIX}"
+            )
+        return results
+
+
+def _check_autoattack(info: dict, threat_model: str, evidence: _Evidence) -> None:
+    extras = info["sam_bench"]
+    results, source = evidence.results(extras["autoattack"])
+    test_set = results["dataset"].get("name")
+    candidates = [ev for ev in results.evaluations if is_board_autoattack(ev, threat_model, test_set)]
+    if not candidates:
+        raise SamBenchError(
+            f"{evidence.where}: {source['file']} holds no AutoAttack evaluation at the board's budget; {FIX}"
+        )
+    found = [_autoattack_differences(info, ev, results, source) for ev in candidates]
+    if any(not d for d in found):
+        return
+    key, shown, derived = found[-1][0]
+    raise SamBenchError(f"{evidence.where}: {key} is {shown!r}, derived from {source['file']} it is {derived!r}; {FIX}")
+
+
+def _autoattack_differences(info: dict, ev: dict, results: Results, source: dict) -> list[tuple[str, object, object]]:
+    """(field, in the entry, from the evidence) for every figure that disagrees ([] when none does)."""
+    extras = info["sam_bench"]
+    rebuilt = autoattack_record(ev, results, source)
+    figures = autoattack_figures(ev)  # the ranking figure first: it is the one an edit would be made for
+    wanted = {"autoattack_acc": figures.pop("autoattack_acc"), **figures, "degenerate": degenerate.reason(results)}
+    out = [
+        (k, info[k] if k != "degenerate" else extras.get(k), v) for k, v in wanted.items() if k in info or k in extras
+    ]
+    out += [(f"autoattack.{k}", extras["autoattack"][k], rebuilt.get(k)) for k in extras["autoattack"] if k not in REFS]
+    return [(k, shown, derived) for k, shown, derived in out if shown != derived]
+
+
+def _check_pgd(record: dict, evidence: _Evidence) -> None:
+    results, source = evidence.results(record)
+    label = f"PGD {record['norm']} {record['eps']}"
+    rebuilt = [pgd_record(ev, source) for ev in results.evaluations if ev.get("attack") == "pgd"]
+    candidates = [r for r in rebuilt if pgd_key(r) == pgd_key(record)]
+    if not candidates:
+        raise SamBenchError(f"{evidence.where}: {source['file']} holds no {label} evaluation; {FIX}")
+    found = [[(k, record[k], c.get(k)) for k in record if k not in REFS and record[k] != c.get(k)] for c in candidates]
+    if any(not d for d in found):
+        return
+    key, shown, derived = found[-1][0]
+    raise SamBenchError(
+        f"{evidence.where}: {label}: {key} is {shown!r}, derived from {source['file']} it is {derived!r}; {FIX}"
+    )
