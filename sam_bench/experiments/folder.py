@@ -1,19 +1,27 @@
 """A reproduction folder as a report reads it, loaded and checked once: its plan, one record per run with
 results (the checked results file, `Results`, and what its run folder says of its training), the cost
 measurement, and the verdicts judged from them, handed to the report, the README summary and the pilot.
+
+A results file belongs to a run by its content, not its name: the training settings it records must hash to
+the run's settings key and the weights it evaluated must be the run's (or the zoo entry made from them);
+one that holds another run's results is refused in one line. A results file without per-image outcomes has no
+figure that can be derived, so it is left out, with its reason (`Folder.left_out`), never shown.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments import spent
+
+PLAN_FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or run the reproduction again"
 
 
 @dataclass
@@ -22,11 +30,14 @@ class Folder:
     plan: dict
     records: list[dict]
     cost: dict | None
+    left_out: list[dict] = field(default_factory=list)  # runs whose results cannot be shown: name, seed, path, why
 
     @classmethod
     def load(cls, out: str | Path) -> Folder:
         out = Path(out)
-        return cls(out, files.read_json(out / "plan.json"), load_results(out), load_cost(out))
+        plan = read_plan(out)
+        records, left_out = load_runs(out, plan)
+        return cls(out, plan, records, load_cost(out), left_out)
 
     @functools.cached_property
     def verdicts(self) -> dict[str, list[dict]]:
@@ -50,43 +61,138 @@ class Folder:
         return spent.budget_sentence(cpu_s, budget, with_pilot if pilots else alone)
 
 
+def read_plan(out: Path, fields: tuple[str, ...] = ("name", "scale", "paper")) -> dict:
+    """The folder's plan.json, refused in one line unless it lists its runs (name, settings key and settings
+    each) and has `fields` (what a report names: the reproduction, its scale, the paper; `cost` needs none)."""
+    path = Path(out) / "plan.json"
+    if not path.is_file():
+        raise BadInput(f"{out}: no plan.json (not a reproduction folder; sam-bench reproduce writes one)")
+    plan = files.read_json(path)
+    if not isinstance(plan, dict):
+        raise SamBenchError(f"{path}: not a reproduction's plan (a {type(plan).__name__}); {PLAN_FIX}")
+    missing = [k for k in (*fields, "models") if k not in plan]
+    if missing:
+        raise SamBenchError(f"{path}: no {', '.join(f'`{k}`' for k in missing)}; {PLAN_FIX}")
+    models = plan["models"]
+    if not isinstance(models, list) or not all(
+        isinstance(m, dict)
+        and isinstance(m.get("name"), str)
+        and isinstance(m.get("key"), str)
+        and isinstance(m.get("config"), dict)
+        for m in models
+    ):
+        raise SamBenchError(f"{path}: `models` is not a list of runs (name, key, config each); {PLAN_FIX}")
+    return plan
+
+
 def load_results(out: Path) -> list[dict]:
-    """One record per run of the plan that has results (each seed of a model is a run), in the
-    plan's order."""
-    plan = files.read_json(out / "plan.json")
-    records = []
+    """One record per run of the plan that has results that can be shown (each seed of a model is a run),
+    in the plan's order."""
+    return load_runs(out)[0]
+
+
+def load_runs(out: Path, plan: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """(one record per run whose results can be shown, in the plan's order; the runs whose results file
+    cannot be shown, each with its name, seed, path and the reason)."""
+    out = Path(out)
+    plan = plan or read_plan(out)
+    records, left_out = [], []
     for m in plan["models"]:
         path = out / "results" / f"{m['name']}-{m['key']}.json"
         if not path.is_file():
             continue
         results = Results.read(path)  # a hand-edited figure is refused here, not rendered
-        training = results["model"].get("training") or {}
-        config = training.get("config") or m["config"]
-        run = out / "runs" / f"{m['name']}-{m['key']}"
-        log = run / "log.jsonl"
-        logged = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-        epochs = [e["seconds"] for e in logged]
-        meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
-        records.append(
-            {
-                "name": m["name"],
-                "key": m["key"],
-                "seed": m.get("seed", config.get("seed", 0)),
-                "primary": m.get("primary", True),
-                "config": config,
-                "results": results,
-                "path": path,
-                "training": training,
-                "epoch_seconds": epochs,
-                "training_cpu_s": spent.training_cpu_seconds(logged),
-                "degenerate": degenerate.reason(results),
-                "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
-                "reused_from": (files.read_json(run / "reused.json") if (run / "reused.json").is_file() else {}).get(
-                    "from"
-                ),
-            }
+        _check_identity(out, plan, m, results, path)
+        seed = m.get("seed", m["config"].get("seed", 0))
+        if not results.verified:
+            left_out.append({"name": m["name"], "seed": seed, "path": path, "why": results.unverified})
+            continue
+        records.append(_record(out, m, results, path))
+    return records, left_out
+
+
+def not_shown(out: Path, left_out: list[dict]) -> str:
+    """The runs whose results cannot be shown, each with its file and why (report and summary say it alike)."""
+    return "; ".join(f"{r['name']} (seed {r['seed']}), `{r['path'].relative_to(out)}`: {r['why']}" for r in left_out)
+
+
+def _record(out: Path, m: dict, results: Results, path: Path) -> dict:
+    """A run's record: its checked results and what its run folder says of its training."""
+    training = results["model"].get("training") or {}
+    config = training.get("config") or m["config"]
+    run = out / "runs" / f"{m['name']}-{m['key']}"
+    log = run / "log.jsonl"
+    logged = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
+    return {
+        "name": m["name"],
+        "key": m["key"],
+        "seed": m.get("seed", config.get("seed", 0)),
+        "primary": m.get("primary", True),
+        "config": config,
+        "results": results,
+        "path": path,
+        "training": training,
+        "epoch_seconds": [e["seconds"] for e in logged],
+        "training_cpu_s": spent.training_cpu_seconds(logged),
+        "degenerate": degenerate.reason(results),
+        "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
+        "reused_from": (files.read_json(run / "reused.json") if (run / "reused.json").is_file() else {}).get("from"),
+    }
+
+
+def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path) -> None:
+    """The results file is this run's by its content, whatever its name: the training settings it records
+    hash to the run's settings key, and it evaluated the run's weights (or the zoo entry made from them)."""
+    from sam_bench.experiments.recipe import settings_key
+    from sam_bench.training.config import TrainConfig
+
+    label = f"{m['name']} (seed {m.get('seed', m['config'].get('seed', 0))}, settings key {m['key']})"
+    fix = f"restore the file (e.g. git checkout) or evaluate {m['name']} again"
+    config = (results["model"].get("training") or {}).get("config")
+    if isinstance(config, dict):
+        try:
+            key = settings_key(TrainConfig.from_dict(config))
+        except (SamBenchError, TypeError, ValueError) as err:
+            raise SamBenchError(f"{path}: its training settings cannot be read ({err}); {fix}") from None
+        if key != m["key"]:
+            other = next((o for o in plan["models"] if o["key"] == key), None)
+            whose = (
+                f"{other['name']} (seed {other.get('seed', 0)}, settings key {key})" if other else f"settings key {key}"
+            )
+            raise SamBenchError(f"{path}: holds the results of {whose}, not of {label}; {fix}")
+    weights = results["model"].get("weights_sha256")
+    run_weights = _run_weights(out, m)
+    if run_weights is None or weights == run_weights:
+        return
+    entry = _zoo_entry(out, plan, results["model"].get("zoo_id"))
+    if entry is None:
+        return  # the zoo is not at hand: the settings decide
+    made_from = (entry.get("added") or {}).get("run_weights_sha256")
+    if entry.get("weights_sha256") != weights or made_from not in (None, run_weights):
+        raise SamBenchError(
+            f"{path}: evaluated weights sha256 {str(weights)[:12]}, which are not {label}'s "
+            f"({run_weights[:12]}, or the zoo entry made from them); {fix}"
         )
-    return records
+
+
+def _run_weights(out: Path, m: dict) -> str | None:
+    meta = out / "runs" / f"{m['name']}-{m['key']}" / "metadata.json"
+    return files.read_json(meta).get("weights_sha256") if meta.is_file() else None
+
+
+def _zoo_entry(out: Path, plan: dict, zoo_id: str | None) -> dict | None:
+    """The zoo entry a results file names, from the folder's own zoo (a scale that does not publish) or the
+    project's; None when it is not there."""
+    from sam_bench.zoo.store import find_entry
+
+    if not zoo_id:
+        return None
+    zoo_dir = None if plan.get("publish", True) else out / "model_zoo"
+    try:
+        return find_entry(zoo_id, zoo_dir)
+    except SamBenchError:
+        return None
 
 
 def load_cost(out: Path) -> dict | None:

@@ -18,7 +18,7 @@ from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments import against_published, collapse, confirmatory, mechanism, pareto, report_plots, spent
 from sam_bench.experiments.claims import CLAIMS, headline
-from sam_bench.experiments.folder import Folder
+from sam_bench.experiments.folder import Folder, not_shown
 from sam_bench.experiments.records import (
     aa_budgets,
     aa_label,
@@ -123,7 +123,7 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     folder = folder or Folder.load(out)
     plan, records, cost = folder.plan, folder.records, folder.cost
     report = out / "REPORT.md"
-    lines = _header_lines(out, plan, records)
+    lines = _header_lines(out, plan, records, folder.left_out)
     if not records:
         files.write_text(report, "\n".join(lines) + "\n")
         return report
@@ -148,24 +148,25 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     return report
 
 
-def _header_lines(out: Path, plan: dict, records: list[dict]) -> list[str]:
+def _header_lines(out: Path, plan: dict, records: list[dict], left_out: list[dict]) -> list[str]:
     lines = [
         f"# Reproduction: {plan['name']}, scale `{plan['scale']}`",
         "",
         f"Paper: {plan['paper']}.",
         "",
         f"Written by `sam-bench report {out}` from the results files in `results/` "
-        f"({len(records)} of {len(plan['models'])} runs done), "
+        f"({len(records) + len(left_out)} of {len(plan['models'])} runs done), "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Accuracies in %.",
         "",
     ]
-    done = {(r["name"], seed_of(r)) for r in records}
+    done = {(r["name"], seed_of(r)) for r in records} | {(r["name"], r["seed"]) for r in left_out}
     missing = [
         m["name"] + (f" (seed {m['seed']})" if not m.get("primary", True) else "")
         for m in plan["models"]
         if (m["name"], m.get("seed", m["config"].get("seed", 0))) not in done
     ]
-    return lines + ([f"Not done yet: {', '.join(missing)}.", ""] if missing else [])
+    lines += [f"Not done yet: {', '.join(missing)}.", ""] if missing else []
+    return lines + ([f"Not shown: {not_shown(out, left_out)}.", ""] if left_out else [])
 
 
 def _accuracy_lines(records: list[dict]) -> list[str]:
@@ -422,7 +423,7 @@ def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
     for arch, found in judged.items():
         lines += ([f"**{arch}**", ""] if several else []) + [f"- {line}" for line in headline(found)] + [""]
     lines += [
-        "How each claim is tested (`sam_bench/claims.py`, `sam_bench/stats.py`): one verdict per claim and "
+        "How each claim is tested (`sam_bench/experiments/claims.py`, `sam_bench/stats.py`): one verdict per claim and "
         "configuration, on that configuration's comparisons only. A comparison of two models with two or more "
         "training seeds in common is a test of the training methods over seeds and test images together "
         "(seed s against seed s on the same images; the variance split into the seeds' and the images' shares; "

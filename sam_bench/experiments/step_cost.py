@@ -95,12 +95,10 @@ def measure(
 def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
     """The plan's first seed of each model (a later seed costs the same), or the ones named in `only`
     plus the ST of each architecture (the ratios need it)."""
+    from sam_bench.experiments.folder import read_plan
     from sam_bench.experiments.records import architecture
 
-    plan_path = folder / "plan.json"
-    if not plan_path.is_file():
-        raise BadInput(f"{folder}: no plan.json (not a reproduction folder; `sam-bench reproduce` writes one)")
-    entries = [m for m in files.read_json(plan_path)["models"] if m.get("primary", True)]
+    entries = [m for m in read_plan(folder, fields=())["models"] if m.get("primary", True)]  # a bad plan: one line
     if only:
         unknown = sorted(set(only) - {m["name"] for m in entries})
         if unknown:

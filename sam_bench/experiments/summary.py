@@ -2,8 +2,9 @@
 
 `sam-bench report reproductions/<folder> --readme README.md` replaces the text between
 `<!-- sam-bench summary <folder> start -->` and `<!-- sam-bench summary <folder> end -->` with
-`summary(<folder>)`: what was run and how long it took (each run's own clock), how many results
-files record per-image outcomes, and for which configurations each claim holds, fails or is
+`summary(<folder>)`: what was run and how long it took (each run's own clock), that every results file
+shown records per-image outcomes (every figure is derived from them; a file without them is left out and
+named), and for which configurations each claim holds, fails or is
 inconclusive (and, for a grid with single-step AT, which defence wins at equal cost).
 tests/test_readme_summaries.py fails when the README says anything else.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments.folder import Folder
+from sam_bench.experiments.folder import Folder, not_shown
 
 _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
@@ -30,7 +31,8 @@ def summary(folder: str | Path | Folder) -> str:
     loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
     records = loaded.records
     if not records:
-        raise BadInput(f"{loaded.path}: no results yet, nothing to summarise")
+        shown = "no results that can be shown" if loaded.left_out else "no results yet"
+        raise BadInput(f"{loaded.path}: {shown}, nothing to summarise")
     judged = [v for subset in loaded.verdicts.values() for v in subset]
     seeds: dict[str, list[str]] = {}
     for name, group in models(records).items():
@@ -38,13 +40,8 @@ def summary(folder: str | Path | Folder) -> str:
     runs = "; ".join(f"{', '.join(names)}: seed{'s' if ',' in s else ''} {s}" for s, names in seeds.items())
     training = sum(r["training"].get("wall_time_s") or 0 for r in records)
     evaluating = sum(Results.of(r["results"]).evaluation_seconds for r in records)
-    with_outcomes = sum(Results.of(r["results"]).has_outcomes for r in records)
-    outcome_text = (
-        f"all {len(records)} results files record per-image outcomes"
-        if with_outcomes == len(records)
-        else f"{with_outcomes or 'none'} of {len(records)} results files record per-image outcomes (the "
-        f"{'others' if with_outcomes else 'files'} were written before they existed; their comparisons "
-        "use unpaired tests)"
+    outcome_text = f"all {len(records)} results files record per-image outcomes" + (
+        f"; not shown: {not_shown(loaded.path, loaded.left_out)}" if loaded.left_out else ""
     )
     several = any(len(group) > 1 for group in models(records).values())
     budget = loaded.budget_sentence("CPU time with the pilot's", "CPU time")

@@ -1,0 +1,90 @@
+"""#51 items 1, 4 and 9 in a report: every figure from per-image outcomes (a results file without them is named
+under "Not shown", never a row), a model identified by its results' content (training settings and weights),
+not the file's name, and wording that says what was measured. Run on a copy of a committed reproduction's
+results and run records (reproductions/paper-cifar10-cpu: ST, SAM-0.1, AT-Linf-2 over three seeds)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sam_bench.cli import cli
+from sam_bench.experiments import mechanism
+from sam_bench.experiments.folder import Folder
+
+COMMITTED = Path(__file__).resolve().parents[1] / "reproductions" / "paper-cifar10-cpu"
+ST, SAM = "ST-982a950524", "SAM-0.1-674c8deeba"  # seed 0 of each
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """The committed folder's plan, results (those with per-image outcomes), run records and analyses."""
+    out = tmp_path / "paper-cifar10-cpu"
+    plan = json.loads((COMMITTED / "plan.json").read_text())
+    plan["models"] = [m for m in plan["models"] if m["name"] in ("ST", "SAM-0.1", "AT-Linf-2")]
+    (out / "results").mkdir(parents=True)
+    (out / "plan.json").write_text(json.dumps(plan))
+    for m in plan["models"]:
+        run = f"{m['name']}-{m['key']}"
+        shutil.copy(COMMITTED / "results" / f"{run}.json", out / "results")
+        (out / "runs" / run).mkdir(parents=True)
+        for name in ("metadata.json", "log.jsonl"):
+            shutil.copy(COMMITTED / "runs" / run / name, out / "runs" / run)
+    shutil.copytree(COMMITTED / "analysis", out / "analysis")
+    return out
+
+
+def report(out: Path):
+    result = CliRunner().invoke(cli, ["report", str(out)])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def test_a_results_file_without_outcomes_is_named_and_not_shown(folder):
+    path = folder / "results" / f"{SAM}.json"
+    results = json.loads(path.read_text())
+    del results["clean_outcomes"]
+    for ev in results["evaluations"]:
+        del ev["outcomes"]
+    path.write_text(json.dumps(results))
+    loaded = Folder.load(folder)
+    assert [(r["name"], r["seed"]) for r in loaded.left_out] == [("SAM-0.1", 0)]
+    assert ("SAM-0.1", 0) not in {(r["name"], r["seed"]) for r in loaded.records}
+    assert report(folder).exit_code == 0
+    text = (folder / "REPORT.md").read_text()
+    assert f"Not shown: SAM-0.1 (seed 0), `results/{SAM}.json`: it records no per-image outcomes" in text
+    assert "(11 of 9 runs" not in text and "(9 of 9 runs done)" in text
+
+
+def test_the_report_identifies_a_model_by_its_results_content_not_the_file_name(folder):
+    shutil.copy(folder / "results" / f"{SAM}.json", folder / "results" / f"{ST}.json")  # SAM's results as ST's
+    result = report(folder)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert f"{ST}.json: holds the results of SAM-0.1 (seed 0, settings key 674c8deeba), not of ST" in result.output
+    assert not (folder / "REPORT.md").exists()
+
+
+def test_the_report_cites_the_claims_module_where_it_is(folder):
+    assert report(folder).exit_code == 0
+    text = (folder / "REPORT.md").read_text()
+    assert "`sam_bench/experiments/claims.py`" in text and "`sam_bench/claims.py`" not in text
+
+
+def test_weights_in_the_folder_but_not_analysed_are_not_called_uncommitted(folder):
+    kept = folder / "runs" / "ST-844917c126"  # ST seed 1: no analysis record
+    (kept / "weights.json").write_text(json.dumps({"file": "model.safetensors", "sha256": "0" * 64}))
+    text = "\n".join(mechanism.section(folder, Folder.load(folder).records, draw=False))
+    assert "were not committed" not in text
+    assert "no record for ST (seed 1): their weights are here but were not analysed" in text
+    assert "SAM-0.1 (seed 1), AT-Linf-2 (seed 1), ST (seed 2)" in text and "not in the tree" in text
+
+
+@pytest.mark.parametrize("plan", [{"name": "x", "scale": "y", "paper": "z"}, [1, 2], {"models": "all"}])
+def test_a_plan_without_its_models_is_one_line_in_cost_and_report(tmp_path, plan):
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    for command in (["report", str(tmp_path)], ["cost", str(tmp_path)]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "plan.json" in result.output
