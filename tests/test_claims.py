@@ -1,4 +1,4 @@
-"""The paper's claims are judged one configuration at a time (sam_bench/claims.py): training methods
+"""The paper's claims are judged one configuration at a time (sam_bench/experiments/claims.py): training methods
 over seeds and test images, one-sided tests in the claimed direction, an intersection-union rule for
 "holds", Holm for "fails", and every "inconclusive" says what effect the design could have detected."""
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import t
 
+from sam_bench import stats
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments.claims import C1_MARGIN, cost_verdict, headline, verdicts
 from sam_bench.experiments.comparison import compare
@@ -240,6 +241,33 @@ def test_c4_rests_on_the_cost_measurement():
     assert cost_verdict(group, [st], cost(1.8, 1.9, 2.1))["evidence"][0].startswith(
         "SAM-0.1: 1.90x ST per step, 95% interval [1.80, 2.10] over 10 interleaved rounds (expected about 2x"
     )
+
+
+def test_c4_is_not_decided_by_six_one_step_timing_rounds():
+    """#51 item 9: the quick start's `sam-bench cost --rounds 6 --steps 1` gave "C4: holds"; with fewer than
+    9 rounds the 95% interval of the median is the range of the rounds, which one disturbed round sets."""
+    st, sam = pair(300, 300)
+    runs = [1.90, 2.00, 2.05, 1.95, 2.10, 1.98]
+    median, low, high = stats.median_interval(runs)
+    assert (low, high) == (min(runs), max(runs))  # the whole range
+    cost = {
+        "settings": {"rounds": 6, "steps": 1},
+        "models": [
+            {
+                "name": "SAM-0.1",
+                "key": "SAM-0.1-key",
+                "baseline": "ST",
+                "ratio": {"runs": runs, "median": median, "low": low, "high": high},
+            }
+        ],
+    }
+    verdict = cost_verdict([sam], [st], cost)
+    assert verdict["verdict"] == "inconclusive"
+    assert verdict["reason"].startswith("6 timing rounds of 1 step each are too few to decide")
+    assert "--rounds 9" in verdict["reason"]
+    assert verdict["evidence"][0].startswith("SAM-0.1: 1.99x ST per step, 95% interval [1.90, 2.10] over 6")
+    more = {**cost, "models": [{**cost["models"][0], "ratio": {**cost["models"][0]["ratio"], "runs": runs + runs[:3]}}]}
+    assert cost_verdict([sam], [st], more)["verdict"] == "holds"  # nine rounds decide
 
 
 def test_a_grid_over_architectures_is_judged_per_architecture():

@@ -19,6 +19,7 @@ def run(name, method, sha, robust):
     flags[:robust] = True
     return {
         "name": name,
+        "key": f"{name}-{sha[:10]}",
         "seed": 0,
         "config": {"method": method, "seed": 0, "arch": "preactresnet18", "width": 0.125},
         "results": {
@@ -164,7 +165,7 @@ def test_section_writes_tables_plots_and_names_runs_without_a_record(tmp_path):
     for a in analyses:
         (tmp_path / "analysis" / f"{a['model']['weights_sha256'][:4]}.json").write_text(json.dumps(a))
     lines = "\n".join(mechanism.section(tmp_path, [*runs, run("ST", "standard", "d" * 64, 90) | {"seed": 1}]))
-    assert "on 3 of 4 runs; no record for ST (seed 1)" in lines
+    assert "on 3 of 4 runs; no record for ST (seed 1): their weights are not in the tree, so they cannot" in lines
     assert "below 0.001 in 7 of 12 model-batches" in lines  # the batches whose eigenvalue is above 50
     assert "| ST | 0 | 109 |" in lines  # the mean of ST's four batch eigenvalues
     assert "Spearman's rho = -1.00" in lines  # eigenvalue 109, 54.2, 22 against robust accuracy 25%, 37.5%, 62.5%

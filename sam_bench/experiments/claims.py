@@ -11,6 +11,9 @@ training logs.
 
 from __future__ import annotations
 
+import functools
+
+from sam_bench import stats
 from sam_bench.experiments.comparison import Comparison, compare, judge
 from sam_bench.experiments.records import by_method, models
 
@@ -99,7 +102,8 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
 def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) -> dict:
     """C4 for one SAM or AT model: its cost per training step over ST's, from the interleaved timing
     (`sam_bench.experiments.step_cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
-    ratio, fails when it lies wholly outside, inconclusive when it straddles an edge. Cost does not
+    ratio, fails when it lies wholly outside, inconclusive when it straddles an edge or rests on too few rounds to
+    decide (fewer than `rounds_to_decide()`: its interval is then the range of the rounds). Cost does not
     depend on what a model learned, so degenerate models count here."""
     name, cfg = group[0]["name"], group[0]["config"]
     expected = 2 if cfg["method"] == "sam" else cfg["attack_steps"] + 1
@@ -131,6 +135,19 @@ def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) ->
     ]
     if low is None:
         return {**verdict, "reason": "too few timing rounds for a 95% interval of the median (6 or more needed)"}
+    runs = ratio["runs"]
+    if len(runs) < rounds_to_decide():
+        # with few rounds the distribution-free interval of the median is the whole range of the rounds: the one
+        # slowest and the one fastest round set it, and a single round disturbed by other work on the machine
+        # would move the verdict; such a measurement is reported, not judged
+        steps = (cost or {}).get("settings", {}).get("steps")
+        return {
+            **verdict,
+            "reason": f"{len(runs)} timing rounds"
+            + (f" of {steps} step{'s' if steps != 1 else ''} each" if steps else "")
+            + f" are too few to decide: their 95% interval is the whole range of the rounds, which a single "
+            f"disturbed round sets (`sam-bench cost --rounds {rounds_to_decide()}` or more gives one that is not)",
+        }
     if band[0] <= low and high <= band[1]:
         return {
             **verdict,
@@ -148,6 +165,15 @@ def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) ->
         "reason": f"the ratio's 95% interval [{low:.2f}, {high:.2f}] straddles an edge of the band "
         f"{band[0]:.2f}–{band[1]:.2f}; more timing rounds would narrow it",
     }
+
+
+@functools.cache
+def rounds_to_decide() -> int:
+    """The fewest timing rounds whose 95% interval of the median leaves out the slowest and the fastest round."""
+    n = 2
+    while stats.median_interval(range(n))[1] in (None, 0):
+        n += 1
+    return n
 
 
 def cost_of(cost: dict | None, group: list[dict]) -> dict | None:

@@ -27,6 +27,7 @@ from sam_bench import files, stats
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments.records import accuracy, architecture, by_architecture, evaluation, seed_of
+from sam_bench.rundir import has_weights
 from sam_bench.training import method_table as table
 
 ANALYSIS = "analysis"
@@ -363,6 +364,12 @@ def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
     return name
 
 
+def _runs_text(records: list[dict], why: str) -> list[str]:
+    """['ST (seed 1), SAM-0.1 (seed 1): <why>'], or [] for no runs."""
+    names = [f"{r['name']} (seed {seed_of(r)})" for r in records]
+    return [f"{', '.join(names)}: {why}"] if records else []
+
+
 def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str]:
     """The report's Mechanism section (and its plots, written into `out` unless `draw` is False)."""
     out = Path(out)
@@ -376,24 +383,21 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
             "",
         ]
     pairs = [(r, analyses[sha]) for r in records if (sha := r["results"]["model"].get("weights_sha256")) in analyses]
-    missing = [
-        f"{r['name']} (seed {seed_of(r)})"
-        for r in records
-        if r["results"]["model"].get("weights_sha256") not in analyses
-    ]
+    unanalysed = [r for r in records if r["results"]["model"].get("weights_sha256") not in analyses]
+    # a run without a record either has its weights here (in the tree or kept in git) and was not analysed,
+    # or has none to analyse: the report says which, not one for both
+    here: list[dict] = []
+    gone: list[dict] = []
+    for r in unanalysed:
+        (here if has_weights(out / "runs" / f"{r['name']}-{r['key']}") else gone).append(r)
+    missing = _runs_text(here, "their weights are here but were not analysed (`sam-bench analyze` adds them)")
+    missing += _runs_text(gone, "their weights are not in the tree, so they cannot be analysed")
     first = pairs[0][1]["settings"]
     batches = [b for _, a in pairs for b in a.get("sharpness", {}).get("batches", [])]
     converged = sum(bool(b.get("converged")) for b in batches)
     lines += [
         f"Measured by `sam-bench analyze` (records in `{ANALYSIS}/`, schema `{SCHEMA}`, docs/analysis.md) on "
-        f"{len(pairs)} of {len(records)} runs"
-        + (
-            f"; no record for {', '.join(missing)}: only models whose weights are in the tree can be analysed, "
-            "and those runs' weights were not committed"
-            if missing
-            else ""
-        )
-        + ". "
+        f"{len(pairs)} of {len(records)} runs" + "".join(f"; no record for {text}" for text in missing) + ". "
         f"Sharpness on {first['train_images']} training images drawn with seed {first['seed']} "
         f"(batches of {first['sharpness_batch']}, BatchNorm in eval mode, no augmentation; SAM's measure at rho "
         f"{first['rho']:g}, one ascent step and {first['ascent_steps']} projected steps; the top eigenvalue by at most "
