@@ -1,7 +1,9 @@
 """Leaderboards, RobustBench's format: entries written from evaluation results, ranked, rendered and checked
 for submission. The leaderboard's public calls, one module per concept behind them:
 
-    entries      results -> model_info JSON (`update_from_results`), read back (`read_entry`, `load_board`)
+    entries      a results file -> model_info JSON (`update_from_results`: every figure derived from its
+                 per-image outcomes, naming the file and its sha256), read back (`read_entry`, `load_board`)
+    evidence     an entry recomputed from the results files it names before it is rendered or submitted
     table        a board's rows, ranked, with their columns
     render       markdown, HTML and a plot per board (`render`), the table in a markdown file's markers
     submission   the checks and the issue text for RobustBench (`submit`)
