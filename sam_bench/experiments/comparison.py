@@ -253,6 +253,9 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     )
 
 
+SEEDS_CONSIDERED = 100  # the most seeds `what_is_missing` would propose
+
+
 def what_is_missing(c: Comparison) -> str:
     """For a comparison over seeds and images that is not significant: its direction where that is
     significant though the margin is not (C1), which source of noise dominates its standard error, and
@@ -272,7 +275,7 @@ def what_is_missing(c: Comparison) -> str:
     images_part = result.image_share**2 + result.residual_share**2
     dominant = "the seeds" if seeds_part >= images_part else "the images"
     distance = abs(_measured(c.difference) + c.margin)
-    needed = mixed_model.seeds_needed(result, distance)
+    needed = mixed_model.seeds_needed(result, distance, most=SEEDS_CONSIDERED)
     if needed is not None and needed > result.seeds:
         settle = (
             f"about {needed} seeds on these {result.images:,} images would detect the observed "
@@ -280,8 +283,9 @@ def what_is_missing(c: Comparison) -> str:
         )
     elif needed is None:
         settle = (
-            f"no number of seeds on these {result.images:,} images would detect the observed {_points(distance)} "
-            "points with 80% power: more images per seed, and seeds"
+            f"not even {SEEDS_CONSIDERED} seeds on these {result.images:,} images would detect the observed "
+            f"{_points(distance)} points with 80% power: a difference this small is not settled by seeds alone"
+            + ("; more images per seed" if dominant == "the images" else "")
         )
     else:
         settle = f"{c.power_note()}: the observed {_points(distance)} points is within the noise"

@@ -1,11 +1,9 @@
 """REPORT.md and plots of a reproduction, computed from its results files only.
 
-The paper's claims (C1-C4) are judged in `sam_bench.experiments.claims`, with the tests of `sam_bench.stats`;
-this module lays out the numbers: every accuracy with its 95% interval (Wilson's over the test
-images for one evaluation; over training seeds and test images together where a model has several
-seeds), a headline saying for which configurations each claim holds, fails or is inconclusive, each
-verdict with its reason and the comparisons behind it, the cost measurement behind C4 (`cost.json`,
-written by `sam-bench cost`), training wall times, plots.
+The claims (C1-C4) are judged in `experiments.claims` (tests: `mixed_model`, `stats`); this module lays out
+the numbers: every accuracy with its 95% interval (Wilson's over one evaluation's images; over seeds and images
+for several seeds), a headline saying for which configurations each claim holds, fails or is inconclusive,
+each verdict with its reason and comparisons, C4's cost (`cost.json`, `sam-bench cost`), wall times, plots.
 """
 
 from __future__ import annotations
@@ -423,11 +421,11 @@ def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
     for arch, found in judged.items():
         lines += ([f"**{arch}**", ""] if several else []) + [f"- {line}" for line in headline(found)] + [""]
     lines += [
-        "How each claim is tested (`sam_bench/experiments/claims.py`, `sam_bench/stats.py`): one verdict per claim and "
-        "configuration, on that configuration's comparisons only. A comparison of two models with two or more "
-        "training seeds in common is a test of the training methods over seeds and test images together "
-        "(seed s against seed s on the same images; the variance split into the seeds' and the images' shares; "
-        "a t reference distribution with conservatively counted degrees of freedom), one-sided in the direction "
+        "How each claim is tested (`sam_bench/experiments/claims.py`, `sam_bench/mixed_model.py`): one verdict per "
+        "claim and configuration, on that configuration's comparisons only. A comparison of two models with two or "
+        "more training seeds in common is a test of the training methods over seeds and test images together "
+        "(seed s against seed s on the same images; crossed random effects of seed and image, REML, Satterthwaite's "
+        "degrees of freedom, counted conservatively with 2-3 seeds), one-sided in the direction "
         "the claim states, at p < 0.05. With one seed in common it only compares the two trained models and "
         "gives no verdict on the method. A configuration `holds` when every one of its comparisons is "
         "significant in the claimed direction (an intersection-union test: no multiplicity correction is "
