@@ -45,6 +45,8 @@ class ConvGradientCheck:
     def _forward_hook(self, name):
         def hook(conv, inputs, output):
             if output.requires_grad:
+                # a pass whose output gradient came before this forward was an attack's (no weight gradient)
+                self.passes[name] = [r for r in self.passes.get(name, []) if "grad_output" not in r]
                 record = {"input": inputs[0].detach()}
                 output.register_hook(lambda g: record.__setitem__("grad_output", g.detach()))
                 self.passes.setdefault(name, []).append(record)
@@ -53,16 +55,20 @@ class ConvGradientCheck:
 
     def _weight_hook(self, name, conv):
         def hook(grad_weight):
-            # The pass whose output gradient came last: attack passes have one too, but no weight gradient.
-            record = [r for r in self.passes[name] if "grad_output" in r][-1]
-            reference = torch.nn.grad.conv2d_weight(
-                record["input"].double(),
-                conv.weight.shape,
-                record["grad_output"].double(),
-                conv.stride,
-                conv.padding,
-                conv.dilation,
-                conv.groups,
+            # Every pass of this backward: one for most losses, two for TRADES' (clean and adversarial), whose
+            # weight gradient is their sum. Attack passes were dropped at the next forward (_forward_hook).
+            records = [r for r in self.passes[name] if "grad_output" in r]
+            reference = sum(
+                torch.nn.grad.conv2d_weight(
+                    r["input"].double(),
+                    conv.weight.shape,
+                    r["grad_output"].double(),
+                    conv.stride,
+                    conv.padding,
+                    conv.dilation,
+                    conv.groups,
+                )
+                for r in records
             )
             scale = reference.abs().max().item()
             err = (grad_weight.double() - reference).abs().max().item() / scale if scale else 0.0
