@@ -111,9 +111,7 @@ def seeds_and_images(values) -> SeedsAndImages:
     sums = _sums_of_squares(d)
     seed_var, image_var, residual_var, terms = _reml(sums, seeds, images)
     variance = seed_var / seeds + image_var / images + residual_var / (seeds * images)
-    numerator = sum(c * m for c, m, _ in terms)
-    denominator = sum((c * m) ** 2 / k for c, m, k in terms)
-    df = max(1.0, numerator * numerator / denominator) if denominator > 0 else float(seeds - 1)
+    df = _satterthwaite([(c * m, k) for c, m, k in terms], seeds)
     return SeedsAndImages(
         float(d.mean()),
         math.sqrt(variance),
@@ -151,6 +149,13 @@ def _reml(sums: tuple, seeds: int, images: int) -> tuple[float, float, float, li
     terms = [(1.0, ms_seeds, df_seeds)] * seeds_in + [(1.0, ms_images, df_images)] * images_in
     terms.append((1.0 - seeds_in - images_in, ms_e, df_e))
     return seed_var, image_var, ms_e, terms
+
+
+def _satterthwaite(terms: list[tuple[float, int]], seeds: int) -> float:
+    """Satterthwaite's degrees of freedom of a sum of mean-square terms (each already times its coefficient,
+    with its degrees of freedom); S - 1 when the sum has no spread to count, and never below 1."""
+    denominator = sum(x * x / k for x, k in terms)
+    return max(1.0, sum(x for x, _ in terms) ** 2 / denominator) if denominator > 0 else float(seeds - 1)
 
 
 def _conservative(d: np.ndarray) -> SeedsAndImages:
@@ -257,8 +262,7 @@ def projected(values, seeds: int, images: int | None = None, seed_bound: bool = 
         terms = [(planned_seeds, seeds - 1)] + ([(planned_images, images - 1)] if image_var > 0 else [])
         df_residual = (seeds - 1) * (images - 1) + (0 if image_var > 0 else images - 1)
         terms.append((ms_residual * (1 - 1 - (image_var > 0)), df_residual))
-        denominator = sum(m * m / k for m, k in terms)
-        df = max(1.0, (variance * seeds * images) ** 2 / denominator) if denominator > 0 else float(seeds - 1)
+        df = _satterthwaite(terms, seeds)
     return SeedsAndImages(
         float(d.mean()),
         math.sqrt(variance),
