@@ -2,6 +2,7 @@
 (.ci/slurm-cluster.sh start; .ci/run starts it and sets SAM_BENCH_REQUIRE_SLURM=1 so that these
 tests fail instead of skipping when the cluster is not there)."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -145,26 +146,32 @@ def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
 @pytest.mark.slurm
 def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(cluster, tmp_path):
     """Nothing is sent by hand: the scale's jobs have a 1-minute limit and ask to be signalled 40 s
-    before it, and the training takes longer than a minute; SLURM's own signal makes the attempt
-    checkpoint and requeue (submitit logs it as timed out, not pre-empted), and the model is done from
-    its checkpoint. Once requeued, the job's limit is raised: how many more one-minute attempts the rest
-    would take depends on how busy the machine is, and the test must not."""
+    before it; SLURM's own signal makes the attempt checkpoint and requeue (submitit logs it as timed
+    out, not pre-empted), and the model is done from its checkpoint. However fast the machine, the first
+    attempt cannot end before the signal: this test holds the report's lock, as a second reproduce
+    writing the report would, until the job is requeued (a training that finished first waits there;
+    one that did not is cut mid-way). Once requeued, the job's limit is raised: how many more one-minute
+    attempts the rest would take depends on how busy the machine is, and the test must not."""
     out = tmp_path / "timelimit"
-    sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--no-wait"))
-    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
-    deadline, raised = time.time() + 1800, False  # a safety net: the loop ends when the job does
-    while time.time() < deadline:
-        state = subprocess.run(
-            ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
-        ).stdout.strip()
-        if not state:
-            break
-        if state == "PENDING":  # requeued
-            if not raised:
+    out.mkdir()
+    with contextlib.ExitStack() as report_lock:
+        report_lock.enter_context(files.locked(out / "REPORT.md"))
+        sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--no-wait"))
+        job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+        deadline, raised = time.time() + 1800, False  # a safety net: the loop ends when the job does
+        while time.time() < deadline:
+            state = subprocess.run(
+                ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
+            ).stdout.strip()
+            if not state:
+                break
+            if state == "PENDING" and not raised:  # requeued: the signal came
                 subprocess.run(["scontrol", "update", f"jobid={job_id}", "TimeLimit=30"], env=cluster, check=True)
                 raised = True
-            start_requeued_job(cluster, job_id)
-        time.sleep(1)
+                report_lock.close()
+            if state == "PENDING":
+                start_requeued_job(cluster, job_id)
+            time.sleep(1)
     history = subprocess.run(
         ["sacct", "-n", "-X", "-D", "-j", job_id, "-o", "State"], env=cluster, capture_output=True, text=True
     ).stdout.split()
@@ -176,6 +183,7 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
     epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
     assert epochs == list(range(1, 101))  # every attempt resumed where the last one stopped
     assert sam_bench(cluster, *grid_args(out, "timelimit", "--status")).stdout.strip() == "ST: done"
+    assert (out / "REPORT.md").is_file()  # written by the attempt that finished, once the lock was free
 
 
 @pytest.mark.slurm

@@ -187,15 +187,14 @@ def run_cell(grid: GridRef, run_name: str) -> str:
         done = cell_done(repro, plan)
         if group is not None:
             group.agree(not done)
-        if done:
-            return "done"
-        failed.unlink(missing_ok=True)
-        try:
-            meta = repro.train_model(plan, None)
-        finally:
-            distributed.stop()  # the other tasks are done; evaluation runs here alone
-        entry = repro.publish(plan, meta)
-        repro.rank(plan, repro.evaluate_model(plan, entry))
+        if not done:
+            failed.unlink(missing_ok=True)
+            try:
+                meta = repro.train_model(plan, None)
+            finally:
+                distributed.stop()  # the other tasks are done; evaluation runs here alone
+            entry = repro.publish(plan, meta)
+            repro.rank(plan, repro.evaluate_model(plan, entry))
     except BaseException as err:
         if not isinstance(err, (KeyboardInterrupt, SystemExit)):
             files.write_text(failed, _failure_note(err) + "\n")
@@ -203,8 +202,10 @@ def run_cell(grid: GridRef, run_name: str) -> str:
     finally:
         claim.release()
         distributed.stop()
+    # A cell done by an earlier attempt still writes the report: that attempt may have reached its time
+    # limit while it waited for the report's lock, and been requeued before writing it.
     finish_if_complete(grid)
-    return "finished"
+    return "done" if done else "finished"
 
 
 def _failure_note(err: BaseException) -> str:
