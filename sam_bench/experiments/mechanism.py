@@ -19,6 +19,7 @@ test images, from the results' per-image outcomes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy as np
 from sam_bench import files, stats
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
+from sam_bench.experiments import mechanism_seeds
 from sam_bench.experiments.records import accuracy, architecture, by_architecture, evaluation, seed_of
 from sam_bench.rundir import has_weights
 from sam_bench.training import method_table as table
@@ -234,8 +236,15 @@ def flatness_and_robustness(pairs: list[tuple[dict, dict]], target: tuple | None
     return {"n": len(points), "rho": rho, "p": p}
 
 
-def sentence(correlation: dict | None, target: tuple | None, tests: list[dict], architectures: int) -> str:
-    """What the numbers say about flatness and robustness, rendered from them."""
+def sentence(
+    correlation: dict | None,
+    target: tuple | None,
+    tests: list[dict],
+    architectures: int,
+    over_seeds: Sequence[dict] = (),
+) -> str:
+    """What the numbers say about flatness and robustness, rendered from them (`over_seeds`: the
+    method-level tests of mechanism_seeds)."""
     if correlation is None or target is None:
         return "Too few analysed models with a robust accuracy to relate flatness and robustness."
     measure = f"{'PGD-10' if target[0] == 'pgd' else 'AutoAttack'} {target[1]} {target[2]}"
@@ -259,6 +268,13 @@ def sentence(correlation: dict | None, target: tuple | None, tests: list[dict], 
             f"; the analysed SAM models are measurably flatter than the analysed ST model in {held} of "
             f"{len(flatter)} comparison{'s' if len(flatter) != 1 else ''} (one trained model per configuration: "
             "these models, not their training methods)"
+        )
+    flatter_method = [t for t in over_seeds if t["prediction"].startswith("flatter than ST (top")]
+    if flatter_method:
+        held = sum(t["verdict"] == "holds" for t in flatter_method)
+        text += (
+            f"; over training seeds, the SAM method gives flatter models than ST in {held} of {len(flatter_method)} "
+            f"comparison{'s' if len(flatter_method) != 1 else ''} (Welch's t over the analysed seeds)"
         )
     text += "."
     if architectures > 1:
@@ -341,7 +357,11 @@ def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    maps = [(r["name"], np.array(a["fourier"]["heat_map"])) for r, a in pairs if "fourier" in a]
+    first: dict[tuple[str, str], tuple[dict, dict]] = {}  # one map per configuration (its first seed analysed):
+    for r, a in pairs:  # twenty seeds' maps of one method would show the same picture twenty times
+        if "fourier" in a:
+            first.setdefault((architecture(r), r["name"]), (r, a))
+    maps = [(r["name"], np.array(a["fourier"]["heat_map"])) for r, a in first.values()]
     if not maps:
         return None
     cols = min(3, len(maps))
@@ -479,9 +499,12 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         lines.append("")
     else:
         lines += ["No configuration has an analysed SAM model beside an analysed ST or AT model.", ""]
+    over_seeds = mechanism_seeds.predictions(pairs, middle_cutoff([a for _, a in pairs]))
+    lines += mechanism_seeds.table(over_seeds)
     target = robust_target([r for r, _ in pairs])
     correlation = flatness_and_robustness(pairs, target)
-    lines += [sentence(correlation, target, tests, len(by_architecture([r for r, _ in pairs]))), ""]
+    architectures = len(by_architecture([r for r, _ in pairs]))
+    lines += [sentence(correlation, target, tests, architectures, over_seeds), ""]
     plots = []
     if target is not None and (name := _plot(out, pairs, target) if draw else "mechanism_sharpness.png"):
         plots.append(("Robust accuracy against sharpness", name))

@@ -1,0 +1,132 @@
+"""The Mechanism section's predictions tested over training seeds: a statement about training methods.
+
+`mechanism.predictions` compares two trained models (the first seed of each configuration), paired over
+batches and images: it says whether *these models* differ. Whether SAM *as a method* makes flatter
+models, or ones relying less on high frequencies, is a question about the spread between seeds, which
+one model per method cannot show (issues #48, #49). Here each analysed model gives one number per
+measure (its mean over the analysis batches or images), and two configurations are compared over their
+seeds: Welch's t test on the per-model values (the seeds of two methods are independent replicates; a
+seed shared by two methods shares initialisation and data order but not the trained model), one-sided
+in the predicted direction, with its 95% interval. A configuration needs at least two analysed seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sam_bench import stats
+from sam_bench.experiments.records import architecture, by_architecture, seed_of
+
+MIN_SEEDS = 2
+
+
+def _high_pass_accuracy(a: dict, cutoff: float | None) -> float | None:
+    if cutoff is None or "frequency" not in a:
+        return None
+    return next((float(e["acc"]) for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None)
+
+
+def per_model(a: dict, cutoff: float | None) -> dict[str, float]:
+    """One analysed model's numbers: the means the per-model tables show."""
+    found: dict[str, float] = {}
+    if "sharpness" in a:
+        summary = a["sharpness"]["summary"]
+        found["top_eigenvalue"] = float(summary["top_eigenvalue"]["mean"])
+        found["sam_one_step"] = float(summary["sam_one_step"]["mean"])
+    if (high := _high_pass_accuracy(a, cutoff)) is not None:
+        found["high_pass"] = high
+    if "gradients" in a:
+        found["alignment"] = float(a["gradients"]["alignment"]["mean"])
+    return found
+
+
+# (measure, what the explanation predicts of SAM against the other method, the direction of SAM - other)
+AGAINST_ST = (
+    ("top_eigenvalue", "flatter than ST (top Hessian eigenvalue)", "less"),
+    ("sam_one_step", "flatter than ST (SAM sharpness)", "less"),
+    ("high_pass", "less high-frequency reliance than ST ({high_pass})", "less"),
+    ("alignment", "input gradients more aligned with the image than ST's", "greater"),
+)
+AGAINST_AT = (
+    ("high_pass", "more high-frequency reliance than AT ({high_pass})", "greater"),
+    ("alignment", "input gradients less aligned with the image than AT's", "less"),
+)
+
+
+def welch(first: list[float], second: list[float], predicted: stats.Alternative) -> dict:
+    """mean(first) - mean(second) over independent seeds: Welch's 95% interval and one-sided p values."""
+    from scipy.stats import ttest_ind
+
+    other: stats.Alternative = "greater" if predicted == "less" else "less"
+    test = ttest_ind(first, second, equal_var=False, alternative=predicted)
+    p = float(test.pvalue)
+    q = float(ttest_ind(first, second, equal_var=False, alternative=other).pvalue)
+    low, high = ttest_ind(first, second, equal_var=False).confidence_interval(1 - stats.ALPHA)
+    verdict = "holds" if p < stats.ALPHA else "fails" if q < stats.ALPHA else "inconclusive"
+    return {
+        "difference": float(np.mean(first) - np.mean(second)),
+        "low": float(low),
+        "high": float(high),
+        "p": p,
+        "verdict": verdict,
+        "seeds": (len(first), len(second)),
+    }
+
+
+def predictions(pairs: list[tuple[dict, dict]], cutoff: float | None) -> list[dict]:
+    """Every prediction testable over seeds: per architecture, each SAM configuration against the ST
+    and AT configurations, where both sides have at least MIN_SEEDS analysed seeds."""
+    high_pass = "" if cutoff is None else f"accuracy on high-pass r > {cutoff:g}"
+    tests: list[dict] = []
+    for arch in by_architecture([r for r, _ in pairs]):
+        configurations: dict[str, dict] = {}
+        for r, a in pairs:
+            if architecture(r) != arch:
+                continue
+            found = configurations.setdefault(r["name"], {"method": r["config"]["method"], "seeds": {}})
+            found["seeds"].setdefault(seed_of(r), per_model(a, cutoff))  # one model per seed
+        methods = {name: c["method"] for name, c in configurations.items()}
+        for sam in (n for n, m in methods.items() if m in ("sam", "asam")):
+            for other, against in [(n, AGAINST_ST) for n, m in methods.items() if m == "standard"] + [
+                (n, AGAINST_AT) for n, m in methods.items() if m == "at"
+            ]:
+                for measure, prediction, direction in against:
+                    x = [v[measure] for v in configurations[sam]["seeds"].values() if measure in v]
+                    y = [v[measure] for v in configurations[other]["seeds"].values() if measure in v]
+                    if min(len(x), len(y)) < MIN_SEEDS:
+                        continue
+                    tests.append(
+                        {
+                            "configuration": arch,
+                            "prediction": prediction.format(high_pass=high_pass),
+                            "comparison": f"{sam} − {other}",
+                            "unit": "points" if measure == "high_pass" else "",
+                            **welch(x, y, direction),  # type: ignore[arg-type]
+                        }
+                    )
+    return tests
+
+
+def table(tests: list[dict]) -> list[str]:
+    """The report's lines for the method-level tests, or none when no configuration has the seeds."""
+    if not tests:
+        return []
+    lines = [
+        "**Over training seeds (the methods, not single models).** Each analysed model gives one number per "
+        "measure (its mean over the batches or images above); two configurations are compared over their "
+        "analysed seeds by Welch's t test, one-sided at p < 0.05 in the predicted direction, with its 95% "
+        "interval.",
+        "",
+        "| configuration | prediction | comparison | seeds | difference (95% CI) | p (one-sided) | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in tests:
+        scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
+        diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
+        unit = " points" if t["unit"] else ""
+        p = "< 0.001" if t["p"] < 0.001 else f"= {t['p']:.3f}"
+        lines.append(
+            f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {t['seeds'][0]} vs {t['seeds'][1]} "
+            f"| {diff}{unit} | {p} | **{t['verdict']}** |"
+        )
+    return lines + [""]
