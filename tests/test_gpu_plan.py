@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sam_bench.bench.probe import read
+from sam_bench.bench.probe_choice import choose
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
@@ -83,13 +86,21 @@ def test_a_probe_replaces_the_eager_estimates_it_measured(tmp_path, capsys):
         assert probed[name].train == pytest.approx((steps * ms / 1000 + 100 * gpu_plan.TEST_PASS_S) / 60)
     assert probed["AT-Linf-2"].train == estimated["AT-Linf-2"].train and not probed["AT-Linf-2"].measured
     assert probed["ST"].evaluate == estimated["ST"].evaluate  # the probe times training steps, not evaluation
+    # the synthetic record's static steps are x1.25 the eager ones for every method: the plan trains at that
+    choice = choose(read(PROBE))
+    assert choice.options() == ["--parallel", "1"]
+    chosen = {m.name: m for m in gpu_plan.model_costs(names, measured, choice)}
+    for name, ms in (("ST", 2.0), ("SAM-0.1", 4.1), ("AT-Linf-8", 16.0)):
+        assert chosen[name].train == pytest.approx((steps * ms / 1000 / 1.25 + 100 * gpu_plan.TEST_PASS_S) / 60)
     assert gpu_plan.main(["--probe", str(PROBE), "--models", ",".join(names), "--windows", "1"]) == 0
     shown = capsys.readouterr().out
     assert "measured by `sam-bench bench --probe` on NVIDIA H100 (synthetic" in shown
+    assert "pick `--parallel 1` for the `work` calls and `train: {step_mode: static}` for the scale" in shown
     assert (
-        f"| ST | {probed['ST'].train:.1f}* |" in shown
-        and f"| AT-Linf-2 | {estimated['AT-Linf-2'].train:.1f} |" in shown
+        f"| ST | {chosen['ST'].train:.1f}* |" in shown and f"| AT-Linf-2 | {chosen['AT-Linf-2'].train:.1f} |" in shown
     )
+    assert gpu_plan.main(["--choose", str(PROBE)]) == 0
+    assert capsys.readouterr().out == "--parallel 1\n"
 
 
 def test_a_probe_of_another_network_or_a_broken_one_is_refused(tmp_path):

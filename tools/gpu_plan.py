@@ -16,7 +16,11 @@ is carried to a new machine in one extra call, docs/gpu.md section 3).
 
 With `--probe FILE` (a record of `sam-bench bench --probe`, issue #46 item 4) every model whose method (and
 attack steps) the probe timed eagerly in one process takes the probe's median step instead of the estimate;
-the others keep theirs, and the table says which is which.
+the others keep theirs, and the table says which is which. The probe's ratios also pick the step mode and
+how many models train at once (`sam_bench.bench.probe_choice`); training is counted at that speed-up, and
+the plan names the option its `work` calls pass on (`--parallel K`) and the step mode to set in the scale
+(a commit before its first stint: the mode is part of a run's key). `--choose FILE` prints only the option
+(one line, for a script: `tools/gpu_relay.sh work ... $(python tools/gpu_plan.py --choose probe.json)`).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Model:
     done_train: float = 0.0
     done_evaluate: float = 0.0
     measured: bool = False  # its training step is a probe's median, not the estimate
+    gain: float = 1.0  # its training's speed-up at the probe's chosen step mode and K (probe_choice)
 
     @property
     def finished(self) -> bool:
@@ -116,9 +121,12 @@ def probe_steps(path: str | Path) -> tuple[dict[tuple[str, int | None], float], 
     return found, record["environment"]["device_name"]
 
 
-def model_costs(names: list[str] | None, measured: dict[tuple[str, int | None], float] | None = None) -> list[Model]:
+def model_costs(
+    names: list[str] | None, measured: dict[tuple[str, int | None], float] | None = None, choice=None
+) -> list[Model]:
     """The full scale's models (or `names`, in that order) with their estimated minutes; a training step
-    in `measured` ({(method, attack steps or None): ms}, `probe_steps`) replaces its estimate."""
+    in `measured` ({(method, attack steps or None): ms}, `probe_steps`) replaces its estimate, and a
+    probe's `choice` (probe_choice.Choice) divides the training by its gain for the model's method."""
     from sam_bench.experiments.evaluation_block import autoattack_budgets
     from sam_bench.experiments.recipe import load_recipe
     from sam_bench.training import method_table as table
@@ -138,10 +146,11 @@ def model_costs(names: list[str] | None, measured: dict[tuple[str, int | None], 
         key = (cfg.method, cfg.attack_steps if table.uses_attack(cfg.method) else None)
         ms = (measured or {}).get(key)
         step = step_ms(cfg.method, cfg.attack_steps) if ms is None else ms
-        train = (steps * step / 1000 + cfg.epochs * TEST_PASS_S) / 60
+        gain = 1.0 if choice is None else choice.training_gain(cfg.method)
+        train = (steps * step / 1000 / gain + cfg.epochs * TEST_PASS_S) / 60
         robust = "robust" if table.uses_attack(cfg.method) else "not robust"
         evaluate = pgd_budgets * PGD_BUDGET_MIN + aa_budgets * AUTOATTACK_MIN[robust]
-        models.append(Model(name, train, evaluate, measured=ms is not None))
+        models.append(Model(name, train, evaluate, measured=ms is not None, gain=gain))
     return models
 
 
@@ -199,15 +208,23 @@ def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]
     return out
 
 
-def render(models: list[Model], windows: int, probe: str | None = None) -> tuple[str, str]:
+def render(models: list[Model], windows: int, probe: str | None = None, choice=None) -> tuple[str, str]:
     """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
-    training steps came from (the probe file and its device)."""
-    costs = [Model(m.name, m.train, m.evaluate, measured=m.measured) for m in models]
+    training steps came from (the probe file and its device); `choice`: the step mode and K it picked."""
+    costs = [Model(m.name, m.train, m.evaluate, measured=m.measured, gain=m.gain) for m in models]
     head = "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):"
     if probe is not None:
         head = (
-            f"GPU minutes per model (eager steps at batch 128; training marked * from the steps measured by "
+            f"GPU minutes per model ({'eager steps' if choice is None else 'steps'} at batch 128; training "
+            f"marked * from the eager steps measured by "
             f"{probe}, the rest estimated as derived in `tools/gpu_plan.py`):"
+        )
+    if choice is not None:
+        head += (
+            f" Its ratios pick `{' '.join(choice.options())}` for the `work` calls and `{choice.recipe_line()}` for "
+            "the scale, set in a commit before its first stint ("
+            + "; ".join(choice.reasons)
+            + "); training is counted at that speed-up (the larger of the mode's and K's: not their product)."
         )
     lines = [
         head,
@@ -268,15 +285,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--probe", default=None, metavar="FILE", help="a `sam-bench bench --probe` record: its measured eager steps"
     )
+    parser.add_argument(
+        "--choose", default=None, metavar="FILE", help="print the reproduce options a probe record picks, and stop"
+    )
     args = parser.parse_args(argv)
+    if args.choose:
+        from sam_bench.bench.probe import read
+        from sam_bench.bench.probe_choice import choose
+
+        picked = choose(read(args.choose, error=SystemExit))
+        print(f"{'; '.join(picked.reasons)}; the scale's step mode: {picked.recipe_line()}", file=sys.stderr)
+        print(" ".join(picked.options()))
+        return 0
     if args.windows < 1:
         parser.error("--windows must be 1 or more")
     names = [n.strip() for n in args.models.split(",")] if args.models else None
-    measured, source = None, None
+    measured, source, choice = None, None, None
     if args.probe:
+        from sam_bench.bench.probe import read
+        from sam_bench.bench.probe_choice import choose
+
         measured, device = probe_steps(args.probe)
         source = f"`sam-bench bench --probe` on {device} (`{args.probe}`)"
-    rendered = render(model_costs(names, measured), args.windows, source)
+        choice = choose(read(args.probe, error=SystemExit))
+    rendered = render(model_costs(names, measured, choice), args.windows, source, choice)
     if not args.write:
         print(rendered[0] + "\n" + rendered[1])
         return 0
