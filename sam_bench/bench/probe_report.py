@@ -1,0 +1,95 @@
+"""A probe record (`sam-bench bench --probe`) as Markdown: what was timed, the ratios the window plan reads,
+and what they pick (probe_choice). docs/benchmarks.md carries it between markers, rendered, never typed:
+
+    python -m sam_bench.bench.probe_report benchmarks/cpu-2core-w0.25-probe.json            # print it
+    python -m sam_bench.bench.probe_report benchmarks/cpu-2core-w0.25-probe.json --write docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from sam_bench.bench.probe import read
+from sam_bench.bench.probe_choice import choose
+
+START, END = "<!-- probe {name} start -->", "<!-- probe {name} end -->"
+
+
+def _value(name: str, v: float) -> str:
+    if name.endswith("_s") and not name.startswith("steps_per"):
+        return f"{1000 * v:.1f} ms" if v < 1 else f"{v:.2f} s"
+    return f"{v:.3g}"
+
+
+def markdown(record: dict, source: str) -> str:
+    env, s, budget = record["environment"], record["settings"], record["budget"]
+    isa = env.get("cpu_isa")
+    where = ", ".join(f"{k} {v}" for k, v in isa.items() if v) if isinstance(isa, dict) else isa or env["device"]
+    lines = [
+        f"`{source}`: {env['device_name']} ({where}), torch {env['torch_version']}, "
+        f"{env.get('torch_threads')} thread(s) per process, sam-bench commit `{env.get('code_commit') or 'unknown'}`, "
+        f"{record['created']}; {s.get('arch')} at width {s.get('width')}, batch {s['batch_size']}, "
+        f"{budget['rounds']} rounds in {budget['spent_s']:.0f} of {budget['budget_s']:.0f} s ({record['status']}).",
+        "",
+        "| part | value | median | rounds |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, part in record["parts"].items():
+        for key, v in part["values"].items():
+            if v["median"] is not None:
+                lines.append(f"| `{name}` | {key} | {_value(key, v['median'])} | {v['rounds']} |")
+    lines += ["", "| ratio (taken round by round) | median | lowest | highest |", "| --- | --- | --- | --- |"]
+    for ratio in record["ratios"]:
+        if ratio["median"] is not None:
+            runs = ratio["runs"]
+            lines.append(f"| {ratio['name']} | {ratio['median']:.2f} | {min(runs):.2f} | {max(runs):.2f} |")
+    skipped = {**record["not_applicable"], **record["failed"], **{n: "not measured" for n in record["not_measured"]}}
+    if skipped:
+        lines += ["", "Not timed: " + "; ".join(f"`{n}` ({why})" for n, why in skipped.items()) + "."]
+    picked = choose(record)
+    lines += [
+        "",
+        f"What these ratios would pick for a window (`sam_bench/bench/probe_choice.py`): `{picked.recipe_line()}` "
+        f"and `{' '.join(picked.options())}` ({'; '.join(picked.reasons)}).",
+    ]
+    return "\n".join(lines)
+
+
+def write_into(doc: Path, name: str, text: str) -> None:
+    start, end = START.format(name=name), END.format(name=name)
+    body = doc.read_text()
+    old = re.search(re.escape(start) + ".*?" + re.escape(end), body, re.S)
+    if old is None:
+        raise SystemExit(f"probe_report: {doc} has no {start} ... {end} markers")
+    doc.write_text(body.replace(old.group(0), f"{start}\n{text}\n{end}"))
+
+
+def between(doc: Path, name: str) -> str | None:
+    """What `doc` holds between the probe's markers (the test compares it with `markdown`)."""
+    found = re.search(
+        re.escape(START.format(name=name)) + r"\n(.*?)\n" + re.escape(END.format(name=name)), doc.read_text(), re.S
+    )
+    return found.group(1) if found else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("record", help="a sam-bench/probe/v1 record")
+    parser.add_argument("--write", type=Path, default=None, help="render between the record's markers in this file")
+    args = parser.parse_args(argv)
+    record = read(args.record, error=SystemExit)
+    source = Path(args.record).as_posix()
+    text = markdown(record, source)
+    if args.write is None:
+        print(text)
+        return 0
+    write_into(args.write, Path(args.record).stem, text)
+    print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
