@@ -188,7 +188,7 @@ def find(kind: str, document, ref: str = "") -> str | None:
     return problem(document, _resolve(ref, root)[0] if ref else root, root)
 
 
-def check(kind: str, document, where: str, fix: str = "", error: type[Exception] = SamBenchError, ref: str = ""):
+def check(kind: str, document, where: str, fix: str = "", error: type[BaseException] = SamBenchError, ref: str = ""):
     """`document` if it fits schema `kind` (optionally the part at `ref`, e.g. '#/$defs/config'),
     else raise `error` with one line: '<where>: <field>: <what is wrong>[; <fix>]'."""
     found = find(kind, document, ref)

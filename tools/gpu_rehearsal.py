@@ -403,6 +403,53 @@ def sam_bench(station: Path, *args) -> str:
     ).stdout
 
 
+# The probe call of docs/gpu.md, made small for a CPU: one method in the two modes a CPU runs, one and two
+# processes, a budget of seconds instead of the relay's minutes (a later --budget-s and --device win)
+PROBE_CALL = (
+    "tools/gpu_relay.sh probe --left {left} --device cpu --width 0.125 --methods standard --modes eager,static"
+    " --concurrency 1,2 --steps 1 --budget-s 20 --threads 1"
+)
+SMOKE_TRAIN = "    train: {width: 0.125, epochs: 4, batch_size: 64, schedule: cosine}\n"
+
+
+def choose_from_probe(station: Path, out: Path) -> str:
+    """The probe's record checked and committed as docs/gpu.md has it (benchmarks/<device>-probe.json), its
+    step mode set in the smoke scale in a commit (as the full scale's would be before its first stint), and
+    the work calls' options returned (`tools/gpu_plan.py --choose`)."""
+    sys.path.insert(0, str(ROOT))
+    from sam_bench.bench.probe import read
+    from sam_bench.bench.probe_choice import choose
+
+    kept = station / "benchmarks" / "rehearsal-probe.json"
+    shutil.copy2(out / "probe.json", kept)
+    record = read(kept, error=RehearsalFailed)
+    if not record["budget"]["rounds"] or not record["ratios"]:
+        raise RehearsalFailed(f"the probe timed no round: {json.dumps(record['budget'])}")
+    picked = choose(record)
+    recipe = station / "sam_bench" / "experiments" / "recipes" / "paper-cifar10.yaml"
+    text = recipe.read_text()
+    if text.count(SMOKE_TRAIN) != 1:
+        raise RehearsalFailed(f"{recipe}: the smoke scale's train block is not the line the rehearsal edits")
+    recipe.write_text(text.replace(SMOKE_TRAIN, SMOKE_TRAIN[:-2] + f", step_mode: {picked.step_mode}}}\n"))
+    commit = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-am"]
+    run([*commit, f"the probe's choice: {picked.recipe_line()}"], cwd=station)
+    (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
+    options = run([sys.executable, "tools/gpu_plan.py", "--choose", str(kept)], cwd=station).stdout.strip()
+    if options != " ".join(picked.options()):
+        raise RehearsalFailed(f"gpu_plan --choose said {options!r}, the choice is {picked.options()}")
+    print(f"the probe picked {picked.recipe_line()} and {options} ({'; '.join(picked.reasons)})")
+    return options
+
+
+def check_chosen_mode(station: Path, repro: str) -> None:
+    """Every run trained with the step mode the probe picked (its metadata says so)."""
+    wanted = re.search(r"step_mode: (\w+)", (station / "sam_bench/experiments/recipes/paper-cifar10.yaml").read_text())
+    runs = list(station.glob(f"{repro}/runs/*/metadata.json"))
+    modes = {json.loads(p.read_text())["config"].get("step_mode", "eager") for p in runs}
+    if not runs or wanted is None or modes != {wanted.group(1)}:
+        raise RehearsalFailed(f"the runs trained with step modes {sorted(modes)}, not the probe's choice")
+
+
 # ---------------------------------------------------------------------------------------------
 # The sequence (docs/gpu.md, "A 30-minute window")
 
@@ -429,11 +476,14 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         else:
             output, _ = first.call(station, gpu_tests, code)
         check_gpu_tests_collected(station, output)
+        # the window's probe, as docs/gpu.md makes it, then its choice fixed on the workstation before the first
+        # stint: the step mode into the scale (a commit), K into every work call
+        work_options = choose_from_probe(station, first.call(station, PROBE_CALL, code)[1])
         # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
         output, out = first.call(
             station,
             f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --at-most 0.05"
-            f" --batches {SMALL_BATCHES} --data-dir ~/c10",
+            f" --batches {SMALL_BATCHES} --data-dir ~/c10 {work_options}",
             code,
         )
         returned = bring_back(first, station, out, batches_of(output))
@@ -471,7 +521,7 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         output, out = second.call(
             station,
             f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --batches {SMALL_BATCHES}"
-            " --data-dir ~/c10 --only ST",
+            f" --data-dir ~/c10 --only ST {work_options}",
             [sent[-1], *code],
         )
         returned = bring_back(second, station, out, batches_of(output))
@@ -491,6 +541,7 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         rows = list(station.glob(f"{repro}/leaderboards/**/*.json"))
         if not rows:
             raise RehearsalFailed("no leaderboard entry came back")
+        check_chosen_mode(station, repro)
         if logs[0].read_text().splitlines()[:1] != first_epochs:
             raise RehearsalFailed("the second machine retrained the first machine's epoch instead of resuming it")
         if not list(station.glob("reproductions/relay-logs/*.log")):

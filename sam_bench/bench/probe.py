@@ -203,7 +203,7 @@ def _record(parts, ratios, values, runs, not_measured, not_applicable, environme
     }
 
 
-def read(path: str | Path, error: type[Exception] = BadInput) -> dict:
+def read(path: str | Path, error: type[BaseException] = BadInput) -> dict:
     """A probe record checked where it enters (`tools/gpu_plan.py --probe`)."""
     document = files.read_json(Path(path))
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
