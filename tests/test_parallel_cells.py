@@ -62,6 +62,21 @@ def test_a_time_limit_stops_every_cell_and_the_next_call_finishes_them_as_alone(
     assert complete and what_it_made(tmp_path) == alone
 
 
+def test_no_cell_starts_after_the_time_limit_stopped_one(tmp_path):
+    """Three cells two at a time, the limit already reached: the first two train their first epoch and stop;
+    the third, as one at a time, is not started (it is the next call's)."""
+    recipe = tmp_path / "three.yaml"
+    sam = "  - {name: SAM-0.1, method: sam, rho: 0.1}\n"
+    recipe.write_text(Path(RECIPE).read_text().replace(sam, sam + "  - {name: SAM-0.2, method: sam, rho: 0.2}\n"))
+    out = tmp_path / "out"
+    complete, _ = reproduce(
+        str(recipe), "test", out=out, device="cpu", progress=False, threads=1, parallel=2, stop_at=time.time()
+    )
+    assert not complete
+    started = sorted(m.parent.name.rsplit("-", 1)[0] for m in out.glob("runs/*/metadata.json"))
+    assert started == ["SAM-0.1", "ST"]
+
+
 def test_parallel_cells_keep_the_claims_and_bad_values_are_one_line(tmp_path):
     plan = load_recipe(RECIPE, "test").models[1]
     claim = tmp_path / "cells" / f"{plan.run_name}.claim"

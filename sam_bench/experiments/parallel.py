@@ -12,7 +12,8 @@ What holds the grid together stays where it was:
     or two of this process's death, so a claim left behind (taken over once its holder is gone) has
     no worker still writing to its cell;
   - resume: each cell resumes from its checkpoint or its evaluation's chunk state, as always;
-  - time limits: every worker gets the call's deadline (a `time.time()` value) and stops by it;
+  - time limits: every worker gets the call's deadline (a `time.time()` value) and stops by it; once a
+    cell has stopped at it, the cells not yet started are not started (one at a time, the grid stops there);
   - the zoo's and the leaderboards' writes lock themselves; the report is written here, after all.
 Nothing of the device's settings is changed (no MPS, no partition): K processes on one device.
 A spawned worker imports the main module again: sam-bench's entry points (`sam-bench`, `python -m
@@ -26,7 +27,7 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from tqdm.auto import tqdm
@@ -69,8 +70,8 @@ def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str]]
 
 def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: int | None = None) -> bool:
     """The cells of `repro.work`, `parallel` at a time, each in a fresh process; True when all finished.
-    The caller holds their claims. A cell that fails stops the ones not yet started; its error is raised
-    once those running have ended."""
+    The caller holds their claims. A cell that fails or that the time limit stops starts no other; an
+    error is raised once the cells running have ended."""
     repro.out.mkdir(parents=True, exist_ok=True)
     from sam_bench import files
 
@@ -88,15 +89,21 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
             disable=not repro.progress,
         ) as bar,
     ):
-        pending = {pool.submit(_cell, grid, plan.run_name, deadline): plan for plan in repro.work}
-        while pending:
+        # K cells submitted at a time, the next one as one ends: a pool takes more than K calls off its queue
+        # (they can no longer be cancelled), and no cell may start after the time limit has stopped one
+        waiting = list(repro.work)
+        pending: dict[Future, object] = {}
+        while waiting or pending:
+            while waiting and len(pending) < parallel and finished:
+                plan = waiting.pop(0)
+                pending[pool.submit(_cell, grid, plan.run_name, deadline)] = plan
+            if not pending:
+                break  # stopped by the time limit: the cells still waiting are left for the next call
             done, _ = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
                 pending.pop(future)
                 error = future.exception()
-                if error is not None:
-                    for other in pending:
-                        other.cancel()  # not started: left for the next call
+                if error is not None:  # the cells running end first (the pool waits for them); none starts
                     if isinstance(error, BrokenProcessPool):
                         raise SamBenchError(
                             "a process of --parallel ended without a word (killed, or out of memory?); what its "
@@ -106,6 +113,6 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
                 cell_finished, notes = future.result()
                 for line in notes:
                     repro.log(line)
-                finished = finished and cell_finished
+                finished = finished and cell_finished  # a cell the time limit stopped: no other starts
                 bar.update(1)
     return finished
