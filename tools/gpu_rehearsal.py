@@ -11,12 +11,14 @@ This script plays docs/gpu.md's sequence of calls at smoke scale against a simul
 exactly those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the CPU) and those limits
 enforced, each machine a 30-minute window that its calls spend and every call told the minutes left
 (`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, collects
-the GPU tests with the relay's own test call (so that an import or option error there fails CI here)
-and runs a stint that stops after one training epoch; its packed results come back batch by batch and
+the GPU tests with the relay's own test call (so that an import or option error there fails CI here),
+runs the probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any training
+(the step mode into the smoke scale in a commit, K as `--parallel` for every stint: sam_bench.bench.
+probe_choice), and runs a stint that stops after one training epoch of the first K models; its packed results come back batch by batch and
 are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the unfinished
 run's checkpoint in parts over several calls, finishes that model (training, zoo, evaluation,
-leaderboard entry) and sends it back; the workstation unpacks it and `zoo verify` passes there; a
-stint with too little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
+leaderboard entry) and sends it back; the workstation unpacks it and `zoo verify` passes there, and
+every run trained in the chosen step mode; a stint with too little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
 
     python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
     python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
@@ -360,12 +362,12 @@ def check_returned(out: Path, where: str) -> list[Path]:
 SMALL_BATCHES = 4
 
 
-def batches_of(output: str) -> int:
+def batches_of(output: str, planned: int = SMALL_BATCHES) -> int:
     found = re.search(r"batch 1 of (\d+) in \$OUT", output)
     if not found:
         raise RehearsalFailed(f"the stint did not say how many batches it packed:\n{output[-2000:]}")
-    if int(found.group(1)) > SMALL_BATCHES:
-        raise RehearsalFailed(f"the stint packed {found.group(1)} batches, planned for {SMALL_BATCHES}")
+    if int(found.group(1)) > planned:
+        raise RehearsalFailed(f"the stint packed {found.group(1)} batches, planned for {planned}")
     return int(found.group(1))
 
 
@@ -412,10 +414,10 @@ PROBE_CALL = (
 SMOKE_TRAIN = "    train: {width: 0.125, epochs: 4, batch_size: 64, schedule: cosine}\n"
 
 
-def choose_from_probe(station: Path, out: Path) -> str:
+def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
     """The probe's record checked and committed as docs/gpu.md has it (benchmarks/<device>-probe.json), its
     step mode set in the smoke scale in a commit (as the full scale's would be before its first stint), and
-    the work calls' options returned (`tools/gpu_plan.py --choose`)."""
+    the work calls' options returned (`tools/gpu_plan.py --choose`) with K."""
     sys.path.insert(0, str(ROOT))
     from sam_bench.bench.probe import read
     from sam_bench.bench.probe_choice import choose
@@ -438,7 +440,7 @@ def choose_from_probe(station: Path, out: Path) -> str:
     if options != " ".join(picked.options()):
         raise RehearsalFailed(f"gpu_plan --choose said {options!r}, the choice is {picked.options()}")
     print(f"the probe picked {picked.recipe_line()} and {options} ({'; '.join(picked.reasons)})")
-    return options
+    return options, picked.parallel
 
 
 def check_chosen_mode(station: Path, repro: str) -> None:
@@ -478,15 +480,16 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         check_gpu_tests_collected(station, output)
         # the window's probe, as docs/gpu.md makes it, then its choice fixed on the workstation before the first
         # stint: the step mode into the scale (a commit), K into every work call
-        work_options = choose_from_probe(station, first.call(station, PROBE_CALL, code)[1])
+        work_options, parallel = choose_from_probe(station, first.call(station, PROBE_CALL, code)[1])
+        batches = SMALL_BATCHES * parallel  # K models at once: K models' files to pack
         # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
         output, out = first.call(
             station,
             f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --at-most 0.05"
-            f" --batches {SMALL_BATCHES} --data-dir ~/c10 {work_options}",
+            f" --batches {batches} --data-dir ~/c10 {work_options}",
             code,
         )
-        returned = bring_back(first, station, out, batches_of(output))
+        returned = bring_back(first, station, out, batches_of(output, batches))
         sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
         logs = list(station.glob(f"{repro}/runs/ST-*/log.jsonl"))
         if len(logs) != 1 or not list(station.glob(f"{repro}/runs/ST-*/checkpoint.pt")):
@@ -520,11 +523,11 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer)
         output, out = second.call(
             station,
-            f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --batches {SMALL_BATCHES}"
+            f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --batches {batches}"
             f" --data-dir ~/c10 --only ST {work_options}",
             [sent[-1], *code],
         )
-        returned = bring_back(second, station, out, batches_of(output))
+        returned = bring_back(second, station, out, batches_of(output, batches))
         # the window's last minutes: a stint that could not return in time is not started (one line, exit
         # 4, nothing back); the minutes are made up, the rest of this window would take too long to spend
         second.call(station, "tools/gpu_relay.sh work --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
