@@ -115,3 +115,20 @@ def test_a_probe_of_another_network_or_a_broken_one_is_refused(tmp_path):
     broken.write_text(json.dumps(record))
     with pytest.raises(SystemExit, match="broken.json"):
         gpu_plan.probe_steps(broken)
+
+
+def test_the_plan_counts_the_data_calls_the_parts_tool_cuts_for_todays_tree():
+    """The working tree travels with every call, so how many calls CIFAR-10 takes depends on its size: the
+    plan's DATA_PARTS must be what tools/gpu_data_parts.py cuts now (the code carried beside it as in the
+    rehearsal: pyautoattack without its examples, about 0.12 MiB, and COMMIT)."""
+    import gpu_data_parts
+
+    source = gpu_data_parts.SOURCE
+    if not (source / "manifest.json").is_file():
+        pytest.skip(f"no packed CIFAR-10 at {source}")
+    sizes = {p.name: p.stat().st_size for p in source.iterdir() if p.is_file() and p.name != "README.md"}
+    sizes["cifar10_unpack.py"] = gpu_data_parts.UNPACKER.stat().st_size
+    room = gpu_data_parts.CALL_LIMIT - gpu_data_parts.tree_bytes(ROOT) - int(0.12 * gpu_data_parts.MIB)
+    assert len(gpu_data_parts.cut(sizes, room - gpu_data_parts.MARGIN)) == gpu_plan.DATA_PARTS, (
+        "set tools/gpu_plan.py's DATA_PARTS and re-render: python tools/gpu_plan.py --write"
+    )

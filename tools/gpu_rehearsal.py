@@ -12,13 +12,14 @@ exactly those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the
 enforced, each machine a 30-minute window that its calls spend and every call told the minutes left
 (`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, collects
 the GPU tests with the relay's own test call (so that an import or option error there fails CI here),
-runs the probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any training
-(the step mode into the smoke scale in a commit, K as `--parallel` for every stint: sam_bench.bench.
-probe_choice), and runs a stint that stops after one training epoch of the first K models; its packed results come back batch by batch and
-are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the unfinished
-run's checkpoint in parts over several calls, finishes that model (training, zoo, evaluation,
-leaderboard entry) and sends it back; the workstation unpacks it and `zoo verify` passes there, and
-every run trained in the chosen step mode; a stint with too little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
+runs the probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any
+training (the step mode into the smoke scale in a commit, K as `--parallel` for every stint:
+sam_bench.bench.probe_choice), and runs a stint that stops after one training epoch of the first K
+models; its packed results come back batch by batch and are unpacked on the "workstation" (a scratch
+checkout); a second, fresh machine gets the unfinished run's checkpoint in parts over several calls,
+finishes that model (training, zoo, evaluation, leaderboard entry) and sends it back; the workstation
+unpacks it and `zoo verify` passes there, and every run trained in the chosen step mode; a stint with
+too little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
 
     python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
     python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
