@@ -299,3 +299,23 @@ def test_bad_input_is_one_line(args, message, zoo_sample, tmp_path):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("Error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_gradient_grid_shows_one_model_per_training_configuration():
+    """Twenty seeds of one recipe would draw the same row twenty times (megabytes of PNG): the first of each
+    configuration is shown; a seed or a runtime setting does not make another, a rho does."""
+    from sam_bench.cli.analyze import one_per_configuration
+
+    def analysed(name, **config):
+        base = {"method": "sam", "rho": 0.1, "seed": 1, "device": "cpu", "data_dir": "/a"}
+        return name, {"gradient_maps": name}, {"model": {"training": {"config": base | config}}}
+
+    rows = one_per_configuration(
+        [
+            analysed("SAM-0.1-seed1"),
+            analysed("SAM-0.1-seed2", seed=2, data_dir="/b"),
+            analysed("SAM-0.2-seed1", rho=0.2),
+            ("a-checkpoint", {"gradient_maps": 0}, {"model": {}}),
+        ]
+    )
+    assert [name for name, _ in rows] == ["SAM-0.1-seed1", "SAM-0.2-seed1", "a-checkpoint"]

@@ -135,18 +135,41 @@ def analyze_command(
         )
         click.echo(_summary(name, record, reused))
     if "gradients" in settings.measures:
-        arrays = [(name, load(out, name)[1]) for name in names]
+        arrays = [(name, *load(out, name)[::-1]) for name in names]  # (name, arrays, record)
         images = arrays[0][1]["grid_images"]
         # The folder's other models on the same images stay in the grid: analysing one more model adds a row
         # instead of drawing it alone (their arrays are kept beside the records, not committed).
         for other in sorted(p.stem for p in Path(out).glob("*.json") if not p.name.endswith(".partial.json")):
             if other not in names and paths(Path(out), other)["arrays"].is_file():
-                kept = load(out, other)[1]
+                record, kept = load(out, other)
                 if "gradient_maps" in kept and np.array_equal(kept.get("grid_images"), images):
-                    arrays.append((other, kept))
+                    arrays.append((other, kept, record))
+        shown = one_per_configuration(arrays)
         grid = Path(out) / "input_gradients.png"
-        gradients.plot_grid(images.transpose(0, 3, 1, 2) / 255, [(n, a["gradient_maps"]) for n, a in arrays], grid)
-        click.echo(f"input gradients of {len(arrays)} model(s): {grid}")
+        gradients.plot_grid(images.transpose(0, 3, 1, 2) / 255, [(n, a["gradient_maps"]) for n, a in shown], grid)
+        left_out = f" (one per training configuration of {len(arrays)})" if len(shown) < len(arrays) else ""
+        click.echo(f"input gradients of {len(shown)} model(s){left_out}: {grid}")
+
+
+def one_per_configuration(analysed: list[tuple[str, dict, dict]]) -> list[tuple[str, dict]]:
+    """(name, arrays) of the first model of each training configuration: seeds of one recipe draw the same
+    picture, and twenty rows of it made the figure megabytes. A model without its training's settings (a
+    checkpoint, another zoo's entry) is a configuration of its own."""
+    import json
+
+    from sam_bench.training.config import RUNTIME_KEYS
+
+    seen, shown = set(), []
+    for name, arrays, record in analysed:
+        config = ((record or {}).get("model") or {}).get("training", {}).get("config")
+        if config is None:
+            key = name
+        else:
+            key = json.dumps({k: v for k, v in config.items() if k not in RUNTIME_KEYS | {"seed"}}, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            shown.append((name, arrays))
+    return shown
 
 
 def _summary(name: str, record: dict, reused: bool) -> str:
