@@ -137,6 +137,8 @@ def test_concurrent_workers_report_per_process_and_aggregate_rates():
         (["--modes", "eager,warp"], "unknown step mode 'warp'"),
         (["--methods", "standard,nope"], "unknown method 'nope'"),
         (["--steps", "0"], "--steps must be at least 1"),
+        (["--grouped", "1"], "--grouped takes model counts of 2 or more"),
+        (["--grouped", "four"], "--grouped takes comma-separated model counts"),
     ],
 )
 def test_bad_probe_options_end_in_one_line(tmp_path, args, message):
@@ -167,6 +169,8 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
         "eager,static,graph",
         "--concurrency",
         "1",
+        "--grouped",
+        "2",
         "--budget-s",
         "60",
         "--threads",
@@ -188,6 +192,8 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
         "train/trades/eager",
         "train/standard/static",
         "concurrent/standard/K1",
+        "conv/separate/N2",
+        "conv/grouped/N2",
     }
     assert "train/standard/eager" in record["parts"]
     assert set(record["not_applicable"]) == {
@@ -203,3 +209,21 @@ def test_the_synthetic_probe_fixture_is_a_valid_record():
     record = probe.read(SYNTHETIC)
     assert "synthetic" in record["environment"]["device_name"]
     assert probe.eager_step_seconds(record)[("at", 10)] > 0
+
+
+def test_grouped_and_separate_convolutions_do_the_same_work():
+    """The grouped part is the separate parts' convolutions with N times the channels and groups=N: the same
+    weights per model, the same multiply-adds, so their times compare like with like."""
+    import torch
+
+    from sam_bench.bench import probe_grouped
+
+    s = {"width": 0.0625, "batch_size": 2, "seed": 0, "threads": 1}
+    one = probe_grouped._layers(s["width"], 1, torch.device("cpu"))
+    grouped = probe_grouped._layers(s["width"], 3, torch.device("cpu"))
+    assert len(one) == len(grouped) == 16  # PreActResNet-18's sixteen 3x3 convolutions in its blocks
+    for (a, pa), (b, pb) in zip(one, grouped, strict=True):
+        assert pa == pb and b.groups == 3 and b.in_channels == 3 * a.in_channels
+        assert b.weight.numel() == 3 * a.weight.numel()
+    probe_grouped.conv_pass(3, True, s, "cpu")()  # runs forward and backward
+    probe_grouped.conv_pass(3, False, s, "cpu")()

@@ -96,3 +96,20 @@ def test_a_record_without_ratios_keeps_eager_and_one_process():
     picked = choose(record())
     assert picked.options() == ["--parallel", "1"]
     assert "K: no concurrent processes timed" in picked.reasons
+
+
+def test_the_grouped_ratio_is_reported_not_acted_on():
+    r = record()
+    r["ratios"].append(
+        {
+            "name": "conv: grouped speed-up, N=4 (N separate / one grouped)",
+            "numerator": "conv/separate/N4.step_s",
+            "denominator": "conv/grouped/N4.step_s",
+            "runs": [1.6],
+            "median": 1.6,
+            "rounds": 1,
+        }
+    )
+    picked = choose(schema.check("probe", r, "test record"))
+    assert picked.grouped == {4: pytest.approx(1.6)} and picked.options() == ["--parallel", "1"]
+    assert "4 seeds as one grouped network: x1.60 of 4 separate, worth building" in picked.reasons

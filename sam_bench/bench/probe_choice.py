@@ -13,6 +13,9 @@ choice reads ratios, never two medians measured at different times:
 - K (`--parallel`): going up the probe's process counts, a larger K is taken while its aggregate
   steps/s beat the K taken so far by MIN_GAIN (for every method the probe ran concurrently).
 
+The grouped-convolution ratio (probe_grouped.py) is reported, not acted on: whether N seeds stacked as one
+grouped network (issue #46 item 3, not built) would pay on this device.
+
 `compiled` is timed by the probe but is not a run's step mode, so it is reported, never chosen. The
 concurrent processes ran eager steps: with a graph (which removes the host time that concurrency
 overlaps) the two gains are not independent, so `training_gain` counts the larger of the two, not
@@ -31,6 +34,7 @@ RUN_MODES = ("static", "graph")  # the non-eager modes a run can take (`--step-m
 
 _MODE_RATIO = re.compile(r"^(?P<method>[\w-]+): (?P<mode>\w+) speed-up \(eager step / \w+ step\)$")
 _K_RATIO = re.compile(r"^(?P<method>[\w-]+): aggregate steps/s, K=(?P<k>\d+) / K=(?P<first>\d+)$")
+_GROUPED_RATIO = re.compile(r"^conv: grouped speed-up, N=(?P<n>\d+) \(N separate / one grouped\)$")
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Choice:
     parallel: int = 1
     mode_gain: float = 1.0  # the chosen mode's speed-up over eager (its slowest method's median)
     parallel_gain: float = 1.0  # the chosen K's aggregate steps/s over one process
+    grouped: dict[int, float] = field(default_factory=dict)  # N -> N separate networks' time / one grouped's
     reasons: list[str] = field(default_factory=list)
 
     def options(self) -> list[str]:
@@ -102,4 +107,9 @@ def choose(record: dict) -> Choice:
     if not by_k:
         choice.reasons.append("K: no concurrent processes timed")
     choice.parallel, choice.parallel_gain = taken, taken_gain
+    for match, median in _medians(record, _GROUPED_RATIO):
+        n = int(match["n"])
+        choice.grouped[n] = median
+        verdict = "worth building" if median >= MIN_GAIN else "not worth building"
+        choice.reasons.append(f"{n} seeds as one grouped network: x{median:.2f} of {n} separate, {verdict}")
     return choice

@@ -5,6 +5,8 @@
                             capturable step, `--step-mode static`), graph (it captured as a CUDA graph;
                             GPUs only) or compiled (eager with the model under torch.compile)
   concurrent/<method>/K<k>  k processes of the eager step at once (probe_concurrent.py)
+  conv/<separate|grouped>/N<n>  N networks' convolutions one after another, or as one grouped
+                            network (probe_grouped.py: would stacking seeds pay?)
   attack/<tf32|ieee>        the attacks' search: PGD-10 (Linf 8/255) on an eval-mode model, the kernels of
                             every AutoAttack iteration (a forward and an input-gradient pass), fixed work
                             whatever the model's accuracy, with TF32 convolutions or in strict fp32
@@ -23,6 +25,7 @@ import torch
 from sam_bench.bench.measurement import ATTACK, synchronizer, synthetic_images
 from sam_bench.bench.probe import Part, Ratio, timed
 from sam_bench.bench.probe_concurrent import Concurrent
+from sam_bench.bench.probe_grouped import conv_pass
 from sam_bench.errors import BadInput
 from sam_bench.training import method_table as table
 
@@ -32,6 +35,7 @@ DEFAULTS = {
     "modes": ("eager", "static", "graph", "compiled"),
     "concurrency": (1, 2, 4),
     "concurrent_methods": ("standard",),
+    "grouped": (4,),
     "batch_size": 128,
     "steps": 5,
     "attack_images": 512,
@@ -47,6 +51,8 @@ def check(s: dict) -> None:
     bad = [m for m in s["modes"] if m not in MODES]
     if bad:
         raise BadInput(f"unknown step mode {bad[0]!r}; choose from {', '.join(MODES)}")
+    if any(n < 2 for n in s.get("grouped", ())):
+        raise BadInput(f"--grouped takes model counts of 2 or more, got {list(s['grouped'])}")
     if not s["concurrency"] or any(k < 1 for k in s["concurrency"]):
         raise BadInput(f"--concurrency takes process counts of 1 or more, got {list(s['concurrency'])}")
     for name in ("batch_size", "steps", "attack_images"):
@@ -95,6 +101,18 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 ratios.append(
                     Ratio(f"{method}: aggregate steps/s, K={k} / K={s['concurrency'][0]}", (name, key), (first, key))
                 )
+    for n in s.get("grouped", ()):
+        for how in ("separate", "grouped"):
+            factory = partial(conv_pass, n, how == "grouped", s, str(device))
+            info = {"kind": "conv", "mode": how, "processes": 1, "models": n}
+            parts.append(Part(f"conv/{how}/N{n}", partial(_timed_factory, factory, s["steps"], device), info))
+        ratios.append(
+            Ratio(
+                f"conv: grouped speed-up, N={n} (N separate / one grouped)",
+                (f"conv/separate/N{n}", "step_s"),
+                (f"conv/grouped/N{n}", "step_s"),
+            )
+        )
     if device.type == "cuda":
         for mode in ("tf32", "ieee"):
             info = {"kind": "attack", "mode": mode, "attack_steps": ATTACK["steps"]}

@@ -132,6 +132,13 @@ from sam_bench.runtime import clock
 @click.option(
     "--concurrent-methods", default="standard", show_default=True, help="With --probe: methods timed K at once."
 )
+@click.option(
+    "--grouped",
+    default="4",
+    show_default=True,
+    help="With --probe: N models' convolutions as one grouped network against N separate (comma-separated N; "
+    "'' for none).",
+)
 @click.option("--attack-images", type=int, default=512, show_default=True, help="With --probe: images per attack run.")
 @click.pass_context
 def bench_command(
@@ -150,6 +157,7 @@ def bench_command(
     modes,
     concurrency,
     concurrent_methods,
+    grouped,
     attack_images,
     **options,
 ):
@@ -179,7 +187,7 @@ def bench_command(
         return
     if probe:
         explicit = {p for p in ("batch_size", "steps") if ctx.get_parameter_source(p) == ParameterSource.COMMANDLINE}
-        _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, attack_images)
+        _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images)
         return
     if quick:
         for param, value in QUICK.items():  # explicit options win over the quick defaults
@@ -203,7 +211,7 @@ def bench_command(
     click.echo(f"wrote {out}")
 
 
-def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, attack_images):
+def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images):
     """`bench --probe`: a thin skin over `sam_bench.bench.probe_parts.probe`."""
     from pathlib import Path
 
@@ -217,7 +225,12 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
         counts = [int(k) for k in _split(concurrency) or []]
     except ValueError:
         raise BadInput(f"--concurrency takes comma-separated process counts, e.g. 1,2,4; got {concurrency!r}") from None
+    try:
+        group_sizes = [int(n) for n in _split(grouped) or []]
+    except ValueError:
+        raise BadInput(f"--grouped takes comma-separated model counts, e.g. 4,8; got {grouped!r}") from None
     settings = {
+        "grouped": group_sizes,
         "methods": _split(options["methods"]) or [],
         "modes": _split(modes) or [],
         "concurrency": counts,

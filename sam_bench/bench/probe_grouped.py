@@ -1,0 +1,59 @@
+"""The probe's grouped-convolution parts (issue #46 items 3 and 4): would N seeds of one method train
+faster as one grouped network than as N networks?
+
+Stacking N models as one network turns each 3x3 convolution of C channels into one of N*C channels with
+`groups=N` (each model sees only its own channels). That is worth building only if the device runs a
+grouped convolution near the speed of the N separate ones it replaces or faster; many kernels run
+grouped convolutions far below dense speed. So the probe times exactly that, at the probe's batch and
+width, forward and backward (weights and input) as training does:
+
+  conv/separate/N<n>   the 3x3 convolutions of a PreActResNet-18 (two per block, stages of 64, 128, 256
+                       and 512 channels times the width at 32, 16, 8 and 4 pixels), N times over, one
+                       network after another
+  conv/grouped/N<n>    the same convolutions with N times the channels and groups=N, once
+
+and the ratio `grouped speed-up (N separate / one grouped)`: above 1 the grouped network is the faster.
+Only the convolutions: BatchNorm, activations and the optimizer run per model either way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+STAGES = ((64, 32), (128, 16), (256, 8), (512, 4))  # (channels at width 1, pixels): PreActResNet-18's stages
+CONVS_PER_STAGE = 4  # two blocks of two 3x3 convolutions
+
+
+def _layers(channels: int, groups: int, device: torch.device) -> list[tuple[torch.nn.Conv2d, int]]:
+    layers = []
+    for base, pixels in STAGES:
+        c = max(1, round(base * channels)) * groups
+        for _ in range(CONVS_PER_STAGE):
+            conv = torch.nn.Conv2d(c, c, 3, padding=1, bias=False, groups=groups).to(device)
+            conv.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
+            layers.append((conv, pixels))
+    return layers
+
+
+def conv_pass(n: int, grouped: bool, s: dict, device_name: str):
+    """One repetition's work: forward and backward through every convolution, N separate networks or one
+    grouped network of N; a callable of nothing, as the probe's train steps are."""
+    device = torch.device(device_name)
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    torch.manual_seed(s["seed"])
+    networks = [_layers(s["width"], n, device)] if grouped else [_layers(s["width"], 1, device) for _ in range(n)]
+    inputs = []
+    for layers in networks:
+        per_layer = []
+        for conv, pixels in layers:
+            x = torch.randn(s["batch_size"], conv.in_channels, pixels, pixels, device=device)
+            per_layer.append(x.to(memory_format=torch.channels_last).requires_grad_(True))
+        inputs.append(per_layer)
+
+    def run() -> None:
+        for layers, xs in zip(networks, inputs, strict=True):
+            for (conv, _), x in zip(layers, xs, strict=True):
+                conv(x).sum().backward()
+
+    return run
