@@ -489,12 +489,9 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
             "|---|---|---|---|---|---|",
         ]
         for t in tests:
-            scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
-            diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
-            unit = " points" if t["unit"] else ""
+            diff, p = mechanism_seeds.difference_and_p(t)
             lines.append(
-                f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {diff}{unit} "
-                f"| {_p(t['p'])} | **{t['verdict']}** |"
+                f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {diff} | {p} | **{t['verdict']}** |"
             )
         lines.append("")
     else:

@@ -121,12 +121,18 @@ def table(tests: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for t in tests:
-        scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
-        diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
-        unit = " points" if t["unit"] else ""
-        p = "< 0.001" if t["p"] < 0.001 else f"= {t['p']:.3f}"
+        diff, p = difference_and_p(t)
         lines.append(
             f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {t['seeds'][0]} vs {t['seeds'][1]} "
-            f"| {diff}{unit} | {p} | **{t['verdict']}** |"
+            f"| {diff} | {p} | **{t['verdict']}** |"
         )
     return lines + [""]
+
+
+def difference_and_p(t: dict) -> tuple[str, str]:
+    """A tested prediction's table cells: the difference with its 95% interval (in points for accuracies),
+    and its one-sided p value. Shared with the per-model table of `mechanism`."""
+    scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
+    diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
+    unit = " points" if t["unit"] else ""
+    return diff + unit, "< 0.001" if t["p"] < 0.001 else f"= {t['p']:.3f}"
