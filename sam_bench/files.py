@@ -185,3 +185,29 @@ def sha256_file(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def png_bytes(fig, **savefig) -> bytes:
+    """A matplotlib figure as a PNG of at most 256 colours, without dithering: a plot's lines, markers and
+    colour maps keep their look, and the file is a third of matplotlib's RGBA one (the committed reports'
+    figures travel to every GPU call with the tree). The same figure gives the same bytes."""
+    import io
+
+    from PIL import Image
+
+    rendered = io.BytesIO()
+    fig.savefig(rendered, format="png", metadata={"Software": None}, **savefig)
+    image = Image.open(rendered).convert("RGB")
+    palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def write_figure(path: str | os.PathLike, fig, fmt: str = "png", **savefig) -> None:
+    """Write a figure atomically: a PNG as `png_bytes` makes it, another format as matplotlib writes it."""
+    if fmt == "png":
+        data = png_bytes(fig, **savefig)
+        atomic_write(path, lambda f: f.write(data))
+    else:
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt, **savefig))

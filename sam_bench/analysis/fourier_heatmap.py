@@ -92,5 +92,5 @@ def plot(grid: np.ndarray, title: str, path) -> None:
     ax.set_ylabel("vertical frequency")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    files.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    files.write_figure(path, fig, dpi=100)
     plt.close(fig)

@@ -83,5 +83,5 @@ def plot_grid(images: np.ndarray, maps: list[tuple[str, np.ndarray]], path) -> N
         ax.set_yticks([])
     fig.suptitle("Input gradients (d log p(y|x) / dx; grey = 0)", fontsize=9)
     fig.tight_layout()
-    files.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    files.write_figure(path, fig, dpi=100)
     plt.close(fig)

@@ -66,6 +66,6 @@ def plot_robustness(results: list[dict], path: str | Path) -> Path:
     datasets = sorted({r["dataset"]["name"] for r in results})
     fig.suptitle(f"Robust accuracy on {', '.join(datasets)}")
     fig.tight_layout()
-    files.atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=150))
+    files.write_figure(path, fig, fmt, dpi=150)
     plt.close(fig)
     return path

@@ -88,7 +88,7 @@ def plot(out: Path, ours: dict[str, dict], references: dict) -> str:
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     name = plot_name(norm)
-    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
+    files.write_figure(out / name, fig, dpi=110)
     plt.close(fig)
     return name
 

@@ -346,7 +346,7 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
     ax.grid(alpha=0.3)
     fig.tight_layout()
     name = "mechanism_sharpness.png"
-    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
+    files.write_figure(out / name, fig, dpi=110)
     plt.close(fig)
     return name
 
@@ -379,7 +379,7 @@ def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
     assert shown is not None  # maps is not empty
     fig.colorbar(shown, ax=axes, label="error rate (%)", shrink=0.8)
     name = "mechanism_fourier.png"
-    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=100))
+    files.write_figure(out / name, fig, dpi=100)
     plt.close(fig)
     return name
 

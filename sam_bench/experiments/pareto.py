@@ -190,7 +190,7 @@ def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
                 ax.set_title(f"{label(measure)} (Linf)", fontsize=9)
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    files.atomic_write(out / PLOT, lambda f: fig.savefig(f, format="png", dpi=100))
+    files.write_figure(out / PLOT, fig, dpi=100)
     plt.close(fig)
     return PLOT
 

@@ -43,7 +43,7 @@ def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, fl
 def _save(plt, fig, out: Path, name: str) -> str:
     """Write a finished figure atomically as out/name and free it; returns the name."""
     fig.tight_layout()
-    files.atomic_write(out / name, lambda f: fig.savefig(f, format="png", dpi=110))
+    files.write_figure(out / name, fig, dpi=110)
     plt.close(fig)
     return name
 

@@ -5,7 +5,6 @@ between a markdown file's markers (`leaderboard render --readme FILE`)."""
 from __future__ import annotations
 
 import base64
-import io
 import re
 from pathlib import Path
 
@@ -111,10 +110,9 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in shown] + [10.0]) * 1.1 + 2))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: same input, same file
+    png = files.png_bytes(fig)  # no version stamp: same input, same file
     plt.close(fig)
-    return buf.getvalue()
+    return png
 
 
 def html(

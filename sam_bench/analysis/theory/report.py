@@ -32,7 +32,7 @@ def _curve(runs: list[dict], key: str, index: int | None = None):
 
 
 def _save(fig, path: Path) -> None:
-    files.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
+    files.write_figure(path, fig, dpi=120, bbox_inches="tight")
 
 
 def plot_reliance(results: dict, path: Path) -> None:
