@@ -176,7 +176,9 @@ def _cli(*args, torchrun=False):
         if torchrun
         else [sys.executable]
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # gloo finds its interface through the host's name unless told; in CI's network namespace (loopback
+    # only, no resolver) that lookup fails now and then ("hostname of the client socket cannot be retrieved")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
     return subprocess.run([*launcher, "-m", "sam_bench", *args], capture_output=True, text=True, env=env)
 
 

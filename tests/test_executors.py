@@ -158,18 +158,19 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
         report_lock.enter_context(files.locked(out / "REPORT.md"))
         sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--no-wait"))
         job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
-        deadline, raised = time.time() + 1800, False  # a safety net: the loop ends when the job does
+        deadline, ran, raised = time.time() + 1800, False, False  # a safety net: the loop ends when the job does
         while time.time() < deadline:
             state = subprocess.run(
                 ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
             ).stdout.strip()
             if not state:
                 break
-            if state == "PENDING" and not raised:  # requeued: the signal came
-                subprocess.run(["scontrol", "update", f"jobid={job_id}", "TimeLimit=30"], env=cluster, check=True)
-                raised = True
-                report_lock.close()
-            if state == "PENDING":
+            ran = ran or state == "RUNNING"
+            if state == "PENDING" and ran:  # pending again after running: requeued, the signal came
+                if not raised:
+                    subprocess.run(["scontrol", "update", f"jobid={job_id}", "TimeLimit=30"], env=cluster, check=True)
+                    raised = True
+                    report_lock.close()
                 start_requeued_job(cluster, job_id)
             time.sleep(1)
     history = subprocess.run(

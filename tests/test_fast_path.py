@@ -97,6 +97,8 @@ def test_compiled_steps_equal_eager_ones_and_stop_compiling(method):
 
     from torch._dynamo.utils import counters
 
+    from sam_bench.runtime import compile_cache
+
     torch._dynamo.reset()
     cfg = TrainConfig(method=method, width=0.0625, attack_steps=2, device="cpu").validate()
     torch.manual_seed(0)
@@ -107,7 +109,7 @@ def test_compiled_steps_equal_eager_ones_and_stop_compiling(method):
     for compiled in (False, True):
         model = copy.deepcopy(start)
         optimizer = build_optimizer(cfg, model)
-        forward = torch.compile(model) if compiled else model
+        forward = compile_cache.compiled(model) if compiled else model  # as training compiles
         torch.manual_seed(1)
         for i, (x, y) in enumerate(batches):
             if i == len(batches) - 1:

@@ -425,10 +425,9 @@ def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
 
     kept = station / "benchmarks" / "rehearsal-probe.json"
     shutil.copy2(out / "probe.json", kept)
-    record = read(kept, error=RehearsalFailed)
-    if not record["budget"]["rounds"] or not record["ratios"]:
-        raise RehearsalFailed(f"the probe timed no round: {json.dumps(record['budget'])}")
-    picked = choose(record)
+    # A probe whose budget went to its set-ups (a busy machine) has no ratios: its choice is eager and one
+    # model at a time, which the rest plays as well (the choice itself is tested in tests/test_probe_choice.py)
+    picked = choose(read(kept, error=RehearsalFailed))
     recipe = station / "sam_bench" / "experiments" / "recipes" / "paper-cifar10.yaml"
     text = recipe.read_text()
     if text.count(SMOKE_TRAIN) != 1:

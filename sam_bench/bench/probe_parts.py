@@ -27,6 +27,7 @@ from sam_bench.bench.probe import Part, Ratio, timed
 from sam_bench.bench.probe_concurrent import Concurrent
 from sam_bench.bench.probe_grouped import conv_pass
 from sam_bench.errors import BadInput
+from sam_bench.runtime.compile_cache import compiled
 from sam_bench.training import method_table as table
 
 MODES = ("eager", "static", "graph", "compiled")
@@ -175,7 +176,7 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
     autocast = autocast_for(s["precision"], device)
     settings = cfg.step_settings(cfg.epochs - 1)
     if mode in ("eager", "compiled"):
-        forward = torch.compile(model) if mode == "compiled" else model
+        forward = compiled(model) if mode == "compiled" else model
 
         def step():
             xb, yb = next(batches)

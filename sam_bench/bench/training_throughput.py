@@ -22,6 +22,7 @@ from sam_bench.data import STATS, DeviceLoader
 from sam_bench.eps import parse_eps
 from sam_bench.models import create_model, make_spec
 from sam_bench.runtime import math_mode
+from sam_bench.runtime.compile_cache import compiled
 from sam_bench.runtime.memory_format import PAPER_LOOP, place, training_format
 from sam_bench.training import method_table as table
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
@@ -39,7 +40,7 @@ def fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
     cfg = _train_config(method, s, device)
     optimizer = build_optimizer(cfg, model)
-    forward_model = torch.compile(model) if s["compile"] else model
+    forward_model = compiled(model) if s["compile"] else model
     attack = cfg.attack() if table.uses_attack(method) else None
     settings = cfg.step_settings(cfg.epochs - 1)  # TRADES' beta, AWP's gamma once its warm-up is over
     loss_sum = torch.zeros((), device=device)

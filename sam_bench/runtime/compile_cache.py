@@ -1,0 +1,42 @@
+"""torch.compile with its kernel cache kept apart per CPU instruction set.
+
+Inductor keeps compiled kernels on disk (TORCHINDUCTOR_CACHE_DIR, else /tmp/torchinductor_<user>) and, on
+this torch, does not tell apart the instruction set ATen runs with: kernels compiled under AVX-512 were
+reused under ATEN_CPU_CAPABILITY=avx2 (how a run of an AVX2-only machine is reproduced on a newer one) and
+computed other numbers (a compiled training's loss went NaN; the compiled-equals-eager tests failed after
+an AVX-512 compile on the same machine). So, unless the user has chosen a cache folder, sam-bench's
+compiles use one per capability.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def cache_folder() -> Path:
+    """The cache folder for the capability ATen runs with now (e.g. .../torchinductor_root_avx2)."""
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    return Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}_{capability}"
+
+
+def _inductors_default() -> str | None:
+    try:  # where inductor caches when nobody chose: it writes that into TORCHINDUCTOR_CACHE_DIR once it looked
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # another torch: only an unset variable is ours to set
+        return None
+    return os.path.abspath(default_cache_dir())
+
+
+def compiled(model: torch.nn.Module):
+    """torch.compile(model), its kernels cached apart per instruction set unless the user chose a folder
+    (TORCHINDUCTOR_CACHE_DIR set to anything but inductor's own default, which inductor itself puts there
+    the first time it looks, e.g. when dynamo is reset)."""
+    chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if chosen is None or os.path.abspath(chosen) == _inductors_default():
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder())
+    return torch.compile(model)
