@@ -52,6 +52,19 @@ def sample():
     return load_dataset("cifar10-sample")
 
 
+def dying_runner(chunk: int, calls: list, armed: list | None = None):
+    """PGD's runner that counts its calls in `calls` and is interrupted (as by Ctrl-C) on call `chunk`,
+    while `armed[0]` (always, without `armed`)."""
+
+    def runner(*args, **kw):
+        calls.append(1)
+        if (armed is None or armed[0]) and len(calls) == chunk:
+            raise KeyboardInterrupt
+        return ev.RUNNERS["pgd"](*args, **kw)
+
+    return runner
+
+
 def test_schema_is_valid_json_schema():
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
@@ -263,12 +276,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
     reference = evaluate(model, sample, specs, **kwargs)
 
     calls, armed = [], [True]
-
-    def dies_on_second_chunk(*args, **kw):
-        calls.append(1)
-        if armed[0] and len(calls) == 2:
-            raise KeyboardInterrupt
-        return ev.RUNNERS["pgd"](*args, **kw)
+    dies_on_second_chunk = dying_runner(2, calls, armed)
 
     state = tmp_path / "state.json"
     interrupted = [AttackSpec(s.attack, s.norm, s.eps, s.settings, runner=dies_on_second_chunk) for s in specs]
@@ -305,12 +313,7 @@ def test_an_edited_partial_state_is_not_believed(run_dir, sample, tmp_path):
     assert reference["evaluations"][0]["robust_acc"] < reference["evaluations"][0]["clean_acc"]
 
     calls = []
-
-    def dies_on_third_chunk(*args, **kw):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return ev.RUNNERS["pgd"](*args, **kw)
+    dies_on_third_chunk = dying_runner(3, calls)
 
     state = tmp_path / "results.json.partial"
     interrupted = [AttackSpec(s.attack, s.norm, s.eps, s.settings, runner=dies_on_third_chunk) for s in specs]
