@@ -22,7 +22,7 @@ from sam_bench.training import config
 from sam_bench.training.config import TrainConfig
 
 # The options of `train` that are no setting of the run: where it goes and how this call runs.
-CALL_OPTIONS = {"out", "resume", "max_minutes", "stop_after_epochs", "quiet"}
+CALL_OPTIONS = {"out", "resume", "max_minutes", "stop_after_epochs", "quiet", "seeds"}
 SHARED = {
     "--device": "device",
     "--data-dir": "data_dir",

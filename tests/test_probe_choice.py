@@ -112,4 +112,7 @@ def test_the_grouped_ratio_is_reported_not_acted_on():
     )
     picked = choose(schema.check("probe", r, "test record"))
     assert picked.grouped == {4: pytest.approx(1.6)} and picked.options() == ["--parallel", "1"]
-    assert "4 seeds as one grouped network: x1.60 of 4 separate, worth building" in picked.reasons
+    assert (
+        "4 seeds as one grouped network: x1.60 of 4 separate, worth it (train --step-mode grouped --seeds)"
+        in picked.reasons
+    )

@@ -63,6 +63,12 @@ def test_bad_recipes(tmp_path):
     )
     with pytest.raises(BadInput, match="cores"):
         load_recipe(str(bad), "s")
+    bad.write_text(
+        "name: x\ndataset: cifar10\ntrain: {step_mode: grouped}\nevaluation: {}\n"
+        "models: [{name: A, method: standard}]\nscales: {s: {}}\n"
+    )
+    with pytest.raises(BadInput, match="model 'A': step_mode grouped trains several seeds in one call"):
+        load_recipe(str(bad), "s")
     bad.write_text("name: [unclosed\n")
     with pytest.raises(BadInput, match="not valid YAML"):
         load_recipe(str(bad), "s")

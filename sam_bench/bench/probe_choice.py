@@ -14,7 +14,9 @@ choice reads ratios, never two medians measured at different times:
   steps/s beat the K taken so far by MIN_GAIN (for every method the probe ran concurrently).
 
 The grouped-convolution ratio (probe_grouped.py) is reported, not acted on: whether N seeds stacked as one
-grouped network (issue #46 item 3, not built) would pay on this device.
+grouped network (`train --step-mode grouped --seeds`, training/grouped_runs.py) would pay on this device.
+A reproduction trains its cells one run each, so the window's plan cannot take it; a user training seeds
+by hand can.
 
 `compiled` is timed by the probe but is not a run's step mode, so it is reported, never chosen. The
 concurrent processes ran eager steps: with a graph (which removes the host time that concurrency
@@ -110,6 +112,6 @@ def choose(record: dict) -> Choice:
     for match, median in _medians(record, _GROUPED_RATIO):
         n = int(match["n"])
         choice.grouped[n] = median
-        verdict = "worth building" if median >= MIN_GAIN else "not worth building"
+        verdict = "worth it (train --step-mode grouped --seeds)" if median >= MIN_GAIN else "not worth it"
         choice.reasons.append(f"{n} seeds as one grouped network: x{median:.2f} of {n} separate, {verdict}")
     return choice

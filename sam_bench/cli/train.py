@@ -70,9 +70,16 @@ def setting_options(command):
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @max_minutes_option("no epoch starts that would end later; what is done is saved (resumable).")
 @click.option("--stop-after-epochs", type=int, default=None, help="Stop cleanly after N epochs in this call.")
+@click.option(
+    "--seeds",
+    callback=lambda ctx, param, value: parse_seeds(value),
+    metavar="LIST",
+    help="With --step-mode grouped: train these seeds together as one stacked network (e.g. 0,1,2,3 or 0-3), "
+    "each into OUT/seed-<seed> (in place of --seed).",
+)
 @quiet_option
 @click.pass_context
-def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
+def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **options):
     """Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.
 
     On several GPUs (or CPU processes): torchrun --nproc_per_node N -m sam_bench train ...
@@ -94,10 +101,18 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
                     f"--{name.replace('_', '-')} applies to the methods that train on attacks ({attacking}), "
                     f"not to {options['method']}; leave it out"
                 )
+    if seeds is not None and ctx.get_parameter_source("seed") == ParameterSource.COMMANDLINE:
+        raise BadInput("--seeds trains a group in place of --seed; give one of them")
     if resume:  # the options given: the rest comes from the run's recorded settings
         explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+        if seeds is not None:
+            return _train_group(ctx, out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
         cfg = resolve_resume_config(Path(out), explicit)
+        if cfg.step_mode == "grouped":  # a group of one, resumed
+            return _train_group(ctx, out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
     else:
+        if seeds is not None or options["step_mode"] == "grouped":
+            return _train_group(ctx, out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
         cfg = settings.TrainConfig(**options)  # the options are exactly its fields
     finished_before = resume and stored_run(Path(out))["status"] == "complete"
     group = distributed.start(cfg.device)
@@ -137,3 +152,61 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, quiet, **options):
             f"stopped after epoch {meta['epochs_done']}/{cfg.epochs}; continue with "
             f"sam-bench train --out {out} --resume"
         )
+
+
+def parse_seeds(value: str | None) -> list[int] | None:
+    """--seeds: `0,1,2`, `0-3` or both (`0-3,7`), each seed once."""
+    if value is None:
+        return None
+    from sam_bench.errors import BadInput
+
+    seeds: list[int] = []
+    try:
+        for part in value.split(","):
+            low, _, high = part.strip().partition("-")
+            seeds += range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise BadInput(f"--seeds takes seeds such as 0,1,2 or 0-3, not {value!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise BadInput(f"--seeds takes each seed (>= 0) once, at least one: {value!r}")
+    return seeds
+
+
+def _train_group(ctx, out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
+    """--step-mode grouped: the seeds' runs trained together (training.grouped_runs), each in its folder."""
+    from pathlib import Path
+
+    from sam_bench.errors import BadInput
+    from sam_bench.training.grouped_runs import train_grouped
+    from sam_bench.training.loop import resolve_resume_config
+
+    outs = [Path(out)] if seeds is None else [Path(out) / f"seed-{s}" for s in seeds]
+    if resume:
+        cfgs = [resolve_resume_config(o, options) for o in outs]
+    else:
+        if options["step_mode"] != "grouped":
+            raise BadInput(f"--seeds trains a group: it needs --step-mode grouped, not {options['step_mode']}")
+        cfgs = [settings.TrainConfig(**{**options, "seed": s}) for s in (seeds or [options["seed"]])]
+    try:
+        metas = train_grouped(
+            cfgs,
+            outs,
+            resume=resume,
+            stop_after_epochs=stop_after_epochs,
+            stop_at=clock.stop_at(max_minutes),
+            progress=not quiet,
+        )
+    except KeyboardInterrupt:
+        raise SamBenchError(
+            "interrupted; each run keeps its last checkpoint, if it wrote one: "
+            "continue with the same command and --resume"
+        ) from None
+    for folder, meta in zip(outs, metas, strict=True):
+        if meta.get("status") == "complete":
+            click.echo(
+                f"done: {folder} (test acc {meta['final']['test_acc']:.2%}, {meta['wall_time_s']:.0f} s of the group)"
+            )
+        else:
+            click.echo(f"stopped after epoch {meta['epochs_done']}/{meta['config']['epochs']}: {folder}")
+    if any(meta.get("status") != "complete" for meta in metas):
+        click.echo("continue with the same command and --resume")

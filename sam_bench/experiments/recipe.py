@@ -178,6 +178,11 @@ def load_recipe(
                 config = TrainConfig(**{**settings, "seed": seed}).validate()
             except BadInput as err:  # say which file and model the setting is in
                 raise BadInput(f"{where}: model {name!r}: {err}") from None
+            if config.step_mode == "grouped":  # a cell is one run; a group is several
+                raise BadInput(
+                    f"{where}: model {name!r}: step_mode grouped trains several seeds in one call "
+                    "(sam-bench train --step-mode grouped --seeds); a reproduction trains one run per cell"
+                )
             numbered.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
     # Every model's first seed before any second one: a grid cut short still has one of each.
     plans = [plan for _, plan in sorted(numbered, key=lambda pair: pair[0])]

@@ -131,7 +131,8 @@ class TrainConfig:
     step_mode: str = _setting(
         "eager",
         "eager: as every earlier run; static: the capturable step (buffers made once, the learning rate on the "
-        "device, the attacks' starts from the run's own generator); graph: that step as a CUDA graph (GPU).",
+        "device, the attacks' starts from the run's own generator); graph: that step as a CUDA graph (GPU); grouped: "
+        "several seeds' static steps as one stacked network (with --seeds).",
     )
 
     def validate(self) -> TrainConfig:
@@ -153,6 +154,8 @@ class TrainConfig:
             raise BadInput(
                 "--step-mode graph captures the step itself; leave --compile off (or use --step-mode static)"
             )
+        if self.step_mode == "grouped" and self.compile:
+            raise BadInput("--step-mode grouped calls the network under torch.func.vmap; leave --compile off")
         if self.arch_kwargs is not None:
             if not all(isinstance(k, str) for k in self.arch_kwargs):
                 raise BadInput("arch_kwargs must map timm constructor argument names to values")

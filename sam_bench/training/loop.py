@@ -149,12 +149,17 @@ def train(
     deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=clock.now())
     out = Path(out)
     cfg.validate()
+    if cfg.step_mode == "grouped":
+        raise BadInput(
+            "--step-mode grouped trains several seeds together: sam-bench train --step-mode grouped --seeds 0,1,... "
+            "(training.grouped_runs.train_grouped)"
+        )
     ctx = distributed.current()  # None: this process trains alone
     main = ctx is None or ctx.is_main
-    finished = _checked_out(cfg, out, resume, ctx)
+    finished = checked_out(cfg, out, resume, ctx)
     if finished is not None:
         return finished  # nothing left to do
-    run = _Run.build(cfg, out, resume, ctx, progress and main)
+    run = Run.build(cfg, out, resume, ctx, progress and main)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         files.write_json(out / "metadata.json", run.metadata)
@@ -167,7 +172,7 @@ def train(
     return run.finish()
 
 
-def _checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
+def checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
     """The run folder checked before any data is loaded; a finished run's metadata (nothing to do), else None."""
     _check_out_dir(out, resume)
     files.check_writable(out / "metadata.json")  # before the data load and the first epoch
@@ -188,7 +193,7 @@ def _checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
 
 
 @dataclass
-class _Run:
+class Run:
     """One call of a training: what it trains and with what, where it stopped last, and its clock."""
 
     cfg: TrainConfig
@@ -225,7 +230,7 @@ class _Run:
         return self.ctx is None or self.ctx.is_main
 
     @classmethod
-    def build(cls, cfg: TrainConfig, out: Path, resume: bool, ctx, progress: bool) -> _Run:
+    def build(cls, cfg: TrainConfig, out: Path, resume: bool, ctx, progress: bool) -> Run:
         """The data, model, optimizer and loaders, in the order that fixes their random draws; the metadata;
         the checkpoint restored when resuming."""
         device = ctx.device if ctx is not None else resolve_device(cfg.device)
@@ -337,10 +342,9 @@ class _Run:
 
     def epoch(self, epoch: int, deadline: float | None, stop_after_epochs: int | None) -> bool:
         """Train one epoch, measure it, checkpoint when due; True when the call stops after it."""
-        cfg, steps_per_epoch = self.cfg, len(self.train_loader)
         epoch_start = clock.now()
         record = train_one_epoch(
-            cfg,
+            self.cfg,
             self.forward_model,
             self.optimizer,
             self.train_loader,
@@ -348,11 +352,20 @@ class _Run:
             self.autocast,
             self.progress,
             self.out,
-            steps_per_epoch,
+            len(self.train_loader),
             self.shard,
             self.saved_epoch,
             self.step,
         )
+        self.measure(epoch, record)
+        stop = self.stops_after(epoch, epoch_start, record, deadline, stop_after_epochs, self.last_save_s)
+        if self.ctx is not None:
+            stop = self.ctx.agree(stop)  # rank 0's clock decides for all
+        self.close_epoch(epoch, stop)
+        return stop
+
+    def measure(self, epoch: int, record: dict) -> None:
+        """An epoch's training record completed: the clean test pass, the overfitting guard; into the history."""
         record["test_acc"] = evaluate_clean(self.eval_model, self.test_loader, self.autocast, self.ctx)
         if self.guard_loader is not None:  # every process measures the same images (no collective calls)
             record.update(guard.measure(self.model, self.guard_loader, self.guard_attack, self.autocast))
@@ -363,20 +376,32 @@ class _Run:
         self.history.append(record)
         if self.progress:
             self._say(epoch, record)
+
+    def stops_after(
+        self,
+        epoch: int,
+        epoch_start: float,
+        record: dict,
+        deadline: float | None,
+        stop_after_epochs: int | None,
+        save_s: float,
+    ) -> bool:
+        """Whether this call stops after the epoch: its epoch count reached, or the next epoch and `save_s` of
+        checkpointing would not end before the limit (a group of runs passes all of theirs)."""
         next_epoch_s = expected_epoch_seconds(
-            clock.now() - epoch_start, record, steps_per_epoch, first_of_call=self.epochs_this_call == 0
+            clock.now() - epoch_start, record, len(self.train_loader), first_of_call=self.epochs_this_call == 0
         )
         self.epochs_this_call += 1
-        stop = epoch + 1 < cfg.epochs and (
+        return epoch + 1 < self.cfg.epochs and (
             (stop_after_epochs is not None and self.epochs_this_call >= stop_after_epochs)
-            or not clock.fits(deadline, next_epoch_s + self.last_save_s)
+            or not clock.fits(deadline, next_epoch_s + save_s)
         )
-        if self.ctx is not None:
-            stop = self.ctx.agree(stop)  # rank 0's clock decides for all
-        due = clock.now() - self.last_checkpoint >= cfg.checkpoint_every_s  # (only rank 0 writes: its clock)
-        if self.main and (stop or due or epoch + 1 == cfg.epochs):
+
+    def close_epoch(self, epoch: int, stop: bool) -> None:
+        """The checkpoint, when the call stops, when one is due, or after the last epoch."""
+        due = clock.now() - self.last_checkpoint >= self.cfg.checkpoint_every_s  # (only rank 0 writes: its clock)
+        if self.main and (stop or due or epoch + 1 == self.cfg.epochs):
             self.checkpoint(epoch + 1)
-        return stop
 
     def _say(self, epoch: int, record: dict) -> None:
         guarded = f" guard PGD acc {record['guard_pgd_acc']:.2%}" if self.guard_loader is not None else ""

@@ -5,8 +5,11 @@
   static  the capturable step (training/static_step.py): the same arithmetic over buffers made once,
           the attacks' starts from the run's own generator, so its draws are not the eager run's
   graph   the static step captured and replayed as a CUDA graph (training/cuda_graph.py); GPUs only
+  grouped several seeds' static steps as one stacked network (training/grouped_step.py), trained together by
+          training/grouped_runs.py (`train --step-mode grouped --seeds ...`); the static step's draws, its
+          arithmetic up to the order of sums
 
-static and graph draw other random numbers than eager, so a run's step mode is part of what it trains
+static, graph and grouped draw other random numbers than eager, so a run's step mode is part of what it trains
 (its settings key names it unless it is eager, which keeps every earlier key).
 """
 
@@ -18,6 +21,7 @@ import torch
 
 from sam_bench.errors import BadInput
 from sam_bench.training.cuda_graph import GraphedStep
+from sam_bench.training.grouped_step import groupable
 from sam_bench.training.static_step import StaticStep, capturable, step_generator
 
 
@@ -34,13 +38,17 @@ def check(mode: str, method: str, device: torch.device, distributed: bool) -> No
         raise BadInput(f"--step-mode graph captures CUDA graphs: it needs a CUDA device, not {device}")
     if distributed:
         raise BadInput(f"--step-mode {mode} trains in one process; under torchrun use --step-mode eager")
-    if not capturable(method):
+    if mode == "grouped":
+        if not groupable(method):
+            raise BadInput(f"{method} has a step of its own; it cannot train grouped: use --step-mode eager or static")
+    elif not capturable(method):
         raise BadInput(f"{method} has a step of its own and no capturable one; train it with --step-mode eager")
 
 
 def make_step(mode: str, method: str, model, optimizer, attack, autocast, generator):
-    """The run's step(x, y, lr) -> (loss, logits), or None for the eager step (the epoch calls it itself)."""
-    if mode == "eager":
+    """The run's step(x, y, lr) -> (loss, logits), or None for the eager step (the epoch calls it itself) and
+    for a grouped run (its group's step takes it: training/grouped_runs.py)."""
+    if mode in ("eager", "grouped"):
         return None
     assert generator is not None, "generator_for() gives a non-eager run its generator"
     if mode == "graph" and isinstance(autocast, partial):
