@@ -171,6 +171,8 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
         "1",
         "--grouped",
         "2",
+        "--grouped-methods",
+        "standard,trades",
         "--budget-s",
         "60",
         "--threads",
@@ -194,12 +196,15 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
         "concurrent/standard/K1",
         "conv/separate/N2",
         "conv/grouped/N2",
+        "seeds/standard/separate/N2",
+        "seeds/standard/grouped/N2",
     }
     assert "train/standard/eager" in record["parts"]
     assert set(record["not_applicable"]) == {
         "train/standard/graph",
         "train/trades/graph",
         "train/trades/static",
+        "seeds/trades/N2",
         "attack/tf32 vs attack/ieee",
     }
     assert record["budget"]["spent_s"] > 0 and f"wrote {out}" in result.output
@@ -227,3 +232,15 @@ def test_grouped_and_separate_convolutions_do_the_same_work():
         assert b.weight.numel() == 3 * a.weight.numel()
     probe_grouped.conv_pass(3, True, s, "cpu")()  # runs forward and backward
     probe_grouped.conv_pass(3, False, s, "cpu")()
+
+
+def test_the_seeds_parts_train_n_seeds_separately_or_as_one_grouped_step():
+    """Both seeds parts build and take a step of every seed as the probe calls them: N static steps, or the
+    grouped training's step (`train --step-mode grouped`; its arithmetic: test_grouped_step.py)."""
+    from sam_bench.bench import probe_parts
+
+    s = {**probe_parts.DEFAULTS, "arch": "preactresnet18", "width": 0.0625, "batch_size": 4, "precision": "fp32"}
+    s.update(rho=0.1, seed=0, threads=None)
+    for method in ("standard", "sam"):
+        probe_parts.seeds_step(method, 2, False, s, "cpu")()
+        probe_parts.seeds_step(method, 2, True, s, "cpu")()

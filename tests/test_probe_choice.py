@@ -116,3 +116,20 @@ def test_the_grouped_ratio_is_reported_not_acted_on():
         "4 seeds as one grouped network: x1.60 of 4 separate, worth it (train --step-mode grouped --seeds)"
         in picked.reasons
     )
+
+
+def test_the_grouped_step_ratio_is_reported_per_method():
+    r = record()
+    r["ratios"].append(
+        {
+            "name": "sam: grouped step speed-up, N=4 (N static steps / one grouped step)",
+            "numerator": "seeds/sam/separate/N4.step_s",
+            "denominator": "seeds/sam/grouped/N4.step_s",
+            "runs": [0.7],
+            "median": 0.7,
+            "rounds": 1,
+        }
+    )
+    picked = choose(schema.check("probe", r, "test record"))
+    assert picked.grouped_steps == {("sam", 4): pytest.approx(0.7)} and picked.options() == ["--parallel", "1"]
+    assert "sam, 4 seeds in one grouped step: x0.70 of 4 static steps, not worth it" in picked.reasons

@@ -37,6 +37,9 @@ RUN_MODES = ("static", "graph")  # the non-eager modes a run can take (`--step-m
 _MODE_RATIO = re.compile(r"^(?P<method>[\w-]+): (?P<mode>\w+) speed-up \(eager step / \w+ step\)$")
 _K_RATIO = re.compile(r"^(?P<method>[\w-]+): aggregate steps/s, K=(?P<k>\d+) / K=(?P<first>\d+)$")
 _GROUPED_RATIO = re.compile(r"^conv: grouped speed-up, N=(?P<n>\d+) \(N separate / one grouped\)$")
+_GROUPED_STEP_RATIO = re.compile(
+    r"^(?P<method>[a-z0-9-]+): grouped step speed-up, N=(?P<n>\d+) \(N static steps / one grouped step\)$"
+)
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Choice:
     mode_gain: float = 1.0  # the chosen mode's speed-up over eager (its slowest method's median)
     parallel_gain: float = 1.0  # the chosen K's aggregate steps/s over one process
     grouped: dict[int, float] = field(default_factory=dict)  # N -> N separate networks' time / one grouped's
+    # (method, N) -> N static steps' time / one grouped step's (the whole step, not only its convolutions)
+    grouped_steps: dict[tuple[str, int], float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
     def options(self) -> list[str]:
@@ -114,4 +119,9 @@ def choose(record: dict) -> Choice:
         choice.grouped[n] = median
         verdict = "worth it (train --step-mode grouped --seeds)" if median >= MIN_GAIN else "not worth it"
         choice.reasons.append(f"{n} seeds as one grouped network: x{median:.2f} of {n} separate, {verdict}")
+    for match, median in _medians(record, _GROUPED_STEP_RATIO):
+        n, method = int(match["n"]), match["method"]
+        choice.grouped_steps[(method, n)] = median
+        verdict = "worth it (train --step-mode grouped --seeds)" if median >= MIN_GAIN else "not worth it"
+        choice.reasons.append(f"{method}, {n} seeds in one grouped step: x{median:.2f} of {n} static steps, {verdict}")
     return choice

@@ -7,6 +7,9 @@
   concurrent/<method>/K<k>  k processes of the eager step at once (probe_concurrent.py)
   conv/<separate|grouped>/N<n>  N networks' convolutions one after another, or as one grouped
                             network (probe_grouped.py: would stacking seeds pay?)
+  seeds/<method>/<separate|grouped>/N<n>  N seeds' training steps: N static steps, one per model, or
+                            one grouped step of all N (`train --step-mode grouped`, the whole step under
+                            torch.func.vmap, what the convolutions alone do not show)
   attack/<tf32|ieee>        the attacks' search: PGD-10 (Linf 8/255) on an eval-mode model, the kernels of
                             every AutoAttack iteration (a forward and an input-gradient pass), fixed work
                             whatever the model's accuracy, with TF32 convolutions or in strict fp32
@@ -18,7 +21,9 @@ The images are synthetic (throughput does not depend on what they show); the net
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from functools import partial
+from typing import Any, NamedTuple
 
 import torch
 
@@ -37,6 +42,7 @@ DEFAULTS = {
     "concurrency": (1, 2, 4),
     "concurrent_methods": ("standard",),
     "grouped": (4,),
+    "grouped_methods": ("standard",),
     "batch_size": 128,
     "steps": 5,
     "attack_images": 512,
@@ -46,7 +52,9 @@ DEFAULTS = {
 def check(s: dict) -> None:
     """One line for settings the probe cannot run, before anything is built (what cannot run on this
     device, e.g. a CUDA graph on a CPU, is recorded as not applicable instead)."""
-    unknown = [m for m in [*s["methods"], *s["concurrent_methods"]] if m not in table.names()]
+    unknown = [
+        m for m in [*s["methods"], *s["concurrent_methods"], *s.get("grouped_methods", ())] if m not in table.names()
+    ]
     if unknown:
         raise BadInput(f"unknown method {unknown[0]!r}; choose from {', '.join(table.names())}")
     bad = [m for m in s["modes"] if m not in MODES]
@@ -66,6 +74,7 @@ def check(s: dict) -> None:
 def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[str, str]]:
     """The probe's parts in the order they are set up (what the plan needs most first), its ratios,
     and what does not apply on this device, with why."""
+    from sam_bench.training.grouped_step import groupable
     from sam_bench.training.static_step import capturable
 
     parts: list[Part] = []
@@ -114,6 +123,24 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 (f"conv/grouped/N{n}", "step_s"),
             )
         )
+        for method in s.get("grouped_methods", ()):
+            if not groupable(method):
+                skipped[f"seeds/{method}/N{n}"] = f"{method} has a step of its own; it cannot train grouped"
+                continue
+            for how in ("separate", "grouped"):
+                factory = partial(seeds_step, method, n, how == "grouped", s, str(device))
+                info = {"kind": "seeds", "method": method, "mode": how, "processes": 1, "models": n}
+                info["attack_steps"] = _attack_steps(method)
+                parts.append(
+                    Part(f"seeds/{method}/{how}/N{n}", partial(_timed_factory, factory, s["steps"], device), info)
+                )
+            ratios.append(
+                Ratio(
+                    f"{method}: grouped step speed-up, N={n} (N static steps / one grouped step)",
+                    (f"seeds/{method}/separate/N{n}", "step_s"),
+                    (f"seeds/{method}/grouped/N{n}", "step_s"),
+                )
+            )
     if device.type == "cuda":
         for mode in ("tf32", "ieee"):
             info = {"kind": "attack", "mode": mode, "attack_steps": ATTACK["steps"]}
@@ -138,19 +165,24 @@ def _timed_factory(factory, steps: int, device: torch.device):
     return timed(factory(), steps, synchronizer(device))
 
 
-def train_step(method: str, mode: str, s: dict, device_name: str):
-    """One training step of `method` in `mode` on synthetic images, as `train` takes it: a callable of
-    nothing (picklable through partial: the concurrent workers build theirs with it)."""
+class Setup(NamedTuple):
+    """What a step of one method trains: its settings, model, endless batches, optimizer, attack, autocast."""
+
+    cfg: Any
+    model: torch.nn.Module
+    batches: Iterator
+    optimizer: Any
+    attack: dict | None
+    autocast: Any
+
+
+def _training_setup(method: str, mode: str, s: dict, device: torch.device) -> Setup:
+    """A method's training set up as `train` sets it up, on synthetic images."""
     from sam_bench.data import STATS, DeviceLoader
     from sam_bench.models import create_model, make_spec
     from sam_bench.runtime.memory_format import place, training_format
     from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
-    from sam_bench.training.methods import train_step as eager_step
-    from sam_bench.training.step_mode import generator_for, make_step
 
-    device = torch.device(device_name)
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
     cfg = TrainConfig(
         method=method,
         arch=s["arch"],
@@ -161,7 +193,7 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
         attack_eps=ATTACK["eps"],
         attack_steps=ATTACK["steps"],
         attack_step_size=ATTACK["step_size"],
-        device=device_name,
+        device=str(device),
         compile=mode == "compiled",
     ).validate()
     x, y = synthetic_images(8 * cfg.batch_size, 10, seed=s["seed"])
@@ -173,7 +205,19 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
     loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=s["seed"], memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
     optimizer, attack = build_optimizer(cfg, model), (cfg.attack() if table.uses_attack(method) else None)
-    autocast = autocast_for(s["precision"], device)
+    return Setup(cfg, model, batches, optimizer, attack, autocast_for(s["precision"], device))
+
+
+def train_step(method: str, mode: str, s: dict, device_name: str):
+    """One training step of `method` in `mode` on synthetic images, as `train` takes it: a callable of
+    nothing (picklable through partial: the concurrent workers build theirs with it)."""
+    from sam_bench.training.methods import train_step as eager_step
+    from sam_bench.training.step_mode import generator_for, make_step
+
+    device = torch.device(device_name)
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    cfg, model, batches, optimizer, attack, autocast = _training_setup(method, mode, s, device)
     settings = cfg.step_settings(cfg.epochs - 1)
     if mode in ("eager", "compiled"):
         forward = compiled(model) if mode == "compiled" else model
@@ -190,6 +234,41 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
         static(xb, yb, cfg.lr)
 
     return static_step
+
+
+def seeds_step(method: str, n: int, grouped: bool, s: dict, device_name: str):
+    """N seeds of `method` (seeds s["seed"] .. + n - 1): N static steps, one per model, or one grouped
+    step of all N (training/grouped_step.py, `train --step-mode grouped`); a callable of nothing."""
+    from sam_bench.training.grouped_step import GroupedStep
+    from sam_bench.training.static_step import step_generator
+
+    seeds = [s["seed"] + i for i in range(n)]
+    if not grouped:
+        separate = [train_step(method, "static", {**s, "seed": seed}, device_name) for seed in seeds]
+
+        def one_each() -> None:
+            for step in separate:
+                step()
+
+        return one_each
+    device = torch.device(device_name)
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    runs = [_training_setup(method, "static", {**s, "seed": seed}, device) for seed in seeds]
+    group = GroupedStep(
+        method,
+        [run.model for run in runs],
+        [run.optimizer for run in runs],
+        [run.attack for run in runs],
+        [step_generator(seed, device) for seed in seeds],
+        runs[0].autocast,
+    )
+
+    def together() -> None:
+        batches = [next(run.batches) for run in runs]
+        group(torch.stack([x for x, _ in batches]), torch.stack([y for _, y in batches]), runs[0].cfg.lr)
+
+    return together
 
 
 def attack_run(mode: str, s: dict, device: torch.device):

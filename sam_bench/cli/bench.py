@@ -139,6 +139,13 @@ from sam_bench.runtime import clock
     help="With --probe: N models' convolutions as one grouped network against N separate (comma-separated N; "
     "'' for none).",
 )
+@click.option(
+    "--grouped-methods",
+    default="standard",
+    show_default=True,
+    help="With --probe and --grouped: methods whose N seeds' steps are timed as one grouped step against N static "
+    "steps ('' for none).",
+)
 @click.option("--attack-images", type=int, default=512, show_default=True, help="With --probe: images per attack run.")
 @click.pass_context
 def bench_command(
@@ -158,6 +165,7 @@ def bench_command(
     concurrency,
     concurrent_methods,
     grouped,
+    grouped_methods,
     attack_images,
     **options,
 ):
@@ -187,6 +195,7 @@ def bench_command(
         return
     if probe:
         explicit = {p for p in ("batch_size", "steps") if ctx.get_parameter_source(p) == ParameterSource.COMMANDLINE}
+        options["grouped_methods"] = grouped_methods
         _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images)
         return
     if quick:
@@ -235,6 +244,7 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
         "modes": _split(modes) or [],
         "concurrency": counts,
         "concurrent_methods": _split(concurrent_methods) or [],
+        "grouped_methods": _split(options["grouped_methods"]) or [],
         "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
         "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],
         "attack_images": attack_images,
