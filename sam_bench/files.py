@@ -193,11 +193,19 @@ def png_bytes(fig, **savefig) -> bytes:
     figures travel to every GPU call with the tree). The same figure gives the same bytes."""
     import io
 
-    from PIL import Image
-
     rendered = io.BytesIO()
     fig.savefig(rendered, format="png", metadata={"Software": None}, **savefig)
-    image = Image.open(rendered).convert("RGB")
+    return quantized_png(rendered.getvalue())
+
+
+def quantized_png(png: bytes) -> bytes:
+    """A PNG's pixels in at most 256 colours (median cut, no dithering), optimized: what `png_bytes` makes of a
+    rendered figure, and what tools/quantize_pngs.py makes of a figure written before it did."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
     palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     out = io.BytesIO()
     palette.save(out, format="PNG", optimize=True)

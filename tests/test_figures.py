@@ -40,3 +40,21 @@ def test_a_png_is_a_palette_image_and_the_same_figure_gives_the_same_bytes(tmp_p
     files.write_figure(tmp_path / "f.svg", fig, "svg")
     assert (tmp_path / "f.svg").read_text().lstrip().startswith("<?xml")
     plt.close(fig)
+
+
+def test_a_figure_written_before_quantizing_is_re_encoded_as_png_bytes_writes_it(tmp_path):
+    """tools/quantize_pngs.py: matplotlib's RGBA PNG of a figure becomes the bytes png_bytes gives the figure;
+    a palette PNG is left as it is."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import quantize_pngs
+
+    fig = figure()
+    old, new = tmp_path / "old.png", tmp_path / "new.png"
+    fig.savefig(old, format="png", dpi=80, metadata={"Software": None})
+    files.write_figure(new, fig, dpi=80)
+    plt.close(fig)
+    assert quantize_pngs.main([str(old), str(new)]) == 0
+    assert old.read_bytes() == new.read_bytes() == files.png_bytes(figure(), dpi=80)
