@@ -13,6 +13,11 @@ grouped step is N static steps (training/static_step.py) up to the order of floa
 tests/test_grouped_step.py checks it against N static steps in fp64 over several steps, BatchNorm
 statistics and momentum included. It is not bit-identical to them, so a grouped run is keyed as one.
 
+The stacked tensors keep the models' memory layout (channels_last where train chose it). Under vmap that
+sends the global average pool to torch's per-model fallback (it warns once: no batching rule for its
+as_strided_), which costs N small kernels a pass; stacking in NCHW avoids it, but made the whole grouped
+step much slower on this project's CPU probe (convolutions in NCHW), so the layout stays the models'.
+
 The stacked tensors are the truth while the group trains; `sync()` writes them back into the N models
 and their optimizers (momentum buffers, the learning rate) before anything reads those: the test pass,
 a checkpoint, the final weights. `load()` takes them from the models again (after a resume).
