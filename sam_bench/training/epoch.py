@@ -46,6 +46,19 @@ def expected_epoch_seconds(epoch_wall_s: float, record: dict, steps: int, first_
     return epoch_wall_s - max(0.0, record["first_step_s"] - warm_step_s)
 
 
+def epoch_bar(cfg: TrainConfig, epoch: int, steps_per_epoch: int, progress: bool, runs: int = 1) -> tqdm:
+    """An epoch's progress bar (the loss, accuracy, images/s and learning rate go into its postfix)."""
+    group = f" ({runs} runs)" if runs > 1 else ""
+    return tqdm(
+        total=steps_per_epoch,
+        desc=f"epoch {epoch + 1}/{cfg.epochs}{group}",
+        unit="batch",
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
 def train_one_epoch(
     cfg,
     model,
@@ -70,14 +83,7 @@ def train_one_epoch(
     loss_sum_all, correct_all = loss_sum, correct  # one process: the same tensors, summed in place
     attack, settings = cfg.attack(), cfg.step_settings(epoch)
     start, cpu_start = time.time(), time.process_time()
-    bar = tqdm(
-        total=steps_per_epoch,
-        desc=f"epoch {epoch + 1}/{cfg.epochs}",
-        unit="batch",
-        disable=not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = epoch_bar(cfg, epoch, steps_per_epoch, progress)
     for i, (x, y) in enumerate(loader.epoch(epoch)):
         lr = learning_rate(cfg, epoch, i, steps_per_epoch)
         if step is None:

@@ -21,13 +21,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.runtime import clock, math_mode
 from sam_bench.training.config import RUNTIME_KEYS, TrainConfig
-from sam_bench.training.epoch import learning_rate
+from sam_bench.training.epoch import epoch_bar, learning_rate
 from sam_bench.training.grouped_step import GroupedStep, groupable
 from sam_bench.training.loop import Run, checked_out
 
@@ -129,14 +128,7 @@ def _group_epoch(runs: list[Run], step: GroupedStep, epoch: int, progress: bool)
     correct = torch.zeros(len(runs), dtype=torch.long, device=device)
     seen, log_every = 0, max(1, min(50, steps_per_epoch // 10))
     start, cpu_start = time.time(), time.process_time()
-    bar = tqdm(
-        total=steps_per_epoch,
-        desc=f"epoch {epoch + 1}/{cfg.epochs} ({len(runs)} runs)",
-        unit="batch",
-        disable=not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = epoch_bar(cfg, epoch, steps_per_epoch, progress, runs=len(runs))
     first_step_s = 0.0
     for i, batches in enumerate(zip(*(run.train_loader.epoch(epoch) for run in runs), strict=True)):
         lr = learning_rate(cfg, epoch, i, steps_per_epoch)

@@ -37,6 +37,7 @@ from sam_bench.errors import BadInput
 from sam_bench.training import method_table as table
 from sam_bench.training.methods import STEPS, attack_start
 from sam_bench.training.optim import SAM
+from sam_bench.training.static_step import sgd_update
 
 
 def groupable(method: str) -> bool:
@@ -246,21 +247,9 @@ class GroupedStep:
                 delta = torch.maximum(torch.minimum(delta, eps), -eps)
             return (x + delta).clamp(0, 1)
 
-    @torch.no_grad()
     def _descend(self, grads: list) -> None:
         """torch.optim.SGD's step, the static step's arithmetic, on every model's slice at once."""
-        live = [k for k, g in enumerate(grads) if g is not None]
-        p, g = [self.params[k] for k in live], [grads[k] for k in live]
-        if not p:
-            return
-        if self.hyper["weight_decay"] != 0:
-            g = list(torch._foreach_add(g, p, alpha=self.hyper["weight_decay"]))
-        if self.momentum is not None:
-            b = [self.momentum[k] for k in live]
-            torch._foreach_mul_(b, self.hyper["momentum"])
-            torch._foreach_add_(b, g)
-            g = b
-        torch._foreach_sub_(p, torch._foreach_mul(g, self.lr))
+        sgd_update(self.params, grads, self.momentum, self.hyper["weight_decay"], self.hyper["momentum"], self.lr)
 
     @torch.no_grad()
     def _sam_ascend(self, grads: list) -> None:

@@ -49,6 +49,24 @@ def step_generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
+@torch.no_grad()
+def sgd_update(params: list, grads: list, buffers: list | None, weight_decay: float, momentum: float, lr) -> None:
+    """torch.optim.SGD's update (weight decay, momentum; no nesterov or dampening) in place, `lr` a device
+    tensor; a parameter whose gradient is None is left alone, as SGD leaves it."""
+    live = [i for i, gi in enumerate(grads) if gi is not None]
+    p, g = [params[i] for i in live], [grads[i] for i in live]
+    if not p:
+        return
+    if weight_decay != 0:
+        g = list(torch._foreach_add(g, p, alpha=weight_decay))
+    if buffers is not None:
+        b = [buffers[i] for i in live]
+        torch._foreach_mul_(b, momentum)
+        torch._foreach_add_(b, g)
+        g = b
+    torch._foreach_sub_(p, torch._foreach_mul(g, lr))
+
+
 def capturable(method: str) -> bool:
     """A static step exists for the method: a composition of the table, or a body of its own here."""
     return method in BODIES or method not in STEPS
@@ -151,18 +169,7 @@ class StaticStep:
     def descend(self, grads: list) -> None:
         """torch.optim.SGD's step (weight decay, momentum) with the learning rate read on the device."""
         for group, params, buffers, g in self._by_group(grads):
-            live = [i for i, gi in enumerate(g) if gi is not None]
-            p, g = [params[i] for i in live], [g[i] for i in live]
-            if not p:
-                continue
-            if group["weight_decay"] != 0:
-                g = torch._foreach_add(g, p, alpha=group["weight_decay"])
-            if buffers is not None:
-                b = [buffers[i] for i in live]
-                torch._foreach_mul_(b, group["momentum"])
-                torch._foreach_add_(b, g)
-                g = b
-            torch._foreach_sub_(p, torch._foreach_mul(g, self.lr))
+            sgd_update(params, g, buffers, group["weight_decay"], group["momentum"], self.lr)
 
     @torch.no_grad()
     def sam_ascend(self, grads: list) -> None:
