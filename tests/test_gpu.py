@@ -32,6 +32,7 @@ from sam_bench.evaluation.specs import make_attacks
 from sam_bench.models import create_model, make_spec
 from sam_bench.runtime.memory_format import training_format
 from sam_bench.training.cuda_graph import WARMUP, GraphedStep
+from sam_bench.training.grouped_step import GroupedStep
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
 from sam_bench.training.method_table import names
 from sam_bench.training.methods import train_step
@@ -239,6 +240,36 @@ def test_the_graphed_step_replays_the_static_step(method):
     for a, b in zip(params_a, params_b):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
     assert torch.equal(state_a, state_b)
+
+
+@pytest.mark.parametrize("method", ["standard", "sam", "at"])
+def test_the_grouped_step_on_cuda_is_n_static_steps(method):
+    """--step-mode grouped (#46 item 3) on the GPU: vmap's grouped convolutions (cuDNN's, channels_last) against
+    each model's own, in fp64 so that only the order of sums differs; 3 seeds, 3 steps, BatchNorm included."""
+    cfg = _config(method)
+    alone, grouped = [], []
+    for seed in range(3):
+        for models in (alone, grouped):
+            torch.manual_seed(seed)
+            model = create_model(make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 0.25)).double()
+            models.append(model.to(CUDA, memory_format=training_format(model, CUDA)).train())
+    statics = [
+        StaticStep(method, m, build_optimizer(cfg, m), cfg.attack(), step_generator(s, CUDA))
+        for s, m in enumerate(alone)
+    ]
+    optimizers = [build_optimizer(cfg, m) for m in grouped]
+    generators = [step_generator(s, CUDA) for s in range(3)]
+    group = GroupedStep(method, grouped, optimizers, [cfg.attack()] * 3, generators)
+    for i in range(3):
+        batches = [_batch(16) for _ in range(3)]
+        xs = torch.stack([x.double() for x, _ in batches])
+        group(xs, torch.stack([y for _, y in batches]), 0.1 / (i + 1))
+        for static, (x, y) in zip(statics, batches):
+            static(x.double(), y, 0.1 / (i + 1))
+    group.sync()
+    for a, b in zip(alone, grouped):
+        for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            torch.testing.assert_close(y, x, rtol=1e-9, atol=1e-11, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_the_probe_runs_every_cuda_part(tmp_path):
