@@ -58,6 +58,14 @@ def test_what_cannot_train_as_a_group_is_refused_in_one_line(tmp_path):
         tiny(step_mode="grouped", compile=True).validate()
 
 
+def test_a_group_is_refused_under_torchrun(tmp_path, monkeypatch):
+    """Every process would train the whole group into the same folders."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(BadInput, match="trains in one process; run it without torchrun"):
+        train_grouped(group(), [tmp_path / "a", tmp_path / "b"], progress=False)
+    assert not (tmp_path / "a").exists()
+
+
 def test_a_group_resumes_only_runs_that_stopped_together(tmp_path):
     outs = [tmp_path / "a", tmp_path / "b"]
     train_grouped(group(epochs=3), outs, stop_after_epochs=1, progress=False)

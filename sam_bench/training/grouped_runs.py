@@ -24,7 +24,7 @@ import torch
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.runtime import clock, math_mode
+from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.training.config import RUNTIME_KEYS, TrainConfig
 from sam_bench.training.epoch import epoch_bar, learning_rate
 from sam_bench.training.grouped_step import GroupedStep, groupable
@@ -72,6 +72,9 @@ def train_grouped(
     """Train (or continue) the runs in `outs` together; returns their metadata, in order. The limits are
     `train`'s: the group stops after an epoch, leaving every run resumable."""
     deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=clock.now())
+    if distributed.launched_by_torchrun() or distributed.launched_by_srun():
+        # every process would train the whole group into the same folders
+        raise BadInput("--step-mode grouped trains in one process; run it without torchrun or srun's tasks")
     check_group(cfgs)
     folders = [Path(o) for o in outs]
     if len(folders) != len(cfgs) or len(set(folders)) != len(folders):
