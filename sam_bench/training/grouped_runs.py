@@ -112,10 +112,13 @@ def train_grouped(
         for run, record in zip(runs, records, strict=True):
             run.measure(epoch, record)
         save_s = sum(run.last_save_s for run in runs)
-        stop = [run.stops_after(epoch, epoch_start, records[0], deadline, stop_after_epochs, save_s) for run in runs]
+        # Every run counts the epoch of this call (stops_after does); the same clock and record give them one
+        # answer, the first's
+        stops = [run.stops_after(epoch, epoch_start, records[0], deadline, stop_after_epochs, save_s) for run in runs]
+        stop = stops[0]
         for run in runs:
-            run.close_epoch(epoch, stop[0])
-        if stop[0]:
+            run.close_epoch(epoch, stop)
+        if stop:
             for run in runs:
                 run.metadata.update(epochs_done=epoch + 1, wall_time_s=run.elapsed)
                 files.write_json(run.out / "metadata.json", run.metadata)
