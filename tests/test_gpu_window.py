@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -182,3 +184,102 @@ def test_the_relays_probe_call_is_sized_from_the_minutes_left(tmp_path):
     assert proc.returncode == 0 and 20 <= budget <= gw.test_seconds(3) - 60
     proc, _, _ = relay(tmp_path, "probe", "--left", "1.5", python=str(stand_in))
     assert proc.returncode == 4 and proc.stderr.startswith("relay: not started")
+
+
+def test_a_background_stint_is_bound_by_the_window_not_the_command_limit():
+    # a full window: the stint runs past the 10-minute limit of the call that started it
+    assert gw.background_minutes(gw.WINDOW) > gw.COMMAND_LIMIT
+    for left in LEFTS:
+        for batches in (1, 3, 5):
+            try:
+                stint = gw.background_minutes(left, 0.2, batches)
+            except gw.TooLittleTime as refused:
+                assert "\n" not in str(refused) and str(refused).startswith("not started")
+                continue
+            assert stint >= gw.MIN_STINT
+            # started, packed, brought back by a wait issued just after, and its sends: all before the end
+            assert gw.GAP + 0.2 + stint + gw.PACK + gw.GAP + (batches - 1) * gw.SEND <= left + 1e-9
+    assert gw.background_minutes(30, at_most=0.05) == 0.05
+    with pytest.raises(gw.TooLittleTime):
+        gw.background_minutes(3.9)
+
+
+def test_a_wait_returns_before_the_window_or_the_command_limit():
+    for left in LEFTS:
+        try:
+            seconds = gw.wait_seconds(left, 0.1)
+        except gw.TooLittleTime:
+            continue
+        assert 0.1 + seconds / 60 + gw.TEST_MARGIN <= min(gw.COMMAND_LIMIT, left - gw.GAP) + 1e-9
+    assert gw.wait_seconds(30, at_most=0.05) == 3
+    with pytest.raises(gw.TooLittleTime):
+        gw.wait_seconds(1.0)
+
+
+def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back_by_wait(tmp_path):
+    """`start` returns while its stint runs, in a copy of the checkout (the device replaces the checkout on
+    every call: here it is emptied between calls); `wait` says it is still running (exit 5) until it has
+    packed, then brings batch 1 back with the stint's console. reproduce is a stand-in that writes a
+    result and waits for a signal; everything else (unpack, pack) is the real sam-bench."""
+    stand_in = tmp_path / "python"
+    signal = tmp_path / "go-on"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = -m ] && [ "$2" = sam_bench ] && [ "$3" = reproduce ]; then\n'
+        '  echo "stand-in $*"; mkdir -p reproductions/smoke && echo trained > reproductions/smoke/result.txt\n'
+        f"  while [ ! -f {signal} ]; do sleep 0.1; done; exit 0\n"
+        "fi\n"
+        f'exec {sys.executable} "$@"\n'
+    )
+    stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
+    checkout = tmp_path / "checkout"
+    for name in ("gpu_relay.sh", "gpu_window.py"):
+        (checkout / "tools").mkdir(parents=True, exist_ok=True)
+        (checkout / "tools" / name).write_bytes((ROOT / "tools" / name).read_bytes())
+    for folder in ("reproductions", "model_zoo", "leaderboards"):
+        (checkout / folder).mkdir()
+    home = tmp_path / "home"
+    try:
+        proc, out, _ = relay(
+            tmp_path, "start", "--left", "20", "paper-cifar10", "smoke", "--data-dir", "x", python=str(stand_in)
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "started in the background" in proc.stdout
+        pid = int((home / "stint.pid").read_text())
+        os.kill(pid, 0)  # still running after its call returned
+        shutil.rmtree(checkout)  # the next call's checkout is another copy
+        proc, _, _ = relay(tmp_path, "start", "--left", "20", "paper-cifar10", "smoke", python=str(stand_in))
+        assert proc.returncode == 3 and "still running" in proc.stderr  # one stint at a time
+        proc, out, _ = relay(tmp_path, "wait", "--left", "20", "--at-most", "0.02", python=str(stand_in))
+        assert proc.returncode == 5, proc.stdout + proc.stderr
+        assert "still running" in proc.stdout and not any(out.iterdir())
+        signal.touch()
+        proc, out, _ = relay(tmp_path, "wait", "--left", "20", python=str(stand_in))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        called = re.search(
+            r"stand-in -m sam_bench reproduce paper-cifar10 --scale smoke --max-minutes (\S+)", proc.stdout
+        )
+        # sized from the window (less what the start call had spent), past the command limit
+        assert called and gw.COMMAND_LIMIT < float(called.group(1)) <= gw.background_minutes(20)
+        assert "batch 1 of 1 in $OUT" in proc.stdout
+        landed = tmp_path / "landed"
+        landed.mkdir()
+        unpack = subprocess.run(
+            [sys.executable, "-m", "sam_bench", "unpack", str(out / "batch-1"), "--into", str(landed)],
+            capture_output=True,
+            text=True,
+        )
+        assert unpack.returncode == 0, unpack.stderr
+        assert (landed / "reproductions" / "smoke" / "result.txt").read_text() == "trained\n"
+        assert list((landed / "reproductions" / "relay-logs").glob("*-paper-cifar10-smoke.log"))
+    finally:
+        signal.touch()
+        try:
+            os.kill(int((home / "stint.pid").read_text()), 9)
+        except (OSError, ValueError):
+            pass
+
+
+def test_wait_without_a_stint_says_so(tmp_path):
+    proc, out, _ = relay(tmp_path, "wait", "--left", "20")
+    assert proc.returncode == 3 and "no stint was started" in proc.stderr and not any(out.iterdir())

@@ -3,24 +3,26 @@ take, and which of the full-scale models (paper-cifar10 --scale full, most wante
 evaluated on all 10,000 test images after each window (issue #45 item 6).
 
 Every call is sized as tools/gpu_window.py sizes it on the day (the stint from the minutes left, its
-packing and `send`s), and the models' costs come from the estimates below, stated with their derivation:
-nothing has run on a GPU yet, so they are estimates, to be replaced by the first window's measurements
-(`sam-bench bench`, issue #46's probe). The work of a stint is taken from the queue in order, a model's
-training then its evaluation; a training stopped by a stint's end resumes in the next (its checkpoint
-is carried to a new machine in one extra call, docs/gpu.md section 3).
+packing and `send`s; one stint a window, started in the background by `tools/gpu_relay.sh start` and
+bound by the window, not by a command's 10 minutes), and the models' costs come from the estimates below,
+stated with their derivation: nothing has run on a GPU yet, so they are estimates, to be replaced by the
+first window's measurements (`sam-bench bench`, issue #46's probe). The work of a stint is taken from the
+queue in order, a model's training then its evaluation; a training stopped by a stint's end resumes in
+the next (its checkpoint is carried to a new machine in one extra call, docs/gpu.md section 3).
 
     python tools/gpu_plan.py                   # the plan for two windows, as markdown
     python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
     python tools/gpu_plan.py --write           # render it into docs/gpu.md and docs/benchmarks.md
     python tools/gpu_plan.py --probe benchmarks/nvidia-h100-80gb-hbm3-probe.json   # measured eager steps
 
-With `--probe FILE` (a record of `sam-bench bench --probe`, issue #46 item 4) every model whose method (and
-attack steps) the probe timed eagerly in one process takes the probe's median step instead of the estimate;
-the others keep theirs, and the table says which is which. The probe's ratios also pick the step mode and
-how many models train at once (`sam_bench.bench.probe_choice`); training is counted at that speed-up, and
-the plan names the option its `work` calls pass on (`--parallel K`) and the step mode to set in the scale
-(a commit before its first stint: the mode is part of a run's key). `--choose FILE` prints only the option
-(one line, for a script: `tools/gpu_relay.sh work ... $(python tools/gpu_plan.py --choose probe.json)`).
+With `--probe FILE` (a record of `sam-bench bench --probe`, issue #46 item 4) every model whose method
+(and attack steps) the probe timed eagerly in one process takes the probe's median step instead of the
+estimate; the others keep theirs, and the table says which is which. The probe's ratios also pick the
+step mode and how many models train at once (`sam_bench.bench.probe_choice`); training is counted at that
+speed-up, and the plan names the option its stints (`start` or `work` calls) pass on (`--parallel K`) and
+the step mode to set in the scale (a commit before its first stint: the mode is part of a run's key).
+`--choose FILE` prints only the option (one line, for a script: `tools/gpu_relay.sh start ... $(python
+tools/gpu_plan.py --choose probe.json)`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpu_window import BATCHES, GAP, PACK, SEND, WINDOW, TooLittleTime, stint_minutes
+from gpu_window import BATCHES, GAP, PACK, SEND, WINDOW, TooLittleTime, background_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -189,16 +191,21 @@ def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]
         if carry:
             calls.append(Call("`inbox`: the unfinished run's checkpoint, first batch", DATA_CALL))
         left -= sum(c.minutes for c in calls[1:])
+        # The stint runs in the background (`start`), bound by the window rather than by a command's 10
+        # minutes, while `wait` calls follow one another; so one stint takes the rest of the window
         while True:
             try:
-                stint = stint_minutes(left)
+                stint = background_minutes(left)
             except TooLittleTime:
                 break
             work = _work(models, stint - STINT_START)
             sends = (BATCHES - 1) * SEND
-            what = f"`work`: a stint of {stint:.1f} minutes, then {BATCHES - 1} `send`s"
-            calls.append(Call(what, GAP + stint + PACK + sends, work))
-            left -= GAP + stint + PACK + sends
+            what = (
+                f"`start`: a stint of {stint:.1f} minutes in the background; `wait` until it has packed,"
+                f" then {BATCHES - 1} `send`s"
+            )
+            calls.append(Call(what, GAP + stint + PACK + GAP + sends, work))
+            left -= GAP + stint + PACK + GAP + sends
             if all(m.finished for m in models):
                 break
         carry = any(0 < m.done_train < m.train - 1e-9 for m in models)
@@ -221,7 +228,7 @@ def render(models: list[Model], windows: int, probe: str | None = None, choice=N
         )
     if choice is not None:
         head += (
-            f" Its ratios pick `{' '.join(choice.options())}` for the `work` calls and `{choice.recipe_line()}` for "
+            f" Its ratios pick `{' '.join(choice.options())}` for the stints and `{choice.recipe_line()}` for "
             "the scale, set in a commit before its first stint ("
             + "; ".join(choice.reasons)
             + "); training is counted at that speed-up (the larger of the mode's and K's: not their product)."

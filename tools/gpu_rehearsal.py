@@ -17,7 +17,10 @@ training (the step mode into the smoke scale in a commit, K as `--parallel` for 
 sam_bench.bench.probe_choice), and runs a stint that stops after one training epoch of the first K
 models; its packed results come back batch by batch and are unpacked on the "workstation" (a scratch
 checkout); a second, fresh machine gets the unfinished run's checkpoint in parts over several calls,
-finishes that model (training, zoo, evaluation, leaderboard entry) and sends it back; the workstation
+finishes that model (training, zoo, evaluation, leaderboard entry) in a stint started in the background
+(`start`: it outlives its call, as a process in a session of its own does on the device, while `wait`
+calls follow until it has packed; what a call leaves running otherwise is killed when it returns, as
+there) and sends it back; the workstation
 unpacks it and `zoo verify` passes there, and every run trained in the chosen step mode; a stint with
 too little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
 
@@ -33,6 +36,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -239,6 +243,8 @@ def prepare_carried(station: Path) -> list[str]:
 
 # The machine's start, charged to its window before its first call: docs/gpu.md's 1-2 minutes, the upper end
 START_MINUTES = 2.0
+MACHINE_MARK = "SAM_BENCH_REHEARSAL_MACHINE"
+STILL_RUNNING = 5  # tools/gpu_relay.sh wait: the background stint has not packed yet
 
 
 class Machine:
@@ -259,9 +265,13 @@ class Machine:
         self.left = gpu_window.WINDOW - START_MINUTES
         self.log: list[dict] = []
 
-    def call(self, station: Path, command: str, carry: list[str] = (), refused: bool = False) -> tuple[str, Path]:
+    def call(
+        self, station: Path, command: str, carry: list[str] = (), refused: bool = False, ok: tuple[int, ...] = (0,)
+    ) -> tuple[str, Path]:
         """Run `command` ({left} filled in) as a device call; `refused`: it must be turned down for want
-        of time (exit 4, one line, nothing back, nothing started)."""
+        of time (exit 4, one line, nothing back, nothing started); `ok`: the exit statuses that pass. As on
+        the device, what the command leaves running is killed when it returns, except a process that
+        started a session of its own (setsid): that runs on until the machine goes back (`give_back`)."""
         self.calls += 1
         left = math.floor(self.left * 100) / 100
         command = command.replace("{left}", f"{left:.2f}")
@@ -293,19 +303,34 @@ class Machine:
             "OMP_NUM_THREADS": "1",
             "PATH": f"{self.env / 'bin'}:/usr/bin:/bin",
             "PYTHONUNBUFFERED": "1",
+            MACHINE_MARK: str(self.root),  # every process of this machine carries it, so give_back finds them
         }
         started = time.time()
-        try:
-            proc = subprocess.run(
+        # the output goes to files, not pipes: a process left running would hold a pipe open past the return
+        with tempfile.TemporaryFile("w+") as stdout_file, tempfile.TemporaryFile("w+") as stderr_file:
+            popen = subprocess.Popen(
                 ["bash", "-c", command],
                 cwd=checkout,
                 env=environment,
-                capture_output=True,
+                stdout=stdout_file,
+                stderr=stderr_file,
                 text=True,
-                timeout=COMMAND_LIMIT_S,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            raise RehearsalFailed(f"{self.name} call {self.calls}: over the 10-minute limit: {command}") from None
+            try:
+                popen.wait(timeout=COMMAND_LIMIT_S)
+            except subprocess.TimeoutExpired:
+                raise RehearsalFailed(f"{self.name} call {self.calls}: over the 10-minute limit: {command}") from None
+            finally:
+                try:
+                    os.killpg(popen.pid, signal.SIGKILL)  # what the command left running (not its own sessions)
+                except ProcessLookupError:
+                    pass
+                popen.wait()
+            stdout_file.seek(0)
+            stderr_file.seek(0)
+            stdout, stderr = stdout_file.read(), stderr_file.read()
+        proc = subprocess.CompletedProcess(popen.args, popen.returncode, stdout, stderr)
         seconds = time.time() - started
         output = proc.stdout + proc.stderr
         self.left -= gpu_window.GAP + seconds / 60
@@ -316,7 +341,7 @@ class Machine:
                     f"{self.name} call {self.calls} was not refused in one line with exit {gpu_window.REFUSED}"
                     f" and nothing back: {command} exited {proc.returncode}\n{output[-4000:]}"
                 )
-        elif proc.returncode != 0:
+        elif proc.returncode not in ok:
             raise RehearsalFailed(
                 f"{self.name} call {self.calls} exited {proc.returncode}: {command}\n{output[-4000:]}"
             )
@@ -336,9 +361,19 @@ class Machine:
                 "back_mib": round(sum(p.stat().st_size for p in back) / MIB, 2),
                 "seconds": round(seconds, 1),
                 "left": left,
+                "exit": proc.returncode,
             }
         )
         return output, out
+
+    def give_back(self) -> None:
+        """The machine goes back: every process it still runs (a background stint) ends."""
+        for environ in Path("/proc").glob("[0-9]*/environ"):
+            try:
+                if f"{MACHINE_MARK}={self.root}".encode() in environ.read_bytes().split(b"\0"):
+                    os.kill(int(environ.parent.name), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
 
 
 def check_returned(out: Path, where: str) -> list[Path]:
@@ -389,6 +424,21 @@ def check_gpu_tests_collected(station: Path, output: str) -> None:
     if re.search(r"\berrors?\b", summary.group(0)):
         raise RehearsalFailed(f"collecting the GPU tests reported errors:\n{output[-3000:]}")
     print(f"GPU tests collected by the relay's test call: {len(collected)} in {', '.join(sorted(marking))}")
+
+
+def background_stint(machine: Machine, station: Path, start: str, carry: list[str]) -> tuple[str, Path]:
+    """docs/gpu.md's stint in the background: `start` (it returns at once), then `wait` calls, one after the
+    other, until the stint has packed; the last wait's output and files (batch 1). The first wait is cut
+    short (3 s), so that the stint must live on across calls: it must say the stint is still running."""
+    output, _ = machine.call(station, start, carry)
+    if "started in the background" not in output:
+        raise RehearsalFailed(f"the start call did not start a stint:\n{output[-2000:]}")
+    output, _ = machine.call(station, "tools/gpu_relay.sh wait --left {left} --at-most 0.05", ok=(STILL_RUNNING,))
+    for _ in range(100):
+        output, out = machine.call(station, "tools/gpu_relay.sh wait --left {left}", ok=(0, STILL_RUNNING))
+        if machine.log[-1]["exit"] != STILL_RUNNING:
+            return output, out
+    raise RehearsalFailed("the background stint did not end after 100 wait calls")
 
 
 def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> list[Path]:
@@ -464,8 +514,10 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
     code = [".vendor", "COMMIT"]
     small_parts = "RELAY_PART_MIB=0.25 RELAY_BATCH_FILES=3"  # a small model's files in several batches, as a full one's
     repro = "reproductions/paper-cifar10-smoke"
+    machines: list[Machine] = []
     try:
         first = Machine(where, env, "machine-1")
+        machines.append(first)
         # docs/gpu.md's test call, as it is made there, collecting only: no CUDA here, so running the
         # tests would only skip them; collecting imports every test module and all that the GPU tests use
         gpu_tests = "tools/gpu_relay.sh test --left {left} --collect-only"
@@ -518,18 +570,23 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         )
         sent = sorted(p.relative_to(station).as_posix() for p in (station / ".relay-in").iterdir())
         second = Machine(where, env, "machine-2")
+        machines.append(second)
         for batch in sent[:-1]:
             second.call(station, "tools/gpu_relay.sh inbox --left {left}", [batch])
-        # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer)
-        output, out = second.call(
+        # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer). This stint runs in
+        # the background, as docs/gpu.md's plan has it: `start`, then `wait` calls until it has packed (the
+        # first machine's was the same stint inside its call, `work`)
+        output, out = background_stint(
+            second,
             station,
-            f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --batches {batches}"
+            f"{small_parts} tools/gpu_relay.sh start --left {{left}} paper-cifar10 smoke --batches {batches}"
             f" --data-dir ~/c10 --only ST {work_options}",
             [sent[-1], *code],
         )
         returned = bring_back(second, station, out, batches_of(output, batches))
         # the window's last minutes: a stint that could not return in time is not started (one line, exit
         # 4, nothing back); the minutes are made up, the rest of this window would take too long to spend
+        second.call(station, "tools/gpu_relay.sh start --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
         second.call(station, "tools/gpu_relay.sh work --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
         shutil.rmtree(station / ".relay-in")
         sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
@@ -551,6 +608,8 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
             raise RehearsalFailed("the stints' console logs did not come back")
         return first.log + second.log
     finally:
+        for machine in machines:
+            machine.give_back()
         if keep is None:
             shutil.rmtree(where, ignore_errors=True)
 

@@ -29,6 +29,17 @@
 #                                                 window allows (at most M minutes) with time to pack and
 #                                                 for N batches (3) to come back, pack what changed into
 #                                                 ~/outbox, batch 1 into $OUT
+#   tools/gpu_relay.sh start --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
+#                                                 the same stint in the background: it starts a session of
+#                                                 its own (setsid), which the device lets outlive the call,
+#                                                 in a copy of the checkout (~/tree: the next call replaces
+#                                                 the checkout), so it is bound by the window, not by the
+#                                                 10-minute command limit; the call returns at once
+#   tools/gpu_relay.sh wait --left MIN [--at-most M]
+#                                                 wait for the background stint until the command limit or
+#                                                 the window: once it has packed, batch 1 into $OUT and its
+#                                                 console (exit: reproduce's); still running: exit 5, call
+#                                                 wait again at once
 #   tools/gpu_relay.sh send N                     batch N of the last stint into $OUT (never refused)
 set -euo pipefail
 started=$(date +%s.%N)  # the call's minutes are counted from here
@@ -41,7 +52,7 @@ PART_MIB=${RELAY_PART_MIB:-15}
 BATCH_FILES=${RELAY_BATCH_FILES:-8}
 : "${OUT:?OUT is not set: this runs on the device machine, where \$OUT is the folder that comes back}"
 
-usage() { sed -n '14,32p' "$0" >&2; exit 2; }
+usage() { sed -n '14,43p' "$0" >&2; exit 2; }
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 left=
@@ -60,6 +71,83 @@ window() {  # tools/gpu_window.py WHAT ...: the plan for this call; exit 4 (refu
 
 take_inbox() {  # batches carried in this call join the inbox
     if [ -d .relay-in ]; then mkdir -p ~/inbox && cp -r .relay-in/. ~/inbox/; fi
+}
+
+stint_options() {  # work and start: RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
+    [ $# -ge 2 ] || usage
+    recipe=$1 scale=$2
+    shift 2
+    if [[ ${1:-} =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
+        echo "relay: $cmd takes --left MINUTES (the window's) before RECIPE, not a stint's minutes after SCALE (docs/gpu.md)" >&2
+        exit 2
+    fi
+    plan=()  # the relay's own options come first, then reproduce's
+    batches_planned=3
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --at-most) plan+=(--at-most "${2:?--at-most MINUTES}"); shift 2 ;;
+        --batches) batches_planned=${2:?--batches N}; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    plan+=(--batches "$batches_planned")
+    for option in "$@"; do
+        case "$option" in --max-minutes | --max-minutes=*)
+            echo "relay: the stint's --max-minutes comes from --left (and --at-most): leave it out" >&2
+            exit 2 ;;
+        esac
+    done
+    reproduce_options=("$@")
+}
+
+restore() {  # the inbox, then the last stint on this machine (~/state), then what the inbox holds unpacked
+    take_inbox
+    if [ -d ~/state ]; then cp -a ~/state/. .; fi
+    unpacked=
+    if compgen -G "$HOME/inbox/*/*.manifest.json" >/dev/null; then
+        "$PY" -m sam_bench unpack ~/inbox --overwrite  # a missing or altered batch stops the call here
+        unpacked=1
+    fi
+}
+
+stint() {  # LEFT MINUTES BATCHES RECIPE SCALE [reproduce options], in the current folder: reproduce, its log,
+    # ~/state, and what it changed packed into ~/outbox; ~/stint-done says reproduce's exit and the batches
+    local left=$1 minutes=$2 batches_planned=$3 recipe=$4 scale=$5
+    shift 5
+    mkdir -p reproductions/relay-logs
+    local log
+    log="reproductions/relay-logs/$(date -u +%Y%m%dT%H%M%SZ)-$recipe-$scale.log"
+    touch ~/stint-start
+    echo "relay: $left minutes left in the window: a stint of $minutes minutes, planned for $batches_planned batches" | tee "$log"
+    set +e
+    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet "$@" 2>&1 | tee -a "$log"
+    local status=${PIPESTATUS[0]}
+    set -e
+    "$PY" - >>"$log" <<'PYTHON'
+import json, torch
+from sam_bench.runtime.provenance import environment
+print("environment:", json.dumps(environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))))
+PYTHON
+    mkdir -p ~/state && cp -a reproductions model_zoo leaderboards ~/state/
+    rm -rf ~/outbox
+    "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than ~/stint-start \
+        --exclude 'reproductions/*/runs/*/model.safetensors' --drop-finished-checkpoints \
+        --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name stint --out ~/outbox \
+        --note "tools/gpu_relay.sh $cmd --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)"
+    echo "$status $(ls -d ~/outbox/batch-* | wc -l) $batches_planned" > ~/stint-done.tmp
+    mv ~/stint-done.tmp ~/stint-done
+}
+
+hand_back() {  # after a stint has packed: batch 1 into $OUT, and the sends it leaves to make; exit as reproduce
+    local status batches planned
+    read -r status batches planned < ~/stint-done
+    cp -r ~/outbox/batch-1 "$OUT/"
+    echo "reproduce exited $status; batch 1 of $batches in \$OUT"
+    if [ "$batches" -gt 1 ]; then
+        echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches"
+        window sends --batches "$batches" --planned "$planned"
+    fi
+    exit "$status"
 }
 
 case "$cmd" in
@@ -119,68 +207,63 @@ inbox)
     take_inbox
     echo "inbox: $(find ~/inbox -name '*.part-*' | wc -l) parts" ;;
 work)
-    [ $# -ge 2 ] || usage
-    recipe=$1 scale=$2
-    shift 2
-    if [[ ${1:-} =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
-        echo "relay: work takes --left MINUTES (the window's) before RECIPE, not a stint's minutes after SCALE (docs/gpu.md)" >&2
-        exit 2
-    fi
-    plan=()  # the relay's own options come first, then reproduce's
-    batches_planned=3
-    while [ $# -gt 0 ]; do
-        case "$1" in
-        --at-most) plan+=(--at-most "${2:?--at-most MINUTES}"); shift 2 ;;
-        --batches) batches_planned=${2:?--batches N}; shift 2 ;;
-        *) break ;;
-        esac
-    done
-    plan+=(--batches "$batches_planned")
-    for option in "$@"; do
-        case "$option" in --max-minutes | --max-minutes=*)
-            echo "relay: the stint's --max-minutes comes from --left (and --at-most): leave it out" >&2
-            exit 2 ;;
-        esac
-    done
+    stint_options "$@"
     window work "${plan[@]}" >/dev/null || exit $?  # refused before anything starts
-    take_inbox
-    if [ -d ~/state ]; then cp -a ~/state/. .; fi  # the last stint on this machine
-    unpacked=
-    if compgen -G "$HOME/inbox/*/*.manifest.json" >/dev/null; then
-        "$PY" -m sam_bench unpack ~/inbox --overwrite  # a missing or altered batch stops the call here
-        unpacked=1
-    fi
+    restore
     # planned again, less the minutes the unpacking took: the stint, its packing and its sends end in
     # time (tools/gpu_window.py has the arithmetic and its margins)
     minutes=$(window work "${plan[@]}") || exit $?
     if [ -n "$unpacked" ]; then rm -rf ~/inbox; fi
-    mkdir -p reproductions/relay-logs
-    log="reproductions/relay-logs/$(date -u +%Y%m%dT%H%M%SZ)-$recipe-$scale.log"
-    touch ~/stint-start
-    echo "relay: $left minutes left in the window: a stint of $minutes minutes, planned for $batches_planned batches" | tee "$log"
-    set +e
-    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet "$@" 2>&1 | tee -a "$log"
-    status=${PIPESTATUS[0]}
-    set -e
-    "$PY" - >>"$log" <<'PYTHON'
-import json, torch
-from sam_bench.runtime.provenance import environment
-print("environment:", json.dumps(environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))))
-PYTHON
-    mkdir -p ~/state && cp -a reproductions model_zoo leaderboards ~/state/
-    rm -rf ~/outbox
-    "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than ~/stint-start \
-        --exclude 'reproductions/*/runs/*/model.safetensors' --drop-finished-checkpoints \
-        --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name stint --out ~/outbox \
-        --note "tools/gpu_relay.sh work --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)"
-    cp -r ~/outbox/batch-1 "$OUT/"
-    batches=$(ls -d ~/outbox/batch-* | wc -l)
-    echo "reproduce exited $status; batch 1 of $batches in \$OUT"
-    if [ "$batches" -gt 1 ]; then
-        echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches"
-        window sends --batches "$batches" --planned "$batches_planned"
+    rm -f ~/stint-done
+    stint "$left" "$minutes" "$batches_planned" "$recipe" "$scale" "${reproduce_options[@]}"
+    hand_back ;;
+start)
+    stint_options "$@"
+    window start "${plan[@]}" >/dev/null || exit $?  # refused before anything starts
+    if [ -f ~/stint.pid ] && kill -0 "$(cat ~/stint.pid)" 2>/dev/null; then
+        echo "relay: a stint is still running in the background: tools/gpu_relay.sh wait --left MIN" >&2
+        exit 3
     fi
-    exit "$status" ;;
+    restore
+    minutes=$(window start "${plan[@]}") || exit $?
+    if [ -n "$unpacked" ]; then rm -rf ~/inbox; fi
+    rm -f ~/stint-done ~/stint.pid
+    # The next call replaces this checkout: the stint runs in a copy of its own. Its own session (setsid)
+    # outlives the call; its output goes to ~/stint.out, so the call returns at once.
+    rm -rf ~/tree && cp -a . ~/tree
+    cd ~/tree
+    setsid bash tools/gpu_relay.sh _stint "$left" "$minutes" "$batches_planned" "$recipe" "$scale" \
+        "${reproduce_options[@]}" >~/stint.out 2>&1 </dev/null &
+    echo $! > ~/stint.pid
+    echo "relay: a stint of $minutes minutes started in the background (pid $(cat ~/stint.pid)); call" \
+        "tools/gpu_relay.sh wait --left MIN at once, and again while it exits 5" ;;
+_stint)  # start's background stint (not a call of its own)
+    cmd=start
+    stint "$@" ;;
+wait)
+    at_most=()
+    if [ "${1:-}" = --at-most ]; then at_most=(--at-most "${2:?--at-most MINUTES}"); shift 2; fi
+    seconds=$(window wait "${at_most[@]}") || exit $?
+    if [ ! -f ~/stint.pid ]; then
+        echo "relay: no stint was started on this machine (it was handed back, or start was not called)" >&2
+        exit 3
+    fi
+    pid=$(cat ~/stint.pid)
+    # returns when the stint's process ends (it has packed) or when the call must return
+    timeout "$seconds" tail --pid="$pid" -f /dev/null || true
+    if [ -f ~/stint-done ] && ! kill -0 "$pid" 2>/dev/null; then
+        cat ~/stint.out
+        hand_back
+    elif kill -0 "$pid" 2>/dev/null; then
+        echo "relay: the stint is still running ($(( ($(date +%s) - $(stat -c %Y ~/stint.pid)) / 60 )) minutes since it started); its console's last lines:"
+        tail -n 5 ~/stint.out
+        echo "relay: call tools/gpu_relay.sh wait --left MIN again at once"
+        exit 5
+    else
+        tail -n 40 ~/stint.out
+        echo "relay: the background stint ended without packing (its console above)" >&2
+        exit 3
+    fi ;;
 send)
     [ -d ~/outbox/batch-"${1:?usage: tools/gpu_relay.sh send N}" ] || {
         echo "no batch $1 in ~/outbox: the machine was handed back, or the stint made fewer batches" >&2; exit 3; }

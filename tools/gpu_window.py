@@ -9,7 +9,11 @@ one line (exit 4) before it starts anything. Python's standard library only: it 
 (python3 there) as well as here, and tests/test_gpu_window.py tests the arithmetic.
 
     python3 tools/gpu_window.py work --left 17.5 [--started EPOCH] [--batches 3] [--at-most M]
-        prints the stint's --max-minutes
+        prints the stint's --max-minutes (a stint inside the call: at most the command limit)
+    python3 tools/gpu_window.py start --left 17.5 [--started EPOCH] [--batches 3] [--at-most M]
+        prints the --max-minutes of a stint in the background (it outlives the call: the window decides)
+    python3 tools/gpu_window.py wait --left 17.5 [--started EPOCH] [--at-most M]
+        prints the seconds a `wait` call may wait for the background stint
     python3 tools/gpu_window.py test --left 17.5 [--started EPOCH]
         prints the seconds the GPU tests may run
     python3 tools/gpu_window.py call --left 17.5
@@ -58,6 +62,7 @@ MIN_STINT = 1.0  # a shorter stint spends more on starting, restoring and packin
 MIN_TEST = 1.0  # the GPU tests' imports, collection and CUDA start alone take a good part of a minute
 MIN_CALL = 1.0  # a data or inbox call copies a part (seconds); under a minute it would not be worth it
 TEST_MARGIN = 0.5  # after the GPU tests are stopped: pytest's summary and the call's return
+MIN_WAIT = 0.25  # a `wait` call shorter than this would only spend a turn
 REFUSED = 4  # the exit status of a call refused for want of time (tools/gpu_relay.sh passes it on)
 
 
@@ -100,6 +105,54 @@ def stint_minutes(left: float, elapsed: float = 0.0, batches: int = BATCHES, at_
     return _floor(stint)
 
 
+def background_minutes(
+    left: float, elapsed: float = 0.0, batches: int = BATCHES, at_most: float | None = None
+) -> float:
+    """The --max-minutes of a stint started in the background (`tools/gpu_relay.sh start`) with `left` minutes
+    in the window, `elapsed` minutes into the call, packing at most `batches` batches. The device keeps a
+    process that started a session of its own (setsid) running after the call that started it returns,
+    until the machine goes back; the machine stays while calls follow each other (`wait`, each at most the
+    command limit), so the stint is not bound by the 10-minute limit, only by the window: the largest stint
+    such that
+
+      GAP + elapsed + stint + PACK + GAP + (batches - 1) * SEND <= left,
+
+    the second GAP for the `wait` call that brings batch 1 back, which may have been issued just after the
+    stint packed. At most `at_most` minutes if given. Raises TooLittleTime under MIN_STINT minutes."""
+    _checked(left, elapsed)
+    if batches < 1:
+        raise ValueError(f"a stint packs at least 1 batch, not {batches}")
+    if at_most is not None and not at_most > 0:
+        raise ValueError(f"a stint of at most {at_most} minutes is no stint")
+    sends = (batches - 1) * SEND
+    longest = left - 2 * GAP - elapsed - PACK - sends
+    if longest < MIN_STINT:
+        raise TooLittleTime(
+            f"not started: {left:.2f} minutes left ({elapsed:.2f} spent in this call) leave a"
+            f" {max(longest, 0):.2f}-minute stint once {GAP} to start, {PACK} to pack, {GAP} for the wait that"
+            f" brings it back and {batches - 1} sends of {SEND} are allowed for: under {MIN_STINT} minute"
+        )
+    stint = longest if at_most is None else min(longest, at_most)
+    return _floor(stint)
+
+
+def wait_seconds(left: float, elapsed: float = 0.0, at_most: float | None = None) -> int:
+    """How long a `wait` call issued with `left` minutes in the window may wait for the background stint:
+    until the command limit or the window's end, less TEST_MARGIN to copy batch 1 and return; at most
+    `at_most` minutes if given. Raises TooLittleTime under MIN_WAIT minutes."""
+    _checked(left, elapsed)
+    if at_most is not None and not at_most > 0:
+        raise ValueError(f"a wait of at most {at_most} minutes is no wait")
+    minutes = min(COMMAND_LIMIT - elapsed, left - GAP - elapsed) - TEST_MARGIN
+    if minutes < MIN_WAIT:
+        raise TooLittleTime(
+            f"not started: {left:.2f} minutes left leave a wait of {max(minutes, 0):.2f}: under {MIN_WAIT}"
+        )
+    if at_most is not None:
+        minutes = min(minutes, at_most)
+    return max(1, int(minutes * 60))
+
+
 def test_seconds(left: float, elapsed: float = 0.0) -> int:
     """How long the GPU tests may run in a call issued with `left` minutes in the window: until the
     command limit or the window's end, less TEST_MARGIN for pytest's summary and the return. Raises
@@ -138,17 +191,21 @@ def sends_left(left: float, elapsed: float, batches: int, planned: int = BATCHES
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["work", "test", "call", "sends"])
+    parser.add_argument("what", choices=["work", "start", "wait", "test", "call", "sends"])
     parser.add_argument("--left", type=float, required=True, help="minutes left in the window when the call was issued")
     parser.add_argument("--started", type=float, default=None, help="when the call began (seconds since the epoch)")
     parser.add_argument("--batches", type=int, default=BATCHES, help=f"batches the stint may pack (default {BATCHES})")
-    parser.add_argument("--at-most", type=float, default=None, help="a stint of at most this many minutes")
+    parser.add_argument("--at-most", type=float, default=None, help="a stint (or a wait) of at most this many minutes")
     parser.add_argument("--planned", type=int, default=BATCHES, help="sends: the batches the stint was planned for")
     args = parser.parse_args(argv)
     elapsed = 0.0 if args.started is None else max(0.0, (time.time() - args.started) / 60)
     try:
         if args.what == "work":
             print(f"{stint_minutes(args.left, elapsed, args.batches, args.at_most):.2f}")
+        elif args.what == "start":
+            print(f"{background_minutes(args.left, elapsed, args.batches, args.at_most):.2f}")
+        elif args.what == "wait":
+            print(wait_seconds(args.left, elapsed, args.at_most))
         elif args.what == "test":
             print(test_seconds(args.left, elapsed))
         elif args.what == "call":

@@ -54,7 +54,7 @@ class Choice:
     reasons: list[str] = field(default_factory=list)
 
     def options(self) -> list[str]:
-        """The reproduce option that carries K (a `tools/gpu_relay.sh work` call passes it on)."""
+        """The reproduce option that carries K (a `tools/gpu_relay.sh start` or `work` call passes it on)."""
         return ["--parallel", str(self.parallel)]
 
     def recipe_line(self) -> str:
