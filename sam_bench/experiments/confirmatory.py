@@ -209,10 +209,13 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                     gaps.append((a, b))
             if len(gaps) >= 2:
                 sam_gaps, st_gaps = np.array([a for a, _ in gaps]), np.array([b for _, b in gaps])
+                attack = f"{norm} {eps}, " + " + ".join(a.upper() for a in primary.attacks or ())
+                # ST's own gap over the same seeds first, so the difference beside SAM's reads against it
+                rows.append((f"ST, {len(gaps)} seeds", attack, mixed_model.seeds_and_images(st_gaps), None))
                 rows.append(
                     (
-                        f"{sam[0]['name']} and ST ({len(gaps)} seeds)",
-                        f"{norm} {eps}, " + " + ".join(a.upper() for a in primary.attacks or ()),
+                        f"{sam[0]['name']}, {len(gaps)} seeds (each against ST's same seed)",
+                        attack,
                         mixed_model.seeds_and_images(sam_gaps),
                         mixed_model.method_difference(sam_gaps, st_gaps),
                     )
