@@ -168,6 +168,7 @@ def test_section_writes_tables_plots_and_names_runs_without_a_record(tmp_path):
     assert "on 3 of 4 runs; no record for ST (seed 1): their weights are not in the tree, so they cannot" in lines
     assert "below 0.001 in 7 of 12 model-batches" in lines  # the batches whose eigenvalue is above 50
     assert "| ST | 0 | 109 |" in lines  # the mean of ST's four batch eigenvalues
+    assert "| model | seed | clean | low-pass" in lines and "\n| ST | 0 | " in lines.split("| model | seed | clean")[1]
     assert "Spearman's rho = -1.00" in lines  # eigenvalue 109, 54.2, 22 against robust accuracy 25%, 37.5%, 62.5%
     assert (tmp_path / "mechanism_sharpness.png").is_file() and (tmp_path / "mechanism_fourier.png").is_file()
 

@@ -449,7 +449,9 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
     if with_frequency:
         cutoffs = [e["cutoff"] for e in with_frequency[0][1]["frequency"]["high_pass"]]
         header = (
-            ["model", "clean"] + [f"low-pass r ≤ {c:g}" for c in cutoffs] + [f"high-pass r > {c:g}" for c in cutoffs]
+            ["model", "seed", "clean"]
+            + [f"low-pass r ≤ {c:g}" for c in cutoffs]
+            + [f"high-pass r > {c:g}" for c in cutoffs]
         )
         header += ["Fourier error low / mid / high band", "gradient alignment"]
         lines += [
@@ -464,7 +466,7 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         ]
         for r, a in with_frequency:
             f = a["frequency"]
-            cells = [r["name"], f"{100 * f['clean']['acc']:.1f}"]
+            cells = [r["name"], str(seed_of(r)), f"{100 * f['clean']['acc']:.1f}"]
             cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"]] + [
                 f"{100 * e['acc']:.1f}" for e in f["high_pass"]
             ]
