@@ -77,12 +77,19 @@ def _finished_run(folder: Path) -> bool:
         return False
 
 
+def _in_unfinished_run(file: Path) -> bool:
+    """The file lies in a run directory (.../runs/<run>/, with its metadata.json) whose training is not complete."""
+    folder = file.parent
+    return folder.parent.name == "runs" and (folder / "metadata.json").is_file() and not _finished_run(folder)
+
+
 def _members(
     paths: list[Path],
     root: Path,
     exclude: list[str],
     newer_than: float | None = None,
     drop_finished_checkpoints: bool = False,
+    finished_runs_only: bool = False,
 ) -> list[tuple[Path, str]]:
     """(file on disk, its path relative to root) for every file under `paths`, sorted, none twice."""
     found: dict[str, Path] = {}
@@ -103,6 +110,8 @@ def _members(
             if newer_than is not None and file.stat().st_mtime <= newer_than:
                 continue
             if drop_finished_checkpoints and file.name == "checkpoint.pt" and _finished_run(file.parent):
+                continue
+            if finished_runs_only and _in_unfinished_run(file):
                 continue
             if file.is_symlink():
                 raise BadInput(f"pack: {relative} is a symbolic link; pack the file it points to")
@@ -204,12 +213,16 @@ def pack(
     note: str | None = None,
     newer_than: str | os.PathLike | None = None,
     drop_finished_checkpoints: bool = False,
+    finished_runs_only: bool = False,
 ) -> Packed:
     """Pack `paths` (files or folders under `root`) into `out`/batch-N/. `out` must be empty or new;
     it gets the batch folders only once every part is written. `newer_than`: only files modified
     after that file was (what a stint of work changed); `drop_finished_checkpoints`: leave out the
     checkpoint.pt of every run directory whose training is complete (85 MiB at full scale, of no
-    further use)."""
+    further use); `finished_runs_only`: leave out every file of a run directory whose training is not
+    complete (a pack made while it trains: its files are still changing, and its checkpoint is not
+    taken). Each file is copied once before it is hashed and archived, so a file that another process
+    replaces or appends to meanwhile goes in as one consistent version."""
     part_bytes, batch_files, batch_bytes = _check_limits(part_mib, batch_files, batch_mib)
     root = Path(root or ".").absolute()
     out = Path(out)
@@ -220,7 +233,9 @@ def pack(
         if not Path(newer_than).is_file():
             raise BadInput(f"pack: --newer-than {newer_than} is not a file")
         marker = Path(newer_than).stat().st_mtime
-    members = _members([Path(p) for p in paths], root, list(exclude or []), marker, drop_finished_checkpoints)
+    members = _members(
+        [Path(p) for p in paths], root, list(exclude or []), marker, drop_finished_checkpoints, finished_runs_only
+    )
     name = name or Path(members[0][1]).parts[0]
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise BadInput(f"pack: --name {name!r} may hold letters, digits, '.', '_' and '-' only")
@@ -236,10 +251,15 @@ def pack(
         with tarfile.open(  # type: ignore[call-overload]  # typeshed: fileobj must also read, seek and tell
             fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT
         ) as tar:
+            snapshot = staging / ".snapshot"
+            snapshot.mkdir()
             for file, relative in members:
-                size = file.stat().st_size
-                listed.append({"path": relative, "bytes": size, "sha256": files.sha256_file(file)})
-                tar.add(str(file), arcname=relative, recursive=False)
+                # one read of the file: what is hashed is what is archived, whatever writes to it meanwhile
+                copy = snapshot / "file"
+                shutil.copy2(file, copy)
+                listed.append({"path": relative, "bytes": copy.stat().st_size, "sha256": files.sha256_file(copy)})
+                tar.add(str(copy), arcname=relative, recursive=False)
+                copy.unlink()
         writer.close()
         manifest: dict[str, Any] = {
             "format": FORMAT,

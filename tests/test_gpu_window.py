@@ -117,6 +117,7 @@ def test_after_a_stint_the_sends_left_to_make_are_weighed_against_the_window():
 
 def relay(tmp_path, *args, python=sys.executable):
     home, out, checkout = tmp_path / "home", tmp_path / "out", tmp_path / "checkout"
+    shutil.rmtree(out, ignore_errors=True)  # $OUT is emptied before each command, as on the device
     for d in (home, out, checkout):
         d.mkdir(exist_ok=True)
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "OUT": str(out), "PYTHON": python}
@@ -218,16 +219,22 @@ def test_a_wait_returns_before_the_window_or_the_command_limit():
 
 def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back_by_wait(tmp_path):
     """`start` returns while its stint runs, in a copy of the checkout (the device replaces the checkout on
-    every call: here it is emptied between calls); `wait` says it is still running (exit 5) until it has
-    packed, then brings batch 1 back with the stint's console. reproduce is a stand-in that writes a
-    result and waits for a signal; everything else (unpack, pack) is the real sam-bench."""
+    every call: here it is emptied between calls); `wait` says it is still running (exit 5) and brings back
+    what the stint has finished so far (a finished run and its zoo entry; not the run still training), then,
+    once it has packed, batch 1 of everything it changed with the stint's console. reproduce is a stand-in
+    that writes those files and waits for a signal; everything else (unpack, pack) is the real sam-bench."""
     stand_in = tmp_path / "python"
     signal = tmp_path / "go-on"
+    runs = "reproductions/smoke/runs"
     stand_in.write_text(
         "#!/bin/sh\n"
         'if [ "$1" = -m ] && [ "$2" = sam_bench ] && [ "$3" = reproduce ]; then\n'
         '  echo "stand-in $*"; mkdir -p reproductions/smoke && echo trained > reproductions/smoke/result.txt\n'
-        f"  while [ ! -f {signal} ]; do sleep 0.1; done; exit 0\n"
+        f"  mkdir -p {runs}/ST-1 {runs}/SAM-2 model_zoo\n"
+        f'  echo \'{{"status": "complete"}}\' > {runs}/ST-1/metadata.json; echo zoo > model_zoo/ST-1.safetensors\n'
+        f'  echo \'{{"status": "running"}}\' > {runs}/SAM-2/metadata.json; echo ckpt > {runs}/SAM-2/checkpoint.pt\n'
+        f"  while [ ! -f {signal} ]; do sleep 0.1; done\n"
+        f'  echo \'{{"status": "complete"}}\' > {runs}/SAM-2/metadata.json; exit 0\n'
         "fi\n"
         f'exec {sys.executable} "$@"\n'
     )
@@ -252,7 +259,25 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         assert proc.returncode == 3 and "still running" in proc.stderr  # one stint at a time
         proc, out, _ = relay(tmp_path, "wait", "--left", "20", "--at-most", "0.02", python=str(stand_in))
         assert proc.returncode == 5, proc.stdout + proc.stderr
-        assert "still running" in proc.stdout and not any(out.iterdir())
+        assert "still running" in proc.stdout and "collected what the stint finished" in proc.stdout
+        collected = tmp_path / "collected"
+        unpacked = subprocess.run(
+            [sys.executable, "-m", "sam_bench", "unpack", str(out / "batch-1"), "--into", str(collected)],
+            capture_output=True,
+            text=True,
+        )
+        assert unpacked.returncode == 0, unpacked.stderr
+        got = sorted(p.relative_to(collected).as_posix() for p in collected.rglob("*") if p.is_file())
+        # the finished run, its zoo entry, the results and the console so far; SAM-2 is still training: left out
+        assert [g for g in got if not g.startswith("reproductions/relay-logs/")] == [
+            "model_zoo/ST-1.safetensors",
+            "reproductions/smoke/result.txt",
+            f"{runs}/ST-1/metadata.json",
+        ]
+        assert len(got) == 4
+        proc, out, _ = relay(tmp_path, "wait", "--left", "20", "--at-most", "0.02", python=str(stand_in))
+        assert proc.returncode == 5 and "nothing finished since the last wait" in proc.stdout
+        assert not any(out.iterdir())
         signal.touch()
         proc, out, _ = relay(tmp_path, "wait", "--left", "20", python=str(stand_in))
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -271,6 +296,7 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         )
         assert unpack.returncode == 0, unpack.stderr
         assert (landed / "reproductions" / "smoke" / "result.txt").read_text() == "trained\n"
+        assert (landed / runs / "SAM-2" / "metadata.json").is_file()  # finished by the stint's end
         assert list((landed / "reproductions" / "relay-logs").glob("*-paper-cifar10-smoke.log"))
     finally:
         signal.touch()

@@ -88,6 +88,48 @@ def test_only_what_changed_and_no_spent_checkpoints(work):
     assert [f["path"] for f in kept.manifest["files"]] == ["run/checkpoint.pt", "run/sub/metadata.json"]
 
 
+def test_a_pack_made_while_runs_train_leaves_their_files_out(tmp_path, monkeypatch):
+    """--finished-runs-only: a run directory (runs/<run>/ with its metadata) whose training is not complete
+    is left out whole; a finished run, and files outside run directories, go in."""
+    root = tmp_path / "repro"
+    for run, status in (("ST-1", "complete"), ("SAM-2", "running")):
+        (root / "runs" / run).mkdir(parents=True)
+        (root / "runs" / run / "metadata.json").write_text(json.dumps({"status": status}))
+        (root / "runs" / run / "log.jsonl").write_text('{"epoch": 1}\n')
+    (root / "results").mkdir()
+    (root / "results" / "ST-1.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    packed = packing.pack(["repro"], tmp_path / "out", finished_runs_only=True)
+    assert [f["path"] for f in packed.manifest["files"]] == [
+        "repro/results/ST-1.json",
+        "repro/runs/ST-1/log.jsonl",
+        "repro/runs/ST-1/metadata.json",
+    ]
+    everything = packing.pack(["repro"], tmp_path / "out2")
+    assert len(everything.manifest["files"]) == 5
+
+
+def test_a_file_written_to_while_it_is_packed_goes_in_as_one_version(work, monkeypatch):
+    """Another process appends to a file right after pack has hashed it (a stint still writing while a
+    `wait` collects): what the manifest says and what the archive holds are the same bytes, the version
+    read, so the pack unpacks."""
+    source = work / "src" / "run" / "sub" / "metadata.json"
+    before = source.read_bytes()
+    real = packing.files.sha256_file
+
+    def hash_then_append(path):
+        digest = real(path)
+        with open(source, "ab") as f:  # the source changes after its bytes were hashed
+            f.write(b"appended\n")
+        return digest
+
+    monkeypatch.setattr(packing.files, "sha256_file", hash_then_append)
+    packing.pack(["run/sub"], work / "out")
+    monkeypatch.setattr(packing.files, "sha256_file", real)
+    packing.unpack([work / "out"], work / "dest")
+    assert (work / "dest" / "run" / "sub" / "metadata.json").read_bytes() == before
+
+
 @pytest.mark.parametrize("fault", ["missing", "altered", "foreign", "truncated"])
 def test_a_bad_part_stops_unpack_and_writes_nothing(work, fault):
     packed = small(["run"], work / "out")

@@ -426,19 +426,29 @@ def check_gpu_tests_collected(station: Path, output: str) -> None:
     print(f"GPU tests collected by the relay's test call: {len(collected)} in {', '.join(sorted(marking))}")
 
 
-def background_stint(machine: Machine, station: Path, start: str, carry: list[str]) -> tuple[str, Path]:
+def background_stint(
+    machine: Machine, station: Path, start: str, carry: list[str]
+) -> tuple[list[list[Path]], str, Path]:
     """docs/gpu.md's stint in the background: `start` (it returns at once), then `wait` calls, one after the
-    other, until the stint has packed; the last wait's output and files (batch 1). The first wait is cut
-    short (3 s), so that the stint must live on across calls: it must say the stint is still running."""
+    other, until the stint has packed. Each wait that finds it still running brings back what it has finished
+    since the last one (a collection: batch 1, then `send`s). The waits are cut short (6 s), so that the stint
+    lives on across calls and several collections are made while it trains and evaluates. Returns the
+    collections' batches, in the order they came, and the last wait's output and files (batch 1)."""
     output, _ = machine.call(station, start, carry)
     if "started in the background" not in output:
         raise RehearsalFailed(f"the start call did not start a stint:\n{output[-2000:]}")
-    output, _ = machine.call(station, "tools/gpu_relay.sh wait --left {left} --at-most 0.05", ok=(STILL_RUNNING,))
-    for _ in range(100):
-        output, out = machine.call(station, "tools/gpu_relay.sh wait --left {left}", ok=(0, STILL_RUNNING))
+    collections: list[list[Path]] = []
+    for _ in range(200):
+        output, out = machine.call(
+            station, "tools/gpu_relay.sh wait --left {left} --at-most 0.1", ok=(0, STILL_RUNNING)
+        )
         if machine.log[-1]["exit"] != STILL_RUNNING:
-            return output, out
-    raise RehearsalFailed("the background stint did not end after 100 wait calls")
+            return collections, output, out
+        if "collected what the stint finished" in output:
+            collections.append(bring_back(machine, station, out, batches_of(output, planned=100)))
+        elif "nothing finished since the last wait" not in output:
+            raise RehearsalFailed(f"a wait neither collected nor said there was nothing to collect:\n{output[-2000:]}")
+    raise RehearsalFailed("the background stint did not end after 200 wait calls")
 
 
 def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> list[Path]:
@@ -576,7 +586,7 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer). This stint runs in
         # the background, as docs/gpu.md's plan has it: `start`, then `wait` calls until it has packed (the
         # first machine's was the same stint inside its call, `work`)
-        output, out = background_stint(
+        collections, output, out = background_stint(
             second,
             station,
             f"{small_parts} tools/gpu_relay.sh start --left {{left}} paper-cifar10 smoke --batches {batches}"
@@ -589,7 +599,10 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         second.call(station, "tools/gpu_relay.sh start --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
         second.call(station, "tools/gpu_relay.sh work --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
         shutil.rmtree(station / ".relay-in")
+        for collected in collections:  # in the order they came, then the stint's own pack
+            sam_bench(station, "unpack", *collected, "--into", ".", "--overwrite")
         sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
+        print(f"the background stint's waits collected {len(collections)} times before it packed")
 
         # The workstation has it all: the grid, the zoo entries, the leaderboard rows, the report
         report = station / repro / "REPORT.md"

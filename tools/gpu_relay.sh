@@ -38,8 +38,9 @@
 #   tools/gpu_relay.sh wait --left MIN [--at-most M]
 #                                                 wait for the background stint until the command limit or
 #                                                 the window: once it has packed, batch 1 into $OUT and its
-#                                                 console (exit: reproduce's); still running: exit 5, call
-#                                                 wait again at once
+#                                                 console (exit: reproduce's); still running: what it has
+#                                                 finished since the last wait, batch 1 into $OUT, and
+#                                                 exit 5: send the rest, then wait again at once
 #   tools/gpu_relay.sh send N                     batch N of the last stint into $OUT (never refused)
 set -euo pipefail
 started=$(date +%s.%N)  # the call's minutes are counted from here
@@ -52,7 +53,7 @@ PART_MIB=${RELAY_PART_MIB:-15}
 BATCH_FILES=${RELAY_BATCH_FILES:-8}
 : "${OUT:?OUT is not set: this runs on the device machine, where \$OUT is the folder that comes back}"
 
-usage() { sed -n '14,43p' "$0" >&2; exit 2; }
+usage() { sed -n '14,44p' "$0" >&2; exit 2; }
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 left=
@@ -129,18 +130,21 @@ from sam_bench.runtime.provenance import environment
 print("environment:", json.dumps(environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))))
 PYTHON
     mkdir -p ~/state && cp -a reproductions model_zoo leaderboards ~/state/
-    rm -rf ~/outbox
+    # everything the stint changed (what a wait collected on the way comes again: unpacked, it is identical);
+    # into a folder of its own, which hand_back makes the outbox: a wait may be sending a collection meanwhile
+    rm -rf ~/stint-pack
     "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than ~/stint-start \
         --exclude 'reproductions/*/runs/*/model.safetensors' --drop-finished-checkpoints \
-        --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name stint --out ~/outbox \
+        --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name stint --out ~/stint-pack \
         --note "tools/gpu_relay.sh $cmd --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)"
-    echo "$status $(ls -d ~/outbox/batch-* | wc -l) $batches_planned" > ~/stint-done.tmp
+    echo "$status $(ls -d ~/stint-pack/batch-* | wc -l) $batches_planned" > ~/stint-done.tmp
     mv ~/stint-done.tmp ~/stint-done
 }
 
 hand_back() {  # after a stint has packed: batch 1 into $OUT, and the sends it leaves to make; exit as reproduce
     local status batches planned
     read -r status batches planned < ~/stint-done
+    rm -rf ~/outbox && mv ~/stint-pack ~/outbox
     cp -r ~/outbox/batch-1 "$OUT/"
     echo "reproduce exited $status; batch 1 of $batches in \$OUT"
     if [ "$batches" -gt 1 ]; then
@@ -148,6 +152,37 @@ hand_back() {  # after a stint has packed: batch 1 into $OUT, and the sends it l
         window sends --batches "$batches" --planned "$planned"
     fi
     exit "$status"
+}
+
+collect() {  # while the background stint runs: what it finished since the last collection (or its start),
+    # packed into the outbox, batch 1 into $OUT. Runs still training are left out (their files are changing
+    # and their checkpoints are large); so are run weights (the zoo keeps fp16). A machine lost before the
+    # stint packs then loses only what it had not finished.
+    local mark=~/stint-start
+    if [ -f ~/collect-mark ]; then mark=~/collect-mark; fi
+    touch ~/collect-mark.next  # what changes from here on goes in the next collection
+    rm -rf ~/collect-pack
+    if (cd ~/tree && "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than "$mark" \
+        --finished-runs-only --exclude 'reproductions/*/runs/*/model.safetensors' --exclude '*/checkpoint.pt' \
+        --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name collected --out ~/collect-pack \
+        --note "tools/gpu_relay.sh wait: what the background stint finished so far") >~/collect.out 2>&1; then
+        mv ~/collect-mark.next ~/collect-mark
+        rm -rf ~/outbox && mv ~/collect-pack ~/outbox
+        cp -r ~/outbox/batch-1 "$OUT/"
+        local batches
+        batches=$(ls -d ~/outbox/batch-* | wc -l)
+        echo "relay: collected what the stint finished since the last wait: batch 1 of $batches in \$OUT" \
+            "(unpack the batches in the order they came)"
+        if [ "$batches" -gt 1 ]; then
+            echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches; then wait again"
+        fi
+    elif grep -q "nothing to pack" ~/collect.out; then
+        mv ~/collect-mark.next ~/collect-mark
+        echo "relay: nothing finished since the last wait"
+    else
+        cat ~/collect.out
+        echo "relay: what the stint finished so far could not be packed (above); the stint goes on" >&2
+    fi
 }
 
 case "$cmd" in
@@ -214,7 +249,7 @@ work)
     # time (tools/gpu_window.py has the arithmetic and its margins)
     minutes=$(window work "${plan[@]}") || exit $?
     if [ -n "$unpacked" ]; then rm -rf ~/inbox; fi
-    rm -f ~/stint-done
+    rm -rf ~/stint-done ~/stint-pack
     stint "$left" "$minutes" "$batches_planned" "$recipe" "$scale" "${reproduce_options[@]}"
     hand_back ;;
 start)
@@ -227,7 +262,7 @@ start)
     restore
     minutes=$(window start "${plan[@]}") || exit $?
     if [ -n "$unpacked" ]; then rm -rf ~/inbox; fi
-    rm -f ~/stint-done ~/stint.pid
+    rm -rf ~/stint-done ~/stint.pid ~/collect-mark ~/stint-pack
     # The next call replaces this checkout: the stint runs in a copy of its own. Its own session (setsid)
     # outlives the call; its output goes to ~/stint.out, so the call returns at once.
     rm -rf ~/tree && cp -a . ~/tree
@@ -257,6 +292,7 @@ wait)
     elif kill -0 "$pid" 2>/dev/null; then
         echo "relay: the stint is still running ($(( ($(date +%s) - $(stat -c %Y ~/stint.pid)) / 60 )) minutes since it started); its console's last lines:"
         tail -n 5 ~/stint.out
+        collect
         echo "relay: call tools/gpu_relay.sh wait --left MIN again at once"
         exit 5
     else

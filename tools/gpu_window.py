@@ -138,7 +138,8 @@ def background_minutes(
 
 def wait_seconds(left: float, elapsed: float = 0.0, at_most: float | None = None) -> int:
     """How long a `wait` call issued with `left` minutes in the window may wait for the background stint:
-    until the command limit or the window's end, less TEST_MARGIN to copy batch 1 and return; at most
+    until the command limit or the window's end, less TEST_MARGIN to copy batch 1 (or pack what the stint
+    has finished so far) and return; at most
     `at_most` minutes if given. Raises TooLittleTime under MIN_WAIT minutes."""
     _checked(left, elapsed)
     if at_most is not None and not at_most > 0:

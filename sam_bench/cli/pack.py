@@ -50,9 +50,25 @@ from sam_bench.cli.options import out_option
     is_flag=True,
     help="Leave out checkpoint.pt of run directories whose training is complete.",
 )
+@click.option(
+    "--finished-runs-only",
+    is_flag=True,
+    help="Leave out every file of run directories whose training is not complete (a pack made while it trains).",
+)
 @click.option("--note", default=None, help="A line kept in the manifest (what this is, where it ran).")
 def pack_command(
-    paths, out, name, root, part_mib, batch_files, batch_mib, exclude, newer_than, drop_finished_checkpoints, note
+    paths,
+    out,
+    name,
+    root,
+    part_mib,
+    batch_files,
+    batch_mib,
+    exclude,
+    newer_than,
+    drop_finished_checkpoints,
+    finished_runs_only,
+    note,
 ):
     """Pack PATHS (files or folders: a run directory, zoo entry files, a reproduction folder, an
     evaluation's .partial state) into parts of at most --part-mib, in batches of at most
@@ -71,6 +87,7 @@ def pack_command(
         note=note,
         newer_than=newer_than,
         drop_finished_checkpoints=drop_finished_checkpoints,
+        finished_runs_only=finished_runs_only,
     )
     click.echo(packed.summary())
 
