@@ -88,21 +88,7 @@ def stint_minutes(left: float, elapsed: float = 0.0, batches: int = BATCHES, at_
       GAP + elapsed + stint + PACK + (batches - 1) * SEND <= left;
     and at most `at_most` minutes if given (a shorter stint asked for). Raises TooLittleTime when the
     first two leave under MIN_STINT minutes: the call starts nothing."""
-    _checked(left, elapsed)
-    if batches < 1:
-        raise ValueError(f"a stint packs at least 1 batch, not {batches}")
-    if at_most is not None and not at_most > 0:
-        raise ValueError(f"a stint of at most {at_most} minutes is no stint")
-    sends = (batches - 1) * SEND
-    longest = min(COMMAND_LIMIT - elapsed - PACK, left - GAP - elapsed - PACK - sends)
-    if longest < MIN_STINT:
-        raise TooLittleTime(
-            f"not started: {left:.2f} minutes left ({elapsed:.2f} spent in this call) leave a"
-            f" {max(longest, 0):.2f}-minute stint once {GAP} to start, {PACK} to pack and {batches - 1} sends"
-            f" of {SEND} are allowed for: under {MIN_STINT} minute"
-        )
-    stint = longest if at_most is None else min(longest, at_most)
-    return _floor(stint)
+    return _sized_stint(left, elapsed, batches, at_most, background=False)
 
 
 def background_minutes(
@@ -119,18 +105,27 @@ def background_minutes(
 
     the second GAP for the `wait` call that brings batch 1 back, which may have been issued just after the
     stint packed. At most `at_most` minutes if given. Raises TooLittleTime under MIN_STINT minutes."""
+    return _sized_stint(left, elapsed, batches, at_most, background=True)
+
+
+def _sized_stint(left: float, elapsed: float, batches: int, at_most: float | None, background: bool) -> float:
+    """stint_minutes (inside the call: the command limit binds too) and background_minutes (one more GAP,
+    for the wait that brings batch 1 back)."""
     _checked(left, elapsed)
     if batches < 1:
         raise ValueError(f"a stint packs at least 1 batch, not {batches}")
     if at_most is not None and not at_most > 0:
         raise ValueError(f"a stint of at most {at_most} minutes is no stint")
     sends = (batches - 1) * SEND
-    longest = left - 2 * GAP - elapsed - PACK - sends
+    longest = left - GAP - elapsed - PACK - sends - (GAP if background else 0.0)
+    if not background:
+        longest = min(COMMAND_LIMIT - elapsed - PACK, longest)
     if longest < MIN_STINT:
+        waits = f", {GAP} for the wait that brings it back" if background else ""
         raise TooLittleTime(
             f"not started: {left:.2f} minutes left ({elapsed:.2f} spent in this call) leave a"
-            f" {max(longest, 0):.2f}-minute stint once {GAP} to start, {PACK} to pack, {GAP} for the wait that"
-            f" brings it back and {batches - 1} sends of {SEND} are allowed for: under {MIN_STINT} minute"
+            f" {max(longest, 0):.2f}-minute stint once {GAP} to start, {PACK} to pack{waits} and {batches - 1}"
+            f" sends of {SEND} are allowed for: under {MIN_STINT} minute"
         )
     stint = longest if at_most is None else min(longest, at_most)
     return _floor(stint)
