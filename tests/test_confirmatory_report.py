@@ -108,6 +108,24 @@ def test_the_primary_tests_are_judged_over_the_confirmatory_seeds_only(tmp_path)
     assert "**holds**" in c1  # at most half a point below ST's clean accuracy, against a 1-point margin
     assert "ST seeds 5-7 (3 of 3 with results)" in text
     assert "### C2 under AutoAttack (secondary)" in text and "Holm" in text
+    # the README's summary says the same, in words, from the same results
+    phrases = [r.phrase() for r in confirmatory.primary_results(records, PLAN)]
+    assert phrases[0].startswith("C1: holds for SAM-0.1 (") and "3 seeds, clean on the first 1,000" in phrases[0]
+    assert phrases[1].startswith("C2: holds for SAM-0.1 (+") and c2.split(" | ")[3].split(" [")[0] in phrases[1]
+
+
+def test_the_readme_summary_leads_with_the_primary_tests_and_calls_the_pooled_verdicts_secondary(tmp_path):
+    from sam_bench.experiments import summary
+
+    class Loaded:  # a folder as summary reads it: its plan and records (the rest is tested elsewhere)
+        plan = PLAN
+        records = grid()
+
+    said = summary._primary_tests(Loaded())
+    assert said.startswith(" Primary tests, fixed in the recipe before the confirmatory seeds trained")
+    assert "C1: holds for SAM-0.1" in said and "C2: holds for SAM-0.1" in said
+    Loaded.plan = {k: v for k, v in PLAN.items() if k not in ("primary_tests", "confirmatory_seeds")}
+    assert summary._primary_tests(Loaded()) == ""
 
 
 def test_the_commit_that_fixed_the_endpoints_and_the_runs_after_it(tmp_path):

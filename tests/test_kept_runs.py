@@ -129,3 +129,21 @@ def test_lost_weights_come_back_from_a_bit_identical_retrain(folder, tmp_path):
         retrained / "runs" / "ST-abc" / "model.safetensors"
     ).read_bytes()
     assert runs.verify(folder)[0][1]
+
+
+def test_a_reused_run_is_verified_by_the_weights_kept_where_it_came_from(folder):
+    """A later folder that reuses a run (its reused.json names the run it came from, without weights) verifies
+    the results file by the weights kept in that run's folder; with none kept there it fails."""
+    later = folder.parent / "grid-later"
+    (later / "runs" / "ST-abc").mkdir(parents=True)
+    shutil.copy(folder / "runs" / "ST-abc" / "metadata.json", later / "runs" / "ST-abc")
+    files.write_json(
+        later / "runs" / "ST-abc" / "reused.json",
+        {"from": "reproductions/grid-test/runs/ST-abc", "results": "reproductions/grid-test/results/ST-abc.json"},
+    )
+    shutil.copytree(folder / "results", later / "results")
+    [(_, ok, message)] = runs.verify(later)
+    assert ok and "grid-test/runs/ST-abc/model.safetensors" in message
+    (folder / "runs" / "ST-abc" / "model.safetensors").unlink()
+    [(_, ok, message)] = runs.verify(later)
+    assert not ok and "are not kept" in message

@@ -13,6 +13,7 @@ of gradient masking, and it is flagged.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,58 @@ MARGINS = {"C1": C1_MARGIN, "C2": 0.0}
 
 def applies(plan: dict) -> bool:
     return bool(plan.get("primary_tests"))
+
+
+@dataclass
+class PrimaryResult:
+    """One primary test of one SAM configuration against ST, over the confirmatory seeds: its comparison and
+    verdict, or what it is waiting for (`comparison` None: fewer than two confirmatory seeds of each)."""
+
+    claim: str
+    test: PrimaryTest
+    sam: str
+    have: int  # confirmatory seeds with results, the fewer of the two models'
+    comparison: Comparison | None = None
+    verdict: str | None = None
+    reason: str | None = None
+
+    def phrase(self) -> str:
+        """The README's words for it: 'C1: fails for SAM-0.1 (-1.36 points [-1.67, -1.06], 15 seeds)'."""
+        c = self.comparison
+        if c is None or self.verdict is None:
+            return f"{self.claim}: waiting for {self.sam} (a verdict needs two confirmatory seeds of each)"
+        low, high = c.low or 0.0, c.high or 0.0
+        return (
+            f"{self.claim}: {self.verdict} for {self.sam} ({100 * (c.difference or 0):+.2f} points "
+            f"[{100 * low:+.2f}, {100 * high:+.2f}], {c.seeds} seeds, {self.test.label()})"
+        )
+
+
+def primary_results(records: list[dict], plan: dict) -> list[PrimaryResult]:
+    """Every primary test the plan fixed, for every SAM configuration against ST, over the confirmatory seeds
+    only: the report's table and the README's summary both read these."""
+    endpoints = Endpoints.from_plan(plan)
+    grouped = models(records)
+    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
+    sams = [g for g in grouped.values() if g[0]["config"]["method"] == "sam"]
+    confirmatory = {
+        name: [r for r in group if seed_of(r) in endpoints.confirmatory_seeds.get(name, [])]
+        for name, group in grouped.items()
+    }
+    st_runs = confirmatory.get(st[0]["name"], []) if st else []
+    found = []
+    for claim, test in endpoints.primary_tests.items():
+        if claim not in MARGINS:
+            continue
+        for sam in sams:
+            sam_runs = confirmatory.get(sam[0]["name"], [])
+            result = PrimaryResult(claim, test, sam[0]["name"], min(len(sam_runs), len(st_runs)))
+            c = _primary(sam_runs, st_runs, test)
+            if c is not None and c.method_level:
+                result.comparison = c
+                result.verdict, result.reason = judge([c])
+            found.append(result)
+    return found
 
 
 def section(out: Path, records: list[dict], plan: dict) -> list[str]:
@@ -55,25 +108,18 @@ def section(out: Path, records: list[dict], plan: dict) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     reasons = []
-    for claim, test in endpoints.primary_tests.items():
-        if claim not in MARGINS:
+    for result in primary_results(records, plan):
+        row = f"| {result.claim} | {result.test.label()} | {result.sam} − ST"
+        c = result.comparison
+        if c is None:
+            lines.append(f"{row} | – | {result.have} | – | waiting: a verdict needs two confirmatory seeds of each |")
             continue
-        for sam in sams:
-            c = _primary(confirmatory.get(sam[0]["name"], []), confirmatory.get(st[0]["name"], []) if st else [], test)
-            row = f"| {claim} | {test.label()} | {sam[0]['name']} − ST"
-            if c is None or not c.method_level:
-                have = min(
-                    len(confirmatory.get(sam[0]["name"], [])), len(confirmatory.get(st[0]["name"], [])) if st else 0
-                )
-                lines.append(f"{row} | – | {have} | – | waiting: a verdict needs two confirmatory seeds of each |")
-                continue
-            verdict, reason = judge([c])
-            low, high = c.low or 0.0, c.high or 0.0
-            lines.append(
-                f"{row} | {100 * (c.difference or 0):+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] | {c.seeds} | "
-                f"{_p(c.p_value)} | **{verdict}** |"
-            )
-            reasons.append(f"- {claim}, {sam[0]['name']}: {reason}. {c.describe()}.")
+        low, high = c.low or 0.0, c.high or 0.0
+        lines.append(
+            f"{row} | {100 * (c.difference or 0):+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] | {c.seeds} | "
+            f"{_p(c.p_value)} | **{result.verdict}** |"
+        )
+        reasons.append(f"- {result.claim}, {result.sam}: {result.reason}. {c.describe()}.")
     lines += ["", *reasons, ""] if reasons else [""]
     lines += [
         'The verdicts further down ("Verdicts") pool every seed, the exploratory ones (cpu-decisive\'s, which '

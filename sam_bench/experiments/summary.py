@@ -17,6 +17,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.results_record import Results
+from sam_bench.experiments import confirmatory
 from sam_bench.experiments.folder import Folder, not_shown
 
 _MARK = "<!-- sam-bench summary {name} {edge} -->"
@@ -52,10 +53,25 @@ def summary(folder: str | Path | Folder) -> str:
         f"{outcome_text}. Every accuracy in the report "
         "carries its 95% interval (Wilson's over the test images"
         + ("; over training seeds and test images together for a model with several seeds" if several else "")
-        + "). Verdicts, one per claim and configuration: "
+        + ")."
+        + _primary_tests(loaded)
+        + (" Verdicts pooled over every seed (secondary)" if confirmatory.applies(loaded.plan) else " Verdicts")
+        + ", one per claim and configuration: "
         + "; ".join(headline(judged))
         + "."
         + _equal_cost(records)
+    )
+
+
+def _primary_tests(loaded: Folder) -> str:
+    """For a scale that fixed its primary tests before its runs: their verdicts over the confirmatory seeds,
+    first, as the report gives them (experiments/confirmatory.py)."""
+    if not confirmatory.applies(loaded.plan):
+        return ""
+    results = confirmatory.primary_results(loaded.records, loaded.plan)
+    return (
+        " Primary tests, fixed in the recipe before the confirmatory seeds trained and judged on those seeds "
+        "alone: " + ("; ".join(r.phrase() for r in results) or "none") + "."
     )
 
 

@@ -88,16 +88,11 @@ def _verify_one(folder: Path, results: dict, zoo_dir) -> tuple[bool, str]:
     sha = (results.get("model") or {}).get("weights_sha256")
     run = (results.get("reproduce") or {}).get("run")
     run_dir = folder / "runs" / str(run)
-    if run and (run_dir / "metadata.json").is_file():
-        meta = files.read_json(run_dir / "metadata.json")
-        if meta.get("weights_sha256") == sha and meta.get("status") == "complete":
-            try:
-                path, source = weights_path(run_dir, meta)
-                if path.is_file():
-                    ok = files.sha256_file(path) == sha
-                    return ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the results")
-            except SamBenchError:
-                pass  # not kept with the run: perhaps in the zoo
+    # the run's own weights; for a run reused from another folder (its reused.json), that folder's run's
+    for candidate in [run_dir, *_reused_from(folder, run_dir)] if run else []:
+        found = _run_weights(candidate, sha)
+        if found is not None:
+            return found
     for entry in store.list_entries(zoo_dir=zoo_dir):
         if sha in (entry.get("weights_sha256"), (entry.get("added") or {}).get("run_weights_sha256")):
             path, source = store.weights_file(entry, zoo_dir)
@@ -107,3 +102,32 @@ def _verify_one(folder: Path, results: dict, zoo_dir) -> tuple[bool, str]:
         f"weights {str(sha)[:12]} are not kept: not in {run_dir} (tree or {KEPT}), nor in the zoo "
         "(a later seed trained before every run's weights were kept)"
     )
+
+
+def _run_weights(run_dir: Path, sha: str | None) -> tuple[bool, str] | None:
+    """(ok, where) when the finished run in `run_dir` made the weights `sha` and they can be had (tree,
+    cache or git); None when it did not, or they cannot."""
+    if not (run_dir / "metadata.json").is_file():
+        return None
+    meta = files.read_json(run_dir / "metadata.json")
+    if meta.get("weights_sha256") != sha or meta.get("status") != "complete":
+        return None
+    try:
+        path, source = weights_path(run_dir, meta)
+    except SamBenchError:
+        return None  # not kept with the run: perhaps in the zoo
+    if not path.is_file():
+        return None
+    ok = files.sha256_file(path) == sha
+    return ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the results")
+
+
+def _reused_from(folder: Path, run_dir: Path) -> list[Path]:
+    """The run directory a reused run came from (its reused.json's `from`): as recorded, and beside this
+    folder (a relative path names a folder of the same checkout)."""
+    note = run_dir / "reused.json"
+    origin = files.read_json(note).get("from") if note.is_file() else None
+    if not origin:
+        return []
+    origin = Path(origin)
+    return [origin] if origin.is_absolute() else [folder.parent / origin.parent.parent.name / "runs" / origin.name]
