@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 REPRODUCTIONS = [
     "paper-cifar10-cpu-decisive",
+    "paper-cifar10-cpu-confirmatory",
     "lightweight-cifar10-cpu",
     "paper-cifar10-cpu",
     "arch-sweep-cifar10-cpu",
