@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from contextlib import contextmanager
@@ -102,8 +103,18 @@ def write_text(path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
-def write_json(path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+def write_json(path, obj, flat_number_lists: bool = False) -> None:
+    """`obj` as indented JSON; `flat_number_lists`: every list of plain numbers on one line (a record of long
+    numeric arrays, such as an analysis record's heat map, is then a third smaller and reads as rows)."""
+    text = json.dumps(obj, indent=2, sort_keys=False)
+    if flat_number_lists:
+        text = _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
+    write_text(path, text + "\n")
+
+
+# a JSON list whose items are all numbers (or null, or json.dumps' NaN and Infinity), as json.dumps indents it
+_NUMBER = r"(?:-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|null|NaN|-?Infinity)"
+_NUMBER_LIST = re.compile(r"\[\s*(" + _NUMBER + r"(?:\s*,\s*" + _NUMBER + r")*)\s*\]")
 
 
 def read_json(path) -> dict:

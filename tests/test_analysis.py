@@ -234,6 +234,10 @@ def test_record_validates_is_reused_and_resumes(tmp_path, monkeypatch):
     assert not (tmp_path / "m.partial.json").exists()
     validate(tmp_path / "m.json")
     assert (tmp_path / "m_fourier.png").is_file()
+    # the heat map's rows are one line each in the file: a record is a third smaller than indented number by number
+    text = (tmp_path / "m.json").read_text()
+    assert sum(line.strip().startswith("[") and line.rstrip(",").endswith("]") for line in text.splitlines()) >= 32
+    assert json.loads(text) == json.loads(json.dumps(first))
     assert len(first["sharpness"]["batches"]) == 3 and len(first["images"]["train_indices"]) == 12
     assert np.array(first["fourier"]["heat_map"]).shape == (32, 32)
     assert 0 < first["gradients"]["random_alignment"] < 1  # noise's spectrum overlaps any image's a little
@@ -319,3 +323,14 @@ def test_the_gradient_grid_shows_one_model_per_training_configuration():
         ]
     )
     assert [name for name, _ in rows] == ["SAM-0.1-seed1", "SAM-0.2-seed1", "a-checkpoint"]
+
+
+def test_flat_number_lists_keep_the_content_and_leave_other_lists_alone(tmp_path):
+    from sam_bench import files
+
+    obj = {"map": [[0.25, -1e-05, 3], [None, 2.5e10, 0]], "names": ["[1, 2]", "a"], "mixed": [1, "b"], "empty": []}
+    files.write_json(tmp_path / "r.json", obj, flat_number_lists=True)
+    text = (tmp_path / "r.json").read_text()
+    assert json.loads(text) == obj
+    assert "[0.25, -1e-05, 3]" in text and "[null, 25000000000.0, 0]" in text
+    assert '"[1, 2]"' in text and '\n    "b"' in text  # strings and mixed lists as json.dumps indents them

@@ -348,6 +348,6 @@ def analyze(
         record["files"]["fourier_png"] = where["fourier_png"].name
     named: dict[str, Any] = arrays  # savez's keyword names are the arrays' names
     files.atomic_write(where["arrays"], lambda f: np.savez_compressed(f, **named))
-    files.write_json(where["record"], record)
+    files.write_json(where["record"], record, flat_number_lists=True)
     where["partial"].unlink(missing_ok=True)
     return record, False
