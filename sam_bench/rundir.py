@@ -22,6 +22,22 @@ def load_weights_verified(weights: Path, expected_sha256: str | None) -> dict[st
 
 
 KEPT = "weights.json"  # a run's weights as kept in git: file, sha256, bytes, git_blob (sam_bench.zoo.runs)
+REUSED = "reused.json"  # a run reused from another folder: its run directory ("from") and results file ("results")
+
+
+def reused_origin(folder: Path, run_name: str, key: str) -> list[Path]:
+    """Where a run of reproduction `folder` that was reused from another folder came from, by its reused.json's
+    `key` ("from": its run directory, "results": its results file): the path as recorded and, for a relative
+    one, the same path beside `folder` (a relative `reuse` entry names a folder beside this one; the path
+    recorded is the one the grid was given). [] for a run trained here."""
+    note = folder / "runs" / run_name / REUSED
+    source = files.read_json(note).get(key) if note.is_file() else None
+    if not source:
+        return []
+    source = Path(source)
+    if source.is_absolute():
+        return [source]
+    return [source, folder.parent / source.parent.parent.name / source.parent.name / source.name]
 
 
 def weights_path(run_dir: Path, metadata: dict) -> tuple[Path, str]:

@@ -40,6 +40,7 @@ from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Results
 from sam_bench.evaluation.specs import ATTACKS, AttackSpec
+from sam_bench.rundir import reused_origin
 from sam_bench.runtime.provenance import resolve_device
 
 SCHEMA = "sam-bench/recheck/v1"
@@ -220,17 +221,9 @@ def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list
     """The recheck of a reused run's results file made in the folder it was reused from, if that record
     covers the very same file (sha256) on the images and attacks asked for, marked `carried_from` (that
     record, relative to `folder`); None otherwise."""
-    note = folder / "runs" / path.stem / "reused.json"
-    source = files.read_json(note).get("results") if note.is_file() else None
-    if not source:
+    candidates = reused_origin(folder, path.stem, "results")
+    if not candidates:
         return None  # trained here, or evaluated again here
-    source = Path(source)
-    # a relative `reuse` entry names a folder beside this one (the path recorded is the one the grid was given)
-    candidates = (
-        [source]
-        if source.is_absolute()
-        else [source, folder.parent / source.parent.parent.name / "results" / source.name]
-    )
     for results in candidates:
         record_path = results.parent.parent / "recheck.json"
         if not record_path.is_file():

@@ -20,6 +20,7 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments import spent
+from sam_bench.rundir import REUSED
 
 PLAN_FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or run the reproduction again"
 
@@ -137,7 +138,7 @@ def _record(out: Path, m: dict, results: Results, path: Path) -> dict:
         "training_cpu_s": spent.training_cpu_seconds(logged),
         "degenerate": degenerate.reason(results),
         "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
-        "reused_from": (files.read_json(run / "reused.json") if (run / "reused.json").is_file() else {}).get("from"),
+        "reused_from": (files.read_json(run / REUSED) if (run / REUSED).is_file() else {}).get("from"),
     }
 
 

@@ -20,7 +20,7 @@ from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
 from sam_bench.experiments.recipe import ModelPlan, Recipe
-from sam_bench.rundir import KEPT, has_weights
+from sam_bench.rundir import KEPT, REUSED, has_weights
 from sam_bench.training.loop import train
 
 
@@ -132,7 +132,7 @@ class Reproduction:
             if (source_run / name).is_file():
                 shutil.copy2(source_run / name, staging / name)
         files.write_json(
-            staging / "reused.json",
+            staging / REUSED,
             {"from": str(source_run), "results": str(source_results) if source_results else None},
         )
         staging.rename(run_dir)  # the run appears whole, metadata and all, or not at all
@@ -161,7 +161,7 @@ class Reproduction:
         keeps the results it came with, made by that folder's evaluation: they cannot be made again here,
         and the report reads them as they are (each results file says its own images and attacks)."""
         run_dir = self.out / "runs" / plan.run_name
-        if not (run_dir / "reused.json").is_file() or has_weights(run_dir):
+        if not (run_dir / REUSED).is_file() or has_weights(run_dir):
             return False
         stored = files.read_json(run_dir / "metadata.json")
         return _zoo_entry_for(stored, self.zoo_dir) is None and self._results_for(plan, stored["weights_sha256"])

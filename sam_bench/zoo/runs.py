@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sam_bench import blobs, files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.rundir import KEPT, weights_path
+from sam_bench.rundir import KEPT, reused_origin, weights_path
 from sam_bench.zoo import store
 
 
@@ -89,7 +89,7 @@ def _verify_one(folder: Path, results: dict, zoo_dir) -> tuple[bool, str]:
     run = (results.get("reproduce") or {}).get("run")
     run_dir = folder / "runs" / str(run)
     # the run's own weights; for a run reused from another folder (its reused.json), that folder's run's
-    for candidate in [run_dir, *_reused_from(folder, run_dir)] if run else []:
+    for candidate in [run_dir, *reused_origin(folder, str(run), "from")] if run else []:
         found = _run_weights(candidate, sha)
         if found is not None:
             return found
@@ -120,14 +120,3 @@ def _run_weights(run_dir: Path, sha: str | None) -> tuple[bool, str] | None:
         return None
     ok = files.sha256_file(path) == sha
     return ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the results")
-
-
-def _reused_from(folder: Path, run_dir: Path) -> list[Path]:
-    """The run directory a reused run came from (its reused.json's `from`): as recorded, and beside this
-    folder (a relative path names a folder of the same checkout)."""
-    note = run_dir / "reused.json"
-    origin = files.read_json(note).get("from") if note.is_file() else None
-    if not origin:
-        return []
-    origin = Path(origin)
-    return [origin] if origin.is_absolute() else [folder.parent / origin.parent.parent.name / "runs" / origin.name]
