@@ -48,28 +48,19 @@ class PrimaryResult:
     reason: str | None = None
 
     def phrase(self) -> str:
-        """The README's words for it: 'C1: fails for SAM-0.1 (-1.36 points [-1.67, -1.06], 15 seeds)'."""
+        """The README's words for it: 'C1: fails for SAM-0.1 (-1.36 points [-1.67, -1.06], 15 seeds, <the test>)'."""
         c = self.comparison
         if c is None or self.verdict is None:
             return f"{self.claim}: waiting for {self.sam} (a verdict needs two confirmatory seeds of each)"
-        low, high = c.low or 0.0, c.high or 0.0
-        return (
-            f"{self.claim}: {self.verdict} for {self.sam} ({100 * (c.difference or 0):+.2f} points "
-            f"[{100 * low:+.2f}, {100 * high:+.2f}], {c.seeds} seeds, {self.test.label()})"
-        )
+        found = f"{_points(c, ' points')}, {c.seeds} seeds"
+        return f"{self.claim}: {self.verdict} for {self.sam} ({found}, {self.test.label()})"
 
 
 def primary_results(records: list[dict], plan: dict) -> list[PrimaryResult]:
     """Every primary test the plan fixed, for every SAM configuration against ST, over the confirmatory seeds
     only: the report's table and the README's summary both read these."""
     endpoints = Endpoints.from_plan(plan)
-    grouped = models(records)
-    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
-    sams = [g for g in grouped.values() if g[0]["config"]["method"] == "sam"]
-    confirmatory = {
-        name: [r for r in group if seed_of(r) in endpoints.confirmatory_seeds.get(name, [])]
-        for name, group in grouped.items()
-    }
+    _, st, sams, confirmatory = _split(records, endpoints)
     st_runs = confirmatory.get(st[0]["name"], []) if st else []
     found = []
     for claim, test in endpoints.primary_tests.items():
@@ -88,14 +79,8 @@ def primary_results(records: list[dict], plan: dict) -> list[PrimaryResult]:
 
 def section(out: Path, records: list[dict], plan: dict) -> list[str]:
     endpoints = Endpoints.from_plan(plan)
-    grouped = models(records)
-    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
-    sams = [g for g in grouped.values() if g[0]["config"]["method"] == "sam"]
+    grouped, st, sams, confirmatory = _split(records, endpoints)
     lines = ["## Confirmatory tests (primary endpoints)", "", *_provenance(out, records, plan, endpoints), ""]
-    confirmatory = {
-        name: [r for r in group if seed_of(r) in endpoints.confirmatory_seeds.get(name, [])]
-        for name, group in grouped.items()
-    }
     lines += [
         "Confirmatory sample: "
         + "; ".join(
@@ -114,11 +99,7 @@ def section(out: Path, records: list[dict], plan: dict) -> list[str]:
         if c is None:
             lines.append(f"{row} | – | {result.have} | – | waiting: a verdict needs two confirmatory seeds of each |")
             continue
-        low, high = c.low or 0.0, c.high or 0.0
-        lines.append(
-            f"{row} | {100 * (c.difference or 0):+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] | {c.seeds} | "
-            f"{_p(c.p_value)} | **{result.verdict}** |"
-        )
+        lines.append(f"{row} | {_points(c)} | {c.seeds} | {_p(c.p_value)} | **{result.verdict}** |")
         reasons.append(f"- {result.claim}, {result.sam}: {result.reason}. {c.describe()}.")
     lines += ["", *reasons, ""] if reasons else [""]
     lines += [
@@ -130,6 +111,18 @@ def section(out: Path, records: list[dict], plan: dict) -> list[str]:
         lines += _autoattack_lines(grouped, st, sams, endpoints)
         lines += _masking_lines(grouped, st, sams, endpoints)
     return lines
+
+
+def _split(records: list[dict], endpoints: Endpoints):
+    """The records by model; ST's group (or None); the SAM groups; each model's confirmatory seeds' records."""
+    grouped = models(records)
+    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
+    sams = [g for g in grouped.values() if g[0]["config"]["method"] == "sam"]
+    confirmatory = {
+        name: [r for r in group if seed_of(r) in endpoints.confirmatory_seeds.get(name, [])]
+        for name, group in grouped.items()
+    }
+    return grouped, st, sams, confirmatory
 
 
 def _primary(sam: list[dict], st: list[dict], test: PrimaryTest) -> Comparison | None:
@@ -214,11 +207,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for (what, c), p in zip(family, adjusted):
-        low, high = c.low or 0.0, c.high or 0.0
-        lines.append(
-            f"| {what} | {c.measure} | {100 * (c.difference or 0):+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] | "
-            f"{c.seeds} × {c.images:,} | {_p(p)} |"
-        )
+        lines.append(f"| {what} | {c.measure} | {_points(c)} | {c.seeds} × {c.images:,} | {_p(p)} |")
     return lines + [""]
 
 
@@ -311,6 +300,12 @@ def _gap(record: dict, norm: str, eps: str, **select) -> np.ndarray | None:
         return None
     a, b = outcomes.aligned(pgd["outcomes"], aa["outcomes"])
     return a.astype(float) - b.astype(float)
+
+
+def _points(c: Comparison, unit: str = "") -> str:
+    """The difference and its 95% interval in points: '+2.31 [+1.36, +3.27]' ('+2.31 points [...]' with a unit)."""
+    low, high = c.low or 0.0, c.high or 0.0
+    return f"{100 * (c.difference or 0):+.2f}{unit} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
 def _one_sided(c: Comparison) -> float:
