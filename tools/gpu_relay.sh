@@ -112,7 +112,7 @@ restore() {  # the inbox, then the last stint on this machine (~/state), then wh
 }
 
 stint() {  # LEFT MINUTES BATCHES RECIPE SCALE [reproduce options], in the current folder: reproduce, its log,
-    # ~/state, and what it changed packed into ~/outbox; ~/stint-done says reproduce's exit and the batches
+    # ~/state, and what it changed packed into ~/stint-pack; ~/stint-done says reproduce's exit and the batches planned
     local left=$1 minutes=$2 batches_planned=$3 recipe=$4 scale=$5
     shift 5
     mkdir -p reproductions/relay-logs
@@ -132,20 +132,33 @@ PYTHON
     mkdir -p ~/state && cp -a reproductions model_zoo leaderboards ~/state/
     # everything the stint changed (what a wait collected on the way comes again: unpacked, it is identical);
     # into a folder of its own, which hand_back makes the outbox: a wait may be sending a collection meanwhile
-    rm -rf ~/stint-pack
-    "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than ~/stint-start \
-        --exclude 'reproductions/*/runs/*/model.safetensors' --drop-finished-checkpoints \
-        --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name stint --out ~/stint-pack \
-        --note "tools/gpu_relay.sh $cmd --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)"
-    echo "$status $(ls -d ~/stint-pack/batch-* | wc -l) $batches_planned" > ~/stint-done.tmp
+    pack_changes ~/stint-pack stint ~/stint-start \
+        "tools/gpu_relay.sh $cmd --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)" \
+        --drop-finished-checkpoints
+    echo "$status $batches_planned" > ~/stint-done.tmp
     mv ~/stint-done.tmp ~/stint-done
 }
 
-hand_back() {  # after a stint has packed: batch 1 into $OUT, and the sends it leaves to make; exit as reproduce
-    local status batches planned
-    read -r status batches planned < ~/stint-done
-    rm -rf ~/outbox && mv ~/stint-pack ~/outbox
+pack_changes() {  # OUT NAME MARK NOTE [pack options]: what changed under the three folders since MARK was touched,
+    # in the parts and batches a call brings back; run weights left out (the zoo keeps fp16)
+    local out=$1 name=$2 mark=$3 note=$4
+    shift 4
+    rm -rf "$out"
+    "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than "$mark" \
+        --exclude 'reproductions/*/runs/*/model.safetensors' --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" \
+        --name "$name" --out "$out" --note "$note" "$@"
+}
+
+to_outbox() {  # PACK: a finished pack becomes the outbox (`send` reads it), batch 1 goes into $OUT; prints the batches
+    rm -rf ~/outbox && mv "$1" ~/outbox
     cp -r ~/outbox/batch-1 "$OUT/"
+    ls -d ~/outbox/batch-* | wc -l
+}
+
+hand_back() {  # after a stint has packed: batch 1 into $OUT, and the sends it leaves to make; exit as reproduce
+    local status planned batches
+    read -r status planned < ~/stint-done
+    batches=$(to_outbox ~/stint-pack)
     echo "reproduce exited $status; batch 1 of $batches in \$OUT"
     if [ "$batches" -gt 1 ]; then
         echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches"
@@ -161,16 +174,12 @@ collect() {  # while the background stint runs: what it finished since the last 
     local mark=~/stint-start
     if [ -f ~/collect-mark ]; then mark=~/collect-mark; fi
     touch ~/collect-mark.next  # what changes from here on goes in the next collection
-    rm -rf ~/collect-pack
-    if (cd ~/tree && "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than "$mark" \
-        --finished-runs-only --exclude 'reproductions/*/runs/*/model.safetensors' --exclude '*/checkpoint.pt' \
-        --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" --name collected --out ~/collect-pack \
-        --note "tools/gpu_relay.sh wait: what the background stint finished so far") >~/collect.out 2>&1; then
+    if (cd ~/tree && pack_changes ~/collect-pack collected "$mark" \
+        "tools/gpu_relay.sh wait: what the background stint finished so far" \
+        --finished-runs-only --exclude '*/checkpoint.pt') >~/collect.out 2>&1; then
         mv ~/collect-mark.next ~/collect-mark
-        rm -rf ~/outbox && mv ~/collect-pack ~/outbox
-        cp -r ~/outbox/batch-1 "$OUT/"
         local batches
-        batches=$(ls -d ~/outbox/batch-* | wc -l)
+        batches=$(to_outbox ~/collect-pack)
         echo "relay: collected what the stint finished since the last wait: batch 1 of $batches in \$OUT" \
             "(unpack the batches in the order they came)"
         if [ "$batches" -gt 1 ]; then
