@@ -197,7 +197,7 @@ def test_the_commit_that_fixed_the_endpoints_is_found_in_history(tmp_path):
     assert set_in_commit(tmp_path / "elsewhere" / "x.yaml", "endpoints", "s", endpoints) is None
 
 
-def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with(tmp_path):
+def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with_until_they_are_kept_again(tmp_path):
     common = (
         "dataset: cifar10-sample\ntrain: {arch: preactresnet18, width: 0.125, epochs: 1, batch_size: 64, "
         "n_train: 128, seed: 0}\nmodels:\n  - {name: ST, method: standard}\n"
@@ -213,6 +213,7 @@ def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with(tmp_pat
         for p in (tmp_path / "base-test" / "runs").iterdir()
         if json.loads((p / "metadata.json").read_text())["config"]["seed"] == 1
     )
+    weights = (later / "model.safetensors").read_bytes()
     (later / "model.safetensors").unlink()  # a later seed whose weights were never kept
     before = (tmp_path / "base-test" / "results" / f"{later.name}.json").read_bytes()
     again = tmp_path / "again.yaml"
@@ -233,6 +234,17 @@ def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with(tmp_pat
     repro = Reproduction(load_recipe(str(again), "test"), out)
     assert all(cell_done(repro, plan) for plan in repro.recipe.models)
     assert [repro.results_kept_as_reused(plan) for plan in repro.recipe.models] == [False, True]
+
+    # Its weights come back where it came from (a bit-identical retrain, `zoo keep --from`): now the run is
+    # evaluated here from them, like any other, and its results are this recipe's.
+    (later / "model.safetensors").write_bytes(weights)
+    assert [repro.results_kept_as_reused(plan) for plan in repro.recipe.models] == [False, False]
+    assert not all(cell_done(repro, plan) for plan in repro.recipe.models)
+    complete, _ = reproduce(str(again), "test", out=out, device="cpu", progress=False)
+    assert complete and all(cell_done(repro, plan) for plan in repro.recipe.models)
+    results = json.loads((out / "results" / f"{later.name}.json").read_text())
+    assert results["dataset"]["n_examples"] == 48 and results["reproduce"]["seed"] == 1
+    assert (out / "runs" / later.name / "model.safetensors").read_bytes() == weights  # taken, so it verifies here
 
 
 def test_a_recheck_names_two_autoattack_versions_at_one_budget_apart():

@@ -92,8 +92,19 @@ restore-b)
     slice paper-cifar10 cpu-decisive SAM-0.4:1,SAM-0.4:2,SAM-0.4:3,SAM-0.4:4 reproductions/paper-cifar10-cpu-decisive-retrained
     slice paper-cifar10 cpu-decisive AT-Linf-2:2 reproductions/paper-cifar10-cpu-decisive-retrained
     ;;
+# Then, in a checkout holding the restore lanes' folder: every retrain that came back bit-identical is kept in
+# cpu-decisive, and the confirmatory replication's reused seeds 1-4 of ST and SAM-0.1 whose weights are kept
+# again are evaluated there like seed 0 (clean on all 10,000 test images, the primary AutoAttack); the others
+# keep the results they came with.
+confirm-reused)
+    printf '\n## python -m sam_bench zoo keep reproductions/paper-cifar10-cpu-decisive --from %s (%s)\n' \
+        reproductions/paper-cifar10-cpu-decisive-retrained "$(date -u +%FT%TZ)" >> "$log"
+    python -m sam_bench zoo keep reproductions/paper-cifar10-cpu-decisive \
+        --from reproductions/paper-cifar10-cpu-decisive-retrained >> "$log" 2>&1
+    slice paper-cifar10 cpu-confirmatory ST:1,ST:2,ST:3,ST:4,SAM-0.1:1,SAM-0.1:2,SAM-0.1:3,SAM-0.1:4
+    ;;
 *)
-    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b DATA_DIR RAW_LOG" >&2
+    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|confirm-reused DATA_DIR RAW_LOG" >&2
     exit 2
     ;;
 esac

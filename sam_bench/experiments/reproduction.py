@@ -20,7 +20,7 @@ from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
 from sam_bench.experiments.recipe import ModelPlan, Recipe
-from sam_bench.rundir import KEPT, REUSED, has_weights
+from sam_bench.rundir import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.training.loop import train
 
 
@@ -141,6 +141,7 @@ class Reproduction:
         run_dir = self.out / "runs" / plan.run_name
         if self.reuse(plan):
             return files.read_json(run_dir / "metadata.json")  # finished training, copied
+        self._take_weights_kept_since(plan)
         started = (run_dir / "metadata.json").is_file()
         if started and not (run_dir / "model.safetensors").is_file():
             stored = files.read_json(run_dir / "metadata.json")
@@ -159,12 +160,37 @@ class Reproduction:
     def results_kept_as_reused(self, plan: ModelPlan) -> bool:
         """A run reused without its weights (a later seed of a folder that kept first seeds' weights only)
         keeps the results it came with, made by that folder's evaluation: they cannot be made again here,
-        and the report reads them as they are (each results file says its own images and attacks)."""
+        and the report reads them as they are (each results file says its own images and attacks). Not
+        once its weights are kept where it came from: then it is evaluated here like any run."""
         run_dir = self.out / "runs" / plan.run_name
-        if not (run_dir / REUSED).is_file() or has_weights(run_dir):
+        if not (run_dir / REUSED).is_file() or has_weights(run_dir) or self._origin_with_weights(plan):
             return False
         stored = files.read_json(run_dir / "metadata.json")
         return _zoo_entry_for(stored, self.zoo_dir) is None and self._results_for(plan, stored["weights_sha256"])
+
+    def _origin_with_weights(self, plan: ModelPlan) -> Path | None:
+        """The run directory a run without weights was reused from, once that run has exactly these weights
+        again (a bit-identical retrain taken by `zoo keep --from`); None otherwise."""
+        run_dir = self.out / "runs" / plan.run_name
+        if not (run_dir / "metadata.json").is_file() or has_weights(run_dir):
+            return None
+        sha = files.read_json(run_dir / "metadata.json").get("weights_sha256")
+        for origin in reused_origin(self.out, plan.run_name, "from"):
+            if has_weights(origin) and files.read_json(origin / "metadata.json").get("weights_sha256") == sha:
+                return origin
+        return None
+
+    def _take_weights_kept_since(self, plan: ModelPlan) -> None:
+        """A run reused without its weights takes them (its weights.json or file, as `reuse` copies them)
+        once they are kept where it came from, so the recipe's evaluation can be made from them."""
+        origin = self._origin_with_weights(plan)
+        if origin is None:
+            return
+        run_dir = self.out / "runs" / plan.run_name
+        for name in (KEPT, "model.safetensors"):
+            if (origin / name).is_file():
+                files.atomic_write(run_dir / name, lambda f, source=origin / name: f.write(source.read_bytes()))
+        self.log(f"{plan.name} seed {plan.seed}: its weights are kept again in {origin}; evaluated here from them")
 
     def _results_for(self, plan: ModelPlan, weights_sha256: str) -> bool:
         path = self.out / "results" / f"{plan.run_name}.json"
