@@ -285,6 +285,34 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(smoke, tmp_path):
     )
 
 
+def test_a_recheck_of_some_attacks_adds_to_a_fuller_one_and_never_replaces_it(smoke, tmp_path):
+    """A record that rechecked every attack of a file covers a later call for some of them (nothing is run);
+    some attacks rechecked again (`--again --attacks pgd`) are added to the earlier entry, whose AutoAttack
+    and clean comparisons stay."""
+    import shutil
+
+    from sam_bench.evaluation import recheck
+
+    folder = tmp_path / "copy"
+    shutil.copytree(smoke["out"], folder)
+    assert CliRunner().invoke(cli, ["recheck", str(folder), "--quiet", "--no-report"]).exit_code == 0
+    full = recheck.read(folder / "recheck.json")["models"]
+    assert all(any(c["evaluation"].startswith("autoattack") for c in m["evaluations"]) for m in full)
+
+    result = CliRunner().invoke(cli, ["recheck", str(folder), "--attacks", "clean,pgd", "--quiet", "--no-report"])
+    assert result.exit_code == 0 and result.output.count("already rechecked as it is now") == len(full), result.output
+    assert recheck.read(folder / "recheck.json")["models"] == full
+
+    args = ["recheck", str(folder), "--attacks", "pgd", "--again", "--quiet", "--no-report"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "pgd Linf" in result.output and "autoattack" not in result.output, result.output
+    again = recheck.read(folder / "recheck.json")["models"]
+    assert [[c["evaluation"] for c in m["evaluations"]] for m in again] == [
+        [c["evaluation"] for c in m["evaluations"]] for m in full
+    ]
+    assert all(m["identical"] for m in again)
+
+
 def test_a_reused_runs_recheck_is_carried_over_from_where_it_was_made(smoke, tmp_path):
     """A run reused from another folder brings its results file byte for byte: the recheck made there
     counts here (marked with where it was made), as long as the file is the very same; a run whose

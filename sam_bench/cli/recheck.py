@@ -106,7 +106,7 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
             progress=not quiet,
         )
         checked["results"] = name
-        done.append(checked)
+        done.append(recheck.merged(earlier, checked, path))
         for c in checked["evaluations"]:
             verdict = "identical" if c["images_differing"] == 0 else f"{c['images_differing']} images differ"
             click.echo(

@@ -204,17 +204,34 @@ def recheck_file(
 
 def already_done(entry: dict | None, path: Path, n_examples: int | None, attacks: list[str] | None) -> bool:
     """Whether a recheck record's entry already covers this results file as it is now, on the images and
-    attacks asked for: an interrupted recheck of a folder goes on from the next model."""
+    attacks asked for (a fuller recheck covers a part of it): an interrupted recheck of a folder goes on from
+    the next model."""
     if entry is None or entry["results_sha256"] != files.sha256_file(path):
         return False
     results = results_file.read(path)
     n = results["dataset"]["n_examples"] if n_examples is None else min(n_examples, results["dataset"]["n_examples"])
-    wanted = ["clean"] + [
+    wanted = {"clean"} | {
         label(e)
         for e in Results.of(results).evaluations
         if e["attack"] != "clean" and (attacks is None or e["attack"] in attacks)
-    ]
-    return entry["n_examples"] == n and [c["evaluation"] for c in entry["evaluations"]] == wanted
+    }
+    return entry["n_examples"] == n and wanted <= {c["evaluation"] for c in entry["evaluations"]}
+
+
+def merged(earlier: dict | None, checked: dict, path: Path) -> dict:
+    """A recheck of some of a results file's attacks (`--attacks`) added to the record's earlier recheck of
+    the same file as it is now, on the same images and in the same environment, instead of replacing it: the
+    earlier evaluations not rechecked now are kept, in the order of the results file. Any other earlier
+    entry (another file, other images, another machine, one carried over) is replaced."""
+    if earlier is None or earlier.get("carried_from"):
+        return checked
+    if any(earlier.get(k) != checked[k] for k in ("results_sha256", "n_examples", "environment")):
+        return checked
+    now = {c["evaluation"] for c in checked["evaluations"]}
+    kept = [c for c in earlier["evaluations"] if c["evaluation"] not in now]
+    order = ["clean"] + [label(e) for e in Results.of(results_file.read(path)).evaluations if e["attack"] != "clean"]
+    evaluations = sorted(checked["evaluations"] + kept, key=lambda c: order.index(c["evaluation"]))
+    return checked | {"evaluations": evaluations, "identical": all(c["images_differing"] == 0 for c in evaluations)}
 
 
 def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list[str] | None) -> dict | None:
