@@ -648,11 +648,10 @@ def test_sigterm_during_training_says_what_is_kept_and_how_to_resume(tmp_path):
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    deadline = time.time() + 300
-    while not (out / "checkpoint.pt").is_file() and time.time() < deadline and process.poll() is None:
+    while not (out / "checkpoint.pt").is_file() and process.poll() is None:  # the first checkpoint, or the end
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
+    _, err = process.communicate()
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert f"continue with sam-bench train --out {out} --resume" in err, err

@@ -116,21 +116,10 @@ def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
     sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
     job_id = json.loads((out / "cells" / "jobs.json").read_text())
     job_id = next(iter(job_id.values()))
-    log = None
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        logs = list(out.glob("runs/ST-*/log.jsonl"))
-        if logs and logs[0].read_text().strip():
-            log = logs[0]
-            break
-        time.sleep(0.2)
-    assert log is not None, "the job trained no epoch"
+    log = first_epoch_logged(cluster, out, job_id)
+    assert log is not None, "the job ended without training an epoch"
     subprocess.run(["scancel", job_id], env=cluster, check=True)
-    while time.time() < deadline:  # until the job's process is gone and its claim released
-        status = sam_bench(cluster, *grid_args(out, "long", "--status")).stdout
-        if "CANCELLED" in status and "running" not in status:
-            break
-        time.sleep(1)
+    status = status_once_cancelled(cluster, out, job_id)
     assert "CANCELLED" in status and "running" not in status, status
     before = [json.loads(line) for line in log.read_text().splitlines()]
     assert 1 <= len(before) < 12  # cancelled mid-training
@@ -197,14 +186,10 @@ def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, 
     out = tmp_path / "preempted"
     sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
     job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
-    deadline, log = time.time() + 180, None
-    while time.time() < deadline and log is None:
-        logs = [p for p in out.glob("runs/ST-*/log.jsonl") if p.read_text().strip()]
-        log = logs[0] if logs else None
-        time.sleep(0.2)
-    assert log is not None, "the job trained no epoch"
+    log = first_epoch_logged(cluster, out, job_id)
+    assert log is not None, "the job ended without training an epoch"
     subprocess.run(["scancel", "--signal=USR2", job_id], env=cluster, check=True)
-    while time.time() < deadline:
+    while still_accounted_as_live(cluster, job_id):  # until requeued (or, were the signal lost, ended)
         state = subprocess.run(
             ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
         ).stdout.strip()
@@ -269,12 +254,9 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
     assert (on_slurm / "REPORT.md").is_file()
     status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
     assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
-    accounted = subprocess.run(
-        ["sacct", "-n", "-X", "-j", ",".join(jobs.values()), "-o", "State"],
-        env=cluster,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    for job_id in jobs.values():  # results and report are written before SLURM has recorded the jobs' ends
+        wait_for_accounted_end(cluster, job_id)
+    accounted = [state for job_id in jobs.values() for (state,) in sacct(cluster, job_id, "State")]
     assert accounted == ["COMPLETED"] * 3
 
 
@@ -284,6 +266,28 @@ def still_accounted_as_live(env, job_id) -> bool:
     a busy machine: squeue empty, sacct's last state RUNNING)."""
     states = [state for (state,) in sacct(env, job_id, "State")]
     return not states or states[-1] in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED")
+
+
+def first_epoch_logged(env, out, job_id):
+    """The training log of the grid's ST run once it holds an epoch, or None if the job ended first: waits on
+    the job, not the clock, however slowly a busy machine starts it."""
+    while still_accounted_as_live(env, job_id):
+        logs = [p for p in out.glob("runs/ST-*/log.jsonl") if p.read_text().strip()]
+        if logs:
+            return logs[0]
+        time.sleep(0.2)
+    logs = [p for p in out.glob("runs/ST-*/log.jsonl") if p.read_text().strip()]
+    return logs[0] if logs else None
+
+
+def status_once_cancelled(env, out, job_id) -> str:
+    """`--status` once SLURM has recorded the cancelled job's end and its claim is let go."""
+    wait_for_accounted_end(env, job_id)
+    while True:
+        status = sam_bench(env, *grid_args(out, "long", "--status")).stdout
+        if "CANCELLED" in status and "running" not in status:
+            return status
+        time.sleep(1)
 
 
 def wait_for_accounted_end(env, job_id) -> None:
@@ -314,6 +318,8 @@ def test_setup_lines_job_names_per_model_time_limits_and_threads_reach_the_clust
         "1",
     )
     jobs = json.loads((out / "cells" / "jobs.json").read_text())
+    for job_id in jobs.values():
+        wait_for_accounted_end(cluster, job_id)
     accounted = {
         run.split("-")[0]: sacct(cluster, job_id, "JobName,Timelimit,State")[0] for run, job_id in jobs.items()
     }
@@ -338,16 +344,12 @@ def test_cancel_stops_the_grids_jobs_and_the_cell_is_free_again(cluster, tmp_pat
     with files.locked(out / "model_zoo"):
         sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
         job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
-        deadline = time.time() + 120
-        while time.time() < deadline and not list(out.glob("cells/*.claim")):  # the job has started the cell
+        # until the job has started the cell (or has ended without: the --cancel below then fails)
+        while not list(out.glob("cells/*.claim")) and still_accounted_as_live(cluster, job_id):
             time.sleep(0.2)
         cancelled = sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout
         assert cancelled.strip() == f"cancelled 1 job(s): {job_id}"
-        while time.time() < deadline:
-            status = sam_bench(cluster, *grid_args(out, "long", "--status")).stdout
-            if "CANCELLED" in status and "running" not in status:
-                break
-            time.sleep(1)
+        status = status_once_cancelled(cluster, out, job_id)
         assert f"SLURM job {job_id} CANCELLED" in status and "running" not in status, status
     assert not list(out.glob("results/*.json"))  # cancelled before its evaluation
     assert sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--cancel")).stdout.strip() == (
@@ -381,8 +383,7 @@ def test_a_claim_follows_its_jobs_state_in_the_scheduler(cluster, tmp_path, monk
         assert lease.state(path)[1] is None and path.read_bytes() == before
     finally:
         subprocess.run(["scancel", job_id], env=cluster, check=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and lease.state(path)[1] is None:
+    while lease.state(path)[1] is None:  # until the scheduler reports the cancelled job as ended, however long
         time.sleep(0.5)
     assert lease.state(path)[1] == f"process 4242 on node7, SLURM job {job_id}: the job is CANCELLED"
     assert lease.try_claim(path) is not None
@@ -395,6 +396,7 @@ def test_one_model_on_two_tasks_of_a_job_trains_through_ddp(cluster, tmp_path):
     out = tmp_path / "ddp"
     sam_bench(cluster, *grid_args(out, "ddp", "--executor", "slurm"))
     job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+    wait_for_accounted_end(cluster, job_id)  # the grid ends with the job's result, before sacct records its end
     assert sacct(cluster, job_id, "State") == [["COMPLETED"]]
     meta = json.loads(next(out.glob("runs/ST-*/metadata.json")).read_text())
     assert meta["processes"] == 2 and meta["status"] == "complete"

@@ -32,8 +32,7 @@ def smoke(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "sam_bench", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None and not list(out.glob("runs/ST-*/checkpoint.pt")):
+    while proc.poll() is None and not list(out.glob("runs/ST-*/checkpoint.pt")):
         time.sleep(0.1)
     proc.kill()  # a killed grid: mid-way through the first model's training
     proc.wait()
