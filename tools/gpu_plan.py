@@ -70,7 +70,7 @@ START = 2.0
 DATA_CALL = GAP + 0.5
 TEST_CALL = GAP + 2.5
 STINT_START = 0.5
-DATA_PARTS = 2  # tools/gpu_data_parts.py cuts CIFAR-10 into 2 parts with today's tree (tests/test_gpu_plan.py checks)
+DATA_PARTS = 3  # tools/gpu_data_parts.py cuts CIFAR-10 into 3 parts with today's tree (tests/test_gpu_plan.py checks)
 
 
 @dataclass
