@@ -79,4 +79,29 @@ def environment(device: torch.device) -> dict:
             "aten": torch.backends.cpu.get_cpu_capability(),
             "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         }
+        # Which processor: two CPUs at the same instruction-set level can still train different weights
+        # (cpu-decisive's SAM runs of one session did not come back bit-identical on another AVX2 machine).
+        env["cpu_model"] = cpu_model()
     return env
+
+
+@functools.lru_cache(None)
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The processor's name with its vendor, family, model and stepping (Linux's /proc/cpuinfo; a virtual
+    machine may shorten the name, the numbers still tell processors apart), else what `platform` knows."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return platform.processor() or None
+    first = {}
+    for line in text.split("\n\n")[0].splitlines():  # the first processor's block: all cores are alike
+        key, _, value = line.partition(":")
+        first[key.strip()] = value.strip()
+    name = first.get("model name") or platform.processor() or None
+    numbers = [
+        f"{label} {first[key]}"
+        for key, label in (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))
+        if first.get(key)
+    ]
+    details = ", ".join(([first["vendor_id"]] if first.get("vendor_id") else []) + numbers)
+    return f"{name} ({details})" if name and details else name
