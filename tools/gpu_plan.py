@@ -184,10 +184,18 @@ def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]
     for number in range(1, windows + 1):
         left = WINDOW - START
         calls = [Call("the machine starts", START)]
-        for part in range(1, DATA_PARTS + 1):
+        # the first window's last data part rides with the GPU tests (docs/gpu.md's `data --last && test`): its
+        # seconds of data, without a call of its own
+        alone = DATA_PARTS - 1 if number == 1 else DATA_PARTS
+        for part in range(1, alone + 1):
             calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
         if number == 1:
-            calls.append(Call("`test`: the GPU tests", TEST_CALL))
+            calls.append(
+                Call(
+                    f"`data` (part {DATA_PARTS} of {DATA_PARTS}) `--last && test`: the GPU tests",
+                    DATA_CALL - GAP + TEST_CALL,
+                )
+            )
         if carry:
             calls.append(Call("`inbox`: the unfinished run's checkpoint, first batch", DATA_CALL))
         left -= sum(c.minutes for c in calls[1:])
