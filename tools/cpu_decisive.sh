@@ -82,22 +82,20 @@ confirm-b)
 # back identical under the AVX2 code paths: weights and every per-image outcome); `sam-bench zoo keep
 # reproductions/paper-cifar10-cpu-decisive --from reproductions/paper-cifar10-cpu-decisive-retrained` then
 # takes each one whose weights have exactly the recorded sha256. The confirmatory replication's first.
-# Last, the SAM runs that cpu-decisive's lanes trained in the session that began 2026-11-24 04:56 UTC: none
-# of those retrained so far came back identical (SAM-0.1:4, SAM-0.2:2 and :3; SAM-0.2:4's first epoch
-# already differs), while that session's ST run and every run of the earlier sessions did; same commit,
-# torch, threads and recorded instruction set, so that machine's processor, which runs did not record
-# then (they do now: cpu_model), is the likely difference. They are tried only after AT-Linf-2.
+# Not every run comes back: SAM-0.1:4, SAM-0.2:2 and SAM-0.2:3 were retrained in full and have other weights;
+# SAM-0.2:4, SAM-0.4:2, SAM-0.4:3, SAM-0.4:4 and AT-Linf-2:1 differ already in their first epoch's loss
+# (tools/cpu_decisive.sh's lanes, then one epoch each from the run's recorded config, while SAM-0.4:1's
+# first epoch, the control, matched), so they are not trained again. Same commit, torch, threads and
+# recorded instruction set as the runs that did come back; runs did not record their processor then (they
+# do now: cpu_model), so why cannot be told from the record.
 restore-a)
     slice paper-cifar10 cpu-decisive ST:2,ST:3,ST:4 reproductions/paper-cifar10-cpu-decisive-retrained
-    slice paper-cifar10 cpu-decisive SAM-0.2:1 reproductions/paper-cifar10-cpu-decisive-retrained
-    slice paper-cifar10 cpu-decisive AT-Linf-2:1 reproductions/paper-cifar10-cpu-decisive-retrained
-    slice paper-cifar10 cpu-decisive SAM-0.2:2,SAM-0.2:3,SAM-0.2:4 reproductions/paper-cifar10-cpu-decisive-retrained
+    slice paper-cifar10 cpu-decisive SAM-0.2:1,SAM-0.2:2,SAM-0.2:3 reproductions/paper-cifar10-cpu-decisive-retrained
     ;;
 restore-b)
     slice paper-cifar10 cpu-decisive SAM-0.1:2,SAM-0.1:3,SAM-0.1:4 reproductions/paper-cifar10-cpu-decisive-retrained
     slice paper-cifar10 cpu-decisive SAM-0.4:1 reproductions/paper-cifar10-cpu-decisive-retrained
     slice paper-cifar10 cpu-decisive AT-Linf-2:2 reproductions/paper-cifar10-cpu-decisive-retrained
-    slice paper-cifar10 cpu-decisive SAM-0.4:2,SAM-0.4:3,SAM-0.4:4 reproductions/paper-cifar10-cpu-decisive-retrained
     ;;
 # Then, in a checkout holding the restore lanes' folder: every retrain that came back bit-identical is kept in
 # cpu-decisive, and the confirmatory replication's reused seeds 1-4 of ST and SAM-0.1 whose weights are kept

@@ -1,0 +1,79 @@
+"""Does a run whose weights were lost still retrain bit for bit? Its first epoch tells, in a few minutes
+instead of a whole retrain: this trains epoch 1 of each run from the config its metadata records and
+compares the epoch's training loss with the one its log.jsonl recorded (every bit of it).
+
+    python tools/first_epoch.py RUN_DIR [RUN_DIR ...] --work DIR > checks.jsonl
+
+One JSON line per run: the recorded and retrained losses, whether they are equal, and where this ran
+(torch, threads, instruction set, processor). Run it as the run trained (the same threads and, on x86,
+ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA as tools/cpu_decisive.sh sets them); a run that matches is worth
+retraining in full (tools/cpu_decisive.sh's restore lanes), one that does not will not come back here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sam_bench import files  # noqa: E402
+from sam_bench.errors import SamBenchError  # noqa: E402
+from sam_bench.runtime.provenance import environment  # noqa: E402
+from sam_bench.training.loop import TrainConfig, train  # noqa: E402
+
+
+def first_epoch_loss(log: Path) -> float:
+    lines = log.read_text().splitlines() if log.is_file() else []
+    if not lines:
+        raise SamBenchError(f"{log}: no epoch recorded")
+    return float(json.loads(lines[0])["train_loss"])
+
+
+def check(run: Path, work: Path) -> dict:
+    """Epoch 1 of `run` trained again in `work` (a fresh directory), against the recorded epoch 1."""
+    metadata = files.read_json(run / "metadata.json")
+    recorded = first_epoch_loss(run / "log.jsonl")
+    known = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in metadata["config"].items() if k in known})
+    shutil.rmtree(work, ignore_errors=True)
+    meta = train(config, work, stop_after_epochs=1, progress=False)
+    retrained = first_epoch_loss(work / "log.jsonl")
+    env = environment(meta_device(meta))
+    return {
+        "run": str(run),
+        "recorded_loss": recorded,
+        "retrained_loss": retrained,
+        "equal": retrained == recorded,
+        "recorded_environment": {k: metadata.get(k) for k in ("torch_version", "cpu_threads", "cpu_isa", "cpu_model")},
+        "environment": {k: env.get(k) for k in ("torch_version", "cpu_threads", "cpu_isa", "cpu_model", "code_commit")},
+    }
+
+
+def meta_device(meta: dict):
+    import torch
+
+    return torch.device(meta.get("device") or "cpu")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories (metadata.json and log.jsonl)")
+    parser.add_argument("--work", type=Path, required=True, help="where the epochs train (one folder per run)")
+    args = parser.parse_args(argv)
+    try:
+        for run in args.runs:
+            print(json.dumps(check(run, args.work / run.name)), flush=True)
+    except SamBenchError as err:
+        print(f"first_epoch: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
