@@ -20,7 +20,7 @@ import first_epoch  # noqa: E402
 def test_a_run_retrains_its_first_epoch_to_the_bit_and_a_changed_record_does_not(tmp_path, capsys):
     run = tmp_path / "runs" / "SAM-0.1-x"
     train(tiny(method="sam", rho=0.1, epochs=2), run, progress=False)
-    assert first_epoch.main([str(run), "--work", str(tmp_path / "work")]) == 0
+    assert first_epoch.main([str(run), "--work", str(tmp_path / "work")]) == 0  # in a process of its own
     line = json.loads(capsys.readouterr().out)
     assert line["equal"] and line["retrained_loss"] == line["recorded_loss"]
     assert line["environment"]["cpu_model"] == line["recorded_environment"]["cpu_model"]
@@ -30,11 +30,11 @@ def test_a_run_retrains_its_first_epoch_to_the_bit_and_a_changed_record_does_not
     epoch = json.loads(first)
     epoch["train_loss"] = math.nextafter(epoch["train_loss"], math.inf)
     log.write_text("\n".join([json.dumps(epoch), *rest]) + "\n")
-    assert first_epoch.main([str(run), "--work", str(tmp_path / "work")]) == 0
+    assert first_epoch.main([str(run), "--work", str(tmp_path / "work"), "--in-this-process"]) == 0
     assert json.loads(capsys.readouterr().out)["equal"] is False
 
 
 def test_a_folder_without_a_run_is_one_line(tmp_path, capsys):
-    assert first_epoch.main([str(tmp_path), "--work", str(tmp_path / "work")]) == 2
+    assert first_epoch.main([str(tmp_path), "--work", str(tmp_path / "work"), "--in-this-process"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("first_epoch: ") and len(err.strip().splitlines()) == 1

@@ -7,7 +7,11 @@ compares the epoch's training loss with the one its log.jsonl recorded (every bi
 One JSON line per run: the recorded and retrained losses, whether they are equal, and where this ran
 (torch, threads, instruction set, processor). Run it as the run trained (the same threads and, on x86,
 ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA as tools/cpu_decisive.sh sets them); a run that matches is worth
-retraining in full (tools/cpu_decisive.sh's restore lanes), one that does not will not come back here.
+retraining in full (tools/cpu_decisive.sh's restore lanes). Each run trains in a process of its own, as a
+retrain by `reproduce --only` does: a process that has trained other compiled models first can train the
+same config to other weights (cpu-decisive's AT-Linf-2 seed 1: its recorded first epoch came back after
+five other runs in one process, not in a fresh one), so a recorded run made after others in its process
+may come back only with that history replayed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -65,13 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (metadata.json and log.jsonl)")
     parser.add_argument("--work", type=Path, required=True, help="where the epochs train (one folder per run)")
+    parser.add_argument("--in-this-process", action="store_true", help=argparse.SUPPRESS)  # one run, here
     args = parser.parse_args(argv)
-    try:
-        for run in args.runs:
-            print(json.dumps(check(run, args.work / run.name)), flush=True)
-    except SamBenchError as err:
-        print(f"first_epoch: {err}", file=sys.stderr)
-        return 2
+    if args.in_this_process:
+        try:
+            print(json.dumps(check(args.runs[0], args.work / args.runs[0].name)), flush=True)
+        except SamBenchError as err:
+            print(f"first_epoch: {err}", file=sys.stderr)
+            return 2
+        return 0
+    for run in args.runs:  # each in a fresh process: what an earlier run left in this one must not count
+        one = [sys.executable, __file__, str(run), "--work", str(args.work), "--in-this-process"]
+        done = subprocess.run(one, stdout=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            return done.returncode
+        print(done.stdout, end="", flush=True)
     return 0
 
 
