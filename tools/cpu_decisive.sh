@@ -84,8 +84,8 @@ confirm-b)
 # takes each one whose weights have exactly the recorded sha256. The confirmatory replication's first.
 # Not every run comes back: SAM-0.1:4, SAM-0.2:2 and SAM-0.2:3 were retrained in full and have other weights;
 # SAM-0.2:4, SAM-0.4:2, SAM-0.4:3, SAM-0.4:4 and AT-Linf-2:1 differ already in their first epoch's loss in a
-# fresh process (tools/first_epoch.py; SAM-0.4:1's first epoch, the control, matched), so they are not
-# trained again here. Same commit, torch, threads and recorded instruction set as the runs that did come
+# fresh process (tools/first_epoch.py: first-epoch.log in the retrained folder; SAM-0.4:1, the control,
+# matched), so they are not trained again here. Same commit, torch, threads and recorded instruction set as the runs that did come
 # back. Each was recorded after other runs in its lane's process, and what a process trained before can
 # change a compiled run's weights (AT-Linf-2:1's recorded first epoch came back after five other first
 # epochs in one process, not in a fresh one); the processor is not recorded for them (runs record cpu_model
