@@ -24,6 +24,11 @@ def test_a_run_retrains_its_first_epoch_to_the_bit_and_a_changed_record_does_not
     line = json.loads(capsys.readouterr().out)
     assert line["equal"] and line["retrained_loss"] == line["recorded_loss"]
     assert line["environment"]["cpu_model"] == line["recorded_environment"]["cpu_model"]
+    other = tmp_path / "runs" / "ST-y"  # a history replayed first, in the run's own process
+    train(tiny(epochs=1, seed=3), other, progress=False)
+    assert first_epoch.main([str(run), "--work", str(tmp_path / "work"), "--after", str(other)]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["after"] == [str(other)] and (tmp_path / "work" / "SAM-0.1-x-after-ST-y" / "log.jsonl").is_file()
 
     log = run / "log.jsonl"  # a record this machine does not reproduce: its first loss one ulp away
     first, *rest = log.read_text().splitlines()

@@ -11,7 +11,8 @@ retraining in full (tools/cpu_decisive.sh's restore lanes). Each run trains in a
 retrain by `reproduce --only` does: a process that has trained other compiled models first can train the
 same config to other weights (cpu-decisive's AT-Linf-2 seed 1: its recorded first epoch came back after
 five other runs in one process, not in a fresh one), so a recorded run made after others in its process
-may come back only with that history replayed.
+may come back only with that history replayed: `--after RUN_DIR` trains that run's first epoch first, in
+the same process.
 """
 
 from __future__ import annotations
@@ -40,12 +41,26 @@ def first_epoch_loss(log: Path) -> float:
     return float(json.loads(lines[0])["train_loss"])
 
 
-def check(run: Path, work: Path) -> dict:
-    """Epoch 1 of `run` trained again in `work` (a fresh directory), against the recorded epoch 1."""
+def recorded_config(run: Path) -> TrainConfig:
+    metadata = files.read_json(run / "metadata.json")
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in metadata["config"].items() if k in known})
+
+
+def check(run: Path, work: Path, after: tuple[Path, ...] | list[Path] = ()) -> dict:
+    """Epoch 1 of `run` trained again in `work` (a fresh directory), against the recorded epoch 1; first, in
+    the same process, epoch 1 of each of `after` (a history replayed: what the process trained before)."""
     metadata = files.read_json(run / "metadata.json")
     recorded = first_epoch_loss(run / "log.jsonl")
-    known = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in metadata["config"].items() if k in known})
+    config = recorded_config(run)
+    for before in after:
+        shutil.rmtree(work.parent / f"{work.name}-after-{before.name}", ignore_errors=True)
+        train(
+            recorded_config(before),
+            work.parent / f"{work.name}-after-{before.name}",
+            stop_after_epochs=1,
+            progress=False,
+        )
     shutil.rmtree(work, ignore_errors=True)
     meta = train(config, work, stop_after_epochs=1, progress=False)
     retrained = first_epoch_loss(work / "log.jsonl")
@@ -55,6 +70,7 @@ def check(run: Path, work: Path) -> dict:
         "recorded_loss": recorded,
         "retrained_loss": retrained,
         "equal": retrained == recorded,
+        "after": [str(before) for before in after],
         "recorded_environment": {k: metadata.get(k) for k in ("torch_version", "cpu_threads", "cpu_isa", "cpu_model")},
         "environment": {k: env.get(k) for k in ("torch_version", "cpu_threads", "cpu_isa", "cpu_model", "code_commit")},
     }
@@ -70,17 +86,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (metadata.json and log.jsonl)")
     parser.add_argument("--work", type=Path, required=True, help="where the epochs train (one folder per run)")
+    parser.add_argument(
+        "--after",
+        type=Path,
+        action="append",
+        default=[],
+        help="train this run's first epoch first, in each run's process (repeatable, in order): a history replayed",
+    )
     parser.add_argument("--in-this-process", action="store_true", help=argparse.SUPPRESS)  # one run, here
     args = parser.parse_args(argv)
     if args.in_this_process:
         try:
-            print(json.dumps(check(args.runs[0], args.work / args.runs[0].name)), flush=True)
+            print(json.dumps(check(args.runs[0], args.work / args.runs[0].name, args.after)), flush=True)
         except SamBenchError as err:
             print(f"first_epoch: {err}", file=sys.stderr)
             return 2
         return 0
     for run in args.runs:  # each in a fresh process: what an earlier run left in this one must not count
         one = [sys.executable, __file__, str(run), "--work", str(args.work), "--in-this-process"]
+        one += [f"--after={before}" for before in args.after]
         done = subprocess.run(one, stdout=subprocess.PIPE, text=True)
         if done.returncode != 0:
             return done.returncode
