@@ -89,7 +89,8 @@ confirm-b)
 # back. Each was recorded after other runs in its lane's process, and what a process trained before can
 # change a compiled run's weights (AT-Linf-2:1's recorded first epoch came back after five other first
 # epochs in one process, not in a fresh one); the processor is not recorded for them (runs record cpu_model
-# now). Replaying a lane's sequence in one process is what is left to try.
+# now). AT-Linf-2:1's first epoch does come back after SAM-0.4:1's in one process (tools/first_epoch.py
+# --after: first-epoch-after.log): a retrain that replays its lane's sequence in one process is what is left.
 restore-a)
     slice paper-cifar10 cpu-decisive ST:2,ST:3,ST:4 reproductions/paper-cifar10-cpu-decisive-retrained
     slice paper-cifar10 cpu-decisive SAM-0.2:1,SAM-0.2:2,SAM-0.2:3 reproductions/paper-cifar10-cpu-decisive-retrained
