@@ -276,8 +276,11 @@ start)
     # outlives the call; its output goes to ~/stint.out, so the call returns at once.
     rm -rf ~/tree && cp -a . ~/tree
     cd ~/tree
+    # made here, not by the background job's redirection: a `wait` issued at once on a busy machine can come
+    # before that job has run at all, and must find the console (empty) rather than fail to read it
+    : >~/stint.out
     setsid bash tools/gpu_relay.sh _stint "$left" "$minutes" "$batches_planned" "$recipe" "$scale" \
-        "${reproduce_options[@]}" >~/stint.out 2>&1 </dev/null &
+        "${reproduce_options[@]}" >>~/stint.out 2>&1 </dev/null &
     echo $! > ~/stint.pid
     echo "relay: a stint of $minutes minutes started in the background (pid $(cat ~/stint.pid)); call" \
         "tools/gpu_relay.sh wait --left MIN at once, and again while it exits 5" ;;
