@@ -22,7 +22,6 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 
 from sam_bench import files  # noqa: E402
 from sam_bench.errors import SamBenchError  # noqa: E402
-from sam_bench.runtime.provenance import environment  # noqa: E402
 from sam_bench.training.loop import TrainConfig, train  # noqa: E402
 
 
@@ -42,9 +40,7 @@ def first_epoch_loss(log: Path) -> float:
 
 
 def recorded_config(run: Path) -> TrainConfig:
-    metadata = files.read_json(run / "metadata.json")
-    known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in metadata["config"].items() if k in known})
+    return TrainConfig.from_dict(files.read_json(run / "metadata.json")["config"])
 
 
 def check(run: Path, work: Path, after: tuple[Path, ...] | list[Path] = ()) -> dict:
@@ -52,34 +48,23 @@ def check(run: Path, work: Path, after: tuple[Path, ...] | list[Path] = ()) -> d
     the same process, epoch 1 of each of `after` (a history replayed: what the process trained before)."""
     metadata = files.read_json(run / "metadata.json")
     recorded = first_epoch_loss(run / "log.jsonl")
-    config = recorded_config(run)
     for before in after:
-        shutil.rmtree(work.parent / f"{work.name}-after-{before.name}", ignore_errors=True)
-        train(
-            recorded_config(before),
-            work.parent / f"{work.name}-after-{before.name}",
-            stop_after_epochs=1,
-            progress=False,
-        )
+        replayed = work.parent / f"{work.name}-after-{before.name}"
+        shutil.rmtree(replayed, ignore_errors=True)
+        train(recorded_config(before), replayed, stop_after_epochs=1, progress=False)
     shutil.rmtree(work, ignore_errors=True)
-    meta = train(config, work, stop_after_epochs=1, progress=False)
+    meta = train(TrainConfig.from_dict(metadata["config"]), work, stop_after_epochs=1, progress=False)
     retrained = first_epoch_loss(work / "log.jsonl")
-    env = environment(meta_device(meta))
+    where = ("torch_version", "cpu_threads", "cpu_isa", "cpu_model")
     return {
         "run": str(run),
         "recorded_loss": recorded,
         "retrained_loss": retrained,
         "equal": retrained == recorded,
         "after": [str(before) for before in after],
-        "recorded_environment": {k: metadata.get(k) for k in ("torch_version", "cpu_threads", "cpu_isa", "cpu_model")},
-        "environment": {k: env.get(k) for k in ("torch_version", "cpu_threads", "cpu_isa", "cpu_model", "code_commit")},
+        "recorded_environment": {k: metadata.get(k) for k in where},
+        "environment": {k: meta.get(k) for k in (*where, "code_commit")},  # the retrain's metadata records it
     }
-
-
-def meta_device(meta: dict):
-    import torch
-
-    return torch.device(meta.get("device") or "cpu")
 
 
 def main(argv: list[str] | None = None) -> int:
