@@ -43,15 +43,21 @@ def recorded_config(run: Path) -> TrainConfig:
     return TrainConfig.from_dict(files.read_json(run / "metadata.json")["config"])
 
 
+def replay(after: tuple[Path, ...] | list[Path], work: Path) -> None:
+    """Epoch 1 of each run of `after`, in order, trained in this process (in folders beside `work`): what the
+    process compiled before the run that follows (tools/retrain_after.py trains that run in full)."""
+    for before in after:
+        replayed = work.parent / f"{work.name}-after-{before.name}"
+        shutil.rmtree(replayed, ignore_errors=True)
+        train(recorded_config(before), replayed, stop_after_epochs=1, progress=False)
+
+
 def check(run: Path, work: Path, after: tuple[Path, ...] | list[Path] = ()) -> dict:
     """Epoch 1 of `run` trained again in `work` (a fresh directory), against the recorded epoch 1; first, in
     the same process, epoch 1 of each of `after` (a history replayed: what the process trained before)."""
     metadata = files.read_json(run / "metadata.json")
     recorded = first_epoch_loss(run / "log.jsonl")
-    for before in after:
-        replayed = work.parent / f"{work.name}-after-{before.name}"
-        shutil.rmtree(replayed, ignore_errors=True)
-        train(recorded_config(before), replayed, stop_after_epochs=1, progress=False)
+    replay(after, work)
     shutil.rmtree(work, ignore_errors=True)
     meta = train(TrainConfig.from_dict(metadata["config"]), work, stop_after_epochs=1, progress=False)
     retrained = first_epoch_loss(work / "log.jsonl")
