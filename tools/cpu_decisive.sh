@@ -41,6 +41,15 @@ slice() {  # slice RECIPE SCALE MODELS [OUT]
     python -m sam_bench reproduce "$1" --scale "$2" --data-dir "$data" --only "$3" "${out[@]}" >> "$to" 2>&1
 }
 
+replayed_out=reproductions/paper-cifar10-cpu-decisive-replayed
+replayed() {  # replayed RUN AFTER [STOP]: cpu-decisive's RUN trained again after AFTER's first epoch, one process
+    local runs=reproductions/paper-cifar10-cpu-decisive/runs
+    local args=("$runs/$1" --into "$replayed_out" --after "$runs/$2" --work "${TMPDIR:-/tmp}/replayed")
+    if [ $# -ge 3 ]; then args+=(--stop-after-epochs "$3"); fi
+    printf '\n## python tools/retrain_after.py %s (%s)\n' "${args[*]}" "$(date -u +%FT%TZ)" >> "$log"
+    python tools/retrain_after.py "${args[@]}" >> "$log" 2>&1
+}
+
 # The pilot first (both candidates, three seeds of ST and SAM-0.1 each), in two halves of about equal
 # work; then the grid, most wanted first: the first seeds (published, AutoAttack), then the other seeds;
 # then the single-step models of lightweight-cifar10 (Linf 2/255 in lane a, the dearer 8/255 in lane b).
@@ -100,6 +109,34 @@ restore-b)
     slice paper-cifar10 cpu-decisive SAM-0.4:1 reproductions/paper-cifar10-cpu-decisive-retrained
     slice paper-cifar10 cpu-decisive AT-Linf-2:2 reproductions/paper-cifar10-cpu-decisive-retrained
     ;;
+# The runs left, trained again with their process's history replayed (tools/retrain_after.py says why history
+# counts; tools/first_epoch.py --after showed the first epochs coming back: first-epoch-after.log in the
+# retrained folder): AT-Linf-2:1 trained epochs 1-2 after SAM runs in one process and epochs 3-8 in a fresh one;
+# every lost SAM run trained after an AT run in its process (AT-Linf-2:1 or :2, resumed there). Into a folder of
+# their own, beside the fresh-process retrains of the restore lanes; then `reproduce` evaluates each. The
+# single-step runs of lightweight-cifar10 whose weights were not kept come back in a fresh process (their first
+# epochs: first-epoch.log in lightweight-cifar10-cpu-retrained), one process each.
+restore-c)
+    replayed AT-Linf-2-9b7be827cb SAM-0.4-7123b68260 2
+    slice paper-cifar10 cpu-decisive AT-Linf-2:1 "$replayed_out"
+    for run in SAM-0.1-4d3bf7e06c:SAM-0.1:4 SAM-0.2-bfbead0746:SAM-0.2:2 SAM-0.4-8a36163fa9:SAM-0.4:2; do
+        replayed "${run%%:*}" AT-Linf-2-57db371ad0
+        slice paper-cifar10 cpu-decisive "${run#*:}" "$replayed_out"
+    done
+    for cell in FGSM-RS-Linf-2:1 N-FGSM-Linf-2:1 FGSM-RS-Linf-8:1; do
+        slice lightweight-cifar10 cpu "$cell" reproductions/lightweight-cifar10-cpu-retrained
+    done
+    ;;
+restore-d)
+    for run in SAM-0.2-9e3c161d96:SAM-0.2:3 SAM-0.4-45a076aff0:SAM-0.4:3 SAM-0.2-348cd07441:SAM-0.2:4 \
+        SAM-0.4-b8f92ed4bc:SAM-0.4:4; do
+        replayed "${run%%:*}" AT-Linf-2-57db371ad0
+        slice paper-cifar10 cpu-decisive "${run#*:}" "$replayed_out"
+    done
+    for cell in FGSM-RS-Linf-2:2 N-FGSM-Linf-2:2 FGSM-RS-Linf-8:2 N-FGSM-Linf-8:1 N-FGSM-Linf-8:2; do
+        slice lightweight-cifar10 cpu "$cell" reproductions/lightweight-cifar10-cpu-retrained
+    done
+    ;;
 # Then, in a checkout holding the restore lanes' folder: every retrain that came back bit-identical is kept in
 # cpu-decisive, and the confirmatory replication's reused seeds 1-4 of ST and SAM-0.1 whose weights are kept
 # again are evaluated there like seed 0 (clean on all 10,000 test images, the primary AutoAttack); the others
@@ -112,7 +149,7 @@ confirm-reused)
     slice paper-cifar10 cpu-confirmatory ST:1,ST:2,ST:3,ST:4,SAM-0.1:1,SAM-0.1:2,SAM-0.1:3,SAM-0.1:4
     ;;
 *)
-    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|confirm-reused DATA_DIR RAW_LOG" >&2
+    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|restore-c|restore-d|confirm-reused DATA_DIR RAW_LOG" >&2
     exit 2
     ;;
 esac
