@@ -1,4 +1,4 @@
-"""torch.compile with its kernel cache kept apart per CPU instruction set.
+"""torch.compile with its kernel cache kept apart per CPU instruction set, and a run compiled as in a fresh process.
 
 Inductor keeps compiled kernels on disk (TORCHINDUCTOR_CACHE_DIR, else /tmp/torchinductor_<user>) and, on
 this torch, does not tell apart the instruction set ATen runs with: kernels compiled under AVX-512 were
@@ -40,3 +40,15 @@ def compiled(model: torch.nn.Module):
     if chosen is None or os.path.abspath(chosen) == _inductors_default():
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder())
     return torch.compile(model)
+
+
+def compiled_afresh(model: torch.nn.Module):
+    """`compiled(model)` after dynamo has forgotten what this process compiled before: a training run's
+    arithmetic must not depend on the runs before it in its process. Dynamo keeps its compiled variants per
+    function for the whole process, and once the model's forward has seen a second batch size (a run's test
+    pass) or BatchNorm momentum (SAM's second pass) it compiles every later variant for any size, with other
+    kernels ("automatic dynamic"): cpu-decisive's AT runs trained after SAM runs in one process, and its SAM
+    runs after an AT run, computed other weights than the same settings in a fresh process
+    (tools/retrain_after.py). Not for the probe and the benchmark, which time compiled parts side by side."""
+    torch._dynamo.reset()
+    return compiled(model)

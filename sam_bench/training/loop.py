@@ -28,7 +28,7 @@ from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.models import create_model, make_spec
 from sam_bench.runtime import clock, distributed, math_mode
-from sam_bench.runtime.compile_cache import compiled
+from sam_bench.runtime.compile_cache import compiled_afresh
 from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.runtime.provenance import environment, resolve_device
 from sam_bench.training import guard, step_mode
@@ -274,7 +274,7 @@ class Run:
             train_model, shard = distributed.wrap(model, ctx, cfg.sam_perturbation)
         else:
             train_model = model
-        forward_model = compiled(train_model) if cfg.compile else train_model
+        forward_model = compiled_afresh(train_model) if cfg.compile else train_model
         metadata = {
             "config": asdict(cfg),
             "arch": spec,
