@@ -112,17 +112,23 @@ def test_failing_cells_report_one_line_each_and_the_grid_goes_on(cluster, tmp_pa
 
 @pytest.mark.slurm
 def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
+    """The job cannot finish its cell before the cancel reaches it, however fast or slow the machine: this
+    test holds the grid's zoo, which the cell must lock to add its model once trained. The cancel lands
+    mid-training, or (a busy machine, slow to cancel) after the training, while the job waits for the zoo:
+    either way the next reproduce finishes the cell from what the job left."""
     out = tmp_path / "long"
-    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
-    job_id = json.loads((out / "cells" / "jobs.json").read_text())
-    job_id = next(iter(job_id.values()))
-    log = first_epoch_logged(cluster, out, job_id)
-    assert log is not None, "the job ended without training an epoch"
-    subprocess.run(["scancel", job_id], env=cluster, check=True)
-    status = status_once_cancelled(cluster, out, job_id)
+    with files.locked(out / "model_zoo"):
+        sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+        job_id = json.loads((out / "cells" / "jobs.json").read_text())
+        job_id = next(iter(job_id.values()))
+        log = first_epoch_logged(cluster, out, job_id)
+        assert log is not None, "the job ended without training an epoch"
+        subprocess.run(["scancel", job_id], env=cluster, check=True)
+        status = status_once_cancelled(cluster, out, job_id)
     assert "CANCELLED" in status and "running" not in status, status
+    assert not list(out.glob("results/*.json"))  # cancelled before its evaluation
     before = [json.loads(line) for line in log.read_text().splitlines()]
-    assert 1 <= len(before) < 12  # cancelled mid-training
+    assert 1 <= len(before) <= 12
 
     sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm"))
     after = [json.loads(line) for line in log.read_text().splitlines()]
@@ -182,23 +188,27 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
 @pytest.mark.slurm
 def test_preempted_job_requeues_itself_and_resumes_from_its_checkpoint(cluster, tmp_path):
     """SIGUSR2 is what SLURM sends a submitit job before its time limit or on pre-emption: the job
-    requeues itself (Checkpointable.checkpoint) and the next attempt resumes the training."""
+    requeues itself (Checkpointable.checkpoint) and the next attempt resumes from its checkpoint. The first
+    attempt cannot finish its cell before the signal reaches it: this test holds the grid's zoo until the job
+    is requeued (the signal lands mid-training, or after it while the job waits for the zoo)."""
     out = tmp_path / "preempted"
-    sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
-    job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
-    log = first_epoch_logged(cluster, out, job_id)
-    assert log is not None, "the job ended without training an epoch"
-    subprocess.run(["scancel", "--signal=USR2", job_id], env=cluster, check=True)
-    while still_accounted_as_live(cluster, job_id):  # until requeued (or, were the signal lost, ended)
-        state = subprocess.run(
-            ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
-        ).stdout.strip()
-        if state == "PENDING":  # requeued
-            start_requeued_job(cluster, job_id)
-            break
-        time.sleep(0.2)
-    before = [json.loads(line) for line in log.read_text().splitlines()]
-    assert 1 <= len(before) < 12
+    with files.locked(out / "model_zoo"):
+        sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm", "--no-wait"))
+        job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
+        log = first_epoch_logged(cluster, out, job_id)
+        assert log is not None, "the job ended without training an epoch"
+        subprocess.run(["scancel", "--signal=USR2", job_id], env=cluster, check=True)
+        while still_accounted_as_live(cluster, job_id):  # until requeued (or, were the signal lost, ended)
+            state = subprocess.run(
+                ["squeue", "-h", "-j", job_id, "-o", "%T"], env=cluster, capture_output=True, text=True
+            ).stdout.strip()
+            if state == "PENDING":  # requeued
+                break
+            time.sleep(0.2)
+        before = [json.loads(line) for line in log.read_text().splitlines()]
+    assert not list(out.glob("results/*.json"))  # requeued before its evaluation
+    assert 1 <= len(before) <= 12
+    start_requeued_job(cluster, job_id)
 
     sam_bench(cluster, *grid_args(out, "long", "--executor", "slurm"))  # waits for the requeued job
     after = [json.loads(line) for line in log.read_text().splitlines()]
