@@ -99,7 +99,8 @@ confirm-b)
 # change a compiled run's weights (AT-Linf-2:1's recorded first epoch came back after five other first
 # epochs in one process, not in a fresh one); the processor is not recorded for them (runs record cpu_model
 # now). AT-Linf-2:1's first epoch does come back after SAM-0.4:1's in one process (tools/first_epoch.py
-# --after: first-epoch-after.log): a retrain that replays its lane's sequence in one process is what is left.
+# --after: first-epoch-after.log): a retrain that replays its lane's sequence in one process is what is left,
+# and it brought all eight back bit for bit (lanes restore-c and restore-d below).
 restore-a)
     slice paper-cifar10 cpu-decisive ST:2,ST:3,ST:4 reproductions/paper-cifar10-cpu-decisive-retrained
     slice paper-cifar10 cpu-decisive SAM-0.2:1,SAM-0.2:2,SAM-0.2:3 reproductions/paper-cifar10-cpu-decisive-retrained
@@ -109,7 +110,8 @@ restore-b)
     slice paper-cifar10 cpu-decisive SAM-0.4:1 reproductions/paper-cifar10-cpu-decisive-retrained
     slice paper-cifar10 cpu-decisive AT-Linf-2:2 reproductions/paper-cifar10-cpu-decisive-retrained
     ;;
-# The runs left, trained again with their process's history replayed (tools/retrain_after.py says why history
+# The runs left, trained again with their process's history replayed (all eight came back bit for bit, weights
+# and every per-image outcome) (tools/retrain_after.py says why history
 # counts; tools/first_epoch.py --after showed the first epochs coming back: first-epoch-after.log in the
 # retrained folder): AT-Linf-2:1 trained epochs 1-2 after SAM runs in one process and epochs 3-8 in a fresh one;
 # every lost SAM run trained after an AT run in its process (AT-Linf-2:1 or :2, resumed there). Into a folder of
@@ -137,15 +139,16 @@ restore-d)
         slice lightweight-cifar10 cpu "$cell" reproductions/lightweight-cifar10-cpu-retrained
     done
     ;;
-# Then, in a checkout holding the restore lanes' folder: every retrain that came back bit-identical is kept in
-# cpu-decisive, and the confirmatory replication's reused seeds 1-4 of ST and SAM-0.1 whose weights are kept
+# Then, in a checkout holding the restore lanes' folders: every retrain that came back bit-identical is kept in
+# cpu-decisive (the fresh-process and the replayed ones), and the confirmatory replication's reused seeds 1-4 of ST and SAM-0.1 whose weights are kept
 # again are evaluated there like seed 0 (clean on all 10,000 test images, the primary AutoAttack); the others
 # keep the results they came with.
 confirm-reused)
-    printf '\n## python -m sam_bench zoo keep reproductions/paper-cifar10-cpu-decisive --from %s (%s)\n' \
-        reproductions/paper-cifar10-cpu-decisive-retrained "$(date -u +%FT%TZ)" >> "$log"
-    python -m sam_bench zoo keep reproductions/paper-cifar10-cpu-decisive \
-        --from reproductions/paper-cifar10-cpu-decisive-retrained >> "$log" 2>&1
+    for retrained in reproductions/paper-cifar10-cpu-decisive-retrained "$replayed_out"; do
+        printf '\n## python -m sam_bench zoo keep reproductions/paper-cifar10-cpu-decisive --from %s (%s)\n' \
+            "$retrained" "$(date -u +%FT%TZ)" >> "$log"
+        python -m sam_bench zoo keep reproductions/paper-cifar10-cpu-decisive --from "$retrained" >> "$log" 2>&1
+    done
     slice paper-cifar10 cpu-confirmatory ST:1,ST:2,ST:3,ST:4,SAM-0.1:1,SAM-0.1:2,SAM-0.1:3,SAM-0.1:4
     ;;
 *)
