@@ -25,6 +25,7 @@ export OMP_NUM_THREADS=1
 # torch.compile's kernel cache is not keyed by ATEN_CPU_CAPABILITY: kernels compiled for AVX-512 were
 # reused under avx2 and the loss went NaN at step 10 (torch 2.13); a cache of their own prevents it.
 case $lane in
+restore-cpu) ;; # paper-cifar10-cpu's runs trained on an AVX-512 machine, natively: retrained as they ran
 confirm-* | restore-*)
     export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
     export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/torchinductor-$(id -un)-avx2"
@@ -139,6 +140,20 @@ restore-d)
         slice lightweight-cifar10 cpu "$cell" reproductions/lightweight-cifar10-cpu-retrained
     done
     ;;
+# The two earlier folders' later seeds, whose weights were not kept either: paper-cifar10-cpu (eager, trained
+# under AVX-512) and the pilot of cpu-decisive (compiled, AVX2; ST after ST and SAM-0.1 after SAM-0.1 in their
+# processes, so a fresh process is their history). Their first epochs come back in fresh processes
+# (first-epoch.log in each retrained folder); one process per run.
+restore-cpu)
+    for cell in ST:1 ST:2 SAM-0.1:1 SAM-0.1:2 AT-Linf-2:1 AT-Linf-2:2; do
+        slice paper-cifar10 cpu "$cell" reproductions/paper-cifar10-cpu-retrained
+    done
+    ;;
+restore-pilot)
+    for cell in ST:0 ST:1 ST:2 SAM-0.1:0 SAM-0.1:1 SAM-0.1:2; do
+        slice paper-cifar10 pilot-6ep "$cell" reproductions/paper-cifar10-pilot-6ep-retrained
+    done
+    ;;
 # Then, in a checkout holding the restore lanes' folders: every retrain that came back bit-identical is kept in
 # cpu-decisive (the fresh-process and the replayed ones), and the confirmatory replication's reused seeds 1-4 of ST and SAM-0.1 whose weights are kept
 # again are evaluated there like seed 0 (clean on all 10,000 test images, the primary AutoAttack); the others
@@ -152,7 +167,7 @@ confirm-reused)
     slice paper-cifar10 cpu-confirmatory ST:1,ST:2,ST:3,ST:4,SAM-0.1:1,SAM-0.1:2,SAM-0.1:3,SAM-0.1:4
     ;;
 *)
-    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|restore-c|restore-d|confirm-reused DATA_DIR RAW_LOG" >&2
+    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|restore-c|restore-d|restore-cpu|restore-pilot|confirm-reused DATA_DIR RAW_LOG" >&2
     exit 2
     ;;
 esac
