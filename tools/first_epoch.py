@@ -18,6 +18,7 @@ the same process.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from sam_bench import files  # noqa: E402
 from sam_bench.errors import SamBenchError  # noqa: E402
+from sam_bench.runtime import compile_cache  # noqa: E402
+from sam_bench.training import loop  # noqa: E402
 from sam_bench.training.loop import TrainConfig, train  # noqa: E402
 
 
@@ -41,6 +44,18 @@ def first_epoch_loss(log: Path) -> float:
 
 def recorded_config(run: Path) -> TrainConfig:
     return TrainConfig.from_dict(files.read_json(run / "metadata.json")["config"])
+
+
+@contextlib.contextmanager
+def compiled_as_recorded():
+    """Training compiles as it did when the recorded runs trained: without dynamo's reset before each run (which
+    came with runtime/compile_cache.compiled_afresh, 2026-11-25), so that what the process trained before counts
+    as it did then. In a fresh process the two compile alike; only a replayed history needs it."""
+    loop.compiled_afresh = compile_cache.compiled
+    try:
+        yield
+    finally:
+        loop.compiled_afresh = compile_cache.compiled_afresh
 
 
 def replay(after: tuple[Path, ...] | list[Path], work: Path) -> None:
@@ -57,9 +72,10 @@ def check(run: Path, work: Path, after: tuple[Path, ...] | list[Path] = ()) -> d
     the same process, epoch 1 of each of `after` (a history replayed: what the process trained before)."""
     metadata = files.read_json(run / "metadata.json")
     recorded = first_epoch_loss(run / "log.jsonl")
-    replay(after, work)
-    shutil.rmtree(work, ignore_errors=True)
-    meta = train(TrainConfig.from_dict(metadata["config"]), work, stop_after_epochs=1, progress=False)
+    with compiled_as_recorded():
+        replay(after, work)
+        shutil.rmtree(work, ignore_errors=True)
+        meta = train(TrainConfig.from_dict(metadata["config"]), work, stop_after_epochs=1, progress=False)
     retrained = first_epoch_loss(work / "log.jsonl")
     where = ("torch_version", "cpu_threads", "cpu_isa", "cpu_model")
     return {

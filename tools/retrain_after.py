@@ -17,7 +17,9 @@ run's test pass after epoch 1) or a second BatchNorm momentum (SAM's second pass
 ("automatic dynamic") and compiles every later variant for any batch size, with other kernels. A variant the
 earlier runs compiled is reused as it was (ST after anything, SAM after SAM); one they did not (AT's step,
 whose input requires a gradient, after SAM runs; SAM's after an AT run) is compiled the dynamic way, and its
-arithmetic differs from a fresh process's by rounding, which training then grows.
+arithmetic differs from a fresh process's by rounding, which training then grows. Training has since reset
+dynamo before each run (runtime/compile_cache.compiled_afresh); this tool, and tools/first_epoch.py, train
+without that reset (first_epoch.compiled_as_recorded), as the runs they restore were trained.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from first_epoch import recorded_config, replay  # noqa: E402
+from first_epoch import compiled_as_recorded, recorded_config, replay  # noqa: E402
 
 from sam_bench import files  # noqa: E402
 from sam_bench.errors import SamBenchError  # noqa: E402
@@ -50,8 +52,9 @@ def retrain(run: Path, into: Path, after: list[Path], work: Path, stop_after_epo
         if stored.get("status") == "complete" or stored.get("epochs_done", 0) >= target:
             return {"run": str(run), "into": str(out), "already": True, "epochs_done": stored.get("epochs_done")}
         shutil.rmtree(out)
-    replay(after, work / run.name)
-    meta = train(recorded_config(run), out, stop_after_epochs=stop_after_epochs, progress=False)
+    with compiled_as_recorded():
+        replay(after, work / run.name)
+        meta = train(recorded_config(run), out, stop_after_epochs=stop_after_epochs, progress=False)
     where = ("torch_version", "cpu_threads", "cpu_isa", "cpu_model", "code_commit")
     return {
         "run": str(run),
