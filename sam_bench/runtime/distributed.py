@@ -155,9 +155,16 @@ def start(device: str = "auto") -> Distributed | None:
     return _current
 
 
-def stop() -> None:
+def stop(*, together: bool = True) -> None:
+    """Leave the process group. `together`: first wait at a barrier for every process to leave, so that all
+    tear their connections down at once: a process that destroys its group while another still works
+    (rank 1 done, rank 0 writing the checkpoint) aborts in Gloo's threads now and then ("terminate called
+    without an active exception", CI's torchrun test). A process leaving on an error passes False: the
+    others may never reach the barrier."""
     global _current
     if _current is not None:
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
         _current = None
 
