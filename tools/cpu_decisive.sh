@@ -42,6 +42,22 @@ slice() {  # slice RECIPE SCALE MODELS [OUT]
     python -m sam_bench reproduce "$1" --scale "$2" --data-dir "$data" --only "$3" "${out[@]}" >> "$to" 2>&1
 }
 
+# A retrain comes back bit for bit only on a CPU that computes as the recorded one did: the instruction set
+# alone does not settle it (paper-cifar10-cpu and the pilot came back on an AMD EPYC Zen 5, not on an Intel
+# Xeon model 207 with the same ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA; their first-epoch logs). So a
+# restore lane checks its first run's first epoch (minutes) before an hour of retraining that could not match.
+same_first_epoch() {  # same_first_epoch RUN_DIR FOLDER: the lane stops unless this CPU retrains RUN's first epoch exactly
+    local check
+    printf '\n## python tools/first_epoch.py %s (%s)\n' "$1" "$(date -u +%FT%TZ)" >> "$log"
+    check=$(python tools/first_epoch.py "$1" --work "${TMPDIR:-/tmp}/first-epoch-gate" 2>> "$log")
+    echo "$check" >> "$log"
+    if ! grep -q '"equal": true' <<< "$check"; then
+        echo "cpu_decisive.sh $lane: this CPU does not retrain $1's first epoch bit for bit, so its retrains would" \
+            "not match either; run the lane on a CPU like the one $2/first-epoch.log names" | tee -a "$log" >&2
+        exit 3
+    fi
+}
+
 replayed_out=reproductions/paper-cifar10-cpu-decisive-replayed
 replayed() {  # replayed RUN AFTER [STOP]: cpu-decisive's RUN trained again after AFTER's first epoch, one process
     local runs=reproductions/paper-cifar10-cpu-decisive/runs
@@ -145,11 +161,13 @@ restore-d)
 # processes, so a fresh process is their history). Their first epochs come back in fresh processes
 # (first-epoch.log in each retrained folder); one process per run.
 restore-cpu)
+    same_first_epoch reproductions/paper-cifar10-cpu/runs/ST-844917c126 reproductions/paper-cifar10-cpu-retrained
     for cell in ST:1 ST:2 SAM-0.1:1 SAM-0.1:2 AT-Linf-2:1 AT-Linf-2:2; do
         slice paper-cifar10 cpu "$cell" reproductions/paper-cifar10-cpu-retrained
     done
     ;;
 restore-pilot)
+    same_first_epoch reproductions/paper-cifar10-pilot-6ep/runs/ST-ee55878216 reproductions/paper-cifar10-pilot-6ep-retrained
     for cell in ST:0 ST:1 ST:2 SAM-0.1:0 SAM-0.1:1 SAM-0.1:2; do
         slice paper-cifar10 pilot-6ep "$cell" reproductions/paper-cifar10-pilot-6ep-retrained
     done
