@@ -1,6 +1,6 @@
 """docs/gpu.md's relay, played end to end on this CPU by tools/gpu_rehearsal.py: an environment with
 exactly the GPU machine's packages, the device's limits on what a call carries and returns, each
-machine's 30-minute window spent by its calls (each told the minutes left), the GPU tests collected by
+machine's window (15 minutes) spent by its calls (each told the minutes left), the GPU tests collected by
 the relay's test call, two machines, an unfinished run carried from the first to the second in parts,
 and `zoo verify` passing where it all lands. The environment is built beforehand (it needs the package
 index, which CI's loopback-only namespace lacks): `python tools/gpu_rehearsal.py --build-env` (.ci/run

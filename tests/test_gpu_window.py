@@ -25,7 +25,7 @@ assert spec and spec.loader
 gw = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gw)
 
-LEFTS = [x / 4 for x in range(0, 30 * 4 + 1)]  # 0, 0.25, ..., 30 minutes left
+LEFTS = [x / 4 for x in range(0, 30 * 4 + 1)]  # 0, 0.25, ..., 30 minutes left (windows were 30 minutes; 15 today)
 
 
 def plan(left, elapsed=0.0, batches=gw.BATCHES, at_most=None):

@@ -1,6 +1,6 @@
-"""The plan of GPU windows in numbers: which calls a 30-minute window makes, how long each is expected to
-take, and which of the full-scale models (paper-cifar10 --scale full, most wanted first) are trained and
-evaluated on all 10,000 test images after each window (issue #45 item 6).
+"""The plan of GPU windows in numbers: which calls a window (15 minutes of device time today) makes, how
+long each is expected to take, and which of the full-scale models (paper-cifar10 --scale full, most wanted
+first) are trained and evaluated on all 10,000 test images after each window (issue #45 item 6).
 
 Every call is sized as tools/gpu_window.py sizes it on the day (the stint from the minutes left, its
 packing and `send`s; one stint a window, started in the background by `tools/gpu_relay.sh start` and
@@ -10,7 +10,7 @@ first window's measurements (`sam-bench bench`, issue #46's probe). The work of 
 queue in order, a model's training then its evaluation; a training stopped by a stint's end resumes in
 the next (its checkpoint is carried to a new machine in one extra call, docs/gpu.md section 3).
 
-    python tools/gpu_plan.py                   # the plan for two windows, as markdown
+    python tools/gpu_plan.py                   # the plan until ST, SAM-0.1, SAM-0.4, AT-Linf-8 are done, as markdown
     python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
     python tools/gpu_plan.py --write           # render it into docs/gpu.md and docs/benchmarks.md
     python tools/gpu_plan.py --probe benchmarks/nvidia-h100-80gb-hbm3-probe.json   # measured eager steps
@@ -177,11 +177,19 @@ def _work(queue: list[Model], minutes: float) -> list[str]:
     return done
 
 
-def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]]:
-    """Per window: its calls, and the models finished by its end."""
+WANTED = 4  # the windows planned by default: until the queue's first four (ST, SAM-0.1, SAM-0.4, AT-Linf-8) are done
+MAX_WINDOWS = 40
+
+
+def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Call], list[str]]]:
+    """Per window: its calls, and the models finished by its end; `windows` None: as many as it takes to finish
+    the queue's first WANTED models (at most MAX_WINDOWS)."""
     out = []
     carry = False  # a training stopped mid-way: its checkpoint goes to the next machine
-    for number in range(1, windows + 1):
+    wanted = models[:WANTED]
+    for number in range(1, (windows or MAX_WINDOWS) + 1):
+        if windows is None and out and all(m.finished for m in wanted):
+            break
         left = WINDOW - START
         calls = [Call("the machine starts", START)]
         # the first window's last data part rides with the GPU tests (docs/gpu.md's `data --last && test`): its
@@ -223,7 +231,7 @@ def plan(models: list[Model], windows: int) -> list[tuple[list[Call], list[str]]
     return out
 
 
-def render(models: list[Model], windows: int, probe: str | None = None, choice=None) -> tuple[str, str]:
+def render(models: list[Model], windows: int | None = None, probe: str | None = None, choice=None) -> tuple[str, str]:
     """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
     training steps came from (the probe file and its device); `choice`: the step mode and K it picked."""
     costs = [Model(m.name, m.train, m.evaluate, measured=m.measured, gain=m.gain) for m in models]
@@ -251,25 +259,51 @@ def render(models: list[Model], windows: int, probe: str | None = None, choice=N
         f"| {m.name} | {m.train:.1f}{'*' if m.measured else ''} | {m.evaluate:.1f} | {m.train + m.evaluate:.1f} |"
         for m in costs
     ]
-    finished_after = []
-    for number, (calls, finished) in enumerate(plan(models, windows), 1):
+    windows_planned = plan(models, windows)
+    finished_after = [finished for _, finished in windows_planned]
+    # Every window after the second makes the second's calls (a machine starts bare: the data again, the
+    # unfinished run's checkpoint): the first two in full, then one line a window
+    for number, (calls, finished) in enumerate(windows_planned[:2], 1):
         lines += ["", f"Window {number}:", "", "| # | call | minutes | work done |", "| --- | --- | --- | --- |"]
         lines += [f"| {i} | {c.what} | {c.minutes:.1f} | {'; '.join(c.work)} |" for i, c in enumerate(calls, 1)]
         used = sum(c.minutes for c in calls)
         done = ", ".join(finished) or "none"
-        lines += ["", f"{used:.1f} of {WINDOW:.0f} minutes; trained and evaluated by its end: {done}."]
-        finished_after.append(finished)
+        lines += ["", f"{used:.1f} of {WINDOW:g} minutes; trained and evaluated by its end: {done}."]
+    if len(windows_planned) > 2:
+        lines += [
+            "",
+            "Every later window makes window 2's calls, with an `inbox` call before its stint where the last"
+            " stopped a training mid-way (its checkpoint); its stint's work:",
+            "",
+            "| window | `inbox` | the stint | the stint's work | trained and evaluated by its end |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {number} | {'yes' if any(c.what.startswith('`inbox`') for c in calls) else 'no'} "
+            f"| {_stint_minutes(calls):.1f} | {'; '.join(w for c in calls for w in c.work)} "
+            f"| {', '.join(finished) or 'none'} |"
+            for number, (calls, finished) in enumerate(windows_planned[2:], 3)
+        ]
     speeds = (
         "the estimated speeds" if probe is None else f"the speeds measured by {probe} (estimated where it has none)"
     )
     summary = (
         f"At {speeds} (eager training steps; attacks searching in TF32, scored in true fp32; "
-        f"`tools/gpu_plan.py`, docs/gpu.md) one 30-minute window trains and evaluates on all 10,000 test images "
-        f"{_names(finished_after[0])}"
+        f"`tools/gpu_plan.py`, docs/gpu.md) one {WINDOW:g}-minute window (a session's device time today) trains "
+        f"and evaluates on all 10,000 test images {_names(finished_after[0])}"
     )
-    if len(finished_after) > 1:
-        summary += f", two windows {_names(finished_after[1])}"
+    firsts = [
+        f"{name} after {next(i for i, f in enumerate(finished_after, 1) if name in f)}" for name in finished_after[-1]
+    ]
+    if len(finished_after) > 1 and firsts:
+        summary += f"; windows needed for a model to be trained and evaluated: {_names(firsts)}"
     return "\n".join(lines) + "\n", summary + "."
+
+
+def _stint_minutes(calls: list[Call]) -> float:
+    """The minutes of a window's background stint, as its `start` call says them."""
+    stint = next(c for c in calls if c.what.startswith("`start`"))
+    return float(re.search(r"a stint of ([0-9.]+) minutes", stint.what).group(1))  # type: ignore[union-attr]
 
 
 def _names(names: list[str]) -> str:
@@ -294,7 +328,12 @@ def between(text: str, start: str, end: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--windows", type=int, default=2, help="how many windows to plan (default 2)")
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=None,
+        help=f"how many windows to plan (default: until the queue's first {WANTED} models are trained and evaluated)",
+    )
     parser.add_argument("--models", default=None, help="the full scale's models to plan, in order (default: all)")
     parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and docs/benchmarks.md's markers")
     parser.add_argument(
@@ -312,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'; '.join(picked.reasons)}; the scale's step mode: {picked.recipe_line()}", file=sys.stderr)
         print(" ".join(picked.options()))
         return 0
-    if args.windows < 1:
+    if args.windows is not None and args.windows < 1:
         parser.error("--windows must be 1 or more")
     names = [n.strip() for n in args.models.split(",")] if args.models else None
     measured, source, choice = None, None, None

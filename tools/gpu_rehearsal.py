@@ -7,22 +7,21 @@ only while it stays warm. It has Python with torch, torchvision, timm, numpy, sc
 filelock, pytest, pytest-xdist, safetensors, click, tqdm, matplotlib, jinja2 and pyyaml, and neither
 submitit, jsonschema, robustbench nor pyautoattack.
 
-This script plays docs/gpu.md's sequence of calls at smoke scale against a simulated machine with
-exactly those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the CPU) and those limits
-enforced, each machine a 30-minute window that its calls spend and every call told the minutes left
-(`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, collects
-the GPU tests with the relay's own test call (so that an import or option error there fails CI here),
-runs the probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any
-training (the step mode into the smoke scale in a commit, K as `--parallel` for every stint:
-sam_bench.bench.probe_choice), and runs a stint that stops after one training epoch of the first K
-models; its packed results come back batch by batch and are unpacked on the "workstation" (a scratch
-checkout); a second, fresh machine gets the unfinished run's checkpoint in parts over several calls,
-finishes that model (training, zoo, evaluation, leaderboard entry) in a stint started in the background
-(`start`: it outlives its call, as a process in a session of its own does on the device, while `wait`
-calls follow until it has packed; what a call leaves running otherwise is killed when it returns, as
-there) and sends it back; the workstation
-unpacks it and `zoo verify` passes there, and every run trained in the chosen step mode; a stint with
-too little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
+This script plays docs/gpu.md's sequence of calls at smoke scale against a simulated machine with exactly
+those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the CPU) and those limits enforced, each
+machine a window (gpu_window.WINDOW: 15 minutes today) that its calls spend and every call told the minutes
+left (`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, collects the
+GPU tests with the relay's own test call (so that an import or option error there fails CI here), runs the
+probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any training (the step
+mode into the smoke scale in a commit, K as `--parallel` for every stint: sam_bench.bench.probe_choice), and
+runs a stint that stops after one training epoch of the first K models; its packed results come back batch by
+batch and are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the unfinished
+run's checkpoint in parts over several calls, finishes that model (training, zoo, evaluation, leaderboard
+entry) in a stint started in the background (`start`: it outlives its call, as a process in a session of its
+own does on the device, while `wait` calls follow until it has packed; what a call leaves running otherwise is
+killed when it returns, as there) and sends it back; the workstation unpacks it and `zoo verify` passes there,
+and every run trained in the chosen step mode; a stint with too little time left is refused. Run by CI
+(tests/test_gpu_rehearsal.py):
 
     python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
     python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
@@ -251,7 +250,7 @@ class Machine:
     """One lent machine: its ~ lasts from its first call to its last; each call gets a new copy of
     the workstation's tree (tracked and untracked-not-ignored files) plus the carried paths.
 
-    Each machine is a window of its own (a session's 30 minutes of device time): its start, and every
+    Each machine is a window of its own (a session's device time, gpu_window.WINDOW): its start, and every
     call's real duration plus gpu_window.GAP (the workstation's turn and the upload, which are not
     played here) are charged to it. A command's `{left}` is the minutes left when the call is issued, as
     docs/gpu.md has the workstation pass them; a call that ends after the window has run out fails the
@@ -513,7 +512,7 @@ def check_chosen_mode(station: Path, repro: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The sequence (docs/gpu.md, "A 30-minute window")
+# The sequence (docs/gpu.md, "A 15-minute window")
 
 
 def rehearse(env: Path, keep: Path | None = None) -> list[dict]:

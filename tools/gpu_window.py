@@ -22,7 +22,7 @@ one line (exit 4) before it starts anything. Python's standard library only: it 
         after a stint that packed 4 batches: a line saying whether its sends fit in what is left
 
 --started is when the relay call began (seconds since the epoch, `date +%s.%N`): the minutes since then
-are spent already. The window's figures (docs/gpu.md): 30 minutes of device time, a command runs at
+are spent already. The window's figures (docs/gpu.md): 15 minutes of device time today (WINDOW), a command runs at
 most 10 minutes, no machine starts with under 4 minutes left, the machine is handed back 30 s after a
 command ends (the calls follow each other at once, so the idle 30 s after the last call is the only
 one that is not spent on a call: nothing needs to come back after it).
@@ -35,7 +35,7 @@ import math
 import sys
 import time
 
-WINDOW = 30.0  # minutes of device time in a window (one session)
+WINDOW = 15.0  # minutes of device time in a window (one session; the device README: "at present ... 15 minutes")
 FRESH_MACHINE = 4.0  # the device starts no machine with fewer minutes left than this
 COMMAND_LIMIT = 10.0  # minutes one command may run
 # Between reading the minutes left and the command starting on the machine: the workstation's turn
