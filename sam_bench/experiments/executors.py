@@ -26,6 +26,7 @@ Layout added to reproductions/<recipe>-<scale>/:
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -195,10 +196,6 @@ def run_cell(grid: GridRef, run_name: str) -> str:
                 distributed.stop(together=sys.exc_info()[1] is None)
             entry = repro.publish(plan, meta)
             repro.rank(plan, repro.evaluate_model(plan, entry))
-    except BaseException as err:
-        if not isinstance(err, (KeyboardInterrupt, SystemExit)):
-            files.write_text(failed, _failure_note(err) + "\n")
-        raise
     finally:
         claim.release()
         distributed.stop(together=sys.exc_info()[1] is None)
@@ -267,6 +264,13 @@ class Cell:
     def __call__(self) -> str:
         try:
             return run_cell(self.grid, self.run_name)
+        except BaseException as err:
+            # Said here, not in run_cell: SLURM's time-limit signal can land before run_cell has begun (the
+            # job still importing torch under load), and the note must say why that attempt ended too.
+            # The first task speaks for the job (a job of several tasks: SLURM_PROCID 0).
+            if not isinstance(err, (KeyboardInterrupt, SystemExit)) and os.environ.get("SLURM_PROCID", "0") == "0":
+                files.write_text(self.grid.cells_dir / f"{self.run_name}.failed", _failure_note(err) + "\n")
+            raise
         finally:
             # This attempt is over. A time-limit warning (SIGUSR2) that arrives now must neither requeue
             # a finished cell nor kill the process once Python's shutdown has restored the signal's
