@@ -6,7 +6,6 @@ how this call runs (--out, --resume, --max-minutes, --stop-after-epochs, --quiet
 
 from __future__ import annotations
 
-import sys
 from dataclasses import Field, fields
 
 import click
@@ -136,9 +135,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
         ) from None
     finally:
         # Whatever happened: a process leaving with its group alive aborts in Gloo's threads at exit
-        # ("terminate called without an active exception"), hiding the error it left with. Leaving
-        # cleanly, it waits for the others; leaving on an error (sys.exc_info() holds it), it cannot.
-        distributed.stop(together=sys.exc_info()[1] is None)
+        # ("terminate called without an active exception"), hiding the error it left with.
+        distributed.stop()
     if group is not None and not group.is_main:
         return
     if finished_before:

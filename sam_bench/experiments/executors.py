@@ -175,7 +175,7 @@ def run_cell(grid: GridRef, run_name: str) -> str:
             if group.agree(False):  # the first task's decision
                 repro.train_model(plan, None)
         finally:
-            distributed.stop(together=sys.exc_info()[1] is None)  # on an error the others may never come
+            distributed.stop()
         return "worker"
     claim = lease.try_claim(claim_path(grid.out, run_name))
     if claim is None:
@@ -192,13 +192,13 @@ def run_cell(grid: GridRef, run_name: str) -> str:
             failed.unlink(missing_ok=True)
             try:
                 meta = repro.train_model(plan, None)
-            finally:  # the other tasks are done; evaluation runs here alone
-                distributed.stop(together=sys.exc_info()[1] is None)
+            finally:
+                distributed.stop()  # the other tasks are done; evaluation runs here alone
             entry = repro.publish(plan, meta)
             repro.rank(plan, repro.evaluate_model(plan, entry))
     finally:
         claim.release()
-        distributed.stop(together=sys.exc_info()[1] is None)
+        distributed.stop()
     # A cell done by an earlier attempt still writes the report: that attempt may have reached its time
     # limit while it waited for the report's lock, and been requeued before writing it.
     finish_if_complete(grid)

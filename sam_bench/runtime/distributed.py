@@ -17,6 +17,7 @@ import inspect
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -155,15 +156,15 @@ def start(device: str = "auto") -> Distributed | None:
     return _current
 
 
-def stop(*, together: bool = True) -> None:
-    """Leave the process group. `together`: first wait at a barrier for every process to leave, so that all
+def stop() -> None:
+    """Leave the process group, after a barrier that every process reaches when it leaves cleanly, so that all
     tear their connections down at once: a process that destroys its group while another still works
     (rank 1 done, rank 0 writing the checkpoint) aborts in Gloo's threads now and then ("terminate called
-    without an active exception", CI's torchrun test). A process leaving on an error passes False: the
-    others may never reach the barrier."""
+    without an active exception", CI's torchrun test). Called while an error is on its way out (a `finally`),
+    it leaves without the barrier: the others may never reach it."""
     global _current
     if _current is not None:
-        if together:
+        if sys.exc_info()[1] is None:
             dist.barrier()
         dist.destroy_process_group()
         _current = None
