@@ -93,6 +93,7 @@ class Call:
     what: str
     minutes: float
     work: list[str] = field(default_factory=list)
+    stint: float = 0.0  # a `start` call's stint, in minutes
 
 
 def step_ms(method: str, attack_steps: int | None) -> float:
@@ -220,7 +221,7 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
                 f"`start`: a stint of {stint:.1f} minutes in the background; `wait` until it has packed,"
                 f" then {BATCHES - 1} `send`s"
             )
-            calls.append(Call(what, GAP + stint + PACK + GAP + sends, work))
+            calls.append(Call(what, GAP + stint + PACK + GAP + sends, work, stint))
             left -= GAP + stint + PACK + GAP + sends
             if all(m.finished for m in models):
                 break
@@ -280,7 +281,7 @@ def render(models: list[Model], windows: int | None = None, probe: str | None = 
         ]
         lines += [
             f"| {number} | {'yes' if any(c.what.startswith('`inbox`') for c in calls) else 'no'} "
-            f"| {_stint_minutes(calls):.1f} | {'; '.join(w for c in calls for w in c.work)} "
+            f"| {sum(c.stint for c in calls):.1f} | {'; '.join(w for c in calls for w in c.work)} "
             f"| {', '.join(finished) or 'none'} |"
             for number, (calls, finished) in enumerate(windows_planned[2:], 3)
         ]
@@ -298,12 +299,6 @@ def render(models: list[Model], windows: int | None = None, probe: str | None = 
     if len(finished_after) > 1 and firsts:
         summary += f"; windows needed for a model to be trained and evaluated: {_names(firsts)}"
     return "\n".join(lines) + "\n", summary + "."
-
-
-def _stint_minutes(calls: list[Call]) -> float:
-    """The minutes of a window's background stint, as its `start` call says them."""
-    stint = next(c for c in calls if c.what.startswith("`start`"))
-    return float(re.search(r"a stint of ([0-9.]+) minutes", stint.what).group(1))  # type: ignore[union-attr]
 
 
 def _names(names: list[str]) -> str:
