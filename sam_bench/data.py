@@ -283,6 +283,11 @@ class DeviceLoader:
         self.y = torch.from_numpy(np.asarray(y, np.int64)).to(device)
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.memory_format = memory_format  # the model's (`sam_bench.runtime.memory_format.training_format`)
+        # A tensor on the batch's device, not the number 255: CUDA divides by a host scalar as a multiplication by
+        # its reciprocal, one bit off a true division for half the pixel values (on the H200, the GPU's batches
+        # differed from the CPU's: benchmarks/nvidia-h200-gpu-tests.log). On the CPU both divide truly, so CPU
+        # runs compute exactly what they did.
+        self.scale = torch.tensor(255.0, device=device)
 
     def __len__(self) -> int:
         n = len(self.y)
@@ -303,4 +308,4 @@ class DeviceLoader:
             idx = order[i * bs : (i + 1) * bs]
             xb = self.x[idx]
             xb = augment(xb, draws[:, i * bs : i * bs + len(idx)]) if self.train else xb.float()
-            yield (xb / 255.0).contiguous(memory_format=self.memory_format), self.y[idx]
+            yield (xb / self.scale).contiguous(memory_format=self.memory_format), self.y[idx]

@@ -34,7 +34,7 @@ from sam_bench.runtime.memory_format import training_format
 from sam_bench.training.cuda_graph import WARMUP, GraphedStep
 from sam_bench.training.grouped_step import GroupedStep
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
-from sam_bench.training.method_table import names
+from sam_bench.training.method_table import names, single_step, uses_attack
 from sam_bench.training.methods import train_step
 from sam_bench.training.static_step import StaticStep, step_generator
 
@@ -48,7 +48,9 @@ CUDA = torch.device("cuda")
 
 
 def _config(method: str, **extra) -> TrainConfig:
-    settings = dict(method=method, width=0.25, batch_size=64, attack_steps=3, device="cuda", **extra)
+    # a single-step method (fgsm, fgsm-rs, n-fgsm) refuses any other number of attack steps
+    steps = 1 if single_step(method) else 3
+    settings = dict(method=method, width=0.25, batch_size=64, attack_steps=steps, device="cuda", **extra)
     if method in ("sam", "sam-at"):
         settings["rho"] = 0.05
     return TrainConfig(**settings).validate()
@@ -91,10 +93,19 @@ def test_bf16_step_is_close_to_fp32(method):
 def test_compiled_step_equals_eager(method):
     loss_e, up_e = _step(method, "fp32")
     loss_c, up_c = _step(method, "fp32", compiled=True)
-    assert loss_c == pytest.approx(loss_e, rel=1e-4)
     a = torch.cat([v.flatten() for v in up_e.values()])
     b = torch.cat([v.flatten() for v in up_c.values()])
-    assert F.cosine_similarity(a, b, dim=0) > 0.999
+    cosine = float(F.cosine_similarity(a, b, dim=0))
+    if not uses_attack(method):
+        assert loss_c == pytest.approx(loss_e, rel=1e-4)
+        assert cosine > 0.999
+    else:
+        # The attack's signed steps turn inductor's last-bit differences in input-gradient entries near zero
+        # into whole steps of those pixels, so the examples the update sees differ in a few pixels: on the H200
+        # the losses of at, sam-at, trades, awp-at and awp-trades were 0.14-0.36% apart after 3 PGD steps
+        # (benchmarks/nvidia-h200-gpu-tests.log): 1% is about three times the largest of those gaps.
+        assert loss_c == pytest.approx(loss_e, rel=1e-2), f"cosine of the updates {cosine:.5f}"
+        assert cosine > 0.99
 
 
 def test_device_loader_batches_on_cuda_equal_the_cpu():

@@ -225,7 +225,7 @@ test)
     # checkout is a fresh copy each call.
     seconds=$(window test) || exit $?
     set +e
-    timeout -s INT -k 30 "$seconds" "$PY" -m pytest -o addopts= -p no:cacheprovider -q -m gpu tests/ "$@"
+    timeout -s INT -k 30 "$seconds" "$PY" -m pytest -o addopts= -p no:cacheprovider -q --durations=15 -m gpu tests/ "$@"
     status=$?
     set -e
     if [ "$status" -eq 124 ]; then
