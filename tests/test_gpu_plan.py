@@ -22,7 +22,8 @@ import gpu_window  # noqa: E402
 
 
 def test_the_docs_hold_the_commands_output():
-    rendered = gpu_plan.render(gpu_plan.model_costs(None))
+    # as `python tools/gpu_plan.py --write` renders them: at the committed probe's measurements
+    rendered = gpu_plan.rendered_from(str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)))
     for path, (start, end, which) in gpu_plan.MARKERS.items():
         assert gpu_plan.between(path.read_text(), start, end) == rendered[which].strip(), (
             f"{path} is not tools/gpu_plan.py's output: run python tools/gpu_plan.py --write"
@@ -74,7 +75,8 @@ PROBE = ROOT / "tests" / "probes" / "synthetic-h100.probe.json"
 
 def test_a_probe_replaces_the_eager_estimates_it_measured(tmp_path, capsys):
     """tests/probes/synthetic-h100.probe.json (synthetic numbers, no machine's): ST 2.0 ms, SAM 4.1 ms and
-    PGD-10 AT 16.0 ms per eager step; AT-Linf-2 (5 attack steps) was not timed and keeps its estimate."""
+    PGD-10 AT 16.0 ms per eager step; AT-Linf-2 (5 attack steps, 6 passes) was not timed: its estimate is scaled
+    as PGD-10 AT's (11 passes, nearer than SAM's 2) was, and ASAM's as SAM's."""
     measured, device = gpu_plan.probe_steps(PROBE)
     assert measured == {
         ("standard", None): pytest.approx(2.0),
@@ -82,14 +84,18 @@ def test_a_probe_replaces_the_eager_estimates_it_measured(tmp_path, capsys):
         ("at", 10): pytest.approx(16.0),
     }
     assert "synthetic" in device
-    names = ["ST", "SAM-0.1", "AT-Linf-8", "AT-Linf-2"]
+    names = ["ST", "SAM-0.1", "AT-Linf-8", "AT-Linf-2", "ASAM-0.5"]
     estimated = {m.name: m for m in gpu_plan.model_costs(names)}
     probed = {m.name: m for m in gpu_plan.model_costs(names, measured)}
     assert [m.name for m in probed.values() if m.measured] == ["ST", "SAM-0.1", "AT-Linf-8"]
     steps = math.ceil(gpu_plan.TRAIN_IMAGES / 128) * 100  # 100 epochs at batch 128
     for name, ms in (("ST", 2.0), ("SAM-0.1", 4.1), ("AT-Linf-8", 16.0)):
         assert probed[name].train == pytest.approx((steps * ms / 1000 + 100 * gpu_plan.TEST_PASS_S) / 60)
-    assert probed["AT-Linf-2"].train == estimated["AT-Linf-2"].train and not probed["AT-Linf-2"].measured
+    assert not probed["AT-Linf-2"].measured and not probed["ASAM-0.5"].measured
+    for name, timed, key in (("AT-Linf-2", 16.0, ("at", 10)), ("ASAM-0.5", 4.1, ("sam", None))):
+        step = gpu_plan.step_ms(*key)
+        learnt = (estimated[name].train - 100 * gpu_plan.TEST_PASS_S / 60) * timed / step
+        assert probed[name].train == pytest.approx(learnt + 100 * gpu_plan.TEST_PASS_S / 60)
     assert probed["ST"].evaluate == estimated["ST"].evaluate  # the probe times training steps, not evaluation
     # the synthetic record's static steps are x1.25 the eager ones for every method: the plan trains at that
     choice = choose(read(PROBE))

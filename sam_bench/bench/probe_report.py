@@ -19,9 +19,9 @@ START, END = "<!-- probe {name} start -->", "<!-- probe {name} end -->"
 
 
 def _value(name: str, v: float) -> str:
-    if name.endswith("_s") and not name.startswith("steps_per"):
+    if name.endswith("_s") and "_per_" not in name:  # seconds, not a rate (images_per_s, steps_per_s_...)
         return f"{1000 * v:.1f} ms" if v < 1 else f"{v:.2f} s"
-    return f"{v:.3g}"
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
 
 
 def markdown(record: dict, source: str) -> str:

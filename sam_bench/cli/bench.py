@@ -110,6 +110,14 @@ from sam_bench.runtime import clock
     help="Measure nothing: print an existing results file's tables as Markdown (for the README).",
 )
 @click.option(
+    "--write-into",
+    "write_into",
+    multiple=True,
+    metavar="DOC",
+    help="With --markdown-from: replace the file's block in DOC (between '<!-- bench NAME start -->' and "
+    "'<!-- bench NAME end -->', NAME the file's name without .json) instead of printing it; repeatable.",
+)
+@click.option(
     "--probe",
     is_flag=True,
     help="The first minutes of a GPU window: eager / static / graph / compiled steps, K concurrent processes "
@@ -158,6 +166,7 @@ def bench_command(
     quick,
     quiet,
     markdown_from,
+    write_into,
     max_minutes,
     probe,
     budget_s,
@@ -187,11 +196,17 @@ def bench_command(
     from sam_bench.runtime.provenance import device_name, resolve_device
 
     if markdown_from is not None:
+        from sam_bench.bench import results_block
+
         result = files.read_json(markdown_from)
         if not isinstance(result, dict) or result.get("schema") != SCHEMA:
             raise BadInput(f"{markdown_from}: not a sam-bench bench results file")
-        click.echo(format_table(result, markdown=True))
-        click.echo(f"\n(from `{markdown_from}`, written by `sam-bench bench`)")
+        text = results_block.markdown(result, markdown_from)
+        for doc in write_into:
+            results_block.write_into(Path(doc), Path(markdown_from).stem, text)
+            click.echo(f"wrote its block into {doc}", err=True)
+        if not write_into:
+            click.echo(text)
         return
     if probe:
         explicit = {p for p in ("batch_size", "steps") if ctx.get_parameter_source(p) == ParameterSource.COMMANDLINE}
