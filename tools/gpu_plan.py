@@ -34,7 +34,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpu_window import BATCHES, GAP, PACK, SEND, WINDOW, TooLittleTime, background_minutes
+from gpu_window import BATCHES, GAP, MACHINE_START, PACK, SEND, WINDOW, TooLittleTime, background_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,7 +66,7 @@ AUTOATTACK_MIN = {"robust": 5.0, "not robust": 1.5}
 # states for the minutes left before a first call), a data call (a part of CIFAR-10 in; the last one
 # unpacks: seconds), the GPU tests (first window only: imports, collection, a few minutes of tests), and
 # a stint's own start (python and torch, CUDA, the data set onto the GPU, the model built and restored).
-START = 2.0
+START = MACHINE_START
 DATA_CALL = GAP + 0.5
 TEST_CALL = GAP + 2.5
 STINT_START = 0.5
@@ -307,8 +307,9 @@ def render(models: list[Model], windows: int | None = None, probe: str | None = 
     speeds = (
         "the estimated speeds" if probe is None else f"the speeds measured by {probe} (estimated where it has none)"
     )
+    training = "eager training steps" if choice is None else "training at the probe's choice of step mode or K"
     summary = (
-        f"At {speeds} (eager training steps; attacks searching in TF32, scored in true fp32; "
+        f"At {speeds} ({training}; attacks searching in TF32, scored in true fp32; "
         f"`tools/gpu_plan.py`, docs/gpu.md) one {WINDOW:g}-minute window (a session's device time today) trains "
         f"and evaluates on all 10,000 test images {_names(finished_after[0])}"
     )
@@ -329,6 +330,7 @@ def _names(names: list[str]) -> str:
 MARKERS = {
     ROOT / "docs" / "gpu.md": ("<!-- gpu-plan start -->", "<!-- gpu-plan end -->", 0),
     ROOT / "docs" / "benchmarks.md": ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
+    ROOT / "README.md": ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
 }
 
 

@@ -38,6 +38,11 @@ import time
 WINDOW = 15.0  # minutes of device time in a window (one session; the device README: "at present ... 15 minutes")
 FRESH_MACHINE = 4.0  # the device starts no machine with fewer minutes left than this
 COMMAND_LIMIT = 10.0  # minutes one command may run
+# A machine's start, before its first call's command runs: the first window (an H200, 2026-11-26:
+# benchmarks/nvidia-h200-calls.md) held its machine 38 s beyond its first command, the start and that call's
+# 16 MiB upload and return together; a minute leaves room for a slower start. The minutes left before a
+# machine's first call are status's budget_left_s / 60 less this.
+MACHINE_START = 1.0
 # Between reading the minutes left and the command starting on the machine: the workstation's turn
 # (reading the last reply, issuing the call) and the upload of what the call carries (at most 64 MiB,
 # the working tree included) and its copy into the checkout. No step has been timed on a GPU machine
