@@ -103,6 +103,10 @@ def test_the_gpu_tests_stop_before_the_window_or_the_command_limit():
             assert seconds >= gw.MIN_TEST * 60
             assert elapsed + seconds / 60 + gw.TEST_MARGIN <= gw.COMMAND_LIMIT
             assert gw.GAP + elapsed + seconds / 60 + gw.TEST_MARGIN <= left
+            # the plan's share for the first window's tests, never more than the window allows
+            assert gw.test_seconds(left, elapsed, at_most=2.5) == min(seconds, 150)
+    with pytest.raises(ValueError):
+        gw.test_seconds(20, 0, at_most=0)
 
 
 def test_after_a_stint_the_sends_left_to_make_are_weighed_against_the_window():
@@ -162,6 +166,10 @@ def test_the_relays_test_call_has_the_carried_packages_and_no_addopts(tmp_path):
     path, called = proc.stdout.splitlines()
     assert path.split("=", 1)[1].split(":")[0] == ".vendor"
     assert "-o addopts= " in called and called.endswith("-m gpu tests/ --collect-only")
+    # --at-most sizes the call (tools/gpu_window.py test) and is not pytest's
+    proc, _, _ = relay(tmp_path, "test", "--left", "20", "--at-most", "2.5", "-k", "bf16", python=str(stand_in))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1].endswith("-m gpu tests/ -k bf16")
 
 
 def test_the_relays_probe_call_is_sized_from_the_minutes_left(tmp_path):

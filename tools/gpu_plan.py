@@ -68,7 +68,8 @@ AUTOATTACK_MIN = {"robust": 5.0, "not robust": 1.5}
 # a stint's own start (python and torch, CUDA, the data set onto the GPU, the model built and restored).
 START = MACHINE_START
 DATA_CALL = GAP + 0.5
-TEST_CALL = GAP + 2.5
+TEST_MINUTES = 2.5  # the first window's GPU tests: `test --at-most 2.5` (the rest of the tests, a later window's)
+TEST_CALL = GAP + TEST_MINUTES
 STINT_START = 0.5
 DATA_PARTS = 3  # tools/gpu_data_parts.py cuts CIFAR-10 into 3 parts with today's tree (tests/test_gpu_plan.py checks)
 
@@ -220,7 +221,8 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
         if number == 1:
             calls.append(
                 Call(
-                    f"`data` (part {DATA_PARTS} of {DATA_PARTS}) `--last && test`: the GPU tests",
+                    f"`data` (part {DATA_PARTS} of {DATA_PARTS}) `--last && test --at-most {TEST_MINUTES:g}`:"
+                    " the GPU tests",
                     DATA_CALL - GAP + TEST_CALL,
                 )
             )

@@ -14,7 +14,7 @@
 #   tools/gpu_relay.sh data --left MIN [--last]   carry .data/part-K (tools/gpu_data_parts.py), part 1
 #                                                 first: keeps it in ~/c10; once all are there, checks
 #                                                 and unpacks; --last: exit 3 unless that happened
-#   tools/gpu_relay.sh test --left MIN [pytest options]
+#   tools/gpu_relay.sh test --left MIN [--at-most M] [pytest options]
 #                                                 the GPU tests (pytest -q -m gpu tests/, the options
 #                                                 added) with .vendor on the path and setup.cfg's addopts
 #                                                 left out; stopped (SIGINT: pytest prints its summary)
@@ -223,7 +223,9 @@ test)
     # second needs pytest-xdist 3.8 (2025-06-30); the GPU tests run in one process: addopts are left
     # out, so that whichever pytest-xdist the image has (or none) does not matter. No cache: the
     # checkout is a fresh copy each call.
-    seconds=$(window test) || exit $?
+    at_most=()
+    if [ "${1:-}" = --at-most ]; then at_most=(--at-most "${2:?--at-most MINUTES}"); shift 2; fi
+    seconds=$(window test "${at_most[@]}") || exit $?
     set +e
     timeout -s INT -k 30 "$seconds" "$PY" -m pytest -o addopts= -p no:cacheprovider -q --durations=15 -m gpu tests/ "$@"
     status=$?

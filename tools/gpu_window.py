@@ -154,16 +154,22 @@ def wait_seconds(left: float, elapsed: float = 0.0, at_most: float | None = None
     return max(1, int(minutes * 60))
 
 
-def test_seconds(left: float, elapsed: float = 0.0) -> int:
-    """How long the GPU tests may run in a call issued with `left` minutes in the window: until the
-    command limit or the window's end, less TEST_MARGIN for pytest's summary and the return. Raises
-    TooLittleTime when that is under MIN_TEST minutes."""
+def test_seconds(left: float, elapsed: float = 0.0, at_most: float | None = None) -> int:
+    """How long the GPU tests (or the probe) may run in a call issued with `left` minutes in the window:
+    until the command limit or the window's end, less TEST_MARGIN for pytest's summary and the return;
+    at most `at_most` minutes if given (the window's plan gives the first window's tests a share, not
+    the rest of the window: the first window's ran past 170 s). Raises TooLittleTime when the time the
+    window allows is under MIN_TEST minutes."""
     _checked(left, elapsed)
+    if at_most is not None and not at_most > 0:
+        raise ValueError(f"tests of at most {at_most} minutes are no tests")
     minutes = min(COMMAND_LIMIT - elapsed, left - GAP - elapsed) - TEST_MARGIN
     if minutes < MIN_TEST:
         raise TooLittleTime(
             f"not started: {left:.2f} minutes left leave the GPU tests {max(minutes, 0):.2f} minutes: under {MIN_TEST}"
         )
+    if at_most is not None:
+        minutes = min(minutes, at_most)
     return int(minutes * 60)
 
 
@@ -196,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--left", type=float, required=True, help="minutes left in the window when the call was issued")
     parser.add_argument("--started", type=float, default=None, help="when the call began (seconds since the epoch)")
     parser.add_argument("--batches", type=int, default=BATCHES, help=f"batches the stint may pack (default {BATCHES})")
-    parser.add_argument("--at-most", type=float, default=None, help="a stint (or a wait) of at most this many minutes")
+    parser.add_argument(
+        "--at-most", type=float, default=None, help="a stint, a wait or the tests of at most this many minutes"
+    )
     parser.add_argument("--planned", type=int, default=BATCHES, help="sends: the batches the stint was planned for")
     args = parser.parse_args(argv)
     elapsed = 0.0 if args.started is None else max(0.0, (time.time() - args.started) / 60)
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.what == "wait":
             print(wait_seconds(args.left, elapsed, args.at_most))
         elif args.what == "test":
-            print(test_seconds(args.left, elapsed))
+            print(test_seconds(args.left, elapsed, args.at_most))
         elif args.what == "call":
             call_fits(args.left)
         else:
