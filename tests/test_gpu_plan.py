@@ -143,3 +143,22 @@ def test_the_plan_counts_the_data_calls_the_parts_tool_cuts_for_todays_tree():
     assert len(gpu_data_parts.cut(sizes, room - gpu_data_parts.MARGIN)) == gpu_plan.DATA_PARTS, (
         "set tools/gpu_plan.py's DATA_PARTS and re-render: python tools/gpu_plan.py --write"
     )
+
+
+def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not_robust():
+    """PGD-10 at 4,000 images/s in TF32 and 1,000 in strict fp32 (round numbers): a budget's PGD is 2.5 s of
+    search and at most 10/11 s of scoring; AutoAttack on ST is 10 PGD-10s of APGD-CE and the tail; an AT
+    model's AutoAttack keeps its estimate, and only the models counted from the rates are marked."""
+    rates = {"tf32": 4000.0, "ieee": 1000.0}
+    pgd = (2.5 + 10 / 11) / 60
+    assert gpu_plan.evaluation_minutes(False, 8, 2, rates) == pytest.approx(
+        8 * pgd + 2 * (25 / 60 + gpu_plan.AUTOATTACK_TAIL_MIN)
+    )
+    assert gpu_plan.evaluation_minutes(True, 8, 2, rates) == pytest.approx(
+        8 * pgd + 2 * gpu_plan.AUTOATTACK_MIN["robust"]
+    )
+    assert gpu_plan.evaluation_minutes(False, 8, 2, None) == pytest.approx(8 * 0.1 + 2 * 1.5)
+    costs = {m.name: m for m in gpu_plan.model_costs(["ST", "AT-Linf-8"], attack_rates=rates)}
+    assert costs["ST"].evaluation_measured and not costs["AT-Linf-8"].evaluation_measured
+    h200 = gpu_plan.probe_attack_rates(gpu_plan.DOCS_PROBE)
+    assert h200 is not None and h200["tf32"] > h200["ieee"] > 0

@@ -61,6 +61,16 @@ TRAIN_IMAGES = 50_000
 # (issue #47's target for an ST model is 2 minutes).
 PGD_BUDGET_MIN = 0.1
 AUTOATTACK_MIN = {"robust": 5.0, "not robust": 1.5}
+# With a probe's attack throughput (PGD-10 at Linf 8/255 on 512 images of an eval-mode PreActResNet-18, in
+# TF32 and in strict fp32: `attack/tf32`, `attack/ieee`), evaluation is counted from it: PGD-10 at one budget
+# is its search over 10,000 images in TF32 and their scoring in strict fp32 (a forward: at most one of the
+# 11 passes of a strict PGD-10); AutoAttack at one budget on a model that is not robust is APGD-CE's 100
+# iterations (10 PGD-10s of work) over at most all 10,000 images in TF32, then AUTOATTACK_TAIL_MIN for its
+# other three attacks on the few images APGD-CE leaves: hundreds of sequential iterations whatever their
+# number (bench's briefly trained standard model on the H200, 54 images left to them: 32 s for the whole
+# AutoAttack, benchmarks/nvidia-h200-autoattack.json). A robust model's AutoAttack keeps its estimate.
+APGD_CE_PGD10S = 10
+AUTOATTACK_TAIL_MIN = 0.5
 
 # ---- The window (docs/gpu.md): the machine's start before its first call (the convention docs/gpu.md
 # states for the minutes left before a first call), a data call (a part of CIFAR-10 in; the last one
@@ -83,6 +93,7 @@ class Model:
     done_evaluate: float = 0.0
     measured: bool = False  # its training step is a probe's median, not the estimate
     gain: float = 1.0  # its training's speed-up at the probe's chosen step mode and K (probe_choice)
+    evaluation_measured: bool = False  # its evaluation counted from a probe's attack throughput alone
 
     @property
     def finished(self) -> bool:
@@ -125,6 +136,31 @@ def probe_steps(path: str | Path) -> tuple[dict[tuple[str, int | None], float], 
     return found, record["environment"]["device_name"]
 
 
+def probe_attack_rates(path: str | Path) -> dict[str, float] | None:
+    """{"tf32": images/s, "ieee": images/s} of the probe's PGD-10 (its attack parts), or None if it has none."""
+    from sam_bench.bench.probe import read
+
+    parts = read(path, error=SystemExit)["parts"]
+    rates = {
+        mode: ((parts.get(f"attack/{mode}") or {}).get("values", {}).get("images_per_s") or {}).get("median")
+        for mode in ("tf32", "ieee")
+    }
+    return rates if all(rates.values()) else None
+
+
+def evaluation_minutes(robust: bool, pgd_budgets: int, aa_budgets: int, rates: dict[str, float] | None) -> float:
+    """Minutes to evaluate a model on 10,000 test images: estimated, or from a probe's attack `rates`."""
+    if rates is None:
+        return pgd_budgets * PGD_BUDGET_MIN + aa_budgets * AUTOATTACK_MIN["robust" if robust else "not robust"]
+    images = 10_000
+    pgd = (images / rates["tf32"] + images / rates["ieee"] / 11) / 60
+    if robust:
+        autoattack = AUTOATTACK_MIN["robust"]
+    else:
+        autoattack = APGD_CE_PGD10S * images / rates["tf32"] / 60 + AUTOATTACK_TAIL_MIN
+    return pgd_budgets * pgd + aa_budgets * autoattack
+
+
 def calibration(key: tuple[str, int | None], measured: dict[tuple[str, int | None], float] | None) -> float:
     """What a step the probe did not time is taken to cost, as a share of its estimate: the measured over the
     estimated step of the timed step nearest to it in passes per step (AT-Linf-2's 5-step AT from PGD-10 AT,
@@ -145,7 +181,10 @@ def calibration(key: tuple[str, int | None], measured: dict[tuple[str, int | Non
 
 
 def model_costs(
-    names: list[str] | None, measured: dict[tuple[str, int | None], float] | None = None, choice=None
+    names: list[str] | None,
+    measured: dict[tuple[str, int | None], float] | None = None,
+    choice=None,
+    attack_rates: dict[str, float] | None = None,
 ) -> list[Model]:
     """The full scale's models (or `names`, in that order) with their estimated minutes; a training step
     in `measured` ({(method, attack steps or None): ms}, `probe_steps`) replaces its estimate, and a
@@ -171,9 +210,10 @@ def model_costs(
         step = ms if ms is not None else step_ms(cfg.method, cfg.attack_steps) * calibration(key, measured)
         gain = 1.0 if choice is None else choice.training_gain(cfg.method)
         train = (steps * step / 1000 / gain + cfg.epochs * TEST_PASS_S) / 60
-        robust = "robust" if table.uses_attack(cfg.method) else "not robust"
-        evaluate = pgd_budgets * PGD_BUDGET_MIN + aa_budgets * AUTOATTACK_MIN[robust]
-        models.append(Model(name, train, evaluate, measured=ms is not None, gain=gain))
+        robust = table.uses_attack(cfg.method)
+        evaluate = evaluation_minutes(robust, pgd_budgets, aa_budgets, attack_rates)
+        from_rates = attack_rates is not None and not robust
+        models.append(Model(name, train, evaluate, measured=ms is not None, gain=gain, evaluation_measured=from_rates))
     return models
 
 
@@ -256,12 +296,16 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
 def render(models: list[Model], windows: int | None = None, probe: str | None = None, choice=None) -> tuple[str, str]:
     """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
     training steps came from (the probe file and its device); `choice`: the step mode and K it picked."""
-    costs = [Model(m.name, m.train, m.evaluate, measured=m.measured, gain=m.gain) for m in models]
+    costs = [
+        Model(m.name, m.train, m.evaluate, measured=m.measured, gain=m.gain, evaluation_measured=m.evaluation_measured)
+        for m in models
+    ]
     head = "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):"
     if probe is not None:
         head = (
             f"GPU minutes per model ({'eager steps' if choice is None else 'steps'} at batch 128; training "
-            f"marked * from the eager steps measured by "
+            "marked * from the eager steps and evaluation marked * from the attacks' throughput (as "
+            f"`tools/gpu_plan.py` derives it) measured by "
             f"{probe}, the rest estimated as derived in `tools/gpu_plan.py`):"
         )
     if choice is not None:
@@ -278,7 +322,8 @@ def render(models: list[Model], windows: int | None = None, probe: str | None = 
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {m.name} | {m.train:.1f}{'*' if m.measured else ''} | {m.evaluate:.1f} | {m.train + m.evaluate:.1f} |"
+        f"| {m.name} | {m.train:.1f}{'*' if m.measured else ''} "
+        f"| {m.evaluate:.1f}{'*' if m.evaluation_measured else ''} | {m.train + m.evaluate:.1f} |"
         for m in costs
     ]
     windows_planned = plan(models, windows)
@@ -357,9 +402,8 @@ def rendered_from(probe: str | None, names: list[str] | None = None, windows: in
 
     measured, device = probe_steps(probe)
     choice = choose(read(probe, error=SystemExit))
-    return render(
-        model_costs(names, measured, choice), windows, f"`sam-bench bench --probe` on {device} (`{probe}`)", choice
-    )
+    costs = model_costs(names, measured, choice, probe_attack_rates(probe))
+    return render(costs, windows, f"`sam-bench bench --probe` on {device} (`{probe}`)", choice)
 
 
 def main(argv: list[str] | None = None) -> int:
