@@ -8,12 +8,13 @@ and what they pick (probe_choice). docs/benchmarks.md carries it between markers
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
+from sam_bench.bench import marked_block
 from sam_bench.bench.probe import read
 from sam_bench.bench.probe_choice import choose
+from sam_bench.errors import BadInput
 
 START, END = "<!-- probe {name} start -->", "<!-- probe {name} end -->"
 
@@ -59,20 +60,15 @@ def markdown(record: dict, source: str) -> str:
 
 
 def write_into(doc: Path, name: str, text: str) -> None:
-    start, end = START.format(name=name), END.format(name=name)
-    body = doc.read_text()
-    old = re.search(re.escape(start) + ".*?" + re.escape(end), body, re.S)
-    if old is None:
-        raise SystemExit(f"probe_report: {doc} has no {start} ... {end} markers")
-    doc.write_text(body.replace(old.group(0), f"{start}\n{text}\n{end}"))
+    try:
+        marked_block.replace(doc, START.format(name=name), END.format(name=name), text)
+    except BadInput as err:
+        raise SystemExit(f"probe_report: {err}") from None
 
 
 def between(doc: Path, name: str) -> str | None:
     """What `doc` holds between the probe's markers (the test compares it with `markdown`)."""
-    found = re.search(
-        re.escape(START.format(name=name)) + r"\n(.*?)\n" + re.escape(END.format(name=name)), doc.read_text(), re.S
-    )
-    return found.group(1) if found else None
+    return marked_block.between(doc, START.format(name=name), END.format(name=name))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sam_bench import files
+from sam_bench.bench import marked_block
 from sam_bench.bench.table import format_table
-from sam_bench.errors import BadInput
 
 START, END = "<!-- bench {name} start -->", "<!-- bench {name} end -->"
 
@@ -28,17 +27,9 @@ def names_in(doc: Path) -> list[str]:
 
 
 def between(doc: Path, name: str) -> str | None:
-    found = re.search(
-        re.escape(START.format(name=name)) + r"\n(.*?)\n" + re.escape(END.format(name=name)), doc.read_text(), re.S
-    )
-    return found.group(1) if found else None
+    return marked_block.between(doc, START.format(name=name), END.format(name=name))
 
 
 def write_into(doc: Path, name: str, text: str) -> None:
-    """Replace the block of `name` in `doc` (atomically: the file is whole or as it was)."""
-    start, end = START.format(name=name), END.format(name=name)
-    body = doc.read_text()
-    old = re.search(re.escape(start) + ".*?" + re.escape(end), body, re.S)
-    if old is None:
-        raise BadInput(f"{doc} has no {start} ... {end} markers")
-    files.write_text(doc, body.replace(old.group(0), f"{start}\n{text}\n{end}"))
+    """Replace the block of `name` in `doc`."""
+    marked_block.replace(doc, START.format(name=name), END.format(name=name), text)

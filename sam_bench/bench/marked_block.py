@@ -1,0 +1,25 @@
+"""A block of rendered Markdown between two marker comments in a document (README.md, docs/benchmarks.md):
+read to compare it with its rendering, or replaced by it, the rest of the document untouched."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import BadInput
+
+
+def between(doc: Path, start: str, end: str) -> str | None:
+    """The text between the markers (without the newlines next to them), or None without them."""
+    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), doc.read_text(), re.S)
+    return found.group(1) if found else None
+
+
+def replace(doc: Path, start: str, end: str, text: str) -> None:
+    """Put `text` between the markers (atomically: the document is whole, new or as it was)."""
+    body = doc.read_text()
+    old = re.search(re.escape(start) + ".*?" + re.escape(end), body, re.S)
+    if old is None:
+        raise BadInput(f"{doc} has no {start} ... {end} markers")
+    files.write_text(doc, body.replace(old.group(0), f"{start}\n{text}\n{end}"))
