@@ -43,6 +43,20 @@ def smoke(tmp_path_factory):
     return {"out": out, "killed_history": before, "first_output": result.output}
 
 
+@pytest.fixture(scope="module")
+def rechecked(smoke, tmp_path_factory):
+    """A copy of the grid rechecked in full once (`sam-bench recheck FOLDER`: every zoo model's every
+    evaluation again, AutoAttack included, tens of seconds here): the recheck tests each start from a copy of
+    it instead of each rechecking the same folder again; `smoke`'s folder stays as the other tests expect it."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("rechecked") / "pipeline-test"
+    shutil.copytree(smoke["out"], folder)
+    result = CliRunner().invoke(cli, ["recheck", str(folder), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
 def test_killed_grid_resumes_where_it_stopped(smoke):
     out = smoke["out"]
     log = [json.loads(line) for line in next(out.glob("runs/ST-*/log.jsonl")).read_text().splitlines()]
@@ -222,7 +236,7 @@ def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
     assert _aa_text(quick, 200) == "custom: apgd-ce, apgd-t"
 
 
-def test_recheck_re_measures_the_zoo_models_image_by_image(smoke, tmp_path):
+def test_recheck_re_measures_the_zoo_models_image_by_image(rechecked, tmp_path):
     """`sam-bench recheck FOLDER` evaluates the zoo models' weights again with the recorded settings: every
     image's outcome comes back the same; a results file whose per-image outcomes were altered (two images
     swapped, so every accuracy in it still agrees) is caught, image by image, with exit code 1."""
@@ -231,9 +245,7 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(smoke, tmp_path):
     from sam_bench.evaluation import outcomes, recheck, results_file
 
     folder = tmp_path / "copy"
-    shutil.copytree(smoke["out"], folder)  # the fixture's folder stays as the other tests expect it
-    result = CliRunner().invoke(cli, ["recheck", str(folder), "--quiet"])
-    assert result.exit_code == 0, result.output
+    shutil.copytree(rechecked, folder)  # rechecked by the fixture; this test alters its copy
     record = recheck.read(folder / "recheck.json")
     assert record["identical"] and record["images_differing"] == 0
     published = [r for r in load_results(folder) if r["results"]["model"].get("zoo_id")]
@@ -284,7 +296,7 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(smoke, tmp_path):
     )
 
 
-def test_a_recheck_of_some_attacks_adds_to_a_fuller_one_and_never_replaces_it(smoke, tmp_path):
+def test_a_recheck_of_some_attacks_adds_to_a_fuller_one_and_never_replaces_it(rechecked, tmp_path):
     """A record that rechecked every attack of a file covers a later call for some of them (nothing is run);
     some attacks rechecked again (`--again --attacks pgd`) are added to the earlier entry, whose AutoAttack
     and clean comparisons stay."""
@@ -293,8 +305,7 @@ def test_a_recheck_of_some_attacks_adds_to_a_fuller_one_and_never_replaces_it(sm
     from sam_bench.evaluation import recheck
 
     folder = tmp_path / "copy"
-    shutil.copytree(smoke["out"], folder)
-    assert CliRunner().invoke(cli, ["recheck", str(folder), "--quiet", "--no-report"]).exit_code == 0
+    shutil.copytree(rechecked, folder)  # every attack of every file rechecked (the fixture)
     full = recheck.read(folder / "recheck.json")["models"]
     assert all(any(c["evaluation"].startswith("autoattack") for c in m["evaluations"]) for m in full)
 
@@ -312,7 +323,7 @@ def test_a_recheck_of_some_attacks_adds_to_a_fuller_one_and_never_replaces_it(sm
     assert all(m["identical"] for m in again)
 
 
-def test_a_reused_runs_recheck_is_carried_over_from_where_it_was_made(smoke, tmp_path):
+def test_a_reused_runs_recheck_is_carried_over_from_where_it_was_made(rechecked, tmp_path):
     """A run reused from another folder brings its results file byte for byte: the recheck made there
     counts here (marked with where it was made), as long as the file is the very same; a run whose
     results were made here is rechecked here."""
@@ -321,8 +332,7 @@ def test_a_reused_runs_recheck_is_carried_over_from_where_it_was_made(smoke, tmp
     from sam_bench.evaluation import recheck
 
     source, reuser = tmp_path / "source", tmp_path / "reuser"
-    shutil.copytree(smoke["out"], source)
-    assert CliRunner().invoke(cli, ["recheck", str(source), "--quiet", "--no-report"]).exit_code == 0
+    shutil.copytree(rechecked, source)  # rechecked there (the fixture)
     shutil.copytree(source, reuser)
     (reuser / "recheck.json").unlink()
     names = sorted(m["results"] for m in recheck.read(source / "recheck.json")["models"])
