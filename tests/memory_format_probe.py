@@ -93,6 +93,11 @@ def main() -> None:
         default="auto",
         help="auto: training_format's choice; the others override it (to show what the probe catches)",
     )
+    ap.add_argument(
+        "--fault",
+        action="store_true",
+        help="scale the first convolution's weight gradient by 1.001 before the check sees it (to show it catches it)",
+    )
     args = ap.parse_args()
     arch_kwargs = json.loads(args.arch_kwargs)
     spec = make_spec(args.arch, args.num_classes, *STATS["cifar10"], args.width, arch_kwargs)
@@ -112,6 +117,9 @@ def main() -> None:
             "contiguous": torch.contiguous_format,
         }[args.layout]
         model = model.to(memory_format=layout)
+        if args.fault:  # registered first, so the check's hook receives the altered gradient
+            first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+            first.weight.register_hook(lambda grad: grad * 1.001)
         check = ConvGradientCheck(model)
         optimizer = build_optimizer(cfg, model)
         attack = cfg.attack() if method_table.uses_attack(method) else None
