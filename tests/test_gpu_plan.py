@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sam_bench.bench import marked_block
 from sam_bench.bench.probe import read
 from sam_bench.bench.probe_choice import choose
 
@@ -25,7 +26,7 @@ def test_the_docs_hold_the_commands_output():
     # as `python tools/gpu_plan.py --write` renders them: at the committed probe's measurements
     rendered = gpu_plan.rendered_from(str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)))
     for path, (start, end, which) in gpu_plan.MARKERS.items():
-        assert gpu_plan.between(path.read_text(), start, end) == rendered[which].strip(), (
+        assert marked_block.between(path, start, end) == rendered[which].strip(), (
             f"{path} is not tools/gpu_plan.py's output: run python tools/gpu_plan.py --write"
         )
 

@@ -28,8 +28,8 @@ tools/gpu_plan.py --choose probe.json)`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,10 +296,7 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
 def render(models: list[Model], windows: int | None = None, probe: str | None = None, choice=None) -> tuple[str, str]:
     """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
     training steps came from (the probe file and its device); `choice`: the step mode and K it picked."""
-    costs = [
-        Model(m.name, m.train, m.evaluate, measured=m.measured, gain=m.gain, evaluation_measured=m.evaluation_measured)
-        for m in models
-    ]
+    costs = [dataclasses.replace(m, done_train=0.0, done_evaluate=0.0) for m in models]  # as before any window
     head = "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):"
     if probe is not None:
         head = (
@@ -381,14 +378,6 @@ MARKERS = {
 }
 
 
-def between(text: str, start: str, end: str) -> str:
-    """What a file holds between the markers (the test compares it with `render`)."""
-    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), text, re.S)
-    if not found:
-        raise SystemExit(f"gpu_plan: no {start} ... {end} markers")
-    return found.group(1)
-
-
 # The probe the docs' plan is rendered from: the newest GPU window's, at the full scale's network and batch
 DOCS_PROBE = ROOT / "benchmarks" / "nvidia-h200-probe.json"
 
@@ -442,12 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.write:
         print(rendered[0] + "\n" + rendered[1])
         return 0
+    from sam_bench.bench import marked_block
+    from sam_bench.errors import BadInput
+
     for path, (start, end, which) in MARKERS.items():
-        text = path.read_text()
-        old = re.search(re.escape(start) + ".*?" + re.escape(end), text, re.S)
-        if old is None:
-            raise SystemExit(f"gpu_plan: {path} has no {start} ... {end} markers")
-        path.write_text(text.replace(old.group(0), f"{start}\n{rendered[which].strip()}\n{end}"))
+        try:
+            marked_block.replace(path, start, end, rendered[which].strip())
+        except BadInput as err:
+            raise SystemExit(f"gpu_plan: {err}") from None
         print(f"wrote {path}")
     return 0
 

@@ -283,15 +283,16 @@ start)
     : >~/stint.out
     setsid bash tools/gpu_relay.sh _stint "$left" "$minutes" "$batches_planned" "$recipe" "$scale" \
         "${reproduce_options[@]}" >>~/stint.out 2>&1 </dev/null &
-    echo $! > ~/stint.pid
+    pid=$!
+    echo "$pid" > ~/stint.pid
     # The call's process group is ended when the call returns (the device's, and the rehearsal's, way), and a
     # busy machine may not yet have run the stint's setsid(): return only once it leads a session of its own
     # (field 6 of /proc/PID/stat; at most 10 s). Under load the rehearsal once lost its stint to this race.
     for _ in $(seq 200); do
-        [ "$(awk '{print $6}' /proc/"$(cat ~/stint.pid)"/stat 2>/dev/null)" = "$(cat ~/stint.pid)" ] && break
+        [ "$(awk '{print $6}' /proc/"$pid"/stat 2>/dev/null)" = "$pid" ] && break
         sleep 0.05
     done
-    echo "relay: a stint of $minutes minutes started in the background (pid $(cat ~/stint.pid)); call" \
+    echo "relay: a stint of $minutes minutes started in the background (pid $pid); call" \
         "tools/gpu_relay.sh wait --left MIN at once, and again while it exits 5" ;;
 _stint)  # start's background stint (not a call of its own)
     cmd=start
