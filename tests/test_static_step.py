@@ -76,6 +76,16 @@ def test_the_methods_without_a_capturable_step_are_these_and_are_refused_in_one_
             StaticStep(name, small_model(), None, None, torch.Generator())
 
 
+@pytest.mark.parametrize("mode", ["static", "graph"])
+def test_a_setting_that_asks_a_step_mode_of_a_method_without_one_is_refused_where_it_is_read(mode):
+    """Refused by the settings themselves, so a recipe that asks it fails when it is read, not a stint's
+    minutes later: paper-cifar10's full scale set graph for every model, TRADES and AWP included."""
+    for name in sorted(EAGER_ONLY):
+        with pytest.raises(BadInput, match=f"^{name} has a step of its own and no capturable one"):
+            TrainConfig(method=name, step_mode=mode).validate()
+    assert TrainConfig(method="sam", step_mode=mode).validate().step_mode == mode
+
+
 def the_table_and_l2():
     cases = [pytest.param(name, "Linf", id=name) for name in capturable_methods()]
     # an L2 attack draws its start otherwise (a direction and a radius): one PGD method of the table in L2

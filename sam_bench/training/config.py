@@ -156,6 +156,13 @@ class TrainConfig:
             )
         if self.step_mode == "grouped" and self.compile:
             raise BadInput("--step-mode grouped calls the network under torch.func.vmap; leave --compile off")
+        if self.step_mode in ("static", "graph"):
+            from sam_bench.training.static_step import capturable  # torch-heavy: only when a mode needs it
+
+            if not capturable(self.method):  # refused here, where a recipe is read, not epochs into a stint
+                raise BadInput(
+                    f"{self.method} has a step of its own and no capturable one; train it with --step-mode eager"
+                )
         if self.arch_kwargs is not None:
             if not all(isinstance(k, str) for k in self.arch_kwargs):
                 raise BadInput("arch_kwargs must map timm constructor argument names to values")
