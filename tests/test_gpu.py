@@ -36,7 +36,7 @@ from sam_bench.training.grouped_step import GroupedStep
 from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer, train
 from sam_bench.training.method_table import names, single_step, uses_attack
 from sam_bench.training.methods import train_step
-from sam_bench.training.static_step import StaticStep, step_generator
+from sam_bench.training.static_step import StaticStep, capturable, step_generator
 
 METHODS = names()
 
@@ -95,28 +95,62 @@ def test_bf16_step_is_close_to_fp32(method):
     assert F.cosine_similarity(a, b, dim=0) > 0.95
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_the_graphed_step_replays_the_static_step(method):
-    """--step-mode graph (#46 item 1): warm-up, capture with the run's own generator registered, replays;
-    after WARMUP + 3 steps the weights are the static step's run without a graph (the same kernels, so
-    the tolerance is for cuDNN's choice of algorithm only), and the generator advanced as far."""
+@pytest.fixture
+def deterministic_cuda():
+    """cuDNN's deterministic algorithms, chosen without autotuning, and no TF32: the second window's H200 ran
+    this comparison with PyTorch's defaults and found the losses 0.2-0.3% apart after six steps at every method
+    (benchmarks/nvidia-h200-gpu-tests-3.log), which nondeterministic weight-gradient kernels alone can give
+    after steps at lr 0.1; with these settings two static runs agree to the last bit, so a graph's replay
+    has nothing to hide behind."""
+    saved = (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    )
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    ) = saved
+
+
+def _static_run(method, graphed):
+    """WARMUP + 3 steps of a fresh model, as a static step or its CUDA graph: (loss, parameters, generator)."""
     cfg = _config(method)
-    runs = []
-    for graphed in (False, True):
-        torch.manual_seed(0)
-        model = create_model(make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 0.25))
-        model = model.to(CUDA, memory_format=training_format(model, CUDA))
-        static = StaticStep(method, model, build_optimizer(cfg, model), cfg.attack(), step_generator(0, CUDA))
-        step = GraphedStep(static) if graphed else static
-        for i in range(WARMUP + 3):
-            x, y = _batch()
-            loss, _ = step(x, y, 0.1 / (i + 1))
-        torch.cuda.synchronize()
-        runs.append((float(loss), [p.detach().clone() for p in model.parameters()], static.generator.get_state()))
-    (loss_a, params_a, state_a), (loss_b, params_b, state_b) = runs
-    assert abs(loss_a - loss_b) <= 1e-4 * max(1.0, abs(loss_a))
-    for a, b in zip(params_a, params_b):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    torch.manual_seed(0)
+    model = create_model(make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 0.25))
+    model = model.to(CUDA, memory_format=training_format(model, CUDA))
+    static = StaticStep(method, model, build_optimizer(cfg, model), cfg.attack(), step_generator(0, CUDA))
+    step = GraphedStep(static) if graphed else static
+    for i in range(WARMUP + 3):
+        x, y = _batch()
+        loss, _ = step(x, y, 0.1 / (i + 1))
+    torch.cuda.synchronize()
+    return float(loss), [p.detach().clone() for p in model.parameters()], static.generator.get_state()
+
+
+# TRADES and the AWP methods have steps of their own and no static one (static_step.capturable): they train eager.
+@pytest.mark.parametrize("method", [m for m in METHODS if capturable(m)])
+def test_the_graphed_step_replays_the_static_step(method, deterministic_cuda):
+    """--step-mode graph (#46 item 1): warm-up, capture with the run's own generator registered, replays;
+    after WARMUP + 3 steps the weights are the static step's run without a graph and the generator advanced
+    as far. A second static run measures what the kernels alone vary (nothing, with deterministic_cuda):
+    the graph may differ from the static step by no more than that, or by a last-bit rounding."""
+    (loss_a, params_a, state_a), (loss_b, params_b, state_b), (loss_c, params_c, _) = (
+        _static_run(method, graphed=False),
+        _static_run(method, graphed=True),
+        _static_run(method, graphed=False),
+    )
+    noise = abs(loss_a - loss_c)
+    assert abs(loss_a - loss_b) <= max(1e-5 * max(1.0, abs(loss_a)), 3 * noise), f"static runs differ by {noise}"
+    for a, b, c in zip(params_a, params_b, params_c):
+        noise = float((a - c).abs().max())
+        assert float((a - b).abs().max()) <= max(1e-5 + 1e-5 * float(a.abs().max()), 3 * noise)
     assert torch.equal(state_a, state_b)
 
 
@@ -284,19 +318,19 @@ def small_model(tmp_path_factory):
 @pytest.mark.parametrize("attack", ["pgd", "autoattack"])
 def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
     sample = load_dataset("cifar10-sample")
-    kwargs = dict(version="rand") if attack == "autoattack" else dict(steps=10)
-    specs = (
-        make_attacks(attack, "Linf", ["8/255"], **kwargs)
-        if attack == "autoattack"
-        else make_attacks(attack, "Linf", ["2/255"], **kwargs)
-    )
+    # APGD-CE alone at 2/255, where a third of the images survive, so the comparison has something to compare:
+    # the second window's H200 ran version "rand" (APGD with 20 EOT draws a step) at 8/255 and its CPU half had
+    # not ended after 100 s (benchmarks/nvidia-h200-gpu-tests-3.log), with nothing surviving to compare.
+    kwargs = dict(version="custom", attacks=["apgd-ce"]) if attack == "autoattack" else dict(steps=10)
+    specs = make_attacks(attack, "Linf", ["2/255"], **kwargs)
     results = {}
     for device in ("cpu", "cuda"):
         model, info = load_model_ref(small_model)
         results[device] = evaluate(model, sample, specs, n_examples=200, device=device, model_info=info, progress=False)
     cpu, gpu = results["cpu"], results["cuda"]
     assert abs(cpu["clean_acc"] - gpu["clean_acc"]) <= 0.01
-    assert abs(cpu["evaluations"][0]["robust_acc"] - gpu["evaluations"][0]["robust_acc"]) <= 0.01
+    # both attacks start at random points, drawn by the CPU's and CUDA's generators: a few images may differ
+    assert abs(cpu["evaluations"][0]["robust_acc"] - gpu["evaluations"][0]["robust_acc"]) <= 0.015
     assert gpu["math_mode"] == {"cudnn_conv": "ieee", "cuda_matmul": "ieee"}
 
 
