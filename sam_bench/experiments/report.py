@@ -14,7 +14,16 @@ from pathlib import Path
 from sam_bench import files, mixed_model, stats
 from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import against_published, collapse, confirmatory, mechanism, pareto, report_plots, spent
+from sam_bench.experiments import (
+    against_published,
+    collapse,
+    confirmatory,
+    gpu_minutes,
+    mechanism,
+    pareto,
+    report_plots,
+    spent,
+)
 from sam_bench.experiments.claims import CLAIMS, headline
 from sam_bench.experiments.folder import Folder, not_shown
 from sam_bench.experiments.records import (
@@ -291,6 +300,8 @@ def _compute_lines(folder: Folder) -> list[str]:
     """What the reproduction spent (`experiments/spent.py`), and its pilot's other candidates when a
     `pilot.json` in the folder names them."""
     lines = ["## Compute", "", f"This folder's runs: {spent.describe(spent.of_records(folder.records))}."]
+    if on_gpu := gpu_minutes.lines(folder.records):
+        lines += ["", *on_gpu]
     for c in folder.pilot_candidates():
         lines.append(f"The pilot's candidate `{c['scale']}`: {spent.describe(c['compute'])}.")
     sentence = folder.budget_sentence("Together with the pilot", "Together")

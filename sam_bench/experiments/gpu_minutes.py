@@ -1,0 +1,73 @@
+"""GPU minutes per model: what each run of a reproduction cost a lent GPU, training and evaluation apart.
+
+GPU time comes in short windows (docs/gpu.md), so the question a reader of a GPU reproduction asks is how
+many minutes each model took there: its training's wall time (`wall_time_s` in the results file's training
+record) and its evaluation's (the `seconds` of each attack), each counted where it ran on a GPU. Wall time,
+not a GPU's busy time: the device is held for the whole of it, and nothing else of the run's ran beside it
+unless the window's notes say so (`benchmarks/<device>-calls.md`).
+"""
+
+from __future__ import annotations
+
+from sam_bench.evaluation.results_record import Results
+from sam_bench.experiments.records import seed_of
+
+
+def _on_gpu(device_name: str | None) -> bool:
+    """A CPU names itself "cpu (x86_64, N threads)"; a GPU by its model, e.g. "NVIDIA H200"."""
+    return bool(device_name) and not str(device_name).startswith("cpu")
+
+
+def rows(records: list[dict]) -> list[dict]:
+    """One row per run that trained or was evaluated on a GPU: name, seed, the GPU, and the minutes of each
+    part that ran there (None for a part that ran elsewhere). Runs reused from another folder count there."""
+    out = []
+    for r in records:
+        if r.get("reused_from"):
+            continue
+        trained_on = r["training"].get("device_name")
+        environment = r["results"]["environment"]
+        evaluated_on = environment.get("device_name") if str(environment.get("device", "")).startswith("cuda") else None
+        if not (_on_gpu(trained_on) or evaluated_on):
+            continue
+        evaluation_s = sum(float(e.get("seconds") or 0.0) for e in Results.of(r["results"]).evaluations)
+        training_min = float(r["training"].get("wall_time_s") or 0.0) / 60 if _on_gpu(trained_on) else None
+        evaluation_min = evaluation_s / 60 if evaluated_on else None
+        out.append(
+            {
+                "name": r["name"],
+                "seed": seed_of(r),
+                "device": trained_on if _on_gpu(trained_on) else evaluated_on,
+                "training_min": training_min,
+                "evaluation_min": evaluation_min,
+                "total_min": (training_min or 0.0) + (evaluation_min or 0.0),
+            }
+        )
+    return out
+
+
+def lines(records: list[dict]) -> list[str]:
+    """The report's table of GPU minutes per model, or nothing when no run touched a GPU."""
+    table = rows(records)
+    if not table:
+        return []
+
+    def minutes(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}"
+
+    body = [
+        f"| {t['name']} | {t['seed']} | {t['device']} | {minutes(t['training_min'])} | "
+        f"{minutes(t['evaluation_min'])} | {t['total_min']:.1f} |"
+        for t in table
+    ]
+    total = sum(t["total_min"] for t in table)
+    return [
+        "GPU minutes per model: the wall time of each run's training and of its evaluation on all its attacks, "
+        "where they ran on a GPU (`sam_bench/experiments/gpu_minutes.py`; – where that part ran elsewhere).",
+        "",
+        "| model | seed | GPU | training (min) | evaluation (min) | together (min) |",
+        "|---|---|---|---|---|---|",
+        *body,
+        f"| all | | | | | {total:.1f} |",
+        "",
+    ]

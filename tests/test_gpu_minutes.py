@@ -1,0 +1,39 @@
+"""GPU minutes per model (sam_bench/experiments/gpu_minutes.py), on the committed full-scale reproduction that
+the second GPU window trained and evaluated, and on a CPU one."""
+
+import copy
+import json
+from pathlib import Path
+
+from sam_bench.experiments import gpu_minutes
+from sam_bench.experiments.folder import Folder
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL = ROOT / "reproductions" / "paper-cifar10-full"
+
+
+def test_each_gpu_run_counts_its_training_and_evaluation_wall_time():
+    folder = Folder.load(FULL)
+    rows = {r["name"]: r for r in gpu_minutes.rows(folder.records)}
+    assert {"ST", "SAM-0.1"} <= set(rows)
+    for record in folder.records:
+        row = rows[record["name"]]
+        results = json.loads(record["path"].read_text())
+        assert row["device"] == results["model"]["training"]["device_name"] != ""
+        assert row["training_min"] * 60 == results["model"]["training"]["wall_time_s"]
+        assert abs(row["evaluation_min"] * 60 - sum(e["seconds"] for e in results["evaluations"])) < 1e-9
+        assert row["total_min"] == row["training_min"] + row["evaluation_min"]
+    table = gpu_minutes.lines(folder.records)
+    assert table[2].startswith("| model | seed | GPU |") and table[-2].startswith("| all |")
+    assert "## Compute" in (FULL / "REPORT.md").read_text() and table[0] in (FULL / "REPORT.md").read_text()
+
+
+def test_a_part_that_ran_on_a_cpu_is_not_counted_and_a_cpu_folder_has_no_table():
+    record = copy.deepcopy(Folder.load(FULL).records[0])
+    record["results"]["environment"].update(device="cpu", device_name="cpu (x86_64, 2 threads)")
+    (row,) = gpu_minutes.rows([record])
+    assert row["evaluation_min"] is None and row["total_min"] == row["training_min"]
+    record["training"] = dict(record["training"], device_name="cpu (x86_64, 2 threads)")
+    assert gpu_minutes.rows([record]) == [] and gpu_minutes.lines([record]) == []
+    assert gpu_minutes.lines(Folder.load(ROOT / "reproductions" / "paper-cifar10-sample").records) == []
+    assert gpu_minutes.rows([dict(record, reused_from="elsewhere")]) == []
