@@ -24,7 +24,9 @@ import gpu_window  # noqa: E402
 
 def test_the_docs_hold_the_commands_output():
     # as `python tools/gpu_plan.py --write` renders them: at the committed probe's measurements
-    rendered = gpu_plan.rendered_from(str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)))
+    rendered = gpu_plan.rendered_from(
+        str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)), state=str(gpu_plan.DOCS_STATE.relative_to(gpu_plan.ROOT))
+    )
     for path, (start, end, which) in gpu_plan.MARKERS.items():
         assert marked_block.between(path, start, end) == rendered[which].strip(), (
             f"{path} is not tools/gpu_plan.py's output: run python tools/gpu_plan.py --write"
@@ -104,7 +106,7 @@ def test_a_probe_replaces_the_eager_estimates_it_measured(tmp_path, capsys):
     chosen = {m.name: m for m in gpu_plan.model_costs(names, measured, choice)}
     for name, ms in (("ST", 2.0), ("SAM-0.1", 4.1), ("AT-Linf-8", 16.0)):
         assert chosen[name].train == pytest.approx((steps * ms / 1000 / 1.25 + 100 * gpu_plan.TEST_PASS_S) / 60)
-    assert gpu_plan.main(["--probe", str(PROBE), "--models", ",".join(names), "--windows", "1"]) == 0
+    assert gpu_plan.main(["--probe", str(PROBE), "--models", ",".join(names), "--windows", "1", "--state", "none"]) == 0
     shown = capsys.readouterr().out
     assert "measured by `sam-bench bench --probe` on NVIDIA H100 (synthetic" in shown
     assert "pick `--parallel 1` for the stints and `train: {step_mode: static}` for the scale" in shown
@@ -163,3 +165,32 @@ def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not
     assert costs["ST"].evaluation_measured and not costs["AT-Linf-8"].evaluation_measured
     h200 = gpu_plan.probe_attack_rates(gpu_plan.DOCS_PROBE)
     assert h200 is not None and h200["tf32"] > h200["ieee"] > 0
+
+
+def test_the_plan_starts_from_where_the_full_scale_stands():
+    """`with_state` on the committed reproduction the second window left: ST and SAM-0.1 done at the minutes
+    their runs took on the GPU, SAM-0.4 stopped after 21 of its 100 epochs (its checkpoint carried in by an
+    `inbox` call), SAM-0.2 at SAM-0.1's training minutes (the same step), and the next window finishing SAM-0.4."""
+    from sam_bench.experiments import gpu_minutes
+    from sam_bench.experiments.folder import Folder
+
+    names = ["ST", "SAM-0.1", "SAM-0.4", "SAM-0.2", "AT-Linf-8"]
+    before = {m.name: m for m in gpu_plan.model_costs(names)}
+    models = gpu_plan.with_state(list(before.values()), gpu_plan.DOCS_STATE)
+    ran = {r["name"]: r for r in gpu_minutes.rows(Folder.load(gpu_plan.DOCS_STATE).records)}
+    state = {m.name: m for m in models}
+    for name in ("ST", "SAM-0.1"):
+        m = state[name]
+        assert m.finished and m.stands == "done" and m.ran == "train, evaluate"
+        assert (m.train, m.evaluate) == (ran[name]["training_min"], ran[name]["evaluation_min"])
+    partial = state["SAM-0.4"]
+    assert partial.stands == "21 of 100 epochs" and partial.done_train == pytest.approx(0.21 * partial.train)
+    assert partial.done_evaluate == 0 and partial.evaluate == pytest.approx(
+        (ran["ST"]["evaluation_min"] + ran["SAM-0.1"]["evaluation_min"]) / 2
+    )
+    assert state["SAM-0.2"].train == ran["SAM-0.1"]["training_min"] and state["SAM-0.2"].ran == "train, evaluate"
+    assert state["AT-Linf-8"].ran == "" and state["AT-Linf-8"].train == before["AT-Linf-8"].train  # nothing ran
+    assert all(m.done_train == 0 for m in before.values())  # the models given are left as they were
+    (calls, finished), *_ = gpu_plan.plan(models, windows=1)
+    assert any(c.what.startswith("`inbox`") for c in calls) and finished[:3] == ["ST", "SAM-0.1", "SAM-0.4"]
+    assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9

@@ -82,13 +82,19 @@ def test_k_goes_up_while_each_step_gains(gains, expected):
     assert picked.parallel_gain == (1.0 if expected == 1 else pytest.approx(gains[expected]))
 
 
-def test_training_counts_the_larger_gain_and_a_method_without_a_capturable_step_only_k():
+def test_with_a_step_mode_taken_k_stays_one_and_a_method_without_a_capturable_step_gains_nothing():
     picked = choose(
         record({(m, "static"): 1.5 for m in ("standard", "sam", "at")}, {("standard", 2): 1.3, ("standard", 4): 1.8})
     )
-    assert (picked.step_mode, picked.parallel) == ("static", 4)
-    assert picked.training_gain("standard") == pytest.approx(1.8)  # not 1.5 x 1.8: both spend the same idle host time
-    assert picked.training_gain("trades") == pytest.approx(1.8)  # TRADES trains eager: only K helps it
+    assert (picked.step_mode, picked.parallel) == ("static", 1) and picked.options() == ["--parallel", "1"]
+    assert any(
+        r.startswith("K=4: aggregate steps/s x1.80 of one process in eager steps, not taken") for r in picked.reasons
+    )
+    assert picked.training_gain("standard") == pytest.approx(1.5)
+    assert picked.training_gain("trades") == 1.0  # TRADES trains eager, one model at a time
+    eager = choose(record({(m, "static"): 1.05 for m in ("standard", "sam", "at")}, {("standard", 4): 1.8}))
+    assert (eager.step_mode, eager.parallel) == ("eager", 4)
+    assert eager.training_gain("standard") == eager.training_gain("trades") == pytest.approx(1.8)
     assert MIN_GAIN > 1
 
 

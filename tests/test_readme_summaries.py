@@ -17,6 +17,7 @@ from sam_bench.experiments.summary import in_readme, summary, update_readme
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 REPRODUCTIONS = [
+    "paper-cifar10-full",
     "paper-cifar10-cpu-decisive",
     "paper-cifar10-cpu-confirmatory",
     "lightweight-cifar10-cpu",

@@ -77,9 +77,11 @@ AUTOATTACK_TAIL_MIN = 0.5
 # unpacks: seconds), the GPU tests (first window only: imports, collection, a few minutes of tests), and
 # a stint's own start (python and torch, CUDA, the data set onto the GPU, the model built and restored).
 START = MACHINE_START
-DATA_CALL = GAP + 0.5
-TEST_MINUTES = 2.5  # the first window's GPU tests: `test --at-most 2.5` (the rest of the tests, a later window's)
-TEST_CALL = GAP + TEST_MINUTES
+# The second window measured the data calls: 0.4 s of command each, 6-10 s held with the part's upload
+# (benchmarks/nvidia-h200-calls.md); 0.1 minute each beside the workstation's turn. The GPU tests take no call of
+# their own: they run beside the stint (`test` after `start`, as the second window ran them), on minutes the
+# `wait` calls would hold the machine for anyway.
+DATA_CALL = GAP + 0.1
 STINT_START = 0.5
 DATA_PARTS = 3  # tools/gpu_data_parts.py cuts CIFAR-10 into 3 parts with today's tree (tests/test_gpu_plan.py checks)
 
@@ -94,6 +96,8 @@ class Model:
     measured: bool = False  # its training step is a probe's median, not the estimate
     gain: float = 1.0  # its training's speed-up at the probe's chosen step mode and K (probe_choice)
     evaluation_measured: bool = False  # its evaluation counted from a probe's attack throughput alone
+    ran: str = ""  # what a full-scale run measured of it (`with_state`): "" none, "train", "train, evaluate"
+    stands: str = ""  # where its full-scale run stands (`with_state`): "", "done", "21 of 100 epochs"
 
     @property
     def finished(self) -> bool:
@@ -217,6 +221,64 @@ def model_costs(
     return models
 
 
+def with_state(models: list[Model], folder: str | Path) -> list[Model]:
+    """The models as a full-scale reproduction `folder` left them: a model whose first seed has a results file
+    is done, its minutes those its run took on the GPU (sam_bench/experiments/gpu_minutes.py: training's and
+    evaluation's wall time); a run stopped mid-way is trained as far as its log's epochs, and its training
+    counted at its own median epoch. Models not yet run keep their costs, but one whose training step is a
+    finished run's (the same method and attack steps: SAM-0.2's is SAM-0.1's) trains in that run's minutes,
+    and one that is not robust takes the evaluation minutes the not-robust runs measured (their mean): the
+    probe counts APGD-CE over every image, while on a trained model AutoAttack's later attacks see only the
+    few images APGD-CE leaves."""
+    import json
+    import statistics
+
+    from sam_bench.experiments import gpu_minutes
+    from sam_bench.experiments.folder import Folder
+    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.training import method_table as table
+
+    folder = Path(folder)
+    recipe = {m.name: m for m in load_recipe("paper-cifar10", "full", device="cuda").models if m.primary}
+    records = [r for r in Folder.load(folder).records if r["primary"] and r["key"] == recipe[r["name"]].key]
+    ran = {row["name"]: row for row in gpu_minutes.rows(records)}
+    out = [dataclasses.replace(m) for m in models]
+    not_robust = [
+        ran[m.name]["evaluation_min"]
+        for m in out
+        if m.name in ran and ran[m.name]["evaluation_min"] and not table.uses_attack(recipe[m.name].config.method)
+    ]
+
+    def step_of(name: str) -> tuple[str, int | None]:  # what a training step costs depends on this alone
+        config = recipe[name].config
+        return config.method, config.attack_steps if table.uses_attack(config.method) else None
+
+    same_step = {step_of(n): row["training_min"] for n, row in ran.items() if row["training_min"] is not None}
+    for m in out:
+        row, plan = ran.get(m.name), recipe[m.name]
+        if row is None and step_of(m.name) in same_step:  # e.g. SAM-0.2 at SAM-0.1's minutes: the same step
+            m.train, m.measured, m.ran = same_step[step_of(m.name)], False, "train"
+        if row is not None:
+            m.train = row["training_min"] if row["training_min"] is not None else m.train
+            m.evaluate = row["evaluation_min"] if row["evaluation_min"] is not None else m.evaluate
+            m.done_train, m.done_evaluate, m.stands = m.train, m.evaluate, "done"
+            m.ran = "train, evaluate" if row["evaluation_min"] is not None else "train"
+            m.measured = m.evaluation_measured = False
+            continue
+        if not_robust and not table.uses_attack(plan.config.method):
+            m.evaluate, m.evaluation_measured = statistics.mean(not_robust), False
+            m.ran = ", ".join(filter(None, (m.ran, "evaluate")))
+        log = folder / "runs" / f"{m.name}-{plan.key}" / "log.jsonl"
+        epochs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+        epochs = [e for e in epochs if "epoch" in e and "seconds" in e]
+        if epochs:
+            m.train = statistics.median(e["seconds"] for e in epochs) * plan.config.epochs / 60
+            m.done_train = m.train * len(epochs) / plan.config.epochs
+            m.measured, m.ran = False, "train" + (", evaluate" if "evaluate" in m.ran else "")
+            m.stands = f"{len(epochs)} of {plan.config.epochs} epochs"
+    return out
+
+
 def _work(queue: list[Model], minutes: float) -> list[str]:
     """Spend `minutes` of a stint on the queue in order; what was done, one phrase per model."""
     done = []
@@ -246,26 +308,15 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
     """Per window: its calls, and the models finished by its end; `windows` None: as many as it takes to finish
     the queue's first WANTED models (at most MAX_WINDOWS)."""
     out = []
-    carry = False  # a training stopped mid-way: its checkpoint goes to the next machine
-    wanted = models[:WANTED]
-    for number in range(1, (windows or MAX_WINDOWS) + 1):
+    carry = any(0 < m.done_train < m.train - 1e-9 for m in models)  # a training stopped mid-way: its checkpoint
+    wanted = [m for m in models if not m.finished][:WANTED]  # goes to the next machine
+    for _ in range(windows or MAX_WINDOWS):
         if windows is None and out and all(m.finished for m in wanted):
             break
         left = WINDOW - START
         calls = [Call("the machine starts", START)]
-        # the first window's last data part rides with the GPU tests (docs/gpu.md's `data --last && test`): its
-        # seconds of data, without a call of its own
-        alone = DATA_PARTS - 1 if number == 1 else DATA_PARTS
-        for part in range(1, alone + 1):
+        for part in range(1, DATA_PARTS + 1):
             calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
-        if number == 1:
-            calls.append(
-                Call(
-                    f"`data` (part {DATA_PARTS} of {DATA_PARTS}) `--last && test --at-most {TEST_MINUTES:g}`:"
-                    " the GPU tests",
-                    DATA_CALL - GAP + TEST_CALL,
-                )
-            )
         if carry:
             calls.append(Call("`inbox`: the unfinished run's checkpoint, first batch", DATA_CALL))
         left -= sum(c.minutes for c in calls[1:])
@@ -293,10 +344,13 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
     return out
 
 
-def render(models: list[Model], windows: int | None = None, probe: str | None = None, choice=None) -> tuple[str, str]:
+def render(
+    models: list[Model], windows: int | None = None, probe: str | None = None, choice=None, state: str | None = None
+) -> tuple[str, str]:
     """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
-    training steps came from (the probe file and its device); `choice`: the step mode and K it picked."""
-    costs = [dataclasses.replace(m, done_train=0.0, done_evaluate=0.0) for m in models]  # as before any window
+    training steps came from (the probe file and its device); `choice`: the step mode and K it picked;
+    `state`: the reproduction folder the models' progress and run minutes come from (`with_state`)."""
+    costs = [dataclasses.replace(m) for m in models]  # as before the windows planned
     head = "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):"
     if probe is not None:
         head = (
@@ -310,17 +364,25 @@ def render(models: list[Model], windows: int | None = None, probe: str | None = 
             f" Its ratios pick `{' '.join(choice.options())}` for the stints and `{choice.recipe_line()}` for "
             "the scale, set in a commit before its first stint ("
             + "; ".join(choice.reasons)
-            + "); training is counted at that speed-up (the larger of the mode's and K's: not their product)."
+            + "); training is counted at that speed-up (the mode's for a method with a capturable step, else K's)."
+        )
+    if state is not None:
+        head += (
+            f" Marked †: what the full scale's own runs took on the GPU (`{state}`, as its report's Compute section"
+            " counts it; a run stopped mid-way at its median epoch; a model not yet evaluated that is not robust at"
+            " the mean of those that were); the windows start from where that folder stands."
         )
     lines = [
         head,
         "",
-        "| model | training | evaluation (10,000 images: PGD-10 at every budget, AutoAttack) | together |",
-        "| --- | --- | --- | --- |",
+        "| model | training | evaluation (10,000 images: PGD-10 at every budget, AutoAttack) | together |"
+        + (" where it stands |" if state is not None else ""),
+        "| --- | --- | --- | --- |" + (" --- |" if state is not None else ""),
     ]
     lines += [
-        f"| {m.name} | {m.train:.1f}{'*' if m.measured else ''} "
-        f"| {m.evaluate:.1f}{'*' if m.evaluation_measured else ''} | {m.train + m.evaluate:.1f} |"
+        f"| {m.name} | {m.train:.1f}{'*' if m.measured else ''}{'†' if 'train' in m.ran else ''} "
+        f"| {m.evaluate:.1f}{'*' if m.evaluation_measured else ''}{'†' if 'evaluate' in m.ran else ''} "
+        f"| {m.train + m.evaluate:.1f} |" + (f" {m.stands} |" if state is not None else "")
         for m in costs
     ]
     windows_planned = plan(models, windows)
@@ -352,13 +414,26 @@ def render(models: list[Model], windows: int | None = None, probe: str | None = 
         "the estimated speeds" if probe is None else f"the speeds measured by {probe} (estimated where it has none)"
     )
     training = "eager training steps" if choice is None else "training at the probe's choice of step mode or K"
-    summary = (
-        f"At {speeds} ({training}; attacks searching in TF32, scored in true fp32; "
-        f"`tools/gpu_plan.py`, docs/gpu.md) one {WINDOW:g}-minute window (a session's device time today) trains "
-        f"and evaluates on all 10,000 test images {_names(finished_after[0])}"
-    )
+    already = [m.name for m in costs if m.finished]
+    if state is not None:
+        speeds += f" and the full scale's own runs (`{state}`)"
+    summary = f"At {speeds} ({training}; attacks searching in TF32, scored in true fp32; `tools/gpu_plan.py`, "
+    summary += "docs/gpu.md)"
+    if already:
+        summary += (
+            f", with {_names(already)} trained and evaluated, the next {WINDOW:g}-minute window (a session's device "
+            "time today) trains and evaluates on all 10,000 test images "
+            + _names([n for n in finished_after[0] if n not in already])
+        )
+    else:
+        summary += (
+            f" one {WINDOW:g}-minute window (a session's device time today) trains and evaluates on all 10,000 test "
+            f"images {_names(finished_after[0])}"
+        )
     firsts = [
-        f"{name} after {next(i for i, f in enumerate(finished_after, 1) if name in f)}" for name in finished_after[-1]
+        f"{name} after {next(i for i, f in enumerate(finished_after, 1) if name in f)}"
+        for name in finished_after[-1]
+        if name not in already
     ]
     if len(finished_after) > 1 and firsts:
         summary += f"; windows needed for a model to be trained and evaluated: {_names(firsts)}"
@@ -380,19 +455,29 @@ MARKERS = {
 
 # The probe the docs' plan is rendered from: the newest GPU window's, at the full scale's network and batch
 DOCS_PROBE = ROOT / "benchmarks" / "nvidia-h200-probe.json"
+# The full-scale reproduction the docs' plan starts from (`with_state`)
+DOCS_STATE = ROOT / "reproductions" / "paper-cifar10-full"
 
 
-def rendered_from(probe: str | None, names: list[str] | None = None, windows: int | None = None) -> tuple[str, str]:
-    """`render` at a probe record's measured steps and choice (`probe` None or 'none': the estimates alone)."""
+def rendered_from(
+    probe: str | None, names: list[str] | None = None, windows: int | None = None, state: str | None = None
+) -> tuple[str, str]:
+    """`render` at a probe record's measured steps and choice (`probe` None or 'none': the estimates alone),
+    from where the reproduction folder `state` stands (None or 'none': before any window)."""
+    state = None if state in (None, "none") else state
     if probe in (None, "none"):
-        return render(model_costs(names), windows)
-    from sam_bench.bench.probe import read
-    from sam_bench.bench.probe_choice import choose
+        costs, source, choice = model_costs(names), None, None
+    else:
+        from sam_bench.bench.probe import read
+        from sam_bench.bench.probe_choice import choose
 
-    measured, device = probe_steps(probe)
-    choice = choose(read(probe, error=SystemExit))
-    costs = model_costs(names, measured, choice, probe_attack_rates(probe))
-    return render(costs, windows, f"`sam-bench bench --probe` on {device} (`{probe}`)", choice)
+        measured, device = probe_steps(probe)
+        choice = choose(read(probe, error=SystemExit))
+        costs = model_costs(names, measured, choice, probe_attack_rates(probe))
+        source = f"`sam-bench bench --probe` on {device} (`{probe}`)"
+    if state is not None:
+        costs = with_state(costs, ROOT / state)
+    return render(costs, windows, source, choice, state)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,6 +498,13 @@ def main(argv: list[str] | None = None) -> int:
         "(default: %(default)s, the one the docs are rendered from)",
     )
     parser.add_argument(
+        "--state",
+        default=str(DOCS_STATE.relative_to(ROOT)),
+        metavar="FOLDER",
+        help="the full-scale reproduction to plan on from: its finished models and runs' GPU minutes; 'none': "
+        "before any window (default: %(default)s)",
+    )
+    parser.add_argument(
         "--choose", default=None, metavar="FILE", help="print the reproduce options a probe record picks, and stop"
     )
     args = parser.parse_args(argv)
@@ -427,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.windows is not None and args.windows < 1:
         parser.error("--windows must be 1 or more")
     names = [n.strip() for n in args.models.split(",")] if args.models else None
-    rendered = rendered_from(args.probe, names, args.windows)
+    rendered = rendered_from(args.probe, names, args.windows, args.state)
     if not args.write:
         print(rendered[0] + "\n" + rendered[1])
         return 0

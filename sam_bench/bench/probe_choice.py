@@ -10,18 +10,22 @@ choice reads ratios, never two medians measured at different times:
   faster of the two if both qualify; else eager. A non-eager mode draws other random numbers than eager
   (training/step_mode.py) and is part of a run's settings key, so it is set in the recipe's scale in a
   commit before the scale's first stint, and kept;
-- K (`--parallel`): going up the probe's process counts, a larger K is taken while its aggregate
-  steps/s beat the K taken so far by MIN_GAIN (for every method the probe ran concurrently).
+- K (`--parallel`): where the step mode stays eager, going up the probe's process counts, a larger K is
+  taken while its aggregate steps/s beat the K taken so far by MIN_GAIN (for every method the probe ran
+  concurrently). Where a static or graph step is taken, K stays 1: the concurrent processes ran eager
+  steps, whose idle host time is what they overlap and what those steps remove, so K's gain beside them is
+  unmeasured; and K models at once each finish K times later, so a window ends on K unfinished runs, each
+  an 85 MiB checkpoint to carry (the second window, one model at a time in graph steps, finished ST and
+  SAM-0.1 and carried one: benchmarks/nvidia-h200-calls.md).
 
 The grouped-convolution ratio (probe_grouped.py) is reported, not acted on: whether N seeds stacked as one
 grouped network (`train --step-mode grouped --seeds`, training/grouped_runs.py) would pay on this device.
 A reproduction trains its cells one run each, so the window's plan cannot take it; a user training seeds
 by hand can.
 
-`compiled` is timed by the probe but is not a run's step mode, so it is reported, never chosen. The
-concurrent processes ran eager steps: with a graph (which removes the host time that concurrency
-overlaps) the two gains are not independent, so `training_gain` counts the larger of the two, not
-their product.
+`compiled` is timed by the probe but is not a run's step mode, so it is reported, never chosen. A
+method with no capturable step (TRADES, AWP) trains eager whatever the mode (its recipe entry says so),
+so `training_gain` gives it no mode's gain.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class Choice:
         return f"train: {{step_mode: {self.step_mode}}}"
 
     def training_gain(self, method: str) -> float:
-        """How much faster a method's training runs than one eager process, counted conservatively."""
+        """How much faster a method's training runs than one eager process: the mode's gain where the method
+        has a capturable step, else K's (one of the two is 1: K is taken only with eager steps)."""
         mode = self.mode_gain if self.step_mode != "eager" and capturable(method) else 1.0
         return max(mode, self.parallel_gain)
 
@@ -104,7 +109,12 @@ def choose(record: dict) -> Choice:
     taken, taken_gain = 1, 1.0
     for k in sorted(by_k):
         gain = min(by_k[k])  # the method that gains least decides
-        if gain >= taken_gain * MIN_GAIN:
+        if choice.step_mode != "eager":
+            choice.reasons.append(
+                f"K={k}: aggregate steps/s x{gain:.2f} of one process in eager steps, not taken beside the "
+                f"{choice.step_mode} step (unmeasured with it; K models at once each finish K times later)"
+            )
+        elif gain >= taken_gain * MIN_GAIN:
             choice.reasons.append(f"K={k}: aggregate steps/s x{gain:.2f} of one process, taken")
             taken, taken_gain = k, gain
         else:
