@@ -22,7 +22,12 @@ def test_shipped_recipes_load_at_every_scale():
     )
     at1 = next(m for m in full.models if m.name == "AT-Linf-1").config
     assert at1.attack_step_size == "0.5/255"
-    assert full.evaluation["autoattack"] == {"version": "standard", "Linf": "8/255", "L2": "0.5"}
+    # RobustBench's budgets on all 10,000 images for the boards, and the claims' (C2) on the first 1,000 (#47 item 3)
+    assert full.evaluation["autoattack"] == {
+        "version": "standard",
+        "Linf": ["8/255", {"eps": "1/255", "n_examples": 1000}, {"eps": "2/255", "n_examples": 1000}],
+        "L2": ["0.5", {"eps": "16/255", "n_examples": 1000}, {"eps": "32/255", "n_examples": 1000}],
+    }
     smoke = load_recipe("paper-cifar10", "smoke")
     assert smoke.dataset == "cifar10-sample" and not smoke.publish
     assert all(m.config.width == 0.125 and m.config.epochs == 4 and m.config.n_train is None for m in smoke.models)

@@ -52,6 +52,7 @@ ATTACK_PASS_SHARE = 2 / 3
 UNOVERLAPPED_MS = 0.5
 TEST_PASS_S = 0.3  # the clean test pass after every epoch: 10,000 images forward at a large batch
 TRAIN_IMAGES = 50_000
+EVAL_IMAGES = 10_000  # the full scale evaluates on the whole test set; an attack may take the first N of it
 
 # ---- Evaluation on 10,000 test images, attacks searching in TF32 and every outcome scored in true fp32.
 # PGD-10 at one budget: 10 input-gradient passes over 10,000 images at about 35 us an image-pass in TF32,
@@ -152,17 +153,31 @@ def probe_attack_rates(path: str | Path) -> dict[str, float] | None:
     return rates if all(rates.values()) else None
 
 
-def evaluation_minutes(robust: bool, pgd_budgets: int, aa_budgets: int, rates: dict[str, float] | None) -> float:
-    """Minutes to evaluate a model on 10,000 test images: estimated, or from a probe's attack `rates`."""
+def spec_minutes(spec, robust: bool, rates: dict[str, float] | None) -> float:
+    """Minutes of one attack spec (evaluation_block.evaluation_specs) on its images: estimated, or from a probe's
+    attack `rates`. AutoAttack below RobustBench's budget (the claims' small budgets) counts as on a robust
+    model whatever the model: a model that is not robust keeps many images past APGD-CE there (the full-scale
+    ST and SAM-0.1: 8-81% under PGD-10), and the later attacks' work is on those."""
+    from sam_bench.eps import parse_eps
+    from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS
+
+    share = (spec.n_examples or EVAL_IMAGES) / EVAL_IMAGES
+    if spec.attack == "clean":
+        return 0.0
+    if spec.attack == "pgd":
+        if rates is None:
+            return PGD_BUDGET_MIN * share
+        return share * (EVAL_IMAGES / rates["tf32"] + EVAL_IMAGES / rates["ieee"] / 11) / 60
+    if robust or spec.eps < parse_eps(ROBUSTBENCH_BUDGETS[spec.norm]) - 1e-9:
+        return AUTOATTACK_MIN["robust"] * share
     if rates is None:
-        return pgd_budgets * PGD_BUDGET_MIN + aa_budgets * AUTOATTACK_MIN["robust" if robust else "not robust"]
-    images = 10_000
-    pgd = (images / rates["tf32"] + images / rates["ieee"] / 11) / 60
-    if robust:
-        autoattack = AUTOATTACK_MIN["robust"]
-    else:
-        autoattack = APGD_CE_PGD10S * images / rates["tf32"] / 60 + AUTOATTACK_TAIL_MIN
-    return pgd_budgets * pgd + aa_budgets * autoattack
+        return AUTOATTACK_MIN["not robust"] * share
+    return APGD_CE_PGD10S * share * EVAL_IMAGES / rates["tf32"] / 60 + AUTOATTACK_TAIL_MIN
+
+
+def evaluation_minutes(specs: list, robust: bool, rates: dict[str, float] | None) -> float:
+    """Minutes to evaluate a model with these attack specs (each on its own share of the 10,000 test images)."""
+    return sum(spec_minutes(spec, robust, rates) for spec in specs)
 
 
 def calibration(key: tuple[str, int | None], measured: dict[tuple[str, int | None], float] | None) -> float:
@@ -193,7 +208,7 @@ def model_costs(
     """The full scale's models (or `names`, in that order) with their estimated minutes; a training step
     in `measured` ({(method, attack steps or None): ms}, `probe_steps`) replaces its estimate, and a
     probe's `choice` (probe_choice.Choice) divides the training by its gain for the model's method."""
-    from sam_bench.experiments.evaluation_block import autoattack_budgets
+    from sam_bench.experiments.evaluation_block import evaluation_specs
     from sam_bench.experiments.recipe import load_recipe
     from sam_bench.training import method_table as table
 
@@ -202,9 +217,7 @@ def model_costs(
     unknown = [n for n in names or [] if n not in plans]
     if unknown:
         raise SystemExit(f"gpu_plan: the full scale has no model {unknown[0]!r}; it has {', '.join(plans)}")
-    pgd = recipe.evaluation.get("pgd") or {}
-    pgd_budgets = sum(len((pgd.get(norm) or {}).get("eps") or []) for norm in ("Linf", "L2"))
-    aa_budgets = len(autoattack_budgets(recipe.evaluation.get("autoattack")))
+    specs = evaluation_specs(recipe.evaluation)
     models = []
     for name in names or list(plans):
         cfg = plans[name].config
@@ -215,68 +228,123 @@ def model_costs(
         gain = 1.0 if choice is None else choice.training_gain(cfg.method)
         train = (steps * step / 1000 / gain + cfg.epochs * TEST_PASS_S) / 60
         robust = table.uses_attack(cfg.method)
-        evaluate = evaluation_minutes(robust, pgd_budgets, aa_budgets, attack_rates)
+        evaluate = evaluation_minutes(specs, robust, attack_rates)
         from_rates = attack_rates is not None and not robust
         models.append(Model(name, train, evaluate, measured=ms is not None, gain=gain, evaluation_measured=from_rates))
     return models
 
 
-def with_state(models: list[Model], folder: str | Path) -> list[Model]:
-    """The models as a full-scale reproduction `folder` left them: a model whose first seed has a results file
-    is done, its minutes those its run took on the GPU (sam_bench/experiments/gpu_minutes.py: training's and
-    evaluation's wall time); a run stopped mid-way is trained as far as its log's epochs, and its training
-    counted at its own median epoch. Models not yet run keep their costs, but one whose training step is a
-    finished run's (the same method and attack steps: SAM-0.2's is SAM-0.1's) trains in that run's minutes,
-    and one that is not robust takes the evaluation minutes the not-robust runs measured (their mean): the
-    probe counts APGD-CE over every image, while on a trained model AutoAttack's later attacks see only the
-    few images APGD-CE leaves."""
+def _signature(attack: str, norm, eps: float, version, images) -> tuple:
+    """What makes two evaluations the same work: an attack spec's or a results file's evaluation."""
+    return attack, norm, round(float(eps), 8), version, images or EVAL_IMAGES
+
+
+def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] | None = None) -> list[Model]:
+    """The models as a full-scale reproduction `folder` left them, at the minutes its runs took on the GPU
+    (sam_bench/experiments/gpu_minutes.py: training's and evaluation's wall time):
+
+    - a model whose first seed has a results file with every evaluation the recipe asks is done;
+    - one whose results lack some (the recipe gained attacks since) is trained and is evaluated again, all of
+      it, as `reproduce` does when a results file's evaluation key changes: what it had at the minutes they
+      took, what it lacks as estimated;
+    - a run stopped mid-way is trained as far as its log's epochs, its training counted at its own median epoch;
+    - a model not yet run trains in a finished run's minutes where it shares that run's step (the same method
+      and attack steps: SAM-0.2's is SAM-0.1's), and, if it is not robust, evaluates each attack in the mean
+      minutes the not-robust runs took for it (the probe counts APGD-CE over every image, while on a trained
+      model AutoAttack's later attacks see only what APGD-CE leaves); the rest as estimated (`spec_minutes`)."""
     import json
     import statistics
 
-    from sam_bench.experiments import gpu_minutes
+    from sam_bench.evaluation.results_record import Results
+    from sam_bench.experiments.evaluation_block import evaluation_specs
     from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.experiments.reproduction import evaluation_for
     from sam_bench.training import method_table as table
 
     folder = Path(folder)
-    recipe = {m.name: m for m in load_recipe("paper-cifar10", "full", device="cuda").models if m.primary}
-    records = [r for r in Folder.load(folder).records if r["primary"] and r["key"] == recipe[r["name"]].key]
-    ran = {row["name"]: row for row in gpu_minutes.rows(records)}
-    out = [dataclasses.replace(m) for m in models]
-    not_robust = [
-        ran[m.name]["evaluation_min"]
-        for m in out
-        if m.name in ran and ran[m.name]["evaluation_min"] and not table.uses_attack(recipe[m.name].config.method)
-    ]
+    recipe = load_recipe("paper-cifar10", "full", device="cuda")
+    plans = {m.name: m for m in recipe.models if m.primary}
+    records = [r for r in Folder.load(folder).records if r["primary"] and r["key"] == plans[r["name"]].key]
+    ran = {row["name"]: row for row in gpu_minutes_rows(records)}
+
+    def robust(name: str) -> bool:
+        return table.uses_attack(plans[name].config.method)
+
+    def evaluations(record: dict) -> dict[tuple, float]:  # signature -> minutes the record's evaluation took
+        return {
+            _signature(
+                e["attack"],
+                e.get("norm"),
+                e.get("eps_value") or 0.0,
+                (e.get("settings") or {}).get("version"),
+                e.get("n_examples"),
+            ): float(e.get("seconds") or 0.0) / 60
+            for e in Results.of(record["results"]).evaluations
+        }
+
+    took = {r["name"]: evaluations(r) for r in records if r["name"] in ran and ran[r["name"]]["evaluation_min"]}
+    not_robust: dict[tuple, list[float]] = {}
+    for name, minutes in took.items():
+        if not robust(name):
+            for signature, m in minutes.items():
+                not_robust.setdefault(signature, []).append(m)
+
+    def evaluation(name: str) -> tuple[float, bool, list[tuple]]:
+        """(minutes, whether any of them were measured, the recipe's attacks its results lack)."""
+        total, measured, missing = 0.0, False, []
+        own = took.get(name, {})
+        for spec in evaluation_specs(evaluation_for(plans[name], recipe.evaluation)):
+            signature = _signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples)
+            if signature in own:
+                total, measured = total + own[signature], True
+                continue
+            if name in took:
+                missing.append(signature)
+            if signature in not_robust and not robust(name):
+                total, measured = total + statistics.mean(not_robust[signature]), True
+            else:
+                total += spec_minutes(spec, robust(name), rates)
+        return total, measured, missing
 
     def step_of(name: str) -> tuple[str, int | None]:  # what a training step costs depends on this alone
-        config = recipe[name].config
+        config = plans[name].config
         return config.method, config.attack_steps if table.uses_attack(config.method) else None
 
     same_step = {step_of(n): row["training_min"] for n, row in ran.items() if row["training_min"] is not None}
+    out = [dataclasses.replace(m) for m in models]
     for m in out:
-        row, plan = ran.get(m.name), recipe[m.name]
-        if row is None and step_of(m.name) in same_step:  # e.g. SAM-0.2 at SAM-0.1's minutes: the same step
-            m.train, m.measured, m.ran = same_step[step_of(m.name)], False, "train"
+        row, plan = ran.get(m.name), plans[m.name]
+        evaluate, evaluation_ran, missing = evaluation(m.name)
+        if evaluation_ran:
+            m.evaluate, m.evaluation_measured, m.ran = evaluate, False, "evaluate"
         if row is not None:
             m.train = row["training_min"] if row["training_min"] is not None else m.train
-            m.evaluate = row["evaluation_min"] if row["evaluation_min"] is not None else m.evaluate
-            m.done_train, m.done_evaluate, m.stands = m.train, m.evaluate, "done"
-            m.ran = "train, evaluate" if row["evaluation_min"] is not None else "train"
-            m.measured = m.evaluation_measured = False
+            m.done_train, m.measured = m.train, False
+            m.ran = "train, evaluate" if evaluation_ran else "train"
+            if missing:
+                m.stands = f"trained; to evaluate again, with {len(missing)} attacks it lacks"
+            else:
+                m.done_evaluate, m.stands = m.evaluate, "done"
             continue
-        if not_robust and not table.uses_attack(plan.config.method):
-            m.evaluate, m.evaluation_measured = statistics.mean(not_robust), False
-            m.ran = ", ".join(filter(None, (m.ran, "evaluate")))
+        if step_of(m.name) in same_step:  # e.g. SAM-0.2 at SAM-0.1's minutes: the same step
+            m.train, m.measured = same_step[step_of(m.name)], False
+            m.ran = "train" + (", evaluate" if evaluation_ran else "")
         log = folder / "runs" / f"{m.name}-{plan.key}" / "log.jsonl"
         epochs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
         epochs = [e for e in epochs if "epoch" in e and "seconds" in e]
         if epochs:
             m.train = statistics.median(e["seconds"] for e in epochs) * plan.config.epochs / 60
             m.done_train = m.train * len(epochs) / plan.config.epochs
-            m.measured, m.ran = False, "train" + (", evaluate" if "evaluate" in m.ran else "")
+            m.measured, m.ran = False, "train" + (", evaluate" if evaluation_ran else "")
             m.stands = f"{len(epochs)} of {plan.config.epochs} epochs"
     return out
+
+
+def gpu_minutes_rows(records: list[dict]) -> list[dict]:
+    from sam_bench.experiments import gpu_minutes
+
+    return gpu_minutes.rows(records)
 
 
 def _work(queue: list[Model], minutes: float) -> list[str]:
@@ -415,14 +483,16 @@ def render(
     )
     training = "eager training steps" if choice is None else "training at the probe's choice of step mode or K"
     already = [m.name for m in costs if m.finished]
+    started = [m.name for m in costs if not m.finished and (m.done_train > 0 or m.done_evaluate > 0)]
     if state is not None:
         speeds += f" and the full scale's own runs (`{state}`)"
     summary = f"At {speeds} ({training}; attacks searching in TF32, scored in true fp32; `tools/gpu_plan.py`, "
     summary += "docs/gpu.md)"
-    if already:
+    if already or started:
+        where = [f"{_names(already)} done" if already else "", f"{_names(started)} under way" if started else ""]
         summary += (
-            f", with {_names(already)} trained and evaluated, the next {WINDOW:g}-minute window (a session's device "
-            "time today) trains and evaluates on all 10,000 test images "
+            f", from where the full scale stands ({' and '.join(filter(None, where))}), the next {WINDOW:g}-minute "
+            "window (a session's device time today) finishes (trained and evaluated on all 10,000 test images) "
             + _names([n for n in finished_after[0] if n not in already])
         )
     else:
@@ -436,7 +506,7 @@ def render(
         if name not in already
     ]
     if len(finished_after) > 1 and firsts:
-        summary += f"; windows needed for a model to be trained and evaluated: {_names(firsts)}"
+        summary += f"; windows until a model is trained and evaluated: {_names(firsts)}"
     return "\n".join(lines) + "\n", summary + "."
 
 
@@ -476,7 +546,7 @@ def rendered_from(
         costs = model_costs(names, measured, choice, probe_attack_rates(probe))
         source = f"`sam-bench bench --probe` on {device} (`{probe}`)"
     if state is not None:
-        costs = with_state(costs, ROOT / state)
+        costs = with_state(costs, ROOT / state, None if probe in (None, "none") else probe_attack_rates(probe))
     return render(costs, windows, source, choice, state)
 
 
