@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.errors import SamBenchError
+from sam_bench.errors import WeightsNotHere
 
 
 def git_blob_id(data: bytes) -> str:
@@ -71,4 +71,4 @@ def materialise(local: Path, sha256: str, git_blob: str | None, url: str | None 
         return cached, source
     if len(tried) == 1:
         tried.append("no git blob and no url is recorded to get it from")
-    raise SamBenchError("; ".join(tried))
+    raise WeightsNotHere("; ".join(tried))

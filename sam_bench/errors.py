@@ -11,3 +11,8 @@ class BadInput(SamBenchError):
     """The user asked for something that cannot be (exit code 2, like click's usage errors)."""
 
     exit_code = 2
+
+
+class WeightsNotHere(SamBenchError):
+    """Stored weights are not on this machine and cannot be fetched (committed weights come from the git
+    history, which a copy of the tree without `.git` lacks, e.g. on a lent GPU machine: docs/gpu.md)."""

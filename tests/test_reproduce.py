@@ -226,6 +226,35 @@ def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continu
     assert "1 of 1 runs done" in report.read_text()
 
 
+def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_grid_goes_on(tmp_path, monkeypatch):
+    """On a lent GPU machine the tree has no .git, so a finished model's committed zoo weights cannot be
+    fetched: when the recipe has gained attacks since its results were made, that model is left as it is
+    (said in one line) and the grid goes on to the next, instead of the whole stint ending on an error."""
+    recipe = tmp_path / "tiny.yaml"
+    two = TINY_RECIPE.replace(
+        "  - {name: ST, method: standard}", "  - {name: ST, method: standard}\n  - {name: SAM, method: sam}"
+    )
+    recipe.write_text(two)
+    out = tmp_path / "tiny"
+    monkeypatch.setenv("SAM_BENCH_CACHE", str(tmp_path / "empty-cache"))
+    args = ["reproduce", str(recipe), "--scale", "tiny", "--out", str(out), "--device", "cpu"]
+    assert CliRunner().invoke(cli, [*args, "--quiet"]).exit_code == 0
+    plan = {m["name"]: m["key"] for m in json.loads((out / "plan.json").read_text())["models"]}
+    (out / "runs" / f"ST-{plan['ST']}" / "model.safetensors").unlink()  # as committed: the zoo keeps them
+    (zoo_weights,) = out.glob("model_zoo/**/*Standard*.safetensors")
+    zoo_weights.unlink()  # and no git history to bring them back from
+    st_results = out / "results" / f"ST-{plan['ST']}.json"
+    st_before = st_results.read_text()
+    recipe.write_text(two.replace("eps: [1/255, 2/255]", "eps: [1/255, 2/255, 4/255]"))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "ST: not evaluated here (zoo entry" in result.output and "bring its weights" in result.output
+    assert "stopped (run the same command again to continue)" in result.output
+    assert st_results.read_text() == st_before  # left as it was, to be evaluated where its weights are
+    sam = json.loads((out / "results" / f"SAM-{plan['SAM']}.json").read_text())
+    assert [e["eps"] for e in sam["evaluations"] if e["attack"] == "pgd"] == ["1/255", "2/255", "4/255"]
+
+
 def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
     from sam_bench.experiments.report import _aa_text
 

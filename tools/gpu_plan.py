@@ -239,6 +239,18 @@ def _signature(attack: str, norm, eps: float, version, images) -> tuple:
     return attack, norm, round(float(eps), 8), version, images or EVAL_IMAGES
 
 
+def signature_of_spec(spec) -> tuple:
+    """An attack spec's (evaluation_block.evaluation_specs) `_signature`."""
+    return _signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples)
+
+
+def signature_of_result(evaluation: dict) -> tuple:
+    """A results file's evaluation's `_signature`."""
+    version = (evaluation.get("settings") or {}).get("version")
+    eps = evaluation.get("eps_value") or 0.0
+    return _signature(evaluation["attack"], evaluation.get("norm"), eps, version, evaluation.get("n_examples"))
+
+
 def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] | None = None) -> list[Model]:
     """The models as a full-scale reproduction `folder` left them, at the minutes its runs took on the GPU
     (sam_bench/experiments/gpu_minutes.py: training's and evaluation's wall time):
@@ -273,13 +285,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
 
     def evaluations(record: dict) -> dict[tuple, float]:  # signature -> minutes the record's evaluation took
         return {
-            _signature(
-                e["attack"],
-                e.get("norm"),
-                e.get("eps_value") or 0.0,
-                (e.get("settings") or {}).get("version"),
-                e.get("n_examples"),
-            ): float(e.get("seconds") or 0.0) / 60
+            signature_of_result(e): float(e.get("seconds") or 0.0) / 60
             for e in Results.of(record["results"]).evaluations
         }
 
@@ -295,7 +301,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
         total, measured, missing = 0.0, False, []
         own = took.get(name, {})
         for spec in evaluation_specs(evaluation_for(plans[name], recipe.evaluation)):
-            signature = _signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples)
+            signature = signature_of_spec(spec)
             if signature in own:
                 total, measured = total + own[signature], True
                 continue
@@ -385,6 +391,9 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
         calls = [Call("the machine starts", START)]
         for part in range(1, DATA_PARTS + 1):
             calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
+        if any(m.stands.startswith("trained;") and not m.finished for m in models):
+            # its committed weights, which the machine's copy of the tree (no .git) cannot fetch: tools/gpu_weights.py
+            calls.append(Call("`weights`: the zoo weights of the models to evaluate again", DATA_CALL))
         if carry:
             calls.append(Call("`inbox`: the unfinished run's checkpoint, first batch", DATA_CALL))
         left -= sum(c.minutes for c in calls[1:])

@@ -24,6 +24,9 @@
 #                                                 its budget what the call leaves after a minute to start
 #                                                 (at most 180 s); stopped as the test call is
 #   tools/gpu_relay.sh inbox --left MIN           carry .relay-in/batch-N: keep a batch sent from here
+#   tools/gpu_relay.sh weights --left MIN         carry .weights/part-K (tools/gpu_weights.py): zoo weights
+#                                                 this copy cannot fetch (no .git), each checked against
+#                                                 the sha256 its name gives, into the weights cache
 #   tools/gpu_relay.sh work --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
 #                                                 a stint: unpack the inbox, reproduce for as long as the
 #                                                 window allows (at most M minutes) with time to pack and
@@ -53,7 +56,7 @@ PART_MIB=${RELAY_PART_MIB:-15}
 BATCH_FILES=${RELAY_BATCH_FILES:-8}
 : "${OUT:?OUT is not set: this runs on the device machine, where \$OUT is the folder that comes back}"
 
-usage() { sed -n '14,44p' "$0" >&2; exit 2; }
+usage() { sed -n '14,47p' "$0" >&2; exit 2; }
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 left=
@@ -248,6 +251,23 @@ probe)
     set -e
     echo "probe exited $status (budget $budget s); the record is \$OUT/probe.json"
     exit "$status" ;;
+weights)
+    # A stint that evaluates a finished model again needs its committed weights, which live in the git history
+    # only: they come named by their sha256 and go where sam_bench/blobs.py looks after the tree
+    window call
+    compgen -G ".weights/part-*/*.safetensors" >/dev/null || { echo "no .weights/part-K carried in this call" >&2; exit 2; }
+    cache="${SAM_BENCH_CACHE:-$HOME/.cache/sam-bench}/weights"
+    mkdir -p "$cache"
+    for f in .weights/part-*/*.safetensors; do
+        name=$(basename "$f" .safetensors)
+        sum=$(sha256sum "$f" | cut -d' ' -f1)
+        if [ "$sum" != "$name" ]; then
+            echo "weights: $f has sha256 $sum, not the one its name gives: not taken" >&2
+            exit 3
+        fi
+        cp "$f" "$cache/$name.safetensors.tmp" && mv "$cache/$name.safetensors.tmp" "$cache/$name.safetensors"
+    done
+    echo "weights: $(compgen -G "$cache/*.safetensors" | wc -l) files in the machine's weights cache" ;;
 inbox)
     window call
     take_inbox

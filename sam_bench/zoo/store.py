@@ -133,7 +133,7 @@ def weights_file(entry: dict, zoo_dir=None) -> tuple[Path, str]:
     try:
         return blobs.materialise(json_path.parent / w["file"], w["sha256"], w.get("git_blob"), w.get("url"))
     except SamBenchError as err:
-        raise SamBenchError(f"zoo entry {json_path.name}: {err}") from None
+        raise type(err)(f"zoo entry {json_path.name}: {err}") from None  # WeightsNotHere stays what it is
 
 
 def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path]:

@@ -1,0 +1,100 @@
+"""The zoo weights a GPU stint must evaluate again, cut into parts that each travel in one device call.
+
+A full-scale model's fp16 weights are committed once and then live in the git history only (docs/gpu.md,
+section 4); the lent GPU machine gets a copy of the tree without `.git`, so it cannot fetch them. When the
+recipe gains attacks after a model was evaluated (its results lack some the recipe now asks), `reproduce`
+evaluates it again and needs them: without them it leaves the model as it is, in one line, and goes on.
+This writes each such model's weights, named by their sha256, into `.weights/part-1` .. `part-N` (ignored),
+as few parts as fit beside the tree in a 64 MiB call, and prints the calls; on the machine,
+`tools/gpu_relay.sh weights` checks each file against its name and puts it in the weights cache, where the
+zoo looks after the tree (sam_bench/blobs.py).
+
+    python tools/gpu_weights.py                                   # reproductions/paper-cifar10-full
+    python tools/gpu_weights.py reproductions/paper-cifar10-full --all   # every zoo model of the folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from gpu_data_parts import CALL_LIMIT, MARGIN, MIB, cut, path_bytes, tree_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FOLDER = ROOT / "reproductions" / "paper-cifar10-full"
+OUT = ROOT / ".weights"
+
+
+def lacking(results, specs) -> list[tuple]:
+    """The attack specs (evaluation_block.evaluation_specs) that a results file has no evaluation of."""
+    from gpu_plan import signature_of_result, signature_of_spec
+
+    have = {signature_of_result(e) for e in results.evaluations}
+    return [signature_of_spec(s) for s in specs if signature_of_spec(s) not in have]
+
+
+def wanted(folder: Path, every: bool = False) -> list[dict]:
+    """Zoo entries of the folder's first seeds whose weights this tree does not hold and that the next stint
+    evaluates again (their results lack attacks the folder's recipe now asks); `every`: all of them."""
+    from sam_bench.experiments.evaluation_block import evaluation_specs
+    from sam_bench.experiments.folder import Folder
+    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.experiments.reproduction import evaluation_for
+    from sam_bench.zoo.store import _locate, find_entry
+
+    loaded = Folder.load(folder)
+    recipe = load_recipe(loaded.plan["name"], loaded.plan["scale"], device="cuda")
+    plans = {(m.name, m.key): m for m in recipe.models}
+    entries = []
+    for record in loaded.records:
+        zoo_id = record["results"]["model"].get("zoo_id")
+        plan = plans.get((record["name"], record["key"]))
+        if not zoo_id or plan is None:
+            continue
+        entry = find_entry(zoo_id)
+        if (_locate(zoo_id, None).parent / entry["weights"]["file"]).is_file():
+            continue  # in the tree: it travels with every call
+        if every or lacking(record["results"], evaluation_specs(evaluation_for(plan, recipe.evaluation))):
+            entries.append(entry)
+    return entries
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default=str(FOLDER.relative_to(ROOT)), help="a reproduction folder")
+    parser.add_argument("--all", action="store_true", help="every zoo model of the folder, not only those to redo")
+    args = parser.parse_args(argv)
+    from sam_bench import blobs
+    from sam_bench.errors import SamBenchError
+    from sam_bench.zoo.store import weights_file
+
+    try:
+        entries = wanted(ROOT / args.folder, args.all)
+        files = {}
+        for entry in entries:
+            path, _ = weights_file(entry)  # from the git history, checked against its sha256, into the cache
+            files[entry["weights"]["sha256"]] = path
+    except SamBenchError as err:
+        raise SystemExit(f"gpu_weights: {err}") from None
+    shutil.rmtree(OUT, ignore_errors=True)
+    if not files:
+        print(f"no zoo weights to carry for {args.folder}: nothing there is to be evaluated again")
+        return 0
+    room = CALL_LIMIT - tree_bytes(ROOT) - path_bytes(ROOT / "COMMIT") - MARGIN
+    parts = cut({sha: path.stat().st_size for sha, path in files.items()}, room)
+    for number, names in enumerate(parts, 1):
+        part = OUT / f"part-{number}"
+        part.mkdir(parents=True)
+        for sha in names:
+            shutil.copyfile(files[sha], part / f"{sha}.safetensors")
+        size = path_bytes(part) / MIB
+        print(f"call {number}: tools/gpu_relay.sh weights --left L  (carry .weights/part-{number}: {size:.1f} MiB)")
+    print(f"{len(files)} models' weights ({', '.join(e['id'] for e in entries)}); {blobs.cache_dir()} holds them here")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
