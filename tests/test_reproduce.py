@@ -226,7 +226,10 @@ def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continu
     assert "1 of 1 runs done" in report.read_text()
 
 
-def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_grid_goes_on(tmp_path, monkeypatch):
+@pytest.mark.parametrize("parallel", [[], ["--parallel", "2", "--threads", "1"]], ids=["one", "parallel"])
+def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_grid_goes_on(
+    tmp_path, monkeypatch, parallel
+):
     """On a lent GPU machine the tree has no .git, so a finished model's committed zoo weights cannot be
     fetched: when the recipe has gained attacks since its results were made, that model is left as it is
     (said in one line) and the grid goes on to the next, instead of the whole stint ending on an error."""
@@ -246,7 +249,7 @@ def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_gri
     st_results = out / "results" / f"ST-{plan['ST']}.json"
     st_before = st_results.read_text()
     recipe.write_text(two.replace("eps: [1/255, 2/255]", "eps: [1/255, 2/255, 4/255]"))
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*args, *parallel])
     assert result.exit_code == 0, result.output
     assert "ST: not evaluated here (zoo entry" in result.output and "bring its weights" in result.output
     assert "stopped (run the same command again to continue)" in result.output

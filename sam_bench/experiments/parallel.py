@@ -59,17 +59,18 @@ def _start_worker(parent: int, threads: int | None) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str]]:
-    """One cell in a worker: (finished, the lines it logged)."""
+def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str], list[str]]:
+    """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate)."""
     repro = grid.reproduction(progress=False)
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}")
-    return repro.run_cell(plan, deadline), repro.notes
+    return repro.run_cell(plan, deadline), repro.notes, repro.not_evaluated
 
 
 def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: int | None = None) -> bool:
-    """The cells of `repro.work`, `parallel` at a time, each in a fresh process; True when all finished.
+    """The cells of `repro.work`, `parallel` at a time, each in a fresh process; True when all finished (and
+    none was left unevaluated for want of its weights: Reproduction.run_cell).
     The caller holds their claims. A cell that fails or that the time limit stops starts no other; an
     error is raised once the cells running have ended."""
     repro.out.mkdir(parents=True, exist_ok=True)
@@ -110,9 +111,10 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
                             "cell had done is kept: run the same command again to continue"
                         ) from None
                     raise error
-                cell_finished, notes = future.result()
+                cell_finished, notes, not_evaluated = future.result()
                 for line in notes:
                     repro.log(line)
+                repro.not_evaluated += not_evaluated  # the grid goes on; the call is not complete
                 finished = finished and cell_finished  # a cell the time limit stopped: no other starts
                 bar.update(1)
-    return finished
+    return finished and not repro.not_evaluated
