@@ -10,18 +10,18 @@ submitit, jsonschema, robustbench nor pyautoattack.
 This script plays docs/gpu.md's sequence of calls at smoke scale against a simulated machine with exactly
 those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the CPU) and those limits enforced, each
 machine a window (gpu_window.WINDOW: 15 minutes today) that its calls spend and every call told the minutes
-left (`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, collects the
-GPU tests with the relay's own test call (so that an import or option error there fails CI here), runs the
+left (`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, runs the
 probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any training (the step
 mode into the smoke scale in a commit, K as `--parallel` for every stint: sam_bench.bench.probe_choice), and
 runs a stint that stops after one training epoch of the first K models; its packed results come back batch by
 batch and are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the unfinished
 run's checkpoint in parts over several calls, finishes that model (training, zoo, evaluation, leaderboard
 entry) in a stint started in the background (`start`: it outlives its call, as a process in a session of its
-own does on the device, while `wait` calls follow until it has packed; what a call leaves running otherwise is
-killed when it returns, as there) and sends it back; the workstation unpacks it and `zoo verify` passes there,
-and every run trained in the chosen step mode; a stint with too little time left is refused. Run by CI
-(tests/test_gpu_rehearsal.py):
+own does on the device, while the GPU tests' call runs beside it, collecting them with the relay's own test
+call so that an import or option error there fails CI here, and `wait` calls follow until it has packed; what
+a call leaves running otherwise is killed when it returns, as there) and sends it back; the workstation
+unpacks it and `zoo verify` passes there, and every run trained in the chosen step mode; a stint with too
+little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
 
     python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
     python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
@@ -426,16 +426,19 @@ def check_gpu_tests_collected(station: Path, output: str) -> None:
 
 
 def background_stint(
-    machine: Machine, station: Path, start: str, carry: list[str]
+    machine: Machine, station: Path, start: str, carry: list[str], beside: tuple[str, list[str]] | None = None
 ) -> tuple[list[list[Path]], str, Path]:
-    """docs/gpu.md's stint in the background: `start` (it returns at once), then `wait` calls, one after the
-    other, until the stint has packed. Each wait that finds it still running brings back what it has finished
+    """docs/gpu.md's stint in the background: `start` (it returns at once), the GPU tests' call beside it
+    (`beside`: the command and what it carries; it must collect every GPU test), then `wait` calls, one after
+    the other, until the stint has packed. Each wait that finds it still running brings back what it has finished
     since the last one (a collection: batch 1, then `send`s). The waits are cut short (6 s), so that the stint
     lives on across calls and several collections are made while it trains and evaluates. Returns the
     collections' batches, in the order they came, and the last wait's output and files (batch 1)."""
     output, _ = machine.call(station, start, carry)
     if "started in the background" not in output:
         raise RehearsalFailed(f"the start call did not start a stint:\n{output[-2000:]}")
+    if beside is not None:
+        check_gpu_tests_collected(station, machine.call(station, *beside)[0])
     collections: list[list[Path]] = []
     for _ in range(200):
         output, out = machine.call(
@@ -527,18 +530,14 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
     try:
         first = Machine(where, env, "machine-1")
         machines.append(first)
-        # docs/gpu.md's test call, as it is made there, collecting only: no CUDA here, so running the
-        # tests would only skip them; collecting imports every test module and all that the GPU tests use
+        # docs/gpu.md's test call, as it is made there (beside the second machine's stint), collecting only: no
+        # CUDA here, so running the tests would only skip them; collecting imports every test module and all
+        # that the GPU tests use
         gpu_tests = "tools/gpu_relay.sh test --left {left} --collect-only"
+        for part in data_carry[:-1]:
+            first.call(station, "tools/gpu_relay.sh data --left {left}", [part])
         if data_carry:
-            for part in data_carry[:-1]:
-                first.call(station, "tools/gpu_relay.sh data --left {left}", [part])
-            output, _ = first.call(
-                station, f"tools/gpu_relay.sh data --left {{left}} --last && {gpu_tests}", [data_carry[-1], *code]
-            )
-        else:
-            output, _ = first.call(station, gpu_tests, code)
-        check_gpu_tests_collected(station, output)
+            first.call(station, "tools/gpu_relay.sh data --left {left} --last", [data_carry[-1], *code])
         # the window's probe, as docs/gpu.md makes it, then its choice fixed on the workstation before the first
         # stint: the step mode into the scale (a commit), K into every work call
         work_options, parallel = choose_from_probe(station, first.call(station, PROBE_CALL, code)[1])
@@ -591,6 +590,7 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
             f"{small_parts} tools/gpu_relay.sh start --left {{left}} paper-cifar10 smoke --batches {batches}"
             f" --data-dir ~/c10 --only ST {work_options}",
             [sent[-1], *code],
+            beside=(gpu_tests, code),
         )
         returned = bring_back(second, station, out, batches_of(output, batches))
         # the window's last minutes: a stint that could not return in time is not started (one line, exit
