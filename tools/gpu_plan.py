@@ -4,13 +4,13 @@ first) are trained and evaluated on all 10,000 test images after each window (is
 
 Every call is sized as tools/gpu_window.py sizes it on the day (the stint from the minutes left, its
 packing and `send`s; one stint a window, started in the background by `tools/gpu_relay.sh start` and
-bound by the window, not by a command's 10 minutes), and the models' costs come from the estimates below,
-stated with their derivation: nothing has run on a GPU yet, so they are estimates, to be replaced by the
-first window's measurements (`sam-bench bench`, issue #46's probe). The work of a stint is taken from the
-queue in order, a model's training then its evaluation; a training stopped by a stint's end resumes in
-the next (its checkpoint is carried to a new machine in one extra call, docs/gpu.md section 3).
+bound by the window, not by a command's 10 minutes), and the models' costs come, most measured first, from
+the full scale's own runs (`--state`, below), the first window's probe (`--probe`) and the estimates below,
+stated with their derivation. The work of a stint is taken from the queue in order, a model's training then
+its evaluation; a training stopped by a stint's end resumes in the next (its checkpoint is carried to a new
+machine in one extra call, docs/gpu.md section 3).
 
-    python tools/gpu_plan.py                   # the plan until ST, SAM-0.1, SAM-0.4, AT-Linf-8 are done, as markdown
+    python tools/gpu_plan.py                   # from where the full scale stands, until 4 more models are done
     python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
     python tools/gpu_plan.py --write           # render it into docs/gpu.md and docs/benchmarks.md
     python tools/gpu_plan.py --probe none      # the estimates alone, without the committed probe's measurements
@@ -23,6 +23,9 @@ speed-up, and the plan names the option its stints (`start` or `work` calls) pas
 the step mode to set in the scale (a commit before its first stint: the mode is part of a run's key).
 `--choose FILE` prints only the option (one line, for a script: `tools/gpu_relay.sh start ... $(python
 tools/gpu_plan.py --choose probe.json)`).
+
+With `--state FOLDER` (by default reproductions/paper-cifar10-full; `none`: before any window) the windows
+start from where that reproduction stands, at the minutes its runs took on the GPU (`with_state`).
 """
 
 from __future__ import annotations
@@ -374,13 +377,13 @@ def _work(queue: list[Model], minutes: float) -> list[str]:
     return done
 
 
-WANTED = 4  # the windows planned by default: until the queue's first four (ST, SAM-0.1, SAM-0.4, AT-Linf-8) are done
+WANTED = 4  # the windows planned by default: until the first four of the queue not yet done are done
 MAX_WINDOWS = 40
 
 
 def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Call], list[str]]]:
     """Per window: its calls, and the models finished by its end; `windows` None: as many as it takes to finish
-    the queue's first WANTED models (at most MAX_WINDOWS)."""
+    the first WANTED models of the queue not yet done (at most MAX_WINDOWS)."""
     out = []
     carry = any(0 < m.done_train < m.train - 1e-9 for m in models)  # a training stopped mid-way: its checkpoint
     wanted = [m for m in models if not m.finished][:WANTED]  # goes to the next machine
@@ -565,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         "--windows",
         type=int,
         default=None,
-        help=f"how many windows to plan (default: until the queue's first {WANTED} models are trained and evaluated)",
+        help=f"how many windows to plan (default: until the first {WANTED} models not yet done are)",
     )
     parser.add_argument("--models", default=None, help="the full scale's models to plan, in order (default: all)")
     parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and docs/benchmarks.md's markers")
