@@ -37,3 +37,19 @@ def test_a_part_that_ran_on_a_cpu_is_not_counted_and_a_cpu_folder_has_no_table()
     assert gpu_minutes.rows([record]) == [] and gpu_minutes.lines([record]) == []
     assert gpu_minutes.lines(Folder.load(ROOT / "reproductions" / "paper-cifar10-sample").records) == []
     assert gpu_minutes.rows([dict(record, reused_from="elsewhere")]) == []
+
+
+def test_the_readme_sentence_gives_each_gpu_runs_minutes_and_autoattacks_seconds():
+    folder = Folder.load(FULL)
+    said = gpu_minutes.sentence(folder.records)
+    for row in gpu_minutes.rows(folder.records):
+        assert f"{row['name']}: {row['training_min']:.1f} training + {row['evaluation_min']:.1f} evaluation" in said
+    for record in folder.records:
+        (aa,) = [
+            e
+            for e in json.loads(record["path"].read_text())["evaluations"]
+            if e["attack"] == "autoattack" and e["eps"] == "8/255" and e["settings"]["version"] == "standard"
+        ]
+        assert f"{record['name']} {aa['seconds']:.1f} s on 10,000 images" in said
+    assert said.startswith(" GPU minutes per model on NVIDIA H200") and said in (ROOT / "README.md").read_text()
+    assert gpu_minutes.sentence(Folder.load(ROOT / "reproductions" / "paper-cifar10-sample").records) == ""

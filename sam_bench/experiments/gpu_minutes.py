@@ -71,3 +71,37 @@ def lines(records: list[dict]) -> list[str]:
         f"| all | | | | | {total:.1f} |",
         "",
     ]
+
+
+def sentence(records: list[dict]) -> str:
+    """For a README summary: each GPU run's minutes, and the seconds standard AutoAttack took at RobustBench's
+    Linf budget on all the test images it attacked (the speed a RobustBench user compares); '' without GPU runs."""
+    from sam_bench.eps import parse_eps
+    from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS
+
+    table = rows(records)
+    if not table:
+        return ""
+    devices = sorted({t["device"] for t in table})
+
+    def parts(t: dict) -> str:
+        spent = (("training", t["training_min"]), ("evaluation", t["evaluation_min"]))
+        return " + ".join(f"{value:.1f} {part}" for part, value in spent if value is not None)
+
+    def name(t: dict) -> str:
+        return t["name"] + ("" if t["seed"] == 0 else f" seed {t['seed']}")
+
+    minutes = "; ".join(f"{name(t)}: {parts(t)}" for t in table)
+    budget = parse_eps(ROBUSTBENCH_BUDGETS["Linf"])
+    timed = []
+    for r in records:
+        for e in Results.of(r["results"]).evaluations:
+            standard = (e.get("settings") or {}).get("version") == "standard"
+            if e["attack"] == "autoattack" and e.get("norm") == "Linf" and standard and e.get("eps_value") == budget:
+                if str(r["results"]["environment"].get("device", "")).startswith("cuda"):
+                    timed.append(f"{r['name']} {e['seconds']:.1f} s on {e['n_examples']:,} images")
+    return (
+        f" GPU minutes per model on {', '.join(devices)} (`sam_bench/experiments/gpu_minutes.py`): {minutes}"
+        + (f"; standard AutoAttack at Linf {ROBUSTBENCH_BUDGETS['Linf']}: {', '.join(timed)}" if timed else "")
+        + "."
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import confirmatory
+from sam_bench.experiments import confirmatory, gpu_minutes
 from sam_bench.experiments.folder import Folder, not_shown
 
 _MARK = "<!-- sam-bench summary {name} {edge} -->"
@@ -54,6 +54,7 @@ def summary(folder: str | Path | Folder) -> str:
         "carries its 95% interval (Wilson's over the test images"
         + ("; over training seeds and test images together for a model with several seeds" if several else "")
         + ")."
+        + gpu_minutes.sentence(records)
         + _primary_tests(loaded)
         + (" Verdicts pooled over every seed (secondary)" if confirmatory.applies(loaded.plan) else " Verdicts")
         + ", one per claim and configuration: "
