@@ -116,7 +116,8 @@ def main() -> int:
             shutil.copyfile(sources[name], folder / name)  # not its read-only mode: a later copy overwrites it
         last = number == len(parts)
         # L: the minutes left in the window when the call is issued (docs/gpu.md)
-        command = "tools/gpu_relay.sh data --left L" + (" --last && tools/gpu_relay.sh test --left L" if last else "")
+        # (tools/gpu_prepare.py prints the whole window: the stint starts after the last part, docs/gpu.md)
+        command = "tools/gpu_relay.sh data --left L" + (" --last" if last else "")
         carry = [str(folder), *(code if last else [])]
         sent = tree + path_bytes(folder) + (carried if last else 0)
         print(f"call {number}: {command}  (carry {', '.join(carry)}: {sent / MIB:.1f} MiB)")

@@ -1,0 +1,84 @@
+"""tools/gpu_prepare.py: a window's calls in docs/gpu.md's order, from what the workstation made ready, each
+within a call's 64 MiB with the tree; and which checkpoints the next stint must be carried."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import gpu_prepare  # noqa: E402
+
+MIB = 1 << 20
+
+
+def checkout(tmp_path: Path, sizes: dict[str, int]) -> Path:
+    """A small git checkout whose ignored folders hold files of these sizes (path -> MiB)."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    (root / ".gitignore").write_text("/.data/\n/.weights/\n/.relay-in/\n/.vendor/\n/COMMIT\n")
+    (root / "tracked.txt").write_bytes(b"x" * MIB)  # the tree: 1 MiB and the .gitignore
+    for name, mib in sizes.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"\0" * int(mib * MIB))
+    return root
+
+
+def test_with_a_run_to_carry_in_the_last_data_part_goes_alone_and_the_start_carries_the_inbox(tmp_path):
+    root = checkout(
+        tmp_path,
+        {
+            ".data/part-1/a": 40,
+            ".data/part-2/b": 40,
+            ".data/part-10/c": 40,  # numbered, not sorted as text
+            ".weights/part-1/w.safetensors": 42,
+            ".relay-in/batch-1/p": 45,
+            ".relay-in/batch-2/p": 41,
+            ".vendor/pyautoattack/x.py": 0.1,
+            "COMMIT": 0.001,
+        },
+    )
+    made = gpu_prepare.calls(root)
+    assert [(c.command.split(" --left")[0], c.carry) for c in made] == [
+        ("tools/gpu_relay.sh data", [".data/part-1"]),
+        ("tools/gpu_relay.sh data", [".data/part-2"]),
+        ("tools/gpu_relay.sh weights", [".weights/part-1"]),
+        ("tools/gpu_relay.sh inbox", [".relay-in/batch-1"]),
+        ("tools/gpu_relay.sh data", [".data/part-10"]),
+        ("tools/gpu_relay.sh start", [".relay-in/batch-2", ".vendor", "COMMIT"]),
+        ("tools/gpu_relay.sh test", [".vendor", "COMMIT"]),
+        ("tools/gpu_relay.sh wait", []),
+    ]
+    assert made[4].command.endswith("--last") and "--parallel 1" in made[5].command
+    assert all(c.sent <= 64 * MIB for c in made) and made[2].sent > 42 * MIB  # the tree is counted too
+
+
+def test_without_one_the_stint_starts_with_the_last_data_part_and_a_call_too_big_is_refused(tmp_path):
+    root = checkout(tmp_path, {".data/part-1/a": 40, ".data/part-2/b": 40, "COMMIT": 0.001})
+    made = gpu_prepare.calls(root, parallel=2)
+    assert made[1].command.startswith("tools/gpu_relay.sh data --left L --last && tools/gpu_relay.sh start")
+    assert made[1].command.endswith("--parallel 2") and made[1].carry == [".data/part-2", ".vendor", "COMMIT"]
+    (root / ".weights" / "part-1").mkdir(parents=True)
+    (root / ".weights" / "part-1" / "big").write_bytes(b"\0" * 64 * MIB)
+    with pytest.raises(SystemExit, match="weights --left L would carry .* MiB, over 64"):
+        gpu_prepare.calls(root)
+    (root / ".weights" / "part-1" / "big").unlink()
+    shutil.rmtree(root / ".data")
+    with pytest.raises(SystemExit, match="no .data/part-K"):
+        gpu_prepare.calls(root)
+
+
+def test_only_the_checkpoints_of_unfinished_runs_are_carried(tmp_path):
+    for name, status in (("done", "complete"), ("half", "running"), ("new", None)):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "checkpoint.pt").write_bytes(b"")
+        if status:
+            (run / "metadata.json").write_text(json.dumps({"status": status}))
+    assert [p.parent.name for p in gpu_prepare.unfinished_checkpoints(tmp_path)] == ["half", "new"]

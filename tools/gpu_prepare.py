@@ -1,0 +1,137 @@
+"""A GPU window made ready on the workstation: everything its calls carry, and the calls in their order.
+
+A lent GPU is rare and its minutes few, so nothing is worked out during the window: this writes what the
+calls carry (all of it ignored by git) and prints the calls of docs/gpu.md's section 1, each with what it
+carries and how big that is with the tree (at most 64 MiB a call):
+
+    python tools/gpu_prepare.py                  # for reproductions/paper-cifar10-full
+    python tools/gpu_prepare.py --folder reproductions/paper-cifar10-full --parallel 1
+
+- `.vendor` (pyautoattack's package, without its 44 MB `examples/`) and `COMMIT` (no .git travels);
+- `.data/part-K`: CIFAR-10 in parts (tools/gpu_data_parts.py);
+- `.weights/part-K`: the zoo weights of finished models the stint evaluates again (tools/gpu_weights.py);
+- `.relay-in/batch-K`: the folder packed with its unfinished run's checkpoint, where one stopped mid-way
+  (`sam-bench pack ... --batch-mib 48`, docs/gpu.md section 3).
+
+L in the printed calls is the minutes left in the window when the call is issued (docs/gpu.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpu_data_parts import CALL_LIMIT, MIB, path_bytes, tree_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = "reproductions/paper-cifar10-full"
+CODE = [".vendor", "COMMIT"]
+INBOX_BATCH_MIB = 48  # a batch of the inbox beside the tree (about 16 MiB) in a 64 MiB call
+
+
+@dataclass
+class Call:
+    command: str
+    carry: list[str]
+    sent: int  # bytes: the tree and what it carries
+
+
+def _numbered(folder: Path, prefix: str) -> list[Path]:
+    found = [p for p in folder.glob(f"{prefix}-*") if p.is_dir()] if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+
+
+def calls(root: Path, folder: str = FOLDER, parallel: int = 1) -> list[Call]:
+    """The window's calls from what `root` holds now (.data, .weights, .relay-in, .vendor, COMMIT), in
+    docs/gpu.md's order: the data parts, the weights, the inbox's batches but the last, the last data part
+    (with the stint's start when nothing is left to carry in), the start with the inbox's last batch, the GPU
+    tests beside the stint, then the waits and sends."""
+    tree = tree_bytes(root)
+    code = sum(path_bytes(root / c) for c in CODE)
+
+    def call(command: str, carry: list[Path], with_code: bool = False) -> Call:
+        sent = tree + sum(path_bytes(p) for p in carry) + (code if with_code else 0)
+        names = [p.relative_to(root).as_posix() for p in carry] + (CODE if with_code else [])
+        return Call(command, names, sent)
+
+    data = _numbered(root / ".data", "part")
+    if not data:
+        raise SystemExit("gpu_prepare: no .data/part-K: run python tools/gpu_data_parts.py first")
+    weights = _numbered(root / ".weights", "part")
+    inbox = _numbered(root / ".relay-in", "batch")
+    start = f"tools/gpu_relay.sh start --left L paper-cifar10 full --data-dir ~/c10 --device cuda --parallel {parallel}"
+    out = [call("tools/gpu_relay.sh data --left L", [part]) for part in data[:-1]]
+    out += [call("tools/gpu_relay.sh weights --left L", [part]) for part in weights]
+    out += [call("tools/gpu_relay.sh inbox --left L", [batch]) for batch in inbox[:-1]]
+    if inbox:  # the last data part and the inbox's last batch are each too big to go together
+        out.append(call("tools/gpu_relay.sh data --left L --last", [data[-1]]))
+        out.append(call(start, [inbox[-1]], with_code=True))
+    else:
+        out.append(call(f"tools/gpu_relay.sh data --left L --last && {start}", [data[-1]], with_code=True))
+    out.append(call("tools/gpu_relay.sh test --left L --at-most 2.5", [], with_code=True))
+    out.append(call("tools/gpu_relay.sh wait --left L  (again at once while it exits 5; then its sends)", []))
+    too_big = [c for c in out if c.sent > CALL_LIMIT]
+    if too_big:
+        raise SystemExit(f"gpu_prepare: {too_big[0].command} would carry {too_big[0].sent / MIB:.1f} MiB, over 64")
+    return out
+
+
+def unfinished_checkpoints(folder: Path) -> list[Path]:
+    """checkpoint.pt of the folder's runs whose training is not complete: what the next stint resumes."""
+    found = []
+    for checkpoint in sorted(folder.glob("runs/*/checkpoint.pt")):
+        meta = checkpoint.parent / "metadata.json"
+        if not (meta.is_file() and json.loads(meta.read_text()).get("status") == "complete"):
+            found.append(checkpoint)
+    return found
+
+
+def _vendor(root: Path) -> None:
+    """pyautoattack's package folder, without its examples (a 44 MB file) and caches."""
+    import pyautoattack
+
+    source = Path(pyautoattack.__file__).parent
+    target = root / ".vendor" / source.name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("examples", "__pycache__"))
+
+
+def _run(*command: str) -> str:
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"gpu_prepare: {' '.join(command)} failed: {(done.stderr or done.stdout).strip()}")
+    return done.stdout
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", default=FOLDER, help="the full-scale reproduction (default: %(default)s)")
+    parser.add_argument("--parallel", type=int, default=1, help="K for the stint (tools/gpu_plan.py --choose)")
+    args = parser.parse_args(argv)
+    _vendor(ROOT)
+    (ROOT / "COMMIT").write_text(_run("git", "rev-parse", "HEAD"))
+    _run(sys.executable, "tools/gpu_data_parts.py")
+    _run(sys.executable, "tools/gpu_weights.py", args.folder)
+    shutil.rmtree(ROOT / ".relay-in", ignore_errors=True)
+    carried = unfinished_checkpoints(ROOT / args.folder)
+    if carried:
+        _run(
+            "sam-bench", "pack", args.folder, "--drop-finished-checkpoints", "--exclude",
+            "reproductions/*/runs/*/model.safetensors", "--batch-mib", str(INBOX_BATCH_MIB), "--out", ".relay-in",
+            "--name", "resume",
+        )  # fmt: skip
+        print(f"carried in: {', '.join(p.parent.name for p in carried)} (unfinished; their checkpoints)")
+    for number, c in enumerate(calls(ROOT, args.folder, args.parallel), 1):
+        carry = f"  (carry {', '.join(c.carry)}: {c.sent / MIB:.1f} MiB with the tree)" if c.carry else ""
+        print(f"call {number}: {c.command}{carry}")
+    print("then: the sends the stint names; give_back if minutes are left over (docs/gpu.md, section 1)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
