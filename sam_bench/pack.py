@@ -69,7 +69,7 @@ class Packed:
 # pack
 
 
-def _finished_run(folder: Path) -> bool:
+def finished_run(folder: Path) -> bool:
     """A run directory whose training is complete (its metadata says so): its checkpoint is spent."""
     try:
         return files.read_json(folder / "metadata.json").get("status") == "complete"
@@ -80,7 +80,7 @@ def _finished_run(folder: Path) -> bool:
 def _in_unfinished_run(file: Path) -> bool:
     """The file lies in a run directory (.../runs/<run>/, with its metadata.json) whose training is not complete."""
     folder = file.parent
-    return folder.parent.name == "runs" and (folder / "metadata.json").is_file() and not _finished_run(folder)
+    return folder.parent.name == "runs" and (folder / "metadata.json").is_file() and not finished_run(folder)
 
 
 def _members(
@@ -109,7 +109,7 @@ def _members(
                 continue
             if newer_than is not None and file.stat().st_mtime <= newer_than:
                 continue
-            if drop_finished_checkpoints and file.name == "checkpoint.pt" and _finished_run(file.parent):
+            if drop_finished_checkpoints and file.name == "checkpoint.pt" and finished_run(file.parent):
                 continue
             if finished_runs_only and _in_unfinished_run(file):
                 continue

@@ -4,6 +4,7 @@ and traced to the commit that set them, and runs reused without their weights ke
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluatio
 from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduce import reproduce
 from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import gpu_plan  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 
@@ -63,30 +67,13 @@ def test_a_later_seed_gets_only_the_budgets_every_seed_gets():
 
 def _made(results: dict) -> set[tuple]:
     """What a results file's evaluations are: attack, norm, eps, AutoAttack version, images."""
-    return {
-        (
-            e["attack"],
-            e.get("norm"),
-            round(e.get("eps_value") or 0.0, 8),
-            (e.get("settings") or {}).get("version"),
-            e["n_examples"],
-        )
-        for e in results["evaluations"]
-    }
+    return {gpu_plan.signature_of_result(e) for e in results["evaluations"]}
 
 
 def _asked(evaluation: dict, total: int) -> set[tuple]:
-    """The same of what a recipe's evaluation block asks, on `total` test images unless an attack says fewer."""
-    return {
-        (
-            s.attack,
-            s.norm,
-            round(s.eps, 8),
-            s.settings.get("version"),
-            s.n_examples or evaluation.get("n_examples") or total,
-        )
-        for s in evaluation_specs(evaluation)
-    }
+    """The same of what a recipe's evaluation block asks, on `total` test images unless it says fewer."""
+    images = evaluation.get("n_examples") or total
+    return {gpu_plan.signature_of_spec(s, images) for s in evaluation_specs(evaluation)}
 
 
 def test_every_committed_results_file_keeps_its_evaluation_key():

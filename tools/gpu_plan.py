@@ -242,9 +242,10 @@ def _signature(attack: str, norm, eps: float, version, images) -> tuple:
     return attack, norm, round(float(eps), 8), version, images or EVAL_IMAGES
 
 
-def signature_of_spec(spec) -> tuple:
-    """An attack spec's (evaluation_block.evaluation_specs) `_signature`."""
-    return _signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples)
+def signature_of_spec(spec, images: int | None = None) -> tuple:
+    """An attack spec's (evaluation_block.evaluation_specs) `_signature`; `images`: its evaluation block's
+    `n_examples`, which a spec without its own attacks (the full scale's: all 10,000 when None)."""
+    return _signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples or images)
 
 
 def signature_of_result(evaluation: dict) -> tuple:
@@ -271,6 +272,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     import statistics
 
     from sam_bench.evaluation.results_record import Results
+    from sam_bench.experiments import gpu_minutes
     from sam_bench.experiments.evaluation_block import evaluation_specs
     from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.recipe import load_recipe
@@ -281,7 +283,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     recipe = load_recipe("paper-cifar10", "full", device="cuda")
     plans = {m.name: m for m in recipe.models if m.primary}
     records = [r for r in Folder.load(folder).records if r["primary"] and r["key"] == plans[r["name"]].key]
-    ran = {row["name"]: row for row in gpu_minutes_rows(records)}
+    ran = {row["name"]: row for row in gpu_minutes.rows(records)}
 
     def robust(name: str) -> bool:
         return table.uses_attack(plans[name].config.method)
@@ -348,12 +350,6 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.measured, m.ran = False, "train" + (", evaluate" if evaluation_ran else "")
             m.stands = f"{len(epochs)} of {plan.config.epochs} epochs"
     return out
-
-
-def gpu_minutes_rows(records: list[dict]) -> list[dict]:
-    from sam_bench.experiments import gpu_minutes
-
-    return gpu_minutes.rows(records)
 
 
 def _work(queue: list[Model], minutes: float) -> list[str]:

@@ -19,7 +19,6 @@ L in the printed calls is the minutes left in the window when the call is issued
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -83,15 +82,12 @@ def calls(root: Path, folder: str = FOLDER, parallel: int = 1) -> list[Call]:
 
 def unfinished_checkpoints(folder: Path) -> list[Path]:
     """checkpoint.pt of the folder's runs whose training is not complete: what the next stint resumes."""
-    found = []
-    for checkpoint in sorted(folder.glob("runs/*/checkpoint.pt")):
-        meta = checkpoint.parent / "metadata.json"
-        if not (meta.is_file() and json.loads(meta.read_text()).get("status") == "complete"):
-            found.append(checkpoint)
-    return found
+    from sam_bench.pack import finished_run
+
+    return [c for c in sorted(folder.glob("runs/*/checkpoint.pt")) if not finished_run(c.parent)]
 
 
-def _vendor(root: Path) -> None:
+def vendor(root: Path) -> None:
     """pyautoattack's package folder, without its examples (a 44 MB file) and caches."""
     import pyautoattack
 
@@ -113,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", default=FOLDER, help="the full-scale reproduction (default: %(default)s)")
     parser.add_argument("--parallel", type=int, default=1, help="K for the stint (tools/gpu_plan.py --choose)")
     args = parser.parse_args(argv)
-    _vendor(ROOT)
+    vendor(ROOT)
     (ROOT / "COMMIT").write_text(_run("git", "rev-parse", "HEAD"))
     _run(sys.executable, "tools/gpu_data_parts.py")
     _run(sys.executable, "tools/gpu_weights.py", args.folder)

@@ -44,6 +44,7 @@ from pathlib import Path
 
 # what one call carries is measured as the data parts are cut, and what a call may do is planned from the
 # minutes left in the window, as on the machine (tools/ is sys.path[0] when run as a script)
+import gpu_prepare
 import gpu_window
 from gpu_data_parts import CALL_LIMIT, tree_files
 
@@ -223,10 +224,7 @@ def prepare_carried(station: Path) -> list[str]:
     """What docs/gpu.md has the user put beside the checkout: pyautoattack in .vendor (without its
     examples/), the commit in COMMIT, and the data set in as many parts as the calls need
     (tools/gpu_data_parts.py, run as the docs run it), .data/part-1 .. part-N."""
-    import pyautoattack
-
-    source = Path(pyautoattack.__file__).parent
-    shutil.copytree(source, station / ".vendor" / source.name, ignore=shutil.ignore_patterns("examples", "__pycache__"))
+    gpu_prepare.vendor(station)
     (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
     if not CIFAR10.is_dir():
         return []

@@ -28,22 +28,24 @@ FOLDER = ROOT / "reproductions" / "paper-cifar10-full"
 OUT = ROOT / ".weights"
 
 
-def lacking(results, specs) -> list[tuple]:
-    """The attack specs (evaluation_block.evaluation_specs) that a results file has no evaluation of."""
+def lacking(results, evaluation: dict) -> list[tuple]:
+    """The attacks of a recipe's evaluation block (for one run) that a results file has no evaluation of."""
     from gpu_plan import signature_of_result, signature_of_spec
 
+    from sam_bench.experiments.evaluation_block import evaluation_specs
+
     have = {signature_of_result(e) for e in results.evaluations}
-    return [signature_of_spec(s) for s in specs if signature_of_spec(s) not in have]
+    asked = [signature_of_spec(s, evaluation.get("n_examples")) for s in evaluation_specs(evaluation)]
+    return [s for s in asked if s not in have]
 
 
 def wanted(folder: Path, every: bool = False) -> list[dict]:
-    """Zoo entries of the folder's first seeds whose weights this tree does not hold and that the next stint
-    evaluates again (their results lack attacks the folder's recipe now asks); `every`: all of them."""
-    from sam_bench.experiments.evaluation_block import evaluation_specs
+    """Zoo entries of the folder's first seeds that the next stint evaluates again (their results lack attacks
+    the folder's recipe now asks); `every`: all of them."""
     from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduction import evaluation_for
-    from sam_bench.zoo.store import _locate, find_entry
+    from sam_bench.zoo.store import find_entry
 
     loaded = Folder.load(folder)
     recipe = load_recipe(loaded.plan["name"], loaded.plan["scale"], device="cuda")
@@ -54,11 +56,8 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
         plan = plans.get((record["name"], record["key"]))
         if not zoo_id or plan is None:
             continue
-        entry = find_entry(zoo_id)
-        if (_locate(zoo_id, None).parent / entry["weights"]["file"]).is_file():
-            continue  # in the tree: it travels with every call
-        if every or lacking(record["results"], evaluation_specs(evaluation_for(plan, recipe.evaluation))):
-            entries.append(entry)
+        if every or lacking(record["results"], evaluation_for(plan, recipe.evaluation)):
+            entries.append(find_entry(zoo_id))
     return entries
 
 
@@ -73,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         entries = wanted(ROOT / args.folder, args.all)
-        files = {}
+        files, ids = {}, []
         for entry in entries:
-            path, _ = weights_file(entry)  # from the git history, checked against its sha256, into the cache
-            files[entry["weights"]["sha256"]] = path
+            path, source = weights_file(entry)  # from the git history, checked against its sha256, into the cache
+            if source != "tree":  # weights in the tree travel with every call
+                files[entry["weights"]["sha256"]] = path
+                ids.append(entry["id"])
     except SamBenchError as err:
         raise SystemExit(f"gpu_weights: {err}") from None
     shutil.rmtree(OUT, ignore_errors=True)
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(files[sha], part / f"{sha}.safetensors")
         size = path_bytes(part) / MIB
         print(f"call {number}: tools/gpu_relay.sh weights --left L  (carry .weights/part-{number}: {size:.1f} MiB)")
-    print(f"{len(files)} models' weights ({', '.join(e['id'] for e in entries)}); {blobs.cache_dir()} holds them here")
+    print(f"{len(files)} models' weights ({', '.join(ids)}); {blobs.cache_dir()} holds them here")
     return 0
 
 

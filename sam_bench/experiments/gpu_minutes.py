@@ -18,6 +18,12 @@ def _on_gpu(device_name: str | None) -> bool:
     return bool(device_name) and not str(device_name).startswith("cpu")
 
 
+def _evaluated_on(record: dict) -> str | None:
+    """The GPU a record's evaluation ran on, or None where it ran on a CPU."""
+    environment = record["results"]["environment"]
+    return environment.get("device_name") if str(environment.get("device", "")).startswith("cuda") else None
+
+
 def rows(records: list[dict]) -> list[dict]:
     """One row per run that trained or was evaluated on a GPU: name, seed, the GPU, and the minutes of each
     part that ran there (None for a part that ran elsewhere). Runs reused from another folder count there."""
@@ -26,8 +32,7 @@ def rows(records: list[dict]) -> list[dict]:
         if r.get("reused_from"):
             continue
         trained_on = r["training"].get("device_name")
-        environment = r["results"]["environment"]
-        evaluated_on = environment.get("device_name") if str(environment.get("device", "")).startswith("cuda") else None
+        evaluated_on = _evaluated_on(r)
         if not (_on_gpu(trained_on) or evaluated_on):
             continue
         evaluation_s = sum(float(e.get("seconds") or 0.0) for e in Results.of(r["results"]).evaluations)
@@ -94,12 +99,11 @@ def sentence(records: list[dict]) -> str:
     minutes = "; ".join(f"{name(t)}: {parts(t)}" for t in table)
     budget = parse_eps(ROBUSTBENCH_BUDGETS["Linf"])
     timed = []
-    for r in records:
+    for r in (r for r in records if _evaluated_on(r)):
         for e in Results.of(r["results"]).evaluations:
             standard = (e.get("settings") or {}).get("version") == "standard"
             if e["attack"] == "autoattack" and e.get("norm") == "Linf" and standard and e.get("eps_value") == budget:
-                if str(r["results"]["environment"].get("device", "")).startswith("cuda"):
-                    timed.append(f"{r['name']} {e['seconds']:.1f} s on {e['n_examples']:,} images")
+                timed.append(f"{r['name']} {e['seconds']:.1f} s on {e['n_examples']:,} images")
     return (
         f" GPU minutes per model on {', '.join(devices)} (`sam_bench/experiments/gpu_minutes.py`): {minutes}"
         + (f"; standard AutoAttack at Linf {ROBUSTBENCH_BUDGETS['Linf']}: {', '.join(timed)}" if timed else "")
