@@ -4,7 +4,7 @@ Each (architecture, width) the project trains runs tests/memory_format_probe.py 
 with the CPU's own instruction set and with oneDNN held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`, the
 code path of AVX2-only CPUs, where the bug was seen; on such a CPU, where oneDNN reports the same
 instruction set both ways, the second run is skipped as the first one's twin): every method takes a
-few training steps and every convolution weight gradient must match an fp64 NCHW reference. A crash or a hang fails with
+training step and every convolution weight gradient must match an fp64 NCHW reference. A crash or a hang fails with
 a message that says so, never a CI time-out.
 """
 
