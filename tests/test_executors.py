@@ -140,7 +140,7 @@ def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
 
 @pytest.mark.slurm
 def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(cluster, tmp_path):
-    """Nothing is sent by hand: the scale's jobs have a 1-minute limit and ask to be signalled 40 s
+    """Nothing is sent by hand: the requeue scale's jobs have a 1-minute limit and ask to be signalled 40 s
     before it; SLURM's own signal makes the attempt checkpoint and requeue (submitit logs it as timed
     out, not pre-empted), and the model is done from its checkpoint. However fast the machine, the first
     attempt cannot end before the signal: this test holds the report's lock, as a second reproduce
@@ -151,7 +151,7 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
     out.mkdir()
     with contextlib.ExitStack() as report_lock:
         report_lock.enter_context(files.locked(out / "REPORT.md"))
-        sam_bench(cluster, *grid_args(out, "timelimit", "--executor", "slurm", "--no-wait"))
+        sam_bench(cluster, *grid_args(out, "requeue", "--executor", "slurm", "--no-wait"))
         job_id = next(iter(json.loads((out / "cells" / "jobs.json").read_text()).values()))
         deadline, ran, raised = time.time() + 1800, False, False  # a safety net: the loop ends when the job does
         while time.time() < deadline:
@@ -180,8 +180,8 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
     assert "this job is preempted" not in job_logs
     log = next(out.glob("runs/ST-*/log.jsonl"))
     epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
-    assert epochs == list(range(1, 101))  # every attempt resumed where the last one stopped
-    assert sam_bench(cluster, *grid_args(out, "timelimit", "--status")).stdout.strip() == "ST: done"
+    assert epochs == list(range(1, 41))  # every attempt resumed where the last one stopped
+    assert sam_bench(cluster, *grid_args(out, "requeue", "--status")).stdout.strip() == "ST: done"
     assert (out / "REPORT.md").is_file()  # written by the attempt that finished, once the lock was free
 
 
