@@ -601,8 +601,8 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         returned = bring_back(second, station, out, batches_of(output, batches))
         # the window's last minutes: a stint that could not return in time is not started (one line, exit
         # 4, nothing back); the minutes are made up, the rest of this window would take too long to spend
-        second.call(station, "tools/gpu_relay.sh start --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
-        second.call(station, "tools/gpu_relay.sh work --left 3.9 paper-cifar10 smoke --data-dir ~/c10", code, True)
+        second.call(station, "tools/gpu_relay.sh start --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True)
+        second.call(station, "tools/gpu_relay.sh work --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True)
         shutil.rmtree(station / ".relay-in")
         for collected in collections:  # in the order they came, then the stint's own pack
             sam_bench(station, "unpack", *collected, "--into", ".", "--overwrite")

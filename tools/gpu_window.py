@@ -45,15 +45,19 @@ COMMAND_LIMIT = 10.0  # minutes one command may run
 MACHINE_START = 1.0
 # Between reading the minutes left and the command starting on the machine: the workstation's turn
 # (reading the last reply, issuing the call) and the upload of what the call carries (at most 64 MiB,
-# the working tree included) and its copy into the checkout. No step has been timed on a GPU machine
-# yet: these are generous stand-ins, and the rehearsal (tools/gpu_rehearsal.py) charges them too.
-GAP = 0.5
+# the working tree included) and its copy into the checkout. The second window (an H200, 2026-11-26:
+# benchmarks/nvidia-h200-calls.md) measured 6-10 s from one call's end to the next's, a turn and a 48 MiB
+# upload each; 22.5 s allows a slower turn (a binary fraction of a minute, so that the sums the tests check
+# are exact). The rehearsal (tools/gpu_rehearsal.py) charges it too.
+GAP = 0.375
 # A work call after its stint stops: the last checkpoint (85 MiB for a full-width run), `pack` of what
-# the stint changed, batch 1 copied to $OUT and brought back (at most 64 MiB). The runbook's former
-# fixed stint of 8.5 minutes left 1.5 of the 10 for this.
-PACK = 1.5
+# the stint changed, batch 1 copied to $OUT and brought back (at most 64 MiB). The second window's stint
+# packed 3 batches (128 MiB: a checkpoint and two models' weights) and its wait returned batch 1 about
+# 23 s after the stint's end; a minute allows a slower disk or a longer last checkpoint.
+PACK = 1.0
 # One `send` call, from issuing it to its files being here: a GAP, then copying a batch (at most 64 MiB)
-# to $OUT and bringing it back.
+# to $OUT and bringing it back (the second window's two sends: 19 s and 10 s from the call before, turns
+# included).
 SEND = GAP + 0.25
 # How many batches a stint may pack, when the call does not say (--batches). A stint packs what it
 # changed: the checkpoint of the run it stopped in (85.3 MiB for a full-width PreActResNet-18), the fp16
