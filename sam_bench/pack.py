@@ -83,6 +83,22 @@ def _in_unfinished_run(file: Path) -> bool:
     return folder.parent.name == "runs" and (folder / "metadata.json").is_file() and not finished_run(folder)
 
 
+def _transient(file: Path) -> bool:
+    """A file that says which process holds what on this machine, or one being written: a claim (a cell's or a
+    lock's, sam_bench.jobs.lease) or its take-over guard, or files.atomic_write's temporary. It means nothing on
+    the machine a pack goes to, and comes and goes while a stint runs beside the pack."""
+    name = file.name
+    return name.endswith((".claim", ".claim.takeover")) or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def _modified_after(file: Path, marker: float) -> bool:
+    """Whether `file` was modified after `marker`; False for a file another process removed since it was listed."""
+    try:
+        return file.stat().st_mtime > marker
+    except FileNotFoundError:
+        return False
+
+
 def _members(
     paths: list[Path],
     root: Path,
@@ -105,9 +121,9 @@ def _members(
         candidates = [absolute] if absolute.is_file() else sorted(p for p in absolute.rglob("*") if p.is_file())
         for file in candidates:
             relative = file.relative_to(root).as_posix()
-            if any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
+            if _transient(file) or any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
                 continue
-            if newer_than is not None and file.stat().st_mtime <= newer_than:
+            if newer_than is not None and not _modified_after(file, newer_than):
                 continue
             if drop_finished_checkpoints and file.name == "checkpoint.pt" and finished_run(file.parent):
                 continue
@@ -222,7 +238,8 @@ def pack(
     further use); `finished_runs_only`: leave out every file of a run directory whose training is not
     complete (a pack made while it trains: its files are still changing, and its checkpoint is not
     taken). Each file is copied once before it is hashed and archived, so a file that another process
-    replaces or appends to meanwhile goes in as one consistent version."""
+    replaces or appends to meanwhile goes in as one consistent version, and one it removes meanwhile is left
+    out. Claims and temporaries of atomic writes are always left out (`_transient`)."""
     part_bytes, batch_files, batch_bytes = _check_limits(part_mib, batch_files, batch_mib)
     root = Path(root or ".").absolute()
     out = Path(out)
@@ -256,7 +273,10 @@ def pack(
             for file, relative in members:
                 # one read of the file: what is hashed is what is archived, whatever writes to it meanwhile
                 copy = snapshot / "file"
-                shutil.copy2(file, copy)
+                try:
+                    shutil.copy2(file, copy)
+                except FileNotFoundError:  # removed by another process since it was listed: not there to pack
+                    continue
                 listed.append({"path": relative, "bytes": copy.stat().st_size, "sha256": files.sha256_file(copy)})
                 tar.add(str(copy), arcname=relative, recursive=False)
                 copy.unlink()

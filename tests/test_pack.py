@@ -130,6 +130,47 @@ def test_a_file_written_to_while_it_is_packed_goes_in_as_one_version(work, monke
     assert (work / "dest" / "run" / "sub" / "metadata.json").read_bytes() == before
 
 
+def test_a_file_removed_while_the_pack_is_made_is_left_out_and_claims_never_travel(work, monkeypatch):
+    """A stint runs beside a `wait`'s collection: a cell's claim is released, an atomic write's temporary
+    renamed, between pack's listing and its reading (a collection failed on a claim gone by its stat). What is
+    gone is left out, the rest goes in and unpacks; claims and temporaries, which name processes of the
+    machine the pack comes from, are left out even when they stay."""
+    run = work / "src" / "run"
+    (run / "cells").mkdir()
+    (run / "cells" / "ST-1.claim").write_text('{"host": "gpu", "pid": 7}')
+    (run / "cells" / "ST-1.claim.takeover").write_text("{}")
+    (run / ".results.json.x1y2.tmp").write_text("half")
+    gone_by_its_stat, gone_by_its_copy = run / "sub" / "metadata.json", run / "exact.bin"
+    marker = work / "mark"
+    marker.write_text("")
+    os.utime(marker, (0, 0))  # every file is newer: the listing stats each one
+    real_modified, real_copy = packing._modified_after, packing.shutil.copy2
+
+    def removed_before_its_stat(file, since):
+        if file == gone_by_its_stat.absolute():
+            file.unlink()
+        return real_modified(file, since)
+
+    def removed_before_its_copy(source, target):
+        if Path(source) == gone_by_its_copy.absolute():
+            Path(source).unlink()
+        return real_copy(source, target)
+
+    monkeypatch.setattr(packing, "_modified_after", removed_before_its_stat)
+    monkeypatch.setattr(packing.shutil, "copy2", removed_before_its_copy)
+    packed = packing.pack(["run"], work / "out", newer_than=marker)
+    monkeypatch.undo()
+    assert [f["path"] for f in packed.manifest["files"]] == [
+        "run/checkpoint.pt",
+        "run/empty.txt",
+        "run/weights.bin",
+    ]
+    packing.unpack([work / "out"], work / "dest")
+    assert tree(work / "dest") == {
+        k: v for k, v in tree(work / "src").items() if k in {"run/checkpoint.pt", "run/empty.txt", "run/weights.bin"}
+    }
+
+
 @pytest.mark.parametrize("fault", ["missing", "altered", "foreign", "truncated"])
 def test_a_bad_part_stops_unpack_and_writes_nothing(work, fault):
     packed = small(["run"], work / "out")
