@@ -44,12 +44,21 @@ def check_writable(path: str | os.PathLike) -> None:
         raise cannot_write(path, err) from None
 
 
+TEMPORARY_SUFFIX = ".tmp"  # atomic_write's temporary: .<name>.<random>.tmp beside the file it becomes
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """A file atomic_write is writing (or left behind when its process was killed)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call write(file_object) on a temp file next to `path`, then rename it over `path`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     except OSError as err:
         raise cannot_write(path, err) from None
     umask = os.umask(0)
@@ -81,7 +90,7 @@ def locked(path: str | os.PathLike, timeout: float = 900):
     from sam_bench.jobs import lease
 
     path = Path(path)
-    where = Path(f"{path}.claim")
+    where = Path(f"{path}{lease.CLAIM_SUFFIX}")
     deadline, pause = time.monotonic() + timeout, 0.02
     try:
         while (claim := lease.try_claim(where)) is None:

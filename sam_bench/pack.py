@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 
 from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.jobs import lease
 
 FORMAT = "sam-bench/pack/v1"
 MIB = 1 << 20
@@ -84,11 +85,9 @@ def _in_unfinished_run(file: Path) -> bool:
 
 
 def _transient(file: Path) -> bool:
-    """A file that says which process holds what on this machine, or one being written: a claim (a cell's or a
-    lock's, sam_bench.jobs.lease) or its take-over guard, or files.atomic_write's temporary. It means nothing on
-    the machine a pack goes to, and comes and goes while a stint runs beside the pack."""
-    name = file.name
-    return name.endswith((".claim", ".claim.takeover")) or (name.startswith(".") and name.endswith(".tmp"))
+    """A claim (a cell's or a lock's) or its take-over guard, or a file atomic_write is writing: it means nothing
+    on the machine a pack goes to, and comes and goes while a stint runs beside the pack."""
+    return lease.is_claim(file) or files.is_temporary(file)
 
 
 def _modified_after(file: Path, marker: float) -> bool:

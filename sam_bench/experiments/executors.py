@@ -128,7 +128,7 @@ def cell_done(repro, plan) -> bool:
 
 
 def claim_path(out, run_name: str) -> Path:
-    return Path(out) / "cells" / f"{run_name}.claim"
+    return Path(out) / "cells" / f"{run_name}{lease.CLAIM_SUFFIX}"
 
 
 @contextmanager

@@ -38,6 +38,8 @@ from pathlib import Path
 
 from sam_bench.jobs import slurm_state
 
+CLAIM_SUFFIX = ".claim"  # a claim is `<what it claims>.claim` (a cell's: cells/<run>.claim; files.locked's)
+GUARD_SUFFIX = ".takeover"  # beside it during a take-over: <claim>.takeover
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0  # ten missed heartbeats: clocks of a file server and a node may differ by minutes
 GUARD_STALE_S = 60.0  # a take-over takes milliseconds; a guard this old was left by a process that died
@@ -186,6 +188,11 @@ class Claim:
             self.path.unlink(missing_ok=True)
 
 
+def is_claim(path: str | os.PathLike) -> bool:
+    """A claim or its take-over guard: they name processes of this machine, and come and go as they work."""
+    return Path(path).name.endswith((CLAIM_SUFFIX, CLAIM_SUFFIX + GUARD_SUFFIX))
+
+
 def try_claim(path: str | os.PathLike) -> Claim | None:
     """Claim the cell, taking over a claim whose holder is gone; None while another process holds it."""
     path = Path(path)
@@ -208,7 +215,7 @@ def try_claim(path: str | os.PathLike) -> Claim | None:
 
 def _take_over(path: Path, stale: Holder, content: str) -> bool:
     """Replace the claim of a holder that is gone with ours, unless someone else does first."""
-    guard = path.with_name(path.name + ".takeover")
+    guard = path.with_name(path.name + GUARD_SUFFIX)
     if not _make(guard, content):
         if _age(guard) < GUARD_STALE_S:
             return False  # another process is taking it over now
