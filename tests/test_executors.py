@@ -140,9 +140,10 @@ def test_cancelled_job_is_finished_by_the_next_reproduce(cluster, tmp_path):
 
 @pytest.mark.slurm
 def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(cluster, tmp_path):
-    """Nothing is sent by hand: the requeue scale's jobs have a 1-minute limit and ask to be signalled 40 s
-    before it; SLURM's own signal makes the attempt checkpoint and requeue (submitit logs it as timed
-    out, not pre-empted), and the model is done from its checkpoint. However fast the machine, the first
+    """Nothing is sent by hand: the requeue scale's jobs have a 1-minute limit and ask to be signalled 20 s
+    before it (SLURM signals 10-40 s into the job: slurm_options.SLURM_TIME_CHECK_S); SLURM's own signal
+    makes the attempt checkpoint and requeue (submitit logs it as timed out, not pre-empted), and the model
+    is done from its checkpoint. However fast the machine, the first
     attempt cannot end before the signal: this test holds the report's lock, as a second reproduce
     writing the report would, until the job is requeued (a training that finished first waits there;
     one that did not is cut mid-way). Once requeued, the job's limit is raised: how many more one-minute
@@ -428,10 +429,13 @@ def test_slurm_options_come_from_the_recipe_then_the_command_line():
     with pytest.raises(BadInput, match="NAME=VALUE or NAME"):
         parse_sbatch_options(["account="])
     limited = SlurmOptions.from_recipe(RECIPE, "timelimit", max_timeouts=None)
-    assert (limited.time_minutes, limited.signal_delay_s, limited.max_timeouts) == (1, 40, 20)
+    assert (limited.time_minutes, limited.signal_delay_s, limited.max_timeouts) == (1, 20, 20)
     assert limited.executor(Path("unused")).max_num_timeout == 20
-    with pytest.raises(BadInput, match="shorter than the time limit"):
-        SlurmOptions.from_recipe(RECIPE, "timelimit", signal_delay_s=60)
+    # SLURM signals up to 30 s early: a 1-minute job told 40 s ahead could be signalled as it starts
+    for too_long in (60, 40, 21):
+        with pytest.raises(BadInput, match="at most the time limit .1 min. less 40 s"):
+            SlurmOptions.from_recipe(RECIPE, "timelimit", signal_delay_s=too_long)
+    assert SlurmOptions.from_recipe(RECIPE, "timelimit", time_minutes=240).signal_delay_s == 20  # hours: any
 
 
 def test_local_run_refuses_a_model_another_process_holds(tmp_path):

@@ -38,6 +38,15 @@ from typing import Any
 
 from sam_bench.errors import BadInput, SamBenchError
 
+# SLURM's controller looks at running jobs' time limits every 30 s (PERIODIC_TIMEOUT in slurmctld.h) and
+# sends the --signal warning at the first look where the time left is at most the delay plus those 30 s
+# (send_job_warn_signal in job_mgr.c): the warning comes 0-30 s earlier than asked. A warning that comes
+# before the job's process is up is lost (no step yet) or kills it (the signal's default action):
+# 1-minute test jobs signalled 40 s before their limit were warned at their first look, 0-30 s in, and
+# one, warned as it started, ran into its limit unwarned (TIMEOUT instead of REQUEUED).
+SLURM_TIME_CHECK_S = 30
+JOB_START_S = 10  # the least time a job is given to start srun, Python and submitit's handler before a warning
+
 # submitit is imported where a SLURM job is submitted, watched or requeued, never at the top: the
 # local executor, and a machine without submitit (a lent GPU, docs/gpu.md), must work without it.
 
@@ -95,7 +104,7 @@ class SlurmOptions:
     threads: int | None = None
     array_parallelism: int = 64
     # seconds before the time limit that SLURM signals the job to checkpoint and requeue (submitit's
-    # default): a checkpoint must fit in it, and it must be shorter than the time limit itself
+    # default): a checkpoint must fit in it, and it must leave the job time to start (check, below)
     signal_delay_s: int = 90
     # how many times one job may reach its time limit and requeue (submitit's default 3): a model that
     # needs 12 h on a 4 h partition needs at least 2
@@ -140,10 +149,13 @@ class SlurmOptions:
 
     @staticmethod
     def check(options: SlurmOptions) -> None:
-        if not 0 < int(options.signal_delay_s) < 60 * int(options.time_minutes):
+        delay, limit_s = int(options.signal_delay_s), 60 * int(options.time_minutes)
+        if not 0 < delay <= limit_s - SLURM_TIME_CHECK_S - JOB_START_S:
             raise BadInput(
-                f"the signal delay ({options.signal_delay_s} s) must be positive and shorter than the "
-                f"time limit ({options.time_minutes} min), or the job is told to requeue as it starts"
+                f"the signal delay ({delay} s) must be positive and at most the time limit "
+                f"({options.time_minutes} min) less {SLURM_TIME_CHECK_S + JOB_START_S} s: SLURM looks at time limits "
+                f"every {SLURM_TIME_CHECK_S} s and signals a job once its time left is within the delay plus "
+                f"{SLURM_TIME_CHECK_S} s, so a longer delay can signal it before the job is up to checkpoint"
             )
         if int(options.max_timeouts) < 0:
             raise BadInput(f"--slurm-max-timeouts must be 0 or more, got {options.max_timeouts}")
