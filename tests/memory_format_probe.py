@@ -1,6 +1,8 @@
 """Run by tests/test_memory_format.py in a subprocess (the oneDNN bug it looks for can segfault or hang).
 
     python tests/memory_format_probe.py ARCH WIDTH [--layout auto|channels_last|contiguous] [--methods ...]
+    python tests/memory_format_probe.py --models '[["preactresnet18", 0.125, "null"], ...]'
+
 
 For every method: a training step of the model as `sam_bench.training.loop` runs them (fp32, in the
 memory format `sam_bench.runtime.memory_format.training_format` picks on the CPU). Every weight gradient
@@ -8,13 +10,16 @@ that a convolution's backward pass produces is checked against an fp64 NCHW refe
 from the same layer input and output gradient (`torch.nn.grad.conv2d_weight` in fp64, which does
 not go through oneDNN). Comparing layer by layer keeps the check well-conditioned: comparing whole
 models in fp32 and fp64 mixes in ReLUs that flip on rounding, which moves gradients by percents.
-Prints one JSON line per method and step, so a crash or hang shows where it happened.
+Prints one JSON line per model, method and step, so a crash or hang shows where it happened. `--models`
+probes several models in one process: each process spends seconds starting Python and torch, which
+the test's twenty models once paid twenty times per instruction set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import threading
 
 import torch
 import torch.nn as nn
@@ -82,29 +87,11 @@ class ConvGradientCheck:
         return hook
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("arch")
-    ap.add_argument("width", type=float)
-    ap.add_argument("--num-classes", type=int, default=10)
-    ap.add_argument("--arch-kwargs", default="null", help="timm constructor arguments, as JSON")
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument(
-        "--layout",
-        choices=["auto", "channels_last", "contiguous"],
-        default="auto",
-        help="auto: training_format's choice; the others override it (to show what the probe catches)",
-    )
-    ap.add_argument(
-        "--fault",
-        action="store_true",
-        help="scale the first convolution's weight gradient by 1.001 before the check sees it (to show it catches it)",
-    )
-    args = ap.parse_args()
-    arch_kwargs = json.loads(args.arch_kwargs)
-    spec = make_spec(args.arch, args.num_classes, *STATS["cifar10"], args.width, arch_kwargs)
-    for method in args.methods.split(","):
-        settings = dict(method=method, arch=args.arch, width=args.width, arch_kwargs=arch_kwargs, batch_size=BATCH)
+def probe(arch: str, width: float, arch_kwargs: str, methods: list[str], args: argparse.Namespace) -> None:
+    """One training step per method of one model, each convolution weight gradient checked; a line each."""
+    spec = make_spec(arch, args.num_classes, *STATS["cifar10"], width, json.loads(arch_kwargs))
+    for method in methods:
+        settings = dict(method=method, arch=arch, width=width, arch_kwargs=json.loads(arch_kwargs), batch_size=BATCH)
         if method_table.uses_sam(method):
             settings.update(rho=0.1)
         if method_table.uses_attack(method):
@@ -132,6 +119,7 @@ def main() -> None:
             print(
                 json.dumps(
                     {
+                        "model": [arch, width, arch_kwargs],
                         "method": method,
                         "step": step,
                         "layout": str(layout).removeprefix("torch."),
@@ -142,6 +130,40 @@ def main() -> None:
                 ),
                 flush=True,
             )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("arch", nargs="?")
+    ap.add_argument("width", type=float, nargs="?")
+    ap.add_argument("--num-classes", type=int, default=10)
+    ap.add_argument("--arch-kwargs", default="null", help="timm constructor arguments, as JSON")
+    ap.add_argument("--models", help="several models, one after the other: a JSON list of [arch, width, arch_kwargs]")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument(
+        "--layout",
+        choices=["auto", "channels_last", "contiguous"],
+        default="auto",
+        help="auto: training_format's choice; the others override it (to show what the probe catches)",
+    )
+    ap.add_argument(
+        "--fault",
+        action="store_true",
+        help="scale the first convolution's weight gradient by 1.001 before the check sees it (to show it catches it)",
+    )
+    ap.add_argument(
+        "--hang",
+        action="store_true",
+        help="block before the first step, as oneDNN #6035 did (to show a hang is caught)",
+    )
+    args = ap.parse_args()
+    if args.hang:
+        threading.Event().wait()
+    if (args.models is None) == (args.arch is None or args.width is None):
+        ap.error("give ARCH WIDTH or --models, not both")
+    models = json.loads(args.models) if args.models else [[args.arch, args.width, args.arch_kwargs]]
+    for arch, width, arch_kwargs in models:
+        probe(arch, float(width), arch_kwargs, args.methods.split(","), args)
 
 
 if __name__ == "__main__":

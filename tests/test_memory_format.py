@@ -1,11 +1,12 @@
 """Correct weight gradients on every x86 CPU code path (oneDNN #6035, see sam_bench/runtime/memory_format.py).
 
-Each (architecture, width) the project trains runs tests/memory_format_probe.py in a subprocess,
-with the CPU's own instruction set and with oneDNN held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`, the
-code path of AVX2-only CPUs, where the bug was seen; on such a CPU, where oneDNN reports the same
-instruction set both ways, the second run is skipped as the first one's twin): every method takes a
-training step and every convolution weight gradient must match an fp64 NCHW reference. A crash or a hang fails with
-a message that says so, never a CI time-out.
+Every (architecture, width) the project trains goes through tests/memory_format_probe.py, all in one
+subprocess (Python and torch start once), with the CPU's own instruction set and in another with oneDNN
+held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`, the code path of AVX2-only CPUs, where the bug was seen; on such
+a CPU, where oneDNN reports the same instruction set both ways, the second run is skipped as the first
+one's twin): every method takes a training step and every convolution weight gradient must match an fp64
+NCHW reference. A crash or a hang (no step for 240 s) fails with a message that says where, never a CI
+time-out.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import functools
 import json
 import os
 import platform
+import queue
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -68,29 +72,65 @@ def onednn_env(isa: str | None) -> dict[str, str]:
     return env
 
 
+Model = tuple[str, float, str]  # (arch, width, timm constructor arguments as JSON)
+
+
 def run_probe(
-    arch: str, width: float, isa: str | None, *extra: str, arch_kwargs: str = "null", timeout_s: int = TIMEOUT_S
+    models: list[Model], isa: str | None, *extra: str, timeout_s: float = TIMEOUT_S
 ) -> tuple[list[dict], str]:
-    """The probe's JSON lines; a crash, a hang or an error fails the test with what happened."""
+    """The probe's JSON lines for `models`, probed one after the other in one process (Python and torch start
+    once), and what ended it early: a crash, an error, or a hang (no step finished for `timeout_s`)."""
     env = onednn_env(isa)
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     env.pop("OMP_NUM_THREADS", None)  # the threads a user's training gets (conftest sets one for the other tests)
     # Idle threads sleep instead of spinning: beside other busy processes (pytest-xdist's other workers)
     # spinning threads made a probe 5-17x slower. Which kernels run, and on how many threads, is unchanged.
     env["OMP_WAIT_POLICY"] = "PASSIVE"
-    command = [sys.executable, str(PROBE), arch, str(width), "--arch-kwargs", arch_kwargs, *extra]
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
-        lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        last = f"last finished: {lines[-1]['method']} step {lines[-1]['step']}" if lines else "no step finished"
-        if done.returncode < 0:
-            return lines, f"crashed ({signal.Signals(-done.returncode).name}; {last})"
-        if done.returncode:
-            return lines, f"failed (exit {done.returncode}; {last}): {done.stderr.strip().splitlines()[-1:]}"
-        return lines, ""
-    except subprocess.TimeoutExpired as timeout:
-        lines = [json.loads(line) for line in (timeout.stdout or b"").decode().splitlines() if line.startswith("{")]
-        return lines, f"hung for {timeout_s} s (the oneDNN #6035 symptom on 2 threads)"
+    command = [sys.executable, str(PROBE), "--models", json.dumps(models), *extra]
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        arrived: queue.Queue[str | None] = queue.Queue()
+
+        def read_lines() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                arrived.put(line)
+            arrived.put(None)  # the output has ended: the process is ending
+
+        threading.Thread(target=read_lines, daemon=True).start()
+        lines: list[dict] = []
+        while True:
+            try:
+                line = arrived.get(timeout=timeout_s)
+            except queue.Empty:  # a hang: no step finished for that long
+                proc.kill()
+                proc.wait()
+                return lines, f"hung for {timeout_s} s (the oneDNN #6035 symptom on 2 threads; {last_finished(lines)})"
+            if line is None:
+                break
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        returncode = proc.wait()
+        stderr.seek(0)
+        error = stderr.read().strip().splitlines()[-1:]
+    if returncode < 0:
+        return lines, f"crashed ({signal.Signals(-returncode).name}; {last_finished(lines)})"
+    if returncode:
+        return lines, f"failed (exit {returncode}; {last_finished(lines)}): {error}"
+    return lines, ""
+
+
+def last_finished(lines: list[dict]) -> str:
+    if not lines:
+        return "no step finished"
+    arch, width, arch_kwargs = lines[-1]["model"]
+    return f"last finished: {arch} width {width} {arch_kwargs}, {lines[-1]['method']} step {lines[-1]['step']}"
+
+
+@functools.cache
+def probed(isa: str) -> tuple[list[dict], str]:
+    """Every model trained anywhere, probed in one process under `isa` (the first test of each ISA runs it)."""
+    return run_probe(trained_anywhere(), ISAS[isa])
 
 
 @functools.cache
@@ -112,10 +152,12 @@ def test_training_gradients_match_fp64(arch, width, arch_kwargs, isa):
         pytest.skip("ONEDNN_MAX_CPU_ISA is x86-only")
     if ISAS[isa] and onednn_isa(None) == onednn_isa(ISAS[isa]) != "unknown":  # an AVX2-only CPU, as here
         pytest.skip(f"oneDNN runs {onednn_isa(None)} natively on this CPU: the native run took this code path")
-    lines, failure = run_probe(arch, width, ISAS[isa], arch_kwargs=arch_kwargs)
+    every, failure = probed(isa)
+    lines = [line for line in every if line["model"] == [arch, width, arch_kwargs]]
     where = f"{arch} width {width} {arch_kwargs}, oneDNN ISA {isa}"
-    assert not failure, f"{where}: training {failure}"
-    assert {line["method"] for line in lines} == set(method_names())  # every training method, the single-step ones too
+    if {line["method"] for line in lines} != set(method_names()):  # every training method, the single-step ones too
+        assert failure, f"{where}: the probe did not train every method: {sorted(line['method'] for line in lines)}"
+        pytest.fail(f"{where}: not every method trained: the probe's process {failure}")
     for line in lines:
         assert line["weight_gradients_checked"] > 0
         assert line["error"] <= TOLERANCE, (
@@ -128,12 +170,25 @@ def test_the_probe_catches_a_weight_gradient_a_tenth_of_a_percent_off():
     """The probe can fail, on any machine: a gradient 0.1% off (its first convolution's, altered by --fault
     before the check sees it) is ten times its tolerance, and it names the layer. (oneDNN #6035 itself showed
     as a 7e-3 to 25x error, or a hang, on the AVX2 path, and not on every machine.)"""
-    lines, failure = run_probe("preactresnet18", 0.0625, None, "--methods", "standard", "--fault")
+    tiniest = [("preactresnet18", 0.0625, "null")]
+    lines, failure = run_probe(tiniest, None, "--methods", "standard", "--fault")
     assert not failure, failure
     assert lines and all(line["error"] > TOLERANCE for line in lines)
     assert {line["layer"] for line in lines} == {"conv1"}
-    clean, _ = run_probe("preactresnet18", 0.0625, None, "--methods", "standard")
+    clean, _ = run_probe(tiniest, None, "--methods", "standard")
     assert all(line["error"] <= TOLERANCE for line in clean)
+
+
+def test_a_probe_that_fails_or_hangs_ends_with_what_happened_and_where():
+    """A model the probe cannot build fails its process (the models after it are never reached, and their tests
+    say so); a process that prints no step for the timeout is killed and called hung."""
+    lines, failure = run_probe(
+        [("preactresnet18", 0.0625, "null"), ("no-such-arch", 1.0, "null")], None, "--methods", "standard"
+    )
+    assert [line["model"] for line in lines] == [["preactresnet18", 0.0625, "null"]]
+    assert failure.startswith("failed (exit 1; last finished: preactresnet18 width 0.0625 null, standard step 0)")
+    lines, failure = run_probe([("preactresnet18", 0.0625, "null")], None, "--hang", timeout_s=1)
+    assert lines == [] and failure.startswith("hung for 1 s") and "no step finished" in failure
 
 
 def test_rule_picks_nchw_for_few_channel_strided_1x1_convolutions_on_cpu():
