@@ -448,10 +448,11 @@ def test_local_run_refuses_a_model_another_process_holds(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from sam_bench.jobs import lease; "
-            "print(bool(lease.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            "import sys; from sam_bench.jobs import lease; "
+            "print(bool(lease.try_claim(sys.argv[1])), flush=True); sys.stdin.read()",
             str(claim),
         ],
+        stdin=subprocess.PIPE,  # held open: the holder holds its claim until it is killed
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -592,10 +593,11 @@ def test_a_cell_whose_job_the_scheduler_forgot_is_submitted_again_once_no_one_ho
         [
             sys.executable,
             "-c",
-            "import sys, time; from sam_bench.jobs import lease; "
-            "print(bool(lease.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            "import sys; from sam_bench.jobs import lease; "
+            "print(bool(lease.try_claim(sys.argv[1])), flush=True); sys.stdin.read()",
             str(executors.claim_path(grid.out, plan.run_name)),
         ],
+        stdin=subprocess.PIPE,  # held open: the holder holds its claim until it is killed
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -26,6 +26,7 @@ fcntl.flock = fcntl.lockf = no_flock
 from sam_bench.jobs import lease
 
 folder, n = Path(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
 while not (folder / "go").exists():
     time.sleep(0.001)
 won = [i for i in range(n) if lease.try_claim(folder / f"cell{i}.claim") is not None]
@@ -42,7 +43,7 @@ def test_two_processes_without_flock_never_claim_the_same_cell(tmp_path):
         subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), str(n)], stdout=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
-    time.sleep(1.0)  # both imported and waiting
+    assert [r.stdout.readline() for r in racers] == ["ready\n"] * 2  # both imported and waiting, however slowly
     (tmp_path / "go").touch()
     won = [json.loads(r.stdout.readline()) for r in racers]
     holders = {json.loads((tmp_path / f"cell{i}.claim").read_text())["pid"] for i in range(n)}
@@ -86,9 +87,10 @@ def test_a_live_holder_keeps_its_claim(tmp_path):
         [
             sys.executable,
             "-c",
-            f"from sam_bench.jobs import lease; import sys, time; "
-            f"c = lease.try_claim({str(path)!r}); print(bool(c), flush=True); time.sleep(60)",
+            f"from sam_bench.jobs import lease; import sys; "
+            f"c = lease.try_claim({str(path)!r}); print(bool(c), flush=True); sys.stdin.read()",
         ],
+        stdin=subprocess.PIPE,  # held open: the holder holds its claim until it is killed
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -124,7 +126,9 @@ def test_the_heartbeat_keeps_a_claim_fresh(tmp_path, monkeypatch):
     claim = lease.try_claim(path)
     old = time.time() - 3600
     os.utime(path, (old, old))
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60  # a safety net only: 1,200 beats late is a heartbeat that does not beat
+    while path.stat().st_mtime == old and time.monotonic() < deadline:  # the next beat, however late it runs
+        time.sleep(0.01)
     assert time.time() - path.stat().st_mtime < 5
     claim.release()
 

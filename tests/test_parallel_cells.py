@@ -84,10 +84,11 @@ def test_parallel_cells_keep_the_claims_and_bad_values_are_one_line(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from sam_bench.jobs import lease; "
-            "print(bool(lease.try_claim(sys.argv[1])), flush=True); time.sleep(60)",
+            "import sys; from sam_bench.jobs import lease; "
+            "print(bool(lease.try_claim(sys.argv[1])), flush=True); sys.stdin.read()",
             str(claim),
         ],
+        stdin=subprocess.PIPE,  # held open: the holder holds its claim until it is killed
         stdout=subprocess.PIPE,
         text=True,
     )
