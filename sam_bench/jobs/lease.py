@@ -166,9 +166,13 @@ def _make_exclusive(path: Path, content: str) -> bool:
 class Claim:
     """A claim this process holds; `release()` removes it (only if it is still this process's)."""
 
+    # What the heartbeat waits on between beats: its wait(HEARTBEAT_S) is False when a beat is due, True once
+    # released. A test replaces it to step the beats instead of waiting for the clock.
+    beat_timer = threading.Event
+
     def __init__(self, path: Path, holder: Holder):
         self.path, self.holder = path, holder
-        self._stop = threading.Event()
+        self._stop = self.beat_timer()
         self._beat = threading.Thread(target=self._heartbeat, name=f"claim {path.name}", daemon=True)
         self._beat.start()
 
