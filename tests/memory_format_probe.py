@@ -89,9 +89,10 @@ class ConvGradientCheck:
 
 def probe(arch: str, width: float, arch_kwargs: str, methods: list[str], args: argparse.Namespace) -> None:
     """One training step per method of one model, each convolution weight gradient checked; a line each."""
-    spec = make_spec(arch, args.num_classes, *STATS["cifar10"], width, json.loads(arch_kwargs))
+    kwargs = json.loads(arch_kwargs)
+    spec = make_spec(arch, args.num_classes, *STATS["cifar10"], width, kwargs)
     for method in methods:
-        settings = dict(method=method, arch=arch, width=width, arch_kwargs=json.loads(arch_kwargs), batch_size=BATCH)
+        settings = dict(method=method, arch=arch, width=width, arch_kwargs=kwargs, batch_size=BATCH)
         if method_table.uses_sam(method):
             settings.update(rho=0.1)
         if method_table.uses_attack(method):

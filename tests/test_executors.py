@@ -143,11 +143,11 @@ def test_a_job_past_its_time_limit_is_signalled_by_slurm_requeued_and_finished(c
     """Nothing is sent by hand: the requeue scale's jobs have a 1-minute limit and ask to be signalled 20 s
     before it (SLURM signals 10-40 s into the job: slurm_options.SLURM_TIME_CHECK_S); SLURM's own signal
     makes the attempt checkpoint and requeue (submitit logs it as timed out, not pre-empted), and the model
-    is done from its checkpoint. However fast the machine, the first
-    attempt cannot end before the signal: this test holds the report's lock, as a second reproduce
-    writing the report would, until the job is requeued (a training that finished first waits there;
-    one that did not is cut mid-way). Once requeued, the job's limit is raised: how many more one-minute
-    attempts the rest would take depends on how busy the machine is, and the test must not."""
+    is done from its checkpoint. However fast the machine, the first attempt cannot end before the signal:
+    this test holds the report's lock, as a second reproduce writing the report would, until the job is
+    requeued (a training that finished first waits there; one that did not is cut mid-way). Once requeued,
+    the job's limit is raised: how many more one-minute attempts the rest would take depends on how busy
+    the machine is, and the test must not."""
     out = tmp_path / "timelimit"
     out.mkdir()
     with contextlib.ExitStack() as report_lock:
