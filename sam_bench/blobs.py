@@ -47,16 +47,19 @@ def _from_url(url: str) -> tuple[bytes | None, str]:
         return None, f"could not fetch weights from {url} ({err})"
 
 
-def materialise(local: Path, sha256: str, git_blob: str | None, url: str | None = None) -> tuple[Path, str]:
-    """(path of the weights, where they came from: tree | cache | git | url), for weights recorded at
-    `local` with this sha256. From git or a url they are checked and cached; from the tree or the cache
-    the caller checks them (a file there may have changed since)."""
+def materialise(
+    local: Path, sha256: str, git_blob: str | None, url: str | None = None, suffix: str = ".safetensors"
+) -> tuple[Path, str]:
+    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with suffix ".pt",
+    an unfinished run's checkpoint: sam_bench.kept_checkpoint) recorded at `local` with this sha256. From git
+    or a url they are checked and cached; from the tree or the cache the caller checks them (a file there may
+    have changed since)."""
     if local.is_file():
         return local, "tree"
-    cached = cache_dir() / f"{sha256}.safetensors"
+    cached = cache_dir() / f"{sha256}{suffix}"
     if cached.is_file():
         return cached, "cache"
-    tried = [f"{local}: weights file not found"]
+    tried = [f"{local}: {'weights file' if suffix == '.safetensors' else 'file'} not found"]
     where = next((p for p in (local.parent, *local.parents) if p.is_dir()), Path.cwd())
     for source, ref in (("git", git_blob), ("url", url)):
         if not ref:

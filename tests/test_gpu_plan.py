@@ -179,8 +179,8 @@ def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not
 def test_the_plan_starts_from_where_the_full_scale_stands():
     """`with_state` on the committed reproduction the second window left: ST and SAM-0.1 trained, at the minutes
     their runs took on the GPU, and evaluated before the recipe gained AutoAttack at the claims' budgets (so to be
-    evaluated again, what they had at its measured minutes); SAM-0.4 stopped after 21 of its 100 epochs (its
-    checkpoint carried in by an `inbox` call); SAM-0.2 at SAM-0.1's training minutes (the same step)."""
+    evaluated again, what they had at its measured minutes); SAM-0.4 stopped mid-way, as far trained as its
+    metadata says (its checkpoint carried in by an `inbox` call); SAM-0.2 at SAM-0.1's training minutes (the same step)."""
     from sam_bench.experiments import gpu_minutes
     from sam_bench.experiments.folder import Folder
 
@@ -199,7 +199,11 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
         lacking = sum(gpu_plan.spec_minutes(s, False, None) for s in new)
         assert m.evaluate == pytest.approx(ran[name]["evaluation_min"] + lacking)
     partial = state["SAM-0.4"]
-    assert partial.stands == "21 of 100 epochs" and partial.done_train == pytest.approx(0.21 * partial.train)
+    (meta,) = [json.loads(p.read_text()) for p in gpu_plan.DOCS_STATE.glob("runs/SAM-0.4-*/metadata.json")]
+    epochs = meta["epochs_done"]
+    assert meta["status"] != "complete" and 0 < epochs < 100
+    assert partial.stands == f"{epochs} of 100 epochs"
+    assert partial.done_train == pytest.approx(epochs / 100 * partial.train)
     assert partial.done_evaluate == 0 and partial.evaluate == pytest.approx(
         (state["ST"].evaluate + state["SAM-0.1"].evaluate) / 2
     )

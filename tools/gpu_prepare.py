@@ -87,6 +87,26 @@ def unfinished_checkpoints(folder: Path) -> list[Path]:
     return [c for c in sorted(folder.glob("runs/*/checkpoint.pt")) if not finished_run(c.parent)]
 
 
+def checkpoints_back(folder: Path) -> list[str]:
+    """Unfinished runs' checkpoints kept in git (checkpoint.json) put back in the tree, where a new checkout
+    lacks them (sam_bench.kept_checkpoint); a line for each, and for each run whose epochs no checkpoint can
+    resume (its stint would train it from its start)."""
+    from sam_bench import kept_checkpoint
+
+    said = []
+    for run in sorted(folder.glob("runs/*/")):
+        source = kept_checkpoint.restore(run)
+        if source not in (None, "tree"):
+            said.append(f"checkpoint of {run.name} back from {source}")
+        lost = kept_checkpoint.lost(run)
+        if lost:
+            said.append(
+                f"warning: {run.name} stands at {lost} epochs but no checkpoint of it is here or kept in git "
+                "(sam-bench zoo keep): its stint trains it from its start"
+            )
+    return said
+
+
 def vendor(root: Path) -> None:
     """pyautoattack's package folder, without its examples (a 44 MB file) and caches."""
     import pyautoattack
@@ -114,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     _run(sys.executable, "tools/gpu_data_parts.py")
     _run(sys.executable, "tools/gpu_weights.py", args.folder)
     shutil.rmtree(ROOT / ".relay-in", ignore_errors=True)
+    for line in checkpoints_back(ROOT / args.folder):
+        print(line)
     carried = unfinished_checkpoints(ROOT / args.folder)
     if carried:
         _run(

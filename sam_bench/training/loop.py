@@ -13,6 +13,7 @@ global batch; rank 0 writes the files and shows the progress.
 from __future__ import annotations
 
 import json
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import files, schema
+from sam_bench import files, kept_checkpoint, schema
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -176,6 +177,8 @@ def checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
     """The run folder checked before any data is loaded; a finished run's metadata (nothing to do), else None."""
     _check_out_dir(out, resume)
     files.check_writable(out / "metadata.json")  # before the data load and the first epoch
+    if resume and (ctx is None or ctx.is_main):
+        _checkpoint_back(out)
     if ctx is not None:
         distributed.check_batch(cfg.batch_size, ctx)
         ctx.barrier()  # every process has checked `out` before rank 0 writes there
@@ -190,6 +193,19 @@ def checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
         f"--resume: {out} finished training but its model.safetensors is gone; nothing "
         "was retrained (remove the folder to train it again)"
     )
+
+
+def _checkpoint_back(out: Path) -> None:
+    """A resumed run's checkpoint, where the tree lacks it, from git (sam_bench.kept_checkpoint); said where
+    the epochs it stands at cannot be resumed, as they are trained again from the start."""
+    kept_checkpoint.restore(out)
+    lost = kept_checkpoint.lost(out)
+    if lost:
+        warnings.warn(
+            f"{out}: {lost} epochs were trained, but their {kept_checkpoint.CHECKPOINT} is not here nor kept in git "
+            f"(sam-bench zoo keep): the run trains from its start",
+            stacklevel=2,
+        )
 
 
 @dataclass

@@ -1,0 +1,94 @@
+"""An unfinished run's checkpoint kept in git between sessions, as finished runs' weights are (sam_bench.zoo.runs).
+
+A GPU window ends on an unfinished run (docs/gpu.md), and the next window comes in another session, whose
+checkout is made from git: checkpoint.pt is ignored (85 MiB at full width), so it is not there, and
+`--resume` would train the run from its start (the third window lost SAM-0.4's 21 epochs so). `keep` writes
+`checkpoint.json` beside an unfinished run's metadata (file, sha256, bytes, the git blob id the commit will
+give it, epochs done); commit the checkpoint once with it (`git add -f`) and remove it from the index in the
+next commit. `restore` puts it back from the cache or the git history, checked against its sha256, while the
+run still stands where it was kept; training (`--resume`) and `tools/gpu_prepare.py` call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from sam_bench import blobs, files
+from sam_bench.errors import SamBenchError
+
+CHECKPOINT = "checkpoint.pt"
+KEPT = "checkpoint.json"  # file, sha256, bytes, git_blob, epochs_done
+
+
+def _metadata(run_dir: Path) -> dict | None:
+    path = run_dir / "metadata.json"
+    return files.read_json(path) if path.is_file() else None
+
+
+def keep(run_dir: Path) -> dict | None:
+    """Write `checkpoint.json` for an unfinished run whose checkpoint is in the tree; returns the record, or
+    None when there is nothing to keep. A finished run's record is removed (its checkpoint is spent)."""
+    meta, kept = _metadata(run_dir), run_dir / KEPT
+    if meta is None:
+        return None
+    if meta.get("status") == "complete":
+        kept.unlink(missing_ok=True)
+        return None
+    local = run_dir / CHECKPOINT
+    if not local.is_file():
+        return None
+    data = local.read_bytes()
+    epochs = int(files.torch_load(local)["epoch"])
+    if epochs != meta.get("epochs_done"):
+        raise SamBenchError(
+            f"{local}: holds {epochs} epochs where {run_dir / 'metadata.json'} says {meta.get('epochs_done')} "
+            "(a copy from another stint?); not kept"
+        )
+    record = {
+        "file": CHECKPOINT,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "git_blob": blobs.git_blob_id(data),
+        "epochs_done": epochs,
+    }
+    if not (kept.is_file() and files.read_json(kept) == record):
+        files.write_json(kept, record)
+    return record
+
+
+def restore(run_dir: Path) -> str | None:
+    """Put an unfinished run's kept checkpoint back where the tree lacks it; where it came from ("tree",
+    "cache", "git"), or None when no checkpoint is kept for it. Refused in one line when the run has moved
+    on since it was kept, or the checkpoint cannot be had."""
+    kept, local = run_dir / KEPT, run_dir / CHECKPOINT
+    if local.is_file():
+        return "tree"
+    meta = _metadata(run_dir)
+    if not kept.is_file() or meta is None or meta.get("status") == "complete":
+        return None
+    record = files.read_json(kept)
+    if record.get("epochs_done") != meta.get("epochs_done"):
+        raise SamBenchError(
+            f"{kept}: keeps the checkpoint after {record.get('epochs_done')} epochs, but the run stands at "
+            f"{meta.get('epochs_done')}: keep its newer checkpoint (sam-bench zoo keep), or delete {kept.name} "
+            "to train the run from its start"
+        )
+    found, source = blobs.materialise(local, record["sha256"], record.get("git_blob"), suffix=".pt")
+    if files.sha256_file(found) != record["sha256"]:
+        raise SamBenchError(f"{found}: sha256 does not match {kept} (file changed or damaged)")
+    shutil.copyfile(found, local.with_name(local.name + ".tmp"))
+    local.with_name(local.name + ".tmp").replace(local)  # training overwrites it: a copy, never the cache itself
+    return source
+
+
+def lost(run_dir: Path) -> int:
+    """Epochs a run stands at that no checkpoint here or kept in git can resume: what `--resume` would
+    train again from the start (0 for a finished run, or one whose checkpoint is here or kept)."""
+    meta = _metadata(run_dir)
+    if meta is None or meta.get("status") == "complete":
+        return 0
+    if (run_dir / CHECKPOINT).is_file() or (run_dir / KEPT).is_file():
+        return 0
+    return int(meta.get("epochs_done") or 0)
