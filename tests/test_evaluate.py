@@ -423,3 +423,19 @@ def test_a_chunk_expected_to_overrun_the_limit_does_not_start(
     assert (stopped.value.done, stopped.value.total) == (done, 2)
     saved = json.loads(state.read_text())["chunks"] if state.exists() else {}
     assert len(saved) == done
+
+
+def test_past_the_limit_not_even_an_attacks_timed_probe_starts(run_dir, sample, tmp_path, evaluation_clock):
+    """A grid goes on past a cell whose chunk did not fit (Reproduction.run): a cell reached at the limit must
+    not spend time after it on the probe that sizes its first chunk."""
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
+    evaluation_clock.per_pgd_image = 3.75
+    started = evaluation_clock.now
+    with pytest.raises(ev.EvaluationStopped) as stopped:
+        evaluate(
+            model, sample, specs, n_examples=32, batch_size=16, chunk_size=16, model_info=info, progress=False,
+            state_path=tmp_path / "s.json", stop_at=started - 1,
+        )  # fmt: skip
+    assert (stopped.value.done, stopped.value.total) == (0, 2)
+    assert evaluation_clock.now == started  # no PGD ran: the probe would have moved the clock on 7.5 s

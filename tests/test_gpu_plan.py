@@ -180,7 +180,8 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     """`with_state` on the committed reproduction the second window left: ST and SAM-0.1 trained, at the minutes
     their runs took on the GPU, and evaluated before the recipe gained AutoAttack at the claims' budgets (so to be
     evaluated again, what they had at its measured minutes); SAM-0.4 stopped mid-way, as far trained as its
-    metadata says (its checkpoint carried in by an `inbox` call); SAM-0.2 at SAM-0.1's training minutes (the same step)."""
+    metadata says (its checkpoint carried in by an `inbox` call); SAM-0.2 at SAM-0.1's training minutes (the
+    same step)."""
     from sam_bench.experiments import gpu_minutes
     from sam_bench.experiments.folder import Folder
 

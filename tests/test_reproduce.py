@@ -226,6 +226,39 @@ def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continu
     assert "1 of 1 runs done" in report.read_text()
 
 
+@pytest.mark.parametrize("room", ["time left", "too little left"])
+def test_past_a_cell_whose_evaluation_chunk_does_not_fit_the_grid_goes_on_while_time_is_left(
+    tmp_path, evaluation_clock, monkeypatch, room
+):
+    """ST's PGD chunk is estimated past the limit (its probe: 4 images of 300 s, 20 of the 30 minutes; the
+    chunk, 32 images, 160 minutes), so ST's evaluation waits; with the 10 minutes left the grid goes on and
+    trains SAM (the third GPU window's stint had stopped on such a chunk with 4 of its 10 minutes unused).
+    With less left than a cell needs to start (NEXT_CELL_S), it stops there as before."""
+    from sam_bench.experiments import reproduction
+    from sam_bench.experiments.reproduce import reproduce
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        TINY_RECIPE.replace(
+            "  - {name: ST, method: standard}", "  - {name: ST, method: standard}\n  - {name: SAM, method: sam}"
+        )
+    )
+    if room == "too little left":
+        monkeypatch.setattr(reproduction, "NEXT_CELL_S", 11 * 60.0)
+    evaluation_clock.per_pgd_image = 300
+    out = tmp_path / "tiny"
+    complete, _ = reproduce(str(recipe), "tiny", out=out, device="cpu", max_minutes=30, progress=False)
+    assert not complete and list(out.glob("results/ST-*.json.partial"))
+    sam_runs = [json.loads(p.read_text()) for p in out.glob("runs/SAM-*/metadata.json")]
+    if room == "too little left":
+        assert sam_runs == []
+    else:
+        assert [m["status"] for m in sam_runs] == ["complete"] and list(out.glob("results/SAM-*.json.partial"))
+    evaluation_clock.per_pgd_image = 0
+    complete, report = reproduce(str(recipe), "tiny", out=out, device="cpu", progress=False)
+    assert complete and "2 of 2 runs done" in report.read_text()
+
+
 @pytest.mark.parametrize("parallel", [[], ["--parallel", "2", "--threads", "1"]], ids=["one", "parallel"])
 def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_grid_goes_on(
     tmp_path, monkeypatch, parallel

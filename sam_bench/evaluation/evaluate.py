@@ -397,6 +397,8 @@ class _Run:
             for first in range(0, len(todo), world):  # a round: one chunk per process
                 if self.stop_at is not None:
                     s, e = bounds[todo[first]]
+                    if seconds_per_image is None and not clock.fits(self.stop_at, 0):
+                        seconds_per_image = float("inf")  # past the limit already: not even the probe starts
                     if seconds_per_image is None:
                         seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
                         seconds_per_image = _timed_first_batch(

@@ -13,7 +13,8 @@ What holds the grid together stays where it was:
     no worker still writing to its cell;
   - resume: each cell resumes from its checkpoint or its evaluation's chunk state, as always;
   - time limits: every worker gets the call's deadline (a `time.time()` value) and stops by it; once a
-    cell has stopped at it, the cells not yet started are not started (one at a time, the grid stops there);
+    cell has stopped at it, the cells not yet started are not started (one at a time, the grid goes on past
+    a cell whose next evaluation chunk did not fit, while time is left: Reproduction.run);
   - the zoo's and the leaderboards' writes lock themselves; the report is written here, after all.
 Nothing of the device's settings is changed (no MPS, no partition): K processes on one device.
 A spawned worker imports the main module again: sam-bench's entry points (`sam-bench`, `python -m

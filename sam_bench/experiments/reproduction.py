@@ -21,6 +21,7 @@ from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
 from sam_bench.experiments.recipe import ModelPlan, Recipe
 from sam_bench.rundir import KEPT, REUSED, has_weights, reused_origin
+from sam_bench.runtime import clock
 from sam_bench.training.loop import train
 
 
@@ -41,6 +42,10 @@ def evaluation_for(plan: ModelPlan, evaluation: dict) -> dict:
         by_norm.setdefault(b["norm"], []).append({k: v for k, v in b.items() if k != "norm" and v is not None})
     return {**rest, "autoattack": by_norm}
 
+
+# Seconds a cell needs before its first chunk or epoch can start (its model loaded, the clean pass): with less
+# left, the grid does not go on past a cell whose evaluation the time limit stopped.
+NEXT_CELL_S = 30.0
 
 # Results made before per-image outcomes existed are evaluated again: the paired tests need them.
 RESULTS_FORMAT = "per-image outcomes"
@@ -82,6 +87,7 @@ class Reproduction:
             self.leaderboard_dir = leaderboard_dir or self.out / "leaderboards"
         self.notes: list[str] = []
         self.not_evaluated: list[str] = []  # cells whose weights this machine cannot fetch (WeightsNotHere)
+        self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
 
     def log(self, message: str) -> None:
         self.notes.append(message)
@@ -281,7 +287,10 @@ class Reproduction:
 
     def run(self, deadline: float | None = None) -> bool:
         """Work through the grid, finishing by `deadline` (a `time.time()` value); True when every
-        model is trained and evaluated."""
+        model is trained and evaluated. A cell whose next evaluation chunk would end after the deadline is
+        left there (its finished chunks kept) and the grid goes on to the next cells while NEXT_CELL_S are
+        left: their chunks or epochs may fit (the third GPU window's stint stopped on ST's first chunk of
+        AutoAttack at L2 16/255 with 4 of its 10 minutes unused). A training the deadline stops ends it."""
         self.out.mkdir(parents=True, exist_ok=True)
         files.write_json(self.out / "plan.json", self.recipe.describe())
         models = self.work
@@ -293,11 +302,15 @@ class Reproduction:
             position=0,
         ) as grid:
             for plan in models:
+                if self.evaluation_waits and not clock.fits(deadline, NEXT_CELL_S):
+                    return False
                 grid.set_postfix_str(plan.name if plan.primary else f"{plan.name} seed {plan.seed}")
                 if not self.run_cell(plan, deadline):
-                    return False
+                    if self.evaluation_waits and self.evaluation_waits[-1] == plan.run_name:
+                        continue  # its next chunk did not fit: the next cells' work may (cheaper chunks, epochs)
+                    return False  # training stopped: the time is up
                 grid.update(1)
-        return not self.not_evaluated
+        return not self.not_evaluated and not self.evaluation_waits
 
     def run_cell(self, plan: ModelPlan, deadline: float | None = None) -> bool:
         """One cell: train, publish, evaluate, rank; False when the time limit stopped it (what is done is kept)."""
@@ -313,6 +326,7 @@ class Reproduction:
                 f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
                 f"{stopped.total} chunks done); run the same command again to continue"
             )
+            self.evaluation_waits.append(plan.run_name)
             return False
         except WeightsNotHere as err:
             # A trained model to evaluate (again: the recipe gained attacks) whose committed weights this copy of
