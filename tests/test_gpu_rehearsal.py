@@ -2,7 +2,8 @@
 exactly the GPU machine's packages, the device's limits on what a call carries and returns, each
 machine's window (15 minutes) spent by its calls (each told the minutes left), the GPU tests collected by
 the relay's test call, two machines, an unfinished run carried from the first to the second in parts,
-and `zoo verify` passing where it all lands. The environment is built beforehand (it needs the package
+across a new session's checkout made from git (its checkpoint kept in git), and `zoo verify` passing where it
+all lands. The environment is built beforehand (it needs the package
 index, which CI's loopback-only namespace lacks): `python tools/gpu_rehearsal.py --build-env` (.ci/run
 does)."""
 

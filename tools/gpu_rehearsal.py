@@ -14,8 +14,10 @@ left (`--left`): a first machine gets the data in as many calls as tools/gpu_dat
 probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any training (the step
 mode into the smoke scale in a commit, K as `--parallel` for every stint: sam_bench.bench.probe_choice), and
 runs a stint that stops after one training epoch of the first K models; its packed results come back batch by
-batch and are unpacked on the "workstation" (a scratch checkout); a second, fresh machine gets the unfinished
-run's checkpoint in parts over several calls, finishes that model (training, zoo, evaluation, leaderboard
+batch and are unpacked on the "workstation" (a scratch checkout), which commits them, keeps the unfinished run's
+checkpoint in git (committed once, then out of the tree) and is cloned afresh, as the next window's session
+is, its checkpoint back from the history; a second, fresh machine gets the unfinished run's checkpoint in parts
+over several calls, finishes that model (training, zoo, evaluation, leaderboard
 entry) in a stint started in the background (`start`: it outlives its call, as a process in a session of its
 own does on the device, while the GPU tests' call runs beside it, collecting them with the relay's own test
 call so that an import or option error there fails CI here, and `wait` calls follow until it has packed; what
@@ -225,6 +227,30 @@ def make_workstation(where: Path) -> Path:
         cwd=station,
     )
     return station
+
+
+def next_session(station: Path, repro: str) -> Path:
+    """The next window comes in another session, whose checkout is made from git (docs/gpu.md, section 3):
+    the first window's results are committed, the unfinished run's checkpoint kept in git (`zoo keep`,
+    committed once and then taken out of the tree), and a fresh clone, with what the calls carry made again,
+    is the workstation from here on; its checkpoint comes back from the history (gpu_prepare.checkpoints_back)."""
+    sam_bench(station, "zoo", "keep", repro)
+    commit = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m"]
+    run(["git", "add", "-f", repro], cwd=station)  # (the smoke scale's folder is ignored; the full scale's is not)
+    run([*commit, "the first window, its checkpoint once"], cwd=station)
+    kept = [p.relative_to(station).as_posix() for p in station.glob(f"{repro}/runs/*/checkpoint.pt")]
+    run(["git", "rm", "-q", "--cached", *kept], cwd=station)
+    run([*commit, "the checkpoint out of the tree"], cwd=station)
+    clone = station.parent / "workstation-next-session"
+    run(["git", "clone", "-q", str(station), str(clone)], cwd=station.parent)
+    if list(clone.glob(f"{repro}/runs/*/checkpoint.pt")):
+        raise RehearsalFailed("the new session's checkout has the checkpoint already: the rehearsal proves nothing")
+    said = gpu_prepare.checkpoints_back(clone / repro)
+    print("\n".join(said))
+    if not said or not all(line.startswith("checkpoint of ") for line in said):
+        raise RehearsalFailed(f"the unfinished run's checkpoint did not come back from git: {said}")
+    prepare_carried(clone)
+    return clone
 
 
 def prepare_carried(station: Path) -> list[str]:
@@ -563,6 +589,8 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         first_epochs = logs[0].read_text().splitlines()
         if len(first_epochs) != 1:
             raise RehearsalFailed(f"the first stint should have trained one epoch, not {len(first_epochs)}")
+        station = next_session(station, repro)
+        logs = list(station.glob(f"{repro}/runs/ST-*/log.jsonl"))
 
         # A fresh machine: the reproduction's unfinished work (here: ST's run with its checkpoint) goes
         # over in parts, two calls (a full-scale checkpoint is 85 MiB; a call carries 64 MiB)
