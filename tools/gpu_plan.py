@@ -262,7 +262,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     - a model whose first seed has a results file with every evaluation the recipe asks is done;
     - one whose results lack some (the recipe gained attacks since) is trained and is evaluated again, all of
       it, as `reproduce` does when a results file's evaluation key changes: what it had at the minutes they
-      took, what it lacks as estimated;
+      took, what it lacks as estimated, less what the chunks of its evaluation state (a stint stopped it) took;
     - a run stopped mid-way is trained as far as its log's epochs, its training counted at its own median epoch;
     - a model not yet run trains in a finished run's minutes where it shares that run's step (the same method
       and attack steps: SAM-0.2's is SAM-0.1's), and, if it is not robust, evaluates each attack in the mean
@@ -335,6 +335,10 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.ran = "train, evaluate" if evaluation_ran else "train"
             if missing:
                 m.stands = f"trained; to evaluate again, with {len(missing)} attacks it lacks"
+                chunks, minutes = evaluation_state(folder / "results" / f"{plan.run_name}.json.partial")
+                if chunks:  # a stint stopped its evaluation again: what its chunks took is done
+                    m.done_evaluate = min(minutes, m.evaluate)
+                    m.stands += f" ({chunks} chunks of it done: {minutes:.1f} minutes)"
             else:
                 m.done_evaluate, m.stands = m.evaluate, "done"
             continue
@@ -350,6 +354,17 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.measured, m.ran = False, "train" + (", evaluate" if evaluation_ran else "")
             m.stands = f"{len(epochs)} of {plan.config.epochs} epochs"
     return out
+
+
+def evaluation_state(path: Path) -> tuple[int, float]:
+    """(chunks, minutes) of an evaluation a time limit stopped (its `.json.partial` state: each finished chunk
+    with the seconds it took); (0, 0.0) where there is none."""
+    from sam_bench import files
+
+    if not path.is_file():
+        return 0, 0.0
+    chunks = files.read_json(path).get("chunks") or {}
+    return len(chunks), sum(float(c.get("seconds") or 0.0) for c in chunks.values()) / 60
 
 
 def _work(queue: list[Model], minutes: float) -> list[str]:
