@@ -38,6 +38,13 @@ def test_the_parts_fit_a_call_beside_the_tree(tmp_path, monkeypatch):
             assert hashlib.sha256(f.read_bytes()).hexdigest() + ".safetensors" == f.name
             names.append(f.name)
     assert len(names) == 2
+    # a zoo model named with --model travels too (tools/gpu_search_math.py's AT model)
+    from sam_bench.zoo.store import find_entry
+
+    extra = find_entry("SamBench2026AT_PRN18-w0.125_Linf-8")["weights"]["sha256"] + ".safetensors"
+    assert gpu_weights.main(["--model", "SamBench2026AT_PRN18-w0.125_Linf-8"]) == 0
+    carried = sorted(f.name for part in (tmp_path / ".weights").iterdir() for f in part.iterdir())
+    assert carried == sorted([*names, extra])
 
 
 def relay_weights(call_dir: Path, cache: Path) -> subprocess.CompletedProcess:

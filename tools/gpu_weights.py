@@ -11,6 +11,7 @@ zoo looks after the tree (sam_bench/blobs.py).
 
     python tools/gpu_weights.py                                   # reproductions/paper-cifar10-full
     python tools/gpu_weights.py reproductions/paper-cifar10-full --all   # every zoo model of the folder
+    python tools/gpu_weights.py --model SamBench2026AT_PRN18-w0.125_Linf-8   # and this zoo model too
 """
 
 from __future__ import annotations
@@ -65,13 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default=str(FOLDER.relative_to(ROOT)), help="a reproduction folder")
     parser.add_argument("--all", action="store_true", help="every zoo model of the folder, not only those to redo")
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="ID",
+        help="a zoo model to carry as well, e.g. for tools/gpu_search_math.py (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     from sam_bench import blobs
     from sam_bench.errors import SamBenchError
-    from sam_bench.zoo.store import weights_file
+    from sam_bench.zoo.store import find_entry, weights_file
 
     try:
-        entries = wanted(ROOT / args.folder, args.all)
+        entries = wanted(ROOT / args.folder, args.all) + [find_entry(model) for model in args.model]
         files, ids = {}, []
         for entry in entries:
             path, source = weights_file(entry)  # from the git history, checked against its sha256, into the cache
