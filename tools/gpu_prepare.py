@@ -134,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     _run(sys.executable, "tools/gpu_data_parts.py")
     _run(sys.executable, "tools/gpu_weights.py", args.folder)
     shutil.rmtree(ROOT / ".relay-in", ignore_errors=True)
-    for line in checkpoints_back(ROOT / args.folder):
-        print(line)
+    from sam_bench.errors import SamBenchError
+
+    try:
+        for line in checkpoints_back(ROOT / args.folder):
+            print(line)
+    except SamBenchError as err:
+        raise SystemExit(f"gpu_prepare: {err}") from None
     carried = unfinished_checkpoints(ROOT / args.folder)
     if carried:
         _run(
