@@ -105,3 +105,38 @@ def test_gpu_prepare_puts_kept_checkpoints_back_before_it_packs_the_inbox(kept):
     (clone / RUN / kept_checkpoint.KEPT).unlink()
     (said,) = gpu_prepare.checkpoints_back(clone / RUN.parent.parent)
     assert said.startswith("warning: ST-0 stands at 1 epochs but no checkpoint of it is here or kept in git")
+
+
+def test_a_copy_of_the_tree_without_its_history_cannot_restore_and_the_grid_goes_on(kept, tmp_path, monkeypatch):
+    """On a lent GPU machine the tree comes without .git: a kept checkpoint that was not carried in cannot be
+    had there (said in one line), and `reproduce` leaves that run for its checkpoint and goes on to the next."""
+    import shutil
+
+    from sam_bench.errors import WeightsNotHere
+    from sam_bench.experiments import reproduction
+    from sam_bench.experiments.reproduce import reproduce
+
+    _, clone = kept
+    copy = tmp_path / "copy"
+    shutil.copytree(clone, copy, ignore=shutil.ignore_patterns(".git"))
+    with pytest.raises(WeightsNotHere, match="not in the git history"):
+        kept_checkpoint.restore(copy / RUN)
+
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text(
+        "name: two\ndataset: synthetic\n"
+        "train: {arch: preactresnet18, width: 0.0625, epochs: 1, batch_size: 32, n_train: 64}\n"
+        "models:\n  - {name: ST, method: standard}\n  - {name: SAM, method: sam}\n"
+        "evaluation:\n  n_examples: 16\n  pgd: {steps: 1, Linf: {eps: [1/255]}}\nscales:\n  tiny: {publish: false}\n"
+    )
+    honest = reproduction.train
+
+    def no_history_for_st(config, run_dir, **kwargs):
+        if Path(run_dir).name.startswith("ST-"):
+            raise WeightsNotHere(f"{run_dir}/checkpoint.pt: file not found; git blob 0123 is not in the git history")
+        return honest(config, run_dir, **kwargs)
+
+    monkeypatch.setattr(reproduction, "train", no_history_for_st)
+    out = tmp_path / "grid"
+    complete, _ = reproduce(str(recipe), "tiny", out=out, device="cpu", progress=False)
+    assert not complete and list(out.glob("results/SAM-*.json")) and not list(out.glob("results/ST-*"))

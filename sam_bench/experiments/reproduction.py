@@ -86,7 +86,9 @@ class Reproduction:
             self.zoo_dir = zoo_dir or self.out / "model_zoo"
             self.leaderboard_dir = leaderboard_dir or self.out / "leaderboards"
         self.notes: list[str] = []
-        self.not_evaluated: list[str] = []  # cells whose weights this machine cannot fetch (WeightsNotHere)
+        self.not_evaluated: list[
+            str
+        ] = []  # cells left for want of stored files this machine cannot fetch (WeightsNotHere)
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
 
     def log(self, message: str) -> None:
@@ -314,7 +316,15 @@ class Reproduction:
 
     def run_cell(self, plan: ModelPlan, deadline: float | None = None) -> bool:
         """One cell: train, publish, evaluate, rank; False when the time limit stopped it (what is done is kept)."""
-        meta = self.train_model(plan, deadline)
+        try:
+            meta = self.train_model(plan, deadline)
+        except WeightsNotHere as err:
+            # An unfinished run whose checkpoint is kept in git (sam_bench.kept_checkpoint), in a copy of the tree
+            # without its history (as on a lent GPU machine): training it from its start would throw its epochs
+            # away, so it waits for its checkpoint and the grid goes on
+            self.not_evaluated.append(plan.name if plan.primary else f"{plan.name}:{plan.seed}")
+            self.log(f"{plan.name}: not trained here ({err}); carry its checkpoint in (docs/gpu.md, section 3)")
+            return True
         if meta is None:
             self.log(f"{plan.name}: time limit reached; run the same command again to continue")
             return False
