@@ -12,7 +12,6 @@ run still stands where it was kept; training (`--resume`) and `tools/gpu_prepare
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 from sam_bench import blobs, files
@@ -78,8 +77,8 @@ def restore(run_dir: Path) -> str | None:
     found, source = blobs.materialise(local, record["sha256"], record.get("git_blob"), suffix=".pt")
     if files.sha256_file(found) != record["sha256"]:
         raise SamBenchError(f"{found}: sha256 does not match {kept} (file changed or damaged)")
-    shutil.copyfile(found, local.with_name(local.name + ".tmp"))
-    local.with_name(local.name + ".tmp").replace(local)  # training overwrites it: a copy, never the cache itself
+    if found != local:  # training overwrites it: a copy, never the cache itself
+        files.atomic_write(local, lambda f: f.write(found.read_bytes()))
     return source
 
 

@@ -86,9 +86,8 @@ class Reproduction:
             self.zoo_dir = zoo_dir or self.out / "model_zoo"
             self.leaderboard_dir = leaderboard_dir or self.out / "leaderboards"
         self.notes: list[str] = []
-        self.not_evaluated: list[
-            str
-        ] = []  # cells left for want of stored files this machine cannot fetch (WeightsNotHere)
+        # cells left for want of stored files this machine cannot fetch (WeightsNotHere)
+        self.not_evaluated: list[str] = []
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
 
     def log(self, message: str) -> None:
