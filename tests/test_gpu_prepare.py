@@ -62,6 +62,7 @@ def test_with_a_run_to_carry_in_the_last_data_part_goes_alone_and_the_start_carr
 def test_without_one_the_stint_starts_with_the_last_data_part_and_a_call_too_big_is_refused(tmp_path):
     root = checkout(tmp_path, {".data/part-1/a": 40, ".data/part-2/b": 40, "COMMIT": 0.001})
     made = gpu_prepare.calls(root, parallel=2)
+    assert [c.command.split(" --left")[0] for c in made[2:]] == ["tools/gpu_relay.sh test", "tools/gpu_relay.sh wait"]
     assert made[1].command.startswith("tools/gpu_relay.sh data --left L --last && tools/gpu_relay.sh start")
     assert made[1].command.endswith("--parallel 2") and made[1].carry == [".data/part-2", ".vendor", "COMMIT"]
     (root / ".weights" / "part-1").mkdir(parents=True)
@@ -82,3 +83,18 @@ def test_only_the_checkpoints_of_unfinished_runs_are_carried(tmp_path):
         if status:
             (run / "metadata.json").write_text(json.dumps({"status": status}))
     assert [p.parent.name for p in gpu_prepare.unfinished_checkpoints(tmp_path)] == ["half", "new"]
+
+
+def test_until_its_record_is_committed_a_window_measures_the_attacks_search_beside_its_stint(tmp_path):
+    """Issue #45 item 4 (tools/gpu_search_math.py): the call comes after the GPU tests and before the waits,
+    and the zoo model it attacks has its weights carried by the `weights` call (tools/gpu_weights.py --model)."""
+    root = checkout(tmp_path, {".data/part-1/a": 40, ".weights/part-1/w.safetensors": 1, "COMMIT": 0.001})
+    made = gpu_prepare.calls(root, search_math=True)
+    commands = [c.command for c in made]
+    assert commands.index(gpu_prepare.SEARCH_MATH_CALL) == len(commands) - 2
+    assert "tools/gpu_relay.sh test" in commands[-3] and made[-2].carry == [".vendor", "COMMIT"]
+    assert gpu_prepare.SEARCH_MATH_MODEL in gpu_prepare.SEARCH_MATH_CALL and "$OUT/" in gpu_prepare.SEARCH_MATH_CALL
+    assert not gpu_prepare.search_math_measured(root)
+    (root / "benchmarks").mkdir()
+    (root / "benchmarks" / "nvidia-h200-search-math.json").write_text("{}")
+    assert gpu_prepare.search_math_measured(root)

@@ -19,9 +19,10 @@ def run(*args) -> subprocess.CompletedProcess:
 def test_both_searches_are_compared_image_by_image(tmp_path):
     out = tmp_path / "search-math.json"
     done = run(MODEL, "--n-examples", "16", "--rounds", "2", "--attacks", "apgd-ce", "--dataset", "cifar10-sample",
-               "--device", "cpu", "--out", str(out))  # fmt: skip
+               "--device", "cpu", "--out", str(out), "--note", "a test")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(out.read_text())
+    assert record["complete"] and record["note"] == "a test"
     modes = record["modes"]
     assert [len(modes[m]["seconds"]) for m in ("tf32", "ieee")] == [2, 2]
     assert modes["tf32"]["repeatable"] and modes["ieee"]["repeatable"]
@@ -29,6 +30,18 @@ def test_both_searches_are_compared_image_by_image(tmp_path):
     assert record["robust_only_when_searching_in_tf32"] == record["robust_only_when_searching_in_ieee"] == []
     assert record["environment"]["device"] == "cpu" and record["model"]["weights_sha256"]
     assert "apgd-ce" in record["what"] and "images that differ: 0 robust only in tf32" in done.stdout
+
+
+def test_the_record_is_written_after_every_run_so_a_call_stopped_part_way_brings_back_what_it_measured():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import gpu_search_math
+
+    saved: list[dict] = []
+    gpu_search_math.measure(MODEL, "cifar10-sample", None, "cpu", 8, 1, "8/255", ["apgd-ce"], None, saved.append)
+    assert [r["complete"] for r in saved] == [False, True]
+    assert saved[0]["modes"]["tf32"]["robust"] is not None and saved[0]["modes"]["ieee"]["seconds"] == []
+    assert "robust_only_when_searching_in_tf32" not in saved[0]  # nothing to compare with yet
+    assert saved[1]["robust_only_when_searching_in_tf32"] == []
 
 
 def test_bad_input_is_one_line():

@@ -31,6 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "reproductions/paper-cifar10-full"
 CODE = [".vendor", "COMMIT"]
 INBOX_BATCH_MIB = 48  # a batch of the inbox beside the tree (about 16 MiB) in a 64 MiB call
+# Issue #45 item 4: AutoAttack's search in TF32 against true fp32, measured once on this zoo model beside a stint
+# (tools/gpu_search_math.py); a window plans it until a record of it is committed in benchmarks/
+SEARCH_MATH_MODEL = "SamBench2026AT_PRN18-w0.125_Linf-8"
+SEARCH_MATH_CALL = (
+    f"PYTHONPATH=.vendor timeout 300 python3 tools/gpu_search_math.py {SEARCH_MATH_MODEL} --data-dir ~/c10 "
+    "--device cuda --rounds 2 --note 'beside a stint' --out $OUT/search-math.json"
+)
+
+
+def search_math_measured(root: Path) -> bool:
+    return any((root / "benchmarks").glob("*-search-math.json"))
 
 
 @dataclass
@@ -45,11 +56,12 @@ def _numbered(folder: Path, prefix: str) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 
-def calls(root: Path, folder: str = FOLDER, parallel: int = 1) -> list[Call]:
+def calls(root: Path, folder: str = FOLDER, parallel: int = 1, search_math: bool = False) -> list[Call]:
     """The window's calls from what `root` holds now (.data, .weights, .relay-in, .vendor, COMMIT), in
     docs/gpu.md's order: the data parts, the weights, the inbox's batches but the last, the last data part
     (with the stint's start when nothing is left to carry in), the start with the inbox's last batch, the GPU
-    tests beside the stint, then the waits and sends."""
+    tests beside the stint (with `search_math`, issue #45's measurement of the attacks' search beside it too),
+    then the waits and sends."""
     tree = tree_bytes(root)
     code = sum(path_bytes(root / c) for c in CODE)
 
@@ -73,6 +85,8 @@ def calls(root: Path, folder: str = FOLDER, parallel: int = 1) -> list[Call]:
     else:
         out.append(call(f"tools/gpu_relay.sh data --left L --last && {start}", [data[-1]], with_code=True))
     out.append(call("tools/gpu_relay.sh test --left L --at-most 2.5", [], with_code=True))
+    if search_math:  # beside the stint too: it costs the window nothing the `wait`s would not hold anyway
+        out.append(call(SEARCH_MATH_CALL, [], with_code=True))
     out.append(call("tools/gpu_relay.sh wait --left L  (again at once while it exits 5; then its sends)", []))
     too_big = [c for c in out if c.sent > CALL_LIMIT]
     if too_big:
@@ -132,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     vendor(ROOT)
     (ROOT / "COMMIT").write_text(_run("git", "rev-parse", "HEAD"))
     _run(sys.executable, "tools/gpu_data_parts.py")
-    _run(sys.executable, "tools/gpu_weights.py", args.folder)
+    search_math = not search_math_measured(ROOT)
+    _run(sys.executable, "tools/gpu_weights.py", args.folder, *(["--model", SEARCH_MATH_MODEL] if search_math else []))
     shutil.rmtree(ROOT / ".relay-in", ignore_errors=True)
     from sam_bench.errors import SamBenchError
 
@@ -149,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "--name", "resume",
         )  # fmt: skip
         print(f"carried in: {', '.join(p.parent.name for p in carried)} (unfinished; their checkpoints)")
-    for number, c in enumerate(calls(ROOT, args.folder, args.parallel), 1):
+    for number, c in enumerate(calls(ROOT, args.folder, args.parallel, search_math), 1):
         carry = f"  (carry {', '.join(c.carry)}: {c.sent / MIB:.1f} MiB with the tree)" if c.carry else ""
         print(f"call {number}: {c.command}{carry}")
     print("then: the sends the stint names; give_back if minutes are left over (docs/gpu.md, section 1)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +37,9 @@ def measure(
     rounds: int,
     eps: str,
     attacks: list[str],
+    note: str | None,
+    save: Callable[[dict], None],
 ) -> dict:
-    import numpy as np
     import torch
 
     from sam_bench.data import load_dataset
@@ -56,6 +58,16 @@ def measure(
     )
     seconds: dict[str, list[float]] = {m: [] for m in MODES}
     robust: dict[str, list] = {m: [] for m in MODES}
+    head = {
+        "what": f"AutoAttack ({version}: {', '.join(attacks)}) at Linf {eps} on the first {n_examples} test images, "
+        f"searching in TF32 and in true fp32 (both scored in true fp32), {rounds} rounds in alternating order; "
+        "tools/gpu_search_math.py",
+        "note": note,
+        "model": {"ref": model_ref, "weights_sha256": info.record.get("weights_sha256")},
+        "n_examples": n_examples,
+        "environment": {**environment(where), "cuda": torch.version.cuda},
+    }
+    record: dict = {}
     for number in range(rounds):
         for mode in MODES if number % 2 == 0 else MODES[::-1]:
             began = time.perf_counter()
@@ -67,34 +79,38 @@ def measure(
                 torch.cuda.synchronize(where)
             seconds[mode].append(round(time.perf_counter() - began, 2))
             robust[mode].append(outcomes.decode(result["evaluations"][0]["outcomes"]))
-    # every round of a mode finds the same images (the attacks are seeded); a round that did not is said
-    repeatable = {m: all(np.array_equal(r, robust[m][0]) for r in robust[m]) for m in MODES}
-    flags = {m: robust[m][0] for m in MODES}
-    only_tf32 = np.flatnonzero(flags["tf32"] & ~flags["ieee"])  # TF32's search missed what strict fp32 found
-    only_ieee = np.flatnonzero(flags["ieee"] & ~flags["tf32"])
-    median = {m: float(np.median(seconds[m])) for m in MODES}
-    return {
-        "what": f"AutoAttack ({version}: {', '.join(attacks)}) at Linf {eps} on the first {n_examples} test images, "
-        f"searching in TF32 and in true fp32 (both scored in true fp32), {rounds} rounds in alternating order; "
-        "tools/gpu_search_math.py",
-        "model": {"ref": model_ref, "weights_sha256": info.record.get("weights_sha256")},
-        "n_examples": n_examples,
-        "clean_correct": int(outcomes.decode(result["clean_outcomes"]).sum()),
-        "modes": {
-            m: {
-                "seconds": seconds[m],
-                "median_s": median[m],
-                "robust": int(flags[m].sum()),
-                "repeatable": repeatable[m],
-            }
-            for m in MODES
-        },
-        "time_ratio_ieee_over_tf32": round(median["ieee"] / median["tf32"], 3) if median["tf32"] else None,
-        "robust_only_when_searching_in_tf32": only_tf32.tolist(),
-        "robust_only_when_searching_in_ieee": only_ieee.tolist(),
-        "environment": {**environment(where), "cuda": torch.version.cuda},
+            clean = int(outcomes.decode(result["clean_outcomes"]).sum())
+            record = {**head, "clean_correct": clean, **compared(seconds, robust, rounds)}
+            save(record)  # after every run: a call stopped part-way still brings back what it measured
+    return record
+
+
+def compared(seconds: dict[str, list[float]], robust: dict[str, list], rounds: int) -> dict:
+    """Each mode's runs so far, and the two compared image by image once both have run."""
+    import numpy as np
+
+    median = {m: float(np.median(seconds[m])) if seconds[m] else 0.0 for m in MODES}
+    modes = {
+        m: {
+            "seconds": list(seconds[m]),
+            "median_s": median[m] if seconds[m] else None,
+            "robust": int(robust[m][0].sum()) if robust[m] else None,
+            # every run of a mode finds the same images (the attacks are seeded); one that did not is said
+            "repeatable": all(np.array_equal(r, robust[m][0]) for r in robust[m]) if robust[m] else None,
+        }
+        for m in MODES
+    }
+    out = {
+        "complete": all(len(seconds[m]) == rounds for m in MODES),
+        "modes": modes,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if all(robust[m] for m in MODES):
+        tf32, ieee = robust["tf32"][0], robust["ieee"][0]
+        out["time_ratio_ieee_over_tf32"] = round(median["ieee"] / median["tf32"], 3) if median["tf32"] else None
+        out["robust_only_when_searching_in_tf32"] = np.flatnonzero(tf32 & ~ieee).tolist()  # TF32's search missed
+        out["robust_only_when_searching_in_ieee"] = np.flatnonzero(ieee & ~tf32).tolist()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--note", default=None, help="how it ran, for the record (e.g. 'beside a stint')")
     args = parser.parse_args(argv)
     if args.n_examples < 1 or args.rounds < 1:
         raise SystemExit("gpu_search_math: --n-examples and --rounds must be at least 1")
+    from sam_bench import files
     from sam_bench.errors import SamBenchError
 
     try:
@@ -125,12 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             args.rounds,
             args.eps,
             args.attacks.split(","),
+            args.note,
+            lambda record: files.write_json(Path(args.out), record),
         )
     except SamBenchError as err:
         raise SystemExit(f"gpu_search_math: {err}") from None
-    from sam_bench import files
-
-    files.write_json(Path(args.out), record)
     modes = record["modes"]
     print(
         f"tf32: {modes['tf32']['seconds']} s, {modes['tf32']['robust']} robust; ieee: {modes['ieee']['seconds']} s, "
