@@ -4,7 +4,8 @@ On GPUs the attacks search with TF32 convolutions (torch's default) and every ad
 is scored again in true fp32, which decides the outcome (`evaluate --search-math tf32`, the default); `ieee`
 searches in true fp32 throughout. This measures what the faster search costs in strength and what it saves in
 time: AutoAttack on the first N test images in both modes, in rounds of alternating order (the median of each
-mode's rounds; run it alone on the GPU, not beside a stint), with every image's outcome compared.
+mode's rounds: beside a stint, as tools/gpu_prepare.py plans it, both modes are slowed alike, but the times are
+not a lone GPU's; `--note` says how it ran), with every image's outcome compared.
 
     python3 tools/gpu_search_math.py MODEL --n-examples 1000 --data-dir ~/c10 --device cuda --out $OUT/search-math.json
 
