@@ -166,9 +166,16 @@ restore-cpu)
         slice paper-cifar10 cpu "$cell" reproductions/paper-cifar10-cpu-retrained
     done
     ;;
-restore-pilot)
+# The pilot's six in one lane (restore-pilot), or in two of about equal work, one per core (a SAM-0.1 run takes
+# about twice an ST run: restore-pilot-a three ST and one SAM-0.1, restore-pilot-b two SAM-0.1); each checks first.
+restore-pilot | restore-pilot-a | restore-pilot-b)
     same_first_epoch reproductions/paper-cifar10-pilot-6ep/runs/ST-ee55878216 reproductions/paper-cifar10-pilot-6ep-retrained
-    for cell in ST:0 ST:1 ST:2 SAM-0.1:0 SAM-0.1:1 SAM-0.1:2; do
+    case $lane in
+    restore-pilot) cells=(ST:0 ST:1 ST:2 SAM-0.1:0 SAM-0.1:1 SAM-0.1:2) ;;
+    restore-pilot-a) cells=(ST:0 ST:1 ST:2 SAM-0.1:2) ;;
+    restore-pilot-b) cells=(SAM-0.1:0 SAM-0.1:1) ;;
+    esac
+    for cell in "${cells[@]}"; do
         slice paper-cifar10 pilot-6ep "$cell" reproductions/paper-cifar10-pilot-6ep-retrained
     done
     ;;
@@ -185,7 +192,7 @@ confirm-reused)
     slice paper-cifar10 cpu-confirmatory ST:1,ST:2,ST:3,ST:4,SAM-0.1:1,SAM-0.1:2,SAM-0.1:3,SAM-0.1:4
     ;;
 *)
-    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|restore-c|restore-d|restore-cpu|restore-pilot|confirm-reused DATA_DIR RAW_LOG" >&2
+    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|restore-c|restore-d|restore-cpu|restore-pilot[-a|-b]|confirm-reused DATA_DIR RAW_LOG" >&2
     exit 2
     ;;
 esac
