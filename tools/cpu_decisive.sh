@@ -159,7 +159,8 @@ restore-d)
 # The two earlier folders' later seeds, whose weights were not kept either: paper-cifar10-cpu (eager, trained
 # under AVX-512) and the pilot of cpu-decisive (compiled, AVX2; ST after ST and SAM-0.1 after SAM-0.1 in their
 # processes, so a fresh process is their history). Their first epochs come back in fresh processes
-# (first-epoch.log in each retrained folder); one process per run.
+# (first-epoch.log in each retrained folder); one process per run. The pilot's came back whole on an AMD EPYC Zen 3
+# (AVX2 only) as on the Zen 5; paper-cifar10-cpu's need AVX-512 (first-epoch-zen3.log).
 restore-cpu)
     same_first_epoch reproductions/paper-cifar10-cpu/runs/ST-844917c126 reproductions/paper-cifar10-cpu-retrained
     for cell in ST:1 ST:2 SAM-0.1:1 SAM-0.1:2 AT-Linf-2:1 AT-Linf-2:2; do
