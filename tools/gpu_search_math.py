@@ -90,11 +90,11 @@ def compared(seconds: dict[str, list[float]], robust: dict[str, list], rounds: i
     """Each mode's runs so far, and the two compared image by image once both have run."""
     import numpy as np
 
-    median = {m: float(np.median(seconds[m])) if seconds[m] else 0.0 for m in MODES}
+    median = {m: float(np.median(s)) for m, s in seconds.items() if s}  # the modes that have run
     modes = {
         m: {
             "seconds": list(seconds[m]),
-            "median_s": median[m] if seconds[m] else None,
+            "median_s": median.get(m),
             "robust": int(robust[m][0].sum()) if robust[m] else None,
             # every run of a mode finds the same images (the attacks are seeded); one that did not is said
             "repeatable": all(np.array_equal(r, robust[m][0]) for r in robust[m]) if robust[m] else None,
