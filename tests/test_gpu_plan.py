@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -177,11 +178,12 @@ def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not
 
 
 def test_the_plan_starts_from_where_the_full_scale_stands():
-    """`with_state` on the committed reproduction the second window left: ST and SAM-0.1 trained, at the minutes
+    """`with_state` on the committed reproduction the fourth window left: ST and SAM-0.1 trained, at the minutes
     their runs took on the GPU, and evaluated before the recipe gained AutoAttack at the claims' budgets (so to be
-    evaluated again, what they had at its measured minutes); SAM-0.4 stopped mid-way, as far trained as its
-    metadata says (its checkpoint carried in by an `inbox` call); SAM-0.2 at SAM-0.1's training minutes (the
-    same step)."""
+    evaluated again: what they had at its measured minutes, less what the chunks of their evaluation states took);
+    SAM-0.4 trained to its end and its evaluation stopped by the stint's end (its state's chunks done); SAM-0.2 at
+    SAM-0.1's training minutes (the same step). The three evaluate from their committed weights: the next window
+    carries them in `weights` calls, two models a call."""
     from sam_bench.experiments import gpu_minutes
     from sam_bench.experiments.folder import Folder
 
@@ -193,32 +195,61 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     state = {m.name: m for m in models}
     new = [s for s in gpu_plan_specs() if s.attack == "autoattack" and s.n_examples == 1000]
     assert len(new) == 4
+    wanted = gpu_plan.chunks_wanted(gpu_plan_specs(), gpu_plan.EVAL_IMAGES)
+    # clean and 8 PGD budgets in chunks of 2,000; AutoAttack at 2 budgets on 10,000 and 4 on 1,000, chunks of 1,000
+    assert wanted == {2000: 45, 1000: 24}
+    for name in ("ST", "SAM-0.1", "SAM-0.4"):
+        m = state[name]
+        chunks = list(json.loads(state_file(name).read_text())["chunks"].values())
+        minutes = sum(c["seconds"] for c in chunks) / 60
+        assert m.done_evaluate == pytest.approx(minutes) and not m.finished  # every one lacks chunks still
+        assert f"({len(chunks)} of 69 chunks of its evaluation done: {minutes:.1f} minutes)" in m.stands
+        assert m.evaluate - m.done_evaluate > 0
     for name in ("ST", "SAM-0.1"):
         m = state[name]
         assert m.train == ran[name]["training_min"] and m.done_train == m.train and m.ran == "train, evaluate"
         assert m.stands.startswith("trained; to evaluate again, with 4 attacks it lacks")
-        partial = gpu_plan.DOCS_STATE / "results" / f"{name}-{gpu_plan_key(name)}.json.partial"
-        chunks = json.loads(partial.read_text())["chunks"] if partial.is_file() else {}
-        minutes = sum(c["seconds"] for c in chunks.values()) / 60
-        assert m.done_evaluate == pytest.approx(min(minutes, m.evaluate))
-        assert (f"({len(chunks)} chunks of it done: {minutes:.1f} minutes)" in m.stands) == bool(chunks)
         lacking = sum(gpu_plan.spec_minutes(s, False, None) for s in new)
-        assert m.evaluate == pytest.approx(ran[name]["evaluation_min"] + lacking)
-    partial = state["SAM-0.4"]
+        assert m.evaluate >= ran[name]["evaluation_min"] + lacking - 1e-9
+    trained = state["SAM-0.4"]
     (meta,) = [json.loads(p.read_text()) for p in gpu_plan.DOCS_STATE.glob("runs/SAM-0.4-*/metadata.json")]
-    epochs = meta["epochs_done"]
-    assert meta["status"] != "complete" and 0 < epochs < 100
-    assert partial.stands == f"{epochs} of 100 epochs"
-    assert partial.done_train == pytest.approx(epochs / 100 * partial.train)
-    assert partial.done_evaluate == 0 and partial.evaluate == pytest.approx(
-        (state["ST"].evaluate + state["SAM-0.1"].evaluate) / 2
-    )
+    assert meta["status"] == "complete" and meta["epochs_done"] == 100
+    assert trained.stands.startswith("100 of 100 epochs (") and trained.done_train == pytest.approx(trained.train)
     assert state["SAM-0.2"].train == ran["SAM-0.1"]["training_min"] and state["SAM-0.2"].ran == "train, evaluate"
     assert state["AT-Linf-8"].ran == "" and state["AT-Linf-8"].train == before["AT-Linf-8"].train  # nothing ran
     assert all(m.done_train == 0 for m in before.values())  # the models given are left as they were
     (calls, finished), *_ = gpu_plan.plan(models, windows=1)
-    assert any(c.what.startswith("`inbox`") for c in calls)
+    assert sum(c.what.startswith("`weights`") for c in calls) == 2  # three full-width models, two a call
+    assert not any(c.what.startswith("`inbox`") for c in calls)  # no training stands mid-way
     assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
+
+
+def state_file(name: str) -> Path:
+    return gpu_plan.DOCS_STATE / "results" / f"{name}-{gpu_plan_key(name)}.json.partial"
+
+
+def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_path):
+    """Minutes alone cannot tell an evaluation's end: chunks that took longer than the estimate of the whole
+    still leave it unfinished while chunks are lacking, and those are counted at the mean minutes its own
+    chunks of their size took; a state with every chunk is done whatever the estimate."""
+    path = tmp_path / "state.json.partial"
+
+    def model_with(chunks: list[tuple[int, float]], estimate: float) -> gpu_plan.Model:
+        records = {f"k{i}": {"n": n, "seconds": s} for i, (n, s) in enumerate(chunks)}
+        path.write_text(json.dumps({"schema": "sam-bench/eval-state/v2", "chunks": records}))
+        m = gpu_plan.Model("ST", train=2.0, evaluate=estimate, done_train=2.0)
+        m.stands = gpu_plan.resume_evaluation(m, path, Counter({2000: 2, 1000: 2}))
+        return m
+
+    short = model_with([(2000, 60), (2000, 60), (1000, 30)], estimate=1.0)  # 2.5 minutes done, estimate 1.0
+    assert not short.finished and short.done_evaluate == pytest.approx(2.5)
+    assert short.evaluate == pytest.approx(2.5 + 0.5)  # one chunk of 1,000 lacking, at its kind's 30 s
+    assert short.stands == " (3 of 4 chunks of its evaluation done: 2.5 minutes)"
+    slow = model_with([(2000, 6), (2000, 6)], estimate=3.0)  # the chunks of 1,000 not begun: at the mean of all
+    assert slow.evaluate == pytest.approx(3.0) and slow.done_evaluate == pytest.approx(0.2)
+    whole = model_with([(2000, 60), (2000, 60), (1000, 30), (1000, 30)], estimate=9.0)
+    assert whole.finished and whole.evaluate == pytest.approx(3.0)
+    assert gpu_plan.resume_evaluation(whole, tmp_path / "none.json.partial", Counter({2000: 1})) == ""
 
 
 def gpu_plan_specs():

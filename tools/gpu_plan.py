@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import math
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -318,6 +319,10 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
                 total += spec_minutes(spec, robust(name), rates)
         return total, measured, missing
 
+    def wanted(name: str) -> Counter:
+        block = evaluation_for(plans[name], recipe.evaluation)
+        return chunks_wanted(evaluation_specs(block), block.get("n_examples") or EVAL_IMAGES)
+
     def step_of(name: str) -> tuple[str, int | None]:  # what a training step costs depends on this alone
         config = plans[name].config
         return config.method, config.attack_steps if table.uses_attack(config.method) else None
@@ -335,10 +340,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.ran = "train, evaluate" if evaluation_ran else "train"
             if missing:
                 m.stands = f"trained; to evaluate again, with {len(missing)} attacks it lacks"
-                chunks, minutes = evaluation_state(folder / "results" / f"{plan.run_name}.json.partial")
-                if chunks:  # a stint stopped its evaluation again: what its chunks took is done
-                    m.done_evaluate = min(minutes, m.evaluate)
-                    m.stands += f" ({chunks} chunks of it done: {minutes:.1f} minutes)"
+                m.stands += resume_evaluation(m, folder / "results" / f"{plan.run_name}.json.partial", wanted(m.name))
             else:
                 m.done_evaluate, m.stands = m.evaluate, "done"
             continue
@@ -353,18 +355,49 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.done_train = m.train * len(epochs) / plan.config.epochs
             m.measured, m.ran = False, "train" + (", evaluate" if evaluation_ran else "")
             m.stands = f"{len(epochs)} of {plan.config.epochs} epochs"
+            if len(epochs) >= plan.config.epochs:  # trained: a stint may have stopped its evaluation mid-way
+                m.stands += resume_evaluation(m, folder / "results" / f"{plan.run_name}.json.partial", wanted(m.name))
     return out
 
 
-def evaluation_state(path: Path) -> tuple[int, float]:
-    """(chunks, minutes) of an evaluation a time limit stopped (its `.json.partial` state: each finished chunk
-    with the seconds it took); (0, 0.0) where there is none."""
+def chunks_wanted(specs: list, n_examples: int) -> Counter:
+    """How many chunks of each image count an evaluation of `specs` cuts on one GPU process (`--chunk-size auto`,
+    sam_bench.evaluation.batching): AutoAttack's chunks are smaller than the other attacks'."""
+    import torch
+
+    from sam_bench.evaluation.batching import chunk_size_for
+
+    wanted: Counter = Counter()
+    for spec in specs:
+        n = spec.n_examples or n_examples
+        size = chunk_size_for(torch.device("cuda"), n, 1, spec.attack)
+        wanted.update([size] * (n // size) + ([n % size] if n % size else []))
+    return wanted
+
+
+def resume_evaluation(m: Model, path: Path, wanted: Counter) -> str:
+    """Count what an evaluation state (a stint stopped the evaluation) holds as done, and what it lacks as left:
+    its chunks of each image count against the ones the evaluation cuts (`wanted`); the chunks it lacks at the
+    mean minutes its own chunks of their image count took (of all its chunks where it has none of that count),
+    and never less than the estimate less what is done. Minutes alone cannot tell: an estimate below what the
+    chunks took would call an evaluation done that still lacks chunks. Returns the phrase for `stands`."""
     from sam_bench import files
 
     if not path.is_file():
-        return 0, 0.0
-    chunks = files.read_json(path).get("chunks") or {}
-    return len(chunks), sum(float(c.get("seconds") or 0.0) for c in chunks.values()) / 60
+        return ""
+    chunks = list((files.read_json(path).get("chunks") or {}).values())
+    if not chunks:
+        return ""
+    minutes = sum(float(c.get("seconds") or 0.0) for c in chunks) / 60
+    have = Counter(int(c["n"]) for c in chunks)
+    mean = {n: sum(float(c.get("seconds") or 0.0) for c in chunks if c["n"] == n) / 60 / have[n] for n in have}
+    lacking = {n: count - have[n] for n, count in wanted.items() if count > have[n]}
+    left = sum(count * mean.get(n, minutes / len(chunks)) for n, count in lacking.items())
+    if lacking:
+        left = max(left, m.evaluate - minutes)
+    m.evaluate, m.done_evaluate = minutes + left, minutes
+    of = sum(wanted.values())
+    return f" ({min(len(chunks), of)} of {of} chunks of its evaluation done: {minutes:.1f} minutes)"
 
 
 def _work(queue: list[Model], minutes: float) -> list[str]:
@@ -388,6 +421,7 @@ def _work(queue: list[Model], minutes: float) -> list[str]:
     return done
 
 
+WEIGHTS_PER_CALL = 2  # a full-width PreActResNet-18's fp16 weights (21.3 MiB): two fit beside the tree in a call
 WANTED = 4  # the windows planned by default: until the first four of the queue not yet done are done
 MAX_WINDOWS = 40
 
@@ -405,9 +439,11 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
         calls = [Call("the machine starts", START)]
         for part in range(1, DATA_PARTS + 1):
             calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
-        if any(m.stands.startswith("trained;") and not m.finished for m in models):
-            # its committed weights, which the machine's copy of the tree (no .git) cannot fetch: tools/gpu_weights.py
-            calls.append(Call("`weights`: the zoo weights of the models to evaluate again", DATA_CALL))
+        # A model trained in an earlier window and not yet evaluated to its end is evaluated from its committed
+        # weights, which the machine's copy of the tree (no .git) cannot fetch: tools/gpu_weights.py carries them
+        to_evaluate = sum(1 for m in models if m.done_train >= m.train - 1e-9 and not m.finished)
+        for part in range(1, math.ceil(to_evaluate / WEIGHTS_PER_CALL) + 1):
+            calls.append(Call(f"`weights` (part {part}): the zoo weights of the models to evaluate", DATA_CALL))
         if carry:
             calls.append(Call("`inbox`: the unfinished run's checkpoint, first batch", DATA_CALL))
         left -= sum(c.minutes for c in calls[1:])
@@ -489,14 +525,16 @@ def render(
     if len(windows_planned) > 2:
         lines += [
             "",
-            "Every later window makes window 2's calls, with an `inbox` call before its stint where the last"
-            " stopped a training mid-way (its checkpoint); its stint's work:",
+            "Every later window makes window 2's calls, with `weights` calls before its stint where a model"
+            " trained in an earlier window is still to be evaluated (its committed weights), and an `inbox` call where"
+            " the last stopped a training mid-way (its checkpoint); its stint's work:",
             "",
-            "| window | `inbox` | the stint | the stint's work | trained and evaluated by its end |",
-            "| --- | --- | --- | --- | --- |",
+            "| window | `weights` | `inbox` | the stint | the stint's work | trained and evaluated by its end |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         lines += [
-            f"| {number} | {'yes' if any(c.what.startswith('`inbox`') for c in calls) else 'no'} "
+            f"| {number} | {sum(1 for c in calls if c.what.startswith('`weights`'))} "
+            f"| {'yes' if any(c.what.startswith('`inbox`') for c in calls) else 'no'} "
             f"| {sum(c.stint for c in calls):.1f} | {'; '.join(w for c in calls for w in c.work)} "
             f"| {', '.join(finished) or 'none'} |"
             for number, (calls, finished) in enumerate(windows_planned[2:], 3)

@@ -42,11 +42,12 @@ def lacking(results, evaluation: dict) -> list[tuple]:
 
 def wanted(folder: Path, every: bool = False) -> list[dict]:
     """Zoo entries of the folder's first seeds that the next stint evaluates again (their results lack attacks
-    the folder's recipe now asks); `every`: all of them."""
+    the folder's recipe now asks), and of its runs trained and published whose evaluation a stint stopped (no
+    results file yet: the fourth window's SAM-0.4); `every`: all of them."""
     from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduction import evaluation_for
-    from sam_bench.zoo.store import find_entry
+    from sam_bench.zoo.store import find_entry, list_entries
 
     loaded = Folder.load(folder)
     recipe = load_recipe(loaded.plan["name"], loaded.plan["scale"], device="cuda")
@@ -59,6 +60,12 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
             continue
         if every or lacking(record["results"], evaluation_for(plan, recipe.evaluation)):
             entries.append(find_entry(zoo_id))
+    evaluated = {f"{r['name']}-{r['key']}" for r in loaded.records}
+    runs = {f"{m.name}-{m.key}" for m in recipe.models if m.primary} - evaluated
+    for entry in list_entries():
+        from_run = Path((entry.get("added") or {}).get("from_run") or "")
+        if from_run.name in runs and (ROOT / from_run).resolve() == (folder / "runs" / from_run.name).resolve():
+            entries.append(entry)
     return entries
 
 
