@@ -230,8 +230,8 @@ def state_file(name: str) -> Path:
 
 def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_path):
     """Minutes alone cannot tell an evaluation's end: chunks that took longer than the estimate of the whole
-    still leave it unfinished while chunks are lacking, and those are counted at the mean minutes its own
-    chunks of their size took; a state with every chunk is done whatever the estimate."""
+    still leave it unfinished while chunks are lacking, and those are counted at the minutes its slowest own
+    chunk of their size took; a state with every chunk is done whatever the estimate."""
     path = tmp_path / "state.json.partial"
 
     def model_with(chunks: list[tuple[int, float]], estimate: float) -> gpu_plan.Model:
@@ -245,8 +245,13 @@ def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_p
     assert not short.finished and short.done_evaluate == pytest.approx(2.5)
     assert short.evaluate == pytest.approx(2.5 + 0.5)  # one chunk of 1,000 lacking, at its kind's 30 s
     assert short.stands == " (3 of 4 chunks of its evaluation done: 2.5 minutes)"
-    slow = model_with([(2000, 6), (2000, 6)], estimate=3.0)  # the chunks of 1,000 not begun: at the mean of all
-    assert slow.evaluate == pytest.approx(3.0) and slow.done_evaluate == pytest.approx(0.2)
+    uneven = model_with([(2000, 60), (2000, 60), (1000, 6), (1000, 54)], estimate=1.0)
+    uneven.stands = gpu_plan.resume_evaluation(uneven, path, Counter({2000: 2, 1000: 3}))
+    assert uneven.evaluate == pytest.approx(3.0 + 0.9)  # the lacking chunk at the slowest of its kind
+    slow = model_with([(2000, 6), (2000, 12)], estimate=3.0)  # the chunks of 1,000 not begun: as the slowest
+    assert slow.done_evaluate == pytest.approx(0.3) and slow.evaluate == pytest.approx(3.0)  # the estimate rules
+    slower = model_with([(2000, 6), (2000, 12)], estimate=0.5)
+    assert slower.evaluate == pytest.approx(0.3 + 2 * 0.2)
     whole = model_with([(2000, 60), (2000, 60), (1000, 30), (1000, 30)], estimate=9.0)
     assert whole.finished and whole.evaluate == pytest.approx(3.0)
     assert gpu_plan.resume_evaluation(whole, tmp_path / "none.json.partial", Counter({2000: 1})) == ""

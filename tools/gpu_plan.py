@@ -377,10 +377,12 @@ def chunks_wanted(specs: list, n_examples: int) -> Counter:
 
 def resume_evaluation(m: Model, path: Path, wanted: Counter) -> str:
     """Count what an evaluation state (a stint stopped the evaluation) holds as done, and what it lacks as left:
-    its chunks of each image count against the ones the evaluation cuts (`wanted`); the chunks it lacks at the
-    mean minutes its own chunks of their image count took (of all its chunks where it has none of that count),
-    and never less than the estimate less what is done. Minutes alone cannot tell: an estimate below what the
-    chunks took would call an evaluation done that still lacks chunks. Returns the phrase for `stands`."""
+    its chunks of each image count against the ones the evaluation cuts (`wanted`); each chunk it lacks at the
+    minutes its slowest own chunk of that image count took (of all its chunks where it has none of that count:
+    an AutoAttack chunk at a small budget, where most images survive APGD-CE, takes minutes where one at a large
+    budget takes seconds), and never less than the estimate less what is done. Minutes alone cannot tell: an
+    estimate below what the chunks took would call an evaluation done that still lacks chunks. Returns the
+    phrase for `stands`."""
     from sam_bench import files
 
     if not path.is_file():
@@ -390,9 +392,9 @@ def resume_evaluation(m: Model, path: Path, wanted: Counter) -> str:
         return ""
     minutes = sum(float(c.get("seconds") or 0.0) for c in chunks) / 60
     have = Counter(int(c["n"]) for c in chunks)
-    mean = {n: sum(float(c.get("seconds") or 0.0) for c in chunks if c["n"] == n) / 60 / have[n] for n in have}
+    slowest = {n: max(float(c.get("seconds") or 0.0) for c in chunks if c["n"] == n) / 60 for n in have}
     lacking = {n: count - have[n] for n, count in wanted.items() if count > have[n]}
-    left = sum(count * mean.get(n, minutes / len(chunks)) for n, count in lacking.items())
+    left = sum(count * slowest.get(n, max(slowest.values())) for n, count in lacking.items())
     if lacking:
         left = max(left, m.evaluate - minutes)
     m.evaluate, m.done_evaluate = minutes + left, minutes
