@@ -118,13 +118,5 @@ def training_clock(monkeypatch):
 RUN_FIRST = ["test_executors.py", "test_memory_format.py", "test_gpu_rehearsal.py"]
 
 
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: a worker per core the tests may use, and one more. The SLURM tests' worker spends much of its
-    minutes waiting on the cluster (a job's time limit, a requeue, the scheduler's next pass): with a worker
-    per core alone a core idled through those waits (on 2 cores, CI's processes kept 1.4 of them busy)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores + 1
-
-
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: RUN_FIRST.index(item.path.name) if item.path.name in RUN_FIRST else len(RUN_FIRST))
