@@ -319,9 +319,11 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
                 total += spec_minutes(spec, robust(name), rates)
         return total, measured, missing
 
-    def wanted(name: str) -> Counter:
-        block = evaluation_for(plans[name], recipe.evaluation)
-        return chunks_wanted(evaluation_specs(block), block.get("n_examples") or EVAL_IMAGES)
+    def resumed(m: Model) -> str:  # what the model's evaluation state (a stint stopped it) holds, counted in m
+        plan = plans[m.name]
+        block = evaluation_for(plan, recipe.evaluation)
+        wanted = chunks_wanted(evaluation_specs(block), block.get("n_examples") or EVAL_IMAGES)
+        return resume_evaluation(m, folder / "results" / f"{plan.run_name}.json.partial", wanted)
 
     def step_of(name: str) -> tuple[str, int | None]:  # what a training step costs depends on this alone
         config = plans[name].config
@@ -340,7 +342,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.ran = "train, evaluate" if evaluation_ran else "train"
             if missing:
                 m.stands = f"trained; to evaluate again, with {len(missing)} attacks it lacks"
-                m.stands += resume_evaluation(m, folder / "results" / f"{plan.run_name}.json.partial", wanted(m.name))
+                m.stands += resumed(m)
             else:
                 m.done_evaluate, m.stands = m.evaluate, "done"
             continue
@@ -356,7 +358,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.measured, m.ran = False, "train" + (", evaluate" if evaluation_ran else "")
             m.stands = f"{len(epochs)} of {plan.config.epochs} epochs"
             if len(epochs) >= plan.config.epochs:  # trained: a stint may have stopped its evaluation mid-way
-                m.stands += resume_evaluation(m, folder / "results" / f"{plan.run_name}.json.partial", wanted(m.name))
+                m.stands += resumed(m)
     return out
 
 
@@ -383,11 +385,9 @@ def resume_evaluation(m: Model, path: Path, wanted: Counter) -> str:
     budget takes seconds), and never less than the estimate less what is done. Minutes alone cannot tell: an
     estimate below what the chunks took would call an evaluation done that still lacks chunks. Returns the
     phrase for `stands`."""
-    from sam_bench import files
+    from sam_bench.evaluation.chunk_state import ChunkState
 
-    if not path.is_file():
-        return ""
-    chunks = list((files.read_json(path).get("chunks") or {}).values())
+    chunks = list(ChunkState(path).chunks.values())  # none where there is no state (or a damaged one)
     if not chunks:
         return ""
     minutes = sum(float(c.get("seconds") or 0.0) for c in chunks) / 60

@@ -60,8 +60,8 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
             continue
         if every or lacking(record["results"], evaluation_for(plan, recipe.evaluation)):
             entries.append(find_entry(zoo_id))
-    evaluated = {f"{r['name']}-{r['key']}" for r in loaded.records}
-    runs = {f"{m.name}-{m.key}" for m in recipe.models if m.primary} - evaluated
+    evaluated = {(r["name"], r["key"]) for r in loaded.records}
+    runs = {m.run_name for m in recipe.models if m.primary and (m.name, m.key) not in evaluated}
     for entry in list_entries():
         from_run = Path((entry.get("added") or {}).get("from_run") or "")
         if from_run.name in runs and (ROOT / from_run).resolve() == (folder / "runs" / from_run.name).resolve():
