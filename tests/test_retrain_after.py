@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -61,33 +60,5 @@ def test_a_folder_without_a_run_is_one_line(tmp_path, capsys):
     assert err.startswith("retrain_after: ") and len(err.strip().splitlines()) == 1
 
 
-RECORD = """
-import sys
-sys.path.insert(0, {tests!r}); sys.path.insert(0, {tools!r})
-from tiny_training import tiny
-from first_epoch import compiled_as_recorded
-from sam_bench.training.loop import train
-with compiled_as_recorded():  # as runs trained before each run compiled afresh: one process, SAM then AT
-    train(tiny(method="sam", rho=0.1, n_train=512, compile=True), {sam!r}, progress=False)
-    train(tiny(method="at", attack_eps="2/255", attack_steps=2, n_train=512, compile=True), {at!r}, progress=False)
-"""
-
-
-def test_an_at_run_recorded_after_a_sam_run_comes_back_only_with_that_history_replayed(tmp_path):
-    """Compiled, as cpu-decisive's AT-Linf-2 seed 1 was: each retrain in a fresh process, as the lanes run it."""
-    tools = Path(__file__).resolve().parents[1] / "tools"
-    sam, at = tmp_path / "decisive" / "runs" / "SAM-0.1-x", tmp_path / "decisive" / "runs" / "AT-y"
-    code = RECORD.format(tests=str(Path(__file__).parent), tools=str(tools), sam=str(sam), at=str(at))
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-
-    def retrained(into: str, *after: Path) -> dict:
-        args = [str(at), "--into", str(tmp_path / into), "--work", str(tmp_path / "work" / into)]
-        args += [f"--after={run}" for run in after]
-        done = subprocess.run([sys.executable, str(tools / "retrain_after.py"), *args], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    replayed = retrained("replayed", sam)
-    assert replayed["weights_sha256"] == replayed["recorded_weights_sha256"]
-    fresh = retrained("fresh")
-    assert fresh["weights_sha256"] != fresh["recorded_weights_sha256"]
+# A compiled AT run recorded after a SAM run, retrained with and without that history replayed:
+# tests/test_compile_history.py, which shares its compiled runs with the compile-history test.
