@@ -17,6 +17,7 @@ from sam_bench.errors import BadInput
 from sam_bench.experiments.executors import SlurmOptions, parse_sbatch_options
 
 RECIPE = str(Path(__file__).parent / "recipes" / "tiny-grid.yaml")
+PIPELINE = str(Path(__file__).parent / "recipes" / "pipeline-test.yaml")
 STATE_DIR = Path(os.environ.get("SAM_BENCH_SLURM_DIR", "/tmp/sam-bench-slurm"))
 
 
@@ -235,25 +236,33 @@ def test_a_refused_submission_is_one_line(cluster, tmp_path):
 
 
 @pytest.mark.slurm
-def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
-    """The README's main job, `paper-cifar10 --scale smoke`, through SLURM (about 3 minutes on 2 cores): the
-    three models trained and evaluated by their jobs, AutoAttack included. That a job trains and evaluates a
-    model as a local run does, to the bit, is the tiny grid's test (its time limits and threads); a smoke
-    model trained here beside the jobs cost this test a minute of CPU. Last of the cluster tests: under
-    pytest-xdist its busy processes would slow the other worker's first file, the memory-format probes
-    (tests/conftest.py), to a crawl."""
-    smoke = ["reproduce", "paper-cifar10", "--scale", "smoke", "--device", "cpu", "--quiet"]
+@pytest.mark.parametrize(
+    "recipe, scale",
+    [
+        pytest.param(PIPELINE, "slurm", id="pipeline-test"),
+        pytest.param("paper-cifar10", "smoke", id="readme-smoke", marks=pytest.mark.slow),
+    ],
+)
+def test_the_paper_grid_on_slurm_trains_and_evaluates_each_model_in_its_job(cluster, tmp_path, recipe, scale):
+    """The paper recipe's grid through SLURM: its three kinds of model (ST, SAM, AT) trained and evaluated
+    by their jobs, PGD and AutoAttack included, then the report. In CI at the pipeline's test size
+    (tests/recipes/pipeline-test.yaml, seconds a model); the README's main job itself, `paper-cifar10 --scale
+    smoke`, takes about 3 minutes of both cores here, a fifth of CI, and runs with `pytest -m slow`. That a job
+    trains and evaluates a model as a local run does, to the bit, is the tiny grid's test (its time limits
+    and threads). Last of the cluster tests: under pytest-xdist its busy processes would slow the other
+    worker's first file, the memory-format probes (tests/conftest.py), to a crawl."""
+    grid = ["reproduce", recipe, "--scale", scale, "--device", "cpu", "--quiet"]
     on_slurm = tmp_path / "slurm"
-    submitted = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
+    submitted = sam_bench(cluster, *grid, "--out", str(on_slurm), "--executor", "slurm", "--no-wait")
     assert "stopped" in submitted.stdout  # returned after submitting, before the jobs finish
     jobs = json.loads((on_slurm / "cells" / "jobs.json").read_text())
     assert len(jobs) == 3 and len(set(jobs.values())) == 3  # one job per model (its seeds would be its array)
-    waited = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
+    waited = sam_bench(cluster, *grid, "--out", str(on_slurm), "--executor", "slurm", timeout=1200)
     assert "done: report in" in waited.stdout  # it waited for the jobs it found
     assert "submitted" not in waited.stderr  # nothing submitted twice
 
     assert set(numbers(on_slurm)) == {"ST", "SAM-0.1", "AT-Linf-2"}
-    for model in numbers(on_slurm).values():  # every evaluation of the smoke scale made
+    for model in numbers(on_slurm).values():  # every evaluation of the scale made (the two ask the same)
         assert [e[:3] for e in model["evaluations"]] == [
             ("clean", None, "0"),
             ("pgd", "Linf", "1/255"),
@@ -264,7 +273,7 @@ def test_the_smoke_grid_on_slurm_equals_the_smoke_grid_here(cluster, tmp_path):
             ("autoattack", "Linf", "8/255"),
         ]
     assert (on_slurm / "REPORT.md").is_file()
-    status = sam_bench(cluster, *smoke, "--out", str(on_slurm), "--status").stdout
+    status = sam_bench(cluster, *grid, "--out", str(on_slurm), "--status").stdout
     assert status.splitlines() == ["ST: done", "SAM-0.1: done", "AT-Linf-2: done"]
     for job_id in jobs.values():  # results and report are written before SLURM has recorded the jobs' ends
         wait_for_accounted_end(cluster, job_id)
