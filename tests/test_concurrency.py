@@ -51,27 +51,29 @@ def writer(index, run_dirs, zoo_root, boards, start, rounds, flock=True):
         leaderboard.update_from_results(path, boards, zoo_root / "shared")
 
 
+@pytest.fixture(scope="module")
+def run_dirs(tmp_path_factory):
+    """Four runs whose ids agree (n_train is not in an id) and weights differ, trained once for both tests."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("runs")
+    for index in range(WRITERS):
+        config = TrainConfig(
+            arch="preactresnet18",
+            width=0.125,
+            epochs=1,
+            n_train=64 + 16 * index,
+            batch_size=64,
+            dataset="cifar10-sample",
+        )
+        train(config, root / f"run{index}", progress=False)
+    return [root / f"run{index}" for index in range(WRITERS)]
+
+
 @pytest.mark.parametrize("flock", [True, False], ids=["flock", "no-flock"])
-def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monkeypatch, flock):
+def test_four_writers_lose_no_zoo_entry_and_no_leaderboard_update(tmp_path, monkeypatch, flock, run_dirs):
     monkeypatch.setenv("SAM_BENCH_CACHE", str(tmp_path / "cache"))
     torch.set_num_threads(1)
     zoo_root, boards = tmp_path / "zoos", tmp_path / "leaderboards"
-    run_dirs = []
-    for index in range(WRITERS):  # four runs whose ids agree (n_train is not in an id) and weights differ
-        run_dir = tmp_path / f"run{index}"
-        train(
-            TrainConfig(
-                arch="preactresnet18",
-                width=0.125,
-                epochs=1,
-                n_train=64 + 16 * index,
-                batch_size=64,
-                dataset="cifar10-sample",
-            ),
-            run_dir,
-            progress=False,
-        )
-        run_dirs.append(run_dir)
     zoo.add(run_dirs[0], SHARED_ID, zoo_dir=zoo_root / "shared", precision="fp32")
 
     context = multiprocessing.get_context("spawn")

@@ -382,28 +382,27 @@ def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_nu
         assert resumed["evaluations"][0][key] == reference["evaluations"][0][key]
 
 
-def test_local_reproduce_and_the_test_suite_need_no_submitit_jsonschema_or_robustbench(tmp_path):
-    """A lent GPU machine has none of them (docs/gpu.md): importing the CLI, the local executor and
-    the test modules must not need them."""
+def test_local_reproduce_needs_no_submitit_jsonschema_or_robustbench(tmp_path):
+    """A lent GPU machine has none of them (docs/gpu.md): importing the CLI and the local executor must not
+    need them. That the test modules need none of them either is the rehearsal's to show (CI): the relay's
+    test call collects the whole suite in an environment with exactly the GPU machine's packages
+    (tests/test_gpu_rehearsal.py); collecting it here as well took 25 s of CI."""
     code = """
 import sys
 for name in ("submitit", "jsonschema", "robustbench"):
     sys.modules[name] = None  # any import of them fails
 from sam_bench import cli
+from sam_bench.cli import main  # noqa
 from sam_bench.experiments import reproduce
 from sam_bench.experiments import executors  # noqa
 from sam_bench.experiments.executors import claimed_cells, GridRef  # noqa
-import pytest
-sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "tests"]))
+print("imported")
 """
-    root = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=root,
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "error" not in proc.stdout.lower().split("tests collected")[-1]
+    assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -34,7 +34,15 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training import method_table as table
 from sam_bench.version import __version__
 from sam_bench.zoo import orphans
-from sam_bench.zoo.ids import ID_AUTHOR, ID_PATTERN, ROBUSTBENCH_ID_PREFIX, check_free, check_id, same_in_any_case
+from sam_bench.zoo.ids import (
+    ID_AUTHOR,
+    ID_PATTERN,
+    ROBUSTBENCH_ID_PREFIX,
+    check_free,
+    check_id,
+    robustbench_ids,
+    same_in_any_case,
+)
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +263,10 @@ def add(
     url: str | None = None,
 ) -> dict:
     """Copy a finished run into the zoo (see _add); the zoo is locked meanwhile, so that concurrent
-    writers (SLURM jobs of one grid) cannot take the same free id."""
+    writers (SLURM jobs of one grid) cannot take the same free id. RobustBench's ids, which an id must not
+    take, are read first: their first reading in a process imports robustbench and timm (seconds), and
+    inside the lock concurrent writers waited for each other's imports in turn (4 at once: 20 s here)."""
+    robustbench_ids()  # imports what it needs once per process
     with files.locked(_zoo(zoo_dir)):
         return _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
 
