@@ -4,6 +4,7 @@ without it (as on Lustre with localflock, BeeGFS, NFS mounted nolock)."""
 
 import multiprocessing
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,3 +124,18 @@ def test_locked_serialises_and_times_out_with_one_line(tmp_path):
     with files.locked(target, timeout=0.2):
         assert (tmp_path / "thing.claim").exists()
     assert not (tmp_path / "thing.claim").exists()  # released: nothing left behind
+
+
+def test_a_zoo_add_reads_robustbench_ids_before_it_takes_the_zoos_lock(tmp_path, monkeypatch, run_dirs):
+    """Their first reading in a process imports robustbench and timm (seconds): under the lock, concurrent
+    writers would wait for each other's imports in turn."""
+    from sam_bench import compat
+    from sam_bench.jobs import lease
+
+    zoo_dir = tmp_path / "zoo"
+    claim = Path(f"{zoo_dir}{lease.CLAIM_SUFFIX}")  # what files.locked holds while the zoo is locked
+    lock_held = []
+    monkeypatch.setattr(compat, "robustbench_models", lambda: lock_held.append(claim.exists()) or {})
+    entry = zoo.add(run_dirs[0], zoo_dir=zoo_dir, precision="fp32")
+    assert lock_held[0] is False  # read before the lock was taken
+    assert zoo.find_entry(entry["id"], zoo_dir)["id"] == entry["id"] and not claim.exists()
