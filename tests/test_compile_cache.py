@@ -15,13 +15,12 @@ SHOW = (
 )
 # torch.compile itself (its first call imports dynamo and inductor: 6-7 s of a core here) in the first case
 # only, which shows that it leaves the folder as chosen; the other cases are about the choice
-REAL_COMPILE = "import os, torch; "
-NO_COMPILE = "import os, torch; torch.compile = lambda model: model; "
+NO_COMPILE = "torch.compile = lambda model: model; "
 
 
 def cache_dir_chosen(real_compile=False, **env) -> str:
     base = {k: v for k, v in os.environ.items() if k not in ("TORCHINDUCTOR_CACHE_DIR", "ATEN_CPU_CAPABILITY")}
-    code = (REAL_COMPILE if real_compile else NO_COMPILE) + SHOW
+    code = "import os, torch; " + ("" if real_compile else NO_COMPILE) + SHOW
     proc = subprocess.run([sys.executable, "-c", code], env=base | env, capture_output=True, text=True, check=True)
     return proc.stdout.strip()
 

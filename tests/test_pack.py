@@ -392,7 +392,6 @@ import sys
 for name in ("submitit", "jsonschema", "robustbench"):
     sys.modules[name] = None  # any import of them fails
 from sam_bench import cli
-from sam_bench.cli import main  # noqa
 from sam_bench.experiments import reproduce
 from sam_bench.experiments import executors  # noqa
 from sam_bench.experiments.executors import claimed_cells, GridRef  # noqa
