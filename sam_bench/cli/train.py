@@ -64,7 +64,7 @@ def setting_options(command):
     return command
 
 
-@click.command("train", short_help="Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.")
+@click.command("train", short_help="Train an ST, SAM, AT, TRADES or AWP model (any method) into a run directory.")
 @setting_options
 @out_option("Run directory to create (or to continue with --resume).", required=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
@@ -80,7 +80,7 @@ def setting_options(command):
 @quiet_option
 @click.pass_context
 def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **options):
-    """Train a standard, SAM, ASAM, AT or SAM-AT model into a run directory.
+    """Train an ST, SAM, AT, TRADES or AWP model (any method) into a run directory.
 
     On several GPUs (or CPU processes): torchrun --nproc_per_node N -m sam_bench train ...
     (--batch-size is then the global batch)."""
