@@ -26,7 +26,9 @@ import gpu_window  # noqa: E402
 def test_the_docs_hold_the_commands_output():
     # as `python tools/gpu_plan.py --write` renders them: at the committed probe's measurements
     rendered = gpu_plan.rendered_from(
-        str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)), state=str(gpu_plan.DOCS_STATE.relative_to(gpu_plan.ROOT))
+        str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)),
+        state=str(gpu_plan.DOCS_STATE.relative_to(gpu_plan.ROOT)),
+        also_at=gpu_plan.DOCS_ALSO_AT,
     )
     for path, (start, end, which) in gpu_plan.MARKERS.items():
         assert marked_block.between(path, start, end) == rendered[which].strip(), (
@@ -67,6 +69,30 @@ def test_every_window_fits_and_the_queue_goes_in_order(windows):
     if windows is None:  # as many windows as the four take, and not one more
         assert all(m.finished for m in models) and len(result[-2][1]) < 4
         assert len(result) == len(gpu_plan.plan(gpu_plan.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"])))
+
+
+def test_a_window_of_other_minutes_fits_its_calls_and_a_longer_one_never_finishes_later(capsys):
+    queue = ["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"]
+    needed = {}
+    for window in (gpu_window.WINDOW, 22.5, 30.0):
+        result = gpu_plan.plan(gpu_plan.model_costs(queue), None, window)
+        for calls, _ in result:
+            assert sum(c.minutes for c in calls) <= window + 1e-9
+            assert sum(1 for c in calls if c.stint) == 1
+        needed[window] = {name: next(i for i, (_, f) in enumerate(result, 1) if name in f) for name in queue}
+    for name in queue:
+        assert needed[30.0][name] <= needed[22.5][name] <= needed[gpu_window.WINDOW][name]
+    assert needed[30.0]["AT-Linf-8"] < needed[gpu_window.WINDOW]["AT-Linf-8"]  # the longer window does more
+    # the docs' sentence beside today's plan is that longer window's count, not a second plan's text
+    _, summary = gpu_plan.rendered_from("none", queue, also_at=30.0)
+    counts = ", ".join(f"{name} after {needed[30.0][name]}" for name in queue[:-1])
+    assert summary.endswith(f"finish {counts} and SAM-0.4 after {needed[30.0]['SAM-0.4']}.")
+    # a window its data calls fill leaves no stint: one line, not forty empty windows
+    with pytest.raises(SystemExit, match="a 3-minute window leaves no time for a stint"):
+        gpu_plan.main(["--probe", "none", "--state", "none", "--window", "3"])
+    with pytest.raises(SystemExit):
+        gpu_plan.main(["--window", "0"])
+    assert "--window must be a number of minutes above 0" in capsys.readouterr().err
 
 
 def test_an_unknown_model_is_refused():

@@ -14,6 +14,7 @@ machine in one extra call, docs/gpu.md section 3).
     python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
     python tools/gpu_plan.py --write           # render it into docs/gpu.md and docs/benchmarks.md
     python tools/gpu_plan.py --probe none      # the estimates alone, without the committed probe's measurements
+    python tools/gpu_plan.py --window 30       # in 30-minute windows instead of today's 15
 
 With `--probe FILE` (a record of `sam-bench bench --probe`, issue #46 item 4) every model whose method
 (and attack steps) the probe timed eagerly in one process takes the probe's median step instead of the
@@ -428,16 +429,16 @@ WANTED = 4  # the windows planned by default: until the first four of the queue 
 MAX_WINDOWS = 40
 
 
-def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Call], list[str]]]:
-    """Per window: its calls, and the models finished by its end; `windows` None: as many as it takes to finish
-    the first WANTED models of the queue not yet done (at most MAX_WINDOWS)."""
+def plan(models: list[Model], windows: int | None = None, window: float = WINDOW) -> list[tuple[list[Call], list[str]]]:
+    """Per window of `window` minutes: its calls, and the models finished by its end; `windows` None: as many as
+    it takes to finish the first WANTED models of the queue not yet done (at most MAX_WINDOWS)."""
     out = []
     carry = any(0 < m.done_train < m.train - 1e-9 for m in models)  # a training stopped mid-way: its checkpoint
     wanted = [m for m in models if not m.finished][:WANTED]  # goes to the next machine
     for _ in range(windows or MAX_WINDOWS):
         if windows is None and out and all(m.finished for m in wanted):
             break
-        left = WINDOW - START
+        left = window - START
         calls = [Call("the machine starts", START)]
         for part in range(1, DATA_PARTS + 1):
             calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
@@ -451,7 +452,7 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
         left -= sum(c.minutes for c in calls[1:])
         # The stint runs in the background (`start`), bound by the window rather than by a command's 10
         # minutes, while `wait` calls follow one another; so one stint takes the rest of the window
-        while True:
+        while left > 0:  # (a window too short for its data calls has none left)
             try:
                 stint = background_minutes(left)
             except TooLittleTime:
@@ -466,6 +467,11 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
             left -= GAP + stint + PACK + GAP + sends
             if all(m.finished for m in models):
                 break
+        if not any(c.stint for c in calls):
+            raise SystemExit(
+                f"gpu_plan: a {window:g}-minute window leaves no time for a stint after the machine's start and its"
+                " data calls"
+            )
         carry = any(0 < m.done_train < m.train - 1e-9 for m in models)
         out.append((calls, [m.name for m in models if m.finished]))
         if all(m.finished for m in models):
@@ -474,7 +480,12 @@ def plan(models: list[Model], windows: int | None = None) -> list[tuple[list[Cal
 
 
 def render(
-    models: list[Model], windows: int | None = None, probe: str | None = None, choice=None, state: str | None = None
+    models: list[Model],
+    windows: int | None = None,
+    probe: str | None = None,
+    choice=None,
+    state: str | None = None,
+    window: float = WINDOW,
 ) -> tuple[str, str]:
     """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
     training steps came from (the probe file and its device); `choice`: the step mode and K it picked;
@@ -514,7 +525,7 @@ def render(
         f"| {m.train + m.evaluate:.1f} |" + (f" {m.stands} |" if state is not None else "")
         for m in costs
     ]
-    windows_planned = plan(models, windows)
+    windows_planned = plan(models, windows, window)
     finished_after = [finished for _, finished in windows_planned]
     # Every window after the second makes the second's calls (a machine starts bare: the data again, the
     # unfinished run's checkpoint): the first two in full, then one line a window
@@ -523,7 +534,7 @@ def render(
         lines += [f"| {i} | {c.what} | {c.minutes:.1f} | {'; '.join(c.work)} |" for i, c in enumerate(calls, 1)]
         used = sum(c.minutes for c in calls)
         done = ", ".join(finished) or "none"
-        lines += ["", f"{used:.1f} of {WINDOW:g} minutes; trained and evaluated by its end: {done}."]
+        lines += ["", f"{used:.1f} of {window:g} minutes; trained and evaluated by its end: {done}."]
     if len(windows_planned) > 2:
         lines += [
             "",
@@ -551,26 +562,32 @@ def render(
         speeds += f" and the full scale's own runs (`{state}`)"
     summary = f"At {speeds} ({training}; attacks searching in TF32, scored in true fp32; `tools/gpu_plan.py`, "
     summary += "docs/gpu.md)"
+    today = " (a session's device time today)" if window == WINDOW else ""
     if already or started:
         where = [f"{_names(already)} done" if already else "", f"{_names(started)} under way" if started else ""]
         summary += (
-            f", from where the full scale stands ({' and '.join(filter(None, where))}), the next {WINDOW:g}-minute "
-            "window (a session's device time today) finishes (trained and evaluated on all 10,000 test images) "
+            f", from where the full scale stands ({' and '.join(filter(None, where))}), the next {window:g}-minute "
+            f"window{today} finishes (trained and evaluated on all 10,000 test images) "
             + _names([n for n in finished_after[0] if n not in already])
         )
     else:
         summary += (
-            f" one {WINDOW:g}-minute window (a session's device time today) trains and evaluates on all 10,000 test "
+            f" one {window:g}-minute window{today} trains and evaluates on all 10,000 test "
             f"images {_names(finished_after[0])}"
         )
-    firsts = [
+    firsts = windows_until(finished_after, already)
+    if len(finished_after) > 1 and firsts:
+        summary += f"; windows until a model is trained and evaluated: {_names(firsts)}"
+    return "\n".join(lines) + "\n", summary + "."
+
+
+def windows_until(finished_after: list[list[str]], already: list[str]) -> list[str]:
+    """ "NAME after N" for each model the windows finish that was not done before them."""
+    return [
         f"{name} after {next(i for i, f in enumerate(finished_after, 1) if name in f)}"
         for name in finished_after[-1]
         if name not in already
     ]
-    if len(finished_after) > 1 and firsts:
-        summary += f"; windows until a model is trained and evaluated: {_names(firsts)}"
-    return "\n".join(lines) + "\n", summary + "."
 
 
 def _names(names: list[str]) -> str:
@@ -592,11 +609,24 @@ DOCS_PROBE = ROOT / "benchmarks" / "nvidia-h200-probe.json"
 DOCS_STATE = ROOT / "reproductions" / "paper-cifar10-full"
 
 
+# The docs' plan is today's window; beside it, in one sentence, the window issue #45 was written for (a session's
+# device time then; the device README says 15 minutes "at present"), so that what the plan would do with a longer
+# window is a rendered figure, not a guess
+DOCS_ALSO_AT = 30.0
+
+
 def rendered_from(
-    probe: str | None, names: list[str] | None = None, windows: int | None = None, state: str | None = None
+    probe: str | None,
+    names: list[str] | None = None,
+    windows: int | None = None,
+    state: str | None = None,
+    window: float = WINDOW,
+    also_at: float | None = None,
 ) -> tuple[str, str]:
     """`render` at a probe record's measured steps and choice (`probe` None or 'none': the estimates alone),
-    from where the reproduction folder `state` stands (None or 'none': before any window)."""
+    from where the reproduction folder `state` stands (None or 'none': before any window), in windows of
+    `window` minutes; with `also_at`, both parts end with a sentence saying how many windows of that many
+    minutes the same queue takes."""
     state = None if state in (None, "none") else state
     if probe in (None, "none"):
         costs, source, choice = model_costs(names), None, None
@@ -610,7 +640,17 @@ def rendered_from(
         source = f"`sam-bench bench --probe` on {device} (`{probe}`)"
     if state is not None:
         costs = with_state(costs, ROOT / state, None if probe in (None, "none") else probe_attack_rates(probe))
-    return render(costs, windows, source, choice, state)
+    before = [dataclasses.replace(m) for m in costs]  # render's windows move the models on
+    text, summary = render(costs, windows, source, choice, state, window)
+    if also_at is None:
+        return text, summary
+    already = [m.name for m in before if m.finished]
+    finished_after = [finished for _, finished in plan(before, None, also_at)]
+    other = (
+        f"With {also_at:g}-minute windows instead (the device time a session had when issue #45 was written), the"
+        f" same calls and costs finish {_names(windows_until(finished_after, already))}."
+    )
+    return f"{text}\n{other}\n", f"{summary} {other}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -622,6 +662,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"how many windows to plan (default: until the first {WANTED} models not yet done are)",
     )
     parser.add_argument("--models", default=None, help="the full scale's models to plan, in order (default: all)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=WINDOW,
+        metavar="MINUTES",
+        help="a window's device time in minutes (default: %(default)g, a session's today)",
+    )
     parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and docs/benchmarks.md's markers")
     parser.add_argument(
         "--probe",
@@ -651,8 +698,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.windows is not None and args.windows < 1:
         parser.error("--windows must be 1 or more")
+    if not 0 < args.window < math.inf:
+        parser.error("--window must be a number of minutes above 0")
     names = [n.strip() for n in args.models.split(",")] if args.models else None
-    rendered = rendered_from(args.probe, names, args.windows, args.state)
+    also_at = DOCS_ALSO_AT if args.window == WINDOW else None  # today's window, and the longer one beside it
+    rendered = rendered_from(args.probe, names, args.windows, args.state, args.window, also_at)
     if not args.write:
         print(rendered[0] + "\n" + rendered[1])
         return 0
