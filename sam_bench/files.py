@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sam_bench.errors import SamBenchError
+from sam_bench.errors import BadInput, SamBenchError
 
 if TYPE_CHECKING:  # torch itself is imported where it is used (see torch_save)
     import torch
@@ -124,6 +124,20 @@ def write_json(path, obj, flat_number_lists: bool = False) -> None:
 # a JSON list whose items are all numbers (or null, or json.dumps' NaN and Infinity), as json.dumps indents it
 _NUMBER = r"(?:-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|null|NaN|-?Infinity)"
 _NUMBER_LIST = re.compile(r"\[\s*(" + _NUMBER + r"(?:\s*,\s*" + _NUMBER + r")*)\s*\]")
+
+
+def read_text(path) -> str:
+    """A text document a user named (a README, a recipe, a page to fill): its text, or one line saying why not."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise BadInput(f"{path} is a folder; name a file") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text") from None
+    except OSError as err:  # no permission
+        raise BadInput(f"{path}: cannot read it ({err.strerror or err})") from None
 
 
 def read_json(path) -> dict:

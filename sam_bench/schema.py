@@ -120,7 +120,7 @@ def problem(value, schema: dict, root: dict, path: str = "") -> str | None:
             ("exclusiveMaximum", lambda v, b: v >= b, "not below"),
         ):
             if key in schema and fails(value, schema[key]):
-                return f"{here}: {_show(value)} is {words} {schema[key]:g}"
+                return f"{here}: {_show(value)} is {words} {_show(schema[key])}"
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
             return f"{here}: {_show(value)} is too short"

@@ -296,6 +296,7 @@ def test_analyze_command_on_a_zoo_model(tmp_path, zoo_sample):
         (["--cutoffs", "2,x"], "--cutoffs"),
         (["--train-images", "0"], "--train-images must be >= 1"),
         (["--fourier-images", "100000"], "--fourier-images 100000"),
+        (["--measures", "gradients", "--gradient-images", "4"], "--gradient-images must be at least 8"),
     ],
 )
 def test_bad_input_is_one_line(args, message, zoo_sample, tmp_path):
@@ -303,6 +304,25 @@ def test_bad_input_is_one_line(args, message, zoo_sample, tmp_path):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("Error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_measure_not_asked_for_does_not_check_its_images(zoo_sample, tmp_path):
+    # the default --filter-images (1,000) is more than the sample's 500 test images: only frequency draws them
+    args = [
+        "analyze",
+        zoo_sample,
+        "--out",
+        str(tmp_path),
+        "--measures",
+        "gradients",
+        "--gradient-images",
+        "8",
+        "--quiet",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    refused = CliRunner().invoke(cli, [*args[:4], "--measures", "frequency", "--quiet"])
+    assert refused.exit_code == 2 and "--filter-images 1000: cifar10-sample has 500 test images" in refused.stderr
 
 
 def test_the_gradient_grid_shows_one_model_per_training_configuration():

@@ -528,6 +528,69 @@ CASES = [
         2,
         "--plot {w}/p.txt: name an image file",
     ),
+    # 2026-11-27's sweep of every command: each of these was a traceback, a crash later on, or a silent pass
+    Case(
+        "train-device-torch-knows",
+        ["train", "--dataset", "cifar10-sample", "--epochs", "1", "--out", "{w}/n", *TINY[:-3], "--device", "mps"],
+        2,
+        "--device mps: sam-bench runs on cpu or cuda",
+    ),
+    Case(
+        "train-seed-past-64-bits",
+        ["train", "--dataset", "cifar10-sample", "--epochs", "1", "--out", "{w}/n", *TINY, "--seed", "9" * 20],
+        2,
+        f"--seed: {'9' * 20} is above the maximum 4294967295",
+    ),
+    Case(
+        "evaluate-negative-seed",
+        ["evaluate", MODEL_ID, "--zoo-dir", "{w}/zoo", "--attack", "pgd", "--seed", "-1", "--out", "{w}/e.json"],
+        2,
+        "-1 is not in the range 0<=x<=4294967295",
+    ),
+    Case(
+        "recipe-not-text",
+        STATUS,
+        2,
+        "r.yaml: not UTF-8 text",
+        lambda w: (w / "r.yaml").write_bytes(bytes(range(128, 256)) * 4),
+    ),
+    Case(
+        "render-readme-missing",
+        ["leaderboard", "render", "--leaderboard-dir", "{w}/boards", "--readme", "{w}/nothere.md"],
+        2,
+        "nothere.md: file not found",
+    ),
+    Case(
+        "zoo-verify-no-such-folder",
+        ["zoo", "verify", "--zoo-dir", "{w}/no-zoo"],
+        2,
+        "no-zoo: no such folder",
+    ),
+    Case(
+        "evaluate-attacks-naming-nothing",
+        [
+            *["evaluate", MODEL_ID, "--zoo-dir", "{w}/zoo", "--attack", "autoattack", "--attacks", ","],
+            *["--n-examples", "4", "--out", "{w}/e.json"],
+        ],
+        2,
+        "--attacks ',' names nothing",
+    ),
+    Case(
+        "evaluate-restarts-of-standard-autoattack",
+        [
+            *["evaluate", MODEL_ID, "--zoo-dir", "{w}/zoo", "--attack", "autoattack", "--restarts", "3"],
+            *["--n-examples", "4", "--out", "{w}/e.json"],
+        ],
+        2,
+        "--restarts applies to AutoAttack --version custom; --version standard sets its own",
+    ),
+    Case(
+        "slurm-time-below-a-minute",
+        ["reproduce", "{w}/r.yaml", "--scale", "s", "--executor", "slurm", "--slurm-time", "-5", "--dry-run"],
+        2,
+        "the time limit must be 1 minute or more, got -5",
+        recipe(lambda r: None),
+    ),
     # recheck: the weights must be the ones the results measured; a damaged record is refused before any work
     Case(
         "recheck-other-weights",

@@ -247,6 +247,9 @@ def test_bad_input_is_one_line(runs, args, code, message, monkeypatch):
 
 
 def test_bad_models_are_one_line(tmp_path, tampered):
+    (
+        tmp_path / "zoo"
+    ).mkdir()  # an empty zoo (a --zoo-dir that is not there is refused first: tests/test_bad_inputs.py)
     for ref, code, message in [
         ("NoSuchModel2020X", 2, "NoSuchModel2020X"),
         (tmp_path / "missing.safetensors", 2, "no such"),

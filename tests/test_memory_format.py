@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from sam_bench.bench.throughput import DEFAULTS, QUICK
 from sam_bench.experiments import recipe
-from sam_bench.runtime.memory_format import meets_onednn_6035, training_format
+from sam_bench.runtime.memory_format import compile_options, meets_onednn_6035, training_format
 from sam_bench.training.method_table import names as method_names
 
 PROBE = Path(__file__).with_name("memory_format_probe.py")
@@ -199,3 +199,45 @@ def test_rule_picks_nchw_for_few_channel_strided_1x1_convolutions_on_cpu():
     assert training_format(few, "cpu") == torch.contiguous_format
     assert training_format(many, "cpu") == torch.channels_last
     assert training_format(few, "cuda") == torch.channels_last  # GPUs keep NHWC
+
+
+def test_compiling_on_cpu_keeps_convolutions_out_of_nhwc_only_below_avx2s_channel_block():
+    """inductor runs every convolution in NHWC on a CPU (its layout optimization), whatever format the model
+    is in: below 8 input channels that crashed (`train --compile` at 1/16 width: a segfault), so there it is off;
+    at 8-15 (1/8 width, whose compiled runs are recorded) and above it stays on."""
+    below = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 8, 1, stride=2))
+    eighth = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 16, 1, stride=2))
+    assert compile_options(below) == {"layout_optimization": False}
+    assert compile_options(eighth) == {} and compile_options(nn.Conv2d(16, 32, 1, stride=2)) == {}
+    assert compile_options(nn.Linear(4, 4)) == {}
+
+
+def test_a_compiled_run_of_a_sixteenth_width_model_trains_on_cpu(tmp_path):
+    """The segfault itself, in a process of its own (a crash must fail this test, not the suite)."""
+    args = ["--dataset", "cifar10-sample", "--n-train", "64", "--width", "0.0625", "--batch-size", "32"]
+    args += ["--epochs", "1", "--device", "cpu", "--compile", "--quiet", "--out", str(tmp_path / "run")]
+    done = subprocess.run(
+        [sys.executable, "-m", "sam_bench", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+    )
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_the_sharpness_of_a_sixteenth_width_model_is_measured_on_cpu(tmp_path):
+    """`analyze`'s images were a permuted view of NHWC arrays, NHWC in their strides, so oneDNN ran the model's
+    convolutions in NHWC and the weight gradients of the sharpness measure met #6035 (a double free or a
+    segfault at 1/16 width). In processes of their own: a crash must fail this test, not the suite."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    train = ["--dataset", "cifar10-sample", "--n-train", "64", "--width", "0.0625", "--batch-size", "32"]
+    train += ["--epochs", "1", "--device", "cpu", "--quiet", "--out", str(tmp_path / "run")]
+    analyze = [str(tmp_path / "run"), "--out", str(tmp_path / "analysis"), "--measures", "sharpness"]
+    analyze += ["--train-images", "8", "--sharpness-batch", "8", "--device", "cpu", "--quiet"]
+    for command in (["train", *train], ["analyze", *analyze]):
+        done = subprocess.run(
+            [sys.executable, "-m", "sam_bench", *command], capture_output=True, text=True, timeout=600, env=env
+        )
+        assert done.returncode == 0, f"{command[0]}: exit {done.returncode}: {done.stderr[-2000:]}"

@@ -84,18 +84,23 @@ class Settings:
                 raise BadInput(f"{name} must be >= 1, got {value}")
         if not self.rho > 0 or not self.fourier_norm > 0:
             raise BadInput("--rho and --fourier-norm must be > 0")
-        if self.train_images > len(dataset.y_train):
+        # the images a measure draws are checked against the data set only where that measure is asked for:
+        # another's default (--filter-images 1000) must not refuse a model of the 500-test-image sample
+        if "sharpness" in self.measures and self.train_images > len(dataset.y_train):
             raise BadInput(f"--train-images {self.train_images}: {dataset.name} has {len(dataset.y_train)}")
         n_test = len(dataset.y_test)
-        for name, value in (
-            ("--fourier-images", self.fourier_images),
-            ("--filter-images", self.filter_images),
-            ("--gradient-images", self.gradient_images),
+        for measure, name, value in (
+            ("fourier", "--fourier-images", self.fourier_images),
+            ("frequency", "--filter-images", self.filter_images),
+            ("gradients", "--gradient-images", self.gradient_images),
         ):
-            if value > n_test:
+            if measure in self.measures and value > n_test:
                 raise BadInput(f"{name} {value}: {dataset.name} has {n_test} test images")
-        if self.grid_images > self.gradient_images:
-            raise BadInput("--grid-images cannot exceed --gradient-images (the grid shows the first of them)")
+        if "gradients" in self.measures and self.grid_images > self.gradient_images:
+            raise BadInput(
+                f"--gradient-images must be at least {self.grid_images}: the input-gradient grid shows the first "
+                f"{self.grid_images} of them"
+            )
         if not self.cutoffs or any(not c > 0 for c in self.cutoffs):
             raise BadInput("--cutoffs must be positive radii, e.g. 2,4,8,12")
         size = dataset.x_test.shape[1]
@@ -119,7 +124,11 @@ def record_key(weights: str, data: str, settings: Settings) -> str:
 
 
 def _to_float(x_u8: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).float().div(255).to(device)
+    """NHWC uint8 images -> NCHW floats in [0, 1], contiguous in NCHW: a permuted view keeps NHWC strides, and
+    oneDNN then runs the model's convolutions in NHWC, where the weight gradient of a strided 1x1 convolution
+    of few input channels (PreActResNet-18 below width 0.25) writes past its workspace on a CPU (oneDNN #6035,
+    runtime/memory_format.py): the sharpness measure crashed so."""
+    return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255).to(device)
 
 
 class _Partial:

@@ -12,13 +12,13 @@ from sam_bench.errors import BadInput
 
 def between(doc: Path, start: str, end: str) -> str | None:
     """The text between the markers (without the newlines next to them), or None without them."""
-    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), doc.read_text(), re.S)
+    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), files.read_text(doc), re.S)
     return found.group(1) if found else None
 
 
 def replace(doc: Path, start: str, end: str, text: str) -> None:
     """Put `text` between the markers (atomically: the document is whole, new or as it was)."""
-    body = doc.read_text()
+    body = files.read_text(doc)
     old = re.search(re.escape(start) + ".*?" + re.escape(end), body, re.S)
     if old is None:
         raise BadInput(f"{doc} has no {start} ... {end} markers")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from sam_bench.cli.options import (
+    SEED,
     arch_kwargs_option,
     data_dir_option,
     device_option,
@@ -78,7 +79,7 @@ from sam_bench.runtime import clock
     help="Comma-separated run dirs / checkpoints / zoo ids to run AutoAttack on, instead of briefly trained models.",
 )
 @data_dir_option
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--threads",
     type=int,

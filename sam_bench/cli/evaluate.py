@@ -11,7 +11,16 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import data_dir_option, device_option, max_minutes_option, out_option, quiet_option
+from sam_bench.cli.options import (
+    SEED,
+    data_dir_option,
+    device_option,
+    existing_zoo,
+    max_minutes_option,
+    names_option,
+    out_option,
+    quiet_option,
+)
 from sam_bench.runtime import clock
 
 
@@ -146,15 +155,19 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     help="AutoAttack version.",
 )
 @click.option(
-    "--attacks", default=None, help="AutoAttack attacks for --version custom, e.g. apgd-ce,apgd-t (implies custom)."
+    "--attacks",
+    default=None,
+    callback=names_option,
+    help="AutoAttack attacks for --version custom, e.g. apgd-ce,apgd-t (implies custom).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of AutoAttack and PGD's random start.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of AutoAttack and PGD's random start.")
 @click.option("--n-examples", type=int, default=None, help="Evaluate the first N test images [default: all].")
 @click.option("--dataset", default=None, help="Test set [default: the one the model was trained on].")
 @data_dir_option
 @click.option(
     "--zoo-dir",
     default=None,
+    callback=existing_zoo,
     help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else the project's model_zoo/].",
 )
 @device_option(default="auto")
@@ -253,9 +266,17 @@ def evaluate_command(
     if plot is not None and Path(plot).suffix.lower() not in _PLOT_SUFFIXES:
         raise BadInput(f"--plot {plot}: name an image file ({', '.join(sorted(_PLOT_SUFFIXES))})")
     stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
-    attack_list = _split(attacks)
+    attack_list = attacks
     if attack_list and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
         version = "custom"
+    if (
+        attack == "autoattack"
+        and version != "custom"
+        and ctx.get_parameter_source("restarts") == ParameterSource.COMMANDLINE
+    ):
+        raise BadInput(
+            f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
+        )
     eps_list = _split(eps)
     if eps is not None and not eps_list:
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")

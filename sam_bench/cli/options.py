@@ -10,6 +10,21 @@ import click
 
 from sam_bench.errors import BadInput
 
+# A seed of the torch and numpy generators: torch takes 64 bits and numpy's legacy seeding 32, and the data order
+# multiplies a training seed by a million; every seed sam-bench writes fits in 32 bits
+SEED = click.IntRange(0, 2**32 - 1)
+
+
+def existing_zoo(ctx, param, value):
+    """click callback of a --zoo-dir that a command reads from: a folder that is not there is a mistyped path,
+    not an empty zoo (`zoo verify` would pass on it). Not for `zoo add`, which makes the folder."""
+    from pathlib import Path
+
+    if value is not None and not Path(value).is_dir():
+        why = "is a file, not a zoo folder" if Path(value).exists() else "no such folder"
+        raise click.BadParameter(f"{value}: {why}")
+    return value
+
 
 def eps_option(value):
     """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
@@ -42,6 +57,9 @@ def names_option(ctx, param, value):
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
         raise BadInput(f"{param.opts[0]} {value!r} names nothing; give NAME[,NAME...], or leave the option out for all")
+    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:
+        raise BadInput(f"{param.opts[0]} {value!r} names {twice} twice; name each once")
     return names
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import data_dir_option, device_option, names_option, out_option, quiet_option
+from sam_bench.cli.options import data_dir_option, device_option, existing_zoo, names_option, out_option, quiet_option
 
 
 @click.command("recheck", short_help="Re-measure results from their stored weights, image by image.")
@@ -29,6 +29,7 @@ from sam_bench.cli.options import data_dir_option, device_option, names_option, 
 @click.option(
     "--zoo-dir",
     default=None,
+    callback=existing_zoo,
     help="Model zoo to load the weights from [default: a reproduction folder's own model_zoo/ if it has one, "
     "else the project's].",
 )

@@ -104,6 +104,10 @@ def report(folder, readme):
     from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.report import write_report
 
+    if readme:  # a README it could not fill is refused before the report is rewritten
+        from sam_bench.experiments.summary import check_readme
+
+        check_readme(readme, folder)
     loaded = Folder.load(folder)  # read, checked and judged once for the report and its summary
     click.echo(f"wrote {write_report(folder, loaded)}")
     if readme:

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import click
 
-from sam_bench.cli.options import out_option
+from sam_bench.cli.options import existing_zoo, out_option
 
 zoo_dir_option = click.option(
     "--zoo-dir",
     default=None,
     envvar="SAM_BENCH_ZOO",
     show_envvar=True,
+    help="The model zoo folder (default: model_zoo/ of the checkout).",
+)
+# the zoo a command reads from: it must be there (zoo add makes it)
+zoo_to_read_option = click.option(
+    "--zoo-dir",
+    default=None,
+    envvar="SAM_BENCH_ZOO",
+    show_envvar=True,
+    callback=existing_zoo,
     help="The model zoo folder (default: model_zoo/ of the checkout).",
 )
 leaderboard_dir_option = click.option(
@@ -92,7 +101,7 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
 @click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
-@zoo_dir_option
+@zoo_to_read_option
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
     """List the zoo's entries."""
     import json
@@ -126,7 +135,7 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
     help="Instead: check, for every results file of this reproduction folder (repeatable), the weights it "
     "names: the run's own (in the tree or kept in git: `zoo keep`) or the zoo entry made from them.",
 )
-@zoo_dir_option
+@zoo_to_read_option
 def zoo_verify(model_id, folders, zoo_dir):
     """Check the sha256 of every weights file (or one) against its entry."""
     from pathlib import Path
@@ -197,7 +206,7 @@ def leaderboard_group():
 @leaderboard_group.command("add")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @leaderboard_dir_option
-@zoo_dir_option
+@zoo_to_read_option
 def leaderboard_add(results, leaderboard_dir, zoo_dir):
     """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does)."""
     from sam_bench.leaderboard.board import update_from_results
@@ -250,7 +259,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @out_option("Folder for the files (default: submissions/<ModelId>/).")
 @with_paper_options
 @leaderboard_dir_option
-@zoo_dir_option
+@zoo_to_read_option
 def leaderboard_submit(model_id, out, leaderboard_dir, zoo_dir, **paper):
     """Check an entry against RobustBench's rules; write its model_info JSON and the filled-in issue."""
     from sam_bench.leaderboard.board import submit

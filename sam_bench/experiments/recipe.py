@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from sam_bench import schema
+from sam_bench import files, schema
 from sam_bench.errors import BadInput
 from sam_bench.experiments.endpoints import Endpoints, read_endpoints
 from sam_bench.experiments.evaluation_block import autoattack_budgets
@@ -125,7 +125,7 @@ def _read(ref: str) -> tuple[dict, str]:
     if not path.is_file():
         raise BadInput(f"unknown recipe {ref!r}: give a YAML file or one of {', '.join(available())}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(files.read_text(path))
     except yaml.YAMLError as err:
         raise BadInput(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):

@@ -150,6 +150,10 @@ class SlurmOptions:
     @staticmethod
     def check(options: SlurmOptions) -> None:
         delay, limit_s = int(options.signal_delay_s), 60 * int(options.time_minutes)
+        if int(options.time_minutes) < 1:  # (SLURM's limits are whole minutes)
+            raise BadInput(
+                f"the time limit must be 1 minute or more, got {options.time_minutes} (--slurm-time, time_minutes)"
+            )
         if not 0 < delay <= limit_s - SLURM_TIME_CHECK_S - JOB_START_S:
             raise BadInput(
                 f"the signal delay ({delay} s) must be positive and at most the time limit "

@@ -114,14 +114,26 @@ def _equal_cost(records: list[dict]) -> str:
     )
 
 
-def update_readme(readme: str | Path, folder: str | Path | Folder) -> Path:
-    """Replace the folder's summary between its markers in `readme`."""
-    readme, name = Path(readme), Path(folder.path if isinstance(folder, Folder) else folder).name
+def _marked(readme: str | Path, folder: str | Path | Folder) -> tuple[str, re.Pattern, str, str]:
+    """`readme`'s text and the folder's summary markers in it (one line and exit 2 where it has none)."""
+    name = Path(folder.path if isinstance(folder, Folder) else folder).name
     start, end = (_MARK.format(name=name, edge=edge) for edge in ("start", "end"))
-    text = readme.read_text()
+    text = files.read_text(readme)
     pattern = re.compile(r"(?P<indent>[ \t]*)" + re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
         raise BadInput(f"{readme}: no summary markers for {name}; put '{start}' and '{end}' where it belongs")
+    return text, pattern, start, end
+
+
+def check_readme(readme: str | Path, folder: str | Path | Folder) -> None:
+    """Refuse, before any work, a `readme` that `update_readme` could not fill."""
+    _marked(readme, folder)
+
+
+def update_readme(readme: str | Path, folder: str | Path | Folder) -> Path:
+    """Replace the folder's summary between its markers in `readme`."""
+    readme = Path(readme)
+    text, pattern, start, end = _marked(readme, folder)
     rendered = summary(folder)
     text = pattern.sub(lambda m: f"{m['indent']}{start}\n{m['indent']}{rendered}\n{m['indent']}{end}", text)
     files.write_text(readme, text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from sam_bench import files
@@ -196,15 +197,19 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
     return written
 
 
+def _literally(text: str) -> Callable[[re.Match[str]], str]:
+    return lambda _: text
+
+
 def update_readme(readme, tables: dict[str, str]) -> Path:
     readme = Path(readme)
-    text = readme.read_text() if readme.is_file() else ""
+    text = files.read_text(readme)
     replaced = 0
     for board, table in tables.items():
         start, end = (_README_MARK.format(board=board, edge=e) for e in ("start", "end"))
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
         replacement = f"{start}\n{table}{end}"
-        text, n = pattern.subn(lambda _, fixed=replacement: fixed, text)  # a function: the table is no regex template
+        text, n = pattern.subn(_literally(replacement), text)  # a function: the table is no regex template
         replaced += n
     if not replaced:
         marks = _README_MARK.format(board="cifar10/Linf", edge="start")

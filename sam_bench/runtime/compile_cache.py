@@ -39,7 +39,9 @@ def compiled(model: torch.nn.Module):
     chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     if chosen is None or os.path.abspath(chosen) == _inductors_default():
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder())
-    return torch.compile(model)
+    from sam_bench.runtime.memory_format import compile_options
+
+    return torch.compile(model, options=compile_options(model) or None)
 
 
 def compiled_afresh(model: torch.nn.Module):

@@ -45,6 +45,24 @@ def training_format(model: nn.Module, device) -> torch.memory_format:
     return torch.channels_last
 
 
+# oneDNN's input-channel block on AVX2 code paths: #6035 was measured below it (2-7 input channels)
+AVX2_IC_BLOCK = 8
+
+
+def compile_options(model: nn.Module) -> dict:
+    """inductor's options for compiling `model` where its parameters are. On a CPU inductor runs every
+    convolution in NHWC whatever the model's format (its layout optimization), so a model with a strided 1x1
+    convolution of fewer input channels than AVX2's block crashed there (#6035: a segfault training
+    PreActResNet-18 at 1/16 width with --compile): it compiles with that optimization off. A model with 8-15
+    such channels keeps it: its compiled runs trained and were recorded so, and must retrain to the same bits."""
+    on_cpu = next(model.parameters(), torch.empty(0)).device.type == "cpu"
+    narrow = any(
+        isinstance(m, nn.Conv2d) and meets_onednn_6035(m) and m.in_channels // m.groups < AVX2_IC_BLOCK
+        for m in model.modules()
+    )
+    return {"layout_optimization": False} if on_cpu and narrow else {}
+
+
 def place(model: nn.Module, device, layout: torch.memory_format) -> nn.Module:
     """`model` moved to `device`, its 4-d parameters and buffers in `layout`."""
     # Module.to takes memory_format at runtime (torch._C._nn._parse_to)

@@ -52,9 +52,14 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise BadInput("--device cuda asked for, but torch sees no CUDA device here")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise BadInput(f"unknown device {name!r}; use auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):  # torch knows mps, xpu, meta...: sam-bench is built and tested on these two
+        raise BadInput(f"--device {name}: sam-bench runs on cpu or cuda (auto: cuda where torch sees one)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise BadInput(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA device(s) here, numbered from 0")
+    return device
 
 
 def device_name(device: torch.device) -> str:
