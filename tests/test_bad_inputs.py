@@ -585,6 +585,22 @@ CASES = [
         "--restarts applies to AutoAttack --version custom; --version standard sets its own",
     ),
     Case(
+        "slurm-option-of-a-local-grid",
+        ["reproduce", "{w}/r.yaml", "--scale", "s", "--out", "{w}/repro", "--slurm-partition", "gpu"],
+        2,
+        "--slurm-partition is for --executor slurm; this grid runs locally",
+        recipe(lambda r: None),
+    ),
+    Case(
+        "timm-argument-of-the-wrong-type",
+        [
+            *["train", "--dataset", "cifar10-sample", "--epochs", "1", "--out", "{w}/n", "--device", "cpu"],
+            *["--arch", "timm:vit_tiny_patch16_224", "--arch-kwargs", "depth=abc", "--quiet"],
+        ],
+        2,
+        "timm model 'vit_tiny_patch16_224' cannot be built with",
+    ),
+    Case(
         "slurm-time-below-a-minute",
         ["reproduce", "{w}/r.yaml", "--scale", "s", "--executor", "slurm", "--slurm-time", "-5", "--dry-run"],
         2,

@@ -404,6 +404,9 @@ def test_a_retired_model_leaves_the_ranking_with_its_note_and_stays_retired(dirs
     for args, message in (
         (["NoSuchModel", "--note", "x"], "NoSuchModel: no leaderboard entry"),
         ([expected[1], "--note", "  "], "--note: say why"),
+        ([expected[1], "--note", "x", "--replaced-by", "SamBench2026Nope_x"], "--replaced-by SamBench2026Nope_x: no"),
+        ([expected[1], "--note", "x", "--replaced-by", expected[1]], "cannot replace itself"),
+        ([expected[1], "--note", "x", "--replaced-by", ","], "--replaced-by ',' names nothing"),
     ):
         bad = CliRunner().invoke(cli, ["leaderboard", "retire", *args, "--leaderboard-dir", str(boards)])
         assert bad.exit_code != 0 and message in bad.output and "Traceback" not in bad.output, bad.output

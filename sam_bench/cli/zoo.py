@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from sam_bench.cli.options import existing_zoo, out_option
+from sam_bench.cli.options import existing_zoo, names_option, out_option
 
 zoo_dir_option = click.option(
     "--zoo-dir",
@@ -237,7 +237,13 @@ def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
 @leaderboard_group.command("retire")
 @click.argument("model_ids", nargs=-1, required=True)
 @click.option("--note", required=True, help="Why the rows leave the board, shown under its table.")
-@click.option("--replaced-by", default=None, metavar="IDS", help="Comma-separated model ids that replace them.")
+@click.option(
+    "--replaced-by",
+    default=None,
+    metavar="IDS",
+    callback=names_option,
+    help="Comma-separated model ids that replace them.",
+)
 @click.option("--render/--no-render", default=True, show_default=True, help="Render the boards afterwards.")
 @leaderboard_dir_option
 def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
@@ -246,8 +252,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     from sam_bench.leaderboard import board, retire
 
     root = board.boards_dir(leaderboard_dir)
-    replaced = [m.strip() for m in replaced_by.split(",") if m.strip()] if replaced_by else None
-    for path in retire.retire(list(model_ids), note, root, replaced):
+    for path in retire.retire(list(model_ids), note, root, replaced_by):
         click.echo(f"retired {path}")
     if render:
         for path in board.render(leaderboard_dir):

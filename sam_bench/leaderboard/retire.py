@@ -30,6 +30,11 @@ def retire(model_ids: list[str], note: str, root: Path, replaced_by: list[str] |
     missing = [model_id for model_id, paths in found.items() if not paths]
     if missing:
         raise BadInput(f"{missing[0]}: no leaderboard entry under {root}; `sam-bench leaderboard add` writes entries")
+    for model_id in replaced_by or []:  # a replacement is a row the reader can find on the board
+        if model_id in found:
+            raise BadInput(f"--replaced-by {model_id}: a model cannot replace itself")
+        if not entry_paths(model_id, root):
+            raise BadInput(f"--replaced-by {model_id}: no leaderboard entry under {root}")
     record = {
         "note": note,
         "replaced_by": list(replaced_by or []),

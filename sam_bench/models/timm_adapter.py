@@ -64,7 +64,8 @@ def create_timm_model(
             net = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)  # convolutional
     except (TypeError, ValueError, AssertionError, RuntimeError) as err:
         given = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "no arguments"
-        raise BadInput(f"timm model {name!r} cannot be built with {given}: {err}") from None
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]  # torch lists every overload after it
+        raise BadInput(f"timm model {name!r} cannot be built with {given}: {first}") from None
     _adapt_resnet_stem(net)
     _adapt_convnext_stem(net, name)
     _adapt_conv_stem(net)
