@@ -41,7 +41,8 @@ def compiled(model: torch.nn.Module):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder())
     from sam_bench.runtime.memory_format import compile_options
 
-    return torch.compile(model, options=compile_options(model) or None)
+    options = compile_options(model)
+    return torch.compile(model, options=options) if options else torch.compile(model)
 
 
 def compiled_afresh(model: torch.nn.Module):
