@@ -266,8 +266,7 @@ def evaluate_command(
     if plot is not None and Path(plot).suffix.lower() not in _PLOT_SUFFIXES:
         raise BadInput(f"--plot {plot}: name an image file ({', '.join(sorted(_PLOT_SUFFIXES))})")
     stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
-    attack_list = attacks
-    if attack_list and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
+    if attacks and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
         version = "custom"
     if (
         attack == "autoattack"
@@ -288,7 +287,7 @@ def evaluate_command(
         step_size=step_size,
         restarts=restarts,
         version=version,
-        attacks=attack_list,
+        attacks=attacks,
         seed=seed,
     )
     if plot is not None and attack == "clean":

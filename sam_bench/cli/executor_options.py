@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from sam_bench.errors import BadInput
 
@@ -199,22 +200,15 @@ def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboar
     return True
 
 
-# the options whose names are not their argument's with dashes
-_IRREGULAR = {
-    "slurm_times": "--slurm-time",
-    "slurm_srun_args": "--slurm-srun-arg",
-    "slurm_extra": "--slurm-option",
-    "slurm_requeue": "--slurm-requeue/--slurm-no-requeue",
-}
-
-
 def reproduce_settings(recipe, scale, args) -> dict:
     """reproduce()'s executor, slurm, wait, threads and parallel arguments from the command line (and the recipe)."""
     if args["executor"] == "local":
-        given = sorted(k for k, v in args.items() if k.startswith("slurm") and v not in (None, ()))
-        if given:  # else a grid meant for the cluster trains here, on this machine, without a word
-            option = _IRREGULAR.get(given[0], "--" + given[0].replace("_", "-"))
-            raise BadInput(f"{option} is for --executor slurm; this grid runs locally")
+        ctx = click.get_current_context()
+        for param in ctx.command.params:  # else a grid meant for the cluster trains here, without a word
+            name = param.name or ""
+            if name.startswith("slurm") and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+                option = "/".join([*param.opts, *param.secondary_opts])
+                raise BadInput(f"{option} is for --executor slurm; this grid runs locally")
         return {"threads": args["threads"], "parallel": args["parallel"]}
     if args["parallel"] != 1:
         raise BadInput("--parallel is for the local executor (on SLURM each cell is a job of its own)")

@@ -7,22 +7,20 @@ import click
 
 from sam_bench.cli.options import existing_zoo, names_option, out_option
 
-zoo_dir_option = click.option(
-    "--zoo-dir",
-    default=None,
-    envvar="SAM_BENCH_ZOO",
-    show_envvar=True,
-    help="The model zoo folder (default: model_zoo/ of the checkout).",
-)
-# the zoo a command reads from: it must be there (zoo add makes it)
-zoo_to_read_option = click.option(
-    "--zoo-dir",
-    default=None,
-    envvar="SAM_BENCH_ZOO",
-    show_envvar=True,
-    callback=existing_zoo,
-    help="The model zoo folder (default: model_zoo/ of the checkout).",
-)
+
+def _zoo_dir_option(callback=None):
+    return click.option(
+        "--zoo-dir",
+        default=None,
+        envvar="SAM_BENCH_ZOO",
+        show_envvar=True,
+        callback=callback,
+        help="The model zoo folder (default: model_zoo/ of the checkout).",
+    )
+
+
+zoo_dir_option = _zoo_dir_option()  # zoo add makes the folder
+zoo_to_read_option = _zoo_dir_option(existing_zoo)  # the other commands read it: it must be there
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
     default=None,
