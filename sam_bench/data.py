@@ -32,6 +32,12 @@ STATS = {
 }
 SAMPLE_DIR = Path(__file__).parent / "sample_data"
 DATASETS = ("cifar10", "cifar100", "cifar10-sample", "synthetic", "synthetic100")
+FROM_FILES = ("cifar10", "cifar100")  # read from --data-dir; the sample is bundled, the synthetic ones are made
+
+
+def reads_files(name: str) -> bool:
+    """Whether data set `name` is read from --data-dir (else a --data-dir would go unused)."""
+    return name in FROM_FILES
 
 
 @dataclass

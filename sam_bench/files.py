@@ -32,7 +32,15 @@ def cannot_write(path, err: OSError) -> SamBenchError:
 def check_writable(path: str | os.PathLike) -> None:
     """Fail now, in one line, if the file `path` could not be written later (no permission, a file
     where a folder should be, a read-only file system): before the work, not after it. Creates nothing."""
-    folder = Path(path).expanduser().absolute().parent
+    _check_writable_in(Path(path).expanduser().absolute().parent, path)
+
+
+def check_writable_folder(folder: str | os.PathLike) -> None:
+    """check_writable for files yet unnamed in `folder` (made later where missing): the error names the folder."""
+    _check_writable_in(Path(folder).expanduser().absolute(), folder)
+
+
+def _check_writable_in(folder: Path, path: str | os.PathLike) -> None:
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     try:
         if not existing.is_dir():

@@ -257,7 +257,7 @@ def pack(
         raise BadInput(f"pack: --name {name!r} may hold letters, digits, '.', '_' and '-' only")
     pack_id = uuid.uuid4().hex[:12]
     stem = f"{name}-{pack_id}"
-    files.check_writable(out / "batch-1" / "x")
+    files.check_writable_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".packing-"))
     try:
@@ -408,7 +408,7 @@ def unpack(sources: list, into: str | os.PathLike = ".", overwrite: bool = False
         raise BadInput(f"unpack: the sources hold several packs ({names}); pick one with --id")
     else:
         manifest = next(iter(manifests.values()))[0]
-    files.check_writable(into / "x")
+    files.check_writable_folder(into)
     into.mkdir(parents=True, exist_ok=True)
     joined = _verified_stream(manifest, sources, into)
     staging = Path(tempfile.mkdtemp(dir=into, prefix=".unpacking-"))

@@ -493,6 +493,37 @@ CASES = [
         "--max-minutes must be a number of minutes > 0",
     ),
     Case("train-stop-after-zero", train_args("--stop-after-epochs", "0"), 2, "--stop-after-epochs must be >= 1"),
+    # settings that would be recorded (and key the run) without changing what it trains
+    Case(
+        "train-sam-perturbation-standard",
+        train_args("--sam-perturbation", "global"),
+        2,
+        "--sam-perturbation applies to the SAM methods (sam, asam, sam-at), not to standard",
+    ),
+    Case(
+        "train-per-worker-alone",
+        train_args("--method", "sam", "--sam-perturbation", "per-worker"),
+        2,
+        "--sam-perturbation per-worker splits SAM's ascent step between torchrun's processes",
+    ),
+    Case(
+        "train-data-dir-of-the-sample",
+        train_args("--data-dir", "{w}"),
+        2,
+        "--data-dir is where cifar10 or cifar100 is read from; --dataset cifar10-sample reads no files",
+    ),
+    Case(
+        "train-attack-step-zero",
+        train_args("--method", "at", "--attack-step-size", "0"),
+        2,
+        "--attack-step-size must be above 0, got 0",
+    ),
+    Case(
+        "train-awp-warmup-all-epochs",
+        train_args("--method", "awp-at", "--awp-warmup", "1"),
+        2,
+        "--awp-warmup 1 is not below --epochs 1: the weight perturbation would never start",
+    ),
     Case("eval-clean-eps", [*EVAL_RUN, "--eps", "1/255"], 2, "--eps applies to --attack pgd or autoattack"),
     Case("eval-clean-steps", [*EVAL_RUN, "--steps", "5"], 2, "--steps applies to --attack pgd, not to --attack clean"),
     # 9. messages that name the problem and the way forward
@@ -606,6 +637,28 @@ CASES = [
         2,
         "the time limit must be 1 minute or more, got -5",
         recipe(lambda r: None),
+    ),
+    # a file of another kind is named as such, not as an unknown id, tampering or a file it made up
+    Case(
+        "evaluate-a-file-of-no-model",
+        ["evaluate", "{w}/notes.txt", "--attack", "clean", "--quiet", "--out", "{w}/e.json"],
+        2,
+        "notes.txt: a file that holds no model; give a run directory, a .safetensors checkpoint or a zoo id",
+        write_file("notes.txt", "x"),
+    ),
+    Case(
+        "recheck-a-file-of-no-results",
+        ["recheck", f"{{w}}/{ENTRY}", "--zoo-dir", "{w}/zoo", "--quiet"],
+        2,
+        f"{MODEL_ID}.json: not a sam-bench results file (its schema is 'sam-bench/zoo-entry/v1')",
+    ),
+    Case(
+        "pack-into-a-file",
+        ["pack", "{w}/run", "--root", "{w}", "--out", "{w}/notes.txt/batches"],
+        1,
+        "cannot write {w}/notes.txt/batches: not a folder",
+        write_file("notes.txt", "x"),
+        ["notes.txt"],
     ),
     # recheck: the weights must be the ones the results measured; a damaged record is refused before any work
     Case(

@@ -93,14 +93,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 
     if stop_after_epochs is not None and stop_after_epochs < 1:
         raise BadInput(f"--stop-after-epochs must be >= 1, got {stop_after_epochs}")
-    if not resume and not method_table.uses_attack(options["method"]):  # given, it would be recorded but never used
-        for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
-            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
-                attacking = ", ".join(m for m in method_table.names() if method_table.uses_attack(m))
-                raise BadInput(
-                    f"--{name.replace('_', '-')} applies to the methods that train on attacks ({attacking}), "
-                    f"not to {options['method']}; leave it out"
-                )
+    if not resume:
+        _refuse_inert_settings(ctx, options)
     if seeds is not None and ctx.get_parameter_source("seed") == ParameterSource.COMMANDLINE:
         raise BadInput("--seeds trains a group in place of --seed; give one of them")
     if resume:  # the options given: the rest comes from the run's recorded settings
@@ -151,6 +145,49 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
         click.echo(
             f"stopped after epoch {meta['epochs_done']}/{cfg.epochs}; continue with "
             f"sam-bench train --out {out} --resume"
+        )
+
+
+def _refuse_inert_settings(ctx, options: dict) -> None:
+    """Settings given on the command line that this run could not use: they would be recorded (and change its
+    settings key) without changing what it trains."""
+    from sam_bench import data
+    from sam_bench.errors import BadInput
+    from sam_bench.runtime import distributed
+
+    method = options["method"]
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+    if not method_table.uses_attack(method):
+        for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
+            if given(name):
+                attacking = ", ".join(m for m in method_table.names() if method_table.uses_attack(m))
+                raise BadInput(
+                    f"--{name.replace('_', '-')} applies to the methods that train on attacks ({attacking}), "
+                    f"not to {method}; leave it out"
+                )
+    if options["data_dir"] is not None and not data.reads_files(options["dataset"]):
+        raise BadInput(
+            f"--data-dir is where {' or '.join(data.FROM_FILES)} is read from; --dataset {options['dataset']} reads "
+            "no files: name the data set that is there (e.g. --dataset cifar10), or leave --data-dir out"
+        )
+    if given("sam_perturbation"):
+        if not method_table.uses_sam(method):
+            with_sam = ", ".join(m for m in method_table.names() if method_table.uses_sam(m))
+            raise BadInput(f"--sam-perturbation applies to the SAM methods ({with_sam}), not to {method}; leave it out")
+        alone = not (distributed.launched_by_torchrun() or distributed.launched_by_srun())
+        if options["sam_perturbation"] == "per-worker" and alone:
+            raise BadInput(
+                "--sam-perturbation per-worker splits SAM's ascent step between torchrun's processes; one process "
+                "alone takes the global one: run it under torchrun --nproc_per_node N, or leave the option out"
+            )
+    warmup = options["awp_warmup"]
+    if given("awp_warmup") and method_table.uses_awp(method) and warmup >= options["epochs"]:
+        raise BadInput(
+            f"--awp-warmup {warmup} is not below --epochs {options['epochs']}: the weight perturbation would never "
+            "start; give fewer warm-up epochs"
         )
 
 

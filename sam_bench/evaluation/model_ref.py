@@ -92,6 +92,10 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
         loaded = _from_metadata(ref, "checkpoint", run_metadata, sha256=expected)
         loaded.record["arch"] = metadata["arch"]
         return model, loaded
+    if path.is_file():  # an existing file that is no checkpoint, rather than "unknown model id"
+        raise BadInput(
+            f"{ref}: a file that holds no model; give a run directory, a .safetensors checkpoint or a zoo id"
+        )
     try:
         from sam_bench.zoo.store import load_model_with_info
     except ModuleNotFoundError as err:

@@ -18,9 +18,10 @@ import binascii
 from pathlib import Path
 
 from sam_bench import files, schema
-from sam_bench.errors import SamBenchError
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes
 
+SCHEMA_PREFIX = "sam-bench/eval-results/"  # every version of the results file
 FIX = "the results were edited or damaged; evaluate the model again (sam-bench evaluate) to write them afresh"
 
 
@@ -51,6 +52,10 @@ def _same(a: float, b: float, n: int) -> bool:
 
 def check(results, where: str) -> dict:
     """`results` if it fits the schema and agrees with its own evidence, else a one-line SamBenchError."""
+    kind = results.get("schema") if isinstance(results, dict) else None
+    if not str(kind).startswith(SCHEMA_PREFIX):  # another file altogether, not results someone edited
+        said = f"its schema is {kind!r}" if kind is not None else "it names no schema"
+        raise BadInput(f"{where}: not a sam-bench results file ({said}); `sam-bench evaluate` writes them")
     schema.check("eval-results", results, where, fix=FIX)
     data = results["dataset"]
     n, total = data["n_examples"], data["n_test_total"]
@@ -98,7 +103,7 @@ def check(results, where: str) -> dict:
 def read_if_results(path: Path) -> dict | None:
     """The checked results in `path`, or None when the file is not a results file at all."""
     data = files.read_json(path)
-    if not (isinstance(data, dict) and str(data.get("schema", "")).startswith("sam-bench/eval-results/")):
+    if not (isinstance(data, dict) and str(data.get("schema", "")).startswith(SCHEMA_PREFIX)):
         return None
     return check(data, str(path))
 
@@ -134,7 +139,7 @@ def conflict(path: Path, wanted: dict) -> str | None:
         existing = files.read_json(path)
     except SamBenchError:
         return "exists and is not a results file"
-    if not (isinstance(existing, dict) and str(existing.get("schema", "")).startswith("sam-bench/eval-results/")):
+    if not (isinstance(existing, dict) and str(existing.get("schema", "")).startswith(SCHEMA_PREFIX)):
         return "exists and is not a results file"
     model = existing.get("model")
     if not isinstance(model, dict):

@@ -189,6 +189,8 @@ class TrainConfig:
                 self.attack_step_size = format_eps(2.5 * parse_eps(self.attack_eps) / self.attack_steps)
             else:
                 self.attack_step_size = format_eps(parse_eps(self.attack_step_size))
+            if parse_eps(self.attack_step_size) == 0:  # every attack would stay where it starts
+                raise BadInput(f"--attack-step-size must be above 0, got {self.attack_step_size}")
         return self
 
     def _method_settings(self, record: table.Method) -> None:
