@@ -150,6 +150,9 @@ def test_library_call_skips(tmp_path):
         (["--steps", "0"], "--steps must be >= 1"),
         (["--arch", "nonet"], "unknown architecture"),
         (["--batch-size", "64", "--n-images", "32"], "smaller than a batch"),
+        (["--write-into", "README.md"], "--write-into works only with --markdown-from"),
+        (["--budget-s", "10"], "--budget-s works only with --probe"),
+        (["--models", "SomeModel", "--skip-eval"], "--models sets the attack timings that --skip-eval leaves out"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, args, message):

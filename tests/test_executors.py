@@ -233,6 +233,7 @@ def test_a_refused_submission_is_one_line(cluster, tmp_path):
         "Error: could not submit the grid to SLURM: sbatch: error: Batch job submission failed: Invalid partition"
         in proc.stderr
     )
+    assert proc.stderr.count("sbatch: error") == 1, proc.stderr  # sbatch's own lines are not printed before it
 
 
 @pytest.mark.slurm

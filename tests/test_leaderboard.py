@@ -412,6 +412,31 @@ def test_a_retired_model_leaves_the_ranking_with_its_note_and_stays_retired(dirs
         assert bad.exit_code != 0 and message in bad.output and "Traceback" not in bad.output, bad.output
 
 
+def test_a_board_whose_every_entry_is_retired_has_no_page_and_says_so(dirs):
+    from click.testing import CliRunner
+
+    from sam_bench.cli import cli
+
+    zoo_dir, boards = dirs
+    ids = rank_order_fixture(zoo_dir, boards)
+    readme = boards.parent / "README.md"
+    marked = "<!-- sam-bench leaderboard cifar10/Linf/sample {} -->"
+    readme.write_text(f"intro\n{marked.format('start')}\nold rows\n{marked.format('end')}\n")
+    args = ["--leaderboard-dir", str(boards)]
+    assert CliRunner().invoke(cli, ["leaderboard", "render", *args]).exit_code == 0
+    run = CliRunner().invoke(cli, ["leaderboard", "retire", *ids, "--note", "all three superseded", *args])
+    assert run.exit_code == 0, run.output
+    assert "no board page written: every entry is retired" in run.output
+    assert not list(boards.glob("cifar10-Linf-sample.*"))  # no stale page still ranking them
+
+    run = CliRunner().invoke(cli, ["leaderboard", "render", "--readme", str(readme), *args])
+    assert run.exit_code == 0, run.output
+    assert "no board page written: every entry is retired" in run.output and f"wrote {readme}" in run.output
+    table = readme.read_text()
+    assert "old rows" not in table and "No model is ranked here: every entry is retired." in table
+    assert all(f"- **{model_id}** (" in table for model_id in ids) and "all three superseded" in table
+
+
 def test_a_row_says_when_its_pgd_columns_rest_on_more_images_than_autoattack():
     """cpu-decisive runs PGD on 2,000 test images and AutoAttack on the first 1,000."""
     committed = REPO / "leaderboards" / "cifar10" / "Linf" / "SamBench2026Standard_PRN18-w0.125_b199f514.json"

@@ -126,6 +126,9 @@ def test_the_command_and_its_bad_inputs(candidates, tmp_path):
     for args, message in (
         ([str(tmp_path)], "not a reproduction folder"),
         ([str(candidates[0]), "--measure", "pgd 2/255"], "unknown measure"),
+        ([str(candidates[0]), "--measure", "pgd Linfinity 2/255"], "unknown norm 'Linfinity'; choose one of Linf, L2"),
+        ([str(candidates[0]), "--measure", "pgd Linf two"], "invalid eps 'two'"),
+        ([str(candidates[0]), "--second", "ST"], "--first and --second are both ST"),
         ([str(candidates[0]), "--second", "AT-Linf-2"], "need results for at least two common seeds"),
         ([str(candidates[0]), "--plan-seeds", "1"], "--plan-seeds must be 2 or more"),
     ):

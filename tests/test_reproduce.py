@@ -455,3 +455,7 @@ def test_recheck_of_the_first_images_and_its_bad_inputs(smoke, tmp_path):
         assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
     result = CliRunner().invoke(cli, ["recheck", str(tmp_path / "missing.json")])
     assert result.exit_code != 0 and "no such results file or reproduction folder" in result.output
+    result = CliRunner().invoke(cli, [*args, "--n-examples", "96"])  # more than evaluated
+    assert result.exit_code == 0, result.output
+    assert "64 images were evaluated, fewer than --n-examples 96: rechecked those 64" in result.output
+    assert json.loads(record.read_text())["models"][0]["n_examples"] == 64

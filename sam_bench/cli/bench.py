@@ -196,6 +196,7 @@ def bench_command(
     from sam_bench.errors import BadInput
     from sam_bench.runtime.provenance import device_name, resolve_device
 
+    _refuse_options_without_their_mode(ctx)
     if markdown_from is not None:
         from sam_bench.bench import results_block
 
@@ -234,6 +235,35 @@ def bench_command(
     if result["status"] == "stopped":
         click.echo(f"time limit: not measured: {'; '.join(result['not_measured'])}")
     click.echo(f"wrote {out}")
+
+
+# Options that act only in another option's mode: given without it, they would be ignored without a word.
+_NEEDS = {
+    "write_into": "markdown_from",
+    **{name: "probe" for name in ("budget_s", "modes", "concurrency", "concurrent_methods", "grouped")},
+    **{name: "probe" for name in ("grouped_methods", "attack_images")},
+}
+_MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_train_epochs", "aa_train_images")
+
+
+def _refuse_options_without_their_mode(ctx: click.Context) -> None:
+    from click.core import ParameterSource
+
+    from sam_bench.errors import BadInput
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+    def option(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for name, needed in _NEEDS.items():
+        if given(name) and not ctx.params[needed]:
+            raise BadInput(f"{option(name)} works only with {option(needed)}; give both, or leave it out")
+    if ctx.params["skip_eval"]:
+        for name in _MEASURED_BY_EVAL:
+            if given(name):
+                raise BadInput(f"{option(name)} sets the attack timings that --skip-eval leaves out; give one of them")
 
 
 def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images):

@@ -107,6 +107,11 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
             progress=not quiet,
         )
         checked["results"] = name
+        if n_examples is not None and checked["n_examples"] < n_examples:
+            click.echo(
+                f"{name}: {checked['n_examples']} images were evaluated, fewer than --n-examples {n_examples}: "
+                f"rechecked those {checked['n_examples']}"
+            )
         done.append(recheck.merged(earlier, checked, path))
         for c in checked["evaluations"]:
             verdict = "identical" if c["images_differing"] == 0 else f"{c['images_differing']} images differ"

@@ -3,6 +3,8 @@ sam_bench.leaderboard.board (errors become one line and an exit code through the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from sam_bench.cli.options import existing_zoo, names_option, out_option
@@ -228,8 +230,15 @@ def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
     """Write markdown, a standalone sortable HTML page and a clean-vs-robust plot per leaderboard."""
     from sam_bench.leaderboard.board import render
 
-    for path in render(leaderboard_dir, dataset, threat_model, readme):
+    _say_rendered(render(leaderboard_dir, dataset, threat_model, readme), readme)
+
+
+def _say_rendered(paths, readme=None) -> None:
+    """What `render` wrote; where no board has a row left to rank, that it wrote no page and why."""
+    for path in paths:
         click.echo(f"wrote {path}")
+    if not [path for path in paths if readme is None or path != Path(readme)]:
+        click.echo("no board page written: every entry is retired, so no board has a row to rank (old pages removed)")
 
 
 @leaderboard_group.command("retire")
@@ -253,8 +262,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     for path in retire.retire(list(model_ids), note, root, replaced_by):
         click.echo(f"retired {path}")
     if render:
-        for path in board.render(leaderboard_dir):
-            click.echo(f"wrote {path}")
+        _say_rendered(board.render(leaderboard_dir))
 
 
 @leaderboard_group.command("submit")

@@ -26,13 +26,14 @@ Layout added to reproductions/<recipe>-<scale>/:
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -382,13 +383,18 @@ def cancel(grid: GridRef) -> list[str]:
 
 def _submit(grid: GridRef, options: SlurmOptions, repro, plans) -> list:
     executor = options.executor(repro.out / "slurm")
+    # submitit prints a refusing sbatch's whole stderr before it raises: held back, so that a refusal is the
+    # one line below; what it says on a submission that went through is passed on.
+    said = io.StringIO()
     try:
-        with executor.batch():  # one sbatch: a job array of the cells
-            return [executor.submit(Cell(grid, p.run_name, options.requeue)) for p in plans]
+        with redirect_stderr(said), executor.batch():  # one sbatch: a job array of the cells
+            jobs = [executor.submit(Cell(grid, p.run_name, options.requeue)) for p in plans]
     except (OSError, subprocess.CalledProcessError, RuntimeError) as err:  # no sbatch, or it refused
         raise SamBenchError(
             f"could not submit the grid to SLURM: {last_line(getattr(err, 'output', b'') or err)}"
         ) from None
+    sys.stderr.write(said.getvalue())
+    return jobs
 
 
 def run_on_slurm(

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files, mixed_model
+from sam_bench.attacks import NORMS
+from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments import spent
@@ -42,6 +44,9 @@ def parse_measure(text: str) -> tuple:
     if parts == ["clean"]:
         return ("clean",)
     if len(parts) == 3 and parts[0] in ("pgd", "autoattack"):
+        if parts[1] not in NORMS:  # else a typo reads as "not evaluated" in every candidate's row
+            raise BadInput(f"measure {text!r}: unknown norm {parts[1]!r}; choose one of {', '.join(NORMS)}")
+        parse_eps(parts[2])
         return tuple(parts)
     raise BadInput(f"unknown measure {text!r}: give 'clean' or e.g. 'pgd Linf 2/255'")
 
@@ -166,6 +171,8 @@ def run_pilot(
     require_clean: float = 0.80,
 ) -> Path:
     """Write OUT/pilot.json and OUT/PILOT.md for these candidate folders; returns PILOT.md's path."""
+    if first == second:
+        raise BadInput(f"--first and --second are both {first}; the pilot compares two different models")
     if plan_seeds < 2:
         raise BadInput(f"--plan-seeds must be 2 or more, got {plan_seeds}")
     if not 0 < require_clean <= 1:

@@ -170,12 +170,17 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
             stem = root / f"{ds}-{tm}{suffix}"
             models = [m for m in group if not retire.is_retired(m)]  # retired rows: listed under the table
             retired = [m for m in group if retire.is_retired(m)]
+            sample = bool(suffix)
+            board_key = f"{ds}/{tm}{'/sample' if sample else ''}"
             if not models:
                 for old in (stem.with_suffix(e) for e in (".md", ".html", ".png")):
                     old.unlink(missing_ok=True)  # none left of this kind: no stale page
+                if retired:  # a README's table of this board lists them, rather than rows that left it
+                    lines = ["No model is ranked here: every entry is retired.", *retire.markdown_lines(retired)]
+                    tables[board_key] = "".join(line + "\n" for line in lines)
                 continue
-            sample = bool(suffix)
-            other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if groups["" if sample else "-sample"] else None
+            ranked_beside = any(not retire.is_retired(m) for m in groups["" if sample else "-sample"])
+            other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if ranked_beside else None  # a page that exists
             title = (
                 (
                     f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
@@ -185,10 +190,10 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
                 else None
             )
             png = scatter_png(ds, tm, models)
-            tables[f"{ds}/{tm}{'/sample' if sample else ''}"] = markdown(ds, tm, models, title) + "".join(
+            tables[board_key] = markdown(ds, tm, models, title) + "".join(
                 line + "\n" for line in retire.markdown_lines(retired)
             )
-            files.write_text(stem.with_suffix(".md"), tables[f"{ds}/{tm}{'/sample' if sample else ''}"])
+            files.write_text(stem.with_suffix(".md"), tables[board_key])
             files.write_text(stem.with_suffix(".html"), html(ds, tm, models, png, sample, other, retired))
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
             written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
