@@ -42,6 +42,21 @@ def test_the_fewest_even_parts_that_fit_with_the_manifest_first():
         parts_tool.cut(files, room=0)
 
 
+def test_the_linters_caches_are_never_part_of_the_tree(tmp_path):
+    """CI runs mypy beside the tests, and mypy writes .mypy_cache's own catch-all .gitignore only when it
+    finishes: until then only the checkout's .gitignore keeps its 60 MiB out of what a call carries (a
+    rehearsal that measured the tree meanwhile found no room for data). Checked against that file alone."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_bytes((ROOT / ".gitignore").read_bytes())
+    for folder in (".mypy_cache", ".ruff_cache", ".import_linter_cache"):
+        (tmp_path / folder / "3.11").mkdir(parents=True)
+        (tmp_path / folder / "3.11" / "torch.data.json").write_text("{}")
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert listed.stdout.split() == [".gitignore"]
+
+
 @needs_data
 def test_every_data_call_fits_with_todays_tree(tmp_path):
     """The real data set against this checkout's tree: no call carries over 64 MiB."""
