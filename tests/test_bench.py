@@ -152,6 +152,7 @@ def test_library_call_skips(tmp_path):
         (["--batch-size", "64", "--n-images", "32"], "smaller than a batch"),
         (["--write-into", "README.md"], "--write-into works only with --markdown-from"),
         (["--budget-s", "10"], "--budget-s works only with --probe"),
+        (["--markdown-from", "x.json", "--probe"], "--markdown-from prints a results file and --probe measures"),
         (["--models", "SomeModel", "--skip-eval"], "--models sets the attack timings that --skip-eval leaves out"),
     ],
 )

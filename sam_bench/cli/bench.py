@@ -257,6 +257,8 @@ def _refuse_options_without_their_mode(ctx: click.Context) -> None:
     def option(name: str) -> str:
         return "--" + name.replace("_", "-")
 
+    if ctx.params["markdown_from"] is not None and ctx.params["probe"]:
+        raise BadInput("--markdown-from prints a results file and --probe measures: give one of them")
     for name, needed in _NEEDS.items():
         if given(name) and not ctx.params[needed]:
             raise BadInput(f"{option(name)} works only with {option(needed)}; give both, or leave it out")
