@@ -13,6 +13,7 @@ from sam_bench.cli.options import (
     arch_kwargs_option,
     data_dir_option,
     device_option,
+    given_on_command_line,
     max_minutes_option,
     out_option,
     quiet_option,
@@ -186,8 +187,6 @@ def bench_command(
     min/max, x-paper ratios) and prints a table."""
     from pathlib import Path
 
-    from click.core import ParameterSource
-
     from sam_bench import files
     from sam_bench.bench.environment import device_slug
     from sam_bench.bench.table import format_table
@@ -211,13 +210,13 @@ def bench_command(
             click.echo(text)
         return
     if probe:
-        explicit = {p for p in ("batch_size", "steps") if ctx.get_parameter_source(p) == ParameterSource.COMMANDLINE}
+        explicit = {p for p in ("batch_size", "steps") if given_on_command_line(ctx, p)}
         options["grouped_methods"] = grouped_methods
         _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images)
         return
     if quick:
         for param, value in QUICK.items():  # explicit options win over the quick defaults
-            if ctx.get_parameter_source(param) != ParameterSource.COMMANDLINE:
+            if not given_on_command_line(ctx, param):
                 options[param] = value
     options.update(
         paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=_split(models) or ()
@@ -238,21 +237,13 @@ def bench_command(
 
 
 # Options that act only in another option's mode: given without it, they would be ignored without a word.
-_NEEDS = {
-    "write_into": "markdown_from",
-    **{name: "probe" for name in ("budget_s", "modes", "concurrency", "concurrent_methods", "grouped")},
-    **{name: "probe" for name in ("grouped_methods", "attack_images")},
-}
+_PROBE_ONLY = ("budget_s", "modes", "concurrency", "concurrent_methods", "grouped", "grouped_methods", "attack_images")
+_NEEDS = {"write_into": "markdown_from", **dict.fromkeys(_PROBE_ONLY, "probe")}
 _MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_train_epochs", "aa_train_images")
 
 
 def _refuse_options_without_their_mode(ctx: click.Context) -> None:
-    from click.core import ParameterSource
-
     from sam_bench.errors import BadInput
-
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
     def option(name: str) -> str:
         return "--" + name.replace("_", "-")
@@ -260,11 +251,11 @@ def _refuse_options_without_their_mode(ctx: click.Context) -> None:
     if ctx.params["markdown_from"] is not None and ctx.params["probe"]:
         raise BadInput("--markdown-from prints a results file and --probe measures: give one of them")
     for name, needed in _NEEDS.items():
-        if given(name) and not ctx.params[needed]:
+        if given_on_command_line(ctx, name) and not ctx.params[needed]:
             raise BadInput(f"{option(name)} works only with {option(needed)}; give both, or leave it out")
     if ctx.params["skip_eval"]:
         for name in _MEASURED_BY_EVAL:
-            if given(name):
+            if given_on_command_line(ctx, name):
                 raise BadInput(f"{option(name)} sets the attack timings that --skip-eval leaves out; give one of them")
 
 

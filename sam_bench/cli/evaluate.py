@@ -16,6 +16,7 @@ from sam_bench.cli.options import (
     data_dir_option,
     device_option,
     existing_zoo,
+    given_on_command_line,
     max_minutes_option,
     names_option,
     out_option,
@@ -258,7 +259,7 @@ def evaluate_command(
     from sam_bench.runtime import distributed
 
     for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
-        if attack not in applies and ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:
+        if attack not in applies and given_on_command_line(ctx, option):
             raise BadInput(
                 f"--{option.replace('_', '-')} applies to --attack {' or '.join(applies)}, not to --attack {attack}; "
                 "leave it out"
@@ -268,11 +269,7 @@ def evaluate_command(
     stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
     if attacks and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
         version = "custom"
-    if (
-        attack == "autoattack"
-        and version != "custom"
-        and ctx.get_parameter_source("restarts") == ParameterSource.COMMANDLINE
-    ):
+    if attack == "autoattack" and version != "custom" and given_on_command_line(ctx, "restarts"):
         raise BadInput(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )

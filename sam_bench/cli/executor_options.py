@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import click
-from click.core import ParameterSource
 
+from sam_bench.cli.options import given_on_command_line
 from sam_bench.errors import BadInput
 
 
@@ -206,7 +206,7 @@ def reproduce_settings(recipe, scale, args) -> dict:
         ctx = click.get_current_context()
         for param in ctx.command.params:  # else a grid meant for the cluster trains here, without a word
             name = param.name or ""
-            if name.startswith("slurm") and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            if name.startswith("slurm") and given_on_command_line(ctx, name):
                 option = "/".join([*param.opts, *param.secondary_opts])
                 raise BadInput(f"{option} is for --executor slurm; this grid runs locally")
         return {"threads": args["threads"], "parallel": args["parallel"]}

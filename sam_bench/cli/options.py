@@ -7,12 +7,18 @@ from __future__ import annotations
 import math
 
 import click
+from click.core import ParameterSource
 
 from sam_bench.errors import BadInput
 
 # A seed of the torch and numpy generators: torch takes 64 bits and numpy's legacy seeding 32, and the data order
 # multiplies a training seed by a million; every seed sam-bench writes fits in 32 bits
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+def given_on_command_line(ctx: click.Context, name: str) -> bool:
+    """Whether the option whose argument is `name` was typed, rather than left at its default."""
+    return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
 def existing_zoo(ctx, param, value):

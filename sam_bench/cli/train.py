@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import Field, fields
 
 import click
-from click.core import ParameterSource
 
 from sam_bench.cli.options import (
     arch_kwargs_option,
     data_dir_option,
     device_option,
     eps_option,
+    given_on_command_line,
     max_minutes_option,
     out_option,
     quiet_option,
@@ -95,10 +95,10 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
         raise BadInput(f"--stop-after-epochs must be >= 1, got {stop_after_epochs}")
     if not resume:
         _refuse_inert_settings(ctx, options)
-    if seeds is not None and ctx.get_parameter_source("seed") == ParameterSource.COMMANDLINE:
+    if seeds is not None and given_on_command_line(ctx, "seed"):
         raise BadInput("--seeds trains a group in place of --seed; give one of them")
     if resume:  # the options given: the rest comes from the run's recorded settings
-        explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+        explicit = {k: v for k, v in options.items() if given_on_command_line(ctx, k)}
         if seeds is not None:
             return _train_group(ctx, out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
         cfg = resolve_resume_config(Path(out), explicit)
@@ -157,12 +157,9 @@ def _refuse_inert_settings(ctx, options: dict) -> None:
 
     method = options["method"]
 
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
-
     if not method_table.uses_attack(method):
         for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
-            if given(name):
+            if given_on_command_line(ctx, name):
                 attacking = ", ".join(m for m in method_table.names() if method_table.uses_attack(m))
                 raise BadInput(
                     f"--{name.replace('_', '-')} applies to the methods that train on attacks ({attacking}), "
@@ -173,7 +170,7 @@ def _refuse_inert_settings(ctx, options: dict) -> None:
             f"--data-dir is where {' or '.join(data.FROM_FILES)} is read from; --dataset {options['dataset']} reads "
             "no files: name the data set that is there (e.g. --dataset cifar10), or leave --data-dir out"
         )
-    if given("sam_perturbation"):
+    if given_on_command_line(ctx, "sam_perturbation"):
         if not method_table.uses_sam(method):
             with_sam = ", ".join(m for m in method_table.names() if method_table.uses_sam(m))
             raise BadInput(f"--sam-perturbation applies to the SAM methods ({with_sam}), not to {method}; leave it out")
@@ -184,7 +181,7 @@ def _refuse_inert_settings(ctx, options: dict) -> None:
                 "alone takes the global one: run it under torchrun --nproc_per_node N, or leave the option out"
             )
     warmup = options["awp_warmup"]
-    if given("awp_warmup") and method_table.uses_awp(method) and warmup >= options["epochs"]:
+    if given_on_command_line(ctx, "awp_warmup") and method_table.uses_awp(method) and warmup >= options["epochs"]:
         raise BadInput(
             f"--awp-warmup {warmup} is not below --epochs {options['epochs']}: the weight perturbation would never "
             "start; give fewer warm-up epochs"

@@ -50,10 +50,15 @@ def _same(a: float, b: float, n: int) -> bool:
     return abs(a - b) < 0.5 / n  # one image apart is a different count
 
 
+def is_results(data) -> bool:
+    """Whether `data` (a file's JSON) says it is results of some version, checked or not."""
+    return isinstance(data, dict) and str(data.get("schema", "")).startswith(SCHEMA_PREFIX)
+
+
 def check(results, where: str) -> dict:
     """`results` if it fits the schema and agrees with its own evidence, else a one-line SamBenchError."""
-    kind = results.get("schema") if isinstance(results, dict) else None
-    if not str(kind).startswith(SCHEMA_PREFIX):  # another file altogether, not results someone edited
+    if not is_results(results):  # another file altogether, not results someone edited
+        kind = results.get("schema") if isinstance(results, dict) else None
         said = f"its schema is {kind!r}" if kind is not None else "it names no schema"
         raise BadInput(f"{where}: not a sam-bench results file ({said}); `sam-bench evaluate` writes them")
     schema.check("eval-results", results, where, fix=FIX)
@@ -103,7 +108,7 @@ def check(results, where: str) -> dict:
 def read_if_results(path: Path) -> dict | None:
     """The checked results in `path`, or None when the file is not a results file at all."""
     data = files.read_json(path)
-    if not (isinstance(data, dict) and str(data.get("schema", "")).startswith(SCHEMA_PREFIX)):
+    if not is_results(data):
         return None
     return check(data, str(path))
 
@@ -139,7 +144,7 @@ def conflict(path: Path, wanted: dict) -> str | None:
         existing = files.read_json(path)
     except SamBenchError:
         return "exists and is not a results file"
-    if not (isinstance(existing, dict) and str(existing.get("schema", "")).startswith(SCHEMA_PREFIX)):
+    if not is_results(existing):
         return "exists and is not a results file"
     model = existing.get("model")
     if not isinstance(model, dict):
