@@ -1,0 +1,156 @@
+"""The commands the README and docs/ show run as written: every `sam-bench ...` in their code names a
+command that exists, only options that command has, and, where a choice option is given a literal value,
+one of its choices; every `python tools/X.py` or `tools/X.sh` names a tool that exists and options it
+defines. A renamed option or command otherwise leaves the manuals teaching one that fails."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from sam_bench.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+# A command's words run to the end of its line (a trailing backslash continues it) or to what ends a shell
+# command: a pipe, &&, ;, a comment, a closing backtick or parenthesis.
+COMMAND = re.compile(r"(?<![\w/-])sam-bench((?:[ \t]+(?:\\\n[ \t]*)?[^\s|&;#`()]+)*)")
+TOOL = re.compile(r"(?<![\w/-])((?:python3?[ \t]+)?tools/[\w-]+\.(?:py|sh))((?:[ \t]+[^\s|&;#`()]+)*)")
+
+
+def code_of(page: Path) -> list[str]:
+    """The page's fenced code blocks and inline code spans; HTML comments (the leaderboards' markers
+    name `sam-bench leaderboard ...` without being a command) are left out."""
+    text = re.sub(r"<!--.*?-->", "", page.read_text(), flags=re.S)
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```[^\n]*$", "", text, flags=re.S | re.M))
+    return blocks + spans
+
+
+def placeholder(word: str) -> bool:
+    """A word the reader fills in (DIR, <ModelId>, ..., $VAR, {a,b}), not a literal value."""
+    return word == "..." or bool(re.search(r"[<>${}\[\]]|\.\.\.", word)) or (word.isupper() and len(word) > 1)
+
+
+def options_of(command: click.Command) -> dict[str, click.Parameter]:
+    found = {"--help": None, "-h": None}
+    for param in command.params:
+        for name in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
+            if name.startswith("-"):
+                found[name] = param
+    return found
+
+
+def sam_bench_problems(words: list[str]) -> list[str]:
+    command: click.Command = cli
+    path = ["sam-bench"]
+    rest = list(words)
+    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+        if placeholder(rest[0]):
+            return []  # `sam-bench COMMAND --help`: a command left to the reader
+        sub = command.commands.get(rest[0])
+        if sub is None:
+            return [f"{' '.join(path)} has no command {rest[0]!r}"]
+        path.append(rest.pop(0))
+        command = sub
+    known = options_of(command)
+    problems = []
+    for i, word in enumerate(rest):
+        if not re.match(r"--?[A-Za-z]", word):
+            continue
+        name, _, inline_value = word.partition("=")
+        if name not in known:
+            problems.append(f"{' '.join(path)} has no option {name}")
+            continue
+        param = known[name]
+        value = inline_value or (rest[i + 1] if i + 1 < len(rest) and not param_is_flag(param) else "")
+        if isinstance(getattr(param, "type", None), click.Choice) and value and not placeholder(value):
+            choices = [str(c) for c in param.type.choices]
+            values = value.split(",") if getattr(param, "multiple", False) else [value]
+            problems += [f"{' '.join(path)} {name}: {v!r} is not one of {choices}" for v in values if v not in choices]
+    return problems
+
+
+def param_is_flag(param: click.Parameter | None) -> bool:
+    return param is None or bool(getattr(param, "is_flag", False)) or bool(getattr(param, "count", False))
+
+
+# tools/gpu_relay.sh's own options (with how many values each takes); a subcommand passes the rest on: to
+# `sam-bench reproduce` (a stint), `sam-bench bench --probe` (the probe) or pytest (the tests: not ours)
+RELAY_OPTIONS = {"--left": 1, "--at-most": 1, "--batches": 1, "--last": 0}
+RELAY_PASSES_ON = {"work": ["reproduce"], "start": ["reproduce"], "probe": ["bench", "--probe"]}
+
+
+def tool_problems(tool: str, words: list[str]) -> list[str]:
+    path = ROOT / tool.split()[-1]
+    if not path.is_file():
+        return [f"{tool}: no such tool"]
+    source = path.read_text()
+    passed_on: list[str] = []
+    if path.name == "gpu_relay.sh" and words:
+        rest, words = words[1:], [words[0]]
+        while rest:
+            word = rest.pop(0)
+            if word in RELAY_OPTIONS:
+                words.append(word)
+                rest = rest[RELAY_OPTIONS[word] :]
+            else:
+                passed_on.append(word)
+    # argparse's add_argument("--x", ...) and the shell scripts' case patterns both spell the option out
+    problems = [
+        f"{tool} defines no option {word.split('=')[0]}"
+        for word in words
+        if re.match(r"--[A-Za-z]", word) and word.split("=")[0] not in source
+    ]
+    if passed_on and words[0] in RELAY_PASSES_ON:
+        problems += sam_bench_problems(RELAY_PASSES_ON[words[0]] + passed_on)
+    return problems
+
+
+def commands_in(page: Path) -> list[tuple[str, list[str]]]:
+    found = []
+    for code in code_of(page):
+        for match in COMMAND.finditer(code):
+            found.append(("sam-bench", match.group(1).replace("\\\n", " ").split()))
+        for match in TOOL.finditer(code):
+            found.append((match.group(1), match.group(2).split()))
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_command_the_manuals_show_exists_with_its_options(page):
+    problems = []
+    for program, words in commands_in(page):
+        problems += sam_bench_problems(words) if program == "sam-bench" else tool_problems(program, words)
+    assert problems == []
+
+
+def test_the_check_finds_what_it_is_for(tmp_path):
+    """It can fail: a made-up command, option and choice, and a missing tool, each named."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```bash\nsam-bench evaluate M --attack autoattak --no-such-option\nsam-bench zoo frobnicate\n```\n"
+        "Then `python tools/no_such_tool.py --x` and `python tools/gpu_plan.py --no-such-flag`.\n"
+        "`tools/gpu_relay.sh start --left L paper-cifar10 full --no-such-reproduce-option --parallel 1`\n"
+        "<!-- sam-bench leaderboard cifar10/Linf start -->\n"
+    )
+    problems = []
+    for program, words in commands_in(page):
+        problems += sam_bench_problems(words) if program == "sam-bench" else tool_problems(program, words)
+    assert problems == [
+        "sam-bench evaluate --attack: 'autoattak' is not one of " + str(choices("evaluate", "--attack")),
+        "sam-bench evaluate has no option --no-such-option",
+        "sam-bench zoo has no command 'frobnicate'",
+        "python tools/no_such_tool.py: no such tool",
+        "python tools/gpu_plan.py defines no option --no-such-flag",
+        "sam-bench reproduce has no option --no-such-reproduce-option",
+    ]
+
+
+def choices(command: str, option: str) -> list[str]:
+    param = options_of(cli.commands[command])[option]
+    return [str(c) for c in param.type.choices]
