@@ -36,8 +36,8 @@ def placeholder(word: str) -> bool:
     return word == "..." or bool(re.search(r"[<>${}\[\]]|\.\.\.", word)) or (word.isupper() and len(word) > 1)
 
 
-def options_of(command: click.Command) -> dict[str, click.Parameter]:
-    found = {"--help": None, "-h": None}
+def options_of(command: click.Command) -> dict[str, click.Parameter | None]:
+    found: dict[str, click.Parameter | None] = {"--help": None, "-h": None}
     for param in command.params:
         for name in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
             if name.startswith("-"):
@@ -68,8 +68,9 @@ def sam_bench_problems(words: list[str]) -> list[str]:
             continue
         param = known[name]
         value = inline_value or (rest[i + 1] if i + 1 < len(rest) and not param_is_flag(param) else "")
-        if isinstance(getattr(param, "type", None), click.Choice) and value and not placeholder(value):
-            choices = [str(c) for c in param.type.choices]
+        kind = getattr(param, "type", None)
+        if isinstance(kind, click.Choice) and value and not placeholder(value):
+            choices = [str(c) for c in kind.choices]
             values = value.split(",") if getattr(param, "multiple", False) else [value]
             problems += [f"{' '.join(path)} {name}: {v!r} is not one of {choices}" for v in values if v not in choices]
     return problems
@@ -152,5 +153,6 @@ def test_the_check_finds_what_it_is_for(tmp_path):
 
 
 def choices(command: str, option: str) -> list[str]:
-    param = options_of(cli.commands[command])[option]
-    return [str(c) for c in param.type.choices]
+    kind = getattr(options_of(cli.commands[command])[option], "type", None)
+    assert isinstance(kind, click.Choice)
+    return [str(c) for c in kind.choices]
