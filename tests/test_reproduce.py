@@ -219,11 +219,18 @@ def test_a_time_limit_during_evaluation_stops_the_grid_and_the_next_call_continu
     complete, _ = reproduce(str(recipe), "tiny", out=out, device="cpu", max_minutes=30, progress=False)
     assert not complete and (out / "runs").is_dir()
     assert list(out.glob("results/ST-*.json.partial")) and not list(out.glob("results/ST-*.json"))
+    status = ["reproduce", str(recipe), "--scale", "tiny", "--out", str(out), "--status"]
+    shown = CliRunner().invoke(cli, status).output  # where the evaluation stands, not only the training
+    assert re.fullmatch(r"ST: trained 1/1 epochs, evaluation under way: 1 chunk done \(\d+\.\d minutes\)\n", shown)
     complete, report = reproduce(str(recipe), "tiny", out=out, device="cpu", progress=False)
     results = json.loads(next(out.glob("results/ST-*.json")).read_text())
     # clean was done in the first call; PGD's timed probe took days, so its chunk did not start
     assert complete and [e["chunks"]["resumed"] for e in results["evaluations"]] == [1, 0, 0]
     assert "1 of 1 runs done" in report.read_text()
+    assert CliRunner().invoke(cli, status).output == "ST: done\n"
+    recipe.write_text(TINY_RECIPE.replace("[1/255, 2/255]", "[1/255, 2/255, 4/255]"))  # an attack more since
+    shown = CliRunner().invoke(cli, status).output
+    assert shown == "ST: trained 1/1 epochs, results of an earlier evaluation (the next call evaluates it again)\n"
 
 
 @pytest.mark.parametrize("room", ["time left", "too little left"])

@@ -325,11 +325,29 @@ def cell_states(grid: GridRef) -> list[tuple[str, str]]:
         if log.is_file():
             epochs = len(log.read_text().splitlines())
             words.append(f"trained {epochs}/{plan.config.epochs} epochs")
+        words += _evaluation_words(repro, plan)
         failed = grid.cells_dir / f"{plan.run_name}.failed"
         if failed.is_file():
             words.append(f"last attempt failed: {failed.read_text().strip()}")
         states.append((plan.name, ", ".join(words) or "not started"))
     return states
+
+
+def _evaluation_words(repro, plan) -> list[str]:
+    """Where a trained cell's evaluation stands: a long one (AutoAttack at small budgets on a GPU, minutes a
+    chunk) would otherwise show as a job stuck after its last epoch. Its chunks done so far, from the state
+    a stopped or running evaluation keeps (evaluation/chunk_state.py); or results that an earlier evaluation
+    made (the recipe has changed its attacks since, or the run retrained), which the next call replaces."""
+    from sam_bench.evaluation.chunk_state import ChunkState
+
+    results = repro.out / "results" / f"{plan.run_name}.json"
+    chunks = list(ChunkState(results.with_name(results.name + ".partial")).chunks.values())
+    if chunks:
+        minutes = sum(float(chunk.get("seconds") or 0.0) for chunk in chunks) / 60
+        return [f"evaluation under way: {len(chunks)} chunk{'s' * (len(chunks) != 1)} done ({minutes:.1f} minutes)"]
+    if results.is_file():
+        return ["results of an earlier evaluation (the next call evaluates it again)"]
+    return []
 
 
 def _needs_job(grid: GridRef, repro, plan, jobs: dict) -> bool:
