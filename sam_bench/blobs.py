@@ -35,8 +35,28 @@ def _from_git(blob: str, where: Path) -> tuple[bytes | None, str]:
     except (OSError, subprocess.SubprocessError):
         out = None
     if out is None or out.returncode != 0:
-        return None, f"git blob {blob[:12]} is not in the git history at {where}"
+        return None, f"git blob {blob[:12]} is not in the git history at {where}{_why_not_in_git(where)}"
     return out.stdout, ""
+
+
+def _why_not_in_git(where: Path) -> str:
+    """What the reader can do about it: weights committed once and then removed live only in the commits
+    before, which a copy of the tree without .git (a downloaded archive) lacks altogether and a shallow clone
+    (`git clone --depth 1`) lacks too."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--is-shallow-repository"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return " (git could not be run)"
+    if out.returncode != 0:
+        return " (this copy has no git history, as a downloaded archive has none: clone the repository)"
+    if out.stdout.strip() == "true":
+        return " (a shallow clone: `git fetch --unshallow` brings the commits that hold it)"
+    return ""
 
 
 def _from_url(url: str) -> tuple[bytes | None, str]:

@@ -238,8 +238,20 @@ def test_weights_dropped_from_the_tree_come_back_from_git_history(run_dir, tmp_p
         assert torch.isfinite(model(images)).all()
 
     cached.unlink()
-    shutil.rmtree(repo / ".git")  # history gone too: a clear error, naming the file
-    with pytest.raises(SamBenchError, match=f"{ID}.safetensors: weights file not found.*git blob"):
+    shallow = tmp_path / "shallow"  # `git clone --depth 1`: the tree without the commit that holds the weights
+    git(tmp_path, "clone", "-q", "--depth", "1", repo.as_uri(), str(shallow))
+    with pytest.raises(SamBenchError, match=r"not in the git history .* \(a shallow clone: `git fetch --unshallow`"):
+        zoo.load_model(ID, zoo_dir=shallow / "model_zoo")
+    git(shallow, "fetch", "-q", "--unshallow")  # as the error says
+    [(_, ok, message)] = zoo.verify(ID, zoo_dir=shallow / "model_zoo")
+    assert ok and message.endswith("(git)")
+    cached.unlink()
+
+    shutil.rmtree(repo / ".git")  # history gone too: a clear error, naming the file and what to do
+    with pytest.raises(
+        SamBenchError,
+        match=f"{ID}.safetensors: weights file not found.*git blob .*has no git history.*clone the repository",
+    ):
         zoo.load_model(ID, zoo_dir=zoo_dir)
 
 
