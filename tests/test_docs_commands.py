@@ -12,11 +12,9 @@ from pathlib import Path
 
 import click
 import pytest
+from test_docs_links import PAGES, ROOT
 
 from sam_bench.cli import cli
-
-ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # A command's words run to the end of its line (a trailing backslash continues it) or to what ends a shell
 # command: a pipe, &&, ;, a comment, a closing backtick or parenthesis.
@@ -35,7 +33,7 @@ def code_of(page: Path) -> list[str]:
 
 def placeholder(word: str) -> bool:
     """A word the reader fills in (DIR, <ModelId>, ..., $VAR, {a,b}), not a literal value."""
-    return word == "..." or bool(re.search(r"[<>${}\[\]]|\.\.\.", word)) or (word.isupper() and len(word) > 1)
+    return bool(re.search(r"[<>${}\[\]]|\.\.\.", word)) or (word.isupper() and len(word) > 1)
 
 
 def options_of(command: click.Command) -> dict[str, click.Parameter | None]:
@@ -114,22 +112,20 @@ def tool_problems(tool: str, words: list[str]) -> list[str]:
     return problems
 
 
-def commands_in(page: Path) -> list[tuple[str, list[str]]]:
-    found = []
+def problems_in(page: Path) -> list[str]:
+    """What is wrong with the commands the page's code shows, one line each."""
+    problems = []
     for code in code_of(page):
         for match in COMMAND.finditer(code):
-            found.append(("sam-bench", match.group(1).replace("\\\n", " ").split()))
+            problems += sam_bench_problems(match.group(1).replace("\\\n", " ").split())
         for match in TOOL.finditer(code):
-            found.append((match.group(1), match.group(2).split()))
-    return found
+            problems += tool_problems(match.group(1), match.group(2).split())
+    return problems
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_command_the_manuals_show_exists_with_its_options(page):
-    problems = []
-    for program, words in commands_in(page):
-        problems += sam_bench_problems(words) if program == "sam-bench" else tool_problems(program, words)
-    assert problems == []
+    assert problems_in(page) == []
 
 
 def test_the_check_finds_what_it_is_for(tmp_path):
@@ -141,10 +137,7 @@ def test_the_check_finds_what_it_is_for(tmp_path):
         "`tools/gpu_relay.sh start --left L paper-cifar10 full --no-such-reproduce-option --parallel 1`\n"
         "<!-- sam-bench leaderboard cifar10/Linf start -->\n"
     )
-    problems = []
-    for program, words in commands_in(page):
-        problems += sam_bench_problems(words) if program == "sam-bench" else tool_problems(program, words)
-    assert problems == [
+    assert problems_in(page) == [
         "sam-bench evaluate --attack: 'autoattak' is not one of " + str(choices("evaluate", "--attack")),
         "sam-bench evaluate has no option --no-such-option",
         "sam-bench zoo has no command 'frobnicate'",
@@ -160,15 +153,14 @@ def choices(command: str, option: str) -> list[str]:
     return [str(c) for c in kind.choices]
 
 
-def python_examples() -> list[tuple[str, str]]:
-    found = []
-    for page in PAGES:
-        for i, block in enumerate(re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.S | re.M)):
-            found.append((f"{page.relative_to(ROOT)}#{i + 1}", block))
-    return found
+PYTHON_EXAMPLES = {  # "page#n": the page's n-th python block
+    f"{page.relative_to(ROOT)}#{i + 1}": block
+    for page in PAGES
+    for i, block in enumerate(re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.S | re.M))
+}
 
 
-@pytest.mark.parametrize("where,code", python_examples(), ids=[where for where, _ in python_examples()])
+@pytest.mark.parametrize("where,code", PYTHON_EXAMPLES.items(), ids=list(PYTHON_EXAMPLES))
 def test_every_python_example_the_manuals_show_runs(where, code, monkeypatch):
     """As a reader runs it, from the checkout's root, with `images` being what the README says they are;
     the models it names load from the committed zoo (their weights from git history, checked)."""
@@ -184,4 +176,4 @@ def test_every_python_example_the_manuals_show_runs(where, code, monkeypatch):
 
 
 def test_the_manuals_show_python_examples():
-    assert {where.split("#")[0] for where, _ in python_examples()} >= {"README.md", "docs/zoo.md"}
+    assert {where.split("#")[0] for where in PYTHON_EXAMPLES} >= {"README.md", "docs/zoo.md"}

@@ -278,7 +278,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     from sam_bench.experiments.evaluation_block import evaluation_specs
     from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.recipe import load_recipe
-    from sam_bench.experiments.reproduction import evaluation_for
+    from sam_bench.experiments.reproduction import evaluation_for, evaluation_state_path
     from sam_bench.training import method_table as table
 
     folder = Path(folder)
@@ -324,7 +324,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
         plan = plans[m.name]
         block = evaluation_for(plan, recipe.evaluation)
         wanted = chunks_wanted(evaluation_specs(block), block.get("n_examples") or EVAL_IMAGES)
-        return resume_evaluation(m, folder / "results" / f"{plan.run_name}.json.partial", wanted)
+        return resume_evaluation(m, evaluation_state_path(folder, plan), wanted)
 
     def step_of(name: str) -> tuple[str, int | None]:  # what a training step costs depends on this alone
         config = plans[name].config

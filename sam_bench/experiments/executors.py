@@ -113,9 +113,9 @@ class GridRef:
 def cell_done(repro, plan) -> bool:
     """The cell's results file is there and was made by this recipe's evaluation of this run (or, for a run
     reused without its weights, by the evaluation of the folder it came from)."""
-    from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for
+    from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for, results_path
 
-    path = repro.out / "results" / f"{plan.run_name}.json"
+    path = results_path(repro.out, plan)
     if not path.is_file():
         return False
     results = files.read_json(path)
@@ -339,13 +339,13 @@ def _evaluation_words(repro, plan) -> list[str]:
     a stopped or running evaluation keeps (evaluation/chunk_state.py); or results that an earlier evaluation
     made (the recipe has changed its attacks since, or the run retrained), which the next call replaces."""
     from sam_bench.evaluation.chunk_state import ChunkState
+    from sam_bench.experiments.reproduction import evaluation_state_path, results_path
 
-    results = repro.out / "results" / f"{plan.run_name}.json"
-    chunks = list(ChunkState(results.with_name(results.name + ".partial")).chunks.values())
+    chunks = list(ChunkState(evaluation_state_path(repro.out, plan)).chunks.values())
     if chunks:
         minutes = sum(float(chunk.get("seconds") or 0.0) for chunk in chunks) / 60
         return [f"evaluation under way: {len(chunks)} chunk{'s' * (len(chunks) != 1)} done ({minutes:.1f} minutes)"]
-    if results.is_file():
+    if results_path(repro.out, plan).is_file():
         return ["results of an earlier evaluation (the next call evaluates it again)"]
     return []
 

@@ -51,6 +51,18 @@ NEXT_CELL_S = 30.0
 RESULTS_FORMAT = "per-image outcomes"
 
 
+def results_path(out: Path, plan: ModelPlan) -> Path:
+    """Where a run's results file is, in the reproduction folder `out`."""
+    return out / "results" / f"{plan.run_name}.json"
+
+
+def evaluation_state_path(out: Path, plan: ModelPlan) -> Path:
+    """Where the run's evaluation keeps its finished chunks until its results file is written (a stopped or
+    running evaluation: evaluation/chunk_state.py)."""
+    path = results_path(out, plan)
+    return path.with_name(path.name + ".partial")
+
+
 def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
     blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
@@ -129,7 +141,7 @@ class Reproduction:
         return False
 
     def _copy_run(self, source_run: Path, run_dir: Path, source_results: Path | None, plan: ModelPlan) -> None:
-        results = self.out / "results" / f"{plan.run_name}.json"
+        results = results_path(self.out, plan)
         if source_results is not None and not results.is_file():
             results.parent.mkdir(parents=True, exist_ok=True)
             files.atomic_write(results, lambda f: f.write(source_results.read_bytes()))
@@ -201,7 +213,7 @@ class Reproduction:
         self.log(f"{plan.name} seed {plan.seed}: its weights are kept again in {origin}; evaluated here from them")
 
     def _results_for(self, plan: ModelPlan, weights_sha256: str) -> bool:
-        path = self.out / "results" / f"{plan.run_name}.json"
+        path = results_path(self.out, plan)
         return path.is_file() and files.read_json(path).get("model", {}).get("weights_sha256") == weights_sha256
 
     def publish(self, plan: ModelPlan, run_meta: dict) -> dict | None:
@@ -229,7 +241,7 @@ class Reproduction:
         run_dir = self.out / "runs" / plan.run_name
         weights = entry["weights_sha256"] if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
         key = _evaluation_key(weights, evaluation)
-        path = self.out / "results" / f"{plan.run_name}.json"
+        path = results_path(self.out, plan)
         if path.is_file():
             existing = files.read_json(path)
             if existing.get("reproduce", {}).get("evaluation_key") == key:
@@ -239,7 +251,7 @@ class Reproduction:
                 return path
         model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
         data = load_dataset(plan.config.dataset, plan.config.data_dir)
-        state = path.with_name(path.name + ".partial")
+        state = evaluation_state_path(self.out, plan)
         results = evaluate(
             model,
             data,
