@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from collections import Counter
 from pathlib import Path
@@ -204,16 +205,17 @@ def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not
 
 
 def test_the_plan_starts_from_where_the_full_scale_stands():
-    """`with_state` on the committed reproduction the fourth window left: ST and SAM-0.1 trained, at the minutes
-    their runs took on the GPU, and evaluated before the recipe gained AutoAttack at the claims' budgets (so to be
-    evaluated again: what they had at its measured minutes, less what the chunks of their evaluation states took);
-    SAM-0.4 trained to its end and its evaluation stopped by the stint's end (its state's chunks done); SAM-0.2 at
-    SAM-0.1's training minutes (the same step). The three evaluate from their committed weights: the next window
-    carries them in `weights` calls, two models a call."""
+    """`with_state` on the committed reproduction the fifth window left: ST done (evaluated again with the
+    AutoAttack budgets the recipe gained for the claims), at the minutes its run took on the GPU; SAM-0.1 trained
+    and evaluated before those budgets (so to be evaluated again: what it had at its measured minutes, less what
+    the chunks of its evaluation state took); SAM-0.4 trained to its end and its evaluation stopped by a stint's
+    end (its state's chunks done); AT-Linf-8 stopped after 16 of its 100 epochs, at its own median epoch; SAM-0.2
+    at SAM-0.1's training minutes (the same step). The two SAM models evaluate from their committed weights (one
+    `weights` call: two models a call) and AT-Linf-8 trains on from its kept checkpoint (an `inbox` call)."""
     from sam_bench.experiments import gpu_minutes
     from sam_bench.experiments.folder import Folder
 
-    names = ["ST", "SAM-0.1", "SAM-0.4", "SAM-0.2", "AT-Linf-8"]
+    names = ["ST", "SAM-0.1", "SAM-0.4", "SAM-0.2", "AT-Linf-8", "AT-Linf-2"]
     before = {m.name: m for m in gpu_plan.model_costs(names)}
     models = gpu_plan.with_state(list(before.values()), gpu_plan.DOCS_STATE)
     records = Folder.load(gpu_plan.DOCS_STATE).records
@@ -224,29 +226,37 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     wanted = gpu_plan.chunks_wanted(gpu_plan_specs(), gpu_plan.EVAL_IMAGES)
     # clean and 8 PGD budgets in chunks of 2,000; AutoAttack at 2 budgets on 10,000 and 4 on 1,000, chunks of 1,000
     assert wanted == {2000: 45, 1000: 24}
-    for name in ("ST", "SAM-0.1", "SAM-0.4"):
+    done = state["ST"]
+    assert done.stands == "done" and done.finished and not state_file("ST").exists()
+    assert done.train == ran["ST"]["training_min"] and done.evaluate == pytest.approx(ran["ST"]["evaluation_min"])
+    for name in ("SAM-0.1", "SAM-0.4"):
         m = state[name]
         chunks = list(json.loads(state_file(name).read_text())["chunks"].values())
         minutes = sum(c["seconds"] for c in chunks) / 60
-        assert m.done_evaluate == pytest.approx(minutes) and not m.finished  # every one lacks chunks still
+        assert m.done_evaluate == pytest.approx(minutes) and not m.finished  # each lacks chunks still
         assert f"({len(chunks)} of 69 chunks of its evaluation done: {minutes:.1f} minutes)" in m.stands
         assert m.evaluate - m.done_evaluate > 0
-    for name in ("ST", "SAM-0.1"):
-        m = state[name]
-        assert m.train == ran[name]["training_min"] and m.done_train == m.train and m.ran == "train, evaluate"
-        assert m.stands.startswith("trained; to evaluate again, with 4 attacks it lacks")
-        lacking = sum(gpu_plan.spec_minutes(s, False, None) for s in new)
-        assert m.evaluate >= ran[name]["evaluation_min"] + lacking - 1e-9
+    sam = state["SAM-0.1"]
+    assert sam.train == ran["SAM-0.1"]["training_min"] and sam.done_train == sam.train
+    assert sam.ran == "train, evaluate" and sam.stands.startswith("trained; to evaluate again, with 4 attacks it lacks")
+    lacking = sum(gpu_plan.spec_minutes(s, False, None) for s in new)
+    assert sam.evaluate >= ran["SAM-0.1"]["evaluation_min"] + lacking - 1e-9
     trained = state["SAM-0.4"]
     (meta,) = [json.loads(p.read_text()) for p in gpu_plan.DOCS_STATE.glob("runs/SAM-0.4-*/metadata.json")]
     assert meta["status"] == "complete" and meta["epochs_done"] == 100
     assert trained.stands.startswith("100 of 100 epochs (") and trained.done_train == pytest.approx(trained.train)
+    at = state["AT-Linf-8"]
+    (log,) = gpu_plan.DOCS_STATE.glob("runs/AT-Linf-8-*/log.jsonl")
+    epochs = [json.loads(line)["seconds"] for line in log.read_text().splitlines()]
+    assert at.stands == f"{len(epochs)} of 100 epochs" and at.ran == "train" and not at.finished
+    median = statistics.median(epochs) / 60  # the first epoch's capture of the step weighs nothing in a median
+    assert at.train == pytest.approx(100 * median) and at.done_train == pytest.approx(len(epochs) * median)
     assert state["SAM-0.2"].train == ran["SAM-0.1"]["training_min"] and state["SAM-0.2"].ran == "train, evaluate"
-    assert state["AT-Linf-8"].ran == "" and state["AT-Linf-8"].train == before["AT-Linf-8"].train  # nothing ran
+    assert state["AT-Linf-2"].ran == "" and state["AT-Linf-2"].train == before["AT-Linf-2"].train  # nothing ran
     assert all(m.done_train == 0 for m in before.values())  # the models given are left as they were
     (calls, finished), *_ = gpu_plan.plan(models, windows=1)
-    assert sum(c.what.startswith("`weights`") for c in calls) == 2  # three full-width models, two a call
-    assert not any(c.what.startswith("`inbox`") for c in calls)  # no training stands mid-way
+    assert sum(c.what.startswith("`weights`") for c in calls) == 1  # two full-width models, two a call
+    assert sum(c.what.startswith("`inbox`") for c in calls) == 1  # AT-Linf-8's checkpoint
     assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
 
 
