@@ -144,12 +144,21 @@ def _search_mode(search_math: str) -> dict:
         return {"search": search_math, **math_mode.current()}
 
 
-class EvaluationStopped(Exception):
-    """The time limit came before the last chunk: the finished ones are in the state file."""
+def _why_late(label: str, images: int, needed_s: float, left_s: float) -> str:
+    """The next chunk against the time left, in words: "pgd Linf 1/255 on 32 images, estimated at 160.0
+    minutes with 10.0 left"."""
+    needed = "more than the time left" if needed_s == float("inf") else f"{needed_s / 60:.1f} minutes"
+    return f"{label} on {images:,} images, estimated at {needed} with {max(left_s, 0.0) / 60:.1f} left"
 
-    def __init__(self, done: int, total: int):
+
+class EvaluationStopped(Exception):
+    """The time limit came before the last chunk: the finished ones are in the state file. `why` says what the
+    next chunk was estimated to take against the time left (a stint's console keeps it: the fifth GPU window's
+    could not tell why a chunk had waited)."""
+
+    def __init__(self, done: int, total: int, why: str = ""):
         super().__init__(f"time limit reached with {done} of {total} chunks done")
-        self.done, self.total = done, total
+        self.done, self.total, self.why = done, total, why
 
 
 def is_leaderboard_autoattack(e: dict) -> bool:
@@ -413,7 +422,11 @@ class _Run:
                         )
                     late = not clock.fits(self.stop_at, seconds_per_image * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
-                        raise EvaluationStopped(chunks_before + len(bounds) - len(todo) + first, chunks_total)
+                        raise EvaluationStopped(
+                            chunks_before + len(bounds) - len(todo) + first,
+                            chunks_total,
+                            _why_late(label, e - s, seconds_per_image * (e - s), self.stop_at - clock.now()),
+                        )
                 mine = todo[first + rank] if first + rank < len(todo) else None
                 record = None
                 if mine is not None:

@@ -96,14 +96,14 @@ class GridRef:
             compile,
         )
 
-    def reproduction(self, progress: bool = False):
+    def reproduction(self, progress: bool = False, echo: bool = True):
         from sam_bench.experiments.recipe import load_recipe
         from sam_bench.experiments.reproduction import Reproduction
 
         recipe = load_recipe(
             self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device, compile=self.compile
         )
-        return Reproduction(recipe, Path(self.out), self.zoo_dir, self.leaderboard_dir, progress)
+        return Reproduction(recipe, Path(self.out), self.zoo_dir, self.leaderboard_dir, progress, echo=echo)
 
     @property
     def cells_dir(self) -> Path:

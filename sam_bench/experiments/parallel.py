@@ -62,7 +62,7 @@ def _start_worker(parent: int, threads: int | None) -> None:
 
 def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str], list[str]]:
     """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate)."""
-    repro = grid.reproduction(progress=False)
+    repro = grid.reproduction(progress=False, echo=False)  # its notes go back to the parent, which prints them
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}")

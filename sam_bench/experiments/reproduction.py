@@ -87,8 +87,10 @@ class Reproduction:
         leaderboard_dir=None,
         progress: bool = True,
         only: list[str] | None = None,
+        echo: bool = True,
     ):
         self.recipe, self.out, self.progress = recipe, Path(out), progress
+        self.echo = echo  # print notes as they come (False: a --parallel worker, whose parent prints them)
         self.work = [
             m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only
         ]  # this process's part
@@ -103,8 +105,11 @@ class Reproduction:
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
 
     def log(self, message: str) -> None:
+        """A note on what the grid did or left (not progress: --quiet keeps it, and a GPU stint's console
+        with it, which runs quiet)."""
         self.notes.append(message)
-        tqdm.write(message) if self.progress else None
+        if self.echo:
+            tqdm.write(message) if self.progress else print(message, flush=True)
 
     def reuse(self, plan: ModelPlan) -> bool:
         """Take this plan's run from a reproduction folder of the recipe's `reuse` list instead of training
@@ -343,9 +348,10 @@ class Reproduction:
         try:
             results = self.evaluate_model(plan, entry, deadline)
         except EvaluationStopped as stopped:
+            why = f"; the next, {stopped.why}" if stopped.why else ""
             self.log(
                 f"{plan.name}: evaluation stopped by the time limit ({stopped.done} of "
-                f"{stopped.total} chunks done); run the same command again to continue"
+                f"{stopped.total} chunks done{why}); run the same command again to continue"
             )
             self.evaluation_waits.append(plan.run_name)
             return False
