@@ -51,6 +51,48 @@ def test_a_slow_evaluation_advances_a_chunk_in_every_tight_stint(run_dir, sample
     assert results["evaluations"][0]["outcomes"] == reference["evaluations"][0]["outcomes"]
 
 
+def test_a_chunk_left_waiting_keeps_its_probe_for_the_next_call_on_the_same_device(
+    run_dir, sample, tmp_path, evaluation_clock
+):
+    """On a GPU the timed probe of an AutoAttack chunk costs a good part of the chunk (few images keep a GPU no
+    less busy), and a stint that could not afford the chunk had timed it for nothing; the next stint takes the
+    stored estimate where the probe ran on the same device, and times the chunk again on another. The results
+    say what the probes took (their seconds are not in any chunk's)."""
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["8/255"], steps=2)
+    kwargs = dict(n_examples=96, batch_size=32, chunk_size=32, model_info=info, progress=False)
+    reference = evaluate(model, sample, specs, **kwargs)
+    evaluation_clock.per_pgd_image = 1.0  # a chunk: 32 s; its probe: 4 images, 4 s
+    state = tmp_path / "state.json"
+
+    def stint(seconds: float) -> float:
+        """A call with `seconds` to spend: the seconds its attacks took."""
+        evaluation_clock.new_command()
+        started = evaluation_clock.now
+        try:
+            evaluate(model, sample, specs, state_path=state, stop_at=started + seconds, **kwargs)
+        except ev.EvaluationStopped as stopped:
+            assert stopped.done == 0
+        return evaluation_clock.now - started
+
+    assert stint(20) == 4  # the probe, then the chunk (32 s) does not fit in the 16 s left
+    (probe,) = json.loads(state.read_text())["probes"].values()
+    assert probe["images"] == 4 and probe["seconds"] == 4
+    assert stint(20) == 0  # the stored estimate: nothing attacked to time it again
+    stored = json.loads(state.read_text())
+    (key,) = stored["probes"]
+    stored["probes"][key]["where"] = "another device"
+    state.write_text(json.dumps(stored))
+    assert stint(20) == 4  # timed again: the stored probe ran elsewhere
+    evaluation_clock.new_command()
+    started = evaluation_clock.now
+    results = evaluate(model, sample, specs, state_path=state, stop_at=started + 100, **kwargs)
+    assert evaluation_clock.now - started == 3 * 32  # the three chunks on the stored estimate, no probe before them
+    (evaluation,) = results["evaluations"]
+    assert evaluation["chunks"]["probe_seconds"] == 4  # the probe this device's estimate came from
+    assert evaluation["outcomes"] == reference["evaluations"][0]["outcomes"]  # no probe changes a number
+
+
 def test_autoattack_takes_smaller_chunks_on_a_gpu():
     cuda = torch.device("cuda")
     assert chunk_size_for(cuda, 10_000, 1, "autoattack") == 1000

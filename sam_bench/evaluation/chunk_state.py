@@ -27,8 +27,13 @@ STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
 
 
 class ChunkState:
+    """The finished chunks, and the timed probes run before chunks under a time limit (`probes`: chunk key ->
+    where it ran, its images and seconds): a chunk the limit left waiting keeps its probe, so the next call on
+    the same device starts from that estimate instead of attacking the same images again to time them (on a
+    GPU the probe of an AutoAttack chunk costs a good part of the chunk: few images keep it no less busy)."""
+
     def __init__(self, path: Path | None):
-        self.path, self.chunks = path, {}
+        self.path, self.chunks, self.probes = path, {}, {}
         if path is not None and path.is_file():
             try:
                 stored = files.read_json(path)
@@ -36,6 +41,7 @@ class ChunkState:
                 stored = {}  # a damaged state file only costs the work it held
             if isinstance(stored, dict) and stored.get("schema") == STATE_SCHEMA:
                 self.chunks = dict(stored.get("chunks") or {})
+                self.probes = {k: v for k, v in dict(stored.get("probes") or {}).items() if _probe_ok(v)}
 
     def get(self, key: str) -> dict | None:
         return self.chunks.get(key)
@@ -46,8 +52,38 @@ class ChunkState:
 
     def put(self, key: str, record: dict) -> None:
         self.chunks[key] = record
+        self._write()
+
+    def probed(self, key: str, where: str) -> float | None:
+        """Seconds per image the timed probe before this chunk measured on `where`, if one did there."""
+        probe = self.probes.get(key)
+        return probe["seconds"] / probe["images"] if probe is not None and probe["where"] == where else None
+
+    def put_probe(self, key: str, where: str, images: int, seconds: float) -> None:
+        self.probes[key] = {"where": where, "images": images, "seconds": seconds}
+        self._write()
+
+    def probe_seconds(self, keys: list[str]) -> dict:
+        """{"probe_seconds": what the timed probes before these chunks took, wherever they ran}, or {} where
+        none ran (no time limit): for an attack's `chunks` block."""
+        probed = [self.probes[k]["seconds"] for k in keys if k in self.probes]
+        return {"probe_seconds": sum(probed)} if probed else {}
+
+    def _write(self) -> None:
         if self.path is not None:
-            files.write_json(self.path, {"schema": STATE_SCHEMA, "chunks": self.chunks})
+            files.write_json(self.path, {"schema": STATE_SCHEMA, "chunks": self.chunks, "probes": self.probes})
+
+
+def _probe_ok(probe) -> bool:
+    """A stored probe as put_probe writes it (an edited one is dropped: the chunk is timed again)."""
+    return (
+        isinstance(probe, dict)
+        and isinstance(probe.get("where"), str)
+        and isinstance(probe.get("images"), int)
+        and probe["images"] > 0
+        and isinstance(probe.get("seconds"), (int, float))
+        and probe["seconds"] >= 0
+    )
 
 
 def combine(

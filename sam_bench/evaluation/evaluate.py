@@ -44,7 +44,7 @@ from sam_bench.evaluation.runners import RUNNERS, AttackOutput
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS, AttackSpec
 from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
-from sam_bench.runtime.provenance import environment, resolve_device
+from sam_bench.runtime.provenance import cpu_model, device_name, environment, resolve_device
 
 SCHEMA = "sam-bench/eval-results/v1"
 BF16_WARNING = (
@@ -121,21 +121,24 @@ def _attack_chunk(
 PROBE_SHARE = 8
 
 
-def _timed_first_batch(model, spec: AttackSpec, x, y, batch_size: int, device, seed: int, search_math: str) -> float:
-    """Seconds per image of this attack here, from the first images of the chunk about to start: with a
+def _timed_first_batch(
+    model, spec: AttackSpec, x, y, batch_size: int, device, seed: int, search_math: str
+) -> tuple[int, float]:
+    """(images, seconds) of this attack here, on the first images of the chunk about to start: with a
     time limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust
     model can outlast a whole command). It attacks at most 1/PROBE_SHARE of the chunk, never more than
-    a batch, so it costs a small share of the chunk (a probe as long as the chunk made a stint that could
-    afford one chunk never start it, in every stint). Fewer images keep a GPU less busy, so the estimate
-    errs long. The result is dropped and the RNG left as it was, so the chunk itself, run from its own
-    seed, gives the same numbers with or without this probe."""
+    a batch (a probe as long as the chunk made a stint that could afford one chunk never start it, in every
+    stint): on a CPU a small share of the chunk. Fewer images keep a GPU less busy, so there the probe costs a
+    good part of the chunk and the estimate errs long (the state keeps it for the next call: ChunkState). The
+    result is dropped and the RNG left as it was, so the chunk itself, run from its own seed, gives the same
+    numbers with or without this probe."""
     count = max(1, min(batch_size, len(y) // PROBE_SHARE))
     started = time.time()
     with tqdm(disable=True) as quiet:
         _seeded_attack(model, spec, x[:count].to(device), y[:count].to(device), batch_size, quiet, seed, search_math)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return (time.time() - started) / count
+    return count, time.time() - started
 
 
 def _search_mode(search_math: str) -> dict:
@@ -273,8 +276,21 @@ def evaluate(
 
     clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main)
 
+    where = device_name(device) + (f", {cpu_model()}" if device.type == "cpu" else "")  # CPUs differ in speed
     run = _Run(
-        model, dataset, x_all, y_all, clean_pred, device, state, context, ctx, stop_at, search_math, progress and main
+        model,
+        dataset,
+        x_all,
+        y_all,
+        clean_pred,
+        device,
+        state,
+        context,
+        ctx,
+        stop_at,
+        search_math,
+        progress and main,
+        where,
     )
     evaluations = []
     chunks_total = sum(len(b) for b in spec_bounds)
@@ -369,6 +385,7 @@ class _Run:
     stop_at: float | None
     search_math: str
     progress: bool
+    where: str  # the device, as a stored probe must match it to be taken (its speed is this device's)
 
     def _resumable(self, key: str, start: int, end: int, label: str, warn) -> bool:
         """Whether the state file holds this chunk, agreeing with itself and with this evaluation's clean pass
@@ -408,9 +425,11 @@ class _Run:
                     s, e = bounds[todo[first]]
                     if seconds_per_image is None and not clock.fits(self.stop_at, 0):
                         seconds_per_image = float("inf")  # past the limit already: not even the probe starts
+                    if seconds_per_image is None:  # a probe an earlier call ran here, or one now
+                        seconds_per_image = self.state.probed(keys[todo[first]], self.where)
                     if seconds_per_image is None:
                         seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
-                        seconds_per_image = _timed_first_batch(
+                        images, seconds = _timed_first_batch(
                             self.model,
                             spec,
                             self.x_all[s:e],
@@ -420,6 +439,8 @@ class _Run:
                             seed,
                             self.search_math,
                         )
+                        self.state.put_probe(keys[todo[first]], self.where, images, seconds)
+                        seconds_per_image = seconds / images
                     late = not clock.fits(self.stop_at, seconds_per_image * (e - s))
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
                         raise EvaluationStopped(
@@ -459,6 +480,7 @@ class _Run:
             "count": len(bounds),
             "resumed": sum(resumed),
             "batch_size": spec_batch,
+            **self.state.probe_seconds(keys),
         }
         return evaluation
 
