@@ -21,11 +21,23 @@ def test_each_gpu_run_counts_its_training_and_evaluation_wall_time():
         results = json.loads(record["path"].read_text())
         assert row["device"] == results["model"]["training"]["device_name"] != ""
         assert row["training_min"] * 60 == results["model"]["training"]["wall_time_s"]
-        assert abs(row["evaluation_min"] * 60 - sum(e["seconds"] for e in results["evaluations"])) < 1e-9
+        attacks = results["evaluations"]
+        took = sum(e["seconds"] + e["chunks"].get("probe_seconds", 0) for e in attacks if "chunks" in e)
+        took += sum(e["seconds"] for e in attacks if "chunks" not in e)
+        assert abs(row["evaluation_min"] * 60 - took) < 1e-9
         assert row["total_min"] == row["training_min"] + row["evaluation_min"]
     table = gpu_minutes.lines(folder.records)
     assert table[2].startswith("| model | seed | GPU |") and table[-2].startswith("| all |")
     assert "## Compute" in (FULL / "REPORT.md").read_text() and table[0] in (FULL / "REPORT.md").read_text()
+
+
+def test_the_timed_probes_before_an_attacks_chunks_count_with_its_evaluation():
+    record = copy.deepcopy(Folder.load(FULL).records[0])
+    (before,) = gpu_minutes.rows([record])
+    attack = record["results"]["evaluations"][-1]
+    attack["chunks"] = dict(attack["chunks"], probe_seconds=30.0)  # as a stint under a time limit records it
+    (row,) = gpu_minutes.rows([record])
+    assert abs(row["evaluation_min"] - before["evaluation_min"] - 0.5) < 1e-9
 
 
 def test_a_part_that_ran_on_a_cpu_is_not_counted_and_a_cpu_folder_has_no_table():

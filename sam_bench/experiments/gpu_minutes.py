@@ -2,7 +2,8 @@
 
 GPU time comes in short windows (docs/gpu.md), so the question a reader of a GPU reproduction asks is how
 many minutes each model took there: its training's wall time (`wall_time_s` in the results file's training
-record) and its evaluation's (the `seconds` of each attack), each counted where it ran on a GPU. Wall time,
+record) and its evaluation's (the `seconds` of each attack, with the timed probes before its chunks under a
+time limit: `chunks.probe_seconds`), each counted where it ran on a GPU. Wall time,
 not a GPU's busy time: the device is held for the whole of it, and nothing else of the run's ran beside it
 unless the window's notes say so (`benchmarks/<device>-calls.md`).
 """
@@ -24,6 +25,13 @@ def _evaluated_on(record: dict) -> str | None:
     return environment.get("device_name") if str(environment.get("device", "")).startswith("cuda") else None
 
 
+def _attack_seconds(evaluation: dict) -> float:
+    """An attack's wall time: its chunks', and its timed probes' (results written before probes were recorded
+    have none to add)."""
+    probes = (evaluation.get("chunks") or {}).get("probe_seconds") or 0.0
+    return float(evaluation.get("seconds") or 0.0) + float(probes)
+
+
 def rows(records: list[dict]) -> list[dict]:
     """One row per run that trained or was evaluated on a GPU: name, seed, the GPU, and the minutes of each
     part that ran there (None for a part that ran elsewhere). Runs reused from another folder count there."""
@@ -35,7 +43,7 @@ def rows(records: list[dict]) -> list[dict]:
         evaluated_on = _evaluated_on(r)
         if not (_on_gpu(trained_on) or evaluated_on):
             continue
-        evaluation_s = sum(float(e.get("seconds") or 0.0) for e in Results.of(r["results"]).evaluations)
+        evaluation_s = sum(_attack_seconds(e) for e in Results.of(r["results"]).evaluations)
         training_min = float(r["training"].get("wall_time_s") or 0.0) / 60 if _on_gpu(trained_on) else None
         evaluation_min = evaluation_s / 60 if evaluated_on else None
         out.append(
