@@ -30,13 +30,19 @@ def run_dir(tmp_path_factory):
     return out
 
 
-def test_a_slow_evaluation_advances_a_chunk_in_every_tight_stint(run_dir, sample, tmp_path, evaluation_clock):
-    """A chunk as large as its batch (as on a GPU) that barely fits a stint: a probe as long as the chunk
-    left no room for it, in every stint, and the evaluation never moved; a probe on an eighth of it does."""
+def three_chunks(run_dir, sample) -> tuple:
+    """(model, attacks, evaluate's options, the results without a time limit) of a PGD evaluation of 96 images
+    in three chunks, each as large as its batch (as on a GPU)."""
     model, info = load_model_ref(str(run_dir))
     specs = make_attacks("pgd", "Linf", ["8/255"], steps=2)
     kwargs = dict(n_examples=96, batch_size=32, chunk_size=32, model_info=info, progress=False)
-    reference = evaluate(model, sample, specs, **kwargs)
+    return model, specs, kwargs, evaluate(model, sample, specs, **kwargs)
+
+
+def test_a_slow_evaluation_advances_a_chunk_in_every_tight_stint(run_dir, sample, tmp_path, evaluation_clock):
+    """A chunk as large as its batch (as on a GPU) that barely fits a stint: a probe as long as the chunk
+    left no room for it, in every stint, and the evaluation never moved; a probe on an eighth of it does."""
+    model, specs, kwargs, reference = three_chunks(run_dir, sample)
     evaluation_clock.per_pgd_image = 1.0  # a chunk: 32 s; its probe: 4 images, 4 s
     state = tmp_path / "state.json"
     done = []
@@ -58,10 +64,7 @@ def test_a_chunk_left_waiting_keeps_its_probe_for_the_next_call_on_the_same_devi
     less busy), and a stint that could not afford the chunk had timed it for nothing; the next stint takes the
     stored estimate where the probe ran on the same device, and times the chunk again on another. The results
     say what the probes took (their seconds are not in any chunk's)."""
-    model, info = load_model_ref(str(run_dir))
-    specs = make_attacks("pgd", "Linf", ["8/255"], steps=2)
-    kwargs = dict(n_examples=96, batch_size=32, chunk_size=32, model_info=info, progress=False)
-    reference = evaluate(model, sample, specs, **kwargs)
+    model, specs, kwargs, reference = three_chunks(run_dir, sample)
     evaluation_clock.per_pgd_image = 1.0  # a chunk: 32 s; its probe: 4 images, 4 s
     state = tmp_path / "state.json"
 
