@@ -63,11 +63,10 @@ class ChunkState:
         self.probes[key] = {"where": where, "images": images, "seconds": seconds}
         self._write()
 
-    def probe_seconds(self, keys: list[str]) -> dict:
-        """{"probe_seconds": what the timed probes before these chunks took, wherever they ran}, or {} where
-        none ran (no time limit): for an attack's `chunks` block."""
+    def probe_seconds(self, keys: list[str]) -> float | None:
+        """What the timed probes before these chunks took, wherever they ran; None where none ran (no time limit)."""
         probed = [self.probes[k]["seconds"] for k in keys if k in self.probes]
-        return {"probe_seconds": sum(probed)} if probed else {}
+        return sum(probed) if probed else None
 
     def _write(self) -> None:
         if self.path is not None:

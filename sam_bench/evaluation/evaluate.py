@@ -480,8 +480,10 @@ class _Run:
             "count": len(bounds),
             "resumed": sum(resumed),
             "batch_size": spec_batch,
-            **self.state.probe_seconds(keys),
         }
+        probe_seconds = self.state.probe_seconds(keys)
+        if probe_seconds is not None:
+            evaluation["chunks"]["probe_seconds"] = probe_seconds
         return evaluation
 
 

@@ -108,8 +108,10 @@ class Reproduction:
         """A note on what the grid did or left (not progress: --quiet keeps it, and a GPU stint's console
         with it, which runs quiet)."""
         self.notes.append(message)
-        if self.echo:
-            tqdm.write(message) if self.progress else print(message, flush=True)
+        if self.echo and self.progress:
+            tqdm.write(message)  # above the progress bars
+        elif self.echo:
+            print(message, flush=True)
 
     def reuse(self, plan: ModelPlan) -> bool:
         """Take this plan's run from a reproduction folder of the recipe's `reuse` list instead of training
