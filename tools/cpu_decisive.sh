@@ -25,7 +25,7 @@ export OMP_NUM_THREADS=1
 # torch.compile's kernel cache is not keyed by ATEN_CPU_CAPABILITY: kernels compiled for AVX-512 were
 # reused under avx2 and the loss went NaN at step 10 (torch 2.13); a cache of their own prevents it.
 case $lane in
-restore-cpu) ;; # paper-cifar10-cpu's runs trained on an AVX-512 machine, natively: retrained as they ran
+restore-cpu*) ;; # paper-cifar10-cpu's runs trained on an AVX-512 machine, natively: retrained as they ran
 confirm-* | restore-*)
     export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
     export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/torchinductor-$(id -un)-avx2"
@@ -161,9 +161,16 @@ restore-d)
 # processes, so a fresh process is their history). Their first epochs come back in fresh processes
 # (first-epoch.log in each retrained folder); one process per run. The pilot's came back whole on an AMD EPYC Zen 3
 # (AVX2 only) as on the Zen 5; paper-cifar10-cpu's need AVX-512 (first-epoch-zen3.log).
-restore-cpu)
+# paper-cifar10-cpu's six in one lane (restore-cpu), or in two of equal work, one per core (a seed each of ST,
+# SAM-0.1 and AT-Linf-2, cheapest first); each checks first.
+restore-cpu | restore-cpu-a | restore-cpu-b)
     same_first_epoch reproductions/paper-cifar10-cpu/runs/ST-844917c126 reproductions/paper-cifar10-cpu-retrained
-    for cell in ST:1 ST:2 SAM-0.1:1 SAM-0.1:2 AT-Linf-2:1 AT-Linf-2:2; do
+    case $lane in
+    restore-cpu) cells=(ST:1 ST:2 SAM-0.1:1 SAM-0.1:2 AT-Linf-2:1 AT-Linf-2:2) ;;
+    restore-cpu-a) cells=(ST:1 SAM-0.1:1 AT-Linf-2:1) ;;
+    restore-cpu-b) cells=(ST:2 SAM-0.1:2 AT-Linf-2:2) ;;
+    esac
+    for cell in "${cells[@]}"; do
         slice paper-cifar10 cpu "$cell" reproductions/paper-cifar10-cpu-retrained
     done
     ;;
@@ -193,7 +200,7 @@ confirm-reused)
     slice paper-cifar10 cpu-confirmatory ST:1,ST:2,ST:3,ST:4,SAM-0.1:1,SAM-0.1:2,SAM-0.1:3,SAM-0.1:4
     ;;
 *)
-    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|restore-c|restore-d|restore-cpu|restore-pilot[-a|-b]|confirm-reused DATA_DIR RAW_LOG" >&2
+    echo "usage: tools/cpu_decisive.sh a|b|confirm-a|confirm-b|restore-a|restore-b|restore-c|restore-d|restore-cpu[-a|-b]|restore-pilot[-a|-b]|confirm-reused DATA_DIR RAW_LOG" >&2
     exit 2
     ;;
 esac
