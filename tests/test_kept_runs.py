@@ -14,6 +14,7 @@ from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import SamBenchError
+from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.specs import make_attacks
@@ -125,6 +126,7 @@ def test_lost_weights_come_back_from_a_bit_identical_retrain(folder, tmp_path):
     assert runs.keep_folder(folder, restored_from=wrong) == [] and not (run / "model.safetensors").exists()
     kept = CliRunner().invoke(cli, ["zoo", "keep", str(folder), "--from", str(retrained)])
     assert kept.exit_code == 0 and "1 runs' weights kept" in kept.output
+    assert f"restored {run} from {retrained} (the same sha256); per-image outcomes equal in 1 of 1" in kept.output
     assert (run / "model.safetensors").read_bytes() == (
         retrained / "runs" / "ST-abc" / "model.safetensors"
     ).read_bytes()
@@ -147,3 +149,22 @@ def test_a_reused_run_is_verified_by_the_weights_kept_where_it_came_from(folder)
     (folder / "runs" / "ST-abc" / "model.safetensors").unlink()
     [(_, ok, message)] = runs.verify(later)
     assert not ok and "are not kept" in message
+
+
+def test_a_restored_run_whose_retrain_classified_other_images_is_named(folder, tmp_path):
+    """zoo keep --from compares the retrain's per-image outcomes with the recorded ones: an evaluation whose
+    images came out otherwise (or that the retrain lacks) is named, with how many of the recorded differ."""
+    retrained = tmp_path / "retrained"
+    shutil.copytree(folder, retrained)
+    (folder / "runs" / "ST-abc" / "model.safetensors").unlink()
+    results = files.read_json(retrained / "results" / "ST-abc.json")
+    [clean] = results["evaluations"]
+    flipped = outcomes.decode(clean["outcomes"])
+    flipped[3] = not flipped[3]
+    clean["outcomes"] = outcomes.encode(flipped)
+    files.write_json(retrained / "results" / "ST-abc.json", results)
+    kept = CliRunner().invoke(cli, ["zoo", "keep", str(folder), "--from", str(retrained)])
+    assert kept.exit_code == 0 and "per-image outcomes differ in 1 of 1 recorded evaluations: clean" in kept.output
+    recorded = files.read_json(folder / "results" / "ST-abc.json")
+    assert runs.outcomes_compared(recorded, {"evaluations": []}) == ([], ["clean"])
+    assert runs.outcomes_compared(recorded, recorded) == (["clean"], [])

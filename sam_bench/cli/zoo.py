@@ -166,7 +166,8 @@ def zoo_verify(model_id, folders, zoo_dir):
     default=None,
     type=click.Path(file_okay=False),
     help="A reproduction folder where runs whose weights were lost were trained again: a run without "
-    "weights takes that folder's run of the same name when its weights have exactly the recorded sha256.",
+    "weights takes that folder's run of the same name when its weights have exactly the recorded sha256 "
+    "(and says whether that run's results have the recorded per-image outcomes).",
 )
 def zoo_keep(folders, restored_from):
     """Keep every finished run's weights of these reproduction folders in git, as the zoo keeps its own:
@@ -181,7 +182,13 @@ def zoo_keep(folders, restored_from):
     from sam_bench.zoo import runs
 
     for folder in folders:
-        kept = runs.keep_folder(Path(folder), Path(restored_from) if restored_from else None)
+        if restored_from:
+            for run_dir in runs.restore_folder(Path(folder), Path(restored_from)):
+                click.echo(
+                    f"restored {run_dir} from {restored_from} (the same sha256); "
+                    + runs.restored_outcomes(Path(folder), Path(restored_from), run_dir.name)
+                )
+        kept = runs.keep_folder(Path(folder))
         for run_dir, record in kept:
             click.echo(
                 f"kept {run_dir}: {record['sha256'][:12]} "

@@ -48,11 +48,49 @@ def keep_folder(folder: Path, restored_from: Path | None = None) -> list[tuple[P
     if not (folder / "runs").is_dir():
         raise BadInput(f"{folder}: not a reproduction folder (no runs/)")
     if restored_from is not None:
-        if not (restored_from / "runs").is_dir():
-            raise BadInput(f"{restored_from}: not a reproduction folder (no runs/)")
-        for run in sorted((folder / "runs").iterdir()):
-            restore(run, restored_from / "runs" / run.name)
+        restore_folder(folder, restored_from)
     return [(run, record) for run in sorted((folder / "runs").iterdir()) if (record := keep(run)) is not None]
+
+
+def restore_folder(folder: Path, restored_from: Path) -> list[Path]:
+    """`restore` for every run of a reproduction folder from `restored_from`'s run of the same name; the
+    run directories that took weights."""
+    for where in (folder, restored_from):
+        if not (where / "runs").is_dir():
+            raise BadInput(f"{where}: not a reproduction folder (no runs/)")
+    return [run for run in sorted((folder / "runs").iterdir()) if restore(run, restored_from / "runs" / run.name)]
+
+
+def _evaluation_name(evaluation: dict) -> str:
+    return " ".join(str(evaluation[k]) for k in ("attack", "norm", "eps") if evaluation.get(k) not in (None, "0"))
+
+
+def outcomes_compared(recorded: dict, retrained: dict) -> tuple[list[str], list[str]]:
+    """(equal, differing): the recorded results' evaluations that hold per-image outcomes, by whether the
+    retrained run's results hold the same outcomes (same images, every image classified alike) for the
+    same attack, norm and eps. A bit-identical retrain should give every one equal; an evaluation the
+    retrained results lack counts as differing."""
+    key = lambda e: (e.get("attack"), e.get("norm"), e.get("eps"))  # noqa: E731
+    again = {key(e): e.get("outcomes") for e in retrained.get("evaluations") or []}
+    equal: list[str] = []
+    differing: list[str] = []
+    for evaluation in recorded.get("evaluations") or []:
+        if evaluation.get("outcomes") is not None:
+            same = again.get(key(evaluation)) == evaluation["outcomes"]
+            (equal if same else differing).append(_evaluation_name(evaluation))
+    return equal, differing
+
+
+def restored_outcomes(folder: Path, restored_from: Path, run_name: str) -> str:
+    """One line on whether a restored run's retrain evaluated as the recorded run did, image by image."""
+    recorded, retrained = (where / "results" / f"{run_name}.json" for where in (folder, restored_from))
+    if not (recorded.is_file() and retrained.is_file()):
+        return "per-image outcomes not compared (a results file is missing)"
+    equal, differing = outcomes_compared(files.read_json(recorded), files.read_json(retrained))
+    total = len(equal) + len(differing)
+    if differing:
+        return f"per-image outcomes differ in {len(differing)} of {total} recorded evaluations: {', '.join(differing)}"
+    return f"per-image outcomes equal in {total} of {total} recorded evaluations"
 
 
 def restore(run_dir: Path, retrained: Path) -> bool:
