@@ -73,7 +73,9 @@ def test_the_report_cites_the_claims_module_where_it_is(folder):
 
 
 def test_weights_in_the_folder_but_not_analysed_are_not_called_uncommitted(folder):
-    kept = folder / "runs" / "ST-844917c126"  # ST seed 1: no analysis record
+    for later_seed in ("ST-844917c126", "ST-17bfddf805", "SAM-0.1-0b7b2ef1ba", "AT-Linf-2-a93c2870b7"):
+        (folder / "analysis" / f"{later_seed}.json").unlink()  # analysed since: here, as if not
+    kept = folder / "runs" / "ST-844917c126"  # ST seed 1: kept, the others' weights not in the copy
     (kept / "weights.json").write_text(json.dumps({"file": "model.safetensors", "sha256": "0" * 64}))
     text = "\n".join(mechanism.section(folder, Folder.load(folder).records, draw=False))
     assert "were not committed" not in text
