@@ -168,3 +168,5 @@ def test_a_restored_run_whose_retrain_classified_other_images_is_named(folder, t
     recorded = files.read_json(folder / "results" / "ST-abc.json")
     assert runs.outcomes_compared(recorded, {"evaluations": []}) == ([], ["clean"])
     assert runs.outcomes_compared(recorded, recorded) == (["clean"], [])
+    files.write_json(folder / "results" / "ST-abc.json", {**recorded, "evaluations": []})  # nothing recorded
+    assert runs.restored_outcomes(folder, retrained, "ST-abc").endswith("(the recorded results hold none)")
