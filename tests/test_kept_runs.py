@@ -14,7 +14,7 @@ from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import outcomes, recheck
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.specs import make_attacks
@@ -166,7 +166,8 @@ def test_a_restored_run_whose_retrain_classified_other_images_is_named(folder, t
     kept = CliRunner().invoke(cli, ["zoo", "keep", str(folder), "--from", str(retrained)])
     assert kept.exit_code == 0 and "per-image outcomes differ in 1 of 1 recorded evaluations: clean" in kept.output
     recorded = files.read_json(folder / "results" / "ST-abc.json")
-    assert runs.outcomes_compared(recorded, {"evaluations": []}) == ([], ["clean"])
-    assert runs.outcomes_compared(recorded, recorded) == (["clean"], [])
+    assert recheck.outcomes_compared(recorded, {"evaluations": []}) == ([], ["clean"])
+    assert recheck.outcomes_compared(recorded, recorded) == (["clean"], [])
     files.write_json(folder / "results" / "ST-abc.json", {**recorded, "evaluations": []})  # nothing recorded
-    assert runs.restored_outcomes(folder, retrained, "ST-abc").endswith("(the recorded results hold none)")
+    in_both = [where / "results" / "ST-abc.json" for where in (folder, retrained)]
+    assert recheck.restored_outcomes(*in_both).endswith("(the recorded results hold none)")

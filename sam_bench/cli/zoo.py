@@ -179,14 +179,16 @@ def zoo_keep(folders, restored_from):
     from pathlib import Path
 
     from sam_bench import kept_checkpoint
+    from sam_bench.evaluation.recheck import restored_outcomes
     from sam_bench.zoo import runs
 
     for folder in folders:
         if restored_from:
             for run_dir in runs.restore_folder(Path(folder), Path(restored_from)):
+                results = Path("results") / f"{run_dir.name}.json"
                 click.echo(
                     f"restored {run_dir} from {restored_from} (the same sha256); "
-                    + runs.restored_outcomes(Path(folder), Path(restored_from), run_dir.name)
+                    + restored_outcomes(Path(folder) / results, Path(restored_from) / results)
                 )
         kept = runs.keep_folder(Path(folder))
         for run_dir, record in kept:

@@ -19,6 +19,9 @@ over, marked with where it was made (`carried_from`), instead of being run again
 
 `n_examples` rechecks the first N images only (N a whole number of the recorded chunks, so that every
 chunk runs exactly as recorded): a cheap spot check of an expensive evaluation.
+
+A retrain that brought lost weights back (`zoo keep --from`) is compared from its own results file, evaluation
+by evaluation under the same labels: `restored_outcomes`.
 """
 
 from __future__ import annotations
@@ -105,6 +108,35 @@ def compare(recorded: dict, remeasured: dict, n: int) -> dict:
         "remeasured_correct": int(b.sum()),
         "images_differing": int((a != b).sum()),
     }
+
+
+def outcomes_compared(recorded: dict, retrained: dict) -> tuple[list[str], list[str]]:
+    """(equal, differing): the recorded results' evaluations that hold per-image outcomes, by `label`, split by
+    whether a retrained run's results hold the same outcomes (same images, every image classified alike) for
+    the same evaluation. A bit-identical retrain should give every one equal; an evaluation the retrained
+    results lack counts as differing."""
+    again = {label(e): e.get("outcomes") for e in retrained.get("evaluations") or []}
+    equal: list[str] = []
+    differing: list[str] = []
+    for evaluation in recorded.get("evaluations") or []:
+        if evaluation.get("outcomes") is not None:
+            name = label(evaluation)
+            (equal if again.get(name) == evaluation["outcomes"] else differing).append(name)
+    return equal, differing
+
+
+def restored_outcomes(recorded: Path, retrained: Path) -> str:
+    """One line on whether a restored run's retrain (`zoo keep --from`) evaluated as the recorded run did,
+    image by image: the two runs' results files."""
+    if not (recorded.is_file() and retrained.is_file()):
+        return "per-image outcomes not compared (a results file is missing)"
+    equal, differing = outcomes_compared(files.read_json(recorded), files.read_json(retrained))
+    total = len(equal) + len(differing)
+    if not total:
+        return "per-image outcomes not compared (the recorded results hold none)"
+    if differing:
+        return f"per-image outcomes differ in {len(differing)} of {total} recorded evaluations: {', '.join(differing)}"
+    return f"per-image outcomes equal in {total} of {total} recorded evaluations"
 
 
 def checked_attacks(attacks: list[str] | None) -> list[str] | None:

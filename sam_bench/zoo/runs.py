@@ -6,8 +6,8 @@ bytes and the git blob id the commit will give them), and from then on the run l
 the git history (sam_bench.rundir, sam_bench.blobs) with its sha256 checked. `verify` checks, for every
 results file of a reproduction folder, that the weights it names can be had and are those weights: the
 run's own (tree, cache or git) or the zoo entry made from them. Lost weights come back from a retrain only
-when bit-identical (`restore`), and `restored_outcomes` says whether the retrain's evaluation classified
-every test image as the recorded one did.
+when bit-identical (`restore`; sam_bench.evaluation.recheck.restored_outcomes says whether the retrain's
+evaluation classified every test image as the recorded one did).
 """
 
 from __future__ import annotations
@@ -61,43 +61,6 @@ def restore_folder(folder: Path, restored_from: Path) -> list[Path]:
         if not (where / "runs").is_dir():
             raise BadInput(f"{where}: not a reproduction folder (no runs/)")
     return [run for run in sorted((folder / "runs").iterdir()) if restore(run, restored_from / "runs" / run.name)]
-
-
-def _evaluation_key(evaluation: dict) -> tuple:
-    return evaluation.get("attack"), evaluation.get("norm"), evaluation.get("eps")
-
-
-def _evaluation_name(evaluation: dict) -> str:
-    return " ".join(str(evaluation[k]) for k in ("attack", "norm", "eps") if evaluation.get(k) not in (None, "0"))
-
-
-def outcomes_compared(recorded: dict, retrained: dict) -> tuple[list[str], list[str]]:
-    """(equal, differing): the recorded results' evaluations that hold per-image outcomes, by whether the
-    retrained run's results hold the same outcomes (same images, every image classified alike) for the
-    same attack, norm and eps. A bit-identical retrain should give every one equal; an evaluation the
-    retrained results lack counts as differing."""
-    again = {_evaluation_key(e): e.get("outcomes") for e in retrained.get("evaluations") or []}
-    equal: list[str] = []
-    differing: list[str] = []
-    for evaluation in recorded.get("evaluations") or []:
-        if evaluation.get("outcomes") is not None:
-            same = again.get(_evaluation_key(evaluation)) == evaluation["outcomes"]
-            (equal if same else differing).append(_evaluation_name(evaluation))
-    return equal, differing
-
-
-def restored_outcomes(folder: Path, restored_from: Path, run_name: str) -> str:
-    """One line on whether a restored run's retrain evaluated as the recorded run did, image by image."""
-    recorded, retrained = (where / "results" / f"{run_name}.json" for where in (folder, restored_from))
-    if not (recorded.is_file() and retrained.is_file()):
-        return "per-image outcomes not compared (a results file is missing)"
-    equal, differing = outcomes_compared(files.read_json(recorded), files.read_json(retrained))
-    total = len(equal) + len(differing)
-    if not total:
-        return "per-image outcomes not compared (the recorded results hold none)"
-    if differing:
-        return f"per-image outcomes differ in {len(differing)} of {total} recorded evaluations: {', '.join(differing)}"
-    return f"per-image outcomes equal in {total} of {total} recorded evaluations"
 
 
 def restore(run_dir: Path, retrained: Path) -> bool:
