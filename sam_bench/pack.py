@@ -90,10 +90,14 @@ def _transient(file: Path) -> bool:
     return lease.is_claim(file) or files.is_temporary(file)
 
 
-def _modified_after(file: Path, marker: float) -> bool:
-    """Whether `file` was modified after `marker`; False for a file another process removed since it was listed."""
+def _modified_since(file: Path, marker_ns: int) -> bool:
+    """Whether `file` was modified since the marker was touched (`marker_ns`, its mtime in nanoseconds); False for
+    a file another process removed since it was listed. A file stamped with the marker's own time counts: the
+    kernel stamps files from a clock that advances once a tick (milliseconds), so a file written just after the
+    marker can carry the marker's very time, and leaving it out would lose it (bringing one written just before
+    twice is harmless: unpacked, it is identical)."""
     try:
-        return file.stat().st_mtime > marker
+        return file.stat().st_mtime_ns >= marker_ns
     except FileNotFoundError:
         return False
 
@@ -102,7 +106,7 @@ def _members(
     paths: list[Path],
     root: Path,
     exclude: list[str],
-    newer_than: float | None = None,
+    newer_than_ns: int | None = None,
     drop_finished_checkpoints: bool = False,
     finished_runs_only: bool = False,
 ) -> list[tuple[Path, str]]:
@@ -122,7 +126,7 @@ def _members(
             relative = file.relative_to(root).as_posix()
             if _transient(file) or any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
                 continue
-            if newer_than is not None and not _modified_after(file, newer_than):
+            if newer_than_ns is not None and not _modified_since(file, newer_than_ns):
                 continue
             if drop_finished_checkpoints and file.name == "checkpoint.pt" and finished_run(file.parent):
                 continue
@@ -232,13 +236,14 @@ def pack(
 ) -> Packed:
     """Pack `paths` (files or folders under `root`) into `out`/batch-N/. `out` must be empty or new;
     it gets the batch folders only once every part is written. `newer_than`: only files modified
-    after that file was (what a stint of work changed); `drop_finished_checkpoints`: leave out the
-    checkpoint.pt of every run directory whose training is complete (85 MiB at full scale, of no
-    further use); `finished_runs_only`: leave out every file of a run directory whose training is not
-    complete (a pack made while it trains: its files are still changing, and its checkpoint is not
-    taken). Each file is copied once before it is hashed and archived, so a file that another process
-    replaces or appends to meanwhile goes in as one consistent version, and one it removes meanwhile is left
-    out. Claims and temporaries of atomic writes are always left out (`_transient`)."""
+    since that file was (what a stint of work changed; one stamped in the same clock tick counts);
+    `drop_finished_checkpoints`: leave out the checkpoint.pt of every run directory whose training is
+    complete (85 MiB at full scale, of no further use); `finished_runs_only`: leave out every file of a
+    run directory whose training is not complete (a pack made while it trains: its files are still
+    changing, and its checkpoint is not taken). Each file is copied once before it is hashed and
+    archived, so a file that another process replaces or appends to meanwhile goes in as one consistent
+    version, and one it removes meanwhile is left out. Claims and temporaries of atomic writes are always
+    left out (`_transient`)."""
     part_bytes, batch_files, batch_bytes = _check_limits(part_mib, batch_files, batch_mib)
     root = Path(root or ".").absolute()
     out = Path(out)
@@ -248,7 +253,7 @@ def pack(
     if newer_than is not None:
         if not Path(newer_than).is_file():
             raise BadInput(f"pack: --newer-than {newer_than} is not a file")
-        marker = Path(newer_than).stat().st_mtime
+        marker = Path(newer_than).stat().st_mtime_ns
     members = _members(
         [Path(p) for p in paths], root, list(exclude or []), marker, drop_finished_checkpoints, finished_runs_only
     )

@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,14 @@ def test_after_a_stint_the_sends_left_to_make_are_weighed_against_the_window():
 
 # ---------------------------------------------------------------------------------------------------
 # tools/gpu_relay.sh, refusing before it starts anything, and its test call (no stint is run here)
+
+
+def until(condition, what, deadline_s=300.0):
+    """Wait for `condition` (a file another process writes), polling; the deadline only ends a hung test."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what} after {deadline_s:.0f} s"
+        time.sleep(0.05)
 
 
 def relay(tmp_path, *args, python=sys.executable):
@@ -265,6 +274,17 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         shutil.rmtree(checkout)  # the next call's checkout is another copy
         proc, _, _ = relay(tmp_path, "start", "--left", "20", "paper-cifar10", "smoke", python=str(stand_in))
         assert proc.returncode == 3 and "still running" in proc.stderr  # one stint at a time
+        # the stand-in has written its files and its console line has reached the stint's log (tee writes it
+        # from a process of its own): what the first wait brings back is then known, however busy the machine
+        stint_tree = home / "tree"
+        logs = stint_tree / "reproductions" / "relay-logs"
+        until(
+            lambda: (
+                (stint_tree / runs / "SAM-2" / "checkpoint.pt").is_file()  # the last it writes
+                and any("stand-in" in log.read_text() for log in logs.glob("*.log"))
+            ),
+            "the stand-in's files and its console line",
+        )
         proc, out, _ = relay(tmp_path, "wait", "--left", "20", "--at-most", "0.02", python=str(stand_in))
         assert proc.returncode == 5, proc.stdout + proc.stderr
         assert "still running" in proc.stdout and "collected what the stint finished" in proc.stdout

@@ -88,6 +88,21 @@ def test_only_what_changed_and_no_spent_checkpoints(work):
     assert [f["path"] for f in kept.manifest["files"]] == ["run/checkpoint.pt", "run/sub/metadata.json"]
 
 
+def test_a_file_stamped_in_the_markers_own_clock_tick_is_packed(work):
+    """The kernel stamps files from a clock that advances once a tick: a file written just after the marker was
+    touched can carry the marker's very mtime. It is packed (the relay's first collection once lost the stint's
+    console this way); one stamped a nanosecond before is not."""
+    marker = work / "marker"
+    marker.write_text("")
+    tick = 1_700_000_000_123_456_789
+    for path in (work / "src").rglob("*"):
+        os.utime(path, ns=(tick - 1, tick - 1))
+    os.utime(marker, ns=(tick, tick))
+    os.utime(work / "src" / "run" / "sub" / "metadata.json", ns=(tick, tick))
+    packed = packing.pack(["run"], work / "out", newer_than=marker)
+    assert [f["path"] for f in packed.manifest["files"]] == ["run/sub/metadata.json"]
+
+
 def test_a_pack_made_while_runs_train_leaves_their_files_out(tmp_path, monkeypatch):
     """--finished-runs-only: a run directory (runs/<run>/ with its metadata) whose training is not complete
     is left out whole; a finished run, and files outside run directories, go in."""
@@ -144,7 +159,7 @@ def test_a_file_removed_while_the_pack_is_made_is_left_out_and_claims_never_trav
     marker = work / "mark"
     marker.write_text("")
     os.utime(marker, (0, 0))  # every file is newer: the listing stats each one
-    real_modified, real_copy = packing._modified_after, packing.shutil.copy2
+    real_modified, real_copy = packing._modified_since, packing.shutil.copy2
 
     def removed_before_its_stat(file, since):
         if file == gone_by_its_stat.absolute():
@@ -156,7 +171,7 @@ def test_a_file_removed_while_the_pack_is_made_is_left_out_and_claims_never_trav
             Path(source).unlink()
         return real_copy(source, target)
 
-    monkeypatch.setattr(packing, "_modified_after", removed_before_its_stat)
+    monkeypatch.setattr(packing, "_modified_since", removed_before_its_stat)
     monkeypatch.setattr(packing.shutil, "copy2", removed_before_its_copy)
     packed = packing.pack(["run"], work / "out", newer_than=marker)
     monkeypatch.undo()

@@ -43,7 +43,8 @@ from sam_bench.cli.options import out_option
     default=None,
     type=click.Path(dir_okay=False),
     metavar="FILE",
-    help="Only files modified after FILE was: what a stint of work changed (touch FILE before it).",
+    help="Only files modified since FILE was, its clock tick included: what a stint of work changed "
+    "(touch FILE before it).",
 )
 @click.option(
     "--drop-finished-checkpoints",
