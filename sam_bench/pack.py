@@ -249,13 +249,13 @@ def pack(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(f"pack: --out {out} is not an empty folder; choose a new one")
-    marker = None
+    marker_ns = None
     if newer_than is not None:
         if not Path(newer_than).is_file():
             raise BadInput(f"pack: --newer-than {newer_than} is not a file")
-        marker = Path(newer_than).stat().st_mtime_ns
+        marker_ns = Path(newer_than).stat().st_mtime_ns
     members = _members(
-        [Path(p) for p in paths], root, list(exclude or []), marker, drop_finished_checkpoints, finished_runs_only
+        [Path(p) for p in paths], root, list(exclude or []), marker_ns, drop_finished_checkpoints, finished_runs_only
     )
     name = name or Path(members[0][1]).parts[0]
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
