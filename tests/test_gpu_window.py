@@ -13,7 +13,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -118,14 +117,6 @@ def test_after_a_stint_the_sends_left_to_make_are_weighed_against_the_window():
 
 # ---------------------------------------------------------------------------------------------------
 # tools/gpu_relay.sh, refusing before it starts anything, and its test call (no stint is run here)
-
-
-def until(condition, what, deadline_s=300.0):
-    """Wait for `condition` (a file another process writes), polling; the deadline only ends a hung test."""
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, f"still waiting for {what} after {deadline_s:.0f} s"
-        time.sleep(0.05)
 
 
 def relay(tmp_path, *args, python=sys.executable):
@@ -239,19 +230,25 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
     every call: here it is emptied between calls); `wait` says it is still running (exit 5) and brings back
     what the stint has finished so far (a finished run and its zoo entry; not the run still training), then,
     once it has packed, batch 1 of everything it changed with the stint's console. reproduce is a stand-in
-    that writes those files and waits for a signal; everything else (unpack, pack) is the real sam-bench."""
+    that writes those files, says so through a pipe and waits for a signal; everything else (unpack, pack) is
+    the real sam-bench."""
     stand_in = tmp_path / "python"
     signal = tmp_path / "go-on"
+    written = tmp_path / "written"  # a named pipe: its write returns once the test reads it
+    os.mkfifo(written)
     runs = "reproductions/smoke/runs"
     stand_in.write_text(
         "#!/bin/sh\n"
         'if [ "$1" = -m ] && [ "$2" = sam_bench ] && [ "$3" = reproduce ]; then\n'
-        '  echo "stand-in $*"; mkdir -p reproductions/smoke && echo trained > reproductions/smoke/result.txt\n'
+        "  mkdir -p reproductions/smoke && echo trained > reproductions/smoke/result.txt\n"
         f"  mkdir -p {runs}/ST-1 {runs}/SAM-2 model_zoo\n"
         f'  echo \'{{"status": "complete"}}\' > {runs}/ST-1/metadata.json; echo zoo > model_zoo/ST-1.safetensors\n'
         f'  echo \'{{"status": "running"}}\' > {runs}/SAM-2/metadata.json; echo ckpt > {runs}/SAM-2/checkpoint.pt\n'
+        f"  echo written > {written}\n"
         f"  while [ ! -f {signal} ]; do sleep 0.1; done\n"
-        f'  echo \'{{"status": "complete"}}\' > {runs}/SAM-2/metadata.json; exit 0\n'
+        # its console line only now: tee copies it into the stint's log from a process of its own, and echoed
+        # before the first waits, what they bring back would depend on when tee ran
+        f'  echo "stand-in $*"; echo \'{{"status": "complete"}}\' > {runs}/SAM-2/metadata.json; exit 0\n'
         "fi\n"
         f'exec {sys.executable} "$@"\n'
     )
@@ -274,17 +271,7 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         shutil.rmtree(checkout)  # the next call's checkout is another copy
         proc, _, _ = relay(tmp_path, "start", "--left", "20", "paper-cifar10", "smoke", python=str(stand_in))
         assert proc.returncode == 3 and "still running" in proc.stderr  # one stint at a time
-        # the stand-in has written its files and its console line has reached the stint's log (tee writes it
-        # from a process of its own): what the first wait brings back is then known, however busy the machine
-        stint_tree = home / "tree"
-        logs = stint_tree / "reproductions" / "relay-logs"
-        until(
-            lambda: (
-                (stint_tree / runs / "SAM-2" / "checkpoint.pt").is_file()  # the last it writes
-                and any("stand-in" in log.read_text() for log in logs.glob("*.log"))
-            ),
-            "the stand-in's files and its console line",
-        )
+        assert written.read_text() == "written\n"  # the stand-in's files are written: the first wait finds them
         proc, out, _ = relay(tmp_path, "wait", "--left", "20", "--at-most", "0.02", python=str(stand_in))
         assert proc.returncode == 5, proc.stdout + proc.stderr
         assert "still running" in proc.stdout and "collected what the stint finished" in proc.stdout
@@ -328,6 +315,7 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         assert list((landed / "reproductions" / "relay-logs").glob("*-paper-cifar10-smoke.log"))
     finally:
         signal.touch()
+        os.close(os.open(written, os.O_RDONLY | os.O_NONBLOCK))  # a stand-in still writing the pipe goes on
         try:
             os.kill(int((home / "stint.pid").read_text()), 9)
         except (OSError, ValueError):
