@@ -43,14 +43,11 @@ def keep(run_dir: Path) -> dict | None:
     return record
 
 
-def keep_folder(folder: Path, restored_from: Path | None = None) -> list[tuple[Path, dict]]:
-    """`keep` for every run of a reproduction folder; (run directory, record) for each kept. With
-    `restored_from` (a folder where runs whose weights were lost were trained again), a run without
-    weights takes that folder's run of the same name when its weights are exactly the recorded ones."""
+def keep_folder(folder: Path) -> list[tuple[Path, dict]]:
+    """`keep` for every run of a reproduction folder; (run directory, record) for each kept. Runs whose weights
+    were lost take a bit-identical retrain's first: `restore_folder`."""
     if not (folder / "runs").is_dir():
         raise BadInput(f"{folder}: not a reproduction folder (no runs/)")
-    if restored_from is not None:
-        restore_folder(folder, restored_from)
     return [(run, record) for run in sorted((folder / "runs").iterdir()) if (record := keep(run)) is not None]
 
 
