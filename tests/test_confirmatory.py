@@ -127,6 +127,7 @@ def test_the_confirmatory_scale_fixes_its_endpoints_before_its_runs():
     assert recipe.compute_budget == {"hours": 12, "cores": 2}
 
 
+C3_PGD = "attack: pgd, norm: Linf, eps: 2/255, images: 8"
 BASE = """
 name: endpoints
 dataset: cifar10-sample
@@ -134,6 +135,7 @@ train: {arch: preactresnet18, width: 0.125, epochs: 1, seed: 0}
 models:
   - {name: ST, method: standard}
   - {name: SAM, method: sam, rho: 0.1}
+  - {name: AT-8, method: at, attack_eps: 8/255}
 evaluation:
   n_examples: 64
   pgd: {n_examples: 32, Linf: {eps: [2/255]}}
@@ -163,6 +165,18 @@ scales:
             "runs on first seeds only",
         ),
         ("{primary_tests: {C1: {attack: clean}}}", "images"),
+        ("{primary_tests: {C3: {attack: pgd, norm: Linf, eps: 2/255, images: 8}}}", "its test names two models"),
+        ("{primary_tests: {C1: {models: [AT-8, SAM], attack: clean, images: 8}}}", "only C3 names models"),
+        (f"{{primary_tests: {{C3: {{models: [SAM, AT-8], {C3_PGD}}}}}}}", "'SAM' is not an AT model"),
+        (f"{{primary_tests: {{C3: {{models: [AT-8, ST], {C3_PGD}}}}}}}", "'ST' is not a SAM model"),
+        (f"{{primary_tests: {{C3: {{models: [AT-8, X], {C3_PGD}}}}}}}", "'X' is not a model of this scale"),
+        (f"{{primary_tests: {{C3: {{models: [AT-8, AT-8], {C3_PGD}}}}}}}", "two different models"),
+        ("{primary_tests: {C3: {models: [AT-8, SAM], attack: clean, images: 8}}}", "its measure is AT's robust one"),
+        (
+            f"{{seeds: [0, 1, 2], confirmatory_seeds: {{AT-8: [0, 1], SAM: [1]}}, "
+            f"primary_tests: {{C3: {{models: [AT-8, SAM], {C3_PGD}}}}}}}",
+            "need as many confirmatory seeds each",
+        ),
     ],
 )
 def test_bad_endpoints_are_refused_in_one_line(tmp_path, scale, message):
@@ -187,6 +201,45 @@ def test_good_endpoints_are_read(tmp_path):
     assert c2.matches({**entry, "settings": {"version": "custom", "attacks": ["apgd-ce"]}})
     assert not c2.matches({**entry, "settings": {"version": "standard", "attacks": ["apgd-ce", "apgd-t"]}})
     assert not c2.matches({**entry, "n_examples": 8, "settings": {"version": "custom", "attacks": ["apgd-ce"]}})
+
+
+def test_c3s_primary_test_names_its_two_models_and_is_judged_on_clean_accuracy_too(tmp_path):
+    path = tmp_path / "endpoints.yaml"
+    path.write_text(
+        BASE + "  s: {seeds: [0, 1, 2], confirmatory_seeds: {AT-8: [0, 1], SAM: [1, 2]}, primary_tests: "
+        f"{{C3: {{models: [AT-8, SAM], {C3_PGD}}}}}}}\n"
+    )
+    endpoints = load_recipe(str(path), "s").endpoints
+    c3 = endpoints.primary_tests["C3"]
+    assert c3.models == ("AT-8", "SAM") and c3.measure() == ("pgd", "Linf", "2/255")
+    assert c3.label() == "PGD Linf 2/255 and clean on the first 8 test images"
+    assert Endpoints.from_plan({"primary_tests": endpoints.describe()["primary_tests"]}).primary_tests["C3"] == c3
+
+
+def test_the_full_scale_fixes_its_seeds_and_primary_tests_before_any_later_seed_trains():
+    recipe = load_recipe("paper-cifar10", "full")
+    seeds: dict[str, list[int]] = {}
+    for m in recipe.models:
+        seeds.setdefault(m.name, []).append(m.seed)
+    core = {"ST": [0, 1, 2], "SAM-0.1": [0, 1, 2], "SAM-0.4": [0, 1, 2], "AT-Linf-8": [0, 1], "AT-Linf-2": [0, 1]}
+    assert {name: seeds[name] for name in core} == core
+    assert all(s == [0] for name, s in seeds.items() if name not in core)
+    endpoints = recipe.endpoints
+    # seed 0 of ST and the SAMs was seen when the tests were chosen (exploratory); the ATs' was not
+    assert endpoints.confirmatory_seeds == {
+        "ST": [1, 2],
+        "SAM-0.1": [1, 2],
+        "SAM-0.4": [1, 2],
+        "AT-Linf-8": [0, 1],
+        "AT-Linf-2": [0, 1],
+    }
+    labels = {claim: test.label() for claim, test in endpoints.primary_tests.items()}
+    assert labels == {
+        "C1": "clean on the first 10,000 test images",
+        "C2": "AutoAttack (APGD-CE + APGD-T) Linf 2/255 on the first 1,000 test images",
+        "C3": "PGD Linf 8/255 and clean on the first 10,000 test images",
+    }
+    assert endpoints.primary_tests["C3"].models == ("AT-Linf-8", "SAM-0.1")
 
 
 def test_the_commit_that_fixed_the_endpoints_is_found_in_history(tmp_path):

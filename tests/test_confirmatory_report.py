@@ -163,3 +163,82 @@ def test_without_a_commit_holding_them_the_tests_read_as_post_hoc(tmp_path):
     write_runs(tmp_path, records, "HEAD")
     plan = {**PLAN, "name": "not-a-shipped-recipe"}
     assert "read them as post hoc" in confirmatory.section(tmp_path, records, plan)[2]
+
+
+def at_and_sam(at_seeds, sam_seeds, at_robust=600, sam_robust=50, at_clean=800, sam_clean=900):
+    """C3's two models: PGD-10 at Linf 8/255 and clean on N images, per seed (a small seed-to-seed spread)."""
+    found = []
+    for name, method, seeds, robust, clean in (
+        ("AT-Linf-8", "at", at_seeds, at_robust, at_clean),
+        ("SAM-0.1", "sam", sam_seeds, sam_robust, sam_clean),
+    ):
+        for s in seeds:
+            r = record(name, method, s, clean + s % 3, 0, 0)
+            r["results"]["evaluations"] = [ev("pgd", "Linf", "8/255", 8 / 255, robust + s % 2, s)]
+            found.append(r)
+    return found
+
+
+C3_PLAN = {
+    "name": "paper-cifar10",
+    "scale": "full",
+    "primary_tests": {
+        "C3": {"models": ["AT-Linf-8", "SAM-0.1"], "attack": "pgd", "norm": "Linf", "eps": "8/255", "images": N}
+    },
+    "confirmatory_seeds": {"AT-Linf-8": [0, 1], "SAM-0.1": [1, 2]},
+}
+
+
+def test_c3s_primary_test_pairs_the_two_models_confirmatory_seeds_in_order_and_tests_clean_beside_robust(tmp_path):
+    records = at_and_sam([0, 1], [0, 1, 2])
+    write_runs(tmp_path, records, "HEAD")
+    (result,) = confirmatory.primary_results(records, C3_PLAN)
+    assert result.configuration == "AT-Linf-8 vs SAM-0.1" and result.verdict == "holds"
+    robust, clean = result.comparisons
+    # AT's seeds 0 and 1 against SAM's 1 and 2 (paired by number only seed 1 would be in common: no test of methods)
+    assert (robust.first, robust.second, robust.seeds) == ("AT-Linf-8", "SAM-0.1", 2) and robust.method_level
+    assert (clean.first, clean.second, clean.seeds) == ("SAM-0.1", "AT-Linf-8", 2) and clean.method_level
+    assert robust.difference > 0.5 and clean.difference > 0.09
+    phrase = result.phrase()
+    assert phrase.startswith("C3: holds for AT-Linf-8 vs SAM-0.1 (PGD Linf 8/255: +")
+    assert "; clean: +" in phrase and "2 seeds, PGD Linf 8/255 and clean on the first 1,000 test images)" in phrase
+    rows = [line for line in confirmatory.section(tmp_path, records, C3_PLAN) if line.startswith("| C3 |")]
+    assert len(rows) == 2 and all("**holds**" in row for row in rows)
+    assert "AT-Linf-8 − SAM-0.1, PGD Linf 8/255" in rows[0] and "SAM-0.1 − AT-Linf-8, clean" in rows[1]
+    # an AT model more accurate than SAM on clean images: the claim's second half does not hold, nor does C3
+    (result,) = confirmatory.primary_results(at_and_sam([0, 1], [0, 1, 2], at_clean=950), C3_PLAN)
+    assert result.verdict in ("fails", "inconclusive")
+    # one confirmatory seed of AT: waiting
+    (result,) = confirmatory.primary_results(at_and_sam([0], [0, 1, 2]), C3_PLAN)
+    assert result.verdict is None and result.phrase() == (
+        "C3: waiting for AT-Linf-8 vs SAM-0.1 (a verdict needs two confirmatory seeds of each)"
+    )
+
+
+def test_the_report_counts_what_fab_t_and_square_flipped_after_apgd_ce_and_apgd_t():
+    from sam_bench.experiments import autoattack_tail
+
+    records = grid()
+    assert not autoattack_tail.applies([r for r in records if r["seed"] > 0])  # no standard version to compare
+    for r in records:
+        for e in r["results"]["evaluations"]:
+            if (e["settings"] or {}).get("version") == "standard":
+                right = round(e["robust_acc"] * e["n_examples"])
+                # 2 more images right after APGD-T than at the end: FAB-T flipped one, Square one
+                e["breakdown"] = {
+                    "clean": 0.9,
+                    "apgd-ce": (right + 5) / e["n_examples"],
+                    "apgd-t": (right + 2) / e["n_examples"],
+                    "fab-t": (right + 1) / e["n_examples"],
+                    "square": right / e["n_examples"],
+                }
+    lines = autoattack_tail.section(records)
+    rows = [line for line in lines if line.startswith("| ST (seed 0) |")]
+    assert [row.split(" | ")[1] for row in rows] == ["Linf 1/255", "Linf 2/255", "L2 16/255", "L2 32/255"]
+    images, after_apgd_t, fab_t, square, final, custom = rows[1].rstrip(" |").split(" | ")[2:8]
+    assert (images, fab_t, square, int(after_apgd_t)) == ("500", "1", "1", int(final) + 2)
+    # the custom version on the same 500 images left as many right as the standard one at its end, two fewer
+    # than the standard one's APGD-T: flagged
+    assert custom == f"{final} ⚠"
+    assert "FAB-T and Square together flipped 16 images over 8 standard evaluations" in "\n".join(lines)
+    assert any(line.startswith("⚠ The custom version's count differs") for line in lines)

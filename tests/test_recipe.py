@@ -7,10 +7,15 @@ from sam_bench.experiments.recipe import available, load_recipe, merge
 def test_shipped_recipes_load_at_every_scale():
     assert {"paper-cifar10", "paper-cifar100"} <= set(available())
     full = load_recipe("paper-cifar10", "full")
-    names = [m.name for m in full.models]
-    assert names[:5] == ["ST", "SAM-0.1", "SAM-0.4", "AT-Linf-8", "AT-Linf-2"]  # most wanted first
-    assert len(names) == 17
-    assert names[-2:] == ["TRADES-Linf-8", "AWP-AT-Linf-8"]  # #52: after the paper's own models
+    runs = [(m.name, m.seed) for m in full.models]
+    # every seed of the models C1 and C2 compare, then of C3's AT models, then the rest of the grid's first seeds
+    assert runs[:13] == [
+        *[(name, seed) for seed in (0, 1, 2) for name in ("ST", "SAM-0.1", "SAM-0.4")],
+        *[(name, seed) for seed in (0, 1) for name in ("AT-Linf-8", "AT-Linf-2")],
+    ]
+    names = [m.name for m in full.models if m.primary]
+    assert len(names) == 17 and len(runs) == 25
+    assert names[-2:] == ["TRADES-Linf-8", "AWP-AT-Linf-8"]  # after the paper's own models
     assert {"AT-Linf-1", "AT-Linf-8", "AT-L2-16", "AT-L2-128", "ASAM-0.5", "SAM-AT-Linf-2"} <= set(names)
     at8 = next(m for m in full.models if m.name == "AT-Linf-8").config
     assert (at8.epochs, at8.width, at8.attack_steps, at8.attack_step_size, at8.batch_size) == (
@@ -22,16 +27,50 @@ def test_shipped_recipes_load_at_every_scale():
     )
     at1 = next(m for m in full.models if m.name == "AT-Linf-1").config
     assert at1.attack_step_size == "0.5/255"
-    # RobustBench's budgets on all 10,000 images for the boards, and the claims' (C2) on the first 1,000 (#47 item 3)
+    # RobustBench's budgets on all 10,000 images for the boards (first seeds); the claims' (C2) on the first 1,000:
+    # standard on first seeds, APGD-CE + APGD-T on every seed
+    cheaper = {"version": "custom", "attacks": ["apgd-ce", "apgd-t"], "n_examples": 1000, "all_seeds": True}
     assert full.evaluation["autoattack"] == {
         "version": "standard",
-        "Linf": ["8/255", {"eps": "1/255", "n_examples": 1000}, {"eps": "2/255", "n_examples": 1000}],
-        "L2": ["0.5", {"eps": "16/255", "n_examples": 1000}, {"eps": "32/255", "n_examples": 1000}],
+        "Linf": [
+            "8/255",
+            {"eps": "1/255", "n_examples": 1000},
+            {"eps": "2/255", "n_examples": 1000},
+            {"eps": "1/255", **cheaper},
+            {"eps": "2/255", **cheaper},
+        ],
+        "L2": [
+            "0.5",
+            {"eps": "16/255", "n_examples": 1000},
+            {"eps": "32/255", "n_examples": 1000},
+            {"eps": "16/255", **cheaper},
+            {"eps": "32/255", **cheaper},
+        ],
     }
     smoke = load_recipe("paper-cifar10", "smoke")
     assert smoke.dataset == "cifar10-sample" and not smoke.publish
     assert all(m.config.width == 0.125 and m.config.epochs == 4 and m.config.n_train is None for m in smoke.models)
     assert load_recipe("paper-cifar100", "full").dataset == "cifar100"
+
+
+def test_a_scales_order_works_through_its_groups_one_after_another(tmp_path):
+    path = tmp_path / "order.yaml"
+    path.write_text(
+        "name: order\ndataset: cifar10-sample\ntrain: {arch: preactresnet18, width: 0.125, epochs: 1}\n"
+        "models:\n  - {name: A, method: standard}\n  - {name: B, method: sam, rho: 0.1}\n"
+        "  - {name: C, method: standard, lr: 0.05}\n  - {name: D, method: sam, rho: 0.2}\n"
+        "evaluation: {n_examples: 8}\n"
+        "scales:\n  grouped: {seeds: [0, 1], order: [[C], [B, A]]}\n  plain: {seeds: [0, 1]}\n"
+        "  unknown: {order: [[E]]}\n  twice: {order: [[A], [A, B]]}\n"
+    )
+    grouped = [(m.name, m.seed) for m in load_recipe(str(path), "grouped").models]
+    assert grouped == [("C", 0), ("C", 1), ("B", 0), ("A", 0), ("B", 1), ("A", 1), ("D", 0), ("D", 1)]
+    plain = [(m.name, m.seed) for m in load_recipe(str(path), "plain").models]
+    assert plain == [("A", 0), ("B", 0), ("C", 0), ("D", 0), ("A", 1), ("B", 1), ("C", 1), ("D", 1)]
+    with pytest.raises(BadInput, match="order names 'E', which this scale does not train"):
+        load_recipe(str(path), "unknown")
+    with pytest.raises(BadInput, match="order names a model twice"):
+        load_recipe(str(path), "twice")
 
 
 def test_keys_change_with_settings_only(tmp_path):

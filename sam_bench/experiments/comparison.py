@@ -117,19 +117,27 @@ def compare(
     measure: tuple,
     margin: float = 0.0,
     label: str | None = None,
+    in_order: bool = False,
     **select,
 ) -> Comparison | None:
     """Test `firsts` (the seeds of one model) against `seconds` on one measure: ("clean",) or
     ("pgd", norm, eps), with `select` as `evaluation` takes it (an AutoAttack version, the first N
     images). Seeds are paired by number (seed s with seed s: the same initialisation); without a seed
-    in common, the first seeds are paired. None when a model lacks the measure."""
+    in common, the first seeds are paired. `in_order`: the k-th seed of one with the k-th of the other
+    (two models' different seeds: independent trainings, so a pairing fixed in advance estimates the same
+    difference). None when a model lacks the measure."""
     if label is None:
         label = "clean" if measure[0] == "clean" else f"{measure[0].upper()} {measure[1]} {measure[2]}"
     aside = collapse.collapsed(firsts) + collapse.collapsed(seconds)
     firsts, seconds = collapse.healthy(firsts), collapse.healthy(seconds)
-    by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
-    common = [s for s in by_seed_1 if s in by_seed_2]
-    pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
+    if not firsts or not seconds:
+        return None
+    if in_order:
+        pairs = list(zip(sorted(firsts, key=seed_of), sorted(seconds, key=seed_of)))
+    else:
+        by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
+        common = [s for s in by_seed_1 if s in by_seed_2]
+        pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
     evs = []
     for a, b in pairs:
         x, y = evaluation(a, *measure, **select), evaluation(b, *measure, **select)

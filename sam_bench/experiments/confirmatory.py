@@ -1,19 +1,21 @@
 """The report's confirmatory section, for a scale that fixed its endpoints before its runs (endpoints.py).
 
 The primary tests are judged over the confirmatory seeds only (the seeds trained after the endpoints were
-fixed), each as its claim's verdict, on exactly the measure and images the recipe named; the section says
-which commit fixed them and whether every confirmatory run trained from a commit that holds them (if not,
-the tests are post hoc, and it says so). Everything else is secondary: the report's own verdicts pool all
-seeds (the exploratory ones that suggested the comparisons included), and C2 under AutoAttack is reported
-with Holm's adjustment over its own family. Last, PGD-10 against AutoAttack on the same images, per model
-and over seeds: a PGD-10 gain that AutoAttack does not confirm (SAM's gap larger than ST's) is the mark
-of gradient masking, and it is flagged.
+fixed), each as its claim's verdict, on exactly the measure and images the recipe named: C1 and C2 for every
+SAM configuration against ST, C3 for the AT and SAM models its test names, on its robust measure and on clean
+accuracy (their seeds paired in order). The section says which commit fixed them and whether every
+confirmatory run trained from a commit that holds them (if not, the tests are post hoc, and it says so).
+Everything else is secondary: the report's own verdicts pool all seeds (the exploratory ones that suggested
+the comparisons included), and C2 under AutoAttack is reported with Holm's adjustment over its own family.
+Last, PGD-10 against AutoAttack on the same images, per model and over seeds, at the claims' budgets: a PGD-10
+gain that AutoAttack does not confirm (SAM's gap larger than ST's) is the mark of gradient masking, and it is
+flagged.
 """
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,8 @@ from sam_bench.experiments.endpoints import Endpoints, PrimaryTest, set_in_commi
 from sam_bench.experiments.recipe import RECIPE_DIR
 from sam_bench.experiments.records import evaluation, models, seed_of
 
-# The claims a primary test decides, and how: C1 a non-inferiority margin, C2 superiority (claims.CLAIMS)
-MARGINS = {"C1": C1_MARGIN, "C2": 0.0}
+# The claims a primary test decides, and how: C1 a non-inferiority margin, C2 and C3 superiority (claims.CLAIMS)
+MARGINS = {"C1": C1_MARGIN, "C2": 0.0, "C3": 0.0}
 
 
 def applies(plan: dict) -> bool:
@@ -36,43 +38,51 @@ def applies(plan: dict) -> bool:
 
 @dataclass
 class PrimaryResult:
-    """One primary test of one SAM configuration against ST, over the confirmatory seeds: its comparison and
-    verdict, or what it is waiting for (`comparison` None: fewer than two confirmatory seeds of each)."""
+    """One primary test of one configuration over the confirmatory seeds (C1, C2: a SAM model against ST; C3:
+    the AT model against the SAM model its test names): its comparisons and verdict, or what it is waiting for
+    (no comparisons: fewer than two confirmatory seeds of each)."""
 
     claim: str
     test: PrimaryTest
-    sam: str
+    configuration: str  # "SAM-0.1" (against ST), "AT-Linf-8 vs SAM-0.1"
     have: int  # confirmatory seeds with results, the fewer of the two models'
-    comparison: Comparison | None = None
+    comparisons: list[Comparison] = field(default_factory=list)
     verdict: str | None = None
     reason: str | None = None
 
     def phrase(self) -> str:
-        """The README's words for it: 'C1: fails for SAM-0.1 (-1.36 points [-1.67, -1.06], 15 seeds, <the test>)'."""
-        c = self.comparison
-        if c is None or self.verdict is None:
-            return f"{self.claim}: waiting for {self.sam} (a verdict needs two confirmatory seeds of each)"
-        found = f"{_points(c, ' points')}, {c.seeds} seeds"
-        return f"{self.claim}: {self.verdict} for {self.sam} ({found}, {self.test.label()})"
+        """The README's words for it: 'C1: fails for SAM-0.1 (-1.36 points [-1.67, -1.06], 15 seeds, <the test>)';
+        C3's names each of its two measures."""
+        if not self.comparisons or self.verdict is None:
+            return f"{self.claim}: waiting for {self.configuration} (a verdict needs two confirmatory seeds of each)"
+        if len(self.comparisons) == 1:
+            found = _points(self.comparisons[0], " points")
+        else:
+            found = "; ".join(f"{c.measure}: {_points(c, ' points')}" for c in self.comparisons)
+        seeds = min(c.seeds for c in self.comparisons)
+        return f"{self.claim}: {self.verdict} for {self.configuration} ({found}, {seeds} seeds, {self.test.label()})"
 
 
 def primary_results(records: list[dict], plan: dict) -> list[PrimaryResult]:
-    """Every primary test the plan fixed, for every SAM configuration against ST, over the confirmatory seeds
-    only: the report's table and the README's summary both read these."""
+    """Every primary test the plan fixed, for every configuration it judges, over the confirmatory seeds only:
+    the report's table and the README's summary both read these."""
     endpoints = Endpoints.from_plan(plan)
-    _, st, sams, confirmatory = _split(records, endpoints)
-    st_runs = confirmatory.get(st[0]["name"], []) if st else []
+    grouped, st, sams, confirmatory = _split(records, endpoints)
     found = []
     for claim, test in endpoints.primary_tests.items():
         if claim not in MARGINS:
             continue
-        for sam in sams:
-            sam_runs = confirmatory.get(sam[0]["name"], [])
-            result = PrimaryResult(claim, test, sam[0]["name"], min(len(sam_runs), len(st_runs)))
-            c = _primary(sam_runs, st_runs, test)
-            if c is not None and c.method_level:
-                result.comparison = c
-                result.verdict, result.reason = judge([c])
+        if test.models:
+            pairs = [(test.models[0], test.models[1], f"{test.models[0]} vs {test.models[1]}")]
+        else:
+            pairs = [(sam[0]["name"], st[0]["name"], sam[0]["name"]) for sam in sams] if st else []
+        for first, second, configuration in pairs:
+            a, b = confirmatory.get(first, []), confirmatory.get(second, [])
+            result = PrimaryResult(claim, test, configuration, min(len(a), len(b)))
+            found_comparisons = _primary(a, b, test)
+            if found_comparisons and all(c.method_level for c in found_comparisons):
+                result.comparisons = found_comparisons
+                result.verdict, result.reason = judge(found_comparisons)
             found.append(result)
     return found
 
@@ -94,17 +104,28 @@ def section(out: Path, records: list[dict], plan: dict) -> list[str]:
     ]
     reasons = []
     for result in primary_results(records, plan):
-        row = f"| {result.claim} | {result.test.label()} | {result.sam} − ST"
-        c = result.comparison
-        if c is None:
-            lines.append(f"{row} | – | {result.have} | – | waiting: a verdict needs two confirmatory seeds of each |")
+        if not result.comparisons:
+            versus = f"{result.configuration} − ST" if result.test.models is None else " − ".join(result.test.models)
+            lines.append(
+                f"| {result.claim} | {result.test.label()} | {versus} | – | {result.have} | – "
+                "| waiting: a verdict needs two confirmatory seeds of each |"
+            )
             continue
-        lines.append(f"{row} | {_points(c)} | {c.seeds} | {_p(c.p_value)} | **{result.verdict}** |")
-        reasons.append(f"- {result.claim}, {result.sam}: {result.reason}. {c.describe()}.")
+        for c in result.comparisons:
+            lines.append(
+                f"| {result.claim} | {result.test.label()} | {c.first} − {c.second}"
+                + (f", {c.measure}" if len(result.comparisons) > 1 else "")
+                + f" | {_points(c)} | {c.seeds} | {_p(c.p_value)} | **{result.verdict}** |"
+            )
+        reasons.append(
+            f"- {result.claim}, {result.configuration}: {result.reason}. "
+            + " ".join(f"{c.describe()}." for c in result.comparisons)
+        )
     lines += ["", *reasons, ""] if reasons else [""]
     lines += [
-        'The verdicts further down ("Verdicts") pool every seed, the exploratory ones (cpu-decisive\'s, which '
-        "suggested these comparisons) included, and judge each claim on all its measures: they are secondary.",
+        'The verdicts further down ("Verdicts") pool every seed, the exploratory ones (the seeds outside the '
+        "confirmatory sample, which suggested these comparisons) included, and judge each claim on all its "
+        "measures: they are secondary.",
         "",
     ]
     if st:
@@ -125,10 +146,21 @@ def _split(records: list[dict], endpoints: Endpoints):
     return grouped, st, sams, confirmatory
 
 
-def _primary(sam: list[dict], st: list[dict], test: PrimaryTest) -> Comparison | None:
-    if not sam or not st:
-        return None
-    return compare(sam, st, test.measure(), margin=MARGINS[test.claim], label=test.label(), **test.select())
+def _primary(first: list[dict], second: list[dict], test: PrimaryTest) -> list[Comparison]:
+    """The test's comparisons of two models' confirmatory runs (none where a model lacks a measure): C1 and C2
+    one, on the test's measure; C3 two, the AT model ahead on the robust measure and behind on clean accuracy,
+    its seeds paired in order."""
+    if not first or not second:
+        return []
+    if test.models is None:
+        margin = MARGINS[test.claim]
+        found = [compare(first, second, test.measure(), margin=margin, label=test.label(), **test.select())]
+    else:
+        found = [
+            compare(first, second, test.measure(), label=test.measure_label(), in_order=True, **test.select()),
+            compare(second, first, ("clean",), label="clean", in_order=True, images=test.images),
+        ]
+    return [c for c in found if c is not None] if all(c is not None for c in found) else []
 
 
 def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints) -> list[str]:
@@ -179,9 +211,8 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     for sam in sams:
         if primary is not None and primary.attack == "autoattack":
             have = lambda g: [r for r in g if evaluation(r, *primary.measure(), **primary.select())]  # noqa: E731
-            c = _primary(have(sam), have(st), primary)
-            if c is not None:
-                family.append((f"{sam[0]['name']} − ST, every seed with it", c))
+            every_seed = f"{sam[0]['name']} − ST, every seed with it"
+            family += [(every_seed, c) for c in _primary(have(sam), have(st), primary)]
         for norm, eps in C2_BUDGETS:
             firsts = [r for r in (sam[0], st[0]) if evaluation(r, "autoattack", norm, eps, version="standard")]
             if len(firsts) == 2:
@@ -212,12 +243,17 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
 
 
 def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
-    """PGD-10 minus AutoAttack on the same images, per first-seed model and budget, and over seeds at the
-    primary test's budget; SAM's gap against ST's, flagged when significantly larger."""
+    """PGD-10 minus AutoAttack on the same images, per first-seed model at the claims' budgets (C2's four and
+    C3's primary test's), and over seeds at C2's primary test's budget; SAM's gap against ST's, flagged when
+    significantly larger."""
     rows: list[tuple[str, str, mixed_model.SeedsAndImages, mixed_model.SeedsAndImages | None]] = []
     flags: list[str] = []
+    budgets = list(C2_BUDGETS)
+    c3 = endpoints.primary_tests.get("C3")
+    if c3 is not None and c3.norm is not None and (c3.norm, c3.eps) not in budgets:
+        budgets.append((c3.norm, str(c3.eps)))
     for name, group in grouped.items():
-        for norm, eps in C2_BUDGETS:
+        for norm, eps in budgets:
             gap = _gap(group[0], norm, eps, version="standard")
             if gap is None:
                 continue

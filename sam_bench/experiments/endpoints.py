@@ -3,8 +3,10 @@
 A claim tested many ways (C2 at four budgets, with two attacks) gives many chances of a finding; one
 test named in advance is the claim's verdict, the others are secondary. A scale's `primary_tests`
 names, per claim, the measure (attack, norm, eps; AutoAttack's version and attacks) and the first N test
-images it is judged on; `confirmatory_seeds` names, per model, the training seeds it is judged over: the
-seeds trained after the endpoint was fixed, apart from the ones that suggested it. Both are read and
+images it is judged on; C3's test also names its two models, the AT model and the SAM model (`models`), and
+is judged on its robust measure and on clean accuracy, both on those images, as the claim states it.
+`confirmatory_seeds` names, per model, the training seeds it is judged over: the seeds trained after the
+endpoint was fixed, apart from the ones that suggested it. Both are read and
 checked here once, against the scale's own models and evaluation, and written into plan.json; the report
 reads them from there and names the commit that set them (`set_in_commit`).
 """
@@ -12,13 +14,14 @@ reads them from there and names the commit that set them (`set_in_commit`).
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput
+from sam_bench.training import method_table
 
 # The claims a primary test can be named for (C4 is a cost measurement, judged from cost.json)
 CLAIMS_WITH_A_TEST = ("C1", "C2", "C3")
@@ -33,17 +36,21 @@ class PrimaryTest:
     eps: str | None = None  # as RobustBench writes it ("2/255")
     version: str | None = None  # AutoAttack's
     attacks: tuple[str, ...] | None = None  # AutoAttack's, for version custom
+    models: tuple[str, str] | None = None  # C3's: (the AT model, the SAM model)
 
     def label(self) -> str:
-        """'clean on 10,000 images', 'AutoAttack (APGD-CE + APGD-T) Linf 2/255 on 1,000 images'."""
+        """'clean on 10,000 images', 'AutoAttack (APGD-CE + APGD-T) Linf 2/255 on 1,000 images'; C3's
+        'PGD Linf 8/255 and clean on ...'."""
+        return f"{self.measure_label()}{' and clean' if self.models else ''} on the first {self.images:,} test images"
+
+    def measure_label(self) -> str:
+        """The measure alone: 'clean', 'PGD Linf 8/255', 'AutoAttack (APGD-CE + APGD-T) Linf 2/255'."""
         if self.attack == "clean":
-            what = "clean"
-        elif self.attack == "pgd":
-            what = f"PGD {self.norm} {self.eps}"
-        else:
-            kind = "standard" if self.version == "standard" else " + ".join(a.upper() for a in self.attacks or ())
-            what = f"AutoAttack ({kind}) {self.norm} {self.eps}"
-        return f"{what} on the first {self.images:,} test images"
+            return "clean"
+        if self.attack == "pgd":
+            return f"PGD {self.norm} {self.eps}"
+        kind = "standard" if self.version == "standard" else " + ".join(a.upper() for a in self.attacks or ())
+        return f"AutoAttack ({kind}) {self.norm} {self.eps}"
 
     def matches(self, evaluation: dict) -> bool:
         """Whether a results file's evaluation entry is this test's measure (on at least its images)."""
@@ -89,7 +96,12 @@ class Endpoints:
         """The endpoints a reproduction's plan.json recorded (checked when the recipe was read)."""
         tests = {
             claim: PrimaryTest(
-                **{**t, "claim": claim, **({"attacks": tuple(t["attacks"])} if t.get("attacks") else {})}
+                **{
+                    **t,
+                    "claim": claim,
+                    **({"attacks": tuple(t["attacks"])} if t.get("attacks") else {}),
+                    **({"models": tuple(t["models"])} if t.get("models") else {}),
+                }
             )
             for claim, t in (plan.get("primary_tests") or {}).items()
         }
@@ -97,18 +109,44 @@ class Endpoints:
 
 
 def read_endpoints(
-    scale: dict, where: str, seeds: dict[str, list[int]], evaluation: dict, budgets: list[dict]
+    scale: dict,
+    where: str,
+    seeds: dict[str, list[int]],
+    evaluation: dict,
+    budgets: list[dict],
+    methods: dict[str, str],
 ) -> Endpoints:
     """A scale's `primary_tests` and `confirmatory_seeds`, checked against its models' seeds (`seeds`: by
-    model name, first seed first), its `evaluation` and its AutoAttack `budgets` (grid.autoattack_budgets)."""
+    model name, first seed first) and methods (`methods`: by model name), its `evaluation` and its AutoAttack
+    `budgets` (grid.autoattack_budgets)."""
     confirmatory = _confirmatory_seeds(scale.get("confirmatory_seeds"), where, seeds)
     later_seeds = any(s != seeds[m][0] for m, chosen in confirmatory.items() for s in chosen)
     tests = {}
     for claim, given in (scale.get("primary_tests") or {}).items():
         test = _primary_test(claim, given, where)
+        if test.models:
+            _check_models(test, where, methods, confirmatory)
         _check_measured(test, where, evaluation, budgets, later_seeds)
         tests[claim] = test
     return Endpoints(tests, confirmatory)
+
+
+def _check_models(test: PrimaryTest, where: str, methods: dict[str, str], confirmatory: dict) -> None:
+    """C3's models: an adversarially trained one (its method trains on attacked images) first, a SAM one second,
+    both of this scale, with as many confirmatory seeds each (they are paired in order)."""
+    at, sam = test.models or ("", "")
+    for name, fits, kind in ((at, method_table.uses_attack, "an AT model"), (sam, lambda m: m == "sam", "a SAM model")):
+        if name not in methods:
+            raise BadInput(f"{where}: primary_tests: {test.claim}: {name!r} is not a model of this scale")
+        if not fits(methods[name]):
+            raise BadInput(
+                f"{where}: primary_tests: {test.claim}: {name!r} is not {kind} (its method is {methods[name]})"
+            )
+    if confirmatory and len(confirmatory.get(at, [])) != len(confirmatory.get(sam, [])):
+        raise BadInput(
+            f"{where}: primary_tests: {test.claim}: {at} and {sam} need as many confirmatory seeds each "
+            "(they are paired in order)"
+        )
 
 
 def _confirmatory_seeds(given, where: str, seeds: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -129,10 +167,23 @@ def _primary_test(claim: str, given: dict, where: str) -> PrimaryTest:
     if claim not in CLAIMS_WITH_A_TEST:
         known = ", ".join(CLAIMS_WITH_A_TEST)
         raise BadInput(f"{where}: primary_tests: {claim!r} is not a claim with a test ({known})")
+    models = given.get("models")
+    if (claim == "C3") != (models is not None):
+        said = "its test names two models: models: [AT model, SAM model]" if claim == "C3" else "only C3 names models"
+        raise BadInput(f"{where}: primary_tests: {claim}: {said}")
+    if models is not None and (len(models) != 2 or len(set(models)) != 2):
+        raise BadInput(f"{where}: primary_tests: {claim}: models names two different models, the AT one first")
+    test = _measure(claim, given, where)
+    return replace(test, models=tuple(str(m) for m in models)) if models is not None else test
+
+
+def _measure(claim: str, given: dict, where: str) -> PrimaryTest:
     attack = given["attack"]
     if attack == "clean":
         if any(given.get(k) is not None for k in ("norm", "eps", "version", "attacks")):
             raise BadInput(f"{where}: primary_tests: {claim}: a clean test takes no norm, eps, version or attacks")
+        if claim == "C3":
+            raise BadInput(f"{where}: primary_tests: C3: its measure is AT's robust one (clean is tested beside it)")
         return PrimaryTest(claim, "clean", given["images"])
     if given.get("norm") is None or given.get("eps") is None:
         raise BadInput(f"{where}: primary_tests: {claim}: {attack} needs a norm and an eps")
@@ -215,7 +266,7 @@ def _normalised(block: dict) -> dict:
     """A scale block's endpoints as Endpoints.describe() writes them (for comparing commits)."""
     try:
         tests = {c: _primary_test(c, t, "") for c, t in (block.get("primary_tests") or {}).items()}
-    except (BadInput, KeyError, TypeError):
+    except (BadInput, KeyError, TypeError, ValueError):
         return {"unreadable": True}
     return Endpoints(tests, {m: list(s) for m, s in (block.get("confirmatory_seeds") or {}).items()}).describe()
 

@@ -118,6 +118,28 @@ def _seeds(where: str, name: str, *choices) -> list[int] | None:
     return None
 
 
+def _work_order(numbered: list[tuple[int, ModelPlan]], order, where: str, scale: str) -> list[ModelPlan]:
+    """The runs in the order the grid works through them. By default every model's first seed before any
+    second one: a grid cut short still has one of each. A scale's `order` names groups of models worked
+    through one after another, every seed of a group (round by round, in the group's order) before the next
+    group, as when a claim's seeds are wanted before the rest of the grid's first seeds; the models no group
+    names follow."""
+    names = [plan.name for _, plan in numbered]
+    groups = [list(group) for group in order or []]
+    named = [name for group in groups for name in group]
+    unknown = [name for name in named if name not in names]
+    if unknown:
+        raise BadInput(f"{where}: scale {scale!r}: order names {unknown[0]!r}, which this scale does not train")
+    if len(set(named)) != len(named):
+        raise BadInput(f"{where}: scale {scale!r}: order names a model twice")
+    rank = {name: g for g, group in enumerate(groups) for name in group}
+    place = {name: i for group in groups for i, name in enumerate(group)}
+    last = len(groups)
+    # within a round, a group's models as it lists them; the rest as the scale lists them (sorted() is stable)
+    ordered = sorted(numbered, key=lambda pair: (rank.get(pair[1].name, last), pair[0], place.get(pair[1].name, 0)))
+    return [plan for _, plan in ordered]
+
+
 def _read(ref: str) -> tuple[dict, str]:
     path = Path(ref)
     if not path.is_file():
@@ -184,8 +206,7 @@ def load_recipe(
                     "(sam-bench train --step-mode grouped --seeds); a reproduction trains one run per cell"
                 )
             numbered.append((i, ModelPlan(name, config, settings_key(config), primary=i == 0)))
-    # Every model's first seed before any second one: a grid cut short still has one of each.
-    plans = [plan for _, plan in sorted(numbered, key=lambda pair: pair[0])]
+    plans = _work_order(numbered, s.get("order"), where, scale)
     if isinstance(scale_seeds, dict) and set(scale_seeds) - {p.name for p in plans}:
         raise BadInput(
             f"{where}: scale {scale!r} gives seeds for unknown model "
@@ -201,7 +222,14 @@ def load_recipe(
     seeds_by_model: dict[str, list[int]] = {}
     for plan in plans:
         seeds_by_model.setdefault(plan.name, []).append(plan.seed)
-    endpoints = read_endpoints(s, where, seeds_by_model, evaluation, autoattack_budgets(evaluation.get("autoattack")))
+    endpoints = read_endpoints(
+        s,
+        where,
+        seeds_by_model,
+        evaluation,
+        autoattack_budgets(evaluation.get("autoattack")),
+        {plan.name: plan.config.method for plan in plans},
+    )
     return Recipe(
         data["name"],
         scale,

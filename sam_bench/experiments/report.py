@@ -16,6 +16,7 @@ from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments import (
     against_published,
+    autoattack_tail,
     collapse,
     confirmatory,
     gpu_minutes,
@@ -138,6 +139,8 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     lines += _accuracy_lines(records)
     if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds (#48)
         lines += confirmatory.section(out, records, plan)
+    if autoattack_tail.applies(records):  # what standard AutoAttack's FAB-T and Square add to APGD-CE + APGD-T
+        lines += autoattack_tail.section(records)
     if against_published.applies(records):  # full-scale models beside RobustBench's published ones (#30)
         lines += against_published.section(out, records)
     lines += _guard_lines(records)

@@ -1,0 +1,113 @@
+"""The report's check on AutoAttack's last two attacks: what FAB-T and Square found after APGD-CE + APGD-T.
+
+A grid that attacks its later seeds with APGD-CE + APGD-T alone (AutoAttack's custom version with the
+standard version's iterations and targets: `attacks/autoattack.py`) and its first seeds with the standard
+version at the same budgets can see what the cheaper attack misses: the standard version runs the same two
+attacks first, then FAB-T and Square on the images still right, and its breakdown counts the images right
+after each. Per first-seed model and standard evaluation: the images right after APGD-T, those FAB-T and
+Square flipped, and, where the model has the custom version on the same images too, its count beside the
+standard's (the same attacks from the same seed: they agree unless the device computed differently).
+"""
+
+from __future__ import annotations
+
+from sam_bench.eps import parse_eps
+from sam_bench.evaluation.results_record import Results
+from sam_bench.experiments.records import evaluation, seed_of
+
+CHEAPER = ("apgd-ce", "apgd-t")  # the custom version the later seeds get
+LAST_TWO = ("fab-t", "square")
+
+
+def _cheaper_budgets(records: list[dict]) -> set[tuple[str, float]]:
+    """The budgets at which some run was attacked with APGD-CE + APGD-T alone."""
+    return {
+        (ev["norm"], round(ev["eps_value"], 9))
+        for r in records
+        for ev in Results.of(r["results"]).evaluations
+        if ev["attack"] == "autoattack"
+        and (ev.get("settings") or {}).get("version") == "custom"
+        and tuple((ev.get("settings") or {}).get("attacks") or ()) == CHEAPER
+    }
+
+
+def _rows(records: list[dict]) -> list[dict]:
+    """One row per first seed's standard AutoAttack with a full breakdown, where the grid uses the cheaper
+    attack at some budget: counts of images (not fractions)."""
+    if not _cheaper_budgets(records):
+        return []
+    rows = []
+    for order, r in enumerate(records):
+        if not r.get("primary", True):
+            continue
+        for ev in Results.of(r["results"]).evaluations:
+            settings, breakdown = ev.get("settings") or {}, ev.get("breakdown") or {}
+            if ev["attack"] != "autoattack" or settings.get("version") != "standard":
+                continue
+            if not all(name in breakdown for name in (*CHEAPER, *LAST_TWO)):
+                continue
+            n = int(ev["n_examples"])
+            count = {name: round(float(breakdown[name]) * n) for name in (*CHEAPER, *LAST_TWO)}
+            custom = evaluation(r, "autoattack", ev["norm"], ev["eps"], version="custom", attacks=CHEAPER, images=n)
+            rows.append(
+                {
+                    "model": f"{r['name']} (seed {seed_of(r)})",
+                    "norm": ev["norm"],
+                    "eps": ev["eps"],
+                    "n": n,
+                    "after_cheaper": count["apgd-t"],
+                    "fab-t": count["apgd-t"] - count["fab-t"],
+                    "square": count["fab-t"] - count["square"],
+                    "final": count["square"],
+                    "custom": None if custom is None else round(float(custom["robust_acc"]) * n),
+                    "order": order,
+                }
+            )
+    return sorted(rows, key=lambda row: (row["order"], row["norm"] != "Linf", parse_eps(row["eps"])))
+
+
+def applies(records: list[dict]) -> bool:
+    return bool(_rows(records))
+
+
+def section(records: list[dict]) -> list[str]:
+    rows = _rows(records)
+    if not rows:
+        return []
+    lines = [
+        "## AutoAttack's last two attacks: what APGD-CE + APGD-T missed",
+        "",
+        "Later seeds are attacked with APGD-CE + APGD-T alone; first seeds with standard AutoAttack, which runs "
+        "those two first, then FAB-T and Square on the images still right. Images of each standard evaluation "
+        "(its breakdown): right after APGD-T, flipped by FAB-T, flipped by Square, right after all four; and the "
+        "custom version's count on the same images where the model has it too.",
+        "",
+        "| model | budget | images | right after APGD-T | flipped by FAB-T | flipped by Square | right after all four "
+        "| APGD-CE + APGD-T run alone |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        custom = "–" if row["custom"] is None else f"{row['custom']:,}"
+        if row["custom"] is not None and row["custom"] != row["after_cheaper"]:
+            custom += " ⚠"
+        lines.append(
+            f"| {row['model']} | {row['norm']} {row['eps']} | {row['n']:,} | {row['after_cheaper']:,} "
+            f"| {row['fab-t']:,} | {row['square']:,} | {row['final']:,} | {custom} |"
+        )
+    flipped = [row["fab-t"] + row["square"] for row in rows]
+    worst = max(range(len(rows)), key=lambda i: (flipped[i] / rows[i]["n"], flipped[i]))
+    images = "image" if sum(flipped) == 1 else "images"
+    evaluations = "standard evaluation" if len(rows) == 1 else "standard evaluations"
+    total = f"FAB-T and Square together flipped {sum(flipped):,} {images} over {len(rows)} {evaluations}"
+    if sum(flipped):
+        row = rows[worst]
+        total += f"; the most in one: {flipped[worst]:,} of {row['n']:,} ({row['model']}, {row['norm']} {row['eps']})"
+    lines += ["", total + "."]
+    differ = [row for row in rows if row["custom"] is not None and row["custom"] != row["after_cheaper"]]
+    if differ:
+        lines.append(
+            "⚠ The custom version's count differs from the standard version's after APGD-T for "
+            + ", ".join(f"{row['model']} at {row['norm']} {row['eps']}" for row in differ)
+            + ": the same two attacks from the same seed, computed differently (another device or batch)."
+        )
+    return lines + [""]
