@@ -205,13 +205,14 @@ def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not
 
 
 def test_the_plan_starts_from_where_the_full_scale_stands():
-    """`with_state` on the committed reproduction the fifth window left: ST done (evaluated again with the
-    AutoAttack budgets the recipe gained for the claims), at the minutes its run took on the GPU; SAM-0.1 trained
-    and evaluated before those budgets (so to be evaluated again: what it had at its measured minutes, less what
-    the chunks of its evaluation state took); SAM-0.4 trained to its end and its evaluation stopped by a stint's
-    end (its state's chunks done); AT-Linf-8 stopped after 16 of its 100 epochs, at its own median epoch; SAM-0.2
-    at SAM-0.1's training minutes (the same step). The two SAM models evaluate from their committed weights (one
-    `weights` call: two models a call) and AT-Linf-8 trains on from its kept checkpoint (an `inbox` call)."""
+    """`with_state` on the committed reproduction: ST trained and evaluated (standard AutoAttack at the claims'
+    budgets included) but lacking the cheaper AutoAttack (APGD-CE + APGD-T) its recipe gained for every seed, at
+    the minutes its run took on the GPU; SAM-0.1 trained and evaluated before those budgets (so to be evaluated
+    again: what it had at its measured minutes, less what the chunks of its evaluation state took); SAM-0.4
+    trained to its end and its evaluation stopped by a stint's end (its state's chunks done); AT-Linf-8 stopped
+    after 16 of its 100 epochs, at its own median epoch; SAM-0.2 at SAM-0.1's training minutes (the same step).
+    The three evaluate from their committed weights (`weights` calls: two models a call) and AT-Linf-8 trains on
+    from its kept checkpoint (an `inbox` call)."""
     from sam_bench.experiments import gpu_minutes
     from sam_bench.experiments.folder import Folder
 
@@ -221,25 +222,27 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     records = Folder.load(gpu_plan.DOCS_STATE).records
     ran = {r["name"]: r for r in gpu_minutes.rows(records)}
     state = {m.name: m for m in models}
-    new = [s for s in gpu_plan_specs() if s.attack == "autoattack" and s.n_examples == 1000]
-    assert len(new) == 4
+    on_1000 = [s for s in gpu_plan_specs() if s.attack == "autoattack" and s.n_examples == 1000]
+    cheaper = [s for s in on_1000 if s.settings["version"] == "custom"]
+    assert len(on_1000) == 8 and len(cheaper) == 4  # C2's four budgets, standard and APGD-CE + APGD-T
     wanted = gpu_plan.chunks_wanted(gpu_plan_specs(), gpu_plan.EVAL_IMAGES)
-    # clean and 8 PGD budgets in chunks of 2,000; AutoAttack at 2 budgets on 10,000 and 4 on 1,000, chunks of 1,000
-    assert wanted == {2000: 45, 1000: 24}
-    done = state["ST"]
-    assert done.stands == "done" and done.finished and not state_file("ST").exists()
-    assert done.train == ran["ST"]["training_min"] and done.evaluate == pytest.approx(ran["ST"]["evaluation_min"])
+    # clean and 8 PGD budgets in chunks of 2,000; AutoAttack at 2 budgets on 10,000 and 8 on 1,000, chunks of 1,000
+    assert wanted == {2000: 45, 1000: 28}
+    st = state["ST"]
+    assert st.stands == "trained; to evaluate again, with 4 attacks it lacks" and not st.finished
+    assert st.train == ran["ST"]["training_min"] and st.done_evaluate == pytest.approx(ran["ST"]["evaluation_min"])
+    assert st.evaluate == pytest.approx(st.done_evaluate + sum(gpu_plan.spec_minutes(s, False, None) for s in cheaper))
     for name in ("SAM-0.1", "SAM-0.4"):
         m = state[name]
         chunks = list(json.loads(state_file(name).read_text())["chunks"].values())
         minutes = sum(c["seconds"] for c in chunks) / 60
         assert m.done_evaluate == pytest.approx(minutes) and not m.finished  # each lacks chunks still
-        assert f"({len(chunks)} of 69 chunks of its evaluation done: {minutes:.1f} minutes)" in m.stands
+        assert f"({len(chunks)} of 73 chunks of its evaluation done: {minutes:.1f} minutes)" in m.stands
         assert m.evaluate - m.done_evaluate > 0
     sam = state["SAM-0.1"]
     assert sam.train == ran["SAM-0.1"]["training_min"] and sam.done_train == sam.train
-    assert sam.ran == "train, evaluate" and sam.stands.startswith("trained; to evaluate again, with 4 attacks it lacks")
-    lacking = sum(gpu_plan.spec_minutes(s, False, None) for s in new)
+    assert sam.ran == "train, evaluate" and sam.stands.startswith("trained; to evaluate again, with 8 attacks it lacks")
+    lacking = sum(gpu_plan.spec_minutes(s, False, None) for s in on_1000)
     assert sam.evaluate >= ran["SAM-0.1"]["evaluation_min"] + lacking - 1e-9
     trained = state["SAM-0.4"]
     (meta,) = [json.loads(p.read_text()) for p in gpu_plan.DOCS_STATE.glob("runs/SAM-0.4-*/metadata.json")]
@@ -255,7 +258,7 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     assert state["AT-Linf-2"].ran == "" and state["AT-Linf-2"].train == before["AT-Linf-2"].train  # nothing ran
     assert all(m.done_train == 0 for m in before.values())  # the models given are left as they were
     (calls, finished), *_ = gpu_plan.plan(models, windows=1)
-    assert sum(c.what.startswith("`weights`") for c in calls) == 1  # two full-width models, two a call
+    assert sum(c.what.startswith("`weights`") for c in calls) == 2  # three full-width models, two a call
     assert sum(c.what.startswith("`inbox`") for c in calls) == 1  # AT-Linf-8's checkpoint
     assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
 

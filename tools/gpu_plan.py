@@ -303,14 +303,15 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             for signature, m in minutes.items():
                 not_robust.setdefault(signature, []).append(m)
 
-    def evaluation(name: str) -> tuple[float, bool, list[tuple]]:
-        """(minutes, whether any of them were measured, the recipe's attacks its results lack)."""
-        total, measured, missing = 0.0, False, []
+    def evaluation(name: str) -> tuple[float, bool, list[tuple], float]:
+        """(minutes, whether any of them were measured, the recipe's attacks its results lack, the minutes of
+        those it has: a new evaluation carries them over, sam_bench.evaluation.carry_over)."""
+        total, measured, missing, kept = 0.0, False, [], 0.0
         own = took.get(name, {})
         for spec in evaluation_specs(evaluation_for(plans[name], recipe.evaluation)):
             signature = signature_of_spec(spec)
             if signature in own:
-                total, measured = total + own[signature], True
+                total, measured, kept = total + own[signature], True, kept + own[signature]
                 continue
             if name in took:
                 missing.append(signature)
@@ -318,7 +319,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
                 total, measured = total + statistics.mean(not_robust[signature]), True
             else:
                 total += spec_minutes(spec, robust(name), rates)
-        return total, measured, missing
+        return total, measured, missing, kept
 
     def resumed(m: Model) -> str:  # what the model's evaluation state (a stint stopped it) holds, counted in m
         plan = plans[m.name]
@@ -334,7 +335,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     out = [dataclasses.replace(m) for m in models]
     for m in out:
         row, plan = ran.get(m.name), plans[m.name]
-        evaluate, evaluation_ran, missing = evaluation(m.name)
+        evaluate, evaluation_ran, missing, kept = evaluation(m.name)
         if evaluation_ran:
             m.evaluate, m.evaluation_measured, m.ran = evaluate, False, "evaluate"
         if row is not None:
@@ -342,6 +343,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
             m.done_train, m.measured = m.train, False
             m.ran = "train, evaluate" if evaluation_ran else "train"
             if missing:
+                m.done_evaluate = kept  # carried over; an evaluation state, where a stint left one, counts instead
                 m.stands = f"trained; to evaluate again, with {len(missing)} attacks it lacks"
                 m.stands += resumed(m)
             else:

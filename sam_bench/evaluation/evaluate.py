@@ -35,7 +35,7 @@ from sam_bench.attacks.invariants import (
 from sam_bench.data import Dataset
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import carry_over, outcomes
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key, combine, disagreement
 from sam_bench.evaluation.degenerate import diagnose
@@ -204,6 +204,7 @@ def evaluate(
     progress: bool = True,
     stop_at: float | None = None,
     search_math: str = "tf32",
+    earlier: dict | None = None,
 ) -> dict:
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
 
@@ -213,6 +214,9 @@ def evaluate(
 
     With `state_path`, finished chunks are saved there and reused by a later call with the same
     model, data and settings (the file is removed by the caller once the results are written).
+    With `earlier` (a results record of this model from an earlier call), an attack it holds with the same
+    settings on the same images, computed from the same weights, data, precision and math, is carried over
+    instead of attacked again (`carry_over`: its per-image outcomes checked against this call's clean pass).
     With `stop_at` (a `time.time()` value) no chunk starts that is expected to end after it (at the
     rate of the attack's chunk before, or for an attack's first chunk in this call, of one timed
     batch): `EvaluationStopped` is raised instead, and a later call continues from the state file.
@@ -294,8 +298,17 @@ def evaluate(
     )
     evaluations = []
     chunks_total = sum(len(b) for b in spec_bounds)
+    made = {"model": info, "dataset": {"sha256": data_sha}, "precision": precision, "math_mode": context["math_mode"]}
+    earlier = carry_over.matching(earlier, {**made, "search_math_mode": _search_mode(search_math)})
     for spec_index, spec in enumerate(attacks):
         chunks_before = sum(len(b) for b in spec_bounds[:spec_index])
+        n_spec = spec_bounds[spec_index][-1][1]
+        clean_correct = (clean_pred[:n_spec] == y_all[:n_spec]).numpy()
+        labels = y_all[:n_spec].numpy()
+        kept = carry_over.carried(earlier, spec, n_spec, clean_correct, labels, dataset.num_classes, warn)
+        if kept is not None:
+            evaluations.append(kept)
+            continue
         evaluation = run.attack(
             spec, spec_bounds[spec_index], spec_chunks[spec_index], batch_size, chunks_before, chunks_total, warn
         )

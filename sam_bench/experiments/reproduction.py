@@ -249,6 +249,7 @@ class Reproduction:
         weights = entry["weights_sha256"] if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
         key = _evaluation_key(weights, evaluation)
         path = results_path(self.out, plan)
+        existing = None
         if path.is_file():
             existing = files.read_json(path)
             if existing.get("reproduce", {}).get("evaluation_key") == key:
@@ -270,6 +271,7 @@ class Reproduction:
             progress=self.progress,
             stop_at=deadline,
             search_math=evaluation.get("search_math", "tf32"),
+            earlier=existing,  # the recipe gained attacks: those the model has already are carried over
         )
         results["reproduce"] = {
             "recipe": self.recipe.name,
