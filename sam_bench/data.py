@@ -35,6 +35,17 @@ DATASETS = ("cifar10", "cifar100", "cifar10-sample", "synthetic", "synthetic100"
 FROM_FILES = ("cifar10", "cifar100")  # read from --data-dir; the sample is bundled, the synthetic ones are made
 
 
+# The data sets whose arrays are fixed, by name: their fingerprint (Dataset.fingerprint, over the training and test
+# arrays) and test-set size. A results file that carries such a fingerprint must name its data set, and one that names
+# it must give its size: a relabelled test set is refused where results are read. CIFAR-10's
+# is that of the arrays every loader here gives (tests/test_data.py checks it against the data where present, and
+# every committed results file on CIFAR-10 records it); the bundled sample's is computed from the sample itself.
+FINGERPRINTS = {
+    "cifar10": ("f7c1f617eb6759b4fdb1a3dbeaed9a91116fb75c22e8784c6f6b22d419e6d73d", 10_000),
+    "cifar10-sample": ("84d75b11199cb2b9ba2279fab60c4a9d0e22754e83e0bba947447b21f518cb1e", 500),
+}
+
+
 def reads_files(name: str) -> bool:
     """Whether data set `name` is read from --data-dir (else a --data-dir would go unused)."""
     return name in FROM_FILES

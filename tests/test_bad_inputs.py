@@ -73,6 +73,22 @@ def edit_json(relative: str, change):
     return setup
 
 
+def robust_on_clean_errors(data: dict) -> dict:
+    """The first evaluation's robust images moved onto images the clean pass got wrong (the same count, so every
+    accuracy beside them still agrees with them)."""
+    from sam_bench.evaluation import outcomes
+
+    clean = outcomes.decode(data["clean_outcomes"])
+    ev = data["evaluations"][0]
+    robust = outcomes.decode(ev["outcomes"])
+    wrong = np.flatnonzero(~clean[: robust.size])
+    assert robust.sum() >= 1 and wrong.size >= robust.sum(), "the world has robust images and clean errors to move"
+    moved = np.zeros_like(robust)
+    moved[wrong[: int(robust.sum())]] = True
+    ev["outcomes"] = outcomes.encode(moved, ev["outcomes"]["start"])
+    return data
+
+
 def setting(path: str, value):
     """An edit that sets one field, e.g. setting('arch.std', [0, 0, 0])."""
 
@@ -202,6 +218,22 @@ CASES = [
         1,
         "the cifar10-sample test set has 500 images, the results say 10,000",
         edit_json("aa.json", setting("dataset.n_test_total", 10000)),
+        [BOARD],
+    ),
+    Case(
+        "lb-relabelled-test-set",  # the sample's 32 images passed off as the first 32 of CIFAR-10's 10,000
+        LB_ADD,
+        1,
+        "dataset.name is 'cifar10', but its fingerprint is cifar10-sample's",
+        edit_json("aa.json", lambda d: setting("dataset.n_test_total", 10000)(setting("dataset.name", "cifar10")(d))),
+        [BOARD],
+    ),
+    Case(
+        "lb-robust-where-clean-wrong",  # as many robust bits as before, moved onto images the clean pass got wrong
+        LB_ADD,
+        1,
+        "robust that the clean pass got wrong, which no attack can give",
+        edit_json("aa.json", lambda d: robust_on_clean_errors(d)),
         [BOARD],
     ),
     Case(

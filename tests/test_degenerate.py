@@ -19,6 +19,19 @@ def test_near_chance_or_one_class_is_degenerate():
     assert of_results(older)["degenerate"]  # results written before the field: judged from clean accuracy
 
 
+def test_the_diagnosis_a_results_file_states_is_not_read_but_made_again():
+    """An edited `degenerate: false` does not lift the flag off a model at chance, nor an edited true put one on a
+    healthy model: the diagnosis comes from the clean accuracy (derived from the outcomes) and the predictions."""
+    healthy = {"degenerate": "x", "reasons": [], "chance": 0.1, "top_class": None, "top_class_share": None}
+    at_chance = {"clean_acc": 0.11, "clean_prediction_counts": [10] * 10, "dataset": {"name": "cifar10"}}
+    assert of_results({**at_chance, "degenerate": {**healthy, "degenerate": False}})["degenerate"]
+    fine = {"clean_acc": 0.6, "clean_prediction_counts": [10] * 10, "dataset": {"name": "cifar10"}}
+    flagged = {**healthy, "degenerate": True, "reasons": ["edited"]}
+    assert not of_results({**fine, "degenerate": flagged})["degenerate"]
+    one_class = {"clean_acc": 0.3, "clean_prediction_counts": [70] + [3] * 10, "dataset": {"name": "cifar10"}}
+    assert of_results(one_class)["reasons"] == ["predicts class 0 for 70% of the images"]
+
+
 def record(name, method, clean, pgd=None, degenerate=None, epochs=(10.0, 5.0, 5.0), n=10_000, seed=0, **config):
     """A results record without per-image outcomes (as written before they existed): unpaired tests."""
     evaluations = [

@@ -42,14 +42,17 @@ def diagnose(clean_acc: float, num_classes: int, prediction_counts: list[int] | 
 
 
 def of_results(results: Mapping) -> dict:
-    """The diagnosis a results file records, or one made from its clean accuracy (older files)."""
-    if isinstance(results.get("degenerate"), dict):
-        return results["degenerate"]
+    """The diagnosis of a results file, made from its clean accuracy (derived from its per-image outcomes where it
+    has them: `Results`) and its clean predictions per class; the diagnosis it records is not read (an edited
+    `degenerate: false` would otherwise lift the flag off a model at chance)."""
+    counts = results.get("clean_prediction_counts")
     model = results.get("model") or {}
-    num_classes = (model.get("arch") or {}).get("num_classes") or (
-        10 if "100" not in results["dataset"]["name"] else 100
+    num_classes = (
+        len(counts)
+        if counts
+        else (model.get("arch") or {}).get("num_classes") or (10 if "100" not in results["dataset"]["name"] else 100)
     )
-    return diagnose(results["clean_acc"], num_classes)
+    return diagnose(results["clean_acc"], num_classes, counts)
 
 
 def reason(results: Mapping) -> str | None:

@@ -6,9 +6,12 @@ with that evidence is refused in one line, so that it never reaches a board:
 
 - the file fits `sam_bench/schemas/eval-results.schema.json` (types, fractions in [0, 1], ...);
 - images: each evaluation's n_examples <= the data set's n_examples <= n_test_total;
+- the test set is the one named: the fingerprint of a data set whose arrays are fixed (CIFAR-10, the
+  bundled sample: `data.FINGERPRINTS`) is carried under its own name only, and that name with its size;
 - per-image outcomes, where recorded, cover exactly the images evaluated and give exactly the
   accuracy written beside them (clean and every attack);
-- robust accuracy <= clean accuracy on the same images (an attack cannot add correct answers);
+- robust accuracy <= clean accuracy on the same images, image by image where outcomes are recorded
+  (an attack cannot make a wrong answer right);
 - the `robustbench` summary agrees with the AutoAttack evaluation it was made from.
 """
 
@@ -18,6 +21,7 @@ import binascii
 from pathlib import Path
 
 from sam_bench import files, schema
+from sam_bench.data import FINGERPRINTS
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes
 
@@ -66,6 +70,7 @@ def check(results, where: str) -> dict:
     n, total = data["n_examples"], data["n_test_total"]
     if n > total:
         raise SamBenchError(f"{where}: dataset.n_examples ({n}) exceeds the test set's {total} images; {FIX}")
+    _check_test_set(data, where)
     counts = results.get("clean_prediction_counts")
     if counts is not None and sum(counts) != n:
         raise SamBenchError(f"{where}: clean_prediction_counts add up to {sum(counts)}, not the {n} images; {FIX}")
@@ -102,7 +107,29 @@ def check(results, where: str) -> dict:
                 raise SamBenchError(
                     f"{name}: robust_acc is {ev['robust_acc']:g}, its per-image outcomes give {acc:g}; {FIX}"
                 )
+            if clean_record is not None:
+                impossible = int((outcomes.decode(ev["outcomes"]) & ~outcomes.decode(clean_record)[:m]).sum())
+                if impossible:
+                    raise SamBenchError(
+                        f"{name}: its outcomes count {impossible} image{'s' if impossible > 1 else ''} robust that "
+                        f"the clean pass got wrong, which no attack can give; {FIX}"
+                    )
     return results
+
+
+def _check_test_set(data: dict, where: str) -> None:
+    """The test set is the one its name says: the fingerprint of a data set with fixed arrays is carried under its
+    own name only, and such a data set is named with its own size. (A copy of CIFAR-10 that is not the canonical
+    one, say a stand-in of other images under its name, carries another fingerprint: that a board or a zoo entry
+    refuses where it knows the data the model was trained with.)"""
+    by_fingerprint = {sha: name for name, (sha, _) in FINGERPRINTS.items()}
+    carried = by_fingerprint.get(data.get("sha256"))
+    if carried is not None and carried != data["name"]:
+        raise SamBenchError(f"{where}: dataset.name is {data['name']!r}, but its fingerprint is {carried}'s; {FIX}")
+    named = FINGERPRINTS.get(data["name"])
+    if named is not None and data["n_test_total"] != named[1]:
+        said = f"the {data['name']} test set has {named[1]:,} images, the results say {data['n_test_total']:,}"
+        raise SamBenchError(f"{where}: {said}; {FIX}")
 
 
 def read_if_results(path: Path) -> dict | None:
