@@ -121,3 +121,31 @@ def test_a_missing_data_dir_is_not_created(tmp_path):
     with pytest.raises(BadInput, match="does not exist"):
         load_dataset("cifar10", tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
+
+
+def test_the_fixed_data_sets_fingerprints_are_their_arrays(tmp_path):
+    """data.FINGERPRINTS: the bundled sample's from the sample itself; CIFAR-10's from every committed results file
+    evaluated on it and, where the packed data set is beside the checkout, from its arrays."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sam_bench.data import FINGERPRINTS
+
+    sample = load_dataset("cifar10-sample")
+    assert (sample.fingerprint(), len(sample.y_test)) == FINGERPRINTS["cifar10-sample"]
+    root = Path(__file__).resolve().parents[1]
+    recorded = {
+        json.loads(p.read_text())["dataset"]["sha256"]
+        for p in root.glob("reproductions/*/results/*.json")
+        if json.loads(p.read_text())["dataset"]["name"] == "cifar10"
+    }
+    assert recorded == {FINGERPRINTS["cifar10"][0]}
+    unpack = root.parent / "shared" / "tools" / "cifar10_unpack.py"
+    if not unpack.is_file():
+        pytest.skip("the packed CIFAR-10 is not beside this checkout")
+    npz = tmp_path / "cifar10.npz"
+    subprocess.run([sys.executable, str(unpack), str(npz)], check=True, capture_output=True)
+    cifar10 = load_dataset("cifar10", str(npz))
+    assert (cifar10.fingerprint(), len(cifar10.y_test)) == FINGERPRINTS["cifar10"]
