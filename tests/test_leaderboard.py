@@ -137,6 +137,25 @@ def test_on_the_sample_a_quick_autoattack_ranks_and_says_so_but_never_replaces_t
     assert float(json.loads(path.read_text())["autoattack_acc"]) == 10
 
 
+def test_a_lower_precision_evaluation_never_replaces_an_fp32_one_and_the_row_says_its_precision(dirs):
+    zoo_dir, boards = dirs
+    e = entry(zoo_dir, SAMPLE_IDS[0])
+    path = add(results_for(e, 0.5, 0.1, pgd=[("1/255", 0.3)]), boards, zoo_dir)
+    row = leaderboard.rows([{**json.loads(path.read_text()), "model_id": "m"}], "Linf")[0]
+    assert "(cifar10-sample; fp32)" in row["evaluated_on"]  # a CPU evaluation: no TF32 search to speak of
+    bf16 = results_for(e, 0.5, 0.2, pgd=[("1/255", 0.4)])
+    bf16["precision"] = "bf16"
+    add(bf16, boards, zoo_dir)  # the same size, newer: a bf16 evaluation still does not replace fp32 figures
+    info = json.loads(path.read_text())
+    assert float(info["autoattack_acc"]) == 10 and float(info["sam_bench"]["pgd"][0]["robust_acc"]) == 30
+    assert info["sam_bench"]["autoattack"]["precision"] == "fp32"
+    # where bf16 is all there is, the row says so
+    only_bf16 = results_for(entry(zoo_dir, SAMPLE_IDS[1]), 0.5, 0.2, pgd=[("1/255", 0.4)])
+    only_bf16["precision"] = "bf16"
+    row = leaderboard.rows([{**json.loads(add(only_bf16, boards, zoo_dir).read_text()), "model_id": "m"}], "Linf")[0]
+    assert "(cifar10-sample; bf16)" in row["evaluated_on"] and "PGD in bf16" in row["evaluated_on"]
+
+
 def test_a_run_evaluated_directly_counts_when_its_bytes_are_in_the_zoo(dirs):
     zoo_dir, boards = dirs
     e = entry(zoo_dir, SAMPLE_IDS[0])
@@ -443,9 +462,9 @@ def test_a_row_says_when_its_pgd_columns_rest_on_more_images_than_autoattack():
     info = json.loads(committed.read_text())
     assert {p["n_examples"] for p in info["sam_bench"]["pgd"]} == {2000}
     row = leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]
-    assert row["evaluated_on"] == "1,000 of 10,000 (cifar10); PGD on 2,000"
+    assert row["evaluated_on"] == "1,000 of 10,000 (cifar10; fp32); PGD on 2,000"
     same = {
         **info,
         "sam_bench": {**info["sam_bench"], "pgd": [{**p, "n_examples": 1000} for p in info["sam_bench"]["pgd"]]},
     }
-    assert leaderboard.rows([{**same, "model_id": "m"}], "Linf")[0]["evaluated_on"] == "1,000 of 10,000 (cifar10)"
+    assert leaderboard.rows([{**same, "model_id": "m"}], "Linf")[0]["evaluated_on"] == "1,000 of 10,000 (cifar10; fp32)"

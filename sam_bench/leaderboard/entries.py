@@ -179,9 +179,9 @@ def aa_version_text(aa: dict) -> str:
     return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
 
 
-def pgd_record(ev: dict, source: dict) -> dict:
+def pgd_record(ev: dict, source: dict, precision: str = "fp32") -> dict:
     """An entry's PGD figures from one evaluation (its accuracies derived from its per-image outcomes,
-    `Results`), naming the results file they come from."""
+    `Results`), naming the results file they come from and the precision they were computed in."""
     s = ev.get("settings") or {}
     return {
         "norm": ev["norm"],
@@ -193,9 +193,18 @@ def pgd_record(ev: dict, source: dict) -> dict:
         "robust_acc": percent(ev["robust_acc"]),
         "robust_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
         "n_examples": ev["n_examples"],
+        **({"precision": precision} if precision != "fp32" else {}),
         "results_file": source["file"],
         "results_sha256": source["sha256"],
     }
+
+
+def strength(record: dict) -> tuple:
+    """How strong a board figure's evaluation is, for which of two replaces the other: AutoAttack's standard
+    version before any other, fp32 before a lower precision (low precision can weaken gradient attacks), then
+    more images. A weaker evaluation never replaces a stronger one, whatever its size or date."""
+    standard = record.get("version", "standard") == "standard"
+    return standard, record.get("precision", "fp32") == "fp32", record["n_examples"]
 
 
 def autoattack_record(ev: dict, results: Results, source: dict) -> dict:
@@ -342,7 +351,7 @@ def _check_data(results: Results, entry: dict, where: str) -> None:
 
 def _merge(info: dict, results: Results, source: dict, entry: dict) -> tuple[bool, bool]:
     """Merge the results' board AutoAttack and PGD evaluations into `info`: (any relevant, any changed).
-    A bigger evaluation replaces a smaller one of the same kind; equal size: the newer wins."""
+    A stronger evaluation of the same kind replaces a weaker one (`strength`); equally strong: the newer wins."""
     tm, test_set = entry["threat_model"], results["dataset"].get("name")
     relevant = changed = False
     for ev in results.evaluations:
@@ -351,18 +360,16 @@ def _merge(info: dict, results: Results, source: dict, entry: dict) -> tuple[boo
         if board_aa:
             changed |= _merge_autoattack(info, ev, results, source, entry)
         elif ev.get("attack") == "pgd":
-            changed |= _merge_pgd(info["sam_bench"], ev, source)
+            changed |= _merge_pgd(info["sam_bench"], ev, source, results.get("precision", "fp32"))
     return relevant, changed
 
 
 def _merge_autoattack(info: dict, ev: dict, results: Results, source: dict, entry: dict) -> bool:
     extras = info["sam_bench"]
-    old = extras.get("autoattack")
-    if old and old["n_examples"] > ev["n_examples"]:
-        return False
-    if old and old.get("version", "standard") == "standard" and ev["settings"]["version"] != "standard":
-        return False  # a quick version never replaces the standard one
-    extras["autoattack"] = autoattack_record(ev, results, source)
+    old, new = extras.get("autoattack"), autoattack_record(ev, results, source)
+    if old and strength(old) > strength(new):
+        return False  # a quicker version, a lower precision or fewer images never replaces a stronger evaluation
+    extras["autoattack"] = new
     info.update(autoattack_figures(ev))
     info["footnote"] = _footnote(entry, extras["autoattack"])
     extras["degenerate"] = degenerate.reason(results)
@@ -370,10 +377,10 @@ def _merge_autoattack(info: dict, ev: dict, results: Results, source: dict, entr
     return True
 
 
-def _merge_pgd(extras: dict, ev: dict, source: dict) -> bool:
-    record = pgd_record(ev, source)
+def _merge_pgd(extras: dict, ev: dict, source: dict, precision: str) -> bool:
+    record = pgd_record(ev, source, precision)
     same = [p for p in extras["pgd"] if pgd_key(p) == pgd_key(record)]
-    if same and same[0]["n_examples"] > record["n_examples"]:
+    if same and strength(same[0]) > strength(record):
         return False
     extras["pgd"] = [p for p in extras["pgd"] if p not in same] + [record]
     return True

@@ -40,7 +40,18 @@ def _eval_text(m: dict) -> str:
     # PGD may run on more images than AutoAttack (cpu-decisive: 2,000 and 1,000): its columns' intervals say so
     pgd_n = sorted({p["n_examples"] for p in m["sam_bench"].get("pgd", []) if p.get("n_examples")} - {aa["n_examples"]})
     pgd = f"; PGD on {', '.join(f'{n:,}' for n in pgd_n)}" if pgd_n else ""
-    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version}){pgd}"
+    low = sorted({p["precision"] for p in m["sam_bench"].get("pgd", []) if p.get("precision", "fp32") != "fp32"})
+    pgd += f"; PGD in {', '.join(low)}" if low else ""
+    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version}; {_math_text(aa)}){pgd}"
+
+
+def _math_text(aa: dict) -> str:
+    """The precision the figures were scored in and, on a GPU, the math the attack searched in: 'fp32',
+    'fp32, search in TF32' (on a CPU TF32 does not exist, so the search was fp32 whatever it recorded)."""
+    precision = aa.get("precision") or "fp32"
+    on_gpu = not str(aa.get("device_name") or "cpu").startswith("cpu")
+    search = aa.get("search_math", "ieee")
+    return precision + (f", search in {'TF32' if search == 'tf32' else 'fp32'}" if on_gpu else "")
 
 
 def pgd_columns(models: list[dict], threat_model: str) -> list[tuple[str, str, int]]:
