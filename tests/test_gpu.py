@@ -284,6 +284,7 @@ def test_the_probe_runs_every_cuda_part(tmp_path):
         modes=["eager", "static", "graph", "compiled"],
         concurrency=[1, 2],
         concurrent_methods=["standard"],
+        beside=[],
         batch_size=32,
         steps=2,
         attack_images=64,
@@ -297,9 +298,65 @@ def test_the_probe_runs_every_cuda_part(tmp_path):
     probe(s, CUDA, tmp_path / "p.json", 120.0)
     record = read(tmp_path / "p.json")
     done = set(record["parts"]) | set(record["failed"]) | set(record["not_measured"])
-    assert {"train/at/graph", "concurrent/standard/K2", "attack/tf32", "attack/ieee"} <= done
+    assert {"train/at/graph", "concurrent/standard/eager/K2", "attack/tf32", "attack/ieee"} <= done
     assert {"train/standard/eager", "train/at/static", "train/at/graph"} <= set(record["parts"])
     assert record["environment"]["cuda"] and record["not_applicable"] == {}
+
+
+def test_k_graphed_steps_at_once_and_an_evaluation_beside_them(tmp_path):
+    """The probe's arrangements in the full scale's step mode: one and two processes each replaying its own CUDA
+    graph of a training step, and an evaluation process (PGD-10, TF32 search) alone and beside one of them, one
+    round in a budget they cannot reach. Structure only: every part measured, its values and ratios there, and
+    the ratios read by the window's choice as graph's; nothing about their speed."""
+    import copy
+
+    from sam_bench.bench import probe_arrangement
+    from sam_bench.bench.probe import run_probe
+    from sam_bench.bench.probe_choice import choose
+
+    s = dict(
+        methods=["standard", "at"],
+        modes=[],
+        concurrency=[1, 2],
+        concurrent_methods=["standard", "at"],
+        concurrent_modes=["graph"],
+        beside=[1],
+        concurrent_s=0.2,
+        batch_size=32,
+        steps=2,
+        attack_images=64,
+        arch="preactresnet18",
+        width=0.25,
+        precision="auto",
+        rho=0.05,
+        seed=0,
+        threads=None,
+    )
+    parts, ratios, skipped = probe_arrangement.parts(s, CUDA)
+    env = {"device": "cuda", "device_name": torch.cuda.get_device_name(), "torch_version": torch.__version__}
+    record = run_probe(
+        parts, ratios, 3600.0, tmp_path / "p.json", {**env, "code_commit": None}, s, skipped, max_rounds=1
+    )
+    assert record["failed"] == {} and skipped == {} and record["status"] == "complete"
+    assert set(record["parts"]) == {
+        "concurrent/standard/graph/K1",
+        "concurrent/standard/graph/K2",
+        "concurrent/at/graph/K1",
+        "concurrent/at/graph/K2",
+        "evaluation/alone",
+        "beside/standard/graph/K1",
+        "beside/at/graph/K1",
+    }
+    assert len(record["ratios"]) == 6 and all(r["median"] > 0 for r in record["ratios"])
+    graph = copy.deepcopy(record)  # with graph steps timed against eager, the choice reads these as graph's
+    graph["ratios"] += [
+        {"name": f"{m}: graph speed-up (eager step / graph step)", "numerator": "a.x", "denominator": "b.x"}
+        | {"runs": [2.0], "median": 2.0, "rounds": 1}
+        for m in ("standard", "at")
+    ]
+    picked = choose(graph)
+    assert picked.step_mode == "graph" and set(picked.arrangement.aggregate) == {"standard", "at"}
+    assert set(picked.beside_pays) == {1}
 
 
 @pytest.fixture(scope="module")

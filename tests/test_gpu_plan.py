@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import sys
 from collections import Counter
@@ -20,7 +21,9 @@ from sam_bench.bench.probe_choice import choose
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
+import gpu_lanes  # noqa: E402
 import gpu_plan  # noqa: E402
+import gpu_prepare  # noqa: E402
 import gpu_window  # noqa: E402
 
 
@@ -30,6 +33,7 @@ def test_the_docs_hold_the_commands_output():
         str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)),
         state=str(gpu_plan.DOCS_STATE.relative_to(gpu_plan.ROOT)),
         also_at=gpu_plan.DOCS_ALSO_AT,
+        arrangement_probe=gpu_plan.docs_arrangement(),
     )
     for path, (start, end, which) in gpu_plan.MARKERS.items():
         assert marked_block.between(path, start, end) == rendered[which].strip(), (
@@ -308,3 +312,132 @@ def gpu_plan_key(name: str) -> str:
 
     (plan,) = [m for m in load_recipe("paper-cifar10", "full", device="cuda").models if m.primary and m.name == name]
     return plan.key
+
+
+def arrangement_record(path: Path, gains: dict[int, float], beside: dict[int, tuple[float, float]]) -> str:
+    """The committed H200 probe's settings with only these ratios, timed in graph steps for ST, SAM and PGD-10 AT
+    (synthetic values, as a window's short probe of K models at once would write them); its path."""
+    from sam_bench.bench import probe_arrangement as names
+
+    record = json.loads(gpu_plan.DOCS_PROBE.read_text())
+    record.update(parts={}, ratios=[])
+
+    def ratio(name: str, median: float) -> None:
+        record["ratios"].append(
+            {"name": name, "numerator": "a.x", "denominator": "b.x", "runs": [median], "median": median, "rounds": 1}
+        )
+
+    for method in ("standard", "sam", "at"):
+        for k, gain in gains.items():
+            ratio(names.aggregate_ratio(method, "graph", k, 1), gain)
+        for k, (training, evaluation) in beside.items():
+            ratio(names.training_beside_ratio(method, "graph", k), training)
+            ratio(names.evaluation_beside_ratio(method, "graph", k), evaluation)
+    path.write_text(json.dumps(record))
+    return str(path)
+
+
+def test_lanes_move_at_the_shares_the_probe_measured():
+    """tools/gpu_lanes.py: trainings at their aggregate gain over the processes training (read at the nearest
+    count timed below), at their share beside an evaluation, the evaluations at theirs (nearest count timed
+    above), split between them; evaluations alone share the device; an untimed method as the timed one."""
+    from sam_bench.bench.probe_choice import Arrangement
+
+    timed = Arrangement(
+        "graph", {"standard": {2: 1.6, 4: 2.4}}, {"standard": {1: 0.8, 4: 0.6}}, {"standard": {1: 0.5, 4: 0.3}}
+    )
+    speeds = gpu_lanes.Speeds(timed, ["standard"])
+    train, evaluate = ("standard", "train"), ("standard", "evaluate")
+    assert speeds.shares([train, train]) == pytest.approx([0.8, 0.8])
+    assert speeds.shares([train] * 3) == pytest.approx([1.6 / 3] * 3)  # 3 processes: read at 2, never more
+    assert speeds.shares([train, evaluate]) == pytest.approx([0.8, 0.5])
+    assert speeds.shares([train, train, evaluate]) == pytest.approx([0.8 * 0.6, 0.8 * 0.6, 0.3])  # read at 4
+    assert speeds.shares([train, evaluate, evaluate]) == pytest.approx([0.8, 0.25, 0.25])
+    assert speeds.shares([evaluate, evaluate]) == pytest.approx([0.5, 0.5])
+    assert speeds.shares([("trades", "train"), train]) == pytest.approx([0.8, 0.8])
+    assert gpu_lanes.Speeds().shares([train]) == [1.0]
+    with pytest.raises(ValueError, match="cells at once need a probe's arrangement"):
+        gpu_lanes.Speeds().shares([train, train])
+    # two models of 1.6 minutes' training and 1.0 of evaluation alone, two lanes: both train at 0.8 for 2 minutes,
+    # then both evaluate at 0.5: after 3 minutes each has half its evaluation done
+    models = [gpu_plan.Model(name, 1.6, 1.0) for name in ("A", "B")]
+    assert gpu_lanes.work(models, 3.0, 2, speeds) == [
+        "A: train 1.6, evaluate 0.5 (0.5 of 1.0)",
+        "B: train 1.6, evaluate 0.5 (0.5 of 1.0)",
+    ]
+    one = [gpu_plan.Model(name, 1.6, 1.0) for name in ("A", "B")]  # one lane: the queue in order at speed alone
+    assert gpu_lanes.work(one, 3.0) == ["A: train 1.6, evaluate 1.0", "B: train 0.4 (0.4 of 1.6)"]
+
+
+def test_a_stint_stopping_k_trainings_brings_back_and_carries_in_k_checkpoints():
+    assert gpu_window.batches_for(1) == gpu_window.BATCHES == 3  # one checkpoint and two models' weights
+    assert [gpu_window.batches_for(k) for k in (2, 4)] == [4, 7]
+    assert [gpu_plan.inbox_calls(n) for n in (0, 1, 2, 4)] == [0, 1, 3, 7]  # the last batch goes with `start`
+
+
+def test_with_k_models_at_once_measured_to_gain_more_models_are_done_a_window(tmp_path, capsys):
+    """The committed H200 probe and a synthetic probe of K models at once in graph steps: its K=2 and K=4 gain
+    for every method and an evaluation beside training pays, so the choice takes K=4; the plan runs the K of its
+    ladder whose windows finish the queue soonest, counting each stint's K checkpoints to bring back and carry
+    in, and finishes more models a window than one at a time."""
+    queue = ["ST", "SAM-0.1", "SAM-0.4", "SAM-0.2"]
+    good = arrangement_record(tmp_path / "good.json", {2: 1.9, 4: 3.6}, {1: (0.95, 0.9), 4: (0.9, 0.8)})
+    probe = str(gpu_plan.DOCS_PROBE)
+    picked, lanes, _ = gpu_plan.stints_choice([probe, good], "none")
+    assert (picked.step_mode, picked.parallel, picked.ladder) == ("graph", 4, [1, 2, 4])
+    costs = gpu_plan.model_costs(queue, gpu_plan.probe_steps(probe)[0], picked)
+    k, lowered = gpu_plan.lanes_for(costs, picked)
+    assert k == 2 and lowered.startswith(" The stints run K=2, not the probe's 4: of its Ks, the one whose")
+    one = gpu_plan.rendered_from(probe, queue)[1]
+    two = gpu_plan.rendered_from(probe, queue, arrangement_probe=good)[1]
+    per_window = [list(map(int, s.split("per window: ")[1].rstrip(".").split(", "))) for s in (one, two)]
+    assert len(per_window[1]) < len(per_window[0]) and max(per_window[1]) >= 2 > max(per_window[0])
+    assert "(graph, K=2)" in two and "(graph, K=1)" in one
+    windows = gpu_plan.plan(costs, None, gpu_window.WINDOW, *gpu_lanes.speeds_for(picked, 2))
+    stopped = 0
+    for calls, _ in windows:
+        assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
+        assert sum(c.what.startswith("`inbox`") for c in calls) == gpu_plan.inbox_calls(stopped)
+        (stint,) = [c for c in calls if c.stint]
+        assert stint.what.endswith(f"then {gpu_window.batches_for(2) - 1} `send`s")
+        stopped = sum(1 for w in stint.work if re.search(r": train [\d.]+ \(([\d.]+) of (?!\1\))", w))
+    # the whole queue from its start: evaluation, which these lanes share without a gain, is most of it, and each
+    # stint's checkpoints cost calls: `--choose` prints the K the plan runs, one at a time, and says why
+    assert gpu_plan.main(["--choose", probe, good, "--state", "none"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "--parallel 1\n" and "The stints run K=1, not the probe's 4" in err
+    poor = arrangement_record(tmp_path / "poor.json", {2: 1.05, 4: 1.08}, {1: (0.6, 0.4), 4: (0.5, 0.2)})
+    assert gpu_plan.stints_choice([probe, poor], "none")[1:] == (1, "")
+    assert "(graph, K=1)" in gpu_plan.rendered_from(probe, queue, arrangement_probe=poor)[1]
+
+
+def test_until_k_models_at_once_are_measured_the_next_window_starts_with_their_probe(tmp_path):
+    """The committed probe timed no K in its step mode: the plan says so, keeps one model at a time and gives the
+    next window's first call to the probe (never a number it did not measure); once measured, no probe call."""
+    probe = str(gpu_plan.DOCS_PROBE)
+    text, _ = gpu_plan.rendered_from(probe, ["ST", "SAM-0.1"], windows=2)
+    assert "K models at once and an evaluation beside training are not measured in graph steps yet" in text
+    first, second = text.split("Window 2:")
+    assert "| 2 | `probe`: K models at once and an evaluation beside training (tools/gpu_prepare.py) | " in first
+    assert f"{gpu_prepare.ARRANGEMENT_PROBE_MINUTES:.1f} |" in first and "`probe`" not in second
+    assert not gpu_plan.arrangement_measured([probe])
+    good = arrangement_record(tmp_path / "good.json", {2: 1.9}, {1: (0.95, 0.9)})
+    assert gpu_plan.arrangement_measured([probe, good])
+    assert "`probe`" not in gpu_plan.rendered_from(probe, ["ST", "SAM-0.1"], windows=1, arrangement_probe=good)[0]
+
+
+def test_the_windows_probe_call_names_options_bench_has():
+    """tools/gpu_prepare.py's probe call, as the relay passes its options to `sam-bench bench --probe`."""
+    import shlex
+
+    from sam_bench.bench import probe_arrangement, probe_parts
+    from sam_bench.cli import cli
+
+    words = shlex.split(gpu_prepare.ARRANGEMENT_PROBE_CALL)
+    assert words[:4] == ["tools/gpu_relay.sh", "probe", "--left", "L"]
+    context = cli.commands["bench"].make_context("bench", ["--probe", "--device", "cuda", *words[4:]])
+    params = context.params
+    assert params["modes"] == "" and params["concurrent_modes"] == "graph" and params["beside"] == "1,4"
+    assert params["budget_s"] == gpu_prepare.ARRANGEMENT_PROBE_BUDGET_S
+    settings = {**probe_parts.DEFAULTS, "concurrency": [1, 2, 4], "beside": [1, 4], "concurrent_modes": ["graph"]}
+    probe_arrangement.check(settings)  # K=4's cells evaluate beside 3 trainings: timed beside 4, the nearest above

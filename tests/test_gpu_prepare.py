@@ -98,3 +98,21 @@ def test_until_its_record_is_committed_a_window_measures_the_attacks_search_besi
     (root / "benchmarks").mkdir()
     (root / "benchmarks" / "nvidia-h200-search-math.json").write_text("{}")
     assert gpu_prepare.search_math_measured(root)
+
+
+def test_until_k_models_at_once_are_measured_the_window_starts_with_their_probe_alone(tmp_path):
+    """The probe of K models at once goes first, before anything runs on the device (a stint beside it would be
+    measured with it); the stint's K and the batches its K checkpoints need are left to set from its record."""
+    root = checkout(tmp_path, {".data/part-1/a": 40, ".data/part-2/b": 40, "COMMIT": 0.001})
+    made = gpu_prepare.calls(root, parallel=None, probe=True)
+    assert made[0].command == gpu_prepare.ARRANGEMENT_PROBE_CALL and made[0].carry == [".vendor", "COMMIT"]
+    assert [c.command.split(" --left")[0] for c in made[1:]] == [
+        "tools/gpu_relay.sh data",
+        "tools/gpu_relay.sh data",
+        "tools/gpu_relay.sh test",
+        "tools/gpu_relay.sh wait",
+    ]
+    assert " full --batches B --data-dir ~/c10 --device cuda --parallel K" in made[2].command
+    two = gpu_prepare.calls(root, parallel=2)
+    assert two[1].command.endswith(" full --batches 4 --data-dir ~/c10 --device cuda --parallel 2")
+    assert gpu_prepare.ARRANGEMENT_PROBE_MINUTES > gpu_prepare.ARRANGEMENT_PROBE_BUDGET_S / 60

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sam_bench import schema
 from sam_bench.bench import probe
 from sam_bench.bench.probe import Part, Ratio, run_probe
-from sam_bench.bench.probe_concurrent import Concurrent, idle_step_factory
+from sam_bench.bench.probe_concurrent import Crew, failing_step_factory, idle_step_factory
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
 from sam_bench.runtime import clock
@@ -117,15 +117,33 @@ def test_a_budget_of_nothing_is_refused(tmp_path, fake_clock, budget):
         run_probe([fake_part(fake_clock, "eager", 1.0, [])], [], budget, tmp_path / "p.json", ENV, SETTINGS)
 
 
-def test_concurrent_workers_report_per_process_and_aggregate_rates():
-    pool = Concurrent(idle_step_factory, processes=2, steps=3)
+def test_a_crews_workers_run_their_steps_together_and_report_their_spans():
+    """Real worker processes with steps that do nothing: each builds what it is given, runs it on command with
+    the others and reports the units it counted and their span; a worker keeps its steps across commands."""
+    crew = Crew()
     try:
-        run = pool.start()
-        values = run()
+        crew.build([(w, "idle", idle_step_factory, 3, None) for w in ("a", "b")])
+        spans = crew.run([("a", "idle"), ("b", "idle")], 0.05)
+        assert set(spans) == {"a", "b"} and all(s.units >= 1 and s.end >= s.start for s in spans.values())
+        assert crew.run([("b", "idle")], 0.05)["b"].units >= 1  # built once, run again
+        assert set(crew.workers) == {"a", "b"}
     finally:
-        pool.close()
-    assert set(values) == {"steps_per_s_per_process", "steps_per_s_aggregate"}
-    assert all(v > 0 for v in values.values()) and not pool.workers
+        crew.close()
+    assert not crew.workers
+    crew.close()  # a second close does nothing
+
+
+def test_a_worker_that_cannot_build_its_step_is_reported_in_one_line_and_the_others_go_on():
+    crew = Crew()
+    try:
+        with pytest.raises(RuntimeError, match=r"^probe worker b failed: RuntimeError: no such device here$"):
+            crew.build([("a", "idle", idle_step_factory, 1, None), ("b", "bad", failing_step_factory, 1, None)])
+        assert ("a", "idle") in crew.built and ("b", "bad") not in crew.built
+        with pytest.raises(RuntimeError, match="probe worker b failed: KeyError"):
+            crew.run([("a", "idle"), ("b", "bad")], 0.05)
+        assert crew.run([("a", "idle")], 0.05)["a"].units >= 1  # nothing left over from the failed run
+    finally:
+        crew.close()
 
 
 @pytest.mark.parametrize(
@@ -139,6 +157,10 @@ def test_concurrent_workers_report_per_process_and_aggregate_rates():
         (["--steps", "0"], "--steps must be at least 1"),
         (["--grouped", "1"], "--grouped takes model counts of 2 or more"),
         (["--grouped", "four"], "--grouped takes comma-separated model counts"),
+        (["--concurrent-modes", "compiled"], "--concurrent-modes: 'compiled' is no step mode a run trains in"),
+        (["--concurrency", "1,2", "--beside", "4"], "--beside 4: the evaluation's cost to K trainings is read"),
+        (["--beside", "one"], "--beside takes comma-separated process counts"),
+        (["--concurrent-s", "0"], "--concurrent-s must be more than 0 seconds"),
     ],
 )
 def test_bad_probe_options_end_in_one_line(tmp_path, args, message):
@@ -169,6 +191,10 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
         "eager,static,graph",
         "--concurrency",
         "1",
+        "--concurrent-modes",
+        "eager,graph",
+        "--beside",
+        "",
         "--grouped",
         "2",
         "--grouped-methods",
@@ -189,11 +215,12 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
     assert record["environment"]["code_commit"] == "abc123" and record["environment"]["cpu_isa"]
     assert {"torch_version", "device_name", "torch_threads", "cuda"} <= set(record["environment"])
     assert record["settings"]["budget_s"] == 60 and record["settings"]["batch_size"] == 4
+    assert record["settings"]["concurrent_modes"] == ["eager", "graph"] and record["settings"]["beside"] == []
     assert set(record["parts"]) <= {
         "train/standard/eager",
         "train/trades/eager",
         "train/standard/static",
-        "concurrent/standard/K1",
+        "concurrent/standard/eager/K1",
         "conv/separate/N2",
         "conv/grouped/N2",
         "seeds/standard/separate/N2",
@@ -201,6 +228,7 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
     }
     assert "train/standard/eager" in record["parts"]
     assert set(record["not_applicable"]) == {
+        "concurrent/standard/graph",
         "train/standard/graph",
         "train/trades/graph",
         "train/trades/static",

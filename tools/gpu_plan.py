@@ -19,11 +19,16 @@ machine in one extra call, docs/gpu.md section 3).
 With `--probe FILE` (a record of `sam-bench bench --probe`, issue #46 item 4) every model whose method
 (and attack steps) the probe timed eagerly in one process takes the probe's median step instead of the
 estimate; the others keep theirs, and the table says which is which. The probe's ratios also pick the
-step mode and how many models train at once (`sam_bench.bench.probe_choice`); training is counted at that
-speed-up, and the plan names the option its stints (`start` or `work` calls) pass on (`--parallel K`) and
-the step mode to set in the scale (a commit before its first stint: the mode is part of a run's key).
-`--choose FILE` prints only the option (one line, for a script: `tools/gpu_relay.sh start ... $(python
-tools/gpu_plan.py --choose probe.json)`).
+step mode (`sam_bench.bench.probe_choice`; a commit sets it in the scale before its first stint: the mode is
+part of a run's key), and training is counted at its speed-up. With `--arrangement FILE` (by default
+DOCS_ARRANGEMENT where committed: a shorter probe of K models at once and of an evaluation beside training in
+that mode) they pick K too; the stints run, of the Ks the choice took on its way up, the one whose windows
+finish the wanted models soonest (`lanes_for`): K lanes move at the shares of their speed alone the probe
+measured (tools/gpu_lanes.py), and each run a stint stops mid-way is a checkpoint it brings back and the next
+window carries in (`send` and `inbox` calls). Until K is measured, the next window's first call is the probe
+that measures it (tools/gpu_prepare.py), and the windows train one model at a time. `--choose FILE ...` prints
+only the stints' option (`--parallel K`, one line, for a script: `tools/gpu_relay.sh start ... $(python
+tools/gpu_plan.py --choose probe.json arrangement.json)`).
 
 With `--state FOLDER` (by default reproductions/paper-cifar10-full; `none`: before any window) the windows
 start from where that reproduction stands, at the minutes its runs took on the GPU (`with_state`).
@@ -39,7 +44,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpu_window import BATCHES, GAP, MACHINE_START, PACK, SEND, WINDOW, TooLittleTime, background_minutes
+from gpu_lanes import Speeds, probe_pending, sentence, speeds_for, work
+from gpu_prepare import ARRANGEMENT_PROBE_MINUTES
+from gpu_window import (
+    CHECKPOINT_MIB,
+    GAP,
+    INBOX_BATCH_MIB,
+    MACHINE_START,
+    PACK,
+    SEND,
+    WINDOW,
+    TooLittleTime,
+    background_minutes,
+    batches_for,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -100,10 +118,11 @@ class Model:
     done_train: float = 0.0
     done_evaluate: float = 0.0
     measured: bool = False  # its training step is a probe's median, not the estimate
-    gain: float = 1.0  # its training's speed-up at the probe's chosen step mode and K (probe_choice)
+    gain: float = 1.0  # its training's speed-up at the probe's chosen step mode (probe_choice)
     evaluation_measured: bool = False  # its evaluation counted from a probe's attack throughput alone
     ran: str = ""  # what a full-scale run measured of it (`with_state`): "" none, "train", "train, evaluate"
     stands: str = ""  # where its full-scale run stands (`with_state`): "", "done", "21 of 100 epochs"
+    method: str = "standard"  # what K cells at once are counted by (tools/gpu_lanes.py)
 
     @property
     def finished(self) -> bool:
@@ -130,10 +149,10 @@ def step_ms(method: str, attack_steps: int | None) -> float:
     return max(launches * LAUNCH_MS, (own + ATTACK_PASS_SHARE * attack) * GPU_PASS_MS) + UNOVERLAPPED_MS
 
 
-def probe_steps(path: str | Path) -> tuple[dict[tuple[str, int | None], float], str]:
-    """{(method, attack steps): measured eager step in ms} from a probe record, and the device it ran on.
-    Refused in one line unless the probe timed the full scale's network and batch (PreActResNet-18, 128)."""
-    from sam_bench.bench.probe import eager_step_seconds, read
+def full_scale_probe(path: str | Path) -> dict:
+    """A probe record, refused in one line unless it timed the full scale's network and batch (PreActResNet-18
+    at width 1.0, batch 128)."""
+    from sam_bench.bench.probe import read
 
     record = read(path, error=SystemExit)
     s = record["settings"]
@@ -142,6 +161,14 @@ def probe_steps(path: str | Path) -> tuple[dict[tuple[str, int | None], float], 
             f"gpu_plan: {path} timed {s.get('arch')} at width {s.get('width')} and batch {s['batch_size']}, "
             "not the full scale's preactresnet18 at width 1.0 and batch 128"
         )
+    return record
+
+
+def probe_steps(path: str | Path) -> tuple[dict[tuple[str, int | None], float], str]:
+    """{(method, attack steps): measured eager step in ms} from a full-scale probe record, and its device."""
+    from sam_bench.bench.probe import eager_step_seconds
+
+    record = full_scale_probe(path)
     found = {key: seconds * 1000 for key, seconds in eager_step_seconds(record).items()}
     return found, record["environment"]["device_name"]
 
@@ -235,7 +262,17 @@ def model_costs(
         robust = table.uses_attack(cfg.method)
         evaluate = evaluation_minutes(specs, robust, attack_rates)
         from_rates = attack_rates is not None and not robust
-        models.append(Model(name, train, evaluate, measured=ms is not None, gain=gain, evaluation_measured=from_rates))
+        models.append(
+            Model(
+                name,
+                train,
+                evaluate,
+                measured=ms is not None,
+                gain=gain,
+                evaluation_measured=from_rates,
+                method=cfg.method,
+            )
+        )
     return models
 
 
@@ -405,43 +442,47 @@ def resume_evaluation(m: Model, path: Path, wanted: Counter) -> str:
     return f" ({min(len(chunks), of)} of {of} chunks of its evaluation done: {minutes:.1f} minutes)"
 
 
-def _work(queue: list[Model], minutes: float) -> list[str]:
-    """Spend `minutes` of a stint on the queue in order; what was done, one phrase per model."""
-    done = []
-    for m in queue:
-        if minutes <= 1e-9:
-            break
-        parts = []
-        for phase in ("train", "evaluate"):
-            total, spent = getattr(m, phase), getattr(m, f"done_{phase}")
-            if spent >= total - 1e-9 or minutes <= 1e-9:
-                continue
-            take = min(total - spent, minutes)
-            setattr(m, f"done_{phase}", spent + take)
-            minutes -= take
-            whole = spent == 0 and take >= total - 1e-9
-            parts.append(f"{phase} {take:.1f}" + ("" if whole else f" ({spent + take:.1f} of {total:.1f})"))
-        if parts:
-            done.append(f"{m.name}: " + ", ".join(parts))
-    return done
-
-
 WEIGHTS_PER_CALL = 2  # a full-width PreActResNet-18's fp16 weights (21.3 MiB): two fit beside the tree in a call
 WANTED = 4  # the windows planned by default: until the first four of the queue not yet done are done
 MAX_WINDOWS = 40
 
 
-def plan(models: list[Model], windows: int | None = None, window: float = WINDOW) -> list[tuple[list[Call], list[str]]]:
+def stopped_midway(models: list[Model]) -> int:
+    """How many trainings a stint stopped mid-way: their checkpoints go to the next machine."""
+    return sum(1 for m in models if 0 < m.done_train < m.train - 1e-9)
+
+
+def inbox_calls(checkpoints: int) -> int:
+    """`inbox` calls before the stint for this many checkpoints: packed in batches of INBOX_BATCH_MIB, the last
+    one carried by the `start` call itself (docs/gpu.md section 3)."""
+    return max(0, math.ceil(checkpoints * CHECKPOINT_MIB / INBOX_BATCH_MIB) - 1)
+
+
+def plan(
+    models: list[Model],
+    windows: int | None = None,
+    window: float = WINDOW,
+    lanes: int = 1,
+    speeds: Speeds | None = None,
+    probe_first: bool = False,
+) -> list[tuple[list[Call], list[str]]]:
     """Per window of `window` minutes: its calls, and the models finished by its end; `windows` None: as many as
-    it takes to finish the first WANTED models of the queue not yet done (at most MAX_WINDOWS)."""
+    it takes to finish the first WANTED models of the queue not yet done (at most MAX_WINDOWS). `lanes` models
+    at once (`--parallel`) at `speeds` (tools/gpu_lanes.py): a stint may stop as many trainings mid-way, so it is
+    sized for their checkpoints to come back (gpu_window.batches_for) and the next window carries them in.
+    `probe_first`: the first window starts with the probe of K models at once (tools/gpu_prepare.py)."""
     out = []
-    carry = any(0 < m.done_train < m.train - 1e-9 for m in models)  # a training stopped mid-way: its checkpoint
-    wanted = [m for m in models if not m.finished][:WANTED]  # goes to the next machine
+    carry = stopped_midway(models)
+    wanted = [m for m in models if not m.finished][:WANTED]
+    batches = batches_for(lanes)
     for _ in range(windows or MAX_WINDOWS):
         if windows is None and out and all(m.finished for m in wanted):
             break
         left = window - START
         calls = [Call("the machine starts", START)]
+        if probe_first and not out:
+            what = "`probe`: K models at once and an evaluation beside training (tools/gpu_prepare.py)"
+            calls.append(Call(what, ARRANGEMENT_PROBE_MINUTES))
         for part in range(1, DATA_PARTS + 1):
             calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
         # A model trained in an earlier window and not yet evaluated to its end is evaluated from its committed
@@ -449,23 +490,26 @@ def plan(models: list[Model], windows: int | None = None, window: float = WINDOW
         to_evaluate = sum(1 for m in models if m.done_train >= m.train - 1e-9 and not m.finished)
         for part in range(1, math.ceil(to_evaluate / WEIGHTS_PER_CALL) + 1):
             calls.append(Call(f"`weights` (part {part}): the zoo weights of the models to evaluate", DATA_CALL))
-        if carry:
-            calls.append(Call("`inbox`: the unfinished run's checkpoint, first batch", DATA_CALL))
+        inbox = inbox_calls(carry)
+        for batch in range(1, inbox + 1):
+            what = "the unfinished run's checkpoint, first batch" if carry == 1 else f"{carry} unfinished runs'"
+            what += "" if carry == 1 else f" checkpoints, batch {batch} of {inbox + 1}"
+            calls.append(Call(f"`inbox`: {what}", DATA_CALL))
         left -= sum(c.minutes for c in calls[1:])
         # The stint runs in the background (`start`), bound by the window rather than by a command's 10
         # minutes, while `wait` calls follow one another; so one stint takes the rest of the window
         while left > 0:  # (a window too short for its data calls has none left)
             try:
-                stint = background_minutes(left)
+                stint = background_minutes(left, batches=batches)
             except TooLittleTime:
                 break
-            work = _work(models, stint - STINT_START)
-            sends = (BATCHES - 1) * SEND
+            done = work(models, stint - STINT_START, lanes, speeds)
+            sends = (batches - 1) * SEND
             what = (
                 f"`start`: a stint of {stint:.1f} minutes in the background; `wait` until it has packed,"
-                f" then {BATCHES - 1} `send`s"
+                f" then {batches - 1} `send`s"
             )
-            calls.append(Call(what, GAP + stint + PACK + GAP + sends, work, stint))
+            calls.append(Call(what, GAP + stint + PACK + GAP + sends, done, stint))
             left -= GAP + stint + PACK + GAP + sends
             if all(m.finished for m in models):
                 break
@@ -474,11 +518,34 @@ def plan(models: list[Model], windows: int | None = None, window: float = WINDOW
                 f"gpu_plan: a {window:g}-minute window leaves no time for a stint after the machine's start and its"
                 " data calls"
             )
-        carry = any(0 < m.done_train < m.train - 1e-9 for m in models)
+        carry = stopped_midway(models)
         out.append((calls, [m.name for m in models if m.finished]))
         if all(m.finished for m in models):
             break
     return out
+
+
+def lanes_for(models: list[Model], choice, window: float = WINDOW) -> tuple[int, str]:
+    """The K the stints run with, and a sentence where it is not the probe's: of the Ks the probe's choice took
+    on its way up (`ladder`), the one whose windows finish the first WANTED models not yet done soonest (then
+    the most in the first window, then the smaller K). K at once gains what the probe measured, but each run a
+    stint stops mid-way is a checkpoint (CHECKPOINT_MIB) to bring back and carry in again, in `send` and
+    `inbox` calls the window pays for."""
+    if choice is None or len(choice.ladder) == 1:
+        return 1, ""
+    outcome = {}
+    for k in choice.ladder:
+        windows = plan([dataclasses.replace(m) for m in models], None, window, *speeds_for(choice, k))
+        outcome[k] = (len(windows), -len(windows[0][1]), k)
+    best = min(outcome, key=outcome.__getitem__)
+    if best == choice.parallel:
+        return best, ""
+    said = ", ".join(f"K={k} after {o[0]}" for k, o in outcome.items())
+    return best, (
+        f" The stints run K={best}, not the probe's {choice.parallel}: of its Ks, the one whose {window:g}-minute"
+        f" windows finish the first {WANTED} models not yet done soonest ({said}), as each run a stint stops"
+        " mid-way is a checkpoint to bring back and carry in."
+    )
 
 
 def render(
@@ -493,6 +560,7 @@ def render(
     training steps came from (the probe file and its device); `choice`: the step mode and K it picked;
     `state`: the reproduction folder the models' progress and run minutes come from (`with_state`)."""
     costs = [dataclasses.replace(m) for m in models]  # as before the windows planned
+    lanes, lowered = lanes_for(costs, choice, window)
     head = "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):"
     if probe is not None:
         head = (
@@ -506,7 +574,9 @@ def render(
             f" Its ratios pick `{' '.join(choice.options())}` for the stints and `{choice.recipe_line()}` for "
             "the scale, set in a commit before its first stint ("
             + "; ".join(choice.reasons)
-            + "); training is counted at that speed-up (the mode's for a method with a capturable step, else K's)."
+            + "); training is counted at the mode's speed-up (for a method with a capturable step)."
+            + sentence(choice, lanes, ARRANGEMENT_PROBE_MINUTES)
+            + lowered
         )
     if state is not None:
         head += (
@@ -527,7 +597,8 @@ def render(
         f"| {m.train + m.evaluate:.1f} |" + (f" {m.stands} |" if state is not None else "")
         for m in costs
     ]
-    windows_planned = plan(models, windows, window)
+    pending = choice is not None and probe_pending(choice)
+    windows_planned = plan(models, windows, window, *speeds_for(choice, lanes), probe_first=pending)
     finished_after = [finished for _, finished in windows_planned]
     # Every window after the second makes the second's calls (a machine starts bare: the data again, the
     # unfinished run's checkpoint): the first two in full, then one line a window
@@ -541,15 +612,15 @@ def render(
         lines += [
             "",
             "Every later window makes window 2's calls, with `weights` calls before its stint where a model"
-            " trained in an earlier window is still to be evaluated (its committed weights), and an `inbox` call where"
-            " the last stopped a training mid-way (its checkpoint); its stint's work:",
+            " trained in an earlier window is still to be evaluated (its committed weights), and `inbox` calls where"
+            " the last stopped trainings mid-way (their checkpoints); its stint's work:",
             "",
             "| window | `weights` | `inbox` | the stint | the stint's work | trained and evaluated by its end |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         lines += [
             f"| {number} | {sum(1 for c in calls if c.what.startswith('`weights`'))} "
-            f"| {'yes' if any(c.what.startswith('`inbox`') for c in calls) else 'no'} "
+            f"| {sum(1 for c in calls if c.what.startswith('`inbox`'))} "
             f"| {sum(c.stint for c in calls):.1f} | {'; '.join(w for c in calls for w in c.work)} "
             f"| {', '.join(finished) or 'none'} |"
             for number, (calls, finished) in enumerate(windows_planned[2:], 3)
@@ -557,7 +628,9 @@ def render(
     speeds = (
         "the estimated speeds" if probe is None else f"the speeds measured by {probe} (estimated where it has none)"
     )
-    training = "eager training steps" if choice is None else "training at the probe's choice of step mode or K"
+    training = "eager training steps"
+    if choice is not None:
+        training = f"training at the probe's choice of step mode and K ({choice.step_mode}, K={lanes})"
     already = [m.name for m in costs if m.finished]
     started = [m.name for m in costs if not m.finished and (m.done_train > 0 or m.done_evaluate > 0)]
     if state is not None:
@@ -580,6 +653,8 @@ def render(
     firsts = windows_until(finished_after, already)
     if len(finished_after) > 1 and firsts:
         summary += f"; windows until a model is trained and evaluated: {_names(firsts)}"
+    per_window = [len(set(f) - set(b)) for b, f in zip([already, *finished_after], finished_after, strict=False)]
+    summary += f"; models trained and evaluated per window: {', '.join(map(str, per_window))}"
     return "\n".join(lines) + "\n", summary + "."
 
 
@@ -607,8 +682,30 @@ MARKERS = {
 
 # The probe the docs' plan is rendered from: the newest GPU window's, at the full scale's network and batch
 DOCS_PROBE = ROOT / "benchmarks" / "nvidia-h200-probe.json"
+# A later, shorter probe of K models at once and of evaluation beside training in the step mode DOCS_PROBE
+# picked (docs/gpu.md: a window's first call, until it is committed), read with it where it is committed
+DOCS_ARRANGEMENT = ROOT / "benchmarks" / "nvidia-h200-arrangement-probe.json"
 # The full-scale reproduction the docs' plan starts from (`with_state`)
 DOCS_STATE = ROOT / "reproductions" / "paper-cifar10-full"
+
+
+def docs_arrangement() -> str | None:
+    """DOCS_ARRANGEMENT (relative to the checkout) where it is committed, else None."""
+    return str(DOCS_ARRANGEMENT.relative_to(ROOT)) if DOCS_ARRANGEMENT.is_file() else None
+
+
+def docs_probes() -> list[str]:
+    """The committed probe records the docs' plan reads: DOCS_PROBE, and DOCS_ARRANGEMENT where committed."""
+    return [str(DOCS_PROBE.relative_to(ROOT)), *filter(None, [docs_arrangement()])]
+
+
+def arrangement_measured(paths: list[str] | None = None) -> bool:
+    """Whether probe records (by default the committed ones) timed K models at once and an evaluation beside
+    training in the step mode they pick."""
+    from sam_bench.bench.probe import read
+    from sam_bench.bench.probe_choice import choose
+
+    return not probe_pending(choose(*(read(ROOT / path, error=SystemExit) for path in paths or docs_probes())))
 
 
 # The docs' plan is today's window; beside it, in one sentence, the window issue #45 was written for (a session's
@@ -624,22 +721,28 @@ def rendered_from(
     state: str | None = None,
     window: float = WINDOW,
     also_at: float | None = None,
+    arrangement_probe: str | None = None,
 ) -> tuple[str, str]:
     """`render` at a probe record's measured steps and choice (`probe` None or 'none': the estimates alone),
-    from where the reproduction folder `state` stands (None or 'none': before any window), in windows of
-    `window` minutes; with `also_at`, both parts end with a sentence saying how many windows of that many
-    minutes the same queue takes."""
+    with `arrangement_probe`'s ratios of K models at once read beside it (None or 'none': none), from where the
+    reproduction folder `state` stands (None or 'none': before any window), in windows of `window` minutes;
+    with `also_at`, both parts end with a sentence saying how many windows of that many minutes the same queue
+    takes."""
     state = None if state in (None, "none") else state
     if probe in (None, "none"):
         costs, source, choice = model_costs(names), None, None
     else:
-        from sam_bench.bench.probe import read
         from sam_bench.bench.probe_choice import choose
 
         measured, device = probe_steps(probe)
-        choice = choose(read(probe, error=SystemExit))
-        costs = model_costs(names, measured, choice, probe_attack_rates(probe))
+        records = [full_scale_probe(probe)]
         source = f"`sam-bench bench --probe` on {device} (`{probe}`)"
+        if arrangement_probe not in (None, "none"):
+            records.append(full_scale_probe(arrangement_probe))
+            other = records[1]["environment"]["device_name"]
+            source += f" and its K models at once on {other} (`{arrangement_probe}`)"
+        choice = choose(*records)
+        costs = model_costs(names, measured, choice, probe_attack_rates(probe))
     if state is not None:
         costs = with_state(costs, ROOT / state, None if probe in (None, "none") else probe_attack_rates(probe))
     before = [dataclasses.replace(m) for m in costs]  # render's windows move the models on
@@ -647,12 +750,35 @@ def rendered_from(
     if also_at is None:
         return text, summary
     already = [m.name for m in before if m.finished]
-    finished_after = [finished for _, finished in plan(before, None, also_at)]
+    lanes = lanes_for(before, choice, also_at)[0]
+    pending = choice is not None and probe_pending(choice)
+    finished_after = [
+        finished for _, finished in plan(before, None, also_at, *speeds_for(choice, lanes), probe_first=pending)
+    ]
     other = (
         f"With {also_at:g}-minute windows instead (the device time a session had when issue #45 was written), the"
         f" same calls and costs finish {_names(windows_until(finished_after, already))}."
     )
     return f"{text}\n{other}\n", f"{summary} {other}"
+
+
+def stints_choice(paths: list[str], state: str | None = None):
+    """(the probe records' choice, the K the stints run with, the sentence where it is not the choice's): records
+    of the full scale's network (the full probe first) are planned from where `state` stands (`lanes_for`);
+    others (a small rehearsal's) keep the choice's K."""
+    from sam_bench.bench.probe import read
+    from sam_bench.bench.probe_choice import choose
+
+    records = [read(path, error=SystemExit) for path in paths]
+    picked = choose(*records)
+    s = records[0]["settings"]
+    if picked.parallel == 1 or (s.get("arch"), s.get("width"), s["batch_size"]) != ("preactresnet18", 1.0, 128):
+        return picked, picked.parallel, ""
+    models = model_costs(None, probe_steps(paths[0])[0], picked, probe_attack_rates(paths[0]))
+    if state not in (None, "none"):
+        models = with_state(models, ROOT / state, probe_attack_rates(paths[0]))
+    lanes, lowered = lanes_for(models, picked)
+    return picked, lanes, lowered
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -687,16 +813,25 @@ def main(argv: list[str] | None = None) -> int:
         "before any window (default: %(default)s)",
     )
     parser.add_argument(
-        "--choose", default=None, metavar="FILE", help="print the reproduce options a probe record picks, and stop"
+        "--arrangement",
+        default=docs_arrangement() or "none",
+        metavar="FILE",
+        help="a shorter probe record of K models at once and of evaluation beside training, read with --probe's "
+        "ratios; 'none': none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--choose",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="print the reproduce option the stints take (--parallel K) from probe records read together (the full "
+        "probe first), planned from --state where they timed the full scale, and stop",
     )
     args = parser.parse_args(argv)
     if args.choose:
-        from sam_bench.bench.probe import read
-        from sam_bench.bench.probe_choice import choose
-
-        picked = choose(read(args.choose, error=SystemExit))
-        print(f"{'; '.join(picked.reasons)}; the scale's step mode: {picked.recipe_line()}", file=sys.stderr)
-        print(" ".join(picked.options()))
+        picked, lanes, lowered = stints_choice(args.choose, args.state)
+        print(f"{'; '.join(picked.reasons)}; the scale's step mode: {picked.recipe_line()}.{lowered}", file=sys.stderr)
+        print(f"--parallel {lanes}")
         return 0
     if args.windows is not None and args.windows < 1:
         parser.error("--windows must be 1 or more")
@@ -704,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--window must be a number of minutes above 0")
     names = [n.strip() for n in args.models.split(",")] if args.models else None
     also_at = DOCS_ALSO_AT if args.window == WINDOW else None  # today's window, and the longer one beside it
-    rendered = rendered_from(args.probe, names, args.windows, args.state, args.window, also_at)
+    rendered = rendered_from(args.probe, names, args.windows, args.state, args.window, also_at, args.arrangement)
     if not args.write:
         print(rendered[0] + "\n" + rendered[1])
         return 0

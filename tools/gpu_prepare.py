@@ -13,7 +13,11 @@ carries and how big that is with the tree (at most 64 MiB a call):
 - `.relay-in/batch-K`: the folder packed with its unfinished run's checkpoint, where one stopped mid-way
   (`sam-bench pack ... --batch-mib 48`, docs/gpu.md section 3).
 
-L in the printed calls is the minutes left in the window when the call is issued (docs/gpu.md).
+L in the printed calls is the minutes left in the window when the call is issued (docs/gpu.md). The stint
+trains K models at once (`--parallel K`, sized to bring back K checkpoints: `--batches B`), K as
+`tools/gpu_plan.py --choose` plans it from the committed probes; until they have timed K models at once and an
+evaluation beside training in the full scale's step mode, the window starts with a short probe call that times
+them (ARRANGEMENT_PROBE_CALL), and K is chosen from its record before the stint starts.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_data_parts import CALL_LIMIT, MIB, path_bytes, tree_bytes
+from gpu_window import INBOX_BATCH_MIB, batches_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "reproductions/paper-cifar10-full"
 CODE = [".vendor", "COMMIT"]
-INBOX_BATCH_MIB = 48  # a batch of the inbox beside the tree (about 16 MiB) in a 64 MiB call
 # Issue #45 item 4: AutoAttack's search in TF32 against true fp32, measured once on this zoo model beside a stint
 # (tools/gpu_search_math.py); a window plans it until a record of it is committed in benchmarks/
 SEARCH_MATH_MODEL = "SamBench2026AT_PRN18-w0.125_Linf-8"
@@ -38,6 +42,23 @@ SEARCH_MATH_CALL = (
     f"PYTHONPATH=.vendor timeout 300 python3 tools/gpu_search_math.py {SEARCH_MATH_MODEL} --data-dir ~/c10 "
     "--device cuda --rounds 2 --note 'beside a stint' --out $OUT/search-math.json"
 )
+
+
+# K models at once and an evaluation beside training, in the full scale's step mode (graph), for ST, SAM and PGD-10
+# AT (sam_bench/bench/probe_arrangement.py), and nothing else: 16 parts (K=1, 2, 4 of each method; an evaluation
+# alone and beside 1 and 4 trainings: a cell's evaluation runs beside K-1 others, read at the nearest count timed
+# above) and the attacks' two parts, which every CUDA probe times. One step a unit and 0.75 s a repetition keep a
+# round near 13 s; the five processes' start, the builds and the two warm-up repetitions of each part take about a
+# minute of the budget, which leaves about 7 rounds in 150 s. The call: python, torch and CUDA's start (outside the
+# budget), the budget, the workers' ends (tools/gpu_relay.sh probe sizes and stops it as the test call).
+ARRANGEMENT_PROBE_BUDGET_S = 150
+ARRANGEMENT_PROBE_CALL = (
+    "tools/gpu_relay.sh probe --left L --modes '' --methods standard,sam,at --grouped '' --concurrency 1,2,4"
+    " --concurrent-methods standard,sam,at --concurrent-modes graph --beside 1,4 --steps 1 --concurrent-s 0.75"
+    f" --attack-images 256 --budget-s {ARRANGEMENT_PROBE_BUDGET_S}"
+)
+# a turn, python's start, the budget, the workers' ends and the return
+ARRANGEMENT_PROBE_MINUTES = 0.375 + 0.5 + ARRANGEMENT_PROBE_BUDGET_S / 60 + 0.25
 
 
 def search_math_measured(root: Path) -> bool:
@@ -56,12 +77,16 @@ def _numbered(folder: Path, prefix: str) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 
-def calls(root: Path, folder: str = FOLDER, parallel: int = 1, search_math: bool = False) -> list[Call]:
+def calls(
+    root: Path, folder: str = FOLDER, parallel: int | None = 1, search_math: bool = False, probe: bool = False
+) -> list[Call]:
     """The window's calls from what `root` holds now (.data, .weights, .relay-in, .vendor, COMMIT), in
-    docs/gpu.md's order: the data parts, the weights, the inbox's batches but the last, the last data part
+    docs/gpu.md's order: with `probe`, the probe of K models at once first (alone on the device, before
+    anything else runs there); the data parts, the weights, the inbox's batches but the last, the last data part
     (with the stint's start when nothing is left to carry in), the start with the inbox's last batch, the GPU
     tests beside the stint (with `search_math`, issue #45's measurement of the attacks' search beside it too),
-    then the waits and sends."""
+    then the waits and sends. `parallel` None: K and the batches for K checkpoints are left as K and B, to be
+    set from the probe call's record."""
     tree = tree_bytes(root)
     code = sum(path_bytes(root / c) for c in CODE)
 
@@ -75,8 +100,13 @@ def calls(root: Path, folder: str = FOLDER, parallel: int = 1, search_math: bool
         raise SystemExit("gpu_prepare: no .data/part-K: run python tools/gpu_data_parts.py first")
     weights = _numbered(root / ".weights", "part")
     inbox = _numbered(root / ".relay-in", "batch")
-    start = f"tools/gpu_relay.sh start --left L paper-cifar10 full --data-dir ~/c10 --device cuda --parallel {parallel}"
-    out = [call("tools/gpu_relay.sh data --left L", [part]) for part in data[:-1]]
+    k, batches = ("K", "B") if parallel is None else (str(parallel), str(batches_for(parallel)))
+    start = (
+        f"tools/gpu_relay.sh start --left L paper-cifar10 full --batches {batches} --data-dir ~/c10 --device cuda"
+        f" --parallel {k}"
+    )
+    out = [call(ARRANGEMENT_PROBE_CALL, [], with_code=True)] if probe else []
+    out += [call("tools/gpu_relay.sh data --left L", [part]) for part in data[:-1]]
     out += [call("tools/gpu_relay.sh weights --left L", [part]) for part in weights]
     out += [call("tools/gpu_relay.sh inbox --left L", [batch]) for batch in inbox[:-1]]
     if inbox:  # the last data part and the inbox's last batch are each too big to go together
@@ -141,7 +171,12 @@ def _run(*command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", default=FOLDER, help="the full-scale reproduction (default: %(default)s)")
-    parser.add_argument("--parallel", type=int, default=1, help="K for the stint (tools/gpu_plan.py --choose)")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        help="K for the stint (default: tools/gpu_plan.py --choose on the committed probes; unset while they lack it)",
+    )
     args = parser.parse_args(argv)
     vendor(ROOT)
     (ROOT / "COMMIT").write_text(_run("git", "rev-parse", "HEAD"))
@@ -164,9 +199,24 @@ def main(argv: list[str] | None = None) -> int:
             "--name", "resume",
         )  # fmt: skip
         print(f"carried in: {', '.join(p.parent.name for p in carried)} (unfinished; their checkpoints)")
-    for number, c in enumerate(calls(ROOT, args.folder, args.parallel, search_math), 1):
+    import gpu_plan
+
+    probe = args.parallel is None and not gpu_plan.arrangement_measured()
+    parallel = args.parallel
+    if parallel is None and not probe:
+        parallel = gpu_plan.stints_choice([str(ROOT / p) for p in gpu_plan.docs_probes()], str(gpu_plan.DOCS_STATE))[1]
+    for number, c in enumerate(calls(ROOT, args.folder, parallel, search_math, probe), 1):
         carry = f"  (carry {', '.join(c.carry)}: {c.sent / MIB:.1f} MiB with the tree)" if c.carry else ""
         print(f"call {number}: {c.command}{carry}")
+    if probe:
+        print(
+            f"K and B: copy call 1's probe.json here as {gpu_plan.DOCS_ARRANGEMENT.relative_to(ROOT)}"
+            " (DOCS_ARRANGEMENT in tools/gpu_plan.py names the device); K is what `python tools/gpu_plan.py --choose "
+            + " ".join([*gpu_plan.docs_probes(), str(gpu_plan.DOCS_ARRANGEMENT.relative_to(ROOT))])
+            + "` then prints, and B is "
+            + ", ".join(f"{batches_for(k)} for K={k}" for k in (1, 2, 4))
+            + " (K checkpoints to bring back: tools/gpu_window.py batches_for)"
+        )
     print("then: the sends the stint names; give_back if minutes are left over (docs/gpu.md, section 1)")
     return 0
 

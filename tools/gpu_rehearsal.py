@@ -500,10 +500,11 @@ def sam_bench(station: Path, *args) -> str:
 
 
 # The probe call of docs/gpu.md, made small for a CPU: one method in the two modes a CPU runs, one and two
-# processes, a budget of seconds instead of the relay's minutes (a later --budget-s and --device win)
+# processes, an evaluation of 8 images beside them, a budget of seconds instead of the relay's minutes (a later
+# --budget-s and --device win)
 PROBE_CALL = (
     "tools/gpu_relay.sh probe --left {left} --device cpu --width 0.125 --methods standard --modes eager,static"
-    " --concurrency 1,2 --steps 1 --budget-s 10 --threads 1"
+    " --concurrency 1,2 --steps 1 --budget-s 10 --threads 1 --attack-images 8"
 )
 SMOKE_TRAIN = "    train: {width: 0.125, epochs: 4, batch_size: 64, schedule: cosine}\n"
 SMOKE_AUTOATTACK = "      autoattack: {Linf: 8/255, L2: null, version: custom, attacks: [apgd-ce, apgd-t]}\n"

@@ -60,13 +60,27 @@ PACK = 1.0
 # included).
 SEND = GAP + 0.25
 # How many batches a stint may pack, when the call does not say (--batches). A stint packs what it
-# changed: the checkpoint of the run it stopped in (85.3 MiB for a full-width PreActResNet-18), the fp16
-# zoo weights of every model it finished (21.3 MiB each) and KBs of results, logs and metadata. A run at
-# the paper's full scale (100 epochs of 50,000 images) is not expected to take under half a stint even
-# on an H100, so allowing for two finished models is conservative: 85.3 + 2 x 21.3 + 1 = 129 MiB, in
-# parts of 15 MiB is 9 parts, 4 to a batch of 64 MiB (8 files with the manifest) is 3 batches: batch 1
-# comes back with the work call, 2 more `send` calls. A stint that packs more says so when it ends.
-BATCHES = 3
+# changed: the checkpoint of each run it stopped in (85.3 MiB for a full-width PreActResNet-18), the fp16
+# zoo weights of every model it finished (21.3 MiB each) and KBs of results, logs and metadata, in parts of
+# 15 MiB, 4 to a batch of 64 MiB (8 files with the manifest). A run at the paper's full scale (100 epochs
+# of 50,000 images) is not expected to take under half a stint even on an H100, so allowing for two
+# finished models is conservative: with one run stopped, 85.3 + 2 x 21.3 + 1 = 129 MiB is 9 parts, 3
+# batches: batch 1 comes back with the work call, 2 more `send` calls. K models at once (`--parallel K`)
+# may stop K runs, each with its checkpoint: `batches_for(K)`. A stint that packs more says so when it ends.
+CHECKPOINT_MIB = 85.3
+INBOX_BATCH_MIB = 48  # a batch of checkpoints carried in (sam-bench pack --batch-mib) beside the tree, in 64 MiB
+ZOO_WEIGHTS_MIB = 21.3
+PART_MIB = 15
+PARTS_PER_BATCH = 4
+
+
+def batches_for(checkpoints: int, models: int = 2) -> int:
+    """The batches a stint packs with `checkpoints` runs stopped mid-way and `models` finished models."""
+    parts = math.ceil((checkpoints * CHECKPOINT_MIB + models * ZOO_WEIGHTS_MIB + 1) / PART_MIB)
+    return math.ceil(parts / PARTS_PER_BATCH)
+
+
+BATCHES = batches_for(1)
 MIN_STINT = 1.0  # a shorter stint spends more on starting, restoring and packing than it trains
 MIN_TEST = 1.0  # the GPU tests' imports, collection and CUDA start alone take a good part of a minute
 MIN_CALL = 1.0  # a data or inbox call copies a part (seconds); under a minute it would not be worth it

@@ -3,10 +3,11 @@
 Within a stated budget of seconds it times, side by side in one run, the parts that decide how the rest
 of a window is spent: a training step (ST, SAM, PGD-10 AT at batch 128) eager, static (the capturable
 step, `--step-mode static`), as a CUDA graph (GPUs) and compiled (`torch.compile`); K concurrent
-processes of the eager step (each its own process: per-process and aggregate steps/s); and the attacks'
-search throughput with TF32 convolutions against strict fp32 (GPUs; on a CPU there is no TF32, so it is
-recorded as not applicable). The real parts are built in `probe_parts.py` and `probe_concurrent.py`;
-this module is the schedule and the record, and knows nothing of torch.
+processes of a step in a given mode, and an evaluation beside them (each its own process: per-process and
+aggregate images/s); and the attacks' search throughput with TF32 convolutions against strict fp32 (GPUs;
+on a CPU there is no TF32, so it is recorded as not applicable). The real parts are built in
+`probe_parts.py` and `probe_arrangement.py`; this module is the schedule and the record, and knows nothing
+of torch.
 
 The schedule: each part is set up and run twice untimed (a compiled step compiles in the first; the
 second's duration is the estimate of one repetition), in order, as long as the budget allows; then
@@ -14,7 +15,7 @@ rounds, each running every part once in an order that rotates from round to roun
 `sam-bench cost` times its models: a change of machine load falls on all of them alike), a round
 starting only while the one before it (or the warm-up's estimate) would still end inside the budget.
 Every value is kept per round; the record gives its median and round count, and each ratio (static /
-eager, K processes / one, TF32 / fp32) is taken round by round from values measured in the same round
+eager, K processes / one, beside / alone, TF32 / fp32) is taken round by round from values measured in the same round
 and summarised by its median. Time is read from `sam_bench.runtime.clock` (tests inject theirs).
 """
 

@@ -1,22 +1,31 @@
-"""What a probe record decides for the rest of a GPU window: the step mode and how many models train at
-once (issue #46: "the window plan reads it and picks the mode and K for the rest").
+"""What probe records decide for the rest of a GPU window: the step mode, how many models train at once (K,
+`reproduce --parallel K`), and whether an evaluation beside training pays.
 
-The probe times every part round by round and takes each ratio within a round (`probe.py`), so the
-choice reads ratios, never two medians measured at different times:
+The probe times every part round by round and takes each ratio within a round (`probe.py`), so the choice
+reads ratios, never two medians measured at different times. Several records may be read together (a
+window's first probe timed the modes; a later, shorter one the arrangements in the chosen mode): their
+ratios are pooled, and the methods any of them timed (`settings.methods`) are the methods a choice must hold
+for.
 
-- the step mode (the scale's `train: {step_mode: ...}`): static or graph where its speed-up over the
-  eager step, the median of the round-by-round ratios, is at least MIN_GAIN for every capturable method
-  the probe timed in that mode (the slowest method decides: a scale takes one mode for all its cells); the
-  faster of the two if both qualify; else eager. A non-eager mode draws other random numbers than eager
-  (training/step_mode.py) and is part of a run's settings key, so it is set in the recipe's scale in a
-  commit before the scale's first stint, and kept;
-- K (`--parallel`): where the step mode stays eager, going up the probe's process counts, a larger K is
-  taken while its aggregate steps/s beat the K taken so far by MIN_GAIN (for every method the probe ran
-  concurrently). Where a static or graph step is taken, K stays 1: the concurrent processes ran eager
-  steps, whose idle host time is what they overlap and what those steps remove, so K's gain beside them is
-  unmeasured; and K models at once each finish K times later, so a window ends on K unfinished runs, each
-  an 85 MiB checkpoint to carry (the second window, one model at a time in graph steps, finished ST and
-  SAM-0.1 and carried one: benchmarks/nvidia-h200-calls.md).
+- A step mode (the scale's `train: {step_mode: ...}`) is a candidate where its speed-up over the eager step,
+  the median of the round-by-round ratios, is at least MIN_GAIN for every capturable method timed in it (the
+  slowest method decides: a scale takes one mode for all its cells); eager always is. A non-eager mode draws
+  other random numbers than eager (training/step_mode.py) and is part of a run's settings key, so it is set
+  in the recipe's scale in a commit before the scale's first stint, and kept.
+- K, within each candidate mode, from the K processes timed in that very mode (probe_arrangement.py): going
+  up the probe's process counts, a larger K is taken where, for every method the mode must train, its
+  aggregate images/s beat those of the K taken so far by MIN_GAIN. Two more conditions, both because of how
+  `reproduce --parallel K` runs cells (each trains then evaluates in its own process): K must have been
+  timed for every one of those methods (a method's gain is not read off another's), and an evaluation beside
+  training must have been timed at K-1 training processes or more (a cell's evaluation runs beside the
+  others' training; its cost is read at the nearest count timed above K-1, never below). Without them K
+  stays 1, with the reason said.
+- Mode and K together: the candidate whose slowest method gains most over one eager process (the mode's
+  speed-up times K's aggregate gain) is taken; with K=1 everywhere that is the fastest qualifying mode.
+- Evaluation beside training, per K timed: it pays where, for every method, the training's share of its
+  speed alone plus the evaluation's share of its speed alone reach MIN_GAIN, i.e. the two at once do at
+  least MIN_GAIN times what they would do one after the other. The window's plan (tools/gpu_plan.py) counts
+  the overlap at these measured shares either way; the verdict says whether the overlap itself is a gain.
 
 The grouped-convolution ratio (probe_grouped.py) is reported, not acted on: whether N seeds stacked as one
 grouped network (`train --step-mode grouped --seeds`, training/grouped_runs.py) would pay on this device.
@@ -35,15 +44,50 @@ from dataclasses import dataclass, field
 
 from sam_bench.training.static_step import capturable
 
-MIN_GAIN = 1.10  # below a 10% median gain a mode or a K is not worth what it changes
-RUN_MODES = ("static", "graph")  # the non-eager modes a run can take (`--step-mode`)
+MIN_GAIN = 1.10  # below a 10% median gain a mode, a K or an overlap is not worth what it changes
+RUN_MODES = ("eager", "static", "graph")  # the modes a run can take (`--step-mode`)
 
 _MODE_RATIO = re.compile(r"^(?P<method>[\w-]+): (?P<mode>\w+) speed-up \(eager step / \w+ step\)$")
-_K_RATIO = re.compile(r"^(?P<method>[\w-]+): aggregate steps/s, K=(?P<k>\d+) / K=(?P<first>\d+)$")
+# K processes: probe_arrangement.aggregate_ratio; a record without the mode timed eager steps only
+_K_RATIO = re.compile(
+    r"^(?P<method>[\w-]+): aggregate (?:images|steps)/s(?: in (?P<mode>\w+) steps)?, K=(?P<k>\d+) / K=(?P<first>\d+)$"
+)
+_TRAINING_BESIDE = re.compile(
+    r"^(?P<method>[\w-]+): training images/s in (?P<mode>\w+) steps beside an evaluation, K=(?P<k>\d+) "
+    r"\(beside / alone\)$"
+)
+_EVALUATION_BESIDE = re.compile(
+    r"^(?P<method>[\w-]+): evaluation images/s beside K=(?P<k>\d+) (?P<mode>\w+) training processes "
+    r"\(beside / alone\)$"
+)
 _GROUPED_RATIO = re.compile(r"^conv: grouped speed-up, N=(?P<n>\d+) \(N separate / one grouped\)$")
 _GROUPED_STEP_RATIO = re.compile(
     r"^(?P<method>[a-z0-9-]+): grouped step speed-up, N=(?P<n>\d+) \(N static steps / one grouped step\)$"
 )
+
+Table = dict[str, dict[int, float]]  # method -> {K: median ratio}
+
+
+@dataclass
+class Arrangement:
+    """What the probe measured of K models at once in one step mode (medians of round-by-round ratios)."""
+
+    mode: str
+    aggregate: Table = field(default_factory=dict)  # K processes' aggregate images/s over one's (K=1: 1)
+    training_beside: Table = field(default_factory=dict)  # K trainings' images/s with an evaluation beside / without
+    evaluation_beside: Table = field(default_factory=dict)  # the evaluation's images/s beside K trainings / alone
+
+    def gain(self, method: str, k: int) -> float | None:
+        return 1.0 if k == 1 else self.aggregate.get(method, {}).get(k)
+
+    def beside_at(self, method: str, trainers: int) -> tuple[int, float, float] | None:
+        """(K, training share, evaluation share) timed at the fewest training processes not below `trainers`
+        with both shares timed; None where none is."""
+        timed = sorted(k for k in self.training_beside.get(method, {}) if k in self.evaluation_beside.get(method, {}))
+        at = next((k for k in timed if k >= trainers), None)
+        if at is None:
+            return None
+        return at, self.training_beside[method][at], self.evaluation_beside[method][at]
 
 
 @dataclass
@@ -51,7 +95,11 @@ class Choice:
     step_mode: str = "eager"
     parallel: int = 1
     mode_gain: float = 1.0  # the chosen mode's speed-up over eager (its slowest method's median)
-    parallel_gain: float = 1.0  # the chosen K's aggregate steps/s over one process
+    parallel_gain: float = 1.0  # the chosen K's aggregate images/s over one process (its slowest method's)
+    ladder: list[int] = field(default_factory=lambda: [1])  # the Ks taken on the way up to `parallel`
+    methods: list[str] = field(default_factory=list)  # the methods the choice holds for
+    arrangement: Arrangement | None = None  # what was measured of K at once in the chosen mode
+    beside_pays: dict[int, bool] = field(default_factory=dict)  # K -> an evaluation beside K trainings pays
     grouped: dict[int, float] = field(default_factory=dict)  # N -> N separate networks' time / one grouped's
     # (method, N) -> N static steps' time / one grouped step's (the whole step, not only its convolutions)
     grouped_steps: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -67,69 +115,145 @@ class Choice:
         return f"train: {{step_mode: {self.step_mode}}}"
 
     def training_gain(self, method: str) -> float:
-        """How much faster a method's training runs than one eager process: the mode's gain where the method
-        has a capturable step, else K's (one of the two is 1: K is taken only with eager steps)."""
-        mode = self.mode_gain if self.step_mode != "eager" and capturable(method) else 1.0
-        return max(mode, self.parallel_gain)
+        """How much faster one process trains a method in the chosen mode than eager: the mode's gain where the
+        method has a capturable step, else 1 (K models at once are counted by the plan, model by model)."""
+        return self.mode_gain if self.step_mode != "eager" and capturable(method) else 1.0
 
 
-def _medians(record: dict, pattern: re.Pattern) -> list[tuple[re.Match, float]]:
+def _medians(records: tuple[dict, ...], pattern: re.Pattern) -> list[tuple[re.Match, float]]:
     found = []
-    for ratio in record.get("ratios", []):
-        match = pattern.match(ratio["name"])
-        if match and ratio.get("median") is not None:
-            found.append((match, float(ratio["median"])))
+    for record in records:
+        for ratio in record.get("ratios", []):
+            match = pattern.match(ratio["name"])
+            if match and ratio.get("median") is not None:
+                found.append((match, float(ratio["median"])))
     return found
 
 
-def choose(record: dict) -> Choice:
-    """The step mode and K a probe record's ratios pick, with a sentence for each decision."""
+def _table(records: tuple[dict, ...], pattern: re.Pattern, mode: str) -> Table:
+    table: Table = {}
+    for match, median in _medians(records, pattern):
+        if match.groupdict().get("first", "1") != "1":  # against another K than one process: not a gain over one
+            continue
+        if (match["mode"] or "eager") == mode:
+            table.setdefault(match["method"], {})[int(match["k"])] = median
+    return table
+
+
+def _said(values: dict[str, float]) -> str:
+    return ", ".join(f"{m} x{g:.2f}" for m, g in values.items())
+
+
+def _pick_k(arrangement: Arrangement, methods: list[str], reasons: list[str]) -> list[int]:
+    """The Ks taken in one mode, in order (the last is the choice): up the process counts timed, while every
+    method gains MIN_GAIN over the K taken so far, each K timed for every method and an evaluation timed beside
+    K-1 trainings or more."""
+    mode = arrangement.mode
+    counts = sorted({k for per in arrangement.aggregate.values() for k in per})
+    if not methods:
+        reasons.append(f"K: no method timed in {mode} steps")
+        return [1]
+    if not counts:
+        reasons.append(f"K: no concurrent processes timed in {mode} steps")
+        return [1]
+    ladder = [1]
+    for k in counts:
+        gains = {m: arrangement.gain(m, k) for m in methods}
+        timed = {m: g for m, g in gains.items() if g is not None}
+        head = f"{mode}, K={k}: aggregate images/s {_said(timed) or 'not timed'} of one process"
+        missing = [m for m in methods if gains[m] is None]
+        if missing:
+            reasons.append(f"{head}; not timed for {', '.join(missing)}: not taken")
+            continue
+        short = [m for m in methods if timed[m] < (arrangement.gain(m, ladder[-1]) or 1.0) * MIN_GAIN]
+        if short:
+            reasons.append(f"{head}; {', '.join(short)} not x{MIN_GAIN:.2f} of K={ladder[-1]}: not taken")
+            continue
+        unmeasured = [m for m in methods if arrangement.beside_at(m, k - 1) is None]
+        if unmeasured:
+            reasons.append(
+                f"{head}; an evaluation beside {k - 1} or more trainings not timed for {', '.join(unmeasured)} "
+                "(a cell's evaluation runs beside the other cells' training): not taken"
+            )
+            continue
+        reasons.append(f"{head}: taken")
+        ladder.append(k)
+    return ladder
+
+
+def _beside_verdicts(arrangement: Arrangement, methods: list[str], reasons: list[str]) -> dict[int, bool]:
+    verdicts = {}
+    counts = sorted({k for m in methods for k in arrangement.training_beside.get(m, {})})
+    for k in counts:
+        shares = {m: arrangement.beside_at(m, k) for m in methods}
+        if any(s is None or s[0] != k for s in shares.values()):
+            continue
+        together = {m: s[1] + s[2] for m, s in shares.items() if s is not None}
+        pays = all(t >= MIN_GAIN for t in together.values())
+        verdicts[k] = pays
+        said = ", ".join(f"{m} x{s[1]:.2f} + x{s[2]:.2f}" for m, s in shares.items() if s is not None)
+        reasons.append(
+            f"an evaluation beside K={k} {arrangement.mode} trainings: training and evaluation at these shares of "
+            f"their speeds alone ({said}), together {'at least' if pays else 'less than'} x{MIN_GAIN:.2f} of one "
+            f"after the other: {'pays' if pays else 'does not pay'}"
+        )
+    return verdicts
+
+
+def choose(record: dict, *more: dict) -> Choice:
+    """The step mode, K and the verdict on evaluation beside training that probe records' ratios pick, with
+    a sentence for each decision."""
+    records = (record, *more)
     choice = Choice()
+    timed_methods = list(dict.fromkeys(m for r in records for m in r.get("settings", {}).get("methods", [])))
     gains: dict[str, dict[str, float]] = {}
-    for match, median in _medians(record, _MODE_RATIO):
+    for match, median in _medians(records, _MODE_RATIO):
         gains.setdefault(match["mode"], {})[match["method"]] = median
-    candidates = []
-    for mode in RUN_MODES:
+    candidates: list[tuple[str, dict[str, float]]] = [("eager", dict.fromkeys(timed_methods, 1.0))]
+    for mode in RUN_MODES[1:]:
         per_method = {m: g for m, g in gains.get(mode, {}).items() if capturable(m)}
         if not per_method:
             choice.reasons.append(f"{mode}: not timed")
             continue
         slowest = min(per_method, key=per_method.__getitem__)
-        said = ", ".join(f"{m} x{g:.2f}" for m, g in per_method.items())
         if per_method[slowest] >= MIN_GAIN:
-            candidates.append((per_method[slowest], mode))
-            choice.reasons.append(f"{mode}: faster than eager for every method timed ({said})")
+            candidates.append((mode, per_method))
+            choice.reasons.append(f"{mode}: faster than eager for every method timed ({_said(per_method)})")
         else:
-            choice.reasons.append(f"{mode}: {slowest} gains less than x{MIN_GAIN:.2f} ({said})")
-    if candidates:
-        choice.mode_gain, choice.step_mode = max(candidates)
-    by_k: dict[int, list[float]] = {}
-    for match, median in _medians(record, _K_RATIO):
-        by_k.setdefault(int(match["k"]), []).append(median)
-    taken, taken_gain = 1, 1.0
-    for k in sorted(by_k):
-        gain = min(by_k[k])  # the method that gains least decides
-        if choice.step_mode != "eager":
-            choice.reasons.append(
-                f"K={k}: aggregate steps/s x{gain:.2f} of one process in eager steps, not taken beside the "
-                f"{choice.step_mode} step (unmeasured with it; K models at once each finish K times later)"
-            )
-        elif gain >= taken_gain * MIN_GAIN:
-            choice.reasons.append(f"K={k}: aggregate steps/s x{gain:.2f} of one process, taken")
-            taken, taken_gain = k, gain
-        else:
-            choice.reasons.append(
-                f"K={k}: aggregate steps/s x{gain:.2f} of one process, not x{MIN_GAIN:.2f} of K={taken}"
-            )
-    if not by_k:
-        choice.reasons.append("K: no concurrent processes timed")
-    choice.parallel, choice.parallel_gain = taken, taken_gain
-    for match, median in _medians(record, _GROUPED_RATIO):
+            choice.reasons.append(f"{mode}: {slowest} gains less than x{MIN_GAIN:.2f} ({_said(per_method)})")
+    best: tuple[float, float, str] | None = None
+    picked: dict[str, tuple[list[int], Arrangement, list[str], list[str]]] = {}
+    for mode, per_method in candidates:
+        arrangement = Arrangement(
+            mode,
+            _table(records, _K_RATIO, mode),
+            _table(records, _TRAINING_BESIDE, mode),
+            _table(records, _EVALUATION_BESIDE, mode),
+        )
+        methods, reasons = list(per_method), list[str]()
+        ladder = _pick_k(arrangement, methods, reasons)
+        k = ladder[-1]
+        picked[mode] = (ladder, arrangement, methods, reasons)
+        overall = min((per_method[m] * (arrangement.gain(m, k) or 1.0) for m in methods), default=1.0)
+        if best is None or (overall, min(per_method.values(), default=1.0)) > best[:2]:
+            best = (overall, min(per_method.values(), default=1.0), mode)
+    assert best is not None  # eager is always a candidate
+    _, choice.mode_gain, choice.step_mode = best
+    for mode, (_, arrangement, _, reasons) in picked.items():  # K's reasons: the chosen mode's, and where K was timed
+        if mode == choice.step_mode or arrangement.aggregate:
+            choice.reasons += reasons
+    choice.ladder, choice.arrangement, choice.methods, _ = picked[choice.step_mode]
+    choice.parallel = choice.ladder[-1]
+    choice.parallel_gain = min(
+        (choice.arrangement.gain(m, choice.parallel) or 1.0 for m in choice.methods), default=1.0
+    )
+    choice.beside_pays = _beside_verdicts(choice.arrangement, choice.methods, choice.reasons)
+    for match, median in _medians(records, _GROUPED_RATIO):
         n = int(match["n"])
         choice.grouped[n] = median
         verdict = "worth it (train --step-mode grouped --seeds)" if median >= MIN_GAIN else "not worth it"
         choice.reasons.append(f"{n} seeds as one grouped network: x{median:.2f} of {n} separate, {verdict}")
-    for match, median in _medians(record, _GROUPED_STEP_RATIO):
+    for match, median in _medians(records, _GROUPED_STEP_RATIO):
         n, method = int(match["n"]), match["method"]
         choice.grouped_steps[(method, n)] = median
         verdict = "worth it (train --step-mode grouped --seeds)" if median >= MIN_GAIN else "not worth it"

@@ -4,7 +4,9 @@
                             `train` takes them: eager (training.methods.train_step), static (the
                             capturable step, `--step-mode static`), graph (it captured as a CUDA graph;
                             GPUs only) or compiled (eager with the model under torch.compile)
-  concurrent/<method>/K<k>  k processes of the eager step at once (probe_concurrent.py)
+  concurrent/<method>/<mode>/K<k>, beside/<method>/<mode>/K<k>, evaluation/alone
+                            k processes of the step at once, and an evaluation beside them
+                            (probe_arrangement.py)
   conv/<separate|grouped>/N<n>  N networks' convolutions one after another, or as one grouped
                             network (probe_grouped.py: would stacking seeds pay?)
   seeds/<method>/<separate|grouped>/N<n>  N seeds' training steps: N static steps, one per model, or
@@ -15,24 +17,21 @@
                             whatever the model's accuracy, with TF32 convolutions or in strict fp32
                             (runtime/math_mode.py); CUDA only: a CPU has no TF32
 
-The images are synthetic (throughput does not depend on what they show); the networks are untrained.
+The steps themselves are built in probe_steps.py, on synthetic images and untrained networks.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from functools import partial
-from typing import Any, NamedTuple
 
 import torch
 
-from sam_bench.bench.measurement import ATTACK, synchronizer, synthetic_images
+from sam_bench.bench import probe_arrangement
+from sam_bench.bench.measurement import ATTACK, synchronizer
 from sam_bench.bench.probe import Part, Ratio, timed
-from sam_bench.bench.probe_concurrent import Concurrent
 from sam_bench.bench.probe_grouped import conv_pass
+from sam_bench.bench.probe_steps import attack_step, train_step, training_setup
 from sam_bench.errors import BadInput
-from sam_bench.runtime.compile_cache import compiled
 from sam_bench.training import method_table as table
 
 MODES = ("eager", "static", "graph", "compiled")
@@ -41,6 +40,9 @@ DEFAULTS = {
     "modes": ("eager", "static", "graph", "compiled"),
     "concurrency": (1, 2, 4),
     "concurrent_methods": ("standard",),
+    "concurrent_modes": probe_arrangement.DEFAULT_MODES,
+    "beside": None,  # the K values with an evaluation beside them: None is every K of concurrency
+    "concurrent_s": probe_arrangement.DEFAULT_SECONDS,
     "grouped": (4,),
     "grouped_methods": ("standard",),
     "batch_size": 128,
@@ -69,6 +71,7 @@ def check(s: dict) -> None:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, got {s[name]}")
     if s.get("threads") is not None and s["threads"] < 1:
         raise BadInput(f"--threads must be at least 1, got {s['threads']}")
+    probe_arrangement.check(s)
 
 
 def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[str, str]]:
@@ -98,19 +101,9 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 ratios.append(
                     Ratio(f"{method}: {mode} speed-up (eager step / {mode} step)", (eager, "step_s"), (name, "step_s"))
                 )
-    for method in s["concurrent_methods"]:
-        for k in s["concurrency"]:
-            name = f"concurrent/{method}/K{k}"
-            pool = Concurrent(partial(train_step, method, "eager", s, str(device)), k, s["steps"])
-            info = {"kind": "concurrent", "method": method, "mode": "eager", "processes": k}
-            info["attack_steps"] = _attack_steps(method)
-            parts.append(Part(name, pool.start, info, close=pool.close))
-            if k != s["concurrency"][0]:
-                first = f"concurrent/{method}/K{s['concurrency'][0]}"
-                key = "steps_per_s_aggregate"
-                ratios.append(
-                    Ratio(f"{method}: aggregate steps/s, K={k} / K={s['concurrency'][0]}", (name, key), (first, key))
-                )
+    more_parts, more_ratios, more_skipped = probe_arrangement.parts(s, device)
+    parts, ratios = parts + more_parts, ratios + more_ratios
+    skipped.update(more_skipped)
     for n in s.get("grouped", ()):
         for how in ("separate", "grouped"):
             factory = partial(conv_pass, n, how == "grouped", s, str(device))
@@ -165,77 +158,6 @@ def _timed_factory(factory, steps: int, device: torch.device):
     return timed(factory(), steps, synchronizer(device))
 
 
-class Setup(NamedTuple):
-    """What a step of one method trains: its settings, model, endless batches, optimizer, attack, autocast."""
-
-    cfg: Any
-    model: torch.nn.Module
-    batches: Iterator
-    optimizer: Any
-    attack: dict | None
-    autocast: Any
-
-
-def _training_setup(method: str, mode: str, s: dict, device: torch.device) -> Setup:
-    """A method's training set up as `train` sets it up, on synthetic images."""
-    from sam_bench.data import STATS, DeviceLoader
-    from sam_bench.models import create_model, make_spec
-    from sam_bench.runtime.memory_format import place, training_format
-    from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
-
-    cfg = TrainConfig(
-        method=method,
-        arch=s["arch"],
-        width=s["width"],
-        batch_size=s["batch_size"],
-        rho=s["rho"] if method in ("sam", "sam-at") else None,
-        attack_norm=ATTACK["norm"],
-        attack_eps=ATTACK["eps"],
-        attack_steps=ATTACK["steps"],
-        attack_step_size=ATTACK["step_size"],
-        device=str(device),
-        compile=mode == "compiled",
-    ).validate()
-    x, y = synthetic_images(8 * cfg.batch_size, 10, seed=s["seed"])
-    torch.manual_seed(s["seed"])
-    model = create_model(make_spec(cfg.arch, 10, *STATS["cifar10"], cfg.width, None))
-    layout = training_format(model, device)
-    model = place(model, device, layout)
-    model.train()
-    loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=s["seed"], memory_format=layout)
-    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
-    optimizer, attack = build_optimizer(cfg, model), (cfg.attack() if table.uses_attack(method) else None)
-    return Setup(cfg, model, batches, optimizer, attack, autocast_for(s["precision"], device))
-
-
-def train_step(method: str, mode: str, s: dict, device_name: str):
-    """One training step of `method` in `mode` on synthetic images, as `train` takes it: a callable of
-    nothing (picklable through partial: the concurrent workers build theirs with it)."""
-    from sam_bench.training.methods import train_step as eager_step
-    from sam_bench.training.step_mode import generator_for, make_step
-
-    device = torch.device(device_name)
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
-    cfg, model, batches, optimizer, attack, autocast = _training_setup(method, mode, s, device)
-    settings = cfg.step_settings(cfg.epochs - 1)
-    if mode in ("eager", "compiled"):
-        forward = compiled(model) if mode == "compiled" else model
-
-        def step():
-            xb, yb = next(batches)
-            eager_step(method, forward, optimizer, xb, yb, attack, autocast, settings=settings)
-
-        return step
-    static = make_step(mode, method, model, optimizer, attack, autocast, generator_for(mode, s["seed"], device))
-
-    def static_step():
-        xb, yb = next(batches)
-        static(xb, yb, cfg.lr)
-
-    return static_step
-
-
 def seeds_step(method: str, n: int, grouped: bool, s: dict, device_name: str):
     """N seeds of `method` (seeds s["seed"] .. + n - 1): N static steps, one per model, or one grouped
     step of all N (training/grouped_step.py, `train --step-mode grouped`); a callable of nothing."""
@@ -254,7 +176,7 @@ def seeds_step(method: str, n: int, grouped: bool, s: dict, device_name: str):
     device = torch.device(device_name)
     if s.get("threads"):
         torch.set_num_threads(s["threads"])
-    runs = [_training_setup(method, "static", {**s, "seed": seed}, device) for seed in seeds]
+    runs = [training_setup(method, "static", {**s, "seed": seed}, device) for seed in seeds]
     group = GroupedStep(
         method,
         [run.model for run in runs],
@@ -273,28 +195,11 @@ def seeds_step(method: str, n: int, grouped: bool, s: dict, device_name: str):
 
 def attack_run(mode: str, s: dict, device: torch.device):
     """A repetition of the attacks' search in `mode` ("tf32" or "ieee"): {"images_per_s": ...}."""
-    from sam_bench.attacks.pgd import pgd
-    from sam_bench.data import STATS
-    from sam_bench.eps import parse_eps
-    from sam_bench.models import create_model, make_spec
-    from sam_bench.runtime import math_mode
-
-    torch.manual_seed(s["seed"])
-    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], None)).to(device).eval()
-    xs, ys = synthetic_images(s["attack_images"], 10, seed=s["seed"])
-    x = torch.from_numpy(xs).to(device).permute(0, 3, 1, 2).float().div(255).contiguous()
-    y = torch.from_numpy(ys).to(device)
-    eps, step_size = parse_eps(ATTACK["eps"]), parse_eps(ATTACK["step_size"])
-
-    def attack():
-        with math_mode.evaluation(), math_mode.search(mode):
-            pgd(model, x, y, eps, ATTACK["norm"], ATTACK["steps"], step_size)
-
-    seconds = timed(attack, 1, synchronizer(device), key="seconds")
+    seconds = timed(attack_step(mode, s, str(device)), 1, synchronizer(device), key="seconds")
 
     def run() -> dict[str, float]:
         took = seconds()["seconds"]
-        return {"seconds": took, "images_per_s": len(x) / took}
+        return {"seconds": took, "images_per_s": s["attack_images"] / took}
 
     return run
 
@@ -312,6 +217,7 @@ def probe(s: dict, device: torch.device, out, budget_s: float, commit: str | Non
     try:
         env = environment(device, commit)
         settings = {**s, "budget_s": budget_s, "device": str(device), "attack": dict(ATTACK)}
+        settings["beside"] = probe_arrangement.beside_counts(s)
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
         return run_probe(parts, ratios, budget_s, out, env, settings, skipped, log=log)
     finally:

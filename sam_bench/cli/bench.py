@@ -143,6 +143,25 @@ from sam_bench.runtime import clock
     "--concurrent-methods", default="standard", show_default=True, help="With --probe: methods timed K at once."
 )
 @click.option(
+    "--concurrent-modes",
+    default="eager",
+    show_default=True,
+    help="With --probe: step modes the K processes train in (eager, static, graph; graph only on CUDA).",
+)
+@click.option(
+    "--beside",
+    default=None,
+    help="With --probe: the K values at which one evaluation process runs beside K training processes "
+    "(comma-separated, each one of --concurrency; '' for none) [default: every K of --concurrency].",
+)
+@click.option(
+    "--concurrent-s",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="With --probe: seconds each repetition of K processes (and an evaluation beside them) runs.",
+)
+@click.option(
     "--grouped",
     default="4",
     show_default=True,
@@ -175,6 +194,9 @@ def bench_command(
     modes,
     concurrency,
     concurrent_methods,
+    concurrent_modes,
+    beside,
+    concurrent_s,
     grouped,
     grouped_methods,
     attack_images,
@@ -211,7 +233,9 @@ def bench_command(
         return
     if probe:
         explicit = {p for p in ("batch_size", "steps") if given_on_command_line(ctx, p)}
-        options["grouped_methods"] = grouped_methods
+        options.update(
+            grouped_methods=grouped_methods, concurrent_modes=concurrent_modes, beside=beside, concurrent_s=concurrent_s
+        )
         _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images)
         return
     if quick:
@@ -237,7 +261,18 @@ def bench_command(
 
 
 # Options that act only in another option's mode: given without it, they would be ignored without a word.
-_PROBE_ONLY = ("budget_s", "modes", "concurrency", "concurrent_methods", "grouped", "grouped_methods", "attack_images")
+_PROBE_ONLY = (
+    "budget_s",
+    "modes",
+    "concurrency",
+    "concurrent_methods",
+    "concurrent_modes",
+    "beside",
+    "concurrent_s",
+    "grouped",
+    "grouped_methods",
+    "attack_images",
+)
 _NEEDS = {"write_into": "markdown_from", **dict.fromkeys(_PROBE_ONLY, "probe")}
 _MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_train_epochs", "aa_train_images")
 
@@ -277,12 +312,19 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
         group_sizes = [int(n) for n in _split(grouped) or []]
     except ValueError:
         raise BadInput(f"--grouped takes comma-separated model counts, e.g. 4,8; got {grouped!r}") from None
+    try:
+        beside = None if options["beside"] is None else [int(k) for k in _split(options["beside"]) or []]
+    except ValueError:
+        raise BadInput(f"--beside takes comma-separated process counts, e.g. 1,2; got {options['beside']!r}") from None
     settings = {
         "grouped": group_sizes,
         "methods": _split(options["methods"]) or [],
         "modes": _split(modes) or [],
         "concurrency": counts,
         "concurrent_methods": _split(concurrent_methods) or [],
+        "concurrent_modes": _split(options["concurrent_modes"]) or [],
+        "beside": beside,
+        "concurrent_s": options["concurrent_s"],
         "grouped_methods": _split(options["grouped_methods"]) or [],
         "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
         "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],

@@ -1,0 +1,184 @@
+"""The probe's parts for how models share one device (`sam-bench bench --probe`): K models training at once,
+each in a process of its own as `reproduce --parallel K` runs them, in a given step mode, and an evaluation
+running beside them, as a cell's evaluation runs beside the other cells' training.
+
+  concurrent/<method>/<mode>/K<k>  k processes each taking training steps of `method` in `mode` (eager,
+                            static; graph on CUDA only), all at once for `--concurrent-s` seconds:
+                            images_per_s_aggregate (the k processes' rates summed) and
+                            images_per_s_per_process (their median)
+  evaluation/alone          one process running the attacks' search as an evaluation runs it (PGD-10 Linf
+                            8/255 on `--attack-images` images of an eval-mode model, the search in TF32,
+                            no autotuning: runtime/math_mode.py), alone: evaluation_images_per_s
+  beside/<method>/<mode>/K<k>  the k training processes and the evaluation process, all at once:
+                            images_per_s_aggregate (training) and evaluation_images_per_s
+
+and the ratios the window's choice reads (probe_choice.py), each taken round by round:
+
+  "<method>: aggregate images/s in <mode> steps, K=<k> / K=<first>"          what K models at once gain
+  "<method>: training images/s in <mode> steps beside an evaluation, K=<k> (beside / alone)"
+  "<method>: evaluation images/s beside K=<k> <mode> training processes (beside / alone)"
+
+The last two say what running an evaluation beside k trainings costs each of them: where the two fractions
+add up to more than 1, the two together do more than the same work one after the other.
+
+Every part's processes are workers of one crew (probe_concurrent.py), started once: the k-th training
+process is worker `train-<k-1>` whatever the method and mode, and it keeps every step it has built, so each
+process's CUDA context, allocator and cuDNN state are started once and the K=1 reference runs in the very
+worker that also runs in K=2 and K=4.
+"""
+
+from __future__ import annotations
+
+import statistics
+from functools import partial
+
+import torch
+
+from sam_bench.bench.measurement import ATTACK
+from sam_bench.bench.probe import Part, Ratio
+from sam_bench.bench.probe_concurrent import Crew
+from sam_bench.bench.probe_steps import attack_step, train_step
+from sam_bench.errors import BadInput
+from sam_bench.training import method_table as table
+
+RUN_MODES = ("eager", "static", "graph")  # the step modes a run trains in (`--step-mode`)
+DEFAULT_MODES = ("eager",)
+DEFAULT_SECONDS = 1.0
+EVALUATION = "evaluation"  # the evaluation's worker
+SEARCH = "tf32"  # an evaluation's search math by default (runtime/math_mode.py)
+
+
+def aggregate_ratio(method: str, mode: str, k: int, first: int) -> str:
+    return f"{method}: aggregate images/s in {mode} steps, K={k} / K={first}"
+
+
+def training_beside_ratio(method: str, mode: str, k: int) -> str:
+    return f"{method}: training images/s in {mode} steps beside an evaluation, K={k} (beside / alone)"
+
+
+def evaluation_beside_ratio(method: str, mode: str, k: int) -> str:
+    return f"{method}: evaluation images/s beside K={k} {mode} training processes (beside / alone)"
+
+
+def beside_counts(s: dict) -> list[int]:
+    """The K values at which an evaluation runs beside K trainings: `beside`, or every K of `concurrency`."""
+    beside = s.get("beside")
+    return list(s["concurrency"]) if beside is None else list(beside)
+
+
+def check(s: dict) -> None:
+    """One line for arrangement settings the probe cannot run, before anything is built."""
+    bad = [m for m in s.get("concurrent_modes", DEFAULT_MODES) if m not in RUN_MODES]
+    if bad:
+        raise BadInput(
+            f"--concurrent-modes: {bad[0]!r} is no step mode a run trains in; choose from {', '.join(RUN_MODES)}"
+        )
+    outside = [k for k in beside_counts(s) if k not in s["concurrency"]]
+    if outside:
+        raise BadInput(
+            f"--beside {outside[0]}: the evaluation's cost to K trainings is read against K alone, so K must be "
+            f"one of --concurrency ({', '.join(map(str, s['concurrency']))})"
+        )
+    if not s.get("concurrent_s", DEFAULT_SECONDS) > 0:
+        raise BadInput(f"--concurrent-s must be more than 0 seconds, got {s['concurrent_s']}")
+
+
+def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[str, str]]:
+    """The arrangement's parts in the order they are set up (every mode's K values, then the evaluation beside
+    them), their ratios, and what does not apply on this device, with why."""
+    from sam_bench.training.static_step import capturable
+
+    crew = Crew()
+    seconds = s.get("concurrent_s", DEFAULT_SECONDS)
+    images = s["batch_size"] * s["steps"]  # a training unit: `steps` steps of a batch
+    out_parts: list[Part] = []
+    ratios: list[Ratio] = []
+    skipped: dict[str, str] = {}
+    first = s["concurrency"][0]
+    beside = beside_counts(s)
+    runnable: list[tuple[str, str]] = []
+    for mode in [m for m in RUN_MODES if m in s.get("concurrent_modes", DEFAULT_MODES)]:
+        for method in s["concurrent_methods"]:
+            if mode != "eager" and not capturable(method):
+                skipped[f"concurrent/{method}/{mode}"] = f"{method} has a step of its own and no capturable one"
+                continue
+            if mode == "graph" and device.type != "cuda":
+                skipped[f"concurrent/{method}/{mode}"] = "a CUDA graph needs a CUDA device"
+                continue
+            runnable.append((method, mode))
+            for k in s["concurrency"]:
+                name = f"concurrent/{method}/{mode}/K{k}"
+                setup = partial(_training, crew, method, mode, k, False, s, device, seconds, images)
+                out_parts.append(Part(name, setup, _info("concurrent", method, mode, k), close=crew.close))
+                if k != first:
+                    key = "images_per_s_aggregate"
+                    first_part = f"concurrent/{method}/{mode}/K{first}"
+                    ratios.append(Ratio(aggregate_ratio(method, mode, k, first), (name, key), (first_part, key)))
+    if runnable and beside:
+        alone = "evaluation/alone"
+        setup = partial(_evaluation_alone, crew, s, device, seconds)
+        info = {"kind": "evaluation", "mode": SEARCH, "processes": 1, "attack_steps": ATTACK["steps"]}
+        out_parts.append(Part(alone, setup, info, close=crew.close))
+        for method, mode in runnable:
+            for k in beside:
+                name = f"beside/{method}/{mode}/K{k}"
+                setup = partial(_training, crew, method, mode, k, True, s, device, seconds, images)
+                out_parts.append(Part(name, setup, _info("beside", method, mode, k), close=crew.close))
+                trained = "images_per_s_aggregate"
+                ratios.append(
+                    Ratio(
+                        training_beside_ratio(method, mode, k),
+                        (name, trained),
+                        (f"concurrent/{method}/{mode}/K{k}", trained),
+                    )
+                )
+                evaluated = "evaluation_images_per_s"
+                ratios.append(Ratio(evaluation_beside_ratio(method, mode, k), (name, evaluated), (alone, evaluated)))
+    return out_parts, ratios, skipped
+
+
+def _info(kind: str, method: str, mode: str, k: int) -> dict:
+    steps = ATTACK["steps"] if table.uses_attack(method) else None
+    return {"kind": kind, "method": method, "mode": mode, "processes": k, "attack_steps": steps}
+
+
+def _trainers(k: int) -> list[str]:
+    return [f"train-{i}" for i in range(k)]
+
+
+def _evaluation_job(s: dict, device: torch.device):
+    return (EVALUATION, f"attack/{SEARCH}", partial(attack_step, SEARCH, s, str(device)), 1, str(device))
+
+
+def _training(crew: Crew, method: str, mode: str, k: int, with_evaluation: bool, s: dict, device, seconds, images):
+    """Set up k training processes of `method` in `mode` (and the evaluation's): the part's `run`."""
+    key = f"{method}/{mode}"
+    factory = partial(train_step, method, mode, s, str(device))
+    jobs = [(worker, key, factory, s["steps"], str(device)) for worker in _trainers(k)]
+    if with_evaluation:
+        jobs.append(_evaluation_job(s, device))
+    crew.build(jobs)
+    assignments = [(worker, key) for worker in _trainers(k)]
+    if with_evaluation:
+        assignments.append((EVALUATION, f"attack/{SEARCH}"))
+
+    def run() -> dict[str, float]:
+        spans = crew.run(assignments, seconds)
+        rates = [spans[worker].rate(images) for worker in _trainers(k)]
+        values = {"images_per_s_aggregate": sum(rates), "images_per_s_per_process": statistics.median(rates)}
+        if with_evaluation:
+            values["evaluation_images_per_s"] = spans[EVALUATION].rate(s["attack_images"])
+        return values
+
+    return run
+
+
+def _evaluation_alone(crew: Crew, s: dict, device, seconds):
+    """Set up the evaluation's process: the part's `run`, the evaluation alone."""
+    crew.build([_evaluation_job(s, device)])
+
+    def run() -> dict[str, float]:
+        span = crew.run([(EVALUATION, f"attack/{SEARCH}")], seconds)[EVALUATION]
+        return {"evaluation_images_per_s": span.rate(s["attack_images"])}
+
+    return run
