@@ -55,3 +55,14 @@ def test_a_new_method_is_its_record_and_its_step(monkeypatch, tmp_path):
     assert entry["paper"]["name"].endswith("SGD twice") and entry["training_cost"]["passes_per_step"] == 2
     with pytest.raises(BadInput, match="unknown method 'sgd-thrice'"):
         TrainConfig(method="sgd-thrice").validate()
+
+
+def test_every_method_has_its_own_short_name_and_colour_for_every_plot_and_page():
+    from sam_bench.training import method_table as table
+
+    labels = [table.label(n) for n in table.names()]
+    colours = [table.colour(n) for n in table.names()]
+    assert all(labels) and len(set(labels)) == len(labels)
+    assert len(set(colours)) == len(colours)  # one palette: no two methods share a colour
+    # as the recipes name their models
+    assert (table.label("standard"), table.label("sam"), table.label("at")) == ("ST", "SAM", "AT")

@@ -1,6 +1,7 @@
-"""What the README and the committed reports say about the reproductions is what their results say:
-each README summary is rendered from its folder (`sam-bench report <folder> --readme README.md`),
-no sentence beside them states a verdict, and each REPORT.md carries the verdicts its results give."""
+"""What the docs and the committed reports say about the reproductions is what their results say: each
+reproduction's summary in docs/leaderboard.md is rendered from its folder (`sam-bench report <folder> --readme
+docs/leaderboard.md`), no sentence beside them states a verdict, and each REPORT.md carries the verdicts its
+results give. (The README's findings: tests/test_findings.py.)"""
 
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from sam_bench.experiments.report import _verdict_lines
 from sam_bench.experiments.summary import in_readme, summary, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+README = ROOT / "docs" / "leaderboard.md"  # the page that carries each reproduction's summary
 REPRODUCTIONS = [
     "paper-cifar10-full",
     "paper-cifar10-cpu-decisive",
@@ -36,7 +37,7 @@ def test_every_reproduction_summary_in_the_readme_is_what_its_results_say():
 
 def test_no_verdict_is_typed_beside_the_rendered_summaries():
     text = README.read_text()
-    section = text.split("## Leaderboard of the models in this repository")[1].split("\n## ")[0]
+    section = text.split("## What each reproduction found")[1].split("\n## ")[0]
     typed = re.sub(
         r"<!-- sam-bench (summary|leaderboard) (\S+) start -->.*?<!-- sam-bench \1 \2 end -->", "", section, flags=re.S
     )
@@ -81,6 +82,6 @@ RETIRED = {
 
 @pytest.mark.parametrize("why", RETIRED)
 def test_no_committed_report_or_summary_says_a_retired_sentence(why):
-    texts = [ROOT / "README.md", *sorted((ROOT / "reproductions").glob("*/REPORT.md"))]
+    texts = [ROOT / "README.md", README, *sorted((ROOT / "reproductions").glob("*/REPORT.md"))]
     found = [str(path.relative_to(ROOT)) for path in texts if re.search(RETIRED[why], path.read_text())]
     assert not found, f"{why}: {found}"

@@ -3,6 +3,8 @@ from the results (sam_bench.experiments)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status, slurm_only_actions
@@ -94,23 +96,25 @@ def reproduce(
 @click.argument("folder")
 @click.option(
     "--readme",
-    default=None,
+    multiple=True,
     metavar="FILE",
-    help="Also replace the folder's summary between '<!-- sam-bench summary <folder> start -->' and "
-    "'... end -->' in this file.",
+    help="Also rewrite, in this file, the folder's summary (between '<!-- sam-bench summary <folder> start -->' "
+    "and '... end -->') and the findings of the paper's grid over the reproductions beside the folder (between "
+    "'<!-- sam-bench findings start -->' and '... end -->'), whichever it holds (repeatable).",
 )
 def report(folder, readme):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
+    from sam_bench.experiments import findings, summary
     from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.report import write_report
 
-    if readme:  # a README it could not fill is refused before the report is rewritten
-        from sam_bench.experiments.summary import check_readme
-
-        check_readme(readme, folder)
+    for path in readme:  # a file it could fill nothing in is refused before the report is rewritten
+        if not findings.holds_markers(path):
+            summary.check_readme(path, folder)
     loaded = Folder.load(folder)  # read, checked and judged once for the report and its summary
     click.echo(f"wrote {write_report(folder, loaded)}")
-    if readme:
-        from sam_bench.experiments.summary import update_readme
-
-        click.echo(f"wrote {update_readme(readme, loaded)}")
+    for path in readme:
+        if summary.has_markers(path, folder):
+            click.echo(f"wrote {summary.update_readme(path, loaded)}")
+        if findings.update_readme(path, Path(folder).resolve().parent):
+            click.echo(f"wrote the findings in {path}")

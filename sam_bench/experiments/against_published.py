@@ -15,6 +15,7 @@ from pathlib import Path
 from sam_bench import files, stats
 from sam_bench.experiments.records import architecture, evaluation, models
 from sam_bench.leaderboard import published
+from sam_bench.training import method_table
 
 ARCHITECTURE = "PreActResNet-18"  # full width: what the references are
 THREAT_MODELS = ("Linf", "L2")
@@ -74,12 +75,11 @@ def plot(out: Path, ours: dict[str, dict], references: dict) -> str:
         ax.scatter(x, y, marker="s", color="grey", s=30, zorder=2)
         ax.annotate(entry["id"], (x, y), fontsize=6.5, color="dimgrey", xytext=(3, -8), textcoords="offset points")
     ax.scatter([], [], marker="s", color="grey", s=30, label="RobustBench, published (PreActResNet-18 / ResNet-18)")
-    for i, (name, record) in enumerate(ours.items()):
+    for name, record in ours.items():
         cx, cl, ch, _ = _measured(record, "clean")
         ay, al, ah, _ = _measured(record, "autoattack", norm, eps)
-        ax.errorbar(
-            cx, ay, xerr=[[cx - cl], [ch - cx]], yerr=[[ay - al], [ah - ay]], fmt="o", color=f"C{i % 10}", capsize=2
-        )
+        colour = method_table.colour(record["config"]["method"])  # the method's, as on every plot
+        ax.errorbar(cx, ay, xerr=[[cx - cl], [ch - cx]], yerr=[[ay - al], [ah - ay]], fmt="o", color=colour, capsize=2)
         ax.annotate(name, (cx, ay), fontsize=8, xytext=(4, 4), textcoords="offset points")
     ax.scatter([], [], marker="o", color="black", label="this reproduction (95% intervals)")
     ax.set_xlabel("clean accuracy (%)")

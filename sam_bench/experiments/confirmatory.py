@@ -178,6 +178,8 @@ def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints
         f"The primary tests and the confirmatory sample were fixed in commit `{fixed['commit'][:10]}` "
         f"({fixed['date']}, `{recipe.relative_to(recipe.parents[3])}`, scale `{plan['scale']}`)"
     )
+    if not runs:
+        return [text + "; no confirmatory run has results yet."]
     if not before:
         return [text + f"; each of the {len(runs)} confirmatory runs with results trained from a commit that holds it."]
     return [

@@ -304,8 +304,6 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
     points = [(r, a) for r, a in pairs if "sharpness" in a and accuracy(r, *target) is not None]
     if not points:
         return None
-    colours = {"standard": "tab:blue", "sam": "tab:orange", "asam": "tab:olive", "at": "tab:green", "sam-at": "tab:red"}
-    colours.update({"trades": "tab:purple", "awp-at": "tab:brown", "awp-trades": "tab:pink"})
     markers = ["o", "s", "^", "D", "v", "P"]
     archs = list(dict.fromkeys(architecture(r) for r, _ in points))
     fig, ax = plt.subplots(figsize=(6.2, 4.4))
@@ -325,7 +323,7 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
             ],
             yerr=[[100 * (y - low)], [100 * (high - y)]],
             fmt=markers[archs.index(architecture(r)) % len(markers)],
-            color=colours.get(method, "black"),
+            color=table.colour(method),
             capsize=2,
         )
         ax.annotate(r["name"], (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -333,7 +331,9 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
 
     methods = list(dict.fromkeys(r["config"]["method"] for r, _ in points))
     ax.legend(
-        handles=[Line2D([], [], color=colours.get(m, "black"), marker="o", linestyle="", label=m) for m in methods],
+        handles=[
+            Line2D([], [], color=table.colour(m), marker="o", linestyle="", label=table.label(m)) for m in methods
+        ],
         fontsize=7,
         title="method (marker: architecture)" if len(archs) > 1 else "method",
         title_fontsize=7,

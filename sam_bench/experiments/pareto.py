@@ -22,11 +22,11 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from sam_bench import files
+from sam_bench import figure_labels, files
 from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments import collapse
 from sam_bench.experiments.comparison import Comparison, compare, judge
-from sam_bench.experiments.records import accuracy, models, seed_of
+from sam_bench.experiments.records import accuracy, accuracy_with_interval, models, seed_of
 from sam_bench.training import method_table as table
 
 PLOT = "pareto.png"
@@ -155,7 +155,8 @@ def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
     if all(v is not None for v in ratios.values()):
         axes_x.append(("ratio", "seconds per step over ST's (measured, cost.json)"))
     fig, axes = plt.subplots(len(axes_x), len(budgets), figsize=(4.2 * len(budgets), 3.6 * len(axes_x)), squeeze=False)
-    colors = {n: f"C{i % 10}" for i, n in enumerate(grouped)}
+    colors = {n: table.colour(g[0]["config"]["method"]) for n, g in grouped.items()}  # one palette
+    labelled = []  # each panel's points, named once the layout is final (clear of one another)
     for j, measure in enumerate(budgets):
         for i, (kind, xlabel) in enumerate(axes_x):
             ax = axes[i][j]
@@ -173,7 +174,22 @@ def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
                     continue
                 points.append((x, 100 * y, name))
                 ax.scatter(x, 100 * y, color=colors[name], s=36, zorder=3)
-                ax.annotate(name, (x, 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                # the 95% intervals of what is plotted (over seeds and images; Wilson's for one seed)
+                shown = [r for r in collapse.healthy(group) if accuracy(r, *measure) is not None]
+                ys = accuracy_with_interval(shown, *measure)
+                xs = accuracy_with_interval(shown, "clean") if kind == "clean" else None
+                if ys is not None:
+                    ax.errorbar(
+                        x,
+                        100 * y,
+                        yerr=[[100 * (y - ys[1])], [100 * (ys[2] - y)]],
+                        xerr=None if xs is None else [[x - 100 * xs[1]], [100 * xs[2] - x]],
+                        color=colors[name],
+                        linewidth=0.8,
+                        capsize=2,
+                        zorder=2,
+                    )
+            labelled.append((ax, points))
             # the clean axis: higher is better, so the frontier runs from the right
             flipped = [(-x, y, n) for x, y, n in points] if kind == "clean" else points
             edge = [(-x if kind == "clean" else x, y, n) for x, y, n in frontier(flipped)]
@@ -190,6 +206,8 @@ def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
                 ax.set_title(f"{label(measure)} (Linf)", fontsize=9)
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
+    for ax, points in labelled:
+        figure_labels.place(ax, [x for x, _, _ in points], [y for _, y, _ in points], [n for _, _, n in points], 7)
     files.write_figure(out / PLOT, fig, dpi=100)
     plt.close(fig)
     return PLOT

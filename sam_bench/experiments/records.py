@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from sam_bench import mixed_model
+from sam_bench import mixed_model, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
@@ -66,6 +66,22 @@ def accuracy_over_seeds(group: list[dict], *measure, **select) -> mixed_model.Se
     return mixed_model.seeds_and_images_from_means(
         [ev["robust_acc"] for ev in evs], mean * (1 - mean), min(ev["n_examples"] for ev in evs)
     )
+
+
+def accuracy_with_interval(group: list[dict], *measure, **select) -> tuple[float, float, float] | None:
+    """A model's accuracy and its 95% interval (fractions): over its seeds and the test images with two seeds or
+    more, Wilson's over the images with one; None when it lacks the measure. What every plot draws."""
+    if len(group) > 1 and (found := accuracy_over_seeds(group, *measure, **select)) is not None:
+        low, high = mixed_model.accuracy_interval(found)
+        return found.estimate, low, high
+    ev = evaluation(group[0], *measure, **select)
+    if ev is None:
+        return None
+    n = int(ev.get("n_examples") or 0)
+    if not n:
+        return ev["robust_acc"], ev["robust_acc"], ev["robust_acc"]
+    low, high = stats.wilson(round(ev["robust_acc"] * n), n)
+    return ev["robust_acc"], low, high
 
 
 def architecture(record: dict) -> str:

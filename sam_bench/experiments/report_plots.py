@@ -6,38 +6,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files, mixed_model, stats
+from sam_bench import files, stats
 from sam_bench.eps import parse_eps
 from sam_bench.experiments.claims import sam_gain
 from sam_bench.experiments.records import (
     aa_budgets,
     accuracy,
-    accuracy_over_seeds,
+    accuracy_with_interval,
     by_architecture,
-    evaluation,
     models,
     pgd_budgets,
     seconds_per_epoch,
-    seed_of,
 )
+from sam_bench.training import method_table
 
 
 def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, float]:
-    """Mean of a model's accuracy and the half-width of its 95% interval (over seeds and images with
-    several seeds, Wilson's otherwise, its wider side), for error bars."""
-    if len(group) > 1:
-        result = accuracy_over_seeds(group, *measure, **select)
-        if result is None:
-            return None, 0.0
-        low, high = mixed_model.accuracy_interval(result)
-        return result.estimate, max(result.estimate - low, high - result.estimate)
-    ev = evaluation(group[0], *measure, **select)
-    if ev is None:
+    """Mean of a model's accuracy and the half-width of its 95% interval (its wider side), for error bars."""
+    found = accuracy_with_interval(group, *measure, **select)
+    if found is None:
         return None, 0.0
-    if not ev.get("n_examples"):
-        return ev["robust_acc"], 0.0
-    low, high = stats.wilson(round(ev["robust_acc"] * ev["n_examples"]), ev["n_examples"])
-    return ev["robust_acc"], max(ev["robust_acc"] - low, high - ev["robust_acc"])
+    mean, low, high = found
+    return mean, max(mean - low, high - mean)
 
 
 def _save(plt, fig, out: Path, name: str) -> str:
@@ -73,13 +63,13 @@ def _robust_vs_eps(plt, out: Path, records: list[dict]) -> str | None:
     fig, axes = plt.subplots(1, len(norms), figsize=(5.5 * len(norms), 4), squeeze=False)
     for ax, norm in zip(axes[0], norms):
         eps = [e for n, e in budgets if n == norm]
-        for name, group in models(records).items():
+        for (name, group), style in zip(models(records).items(), _styles(records)):
             points = [(0.0, *_over_seeds(group, "clean"))]
             points += [(255 * parse_eps(e), *_over_seeds(group, "pgd", norm, e)) for e in eps]
             points = [(x, 100 * m, 100 * half) for x, m, half in points if m is not None]
             xs, ys, errs = zip(*points)
             seeds = f" ({len(group)} seeds)" if len(group) > 1 else ""
-            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name + seeds)
+            ax.errorbar(xs, ys, yerr=errs, capsize=3, label=name + seeds, **style)
         ax.set_xlabel(f"{norm} eps (x/255)")
         ax.set_ylabel("PGD-10 accuracy (%, 95% interval)")
         ax.set_title(f"Robust accuracy against {norm} eps")
@@ -88,27 +78,56 @@ def _robust_vs_eps(plt, out: Path, records: list[dict]) -> str | None:
     return _save(plt, fig, out, "robust_vs_eps.png")
 
 
+def _styles(records: list[dict]) -> list[dict]:
+    """Each model's line style, in the order of `models(records)`: its method's colour (one palette for every plot
+    and page: the method table's), and a marker and line of its own among the models of one method."""
+    markers, lines = ("o", "s", "^", "D", "v", "P"), ("-", "--", ":", "-.")
+    seen: dict[str, int] = {}
+    styles = []
+    for group in models(records).values():
+        method = group[0]["config"]["method"]
+        i = seen[method] = seen.get(method, -1) + 1
+        styles.append({"color": method_table.colour(method), "marker": markers[i % 6], "linestyle": lines[i % 4]})
+    return styles
+
+
 def _tradeoff(plt, out: Path, records: list[dict]) -> str | None:
-    """Every run's clean against robust accuracy: AutoAttack's first budget, else PGD-10 Linf 8/255."""
+    """Each model's clean against robust accuracy (AutoAttack's first budget, else PGD-10 Linf 8/255), its mean
+    over its seeds with the 95% interval of both (over seeds and images, or Wilson's for one seed), on axes from 0
+    to 100% so that a distance reads as the difference in accuracy it is."""
     target, select = next(((("autoattack", n, e), s) for n, e, s in aa_budgets(records)), (None, {}))
     if target is None:
         target = next(((("pgd",) + b) for b in pgd_budgets(records) if b == ("Linf", "8/255")), None)
     if not target:
         return None
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for r in records:
-        y = accuracy(r, *target, **select)
-        if y is not None:
-            clean = accuracy(r, "clean")
-            assert clean is not None  # every record has its clean pass
-            label = r["name"] if r.get("primary", True) else f"{r['name']} s{seed_of(r)}"
-            ax.scatter(100 * clean, 100 * y, s=40)
-            ax.annotate(label, (100 * clean, 100 * y), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(5.8, 4.6))
+    for (name, group), style in zip(models(records).items(), _styles(records)):
+        with_it = [r for r in group if accuracy(r, *target, **select) is not None]
+        if not with_it:
+            continue
+        (x, dx), (y, dy) = _over_seeds(with_it, "clean"), _over_seeds(with_it, *target, **select)
+        if x is None or y is None:
+            continue
+        seeds = f" ({len(with_it)} seeds)" if len(with_it) > 1 else ""
+        ax.errorbar(
+            100 * x,
+            100 * y,
+            xerr=100 * dx,
+            yerr=100 * dy,
+            color=style["color"],
+            marker=style["marker"],
+            linestyle="none",
+            capsize=3,
+            label=name + seeds,
+        )
     label = "AutoAttack" if target[0] == "autoattack" else "PGD-10"
-    ax.set_xlabel("clean accuracy (%)")
-    ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
+    ax.set_xlabel("clean accuracy (%, 95% interval)")
+    ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%, 95% interval)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
     ax.set_title("Clean vs robust accuracy")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
     return _save(plt, fig, out, "tradeoff.png")
 
 
@@ -157,7 +176,8 @@ def _cost(plt, out: Path, records: list[dict], cost: dict | None) -> str | None:
         high = [
             (m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med for med, m in zip(medians, measured)
         ]
-        ax.bar([m["name"] for m in measured], medians, color="tab:blue", capsize=3, yerr=[low, high])
+        colours = [method_table.colour(m.get("method", "")) for m in measured]
+        ax.bar([m["name"] for m in measured], medians, color=colours, capsize=3, yerr=[low, high])
         ax.scatter(
             [m["name"] for m in measured],
             [m["passes_per_step"] / m["baseline_passes_per_step"] for m in measured],

@@ -1,6 +1,6 @@
 """A reproduction's summary for the README, rendered from its results files (never typed).
 
-`sam-bench report reproductions/<folder> --readme README.md` replaces the text between
+`sam-bench report reproductions/<folder> --readme docs/leaderboard.md` replaces the text between
 `<!-- sam-bench summary <folder> start -->` and `<!-- sam-bench summary <folder> end -->` with
 `summary(<folder>)`: what was run and how long it took (each run's own clock), that every results file
 shown records per-image outcomes (every figure is derived from them; a file without them is left out and
@@ -47,7 +47,7 @@ def summary(folder: str | Path | Folder) -> str:
     several = any(len(group) > 1 for group in models(records).values())
     budget = loaded.budget_sentence("CPU time with the pilot's", "CPU time")
     return (
-        f"Rendered from its results by `sam-bench report <folder> --readme README.md`: {len(records)} runs ({runs}); "
+        f"Rendered from its results by `sam-bench report`: {len(records)} runs ({runs}); "
         f"training took {_duration(training)} and evaluation "
         f"{_duration(evaluating)}, summed over the runs' own clocks; {budget + '; ' if budget else ''}"
         f"{outcome_text}. Every accuracy in the report "
@@ -123,6 +123,15 @@ def _marked(readme: str | Path, folder: str | Path | Folder) -> tuple[str, re.Pa
     if not pattern.search(text):
         raise BadInput(f"{readme}: no summary markers for {name}; put '{start}' and '{end}' where it belongs")
     return text, pattern, start, end
+
+
+def has_markers(readme: str | Path, folder: str | Path | Folder) -> bool:
+    """Whether `readme` holds the folder's summary markers."""
+    try:
+        _marked(readme, folder)
+    except BadInput:
+        return False
+    return True
 
 
 def check_readme(readme: str | Path, folder: str | Path | Folder) -> None:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from sam_bench import files
+from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
@@ -17,6 +17,7 @@ from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard import evidence, retire
 from sam_bench.leaderboard.entries import boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
+from sam_bench.training import method_table
 from sam_bench.version import __version__
 
 _README_MARK = "<!-- sam-bench leaderboard {board} {edge} -->"
@@ -81,28 +82,21 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    fig, ax = plt.subplots(figsize=(7.2, 5.4), dpi=120)
     shown = rows(models, threat_model)
-    methods = sorted({r["method"] for r in shown})
-    # tab10 is a ListedColormap, which has .colors
-    palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]  # stub: any Colormap
-    colors = {m: palette[i % len(palette)] for i, m in enumerate(methods)}  # 11 methods since #52: tab10 repeats
-    for r in shown:
+    for r in shown:  # one palette and one naming for methods on every plot (the method table's)
         ax.scatter(
             r["clean_acc"],
             r["autoattack_acc"],
-            color=colors[r["method"]],
+            color=method_table.colour(r["method"]),
             s=36,
             zorder=3,
-            label=r["method"],
+            label=method_table.label(r["method"]),
             clip_on=False,
-        )
-        ax.annotate(
-            f"{r['rank']}", (r["clean_acc"], r["autoattack_acc"]), textcoords="offset points", xytext=(4, 4), fontsize=8
         )
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="best")
+    ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="upper left")
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel(f"AutoAttack accuracy (%), {threat_model} {BOARD_EPS[threat_model]}")
     ax.set_title(f"{dataset} {threat_model}: clean vs robust (numbers: rank)")
@@ -111,6 +105,10 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in shown] + [10.0]) * 1.1 + 2))
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    # the rank of every point, placed clear of the others (many models share a point at 0%)
+    figure_labels.place(
+        ax, [r["clean_acc"] for r in shown], [r["autoattack_acc"] for r in shown], [str(r["rank"]) for r in shown]
+    )
     png = files.png_bytes(fig)  # no version stamp: same input, same file
     plt.close(fig)
     return png

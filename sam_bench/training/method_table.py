@@ -38,7 +38,7 @@ class WeightPerturbation:
 @dataclass(frozen=True)
 class Method:
     name: str  # as recipes, the CLI and run metadata write it
-    display: str  # how the zoo and the leaderboards name it
+    display: str  # how the zoo and the leaderboards' model names name it
     id_keyword: str  # a zoo id's keyword: SamBench2026<keyword>_...
     help: str  # a phrase for `train --method`'s help
     sam: bool = False  # two passes: SAM's ascent, then the descent at the perturbed weights
@@ -50,6 +50,10 @@ class Method:
     # PGD maximising the KL term; None: cross-entropy on the images it trains on
     default_beta: float | None = None
     awp: WeightPerturbation | None = None  # the weights perturbed adversarially before each descent
+    # How every plot and page shows the method: its short name (as the recipes' model names begin: ST, SAM-0.1,
+    # AT-Linf-8) and its colour, one palette for the reports, the boards and the README's figures
+    label: str = ""
+    colour: str = "black"
 
     def __post_init__(self):
         if self.sam != (self.default_rho is not None):
@@ -77,11 +81,21 @@ class Method:
 TABLE: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("standard", "standard training", "Standard", "SGD"),
-        Method("sam", "SAM", "SAM", "SAM", sam=True, default_rho=0.05),
-        Method("asam", "ASAM", "ASAM", "adaptive SAM", sam=True, default_rho=0.5),
-        Method("at", "PGD AT", "AT", "PGD adversarial training", attack="pgd"),
-        Method("sam-at", "SAM + PGD AT", "SAMAT", "SAM on PGD examples", sam=True, attack="pgd", default_rho=0.05),
+        Method("standard", "standard training", "Standard", "SGD", label="ST", colour="tab:blue"),
+        Method("sam", "SAM", "SAM", "SAM", sam=True, default_rho=0.05, label="SAM", colour="tab:orange"),
+        Method("asam", "ASAM", "ASAM", "adaptive SAM", sam=True, default_rho=0.5, label="ASAM", colour="tab:olive"),
+        Method("at", "PGD AT", "AT", "PGD adversarial training", attack="pgd", label="AT", colour="tab:green"),
+        Method(
+            "sam-at",
+            "SAM + PGD AT",
+            "SAMAT",
+            "SAM on PGD examples",
+            sam=True,
+            attack="pgd",
+            default_rho=0.05,
+            label="SAM-AT",
+            colour="tab:red",
+        ),
         # Wong, Rice, Kolter (2020), "Fast is better than free": a uniform start in the eps ball, a step of 1.25 eps
         Method(
             "fgsm-rs",
@@ -90,6 +104,8 @@ TABLE: dict[str, Method] = {
             "single-step AT, random start and step 1.25 eps, projected",
             attack="single-step",
             single_step=SingleStepRule(noise=1.0, step=1.25, projected=True),
+            label="FGSM-RS",
+            colour="tab:purple",
         ),
         # de Jorge et al. (2022), "Make some noise": noise in the 2 eps ball, a step of eps, not projected
         Method(
@@ -99,6 +115,8 @@ TABLE: dict[str, Method] = {
             "single-step AT, noise 2 eps and step eps, not projected",
             attack="single-step",
             single_step=SingleStepRule(noise=2.0, step=1.0, projected=False),
+            label="N-FGSM",
+            colour="tab:brown",
         ),
         # Goodfellow et al. (2015): no start, a step of eps (it overfits catastrophically at large eps)
         Method(
@@ -108,6 +126,8 @@ TABLE: dict[str, Method] = {
             "single-step AT, no start, step eps",
             attack="single-step",
             single_step=SingleStepRule(noise=0.0, step=1.0, projected=True),
+            label="FGSM",
+            colour="tab:pink",
         ),
         # Zhang et al. (2019), arXiv:1901.08573: beta (1/lambda) = 6 for CIFAR-10 at Linf 8/255, the default of
         # yaodongyu/TRADES's train_trades_cifar10.py (with 10 PGD steps); its attack starts from Gaussian noise
@@ -119,6 +139,8 @@ TABLE: dict[str, Method] = {
             "TRADES: clean cross-entropy + beta x KL(clean || PGD example), its PGD on the KL term",
             attack="pgd",
             default_beta=6.0,
+            label="TRADES",
+            colour="tab:cyan",
         ),
         # Wu, Xia, Wang (2020), arXiv:2004.05884, AWP on PGD AT and on TRADES: gamma 5e-3 (the paper's setting;
         # csdongxian/AWP's AT_AWP/train_cifar10.py defaults to 1e-2 and its PreActResNet-18 logs ran 1e-2),
@@ -131,6 +153,8 @@ TABLE: dict[str, Method] = {
             "PGD AT with adversarial weight perturbation (AWP, relative size gamma)",
             attack="pgd",
             awp=WeightPerturbation(gamma=5e-3, warmup=0),
+            label="AT-AWP",
+            colour="tab:gray",
         ),
         Method(
             "awp-trades",
@@ -140,9 +164,21 @@ TABLE: dict[str, Method] = {
             attack="pgd",
             default_beta=6.0,
             awp=WeightPerturbation(gamma=5e-3, warmup=10),
+            label="TRADES-AWP",
+            colour="navy",
         ),
     )
 }
+
+
+def label(name: str) -> str:
+    """The method's short name on plots and pages ('ST', 'SAM', 'AT'); an unknown method's name as it is."""
+    return TABLE[name].label if name in TABLE else name
+
+
+def colour(name: str) -> str:
+    """The method's colour on every plot (black for a method the table does not know)."""
+    return TABLE[name].colour if name in TABLE else "black"
 
 
 def method(name: str) -> Method:
