@@ -10,7 +10,7 @@ import numpy as np
 from sam_bench import files
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments import confirmatory
-from sam_bench.experiments.recipe import load_recipe
+from sam_bench.recipes.recipe import load_recipe
 
 ROOT = Path(__file__).parent.parent
 N = 1000

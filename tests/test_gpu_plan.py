@@ -297,14 +297,14 @@ def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_p
 
 
 def gpu_plan_specs():
-    from sam_bench.experiments.evaluation_block import evaluation_specs
-    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.recipes.evaluation_block import evaluation_specs
+    from sam_bench.recipes.recipe import load_recipe
 
     return evaluation_specs(load_recipe("paper-cifar10", "full", device="cuda").evaluation)
 
 
 def gpu_plan_key(name: str) -> str:
-    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.recipes.recipe import load_recipe
 
     (plan,) = [m for m in load_recipe("paper-cifar10", "full", device="cuda").models if m.primary and m.name == name]
     return plan.key

@@ -33,7 +33,7 @@ def lacking(results, evaluation: dict) -> list[tuple]:
     """The attacks of a recipe's evaluation block (for one run) that a results file has no evaluation of."""
     from gpu_plan import signature_of_result, signature_of_spec
 
-    from sam_bench.experiments.evaluation_block import evaluation_specs
+    from sam_bench.recipes.evaluation_block import evaluation_specs
 
     have = {signature_of_result(e) for e in results.evaluations}
     asked = [signature_of_spec(s, evaluation.get("n_examples")) for s in evaluation_specs(evaluation)]
@@ -45,8 +45,8 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     the folder's recipe now asks), and of its runs trained and published whose evaluation a stint stopped (no
     results file yet: the fourth window's SAM-0.4); `every`: all of them."""
     from sam_bench.experiments.folder import Folder
-    from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduction import evaluation_for
+    from sam_bench.recipes.recipe import load_recipe
     from sam_bench.zoo.store import find_entry, list_entries
 
     loaded = Folder.load(folder)

@@ -24,9 +24,9 @@ from sam_bench import files, mixed_model, stats
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments.claims import C1_MARGIN, C2_BUDGETS
 from sam_bench.experiments.comparison import Comparison, compare, judge
-from sam_bench.experiments.endpoints import Endpoints, PrimaryTest, set_in_commit
-from sam_bench.experiments.recipe import RECIPE_DIR
 from sam_bench.experiments.records import evaluation, models, seed_of
+from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
+from sam_bench.recipes.recipe import RECIPE_DIR
 
 # The claims a primary test decides, and how: C1 a non-inferiority margin, C2 and C3 superiority (claims.CLAIMS)
 MARGINS = {"C1": C1_MARGIN, "C2": 0.0, "C3": 0.0}
@@ -176,7 +176,7 @@ def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints
     before = [r for r in runs if not _descends(out, _commit(out, r), fixed["commit"])]
     text = (
         f"The primary tests and the confirmatory sample were fixed in commit `{fixed['commit'][:10]}` "
-        f"({fixed['date']}, `{recipe.relative_to(recipe.parents[3])}`, scale `{plan['scale']}`)"
+        f"({fixed['date']}, `{recipe.relative_to(RECIPE_DIR.parents[1])}`, scale `{plan['scale']}`)"
     )
     if not before:
         return [text + f"; each of the {len(runs)} confirmatory runs with results trained from a commit that holds it."]

@@ -145,7 +145,7 @@ def _record(out: Path, m: dict, results: Results, path: Path) -> dict:
 def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path) -> None:
     """The results file is this run's by its content, whatever its name: the training settings it records
     hash to the run's settings key, and it evaluated the run's weights (or the zoo entry made from them)."""
-    from sam_bench.experiments.recipe import settings_key
+    from sam_bench.recipes.recipe import settings_key
     from sam_bench.training.config import TrainConfig
 
     label = f"{m['name']} (seed {m.get('seed', m['config'].get('seed', 0))}, settings key {m['key']})"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.experiments.evaluation_block import evaluation_specs
-from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduction import Reproduction
+from sam_bench.recipes.evaluation_block import evaluation_specs
+from sam_bench.recipes.recipe import load_recipe
 from sam_bench.runtime import clock
 
 
