@@ -1,4 +1,4 @@
-"""The paper's claims are judged one configuration at a time (sam_bench/experiments/claims.py): training methods
+"""The paper's claims are judged one configuration at a time (sam_bench/report/claims.py): training methods
 over seeds and test images, one-sided tests in the claimed direction, an intersection-union rule for
 "holds", Holm for "fails", and every "inconclusive" says what effect the design could have detected."""
 
@@ -8,8 +8,8 @@ from scipy.stats import t
 
 from sam_bench import stats
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments.claims import C1_MARGIN, cost_verdict, headline, verdicts
-from sam_bench.experiments.comparison import compare
+from sam_bench.report.claims import C1_MARGIN, cost_verdict, headline, verdicts
+from sam_bench.report.comparison import compare
 
 N = 1000
 BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/255")]
@@ -271,8 +271,8 @@ def test_c4_is_not_decided_by_six_one_step_timing_rounds():
 
 
 def test_a_grid_over_architectures_is_judged_per_architecture():
-    from sam_bench.experiments.claims import sam_gain
-    from sam_bench.experiments.records import by_architecture
+    from sam_bench.report.claims import sam_gain
+    from sam_bench.report.records import by_architecture
 
     prn = seeds((300, 360), (310, 360), (300, 360))
     vit = []
@@ -308,7 +308,7 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
 
 
 def test_each_architecture_costs_against_its_own_st():
-    from sam_bench.experiments.records import cost_against_st
+    from sam_bench.report.records import cost_against_st
 
     prn = list(pair(300, 360))
     vit = [

@@ -1,12 +1,12 @@
-"""GPU minutes per model (sam_bench/experiments/gpu_minutes.py), on the committed full-scale reproduction that
+"""GPU minutes per model (sam_bench/report/gpu_minutes.py), on the committed full-scale reproduction that
 the second GPU window trained and evaluated, and on a CPU one."""
 
 import copy
 import json
 from pathlib import Path
 
-from sam_bench.experiments import gpu_minutes
-from sam_bench.experiments.folder import Folder
+from sam_bench.report import gpu_minutes
+from sam_bench.report.folder import Folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "reproductions" / "paper-cifar10-full"

@@ -213,8 +213,8 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     after 16 of its 100 epochs, at its own median epoch; SAM-0.2 at SAM-0.1's training minutes (the same step).
     The three evaluate from their committed weights (`weights` calls: two models a call) and AT-Linf-8 trains on
     from its kept checkpoint (an `inbox` call)."""
-    from sam_bench.experiments import gpu_minutes
-    from sam_bench.experiments.folder import Folder
+    from sam_bench.report import gpu_minutes
+    from sam_bench.report.folder import Folder
 
     names = ["ST", "SAM-0.1", "SAM-0.4", "SAM-0.2", "AT-Linf-8", "AT-Linf-2"]
     before = {m.name: m for m in gpu_plan.model_costs(names)}

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.evaluation.outcomes import decode
-from sam_bench.experiments.folder import load_results
-from sam_bench.experiments.records import accuracy, evaluation
-from sam_bench.experiments.report import write_report
 from sam_bench.mixed_model import accuracy_interval, seeds_and_images
+from sam_bench.report.document import write_report
+from sam_bench.report.folder import load_results
+from sam_bench.report.records import accuracy, evaluation
 from sam_bench.stats import wilson
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
@@ -307,7 +307,7 @@ def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_gri
 
 
 def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
-    from sam_bench.experiments.report import _aa_text
+    from sam_bench.report.document import _aa_text
 
     standard = {"settings": {"version": "standard"}, "n_examples": 1000}
     assert _aa_text(standard, 2000) == "standard, on the first 1000 of them"

@@ -10,9 +10,9 @@ from scipy.optimize import minimize
 from scipy.stats import t
 
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments.claims import verdicts
-from sam_bench.experiments.folder import load_results
-from sam_bench.experiments.records import evaluation, models, seed_of
+from sam_bench.report.claims import verdicts
+from sam_bench.report.folder import load_results
+from sam_bench.report.records import evaluation, models, seed_of
 
 FOLDER = Path(__file__).resolve().parents[1] / "reproductions" / "paper-cifar10-cpu-decisive"
 

@@ -274,11 +274,11 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     import statistics
 
     from sam_bench.evaluation.results_record import Results
-    from sam_bench.experiments import gpu_minutes
-    from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.reproduction import evaluation_for, evaluation_state_path
     from sam_bench.recipes.evaluation_block import evaluation_specs
     from sam_bench.recipes.recipe import load_recipe
+    from sam_bench.report import gpu_minutes
+    from sam_bench.report.folder import Folder
     from sam_bench.training import method_table as table
 
     folder = Path(folder)

@@ -44,9 +44,9 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     """Zoo entries of the folder's first seeds that the next stint evaluates again (their results lack attacks
     the folder's recipe now asks), and of its runs trained and published whose evaluation a stint stopped (no
     results file yet: the fourth window's SAM-0.4); `every`: all of them."""
-    from sam_bench.experiments.folder import Folder
     from sam_bench.experiments.reproduction import evaluation_for
     from sam_bench.recipes.recipe import load_recipe
+    from sam_bench.report.folder import Folder
     from sam_bench.zoo.store import find_entry, list_entries
 
     loaded = Folder.load(folder)

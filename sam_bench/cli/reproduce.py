@@ -101,16 +101,16 @@ def reproduce(
 )
 def report(folder, readme):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
-    from sam_bench.experiments.folder import Folder
-    from sam_bench.experiments.report import write_report
+    from sam_bench.report.document import write_report
+    from sam_bench.report.folder import Folder
 
     if readme:  # a README it could not fill is refused before the report is rewritten
-        from sam_bench.experiments.summary import check_readme
+        from sam_bench.report.summary import check_readme
 
         check_readme(readme, folder)
     loaded = Folder.load(folder)  # read, checked and judged once for the report and its summary
     click.echo(f"wrote {write_report(folder, loaded)}")
     if readme:
-        from sam_bench.experiments.summary import update_readme
+        from sam_bench.report.summary import update_readme
 
         click.echo(f"wrote {update_readme(readme, loaded)}")

@@ -240,7 +240,7 @@ def last_line(text: object) -> str:
 
 def finish_if_complete(grid: GridRef, repro=None) -> Path | None:
     """Write the report when every cell is done; the lock makes two finishers write it in turn."""
-    from sam_bench.experiments.report import write_report
+    from sam_bench.report.document import write_report
 
     repro = repro or grid.reproduction()
     if not all(cell_done(repro, plan) for plan in repro.recipe.models):

@@ -95,8 +95,8 @@ def measure(
 def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
     """The plan's first seed of each model (a later seed costs the same), or the ones named in `only`
     plus the ST of each architecture (the ratios need it)."""
-    from sam_bench.experiments.folder import read_plan
-    from sam_bench.experiments.records import architecture
+    from sam_bench.report.folder import read_plan
+    from sam_bench.report.records import architecture
 
     entries = [m for m in read_plan(folder, fields=())["models"] if m.get("primary", True)]  # a bad plan: one line
     if only:
@@ -159,7 +159,7 @@ def _time(step, steps: int, device) -> float:
 def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dict]:
     """Per model: seconds per step (median, 95% interval) and, against its architecture's ST, the
     round-by-round ratio (median, 95% interval)."""
-    from sam_bench.experiments.records import architecture
+    from sam_bench.report.records import architecture
     from sam_bench.training.method_table import passes_per_step
 
     baselines = {architecture(m): m for m in entries if m["config"]["method"] == "standard"}

@@ -51,7 +51,7 @@ class Recipe:
     # settings key are taken instead of trained again (sam_bench.experiments.reproduction, `reuse`).
     reuse: list[str] = field(default_factory=list)
     # What the scale may cost, {"hours": H, "cores": C}: H hours of a C-core machine (the report sets the
-    # measured CPU time against it, sam_bench.experiments.spent.budget_sentence).
+    # measured CPU time against it, sam_bench.report.spent.budget_sentence).
     compute_budget: dict | None = None
     # The primary test of each claim and the confirmatory seeds, fixed before the runs (endpoints.py)
     endpoints: Endpoints = field(default_factory=lambda: Endpoints({}, {}))

@@ -27,8 +27,8 @@ import numpy as np
 from sam_bench import files, stats
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import mechanism_seeds
-from sam_bench.experiments.records import accuracy, architecture, by_architecture, evaluation, seed_of
+from sam_bench.report import mechanism_seeds
+from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation, seed_of
 from sam_bench.rundir import has_weights
 from sam_bench.training import method_table as table
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sam_bench import files, mixed_model, stats
 from sam_bench.eps import parse_eps
-from sam_bench.experiments.claims import sam_gain
-from sam_bench.experiments.records import (
+from sam_bench.report.claims import sam_gain
+from sam_bench.report.records import (
     aa_budgets,
     accuracy,
     accuracy_over_seeds,

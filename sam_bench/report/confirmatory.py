@@ -22,11 +22,11 @@ import numpy as np
 
 from sam_bench import files, mixed_model, stats
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments.claims import C1_MARGIN, C2_BUDGETS
-from sam_bench.experiments.comparison import Comparison, compare, judge
-from sam_bench.experiments.records import evaluation, models, seed_of
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
 from sam_bench.recipes.recipe import RECIPE_DIR
+from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS
+from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.records import evaluation, models, seed_of
 
 # The claims a primary test decides, and how: C1 a non-inferiority margin, C2 and C3 superiority (claims.CLAIMS)
 MARGINS = {"C1": C1_MARGIN, "C2": 0.0, "C3": 0.0}

@@ -7,7 +7,7 @@ to 0-100% and keep it "not separated from the best" on variance alone (issue #49
 from __future__ import annotations
 
 from sam_bench import stats
-from sam_bench.experiments.records import seed_of
+from sam_bench.report.records import seed_of
 
 
 def collapse_epoch(record: dict) -> int | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sam_bench import stats
-from sam_bench.experiments.records import architecture, by_architecture, seed_of
+from sam_bench.report.records import architecture, by_architecture, seed_of
 
 MIN_SEEDS = 2
 

@@ -19,7 +19,7 @@ from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import spent
+from sam_bench.report import spent
 from sam_bench.rundir import REUSED
 
 PLAN_FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or run the reproduction again"
@@ -43,8 +43,8 @@ class Folder:
     @functools.cached_property
     def verdicts(self) -> dict[str, list[dict]]:
         """The claims' verdicts per architecture (judged once: the report and its summary read them)."""
-        from sam_bench.experiments.claims import verdicts
-        from sam_bench.experiments.records import by_architecture
+        from sam_bench.report.claims import verdicts
+        from sam_bench.report.records import by_architecture
 
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 

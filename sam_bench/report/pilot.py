@@ -29,9 +29,9 @@ from sam_bench.attacks import NORMS
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import spent
-from sam_bench.experiments.folder import load_results
-from sam_bench.experiments.records import evaluation
+from sam_bench.report import spent
+from sam_bench.report.folder import load_results
+from sam_bench.report.records import evaluation
 from sam_bench.runtime.provenance import code_commit
 
 SCHEMA = "sam-bench/pilot/v1"

@@ -1,4 +1,4 @@
-"""Two models compared on one measure, as the claims compare them (`experiments.claims`).
+"""Two models compared on one measure, as the claims compare them (`report.claims`).
 
 A claim is about training methods, so a comparison must survive both sources of noise: which training
 seeds were drawn and which test images (`sam_bench.mixed_model.method_difference`: seeds x images, seed s of
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 from sam_bench import mixed_model, stats
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import collapse
-from sam_bench.experiments.records import evaluation, seed_of
+from sam_bench.report import collapse
+from sam_bench.report.records import evaluation, seed_of
 
 
 @dataclass

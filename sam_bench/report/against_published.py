@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sam_bench import files, stats
-from sam_bench.experiments.records import architecture, evaluation, models
 from sam_bench.leaderboard import published
+from sam_bench.report.records import architecture, evaluation, models
 
 ARCHITECTURE = "PreActResNet-18"  # full width: what the references are
 THREAT_MODELS = ("Linf", "L2")

@@ -1,4 +1,4 @@
-"""A reproduction's run records (`experiments.folder`: one per run with results) asked for what the claims,
+"""A reproduction's run records (`report.folder`: one per run with results) asked for what the claims,
 the report and its sections compare: an evaluation by attack and budget, a model's seeds grouped, its
 architecture, its training time per epoch."""
 
