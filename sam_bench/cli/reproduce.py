@@ -1,5 +1,5 @@
 """`sam-bench reproduce` and `sam-bench report`: a recipe's grid end to end, and its report rewritten
-from the results (sam_bench.experiments)."""
+from the results (sam_bench.experiments, sam_bench.report)."""
 
 from __future__ import annotations
 
