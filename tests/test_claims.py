@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import t
 
-from sam_bench import stats
 from sam_bench.evaluation import outcomes
 from sam_bench.report.claims import C1_MARGIN, cost_verdict, headline, verdicts
 from sam_bench.report.comparison import compare
+from sam_bench.stats import inference
 
 N = 1000
 BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/255")]
@@ -248,7 +248,7 @@ def test_c4_is_not_decided_by_six_one_step_timing_rounds():
     9 rounds the 95% interval of the median is the range of the rounds, which one disturbed round sets."""
     st, sam = pair(300, 300)
     runs = [1.90, 2.00, 2.05, 1.95, 2.10, 1.98]
-    median, low, high = stats.median_interval(runs)
+    median, low, high = inference.median_interval(runs)
     assert (low, high) == (min(runs), max(runs))  # the whole range
     cost = {
         "settings": {"rounds": 6, "steps": 1},

@@ -9,13 +9,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench import files, mixed_model
+from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.experiments.reproduce import reproduce
 from sam_bench.report import spent
 from sam_bench.report.pilot import run_pilot
+from sam_bench.stats import mixed_model
 
 RECIPE = str(Path(__file__).parent / "recipes" / "pilot-test.yaml")
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.evaluation.outcomes import decode
-from sam_bench.mixed_model import accuracy_interval, seeds_and_images
 from sam_bench.report.document import write_report
 from sam_bench.report.folder import load_results
 from sam_bench.report.records import accuracy, evaluation
-from sam_bench.stats import wilson
+from sam_bench.stats.inference import wilson
+from sam_bench.stats.mixed_model import accuracy_interval, seeds_and_images
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sam_bench import pack, rundir, schema
+from sam_bench import pack, schema
 from sam_bench.bench import probe
 from sam_bench.evaluation import recheck, results_file
 from sam_bench.leaderboard import board
 from sam_bench.recipes.recipe import load_recipe
+from sam_bench.rundir.model import read_metadata
 from sam_bench.zoo import store as zoo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_every_kind_has_committed_files_and_a_schema_file():
 def test_every_committed_file_passes_where_it_enters(kind):
     for path in COMMITTED[kind]:
         if kind == "run-metadata":
-            rundir.read_metadata(path.parent)
+            read_metadata(path.parent)
         elif kind == "zoo-entry":
             zoo._read_entry(path)
         elif kind == "eval-results":

@@ -7,7 +7,7 @@ evaluates it again and needs them: without them it leaves the model as it is, in
 This writes each such model's weights, named by their sha256, into `.weights/part-1` .. `part-N` (ignored),
 as few parts as fit beside the tree in a 64 MiB call, and prints the calls; on the machine,
 `tools/gpu_relay.sh weights` checks each file against its name and puts it in the weights cache, where the
-zoo looks after the tree (sam_bench/blobs.py).
+zoo looks after the tree (sam_bench/rundir/blobs.py).
 
     python tools/gpu_weights.py                                   # reproductions/paper-cifar10-full
     python tools/gpu_weights.py reproductions/paper-cifar10-full --all   # every zoo model of the folder
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a zoo model to carry as well, e.g. for tools/gpu_search_math.py (repeatable)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    from sam_bench import blobs
     from sam_bench.errors import SamBenchError
+    from sam_bench.rundir import blobs
     from sam_bench.zoo.store import find_entry, weights_file
 
     try:

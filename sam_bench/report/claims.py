@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 
-from sam_bench import stats
 from sam_bench.report.comparison import Comparison, compare, judge
 from sam_bench.report.records import by_method, models
+from sam_bench.stats import inference
 
 # C1's non-inferiority margin: a clean-accuracy loss of up to 1 point counts as "no worse". A choice,
 # fixed before seeing any data (a margin fitted to the data would make the test say what the data
@@ -171,7 +171,7 @@ def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) ->
 def rounds_to_decide() -> int:
     """The fewest timing rounds whose 95% interval of the median leaves out the slowest and the fastest round."""
     n = 2
-    while stats.median_interval(range(n))[1] in (None, 0):
+    while inference.median_interval(range(n))[1] in (None, 0):
         n += 1
     return n
 

@@ -1,7 +1,7 @@
 """REPORT.md and plots of a reproduction, computed from its results files only.
 
-The claims (C1-C4) are judged in `report.claims` (tests: `mixed_model`, `stats`); this module lays out
-the numbers: every accuracy with its 95% interval (Wilson's over one evaluation's images; over seeds and images
+The claims (C1-C4) are judged in `report.claims` (tests: `stats.mixed_model`, `stats.inference`); this module
+lays out the numbers: every accuracy with its 95% interval (Wilson's over one evaluation's images; over seeds and images
 for several seeds), a headline saying for which configurations each claim holds, fails or is inconclusive,
 each verdict with its reason and comparisons, C4's cost (`cost.json`, `sam-bench cost`), wall times, plots.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sam_bench import files, mixed_model, stats
+from sam_bench import files
 from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
 from sam_bench.report import (
@@ -39,6 +39,7 @@ from sam_bench.report.records import (
     seconds_per_epoch,
     seed_of,
 )
+from sam_bench.stats import inference, mixed_model
 
 
 def _pct(x: float | None) -> str:
@@ -64,7 +65,7 @@ def _with_interval(record: dict, *measure, **select) -> str:
     n = ev.get("n_examples")
     if not n:
         return _pct(ev["robust_acc"])
-    low, high = stats.wilson(round(ev["robust_acc"] * n), n)
+    low, high = inference.wilson(round(ev["robust_acc"] * n), n)
     return f"{_pct(ev['robust_acc'])} ({100 * low:.1f}–{100 * high:.1f})"
 
 
@@ -191,8 +192,8 @@ def _accuracy_lines(records: list[dict]) -> list[str]:
         "",
         "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
         "trained with several seeds, the mean over seeds with its interval over seeds and test images together "
-        "(`sam_bench.mixed_model.seeds_and_images`; within 0-100% and never narrower than Wilson's over the seeds' "
-        "images pooled)"
+        "(`sam_bench.stats.mixed_model.seeds_and_images`; within 0-100% and never narrower than Wilson's over the "
+        "seeds' images pooled)"
         + (
             " (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
             "clean and PGD accuracy)"
@@ -435,7 +436,7 @@ def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
     for arch, found in judged.items():
         lines += ([f"**{arch}**", ""] if several else []) + [f"- {line}" for line in headline(found)] + [""]
     lines += [
-        "How each claim is tested (`sam_bench/report/claims.py`, `sam_bench/mixed_model.py`): one verdict per "
+        "How each claim is tested (`sam_bench/report/claims.py`, `sam_bench/stats/mixed_model.py`): one verdict per "
         "claim and configuration, on that configuration's comparisons only. A comparison of two models with two or "
         "more training seeds in common is a test of the training methods over seeds and test images together "
         "(seed s against seed s on the same images; crossed random effects of seed and image, REML, Satterthwaite's "

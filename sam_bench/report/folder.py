@@ -20,7 +20,7 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.results_record import Results
 from sam_bench.report import spent
-from sam_bench.rundir import REUSED
+from sam_bench.rundir.model import REUSED
 
 PLAN_FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or run the reproduction again"
 

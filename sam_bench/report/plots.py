@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files, mixed_model, stats
+from sam_bench import files
 from sam_bench.eps import parse_eps
 from sam_bench.report.claims import sam_gain
 from sam_bench.report.records import (
@@ -20,6 +20,7 @@ from sam_bench.report.records import (
     seconds_per_epoch,
     seed_of,
 )
+from sam_bench.stats import inference, mixed_model
 
 
 def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, float]:
@@ -36,7 +37,7 @@ def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, fl
         return None, 0.0
     if not ev.get("n_examples"):
         return ev["robust_acc"], 0.0
-    low, high = stats.wilson(round(ev["robust_acc"] * ev["n_examples"]), ev["n_examples"])
+    low, high = inference.wilson(round(ev["robust_acc"] * ev["n_examples"]), ev["n_examples"])
     return ev["robust_acc"], max(ev["robust_acc"] - low, high - ev["robust_acc"])
 
 
@@ -179,9 +180,9 @@ def _cost(plt, out: Path, records: list[dict], cost: dict | None) -> str | None:
     fig, ax = plt.subplots(figsize=(1.1 * len(timed) + 2.5, 3.8))
     ax.bar(
         [n for n, _ in timed],
-        [stats.mean_sd(t)[0] for _, t in timed],
+        [inference.mean_sd(t)[0] for _, t in timed],
         color="tab:gray",
-        yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed],
+        yerr=[inference.mean_sd(t)[1] or 0 for _, t in timed],
         capsize=3,
     )
     ax.set_ylabel("seconds per epoch (training logs)")

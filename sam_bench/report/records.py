@@ -8,10 +8,10 @@ import statistics
 
 import numpy as np
 
-from sam_bench import mixed_model
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
+from sam_bench.stats import mixed_model
 
 
 def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> dict | None:
