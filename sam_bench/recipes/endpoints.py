@@ -174,7 +174,7 @@ def _primary_test(claim: str, given: dict, where: str) -> PrimaryTest:
     if models is not None and (len(models) != 2 or len(set(models)) != 2):
         raise BadInput(f"{where}: primary_tests: {claim}: models names two different models, the AT one first")
     test = _measure(claim, given, where)
-    return replace(test, models=tuple(str(m) for m in models)) if models is not None else test
+    return replace(test, models=(str(models[0]), str(models[1]))) if models is not None else test
 
 
 def _measure(claim: str, given: dict, where: str) -> PrimaryTest:
