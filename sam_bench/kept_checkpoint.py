@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sam_bench import blobs, files
+from sam_bench import files
 from sam_bench.errors import SamBenchError
+from sam_bench.rundir import blobs
 
 CHECKPOINT = "checkpoint.pt"
 KEPT = "checkpoint.json"  # file, sha256, bytes, git_blob, epochs_done

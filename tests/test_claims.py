@@ -1,4 +1,4 @@
-"""The paper's claims are judged one configuration at a time (sam_bench/experiments/claims.py): training methods
+"""The paper's claims are judged one configuration at a time (sam_bench/report/claims.py): training methods
 over seeds and test images, one-sided tests in the claimed direction, an intersection-union rule for
 "holds", Holm for "fails", and every "inconclusive" says what effect the design could have detected."""
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import t
 
-from sam_bench import stats
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments.claims import C1_MARGIN, cost_verdict, headline, verdicts
-from sam_bench.experiments.comparison import compare
+from sam_bench.report.claims import C1_MARGIN, cost_verdict, headline, verdicts
+from sam_bench.report.comparison import compare
+from sam_bench.stats import inference
 
 N = 1000
 BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/255")]
@@ -248,7 +248,7 @@ def test_c4_is_not_decided_by_six_one_step_timing_rounds():
     9 rounds the 95% interval of the median is the range of the rounds, which one disturbed round sets."""
     st, sam = pair(300, 300)
     runs = [1.90, 2.00, 2.05, 1.95, 2.10, 1.98]
-    median, low, high = stats.median_interval(runs)
+    median, low, high = inference.median_interval(runs)
     assert (low, high) == (min(runs), max(runs))  # the whole range
     cost = {
         "settings": {"rounds": 6, "steps": 1},
@@ -271,8 +271,8 @@ def test_c4_is_not_decided_by_six_one_step_timing_rounds():
 
 
 def test_a_grid_over_architectures_is_judged_per_architecture():
-    from sam_bench.experiments.claims import sam_gain
-    from sam_bench.experiments.records import by_architecture
+    from sam_bench.report.claims import sam_gain
+    from sam_bench.report.records import by_architecture
 
     prn = seeds((300, 360), (310, 360), (300, 360))
     vit = []
@@ -308,7 +308,7 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
 
 
 def test_each_architecture_costs_against_its_own_st():
-    from sam_bench.experiments.records import cost_against_st
+    from sam_bench.report.records import cost_against_st
 
     prn = list(pair(300, 360))
     vit = [

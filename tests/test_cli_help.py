@@ -35,7 +35,7 @@ def test_reproduce_help_names_every_shipped_recipe():
     from click.testing import CliRunner
 
     from sam_bench.cli import cli
-    from sam_bench.experiments.recipe import RECIPE_DIR
+    from sam_bench.recipes.recipe import RECIPE_DIR
 
     text = " ".join(CliRunner().invoke(cli, ["reproduce", "--help"]).output.split())
     shipped = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))

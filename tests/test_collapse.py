@@ -6,10 +6,10 @@ import pytest
 from scipy.stats import beta
 from test_claims import BUDGETS, by_claim, flags, record
 
-from sam_bench.experiments import collapse
-from sam_bench.experiments.comparison import compare
-from sam_bench.experiments.pareto import mean_accuracy
-from sam_bench.experiments.report import _accuracy_lines
+from sam_bench.report import collapse
+from sam_bench.report.comparison import compare
+from sam_bench.report.document import _accuracy_lines
+from sam_bench.report.pareto import mean_accuracy
 
 
 def guarded(rec, collapsed_at=None):

@@ -31,7 +31,7 @@ SHARED = {
     "--max-minutes": "max_minutes",
 }
 
-# Every committed run's settings key hashes asdict(TrainConfig()) (sam_bench.experiments.recipe.settings_key):
+# Every committed run's settings key hashes asdict(TrainConfig()) (sam_bench.recipes.recipe.settings_key):
 # the fields, their order and their defaults must not move.
 DEFAULTS = {
     "method": "standard",

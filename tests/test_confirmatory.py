@@ -11,11 +11,11 @@ import pytest
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.experiments.endpoints import Endpoints, PrimaryTest, set_in_commit
-from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
-from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduce import reproduce
 from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for
+from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
+from sam_bench.recipes.evaluation_block import autoattack_budgets, evaluation_specs
+from sam_bench.recipes.recipe import load_recipe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import gpu_plan  # noqa: E402
@@ -267,6 +267,27 @@ def test_the_commit_that_fixed_the_endpoints_is_found_in_history(tmp_path):
     git("commit", "-qam", "changed after the runs")
     assert set_in_commit(path, "endpoints", "s", endpoints) is None
     assert set_in_commit(tmp_path / "elsewhere" / "x.yaml", "endpoints", "s", endpoints) is None
+
+
+def test_a_recipe_moved_to_another_folder_keeps_the_commit_that_fixed_its_endpoints(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (tmp_path / "old").mkdir()
+    path = tmp_path / "old" / "endpoints.yaml"
+    fixed = "  s: {seeds: [0, 1], confirmatory_seeds: {ST: [1]}, primary_tests: {C1: {attack: clean, images: 64}}}\n"
+    path.write_text(BASE + fixed)
+    git("add", ".")
+    git("commit", "-q", "-m", "endpoints")
+    setting = git("rev-parse", "HEAD")
+    (tmp_path / "new").mkdir()
+    git("mv", "old/endpoints.yaml", "new/endpoints.yaml")
+    git("commit", "-q", "-m", "moved")
+    endpoints = Endpoints({"C1": PrimaryTest("C1", "clean", 64)}, {"ST": [1]})
+    assert set_in_commit(tmp_path / "new" / "endpoints.yaml", "endpoints", "s", endpoints)["commit"] == setting
 
 
 def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with_until_they_are_kept_again(tmp_path):

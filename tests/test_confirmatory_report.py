@@ -9,8 +9,8 @@ import numpy as np
 
 from sam_bench import files
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import confirmatory
-from sam_bench.experiments.recipe import load_recipe
+from sam_bench.recipes.recipe import load_recipe
+from sam_bench.report import confirmatory
 
 ROOT = Path(__file__).parent.parent
 N = 1000
@@ -115,7 +115,7 @@ def test_the_primary_tests_are_judged_over_the_confirmatory_seeds_only(tmp_path)
 
 
 def test_the_readme_summary_leads_with_the_primary_tests_and_calls_the_pooled_verdicts_secondary(tmp_path):
-    from sam_bench.experiments import summary
+    from sam_bench.report import summary
 
     class Loaded:  # a folder as summary reads it: its plan and records (the rest is tested elsewhere)
         plan = PLAN
@@ -216,7 +216,7 @@ def test_c3s_primary_test_pairs_the_two_models_confirmatory_seeds_in_order_and_t
 
 
 def test_the_report_counts_what_fab_t_and_square_flipped_after_apgd_ce_and_apgd_t():
-    from sam_bench.experiments import autoattack_tail
+    from sam_bench.report import autoattack_tail
 
     records = grid()
     assert not autoattack_tail.applies([r for r in records if r["seed"] > 0])  # no standard version to compare

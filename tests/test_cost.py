@@ -65,7 +65,7 @@ def test_cost_json_holds_interleaved_medians_intervals_and_ratios(tmp_path):
 
 
 def test_the_report_judges_c4_from_cost_json(tmp_path):
-    from sam_bench.experiments.claims import cost_verdict
+    from sam_bench.report.claims import cost_verdict
 
     folder = plan(tmp_path / "repro", *GRID)
     result = CliRunner().invoke(
@@ -83,7 +83,7 @@ def test_the_report_judges_c4_from_cost_json(tmp_path):
 
 
 def test_the_reports_cost_table_tells_a_model_without_results_from_one_of_other_settings(tmp_path):
-    from sam_bench.experiments.report import _cost_lines
+    from sam_bench.report.document import _cost_lines
 
     record = json.loads(measure(plan(tmp_path / "repro", *GRID), rounds=6, steps=1, warmup=1, threads=1).read_text())
     records = [

@@ -14,9 +14,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench import files, trained_normalization
+from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import STATS
+from sam_bench.rundir import trained_normalization
 
 MODEL_ID = "SamBench2026Standard_norm"
 ENTRY = f"zoo/cifar10/Linf/{MODEL_ID}.json"

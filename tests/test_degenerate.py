@@ -1,8 +1,8 @@
 """Degenerate models are flagged, and no verdict rests on them."""
 
 from sam_bench.evaluation.degenerate import diagnose, of_results
-from sam_bench.experiments.claims import verdicts
-from sam_bench.experiments.records import seconds_per_epoch
+from sam_bench.report.claims import verdicts
+from sam_bench.report.records import seconds_per_epoch
 
 
 def test_near_chance_or_one_class_is_degenerate():

@@ -90,7 +90,7 @@ def test_clean_accuracy_with_default_output(runs, tmp_path, monkeypatch):
     results = validate(tmp_path / "results" / "c10s_standard_clean_none.json")
     assert results["model"]["kind"] == "checkpoint" and results["dataset"]["n_examples"] == 16
     # the summary gives each accuracy its 95% Wilson interval over the 16 images
-    from sam_bench.stats import wilson
+    from sam_bench.stats.inference import wilson
 
     k = round(results["clean_acc"] * 16)
     low, high = wilson(k, 16)

@@ -452,8 +452,8 @@ def test_slurm_options_come_from_the_recipe_then_the_command_line():
 
 
 def test_local_run_refuses_a_model_another_process_holds(tmp_path):
-    from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduce import reproduce
+    from sam_bench.recipes.recipe import load_recipe
 
     plan = load_recipe(RECIPE, "test").models[1]
     claim = tmp_path / "cells" / f"{plan.run_name}.claim"

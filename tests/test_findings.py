@@ -1,5 +1,5 @@
 """The README answers the question first: the findings table and the front figure are rendered from the
-reproductions' results (sam_bench.experiments.findings, findings_figure), never typed."""
+reproductions' results (sam_bench.report.findings, findings_figure), never typed."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from test_confirmatory_report import PLAN, grid, write_runs
 
 from sam_bench.cli import cli
-from sam_bench.experiments import confirmatory, findings, findings_figure
+from sam_bench.report import confirmatory, findings, findings_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,12 +1,12 @@
-"""GPU minutes per model (sam_bench/experiments/gpu_minutes.py), on the committed full-scale reproduction that
+"""GPU minutes per model (sam_bench/report/gpu_minutes.py), on the committed full-scale reproduction that
 the second GPU window trained and evaluated, and on a CPU one."""
 
 import copy
 import json
 from pathlib import Path
 
-from sam_bench.experiments import gpu_minutes
-from sam_bench.experiments.folder import Folder
+from sam_bench.report import gpu_minutes
+from sam_bench.report.folder import Folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "reproductions" / "paper-cifar10-full"
@@ -63,5 +63,5 @@ def test_the_readme_sentence_gives_each_gpu_runs_minutes_and_autoattacks_seconds
             if e["attack"] == "autoattack" and e["eps"] == "8/255" and e["settings"]["version"] == "standard"
         ]
         assert f"{record['name']} {aa['seconds']:.1f} s on 10,000 images" in said
-    assert said.startswith(" GPU minutes per model on NVIDIA H200") and said in (ROOT / "README.md").read_text()
+    assert said.startswith(" GPU minutes per model on NVIDIA H200") and said in (ROOT / "docs" / "leaderboard.md").read_text()
     assert gpu_minutes.sentence(Folder.load(ROOT / "reproductions" / "paper-cifar10-sample").records) == ""

@@ -217,8 +217,8 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     after 16 of its 100 epochs, at its own median epoch; SAM-0.2 at SAM-0.1's training minutes (the same step).
     The three evaluate from their committed weights (`weights` calls: two models a call) and AT-Linf-8 trains on
     from its kept checkpoint (an `inbox` call)."""
-    from sam_bench.experiments import gpu_minutes
-    from sam_bench.experiments.folder import Folder
+    from sam_bench.report import gpu_minutes
+    from sam_bench.report.folder import Folder
 
     names = ["ST", "SAM-0.1", "SAM-0.4", "SAM-0.2", "AT-Linf-8", "AT-Linf-2"]
     before = {m.name: m for m in gpu_plan.model_costs(names)}
@@ -301,14 +301,14 @@ def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_p
 
 
 def gpu_plan_specs():
-    from sam_bench.experiments.evaluation_block import evaluation_specs
-    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.recipes.evaluation_block import evaluation_specs
+    from sam_bench.recipes.recipe import load_recipe
 
     return evaluation_specs(load_recipe("paper-cifar10", "full", device="cuda").evaluation)
 
 
 def gpu_plan_key(name: str) -> str:
-    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.recipes.recipe import load_recipe
 
     (plan,) = [m for m in load_recipe("paper-cifar10", "full", device="cuda").models if m.primary and m.name == name]
     return plan.key

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sam_bench import blobs
+from sam_bench.rundir import blobs
 
 ROOT = Path(__file__).resolve().parents[1]
 RELAY = ROOT / "tools" / "gpu_relay.sh"

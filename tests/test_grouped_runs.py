@@ -11,7 +11,7 @@ from tiny_training import tiny
 from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
-from sam_bench.rundir import load_run
+from sam_bench.rundir.model import load_run
 from sam_bench.training.grouped_runs import train_grouped
 from sam_bench.training.loop import train
 

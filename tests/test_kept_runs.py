@@ -18,7 +18,7 @@ from sam_bench.evaluation import outcomes, recheck
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.specs import make_attacks
-from sam_bench.rundir import load_run
+from sam_bench.rundir.model import load_run
 from sam_bench.training.loop import train
 from sam_bench.zoo import runs
 

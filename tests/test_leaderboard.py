@@ -14,11 +14,12 @@ from click.testing import CliRunner
 from results_records import written
 from results_records import zoo_results as results_for
 
-from sam_bench import files, stats
+from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import board as leaderboard
+from sam_bench.stats import inference
 from sam_bench.training.loop import TrainConfig, train
 from sam_bench.zoo import store as zoo
 
@@ -203,7 +204,7 @@ def test_render_writes_every_entry_in_rank_order(dirs):
     assert re.findall(r"\*\*(SamBench\w+)\*\*", md) == expected
     assert re.findall(r"^\| (\d) \|", md, re.M) == ["1", "2", "3"]
     # clean, AutoAttack, PGD of the winner, each with its 95% Wilson interval over the 500 images
-    intervals = {p: stats.wilson(round(p * 500), 500) for p in (0.6, 0.3, 0.5)}
+    intervals = {p: inference.wilson(round(p * 500), 500) for p in (0.6, 0.3, 0.5)}
     cells = [f"{100 * p:.2f}% ({100 * intervals[p][0]:.1f}–{100 * intervals[p][1]:.1f})" for p in (0.6, 0.3, 0.5)]
     assert "| " + " | ".join(cells) + " |" in md and cells[0] == "60.00% (55.6–64.2)"
     assert (

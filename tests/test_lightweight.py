@@ -9,10 +9,10 @@ import pytest
 
 import sam_bench.experiments.reproduction as grid
 from sam_bench.errors import BadInput
-from sam_bench.experiments import pareto
-from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduce import reproduce
 from sam_bench.experiments.reproduction import evaluation_for
+from sam_bench.recipes.recipe import load_recipe
+from sam_bench.report import pareto
 
 SHARED = """
 dataset: cifar10-sample
@@ -141,7 +141,7 @@ def test_frontier():
 def test_a_collapsed_run_is_marked_in_the_report(grids, tmp_path):
     import shutil
 
-    from sam_bench.experiments.report import write_report
+    from sam_bench.report.document import write_report
 
     light = tmp_path / "light-test"
     shutil.copytree(grids["root"] / "light-test", light)
@@ -158,7 +158,7 @@ def test_a_collapsed_run_is_marked_in_the_report(grids, tmp_path):
 
 
 def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tmp_path):
-    from sam_bench.experiments.folder import load_results
+    from sam_bench.report.folder import load_results
 
     light = grids["root"] / "light-test"
     records = load_results(light)
@@ -176,8 +176,8 @@ def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tm
 def test_the_readme_summary_states_the_equal_cost_verdicts(grids, tmp_path):
     import shutil
 
-    from sam_bench.experiments.folder import load_results
-    from sam_bench.experiments.summary import summary
+    from sam_bench.report.folder import load_results
+    from sam_bench.report.summary import summary
 
     light = tmp_path / "light-test"
     shutil.copytree(grids["root"] / "light-test", light)

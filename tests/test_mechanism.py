@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import mechanism
+from sam_bench.report import mechanism
 
 N = 400
 
@@ -182,7 +182,7 @@ def test_a_folder_without_analyses_says_how_to_make_them(tmp_path):
 def test_each_committed_report_carries_the_mechanism_its_analyses_give(name):
     from pathlib import Path
 
-    from sam_bench.experiments.folder import load_results
+    from sam_bench.report.folder import load_results
 
     folder = Path(__file__).resolve().parent.parent / "reproductions" / name
     if not (folder / mechanism.ANALYSIS).is_dir():

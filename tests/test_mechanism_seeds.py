@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_mechanism import analysis, run
 
-from sam_bench.experiments import mechanism, mechanism_seeds
+from sam_bench.report import mechanism, mechanism_seeds
 
 
 def seeded(name, method, seed, eigenvalue, high_pass, alignment, robust=100):

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from sam_bench.bench.throughput import DEFAULTS, QUICK
-from sam_bench.experiments import recipe
+from sam_bench.recipes import recipe
 from sam_bench.runtime.memory_format import compile_options, meets_onednn_6035, training_format
 from sam_bench.training.method_table import names as method_names
 

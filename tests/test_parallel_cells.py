@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
-from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduce import reproduce
+from sam_bench.recipes.recipe import load_recipe
 
 RECIPE = str(Path(__file__).parent / "recipes" / "tiny-grid.yaml")
 

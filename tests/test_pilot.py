@@ -9,13 +9,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from sam_bench import files, mixed_model
+from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import spent
-from sam_bench.experiments.pilot import run_pilot
 from sam_bench.experiments.reproduce import reproduce
+from sam_bench.report import spent
+from sam_bench.report.pilot import run_pilot
+from sam_bench.stats import mixed_model
 
 RECIPE = str(Path(__file__).parent / "recipes" / "pilot-test.yaml")
 
@@ -139,8 +140,8 @@ def test_the_command_and_its_bad_inputs(candidates, tmp_path):
 
 
 def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candidates, tmp_path):
-    from sam_bench.experiments.folder import load_results
-    from sam_bench.experiments.report import write_report
+    from sam_bench.report.document import write_report
+    from sam_bench.report.folder import load_results
 
     folder = candidates[1]
     records = load_results(folder)

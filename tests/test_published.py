@@ -12,8 +12,8 @@ import pytest
 from sam_bench import schema
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import against_published
 from sam_bench.leaderboard import published
+from sam_bench.report import against_published
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "robustbench_references.py"

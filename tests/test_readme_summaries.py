@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from sam_bench.errors import BadInput
-from sam_bench.experiments.claims import verdicts
-from sam_bench.experiments.folder import load_cost, load_results
-from sam_bench.experiments.records import by_architecture
-from sam_bench.experiments.report import _verdict_lines
-from sam_bench.experiments.summary import in_readme, summary, update_readme
+from sam_bench.report.claims import verdicts
+from sam_bench.report.document import _verdict_lines
+from sam_bench.report.folder import load_cost, load_results
+from sam_bench.report.records import by_architecture
+from sam_bench.report.summary import in_readme, summary, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "docs" / "leaderboard.md"  # the page that carries each reproduction's summary

@@ -1,7 +1,7 @@
 import pytest
 
 from sam_bench.errors import BadInput
-from sam_bench.experiments.recipe import available, load_recipe, merge
+from sam_bench.recipes.recipe import available, load_recipe, merge
 
 
 def test_shipped_recipes_load_at_every_scale():
@@ -172,7 +172,7 @@ def test_the_cpu_scale_trains_three_seeds_of_the_models_c1_to_c3_compare():
 
 
 def test_the_decisive_cpu_scale_runs_autoattack_on_fewer_images_than_pgd():
-    from sam_bench.experiments.evaluation_block import evaluation_specs
+    from sam_bench.recipes.evaluation_block import evaluation_specs
 
     decisive = load_recipe("paper-cifar10", "cpu-decisive")
     seeds = {}

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.experiments import mechanism
-from sam_bench.experiments.folder import Folder
+from sam_bench.report import mechanism
+from sam_bench.report.folder import Folder
 
 COMMITTED = Path(__file__).resolve().parents[1] / "reproductions" / "paper-cifar10-cpu"
 ST, SAM = "ST-982a950524", "SAM-0.1-674c8deeba"  # seed 0 of each
@@ -69,7 +69,7 @@ def test_the_report_identifies_a_model_by_its_results_content_not_the_file_name(
 def test_the_report_cites_the_claims_module_where_it_is(folder):
     assert report(folder).exit_code == 0
     text = (folder / "REPORT.md").read_text()
-    assert "`sam_bench/experiments/claims.py`" in text and "`sam_bench/claims.py`" not in text
+    assert "`sam_bench/report/claims.py`" in text and "`sam_bench/claims.py`" not in text
 
 
 def test_weights_in_the_folder_but_not_analysed_are_not_called_uncommitted(folder):

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.evaluation.outcomes import decode
-from sam_bench.experiments.folder import load_results
-from sam_bench.experiments.records import accuracy, evaluation
-from sam_bench.experiments.report import write_report
-from sam_bench.mixed_model import accuracy_interval, seeds_and_images
-from sam_bench.stats import wilson
+from sam_bench.report.document import write_report
+from sam_bench.report.folder import load_results
+from sam_bench.report.records import accuracy, evaluation
+from sam_bench.stats.inference import wilson
+from sam_bench.stats.mixed_model import accuracy_interval, seeds_and_images
 
 PIPELINE = Path(__file__).parent / "recipes" / "pipeline-test.yaml"
 
@@ -307,7 +307,7 @@ def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_gri
 
 
 def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
-    from sam_bench.experiments.report import _aa_text
+    from sam_bench.report.document import _aa_text
 
     standard = {"settings": {"version": "standard"}, "n_examples": 1000}
     assert _aa_text(standard, 2000) == "standard, on the first 1000 of them"
@@ -346,14 +346,16 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(rechecked, tmp_path):
     assert result.exit_code == 0 and result.output.count("already rechecked as it is now") == 3, result.output
     assert recheck.read(folder / "recheck.json")["models"] == record["models"]
 
-    # Alter one PGD evaluation's outcomes: an image that resisted and one that fell trade places.
+    # Alter one PGD evaluation's outcomes: an image that resisted and one that fell (the clean pass got it right:
+    # an image it got wrong cannot resist, and a file saying so is refused before any recheck) trade places.
     for m in record["models"]:
         path = folder / m["results"]
         results = json.loads(path.read_text())
+        clean = decode(results["clean_outcomes"])
         for ev in results["evaluations"]:
             flags = decode(ev["outcomes"]) if ev["attack"] == "pgd" else None
-            if flags is not None and 0 < flags.sum() < len(flags):
-                i, j = int(np.flatnonzero(flags)[0]), int(np.flatnonzero(~flags)[0])
+            if flags is not None and 0 < flags.sum() and (~flags & clean[: len(flags)]).any():
+                i, j = int(np.flatnonzero(flags)[0]), int(np.flatnonzero(~flags & clean[: len(flags)])[0])
                 flags[i], flags[j] = False, True
                 ev["outcomes"] = outcomes.encode(flags, ev["outcomes"]["start"])
                 break

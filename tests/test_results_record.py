@@ -11,7 +11,7 @@ import pytest
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments.folder import Folder
+from sam_bench.report.folder import Folder
 
 ROOT = Path(__file__).parent.parent
 DECISIVE = ROOT / "reproductions" / "paper-cifar10-cpu-decisive"
@@ -59,7 +59,7 @@ def test_an_edited_figure_is_refused_where_the_file_is_read(tmp_path):
 
 
 def test_a_folder_is_loaded_once_and_judged_once(monkeypatch):
-    from sam_bench.experiments import claims
+    from sam_bench.report import claims
 
     folder = Folder.load(DECISIVE)
     assert len(folder.records) == 24 and folder.plan["scale"] == "cpu-decisive"

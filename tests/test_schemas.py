@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sam_bench import pack, rundir, schema
+from sam_bench import pack, schema
 from sam_bench.bench import probe
 from sam_bench.evaluation import recheck, results_file
-from sam_bench.experiments.recipe import load_recipe
 from sam_bench.leaderboard import board
+from sam_bench.recipes.recipe import load_recipe
+from sam_bench.rundir.model import read_metadata
 from sam_bench.zoo import store as zoo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ COMMITTED = {  # every file of each type in the repository
     "zoo-entry": sorted(ROOT.glob("model_zoo/*/*/*.json")),
     "eval-results": sorted(p for p in ROOT.glob("reproductions/*/results/*.json") if ".partial" not in p.name),
     "leaderboard-entry": sorted(ROOT.glob("leaderboards/*/*/*.json")),
-    "recipe": sorted([*ROOT.glob("sam_bench/experiments/recipes/*.yaml"), *ROOT.glob("tests/recipes/*.yaml")]),
+    "recipe": sorted([*ROOT.glob("sam_bench/recipes/*.yaml"), *ROOT.glob("tests/recipes/*.yaml")]),
     "recheck": sorted(ROOT.glob("reproductions/*/recheck.json")),
     "robustbench-references": sorted(ROOT.glob("sam_bench/leaderboard/published/*.json")),
     "pack-manifest": sorted(ROOT.glob("tests/packs/*.manifest.json")),  # packs travel; none is committed but this
@@ -47,7 +48,7 @@ def test_every_kind_has_committed_files_and_a_schema_file():
 def test_every_committed_file_passes_where_it_enters(kind):
     for path in COMMITTED[kind]:
         if kind == "run-metadata":
-            rundir.read_metadata(path.parent)
+            read_metadata(path.parent)
         elif kind == "zoo-entry":
             zoo._read_entry(path)
         elif kind == "eval-results":

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from tiny_training import tiny
 
 from sam_bench.errors import BadInput
-from sam_bench.experiments.recipe import settings_key
 from sam_bench.models import create_model, make_spec
+from sam_bench.recipes.recipe import settings_key
 from sam_bench.training import guard
 from sam_bench.training.loop import TrainConfig, build_optimizer, train
 from sam_bench.training.method_table import passes_per_step

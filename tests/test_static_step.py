@@ -232,7 +232,7 @@ def test_the_step_generator_is_the_runs_own():
 def test_a_static_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
     """The run's generator is checkpointed: AT (its PGD draws from it) stopped after one epoch and resumed
     ends where the uninterrupted run ends; and the static run's settings key names its step mode."""
-    from sam_bench.experiments.recipe import settings_key
+    from sam_bench.recipes.recipe import settings_key
 
     cfg = dict(method="at", attack_steps=2, step_mode="static", epochs=2, checkpoint_every_s=0)
     whole = train(tiny(**cfg), tmp_path / "whole", progress=False)
@@ -260,7 +260,7 @@ def test_every_committed_runs_settings_key_stands():
     """step_mode joined the settings after every committed run: an eager run's key is made as before."""
     from pathlib import Path
 
-    from sam_bench.experiments.recipe import settings_key
+    from sam_bench.recipes.recipe import settings_key
 
     plans = sorted(Path(__file__).resolve().parent.parent.glob("reproductions/*/plan.json"))
     models = [m for plan in plans for m in json.loads(plan.read_text())["models"]]

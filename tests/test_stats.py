@@ -7,56 +7,56 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from sam_bench import mixed_model, stats
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import outcomes
+from sam_bench.stats import inference, mixed_model
 
 
 def test_wilson_by_hand_and_against_scipy():
     # 0 of 10: the lower end is 0 and the upper end is z^2 / (n + z^2)
-    z2 = stats.z_value() ** 2
-    assert stats.wilson(0, 10) == (0.0, pytest.approx(z2 / (10 + z2)))
-    assert stats.wilson(10, 10) == (pytest.approx(10 / (10 + z2)), 1.0)
+    z2 = inference.z_value() ** 2
+    assert inference.wilson(0, 10) == (0.0, pytest.approx(z2 / (10 + z2)))
+    assert inference.wilson(10, 10) == (pytest.approx(10 / (10 + z2)), 1.0)
     # 5 of 10: symmetric about 1/2, half-width z sqrt(n/4 + z^2/4) / (n + z^2)
-    half = math.sqrt(stats.z_value() ** 2 * (10 / 4 + z2 / 4)) / (10 + z2)
-    assert stats.wilson(5, 10) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
+    half = math.sqrt(inference.z_value() ** 2 * (10 / 4 + z2 / 4)) / (10 + z2)
+    assert inference.wilson(5, 10) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
     for k, n in [(1, 7), (706, 1000), (35, 100), (999, 1000)]:
         ci = scipy_stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-        assert stats.wilson(k, n) == (pytest.approx(ci.low), pytest.approx(ci.high))
+        assert inference.wilson(k, n) == (pytest.approx(ci.low), pytest.approx(ci.high))
     with pytest.raises(ValueError):
-        stats.wilson(11, 10)
+        inference.wilson(11, 10)
 
 
 def test_mcnemar_exact_by_hand():
     # 10 images only the first model gets right, 2 only the second: under H0 each is a fair coin,
     # two-sided p = 2 P(X <= 2 | 12, 1/2) = 2 (1 + 12 + 66) / 4096
-    table = stats.PairedTable(both=50, only_first=10, only_second=2, neither=38)
-    assert stats.mcnemar_exact(table) == pytest.approx(158 / 4096)
-    assert stats.mcnemar_exact(stats.PairedTable(5, 3, 3, 9)) == 1.0
-    assert stats.mcnemar_exact(stats.PairedTable(5, 0, 0, 9)) == 1.0  # nothing discordant: no evidence
+    table = inference.PairedTable(both=50, only_first=10, only_second=2, neither=38)
+    assert inference.mcnemar_exact(table) == pytest.approx(158 / 4096)
+    assert inference.mcnemar_exact(inference.PairedTable(5, 3, 3, 9)) == 1.0
+    assert inference.mcnemar_exact(inference.PairedTable(5, 0, 0, 9)) == 1.0  # nothing discordant: no evidence
     assert table.difference == pytest.approx(0.08) and table.n == 100
 
 
 def test_paired_table_from_outcomes():
     a = np.array([1, 1, 0, 0, 1], bool)
     b = np.array([1, 0, 1, 0, 0], bool)
-    assert stats.PairedTable.of(a, b) == stats.PairedTable(1, 2, 1, 1)
-    assert stats.PairedTable.of(a, b) + stats.PairedTable(1, 0, 0, 0) == stats.PairedTable(2, 2, 1, 1)
+    assert inference.PairedTable.of(a, b) == inference.PairedTable(1, 2, 1, 1)
+    assert inference.PairedTable.of(a, b) + inference.PairedTable(1, 0, 0, 0) == inference.PairedTable(2, 2, 1, 1)
     with pytest.raises(ValueError):
-        stats.PairedTable.of(a, b[:4])
+        inference.PairedTable.of(a, b[:4])
 
 
 def test_newcombe_intervals():
     # Newcombe (1998, Statistics in Medicine 17:873), worked example: 56/70 - 48/80, method 10
-    low, high = stats.unpaired_interval(56, 70, 48, 80)
+    low, high = inference.unpaired_interval(56, 70, 48, 80)
     assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
     # paired: with no correlation (phi = 0) it equals the unpaired interval of the two margins
-    table = stats.PairedTable(both=20, only_first=20, only_second=30, neither=30)  # phi = 0
-    assert stats.paired_interval(table) == pytest.approx(stats.unpaired_interval(40, 100, 50, 100))
+    table = inference.PairedTable(both=20, only_first=20, only_second=30, neither=30)  # phi = 0
+    assert inference.paired_interval(table) == pytest.approx(inference.unpaired_interval(40, 100, 50, 100))
     # positive correlation (the usual case: same images) narrows it
-    correlated = stats.PairedTable(both=60, only_first=8, only_second=4, neither=28)
-    lo, hi = stats.paired_interval(correlated)
-    ulo, uhi = stats.unpaired_interval(68, 100, 64, 100)
+    correlated = inference.PairedTable(both=60, only_first=8, only_second=4, neither=28)
+    lo, hi = inference.paired_interval(correlated)
+    ulo, uhi = inference.unpaired_interval(68, 100, 64, 100)
     assert lo < correlated.difference < hi and hi - lo < uhi - ulo
 
 
@@ -68,15 +68,15 @@ def test_paired_interval_covers_95_percent():
     covered = 0
     for _ in range(2000):
         counts = rng.multinomial(300, probabilities)
-        lo, hi = stats.paired_interval(stats.PairedTable(*map(int, counts)))
+        lo, hi = inference.paired_interval(inference.PairedTable(*map(int, counts)))
         covered += lo <= truth <= hi
     assert 0.93 <= covered / 2000 <= 0.97
 
 
 def test_holm_by_hand():
-    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    assert stats.holm([0.5]) == [0.5]
-    assert stats.holm([0.2, 0.9, 0.01, 0.04]) == pytest.approx([0.4, 0.9, 0.04, 0.12])
+    assert inference.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert inference.holm([0.5]) == [0.5]
+    assert inference.holm([0.2, 0.9, 0.01, 0.04]) == pytest.approx([0.4, 0.9, 0.04, 0.12])
 
 
 def test_mean_squares_equal_statsmodels_anova():
@@ -146,7 +146,7 @@ def test_seeds_and_images_from_means_bounds_the_images_share():
 def test_accuracy_interval_stays_within_what_an_accuracy_can_be():
     none_right = mixed_model.seeds_and_images(np.zeros((3, 1000)))
     low, high = mixed_model.accuracy_interval(none_right)
-    assert low == 0.0 and high == pytest.approx(stats.wilson(0, 3000)[1])  # not [0, 0]
+    assert low == 0.0 and high == pytest.approx(inference.wilson(0, 3000)[1])  # not [0, 0]
     rng = np.random.default_rng(6)
     spread = mixed_model.seeds_and_images((rng.random((3, 1000)) < np.array([[0.02], [0.10], [0.05]])).astype(float))
     high = pytest.approx(spread.interval()[1])
@@ -155,43 +155,43 @@ def test_accuracy_interval_stays_within_what_an_accuracy_can_be():
 
 def test_detectable_effect_has_the_stated_power():
     for se, df in [(0.02, 2.0), (0.01, 5.3), (0.004, 999.0)]:
-        effect = stats.detectable_effect(se, df)
+        effect = inference.detectable_effect(se, df)
         critical = scipy_stats.t.ppf(0.95, df)
         assert scipy_stats.nct.sf(critical, df, effect / se) == pytest.approx(0.8)
     # with many degrees of freedom it is the normal-theory (z_0.95 + z_0.8) x standard error
     z = scipy_stats.norm.ppf
-    assert stats.detectable_effect(0.01, 1e6) == pytest.approx((z(0.95) + z(0.8)) * 0.01, rel=1e-3)
-    assert stats.detectable_effect(0.0, 2.0) == 0.0
+    assert inference.detectable_effect(0.01, 1e6) == pytest.approx((z(0.95) + z(0.8)) * 0.01, rel=1e-3)
+    assert inference.detectable_effect(0.0, 2.0) == 0.0
     # fewer seeds, bigger effects: 2 degrees of freedom (3 seeds) need 4 standard errors, not 2.5
-    assert stats.detectable_effect(0.01, 2.0) == pytest.approx(0.0398, abs=1e-4)
+    assert inference.detectable_effect(0.01, 2.0) == pytest.approx(0.0398, abs=1e-4)
 
 
 def test_median_interval_is_the_order_statistics_interval():
     values = [1.0, 1.2, 0.9, 1.1, 1.3, 1.05, 0.95, 1.15, 1.0, 1.02]
     # 10 values: the 2nd and 9th smallest cover the median with probability 1 - 2 P(Bin(10, 1/2) <= 1) = 97.9%
-    assert stats.median_interval(values) == (pytest.approx(1.035), 0.95, 1.2)
-    assert stats.median_interval([1.0, 2.0, 3.0]) == (2.0, None, None)  # 3 values cannot reach 95%
+    assert inference.median_interval(values) == (pytest.approx(1.035), 0.95, 1.2)
+    assert inference.median_interval([1.0, 2.0, 3.0]) == (2.0, None, None)  # 3 values cannot reach 95%
 
 
 def test_one_sided_exact_tests():
-    table = stats.PairedTable(both=50, only_first=10, only_second=2, neither=38)
-    assert stats.mcnemar_exact(table, "greater") == pytest.approx(79 / 4096)  # P(X >= 10 | 12, 1/2)
-    assert stats.mcnemar_exact(table, "less") == pytest.approx(1 - 79 / 4096 + 66 / 4096)
-    assert stats.fisher_p(56, 70, 48, 80, "greater") == pytest.approx(
+    table = inference.PairedTable(both=50, only_first=10, only_second=2, neither=38)
+    assert inference.mcnemar_exact(table, "greater") == pytest.approx(79 / 4096)  # P(X >= 10 | 12, 1/2)
+    assert inference.mcnemar_exact(table, "less") == pytest.approx(1 - 79 / 4096 + 66 / 4096)
+    assert inference.fisher_p(56, 70, 48, 80, "greater") == pytest.approx(
         scipy_stats.fisher_exact([[56, 14], [48, 32]], alternative="greater").pvalue
     )
-    assert stats.paired_standard_error(table) == pytest.approx(math.sqrt((12 / 100 - (8 / 100) ** 2) / 100))
+    assert inference.paired_standard_error(table) == pytest.approx(math.sqrt((12 / 100 - (8 / 100) ** 2) / 100))
 
 
 def test_noninferiority_tests():
-    even = stats.PairedTable(both=600, only_first=20, only_second=20, neither=360)
-    assert stats.noninferiority_p(even, 0.005) == pytest.approx(
-        1 - stats.statistics.NormalDist().cdf(0.005 / math.sqrt(40 / 1000 / 1000))
+    even = inference.PairedTable(both=600, only_first=20, only_second=20, neither=360)
+    assert inference.noninferiority_p(even, 0.005) == pytest.approx(
+        1 - inference.statistics.NormalDist().cdf(0.005 / math.sqrt(40 / 1000 / 1000))
     )
-    assert stats.noninferiority_p(stats.PairedTable(600, 60, 20, 320), 0.005) < 0.001  # clearly better
-    assert stats.noninferiority_p(stats.PairedTable(600, 20, 60, 320), 0.005) > 0.99  # clearly worse
-    assert 0.3 < stats.unpaired_noninferiority_p(700, 1000, 700, 1000, 0.005) < 0.5
-    assert stats.fisher_p(56, 70, 48, 80) == pytest.approx(scipy_stats.fisher_exact([[56, 14], [48, 32]]).pvalue)
+    assert inference.noninferiority_p(inference.PairedTable(600, 60, 20, 320), 0.005) < 0.001  # clearly better
+    assert inference.noninferiority_p(inference.PairedTable(600, 20, 60, 320), 0.005) > 0.99  # clearly worse
+    assert 0.3 < inference.unpaired_noninferiority_p(700, 1000, 700, 1000, 0.005) < 0.5
+    assert inference.fisher_p(56, 70, 48, 80) == pytest.approx(scipy_stats.fisher_exact([[56, 14], [48, 32]]).pvalue)
 
 
 def test_outcomes_round_trip_and_alignment():

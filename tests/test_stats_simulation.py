@@ -20,12 +20,12 @@ import pytest
 from scipy.special import ndtr
 from scipy.stats import binom, t
 
-from sam_bench import mixed_model, stats
+from sam_bench.stats import inference, mixed_model
 
 SEEDS, IMAGES, REPLICATES = 3, 1000, 2000
-NOMINAL = stats.CONFIDENCE
+NOMINAL = inference.CONFIDENCE
 TOLERANCE_COVERAGE = 3 * np.sqrt(NOMINAL * (1 - NOMINAL) / REPLICATES)  # 0.0146
-TOLERANCE_FALSE_POSITIVES = 3 * np.sqrt(stats.ALPHA * (1 - stats.ALPHA) / REPLICATES)  # 0.0146
+TOLERANCE_FALSE_POSITIVES = 3 * np.sqrt(inference.ALPHA * (1 - inference.ALPHA) / REPLICATES)  # 0.0146
 
 # sd of (image difficulty, a method's own effect per image, a seed's shift of a run), probit scale.
 WORLDS = {
@@ -77,8 +77,8 @@ def test_false_positive_rate_is_at_most_alpha(world):
     results, truth = replications(2, WORLDS[world], -0.45, -0.45)  # two equally good methods
     assert truth == 0
     for alternative in ("greater", "less"):
-        rate = np.mean([r.p_value(alternative=alternative) < stats.ALPHA for r in results])
-        assert rate <= stats.ALPHA + TOLERANCE_FALSE_POSITIVES, (world, alternative, rate)
+        rate = np.mean([r.p_value(alternative=alternative) < inference.ALPHA for r in results])
+        assert rate <= inference.ALPHA + TOLERANCE_FALSE_POSITIVES, (world, alternative, rate)
 
 
 def test_the_tests_it_replaces_call_differences_that_are_not_there():
@@ -89,13 +89,13 @@ def test_the_tests_it_replaces_call_differences_that_are_not_there():
     a, b, _ = simulate(rng, WORLDS["seeds dominate (as in the cpu reproduction: seed sd 3-8 points)"], -0.45, -0.45)
     only_a, only_b = (a & ~b).sum(axis=(1, 2)), (~a & b).sum(axis=(1, 2))
     pooled_mcnemar = binom.sf(only_a - 1, only_a + only_b, 0.5)  # one-sided exact McNemar
-    assert np.mean(pooled_mcnemar < stats.ALPHA) > 0.2
+    assert np.mean(pooled_mcnemar < inference.ALPHA) > 0.2
     a, b, _ = simulate(rng, WORLDS["images dominate (no seed variation)"], -0.45, -0.45)
     per_seed = a.mean(axis=2) - b.mean(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):  # a replication whose seeds agree exactly: t is infinite
         t_over_seeds = t.sf(per_seed.mean(axis=1) / (per_seed.std(axis=1, ddof=1) / np.sqrt(SEEDS)), SEEDS - 1)
-    assert np.mean(t_over_seeds < stats.ALPHA) > stats.ALPHA + 3 * np.sqrt(stats.ALPHA * 0.95 / 1000)
-    assert np.mean([mixed_model.method_difference(x, y).p_value() < stats.ALPHA for x, y in zip(a, b)]) <= 0.065
+    assert np.mean(t_over_seeds < inference.ALPHA) > inference.ALPHA + 3 * np.sqrt(inference.ALPHA * 0.95 / 1000)
+    assert np.mean([mixed_model.method_difference(x, y).p_value() < inference.ALPHA for x, y in zip(a, b)]) <= 0.065
 
 
 @pytest.mark.parametrize("seeds", [5, 10])
@@ -124,7 +124,7 @@ def test_the_standard_model_calls_a_false_difference_at_the_nominal_rate(world, 
             result = mixed_model.method_difference(a, b)
             assert not result.conservative
             for alternative in rates:
-                rates[alternative] += result.p_value(alternative=alternative) < stats.ALPHA
+                rates[alternative] += result.p_value(alternative=alternative) < inference.ALPHA
     for alternative, count in rates.items():
         rate = count / REPLICATES
-        assert abs(rate - stats.ALPHA) <= TOLERANCE_FALSE_POSITIVES, (world, seeds, alternative, rate)
+        assert abs(rate - inference.ALPHA) <= TOLERANCE_FALSE_POSITIVES, (world, seeds, alternative, rate)

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
-from sam_bench.experiments.recipe import load_recipe
 from sam_bench.models import create_model, make_spec, parse_kwargs
+from sam_bench.recipes.recipe import load_recipe
 from sam_bench.training.loop import TrainConfig
 from sam_bench.zoo import store as zoo
 

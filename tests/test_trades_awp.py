@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from sam_bench.errors import BadInput
-from sam_bench.experiments.recipe import load_recipe
+from sam_bench.recipes.recipe import load_recipe
 from sam_bench.training import awp, method_table, methods, trades
 from sam_bench.training.config import TrainConfig
 from sam_bench.zoo.store import method_name, suggest_id

@@ -8,7 +8,7 @@ from tiny_training import tiny
 import sam_bench.training.epoch as train_module
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.rundir import load_run
+from sam_bench.rundir.model import load_run
 from sam_bench.training.epoch import learning_rate
 from sam_bench.training.loop import TrainConfig, train
 

@@ -10,9 +10,9 @@ from scipy.optimize import minimize
 from scipy.stats import t
 
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments.claims import verdicts
-from sam_bench.experiments.folder import load_results
-from sam_bench.experiments.records import evaluation, models, seed_of
+from sam_bench.report.claims import verdicts
+from sam_bench.report.folder import load_results
+from sam_bench.report.records import evaluation, models, seed_of
 
 FOLDER = Path(__file__).resolve().parents[1] / "reproductions" / "paper-cifar10-cpu-decisive"
 
@@ -52,7 +52,7 @@ def differences(measure: tuple) -> np.ndarray:
 
 @pytest.mark.parametrize("measure", [("clean",), ("pgd", "Linf", "2/255")], ids=["clean", "pgd-linf-2"])
 def test_the_standard_error_is_the_numerical_reml_fits(measure):
-    from sam_bench import mixed_model
+    from sam_bench.stats import mixed_model
 
     d = differences(measure)
     seed_var, image_var, residual_var = reml(d)
@@ -72,7 +72,7 @@ def test_c1_for_sam_01_is_the_verdict_the_bitsets_give():
     seeds, images = d.shape
     seed_var, image_var, residual_var = reml(d)
     se = np.sqrt(seed_var / seeds + image_var / images + residual_var / (seeds * images))
-    from sam_bench import mixed_model
+    from sam_bench.stats import mixed_model
 
     df = mixed_model.seeds_and_images(d).df
     p_below_margin = float(t.cdf((d.mean() + 0.01) / se, df))

@@ -15,7 +15,7 @@ from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.rundir import load_run
+from sam_bench.rundir.model import load_run
 from sam_bench.training.loop import TrainConfig, train
 from sam_bench.zoo import store as zoo
 

@@ -240,8 +240,8 @@ def model_costs(
     """The full scale's models (or `names`, in that order) with their estimated minutes; a training step
     in `measured` ({(method, attack steps or None): ms}, `probe_steps`) replaces its estimate, and a
     probe's `choice` (probe_choice.Choice) divides the training by its gain for the model's method."""
-    from sam_bench.experiments.evaluation_block import evaluation_specs
-    from sam_bench.experiments.recipe import load_recipe
+    from sam_bench.recipes.evaluation_block import evaluation_specs
+    from sam_bench.recipes.recipe import load_recipe
     from sam_bench.training import method_table as table
 
     recipe = load_recipe("paper-cifar10", "full", device="cuda")
@@ -296,7 +296,7 @@ def signature_of_result(evaluation: dict) -> tuple:
 
 def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] | None = None) -> list[Model]:
     """The models as a full-scale reproduction `folder` left them, at the minutes its runs took on the GPU
-    (sam_bench/experiments/gpu_minutes.py: training's and evaluation's wall time):
+    (sam_bench/report/gpu_minutes.py: training's and evaluation's wall time):
 
     - a model whose first seed has a results file with every evaluation the recipe asks is done;
     - one whose results lack some (the recipe gained attacks since) is trained and is evaluated again, all of
@@ -311,11 +311,11 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     import statistics
 
     from sam_bench.evaluation.results_record import Results
-    from sam_bench.experiments import gpu_minutes
-    from sam_bench.experiments.evaluation_block import evaluation_specs
-    from sam_bench.experiments.folder import Folder
-    from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduction import evaluation_for, evaluation_state_path
+    from sam_bench.recipes.evaluation_block import evaluation_specs
+    from sam_bench.recipes.recipe import load_recipe
+    from sam_bench.report import gpu_minutes
+    from sam_bench.report.folder import Folder
     from sam_bench.training import method_table as table
 
     folder = Path(folder)

@@ -213,7 +213,7 @@ def make_workstation(where: Path) -> Path:
             shutil.copy2(source, station / name)
     # The relay is rehearsed, not the attack: the smoke scale's AutoAttack is cut to APGD-CE in this copy, as
     # APGD-T took about half of each stint's time here (tests/test_attacks_autoattack.py runs every attack)
-    recipe = station / "sam_bench" / "experiments" / "recipes" / "paper-cifar10.yaml"
+    recipe = station / "sam_bench" / "recipes" / "paper-cifar10.yaml"
     text = recipe.read_text()
     if text.count(SMOKE_AUTOATTACK) != 1:
         raise RehearsalFailed(f"{recipe}: the smoke scale's autoattack block is not the line the rehearsal edits")
@@ -523,7 +523,7 @@ def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
     # A probe whose budget went to its set-ups (a busy machine) has no ratios: its choice is eager and one
     # model at a time, which the rest plays as well (the choice itself is tested in tests/test_probe_choice.py)
     picked = choose(read(kept, error=RehearsalFailed))
-    recipe = station / "sam_bench" / "experiments" / "recipes" / "paper-cifar10.yaml"
+    recipe = station / "sam_bench" / "recipes" / "paper-cifar10.yaml"
     text = recipe.read_text()
     if text.count(SMOKE_TRAIN) != 1:
         raise RehearsalFailed(f"{recipe}: the smoke scale's train block is not the line the rehearsal edits")
@@ -540,7 +540,7 @@ def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
 
 def check_chosen_mode(station: Path, repro: str) -> None:
     """Every run trained with the step mode the probe picked (its metadata says so)."""
-    wanted = re.search(r"step_mode: (\w+)", (station / "sam_bench/experiments/recipes/paper-cifar10.yaml").read_text())
+    wanted = re.search(r"step_mode: (\w+)", (station / "sam_bench/recipes/paper-cifar10.yaml").read_text())
     runs = list(station.glob(f"{repro}/runs/*/metadata.json"))
     modes = {json.loads(p.read_text())["config"].get("step_mode", "eager") for p in runs}
     if not runs or wanted is None or modes != {wanted.group(1)}:

@@ -253,7 +253,7 @@ probe)
     exit "$status" ;;
 weights)
     # A stint that evaluates a finished model again needs its committed weights, which live in the git history
-    # only: they come named by their sha256 and go where sam_bench/blobs.py looks after the tree
+    # only: they come named by their sha256 and go where sam_bench/rundir/blobs.py looks after the tree
     window call
     compgen -G ".weights/part-*/*.safetensors" >/dev/null || { echo "no .weights/part-K carried in this call" >&2; exit 2; }
     cache="${SAM_BENCH_CACHE:-$HOME/.cache/sam-bench}/weights"

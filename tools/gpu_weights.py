@@ -7,7 +7,7 @@ evaluates it again and needs them: without them it leaves the model as it is, in
 This writes each such model's weights, named by their sha256, into `.weights/part-1` .. `part-N` (ignored),
 as few parts as fit beside the tree in a 64 MiB call, and prints the calls; on the machine,
 `tools/gpu_relay.sh weights` checks each file against its name and puts it in the weights cache, where the
-zoo looks after the tree (sam_bench/blobs.py).
+zoo looks after the tree (sam_bench/rundir/blobs.py).
 
     python tools/gpu_weights.py                                   # reproductions/paper-cifar10-full
     python tools/gpu_weights.py reproductions/paper-cifar10-full --all   # every zoo model of the folder
@@ -33,7 +33,7 @@ def lacking(results, evaluation: dict) -> list[tuple]:
     """The attacks of a recipe's evaluation block (for one run) that a results file has no evaluation of."""
     from gpu_plan import signature_of_result, signature_of_spec
 
-    from sam_bench.experiments.evaluation_block import evaluation_specs
+    from sam_bench.recipes.evaluation_block import evaluation_specs
 
     have = {signature_of_result(e) for e in results.evaluations}
     asked = [signature_of_spec(s, evaluation.get("n_examples")) for s in evaluation_specs(evaluation)]
@@ -44,9 +44,9 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     """Zoo entries of the folder's first seeds that the next stint evaluates again (their results lack attacks
     the folder's recipe now asks), and of its runs trained and published whose evaluation a stint stopped (no
     results file yet: the fourth window's SAM-0.4); `every`: all of them."""
-    from sam_bench.experiments.folder import Folder
-    from sam_bench.experiments.recipe import load_recipe
     from sam_bench.experiments.reproduction import evaluation_for
+    from sam_bench.recipes.recipe import load_recipe
+    from sam_bench.report.folder import Folder
     from sam_bench.zoo.store import find_entry, list_entries
 
     loaded = Folder.load(folder)
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a zoo model to carry as well, e.g. for tools/gpu_search_math.py (repeatable)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    from sam_bench import blobs
     from sam_bench.errors import SamBenchError
+    from sam_bench.rundir import blobs
     from sam_bench.zoo.store import find_entry, weights_file
 
     try:

@@ -6,7 +6,7 @@ package, each with its numbers exactly as RobustBench lists them and the file an
 
 The argument is a clone of github.com/RobustBench/robustbench (bare or not; `--commit` picks the
 version, HEAD by default). The report's section "Next to RobustBench's published entries"
-(sam_bench/experiments/against_published.py) plots our full-scale models beside these.
+(sam_bench/report/against_published.py) plots our full-scale models beside these.
 
 Comparable training, as the rule below reads it: a PreActResNet-18 or ResNet-18 (our full-scale
 models are PreActResNet-18s), trained on CIFAR-10's own 50,000 training images (no additional data,

@@ -29,7 +29,7 @@ from sam_bench.evaluation.model_ref import load_model_ref, model_name
 from sam_bench.evaluation.results_record import Results
 from sam_bench.evaluation.specs import make_attacks
 from sam_bench.models import create_model, make_spec
-from sam_bench.rundir import load_run
+from sam_bench.rundir.model import load_run
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.memory_format import EVALUATION
 from sam_bench.training.loop import TrainConfig, train

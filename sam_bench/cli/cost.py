@@ -50,6 +50,6 @@ def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
     )
     click.echo(f"wrote {path}")
     if report:
-        from sam_bench.experiments.report import write_report
+        from sam_bench.report.document import write_report
 
         click.echo(f"wrote {write_report(folder)}")

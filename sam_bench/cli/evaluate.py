@@ -52,7 +52,7 @@ def format_table(results: list[dict]) -> str:
     """One row per model, attack and eps; AutoAttack's breakdown on the line below its row."""
     from sam_bench.evaluation.model_ref import model_name
     from sam_bench.evaluation.results_record import Results
-    from sam_bench.stats import wilson
+    from sam_bench.stats.inference import wilson
 
     def with_interval(fraction: float, n: int) -> str:  # the 95% Wilson interval over the n test images
         low, high = wilson(round(fraction * n), n)

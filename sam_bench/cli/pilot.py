@@ -1,5 +1,5 @@
 """`sam-bench pilot`: seed-to-seed spread and detectable effects of candidate settings (a thin skin over
-`sam_bench.experiments.pilot.run_pilot`)."""
+`sam_bench.report.pilot.run_pilot`)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def pilot_command(folders, out, first, second, measures, plan_seeds, require_cle
     """Compare candidate settings, each a reproduction folder (FOLDERS) holding a few seeds of two models:
     their seed-to-seed sd, the smallest effect the planned grid could detect, their cost; choose the
     cheapest that reaches --require-clean. Writes OUT/pilot.json and OUT/PILOT.md."""
-    from sam_bench.experiments.pilot import run_pilot
+    from sam_bench.report.pilot import run_pilot
 
     path = run_pilot(
         list(folders),

@@ -123,7 +123,7 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
     if out:
         click.echo(f"wrote {out}")
     if folder is not None and report:
-        from sam_bench.experiments.report import write_report
+        from sam_bench.report.document import write_report
 
         click.echo(f"wrote {write_report(folder)}")
     differing = sum(c["images_differing"] for d in done for c in d["evaluations"])  # skipped ones included

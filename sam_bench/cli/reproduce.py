@@ -1,5 +1,5 @@
 """`sam-bench reproduce` and `sam-bench report`: a recipe's grid end to end, and its report rewritten
-from the results (sam_bench.experiments)."""
+from the results (sam_bench.experiments, sam_bench.report)."""
 
 from __future__ import annotations
 
@@ -104,9 +104,9 @@ def reproduce(
 )
 def report(folder, readme):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
-    from sam_bench.experiments import findings, summary
-    from sam_bench.experiments.folder import Folder
-    from sam_bench.experiments.report import write_report
+    from sam_bench.report import findings, summary
+    from sam_bench.report.document import write_report
+    from sam_bench.report.folder import Folder
 
     for path in readme:  # a file it could fill nothing in is refused before the report is rewritten
         if not findings.holds_markers(path):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files, schema, trained_normalization
+from sam_bench import files, schema
 from sam_bench.errors import BadInput
+from sam_bench.rundir import trained_normalization
 
 
 @dataclass
@@ -67,14 +68,14 @@ def _checkpoint_metadata(path: Path) -> dict:
 def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel]:
     """An existing directory is a run; an existing *.safetensors file a checkpoint (metadata.json
     next to it); anything else a model-zoo id. Weights are checked against their sha256."""
-    from sam_bench import rundir
+    from sam_bench.rundir.model import build_model, load_run, load_weights_verified
 
     path = Path(ref).expanduser()
     looks_like_a_path = "/" in ref or os.sep in ref or ref.startswith((".", "~"))  # zoo ids have none of these
     if looks_like_a_path and not path.exists() and path.suffix != ".safetensors":
         raise BadInput(f"{ref}: no such run directory or checkpoint file")
     if path.is_dir():
-        model, metadata = rundir.load_run(path)
+        model, metadata = load_run(path)
         return model, _from_metadata(ref, "run", metadata)
     if path.suffix == ".safetensors":
         if not path.is_file():
@@ -83,8 +84,8 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
         expected = metadata.get("weights_sha256")
         if not expected:
             raise BadInput(f"{path}: its metadata records no weights_sha256; cannot verify the weights")
-        state = rundir.load_weights_verified(path, expected)
-        model = rundir.build_model(metadata["arch"], state, str(path))
+        state = load_weights_verified(path, expected)
+        model = build_model(metadata["arch"], state, str(path))
         # A zoo entry (<ModelId>.json) keeps the run's metadata under "training".
         run_metadata = metadata["training"] if isinstance(metadata.get("training"), dict) else metadata
         family = run_metadata["dataset"]["family"]

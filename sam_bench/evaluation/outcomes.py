@@ -1,7 +1,7 @@
 """Per-image outcomes: which test images an evaluation classified correctly, as a compact record.
 
 Results files keep one such record for the clean pass and one per attack, so that two evaluations
-on the same images can be compared image by image later (a paired test, `sam_bench.stats`)
+on the same images can be compared image by image later (a paired test, `sam_bench.stats.inference`)
 without running anything again:
 
     {"start": 0, "n": 1000, "encoding": "packbits-base64", "bits": "..."}

@@ -43,7 +43,7 @@ from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Results
 from sam_bench.evaluation.specs import ATTACKS, AttackSpec
-from sam_bench.rundir import reused_origin
+from sam_bench.rundir.model import reused_origin
 from sam_bench.runtime.provenance import resolve_device
 
 SCHEMA = "sam-bench/recheck/v1"

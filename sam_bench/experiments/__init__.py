@@ -1,3 +1,4 @@
-"""Experiments: recipes (recipes/*.yaml), the grid runner (`reproduce`) and where it runs (`executors`:
-local or SLURM), the paper's claims judged with the project's statistics, training cost measured for
-them, and the report with its README summary."""
+"""The grid runner: a recipe's cells one at a time (`reproduction`: train, zoo, evaluate, leaderboard entry),
+the grid end to end (`reproduce`), where it runs (`executors`: local or SLURM, `slurm_options`, `parallel`) and
+the training cost measured for C4 (`step_cost`). It reads its recipes from sam_bench.recipes and leaves the
+report to sam_bench.report."""

@@ -74,7 +74,7 @@ class GridRef:
         cls, recipe_ref, scale, out=None, data_dir=None, device="auto", zoo_dir=None, leaderboard_dir=None, compile=None
     ) -> GridRef:
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
-        from sam_bench.experiments.recipe import load_recipe
+        from sam_bench.recipes.recipe import load_recipe
 
         def absolute(path) -> str:
             return str(Path(path).resolve())
@@ -97,8 +97,8 @@ class GridRef:
         )
 
     def reproduction(self, progress: bool = False, echo: bool = True):
-        from sam_bench.experiments.recipe import load_recipe
         from sam_bench.experiments.reproduction import Reproduction
+        from sam_bench.recipes.recipe import load_recipe
 
         recipe = load_recipe(
             self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device, compile=self.compile
@@ -240,7 +240,7 @@ def last_line(text: object) -> str:
 
 def finish_if_complete(grid: GridRef, repro=None) -> Path | None:
     """Write the report when every cell is done; the lock makes two finishers write it in turn."""
-    from sam_bench.experiments.report import write_report
+    from sam_bench.report.document import write_report
 
     repro = repro or grid.reproduction()
     if not all(cell_done(repro, plan) for plan in repro.recipe.models):

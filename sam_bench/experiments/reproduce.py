@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.experiments.evaluation_block import evaluation_specs
-from sam_bench.experiments.recipe import load_recipe
 from sam_bench.experiments.reproduction import Reproduction
+from sam_bench.recipes.evaluation_block import evaluation_specs
+from sam_bench.recipes.recipe import load_recipe
 from sam_bench.runtime import clock
 
 
@@ -58,7 +58,7 @@ def reproduce(
     `parallel`: cells worked on at once, each in a process of its own (sam_bench.experiments.parallel)."""
     from sam_bench.experiments.executors import claimed_cells
     from sam_bench.experiments.parallel import check_parallel
-    from sam_bench.experiments.report import write_report
+    from sam_bench.report.document import write_report
 
     if only is not None and not only:  # an empty list must not mean the whole grid
         raise BadInput("--only names no model; give NAME[,NAME:SEED...], or leave it out for the whole grid")

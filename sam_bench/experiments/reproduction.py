@@ -18,9 +18,9 @@ from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError, WeightsNotHere
 from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
-from sam_bench.experiments.evaluation_block import autoattack_budgets, evaluation_specs
-from sam_bench.experiments.recipe import ModelPlan, Recipe
-from sam_bench.rundir import KEPT, REUSED, has_weights, reused_origin
+from sam_bench.recipes.evaluation_block import autoattack_budgets, evaluation_specs
+from sam_bench.recipes.recipe import ModelPlan, Recipe
+from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.runtime import clock
 from sam_bench.training.loop import train
 

@@ -119,7 +119,7 @@ class SlurmOptions:
     def from_recipe(cls, recipe_ref: str, scale: str, **command_line) -> SlurmOptions:
         """The recipe's block, its scale's, then the command line's values (None: not given).
         `models` on the command line: pattern -> settings, applied after the recipe's."""
-        from sam_bench.experiments.recipe import _read, merge
+        from sam_bench.recipes.recipe import _read, merge
 
         data, where = _read(recipe_ref)
         block = merge(data.get("slurm") or {}, ((data.get("scales") or {}).get(scale) or {}).get("slurm") or {})

@@ -9,7 +9,7 @@ timed in one process: `steps` training steps per model per round, `rounds` round
 a rotating order within each round, so that a change of machine load falls on all of them alike.
 The ratio to ST's step (ST of the same architecture) is taken round by round, as close in time as
 the two measurements get, and its median gets a distribution-free 95% interval
-(`stats.median_interval`). Images are synthetic: a step's cost does not depend on the pixels.
+(`stats.inference.median_interval`). Images are synthetic: a step's cost does not depend on the pixels.
 
     measure("reproductions/paper-cifar10-cpu", rounds=10, steps=2, threads=1)   # writes cost.json
 """
@@ -21,8 +21,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sam_bench import files, stats
+from sam_bench import files
 from sam_bench.errors import BadInput
+from sam_bench.stats import inference
 
 SCHEMA = "sam-bench/cost/v1"
 MIN_ROUNDS = 6  # fewer rounds give no 95% interval of a median
@@ -83,7 +84,7 @@ def measure(
             "device": str(dev),
             "order": "rotating within each round",
             "images": "synthetic uint8 (class pattern + noise)",
-            "confidence": stats.CONFIDENCE,
+            "confidence": inference.CONFIDENCE,
         },
         "models": _summaries(entries, seconds),
     }
@@ -95,8 +96,8 @@ def measure(
 def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
     """The plan's first seed of each model (a later seed costs the same), or the ones named in `only`
     plus the ST of each architecture (the ratios need it)."""
-    from sam_bench.experiments.folder import read_plan
-    from sam_bench.experiments.records import architecture
+    from sam_bench.report.folder import read_plan
+    from sam_bench.report.records import architecture
 
     entries = [m for m in read_plan(folder, fields=())["models"] if m.get("primary", True)]  # a bad plan: one line
     if only:
@@ -159,7 +160,7 @@ def _time(step, steps: int, device) -> float:
 def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dict]:
     """Per model: seconds per step (median, 95% interval) and, against its architecture's ST, the
     round-by-round ratio (median, 95% interval)."""
-    from sam_bench.experiments.records import architecture
+    from sam_bench.report.records import architecture
     from sam_bench.training.method_table import passes_per_step
 
     baselines = {architecture(m): m for m in entries if m["config"]["method"] == "standard"}
@@ -189,5 +190,5 @@ def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dic
 
 
 def _summary(values: list[float]) -> dict:
-    median, low, high = stats.median_interval(values)
+    median, low, high = inference.median_interval(values)
     return {"runs": values, "median": median, "low": low, "high": high}

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from sam_bench import files, schema, stats
+from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate, results_file
 from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
@@ -25,6 +25,7 @@ from sam_bench.evaluation.results_record import Results
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.stats import inference
 from sam_bench.zoo import store as zoo
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
@@ -65,7 +66,7 @@ def interval(fraction: float, n: int | None) -> list[str] | None:
     """The 95% Wilson interval of an accuracy over n test images, as percent strings (None without n)."""
     if not n:
         return None
-    low, high = stats.wilson(round(fraction * n), n)
+    low, high = inference.wilson(round(fraction * n), n)
     return [percent(low), percent(high)]
 
 

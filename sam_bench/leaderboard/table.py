@@ -3,11 +3,10 @@ models share, intervals, training and evaluation in words)."""
 
 from __future__ import annotations
 
-from sam_bench import stats
-
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard.entries import aa_version_text, eps_value
+from sam_bench.stats import inference
 
 
 def threat_model_title(tm: str) -> str:
@@ -76,7 +75,7 @@ def _ci(accuracy_percent, n) -> tuple[float, float] | None:
     """95% Wilson interval (percent) of a leaderboard accuracy, from the number of images behind it."""
     if accuracy_percent is None or not n:
         return None
-    low, high = stats.wilson(round(float(accuracy_percent) / 100 * n), n)
+    low, high = inference.wilson(round(float(accuracy_percent) / 100 * n), n)
     return 100 * low, 100 * high
 
 

@@ -98,7 +98,7 @@ class TrainConfig:
         runtime=True,
     )
     # The catastrophic-overfitting guard (sam_bench.training.guard). It changes no weight, so it is not
-    # part of a run's settings key (sam_bench.experiments.recipe).
+    # part of a run's settings key (sam_bench.recipes.recipe).
     overfit_guard: int | None = _setting(
         None,
         "PGD accuracy on the last N test images after every epoch, a collapsed run flagged "
@@ -106,7 +106,7 @@ class TrainConfig:
         metavar="N",
     )
     # Settings added after the runs above were keyed: None (the method has no such setting) leaves a run's
-    # settings key as it was (sam_bench.experiments.recipe.settings_key).
+    # settings key as it was (sam_bench.recipes.recipe.settings_key).
     beta: float | None = _setting(
         None,
         "TRADES' weight of KL(clean || adversarial) against the clean cross-entropy (default "
@@ -126,7 +126,7 @@ class TrainConfig:
         + ").",
         metavar="EPOCHS",
     )
-    # Last, and out of the settings key while eager (sam_bench.experiments.recipe.settings_key): every
+    # Last, and out of the settings key while eager (sam_bench.recipes.recipe.settings_key): every
     # run keyed before it existed keeps its key.
     step_mode: str = _setting(
         "eager",

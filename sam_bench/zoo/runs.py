@@ -3,7 +3,7 @@
 A finished run's weights (fp32, ~0.7 MB at 1/8 width) are committed once and dropped from the tree in
 the next commit, as the zoo's are: `keep` writes `weights.json` beside the run's metadata (file, sha256,
 bytes and the git blob id the commit will give them), and from then on the run loads from the cache or
-the git history (sam_bench.rundir, sam_bench.blobs) with its sha256 checked. `verify` checks, for every
+the git history (sam_bench.rundir.model, sam_bench.rundir.blobs) with its sha256 checked. `verify` checks, for every
 results file of a reproduction folder, that the weights it names can be had and are those weights: the
 run's own (tree, cache or git) or the zoo entry made from them. Lost weights come back from a retrain only
 when bit-identical (`restore`; sam_bench.evaluation.recheck.restored_outcomes says whether the retrain's
@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sam_bench import blobs, files
+from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.rundir import KEPT, reused_origin, weights_path
+from sam_bench.rundir import blobs
+from sam_bench.rundir.model import KEPT, reused_origin, weights_path
 from sam_bench.zoo import store
 
 

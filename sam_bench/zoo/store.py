@@ -28,9 +28,10 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import blobs, files, schema, trained_normalization
-from sam_bench.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
+from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.rundir import blobs, trained_normalization
+from sam_bench.rundir.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
 from sam_bench.training import method_table as table
 from sam_bench.version import __version__
 from sam_bench.zoo import orphans
@@ -156,7 +157,7 @@ def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path
 
 
 def _build(entry: dict, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
-    from sam_bench.rundir import build_model
+    from sam_bench.rundir.model import build_model
 
     state, path = load_state(entry, zoo_dir)
     _check_normalization(entry, path)
@@ -285,8 +286,8 @@ def _add(
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
     files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
     """
-    from sam_bench.rundir import has_weights, load_run, read_metadata
-    from sam_bench.rundir import weights_path as run_weights
+    from sam_bench.rundir.model import has_weights, load_run, read_metadata
+    from sam_bench.rundir.model import weights_path as run_weights
 
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.experiments import confirmatory, findings_figure
-from sam_bench.experiments.claims import C1_MARGIN, cost_of
-from sam_bench.experiments.endpoints import Endpoints
-from sam_bench.experiments.folder import Folder
-from sam_bench.experiments.records import models
+from sam_bench.recipes.endpoints import Endpoints
+from sam_bench.report import confirmatory, findings_figure
+from sam_bench.report.claims import C1_MARGIN, cost_of
+from sam_bench.report.folder import Folder
+from sam_bench.report.records import models
 
 START, END = "<!-- sam-bench findings start -->", "<!-- sam-bench findings end -->"
 RECIPE = "paper-cifar10"

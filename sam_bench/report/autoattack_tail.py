@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments.records import evaluation, seed_of
+from sam_bench.report.records import evaluation, seed_of
 
 CHEAPER = ("apgd-ce", "apgd-t")  # the custom version the later seeds get
 LAST_TWO = ("fab-t", "square")

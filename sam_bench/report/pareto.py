@@ -10,7 +10,7 @@ seconds per step over ST's.
 
 Verdicts at equal cost: among the defences of one cost (the two-pass ones: SAM, FGSM-RS, N-FGSM), the
 one with the highest mean accuracy at a budget is tested against each of the others with the claims'
-tests (`sam_bench.experiments.comparison.compare`: over seeds and images with two or more seeds in
+tests (`sam_bench.report.comparison.compare`: over seeds and images with two or more seeds in
 common); it `wins` when every comparison is significant (an intersection-union test, as the claims).
 Either way the rivals it is significantly ahead of are named apart from those it is not separated from
 (a tie at the top still says whether SAM is beaten), and its clean cost is its clean accuracy minus
@@ -24,9 +24,9 @@ from pathlib import Path
 
 from sam_bench import figure_labels, files
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import collapse
-from sam_bench.experiments.comparison import Comparison, compare, judge
-from sam_bench.experiments.records import accuracy, accuracy_with_interval, models, seed_of
+from sam_bench.report import collapse
+from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.records import accuracy, accuracy_with_interval, models, seed_of
 from sam_bench.training import method_table as table
 
 PLOT = "pareto.png"
@@ -255,7 +255,7 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         "### Verdicts at equal cost (two passes per step)",
         "",
         "Per budget, the two-pass defence with the highest mean accuracy against each of the others "
-        "(`sam_bench/experiments/claims.py`'s tests; `wins`: every comparison significant, one-sided p < 0.05, an "
+        "(`sam_bench/report/claims.py`'s tests; `wins`: every comparison significant, one-sided p < 0.05, an "
         "intersection-union test); the defences it is significantly ahead of (one-sided p < 0.05 over training seeds "
         "and test images: one seed in common tests no method) and those it is not separated from; and its clean "
         "cost: its clean accuracy minus ST's, in points with its 95% interval.",

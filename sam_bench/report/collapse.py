@@ -6,8 +6,8 @@ to 0-100% and keep it "not separated from the best" on variance alone (issue #49
 
 from __future__ import annotations
 
-from sam_bench import stats
-from sam_bench.experiments.records import seed_of
+from sam_bench.report.records import seed_of
+from sam_bench.stats import inference
 
 
 def collapse_epoch(record: dict) -> int | None:
@@ -32,7 +32,7 @@ def rate(group: list[dict]) -> tuple[int, int, float, float]:
     from scipy.stats import binomtest
 
     k, n = len(collapsed(group)), len(group)
-    ci = binomtest(k, n).proportion_ci(confidence_level=stats.CONFIDENCE, method="exact")
+    ci = binomtest(k, n).proportion_ci(confidence_level=inference.CONFIDENCE, method="exact")
     return k, n, float(ci.low), float(ci.high)
 
 

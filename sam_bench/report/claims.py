@@ -2,7 +2,7 @@
 
 Configurations. C1 and C2 are judged for each SAM model against ST (SAM-0.1, SAM-0.2, SAM-0.4 ...),
 C3 for each pair of an AT model and a SAM model, C4 for each SAM and AT model against ST. Each
-configuration is judged on its own comparisons (`experiments.comparison`: over seeds and images, and
+configuration is judged on its own comparisons (`report.comparison`: over seeds and images, and
 how a verdict follows from them): adding a model to a grid never changes another configuration's verdict.
 C1 is a non-inferiority claim with a margin fixed in advance (C1_MARGIN). C4 is judged from a cost
 measurement made for it (`sam_bench.experiments.step_cost`: the methods timed interleaved in one process), not from
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 
-from sam_bench import stats
-from sam_bench.experiments.comparison import Comparison, compare, judge
-from sam_bench.experiments.records import by_method, models
+from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.records import by_method, models
+from sam_bench.stats import inference
 
 # C1's non-inferiority margin: a clean-accuracy loss of up to 1 point counts as "no worse". A choice,
 # fixed before seeing any data (a margin fitted to the data would make the test say what the data
@@ -171,7 +171,7 @@ def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) ->
 def rounds_to_decide() -> int:
     """The fewest timing rounds whose 95% interval of the median leaves out the slowest and the fastest round."""
     n = 2
-    while stats.median_interval(range(n))[1] in (None, 0):
+    while inference.median_interval(range(n))[1] in (None, 0):
         n += 1
     return n
 

@@ -1,7 +1,7 @@
 """REPORT.md and plots of a reproduction, computed from its results files only.
 
-The claims (C1-C4) are judged in `experiments.claims` (tests: `mixed_model`, `stats`); this module lays out
-the numbers: every accuracy with its 95% interval (Wilson's over one evaluation's images; over seeds and images
+The claims (C1-C4) are judged in `report.claims` (tests: `stats.mixed_model`, `stats.inference`); this module
+lays out the numbers: every accuracy with its 95% interval (Wilson's over one evaluation's images; over seeds and images
 for several seeds), a headline saying for which configurations each claim holds, fails or is inconclusive,
 each verdict with its reason and comparisons, C4's cost (`cost.json`, `sam-bench cost`), wall times, plots.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sam_bench import files, mixed_model, stats
+from sam_bench import files
 from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import (
+from sam_bench.report import (
     against_published,
     autoattack_tail,
     collapse,
@@ -22,12 +22,12 @@ from sam_bench.experiments import (
     gpu_minutes,
     mechanism,
     pareto,
-    report_plots,
+    plots,
     spent,
 )
-from sam_bench.experiments.claims import CLAIMS, headline
-from sam_bench.experiments.folder import Folder, not_shown
-from sam_bench.experiments.records import (
+from sam_bench.report.claims import CLAIMS, headline
+from sam_bench.report.folder import Folder, not_shown
+from sam_bench.report.records import (
     aa_budgets,
     aa_label,
     accuracy_over_seeds,
@@ -39,6 +39,7 @@ from sam_bench.experiments.records import (
     seconds_per_epoch,
     seed_of,
 )
+from sam_bench.stats import inference, mixed_model
 
 
 def _pct(x: float | None) -> str:
@@ -64,7 +65,7 @@ def _with_interval(record: dict, *measure, **select) -> str:
     n = ev.get("n_examples")
     if not n:
         return _pct(ev["robust_acc"])
-    low, high = stats.wilson(round(ev["robust_acc"] * n), n)
+    low, high = inference.wilson(round(ev["robust_acc"] * n), n)
     return f"{_pct(ev['robust_acc'])} ({100 * low:.1f}–{100 * high:.1f})"
 
 
@@ -152,7 +153,7 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     lines += _compute_lines(folder)
     lines += _recheck_lines(out, records)
     lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
-    lines += _plot_lines(report_plots.draw(out, records, cost), cost)
+    lines += _plot_lines(plots.draw(out, records, cost), cost)
     lines += _sources_lines(out, records, cost)
     files.write_text(report, "\n".join(lines) + "\n")
     return report
@@ -191,8 +192,8 @@ def _accuracy_lines(records: list[dict]) -> list[str]:
         "",
         "Each cell: accuracy (%) with its 95% interval: Wilson's over the test images drawn; for a model "
         "trained with several seeds, the mean over seeds with its interval over seeds and test images together "
-        "(`sam_bench.mixed_model.seeds_and_images`; within 0-100% and never narrower than Wilson's over the seeds' "
-        "images pooled)"
+        "(`sam_bench.stats.mixed_model.seeds_and_images`; within 0-100% and never narrower than Wilson's over the "
+        "seeds' images pooled)"
         + (
             " (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
             "clean and PGD accuracy)"
@@ -275,16 +276,16 @@ def _wall_time_lines(records: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _plot_lines(plots: list[str], cost: dict | None) -> list[str]:
+def _plot_lines(drawn: list[str], cost: dict | None) -> list[str]:
     titles = {
         "robust_vs_eps.png": "Robust accuracy against eps",
         "tradeoff.png": "Clean vs robust accuracy",
         "cost.png": "Training cost" if cost else "Training wall time (training logs)",
         "sam_gain.png": "SAM's gain over ST across architectures",
     }
-    if not plots:
+    if not drawn:
         return []
-    return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in plots]
+    return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in drawn]
 
 
 def _sources_lines(out: Path, records: list[dict], cost: dict | None) -> list[str]:
@@ -300,7 +301,7 @@ def _sources_lines(out: Path, records: list[dict], cost: dict | None) -> list[st
 
 
 def _compute_lines(folder: Folder) -> list[str]:
-    """What the reproduction spent (`experiments/spent.py`), and its pilot's other candidates when a
+    """What the reproduction spent (`report/spent.py`), and its pilot's other candidates when a
     `pilot.json` in the folder names them."""
     lines = ["## Compute", "", f"This folder's runs: {spent.describe(spent.of_records(folder.records))}."]
     if on_gpu := gpu_minutes.lines(folder.records):
@@ -435,7 +436,7 @@ def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
     for arch, found in judged.items():
         lines += ([f"**{arch}**", ""] if several else []) + [f"- {line}" for line in headline(found)] + [""]
     lines += [
-        "How each claim is tested (`sam_bench/experiments/claims.py`, `sam_bench/mixed_model.py`): one verdict per "
+        "How each claim is tested (`sam_bench/report/claims.py`, `sam_bench/stats/mixed_model.py`): one verdict per "
         "claim and configuration, on that configuration's comparisons only. A comparison of two models with two or "
         "more training seeds in common is a test of the training methods over seeds and test images together "
         "(seed s against seed s on the same images; crossed random effects of seed and image, REML, Satterthwaite's "

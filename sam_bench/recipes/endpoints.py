@@ -174,7 +174,7 @@ def _primary_test(claim: str, given: dict, where: str) -> PrimaryTest:
     if models is not None and (len(models) != 2 or len(set(models)) != 2):
         raise BadInput(f"{where}: primary_tests: {claim}: models names two different models, the AT one first")
     test = _measure(claim, given, where)
-    return replace(test, models=tuple(str(m) for m in models)) if models is not None else test
+    return replace(test, models=(str(models[0]), str(models[1]))) if models is not None else test
 
 
 def _measure(claim: str, given: dict, where: str) -> PrimaryTest:
@@ -241,25 +241,38 @@ def _check_measured(test: PrimaryTest, where: str, evaluation: dict, budgets: li
 def set_in_commit(recipe_path: str | Path, recipe_name: str, scale: str, endpoints: Endpoints) -> dict | None:
     """The commit that fixed these endpoints for this scale: the first of the latest unbroken run of commits
     whose recipe file holds them, as {"commit", "date"}; None outside a git checkout, or when the last
-    commit of the file does not hold them (not committed yet, or changed since)."""
+    commit of the file does not hold them (not committed yet, or changed since). The file is followed
+    across renames: a recipe moved to another folder keeps the commit that fixed its endpoints."""
     path = Path(recipe_path).resolve()
     try:
         top = Path(_git(path.parent, "rev-parse", "--show-toplevel").strip())
         relative = path.relative_to(top).as_posix()  # (a pathspec is read from where git runs: the top)
-        history = _git(top, "log", "--reverse", "--format=%H %cI", "--", relative).splitlines()
+        history = _history(top, relative)
     except (OSError, ValueError, subprocess.CalledProcessError):
         return None
     wanted, found = endpoints.describe(), None
-    for line in history:
-        commit, date = line.split(" ", 1)
+    for commit, date, name in history:
         try:
-            data = yaml.safe_load(_git(top, "show", f"{commit}:{relative}")) or {}
+            data = yaml.safe_load(_git(top, "show", f"{commit}:{name}")) or {}
         except (subprocess.CalledProcessError, yaml.YAMLError):
             data = {}
         block = (data.get("scales") or {}).get(scale) or {}
         holds = data.get("name") == recipe_name and _normalised(block) == wanted
         found = (found or {"commit": commit, "date": date}) if holds else None
     return found
+
+
+def _history(top: Path, relative: str) -> list[tuple[str, str, str]]:
+    """(commit, date, the file's path in that commit) for every commit of a file, oldest first, followed
+    across renames (git's --follow walks newest first; a commit that names no path keeps the newer one)."""
+    log = _git(top, "log", "--follow", "--name-only", "--format=%x00%H %cI", "--", relative)
+    history, name = [], relative
+    for entry in log.split("\0")[1:]:
+        head, *names = [line for line in entry.splitlines() if line]
+        name = names[-1] if names else name
+        commit, date = head.split(" ", 1)
+        history.append((commit, date, name))
+    return history[::-1]
 
 
 def _normalised(block: dict) -> dict:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files, stats
-from sam_bench.experiments.records import architecture, evaluation, models
+from sam_bench import files
 from sam_bench.leaderboard import published
+from sam_bench.report.records import architecture, evaluation, models
+from sam_bench.stats import inference
 from sam_bench.training import method_table
 
 ARCHITECTURE = "PreActResNet-18"  # full width: what the references are
@@ -56,7 +57,7 @@ def _measured(record: dict, *measure) -> tuple[float, float, float, int]:
     ev = evaluation(record, *measure)
     assert ev is not None and ev.get("n_examples"), "comparable() picks records with this evaluation"
     n = ev["n_examples"]
-    low, high = stats.wilson(round(ev["robust_acc"] * n), n)
+    low, high = inference.wilson(round(ev["robust_acc"] * n), n)
     return 100 * ev["robust_acc"], 100 * low, 100 * high, n
 
 

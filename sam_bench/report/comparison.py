@@ -1,7 +1,7 @@
-"""Two models compared on one measure, as the claims compare them (`experiments.claims`).
+"""Two models compared on one measure, as the claims compare them (`report.claims`).
 
 A claim is about training methods, so a comparison must survive both sources of noise: which training
-seeds were drawn and which test images (`sam_bench.mixed_model.method_difference`: seeds x images, seed s of
+seeds were drawn and which test images (`sam_bench.stats.mixed_model.method_difference`: seeds x images, seed s of
 one model against seed s of the other, all on the same images). With one training seed in common the
 seed-to-seed variation is not measured: the comparison then says how the two trained models differ (the
 exact McNemar test on the images only one of them gets right, or Fisher's exact test for results without
@@ -26,10 +26,10 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from sam_bench import mixed_model, stats
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import collapse
-from sam_bench.experiments.records import evaluation, seed_of
+from sam_bench.report import collapse
+from sam_bench.report.records import evaluation, seed_of
+from sam_bench.stats import inference, mixed_model
 
 
 @dataclass
@@ -59,11 +59,11 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return self.p_value is not None and self.p_value < stats.ALPHA
+        return self.p_value is not None and self.p_value < inference.ALPHA
 
     @property
     def significant_other_way(self) -> bool:
-        return self.adjusted_other is not None and self.adjusted_other < stats.ALPHA
+        return self.adjusted_other is not None and self.adjusted_other < inference.ALPHA
 
     def interval(self) -> tuple[float, float, float]:
         """(difference, low, high) once the comparison's test has set them."""
@@ -165,7 +165,7 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     c.detectable = -c.margin + result.detectable()
     c.images, c.result = result.images, result
     null = f"{c.first} ≤ {c.second}" + (f" − {100 * c.margin:g} points" if c.margin else "")
-    bound = result.interval(1 - 2 * stats.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
+    bound = result.interval(1 - 2 * inference.ALPHA)[0]  # the one-sided test rejects exactly when this exceeds -margin
     c.tests.append(
         f"{result.seeds} seeds × {result.images:,} images (standard error {100 * result.standard_error:.2f} "
         f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}, residual "
@@ -196,10 +196,10 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     methods rests on it; its detectable effect is a lower bound (seed variation would add to it)."""
     x, y = evs[0]
     if x.get("outcomes") and y.get("outcomes"):
-        table = stats.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"]))
-        p = stats.noninferiority_p(table, c.margin) if c.margin else stats.mcnemar_exact(table, "greater")
-        c.low, c.high = stats.paired_interval(table)
-        c.difference, se, n = table.difference, stats.paired_standard_error(table), table.n
+        table = inference.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"]))
+        p = inference.noninferiority_p(table, c.margin) if c.margin else inference.mcnemar_exact(table, "greater")
+        c.low, c.high = inference.paired_interval(table)
+        c.difference, se, n = table.difference, inference.paired_standard_error(table), table.n
         test = (
             f"paired z test against −{100 * c.margin:g} points" if c.margin else "exact McNemar"
         ) + f" on {n:,} images ({table.only_first} only {c.first}, {table.only_second} only {c.second})"
@@ -207,15 +207,15 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
         k1, n1 = round(x["robust_acc"] * x["n_examples"]), x["n_examples"]
         k2, n2 = round(y["robust_acc"] * y["n_examples"]), y["n_examples"]
         p = (
-            stats.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin)
+            inference.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin)
             if c.margin
-            else stats.fisher_p(k1, n1, k2, n2, "greater")
+            else inference.fisher_p(k1, n1, k2, n2, "greater")
         )
-        c.low, c.high = stats.unpaired_interval(k1, n1, k2, n2)
+        c.low, c.high = inference.unpaired_interval(k1, n1, k2, n2)
         c.difference, n = k1 / n1 - k2 / n2, min(n1, n2)
         se = math.sqrt(k1 / n1 * (1 - k1 / n1) / n1 + k2 / n2 * (1 - k2 / n2) / n2)
         test = f"unpaired {'z' if c.margin else 'Fisher exact'} test (no per-image outcomes recorded; conservative)"
-    c.detectable = -c.margin + stats.detectable_effect(se, n - 1)
+    c.detectable = -c.margin + inference.detectable_effect(se, n - 1)
     c.p_models, c.images = p, n
     c.tests.append(f"one training seed: these two trained models, {test}: one-sided p {_p(p)}")
 
@@ -229,18 +229,18 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
             return "inconclusive", "every comparison involves a degenerate model"
         return "inconclusive", "the grid lacks the models or evaluations this claim compares"
     tested = [c for c in usable if c.method_level]
-    for c, adjusted in zip(tested, stats.holm([_measured(c.p_other) for c in tested])):
+    for c, adjusted in zip(tested, inference.holm([_measured(c.p_other) for c in tested])):
         c.adjusted_other = adjusted
     worse = [c for c in tested if c.significant_other_way]
     family = f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}"
     if worse:
         return "fails", (
-            f"significantly the other way (one-sided p < {stats.ALPHA:g}, {family}): "
+            f"significantly the other way (one-sided p < {inference.ALPHA:g}, {family}): "
             + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(_measured(c.adjusted_other))})" for c in worse)
         )
     if all(c.significant for c in usable):
         return "holds", (
-            f"every comparison significant in the claimed direction (one-sided p < {stats.ALPHA:g} "
+            f"every comparison significant in the claimed direction (one-sided p < {inference.ALPHA:g} "
             "each: an intersection-union test, no multiplicity correction needed)"
         )
     if not tested:
@@ -251,7 +251,7 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
         )
     weak = [c for c in usable if not c.significant]
     return "inconclusive", (
-        f"not significant at one-sided p < {stats.ALPHA:g}: "
+        f"not significant at one-sided p < {inference.ALPHA:g}: "
         + "; ".join(
             f"{c.measure} (p {_p(_measured(c.p_value))}; {what_is_missing(c)})"
             if c.method_level
@@ -273,7 +273,7 @@ def what_is_missing(c: Comparison) -> str:
     said = []
     if c.margin:
         below, above = result.p_value(0.0, "less"), result.p_value(0.0, "greater")
-        if min(below, above) < stats.ALPHA:
+        if min(below, above) < inference.ALPHA:
             way = "below" if below < above else "above"
             said.append(
                 f"{c.first} is significantly {way} {c.second} (one-sided p {_p(min(below, above))}); whether by more "

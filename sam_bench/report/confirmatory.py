@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_bench import files, mixed_model, stats
+from sam_bench import files
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments.claims import C1_MARGIN, C2_BUDGETS
-from sam_bench.experiments.comparison import Comparison, compare, judge
-from sam_bench.experiments.endpoints import Endpoints, PrimaryTest, set_in_commit
-from sam_bench.experiments.recipe import RECIPE_DIR
-from sam_bench.experiments.records import evaluation, models, seed_of
+from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
+from sam_bench.recipes.recipe import RECIPE_DIR
+from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS
+from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.records import evaluation, models, seed_of
+from sam_bench.stats import inference, mixed_model
 
 # The claims a primary test decides, and how: C1 a non-inferiority margin, C2 and C3 superiority (claims.CLAIMS)
 MARGINS = {"C1": C1_MARGIN, "C2": 0.0, "C3": 0.0}
@@ -176,7 +177,7 @@ def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints
     before = [r for r in runs if not _descends(out, _commit(out, r), fixed["commit"])]
     text = (
         f"The primary tests and the confirmatory sample were fixed in commit `{fixed['commit'][:10]}` "
-        f"({fixed['date']}, `{recipe.relative_to(recipe.parents[3])}`, scale `{plan['scale']}`)"
+        f"({fixed['date']}, `{recipe.relative_to(RECIPE_DIR.parents[1])}`, scale `{plan['scale']}`)"
     )
     if not runs:
         return [text + "; no confirmatory run has results yet."]
@@ -229,7 +230,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                     family.append((f"{sam[0]['name']} − ST, first seeds (these two trained models)", c))
     if not family:
         return []
-    adjusted = stats.holm([_one_sided(c) for _, c in family])
+    adjusted = inference.holm([_one_sided(c) for _, c in family])
     lines = [
         "### C2 under AutoAttack (secondary)",
         "",
@@ -311,7 +312,7 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         if vs_st is not None:
             d_low, d_high = vs_st.interval()
             cell = f"{100 * vs_st.estimate:+.2f} [{100 * d_low:+.2f}, {100 * d_high:+.2f}]"
-            if vs_st.p_value(0.0, "greater") < stats.ALPHA:
+            if vs_st.p_value(0.0, "greater") < inference.ALPHA:
                 flag = "⚠ larger"
                 flags.append(f"{model} at {attack}")
         lines.append(

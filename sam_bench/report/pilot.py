@@ -24,15 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_bench import files, mixed_model
+from sam_bench import files
 from sam_bench.attacks import NORMS
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
-from sam_bench.experiments import spent
-from sam_bench.experiments.folder import load_results
-from sam_bench.experiments.records import evaluation
+from sam_bench.report import spent
+from sam_bench.report.folder import load_results
+from sam_bench.report.records import evaluation
 from sam_bench.runtime.provenance import code_commit
+from sam_bench.stats import mixed_model
 
 SCHEMA = "sam-bench/pilot/v1"
 SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files, stats
+from sam_bench import files
 from sam_bench.eps import parse_eps
-from sam_bench.experiments.claims import sam_gain
-from sam_bench.experiments.records import (
+from sam_bench.report.claims import sam_gain
+from sam_bench.report.records import (
     aa_budgets,
     accuracy,
     accuracy_with_interval,
@@ -18,6 +18,7 @@ from sam_bench.experiments.records import (
     pgd_budgets,
     seconds_per_epoch,
 )
+from sam_bench.stats import inference
 from sam_bench.training import method_table
 
 
@@ -199,9 +200,9 @@ def _cost(plt, out: Path, records: list[dict], cost: dict | None) -> str | None:
     fig, ax = plt.subplots(figsize=(1.1 * len(timed) + 2.5, 3.8))
     ax.bar(
         [n for n, _ in timed],
-        [stats.mean_sd(t)[0] for _, t in timed],
+        [inference.mean_sd(t)[0] for _, t in timed],
         color="tab:gray",
-        yerr=[stats.mean_sd(t)[1] or 0 for _, t in timed],
+        yerr=[inference.mean_sd(t)[1] or 0 for _, t in timed],
         capsize=3,
     )
     ax.set_ylabel("seconds per epoch (training logs)")

@@ -1,6 +1,6 @@
 """Rebuild a trained model from its run directory alone (weights + metadata.json). A run whose weights
 were committed once and dropped from the tree (`weights.json` beside its metadata: sam_bench.zoo.runs)
-gets them back from the cache or the git history (sam_bench.blobs), checked against their sha256."""
+gets them back from the cache or the git history (sam_bench.rundir.blobs), checked against their sha256."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import blobs, files, schema, trained_normalization
+from sam_bench import files, schema
 from sam_bench.errors import SamBenchError
 from sam_bench.models import create_model
+from sam_bench.rundir import blobs, trained_normalization
 
 
 def load_weights_verified(weights: Path, expected_sha256: str | None) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ effect a design detects, and a planned design's expected standard error from a p
 With few seeds (CONSERVATIVE_SEEDS or fewer) Satterthwaite runs liberal, so the seeds' share is counted
 conservatively there and the result says so (`conservative`). Coverage and false verdicts are checked by
 simulation in tests/test_stats_simulation.py, the fit against statsmodels' MixedLM in tests/test_stats.py.
-The tests of one evaluation's images (Wilson, McNemar, Newcombe) are in `stats`.
+The tests of one evaluation's images (Wilson, McNemar, Newcombe) are in `inference`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sam_bench.stats import ALPHA, CONFIDENCE, POWER, detectable_effect, wilson
+from sam_bench.stats.inference import ALPHA, CONFIDENCE, POWER, detectable_effect, wilson
 
 
 @dataclass(frozen=True)

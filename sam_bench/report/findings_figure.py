@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
-from sam_bench.experiments.claims import C2_BUDGETS
-from sam_bench.experiments.folder import Folder
-from sam_bench.experiments.records import accuracy_with_interval, by_method, evaluation, models
+from sam_bench.report.claims import C2_BUDGETS
+from sam_bench.report.folder import Folder
+from sam_bench.report.records import accuracy_with_interval, by_method, evaluation, models
 from sam_bench.training import method_table
 
 NAME = "findings.png"

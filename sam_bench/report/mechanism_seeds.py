@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam_bench import stats
-from sam_bench.experiments.records import architecture, by_architecture, seed_of
+from sam_bench.report.records import architecture, by_architecture, seed_of
+from sam_bench.stats import inference
 
 MIN_SEEDS = 2
 
@@ -53,16 +53,16 @@ AGAINST_AT = (
 )
 
 
-def welch(first: list[float], second: list[float], predicted: stats.Alternative) -> dict:
+def welch(first: list[float], second: list[float], predicted: inference.Alternative) -> dict:
     """mean(first) - mean(second) over independent seeds: Welch's 95% interval and one-sided p values."""
     from scipy.stats import ttest_ind
 
-    other: stats.Alternative = "greater" if predicted == "less" else "less"
+    other: inference.Alternative = "greater" if predicted == "less" else "less"
     test = ttest_ind(first, second, equal_var=False, alternative=predicted)
     p = float(test.pvalue)
     q = float(ttest_ind(first, second, equal_var=False, alternative=other).pvalue)
-    low, high = ttest_ind(first, second, equal_var=False).confidence_interval(1 - stats.ALPHA)
-    verdict = "holds" if p < stats.ALPHA else "fails" if q < stats.ALPHA else "inconclusive"
+    low, high = ttest_ind(first, second, equal_var=False).confidence_interval(1 - inference.ALPHA)
+    verdict = "holds" if p < inference.ALPHA else "fails" if q < inference.ALPHA else "inconclusive"
     return {
         "difference": float(np.mean(first) - np.mean(second)),
         "low": float(low),

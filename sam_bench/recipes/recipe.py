@@ -1,5 +1,5 @@
 """Experiment recipes (YAML): a grid of models, their shared training settings, the evaluation, and
-scales that shrink all of it. See sam_bench/experiments/recipes/paper-cifar10.yaml for the documented format."""
+scales that shrink all of it. See sam_bench/recipes/paper-cifar10.yaml for the documented format."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import yaml
 
 from sam_bench import files, schema
 from sam_bench.errors import BadInput
-from sam_bench.experiments.endpoints import Endpoints, read_endpoints
-from sam_bench.experiments.evaluation_block import autoattack_budgets
+from sam_bench.recipes.endpoints import Endpoints, read_endpoints
+from sam_bench.recipes.evaluation_block import autoattack_budgets
 from sam_bench.training.loop import RUNTIME_KEYS, TrainConfig
 
-RECIPE_DIR = Path(__file__).parent / "recipes"
+RECIPE_DIR = Path(__file__).parent  # the shipped recipes (*.yaml) lie beside this module
 MODEL_KEYS = {"name", "seeds"}  # keys of a model entry that are not training settings
 
 
@@ -51,7 +51,7 @@ class Recipe:
     # settings key are taken instead of trained again (sam_bench.experiments.reproduction, `reuse`).
     reuse: list[str] = field(default_factory=list)
     # What the scale may cost, {"hours": H, "cores": C}: H hours of a C-core machine (the report sets the
-    # measured CPU time against it, sam_bench.experiments.spent.budget_sentence).
+    # measured CPU time against it, sam_bench.report.spent.budget_sentence).
     compute_budget: dict | None = None
     # The primary test of each claim and the confirmatory seeds, fixed before the runs (endpoints.py)
     endpoints: Endpoints = field(default_factory=lambda: Endpoints({}, {}))
@@ -160,7 +160,7 @@ def load_recipe(
 ) -> Recipe:
     """The recipe's grid at `scale`; `compile` (when given) overrides every model's `compile` setting."""
     data, where = _read(ref)
-    schema.check("recipe", data, where, error=BadInput, fix="see sam_bench/experiments/recipes/paper-cifar10.yaml")
+    schema.check("recipe", data, where, error=BadInput, fix="see sam_bench/recipes/paper-cifar10.yaml")
     scales = data.get("scales") or {}
     if scale not in scales:
         raise BadInput(f"{where}: unknown scale {scale!r}; this recipe has {', '.join(scales) or 'none'}")

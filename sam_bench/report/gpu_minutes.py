@@ -11,7 +11,7 @@ unless the window's notes say so (`benchmarks/<device>-calls.md`).
 from __future__ import annotations
 
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments.records import seed_of
+from sam_bench.report.records import seed_of
 
 
 def _on_gpu(device_name: str | None) -> bool:
@@ -76,7 +76,7 @@ def lines(records: list[dict]) -> list[str]:
     total = sum(t["total_min"] for t in table)
     return [
         "GPU minutes per model: the wall time of each run's training and of its evaluation on all its attacks, "
-        "where they ran on a GPU (`sam_bench/experiments/gpu_minutes.py`; – where that part ran elsewhere).",
+        "where they ran on a GPU (`sam_bench/report/gpu_minutes.py`; – where that part ran elsewhere).",
         "",
         "| model | seed | GPU | training (min) | evaluation (min) | together (min) |",
         "|---|---|---|---|---|---|",
@@ -113,7 +113,7 @@ def sentence(records: list[dict]) -> str:
             if e["attack"] == "autoattack" and e.get("norm") == "Linf" and standard and e.get("eps_value") == budget:
                 timed.append(f"{r['name']} {e['seconds']:.1f} s on {e['n_examples']:,} images")
     return (
-        f" GPU minutes per model on {', '.join(devices)} (`sam_bench/experiments/gpu_minutes.py`): {minutes}"
+        f" GPU minutes per model on {', '.join(devices)} (`sam_bench/report/gpu_minutes.py`): {minutes}"
         + (f"; standard AutoAttack at Linf {ROBUSTBENCH_BUDGETS['Linf']}: {', '.join(timed)}" if timed else "")
         + "."
     )

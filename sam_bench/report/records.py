@@ -1,4 +1,4 @@
-"""A reproduction's run records (`experiments.folder`: one per run with results) asked for what the claims,
+"""A reproduction's run records (`report.folder`: one per run with results) asked for what the claims,
 the report and its sections compare: an evaluation by attack and budget, a model's seeds grouped, its
 architecture, its training time per epoch."""
 
@@ -8,10 +8,10 @@ import statistics
 
 import numpy as np
 
-from sam_bench import mixed_model, stats
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
+from sam_bench.stats import inference, mixed_model
 
 
 def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> dict | None:
@@ -80,7 +80,7 @@ def accuracy_with_interval(group: list[dict], *measure, **select) -> tuple[float
     n = int(ev.get("n_examples") or 0)
     if not n:
         return ev["robust_acc"], ev["robust_acc"], ev["robust_acc"]
-    low, high = stats.wilson(round(ev["robust_acc"] * n), n)
+    low, high = inference.wilson(round(ev["robust_acc"] * n), n)
     return ev["robust_acc"], low, high
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import confirmatory, gpu_minutes
-from sam_bench.experiments.folder import Folder, not_shown
+from sam_bench.report import confirmatory, gpu_minutes
+from sam_bench.report.folder import Folder, not_shown
 
 _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
@@ -26,8 +26,8 @@ _MARK = "<!-- sam-bench summary {name} {edge} -->"
 def summary(folder: str | Path | Folder) -> str:
     """One paragraph on the reproduction in `folder` (a path, or the folder loaded), from its results, plan
     and cost.json."""
-    from sam_bench.experiments.claims import headline
-    from sam_bench.experiments.records import models, seed_of
+    from sam_bench.report.claims import headline
+    from sam_bench.report.records import models, seed_of
 
     loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
     records = loaded.records
@@ -66,7 +66,7 @@ def summary(folder: str | Path | Folder) -> str:
 
 def _primary_tests(loaded: Folder) -> str:
     """For a scale that fixed its primary tests before its runs: their verdicts over the confirmatory seeds,
-    first, as the report gives them (experiments/confirmatory.py)."""
+    first, as the report gives them (report/confirmatory.py)."""
     if not confirmatory.applies(loaded.plan):
         return ""
     results = confirmatory.primary_results(loaded.records, loaded.plan)
@@ -79,8 +79,8 @@ def _primary_tests(loaded: Folder) -> str:
 def _equal_cost(records: list[dict]) -> str:
     """For a grid with single-step AT models (the Pareto section): the equal-cost verdict per budget,
     with the winner's clean cost against ST, and how many single-step runs collapsed."""
-    from sam_bench.experiments import pareto
-    from sam_bench.experiments.collapse import collapse_epoch
+    from sam_bench.report import pareto
+    from sam_bench.report.collapse import collapse_epoch
     from sam_bench.training import method_table as table
 
     if not pareto.applies(records):

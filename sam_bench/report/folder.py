@@ -19,8 +19,8 @@ from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import spent
-from sam_bench.rundir import REUSED
+from sam_bench.report import spent
+from sam_bench.rundir.model import REUSED
 
 PLAN_FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or run the reproduction again"
 
@@ -43,8 +43,8 @@ class Folder:
     @functools.cached_property
     def verdicts(self) -> dict[str, list[dict]]:
         """The claims' verdicts per architecture (judged once: the report and its summary read them)."""
-        from sam_bench.experiments.claims import verdicts
-        from sam_bench.experiments.records import by_architecture
+        from sam_bench.report.claims import verdicts
+        from sam_bench.report.records import by_architecture
 
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 
@@ -145,7 +145,7 @@ def _record(out: Path, m: dict, results: Results, path: Path) -> dict:
 def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path) -> None:
     """The results file is this run's by its content, whatever its name: the training settings it records
     hash to the run's settings key, and it evaluated the run's weights (or the zoo entry made from them)."""
-    from sam_bench.experiments.recipe import settings_key
+    from sam_bench.recipes.recipe import settings_key
     from sam_bench.training.config import TrainConfig
 
     label = f"{m['name']} (seed {m.get('seed', m['config'].get('seed', 0))}, settings key {m['key']})"

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_bench import files, stats
+from sam_bench import files
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Results
-from sam_bench.experiments import mechanism_seeds
-from sam_bench.experiments.records import accuracy, architecture, by_architecture, evaluation, seed_of
-from sam_bench.rundir import has_weights
+from sam_bench.report import mechanism_seeds
+from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation, seed_of
+from sam_bench.rundir.model import has_weights
+from sam_bench.stats import inference
 from sam_bench.training import method_table as table
 
 ANALYSIS = "analysis"
@@ -62,16 +63,16 @@ def robust_target(records: list[dict]) -> tuple[str, str, str] | None:
 
 
 def _verdict(p_predicted: float, p_other: float) -> str:
-    if p_predicted < stats.ALPHA:
+    if p_predicted < inference.ALPHA:
         return "holds"
-    return "fails" if p_other < stats.ALPHA else "inconclusive"
+    return "fails" if p_other < inference.ALPHA else "inconclusive"
 
 
-def _other(predicted: stats.Alternative) -> stats.Alternative:
+def _other(predicted: inference.Alternative) -> inference.Alternative:
     return "greater" if predicted == "less" else "less"
 
 
-def _paired_t(first: np.ndarray, second: np.ndarray, predicted: stats.Alternative) -> dict:
+def _paired_t(first: np.ndarray, second: np.ndarray, predicted: inference.Alternative) -> dict:
     """first - second, paired: mean difference, 95% t interval, one-sided p in the predicted
     direction ("less": first below second) and the other."""
     from scipy.stats import ttest_rel
@@ -88,29 +89,31 @@ def sharpness_interval(values: list[float]) -> tuple[float, float]:
 
     n = len(values)
     mean = float(np.mean(values))
-    half = float(t.ppf(1 - stats.ALPHA / 2, n - 1)) * float(np.std(values, ddof=1)) / np.sqrt(n)
+    half = float(t.ppf(1 - inference.ALPHA / 2, n - 1)) * float(np.std(values, ddof=1)) / np.sqrt(n)
     return mean - half, mean + half
 
 
-def _paired_accuracy(first: dict, second: dict, predicted: stats.Alternative) -> dict:
+def _paired_accuracy(first: dict, second: dict, predicted: inference.Alternative) -> dict:
     """Two models' correct-flags on the same filtered images: exact McNemar, Newcombe's interval."""
     return _mcnemar(
-        stats.PairedTable.of(outcomes.decode(first["outcomes"]), outcomes.decode(second["outcomes"])), predicted
+        inference.PairedTable.of(outcomes.decode(first["outcomes"]), outcomes.decode(second["outcomes"])), predicted
     )
 
 
-def _mcnemar(paired: stats.PairedTable, predicted: stats.Alternative) -> dict:
-    p, q = stats.mcnemar_exact(paired, predicted), stats.mcnemar_exact(paired, _other(predicted))
-    low, high = stats.paired_interval(paired)
+def _mcnemar(paired: inference.PairedTable, predicted: inference.Alternative) -> dict:
+    p, q = inference.mcnemar_exact(paired, predicted), inference.mcnemar_exact(paired, _other(predicted))
+    low, high = inference.paired_interval(paired)
     return {"difference": paired.difference, "low": low, "high": high, "p": p, "verdict": _verdict(p, q)}
 
 
-def _paired_robustness(first: dict, second: dict, target: tuple | None, predicted: stats.Alternative) -> dict | None:
+def _paired_robustness(
+    first: dict, second: dict, target: tuple | None, predicted: inference.Alternative
+) -> dict | None:
     """Two runs' robust accuracy at `target` on the same test images, from their results' per-image outcomes."""
     x, y = (evaluation(r, *target) for r in (first, second)) if target else (None, None)
     if not (x and y and x.get("outcomes") and y.get("outcomes")):
         return None
-    return _mcnemar(stats.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"])), predicted)
+    return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"])), predicted)
 
 
 def _high_pass(a: dict, cutoff: float) -> dict | None:
@@ -253,9 +256,9 @@ def sentence(
         f"Across the {correlation['n']} analysed models, robust accuracy ({measure}) and the top Hessian "
         f"eigenvalue have Spearman's rho = {rho:+.2f} (p {_p(p)}): "
     )
-    if p < stats.ALPHA and rho < 0:
+    if p < inference.ALPHA and rho < 0:
         text += "the flatter models are the more robust ones here"
-    elif p < stats.ALPHA:
+    elif p < inference.ALPHA:
         text += "the flatter models are the less robust ones here, against the explanation"
     else:
         text += "no evidence that flatness tracks robustness across these models"
@@ -312,7 +315,7 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
         ev = evaluation(r, *target)
         assert ev is not None
         y, n = ev["robust_acc"], ev.get("n_examples")
-        low, high = stats.wilson(round(y * n), n) if n else (y, y)
+        low, high = inference.wilson(round(y * n), n) if n else (y, y)
         method = r["config"]["method"]
         ax.errorbar(
             s["mean"],

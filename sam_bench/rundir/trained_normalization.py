@@ -1,5 +1,5 @@
 """The normalization a model was trained with, and the one a run or a zoo entry declares checked against
-it (#51 item 5).
+it.
 
 Normalization is inside the model, (x - mean) / std (`sam_bench.models.normalization`), in buffers that
 are not saved with the weights, so that the state_dict stays exactly RobustBench's: a model is rebuilt
