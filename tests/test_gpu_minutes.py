@@ -63,5 +63,6 @@ def test_the_readme_sentence_gives_each_gpu_runs_minutes_and_autoattacks_seconds
             if e["attack"] == "autoattack" and e["eps"] == "8/255" and e["settings"]["version"] == "standard"
         ]
         assert f"{record['name']} {aa['seconds']:.1f} s on 10,000 images" in said
-    assert said.startswith(" GPU minutes per model on NVIDIA H200") and said in (ROOT / "docs" / "leaderboard.md").read_text()
+    page = (ROOT / "docs" / "leaderboard.md").read_text()  # where each reproduction's summary is rendered
+    assert said.startswith(" GPU minutes per model on NVIDIA H200") and said in page
     assert gpu_minutes.sentence(Folder.load(ROOT / "reproductions" / "paper-cifar10-sample").records) == ""
