@@ -236,6 +236,10 @@ def test_weights_dropped_from_the_tree_come_back_from_git_history(run_dir, tmp_p
     assert ok and message.endswith("(cache)")
     with torch.no_grad():
         assert torch.isfinite(model(images)).all()
+    cached.write_bytes(cached.read_bytes()[:100])  # a damaged cached copy: discarded and fetched from git again
+    with pytest.warns(UserWarning, match="the cached copy does not match its sha256; discarded"):
+        [(_, ok, message)] = zoo.verify(ID, zoo_dir=zoo_dir)
+    assert ok and message.endswith("(git)") and files.sha256_file(cached) == entry["weights_sha256"]
 
     cached.unlink()
     shallow = tmp_path / "shallow"  # `git clone --depth 1`: the tree without the commit that holds the weights
