@@ -322,6 +322,8 @@ def _add(
     check_free(model_id, entries)
     for path in orphans.remove(zoo, model_id):  # what an add of this id killed part-way left
         log.warning("replacing %s", orphans.describe(path))
+    for path in orphans.remove_temporaries(zoo):  # what any add killed in a write left
+        log.warning("removed %s", path)
 
     folder = zoo / dataset / threat_model
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
@@ -333,6 +335,7 @@ def _add(
     else:
         dtype = "float32"
     sha = hashlib.sha256(data).hexdigest()
+    _check_new_weights(folder, sha)
     entry = {
         "schema": SCHEMA,
         "id": model_id,
@@ -387,6 +390,20 @@ def _add(
     return entry
 
 
+def _check_new_weights(folder: Path, sha: str) -> None:
+    """A leaderboard lists a model once: weights an entry of its folder already holds are refused, naming it."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            held = files.read_json(path).get("weights_sha256")
+        except (SamBenchError, AttributeError):
+            continue  # a damaged entry is verify's to report
+        if held == sha:
+            raise BadInput(
+                f"zoo entry {path.stem} ({folder.parent.name}/{folder.name}) already holds these weights (sha256 "
+                f"{sha[:12]}...): a leaderboard lists a model once; use {path.stem}"
+            )
+
+
 def _to_fp16(source: Path, model_id: str) -> bytes:
     from safetensors.torch import save
 
@@ -416,6 +433,7 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
             report.append((mid, False, str(err)))
     if not model_id:
         report += [(path.stem, False, orphans.describe(path)) for path in orphans.find(_zoo(zoo_dir))]
+        report += [(path.name, False, orphans.describe_temporary(path)) for path in orphans.temporaries(_zoo(zoo_dir))]
     return report
 
 
