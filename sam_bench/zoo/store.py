@@ -17,6 +17,7 @@ A stale or edited .pt is refused: the model only accepts exactly the zoo's verif
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import functools
@@ -385,7 +386,8 @@ def _add(
         load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
     except BaseException:
         for path in (json_path, weights_path):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the error that brought us here is the one to tell
+                path.unlink(missing_ok=True)
         raise
     return entry
 
