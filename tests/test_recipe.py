@@ -158,9 +158,7 @@ def test_the_decisive_cpu_scale_runs_autoattack_on_fewer_images_than_pgd():
             evaluation_specs(evaluation)
 
 
-@pytest.mark.parametrize(
-    "name", ["../../ESCAPED", "a/b", "..", ".hidden", "a\\b", "", "AT Linf 8", "C:x", "ST\n", "é"]
-)
+@pytest.mark.parametrize("name", ["../../ESCAPED", "a/b", "..", ".hidden", "a\\b", "", "AT Linf 8", "C:x", "ST\n", "é"])
 def test_a_model_name_that_is_no_safe_file_name_is_refused_when_the_recipe_is_read(tmp_path, name):
     """A model's name names its run folder (runs/<name>-<key>) and its results: `../../ESCAPED` wrote both outside
     the reproduction folder. Names are letters, digits, '.', '_', '-' and '+', not starting with a dot."""

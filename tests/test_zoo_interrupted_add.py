@@ -122,7 +122,10 @@ def test_a_temporary_a_killed_add_left_is_named_by_verify_and_removed_by_the_nex
     zoo = tmp_path / "zoo"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SAM_BENCH_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(
-        [sys.executable, "-c", KILLED_IN_THE_WRITE, str(run), MODEL_ID, str(zoo)], env=env, capture_output=True, text=True
+        [sys.executable, "-c", KILLED_IN_THE_WRITE, str(run), MODEL_ID, str(zoo)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     folder = zoo / "cifar10" / "Linf"

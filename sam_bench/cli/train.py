@@ -173,7 +173,9 @@ def claimed(out, group=None):
     if refused:
         holder, _ = lease.state(where)
         who = holder.describe() if holder is not None else "another process"
-        raise SamBenchError(f"--out {out} is being trained by {who} (its claim: {where}); wait for it, or give another --out")
+        raise SamBenchError(
+            f"--out {out} is being trained by {who} (its claim: {where}); wait for it, or give another --out"
+        )
     try:
         yield
     finally:

@@ -431,6 +431,7 @@ class _Run:
     def _stop_before_a_probe_that_cannot_fit(self, spec, label, s, e, batch, done_before, total) -> None:
         """Raise EvaluationStopped where the timed probe before the chunk [s, e) is not expected to end before the
         limit (past it already, or its estimate longer than the time left): it counts against the limit too."""
+        assert self.stop_at is not None, "called under a time limit only"
         count, passes = _probe_images(e - s, batch), spec.forward_passes(self.dataset.num_classes)
         estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
         late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
@@ -463,7 +464,9 @@ class _Run:
                     if seconds_per_image is None:  # a probe an earlier call ran here, or one now
                         seconds_per_image = self.state.probed(keys[todo[first]], self.where)
                     if seconds_per_image is None:
-                        self._stop_before_a_probe_that_cannot_fit(spec, label, s, e, spec_batch, done_before, chunks_total)
+                        self._stop_before_a_probe_that_cannot_fit(
+                            spec, label, s, e, spec_batch, done_before, chunks_total
+                        )
                         seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
                         images, seconds = _timed_first_batch(
                             self.model,

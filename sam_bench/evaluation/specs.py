@@ -44,7 +44,7 @@ class AttackSpec:
             return None
         if self.attack == "pgd":  # each step a gradient; with restarts, a forward to see what each fooled
             return s["restarts"] * (s["steps"] * FORWARDS_PER_GRADIENT + 1)
-        if self.attack == "autoattack":
+        if self.attack == "autoattack" and self.norm is not None:
             return forward_passes(s["version"], self.norm, s["attacks"], s.get("restarts", 1), num_classes)
         return 0  # clean: the clean pass is all it needs
 
