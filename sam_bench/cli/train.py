@@ -154,8 +154,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 def claimed(out, group=None):
     """The run folder `out` for this command alone: a claim `<out>.claim` beside it, made as files.locked makes
     one (sam_bench.jobs.lease: atomic, taken over once its holder is known gone), held while it trains. A live
-    holder refuses the command at once, naming that process: two trainings into one folder both said "done"
-    over one run. Under torchrun rank 0 claims for all, and all refuse together."""
+    holder refuses the command at once, naming that process: two trainings into one folder would both say
+    "done" over one run. Under torchrun rank 0 claims for all, and all refuse together."""
     from pathlib import Path
 
     from sam_bench.files import cannot_write
