@@ -59,7 +59,8 @@ def tiny_net(sample):
 def evaluation_clock(monkeypatch):
     """sam_bench.evaluation.evaluate's clock under the test's control: it starts at the real time, and PGD
     moves it on by `per_pgd_image` seconds for every image it attacks (0 until the test sets it), the
-    timed probe before a chunk as much as the chunk itself."""
+    timed probe before a chunk as much as the chunk itself; the clean pass by `per_clean_image` for every image
+    it classifies (0 until the test sets it: what a forward pass costs, from which a probe is estimated)."""
     import time
     from types import SimpleNamespace
 
@@ -70,7 +71,7 @@ def evaluation_clock(monkeypatch):
         clock.now = time.time()
         monkeypatch.setattr(sam_bench_clock, "STARTED", clock.now)
 
-    clock = SimpleNamespace(now=0.0, per_pgd_image=0.0, new_command=new_command)
+    clock = SimpleNamespace(now=0.0, per_pgd_image=0.0, per_clean_image=0.0, new_command=new_command)
     new_command()
     fake_time = SimpleNamespace(time=lambda: clock.now, process_time=time.process_time)  # CPU time stays real
     monkeypatch.setattr(ev, "time", fake_time)
@@ -82,6 +83,13 @@ def evaluation_clock(monkeypatch):
         return honest(model, x, *args, **kwargs)
 
     monkeypatch.setitem(ev.RUNNERS, "pgd", timed_pgd)
+    honest_clean = ev._clean_predictions
+
+    def timed_clean(model, x_all, *args, **kwargs):
+        clock.now += clock.per_clean_image * len(x_all)
+        return honest_clean(model, x_all, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "_clean_predictions", timed_clean)
     return clock
 
 

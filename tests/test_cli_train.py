@@ -157,3 +157,48 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert r.returncode == 2
     assert "cifar10 not found" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ one run per --out
+
+
+def test_a_second_train_into_an_out_another_process_trains_is_refused(tmp_path):
+    """Two `train` into one --out at once both trained and both said "done", and one run was lost: the folder is
+    claimed as files.locked claims a path (`<out>.claim`, sam_bench.jobs.lease), and a second train refuses at
+    once, naming the holder. The claim is held here by the test process, as a first train would hold it."""
+    from sam_bench.jobs import lease
+
+    out = tmp_path / "run"
+    where = tmp_path / "run.claim"
+    held = lease.try_claim(where)
+    assert held is not None
+    try:
+        r = run(["train", "--dataset", "synthetic", "--epochs", "1", "--n-train", "64", "--out", str(out), *TINY])
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+        assert f"--out {out} is being trained by {held.holder.describe()}" in r.output
+        assert not out.exists()  # nothing written, nothing lost
+    finally:
+        held.release()
+
+
+def test_a_claim_whose_holder_has_ended_is_taken_over_and_released_after(tmp_path):
+    """A train killed (SIGKILL: nothing runs after it) leaves its claim: the next train takes it over, as
+    lease.try_claim does once the holder is known gone, trains, and leaves no claim behind."""
+    out = tmp_path / "run"
+    where = tmp_path / "run.claim"
+    code = f"from sam_bench.jobs import lease; import os; assert lease.try_claim({str(where)!r}); os._exit(0)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert where.is_file()
+    r = run(["train", "--dataset", "synthetic", "--epochs", "1", "--n-train", "64", "--out", str(out), *TINY])
+    assert r.exit_code == 0 and "done:" in r.output, r.output
+    assert not where.exists()
+
+    from sam_bench.jobs import lease
+
+    held = lease.try_claim(where)  # a run continued behind its holder's back is refused the same way
+    try:
+        r = run(["train", "--out", str(out), "--resume", "--quiet"])
+        assert r.exit_code == 1 and f"--out {out} is being trained by {held.holder.describe()}" in r.output, r.output
+    finally:
+        held.release()

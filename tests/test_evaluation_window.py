@@ -209,3 +209,71 @@ def test_the_strict_re_scoring_decides_the_outcome(tiny_net, sample, search_math
         assert any("re-scoring its adversarial examples counts" in w for w in results["warnings"])
     else:
         assert evaluation["attack_reported_acc"] == evaluation["robust_acc"]
+
+
+def test_a_timed_probe_that_cannot_fit_in_the_time_left_is_not_started(run_dir, sample, tmp_path, evaluation_clock):
+    """`--max-minutes 0.1` ran 97 s: the first chunk's timed probe started with no check but "not past the limit
+    yet". A probe is estimated before it starts (its images x the attack's forward passes on an image it cannot
+    fool x one forward pass's seconds per image, from the clean pass) and does not start where it cannot fit."""
+    model, specs, kwargs, _ = three_chunks(run_dir, sample)  # PGD-2: 7 forward passes an image; a probe: 4 images
+    evaluation_clock.per_clean_image = 0.25  # the clean pass of 96 images: 24 s; the probe estimated at 4 x 7 x 0.25
+    evaluation_clock.per_pgd_image = 1.0
+    evaluation_clock.new_command()
+    started = evaluation_clock.now
+    with pytest.raises(ev.EvaluationStopped) as stopped:
+        evaluate(model, sample, specs, state_path=tmp_path / "s.json", stop_at=started + 24 + 6.5, **kwargs)
+    assert evaluation_clock.now == started + 24  # the clean pass only: 6.5 s left, the probe needs up to 7
+    assert (stopped.value.done, stopped.value.total) == (0, 3)
+    # the chunk at the probe's estimated rate (7 s / 4 images x 32 = 56 s) after it: 24 + 7 + 56 s = 1.45 minutes
+    assert stopped.value.why == (
+        "pgd Linf 8/255 on 32 images, estimated at up to 1.1 minutes (its timed probe first) with 0.1 left"
+    )
+    assert stopped.value.limit_minutes == 1.5
+    evaluation_clock.new_command()
+    started = evaluation_clock.now
+    with pytest.raises(ev.EvaluationStopped) as stopped:  # 7 s left: the probe (4 s) runs, the chunk does not fit
+        evaluate(model, sample, specs, state_path=tmp_path / "s.json", stop_at=started + 24 + 7, **kwargs)
+    assert evaluation_clock.now == started + 24 + 4
+    assert stopped.value.why == "pgd Linf 8/255 on 32 images, estimated at 0.5 minutes with 0.1 left"
+    assert stopped.value.limit_minutes == 1.0  # the clean pass and the chunk (24 + 32 s); the probe is stored
+
+
+def test_a_limit_too_short_for_the_next_chunk_says_which_limit_lets_it_run(run_dir, tmp_path, evaluation_clock):
+    """With a limit shorter than one chunk, `evaluate` stopped at once in every call ("0 of 1 chunks done ... run
+    the same command again") and never said what the chunk needs: it says the estimate and the smallest
+    --max-minutes that lets the chunk run, and that limit does."""
+    from click.testing import CliRunner
+
+    from sam_bench.cli import cli
+
+    evaluation_clock.per_clean_image = 0.25  # 32 images: 8 s
+    evaluation_clock.per_pgd_image = 1.0  # the chunk: 32 s; its probe, 4 images: 4 s (estimated at up to 7 s)
+    args = ["evaluate", str(run_dir), "--attack", "pgd", "--steps", "2", "--eps", "8/255", "--n-examples", "32"]
+    args += ["--chunk-size", "32", "--batch-size", "32", "--dataset", "cifar10-sample", "--quiet"]
+    args += ["--out", str(tmp_path / "r.json")]
+
+    def call(max_minutes: str) -> tuple[str, float]:
+        evaluation_clock.new_command()
+        started = evaluation_clock.now
+        r = CliRunner().invoke(cli, [*args, "--max-minutes", max_minutes])
+        assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+        return r.output, evaluation_clock.now - started
+
+    said, spent = call("0.1")  # past the limit after the clean pass: not even the probe starts
+    assert spent == 8
+    assert (
+        "stopped, time limit reached with 0 of 1 chunks done; the next chunk, pgd Linf 8/255 on 32 images, "
+        "estimated at up to 1.1 minutes (its timed probe first) with 0.0 left: --max-minutes 1.2 or more lets it "
+        "run; run it again with such a limit to continue" in said
+    ), said
+    said, spent = call("0.4")  # the probe fits; the chunk after it does not
+    assert spent == 8 + 4
+    expected = (
+        "the next chunk, pgd Linf 8/255 on 32 images, estimated at 0.5 minutes with {left} left: --max-minutes 0.7 "
+        "or more lets it run; run it again with such a limit to continue"
+    )
+    assert expected.format(left=0.2) in said, said
+    said, spent = call("0.4")  # again: at once, on the stored probe (16 s left), and saying so again
+    assert spent == 8 and expected.format(left=0.3) in said, said
+    said, spent = call("0.7")  # the limit it named
+    assert spent == 8 + 32 and f"wrote {tmp_path / 'r.json'}" in said, said

@@ -7,6 +7,7 @@ analyze's absurd --rho and --cutoffs."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -187,3 +188,49 @@ def test_analyze_refuses_cutoffs_beyond_the_highest_frequency(world):
     args = ["analyze", world / "run", "--out", world / "a", "--measures", "frequency", *SMALL]
     line = one_line_error(invoke(*args, "--cutoffs", "2,100"), 2)
     assert "--cutoffs 100: a 32x32 image has no frequency above radius 22.6" in line
+
+
+# ------------------------------------------------------------------ names and sizes too large for the machine
+
+
+def test_a_zoo_id_too_long_for_a_file_name_is_refused_before_anything_is_written(world):
+    """An id of 222+ characters ended in an OSError traceback from the clean-up after the one-line error (its
+    files' names passed the file system's 255 bytes); ids are at most 128 characters, refused before any write."""
+    model_id = "SamBench2026Standard_" + "a" * 210
+    line = one_line_error(invoke("zoo", "add", world / "run", "--id", model_id, "--zoo-dir", world / "zoo"), 2)
+    assert f"invalid model id {model_id!r}: {len(model_id)} characters, at most 128" in line
+    assert not (world / "zoo" / "cifar10").exists()
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["analyze"], ["zoo", "verify"]])
+def test_a_model_reference_too_long_for_a_file_name_is_one_line(world, command):
+    """Looking a 300-character name up as a path or a zoo id ended in an OSError traceback (ENAMETOOLONG)."""
+    ref = "SamBench2026Standard_" + "a" * 300
+    (world / "zoo" / "cifar10" / "Linf").mkdir(parents=True)
+    line = one_line_error(invoke(*command, ref, "--zoo-dir", world / "zoo"), 2)
+    assert " characters): name too long for the file system (a file or folder name is at most 255 bytes)" in line
+
+
+def test_a_width_whose_weights_exceed_the_machines_memory_is_refused_before_allocating(tmp_path):
+    """`train --width 1000` ended in the allocator's RuntimeError traceback (147 GB for one layer): the weights are
+    counted before the model is built (on torch's meta device, which allocates nothing)."""
+    r = invoke(*TRAIN, "--out", tmp_path / "run", *TINY, "--width", "1000")
+    line = one_line_error(r, 2)
+    counted = re.search(r"preactresnet18 at width 1000 has ([0-9,]+) parameters \(([0-9,.]+) GB in fp32\)", line)
+    assert counted and int(counted[1].replace(",", "")) > 1000**2 * 10**7, line  # width squared x 11 million
+    assert "more than this machine's memory" in line and "choose a smaller --width" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_allocation_that_fails_anyway_while_the_model_is_built_is_one_line(tmp_path, monkeypatch):
+    from sam_bench.models import registry
+
+    def refused(**kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried "
+            "to allocate 147456000000 bytes. Error code 12 (Cannot allocate memory)"
+        )
+
+    monkeypatch.setitem(registry._REGISTRY, "preactresnet18", refused)
+    line = one_line_error(invoke(*TRAIN, "--out", tmp_path / "run", *TINY), 2)
+    assert "building preactresnet18 at width 0.125 ran out of memory (it asked for 147.5 GB)" in line, line

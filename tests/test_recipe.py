@@ -195,3 +195,42 @@ def test_the_decisive_cpu_scale_runs_autoattack_on_fewer_images_than_pgd():
         evaluation = {**decisive.evaluation, "autoattack": {**decisive.evaluation["autoattack"], "n_examples": bad}}
         with pytest.raises(BadInput, match=message):
             evaluation_specs(evaluation)
+
+
+@pytest.mark.parametrize("name", ["../../ESCAPED", "a/b", "..", ".hidden", "a\\b", "", "AT Linf 8", "C:x", "ST\n", "é"])
+def test_a_model_name_that_is_no_safe_file_name_is_refused_when_the_recipe_is_read(tmp_path, name):
+    """A model's name names its run folder (runs/<name>-<key>) and its results: `../../ESCAPED` wrote both outside
+    the reproduction folder. Names are letters, digits, '.', '_', '-' and '+', not starting with a dot."""
+    recipe = tmp_path / "escape.yaml"
+    recipe.write_text(
+        f'name: x\ndataset: cifar10\ntrain: {{}}\nevaluation: {{}}\nmodels: [{{name: "{name}", method: standard}}]\n'
+        "scales: {s: {}}\n"
+    )
+    with pytest.raises(BadInput, match=r"model name .* letters, digits") as refused:
+        load_recipe(str(recipe), "s")
+    assert len(str(refused.value).splitlines()) == 1
+
+
+def test_a_recipe_or_scale_name_that_would_leave_the_reproductions_folder_is_refused(tmp_path):
+    """The recipe's name and the scale name the default folder reproductions/<recipe>-<scale>."""
+    recipe = tmp_path / "escape.yaml"
+    models = "models: [{name: ST, method: standard}]\n"
+    recipe.write_text(f"name: ../x\ndataset: cifar10\ntrain: {{}}\nevaluation: {{}}\n{models}scales: {{s: {{}}}}\n")
+    with pytest.raises(BadInput, match=r"recipe name '../x'"):
+        load_recipe(str(recipe), "s")
+    recipe.write_text(f"name: x\ndataset: cifar10\ntrain: {{}}\nevaluation: {{}}\n{models}scales: {{a/../b: {{}}}}\n")
+    with pytest.raises(BadInput, match=r"scale name 'a/../b'"):
+        load_recipe(str(recipe), "a/../b")
+
+
+def test_every_committed_recipe_names_its_models_safely():
+    from pathlib import Path
+
+    import yaml
+
+    recipes = sorted(Path(load_recipe.__globals__["RECIPE_DIR"]).glob("*.yaml"))
+    recipes += sorted((Path(__file__).parent / "recipes").glob("*.yaml"))
+    assert len(recipes) >= 8
+    for path in recipes:
+        for scale in yaml.safe_load(path.read_text()).get("scales") or {}:
+            load_recipe(str(path), scale)  # every model name (and the recipe's, the scale's) passes

@@ -119,6 +119,22 @@ def test_duplicate_id_is_refused_in_any_folder(run_dir, zoo_dir):
     assert {p: p.read_bytes() for p in zoo_dir.rglob("*") if p.is_file()} == before
 
 
+def test_the_same_weights_twice_on_one_leaderboard_are_refused_naming_the_entry(run_dir, zoo_dir):
+    """`zoo add` of the same run under a second id added a second entry with the same weights: two rows of one model
+    on a board, and results (matched by their weights' sha256) that belong to either."""
+    first = zoo.add(run_dir, ID, zoo_dir=zoo_dir)
+    before = tree(zoo_dir)
+    result = CliRunner().invoke(cli, ["zoo", "add", str(run_dir), "--id", f"{ID}_again", "--zoo-dir", str(zoo_dir)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert f"zoo entry {ID} (cifar10/Linf) already holds these weights (sha256 {first['weights_sha256'][:12]}" in (
+        result.output
+    )
+    assert tree(zoo_dir) == before  # nothing written
+    zoo.add(run_dir, f"{ID}_fp16", zoo_dir=zoo_dir, precision="fp16")  # other weights: the model stored in fp16
+    zoo.add(run_dir, f"{ID}_L2", threat_model="L2", zoo_dir=zoo_dir)  # the same weights on another leaderboard
+
+
 def test_run_without_weights_or_unfinished_is_refused(run_dir, zoo_dir, tmp_path):
     copy = tmp_path / "run_copy"
     shutil.copytree(run_dir, copy)
@@ -236,6 +252,10 @@ def test_weights_dropped_from_the_tree_come_back_from_git_history(run_dir, tmp_p
     assert ok and message.endswith("(cache)")
     with torch.no_grad():
         assert torch.isfinite(model(images)).all()
+    cached.write_bytes(cached.read_bytes()[:100])  # a damaged cached copy: discarded and fetched from git again
+    with pytest.warns(UserWarning, match="the cached copy does not match its sha256; discarded"):
+        [(_, ok, message)] = zoo.verify(ID, zoo_dir=zoo_dir)
+    assert ok and message.endswith("(git)") and files.sha256_file(cached) == entry["weights_sha256"]
 
     cached.unlink()
     shallow = tmp_path / "shallow"  # `git clone --depth 1`: the tree without the commit that holds the weights
@@ -265,12 +285,12 @@ def test_url_field_fetches_and_a_failed_fetch_is_a_clear_error(run_dir, zoo_dir,
     with torch.no_grad():
         assert torch.equal(model(images), reference(images))
 
-    other = "SamBench2025Test_elsewhere"
-    zoo.add(run_dir, other, zoo_dir=zoo_dir, url=(tmp_path / "gone.safetensors").as_uri())
-    (zoo_dir / "cifar10" / "Linf" / f"{other}.safetensors").unlink()
+    other = "SamBench2025Test_elsewhere"  # the same weights on another board (on one, they are one entry)
+    zoo.add(run_dir, other, threat_model="L2", zoo_dir=zoo_dir, url=(tmp_path / "gone.safetensors").as_uri())
+    (zoo_dir / "cifar10" / "L2" / f"{other}.safetensors").unlink()
     shutil.rmtree(tmp_path / "cache")  # same weights as the first entry: the cache would answer
     with pytest.raises(SamBenchError, match="could not fetch weights from file:"):
-        zoo.load_model(other, zoo_dir=zoo_dir)
+        zoo.load_model(other, threat_model="L2", zoo_dir=zoo_dir)
 
 
 def test_a_fetched_copy_with_the_wrong_bytes_is_not_used(run_dir, zoo_dir, tmp_path):

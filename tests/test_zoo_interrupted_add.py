@@ -95,3 +95,50 @@ def test_an_orphan_in_another_leaderboards_folder_is_replaced_too(run, cut_short
     assert not (cut_short / "cifar10" / "Linf" / f"{MODEL_ID}.safetensors").exists()
     r = invoke("zoo", "verify", "--zoo-dir", cut_short)
     assert r.exit_code == 0 and "1 entries verified" in r.output, r.output
+
+
+# `zoo add` killed while its weights' temporary is written in full, before the rename that makes it the weights
+KILLED_IN_THE_WRITE = textwrap.dedent(
+    """
+    import os, signal, sys
+    from sam_bench.zoo import store
+
+    honest = os.replace
+
+    def killed_before_the_rename(source, target):
+        if str(target).endswith(".safetensors"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        honest(source, target)
+
+    os.replace = killed_before_the_rename
+    store.add(sys.argv[1], sys.argv[2], zoo_dir=sys.argv[3])
+    """
+)
+
+
+def test_a_temporary_a_killed_add_left_is_named_by_verify_and_removed_by_the_next_add(run, tmp_path, monkeypatch):
+    """The full-size `.tmp` of a killed add went unnamed (verify said the zoo was fine, or empty) and stayed."""
+    monkeypatch.setenv("SAM_BENCH_CACHE", str(tmp_path / "cache"))
+    zoo = tmp_path / "zoo"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SAM_BENCH_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_THE_WRITE, str(run), MODEL_ID, str(zoo)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    folder = zoo / "cifar10" / "Linf"
+    (left,) = folder.glob(f".{MODEL_ID}.safetensors.*.tmp")
+    assert left.stat().st_size == (run / "model.safetensors").stat().st_size  # the whole weights, never renamed
+
+    r = invoke("zoo", "verify", "--zoo-dir", zoo)
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert f"FAIL {left.name}: leftover temporary file: {left} (0.7 MB) is what a write cut short left" in r.output
+    assert "1 of 1 entries failed verification" in r.output
+
+    r = invoke("zoo", "add", run, "--id", f"{MODEL_ID}-other", "--zoo-dir", zoo)  # any add clears them
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in folder.iterdir()) == [f"{MODEL_ID}-other.json", f"{MODEL_ID}-other.safetensors"]
+    r = invoke("zoo", "verify", "--zoo-dir", zoo)
+    assert r.exit_code == 0 and "1 entries verified" in r.output, r.output

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 VERSIONS = ("standard", "plus", "rand", "custom")
+FORWARDS_PER_GRADIENT = 3  # a forward pass and its backward, the backward counted as two forwards
 ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
 
 
@@ -83,15 +84,40 @@ def _attacks_to_run(version: str, attacks: list[str] | None) -> list[str] | None
     return list(attacks)
 
 
-def describe(version: str, norm: str, attacks: list[str] | None = None, restarts: int = 1) -> tuple[list[str], dict]:
-    """The attacks a version runs, in order, and their configuration (without building any model)."""
+def _adversary(version: str, norm: str, attacks: list[str] | None, restarts: int):
+    """The version's adversary, configured, on no model (what it would run, not a run)."""
     from pyautoattack import AutoAttack
 
     adversary = AutoAttack(
         torch.nn.Identity(), norm=norm, eps=0.0, version=version, attacks=_attacks_to_run(version, attacks)
     )
     _configure(adversary, version, restarts)
+    return adversary
+
+
+def describe(version: str, norm: str, attacks: list[str] | None = None, restarts: int = 1) -> tuple[list[str], dict]:
+    """The attacks a version runs, in order, and their configuration (without building any model)."""
+    adversary = _adversary(version, norm, attacks, restarts)
     return list(attacks or []) if version == "custom" else list(adversary.attacks_to_run), attack_config(adversary)
+
+
+def forward_passes(version: str, norm: str, attacks: list[str] | None, restarts: int, num_classes: int) -> int:
+    """Forward passes (a gradient counted as FORWARDS_PER_GRADIENT) the version's attacks spend on an image none of
+    them fools: every iteration of every restart and target, of every attack. The most one image costs, from
+    which a timed probe is estimated before it starts (sam_bench.evaluation.evaluate)."""
+    adversary = _adversary(version, norm, attacks, restarts)
+    apgd, targeted, fab, square = adversary.apgd, adversary.apgd_targeted, adversary.fab, adversary.square
+    gradient = FORWARDS_PER_GRADIENT
+    per_attack = {
+        "apgd-ce": apgd.n_restarts * apgd.n_iter * apgd.eot_iter * gradient,
+        "apgd-dlr": apgd.n_restarts * apgd.n_iter * apgd.eot_iter * gradient,
+        "apgd-t": targeted.n_restarts * targeted.n_target_classes * targeted.n_iter * targeted.eot_iter * gradient,
+        "fab": fab.n_restarts * fab.n_iter * (1 + (gradient - 1) * num_classes),  # a backward pass per class
+        "fab-t": fab.n_restarts * fab.n_target_classes * fab.n_iter * (gradient + 1),  # and a forward to check
+        "square": square.n_restarts * square.n_queries,  # one forward pass a query
+    }
+    names = list(attacks or []) if version == "custom" else list(adversary.attacks_to_run)
+    return sum(per_attack[name] for name in names)
 
 
 def attack_names(version: str, norm: str, attacks: list[str] | None = None) -> list[str]:

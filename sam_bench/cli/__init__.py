@@ -7,11 +7,12 @@ package is imported by nothing but `python -m sam_bench` and the console script.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
 
-from sam_bench.errors import SamBenchError
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.version import __version__
 
 
@@ -30,6 +31,16 @@ class Group(click.Group):
             return super().invoke(ctx)
         except SamBenchError as err:
             raise CliError(err) from None
+        except OSError as err:  # a name given (a model id, a path) longer than any file system takes
+            if err.errno != errno.ENAMETOOLONG:
+                raise
+            raise CliError(too_long(err)) from None
+
+
+def too_long(err: OSError) -> BadInput:
+    name = str(err.filename or "")
+    shown = name if len(name) <= 80 else f"{name[:60]}... ({len(name)} characters)"
+    return BadInput(f"{shown}: name too long for the file system (a file or folder name is at most 255 bytes)")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

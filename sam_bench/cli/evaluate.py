@@ -97,6 +97,17 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
+    """What a time limit stopped, what the next chunk needs, and the --max-minutes that lets it run."""
+    note = f"stopped, {stopped}" + (f"; the next chunk, {stopped.why}" if stopped.why else "")
+    limit = stopped.limit_minutes
+    if limit is not None:
+        note += f": --max-minutes {limit:.1f} or more lets it run"
+    if limit is not None and limit > max_minutes:  # the same command would stop there again
+        return f"{note}; run it again with such a limit to continue (the chunks done are kept in {state})"
+    return f"{note}; the chunks done are kept in {state}: run the same command again to continue"
+
+
 # Which attacks each option steers; given for another, it would be silently ignored.
 _APPLIES_TO = {
     "norm": ("pgd", "autoattack"),
@@ -350,9 +361,7 @@ def evaluate_command(
                 )
             except EvaluationStopped as stopped:
                 if main:
-                    click.echo(
-                        f"{ref}: stopped, {stopped}; they are kept in {state}: run the same command again to continue"
-                    )
+                    click.echo(f"{ref}: {_stopped_note(stopped, state, max_minutes)}")
                 plot = None  # drawn once every model is done
                 break
             except KeyboardInterrupt:

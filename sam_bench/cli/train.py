@@ -6,6 +6,7 @@ how this call runs (--out, --resume, --max-minutes, --stop-after-epochs, --quiet
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import Field, fields
 
 import click
@@ -111,14 +112,15 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
     finished_before = resume and stored_run(Path(out))["status"] == "complete"
     group = distributed.start(cfg.device)
     try:
-        meta = run_training(
-            cfg,
-            out,
-            resume=resume,
-            stop_after_epochs=stop_after_epochs,
-            stop_at=clock.stop_at(max_minutes),
-            progress=not quiet,
-        )  # minutes from the command's start
+        with claimed(out, group):
+            meta = run_training(
+                cfg,
+                out,
+                resume=resume,
+                stop_after_epochs=stop_after_epochs,
+                stop_at=clock.stop_at(max_minutes),
+                progress=not quiet,
+            )  # minutes from the command's start
     except KeyboardInterrupt:
         kept = Path(out) / "checkpoint.pt"
         raise SamBenchError(
@@ -146,6 +148,39 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
             f"stopped after epoch {meta['epochs_done']}/{cfg.epochs}; continue with "
             f"sam-bench train --out {out} --resume"
         )
+
+
+@contextmanager
+def claimed(out, group=None):
+    """The run folder `out` for this command alone: a claim `<out>.claim` beside it, made as files.locked makes
+    one (sam_bench.jobs.lease: atomic, taken over once its holder is known gone), held while it trains. A live
+    holder refuses the command at once, naming that process: two trainings into one folder would both say
+    "done" over one run. Under torchrun rank 0 claims for all, and all refuse together."""
+    from pathlib import Path
+
+    from sam_bench.files import cannot_write
+    from sam_bench.jobs import lease
+
+    where = Path(f"{Path(out)}{lease.CLAIM_SUFFIX}")
+    main = group is None or group.is_main
+    try:
+        claim = lease.try_claim(where) if main else None
+    except OSError as err:  # no claim can be made beside --out: nothing could be written there either
+        raise cannot_write(where, err) from None
+    refused = main and claim is None
+    if group is not None:
+        refused = group.agree(refused)
+    if refused:
+        holder, _ = lease.state(where)
+        who = holder.describe() if holder is not None else "another process"
+        raise SamBenchError(
+            f"--out {out} is being trained by {who} (its claim: {where}); wait for it, or give another --out"
+        )
+    try:
+        yield
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 def _refuse_inert_settings(ctx, options: dict) -> None:
@@ -222,14 +257,15 @@ def _train_group(ctx, out, seeds, options, resume, max_minutes, stop_after_epoch
             raise BadInput(f"--seeds trains a group: it needs --step-mode grouped, not {options['step_mode']}")
         cfgs = [settings.TrainConfig(**{**options, "seed": s}) for s in (seeds or [options["seed"]])]
     try:
-        metas = train_grouped(
-            cfgs,
-            outs,
-            resume=resume,
-            stop_after_epochs=stop_after_epochs,
-            stop_at=clock.stop_at(max_minutes),
-            progress=not quiet,
-        )
+        with claimed(out):  # the group's folder (its seeds' runs are inside it)
+            metas = train_grouped(
+                cfgs,
+                outs,
+                resume=resume,
+                stop_after_epochs=stop_after_epochs,
+                stop_at=clock.stop_at(max_minutes),
+                progress=not quiet,
+            )
     except KeyboardInterrupt:
         raise SamBenchError(
             "interrupted; each run keeps its last checkpoint, if it wrote one: "

@@ -15,6 +15,7 @@ stopped. The record's layout is documented in docs/results-schema.md.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -121,6 +122,10 @@ def _attack_chunk(
 PROBE_SHARE = 8
 
 
+def _probe_images(chunk_images: int, batch_size: int) -> int:
+    return max(1, min(batch_size, chunk_images // PROBE_SHARE))
+
+
 def _timed_first_batch(
     model, spec: AttackSpec, x, y, batch_size: int, device, seed: int, search_math: str
 ) -> tuple[int, float]:
@@ -132,7 +137,7 @@ def _timed_first_batch(
     good part of the chunk and the estimate errs long (the state keeps it for the next call: ChunkState). The
     result is dropped and the RNG left as it was, so the chunk itself, run from its own seed, gives the same
     numbers with or without this probe."""
-    count = max(1, min(batch_size, len(y) // PROBE_SHARE))
+    count = _probe_images(len(y), batch_size)
     started = time.time()
     with tqdm(disable=True) as quiet:
         _seeded_attack(model, spec, x[:count].to(device), y[:count].to(device), batch_size, quiet, seed, search_math)
@@ -147,21 +152,25 @@ def _search_mode(search_math: str) -> dict:
         return {"search": search_math, **math_mode.current()}
 
 
-def _why_late(label: str, images: int, needed_s: float, left_s: float) -> str:
+def _why_late(label: str, images: int, needed_s: float, left_s: float, probe_first: bool = False) -> str:
     """The next chunk against the time left, in words: "pgd Linf 1/255 on 32 images, estimated at 160.0
-    minutes with 10.0 left"."""
+    minutes with 10.0 left"; `probe_first`: estimated before its timed probe, which it needs first."""
     needed = "more than the time left" if needed_s == float("inf") else f"{needed_s / 60:.1f} minutes"
+    if probe_first and needed_s != float("inf"):
+        needed = f"up to {needed} (its timed probe first)"
     return f"{label} on {images:,} images, estimated at {needed} with {max(left_s, 0.0) / 60:.1f} left"
 
 
 class EvaluationStopped(Exception):
     """The time limit came before the last chunk: the finished ones are in the state file. `why` says what the
     next chunk was estimated to take against the time left (a stint's console keeps it: the fifth GPU window's
-    could not tell why a chunk had waited)."""
+    could not tell why a chunk had waited); `limit_minutes`, the smallest --max-minutes (counted from the
+    command's start, as runtime.clock counts it) that lets that chunk run in a call like this one, None where
+    nothing estimates it."""
 
-    def __init__(self, done: int, total: int, why: str = ""):
+    def __init__(self, done: int, total: int, why: str = "", limit_minutes: float | None = None):
         super().__init__(f"time limit reached with {done} of {total} chunks done")
-        self.done, self.total, self.why = done, total, why
+        self.done, self.total, self.why, self.limit_minutes = done, total, why, limit_minutes
 
 
 def is_leaderboard_autoattack(e: dict) -> bool:
@@ -219,7 +228,9 @@ def evaluate(
     instead of attacked again (`carry_over`: its per-image outcomes checked against this call's clean pass).
     With `stop_at` (a `time.time()` value) no chunk starts that is expected to end after it (at the
     rate of the attack's chunk before, or for an attack's first chunk in this call, of one timed
-    batch): `EvaluationStopped` is raised instead, and a later call continues from the state file.
+    batch, itself started only where its estimate fits: its images x the attack's forward passes on an image it
+    cannot fool x the clean pass's seconds per image): `EvaluationStopped` is raised instead, and a later call
+    continues from the state file.
 
     Under torchrun (sam_bench.runtime.distributed) the chunks are dealt out to the processes and their
     records gathered, so every process returns the results one process would have computed:
@@ -278,7 +289,9 @@ def evaluate(
         for spec, size in zip(attacks, spec_chunks)
     ]
 
+    clean_started = clock.now()
     clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main)
+    forward_s = (clock.now() - clean_started) / n  # one forward pass, per image: what a probe is estimated from
 
     where = device_name(device) + (f", {cpu_model()}" if device.type == "cpu" else "")  # CPUs differ in speed
     run = _Run(
@@ -295,6 +308,8 @@ def evaluate(
         search_math,
         progress and main,
         where,
+        forward_s,
+        clock.now(),
     )
     evaluations = []
     chunks_total = sum(len(b) for b in spec_bounds)
@@ -399,6 +414,8 @@ class _Run:
     search_math: str
     progress: bool
     where: str  # the device, as a stored probe must match it to be taken (its speed is this device's)
+    forward_s: float  # a forward pass's seconds per image (the clean pass's)
+    ready: float  # when the attacks began: what a call spends before them, to name the limit a chunk needs
 
     def _resumable(self, key: str, start: int, end: int, label: str, warn) -> bool:
         """Whether the state file holds this chunk, agreeing with itself and with this evaluation's clean pass
@@ -416,6 +433,26 @@ class _Run:
             "attacked again"
         )
         return False
+
+    def _limit_for(self, needed_s: float) -> float | None:
+        """The smallest --max-minutes, in tenths, for a call like this one to reach the attacks and then spend
+        `needed_s` on them."""
+        if needed_s == float("inf"):
+            return None
+        return math.ceil((self.ready - clock.STARTED + needed_s) / 6) / 10
+
+    def _stop_before_a_probe_that_cannot_fit(self, spec, label, s, e, batch, done_before, total) -> None:
+        """Raise EvaluationStopped where the timed probe before the chunk [s, e) is not expected to end before the
+        limit (past it already, or its estimate longer than the time left): it counts against the limit too."""
+        assert self.stop_at is not None, "called under a time limit only"
+        count, passes = _probe_images(e - s, batch), spec.forward_passes(self.dataset.num_classes)
+        estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
+        late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
+        if not (late if self.ctx is None else self.ctx.agree(late)):
+            return
+        needed = float("inf") if estimate is None else estimate + estimate / count * (e - s)  # the probe, the chunk
+        why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
+        raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
 
     def attack(self, spec, bounds, chunk_size: int, batch_size: int, chunks_before: int, chunks_total: int, warn):
         """One attack over its chunks (those of the state file skipped), each process a chunk per round; its
@@ -436,11 +473,13 @@ class _Run:
             for first in range(0, len(todo), world):  # a round: one chunk per process
                 if self.stop_at is not None:
                     s, e = bounds[todo[first]]
-                    if seconds_per_image is None and not clock.fits(self.stop_at, 0):
-                        seconds_per_image = float("inf")  # past the limit already: not even the probe starts
+                    done_before = chunks_before + len(bounds) - len(todo) + first
                     if seconds_per_image is None:  # a probe an earlier call ran here, or one now
                         seconds_per_image = self.state.probed(keys[todo[first]], self.where)
                     if seconds_per_image is None:
+                        self._stop_before_a_probe_that_cannot_fit(
+                            spec, label, s, e, spec_batch, done_before, chunks_total
+                        )
                         seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
                         images, seconds = _timed_first_batch(
                             self.model,
@@ -454,12 +493,14 @@ class _Run:
                         )
                         self.state.put_probe(keys[todo[first]], self.where, images, seconds)
                         seconds_per_image = seconds / images
-                    late = not clock.fits(self.stop_at, seconds_per_image * (e - s))
+                    needed = seconds_per_image * (e - s)
+                    late = not clock.fits(self.stop_at, needed)
                     if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
                         raise EvaluationStopped(
-                            chunks_before + len(bounds) - len(todo) + first,
+                            done_before,
                             chunks_total,
-                            _why_late(label, e - s, seconds_per_image * (e - s), self.stop_at - clock.now()),
+                            _why_late(label, e - s, needed, self.stop_at - clock.now()),
+                            self._limit_for(needed),
                         )
                 mine = todo[first + rank] if first + rank < len(todo) else None
                 record = None

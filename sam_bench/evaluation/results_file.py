@@ -123,7 +123,7 @@ def _check_test_set(data: dict, where: str) -> None:
     one, say a stand-in of other images under its name, carries another fingerprint: that a board or a zoo entry
     refuses where it knows the data the model was trained with.)"""
     by_fingerprint = {sha: name for name, (sha, _) in FINGERPRINTS.items()}
-    carried = by_fingerprint.get(data.get("sha256"))
+    carried = by_fingerprint.get(str(data.get("sha256")))
     if carried is not None and carried != data["name"]:
         raise SamBenchError(f"{where}: dataset.name is {data['name']!r}, but its fingerprint is {carried}'s; {FIX}")
     named = FINGERPRINTS.get(data["name"])

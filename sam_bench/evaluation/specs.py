@@ -7,7 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sam_bench.attacks import NORMS
-from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, describe, require_pyautoattack
+from sam_bench.attacks.autoattack import (
+    ATTACK_NAMES,
+    FORWARDS_PER_GRADIENT,
+    VERSIONS,
+    describe,
+    forward_passes,
+    require_pyautoattack,
+)
 from sam_bench.eps import check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput
 
@@ -28,6 +35,18 @@ class AttackSpec:
     # Only the first N of the evaluation's images (None: all of them), e.g. AutoAttack on the first 1,000
     # where PGD takes 2,000: the slow attack on RobustBench's usual sample, the fast one on more images.
     n_examples: int | None = None
+
+    def forward_passes(self, num_classes: int) -> int | None:
+        """At most how many forward passes (a gradient counted as several: attacks.autoattack) the attack spends on
+        one image; None for a runner of its own, whose cost nothing here knows."""
+        s = self.settings
+        if self.runner is not None:
+            return None
+        if self.attack == "pgd":  # each step a gradient; with restarts, a forward to see what each fooled
+            return s["restarts"] * (s["steps"] * FORWARDS_PER_GRADIENT + 1)
+        if self.attack == "autoattack" and self.norm is not None:
+            return forward_passes(s["version"], self.norm, s["attacks"], s.get("restarts", 1), num_classes)
+        return 0  # clean: the clean pass is all it needs
 
     def record(self) -> dict:
         return {

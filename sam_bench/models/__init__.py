@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from sam_bench.errors import BadInput
+from sam_bench.models import size
 from sam_bench.models.registry import _REGISTRY, list_models, register_model  # noqa: F401  (the public calls)
 
 
@@ -84,7 +85,16 @@ def create_model(spec: dict) -> nn.Module:
         )
     if arch not in _REGISTRY:
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
-    return _REGISTRY[arch](width=spec.get("width", 1.0), **common)
+    width = spec.get("width", 1.0)
+    what = f"{arch} at width {width:g}"
+    size.check_fits(what, lambda: _REGISTRY[arch](width=width, **common))
+    try:
+        return _REGISTRY[arch](width=width, **common)
+    except (RuntimeError, MemoryError) as err:
+        refusal = size.out_of_memory(what, err)
+        if refusal is None:
+            raise
+        raise refusal from None
 
 
 from sam_bench.models import preact_resnet, wide_resnet  # noqa: E402,F401  (fill the registry)

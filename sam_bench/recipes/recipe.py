@@ -7,6 +7,7 @@ import copy
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from sam_bench.training.loop import RUNTIME_KEYS, TrainConfig
 
 RECIPE_DIR = Path(__file__).parent  # the shipped recipes (*.yaml) lie beside this module
 MODEL_KEYS = {"name", "seeds"}  # keys of a model entry that are not training settings
+# A model's name names its run folder and results (runs/<name>-<key>), a recipe's and a scale's the reproduction
+# folder (reproductions/<recipe>-<scale>): one file name each, never a path out of the folder they belong in.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")
 
 
 @dataclass
@@ -140,6 +144,16 @@ def _work_order(numbered: list[tuple[int, ModelPlan]], order, where: str, scale:
     return [plan for _, plan in ordered]
 
 
+def _check_name(where: str, what: str, name) -> None:
+    """A name that becomes a file name: letters, digits, '.', '_', '-' and '+', not starting with a dot."""
+    written = not isinstance(name, bool) and isinstance(name, (str, int, float))  # YAML reads `name: 2` as 2
+    if not (written and SAFE_NAME.fullmatch(str(name))):
+        raise BadInput(
+            f"{where}: {what} {name!r} is not a safe file name: use letters, digits, '.', '_', '-' and '+' "
+            "(no path separators, no leading dot)"
+        )
+
+
 def _read(ref: str) -> tuple[dict, str]:
     path = Path(ref)
     if not path.is_file():
@@ -164,6 +178,10 @@ def load_recipe(
     scales = data.get("scales") or {}
     if scale not in scales:
         raise BadInput(f"{where}: unknown scale {scale!r}; this recipe has {', '.join(scales) or 'none'}")
+    _check_name(where, "recipe name", data["name"])
+    _check_name(where, "scale name", scale)
+    for entry in data["models"]:
+        _check_name(where, "model name", entry["name"])
     s = scales[scale] or {}
     dataset = s.get("dataset", data["dataset"])
     train_defaults = merge(data["train"], s.get("train") or {})

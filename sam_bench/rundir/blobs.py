@@ -3,7 +3,9 @@ sha256), in the git history of the checkout (by git blob id: `git cat-file blob`
 
 The zoo keeps its entries' weights this way, and a reproduction keeps every run's the same way
 (`sam_bench.zoo.runs`): the tracked tree stays small, since it travels with every GPU call, while no
-trained model is lost. Whatever comes back is checked against its sha256 before it is used or cached.
+trained model is lost. Whatever comes back is checked against its sha256 before it is used or cached, and the
+cache heals itself: a cached copy that fails its sha256 (a disk that filled, a copy cut short, an edit) is
+discarded with a warning and fetched again from git or the url; it is an error only when no source has the bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import os
 import subprocess
 import urllib.request
+import warnings
 from pathlib import Path
 
 from sam_bench import files
@@ -71,15 +74,21 @@ def materialise(
     local: Path, sha256: str, git_blob: str | None, url: str | None = None, suffix: str = ".safetensors"
 ) -> tuple[Path, str]:
     """(path of the file, where it came from: tree | cache | git | url), for weights (or, with suffix ".pt",
-    an unfinished run's checkpoint: sam_bench.kept_checkpoint) recorded at `local` with this sha256. From git
-    or a url they are checked and cached; from the tree or the cache the caller checks them (a file there may
-    have changed since)."""
+    an unfinished run's checkpoint: sam_bench.kept_checkpoint) recorded at `local` with this sha256. From the
+    cache, git or a url they are checked (and from git or a url cached); from the tree the caller checks them
+    (a file there is the user's: a changed one is theirs to restore)."""
     if local.is_file():
         return local, "tree"
     cached = cache_dir() / f"{sha256}{suffix}"
-    if cached.is_file():
-        return cached, "cache"
     tried = [f"{local}: {'weights file' if suffix == '.safetensors' else 'file'} not found"]
+    if cached.is_file():
+        if files.sha256_file(cached) == sha256:
+            return cached, "cache"
+        warnings.warn(
+            f"{cached}: the cached copy does not match its sha256; discarded, and fetched again", stacklevel=2
+        )
+        cached.unlink(missing_ok=True)
+        tried.append(f"the cached copy {cached} did not match the recorded sha256 (discarded)")
     where = next((p for p in (local.parent, *local.parents) if p.is_dir()), Path.cwd())
     for source, ref in (("git", git_blob), ("url", url)):
         if not ref:
@@ -92,6 +101,6 @@ def materialise(
             continue
         files.atomic_write(cached, lambda f, payload=data: f.write(payload))
         return cached, source
-    if len(tried) == 1:
+    if not (git_blob or url):
         tried.append("no git blob and no url is recorded to get it from")
     raise WeightsNotHere("; ".join(tried))

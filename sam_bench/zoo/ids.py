@@ -4,6 +4,8 @@
 - that does not follow RobustBench's <Author><Year><Keyword>_<variant> (`ID_PATTERN`);
 - that ends like a file name (`.json`, `.safetensors`, ...): `X.json` would be stored as `X.json.json`
   and read back as a path by every command that takes a model id or a file;
+- longer than `MAX_ID_LENGTH`: the files named after it (`.<id>_autoattack_Linf.partial.json.<random>.tmp`,
+  a results file's claim, ...) must stay within the 255 bytes a file system allows a name;
 - that RobustBench's own model list has, in any case (where robustbench is installed): our entry would
   never reach RobustBench (`register_with_robustbench` skips ids it has), and `robustbench.load_model`
   would load theirs under our name;
@@ -24,10 +26,16 @@ ID_PATTERN = re.compile(r"[A-Z][A-Za-z-]*[0-9]{4}[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-
 ID_AUTHOR = "SamBench"
 ROBUSTBENCH_ID_PREFIX = "sam-bench:"  # our marker in RobustBench's `gdrive_id` field
 FILE_SUFFIXES = (".json", ".safetensors", ".pt", ".pth", ".ckpt", ".bin")
+MAX_ID_LENGTH = 128  # RobustBench's longest are under 60; the rest of 255 bytes is for what names add to it
 
 
 def check_id(model_id: str) -> None:
-    """The id's form: RobustBench's scheme, and no file name."""
+    """The id's form: RobustBench's scheme, short enough for the names of its files, and no file name."""
+    if len(model_id) > MAX_ID_LENGTH:
+        raise BadInput(
+            f"invalid model id {model_id!r}: {len(model_id)} characters, at most {MAX_ID_LENGTH} (the files "
+            "named after it must fit the file system's 255 bytes); give a shorter --id"
+        )
     if not ID_PATTERN.fullmatch(model_id):
         raise BadInput(
             f"invalid model id {model_id!r}: use RobustBench's scheme <Author><Year><Keyword>_<variant>, "

@@ -1,14 +1,16 @@
-"""Weights without an entry: what a `zoo add` cut short between its two writes leaves (#51 item 6).
+"""What a `zoo add` cut short leaves: weights without an entry, and the temporaries of its atomic writes.
 
 `zoo add` writes `<id>.safetensors` first and `<id>.json` second (each atomically), so that an entry
 never names weights that are not there. A process killed between the two leaves weights that no
 entry names: `zoo verify` reports them ("orphan weights: ..."), and `zoo add` with the same id
 replaces them (under the zoo's lock, so they cannot be another add's, half done) instead of taking
-the id for used.
+the id for used. A process killed during a write leaves that write's temporary (`.<id>.safetensors.<random>.tmp`,
+the whole weights' size): `zoo verify` names it, and the next `zoo add` of any id removes it (under the lock too).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sam_bench import files
@@ -49,6 +51,32 @@ def describe(path: Path) -> str:
 def remove(zoo: Path, model_id: str) -> list[Path]:
     """Delete the orphan weights of `model_id` before it is added again; returns what was deleted."""
     gone = find(zoo, model_id)
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
+# The temporary of an atomic write of an entry's weights or JSON (files.atomic_write: .<name>.<random>.tmp)
+_ZOO_TEMPORARY = re.compile(r"\..+\.(safetensors|json)\.[^.]+" + re.escape(files.TEMPORARY_SUFFIX))
+
+
+def temporaries(zoo: Path) -> list[Path]:
+    """The temporaries of the zoo's own writes in `zoo`: outside a `zoo add` (which holds the zoo's lock), what
+    a write cut short left."""
+    return sorted(p for p in zoo.glob("*/*/.*") if files.is_temporary(p) and _ZOO_TEMPORARY.fullmatch(p.name))
+
+
+def describe_temporary(path: Path) -> str:
+    size = path.stat().st_size if path.exists() else 0
+    return (
+        f"leftover temporary file: {path} ({size / 1e6:.1f} MB) is what a write cut short left (a killed zoo add); "
+        "the next zoo add removes it, or delete the file"
+    )
+
+
+def remove_temporaries(zoo: Path) -> list[Path]:
+    """Delete what writes cut short left, before an add writes its own (under the zoo's lock); what was deleted."""
+    gone = temporaries(zoo)
     for path in gone:
         path.unlink(missing_ok=True)
     return gone

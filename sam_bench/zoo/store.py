@@ -17,6 +17,7 @@ A stale or edited .pt is refused: the model only accepts exactly the zoo's verif
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import functools
@@ -323,6 +324,8 @@ def _add(
     check_free(model_id, entries)
     for path in orphans.remove(zoo, model_id):  # what an add of this id killed part-way left
         log.warning("replacing %s", orphans.describe(path))
+    for path in orphans.remove_temporaries(zoo):  # what any add killed in a write left
+        log.warning("removed %s", path)
 
     folder = zoo / dataset / threat_model
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
@@ -334,6 +337,7 @@ def _add(
     else:
         dtype = "float32"
     sha = hashlib.sha256(data).hexdigest()
+    _check_new_weights(folder, sha)
     entry = {
         "schema": SCHEMA,
         "id": model_id,
@@ -383,9 +387,24 @@ def _add(
         load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
     except BaseException:
         for path in (json_path, weights_path):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the error that brought us here is the one to tell
+                path.unlink(missing_ok=True)
         raise
     return entry
+
+
+def _check_new_weights(folder: Path, sha: str) -> None:
+    """A leaderboard lists a model once: weights an entry of its folder already holds are refused, naming it."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            held = files.read_json(path).get("weights_sha256")
+        except (SamBenchError, AttributeError):
+            continue  # a damaged entry is verify's to report
+        if held == sha:
+            raise BadInput(
+                f"zoo entry {path.stem} ({folder.parent.name}/{folder.name}) already holds these weights (sha256 "
+                f"{sha[:12]}...): a leaderboard lists a model once; use {path.stem}"
+            )
 
 
 def _to_fp16(source: Path, model_id: str) -> bytes:
@@ -417,6 +436,7 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
             report.append((mid, False, str(err)))
     if not model_id:
         report += [(path.stem, False, orphans.describe(path)) for path in orphans.find(_zoo(zoo_dir))]
+        report += [(path.name, False, orphans.describe_temporary(path)) for path in orphans.temporaries(_zoo(zoo_dir))]
     return report
 
 
