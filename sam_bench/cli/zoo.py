@@ -7,22 +7,11 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import existing_zoo, names_option, out_option
+from sam_bench.cli.options import names_option, out_option
+from sam_bench.cli.options import zoo_dir_option as zoo_dir_option_of
 
-
-def _zoo_dir_option(callback=None):
-    return click.option(
-        "--zoo-dir",
-        default=None,
-        envvar="SAM_BENCH_ZOO",
-        show_envvar=True,
-        callback=callback,
-        help="The model zoo folder (default: model_zoo/ of the checkout).",
-    )
-
-
-zoo_dir_option = _zoo_dir_option()  # zoo add makes the folder
-zoo_to_read_option = _zoo_dir_option(existing_zoo)  # the other commands read it: it must be there
+zoo_dir_option = zoo_dir_option_of(reads=False)  # zoo add makes the folder
+zoo_to_read_option = zoo_dir_option_of()  # the other commands read it: it must be there
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
     default=None,
@@ -98,8 +87,12 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
 
 
 @zoo_group.command("list")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
-@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
+@click.option(
+    "--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None, help="Only this data set's entries."
+)
+@click.option(
+    "--threat-model", type=click.Choice(["Linf", "L2"]), default=None, help="Only this threat model's entries."
+)
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
 @zoo_to_read_option
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
@@ -225,8 +218,18 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir):
 
 
 @leaderboard_group.command("render")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
-@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
+@click.option(
+    "--dataset",
+    type=click.Choice(["cifar10", "cifar100"]),
+    default=None,
+    help="Only this data set's boards [default: every board there is].",
+)
+@click.option(
+    "--threat-model",
+    type=click.Choice(["Linf", "L2"]),
+    default=None,
+    help="Only this threat model's boards [default: every board there is].",
+)
 @click.option(
     "--readme",
     type=click.Path(dir_okay=False),
