@@ -36,6 +36,14 @@ class WeightPerturbation:
 
 
 @dataclass(frozen=True)
+class Paper:
+    """The paper that introduced a method: how the leaderboards cite it and where they link."""
+
+    cite: str  # e.g. "Foret et al. 2021"
+    url: str
+
+
+@dataclass(frozen=True)
 class Method:
     name: str  # as recipes, the CLI and run metadata write it
     display: str  # how the zoo and the leaderboards name it
@@ -50,6 +58,8 @@ class Method:
     # PGD maximising the KL term; None: cross-entropy on the images it trains on
     default_beta: float | None = None
     awp: WeightPerturbation | None = None  # the weights perturbed adversarially before each descent
+    # What a leaderboard row links (None: no method of its own to cite; standard training is plain SGD)
+    paper: Paper | None = None
 
     def __post_init__(self):
         if self.sam != (self.default_rho is not None):
@@ -74,14 +84,54 @@ class Method:
         return (2 if self.sam or self.awp is not None else 1) * loss_passes + attack_passes
 
 
+AWP_PAPER = "https://arxiv.org/abs/2004.05884"  # AT-AWP and TRADES-AWP
+
 TABLE: dict[str, Method] = {
     m.name: m
     for m in (
         Method("standard", "standard training", "Standard", "SGD"),
-        Method("sam", "SAM", "SAM", "SAM", sam=True, default_rho=0.05),
-        Method("asam", "ASAM", "ASAM", "adaptive SAM", sam=True, default_rho=0.5),
-        Method("at", "PGD AT", "AT", "PGD adversarial training", attack="pgd"),
-        Method("sam-at", "SAM + PGD AT", "SAMAT", "SAM on PGD examples", sam=True, attack="pgd", default_rho=0.05),
+        # Foret, Kleiner, Mobahi, Neyshabur (2021), "Sharpness-Aware Minimization for Efficiently Improving
+        # Generalization"
+        Method(
+            "sam",
+            "SAM",
+            "SAM",
+            "SAM",
+            sam=True,
+            default_rho=0.05,
+            paper=Paper("Foret et al. 2021", "https://arxiv.org/abs/2010.01412"),
+        ),
+        # Kwon, Kim, Park, Choi (2021), "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant Learning"
+        Method(
+            "asam",
+            "ASAM",
+            "ASAM",
+            "adaptive SAM",
+            sam=True,
+            default_rho=0.5,
+            paper=Paper("Kwon et al. 2021", "https://arxiv.org/abs/2102.11600"),
+        ),
+        # Madry et al. (2018), "Towards Deep Learning Models Resistant to Adversarial Attacks"
+        Method(
+            "at",
+            "PGD AT",
+            "AT",
+            "PGD adversarial training",
+            attack="pgd",
+            paper=Paper("Madry et al. 2018", "https://arxiv.org/abs/1706.06083"),
+        ),
+        # SAM on PGD examples: among the extensions of the extended paper of Wei et al. (Zhang et al. 2024, "On the
+        # Duality Between Sharpness-Aware Minimization and Adversarial Training")
+        Method(
+            "sam-at",
+            "SAM + PGD AT",
+            "SAMAT",
+            "SAM on PGD examples",
+            sam=True,
+            attack="pgd",
+            default_rho=0.05,
+            paper=Paper("Zhang et al. 2024", "https://arxiv.org/abs/2402.15152"),
+        ),
         # Wong, Rice, Kolter (2020), "Fast is better than free": a uniform start in the eps ball, a step of 1.25 eps
         Method(
             "fgsm-rs",
@@ -90,6 +140,7 @@ TABLE: dict[str, Method] = {
             "single-step AT, random start and step 1.25 eps, projected",
             attack="single-step",
             single_step=SingleStepRule(noise=1.0, step=1.25, projected=True),
+            paper=Paper("Wong et al. 2020", "https://arxiv.org/abs/2001.03994"),
         ),
         # de Jorge et al. (2022), "Make some noise": noise in the 2 eps ball, a step of eps, not projected
         Method(
@@ -99,6 +150,7 @@ TABLE: dict[str, Method] = {
             "single-step AT, noise 2 eps and step eps, not projected",
             attack="single-step",
             single_step=SingleStepRule(noise=2.0, step=1.0, projected=False),
+            paper=Paper("de Jorge et al. 2022", "https://arxiv.org/abs/2202.01181"),
         ),
         # Goodfellow et al. (2015): no start, a step of eps (it overfits catastrophically at large eps)
         Method(
@@ -108,6 +160,7 @@ TABLE: dict[str, Method] = {
             "single-step AT, no start, step eps",
             attack="single-step",
             single_step=SingleStepRule(noise=0.0, step=1.0, projected=True),
+            paper=Paper("Goodfellow et al. 2015", "https://arxiv.org/abs/1412.6572"),
         ),
         # Zhang et al. (2019), arXiv:1901.08573: beta (1/lambda) = 6 for CIFAR-10 at Linf 8/255, the default of
         # yaodongyu/TRADES's train_trades_cifar10.py (with 10 PGD steps); its attack starts from Gaussian noise
@@ -119,6 +172,7 @@ TABLE: dict[str, Method] = {
             "TRADES: clean cross-entropy + beta x KL(clean || PGD example), its PGD on the KL term",
             attack="pgd",
             default_beta=6.0,
+            paper=Paper("Zhang et al. 2019", "https://arxiv.org/abs/1901.08573"),
         ),
         # Wu, Xia, Wang (2020), arXiv:2004.05884, AWP on PGD AT and on TRADES: gamma 5e-3 (the paper's setting;
         # csdongxian/AWP's AT_AWP/train_cifar10.py defaults to 1e-2 and its PreActResNet-18 logs ran 1e-2),
@@ -131,6 +185,7 @@ TABLE: dict[str, Method] = {
             "PGD AT with adversarial weight perturbation (AWP, relative size gamma)",
             attack="pgd",
             awp=WeightPerturbation(gamma=5e-3, warmup=0),
+            paper=Paper("Wu et al. 2020", AWP_PAPER),
         ),
         Method(
             "awp-trades",
@@ -140,6 +195,7 @@ TABLE: dict[str, Method] = {
             attack="pgd",
             default_beta=6.0,
             awp=WeightPerturbation(gamma=5e-3, warmup=10),
+            paper=Paper("Wu et al. 2020", AWP_PAPER),
         ),
     )
 }
