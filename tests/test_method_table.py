@@ -55,3 +55,12 @@ def test_a_new_method_is_its_record_and_its_step(monkeypatch, tmp_path):
     assert entry["paper"]["name"].endswith("SGD twice") and entry["training_cost"]["passes_per_step"] == 2
     with pytest.raises(BadInput, match="unknown method 'sgd-thrice'"):
         TrainConfig(method="sgd-thrice").validate()
+
+
+def test_every_method_but_standard_training_names_its_paper():
+    # what each leaderboard row links (sam_bench.leaderboard.table.method_paper); plain SGD has no paper of its own
+    without = [m.name for m in method_table.TABLE.values() if m.paper is None]
+    assert without == ["standard"]
+    for m in method_table.TABLE.values():
+        if m.paper is not None:
+            assert m.paper.url.startswith("https://arxiv.org/abs/") and m.paper.cite.split()[-1].isdigit(), m.name
