@@ -75,8 +75,9 @@ print("\n".join(lines))
 loads = sorted(r[k] for r in runs for k in ("load_before", "load_after"))
 busy = max(r["others_share"] for r in runs)
 line = (
-    f"{median['wall_s'] / 60:.1f} minutes after the install on this project's {cores}-core {cpu} machine (median of "
-    f"{len(runs)} fresh clones, {median['wall_s']:.0f} s: training {median['training_s']:.0f} s, evaluation "
+    f"{median['wall_s'] / 60:.1f} minutes after the install on this project's {cores}-core {cpu} machine ("
+    + (f"median of {len(runs)} fresh clones" if len(runs) > 1 else "one fresh clone")
+    + f", {median['wall_s']:.0f} s: training {median['training_s']:.0f} s, evaluation "
     f"{median['evaluation_s']:.0f} s, the rest (start-up, zoo, leaderboard, report) {statistics.median(rest):.0f} s; "
     f"1-minute load average {loads[0]:.1f} to {loads[-1]:.1f} around the runs, other work using up to "
     f"{100 * busy:.0f}% of the cores meanwhile: `benchmarks/{name}`)"

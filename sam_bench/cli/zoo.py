@@ -7,11 +7,8 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import names_option, out_option
-from sam_bench.cli.options import zoo_dir_option as zoo_dir_option_of
+from sam_bench.cli.options import names_option, out_option, zoo_dir_option
 
-zoo_dir_option = zoo_dir_option_of(reads=False)  # zoo add makes the folder
-zoo_to_read_option = zoo_dir_option_of()  # the other commands read it: it must be there
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
     default=None,
@@ -65,7 +62,7 @@ def zoo_group():
 )
 @click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
-@zoo_dir_option
+@zoo_dir_option(reads=False)  # zoo add makes the folder
 def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
     """Copy a finished run's weights and metadata into the zoo."""
     from sam_bench.zoo import store as zoo
@@ -94,7 +91,7 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
     "--threat-model", type=click.Choice(["Linf", "L2"]), default=None, help="Only this threat model's entries."
 )
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
-@zoo_to_read_option
+@zoo_dir_option()
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
     """List the zoo's entries."""
     import json
@@ -128,7 +125,7 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
     help="Instead: check, for every results file of this reproduction folder (repeatable), the weights it "
     "names: the run's own (in the tree or kept in git: `zoo keep`) or the zoo entry made from them.",
 )
-@zoo_to_read_option
+@zoo_dir_option()
 def zoo_verify(model_id, folders, zoo_dir):
     """Check the sha256 of every weights file (or one) against its entry."""
     from pathlib import Path
@@ -208,7 +205,7 @@ def leaderboard_group():
 @leaderboard_group.command("add")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @leaderboard_dir_option
-@zoo_to_read_option
+@zoo_dir_option()
 def leaderboard_add(results, leaderboard_dir, zoo_dir):
     """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does)."""
     from sam_bench.leaderboard.board import update_from_results
@@ -282,7 +279,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @out_option("Folder for the files (default: submissions/<ModelId>/).")
 @with_paper_options
 @leaderboard_dir_option
-@zoo_to_read_option
+@zoo_dir_option()
 def leaderboard_submit(model_id, out, leaderboard_dir, zoo_dir, **paper):
     """Check an entry against RobustBench's rules; write its model_info JSON and the filled-in issue."""
     from sam_bench.leaderboard.board import submit
