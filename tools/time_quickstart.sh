@@ -20,6 +20,7 @@ py="$work/venv/bin/python"
 for i in $(seq "$n"); do
   d="$work/clone-$i"
   git clone -q "$repo" "$d"
+  commit=$(git -C "$d" rev-parse --short HEAD)  # what was timed
   (cd "$d" && "$py" -m pip install -q -c constraints-cpu.txt -e . >/dev/null 2>&1)
   # One run, measured: one JSON line (seconds; load averages; other work's share of the cores)
   (cd "$d" && "$py" - >> "$runs" <<'PY'
@@ -53,7 +54,7 @@ PY
   rm -rf "$d"
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
-python3 - "$runs" "$out" "$repo/README.md" "$(git -C "$repo" rev-parse --short HEAD)" "$cpu" <<'PY'
+python3 - "$runs" "$out" "$repo/README.md" "$commit" "$cpu" <<'PY'
 import json, os, re, statistics, sys, time
 runs_file, out, readme, commit, cpu = sys.argv[1:]
 runs = [json.loads(line) for line in open(runs_file)]
@@ -79,8 +80,14 @@ line = (
     + (f"median of {len(runs)} fresh clones" if len(runs) > 1 else "one fresh clone")
     + f", {median['wall_s']:.0f} s: training {median['training_s']:.0f} s, evaluation "
     f"{median['evaluation_s']:.0f} s, the rest (start-up, zoo, leaderboard, report) {statistics.median(rest):.0f} s; "
-    f"1-minute load average {loads[0]:.1f} to {loads[-1]:.1f} around the runs, other work using up to "
-    f"{100 * busy:.0f}% of the cores meanwhile: `benchmarks/{name}`)"
+    f"1-minute load average {loads[0]:.1f} to {loads[-1]:.1f} around the runs; "
+    + (
+        "the machine otherwise idle"
+        if busy < 0.05
+        else f"the machine shared: other work used up to {100 * busy:.0f}% of the cores meanwhile, so an idle one "
+        "takes less"
+    )
+    + f": `benchmarks/{name}`)"
 )
 text = open(readme).read()
 new = re.sub(r"(<!-- quickstart-time start -->).*?(<!-- quickstart-time end -->)", lambda m: m[1] + line + m[2],
