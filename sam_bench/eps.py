@@ -44,6 +44,36 @@ def check_budget(value: float, norm: str, option: str = "--eps") -> float:
     return value
 
 
+# RobustBench's leaderboard budgets: only an AutoAttack (standard) result at these is a model_info entry.
+ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
+
+# Legal budgets that are rarely meant. The paper's smallest L2 budget, 16/255, is the smallest any shipped
+# recipe uses (tests/test_eps_warnings.py checks it against them): an L2 ball below it (RobustBench's is
+# 0.5, 8x larger) flips next to nothing, and a value such as 8/255 is most likely an Linf budget given as
+# L2. Above 16/255 (twice RobustBench's 8/255) an Linf ball is beyond every published CIFAR budget, and a
+# value such as 0.5 is most likely an L2 budget given as Linf.
+SMALLEST_USUAL_L2 = 16 / 255
+LARGEST_USUAL_LINF = 16 / 255
+
+
+def doubtful_budget(value: float, norm: str | None) -> str | None:
+    """The warning for a legal but doubtful budget (an L2 eps below 16/255, an Linf eps above 16/255), or
+    None. eps 0 is the clean check that every attack must pass and is never doubtful."""
+    linf, l2 = ROBUSTBENCH_BUDGETS["Linf"], ROBUSTBENCH_BUDGETS["L2"]
+    standard = f"RobustBench's standard budgets are Linf {linf} and L2 {l2}"
+    if norm == "L2" and 0 < value < SMALLEST_USUAL_L2 - 1e-12:
+        return (
+            f"L2 eps {format_eps(value)} is below {format_eps(SMALLEST_USUAL_L2)}, the smallest L2 budget of the "
+            f"paper and of any shipped recipe; {standard} (an Linf budget given as L2?)"
+        )
+    if norm == "Linf" and value > LARGEST_USUAL_LINF + 1e-12:
+        return (
+            f"Linf eps {format_eps(value)} is above {format_eps(LARGEST_USUAL_LINF)}, twice RobustBench's; "
+            f"{standard} (an L2 budget given as Linf?)"
+        )
+    return None
+
+
 def parse_eps_list(text: str) -> list[float]:
     return [parse_eps(part) for part in str(text).split(",") if part.strip()]
 

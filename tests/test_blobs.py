@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from sam_bench.rundir import blobs
 from sam_bench.errors import WeightsNotHere
+from sam_bench.rundir import blobs
 
 WEIGHTS = b"the weights' bytes " * 100
 SHA = hashlib.sha256(WEIGHTS).hexdigest()

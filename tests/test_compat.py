@@ -55,3 +55,25 @@ def test_torchvision_shim_is_a_noop_when_already_imported():
     compat.install()
     before = set(compat.ACTIVE)
     assert compat.install() == before
+
+
+def _fresh(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_sam_bench_first_makes_torchvision_timm_and_robustbench_import():
+    # docs/install.md: in the README's CPU environment sam_bench comes first in a script of one's own
+    done = _fresh("import sam_bench, torchvision, timm, robustbench; from robustbench.eval import benchmark; print(1)")
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr[-2000:]
+
+
+def test_importing_torchvision_or_robustbench_first_fails_exactly_where_docs_install_says():
+    # Where torchvision's own operators cannot load with this torch (the README's CPU environment), importing
+    # it, timm or robustbench before sam_bench fails with the message docs/install.md quotes; elsewhere it works.
+    needed = "torchvision" in compat.install()
+    for module in ("torchvision", "timm", "robustbench"):
+        done = _fresh(f"import {module}")
+        if needed:
+            assert done.returncode != 0 and "operator torchvision::nms does not exist" in done.stderr, module
+        else:
+            assert done.returncode == 0, done.stderr[-2000:]

@@ -29,6 +29,7 @@ SHARED = {
     "--quiet": "quiet",
     "--out": "out",
     "--max-minutes": "max_minutes",
+    "--zoo-dir": "zoo_dir",
 }
 
 # Every committed run's settings key hashes asdict(TrainConfig()) (sam_bench.recipes.recipe.settings_key):
@@ -208,11 +209,15 @@ def test_every_command_takes_the_shared_options_from_one_module():
                 assert help_text == options.DATA_DIR_HELP, where
             elif param.name == "quiet":
                 assert help_text == options.QUIET_HELP, where
+            elif param.name == "zoo_dir":  # one wording: a command's own default, if any, comes first
+                said = help_text.replace(" a reproduction folder's own model_zoo/ if it has one, else", "")
+                assert said == options.ZOO_DIR_HELP + ".", where
             elif param.name == "max_minutes":
                 assert help_text.startswith(options.MAX_MINUTES_HELP), where
                 assert param.callback is options.check_max_minutes, where
     assert len(takers["device"]) >= 7 and len(takers["quiet"]) >= 7 and len(takers["out"]) >= 10
     assert sorted(takers["max_minutes"]) == ["bench", "evaluate", "reproduce", "train"]
+    assert len(takers["zoo_dir"]) >= 9  # evaluate, analyze, recheck, reproduce, zoo add/list/verify, leaderboard ...
 
 
 REQUIRED = {"train": ["--out", "x"], "evaluate": ["model"], "reproduce": ["recipe", "--scale", "s"], "bench": []}

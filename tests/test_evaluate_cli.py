@@ -98,6 +98,21 @@ def test_clean_accuracy_with_default_output(runs, tmp_path, monkeypatch):
     assert "clean (95% CI)" in result.output
 
 
+@pytest.mark.parametrize(
+    "norm,budgets,doubtful",
+    [("L2", "8/255,16/255,0.5", ["L2 eps 8/255 is below 16/255"]), ("Linf", "8/255,0.5", ["Linf eps 0.5 is above"])],
+)
+def test_a_doubtful_budget_is_said_and_kept_in_the_results(runs, tmp_path, norm, budgets, doubtful):
+    out = tmp_path / "r.json"
+    args = ["--attack", "pgd", "--norm", norm, "--eps", budgets, "--steps", "1", "--n-examples", "8"]
+    result = invoke(runs[0], *args, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert [line.split(": ", 1)[1] for line in said if "budget" in line] == validate(out)["warnings"]
+    assert len(said) == len(doubtful) and all(s.startswith(f"warning: {d}") for s, d in zip(said, doubtful))
+    assert "RobustBench's standard budgets are Linf 8/255 and L2 0.5" in said[0]
+
+
 @pytest.fixture
 def quick_autoattack(monkeypatch):
     """The standard version's structure with CPU-test budgets (every attack still runs)."""

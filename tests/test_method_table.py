@@ -66,3 +66,12 @@ def test_every_method_has_its_own_short_name_and_colour_for_every_plot_and_page(
     assert len(set(colours)) == len(colours)  # one palette: no two methods share a colour
     # as the recipes name their models
     assert (table.label("standard"), table.label("sam"), table.label("at")) == ("ST", "SAM", "AT")
+
+
+def test_every_method_but_standard_training_names_its_paper():
+    # what each leaderboard row links (sam_bench.leaderboard.table.method_paper); plain SGD has no paper of its own
+    without = [m.name for m in method_table.TABLE.values() if m.paper is None]
+    assert without == ["standard"]
+    for m in method_table.TABLE.values():
+        if m.paper is not None:
+            assert m.paper.url.startswith("https://arxiv.org/abs/") and m.paper.cite.split()[-1].isdigit(), m.name

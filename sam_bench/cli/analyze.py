@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import SEED, data_dir_option, device_option, existing_zoo, out_option, quiet_option
+from sam_bench.cli.options import SEED, data_dir_option, device_option, out_option, quiet_option, zoo_dir_option
 
 
 def _numbers(text: str) -> list[float]:
@@ -56,12 +56,7 @@ def _numbers(text: str) -> list[float]:
 )
 @click.option("--dataset", default=None, help="Data set [default: the one the model was trained on].")
 @data_dir_option
-@click.option(
-    "--zoo-dir",
-    default=None,
-    callback=existing_zoo,
-    help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else model_zoo/].",
-)
+@zoo_dir_option()
 @device_option(default="cpu")
 @quiet_option
 def analyze_command(

@@ -31,7 +31,9 @@ from sam_bench.runtime import clock
     "runs for standard, sam and at.",
 )
 @click.option("--batch-size", type=int, default=512, show_default=True, help="Batch size of sam-bench's loop.")
-@click.option("--arch", default="preactresnet18", show_default=True)
+@click.option(
+    "--arch", default="preactresnet18", show_default=True, help="Architecture timed (as train --arch takes it)."
+)
 @click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier (0.25 for CPU runs).")
 @click.option(
     "--arch-kwargs",
@@ -80,7 +82,13 @@ from sam_bench.runtime import clock
     help="Comma-separated run dirs / checkpoints / zoo ids to run AutoAttack on, instead of briefly trained models.",
 )
 @data_dir_option
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=SEED,
+    default=0,
+    show_default=True,
+    help="Seed of the synthetic images, the weights, the data order and the attacks.",
+)
 @click.option(
     "--threads",
     type=int,

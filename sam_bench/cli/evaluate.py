@@ -15,12 +15,12 @@ from sam_bench.cli.options import (
     SEED,
     data_dir_option,
     device_option,
-    existing_zoo,
     given_on_command_line,
     max_minutes_option,
     names_option,
     out_option,
     quiet_option,
+    zoo_dir_option,
 )
 from sam_bench.runtime import clock
 
@@ -141,8 +141,16 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--attack", type=click.Choice(["clean", "pgd", "autoattack"]), default="autoattack", show_default=True)
-@click.option("--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True)
+@click.option(
+    "--attack",
+    type=click.Choice(["clean", "pgd", "autoattack"]),
+    default="autoattack",
+    show_default=True,
+    help="clean accuracy alone, PGD, or AutoAttack (RobustBench's).",
+)
+@click.option(
+    "--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True, help="The attack's threat model."
+)
 @click.option(
     "--eps",
     default=None,
@@ -176,12 +184,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option("--n-examples", type=int, default=None, help="Evaluate the first N test images [default: all].")
 @click.option("--dataset", default=None, help="Test set [default: the one the model was trained on].")
 @data_dir_option
-@click.option(
-    "--zoo-dir",
-    default=None,
-    callback=existing_zoo,
-    help="Model zoo to look ids up in [default: $SAM_BENCH_ZOO, else the project's model_zoo/].",
-)
+@zoo_dir_option()
 @device_option(default="auto")
 @click.option(
     "--precision",

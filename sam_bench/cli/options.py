@@ -1,6 +1,6 @@
 """The options several commands share, declared once: click callbacks that turn option text into values
 (bad text is a usage error, one line and exit 2, never a traceback), and the options many commands take
-(--device, --data-dir, --quiet, --out, --max-minutes)."""
+(--device, --data-dir, --quiet, --out, --max-minutes, --zoo-dir)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def names_option(ctx, param, value):
 
 # ------------------------------------------------------------ the options many commands take, declared once
 # Each is a SharedOption: tests/test_config_once.py checks that every command's --device, --data-dir,
-# --quiet, --out and --max-minutes come from here, with the same help.
+# --quiet, --out, --max-minutes and --zoo-dir come from here, with the same help.
 
 
 class SharedOption(click.Option):
@@ -98,6 +98,25 @@ def device_option(default: str = "auto", note: str = ""):
 
 data_dir_option = click.option("--data-dir", cls=SharedOption, default=None, help=DATA_DIR_HELP)
 quiet_option = click.option("--quiet", cls=SharedOption, is_flag=True, help=QUIET_HELP)
+
+
+ZOO_DIR_HELP = "The model zoo folder [default: $SAM_BENCH_ZOO, else the project's model_zoo/]"
+
+
+def zoo_dir_option(reads: bool = True, default: str = ""):
+    """--zoo-dir: the model zoo (its default, $SAM_BENCH_ZOO or the project's model_zoo/, is the zoo's own:
+    sam_bench.zoo.store.default_zoo_dir). `reads`: the command reads the zoo, so a folder that is not there is
+    a mistyped path (`existing_zoo`, $SAM_BENCH_ZOO's too); `zoo add` and `reproduce` make it. `default`: a
+    default of the command's own that comes before those (recheck: a reproduction folder's own zoo)."""
+    help = ZOO_DIR_HELP.replace("[default: ", f"[default: {default}, else " if default else "[default: ")
+    return click.option(
+        "--zoo-dir",
+        cls=SharedOption,
+        default=None,
+        envvar=None if default else "SAM_BENCH_ZOO",  # with a default of its own, the zoo resolves it after that
+        callback=existing_zoo if reads else None,
+        help=f"{help}.",
+    )
 
 
 def out_option(help: str, **kwargs):

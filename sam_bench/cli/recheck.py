@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import data_dir_option, device_option, existing_zoo, names_option, out_option, quiet_option
+from sam_bench.cli.options import data_dir_option, device_option, names_option, out_option, quiet_option, zoo_dir_option
 
 
 @click.command("recheck", short_help="Re-measure results from their stored weights, image by image.")
@@ -26,13 +26,7 @@ from sam_bench.cli.options import data_dir_option, device_option, existing_zoo, 
     help="Comma-separated attacks to recheck: clean, pgd, autoattack [default: every one recorded].",
 )
 @data_dir_option
-@click.option(
-    "--zoo-dir",
-    default=None,
-    callback=existing_zoo,
-    help="Model zoo to load the weights from [default: a reproduction folder's own model_zoo/ if it has one, "
-    "else the project's].",
-)
+@zoo_dir_option(default="a reproduction folder's own model_zoo/ if it has one")
 @device_option(default="cpu")
 @out_option("Recheck record (JSON) [default: FOLDER/recheck.json for one reproduction folder; none for files].")
 @click.option("--report/--no-report", default=True, show_default=True, help="Rewrite the folder's REPORT.md after.")

@@ -15,18 +15,43 @@ from sam_bench.cli.options import (
     names_option,
     out_option,
     quiet_option,
+    zoo_dir_option,
 )
 from sam_bench.errors import SamBenchError
 from sam_bench.runtime import clock
 
 
+def shipped_scales() -> dict[str, list[str]]:
+    """Each shipped recipe's scales, in its order, read from its YAML (sam_bench/recipes): no torch,
+    so `reproduce --help` stays quick."""
+    from importlib.resources import files
+
+    import yaml
+
+    recipes = files("sam_bench") / "recipes"  # the folder, without importing its package
+    found = {}
+    for path in sorted(recipes.iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".yaml"):
+            found[path.name.removesuffix(".yaml")] = list(yaml.safe_load(path.read_text())["scales"])
+    return found
+
+
+class ScaleOption(click.Option):
+    """--scale, its help listing the shipped recipes' scales, read only when the help is shown."""
+
+    def get_help_record(self, ctx):
+        listed = "; ".join(f"{name}: {', '.join(scales)}" for name, scales in shipped_scales().items())
+        self.help = f"A scale of the recipe (its `scales`). The shipped recipes' scales: {listed}."
+        return super().get_help_record(ctx)
+
+
 @click.command("reproduce", short_help="Run a recipe's grid: train, zoo, evaluate, leaderboard, report.")
 @click.argument("recipe")
-@click.option("--scale", required=True, help="A scale of the recipe (its `scales`), e.g. smoke, cpu or full.")
+@click.option("--scale", cls=ScaleOption, required=True, metavar="SCALE")
 @data_dir_option
 @out_option("Reproduction folder (default reproductions/<recipe>-<scale>).")
 @device_option(default="auto")
-@click.option("--zoo-dir", default=None, help="Model zoo to register into (default: the project's model_zoo/).")
+@zoo_dir_option(reads=False)
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
 @max_minutes_option("what is done is saved (resumable): the same command continues.")
 @click.option(

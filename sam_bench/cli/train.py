@@ -96,6 +96,7 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
         raise BadInput(f"--stop-after-epochs must be >= 1, got {stop_after_epochs}")
     if not resume:
         _refuse_inert_settings(ctx, options)
+        _warn_doubtful_budget(options)
     if seeds is not None and given_on_command_line(ctx, "seed"):
         raise BadInput("--seeds trains a group in place of --seed; give one of them")
     if resume:  # the options given: the rest comes from the run's recorded settings
@@ -181,6 +182,17 @@ def claimed(out, group=None):
     finally:
         if claim is not None:
             claim.release()
+
+
+def _warn_doubtful_budget(options: dict) -> None:
+    """A legal but doubtful training budget (sam_bench.eps.doubtful_budget: an L2 eps below 16/255, an Linf
+    eps above 16/255) is said before the training starts; the model is trained and guarded at it all the same."""
+    from sam_bench.eps import doubtful_budget, parse_eps
+
+    if method_table.uses_attack(options["method"]):
+        doubt = doubtful_budget(parse_eps(options["attack_eps"]), options["attack_norm"])
+        if doubt is not None:
+            click.echo(f"warning: --attack-eps: {doubt}", err=True)
 
 
 def _refuse_inert_settings(ctx, options: dict) -> None:

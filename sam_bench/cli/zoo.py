@@ -7,22 +7,8 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import existing_zoo, names_option, out_option
+from sam_bench.cli.options import names_option, out_option, zoo_dir_option
 
-
-def _zoo_dir_option(callback=None):
-    return click.option(
-        "--zoo-dir",
-        default=None,
-        envvar="SAM_BENCH_ZOO",
-        show_envvar=True,
-        callback=callback,
-        help="The model zoo folder (default: model_zoo/ of the checkout).",
-    )
-
-
-zoo_dir_option = _zoo_dir_option()  # zoo add makes the folder
-zoo_to_read_option = _zoo_dir_option(existing_zoo)  # the other commands read it: it must be there
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
     default=None,
@@ -76,7 +62,7 @@ def zoo_group():
 )
 @click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
-@zoo_dir_option
+@zoo_dir_option(reads=False)  # zoo add makes the folder
 def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
     """Copy a finished run's weights and metadata into the zoo."""
     from sam_bench.zoo import store as zoo
@@ -98,10 +84,14 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
 
 
 @zoo_group.command("list")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
-@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
+@click.option(
+    "--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None, help="Only this data set's entries."
+)
+@click.option(
+    "--threat-model", type=click.Choice(["Linf", "L2"]), default=None, help="Only this threat model's entries."
+)
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
-@zoo_to_read_option
+@zoo_dir_option()
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
     """List the zoo's entries."""
     import json
@@ -135,7 +125,7 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
     help="Instead: check, for every results file of this reproduction folder (repeatable), the weights it "
     "names: the run's own (in the tree or kept in git: `zoo keep`) or the zoo entry made from them.",
 )
-@zoo_to_read_option
+@zoo_dir_option()
 def zoo_verify(model_id, folders, zoo_dir):
     """Check the sha256 of every weights file (or one) against its entry."""
     from pathlib import Path
@@ -215,7 +205,7 @@ def leaderboard_group():
 @leaderboard_group.command("add")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @leaderboard_dir_option
-@zoo_to_read_option
+@zoo_dir_option()
 def leaderboard_add(results, leaderboard_dir, zoo_dir):
     """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does)."""
     from sam_bench.leaderboard.board import update_from_results
@@ -225,8 +215,18 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir):
 
 
 @leaderboard_group.command("render")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None)
-@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default=None)
+@click.option(
+    "--dataset",
+    type=click.Choice(["cifar10", "cifar100"]),
+    default=None,
+    help="Only this data set's boards [default: every board there is].",
+)
+@click.option(
+    "--threat-model",
+    type=click.Choice(["Linf", "L2"]),
+    default=None,
+    help="Only this threat model's boards [default: every board there is].",
+)
 @click.option(
     "--readme",
     type=click.Path(dir_okay=False),
@@ -279,7 +279,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @out_option("Folder for the files (default: submissions/<ModelId>/).")
 @with_paper_options
 @leaderboard_dir_option
-@zoo_to_read_option
+@zoo_dir_option()
 def leaderboard_submit(model_id, out, leaderboard_dir, zoo_dir, **paper):
     """Check an entry against RobustBench's rules; write its model_info JSON and the filled-in issue."""
     from sam_bench.leaderboard.board import submit

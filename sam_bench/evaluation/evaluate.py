@@ -34,7 +34,7 @@ from sam_bench.attacks.invariants import (
     check_eval_mode,
 )
 from sam_bench.data import Dataset
-from sam_bench.eps import format_eps
+from sam_bench.eps import doubtful_budget, format_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import carry_over, outcomes
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
@@ -250,6 +250,10 @@ def evaluate(
             notes.append(message)
             warnings.warn(message, stacklevel=3)
 
+    for spec in attacks:  # legal but doubtful budgets (sam_bench.eps): said before any work
+        doubt = doubtful_budget(spec.eps, spec.norm)
+        if doubt is not None:
+            warn(doubt)
     data_sha = dataset.fingerprint()
     info = _model_record(model, model_info, dataset, data_sha, warn)
     model = place(model, device, EVALUATION).eval()

@@ -15,14 +15,11 @@ from sam_bench.attacks.autoattack import (
     forward_passes,
     require_pyautoattack,
 )
-from sam_bench.eps import check_budget, format_eps, parse_eps
+from sam_bench.eps import ROBUSTBENCH_BUDGETS, check_budget, format_eps, parse_eps
 from sam_bench.errors import BadInput
 
 ATTACKS = ("clean", "pgd", "autoattack")
-
-
-# RobustBench's leaderboard budgets: only an AutoAttack (standard) result at these is a model_info entry.
-ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
+# ROBUSTBENCH_BUDGETS (RobustBench's leaderboard budgets) is declared in sam_bench.eps and read from here too.
 
 
 @dataclass

@@ -47,7 +47,7 @@ def markdown(dataset: str, threat_model: str, models: list[dict], title: str | N
         "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys)) + ["---"] * 4) + "|",
     ]
     for r in rows(models, threat_model):
-        name = f"[{_md(r['name'])}]({r['link']})" if r["link"] else _md(r["name"])
+        name = _md(r["name"]) + (f" ([{_md(r['cite'])}]({r['link']}))" if r["link"] else "")
         if r["degenerate"]:
             name += f" ⚠ degenerate: {_md(r['degenerate'])}"
         if r["collapsed"]:
@@ -114,6 +114,22 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     return png
 
 
+def column_groups(models: list[dict], threat_model: str) -> list[dict]:
+    """The HTML page's column chooser: the groups of columns a reader may hide or show (rank, model, clean and
+    AutoAttack accuracy always show). Shown at first: the board's own PGD columns, architecture, training and
+    evaluation, so that the page fits a 1,300-pixel window; hidden until ticked: the other norm's PGD columns,
+    extra data (never used by sam-bench's models) and the venue."""
+    norms = list(dict.fromkeys(norm for norm, _, _ in pgd_columns(models, threat_model)))
+    return [
+        *({"group": f"pgd-{norm}", "label": f"PGD {norm}", "shown": norm == threat_model} for norm in norms),
+        {"group": "extra", "label": "Extra data", "shown": False},
+        {"group": "arch", "label": "Architecture", "shown": True},
+        {"group": "training", "label": "Training", "shown": True},
+        {"group": "evaluated", "label": "Evaluated on", "shown": True},
+        {"group": "venue", "label": "Venue", "shown": False},
+    ]
+
+
 def html(
     dataset: str,
     threat_model: str,
@@ -133,7 +149,8 @@ def html(
         threat_model=threat_model,
         eps=BOARD_EPS[threat_model],
         rows=rows(models, threat_model),
-        pgd_headers=[pgd_header(k) for k in pgd_columns(models, threat_model)],
+        pgd_columns=[{"header": pgd_header(k), "group": f"pgd-{k[0]}"} for k in pgd_columns(models, threat_model)],
+        column_groups=column_groups(models, threat_model),
         version=__version__,
         sample=sample,
         other_page=other_page,

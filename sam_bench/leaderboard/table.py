@@ -7,6 +7,7 @@ from __future__ import annotations
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard.entries import aa_version_text, eps_value
 from sam_bench.stats import inference
+from sam_bench.training import method_table
 
 
 def threat_model_title(tm: str) -> str:
@@ -28,6 +29,14 @@ def _training_text(m: dict) -> str:
     device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
     passes = cost.get("passes_per_step")
     return f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
+
+
+def method_paper(m: dict) -> method_table.Paper | None:
+    """The paper a row links: its method's, from the method table (sam_bench.training.method_table), never the
+    entry's own `link` (RobustBench's field, what a submission names; the reproductions wrote the reproduced
+    paper there for every method). A method without a paper of its own (standard training) links nothing."""
+    method = m.get("sam_bench", {}).get("method", "")
+    return method_table.TABLE[method].paper if method in method_table.TABLE else None
 
 
 def _eval_text(m: dict) -> str:
@@ -90,7 +99,8 @@ def rows(models: list[dict], threat_model: str) -> list[dict]:
                 "rank": rank,
                 "model_id": m["model_id"],
                 "name": m.get("name", ""),
-                "link": m.get("link", ""),
+                "link": paper.url if (paper := method_paper(m)) else "",
+                "cite": paper.cite if paper else "",
                 "footnote": m.get("footnote", ""),
                 "clean_acc": float(m["clean_acc"]),
                 "autoattack_acc": float(m["autoattack_acc"]),

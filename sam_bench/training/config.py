@@ -49,7 +49,11 @@ def _defaults(name: str, what) -> str:
 def _rho_help() -> str:
     sam = [name for name in table.names() if table.uses_sam(name)]
     defaults = ", ".join(f"{table.method(name).default_rho:g} for {name}" for name in sam)
-    return f"SAM radius of {', '.join(sam[:-1])} and {sam[-1]} (default {defaults})."
+    return (
+        f"SAM radius of {', '.join(sam[:-1])} and {sam[-1]} (default {defaults}; SAM's 0.05 is davda54/sam's "
+        "default). The paper's headline runs use 0.1 (its grid: 0.05 to 0.4), as the recipes' SAM-0.1 does: "
+        "give --rho 0.1 to train as they did."
+    )
 
 
 @dataclass

@@ -1,11 +1,12 @@
 """One record per training method: all that sam-bench knows of a method besides its step function.
 
 `sam-bench train --method`'s choices and help, a recipe's and a run's method names, the default rho, the
-single-step rules, TRADES' default beta and AWP's default gamma and warm-up, the zoo's ids and names, and the
-cost model (forward-backward passes per step, claim C4's unit) are read from here; `training.methods` steps
-by the record (SAM's two passes, its attack). Adding a method is adding its record here and, if its step is
-not one of those, its step function (`training.methods.STEPS`): tests/test_method_table.py trains one that
-way. Imports nothing heavy, so that the CLI's --help answers without torch.
+single-step rules, TRADES' default beta and AWP's default gamma and warm-up, the zoo's ids and names, the paper
+a leaderboard row links, and the cost model (forward-backward passes per step, claim C4's unit) are read from
+here; `training.methods` steps by the record (SAM's two passes, its attack). Adding a method is adding its
+record here and, if its step is not one of those, its step function (`training.methods.STEPS`):
+tests/test_method_table.py trains one that way. Imports nothing heavy, so that the CLI's --help answers
+without torch.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ class WeightPerturbation:
 
 
 @dataclass(frozen=True)
+class Paper:
+    """The paper that introduced a method: how the leaderboards cite it and where they link."""
+
+    cite: str  # e.g. "Foret et al. 2021"
+    url: str
+
+
+@dataclass(frozen=True)
 class Method:
     name: str  # as recipes, the CLI and run metadata write it
     display: str  # how the zoo and the leaderboards' model names name it
@@ -50,6 +59,8 @@ class Method:
     # PGD maximising the KL term; None: cross-entropy on the images it trains on
     default_beta: float | None = None
     awp: WeightPerturbation | None = None  # the weights perturbed adversarially before each descent
+    # What a leaderboard row links (None: no method of its own to cite; standard training is plain SGD)
+    paper: Paper | None = None
     # How every plot and page shows the method: its short name (as the recipes' model names begin: ST, SAM-0.1,
     # AT-Linf-8) and its colour, one palette for the reports, the boards and the README's figures
     label: str = ""
@@ -78,13 +89,50 @@ class Method:
         return (2 if self.sam or self.awp is not None else 1) * loss_passes + attack_passes
 
 
+AWP_PAPER = "https://arxiv.org/abs/2004.05884"  # AT-AWP and TRADES-AWP
+
 TABLE: dict[str, Method] = {
     m.name: m
     for m in (
         Method("standard", "standard training", "Standard", "SGD", label="ST", colour="tab:blue"),
-        Method("sam", "SAM", "SAM", "SAM", sam=True, default_rho=0.05, label="SAM", colour="tab:orange"),
-        Method("asam", "ASAM", "ASAM", "adaptive SAM", sam=True, default_rho=0.5, label="ASAM", colour="tab:olive"),
-        Method("at", "PGD AT", "AT", "PGD adversarial training", attack="pgd", label="AT", colour="tab:green"),
+        # Foret, Kleiner, Mobahi, Neyshabur (2021), "Sharpness-Aware Minimization for Efficiently Improving
+        # Generalization"
+        Method(
+            "sam",
+            "SAM",
+            "SAM",
+            "SAM",
+            sam=True,
+            default_rho=0.05,
+            paper=Paper("Foret et al. 2021", "https://arxiv.org/abs/2010.01412"),
+            label="SAM",
+            colour="tab:orange",
+        ),
+        # Kwon, Kim, Park, Choi (2021), "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant Learning"
+        Method(
+            "asam",
+            "ASAM",
+            "ASAM",
+            "adaptive SAM",
+            sam=True,
+            default_rho=0.5,
+            paper=Paper("Kwon et al. 2021", "https://arxiv.org/abs/2102.11600"),
+            label="ASAM",
+            colour="tab:olive",
+        ),
+        # Madry et al. (2018), "Towards Deep Learning Models Resistant to Adversarial Attacks"
+        Method(
+            "at",
+            "PGD AT",
+            "AT",
+            "PGD adversarial training",
+            attack="pgd",
+            paper=Paper("Madry et al. 2018", "https://arxiv.org/abs/1706.06083"),
+            label="AT",
+            colour="tab:green",
+        ),
+        # SAM on PGD examples: among the extensions of the extended paper of Wei et al. (Zhang et al. 2024, "On the
+        # Duality Between Sharpness-Aware Minimization and Adversarial Training")
         Method(
             "sam-at",
             "SAM + PGD AT",
@@ -95,6 +143,7 @@ TABLE: dict[str, Method] = {
             default_rho=0.05,
             label="SAM-AT",
             colour="tab:red",
+            paper=Paper("Zhang et al. 2024", "https://arxiv.org/abs/2402.15152"),
         ),
         # Wong, Rice, Kolter (2020), "Fast is better than free": a uniform start in the eps ball, a step of 1.25 eps
         Method(
@@ -106,6 +155,7 @@ TABLE: dict[str, Method] = {
             single_step=SingleStepRule(noise=1.0, step=1.25, projected=True),
             label="FGSM-RS",
             colour="tab:purple",
+            paper=Paper("Wong et al. 2020", "https://arxiv.org/abs/2001.03994"),
         ),
         # de Jorge et al. (2022), "Make some noise": noise in the 2 eps ball, a step of eps, not projected
         Method(
@@ -117,6 +167,7 @@ TABLE: dict[str, Method] = {
             single_step=SingleStepRule(noise=2.0, step=1.0, projected=False),
             label="N-FGSM",
             colour="tab:brown",
+            paper=Paper("de Jorge et al. 2022", "https://arxiv.org/abs/2202.01181"),
         ),
         # Goodfellow et al. (2015): no start, a step of eps (it overfits catastrophically at large eps)
         Method(
@@ -128,6 +179,7 @@ TABLE: dict[str, Method] = {
             single_step=SingleStepRule(noise=0.0, step=1.0, projected=True),
             label="FGSM",
             colour="tab:pink",
+            paper=Paper("Goodfellow et al. 2015", "https://arxiv.org/abs/1412.6572"),
         ),
         # Zhang et al. (2019), arXiv:1901.08573: beta (1/lambda) = 6 for CIFAR-10 at Linf 8/255, the default of
         # yaodongyu/TRADES's train_trades_cifar10.py (with 10 PGD steps); its attack starts from Gaussian noise
@@ -141,6 +193,7 @@ TABLE: dict[str, Method] = {
             default_beta=6.0,
             label="TRADES",
             colour="tab:cyan",
+            paper=Paper("Zhang et al. 2019", "https://arxiv.org/abs/1901.08573"),
         ),
         # Wu, Xia, Wang (2020), arXiv:2004.05884, AWP on PGD AT and on TRADES: gamma 5e-3 (the paper's setting;
         # csdongxian/AWP's AT_AWP/train_cifar10.py defaults to 1e-2 and its PreActResNet-18 logs ran 1e-2),
@@ -155,6 +208,7 @@ TABLE: dict[str, Method] = {
             awp=WeightPerturbation(gamma=5e-3, warmup=0),
             label="AT-AWP",
             colour="tab:gray",
+            paper=Paper("Wu et al. 2020", AWP_PAPER),
         ),
         Method(
             "awp-trades",
@@ -166,6 +220,7 @@ TABLE: dict[str, Method] = {
             awp=WeightPerturbation(gamma=5e-3, warmup=10),
             label="TRADES-AWP",
             colour="navy",
+            paper=Paper("Wu et al. 2020", AWP_PAPER),
         ),
     )
 }
