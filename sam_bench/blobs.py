@@ -70,8 +70,8 @@ def _from_url(url: str) -> tuple[bytes | None, str]:
 def materialise(
     local: Path, sha256: str, git_blob: str | None, url: str | None = None, suffix: str = ".safetensors"
 ) -> tuple[Path, str]:
-    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with suffix ".pt",
-    an unfinished run's checkpoint: sam_bench.kept_checkpoint) recorded at `local` with this sha256. From git
+    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with another suffix,
+    any file committed the same way, e.g. a checkpoint) recorded at `local` with this sha256. From git
     or a url they are checked and cached; from the tree or the cache the caller checks them (a file there may
     have changed since)."""
     if local.is_file():
