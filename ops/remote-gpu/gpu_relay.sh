@@ -106,9 +106,21 @@ stint_options() {  # work and start: RECIPE SCALE [--at-most M] [--batches N] [r
     reproduce_options=("$@")
 }
 
+stint_folder() {  # the reproduction folder the stint works on: reproduce's --out, else its default
+    local i
+    for ((i = 0; i < ${#reproduce_options[@]}; i++)); do
+        case "${reproduce_options[$i]}" in
+        --out) echo "${reproduce_options[$((i + 1))]:-}"; return ;;
+        --out=*) echo "${reproduce_options[$i]#--out=}"; return ;;
+        esac
+    done
+    echo "reproductions/$recipe-$scale"
+}
+
 restore() {  # the inbox, then the last stint on this machine (~/state), then what the inbox holds unpacked;
-    # then every unfinished run's kept checkpoint must be here (the inbox brings it: this copy has no git), or
-    # the stint would train that run again from its start: refused in one line instead
+    # then every unfinished run of the stint's folder whose checkpoint is kept in git must have it here (the
+    # inbox brings it: this copy has no git), or the stint would train that run again from its start: refused
+    # in one line instead
     take_inbox
     if [ -d ~/state ]; then cp -a ~/state/. .; fi
     unpacked=
@@ -117,13 +129,11 @@ restore() {  # the inbox, then the last stint on this machine (~/state), then wh
         unpacked=1
     fi
     local folder
-    for folder in reproductions/*/; do
-        [ -d "$folder/runs" ] || continue
-        if ! "$PY" "$RELAY_DIR/kept_checkpoint.py" restore "$folder" >&2; then
-            echo "relay: a kept checkpoint of $folder is not here: carry it in first (inbox calls, WINDOWS.md section 3)" >&2
-            exit 3
-        fi
-    done
+    folder=$(stint_folder)
+    if [ -d "$folder/runs" ] && ! "$PY" "$RELAY_DIR/kept_checkpoint.py" restore "$folder" >&2; then
+        echo "relay: a kept checkpoint of $folder is not here: carry it in first (inbox calls, WINDOWS.md section 3)" >&2
+        exit 3
+    fi
 }
 
 stint() {  # LEFT MINUTES BATCHES RECIPE SCALE [reproduce options], in the current folder: reproduce, its log,

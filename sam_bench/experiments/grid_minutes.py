@@ -243,7 +243,7 @@ def sentence(grid: Grid, folder: str) -> str:
     if floors:
         said += (
             f" (for {_names(floors)} a floor: more of an adversarially trained model's images reach AutoAttack's "
-            "later attacks)"
+            "later attacks, so the whole grid likely takes longer)"
         )
     return said + "."
 

@@ -134,7 +134,17 @@ def test_a_copy_of_the_tree_without_its_history_cannot_restore_and_the_relays_st
     out.mkdir()
     env = {**os.environ, "HOME": str(home), "OUT": str(out), "PYTHON": sys.executable}
     relay = subprocess.run(
-        ["bash", str(OPS / "gpu_relay.sh"), "work", "--left", "20", "paper-cifar10", "smoke", "--data-dir", "x"],
+        [
+            "bash",
+            str(OPS / "gpu_relay.sh"),
+            "work",
+            "--left",
+            "20",
+            "paper-cifar10",
+            "smoke",
+            "--out",
+            "reproductions/grid",
+        ],
         cwd=copy,
         env=env,
         capture_output=True,
@@ -143,7 +153,7 @@ def test_a_copy_of_the_tree_without_its_history_cannot_restore_and_the_relays_st
     assert relay.returncode == 3, relay.stdout + relay.stderr
     refused = [line for line in relay.stderr.splitlines() if line.startswith("relay:")]
     assert refused == [
-        "relay: a kept checkpoint of reproductions/grid/ is not here: carry it in first"
+        "relay: a kept checkpoint of reproductions/grid is not here: carry it in first"
         " (inbox calls, WINDOWS.md section 3)"
     ]
     assert not any(out.iterdir()) and not (copy / "reproductions" / "relay-logs").exists()
