@@ -15,4 +15,4 @@ class BadInput(SamBenchError):
 
 class WeightsNotHere(SamBenchError):
     """Stored weights are not on this machine and cannot be fetched (committed weights come from the git
-    history, which a copy of the tree without `.git` lacks, e.g. on a lent GPU machine: docs/gpu.md)."""
+    history, which a copy of the tree without `.git` lacks)."""

@@ -2,7 +2,7 @@
 
 The schemas are the JSON Schema files in `sam_bench/schemas/` (the one source of truth, readable by
 any JSON Schema tool); this module checks a document against them without the `jsonschema` package,
-which a lent GPU machine does not have (docs/gpu.md). It understands the part of JSON Schema those
+which is a test dependency only, not the package's. It understands the part of JSON Schema those
 files use: type, enum, const, required, properties, additionalProperties, items, minItems,
 maxItems, minimum, maximum, exclusiveMinimum, exclusiveMaximum, pattern, minLength, oneOf, anyOf,
 allOf, if/then and $ref (within a file or to another file of the folder); `format`, `title`,
@@ -39,7 +39,6 @@ KINDS = (
     "recipe",
     "recheck",
     "robustbench-references",
-    "pack-manifest",
     "probe",
 )
 _TYPE_WORDS = {

@@ -121,9 +121,8 @@ def training_clock(monkeypatch):
 # Under pytest-xdist (`-n auto`; setup.cfg adds `--dist loadfile --no-loadscope-reorder`) each file runs
 # on one worker and files are handed out in collection order: these first, on a worker each. The SLURM
 # tests take longest (minutes, much of it waiting on the cluster; the paper grid's three jobs come
-# last), and the memory-format probes, whose two threads crawl beside busy processes, run meanwhile;
-# then the GPU relay's rehearsal (minutes: a smoke model trained across two simulated machines).
-RUN_FIRST = ["test_executors.py", "test_memory_format.py", "test_gpu_rehearsal.py"]
+# last), and the memory-format probes, whose two threads crawl beside busy processes, run meanwhile.
+RUN_FIRST = ["test_executors.py", "test_memory_format.py"]
 
 
 def pytest_collection_modifyitems(items):

@@ -684,14 +684,6 @@ CASES = [
         2,
         f"{MODEL_ID}.json: not a sam-bench results file (its schema is 'sam-bench/zoo-entry/v1')",
     ),
-    Case(
-        "pack-into-a-file",
-        ["pack", "{w}/run", "--root", "{w}", "--out", "{w}/notes.txt/batches"],
-        1,
-        "cannot write {w}/notes.txt/batches: not a folder",
-        write_file("notes.txt", "x"),
-        ["notes.txt"],
-    ),
     # recheck: the weights must be the ones the results measured; a damaged record is refused before any work
     Case(
         "recheck-other-weights",

@@ -18,6 +18,8 @@ def test_help_imports_no_torch_and_cuts_no_description():
     assert out.strip().endswith("no torch")
     commands = out.split("Commands:")[1].split("Usage:")[0]
     assert "..." not in commands  # no description cut off
+    listed = {line.split()[0] for line in commands.splitlines() if line.strip()}
+    assert {"train", "reproduce", "evaluate", "bench"} <= listed and not listed & {"pack", "unpack"}  # ops/ tools
     assert "$SAM_BENCH_ZOO" in out  # evaluate's --zoo-dir names the variable
 
 

@@ -4,7 +4,6 @@ and traced to the commit that set them, and runs reused without their weights ke
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,11 @@ import pytest
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.experiments.reproduce import reproduce
-from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for
+from sam_bench.experiments.reproduction import _evaluation_key
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
-from sam_bench.recipes.evaluation_block import autoattack_budgets, evaluation_specs
+from sam_bench.recipes.evaluation_block import autoattack_budgets, evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import load_recipe
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import gpu_plan  # noqa: E402
+from sam_bench.report.grid_minutes import signature_of_result, signature_of_spec
 
 ROOT = Path(__file__).parent.parent
 
@@ -67,13 +64,13 @@ def test_a_later_seed_gets_only_the_budgets_every_seed_gets():
 
 def _made(results: dict) -> set[tuple]:
     """What a results file's evaluations are: attack, norm, eps, AutoAttack version, images."""
-    return {gpu_plan.signature_of_result(e) for e in results["evaluations"]}
+    return {signature_of_result(e) for e in results["evaluations"]}
 
 
 def _asked(evaluation: dict, total: int) -> set[tuple]:
     """The same of what a recipe's evaluation block asks, on `total` test images unless it says fewer."""
     images = evaluation.get("n_examples") or total
-    return {gpu_plan.signature_of_spec(s, images) for s in evaluation_specs(evaluation)}
+    return {signature_of_spec(s, images) for s in evaluation_specs(evaluation)}
 
 
 def test_every_committed_results_file_keeps_its_evaluation_key():

@@ -80,46 +80,29 @@ def param_is_flag(param: click.Parameter | None) -> bool:
     return param is None or bool(getattr(param, "is_flag", False)) or bool(getattr(param, "count", False))
 
 
-# tools/gpu_relay.sh's own options (with how many values each takes); a subcommand passes the rest on: to
-# `sam-bench reproduce` (a stint), `sam-bench bench --probe` (the probe) or pytest (the tests: not ours)
-RELAY_OPTIONS = {"--left": 1, "--at-most": 1, "--batches": 1, "--last": 0}
-RELAY_PASSES_ON = {"work": ["reproduce"], "start": ["reproduce"], "probe": ["bench", "--probe"]}
-
-
 def tool_problems(tool: str, words: list[str]) -> list[str]:
     path = ROOT / tool.split()[-1]
     if not path.is_file():
         return [f"{tool}: no such tool"]
     source = path.read_text()
-    passed_on: list[str] = []
-    if path.name == "gpu_relay.sh" and words:
-        rest, words = words[1:], [words[0]]
-        while rest:
-            word = rest.pop(0)
-            if word in RELAY_OPTIONS:
-                words.append(word)
-                rest = rest[RELAY_OPTIONS[word] :]
-            else:
-                passed_on.append(word)
-    # argparse's add_argument("--x", ...) and the shell scripts' case patterns both spell the option out
-    problems = [
+    # argparse's add_argument("--x", ...), click's options and the shell scripts' case patterns all spell the
+    # option out
+    return [
         f"{tool} defines no option {word.split('=')[0]}"
         for word in words
         if re.match(r"--[A-Za-z]", word) and word.split("=")[0] not in source
     ]
-    if passed_on and words[0] in RELAY_PASSES_ON:
-        problems += sam_bench_problems(RELAY_PASSES_ON[words[0]] + passed_on)
-    return problems
 
 
-def problems_in(page: Path) -> list[str]:
-    """What is wrong with the commands the page's code shows, one line each."""
+def problems_in(page: Path, tool=TOOL, problems_of=tool_problems) -> list[str]:
+    """What is wrong with the commands the page's code shows, one line each (`tool`: the pattern of the page's
+    own tools, `problems_of` what checks them)."""
     problems = []
     for code in code_of(page):
         for match in COMMAND.finditer(code):
             problems += sam_bench_problems(match.group(1).replace("\\\n", " ").split())
-        for match in TOOL.finditer(code):
-            problems += tool_problems(match.group(1), match.group(2).split())
+        for match in tool.finditer(code):
+            problems += problems_of(match.group(1), match.group(2).split())
     return problems
 
 
@@ -133,8 +116,7 @@ def test_the_check_finds_what_it_is_for(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
         "```bash\nsam-bench evaluate M --attack autoattak --no-such-option\nsam-bench zoo frobnicate\n```\n"
-        "Then `python tools/no_such_tool.py --x` and `python tools/gpu_plan.py --no-such-flag`.\n"
-        "`tools/gpu_relay.sh start --left L paper-cifar10 full --no-such-reproduce-option --parallel 1`\n"
+        "Then `python tools/no_such_tool.py --x` and `python tools/first_epoch.py --no-such-flag`.\n"
         "<!-- sam-bench leaderboard cifar10/Linf start -->\n"
     )
     assert problems_in(page) == [
@@ -142,8 +124,7 @@ def test_the_check_finds_what_it_is_for(tmp_path):
         "sam-bench evaluate has no option --no-such-option",
         "sam-bench zoo has no command 'frobnicate'",
         "python tools/no_such_tool.py: no such tool",
-        "python tools/gpu_plan.py defines no option --no-such-flag",
-        "sam-bench reproduce has no option --no-such-reproduce-option",
+        "python tools/first_epoch.py defines no option --no-such-flag",
     ]
 
 

@@ -21,7 +21,7 @@ SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results
 
 
 def validate(results: dict) -> None:
-    jsonschema = pytest.importorskip("jsonschema")  # not on a lent GPU machine (docs/gpu.md)
+    jsonschema = pytest.importorskip("jsonschema")  # a test dependency only
     jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(results)
     json.dumps(results, allow_nan=False)  # plain JSON: no NaN or infinities
     results_file.check(results, "results")  # and what a leaderboard or report checks it against

@@ -20,7 +20,7 @@ SCHEMA = json.loads((Path(sam_bench.__file__).parent / "schemas" / "eval-results
 
 def validate(path: Path) -> dict:
     results = json.loads(Path(path).read_text())
-    jsonschema = pytest.importorskip("jsonschema")  # not on a lent GPU machine (docs/gpu.md)
+    jsonschema = pytest.importorskip("jsonschema")  # a test dependency only
     jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(results)
     return results
 

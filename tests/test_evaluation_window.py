@@ -1,5 +1,5 @@
-"""Evaluation sized for a lent GPU window (issue #45), tested on a CPU: a robust model's evaluation advances
-chunk by chunk across stints with a tight limit (the timed probe costs a small share of a chunk); AutoAttack
+"""Evaluation sized for calls with a time limit, tested on a CPU: a robust model's evaluation advances
+chunk by chunk across calls with a tight limit (the timed probe costs a small share of a chunk); AutoAttack
 takes smaller chunks on a GPU; the global switches a training sets do not reach an evaluation after it; the
 attacks search in torch's default math and every outcome is scored again in true fp32, which decides it."""
 

@@ -1,10 +1,10 @@
-"""The CUDA paths, executed on a real GPU (`tools/gpu_relay.sh test` there; docs/gpu.md). Skipped where
+"""The CUDA paths, executed on a real GPU (`pytest -m gpu tests/test_gpu.py`: docs/gpu.md). Skipped where
 CUDA is absent.
 
 Everything the tests use is imported here, at the top, none of it inside a test: collecting this module
-imports it all, and tools/gpu_rehearsal.py collects it as the relay's test call does, in the GPU-like
-environment (`tools/gpu_relay.sh test --collect-only`), so a package the GPU machine lacks, or
-pyautoattack missing from the relay's path, fails CI here rather than a test there. The skip without
+imports it all, and the maintainers' remote-GPU rehearsal (ops/remote-gpu/gpu_rehearsal.py) collects it in
+an environment with exactly that machine's packages, so a package it lacks, or pyautoattack missing from the
+path there, fails CI rather than a test on the machine. The skip without
 CUDA is a mark, not a module-level skip: the module is imported and its tests collected, then skipped.
 
 Each test states what it compares; tolerances are for bf16 against fp32 (8 mantissa bits) and for

@@ -10,7 +10,7 @@ import pytest
 import sam_bench.experiments.reproduction as grid
 from sam_bench.errors import BadInput
 from sam_bench.experiments.reproduce import reproduce
-from sam_bench.experiments.reproduction import evaluation_for
+from sam_bench.recipes.evaluation_block import evaluation_for
 from sam_bench.recipes.recipe import load_recipe
 from sam_bench.report import pareto
 

@@ -88,20 +88,6 @@ def test_resuming_a_run_with_damaged_metadata_is_one_line(world, edit, message):
     assert message in line and "--resume cannot continue it" in line
 
 
-def test_unpacking_a_manifest_without_parts_is_one_line(tmp_path):
-    (tmp_path / "src" / "run").mkdir(parents=True)
-    (tmp_path / "src" / "run" / "a.txt").write_text("a\n")
-    src = tmp_path / "src"
-    assert invoke("pack", src / "run", "--root", src, "--out", tmp_path / "out").exit_code == 0
-    manifest = next((tmp_path / "out").rglob("*.manifest.json"))
-    data = json.loads(manifest.read_text())
-    del data["parts"]
-    manifest.write_text(json.dumps(data))
-    line = one_line_error(invoke("unpack", tmp_path / "out", "--into", tmp_path / "dest"), 2)
-    assert "missing 'parts'" in line and "nothing was unpacked" in line
-    assert not (tmp_path / "dest" / "run").exists()
-
-
 def test_cost_with_no_threads_is_one_line(tmp_path):
     line = one_line_error(invoke("cost", tmp_path, "--threads", "0"), 2)
     assert "--threads must be at least 1" in line

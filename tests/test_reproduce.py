@@ -278,9 +278,9 @@ def test_past_a_cell_whose_evaluation_chunk_does_not_fit_the_grid_goes_on_while_
 def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_grid_goes_on(
     tmp_path, monkeypatch, parallel
 ):
-    """On a lent GPU machine the tree has no .git, so a finished model's committed zoo weights cannot be
-    fetched: when the recipe has gained attacks since its results were made, that model is left as it is
-    (said in one line) and the grid goes on to the next, instead of the whole stint ending on an error."""
+    """In a copy of the tree without .git a finished model's committed zoo weights cannot be fetched: when
+    the recipe has gained attacks since its results were made, that model is left as it is (said in one line)
+    and the grid goes on to the next, instead of the whole call ending on an error."""
     recipe = tmp_path / "tiny.yaml"
     two = TINY_RECIPE.replace(
         "  - {name: ST, method: standard}", "  - {name: ST, method: standard}\n  - {name: SAM, method: sam}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sam_bench import pack, schema
+from sam_bench import schema
 from sam_bench.bench import probe
 from sam_bench.evaluation import recheck, results_file
 from sam_bench.leaderboard import board
@@ -28,7 +28,6 @@ COMMITTED = {  # every file of each type in the repository
     "recipe": sorted([*ROOT.glob("sam_bench/recipes/*.yaml"), *ROOT.glob("tests/recipes/*.yaml")]),
     "recheck": sorted(ROOT.glob("reproductions/*/recheck.json")),
     "robustbench-references": sorted(ROOT.glob("sam_bench/leaderboard/published/*.json")),
-    "pack-manifest": sorted(ROOT.glob("tests/packs/*.manifest.json")),  # packs travel; none is committed but this
     "probe": sorted(ROOT.glob("tests/probes/*.probe.json")),  # none measured yet: the synthetic fixture
 }
 
@@ -57,8 +56,6 @@ def test_every_committed_file_passes_where_it_enters(kind):
             board.read_entry(path)
         elif kind == "recheck":
             recheck.read(path)
-        elif kind == "pack-manifest":
-            pack._read_manifest(path)
         elif kind == "probe":
             probe.read(path)
         else:
@@ -106,7 +103,7 @@ def broken_copies(doc, limit=150):
 
 @pytest.fixture(scope="module")
 def validators():
-    jsonschema = pytest.importorskip("jsonschema")  # a test dependency only: not on a lent GPU machine
+    jsonschema = pytest.importorskip("jsonschema")  # a test dependency only
     referencing = pytest.importorskip("referencing")
     schemas = [schema.load(kind) for kind in schema.KINDS]
     for s in schemas:

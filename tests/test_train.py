@@ -147,6 +147,22 @@ def test_corrupted_checkpoint_on_resume(tmp_path):
         train(tiny(), tmp_path / "run", resume=True, progress=False)
 
 
+def test_a_resumed_run_whose_checkpoint_is_gone_says_so_in_one_line_and_trains_from_its_start(tmp_path, recwarn):
+    train(tiny(epochs=2), tmp_path / "run", stop_after_epochs=1, progress=False)
+    train(tiny(epochs=2), tmp_path / "kept", stop_after_epochs=1, progress=False)
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    with pytest.warns(UserWarning) as said:
+        meta = train(tiny(epochs=2), tmp_path / "run", resume=True, progress=False)
+    (message,) = [str(w.message) for w in said if "checkpoint.pt" in str(w.message)]
+    said = "1 epochs were trained, but their checkpoint.pt is not here: the run trains from its start"
+    assert message == f"{tmp_path / 'run'}: {said}"
+    log = [json.loads(line)["epoch"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert meta["status"] == "complete" and log == [1, 2]  # epoch 1 trained again: one record of each epoch
+    recwarn.clear()
+    train(tiny(epochs=2), tmp_path / "kept", resume=True, progress=False)  # its checkpoint is there: no word
+    assert not [w for w in recwarn if "checkpoint.pt" in str(w.message)]
+
+
 def test_schedules():
     cfg = TrainConfig(epochs=100, lr=0.1)
     assert [learning_rate(cfg, e, 0, 10) for e in (0, 74, 75, 89, 90, 99)] == pytest.approx(

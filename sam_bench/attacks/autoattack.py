@@ -49,7 +49,7 @@ def require_pyautoattack() -> None:
 
         raise SamBenchError(
             f"AutoAttack needs the pyautoattack package ({err}): pip install pyautoattack, or "
-            "without network put its package folder on PYTHONPATH (docs/gpu.md)"
+            "without network put its package folder on PYTHONPATH"
         ) from None
 
 

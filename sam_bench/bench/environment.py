@@ -19,7 +19,7 @@ def device_slug(name: str) -> str:
 def environment(device: torch.device, commit: str | None = None) -> dict:
     """sam-bench's provenance record of `device`, with the Python, torch and math settings timings depend on."""
     env = provenance.environment(device)
-    # A copied tree (a lent GPU machine) has no git metadata: the caller can name the commit.
+    # A copied tree (no .git) has no git metadata: the caller can name the commit.
     env["code_commit_source"] = "given" if commit else ("git" if env["code_commit"] else None)
     if commit:
         env["code_commit"] = commit

@@ -1,8 +1,8 @@
-"""`sam-bench bench --probe`: the first minutes of a GPU window, measured (issue #46 item 4).
+"""`sam-bench bench --probe`: a few minutes on a device that pick the step mode and K for a long run there.
 
-Within a stated budget of seconds it times, side by side in one run, the parts that decide how the rest
-of a window is spent: a training step (ST, SAM, PGD-10 AT at batch 128) eager, static (the capturable
-step, `--step-mode static`), as a CUDA graph (GPUs) and compiled (`torch.compile`); K concurrent
+Within a stated budget of seconds it times, side by side in one run, the parts that decide how a long run
+(a full-scale grid) is best run on the device: a training step (ST, SAM, PGD-10 AT at batch 128) eager,
+static (the capturable step, `--step-mode static`), as a CUDA graph (GPUs) and compiled (`torch.compile`); K concurrent
 processes of a step in a given mode, and an evaluation beside them (each its own process: per-process and
 aggregate images/s); and the attacks' search throughput with TF32 convolutions against strict fp32 (GPUs;
 on a CPU there is no TF32, so it is recorded as not applicable). The real parts are built in
@@ -205,7 +205,7 @@ def _record(parts, ratios, values, runs, not_measured, not_applicable, environme
 
 
 def read(path: str | Path, error: type[BaseException] = BadInput) -> dict:
-    """A probe record checked where it enters (`tools/gpu_plan.py --probe`)."""
+    """A probe record checked where it enters (the choice, the report, a plan that reads it)."""
     document = files.read_json(Path(path))
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise error(f"{path}: not a sam-bench probe record (schema {SCHEMA})")

@@ -12,7 +12,7 @@ running beside them, as a cell's evaluation runs beside the other cells' trainin
   beside/<method>/<mode>/K<k>  the k training processes and the evaluation process, all at once:
                             images_per_s_aggregate (training) and evaluation_images_per_s
 
-and the ratios the window's choice reads (probe_choice.py), each taken round by round:
+and the ratios the choice of K reads (probe_choice.py), each taken round by round:
 
   "<method>: aggregate images/s in <mode> steps, K=<k> / K=<first>"          what K models at once gain
   "<method>: training images/s in <mode> steps beside an evaluation, K=<k> (beside / alone)"

@@ -1,9 +1,9 @@
-"""What probe records decide for the rest of a GPU window: the step mode, how many models train at once (K,
-`reproduce --parallel K`), and whether an evaluation beside training pays.
+"""What probe records decide for a long run on the device they timed: the step mode, how many models train at
+once (K, `reproduce --parallel K`), and whether an evaluation beside training pays.
 
 The probe times every part round by round and takes each ratio within a round (`probe.py`), so the choice
-reads ratios, never two medians measured at different times. Several records may be read together (a
-window's first probe timed the modes; a later, shorter one the arrangements in the chosen mode): their
+reads ratios, never two medians measured at different times. Several records may be read together (a first
+probe timed the modes; a later, shorter one the arrangements in the chosen mode): their
 ratios are pooled, and the methods any of them timed (`settings.methods`) are the methods a choice must hold
 for.
 
@@ -11,7 +11,7 @@ for.
   the median of the round-by-round ratios, is at least MIN_GAIN for every capturable method timed in it (the
   slowest method decides: a scale takes one mode for all its cells); eager always is. A non-eager mode draws
   other random numbers than eager (training/step_mode.py) and is part of a run's settings key, so it is set
-  in the recipe's scale in a commit before the scale's first stint, and kept.
+  in the recipe's scale before the scale's first run, and kept.
 - K, within each candidate mode, from the K processes timed in that very mode (probe_arrangement.py): going
   up the probe's process counts, a larger K is taken where, for every method the mode must train, its
   aggregate images/s beat those of the K taken so far by MIN_GAIN. Two more conditions, both because of how
@@ -24,13 +24,12 @@ for.
   speed-up times K's aggregate gain) is taken; with K=1 everywhere that is the fastest qualifying mode.
 - Evaluation beside training, per K timed: it pays where, for every method, the training's share of its
   speed alone plus the evaluation's share of its speed alone reach MIN_GAIN, i.e. the two at once do at
-  least MIN_GAIN times what they would do one after the other. The window's plan (tools/gpu_plan.py) counts
-  the overlap at these measured shares either way; the verdict says whether the overlap itself is a gain.
+  least MIN_GAIN times what they would do one after the other: the verdict says whether the overlap itself
+  is a gain.
 
 The grouped-convolution ratio (probe_grouped.py) is reported, not acted on: whether N seeds stacked as one
 grouped network (`train --step-mode grouped --seeds`, training/grouped_runs.py) would pay on this device.
-A reproduction trains its cells one run each, so the window's plan cannot take it; a user training seeds
-by hand can.
+A reproduction trains its cells one run each, so it cannot take it; a user training seeds by hand can.
 
 `compiled` is timed by the probe but is not a run's step mode, so it is reported, never chosen. A
 method with no capturable step (TRADES, AWP) trains eager whatever the mode (its recipe entry says so),
@@ -106,12 +105,12 @@ class Choice:
     reasons: list[str] = field(default_factory=list)
 
     def options(self) -> list[str]:
-        """The reproduce option that carries K (a `tools/gpu_relay.sh start` or `work` call passes it on)."""
+        """The reproduce option that carries K."""
         return ["--parallel", str(self.parallel)]
 
     def recipe_line(self) -> str:
         """The step mode is part of what a run trains (its settings key names it), so it is no call's option
-        but the scale's setting, fixed in a commit before the scale's first stint."""
+        but the scale's setting, fixed before the scale's first run."""
         return f"train: {{step_mode: {self.step_mode}}}"
 
     def training_gain(self, method: str) -> float:

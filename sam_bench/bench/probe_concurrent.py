@@ -7,7 +7,7 @@ asked for (`build`: a picklable factory of a callable of nothing, kept under a k
 up, a CUDA graph captures in them) and runs one of them on `run`.
 
 A repetition (`run`) starts the named workers' steps together: each worker, once its device is idle, says
-it has started, and the stretch begins when all have; after `seconds` the parent raises a shared stop flag.
+it has started, and the timed interval begins when all have; after `seconds` the parent raises a shared stop flag.
 Each worker runs its step unit after unit (a unit: `repeat` calls, then the device synchronised), and counts
 only the units that ended before the flag was raised (the first unit always counts, so a slow one still
 gives a rate): every worker's counted span is one the others were running through, so a step's rate beside
@@ -142,7 +142,7 @@ class Crew:
             except RuntimeError as error:
                 errors.append(error)
         if not errors:
-            time.sleep(seconds)  # the stretch they all run through: the measurement itself, not a wait for a signal
+            time.sleep(seconds)  # the interval they all run through: the measurement itself, not a wait for a signal
         self.stop.set()
         spans = {}
         for worker in started:  # every answer is taken, so none is left for the next command to misread

@@ -1,4 +1,4 @@
-"""The probe's grouped-convolution parts (issue #46 items 3 and 4): would N seeds of one method train
+"""The probe's grouped-convolution parts: would N seeds of one method train
 faster as one grouped network than as N networks?
 
 Stacking N models as one network turns each 3x3 convolution of C channels into one of N*C channels with

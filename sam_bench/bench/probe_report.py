@@ -1,5 +1,5 @@
-"""A probe record (`sam-bench bench --probe`) as Markdown: what was timed, the ratios the window plan reads,
-and what they pick (probe_choice). docs/benchmarks.md carries it between markers, rendered, never typed:
+"""A probe record (`sam-bench bench --probe`) as Markdown: what was timed, the ratios the choice reads, and
+what they pick (probe_choice). docs/benchmarks.md carries it between markers, rendered, never typed:
 
     python -m sam_bench.bench.probe_report benchmarks/cpu-2core-w0.25-probe.json            # print it
     python -m sam_bench.bench.probe_report benchmarks/cpu-2core-w0.25-probe.json --write docs/benchmarks.md
@@ -53,7 +53,8 @@ def markdown(record: dict, source: str) -> str:
     picked = choose(record)
     lines += [
         "",
-        f"What these ratios would pick for a window (`sam_bench/bench/probe_choice.py`): `{picked.recipe_line()}` "
+        f"What these ratios would pick for a long run on this device (`sam_bench/bench/probe_choice.py`): "
+        f"`{picked.recipe_line()}` "
         f"and `{' '.join(picked.options())}` ({'; '.join(picked.reasons)}).",
     ]
     return "\n".join(lines)

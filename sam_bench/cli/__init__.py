@@ -1,7 +1,7 @@
 """`sam-bench`: a thin click skin over the library; every command is a plain Python call too.
 
 One module per command or command group (train, reproduce and report, evaluate, zoo and
-leaderboard, bench, cost, pilot, pack and unpack, theory, analyze), the shared option parsers in `options`; this
+leaderboard, bench, cost, pilot, recheck, theory, analyze), the shared option parsers in `options`; this
 package is imported by nothing but `python -m sam_bench` and the console script.
 """
 
@@ -54,7 +54,6 @@ from sam_bench.cli.analyze import analyze_command  # noqa: E402
 from sam_bench.cli.bench import bench_command  # noqa: E402
 from sam_bench.cli.cost import cost_command  # noqa: E402
 from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
-from sam_bench.cli.pack import pack_command, unpack_command  # noqa: E402
 from sam_bench.cli.pilot import pilot_command  # noqa: E402
 from sam_bench.cli.recheck import recheck_command  # noqa: E402
 from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
@@ -70,8 +69,6 @@ for command in (
     zoo_group,
     leaderboard_group,
     bench_command,
-    pack_command,
-    unpack_command,
     cost_command,
     pilot_command,
     recheck_command,

@@ -98,7 +98,7 @@ from sam_bench.runtime import clock
 @click.option(
     "--commit",
     default=None,
-    help="Record this sam-bench commit (for a copied tree without .git, e.g. on a lent GPU machine).",
+    help="Record this sam-bench commit (for a copied tree without .git).",
 )
 @out_option("Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].")
 @click.option(
@@ -130,8 +130,9 @@ from sam_bench.runtime import clock
 @click.option(
     "--probe",
     is_flag=True,
-    help="The first minutes of a GPU window: eager / static / graph / compiled steps, K concurrent processes "
-    "and TF32 vs strict-fp32 attack search, in interleaved rounds within --budget-s (docs/benchmarks.md).",
+    help="Pick the step mode and K (models trained at once) for a long run on this device: eager / static / graph "
+    "/ compiled steps, K concurrent processes and TF32 vs strict-fp32 attack search, in interleaved rounds within "
+    "--budget-s (docs/benchmarks.md).",
 )
 @click.option(
     "--budget-s",

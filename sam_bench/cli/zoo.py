@@ -163,12 +163,9 @@ def zoo_keep(folders, restored_from):
     """Keep every finished run's weights of these reproduction folders in git, as the zoo keeps its own:
     write weights.json (sha256, git blob id) beside each run's metadata. Then commit the runs'
     model.safetensors once, with their weights.json, and remove the weights files in the next commit:
-    the runs load from the git history from then on (`zoo verify --runs FOLDER` checks every results file).
-    An unfinished run's checkpoint is kept the same way (checkpoint.json; commit checkpoint.pt once with
-    `git add -f`), so the next session's `--resume` continues it (sam_bench.kept_checkpoint)."""
+    the runs load from the git history from then on (`zoo verify --runs FOLDER` checks every results file)."""
     from pathlib import Path
 
-    from sam_bench import kept_checkpoint
     from sam_bench.evaluation.recheck import restored_outcomes
     from sam_bench.zoo import runs
 
@@ -187,14 +184,6 @@ def zoo_keep(folders, restored_from):
                 f"(git blob {record['git_blob'][:12]}, {record['bytes']:,} bytes)"
             )
         click.echo(f"{folder}: {len(kept)} runs' weights kept")
-        for run_dir in sorted((Path(folder) / "runs").iterdir()):
-            record = kept_checkpoint.keep(run_dir)
-            if record is not None:
-                click.echo(
-                    f"kept {run_dir / kept_checkpoint.CHECKPOINT} after {record['epochs_done']} epochs: "
-                    f"{record['sha256'][:12]} (git blob {record['git_blob'][:12]}, {record['bytes']:,} bytes; "
-                    f"commit it once with git add -f)"
-                )
 
 
 @click.group("leaderboard", short_help="Write, render and submit RobustBench-format leaderboards.")

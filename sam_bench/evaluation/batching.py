@@ -17,9 +17,9 @@ AUTO = "auto"
 CPU_BATCH, CPU_CHUNK = 250, 500
 # A chunk is the unit of work an interruption can lose, and the upper bound of a batch. AutoAttack's
 # chunks on a GPU are smaller: on a robust model most images survive APGD-CE and go through APGD-T, FAB-T
-# and Square, and a chunk must end well inside one 10-minute command of a lent machine (docs/gpu.md).
+# and Square, and a chunk must end well inside a time-limited call (`--max-minutes`, a scheduler's limit).
 # Estimated for a full-width AT-Linf-8 PreActResNet-18: ~22 min for all 10,000 test images in true fp32,
-# 4-6 min with TF32 (issue #45's review): 1,000 images are ~2.2 min in the slower mode.
+# 4-6 min with TF32: 1,000 images are ~2.2 min in the slower mode.
 GPU_CHUNK = 2000
 GPU_AUTOATTACK_CHUNK = 1000
 

@@ -118,7 +118,7 @@ def _attack_chunk(
 
 
 # The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at
-# most a batch), so a stint that can afford a chunk can afford the probe before it.
+# most a batch), so a call that can afford a chunk can afford the probe before it.
 PROBE_SHARE = 8
 
 
@@ -132,8 +132,8 @@ def _timed_first_batch(
     """(images, seconds) of this attack here, on the first images of the chunk about to start: with a
     time limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust
     model can outlast a whole command). It attacks at most 1/PROBE_SHARE of the chunk, never more than
-    a batch (a probe as long as the chunk made a stint that could afford one chunk never start it, in every
-    stint): on a CPU a small share of the chunk. Fewer images keep a GPU less busy, so there the probe costs a
+    a batch (a probe as long as the chunk would keep a call that can afford one chunk from ever starting it):
+    on a CPU a small share of the chunk. Fewer images keep a GPU less busy, so there the probe costs a
     good part of the chunk and the estimate errs long (the state keeps it for the next call: ChunkState). The
     result is dropped and the RNG left as it was, so the chunk itself, run from its own seed, gives the same
     numbers with or without this probe."""
@@ -163,10 +163,9 @@ def _why_late(label: str, images: int, needed_s: float, left_s: float, probe_fir
 
 class EvaluationStopped(Exception):
     """The time limit came before the last chunk: the finished ones are in the state file. `why` says what the
-    next chunk was estimated to take against the time left (a stint's console keeps it: the fifth GPU window's
-    could not tell why a chunk had waited); `limit_minutes`, the smallest --max-minutes (counted from the
-    command's start, as runtime.clock counts it) that lets that chunk run in a call like this one, None where
-    nothing estimates it."""
+    next chunk was estimated to take against the time left (the console keeps it: why a chunk waited);
+    `limit_minutes`, the smallest --max-minutes (counted from the command's start, as runtime.clock counts it)
+    that lets that chunk run in a call like this one, None where nothing estimates it."""
 
     def __init__(self, done: int, total: int, why: str = "", limit_minutes: float | None = None):
         super().__init__(f"time limit reached with {done} of {total} chunks done")

@@ -113,7 +113,8 @@ class GridRef:
 def cell_done(repro, plan) -> bool:
     """The cell's results file is there and was made by this recipe's evaluation of this run (or, for a run
     reused without its weights, by the evaluation of the folder it came from)."""
-    from sam_bench.experiments.reproduction import _evaluation_key, evaluation_for, results_path
+    from sam_bench.experiments.reproduction import _evaluation_key, results_path
+    from sam_bench.recipes.evaluation_block import evaluation_for
 
     path = results_path(repro.out, plan)
     if not path.is_file():

@@ -18,30 +18,11 @@ from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError, WeightsNotHere
 from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
-from sam_bench.recipes.evaluation_block import autoattack_budgets, evaluation_specs
+from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import ModelPlan, Recipe
 from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.runtime import clock
 from sam_bench.training.loop import train
-
-
-def evaluation_for(plan: ModelPlan, evaluation: dict) -> dict:
-    """The recipe's evaluation as it applies to one run. AutoAttack is for the leaderboards, which list
-    a model's first seed only: its other seeds serve the claims, which rest on clean and PGD accuracy,
-    and skip it unless the recipe's `autoattack` block (or one of its budgets) says `all_seeds: true`."""
-    aa = evaluation.get("autoattack") or {}
-    if plan.primary or aa.get("all_seeds"):
-        return evaluation
-    every_seed = [b for b in autoattack_budgets(aa) if b["all_seeds"]]
-    rest = {k: v for k, v in evaluation.items() if k != "autoattack"}
-    if not every_seed:
-        return rest
-    # Only the budgets every seed gets, each written out whole (the run's evaluation key hashes this)
-    by_norm: dict[str, list] = {}
-    for b in every_seed:
-        by_norm.setdefault(b["norm"], []).append({k: v for k, v in b.items() if k != "norm" and v is not None})
-    return {**rest, "autoattack": by_norm}
-
 
 # Seconds a cell needs before its first chunk or epoch can start (its model loaded, the clean pass): with less
 # left, the grid does not go on past a cell whose evaluation the time limit stopped.
@@ -105,8 +86,8 @@ class Reproduction:
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
 
     def log(self, message: str) -> None:
-        """A note on what the grid did or left (not progress: --quiet keeps it, and a GPU stint's console
-        with it, which runs quiet)."""
+        """A note on what the grid did or left (not progress: --quiet keeps it, and so the console of a run
+        with --quiet)."""
         self.notes.append(message)
         if self.echo and self.progress:
             tqdm.write(message)  # above the progress bars
@@ -311,8 +292,8 @@ class Reproduction:
         """Work through the grid, finishing by `deadline` (a `time.time()` value); True when every
         model is trained and evaluated. A cell whose next evaluation chunk would end after the deadline is
         left there (its finished chunks kept) and the grid goes on to the next cells while NEXT_CELL_S are
-        left: their chunks or epochs may fit (the third GPU window's stint stopped on ST's first chunk of
-        AutoAttack at L2 16/255 with 4 of its 10 minutes unused). A training the deadline stops ends it."""
+        left: their chunks or epochs may fit (a slow attack's chunk that does not fit the minutes left leaves
+        the cheaper ones after it to them). A training the deadline stops ends it."""
         self.out.mkdir(parents=True, exist_ok=True)
         files.write_json(self.out / "plan.json", self.recipe.describe())
         models = self.work
@@ -336,15 +317,7 @@ class Reproduction:
 
     def run_cell(self, plan: ModelPlan, deadline: float | None = None) -> bool:
         """One cell: train, publish, evaluate, rank; False when the time limit stopped it (what is done is kept)."""
-        try:
-            meta = self.train_model(plan, deadline)
-        except WeightsNotHere as err:
-            # An unfinished run whose checkpoint is kept in git (sam_bench.kept_checkpoint), in a copy of the tree
-            # without its history (as on a lent GPU machine): training it from its start would throw its epochs
-            # away, so it waits for its checkpoint and the grid goes on
-            self.not_evaluated.append(plan.name if plan.primary else f"{plan.name}:{plan.seed}")
-            self.log(f"{plan.name}: not trained here ({err}); carry its checkpoint in (docs/gpu.md, section 3)")
-            return True
+        meta = self.train_model(plan, deadline)
         if meta is None:
             self.log(f"{plan.name}: time limit reached; run the same command again to continue")
             return False
@@ -361,9 +334,9 @@ class Reproduction:
             return False
         except WeightsNotHere as err:
             # A trained model to evaluate (again: the recipe gained attacks) whose committed weights this copy of
-            # the tree cannot fetch (no .git, as on a lent GPU machine): the grid goes on with what it can do
+            # the tree cannot fetch (no .git): the grid goes on with what it can do
             self.not_evaluated.append(plan.name if plan.primary else f"{plan.name}:{plan.seed}")
-            self.log(f"{plan.name}: not evaluated here ({err}); bring its weights (docs/gpu.md, section 3)")
+            self.log(f"{plan.name}: not evaluated here ({err}); bring its weights")
             return True
         self.rank(plan, results)
         return True

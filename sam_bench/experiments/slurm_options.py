@@ -48,7 +48,7 @@ SLURM_TIME_CHECK_S = 30
 JOB_START_S = 10  # the least time a job is given to start srun, Python and submitit's handler before a warning
 
 # submitit is imported where a SLURM job is submitted, watched or requeued, never at the top: the
-# local executor, and a machine without submitit (a lent GPU, docs/gpu.md), must work without it.
+# local executor, and a machine without submitit, must work without it.
 
 
 def _submitit():

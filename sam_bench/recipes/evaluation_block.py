@@ -1,6 +1,6 @@
 """A recipe's `evaluation` block read as attacks: clean, PGD per eps, AutoAttack per budget, each on its
-own number of the evaluation's first test images. The grid runs these specs on every run; which of them
-a later seed gets is the grid's choice (grid.evaluation_for)."""
+own number of the evaluation's first test images, and which of them a run gets (`evaluation_for`: a later
+seed gets only the AutoAttack budgets marked for every seed)."""
 
 from __future__ import annotations
 
@@ -68,3 +68,22 @@ def _images(block: dict, n_examples, attack: str) -> int | None:
     if isinstance(n_examples, int) and n > n_examples:
         raise BadInput(f"evaluation: {attack} n_examples ({n}) exceeds the evaluation's n_examples ({n_examples})")
     return n
+
+
+def evaluation_for(plan, evaluation: dict) -> dict:
+    """The recipe's evaluation as it applies to one run (`plan`: a recipe.ModelPlan). AutoAttack is for the
+    leaderboards, which list a model's first seed only: its other seeds serve the claims, which rest on clean
+    and PGD accuracy, and skip it unless the recipe's `autoattack` block (or one of its budgets) says
+    `all_seeds: true`."""
+    aa = evaluation.get("autoattack") or {}
+    if plan.primary or aa.get("all_seeds"):
+        return evaluation
+    every_seed = [b for b in autoattack_budgets(aa) if b["all_seeds"]]
+    rest = {k: v for k, v in evaluation.items() if k != "autoattack"}
+    if not every_seed:
+        return rest
+    # Only the budgets every seed gets, each written out whole (the run's evaluation key hashes this)
+    by_norm: dict[str, list] = {}
+    for b in every_seed:
+        by_norm.setdefault(b["norm"], []).append({k: v for k, v in b.items() if k != "norm" and v is not None})
+    return {**rest, "autoattack": by_norm}

@@ -1,11 +1,10 @@
-"""GPU minutes per model: what each run of a reproduction cost a lent GPU, training and evaluation apart.
+"""GPU minutes per model: what each run of a reproduction cost on a GPU, training and evaluation apart.
 
-GPU time comes in short windows (docs/gpu.md), so the question a reader of a GPU reproduction asks is how
-many minutes each model took there: its training's wall time (`wall_time_s` in the results file's training
-record) and its evaluation's (the `seconds` of each attack, with the timed probes before its chunks under a
-time limit: `chunks.probe_seconds`), each counted where it ran on a GPU. Wall time,
-not a GPU's busy time: the device is held for the whole of it, and nothing else of the run's ran beside it
-unless the window's notes say so (`benchmarks/<device>-calls.md`).
+A reader of a GPU reproduction asks how many minutes each model took there: its training's wall time
+(`wall_time_s` in the results file's training record) and its evaluation's (the `seconds` of each attack, with
+the timed probes before its chunks under a time limit: `chunks.probe_seconds`), each counted where it ran on a
+GPU. Wall time, not a GPU's busy time: the device is held for the whole of it. The whole grid's time on one GPU
+is counted from these (sam_bench.report.grid_minutes).
 """
 
 from __future__ import annotations
@@ -19,13 +18,13 @@ def _on_gpu(device_name: str | None) -> bool:
     return bool(device_name) and not str(device_name).startswith("cpu")
 
 
-def _evaluated_on(record: dict) -> str | None:
+def evaluated_on(record: dict) -> str | None:
     """The GPU a record's evaluation ran on, or None where it ran on a CPU."""
     environment = record["results"]["environment"]
     return environment.get("device_name") if str(environment.get("device", "")).startswith("cuda") else None
 
 
-def _attack_seconds(evaluation: dict) -> float:
+def attack_seconds(evaluation: dict) -> float:
     """An attack's wall time: its chunks', and its timed probes' (results written before probes were recorded
     have none to add)."""
     probes = (evaluation.get("chunks") or {}).get("probe_seconds") or 0.0
@@ -40,17 +39,17 @@ def rows(records: list[dict]) -> list[dict]:
         if r.get("reused_from"):
             continue
         trained_on = r["training"].get("device_name")
-        evaluated_on = _evaluated_on(r)
-        if not (_on_gpu(trained_on) or evaluated_on):
+        evaluated_where = evaluated_on(r)
+        if not (_on_gpu(trained_on) or evaluated_where):
             continue
-        evaluation_s = sum(_attack_seconds(e) for e in Results.of(r["results"]).evaluations)
+        evaluation_s = sum(attack_seconds(e) for e in Results.of(r["results"]).evaluations)
         training_min = float(r["training"].get("wall_time_s") or 0.0) / 60 if _on_gpu(trained_on) else None
-        evaluation_min = evaluation_s / 60 if evaluated_on else None
+        evaluation_min = evaluation_s / 60 if evaluated_where else None
         out.append(
             {
                 "name": r["name"],
                 "seed": seed_of(r),
-                "device": trained_on if _on_gpu(trained_on) else evaluated_on,
+                "device": trained_on if _on_gpu(trained_on) else evaluated_where,
                 "training_min": training_min,
                 "evaluation_min": evaluation_min,
                 "total_min": (training_min or 0.0) + (evaluation_min or 0.0),
@@ -107,7 +106,7 @@ def sentence(records: list[dict]) -> str:
     minutes = "; ".join(f"{name(t)}: {parts(t)}" for t in table)
     budget = parse_eps(ROBUSTBENCH_BUDGETS["Linf"])
     timed = []
-    for r in (r for r in records if _evaluated_on(r)):
+    for r in (r for r in records if evaluated_on(r)):
         for e in Results.of(r["results"]).evaluations:
             standard = (e.get("settings") or {}).get("version") == "standard"
             if e["attack"] == "autoattack" and e.get("norm") == "Linf" and standard and e.get("eps_value") == budget:

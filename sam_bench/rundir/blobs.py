@@ -73,10 +73,10 @@ def _from_url(url: str) -> tuple[bytes | None, str]:
 def materialise(
     local: Path, sha256: str, git_blob: str | None, url: str | None = None, suffix: str = ".safetensors"
 ) -> tuple[Path, str]:
-    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with suffix ".pt",
-    an unfinished run's checkpoint: sam_bench.kept_checkpoint) recorded at `local` with this sha256. From the
-    cache, git or a url they are checked (and from git or a url cached); from the tree the caller checks them
-    (a file there is the user's: a changed one is theirs to restore)."""
+    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with another suffix,
+    any file committed the same way, e.g. a checkpoint) recorded at `local` with this sha256. From the cache,
+    git or a url they are checked (and from git or a url cached); from the tree the caller checks them (a file
+    there is the user's: a changed one is theirs to restore)."""
     if local.is_file():
         return local, "tree"
     cached = cache_dir() / f"{sha256}{suffix}"

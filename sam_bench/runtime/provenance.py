@@ -14,7 +14,7 @@ import torch
 from sam_bench.version import __version__
 
 # A copied tree (no .git, e.g. on a GPU machine without network) names its commit here: the
-# variable, or a file written at copy time with `git rev-parse HEAD > COMMIT` (see docs/gpu.md).
+# variable, or a file written at copy time with `git rev-parse HEAD > COMMIT`.
 COMMIT_VARIABLE, COMMIT_FILE = "SAM_BENCH_COMMIT", "COMMIT"
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -163,7 +163,7 @@ class TrainConfig:
         if self.step_mode in ("static", "graph"):
             from sam_bench.training.static_step import capturable  # torch-heavy: only when a mode needs it
 
-            if not capturable(self.method):  # refused here, where a recipe is read, not epochs into a stint
+            if not capturable(self.method):  # refused here, where a recipe is read, not epochs into a run
                 raise BadInput(
                     f"{self.method} has a step of its own and no capturable one; train it with --step-mode eager"
                 )

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import files, kept_checkpoint, schema
+from sam_bench import files, schema
 from sam_bench.data import DeviceLoader, load_dataset
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -178,7 +178,7 @@ def checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
     _check_out_dir(out, resume)
     files.check_writable(out / "metadata.json")  # before the data load and the first epoch
     if resume and (ctx is None or ctx.is_main):
-        _checkpoint_back(out)
+        _checkpoint_missing(out)
     if ctx is not None:
         distributed.check_batch(cfg.batch_size, ctx)
         ctx.barrier()  # every process has checked `out` before rank 0 writes there
@@ -195,15 +195,14 @@ def checked_out(cfg: TrainConfig, out: Path, resume: bool, ctx) -> dict | None:
     )
 
 
-def _checkpoint_back(out: Path) -> None:
-    """A resumed run's checkpoint, where the tree lacks it, from git (sam_bench.kept_checkpoint); said where
-    the epochs it stands at cannot be resumed, as they are trained again from the start."""
-    kept_checkpoint.restore(out)
-    lost = kept_checkpoint.lost(out)
-    if lost:
+def _checkpoint_missing(out: Path) -> None:
+    """Said where a resumed run stands at epochs its checkpoint would resume but the checkpoint is not there:
+    those epochs are trained again from the start."""
+    meta = files.read_json(out / "metadata.json")
+    epochs = int(meta.get("epochs_done") or 0)
+    if meta.get("status") != "complete" and epochs and not (out / "checkpoint.pt").is_file():
         warnings.warn(
-            f"{out}: {lost} epochs were trained, but their {kept_checkpoint.CHECKPOINT} is not here nor kept in git "
-            f"(sam-bench zoo keep): the run trains from its start",
+            f"{out}: {epochs} epochs were trained, but their checkpoint.pt is not here: the run trains from its start",
             stacklevel=2,
         )
 

@@ -1,21 +1,22 @@
 """A GPU window made ready on the workstation: everything its calls carry, and the calls in their order.
 
 A lent GPU is rare and its minutes few, so nothing is worked out during the window: this writes what the
-calls carry (all of it ignored by git) and prints the calls of docs/gpu.md's section 1, each with what it
+calls carry (all of it ignored by git) and prints the calls of WINDOWS.md's section 1, each with what it
 carries and how big that is with the tree (at most 64 MiB a call):
 
-    python tools/gpu_prepare.py                  # for reproductions/paper-cifar10-full
-    python tools/gpu_prepare.py --folder reproductions/paper-cifar10-full --parallel 1
+    python ops/remote-gpu/gpu_prepare.py                  # for reproductions/paper-cifar10-full
+    python ops/remote-gpu/gpu_prepare.py --folder reproductions/paper-cifar10-full --parallel 1
 
 - `.vendor` (pyautoattack's package, without its 44 MB `examples/`) and `COMMIT` (no .git travels);
-- `.data/part-K`: CIFAR-10 in parts (tools/gpu_data_parts.py);
-- `.weights/part-K`: the zoo weights of finished models the stint evaluates again (tools/gpu_weights.py);
+- `.data/part-K`: CIFAR-10 in parts (ops/remote-gpu/gpu_data_parts.py);
+- `.weights/part-K`: the zoo weights of finished models the stint evaluates again (ops/remote-gpu/gpu_weights.py);
 - `.relay-in/batch-K`: the folder packed with its unfinished run's checkpoint, where one stopped mid-way
-  (`sam-bench pack ... --batch-mib 48`, docs/gpu.md section 3).
+  (`pack.py ... --batch-mib 48`, WINDOWS.md section 3), its checkpoints first put back from git where a
+  new checkout lacks them (kept_checkpoint.py).
 
-L in the printed calls is the minutes left in the window when the call is issued (docs/gpu.md). The stint
+L in the printed calls is the minutes left in the window when the call is issued (WINDOWS.md). The stint
 trains K models at once (`--parallel K`, sized to bring back K checkpoints: `--batches B`), K as
-`tools/gpu_plan.py --choose` plans it from the committed probes; until they have timed K models at once and an
+`ops/remote-gpu/gpu_plan.py --choose` plans it from the committed probes; until they have timed K models at once and an
 evaluation beside training in the full scale's step mode, the window starts with a short probe call that times
 them (ARRANGEMENT_PROBE_CALL), and K is chosen from its record before the stint starts.
 """
@@ -32,14 +33,14 @@ from pathlib import Path
 from gpu_data_parts import CALL_LIMIT, MIB, path_bytes, tree_bytes
 from gpu_window import INBOX_BATCH_MIB, batches_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FOLDER = "reproductions/paper-cifar10-full"
 CODE = [".vendor", "COMMIT"]
-# Issue #45 item 4: AutoAttack's search in TF32 against true fp32, measured once on this zoo model beside a stint
-# (tools/gpu_search_math.py); a window plans it until a record of it is committed in benchmarks/
+# AutoAttack's search in TF32 against true fp32, measured once on this zoo model beside a stint
+# (ops/remote-gpu/gpu_search_math.py); a window plans it until a record of it is committed in benchmarks/
 SEARCH_MATH_MODEL = "SamBench2026AT_PRN18-w0.125_Linf-8"
 SEARCH_MATH_CALL = (
-    f"PYTHONPATH=.vendor timeout 300 python3 tools/gpu_search_math.py {SEARCH_MATH_MODEL} --data-dir ~/c10 "
+    f"PYTHONPATH=.vendor timeout 300 python3 ops/remote-gpu/gpu_search_math.py {SEARCH_MATH_MODEL} --data-dir ~/c10 "
     "--device cuda --rounds 2 --note 'beside a stint' --out $OUT/search-math.json"
 )
 
@@ -50,10 +51,10 @@ SEARCH_MATH_CALL = (
 # above) and the attacks' two parts, which every CUDA probe times. One step a unit and 0.75 s a repetition keep a
 # round near 13 s; the five processes' start, the builds and the two warm-up repetitions of each part take about a
 # minute of the budget, which leaves about 7 rounds in 150 s. The call: python, torch and CUDA's start (outside the
-# budget), the budget, the workers' ends (tools/gpu_relay.sh probe sizes and stops it as the test call).
+# budget), the budget, the workers' ends (ops/remote-gpu/gpu_relay.sh probe sizes and stops it as the test call).
 ARRANGEMENT_PROBE_BUDGET_S = 150
 ARRANGEMENT_PROBE_CALL = (
-    "tools/gpu_relay.sh probe --left L --modes '' --methods standard,sam,at --grouped '' --concurrency 1,2,4"
+    "ops/remote-gpu/gpu_relay.sh probe --left L --modes '' --methods standard,sam,at --grouped '' --concurrency 1,2,4"
     " --concurrent-methods standard,sam,at --concurrent-modes graph --beside 1,4 --steps 1 --concurrent-s 0.75"
     f" --attack-images 256 --budget-s {ARRANGEMENT_PROBE_BUDGET_S}"
 )
@@ -81,10 +82,10 @@ def calls(
     root: Path, folder: str = FOLDER, parallel: int | None = 1, search_math: bool = False, probe: bool = False
 ) -> list[Call]:
     """The window's calls from what `root` holds now (.data, .weights, .relay-in, .vendor, COMMIT), in
-    docs/gpu.md's order: with `probe`, the probe of K models at once first (alone on the device, before
+    WINDOWS.md's order: with `probe`, the probe of K models at once first (alone on the device, before
     anything else runs there); the data parts, the weights, the inbox's batches but the last, the last data part
     (with the stint's start when nothing is left to carry in), the start with the inbox's last batch, the GPU
-    tests beside the stint (with `search_math`, issue #45's measurement of the attacks' search beside it too),
+    tests beside the stint (with `search_math`, the measurement of the attacks' search beside it too),
     then the waits and sends. `parallel` None: K and the batches for K checkpoints are left as K and B, to be
     set from the probe call's record."""
     tree = tree_bytes(root)
@@ -97,27 +98,27 @@ def calls(
 
     data = _numbered(root / ".data", "part")
     if not data:
-        raise SystemExit("gpu_prepare: no .data/part-K: run python tools/gpu_data_parts.py first")
+        raise SystemExit("gpu_prepare: no .data/part-K: run python ops/remote-gpu/gpu_data_parts.py first")
     weights = _numbered(root / ".weights", "part")
     inbox = _numbered(root / ".relay-in", "batch")
     k, batches = ("K", "B") if parallel is None else (str(parallel), str(batches_for(parallel)))
     start = (
-        f"tools/gpu_relay.sh start --left L paper-cifar10 full --batches {batches} --data-dir ~/c10 --device cuda"
-        f" --parallel {k}"
+        f"ops/remote-gpu/gpu_relay.sh start --left L paper-cifar10 full --batches {batches} --data-dir ~/c10"
+        f" --device cuda --parallel {k}"
     )
     out = [call(ARRANGEMENT_PROBE_CALL, [], with_code=True)] if probe else []
-    out += [call("tools/gpu_relay.sh data --left L", [part]) for part in data[:-1]]
-    out += [call("tools/gpu_relay.sh weights --left L", [part]) for part in weights]
-    out += [call("tools/gpu_relay.sh inbox --left L", [batch]) for batch in inbox[:-1]]
+    out += [call("ops/remote-gpu/gpu_relay.sh data --left L", [part]) for part in data[:-1]]
+    out += [call("ops/remote-gpu/gpu_relay.sh weights --left L", [part]) for part in weights]
+    out += [call("ops/remote-gpu/gpu_relay.sh inbox --left L", [batch]) for batch in inbox[:-1]]
     if inbox:  # the last data part and the inbox's last batch are each too big to go together
-        out.append(call("tools/gpu_relay.sh data --left L --last", [data[-1]]))
+        out.append(call("ops/remote-gpu/gpu_relay.sh data --left L --last", [data[-1]]))
         out.append(call(start, [inbox[-1]], with_code=True))
     else:
-        out.append(call(f"tools/gpu_relay.sh data --left L --last && {start}", [data[-1]], with_code=True))
-    out.append(call("tools/gpu_relay.sh test --left L --at-most 2.5", [], with_code=True))
+        out.append(call(f"ops/remote-gpu/gpu_relay.sh data --left L --last && {start}", [data[-1]], with_code=True))
+    out.append(call("ops/remote-gpu/gpu_relay.sh test --left L --at-most 2.5", [], with_code=True))
     if search_math:  # beside the stint too: it costs the window nothing the `wait`s would not hold anyway
         out.append(call(SEARCH_MATH_CALL, [], with_code=True))
-    out.append(call("tools/gpu_relay.sh wait --left L  (again at once while it exits 5; then its sends)", []))
+    out.append(call("ops/remote-gpu/gpu_relay.sh wait --left L  (again at once while it exits 5; then its sends)", []))
     too_big = [c for c in out if c.sent > CALL_LIMIT]
     if too_big:
         raise SystemExit(f"gpu_prepare: {too_big[0].command} would carry {too_big[0].sent / MIB:.1f} MiB, over 64")
@@ -126,29 +127,18 @@ def calls(
 
 def unfinished_checkpoints(folder: Path) -> list[Path]:
     """checkpoint.pt of the folder's runs whose training is not complete: what the next stint resumes."""
-    from sam_bench.pack import finished_run
+    from packing import finished_run
 
     return [c for c in sorted(folder.glob("runs/*/checkpoint.pt")) if not finished_run(c.parent)]
 
 
 def checkpoints_back(folder: Path) -> list[str]:
     """Unfinished runs' checkpoints kept in git (checkpoint.json) put back in the tree, where a new checkout
-    lacks them (sam_bench.kept_checkpoint); a line for each, and for each run whose epochs no checkpoint can
+    lacks them (kept_checkpoint.py); a line for each, and for each run whose epochs no checkpoint can
     resume (its stint would train it from its start)."""
-    from sam_bench import kept_checkpoint
+    import kept_checkpoint
 
-    said = []
-    for run in sorted(folder.glob("runs/*/")):
-        source = kept_checkpoint.restore(run)
-        if source not in (None, "tree"):
-            said.append(f"checkpoint of {run.name} back from {source}")
-        lost = kept_checkpoint.lost(run)
-        if lost:
-            said.append(
-                f"warning: {run.name} stands at {lost} epochs but no checkpoint of it is here or kept in git "
-                "(sam-bench zoo keep): its stint trains it from its start"
-            )
-    return said
+    return kept_checkpoint.restore_folder(folder)
 
 
 def vendor(root: Path) -> None:
@@ -175,14 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         "--parallel",
         type=int,
         default=None,
-        help="K for the stint (default: tools/gpu_plan.py --choose on the committed probes; unset while they lack it)",
+        help="K for the stint (default: gpu_plan.py --choose on the committed probes; unset while they lack it)",
     )
     args = parser.parse_args(argv)
     vendor(ROOT)
     (ROOT / "COMMIT").write_text(_run("git", "rev-parse", "HEAD"))
-    _run(sys.executable, "tools/gpu_data_parts.py")
+    _run(sys.executable, "ops/remote-gpu/gpu_data_parts.py")
     search_math = not search_math_measured(ROOT)
-    _run(sys.executable, "tools/gpu_weights.py", args.folder, *(["--model", SEARCH_MATH_MODEL] if search_math else []))
+    _run(
+        sys.executable,
+        "ops/remote-gpu/gpu_weights.py",
+        args.folder,
+        *(["--model", SEARCH_MATH_MODEL] if search_math else []),
+    )
     shutil.rmtree(ROOT / ".relay-in", ignore_errors=True)
     from sam_bench.errors import SamBenchError
 
@@ -194,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     carried = unfinished_checkpoints(ROOT / args.folder)
     if carried:
         _run(
-            "sam-bench", "pack", args.folder, "--drop-finished-checkpoints", "--exclude",
+            sys.executable, "ops/remote-gpu/pack.py", args.folder, "--drop-finished-checkpoints", "--exclude",
             "reproductions/*/runs/*/model.safetensors", "--batch-mib", str(INBOX_BATCH_MIB), "--out", ".relay-in",
             "--name", "resume",
         )  # fmt: skip
@@ -211,13 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     if probe:
         print(
             f"K and B: copy call 1's probe.json here as {gpu_plan.DOCS_ARRANGEMENT.relative_to(ROOT)}"
-            " (DOCS_ARRANGEMENT in tools/gpu_plan.py names the device); K is what `python tools/gpu_plan.py --choose "
+            " (DOCS_ARRANGEMENT in gpu_plan.py names the device); K is what"
+            " `python ops/remote-gpu/gpu_plan.py --choose "
             + " ".join([*gpu_plan.docs_probes(), str(gpu_plan.DOCS_ARRANGEMENT.relative_to(ROOT))])
             + "` then prints, and B is "
             + ", ".join(f"{batches_for(k)} for K={k}" for k in (1, 2, 4))
-            + " (K checkpoints to bring back: tools/gpu_window.py batches_for)"
+            + " (K checkpoints to bring back: ops/remote-gpu/gpu_window.py batches_for)"
         )
-    print("then: the sends the stint names; give_back if minutes are left over (docs/gpu.md, section 1)")
+    print("then: the sends the stint names; give_back if minutes are left over (WINDOWS.md, section 1)")
     return 0
 
 

@@ -1,22 +1,22 @@
 """The plan of GPU windows in numbers: which calls a window (15 minutes of device time today) makes, how
 long each is expected to take, and which of the full-scale models (paper-cifar10 --scale full, most wanted
-first) are trained and evaluated on all 10,000 test images after each window (issue #45 item 6).
+first) are trained and evaluated on all 10,000 test images after each window.
 
-Every call is sized as tools/gpu_window.py sizes it on the day (the stint from the minutes left, its
-packing and `send`s; one stint a window, started in the background by `tools/gpu_relay.sh start` and
+Every call is sized as ops/remote-gpu/gpu_window.py sizes it on the day (the stint from the minutes left, its
+packing and `send`s; one stint a window, started in the background by `ops/remote-gpu/gpu_relay.sh start` and
 bound by the window, not by a command's 10 minutes), and the models' costs come, most measured first, from
 the full scale's own runs (`--state`, below), the first window's probe (`--probe`) and the estimates below,
 stated with their derivation. The work of a stint is taken from the queue in order, a model's training then
 its evaluation; a training stopped by a stint's end resumes in the next (its checkpoint is carried to a new
-machine in one extra call, docs/gpu.md section 3).
+machine in one extra call, WINDOWS.md section 3).
 
-    python tools/gpu_plan.py                   # from where the full scale stands, until 4 more models are done
-    python tools/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
-    python tools/gpu_plan.py --write           # render it into docs/gpu.md and docs/benchmarks.md
-    python tools/gpu_plan.py --probe none      # the estimates alone, without the committed probe's measurements
-    python tools/gpu_plan.py --window 30       # in 30-minute windows instead of today's 15
+    python ops/remote-gpu/gpu_plan.py                   # from where the full scale stands, until 4 more models are done
+    python ops/remote-gpu/gpu_plan.py --windows 3 --models ST,SAM-0.1,AT-Linf-8
+    python ops/remote-gpu/gpu_plan.py --write           # render it into WINDOWS.md and README.md beside it
+    python ops/remote-gpu/gpu_plan.py --probe none      # the estimates alone, no probe's measurements
+    python ops/remote-gpu/gpu_plan.py --window 30       # in 30-minute windows instead of today's 15
 
-With `--probe FILE` (a record of `sam-bench bench --probe`, issue #46 item 4) every model whose method
+With `--probe FILE` (a record of `sam-bench bench --probe`) every model whose method
 (and attack steps) the probe timed eagerly in one process takes the probe's median step instead of the
 estimate; the others keep theirs, and the table says which is which. The probe's ratios also pick the
 step mode (`sam_bench.bench.probe_choice`; a commit sets it in the scale before its first stint: the mode is
@@ -24,11 +24,11 @@ part of a run's key), and training is counted at its speed-up. With `--arrangeme
 DOCS_ARRANGEMENT where committed: a shorter probe of K models at once and of an evaluation beside training in
 that mode) they pick K too; the stints run, of the Ks the choice took on its way up, the one whose windows
 finish the wanted models soonest (`lanes_for`): K lanes move at the shares of their speed alone the probe
-measured (tools/gpu_lanes.py), and each run a stint stops mid-way is a checkpoint it brings back and the next
+measured (ops/remote-gpu/gpu_lanes.py), and each run a stint stops mid-way is a checkpoint it brings back and the next
 window carries in (`send` and `inbox` calls). Until K is measured, the next window's first call is the probe
-that measures it (tools/gpu_prepare.py), and the windows train one model at a time. `--choose FILE ...` prints
-only the stints' option (`--parallel K`, one line, for a script: `tools/gpu_relay.sh start ... $(python
-tools/gpu_plan.py --choose probe.json arrangement.json)`).
+that measures it (ops/remote-gpu/gpu_prepare.py), and the windows train one model at a time. `--choose FILE ...` prints
+only the stints' option (`--parallel K`, one line, for a script: `ops/remote-gpu/gpu_relay.sh start ... $(python
+ops/remote-gpu/gpu_plan.py --choose probe.json arrangement.json)`).
 
 With `--state FOLDER` (by default reproductions/paper-cifar10-full; `none`: before any window) the windows
 start from where that reproduction stands, at the minutes its runs took on the GPU (`with_state`).
@@ -59,8 +59,11 @@ from gpu_window import (
     batches_for,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from sam_bench.report import grid_minutes  # noqa: E402
+from sam_bench.report.grid_minutes import signature_of_result  # noqa: E402
 
 # ---- Training, per step at the paper's batch of 128 on an H100 (eager PyTorch, bf16 autocast). From issue
 # #46's review of the step: kernel launches per step (ST 209, SAM 624, PGD-10 AT 1,923, so 171 per attack
@@ -96,7 +99,7 @@ AUTOATTACK_MIN = {"robust": 5.0, "not robust": 1.5}
 APGD_CE_PGD10S = 10
 AUTOATTACK_TAIL_MIN = 0.5
 
-# ---- The window (docs/gpu.md): the machine's start before its first call (the convention docs/gpu.md
+# ---- The window (WINDOWS.md): the machine's start before its first call (the convention WINDOWS.md
 # states for the minutes left before a first call), a data call (a part of CIFAR-10 in; the last one
 # unpacks: seconds), the GPU tests (first window only: imports, collection, a few minutes of tests), and
 # a stint's own start (python and torch, CUDA, the data set onto the GPU, the model built and restored).
@@ -107,7 +110,9 @@ START = MACHINE_START
 # `wait` calls would hold the machine for anyway.
 DATA_CALL = GAP + 0.1
 STINT_START = 0.5
-DATA_PARTS = 3  # tools/gpu_data_parts.py cuts CIFAR-10 into 3 parts with today's tree (tests/test_gpu_plan.py checks)
+DATA_PARTS = (
+    3  # ops/remote-gpu/gpu_data_parts.py cuts CIFAR-10 into 3 parts with today's tree (tests/test_gpu_plan.py checks)
+)
 
 
 @dataclass
@@ -122,7 +127,7 @@ class Model:
     evaluation_measured: bool = False  # its evaluation counted from a probe's attack throughput alone
     ran: str = ""  # what a full-scale run measured of it (`with_state`): "" none, "train", "train, evaluate"
     stands: str = ""  # where its full-scale run stands (`with_state`): "", "done", "21 of 100 epochs"
-    method: str = "standard"  # what K cells at once are counted by (tools/gpu_lanes.py)
+    method: str = "standard"  # what K cells at once are counted by (ops/remote-gpu/gpu_lanes.py)
 
     @property
     def finished(self) -> bool:
@@ -276,22 +281,11 @@ def model_costs(
     return models
 
 
-def _signature(attack: str, norm, eps: float, version, images) -> tuple:
-    """What makes two evaluations the same work: an attack spec's or a results file's evaluation."""
-    return attack, norm, round(float(eps), 8), version, images or EVAL_IMAGES
-
-
 def signature_of_spec(spec, images: int | None = None) -> tuple:
-    """An attack spec's (evaluation_block.evaluation_specs) `_signature`; `images`: its evaluation block's
-    `n_examples`, which a spec without its own attacks (the full scale's: all 10,000 when None)."""
-    return _signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples or images)
-
-
-def signature_of_result(evaluation: dict) -> tuple:
-    """A results file's evaluation's `_signature`."""
-    version = (evaluation.get("settings") or {}).get("version")
-    eps = evaluation.get("eps_value") or 0.0
-    return _signature(evaluation["attack"], evaluation.get("norm"), eps, version, evaluation.get("n_examples"))
+    """An attack spec's signature (sam_bench.report.grid_minutes: what makes two evaluations the same work);
+    `images`: its evaluation block's `n_examples`, for a spec without its own (the full scale's: all 10,000 when
+    None)."""
+    return grid_minutes.signature_of_spec(spec, images or EVAL_IMAGES)
 
 
 def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] | None = None) -> list[Model]:
@@ -311,8 +305,8 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     import statistics
 
     from sam_bench.evaluation.results_record import Results
-    from sam_bench.experiments.reproduction import evaluation_for, evaluation_state_path
-    from sam_bench.recipes.evaluation_block import evaluation_specs
+    from sam_bench.experiments.reproduction import evaluation_state_path
+    from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
     from sam_bench.recipes.recipe import load_recipe
     from sam_bench.report import gpu_minutes
     from sam_bench.report.folder import Folder
@@ -454,7 +448,7 @@ def stopped_midway(models: list[Model]) -> int:
 
 def inbox_calls(checkpoints: int) -> int:
     """`inbox` calls before the stint for this many checkpoints: packed in batches of INBOX_BATCH_MIB, the last
-    one carried by the `start` call itself (docs/gpu.md section 3)."""
+    one carried by the `start` call itself (WINDOWS.md section 3)."""
     return max(0, math.ceil(checkpoints * CHECKPOINT_MIB / INBOX_BATCH_MIB) - 1)
 
 
@@ -468,9 +462,9 @@ def plan(
 ) -> list[tuple[list[Call], list[str]]]:
     """Per window of `window` minutes: its calls, and the models finished by its end; `windows` None: as many as
     it takes to finish the first WANTED models of the queue not yet done (at most MAX_WINDOWS). `lanes` models
-    at once (`--parallel`) at `speeds` (tools/gpu_lanes.py): a stint may stop as many trainings mid-way, so it is
+    at once (`--parallel`) at `speeds` (gpu_lanes.py): a stint may stop as many trainings mid-way, so it is
     sized for their checkpoints to come back (gpu_window.batches_for) and the next window carries them in.
-    `probe_first`: the first window starts with the probe of K models at once (tools/gpu_prepare.py)."""
+    `probe_first`: the first window starts with the probe of K models at once (ops/remote-gpu/gpu_prepare.py)."""
     out = []
     carry = stopped_midway(models)
     wanted = [m for m in models if not m.finished][:WANTED]
@@ -481,12 +475,12 @@ def plan(
         left = window - START
         calls = [Call("the machine starts", START)]
         if probe_first and not out:
-            what = "`probe`: K models at once and an evaluation beside training (tools/gpu_prepare.py)"
+            what = "`probe`: K models at once and an evaluation beside training (ops/remote-gpu/gpu_prepare.py)"
             calls.append(Call(what, ARRANGEMENT_PROBE_MINUTES))
         for part in range(1, DATA_PARTS + 1):
             calls.append(Call(f"`data` (part {part} of {DATA_PARTS})", DATA_CALL))
         # A model trained in an earlier window and not yet evaluated to its end is evaluated from its committed
-        # weights, which the machine's copy of the tree (no .git) cannot fetch: tools/gpu_weights.py carries them
+        # weights, which the machine's copy of the tree (no .git) cannot fetch: gpu_weights.py carries them
         to_evaluate = sum(1 for m in models if m.done_train >= m.train - 1e-9 and not m.finished)
         for part in range(1, math.ceil(to_evaluate / WEIGHTS_PER_CALL) + 1):
             calls.append(Call(f"`weights` (part {part}): the zoo weights of the models to evaluate", DATA_CALL))
@@ -556,18 +550,20 @@ def render(
     state: str | None = None,
     window: float = WINDOW,
 ) -> tuple[str, str]:
-    """(the markdown plan, the one-paragraph summary for docs/benchmarks.md); `probe`: where the measured
+    """(the markdown plan, the one-paragraph summary for the README beside it); `probe`: where the measured
     training steps came from (the probe file and its device); `choice`: the step mode and K it picked;
     `state`: the reproduction folder the models' progress and run minutes come from (`with_state`)."""
     costs = [dataclasses.replace(m) for m in models]  # as before the windows planned
     lanes, lowered = lanes_for(costs, choice, window)
-    head = "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `tools/gpu_plan.py`):"
+    head = (
+        "Estimated GPU minutes per model (H100, eager steps at batch 128, derivation in `ops/remote-gpu/gpu_plan.py`):"
+    )
     if probe is not None:
         head = (
             f"GPU minutes per model ({'eager steps' if choice is None else 'steps'} at batch 128; training "
             "marked * from the eager steps and evaluation marked * from the attacks' throughput (as "
-            f"`tools/gpu_plan.py` derives it) measured by "
-            f"{probe}, the rest estimated as derived in `tools/gpu_plan.py`):"
+            f"`ops/remote-gpu/gpu_plan.py` derives it) measured by "
+            f"{probe}, the rest estimated as derived in `ops/remote-gpu/gpu_plan.py`):"
         )
     if choice is not None:
         head += (
@@ -635,8 +631,8 @@ def render(
     started = [m.name for m in costs if not m.finished and (m.done_train > 0 or m.done_evaluate > 0)]
     if state is not None:
         speeds += f" and the full scale's own runs (`{state}`)"
-    summary = f"At {speeds} ({training}; attacks searching in TF32, scored in true fp32; `tools/gpu_plan.py`, "
-    summary += "docs/gpu.md)"
+    summary = f"At {speeds} ({training}; attacks searching in TF32, scored in true fp32; `ops/remote-gpu/gpu_plan.py`, "
+    summary += "WINDOWS.md)"
     today = " (a session's device time today)" if window == WINDOW else ""
     if already or started:
         where = [f"{_names(already)} done" if already else "", f"{_names(started)} under way" if started else ""]
@@ -674,16 +670,15 @@ def _names(names: list[str]) -> str:
 
 
 MARKERS = {
-    ROOT / "docs" / "gpu.md": ("<!-- gpu-plan start -->", "<!-- gpu-plan end -->", 0),
-    ROOT / "docs" / "benchmarks.md": ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
-    ROOT / "README.md": ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
+    Path(__file__).with_name("WINDOWS.md"): ("<!-- gpu-plan start -->", "<!-- gpu-plan end -->", 0),
+    Path(__file__).with_name("README.md"): ("<!-- gpu-plan-summary start -->", "<!-- gpu-plan-summary end -->", 1),
 }
 
 
 # The probe the docs' plan is rendered from: the newest GPU window's, at the full scale's network and batch
 DOCS_PROBE = ROOT / "benchmarks" / "nvidia-h200-probe.json"
 # A later, shorter probe of K models at once and of evaluation beside training in the step mode DOCS_PROBE
-# picked (docs/gpu.md: a window's first call, until it is committed), read with it where it is committed
+# picked (WINDOWS.md: a window's first call, until it is committed), read with it where it is committed
 DOCS_ARRANGEMENT = ROOT / "benchmarks" / "nvidia-h200-arrangement-probe.json"
 # The full-scale reproduction the docs' plan starts from (`with_state`)
 DOCS_STATE = ROOT / "reproductions" / "paper-cifar10-full"
@@ -708,9 +703,9 @@ def arrangement_measured(paths: list[str] | None = None) -> bool:
     return not probe_pending(choose(*(read(ROOT / path, error=SystemExit) for path in paths or docs_probes())))
 
 
-# The docs' plan is today's window; beside it, in one sentence, the window issue #45 was written for (a session's
-# device time then; the device README says 15 minutes "at present"), so that what the plan would do with a longer
-# window is a rendered figure, not a guess
+# The docs' plan is today's window; beside it, in one sentence, a 30-minute one (a session's device time once; the
+# device README says 15 minutes "at present"), so that what the plan would do with a longer window is a rendered
+# figure, not a guess
 DOCS_ALSO_AT = 30.0
 
 
@@ -756,7 +751,7 @@ def rendered_from(
         finished for _, finished in plan(before, None, also_at, *speeds_for(choice, lanes), probe_first=pending)
     ]
     other = (
-        f"With {also_at:g}-minute windows instead (the device time a session had when issue #45 was written), the"
+        f"With {also_at:g}-minute windows instead (the device time a session once had), the"
         f" same calls and costs finish {_names(windows_until(finished_after, already))}."
     )
     return f"{text}\n{other}\n", f"{summary} {other}"
@@ -797,7 +792,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MINUTES",
         help="a window's device time in minutes (default: %(default)g, a session's today)",
     )
-    parser.add_argument("--write", action="store_true", help="render into docs/gpu.md and docs/benchmarks.md's markers")
+    parser.add_argument(
+        "--write", action="store_true", help="render into WINDOWS.md and README.md's markers (beside this tool)"
+    )
     parser.add_argument(
         "--probe",
         default=str(DOCS_PROBE.relative_to(ROOT)),

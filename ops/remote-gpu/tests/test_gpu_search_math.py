@@ -1,4 +1,4 @@
-"""tools/gpu_search_math.py (issue #45, item 4): AutoAttack searching in TF32 and in true fp32 on the same
+"""gpu_search_math.py: AutoAttack searching in TF32 and in true fp32 on the same
 images, side by side, every image's outcome compared. On a CPU TF32 does not exist, so both searches must
 find exactly the same images, round after round: what the GPU window's record is read against."""
 
@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "tools" / "gpu_search_math.py"
+ROOT = Path(__file__).resolve().parents[3]
+OPS = ROOT / "ops" / "remote-gpu"
+TOOL = OPS / "gpu_search_math.py"
 MODEL = "SamBench2026AT_PRN18-w0.125_Linf-8"  # the zoo's AT model whose weights the window carries
 
 
@@ -33,7 +34,6 @@ def test_both_searches_are_compared_image_by_image(tmp_path):
 
 
 def test_the_record_is_written_after_every_run_so_a_call_stopped_part_way_brings_back_what_it_measured():
-    sys.path.insert(0, str(ROOT / "tools"))
     import gpu_search_math
 
     saved: list[dict] = []

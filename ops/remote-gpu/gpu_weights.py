@@ -1,17 +1,17 @@
 """The zoo weights a GPU stint must evaluate again, cut into parts that each travel in one device call.
 
-A full-scale model's fp16 weights are committed once and then live in the git history only (docs/gpu.md,
+A full-scale model's fp16 weights are committed once and then live in the git history only (WINDOWS.md,
 section 4); the lent GPU machine gets a copy of the tree without `.git`, so it cannot fetch them. When the
 recipe gains attacks after a model was evaluated (its results lack some the recipe now asks), `reproduce`
 evaluates it again and needs them: without them it leaves the model as it is, in one line, and goes on.
 This writes each such model's weights, named by their sha256, into `.weights/part-1` .. `part-N` (ignored),
 as few parts as fit beside the tree in a 64 MiB call, and prints the calls; on the machine,
-`tools/gpu_relay.sh weights` checks each file against its name and puts it in the weights cache, where the
+`ops/remote-gpu/gpu_relay.sh weights` checks each file against its name and puts it in the weights cache, where the
 zoo looks after the tree (sam_bench/rundir/blobs.py).
 
-    python tools/gpu_weights.py                                   # reproductions/paper-cifar10-full
-    python tools/gpu_weights.py reproductions/paper-cifar10-full --all   # every zoo model of the folder
-    python tools/gpu_weights.py --model SamBench2026AT_PRN18-w0.125_Linf-8   # and this zoo model too
+    python ops/remote-gpu/gpu_weights.py                                   # reproductions/paper-cifar10-full
+    python ops/remote-gpu/gpu_weights.py reproductions/paper-cifar10-full --all   # every zoo model of the folder
+    python ops/remote-gpu/gpu_weights.py --model SamBench2026AT_PRN18-w0.125_Linf-8   # and this zoo model too
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gpu_data_parts import CALL_LIMIT, MARGIN, MIB, cut, path_bytes, tree_bytes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 FOLDER = ROOT / "reproductions" / "paper-cifar10-full"
 OUT = ROOT / ".weights"
@@ -44,7 +44,7 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     """Zoo entries of the folder's first seeds that the next stint evaluates again (their results lack attacks
     the folder's recipe now asks), and of its runs trained and published whose evaluation a stint stopped (no
     results file yet: the fourth window's SAM-0.4); `every`: all of them."""
-    from sam_bench.experiments.reproduction import evaluation_for
+    from sam_bench.recipes.evaluation_block import evaluation_for
     from sam_bench.recipes.recipe import load_recipe
     from sam_bench.report.folder import Folder
     from sam_bench.zoo.store import find_entry, list_entries
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every zoo model of the folder, not only those to redo")
     parser.add_argument(
         "--model", action="append", default=[], metavar="ID",
-        help="a zoo model to carry as well, e.g. for tools/gpu_search_math.py (repeatable)",
+        help="a zoo model to carry as well, e.g. for ops/remote-gpu/gpu_search_math.py (repeatable)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     from sam_bench.errors import SamBenchError
@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         for sha in names:
             shutil.copyfile(files[sha], part / f"{sha}.safetensors")
         size = path_bytes(part) / MIB
-        print(f"call {number}: tools/gpu_relay.sh weights --left L  (carry .weights/part-{number}: {size:.1f} MiB)")
+        print(
+            f"call {number}: ops/remote-gpu/gpu_relay.sh weights --left L"
+            f"  (carry .weights/part-{number}: {size:.1f} MiB)"
+        )
     print(f"{len(files)} models' weights ({', '.join(ids)}); {blobs.cache_dir()} holds them here")
     return 0
 

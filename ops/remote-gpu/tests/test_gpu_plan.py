@@ -1,5 +1,5 @@
-"""tools/gpu_plan.py: the GPU windows' plan in numbers (issue #45 item 6). The plan in docs/gpu.md and
-the sentence in docs/benchmarks.md are the command's output, never typed; every window's calls fit in its 15 minutes,
+"""gpu_plan.py: the GPU windows' plan in numbers. The plan in WINDOWS.md and the sentence in README.md beside
+it are the command's output, never typed; every window's calls fit in its 15 minutes,
 each stint sized as the relay sizes it; the work is done in the queue's order."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 import math
 import re
 import statistics
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from sam_bench.bench import marked_block
 from sam_bench.bench.probe import read
 from sam_bench.bench.probe_choice import choose
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+ROOT = Path(__file__).resolve().parents[3]
+OPS = ROOT / "ops" / "remote-gpu"
 
 import gpu_lanes  # noqa: E402
 import gpu_plan  # noqa: E402
@@ -28,7 +27,7 @@ import gpu_window  # noqa: E402
 
 
 def test_the_docs_hold_the_commands_output():
-    # as `python tools/gpu_plan.py --write` renders them: at the committed probe's measurements
+    # as `python ops/remote-gpu/gpu_plan.py --write` renders them: at the committed probe's measurements
     rendered = gpu_plan.rendered_from(
         str(gpu_plan.DOCS_PROBE.relative_to(gpu_plan.ROOT)),
         state=str(gpu_plan.DOCS_STATE.relative_to(gpu_plan.ROOT)),
@@ -37,7 +36,7 @@ def test_the_docs_hold_the_commands_output():
     )
     for path, (start, end, which) in gpu_plan.MARKERS.items():
         assert marked_block.between(path, start, end) == rendered[which].strip(), (
-            f"{path} is not tools/gpu_plan.py's output: run python tools/gpu_plan.py --write"
+            f"{path} is not ops/remote-gpu/gpu_plan.py's output: run python ops/remote-gpu/gpu_plan.py --write"
         )
 
 
@@ -165,7 +164,7 @@ def test_a_probe_of_another_network_or_a_broken_one_is_refused(tmp_path):
 
 def test_the_plan_counts_the_data_calls_the_parts_tool_cuts_for_todays_tree():
     """The working tree travels with every call, so how many calls CIFAR-10 takes depends on its size: the
-    plan's DATA_PARTS must be what tools/gpu_data_parts.py cuts now (the code carried beside it as in the
+    plan's DATA_PARTS must be what ops/remote-gpu/gpu_data_parts.py cuts now (the code carried beside it as in the
     rehearsal: pyautoattack without its examples, about 0.12 MiB, and COMMIT)."""
     import gpu_data_parts
 
@@ -176,7 +175,7 @@ def test_the_plan_counts_the_data_calls_the_parts_tool_cuts_for_todays_tree():
     sizes["cifar10_unpack.py"] = gpu_data_parts.UNPACKER.stat().st_size
     room = gpu_data_parts.CALL_LIMIT - gpu_data_parts.tree_bytes(ROOT) - int(0.12 * gpu_data_parts.MIB)
     assert len(gpu_data_parts.cut(sizes, room - gpu_data_parts.MARGIN)) == gpu_plan.DATA_PARTS, (
-        "set tools/gpu_plan.py's DATA_PARTS and re-render: python tools/gpu_plan.py --write"
+        "set ops/remote-gpu/gpu_plan.py's DATA_PARTS and re-render: python ops/remote-gpu/gpu_plan.py --write"
     )
 
 
@@ -338,7 +337,7 @@ def arrangement_record(path: Path, gains: dict[int, float], beside: dict[int, tu
 
 
 def test_lanes_move_at_the_shares_the_probe_measured():
-    """tools/gpu_lanes.py: trainings at their aggregate gain over the processes training (read at the nearest
+    """ops/remote-gpu/gpu_lanes.py: trainings at their aggregate gain over the processes training (read at the nearest
     count timed below), at their share beside an evaluation, the evaluations at theirs (nearest count timed
     above), split between them; evaluations alone share the device; an untimed method as the timed one."""
     from sam_bench.bench.probe_choice import Arrangement
@@ -418,7 +417,9 @@ def test_until_k_models_at_once_are_measured_the_next_window_starts_with_their_p
     text, _ = gpu_plan.rendered_from(probe, ["ST", "SAM-0.1"], windows=2)
     assert "K models at once and an evaluation beside training are not measured in graph steps yet" in text
     first, second = text.split("Window 2:")
-    assert "| 2 | `probe`: K models at once and an evaluation beside training (tools/gpu_prepare.py) | " in first
+    assert (
+        "| 2 | `probe`: K models at once and an evaluation beside training (ops/remote-gpu/gpu_prepare.py) | " in first
+    )
     assert f"{gpu_prepare.ARRANGEMENT_PROBE_MINUTES:.1f} |" in first and "`probe`" not in second
     assert not gpu_plan.arrangement_measured([probe])
     good = arrangement_record(tmp_path / "good.json", {2: 1.9}, {1: (0.95, 0.9)})
@@ -427,14 +428,14 @@ def test_until_k_models_at_once_are_measured_the_next_window_starts_with_their_p
 
 
 def test_the_windows_probe_call_names_options_bench_has():
-    """tools/gpu_prepare.py's probe call, as the relay passes its options to `sam-bench bench --probe`."""
+    """ops/remote-gpu/gpu_prepare.py's probe call, as the relay passes its options to `sam-bench bench --probe`."""
     import shlex
 
     from sam_bench.bench import probe_arrangement, probe_parts
     from sam_bench.cli import cli
 
     words = shlex.split(gpu_prepare.ARRANGEMENT_PROBE_CALL)
-    assert words[:4] == ["tools/gpu_relay.sh", "probe", "--left", "L"]
+    assert words[:4] == ["ops/remote-gpu/gpu_relay.sh", "probe", "--left", "L"]
     context = cli.commands["bench"].make_context("bench", ["--probe", "--device", "cuda", *words[4:]])
     params = context.params
     assert params["modes"] == "" and params["concurrent_modes"] == "graph" and params["beside"] == "1,4"

@@ -4,12 +4,13 @@ On GPUs the attacks search with TF32 convolutions (torch's default) and every ad
 is scored again in true fp32, which decides the outcome (`evaluate --search-math tf32`, the default); `ieee`
 searches in true fp32 throughout. This measures what the faster search costs in strength and what it saves in
 time: AutoAttack on the first N test images in both modes, in rounds of alternating order (the median of each
-mode's rounds: beside a stint, as tools/gpu_prepare.py plans it, both modes are slowed alike, but the times are
+mode's rounds: beside a stint, as ops/remote-gpu/gpu_prepare.py plans it, both modes are slowed alike, but the times are
 not a lone GPU's; `--note` says how it ran), with every image's outcome compared.
 
-    python3 tools/gpu_search_math.py MODEL --n-examples 1000 --data-dir ~/c10 --device cuda --out $OUT/search-math.json
+    python3 ops/remote-gpu/gpu_search_math.py MODEL --n-examples 1000 --data-dir ~/c10 --device cuda \
+        --out $OUT/search-math.json
 
-MODEL is a run directory, a safetensors file or a zoo id (whose weights the machine has: tools/gpu_weights.py
+MODEL is a run directory, a safetensors file or a zoo id (whose weights the machine has: ops/remote-gpu/gpu_weights.py
 --model). The record: each mode's seconds and robust images, the images whose outcome differs and which way,
 whether each mode's rounds found the same images, the time ratio, and where it ran (device, torch with its
 CUDA, commit).
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 MODES = ("tf32", "ieee")
 STANDARD = ["apgd-ce", "apgd-t", "fab-t", "square"]  # AutoAttack's standard version
@@ -62,7 +63,7 @@ def measure(
     head = {
         "what": f"AutoAttack ({version}: {', '.join(attacks)}) at Linf {eps} on the first {n_examples} test images, "
         f"searching in TF32 and in true fp32 (both scored in true fp32), {rounds} rounds in alternating order; "
-        "tools/gpu_search_math.py",
+        "ops/remote-gpu/gpu_search_math.py",
         "note": note,
         "model": {"ref": model_ref, "weights_sha256": info.record.get("weights_sha256")},
         "n_examples": n_examples,

@@ -4,8 +4,8 @@ grouped into batches of at most a given number of files and bytes, with a manife
 checks every part against the manifest, rebuilds the files, checks each of them, and only then
 moves them into place.
 
-Made for a lent GPU machine that sends back at most 8 files of 16 MiB (64 MiB together) per
-command (docs/gpu.md), and as useful for a cluster's transfer limits or CI artifacts.
+Made for the remote GPU machine, which sends back at most 8 files of 16 MiB (64 MiB together) per
+command (WINDOWS.md). The command-line skins are pack.py and unpack.py beside this file.
 
 Layout of pack's output folder:
   batch-1/<name>-<id>.manifest.json   the manifest; every batch holds a copy, so any batch names the whole
@@ -21,6 +21,7 @@ directory), which is where unpack puts them back.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -38,8 +39,10 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.jobs import lease
 
 FORMAT = "sam-bench/pack/v1"
+# The manifest's schema (JSON Schema, checked by sam_bench.schema where a manifest enters: unpack)
+MANIFEST_SCHEMA = Path(__file__).with_name("pack-manifest.schema.json")
 MIB = 1 << 20
-# What a lent GPU machine sends back per command: 8 files of at most 16 MiB, 64 MiB together.
+# What the remote GPU machine sends back per command: 8 files of at most 16 MiB, 64 MiB together.
 # Parts of 15 MiB leave room below the per-file limit.
 DEFAULT_PART_MIB = 15.0
 DEFAULT_BATCH_FILES = 8
@@ -349,10 +352,18 @@ def _read_manifest(path: Path) -> tuple[str, tuple[dict, Path]]:
     without `parts` must not end in a KeyError deep inside unpack."""
     manifest = files.read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BadInput(f"unpack: {path} is not a sam-bench pack manifest")
-    fix = "nothing was unpacked; bring back a batch whose manifest is as sam-bench pack wrote it"
-    schema.check("pack-manifest", manifest, f"unpack: {path}", fix=fix, error=BadInput)
+        raise BadInput(f"unpack: {path} is not a pack manifest ({FORMAT})")
+    found = schema.problem(manifest, _manifest_schema(), _manifest_schema())
+    if found:
+        raise BadInput(
+            f"unpack: {path}: {found}; nothing was unpacked; bring back a batch whose manifest is as pack.py wrote it"
+        )
     return manifest["id"], (manifest, path)
+
+
+@functools.cache
+def _manifest_schema() -> dict:
+    return json.loads(MANIFEST_SCHEMA.read_text())
 
 
 def _part_files(sources: list[Path]) -> dict[str, list[Path]]:

@@ -1,4 +1,4 @@
-"""Rehearse the GPU relay of docs/gpu.md on this CPU, with the GPU machine's packages and limits.
+"""Rehearse the GPU relay of WINDOWS.md on this CPU, with the GPU machine's packages and limits.
 
 A lent GPU machine is reached one command at a time: it gets a copy of the working tree (without
 .git) plus carried ignored paths, at most 64 MiB; it sends back at most 8 files of 16 MiB (64 MiB
@@ -7,10 +7,10 @@ only while it stays warm. It has Python with torch, torchvision, timm, numpy, sc
 filelock, pytest, pytest-xdist, safetensors, click, tqdm, matplotlib, jinja2 and pyyaml, and neither
 submitit, jsonschema, robustbench nor pyautoattack.
 
-This script plays docs/gpu.md's sequence of calls at smoke scale against a simulated machine with exactly
+This script plays WINDOWS.md's sequence of calls at smoke scale against a simulated machine with exactly
 those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the CPU) and those limits enforced, each
 machine a window (gpu_window.WINDOW: 15 minutes today) that its calls spend and every call told the minutes
-left (`--left`): a first machine gets the data in as many calls as tools/gpu_data_parts.py cuts, runs the
+left (`--left`): a first machine gets the data in as many calls as ops/remote-gpu/gpu_data_parts.py cuts, runs the
 probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any training (the step
 mode into the smoke scale in a commit, K as `--parallel` for every stint: sam_bench.bench.probe_choice), and
 runs a stint that stops after one training epoch of the first K models; its packed results come back batch by
@@ -25,8 +25,8 @@ a call leaves running otherwise is killed when it returns, as there) and sends i
 unpacks it and `zoo verify` passes there, and every run trained in the chosen step mode; a stint with too
 little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
 
-    python tools/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
-    python tools/gpu_rehearsal.py                    # the rehearsal (no network needed)
+    python ops/remote-gpu/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
+    python ops/remote-gpu/gpu_rehearsal.py                    # the rehearsal (no network needed)
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ import time
 from pathlib import Path
 
 # what one call carries is measured as the data parts are cut, and what a call may do is planned from the
-# minutes left in the window, as on the machine (tools/ is sys.path[0] when run as a script)
+# minutes left in the window, as on the machine (ops/remote-gpu/ is sys.path[0] when run as a script)
 import gpu_prepare
 import gpu_window
 from gpu_data_parts import CALL_LIMIT, tree_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Built once per machine (minutes of pip), outside any checkout: CI runs in a fresh clone each time.
 DEFAULT_ENV = Path(os.environ.get("SAM_BENCH_GPU_ENV", Path.home() / ".cache" / "sam-bench" / "gpu-env"))
 # The GPU machine's Python packages (the device tool's KINDS.md); torch and torchvision are pinned below.
@@ -230,11 +230,12 @@ def make_workstation(where: Path) -> Path:
 
 
 def next_session(station: Path, repro: str) -> Path:
-    """The next window comes in another session, whose checkout is made from git (docs/gpu.md, section 3):
-    the first window's results are committed, the unfinished run's checkpoint kept in git (`zoo keep`,
-    committed once and then taken out of the tree), and a fresh clone, with what the calls carry made again,
+    """The next window comes in another session, whose checkout is made from git (WINDOWS.md, section 3):
+    the first window's results are committed, the unfinished run's checkpoint kept in git (kept_checkpoint.py
+    keep, committed once and then taken out of the tree), and a fresh clone, with what the calls carry made again,
     is the workstation from here on; its checkpoint comes back from the history (gpu_prepare.checkpoints_back)."""
-    sam_bench(station, "zoo", "keep", repro)
+    sam_bench(station, "zoo", "keep", repro)  # finished runs' weights (none yet: ST stopped mid-way)
+    relay_tool(station, "kept_checkpoint.py", "keep", repro)
     commit = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m"]
     run(["git", "add", "-f", repro], cwd=station)  # (the smoke scale's folder is ignored; the full scale's is not)
     run([*commit, "the first window, its checkpoint once"], cwd=station)
@@ -254,14 +255,14 @@ def next_session(station: Path, repro: str) -> Path:
 
 
 def prepare_carried(station: Path) -> list[str]:
-    """What docs/gpu.md has the user put beside the checkout: pyautoattack in .vendor (without its
+    """What WINDOWS.md has the user put beside the checkout: pyautoattack in .vendor (without its
     examples/), the commit in COMMIT, and the data set in as many parts as the calls need
-    (tools/gpu_data_parts.py, run as the docs run it), .data/part-1 .. part-N."""
+    (ops/remote-gpu/gpu_data_parts.py, run as the docs run it), .data/part-1 .. part-N."""
     gpu_prepare.vendor(station)
     (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
     if not CIFAR10.is_dir():
         return []
-    cut = [sys.executable, "tools/gpu_data_parts.py", "--src", str(CIFAR10), "--unpacker", str(UNPACKER)]
+    cut = [sys.executable, "ops/remote-gpu/gpu_data_parts.py", "--src", str(CIFAR10), "--unpacker", str(UNPACKER)]
     print(run(cut, cwd=station).stdout, end="")
     parts = (station / ".data").glob("part-*")
     return [p.relative_to(station).as_posix() for p in sorted(parts, key=lambda p: int(p.name.split("-")[1]))]
@@ -274,7 +275,7 @@ def prepare_carried(station: Path) -> list[str]:
 # The machine's start, charged to its window before its first call (gpu_window.MACHINE_START: measured, with a margin)
 START_MINUTES = gpu_window.MACHINE_START
 MACHINE_MARK = "SAM_BENCH_REHEARSAL_MACHINE"
-STILL_RUNNING = 5  # tools/gpu_relay.sh wait: the background stint has not packed yet
+STILL_RUNNING = 5  # ops/remote-gpu/gpu_relay.sh wait: the background stint has not packed yet
 
 
 class Machine:
@@ -284,7 +285,7 @@ class Machine:
     Each machine is a window of its own (a session's device time, gpu_window.WINDOW): its start, and every
     call's real duration plus gpu_window.GAP (the workstation's turn and the upload, which are not
     played here) are charged to it. A command's `{left}` is the minutes left when the call is issued, as
-    docs/gpu.md has the workstation pass them; a call that ends after the window has run out fails the
+    WINDOWS.md has the workstation pass them; a call that ends after the window has run out fails the
     rehearsal, as it would lose what it was to bring back."""
 
     def __init__(self, where: Path, env: Path, name: str):
@@ -438,7 +439,7 @@ def batches_of(output: str, planned: int = SMALL_BATCHES) -> int:
 
 
 def check_gpu_tests_collected(station: Path, output: str) -> None:
-    """`tools/gpu_relay.sh test --collect-only` imported and collected every GPU test module: each test
+    """`ops/remote-gpu/gpu_relay.sh test --collect-only` imported and collected every GPU test module: each test
     file that marks tests `gpu` has tests collected (a module skipped before its imports would have
     none), and pytest reported no error (the call exits 0 only then, which Machine.call checks)."""
     marking = {
@@ -459,7 +460,7 @@ def check_gpu_tests_collected(station: Path, output: str) -> None:
 def background_stint(
     machine: Machine, station: Path, start: str, carry: list[str], beside: tuple[str, list[str]] | None = None
 ) -> tuple[list[list[Path]], str, Path]:
-    """docs/gpu.md's stint in the background: `start` (it returns at once), the GPU tests' call beside it
+    """WINDOWS.md's stint in the background: `start` (it returns at once), the GPU tests' call beside it
     (`beside`: the command and what it carries; it must collect every GPU test), then `wait` calls, one after
     the other, until the stint has packed. Each wait that finds it still running brings back what it has finished
     since the last one (a collection: batch 1, then `send`s). The waits are cut short (6 s), so that the stint
@@ -473,7 +474,7 @@ def background_stint(
     collections: list[list[Path]] = []
     for _ in range(200):
         output, out = machine.call(
-            station, "tools/gpu_relay.sh wait --left {left} --at-most 0.1", ok=(0, STILL_RUNNING)
+            station, "ops/remote-gpu/gpu_relay.sh wait --left {left} --at-most 0.1", ok=(0, STILL_RUNNING)
         )
         if machine.log[-1]["exit"] != STILL_RUNNING:
             return collections, output, out
@@ -488,7 +489,7 @@ def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> 
     """Batch 1 came with the stint; the others one call each, at once (the machine is warm 30 s)."""
     outs = [first_out]
     for number in range(2, count + 1):
-        _, out = machine.call(station, f"tools/gpu_relay.sh send {number}")
+        _, out = machine.call(station, f"ops/remote-gpu/gpu_relay.sh send {number}")
         outs.append(out)
     return outs
 
@@ -499,11 +500,19 @@ def sam_bench(station: Path, *args) -> str:
     ).stdout
 
 
-# The probe call of docs/gpu.md, made small for a CPU: one method in the two modes a CPU runs, one and two
+def relay_tool(station: Path, tool: str, *args) -> str:
+    """One of the relay's own tools (ops/remote-gpu/TOOL) as the workstation runs it, from the station's checkout."""
+    script = station / "ops" / "remote-gpu" / tool
+    return run(
+        [sys.executable, str(script), *map(str, args)], cwd=station, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    ).stdout
+
+
+# The probe call of WINDOWS.md, made small for a CPU: one method in the two modes a CPU runs, one and two
 # processes, an evaluation of 8 images beside them, a budget of seconds instead of the relay's minutes (a later
 # --budget-s and --device win)
 PROBE_CALL = (
-    "tools/gpu_relay.sh probe --left {left} --device cpu --width 0.125 --methods standard --modes eager,static"
+    "ops/remote-gpu/gpu_relay.sh probe --left {left} --device cpu --width 0.125 --methods standard --modes eager,static"
     " --concurrency 1,2 --steps 1 --budget-s 10 --threads 1 --attack-images 8"
 )
 SMOKE_TRAIN = "    train: {width: 0.125, epochs: 4, batch_size: 64, schedule: cosine}\n"
@@ -511,9 +520,9 @@ SMOKE_AUTOATTACK = "      autoattack: {Linf: 8/255, L2: null, version: custom, a
 
 
 def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
-    """The probe's record checked and committed as docs/gpu.md has it (benchmarks/<device>-probe.json), its
+    """The probe's record checked and committed as WINDOWS.md has it (benchmarks/<device>-probe.json), its
     step mode set in the smoke scale in a commit (as the full scale's would be before its first stint), and
-    the work calls' options returned (`tools/gpu_plan.py --choose`) with K."""
+    the work calls' options returned (`ops/remote-gpu/gpu_plan.py --choose`) with K."""
     sys.path.insert(0, str(ROOT))
     from sam_bench.bench.probe import read
     from sam_bench.bench.probe_choice import choose
@@ -531,7 +540,7 @@ def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
     commit = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-am"]
     run([*commit, f"the probe's choice: {picked.recipe_line()}"], cwd=station)
     (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
-    options = run([sys.executable, "tools/gpu_plan.py", "--choose", str(kept)], cwd=station).stdout.strip()
+    options = run([sys.executable, "ops/remote-gpu/gpu_plan.py", "--choose", str(kept)], cwd=station).stdout.strip()
     if options != " ".join(picked.options()):
         raise RehearsalFailed(f"gpu_plan --choose said {options!r}, the choice is {picked.options()}")
     print(f"the probe picked {picked.recipe_line()} and {options} ({'; '.join(picked.reasons)})")
@@ -548,7 +557,7 @@ def check_chosen_mode(station: Path, repro: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The sequence (docs/gpu.md, "A 15-minute window")
+# The sequence (WINDOWS.md, "A 15-minute window")
 
 
 def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
@@ -563,27 +572,27 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
     try:
         first = Machine(where, env, "machine-1")
         machines.append(first)
-        # docs/gpu.md's test call, as it is made there (beside the second machine's stint), collecting only: no
+        # WINDOWS.md's test call, as it is made there (beside the second machine's stint), collecting only: no
         # CUDA here, so running the tests would only skip them; collecting imports every test module and all
         # that the GPU tests use
-        gpu_tests = "tools/gpu_relay.sh test --left {left} --collect-only"
+        gpu_tests = "ops/remote-gpu/gpu_relay.sh test --left {left} --collect-only"
         for part in data_carry[:-1]:
-            first.call(station, "tools/gpu_relay.sh data --left {left}", [part])
+            first.call(station, "ops/remote-gpu/gpu_relay.sh data --left {left}", [part])
         if data_carry:
-            first.call(station, "tools/gpu_relay.sh data --left {left} --last", [data_carry[-1], *code])
-        # the window's probe, as docs/gpu.md makes it, then its choice fixed on the workstation before the first
+            first.call(station, "ops/remote-gpu/gpu_relay.sh data --left {left} --last", [data_carry[-1], *code])
+        # the window's probe, as WINDOWS.md makes it, then its choice fixed on the workstation before the first
         # stint: the step mode into the scale (a commit), K into every work call
         work_options, parallel = choose_from_probe(station, first.call(station, PROBE_CALL, code)[1])
         batches = SMALL_BATCHES * parallel  # K models at once: K models' files to pack
         # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
         output, out = first.call(
             station,
-            f"{small_parts} tools/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --at-most 0.05"
+            f"{small_parts} ops/remote-gpu/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --at-most 0.05"
             f" --batches {batches} --data-dir ~/c10 {work_options}",
             code,
         )
         returned = bring_back(first, station, out, batches_of(output, batches))
-        sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
+        relay_tool(station, "unpack.py", *returned, "--into", ".", "--overwrite")
         logs = list(station.glob(f"{repro}/runs/ST-*/log.jsonl"))
         if len(logs) != 1 or not list(station.glob(f"{repro}/runs/ST-*/checkpoint.pt")):
             raise RehearsalFailed("the first stint's unfinished ST run did not come back with its checkpoint")
@@ -595,9 +604,9 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
 
         # A fresh machine: the reproduction's unfinished work (here: ST's run with its checkpoint) goes
         # over in parts, two calls (a full-scale checkpoint is 85 MiB; a call carries 64 MiB)
-        sam_bench(
+        relay_tool(
             station,
-            "pack",
+            "pack.py",
             repro,
             "--drop-finished-checkpoints",
             "--exclude",
@@ -615,14 +624,14 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         second = Machine(where, env, "machine-2")
         machines.append(second)
         for batch in sent[:-1]:
-            second.call(station, "tools/gpu_relay.sh inbox --left {left}", [batch])
+            second.call(station, "ops/remote-gpu/gpu_relay.sh inbox --left {left}", [batch])
         # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer). This stint runs in
-        # the background, as docs/gpu.md's plan has it: `start`, then `wait` calls until it has packed (the
+        # the background, as WINDOWS.md's plan has it: `start`, then `wait` calls until it has packed (the
         # first machine's was the same stint inside its call, `work`)
         collections, output, out = background_stint(
             second,
             station,
-            f"{small_parts} tools/gpu_relay.sh start --left {{left}} paper-cifar10 smoke --batches {batches}"
+            f"{small_parts} ops/remote-gpu/gpu_relay.sh start --left {{left}} paper-cifar10 smoke --batches {batches}"
             f" --data-dir ~/c10 --only ST {work_options}",
             [sent[-1], *code],
             beside=(gpu_tests, code),
@@ -630,12 +639,16 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         returned = bring_back(second, station, out, batches_of(output, batches))
         # the window's last minutes: a stint that could not return in time is not started (one line, exit
         # 4, nothing back); the minutes are made up, the rest of this window would take too long to spend
-        second.call(station, "tools/gpu_relay.sh start --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True)
-        second.call(station, "tools/gpu_relay.sh work --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True)
+        second.call(
+            station, "ops/remote-gpu/gpu_relay.sh start --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True
+        )
+        second.call(
+            station, "ops/remote-gpu/gpu_relay.sh work --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True
+        )
         shutil.rmtree(station / ".relay-in")
         for collected in collections:  # in the order they came, then the stint's own pack
-            sam_bench(station, "unpack", *collected, "--into", ".", "--overwrite")
-        sam_bench(station, "unpack", *returned, "--into", ".", "--overwrite")
+            relay_tool(station, "unpack.py", *collected, "--into", ".", "--overwrite")
+        relay_tool(station, "unpack.py", *returned, "--into", ".", "--overwrite")
         print(f"the background stint's waits collected {len(collections)} times before it packed")
 
         # The workstation has it all: the grid, the zoo entries, the leaderboard rows, the report
@@ -679,7 +692,10 @@ def main() -> int:
             build_env(args.env)
             return 0
         if not env_python(args.env).is_file():
-            print(f"no environment at {args.env}: run python tools/gpu_rehearsal.py --build-env first", file=sys.stderr)
+            print(
+                f"no environment at {args.env}: run python ops/remote-gpu/gpu_rehearsal.py --build-env first",
+                file=sys.stderr,
+            )
             return 2
         started = time.time()
         calls = rehearse(args.env, args.keep)

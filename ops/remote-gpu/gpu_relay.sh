@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The lent GPU machine's side of the relay (docs/gpu.md): one subcommand per device call, run from
+# The remote GPU machine's side of the relay (WINDOWS.md): one subcommand per device call, run from
 # the root of the checkout's copy there. What must outlive a call lives in ~, kept while the machine
 # stays warm (30 s after a call): ~/c10 (CIFAR-10), ~/inbox (batches sent from the workstation),
 # ~/state (the reproduction, zoo and leaderboards after the last stint), ~/outbox (what the last
@@ -8,47 +8,49 @@
 #
 # The machine cannot know how much of its window is left: every call but `send` is told, --left
 # MINUTES (the device minutes left when the call is issued: the last reply's lease.budget_left_s / 60),
-# and plans by it (tools/gpu_window.py): a call that could not return in time, or would be too short
-# to be useful, is refused in one line with exit status 4 before it starts anything.
+# and plans by it (gpu_window.py): a call that could not return in time, or would be too short to be
+# useful, is refused in one line with exit status 4 before it starts anything.
 #
-#   tools/gpu_relay.sh data --left MIN [--last]   carry .data/part-K (tools/gpu_data_parts.py), part 1
-#                                                 first: keeps it in ~/c10; once all are there, checks
-#                                                 and unpacks; --last: exit 3 unless that happened
-#   tools/gpu_relay.sh test --left MIN [--at-most M] [pytest options]
-#                                                 the GPU tests (pytest -q -m gpu tests/, the options
-#                                                 added) with .vendor on the path and setup.cfg's addopts
-#                                                 left out; stopped (SIGINT: pytest prints its summary)
-#                                                 before the command limit or the window ends
-#   tools/gpu_relay.sh probe --left MIN [bench options]
-#                                                 `sam-bench bench --probe` (issue #46) into $OUT/probe.json,
-#                                                 its budget what the call leaves after a minute to start
-#                                                 (at most 180 s); stopped as the test call is
-#   tools/gpu_relay.sh inbox --left MIN           carry .relay-in/batch-N: keep a batch sent from here
-#   tools/gpu_relay.sh weights --left MIN         carry .weights/part-K (tools/gpu_weights.py): zoo weights
-#                                                 this copy cannot fetch (no .git), each checked against
-#                                                 the sha256 its name gives, into the weights cache
-#   tools/gpu_relay.sh work --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
-#                                                 a stint: unpack the inbox, reproduce for as long as the
-#                                                 window allows (at most M minutes) with time to pack and
-#                                                 for N batches (3) to come back, pack what changed into
-#                                                 ~/outbox, batch 1 into $OUT
-#   tools/gpu_relay.sh start --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
-#                                                 the same stint in the background: it starts a session of
-#                                                 its own (setsid), which the device lets outlive the call,
-#                                                 in a copy of the checkout (~/tree: the next call replaces
-#                                                 the checkout), so it is bound by the window, not by the
-#                                                 10-minute command limit; the call returns at once
-#   tools/gpu_relay.sh wait --left MIN [--at-most M]
-#                                                 wait for the background stint until the command limit or
-#                                                 the window: once it has packed, batch 1 into $OUT and its
-#                                                 console (exit: reproduce's); still running: what it has
-#                                                 finished since the last wait, batch 1 into $OUT, and
-#                                                 exit 5: send the rest, then wait again at once
-#   tools/gpu_relay.sh send N                     batch N of the last stint into $OUT (never refused)
+#   gpu_relay.sh data --left MIN [--last]     carry .data/part-K (gpu_data_parts.py), part 1 first:
+#                                             keeps it in ~/c10; once all are there, checks and
+#                                             unpacks; --last: exit 3 unless that happened
+#   gpu_relay.sh test --left MIN [--at-most M] [pytest options]
+#                                             the GPU tests (pytest -q -m gpu tests/, the options
+#                                             added) with .vendor on the path and setup.cfg's addopts
+#                                             left out; stopped (SIGINT: pytest prints its summary)
+#                                             before the command limit or the window ends
+#   gpu_relay.sh probe --left MIN [bench options]
+#                                             `sam-bench bench --probe` into $OUT/probe.json, its
+#                                             budget what the call leaves after a minute to start (at
+#                                             most 180 s); stopped as the test call is
+#   gpu_relay.sh inbox --left MIN             carry .relay-in/batch-N: keep a batch sent from here
+#   gpu_relay.sh weights --left MIN           carry .weights/part-K (gpu_weights.py): zoo weights this
+#                                             copy cannot fetch (no .git), each checked against the
+#                                             sha256 its name gives, into the weights cache
+#   gpu_relay.sh work --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
+#                                             a stint: unpack the inbox, check that every unfinished
+#                                             run's kept checkpoint is here (kept_checkpoint.py),
+#                                             reproduce for as long as the window allows (at most M
+#                                             minutes) with time to pack and for N batches (3) to come
+#                                             back, pack what changed into ~/outbox, batch 1 into $OUT
+#   gpu_relay.sh start --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
+#                                             the same stint in the background: it starts a session of
+#                                             its own (setsid), which the device lets outlive the call,
+#                                             in a copy of the checkout (~/tree: the next call replaces
+#                                             the checkout), so it is bound by the window, not by the
+#                                             10-minute command limit; the call returns at once
+#   gpu_relay.sh wait --left MIN [--at-most M]
+#                                             wait for the background stint until the command limit or
+#                                             the window: once it has packed, batch 1 into $OUT and its
+#                                             console (exit: reproduce's); still running: what it has
+#                                             finished since the last wait, batch 1 into $OUT, and
+#                                             exit 5: send the rest, then wait again at once
+#   gpu_relay.sh send N                       batch N of the last stint into $OUT (never refused)
 set -euo pipefail
 started=$(date +%s.%N)  # the call's minutes are counted from here
 PY=${PYTHON:-python3}
-WINDOW_PY="$(dirname "$0")/gpu_window.py"
+RELAY_DIR=$(dirname "$0")  # relative where the call gives it so: a stint runs the copy in ~/tree
+WINDOW_PY="$RELAY_DIR/gpu_window.py"
 export PYTHONPATH=".vendor${PYTHONPATH:+:$PYTHONPATH}"
 if [ -f COMMIT ]; then export SAM_BENCH_COMMIT; SAM_BENCH_COMMIT=$(cat COMMIT); fi
 # What comes back per call: 8 files of at most 16 MiB, 64 MiB together (parts of 15 MiB).
@@ -56,7 +58,7 @@ PART_MIB=${RELAY_PART_MIB:-15}
 BATCH_FILES=${RELAY_BATCH_FILES:-8}
 : "${OUT:?OUT is not set: this runs on the device machine, where \$OUT is the folder that comes back}"
 
-usage() { sed -n '14,47p' "$0" >&2; exit 2; }
+usage() { sed -n '14,48p' "$0" >&2; exit 2; }
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 left=
@@ -65,9 +67,9 @@ if [ "${1:-}" = --left ]; then
     left=$2
     shift 2
 fi
-window() {  # tools/gpu_window.py WHAT ...: the plan for this call; exit 4 (refused) or 2 passed on
+window() {  # ops/remote-gpu/gpu_window.py WHAT ...: the plan for this call; exit 4 (refused) or 2 passed on
     if [ -z "$left" ]; then
-        echo "relay: $cmd needs --left MINUTES, the minutes left in the window when the call is issued (docs/gpu.md)" >&2
+        echo "relay: $cmd needs --left MINUTES, the minutes left in the window when the call is issued (ops/remote-gpu/WINDOWS.md)" >&2
         exit 2
     fi
     "$PY" "$WINDOW_PY" "$@" --left "$left" --started "$started"
@@ -82,7 +84,7 @@ stint_options() {  # work and start: RECIPE SCALE [--at-most M] [--batches N] [r
     recipe=$1 scale=$2
     shift 2
     if [[ ${1:-} =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
-        echo "relay: $cmd takes --left MINUTES (the window's) before RECIPE, not a stint's minutes after SCALE (docs/gpu.md)" >&2
+        echo "relay: $cmd takes --left MINUTES (the window's) before RECIPE, not a stint's minutes after SCALE (ops/remote-gpu/WINDOWS.md)" >&2
         exit 2
     fi
     plan=()  # the relay's own options come first, then reproduce's
@@ -104,13 +106,33 @@ stint_options() {  # work and start: RECIPE SCALE [--at-most M] [--batches N] [r
     reproduce_options=("$@")
 }
 
-restore() {  # the inbox, then the last stint on this machine (~/state), then what the inbox holds unpacked
+stint_folder() {  # the reproduction folder the stint works on: reproduce's --out, else its default
+    local i
+    for ((i = 0; i < ${#reproduce_options[@]}; i++)); do
+        case "${reproduce_options[$i]}" in
+        --out) echo "${reproduce_options[$((i + 1))]:-}"; return ;;
+        --out=*) echo "${reproduce_options[$i]#--out=}"; return ;;
+        esac
+    done
+    echo "reproductions/$recipe-$scale"
+}
+
+restore() {  # the inbox, then the last stint on this machine (~/state), then what the inbox holds unpacked;
+    # then every unfinished run of the stint's folder whose checkpoint is kept in git must have it here (the
+    # inbox brings it: this copy has no git), or the stint would train that run again from its start: refused
+    # in one line instead
     take_inbox
     if [ -d ~/state ]; then cp -a ~/state/. .; fi
     unpacked=
     if compgen -G "$HOME/inbox/*/*.manifest.json" >/dev/null; then
-        "$PY" -m sam_bench unpack ~/inbox --overwrite  # a missing or altered batch stops the call here
+        "$PY" "$RELAY_DIR/unpack.py" ~/inbox --overwrite  # a missing or altered batch stops the call here
         unpacked=1
+    fi
+    local folder
+    folder=$(stint_folder)
+    if [ -d "$folder/runs" ] && ! "$PY" "$RELAY_DIR/kept_checkpoint.py" restore "$folder" >&2; then
+        echo "relay: a kept checkpoint of $folder is not here: carry it in first (inbox calls, WINDOWS.md section 3)" >&2
+        exit 3
     fi
 }
 
@@ -136,7 +158,7 @@ PYTHON
     # everything the stint changed (what a wait collected on the way comes again: unpacked, it is identical);
     # into a folder of its own, which hand_back makes the outbox: a wait may be sending a collection meanwhile
     pack_changes ~/stint-pack stint ~/stint-start \
-        "tools/gpu_relay.sh $cmd --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)" \
+        "ops/remote-gpu/gpu_relay.sh $cmd --left $left $recipe $scale: a $minutes-minute stint (reproduce exit $status)" \
         --drop-finished-checkpoints
     echo "$status $batches_planned" > ~/stint-done.tmp
     mv ~/stint-done.tmp ~/stint-done
@@ -147,7 +169,7 @@ pack_changes() {  # OUT NAME MARK NOTE [pack options]: what changed under the th
     local out=$1 name=$2 mark=$3 note=$4
     shift 4
     rm -rf "$out"
-    "$PY" -m sam_bench pack reproductions model_zoo leaderboards --newer-than "$mark" \
+    "$PY" "$RELAY_DIR/pack.py" reproductions model_zoo leaderboards --newer-than "$mark" \
         --exclude 'reproductions/*/runs/*/model.safetensors' --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" \
         --name "$name" --out "$out" --note "$note" "$@"
 }
@@ -164,7 +186,7 @@ hand_back() {  # after a stint has packed: batch 1 into $OUT, and the sends it l
     batches=$(to_outbox ~/stint-pack)
     echo "reproduce exited $status; batch 1 of $batches in \$OUT"
     if [ "$batches" -gt 1 ]; then
-        echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches"
+        echo "bring the rest back at once, one call each: ops/remote-gpu/gpu_relay.sh send 2 ... $batches"
         window sends --batches "$batches" --planned "$planned"
     fi
     exit "$status"
@@ -178,7 +200,7 @@ collect() {  # while the background stint runs: what it finished since the last 
     if [ -f ~/collect-mark ]; then mark=~/collect-mark; fi
     touch ~/collect-mark.next  # what changes from here on goes in the next collection
     if (cd ~/tree && pack_changes ~/collect-pack collected "$mark" \
-        "tools/gpu_relay.sh wait: what the background stint finished so far" \
+        "ops/remote-gpu/gpu_relay.sh wait: what the background stint finished so far" \
         --finished-runs-only --exclude '*/checkpoint.pt') >~/collect.out 2>&1; then
         mv ~/collect-mark.next ~/collect-mark
         local batches
@@ -186,7 +208,7 @@ collect() {  # while the background stint runs: what it finished since the last 
         echo "relay: collected what the stint finished since the last wait: batch 1 of $batches in \$OUT" \
             "(unpack the batches in the order they came)"
         if [ "$batches" -gt 1 ]; then
-            echo "bring the rest back at once, one call each: tools/gpu_relay.sh send 2 ... $batches; then wait again"
+            echo "bring the rest back at once, one call each: ops/remote-gpu/gpu_relay.sh send 2 ... $batches; then wait again"
         fi
     elif grep -q "nothing to pack" ~/collect.out; then
         mv ~/collect-mark.next ~/collect-mark
@@ -238,7 +260,7 @@ test)
     fi
     exit "$status" ;;
 probe)
-    # sized as the test call (tools/gpu_window.py test); the probe's own budget leaves a minute for
+    # sized as the test call (ops/remote-gpu/gpu_window.py test); the probe's own budget leaves a minute for
     # python, torch and CUDA to start and the record to be written, and the record is written after
     # every round, so a stopped probe still brings back what it measured
     seconds=$(window test) || exit $?
@@ -277,7 +299,7 @@ work)
     window work "${plan[@]}" >/dev/null || exit $?  # refused before anything starts
     restore
     # planned again, less the minutes the unpacking took: the stint, its packing and its sends end in
-    # time (tools/gpu_window.py has the arithmetic and its margins)
+    # time (ops/remote-gpu/gpu_window.py has the arithmetic and its margins)
     minutes=$(window work "${plan[@]}") || exit $?
     if [ -n "$unpacked" ]; then rm -rf ~/inbox; fi
     rm -rf ~/stint-done ~/stint-pack
@@ -287,7 +309,7 @@ start)
     stint_options "$@"
     window start "${plan[@]}" >/dev/null || exit $?  # refused before anything starts
     if [ -f ~/stint.pid ] && kill -0 "$(cat ~/stint.pid)" 2>/dev/null; then
-        echo "relay: a stint is still running in the background: tools/gpu_relay.sh wait --left MIN" >&2
+        echo "relay: a stint is still running in the background: ops/remote-gpu/gpu_relay.sh wait --left MIN" >&2
         exit 3
     fi
     restore
@@ -301,7 +323,7 @@ start)
     # made here, not by the background job's redirection: a `wait` issued at once on a busy machine can come
     # before that job has run at all, and must find the console (empty) rather than fail to read it
     : >~/stint.out
-    setsid bash tools/gpu_relay.sh _stint "$left" "$minutes" "$batches_planned" "$recipe" "$scale" \
+    setsid bash ops/remote-gpu/gpu_relay.sh _stint "$left" "$minutes" "$batches_planned" "$recipe" "$scale" \
         "${reproduce_options[@]}" >>~/stint.out 2>&1 </dev/null &
     pid=$!
     echo "$pid" > ~/stint.pid
@@ -313,7 +335,7 @@ start)
         sleep 0.05
     done
     echo "relay: a stint of $minutes minutes started in the background (pid $pid); call" \
-        "tools/gpu_relay.sh wait --left MIN at once, and again while it exits 5" ;;
+        "ops/remote-gpu/gpu_relay.sh wait --left MIN at once, and again while it exits 5" ;;
 _stint)  # start's background stint (not a call of its own)
     cmd=start
     stint "$@" ;;
@@ -335,7 +357,7 @@ wait)
         echo "relay: the stint is still running ($(( ($(date +%s) - $(stat -c %Y ~/stint.pid)) / 60 )) minutes since it started); its console's last lines:"
         tail -n 5 ~/stint.out
         collect
-        echo "relay: call tools/gpu_relay.sh wait --left MIN again at once"
+        echo "relay: call ops/remote-gpu/gpu_relay.sh wait --left MIN again at once"
         exit 5
     else
         tail -n 40 ~/stint.out
@@ -343,7 +365,7 @@ wait)
         exit 3
     fi ;;
 send)
-    [ -d ~/outbox/batch-"${1:?usage: tools/gpu_relay.sh send N}" ] || {
+    [ -d ~/outbox/batch-"${1:?usage: ops/remote-gpu/gpu_relay.sh send N}" ] || {
         echo "no batch $1 in ~/outbox: the machine was handed back, or the stint made fewer batches" >&2; exit 3; }
     cp -r ~/outbox/batch-"$1" "$OUT/"
     echo "batch $1 of $(ls -d ~/outbox/batch-* | wc -l) in \$OUT" ;;

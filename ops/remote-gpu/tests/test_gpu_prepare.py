@@ -1,16 +1,15 @@
-"""tools/gpu_prepare.py: a window's calls in docs/gpu.md's order, from what the workstation made ready, each
+"""ops/remote-gpu/gpu_prepare.py: a window's calls in WINDOWS.md's order, from what the workstation made ready, each
 within a call's 64 MiB with the tree; and which checkpoints the next stint must be carried."""
 
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+ROOT = Path(__file__).resolve().parents[3]
+OPS = ROOT / "ops" / "remote-gpu"
 
 import gpu_prepare  # noqa: E402
 
@@ -46,14 +45,14 @@ def test_with_a_run_to_carry_in_the_last_data_part_goes_alone_and_the_start_carr
     )
     made = gpu_prepare.calls(root)
     assert [(c.command.split(" --left")[0], c.carry) for c in made] == [
-        ("tools/gpu_relay.sh data", [".data/part-1"]),
-        ("tools/gpu_relay.sh data", [".data/part-2"]),
-        ("tools/gpu_relay.sh weights", [".weights/part-1"]),
-        ("tools/gpu_relay.sh inbox", [".relay-in/batch-1"]),
-        ("tools/gpu_relay.sh data", [".data/part-10"]),
-        ("tools/gpu_relay.sh start", [".relay-in/batch-2", ".vendor", "COMMIT"]),
-        ("tools/gpu_relay.sh test", [".vendor", "COMMIT"]),
-        ("tools/gpu_relay.sh wait", []),
+        ("ops/remote-gpu/gpu_relay.sh data", [".data/part-1"]),
+        ("ops/remote-gpu/gpu_relay.sh data", [".data/part-2"]),
+        ("ops/remote-gpu/gpu_relay.sh weights", [".weights/part-1"]),
+        ("ops/remote-gpu/gpu_relay.sh inbox", [".relay-in/batch-1"]),
+        ("ops/remote-gpu/gpu_relay.sh data", [".data/part-10"]),
+        ("ops/remote-gpu/gpu_relay.sh start", [".relay-in/batch-2", ".vendor", "COMMIT"]),
+        ("ops/remote-gpu/gpu_relay.sh test", [".vendor", "COMMIT"]),
+        ("ops/remote-gpu/gpu_relay.sh wait", []),
     ]
     assert made[4].command.endswith("--last") and "--parallel 1" in made[5].command
     assert all(c.sent <= 64 * MIB for c in made) and made[2].sent > 42 * MIB  # the tree is counted too
@@ -62,8 +61,13 @@ def test_with_a_run_to_carry_in_the_last_data_part_goes_alone_and_the_start_carr
 def test_without_one_the_stint_starts_with_the_last_data_part_and_a_call_too_big_is_refused(tmp_path):
     root = checkout(tmp_path, {".data/part-1/a": 40, ".data/part-2/b": 40, "COMMIT": 0.001})
     made = gpu_prepare.calls(root, parallel=2)
-    assert [c.command.split(" --left")[0] for c in made[2:]] == ["tools/gpu_relay.sh test", "tools/gpu_relay.sh wait"]
-    assert made[1].command.startswith("tools/gpu_relay.sh data --left L --last && tools/gpu_relay.sh start")
+    assert [c.command.split(" --left")[0] for c in made[2:]] == [
+        "ops/remote-gpu/gpu_relay.sh test",
+        "ops/remote-gpu/gpu_relay.sh wait",
+    ]
+    assert made[1].command.startswith(
+        "ops/remote-gpu/gpu_relay.sh data --left L --last && ops/remote-gpu/gpu_relay.sh start"
+    )
     assert made[1].command.endswith("--parallel 2") and made[1].carry == [".data/part-2", ".vendor", "COMMIT"]
     (root / ".weights" / "part-1").mkdir(parents=True)
     (root / ".weights" / "part-1" / "big").write_bytes(b"\0" * 64 * MIB)
@@ -86,13 +90,14 @@ def test_only_the_checkpoints_of_unfinished_runs_are_carried(tmp_path):
 
 
 def test_until_its_record_is_committed_a_window_measures_the_attacks_search_beside_its_stint(tmp_path):
-    """Issue #45 item 4 (tools/gpu_search_math.py): the call comes after the GPU tests and before the waits,
-    and the zoo model it attacks has its weights carried by the `weights` call (tools/gpu_weights.py --model)."""
+    """The attacks' search measured beside a stint (gpu_search_math.py): the call comes after the GPU tests and
+    before the waits, and the zoo model it attacks has its weights carried by the `weights` call (gpu_weights.py
+    --model)."""
     root = checkout(tmp_path, {".data/part-1/a": 40, ".weights/part-1/w.safetensors": 1, "COMMIT": 0.001})
     made = gpu_prepare.calls(root, search_math=True)
     commands = [c.command for c in made]
     assert commands.index(gpu_prepare.SEARCH_MATH_CALL) == len(commands) - 2
-    assert "tools/gpu_relay.sh test" in commands[-3] and made[-2].carry == [".vendor", "COMMIT"]
+    assert "ops/remote-gpu/gpu_relay.sh test" in commands[-3] and made[-2].carry == [".vendor", "COMMIT"]
     assert gpu_prepare.SEARCH_MATH_MODEL in gpu_prepare.SEARCH_MATH_CALL and "$OUT/" in gpu_prepare.SEARCH_MATH_CALL
     assert not gpu_prepare.search_math_measured(root)
     (root / "benchmarks").mkdir()
@@ -107,10 +112,10 @@ def test_until_k_models_at_once_are_measured_the_window_starts_with_their_probe_
     made = gpu_prepare.calls(root, parallel=None, probe=True)
     assert made[0].command == gpu_prepare.ARRANGEMENT_PROBE_CALL and made[0].carry == [".vendor", "COMMIT"]
     assert [c.command.split(" --left")[0] for c in made[1:]] == [
-        "tools/gpu_relay.sh data",
-        "tools/gpu_relay.sh data",
-        "tools/gpu_relay.sh test",
-        "tools/gpu_relay.sh wait",
+        "ops/remote-gpu/gpu_relay.sh data",
+        "ops/remote-gpu/gpu_relay.sh data",
+        "ops/remote-gpu/gpu_relay.sh test",
+        "ops/remote-gpu/gpu_relay.sh wait",
     ]
     assert " full --batches B --data-dir ~/c10 --device cuda --parallel K" in made[2].command
     two = gpu_prepare.calls(root, parallel=2)

@@ -1,10 +1,10 @@
-"""docs/gpu.md's relay, played end to end on this CPU by tools/gpu_rehearsal.py: an environment with
+"""WINDOWS.md's relay, played end to end on this CPU by ops/remote-gpu/gpu_rehearsal.py: an environment with
 exactly the GPU machine's packages, the device's limits on what a call carries and returns, each
 machine's window (15 minutes) spent by its calls (each told the minutes left), the GPU tests collected by
 the relay's test call, two machines, an unfinished run carried from the first to the second in parts,
 across a new session's checkout made from git (its checkpoint kept in git), and `zoo verify` passing where it
 all lands. The environment is built beforehand (it needs the package
-index, which CI's loopback-only namespace lacks): `python tools/gpu_rehearsal.py --build-env` (.ci/run
+index, which CI's loopback-only namespace lacks): `python ops/remote-gpu/gpu_rehearsal.py --build-env` (.ci/run
 does)."""
 
 import os
@@ -14,18 +14,19 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
+OPS = ROOT / "ops" / "remote-gpu"
 ENV = Path(os.environ.get("SAM_BENCH_GPU_ENV", Path.home() / ".cache" / "sam-bench" / "gpu-env"))
 
 
 def test_the_gpu_runbook_rehearsed_on_this_cpu():
     if not (ENV / "bin" / "python").is_file():
-        why = f"no GPU-like environment at {ENV} (python tools/gpu_rehearsal.py --build-env)"
+        why = f"no GPU-like environment at {ENV} (python ops/remote-gpu/gpu_rehearsal.py --build-env)"
         if os.environ.get("SAM_BENCH_REQUIRE_REHEARSAL") == "1":
             pytest.fail(why + "; SAM_BENCH_REQUIRE_REHEARSAL=1 requires it")
         pytest.skip(why)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "gpu_rehearsal.py")],
+        [sys.executable, str(OPS / "gpu_rehearsal.py")],
         cwd=ROOT,
         capture_output=True,
         text=True,

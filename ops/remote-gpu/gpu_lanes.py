@@ -1,5 +1,5 @@
 """A stint's work when K cells of the full scale run at once (`reproduce --parallel K`), in numbers, for
-tools/gpu_plan.py: K lanes take the queue's models in order, each training a model then evaluating it (as
+ops/remote-gpu/gpu_plan.py: K lanes take the queue's models in order, each training a model then evaluating it (as
 each `--parallel` worker works a cell), and each lane moves at the share of its speed alone that the probe
 measured for what runs beside it (`sam_bench.bench.probe_choice.Arrangement`, in the chosen step mode):
 
@@ -14,7 +14,7 @@ measured for what runs beside it (`sam_bench.bench.probe_choice.Arrangement`, in
 
 A method the probe did not time at once (TRADES, AWP) is counted as the timed method that gains least.
 One lane (K=1) is the queue worked in order at the speed alone. Standard library only, as the window's
-arithmetic (tools/gpu_window.py); `sentence` says in the plan what it counted and from what.
+arithmetic (ops/remote-gpu/gpu_window.py); `sentence` says in the plan what it counted and from what.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def sentence(choice, lanes: int, probe_minutes: float) -> str:
     if probe_pending(choice):
         return (
             f" K models at once and an evaluation beside training are not measured in {mode} steps yet: the next"
-            f" window's first call measures them (`tools/gpu_prepare.py`, {probe_minutes:.1f} minutes planned), and"
+            f" window's first call measures them (`gpu_prepare.py`, {probe_minutes:.1f} minutes planned), and"
             " until K is chosen from it the windows train one model at a time."
         )
     if lanes == 1:
@@ -146,7 +146,7 @@ def sentence(choice, lanes: int, probe_minutes: float) -> str:
     gain = min(choice.arrangement.gain(m, lanes) for m in choice.methods)
     return (
         f" {lanes} models at once in {mode} steps, each at the share of its speed alone measured for what runs beside"
-        f" it (`tools/gpu_lanes.py`: {lanes} processes x{gain:.2f} of one for the method that gains least; an"
+        f" it (`ops/remote-gpu/gpu_lanes.py`: {lanes} processes x{gain:.2f} of one for the method that gains least; an"
         " evaluation beside training at its measured shares, "
         + {True: "which pays", False: "which does not pay", None: "unjudged"}[pays]
         + "; evaluations at once share the device evenly, not measured); each stint is sized to bring back"

@@ -1,28 +1,28 @@
-"""How much a relay call may do, from the minutes left in the GPU window (docs/gpu.md, section 1).
+"""How much a relay call may do, from the minutes left in the GPU window (WINDOWS.md, section 1).
 
 The lent machine cannot know how much of its window is left: the workstation reads it before each call
 (the previous call's reply: lease.budget_left_s / 60; `status` before the first call) and passes it to
-`tools/gpu_relay.sh` as `--left MINUTES`. From that, and from the minutes the call has already spent on
+`ops/remote-gpu/gpu_relay.sh` as `--left MINUTES`. From that, and from the minutes the call has already spent on
 the machine, this plans what the call may do so that it, and the calls it leaves to make (a stint's
 `send`s), return before the window ends; a call that could not do anything useful in time is refused in
 one line (exit 4) before it starts anything. Python's standard library only: it runs on the GPU machine
 (python3 there) as well as here, and tests/test_gpu_window.py tests the arithmetic.
 
-    python3 tools/gpu_window.py work --left 17.5 [--started EPOCH] [--batches 3] [--at-most M]
+    python3 ops/remote-gpu/gpu_window.py work --left 17.5 [--started EPOCH] [--batches 3] [--at-most M]
         prints the stint's --max-minutes (a stint inside the call: at most the command limit)
-    python3 tools/gpu_window.py start --left 17.5 [--started EPOCH] [--batches 3] [--at-most M]
+    python3 ops/remote-gpu/gpu_window.py start --left 17.5 [--started EPOCH] [--batches 3] [--at-most M]
         prints the --max-minutes of a stint in the background (it outlives the call: the window decides)
-    python3 tools/gpu_window.py wait --left 17.5 [--started EPOCH] [--at-most M]
+    python3 ops/remote-gpu/gpu_window.py wait --left 17.5 [--started EPOCH] [--at-most M]
         prints the seconds a `wait` call may wait for the background stint
-    python3 tools/gpu_window.py test --left 17.5 [--started EPOCH]
+    python3 ops/remote-gpu/gpu_window.py test --left 17.5 [--started EPOCH]
         prints the seconds the GPU tests may run
-    python3 tools/gpu_window.py call --left 17.5
+    python3 ops/remote-gpu/gpu_window.py call --left 17.5
         a data or inbox call: exit 0 if it fits
-    python3 tools/gpu_window.py sends --left 17.5 --started EPOCH --batches 4 [--planned 3]
+    python3 ops/remote-gpu/gpu_window.py sends --left 17.5 --started EPOCH --batches 4 [--planned 3]
         after a stint that packed 4 batches: a line saying whether its sends fit in what is left
 
 --started is when the relay call began (seconds since the epoch, `date +%s.%N`): the minutes since then
-are spent already. The window's figures (docs/gpu.md): 15 minutes of device time today (WINDOW), a command runs at
+are spent already. The window's figures (WINDOWS.md): 15 minutes of device time today (WINDOW), a command runs at
 most 10 minutes, no machine starts with under 4 minutes left, the machine is handed back 30 s after a
 command ends (the calls follow each other at once, so the idle 30 s after the last call is the only
 one that is not spent on a call: nothing needs to come back after it).
@@ -48,7 +48,7 @@ MACHINE_START = 1.0
 # the working tree included) and its copy into the checkout. The second window (an H200, 2026-11-26:
 # benchmarks/nvidia-h200-calls.md) measured 6-10 s from one call's end to the next's, a turn and a 48 MiB
 # upload each; 22.5 s allows a slower turn (a binary fraction of a minute, so that the sums the tests check
-# are exact). The rehearsal (tools/gpu_rehearsal.py) charges it too.
+# are exact). The rehearsal (ops/remote-gpu/gpu_rehearsal.py) charges it too.
 GAP = 0.375
 # A work call after its stint stops: the last checkpoint (85 MiB for a full-width run), `pack` of what
 # the stint changed, batch 1 copied to $OUT and brought back (at most 64 MiB). The second window's stint
@@ -68,7 +68,7 @@ SEND = GAP + 0.25
 # batches: batch 1 comes back with the work call, 2 more `send` calls. K models at once (`--parallel K`)
 # may stop K runs, each with its checkpoint: `batches_for(K)`. A stint that packs more says so when it ends.
 CHECKPOINT_MIB = 85.3
-INBOX_BATCH_MIB = 48  # a batch of checkpoints carried in (sam-bench pack --batch-mib) beside the tree, in 64 MiB
+INBOX_BATCH_MIB = 48  # a batch of checkpoints carried in (pack.py --batch-mib) beside the tree, in 64 MiB
 ZOO_WEIGHTS_MIB = 21.3
 PART_MIB = 15
 PARTS_PER_BATCH = 4
@@ -86,7 +86,7 @@ MIN_TEST = 1.0  # the GPU tests' imports, collection and CUDA start alone take a
 MIN_CALL = 1.0  # a data or inbox call copies a part (seconds); under a minute it would not be worth it
 TEST_MARGIN = 0.5  # after the GPU tests are stopped: pytest's summary and the call's return
 MIN_WAIT = 0.25  # a `wait` call shorter than this would only spend a turn
-REFUSED = 4  # the exit status of a call refused for want of time (tools/gpu_relay.sh passes it on)
+REFUSED = 4  # the exit status of a call refused for want of time (ops/remote-gpu/gpu_relay.sh passes it on)
 
 
 class TooLittleTime(Exception):
@@ -117,7 +117,7 @@ def stint_minutes(left: float, elapsed: float = 0.0, batches: int = BATCHES, at_
 def background_minutes(
     left: float, elapsed: float = 0.0, batches: int = BATCHES, at_most: float | None = None
 ) -> float:
-    """The --max-minutes of a stint started in the background (`tools/gpu_relay.sh start`) with `left` minutes
+    """The --max-minutes of a stint started in the background (`ops/remote-gpu/gpu_relay.sh start`) with `left` minutes
     in the window, `elapsed` minutes into the call, packing at most `batches` batches. The device keeps a
     process that started a session of its own (setsid) running after the call that started it returns,
     until the machine goes back; the machine stays while calls follow each other (`wait`, each at most the

@@ -1,4 +1,4 @@
-"""Runs that travel in parts (sam_bench.pack): byte-exact round trips within the limits, one clear
+"""Runs that travel in parts (packing.py, pack.py, unpack.py): byte-exact round trips within the limits, one clear
 line and nothing written for a missing, altered or foreign part, and a training run and an
 evaluation packed mid-way that continue on a "fresh machine" (another folder) to exactly the
 weights and numbers of an uninterrupted run."""
@@ -10,13 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import packing
 import pytest
 import torch
 from click.testing import CliRunner
+from pack import pack_command, unpack_command
 from safetensors.torch import load_file
 
-from sam_bench import pack as packing
-from sam_bench.cli import cli
+from sam_bench import schema
 from sam_bench.errors import BadInput, SamBenchError
 
 KIB = 1024
@@ -255,9 +256,13 @@ def test_a_pack_that_would_write_outside_its_folder_is_refused(work):
     assert not (work / "escaped.txt").exists()
 
 
+def run(*args):
+    """pack.py or unpack.py as the command line runs them: `run("pack", ...)`, `run("unpack", ...)`."""
+    command = {"pack": pack_command, "unpack": unpack_command}[args[0]]
+    return CliRunner().invoke(command, list(map(str, args[1:])))
+
+
 def test_bad_input_is_one_line_on_the_command_line(work):
-    def run(*args):
-        return CliRunner().invoke(cli, list(map(str, args)))
 
     cases = [
         (("pack", "nothing-here", "--out", work / "o1"), "does not exist"),
@@ -287,6 +292,54 @@ def test_bad_input_is_one_line_on_the_command_line(work):
     assert ok.exit_code == 0 and "as 4 parts in 1 batches" in ok.output, ok.output
     ok = run("unpack", work / "ok", "--into", work / "dest")
     assert ok.exit_code == 0 and "5 written" in ok.output, ok.output
+
+
+def test_packing_into_a_file_and_a_manifest_without_parts_are_one_line(work):
+    (work / "notes.txt").write_text("x")
+    result = run("pack", "run", "--out", work / "notes.txt" / "batches")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("Error:")] == [
+        f"Error: cannot write {work / 'notes.txt' / 'batches'}: not a folder"
+    ]
+    assert (work / "notes.txt").read_text() == "x"
+    assert run("pack", "run", "--out", work / "out").exit_code == 0
+    manifest = next((work / "out").rglob("*.manifest.json"))
+    data = json.loads(manifest.read_text())
+    del data["parts"]
+    manifest.write_text(json.dumps(data))
+    result = run("unpack", work / "out", "--into", work / "dest")
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and "missing 'parts'" in line and "nothing was unpacked" in line
+    assert not (work / "dest" / "run").exists()
+
+
+EXAMPLE = Path(__file__).with_name("packs") / "example.manifest.json"
+
+
+def test_the_example_manifest_passes_and_the_checker_agrees_with_jsonschema_on_broken_copies():
+    """The manifest's schema (pack-manifest.schema.json beside packing.py, its sha256 fields the package's
+    run-metadata schema's) as unpack checks it, against the jsonschema package where installed."""
+    manifest = json.loads(EXAMPLE.read_text())
+    assert packing._read_manifest(EXAMPLE)[0] == manifest["id"]
+    jsonschema = pytest.importorskip("jsonschema")
+    referencing = pytest.importorskip("referencing")
+    own = json.loads(packing.MANIFEST_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(own)
+    registry = referencing.Registry().with_resources(
+        (s["$id"], referencing.Resource.from_contents(s)) for s in (own, schema.load("run-metadata"))
+    )
+    validator = jsonschema.Draft202012Validator(own, registry=registry)
+    broken = [
+        {k: v for k, v in manifest.items() if k != "parts"},
+        {**manifest, "format": "sam-bench/pack/v0"},
+        {**manifest, "parts": [{**manifest["parts"][0], "sha256": "not-a-sha"}]},
+        {**manifest, "parts": [{**manifest["parts"][0], "bytes": -1}]},
+        manifest,
+    ]
+    for document in broken:
+        ours = schema.problem(document, own, own) is None
+        assert ours == validator.is_valid(document), document
+    assert sum(schema.problem(d, own, own) is None for d in broken) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +451,7 @@ def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_nu
 
 
 def test_local_reproduce_needs_no_submitit_jsonschema_or_robustbench(tmp_path):
-    """A lent GPU machine has none of them (docs/gpu.md): importing the CLI and the local executor must not
+    """A lent GPU machine has none of them (WINDOWS.md): importing the CLI and the local executor must not
     need them. That the test modules need none of them either is the rehearsal's to show (CI): the relay's
     test call collects the whole suite in an environment with exactly the GPU machine's packages
     (tests/test_gpu_rehearsal.py); collecting it here as well took 25 s of CI."""

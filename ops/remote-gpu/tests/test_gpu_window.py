@@ -1,4 +1,4 @@
-"""tools/gpu_window.py and the relay's use of it (docs/gpu.md): every call is told the minutes left in
+"""gpu_window.py and the relay's use of it (WINDOWS.md): every call is told the minutes left in
 the GPU window and plans by them; a stint and the `send` calls for its batches end before the window
 does and within the 10-minute command limit, and a call that could not is refused in one line before it
 starts anything. The GPU tests' call runs pytest with the carried packages on its path and without
@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-RELAY = ROOT / "tools" / "gpu_relay.sh"
+ROOT = Path(__file__).resolve().parents[3]
+OPS = ROOT / "ops" / "remote-gpu"
+RELAY = OPS / "gpu_relay.sh"
 
-spec = importlib.util.spec_from_file_location("gpu_window", ROOT / "tools" / "gpu_window.py")
+spec = importlib.util.spec_from_file_location("gpu_window", OPS / "gpu_window.py")
 assert spec and spec.loader
 gw = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gw)
@@ -86,7 +87,7 @@ def test_too_little_time_is_refused_in_one_line():
         with pytest.raises(ValueError):
             gw.stint_minutes(bad)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "gpu_window.py"), "work", "--left", "3.5"], capture_output=True, text=True
+        [sys.executable, str(OPS / "gpu_window.py"), "work", "--left", "3.5"], capture_output=True, text=True
     )
     assert proc.returncode == gw.REFUSED == 4
     assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1 and "not started" in proc.stderr
@@ -116,7 +117,7 @@ def test_after_a_stint_the_sends_left_to_make_are_weighed_against_the_window():
 
 
 # ---------------------------------------------------------------------------------------------------
-# tools/gpu_relay.sh, refusing before it starts anything, and its test call (no stint is run here)
+# ops/remote-gpu/gpu_relay.sh, refusing before it starts anything, and its test call (no stint is run here)
 
 
 def relay(tmp_path, *args, python=sys.executable):
@@ -125,6 +126,8 @@ def relay(tmp_path, *args, python=sys.executable):
     for d in (home, out, checkout):
         d.mkdir(exist_ok=True)
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "OUT": str(out), "PYTHON": python}
+    if "PYTHONPATH" in os.environ:  # the checkout's sam_bench, where the tests run with it on the path
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     proc = subprocess.run(["bash", str(RELAY), *args], cwd=checkout, env=env, capture_output=True, text=True)
     return proc, out, checkout
 
@@ -166,7 +169,7 @@ def test_the_relays_test_call_has_the_carried_packages_and_no_addopts(tmp_path):
     path, called = proc.stdout.splitlines()
     assert path.split("=", 1)[1].split(":")[0] == ".vendor"
     assert "-o addopts= " in called and called.endswith("-m gpu tests/ --collect-only")
-    # --at-most sizes the call (tools/gpu_window.py test) and is not pytest's
+    # --at-most sizes the call (ops/remote-gpu/gpu_window.py test) and is not pytest's
     proc, _, _ = relay(tmp_path, "test", "--left", "20", "--at-most", "2.5", "-k", "bf16", python=str(stand_in))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1].endswith("-m gpu tests/ -k bf16")
@@ -230,8 +233,8 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
     every call: here it is emptied between calls); `wait` says it is still running (exit 5) and brings back
     what the stint has finished so far (a finished run and its zoo entry; not the run still training), then,
     once it has packed, batch 1 of everything it changed with the stint's console. reproduce is a stand-in
-    that writes those files, says so through a pipe and waits for a signal; everything else (unpack, pack) is
-    the real sam-bench."""
+    that writes those files, says so through a pipe and waits for a signal; everything else (unpack.py, pack.py)
+    is the relay's own."""
     stand_in = tmp_path / "python"
     signal = tmp_path / "go-on"
     written = tmp_path / "written"  # a named pipe: its write returns once the test reads it
@@ -254,9 +257,10 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
     )
     stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
     checkout = tmp_path / "checkout"
-    for name in ("gpu_relay.sh", "gpu_window.py"):
-        (checkout / "tools").mkdir(parents=True, exist_ok=True)
-        (checkout / "tools" / name).write_bytes((ROOT / "tools" / name).read_bytes())
+    # the stint runs the copy of the relay in its own copy of the checkout (~/tree)
+    for name in ("gpu_relay.sh", "gpu_window.py", "pack.py", "packing.py", "pack-manifest.schema.json"):
+        (checkout / "ops" / "remote-gpu").mkdir(parents=True, exist_ok=True)
+        (checkout / "ops" / "remote-gpu" / name).write_bytes((OPS / name).read_bytes())
     for folder in ("reproductions", "model_zoo", "leaderboards"):
         (checkout / folder).mkdir()
     home = tmp_path / "home"
@@ -277,7 +281,7 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         assert "still running" in proc.stdout and "collected what the stint finished" in proc.stdout
         collected = tmp_path / "collected"
         unpacked = subprocess.run(
-            [sys.executable, "-m", "sam_bench", "unpack", str(out / "batch-1"), "--into", str(collected)],
+            [sys.executable, str(OPS / "unpack.py"), str(out / "batch-1"), "--into", str(collected)],
             capture_output=True,
             text=True,
         )
@@ -305,7 +309,7 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         landed = tmp_path / "landed"
         landed.mkdir()
         unpack = subprocess.run(
-            [sys.executable, "-m", "sam_bench", "unpack", str(out / "batch-1"), "--into", str(landed)],
+            [sys.executable, str(OPS / "unpack.py"), str(out / "batch-1"), "--into", str(landed)],
             capture_output=True,
             text=True,
         )

@@ -1,4 +1,4 @@
-"""tools/gpu_weights.py and the relay's `weights` call: the committed zoo weights a GPU stint must evaluate
+"""ops/remote-gpu/gpu_weights.py and the relay's `weights` call: the committed zoo weights a GPU stint must evaluate
 again travel named by their sha256, in parts that fit a call beside the tree, and land in the machine's
 weights cache only if each file is what its name says; there the zoo finds them without a git history."""
 
@@ -6,14 +6,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from sam_bench.rundir import blobs
 
-ROOT = Path(__file__).resolve().parents[1]
-RELAY = ROOT / "tools" / "gpu_relay.sh"
-sys.path.insert(0, str(ROOT / "tools"))
+ROOT = Path(__file__).resolve().parents[3]
+OPS = ROOT / "ops" / "remote-gpu"
+RELAY = OPS / "gpu_relay.sh"
 
 import gpu_data_parts  # noqa: E402
 import gpu_weights  # noqa: E402
@@ -41,7 +40,7 @@ def test_the_parts_fit_a_call_beside_the_tree(tmp_path, monkeypatch):
             assert hashlib.sha256(f.read_bytes()).hexdigest() + ".safetensors" == f.name
             names.append(f.name)
     assert len(names) == 3
-    # a zoo model named with --model travels too (tools/gpu_search_math.py's AT model)
+    # a zoo model named with --model travels too (ops/remote-gpu/gpu_search_math.py's AT model)
     from sam_bench.zoo.store import find_entry
 
     extra = find_entry("SamBench2026AT_PRN18-w0.125_Linf-8")["weights"]["sha256"] + ".safetensors"

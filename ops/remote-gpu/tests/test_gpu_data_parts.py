@@ -1,4 +1,4 @@
-"""tools/gpu_data_parts.py and `tools/gpu_relay.sh data`: CIFAR-10 goes to the lent GPU machine in as
+"""ops/remote-gpu/gpu_data_parts.py and `ops/remote-gpu/gpu_relay.sh data`: CIFAR-10 goes to the lent GPU machine in as
 many parts as the working tree leaves room for (a device call carries 64 MiB, the tree included), and
 the machine unpacks it once every part is there, or says that an earlier part is gone."""
 
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "tools" / "gpu_data_parts.py"
-RELAY = ROOT / "tools" / "gpu_relay.sh"
+ROOT = Path(__file__).resolve().parents[3]
+OPS = ROOT / "ops" / "remote-gpu"
+TOOL = OPS / "gpu_data_parts.py"
+RELAY = OPS / "gpu_relay.sh"
 CIFAR10 = ROOT.parent / "shared" / "data" / "cifar10"
 UNPACKER = ROOT.parent / "shared" / "tools" / "cifar10_unpack.py"
 MIB = 1 << 20

@@ -1,12 +1,12 @@
 """Cut CIFAR-10 into the fewest parts that each travel to the lent GPU machine in one device call.
 
 A device call carries the working tree (tracked and untracked-not-ignored files) plus the carried
-paths, at most 64 MiB in all (docs/gpu.md). CIFAR-10 packed is about 98 MiB, so it goes over in parts,
-one call each, `tools/gpu_relay.sh data` keeping them in ~/c10 until the last one is there. How many
+paths, at most 64 MiB in all (WINDOWS.md). CIFAR-10 packed is about 98 MiB, so it goes over in parts,
+one call each, `ops/remote-gpu/gpu_relay.sh data` keeping them in ~/c10 until the last one is there. How many
 parts depends on how big the tree is today: this measures it, and the code the last data call also
 carries (.vendor and COMMIT, for the GPU tests), and cuts as few parts as fit with a margin:
 
-    python tools/gpu_data_parts.py                 # writes .data/part-1 .. .data/part-N, prints the calls
+    python ops/remote-gpu/gpu_data_parts.py                 # writes .data/part-1 .. .data/part-N, prints the calls
 
 Part 1 holds manifest.json, labels.npz and the unpacker, so that every later call can tell whether
 the machine kept the earlier parts (a machine handed back loses ~/c10).
@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 CALL_LIMIT = 64 * MIB  # what one device call may carry, the working tree included
 MARGIN = 1 * MIB  # for files that change between cutting the parts and the calls (COMMIT, a log)
@@ -115,9 +115,9 @@ def main() -> int:
         for name in names:
             shutil.copyfile(sources[name], folder / name)  # not its read-only mode: a later copy overwrites it
         last = number == len(parts)
-        # L: the minutes left in the window when the call is issued (docs/gpu.md)
-        # (tools/gpu_prepare.py prints the whole window: the stint starts after the last part, docs/gpu.md)
-        command = "tools/gpu_relay.sh data --left L" + (" --last" if last else "")
+        # L: the minutes left in the window when the call is issued (WINDOWS.md)
+        # (ops/remote-gpu/gpu_prepare.py prints the whole window: the stint starts after the last part, WINDOWS.md)
+        command = "ops/remote-gpu/gpu_relay.sh data --left L" + (" --last" if last else "")
         carry = [str(folder), *(code if last else [])]
         sent = tree + path_bytes(folder) + (carried if last else 0)
         print(f"call {number}: {command}  (carry {', '.join(carry)}: {sent / MIB:.1f} MiB)")
