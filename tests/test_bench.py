@@ -96,8 +96,8 @@ def test_cli_quick_writes_every_field(tmp_path, monkeypatch):
         assert list(a["breakdown"]) == ["clean", *a["attacks"]]
 
     checks = {c["name"].split(":")[0]: c for c in res["targets"]["checks"]}
-    assert set(checks) == {"standard", "sam"}
-    assert checks["sam"]["measured"] == res["training"]["sam"]["x_paper"]
+    assert set(checks) == {"ST", "SAM"}  # as every page names the methods
+    assert checks["SAM"]["measured"] == res["training"]["sam"]["x_paper"]
     assert checks["sam"]["met"] == (res["training"]["sam"]["x_paper"] >= 1)
     fast, paper = res["training"]["sam"]["fast"]["images_per_s"], res["training"]["sam"]["paper"]["images_per_s"]
     assert checks["sam"]["spread"] == pytest.approx([fast["min"] / paper["max"], fast["max"] / paper["min"]])

@@ -41,7 +41,7 @@ def test_write_into_replaces_only_its_block_and_refuses_a_doc_without_one(tmp_pa
         "before\n<!-- bench nvidia-h200 start -->\nDevice: **NVIDIA H200**, torch 2.11.0+cu130 (CUDA"
     )
     assert text.endswith("written by `sam-bench bench`)\n<!-- bench nvidia-h200 end -->\nafter\n")
-    assert "| standard | paper | 128 | fp32 |" in text and "- standard: epoch seconds <= 1: 0.87 met" in text
+    assert "| ST | paper | 128 | fp32 |" in text and "- ST: epoch seconds <= 1: 0.87 met" in text
     assert "Not measured in the time given" in text  # call 1 had no time left for AutoAttack
     bare = tmp_path / "bare.md"
     bare.write_text("no markers\n")

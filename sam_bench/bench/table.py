@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sam_bench.bench.targets import targets as judge
+from sam_bench.training import method_table
 
 
 def format_table(result: dict, markdown: bool = False) -> str:
@@ -51,7 +52,8 @@ def _training_rows(training: dict) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [
         ("method", "loop", "batch", "precision", "images/s median [min-max]", "epoch s", "x paper")
     ]
-    for method, t in training.items():
+    for name, t in training.items():
+        method = method_table.label(name)  # as every page names it (ST, SAM, AT)
         f = t["fast"]
         rows.append(
             (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from sam_bench.bench.measurement import EPOCH_IMAGES
+from sam_bench.training import method_table
 
 # The targets: PreActResNet-18, CIFAR-10, one H100, batch 512.
 GPU_TARGETS = {
@@ -48,7 +49,7 @@ def _epoch_checks(training: dict) -> list[dict]:
             ips = training[method]["fast"]["images_per_s"]
             checks.append(
                 _check(
-                    f"{method}: epoch seconds <=",
+                    f"{method_table.label(method)}: epoch seconds <=",
                     training[method]["fast"]["epoch_s"],
                     GPU_TARGETS[f"{method}_epoch_s"],
                     [EPOCH_IMAGES / ips["max"], EPOCH_IMAGES / ips["min"]],
@@ -60,7 +61,7 @@ def _epoch_checks(training: dict) -> list[dict]:
 def _x_paper_checks(training: dict, target: dict[str, float], qualifier: str = "") -> list[dict]:
     return [
         _check(
-            f"{method}: x the paper loop's images/s >={qualifier}",
+            f"{method_table.label(method)}: x the paper loop's images/s >={qualifier}",
             training[method]["x_paper"],
             target[method],
             _ratio_spread(training[method]),
