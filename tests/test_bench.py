@@ -98,11 +98,11 @@ def test_cli_quick_writes_every_field(tmp_path, monkeypatch):
     checks = {c["name"].split(":")[0]: c for c in res["targets"]["checks"]}
     assert set(checks) == {"ST", "SAM"}  # as every page names the methods
     assert checks["SAM"]["measured"] == res["training"]["sam"]["x_paper"]
-    assert checks["sam"]["met"] == (res["training"]["sam"]["x_paper"] >= 1)
+    assert checks["SAM"]["met"] == (res["training"]["sam"]["x_paper"] >= 1)
     fast, paper = res["training"]["sam"]["fast"]["images_per_s"], res["training"]["sam"]["paper"]["images_per_s"]
-    assert checks["sam"]["spread"] == pytest.approx([fast["min"] / paper["max"], fast["max"] / paper["min"]])
-    lo, hi = checks["sam"]["spread"]
-    assert lo <= checks["sam"]["measured"] <= hi and checks["sam"]["clear"] == ((lo >= 1) == (hi >= 1))
+    assert checks["SAM"]["spread"] == pytest.approx([fast["min"] / paper["max"], fast["max"] / paper["min"]])
+    lo, hi = checks["SAM"]["spread"]
+    assert lo <= checks["SAM"]["measured"] <= hi and checks["SAM"]["clear"] == ((lo >= 1) == (hi >= 1))
     assert res["wall_time_s"] > 0
     for word in ("sam-bench", "paper", "x paper", "PGD-10", "bench-at", "torch"):
         assert word in r.output
