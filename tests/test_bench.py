@@ -110,7 +110,7 @@ def test_cli_quick_writes_every_field(tmp_path, monkeypatch):
     # The README's Markdown tables come from the results file, measuring nothing.
     r = CliRunner().invoke(cli, ["bench", "--markdown-from", str(out)])
     assert r.exit_code == 0, r.output
-    assert f"**{env['device_name']}**" in r.output and "| standard | sam-bench | 16 | fp32 |" in r.output
+    assert f"**{env['device_name']}**" in r.output and "| ST | sam-bench | 16 | fp32 |" in r.output
     assert f"{res['training']['sam']['x_paper']:.2f}x" in r.output
 
 
