@@ -232,7 +232,7 @@ def sha256_file(path) -> str:
 def png_bytes(fig, **savefig) -> bytes:
     """A matplotlib figure as a PNG of at most 256 colours, without dithering: a plot's lines, markers and
     colour maps keep their look, and the file is a third of matplotlib's RGBA one (the committed reports'
-    figures travel to every GPU call with the tree). The same figure gives the same bytes."""
+    figures are part of every clone and every copy of the tree). The same figure gives the same bytes."""
     import io
 
     rendered = io.BytesIO()

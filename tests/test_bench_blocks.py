@@ -28,7 +28,7 @@ def test_every_benchmark_block_is_its_results_files_rendering():
                 f"re-render: sam-bench bench --markdown-from {source} --write-into {doc.relative_to(ROOT)}"
             )
             seen.append(name)
-    assert "nvidia-h200" in seen  # the README's GPU table (issue #47)
+    assert "nvidia-h200" in seen  # the README's GPU table
 
 
 def test_write_into_replaces_only_its_block_and_refuses_a_doc_without_one(tmp_path):

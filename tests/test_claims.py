@@ -86,7 +86,7 @@ def test_one_seed_gives_no_verdict_on_the_method():
     c2 = by_claim(list(pair(300, 360)))[("C2", "SAM-0.1")]
     assert c2["verdict"] == "inconclusive"
     assert c2["reason"].startswith("one training seed in common: what these trained models do, not their methods")
-    # what is missing is a second seed, not power (issue #49: "80% power needs > +2.67" beside an observed +36.2)
+    # what is missing is a second seed, not power ("80% power needs > +2.67" beside an observed +36.2 answers nothing)
     assert "what is missing is a second seed" in c2["reason"] and "power" not in c2["reason"]
     assert (
         "one training seed: these two trained models, exact McNemar on 1,000 images (60 only SAM-0.1, 0 only ST):"
@@ -148,7 +148,7 @@ def test_c1_is_a_noninferiority_test_with_a_one_point_margin():
 
 def test_c1_states_the_direction_when_it_is_significant_and_the_margin_is_not():
     """SAM-0.1 0.7 points below ST on each of 5 seeds: significantly below, but not by more than the 1-point
-    margin (issue #49: the report said only "inconclusive")."""
+    margin: the reason says which way it is significant, not only "inconclusive"."""
     st = [record("ST", "standard", s, flags(600 + s), {}) for s in range(5)]
     sam = [record("SAM-0.1", "sam", s, flags(593 + s, shift=s % 2), {}) for s in range(5)]
     c1 = by_claim(st + sam)[("C1", "SAM-0.1")]
@@ -244,7 +244,7 @@ def test_c4_rests_on_the_cost_measurement():
 
 
 def test_c4_is_not_decided_by_six_one_step_timing_rounds():
-    """#51 item 9: the quick start's `sam-bench cost --rounds 6 --steps 1` gave "C4: holds"; with fewer than
+    """The quick start's `sam-bench cost --rounds 6 --steps 1` does not decide C4 ("holds"): with fewer than
     9 rounds the 95% interval of the median is the range of the rounds, which one disturbed round sets."""
     st, sam = pair(300, 300)
     runs = [1.90, 2.00, 2.05, 1.95, 2.10, 1.98]

@@ -1,4 +1,4 @@
-"""Collapse as its own endpoint (issue #49 item 2): a run the overfitting guard flagged counts in its model's
+"""Collapse as its own endpoint: a run the overfitting guard flagged counts in its model's
 collapse rate (exact interval) and not in its accuracy, which is over the other runs with their count."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Each fact in one place (#50 item 3): the training settings are declared once (training/config.py: name,
+"""Each fact in one place: the training settings are declared once (training/config.py: name,
 default, help; the run-metadata schema's `$defs/config`: type, bounds, choices), `sam-bench train`'s options
 are built from them, `validate()` keeps only the rules across settings, and the options many commands take
 (--device, --data-dir, --quiet, --out, --max-minutes) come from one module (cli/options.py)."""
@@ -60,11 +60,11 @@ DEFAULTS = {
     "sam_perturbation": "global",
     "checkpoint_every_s": 60.0,
     "overfit_guard": None,
-    # added by #52 (TRADES, AWP): None leaves a settings key as it was (settings_key drops them)
+    # TRADES's and AWP's settings: None leaves a settings key as it was (settings_key drops them)
     "beta": None,
     "awp_gamma": None,
     "awp_warmup": None,
-    "step_mode": "eager",  # added last, and keyed only when not eager (#46 item 1): earlier keys stand
+    "step_mode": "eager",  # added last, and keyed only when not eager: earlier keys stand
 }
 
 

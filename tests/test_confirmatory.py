@@ -1,4 +1,4 @@
-"""The confirmatory replication's machinery (issue #48): AutoAttack at several budgets per norm with a version
+"""The confirmatory replication's machinery: AutoAttack at several budgets per norm with a version
 per budget, PGD on its own number of images, endpoints (primary tests, confirmatory seeds) fixed in the recipe
 and traced to the commit that set them, and runs reused without their weights keeping the results they came with."""
 

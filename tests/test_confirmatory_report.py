@@ -1,4 +1,4 @@
-"""The report's confirmatory section (issue #48): the primary tests judged over the confirmatory seeds only,
+"""The report's confirmatory section: the primary tests judged over the confirmatory seeds only,
 traced to the commit that fixed them; C2 under AutoAttack as a Holm-adjusted secondary family; PGD-10
 against AutoAttack on the same images, with SAM flagged when its gap is significantly larger than ST's."""
 

@@ -26,8 +26,8 @@ def test_only_finished_bars_and_plain_lines_are_kept():
 
 
 def test_a_slice_header_after_a_stopped_process_unfinished_bar_is_kept():
-    """A lane's log (tools/cpu_decisive.sh): a session's end stopped a slice mid-bar; the next session's
-    slice header was appended to that unterminated frame."""
+    """A lane's log (tools/cpu_decisive.sh): a slice stopped mid-bar (its process ended at a time limit); the
+    next run's slice header was appended to that unterminated frame."""
     raw = (
         "## python -m sam_bench reproduce paper-cifar10 --scale cpu-decisive --only ST:1 (2026-11-23T20:26:14Z)\n"
         "pgd Linf 8/255:  88%|████████▊ | 1750/2000 [00:35<00:04, 55.27img/s]\x1b[A"

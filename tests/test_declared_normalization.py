@@ -1,4 +1,4 @@
-"""What a run or a zoo entry declares agrees with what was trained (#51 item 5, and item 8's int32 weights):
+"""What a run or a zoo entry declares agrees with what was trained:
 the normalization it declares is checked against the weights file's header where one holds it, else the
 data set family's statistics that `sam-bench train` always uses; values
 no image statistics can have are refused by the schema; identity normalization is legal where the model
@@ -133,7 +133,7 @@ def test_identity_normalization_is_legal_where_the_model_was_trained_with_it(wor
 
 
 def test_weights_from_before_the_header_are_checked_against_the_family_statistics(world):
-    rewrite_weights(world / "run", {"arch": "preactresnet18"})  # what train wrote before #51
+    rewrite_weights(world / "run", {"arch": "preactresnet18"})  # weights from before the header held one
     r = invoke("evaluate", world / "run", "--attack", "clean", "--n-examples", "8", "--quiet", "--out", world / "e")
     assert r.exit_code == 0, r.output
     set_arch(world / "run" / "metadata.json", std=[0.25, 0.25, 0.25])

@@ -303,7 +303,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(run_dir, sample, tmp_pa
 
 
 def test_an_edited_partial_state_is_not_believed(run_dir, sample, tmp_path):
-    """#51 item 3: a chunk's robust count set to its clean count in the state file after an interruption
+    """A chunk's robust count set to its clean count in the state file after an interruption
     changes nothing: the counts come from the chunks' per-image outcomes, and a chunk whose stored counts
     disagree with them is attacked again, the results saying so."""
     model, info = load_model_ref(str(run_dir))

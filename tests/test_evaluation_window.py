@@ -40,19 +40,19 @@ def three_chunks(run_dir, sample) -> tuple:
 
 
 def test_a_slow_evaluation_advances_a_chunk_in_every_tight_stint(run_dir, sample, tmp_path, evaluation_clock):
-    """A chunk as large as its batch (as on a GPU) that barely fits a stint: a probe as long as the chunk
-    left no room for it, in every stint, and the evaluation never moved; a probe on an eighth of it does."""
+    """A chunk as large as its batch (as on a GPU) that barely fits a call's time limit: a probe as long as
+    the chunk left no room for it, in every call, and the evaluation never moved; a probe on an eighth of it does."""
     model, specs, kwargs, reference = three_chunks(run_dir, sample)
     evaluation_clock.per_pgd_image = 1.0  # a chunk: 32 s; its probe: 4 images, 4 s
     state = tmp_path / "state.json"
     done = []
     for _ in range(3):
         evaluation_clock.new_command()
-        try:  # a stint of 40 s: the probe and one chunk (36 s) fit, a second chunk does not
+        try:  # a call with 40 s: the probe and one chunk (36 s) fit, a second chunk does not
             results = evaluate(model, sample, specs, state_path=state, stop_at=evaluation_clock.now + 40, **kwargs)
         except ev.EvaluationStopped as stopped:
             done.append(stopped.done)
-    assert done == [1, 2]  # one chunk more in every stint, and the third finished
+    assert done == [1, 2]  # one chunk more in every call, and the third finished
     assert results["evaluations"][0]["chunks"]["resumed"] == 2
     assert results["evaluations"][0]["outcomes"] == reference["evaluations"][0]["outcomes"]
 
@@ -61,14 +61,14 @@ def test_a_chunk_left_waiting_keeps_its_probe_for_the_next_call_on_the_same_devi
     run_dir, sample, tmp_path, evaluation_clock
 ):
     """On a GPU the timed probe of an AutoAttack chunk costs a good part of the chunk (few images keep a GPU no
-    less busy), and a stint that could not afford the chunk had timed it for nothing; the next stint takes the
+    less busy), and a call that cannot afford the chunk has timed it for nothing; the next call takes the
     stored estimate where the probe ran on the same device, and times the chunk again on another. The results
     say what the probes took (their seconds are not in any chunk's)."""
     model, specs, kwargs, reference = three_chunks(run_dir, sample)
     evaluation_clock.per_pgd_image = 1.0  # a chunk: 32 s; its probe: 4 images, 4 s
     state = tmp_path / "state.json"
 
-    def stint(seconds: float) -> float:
+    def call_with(seconds: float) -> float:
         """A call with `seconds` to spend: the seconds its attacks took."""
         evaluation_clock.new_command()
         started = evaluation_clock.now
@@ -78,15 +78,15 @@ def test_a_chunk_left_waiting_keeps_its_probe_for_the_next_call_on_the_same_devi
             assert stopped.done == 0
         return evaluation_clock.now - started
 
-    assert stint(20) == 4  # the probe, then the chunk (32 s) does not fit in the 16 s left
+    assert call_with(20) == 4  # the probe, then the chunk (32 s) does not fit in the 16 s left
     (probe,) = json.loads(state.read_text())["probes"].values()
     assert probe["images"] == 4 and probe["seconds"] == 4
-    assert stint(20) == 0  # the stored estimate: nothing attacked to time it again
+    assert call_with(20) == 0  # the stored estimate: nothing attacked to time it again
     stored = json.loads(state.read_text())
     (key,) = stored["probes"]
     stored["probes"][key]["where"] = "another device"
     state.write_text(json.dumps(stored))
-    assert stint(20) == 4  # timed again: the stored probe ran elsewhere
+    assert call_with(20) == 4  # timed again: the stored probe ran elsewhere
     evaluation_clock.new_command()
     started = evaluation_clock.now
     results = evaluate(model, sample, specs, state_path=state, stop_at=started + 100, **kwargs)

@@ -1,4 +1,4 @@
-"""TRADES and AWP at smoke size, end to end (#52): tests/recipes/flat-at-test.yaml (ST, SAM, TRADES-Linf-8,
+"""TRADES and AWP at smoke size, end to end: tests/recipes/flat-at-test.yaml (ST, SAM, TRADES-Linf-8,
 AWP-AT-Linf-8 on 64 sample images, one epoch) trains, enters the zoo under its methods' names, is evaluated like
 the others (PGD and AutoAttack), ranked on the leaderboard, placed in the report's Pareto section, and timed by
 `sam-bench cost`. Seconds; its models may be degenerate."""

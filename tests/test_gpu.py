@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-import pyautoattack  # noqa: F401  (AutoAttack's test runs it; .vendor/ on the GPU machine, through the relay)
+import pyautoattack  # noqa: F401  (AutoAttack's test runs it: missing, it fails the collection, not a test)
 import pytest
 import torch
 import torch.nn.functional as F
@@ -78,8 +78,8 @@ def _step(method, precision, compiled=False):
     return float(loss), update
 
 
-# The tests run in file order, and the relay's first-window call stops them after its share of minutes (`test
-# --at-most`): the step mode the full scale trains in (graph) comes first and the slowest come last: comparing
+# The tests run in file order, and a run given a share of minutes (ops/remote-gpu's `test --at-most`) stops
+# them when it is spent: the step mode the full scale trains in (graph) comes first and the slowest come last: comparing
 # the attacks with the CPU's (the CPU's minutes), then compiling every method's step (compiled is the mode the
 # probe ranks last: benchmarks/nvidia-h200-probe.json, slower than eager for every method).
 
@@ -97,8 +97,8 @@ def test_bf16_step_is_close_to_fp32(method):
 
 @pytest.fixture
 def deterministic_cuda():
-    """cuDNN's deterministic algorithms, chosen without autotuning, and no TF32: the second window's H200 ran
-    this comparison with PyTorch's defaults and found the losses 0.2-0.3% apart after six steps at every method
+    """cuDNN's deterministic algorithms, chosen without autotuning, and no TF32: with PyTorch's defaults this
+    comparison on an H200 found the losses 0.2-0.3% apart after six steps at every method
     (benchmarks/nvidia-h200-gpu-tests-3.log), which nondeterministic weight-gradient kernels alone can give
     after steps at lr 0.1; with these settings two static runs agree to the last bit, so a graph's replay
     has nothing to hide behind."""
@@ -137,7 +137,7 @@ def _static_run(method, graphed):
 # TRADES and the AWP methods have steps of their own and no static one (static_step.capturable): they train eager.
 @pytest.mark.parametrize("method", [m for m in METHODS if capturable(m)])
 def test_the_graphed_step_replays_the_static_step(method, deterministic_cuda):
-    """--step-mode graph (#46 item 1): warm-up, capture with the run's own generator registered, replays;
+    """--step-mode graph: warm-up, capture with the run's own generator registered, replays;
     after WARMUP + 3 steps the weights are the static step's run without a graph and the generator advanced
     as far. A second static run measures what the kernels alone vary (nothing, with deterministic_cuda):
     the graph may differ from the static step by no more than that, or by a last-bit rounding."""
@@ -245,7 +245,7 @@ def test_one_torchrun_process_on_cuda_trains_a_step(tmp_path):
 
 @pytest.mark.parametrize("method", ["standard", "sam", "at"])
 def test_the_grouped_step_on_cuda_is_n_static_steps(method):
-    """--step-mode grouped (#46 item 3) on the GPU: vmap's grouped convolutions (cuDNN's, channels_last) against
+    """--step-mode grouped on the GPU: vmap's grouped convolutions (cuDNN's, channels_last) against
     each model's own, in fp64 so that only the order of sums differs; 3 seeds, 3 steps, BatchNorm included."""
     cfg = _config(method)
     alone, grouped = [], []
@@ -307,7 +307,7 @@ def test_k_graphed_steps_at_once_and_an_evaluation_beside_them(tmp_path):
     """The probe's arrangements in the full scale's step mode: one and two processes each replaying its own CUDA
     graph of a training step, and an evaluation process (PGD-10, TF32 search) alone and beside one of them, one
     round in a budget they cannot reach. Structure only: every part measured, its values and ratios there, and
-    the ratios read by the window's choice as graph's; nothing about their speed."""
+    the ratios named as graph's, which the choice (bench/probe_choice.py) reads; nothing about their speed."""
     import copy
 
     from sam_bench.bench import probe_arrangement
@@ -376,8 +376,8 @@ def small_model(tmp_path_factory):
 def test_attacks_on_cuda_agree_with_the_cpu(small_model, attack):
     sample = load_dataset("cifar10-sample")
     # APGD-CE alone at 2/255, where a third of the images survive, so the comparison has something to compare:
-    # the second window's H200 ran version "rand" (APGD with 20 EOT draws a step) at 8/255 and its CPU half had
-    # not ended after 100 s (benchmarks/nvidia-h200-gpu-tests-3.log), with nothing surviving to compare.
+    # on an H200, version "rand" (APGD with 20 EOT draws a step) at 8/255 left nothing to compare, and its CPU
+    # half had not ended after 100 s (benchmarks/nvidia-h200-gpu-tests-3.log), with nothing surviving to compare.
     kwargs = dict(version="custom", attacks=["apgd-ce"]) if attack == "autoattack" else dict(steps=10)
     specs = make_attacks(attack, "Linf", ["2/255"], **kwargs)
     results = {}

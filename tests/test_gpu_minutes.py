@@ -1,5 +1,5 @@
-"""GPU minutes per model (sam_bench/report/gpu_minutes.py), on the committed full-scale reproduction that
-the second GPU window trained and evaluated, and on a CPU one."""
+"""GPU minutes per model (sam_bench/report/gpu_minutes.py), on the committed full-scale reproduction
+(trained and evaluated on an NVIDIA H200), and on a CPU one."""
 
 import copy
 import json
@@ -35,7 +35,7 @@ def test_the_timed_probes_before_an_attacks_chunks_count_with_its_evaluation():
     record = copy.deepcopy(Folder.load(FULL).records[0])
     (before,) = gpu_minutes.rows([record])
     attack = record["results"]["evaluations"][-1]
-    attack["chunks"] = dict(attack["chunks"], probe_seconds=30.0)  # as a stint under a time limit records it
+    attack["chunks"] = dict(attack["chunks"], probe_seconds=30.0)  # as a call under a time limit records it
     (row,) = gpu_minutes.rows([record])
     assert abs(row["evaluation_min"] - before["evaluation_min"] - 0.5) < 1e-9
 

@@ -1,4 +1,4 @@
-"""Several seeds trained together (`train --step-mode grouped --seeds`, #46 item 3): each an ordinary run in its
+"""Several seeds trained together (`train --step-mode grouped --seeds`): each an ordinary run in its
 own folder, its own seed's model; stopped and resumed as a group to the weights of an uninterrupted group; what
 cannot train together refused in one line. (The step's arithmetic against N static steps: test_grouped_step.py.)"""
 

@@ -1,4 +1,4 @@
-"""Several seeds as one network (#46 item 3): the grouped step is N separate static steps, in fp64, over
+"""Several seeds as one network: the grouped step is N separate static steps, in fp64, over
 several steps, for every method it takes, with each model's own batches, initialisation, SAM rho and attack
 budget; BatchNorm's running statistics, step counts and momentum included."""
 

@@ -1,4 +1,4 @@
-"""Every trained model kept (issue #48): a run's weights committed once and dropped from the tree load
+"""Every trained model kept: a run's weights committed once and dropped from the tree load
 again from the git history, checked; `zoo verify --runs` checks every results file's weights."""
 
 import json

@@ -1,4 +1,4 @@
-"""#51 items 1 and 2: a board shows only figures derived from per-image outcomes. A results file without them
+"""A board shows only figures derived from per-image outcomes. A results file without them
 is refused in one line; an entry names the results file and sha256 its figures came from, and `leaderboard
 render` and `submit` recompute every figure from it and refuse an entry that disagrees (edited by hand, or
 its results file changed or gone)."""

@@ -200,7 +200,7 @@ def test_few_models_get_the_exact_permutation_p_value():
 
 
 def test_sam_between_st_and_awp_on_sharpness_and_robustness(tmp_path):
-    """#52: beside AWP (the flat-loss AT), SAM is tested as sharper and less robust than AWP and more robust than
+    """Beside AWP (the flat-loss AT), SAM is tested as sharper and less robust than AWP and more robust than
     ST; TRADES and AWP models are plotted in their own colours; a grid without AWP keeps its rows as they were."""
     runs, analyses = trio([50, 60, 55, 52], 200, 0.52)
     noise = np.random.default_rng(1).normal(0, 0.01, 200)

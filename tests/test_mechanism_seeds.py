@@ -1,4 +1,4 @@
-"""The Mechanism section's predictions over training seeds (#48 item 5): a method-level verdict from the
+"""The Mechanism section's predictions over training seeds: a method-level verdict from the
 spread between seeds, which one analysed model per method cannot give."""
 
 import hashlib

@@ -1,4 +1,4 @@
-"""One table of methods (issue #50 item 2): the CLI's choices, the run metadata's method names, the zoo's
+"""One table of methods: the CLI's choices, the run metadata's method names, the zoo's
 ids and names and the cost model all come from sam_bench/training/method_table.py, so a new method is
 its record (and, when its step is its own, its step function) and nothing else."""
 

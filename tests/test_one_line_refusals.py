@@ -1,4 +1,4 @@
-"""Issue #51 items 7 and 8: what ended in a traceback or was taken without a word now ends in one line
+"""What would end in a traceback, or be taken without a word, ends in one line
 naming the problem and a non-zero exit, before any work: a checkpoint on a disk that fills, resuming a
 run whose metadata is damaged, a pack manifest without parts, `cost --threads 0`, a theory spec too big
 for memory, a batch larger than the data, an --only or --attacks that names nothing or no attack,
@@ -53,7 +53,7 @@ def world(trained, tmp_path) -> Path:
     return tmp_path / "w"
 
 
-# ------------------------------------------------------------------ item 7: tracebacks
+# ------------------------------------------------------------------ tracebacks
 
 
 def test_a_disk_that_fills_during_a_checkpoint_is_one_line_and_resumable(tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_running_out_of_memory_anyway_is_one_line(tmp_path, monkeypatch):
     assert "ran out of memory" in line
 
 
-# ------------------------------------------------------------------ item 8: silent acceptances
+# ------------------------------------------------------------------ silent acceptances
 
 
 def test_a_batch_larger_than_the_training_images_is_refused(tmp_path):

@@ -1,4 +1,4 @@
-"""K cells of a grid at once (#46 item 2): `reproduce --parallel K` runs each cell in a fresh process and
+"""K cells of a grid at once: `reproduce --parallel K` runs each cell in a fresh process and
 each comes out as it does alone: the tiny grid's two models trained and evaluated two at a time have the
 weights (sha256) and every evaluation number, per-image outcomes included, of the grid run one at a time,
 on a CPU with one thread per process; stopped by a time limit and run again, they still do. The claims

@@ -1,4 +1,4 @@
-"""`sam-bench bench --probe` (issue #46 item 4): the schedule, the budget, the record and its refusals.
+"""`sam-bench bench --probe`: the schedule, the budget, the record and its refusals.
 Nothing here measures speed: the clock is injected (`sam_bench.runtime.clock`) and the steps are fakes
 that advance it by set amounts, so what is checked is the structure, never a number of the machine."""
 

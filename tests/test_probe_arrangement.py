@@ -1,7 +1,7 @@
 """The probe's arrangements (sam_bench/bench/probe_arrangement.py): K training processes in a step mode, and an
 evaluation beside them, run for real on this CPU with a tiny network in the eager and static steps (the graph
 step's is in tests/test_gpu.py). What is checked is the structure: which worker processes ran, which parts and
-values the record holds, and that the ratios are named so that the window's choice reads them; never a speed.
+values the record holds, and that the ratios are named so that the choice (probe_choice.py) reads them; never a speed.
 The budget is far beyond what the parts need and one round is asked for, so no clock decides what is measured."""
 
 from __future__ import annotations

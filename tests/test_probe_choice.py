@@ -1,7 +1,7 @@
-"""The probe's choice of step mode and K, and its verdict on an evaluation beside training (the window plan
-reads the probe and picks the mode and K for the rest). Records are the synthetic fixture with other ratios,
-checked against the probe schema, so the choice is tested on what `sam-bench bench --probe` writes, and never
-on this machine's speed."""
+"""The probe's choice of step mode and K, and its verdict on an evaluation beside training (what the long run on
+the device it timed trains in: the scale's step mode, `reproduce --parallel K`). Records are the synthetic
+fixture with other ratios, checked against the probe schema, so the choice is tested on what `sam-bench bench
+--probe` writes, and never on this machine's speed."""
 
 from __future__ import annotations
 

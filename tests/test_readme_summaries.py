@@ -70,7 +70,7 @@ def test_update_readme_replaces_only_between_the_markers(tmp_path):
         update_readme(readme, folder)
 
 
-# Sentences an audit (issue #49) found stronger than their evidence, or not adding up; none may come back.
+# Sentences stronger than their evidence, or not adding up; none may come back.
 RETIRED = {
     "a standard error split without its residual": r"standard error [\d.]+ points: seeds [\d.]+, images [\d.]+;",
     "power asked of one seed": r"one training seed in common: the seed-to-seed variation is not measured, so no",

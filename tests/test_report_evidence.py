@@ -1,4 +1,4 @@
-"""#51 items 1, 4 and 9 in a report: every figure from per-image outcomes (a results file without them is named
+"""What a report shows and says: every figure from per-image outcomes (a results file without them is named
 under "Not shown", never a row), a model identified by its results' content (training settings and weights),
 not the file's name, and wording that says what was measured. Run on a copy of a committed reproduction's
 results and run records (reproductions/paper-cifar10-cpu: ST, SAM-0.1, AT-Linf-2 over three seeds)."""

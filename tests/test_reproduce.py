@@ -239,7 +239,7 @@ def test_past_a_cell_whose_evaluation_chunk_does_not_fit_the_grid_goes_on_while_
 ):
     """ST's PGD chunk is estimated past the limit (its probe: 4 images of 300 s, 20 of the 30 minutes; the
     chunk, 32 images, 160 minutes), so ST's evaluation waits; with the 10 minutes left the grid goes on and
-    trains SAM (the third GPU window's stint had stopped on such a chunk with 4 of its 10 minutes unused).
+    trains SAM (stopping at such a chunk would leave those minutes unused).
     With less left than a cell needs to start (NEXT_CELL_S), it stops there as before."""
     from sam_bench.experiments import reproduction
     from sam_bench.experiments.reproduce import reproduce
@@ -256,7 +256,7 @@ def test_past_a_cell_whose_evaluation_chunk_does_not_fit_the_grid_goes_on_while_
     out = tmp_path / "tiny"
     complete, _ = reproduce(str(recipe), "tiny", out=out, device="cpu", max_minutes=30, progress=False)
     assert not complete and list(out.glob("results/ST-*.json.partial"))
-    # the note says why, quiet as it is (a GPU stint's console runs quiet): the chunk's estimate, the time left
+    # the note says why, without progress bars as under a scheduler: the chunk's estimate, the time left
     printed = capsys.readouterr().out
     assert re.search(
         r"^ST: evaluation stopped by the time limit \(1 of 3 chunks done; the next, pgd Linf 1/255 on 32 images, "

@@ -1,4 +1,4 @@
-"""The typed results record (issue #50 item 1): a results file read and checked once, then asked for its
+"""The typed results record: a results file read and checked once, then asked for its
 evaluations (by attack, budget, AutoAttack version, first N images) and budgets; a reproduction folder
 loaded once for the report and its summary; no reader indexes the attacks' entries itself."""
 

@@ -44,7 +44,7 @@ def test_a_retrain_cut_short_before_its_stop_is_trained_again_from_the_start(tmp
     recorded = tmp_path / "decisive" / "runs" / "ST-x"
     train(tiny(epochs=2), recorded, progress=False)
     out = tmp_path / "retrained" / "runs" / "ST-x"
-    train(tiny(epochs=2), out, stop_after_epochs=1, progress=False)  # a session stopped mid-retrain
+    train(tiny(epochs=2), out, stop_after_epochs=1, progress=False)  # a retrain stopped mid-way (a time limit)
     args = [str(recorded), "--into", str(tmp_path / "retrained"), "--work", str(tmp_path / "work")]
     assert retrain_after.main(args) == 0
     line = json.loads(capsys.readouterr().out)

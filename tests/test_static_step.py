@@ -1,4 +1,4 @@
-"""The capturable training step (#46 item 1): for every method of the table, the static step is the eager
+"""The capturable training step: for every method of the table, the static step is the eager
 step (fp64, several steps, the same random draws), it reads nothing back to the host and keeps every tensor
 that outlives it at one address (what a CUDA graph needs), and a run trained with it checkpoints and
 resumes to the weights of an uninterrupted one. The CUDA graph's order of calls (warm-up, capture, replay)
@@ -60,7 +60,7 @@ def eager_and_static(method: str, norm: str = "Linf"):
     return cfg, (eager_model, eager_opt, eager_draws), (static_model, static_opt, static), static
 
 
-# Methods whose step of their own has no capturable body yet (TRADES and AWP, #52): --step-mode static or
+# Methods whose step of their own has no capturable body yet (TRADES and AWP): --step-mode static or
 # graph refuses them in one line. Pinned, so that a method added with a step of its own is noticed here.
 EAGER_ONLY = {"trades", "awp-at", "awp-trades"}
 
@@ -78,8 +78,8 @@ def test_the_methods_without_a_capturable_step_are_these_and_are_refused_in_one_
 
 @pytest.mark.parametrize("mode", ["static", "graph"])
 def test_a_setting_that_asks_a_step_mode_of_a_method_without_one_is_refused_where_it_is_read(mode):
-    """Refused by the settings themselves, so a recipe that asks it fails when it is read, not a stint's
-    minutes later: paper-cifar10's full scale set graph for every model, TRADES and AWP included."""
+    """Refused by the settings themselves, so a recipe that asks it fails when it is read, not minutes
+    into a run: paper-cifar10's full scale set graph for every model, TRADES and AWP included."""
     for name in sorted(EAGER_ONLY):
         with pytest.raises(BadInput, match=f"^{name} has a step of its own and no capturable one"):
             TrainConfig(method=name, step_mode=mode).validate()

@@ -298,8 +298,8 @@ def test_the_standard_model_is_statsmodels_reml_fit(seed_sd, image_sd, residual_
 
 @pytest.mark.parametrize("seeds", [2, 3, 5, 10])
 def test_the_standard_errors_parts_add_up(seeds):
-    """seeds, images and residual in quadrature are the standard error, whichever way it was counted (the
-    audit found 'standard error 0.31 points: seeds 0.00, images 0.14': they did not)."""
+    """seeds, images and residual in quadrature are the standard error, whichever way it was counted ('standard
+    error 0.31 points: seeds 0.00, images 0.14', with the residual left out, did not)."""
     rng = np.random.default_rng(seeds)
     for _ in range(20):
         d = (rng.random((seeds, 300)) < 0.3).astype(float) - (rng.random((seeds, 300)) < 0.25).astype(float)

@@ -1,4 +1,4 @@
-"""TRADES and AWP (#52), checked in fp64 on a tiny model with BatchNorm: TRADES with beta 0 takes ST's step on
+"""TRADES and AWP, checked in fp64 on a tiny model with BatchNorm: TRADES with beta 0 takes ST's step on
 the clean images; AWP with gamma 0 (or before its warm-up ends) takes its base method's step; AWP's step is its
 base method's update computed at w + v (v by hand: layer-wise gamma ||w_l|| g_l / ||g_l||) and applied from w;
 its ascent pass leaves BatchNorm's running statistics alone, its descent pass at w + v updates them."""
@@ -196,9 +196,9 @@ def test_zoo_names_and_ids():
     assert suggest_id({**meta, "config": cfg}, 2026) == "SamBench2026TRADES_PRN18_beta6_Linf-8"
 
 
-# The full scale's run ids before #52: its two models came after them, and none of these may change. They
-# changed once since, on purpose: the step mode the first GPU probe picked (graph) is part of a run's key, and
-# was set in the scale before any full-scale run had trained.
+# The full scale's run ids of its models other than TRADES and AWP: adding those two may change none of them.
+# The step mode the GPU probe picked (graph) is part of a run's key; it is set in the scale, so these ids are
+# graph's.
 FULL_BEFORE = [
     "ST-2f379c4eaf",
     "SAM-0.1-8926c350fe",

@@ -1,4 +1,4 @@
-"""The committed verdicts recomputed from the bitsets by another route (issue #49's done-when): the crossed
+"""The committed verdicts recomputed from the bitsets by another route: the crossed
 seeds x images model fitted by maximising its REML likelihood numerically (scipy), not by the closed form
 with pooling that `mixed_model` uses, on cpu-decisive's ST and SAM-0.1 outcomes (5 seeds each)."""
 
@@ -66,8 +66,8 @@ def test_the_standard_error_is_the_numerical_reml_fits(measure):
 
 def test_c1_for_sam_01_is_the_verdict_the_bitsets_give():
     """SAM-0.1's clean accuracy against ST's with the 1-point margin: the numerical fit's standard error and
-    our degrees of freedom give the report's p for 'significantly more than 1 point below' (0.035, as the
-    audit's own mixed model found) and so its verdict."""
+    our degrees of freedom give the report's p for 'significantly more than 1 point below' (0.035, as an
+    independent mixed-model fit also gives) and so its verdict."""
     d = differences(("clean",))
     seeds, images = d.shape
     seed_var, image_var, residual_var = reml(d)

@@ -1,4 +1,4 @@
-"""A new zoo id is one no other model has, in any case (#51 item 8): RobustBench's own ids (where it is
+"""A new zoo id is one no other model has, in any case: RobustBench's own ids (where it is
 installed), an entry's id in another case, and ids that end like a file name are refused in one line."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A `zoo add` cut short repairs itself (#51 item 6): killed (SIGKILL, nothing runs after it) between
+"""A `zoo add` cut short repairs itself: killed (SIGKILL, nothing runs after it) between
 writing the weights and writing the entry, it leaves weights without an entry; `zoo verify` reports
 them as orphan weights instead of an empty zoo, and `zoo add` with the same id replaces them."""
 

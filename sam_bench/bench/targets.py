@@ -1,8 +1,8 @@
-"""The issue's speed targets, judged from a benchmark's results record.
+"""The project's speed targets, judged from a benchmark's results record.
 
 Each check holds the measured median, whether it meets the target, and whether the spread of the
 repetitions decides it (`clear`: the whole spread is on one side). On a GPU the targets are the
-issue's (PreActResNet-18, CIFAR-10, one H100, batch 512); on CPU the fast path must not be slower
+project's (PreActResNet-18, CIFAR-10, one H100, batch 512); on CPU the fast path must not be slower
 than the paper's loop.
 """
 
@@ -13,7 +13,7 @@ import torch
 from sam_bench.bench.measurement import EPOCH_IMAGES
 from sam_bench.training import method_table
 
-# The issue's targets: PreActResNet-18, CIFAR-10, one H100, batch 512.
+# The project's targets: PreActResNet-18, CIFAR-10, one H100, batch 512.
 GPU_TARGETS = {
     "standard_epoch_s": 1.0,
     "sam_epoch_s": 2.0,

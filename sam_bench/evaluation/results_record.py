@@ -1,5 +1,5 @@
 """A results file as the readers downstream use it: checked once where it is read (results_file), then
-asked rather than indexed (issue #50: one place per fact).
+asked rather than indexed, so that each fact is read in one place.
 
     results = Results.read("reproductions/x/results/ST-abc.json")
     results.evaluation("pgd", "Linf", "2/255")                    # the entry, or None
@@ -11,7 +11,7 @@ asked rather than indexed (issue #50: one place per fact).
 so a field with no method of its own is still read as `results["environment"]`; the attacks' entries are
 reached only through `evaluations`, `evaluation()` and `budgets()`.
 
-Every accuracy it answers is derived from the per-image outcomes (issue #51: figures derived, never read):
+Every accuracy it answers is derived from the per-image outcomes, never read from the file's own figures:
 `clean_acc` from `clean_outcomes`, each evaluation's `robust_acc` from its `outcomes`, its `clean_acc` from
 the clean outcomes of its images, and `n_examples` from how many images the outcomes cover. A file without
 outcomes (written before they were recorded, or with them removed) has nothing to derive from: `verified`

@@ -1,6 +1,6 @@
 """K cells of a grid at once on one device (`reproduce --parallel K`).
 
-At the paper's batch of 128 one model leaves a GPU mostly idle (issue #46): K processes, each training
+At the paper's batch of 128 one model leaves a GPU mostly idle: K processes, each training
 and evaluating one cell, share it time-sliced. Each cell runs in a process of its own, started fresh
 (spawn: no state of this process, CUDA's or torch's, is inherited) and as `reproduce` runs it alone
 (`Reproduction.run_cell`: its seeds, its data order, its evaluation's seeds), so its weights and results

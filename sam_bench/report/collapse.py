@@ -2,7 +2,7 @@
 (`sam_bench.training.guard`) counts in its method's collapse rate, with an exact (Clopper-Pearson)
 interval, and is left out of the method's accuracy, which is then over the runs that did not collapse,
 with their count. Mixed in, one collapsed seed (robust accuracy near 0) would stretch its model's interval
-to 0-100% and keep it "not separated from the best" on variance alone (issue #49)."""
+to 0-100% and keep it "not separated from the best" on variance alone."""
 
 from __future__ import annotations
 

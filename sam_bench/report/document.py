@@ -138,15 +138,15 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
         return report
     lines += ["## Setup", "", *_setup_lines(records), ""]
     lines += _accuracy_lines(records)
-    if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds (#48)
+    if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds
         lines += confirmatory.section(out, records, plan)
     if autoattack_tail.applies(records):  # what standard AutoAttack's FAB-T and Square add to APGD-CE + APGD-T
         lines += autoattack_tail.section(records)
-    if against_published.applies(records):  # full-scale models beside RobustBench's published ones (#30)
+    if against_published.applies(records):  # full-scale models beside RobustBench's published ones
         lines += against_published.section(out, records)
     lines += _guard_lines(records)
     lines += _verdict_lines(folder.verdicts)
-    if pareto.applies(records):  # single-step AT beside SAM: accuracy against cost (issue #37)
+    if pareto.applies(records):  # single-step AT beside SAM: accuracy against cost
         lines += pareto.section(out, records, cost)
     lines += _cost_lines(cost, records)
     lines += _wall_time_lines(records)

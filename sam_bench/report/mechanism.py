@@ -11,7 +11,7 @@ alignment: a paired t test). One-sided at p < 0.05 in the predicted direction: `
 the other way: `fails`; otherwise `inconclusive`. Each comparison is of two trained models (one
 training seed each), not of the training methods.
 
-Where the grid has AWP models (awp-at, awp-trades: the flat-loss AT the paper sets SAM against, #52), the
+Where the grid has AWP models (awp-at, awp-trades: the flat-loss AT the paper sets SAM against), the
 section asks whether SAM lies between ST and AWP: sharper than AWP (paired over the same batches) and less
 robust than AWP but more robust than ST (robust accuracy at the plot's budget, exact McNemar over the same
 test images, from the results' per-image outcomes).
@@ -176,7 +176,7 @@ def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
                 if "gradients" in sam_a and "gradients" in at_a:
                     result = _paired_t(_alignment(sam_a), _alignment(at_a), "less")
                     add("input gradients less aligned with the image than AT's", sam, other, "", result)
-            for other in awps:  # between ST and AWP, the flat-loss AT (#52)
+            for other in awps:  # between ST and AWP, the flat-loss AT
                 if "sharpness" in sam_a and "sharpness" in other[1] and _same_batches(sam_a, other[1]):
                     values = [
                         np.array([b["top_eigenvalue"] for b in x["sharpness"]["batches"]]) for x in (sam_a, other[1])
@@ -266,7 +266,7 @@ def sentence(
     held = sum(t["verdict"] == "holds" for t in flatter)
     if flatter:
         # one analysed model per training configuration (its first seed): a statement about those trained
-        # models, not about SAM as a method (issue #49)
+        # models, not about SAM as a method
         text += (
             f"; the analysed SAM models are measurably flatter than the analysed ST model in {held} of "
             f"{len(flatter)} comparison{'s' if len(flatter) != 1 else ''} (one trained model per configuration: "

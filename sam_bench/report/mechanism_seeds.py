@@ -3,7 +3,7 @@
 `mechanism.predictions` compares two trained models (the first seed of each configuration), paired over
 batches and images: it says whether *these models* differ. Whether SAM *as a method* makes flatter
 models, or ones relying less on high frequencies, is a question about the spread between seeds, which
-one model per method cannot show (issues #48, #49). Here each analysed model gives one number per
+one model per method cannot show. Here each analysed model gives one number per
 measure (its mean over the analysis batches or images), and two configurations are compared over their
 seeds: Welch's t test on the per-model values (the seeds of two methods are independent replicates; a
 seed shared by two methods shares initialisation and data order but not the trained model), one-sided

@@ -33,7 +33,7 @@ PLOT = "pareto.png"
 
 
 def applies(records: list[dict]) -> bool:
-    """The section is for grids with single-step AT models, or with TRADES or AWP models (#52: their passes per
+    """The section is for grids with single-step AT models, or with TRADES or AWP models (their passes per
     step beside SAM's and AT's); others' reports stay as they were."""
     return any(
         table.single_step(m) or table.uses_trades(m) or table.uses_awp(m)
@@ -105,7 +105,7 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
         found: list[Comparison] = [c for c in comparisons if c is not None]
         verdict, reason = judge(found)
         # like with like: where the measure exists on first seeds only (AutoAttack), the clean cost is taken on
-        # the same seeds, and the row is about those trained models, not their methods (issue #49)
+        # the same seeds, and the row is about those trained models, not their methods
         one_seed = bool(found) and not any(c.method_level for c in found)
         best_runs, st_runs = (rivals[best][:1], (st or [])[:1]) if one_seed else (rivals[best], st)
         clean = compare(best_runs, st_runs, ("clean",)) if st_runs else None

@@ -155,7 +155,7 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
         pilot["detectable"] = mixed_model.projected(d, len(seeds)).detectable()
         planned = {**_described(mixed_model.projected(d, plan_seeds)), "seeds": plan_seeds, "images": d.shape[1]}
         # A pilot's few seeds can put the seed variance far too low (3 seeds said 0.4 points where the grid
-        # found about 2, issue #49): the design is sized at the upper 95% bound of the seeds' mean square,
+        # found about 2): the design is sized at the upper 95% bound of the seeds' mean square,
         # and the estimate beside it shows how uncertain the detectable effect is.
         planned["detectable_at_bound"] = mixed_model.projected(d, plan_seeds, seed_bound=True).detectable()
         out["difference"][_label(measure)] = {"pilot": pilot, "planned": planned}

@@ -2,10 +2,11 @@
 sha256), in the git history of the checkout (by git blob id: `git cat-file blob`), or at a url.
 
 The zoo keeps its entries' weights this way, and a reproduction keeps every run's the same way
-(`sam_bench.zoo.runs`): the tracked tree stays small, since it travels with every GPU call, while no
-trained model is lost. Whatever comes back is checked against its sha256 before it is used or cached, and the
-cache heals itself: a cached copy that fails its sha256 (a disk that filled, a copy cut short, an edit) is
-discarded with a warning and fetched again from git or the url; it is an error only when no source has the bytes.
+(`sam_bench.zoo.runs`): the tracked tree stays small, so that a clone or a copy of it to a GPU machine
+stays quick, while no trained model is lost. Whatever comes back is checked against its sha256 before it is
+used or cached, and the cache heals itself: a cached copy that fails its sha256 (a disk that filled, a copy cut
+short, an edit) is discarded with a warning and fetched again from git or the url; it is an error only when no
+source has the bytes.
 """
 
 from __future__ import annotations

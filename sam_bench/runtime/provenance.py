@@ -85,7 +85,7 @@ def environment(device: torch.device) -> dict:
             "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         }
         # Which processor: two CPUs at the same instruction-set level can still train different weights
-        # (cpu-decisive's SAM runs of one session did not come back bit-identical on another AVX2 machine).
+        # (cpu-decisive's SAM runs trained on one AVX2 machine did not come back bit-identical on another).
         env["cpu_model"] = cpu_model()
     return env
 

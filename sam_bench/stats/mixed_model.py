@@ -240,7 +240,7 @@ def projected(values, seeds: int, images: int | None = None, seed_bound: bool = 
     their expectations: var(e) + N var(a) for the seeds, var(e) + S var(b) for the images).
 
     A pilot's seed variance rests on few degrees of freedom (a pilot of 3 seeds put it at a fifth of what
-    the grid then found, issue #49): `seed_bound` takes it at the upper 95% bound of its mean square, so
+    the grid then found): `seed_bound` takes it at the upper 95% bound of its mean square, so
     that a design sized by it is not sized by an accident of the pilot's seeds."""
     d = np.asarray(values, float)
     if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:

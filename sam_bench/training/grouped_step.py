@@ -1,4 +1,4 @@
-"""Several seeds of one method as one network (`--step-mode grouped`, issue #46 item 3).
+"""Several seeds of one method as one network (`--step-mode grouped`).
 
 N models of one architecture and method train in lockstep as one stacked network: every parameter and
 BatchNorm buffer is held once as a tensor of N slices, and the forward pass is the architecture called

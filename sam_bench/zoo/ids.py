@@ -1,4 +1,4 @@
-"""A zoo id: RobustBench's scheme, and one that no other model has, in any case (#51 item 8).
+"""A zoo id: RobustBench's scheme, and one that no other model has, in any case.
 
 `zoo add` refuses an id
 - that does not follow RobustBench's <Author><Year><Keyword>_<variant> (`ID_PATTERN`);

@@ -1,4 +1,4 @@
-"""Every trained model of a reproduction kept, not only the first seeds the zoo publishes (issue #48).
+"""Every trained model of a reproduction kept, not only the first seeds the zoo publishes.
 
 A finished run's weights (fp32, ~0.7 MB at 1/8 width) are committed once and dropped from the tree in
 the next commit, as the zoo's are: `keep` writes `weights.json` beside the run's metadata (file, sha256,
