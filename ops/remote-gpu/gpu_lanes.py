@@ -74,12 +74,12 @@ def _phase(model) -> str:
 
 
 def work(queue: list, minutes: float, lanes: int = 1, speeds: Speeds | None = None) -> list[str]:
-    """Spend `minutes` of a stint on the queue's models (gpu_plan.Model: name, method, train, evaluate,
-    done_train, done_evaluate, finished), `lanes` at a time, in order; what was done, one phrase per model,
-    in the models' own minutes (what each phase takes alone)."""
+    """Spend `minutes` of a stint on the queue's runs (gpu_costs.Model: label, method, train, evaluate,
+    done_train, done_evaluate, finished), `lanes` at a time, in order; what was done, one phrase per run,
+    in the runs' own minutes (what each phase takes alone)."""
     speeds = speeds or Speeds()
     waiting = [m for m in queue if not m.finished]
-    before = {m.name: (m.done_train, m.done_evaluate) for m in waiting}
+    before = {m.label: (m.done_train, m.done_evaluate) for m in waiting}
     running: list = []
     left = minutes
     while left > 1e-9:
@@ -103,10 +103,10 @@ def work(queue: list, minutes: float, lanes: int = 1, speeds: Speeds | None = No
         running = [m for m in running if not m.finished]
     done = []
     for m in queue:
-        if m.name not in before:
+        if m.label not in before:
             continue
         parts = []
-        for phase, spent in zip(("train", "evaluate"), before[m.name], strict=True):
+        for phase, spent in zip(("train", "evaluate"), before[m.label], strict=True):
             total, now = getattr(m, phase), getattr(m, f"done_{phase}")
             take = now - spent
             if take <= 1e-9:
@@ -114,7 +114,7 @@ def work(queue: list, minutes: float, lanes: int = 1, speeds: Speeds | None = No
             whole = spent == 0 and take >= total - 1e-9
             parts.append(f"{phase} {take:.1f}" + ("" if whole else f" ({now:.1f} of {total:.1f})"))
         if parts:
-            done.append(f"{m.name}: " + ", ".join(parts))
+            done.append(f"{m.label}: " + ", ".join(parts))
     return done
 
 

@@ -31,7 +31,7 @@ OUT = ROOT / ".weights"
 
 def lacking(results, evaluation: dict) -> list[tuple]:
     """The attacks of a recipe's evaluation block (for one run) that a results file has no evaluation of."""
-    from gpu_plan import signature_of_result, signature_of_spec
+    from gpu_state import signature_of_result, signature_of_spec
 
     from sam_bench.recipes.evaluation_block import evaluation_specs
 
@@ -43,7 +43,7 @@ def lacking(results, evaluation: dict) -> list[tuple]:
 def wanted(folder: Path, every: bool = False) -> list[dict]:
     """Zoo entries of the folder's first seeds that the next stint evaluates again (their results lack attacks
     the folder's recipe now asks), and of its runs trained and published whose evaluation a stint stopped (no
-    results file yet: the fourth window's SAM-0.4); `every`: all of them."""
+    results file yet, as SAM-0.4's); `every`: all of them."""
     from sam_bench.recipes.evaluation_block import evaluation_for
     from sam_bench.recipes.recipe import load_recipe
     from sam_bench.report.folder import Folder

@@ -20,9 +20,13 @@ from sam_bench.bench.probe_choice import choose
 ROOT = Path(__file__).resolve().parents[3]
 OPS = ROOT / "ops" / "remote-gpu"
 
+import gpu_attack_minutes  # noqa: E402
+import gpu_costs  # noqa: E402
 import gpu_lanes  # noqa: E402
 import gpu_plan  # noqa: E402
 import gpu_prepare  # noqa: E402
+import gpu_schedule  # noqa: E402
+import gpu_state  # noqa: E402
 import gpu_window  # noqa: E402
 
 
@@ -42,16 +46,16 @@ def test_the_docs_hold_the_commands_output():
 
 def test_the_estimated_step_follows_its_derivation():
     # the review's ST: about 2.7 ms a step (209 launches, 2.2 ms of GPU work); AT's launches grow per attack step
-    assert gpu_plan.step_ms("standard", None) == pytest.approx(2.7)
-    assert gpu_plan.step_ms("sam", None) == pytest.approx(624 * 0.010 + 0.5)
-    assert gpu_plan.step_ms("at", 10) == pytest.approx((209 + 1710) * 0.010 + 0.5)
-    assert gpu_plan.step_ms("at", 5) < gpu_plan.step_ms("at", 10)
+    assert gpu_costs.step_ms("standard", None) == pytest.approx(2.7)
+    assert gpu_costs.step_ms("sam", None) == pytest.approx(624 * 0.010 + 0.5)
+    assert gpu_costs.step_ms("at", 10) == pytest.approx((209 + 1710) * 0.010 + 0.5)
+    assert gpu_costs.step_ms("at", 5) < gpu_costs.step_ms("at", 10)
 
 
 @pytest.mark.parametrize("windows", [1, 2, 4, None])
 def test_every_window_fits_and_the_queue_goes_in_order(windows):
-    models = gpu_plan.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"])
-    result = gpu_plan.plan(models, windows)
+    models = gpu_costs.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"])
+    result = gpu_schedule.plan(models, windows)
     finished_before: list[str] = []
     for calls, finished in result:
         assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
@@ -67,19 +71,19 @@ def test_every_window_fits_and_the_queue_goes_in_order(windows):
         assert finished[: len(finished_before)] == finished_before  # nothing undone, in order
         assert finished == ["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"][: len(finished)]
         finished_before = finished
-    total = sum(m.train + m.evaluate for m in gpu_plan.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"]))
+    total = sum(m.train + m.evaluate for m in gpu_costs.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"]))
     done = sum(m.done_train + m.done_evaluate for m in models)
     assert done <= total + 1e-9
     if windows is None:  # as many windows as the four take, and not one more
         assert all(m.finished for m in models) and len(result[-2][1]) < 4
-        assert len(result) == len(gpu_plan.plan(gpu_plan.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"])))
+        assert len(result) == len(gpu_schedule.plan(gpu_costs.model_costs(["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"])))
 
 
 def test_a_window_of_other_minutes_fits_its_calls_and_a_longer_one_never_finishes_later(capsys):
     queue = ["ST", "SAM-0.1", "AT-Linf-8", "SAM-0.4"]
     needed = {}
     for window in (gpu_window.WINDOW, 22.5, 30.0):
-        result = gpu_plan.plan(gpu_plan.model_costs(queue), None, window)
+        result = gpu_schedule.plan(gpu_costs.model_costs(queue), None, window)
         for calls, _ in result:
             assert sum(c.minutes for c in calls) <= window + 1e-9
             assert sum(1 for c in calls if c.stint) == 1
@@ -99,9 +103,11 @@ def test_a_window_of_other_minutes_fits_its_calls_and_a_longer_one_never_finishe
     assert "--window must be a number of minutes above 0" in capsys.readouterr().err
 
 
-def test_an_unknown_model_is_refused():
-    with pytest.raises(SystemExit, match="has no model 'ST-9'"):
-        gpu_plan.model_costs(["ST-9"])
+def test_an_unknown_run_is_refused():
+    with pytest.raises(SystemExit, match="has no run 'ST-9'"):
+        gpu_costs.model_costs(["ST-9"])
+    with pytest.raises(SystemExit, match="has no run 'ST seed 7'; it has ST, SAM-0.1, SAM-0.4, ST seed 1, "):
+        gpu_costs.model_costs(["ST seed 7"])
 
 
 PROBE = ROOT / "tests" / "probes" / "synthetic-h100.probe.json"
@@ -111,7 +117,7 @@ def test_a_probe_replaces_the_eager_estimates_it_measured(tmp_path, capsys):
     """tests/probes/synthetic-h100.probe.json (synthetic numbers, no machine's): ST 2.0 ms, SAM 4.1 ms and
     PGD-10 AT 16.0 ms per eager step; AT-Linf-2 (5 attack steps, 6 passes) was not timed: its estimate is scaled
     as PGD-10 AT's (11 passes, nearer than SAM's 2) was, and ASAM's as SAM's."""
-    measured, device = gpu_plan.probe_steps(PROBE)
+    measured, device = gpu_costs.probe_steps(PROBE)
     assert measured == {
         ("standard", None): pytest.approx(2.0),
         ("sam", None): pytest.approx(4.1),
@@ -119,24 +125,24 @@ def test_a_probe_replaces_the_eager_estimates_it_measured(tmp_path, capsys):
     }
     assert "synthetic" in device
     names = ["ST", "SAM-0.1", "AT-Linf-8", "AT-Linf-2", "ASAM-0.5"]
-    estimated = {m.name: m for m in gpu_plan.model_costs(names)}
-    probed = {m.name: m for m in gpu_plan.model_costs(names, measured)}
+    estimated = {m.name: m for m in gpu_costs.model_costs(names)}
+    probed = {m.name: m for m in gpu_costs.model_costs(names, measured)}
     assert [m.name for m in probed.values() if m.measured] == ["ST", "SAM-0.1", "AT-Linf-8"]
-    steps = math.ceil(gpu_plan.TRAIN_IMAGES / 128) * 100  # 100 epochs at batch 128
+    steps = math.ceil(gpu_costs.TRAIN_IMAGES / 128) * 100  # 100 epochs at batch 128
     for name, ms in (("ST", 2.0), ("SAM-0.1", 4.1), ("AT-Linf-8", 16.0)):
-        assert probed[name].train == pytest.approx((steps * ms / 1000 + 100 * gpu_plan.TEST_PASS_S) / 60)
+        assert probed[name].train == pytest.approx((steps * ms / 1000 + 100 * gpu_costs.TEST_PASS_S) / 60)
     assert not probed["AT-Linf-2"].measured and not probed["ASAM-0.5"].measured
     for name, timed, key in (("AT-Linf-2", 16.0, ("at", 10)), ("ASAM-0.5", 4.1, ("sam", None))):
-        step = gpu_plan.step_ms(*key)
-        learnt = (estimated[name].train - 100 * gpu_plan.TEST_PASS_S / 60) * timed / step
-        assert probed[name].train == pytest.approx(learnt + 100 * gpu_plan.TEST_PASS_S / 60)
+        step = gpu_costs.step_ms(*key)
+        learnt = (estimated[name].train - 100 * gpu_costs.TEST_PASS_S / 60) * timed / step
+        assert probed[name].train == pytest.approx(learnt + 100 * gpu_costs.TEST_PASS_S / 60)
     assert probed["ST"].evaluate == estimated["ST"].evaluate  # the probe times training steps, not evaluation
     # the synthetic record's static steps are x1.25 the eager ones for every method: the plan trains at that
     choice = choose(read(PROBE))
     assert choice.options() == ["--parallel", "1"]
-    chosen = {m.name: m for m in gpu_plan.model_costs(names, measured, choice)}
+    chosen = {m.name: m for m in gpu_costs.model_costs(names, measured, choice)}
     for name, ms in (("ST", 2.0), ("SAM-0.1", 4.1), ("AT-Linf-8", 16.0)):
-        assert chosen[name].train == pytest.approx((steps * ms / 1000 / 1.25 + 100 * gpu_plan.TEST_PASS_S) / 60)
+        assert chosen[name].train == pytest.approx((steps * ms / 1000 / 1.25 + 100 * gpu_costs.TEST_PASS_S) / 60)
     assert gpu_plan.main(["--probe", str(PROBE), "--models", ",".join(names), "--windows", "1", "--state", "none"]) == 0
     shown = capsys.readouterr().out
     assert "measured by `sam-bench bench --probe` on NVIDIA H100 (synthetic" in shown
@@ -154,12 +160,12 @@ def test_a_probe_of_another_network_or_a_broken_one_is_refused(tmp_path):
     other = tmp_path / "small.json"
     other.write_text(json.dumps(record))
     with pytest.raises(SystemExit, match="not the full scale's preactresnet18 at width 1.0 and batch 128"):
-        gpu_plan.probe_steps(other)
+        gpu_costs.probe_steps(other)
     del record["parts"]
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(record))
     with pytest.raises(SystemExit, match="broken.json"):
-        gpu_plan.probe_steps(broken)
+        gpu_costs.probe_steps(broken)
 
 
 def test_the_plan_counts_the_data_calls_the_parts_tool_cuts_for_todays_tree():
@@ -174,16 +180,18 @@ def test_the_plan_counts_the_data_calls_the_parts_tool_cuts_for_todays_tree():
     sizes = {p.name: p.stat().st_size for p in source.iterdir() if p.is_file() and p.name != "README.md"}
     sizes["cifar10_unpack.py"] = gpu_data_parts.UNPACKER.stat().st_size
     room = gpu_data_parts.CALL_LIMIT - gpu_data_parts.tree_bytes(ROOT) - int(0.12 * gpu_data_parts.MIB)
-    assert len(gpu_data_parts.cut(sizes, room - gpu_data_parts.MARGIN)) == gpu_plan.DATA_PARTS, (
-        "set ops/remote-gpu/gpu_plan.py's DATA_PARTS and re-render: python ops/remote-gpu/gpu_plan.py --write"
+    assert len(gpu_data_parts.cut(sizes, room - gpu_data_parts.MARGIN)) == gpu_schedule.DATA_PARTS, (
+        "set ops/remote-gpu/gpu_schedule.py's DATA_PARTS and re-render: python ops/remote-gpu/gpu_plan.py --write"
     )
 
 
 def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not_robust():
     """PGD-10 at 4,000 images/s in TF32 and 1,000 in strict fp32 (round numbers): a budget's PGD is 2.5 s of
-    search and at most 10/11 s of scoring; AutoAttack on ST at RobustBench's budget is 10 PGD-10s of APGD-CE
-    and the tail; an AT model's AutoAttack, and any model's below RobustBench's budget, keeps the robust
-    estimate, on its share of the images; only the models counted from the rates are marked."""
+    search and at most 10/11 s of scoring; AutoAttack's standard version on ST at RobustBench's budget is 10
+    PGD-10s of APGD-CE and the tail; an AT model's, and any model's below RobustBench's budget, keeps the robust
+    estimate, on its share of the images; only the runs counted from the rates alone are marked: a later seed
+    (PGD-10 and the custom APGD-CE + APGD-T) whatever its model, not a first seed with the standard version at
+    the claims' small budgets."""
     from sam_bench.evaluation.specs import make_attacks
 
     rates = {"tf32": 4000.0, "ieee": 1000.0}
@@ -192,18 +200,22 @@ def test_a_probes_attack_throughput_counts_the_evaluation_of_models_that_are_not
     specs += make_attacks("autoattack", "Linf", ["8/255"]) + make_attacks("autoattack", "L2", ["0.5"])
     small = make_attacks("autoattack", "Linf", ["2/255"])[0]
     small.n_examples = 1000
-    assert gpu_plan.evaluation_minutes(specs, False, rates) == pytest.approx(
-        2 * pgd + 2 * (25 / 60 + gpu_plan.AUTOATTACK_TAIL_MIN)
+    assert gpu_attack_minutes.evaluation_minutes(specs, False, rates) == pytest.approx(
+        2 * pgd + 2 * (25 / 60 + gpu_attack_minutes.AUTOATTACK_TAIL_MIN)
     )
-    assert gpu_plan.evaluation_minutes(specs, True, rates) == pytest.approx(
-        2 * pgd + 2 * gpu_plan.AUTOATTACK_MIN["robust"]
+    assert gpu_attack_minutes.evaluation_minutes(specs, True, rates) == pytest.approx(
+        2 * pgd + 2 * gpu_attack_minutes.AUTOATTACK_MIN["robust"]
     )
-    assert gpu_plan.evaluation_minutes(specs, False, None) == pytest.approx(2 * 0.1 + 2 * 1.5)
+    assert gpu_attack_minutes.evaluation_minutes(specs, False, None) == pytest.approx(2 * 0.1 + 2 * 1.5)
     for robust in (False, True):
-        assert gpu_plan.spec_minutes(small, robust, rates) == pytest.approx(gpu_plan.AUTOATTACK_MIN["robust"] / 10)
-    costs = {m.name: m for m in gpu_plan.model_costs(["ST", "AT-Linf-8"], attack_rates=rates)}
-    assert costs["ST"].evaluation_measured and not costs["AT-Linf-8"].evaluation_measured
-    h200 = gpu_plan.probe_attack_rates(gpu_plan.DOCS_PROBE)
+        assert gpu_attack_minutes.spec_minutes(small, robust, rates) == pytest.approx(
+            gpu_attack_minutes.AUTOATTACK_MIN["robust"] / 10
+        )
+    runs = ["ST", "AT-Linf-8", "ST seed 1", "AT-Linf-8 seed 1"]
+    costs = {m.label: m for m in gpu_costs.model_costs(runs, attack_rates=rates)}
+    assert [label for label, m in costs.items() if m.evaluation_measured] == ["ST seed 1", "AT-Linf-8 seed 1"]
+    assert not any(m.evaluation_measured for m in gpu_costs.model_costs(runs))
+    h200 = gpu_attack_minutes.probe_attack_rates(gpu_plan.DOCS_PROBE)
     assert h200 is not None and h200["tf32"] > h200["ieee"] > 0
 
 
@@ -220,21 +232,26 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     from sam_bench.report.folder import Folder
 
     names = ["ST", "SAM-0.1", "SAM-0.4", "SAM-0.2", "AT-Linf-8", "AT-Linf-2"]
-    before = {m.name: m for m in gpu_plan.model_costs(names)}
-    models = gpu_plan.with_state(list(before.values()), gpu_plan.DOCS_STATE)
+    before = {m.name: m for m in gpu_costs.model_costs(names)}
+    models = gpu_state.with_state(list(before.values()), gpu_plan.DOCS_STATE)
     records = Folder.load(gpu_plan.DOCS_STATE).records
     ran = {r["name"]: r for r in gpu_minutes.rows(records)}
     state = {m.name: m for m in models}
     on_1000 = [s for s in gpu_plan_specs() if s.attack == "autoattack" and s.n_examples == 1000]
     cheaper = [s for s in on_1000 if s.settings["version"] == "custom"]
     assert len(on_1000) == 8 and len(cheaper) == 4  # C2's four budgets, standard and APGD-CE + APGD-T
-    wanted = gpu_plan.chunks_wanted(gpu_plan_specs(), gpu_plan.EVAL_IMAGES)
+    wanted = gpu_state.chunks_wanted(gpu_plan_specs(), gpu_attack_minutes.EVAL_IMAGES)
     # clean and 8 PGD budgets in chunks of 2,000; AutoAttack at 2 budgets on 10,000 and 8 on 1,000, chunks of 1,000
     assert wanted == {2000: 45, 1000: 28}
     st = state["ST"]
     assert st.stands == "trained; to evaluate again, with 4 attacks it lacks" and not st.finished
     assert st.train == ran["ST"]["training_min"] and st.done_evaluate == pytest.approx(ran["ST"]["evaluation_min"])
-    assert st.evaluate == pytest.approx(st.done_evaluate + sum(gpu_plan.spec_minutes(s, False, None) for s in cheaper))
+    st_pgd = gpu_attack_minutes.pgd_accuracies(results_of("ST"))
+    assert st_pgd[("Linf", round(2 / 255, 8))] == pytest.approx(0.0972)  # as its results file has it
+    assert st.evaluate == pytest.approx(
+        st.done_evaluate + sum(gpu_attack_minutes.spec_minutes(s, False, None, st_pgd) for s in cheaper)
+    )
+    assert st.ran == "train" and st.evaluation_in_part  # its cheaper AutoAttack is estimated
     for name in ("SAM-0.1", "SAM-0.4"):
         m = state[name]
         chunks = list(json.loads(state_file(name).read_text())["chunks"].values())
@@ -244,8 +261,11 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
         assert m.evaluate - m.done_evaluate > 0
     sam = state["SAM-0.1"]
     assert sam.train == ran["SAM-0.1"]["training_min"] and sam.done_train == sam.train
-    assert sam.ran == "train, evaluate" and sam.stands.startswith("trained; to evaluate again, with 8 attacks it lacks")
-    lacking = sum(gpu_plan.spec_minutes(s, False, None) for s in on_1000)
+    assert sam.ran == "train" and sam.stands.startswith("trained; to evaluate again, with 8 attacks it lacks")
+    sam_pgd = gpu_attack_minutes.pgd_accuracies(results_of("SAM-0.1"))
+    # the standard version at the four small budgets at the minutes ST took for them, the cheaper one estimated
+    lacking = sum(gpu_attack_minutes.spec_minutes(s, False, None, sam_pgd) for s in cheaper)
+    lacking += sum(e["seconds"] / 60 for e in results_of("ST")["evaluations"] if e.get("n_examples") == 1000)
     assert sam.evaluate >= ran["SAM-0.1"]["evaluation_min"] + lacking - 1e-9
     trained = state["SAM-0.4"]
     (meta,) = [json.loads(p.read_text()) for p in gpu_plan.DOCS_STATE.glob("runs/SAM-0.4-*/metadata.json")]
@@ -257,13 +277,18 @@ def test_the_plan_starts_from_where_the_full_scale_stands():
     assert at.stands == f"{len(epochs)} of 100 epochs" and at.ran == "train" and not at.finished
     median = statistics.median(epochs) / 60  # the first epoch's capture of the step weighs nothing in a median
     assert at.train == pytest.approx(100 * median) and at.done_train == pytest.approx(len(epochs) * median)
-    assert state["SAM-0.2"].train == ran["SAM-0.1"]["training_min"] and state["SAM-0.2"].ran == "train, evaluate"
+    assert state["SAM-0.2"].train == ran["SAM-0.1"]["training_min"] and state["SAM-0.2"].ran == "train"
+    assert state["SAM-0.2"].evaluation_in_part and not state["AT-Linf-2"].evaluation_in_part
     assert state["AT-Linf-2"].ran == "" and state["AT-Linf-2"].train == before["AT-Linf-2"].train  # nothing ran
     assert all(m.done_train == 0 for m in before.values())  # the models given are left as they were
-    (calls, finished), *_ = gpu_plan.plan(models, windows=1)
+    (calls, finished), *_ = gpu_schedule.plan(models, windows=1)
     assert sum(c.what.startswith("`weights`") for c in calls) == 2  # three full-width models, two a call
     assert sum(c.what.startswith("`inbox`") for c in calls) == 1  # AT-Linf-8's checkpoint
     assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
+
+
+def results_of(name: str) -> dict:
+    return json.loads((gpu_plan.DOCS_STATE / "results" / f"{name}-{gpu_plan_key(name)}.json").read_text())
 
 
 def state_file(name: str) -> Path:
@@ -276,11 +301,11 @@ def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_p
     chunk of their size took; a state with every chunk is done whatever the estimate."""
     path = tmp_path / "state.json.partial"
 
-    def model_with(chunks: list[tuple[int, float]], estimate: float) -> gpu_plan.Model:
+    def model_with(chunks: list[tuple[int, float]], estimate: float) -> gpu_costs.Model:
         records = {f"k{i}": {"n": n, "seconds": s} for i, (n, s) in enumerate(chunks)}
         path.write_text(json.dumps({"schema": "sam-bench/eval-state/v2", "chunks": records}))
-        m = gpu_plan.Model("ST", train=2.0, evaluate=estimate, done_train=2.0)
-        m.stands = gpu_plan.resume_evaluation(m, path, Counter({2000: 2, 1000: 2}))
+        m = gpu_costs.Model("ST", train=2.0, evaluate=estimate, done_train=2.0)
+        m.stands = gpu_state.resume_evaluation(m, path, Counter({2000: 2, 1000: 2}))
         return m
 
     short = model_with([(2000, 60), (2000, 60), (1000, 30)], estimate=1.0)  # 2.5 minutes done, estimate 1.0
@@ -288,7 +313,7 @@ def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_p
     assert short.evaluate == pytest.approx(2.5 + 0.5)  # one chunk of 1,000 lacking, at its kind's 30 s
     assert short.stands == " (3 of 4 chunks of its evaluation done: 2.5 minutes)"
     uneven = model_with([(2000, 60), (2000, 60), (1000, 6), (1000, 54)], estimate=1.0)
-    uneven.stands = gpu_plan.resume_evaluation(uneven, path, Counter({2000: 2, 1000: 3}))
+    uneven.stands = gpu_state.resume_evaluation(uneven, path, Counter({2000: 2, 1000: 3}))
     assert uneven.evaluate == pytest.approx(3.0 + 0.9)  # the lacking chunk at the slowest of its kind
     slow = model_with([(2000, 6), (2000, 12)], estimate=3.0)  # the chunks of 1,000 not begun: as the slowest
     assert slow.done_evaluate == pytest.approx(0.3) and slow.evaluate == pytest.approx(3.0)  # the estimate rules
@@ -296,7 +321,7 @@ def test_an_evaluation_state_counts_as_done_only_when_it_holds_every_chunk(tmp_p
     assert slower.evaluate == pytest.approx(0.3 + 2 * 0.2)
     whole = model_with([(2000, 60), (2000, 60), (1000, 30), (1000, 30)], estimate=9.0)
     assert whole.finished and whole.evaluate == pytest.approx(3.0)
-    assert gpu_plan.resume_evaluation(whole, tmp_path / "none.json.partial", Counter({2000: 1})) == ""
+    assert gpu_state.resume_evaluation(whole, tmp_path / "none.json.partial", Counter({2000: 1})) == ""
 
 
 def gpu_plan_specs():
@@ -359,19 +384,19 @@ def test_lanes_move_at_the_shares_the_probe_measured():
         gpu_lanes.Speeds().shares([train, train])
     # two models of 1.6 minutes' training and 1.0 of evaluation alone, two lanes: both train at 0.8 for 2 minutes,
     # then both evaluate at 0.5: after 3 minutes each has half its evaluation done
-    models = [gpu_plan.Model(name, 1.6, 1.0) for name in ("A", "B")]
+    models = [gpu_costs.Model(name, 1.6, 1.0) for name in ("A", "B")]
     assert gpu_lanes.work(models, 3.0, 2, speeds) == [
         "A: train 1.6, evaluate 0.5 (0.5 of 1.0)",
         "B: train 1.6, evaluate 0.5 (0.5 of 1.0)",
     ]
-    one = [gpu_plan.Model(name, 1.6, 1.0) for name in ("A", "B")]  # one lane: the queue in order at speed alone
+    one = [gpu_costs.Model(name, 1.6, 1.0) for name in ("A", "B")]  # one lane: the queue in order at speed alone
     assert gpu_lanes.work(one, 3.0) == ["A: train 1.6, evaluate 1.0", "B: train 0.4 (0.4 of 1.6)"]
 
 
 def test_a_stint_stopping_k_trainings_brings_back_and_carries_in_k_checkpoints():
     assert gpu_window.batches_for(1) == gpu_window.BATCHES == 3  # one checkpoint and two models' weights
     assert [gpu_window.batches_for(k) for k in (2, 4)] == [4, 7]
-    assert [gpu_plan.inbox_calls(n) for n in (0, 1, 2, 4)] == [0, 1, 3, 7]  # the last batch goes with `start`
+    assert [gpu_schedule.inbox_calls(n) for n in (0, 1, 2, 4)] == [0, 1, 3, 7]  # the last batch goes with `start`
 
 
 def test_with_k_models_at_once_measured_to_gain_more_models_are_done_a_window(tmp_path, capsys):
@@ -384,27 +409,31 @@ def test_with_k_models_at_once_measured_to_gain_more_models_are_done_a_window(tm
     probe = str(gpu_plan.DOCS_PROBE)
     picked, lanes, _ = gpu_plan.stints_choice([probe, good], "none")
     assert (picked.step_mode, picked.parallel, picked.ladder) == ("graph", 4, [1, 2, 4])
-    costs = gpu_plan.model_costs(queue, gpu_plan.probe_steps(probe)[0], picked)
-    k, lowered = gpu_plan.lanes_for(costs, picked)
+    costs = gpu_costs.model_costs(queue, gpu_costs.probe_steps(probe)[0], picked)
+    k, lowered = gpu_schedule.lanes_for(costs, picked)
     assert k == 2 and lowered.startswith(" The stints run K=2, not the probe's 4: of its Ks, the one whose")
     one = gpu_plan.rendered_from(probe, queue)[1]
     two = gpu_plan.rendered_from(probe, queue, arrangement_probe=good)[1]
     per_window = [list(map(int, s.split("per window: ")[1].rstrip(".").split(", "))) for s in (one, two)]
     assert len(per_window[1]) < len(per_window[0]) and max(per_window[1]) >= 2 > max(per_window[0])
     assert "(graph, K=2)" in two and "(graph, K=1)" in one
-    windows = gpu_plan.plan(costs, None, gpu_window.WINDOW, *gpu_lanes.speeds_for(picked, 2))
+    windows = gpu_schedule.plan(costs, None, gpu_window.WINDOW, *gpu_lanes.speeds_for(picked, 2))
     stopped = 0
     for calls, _ in windows:
         assert sum(c.minutes for c in calls) <= gpu_window.WINDOW + 1e-9
-        assert sum(c.what.startswith("`inbox`") for c in calls) == gpu_plan.inbox_calls(stopped)
+        assert sum(c.what.startswith("`inbox`") for c in calls) == gpu_schedule.inbox_calls(stopped)
         (stint,) = [c for c in calls if c.stint]
         assert stint.what.endswith(f"then {gpu_window.batches_for(2) - 1} `send`s")
         stopped = sum(1 for w in stint.work if re.search(r": train [\d.]+ \(([\d.]+) of (?!\1\))", w))
-    # the whole queue from its start: evaluation, which these lanes share without a gain, is most of it, and each
-    # stint's checkpoints cost calls: `--choose` prints the K the plan runs, one at a time, and says why
+    # the whole queue from its start, until its claims' runs (later seeds included) are done: `--choose` prints the
+    # K the plan runs, and says why where it is not the probe's
+    rates = gpu_attack_minutes.probe_attack_rates(probe)
+    everything = gpu_costs.model_costs(None, gpu_costs.probe_steps(probe)[0], picked, rates)
+    runs_with, why = gpu_schedule.lanes_for(everything, picked)
+    assert runs_with != picked.parallel and why.startswith(f" The stints run K={runs_with}, not the probe's 4")
     assert gpu_plan.main(["--choose", probe, good, "--state", "none"]) == 0
     out, err = capsys.readouterr()
-    assert out == "--parallel 1\n" and "The stints run K=1, not the probe's 4" in err
+    assert out == f"--parallel {runs_with}\n" and why in err
     poor = arrangement_record(tmp_path / "poor.json", {2: 1.05, 4: 1.08}, {1: (0.6, 0.4), 4: (0.5, 0.2)})
     assert gpu_plan.stints_choice([probe, poor], "none")[1:] == (1, "")
     assert "(graph, K=1)" in gpu_plan.rendered_from(probe, queue, arrangement_probe=poor)[1]
@@ -442,3 +471,67 @@ def test_the_windows_probe_call_names_options_bench_has():
     assert params["budget_s"] == gpu_prepare.ARRANGEMENT_PROBE_BUDGET_S
     settings = {**probe_parts.DEFAULTS, "concurrency": [1, 2, 4], "beside": [1, 4], "concurrent_modes": ["graph"]}
     probe_arrangement.check(settings)  # K=4's cells evaluate beside 3 trainings: timed beside 4, the nearest above
+
+
+CLAIMS_RUNS = [
+    "ST", "SAM-0.1", "SAM-0.4",
+    "ST seed 1", "SAM-0.1 seed 1", "SAM-0.4 seed 1", "ST seed 2", "SAM-0.1 seed 2", "SAM-0.4 seed 2",
+    "AT-Linf-8", "AT-Linf-2", "AT-Linf-8 seed 1", "AT-Linf-2 seed 1",
+]  # fmt: skip
+
+
+def test_every_run_of_the_scale_is_in_the_queue_in_its_work_order():
+    """The scale's `order`: every seed of ST and the SAMs, then of the two ATs, then the rest of the grid's first
+    seeds; a later seed trains its first seed's steps and is evaluated with its own block (clean, PGD-10 and the
+    AutoAttack budgets marked for every seed); the windows finish the queue in order and, by default, until the
+    claims' runs are done."""
+    from sam_bench.recipes.recipe import load_recipe
+
+    recipe = load_recipe("paper-cifar10", "full", device="cuda")
+    runs = gpu_costs.model_costs(None)
+    labels = [m.label for m in runs]
+    assert labels[: len(CLAIMS_RUNS)] == CLAIMS_RUNS
+    assert labels[len(CLAIMS_RUNS) :] == [p.name for p in recipe.models if p.name not in CLAIMS_RUNS]
+    assert [(m.name, m.seed) for m in runs] == [(p.name, p.seed) for p in recipe.models]
+    by = {m.label: m for m in runs}
+    for later, first in (("ST seed 2", "ST"), ("SAM-0.4 seed 1", "SAM-0.4"), ("AT-Linf-2 seed 1", "AT-Linf-2")):
+        assert by[later].train == by[first].train and not by[later].primary and by[later].seed == int(later[-1])
+        assert list(by[later].parts) == ["clean", "PGD-10", "APGD-CE + APGD-T"]
+        assert by[later].evaluate < by[first].evaluate  # no standard AutoAttack for a later seed
+    result = gpu_schedule.plan(gpu_costs.model_costs(None))
+    finished = [f for _, f in result]
+    assert all(after[: len(before)] == before for before, after in zip(finished, finished[1:], strict=False))
+    assert finished[-1][: len(CLAIMS_RUNS)] == CLAIMS_RUNS and set(CLAIMS_RUNS) - set(finished[-2])
+    text, summary = gpu_plan.rendered_from("none", ["ST", "ST seed 1"], state="none")
+    assert "| ST seed 1 | " in text and "windows until a run is trained and evaluated: ST after" in summary
+
+
+def test_a_later_seed_trains_at_its_first_seeds_minutes_and_its_autoattack_is_bounded_by_pgd():
+    """From where the full scale stands: a later seed trains in its first seed's measured minutes (ST's run, SAM-0.4's
+    median epoch, AT-Linf-8's median epoch); its PGD-10 at the mean minutes of the not-robust runs; its APGD-CE +
+    APGD-T on the images bounded by the PGD-10 accuracy of its model's first seed (ST's results), of ST where its
+    first seed has none (SAM-0.4, not robust), and 0.8 for an AT model (none evaluated)."""
+    rates = {"tf32": 4000.0, "ieee": 1000.0}
+    names = ["ST", "SAM-0.4", "AT-Linf-8", "ST seed 1", "SAM-0.4 seed 2", "AT-Linf-8 seed 1"]
+    state = {
+        m.label: m
+        for m in gpu_state.with_state(gpu_costs.model_costs(names, None, None, rates), gpu_plan.DOCS_STATE, rates)
+    }
+    for later, first in (("ST seed 1", "ST"), ("SAM-0.4 seed 2", "SAM-0.4"), ("AT-Linf-8 seed 1", "AT-Linf-8")):
+        assert state[later].train == state[first].train and state[later].ran.startswith("train")
+        assert state[later].done_train == 0 and state[later].stands == ""
+    st_pgd = gpu_attack_minutes.pgd_accuracies(results_of("ST"))
+    budgets = [("Linf", 1 / 255), ("Linf", 2 / 255), ("L2", 16 / 255), ("L2", 32 / 255)]
+    left = [st_pgd[(norm, round(eps, 8))] for norm, eps in budgets]
+    assert left == [0.3939, 0.0972, 0.7507, 0.5117]  # ST's results file
+    per_budget = [1000 * (100 + 900 * share) / (10 * rates["tf32"]) / 60 for share in left]  # passes at 25 us
+    for later in ("ST seed 1", "SAM-0.4 seed 2"):
+        assert state[later].parts["APGD-CE + APGD-T"] == pytest.approx(sum(per_budget))
+        assert state[later].evaluation_in_part and not state[later].evaluation_measured
+    at = state["AT-Linf-8 seed 1"]
+    assert at.parts["APGD-CE + APGD-T"] == pytest.approx(4 * 1000 * (100 + 900 * 0.8) / 40_000 / 60)
+    assert at.evaluation_measured and not at.evaluation_in_part  # PGD-10 and APGD-CE + APGD-T from the rates
+    pgd = [
+        e["seconds"] / 60 for name in ("ST", "SAM-0.1") for e in results_of(name)["evaluations"] if e["attack"] == "pgd"
+    ]
+    assert state["ST seed 1"].parts["PGD-10"] == pytest.approx(sum(pgd) / 2)  # the mean of ST's and SAM-0.1's
