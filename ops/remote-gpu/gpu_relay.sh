@@ -24,9 +24,9 @@
 #                                             budget what the call leaves after a minute to start (at
 #                                             most 180 s); stopped as the test call is
 #   gpu_relay.sh inbox --left MIN             carry .relay-in/batch-N: keep a batch sent from here
-#   gpu_relay.sh weights --left MIN           carry .weights/part-K (gpu_weights.py): zoo weights this
-#                                             copy cannot fetch (no .git), each checked against the
-#                                             sha256 its name gives, into the weights cache
+#   gpu_relay.sh weights --left MIN           carry .weights/part-K (gpu_weights.py): zoo and run
+#                                             weights this copy cannot fetch (no .git), each checked
+#                                             against the sha256 its name gives, into the weights cache
 #   gpu_relay.sh work --left MIN RECIPE SCALE [--at-most M] [--batches N] [reproduce options]
 #                                             a stint: unpack the inbox, check that every unfinished
 #                                             run's kept checkpoint is here (kept_checkpoint.py),
@@ -165,12 +165,13 @@ PYTHON
 }
 
 pack_changes() {  # OUT NAME MARK NOTE [pack options]: what changed under the three folders since MARK was touched,
-    # in the parts and batches a call brings back; run weights left out (the zoo keeps fp16)
+    # in the parts and batches a call brings back; a run's own weights only where they are its only copy: a
+    # finished later seed's (the zoo keeps a first seed's in fp16, and its entry comes back instead; run_files.py)
     local out=$1 name=$2 mark=$3 note=$4
     shift 4
     rm -rf "$out"
     "$PY" "$RELAY_DIR/pack.py" reproductions model_zoo leaderboards --newer-than "$mark" \
-        --exclude 'reproductions/*/runs/*/model.safetensors' --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" \
+        --drop-published-run-weights --part-mib "$PART_MIB" --batch-files "$BATCH_FILES" \
         --name "$name" --out "$out" --note "$note" "$@"
 }
 
@@ -194,8 +195,8 @@ hand_back() {  # after a stint has packed: batch 1 into $OUT, and the sends it l
 
 collect() {  # while the background stint runs: what it finished since the last collection (or its start),
     # packed into the outbox, batch 1 into $OUT. Runs still training are left out (their files are changing
-    # and their checkpoints are large); so are run weights (the zoo keeps fp16). A machine lost before the
-    # stint packs then loses only what it had not finished.
+    # and their checkpoints are large); so are a first seed's run weights (the zoo keeps fp16), not a later
+    # seed's. A machine lost before the stint packs then loses only what it had not finished.
     local mark=~/stint-start
     if [ -f ~/collect-mark ]; then mark=~/collect-mark; fi
     touch ~/collect-mark.next  # what changes from here on goes in the next collection
@@ -274,8 +275,9 @@ probe)
     echo "probe exited $status (budget $budget s); the record is \$OUT/probe.json"
     exit "$status" ;;
 weights)
-    # A stint that evaluates a finished model again needs its committed weights, which live in the git history
-    # only: they come named by their sha256 and go where sam_bench/rundir/blobs.py looks after the tree
+    # A stint that evaluates a trained model needs its committed weights (a first seed's zoo entry, a later
+    # seed's own run weights), which live in the git history only: they come named by their sha256 and go where
+    # sam_bench/rundir/blobs.py looks after the tree (a run's weights.json, a zoo entry, names its sha256)
     window call
     compgen -G ".weights/part-*/*.safetensors" >/dev/null || { echo "no .weights/part-K carried in this call" >&2; exit 2; }
     cache="${SAM_BENCH_CACHE:-$HOME/.cache/sam-bench}/weights"

@@ -77,6 +77,12 @@ class ToolError(click.ClickException):
     is_flag=True,
     help="Leave out every file of run directories whose training is not complete (a pack made while it trains).",
 )
+@click.option(
+    "--drop-published-run-weights",
+    is_flag=True,
+    help="Leave out every run's model.safetensors but a finished later seed's (its folder's plan.json says so): "
+    "the zoo keeps a first seed's weights, and a later seed's own are its only copy.",
+)
 @click.option("--note", default=None, help="A line kept in the manifest (what this is, where it ran).")
 def pack_command(
     paths,
@@ -90,6 +96,7 @@ def pack_command(
     newer_than,
     drop_finished_checkpoints,
     finished_runs_only,
+    drop_published_run_weights,
     note,
 ):
     """Pack PATHS (files or folders: a run directory, zoo entry files, a reproduction folder, an
@@ -111,6 +118,7 @@ def pack_command(
             newer_than=newer_than,
             drop_finished_checkpoints=drop_finished_checkpoints,
             finished_runs_only=finished_runs_only,
+            drop_published_run_weights=drop_published_run_weights,
         )
     except SamBenchError as err:
         raise ToolError(err) from None

@@ -34,6 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from run_files import finished_run, in_unfinished_run, published_run_weights
+
 from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.jobs import lease
@@ -73,20 +75,6 @@ class Packed:
 # pack
 
 
-def finished_run(folder: Path) -> bool:
-    """A run directory whose training is complete (its metadata says so): its checkpoint is spent."""
-    try:
-        return files.read_json(folder / "metadata.json").get("status") == "complete"
-    except (SamBenchError, AttributeError):
-        return False
-
-
-def _in_unfinished_run(file: Path) -> bool:
-    """The file lies in a run directory (.../runs/<run>/, with its metadata.json) whose training is not complete."""
-    folder = file.parent
-    return folder.parent.name == "runs" and (folder / "metadata.json").is_file() and not finished_run(folder)
-
-
 def _transient(file: Path) -> bool:
     """A claim (a cell's or a lock's) or its take-over guard, or a file atomic_write is writing: it means nothing
     on the machine a pack goes to, and comes and goes while a stint runs beside the pack."""
@@ -112,6 +100,7 @@ def _members(
     newer_than_ns: int | None = None,
     drop_finished_checkpoints: bool = False,
     finished_runs_only: bool = False,
+    drop_published_run_weights: bool = False,
 ) -> list[tuple[Path, str]]:
     """(file on disk, its path relative to root) for every file under `paths`, sorted, none twice."""
     found: dict[str, Path] = {}
@@ -133,7 +122,9 @@ def _members(
                 continue
             if drop_finished_checkpoints and file.name == "checkpoint.pt" and finished_run(file.parent):
                 continue
-            if finished_runs_only and _in_unfinished_run(file):
+            if finished_runs_only and in_unfinished_run(file):
+                continue
+            if drop_published_run_weights and published_run_weights(file):
                 continue
             if file.is_symlink():
                 raise BadInput(f"pack: {relative} is a symbolic link; pack the file it points to")
@@ -236,6 +227,7 @@ def pack(
     newer_than: str | os.PathLike | None = None,
     drop_finished_checkpoints: bool = False,
     finished_runs_only: bool = False,
+    drop_published_run_weights: bool = False,
 ) -> Packed:
     """Pack `paths` (files or folders under `root`) into `out`/batch-N/. `out` must be empty or new;
     it gets the batch folders only once every part is written. `newer_than`: only files modified
@@ -243,7 +235,9 @@ def pack(
     `drop_finished_checkpoints`: leave out the checkpoint.pt of every run directory whose training is
     complete (85 MiB at full scale, of no further use); `finished_runs_only`: leave out every file of a
     run directory whose training is not complete (a pack made while it trains: its files are still
-    changing, and its checkpoint is not taken). Each file is copied once before it is hashed and
+    changing, and its checkpoint is not taken); `drop_published_run_weights`: leave out every run's
+    model.safetensors but a finished later seed's, the only copy of a model the zoo does not publish
+    (run_files.py). Each file is copied once before it is hashed and
     archived, so a file that another process replaces or appends to meanwhile goes in as one consistent
     version, and one it removes meanwhile is left out. Claims and temporaries of atomic writes are always
     left out (`_transient`)."""
@@ -258,7 +252,13 @@ def pack(
             raise BadInput(f"pack: --newer-than {newer_than} is not a file")
         marker_ns = Path(newer_than).stat().st_mtime_ns
     members = _members(
-        [Path(p) for p in paths], root, list(exclude or []), marker_ns, drop_finished_checkpoints, finished_runs_only
+        [Path(p) for p in paths],
+        root,
+        list(exclude or []),
+        marker_ns,
+        drop_finished_checkpoints,
+        finished_runs_only,
+        drop_published_run_weights,
     )
     name = name or Path(members[0][1]).parts[0]
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():

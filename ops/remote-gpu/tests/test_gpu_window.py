@@ -7,6 +7,7 @@ setup.cfg's addopts."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -231,21 +232,28 @@ def test_a_wait_returns_before_the_window_or_the_command_limit():
 def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back_by_wait(tmp_path):
     """`start` returns while its stint runs, in a copy of the checkout (the device replaces the checkout on
     every call: here it is emptied between calls); `wait` says it is still running (exit 5) and brings back
-    what the stint has finished so far (a finished run and its zoo entry; not the run still training), then,
-    once it has packed, batch 1 of everything it changed with the stint's console. reproduce is a stand-in
-    that writes those files, says so through a pipe and waits for a signal; everything else (unpack.py, pack.py)
-    is the relay's own."""
+    what the stint has finished so far (a finished first seed's zoo entry, not its run weights; a finished later
+    seed's own run weights, not published to the zoo; not the run still training), then, once it has packed,
+    batch 1 of everything it changed with the stint's console. reproduce is a stand-in that writes those files,
+    says so through a pipe and waits for a signal; everything else (unpack.py, pack.py) is the relay's own."""
     stand_in = tmp_path / "python"
     signal = tmp_path / "go-on"
     written = tmp_path / "written"  # a named pipe: its write returns once the test reads it
     os.mkfifo(written)
     runs = "reproductions/smoke/runs"
+    # ST-1 is ST's first seed (published: the zoo keeps it), ST-3 its later seed (not published)
+    plan = json.dumps(
+        {"models": [{"name": "ST", "key": "1", "primary": True}, {"name": "ST", "key": "3", "primary": False}]}
+    )
     stand_in.write_text(
         "#!/bin/sh\n"
         'if [ "$1" = -m ] && [ "$2" = sam_bench ] && [ "$3" = reproduce ]; then\n'
         "  mkdir -p reproductions/smoke && echo trained > reproductions/smoke/result.txt\n"
-        f"  mkdir -p {runs}/ST-1 {runs}/SAM-2 model_zoo\n"
+        f"  mkdir -p {runs}/ST-1 {runs}/SAM-2 {runs}/ST-3 model_zoo\n"
+        f"  echo '{plan}' > reproductions/smoke/plan.json\n"
         f'  echo \'{{"status": "complete"}}\' > {runs}/ST-1/metadata.json; echo zoo > model_zoo/ST-1.safetensors\n'
+        f"  echo fp32 > {runs}/ST-1/model.safetensors; echo seed > {runs}/ST-3/model.safetensors\n"
+        f'  echo \'{{"status": "complete"}}\' > {runs}/ST-3/metadata.json\n'
         f'  echo \'{{"status": "running"}}\' > {runs}/SAM-2/metadata.json; echo ckpt > {runs}/SAM-2/checkpoint.pt\n'
         f"  echo written > {written}\n"
         f"  while [ ! -f {signal} ]; do sleep 0.1; done\n"
@@ -258,7 +266,7 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
     stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
     checkout = tmp_path / "checkout"
     # the stint runs the copy of the relay in its own copy of the checkout (~/tree)
-    for name in ("gpu_relay.sh", "gpu_window.py", "pack.py", "packing.py", "pack-manifest.schema.json"):
+    for name in ("gpu_relay.sh", "gpu_window.py", "pack.py", "packing.py", "run_files.py", "pack-manifest.schema.json"):
         (checkout / "ops" / "remote-gpu").mkdir(parents=True, exist_ok=True)
         (checkout / "ops" / "remote-gpu" / name).write_bytes((OPS / name).read_bytes())
     for folder in ("reproductions", "model_zoo", "leaderboards"):
@@ -287,13 +295,17 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         )
         assert unpacked.returncode == 0, unpacked.stderr
         got = sorted(p.relative_to(collected).as_posix() for p in collected.rglob("*") if p.is_file())
-        # the finished run, its zoo entry, the results and the console so far; SAM-2 is still training: left out
+        # the finished runs, the first seed's zoo entry, the later seed's own weights, the results and the console
+        # so far; SAM-2 is still training: left out
         assert [g for g in got if not g.startswith("reproductions/relay-logs/")] == [
             "model_zoo/ST-1.safetensors",
+            "reproductions/smoke/plan.json",
             "reproductions/smoke/result.txt",
             f"{runs}/ST-1/metadata.json",
+            f"{runs}/ST-3/metadata.json",
+            f"{runs}/ST-3/model.safetensors",
         ]
-        assert len(got) == 4
+        assert len(got) == 7
         proc, out, _ = relay(tmp_path, "wait", "--left", "20", "--at-most", "0.02", python=str(stand_in))
         assert proc.returncode == 5 and "nothing finished since the last wait" in proc.stdout
         assert not any(out.iterdir())
@@ -316,6 +328,8 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         assert unpack.returncode == 0, unpack.stderr
         assert (landed / "reproductions" / "smoke" / "result.txt").read_text() == "trained\n"
         assert (landed / runs / "SAM-2" / "metadata.json").is_file()  # finished by the stint's end
+        assert (landed / runs / "ST-3" / "model.safetensors").read_text() == "seed\n"  # the later seed's, again
+        assert not (landed / runs / "ST-1" / "model.safetensors").exists()  # the zoo's copy came back instead
         assert list((landed / "reproductions" / "relay-logs").glob("*-paper-cifar10-smoke.log"))
     finally:
         signal.touch()

@@ -125,6 +125,42 @@ def test_a_pack_made_while_runs_train_leaves_their_files_out(tmp_path, monkeypat
     assert len(everything.manifest["files"]) == 5
 
 
+def test_run_weights_come_back_only_where_they_are_a_later_seeds_only_copy(tmp_path, monkeypatch):
+    """--drop-published-run-weights: a first seed's model.safetensors is left out (the zoo keeps it in fp16), a
+    finished later seed's goes in (not published: its only copy), an unfinished run's and that of a run no plan.json
+    names as a later seed stay out; every other file of the runs goes in."""
+    root = tmp_path / "repro"
+    plan = {"models": [{"name": n, "key": k, "seed": s, "primary": s == 0} for n, k, s in RUNS]}
+    (root / "runs").mkdir(parents=True)
+    (root / "plan.json").write_text(json.dumps(plan))
+    for name, key, _ in RUNS:
+        run = root / "runs" / f"{name}-{key}"
+        run.mkdir()
+        status = "running" if key == "c3" else "complete"
+        (run / "metadata.json").write_text(json.dumps({"status": status}))
+        (run / "model.safetensors").write_bytes(b"weights of " + name.encode())
+    (tmp_path / "other" / "runs" / "ST-d4").mkdir(parents=True)  # no plan.json: not known to be a later seed
+    (tmp_path / "other" / "runs" / "ST-d4" / "metadata.json").write_text('{"status": "complete"}')
+    (tmp_path / "other" / "runs" / "ST-d4" / "model.safetensors").write_bytes(b"w")
+    monkeypatch.chdir(tmp_path)
+    packed = packing.pack(["repro", "other"], tmp_path / "out", drop_published_run_weights=True)
+    weights = [f["path"] for f in packed.manifest["files"] if f["path"].endswith("model.safetensors")]
+    assert weights == ["repro/runs/ST-b2/model.safetensors"]
+    assert len(packed.manifest["files"]) == 1 + 4 + 1  # plan.json, the four runs' metadata, one file of weights
+    everything = packing.pack(["repro", "other"], tmp_path / "out2")
+    assert sum(f["path"].endswith("model.safetensors") for f in everything.manifest["files"]) == 4
+    # the command line's flag, as the relay passes it
+    done = CliRunner().invoke(
+        pack_command, ["repro", "--drop-published-run-weights", "--out", str(tmp_path / "out3"), "--name", "stint"]
+    )
+    assert done.exit_code == 0, done.output
+    manifest = json.loads(next((tmp_path / "out3" / "batch-1").glob("*.manifest.json")).read_text())
+    assert [f["path"] for f in manifest["files"] if "model" in f["path"]] == ["repro/runs/ST-b2/model.safetensors"]
+
+
+RUNS = [("ST", "a1", 0), ("ST", "b2", 1), ("ST", "c3", 2)]  # a first seed, a later seed, a later seed training
+
+
 def test_a_file_written_to_while_it_is_packed_goes_in_as_one_version(work, monkeypatch):
     """Another process appends to a file right after pack has hashed it (a stint still writing while a
     `wait` collects): what the manifest says and what the archive holds are the same bytes, the version
