@@ -1,13 +1,17 @@
-"""The zoo weights a GPU stint must evaluate again, cut into parts that each travel in one device call.
+"""The committed weights a GPU stint evaluates, cut into parts that each travel in one device call.
 
-A full-scale model's fp16 weights are committed once and then live in the git history only (WINDOWS.md,
-section 4); the lent GPU machine gets a copy of the tree without `.git`, so it cannot fetch them. When the
-recipe gains attacks after a model was evaluated (its results lack some the recipe now asks), `reproduce`
-evaluates it again and needs them: without them it leaves the model as it is, in one line, and goes on.
-This writes each such model's weights, named by their sha256, into `.weights/part-1` .. `part-N` (ignored),
-as few parts as fit beside the tree in a 64 MiB call, and prints the calls; on the machine,
+A full-scale model's weights are committed once and then live in the git history only (WINDOWS.md, section 4):
+a first seed's fp16 copy in its zoo entry, a later seed's own fp32 run weights (a later seed is not published
+to the zoo) by the run's `weights.json` (`sam-bench zoo keep`). The lent GPU machine gets a copy of the tree
+without `.git`, so it cannot fetch them. `reproduce` evaluates a trained model there when its results lack
+attacks the recipe now asks (it gained them after the model was evaluated), or when a stint stopped before its
+evaluation was done (no results file yet); without its weights it leaves the model as it is, in one line, and
+goes on. This writes each such model's weights, named by their sha256, into `.weights/part-1` .. `part-N`
+(ignored), as few parts as fit beside the tree in a 64 MiB call, and prints the calls; on the machine,
 `ops/remote-gpu/gpu_relay.sh weights` checks each file against its name and puts it in the weights cache, where the
-zoo looks after the tree (sam_bench/rundir/blobs.py).
+zoo and a kept run look after the tree (sam_bench/rundir/blobs.py). A later seed's weights come from the tree
+where a stint's pack has just brought them back (their `weights.json` written here as `zoo keep` writes it, to
+be committed with them once), else from git by its `weights.json`.
 
     python ops/remote-gpu/gpu_weights.py                                   # reproductions/paper-cifar10-full
     python ops/remote-gpu/gpu_weights.py reproductions/paper-cifar10-full --all   # every zoo model of the folder
@@ -69,6 +73,57 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     return entries
 
 
+def later_seeds(folder: Path) -> list:
+    """The recipe's plans (recipe.ModelPlan) of the folder's later seeds whose training is complete and whose
+    evaluation is still to finish: no results file yet (a stint stopped before it was done), or one that lacks
+    attacks the folder's recipe now asks."""
+    from run_files import finished_run
+
+    from sam_bench.recipes.evaluation_block import evaluation_for
+    from sam_bench.recipes.recipe import load_recipe
+    from sam_bench.report.folder import Folder
+
+    loaded = Folder.load(folder)
+    recipe = load_recipe(loaded.plan["name"], loaded.plan["scale"], device="cuda")
+    records = {(r["name"], r["key"]): r for r in loaded.records}
+    return [
+        plan
+        for plan in recipe.models
+        if not plan.primary
+        and finished_run(folder / "runs" / plan.run_name)
+        and (
+            (plan.name, plan.key) not in records
+            or lacking(records[(plan.name, plan.key)]["results"], evaluation_for(plan, recipe.evaluation))
+        )
+    ]
+
+
+def run_weights(run_dir: Path) -> tuple[Path, str, str]:
+    """(a later seed's own weights, checked against its metadata, their sha256, a note where this kept them): from
+    the tree (a stint's pack brought them back), their `weights.json` written where `zoo keep` has not yet written
+    it, or from the cache or git by it. Refused in one line where they are neither (lost: the run must be trained
+    again)."""
+    from sam_bench import files
+    from sam_bench.errors import SamBenchError
+    from sam_bench.rundir.model import KEPT, read_metadata, weights_path
+    from sam_bench.zoo import runs
+
+    metadata = read_metadata(run_dir)
+    note = ""
+    if not (run_dir / KEPT).is_file():
+        if runs.keep(run_dir) is None:
+            raise SamBenchError(
+                f"{run_dir}: a later seed trained, whose weights are neither in the tree nor kept in git"
+                f" ({KEPT}): unpack the stint's batches that brought them back, or train it again"
+            )
+        note = f"kept {run_dir.name}'s weights ({KEPT} written, as `sam-bench zoo keep` writes it: commit them once)"
+    path, _ = weights_path(run_dir, metadata)
+    sha = metadata["weights_sha256"]
+    if files.sha256_file(path) != sha:
+        raise SamBenchError(f"{path}: sha256 does not match {run_dir / 'metadata.json'} (changed or damaged)")
+    return path, sha, note
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default=str(FOLDER.relative_to(ROOT)), help="a reproduction folder")
@@ -90,11 +145,17 @@ def main(argv: list[str] | None = None) -> int:
             if source != "tree":  # weights in the tree travel with every call
                 files[entry["weights"]["sha256"]] = path
                 ids.append(entry["id"])
+        for plan in later_seeds(ROOT / args.folder):  # a run's weights are ignored by git: they never travel
+            path, sha, note = run_weights(ROOT / args.folder / "runs" / plan.run_name)
+            if note:
+                print(note, file=sys.stderr)
+            files[sha] = path
+            ids.append(f"{plan.name} seed {plan.seed}")
     except SamBenchError as err:
         raise SystemExit(f"gpu_weights: {err}") from None
     shutil.rmtree(OUT, ignore_errors=True)
     if not files:
-        print(f"no zoo weights to carry for {args.folder}: nothing there is to be evaluated again")
+        print(f"no weights to carry for {args.folder}: no trained model there is still to be evaluated")
         return 0
     room = CALL_LIMIT - tree_bytes(ROOT) - path_bytes(ROOT / "COMMIT") - MARGIN
     parts = cut({sha: path.stat().st_size for sha, path in files.items()}, room)
@@ -108,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             f"call {number}: ops/remote-gpu/gpu_relay.sh weights --left L"
             f"  (carry .weights/part-{number}: {size:.1f} MiB)"
         )
-    print(f"{len(files)} models' weights ({', '.join(ids)}); {blobs.cache_dir()} holds them here")
+    print(f"{len(files)} models' weights ({', '.join(ids)}); {blobs.cache_dir()} or the tree holds them here")
     return 0
 
 
