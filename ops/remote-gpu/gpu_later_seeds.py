@@ -1,5 +1,5 @@
-"""What a later seed of a model costs on the GPU, set against what it should cost, for the plan that
-ops/remote-gpu/gpu_plan.py renders.
+"""What a later seed of a model costs on the GPU, set against what it should cost, and what becomes of its own
+weights, for the plan that ops/remote-gpu/gpu_plan.py renders.
 
 The claims' confirmatory seeds are later seeds of ST and the SAMs (C1, C2) and of the two ATs (C3). A later
 seed is evaluated with its own block (`evaluation_for`: clean and PGD-10 on all 10,000 images, and only the
@@ -7,7 +7,8 @@ AutoAttack budgets marked for every seed). TARGET_MINUTES is what that evaluatio
 for its share of a window beside the seed's training to stay small: 1.5 for a model trained without an attack,
 4 for one trained with it. Where a target is missed the sentence names what bounds the evaluation (its
 costliest kind of attack); it sets each later seed's whole run against a window's stint, and where a seed's
-training alone outlasts a stint, says that it spans windows.
+training alone outlasts a stint, says that it spans windows. A later seed is not published to the zoo, so its
+own fp32 weights are its only copy: the plan says which stints bring them back and which windows carry them in.
 """
 
 from __future__ import annotations
@@ -88,24 +89,44 @@ def sentence(costs: list, windows: list, lanes: int) -> str:
     return text
 
 
-def unreturned_weights(windows: list) -> str:
-    """Where the planned `windows` evaluate a later seed trained in an earlier window: from its own run weights,
-    which a stint's pack leaves out (ops/remote-gpu/gpu_relay.sh's `pack_changes` excludes every run's
-    model.safetensors, as the zoo keeps a first seed's fp16 copy); "" where none do."""
-    where = [
-        f"window {number} ({c.run_weights})"
-        for number, (calls, _) in enumerate(windows, 1)
-        for c in calls
-        if c.run_weights
-    ]
-    if not where:
+def weights_back_and_in(windows: list, lanes: int) -> str:
+    """What the planned `windows` do with later seeds' own run weights (a later seed is not published to the zoo, so
+    its fp32 model.safetensors is its only copy): the stints that train one bring them back in their packs
+    (ops/remote-gpu/run_files.py), with the `send`s beyond a stint's `lanes` checkpoints they cost, and a window
+    that evaluates one trained in an earlier window carries them in with a `weights` call of its own
+    (ops/remote-gpu/gpu_weights.py); "" where the windows train none and carry none in."""
+    from gpu_window import RUN_WEIGHTS_MIB, batches_for
+
+    floor = batches_for(lanes) - 1
+    back, extra, carried = [], [], []
+    for number, (calls, _) in enumerate(windows, 1):
+        for c in calls:
+            if c.later_seeds:
+                back.append(f"window {number} ({_listed(c.later_seeds)})")
+            if c.stint and c.sends > floor:
+                extra.append(f"{c.sends - floor} more in window {number}")
+            if c.run_weights:
+                carried.append(f"window {number} ({c.run_weights})")
+    if not back and not carried:
         return ""
-    return (
-        f"Planned but not yet possible: {_listed(where)} evaluate{'s' if len(where) == 1 else ''} a later seed"
-        " trained in an earlier window from its own run weights (fp32: a later seed is not published to the zoo),"
-        " which a stint's pack leaves out today (`ops/remote-gpu/gpu_relay.sh` packs no run weights); until it"
-        " brings them back, such a seed cannot be evaluated without training it again."
+    text = (
+        f"Later seeds' own weights (fp32, {RUN_WEIGHTS_MIB} MiB at full width) are their only copy, as a later seed is"
+        " not published to the zoo"
     )
+    if back:
+        text += f": the stint that trains one brings them back in its pack, {_listed(back)}"
+        checkpoints = f"{lanes} checkpoint{'s' if lanes > 1 else ''}"
+        sized = f"a stint sized for {checkpoints} and two zoo entries (`ops/remote-gpu/gpu_window.py` batches_for)"
+        if extra:
+            text += f", in parts and batches that take more `send`s than the {floor} of {sized}: {_listed(extra)}"
+        else:
+            text += f", in parts and batches that fit the {floor} `send`s of {sized}"
+    if carried:
+        text += (
+            "; a window that evaluates one trained in an earlier window carries them in with a `weights` call of its"
+            f" own, from git once `sam-bench zoo keep` has kept them: {_listed(carried)}"
+        )
+    return text + "."
 
 
 def _listed(items: list[str]) -> str:

@@ -31,7 +31,9 @@ checkpoint it brings back and the next window carries in (`send` and `inbox` cal
 next window's first call is the probe that measures it (ops/remote-gpu/gpu_prepare.py), and the windows train
 one run at a time. `--choose FILE ...` prints only the stints' option (`--parallel K`, one line, for a script:
 `ops/remote-gpu/gpu_relay.sh start ... $(python ops/remote-gpu/gpu_plan.py --choose probe.json
-arrangement.json)`).
+arrangement.json)`). `--batches K` prints the `--batches B` the next window's stint takes with K models at once, as
+its plan sizes it for what the stint brings back (its checkpoints, zoo entries and the own weights of the later
+seeds it trains: gpu_schedule.sized_stint).
 
 With `--state FOLDER` (by default reproductions/paper-cifar10-full; `none`: before any window) the windows
 start from where that reproduction stands, at the minutes its runs took on the GPU (`with_state`).
@@ -52,7 +54,7 @@ from gpu_lanes import probe_pending, sentence, speeds_for
 from gpu_prepare import ARRANGEMENT_PROBE_MINUTES
 from gpu_schedule import lanes_for, plan
 from gpu_state import with_state
-from gpu_window import WINDOW
+from gpu_window import WINDOW, batches_for
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -129,24 +131,24 @@ def render(
         lines += [
             "",
             "Every later window makes window 2's calls, with `weights` calls before its stint where a run"
-            " trained in an earlier window is still to be evaluated (its committed weights), and `inbox` calls where"
-            " the last stopped trainings mid-way (their checkpoints); its stint's work:",
+            " trained in an earlier window is still to be evaluated (its committed weights), `inbox` calls where"
+            " the last stopped trainings mid-way (their checkpoints), and after its stint the `send`s of what it"
+            " packed (its checkpoints, zoo entries and later seeds' weights); its stint's work:",
             "",
-            "| window | `weights` | `inbox` | the stint | the stint's work | the runs it finishes |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| window | `weights` | `inbox` | the stint | `send`s | the stint's work | the runs it finishes |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         lines += [
             f"| {number} | {sum(1 for c in calls if c.what.startswith('`weights`'))} "
             f"| {sum(1 for c in calls if c.what.startswith('`inbox`'))} "
-            f"| {sum(c.stint for c in calls):.1f} | {'; '.join(w for c in calls for w in c.work)} "
-            f"| {', '.join(new[number - 1]) or 'none'} |"
+            f"| {sum(c.stint for c in calls):.1f} | {sum(c.sends for c in calls)} "
+            f"| {'; '.join(w for c in calls for w in c.work)} | {', '.join(new[number - 1]) or 'none'} |"
             for number, (calls, _) in enumerate(windows_planned[2:], 3)
         ]
     per_window = f"runs trained and evaluated per window: {', '.join(str(len(n)) for n in new)}"
     lines += ["", per_window[0].upper() + per_window[1:] + "."]
-    lines += ["", gpu_later_seeds.unreturned_weights(windows_planned)] * bool(
-        gpu_later_seeds.unreturned_weights(windows_planned)
-    )
+    weights = gpu_later_seeds.weights_back_and_in(windows_planned, lanes)
+    lines += ["", weights] * bool(weights)
     speeds = (
         "the estimated speeds" if probe is None else f"the speeds measured by {probe} (estimated where it has none)"
     )
@@ -296,6 +298,28 @@ def stints_choice(paths: list[str], state: str | None = None):
     return picked, lanes, lowered
 
 
+def next_stint_batches(lanes: int, paths: list[str] | None = None, state: str | None = None) -> int:
+    """The batches the next window's stint is sized for with `lanes` models at once (its `start`'s `--batches B`),
+    as the plan's first window sizes it from probe records (by default the committed ones, the full probe first)
+    and from where the reproduction folder `state` stands (None: DOCS_STATE; 'none': before any window): at least
+    `lanes` checkpoints' (gpu_window.batches_for), more where the stint is planned to bring back more, as the own
+    weights of later seeds it trains (gpu_schedule.sized_stint)."""
+    from sam_bench.bench.probe import read
+    from sam_bench.bench.probe_choice import choose
+
+    paths = [str(ROOT / path) for path in paths or docs_probes()]
+    choice = choose(*(read(path, error=SystemExit) for path in paths))
+    if lanes > 1 and probe_pending(choice):  # K at once not measured: the checkpoints' batches alone
+        return batches_for(lanes)
+    rates = probe_attack_rates(paths[0])
+    models = model_costs(None, probe_steps(paths[0])[0], choice, rates)
+    state = str(DOCS_STATE) if state is None else state
+    if state != "none":
+        models = with_state(models, ROOT / state, rates)
+    ((calls, _),) = plan(models, 1, WINDOW, *speeds_for(choice, lanes))
+    return next(c.sends for c in calls if c.stint) + 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -350,7 +374,20 @@ def main(argv: list[str] | None = None) -> int:
         help="print the reproduce option the stints take (--parallel K) from probe records read together (the full "
         "probe first), planned from --state where they timed the full scale, and stop",
     )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=None,
+        metavar="K",
+        help="print the --batches the next window's stint takes with K models at once (planned from the committed "
+        "probes and --state), and stop",
+    )
     args = parser.parse_args(argv)
+    if args.batches is not None:
+        if args.batches < 1:
+            parser.error("--batches must be 1 or more models at once")
+        print(f"--batches {next_stint_batches(args.batches, state=args.state)}")
+        return 0
     if args.choose:
         picked, lanes, lowered = stints_choice(args.choose, args.state)
         print(f"{'; '.join(picked.reasons)}; the scale's step mode: {picked.recipe_line()}.{lowered}", file=sys.stderr)

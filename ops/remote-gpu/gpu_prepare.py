@@ -9,13 +9,15 @@ carries and how big that is with the tree (at most 64 MiB a call):
 
 - `.vendor` (pyautoattack's package, without its 44 MB `examples/`) and `COMMIT` (no .git travels);
 - `.data/part-K`: CIFAR-10 in parts (ops/remote-gpu/gpu_data_parts.py);
-- `.weights/part-K`: the zoo weights of finished models the stint evaluates again (ops/remote-gpu/gpu_weights.py);
+- `.weights/part-K`: the committed weights of trained models the stint evaluates (again): first seeds' zoo
+  weights, later seeds' own run weights (ops/remote-gpu/gpu_weights.py);
 - `.relay-in/batch-K`: the folder packed with its unfinished run's checkpoint, where one stopped mid-way
   (`pack.py ... --batch-mib 48`, WINDOWS.md section 3), its checkpoints first put back from git where a
   new checkout lacks them (kept_checkpoint.py).
 
 L in the printed calls is the minutes left in the window when the call is issued (WINDOWS.md). The stint
-trains K models at once (`--parallel K`, sized to bring back K checkpoints: `--batches B`), K as
+trains K models at once (`--parallel K`, sized to bring back its K checkpoints, zoo entries and the weights of
+later seeds it trains: `--batches B`, as the plan's next window sizes it), K as
 `ops/remote-gpu/gpu_plan.py --choose` plans it from the committed probes; until they have timed K models at once and an
 evaluation beside training in the full scale's step mode, the window starts with a short probe call that times
 them (ARRANGEMENT_PROBE_CALL), and K is chosen from its record before the stint starts.
@@ -79,15 +81,21 @@ def _numbered(folder: Path, prefix: str) -> list[Path]:
 
 
 def calls(
-    root: Path, folder: str = FOLDER, parallel: int | None = 1, search_math: bool = False, probe: bool = False
+    root: Path,
+    folder: str = FOLDER,
+    parallel: int | None = 1,
+    search_math: bool = False,
+    probe: bool = False,
+    batches: int | None = None,
 ) -> list[Call]:
     """The window's calls from what `root` holds now (.data, .weights, .relay-in, .vendor, COMMIT), in
     WINDOWS.md's order: with `probe`, the probe of K models at once first (alone on the device, before
     anything else runs there); the data parts, the weights, the inbox's batches but the last, the last data part
     (with the stint's start when nothing is left to carry in), the start with the inbox's last batch, the GPU
     tests beside the stint (with `search_math`, the measurement of the attacks' search beside it too),
-    then the waits and sends. `parallel` None: K and the batches for K checkpoints are left as K and B, to be
-    set from the probe call's record."""
+    then the waits and sends. `batches`: what the stint is sized to bring back (`gpu_plan.next_stint_batches`; None:
+    K checkpoints' and two zoo entries', gpu_window.batches_for). `parallel` None: K and the batches are left as K
+    and B, to be set from the probe call's record."""
     tree = tree_bytes(root)
     code = sum(path_bytes(root / c) for c in CODE)
 
@@ -101,9 +109,9 @@ def calls(
         raise SystemExit("gpu_prepare: no .data/part-K: run python ops/remote-gpu/gpu_data_parts.py first")
     weights = _numbered(root / ".weights", "part")
     inbox = _numbered(root / ".relay-in", "batch")
-    k, batches = ("K", "B") if parallel is None else (str(parallel), str(batches_for(parallel)))
+    k, b = ("K", "B") if parallel is None else (str(parallel), str(batches or batches_for(parallel)))
     start = (
-        f"ops/remote-gpu/gpu_relay.sh start --left L paper-cifar10 full --batches {batches} --data-dir ~/c10"
+        f"ops/remote-gpu/gpu_relay.sh start --left L paper-cifar10 full --batches {b} --data-dir ~/c10"
         f" --device cuda --parallel {k}"
     )
     out = [call(ARRANGEMENT_PROBE_CALL, [], with_code=True)] if probe else []
@@ -127,7 +135,7 @@ def calls(
 
 def unfinished_checkpoints(folder: Path) -> list[Path]:
     """checkpoint.pt of the folder's runs whose training is not complete: what the next stint resumes."""
-    from packing import finished_run
+    from run_files import finished_run
 
     return [c for c in sorted(folder.glob("runs/*/checkpoint.pt")) if not finished_run(c.parent)]
 
@@ -152,9 +160,11 @@ def vendor(root: Path) -> None:
 
 
 def _run(*command: str) -> str:
+    """The command's output; what it says on stderr (a note: gpu_weights.py keeping a later seed's weights) shown."""
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"gpu_prepare: {' '.join(command)} failed: {(done.stderr or done.stdout).strip()}")
+    print(done.stderr, end="", file=sys.stderr)
     return done.stdout
 
 
@@ -200,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parallel = args.parallel
     if parallel is None and not probe:
         parallel = gpu_plan.stints_choice([str(ROOT / p) for p in gpu_plan.docs_probes()], str(gpu_plan.DOCS_STATE))[1]
-    for number, c in enumerate(calls(ROOT, args.folder, parallel, search_math, probe), 1):
+    batches = None if parallel is None else gpu_plan.next_stint_batches(parallel, state=args.folder)
+    for number, c in enumerate(calls(ROOT, args.folder, parallel, search_math, probe, batches), 1):
         carry = f"  (carry {', '.join(c.carry)}: {c.sent / MIB:.1f} MiB with the tree)" if c.carry else ""
         print(f"call {number}: {c.command}{carry}")
     if probe:
@@ -209,9 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             " (DOCS_ARRANGEMENT in gpu_plan.py names the device); K is what"
             " `python ops/remote-gpu/gpu_plan.py --choose "
             + " ".join([*gpu_plan.docs_probes(), str(gpu_plan.DOCS_ARRANGEMENT.relative_to(ROOT))])
-            + "` then prints, and B is "
-            + ", ".join(f"{batches_for(k)} for K={k}" for k in (1, 2, 4))
-            + " (K checkpoints to bring back: ops/remote-gpu/gpu_window.py batches_for)"
+            + "` then prints, and B what `python ops/remote-gpu/gpu_plan.py --batches K` prints (the next stint's"
+            " K checkpoints, zoo entries and later seeds' weights to bring back)"
         )
     print("then: the sends the stint names; give_back if minutes are left over (WINDOWS.md, section 1)")
     return 0

@@ -217,7 +217,12 @@ def make_workstation(where: Path) -> Path:
     text = recipe.read_text()
     if text.count(SMOKE_AUTOATTACK) != 1:
         raise RehearsalFailed(f"{recipe}: the smoke scale's autoattack block is not the line the rehearsal edits")
-    recipe.write_text(text.replace(SMOKE_AUTOATTACK, SMOKE_AUTOATTACK.replace("[apgd-ce, apgd-t]", "[apgd-ce]")))
+    text = text.replace(SMOKE_AUTOATTACK, SMOKE_AUTOATTACK.replace("[apgd-ce, apgd-t]", "[apgd-ce]"))
+    # and ST is trained at a second seed, as the full scale trains the claims' models: a later seed, which the zoo
+    # does not publish, so its own weights must come back from the machine
+    if text.count(SMOKE_MODELS) != 1:
+        raise RehearsalFailed(f"{recipe}: the smoke scale's models line is not the line the rehearsal edits")
+    recipe.write_text(text.replace(SMOKE_MODELS, SMOKE_MODELS + SMOKE_SEEDS))
     run(["git", "init", "-q"], cwd=station)
     with open(station / ".git" / "info" / "exclude", "a") as f:
         f.write("/.data/\n/.relay-in/\n")
@@ -424,9 +429,9 @@ def check_returned(out: Path, where: str) -> list[Path]:
 
 # What the rehearsal's stints may pack in its small parts (0.25 MiB, 3 files to a batch), the --batches
 # they are planned for: more batches than planned fail the rehearsal, as they could outlast the window.
-# Measured: 3 for the first stint (ST's first epoch and its checkpoint), 2 for the second (ST finished,
-# evaluated and in the zoo); one more for growth.
-SMALL_BATCHES = 4
+# Measured: 3 for the first stint (ST's first epoch and its checkpoint), 4 for the second (ST finished,
+# evaluated and in the zoo; ST's seed 1 trained and evaluated, with its own weights); one more for growth.
+SMALL_BATCHES = 5
 
 
 def batches_of(output: str, planned: int = SMALL_BATCHES) -> int:
@@ -517,6 +522,8 @@ PROBE_CALL = (
 )
 SMOKE_TRAIN = "    train: {width: 0.125, epochs: 4, batch_size: 64, schedule: cosine}\n"
 SMOKE_AUTOATTACK = "      autoattack: {Linf: 8/255, L2: null, version: custom, attacks: [apgd-ce, apgd-t]}\n"
+SMOKE_MODELS = "    models: [ST, SAM-0.1, AT-Linf-2]\n"
+SMOKE_SEEDS = "    seeds: {ST: [0, 1]}\n"
 
 
 def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
@@ -545,6 +552,36 @@ def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
         raise RehearsalFailed(f"gpu_plan --choose said {options!r}, the choice is {picked.options()}")
     print(f"the probe picked {picked.recipe_line()} and {options} ({'; '.join(picked.reasons)})")
     return options, picked.parallel
+
+
+def check_later_seed_kept(station: Path, repro: str) -> None:
+    """The later seed's own weights came back (its only copy: the zoo publishes first seeds only), and the steps
+    after a window keep them in git as WINDOWS.md has them: `zoo keep`, committed once, out of the tree in the next
+    commit; then `zoo verify --runs` finds every results file's weights, the later seed's from the git history. A
+    first seed's run weights did not come back (its zoo entry did)."""
+    plan = json.loads((station / repro / "plan.json").read_text())
+    later = [f"{m['name']}-{m['key']}" for m in plan["models"] if not m["primary"]]
+    firsts = [f"{m['name']}-{m['key']}" for m in plan["models"] if m["primary"]]
+    weights = [station / repro / "runs" / run / "model.safetensors" for run in later]
+    if not later or not all(w.is_file() for w in weights):
+        raise RehearsalFailed(f"a later seed's own weights did not come back: {later}")
+    if any((station / repro / "runs" / run / "model.safetensors").exists() for run in firsts):
+        raise RehearsalFailed("a first seed's run weights came back: the zoo keeps them, its entry comes back instead")
+    said = sam_bench(station, "zoo", "keep", repro)
+    if f"{len(later)} runs' weights kept" not in said:
+        raise RehearsalFailed(f"zoo keep did not keep the later seed's weights:\n{said}")
+    commit = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m"]
+    run(["git", "add", "-f", repro], cwd=station)
+    run([*commit, "the second window, its later seed's weights once"], cwd=station)
+    run(["git", "rm", "-q", "--cached", *(w.relative_to(station).as_posix() for w in weights)], cwd=station)
+    run([*commit, "the later seed's weights out of the tree"], cwd=station)
+    for w in weights:
+        w.unlink()
+    verified = sam_bench(station, "zoo", "verify", "--runs", repro, "--zoo-dir", f"{repro}/model_zoo")
+    lines = verified.splitlines()
+    if not all(any(re.fullmatch(rf"ok +results/{run}\.json: .* \(git\)", line) for line in lines) for run in later):
+        raise RehearsalFailed(f"zoo verify --runs did not find the later seed's weights in git:\n{verified}")
+    print(f"the later seed's weights came back, kept in git: {', '.join(later)}")
 
 
 def check_chosen_mode(station: Path, repro: str) -> None:
@@ -662,6 +699,7 @@ def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
         if not rows:
             raise RehearsalFailed("no leaderboard entry came back")
         check_chosen_mode(station, repro)
+        check_later_seed_kept(station, repro)
         if logs[0].read_text().splitlines()[:1] != first_epochs:
             raise RehearsalFailed("the second machine retrained the first machine's epoch instead of resuming it")
         if not list(station.glob("reproductions/relay-logs/*.log")):

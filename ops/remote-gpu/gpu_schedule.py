@@ -49,6 +49,8 @@ class Call:
     work: list[str] = field(default_factory=list)
     stint: float = 0.0  # a `start` call's stint, in minutes
     run_weights: str = ""  # the later seed whose own run weights a `weights` call carries
+    sends: int = 0  # a `start` call's `send`s: the batches its stint packs, less the one its `wait` brings
+    later_seeds: list[str] = field(default_factory=list)  # a `start` call's later seeds trained: their weights back
 
 
 WEIGHTS_PER_CALL = 2  # a full-width PreActResNet-18's fp16 weights (21.3 MiB): two fit beside the tree in a call
@@ -87,12 +89,13 @@ def plan(
     """Per window of `window` minutes: its calls, and the runs finished by its end (their labels); `windows` None:
     as many as it takes to finish `wanted_runs` (at most MAX_WINDOWS). `lanes` runs
     at once (`--parallel`) at `speeds` (gpu_lanes.py): a stint may stop as many trainings mid-way, so it is
-    sized for their checkpoints to come back (gpu_window.batches_for) and the next window carries them in.
+    sized for their checkpoints to come back, and for the zoo entries and later seeds' own weights of the runs it
+    trains (`sized_stint`), and the next window carries the checkpoints in, and a later seed's weights where its
+    evaluation is still to finish (a `weights` call of its own).
     `probe_first`: the first window starts with the probe of K models at once (ops/remote-gpu/gpu_prepare.py)."""
     out = []
     carry = stopped_midway(models)
     wanted = wanted_runs(models)
-    batches = batches_for(lanes)
     for _ in range(windows or MAX_WINDOWS):
         if windows is None and out and all(m.finished for m in wanted):
             break
@@ -124,17 +127,21 @@ def plan(
         # The stint runs in the background (`start`), bound by the window rather than by a command's 10
         # minutes, while `wait` calls follow one another; so one stint takes the rest of the window
         while left > 0:  # (a window too short for its data calls has none left)
-            try:
-                stint = background_minutes(left, batches=batches)
-            except TooLittleTime:
+            sized = sized_stint(models, left, lanes, speeds)
+            if sized is None:
                 break
+            stint, batches = sized
+            before = [dataclasses.replace(m) for m in models]
             done = work(models, stint - STINT_START, lanes, speeds)
             sends = (batches - 1) * SEND
             what = (
                 f"`start`: a stint of {stint:.1f} minutes in the background; `wait` until it has packed,"
                 f" then {batches - 1} `send`s"
             )
-            calls.append(Call(what, GAP + stint + PACK + GAP + sends, done, stint))
+            seeds = [m.label for m in trained_in(before, models) if not m.primary]
+            calls.append(
+                Call(what, GAP + stint + PACK + GAP + sends, done, stint, sends=batches - 1, later_seeds=seeds)
+            )
             left -= GAP + stint + PACK + GAP + sends
             if all(m.finished for m in models):
                 break
@@ -148,6 +155,40 @@ def plan(
         if all(m.finished for m in models):
             break
     return out
+
+
+def trained_in(before: list[Model], after: list[Model]) -> list[Model]:
+    """The runs of `after` whose training a stint completed (`before`: the same runs as it started)."""
+    return [
+        m
+        for b, m in zip(before, after, strict=True)
+        if b.done_train < b.train - 1e-9 and m.done_train >= m.train - 1e-9
+    ]
+
+
+def sized_stint(models: list[Model], left: float, lanes: int, speeds: Speeds | None) -> tuple[float, int] | None:
+    """(the stint's minutes, the batches it packs) with `left` minutes in the window, or None where none fits: sized
+    as the relay sizes it (gpu_window.background_minutes) for at least the batches of `lanes` checkpoints
+    (gpu_window.batches_for), and for more where the work it is planned to do packs more: each training it moves
+    on and stops mid-way is a checkpoint, each first seed it trains a zoo entry (fp16), each later seed it trains
+    its own run weights (fp32: not published to the zoo, they come back in the pack). More batches leave a shorter
+    stint, which packs no more: the first count from there up that holds what its stint packs."""
+    batches = batches_for(lanes)
+    while True:
+        try:
+            stint = background_minutes(left, batches=batches)
+        except TooLittleTime:
+            return None
+        trial = [dataclasses.replace(m) for m in models]
+        work(trial, stint - STINT_START, lanes, speeds)
+        trained = trained_in(models, trial)
+        firsts = sum(1 for m in trained if m.primary)
+        # the checkpoints of the trainings it moved on and stopped (one it did not touch is not packed again)
+        stopped = sum(1 for b, m in zip(models, trial, strict=True) if b.done_train < m.done_train < m.train - 1e-9)
+        packed = batches_for(stopped, firsts, len(trained) - firsts)
+        if packed <= batches:
+            return stint, batches
+        batches = packed
 
 
 def lanes_for(models: list[Model], choice, window: float = WINDOW) -> tuple[int, str]:

@@ -66,18 +66,23 @@ SEND = GAP + 0.25
 # of 50,000 images) is not expected to take under half a stint even on an H100, so allowing for two
 # finished models is conservative: with one run stopped, 85.3 + 2 x 21.3 + 1 = 129 MiB is 9 parts, 3
 # batches: batch 1 comes back with the work call, 2 more `send` calls. K models at once (`--parallel K`)
-# may stop K runs, each with its checkpoint: `batches_for(K)`. A stint that packs more says so when it ends.
+# may stop K runs, each with its checkpoint: `batches_for(K)`. A later seed is not published to the zoo: the
+# stint brings back the fp32 weights of each one it trains (42.7 MiB, run_files.py), and the plan sizes a stint
+# that trains later seeds for them (`batches_for(K, models, later_seeds)`, ops/remote-gpu/gpu_schedule.py). A
+# stint that packs more says so when it ends.
 CHECKPOINT_MIB = 85.3
 INBOX_BATCH_MIB = 48  # a batch of checkpoints carried in (pack.py --batch-mib) beside the tree, in 64 MiB
 ZOO_WEIGHTS_MIB = 21.3
+RUN_WEIGHTS_MIB = 42.7  # a full-width PreActResNet-18's model.safetensors (fp32)
 PART_MIB = 15
 PARTS_PER_BATCH = 4
 
 
-def batches_for(checkpoints: int, models: int = 2) -> int:
-    """The batches a stint packs with `checkpoints` runs stopped mid-way and `models` finished models."""
-    parts = math.ceil((checkpoints * CHECKPOINT_MIB + models * ZOO_WEIGHTS_MIB + 1) / PART_MIB)
-    return math.ceil(parts / PARTS_PER_BATCH)
+def batches_for(checkpoints: int, models: int = 2, later_seeds: int = 0) -> int:
+    """The batches a stint packs with `checkpoints` runs stopped mid-way, `models` first seeds trained (their fp16
+    zoo weights) and `later_seeds` later seeds trained (their own fp32 run weights)."""
+    mib = checkpoints * CHECKPOINT_MIB + models * ZOO_WEIGHTS_MIB + later_seeds * RUN_WEIGHTS_MIB + 1
+    return math.ceil(math.ceil(mib / PART_MIB) / PARTS_PER_BATCH)
 
 
 BATCHES = batches_for(1)

@@ -121,3 +121,32 @@ def test_until_k_models_at_once_are_measured_the_window_starts_with_their_probe_
     two = gpu_prepare.calls(root, parallel=2)
     assert two[1].command.endswith(" full --batches 4 --data-dir ~/c10 --device cuda --parallel 2")
     assert gpu_prepare.ARRANGEMENT_PROBE_MINUTES > gpu_prepare.ARRANGEMENT_PROBE_BUDGET_S / 60
+
+
+def test_the_stint_is_given_the_batches_the_plan_sizes_its_next_window_for(tmp_path, capsys):
+    """`--batches B` of the window's `start`: what the plan's next window sizes its stint for (at least K
+    checkpoints' and two zoo entries', more where its stint trains later seeds: their own weights come back);
+    `gpu_plan.py --batches K` prints it for a stint whose K is chosen from the probe call."""
+    import gpu_plan
+    import gpu_schedule
+    import gpu_window
+
+    root = checkout(tmp_path, {".data/part-1/a": 40, "COMMIT": 0.001})
+    assert f"--batches {gpu_window.batches_for(2)} " in gpu_prepare.calls(root, parallel=2)[0].command
+    assert "--batches 6 " in gpu_prepare.calls(root, parallel=2, batches=6)[0].command
+    for state in (None, "none"):
+        batches = gpu_plan.next_stint_batches(1, state=state)
+        assert batches >= gpu_window.batches_for(1)
+    # before any window, its first stint trains ST's and the SAMs' first seeds: zoo entries and a checkpoint
+    from gpu_costs import model_costs, probe_steps
+
+    from sam_bench.bench.probe import read
+    from sam_bench.bench.probe_choice import choose
+
+    probe = str(gpu_plan.DOCS_PROBE)
+    choice = choose(*(read(gpu_plan.ROOT / p) for p in gpu_plan.docs_probes()))
+    models = model_costs(None, probe_steps(probe)[0], choice, gpu_plan.probe_attack_rates(probe))
+    ((calls, _),) = gpu_schedule.plan(models, 1)
+    assert gpu_plan.next_stint_batches(1, state="none") == next(c.sends for c in calls if c.stint) + 1
+    assert gpu_plan.main(["--batches", "1", "--state", "none"]) == 0
+    assert capsys.readouterr().out == f"--batches {gpu_plan.next_stint_batches(1, state='none')}\n"
