@@ -499,10 +499,11 @@ def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> 
     return outs
 
 
-def sam_bench(station: Path, *args) -> str:
-    return run(
-        [sys.executable, "-m", "sam_bench", *map(str, args)], cwd=station, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    ).stdout
+def sam_bench(station: Path, *args, cache: Path | None = None) -> str:
+    """`sam-bench ARGS` in the station's checkout; `cache`: a weights cache of its own (SAM_BENCH_CACHE), so that
+    what it materialises comes from the git history, not from a copy an earlier rehearsal left in the user's."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **({"SAM_BENCH_CACHE": str(cache)} if cache else {})}
+    return run([sys.executable, "-m", "sam_bench", *map(str, args)], cwd=station, env=env).stdout
 
 
 def relay_tool(station: Path, tool: str, *args) -> str:
@@ -577,7 +578,8 @@ def check_later_seed_kept(station: Path, repro: str) -> None:
     run([*commit, "the later seed's weights out of the tree"], cwd=station)
     for w in weights:
         w.unlink()
-    verified = sam_bench(station, "zoo", "verify", "--runs", repro, "--zoo-dir", f"{repro}/model_zoo")
+    cache = station.parent / "workstation-cache"
+    verified = sam_bench(station, "zoo", "verify", "--runs", repro, "--zoo-dir", f"{repro}/model_zoo", cache=cache)
     lines = verified.splitlines()
     if not all(any(re.fullmatch(rf"ok +results/{run}\.json: .* \(git\)", line) for line in lines) for run in later):
         raise RehearsalFailed(f"zoo verify --runs did not find the later seed's weights in git:\n{verified}")
