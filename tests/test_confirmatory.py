@@ -10,6 +10,7 @@ import pytest
 
 from sam_bench import files
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.results_record import Results
 from sam_bench.experiments.reproduce import reproduce
 from sam_bench.experiments.reproduction import _evaluation_key
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
@@ -64,7 +65,7 @@ def test_a_later_seed_gets_only_the_budgets_every_seed_gets():
 
 def _made(results: dict) -> set[tuple]:
     """What a results file's evaluations are: attack, norm, eps, AutoAttack version, images."""
-    return {signature_of_result(e) for e in results["evaluations"]}
+    return {signature_of_result(e) for e in Results.of(results).evaluations}
 
 
 def _asked(evaluation: dict, total: int) -> set[tuple]:

@@ -11,7 +11,7 @@ alignment: a paired t test). One-sided at p < 0.05 in the predicted direction: `
 the other way: `fails`; otherwise `inconclusive`. Each comparison is of two trained models (one
 training seed each), not of the training methods.
 
-Where the grid has AWP models (awp-at, awp-trades: the flat-loss AT the paper sets SAM against, #52), the
+Where the grid has AWP models (awp-at, awp-trades: the flat-loss AT the paper sets SAM against), the
 section asks whether SAM lies between ST and AWP: sharper than AWP (paired over the same batches) and less
 robust than AWP but more robust than ST (robust accuracy at the plot's budget, exact McNemar over the same
 test images, from the results' per-image outcomes).
@@ -26,9 +26,9 @@ import numpy as np
 
 from sam_bench import files
 from sam_bench.evaluation import outcomes
-from sam_bench.evaluation.results_record import Results
 from sam_bench.report import mechanism_seeds
-from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation, seed_of
+from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation
+from sam_bench.report.run_record import RunRecord
 from sam_bench.rundir.model import has_weights
 from sam_bench.stats import inference
 from sam_bench.training import method_table as table
@@ -50,15 +50,15 @@ def load_analyses(out: Path) -> dict[str, dict]:
     return found
 
 
-def robust_target(records: list[dict]) -> tuple[str, str, str] | None:
+def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
     """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated,
     else the first AutoAttack budget."""
     if any(evaluation(r, "pgd", "Linf", "2/255") for r in records):
         return ("pgd", "Linf", "2/255")
     for r in records:
-        for ev in Results.of(r["results"]).evaluations:
-            if ev["attack"] == "autoattack":
-                return ("autoattack", ev["norm"], ev["eps"])
+        for ev in r.results.evaluations:
+            if ev.attack == "autoattack" and ev.norm is not None and ev.eps is not None:
+                return ("autoattack", ev.norm, ev.eps)
     return None
 
 
@@ -107,13 +107,13 @@ def _mcnemar(paired: inference.PairedTable, predicted: inference.Alternative) ->
 
 
 def _paired_robustness(
-    first: dict, second: dict, target: tuple | None, predicted: inference.Alternative
+    first: RunRecord, second: RunRecord, target: tuple | None, predicted: inference.Alternative
 ) -> dict | None:
     """Two runs' robust accuracy at `target` on the same test images, from their results' per-image outcomes."""
     x, y = (evaluation(r, *target) for r in (first, second)) if target else (None, None)
-    if not (x and y and x.get("outcomes") and y.get("outcomes")):
+    if not (x and y and x.outcomes and y.outcomes):
         return None
-    return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"])), predicted)
+    return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x.outcomes, y.outcomes)), predicted)
 
 
 def _high_pass(a: dict, cutoff: float) -> dict | None:
@@ -126,7 +126,7 @@ def middle_cutoff(analyses: list[dict]) -> float | None:
     return cutoffs[len(cutoffs) // 2] if cutoffs else None
 
 
-def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
+def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
     """Every tested prediction, per configuration and SAM model, from (run record, analysis) pairs."""
     tests: list[dict] = []
     target = robust_target([r for r, _ in pairs])
@@ -134,17 +134,17 @@ def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
     cutoff = middle_cutoff([a for _, a in pairs])
     high_pass = "" if cutoff is None else f"accuracy on high-pass r > {cutoff:g}"
     for arch in by_architecture([r for r, _ in pairs]):
-        first: dict[str, tuple[dict, dict]] = {}
+        first: dict[str, tuple[RunRecord, dict]] = {}
         for r, a in pairs:  # one model per training configuration: the first seed analysed
             if architecture(r) == arch:
-                first.setdefault(r["name"], (r, a))
-        st = [ra for ra in first.values() if ra[0]["config"]["method"] == "standard"][:1]
-        sams = [ra for ra in first.values() if ra[0]["config"]["method"] in ("sam", "asam")]
-        ats = [ra for ra in first.values() if ra[0]["config"]["method"] == "at"]
-        awps = [ra for ra in first.values() if table.uses_awp(ra[0]["config"]["method"])]
+                first.setdefault(r.name, (r, a))
+        st = [ra for ra in first.values() if ra[0].method == table.STANDARD][:1]
+        sams = [ra for ra in first.values() if table.is_sam_family(ra[0].method)]
+        ats = [ra for ra in first.values() if ra[0].method == table.AT]
+        awps = [ra for ra in first.values() if table.uses_awp(ra[0].method)]
 
         def add(prediction: str, one: tuple, other: tuple, unit: str, result: dict, arch: str = arch) -> None:
-            comparison = f"{one[0]['name']} − {other[0]['name']}"
+            comparison = f"{one[0].name} − {other[0].name}"
             tests.append(
                 {"configuration": arch, "prediction": prediction, "comparison": comparison, "unit": unit, **result}
             )
@@ -176,7 +176,7 @@ def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
                 if "gradients" in sam_a and "gradients" in at_a:
                     result = _paired_t(_alignment(sam_a), _alignment(at_a), "less")
                     add("input gradients less aligned with the image than AT's", sam, other, "", result)
-            for other in awps:  # between ST and AWP, the flat-loss AT (#52)
+            for other in awps:  # between ST and AWP, the flat-loss AT
                 if "sharpness" in sam_a and "sharpness" in other[1] and _same_batches(sam_a, other[1]):
                     values = [
                         np.array([b["top_eigenvalue"] for b in x["sharpness"]["batches"]]) for x in (sam_a, other[1])
@@ -212,7 +212,7 @@ def _same_batches(a: dict, b: dict) -> bool:
     )
 
 
-def flatness_and_robustness(pairs: list[tuple[dict, dict]], target: tuple | None) -> dict | None:
+def flatness_and_robustness(pairs: list[tuple[RunRecord, dict]], target: tuple | None) -> dict | None:
     """Spearman's rank correlation of the top Hessian eigenvalue and robust accuracy across the
     analysed models (one point per trained model), two-sided; exact over all orderings for up to 8
     models."""
@@ -266,7 +266,7 @@ def sentence(
     held = sum(t["verdict"] == "holds" for t in flatter)
     if flatter:
         # one analysed model per training configuration (its first seed): a statement about those trained
-        # models, not about SAM as a method (issue #49)
+        # models, not about SAM as a method
         text += (
             f"; the analysed SAM models are measurably flatter than the analysed ST model in {held} of "
             f"{len(flatter)} comparison{'s' if len(flatter) != 1 else ''} (one trained model per configuration: "
@@ -298,7 +298,7 @@ def _interval(summary: dict, fmt: str = ".3g") -> str:
     return f"{summary['mean']:{fmt}} ({summary['low']:{fmt}}–{summary['high']:{fmt}})"
 
 
-def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | None:
+def _plot(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -314,9 +314,9 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
         s = a["sharpness"]["summary"]["top_eigenvalue"]
         ev = evaluation(r, *target)
         assert ev is not None
-        y, n = ev["robust_acc"], ev.get("n_examples")
+        y, n = ev.robust_acc, ev.n_examples
         low, high = inference.wilson(round(y * n), n) if n else (y, y)
-        method = r["config"]["method"]
+        method = r.method
         ax.errorbar(
             s["mean"],
             100 * y,
@@ -329,10 +329,10 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
             color=table.colour(method),
             capsize=2,
         )
-        ax.annotate(r["name"], (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(r.name, (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     from matplotlib.lines import Line2D
 
-    methods = list(dict.fromkeys(r["config"]["method"] for r, _ in points))
+    methods = list(dict.fromkeys(r.method for r, _ in points))
     ax.legend(
         handles=[
             Line2D([], [], color=table.colour(m), marker="o", linestyle="", label=table.label(m)) for m in methods
@@ -354,17 +354,17 @@ def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | Non
     return name
 
 
-def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
+def _fourier_plot(out: Path, pairs: list[tuple[RunRecord, dict]]) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    first: dict[tuple[str, str], tuple[dict, dict]] = {}  # one map per configuration (its first seed analysed):
+    first: dict[tuple[str, str], tuple[RunRecord, dict]] = {}  # one map per configuration (first seed analysed):
     for r, a in pairs:  # twenty seeds' maps of one method would show the same picture twenty times
         if "fourier" in a:
-            first.setdefault((architecture(r), r["name"]), (r, a))
-    maps = [(r["name"], np.array(a["fourier"]["heat_map"])) for r, a in first.values()]
+            first.setdefault((architecture(r), r.name), (r, a))
+    maps = [(r.name, np.array(a["fourier"]["heat_map"])) for r, a in first.values()]
     if not maps:
         return None
     cols = min(3, len(maps))
@@ -387,13 +387,13 @@ def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
     return name
 
 
-def _runs_text(records: list[dict], why: str) -> list[str]:
+def _runs_text(records: list[RunRecord], why: str) -> list[str]:
     """['ST (seed 1), SAM-0.1 (seed 1): <why>'], or [] for no runs."""
-    names = [f"{r['name']} (seed {seed_of(r)})" for r in records]
+    names = [f"{r.name} (seed {r.seed})" for r in records]
     return [f"{', '.join(names)}: {why}"] if records else []
 
 
-def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str]:
+def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> list[str]:
     """The report's Mechanism section (and its plots, written into `out` unless `draw` is False)."""
     out = Path(out)
     analyses = load_analyses(out)
@@ -405,14 +405,14 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
             "input gradients (docs/analysis.md); this section then tests the paper's explanation on them.",
             "",
         ]
-    pairs = [(r, analyses[sha]) for r in records if (sha := r["results"]["model"].get("weights_sha256")) in analyses]
-    unanalysed = [r for r in records if r["results"]["model"].get("weights_sha256") not in analyses]
+    pairs = [(r, analyses[sha]) for r in records if (sha := r.results["model"].get("weights_sha256")) in analyses]
+    unanalysed = [r for r in records if r.results["model"].get("weights_sha256") not in analyses]
     # a run without a record either has its weights here (in the tree or kept in git) and was not analysed,
     # or has none to analyse: the report says which, not one for both
-    here: list[dict] = []
-    gone: list[dict] = []
+    here: list[RunRecord] = []
+    gone: list[RunRecord] = []
     for r in unanalysed:
-        (here if has_weights(out / "runs" / f"{r['name']}-{r['key']}") else gone).append(r)
+        (here if has_weights(out / "runs" / f"{r.name}-{r.key}") else gone).append(r)
     missing = _runs_text(here, "their weights are here but were not analysed (`sam-bench analyze` adds them)")
     missing += _runs_text(gone, "their weights are not in the tree, so they cannot be analysed")
     first = pairs[0][1]["settings"]
@@ -446,7 +446,7 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         cells = (
             [_interval(s[k]) for k in ("top_eigenvalue", "sam_one_step", "sam_multi_step", "loss")] if s else ["–"] * 4
         )
-        lines.append(f"| {r['name']} | {seed_of(r)} | " + " | ".join(cells) + f" | {a['seconds']:.0f} |")
+        lines.append(f"| {r.name} | {r.seed} | " + " | ".join(cells) + f" | {a['seconds']:.0f} |")
     lines.append("")
     with_frequency = [(r, a) for r, a in pairs if "frequency" in a]
     if with_frequency:
@@ -469,7 +469,7 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         ]
         for r, a in with_frequency:
             f = a["frequency"]
-            cells = [r["name"], str(seed_of(r)), f"{100 * f['clean']['acc']:.1f}"]
+            cells = [r.name, str(r.seed), f"{100 * f['clean']['acc']:.1f}"]
             cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"]] + [
                 f"{100 * e['acc']:.1f}" for e in f["high_pass"]
             ]
