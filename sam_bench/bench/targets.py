@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from sam_bench.bench.measurement import EPOCH_IMAGES
+from sam_bench.training import method_table as table
 
 # The targets: PreActResNet-18, CIFAR-10, one H100, batch 512.
 GPU_TARGETS = {
@@ -81,7 +82,8 @@ def _autoattack_checks(evaluation: dict | None) -> list[dict]:
         # 10,000 images of a trained ST model can be drawn from it.
         if record.get("trained_here"):
             continue
-        if record["method"] in ("standard", "sam", "asam") and record["seconds_per_1000_correct"] is not None:
+        clean_trained = record["method"] in table.TABLE and not table.uses_attack(record["method"])  # ST, SAM, ASAM
+        if clean_trained and record["seconds_per_1000_correct"] is not None:
             # As if all 10,000 images were correctly classified: AutoAttack's work is per correct image.
             checks.append(
                 _check(

@@ -41,7 +41,7 @@ from sam_bench.runtime.provenance import resolve_device
 from sam_bench.training.method_table import PAPER_METHODS, names
 
 SCHEMA = "sam-bench/bench/v1"
-DEFAULT_METHODS = ("standard", "sam", "at")
+DEFAULT_METHODS = PAPER_METHODS
 
 DEFAULTS = dict(
     device="auto",
