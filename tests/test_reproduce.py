@@ -307,12 +307,15 @@ def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_gri
 
 
 def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
+    from sam_bench.evaluation.results_record import Evaluation
     from sam_bench.report.document import _aa_text
 
-    standard = {"settings": {"version": "standard"}, "n_examples": 1000}
+    standard = Evaluation("autoattack", 0.4, settings={"version": "standard"}, n_examples=1000)
     assert _aa_text(standard, 2000) == "standard, on the first 1000 of them"
     assert _aa_text(standard, 1000) == _aa_text(standard) == "standard"
-    quick = {"settings": {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}, "n_examples": 200}
+    quick = Evaluation(
+        "autoattack", 0.4, settings={"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}, n_examples=200
+    )
     assert _aa_text(quick, 200) == "custom: apgd-ce, apgd-t"
 
 

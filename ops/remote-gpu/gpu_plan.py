@@ -304,7 +304,6 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     import json
     import statistics
 
-    from sam_bench.evaluation.results_record import Results
     from sam_bench.experiments.reproduction import evaluation_state_path
     from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
     from sam_bench.recipes.recipe import load_recipe
@@ -315,19 +314,16 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     folder = Path(folder)
     recipe = load_recipe("paper-cifar10", "full", device="cuda")
     plans = {m.name: m for m in recipe.models if m.primary}
-    records = [r for r in Folder.load(folder).records if r["primary"] and r["key"] == plans[r["name"]].key]
+    records = [r for r in Folder.load(folder).records if r.primary and r.key == plans[r.name].key]
     ran = {row["name"]: row for row in gpu_minutes.rows(records)}
 
     def robust(name: str) -> bool:
         return table.uses_attack(plans[name].config.method)
 
-    def evaluations(record: dict) -> dict[tuple, float]:  # signature -> minutes the record's evaluation took
-        return {
-            signature_of_result(e): float(e.get("seconds") or 0.0) / 60
-            for e in Results.of(record["results"]).evaluations
-        }
+    def evaluations(record) -> dict[tuple, float]:  # signature -> minutes the record's evaluation took
+        return {signature_of_result(e): float(e.seconds or 0.0) / 60 for e in record.results.evaluations}
 
-    took = {r["name"]: evaluations(r) for r in records if r["name"] in ran and ran[r["name"]]["evaluation_min"]}
+    took = {r.name: evaluations(r) for r in records if r.name in ran and ran[r.name]["evaluation_min"]}
     not_robust: dict[tuple, list[float]] = {}
     for name, minutes in took.items():
         if not robust(name):

@@ -54,13 +54,13 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     plans = {(m.name, m.key): m for m in recipe.models}
     entries = []
     for record in loaded.records:
-        zoo_id = record["results"]["model"].get("zoo_id")
-        plan = plans.get((record["name"], record["key"]))
+        zoo_id = record.results["model"].get("zoo_id")
+        plan = plans.get((record.name, record.key))
         if not zoo_id or plan is None:
             continue
-        if every or lacking(record["results"], evaluation_for(plan, recipe.evaluation)):
+        if every or lacking(record.results, evaluation_for(plan, recipe.evaluation)):
             entries.append(find_entry(zoo_id))
-    evaluated = {(r["name"], r["key"]) for r in loaded.records}
+    evaluated = {(r.name, r.key) for r in loaded.records}
     runs = {m.run_name for m in recipe.models if m.primary and (m.name, m.key) not in evaluated}
     for entry in list_entries():
         from_run = Path((entry.get("added") or {}).get("from_run") or "")
