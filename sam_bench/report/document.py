@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.evaluation import recheck
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import (
     against_published,
@@ -23,6 +22,7 @@ from sam_bench.report import (
     mechanism,
     pareto,
     plots,
+    rechecked,
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
@@ -145,7 +145,7 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     lines += _cost_lines(cost, records)
     lines += _wall_time_lines(records)
     lines += _compute_lines(folder)
-    lines += _recheck_lines(out, records)
+    lines += rechecked.section(out, records)
     lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
     lines += _plot_lines(plots.draw(out, records, cost), cost)
     lines += _sources_lines(out, records, cost)
@@ -286,7 +286,7 @@ def _sources_lines(out: Path, records: list[RunRecord], cost: dict | None) -> li
         ["## Sources", ""]
         + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else [])
         + [
-            f"- `{_file(out, r)}` ({r.name}, seed {r.seed}, weights sha256 "
+            f"- `{r.results_file(out)}` ({r.name}, seed {r.seed}, weights sha256 "
             f"`{r.results['model']['weights_sha256'][:12]}…`)"
             for r in records
         ]
@@ -303,84 +303,6 @@ def _compute_lines(folder: Folder) -> list[str]:
         lines.append(f"The pilot's candidate `{c['scale']}`: {spent.describe(c['compute'])}.")
     sentence = folder.budget_sentence("Together with the pilot", "Together")
     return lines + ([sentence + "."] if sentence else []) + [""]
-
-
-def _file(out: Path, record: RunRecord) -> str:
-    """The record's results file, relative to the folder."""
-    assert record.path is not None, "a folder's records name their results files"
-    return record.path.relative_to(out).as_posix()
-
-
-def _recheck_lines(out: Path, records: list[RunRecord]) -> list[str]:
-    """What `sam-bench recheck` found when it evaluated the stored weights again (`recheck.json`), if it ran:
-    per zoo model, the evaluations rechecked and the image outcomes that differ; which were not rechecked."""
-    path = out / "recheck.json"
-    if not path.is_file():
-        return []
-    rechecked = recheck.read(path)
-    lines = [
-        "## Re-measured from the stored weights",
-        "",
-        f"`sam-bench recheck {out}` loaded the weights each results file names (zoo entries, checked against "
-        "their sha256) and evaluated them again with the recorded attacks, settings, chunks, batches and CPU "
-        f"threads ({rechecked['created'][:10]}, `recheck.json`): the outcome of every image, compared."
-        + (
-            f" The recheck of {carried} reused run{'s' if carried != 1 else ''} was made in the folder it was reused "
-            "from, on the very same results file, and is carried over (last column)."
-            if (carried := sum(1 for m in rechecked["models"] if m.get("carried_from")))
-            else ""
-        ),
-        "",
-        "| model | results file | images | evaluations rechecked | image outcomes differing | rechecked on |",
-        "|---|---|---|---|---|---|",
-    ]
-    by_file = {_file(out, r): r for r in records}
-    stale = []
-    for m in rechecked["models"]:
-        record = by_file.get(m["results"])
-        if record is None or record.path is None or files.sha256_file(record.path) != m["results_sha256"]:
-            stale.append(m["results"])
-        done = {c["evaluation"] for c in m["evaluations"]}
-        left = [] if record is None else [recheck.label(e) for e in record.results.evaluations]
-        left = [label for label in left if label not in done]
-        env = m["environment"]
-        threads = env.get("cpu_threads")
-        where = f"{env['device']}, torch {env['torch_version']}" + (
-            f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
-        )
-        if m.get("carried_from"):  # a reused run's file, rechecked where it came from (sam_bench.evaluation.recheck)
-            where += f"; in `{m['carried_from']}`, the folder it was reused from"
-        evaluations = ", ".join(c["evaluation"] for c in m["evaluations"]) + (
-            f" (not {', '.join(left)})" if left else ""
-        )
-        lines.append(
-            f"| {m['model']} | `{m['results']}` | {m['n_examples']:,} | {evaluations} | "
-            f"{sum(c['images_differing'] for c in m['evaluations'])} | {where} |"
-        )
-    lines.append("")
-    if rechecked["identical"]:
-        lines.append(
-            f"All {len(rechecked['models'])} models: every evaluation rechecked is identical to the recorded one on "
-            "every image."
-        )
-    else:
-        lines.append(
-            f"{rechecked['images_differing']} image outcomes differ from the recorded ones (per evaluation in "
-            "`recheck.json`, with both environments)."
-        )
-    named = {m["results"] for m in rechecked["models"]}
-    missing = [key for key, r in by_file.items() if r.results["model"].get("zoo_id") and key not in named]
-    if missing:
-        why = (
-            ": their results were written before per-image outcomes were recorded, so they cannot be"
-            if not any(recheck.has_outcomes(by_file[key].results) for key in missing)
-            else ""
-        )
-        names = ", ".join(f"{by_file[key].name} (`{key}`)" for key in missing)
-        lines.append(f"Not rechecked: {names}{why}.")
-    if stale:
-        lines.append(f"Stale: {', '.join(f'`{s}`' for s in stale)} changed after the recheck; run it again.")
-    return lines + [""]
 
 
 def _guard_lines(records: list[RunRecord]) -> list[str]:

@@ -26,7 +26,8 @@ import numpy as np
 
 from sam_bench import files
 from sam_bench.evaluation import outcomes
-from sam_bench.report import mechanism_seeds
+from sam_bench.report import mechanism_plots, mechanism_seeds
+from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
 from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.rundir.model import has_weights
@@ -298,95 +299,6 @@ def _interval(summary: dict, fmt: str = ".3g") -> str:
     return f"{summary['mean']:{fmt}} ({summary['low']:{fmt}}–{summary['high']:{fmt}})"
 
 
-def _plot(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = [(r, a) for r, a in pairs if "sharpness" in a and accuracy(r, *target) is not None]
-    if not points:
-        return None
-    markers = ["o", "s", "^", "D", "v", "P"]
-    archs = list(dict.fromkeys(architecture(r) for r, _ in points))
-    fig, ax = plt.subplots(figsize=(6.2, 4.4))
-    for r, a in points:
-        s = a["sharpness"]["summary"]["top_eigenvalue"]
-        ev = evaluation(r, *target)
-        assert ev is not None
-        y, n = ev.robust_acc, ev.n_examples
-        low, high = inference.wilson(round(y * n), n) if n else (y, y)
-        method = r.method
-        ax.errorbar(
-            s["mean"],
-            100 * y,
-            xerr=[
-                [s["mean"] - (s["low"] if s["low"] is not None else s["mean"])],
-                [(s["high"] or s["mean"]) - s["mean"]],
-            ],
-            yerr=[[100 * (y - low)], [100 * (high - y)]],
-            fmt=markers[archs.index(architecture(r)) % len(markers)],
-            color=table.colour(method),
-            capsize=2,
-        )
-        ax.annotate(r.name, (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    from matplotlib.lines import Line2D
-
-    methods = list(dict.fromkeys(r.method for r, _ in points))
-    ax.legend(
-        handles=[
-            Line2D([], [], color=table.colour(m), marker="o", linestyle="", label=table.label(m)) for m in methods
-        ],
-        fontsize=7,
-        title="method (marker: architecture)" if len(archs) > 1 else "method",
-        title_fontsize=7,
-    )
-    ax.set_xscale("log")
-    ax.set_xlabel("top Hessian eigenvalue of the training loss (95% CI over batches)")
-    label = "PGD-10" if target[0] == "pgd" else "AutoAttack"
-    ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
-    ax.set_title("Robust accuracy against sharpness", fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    name = "mechanism_sharpness.png"
-    files.write_figure(out / name, fig, dpi=110)
-    plt.close(fig)
-    return name
-
-
-def _fourier_plot(out: Path, pairs: list[tuple[RunRecord, dict]]) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    first: dict[tuple[str, str], tuple[RunRecord, dict]] = {}  # one map per configuration (first seed analysed):
-    for r, a in pairs:  # twenty seeds' maps of one method would show the same picture twenty times
-        if "fourier" in a:
-            first.setdefault((architecture(r), r.name), (r, a))
-    maps = [(r.name, np.array(a["fourier"]["heat_map"])) for r, a in first.values()]
-    if not maps:
-        return None
-    cols = min(3, len(maps))
-    rows = -(-len(maps) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.8, 2.5 * rows), squeeze=False)
-    shown = None
-    for ax, (name, grid) in zip(axes.flat, maps):
-        shown = ax.imshow(100 * grid, cmap="jet", vmin=0, vmax=100)
-        ax.set_title(name, fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes.flat[len(maps) :]:
-        ax.axis("off")  # the last row's empty places
-    assert shown is not None  # maps is not empty
-    fig.colorbar(shown, ax=axes, label="error rate (%)", shrink=0.8)
-    name = "mechanism_fourier.png"
-    files.write_figure(out / name, fig, dpi=100)
-    plt.close(fig)
-    return name
-
-
 def _runs_text(records: list[RunRecord], why: str) -> list[str]:
     """['ST (seed 1), SAM-0.1 (seed 1): <why>'], or [] for no runs."""
     names = [f"{r.name} (seed {r.seed})" for r in records]
@@ -508,9 +420,9 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
     architectures = len(by_architecture([r for r, _ in pairs]))
     lines += [sentence(correlation, target, tests, architectures, over_seeds), ""]
     plots = []
-    if target is not None and (name := _plot(out, pairs, target) if draw else "mechanism_sharpness.png"):
+    if target is not None and (name := mechanism_plots.sharpness(out, pairs, target) if draw else SHARPNESS_PLOT):
         plots.append(("Robust accuracy against sharpness", name))
-    if name := _fourier_plot(out, pairs) if draw else "mechanism_fourier.png":
+    if name := mechanism_plots.fourier(out, pairs) if draw else FOURIER_PLOT:
         plots.append(("Fourier heat maps", name))
     if (out / ANALYSIS / "input_gradients.png").is_file():
         plots.append(("Input gradients (written by `sam-bench analyze`)", f"{ANALYSIS}/input_gradients.png"))

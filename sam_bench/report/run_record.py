@@ -88,6 +88,11 @@ class RunRecord:
     def method(self) -> str:
         return self.config.method
 
+    def results_file(self, out: Path) -> str:
+        """Its results file, relative to the reproduction folder `out`."""
+        assert self.path is not None, "a folder's records name their results files"
+        return self.path.relative_to(out).as_posix()
+
     def evaluation(self, attack: str, norm: str | None = None, eps: str | None = None, **select) -> Evaluation | None:
         """This attack's evaluation at this budget (clean: the clean pass), or None: `Results.evaluation`."""
         return self.results.evaluation(attack, norm, eps, **select)
