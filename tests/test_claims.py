@@ -4,6 +4,7 @@ over seeds and test images, one-sided tests in the claimed direction, an interse
 
 import numpy as np
 import pytest
+from run_records import run_record
 from scipy.stats import t
 
 from sam_bench.evaluation import outcomes
@@ -22,8 +23,9 @@ def flags(correct: int, shift: int = 0) -> np.ndarray:
     return out
 
 
-def record(name, method, seed, clean, robust, **config):
-    """clean: correct-flags; robust: {budget: correct-flags} (PGD)."""
+def record(name, method, seed, clean, robust, kept=True, epoch_seconds=(), **config):
+    """clean: correct-flags; robust: {budget: correct-flags} (PGD); `kept`: with per-image outcomes (without:
+    as results written before they were recorded)."""
     evaluations = [
         {
             "attack": "pgd",
@@ -32,31 +34,39 @@ def record(name, method, seed, clean, robust, **config):
             "eps_value": 0.0 if eps == "0" else eval(eps),
             "robust_acc": float(v.mean()),
             "n_examples": N,
-            "outcomes": outcomes.encode(v),
+            **({"outcomes": outcomes.encode(v)} if kept else {}),
         }
         for (norm, eps), v in robust.items()
     ]
-    return {
-        "name": name,
-        "key": f"{name}-key",
-        "seed": seed,
-        "primary": seed == 0,
-        "config": {"method": method, "seed": seed, **config},
-        "degenerate": None,
-        "training": {},
-        "epoch_seconds": [],
-        "results": {
-            "clean_acc": float(clean.mean()),
-            "clean_outcomes": outcomes.encode(clean),
-            "dataset": {"n_examples": N},
-            "evaluations": evaluations,
-        },
-    }
+    return run_record(
+        {
+            "name": name,
+            "seed": seed,
+            "primary": seed == 0,
+            "config": {"method": method, **config},
+            "epoch_seconds": epoch_seconds,
+            "results": {
+                "clean_acc": float(clean.mean()),
+                **({"clean_outcomes": outcomes.encode(clean)} if kept else {}),
+                "dataset": {"n_examples": N},
+                "evaluations": evaluations,
+            },
+        }
+    )
 
 
-def pair(st_robust: int, sam_robust: int, seed: int = 0, st_clean: int = 600, sam_clean: int = 600, name="SAM-0.1"):
-    st = record("ST", "standard", seed, flags(st_clean), {b: flags(st_robust) for b in BUDGETS})
-    sam = record(name, "sam", seed, flags(sam_clean), {b: flags(sam_robust) for b in BUDGETS})
+def pair(
+    st_robust: int,
+    sam_robust: int,
+    seed: int = 0,
+    st_clean: int = 600,
+    sam_clean: int = 600,
+    name="SAM-0.1",
+    **settings,
+):
+    """ST and SAM of one seed; `settings`: `record`'s `kept` and training settings, for both."""
+    st = record("ST", "standard", seed, flags(st_clean), {b: flags(st_robust) for b in BUDGETS}, **settings)
+    sam = record(name, "sam", seed, flags(sam_clean), {b: flags(sam_robust) for b in BUDGETS}, **settings)
     return st, sam
 
 
@@ -98,8 +108,8 @@ def test_seeds_must_agree_before_a_difference_is_called():
     # Pooled over 3 seeds SAM is ahead by 70 images, but the seeds disagree: +6, -4, +5 points
     records = seeds((300, 360), (340, 300), (300, 350))
     comparison = compare(
-        [r for r in records if r["name"] == "SAM-0.1"],
-        [r for r in records if r["name"] == "ST"],
+        [r for r in records if r.name == "SAM-0.1"],
+        [r for r in records if r.name == "ST"],
         ("pgd", "Linf", "1/255"),
     )
     assert comparison.seeds == 3 and abs(comparison.difference - 0.0233) < 1e-3 and comparison.p_value > 0.05
@@ -121,10 +131,11 @@ def test_a_significant_loss_fails_and_directions_are_one_sided():
     )
     # SAM clearly better at three budgets, no better at the fourth: the claim needs all four, and a
     # "not better" is not a "worse": inconclusive, naming only the budget that fell short
-    records = seeds((300, 360), (310, 360), (300, 360))
-    for r in records:
-        if r["name"] == "SAM-0.1":
-            r["results"]["evaluations"][3].update(robust_acc=0.3, outcomes=outcomes.encode(flags(300)))
+    records = []
+    for seed, (st_robust, sam_robust) in enumerate([(300, 360), (310, 360), (300, 360)]):
+        st, _ = pair(st_robust, sam_robust, seed)
+        last = {b: flags(300 if b == ("L2", "32/255") else sam_robust) for b in BUDGETS}
+        records += [st, record("SAM-0.1", "sam", seed, flags(600), last)]
     c2 = by_claim(records)[("C2", "SAM-0.1")]
     assert c2["verdict"] == "inconclusive" and c2["reason"].count("(p = ") == 1 and "PGD L2 32/255" in c2["reason"]
 
@@ -196,16 +207,13 @@ def test_c3_tests_each_at_model_against_each_sam_model():
 
 def test_results_without_per_image_outcomes_get_a_conservative_test():
     records = seeds((300, 360), (310, 360), (300, 360))
-    paired = compare(*[[r for r in records if r["name"] == n] for n in ("SAM-0.1", "ST")], ("pgd", "Linf", "1/255"))
-    for r in records:
-        del r["results"]["clean_outcomes"]
-        for ev in r["results"]["evaluations"]:
-            del ev["outcomes"]
-    bounded = compare(*[[r for r in records if r["name"] == n] for n in ("SAM-0.1", "ST")], ("pgd", "Linf", "1/255"))
+    paired = compare(*[[r for r in records if r.name == n] for n in ("SAM-0.1", "ST")], ("pgd", "Linf", "1/255"))
+    records = seeds((300, 360), (310, 360), (300, 360), kept=False)
+    bounded = compare(*[[r for r in records if r.name == n] for n in ("SAM-0.1", "ST")], ("pgd", "Linf", "1/255"))
     assert bounded.difference == pytest.approx(paired.difference)
     assert bounded.high - bounded.low > paired.high - paired.low  # the images' share bounded, not measured
     one = compare(
-        *[[r for r in records if r["name"] == n and r["seed"] == 0] for n in ("SAM-0.1", "ST")],
+        *[[r for r in records if r.name == n and r.seed == 0] for n in ("SAM-0.1", "ST")],
         ("pgd", "Linf", "1/255"),
     )
     assert "unpaired Fisher exact test (no per-image outcomes recorded; conservative)" in one.tests[0]
@@ -274,7 +282,7 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
     from sam_bench.report.claims import sam_gain
     from sam_bench.report.records import by_architecture
 
-    prn = seeds((300, 360), (310, 360), (300, 360))
+    prn = seeds((300, 360), (310, 360), (300, 360), arch="preactresnet18", width=0.125)
     vit = []
     for s in range(3):
         vit += [
@@ -297,8 +305,6 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
                 arch_kwargs={"depth": 4},
             ),
         ]
-    for r in prn:
-        r["config"].update(arch="preactresnet18", width=0.125)
     split = by_architecture(prn + vit)
     assert list(split) == ["PreActResNet-18 (width x0.125)", "vit_tiny_patch16_224 (depth=4)"]
     assert by_claim(split["PreActResNet-18 (width x0.125)"])[("C2", "SAM-0.1")]["verdict"] == "holds"
@@ -310,11 +316,12 @@ def test_a_grid_over_architectures_is_judged_per_architecture():
 def test_each_architecture_costs_against_its_own_st():
     from sam_bench.report.records import cost_against_st
 
-    prn = list(pair(300, 360))
-    vit = [
-        record("ViT-ST", "standard", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224"),
-        record("ViT-SAM-0.1", "sam", 0, flags(600), {}, arch="timm:vit_tiny_patch16_224"),
+    runs = [
+        ("ST", "standard", "preactresnet18", 10.0),
+        ("SAM-0.1", "sam", "preactresnet18", 20.0),
+        ("ViT-ST", "standard", "timm:vit_tiny_patch16_224", 40.0),
+        ("ViT-SAM-0.1", "sam", "timm:vit_tiny_patch16_224", 80.0),
     ]
-    for r, seconds in zip(prn + vit, [10.0, 20.0, 40.0, 80.0]):
-        r["epoch_seconds"] = [99.0, seconds]  # the first epoch (start-up) does not count
-    assert cost_against_st(prn + vit) == [1.0, 2.0, 1.0, 2.0]  # not 4 and 8 against PreActResNet's ST
+    # the first epoch (99 s: start-up) does not count
+    records = [record(n, m, 0, flags(600), {}, epoch_seconds=[99.0, t], arch=arch) for n, m, arch, t in runs]
+    assert cost_against_st(records) == [1.0, 2.0, 1.0, 2.0]  # not 4 and 8 against PreActResNet's ST

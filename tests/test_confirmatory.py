@@ -4,12 +4,14 @@ and traced to the commit that set them, and runs reused without their weights ke
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sam_bench import files
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.experiments.reproduce import reproduce
 from sam_bench.experiments.reproduction import _evaluation_key
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
@@ -64,7 +66,7 @@ def test_a_later_seed_gets_only_the_budgets_every_seed_gets():
 
 def _made(results: dict) -> set[tuple]:
     """What a results file's evaluations are: attack, norm, eps, AutoAttack version, images."""
-    return {signature_of_result(e) for e in results["evaluations"]}
+    return {signature_of_result(e) for e in Results.of(results).evaluations}
 
 
 def _asked(evaluation: dict, total: int) -> set[tuple]:
@@ -133,6 +135,8 @@ models:
   - {name: ST, method: standard}
   - {name: SAM, method: sam, rho: 0.1}
   - {name: AT-8, method: at, attack_eps: 8/255}
+  - {name: ASAM, method: asam}
+  - {name: SAM-AT, method: sam-at, attack_eps: 8/255}
 evaluation:
   n_examples: 64
   pgd: {n_examples: 32, Linf: {eps: [2/255]}}
@@ -166,6 +170,7 @@ scales:
         ("{primary_tests: {C1: {models: [AT-8, SAM], attack: clean, images: 8}}}", "only C3 names models"),
         (f"{{primary_tests: {{C3: {{models: [SAM, AT-8], {C3_PGD}}}}}}}", "'SAM' is not an AT model"),
         (f"{{primary_tests: {{C3: {{models: [AT-8, ST], {C3_PGD}}}}}}}", "'ST' is not a SAM model"),
+        (f"{{primary_tests: {{C3: {{models: [AT-8, SAM-AT], {C3_PGD}}}}}}}", "'SAM-AT' is not a SAM model"),
         (f"{{primary_tests: {{C3: {{models: [AT-8, X], {C3_PGD}}}}}}}", "'X' is not a model of this scale"),
         (f"{{primary_tests: {{C3: {{models: [AT-8, AT-8], {C3_PGD}}}}}}}", "two different models"),
         ("{primary_tests: {C3: {models: [AT-8, SAM], attack: clean, images: 8}}}", "its measure is AT's robust one"),
@@ -193,11 +198,20 @@ def test_good_endpoints_are_read(tmp_path):
     )
     endpoints = load_recipe(str(path), "s").endpoints
     assert sorted(endpoints.primary_tests) == ["C1", "C2"] and endpoints.confirmatory_seeds["SAM"] == [1, 2]
-    entry = {"attack": "autoattack", "norm": "Linf", "eps_value": 2 / 255, "n_examples": 16}
+    custom = {"version": "custom", "attacks": ["apgd-ce"]}
+    entry = Evaluation("autoattack", 0.5, norm="Linf", eps="2/255", eps_value=2 / 255, n_examples=16, settings=custom)
     c2 = endpoints.primary_tests["C2"]
-    assert c2.matches({**entry, "settings": {"version": "custom", "attacks": ["apgd-ce"]}})
-    assert not c2.matches({**entry, "settings": {"version": "standard", "attacks": ["apgd-ce", "apgd-t"]}})
-    assert not c2.matches({**entry, "n_examples": 8, "settings": {"version": "custom", "attacks": ["apgd-ce"]}})
+    assert c2.matches(entry)
+    assert not c2.matches(replace(entry, settings={"version": "standard", "attacks": ["apgd-ce", "apgd-t"]}))
+    assert not c2.matches(replace(entry, n_examples=8))
+
+
+def test_c3s_sam_model_may_be_any_sam_on_clean_images(tmp_path):
+    """C3's second model is a SAM model as the method table tells one: SAM's two passes on clean images, ASAM's too
+    (SAM on PGD examples trains on attacked images: an AT model, refused above)."""
+    path = tmp_path / "endpoints.yaml"
+    path.write_text(BASE + f"  s: {{primary_tests: {{C3: {{models: [AT-8, ASAM], {C3_PGD}}}}}}}\n")
+    assert load_recipe(str(path), "s").endpoints.primary_tests["C3"].models == ("AT-8", "ASAM")
 
 
 def test_c3s_primary_test_names_its_two_models_and_is_judged_on_clean_accuracy_too(tmp_path):
@@ -340,7 +354,7 @@ def test_a_run_reused_without_its_weights_keeps_the_results_it_came_with_until_t
 def test_a_recheck_names_two_autoattack_versions_at_one_budget_apart():
     from sam_bench.evaluation.recheck import label
 
-    standard = {"attack": "autoattack", "norm": "Linf", "eps": "2/255", "settings": {"version": "standard"}}
-    custom = {**standard, "settings": {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}}
+    standard = Evaluation("autoattack", 0.5, norm="Linf", eps="2/255", settings={"version": "standard"})
+    custom = replace(standard, settings={"version": "custom", "attacks": ["apgd-ce", "apgd-t"]})
     assert label(standard) == "autoattack Linf 2/255"  # as every committed recheck.json names it
     assert label(custom) == "autoattack Linf 2/255 (custom: apgd-ce, apgd-t)"

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from run_records import run_record
 
 from sam_bench import files
 from sam_bench.evaluation import outcomes
@@ -25,8 +26,11 @@ def flags(count, seed, n=N):
     return right[:n]
 
 
-def ev(attack, norm, eps, value, count, seed, n=N, settings=None):
+def ev(attack, norm, eps, value, count, seed, n=N, settings=None, breakdown=False):
+    """An evaluation with `count` of its n images right; `breakdown`: AutoAttack's, with 2 more images right
+    after APGD-T than at the end (FAB-T flipped one, Square one)."""
     f = flags(count, seed, n)
+    right = int(f.sum())
     return {
         "attack": attack,
         "norm": norm,
@@ -36,43 +40,58 @@ def ev(attack, norm, eps, value, count, seed, n=N, settings=None):
         "robust_acc": float(f.mean()),
         "outcomes": outcomes.encode(f),
         "settings": settings or {},
+        **(
+            {"breakdown": {"clean": 0.9, **{a: (right + k) / n for a, k in zip(ATTACKS, (5, 2, 1, 0))}}}
+            if breakdown
+            else {}
+        ),
     }
 
 
-def record(name, method, seed, clean, pgd, aa, masked=0):
+ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
+
+
+def record(name, method, seed, clean, pgd, aa, masked=0, custom=None, evaluations=None, breakdown=False):
     """`pgd` and `aa` images right at every C2 budget; a masked model's PGD-10 finds `masked` fewer
-    examples than AutoAttack does (its AutoAttack count stays `aa`)."""
-    evaluations = []
-    for norm, eps, value in (
-        ("Linf", "1/255", 1 / 255),
-        ("Linf", "2/255", 2 / 255),
-        ("L2", "16/255", 16 / 255),
-        ("L2", "32/255", 32 / 255),
-    ):
-        evaluations.append(ev("pgd", norm, eps, value, pgd + masked, seed))
-        if seed == 0:  # standard AutoAttack on the first seeds' first 500 images
-            evaluations.append(ev("autoattack", norm, eps, value, aa, seed, 500, {"version": "standard"}))
-    evaluations.append(ev("autoattack", "Linf", "2/255", 2 / 255, aa, seed, N, CUSTOM))
-    return {
-        "name": name,
-        "key": f"{name}-{seed}",
-        "seed": seed,
-        "primary": seed == 0,
-        "config": {"method": method, "seed": seed},
-        "degenerate": None,
-        "results": {
-            "clean_acc": float(flags(clean, seed).mean()),
-            "clean_outcomes": outcomes.encode(flags(clean, seed)),
-            "dataset": {"n_examples": N},
-            "evaluations": evaluations,
-        },
-    }
+    examples than AutoAttack does (its AutoAttack count stays `aa`); `custom`: the APGD-CE + APGD-T count at
+    Linf 2/255 (`aa` by default). `evaluations` replaces them all; `breakdown`: standard AutoAttack's."""
+    if evaluations is None:
+        evaluations = []
+        for norm, eps, value in (
+            ("Linf", "1/255", 1 / 255),
+            ("Linf", "2/255", 2 / 255),
+            ("L2", "16/255", 16 / 255),
+            ("L2", "32/255", 32 / 255),
+        ):
+            evaluations.append(ev("pgd", norm, eps, value, pgd + masked, seed))
+            if seed == 0:  # standard AutoAttack on the first seeds' first 500 images
+                standard = {"version": "standard"}
+                evaluations.append(ev("autoattack", norm, eps, value, aa, seed, 500, standard, breakdown))
+        evaluations.append(
+            ev("autoattack", "Linf", "2/255", 2 / 255, aa if custom is None else custom, seed, N, CUSTOM)
+        )
+    return run_record(
+        {
+            "name": name,
+            "key": f"{name}-{seed}",
+            "seed": seed,
+            "primary": seed == 0,
+            "config": {"method": method},
+            "results": {
+                "clean_acc": float(flags(clean, seed).mean()),
+                "clean_outcomes": outcomes.encode(flags(clean, seed)),
+                "dataset": {"n_examples": N},
+                "evaluations": evaluations,
+            },
+        }
+    )
 
 
-def grid(masked=0):
+def grid(masked=0, custom=None, **kwargs):
+    """ST and SAM-0.1 over seeds 0-7; `custom(seed)`: SAM's APGD-CE + APGD-T count of that seed."""
     seeds = range(8)
-    return [record("ST", "standard", s, 820, 60, 50) for s in seeds] + [
-        record("SAM-0.1", "sam", s, 815 + (s % 3), 90, 80, masked) for s in seeds
+    return [record("ST", "standard", s, 820, 60, 50, **kwargs) for s in seeds] + [
+        record("SAM-0.1", "sam", s, 815 + (s % 3), 90, 80, masked, custom and custom(s), **kwargs) for s in seeds
     ]
 
 
@@ -89,15 +108,12 @@ PLAN = {
 
 def write_runs(out: Path, records, commit):
     for r in records:
-        files.write_json(out / "runs" / f"{r['name']}-{r['key']}" / "metadata.json", {"code_commit": commit})
+        files.write_json(out / "runs" / f"{r.name}-{r.key}" / "metadata.json", {"code_commit": commit})
 
 
 def test_the_primary_tests_are_judged_over_the_confirmatory_seeds_only(tmp_path):
-    records = grid()
     # the exploratory seeds say the opposite of the confirmatory ones at C2: they must not count
-    for r in records:
-        if r["name"] == "SAM-0.1" and r["seed"] < 5:
-            r["results"]["evaluations"][-1] = ev("autoattack", "Linf", "2/255", 2 / 255, 10, r["seed"], N, CUSTOM)
+    records = grid(custom=lambda seed: 10 if seed < 5 else None)
     write_runs(tmp_path, records, "HEAD")
     lines = confirmatory.section(tmp_path, records, PLAN)
     text = "\n".join(lines)
@@ -173,9 +189,8 @@ def at_and_sam(at_seeds, sam_seeds, at_robust=600, sam_robust=50, at_clean=800, 
         ("SAM-0.1", "sam", sam_seeds, sam_robust, sam_clean),
     ):
         for s in seeds:
-            r = record(name, method, s, clean + s % 3, 0, 0)
-            r["results"]["evaluations"] = [ev("pgd", "Linf", "8/255", 8 / 255, robust + s % 2, s)]
-            found.append(r)
+            pgd = [ev("pgd", "Linf", "8/255", 8 / 255, robust + s % 2, s)]
+            found.append(record(name, method, s, clean + s % 3, 0, 0, evaluations=pgd))
     return found
 
 
@@ -218,21 +233,9 @@ def test_c3s_primary_test_pairs_the_two_models_confirmatory_seeds_in_order_and_t
 def test_the_report_counts_what_fab_t_and_square_flipped_after_apgd_ce_and_apgd_t():
     from sam_bench.report import autoattack_tail
 
-    records = grid()
-    assert not autoattack_tail.applies([r for r in records if r["seed"] > 0])  # no standard version to compare
-    for r in records:
-        for e in r["results"]["evaluations"]:
-            if (e["settings"] or {}).get("version") == "standard":
-                right = round(e["robust_acc"] * e["n_examples"])
-                # 2 more images right after APGD-T than at the end: FAB-T flipped one, Square one
-                e["breakdown"] = {
-                    "clean": 0.9,
-                    "apgd-ce": (right + 5) / e["n_examples"],
-                    "apgd-t": (right + 2) / e["n_examples"],
-                    "fab-t": (right + 1) / e["n_examples"],
-                    "square": right / e["n_examples"],
-                }
-    lines = autoattack_tail.section(records)
+    assert not autoattack_tail.applies([r for r in grid() if r.seed > 0])  # no standard version to compare
+    # 2 more images right after APGD-T than at the end of each standard AutoAttack: FAB-T flipped one, Square one
+    lines = autoattack_tail.section(grid(breakdown=True))
     rows = [line for line in lines if line.startswith("| ST (seed 0) |")]
     assert [row.split(" | ")[1] for row in rows] == ["Linf 1/255", "Linf 2/255", "L2 16/255", "L2 32/255"]
     images, after_apgd_t, fab_t, square, final, custom = rows[1].rstrip(" |").split(" | ")[2:8]

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from run_records import run_record
 
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
@@ -74,8 +75,8 @@ def test_the_report_judges_c4_from_cost_json(tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((folder / "cost.json").read_text())
     assert [m["name"] for m in record["models"]] == ["ST", "SAM-0.1"]  # the ST its ratio needs comes along
-    sam = {"name": "SAM-0.1", "key": "SAM-0.1-key", "primary": True, "config": {"method": "sam"}}
-    verdict = cost_verdict([sam], [{"name": "ST"}], record)
+    sam = run_record({"name": "SAM-0.1", "config": {"method": "sam"}})
+    verdict = cost_verdict([sam], [run_record({"name": "ST"})], record)
     assert (
         verdict["verdict"] in ("holds", "fails", "inconclusive")
         and "x ST per step, 95% interval [" in verdict["evidence"][0]
@@ -87,8 +88,8 @@ def test_the_reports_cost_table_tells_a_model_without_results_from_one_of_other_
 
     record = json.loads(measure(plan(tmp_path / "repro", *GRID), rounds=6, steps=1, warmup=1, threads=1).read_text())
     records = [
-        {"name": "ST", "key": "ST-key", "primary": True},
-        {"name": "SAM-0.1", "key": "SAM-0.1-other-key", "primary": True},  # retrained with other settings
+        run_record({"name": "ST"}),
+        run_record({"name": "SAM-0.1", "key": "SAM-0.1-other-key"}),  # retrained with other settings
     ]  # AT-Linf-2 has no results yet (a grid still running)
     rows = {line.split(" | ")[0][2:]: line for line in _cost_lines(record, records) if line.startswith("| ")}
     assert "ST" in rows and "SAM-0.1 (other settings than this grid's: not used)" in rows

@@ -1,5 +1,7 @@
 """Degenerate models are flagged, and no verdict rests on them."""
 
+from run_records import run_record
+
 from sam_bench.evaluation.degenerate import diagnose, of_results
 from sam_bench.report.claims import verdicts
 from sam_bench.report.records import seconds_per_epoch
@@ -38,17 +40,17 @@ def record(name, method, clean, pgd=None, degenerate=None, epochs=(10.0, 5.0, 5.
         {"attack": "pgd", "norm": n_, "eps": e, "eps_value": v, "robust_acc": a, "n_examples": n}
         for (n_, e, v), a in (pgd or {}).items()
     ]
-    return {
-        "name": name,
-        "key": f"{name}-key",
-        "seed": seed,
-        "primary": seed == 0,
-        "config": {"method": method, "seed": seed, **config},
-        "degenerate": degenerate,
-        "results": {"clean_acc": clean, "evaluations": evaluations, "dataset": {"n_examples": n}},
-        "training": {},
-        "epoch_seconds": list(epochs),
-    }
+    return run_record(
+        {
+            "name": name,
+            "seed": seed,
+            "primary": seed == 0,
+            "config": {"method": method, **config},
+            "degenerate": degenerate,
+            "results": {"clean_acc": clean, "evaluations": evaluations, "dataset": {"n_examples": n}},
+            "epoch_seconds": epochs,
+        }
+    )
 
 
 L1 = ("Linf", "1/255", 1 / 255)

@@ -22,7 +22,7 @@ def test_the_readme_holds_the_findings_its_reproductions_give():
     assert (ROOT / "reproductions" / findings_figure.NAME).is_file()
     # the figure comes from the largest scale with ST, SAM-0.1 and an AT model at the claims' budgets
     folder, groups = findings_figure.chosen(folders)
-    assert [g[0]["config"]["method"] for g in groups] == ["standard", "sam", "at"]
+    assert [g[0].method for g in groups] == ["standard", "sam", "at"]
     assert all(findings_figure.chosen([f]) is None for f in folders[: folders.index(folder.path)])
 
 

@@ -3,8 +3,10 @@
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from sam_bench.evaluation.results_record import Results
 from sam_bench.report import gpu_minutes
 from sam_bench.report.folder import Folder
 
@@ -12,13 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "reproductions" / "paper-cifar10-full"
 
 
+def changed(record, change):
+    """The record with its results file's fields as `change` leaves a copy of them."""
+    data = copy.deepcopy(record.results.as_dict())
+    change(data)
+    return replace(record, results=Results(data, record.path))
+
+
 def test_each_gpu_run_counts_its_training_and_evaluation_wall_time():
     folder = Folder.load(FULL)
     rows = {r["name"]: r for r in gpu_minutes.rows(folder.records)}
     assert {"ST", "SAM-0.1"} <= set(rows)
     for record in folder.records:
-        row = rows[record["name"]]
-        results = json.loads(record["path"].read_text())
+        row = rows[record.name]
+        results = json.loads(record.path.read_text())
         assert row["device"] == results["model"]["training"]["device_name"] != ""
         assert row["training_min"] * 60 == results["model"]["training"]["wall_time_s"]
         attacks = results["evaluations"]
@@ -32,23 +41,29 @@ def test_each_gpu_run_counts_its_training_and_evaluation_wall_time():
 
 
 def test_the_timed_probes_before_an_attacks_chunks_count_with_its_evaluation():
-    record = copy.deepcopy(Folder.load(FULL).records[0])
+    record = Folder.load(FULL).records[0]
     (before,) = gpu_minutes.rows([record])
-    attack = record["results"]["evaluations"][-1]
-    attack["chunks"] = dict(attack["chunks"], probe_seconds=30.0)  # as a call under a time limit records it
-    (row,) = gpu_minutes.rows([record])
+
+    def probed(data):  # as a call under a time limit records it
+        attack = data["evaluations"][-1]
+        attack["chunks"] = dict(attack["chunks"], probe_seconds=30.0)
+
+    (row,) = gpu_minutes.rows([changed(record, probed)])
     assert abs(row["evaluation_min"] - before["evaluation_min"] - 0.5) < 1e-9
 
 
 def test_a_part_that_ran_on_a_cpu_is_not_counted_and_a_cpu_folder_has_no_table():
-    record = copy.deepcopy(Folder.load(FULL).records[0])
-    record["results"]["environment"].update(device="cpu", device_name="cpu (x86_64, 2 threads)")
+    cpu = "cpu (x86_64, 2 threads)"
+    record = changed(
+        Folder.load(FULL).records[0], lambda data: data["environment"].update(device="cpu", device_name=cpu)
+    )
     (row,) = gpu_minutes.rows([record])
     assert row["evaluation_min"] is None and row["total_min"] == row["training_min"]
-    record["training"] = dict(record["training"], device_name="cpu (x86_64, 2 threads)")
+    record = replace(record, training=replace(record.training, device_name=cpu))
     assert gpu_minutes.rows([record]) == [] and gpu_minutes.lines([record]) == []
     assert gpu_minutes.lines(Folder.load(ROOT / "reproductions" / "paper-cifar10-sample").records) == []
-    assert gpu_minutes.rows([dict(record, reused_from="elsewhere")]) == []
+    gpu = Folder.load(FULL).records[0]
+    assert gpu_minutes.rows([replace(gpu, training=replace(gpu.training, reused_from="elsewhere"))]) == []
 
 
 def test_the_readme_sentence_gives_each_gpu_runs_minutes_and_autoattacks_seconds():
@@ -59,10 +74,10 @@ def test_the_readme_sentence_gives_each_gpu_runs_minutes_and_autoattacks_seconds
     for record in folder.records:
         (aa,) = [
             e
-            for e in json.loads(record["path"].read_text())["evaluations"]
+            for e in json.loads(record.path.read_text())["evaluations"]
             if e["attack"] == "autoattack" and e["eps"] == "8/255" and e["settings"]["version"] == "standard"
         ]
-        assert f"{record['name']} {aa['seconds']:.1f} s on 10,000 images" in said
+        assert f"{record.name} {aa['seconds']:.1f} s on 10,000 images" in said
     page = (ROOT / "docs" / "leaderboard.md").read_text()  # where each reproduction's summary is rendered
     assert said.startswith(" GPU minutes per model on NVIDIA H200") and said in page
     assert gpu_minutes.sentence(Folder.load(ROOT / "reproductions" / "paper-cifar10-sample").records) == ""

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from run_records import run_record
 
 import sam_bench.experiments.reproduction as grid
 from sam_bench.errors import BadInput
@@ -162,7 +163,7 @@ def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tm
 
     light = grids["root"] / "light-test"
     records = load_results(light)
-    first = {r["name"]: r["key"] for r in records}
+    first = {r.name: r.key for r in records}
     ratios = {"ST": None, "SAM-0.1": 2.1, "FGSM-RS-8": 1.9, "N-FGSM-8": 2.0}
     cost = {"models": [{"name": n, "key": first[n], "ratio": r and {"median": r}} for n, r in ratios.items()]}
     lines = pareto.section(tmp_path, records, cost)
@@ -170,7 +171,7 @@ def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tm
     assert "| ST | standard | 1 | 1.00 |" in "\n".join(lines)
     assert (tmp_path / "pareto.png").stat().st_size > 0
     stale = {"models": [{"name": "SAM-0.1", "key": "other", "ratio": {"median": 2.1}}]}
-    assert pareto.measured_ratio([r for r in records if r["name"] == "SAM-0.1"], stale) is None  # other settings
+    assert pareto.measured_ratio([r for r in records if r.name == "SAM-0.1"], stale) is None  # other settings
 
 
 def test_the_readme_summary_states_the_equal_cost_verdicts(grids, tmp_path):
@@ -222,22 +223,20 @@ def _record(name, method, seed, clean, robust):
 
     # AutoAttack on the first seed only, as the recipes run it
     evaluations = [evaluation("pgd", robust)] + ([evaluation("autoattack", robust - 20)] if seed == 0 else [])
-    return {
-        "name": name,
-        "key": f"{name}-key",
-        "seed": seed,
-        "primary": seed == 0,
-        "config": {"method": method, "seed": seed},
-        "degenerate": None,
-        "training": {},
-        "epoch_seconds": [],
-        "results": {
-            "clean_acc": float(right(clean).mean()),
-            "clean_outcomes": outcomes.encode(right(clean)),
-            "dataset": {"n_examples": 1000},
-            "evaluations": evaluations,
-        },
-    }
+    return run_record(
+        {
+            "name": name,
+            "seed": seed,
+            "primary": seed == 0,
+            "config": {"method": method},
+            "results": {
+                "clean_acc": float(right(clean).mean()),
+                "clean_outcomes": outcomes.encode(right(clean)),
+                "dataset": {"n_examples": 1000},
+                "evaluations": evaluations,
+            },
+        }
+    )
 
 
 def test_a_tie_at_the_top_still_says_who_is_beaten(tmp_path):

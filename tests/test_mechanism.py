@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from run_records import run_record
 
 from sam_bench.evaluation import outcomes
 from sam_bench.report import mechanism
@@ -13,32 +14,34 @@ from sam_bench.report import mechanism
 N = 400
 
 
-def run(name, method, sha, robust):
+def run(name, method, sha, robust, seed=0):
     """A run record as report.load_results makes it (only what the section reads)."""
     flags = np.zeros(N, bool)
     flags[:robust] = True
-    return {
-        "name": name,
-        "key": f"{name}-{sha[:10]}",
-        "seed": 0,
-        "config": {"method": method, "seed": 0, "arch": "preactresnet18", "width": 0.125},
-        "results": {
-            "model": {"weights_sha256": sha},
-            "clean_acc": 0.6,
-            "dataset": {"n_examples": N},
-            "evaluations": [
-                {
-                    "attack": "pgd",
-                    "norm": "Linf",
-                    "eps": "2/255",
-                    "eps_value": 2 / 255,
-                    "robust_acc": robust / N,
-                    "n_examples": N,
-                    "outcomes": outcomes.encode(flags),
-                }
-            ],
-        },
-    }
+    return run_record(
+        {
+            "name": name,
+            "key": f"{name}-{sha[:10]}",
+            "seed": seed,
+            "config": {"method": method, "arch": "preactresnet18", "width": 0.125},
+            "results": {
+                "model": {"weights_sha256": sha},
+                "clean_acc": 0.6,
+                "dataset": {"n_examples": N},
+                "evaluations": [
+                    {
+                        "attack": "pgd",
+                        "norm": "Linf",
+                        "eps": "2/255",
+                        "eps_value": 2 / 255,
+                        "robust_acc": robust / N,
+                        "n_examples": N,
+                        "outcomes": outcomes.encode(flags),
+                    }
+                ],
+            },
+        }
+    )
 
 
 def analysis(sha, eigenvalues, high_pass_correct, alignment, seed=0):
@@ -164,7 +167,7 @@ def test_section_writes_tables_plots_and_names_runs_without_a_record(tmp_path):
     (tmp_path / "analysis").mkdir()
     for a in analyses:
         (tmp_path / "analysis" / f"{a['model']['weights_sha256'][:4]}.json").write_text(json.dumps(a))
-    lines = "\n".join(mechanism.section(tmp_path, [*runs, run("ST", "standard", "d" * 64, 90) | {"seed": 1}]))
+    lines = "\n".join(mechanism.section(tmp_path, [*runs, run("ST", "standard", "d" * 64, 90, seed=1)]))
     assert "on 3 of 4 runs; no record for ST (seed 1): their weights are not in the tree, so they cannot" in lines
     assert "below 0.001 in 7 of 12 model-batches" in lines  # the batches whose eigenvalue is above 50
     assert "| ST | 0 | 109 |" in lines  # the mean of ST's four batch eigenvalues

@@ -15,9 +15,9 @@ def seeded(name, method, seed, eigenvalue, high_pass, alignment, robust=100):
     """One analysed model of `name` trained with `seed`: its run record and analysis record."""
     sha = hashlib.sha256(f"{name}:{seed}".encode()).hexdigest()
     noise = np.random.default_rng(seed).normal(0, 0.01, 200)
-    record = run(name, method, sha, robust) | {"seed": seed}
-    record["config"] = record["config"] | {"seed": seed}
-    return record, analysis(sha, [eigenvalue * f for f in (0.9, 1.1, 1.0, 1.0)], high_pass, alignment + noise)
+    return run(name, method, sha, robust, seed), analysis(
+        sha, [eigenvalue * f for f in (0.9, 1.1, 1.0, 1.0)], high_pass, alignment + noise
+    )
 
 
 def grid(st_eigen, sam_eigen, at_seeds=3):

@@ -75,3 +75,14 @@ def test_every_method_but_standard_training_names_its_paper():
     for m in method_table.TABLE.values():
         if m.paper is not None:
             assert m.paper.url.startswith("https://arxiv.org/abs/") and m.paper.cite.split()[-1].isdigit(), m.name
+
+
+def test_the_papers_methods_and_the_sam_family_are_read_from_the_table():
+    """The claims compare the paper's three methods; the Mechanism section and C3's primary test take SAM's two
+    passes on clean images (SAM and ASAM) as SAM, and SAM on PGD examples as an AT method."""
+    assert set(method_table.PAPER_METHODS) <= set(method_table.TABLE)
+    assert [m for m in method_table.names() if method_table.is_sam_family(m)] == ["sam", "asam"]
+    assert method_table.uses_sam("sam-at") and method_table.uses_attack("sam-at")
+    assert not method_table.is_sam_family("sam-at")
+    # C4's expected ratios: ST 1, SAM 2, PGD-10 AT 11 passes per step
+    assert [method_table.passes_per_step(m, 10) for m in method_table.PAPER_METHODS] == [1, 2, 11]

@@ -2,6 +2,7 @@
 
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -146,20 +147,21 @@ def test_compute_is_summed_from_the_runs_cpu_time_and_the_report_states_it(candi
     folder = candidates[1]
     records = load_results(folder)
     totals = spent.of_records(records)
-    logs = [folder / "runs" / f"{r['name']}-{r['key']}" / "log.jsonl" for r in records]
+    logs = [folder / "runs" / f"{r.name}-{r.key}" / "log.jsonl" for r in records]
     cpu = sum(sum(json.loads(line)["cpu_seconds"] for line in log.read_text().splitlines()) for log in logs)
     assert totals["training_cpu_s"] == pytest.approx(cpu) and totals["runs_without_cpu"] == 0
-    evaluations = [ev for r in records for ev in r["results"]["evaluations"]]
-    assert totals["evaluation_cpu_s"] == pytest.approx(sum(ev["cpu_seconds"] for ev in evaluations))
+    evaluations = [ev for r in records for ev in r.results.evaluations]
+    assert totals["evaluation_cpu_s"] == pytest.approx(sum(ev.cpu_seconds for ev in evaluations))
     assert totals["cpu_s"] == pytest.approx(totals["training_cpu_s"] + totals["evaluation_cpu_s"])
     # a run from before CPU time was recorded counts its wall time, and the sentence says so
-    older = [{**records[0], "training_cpu_s": None}] + records[1:]
+    first = records[0]
+    older = [replace(first, training=replace(first.training, cpu_s=None))] + records[1:]
     assert spent.of_records(older)["runs_without_cpu"] == 1
     assert "1 runs recorded before CPU time was" in spent.describe(spent.of_records(older))
     # a run reused from another reproduction was paid for there
-    reused = spent.of_records([{**records[0], "reused_from": "elsewhere"}] + records[1:])
+    reused = spent.of_records([replace(first, training=replace(first.training, reused_from="elsewhere"))] + records[1:])
     assert reused["runs"] == len(records) - 1 and reused["reused_runs"] == 1
-    assert reused["training_cpu_s"] == pytest.approx(totals["training_cpu_s"] - records[0]["training_cpu_s"])
+    assert reused["training_cpu_s"] == pytest.approx(totals["training_cpu_s"] - first.training.cpu_s)
     # the pilot keeps each candidate's compute, and a report in the chosen folder states the others'
     run_pilot(candidates, candidates[0], require_clean=0.01)
     report = write_report(candidates[0]).read_text()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_records import run_record
 
 from sam_bench import schema
 from sam_bench.eps import parse_eps
@@ -144,21 +145,21 @@ def record(name, method, seed, width, clean, robust, n=1000, norm="Linf", eps="8
                 "outcomes": outcomes.encode(flags(robust)),
             }
         )
-    return {
-        "name": name,
-        "key": f"{name}-{seed}",
-        "seed": seed,
-        "primary": seed == 0,
-        "config": {"method": method, "seed": seed, "arch": "preactresnet18", "width": width, "dataset": "cifar10"},
-        "degenerate": None,
-        "training": {},
-        "results": {
-            "clean_acc": clean / n,
-            "clean_outcomes": outcomes.encode(flags(clean)),
-            "dataset": {"n_examples": n},
-            "evaluations": evaluations,
-        },
-    }
+    return run_record(
+        {
+            "name": name,
+            "key": f"{name}-{seed}",
+            "seed": seed,
+            "primary": seed == 0,
+            "config": {"method": method, "arch": "preactresnet18", "width": width, "dataset": "cifar10"},
+            "results": {
+                "clean_acc": clean / n,
+                "clean_outcomes": outcomes.encode(flags(clean)),
+                "dataset": {"n_examples": n},
+                "evaluations": evaluations,
+            },
+        }
+    )
 
 
 def test_full_scale_models_are_set_beside_the_published_entries(tmp_path):

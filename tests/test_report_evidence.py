@@ -50,8 +50,8 @@ def test_a_results_file_without_outcomes_is_named_and_not_shown(folder):
         del ev["outcomes"]
     path.write_text(json.dumps(results))
     loaded = Folder.load(folder)
-    assert [(r["name"], r["seed"]) for r in loaded.left_out] == [("SAM-0.1", 0)]
-    assert ("SAM-0.1", 0) not in {(r["name"], r["seed"]) for r in loaded.records}
+    assert [(r.name, r.seed) for r in loaded.left_out] == [("SAM-0.1", 0)]
+    assert ("SAM-0.1", 0) not in {(r.name, r.seed) for r in loaded.records}
     assert report(folder).exit_code == 0
     text = (folder / "REPORT.md").read_text()
     assert f"Not shown: SAM-0.1 (seed 0), `results/{SAM}.json`: it records no per-image outcomes" in text

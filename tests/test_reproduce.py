@@ -90,17 +90,17 @@ def test_every_artifact_exists(smoke):
     assert second["model"]["kind"] == "run" and second["model"]["training"]["config"]["seed"] == 1
     assert [e["attack"] for e in second["evaluations"]].count("autoattack") == 0  # AutoAttack: first seed only
     for record in load_results(out):  # per-image outcomes agree with the accuracies
-        results = record["results"]
+        results = record.results
         assert decode(results["clean_outcomes"]).mean() == pytest.approx(results["clean_acc"])
-        for ev in results["evaluations"]:
-            assert decode(ev["outcomes"]).mean() == pytest.approx(ev["robust_acc"])
+        for ev in results.evaluations:
+            assert decode(ev.outcomes).mean() == pytest.approx(ev.robust_acc)
 
 
 def test_report_numbers_equal_the_results_files(smoke):
     out = smoke["out"]
     records = {}
     for r in load_results(out):
-        records.setdefault(r["name"], []).append(r)
+        records.setdefault(r.name, []).append(r)
     text = (out / "REPORT.md").read_text()
     table = [line for line in text.split("## Accuracy")[1].split("## ")[0].strip().splitlines() if line.startswith("|")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
@@ -118,13 +118,13 @@ def test_report_numbers_equal_the_results_files(smoke):
             )
             values = [accuracy(r, *measure) for r in group if accuracy(r, *measure) is not None]
             if len(values) > 1:  # several seeds: the mean, its 95% interval over seeds and images
-                flags = np.array([decode(evaluation(r, *measure)["outcomes"]) for r in group], float)
+                flags = np.array([decode(evaluation(r, *measure).outcomes) for r in group], float)
                 result = seeds_and_images(flags)
                 low, high = accuracy_interval(result)
                 assert result.estimate == pytest.approx(statistics.fmean(values))
                 assert cell == f"{100 * result.estimate:.2f} ({100 * low:.1f}–{100 * high:.1f})", (row[0], column)
             else:  # one evaluation: its 95% Wilson interval
-                n = group[0]["results"]["dataset"]["n_examples"]
+                n = group[0].results["dataset"]["n_examples"]
                 low, high = wilson(round(values[0] * n), n)
                 assert cell == f"{100 * values[0]:.2f} ({100 * low:.1f}–{100 * high:.1f})", (row[0], column)
             checked += 1
@@ -138,8 +138,8 @@ def test_report_numbers_equal_the_results_files(smoke):
 
 def test_robust_never_above_clean_in_results(smoke):
     for record in load_results(smoke["out"]):
-        for ev in record["results"]["evaluations"]:
-            assert ev["robust_acc"] <= ev["clean_acc"] + 1e-9
+        for ev in record.results.evaluations:
+            assert ev.robust_acc <= ev.clean_acc + 1e-9
 
 
 def test_second_run_changes_nothing(smoke):
@@ -307,12 +307,15 @@ def test_a_model_whose_weights_cannot_be_fetched_is_left_unevaluated_and_the_gri
 
 
 def test_the_setup_line_says_when_autoattack_attacked_fewer_images():
+    from sam_bench.evaluation.results_record import Evaluation
     from sam_bench.report.document import _aa_text
 
-    standard = {"settings": {"version": "standard"}, "n_examples": 1000}
+    standard = Evaluation("autoattack", 0.4, settings={"version": "standard"}, n_examples=1000)
     assert _aa_text(standard, 2000) == "standard, on the first 1000 of them"
     assert _aa_text(standard, 1000) == _aa_text(standard) == "standard"
-    quick = {"settings": {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}, "n_examples": 200}
+    quick = Evaluation(
+        "autoattack", 0.4, settings={"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}, n_examples=200
+    )
     assert _aa_text(quick, 200) == "custom: apgd-ce, apgd-t"
 
 
@@ -323,22 +326,23 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(rechecked, tmp_path):
     import shutil
 
     from sam_bench.evaluation import outcomes, recheck, results_file
+    from sam_bench.evaluation.results_record import Evaluation, Results
 
     folder = tmp_path / "copy"
     shutil.copytree(rechecked, folder)  # rechecked by the fixture; this test alters its copy
     record = recheck.read(folder / "recheck.json")
     assert record["identical"] and record["images_differing"] == 0
-    published = [r for r in load_results(folder) if r["results"]["model"].get("zoo_id")]
+    published = [r for r in load_results(folder) if r.results["model"].get("zoo_id")]
     assert sorted(m["results"] for m in record["models"]) == sorted(
-        r["path"].relative_to(folder).as_posix() for r in published
+        r.path.relative_to(folder).as_posix() for r in published
     )
     for m in record["models"]:
-        results = results_file.read(folder / m["results"])
-        recorded = {recheck.label(e): e for e in results["evaluations"] if e["attack"] != "clean"}
+        results = Results.read(folder / m["results"])
+        recorded = {recheck.label(e): e for e in results.evaluations if e.attack != "clean"}
         assert [c["evaluation"] for c in m["evaluations"]] == ["clean", *recorded]  # autoattack included
         assert m["evaluations"][0]["recorded_correct"] == round(results["clean_acc"] * m["n_examples"])
         for c in m["evaluations"][1:]:
-            assert c["recorded_correct"] == round(recorded[c["evaluation"]]["robust_acc"] * c["n"])
+            assert c["recorded_correct"] == round(recorded[c["evaluation"]].robust_acc * c["n"])
     report = (folder / "REPORT.md").read_text()
     assert "## Re-measured from the stored weights" in report and "All 3 models: every evaluation" in report
     # the same command again goes on from where the record stands: nothing left to recheck
@@ -368,7 +372,7 @@ def test_recheck_re_measures_the_zoo_models_image_by_image(rechecked, tmp_path):
         pytest.fail("no PGD evaluation with some images correct and some not")
     result = CliRunner().invoke(cli, ["recheck", str(path), "--quiet", "--zoo-dir", str(folder / "model_zoo")])
     assert result.exit_code == 1
-    assert f"{recheck.label(ev)}: " in result.output and ": 2 images differ" in result.output
+    assert f"{recheck.label(Evaluation.of(ev))}: " in result.output and ": 2 images differ" in result.output
     assert "2 image outcomes differ from the recorded ones" in result.output
     # the folder's record still describes the file as it was: the report calls that recheck stale
     write_report(folder)

@@ -2,7 +2,9 @@
 evaluations (by attack, budget, AutoAttack version, first N images) and budgets; a reproduction folder
 loaded once for the report and its summary; no reader indexes the attacks' entries itself."""
 
+import json
 import re
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,9 @@ import pytest
 
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import outcomes
-from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.report.folder import Folder
+from sam_bench.training.config import TrainConfig
 
 ROOT = Path(__file__).parent.parent
 DECISIVE = ROOT / "reproductions" / "paper-cifar10-cpu-decisive"
@@ -22,17 +25,17 @@ def test_a_committed_results_file_answers_by_attack_budget_and_images():
     results = Results.read(path)
     assert results.path == path and len(results.sha256 or "") == 64
     pgd = results.evaluation("pgd", "Linf", "8/255")
-    assert pgd is not None and pgd["n_examples"] == 2000
+    assert isinstance(pgd, Evaluation) and pgd.n_examples == 2000 and pgd.settings["steps"] == 10
     assert results.evaluation("pgd", "Linf", "3/255") is None
-    assert results.evaluation("autoattack", "Linf", "8/255", version="standard")["n_examples"] == 1000
+    assert results.evaluation("autoattack", "Linf", "8/255", version="standard").n_examples == 1000
     assert results.evaluation("autoattack", "Linf", "8/255", version="custom") is None
     first = results.evaluation("pgd", "Linf", "8/255", images=500)
-    assert first["n_examples"] == 500 and first["robust_acc"] == pytest.approx(
-        outcomes.decode(pgd["outcomes"])[:500].mean()
-    )
+    assert first.n_examples == 500 and first.robust_acc == pytest.approx(outcomes.decode(pgd.outcomes)[:500].mean())
+    assert (first.attack, first.norm, first.eps, first.settings) == (pgd.attack, pgd.norm, pgd.eps, pgd.settings)
+    assert first.clean_acc is None and first.seconds is None  # the whole's figures are not the part's
     assert results.evaluation("pgd", "Linf", "8/255", images=5000) is None  # it covers fewer
     clean = results.evaluation("clean")
-    assert clean["robust_acc"] == results["clean_acc"] and clean["n_examples"] == 2000
+    assert clean.attack == "clean" and clean.robust_acc == results["clean_acc"] and clean.n_examples == 2000
     assert [b[:2] for b in results.budgets("pgd")] == [
         ("Linf", "1/255"),
         ("Linf", "2/255"),
@@ -47,8 +50,33 @@ def test_a_committed_results_file_answers_by_attack_budget_and_images():
     assert results.has_outcomes and results.evaluation_seconds > 0
 
 
+def test_a_folders_runs_are_records_asked_by_name():
+    """Each run of a folder is made once into a RunRecord: its settings a TrainConfig, its results a Results whose
+    entries are Evaluations, its training what the results file and the run folder say; none can be changed."""
+    folder = Folder.load(DECISIVE)
+    record = next(r for r in folder.records if r.name.startswith("AT-Linf-8") and r.seed == 0)
+    written = json.loads(record.path.read_text())
+    assert isinstance(record.config, TrainConfig) and record.config == TrainConfig.from_dict(
+        written["model"]["training"]["config"]
+    )
+    assert record.method == "at" and record.key in record.path.name and record.primary
+    assert record.training.wall_time_s == written["model"]["training"]["wall_time_s"]
+    run = DECISIVE / "runs" / f"{record.name}-{record.key}"
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert record.training.epoch_seconds == tuple(e["seconds"] for e in logged)
+    assert record.training.cpu_s == pytest.approx(sum(e["cpu_seconds"] for e in logged))
+    entries = record.results.evaluations
+    assert all(isinstance(ev, Evaluation) for ev in entries)
+    assert [(ev.attack, ev.norm, ev.eps, ev.seconds) for ev in entries] == [
+        (e["attack"], e["norm"], e["eps"], e["seconds"]) for e in written["evaluations"]
+    ]
+    with pytest.raises(FrozenInstanceError):
+        record.seed = 1
+    with pytest.raises(FrozenInstanceError):
+        entries[0].robust_acc = 1.0
+
+
 def test_an_edited_figure_is_refused_where_the_file_is_read(tmp_path):
-    import json
 
     path = next((DECISIVE / "results").glob("ST-*.json"))
     data = json.loads(path.read_text())
@@ -63,7 +91,7 @@ def test_a_folder_is_loaded_once_and_judged_once(monkeypatch):
 
     folder = Folder.load(DECISIVE)
     assert len(folder.records) == 24 and folder.plan["scale"] == "cpu-decisive"
-    assert all(isinstance(r["results"], Results) for r in folder.records)
+    assert all(isinstance(r.results, Results) for r in folder.records)
     calls = []
     honest = claims.verdicts
     monkeypatch.setattr(claims, "verdicts", lambda *a, **k: calls.append(1) or honest(*a, **k))
@@ -99,5 +127,5 @@ def test_a_dict_a_test_chose_is_asked_the_same_way():
     }
     results = Results.of(data)
     assert Results.of(results) is results and results["clean_acc"] == 0.75
-    assert results.evaluation("pgd", "L2", "0.5")["robust_acc"] == 0.5
-    assert results.evaluation("clean", images=2)["robust_acc"] == 0.5
+    assert results.evaluation("pgd", "L2", "0.5").robust_acc == 0.5
+    assert results.evaluation("clean", images=2).robust_acc == 0.5

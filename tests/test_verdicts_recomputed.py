@@ -12,7 +12,7 @@ from scipy.stats import t
 from sam_bench.evaluation import outcomes
 from sam_bench.report.claims import verdicts
 from sam_bench.report.folder import load_results
-from sam_bench.report.records import evaluation, models, seed_of
+from sam_bench.report.records import evaluation, models
 
 FOLDER = Path(__file__).resolve().parents[1] / "reproductions" / "paper-cifar10-cpu-decisive"
 
@@ -42,11 +42,11 @@ def reml(d: np.ndarray) -> tuple[float, float, float]:
 
 def differences(measure: tuple) -> np.ndarray:
     grouped = models(load_results(FOLDER))
-    by_seed = {name: {seed_of(r): r for r in grouped[name]} for name in ("ST", "SAM-0.1")}
+    by_seed = {name: {r.seed: r for r in grouped[name]} for name in ("ST", "SAM-0.1")}
     rows = []
     for seed in sorted(by_seed["ST"]):
         sam, st = evaluation(by_seed["SAM-0.1"][seed], *measure), evaluation(by_seed["ST"][seed], *measure)
-        rows.append(outcomes.decode(sam["outcomes"]).astype(float) - outcomes.decode(st["outcomes"]).astype(float))
+        rows.append(outcomes.decode(sam.outcomes).astype(float) - outcomes.decode(st.outcomes).astype(float))
     return np.array(rows)
 
 

@@ -65,12 +65,17 @@ def budget(norm: str | None, eps: float) -> tuple[str | None, float]:
     return norm, round(float(eps), 8)
 
 
-def pgd_accuracies(results: dict | None) -> dict[tuple[str | None, float], float]:
-    """{budget: PGD-10 robust accuracy} of a results record's PGD evaluations (none for None)."""
+def pgd_accuracies(results) -> dict[tuple[str | None, float], float]:
+    """{budget: PGD-10 robust accuracy} of a results record's PGD evaluations (its `Results`, or the file's
+    data; none for None)."""
+    from sam_bench.evaluation.results_record import Results
+
+    if results is None:
+        return {}
     return {
-        budget(e.get("norm"), e.get("eps_value") or 0.0): float(e["robust_acc"])
-        for e in (results or {}).get("evaluations") or []
-        if e.get("attack") == "pgd" and e.get("robust_acc") is not None
+        budget(e.norm, e.eps_value or 0.0): float(e.robust_acc)
+        for e in Results.of(results).evaluations
+        if e.attack == "pgd" and e.robust_acc is not None
     }
 
 

@@ -50,7 +50,6 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
 
     A run's evaluation is marked measured (`ran` has "evaluate") where every attack's minutes are runs' own, in
     part (`evaluation_in_part`) where only some are."""
-    from sam_bench.evaluation.results_record import Results
     from sam_bench.experiments.reproduction import evaluation_state_path
     from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
     from sam_bench.report import gpu_minutes
@@ -61,17 +60,14 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
     recipe = full_scale()
     runs = runs_of(recipe)
     labels = {(p.name, p.key): label for label, p in runs.items()}
-    records = {labels[(r["name"], r["key"])]: r for r in Folder.load(folder).records if (r["name"], r["key"]) in labels}
+    records = {labels[(r.name, r.key)]: r for r in Folder.load(folder).records if (r.name, r.key) in labels}
     ran = {label: row for label, record in records.items() for row in gpu_minutes.rows([record])}
 
     def robust(label: str) -> bool:
         return table.uses_attack(runs[label].config.method)
 
-    def evaluations(record: dict) -> dict[tuple, float]:  # signature -> minutes the record's evaluation took
-        return {
-            signature_of_result(e): float(e.get("seconds") or 0.0) / 60
-            for e in Results.of(record["results"]).evaluations
-        }
+    def evaluations(record) -> dict[tuple, float]:  # signature -> minutes the record's evaluation took
+        return {signature_of_result(e): float(e.seconds or 0.0) / 60 for e in record.results.evaluations}
 
     took = {label: evaluations(r) for label, r in records.items() if label in ran and ran[label]["evaluation_min"]}
     not_robust: dict[tuple, list[float]] = {}
@@ -85,7 +81,7 @@ def with_state(models: list[Model], folder: str | Path, rates: dict[str, float] 
         sources = [label, runs[label].name] + ([] if robust(label) else [reference])
         found: dict = {}
         for source in reversed(sources):
-            found.update(pgd_accuracies((records.get(source) or {}).get("results")))
+            found.update(pgd_accuracies(records[source].results if source in records else None))
         return found
 
     def evaluation(label: str) -> tuple[dict[str, float], int, int, list[tuple], float]:

@@ -58,13 +58,13 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     plans = {(m.name, m.key): m for m in recipe.models}
     entries = []
     for record in loaded.records:
-        zoo_id = record["results"]["model"].get("zoo_id")
-        plan = plans.get((record["name"], record["key"]))
+        zoo_id = record.results["model"].get("zoo_id")
+        plan = plans.get((record.name, record.key))
         if not zoo_id or plan is None:
             continue
-        if every or lacking(record["results"], evaluation_for(plan, recipe.evaluation)):
+        if every or lacking(record.results, evaluation_for(plan, recipe.evaluation)):
             entries.append(find_entry(zoo_id))
-    evaluated = {(r["name"], r["key"]) for r in loaded.records}
+    evaluated = {(r.name, r.key) for r in loaded.records}
     runs = {m.run_name for m in recipe.models if m.primary and (m.name, m.key) not in evaluated}
     for entry in list_entries():
         from_run = Path((entry.get("added") or {}).get("from_run") or "")
@@ -85,7 +85,7 @@ def later_seeds(folder: Path) -> list:
 
     loaded = Folder.load(folder)
     recipe = load_recipe(loaded.plan["name"], loaded.plan["scale"], device="cuda")
-    records = {(r["name"], r["key"]): r for r in loaded.records}
+    records = {(r.name, r.key): r for r in loaded.records}
     return [
         plan
         for plan in recipe.models
@@ -93,7 +93,7 @@ def later_seeds(folder: Path) -> list:
         and finished_run(folder / "runs" / plan.run_name)
         and (
             (plan.name, plan.key) not in records
-            or lacking(records[(plan.name, plan.key)]["results"], evaluation_for(plan, recipe.evaluation))
+            or lacking(records[(plan.name, plan.key)].results, evaluation_for(plan, recipe.evaluation))
         )
     ]
 

@@ -136,7 +136,7 @@ def autoattack(name, method, model, dataset, s, device, trained_here: bool) -> d
         )
     seconds = time.perf_counter() - start
     e = Results.of(result).evaluations[0]
-    correct = round(e["clean_acc"] * n)
+    correct = round((e.clean_acc or 0.0) * n)
     return {
         "model": name,
         "method": method,
@@ -149,13 +149,13 @@ def autoattack(name, method, model, dataset, s, device, trained_here: bool) -> d
         "version": "standard",
         "norm": ATTACK["norm"],
         "eps": ATTACK["eps"],
-        "attacks": e["settings"]["attacks"],
+        "attacks": e.settings["attacks"],
         "seconds": seconds,
-        "attack_seconds": e["seconds"],
+        "attack_seconds": e.seconds,
         "seconds_per_1000": seconds / n * 1000,
         "seconds_per_1000_correct": seconds / correct * 1000 if correct else None,
-        "clean_acc": e["clean_acc"],
-        "robust_acc": e["robust_acc"],
-        "breakdown": e["breakdown"],
+        "clean_acc": e.clean_acc,
+        "robust_acc": e.robust_acc,
+        "breakdown": e.breakdown,
         "warnings": result["warnings"],
     }

@@ -36,9 +36,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sam_bench.data import STATS
+from sam_bench.training import method_table as table
 
 PAPER_BATCH_SIZE = 128
-PAPER_METHODS = ("standard", "sam", "at")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ class PaperSAM(torch.optim.Optimizer):
 
 def paper_optimizer(method: str, model: nn.Module, lr: float = 0.1, rho: float = 0.05):
     kwargs: dict[str, Any] = dict(lr=lr, momentum=0.9, weight_decay=5e-4)
-    if method == "sam":
+    if method == table.SAM:
         return PaperSAM(model.parameters(), torch.optim.SGD, rho=rho, **kwargs)
     return torch.optim.SGD(model.parameters(), **kwargs)
 
@@ -191,13 +191,13 @@ def paper_step(method: str, model, optimizer, x, y, normalize, device, attack: d
     """One iteration of the paper's training loop body; returns (loss * n, correct) as Python
     numbers, read from the device every step as the paper does."""
     x, y = x.to(device), y.to(device)
-    if method == "at":
+    if method == table.AT:
         delta = paper_pgd(model, x, y, normalize, **(attack or {}))
     else:
         delta = torch.zeros_like(x).to(x.device)
     output = model(normalize(x + delta))
     loss = F.cross_entropy(output, y)
-    if method == "sam":
+    if method == table.SAM:
         loss.backward()
         optimizer.first_step(zero_grad=True)
         F.cross_entropy(model(normalize(x + delta)), y).backward()  # train mode: BN statistics move again

@@ -40,7 +40,7 @@ def training_setup(method: str, mode: str, s: dict, device: torch.device) -> Set
         arch=s["arch"],
         width=s["width"],
         batch_size=s["batch_size"],
-        rho=s["rho"] if method in ("sam", "sam-at") else None,
+        rho=s["rho"] if table.uses_sam(method) else None,  # None: the method's own default (method_table)
         attack_norm=ATTACK["norm"],
         attack_eps=ATTACK["eps"],
         attack_steps=ATTACK["steps"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from sam_bench.bench.measurement import EPOCH_IMAGES
-from sam_bench.training import method_table
+from sam_bench.training import method_table as table
 
 # The project's targets: PreActResNet-18, CIFAR-10, one H100, batch 512.
 GPU_TARGETS = {
@@ -49,7 +49,7 @@ def _epoch_checks(training: dict) -> list[dict]:
             ips = training[method]["fast"]["images_per_s"]
             checks.append(
                 _check(
-                    f"{method_table.label(method)}: epoch seconds <=",
+                    f"{table.label(method)}: epoch seconds <=",
                     training[method]["fast"]["epoch_s"],
                     GPU_TARGETS[f"{method}_epoch_s"],
                     [EPOCH_IMAGES / ips["max"], EPOCH_IMAGES / ips["min"]],
@@ -61,7 +61,7 @@ def _epoch_checks(training: dict) -> list[dict]:
 def _x_paper_checks(training: dict, target: dict[str, float], qualifier: str = "") -> list[dict]:
     return [
         _check(
-            f"{method_table.label(method)}: x the paper loop's images/s >={qualifier}",
+            f"{table.label(method)}: x the paper loop's images/s >={qualifier}",
             training[method]["x_paper"],
             target[method],
             _ratio_spread(training[method]),
@@ -82,7 +82,8 @@ def _autoattack_checks(evaluation: dict | None) -> list[dict]:
         # 10,000 images of a trained ST model can be drawn from it.
         if record.get("trained_here"):
             continue
-        if record["method"] in ("standard", "sam", "asam") and record["seconds_per_1000_correct"] is not None:
+        clean_trained = record["method"] in table.TABLE and not table.uses_attack(record["method"])  # ST, SAM, ASAM
+        if clean_trained and record["seconds_per_1000_correct"] is not None:
             # As if all 10,000 images were correctly classified: AutoAttack's work is per correct image.
             checks.append(
                 _check(

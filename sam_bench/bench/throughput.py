@@ -31,7 +31,6 @@ from sam_bench.bench.evaluation_throughput import (
     untrained_model,
 )
 from sam_bench.bench.measurement import ATTACK, EPOCH_IMAGES, synthetic_images
-from sam_bench.bench.paper_loop import PAPER_METHODS
 from sam_bench.bench.targets import targets
 from sam_bench.bench.training_throughput import fast_training, paper_training
 from sam_bench.data import load_dataset
@@ -39,10 +38,10 @@ from sam_bench.errors import BadInput
 from sam_bench.models import make_spec
 from sam_bench.runtime import clock
 from sam_bench.runtime.provenance import resolve_device
-from sam_bench.training.method_table import names
+from sam_bench.training.method_table import PAPER_METHODS, names
 
 SCHEMA = "sam-bench/bench/v1"
-DEFAULT_METHODS = ("standard", "sam", "at")
+DEFAULT_METHODS = PAPER_METHODS
 
 DEFAULTS = dict(
     device="auto",
@@ -57,7 +56,7 @@ DEFAULTS = dict(
     arch_kwargs=None,
     precision="auto",
     compile=False,
-    rho=0.05,
+    rho=None,  # every SAM method's own default radius (method_table); a number: that radius for each
     paper_loop=True,
     paper_batch_size=128,
     paper_workers=0,
@@ -180,7 +179,7 @@ def _validate(s: dict) -> dict:
         raise BadInput(f"unknown precision {s['precision']!r}; choose auto, fp32 or bf16")
     if s["threads"] is not None and s["threads"] < 1:
         raise BadInput("--threads must be >= 1")
-    if not s["rho"] >= 0:
+    if s["rho"] is not None and not s["rho"] >= 0:
         raise BadInput("--rho must be >= 0")
     make_spec(
         s["arch"], 10, (0.5,) * 3, (0.5,) * 3, s["width"], s.get("arch_kwargs")

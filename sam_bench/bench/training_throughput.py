@@ -78,7 +78,7 @@ def _train_config(method, s, device) -> TrainConfig:
         width=s["width"],
         arch_kwargs=s.get("arch_kwargs"),
         batch_size=s["batch_size"],
-        rho=s["rho"] if method in ("sam", "sam-at") else None,
+        rho=s["rho"] if table.uses_sam(method) else None,  # None: the method's own default (method_table)
         attack_norm=ATTACK["norm"],
         attack_eps=ATTACK["eps"],
         attack_steps=ATTACK["steps"],
@@ -95,7 +95,9 @@ def paper_training(method, x, y, s, device) -> dict:
     torch.manual_seed(s["seed"])
     model = place(paper_model(10, s["width"]), device, PAPER_LOOP)
     model.train()
-    optimizer = paper_optimizer(method, model, rho=s["rho"])
+    rho = table.method(table.SAM).default_rho if s["rho"] is None else s["rho"]  # the paper's loop trains SAM only
+    assert rho is not None, "SAM's record has its default radius"
+    optimizer = paper_optimizer(method, model, rho=rho)
     normalize = make_normalize("cifar10")
     attack = dict(eps=parse_eps(ATTACK["eps"]), step_size=parse_eps(ATTACK["step_size"]), steps=ATTACK["steps"])
     totals = [0.0, 0]

@@ -54,7 +54,13 @@ from sam_bench.runtime import clock
     help="Training precision of sam-bench's loop (auto: bf16 autocast on GPU, as `train`).",
 )
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model in sam-bench's loop.")
-@click.option("--rho", type=float, default=0.05, show_default=True, help="SAM radius (both loops).")
+@click.option(
+    "--rho",
+    type=float,
+    default=None,
+    help="SAM radius of every SAM method timed, both loops [default: each method's own: 0.05 for sam and sam-at, "
+    "0.5 for asam].",
+)
 @click.option("--skip-paper-loop", is_flag=True, help="Do not run the paper's loop (no x-paper ratios).")
 @click.option("--paper-batch-size", type=int, default=128, show_default=True, help="The paper's batch size.")
 @click.option(

@@ -63,27 +63,25 @@ def format_table(results: list[dict]) -> str:
     for r in results:
         name = model_name(r["model"]["ref"] or "model")
         for e in Results.of(r).evaluations:
-            attack = e["attack"]
+            attack, s, n = e.attack, e.settings, e.n_examples or 0
             if attack == "pgd":
-                attack = f"pgd-{e['settings']['steps']}" + (
-                    f"x{e['settings']['restarts']}" if e["settings"]["restarts"] > 1 else ""
-                )
+                attack = f"pgd-{s['steps']}" + (f"x{s['restarts']}" if s["restarts"] > 1 else "")
             elif attack == "autoattack":
-                attack = f"aa-{e['settings']['version']}"
+                attack = f"aa-{s['version']}"
             rows.append(
                 (
                     name,
                     attack,
-                    e["norm"] or "-",
-                    e["eps"] if e["norm"] else "-",
-                    with_interval(e["clean_acc"], e["n_examples"]),
-                    with_interval(e["robust_acc"], e["n_examples"]),
-                    str(e["n_examples"]),
-                    f"{e['seconds']:.1f}",
+                    e.norm or "-",
+                    str(e.eps) if e.norm else "-",
+                    with_interval(e.clean_acc or 0.0, n),
+                    with_interval(e.robust_acc, n),
+                    str(e.n_examples),
+                    f"{e.seconds or 0.0:.1f}",
                 )
             )
-            if e.get("breakdown"):
-                notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e["breakdown"].items())
+            if e.breakdown:
+                notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e.breakdown.items())
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):

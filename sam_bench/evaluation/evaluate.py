@@ -41,8 +41,9 @@ from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chun
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key, combine, disagreement
 from sam_bench.evaluation.degenerate import diagnose
 from sam_bench.evaluation.model_ref import Bf16, LoadedModel, weights_sha256
+from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.evaluation.runners import RUNNERS, AttackOutput
-from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS, AttackSpec
+from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import cpu_model, device_name, environment, resolve_device
@@ -172,19 +173,10 @@ class EvaluationStopped(Exception):
         self.done, self.total, self.why, self.limit_minutes = done, total, why, limit_minutes
 
 
-def is_leaderboard_autoattack(e: dict) -> bool:
-    """AutoAttack (standard) at RobustBench's budget for the evaluation's threat model."""
-    return (
-        e.get("attack") == "autoattack"
-        and (e.get("settings") or {}).get("version") == "standard"
-        and ROBUSTBENCH_BUDGETS.get(e.get("norm") or "") == e.get("eps")  # a clean evaluation's norm is None
-    )
-
-
 def robustbench_entry(evaluations: list[dict], n_test_total: int) -> dict | None:
     """RobustBench's model_info fields, from AutoAttack (standard) at the leaderboard's budget."""
     for e in evaluations:
-        if is_leaderboard_autoattack(e):
+        if Evaluation.of(e).robustbench_autoattack:
             return {
                 "threat_model": e["norm"],
                 "eps": e["eps"],

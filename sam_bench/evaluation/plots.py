@@ -17,17 +17,18 @@ def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[flo
     (`evaluate` checks exactly this on every eps-0 run)."""
     from sam_bench.evaluation.model_ref import model_name
 
-    attacks = {e["attack"] for r in results for e in Results.of(r).evaluations if e["norm"]}
+    attacks = {e.attack for r in results for e in Results.of(r).evaluations if e.norm}
     curves: dict[str, dict[str, dict[float, float]]] = {}  # norm -> label -> eps -> accuracy
     for r in results:
         name = model_name(r["model"]["ref"] or r["model"]["weights_sha256"][:12])
         for e in Results.of(r).evaluations:
-            if e["norm"] is None:
+            if e.norm is None or e.eps_value is None:
                 continue
-            label = name if len(attacks) == 1 else f"{name} ({e['attack']})"
-            points = curves.setdefault(e["norm"], {}).setdefault(label, {})
-            points[e["eps_value"]] = e["robust_acc"]
-            points.setdefault(0.0, e["clean_acc"])
+            label = name if len(attacks) == 1 else f"{name} ({e.attack})"
+            points = curves.setdefault(e.norm, {}).setdefault(label, {})
+            points[e.eps_value] = e.robust_acc
+            if e.clean_acc is not None:
+                points.setdefault(0.0, e.clean_acc)
     return {
         norm: {label: sorted(points.items()) for label, points in by_label.items()} for norm, by_label in curves.items()
     }

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from sam_bench.evaluation import outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
-from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.evaluation.specs import ATTACKS, AttackSpec
 from sam_bench.rundir.model import reused_origin
 from sam_bench.runtime.provenance import resolve_device
@@ -63,34 +64,34 @@ def recorded_threads(env: dict) -> int | None:
 NO_OUTCOMES = "the results record no per-image outcomes to compare with (written before they were); evaluate again"
 
 
-def _clean_outcomes(results: dict) -> dict | None:
+def _clean_outcomes(results: Mapping) -> dict | None:
     """The clean pass's per-image outcomes (older files kept them in their "clean" evaluation only)."""
     return results.get("clean_outcomes") or next(
-        (e.get("outcomes") for e in Results.of(results).evaluations if e["attack"] == "clean"), None
+        (e.outcomes for e in Results.of(results).evaluations if e.attack == "clean"), None
     )
 
 
-def _spec(evaluation: dict, n: int) -> AttackSpec:
+def _spec(evaluation: Evaluation, n: int) -> AttackSpec:
     """The attack exactly as recorded, on at most the first n images."""
-    own = evaluation["n_examples"]
+    own = evaluation.n_examples
     return AttackSpec(
-        evaluation["attack"],
-        evaluation.get("norm"),
-        float(evaluation.get("eps_value") or 0.0),
-        evaluation["settings"],
-        n_examples=own if own < n else None,
+        evaluation.attack,
+        evaluation.norm,
+        float(evaluation.eps_value or 0.0),
+        evaluation.settings,
+        n_examples=own if own is not None and own < n else None,
     )
 
 
-def label(evaluation: dict) -> str:
+def label(evaluation: Evaluation) -> str:
     """How an evaluation is named in a recheck: 'clean', 'pgd Linf 2/255', 'autoattack Linf 8/255', and an
     AutoAttack other than the standard version with its version ('... (custom: apgd-ce, apgd-t)'): one
     budget may be attacked by both."""
-    if evaluation["attack"] == "clean":
+    if evaluation.attack == "clean":
         return "clean"
-    name = f"{evaluation['attack']} {evaluation['norm']} {evaluation['eps']}"
-    settings = evaluation.get("settings") or {}
-    if evaluation["attack"] == "autoattack" and settings.get("version", "standard") != "standard":
+    name = f"{evaluation.attack} {evaluation.norm} {evaluation.eps}"
+    settings = evaluation.settings
+    if evaluation.attack == "autoattack" and settings.get("version", "standard") != "standard":
         name += f" ({settings['version']}" + (
             f": {', '.join(settings.get('attacks') or [])})" if settings.get("attacks") else ")"
         )
@@ -115,13 +116,13 @@ def outcomes_compared(recorded: dict, retrained: dict) -> tuple[list[str], list[
     whether a retrained run's results hold the same outcomes (same images, every image classified alike) for
     the same evaluation. A bit-identical retrain should give every one equal; an evaluation the retrained
     results lack counts as differing."""
-    again = {label(e): e.get("outcomes") for e in retrained.get("evaluations") or []}
+    again = {label(e): e.outcomes for e in Results.of(retrained).evaluations}
     equal: list[str] = []
     differing: list[str] = []
-    for evaluation in recorded.get("evaluations") or []:
-        if evaluation.get("outcomes") is not None:
+    for evaluation in Results.of(recorded).evaluations:
+        if evaluation.outcomes is not None:
             name = label(evaluation)
-            (equal if again.get(name) == evaluation["outcomes"] else differing).append(name)
+            (equal if again.get(name) == evaluation.outcomes else differing).append(name)
     return equal, differing
 
 
@@ -176,15 +177,15 @@ def recheck_file(
 
     recorded_n = results["dataset"]["n_examples"]
     attacks = checked_attacks(attacks)
-    chosen = [e for e in Results.of(results).evaluations if attacks is None or e["attack"] in attacks]
+    chosen = [e for e in Results.of(results).evaluations if attacks is None or e.attack in attacks]
     if not chosen:
         raise BadInput(f"{path}: no evaluation of the attacks {', '.join(attacks or [])} to recheck")
     clean = _clean_outcomes(results)
-    if clean is None or any(not e.get("outcomes") for e in chosen):
+    if clean is None or any(not e.outcomes for e in chosen):
         raise BadInput(f"{path}: {NO_OUTCOMES}")
     # Results from before the batch size was recorded ran with the automatic one (AUTO), as the recheck does.
-    sizes = {(e["chunks"]["size"], e["chunks"].get("batch_size", AUTO)) for e in chosen if e.get("chunks")}
-    if len(sizes) != 1 or any(not e.get("chunks") for e in chosen):
+    sizes = {(e.chunks["size"], e.chunks.get("batch_size", AUTO)) for e in chosen if e.chunks}
+    if len(sizes) != 1 or any(not e.chunks for e in chosen):
         raise BadInput(f"{path}: the results do not record one chunk and batch size for their evaluations")
     chunk_size, batch_size = sizes.pop()
     n = recorded_n if n_examples is None else min(n_examples, recorded_n)
@@ -217,9 +218,10 @@ def recheck_file(
 
     compared = [{"evaluation": "clean", **compare(clean, again["clean_outcomes"], n)}]
     for old, new in zip(chosen, Results.of(again).evaluations):
-        if old["attack"] == "clean":
+        if old.attack == "clean":
             continue  # the clean pass, compared above
-        compared.append({"evaluation": label(old), **compare(old["outcomes"], new["outcomes"], new["n_examples"])})
+        assert old.outcomes and new.outcomes and new.n_examples, "both record their per-image outcomes"
+        compared.append({"evaluation": label(old), **compare(old.outcomes, new.outcomes, new.n_examples)})
     here = again["environment"]
     return {
         "results": str(path),
@@ -245,7 +247,7 @@ def already_done(entry: dict | None, path: Path, n_examples: int | None, attacks
     wanted = {"clean"} | {
         label(e)
         for e in Results.of(results).evaluations
-        if e["attack"] != "clean" and (attacks is None or e["attack"] in attacks)
+        if e.attack != "clean" and (attacks is None or e.attack in attacks)
     }
     return entry["n_examples"] == n and wanted <= {c["evaluation"] for c in entry["evaluations"]}
 
@@ -261,7 +263,7 @@ def merged(earlier: dict | None, checked: dict, path: Path) -> dict:
         return checked
     now = {c["evaluation"] for c in checked["evaluations"]}
     kept = [c for c in earlier["evaluations"] if c["evaluation"] not in now]
-    order = ["clean"] + [label(e) for e in Results.of(results_file.read(path)).evaluations if e["attack"] != "clean"]
+    order = ["clean"] + [label(e) for e in Results.of(results_file.read(path)).evaluations if e.attack != "clean"]
     evaluations = sorted(checked["evaluations"] + kept, key=lambda c: order.index(c["evaluation"]))
     return checked | {"evaluations": evaluations, "identical": all(c["images_differing"] == 0 for c in evaluations)}
 
@@ -284,9 +286,9 @@ def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list
     return None
 
 
-def has_outcomes(results: dict) -> bool:
+def has_outcomes(results: Mapping) -> bool:
     """Whether a results file records the per-image outcomes of its clean pass and every attack."""
-    return _clean_outcomes(results) is not None and all(e.get("outcomes") for e in Results.of(results).evaluations)
+    return _clean_outcomes(results) is not None and all(e.outcomes for e in Results.of(results).evaluations)
 
 
 def published_results(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -9,7 +9,8 @@ asked rather than indexed, so that each fact is read in one place.
 
 `Results` is a read-only mapping over the file's fields (what `evaluate` wrote, `docs/results-schema.md`),
 so a field with no method of its own is still read as `results["environment"]`; the attacks' entries are
-reached only through `evaluations`, `evaluation()` and `budgets()`.
+reached only through `evaluations` and `evaluation()`, each an `Evaluation` whose fields are asked by name
+(`ev.robust_acc`, `ev.outcomes`), and `budgets()`.
 
 Every accuracy it answers is derived from the per-image outcomes, never read from the file's own figures:
 `clean_acc` from `clean_outcomes`, each evaluation's `robust_acc` from its `outcomes`, its `clean_acc` from
@@ -21,10 +22,11 @@ is False and `unverified` says why in one line; boards refuse it and reports lea
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.eps import parse_eps
+from sam_bench.eps import ROBUSTBENCH_BUDGETS, parse_eps
 from sam_bench.evaluation import outcomes, results_file
 
 UNVERIFIED = (
@@ -33,9 +35,51 @@ UNVERIFIED = (
 )
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One attack's entry of a results file (`docs/results-schema.md`, `evaluations[]`), its accuracies derived
+    from its per-image outcomes where it has them (`derived`). A field an older file lacks is None (`settings`:
+    empty). The clean pass, asked as `Results.evaluation("clean")`, is one too: attack "clean", its accuracy as
+    `robust_acc`."""
+
+    attack: str
+    robust_acc: float
+    norm: str | None = None
+    eps: str | None = None
+    eps_value: float | None = None
+    settings: dict = field(default_factory=dict)
+    n_examples: int | None = None
+    clean_acc: float | None = None
+    outcomes: dict | None = None
+    attack_reported_acc: float | None = None
+    per_class_robust_acc: list | None = None
+    breakdown: dict | None = None
+    max_perturbation: float | None = None
+    seconds: float | None = None
+    cpu_seconds: float | None = None
+    chunks: dict | None = None
+
+    @classmethod
+    def of(cls, entry: Mapping) -> Evaluation:
+        """The record of one entry as the file writes it (fields the schema does not name are not kept)."""
+        known = {f.name for f in fields(cls)}
+        found = {k: v for k, v in entry.items() if k in known}
+        return cls(**{**found, "settings": found.get("settings") or {}})
+
+    @property
+    def robustbench_autoattack(self) -> bool:
+        """AutoAttack (standard) at RobustBench's budget for its threat model: what RobustBench ranks by."""
+        return (
+            self.attack == "autoattack"
+            and self.settings.get("version") == "standard"
+            and ROBUSTBENCH_BUDGETS.get(self.norm or "") == self.eps  # a clean evaluation's norm is None
+        )
+
+
 class Results(Mapping):
     def __init__(self, data: dict, path: Path | None = None):
         self._data, self.path = derived(data), path
+        self._evaluations = tuple(Evaluation.of(ev) for ev in self._data.get("evaluations") or ())
 
     @classmethod
     def read(cls, path: str | Path) -> Results:
@@ -65,14 +109,14 @@ class Results(Mapping):
         return files.sha256_file(self.path) if self.path is not None else None
 
     @property
-    def evaluations(self) -> tuple[dict, ...]:
+    def evaluations(self) -> tuple[Evaluation, ...]:
         """Every attack's entry, in the order run (the clean pass is `evaluation("clean")`)."""
-        return tuple(self._data["evaluations"])
+        return self._evaluations
 
     @property
     def has_outcomes(self) -> bool:
         """Whether the clean pass and every attack recorded which images they left correct."""
-        return bool(self._data.get("clean_outcomes")) and all(ev.get("outcomes") for ev in self.evaluations)
+        return bool(self._data.get("clean_outcomes")) and all(ev.outcomes for ev in self.evaluations)
 
     @property
     def verified(self) -> bool:
@@ -87,7 +131,7 @@ class Results(Mapping):
 
     @property
     def evaluation_seconds(self) -> float:
-        return sum(ev.get("seconds") or 0 for ev in self.evaluations)
+        return sum(ev.seconds or 0 for ev in self.evaluations)
 
     def evaluation(
         self,
@@ -98,35 +142,30 @@ class Results(Mapping):
         version: str | None = None,
         attacks: tuple[str, ...] | None = None,
         images: int | None = None,
-    ) -> dict | None:
-        """This attack's entry at this budget (clean: the clean pass, as {robust_acc, n_examples, outcomes}),
-        or None. AutoAttack's `version` (and `attacks`, for custom) pick among several at one budget
-        (otherwise the first); `images` restricts it to the first N test images (from its per-image
-        outcomes; None without them or when it covers fewer)."""
+    ) -> Evaluation | None:
+        """This attack's entry at this budget (clean: the clean pass, its accuracy as `robust_acc`), or None.
+        AutoAttack's `version` (and `attacks`, for custom) pick among several at one budget (otherwise the
+        first); `images` restricts it to the first N test images (from its per-image outcomes; None without
+        them or when it covers fewer)."""
         found = None
         if attack == "clean":
             clean = self._data.get("clean_outcomes")
             n = clean["n"] if clean else (self._data.get("dataset") or {}).get("n_examples")
-            found = {
-                "robust_acc": self._data["clean_acc"],
-                "n_examples": n,
-                "outcomes": self._data.get("clean_outcomes"),
-            }
+            found = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
         else:
             for ev in self.evaluations:
-                if ev["attack"] == attack and ev["norm"] == norm:
-                    assert eps is not None, "an attack's evaluation is found by its eps"
-                    settings = ev.get("settings") or {}
-                    if abs(ev["eps_value"] - parse_eps(eps)) < 1e-9 and (
+                if ev.attack == attack and ev.norm == norm:
+                    assert eps is not None and ev.eps_value is not None, "an attack's evaluation is found by its eps"
+                    if abs(ev.eps_value - parse_eps(eps)) < 1e-9 and (
                         version is None
                         or (
-                            settings.get("version") == version
-                            and (attacks is None or tuple(settings.get("attacks") or ()) == tuple(attacks))
+                            ev.settings.get("version") == version
+                            and (attacks is None or tuple(ev.settings.get("attacks") or ()) == tuple(attacks))
                         )
                     ):
                         found = ev
                         break
-        if found is None or images is None or found.get("n_examples") == images:
+        if found is None or images is None or found.n_examples == images:
             return found
         return first_images(found, images)
 
@@ -135,16 +174,16 @@ class Results(Mapping):
         AutoAttack's version and attacks (empty for PGD), for `evaluation(attack, norm, eps, **it)`."""
         found: list[tuple[str, str, dict]] = []
         for ev in self.evaluations:
-            if ev["attack"] != attack:
+            if ev.attack != attack:
                 continue
-            settings = ev.get("settings") or {}
             select = (
-                {"version": settings.get("version", "standard"), "attacks": tuple(settings.get("attacks") or ())}
+                {"version": ev.settings.get("version", "standard"), "attacks": tuple(ev.settings.get("attacks") or ())}
                 if attack == "autoattack"
                 else {}
             )
-            if (ev["norm"], ev["eps"], select) not in found:
-                found.append((ev["norm"], ev["eps"], select))
+            assert ev.norm is not None and ev.eps is not None, "an attack's entry names its budget"
+            if (ev.norm, ev.eps, select) not in found:
+                found.append((ev.norm, ev.eps, select))
         return found
 
 
@@ -180,11 +219,19 @@ def derived(data: Mapping) -> dict:
     return data
 
 
-def first_images(ev: dict, images: int) -> dict | None:
-    """An evaluation on its first `images` test images only (from its per-image outcomes), or None when it
-    covers fewer or kept no outcomes."""
-    if not ev.get("outcomes") or int(ev.get("n_examples") or 0) < images:
+def first_images(ev: Evaluation, images: int) -> Evaluation | None:
+    """An evaluation on its first `images` test images only (from its per-image outcomes; the figures of the
+    whole, its clean accuracy and its time, are not kept), or None when it covers fewer or kept no outcomes."""
+    if not ev.outcomes or int(ev.n_examples or 0) < images:
         return None
-    flags = outcomes.decode(ev["outcomes"])[:images]
-    start = ev["outcomes"]["start"]
-    return {"robust_acc": float(flags.mean()), "n_examples": images, "outcomes": outcomes.encode(flags, start)}
+    flags = outcomes.decode(ev.outcomes)[:images]
+    return Evaluation(
+        ev.attack,
+        float(flags.mean()),
+        norm=ev.norm,
+        eps=ev.eps,
+        eps_value=ev.eps_value,
+        settings=ev.settings,
+        n_examples=images,
+        outcomes=outcomes.encode(flags, ev.outcomes["start"]),
+    )

@@ -97,7 +97,6 @@ def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
     """The plan's first seed of each model (a later seed costs the same), or the ones named in `only`
     plus the ST of each architecture (the ratios need it)."""
     from sam_bench.report.folder import read_plan
-    from sam_bench.report.records import architecture
 
     entries = [m for m in read_plan(folder, fields=())["models"] if m.get("primary", True)]  # a bad plan: one line
     if only:
@@ -111,6 +110,14 @@ def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
             if m["name"] in only or (m["config"]["method"] == "standard" and architecture(m) in needed)
         ]
     return entries
+
+
+def architecture(planned: dict) -> str:
+    """The architecture of a run of the plan (`models[]`), as the report names it."""
+    from sam_bench.report.records import architecture_of
+    from sam_bench.training.config import TrainConfig
+
+    return architecture_of(TrainConfig.from_dict(planned["config"]))
 
 
 def _stepper(config: dict, device):
@@ -160,7 +167,6 @@ def _time(step, steps: int, device) -> float:
 def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dict]:
     """Per model: seconds per step (median, 95% interval) and, against its architecture's ST, the
     round-by-round ratio (median, 95% interval)."""
-    from sam_bench.report.records import architecture
     from sam_bench.training.method_table import passes_per_step
 
     baselines = {architecture(m): m for m in entries if m["config"]["method"] == "standard"}

@@ -20,8 +20,7 @@ from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import degenerate, results_file
 from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
-from sam_bench.evaluation.evaluate import is_leaderboard_autoattack
-from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.results_record import Evaluation, Results
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
@@ -163,15 +162,15 @@ def _entry_for(results: Mapping, zoo_dir) -> dict:
 SAMPLE_TEST_SET = "cifar10-sample"
 
 
-def is_board_autoattack(ev: dict, threat_model: str, test_set: str | None = None) -> bool:
+def is_board_autoattack(ev: Evaluation, threat_model: str, test_set: str | None = None) -> bool:
     """AutoAttack (standard) at the board's budget. On the bundled sample, whose page is a working
     example apart from the real boards, a quicker AutoAttack version at that budget ranks too (the
     smoke scale's APGD-CE + APGD-T); the row says which version scored it."""
-    if ev.get("norm") != threat_model:
+    if ev.norm != threat_model:
         return False
     if test_set == SAMPLE_TEST_SET:
-        return ev.get("attack") == "autoattack" and ev.get("eps") == BOARD_EPS.get(threat_model)
-    return is_leaderboard_autoattack(ev)
+        return ev.attack == "autoattack" and ev.eps == BOARD_EPS.get(threat_model)
+    return ev.robustbench_autoattack
 
 
 def aa_version_text(aa: dict) -> str:
@@ -180,20 +179,20 @@ def aa_version_text(aa: dict) -> str:
     return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
 
 
-def pgd_record(ev: dict, source: dict, precision: str = "fp32") -> dict:
+def pgd_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
     """An entry's PGD figures from one evaluation (its accuracies derived from its per-image outcomes,
     `Results`), naming the results file they come from and the precision they were computed in."""
-    s = ev.get("settings") or {}
+    s, n = ev.settings, _images(ev)
     return {
-        "norm": ev["norm"],
-        "eps": ev["eps"],
+        "norm": ev.norm,
+        "eps": ev.eps,
         "steps": s.get("steps"),
         "step_size": s.get("step_size"),
         "restarts": s.get("restarts"),
-        "clean_acc": percent(ev["clean_acc"]),
-        "robust_acc": percent(ev["robust_acc"]),
-        "robust_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
-        "n_examples": ev["n_examples"],
+        "clean_acc": percent(_clean(ev)),
+        "robust_acc": percent(ev.robust_acc),
+        "robust_acc_ci95": interval(ev.robust_acc, n),
+        "n_examples": n,
         **({"precision": precision} if precision != "fp32" else {}),
         "results_file": source["file"],
         "results_sha256": source["sha256"],
@@ -208,21 +207,21 @@ def strength(record: dict) -> tuple:
     return standard, record.get("precision", "fp32") == "fp32", record["n_examples"]
 
 
-def autoattack_record(ev: dict, results: Results, source: dict) -> dict:
+def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
     """An entry's AutoAttack block from the board's AutoAttack evaluation (accuracies derived from its
     per-image outcomes), naming the results file it comes from."""
-    data = results["dataset"]
+    data, n = results["dataset"], _images(ev)
     return {
-        "n_examples": ev["n_examples"],
+        "n_examples": n,
         "n_test_total": data.get("n_test_total"),
         "test_set": data.get("name"),
         "test_set_sha256": data.get("sha256"),
-        "version": ev["settings"]["version"],
-        "attacks": ev["settings"].get("attacks"),
-        "attack_reported_acc": ev.get("attack_reported_acc"),
-        "clean_acc_ci95": interval(ev["clean_acc"], ev["n_examples"]),
-        "autoattack_acc_ci95": interval(ev["robust_acc"], ev["n_examples"]),
-        "seconds": ev.get("seconds"),
+        "version": ev.settings["version"],
+        "attacks": ev.settings.get("attacks"),
+        "attack_reported_acc": ev.attack_reported_acc,
+        "clean_acc_ci95": interval(_clean(ev), n),
+        "autoattack_acc_ci95": interval(ev.robust_acc, n),
+        "seconds": ev.seconds,
         "precision": results.get("precision"),
         # how the attack searched (results written before the choice searched in true fp32)
         "search_math": (results.get("search_math_mode") or {}).get("search", "ieee"),
@@ -232,13 +231,23 @@ def autoattack_record(ev: dict, results: Results, source: dict) -> dict:
     }
 
 
-def autoattack_figures(ev: dict) -> dict:
+def autoattack_figures(ev: Evaluation) -> dict:
     """The RobustBench fields an AutoAttack evaluation gives (percent strings)."""
     return {
-        "clean_acc": percent(ev["clean_acc"]),
-        "reported": percent(ev["robust_acc"]),
-        "autoattack_acc": percent(ev["robust_acc"]),
+        "clean_acc": percent(_clean(ev)),
+        "reported": percent(ev.robust_acc),
+        "autoattack_acc": percent(ev.robust_acc),
     }
+
+
+def _images(ev: Evaluation) -> int:
+    assert ev.n_examples is not None, "a checked results file's evaluation names its images"
+    return ev.n_examples
+
+
+def _clean(ev: Evaluation) -> float:
+    assert ev.clean_acc is not None, "a checked results file's evaluation has its clean accuracy"
+    return ev.clean_acc
 
 
 def _footnote(entry: dict, aa: dict) -> str:
@@ -357,15 +366,15 @@ def _merge(info: dict, results: Results, source: dict, entry: dict) -> tuple[boo
     relevant = changed = False
     for ev in results.evaluations:
         board_aa = is_board_autoattack(ev, tm, test_set)
-        relevant |= board_aa or ev.get("attack") == "pgd"
+        relevant |= board_aa or ev.attack == "pgd"
         if board_aa:
             changed |= _merge_autoattack(info, ev, results, source, entry)
-        elif ev.get("attack") == "pgd":
+        elif ev.attack == "pgd":
             changed |= _merge_pgd(info["sam_bench"], ev, source, results.get("precision", "fp32"))
     return relevant, changed
 
 
-def _merge_autoattack(info: dict, ev: dict, results: Results, source: dict, entry: dict) -> bool:
+def _merge_autoattack(info: dict, ev: Evaluation, results: Results, source: dict, entry: dict) -> bool:
     extras = info["sam_bench"]
     old, new = extras.get("autoattack"), autoattack_record(ev, results, source)
     if old and strength(old) > strength(new):
@@ -378,7 +387,7 @@ def _merge_autoattack(info: dict, ev: dict, results: Results, source: dict, entr
     return True
 
 
-def _merge_pgd(extras: dict, ev: dict, source: dict, precision: str) -> bool:
+def _merge_pgd(extras: dict, ev: Evaluation, source: dict, precision: str) -> bool:
     record = pgd_record(ev, source, precision)
     same = [p for p in extras["pgd"] if pgd_key(p) == pgd_key(record)]
     if same and strength(same[0]) > strength(record):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sam_bench import files
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import degenerate
-from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard.entries import (
     autoattack_figures,
     autoattack_record,
@@ -109,7 +109,9 @@ def _check_autoattack(info: dict, threat_model: str, evidence: _Evidence) -> Non
     raise SamBenchError(f"{evidence.where}: {key} is {shown!r}, derived from {source['file']} it is {derived!r}; {FIX}")
 
 
-def _autoattack_differences(info: dict, ev: dict, results: Results, source: dict) -> list[tuple[str, object, object]]:
+def _autoattack_differences(
+    info: dict, ev: Evaluation, results: Results, source: dict
+) -> list[tuple[str, object, object]]:
     """(field, in the entry, from the evidence) for every figure that disagrees ([] when none does)."""
     extras = info["sam_bench"]
     rebuilt = autoattack_record(ev, results, source)
@@ -125,7 +127,7 @@ def _autoattack_differences(info: dict, ev: dict, results: Results, source: dict
 def _check_pgd(record: dict, evidence: _Evidence) -> None:
     results, source = evidence.results(record)
     label = f"PGD {record['norm']} {record['eps']}"
-    rebuilt = [pgd_record(ev, source) for ev in results.evaluations if ev.get("attack") == "pgd"]
+    rebuilt = [pgd_record(ev, source) for ev in results.evaluations if ev.attack == "pgd"]
     candidates = [r for r in rebuilt if pgd_key(r) == pgd_key(record)]
     if not candidates:
         raise SamBenchError(f"{evidence.where}: {source['file']} holds no {label} evaluation; {FIX}")

@@ -21,6 +21,7 @@ import yaml
 
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.training import method_table
 
 # The claims a primary test can be named for (C4 is a cost measurement, judged from cost.json)
@@ -52,19 +53,18 @@ class PrimaryTest:
         kind = "standard" if self.version == "standard" else " + ".join(a.upper() for a in self.attacks or ())
         return f"AutoAttack ({kind}) {self.norm} {self.eps}"
 
-    def matches(self, evaluation: dict) -> bool:
+    def matches(self, evaluation: Evaluation) -> bool:
         """Whether a results file's evaluation entry is this test's measure (on at least its images)."""
-        if evaluation.get("attack") != self.attack or evaluation.get("norm") != self.norm:
+        if evaluation.attack != self.attack or evaluation.norm != self.norm:
             return False
-        if abs(float(evaluation["eps_value"]) - parse_eps(str(self.eps))) > 1e-9:
+        if abs(float(evaluation.eps_value or 0.0) - parse_eps(str(self.eps))) > 1e-9:
             return False
         if self.attack == "autoattack":
-            settings = evaluation.get("settings") or {}
-            if settings.get("version") != self.version:
+            if evaluation.settings.get("version") != self.version:
                 return False
-            if self.version == "custom" and tuple(settings.get("attacks") or ()) != self.attacks:
+            if self.version == "custom" and tuple(evaluation.settings.get("attacks") or ()) != self.attacks:
                 return False
-        return int(evaluation.get("n_examples") or 0) >= self.images
+        return int(evaluation.n_examples or 0) >= self.images
 
     def measure(self) -> tuple:
         """The measure as `records.evaluation` and `comparison.compare` take it, with `select()`."""
@@ -132,10 +132,14 @@ def read_endpoints(
 
 
 def _check_models(test: PrimaryTest, where: str, methods: dict[str, str], confirmatory: dict) -> None:
-    """C3's models: an adversarially trained one (its method trains on attacked images) first, a SAM one second,
-    both of this scale, with as many confirmatory seeds each (they are paired in order)."""
+    """C3's models: an adversarially trained one (its method trains on attacked images) first, a SAM one (SAM's
+    two passes on clean images: SAM, ASAM) second, both of this scale, with as many confirmatory seeds each (they
+    are paired in order)."""
     at, sam = test.models or ("", "")
-    for name, fits, kind in ((at, method_table.uses_attack, "an AT model"), (sam, lambda m: m == "sam", "a SAM model")):
+    for name, fits, kind in (
+        (at, method_table.uses_attack, "an AT model"),
+        (sam, method_table.is_sam_family, "a SAM model"),
+    ):
         if name not in methods:
             raise BadInput(f"{where}: primary_tests: {test.claim}: {name!r} is not a model of this scale")
         if not fits(methods[name]):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.leaderboard import published
-from sam_bench.report.records import architecture, evaluation, models
+from sam_bench.report.records import architecture, evaluation, images, models
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.training import method_table
 
@@ -27,17 +28,17 @@ def plot_name(threat_model: str) -> str:
     return f"published-{threat_model}.png"
 
 
-def comparable(records: list[dict], norm: str, eps: str) -> dict[str, dict]:
+def comparable(records: list[RunRecord], norm: str, eps: str) -> dict[str, RunRecord]:
     """Per model, its first seed with AutoAttack at this budget, for the full-width CIFAR-10 models."""
     found = {}
     for name, group in models(records).items():
         first = next((r for r in group if evaluation(r, "autoattack", norm, eps)), None)
-        if first and architecture(first) == ARCHITECTURE and first["config"].get("dataset", "cifar10") == "cifar10":
+        if first and architecture(first) == ARCHITECTURE and first.config.dataset == "cifar10":
             found[name] = first
     return found
 
 
-def threat_models(records: list[dict]) -> list[dict]:
+def threat_models(records: list[RunRecord]) -> list[dict]:
     """The references files (one per threat model) that some model of the records can be set beside."""
     found = []
     for norm in THREAT_MODELS:
@@ -48,20 +49,20 @@ def threat_models(records: list[dict]) -> list[dict]:
     return found
 
 
-def applies(records: list[dict]) -> bool:
+def applies(records: list[RunRecord]) -> bool:
     return bool(threat_models(records))
 
 
-def _measured(record: dict, *measure) -> tuple[float, float, float, int]:
+def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
     """Accuracy (%) with its 95% Wilson interval over the images evaluated, and their number."""
     ev = evaluation(record, *measure)
-    assert ev is not None and ev.get("n_examples"), "comparable() picks records with this evaluation"
-    n = ev["n_examples"]
-    low, high = inference.wilson(round(ev["robust_acc"] * n), n)
-    return 100 * ev["robust_acc"], 100 * low, 100 * high, n
+    assert ev is not None and ev.n_examples, "comparable() picks records with this evaluation"
+    n = images(ev)
+    low, high = inference.wilson(round(ev.robust_acc * n), n)
+    return 100 * ev.robust_acc, 100 * low, 100 * high, n
 
 
-def plot(out: Path, ours: dict[str, dict], references: dict) -> str:
+def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
     """published-<threat model>.png: clean against AutoAttack accuracy, our models (95% intervals as
     bars) and the published entries (as RobustBench lists them: no interval is published)."""
     import matplotlib
@@ -79,7 +80,7 @@ def plot(out: Path, ours: dict[str, dict], references: dict) -> str:
     for name, record in ours.items():
         cx, cl, ch, _ = _measured(record, "clean")
         ay, al, ah, _ = _measured(record, "autoattack", norm, eps)
-        colour = method_table.colour(record["config"]["method"])  # the method's, as on every plot
+        colour = method_table.colour(record.method)  # the method's, as on every plot
         ax.errorbar(cx, ay, xerr=[[cx - cl], [ch - cx]], yerr=[[ay - al], [ah - ay]], fmt="o", color=colour, capsize=2)
         ax.annotate(name, (cx, ay), fontsize=8, xytext=(4, 4), textcoords="offset points")
     ax.scatter([], [], marker="o", color="black", label="this reproduction (95% intervals)")
@@ -94,7 +95,7 @@ def plot(out: Path, ours: dict[str, dict], references: dict) -> str:
     return name
 
 
-def section(out: Path, records: list[dict]) -> list[str]:
+def section(out: Path, records: list[RunRecord]) -> list[str]:
     lines = [
         "## Next to RobustBench's published entries",
         "",
@@ -109,7 +110,7 @@ def section(out: Path, records: list[dict]) -> list[str]:
     return lines
 
 
-def _threat_model_lines(out: Path, records: list[dict], references: dict) -> list[str]:
+def _threat_model_lines(out: Path, records: list[RunRecord], references: dict) -> list[str]:
     norm, eps, source = references["threat_model"], references["eps"], references["source"]
     ours = comparable(records, norm, eps)
     fewer = sorted({_measured(r, "autoattack", norm, eps)[3] for r in ours.values()} - {FULL_TEST_SET})

@@ -12,65 +12,65 @@ standard's (the same attacks from the same seed: they agree unless the device co
 from __future__ import annotations
 
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation.results_record import Results
-from sam_bench.report.records import evaluation, seed_of
+from sam_bench.report.records import evaluation
+from sam_bench.report.run_record import RunRecord
 
 CHEAPER = ("apgd-ce", "apgd-t")  # the custom version the later seeds get
 LAST_TWO = ("fab-t", "square")
 
 
-def _cheaper_budgets(records: list[dict]) -> set[tuple[str, float]]:
+def _cheaper_budgets(records: list[RunRecord]) -> set[tuple[str | None, float]]:
     """The budgets at which some run was attacked with APGD-CE + APGD-T alone."""
     return {
-        (ev["norm"], round(ev["eps_value"], 9))
+        (ev.norm, round(ev.eps_value or 0.0, 9))
         for r in records
-        for ev in Results.of(r["results"]).evaluations
-        if ev["attack"] == "autoattack"
-        and (ev.get("settings") or {}).get("version") == "custom"
-        and tuple((ev.get("settings") or {}).get("attacks") or ()) == CHEAPER
+        for ev in r.results.evaluations
+        if ev.attack == "autoattack"
+        and ev.settings.get("version") == "custom"
+        and tuple(ev.settings.get("attacks") or ()) == CHEAPER
     }
 
 
-def _rows(records: list[dict]) -> list[dict]:
+def _rows(records: list[RunRecord]) -> list[dict]:
     """One row per first seed's standard AutoAttack with a full breakdown, where the grid uses the cheaper
     attack at some budget: counts of images (not fractions)."""
     if not _cheaper_budgets(records):
         return []
     rows = []
     for order, r in enumerate(records):
-        if not r.get("primary", True):
+        if not r.primary:
             continue
-        for ev in Results.of(r["results"]).evaluations:
-            settings, breakdown = ev.get("settings") or {}, ev.get("breakdown") or {}
-            if ev["attack"] != "autoattack" or settings.get("version") != "standard":
+        for ev in r.results.evaluations:
+            breakdown = ev.breakdown or {}
+            if ev.attack != "autoattack" or ev.settings.get("version") != "standard":
                 continue
             if not all(name in breakdown for name in (*CHEAPER, *LAST_TWO)):
                 continue
-            n = int(ev["n_examples"])
+            n = int(ev.n_examples or 0)
             count = {name: round(float(breakdown[name]) * n) for name in (*CHEAPER, *LAST_TWO)}
-            custom = evaluation(r, "autoattack", ev["norm"], ev["eps"], version="custom", attacks=CHEAPER, images=n)
+            custom = evaluation(r, "autoattack", ev.norm, ev.eps, version="custom", attacks=CHEAPER, images=n)
             rows.append(
                 {
-                    "model": f"{r['name']} (seed {seed_of(r)})",
-                    "norm": ev["norm"],
-                    "eps": ev["eps"],
+                    "model": f"{r.name} (seed {r.seed})",
+                    "norm": ev.norm,
+                    "eps": ev.eps,
                     "n": n,
                     "after_cheaper": count["apgd-t"],
                     "fab-t": count["apgd-t"] - count["fab-t"],
                     "square": count["fab-t"] - count["square"],
                     "final": count["square"],
-                    "custom": None if custom is None else round(float(custom["robust_acc"]) * n),
+                    "custom": None if custom is None else round(float(custom.robust_acc) * n),
                     "order": order,
                 }
             )
     return sorted(rows, key=lambda row: (row["order"], row["norm"] != "Linf", parse_eps(row["eps"])))
 
 
-def applies(records: list[dict]) -> bool:
+def applies(records: list[RunRecord]) -> bool:
     return bool(_rows(records))
 
 
-def section(records: list[dict]) -> list[str]:
+def section(records: list[RunRecord]) -> list[str]:
     rows = _rows(records)
     if not rows:
         return []

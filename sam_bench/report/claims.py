@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 
 from sam_bench.report.comparison import Comparison, compare, judge
-from sam_bench.report.records import by_method, models
+from sam_bench.report.records import by_method, first_seed, models
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
+from sam_bench.training import method_table as table
 
 # C1's non-inferiority margin: a clean-accuracy loss of up to 1 point counts as "no worse". A choice,
 # fixed before seeing any data (a margin fitted to the data would make the test say what the data
@@ -44,13 +46,21 @@ CLAIMS = {
 }
 
 
-def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
+def claimed(
+    grouped: dict[str, list[RunRecord]],
+) -> tuple[list[RunRecord] | None, list[list[RunRecord]], list[list[RunRecord]]]:
+    """What the claims compare among a grid's models (`records.models`): ST's model (the first, or None), the SAM
+    models and the AT models, each a list over its seeds: the paper's three methods (method_table.PAPER_METHODS).
+    Their variants (ASAM, SAM on PGD examples, TRADES, ...) are shown beside them and judged by no claim."""
+    st = next(iter(by_method(grouped, table.STANDARD)), None)
+    return st, by_method(grouped, table.SAM), by_method(grouped, table.AT)
+
+
+def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
     """One verdict per claim and configuration: dicts with claim, configuration, text, verdict,
     reason, evidence (one line per comparison) and comparisons. `cost`: the reproduction's
     `cost.json` (C4); without it C4 is inconclusive."""
-    grouped = models(records)
-    st = next(iter(by_method(grouped, "standard")), None)
-    sams, ats = by_method(grouped, "sam"), by_method(grouped, "at")
+    st, sams, ats = claimed(models(records))
     out = []
 
     def claim(name: str, configuration: str, found: list[Comparison | None]) -> None:
@@ -69,15 +79,15 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
         )
 
     for s in sams:
-        claim("C1", s[0]["name"], [compare(s, st, ("clean",), margin=C1_MARGIN)] if st else [])
+        claim("C1", s[0].name, [compare(s, st, ("clean",), margin=C1_MARGIN)] if st else [])
     for s in sams:
-        claim("C2", s[0]["name"], [compare(s, st, ("pgd", n, e)) for n, e in C2_BUDGETS] if st else [])
+        claim("C2", s[0].name, [compare(s, st, ("pgd", n, e)) for n, e in C2_BUDGETS] if st else [])
     for a in ats:
-        norm, eps = a[0]["config"]["attack_norm"], a[0]["config"]["attack_eps"]
+        norm, eps = a[0].config.attack_norm, a[0].config.attack_eps
         for s in sams:  # AT's robustness at its own eps, and what it costs in clean accuracy
             claim(
                 "C3",
-                f"{a[0]['name']} vs {s[0]['name']}",
+                f"{a[0].name} vs {s[0].name}",
                 [compare(a, s, ("pgd", norm, eps)), compare(s, a, ("clean",))],
             )
     for group in sams + ats:
@@ -99,14 +109,15 @@ def verdicts(records: list[dict], cost: dict | None = None) -> list[dict]:
     return sorted(out, key=lambda v: order.index(v["claim"]))
 
 
-def cost_verdict(group: list[dict], st: list[dict] | None, cost: dict | None) -> dict:
+def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict | None) -> dict:
     """C4 for one SAM or AT model: its cost per training step over ST's, from the interleaved timing
     (`sam_bench.experiments.step_cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
     ratio, fails when it lies wholly outside, inconclusive when it straddles an edge or rests on too few rounds to
     decide (fewer than `rounds_to_decide()`: its interval is then the range of the rounds). Cost does not
-    depend on what a model learned, so degenerate models count here."""
-    name, cfg = group[0]["name"], group[0]["config"]
-    expected = 2 if cfg["method"] == "sam" else cfg["attack_steps"] + 1
+    depend on what a model learned, so degenerate models count here. The expected ratio is the method's
+    forward-backward passes per step (method_table) over ST's one."""
+    name, cfg = group[0].name, group[0].config
+    expected = table.passes_per_step(cfg.method, cfg.attack_steps)
     band = (expected * (1 - C4_TOLERANCE), expected * (1 + C4_TOLERANCE))
     verdict = {
         "claim": "C4",
@@ -176,11 +187,11 @@ def rounds_to_decide() -> int:
     return n
 
 
-def cost_of(cost: dict | None, group: list[dict]) -> dict | None:
+def cost_of(cost: dict | None, group: list[RunRecord]) -> dict | None:
     """The cost measurement of this model (its first seed's settings: the run key), or None."""
-    primary = next((r for r in group if r.get("primary", True)), group[0])
+    primary = first_seed(group)
     for m in (cost or {}).get("models", []):
-        if m["name"] == primary["name"] and m.get("key") == primary.get("key") and m.get("ratio"):
+        if m["name"] == primary.name and m.get("key") == primary.key and m.get("ratio"):
             return m
     return None
 
@@ -201,9 +212,7 @@ def headline(verdicts: list[dict]) -> list[str]:
     return lines
 
 
-def sam_gain(records: list[dict], norm: str, eps: str) -> Comparison | None:
+def sam_gain(records: list[RunRecord], norm: str, eps: str) -> Comparison | None:
     """The first SAM model's PGD accuracy minus ST's at one budget, tested as C2 tests it."""
-    grouped = models(records)
-    st = next(iter(by_method(grouped, "standard")), None)
-    sam = next(iter(by_method(grouped, "sam")), None)
-    return compare(sam, st, ("pgd", norm, eps)) if st and sam else None
+    st, sams, _ = claimed(models(records))
+    return compare(sams[0], st, ("pgd", norm, eps)) if st and sams else None

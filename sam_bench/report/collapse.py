@@ -6,28 +6,28 @@ to 0-100% and keep it "not separated from the best" on variance alone."""
 
 from __future__ import annotations
 
-from sam_bench.report.records import seed_of
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 
 
-def collapse_epoch(record: dict) -> int | None:
+def collapse_epoch(record: RunRecord) -> int | None:
     """The epoch at which the run's overfitting guard saw it collapse, or None."""
-    guard = record.get("overfit_guard") or {}
+    guard = record.training.overfit_guard or {}
     return guard.get("epoch") if guard.get("collapsed") else None
 
 
-def healthy(group: list[dict]) -> list[dict]:
+def healthy(group: list[RunRecord]) -> list[RunRecord]:
     """The runs of a model that did not collapse (all of them when every run did: nothing else to show,
     and the row says so)."""
     kept = [r for r in group if collapse_epoch(r) is None]
     return kept or group
 
 
-def collapsed(group: list[dict]) -> list[dict]:
+def collapsed(group: list[RunRecord]) -> list[RunRecord]:
     return [r for r in group if collapse_epoch(r) is not None]
 
 
-def rate(group: list[dict]) -> tuple[int, int, float, float]:
+def rate(group: list[RunRecord]) -> tuple[int, int, float, float]:
     """(collapsed runs, runs, and the exact 95% interval of the collapse rate)."""
     from scipy.stats import binomtest
 
@@ -36,10 +36,10 @@ def rate(group: list[dict]) -> tuple[int, int, float, float]:
     return k, n, float(ci.low), float(ci.high)
 
 
-def describe(group: list[dict]) -> str:
+def describe(group: list[RunRecord]) -> str:
     """'1 of 3 seeds collapsed (seed 2; rate 33%, exact 95% interval 1-91%): accuracy over the other 2'."""
     k, n, low, high = rate(group)
-    seeds = ", ".join(str(seed_of(r)) for r in collapsed(group))
+    seeds = ", ".join(str(r.seed) for r in collapsed(group))
     rest = n - k
     over = f"accuracy over the other {rest}" if rest else "every run collapsed: accuracy over all of them"
     return (

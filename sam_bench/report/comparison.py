@@ -27,8 +27,10 @@ import statistics
 from dataclasses import dataclass, field
 
 from sam_bench.evaluation import outcomes
+from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import collapse
-from sam_bench.report.records import evaluation, seed_of
+from sam_bench.report.records import evaluation, images
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
 
@@ -99,21 +101,16 @@ def _points(x: float) -> str:
     return f"{100 * x:+.2f}"
 
 
-def _degenerate(*groups: list[dict]) -> str | None:
+def _degenerate(*groups: list[RunRecord]) -> str | None:
     bad = sorted(
-        {
-            f"{r['name']} (seed {seed_of(r)}) is degenerate ({r['degenerate']})"
-            for g in groups
-            for r in g
-            if r.get("degenerate")
-        }
+        {f"{r.name} (seed {r.seed}) is degenerate ({r.degenerate})" for g in groups for r in g if r.degenerate}
     )
     return "left out: " + "; ".join(bad) if bad else None
 
 
 def compare(
-    firsts: list[dict],
-    seconds: list[dict],
+    firsts: list[RunRecord],
+    seconds: list[RunRecord],
     measure: tuple,
     margin: float = 0.0,
     label: str | None = None,
@@ -133,9 +130,9 @@ def compare(
     if not firsts or not seconds:
         return None
     if in_order:
-        pairs = list(zip(sorted(firsts, key=seed_of), sorted(seconds, key=seed_of)))
+        pairs = list(zip(sorted(firsts, key=lambda r: r.seed), sorted(seconds, key=lambda r: r.seed)))
     else:
-        by_seed_1, by_seed_2 = {seed_of(r): r for r in firsts}, {seed_of(r): r for r in seconds}
+        by_seed_1, by_seed_2 = {r.seed: r for r in firsts}, {r.seed: r for r in seconds}
         common = [s for s in by_seed_1 if s in by_seed_2]
         pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
     evs = []
@@ -144,18 +141,18 @@ def compare(
         if x is None or y is None:
             return None
         evs.append((x, y))
-    c = Comparison(firsts[0]["name"], seconds[0]["name"], label, margin=margin, seeds=len(pairs))
+    c = Comparison(firsts[0].name, seconds[0].name, label, margin=margin, seeds=len(pairs))
     c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
     (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
     if aside:
         c.tests.append(
             "left aside as collapsed (counted in the collapse rate instead): "
-            + ", ".join(f"{r['name']} seed {seed_of(r)}" for r in aside)
+            + ", ".join(f"{r.name} seed {r.seed}" for r in aside)
         )
     return c
 
 
-def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
+def _test_methods(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> None:
     """Two or more seeds: the training methods, over seeds and images (`mixed_model.method_difference`)."""
     result = _over_seeds_and_images([x for x, _ in evs], [y for _, y in evs])
     c.difference = result.estimate
@@ -175,28 +172,29 @@ def _test_methods(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
     )
 
 
-def _over_seeds_and_images(firsts: list[dict], seconds: list[dict]) -> mixed_model.SeedsAndImages:
+def _over_seeds_and_images(firsts: list[Evaluation], seconds: list[Evaluation]) -> mixed_model.SeedsAndImages:
     """The difference of two models' evaluations (seed s against seed s) over seeds and images;
     without per-image outcomes, from the per-seed accuracies with the images' share bounded."""
-    if all(x.get("outcomes") and y.get("outcomes") for x, y in zip(firsts, seconds)):
-        aligned = [outcomes.aligned(x["outcomes"], y["outcomes"]) for x, y in zip(firsts, seconds)]
+    paired = [(x.outcomes, y.outcomes) for x, y in zip(firsts, seconds)]
+    if all(a and b for a, b in paired):
+        aligned = [outcomes.aligned(a, b) for a, b in paired if a and b]
         if len({len(a) for a, _ in aligned}) == 1:  # every seed on the same images
             return mixed_model.method_difference([a for a, _ in aligned], [b for _, b in aligned])
-    p1 = statistics.fmean(x["robust_acc"] for x in firsts)
-    p2 = statistics.fmean(y["robust_acc"] for y in seconds)
+    p1 = statistics.fmean(x.robust_acc for x in firsts)
+    p2 = statistics.fmean(y.robust_acc for y in seconds)
     return mixed_model.seeds_and_images_from_means(
-        [x["robust_acc"] - y["robust_acc"] for x, y in zip(firsts, seconds)],
+        [x.robust_acc - y.robust_acc for x, y in zip(firsts, seconds)],
         p1 * (1 - p1) + p2 * (1 - p2),
-        min(x["n_examples"] for x in firsts),
+        min(images(x) for x in firsts),
     )
 
 
-def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
+def _test_models(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> None:
     """One seed in common: how the two trained models differ on these images. No verdict on the
     methods rests on it; its detectable effect is a lower bound (seed variation would add to it)."""
     x, y = evs[0]
-    if x.get("outcomes") and y.get("outcomes"):
-        table = inference.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"]))
+    if x.outcomes and y.outcomes:
+        table = inference.PairedTable.of(*outcomes.aligned(x.outcomes, y.outcomes))
         p = inference.noninferiority_p(table, c.margin) if c.margin else inference.mcnemar_exact(table, "greater")
         c.low, c.high = inference.paired_interval(table)
         c.difference, se, n = table.difference, inference.paired_standard_error(table), table.n
@@ -204,8 +202,8 @@ def _test_models(c: Comparison, evs: list[tuple[dict, dict]]) -> None:
             f"paired z test against −{100 * c.margin:g} points" if c.margin else "exact McNemar"
         ) + f" on {n:,} images ({table.only_first} only {c.first}, {table.only_second} only {c.second})"
     else:
-        k1, n1 = round(x["robust_acc"] * x["n_examples"]), x["n_examples"]
-        k2, n2 = round(y["robust_acc"] * y["n_examples"]), y["n_examples"]
+        n1, n2 = images(x), images(y)
+        k1, k2 = round(x.robust_acc * n1), round(y.robust_acc * n2)
         p = (
             inference.unpaired_noninferiority_p(k1, n1, k2, n2, c.margin)
             if c.margin

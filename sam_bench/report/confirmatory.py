@@ -24,9 +24,10 @@ from sam_bench import files
 from sam_bench.evaluation import outcomes
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
 from sam_bench.recipes.recipe import RECIPE_DIR
-from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS
+from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
 from sam_bench.report.comparison import Comparison, compare, judge
-from sam_bench.report.records import evaluation, models, seed_of
+from sam_bench.report.records import evaluation, models
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
 # The claims a primary test decides, and how: C1 a non-inferiority margin, C2 and C3 superiority (claims.CLAIMS)
@@ -64,7 +65,7 @@ class PrimaryResult:
         return f"{self.claim}: {self.verdict} for {self.configuration} ({found}, {seeds} seeds, {self.test.label()})"
 
 
-def primary_results(records: list[dict], plan: dict) -> list[PrimaryResult]:
+def primary_results(records: list[RunRecord], plan: dict) -> list[PrimaryResult]:
     """Every primary test the plan fixed, for every configuration it judges, over the confirmatory seeds only:
     the report's table and the README's summary both read these."""
     endpoints = Endpoints.from_plan(plan)
@@ -76,7 +77,7 @@ def primary_results(records: list[dict], plan: dict) -> list[PrimaryResult]:
         if test.models:
             pairs = [(test.models[0], test.models[1], f"{test.models[0]} vs {test.models[1]}")]
         else:
-            pairs = [(sam[0]["name"], st[0]["name"], sam[0]["name"]) for sam in sams] if st else []
+            pairs = [(sam[0].name, st[0].name, sam[0].name) for sam in sams] if st else []
         for first, second, configuration in pairs:
             a, b = confirmatory.get(first, []), confirmatory.get(second, [])
             result = PrimaryResult(claim, test, configuration, min(len(a), len(b)))
@@ -88,7 +89,7 @@ def primary_results(records: list[dict], plan: dict) -> list[PrimaryResult]:
     return found
 
 
-def section(out: Path, records: list[dict], plan: dict) -> list[str]:
+def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
     endpoints = Endpoints.from_plan(plan)
     grouped, st, sams, confirmatory = _split(records, endpoints)
     lines = ["## Confirmatory tests (primary endpoints)", "", *_provenance(out, records, plan, endpoints), ""]
@@ -135,19 +136,19 @@ def section(out: Path, records: list[dict], plan: dict) -> list[str]:
     return lines
 
 
-def _split(records: list[dict], endpoints: Endpoints):
-    """The records by model; ST's group (or None); the SAM groups; each model's confirmatory seeds' records."""
+def _split(records: list[RunRecord], endpoints: Endpoints):
+    """The records by model; ST's group (or None); the SAM groups (the claims' SAM: `claims.claimed`); each model's
+    confirmatory seeds' records."""
     grouped = models(records)
-    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
-    sams = [g for g in grouped.values() if g[0]["config"]["method"] == "sam"]
+    st, sams, _ = claimed(grouped)
     confirmatory = {
-        name: [r for r in group if seed_of(r) in endpoints.confirmatory_seeds.get(name, [])]
+        name: [r for r in group if r.seed in endpoints.confirmatory_seeds.get(name, [])]
         for name, group in grouped.items()
     }
     return grouped, st, sams, confirmatory
 
 
-def _primary(first: list[dict], second: list[dict], test: PrimaryTest) -> list[Comparison]:
+def _primary(first: list[RunRecord], second: list[RunRecord], test: PrimaryTest) -> list[Comparison]:
     """The test's comparisons of two models' confirmatory runs (none where a model lacks a measure): C1 and C2
     one, on the test's measure; C3 two, the AT model ahead on the robust measure and behind on clean accuracy,
     its seeds paired in order."""
@@ -164,7 +165,7 @@ def _primary(first: list[dict], second: list[dict], test: PrimaryTest) -> list[C
     return [c for c in found if c is not None] if all(c is not None for c in found) else []
 
 
-def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints) -> list[str]:
+def _provenance(out: Path, records: list[RunRecord], plan: dict, endpoints: Endpoints) -> list[str]:
     """Which commit fixed the endpoints, and whether the confirmatory runs trained after it."""
     recipe = RECIPE_DIR / f"{plan['name']}.yaml"
     fixed = set_in_commit(recipe, plan["name"], plan["scale"], endpoints) if recipe.is_file() else None
@@ -173,7 +174,7 @@ def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints
             "⚠ No commit of this checkout's recipe holds these endpoints as they are (not committed, or changed "
             "since): the tests below cannot be shown to have been fixed before the runs; read them as post hoc."
         ]
-    runs = [r for r in records if seed_of(r) in endpoints.confirmatory_seeds.get(r["name"], [])]
+    runs = [r for r in records if r.seed in endpoints.confirmatory_seeds.get(r.name, [])]
     before = [r for r in runs if not _descends(out, _commit(out, r), fixed["commit"])]
     text = (
         f"The primary tests and the confirmatory sample were fixed in commit `{fixed['commit'][:10]}` "
@@ -186,13 +187,13 @@ def _provenance(out: Path, records: list[dict], plan: dict, endpoints: Endpoints
     return [
         text
         + f". ⚠ {len(before)} of {len(runs)} confirmatory runs trained from a commit without it ("
-        + ", ".join(f"{r['name']} seed {seed_of(r)}" for r in before)
+        + ", ".join(f"{r.name} seed {r.seed}" for r in before)
         + "): for them the tests are post hoc."
     ]
 
 
-def _commit(out: Path, record: dict) -> str | None:
-    meta = out / "runs" / f"{record['name']}-{record['key']}" / "metadata.json"
+def _commit(out: Path, record: RunRecord) -> str | None:
+    meta = out / "runs" / f"{record.name}-{record.key}" / "metadata.json"
     commit = files.read_json(meta).get("code_commit") if meta.is_file() else None
     return str(commit).split("+")[0] if commit else None
 
@@ -214,7 +215,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     for sam in sams:
         if primary is not None and primary.attack == "autoattack":
             have = lambda g: [r for r in g if evaluation(r, *primary.measure(), **primary.select())]  # noqa: E731
-            every_seed = f"{sam[0]['name']} − ST, every seed with it"
+            every_seed = f"{sam[0].name} − ST, every seed with it"
             family += [(every_seed, c) for c in _primary(have(sam), have(st), primary)]
         for norm, eps in C2_BUDGETS:
             firsts = [r for r in (sam[0], st[0]) if evaluation(r, "autoattack", norm, eps, version="standard")]
@@ -227,7 +228,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                     version="standard",
                 )
                 if c is not None:
-                    family.append((f"{sam[0]['name']} − ST, first seeds (these two trained models)", c))
+                    family.append((f"{sam[0].name} − ST, first seeds (these two trained models)", c))
     if not family:
         return []
     adjusted = inference.holm([_one_sided(c) for _, c in family])
@@ -261,22 +262,22 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
             if gap is None:
                 continue
             vs_st: mixed_model.SeedsAndImages | None = None
-            if group is not st and group[0]["config"]["method"] == "sam":
+            if group is not st and any(group is sam for sam in sams):
                 st_gap = _gap(st[0], norm, eps, version="standard")
                 if st_gap is not None and len(st_gap) == len(gap):
                     vs_st = mixed_model.over_images(gap - st_gap)
             rows.append(
-                (f"{name} (seed {seed_of(group[0])})", f"{norm} {eps}, standard", mixed_model.over_images(gap), vs_st)
+                (f"{name} (seed {group[0].seed})", f"{norm} {eps}, standard", mixed_model.over_images(gap), vs_st)
             )
     primary = endpoints.primary_tests.get("C2")
     if primary is not None and primary.attack == "autoattack":
         norm, eps = str(primary.norm), str(primary.eps)
         select = {"version": primary.version, "attacks": primary.attacks}
-        st_by_seed = {seed_of(r): r for r in st}
+        st_by_seed = {r.seed: r for r in st}
         for sam in sams:
             gaps = []
             for r in sam:  # seed s of SAM against seed s of ST, on the same images
-                other = st_by_seed.get(seed_of(r))
+                other = st_by_seed.get(r.seed)
                 a = _gap(r, norm, eps, **select)
                 b = None if other is None else _gap(other, norm, eps, **select)
                 if a is not None and b is not None and len(a) == len(b):
@@ -288,7 +289,7 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                 rows.append((f"ST, {len(gaps)} seeds", attack, mixed_model.seeds_and_images(st_gaps), None))
                 rows.append(
                     (
-                        f"{sam[0]['name']}, {len(gaps)} seeds (each against ST's same seed)",
+                        f"{sam[0].name}, {len(gaps)} seeds (each against ST's same seed)",
                         attack,
                         mixed_model.seeds_and_images(sam_gaps),
                         mixed_model.method_difference(sam_gaps, st_gaps),
@@ -329,15 +330,15 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     return lines
 
 
-def _gap(record: dict, norm: str, eps: str, **select) -> np.ndarray | None:
+def _gap(record: RunRecord, norm: str, eps: str, **select) -> np.ndarray | None:
     """Per image: PGD-10 correct minus AutoAttack correct, on the images the AutoAttack covered."""
     aa = evaluation(record, "autoattack", norm, eps, **select)
-    if aa is None or not aa.get("outcomes"):
+    if aa is None or not aa.outcomes:
         return None
-    pgd = evaluation(record, "pgd", norm, eps, images=aa["n_examples"])
-    if pgd is None or not pgd.get("outcomes"):
+    pgd = evaluation(record, "pgd", norm, eps, images=aa.n_examples)
+    if pgd is None or not pgd.outcomes:
         return None
-    a, b = outcomes.aligned(pgd["outcomes"], aa["outcomes"])
+    a, b = outcomes.aligned(pgd.outcomes, aa.outcomes)
     return a.astype(float) - b.astype(float)
 
 

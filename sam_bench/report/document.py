@@ -12,8 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.evaluation import recheck
-from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import (
     against_published,
     autoattack_tail,
@@ -23,10 +22,11 @@ from sam_bench.report import (
     mechanism,
     pareto,
     plots,
+    rechecked,
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
-from sam_bench.report.folder import Folder, not_shown
+from sam_bench.report.folder import Folder, LeftOut, not_shown, planned_seed
 from sam_bench.report.records import (
     aa_budgets,
     aa_label,
@@ -37,8 +37,8 @@ from sam_bench.report.records import (
     models,
     pgd_budgets,
     seconds_per_epoch,
-    seed_of,
 )
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
 
@@ -46,7 +46,7 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
 
 
-def _cell(group: list[dict], *measure, **select) -> str:
+def _cell(group: list[RunRecord], *measure, **select) -> str:
     """One table cell: one evaluation's accuracy with its Wilson interval, or with several seeds the
     mean with its 95% interval over seeds and images."""
     if len(group) > 1:
@@ -58,44 +58,44 @@ def _cell(group: list[dict], *measure, **select) -> str:
     return _with_interval(group[0], *measure, **select)
 
 
-def _with_interval(record: dict, *measure, **select) -> str:
+def _with_interval(record: RunRecord, *measure, **select) -> str:
     ev = evaluation(record, *measure, **select)
     if ev is None:
         return "–"
-    n = ev.get("n_examples")
+    n = ev.n_examples
     if not n:
-        return _pct(ev["robust_acc"])
-    low, high = inference.wilson(round(ev["robust_acc"] * n), n)
-    return f"{_pct(ev['robust_acc'])} ({100 * low:.1f}–{100 * high:.1f})"
+        return _pct(ev.robust_acc)
+    low, high = inference.wilson(round(ev.robust_acc * n), n)
+    return f"{_pct(ev.robust_acc)} ({100 * low:.1f}–{100 * high:.1f})"
 
 
-def _setup_lines(records: list[dict]) -> list[str]:
+def _setup_lines(records: list[RunRecord]) -> list[str]:
     first = records[0]
-    cfg, data = first["config"], first["results"]["dataset"]
-    devices = sorted({r["training"].get("device_name") or "?" for r in records})
-    eval_devices = sorted({r["results"]["environment"]["device_name"] for r in records})
-    commits = sorted({str(r["results"]["environment"].get("code_commit")) for r in records})
-    torch_versions = sorted({r["results"]["environment"]["torch_version"] for r in records})
+    cfg, data = first.config, first.results["dataset"]
+    devices = sorted({r.training.device_name or "?" for r in records})
+    eval_devices = sorted({r.results["environment"]["device_name"] for r in records})
+    commits = sorted({str(r.results["environment"].get("code_commit")) for r in records})
+    torch_versions = sorted({r.results["environment"]["torch_version"] for r in records})
     aa = sorted(
         {
-            _aa_text(ev, r["results"]["dataset"]["n_examples"])
+            _aa_text(ev, r.results["dataset"]["n_examples"])
             for r in records
-            for ev in Results.of(r["results"]).evaluations
-            if ev["attack"] == "autoattack"
+            for ev in r.results.evaluations
+            if ev.attack == "autoattack"
         }
     )
-    seeds = sorted({seed_of(r) for r in records})
+    seeds = sorted({r.seed for r in records})
     architectures = list(by_architecture(records))
     trained = (
-        f"{cfg['arch']} (width {cfg['width']:g})"
+        f"{cfg.arch} (width {cfg.width:g})"
         if len(architectures) == 1
         else f"{len(architectures)} architectures ({'; '.join(architectures)})"
     )
     return [
-        f"- Training: {trained}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
-        f"SGD lr {cfg['lr']:g} ({cfg['schedule']}), momentum {cfg['momentum']:g}, weight decay "
-        f"{cfg['weight_decay']:g}, data set `{cfg['dataset']}`"
-        + (f" ({cfg['n_train']} training images)" if cfg.get("n_train") else "")
+        f"- Training: {trained}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+        f"SGD lr {cfg.lr:g} ({cfg.schedule}), momentum {cfg.momentum:g}, weight decay "
+        f"{cfg.weight_decay:g}, data set `{cfg.dataset}`"
+        + (f" ({cfg.n_train} training images)" if cfg.n_train else "")
         + f"; training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}.",
         f"- Evaluation: the first {data['n_examples']} of {data['n_test_total']} test images of "
         f"`{data['name']}`; PGD-10 with random start"
@@ -106,22 +106,16 @@ def _setup_lines(records: list[dict]) -> list[str]:
     ]
 
 
-def _aa_on_later_seeds(records: list[dict]) -> bool:
-    return any(
-        ev["attack"] == "autoattack"
-        for r in records
-        if not r.get("primary", True)
-        for ev in Results.of(r["results"]).evaluations
-    )
+def _aa_on_later_seeds(records: list[RunRecord]) -> bool:
+    return any(ev.attack == "autoattack" for r in records if not r.primary for ev in r.results.evaluations)
 
 
-def _aa_text(ev: dict, n_evaluated: int | None = None) -> str:
+def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
     """AutoAttack's version (and, when it attacked fewer images than the rest of the evaluation, how many)."""
-    s = ev.get("settings") or {}
-    version = s.get("version", "standard")
-    text = version if version == "standard" else f"{version}: {', '.join(s.get('attacks') or [])}"
-    if n_evaluated is not None and ev.get("n_examples") not in (None, n_evaluated):
-        text += f", on the first {ev['n_examples']} of them"
+    version = ev.settings.get("version", "standard")
+    text = version if version == "standard" else f"{version}: {', '.join(ev.settings.get('attacks') or [])}"
+    if n_evaluated is not None and ev.n_examples not in (None, n_evaluated):
+        text += f", on the first {ev.n_examples} of them"
     return text
 
 
@@ -151,7 +145,7 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     lines += _cost_lines(cost, records)
     lines += _wall_time_lines(records)
     lines += _compute_lines(folder)
-    lines += _recheck_lines(out, records)
+    lines += rechecked.section(out, records)
     lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
     lines += _plot_lines(plots.draw(out, records, cost), cost)
     lines += _sources_lines(out, records, cost)
@@ -159,7 +153,7 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     return report
 
 
-def _header_lines(out: Path, plan: dict, records: list[dict], left_out: list[dict]) -> list[str]:
+def _header_lines(out: Path, plan: dict, records: list[RunRecord], left_out: list[LeftOut]) -> list[str]:
     lines = [
         f"# Reproduction: {plan['name']}, scale `{plan['scale']}`",
         "",
@@ -170,17 +164,17 @@ def _header_lines(out: Path, plan: dict, records: list[dict], left_out: list[dic
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Accuracies in %.",
         "",
     ]
-    done = {(r["name"], seed_of(r)) for r in records} | {(r["name"], r["seed"]) for r in left_out}
+    done = {(r.name, r.seed) for r in records} | {(r.name, r.seed) for r in left_out}
     missing = [
         m["name"] + (f" (seed {m['seed']})" if not m.get("primary", True) else "")
         for m in plan["models"]
-        if (m["name"], m.get("seed", m["config"].get("seed", 0))) not in done
+        if (m["name"], planned_seed(m)) not in done
     ]
     lines += [f"Not done yet: {', '.join(missing)}.", ""] if missing else []
     return lines + ([f"Not shown: {not_shown(out, left_out)}.", ""] if left_out else [])
 
 
-def _accuracy_lines(records: list[dict]) -> list[str]:
+def _accuracy_lines(records: list[RunRecord]) -> list[str]:
     """The accuracy table (a row per model, its seeds pooled), each run's row when there are seeds, and
     the degenerate models named."""
     grouped = models(records)
@@ -208,14 +202,14 @@ def _accuracy_lines(records: list[dict]) -> list[str]:
         "|" + "---|" * len(header),
     ]
     for name, group in grouped.items():
-        flagged = any(r["degenerate"] for r in group)
+        flagged = any(r.degenerate for r in group)
         # a collapsed run counts in the collapse rate (the name cell), not in the accuracy (collapse.py)
         fell = collapse.collapsed(group)
         everyone, group = group, collapse.healthy(group)
         cells = [
             (f"{name} ⚠ degenerate" if flagged else name) + (f" ⚠ {collapse.describe(everyone)}" if fell else ""),
-            group[0]["config"]["method"],
-            ", ".join(str(seed_of(r)) for r in group),
+            group[0].method,
+            ", ".join(str(r.seed) for r in group),
             _cell(group, "clean"),
         ]
         cells += [_cell(group, "pgd", n, e) for n, e in pgd]
@@ -236,23 +230,23 @@ def _accuracy_lines(records: list[dict]) -> list[str]:
         ]
         for r in records:
             lines.append(
-                f"| {r['name']} | {seed_of(r)} | {_with_interval(r, 'clean')} | "
+                f"| {r.name} | {r.seed} | {_with_interval(r, 'clean')} | "
                 + " | ".join(_with_interval(r, "pgd", n, e) for n, e in pgd)
                 + " |"
             )
         lines.append("")
-    degenerate = [r for r in records if r["degenerate"]]
+    degenerate = [r for r in records if r.degenerate]
     if degenerate:
         lines += [
             "⚠ Degenerate models (no verdict rests on them): "
-            + "; ".join(f"{r['name']} (seed {seed_of(r)}): {r['degenerate']}" for r in degenerate)
+            + "; ".join(f"{r.name} (seed {r.seed}): {r.degenerate}" for r in degenerate)
             + ".",
             "",
         ]
     return lines
 
 
-def _wall_time_lines(records: list[dict]) -> list[str]:
+def _wall_time_lines(records: list[RunRecord]) -> list[str]:
     lines = [
         "## Training wall time",
         "",
@@ -266,12 +260,11 @@ def _wall_time_lines(records: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for r, ratio in zip(records, cost_against_st(records)):
-        t = seconds_per_epoch(r)
-        ips = r["training"].get("images_per_s")
+        t, passes, ips = seconds_per_epoch(r), r.training.passes_per_step, r.training.images_per_s
         lines.append(
-            f"| {r['name']} | {seed_of(r)} | {r['training'].get('passes_per_step', '–')} | "
+            f"| {r.name} | {r.seed} | {'–' if passes is None else passes} | "
             f"{'–' if t is None else f'{t:.1f}'} | {'–' if ratio is None else f'{ratio:.2f}'} | "
-            f"{'–' if ips is None else f'{ips:.0f}'} | {r['training'].get('wall_time_s', 0):.0f} |"
+            f"{'–' if ips is None else f'{ips:.0f}'} | {r.training.wall_time_s or 0:.0f} |"
         )
     return lines + [""]
 
@@ -288,13 +281,13 @@ def _plot_lines(drawn: list[str], cost: dict | None) -> list[str]:
     return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in drawn]
 
 
-def _sources_lines(out: Path, records: list[dict], cost: dict | None) -> list[str]:
+def _sources_lines(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:
     return (
         ["## Sources", ""]
         + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else [])
         + [
-            f"- `{r['path'].relative_to(out)}` ({r['name']}, seed {seed_of(r)}, weights sha256 "
-            f"`{r['results']['model']['weights_sha256'][:12]}…`)"
+            f"- `{r.results_file(out)}` ({r.name}, seed {r.seed}, weights sha256 "
+            f"`{r.results['model']['weights_sha256'][:12]}…`)"
             for r in records
         ]
     )
@@ -312,98 +305,27 @@ def _compute_lines(folder: Folder) -> list[str]:
     return lines + ([sentence + "."] if sentence else []) + [""]
 
 
-def _recheck_lines(out: Path, records: list[dict]) -> list[str]:
-    """What `sam-bench recheck` found when it evaluated the stored weights again (`recheck.json`), if it ran:
-    per zoo model, the evaluations rechecked and the image outcomes that differ; which were not rechecked."""
-    path = out / "recheck.json"
-    if not path.is_file():
-        return []
-    rechecked = recheck.read(path)
-    lines = [
-        "## Re-measured from the stored weights",
-        "",
-        f"`sam-bench recheck {out}` loaded the weights each results file names (zoo entries, checked against "
-        "their sha256) and evaluated them again with the recorded attacks, settings, chunks, batches and CPU "
-        f"threads ({rechecked['created'][:10]}, `recheck.json`): the outcome of every image, compared."
-        + (
-            f" The recheck of {carried} reused run{'s' if carried != 1 else ''} was made in the folder it was reused "
-            "from, on the very same results file, and is carried over (last column)."
-            if (carried := sum(1 for m in rechecked["models"] if m.get("carried_from")))
-            else ""
-        ),
-        "",
-        "| model | results file | images | evaluations rechecked | image outcomes differing | rechecked on |",
-        "|---|---|---|---|---|---|",
-    ]
-    by_file = {r["path"].relative_to(out).as_posix(): r for r in records}
-    stale = []
-    for m in rechecked["models"]:
-        record = by_file.get(m["results"])
-        if record is None or files.sha256_file(record["path"]) != m["results_sha256"]:
-            stale.append(m["results"])
-        done = {c["evaluation"] for c in m["evaluations"]}
-        left = [] if record is None else [recheck.label(e) for e in Results.of(record["results"]).evaluations]
-        left = [label for label in left if label not in done]
-        env = m["environment"]
-        threads = env.get("cpu_threads")
-        where = f"{env['device']}, torch {env['torch_version']}" + (
-            f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
-        )
-        if m.get("carried_from"):  # a reused run's file, rechecked where it came from (sam_bench.evaluation.recheck)
-            where += f"; in `{m['carried_from']}`, the folder it was reused from"
-        evaluations = ", ".join(c["evaluation"] for c in m["evaluations"]) + (
-            f" (not {', '.join(left)})" if left else ""
-        )
-        lines.append(
-            f"| {m['model']} | `{m['results']}` | {m['n_examples']:,} | {evaluations} | "
-            f"{sum(c['images_differing'] for c in m['evaluations'])} | {where} |"
-        )
-    lines.append("")
-    if rechecked["identical"]:
-        lines.append(
-            f"All {len(rechecked['models'])} models: every evaluation rechecked is identical to the recorded one on "
-            "every image."
-        )
-    else:
-        lines.append(
-            f"{rechecked['images_differing']} image outcomes differ from the recorded ones (per evaluation in "
-            "`recheck.json`, with both environments)."
-        )
-    named = {m["results"] for m in rechecked["models"]}
-    missing = [key for key, r in by_file.items() if r["results"]["model"].get("zoo_id") and key not in named]
-    if missing:
-        why = (
-            ": their results were written before per-image outcomes were recorded, so they cannot be"
-            if not any(recheck.has_outcomes(by_file[key]["results"]) for key in missing)
-            else ""
-        )
-        names = ", ".join(f"{by_file[key]['name']} (`{key}`)" for key in missing)
-        lines.append(f"Not rechecked: {names}{why}.")
-    if stale:
-        lines.append(f"Stale: {', '.join(f'`{s}`' for s in stale)} changed after the recheck; run it again.")
-    return lines + [""]
-
-
-def _guard_lines(records: list[dict]) -> list[str]:
+def _guard_lines(records: list[RunRecord]) -> list[str]:
     """The catastrophic-overfitting guard's findings, and which runs were reused from other folders."""
-    guarded = [r for r in records if r.get("overfit_guard")]
+    guarded = [r for r in records if r.training.overfit_guard]
     lines = []
     if guarded:
-        rule = guarded[0]["overfit_guard"]["rule"]
+        guard = guarded[0].training.overfit_guard or {}
+        rule = guard["rule"]
         collapsed = [r for r in guarded if collapse.collapse_epoch(r)]
         lines += [
             "### Catastrophic overfitting",
             "",
             f"{len(guarded)} runs trained with the overfitting guard (`sam_bench/training/guard.py`: "
-            f"{guarded[0]['overfit_guard']['attack']} at the training eps on {guarded[0]['overfit_guard']['source']} "
+            f"{guard['attack']} at the training eps on {guard['source']} "
             f"after every epoch). A run is flagged collapsed when its {rule}. "
             + (
                 "Collapsed: "
                 + "; ".join(
-                    f"{r['name']} (seed {seed_of(r)}) from epoch {collapse.collapse_epoch(r)}, PGD accuracy "
-                    f"{_pct(r['overfit_guard']['collapsed_pgd_acc'])} at the end after a best of "
-                    f"{_pct(r['overfit_guard']['best_pgd_acc'])}"
+                    f"{r.name} (seed {r.seed}) from epoch {collapse.collapse_epoch(r)}, PGD accuracy "
+                    f"{_pct(found['collapsed_pgd_acc'])} at the end after a best of {_pct(found['best_pgd_acc'])}"
                     for r in collapsed
+                    for found in [r.training.overfit_guard or {}]
                 )
                 + ". Collapse is an endpoint of its own: per model, the collapse rate with its exact (Clopper-Pearson) "
                 "95% interval, and the model's accuracies over the runs that did not collapse: "
@@ -418,11 +340,11 @@ def _guard_lines(records: list[dict]) -> list[str]:
             ),
             "",
         ]
-    reused = [r for r in records if r.get("reused_from")]
+    reused = [r.training.reused_from for r in records if r.training.reused_from]
     if reused:
         lines += [
             f"{len(reused)} runs were not trained here but reused (the same settings key, so the same training) "
-            "from: " + ", ".join(sorted({str(Path(r["reused_from"]).parent.parent.name) for r in reused})) + ".",
+            "from: " + ", ".join(sorted({Path(source).parent.parent.name for source in reused})) + ".",
             "",
         ]
     return lines
@@ -468,7 +390,7 @@ def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
-def _cost_lines(cost: dict | None, records: list[dict]) -> list[str]:
+def _cost_lines(cost: dict | None, records: list[RunRecord]) -> list[str]:
     """The measurement C4 rests on: each model's seconds per training step and its ratio to ST's."""
     lines = ["## Training cost (C4)", ""]
     if not cost:
@@ -478,7 +400,7 @@ def _cost_lines(cost: dict | None, records: list[dict]) -> list[str]:
             "",
         ]
     settings, env = cost["settings"], cost["environment"]
-    keys = {r["name"]: r["key"] for r in records if r.get("primary", True)}
+    keys = {r.name: r.key for r in records if r.primary}
     lines += [
         f"Measured by `sam-bench cost` ({cost['created']}, {env['device_name']}, torch {env['torch_version']}, "
         f"sam-bench commit {env.get('code_commit') or 'unknown'}): each model of the grid built as its training "

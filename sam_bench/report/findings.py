@@ -171,7 +171,7 @@ def _decided(loaded: list[Folder]) -> str:
             decided.append(f"at {scale}, {seeds} fresh seeds), " + "; ".join(_in_words(r) for r in judged))
         if any(r.verdict is None for r in results):
             wanted = Endpoints.from_plan(folder.plan).confirmatory_seeds
-            have = {(r["name"], r.get("seed")) for r in folder.records}
+            have = {(r.name, r.seed) for r in folder.records}
             done = sum((name, seed) in have for name, seeds in wanted.items() for seed in seeds)
             total = sum(len(seeds) for seeds in wanted.values())
             waiting.append(f"at {scale}), the primary tests are fixed and {done} of their {total} runs are done")

@@ -15,35 +15,36 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
-from sam_bench.report.claims import C2_BUDGETS
+from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import accuracy_with_interval, by_method, evaluation, models
+from sam_bench.report.records import accuracy_with_interval, evaluation, models
+from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table
 
 NAME = "findings.png"
 HEADLINE_SAM = "SAM-0.1"
 
 
-def chosen(folders: list[Path]) -> tuple[Folder, list[list[dict]]] | None:
+def chosen(folders: list[Path]) -> tuple[Folder, list[list[RunRecord]]] | None:
     """The first folder (the largest scale) with ST, SAM-0.1 and an AT model all evaluated by PGD-10 at C2's four
     budgets, and those three models' records (each a list over seeds); None where no folder has them."""
     for path in folders:
         folder = Folder.load(path)
         grouped = models(folder.records)
-        st = next(iter(by_method(grouped, "standard")), None)
+        st, _, ats = claimed(grouped)
         sam = grouped.get(HEADLINE_SAM)
-        ats = [g for g in by_method(grouped, "at") if _has_pgd(g)]
+        ats = [g for g in ats if _has_pgd(g)]
         if st and sam and ats and _has_pgd(st) and _has_pgd(sam):
-            at = max(ats, key=lambda g: (len(g), parse_eps(g[0]["config"]["attack_eps"])))  # most seeds, largest eps
+            at = max(ats, key=lambda g: (len(g), parse_eps(g[0].config.attack_eps)))  # most seeds, largest eps
             return folder, [st, sam, at]
     return None
 
 
-def _has_pgd(group: list[dict]) -> bool:
+def _has_pgd(group: list[RunRecord]) -> bool:
     return all(evaluation(group[0], "pgd", norm, eps) is not None for norm, eps in C2_BUDGETS)
 
 
-def _point(group: list[dict], *measure, **select) -> tuple[float, float, float] | None:
+def _point(group: list[RunRecord], *measure, **select) -> tuple[float, float, float] | None:
     """(mean, low, high) in %: over seeds and images with two seeds or more, else Wilson's over the images."""
     found = accuracy_with_interval(group, *measure, **select)
     return None if found is None else (100 * found[0], 100 * found[1], 100 * found[2])
@@ -64,17 +65,16 @@ def draw(folders: list[Path], out: Path) -> Path | None:
     for ax, norm in zip(axes, ("Linf", "L2")):
         budgets = [eps for n, eps in C2_BUDGETS if n == norm]
         for group in groups:
-            method = group[0]["config"]["method"]
-            colour = method_table.colour(method)
+            colour = method_table.colour(group[0].method)
             seeds = f", {len(group)} seeds" if len(group) > 1 else ""
             clean = _point(group, "clean")
             pgd = [clean] + [_point(group, "pgd", norm, eps) for eps in budgets]
             xs = [0.0] + [255 * parse_eps(eps) for eps in budgets]
-            _line(ax, xs, pgd, colour, "-", "o", f"{group[0]['name']}: PGD-10{seeds}")
+            _line(ax, xs, pgd, colour, "-", "o", f"{group[0].name}: PGD-10{seeds}")
             aa = [_point(group[:1], "autoattack", norm, eps, version="standard") for eps in budgets]
             if any(p is not None for p in aa):
                 first = _point(group[:1], "clean")
-                _line(ax, xs, [first, *aa], colour, "--", "s", f"{group[0]['name']}: AutoAttack, first seed")
+                _line(ax, xs, [first, *aa], colour, "--", "s", f"{group[0].name}: AutoAttack, first seed")
         ax.set_xticks([0.0] + [255 * parse_eps(eps) for eps in budgets])
         ax.set_xlabel(f"{norm} budget (x/255; 0: clean accuracy)")
         ax.set_ylim(0, 100)

@@ -11,27 +11,35 @@ figure that can be derived, so it is left out, with its reason (`Folder.left_out
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import degenerate
 from sam_bench.evaluation.results_record import Results
 from sam_bench.report import spent
-from sam_bench.rundir.model import REUSED
+from sam_bench.report.run_record import RunRecord
 
 PLAN_FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or run the reproduction again"
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A run whose results file cannot be shown, and why (one line)."""
+
+    name: str
+    seed: int
+    path: Path
+    why: str
 
 
 @dataclass
 class Folder:
     path: Path
     plan: dict
-    records: list[dict]
+    records: list[RunRecord]
     cost: dict | None
-    left_out: list[dict] = field(default_factory=list)  # runs whose results cannot be shown: name, seed, path, why
+    left_out: list[LeftOut] = field(default_factory=list)
 
     @classmethod
     def load(cls, out: str | Path) -> Folder:
@@ -86,60 +94,40 @@ def read_plan(out: Path, fields: tuple[str, ...] = ("name", "scale", "paper")) -
     return plan
 
 
-def load_results(out: Path) -> list[dict]:
+def load_results(out: Path) -> list[RunRecord]:
     """One record per run of the plan that has results that can be shown (each seed of a model is a run),
     in the plan's order."""
     return load_runs(out)[0]
 
 
-def load_runs(out: Path, plan: dict | None = None) -> tuple[list[dict], list[dict]]:
+def load_runs(out: Path, plan: dict | None = None) -> tuple[list[RunRecord], list[LeftOut]]:
     """(one record per run whose results can be shown, in the plan's order; the runs whose results file
-    cannot be shown, each with its name, seed, path and the reason)."""
+    cannot be shown, each with the reason)."""
     out = Path(out)
     plan = plan or read_plan(out)
-    records, left_out = [], []
+    records: list[RunRecord] = []
+    left_out: list[LeftOut] = []
     for m in plan["models"]:
         path = out / "results" / f"{m['name']}-{m['key']}.json"
         if not path.is_file():
             continue
         results = Results.read(path)  # a hand-edited figure is refused here, not rendered
         _check_identity(out, plan, m, results, path)
-        seed = m.get("seed", m["config"].get("seed", 0))
-        if not results.verified:
-            left_out.append({"name": m["name"], "seed": seed, "path": path, "why": results.unverified})
+        if results.unverified is not None:
+            left_out.append(LeftOut(m["name"], planned_seed(m), path, results.unverified))
             continue
-        records.append(_record(out, m, results, path))
+        records.append(RunRecord.read(out, m, results, path))
     return records, left_out
 
 
-def not_shown(out: Path, left_out: list[dict]) -> str:
+def planned_seed(m: dict) -> int:
+    """The training seed of a run of the plan (`models[]`)."""
+    return int(m.get("seed", m["config"].get("seed", 0)) or 0)
+
+
+def not_shown(out: Path, left_out: list[LeftOut]) -> str:
     """The runs whose results cannot be shown, each with its file and why (report and summary say it alike)."""
-    return "; ".join(f"{r['name']} (seed {r['seed']}), `{r['path'].relative_to(out)}`: {r['why']}" for r in left_out)
-
-
-def _record(out: Path, m: dict, results: Results, path: Path) -> dict:
-    """A run's record: its checked results and what its run folder says of its training."""
-    training = results["model"].get("training") or {}
-    config = training.get("config") or m["config"]
-    run = out / "runs" / f"{m['name']}-{m['key']}"
-    log = run / "log.jsonl"
-    logged = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-    meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
-    return {
-        "name": m["name"],
-        "key": m["key"],
-        "seed": m.get("seed", config.get("seed", 0)),
-        "primary": m.get("primary", True),
-        "config": config,
-        "results": results,
-        "path": path,
-        "training": training,
-        "epoch_seconds": [e["seconds"] for e in logged],
-        "training_cpu_s": spent.training_cpu_seconds(logged),
-        "degenerate": degenerate.reason(results),
-        "overfit_guard": meta.get("overfit_guard"),  # sam_bench.training.guard: None where it was off
-        "reused_from": (files.read_json(run / REUSED) if (run / REUSED).is_file() else {}).get("from"),
-    }
+    return "; ".join(f"{r.name} (seed {r.seed}), `{r.path.relative_to(out)}`: {r.why}" for r in left_out)
 
 
 def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path) -> None:
@@ -148,7 +136,7 @@ def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path
     from sam_bench.recipes.recipe import settings_key
     from sam_bench.training.config import TrainConfig
 
-    label = f"{m['name']} (seed {m.get('seed', m['config'].get('seed', 0))}, settings key {m['key']})"
+    label = f"{m['name']} (seed {planned_seed(m)}, settings key {m['key']})"
     fix = f"restore the file (e.g. git checkout) or evaluate {m['name']} again"
     config = (results["model"].get("training") or {}).get("config")
     if isinstance(config, dict):

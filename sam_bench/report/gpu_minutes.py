@@ -9,8 +9,8 @@ is counted from these (sam_bench.report.grid_minutes).
 
 from __future__ import annotations
 
-from sam_bench.evaluation.results_record import Results
-from sam_bench.report.records import seed_of
+from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.report.run_record import RunRecord
 
 
 def _on_gpu(device_name: str | None) -> bool:
@@ -18,37 +18,37 @@ def _on_gpu(device_name: str | None) -> bool:
     return bool(device_name) and not str(device_name).startswith("cpu")
 
 
-def evaluated_on(record: dict) -> str | None:
+def evaluated_on(record: RunRecord) -> str | None:
     """The GPU a record's evaluation ran on, or None where it ran on a CPU."""
-    environment = record["results"]["environment"]
+    environment = record.results["environment"]
     return environment.get("device_name") if str(environment.get("device", "")).startswith("cuda") else None
 
 
-def attack_seconds(evaluation: dict) -> float:
+def attack_seconds(evaluation: Evaluation) -> float:
     """An attack's wall time: its chunks', and its timed probes' (results written before probes were recorded
     have none to add)."""
-    probes = (evaluation.get("chunks") or {}).get("probe_seconds") or 0.0
-    return float(evaluation.get("seconds") or 0.0) + float(probes)
+    probes = (evaluation.chunks or {}).get("probe_seconds") or 0.0
+    return float(evaluation.seconds or 0.0) + float(probes)
 
 
-def rows(records: list[dict]) -> list[dict]:
+def rows(records: list[RunRecord]) -> list[dict]:
     """One row per run that trained or was evaluated on a GPU: name, seed, the GPU, and the minutes of each
     part that ran there (None for a part that ran elsewhere). Runs reused from another folder count there."""
     out = []
     for r in records:
-        if r.get("reused_from"):
+        if r.training.reused_from:
             continue
-        trained_on = r["training"].get("device_name")
+        trained_on = r.training.device_name
         evaluated_where = evaluated_on(r)
         if not (_on_gpu(trained_on) or evaluated_where):
             continue
-        evaluation_s = sum(attack_seconds(e) for e in Results.of(r["results"]).evaluations)
-        training_min = float(r["training"].get("wall_time_s") or 0.0) / 60 if _on_gpu(trained_on) else None
+        evaluation_s = sum(attack_seconds(e) for e in r.results.evaluations)
+        training_min = float(r.training.wall_time_s or 0.0) / 60 if _on_gpu(trained_on) else None
         evaluation_min = evaluation_s / 60 if evaluated_where else None
         out.append(
             {
-                "name": r["name"],
-                "seed": seed_of(r),
+                "name": r.name,
+                "seed": r.seed,
                 "device": trained_on if _on_gpu(trained_on) else evaluated_where,
                 "training_min": training_min,
                 "evaluation_min": evaluation_min,
@@ -58,7 +58,7 @@ def rows(records: list[dict]) -> list[dict]:
     return out
 
 
-def lines(records: list[dict]) -> list[str]:
+def lines(records: list[RunRecord]) -> list[str]:
     """The report's table of GPU minutes per model, or nothing when no run touched a GPU."""
     table = rows(records)
     if not table:
@@ -85,7 +85,7 @@ def lines(records: list[dict]) -> list[str]:
     ]
 
 
-def sentence(records: list[dict]) -> str:
+def sentence(records: list[RunRecord]) -> str:
     """For a README summary: each GPU run's minutes, and the seconds standard AutoAttack took at RobustBench's
     Linf budget on all the test images it attacked (the speed a RobustBench user compares); '' without GPU runs."""
     from sam_bench.eps import parse_eps
@@ -107,10 +107,10 @@ def sentence(records: list[dict]) -> str:
     budget = parse_eps(ROBUSTBENCH_BUDGETS["Linf"])
     timed = []
     for r in (r for r in records if evaluated_on(r)):
-        for e in Results.of(r["results"]).evaluations:
-            standard = (e.get("settings") or {}).get("version") == "standard"
-            if e["attack"] == "autoattack" and e.get("norm") == "Linf" and standard and e.get("eps_value") == budget:
-                timed.append(f"{r['name']} {e['seconds']:.1f} s on {e['n_examples']:,} images")
+        for e in r.results.evaluations:
+            standard = e.settings.get("version") == "standard"
+            if e.attack == "autoattack" and e.norm == "Linf" and standard and e.eps_value == budget:
+                timed.append(f"{r.name} {e.seconds:.1f} s on {e.n_examples:,} images")
     return (
         f" GPU minutes per model on {', '.join(devices)} (`sam_bench/report/gpu_minutes.py`): {minutes}"
         + (f"; standard AutoAttack at Linf {ROBUSTBENCH_BUDGETS['Linf']}: {', '.join(timed)}" if timed else "")

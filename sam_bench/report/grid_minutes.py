@@ -31,6 +31,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.data import FINGERPRINTS
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import gpu_minutes
 
 START = "<!-- grid-minutes start -->"
@@ -48,15 +49,14 @@ def signature_of_spec(spec, images: int | None) -> tuple:
     return signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples or images)
 
 
-def signature_of_result(evaluation: dict) -> tuple:
+def signature_of_result(evaluation: Evaluation) -> tuple:
     """A results file's evaluation's `signature`."""
-    version = (evaluation.get("settings") or {}).get("version")
     return signature(
-        evaluation["attack"],
-        evaluation.get("norm"),
-        evaluation.get("eps_value") or 0.0,
-        version,
-        evaluation.get("n_examples"),
+        evaluation.attack,
+        evaluation.norm,
+        evaluation.eps_value or 0.0,
+        evaluation.settings.get("version"),
+        evaluation.n_examples,
     )
 
 
@@ -110,7 +110,6 @@ def _passes(step: tuple[str, int | None]) -> int:
 
 def estimate(folder: str | Path) -> Grid:
     """The grid of the folder's recipe and scale, each run's minutes measured or estimated as the module says."""
-    from sam_bench.evaluation.results_record import Results
     from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
     from sam_bench.recipes.recipe import load_recipe
     from sam_bench.report.folder import Folder, read_plan
@@ -153,12 +152,11 @@ def estimate(folder: str | Path) -> Grid:
     # evaluation: each attack's minutes on every run evaluated on the GPU
     made: dict[str, dict[tuple, float]] = {}
     for record in Folder.load(folder).records:
-        if record.get("reused_from") or not gpu_minutes.evaluated_on(record):
+        if record.training.reused_from or not gpu_minutes.evaluated_on(record) or record.path is None:
             continue
         devices.add(str(gpu_minutes.evaluated_on(record)))
-        made[record["path"].stem] = {
-            signature_of_result(e): gpu_minutes.attack_seconds(e) / 60
-            for e in Results.of(record["results"]).evaluations
+        made[record.path.stem] = {
+            signature_of_result(e): gpu_minutes.attack_seconds(e) / 60 for e in record.results.evaluations
         }
     robust_of = {m.run_name: table.uses_attack(m.config.method) for m in recipe.models}
 

@@ -26,9 +26,10 @@ import numpy as np
 
 from sam_bench import files
 from sam_bench.evaluation import outcomes
-from sam_bench.evaluation.results_record import Results
-from sam_bench.report import mechanism_seeds
-from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation, seed_of
+from sam_bench.report import mechanism_plots, mechanism_seeds
+from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
+from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation
+from sam_bench.report.run_record import RunRecord
 from sam_bench.rundir.model import has_weights
 from sam_bench.stats import inference
 from sam_bench.training import method_table as table
@@ -50,15 +51,15 @@ def load_analyses(out: Path) -> dict[str, dict]:
     return found
 
 
-def robust_target(records: list[dict]) -> tuple[str, str, str] | None:
+def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
     """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated,
     else the first AutoAttack budget."""
     if any(evaluation(r, "pgd", "Linf", "2/255") for r in records):
         return ("pgd", "Linf", "2/255")
     for r in records:
-        for ev in Results.of(r["results"]).evaluations:
-            if ev["attack"] == "autoattack":
-                return ("autoattack", ev["norm"], ev["eps"])
+        for ev in r.results.evaluations:
+            if ev.attack == "autoattack" and ev.norm is not None and ev.eps is not None:
+                return ("autoattack", ev.norm, ev.eps)
     return None
 
 
@@ -107,13 +108,13 @@ def _mcnemar(paired: inference.PairedTable, predicted: inference.Alternative) ->
 
 
 def _paired_robustness(
-    first: dict, second: dict, target: tuple | None, predicted: inference.Alternative
+    first: RunRecord, second: RunRecord, target: tuple | None, predicted: inference.Alternative
 ) -> dict | None:
     """Two runs' robust accuracy at `target` on the same test images, from their results' per-image outcomes."""
     x, y = (evaluation(r, *target) for r in (first, second)) if target else (None, None)
-    if not (x and y and x.get("outcomes") and y.get("outcomes")):
+    if not (x and y and x.outcomes and y.outcomes):
         return None
-    return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x["outcomes"], y["outcomes"])), predicted)
+    return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x.outcomes, y.outcomes)), predicted)
 
 
 def _high_pass(a: dict, cutoff: float) -> dict | None:
@@ -126,7 +127,7 @@ def middle_cutoff(analyses: list[dict]) -> float | None:
     return cutoffs[len(cutoffs) // 2] if cutoffs else None
 
 
-def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
+def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
     """Every tested prediction, per configuration and SAM model, from (run record, analysis) pairs."""
     tests: list[dict] = []
     target = robust_target([r for r, _ in pairs])
@@ -134,17 +135,17 @@ def predictions(pairs: list[tuple[dict, dict]]) -> list[dict]:
     cutoff = middle_cutoff([a for _, a in pairs])
     high_pass = "" if cutoff is None else f"accuracy on high-pass r > {cutoff:g}"
     for arch in by_architecture([r for r, _ in pairs]):
-        first: dict[str, tuple[dict, dict]] = {}
+        first: dict[str, tuple[RunRecord, dict]] = {}
         for r, a in pairs:  # one model per training configuration: the first seed analysed
             if architecture(r) == arch:
-                first.setdefault(r["name"], (r, a))
-        st = [ra for ra in first.values() if ra[0]["config"]["method"] == "standard"][:1]
-        sams = [ra for ra in first.values() if ra[0]["config"]["method"] in ("sam", "asam")]
-        ats = [ra for ra in first.values() if ra[0]["config"]["method"] == "at"]
-        awps = [ra for ra in first.values() if table.uses_awp(ra[0]["config"]["method"])]
+                first.setdefault(r.name, (r, a))
+        st = [ra for ra in first.values() if ra[0].method == table.STANDARD][:1]
+        sams = [ra for ra in first.values() if table.is_sam_family(ra[0].method)]
+        ats = [ra for ra in first.values() if ra[0].method == table.AT]
+        awps = [ra for ra in first.values() if table.uses_awp(ra[0].method)]
 
         def add(prediction: str, one: tuple, other: tuple, unit: str, result: dict, arch: str = arch) -> None:
-            comparison = f"{one[0]['name']} − {other[0]['name']}"
+            comparison = f"{one[0].name} − {other[0].name}"
             tests.append(
                 {"configuration": arch, "prediction": prediction, "comparison": comparison, "unit": unit, **result}
             )
@@ -212,7 +213,7 @@ def _same_batches(a: dict, b: dict) -> bool:
     )
 
 
-def flatness_and_robustness(pairs: list[tuple[dict, dict]], target: tuple | None) -> dict | None:
+def flatness_and_robustness(pairs: list[tuple[RunRecord, dict]], target: tuple | None) -> dict | None:
     """Spearman's rank correlation of the top Hessian eigenvalue and robust accuracy across the
     analysed models (one point per trained model), two-sided; exact over all orderings for up to 8
     models."""
@@ -298,102 +299,13 @@ def _interval(summary: dict, fmt: str = ".3g") -> str:
     return f"{summary['mean']:{fmt}} ({summary['low']:{fmt}}–{summary['high']:{fmt}})"
 
 
-def _plot(out: Path, pairs: list[tuple[dict, dict]], target: tuple) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = [(r, a) for r, a in pairs if "sharpness" in a and accuracy(r, *target) is not None]
-    if not points:
-        return None
-    markers = ["o", "s", "^", "D", "v", "P"]
-    archs = list(dict.fromkeys(architecture(r) for r, _ in points))
-    fig, ax = plt.subplots(figsize=(6.2, 4.4))
-    for r, a in points:
-        s = a["sharpness"]["summary"]["top_eigenvalue"]
-        ev = evaluation(r, *target)
-        assert ev is not None
-        y, n = ev["robust_acc"], ev.get("n_examples")
-        low, high = inference.wilson(round(y * n), n) if n else (y, y)
-        method = r["config"]["method"]
-        ax.errorbar(
-            s["mean"],
-            100 * y,
-            xerr=[
-                [s["mean"] - (s["low"] if s["low"] is not None else s["mean"])],
-                [(s["high"] or s["mean"]) - s["mean"]],
-            ],
-            yerr=[[100 * (y - low)], [100 * (high - y)]],
-            fmt=markers[archs.index(architecture(r)) % len(markers)],
-            color=table.colour(method),
-            capsize=2,
-        )
-        ax.annotate(r["name"], (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    from matplotlib.lines import Line2D
-
-    methods = list(dict.fromkeys(r["config"]["method"] for r, _ in points))
-    ax.legend(
-        handles=[
-            Line2D([], [], color=table.colour(m), marker="o", linestyle="", label=table.label(m)) for m in methods
-        ],
-        fontsize=7,
-        title="method (marker: architecture)" if len(archs) > 1 else "method",
-        title_fontsize=7,
-    )
-    ax.set_xscale("log")
-    ax.set_xlabel("top Hessian eigenvalue of the training loss (95% CI over batches)")
-    label = "PGD-10" if target[0] == "pgd" else "AutoAttack"
-    ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
-    ax.set_title("Robust accuracy against sharpness", fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    name = "mechanism_sharpness.png"
-    files.write_figure(out / name, fig, dpi=110)
-    plt.close(fig)
-    return name
-
-
-def _fourier_plot(out: Path, pairs: list[tuple[dict, dict]]) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    first: dict[tuple[str, str], tuple[dict, dict]] = {}  # one map per configuration (its first seed analysed):
-    for r, a in pairs:  # twenty seeds' maps of one method would show the same picture twenty times
-        if "fourier" in a:
-            first.setdefault((architecture(r), r["name"]), (r, a))
-    maps = [(r["name"], np.array(a["fourier"]["heat_map"])) for r, a in first.values()]
-    if not maps:
-        return None
-    cols = min(3, len(maps))
-    rows = -(-len(maps) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.8, 2.5 * rows), squeeze=False)
-    shown = None
-    for ax, (name, grid) in zip(axes.flat, maps):
-        shown = ax.imshow(100 * grid, cmap="jet", vmin=0, vmax=100)
-        ax.set_title(name, fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes.flat[len(maps) :]:
-        ax.axis("off")  # the last row's empty places
-    assert shown is not None  # maps is not empty
-    fig.colorbar(shown, ax=axes, label="error rate (%)", shrink=0.8)
-    name = "mechanism_fourier.png"
-    files.write_figure(out / name, fig, dpi=100)
-    plt.close(fig)
-    return name
-
-
-def _runs_text(records: list[dict], why: str) -> list[str]:
+def _runs_text(records: list[RunRecord], why: str) -> list[str]:
     """['ST (seed 1), SAM-0.1 (seed 1): <why>'], or [] for no runs."""
-    names = [f"{r['name']} (seed {seed_of(r)})" for r in records]
+    names = [f"{r.name} (seed {r.seed})" for r in records]
     return [f"{', '.join(names)}: {why}"] if records else []
 
 
-def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str]:
+def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> list[str]:
     """The report's Mechanism section (and its plots, written into `out` unless `draw` is False)."""
     out = Path(out)
     analyses = load_analyses(out)
@@ -405,14 +317,14 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
             "input gradients (docs/analysis.md); this section then tests the paper's explanation on them.",
             "",
         ]
-    pairs = [(r, analyses[sha]) for r in records if (sha := r["results"]["model"].get("weights_sha256")) in analyses]
-    unanalysed = [r for r in records if r["results"]["model"].get("weights_sha256") not in analyses]
+    pairs = [(r, analyses[sha]) for r in records if (sha := r.results["model"].get("weights_sha256")) in analyses]
+    unanalysed = [r for r in records if r.results["model"].get("weights_sha256") not in analyses]
     # a run without a record either has its weights here (in the tree or kept in git) and was not analysed,
     # or has none to analyse: the report says which, not one for both
-    here: list[dict] = []
-    gone: list[dict] = []
+    here: list[RunRecord] = []
+    gone: list[RunRecord] = []
     for r in unanalysed:
-        (here if has_weights(out / "runs" / f"{r['name']}-{r['key']}") else gone).append(r)
+        (here if has_weights(out / "runs" / f"{r.name}-{r.key}") else gone).append(r)
     missing = _runs_text(here, "their weights are here but were not analysed (`sam-bench analyze` adds them)")
     missing += _runs_text(gone, "their weights are not in the tree, so they cannot be analysed")
     first = pairs[0][1]["settings"]
@@ -446,7 +358,7 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         cells = (
             [_interval(s[k]) for k in ("top_eigenvalue", "sam_one_step", "sam_multi_step", "loss")] if s else ["–"] * 4
         )
-        lines.append(f"| {r['name']} | {seed_of(r)} | " + " | ".join(cells) + f" | {a['seconds']:.0f} |")
+        lines.append(f"| {r.name} | {r.seed} | " + " | ".join(cells) + f" | {a['seconds']:.0f} |")
     lines.append("")
     with_frequency = [(r, a) for r, a in pairs if "frequency" in a]
     if with_frequency:
@@ -469,7 +381,7 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
         ]
         for r, a in with_frequency:
             f = a["frequency"]
-            cells = [r["name"], str(seed_of(r)), f"{100 * f['clean']['acc']:.1f}"]
+            cells = [r.name, str(r.seed), f"{100 * f['clean']['acc']:.1f}"]
             cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"]] + [
                 f"{100 * e['acc']:.1f}" for e in f["high_pass"]
             ]
@@ -508,9 +420,9 @@ def section(out: str | Path, records: list[dict], draw: bool = True) -> list[str
     architectures = len(by_architecture([r for r, _ in pairs]))
     lines += [sentence(correlation, target, tests, architectures, over_seeds), ""]
     plots = []
-    if target is not None and (name := _plot(out, pairs, target) if draw else "mechanism_sharpness.png"):
+    if target is not None and (name := mechanism_plots.sharpness(out, pairs, target) if draw else SHARPNESS_PLOT):
         plots.append(("Robust accuracy against sharpness", name))
-    if name := _fourier_plot(out, pairs) if draw else "mechanism_fourier.png":
+    if name := mechanism_plots.fourier(out, pairs) if draw else FOURIER_PLOT:
         plots.append(("Fourier heat maps", name))
     if (out / ANALYSIS / "input_gradients.png").is_file():
         plots.append(("Input gradients (written by `sam-bench analyze`)", f"{ANALYSIS}/input_gradients.png"))

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam_bench.report.records import architecture, by_architecture, seed_of
+from sam_bench.report.records import architecture, by_architecture
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
+from sam_bench.training import method_table
 
 MIN_SEEDS = 2
 
@@ -73,7 +75,7 @@ def welch(first: list[float], second: list[float], predicted: inference.Alternat
     }
 
 
-def predictions(pairs: list[tuple[dict, dict]], cutoff: float | None) -> list[dict]:
+def predictions(pairs: list[tuple[RunRecord, dict]], cutoff: float | None) -> list[dict]:
     """Every prediction testable over seeds: per architecture, each SAM configuration against the ST
     and AT configurations, where both sides have at least MIN_SEEDS analysed seeds."""
     high_pass = "" if cutoff is None else f"accuracy on high-pass r > {cutoff:g}"
@@ -83,12 +85,12 @@ def predictions(pairs: list[tuple[dict, dict]], cutoff: float | None) -> list[di
         for r, a in pairs:
             if architecture(r) != arch:
                 continue
-            found = configurations.setdefault(r["name"], {"method": r["config"]["method"], "seeds": {}})
-            found["seeds"].setdefault(seed_of(r), per_model(a, cutoff))  # one model per seed
+            found = configurations.setdefault(r.name, {"method": r.method, "seeds": {}})
+            found["seeds"].setdefault(r.seed, per_model(a, cutoff))  # one model per seed
         methods = {name: c["method"] for name, c in configurations.items()}
-        for sam in (n for n, m in methods.items() if m in ("sam", "asam")):
-            for other, against in [(n, AGAINST_ST) for n, m in methods.items() if m == "standard"] + [
-                (n, AGAINST_AT) for n, m in methods.items() if m == "at"
+        for sam in (n for n, m in methods.items() if method_table.is_sam_family(m)):
+            for other, against in [(n, AGAINST_ST) for n, m in methods.items() if m == method_table.STANDARD] + [
+                (n, AGAINST_AT) for n, m in methods.items() if m == method_table.AT
             ]:
                 for measure, prediction, direction in against:
                     x = [v[measure] for v in configurations[sam]["seeds"].values() if measure in v]

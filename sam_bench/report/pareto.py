@@ -23,31 +23,28 @@ import statistics
 from pathlib import Path
 
 from sam_bench import figure_labels, files
-from sam_bench.evaluation.results_record import Results
 from sam_bench.report import collapse
 from sam_bench.report.comparison import Comparison, compare, judge
-from sam_bench.report.records import accuracy, accuracy_with_interval, models, seed_of
+from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
+from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table as table
 
 PLOT = "pareto.png"
 
 
-def applies(records: list[dict]) -> bool:
+def applies(records: list[RunRecord]) -> bool:
     """The section is for grids with single-step AT models, or with TRADES or AWP models (their passes per
     step beside SAM's and AT's); others' reports stay as they were."""
-    return any(
-        table.single_step(m) or table.uses_trades(m) or table.uses_awp(m)
-        for m in (r["config"]["method"] for r in records)
-    )
+    return any(table.single_step(m) or table.uses_trades(m) or table.uses_awp(m) for m in (r.method for r in records))
 
 
-def measures(records: list[dict]) -> list[tuple]:
+def measures(records: list[RunRecord]) -> list[tuple]:
     """The robust budgets to judge: PGD at every Linf eps, then AutoAttack at each of its budgets."""
     seen: dict[tuple, float] = {}
     for r in records:
-        for ev in Results.of(r["results"]).evaluations:
-            if ev["norm"] == "Linf" and ev["attack"] in ("pgd", "autoattack"):
-                seen[(ev["attack"], ev["norm"], ev["eps"])] = ev["eps_value"]
+        for ev in r.results.evaluations:
+            if ev.norm == "Linf" and ev.attack in ("pgd", "autoattack") and ev.eps_value is not None:
+                seen[(ev.attack, ev.norm, ev.eps)] = ev.eps_value
     return sorted(seen, key=lambda k: (k[0] != "pgd", seen[k]))
 
 
@@ -55,24 +52,24 @@ def label(measure: tuple) -> str:
     return "clean" if measure[0] == "clean" else f"{'PGD-10' if measure[0] == 'pgd' else 'AutoAttack'} {measure[2]}"
 
 
-def mean_accuracy(group: list[dict], *measure) -> float | None:
+def mean_accuracy(group: list[RunRecord], *measure) -> float | None:
     """A model's accuracy, the mean over its seeds that have the measure (AutoAttack: the first seed) and did
     not collapse (a collapse counts in its own rate: `collapse`)."""
     values = [a for a in (accuracy(r, *measure) for r in collapse.healthy(group)) if a is not None]
     return statistics.fmean(values) if values else None
 
 
-def passes(group: list[dict]) -> int:
+def passes(group: list[RunRecord]) -> int:
+    """Forward-backward passes per step of a model: as its training recorded them, else the method table's."""
     r = group[0]
-    recorded = (r.get("training") or {}).get("passes_per_step")
-    return recorded or table.passes_per_step(r["config"]["method"], r["config"].get("attack_steps", 0))
+    return r.training.passes_per_step or table.passes_per_step(r.method, r.config.attack_steps)
 
 
-def measured_ratio(group: list[dict], cost: dict | None) -> float | None:
+def measured_ratio(group: list[RunRecord], cost: dict | None) -> float | None:
     """The model's measured seconds per step over ST's (cost.json, for this grid's settings), or None."""
-    first = next((r for r in group if r.get("primary", True)), group[0])
+    first = first_seed(group)
     for m in (cost or {}).get("models", []):
-        if m["name"] == first["name"] and m.get("key") == first["key"]:
+        if m["name"] == first.name and m.get("key") == first.key:
             return m["ratio"]["median"] if m.get("ratio") else 1.0
     return None
 
@@ -87,13 +84,13 @@ def frontier(points: list[tuple[float, float, str]]) -> list[tuple[float, float,
     return best
 
 
-def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]:
+def equal_cost_verdicts(records: list[RunRecord], cost_passes: int = 2) -> list[dict]:
     """Per robust budget: among the defences (not ST) with `cost_passes` passes per step, the best by
     mean accuracy, tested against each of the others (`ahead_of`: significantly; `not_separated_from`: the
     rest); and its clean cost against ST."""
     grouped = models(records)
-    st = next((g for g in grouped.values() if g[0]["config"]["method"] == "standard"), None)
-    rivals = {n: g for n, g in grouped.items() if g[0]["config"]["method"] != "standard" and passes(g) == cost_passes}
+    st = next((g for g in grouped.values() if g[0].method == table.STANDARD), None)
+    rivals = {n: g for n, g in grouped.items() if g[0].method != table.STANDARD and passes(g) == cost_passes}
     out = []
     for measure in measures(records):
         means = {n: mean_accuracy(g, *measure) for n, g in rivals.items()}
@@ -129,7 +126,9 @@ def equal_cost_verdicts(records: list[dict], cost_passes: int = 2) -> list[dict]
     return out
 
 
-def measured(first: list[dict], second: list[dict], measure: tuple) -> tuple[list[dict], list[dict]]:
+def measured(
+    first: list[RunRecord], second: list[RunRecord], measure: tuple
+) -> tuple[list[RunRecord], list[RunRecord]]:
     """The two models' seeds that have the measure (AutoAttack runs on first seeds only: comparing the
     seeds in common would find one without it, and the comparison would be dropped)."""
     return [r for r in first if accuracy(r, *measure) is not None], [
@@ -137,7 +136,7 @@ def measured(first: list[dict], second: list[dict], measure: tuple) -> tuple[lis
     ]
 
 
-def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
+def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
     """pareto.png: per budget (columns), robust accuracy against clean accuracy and against cost
     (passes per step; measured seconds per step over ST's where cost.json has every model), with the
     Pareto frontier drawn through the models on it."""
@@ -155,7 +154,7 @@ def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
     if all(v is not None for v in ratios.values()):
         axes_x.append(("ratio", "seconds per step over ST's (measured, cost.json)"))
     fig, axes = plt.subplots(len(axes_x), len(budgets), figsize=(4.2 * len(budgets), 3.6 * len(axes_x)), squeeze=False)
-    colors = {n: table.colour(g[0]["config"]["method"]) for n, g in grouped.items()}  # one palette
+    colors = {n: table.colour(g[0].method) for n, g in grouped.items()}  # one palette
     labelled = []  # each panel's points, named once the layout is final (clear of one another)
     for j, measure in enumerate(budgets):
         for i, (kind, xlabel) in enumerate(axes_x):
@@ -213,7 +212,7 @@ def plot(out: Path, records: list[dict], cost: dict | None) -> str | None:
     return PLOT
 
 
-def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
+def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:
     """The report's lines: the table of accuracy and cost per model, the frontier per budget, the
     verdicts at equal cost, and the plot."""
     grouped = models(records)
@@ -236,7 +235,7 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
         ratio = measured_ratio(group, cost)
         cells = [
             name,
-            group[0]["config"]["method"],
+            group[0].method,
             str(passes(group)),
             "–" if ratio is None else f"{ratio:.2f}",
             _pct(mean_accuracy(group, "clean")),
@@ -278,14 +277,14 @@ def section(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     return lines + [""]
 
 
-def _seeds_cell(group: list[dict], measure: tuple) -> str:
+def _seeds_cell(group: list[RunRecord], measure: tuple) -> str:
     """The mean accuracy, marked with its seeds where it rests on fewer runs than the model has (like with
     like: a first seed's AutoAttack is not set against a mean over seeds unmarked)."""
     runs = collapse.healthy(group)
     having = [r for r in runs if accuracy(r, *measure) is not None]
     text = _pct(mean_accuracy(group, *measure))
     if having and len(having) < len(runs):
-        text += f" (seed {', '.join(str(seed_of(r)) for r in having)})"
+        text += f" (seed {', '.join(str(r.seed) for r in having)})"
     return text
 
 

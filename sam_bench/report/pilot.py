@@ -32,6 +32,7 @@ from sam_bench.evaluation import outcomes
 from sam_bench.report import spent
 from sam_bench.report.folder import load_results
 from sam_bench.report.records import evaluation
+from sam_bench.report.run_record import RunRecord
 from sam_bench.runtime.provenance import code_commit
 from sam_bench.stats import mixed_model
 
@@ -56,13 +57,13 @@ def _label(measure: tuple) -> str:
     return "clean" if measure == ("clean",) else f"{measure[0].upper()} {measure[1]} {measure[2]}"
 
 
-def _flags(record: dict, measure: tuple) -> np.ndarray | None:
+def _flags(record: RunRecord, measure: tuple) -> np.ndarray | None:
     ev = evaluation(record, *measure)
-    return None if ev is None or not ev.get("outcomes") else outcomes.decode(ev["outcomes"]).astype(float)
+    return None if ev is None or not ev.outcomes else outcomes.decode(ev.outcomes).astype(float)
 
 
-def _run_metadata(folder: Path, record: dict) -> dict:
-    path = folder / "runs" / f"{record['name']}-{record['key']}" / "metadata.json"
+def _run_metadata(folder: Path, record: RunRecord) -> dict:
+    path = folder / "runs" / f"{record.name}-{record.key}" / "metadata.json"
     return files.read_json(path) if path.is_file() else {}
 
 
@@ -100,7 +101,7 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
     if not (folder / "plan.json").is_file():
         raise BadInput(f"{folder}: not a reproduction folder (no plan.json); run `sam-bench reproduce` first")
     plan = files.read_json(folder / "plan.json")
-    records = {(r["name"], int(r["seed"])): r for r in load_results(folder)}
+    records = {(r.name, r.seed): r for r in load_results(folder)}
     seeds = sorted(s for name, s in records if name == first and (second, s) in records)
     if len(seeds) < 2:
         raise BadInput(
@@ -108,12 +109,12 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
             f"{len(seeds)}; run their seeds first (`reproduce --only {first}:1,{second}:1,...`)"
         )
     pair = {name: [records[(name, s)] for s in seeds] for name in (first, second)}
-    config = pair[first][0]["config"]
+    config = pair[first][0].config
     out: dict = {
         "compute": spent.of_records(list(records.values())),
         "folder": str(folder),
         "scale": plan.get("scale"),
-        "settings": {k: config.get(k) for k in SETTINGS},
+        "settings": {k: getattr(config, k) for k in SETTINGS},
         "seeds": seeds,
         "models": {},
         "difference": {},

@@ -18,11 +18,12 @@ from sam_bench.report.records import (
     pgd_budgets,
     seconds_per_epoch,
 )
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.training import method_table
 
 
-def _over_seeds(group: list[dict], *measure, **select) -> tuple[float | None, float]:
+def _over_seeds(group: list[RunRecord], *measure, **select) -> tuple[float | None, float]:
     """Mean of a model's accuracy and the half-width of its 95% interval (its wider side), for error bars."""
     found = accuracy_with_interval(group, *measure, **select)
     if found is None:
@@ -39,7 +40,7 @@ def _save(plt, fig, out: Path, name: str) -> str:
     return name
 
 
-def draw(out: Path, records: list[dict], cost: dict | None) -> list[str]:
+def draw(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:
     """Draw every plot the records allow into `out`; the names of those written."""
     import matplotlib
 
@@ -55,7 +56,7 @@ def draw(out: Path, records: list[dict], cost: dict | None) -> list[str]:
     return [name for name in drawn if name is not None]
 
 
-def _robust_vs_eps(plt, out: Path, records: list[dict]) -> str | None:
+def _robust_vs_eps(plt, out: Path, records: list[RunRecord]) -> str | None:
     """PGD-10 accuracy against eps, one panel per norm, each model's mean with its 95% interval."""
     budgets = pgd_budgets(records)
     norms = [n for n in ("Linf", "L2") if any(b[0] == n for b in budgets)]
@@ -79,20 +80,20 @@ def _robust_vs_eps(plt, out: Path, records: list[dict]) -> str | None:
     return _save(plt, fig, out, "robust_vs_eps.png")
 
 
-def _styles(records: list[dict]) -> list[dict]:
+def _styles(records: list[RunRecord]) -> list[dict]:
     """Each model's line style, in the order of `models(records)`: its method's colour (one palette for every plot
     and page: the method table's), and a marker and line of its own among the models of one method."""
     markers, lines = ("o", "s", "^", "D", "v", "P"), ("-", "--", ":", "-.")
     seen: dict[str, int] = {}
     styles = []
     for group in models(records).values():
-        method = group[0]["config"]["method"]
+        method = group[0].method
         i = seen[method] = seen.get(method, -1) + 1
         styles.append({"color": method_table.colour(method), "marker": markers[i % 6], "linestyle": lines[i % 4]})
     return styles
 
 
-def _tradeoff(plt, out: Path, records: list[dict]) -> str | None:
+def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
     """Each model's clean against robust accuracy (AutoAttack's first budget, else PGD-10 Linf 8/255), its mean
     over its seeds with the 95% interval of both (over seeds and images, or Wilson's for one seed), on axes from 0
     to 100% so that a distance reads as the difference in accuracy it is."""
@@ -132,7 +133,7 @@ def _tradeoff(plt, out: Path, records: list[dict]) -> str | None:
     return _save(plt, fig, out, "tradeoff.png")
 
 
-def _sam_gain(plt, out: Path, records: list[dict]) -> str | None:
+def _sam_gain(plt, out: Path, records: list[RunRecord]) -> str | None:
     """SAM minus ST at PGD-10 Linf 1/255 and 2/255, one pair of bars per architecture (several only)."""
     architectures = by_architecture(records)
     if len(architectures) < 2:
@@ -166,7 +167,7 @@ def _sam_gain(plt, out: Path, records: list[dict]) -> str | None:
     return _save(plt, fig, out, "sam_gain.png")
 
 
-def _cost(plt, out: Path, records: list[dict], cost: dict | None) -> str | None:
+def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
     """The cost per step over ST's as C4 measures it (`cost.json`), or else the training logs' seconds per
     epoch, labelled as what they are."""
     measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]

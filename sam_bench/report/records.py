@@ -1,4 +1,4 @@
-"""A reproduction's run records (`report.folder`: one per run with results) asked for what the claims,
+"""A reproduction's run records (`report.run_record`: one per run with results) asked for what the claims,
 the report and its sections compare: an evaluation by attack and budget, a model's seeds grouped, its
 architecture, its training time per epoch."""
 
@@ -10,65 +10,72 @@ import numpy as np
 
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import outcomes
-from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
+from sam_bench.training.config import TrainConfig
 
 
-def evaluation(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> dict | None:
+def evaluation(
+    record: RunRecord, attack: str, norm: str | None = None, eps: str | None = None, **select
+) -> Evaluation | None:
     """The record's evaluation of this attack at this budget (clean: the clean pass), or None; `select` as
     `Results.evaluation` takes it (an AutoAttack version, the first N images)."""
-    return Results.of(record["results"]).evaluation(attack, norm, eps, **select)
+    return record.evaluation(attack, norm, eps, **select)
 
 
-def accuracy(record: dict, attack: str, norm: str | None = None, eps: str | None = None, **select) -> float | None:
+def accuracy(record: RunRecord, attack: str, norm: str | None = None, eps: str | None = None, **select) -> float | None:
     """A fraction from the record's results; None when that evaluation was not run."""
     ev = evaluation(record, attack, norm, eps, **select)
-    return None if ev is None else ev["robust_acc"]
+    return None if ev is None else ev.robust_acc
 
 
-def seconds_per_epoch(record: dict) -> float | None:
+def seconds_per_epoch(record: RunRecord) -> float | None:
     """The median epoch after the first (which carries start-up: imports, allocation, compilation);
     without the run's log, wall time / epochs."""
-    epochs = record.get("epoch_seconds") or []
+    epochs = record.training.epoch_seconds
     if epochs:
         return statistics.median(epochs[1:] or epochs)
-    t, n = record["training"], record["config"].get("epochs")
-    return t["wall_time_s"] / n if t.get("wall_time_s") and n else None
+    wall, n = record.training.wall_time_s, record.config.epochs
+    return wall / n if wall and n else None
 
 
-def models(records: list[dict]) -> dict[str, list[dict]]:
+def models(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """The records grouped by model name (each group: one record per training seed), in order."""
-    grouped: dict[str, list[dict]] = {}
+    grouped: dict[str, list[RunRecord]] = {}
     for r in records:
-        grouped.setdefault(r["name"], []).append(r)
+        grouped.setdefault(r.name, []).append(r)
     return grouped
 
 
-def seed_of(record: dict) -> int:
-    return int(record.get("seed", record["config"].get("seed", 0)) or 0)
+def by_method(grouped: dict[str, list[RunRecord]], *methods) -> list[list[RunRecord]]:
+    """The models trained by these methods (method_table's names), each a list over its seeds."""
+    return [g for g in grouped.values() if g[0].method in methods]
 
 
-def by_method(grouped: dict[str, list[dict]], *methods) -> list[list[dict]]:
-    return [g for g in grouped.values() if g[0]["config"]["method"] in methods]
-
-
-def accuracy_over_seeds(group: list[dict], *measure, **select) -> mixed_model.SeedsAndImages | None:
+def accuracy_over_seeds(group: list[RunRecord], *measure, **select) -> mixed_model.SeedsAndImages | None:
     """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
     found = [evaluation(r, *measure, **select) for r in group]
     evs = [ev for ev in found if ev is not None]
     if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
         return None
-    if all(ev.get("outcomes") for ev in evs):
-        flags = [outcomes.decode(ev["outcomes"]) for ev in evs]
+    if all(ev.outcomes for ev in evs):
+        flags = [outcomes.decode(ev.outcomes) for ev in evs if ev.outcomes]
         if len({len(f) for f in flags}) == 1:
             return mixed_model.seeds_and_images(np.array(flags, float))
-    mean = statistics.fmean(ev["robust_acc"] for ev in evs)
+    mean = statistics.fmean(ev.robust_acc for ev in evs)
     return mixed_model.seeds_and_images_from_means(
-        [ev["robust_acc"] for ev in evs], mean * (1 - mean), min(ev["n_examples"] for ev in evs)
+        [ev.robust_acc for ev in evs], mean * (1 - mean), min(images(ev) for ev in evs)
     )
 
 
-def accuracy_with_interval(group: list[dict], *measure, **select) -> tuple[float, float, float] | None:
+def images(ev: Evaluation) -> int:
+    """The test images an evaluation covers (every entry of a results file names them)."""
+    assert ev.n_examples is not None, "a results file's evaluation names its images"
+    return ev.n_examples
+
+
+def accuracy_with_interval(group: list[RunRecord], *measure, **select) -> tuple[float, float, float] | None:
     """A model's accuracy and its 95% interval (fractions): over its seeds and the test images with two seeds or
     more, Wilson's over the images with one; None when it lacks the measure. What every plot draws."""
     if len(group) > 1 and (found := accuracy_over_seeds(group, *measure, **select)) is not None:
@@ -77,33 +84,35 @@ def accuracy_with_interval(group: list[dict], *measure, **select) -> tuple[float
     ev = evaluation(group[0], *measure, **select)
     if ev is None:
         return None
-    n = int(ev.get("n_examples") or 0)
+    n = int(ev.n_examples or 0)
     if not n:
-        return ev["robust_acc"], ev["robust_acc"], ev["robust_acc"]
-    low, high = inference.wilson(round(ev["robust_acc"] * n), n)
-    return ev["robust_acc"], low, high
+        return ev.robust_acc, ev.robust_acc, ev.robust_acc
+    low, high = inference.wilson(round(ev.robust_acc * n), n)
+    return ev.robust_acc, low, high
 
 
-def architecture(record: dict) -> str:
+def architecture(record: RunRecord) -> str:
     """The record's architecture as the zoo names it, e.g. 'PreActResNet-18 (width x0.125)'."""
+    return architecture_of(record.config)
+
+
+def architecture_of(config: TrainConfig) -> str:
+    """The architecture these training settings build, as the zoo names it."""
     from sam_bench.zoo.store import architecture_name
 
-    cfg = record["config"]
-    return architecture_name(
-        {"arch": cfg.get("arch", "preactresnet18"), "width": cfg.get("width", 1.0), "kwargs": cfg.get("arch_kwargs")}
-    )
+    return architecture_name({"arch": config.arch, "width": config.width, "kwargs": config.arch_kwargs})
 
 
-def by_architecture(records: list[dict]) -> dict[str, list[dict]]:
+def by_architecture(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """The records split by architecture, in order: a grid over architectures (the arch-sweep recipe)
     is judged claim by claim within each architecture."""
-    grouped: dict[str, list[dict]] = {}
+    grouped: dict[str, list[RunRecord]] = {}
     for r in records:
         grouped.setdefault(architecture(r), []).append(r)
     return grouped
 
 
-def cost_against_st(records: list[dict]) -> list[float | None]:
+def cost_against_st(records: list[RunRecord]) -> list[float | None]:
     """Each record's seconds per epoch over its own architecture's ST (its first seed, as C4): a ViT's SAM
     against a ViT's ST, not against another architecture's."""
     base = {
@@ -117,24 +126,28 @@ def cost_against_st(records: list[dict]) -> list[float | None]:
     return ratios
 
 
-def _median_epoch(group: list[dict]) -> float | None:
+def _median_epoch(group: list[RunRecord]) -> float | None:
     """Seconds per epoch of a model's first seed: a grid's first seeds are trained in one go, under one
     load, while later seeds may be added later, elsewhere, or several at a time."""
-    first = next((r for r in group if r.get("primary", True)), group[0])
-    return seconds_per_epoch(first)
+    return seconds_per_epoch(first_seed(group))
 
 
-def pgd_budgets(records: list[dict]) -> list[tuple[str, str]]:
-    seen = {(norm, eps) for r in records for norm, eps, _ in Results.of(r["results"]).budgets("pgd")}
+def first_seed(group: list[RunRecord]) -> RunRecord:
+    """A model's first seed, trained with the grid (its settings are the model's run key)."""
+    return next((r for r in group if r.primary), group[0])
+
+
+def pgd_budgets(records: list[RunRecord]) -> list[tuple[str, str]]:
+    seen = {(norm, eps) for r in records for norm, eps, _ in r.results.budgets("pgd")}
     return sorted(seen, key=lambda k: (k[0] != "Linf", parse_eps(k[1])))
 
 
-def aa_budgets(records: list[dict]) -> list[tuple[str, str, dict]]:
+def aa_budgets(records: list[RunRecord]) -> list[tuple[str, str, dict]]:
     """AutoAttack's budgets in the records, in order, each with what picks it (`records.evaluation`'s
     version and attacks) where one budget was attacked with several versions, else {}."""
     seen: list[tuple[str, str, dict]] = []
     for r in records:
-        seen += [b for b in Results.of(r["results"]).budgets("autoattack") if b not in seen]
+        seen += [b for b in r.results.budgets("autoattack") if b not in seen]
     versions = [(n, e) for n, e, _ in seen]
     return [(n, e, s if versions.count((n, e)) > 1 else {}) for n, e, s in seen]
 

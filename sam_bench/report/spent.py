@@ -8,22 +8,15 @@ evaluations made before CPU time was recorded count their wall time instead, and
 
 from __future__ import annotations
 
-from sam_bench.evaluation.results_record import Results
+from sam_bench.report.run_record import RunRecord
 
 
-def training_cpu_seconds(epochs: list[dict]) -> float | None:
-    """A run's CPU time summed over its logged epochs (log.jsonl's lines); None when any lacks it."""
-    if not epochs or any("cpu_seconds" not in e for e in epochs):
-        return None
-    return float(sum(e["cpu_seconds"] for e in epochs))
-
-
-def of_records(records: list[dict]) -> dict:
+def of_records(records: list[RunRecord]) -> dict:
     """Totals over a reproduction's records (`report.load_results`): seconds of wall and of CPU time for
     training and for evaluation, and how many runs or evaluations had no CPU time (their wall time counts).
     Runs reused from another reproduction (`reused_from`) are left out: that reproduction paid for them."""
-    reused = [r for r in records if r.get("reused_from")]  # paid for in the folder they came from
-    records = [r for r in records if not r.get("reused_from")]
+    reused = [r for r in records if r.training.reused_from]  # paid for in the folder they came from
+    records = [r for r in records if not r.training.reused_from]
     totals = {
         "runs": len(records),
         "reused_runs": len(reused),
@@ -35,16 +28,16 @@ def of_records(records: list[dict]) -> dict:
         "evaluations_without_cpu": 0,
     }
     for r in records:
-        wall = float(r["training"].get("wall_time_s") or 0.0)
-        cpu = r.get("training_cpu_s")
+        wall = float(r.training.wall_time_s or 0.0)
+        cpu = r.training.cpu_s
         totals["training_wall_s"] += wall
         totals["training_cpu_s"] += wall if cpu is None else cpu
         totals["runs_without_cpu"] += cpu is None
-        for ev in Results.of(r["results"]).evaluations:
-            seconds = float(ev.get("seconds") or 0.0)
+        for ev in r.results.evaluations:
+            seconds = float(ev.seconds or 0.0)
             totals["evaluation_wall_s"] += seconds
-            totals["evaluation_cpu_s"] += float(ev.get("cpu_seconds", seconds))
-            totals["evaluations_without_cpu"] += "cpu_seconds" not in ev
+            totals["evaluation_cpu_s"] += float(seconds if ev.cpu_seconds is None else ev.cpu_seconds)
+            totals["evaluations_without_cpu"] += ev.cpu_seconds is None
     totals["cpu_s"] = totals["training_cpu_s"] + totals["evaluation_cpu_s"]
     return totals
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.evaluation.results_record import Results
 from sam_bench.report import confirmatory, gpu_minutes
 from sam_bench.report.folder import Folder, not_shown
+from sam_bench.report.run_record import RunRecord
 
 _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
@@ -27,7 +27,7 @@ def summary(folder: str | Path | Folder) -> str:
     """One paragraph on the reproduction in `folder` (a path, or the folder loaded), from its results, plan
     and cost.json."""
     from sam_bench.report.claims import headline
-    from sam_bench.report.records import models, seed_of
+    from sam_bench.report.records import models
 
     loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
     records = loaded.records
@@ -37,10 +37,10 @@ def summary(folder: str | Path | Folder) -> str:
     judged = [v for subset in loaded.verdicts.values() for v in subset]
     seeds: dict[str, list[str]] = {}
     for name, group in models(records).items():
-        seeds.setdefault(", ".join(str(seed_of(r)) for r in group), []).append(name)
+        seeds.setdefault(", ".join(str(r.seed) for r in group), []).append(name)
     runs = "; ".join(f"{', '.join(names)}: seed{'s' if ',' in s else ''} {s}" for s, names in seeds.items())
-    training = sum(r["training"].get("wall_time_s") or 0 for r in records)
-    evaluating = sum(Results.of(r["results"]).evaluation_seconds for r in records)
+    training = sum(r.training.wall_time_s or 0 for r in records)
+    evaluating = sum(r.results.evaluation_seconds for r in records)
     outcome_text = f"all {len(records)} results files record per-image outcomes" + (
         f"; not shown: {not_shown(loaded.path, loaded.left_out)}" if loaded.left_out else ""
     )
@@ -76,7 +76,7 @@ def _primary_tests(loaded: Folder) -> str:
     )
 
 
-def _equal_cost(records: list[dict]) -> str:
+def _equal_cost(records: list[RunRecord]) -> str:
     """For a grid with single-step AT models (the Pareto section): the equal-cost verdict per budget,
     with the winner's clean cost against ST, and how many single-step runs collapsed."""
     from sam_bench.report import pareto
@@ -103,7 +103,7 @@ def _equal_cost(records: list[dict]) -> str:
             continue
         verdict = "leads" if v["verdict"] == "not separated" else v["verdict"]
         parts.append(f"{v['measure']}: {v['best']} {verdict} ({'; '.join(standing)}{cost})")
-    single = [r for r in records if table.single_step(r["config"]["method"])]
+    single = [r for r in records if table.single_step(r.method)]
     collapsed = sum(collapse_epoch(r) is not None for r in single)
     return (
         " At equal cost (two passes per step), the most accurate defence per budget (`wins`: significantly ahead of "

@@ -91,6 +91,10 @@ class Method:
 
 AWP_PAPER = "https://arxiv.org/abs/2004.05884"  # AT-AWP and TRADES-AWP
 
+# The paper's three methods (Wei, Zhu, Zhang 2023): what its claims compare and what its own training loop runs
+STANDARD, SAM, AT = "standard", "sam", "at"
+PAPER_METHODS = (STANDARD, SAM, AT)
+
 TABLE: dict[str, Method] = {
     m.name: m
     for m in (
@@ -260,6 +264,12 @@ def uses_sam(name: str) -> bool:
 
 def uses_attack(name: str) -> bool:
     return name in TABLE and TABLE[name].attack is not None
+
+
+def is_sam_family(name: str) -> bool:
+    """SAM's two passes on clean images (SAM, ASAM): the flat-minimum methods the paper's explanation sets
+    between ST and AT (SAM on attacked images is an AT method too, and not one of them)."""
+    return uses_sam(name) and not uses_attack(name)
 
 
 def single_step(name: str) -> bool:
