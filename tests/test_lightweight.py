@@ -167,8 +167,8 @@ def test_measured_cost_ratios_join_the_section_when_cost_json_has_them(grids, tm
     ratios = {"ST": None, "SAM-0.1": 2.1, "FGSM-RS-8": 1.9, "N-FGSM-8": 2.0}
     cost = {"models": [{"name": n, "key": first[n], "ratio": r and {"median": r}} for n, r in ratios.items()]}
     lines = pareto.section(tmp_path, records, cost)
-    assert "| SAM-0.1 | sam | 2 | 2.10 |" in "\n".join(lines)
-    assert "| ST | standard | 1 | 1.00 |" in "\n".join(lines)
+    assert "| SAM-0.1 | SAM | 2 | 2.10 |" in "\n".join(lines)
+    assert "| ST | ST | 1 | 1.00 |" in "\n".join(lines)
     assert (tmp_path / "pareto.png").stat().st_size > 0
     stale = {"models": [{"name": "SAM-0.1", "key": "other", "ratio": {"median": 2.1}}]}
     assert pareto.measured_ratio([r for r in records if r.name == "SAM-0.1"], stale) is None  # other settings

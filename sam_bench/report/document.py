@@ -40,6 +40,7 @@ from sam_bench.report.records import (
 )
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
+from sam_bench.training import method_table
 
 
 def _pct(x: float | None) -> str:
@@ -208,7 +209,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
         everyone, group = group, collapse.healthy(group)
         cells = [
             (f"{name} ⚠ degenerate" if flagged else name) + (f" ⚠ {collapse.describe(everyone)}" if fell else ""),
-            group[0].method,
+            method_table.label(group[0].method),  # as every page names it
             ", ".join(str(r.seed) for r in group),
             _cell(group, "clean"),
         ]

@@ -235,7 +235,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
         ratio = measured_ratio(group, cost)
         cells = [
             name,
-            group[0].method,
+            table.label(group[0].method),  # as every page names it
             str(passes(group)),
             "–" if ratio is None else f"{ratio:.2f}",
             _pct(mean_accuracy(group, "clean")),
