@@ -11,6 +11,7 @@ evaluations of the first on 64 test images."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -125,6 +126,27 @@ def test_a_relabelled_budget_is_refused_at_add(world, relabel):
 def test_a_label_that_disagrees_with_itself_is_refused_before_anything_runs(world):
     edit(world / "aa1.json", lambda r: r["evaluations"][0].update(eps="8/255"))  # eps_value left at 1/255
     assert "eps is '8/255' but eps_value is 0.00392157 (1/255)" in one_error(add(world, "aa1.json"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"eps": "100", "eps_value": 100.0}, "eps_value 100 is beyond any two images for Linf"),
+        ({"settings": {"version": "bogus"}}, "'bogus' is no AutoAttack version"),
+        ({"settings": {"attacks": []}}, "lists no AutoAttack attacks it could have run ([])"),
+        ({"settings": {"config": {"apgd-ce": {"restarts": "x"}}}}, "restarts ('x') are no whole number >= 1"),
+        ({"settings": {"version": "standard"}}, "AutoAttack's standard version runs apgd-ce, apgd-t, fab-t, square"),
+        ({"breakdown": {"clean": 0.3}}, "its breakdown names clean, not the clean pass and its attacks (apgd-ce)"),
+    ],
+)
+def test_labels_that_cannot_describe_what_ran_are_refused_in_one_line(built, change, message):
+    from sam_bench.errors import SamBenchError
+    from sam_bench.evaluation.spot_check import check_labels
+
+    ev = json.loads((built / "aa1.json").read_text())["evaluations"][0]
+    settings = {**ev["settings"], **change.pop("settings", {})}
+    with pytest.raises(SamBenchError, match=re.escape(message)):
+        check_labels(Path("aa1.json"), {**ev, **change, "settings": settings})
 
 
 def forge(results: dict, ev: dict, robust: np.ndarray) -> None:

@@ -131,8 +131,8 @@ def reproduce(
     "--verify",
     is_flag=True,
     help="First measure a seeded sample of every evaluation the report shows again from the weights its results "
-    "file names, and refuse a file that disagrees with them (seconds a small model, minutes a full-width one, "
-    "on a CPU).",
+    "file names, and refuse a file that disagrees with them (seconds a small model, a minute or two a full-width "
+    "one, on a CPU).",
 )
 @zoo_dir_option(default="a reproduction folder's own model_zoo/ if it has one")
 @data_dir_option

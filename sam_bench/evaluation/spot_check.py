@@ -48,9 +48,10 @@ import torch
 from tqdm.auto import tqdm
 
 from sam_bench import files
-from sam_bench.attacks.autoattack import attack_names, predict
+from sam_bench.attacks import NORMS
+from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, predict
 from sam_bench.attacks.invariants import check_adversarial_examples
-from sam_bench.eps import format_eps
+from sam_bench.eps import check_budget, format_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes, results_file
 from sam_bench.evaluation.model_ref import Bf16
@@ -140,14 +141,18 @@ def stratified(correct: np.ndarray, eligible: np.ndarray, size: int, rng, both: 
     return [np.sort(rng.choice(pool, n, replace=False)) for pool, n in ((right, n_right), (wrong, n_wrong))]
 
 
+def _first_restarts(settings: Mapping):
+    """The restarts AutoAttack's first attack ran with, as recorded (results from before they were: 1)."""
+    return ((settings.get("config") or {}).get(settings["attacks"][0]) or {}).get("restarts", 1)
+
+
 def _rerun(evaluation: Mapping, seed: int) -> AttackSpec:
     """What runs again: PGD as recorded; AutoAttack's first attack alone, configured as the recorded version ran it
     (its restarts), from `seed`."""
     settings = evaluation["settings"]
     if evaluation["attack"] == "autoattack":
         first = settings["attacks"][0]
-        restarts = ((settings.get("config") or {}).get(first) or {}).get("restarts", 1)
-        settings = {"version": "custom", "attacks": [first], "seed": seed, "restarts": restarts}
+        settings = {"version": "custom", "attacks": [first], "seed": seed, "restarts": _first_restarts(settings)}
     return AttackSpec(evaluation["attack"], evaluation["norm"], float(evaluation["eps_value"]), settings)
 
 
@@ -197,6 +202,13 @@ def check_labels(path: Path, evaluation: dict) -> None:
     is the one measured again (`eps_value`), and an AutoAttack version other than custom lists that version's
     attacks, its breakdown each of them (only the first attack runs again: the others are taken from the file)."""
     name = label(evaluation)
+    if evaluation["attack"] != "clean" and evaluation["norm"] not in NORMS:
+        raise SamBenchError(f"{path}: {name}: norm {evaluation['norm']!r} is none of {', '.join(NORMS)}; {FIX}")
+    if evaluation["attack"] != "clean":
+        try:
+            check_budget(float(evaluation["eps_value"]), evaluation["norm"], "eps_value")
+        except BadInput as err:
+            raise SamBenchError(f"{path}: {name}: {err}; {FIX}") from None
     if evaluation["attack"] != "clean" and evaluation["eps"] != format_eps(float(evaluation["eps_value"])):
         raise SamBenchError(
             f"{path}: {name}: eps is {evaluation['eps']!r} but eps_value is {evaluation['eps_value']:g} "
@@ -205,6 +217,17 @@ def check_labels(path: Path, evaluation: dict) -> None:
     if evaluation["attack"] != "autoattack":
         return
     settings = evaluation["settings"]
+    if settings["version"] not in VERSIONS:
+        raise SamBenchError(f"{path}: {name}: {settings['version']!r} is no AutoAttack version; {FIX}")
+    if not settings["attacks"] or any(a not in ATTACK_NAMES for a in settings["attacks"]):
+        raise SamBenchError(
+            f"{path}: {name}: lists no AutoAttack attacks it could have run ({settings['attacks']}); {FIX}"
+        )
+    restarts = _first_restarts(settings)
+    if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
+        raise SamBenchError(
+            f"{path}: {name}: its first attack's restarts ({restarts!r}) are no whole number >= 1; {FIX}"
+        )
     if settings["version"] != "custom" and settings["attacks"] != attack_names(settings["version"], evaluation["norm"]):
         raise SamBenchError(
             f"{path}: {name}: AutoAttack's {settings['version']} version runs "
