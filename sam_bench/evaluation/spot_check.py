@@ -1,37 +1,36 @@
-"""A results file's evaluations measured again on a seeded sample of their images, from the weights the file
-names, before its figures are published (`leaderboard add`, `leaderboard submit`, `report --verify`).
+"""A results file's evaluations measured again on a seeded sample of their images, from the weights the file names,
+before its figures are published (`leaderboard add`, `leaderboard submit`, `report --verify`).
 
-A results file is checked against its own evidence where it is read (results_file): every accuracy agrees with
-its per-image outcomes. What an outcome vector *is* (which attack, at which budget, of which weights) is written
-beside it in the same file, and an edit of those labels, or outcomes forged together with every figure, agrees
-with itself. Only the weights can say whether the file is theirs: this module runs each evaluation again on a
-sample of its images and compares image by image.
+A results file is checked against its own evidence where it is read (results_file): every accuracy agrees with its
+per-image outcomes. What an outcome vector *is* (which attack, at which budget, of which weights) is written beside
+it in the same file, and an edit of those labels, or outcomes forged together with every figure, agrees with itself.
+Only the weights can say whether the file is theirs: this module runs each evaluation again on a sample of its
+images and compares image by image.
 
-The sample. Seeded by the file's sha256 and the evaluation's name, so one file always gets the same sample and
-the same verdict. Stratified by what the file records: up to half of it from the images recorded correct (for an
-attack: left correct, "robust") and the rest from those recorded wrong (for an attack: correct on clean images
-but fooled), each stratum filled from the other where one is short. A model with 1% robust images still has its
-robust images looked at; clean-wrong images say nothing about an attack and are left out of its sample.
+The sample. Seeded by the file's sha256 and the evaluation's name, so one file always gets the same sample (and, on
+one machine, the same verdict). Stratified by what the file records: up to half of it from the images recorded
+correct (for an attack: left correct, "robust") and the rest from those recorded wrong (for an attack: correct on
+clean images but fooled), each stratum filled from the other where one is short. A model with 1% robust images still
+has its robust images looked at; clean-wrong images say nothing about an attack and are left out of its sample.
 
-What runs again. The clean pass and PGD exactly as recorded (settings, precision, search math), from another
-random start; AutoAttack by its first attack alone (APGD-CE for the standard version), with its recorded
-restarts. That first attack sees every clean-correct image in the full AutoAttack too, so it can only fool images
-the full AutoAttack also fools (up to its random start): an image the file records robust that it fools is
-evidence against the file; an image recorded fooled that it leaves correct is expected (a later attack fooled it)
-and is not counted.
+What runs again. The clean pass and PGD exactly as recorded (settings, precision, search math), from another random
+start; AutoAttack by its first attack alone (APGD-CE for the standard version), with its recorded restarts, on the
+images the file records robust. That first attack sees every clean-correct image in the full AutoAttack too, so it
+can only fool images the full AutoAttack also fools (up to its random start): an image the file records robust that
+it fools is evidence against the file; an image recorded fooled that it leaves correct is expected (a later attack
+fooled it) and is not counted.
 
 The rule, in one place (`CHANCE`, `ALPHA`). In a genuine file, an image of a stratum comes out differently on a
 re-run only by chance: a clean pass draws nothing at random (another batch can move a logit in its last bits, and
-only an exact tie at the top flips); an attack draws its random start. Each image of a stratum is taken to
-differ with probability at most `CHANCE` of its kind; the file is refused where the differing images of a
-stratum are more than that explains: P(Binomial(sampled, CHANCE) >= differing) < ALPHA. The attacks' chance is
-set from the repository's committed evaluations: on the CPU that measured them, another PGD-10 random start
-fooled at most 6% of a stratum of 30 or more images recorded robust (1 of 3 in the smallest, where no count can
-decide anything) and APGD-CE alone none of the images the full AutoAttack left robust; a full-width model measured
-on a GPU (its attacks searching in TF32) and re-run on a CPU, at most 19% (6 of 32, PGD at L2 128/255), its clean
-pass not one image; 0.25 leaves room for weaker attacks.
-For the images recorded fooled, a PGD re-run is held to the same chance (a file that states less robustness than
-its weights have is as wrong as one that states more); AutoAttack's weaker re-run is not.
+only a near tie at the top flips); an attack draws its random start. Each image of a stratum is taken to differ with
+probability at most `CHANCE` of its kind; the file is refused where the differing images of a stratum are more than
+that explains: P(Binomial(sampled, CHANCE) >= differing) < ALPHA. The attacks' chance is set from the repository's
+committed evaluations: on the CPU that measured them, another PGD-10 random start fooled at most 6% of a stratum of
+30 or more images recorded robust (1 of 3 in the smallest, where no count can decide anything) and APGD-CE alone
+none of the images the full AutoAttack left robust; a full-width model measured on a GPU (its attacks searching in
+TF32) and re-run on a CPU, at most 19% (6 of 32, PGD at L2 128/255), its clean pass not one image; 0.25 leaves room
+for weaker attacks. For the images recorded fooled, a PGD re-run is held to the same chance (a file that states less
+robustness than its weights have is as wrong as one that states more); AutoAttack's weaker re-run is not.
 
 What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
 """
