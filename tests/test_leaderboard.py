@@ -17,7 +17,7 @@ from results_records import zoo_results as results_for
 from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
-from sam_bench.errors import BadInput
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.leaderboard import board as leaderboard
 from sam_bench.stats import inference
 from sam_bench.training.loop import TrainConfig, train
@@ -294,11 +294,28 @@ def test_submit_refuses_a_model_trained_on_the_sample_and_lists_every_reason(dir
         leaderboard.submit(SAMPLE_IDS[1], boards, zoo_dir, tmp_path / "submission")
 
 
-def test_submit_writes_upstream_json_and_the_filled_in_issue(dirs, tmp_path):
+def test_submit_measures_the_evidence_again_before_writing_anything(dirs, tmp_path):
+    """An entry that meets every rule of RobustBench's is measured again from its weights before it is submitted:
+    figures a test chose, not measured, are refused in one line naming their results file."""
     zoo_dir, boards = dirs
     add(full_results(entry(zoo_dir, FULL_ID)), boards, zoo_dir)
+    paper = {"link": "https://example.org/paper", "authors": "A. B"}
+    with pytest.raises(SamBenchError, match=r"results-0\.json: autoattack Linf 8/255: "):
+        leaderboard.submit(FULL_ID, boards, zoo_dir, tmp_path / "submission", paper)
+    assert not (tmp_path / "submission").exists()
+
+
+def test_submit_writes_upstream_json_and_the_filled_in_issue(dirs, tmp_path, monkeypatch):
+    from sam_bench.leaderboard import publication
+
+    zoo_dir, boards = dirs
+    results = written(full_results(entry(zoo_dir, FULL_ID)), boards.parent / "results")
+    leaderboard.update_from_results(results, boards, zoo_dir)
+    measured = []  # the figures are the test's, not measured: what submit measures again is recorded instead
+    monkeypatch.setattr(publication, "check_evidence", lambda path, entry, **_: measured.append((path, entry["id"])))
     paper = {"link": "https://example.org/paper", "authors": "Ada Lovelace, Alan Turing", "venue": "arXiv, Jan 2025"}
     json_path, issue_path = leaderboard.submit(FULL_ID, boards, zoo_dir, tmp_path / "submission", paper)
+    assert measured == [(results.resolve(), FULL_ID)]
     info = json.loads(json_path.read_text())
     assert list(info) == list(leaderboard.MODEL_INFO_KEYS)
     assert (info["clean_acc"], info["autoattack_acc"], info["eps"]) == ("81.23", "45.67", "8/255")

@@ -90,3 +90,41 @@ def test_a_plan_without_its_models_is_one_line_in_cost_and_report(tmp_path, plan
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 1 and "Traceback" not in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1 and "plan.json" in result.output
+
+
+SAMPLE_GRID = COMMITTED.parent / "paper-cifar10-sample"  # 1/4-width models on the bundled sample, weights in git
+
+
+@pytest.fixture
+def sample_st(tmp_path):
+    """The committed sample reproduction with ST alone in its plan (its results file, run records, analyses)."""
+    out = tmp_path / "paper-cifar10-sample"
+    shutil.copytree(SAMPLE_GRID, out)
+    plan = json.loads((out / "plan.json").read_text())
+    plan["models"] = [m for m in plan["models"] if m["name"] == "ST"]
+    (out / "plan.json").write_text(json.dumps(plan))
+    return out
+
+
+def test_report_verify_measures_the_shown_results_again_and_refuses_swapped_budgets(sample_st):
+    """`report --verify` measures a sample of every evaluation again from the weights first: genuine files pass;
+    two PGD evaluations whose budgets and settings were swapped (every figure still agrees with its outcomes, and
+    the report alone would show each accuracy at the other's budget) are refused in one line, nothing written."""
+    result = CliRunner().invoke(cli, ["report", str(sample_st), "--verify"])
+    assert result.exit_code == 0, result.output
+    assert "results/ST-eefd72d0d5.json: 8 evaluations agree with the weights" in result.output
+    path = sample_st / "results" / "ST-eefd72d0d5.json"
+    results = json.loads(path.read_text())
+    pgd = {ev["eps"]: ev for ev in results["evaluations"] if ev["attack"] == "pgd" and ev["norm"] == "Linf"}
+    labels = ("eps", "eps_value", "settings")
+    one, eight = ({k: pgd[eps][k] for k in labels} for eps in ("1/255", "8/255"))
+    pgd["1/255"].update(eight)
+    pgd["8/255"].update(one)
+    path.write_text(json.dumps(results))
+    (sample_st / "REPORT.md").unlink()
+    result = CliRunner().invoke(cli, ["report", str(sample_st), "--verify"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "ST-eefd72d0d5.json: pgd Linf " in errors[0], result.output
+    assert "than its weights have" in errors[0]
+    assert not (sample_st / "REPORT.md").exists()

@@ -127,7 +127,17 @@ def reproduce(
     "and '... end -->') and the findings of the paper's grid over the reproductions beside the folder (between "
     "'<!-- sam-bench findings start -->' and '... end -->'), whichever it holds (repeatable).",
 )
-def report(folder, readme):
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="First measure a seeded sample of every evaluation the report shows again from the weights its results "
+    "file names, and refuse a file that disagrees with them (seconds a small model, a minute or two a full-width "
+    "one, on a CPU).",
+)
+@zoo_dir_option(default="a reproduction folder's own model_zoo/ if it has one")
+@data_dir_option
+@device_option(default="cpu", note="where --verify measures")
+def report(folder, readme, verify, zoo_dir, data_dir, device):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
     from sam_bench.report import findings, summary
     from sam_bench.report.document import write_report
@@ -137,9 +147,28 @@ def report(folder, readme):
         if not findings.holds_markers(path):
             summary.check_readme(path, folder)
     loaded = Folder.load(folder)  # read, checked and judged once for the report and its summary
+    if verify:
+        _verify(loaded, zoo_dir, data_dir, device)
     click.echo(f"wrote {write_report(folder, loaded)}")
     for path in readme:
         if summary.has_markers(path, folder):
             click.echo(f"wrote {summary.update_readme(path, loaded)}")
         if findings.update_readme(path, Path(folder).resolve().parent):
             click.echo(f"wrote the findings in {path}")
+
+
+def _verify(loaded, zoo_dir, data_dir, device) -> None:
+    """Every results file a report shows against the weights it names, on its sample (evaluation.spot_check):
+    a zoo model's from the folder's own zoo where it has one, another run's from its run folder."""
+    from sam_bench.evaluation.spot_check import spot_check, summary
+    from sam_bench.rundir.model import has_weights
+
+    if zoo_dir is None and (loaded.path / "model_zoo").is_dir():
+        zoo_dir = str(loaded.path / "model_zoo")  # a scale that keeps its zoo to itself (publish: false)
+    for record in loaded.records:
+        run = loaded.path / "runs" / f"{record['name']}-{record['key']}"
+        own = None if record["results"]["model"].get("zoo_id") or not has_weights(run) else str(run)
+        shown = record["path"].relative_to(loaded.path)
+        click.echo(f"{shown}: measuring a sample of every evaluation again from its weights")
+        verdicts = spot_check(record["path"], zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own)
+        click.echo(f"{shown}: {summary(verdicts)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import names_option, out_option, zoo_dir_option
+from sam_bench.cli.options import data_dir_option, device_option, names_option, out_option, zoo_dir_option
 
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
@@ -195,12 +195,17 @@ def leaderboard_group():
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @leaderboard_dir_option
 @zoo_dir_option()
-def leaderboard_add(results, leaderboard_dir, zoo_dir):
-    """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does)."""
-    from sam_bench.leaderboard.board import update_from_results
+@data_dir_option
+@device_option(default="cpu", note="where the sample of each evaluation is measured again")
+def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
+    """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does), once a
+    seeded sample of each file's every evaluation, measured again from the weights it names, agrees with it and
+    the model's training record agrees with its log."""
+    from sam_bench.leaderboard.board import add
 
     for path in results:
-        click.echo(f"wrote {update_from_results(path, leaderboard_dir, zoo_dir)}")
+        written = add(path, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo)
+        click.echo(f"wrote {written}")
 
 
 @leaderboard_group.command("render")
@@ -269,11 +274,16 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @with_paper_options
 @leaderboard_dir_option
 @zoo_dir_option()
-def leaderboard_submit(model_id, out, leaderboard_dir, zoo_dir, **paper):
-    """Check an entry against RobustBench's rules; write its model_info JSON and the filled-in issue."""
+@data_dir_option
+@device_option(default="cpu", note="where the sample of each evaluation is measured again")
+def leaderboard_submit(model_id, out, leaderboard_dir, zoo_dir, data_dir, device, **paper):
+    """Check an entry against RobustBench's rules and its evidence against the weights (a seeded sample of
+    every evaluation measured again); write its model_info JSON and the filled-in issue."""
     from sam_bench.leaderboard.board import submit
 
-    written = submit(model_id, leaderboard_dir, zoo_dir, out, _paper(**paper))
+    written = submit(
+        model_id, leaderboard_dir, zoo_dir, out, _paper(**paper), data_dir=data_dir, device=device, progress=click.echo
+    )
     for path in written:
         click.echo(f"wrote {path}")
     click.echo("\n" + written[-1].read_text())

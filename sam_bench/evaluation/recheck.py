@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from sam_bench import files, schema
-from sam_bench.data import load_dataset
+from sam_bench.data import Dataset, load_dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
@@ -148,6 +148,36 @@ def checked_attacks(attacks: list[str] | None) -> list[str] | None:
     return attacks
 
 
+def named_weights(path: Path, results: Mapping, zoo_dir=None, ref: str | None = None) -> tuple:
+    """(model, LoadedModel) of the weights a results file measured: from its zoo id or run folder, or from `ref`
+    (a run folder, checkpoint or zoo id known to hold them), refused in one line unless their sha256 is the one
+    the results record."""
+    model_block = results["model"]
+    ref = ref or model_block.get("zoo_id") or model_block.get("ref")
+    if not ref:
+        raise BadInput(f"{path}: the results name no zoo id or run folder to load the weights from")
+    model, info = load_model_ref(ref, zoo_dir=zoo_dir)
+    if info.record.get("weights_sha256") != model_block["weights_sha256"]:
+        raise BadInput(
+            f"{path}: {ref} holds other weights (sha256 {str(info.record.get('weights_sha256'))[:12]}…) than the "
+            f"results measured ({model_block['weights_sha256'][:12]}…)"
+        )
+    return model, info
+
+
+def measured_data(path: Path, results: Mapping, data_dir=None) -> Dataset:
+    """The test set a results file was measured on, refused in one line unless the data here are those images."""
+    data = load_dataset(results["dataset"]["name"], data_dir)
+    if data.fingerprint() != results["dataset"]["sha256"]:
+        raise BadInput(f"{path}: the {data.name} test data here differ from the data the results were measured on")
+    if len(data.y_test) != results["dataset"]["n_test_total"]:
+        raise BadInput(
+            f"{path}: the {data.name} test data here hold {len(data.y_test):,} images, the results name a test set "
+            f"of {results['dataset']['n_test_total']:,}"
+        )
+    return data
+
+
 def recheck_file(
     path: str | Path,
     *,
@@ -162,18 +192,9 @@ def recheck_file(
     path = Path(path)
     results = results_file.read(path)
     model_block = results["model"]
-    ref = model_block.get("zoo_id") or model_block.get("ref")
-    if not ref:
-        raise BadInput(f"{path}: the results name no zoo id or run folder to load the weights from")
-    model, info = load_model_ref(ref, zoo_dir=zoo_dir)
-    if info.record.get("weights_sha256") != model_block["weights_sha256"]:
-        raise BadInput(
-            f"{path}: {ref} holds other weights (sha256 {str(info.record.get('weights_sha256'))[:12]}…) than the "
-            f"results measured ({model_block['weights_sha256'][:12]}…)"
-        )
-    data = load_dataset(results["dataset"]["name"], data_dir)
-    if data.fingerprint() != results["dataset"]["sha256"]:
-        raise BadInput(f"{path}: the {data.name} test data here differ from the data the results were measured on")
+    model, info = named_weights(path, results, zoo_dir)
+    ref = info.record["ref"]
+    data = measured_data(path, results, data_dir)
 
     recorded_n = results["dataset"]["n_examples"]
     attacks = checked_attacks(attacks)

@@ -4,6 +4,8 @@ for submission. The leaderboard's public calls, one module per concept behind th
     entries      a results file -> model_info JSON (`update_from_results`: every figure derived from its
                  per-image outcomes, naming the file and its sha256), read back (`read_entry`, `load_board`)
     evidence     an entry recomputed from the results files it names before it is rendered or submitted
+    publication  what `leaderboard add` and `submit` measure again first (`add`): the results on a sample of
+                 their images from the weights they name, the model's training record against its log
     table        a board's rows, ranked, with their columns
     render       markdown, HTML and a plot per board (`render`), the table in a markdown file's markers
     submission   the checks and the issue text for RobustBench (`submit`)
@@ -24,6 +26,7 @@ from sam_bench.leaderboard.entries import (
     read_entry,
     update_from_results,
 )
+from sam_bench.leaderboard.publication import add
 from sam_bench.leaderboard.render import html, markdown, render, scatter_png, update_readme
 from sam_bench.leaderboard.submission import check_submission, issue_text, submit
 from sam_bench.leaderboard.table import rows
@@ -31,6 +34,7 @@ from sam_bench.leaderboard.table import rows
 __all__ = [
     "BOARD_EPS",
     "MODEL_INFO_KEYS",
+    "add",
     "boards_dir",
     "check_submission",
     "default_leaderboard_dir",

@@ -309,17 +309,22 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
     return info
 
 
-def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
+def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None) -> Path:
     """update_from_results with the leaderboards locked: an entry is read, merged and written back,
-    and a concurrent writer must not slip in between."""
+    and a concurrent writer must not slip in between. `verify(zoo entry)`, where given, runs once every check
+    of the results has passed and before anything is written, outside the lock: a re-measurement takes
+    minutes (sam_bench.leaderboard.publication)."""
+    if verify is not None:
+        verify(_update_from_results(results, leaderboard_dir, zoo_dir, write=False)[1])
     with files.locked(boards_dir(leaderboard_dir)):
-        return _update_from_results(results, leaderboard_dir, zoo_dir)
+        return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
 
 
-def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
+def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: bool = True) -> tuple[Path, dict]:
     """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results file of
     `sam-bench evaluate`: every figure derived from its per-image outcomes and naming the file (and its
-    sha256) it came from. Returns the path written."""
+    sha256) it came from. Returns the path written and the model's zoo entry (`write` False: every check,
+    nothing written)."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
@@ -342,11 +347,11 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> Path:
             f"ranks a leaderboard row; run sam-bench evaluate {entry['id']} --attack autoattack "
             f"--norm {tm} --eps {BOARD_EPS[tm]} first"
         )
-    if not changed:
+    if write and not changed:
         log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
-        return path
-    _write(path, info, {**source, "created": checked.get("created")})
-    return path
+    elif write:
+        _write(path, info, {**source, "created": checked.get("created")})
+    return path, entry
 
 
 def _check_data(results: Results, entry: dict, where: str) -> None:

@@ -11,6 +11,7 @@ from sam_bench.errors import BadInput
 
 # RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
 from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
+from sam_bench.leaderboard import publication
 from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, boards_dir, read_entry
 from sam_bench.leaderboard.evidence import check_entry
 from sam_bench.version import __version__
@@ -129,9 +130,20 @@ def issue_text(info: dict, entry: dict, model_id: str) -> str:
 """
 
 
-def submit(model_id: str, leaderboard_dir=None, zoo_dir=None, out_dir=None, paper: dict | None = None) -> list[Path]:
+def submit(
+    model_id: str,
+    leaderboard_dir=None,
+    zoo_dir=None,
+    out_dir=None,
+    paper: dict | None = None,
+    *,
+    data_dir=None,
+    device: str = "cpu",
+    progress=None,
+) -> list[Path]:
     """Check that a leaderboard entry qualifies for RobustBench and write <out_dir>/<ModelId>.json
-    (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason."""
+    (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that
+    qualifies has its evidence measured again from the weights before anything is written (publication)."""
     entry = zoo.find_entry(model_id, zoo_dir)
     path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{model_id}.json"
     if not path.is_file():
@@ -148,6 +160,9 @@ def submit(model_id: str, leaderboard_dir=None, zoo_dir=None, out_dir=None, pape
         problems.append(f"the weights do not verify: {report[2]}")
     if problems:
         raise BadInput(f"{model_id} does not qualify for RobustBench: " + "; ".join(problems))
+    publication.check_submission_evidence(
+        info, model_id, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress
+    )
     out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
     upstream = {k: info[k] for k in MODEL_INFO_KEYS}
     files.write_json(out / f"{model_id}.json", upstream)

@@ -93,6 +93,14 @@ def mcnemar_exact(table: PairedTable, alternative: Alternative = "two-sided") ->
     return float(binomtest(table.only_first, discordant, 0.5, alternative=alternative).pvalue)
 
 
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how likely k or more of n images differ where each differs with
+    probability p (sam_bench.evaluation.spot_check)."""
+    from scipy.stats import binom
+
+    return 1.0 if k <= 0 else float(binom.sf(k - 1, n, p))
+
+
 def _newcombe(k1: int, n1: int, k2: int, n2: int, phi: float, confidence: float) -> tuple[float, float]:
     """Newcombe's hybrid score interval for p1 - p2 from the two Wilson intervals; phi is the
     correlation of paired outcomes (0 for independent samples)."""

@@ -32,7 +32,7 @@ from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.runtime.compile_cache import compiled_afresh
 from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.runtime.provenance import environment, resolve_device
-from sam_bench.training import guard, step_mode
+from sam_bench.training import guard, run_check, step_mode
 from sam_bench.training import method_table as table
 from sam_bench.training.config import RUNTIME_KEYS, TrainConfig
 from sam_bench.training.epoch import (  # the settings, declared torch-free
@@ -112,11 +112,14 @@ def _check_out_dir(out: Path, resume: bool) -> None:
 
 def stored_run(out: Path) -> dict:
     """The metadata of the run in `out` that --resume continues, refused in one line unless it is what
-    `train` writes (the run-metadata schema: `final: null` or a list in place of the metadata is no run)."""
+    `train` writes (the run-metadata schema: `final: null` or a list in place of the metadata is no run) and
+    what its log bears out (run_check: an edited `config.lr` is not trained on)."""
     _check_out_dir(out, resume=True)
     path = out / "metadata.json"
     fix = "--resume cannot continue it: restore the file, or train the run again in a new folder"
-    return schema.check("run-metadata", files.read_json(path), str(path), fix=fix)
+    stored = schema.check("run-metadata", files.read_json(path), str(path), fix=fix)
+    run_check.check(stored, run_check.read_log(out), f"--resume: {path}")
+    return stored
 
 
 def resolve_resume_config(out: Path, overrides: dict) -> TrainConfig:

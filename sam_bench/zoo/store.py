@@ -34,6 +34,7 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import blobs, trained_normalization
 from sam_bench.rundir.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
 from sam_bench.training import method_table as table
+from sam_bench.training import run_check
 from sam_bench.version import __version__
 from sam_bench.zoo import orphans
 from sam_bench.zoo.ids import (
@@ -45,6 +46,7 @@ from sam_bench.zoo.ids import (
     robustbench_ids,
     same_in_any_case,
 )
+from sam_bench.zoo.training_record import training_cost
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +309,7 @@ def _add(
     if not has_weights(run_dir):
         raise BadInput(f"{run_dir / meta['weights']}: weights file not found; the run directory has no weights to add")
     load_run(run_dir)  # checks the sha256 and that the weights fit the architecture (kept weights materialised)
+    run_check.check_folder(run_dir, meta)  # what it states of its training, against its log and weights
     dataset = meta["dataset"]["family"]
     if dataset not in DATASETS:
         raise BadInput(f"{run_dir}: dataset family {dataset!r} has no RobustBench leaderboard")
@@ -357,15 +360,7 @@ def _add(
             "git_blob": git_blob_id(data),
             "url": url,
         },
-        "training_cost": {
-            "wall_time_s": meta.get("wall_time_s"),
-            "device": meta.get("device"),
-            "device_name": meta.get("device_name"),
-            "images_per_s": meta.get("images_per_s"),
-            "passes_per_step": meta.get("passes_per_step"),
-            "epochs": meta["config"].get("epochs"),
-            "n_train": meta.get("n_train_used", meta["dataset"].get("n_train")),
-        },
+        "training_cost": training_cost(meta),
         "paper": {
             "name": f"{architecture_name(meta['arch'])}, {method_name(meta['config'])}",
             "link": "",

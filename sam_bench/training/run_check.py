@@ -1,0 +1,109 @@
+"""A run's metadata against what its training logged: the recipe and progress a run folder's `metadata.json`
+states are believed only where its `log.jsonl` and weights bear them out.
+
+`metadata.json` is plain JSON that anyone can edit, and what it says travels on: `train --resume` continues from
+its `config` (an edited `lr` would train on at the new rate), `zoo add` copies it into the entry, and a board
+shows its `config.epochs` ("100 ep.") and footnote. `log.jsonl` is written by the training itself, epoch by
+epoch, with the checkpoint. So, one rule, read by `train --resume`, `zoo add` and publication (`leaderboard add`,
+`leaderboard submit`, through the zoo entry's copy of the metadata):
+
+- epochs: a finished run has trained `config.epochs` epochs: `epochs_done` says so and the log holds exactly
+  those epochs, numbered 1, 2, ...; a run still training has logged no more than `config.epochs`, and where it
+  stopped cleanly (`epochs_done` written) as many as `epochs_done`;
+- the learning rate: every logged epoch's rate is the one `config.lr`, `config.schedule` and `config.epochs`
+  give that epoch (training.epoch.learning_rate, at its first step, as the log records it);
+- a finished run's `final` numbers are its last logged epoch's and its `wall_time_s` the logged epochs' seconds;
+- the model: the architecture built (`arch.arch`) and the one the weights file's header names are `config.arch`.
+
+A mismatch is refused in one line naming the field and both values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import SamBenchError
+from sam_bench.training.config import TrainConfig
+from sam_bench.training.epoch import learning_rate
+
+LOG = "log.jsonl"
+FIX = "restore metadata.json (e.g. git checkout) or train the run again: a changed recipe is a new run"
+
+
+def read_log(run_dir: Path) -> list[dict] | None:
+    """The epochs a run logged, in order; None where it has no log (nothing to compare with)."""
+    path = Path(run_dir) / LOG
+    if not path.is_file():
+        return None
+    try:
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SamBenchError(f"{path}: not a training log ({err}); restore it or train the run again") from None
+    if not all(isinstance(r, dict) for r in records):
+        raise SamBenchError(f"{path}: not a training log (a line is not an epoch's record); restore it")
+    return records
+
+
+def _same(a, b) -> bool:
+    return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check(metadata: Mapping, logged: list[dict] | None, where: str) -> None:
+    """`metadata` (a run's, or a zoo entry's copy of it) against its `logged` epochs (None: no log at hand, the
+    metadata against itself only); a one-line SamBenchError naming the field and both values where they differ."""
+
+    def refuse(said: str) -> None:
+        raise SamBenchError(f"{where}: {said}; {FIX}")
+
+    cfg = metadata["config"]
+    epochs, done, finished = cfg["epochs"], metadata.get("epochs_done"), metadata["status"] == "complete"
+    if (finished and done != epochs) or (done is not None and done > epochs):
+        refuse(f"config.epochs is {epochs}, but epochs_done is {done}")
+    built = (metadata.get("arch") or {}).get("arch")
+    if built is not None and built != cfg["arch"]:
+        refuse(f"config.arch is {cfg['arch']!r}, but the model built (arch.arch) is {built!r}")
+    if logged is None:
+        return
+    numbers = [r.get("epoch") for r in logged]
+    if numbers != list(range(1, len(logged) + 1)):
+        refuse(f"{LOG} numbers its epochs {numbers[:5]}{'...' if len(numbers) > 5 else ''}, not 1, 2, ...")
+    if (finished and len(logged) != epochs) or len(logged) > epochs:
+        refuse(f"config.epochs is {epochs}, but {LOG} holds {len(logged)} epochs")
+    if done is not None and done != len(logged):
+        refuse(f"epochs_done is {done}, but {LOG} holds {len(logged)} epochs")
+    config = TrainConfig.from_dict(dict(cfg))
+    for record in logged:
+        expected = learning_rate(config, record["epoch"] - 1, 0, 1)  # the rate at an epoch's first step
+        if not _same(record.get("lr"), expected):
+            refuse(
+                f"config.lr is {cfg['lr']:g} ({cfg['schedule']} over {epochs} epochs), which gives epoch "
+                f"{record['epoch']} a learning rate of {expected:g}, but {LOG} logged {record.get('lr')}"
+            )
+    if not finished or not logged:
+        return
+    for key, value in (metadata.get("final") or {}).items():
+        if not _same(value, logged[-1].get(key)):
+            refuse(f"final.{key} is {value}, but the last epoch of {LOG} logged {logged[-1].get(key)}")
+    seconds = sum(r.get("seconds", 0.0) for r in logged)
+    if metadata.get("wall_time_s") is not None and not math.isclose(metadata["wall_time_s"], seconds, rel_tol=1e-6):
+        refuse(f"wall_time_s is {metadata['wall_time_s']:.1f}, but the epochs of {LOG} took {seconds:.1f} s")
+
+
+def check_folder(run_dir: Path, metadata: Mapping) -> None:
+    """A run folder's metadata against its log and, where its weights file is in the folder, the architecture
+    the file's header names."""
+    run_dir = Path(run_dir)
+    where = str(run_dir / "metadata.json")
+    check(metadata, read_log(run_dir), where)
+    weights = run_dir / str(metadata.get("weights") or "model.safetensors")
+    if metadata["status"] == "complete" and weights.is_file():
+        header = files.safetensors_header(weights).get("arch")
+        if header is not None and header != metadata["config"]["arch"]:
+            raise SamBenchError(
+                f"{where}: config.arch is {metadata['config']['arch']!r}, but {weights.name} holds weights of "
+                f"{header!r}; {FIX}"
+            )

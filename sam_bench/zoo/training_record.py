@@ -1,0 +1,63 @@
+"""What a zoo entry says of its model's training: the run's metadata, copied in by `zoo add` (`training`), and
+the summary a board shows of it (`training_cost`: epochs, time, device), both checked before the entry is
+published (`leaderboard add`, `leaderboard submit`) by the rule that checks a run folder
+(sam_bench.training.run_check): the copy against itself, the summary against the copy, and both against the
+run's log where the run folder it was added from is at hand and still holds those weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from sam_bench import files
+from sam_bench.errors import SamBenchError
+from sam_bench.training import run_check
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+FIX = "restore the entry (e.g. git checkout) or add its run again with sam-bench zoo add"
+
+
+def training_cost(metadata: Mapping) -> dict:
+    """What a board shows of a run's training, from its metadata."""
+    return {
+        "wall_time_s": metadata.get("wall_time_s"),
+        "device": metadata.get("device"),
+        "device_name": metadata.get("device_name"),
+        "images_per_s": metadata.get("images_per_s"),
+        "passes_per_step": metadata.get("passes_per_step"),
+        "epochs": metadata["config"].get("epochs"),
+        "n_train": metadata.get("n_train_used", metadata["dataset"].get("n_train")),
+    }
+
+
+def run_folder(entry: Mapping) -> Path | None:
+    """The run folder the entry was added from, where it is still here with the very weights it was added with
+    (`added.from_run`: as given then, relative to where `zoo add` ran or to the checkout); None otherwise."""
+    added = entry.get("added") or {}
+    given = added.get("from_run")
+    if not given:
+        return None
+    for folder in (Path(given), CHECKOUT / given):
+        meta = folder / "metadata.json"
+        if meta.is_file():
+            try:
+                found = files.read_json(meta)
+            except SamBenchError:
+                return None
+            same = isinstance(found, dict) and found.get("weights_sha256") == added.get("run_weights_sha256")
+            return folder if same else None
+    return None
+
+
+def check_entry(entry: Mapping, where: str) -> None:
+    """The entry's training record as the run logged it, and the summary a board shows as that record says;
+    one line naming the field and both values where they differ."""
+    training = entry["training"]
+    folder = run_folder(entry)
+    run_check.check(training, run_check.read_log(folder) if folder is not None else None, f"{where}: training")
+    for key, value in training_cost(training).items():
+        shown = (entry.get("training_cost") or {}).get(key)
+        if shown != value:
+            source = "config.epochs" if key == "epochs" else key
+            raise SamBenchError(f"{where}: training_cost.{key} is {shown!r}, but training.{source} is {value!r}; {FIX}")

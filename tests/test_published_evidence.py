@@ -1,0 +1,228 @@
+"""What reaches a board is measured again first: a results file whose labels or outcomes were edited (a budget
+relabelled, outcomes forged together with every figure, the results given to another zoo model) is refused by
+`leaderboard add`, its sample measured again from the weights (sam_bench/evaluation/spot_check.py); a run whose
+metadata its log contradicts (an edited `config.lr` or `config.epochs`) is refused by `train --resume`, `zoo add`
+and `leaderboard add` (sam_bench/training/run_check.py). Genuine files and runs pass.
+
+The world (built once, copied per test): a standard model trained on the bundled sample well enough that
+APGD-CE at Linf 1/255 leaves some images correct and at 8/255 none, another model, both in a zoo, and genuine
+evaluations of the first on 64 test images."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sam_bench.cli import cli
+from sam_bench.evaluation import outcomes
+
+A, B = "SamBench2026Standard_evidenceA", "SamBench2026Standard_evidenceB"
+TINY = ["--arch", "preactresnet18", "--width", "0.125", "--batch-size", "64", "--device", "cpu", "--quiet"]
+QUICK_AA = ["--attack", "autoattack", "--version", "custom", "--attacks", "apgd-ce"]
+STANDARD = ["apgd-ce", "apgd-t", "fab-t", "square"]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def one_error(result) -> str:
+    """The refusal's one line (exit 1 or 2, nothing else said to be wrong)."""
+    assert result.exit_code in (1, 2), result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    w = tmp_path_factory.mktemp("evidence")
+    evaluate = ["--zoo-dir", w / "zoo", "--n-examples", "64", "--device", "cpu", "--quiet"]
+    steps = [
+        ["train", "--dataset", "cifar10-sample", "--epochs", "3", "--lr", "0.02", "--out", w / "run_a", *TINY],
+        ["train", "--dataset", "cifar10-sample", "--epochs", "1", "--n-train", "256", "--seed", "1"]
+        + ["--out", w / "run_b", *TINY],
+        ["zoo", "add", w / "run_a", "--id", A, "--zoo-dir", w / "zoo"],
+        ["zoo", "add", w / "run_b", "--id", B, "--zoo-dir", w / "zoo"],
+        ["evaluate", A, *QUICK_AA, "--eps", "1/255", *evaluate, "--out", w / "aa1.json"],
+        ["evaluate", A, *QUICK_AA, "--eps", "8/255", *evaluate, "--out", w / "aa8.json"],
+        ["evaluate", A, "--attack", "pgd", "--eps", "1/255,8/255", *evaluate, "--out", w / "pgd.json"],
+    ]
+    for args in steps:
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+    aa1, aa8, pgd = (json.loads((w / f).read_text()) for f in ("aa1.json", "aa8.json", "pgd.json"))
+    counts = {
+        "clean": round(pgd["clean_acc"] * 64),
+        "APGD-CE 1/255": round(aa1["evaluations"][0]["robust_acc"] * 64),
+        "APGD-CE 8/255": round(aa8["evaluations"][0]["robust_acc"] * 64),
+        "PGD 8/255": round(pgd["evaluations"][1]["robust_acc"] * 64),
+    }
+    # what the edits below rely on: images robust at 1/255 that 8/255 fools, clean images PGD at 8/255 fools
+    assert counts["APGD-CE 1/255"] - counts["APGD-CE 8/255"] >= 8, counts
+    assert counts["clean"] - counts["PGD 8/255"] >= 8, counts
+    return w
+
+
+@pytest.fixture
+def world(built, tmp_path) -> Path:
+    shutil.copytree(built, tmp_path / "w")
+    return tmp_path / "w"
+
+
+def edit(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def add(w: Path, results: str):
+    return invoke("leaderboard", "add", w / results, "--zoo-dir", w / "zoo", "--leaderboard-dir", w / "boards")
+
+
+BOARD = f"boards/cifar10/Linf/{A}.json"
+
+
+def test_genuine_results_pass_their_spot_check_and_are_written(world):
+    result = add(world, "aa8.json")
+    assert result.exit_code == 0, result.output
+    assert "agree with the weights" in result.output and (world / BOARD).is_file()
+    result = add(world, "pgd.json")
+    assert result.exit_code == 0, result.output
+    assert "3 evaluations agree with the weights" in result.output  # clean, PGD 1/255 and 8/255
+
+
+def relabel_budget(ev: dict) -> None:
+    ev["eps"], ev["eps_value"] = "8/255", 8 / 255
+
+
+def relabel_as_standard(ev: dict) -> None:
+    relabel_budget(ev)
+    ev["settings"].update(version="standard", attacks=STANDARD)
+    ev["settings"].pop("restarts", None)
+    robust = ev["breakdown"]["apgd-ce"]
+    ev["breakdown"] = {"clean": ev["breakdown"]["clean"], **dict.fromkeys(STANDARD, robust)}
+
+
+@pytest.mark.parametrize("relabel", [relabel_budget, relabel_as_standard], ids=["eps", "eps-and-version"])
+def test_a_relabelled_budget_is_refused_at_add(world, relabel):
+    """APGD-CE at Linf 1/255 relabelled as AutoAttack at the board's 8/255: every figure still agrees with the
+    outcomes, and the board would have shown the 1/255 accuracy at 8/255."""
+    edit(world / "aa1.json", lambda r: relabel(r["evaluations"][0]))
+    error = one_error(add(world, "aa1.json"))
+    assert "autoattack Linf 8/255" in error and "sampled images it records robust, apgd-ce run again" in error
+    assert "states more robustness than its weights have" in error
+    assert not (world / BOARD).exists()
+
+
+def test_a_label_that_disagrees_with_itself_is_refused_before_anything_runs(world):
+    edit(world / "aa1.json", lambda r: r["evaluations"][0].update(eps="8/255"))  # eps_value left at 1/255
+    assert "eps is '8/255' but eps_value is 0.00392157 (1/255)" in one_error(add(world, "aa1.json"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"eps": "100", "eps_value": 100.0}, "eps_value 100 is beyond any two images for Linf"),
+        ({"settings": {"version": "bogus"}}, "'bogus' is no AutoAttack version"),
+        ({"settings": {"attacks": []}}, "lists no AutoAttack attacks it could have run ([])"),
+        ({"settings": {"config": {"apgd-ce": {"restarts": "x"}}}}, "restarts ('x') are no whole number >= 1"),
+        ({"settings": {"version": "standard"}}, "AutoAttack's standard version runs apgd-ce, apgd-t, fab-t, square"),
+        ({"breakdown": {"clean": 0.3}}, "its breakdown names clean, not the clean pass and its attacks (apgd-ce)"),
+    ],
+)
+def test_labels_that_cannot_describe_what_ran_are_refused_in_one_line(built, change, message):
+    from sam_bench.errors import SamBenchError
+    from sam_bench.evaluation.spot_check import check_labels
+
+    ev = json.loads((built / "aa1.json").read_text())["evaluations"][0]
+    settings = {**ev["settings"], **change.pop("settings", {})}
+    with pytest.raises(SamBenchError, match=re.escape(message)):
+        check_labels(Path("aa1.json"), {**ev, **change, "settings": settings})
+
+
+def forge(results: dict, ev: dict, robust: np.ndarray) -> None:
+    """`ev`'s per-image outcomes replaced, every figure beside them made to agree (as a careful forger would)."""
+    ev["outcomes"] = outcomes.encode(robust)
+    ev["robust_acc"] = float(robust.mean())
+    if ev["attack"] == "autoattack":
+        ev["attack_reported_acc"] = ev["robust_acc"]
+        ev["breakdown"] = {**ev["breakdown"], "apgd-ce": ev["robust_acc"]}
+        results["robustbench"] = None
+
+
+def test_outcomes_forged_with_every_figure_are_refused_at_add(world):
+    assert add(world, "aa8.json").exit_code == 0
+    before = (world / BOARD).read_text()
+
+    def pgd_8_robust_on_every_clean_image(r):
+        forge(r, r["evaluations"][1], outcomes.decode(r["clean_outcomes"]))
+
+    edit(world / "pgd.json", pgd_8_robust_on_every_clean_image)
+    error = one_error(add(world, "pgd.json"))
+    assert "pgd Linf 8/255: of " in error and "pgd run again on the weights fools" in error
+    assert (world / BOARD).read_text() == before
+
+    def every_clean_image_robust(r):
+        forge(r, r["evaluations"][0], outcomes.decode(r["clean_outcomes"]))
+
+    edit(world / "aa8.json", every_clean_image_robust)
+    error = one_error(add(world, "aa8.json"))
+    assert "autoattack Linf 8/255 (custom: apgd-ce)" in error and "states more robustness" in error
+    assert (world / BOARD).read_text() == before
+
+
+def test_results_relabelled_to_another_zoo_model_are_refused(world):
+    entry_b = json.loads(next((world / "zoo").glob(f"*/*/{B}.json")).read_text())
+
+    def as_b(r):
+        r["model"].update(zoo_id=B, ref=B, weights_sha256=entry_b["weights_sha256"])
+
+    edit(world / "aa8.json", as_b)
+    error = one_error(add(world, "aa8.json"))
+    assert "clean: of " in error and "the weights now get" in error
+    assert not (world / f"boards/cifar10/Linf/{B}.json").exists()
+
+
+# ------------------------------------------------------------------ run metadata against its log
+
+
+def test_an_edited_learning_rate_is_refused_at_resume(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "cifar10-sample", "--epochs", "2", "--n-train", "64", "--out", run, *TINY]
+    assert invoke(*args, "--stop-after-epochs", "1").exit_code == 0
+    edit(run / "metadata.json", lambda m: m["config"].update(lr=0.05))
+    error = one_error(invoke("train", "--out", run, "--resume", "--quiet"))
+    assert "config.lr is 0.05 (piecewise over 2 epochs), which gives epoch 1 a learning rate of 0.05" in error
+    assert "log.jsonl logged 0.1" in error
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1  # nothing trained at the edited rate
+
+
+def test_an_edited_epoch_count_is_refused_at_zoo_add(world):
+    edit(world / "run_a" / "metadata.json", lambda m: m["config"].update(epochs=100))
+    zoo_add = ["zoo", "add", world / "run_a", "--id", "SamBench2026Standard_more", "--zoo-dir", world / "zoo2"]
+    assert "config.epochs is 100, but epochs_done is 3" in one_error(invoke(*zoo_add))
+    edit(world / "run_a" / "metadata.json", lambda m: m.update(epochs_done=100))
+    assert "config.epochs is 100, but log.jsonl holds 3 epochs" in one_error(invoke(*zoo_add))
+    assert not (world / "zoo2").exists() or not list((world / "zoo2").rglob("*.json"))
+
+
+def test_an_edited_epoch_count_in_the_zoo_entry_is_refused_at_leaderboard_add(world):
+    entry = next((world / "zoo").glob(f"*/*/{A}.json"))
+    edit(entry, lambda e: e["training_cost"].update(epochs=100))  # the board's "ep." column
+    assert "training_cost.epochs is 100, but training.config.epochs is 3" in one_error(add(world, "aa8.json"))
+
+    def every_count(e):
+        e["training"]["config"]["epochs"] = e["training"]["epochs_done"] = e["training_cost"]["epochs"] = 100
+
+    edit(entry, every_count)  # agrees with itself: the run's log says otherwise
+    assert "training: config.epochs is 100, but log.jsonl holds 3 epochs" in one_error(add(world, "aa8.json"))
+    assert not (world / BOARD).exists()
