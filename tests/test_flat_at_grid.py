@@ -42,7 +42,7 @@ def test_trades_and_awp_train_enter_the_zoo_and_are_evaluated_like_the_others(gr
 def test_the_report_places_them_against_cost(grid):
     report = (grid / "REPORT.md").read_text()
     pareto = report[report.index("## Accuracy against training cost (Pareto)") :]
-    assert "| TRADES-Linf-8 | trades | 4 |" in pareto and "| AWP-AT-Linf-8 | awp-at | 4 |" in pareto
+    assert "| TRADES-Linf-8 | TRADES | 4 |" in pareto and "| AWP-AT-Linf-8 | AT-AWP | 4 |" in pareto
     assert (grid / "pareto.png").is_file()
 
 

@@ -141,12 +141,13 @@ def test_a_label_that_disagrees_with_itself_is_refused_before_anything_runs(worl
 )
 def test_labels_that_cannot_describe_what_ran_are_refused_in_one_line(built, change, message):
     from sam_bench.errors import SamBenchError
+    from sam_bench.evaluation.results_record import Evaluation
     from sam_bench.evaluation.spot_check import check_labels
 
     ev = json.loads((built / "aa1.json").read_text())["evaluations"][0]
     settings = {**ev["settings"], **change.pop("settings", {})}
     with pytest.raises(SamBenchError, match=re.escape(message)):
-        check_labels(Path("aa1.json"), {**ev, **change, "settings": settings})
+        check_labels(Path("aa1.json"), Evaluation.of({**ev, **change, "settings": settings}))
 
 
 def forge(results: dict, ev: dict, robust: np.ndarray) -> None:

@@ -220,6 +220,25 @@ def test_fp16_storage_halves_the_file_and_loads_as_fp32(run_dir, zoo_dir, images
         torch.testing.assert_close(model(images), reference(images), atol=5e-2, rtol=5e-2)
 
 
+def test_fp16_weights_rehashed_into_a_float32_entry_are_refused(run_dir, zoo_dir):
+    """The hash alone would pass them: the entry (and every board row made from it) would say float32."""
+    import json
+
+    from safetensors.torch import save_file
+
+    entry = zoo.add(run_dir, ID, zoo_dir=zoo_dir)
+    assert entry["weights"]["dtype"] == "float32"
+    weights = zoo_dir / "cifar10" / "Linf" / f"{ID}.safetensors"
+    halved = {k: (v.half() if v.is_floating_point() else v) for k, v in files.load_safetensors(weights).items()}
+    save_file(halved, str(weights), metadata=files.safetensors_header(weights))
+    record_path = zoo_dir / "cifar10" / "Linf" / f"{ID}.json"
+    record = json.loads(record_path.read_text())
+    record["weights"]["sha256"] = record["weights_sha256"] = files.sha256_file(weights)
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(SamBenchError, match=f"stored as float16, but zoo entry {ID} says float32"):
+        zoo.load_model(ID, zoo_dir=zoo_dir)
+
+
 def git(repo, *args):
     subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],

@@ -166,9 +166,10 @@ def _verify(loaded, zoo_dir, data_dir, device) -> None:
     if zoo_dir is None and (loaded.path / "model_zoo").is_dir():
         zoo_dir = str(loaded.path / "model_zoo")  # a scale that keeps its zoo to itself (publish: false)
     for record in loaded.records:
-        run = loaded.path / "runs" / f"{record['name']}-{record['key']}"
-        own = None if record["results"]["model"].get("zoo_id") or not has_weights(run) else str(run)
-        shown = record["path"].relative_to(loaded.path)
+        run = loaded.path / "runs" / f"{record.name}-{record.key}"
+        own = None if record.results["model"].get("zoo_id") or not has_weights(run) else str(run)
+        assert record.path is not None, "a folder's records name their results files"
+        shown = record.path.relative_to(loaded.path)
         click.echo(f"{shown}: measuring a sample of every evaluation again from its weights")
-        verdicts = spot_check(record["path"], zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own)
+        verdicts = spot_check(record.path, zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own)
         click.echo(f"{shown}: {summary(verdicts)}")

@@ -55,7 +55,7 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes, results_file
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.recheck import label, measured_data, named_weights
-from sam_bench.evaluation.results_record import Results
+from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.evaluation.runners import RUNNERS
 from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.runtime import math_mode
@@ -145,14 +145,14 @@ def _first_restarts(settings: Mapping):
     return ((settings.get("config") or {}).get(settings["attacks"][0]) or {}).get("restarts", 1)
 
 
-def _rerun(evaluation: Mapping, seed: int) -> AttackSpec:
+def _rerun(evaluation: Evaluation, seed: int) -> AttackSpec:
     """What runs again: PGD as recorded; AutoAttack's first attack alone, configured as the recorded version ran it
     (its restarts), from `seed`."""
-    settings = evaluation["settings"]
-    if evaluation["attack"] == "autoattack":
+    settings = evaluation.settings
+    if evaluation.attack == "autoattack":
         first = settings["attacks"][0]
         settings = {"version": "custom", "attacks": [first], "seed": seed, "restarts": _first_restarts(settings)}
-    return AttackSpec(evaluation["attack"], evaluation["norm"], float(evaluation["eps_value"]), settings)
+    return AttackSpec(evaluation.attack, evaluation.norm, float(evaluation.eps_value or 0.0), settings)
 
 
 @dataclass
@@ -196,26 +196,30 @@ def _verdict(name: str, rerun: str, kind: str, recorded: np.ndarray, now: np.nda
     return Verdict(name, rerun, tuple(s for s in strata if s.sampled))
 
 
-def check_labels(path: Path, evaluation: dict) -> None:
+def check_labels(path: Path, evaluation: Evaluation) -> None:
     """What an evaluation says it is agrees with itself, in one line where not: the budget a board shows (`eps`)
     is the one measured again (`eps_value`), and an AutoAttack version other than custom lists that version's
     attacks, its breakdown each of them (only the first attack runs again: the others are taken from the file)."""
     name = label(evaluation)
-    if evaluation["attack"] != "clean" and evaluation["norm"] not in NORMS:
-        raise SamBenchError(f"{path}: {name}: norm {evaluation['norm']!r} is none of {', '.join(NORMS)}; {FIX}")
-    if evaluation["attack"] != "clean":
-        try:
-            check_budget(float(evaluation["eps_value"]), evaluation["norm"], "eps_value")
-        except BadInput as err:
-            raise SamBenchError(f"{path}: {name}: {err}; {FIX}") from None
-    if evaluation["attack"] != "clean" and evaluation["eps"] != format_eps(float(evaluation["eps_value"])):
-        raise SamBenchError(
-            f"{path}: {name}: eps is {evaluation['eps']!r} but eps_value is {evaluation['eps_value']:g} "
-            f"({format_eps(float(evaluation['eps_value']))}); {FIX}"
-        )
-    if evaluation["attack"] != "autoattack":
+    if evaluation.attack == "clean":
         return
-    settings = evaluation["settings"]
+    norm, eps_value = evaluation.norm, evaluation.eps_value
+    if norm is None or norm not in NORMS:
+        raise SamBenchError(f"{path}: {name}: norm {norm!r} is none of {', '.join(NORMS)}; {FIX}")
+    if eps_value is None:
+        raise SamBenchError(f"{path}: {name}: records no eps_value; {FIX}")
+    try:
+        check_budget(float(eps_value), norm, "eps_value")
+    except BadInput as err:
+        raise SamBenchError(f"{path}: {name}: {err}; {FIX}") from None
+    if evaluation.eps != format_eps(float(eps_value)):
+        raise SamBenchError(
+            f"{path}: {name}: eps is {evaluation.eps!r} but eps_value is {eps_value:g} "
+            f"({format_eps(float(eps_value))}); {FIX}"
+        )
+    if evaluation.attack != "autoattack":
+        return
+    settings = evaluation.settings
     if settings["version"] not in VERSIONS:
         raise SamBenchError(f"{path}: {name}: {settings['version']!r} is no AutoAttack version; {FIX}")
     if not settings["attacks"] or any(a not in ATTACK_NAMES for a in settings["attacks"]):
@@ -227,13 +231,13 @@ def check_labels(path: Path, evaluation: dict) -> None:
         raise SamBenchError(
             f"{path}: {name}: its first attack's restarts ({restarts!r}) are no whole number >= 1; {FIX}"
         )
-    if settings["version"] != "custom" and settings["attacks"] != attack_names(settings["version"], evaluation["norm"]):
+    if settings["version"] != "custom" and settings["attacks"] != attack_names(settings["version"], norm):
         raise SamBenchError(
             f"{path}: {name}: AutoAttack's {settings['version']} version runs "
-            f"{', '.join(attack_names(settings['version'], evaluation['norm']))}, the file lists "
+            f"{', '.join(attack_names(settings['version'], norm))}, the file lists "
             f"{', '.join(settings['attacks'])}; {FIX}"
         )
-    breakdown = evaluation.get("breakdown")
+    breakdown = evaluation.breakdown
     if breakdown is not None and list(breakdown) != ["clean", *settings["attacks"]]:
         raise SamBenchError(
             f"{path}: {name}: its breakdown names {', '.join(breakdown)}, not the clean pass and its attacks "
@@ -259,8 +263,8 @@ def verdicts(
     if not results.verified:
         raise BadInput(f"{path}: cannot be measured again: {results.unverified}")
     for ev in results.evaluations:
-        if ev["attack"] not in RUNNERS:
-            raise BadInput(f"{path}: records an attack sam-bench cannot run again ({ev['attack']!r}); {FIX}")
+        if ev.attack not in RUNNERS:
+            raise BadInput(f"{path}: records an attack sam-bench cannot run again ({ev.attack!r}); {FIX}")
         check_labels(path, ev)
     net, _ = named_weights(path, results, zoo_dir, weights)
     data = measured_data(path, results, data_dir)
@@ -273,7 +277,8 @@ def verdicts(
 
     clean_record = results.evaluation("clean")
     assert clean_record is not None, "a verified file has its clean pass"
-    clean = outcomes.decode(clean_record["outcomes"])
+    assert clean_record.outcomes is not None, "a verified file has its clean outcomes"
+    clean = outcomes.decode(clean_record.outcomes)
     if on_evaluation is not None:
         on_evaluation("clean")
     parts = stratified(
@@ -282,22 +287,21 @@ def verdicts(
     union = np.sort(np.concatenate(parts))
     yield _verdict("clean", "clean", "clean", clean, model.correct(*_images(data, union)), parts)
     for ev in results.evaluations:
-        if ev["attack"] == "clean":
+        if ev.attack == "clean":
             continue  # the clean pass, measured above
         name = label(ev)
         if on_evaluation is not None:
             on_evaluation(name)
         seed = _seed(file_sha, name)
-        recorded = outcomes.decode(ev["outcomes"])
-        weaker = ev["attack"] == "autoattack"  # its first attack alone: only the images it records robust count
+        assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
+        recorded = outcomes.decode(ev.outcomes)
+        weaker = ev.attack == "autoattack"  # its first attack alone: only the images it records robust count
         spec = _rerun(ev, seed % 2**31)
-        parts = stratified(
-            recorded, clean[: len(recorded)], SAMPLE[ev["attack"]], np.random.default_rng(seed), not weaker
-        )
+        parts = stratified(recorded, clean[: len(recorded)], SAMPLE[ev.attack], np.random.default_rng(seed), not weaker)
         union = np.sort(np.concatenate(parts))
         now = model.robust(spec, *_images(data, union), seed=seed % 2**31) if len(union) else np.zeros(0, bool)
-        rerun = spec.settings["attacks"][0] if weaker else ev["attack"]
-        yield _verdict(name, rerun, ev["attack"], recorded, now, parts)
+        rerun = spec.settings["attacks"][0] if weaker else ev.attack
+        yield _verdict(name, rerun, ev.attack, recorded, now, parts)
 
 
 def spot_check(path: str | Path, **options) -> list[Verdict]:

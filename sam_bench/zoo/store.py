@@ -156,7 +156,21 @@ def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path
             f"{path}: sha256 does not match zoo entry {entry['id']} "
             "(file changed, truncated or damaged; restore it, e.g. with git checkout)"
         )
-    return files.load_safetensors(path), path
+    state = files.load_safetensors(path)
+    _check_stored_dtype(entry, state, path)
+    return state, path
+
+
+def _check_stored_dtype(entry: dict, state: dict[str, torch.Tensor], path: Path) -> None:
+    """The weights are stored in the precision the entry says (its board row says it too): fp16 weights whose
+    sha256 was written into a float32 entry would pass the hash and be shown as float32."""
+    declared = entry["weights"].get("dtype")
+    stored = {str(t.dtype).removeprefix("torch.") for t in state.values() if t.is_floating_point()}
+    if declared is not None and stored and stored != {declared}:
+        raise SamBenchError(
+            f"{path}: stored as {', '.join(sorted(stored))}, but zoo entry {entry['id']} says {declared} "
+            "(not the weights `zoo add` wrote for it; restore them or add the run again)"
+        )
 
 
 def _build(entry: dict, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
