@@ -51,10 +51,9 @@ import gpu_later_seeds
 from gpu_attack_minutes import probe_attack_rates
 from gpu_costs import Model, full_scale_probe, model_costs, probe_steps
 from gpu_lanes import probe_pending, sentence, speeds_for
-from gpu_prepare import ARRANGEMENT_PROBE_MINUTES
 from gpu_schedule import lanes_for, plan
 from gpu_state import with_state
-from gpu_window import WINDOW, batches_for
+from gpu_window import ARRANGEMENT_PROBE_MINUTES, WINDOW, batches_for
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_data_parts import CALL_LIMIT, MIB, path_bytes, tree_bytes
-from gpu_window import INBOX_BATCH_MIB, batches_for
+from gpu_window import ARRANGEMENT_PROBE_CALL, INBOX_BATCH_MIB, batches_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = "reproductions/paper-cifar10-full"
@@ -45,23 +45,6 @@ SEARCH_MATH_CALL = (
     f"PYTHONPATH=.vendor timeout 300 python3 ops/remote-gpu/gpu_search_math.py {SEARCH_MATH_MODEL} --data-dir ~/c10 "
     "--device cuda --rounds 2 --note 'beside a stint' --out $OUT/search-math.json"
 )
-
-
-# K models at once and an evaluation beside training, in the full scale's step mode (graph), for ST, SAM and PGD-10
-# AT (sam_bench/bench/probe_arrangement.py), and nothing else: 16 parts (K=1, 2, 4 of each method; an evaluation
-# alone and beside 1 and 4 trainings: a cell's evaluation runs beside K-1 others, read at the nearest count timed
-# above) and the attacks' two parts, which every CUDA probe times. One step a unit and 0.75 s a repetition keep a
-# round near 13 s; the five processes' start, the builds and the two warm-up repetitions of each part take about a
-# minute of the budget, which leaves about 7 rounds in 150 s. The call: python, torch and CUDA's start (outside the
-# budget), the budget, the workers' ends (ops/remote-gpu/gpu_relay.sh probe sizes and stops it as the test call).
-ARRANGEMENT_PROBE_BUDGET_S = 150
-ARRANGEMENT_PROBE_CALL = (
-    "ops/remote-gpu/gpu_relay.sh probe --left L --modes '' --methods standard,sam,at --grouped '' --concurrency 1,2,4"
-    " --concurrent-methods standard,sam,at --concurrent-modes graph --beside 1,4 --steps 1 --concurrent-s 0.75"
-    f" --attack-images 256 --budget-s {ARRANGEMENT_PROBE_BUDGET_S}"
-)
-# a turn, python's start, the budget, the workers' ends and the return
-ARRANGEMENT_PROBE_MINUTES = 0.375 + 0.5 + ARRANGEMENT_PROBE_BUDGET_S / 60 + 0.25
 
 
 def search_math_measured(root: Path) -> bool:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from gpu_costs import Model
 from gpu_lanes import Speeds, speeds_for, work
-from gpu_prepare import ARRANGEMENT_PROBE_MINUTES
 from gpu_window import (
+    ARRANGEMENT_PROBE_MINUTES,
     CHECKPOINT_MIB,
     GAP,
     INBOX_BATCH_MIB,

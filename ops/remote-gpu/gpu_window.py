@@ -55,6 +55,21 @@ GAP = 0.375
 # packed 3 batches (128 MiB: a checkpoint and two models' weights) and its wait returned batch 1 about
 # 23 s after the stint's end; a minute allows a slower disk or a longer last checkpoint.
 PACK = 1.0
+# K models at once and an evaluation beside training, in the full scale's step mode (graph), for ST, SAM and PGD-10
+# AT (sam_bench/bench/probe_arrangement.py), and nothing else: 16 parts (K=1, 2, 4 of each method; an evaluation
+# alone and beside 1 and 4 trainings: a cell's evaluation runs beside K-1 others, read at the nearest count timed
+# above) and the attacks' two parts, which every CUDA probe times. One step a unit and 0.75 s a repetition keep a
+# round near 13 s; the five processes' start, the builds and the two warm-up repetitions of each part take about a
+# minute of the budget, which leaves about 7 rounds in 150 s. The call: python, torch and CUDA's start (outside the
+# budget), the budget, the workers' ends (ops/remote-gpu/gpu_relay.sh probe sizes and stops it as the test call).
+ARRANGEMENT_PROBE_BUDGET_S = 150
+ARRANGEMENT_PROBE_CALL = (
+    "ops/remote-gpu/gpu_relay.sh probe --left L --modes '' --methods standard,sam,at --grouped '' --concurrency 1,2,4"
+    " --concurrent-methods standard,sam,at --concurrent-modes graph --beside 1,4 --steps 1 --concurrent-s 0.75"
+    f" --attack-images 256 --budget-s {ARRANGEMENT_PROBE_BUDGET_S}"
+)
+# a turn, python's start, the budget, the workers' ends and the return
+ARRANGEMENT_PROBE_MINUTES = GAP + 0.5 + ARRANGEMENT_PROBE_BUDGET_S / 60 + 0.25
 # One `send` call, from issuing it to its files being here: a GAP, then copying a batch (at most 64 MiB)
 # to $OUT and bringing it back (the second window's two sends: 19 s and 10 s from the call before, turns
 # included).

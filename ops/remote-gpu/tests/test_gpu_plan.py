@@ -24,7 +24,6 @@ import gpu_attack_minutes  # noqa: E402
 import gpu_costs  # noqa: E402
 import gpu_lanes  # noqa: E402
 import gpu_plan  # noqa: E402
-import gpu_prepare  # noqa: E402
 import gpu_schedule  # noqa: E402
 import gpu_state  # noqa: E402
 import gpu_window  # noqa: E402
@@ -449,7 +448,7 @@ def test_until_k_models_at_once_are_measured_the_next_window_starts_with_their_p
     assert (
         "| 2 | `probe`: K models at once and an evaluation beside training (ops/remote-gpu/gpu_prepare.py) | " in first
     )
-    assert f"{gpu_prepare.ARRANGEMENT_PROBE_MINUTES:.1f} |" in first and "`probe`" not in second
+    assert f"{gpu_window.ARRANGEMENT_PROBE_MINUTES:.1f} |" in first and "`probe`" not in second
     assert not gpu_plan.arrangement_measured([probe])
     good = arrangement_record(tmp_path / "good.json", {2: 1.9}, {1: (0.95, 0.9)})
     assert gpu_plan.arrangement_measured([probe, good])
@@ -457,18 +456,18 @@ def test_until_k_models_at_once_are_measured_the_next_window_starts_with_their_p
 
 
 def test_the_windows_probe_call_names_options_bench_has():
-    """ops/remote-gpu/gpu_prepare.py's probe call, as the relay passes its options to `sam-bench bench --probe`."""
+    """The probe call (gpu_window.ARRANGEMENT_PROBE_CALL) as the relay passes its options to `bench --probe`."""
     import shlex
 
     from sam_bench.bench import probe_arrangement, probe_parts
     from sam_bench.cli import cli
 
-    words = shlex.split(gpu_prepare.ARRANGEMENT_PROBE_CALL)
+    words = shlex.split(gpu_window.ARRANGEMENT_PROBE_CALL)
     assert words[:4] == ["ops/remote-gpu/gpu_relay.sh", "probe", "--left", "L"]
     context = cli.commands["bench"].make_context("bench", ["--probe", "--device", "cuda", *words[4:]])
     params = context.params
     assert params["modes"] == "" and params["concurrent_modes"] == "graph" and params["beside"] == "1,4"
-    assert params["budget_s"] == gpu_prepare.ARRANGEMENT_PROBE_BUDGET_S
+    assert params["budget_s"] == gpu_window.ARRANGEMENT_PROBE_BUDGET_S
     settings = {**probe_parts.DEFAULTS, "concurrency": [1, 2, 4], "beside": [1, 4], "concurrent_modes": ["graph"]}
     probe_arrangement.check(settings)  # K=4's cells evaluate beside 3 trainings: timed beside 4, the nearest above
 

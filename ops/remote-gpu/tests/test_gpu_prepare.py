@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 OPS = ROOT / "ops" / "remote-gpu"
 
 import gpu_prepare  # noqa: E402
+import gpu_window  # noqa: E402
 
 MIB = 1 << 20
 
@@ -110,7 +111,7 @@ def test_until_k_models_at_once_are_measured_the_window_starts_with_their_probe_
     measured with it); the stint's K and the batches its K checkpoints need are left to set from its record."""
     root = checkout(tmp_path, {".data/part-1/a": 40, ".data/part-2/b": 40, "COMMIT": 0.001})
     made = gpu_prepare.calls(root, parallel=None, probe=True)
-    assert made[0].command == gpu_prepare.ARRANGEMENT_PROBE_CALL and made[0].carry == [".vendor", "COMMIT"]
+    assert made[0].command == gpu_window.ARRANGEMENT_PROBE_CALL and made[0].carry == [".vendor", "COMMIT"]
     assert [c.command.split(" --left")[0] for c in made[1:]] == [
         "ops/remote-gpu/gpu_relay.sh data",
         "ops/remote-gpu/gpu_relay.sh data",
@@ -120,7 +121,7 @@ def test_until_k_models_at_once_are_measured_the_window_starts_with_their_probe_
     assert " full --batches B --data-dir ~/c10 --device cuda --parallel K" in made[2].command
     two = gpu_prepare.calls(root, parallel=2)
     assert two[1].command.endswith(" full --batches 4 --data-dir ~/c10 --device cuda --parallel 2")
-    assert gpu_prepare.ARRANGEMENT_PROBE_MINUTES > gpu_prepare.ARRANGEMENT_PROBE_BUDGET_S / 60
+    assert gpu_window.ARRANGEMENT_PROBE_MINUTES > gpu_window.ARRANGEMENT_PROBE_BUDGET_S / 60
 
 
 def test_the_stint_is_given_the_batches_the_plan_sizes_its_next_window_for(tmp_path, capsys):
@@ -129,7 +130,6 @@ def test_the_stint_is_given_the_batches_the_plan_sizes_its_next_window_for(tmp_p
     `gpu_plan.py --batches K` prints it for a stint whose K is chosen from the probe call."""
     import gpu_plan
     import gpu_schedule
-    import gpu_window
 
     root = checkout(tmp_path, {".data/part-1/a": 40, "COMMIT": 0.001})
     assert f"--batches {gpu_window.batches_for(2)} " in gpu_prepare.calls(root, parallel=2)[0].command
