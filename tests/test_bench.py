@@ -298,15 +298,15 @@ def test_every_sam_method_is_benched_with_its_own_radius_or_the_one_given():
     """Without --rho each SAM method takes its own default radius (ASAM's 0.5 is on another scale than SAM's
     0.05); a given --rho reaches every SAM method's optimizer, in the timed loop and in the probe alike."""
     from sam_bench.bench import probe_steps
-    from sam_bench.bench.training_throughput import _train_config
+    from sam_bench.bench.measurement import train_config
 
     s = {**throughput.DEFAULTS, **QUICK, "precision": "fp32"}
     assert s["rho"] is None
     cpu = torch.device("cpu")
     for method, own in (("sam", 0.05), ("asam", 0.5), ("sam-at", 0.05)):
-        assert _train_config(method, s, cpu).rho == own
-        assert _train_config(method, {**s, "rho": 0.3}, cpu).rho == 0.3
+        assert train_config(method, s, cpu, compile=False).rho == own
+        assert train_config(method, {**s, "rho": 0.3}, cpu, compile=False).rho == 0.3
         setup = probe_steps.training_setup(method, "eager", {**s, "rho": 0.3}, cpu)
         assert [g["rho"] for g in setup.optimizer.param_groups] == [0.3]
         assert setup.optimizer.param_groups[0]["adaptive"] == (method == "asam")
-    assert _train_config("standard", {**s, "rho": 0.3}, cpu).rho is None
+    assert train_config("standard", {**s, "rho": 0.3}, cpu, compile=False).rho is None

@@ -34,6 +34,28 @@ ATTACK: AttackSettings = {
 }  # the paper's Linf 8/255 AT / PGD-10
 
 
+def train_config(method: str, s: dict, device: torch.device, compile: bool):
+    """The settings `train` would run this method with in a bench (`s`: the bench's settings), its optimizer and
+    attack (ATTACK) built from them."""
+    from sam_bench.training import method_table as table
+    from sam_bench.training.config import TrainConfig
+
+    return TrainConfig(
+        method=method,
+        arch=s["arch"],
+        width=s["width"],
+        arch_kwargs=s.get("arch_kwargs"),
+        batch_size=s["batch_size"],
+        rho=s["rho"] if table.uses_sam(method) else None,  # None: the method's own default (method_table)
+        attack_norm=ATTACK["norm"],
+        attack_eps=ATTACK["eps"],
+        attack_steps=ATTACK["steps"],
+        attack_step_size=ATTACK["step_size"],
+        device=str(device),
+        compile=compile,
+    ).validate()
+
+
 def synthetic_images(n: int, num_classes: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 (n, 32, 32, 3) images: a blocky per-class colour pattern plus noise (learnable)."""
     rng = np.random.default_rng(seed)

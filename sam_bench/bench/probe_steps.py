@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from sam_bench.bench.measurement import ATTACK, synthetic_images
+from sam_bench.bench.measurement import ATTACK, synthetic_images, train_config
 from sam_bench.runtime.compile_cache import compiled
 from sam_bench.training import method_table as table
 
@@ -33,21 +33,9 @@ def training_setup(method: str, mode: str, s: dict, device: torch.device) -> Set
     from sam_bench.data import STATS, DeviceLoader
     from sam_bench.models import create_model, make_spec
     from sam_bench.runtime.memory_format import place, training_format
-    from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+    from sam_bench.training.loop import autocast_for, build_optimizer
 
-    cfg = TrainConfig(
-        method=method,
-        arch=s["arch"],
-        width=s["width"],
-        batch_size=s["batch_size"],
-        rho=s["rho"] if table.uses_sam(method) else None,  # None: the method's own default (method_table)
-        attack_norm=ATTACK["norm"],
-        attack_eps=ATTACK["eps"],
-        attack_steps=ATTACK["steps"],
-        attack_step_size=ATTACK["step_size"],
-        device=str(device),
-        compile=mode == "compiled",
-    ).validate()
+    cfg = train_config(method, s, device, compile=mode == "compiled")
     x, y = synthetic_images(8 * cfg.batch_size, 10, seed=s["seed"])
     torch.manual_seed(s["seed"])
     model = create_model(make_spec(cfg.arch, 10, *STATS["cifar10"], cfg.width, None))

@@ -16,7 +16,7 @@ from contextlib import nullcontext
 
 import torch
 
-from sam_bench.bench.measurement import ATTACK, measurement, peak_memory_gib, synchronizer, timed_runs
+from sam_bench.bench.measurement import ATTACK, measurement, peak_memory_gib, synchronizer, timed_runs, train_config
 from sam_bench.bench.paper_loop import endless, make_normalize, paper_loader, paper_model, paper_optimizer, paper_step
 from sam_bench.data import STATS, DeviceLoader
 from sam_bench.eps import parse_eps
@@ -25,7 +25,7 @@ from sam_bench.runtime import math_mode
 from sam_bench.runtime.compile_cache import compiled
 from sam_bench.runtime.memory_format import PAPER_LOOP, place, training_format
 from sam_bench.training import method_table as table
-from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+from sam_bench.training.loop import autocast_for, build_optimizer
 from sam_bench.training.methods import train_step
 
 
@@ -38,7 +38,7 @@ def fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     model = place(model, device, layout)
     loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
-    cfg = _train_config(method, s, device)
+    cfg = train_config(method, s, device, s["compile"])
     optimizer = build_optimizer(cfg, model)
     forward_model = compiled(model) if s["compile"] else model
     attack = cfg.attack() if table.uses_attack(method) else None
@@ -68,24 +68,6 @@ def fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     if table.uses_attack(method):
         m["attack"] = {**ATTACK, "eps_value": parse_eps(ATTACK["eps"])}
     return m, model
-
-
-def _train_config(method, s, device) -> TrainConfig:
-    """The settings `train` would run this method with (its optimizer and attack come from them)."""
-    return TrainConfig(
-        method=method,
-        arch=s["arch"],
-        width=s["width"],
-        arch_kwargs=s.get("arch_kwargs"),
-        batch_size=s["batch_size"],
-        rho=s["rho"] if table.uses_sam(method) else None,  # None: the method's own default (method_table)
-        attack_norm=ATTACK["norm"],
-        attack_eps=ATTACK["eps"],
-        attack_steps=ATTACK["steps"],
-        attack_step_size=ATTACK["step_size"],
-        device=str(device),
-        compile=s["compile"],
-    ).validate()
 
 
 def paper_training(method, x, y, s, device) -> dict:
