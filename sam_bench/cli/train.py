@@ -89,7 +89,7 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 
     from sam_bench.errors import BadInput
     from sam_bench.runtime import distributed
-    from sam_bench.training.loop import resolve_resume_config, stored_run
+    from sam_bench.training.loop import CHECKPOINT, resolve_resume_config, stored_run
     from sam_bench.training.loop import train as run_training
 
     if stop_after_epochs is not None and stop_after_epochs < 1:
@@ -123,7 +123,7 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
                 progress=not quiet,
             )  # minutes from the command's start
     except KeyboardInterrupt:
-        kept = Path(out) / "checkpoint.pt"
+        kept = Path(out) / CHECKPOINT
         raise SamBenchError(
             f"interrupted; the last checkpoint is kept in {kept}: continue with sam-bench train --out {out} --resume"
             if kept.is_file()

@@ -75,7 +75,7 @@ def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[
     return [(s, min(e, spec.n_examples)) for s, e in bounds if s < spec.n_examples]
 
 
-def _to_float(x_u8: np.ndarray) -> torch.Tensor:
+def to_float(x_u8: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
 
@@ -252,7 +252,7 @@ def evaluate(
         warn(BF16_WARNING)
         model = Bf16(model, device.type).eval()
     check_eval_mode(model, "before the evaluation")
-    x_all, y_all = _to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
+    x_all, y_all = to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
     probe = x_all[: min(n, 32)].to(device)
     check_deterministic(model, probe)
     with torch.no_grad():

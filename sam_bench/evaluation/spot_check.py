@@ -53,6 +53,7 @@ from sam_bench.attacks.invariants import check_adversarial_examples
 from sam_bench.eps import check_budget, format_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes, results_file
+from sam_bench.evaluation.evaluate import to_float
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.recheck import label, measured_data, named_weights
 from sam_bench.evaluation.results_record import Evaluation, Results
@@ -181,8 +182,8 @@ class _Model:
 
 
 def _images(data, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.from_numpy(np.ascontiguousarray(data.x_test[indices])).permute(0, 3, 1, 2).contiguous().float()
-    return x.div(255), torch.from_numpy(np.asarray(data.y_test[indices], np.int64))
+    """The sampled test images as `evaluate` feeds them to the model, with their labels."""
+    return to_float(data.x_test[indices]), torch.from_numpy(np.asarray(data.y_test[indices], np.int64))
 
 
 def _verdict(name: str, rerun: str, kind: str, recorded: np.ndarray, now: np.ndarray, parts) -> Verdict:

@@ -6,7 +6,6 @@ fields by name (`record.config.method`, `record.results.evaluation(...)`, `recor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from sam_bench import files
 from sam_bench.evaluation import degenerate as degeneracy
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.rundir.model import REUSED
+from sam_bench.training import run_check
 from sam_bench.training.config import TrainConfig
 
 
@@ -62,8 +62,7 @@ class RunRecord:
         block = results["model"].get("training") or {}
         config = block.get("config") or planned["config"]
         run = out / "runs" / f"{planned['name']}-{planned['key']}"
-        log = run / "log.jsonl"
-        logged = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+        logged = run_check.read_log(run) or []
         meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
         reused = files.read_json(run / REUSED) if (run / REUSED).is_file() else {}
         return cls(

@@ -42,6 +42,8 @@ from sam_bench.training.epoch import (  # the settings, declared torch-free
 )
 from sam_bench.training.optim import SAM
 
+CHECKPOINT = "checkpoint.pt"  # a run folder's last epoch's full state, which --resume continues from
+
 
 def autocast_for(precision: str, device: torch.device):
     """A context factory for the forward passes: bf16 autocast for `bf16`, and for `auto` on a GPU."""
@@ -203,9 +205,9 @@ def _checkpoint_missing(out: Path) -> None:
     those epochs are trained again from the start."""
     meta = files.read_json(out / "metadata.json")
     epochs = int(meta.get("epochs_done") or 0)
-    if meta.get("status") != "complete" and epochs and not (out / "checkpoint.pt").is_file():
+    if meta.get("status") != "complete" and epochs and not (out / CHECKPOINT).is_file():
         warnings.warn(
-            f"{out}: {epochs} epochs were trained, but their checkpoint.pt is not here: the run trains from its start",
+            f"{out}: {epochs} epochs were trained, but their {CHECKPOINT} is not here: the run trains from its start",
             stacklevel=2,
         )
 
@@ -328,7 +330,7 @@ class Run:
             metadata,
             generator=step_mode.generator_for(cfg.step_mode, cfg.seed, device),
         )
-        if resume and (out / "checkpoint.pt").is_file():
+        if resume and (out / CHECKPOINT).is_file():
             run.restore()
         # After the restore: the static step keeps the restored momentum buffers as its own
         run.step = step_mode.make_step(
@@ -339,7 +341,7 @@ class Run:
 
     def restore(self) -> None:
         """Model, optimizer, random state, epoch and history from the run's checkpoint."""
-        path = self.out / "checkpoint.pt"
+        path = self.out / CHECKPOINT
         try:
             ckpt = files.torch_load(path)
         except SamBenchError as err:
@@ -435,7 +437,7 @@ class Run:
         """The checkpoint and the log, written together: the log lists exactly the epochs a resumed run keeps."""
         saving = clock.now()
         files.torch_save(
-            self.out / "checkpoint.pt",
+            self.out / CHECKPOINT,
             {
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
