@@ -1,13 +1,14 @@
-"""Legal but doubtful budgets are warned about (sam_bench.eps.doubtful_budget): an L2 eps below the smallest
+"""Legal but doubtful budgets are warned about (sam_bench.threat_models.doubtful_budget): an L2 eps below the smallest
 any shipped recipe uses, an Linf eps above 16/255; the paper's own budgets never are."""
 
 import pytest
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.eps import LARGEST_USUAL_LINF, SMALLEST_USUAL_L2, doubtful_budget, parse_eps
+from sam_bench.eps import parse_eps
 from sam_bench.recipes import recipe as recipes
 from sam_bench.recipes.evaluation_block import evaluation_specs
+from sam_bench.threat_models import LARGEST_USUAL_LINF, SMALLEST_USUAL_L2, doubtful_budget
 from sam_bench.training import method_table
 
 PAPER_BUDGETS = [("Linf", e) for e in ("1/255", "2/255", "4/255", "8/255")] + [

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from sam_bench import threat_models
 from sam_bench.cli.options import (
     SEED,
     data_dir_option,
@@ -22,6 +23,7 @@ from sam_bench.cli.options import (
     quiet_option,
     zoo_dir_option,
 )
+from sam_bench.evaluation import attack_table
 from sam_bench.runtime import clock
 
 
@@ -107,16 +109,6 @@ def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
 
 
 # Which attacks each option steers; given for another, it would be silently ignored.
-_APPLIES_TO = {
-    "norm": ("pgd", "autoattack"),
-    "eps": ("pgd", "autoattack"),
-    "steps": ("pgd",),
-    "step_size": ("pgd",),
-    "restarts": ("pgd", "autoattack"),
-    "version": ("autoattack",),
-    "attacks": ("autoattack",),
-    "seed": ("pgd", "autoattack"),
-}
 _PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
 
 
@@ -141,13 +133,17 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.argument("models", nargs=-1, required=True)
 @click.option(
     "--attack",
-    type=click.Choice(["clean", "pgd", "autoattack"]),
-    default="autoattack",
+    type=click.Choice(attack_table.names()),
+    default=attack_table.headline().name,
     show_default=True,
-    help="clean accuracy alone, PGD, or AutoAttack (RobustBench's).",
+    help=", ".join(a.help for a in attack_table.TABLE.values()) + ".",
 )
 @click.option(
-    "--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True, help="The attack's threat model."
+    "--norm",
+    type=click.Choice(threat_models.norm_names()),
+    default=threat_models.LINF,
+    show_default=True,
+    help="The attack's threat model.",
 )
 @click.option(
     "--eps",
@@ -167,7 +163,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option(
     "--version",
     "version",
-    type=click.Choice(["standard", "plus", "rand", "custom"]),
+    type=click.Choice(attack_table.AUTOATTACK.versions),
     default="standard",
     show_default=True,
     help="AutoAttack version.",
@@ -270,7 +266,7 @@ def evaluate_command(
     from sam_bench.evaluation.specs import make_attacks
     from sam_bench.runtime import distributed
 
-    for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
+    for option, applies in attack_table.applies_to().items():  # an option the attack does not use would be ignored
         if attack not in applies and given_on_command_line(ctx, option):
             raise BadInput(
                 f"--{option.replace('_', '-')} applies to --attack {' or '.join(applies)}, not to --attack {attack}; "
@@ -281,7 +277,7 @@ def evaluate_command(
     stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
     if attacks and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
         version = "custom"
-    if attack == "autoattack" and version != "custom" and given_on_command_line(ctx, "restarts"):
+    if attack_table.has_versions(attack) and version != "custom" and given_on_command_line(ctx, "restarts"):
         raise BadInput(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )
@@ -290,7 +286,7 @@ def evaluate_command(
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
     specs = make_attacks(
         attack,
-        None if attack == "clean" else norm,
+        norm if attack_table.in_threat_model(attack) else None,
         eps_list,
         steps=steps,
         step_size=step_size,
@@ -299,9 +295,9 @@ def evaluate_command(
         attacks=attacks,
         seed=seed,
     )
-    if plot is not None and attack == "clean":
+    if plot is not None and not attack_table.in_threat_model(attack):
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
-    outputs = _outputs(list(models), out, attack, None if attack == "clean" else norm)
+    outputs = _outputs(list(models), out, attack, norm if attack_table.in_threat_model(attack) else None)
     for path in [*outputs, *([plot] if plot is not None else [])]:  # before any work, not after the first chunk
         files.check_writable(path)
 

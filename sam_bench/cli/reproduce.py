@@ -167,7 +167,7 @@ def _verify(loaded, zoo_dir, data_dir, device) -> None:
         zoo_dir = str(loaded.path / "model_zoo")  # a scale that keeps its zoo to itself (publish: false)
     for record in loaded.records:
         run = loaded.path / "runs" / f"{record.name}-{record.key}"
-        own = None if record.results["model"].get("zoo_id") or not has_weights(run) else str(run)
+        own = None if record.results.model.zoo_id or not has_weights(run) else str(run)
         assert record.path is not None, "a folder's records name their results files"
         shown = record.path.relative_to(loaded.path)
         click.echo(f"{shown}: measuring a sample of every evaluation again from its weights")

@@ -185,9 +185,10 @@ def claimed(out, group=None):
 
 
 def _warn_doubtful_budget(options: dict) -> None:
-    """A legal but doubtful training budget (sam_bench.eps.doubtful_budget: an L2 eps below 16/255, an Linf
+    """A legal but doubtful training budget (sam_bench.threat_models.doubtful_budget: an L2 eps below 16/255, an Linf
     eps above 16/255) is said before the training starts; the model is trained and guarded at it all the same."""
-    from sam_bench.eps import doubtful_budget, parse_eps
+    from sam_bench.eps import parse_eps
+    from sam_bench.threat_models import doubtful_budget
 
     if method_table.uses_attack(options["method"]):
         doubt = doubtful_budget(parse_eps(options["attack_eps"]), options["attack_norm"])

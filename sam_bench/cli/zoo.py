@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from sam_bench import threat_models
 from sam_bench.cli.options import data_dir_option, device_option, names_option, out_option, zoo_dir_option
 
 leaderboard_dir_option = click.option(
@@ -49,7 +50,7 @@ def zoo_group():
 )
 @click.option(
     "--threat-model",
-    type=click.Choice(["Linf", "L2"]),
+    type=click.Choice(threat_models.names()),
     default=None,
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
@@ -88,7 +89,7 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
     "--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None, help="Only this data set's entries."
 )
 @click.option(
-    "--threat-model", type=click.Choice(["Linf", "L2"]), default=None, help="Only this threat model's entries."
+    "--threat-model", type=click.Choice(threat_models.names()), default=None, help="Only this threat model's entries."
 )
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
 @zoo_dir_option()
@@ -217,7 +218,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
 )
 @click.option(
     "--threat-model",
-    type=click.Choice(["Linf", "L2"]),
+    type=click.Choice(threat_models.names()),
     default=None,
     help="Only this threat model's boards [default: every board there is].",
 )

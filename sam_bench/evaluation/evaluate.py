@@ -34,19 +34,21 @@ from sam_bench.attacks.invariants import (
     check_eval_mode,
 )
 from sam_bench.data import Dataset
-from sam_bench.eps import doubtful_budget, format_eps
+from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import carry_over, outcomes
+from sam_bench.evaluation.attack_table import RUNNERS, cost
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key, combine, disagreement
 from sam_bench.evaluation.degenerate import diagnose
 from sam_bench.evaluation.model_ref import Bf16, LoadedModel, weights_sha256
 from sam_bench.evaluation.results_record import Evaluation
-from sam_bench.evaluation.runners import RUNNERS, AttackOutput
+from sam_bench.evaluation.runners import AttackOutput
 from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import cpu_model, device_name, environment, resolve_device
+from sam_bench.threat_models import doubtful_budget
 
 SCHEMA = "sam-bench/eval-results/v1"
 BF16_WARNING = (
@@ -84,7 +86,7 @@ def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: in
     """The attack's runner from `seed`, the caller's random state left as it was: a chunk's result
     depends only on where it starts. It searches in `search_math` (math_mode.search); what it finds is
     scored by the caller, in true fp32."""
-    runner = spec.runner or RUNNERS[spec.attack]
+    runner = spec.runner or RUNNERS[spec.attack]  # the attack's record's (attack_table), unless the spec brings one
     rng_devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices), math_mode.search(search_math):
         torch.manual_seed(seed)
@@ -97,7 +99,7 @@ def _attack_chunk(
     started, cpu_started = time.time(), time.process_time()
     out = _seeded_attack(model, spec, x, y, batch_size, bar, seed, search_math)
     check_eval_mode(model, f"after the {spec.attack} attack")
-    largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.norm)
+    largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.ball)
     robust = predict(model, out.x_adv, batch_size) == y  # our own count, not the attack's
     clean = clean_pred == y
     check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
@@ -440,7 +442,7 @@ class _Run:
         """Raise EvaluationStopped where the timed probe before the chunk [s, e) is not expected to end before the
         limit (past it already, or its estimate longer than the time left): it counts against the limit too."""
         assert self.stop_at is not None, "called under a time limit only"
-        count, passes = _probe_images(e - s, batch), spec.forward_passes(self.dataset.num_classes)
+        count, passes = _probe_images(e - s, batch), cost(spec, self.dataset.num_classes)
         estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
         late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
         if not (late if self.ctx is None else self.ctx.agree(late)):

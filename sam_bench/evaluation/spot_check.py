@@ -50,19 +50,20 @@ from sam_bench import files
 from sam_bench.attacks import NORMS
 from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, predict
 from sam_bench.attacks.invariants import check_adversarial_examples
-from sam_bench.eps import check_budget, format_eps
+from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes, results_file
+from sam_bench.evaluation.attack_table import RUNNERS
 from sam_bench.evaluation.evaluate import to_float
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.recheck import label, measured_data, named_weights
 from sam_bench.evaluation.results_record import Evaluation, Results
-from sam_bench.evaluation.runners import RUNNERS
 from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import resolve_device
 from sam_bench.stats.inference import binomial_tail
+from sam_bench.threat_models import check_budget
 
 # Images measured again per evaluation: PGD's are cheap, AutoAttack's first attack takes 100 steps an image.
 SAMPLE = {"clean": 64, "pgd": 64, "autoattack": 32}

@@ -18,13 +18,11 @@ from pathlib import Path
 
 from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import degenerate, results_file
+from sam_bench.evaluation import attack_table, degenerate, results_file
 from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
 from sam_bench.evaluation.results_record import Evaluation, Results
-
-# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.stats import inference
+from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.zoo import store as zoo
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
@@ -122,32 +120,32 @@ def _check_results(results, where: str) -> None:
 def _check_against_entry(results: Mapping, entry: dict, where: str) -> None:
     """The results' test set is the one they name: its size, and its sha256 where the zoo entry
     records that data set (the model was trained on it)."""
-    data = results["dataset"]
+    data = Results.of(results).dataset
     trained = (entry.get("training") or {}).get("dataset") or {}
-    known = TEST_SET_SIZE.get(data["name"]) or (trained.get("n_test") if trained.get("name") == data["name"] else None)
-    if known is not None and data["n_test_total"] != known:
+    known = TEST_SET_SIZE.get(data.name) or (trained.get("n_test") if trained.get("name") == data.name else None)
+    if known is not None and data.n_test_total != known:
         raise SamBenchError(
-            f"{where}: the {data['name']} test set has {known:,} images, the results say {data['n_test_total']:,}; "
+            f"{where}: the {data.name} test set has {known:,} images, the results say {data.n_test_total:,}; "
             f"{results_file.FIX}"
         )
-    if trained.get("name") == data["name"] and trained.get("sha256") not in (None, data["sha256"]):
+    if trained.get("name") == data.name and trained.get("sha256") not in (None, data.sha256):
         raise SamBenchError(
-            f"{where}: the results' {data['name']} data (sha256 {data['sha256'][:12]}) are not the copy "
+            f"{where}: the results' {data.name} data (sha256 {str(data.sha256)[:12]}) are not the copy "
             f"{entry['id']} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
         )
 
 
 def _entry_for(results: Mapping, zoo_dir) -> dict:
     """The zoo entry these results belong to; refused unless they evaluated its exact weights."""
-    model = results["model"]
-    sha = model.get("weights_sha256")
-    if model.get("zoo_id"):
-        entry = zoo.find_entry(model["zoo_id"], zoo_dir)
+    model = Results.of(results).model
+    sha = model.weights_sha256
+    if model.zoo_id:
+        entry = zoo.find_entry(model.zoo_id, zoo_dir)
     else:  # a run or checkpoint evaluated directly: fine if the zoo holds the very same file
         matches = [e for e in zoo.list_entries(zoo_dir=zoo_dir) if e["weights_sha256"] == sha]
         if not matches:
             raise BadInput(
-                f"the evaluated weights ({model.get('ref')}, sha256 {str(sha)[:12]}) are in no zoo "
+                f"the evaluated weights ({model.ref}, sha256 {str(sha)[:12]}) are in no zoo "
                 "entry; add the model with `sam-bench zoo add` and evaluate the zoo id"
             )
         entry = matches[0]
@@ -169,7 +167,7 @@ def is_board_autoattack(ev: Evaluation, threat_model: str, test_set: str | None 
     if ev.norm != threat_model:
         return False
     if test_set == SAMPLE_TEST_SET:
-        return ev.attack == "autoattack" and ev.eps == BOARD_EPS.get(threat_model)
+        return attack_table.is_headline(ev.attack) and ev.eps == threat_model_record(threat_model).robustbench_budget
     return ev.robustbench_autoattack
 
 
@@ -210,22 +208,21 @@ def strength(record: dict) -> tuple:
 def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
     """An entry's AutoAttack block from the board's AutoAttack evaluation (accuracies derived from its
     per-image outcomes), naming the results file it comes from."""
-    data, n = results["dataset"], _images(ev)
+    data, n = results.dataset, _images(ev)
     return {
         "n_examples": n,
-        "n_test_total": data.get("n_test_total"),
-        "test_set": data.get("name"),
-        "test_set_sha256": data.get("sha256"),
+        "n_test_total": data.n_test_total,
+        "test_set": data.name,
+        "test_set_sha256": data.sha256,
         "version": ev.settings["version"],
         "attacks": ev.settings.get("attacks"),
         "attack_reported_acc": ev.attack_reported_acc,
         "clean_acc_ci95": interval(_clean(ev), n),
         "autoattack_acc_ci95": interval(ev.robust_acc, n),
         "seconds": ev.seconds,
-        "precision": results.get("precision"),
-        # how the attack searched (results written before the choice searched in true fp32)
-        "search_math": (results.get("search_math_mode") or {}).get("search", "ieee"),
-        "device_name": (results.get("environment") or {}).get("device_name"),
+        "precision": results.precision,
+        "search_math": results.search_math,  # how the attack searched
+        "device_name": results.environment.get("device_name"),
         "results_file": source["file"],
         "results_sha256": source["sha256"],
     }
@@ -285,7 +282,7 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
         "dataset": entry["dataset"],
         "venue": paper.get("venue") or "N/A",
         "architecture": entry["architecture"],
-        "eps": BOARD_EPS[entry["threat_model"]],
+        "eps": threat_model_record(entry["threat_model"]).robustbench_budget,
     }
     for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
         if previous and key in previous:
@@ -335,17 +332,18 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: boo
     info = model_info(entry, previous)
     relevant, changed = _merge(info, checked, source, entry)
     tm = entry["threat_model"]
+    board_eps = threat_model_record(tm).robustbench_budget
     if not relevant:
         raise BadInput(
-            f"the results hold no AutoAttack (standard) evaluation at {tm} {BOARD_EPS[tm]} and no PGD "
+            f"the results hold no AutoAttack (standard) evaluation at {tm} {board_eps} and no PGD "
             f"evaluation; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} "
-            f"--eps {BOARD_EPS[tm]}"
+            f"--eps {board_eps}"
         )
     if "autoattack_acc" not in info:
         raise BadInput(
-            f"{entry['id']} has no AutoAttack (standard) result at {tm} {BOARD_EPS[tm]} yet, which "
+            f"{entry['id']} has no AutoAttack (standard) result at {tm} {board_eps} yet, which "
             f"ranks a leaderboard row; run sam-bench evaluate {entry['id']} --attack autoattack "
-            f"--norm {tm} --eps {BOARD_EPS[tm]} first"
+            f"--norm {tm} --eps {board_eps} first"
         )
     if write and not changed:
         log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
@@ -357,25 +355,25 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: boo
 def _check_data(results: Results, entry: dict, where: str) -> None:
     """The results are on the model's own data set family, real images, its test set as it is."""
     _check_against_entry(results, entry, where)
-    data = results["dataset"]
-    if data.get("family") != entry["dataset"]:
-        raise BadInput(f"results are on {data.get('family')} data, but {entry['id']} is a {entry['dataset']} model")
-    if str(data.get("name", "")).startswith("synthetic"):
+    data = results.dataset
+    if data.family != entry["dataset"]:
+        raise BadInput(f"results are on {data.family} data, but {entry['id']} is a {entry['dataset']} model")
+    if data.name.startswith("synthetic"):
         raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
 
 
 def _merge(info: dict, results: Results, source: dict, entry: dict) -> tuple[bool, bool]:
     """Merge the results' board AutoAttack and PGD evaluations into `info`: (any relevant, any changed).
     A stronger evaluation of the same kind replaces a weaker one (`strength`); equally strong: the newer wins."""
-    tm, test_set = entry["threat_model"], results["dataset"].get("name")
+    tm, test_set = entry["threat_model"], results.dataset.name
     relevant = changed = False
     for ev in results.evaluations:
         board_aa = is_board_autoattack(ev, tm, test_set)
-        relevant |= board_aa or ev.attack == "pgd"
+        relevant |= board_aa or attack_table.is_column(ev.attack)
         if board_aa:
             changed |= _merge_autoattack(info, ev, results, source, entry)
-        elif ev.attack == "pgd":
-            changed |= _merge_pgd(info["sam_bench"], ev, source, results.get("precision", "fp32"))
+        elif attack_table.is_column(ev.attack):
+            changed |= _merge_pgd(info["sam_bench"], ev, source, results.precision)
     return relevant, changed
 
 
@@ -388,7 +386,7 @@ def _merge_autoattack(info: dict, ev: Evaluation, results: Results, source: dict
     info.update(autoattack_figures(ev))
     info["footnote"] = _footnote(entry, extras["autoattack"])
     extras["degenerate"] = degenerate.reason(results)
-    _cross_check(results.get("robustbench"), info, entry["threat_model"])
+    _cross_check(results.robustbench, info, entry["threat_model"])
     return True
 
 

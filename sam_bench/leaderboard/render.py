@@ -11,12 +11,10 @@ from pathlib import Path
 
 from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
-
-# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard import evidence, retire
 from sam_bench.leaderboard.entries import boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
+from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.training import method_table
 from sam_bench.version import __version__
 
@@ -24,7 +22,7 @@ _README_MARK = "<!-- sam-bench leaderboard {board} {edge} -->"
 
 
 def markdown(dataset: str, threat_model: str, models: list[dict], title: str | None = None) -> str:
-    eps = BOARD_EPS[threat_model]
+    eps = threat_model_record(threat_model).robustbench_budget
     pgd_keys = pgd_columns(models, threat_model)
     head = [
         "#",
@@ -98,7 +96,7 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="upper left")
     ax.set_xlabel("clean accuracy (%)")
-    ax.set_ylabel(f"AutoAttack accuracy (%), {threat_model} {BOARD_EPS[threat_model]}")
+    ax.set_ylabel(f"AutoAttack accuracy (%), {threat_model} {threat_model_record(threat_model).robustbench_budget}")
     ax.set_title(f"{dataset} {threat_model}: clean vs robust (numbers: rank)")
     top = max([r["clean_acc"] for r in shown] + [10.0])
     ax.set_xlim(0, min(100, top * 1.1 + 2))  # from zero: distances read as accuracy differences
@@ -147,7 +145,7 @@ def html(
     return env.get_template("leaderboard.html.j2").render(
         dataset=dataset,
         threat_model=threat_model,
-        eps=BOARD_EPS[threat_model],
+        eps=threat_model_record(threat_model).robustbench_budget,
         rows=rows(models, threat_model),
         pgd_columns=[{"header": pgd_header(k), "group": f"pgd-{k[0]}"} for k in pgd_columns(models, threat_model)],
         column_groups=column_groups(models, threat_model),

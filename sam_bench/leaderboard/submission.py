@@ -8,12 +8,10 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-
-# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard import publication
 from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, boards_dir, read_entry
 from sam_bench.leaderboard.evidence import check_entry
+from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
 
@@ -37,10 +35,9 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
     if dataset not in TEST_SET_SIZE:
         problems.append(f"dataset must be one of {', '.join(TEST_SET_SIZE)}, not {dataset!r}")
     threat_model = entry["threat_model"] if entry else None
-    if threat_model and info.get("eps") != BOARD_EPS[threat_model]:
-        problems.append(
-            f"eps must be the string {BOARD_EPS[threat_model]!r} for {threat_model}, not {info.get('eps')!r}"
-        )
+    board_eps = threat_model_record(threat_model).robustbench_budget if threat_model else None
+    if threat_model and info.get("eps") != board_eps:
+        problems.append(f"eps must be the string {board_eps!r} for {threat_model}, not {info.get('eps')!r}")
     values = {}
     for key in ("clean_acc", "reported", "autoattack_acc"):
         v = info.get(key)

@@ -3,15 +3,14 @@ models share, intervals, training and evaluation in words)."""
 
 from __future__ import annotations
 
-# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
 from sam_bench.leaderboard.entries import aa_version_text, eps_value
 from sam_bench.stats import inference
+from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.training import method_table
 
 
 def threat_model_title(tm: str) -> str:
-    return f"{tm}, eps = {BOARD_EPS[tm]}"
+    return f"{tm}, eps = {threat_model_record(tm).robustbench_budget}"
 
 
 def _training_text(m: dict) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
 from sam_bench.recipes.recipe import RECIPE_DIR
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
@@ -213,7 +213,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     family: list[tuple[str, Comparison]] = []
     primary = endpoints.primary_tests.get("C2")
     for sam in sams:
-        if primary is not None and primary.attack == "autoattack":
+        if primary is not None and attack_table.has_versions(primary.attack):
             have = lambda g: [r for r in g if evaluation(r, *primary.measure(), **primary.select())]  # noqa: E731
             every_seed = f"{sam[0].name} − ST, every seed with it"
             family += [(every_seed, c) for c in _primary(have(sam), have(st), primary)]
@@ -270,7 +270,7 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                 (f"{name} (seed {group[0].seed})", f"{norm} {eps}, standard", mixed_model.over_images(gap), vs_st)
             )
     primary = endpoints.primary_tests.get("C2")
-    if primary is not None and primary.attack == "autoattack":
+    if primary is not None and attack_table.has_versions(primary.attack):
         norm, eps = str(primary.norm), str(primary.eps)
         select = {"version": primary.version, "attacks": primary.attacks}
         st_by_seed = {r.seed: r for r in st}

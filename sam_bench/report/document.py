@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.evaluation import attack_table
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import (
     against_published,
@@ -72,17 +73,17 @@ def _with_interval(record: RunRecord, *measure, **select) -> str:
 
 def _setup_lines(records: list[RunRecord]) -> list[str]:
     first = records[0]
-    cfg, data = first.config, first.results["dataset"]
+    cfg, data = first.config, first.results.dataset
     devices = sorted({r.training.device_name or "?" for r in records})
-    eval_devices = sorted({r.results["environment"]["device_name"] for r in records})
-    commits = sorted({str(r.results["environment"].get("code_commit")) for r in records})
-    torch_versions = sorted({r.results["environment"]["torch_version"] for r in records})
+    eval_devices = sorted({r.results.environment["device_name"] for r in records})
+    commits = sorted({str(r.results.environment.get("code_commit")) for r in records})
+    torch_versions = sorted({r.results.environment["torch_version"] for r in records})
     aa = sorted(
         {
-            _aa_text(ev, r.results["dataset"]["n_examples"])
+            _aa_text(ev, r.results.dataset.n_examples)
             for r in records
             for ev in r.results.evaluations
-            if ev.attack == "autoattack"
+            if attack_table.is_headline(ev.attack)
         }
     )
     seeds = sorted({r.seed for r in records})
@@ -98,8 +99,8 @@ def _setup_lines(records: list[RunRecord]) -> list[str]:
         f"{cfg.weight_decay:g}, data set `{cfg.dataset}`"
         + (f" ({cfg.n_train} training images)" if cfg.n_train else "")
         + f"; training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}.",
-        f"- Evaluation: the first {data['n_examples']} of {data['n_test_total']} test images of "
-        f"`{data['name']}`; PGD-10 with random start"
+        f"- Evaluation: the first {data.n_examples} of {data.n_test_total} test images of "
+        f"`{data.name}`; PGD-10 with random start"
         + (f"; AutoAttack ({'; '.join(aa)}) through pyautoattack" if aa else "")
         + ".",
         f"- Trained on: {', '.join(devices)}. Evaluated on: {', '.join(eval_devices)}. "
@@ -108,7 +109,7 @@ def _setup_lines(records: list[RunRecord]) -> list[str]:
 
 
 def _aa_on_later_seeds(records: list[RunRecord]) -> bool:
-    return any(ev.attack == "autoattack" for r in records if not r.primary for ev in r.results.evaluations)
+    return any(attack_table.is_headline(ev.attack) for r in records if not r.primary for ev in r.results.evaluations)
 
 
 def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
