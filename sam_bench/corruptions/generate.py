@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage, stats
+from scipy import ndimage
 
 from sam_bench.corruptions.catalogue import CORRUPTIONS, check_corruption, check_severity
 
@@ -65,11 +65,13 @@ def gaussian_noise(images, s, rng):
 
 
 def shot_noise(images, s, rng):
-    """Poisson(x c) / c, drawn by inversion from one uniform per value (numpy's Poisson sampler takes as many
-    draws as each rate needs, which would tie an image's noise to its neighbours' pixels)."""
+    """Poisson(x c) / c, each image from a generator of its own (numpy's Poisson sampler takes as many draws as
+    each rate needs: one stream for the block would tie an image's noise to its neighbours' pixels)."""
     c = (500, 250, 100, 75, 50)[s]
     x = _float(images)
-    return _to_uint8(stats.poisson.ppf(rng.random(x.shape), x * c) / c)
+    seeds = rng.integers(0, 2**63, size=len(x))
+    counts = np.stack([np.random.default_rng(seed).poisson(image * c) for seed, image in zip(seeds, x)])
+    return _to_uint8(counts / c)
 
 
 def impulse_noise(images, s, rng):
