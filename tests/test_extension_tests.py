@@ -33,6 +33,19 @@ def _recipe(tmp_path, extension: str):
     return path
 
 
+def test_the_confirmatory_scale_fixes_the_corruptions_extension():
+    recipe = load_recipe("paper-cifar10", "cpu-confirmatory")
+    test = recipe.endpoints.extension_tests["E1"]
+    assert (test.attack, test.corruption_set, test.models, test.beside) == (
+        "corruptions",
+        "cifar10-c-generated",
+        ("SAM-0.1", "ST"),
+        ("AT-Linf-8",),
+    )
+    assert len(recipe.endpoints.confirmatory_seeds["SAM-0.1"]) == 15
+    assert Endpoints.from_plan(recipe.describe()) == recipe.endpoints  # plan.json keeps it as read
+
+
 @pytest.mark.parametrize(
     "extension, message",
     [
