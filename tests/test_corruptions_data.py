@@ -94,7 +94,9 @@ def test_sample_set_records_that_it_is_generated(sample):
 
 def _npz(tmp_path, sample, n=8):
     path = tmp_path / "cifar10.npz"
-    np.savez(path, x_train=sample.x_train[:8], y_train=sample.y_train[:8], x_test=sample.x_test[:n], y_test=sample.y_test[:n])
+    np.savez(
+        path, x_train=sample.x_train[:8], y_train=sample.y_train[:8], x_test=sample.x_test[:n], y_test=sample.y_test[:n]
+    )
     return path
 
 
@@ -118,7 +120,9 @@ def test_official_files_are_read_in_robustbenchs_layout(tmp_path, sample):
 
 
 def test_official_file_of_the_wrong_shape_is_refused(tmp_path, sample):
-    s = load_corruption_set(catalogue.OFFICIAL, _npz(tmp_path, sample), _official(tmp_path, sample, shape=(40, 32, 32, 1)))
+    s = load_corruption_set(
+        catalogue.OFFICIAL, _npz(tmp_path, sample), _official(tmp_path, sample, shape=(40, 32, 32, 1))
+    )
     with pytest.raises(BadInput, match=r"fog\.npy: uint8 \(40, 32, 32, 1\), expected uint8 \(40, 32, 32, 3\)"):
         s.images("fog", 1)
 
@@ -128,9 +132,10 @@ def test_official_labels_that_are_not_the_test_labels_are_refused(tmp_path, samp
     labels[20] = (labels[20] + 1) % 10
     with pytest.raises(BadInput, match="severity 3's labels are not the CIFAR-10 test labels"):
         load_corruption_set(catalogue.OFFICIAL, _npz(tmp_path, sample), _official(tmp_path, sample, labels=labels))
+    (tmp_path / "short").mkdir()
+    short = _official(tmp_path / "short", sample, labels=labels[:39])
     with pytest.raises(BadInput, match="labels.npy: shape"):
-        load_corruption_set(catalogue.OFFICIAL, _npz(tmp_path / "b", sample) if (tmp_path / "b").mkdir() is None else None,
-                            _official(tmp_path / "b", sample, labels=labels[:39]))
+        load_corruption_set(catalogue.OFFICIAL, _npz(tmp_path / "short", sample), short)
 
 
 def test_missing_official_files_name_the_layout(tmp_path, sample):

@@ -69,7 +69,11 @@ def test_adding_an_extension_leaves_the_claims_commit_as_it_was(tmp_path):
     git("config", "user.email", "t@example.com")
     git("config", "user.name", "t")
     path = _recipe(tmp_path, "")
-    path.write_text(path.read_text().replace("confirmatory_seeds:", "primary_tests: {C1: {attack: clean, images: 64}}, confirmatory_seeds:"))
+    path.write_text(
+        path.read_text().replace(
+            "confirmatory_seeds:", "primary_tests: {C1: {attack: clean, images: 64}}, confirmatory_seeds:"
+        )
+    )
     git("add", ".")
     git("commit", "-q", "-m", "claims")
     claims = git("rev-parse", "HEAD")

@@ -73,8 +73,27 @@ def check_severity(value) -> int:
 
 def parse_selection(corruptions: str | None = None, severities: str | None = None) -> tuple[tuple, tuple]:
     """The corruptions and severities a comma-separated selection names (all of either when not given)."""
-    names = tuple(CORRUPTIONS) if not corruptions else tuple(check_corruption(c.strip()) for c in corruptions.split(","))
+    names = (
+        tuple(CORRUPTIONS) if not corruptions else tuple(check_corruption(c.strip()) for c in corruptions.split(","))
+    )
     levels = tuple(SEVERITIES) if not severities else tuple(check_severity(s) for s in str(severities).split(","))
     if len(set(names)) != len(names) or len(set(levels)) != len(levels):
         raise BadInput("a corruption or severity is named twice")
     return names, levels
+
+
+THREAT_MODEL = "corruptions"  # RobustBench's name (robustbench.model_zoo.enums.ThreatModel.corruptions)
+
+
+def check_budget(threat_model: str, eps=None, corruptions=None, severities=None) -> None:
+    """A budget belongs to its threat model: Linf and L2 take an eps, corruptions take corruptions and
+    severities (all 75 when neither is given) and no eps."""
+    if threat_model == THREAT_MODEL and eps is not None:
+        raise BadInput(
+            f"corruptions take no eps (got {eps!r}): their budget is the corruptions and severities 1-5 "
+            "(all 75 by default)"
+        )
+    if threat_model != THREAT_MODEL and (corruptions or severities):
+        raise BadInput(
+            f"{threat_model} takes an eps, not corruptions or severities (those are the corruptions threat model's)"
+        )

@@ -58,10 +58,15 @@ class CorruptionSet:
 
     def describe(self) -> dict:
         """What a results file records of the set it was measured on."""
-        out = {"name": self.name, "generated": self.generated, "n_examples": len(self), "clean_sha256": self.clean_fingerprint}
+        out = {
+            "name": self.name,
+            "generated": self.generated,
+            "n_examples": len(self),
+            "clean_sha256": self.clean_fingerprint,
+        }
         if self.generated:
             out |= {"generator": GENERATOR, "seed": self.seed}
-        else:
+        elif self.folder is not None:
             out["files_sha256"] = {c: official.file_sha256(self.folder, c) for c in sorted(self._opened)}
         return out
 
@@ -80,7 +85,10 @@ class CorruptionSet:
 
 
 def load_corruption_set(
-    name: str, data_dir: str | os.PathLike | None = None, corruptions_dir: str | os.PathLike | None = None, seed: int = 0
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    corruptions_dir: str | os.PathLike | None = None,
+    seed: int = 0,
 ) -> CorruptionSet:
     """The set `name`: `cifar10-c` from `corruptions_dir` (RobustBench's data dir, holding CIFAR-10-C/) with the
     CIFAR-10 test labels from `data_dir`; a generated one from the clean test images of its source."""

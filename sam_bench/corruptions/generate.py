@@ -5,14 +5,16 @@ parameters per severity, the same operations in the same order, the same truncat
 written here in numpy/scipy/PIL over a whole block of images at once. Where theirs needs what is not
 available (their frost photographs; ImageMagick for motion blur and snow; OpenCV's fixed-point warps) the
 substitute is said at the function. Random draws come from a numpy Generator per block of `DRAW_BLOCK`
-images, seeded by (seed, corruption, severity, block): an image's corruption depends on its index, never on
-how a caller slices the set. docs/evaluation.md says how the generated set differs from the official one.
+images, seeded by (seed, corruption, severity, block), drawn for the whole block (`BlockDraws`): an image's
+corruption depends on its index, never on how a caller slices the set. docs/evaluation.md says how the
+generated set differs from the official one.
 """
 
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -37,13 +39,37 @@ def corrupt(images: np.ndarray, corruption: str, severity: int, seed: int = 0, s
     first_block, end = start // DRAW_BLOCK, start + len(images)
     for block in range(first_block, (end + DRAW_BLOCK - 1) // DRAW_BLOCK):
         lo, hi = max(start, block * DRAW_BLOCK), min(end, (block + 1) * DRAW_BLOCK)
-        padded = np.zeros((DRAW_BLOCK, SIZE, SIZE, 3), np.uint8)  # every block draws for DRAW_BLOCK images
-        offset = lo - block * DRAW_BLOCK
-        padded[offset : offset + hi - lo] = images[lo - start : hi - start]
         rng = np.random.default_rng([seed, CORRUPTIONS.index(corruption), severity, block])
-        made = function(padded, severity - 1, rng)
-        out[lo - start : hi - start] = made[offset : offset + hi - lo]
+        draws = BlockDraws(rng, lo - block * DRAW_BLOCK, hi - lo)
+        out[lo - start : hi - start] = function(images[lo - start : hi - start], severity - 1, draws)
     return out
+
+
+class BlockDraws:
+    """A block's random draws, made for all DRAW_BLOCK images of the block and handed out for the `n` of them
+    from `offset` on: every draw's first axis is the image. The pixels of image i are the same whether it is
+    corrupted alone, in a chunk, or with its whole block, at the cost of the draws alone."""
+
+    def __init__(self, rng: np.random.Generator, offset: int, n: int):
+        self.rng, self.offset, self.n = rng, offset, n
+
+    def _ours(self, draw, size):
+        size = (size,) if isinstance(size, int) else tuple(size)
+        if size[0] != self.n:
+            raise ValueError(f"a block's draws are per image: first axis {size[0]}, expected {self.n}")
+        return draw((DRAW_BLOCK, *size[1:]))[self.offset : self.offset + self.n]
+
+    def normal(self, loc=0.0, scale=1.0, size=1):
+        return self._ours(lambda full: self.rng.normal(loc, scale, full), size)
+
+    def uniform(self, low=0.0, high=1.0, size=1):
+        return self._ours(lambda full: self.rng.uniform(low, high, full), size)
+
+    def random(self, size=1):
+        return self._ours(self.rng.random, size)
+
+    def integers(self, low, high, size=1):
+        return self._ours(lambda full: self.rng.integers(low, high, full), size)
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -88,13 +114,13 @@ def impulse_noise(images, s, rng):
 # ---- blur
 
 
-def _gaussian(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: float = 4.0) -> np.ndarray:
+def _gaussian(x: np.ndarray, sigma: float, mode: Literal["nearest", "reflect"] = "nearest", truncate: float = 4.0):
     """scikit-image's `gaussian` (multichannel) over the two spatial axes of N x H x W (x C) images."""
     sigmas = (0, sigma, sigma) + ((0,) if x.ndim == 4 else ())
     return ndimage.gaussian_filter(x, sigmas, mode=mode, truncate=truncate)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _disk(radius: float, alias_blur: float) -> np.ndarray:
     """Theirs: an aliased disk on a 17 x 17 grid, normalised, smoothed by OpenCV's 3 x 3 Gaussian (border
     reflect-101), trimmed to its non-zero support (the same filter, fewer multiplications)."""
@@ -125,11 +151,11 @@ def glass_blur(images, s, rng):
     n = len(x)
     every = np.arange(n)
     positions = range(SIZE - delta, delta, -1)
-    draws = rng.integers(-delta, delta, size=(iterations, len(positions), len(positions), 2, n))
+    draws = rng.integers(-delta, delta, size=(n, iterations, len(positions), len(positions), 2))
     for i in range(iterations):
         for a, h in enumerate(positions):
             for b, w in enumerate(positions):
-                dx, dy = draws[i, a, b]
+                dx, dy = draws[:, i, a, b, 0], draws[:, i, a, b, 1]
                 h2, w2 = h + dy, w + dx
                 here, there = x[every, h, w].copy(), x[every, h2, w2]
                 x[every, h, w] = there
@@ -137,7 +163,7 @@ def glass_blur(images, s, rng):
     return _to_uint8(_gaussian(x / 255.0, sigma))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _motion_taps(radius: float, sigma: float) -> np.ndarray:
     """ImageMagick's MotionBlurImage weights: a one-sided Gaussian over 2 x floor(radius) + 1 taps, normalised."""
     width = 2 * int(radius) + 1
@@ -175,7 +201,7 @@ def motion_blur(images, s, rng):
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _zoom_matrix(factor: float) -> np.ndarray:
     """Theirs `clipped_zoom` along one axis as a 32 x 32 matrix: the central ceil(32 / factor) pixels zoomed
     by scipy's `zoom(order=1)` and the centre 32 kept (order 1 is separable: rows and columns each)."""
@@ -194,7 +220,7 @@ def _clipped_zoom(x: np.ndarray, factor: float) -> np.ndarray:
     return np.einsum("ij,nj...->ni...", m, np.einsum("kl,nil...->nik...", m, x))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _zoom_blur_operator(s: int) -> np.ndarray:
     """The average of the image and its zooms by 1, 1.01, ..., as one linear map on 1,024 pixels."""
     top = (1.06, 1.11, 1.16, 1.21, 1.26)[s]
@@ -203,14 +229,17 @@ def _zoom_blur_operator(s: int) -> np.ndarray:
     for factor in factors:
         m = _zoom_matrix(float(factor))
         total = total + np.kron(m, m)
-    return (total / (len(factors) + 1)).astype(np.float32)
+    return total / (len(factors) + 1)
 
 
 def zoom_blur(images, s, rng):
+    """The average of the image and its zooms, as one matrix product in float64. A BLAS picks its kernels by
+    the matrix's size, so the last bits of a pixel could depend on how many images share the product: values
+    are rounded to 1e-6 of a grey level before theirs truncation to uint8, which the last bits never cross."""
     n = len(images)
-    x = images.astype(np.float32).reshape(n, SIZE * SIZE, 3).transpose(1, 0, 2).reshape(SIZE * SIZE, n * 3) / 255.0
-    out = (_zoom_blur_operator(s) @ x).reshape(SIZE * SIZE, n, 3).transpose(1, 0, 2)
-    return _to_uint8(out.reshape(images.shape))
+    x = images.astype(np.float64).reshape(n, SIZE * SIZE, 3).transpose(1, 0, 2).reshape(SIZE * SIZE, n * 3)
+    out = (_zoom_blur_operator(s) @ x).reshape(SIZE * SIZE, n, 3).transpose(1, 0, 2).reshape(images.shape)
+    return np.clip(np.round(out, 6), 0, 255).astype(np.uint8)
 
 
 # ---- weather

@@ -148,9 +148,7 @@ class Endpoints:
             for claim, t in (plan.get("primary_tests") or {}).items()
         }
         extensions = {
-            name: ExtensionTest(
-                name, **{**t, "models": tuple(t["models"]), "beside": tuple(t.get("beside") or ())}
-            )
+            name: ExtensionTest(name, **{**t, "models": tuple(t["models"]), "beside": tuple(t.get("beside") or ())})
             for name, t in (plan.get("extension_tests") or {}).items()
         }
         return cls(tests, {m: list(s) for m, s in (plan.get("confirmatory_seeds") or {}).items()}, extensions)

@@ -1,0 +1,99 @@
+"""The corruptions runner: accuracy per corruption and severity and the mean over the 75, derived from
+per-image outcomes, deterministic to the bit, batched in chunks as the clean pass is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sam_bench.corruptions import catalogue
+from sam_bench.corruptions.corruption_set import load_corruption_set
+from sam_bench.data import STATS
+from sam_bench.errors import BadInput
+from sam_bench.evaluation import outcomes
+from sam_bench.evaluation.corruption_runner import evaluate_corruptions, evaluation_entry, same_outcomes
+from sam_bench.evaluation.evaluate import to_float
+from sam_bench.models import create_model, make_spec
+
+N = 48
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return create_model(make_spec("preactresnet18", 10, *STATS["cifar10"], width=0.125)).eval()
+
+
+@pytest.fixture(scope="module")
+def sample_set():
+    return load_corruption_set(catalogue.SAMPLE_GENERATED)
+
+
+@pytest.fixture(scope="module")
+def record(model, sample_set):
+    return evaluate_corruptions(model, sample_set, n_examples=N, batch_size=16, chunk_size=32)
+
+
+def test_every_corruption_and_severity_is_measured_and_the_mean_is_over_75(record, model, sample_set):
+    assert set(record["accuracy"]) == set(catalogue.CORRUPTIONS)
+    assert all(set(a) == {"1", "2", "3", "4", "5"} for a in record["accuracy"].values())
+    flat = [a for by in record["accuracy"].values() for a in by.values()]
+    assert record["mean_accuracy"] == pytest.approx(np.mean(flat))
+    weather = [record["per_corruption"][c] for c in catalogue.FAMILIES["weather"]]
+    assert record["families"]["weather"] == pytest.approx(np.mean(weather))
+    # one figure checked against the model itself: fog at severity 3, images classified directly
+    x = to_float(sample_set.images("fog", 3, 0, N))
+    with torch.no_grad():
+        direct = (model(x).argmax(1) == torch.from_numpy(sample_set.labels[:N])).numpy()
+    assert np.array_equal(outcomes.decode(record["outcomes"]["fog"]["3"]), direct)
+    assert record["accuracy"]["fog"]["3"] == pytest.approx(direct.mean())
+    assert record["corruption_set"]["generated"] is True
+
+
+def test_a_re_measurement_matches_bit_for_bit(record, model, sample_set):
+    again = evaluate_corruptions(model, sample_set, n_examples=N, batch_size=16, chunk_size=32)
+    assert same_outcomes(record, again) == []
+    flipped = {**again, "outcomes": {**again["outcomes"], "fog": dict(again["outcomes"]["fog"])}}
+    bits = outcomes.decode(again["outcomes"]["fog"]["3"]).copy()
+    bits[5] = not bits[5]
+    flipped["outcomes"]["fog"]["3"] = outcomes.encode(bits)
+    assert same_outcomes(record, flipped) == [f"fog 3: 1 of {N} images"]
+
+
+def test_a_selection_gives_no_mean_and_no_results_entry(model, sample_set):
+    part = evaluate_corruptions(model, sample_set, n_examples=8, corruptions=("fog", "contrast"), severities=(5,))
+    assert part["mean_accuracy"] is None and set(part["families"]) == {"weather", "digital"}
+    with pytest.raises(BadInput, match="all 15 corruptions at all 5 severities"):
+        evaluation_entry(part)
+
+
+def test_the_results_entry_says_the_set_is_generated(record):
+    entry = evaluation_entry(record)
+    assert entry["attack"] == "corruptions" and entry["eps"] is None and entry["norm"] is None
+    assert entry["robust_acc"] == record["mean_accuracy"]
+    assert entry["settings"]["corruption_set"]["name"] == "cifar10-sample-c-generated"
+    assert entry["settings"]["corruption_set"]["generated"] is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"corruptions": ("speckle_noise",)}, "unknown corruption"),
+        ({"severities": (6,)}, "severity must be one of"),
+        ({"n_examples": 501}, "n_examples must be 1..500"),
+        ({"batch_size": 0}, "batch size must be a positive integer"),
+    ],
+)
+def test_bad_selections_are_one_line(model, sample_set, kwargs, message):
+    with pytest.raises(BadInput, match=message):
+        evaluate_corruptions(model, sample_set, **kwargs)
+
+
+def test_a_budget_belongs_to_its_threat_model():
+    catalogue.check_budget("corruptions", severities="1,2")
+    catalogue.check_budget("Linf", eps="8/255")
+    with pytest.raises(BadInput, match="corruptions take no eps"):
+        catalogue.check_budget("corruptions", eps="8/255")
+    with pytest.raises(BadInput, match="Linf takes an eps, not corruptions or severities"):
+        catalogue.check_budget("Linf", eps="8/255", severities="3")
