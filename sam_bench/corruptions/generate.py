@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+from scipy import ndimage, sparse
 
 from sam_bench.corruptions.catalogue import CORRUPTIONS, check_corruption, check_severity
 
@@ -178,18 +178,20 @@ def _motion(x: np.ndarray, radius: float, sigma: float, angles: np.ndarray) -> n
     n, height, width_px = x.shape[:3]
     pad = len(taps)
     padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
-    radians = np.deg2rad(angles)
+    order = np.argsort(angles, kind="stable")  # images in order of angle: a tap's offset changes in few places
+    padded, radians = padded[order], np.deg2rad(angles[order])
     out = np.zeros(x.shape, np.float64)
     for i, weight in enumerate(taps):
         # ImageMagick: point = width * (sin a, cos a); offset_i = ceil(i * (point.y, point.x) / |point| - 0.5)
         ox = np.ceil(i * np.cos(radians) - 0.5).astype(int)
         oy = np.ceil(i * np.sin(radians) - 0.5).astype(int)
-        pairs, which = np.unique(np.stack([oy, ox], 1), axis=0, return_inverse=True)
-        for k, (dy, dx) in enumerate(pairs):  # images that read this tap at the same offset, as one slice
-            images = np.flatnonzero(which.ravel() == k)
-            window = padded[images, pad + dy : pad + dy + height, pad + dx : pad + dx + width_px]
-            out[images] += weight * window
-    return out
+        edges = np.flatnonzero((np.diff(ox) != 0) | (np.diff(oy) != 0)) + 1
+        for lo, hi in zip([0, *edges], [*edges, n]):  # a run of images reading this tap at the same offset
+            dy, dx = oy[lo], ox[lo]
+            out[lo:hi] += weight * padded[lo:hi, pad + dy : pad + dy + height, pad + dx : pad + dx + width_px]
+    unsorted = np.empty_like(out)
+    unsorted[order] = out
+    return unsorted
 
 
 def motion_blur(images, s, rng):
@@ -221,21 +223,22 @@ def _clipped_zoom(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 @cache
-def _zoom_blur_operator(s: int) -> np.ndarray:
-    """The average of the image and its zooms by 1, 1.01, ..., as one linear map on 1,024 pixels."""
+def _zoom_blur_operator(s: int) -> sparse.csr_matrix:
+    """The average of the image and its zooms by 1, 1.01, ..., as one linear map on 1,024 pixels (sparse: an
+    output pixel reads the few pixels between it and the centre)."""
     top = (1.06, 1.11, 1.16, 1.21, 1.26)[s]
     factors = np.arange(1, top, 0.01)
     total = np.eye(SIZE * SIZE)
     for factor in factors:
         m = _zoom_matrix(float(factor))
         total = total + np.kron(m, m)
-    return total / (len(factors) + 1)
+    return sparse.csr_matrix(total / (len(factors) + 1))
 
 
 def zoom_blur(images, s, rng):
-    """The average of the image and its zooms, as one matrix product in float64. A BLAS picks its kernels by
-    the matrix's size, so the last bits of a pixel could depend on how many images share the product: values
-    are rounded to 1e-6 of a grey level before theirs truncation to uint8, which the last bits never cross."""
+    """The average of the image and its zooms, as one sparse matrix product in float64; values are rounded to
+    1e-6 of a grey level before theirs truncation to uint8, so that the last bits of a sum (which an order of
+    additions may change) never move a pixel to the next level."""
     n = len(images)
     x = images.astype(np.float64).reshape(n, SIZE * SIZE, 3).transpose(1, 0, 2).reshape(SIZE * SIZE, n * 3)
     out = (_zoom_blur_operator(s) @ x).reshape(SIZE * SIZE, n, 3).transpose(1, 0, 2).reshape(images.shape)
@@ -360,22 +363,23 @@ def contrast(images, s, rng):
 def _bilinear(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: str) -> np.ndarray:
     """N x H x W x C images sampled at per-image coordinates (N x H x W), bilinearly, outside pixels by
     `mode`: "reflect101" (OpenCV's BORDER_REFLECT_101) or "reflect" (scipy's, the edge repeated)."""
+    period = 2 * SIZE - 2 if mode == "reflect101" else 2 * SIZE
+    mirror = period - (0 if mode == "reflect101" else 1)
 
     def index(i):
-        period = 2 * SIZE - 2 if mode == "reflect101" else 2 * SIZE
         i = np.mod(i, period)
-        return np.where(i < SIZE, i, period - i - (0 if mode == "reflect101" else 1))
+        return np.where(i < SIZE, i, mirror - i)
 
-    r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    n, channels = len(x), x.shape[-1]
+    r0, c0 = np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
     fr, fc = (rows - r0)[..., None], (cols - c0)[..., None]
-    every = np.arange(len(x))[:, None, None]
-
-    def at(r, c):
-        return x[every, index(r), index(c)]
-
-    top = at(r0, c0) * (1 - fc) + at(r0, c0 + 1) * fc
-    bottom = at(r0 + 1, c0) * (1 - fc) + at(r0 + 1, c0 + 1) * fc
-    return top * (1 - fr) + bottom * fr
+    base = (np.arange(n) * SIZE * SIZE)[:, None, None]
+    top, bottom = base + index(r0) * SIZE, base + index(r0 + 1) * SIZE
+    left, right = index(c0), index(c0 + 1)
+    pixels = x.reshape(n * SIZE * SIZE, channels)
+    upper = pixels[top + left] * (1 - fc) + pixels[top + right] * fc
+    lower = pixels[bottom + left] * (1 - fc) + pixels[bottom + right] * fc
+    return upper * (1 - fr) + lower * fr
 
 
 def elastic_transform(images, s, rng):
@@ -401,9 +405,10 @@ def elastic_transform(images, s, rng):
     linear, shift = forward[:, :2, :], forward[:, 2, :]
     inverse = np.linalg.inv(np.transpose(linear, (0, 2, 1)))  # N x 2 x 2, maps (x', y') - shift back
     ys, xs = np.meshgrid(np.arange(SIZE), np.arange(SIZE), indexing="ij")
-    points = np.stack([xs, ys], -1)[None].astype(np.float64) - shift[:, None, None, :]
-    back = np.einsum("nij,nhwj->nhwi", inverse, points)
-    x = _bilinear(x, back[..., 1], back[..., 0], "reflect101")
+    px, py = xs[None] - shift[:, 0, None, None], ys[None] - shift[:, 1, None, None]
+    back_x = inverse[:, 0, 0, None, None] * px + inverse[:, 0, 1, None, None] * py
+    back_y = inverse[:, 1, 0, None, None] * px + inverse[:, 1, 1, None, None] * py
+    x = _bilinear(x, back_y, back_x, "reflect101")
     dx = _gaussian(rng.uniform(-1, 1, size=(n, SIZE, SIZE)), sigma, mode="reflect", truncate=3) * alpha
     dy = _gaussian(rng.uniform(-1, 1, size=(n, SIZE, SIZE)), sigma, mode="reflect", truncate=3) * alpha
     dx, dy = dx.astype(np.float32), dy.astype(np.float32)
