@@ -97,3 +97,16 @@ def test_a_budget_belongs_to_its_threat_model():
         catalogue.check_budget("corruptions", eps="8/255")
     with pytest.raises(BadInput, match="Linf takes an eps, not corruptions or severities"):
         catalogue.check_budget("Linf", eps="8/255", severities="3")
+
+
+def test_a_generated_set_has_its_own_board_and_is_never_submitted(record):
+    generated = record["corruption_set"]
+    assert catalogue.board(generated) == "corruptions-generated"
+    with pytest.raises(BadInput, match="cannot be submitted to RobustBench"):
+        catalogue.check_submittable(generated)
+    passed_off = {**generated, "generated": False}  # a record edited to look official keeps its name
+    with pytest.raises(BadInput, match="cannot be submitted"):
+        catalogue.check_submittable(passed_off)
+    official = {"name": catalogue.OFFICIAL, "generated": False}
+    assert catalogue.board(official) == "corruptions"
+    catalogue.check_submittable(official)

@@ -97,3 +97,17 @@ def check_budget(threat_model: str, eps=None, corruptions=None, severities=None)
         raise BadInput(
             f"{threat_model} takes an eps, not corruptions or severities (those are the corruptions threat model's)"
         )
+
+
+def board(set_record: dict) -> str:
+    """The board a corruptions result ranks on: the official set's, or the generated sets' own (never both)."""
+    return THREAT_MODEL + ("-generated" if set_record.get("generated", True) else "")
+
+
+def check_submittable(set_record: dict) -> None:
+    """RobustBench ranks corruptions on the official CIFAR-10-C: a result on a generated set is not submitted."""
+    if set_record.get("generated", True) or set_record.get("name") != OFFICIAL:
+        raise BadInput(
+            f"corruptions measured on {set_record.get('name')!r}, a set sam-bench generated, cannot be submitted "
+            f"to RobustBench: its board ranks the official CIFAR-10-C (evaluate on {OFFICIAL} from its files)"
+        )
