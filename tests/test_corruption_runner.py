@@ -110,3 +110,48 @@ def test_a_generated_set_has_its_own_board_and_is_never_submitted(record):
     official = {"name": catalogue.OFFICIAL, "generated": False}
     assert catalogue.board(official) == "corruptions"
     catalogue.check_submittable(official)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from sam_bench.training.loop import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("corruptions") / "c10s_prn18_tiny"
+    config = TrainConfig(
+        arch="preactresnet18", width=0.125, epochs=1, n_train=128, batch_size=64, dataset="cifar10-sample", device="cpu"
+    )
+    train(config, out, progress=False)
+    return out
+
+
+def test_a_run_is_evaluated_into_a_record_file_naming_its_weights(run_dir, tmp_path):
+    from sam_bench import files
+    from sam_bench.evaluation.corruption_runner import evaluate_model
+    from sam_bench.evaluation.model_ref import load_model_ref
+
+    out = tmp_path / "corruptions.json"
+    record = evaluate_model(
+        str(run_dir), out, catalogue.SAMPLE_GENERATED, n_examples=8, corruptions="fog,contrast", severities="5"
+    )
+    written = files.read_json(out)
+    assert written["model"]["weights_sha256"] == load_model_ref(str(run_dir))[1].record["weights_sha256"]
+    assert written["accuracy"] == record["accuracy"] and set(written["accuracy"]) == {"fog", "contrast"}
+    assert written["corruption_set"]["generated"] is True
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eps": "8/255"}, "corruptions take no eps"),
+        ({"severities": "0"}, "severity must be one of"),
+        ({"corruptions": "spatter"}, "unknown corruption 'spatter'"),
+        ({"set_name": "cifar10-c"}, "needs the folder that holds CIFAR-10-C"),
+    ],
+)
+def test_bad_input_writes_nothing(run_dir, tmp_path, kwargs, message):
+    from sam_bench.evaluation.corruption_runner import evaluate_model
+
+    out = tmp_path / "corruptions.json"
+    with pytest.raises(BadInput, match=message):
+        evaluate_model(str(run_dir), out, **{"set_name": catalogue.SAMPLE_GENERATED, **kwargs})
+    assert list(tmp_path.iterdir()) == []

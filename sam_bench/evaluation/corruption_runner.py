@@ -12,22 +12,27 @@ is compared bit for bit: the set is deterministic and the model runs in eval mod
 model, set and sizes give the same outcomes.
 
 `evaluation_entry` turns the record into one entry of a results file's `evaluations` (attack `corruptions`,
-no norm or eps, its set said in `settings`): what `sam-bench evaluate --threat-model corruptions` appends.
+no norm or eps, its set said in `settings`). `evaluate_model` is the whole call from a model reference (a
+run, a checkpoint or a zoo id) to a record file: what a command runs.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sam_bench import files
 from sam_bench.attacks.autoattack import predict
 from sam_bench.corruptions import catalogue
-from sam_bench.corruptions.corruption_set import CorruptionSet
+from sam_bench.corruptions.corruption_set import CorruptionSet, load_corruption_set
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
 from sam_bench.evaluation.evaluate import to_float
+from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 
@@ -147,3 +152,55 @@ def evaluation_entry(record: dict, seconds: float | None = None) -> dict:
         "breakdown": record["families"],
     }
     return entry | ({"seconds": seconds} if seconds is not None else {})
+
+
+# The data sets a model may be trained on for CIFAR-10-C to test it: CIFAR-10's classes, in CIFAR-10's order
+CIFAR10_TRAINED = ("cifar10", "cifar10-sample")
+
+
+def evaluate_model(
+    ref: str,
+    out: str | os.PathLike,
+    set_name: str = catalogue.GENERATED,
+    *,
+    eps: str | None = None,
+    corruptions: str | None = None,
+    severities: str | None = None,
+    n_examples: int | None = None,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    corruptions_dir: str | os.PathLike | None = None,
+    zoo_dir: str | os.PathLike | None = None,
+    batch_size: int = CPU_BATCH,
+    chunk_size: int = CPU_CHUNK,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict:
+    """A model (run folder, checkpoint or zoo id) evaluated on a corruption set, its record written to `out`
+    (atomically, the model's weights sha256 in it). Everything that can be refused is refused before any image
+    is classified: a budget of another threat model, an unknown corruption or severity, an unwritable `out`, a
+    model not trained on CIFAR-10's classes, a set that fails its checks."""
+    catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
+    names, levels = catalogue.parse_selection(corruptions, severities)
+    files.check_writable(out)
+    model, info = load_model_ref(ref, zoo_dir=zoo_dir)
+    if info.dataset_name not in CIFAR10_TRAINED:
+        raise BadInput(
+            f"{ref}: trained on {info.dataset_name or 'an unnamed data set'}; CIFAR-10-C tests CIFAR-10 models "
+            f"({', '.join(CIFAR10_TRAINED)})"
+        )
+    corruption_set = load_corruption_set(set_name, data_dir, corruptions_dir, seed)
+    record = evaluate_corruptions(
+        model,
+        corruption_set,
+        n_examples=n_examples,
+        corruptions=names,
+        severities=levels,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        device=device,
+        progress=progress,
+    )
+    record = {"model": info.record} | record
+    files.write_json(out, record)
+    return record
