@@ -33,13 +33,12 @@ def constructor(dataset: str, threat_model: str, model_id: str):
         raise BadInput(f"RobustBench has no {dataset}/{threat_model} leaderboard") from None
     if model_id not in board:
         import difflib
-
-        import robustbench
+        from importlib.metadata import version
 
         close = difflib.get_close_matches(model_id, list(board), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise BadInput(
-            f"RobustBench id {model_id!r} is unknown to the installed robustbench {robustbench.__version__} "
+            f"RobustBench id {model_id!r} is unknown to the installed robustbench {version('robustbench')} "
             f"({dataset}/{threat_model}){hint}"
         )
     return board[model_id]
