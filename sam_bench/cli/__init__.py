@@ -60,6 +60,7 @@ from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
 from sam_bench.cli.theory import theory_command  # noqa: E402
 from sam_bench.cli.train import train  # noqa: E402
 from sam_bench.cli.zoo import leaderboard_group, zoo_group  # noqa: E402
+from sam_bench.cli.zoo_import import zoo_import  # noqa: E402,F401  (`zoo import`, on the zoo group)
 
 for command in (
     train,

@@ -108,10 +108,12 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
         return
     width = max(len(e["id"]) for e in entries)
     for e in entries:
-        test_acc = e["training"].get("final", {}).get("test_acc")
+        test_acc = (e.get("training") or {}).get("final", {}).get("test_acc")
         click.echo(
             f"{e['id']:<{width}}  {e['dataset']:<8} {e['threat_model']:<4} {e['architecture']:<28} "
-            f"{e['method']:<8} trained on {e['trained_on']}"
+            f"{e['method']:<8} "
+            + ("trained elsewhere on " if "trained_elsewhere" in e else "trained on ")
+            + e["trained_on"]
             + (f", test acc {test_acc:.2%}" if test_acc is not None else "")
         )
 

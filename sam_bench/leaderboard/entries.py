@@ -248,18 +248,16 @@ def _clean(ev: Evaluation) -> float:
 
 
 def _footnote(entry: dict, aa: dict) -> str:
+    if "trained_elsewhere" in entry:
+        stored = entry["weights"]["dtype"]
+        return f"{trained_elsewhere_text(entry)}; AutoAttack on {_evaluated(aa)}; weights stored as {stored}."
     cfg = entry["training"]["config"]
     trained, used = entry["trained_on"], entry["training"].get("n_train_used")
     if trained == "cifar10-sample":
         data = f"{used:,} images of the bundled CIFAR-10 sample" if used else "the bundled CIFAR-10 sample"
     else:
         data = trained if not used else f"{used:,} {trained} training images"
-    n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
-    evaluated = (
-        f"the full {test_set} test set"
-        if n == total == TEST_SET_SIZE.get(test_set)
-        else f"the first {n:,} of {total:,} {test_set} test images"
-    )
+    evaluated = _evaluated(aa)
     epochs = f"{cfg['epochs']} epoch" + ("s" if cfg["epochs"] != 1 else "")
     version = (
         "" if aa.get("version", "standard") == "standard" else f" ({aa_version_text(aa)}, not the standard version)"
@@ -268,6 +266,20 @@ def _footnote(entry: dict, aa: dict) -> str:
         f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data}); "
         f"AutoAttack{version} on {evaluated}; weights stored as {entry['weights']['dtype']}."
     )
+
+
+def _evaluated(aa: dict) -> str:
+    n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
+    if n == total == TEST_SET_SIZE.get(test_set):
+        return f"the full {test_set} test set"
+    return f"the first {n:,} of {total:,} {test_set} test images"
+
+
+def trained_elsewhere_text(entry: dict) -> str:
+    """What a board says of a model trained elsewhere (sam_bench.zoo.imported): its importer's words and source,
+    never a figure published for it (those are claims the project has not measured)."""
+    told = entry["trained_elsewhere"]
+    return f"Trained elsewhere, not by sam-bench ({told['description']}; {told['source']}; data: {told['data']})"
 
 
 def model_info(entry: dict, previous: dict | None = None) -> dict:
@@ -297,6 +309,8 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
             "training_cost": entry["training_cost"],
         }
     )
+    if "trained_elsewhere" in entry:
+        extras["trained_elsewhere"] = trained_elsewhere_text(entry)
     guard = (entry.get("training") or {}).get("overfit_guard")
     if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
         extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
@@ -410,6 +424,7 @@ ENTRY_ORDER = (
     "method",
     "trained_on",
     "training_cost",
+    "trained_elsewhere",
     "degenerate",
     "collapsed",
     "autoattack",

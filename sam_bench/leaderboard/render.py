@@ -50,6 +50,8 @@ def markdown(dataset: str, threat_model: str, models: list[dict], title: str | N
             name += f" ⚠ degenerate: {_md(r['degenerate'])}"
         if r["collapsed"]:
             name += f" ⚠ collapsed: {_md(r['collapsed'])}"
+        if r["trained_elsewhere"]:
+            name += " (trained elsewhere)"
         cells = [
             str(r["rank"]),
             f"**{r['model_id']}**",
@@ -74,6 +76,9 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+ELSEWHERE_MARKER = "^"  # models trained elsewhere (sam-bench zoo import); the project's own are circles
+
+
 def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     import matplotlib
 
@@ -87,11 +92,14 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
             r["clean_acc"],
             r["autoattack_acc"],
             color=method_table.colour(r["method"]),
+            marker=ELSEWHERE_MARKER if r["trained_elsewhere"] else "o",
             s=36,
             zorder=3,
             label=method_table.label(r["method"]),
             clip_on=False,
         )
+    if any(r["trained_elsewhere"] for r in shown):  # the marker, not the colour, tells where a model was trained
+        ax.scatter([], [], marker=ELSEWHERE_MARKER, color="grey", s=36, label="trained elsewhere (triangles)")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="upper left")
