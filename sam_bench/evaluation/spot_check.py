@@ -248,8 +248,9 @@ def replayed_starts(evaluation: Evaluation, clean: np.ndarray, wanted: np.ndarra
     eps = float(evaluation.eps_value or 0.0)
     if not s["random_start"] or eps == 0 or s["steps"] == 0 or not len(wanted):
         return list(starts)  # pgd draws nothing: no start to replay
-    chunk, n = evaluation.chunks["size"], evaluation.n_examples or len(clean)
-    batch = min(evaluation.chunks["batch_size"], chunk)
+    chunks = evaluation.chunks or {}
+    chunk, n = chunks["size"], evaluation.n_examples or len(clean)
+    batch = min(chunks["batch_size"], chunk)
     position = {int(i): j for j, i in enumerate(wanted)}
     generator = torch.Generator()
     for first in range(0, n, chunk):
@@ -263,7 +264,7 @@ def replayed_starts(evaluation: Evaluation, clean: np.ndarray, wanted: np.ndarra
             if not len(attacked):
                 continue
             for r in range(restarts):
-                noise = random_perturbation(torch.empty(len(attacked), *shape), eps, evaluation.norm, generator)
+                noise = random_perturbation(torch.empty(len(attacked), *shape), eps, str(evaluation.norm), generator)
                 for row, image in enumerate(attacked):
                     j = position.get(int(image))
                     if j is not None:
@@ -282,7 +283,7 @@ def pgd_from(model, x: torch.Tensor, y: torch.Tensor, spec: AttackSpec, starts: 
             x,
             y,
             spec.eps,
-            spec.norm,
+            str(spec.norm),
             steps=s["steps"],
             step_size=s["step_size"],
             restarts=1,
@@ -344,15 +345,23 @@ def _verdict(name: str, rerun: str, chance: float, recorded: np.ndarray, now: np
     return Verdict(name, rerun, tuple(s for s in strata if s.sampled), replayed)
 
 
+# AutoAttack's breakdown is its own count, scored in the search math: it may differ from the fp32 outcomes on an
+# image or two whose top logits tie within that math's rounding (1 of 10,000 in the committed GPU files).
+BREAKDOWN_SLACK_IMAGES = 2
+
+
 def check_breakdown(path: Path, evaluation: Evaluation) -> None:
     """An AutoAttack breakdown bounded by the outcomes it summarises, in one line where not: it starts at the
-    clean accuracy, never rises from one attack to the next, and ends at the robust accuracy."""
+    clean accuracy, never rises from one attack to the next, and ends at the robust accuracy (each end within
+    BREAKDOWN_SLACK_IMAGES)."""
     breakdown = evaluation.breakdown
     if breakdown is None:
         return
-    values, n = list(breakdown.values()), evaluation.n_examples or 1
-    ends = (values[0], evaluation.clean_acc), (values[-1], evaluation.robust_acc)
-    if any(abs(float(a) - float(b)) > 0.5 / n for a, b in ends) or any(b > a for a, b in zip(values, values[1:])):
+    values, n = [float(v) for v in breakdown.values()], evaluation.n_examples or 1
+    ends = (values[0], float(evaluation.clean_acc or 0)), (values[-1], float(evaluation.robust_acc or 0))
+    if any(abs(a - b) > (BREAKDOWN_SLACK_IMAGES + 0.5) / n for a, b in ends) or any(
+        b > a for a, b in zip(values, values[1:])
+    ):
         raise SamBenchError(
             f"{path}: {label(evaluation)}: its breakdown ({', '.join(f'{k} {v:g}' for k, v in breakdown.items())}) "
             f"is not a falling sequence from the clean accuracy {evaluation.clean_acc:g} to the robust accuracy "
