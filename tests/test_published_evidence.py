@@ -118,7 +118,7 @@ def test_a_relabelled_budget_is_refused_at_add(world, relabel):
     outcomes, and the board would have shown the 1/255 accuracy at 8/255."""
     edit(world / "aa1.json", lambda r: relabel(r["evaluations"][0]))
     error = one_error(add(world, "aa1.json"))
-    assert "autoattack Linf 8/255" in error and "sampled images it records robust, apgd-ce run again" in error
+    assert "autoattack Linf 8/255" in error and "sampled images it records robust, autoattack (custom: apgd-ce) run again" in error
     assert "states more robustness than its weights have" in error
     assert not (world / BOARD).exists()
 
