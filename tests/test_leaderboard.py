@@ -295,12 +295,13 @@ def test_submit_refuses_a_model_trained_on_the_sample_and_lists_every_reason(dir
 
 
 def test_submit_measures_the_evidence_again_before_writing_anything(dirs, tmp_path):
-    """An entry that meets every rule of RobustBench's is measured again from its weights before it is submitted:
-    figures a test chose, not measured, are refused in one line naming their results file."""
+    """An entry that meets every rule of RobustBench's is checked against its evidence before it is submitted (the
+    gate of `leaderboard add`): figures a test chose on a stand-in 'cifar10' are refused in one line naming their
+    results file, first for their data (another fingerprint under CIFAR-10's name), before any is measured."""
     zoo_dir, boards = dirs
     add(full_results(entry(zoo_dir, FULL_ID)), boards, zoo_dir)
     paper = {"link": "https://example.org/paper", "authors": "A. B"}
-    with pytest.raises(SamBenchError, match=r"results-0\.json: autoattack Linf 8/255: "):
+    with pytest.raises(SamBenchError, match=r"results-0\.json: the results name the cifar10 test set, but their data"):
         leaderboard.submit(FULL_ID, boards, zoo_dir, tmp_path / "submission", paper)
     assert not (tmp_path / "submission").exists()
 

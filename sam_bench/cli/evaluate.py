@@ -381,10 +381,11 @@ def evaluate_command(
             all_results.append(results)
             click.echo(f"{ref}: wrote {path}")
             if leaderboard:
-                from sam_bench.leaderboard.board import update_from_results
+                from sam_bench.leaderboard.publication import add_all
 
-                board = update_from_results(path, leaderboard_dir=leaderboard_dir, zoo_dir=zoo_dir)
-                click.echo(f"{ref}: leaderboard entry {board}")
+                # the gate of `leaderboard add`: results resumed from kept chunks say what those files say
+                [done] = add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device)
+                click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
     distributed.stop()
     if not main:
         return

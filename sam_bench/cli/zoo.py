@@ -203,12 +203,12 @@ def leaderboard_group():
 def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does), once a
     seeded sample of each file's every evaluation, measured again from the weights it names, agrees with it and
-    the model's training record agrees with its log."""
-    from sam_bench.leaderboard.board import add
+    the model's training record agrees with its log: every file before any entry is written (one refused, none
+    written)."""
+    from sam_bench.leaderboard.publication import add_all
 
-    for path in results:
-        written = add(path, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo)
-        click.echo(f"wrote {written}")
+    for done in add_all(results, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo):
+        click.echo(f"wrote {done.entry}" if done.changed else f"unchanged {done.entry}: {done.results} adds nothing")
 
 
 @leaderboard_group.command("render")

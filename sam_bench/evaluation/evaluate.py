@@ -287,7 +287,7 @@ def evaluate(
     ]
 
     clean_started = clock.now()
-    clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main)
+    clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main, stop_at, ctx)
     forward_s = (clock.now() - clean_started) / n  # one forward pass, per image: what a probe is estimated from
 
     where = device_name(device) + (f", {cpu_model()}" if device.type == "cpu" else "")  # CPUs differ in speed
@@ -342,12 +342,34 @@ def _sizes(model, probe, device, n: int, ctx, batch_size, chunk_size) -> tuple[i
     return batch_size, chunk_size
 
 
-def _clean_predictions(model, x_all, image_bounds, batch_size: int, device, progress: bool) -> torch.Tensor:
+def _clean_predictions(
+    model, x_all, image_bounds, batch_size: int, device, progress: bool, stop_at: float | None = None, ctx=None
+) -> torch.Tensor:
     """The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
-    unchanged image get bit-identical logits."""
-    chunks = []
+    unchanged image get bit-identical logits. Under a time limit (`stop_at`) it is bounded as the attacks are: no
+    chunk starts that is expected to end after the limit, at the rate of the chunks before it or, for the first,
+    of one timed batch; EvaluationStopped instead (nothing of the clean pass is kept: it is repeated whole)."""
+    chunks: list[torch.Tensor] = []
+    seconds_per_image, done, started = 0.0, 0, clock.now()
     for s, e in tqdm(image_bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
+        if stop_at is not None:
+            if not done:
+                timed = min(batch_size, e - s)
+                probe_started = clock.now()
+                predict(model, x_all[s : s + timed].to(device), batch_size)
+                seconds_per_image = (clock.now() - probe_started) / timed
+                started = clock.now()
+            needed = seconds_per_image * (e - s)
+            late = not clock.fits(stop_at, needed)
+            if late if ctx is None else ctx.agree(late):
+                total = image_bounds[-1][1]
+                left = total - s
+                why = _why_late("the clean pass", left, seconds_per_image * left, stop_at - clock.now())
+                limit = math.ceil((clock.now() - clock.STARTED + seconds_per_image * left) / 6) / 10
+                raise EvaluationStopped(0, len(image_bounds), why, limit)
         chunks.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
+        done += e - s
+        seconds_per_image = (clock.now() - started) / done
     return torch.cat(chunks)
 
 

@@ -11,6 +11,7 @@ RobustBench's tools ignore.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, degenerate, results_file
 from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
+from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.stats import inference
 from sam_bench.threat_models import threat_model as threat_model_record
@@ -100,14 +102,14 @@ def read_results(results) -> tuple[Results, dict]:
             "a leaderboard entry names the results file its figures come from: write the results to a file "
             "(sam-bench evaluate --out FILE) and add that file"
         )
-    path = Path(results)
-    data = files.read_json(path)
+    pinned = results if isinstance(results, PinnedResults) else pin(results)  # read once, hashed from those bytes
+    path, data = pinned.path, pinned.json()
     where = str(path)
     _check_results(data, where)
     checked = Results(data, path)
     if not checked.verified:
         raise BadInput(f"{where}: not added to a leaderboard: {checked.unverified}")
-    return checked, {"file": shown_path(path), "sha256": files.sha256_file(path)}
+    return checked, {"file": shown_path(path), "sha256": pinned.sha256}
 
 
 def _check_results(results, where: str) -> None:
@@ -323,24 +325,61 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
 def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None) -> Path:
     """update_from_results with the leaderboards locked: an entry is read, merged and written back,
     and a concurrent writer must not slip in between. `verify(zoo entry)`, where given, runs once every check
-    of the results has passed and before anything is written, outside the lock: a re-measurement takes
-    minutes (sam_bench.leaderboard.publication)."""
+    of the results has passed and before anything is written, outside the lock. Nothing here measures the results
+    again: the commands publish through sam_bench.leaderboard.publication.add_all, which does."""
     if verify is not None:
         verify(_update_from_results(results, leaderboard_dir, zoo_dir, write=False)[1])
     with files.locked(boards_dir(leaderboard_dir)):
         return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
 
 
-def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: bool = True) -> tuple[Path, dict]:
+def planned_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[dict]:
+    """The zoo entries of several results files (paths or PinnedResults) that pass, one after another, every check
+    a board makes (a later file may rest on an earlier one: PGD figures beside its AutoAttack); nothing written."""
+    return [entry for _, entry in _plan(results, leaderboard_dir, zoo_dir)[0]]
+
+
+def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tuple[Path, bool]]:
+    """The entries of several results files (paths or PinnedResults, already measured again where the caller
+    publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
+    before the first entry is written, and the temporaries a killed writer left in the entry folders are removed.
+    (entry path, whether the file changed) per results file, in order."""
+    root = boards_dir(leaderboard_dir)
+    with files.locked(root):
+        for leftover in root.glob("*/*/.*"):
+            if files.is_temporary(leftover):
+                leftover.unlink(missing_ok=True)
+        done, pending = _plan(results, leaderboard_dir, zoo_dir)
+        changed = {path for path, info in pending.items() if not (path.is_file() and files.read_json(path) == info)}
+        for path in changed:
+            files.write_json(path, pending[path])
+        return [(path, path in changed) for path, _ in done]
+
+
+def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[Path, dict]], dict[Path, dict]]:
+    """Each file's (entry path, zoo entry) and the entries as they would be written, each file merged into what
+    the ones before it made."""
+    pending: dict[Path, dict] = {}
+    done = [_update_from_results(one, leaderboard_dir, zoo_dir, pending=pending) for one in results]
+    return done, pending
+
+
+def _update_from_results(
+    results, leaderboard_dir=None, zoo_dir=None, write: bool = True, pending: dict[Path, dict] | None = None
+) -> tuple[Path, dict]:
     """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results file of
     `sam-bench evaluate`: every figure derived from its per-image outcomes and naming the file (and its
     sha256) it came from. Returns the path written and the model's zoo entry (`write` False: every check,
-    nothing written)."""
+    nothing written; `pending`: the entry kept there instead of written, and read from there where earlier
+    results put it)."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
     path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{entry['id']}.json"
-    previous = read_entry(path) if path.is_file() else None
+    if pending is not None and path in pending:
+        previous = copy.deepcopy(pending[path])
+    else:
+        previous = read_entry(path) if path.is_file() else None
     if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
         previous = None  # written for other weights under this id: start over
     info = model_info(entry, previous)
@@ -362,7 +401,11 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: boo
     if write and not changed:
         log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
     elif write:
-        _write(path, info, {**source, "created": checked.get("created")})
+        ordered = _ordered(info, {**source, "created": checked.get("created")})
+        if pending is None:
+            files.write_json(path, ordered)
+        else:
+            pending[path] = ordered
     return path, entry
 
 
@@ -434,13 +477,14 @@ ENTRY_ORDER = (
 )
 
 
-def _write(path: Path, info: dict, source: dict) -> None:
+def _ordered(info: dict, source: dict) -> dict:
+    """The entry as it is written: its sources, its PGD figures sorted, its keys in their order."""
     extras = info["sam_bench"]
     extras["pgd"].sort(key=lambda p: (p["norm"], eps_value(p["eps"]), p["steps"] or 0))
     extras["sources"] = sources(extras, source)
     ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
     ordered["sam_bench"] = {k: extras[k] for k in ENTRY_ORDER if k in extras}
-    files.write_json(path, ordered)
+    return ordered
 
 
 def figure_refs(extras: dict) -> list[tuple[str | None, str | None]]:
