@@ -54,11 +54,15 @@ ROBUSTBENCH_BUDGETS = {"Linf": "8/255", "L2": "0.5"}
 # value such as 0.5 is most likely an L2 budget given as Linf.
 SMALLEST_USUAL_L2 = 16 / 255
 LARGEST_USUAL_LINF = 16 / 255
+# Within 10% of RobustBench's Linf 8/255 (0.0314) but not it: a rounded decimal such as 0.03 or 0.031 is
+# most likely meant as 8/255, and its results would sit on no board.
+NEAR_ROBUSTBENCH_LINF = 0.10
 
 
 def doubtful_budget(value: float, norm: str | None) -> str | None:
-    """The warning for a legal but doubtful budget (an L2 eps below 16/255, an Linf eps above 16/255), or
-    None. eps 0 is the clean check that every attack must pass and is never doubtful."""
+    """The warning for a legal but doubtful budget (an L2 eps below 16/255, an Linf eps above 16/255, an Linf
+    eps near RobustBench's 8/255 but not it), or None. eps 0 is the clean check that every attack must pass and
+    is never doubtful."""
     linf, l2 = ROBUSTBENCH_BUDGETS["Linf"], ROBUSTBENCH_BUDGETS["L2"]
     standard = f"RobustBench's standard budgets are Linf {linf} and L2 {l2}"
     if norm == "L2" and 0 < value < SMALLEST_USUAL_L2 - 1e-12:
@@ -70,6 +74,12 @@ def doubtful_budget(value: float, norm: str | None) -> str | None:
         return (
             f"Linf eps {format_eps(value)} is above {format_eps(LARGEST_USUAL_LINF)}, twice RobustBench's; "
             f"{standard} (an L2 budget given as Linf?)"
+        )
+    robustbench_linf = parse_eps(linf)
+    if norm == "Linf" and 1e-9 < abs(value - robustbench_linf) < NEAR_ROBUSTBENCH_LINF * robustbench_linf:
+        return (
+            f"Linf eps {format_eps(value)} is near RobustBench's budget {linf} ({robustbench_linf:.4f}) but not it (a "
+            f"rounded {linf}?); RobustBench's board takes results at {linf} only"
         )
     return None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from sam_bench.cli.options import (
+    NORM,
     SEED,
     data_dir_option,
     device_option,
@@ -146,9 +147,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     show_default=True,
     help="clean accuracy alone, PGD, or AutoAttack (RobustBench's).",
 )
-@click.option(
-    "--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True, help="The attack's threat model."
-)
+@click.option("--norm", type=NORM, default="Linf", show_default=True, help="The attack's threat model.")
 @click.option(
     "--eps",
     default=None,

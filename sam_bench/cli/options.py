@@ -119,6 +119,10 @@ def zoo_dir_option(reads: bool = True, default: str = ""):
     )
 
 
+# A threat model on the command line, in any case (linf, L2, LINF): handed on as RobustBench writes it.
+NORM = click.Choice(["Linf", "L2"], case_sensitive=False)
+
+
 def out_option(help: str, **kwargs):
     """--out: what the command writes (its help says what and where by default)."""
     return click.option("--out", cls=SharedOption, help=help, **kwargs)
