@@ -37,6 +37,9 @@ class ThreatModel:
     largest_usual: float | None = None
     largest_usual_why: str = ""
     mistaken_for: str = ""  # the likely slip a doubtful budget is, as the warning asks it
+    # A budget this close to RobustBench's (a fraction of it) but not it is most likely a rounded RobustBench
+    # budget (0.03 or 0.031 for Linf 8/255, 0.0314...) whose results would sit on no board; None: no such rule
+    near_robustbench: float | None = None
     data: str = TEST_IMAGES  # what it is evaluated on
     # A board of this threat model (RobustBench's model_info fields): its figures, and the one that ranks it
     board_columns: tuple[str, ...] = ("clean_acc", "autoattack_acc")
@@ -78,6 +81,14 @@ class ThreatModel:
                 f"{self.name} eps {format_eps(value)} is above {format_eps(self.largest_usual)}, "
                 f"{self.largest_usual_why}; {standard} ({self.mistaken_for})"
             )
+        if self.near_robustbench is not None:
+            budget = parse_eps(self.robustbench_budget)
+            if 1e-9 < abs(value - budget) < self.near_robustbench * budget:
+                return (
+                    f"{self.name} eps {format_eps(value)} is near RobustBench's budget {self.robustbench_budget} "
+                    f"({budget:.4f}) but not it (a rounded {self.robustbench_budget}?); RobustBench's board takes "
+                    f"results at {self.robustbench_budget} only"
+                )
         return None
 
 
@@ -106,6 +117,7 @@ TABLE: dict[str, ThreatModel] = {
         largest_usual=LARGEST_USUAL_LINF,
         largest_usual_why="twice RobustBench's",
         mistaken_for="an L2 budget given as Linf?",
+        near_robustbench=0.10,
     ),
     L2: ThreatModel(
         L2,

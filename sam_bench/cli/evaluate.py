@@ -13,6 +13,7 @@ import click
 
 from sam_bench import threat_models
 from sam_bench.cli.options import (
+    NORM,
     SEED,
     data_dir_option,
     device_option,
@@ -138,13 +139,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     show_default=True,
     help=", ".join(a.help for a in attack_table.TABLE.values()) + ".",
 )
-@click.option(
-    "--norm",
-    type=click.Choice(threat_models.norm_names()),
-    default=threat_models.LINF,
-    show_default=True,
-    help="The attack's threat model.",
-)
+@click.option("--norm", type=NORM, default=threat_models.LINF, show_default=True, help="The attack's threat model.")
 @click.option(
     "--eps",
     default=None,

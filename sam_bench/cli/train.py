@@ -48,7 +48,7 @@ def setting_option(f: Field):
     elif f.name in _PARSE:
         kwargs.update(callback=_PARSE[f.name])
     elif "enum" in spec:
-        kwargs.update(type=click.Choice(spec["enum"]))
+        kwargs.update(type=click.Choice(spec["enum"], case_sensitive=False))  # linf as Linf
     elif spec.get("type") == "boolean":
         kwargs.update(is_flag=True)
     else:

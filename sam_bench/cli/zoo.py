@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench import threat_models
-from sam_bench.cli.options import data_dir_option, device_option, names_option, out_option, zoo_dir_option
+from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
 
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
@@ -50,7 +49,7 @@ def zoo_group():
 )
 @click.option(
     "--threat-model",
-    type=click.Choice(threat_models.names()),
+    type=THREAT_MODEL,
     default=None,
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
@@ -88,9 +87,7 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
 @click.option(
     "--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None, help="Only this data set's entries."
 )
-@click.option(
-    "--threat-model", type=click.Choice(threat_models.names()), default=None, help="Only this threat model's entries."
-)
+@click.option("--threat-model", type=THREAT_MODEL, default=None, help="Only this threat model's entries.")
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
 @zoo_dir_option()
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
@@ -220,7 +217,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
 )
 @click.option(
     "--threat-model",
-    type=click.Choice(threat_models.names()),
+    type=THREAT_MODEL,
     default=None,
     help="Only this threat model's boards [default: every board there is].",
 )

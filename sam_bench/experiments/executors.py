@@ -83,7 +83,9 @@ class GridRef:
             return None if path is None else absolute(path)
 
         if out is None:
-            out = Path("reproductions") / f"{load_recipe(recipe_ref, scale).name}-{scale}"
+            from sam_bench.experiments.destination import reproduction_folder
+
+            out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale)
         ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
         return cls(
             ref,
