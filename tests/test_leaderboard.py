@@ -132,6 +132,15 @@ def test_on_the_sample_a_quick_autoattack_ranks_and_says_so_but_never_replaces_t
         and "AutoAttack (custom: apgd-ce, apgd-t, not the standard version)" in info["footnote"]
     )
     assert "custom: apgd-ce, apgd-t" in leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]["evaluated_on"]
+    # the sample page's heading is true to its rows: not "standard" where a row is scored by the quick version
+    from sam_bench.leaderboard import render
+
+    standard = json.loads(json.dumps(info))
+    standard["sam_bench"]["autoattack"].update(version="standard", attacks=["apgd-ce", "apgd-t", "fab-t", "square"])
+    assert render.ranked_by([info, standard]) == (
+        "AutoAttack (custom: apgd-ce, apgd-t or standard: each row names its version)"
+    )
+    assert render.ranked_by([standard]) == "AutoAttack (standard)"
     add(results_for(e, 0.5, 0.1), boards, zoo_dir)  # the standard version replaces it
     assert float(json.loads(path.read_text())["autoattack_acc"]) == 10
     add(quick, boards, zoo_dir)  # and is not replaced by the quick one

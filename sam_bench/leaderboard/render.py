@@ -12,13 +12,22 @@ from pathlib import Path
 from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import evidence, retire
-from sam_bench.leaderboard.entries import boards, boards_dir, load_board, on_sample
+from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
 from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.training import method_table
 from sam_bench.version import __version__
 
 _README_MARK = "<!-- sam-bench leaderboard {board} {edge} -->"
+
+
+def ranked_by(models: list[dict]) -> str:
+    """What a board's AutoAttack column holds, from its rows: 'AutoAttack (standard)', or every version its rows
+    were scored with (the sample's page also ranks a quicker version, and each row names its own)."""
+    versions = sorted({aa_version_text(m.get("sam_bench", {}).get("autoattack") or {}) for m in models})
+    if versions == ["standard"]:
+        return "AutoAttack (standard)"
+    return f"AutoAttack ({' or '.join(versions)}: each row names its version)"
 
 
 def markdown(dataset: str, threat_model: str, models: list[dict], title: str | None = None) -> str:
@@ -159,6 +168,7 @@ def html(
         column_groups=column_groups(models, threat_model),
         version=__version__,
         sample=sample,
+        ranked_by=ranked_by(models),
         other_page=other_page,
         plot=base64.b64encode(png).decode() if png else None,
         retired=sorted(retired or [], key=lambda m: m["model_id"]),
@@ -205,7 +215,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
             title = (
                 (
                     f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
-                    "(a working example; ranked by AutoAttack, not comparable with the table above)"
+                    f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
                 )
                 if sample
                 else None

@@ -24,6 +24,7 @@ from sam_bench.report import (
     pareto,
     plots,
     rechecked,
+    small_budgets_figure,
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
@@ -149,7 +150,10 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     lines += _compute_lines(folder)
     lines += rechecked.section(out, records)
     lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
-    lines += _plot_lines(plots.draw(out, records, cost), cost)
+    drawn = plots.draw(out, records, cost)
+    if small_budgets_figure.draw(folder, out / small_budgets_figure.NAME) is not None:
+        drawn.insert(0, small_budgets_figure.NAME)
+    lines += _plot_lines(drawn, cost)
     lines += _sources_lines(out, records, cost)
     files.write_text(report, "\n".join(lines) + "\n")
     return report
@@ -273,6 +277,7 @@ def _wall_time_lines(records: list[RunRecord]) -> list[str]:
 
 def _plot_lines(drawn: list[str], cost: dict | None) -> list[str]:
     titles = {
+        small_budgets_figure.NAME: "Accuracy at the claims' small budgets: ST, SAM-0.1 and AT",
         "robust_vs_eps.png": "Robust accuracy against eps",
         "tradeoff.png": "Clean vs robust accuracy",
         "cost.png": "Training cost" if cost else "Training wall time (training logs)",
