@@ -73,13 +73,13 @@ def zoo_import(weights, model_id, robustbench_id, claimed_clean, claimed_autoatt
 
 
 def _claims(given: dict, clean, autoattack, source: str) -> list:
-    from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS
+    from sam_bench.threat_models import threat_model
     from sam_bench.zoo import imported
 
     if clean is None and autoattack is None:
         return []
     tm = given["threat_model"]
-    return [imported.claim(tm, ROBUSTBENCH_BUDGETS[tm], clean, autoattack, source)]
+    return [imported.claim(tm, threat_model(tm).robustbench_budget, clean, autoattack, source)]
 
 
 def _own(weights, model_id, clean, autoattack, given: dict) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files
+from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
 from sam_bench.rundir import trained_normalization
 from sam_bench.rundir.blobs import git_blob_id
@@ -44,8 +44,7 @@ def trained_elsewhere(method: str, description: str, source: str, data: str, cla
             raise BadInput(f"trained elsewhere: say the model's {key} (how it was trained is part of its entry)")
     if not all(c.islower() or c.isdigit() or c == "-" for c in method) or not method[0].islower():
         raise BadInput(f"trained elsewhere: method {method!r} is a short name in lower case, e.g. at, sam, trades")
-    record["claims"] = list(claims or [])
-    return record
+    return {**record, "claims": list(claims or [])}
 
 
 def architecture_spec(
@@ -169,8 +168,7 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
     if dataset not in store.DATASETS:
         raise BadInput(f"unknown dataset {dataset!r}; choose {' or '.join(store.DATASETS)}")
-    if threat_model not in store.THREAT_MODELS:
-        raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")
+    threat_models.threat_model(threat_model)  # BadInput for a threat model no record has
     if zoo.exists() and not zoo.is_dir():
         raise BadInput(f"--zoo-dir {zoo}: a file, not a folder; give the zoo's folder (or a new one)")
     check_id(model_id)
