@@ -20,7 +20,6 @@ from pathlib import Path
 from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, degenerate, results_file
-from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.stats import inference
@@ -105,18 +104,11 @@ def read_results(results) -> tuple[Results, dict]:
     pinned = results if isinstance(results, PinnedResults) else pin(results)  # read once, hashed from those bytes
     path, data = pinned.path, pinned.json()
     where = str(path)
-    _check_results(data, where)
+    results_file.check(data, where)  # another kind of file, or results of another version, refused in one line
     checked = Results(data, path)
     if not checked.verified:
         raise BadInput(f"{where}: not added to a leaderboard: {checked.unverified}")
     return checked, {"file": shown_path(path), "sha256": pinned.sha256}
-
-
-def _check_results(results, where: str) -> None:
-    if not isinstance(results, dict) or results.get("schema") != RESULTS_SCHEMA:
-        found = results.get("schema") if isinstance(results, dict) else type(results).__name__
-        raise BadInput(f"{where}: not a sam-bench results file (schema {found!r}, expected {RESULTS_SCHEMA})")
-    results_file.check(results, where)
 
 
 def _check_against_entry(results: Mapping, entry: dict, where: str) -> None:

@@ -294,7 +294,7 @@ def _sources_lines(out: Path, records: list[RunRecord], cost: dict | None) -> li
         + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else [])
         + [
             f"- `{r.results_file(out)}` ({r.name}, seed {r.seed}, weights sha256 "
-            f"`{r.results['model']['weights_sha256'][:12]}…`)"
+            f"`{str(r.results.model.weights_sha256)[:12]}…`)"
             for r in records
         ]
     )
