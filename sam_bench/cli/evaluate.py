@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli import evaluate_corruptions
 from sam_bench.cli.options import (
     SEED,
     data_dir_option,
@@ -23,7 +22,6 @@ from sam_bench.cli.options import (
     quiet_option,
     zoo_dir_option,
 )
-from sam_bench.corruptions.catalogue import GENERATED, SETS, THREAT_MODEL
 from sam_bench.runtime import clock
 
 
@@ -152,23 +150,6 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     "--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True, help="The attack's threat model."
 )
 @click.option(
-    "--threat-model",
-    type=click.Choice(["Linf", "L2", THREAT_MODEL]),
-    default=None,
-    help="Linf or L2 (as --norm), or corruptions: CIFAR-10-C's 15 corruptions at 5 severities, the mean "
-    "accuracy over the 75 (docs/evaluation.md).",
-)
-@click.option(
-    "--corruption-set",
-    type=click.Choice(SETS),
-    default=GENERATED,
-    show_default=True,
-    help="For corruptions: the official CIFAR-10-C (from --corruptions-dir) or a set sam-bench generates.",
-)
-@click.option("--corruptions-dir", default=None, help="For cifar10-c: the folder holding CIFAR-10-C/ (RobustBench's).")
-@click.option("--corruptions", default=None, help="For corruptions: comma-separated corruptions [default: all 15].")
-@click.option("--severities", default=None, help="For corruptions: comma-separated severities 1-5 [default: all].")
-@click.option(
     "--eps",
     default=None,
     help="Comma-separated budgets, e.g. 0,1/255,8/255 [default: 8/255 for Linf, 0.5 for L2: RobustBench's].",
@@ -250,11 +231,6 @@ def evaluate_command(
     models,
     attack,
     norm,
-    threat_model,
-    corruption_set,
-    corruptions_dir,
-    corruptions,
-    severities,
     eps,
     steps,
     step_size,
@@ -294,13 +270,6 @@ def evaluate_command(
     from sam_bench.evaluation.specs import make_attacks
     from sam_bench.runtime import distributed
 
-    if threat_model == THREAT_MODEL:
-        return evaluate_corruptions.run(ctx, models, out)
-    evaluate_corruptions.check_not_given(ctx, threat_model or norm)
-    if threat_model is not None:
-        if given_on_command_line(ctx, "norm") and norm != threat_model:
-            raise BadInput(f"--norm {norm} and --threat-model {threat_model} disagree; give one")
-        norm = threat_model
     for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
         if attack not in applies and given_on_command_line(ctx, option):
             raise BadInput(
