@@ -136,6 +136,8 @@ def test_robustbench_checkpoints_load_through_its_definitions_and_its_load_model
 
 
 def test_a_plain_pytorch_model_goes_from_its_file_to_a_board_row_marked_trained_elsewhere(tmp_path, sample):
+    """zoo import -> evaluate (PGD on 48 sample images, AutoAttack's APGD-CE) -> leaderboard add (its spot checks
+    measure the imported weights again) -> render -> recheck."""
     from sam_bench.data import load_dataset
     from sam_bench.evaluation.evaluate import evaluate
     from sam_bench.evaluation.model_ref import load_model_ref
@@ -180,6 +182,8 @@ def test_a_plain_pytorch_model_goes_from_its_file_to_a_board_row_marked_trained_
     assert rendered.exit_code == 0, rendered.output
     page = next(boards.rglob("*.md")).read_text()
     assert "(trained elsewhere)" in page
+    rechecked = invoke("recheck", tmp_path / "results.json", "--zoo-dir", zoo, "--attacks", "pgd")
+    assert rechecked.exit_code == 0, rechecked.output  # measured again from the imported weights, image by image
 
 
 def test_an_imported_entry_may_not_claim_a_run_here(tmp_path):

@@ -51,9 +51,27 @@ def _three_numbers(ctx, param, value):
 @click.option(
     "--claimed-autoattack", type=float, default=None, help="Published AutoAttack accuracy (%), kept as a claim."
 )
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), default="cifar10", show_default=True)
-@click.option("--threat-model", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16"]), default="auto", show_default=True)
+@click.option(
+    "--dataset",
+    type=click.Choice(["cifar10", "cifar100"]),
+    default="cifar10",
+    show_default=True,
+    help="The data set family it classifies, whose leaderboards rank it.",
+)
+@click.option(
+    "--threat-model",
+    type=click.Choice(["Linf", "L2"]),
+    default="Linf",
+    show_default=True,
+    help="The leaderboard to rank it in (and RobustBench's list that holds --robustbench-id).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="Stored weights; auto: fp16 above 2 MB, as for every zoo entry.",
+)
 @zoo_dir_option(reads=False)
 def zoo_import(weights, model_id, robustbench_id, claimed_clean, claimed_autoattack, **given):
     """Add a model trained elsewhere to the zoo, recorded as "trained elsewhere".

@@ -38,13 +38,13 @@ PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:")  # networks wrapped a
 def trained_elsewhere(method: str, description: str, source: str, data: str, claims: list | None = None) -> dict:
     """How a model was trained, as its importer tells it: `method` a short name (`at`, `sam`, `trades`, ...), a
     description, the paper or url, the training data; `claims`: figures published for it, to be checked."""
-    record = {"method": method, "description": description, "source": source, "data": data}
-    for key, value in record.items():
+    told = {"method": method, "description": description, "source": source, "data": data}
+    for key, value in told.items():
         if not isinstance(value, str) or not value.strip():
             raise BadInput(f"trained elsewhere: say the model's {key} (how it was trained is part of its entry)")
     if not all(c.islower() or c.isdigit() or c == "-" for c in method) or not method[0].islower():
         raise BadInput(f"trained elsewhere: method {method!r} is a short name in lower case, e.g. at, sam, trades")
-    return {**record, "claims": list(claims or [])}
+    return {**told, "claims": list(claims or [])}
 
 
 def architecture_spec(

@@ -209,8 +209,13 @@ def load_model(model_id: str, dataset="cifar10", threat_model=LINF, zoo_dir=None
 
 
 def architecture_name(spec: dict) -> str:
-    """RobustBench-style architecture text: 'PreActResNet-18', 'WideResNet-28-10 (width x0.25)'."""
+    """RobustBench-style architecture text: 'PreActResNet-18', 'WideResNet-28-10 (width x0.25)', 'resnet18
+    (torchvision)'."""
     arch = spec["arch"]
+    if arch.startswith("torchvision:"):
+        return f"{arch[len('torchvision:') :]} (torchvision)"
+    if arch.startswith("robustbench:"):  # robustbench:<dataset>/<threat model>/<id>
+        return f"RobustBench's {arch.rsplit('/', 1)[-1]} network"
     if arch.startswith("timm:"):
         given = spec.get("kwargs") or {}
         return arch[len("timm:") :] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
