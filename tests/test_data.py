@@ -157,3 +157,17 @@ def test_cifar10_not_found_suggests_the_bundled_sample(monkeypatch):
     monkeypatch.delenv("SAM_BENCH_DATA", raising=False)
     with pytest.raises(BadInput, match="cifar10 not found.*--dataset cifar10-sample"):
         load_dataset("cifar10")
+
+
+def test_the_documented_sample_loader_gives_what_the_docs_say():
+    import re
+    from pathlib import Path
+
+    from sam_bench.data import load_dataset
+
+    page = (Path(__file__).parent.parent / "docs" / "training.md").read_text()
+    assert 'load_dataset("cifar10-sample")' in page
+    stated = re.search(r"x_train \((\d+), 32, 32, 3\) uint8", page)
+    sample = load_dataset("cifar10-sample")
+    assert stated and sample.x_train.shape == (int(stated.group(1)), 32, 32, 3)
+    assert sample.x_train.dtype == np.uint8 and len(sample.y_test) == len(sample.x_test)

@@ -276,3 +276,24 @@ def test_bad_models_are_one_line(tmp_path, tampered):
         assert result.exit_code == code, result.output
         assert result.stderr.startswith("Error: ") and message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_standard_autoattack_says_its_cost_before_it_starts(runs, tmp_path, quick_autoattack, monkeypatch):
+    import itertools
+    import re
+
+    from sam_bench.runtime import clock
+
+    ticks = itertools.count(clock.STARTED, 3.0)  # the injected clock: every reading 3 s after the one before
+    monkeypatch.setattr(clock, "now", lambda: next(ticks))
+    args = ("--attack", "autoattack", "--eps", "8/255", "--n-examples", "16", "--chunk-size", "16", "--batch-size", "8")
+    result = invoke(runs[0], *args, "--out", tmp_path / "aa.json")
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stderr.splitlines() if "for 16 images here" in line]
+    timed = r"autoattack Linf 8/255: about (\d+) s for 16 images here \(the whole suite timed on (\d) image"
+    said = re.match(timed, line)
+    assert said, line
+    assert int(said.group(1)) == 3 * 16 // int(said.group(2))  # the probe read the clock twice: 3 s for its images
+    assert "--version custom --attacks apgd-ce,apgd-t" in line
+    quiet = invoke(runs[0], *args, "--out", tmp_path / "quiet.json", "--quiet")
+    assert "images here" not in quiet.stderr

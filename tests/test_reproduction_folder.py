@@ -75,3 +75,13 @@ def test_a_scale_without_its_data_is_refused_in_one_line(monkeypatch, tmp_path):
     assert "paper-cifar10 at scale cpu needs its data: cifar10 not found" in result.output
     assert "--scale smoke" in result.output
     assert not (tmp_path / "mine").exists()  # nothing written, nothing reported done
+
+
+def test_the_last_lines_of_a_reproduction_are_its_claims_as_its_report_gives_them():
+    from sam_bench.cli.reproduce import claim_lines
+
+    folder = Path(__file__).resolve().parent.parent / "reproductions" / "paper-cifar10-sample"
+    lines = claim_lines(folder)
+    assert [line.split(":")[0] for line in lines] == ["C1", "C2", "C3", "C4"]
+    report = (folder / "REPORT.md").read_text().splitlines()
+    assert all(f"- {line}" in report for line in lines)

@@ -15,6 +15,7 @@ from sam_bench.bench import marked_block
 from sam_bench.bench.probe import read
 from sam_bench.bench.probe_choice import choose
 from sam_bench.errors import BadInput
+from sam_bench.runtime import provenance
 
 START, END = "<!-- probe {name} start -->", "<!-- probe {name} end -->"
 
@@ -31,8 +32,8 @@ def markdown(record: dict, source: str) -> str:
     where = ", ".join(f"{k} {v}" for k, v in isa.items() if v) if isinstance(isa, dict) else isa or env["device"]
     lines = [
         f"`{source}`: {env['device_name']} ({where}), torch {env['torch_version']}, "
-        f"{env.get('torch_threads')} thread(s) per process, sam-bench commit `{env.get('code_commit') or 'unknown'}`, "
-        f"{record['created']}; {s.get('arch')} at width {s.get('width')}, batch {s['batch_size']}, "
+        f"{env.get('torch_threads')} thread(s) per process, {provenance.shown(record)}; "
+        f"{s.get('arch')} at width {s.get('width')}, batch {s['batch_size']}, "
         f"{budget['rounds']} rounds in {budget['spent_s']:.0f} of {budget['budget_s']:.0f} s ({record['status']}).",
         "",
         "| part | value | median | rounds |",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sam_bench.bench.targets import targets as judge
+from sam_bench.runtime import provenance
 from sam_bench.training import method_table
 
 
@@ -17,8 +18,7 @@ def format_table(result: dict, markdown: bool = False) -> str:
     if markdown:
         cuda = f" (CUDA {env['cuda']}, cuDNN {env['cudnn']})" if env.get("cuda") else ""
         lines += [
-            f"Device: **{env['device_name']}**, torch {env['torch_version']}{cuda}, sam-bench commit "
-            f"`{env['code_commit'] or 'unknown'}`, {result['created']}.",
+            f"Device: **{env['device_name']}**, torch {env['torch_version']}{cuda}, {provenance.shown(result)}.",
             "",
         ]
     lines.append(table(_training_rows(result["training"]), (0, 0, 1, 0, 1, 1, 1)))

@@ -139,6 +139,20 @@ def reproduce(
     for what in ("plots", "zoo", "leaderboard pages"):
         if found[what]:
             click.echo(f"  {what + ':':<18} " + "\n  {:<18} ".format("").join(str(p) for p in found[what]))
+    click.echo("the paper's claims, as this grid judged them (the report says how):")
+    for line in claim_lines(Path(report).parent):
+        click.echo(f"  {line}")
+
+
+def claim_lines(folder) -> list[str]:
+    """The report's verdict on each claim, one line each (per architecture where the grid has several)."""
+    from sam_bench.report.claims import headline
+    from sam_bench.report.folder import Folder
+
+    by_arch = Folder.load(folder).verdicts
+    return [
+        (f"{arch}: " if len(by_arch) > 1 else "") + line for arch, found in by_arch.items() for line in headline(found)
+    ]
 
 
 def _folder(recipe, scale, out, update_committed, status) -> str | None:

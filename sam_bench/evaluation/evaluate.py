@@ -16,6 +16,7 @@ stopped. The record's layout is documented in docs/results-schema.md.
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from sam_bench.attacks.invariants import (
 from sam_bench.data import Dataset
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import carry_over, outcomes
+from sam_bench.evaluation import autoattack_estimate, carry_over, outcomes
 from sam_bench.evaluation.attack_table import RUNNERS, cost
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key, combine, disagreement
@@ -141,12 +142,12 @@ def _timed_first_batch(
     result is dropped and the RNG left as it was, so the chunk itself, run from its own seed, gives the same
     numbers with or without this probe."""
     count = _probe_images(len(y), batch_size)
-    started = time.time()
+    started = clock.now()
     with tqdm(disable=True) as quiet:
         _seeded_attack(model, spec, x[:count].to(device), y[:count].to(device), batch_size, quiet, seed, search_math)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return count, time.time() - started
+    return count, clock.now() - started
 
 
 def _search_mode(search_math: str) -> dict:
@@ -473,6 +474,32 @@ class _Run:
         why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
         raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
 
+    def _probe(self, spec, bounds, keys, index: int, batch: int) -> tuple[int, float]:
+        """(images, seconds) of the timed probe before chunk `index`, run and kept in the state for a later call."""
+        s, e = bounds[index]
+        seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
+        images, seconds = _timed_first_batch(
+            self.model, spec, self.x_all[s:e], self.y_all[s:e], batch, self.device, seed, self.search_math
+        )
+        self.state.put_probe(keys[index], self.where, images, seconds)
+        return images, seconds
+
+    def _announce(self, spec, label, bounds, keys, todo, batch) -> float:
+        """Say before standard AutoAttack starts how long it is expected to take here (autoattack_estimate), from
+        the timed probe before its first chunk (one an earlier call kept, or one run now); its seconds per image."""
+        first = todo[0]
+        probed = self.state.probes.get(keys[first])
+        if probed is None or probed["where"] != self.where:
+            if self.stop_at is not None:  # under a limit the probe waits until the limit says it fits
+                s, e = bounds[first]
+                self._stop_before_a_probe_that_cannot_fit(spec, label, s, e, batch, 0, len(bounds))
+            images, seconds = self._probe(spec, bounds, keys, first, batch)
+        else:
+            images, seconds = probed["images"], probed["seconds"]
+        left = sum(bounds[i][1] - bounds[i][0] for i in todo)
+        print(autoattack_estimate.estimate(label, left, images, seconds, self.device.type), file=sys.stderr, flush=True)
+        return seconds / images
+
     def attack(self, spec, bounds, chunk_size: int, batch_size: int, chunks_before: int, chunks_total: int, warn):
         """One attack over its chunks (those of the state file skipped), each process a chunk per round; its
         results entry. Raises EvaluationStopped before a chunk that would end after the time limit."""
@@ -486,6 +513,8 @@ class _Run:
         ctx = self.ctx
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
         seconds_per_image = None  # of this attack's last chunk (or its timed probe): how long the next will take
+        if todo and ctx is None and self.progress and autoattack_estimate.announces(spec):
+            seconds_per_image = self._announce(spec, label, bounds, keys, todo, spec_batch)
         with tqdm(
             total=n_spec, initial=done, desc=label, unit="img", disable=not self.progress, dynamic_ncols=True
         ) as bar:
@@ -499,18 +528,7 @@ class _Run:
                         self._stop_before_a_probe_that_cannot_fit(
                             spec, label, s, e, spec_batch, done_before, chunks_total
                         )
-                        seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
-                        images, seconds = _timed_first_batch(
-                            self.model,
-                            spec,
-                            self.x_all[s:e],
-                            self.y_all[s:e],
-                            spec_batch,
-                            self.device,
-                            seed,
-                            self.search_math,
-                        )
-                        self.state.put_probe(keys[todo[first]], self.where, images, seconds)
+                        images, seconds = self._probe(spec, bounds, keys, todo[first], spec_batch)
                         seconds_per_image = seconds / images
                     needed = seconds_per_image * (e - s)
                     late = not clock.fits(self.stop_at, needed)

@@ -44,6 +44,13 @@ def code_commit(root: Path = ROOT) -> str | None:
     return f"{named}+copy" if named else None
 
 
+def shown(record: dict) -> str:
+    """Where a measurement came from, for pages users read: the commit (without the '+copy' mark of a copied
+    tree, which the record keeps) and the day it was made."""
+    commit = (record["environment"].get("code_commit") or "unknown").removesuffix("+copy")
+    return f"sam-bench commit `{commit}`, {str(record['created'])[:10]}"
+
+
 def resolve_device(name: str) -> torch.device:
     from sam_bench.errors import BadInput
 

@@ -1,0 +1,42 @@
+"""What standard AutoAttack will cost, said before it starts.
+
+Standard AutoAttack runs APGD-CE, APGD-T, FAB-T and Square, each on the images the ones before it left
+unfooled; on a CPU it takes many minutes for a hundred images. Before its first chunk, the timed probe
+(`evaluate._timed_first_batch`: the whole suite on the chunk's first images) gives seconds per image, and
+this module turns them into the line the user reads: how long the attack is expected to take here, and on
+a CPU the cheaper APGD-CE + APGD-T (`--version custom --attacks apgd-ce,apgd-t`).
+"""
+
+from __future__ import annotations
+
+CHEAPER = "--version custom --attacks apgd-ce,apgd-t"
+
+
+def announces(spec) -> bool:
+    """Whether an attack gets the estimate: standard AutoAttack, the long one."""
+    return spec.attack == "autoattack" and spec.settings.get("version") == "standard"
+
+
+def duration(seconds: float) -> str:
+    """42 s, 3.5 minutes, 2.1 hours."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def estimate(label: str, images: int, probe_images: int, probe_seconds: float, device_type: str) -> str:
+    """The line said before standard AutoAttack starts on `images` images, from a probe of `probe_images` that
+    took `probe_seconds`."""
+    expected = probe_seconds / probe_images * images
+    line = (
+        f"{label}: about {duration(expected)} for {images} images here (the whole suite timed on {probe_images} "
+        f"image{'s' if probe_images != 1 else ''}: {probe_seconds:.1f} s; a more robust model takes longer)"
+    )
+    if device_type == "cpu":
+        line += (
+            f"; on a CPU, APGD-CE + APGD-T alone ({CHEAPER}) skip FAB-T and Square, most of standard's time, "
+            "though RobustBench's board takes standard results only"
+        )
+    return line
