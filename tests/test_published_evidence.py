@@ -55,6 +55,7 @@ def built(tmp_path_factory) -> Path:
         ["evaluate", A, *QUICK_AA, "--eps", "1/255", *evaluate, "--out", w / "aa1.json"],
         ["evaluate", A, *QUICK_AA, "--eps", "8/255", *evaluate, "--out", w / "aa8.json"],
         ["evaluate", A, "--attack", "pgd", "--eps", "1/255,8/255", *evaluate, "--out", w / "pgd.json"],
+        ["evaluate", A, "--attack", "pgd", "--steps", "1", "--eps", "8/255", *evaluate, "--out", w / "pgd1.json"],
     ]
     for args in steps:
         result = invoke(*args)
@@ -118,7 +119,7 @@ def test_a_relabelled_budget_is_refused_at_add(world, relabel):
     outcomes, and the board would have shown the 1/255 accuracy at 8/255."""
     edit(world / "aa1.json", lambda r: relabel(r["evaluations"][0]))
     error = one_error(add(world, "aa1.json"))
-    assert "autoattack Linf 8/255" in error and "sampled images it records robust, autoattack (custom: apgd-ce) run again" in error
+    assert "autoattack Linf 8/255" in error and "sampled images it records robust, autoattack (" in error
     assert "states more robustness than its weights have" in error
     assert not (world / BOARD).exists()
 
@@ -179,6 +180,65 @@ def test_outcomes_forged_with_every_figure_are_refused_at_add(world):
     error = one_error(add(world, "aa8.json"))
     assert "autoattack Linf 8/255 (custom: apgd-ce)" in error and "states more robustness" in error
     assert (world / BOARD).read_text() == before
+
+
+def verify(w: Path, results: str):
+    return invoke("verify", w / results, "--zoo-dir", w / "zoo", "--quiet")
+
+
+def test_deflated_outcomes_are_refused(world):
+    """Robust images moved to fooled, every figure re-derived: the file states less robustness than its weights."""
+
+    def three_robust_images_fooled(r):
+        robust = outcomes.decode(r["evaluations"][0]["outcomes"])
+        robust[np.flatnonzero(robust)[:3]] = False
+        forge(r, r["evaluations"][0], robust)
+
+    edit(world / "pgd.json", three_robust_images_fooled)
+    result = verify(world, "pgd.json")
+    assert result.exit_code == 1 and "1 of 1 results files refused" in one_error(result)
+    assert "pgd Linf 1/255: of " in result.output
+    assert "it records fooled, pgd run again on the weights leaves correct" in result.output
+    assert "states less robustness than its weights have" in result.output
+
+
+def test_a_weaker_pgd_under_a_stronger_label_is_refused(world):
+    """PGD-1 labelled PGD-10: the labelled attack runs again on the sample and fools what the file records robust."""
+    ten = json.loads((world / "pgd.json").read_text())["evaluations"][1]["settings"]
+    edit(world / "pgd1.json", lambda r: r["evaluations"][0]["settings"].update(ten))
+    result = verify(world, "pgd1.json")
+    assert result.exit_code == 1 and "pgd Linf 8/255: of " in result.output
+    assert "it records robust, pgd run again on the weights fools" in result.output
+
+
+def test_two_checks_draw_their_own_samples_and_a_seed_replays_a_verdict(world):
+    from sam_bench.evaluation.spot_check import spot_check
+
+    options = {"zoo_dir": world / "zoo", "device": "cpu"}
+    first, second = spot_check(world / "pgd.json", **options), spot_check(world / "pgd.json", **options)
+    assert first.seed != second.seed
+    again = spot_check(world / "pgd.json", seed=first.seed, **options)
+    assert [v.strata for v in again] == [v.strata for v in first] and again.seed == first.seed
+    result = invoke("verify", world / "pgd.json", "--zoo-dir", world / "zoo", "--replay", first.seed, "--quiet")
+    assert result.exit_code == 0 and f"check seed {first.seed}" in result.output, result.output
+
+
+def test_verify_checks_a_boards_results_files_and_refuses_one_that_changed_since(world):
+    assert add(world, "aa8.json").exit_code == 0 and add(world, "pgd.json").exit_code == 0
+    boards = ["verify", world / "boards", "--zoo-dir", world / "zoo", "--quiet"]
+    result = invoke(*boards)
+    assert result.exit_code == 0 and "3 evaluations agree with the weights" in result.output, result.output
+    edit(world / "pgd.json", lambda r: r.update(created="2020-01-01T00:00:00+00:00"))
+    result = invoke(*boards)
+    assert result.exit_code == 1 and "not the file the board's figures came from" in result.output, result.output
+
+
+def test_verify_reports_a_check_the_time_limit_cut_as_partial(world):
+    from sam_bench.evaluation.spot_check import spot_check
+
+    verdicts = spot_check(world / "pgd.json", zoo_dir=world / "zoo", stop_at=0.0)
+    assert [v.evaluation for v in verdicts] == ["clean"] and verdicts.partial
+    assert verdicts.skipped == ("pgd Linf 1/255", "pgd Linf 8/255")
 
 
 def test_results_relabelled_to_another_zoo_model_are_refused(world):

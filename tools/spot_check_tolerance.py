@@ -6,9 +6,10 @@ count and at others; and what a full clean pass of a full-width PreActResNet-18 
     python tools/spot_check_tolerance.py RESULTS.json [...] --threads 1,2 --clean-cost --out benchmarks/X.json
 
 One JSON record per file and thread count (each evaluation's images measured and differing per stratum, seconds),
-the clean-pass cost, and where this ran (torch, threads, load average). AutoAttack evaluations are measured from
-a copy of the file without them (a standard AutoAttack of every image costs as much as the evaluation itself):
-their re-run cannot replay the recorded random starts, and the spot check holds them to a stated chance instead.
+the clean-pass cost, and where this ran (torch, threads, load average). Without --autoattack, AutoAttack
+evaluations are measured from a copy of the file without them (a standard AutoAttack of every image costs as much
+as the evaluation itself): their re-run cannot replay the recorded random starts, and the spot check holds them to a
+stated chance instead.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ def without_autoattack(path: Path, work: Path) -> Path:
     return work / path.name
 
 
-def measured(path: Path, threads: int, zoo_dir: str | None) -> dict:
+def measured(path: Path, threads: int, zoo_dir: str | None, autoattack: bool = False) -> dict:
     import tempfile
 
     from sam_bench.evaluation import spot_check
 
     started, rows = time.time(), []
-    copy = without_autoattack(path, Path(tempfile.mkdtemp()))
+    copy = path if autoattack else without_autoattack(path, Path(tempfile.mkdtemp()))
     for verdict in spot_check.verdicts(copy, zoo_dir=zoo_dir, every_image=True, threads=threads, seed=0):
         rows.append(
             {
@@ -94,13 +95,14 @@ def main() -> None:
     parser.add_argument("results", nargs="*", type=Path)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--zoo-dir", default=None)
+    parser.add_argument("--autoattack", action="store_true", help="keep AutoAttack evaluations (small files only)")
     parser.add_argument("--clean-cost", type=int, default=0, metavar="IMAGES")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     records = []
     for path in args.results:
         for threads in [int(t) for t in args.threads.split(",")]:
-            record = measured(path, threads, args.zoo_dir)
+            record = measured(path, threads, args.zoo_dir, args.autoattack)
             print(json.dumps(record), flush=True)
             records.append(record)
     out = {

@@ -20,7 +20,7 @@ down, puts ceil(n / 100) changed images into one stratum; the sample draws at le
 >= `POWER`.
 
 The rule. Where the re-run can replay the recorded random draws image by image (`replayed`: a PGD run measured on a
-CPU, checked on a CPU), a faithful file agrees on every sampled image (measured: benchmarks/spot-check-tolerance.md),
+CPU, checked on a CPU), a faithful file agrees on every sampled image (measured: benchmarks/spot-check-tolerance.log),
 so one differing image refuses it, and the stated power is the power of the check. Where it cannot (AutoAttack,
 whose random starts depend on which images share a batch; a GPU's results checked on a CPU), each image of a
 stratum is taken to differ by chance with probability at most `REMEASURE[kind].chance`, and a stratum is refused
@@ -487,7 +487,7 @@ def _measured(path, results, data, model, recorded_device, check_seed, stop_at, 
     x, y = _images(data, np.arange(n))
     predicted = model.predictions(x, batch if isinstance(batch, int) else 250)
     now_clean = (predicted == y).numpy()
-    exact = recorded_device == model.device.type
+    exact = recorded_device == "cpu" and model.device.type == "cpu"  # as replayable(): a GPU may order sums anew
     chance = 0.0 if exact else REMEASURE["clean"].chance
     everything = [np.flatnonzero(clean), np.flatnonzero(~clean)]
     yield _verdict("clean", "clean", chance, clean, now_clean, everything, exact)
