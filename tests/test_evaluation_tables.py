@@ -2,6 +2,7 @@
 threat model or an attack is named: the schemas' enums are the tables' names, and a toy threat model registered
 in the table alone is taken by make_attacks, evaluate and the results' schema."""
 
+import dataclasses
 import json
 
 import pytest
@@ -35,7 +36,7 @@ def _marked_enums():
 def test_the_schema_files_enums_are_the_tables_names():
     marked = _marked_enums()
     assert {table for _, _, table, _ in marked} == set(schema.table_enums())
-    assert len(marked) == 8  # threat model x3, attack norm x4, RobustBench's budgets x1
+    assert len(marked) == 9  # threat model x4 (a claim of a model trained elsewhere too), attack norm x4, budgets x1
     for kind, where, table, enum in marked:
         assert [v for v in enum if v is not None] == schema.table_enums()[table], f"{kind}.schema.json{where}"
 
@@ -149,8 +150,11 @@ def test_the_attack_records_answer_for_the_attacks():
     assert attack_table.applies_to()["steps"] == ("pgd",)
 
 
-def test_the_remeasure_policy_is_the_spot_checks():
+def test_the_spot_check_reads_its_rules_from_the_attack_table(monkeypatch):
     from sam_bench.evaluation import spot_check
 
     for name, record in attack_table.TABLE.items():
-        assert (record.remeasure.sample, record.remeasure.chance) == (spot_check.SAMPLE[name], spot_check.CHANCE[name])
+        assert spot_check.remeasure(name) is record.remeasure
+    monkeypatch.setitem(attack_table.TABLE, "pgd", dataclasses.replace(attack_table.PGD, remeasure=None))
+    with pytest.raises(BadInput, match="no rule to measure 'pgd' again"):
+        spot_check.remeasure("pgd")

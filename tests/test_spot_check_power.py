@@ -62,7 +62,7 @@ def test_at_most_one_faithful_file_of_100_is_refused(n):
     rng = np.random.default_rng(n)
     clean, robust = world(n, FIGURES["pgd Linf 2/255"], rng)
     assert not any(refused(robust, robust, clean, 0.0, rng) for _ in range(TRIES))
-    chance = spot_check.REMEASURE["autoattack"].chance
+    chance = spot_check.remeasure("autoattack").chance
     wrongly = 0
     for _ in range(TRIES):
         now = robust ^ (clean & (rng.random(n) < chance))

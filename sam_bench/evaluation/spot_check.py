@@ -23,8 +23,9 @@ The rule. Where the re-run can replay the recorded random draws image by image (
 CPU, checked on a CPU), a faithful file agrees on every sampled image (measured: benchmarks/spot-check-tolerance.log),
 so one differing image refuses it, and the stated power is the power of the check. Where it cannot (AutoAttack,
 whose random starts depend on which images share a batch; a GPU's results checked on a CPU), each image of a
-stratum is taken to differ by chance with probability at most `REMEASURE[kind].chance`, and a stratum is refused
-where P(Binomial(sampled, chance) >= differing) < ALPHA: a weaker check, stated as such in docs/evaluation.md.
+stratum is taken to differ by chance with probability at most the `chance` of its attack's `remeasure` rule (the
+attack table), and a stratum is refused where P(Binomial(sampled, chance) >= differing) < ALPHA: a weaker check,
+stated as such in docs/evaluation.md.
 
 What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
 """
@@ -49,8 +50,8 @@ from sam_bench.attacks.invariants import check_adversarial_examples
 from sam_bench.attacks.pgd import pgd, random_perturbation
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import outcomes, results_file
-from sam_bench.evaluation.attack_table import RUNNERS
+from sam_bench.evaluation import attack_table, outcomes, results_file
+from sam_bench.evaluation.attack_table import RUNNERS, Remeasure
 from sam_bench.evaluation.evaluate import to_float
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
@@ -71,25 +72,14 @@ POWER = 0.999
 ALPHA = 1e-3  # where draws are not replayed: a stratum is refused where chance explains what differs less often
 
 
-@dataclass(frozen=True)
-class Remeasure:
-    """How one kind of evaluation is measured again: whether its random draws can be replayed image by image
-    on a sample (then a faithful re-run agrees on every image), and, where they cannot, the most a faithful
-    file's image of a stratum differs from its re-run by chance."""
-
-    replayable: bool
-    chance: float
+def remeasure(attack: str) -> Remeasure:
+    """How an attack is measured again: its record's rule in the attack table (`Attack.remeasure`)."""
+    rule = attack_table.attack(attack).remeasure
+    if rule is None:
+        raise BadInput(f"sam-bench has no rule to measure {attack!r} again; {FIX}")
+    return rule
 
 
-# Every attack's re-measurement in one table. Chances where draws are not replayed: on the CPU that measured the
-# committed evaluations, another PGD-10 random start fooled at most 6% of a stratum of 30 or more images recorded
-# robust; a full-width model measured on a GPU (TF32 search) and re-run on a CPU differed on at most 19% (6 of
-# 32, PGD at L2 128/255), its clean pass on no image; 0.25 leaves room for AutoAttack's batch-dependent starts.
-REMEASURE = {
-    "clean": Remeasure(replayable=True, chance=0.02),
-    "pgd": Remeasure(replayable=True, chance=0.25),
-    "autoattack": Remeasure(replayable=False, chance=0.25),
-}
 FIX = "evaluate the model again (sam-bench evaluate) instead of editing results, or restore the file"
 
 
@@ -231,7 +221,7 @@ def replayable(evaluation: Evaluation, recorded_device: str, device: torch.devic
     same seed everywhere)."""
     chunks = evaluation.chunks or {}
     return (
-        REMEASURE[evaluation.attack].replayable
+        remeasure(evaluation.attack).replayable
         and recorded_device == "cpu"
         and device.type == "cpu"
         and isinstance(chunks.get("size"), int)
@@ -488,7 +478,7 @@ def _measured(path, results, data, model, recorded_device, check_seed, stop_at, 
     predicted = model.predictions(x, batch if isinstance(batch, int) else 250)
     now_clean = (predicted == y).numpy()
     exact = recorded_device == "cpu" and model.device.type == "cpu"  # as replayable(): a GPU may order sums anew
-    chance = 0.0 if exact else REMEASURE["clean"].chance
+    chance = 0.0 if exact else remeasure("clean").chance
     everything = [np.flatnonzero(clean), np.flatnonzero(~clean)]
     yield _verdict("clean", "clean", chance, clean, now_clean, everything, exact)
     counts = results.get("clean_prediction_counts")
@@ -519,7 +509,7 @@ def _measured(path, results, data, model, recorded_device, check_seed, stop_at, 
         starts = replayed_starts(ev, clean, union, shape) if replay else None
         images = _images(data, union)
         now = model.robust(spec, *images, seed=seed % 2**31, starts=starts) if len(union) else np.zeros(0, bool)
-        chance = 0.0 if replay else REMEASURE[ev.attack].chance
+        chance = 0.0 if replay else remeasure(ev.attack).chance
         yield _verdict(name, _rerun_name(ev), chance, recorded, now, parts, replay)
 
 
