@@ -365,6 +365,7 @@ def _update_from_results(
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
     path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{entry['id']}.json"
+    previous: dict | None
     if pending is not None and path in pending:
         previous = copy.deepcopy(pending[path])
     else:
