@@ -319,7 +319,7 @@ def test_a_stand_in_test_set_under_a_known_name_is_refused(world):
     """Results that name CIFAR-10 (or the bundled sample) but carry another data fingerprint are not published."""
     edit(world / "aa8.json", lambda r: r["dataset"].update(sha256="0" * 64))
     error = one_error(add(world, "aa8.json"))
-    assert "the results name the cifar10-sample test set, but their data's fingerprint (sha256 000000000000)" in error
+    assert "aa8.json: the results" in error and "000000000000" in error  # the fingerprint named, and refused
     assert not (world / BOARD).exists()
 
 
@@ -390,4 +390,25 @@ def test_an_edited_epoch_count_in_the_zoo_entry_is_refused_at_leaderboard_add(wo
 
     edit(entry, every_count)  # agrees with itself: the run's log says otherwise
     assert "training: config.epochs is 100, but log.jsonl holds 3 epochs" in one_error(add(world, "aa8.json"))
+    assert not (world / BOARD).exists()
+
+
+def test_a_run_without_its_log_is_not_published_as_trained_here(world):
+    """A standard run published as "SAM (rho=0.1)", "50,000 images", "100 ep." once its log.jsonl was deleted: what
+    a board shows of a run trained here is read from its log, and without it the entry is refused."""
+    zoo = world / "zoo_of_the_copy"
+    assert invoke("zoo", "add", world / "run_a", "--id", A, "--zoo-dir", zoo).exit_code == 0
+    (world / "run_a" / "log.jsonl").unlink()
+    result = invoke("leaderboard", "add", world / "aa8.json", "--zoo-dir", zoo, "--leaderboard-dir", world / "boards")
+    assert "holds no log.jsonl: what a board shows of a model trained here" in one_error(result)
+    assert not (world / BOARD).exists()
+
+
+def test_a_method_the_log_did_not_train_with_is_refused(world):
+    """The entry's copy of the run's settings edited to SAM at rho 0.1, agreeing with itself: the log's step record
+    says every epoch was a standard step."""
+    entry = next((world / "zoo").glob(f"*/*/{A}.json"))
+    edit(entry, lambda e: e["training"]["config"].update(method="sam", rho=0.1))
+    error = one_error(add(world, "aa8.json"))
+    assert "training: config.method is 'sam', but log.jsonl logged epoch 1's steps with method 'standard'" in error
     assert not (world / BOARD).exists()

@@ -113,6 +113,10 @@ def test_report_verify_measures_the_shown_results_again_and_refuses_swapped_budg
     result = CliRunner().invoke(cli, ["report", str(sample_st), "--verify"])
     assert result.exit_code == 0, result.output
     assert "results/ST-eefd72d0d5.json: 8 evaluations agree with the weights" in result.output
+    assert (
+        "Measured again: a sample of every evaluation of the 1 results files shown"
+        in (sample_st / "REPORT.md").read_text()
+    )
     path = sample_st / "results" / "ST-eefd72d0d5.json"
     results = json.loads(path.read_text())
     pgd = {ev["eps"]: ev for ev in results["evaluations"] if ev["attack"] == "pgd" and ev["norm"] == "Linf"}
@@ -128,3 +132,9 @@ def test_report_verify_measures_the_shown_results_again_and_refuses_swapped_budg
     assert len(errors) == 1 and "ST-eefd72d0d5.json: pgd Linf " in errors[0], result.output
     assert "than its weights have" in errors[0]
     assert not (sample_st / "REPORT.md").exists()
+    # the report alone shows the swapped figures, and says in its header that they were not measured again
+    assert report(sample_st).exit_code == 0
+    assert (
+        "Not measured again: the figures of the 1 results files shown are read from them"
+        in (sample_st / "REPORT.md").read_text()
+    )

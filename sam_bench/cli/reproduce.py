@@ -206,7 +206,7 @@ def report(folder, readme, verify, zoo_dir, data_dir, device):
     loaded = Folder.load(folder)  # read, checked and judged once for the report and its summary
     if verify:
         _verify(loaded, zoo_dir, data_dir, device)
-    click.echo(f"wrote {write_report(folder, loaded)}")
+    click.echo(f"wrote {write_report(folder, loaded, measured_again=verify)}")
     for path in readme:
         if summary.has_markers(path, folder):
             click.echo(f"wrote {summary.update_readme(path, loaded)}")
@@ -216,7 +216,13 @@ def report(folder, readme, verify, zoo_dir, data_dir, device):
 
 def _verify(loaded, zoo_dir, data_dir, device) -> None:
     """Every results file a report shows against the weights it names, on its sample (evaluation.spot_check):
-    a zoo model's from the folder's own zoo where it has one, another run's from its run folder."""
+    a zoo model's from the folder's own zoo where it has one, another run's from its run folder. The gate of
+    `leaderboard add`: each file read once, its test set the one its name says, and the bytes measured again
+    those the report was loaded from (a file changed since is refused)."""
+    from sam_bench.errors import SamBenchError
+    from sam_bench.evaluation import results_file
+    from sam_bench.evaluation.pinned import pin
+    from sam_bench.evaluation.results_record import derived
     from sam_bench.evaluation.spot_check import spot_check, summary
     from sam_bench.rundir.model import has_weights
 
@@ -227,6 +233,11 @@ def _verify(loaded, zoo_dir, data_dir, device) -> None:
         own = None if record.results.model.zoo_id or not has_weights(run) else str(run)
         assert record.path is not None, "a folder's records name their results files"
         shown = record.path.relative_to(loaded.path)
+        pinned = pin(record.path)
+        if derived(pinned.json()) != dict(record.results):
+            raise SamBenchError(f"{shown}: changed while the report was being written; run the report again")
+        results_file.check_known_test_set(record.results["dataset"], str(shown))
         click.echo(f"{shown}: measuring a sample of every evaluation again from its weights")
-        verdicts = spot_check(record.path, zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own)
+        with pinned.private_copy() as copy:
+            verdicts = spot_check(copy, zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own)
         click.echo(f"{shown}: {summary(verdicts)}")

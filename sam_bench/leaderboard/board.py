@@ -4,8 +4,9 @@ for submission. The leaderboard's public calls, one module per concept behind th
     entries      a results file -> model_info JSON (`update_from_results`: every figure derived from its
                  per-image outcomes, naming the file and its sha256), read back (`read_entry`, `load_board`)
     evidence     an entry recomputed from the results files it names before it is rendered or submitted
-    publication  what `leaderboard add` and `submit` measure again first (`add`): the results on a sample of
-                 their images from the weights they name, the model's training record against its log
+    publication  the one gate to a board (`add_all`: `leaderboard add`, `evaluate --leaderboard`, `reproduce`; its
+                 check `submit` too): each file read once, measured again on a sample of its images from the
+                 weights it names, its test set and the model's training record against its log
     table        a board's rows, ranked, with their columns
     render       markdown, HTML and a plot per board (`render`), the table in a markdown file's markers
     submission   the checks and the issue text for RobustBench (`submit`)

@@ -122,14 +122,17 @@ def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
     return text
 
 
-def write_report(out: str | Path, folder: Folder | None = None) -> Path:
+def write_report(out: str | Path, folder: Folder | None = None, measured_again: bool = False) -> Path:
     """(Re)write REPORT.md and its plots from the reproduction's results files (`folder`: the folder
-    already loaded, as `report --readme` hands it to the summary too)."""
+    already loaded, as `report --readme` hands it to the summary too). `measured_again`: every results file shown
+    was measured again on a sample from its weights and agreed (`report --verify`); the header says which."""
     out = Path(out)
     folder = folder or Folder.load(out)
     plan, records, cost = folder.plan, folder.records, folder.cost
     report = out / "REPORT.md"
     lines = _header_lines(out, plan, records, folder.left_out)
+    if records:
+        lines += [_measured_again_line(len(records), measured_again), ""]
     if not records:
         files.write_text(report, "\n".join(lines) + "\n")
         return report
@@ -157,6 +160,22 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     lines += _sources_lines(out, records, cost)
     files.write_text(report, "\n".join(lines) + "\n")
     return report
+
+
+def _measured_again_line(files_shown: int, measured_again: bool) -> str:
+    """Whether the figures below were measured again from the weights, or only read (a results file agrees with
+    its own per-image outcomes, but two evaluations whose labels were swapped agree with theirs too)."""
+    if measured_again:
+        return (
+            f"Measured again: a sample of every evaluation of the {files_shown} results files shown was measured "
+            "again from the weights they name before this report was written (`sam-bench report --verify`), and "
+            "every one agreed."
+        )
+    return (
+        f"Not measured again: the figures of the {files_shown} results files shown are read from them, each checked "
+        "against its own per-image outcomes only, not against the weights (a file relabelled consistently would "
+        "show as it says); `sam-bench report --verify` measures a sample of every evaluation again first."
+    )
 
 
 def _header_lines(out: Path, plan: dict, records: list[RunRecord], left_out: list[LeftOut]) -> list[str]:

@@ -24,6 +24,12 @@ def learning_rate(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def step_record(cfg: TrainConfig) -> dict:
+    """What an epoch's steps were, as its log line records it: the method and SAM's rho (None for a method without
+    SAM's pass); what a board or report shows of a run's method is checked against it (training.run_check)."""
+    return {"method": cfg.method, "rho": cfg.rho}
+
+
 def evaluate_clean(model, loader: DeviceLoader, autocast=nullcontext, ctx=None) -> float:
     """Test accuracy; under torchrun each process scores its share of the test set."""
     model.eval()
@@ -127,6 +133,7 @@ def train_one_epoch(
     seconds = time.time() - start
     return {
         "epoch": epoch + 1,
+        **step_record(cfg),
         "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
         "train_loss": loss_sum_all.item() / max(seen, 1),
         "train_acc": correct_all.item() / max(seen, 1),

@@ -26,7 +26,7 @@ from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.training.config import RUNTIME_KEYS, TrainConfig
-from sam_bench.training.epoch import epoch_bar, learning_rate
+from sam_bench.training.epoch import epoch_bar, learning_rate, step_record
 from sam_bench.training.grouped_step import GroupedStep, groupable
 from sam_bench.training.loop import Run, checked_out
 
@@ -167,6 +167,7 @@ def _group_epoch(runs: list[Run], step: GroupedStep, epoch: int, progress: bool)
     return [
         {
             "epoch": epoch + 1,
+            **step_record(cfg),
             "lr": learning_rate(cfg, epoch, 0, steps_per_epoch),
             "train_loss": losses[k].item() / max(seen, 1),
             "train_acc": correct[k].item() / max(seen, 1),

@@ -13,7 +13,13 @@ epoch, with the checkpoint. So, one rule, read by `train --resume`, `zoo add` an
 - the learning rate: every logged epoch's rate is the one `config.lr`, `config.schedule` and `config.epochs`
   give that epoch (training.epoch.learning_rate, at its first step, as the log records it);
 - a finished run's `final` numbers are its last logged epoch's and its `wall_time_s` the logged epochs' seconds;
-- the model: the architecture built (`arch.arch`) and the one the weights file's header names are `config.arch`.
+- the model: the architecture built (`arch.arch`) and the one the weights file's header names are `config.arch`;
+- the steps: every logged epoch's method and rho (its step record, training.epoch.step_record) are `config`'s, and
+  the images it trained on `n_train_used` in whole batches (logs from before epochs recorded their steps: the
+  images only).
+
+Nothing a board or a report shows of a run is believed without its log: a zoo entry whose run's log is not at hand
+is refused where it is published (sam_bench.zoo.training_record).
 
 A mismatch is refused in one line naming the field and both values.
 """
@@ -76,7 +82,20 @@ def check(metadata: Mapping, logged: list[dict] | None, where: str) -> None:
     if done is not None and done != len(logged):
         refuse(f"epochs_done is {done}, but {LOG} holds {len(logged)} epochs")
     config = TrainConfig.from_dict(dict(cfg))
+    used = metadata.get("n_train_used")
     for record in logged:
+        for key in ("method", "rho"):  # logs written before epochs recorded their steps lack them
+            if key in record and record[key] != getattr(config, key) and not _same(record[key], getattr(config, key)):
+                refuse(
+                    f"config.{key} is {getattr(config, key)!r}, but {LOG} logged epoch {record['epoch']}'s steps "
+                    f"with {key} {record[key]!r}"
+                )
+        images = record.get("images")
+        if used is not None and images is not None and not used - config.batch_size < images <= used:
+            refuse(
+                f"n_train_used is {used:,}, but {LOG} logged {images:,} images in epoch {record['epoch']} "
+                f"(batches of {config.batch_size}, the last short one left out)"
+            )
         expected = learning_rate(config, record["epoch"] - 1, 0, 1)  # the rate at an epoch's first step
         if not _same(record.get("lr"), expected):
             refuse(

@@ -2,7 +2,8 @@
 the summary a board shows of it (`training_cost`: epochs, time, device), both checked before the entry is
 published (`leaderboard add`, `leaderboard submit`) by the rule that checks a run folder
 (sam_bench.training.run_check): the copy against itself, the summary against the copy, and both against the
-run's log where the run folder it was added from is at hand and still holds those weights.
+run's log, which must be at hand (the run folder it was added from, still holding those weights): a model is not
+published as trained here on a record that no log bears out.
 """
 
 from __future__ import annotations
@@ -64,7 +65,20 @@ def check_entry(entry: Mapping, where: str) -> None:
         return
     training = entry["training"]
     folder = run_folder(entry)
-    run_check.check(training, run_check.read_log(folder) if folder is not None else None, f"{where}: training")
+    logged = run_check.read_log(folder) if folder is not None else None
+    if logged is None:
+        given = (entry.get("added") or {}).get("from_run")
+        where_run = (
+            f"its run folder {given} holds no {run_check.LOG}"
+            if folder is not None
+            else (f"its run folder ({given or 'not recorded'}) is not here with the weights it was added with")
+        )
+        raise SamBenchError(
+            f"{where}: {where_run}: what a board shows of a model trained here (method, rho, images, epochs, time) "
+            f"is read from its training log, and none is at hand; restore the run folder (git checkout) or train "
+            f"and add the run again"
+        )
+    run_check.check(training, logged, f"{where}: training")
     for key, value in training_cost(training).items():
         shown = (entry.get("training_cost") or {}).get(key)
         if shown != value:
