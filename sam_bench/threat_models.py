@@ -51,6 +51,12 @@ class ThreatModel:
         if self.headline not in self.board_columns:
             raise ValueError(f"threat model {self.name}: its headline {self.headline} is none of its board's columns")
 
+    def board_eps(self) -> str:
+        """RobustBench's leaderboard budget of a threat model whose budget is an eps; BadInput for one whose is not."""
+        if self.robustbench_budget is None:
+            raise BadInput(f"{self.name} have no eps: their budget is {self.budget_words}")
+        return self.robustbench_budget
+
     def parse_budget(self, text: str | float, option: str = "--eps") -> float:
         """'8/255' -> 0.0313...: a number or a fraction, checked against the largest meaningful budget."""
         return self.check_budget(parse_eps(text), option)
