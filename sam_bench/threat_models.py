@@ -29,7 +29,8 @@ class ThreatModel:
     norm: str | None  # the norm ball its attacks search (attacks/pgd.py); None: not a norm ball
     largest: float  # the largest budget that means anything for images in [0,1]
     largest_words: str  # how an error names that largest budget
-    robustbench_budget: str  # RobustBench's leaderboard budget: only AutoAttack (standard) at it makes a model_info
+    robustbench_budget: str | None  # RobustBench's leaderboard budget: only AutoAttack (standard) at it makes a
+    # model_info; None: a threat model whose budget is no eps (corruptions: its budget is the corruption set)
     # The doubtful-budget rule: a budget outside [smallest_usual, largest_usual] is legal but rarely meant (a
     # budget of another threat model given to this one); each bound with why it is there
     smallest_usual: float | None = None
@@ -44,10 +45,17 @@ class ThreatModel:
     # A board of this threat model (RobustBench's model_info fields): its figures, and the one that ranks it
     board_columns: tuple[str, ...] = ("clean_acc", "autoattack_acc")
     headline: str = "autoattack_acc"
+    budget_words: str = "an eps"  # what its budget is, as an error that refuses another kind of budget says it
 
     def __post_init__(self):
         if self.headline not in self.board_columns:
             raise ValueError(f"threat model {self.name}: its headline {self.headline} is none of its board's columns")
+
+    def board_eps(self) -> str:
+        """RobustBench's leaderboard budget of a threat model whose budget is an eps; BadInput for one whose is not."""
+        if self.robustbench_budget is None:
+            raise BadInput(f"{self.name} have no eps: their budget is {self.budget_words}")
+        return self.robustbench_budget
 
     def parse_budget(self, text: str | float, option: str = "--eps") -> float:
         """'8/255' -> 0.0313...: a number or a fraction, checked against the largest meaningful budget."""
@@ -58,7 +66,12 @@ class ThreatModel:
         return format_eps(value)
 
     def check_budget(self, value: float, option: str = "--eps") -> float:
-        """A budget the threat model can mean for images in [0,1] (CIFAR-sized); else BadInput."""
+        """A budget the threat model can mean for images in [0,1] (CIFAR-sized); else BadInput. A threat model that
+        is no norm ball takes no eps at all."""
+        if self.norm is None:
+            raise BadInput(
+                f"{self.name} take no eps (got {option} {format_eps(value)}): their budget is {self.budget_words}"
+            )
         if value > self.largest + 1e-12:
             raise BadInput(
                 f"{option} {format_eps(value)} is beyond any two images for {self.name}; at most {self.largest_words}"
@@ -69,7 +82,7 @@ class ThreatModel:
         """The warning for a legal but doubtful budget, or None. eps 0 is the clean check that every attack must
         pass and is never doubtful."""
         standard = "RobustBench's standard budgets are " + _and(
-            [f"{tm.name} {tm.robustbench_budget}" for tm in TABLE.values()]
+            [f"{name} {budget}" for name, budget in robustbench_budgets().items()]
         )
         if self.smallest_usual is not None and 0 < value < self.smallest_usual - 1e-12:
             return (
@@ -81,7 +94,7 @@ class ThreatModel:
                 f"{self.name} eps {format_eps(value)} is above {format_eps(self.largest_usual)}, "
                 f"{self.largest_usual_why}; {standard} ({self.mistaken_for})"
             )
-        if self.near_robustbench is not None:
+        if self.near_robustbench is not None and self.robustbench_budget is not None:
             budget = parse_eps(self.robustbench_budget)
             if 1e-9 < abs(value - budget) < self.near_robustbench * budget:
                 return (
@@ -98,6 +111,7 @@ def _and(items: list[str]) -> str:
 
 LINF = "Linf"
 L2 = "L2"
+CORRUPTIONS = "corruptions"  # RobustBench's common corruptions (CIFAR-10-C): sam_bench.corruptions
 
 # The bounds of the doubtful-budget rule. The paper's smallest L2 budget, 16/255, is the smallest any shipped
 # recipe uses (tests/test_eps_warnings.py checks it against them): an L2 ball below it (RobustBench's is 0.5, 8x
@@ -129,6 +143,19 @@ TABLE: dict[str, ThreatModel] = {
         smallest_usual_why="the smallest L2 budget of the paper and of any shipped recipe",
         mistaken_for="an Linf budget given as L2?",
     ),
+    # No norm ball: the model's accuracy on 15 corruptions at 5 severities (sam_bench.corruptions.catalogue), its
+    # headline the mean over the 75, as RobustBench ranks its corruptions board
+    CORRUPTIONS: ThreatModel(
+        CORRUPTIONS,
+        norm=None,
+        largest=0.0,
+        largest_words="no eps",
+        robustbench_budget=None,
+        data="corruption sets",
+        board_columns=("clean_acc", "corruptions_acc"),
+        headline="corruptions_acc",
+        budget_words="the corruption set and its severities 1-5 (all 75 by default)",
+    ),
 }
 
 
@@ -156,8 +183,8 @@ def order(name: str | None) -> int:
 
 
 def robustbench_budgets() -> dict[str, str]:
-    """{threat model: RobustBench's leaderboard budget}."""
-    return {name: tm.robustbench_budget for name, tm in TABLE.items()}
+    """{threat model: RobustBench's leaderboard budget}, for the threat models whose budget is an eps."""
+    return {name: tm.robustbench_budget for name, tm in TABLE.items() if tm.robustbench_budget is not None}
 
 
 def check_budget(value: float, norm: str, option: str = "--eps") -> float:

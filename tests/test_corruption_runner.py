@@ -155,3 +155,60 @@ def test_bad_input_writes_nothing(run_dir, tmp_path, kwargs, message):
     with pytest.raises(BadInput, match=message):
         evaluate_model(str(run_dir), out, **{"set_name": catalogue.SAMPLE_GENERATED, **kwargs})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_record_file_is_remeasured_exactly_before_publication(run_dir, tmp_path):
+    from sam_bench import files
+    from sam_bench.evaluation.attack_table import attack
+    from sam_bench.evaluation.corruption_runner import evaluate_model, remeasure
+
+    assert attack("corruptions").remeasure.chance == 0.0  # deterministic: it must match exactly
+    out = tmp_path / "corruptions.json"
+    evaluate_model(
+        str(run_dir), out, catalogue.SAMPLE_GENERATED, n_examples=16, corruptions="fog,glass_blur", severities="2,5"
+    )
+    assert remeasure(out, str(run_dir)) == []
+    record = files.read_json(out)
+    bits = outcomes.decode(record["outcomes"]["glass_blur"]["5"]).copy()
+    bits[3] = not bits[3]
+    record["outcomes"]["glass_blur"]["5"] = outcomes.encode(bits)
+    files.write_json(out, record)
+    assert remeasure(out, str(run_dir)) == ["glass_blur 5: 1 of 16 images"]
+    record["model"]["weights_sha256"] = "0" * 64
+    files.write_json(out, record)
+    with pytest.raises(BadInput, match="measured weights 0000"):
+        remeasure(out, str(run_dir))
+
+
+def test_evaluate_threat_model_corruptions_writes_the_record(run_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from sam_bench import files
+    from sam_bench.cli import cli
+
+    out = tmp_path / "c.json"
+    args = ["evaluate", str(run_dir), "--threat-model", "corruptions", "--corruption-set", catalogue.SAMPLE_GENERATED]
+    done = CliRunner().invoke(cli, [*args, "--n-examples", "4", "--device", "cpu", "--out", str(out), "--quiet"])
+    assert done.exit_code == 0, done.output
+    written = files.read_json(out)
+    assert set(written["accuracy"]) == set(catalogue.CORRUPTIONS) and written["n_examples"] == 4
+    assert written["mean_accuracy"] is not None and written["corruption_set"]["name"] == catalogue.SAMPLE_GENERATED
+    assert "mean corruption accuracy" in done.output
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--threat-model", "corruptions", "--eps", "8/255"], "corruptions take no eps"),
+        (["--threat-model", "corruptions", "--attack", "pgd"], "runs --attack corruptions, not --attack pgd"),
+        (["--norm", "Linf", "--corruption-set", "cifar10-c"], "--corruption-set applies to --attack corruptions"),
+    ],
+)
+def test_evaluate_refuses_a_budget_of_another_threat_model_in_one_line(run_dir, tmp_path, extra, message):
+    from click.testing import CliRunner
+
+    from sam_bench.cli import cli
+
+    done = CliRunner().invoke(cli, ["evaluate", str(run_dir), "--out", str(tmp_path / "c.json"), *extra])
+    assert done.exit_code != 0 and "Traceback" not in done.output
+    assert message in done.output and list(tmp_path.iterdir()) == []

@@ -136,12 +136,13 @@ def test_an_attack_added_to_the_table_alone_evaluates_a_model(toy_attack, toy_th
     assert noisy.max_perturbation == pytest.approx(8 / 255, abs=1e-6)  # checked against the toy's Linf ball
     assert attack_table.applies_to()["seed"] == ("pgd", "autoattack", "sign-noise")
     assert attack_table.cost(specs[1], 10) == 0
-    with pytest.raises(BadInput, match="unknown attack 'sign-nose'; choose one of clean, pgd, autoattack, sign-noise"):
+    choices = "clean, pgd, autoattack, corruptions, sign-noise"
+    with pytest.raises(BadInput, match=f"unknown attack 'sign-nose'; choose one of {choices}"):
         make_attacks("sign-nose")
 
 
 def test_the_attack_records_answer_for_the_attacks():
-    assert attack_table.names() == ("clean", "pgd", "autoattack")
+    assert attack_table.names() == ("clean", "pgd", "autoattack", "corruptions")
     assert attack_table.headline().name == "autoattack" and attack_table.is_column("pgd")
     assert not attack_table.in_threat_model("clean") and attack_table.in_threat_model("pgd")
     [pgd] = make_attacks("pgd", "Linf", ["8/255"], steps=5, restarts=2)

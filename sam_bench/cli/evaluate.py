@@ -13,8 +13,8 @@ import click
 
 from sam_bench import threat_models
 from sam_bench.cli.options import (
-    NORM,
     SEED,
+    THREAT_MODEL,
     data_dir_option,
     device_option,
     given_on_command_line,
@@ -24,6 +24,7 @@ from sam_bench.cli.options import (
     quiet_option,
     zoo_dir_option,
 )
+from sam_bench.corruptions import catalogue
 from sam_bench.evaluation import attack_table
 from sam_bench.runtime import clock
 
@@ -130,6 +131,36 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     return paths
 
 
+def _evaluate_corruptions(ctx, models, out, set_name, n_examples, data_dir, zoo_dir, device, quiet) -> None:
+    """The corruption pass of each model on the set, its record (per corruption and severity, per-image outcomes,
+    the set's description) written as one JSON per model (evaluation.corruption_runner.evaluate_model)."""
+    from sam_bench import files
+    from sam_bench.evaluation.corruption_runner import evaluate_model
+    from sam_bench.runtime.provenance import resolve_device
+
+    outputs = _outputs(models, out, catalogue.THREAT_MODEL, None)
+    for path in outputs:
+        files.check_writable(path)
+    where = str(resolve_device(device))
+    corruptions_dir = data_dir if set_name == catalogue.OFFICIAL else None
+    for ref, path in zip(models, outputs):
+        record = evaluate_model(
+            ref,
+            path,
+            set_name,
+            n_examples=n_examples,
+            data_dir=data_dir,
+            corruptions_dir=corruptions_dir,
+            zoo_dir=zoo_dir,
+            device=where,
+            progress=not quiet,
+        )
+        mean = record["mean_accuracy"]
+        click.echo(
+            f"{ref}: mean corruption accuracy {_percent(mean)} on {set_name} ({record['n_examples']} images) -> {path}"
+        )
+
+
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
 @click.argument("models", nargs=-1, required=True)
 @click.option(
@@ -139,7 +170,23 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     show_default=True,
     help=", ".join(a.help for a in attack_table.TABLE.values()) + ".",
 )
-@click.option("--norm", type=NORM, default=threat_models.LINF, show_default=True, help="The attack's threat model.")
+@click.option(
+    "--norm",
+    "--threat-model",
+    "norm",
+    type=THREAT_MODEL,
+    default=threat_models.LINF,
+    show_default=True,
+    help="The attack's threat model; corruptions runs the corruption pass (--attack corruptions).",
+)
+@click.option(
+    "--corruption-set",
+    type=click.Choice(catalogue.SETS),
+    default=catalogue.GENERATED,
+    show_default=True,
+    help="The corruptions' images: generated from the test set (or the bundled sample's), or the official "
+    "CIFAR-10-C read from --data-dir/CIFAR-10-C.",
+)
 @click.option(
     "--eps",
     default=None,
@@ -222,6 +269,7 @@ def evaluate_command(
     models,
     attack,
     norm,
+    corruption_set,
     eps,
     steps,
     step_size,
@@ -261,7 +309,19 @@ def evaluate_command(
     from sam_bench.evaluation.specs import make_attacks
     from sam_bench.runtime import distributed
 
+    if threat_models.threat_model(norm).norm is None:  # a threat model that is no norm ball is its own attack's
+        if given_on_command_line(ctx, "attack") and attack != norm:
+            raise BadInput(f"--threat-model {norm} runs --attack {norm}, not --attack {attack}; leave --attack out")
+        attack = norm
+        if eps is not None:
+            threat_models.threat_model(norm).parse_budget(eps)  # refused in one line: its budget is the set
+    elif attack in threat_models.TABLE and threat_models.threat_model(attack).norm is None:
+        if given_on_command_line(ctx, "norm"):
+            raise BadInput(f"--attack {attack} searches no norm ball; leave --norm {norm} out")
+        norm = attack
     for option, applies in attack_table.applies_to().items():  # an option the attack does not use would be ignored
+        if option == "norm" and norm == attack:  # --threat-model corruptions: the threat model that is its attack
+            continue
         if attack not in applies and given_on_command_line(ctx, option):
             raise BadInput(
                 f"--{option.replace('_', '-')} applies to --attack {' or '.join(applies)}, not to --attack {attack}; "
@@ -276,6 +336,9 @@ def evaluate_command(
         raise BadInput(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )
+    if threat_models.threat_model(norm).norm is None:
+        _evaluate_corruptions(ctx, list(models), out, corruption_set, n_examples, data_dir, zoo_dir, device, quiet)
+        return
     eps_list = _split(eps)
     if eps is not None and not eps_list:
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")

@@ -97,7 +97,7 @@ def _claims(given: dict, clean, autoattack, source: str) -> list:
     if clean is None and autoattack is None:
         return []
     tm = given["threat_model"]
-    return [imported.claim(tm, threat_model(tm).robustbench_budget, clean, autoattack, source)]
+    return [imported.claim(tm, threat_model(tm).board_eps(), clean, autoattack, source)]
 
 
 def _own(weights, model_id, clean, autoattack, given: dict) -> None:

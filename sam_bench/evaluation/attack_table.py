@@ -185,7 +185,37 @@ AUTOATTACK = Attack(
     remeasure=Remeasure(replayable=False, chance=0.25),
 )
 
-TABLE: dict[str, Attack] = {a.name: a for a in (CLEAN, PGD, AUTOATTACK)}
+
+def _corruption_runner(*args, **kwargs):
+    """The corruption pass (evaluation.corruption_runner.evaluate_corruptions), imported when it first runs: by
+    name, as the table is read by the modules the runner itself imports (batching)."""
+    import importlib
+
+    return importlib.import_module("sam_bench.evaluation.corruption_runner").evaluate_corruptions(*args, **kwargs)
+
+
+def _corruption_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
+    if values:
+        raise BadInput("corruptions take no eps: their budget is the corruption set")
+    return [AttackSpec("corruptions", None, 0.0, {})]
+
+
+# 15 corruptions at 5 severities: one forward pass of each image per corruption and severity (the corrupted images
+# are made or read, not searched for)
+CORRUPTION_PASSES = 75
+
+CORRUPTIONS = Attack(
+    "corruptions",
+    display="corruptions",
+    help="common corruptions (CIFAR-10-C: 15 corruptions at 5 severities, a set picked by --corruption-set)",
+    runner=_corruption_runner,
+    specs=_corruption_specs,
+    cost=lambda spec, num_classes: CORRUPTION_PASSES,
+    options=("corruption_set",),
+    remeasure=Remeasure(replayable=True, chance=0.0),  # deterministic: every image again, equal bit for bit
+)
+
+TABLE: dict[str, Attack] = {a.name: a for a in (CLEAN, PGD, AUTOATTACK, CORRUPTIONS)}
 
 
 def attack(name: str) -> Attack:

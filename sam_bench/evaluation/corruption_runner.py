@@ -204,3 +204,39 @@ def evaluate_model(
     record = {"model": info.record} | record
     files.write_json(out, record)
     return record
+
+
+def remeasure(
+    path: str | os.PathLike,
+    ref: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    corruptions_dir: str | os.PathLike | None = None,
+    zoo_dir: str | os.PathLike | None = None,
+    device: str = "cpu",
+) -> list[str]:
+    """A record file written by `evaluate_model` measured again before publication (the spot check's rule for
+    corruptions: evaluation.spot_check.REMEASURE): the same model (its weights' sha256 must be the record's), set,
+    images, corruptions, severities and sizes, every image again. The pass is deterministic, so the outcomes must
+    be equal bit for bit; returns where they differ (same_outcomes), empty when the record stands."""
+    record = files.read_json(path)
+    model, info = load_model_ref(ref, zoo_dir=zoo_dir)
+    recorded_sha = record.get("model", {}).get("weights_sha256")
+    if recorded_sha != info.record["weights_sha256"]:
+        raise BadInput(f"{path}: measured weights {recorded_sha}, {ref} has {info.record['weights_sha256']}")
+    described = record["corruption_set"]
+    corruption_set = load_corruption_set(described["name"], data_dir, corruptions_dir, described.get("seed", 0))
+    if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
+        raise BadInput(f"{path}: measured on other clean test images than {described['name']} has here")
+    found = record["outcomes"]
+    again = evaluate_corruptions(
+        model,
+        corruption_set,
+        n_examples=record["n_examples"],
+        corruptions=tuple(found),
+        severities=tuple(sorted({int(s) for by_severity in found.values() for s in by_severity})),
+        batch_size=record["batch_size"],
+        chunk_size=record["chunk_size"],
+        device=device,
+    )
+    return same_outcomes(record, again)

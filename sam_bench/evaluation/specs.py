@@ -32,5 +32,5 @@ def make_attacks(
     if norm not in norm_names():
         raise BadInput(f"unknown norm {norm!r}; choose one of {', '.join(norm_names())}")
     tm = threat_model(norm)
-    values = [tm.parse_budget(e) for e in (eps if eps else [tm.robustbench_budget])]
+    values = [tm.parse_budget(e) for e in (eps if eps else [tm.board_eps()])]
     return record.specs(list(dict.fromkeys(values)), norm, options)  # keep order, drop repeats

@@ -104,7 +104,7 @@ def sentence(records: list[RunRecord]) -> str:
         return t["name"] + ("" if t["seed"] == 0 else f" seed {t['seed']}")
 
     minutes = "; ".join(f"{name(t)}: {parts(t)}" for t in table)
-    board = threat_model(LINF).robustbench_budget
+    board = threat_model(LINF).board_eps()
     budget = parse_eps(board)
     timed = []
     for r in (r for r in records if evaluated_on(r)):
