@@ -133,7 +133,7 @@ def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
     ax.set_ylim(*plot_limits.fitted([y - dy for _, _, y, dy in shown], [y + dy for _, _, y, dy in shown]))
     ax.set_title("Clean vs robust accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="best")  # fitted axes leave no corner sure to be empty
     return _save(plt, fig, out, "tradeoff.png")
 
 
