@@ -18,7 +18,16 @@ import torch
 
 from sam_bench.autoattack_versions import ATTACK_NAMES, FORWARDS_PER_GRADIENT, VERSIONS
 
-__all__ = ["ATTACK_NAMES", "FORWARDS_PER_GRADIENT", "VERSIONS", "autoattack", "describe", "forward_passes", "predict"]
+__all__ = [
+    "ATTACK_NAMES",
+    "FORWARDS_PER_GRADIENT",
+    "VERSIONS",
+    "autoattack",
+    "describe",
+    "forward_passes",
+    "forward_passes_by_attack",
+    "predict",
+]
 
 
 @dataclass
@@ -105,6 +114,14 @@ def forward_passes(version: str, norm: str, attacks: list[str] | None, restarts:
     """Forward passes (a gradient counted as FORWARDS_PER_GRADIENT) the version's attacks spend on an image none of
     them fools: every iteration of every restart and target, of every attack. The most one image costs, from
     which a timed probe is estimated before it starts (sam_bench.evaluation.evaluate)."""
+    return sum(forward_passes_by_attack(version, norm, attacks, restarts, num_classes).values())
+
+
+def forward_passes_by_attack(
+    version: str, norm: str, attacks: list[str] | None, restarts: int, num_classes: int
+) -> dict[str, int]:
+    """`forward_passes` attack by attack, in the order the version runs them: what each costs an image it
+    attacks (the progress bar weighs each attack by it: sam_bench.evaluation.autoattack_progress)."""
     adversary = _adversary(version, norm, attacks, restarts)
     apgd, targeted, fab, square = adversary.apgd, adversary.apgd_targeted, adversary.fab, adversary.square
     gradient = FORWARDS_PER_GRADIENT
@@ -117,7 +134,7 @@ def forward_passes(version: str, norm: str, attacks: list[str] | None, restarts:
         "square": square.n_restarts * square.n_queries,  # one forward pass a query
     }
     names = list(attacks or []) if version == "custom" else list(adversary.attacks_to_run)
-    return sum(per_attack[name] for name in names)
+    return {name: per_attack[name] for name in names}
 
 
 def attack_names(version: str, norm: str, attacks: list[str] | None = None) -> list[str]:
@@ -145,8 +162,9 @@ def autoattack(
     on_attack=None,
     restarts: int = 1,
 ) -> AutoAttackResult:
-    """Run AutoAttack on (x, y), both on the model's device. `on_attack(name)` is called before
-    each attack (for progress displays). `restarts` applies to version `custom` only."""
+    """Run AutoAttack on (x, y), both on the model's device. `on_attack(name, images)` is called before
+    each attack with the number of images it attacks, those still robust (for progress displays). `restarts`
+    applies to version `custom` only."""
     from pyautoattack import AutoAttack
 
     x = x.contiguous()  # pyautoattack .view()s gradients shaped like x; channels-last x would break it
@@ -176,7 +194,7 @@ def autoattack(
             idx = robust.nonzero().flatten()
             if eps > 0 and len(idx):  # at eps 0 nothing can change: skip the (long) futile search
                 if on_attack is not None:
-                    on_attack(name)
+                    on_attack(name, len(idx))
                 adversary.attacks_to_run = [name]
                 xa, ya = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)
                 fooled = ya != y[idx]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sam_bench.attacks.autoattack import autoattack
+from sam_bench.attacks.autoattack import autoattack, forward_passes_by_attack
 from sam_bench.attacks.pgd import pgd
+from sam_bench.evaluation.autoattack_progress import ChunkProgress
 
 
 @dataclass
@@ -53,8 +54,12 @@ def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
 def run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
     s = spec.settings
     shown = [0]
+    with torch.no_grad():
+        num_classes = model(x[:1]).shape[1] if len(x) else 0  # FAB's cost grows with the classes
+    costs = forward_passes_by_attack(s["version"], str(spec.ball), s["attacks"], s.get("restarts", 1), num_classes)
+    progress = ChunkProgress(len(x), costs)
 
-    def advance(to: float, name: str = "") -> None:  # the bar moves by attack within a chunk: a rough ETA
+    def advance(to: float, name: str = "") -> None:  # to: images' worth of the chunk's work done
         to = round(to)
         bar.update(to - shown[0])
         shown[0] = to
@@ -71,7 +76,7 @@ def run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
         seed=s["seed"],
         restarts=s.get("restarts", 1),
         batch_size=batch_size,
-        on_attack=lambda name: advance(len(x) * s["attacks"].index(name) / len(s["attacks"]), name),
+        on_attack=lambda name, attacked: advance(progress.position(name, attacked), name),
     )
     advance(len(x))
     return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
+from sam_bench.report import plot_limits
 from sam_bench.report.claims import sam_gain
 from sam_bench.report.records import (
     aa_budgets,
@@ -96,14 +97,15 @@ def _styles(records: list[RunRecord]) -> list[dict]:
 
 def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
     """Each model's clean against robust accuracy (AutoAttack's first budget, else PGD-10 Linf 8/255), its mean
-    over its seeds with the 95% interval of both (over seeds and images, or Wilson's for one seed), on axes from 0
-    to 100% so that a distance reads as the difference in accuracy it is."""
+    over its seeds with the 95% interval of both (over seeds and images, or Wilson's for one seed), on axes fitted
+    to the points and their intervals (report.plot_limits): robust accuracies of a few percent stay readable."""
     target, select = next(((("autoattack", n, e), s) for n, e, s in aa_budgets(records)), (None, {}))
     if target is None:
         target = next(((("pgd",) + b) for b in pgd_budgets(records) if b == ("Linf", "8/255")), None)
     if not target:
         return None
     fig, ax = plt.subplots(figsize=(5.8, 4.6))
+    shown: list[tuple[float, float, float, float]] = []  # x, dx, y, dy in %, for the axes' limits
     for (name, group), style in zip(models(records).items(), _styles(records)):
         with_it = [r for r in group if accuracy(r, *target, **select) is not None]
         if not with_it:
@@ -112,6 +114,7 @@ def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
         if x is None or y is None:
             continue
         seeds = f" ({len(with_it)} seeds)" if len(with_it) > 1 else ""
+        shown.append((100 * x, 100 * dx, 100 * y, 100 * dy))
         ax.errorbar(
             100 * x,
             100 * y,
@@ -126,11 +129,11 @@ def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
     label = "AutoAttack" if target[0] == "autoattack" else "PGD-10"
     ax.set_xlabel("clean accuracy (%, 95% interval)")
     ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%, 95% interval)")
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
+    ax.set_xlim(*plot_limits.fitted([x - dx for x, dx, _, _ in shown], [x + dx for x, dx, _, _ in shown]))
+    ax.set_ylim(*plot_limits.fitted([y - dy for _, _, y, dy in shown], [y + dy for _, _, y, dy in shown]))
     ax.set_title("Clean vs robust accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="best")  # fitted axes leave no corner sure to be empty
     return _save(plt, fig, out, "tradeoff.png")
 
 
