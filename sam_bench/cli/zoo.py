@@ -200,12 +200,18 @@ def leaderboard_group():
 def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does), once a
     seeded sample of each file's every evaluation, measured again from the weights it names, agrees with it and
-    the model's training record agrees with its log."""
-    from sam_bench.leaderboard.board import add
+    the model's training record agrees with its log; then render the boards they went on. A results file goes on
+    every board whose AutoAttack it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
+    from sam_bench.leaderboard.board import add, render
 
+    touched: dict[Path, None] = {}
     for path in results:
-        written = add(path, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo)
-        click.echo(f"wrote {written}")
+        for written in add(path, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo):
+            click.echo(f"wrote {written}")
+            touched[written.parent] = None
+    pages = render(leaderboard_dir, folders=[folder.name for folder in touched])
+    for page in pages:
+        click.echo(f"wrote {page}")
 
 
 @leaderboard_group.command("render")

@@ -283,8 +283,8 @@ class Reproduction:
         if not plan.primary:
             return  # only published models are ranked
         try:
-            board = update_from_results(results_path, leaderboard_dir=self.leaderboard_dir, zoo_dir=self.zoo_dir)
-            self.log(f"{plan.name}: leaderboard entry {board}")
+            for entry in update_from_results(results_path, leaderboard_dir=self.leaderboard_dir, zoo_dir=self.zoo_dir):
+                self.log(f"{plan.name}: leaderboard entry {entry}")
         except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
             self.log(f"{plan.name}: no leaderboard entry ({err})")
 

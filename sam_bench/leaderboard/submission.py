@@ -8,11 +8,8 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-
-# RobustBench's CIFAR leaderboards: one budget per threat model (BOARD_EPS).
-from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS as BOARD_EPS
-from sam_bench.leaderboard import publication
-from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, boards_dir, read_entry
+from sam_bench.leaderboard import budgets, publication
+from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, entry_path, read_entry
 from sam_bench.leaderboard.evidence import check_entry
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
@@ -37,9 +34,12 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
     if dataset not in TEST_SET_SIZE:
         problems.append(f"dataset must be one of {', '.join(TEST_SET_SIZE)}, not {dataset!r}")
     threat_model = entry["threat_model"] if entry else None
-    if threat_model and info.get("eps") != BOARD_EPS[threat_model]:
+    wanted = budgets.robustbench_budgets().get(threat_model or "")
+    if threat_model and info.get("eps") != wanted:
+        small = budgets.board_at(threat_model, str(info.get("eps")))
         problems.append(
-            f"eps must be the string {BOARD_EPS[threat_model]!r} for {threat_model}, not {info.get('eps')!r}"
+            f"eps must be the string {wanted!r} for {threat_model}, not {info.get('eps')!r}"
+            + (" (one of the paper's small budgets: its board is this project's, not RobustBench's)" if small else "")
         )
     values = {}
     for key in ("clean_acc", "reported", "autoattack_acc"):
@@ -145,7 +145,8 @@ def submit(
     (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that
     qualifies has its evidence measured again from the weights before anything is written (publication)."""
     entry = zoo.find_entry(model_id, zoo_dir)
-    path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{model_id}.json"
+    # RobustBench's board of the model's threat model: the small-budget boards are never sent
+    path = entry_path(entry["dataset"], budgets.robustbench_board(entry["threat_model"]), model_id, leaderboard_dir)
     if not path.is_file():
         raise BadInput(
             f"{model_id} has no leaderboard entry ({path}); run sam-bench evaluate {model_id} "
