@@ -63,7 +63,7 @@ class Board:
         """The file name of its HTML page, next to the entry folders."""
         return f"{dataset}-{self.folder}{'-sample' if sample else ''}.html"
 
-    def takes(self, attack: str, norm: str | None, eps: str, version: str | None, test_set: str | None) -> bool:
+    def takes(self, attack: str, norm: str | None, eps: str | None, version: str | None, test_set: str | None) -> bool:
         """Whether an evaluation ranks this board: AutoAttack at its norm and budget, the standard version
         (on the bundled sample any version)."""
         return (
