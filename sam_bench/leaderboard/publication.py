@@ -43,8 +43,8 @@ def check_evidence(
 
 def add(
     results, leaderboard_dir=None, zoo_dir=None, *, data_dir=None, device: str = "cpu", progress: Progress | None = None
-) -> Path:
-    """`leaderboard add`: the board entry of a results file (entries.update_from_results), written once every
+) -> list[Path]:
+    """`leaderboard add`: the board entries of a results file (entries.update_from_results), written once every
     check of the file has passed and its evidence has been measured again (`check_evidence`)."""
     return update_from_results(
         results,
