@@ -152,24 +152,42 @@ def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> D
     )
 
 
-def _load_cifar(name: str, data_dir, download: bool) -> Dataset:
+TRY_THE_SAMPLE = "or try the bundled 1,500-image sample with --dataset cifar10-sample"
+
+
+def not_found_hint(name: str, instead: str = TRY_THE_SAMPLE) -> str:
+    """What to do when data set `name` is not found: where to put it, or (CIFAR-10) what to try `instead`."""
     folder_name = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name]
     hint = (
         f"{name} not found. Put {name}.npz (x_train, y_train, x_test, y_test; uint8 HWC) or "
         f"torchvision's {folder_name}/ folder in a directory and pass it as --data-dir "
         f"(or set SAM_BENCH_DATA)"
     )
+    return f"{hint}; {instead}" if name == "cifar10" else hint
+
+
+def locate(name: str, data_dir, instead: str = TRY_THE_SAMPLE) -> Path:
+    """Where data set `name` (cifar10 or cifar100) is read from: its .npz, or a folder for torchvision's files;
+    one line saying what to do where there is neither (for CIFAR-10, what to try `instead`)."""
+    hint = not_found_hint(name, instead)
     data_dir = data_dir or os.environ.get("SAM_BENCH_DATA")
     if data_dir is None:
         raise BadInput(hint)
     path = Path(data_dir).expanduser()
     if path.is_file():
-        return load_npz(path, name)
+        return path
     if (path / f"{name}.npz").is_file():
-        return load_npz(path / f"{name}.npz", name)
+        return path / f"{name}.npz"
     if not path.is_dir():  # not created for a download either: a mistyped path would be left behind
         raise BadInput(f"{hint}; {path} does not exist")
-    return _load_torchvision(name, path, download, hint)
+    return path
+
+
+def _load_cifar(name: str, data_dir, download: bool) -> Dataset:
+    path = locate(name, data_dir)
+    if path.is_file():
+        return load_npz(path, name)
+    return _load_torchvision(name, path, download, not_found_hint(name))
 
 
 def _load_torchvision(name: str, root: Path, download: bool, hint: str) -> Dataset:

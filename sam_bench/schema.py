@@ -52,10 +52,39 @@ _TYPE_WORDS = {
 }
 
 
-@functools.cache
+def table_enums() -> dict[str, list]:
+    """The enums that the evaluation's tables own, by the name a schema's `x-table` gives: a threat model's name,
+    an attack norm, RobustBench's leaderboard budgets (sam_bench.threat_models)."""
+    from sam_bench import threat_models
+
+    return {
+        "threat_models": list(threat_models.names()),
+        "norms": list(threat_models.norm_names()),
+        "robustbench_budgets": list(dict.fromkeys(threat_models.robustbench_budgets().values())),
+    }
+
+
 def load(name: str) -> dict:
-    """The schema file `sam_bench/schemas/<name>.schema.json` (name without the suffix)."""
-    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+    """The schema file `sam_bench/schemas/<name>.schema.json` (name without the suffix). An enum marked
+    `"x-table": NAME` is checked against the table's values as they are (table_enums: the files' own lists are
+    for other JSON Schema tools, and tests/test_evaluation_tables.py keeps them equal to the tables)."""
+    return _loaded(name, json.dumps(table_enums()))
+
+
+@functools.cache
+def _loaded(name: str, enums: str) -> dict:  # once per file and state of the tables
+    return _with_table_enums(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text()), json.loads(enums))
+
+
+def _with_table_enums(node, enums: dict[str, list]):
+    if isinstance(node, list):
+        return [_with_table_enums(item, enums) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {key: _with_table_enums(value, enums) for key, value in node.items()}
+    if "x-table" in node:
+        found["enum"] = enums[node["x-table"]] + ([None] if None in node.get("enum", []) else [])
+    return found
 
 
 def _is_type(value, kind: str) -> bool:

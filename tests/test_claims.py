@@ -85,7 +85,8 @@ def by_claim(records, cost=None):
 def test_a_consistent_gain_over_seeds_and_images_holds():
     c2 = by_claim(seeds((300, 360), (310, 360), (300, 360)))[("C2", "SAM-0.1")]  # +6, +5, +6 points
     assert c2["verdict"] == "holds" and "intersection-union test, no multiplicity correction" in c2["reason"]
-    assert c2["evidence"][0].startswith("SAM-0.1 − ST, PGD Linf 1/255: +5.67 points [")
+    # the two models' levels first (their means over the seeds), then the difference
+    assert c2["evidence"][0].startswith("SAM-0.1 − ST, PGD Linf 1/255: ST 30.33% → SAM-0.1 36.00%, +5.67 points [")
     assert "3 seeds × 1,000 images (standard error" in c2["evidence"][0]
     assert "one-sided p = 0.00" in c2["evidence"][0] and "against SAM-0.1 ≤ ST" in c2["evidence"][0]
 
@@ -201,8 +202,10 @@ def test_c3_tests_each_at_model_against_each_sam_model():
         records.append(at)
     c3 = by_claim(records)[("C3", "AT-Linf-2 vs SAM-0.1")]
     assert c3["verdict"] == "holds"
-    assert c3["evidence"][0].startswith("AT-Linf-2 − SAM-0.1, PGD Linf 2/255: +14.90 points")
-    assert c3["evidence"][1].startswith("SAM-0.1 − AT-Linf-2, clean: +9.90 points")
+    robust, clean = c3["comparisons"]
+    assert c3["evidence"][0].startswith(f"AT-Linf-2 − SAM-0.1, PGD Linf 2/255: {robust.levels()}, +14.90 points")
+    assert c3["evidence"][1].startswith(f"SAM-0.1 − AT-Linf-2, clean: {clean.levels()}, +9.90 points")
+    assert robust.levels().startswith("SAM-0.1 ") and clean.levels().startswith("AT-Linf-2 ")
 
 
 def test_results_without_per_image_outcomes_get_a_conservative_test():

@@ -182,6 +182,46 @@ def test_a_second_train_into_an_out_another_process_trains_is_refused(tmp_path):
         held.release()
 
 
+def test_a_claim_is_on_the_folder_itself_not_the_path_as_typed(tmp_path):
+    """Two trains into one folder, one through a symlink, both exited 0 and one run was lost: the claim is made
+    beside the folder's real path, so the second is refused whatever path names the folder."""
+    from sam_bench.jobs import lease
+
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    link.symlink_to(real, target_is_directory=True)
+    held = lease.try_claim(tmp_path / "real.claim")  # as `train --out real` holds it
+    assert held is not None
+    try:
+        r = run(["train", "--dataset", "synthetic", "--epochs", "1", "--n-train", "64", "--out", str(link), *TINY])
+        assert r.exit_code == 1 and f"--out {link} is being trained by {held.holder.describe()}" in r.output, r.output
+        assert not list(real.iterdir())  # nothing written
+    finally:
+        held.release()
+
+
+def test_a_seed_group_claims_its_members_while_it_trains(tmp_path, monkeypatch):
+    """A `--seeds` group claimed only its own folder: a `train` into one of its seeds' folders ran beside it.
+    Here the group's training, while it holds its claims, tries that second train; it is refused."""
+    from sam_bench.training import grouped_runs
+
+    group = tmp_path / "group"
+    member = ["train", "--dataset", "synthetic", "--epochs", "1", "--n-train", "64", "--out", str(group / "seed-1")]
+    beside = []
+
+    def a_second_train_meanwhile(cfgs, outs, **kwargs):
+        beside.append(run([*member, *TINY]))
+        raise KeyboardInterrupt  # the group itself need not train for this
+
+    monkeypatch.setattr(grouped_runs, "train_grouped", a_second_train_meanwhile)
+    args = ["--dataset", "synthetic", "--epochs", "1", "--n-train", "64", "--step-mode", "grouped", "--seeds", "0,1"]
+    run(["train", *args, "--out", str(group), *TINY])
+    [r] = beside
+    assert r.exit_code == 1 and f"--out {group / 'seed-1'} is being trained by" in r.output, r.output
+    assert not (group / "seed-1" / "metadata.json").exists()
+    assert not list(tmp_path.rglob("*.claim"))  # every claim released after
+
+
 def test_a_claim_whose_holder_has_ended_is_taken_over_and_released_after(tmp_path):
     """A train killed (SIGKILL: nothing runs after it) leaves its claim: the next train takes it over, as
     lease.try_claim does once the holder is known gone, trains, and leaves no claim behind."""

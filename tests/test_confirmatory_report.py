@@ -127,7 +127,8 @@ def test_the_primary_tests_are_judged_over_the_confirmatory_seeds_only(tmp_path)
     # the README's summary says the same, in words, from the same results
     phrases = [r.phrase() for r in confirmatory.primary_results(records, PLAN)]
     assert phrases[0].startswith("C1: holds for SAM-0.1 (") and "3 seeds, clean on the first 1,000" in phrases[0]
-    assert phrases[1].startswith("C2: holds for SAM-0.1 (+") and c2.split(" | ")[3].split(" [")[0] in phrases[1]
+    assert phrases[1].startswith("C2: holds for SAM-0.1 (ST ") and c2.split(" | ")[4].split(" [")[0] in phrases[1]
+    assert c2.split(" | ")[3] in phrases[1]  # the two models' levels, as the table gives them
 
 
 def test_the_readme_summary_leads_with_the_primary_tests_and_calls_the_pooled_verdicts_secondary(tmp_path):
@@ -138,7 +139,7 @@ def test_the_readme_summary_leads_with_the_primary_tests_and_calls_the_pooled_ve
         records = grid()
 
     said = summary._primary_tests(Loaded())
-    assert said.startswith(" Primary tests, fixed in the recipe before the confirmatory seeds trained")
+    assert said.startswith("Primary tests, fixed in the recipe before the confirmatory seeds trained")
     assert "C1: holds for SAM-0.1" in said and "C2: holds for SAM-0.1" in said
     Loaded.plan = {k: v for k, v in PLAN.items() if k not in ("primary_tests", "confirmatory_seeds")}
     assert summary._primary_tests(Loaded()) == ""
@@ -215,8 +216,9 @@ def test_c3s_primary_test_pairs_the_two_models_confirmatory_seeds_in_order_and_t
     assert (clean.first, clean.second, clean.seeds) == ("SAM-0.1", "AT-Linf-8", 2) and clean.method_level
     assert robust.difference > 0.5 and clean.difference > 0.09
     phrase = result.phrase()
-    assert phrase.startswith("C3: holds for AT-Linf-8 vs SAM-0.1 (PGD Linf 8/255: +")
-    assert "; clean: +" in phrase and "2 seeds, PGD Linf 8/255 and clean on the first 1,000 test images)" in phrase
+    assert phrase.startswith(f"C3: holds for AT-Linf-8 vs SAM-0.1 (PGD Linf 8/255: {robust.levels()}, +")
+    assert f"; clean: {clean.levels()}, +" in phrase
+    assert "2 seeds, PGD Linf 8/255 and clean on the first 1,000 test images)" in phrase
     rows = [line for line in confirmatory.section(tmp_path, records, C3_PLAN) if line.startswith("| C3 |")]
     assert len(rows) == 2 and all("**holds**" in row for row in rows)
     assert "AT-Linf-8 − SAM-0.1, PGD Linf 8/255" in rows[0] and "SAM-0.1 − AT-Linf-8, clean" in rows[1]

@@ -149,3 +149,11 @@ def test_the_fixed_data_sets_fingerprints_are_their_arrays(tmp_path):
     subprocess.run([sys.executable, str(unpack), str(npz)], check=True, capture_output=True)
     cifar10 = load_dataset("cifar10", str(npz))
     assert (cifar10.fingerprint(), len(cifar10.y_test)) == FINGERPRINTS["cifar10"]
+
+
+def test_cifar10_not_found_suggests_the_bundled_sample(monkeypatch):
+    from sam_bench.data import load_dataset
+
+    monkeypatch.delenv("SAM_BENCH_DATA", raising=False)
+    with pytest.raises(BadInput, match="cifar10 not found.*--dataset cifar10-sample"):
+        load_dataset("cifar10")

@@ -33,8 +33,8 @@ def test_list():
 
 
 def test_budgets_beyond_the_image_space_are_refused():
-    from sam_bench.eps import check_budget
     from sam_bench.evaluation.specs import make_attacks
+    from sam_bench.threat_models import check_budget
     from sam_bench.training.loop import TrainConfig
 
     assert check_budget(1.0, "Linf") == 1.0 and check_budget(55.4, "L2") == 55.4

@@ -1,13 +1,14 @@
-"""Legal but doubtful budgets are warned about (sam_bench.eps.doubtful_budget): an L2 eps below the smallest
+"""Legal but doubtful budgets are warned about (sam_bench.threat_models.doubtful_budget): an L2 eps below the smallest
 any shipped recipe uses, an Linf eps above 16/255; the paper's own budgets never are."""
 
 import pytest
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.eps import LARGEST_USUAL_LINF, SMALLEST_USUAL_L2, doubtful_budget, parse_eps
+from sam_bench.eps import parse_eps
 from sam_bench.recipes import recipe as recipes
 from sam_bench.recipes.evaluation_block import evaluation_specs
+from sam_bench.threat_models import LARGEST_USUAL_LINF, SMALLEST_USUAL_L2, doubtful_budget
 from sam_bench.training import method_table
 
 PAPER_BUDGETS = [("Linf", e) for e in ("1/255", "2/255", "4/255", "8/255")] + [
@@ -67,3 +68,44 @@ def test_train_says_a_doubtful_attack_budget(tmp_path, monkeypatch, norm, eps, w
     assert result.exit_code == 0, result.output
     assert ("warning: --attack-eps: " in result.stderr) is warned
     assert "RobustBench's standard budgets" in result.stderr if warned else result.stderr == ""
+
+
+@pytest.mark.parametrize("eps", ["0.03", "0.031", "0.0315", "0.033"])
+def test_an_linf_eps_near_robustbenchs_but_not_it_warns(eps):
+    message = doubtful_budget(parse_eps(eps), "Linf")
+    assert message == (
+        f"Linf eps {eps} is near RobustBench's budget 8/255 (0.0314) but not it (a rounded 8/255?); "
+        "RobustBench's board takes results at 8/255 only"
+    )
+    assert "near RobustBench's" not in (doubtful_budget(parse_eps(eps), "L2") or "")
+
+
+@pytest.mark.parametrize("eps", ["8/255", "7/255", "9/255", "0.0275"])
+def test_linf_budgets_apart_from_robustbenchs_do_not_warn(eps):
+    assert doubtful_budget(parse_eps(eps), "Linf") is None
+
+
+def test_the_threat_model_is_taken_in_any_case_and_0_03_warned(tmp_path, monkeypatch):
+    import sam_bench.training.loop as loop
+
+    trained = {}
+    monkeypatch.setattr(
+        loop, "train", lambda cfg, out, **kwargs: trained.update(cfg=cfg) or {"status": "stopped", "epochs_done": 0}
+    )
+    args = ["train", "--method", "at", "--attack-norm", "linf", "--attack-eps", "0.03", "--dataset", "synthetic"]
+    result = CliRunner().invoke(cli, [*args, "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert trained["cfg"].attack_norm == "Linf"
+    assert "warning: --attack-eps: Linf eps 0.03 is near RobustBench's budget 8/255 (0.0314)" in result.stderr
+    from sam_bench.cli.options import NORM, THREAT_MODEL
+
+    for choice in (NORM, THREAT_MODEL):
+        assert [choice.convert(text, None, None) for text in ("linf", "LINF", "l2", "L2")] == [
+            "Linf",
+            "Linf",
+            "L2",
+            "L2",
+        ]
+    groups = cli.commands
+    takers = [groups["evaluate"], groups["zoo"].commands["add"], groups["leaderboard"].commands["render"]]
+    assert all(any(param.type in (NORM, THREAT_MODEL) for param in command.params) for command in takers)

@@ -425,6 +425,29 @@ def test_a_chunk_expected_to_overrun_the_limit_does_not_start(
     assert len(saved) == done
 
 
+def test_a_time_limit_bounds_the_clean_pass(run_dir, sample, tmp_path, evaluation_clock, monkeypatch):
+    """`--max-minutes 0.05` ran a clean pass of 10,000 images for 14-26 s: the clean pass is chunked and bounded as
+    the attacks are. Here every image classified costs 0.1 s on evaluate's clock, 50 images a chunk: with 12 s
+    left, the timed batch (16 images, 1.6 s) and two chunks (10 s) fit, a third would end at 16.6 s."""
+    honest_predict = ev.predict
+
+    def timed_predict(model, x, *args, **kwargs):
+        evaluation_clock.now += 0.1 * len(x)
+        return honest_predict(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "predict", timed_predict)
+    model, info = load_model_ref(str(run_dir))
+    specs = make_attacks("pgd", "Linf", ["4/255"], steps=1)
+    started = evaluation_clock.now
+    with pytest.raises(ev.EvaluationStopped) as stopped:
+        evaluate(
+            model, sample, specs, n_examples=500, batch_size=16, chunk_size=50, model_info=info, progress=False,
+            state_path=tmp_path / "s.json", stop_at=started + 12,
+        )  # fmt: skip
+    assert evaluation_clock.now <= started + 12
+    assert "the clean pass on 400 images" in stopped.value.why
+
+
 def test_past_the_limit_not_even_an_attacks_timed_probe_starts(run_dir, sample, tmp_path, evaluation_clock):
     """A grid goes on past a cell whose chunk did not fit (Reproduction.run): a cell reached at the limit must
     not spend time after it on the probe that sizes its first chunk."""

@@ -1,5 +1,6 @@
 """The README answers the question first: the findings table and the front figure are rendered from the
-reproductions' results (sam_bench.report.findings, findings_figure), never typed."""
+reproductions' results (sam_bench.report.findings, effect_plot), never typed; the raw-accuracy figure is each
+report's (small_budgets_figure)."""
 
 from pathlib import Path
 
@@ -7,7 +8,8 @@ from click.testing import CliRunner
 from test_confirmatory_report import PLAN, grid, write_runs
 
 from sam_bench.cli import cli
-from sam_bench.report import confirmatory, findings, findings_figure
+from sam_bench.report import claim_effects, confirmatory, effect_plot, findings, small_budgets_figure
+from sam_bench.report.folder import Folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,25 +17,45 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_readme_holds_the_findings_its_reproductions_give():
     folders = findings.folders_of(ROOT / "reproductions")
     assert [f.name for f in folders][:2] == ["paper-cifar10-full", "paper-cifar10-cpu-confirmatory"]  # largest first
+    loaded = [Folder.load(f) for f in folders]
     said = findings.in_readme((ROOT / "README.md").read_text())
-    assert said == findings.table(folders), (
+    assert said == findings.table(loaded), (
         "the README's findings are stale: sam-bench report <folder> --readme README.md"
     )
-    assert (ROOT / "reproductions" / findings_figure.NAME).is_file()
-    # the figure comes from the largest scale with ST, SAM-0.1 and an AT model at the claims' budgets
-    folder, groups = findings_figure.chosen(folders)
+    # the front figure is the effect plot, the 15-seed primary AutoAttack test on it
+    assert (ROOT / "reproductions" / effect_plot.NAME).is_file()
+    assert f"](reproductions/{effect_plot.NAME})" in (ROOT / "README.md").read_text()
+    points = effect_plot.points(loaded)
+    assert any(
+        p.primary and p.scale == "cpu-confirmatory" and p.measure.startswith("AA Linf 2/255") and p.seeds == 15
+        for p in points
+    )
+    # the raw accuracies at the small budgets are in the report of a scale with ST, SAM-0.1 and an AT model
+    confirming = Folder.load(ROOT / "reproductions" / "paper-cifar10-cpu-confirmatory")
+    groups = small_budgets_figure.chosen(confirming)
     assert [g[0].method for g in groups] == ["standard", "sam", "at"]
-    assert all(findings_figure.chosen([f]) is None for f in folders[: folders.index(folder.path)])
+    assert (confirming.path / small_budgets_figure.NAME).is_file()
+    assert f"]({small_budgets_figure.NAME})" in (confirming.path / "REPORT.md").read_text()
+
+
+def test_every_effect_of_the_full_scale_is_in_its_cell_not_one_chosen_budget():
+    full = Folder.load(ROOT / "reproductions" / "paper-cifar10-full")
+    cell = findings._cell(full, "C2")
+    for effect in claim_effects.every_budget(full, "C2"):
+        assert findings._effect(effect) in cell
+    assert cell.count("PGD ") == 4
 
 
 def test_a_decided_primary_test_is_said_in_words_with_its_effect(tmp_path):
     records = grid()
     write_runs(tmp_path, records, "HEAD")
     c1, c2 = confirmatory.primary_results(records, PLAN)
-    words = findings._in_words(c2)
-    assert words.startswith("SAM-0.1 is ") and "above ST under AutoAttack Linf 2/255 (C2 holds)" in words
+    loaded = Folder(tmp_path, PLAN, records, None)
+    words = findings._in_words(c2, claim_effects.primary_effects(loaded, c2))
+    assert words.startswith("SAM-0.1 is ") and "above ST under AutoAttack Linf 2/255" in words
     d = c2.comparisons[0]
     assert f"{100 * d.difference:.2f} points [{100 * d.low:.2f}, {100 * d.high:.2f}]" in words
+    assert words.endswith(f", {d.levels()} (C2 holds)")
 
 
 def test_report_readme_refuses_a_file_it_can_fill_nothing_in(tmp_path):

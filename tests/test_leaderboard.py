@@ -134,6 +134,15 @@ def test_on_the_sample_a_quick_autoattack_ranks_and_says_so_but_never_replaces_t
         and "AutoAttack (custom: apgd-ce, apgd-t, not the standard version)" in info["footnote"]
     )
     assert "custom: apgd-ce, apgd-t" in leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]["evaluated_on"]
+    # the sample page's heading is true to its rows: not "standard" where a row is scored by the quick version
+    from sam_bench.leaderboard import render
+
+    standard = json.loads(json.dumps(info))
+    standard["sam_bench"]["autoattack"].update(version="standard", attacks=["apgd-ce", "apgd-t", "fab-t", "square"])
+    assert render.ranked_by([info, standard]) == (
+        "AutoAttack (custom: apgd-ce, apgd-t or standard: each row names its version)"
+    )
+    assert render.ranked_by([standard]) == "AutoAttack (standard)"
     add(results_for(e, 0.5, 0.1), boards, zoo_dir)  # the standard version replaces it
     assert float(json.loads(path.read_text())["autoattack_acc"]) == 10
     add(quick, boards, zoo_dir)  # and is not replaced by the quick one
@@ -297,12 +306,13 @@ def test_submit_refuses_a_model_trained_on_the_sample_and_lists_every_reason(dir
 
 
 def test_submit_measures_the_evidence_again_before_writing_anything(dirs, tmp_path):
-    """An entry that meets every rule of RobustBench's is measured again from its weights before it is submitted:
-    figures a test chose, not measured, are refused in one line naming their results file."""
+    """An entry that meets every rule of RobustBench's is checked against its evidence before it is submitted (the
+    gate of `leaderboard add`): figures a test chose on a stand-in 'cifar10' are refused in one line naming their
+    results file, first for their data (another fingerprint under CIFAR-10's name), before any is measured."""
     zoo_dir, boards = dirs
     add(full_results(entry(zoo_dir, FULL_ID)), boards, zoo_dir)
     paper = {"link": "https://example.org/paper", "authors": "A. B"}
-    with pytest.raises(SamBenchError, match=r"results-0\.json: autoattack Linf 8/255: "):
+    with pytest.raises(SamBenchError, match=r"results-0\.json: the results name the cifar10 test set, but their data"):
         leaderboard.submit(FULL_ID, boards, zoo_dir, tmp_path / "submission", paper)
     assert not (tmp_path / "submission").exists()
 

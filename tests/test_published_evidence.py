@@ -118,7 +118,7 @@ def test_a_relabelled_budget_is_refused_at_add(world, relabel):
     outcomes, and the board would have shown the 1/255 accuracy at 8/255."""
     edit(world / "aa1.json", lambda r: relabel(r["evaluations"][0]))
     error = one_error(add(world, "aa1.json"))
-    assert "autoattack Linf 8/255" in error and "sampled images it records robust, apgd-ce run again" in error
+    assert "autoattack Linf 8/255" in error and "sampled images it records robust, autoattack (custom: apgd-ce) run again" in error
     assert "states more robustness than its weights have" in error
     assert not (world / BOARD).exists()
 
@@ -191,6 +191,110 @@ def test_results_relabelled_to_another_zoo_model_are_refused(world):
     error = one_error(add(world, "aa8.json"))
     assert "clean: of " in error and "the weights now get" in error
     assert not (world / f"boards/cifar10/Linf/{B}.json").exists()
+
+
+# ------------------------------------------------------------------ one gate to the board, on the bytes it checked
+
+
+def test_a_file_swapped_during_its_check_never_reaches_the_board(world, monkeypatch):
+    """The check runs for seconds to minutes: a forged file put in place of the checked one meanwhile is not what
+    the board is written from (it is written from the bytes measured again, and names their sha256)."""
+    import hashlib
+
+    from sam_bench.evaluation import spot_check
+
+    genuine = (world / "aa8.json").read_bytes()
+    forged = json.loads(genuine)
+    forge(forged, forged["evaluations"][0], outcomes.decode(forged["clean_outcomes"]))
+    real = spot_check.spot_check
+
+    def swapped_once_checked(path, **options):
+        verdicts = real(path, **options)
+        (world / "aa8.json").write_text(json.dumps(forged))
+        return verdicts
+
+    monkeypatch.setattr(spot_check, "spot_check", swapped_once_checked)
+    assert add(world, "aa8.json").exit_code == 0
+    entry = json.loads((world / BOARD).read_text())
+    assert entry["autoattack_acc"] == f"{100 * json.loads(genuine)['evaluations'][0]['robust_acc']:.2f}"
+    assert entry["sam_bench"]["autoattack"]["results_sha256"] == hashlib.sha256(genuine).hexdigest()
+
+
+def test_evaluate_leaderboard_refuses_a_forged_partial_chunk(world, monkeypatch):
+    """An evaluation resumed from its kept chunks publishes what the chunk file says: `evaluate --leaderboard`
+    measures its results again like `leaderboard add` (a chunk whose outcomes and counts were forged together
+    agrees with itself)."""
+    from sam_bench.evaluation import evaluate as ev
+
+    args = [A, *QUICK_AA, "--eps", "8/255", "--zoo-dir", world / "zoo", "--n-examples", "64", "--chunk-size", "32"]
+    args += ["--device", "cpu", "--quiet", "--out", world / "r.json"]
+    honest, calls = ev.RUNNERS["autoattack"], []
+
+    def interrupted_on_second_chunk(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return honest(*a, **kw)
+
+    monkeypatch.setitem(ev.RUNNERS, "autoattack", interrupted_on_second_chunk)
+    assert invoke("evaluate", *args).exit_code == 1
+    state = world / "r.partial.json"
+    stored = json.loads(state.read_text())
+    clean = outcomes.decode(json.loads((world / "aa8.json").read_text())["clean_outcomes"])
+    [chunk] = stored["chunks"].values()
+    start, n = int(chunk["correct"]["start"]), chunk["n"]
+    robust = clean[start : start + n]
+    assert robust.sum() >= 8, "clean-correct images the attack fools, to forge as robust"
+    chunk.update(correct=outcomes.encode(robust, start), robust_correct=int(robust.sum()))
+    state.write_text(json.dumps(stored))
+
+    monkeypatch.setitem(ev.RUNNERS, "autoattack", honest)
+    result = invoke("evaluate", *args, "--leaderboard", "--leaderboard-dir", world / "boards")
+    error = one_error(result)
+    assert "autoattack Linf 8/255" in error and "states more robustness than its weights have" in error
+    assert not (world / BOARD).exists()
+
+
+def test_a_stand_in_test_set_under_a_known_name_is_refused(world):
+    """Results that name CIFAR-10 (or the bundled sample) but carry another data fingerprint are not published."""
+    edit(world / "aa8.json", lambda r: r["dataset"].update(sha256="0" * 64))
+    error = one_error(add(world, "aa8.json"))
+    assert "the results name the cifar10-sample test set, but their data's fingerprint (sha256 000000000000)" in error
+    assert not (world / BOARD).exists()
+
+
+def test_several_files_are_added_all_or_none(world):
+    forged = json.loads((world / "pgd.json").read_text())
+    forge(forged, forged["evaluations"][1], outcomes.decode(forged["clean_outcomes"]))
+    (world / "forged.json").write_text(json.dumps(forged))
+    result = invoke(
+        "leaderboard", "add", world / "aa8.json", world / "forged.json",
+        "--zoo-dir", world / "zoo", "--leaderboard-dir", world / "boards",
+    )  # fmt: skip
+    assert "pgd Linf 8/255: of " in one_error(result)
+    assert not (world / BOARD).exists() and not wrote(result)
+
+
+def wrote(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("wrote ")]
+
+
+def test_add_says_wrote_only_when_the_entry_changed_and_clears_a_killed_writers_temporary(world):
+    assert wrote(add(world, "aa8.json")) == [f"wrote {world / BOARD}"]
+    leftover = world / "boards" / "cifar10" / "Linf" / f".{A}.json.k1l2ed.tmp"
+    leftover.write_text("{")  # what a `leaderboard add` killed in the middle of its write leaves
+    again = add(world, "aa8.json")
+    assert again.exit_code == 0 and not wrote(again) and f"unchanged {world / BOARD}" in again.output
+    assert not leftover.exists()
+
+
+def test_board_temporaries_are_ignored_by_git():
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    name = f"leaderboards/cifar10/Linf/.{A}.json.k1l2ed.tmp"
+    found = subprocess.run(["git", "check-ignore", "--no-index", name], cwd=root, capture_output=True, text=True)
+    assert found.stdout.strip() == name
 
 
 # ------------------------------------------------------------------ run metadata against its log

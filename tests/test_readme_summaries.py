@@ -64,7 +64,10 @@ def test_update_readme_replaces_only_between_the_markers(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n  {start}\n  typed by hand\n  {end}\noutro\n")
     update_readme(readme, folder)
-    assert readme.read_text() == f"intro\n  {start}\n  {summary(folder)}\n  {end}\noutro\n"
+    body = "\n".join(f"  {line}" if line else "" for line in summary(folder).split("\n"))
+    assert readme.read_text() == f"intro\n  {start}\n{body}\n  {end}\noutro\n"
+    assert in_readme(readme.read_text()) == {"paper-cifar10-sample": summary(folder)}
+    assert summary(folder).split("\n")[1:3] == ["", "- Time: " + summary(folder).split("- Time: ")[1].split("\n")[0]]
     readme.write_text("no markers\n")
     with pytest.raises(BadInput, match="no summary markers for paper-cifar10-sample"):
         update_readme(readme, folder)

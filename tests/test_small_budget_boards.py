@@ -13,12 +13,13 @@ from results_records import zoo_results as results_for
 from test_leaderboard import FULL_ID, SAMPLE_IDS, entry, full_results
 
 from sam_bench.cli import cli
-from sam_bench.eps import PAPER_SMALL_BUDGETS, parse_eps
+from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import board as leaderboard
 from sam_bench.leaderboard import budgets
 from sam_bench.leaderboard.submission import check_submission
 from sam_bench.report.claims import C2_BUDGETS
+from sam_bench.threat_models import small_budgets
 
 trained, dirs = test_leaderboard.trained, test_leaderboard.dirs  # the leaderboard tests' zoo models (fixtures)
 ATTACKS = {"standard": ["apgd-ce", "apgd-t", "fab-t", "square"], "custom": ["apgd-ce", "apgd-t"]}
@@ -57,7 +58,7 @@ def add(results: dict, boards, zoo_dir) -> list:
 
 def test_the_small_budgets_are_the_claims():
     """One fact in one place: the boards' small budgets are the ones the claim C2 is judged at."""
-    assert budgets.small_budgets() == list(PAPER_SMALL_BUDGETS) == C2_BUDGETS
+    assert budgets.small_budgets() == small_budgets() == C2_BUDGETS
     folders = [b.folder for b in budgets.all_boards()]
     assert folders == ["Linf", "L2", "Linf-1-255", "Linf-2-255", "L2-16-255", "L2-32-255"]
     assert [b.robustbench for b in budgets.all_boards()] == [True, True, False, False, False, False]

@@ -146,7 +146,9 @@ stint() {  # LEFT MINUTES BATCHES RECIPE SCALE [reproduce options], in the curre
     touch ~/stint-start
     echo "relay: $left minutes left in the window: a stint of $minutes minutes, planned for $batches_planned batches" | tee "$log"
     set +e
-    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet "$@" 2>&1 | tee -a "$log"
+    # the folder named: reproduce writes the project's committed evidence only when told so by name
+    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet --out "$(stint_folder)" "$@" \
+        2>&1 | tee -a "$log"
     local status=${PIPESTATUS[0]}
     set -e
     "$PY" - >>"$log" <<'PYTHON'

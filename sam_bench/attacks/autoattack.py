@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-VERSIONS = ("standard", "plus", "rand", "custom")
-FORWARDS_PER_GRADIENT = 3  # a forward pass and its backward, the backward counted as two forwards
-ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
+from sam_bench.autoattack_versions import ATTACK_NAMES, FORWARDS_PER_GRADIENT, VERSIONS
+
+__all__ = ["ATTACK_NAMES", "FORWARDS_PER_GRADIENT", "VERSIONS", "autoattack", "describe", "forward_passes", "predict"]
 
 
 @dataclass

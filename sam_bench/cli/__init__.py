@@ -1,7 +1,7 @@
 """`sam-bench`: a thin click skin over the library; every command is a plain Python call too.
 
 One module per command or command group (train, reproduce and report, evaluate, zoo and
-leaderboard, bench, cost, pilot, recheck, theory, analyze), the shared option parsers in `options`; this
+leaderboard, bench, cost, pilot, recheck, verify, theory, analyze), the shared option parsers in `options`; this
 package is imported by nothing but `python -m sam_bench` and the console script.
 """
 
@@ -59,7 +59,9 @@ from sam_bench.cli.recheck import recheck_command  # noqa: E402
 from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
 from sam_bench.cli.theory import theory_command  # noqa: E402
 from sam_bench.cli.train import train  # noqa: E402
+from sam_bench.cli.verify import verify_command  # noqa: E402
 from sam_bench.cli.zoo import leaderboard_group, zoo_group  # noqa: E402
+from sam_bench.cli.zoo_import import zoo_import  # noqa: E402,F401  (`zoo import`, on the zoo group)
 
 for command in (
     train,
@@ -72,6 +74,7 @@ for command in (
     cost_command,
     pilot_command,
     recheck_command,
+    verify_command,
     theory_command,
     analyze_command,
 ):

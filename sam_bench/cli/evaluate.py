@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from sam_bench import threat_models
 from sam_bench.cli.options import (
+    NORM,
     SEED,
     data_dir_option,
     device_option,
@@ -22,6 +24,7 @@ from sam_bench.cli.options import (
     quiet_option,
     zoo_dir_option,
 )
+from sam_bench.evaluation import attack_table
 from sam_bench.runtime import clock
 
 
@@ -106,7 +109,7 @@ def _boards_said(specs, info, data, leaderboard: bool, zoo_dir) -> list[str]:
     model_norm = zoo.find_entry(zoo_id, zoo_dir)["threat_model"] if zoo_id else None
     lines = []
     for spec in specs:
-        if spec.attack == "autoattack" or (spec.attack == "pgd" and leaderboard):
+        if attack_table.is_headline(spec.attack) or (attack_table.is_column(spec.attack) and leaderboard):
             eps = format_eps(spec.eps)
             version = spec.settings.get("version")
             board, line = budgets.destination(spec.attack, spec.norm, eps, version, data.family, data.name, model_norm)
@@ -128,16 +131,6 @@ def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
 
 
 # Which attacks each option steers; given for another, it would be silently ignored.
-_APPLIES_TO = {
-    "norm": ("pgd", "autoattack"),
-    "eps": ("pgd", "autoattack"),
-    "steps": ("pgd",),
-    "step_size": ("pgd",),
-    "restarts": ("pgd", "autoattack"),
-    "version": ("autoattack",),
-    "attacks": ("autoattack",),
-    "seed": ("pgd", "autoattack"),
-}
 _PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
 
 
@@ -162,14 +155,12 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.argument("models", nargs=-1, required=True)
 @click.option(
     "--attack",
-    type=click.Choice(["clean", "pgd", "autoattack"]),
-    default="autoattack",
+    type=click.Choice(attack_table.names()),
+    default=attack_table.headline().name,
     show_default=True,
-    help="clean accuracy alone, PGD, or AutoAttack (RobustBench's).",
+    help=", ".join(a.help for a in attack_table.TABLE.values()) + ".",
 )
-@click.option(
-    "--norm", type=click.Choice(["Linf", "L2"]), default="Linf", show_default=True, help="The attack's threat model."
-)
+@click.option("--norm", type=NORM, default=threat_models.LINF, show_default=True, help="The attack's threat model.")
 @click.option(
     "--eps",
     default=None,
@@ -188,7 +179,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 @click.option(
     "--version",
     "version",
-    type=click.Choice(["standard", "plus", "rand", "custom"]),
+    type=click.Choice(attack_table.AUTOATTACK.versions),
     default="standard",
     show_default=True,
     help="AutoAttack version.",
@@ -291,7 +282,7 @@ def evaluate_command(
     from sam_bench.evaluation.specs import make_attacks
     from sam_bench.runtime import distributed
 
-    for option, applies in _APPLIES_TO.items():  # an option the attack does not use would be ignored
+    for option, applies in attack_table.applies_to().items():  # an option the attack does not use would be ignored
         if attack not in applies and given_on_command_line(ctx, option):
             raise BadInput(
                 f"--{option.replace('_', '-')} applies to --attack {' or '.join(applies)}, not to --attack {attack}; "
@@ -302,7 +293,7 @@ def evaluate_command(
     stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
     if attacks and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
         version = "custom"
-    if attack == "autoattack" and version != "custom" and given_on_command_line(ctx, "restarts"):
+    if attack_table.has_versions(attack) and version != "custom" and given_on_command_line(ctx, "restarts"):
         raise BadInput(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )
@@ -311,7 +302,7 @@ def evaluate_command(
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
     specs = make_attacks(
         attack,
-        None if attack == "clean" else norm,
+        norm if attack_table.in_threat_model(attack) else None,
         eps_list,
         steps=steps,
         step_size=step_size,
@@ -320,9 +311,9 @@ def evaluate_command(
         attacks=attacks,
         seed=seed,
     )
-    if plot is not None and attack == "clean":
+    if plot is not None and not attack_table.in_threat_model(attack):
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
-    outputs = _outputs(list(models), out, attack, None if attack == "clean" else norm)
+    outputs = _outputs(list(models), out, attack, norm if attack_table.in_threat_model(attack) else None)
     for path in [*outputs, *([plot] if plot is not None else [])]:  # before any work, not after the first chunk
         files.check_writable(path)
 
@@ -410,10 +401,11 @@ def evaluate_command(
             all_results.append(results)
             click.echo(f"{ref}: wrote {path}")
             if leaderboard:
-                from sam_bench.leaderboard.board import update_from_results
+                from sam_bench.leaderboard.publication import add_all
 
-                for entry in update_from_results(path, leaderboard_dir=leaderboard_dir, zoo_dir=zoo_dir):
-                    click.echo(f"{ref}: leaderboard entry {entry}")
+                # the gate of `leaderboard add`: results resumed from kept chunks say what those files say
+                for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device):
+                    click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
     distributed.stop()
     if not main:
         return

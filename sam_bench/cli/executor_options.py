@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from sam_bench.cli.options import given_on_command_line
@@ -140,6 +142,9 @@ def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, 
     from sam_bench.experiments.executors import GridRef, cell_states
 
     grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+    if not Path(grid.out).is_dir():
+        click.echo(f"nothing run yet in {out}")
+        return True
     for name, state in cell_states(grid):
         click.echo(f"{name}: {state}")
     return True

@@ -9,6 +9,7 @@ import math
 import click
 from click.core import ParameterSource
 
+from sam_bench import threat_models
 from sam_bench.errors import BadInput
 
 # A seed of the torch and numpy generators: torch takes 64 bits and numpy's legacy seeding 32, and the data order
@@ -117,6 +118,12 @@ def zoo_dir_option(reads: bool = True, default: str = ""):
         callback=existing_zoo if reads else None,
         help=f"{help}.",
     )
+
+
+# A threat model on the command line, in any case (linf, L2, LINF): handed on as RobustBench writes it. NORM: the
+# norm balls an attack searches; THREAT_MODEL: every threat model a zoo entry or a board may have.
+NORM = click.Choice(threat_models.norm_names(), case_sensitive=False)
+THREAT_MODEL = click.Choice(threat_models.names(), case_sensitive=False)
 
 
 def out_option(help: str, **kwargs):

@@ -49,7 +49,16 @@ class ScaleOption(click.Option):
 @click.argument("recipe")
 @click.option("--scale", cls=ScaleOption, required=True, metavar="SCALE")
 @data_dir_option
-@out_option("Reproduction folder (default reproductions/<recipe>-<scale>).")
+@out_option(
+    "Reproduction folder (default reproductions/<recipe>-<scale> under the working directory; a folder the "
+    "sam-bench project committed is written only when named here or with --update-committed)."
+)
+@click.option(
+    "--update-committed",
+    is_flag=True,
+    help="Write to the clone's own committed reproductions/<recipe>-<scale> (the project's evidence), from any "
+    "working directory.",
+)
 @device_option(default="auto")
 @zoo_dir_option(reads=False)
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
@@ -71,7 +80,19 @@ class ScaleOption(click.Option):
 @quiet_option
 @executor_options
 def reproduce(
-    recipe, scale, data_dir, out, device, zoo_dir, leaderboard_dir, max_minutes, only, compile_, quiet, **executor_args
+    recipe,
+    scale,
+    data_dir,
+    out,
+    update_committed,
+    device,
+    zoo_dir,
+    leaderboard_dir,
+    max_minutes,
+    only,
+    compile_,
+    quiet,
+    **executor_args,
 ):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
@@ -80,6 +101,9 @@ def reproduce(
     Interrupted work resumes and finished work is skipped when the same command runs again."""
     from sam_bench.experiments.reproduce import reproduce as run
 
+    out = _folder(recipe, scale, out, update_committed, executor_args["status"])
+    if out is None:
+        return
     if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
         return
     if slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
@@ -115,6 +139,25 @@ def reproduce(
     for what in ("plots", "zoo", "leaderboard pages"):
         if found[what]:
             click.echo(f"  {what + ':':<18} " + "\n  {:<18} ".format("").join(str(p) for p in found[what]))
+
+
+def _folder(recipe, scale, out, update_committed, status) -> str | None:
+    """The reproduction folder, resolved once for every action; None where --status has said that the user has not
+    run the scale (its default folder is the project's committed evidence, whose runs are not the user's)."""
+    from sam_bench.experiments import destination
+    from sam_bench.recipes.recipe import load_recipe
+
+    if out is not None and not update_committed:
+        return out
+    name = load_recipe(recipe, scale).name
+    default = destination.default_folder(name, scale)
+    if status and not update_committed and destination.is_committed(default):
+        click.echo(
+            f"you have not run {name} at scale {scale} here: {default} is the sam-bench project's committed "
+            f"evidence, not your runs (its state: --status --update-committed; yours: --status --out DIR)"
+        )
+        return None
+    return str(destination.reproduction_folder(name, scale, out, update_committed))
 
 
 @click.command("report", short_help="Rewrite a reproduction's REPORT.md and plots from its results.")
@@ -167,7 +210,7 @@ def _verify(loaded, zoo_dir, data_dir, device) -> None:
         zoo_dir = str(loaded.path / "model_zoo")  # a scale that keeps its zoo to itself (publish: false)
     for record in loaded.records:
         run = loaded.path / "runs" / f"{record.name}-{record.key}"
-        own = None if record.results["model"].get("zoo_id") or not has_weights(run) else str(run)
+        own = None if record.results.model.zoo_id or not has_weights(run) else str(run)
         assert record.path is not None, "a folder's records name their results files"
         shown = record.path.relative_to(loaded.path)
         click.echo(f"{shown}: measuring a sample of every evaluation again from its weights")

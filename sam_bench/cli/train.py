@@ -48,7 +48,7 @@ def setting_option(f: Field):
     elif f.name in _PARSE:
         kwargs.update(callback=_PARSE[f.name])
     elif "enum" in spec:
-        kwargs.update(type=click.Choice(spec["enum"]))
+        kwargs.update(type=click.Choice(spec["enum"], case_sensitive=False))  # linf as Linf
     elif spec.get("type") == "boolean":
         kwargs.update(is_flag=True)
     else:
@@ -152,42 +152,46 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 
 
 @contextmanager
-def claimed(out, group=None):
-    """The run folder `out` for this command alone: a claim `<out>.claim` beside it, made as files.locked makes
-    one (sam_bench.jobs.lease: atomic, taken over once its holder is known gone), held while it trains. A live
-    holder refuses the command at once, naming that process: two trainings into one folder would both say
-    "done" over one run. Under torchrun rank 0 claims for all, and all refuse together."""
+def claimed(out, group=None, members=()):
+    """The run folder `out` for this command alone: a claim `<out>.claim` beside its real path (a symlink or
+    another spelling of it claims the same folder), made as files.locked makes one (sam_bench.jobs.lease: atomic,
+    taken over once its holder is known gone), held while it trains; a group's `members` (its seeds' folders)
+    claimed the same way with it. A live holder refuses the command at once, naming that process: two trainings
+    into one folder would both say "done" over one run. Under torchrun rank 0 claims for all, and all refuse
+    together."""
+    from contextlib import ExitStack
     from pathlib import Path
 
     from sam_bench.files import cannot_write
     from sam_bench.jobs import lease
 
-    where = Path(f"{Path(out)}{lease.CLAIM_SUFFIX}")
     main = group is None or group.is_main
-    try:
-        claim = lease.try_claim(where) if main else None
-    except OSError as err:  # no claim can be made beside --out: nothing could be written there either
-        raise cannot_write(where, err) from None
-    refused = main and claim is None
-    if group is not None:
-        refused = group.agree(refused)
-    if refused:
-        holder, _ = lease.state(where)
-        who = holder.describe() if holder is not None else "another process"
-        raise SamBenchError(
-            f"--out {out} is being trained by {who} (its claim: {where}); wait for it, or give another --out"
-        )
-    try:
+    with ExitStack() as held:
+        for folder in (out, *members):
+            where = Path(f"{Path(folder).resolve()}{lease.CLAIM_SUFFIX}")
+            try:
+                claim = lease.try_claim(where) if main else None
+            except OSError as err:  # no claim can be made beside --out: nothing could be written there either
+                raise cannot_write(where, err) from None
+            if claim is not None:
+                held.callback(claim.release)
+            refused = main and claim is None
+            if group is not None:
+                refused = group.agree(refused)
+            if refused:
+                holder, _ = lease.state(where)
+                who = holder.describe() if holder is not None else "another process"
+                raise SamBenchError(
+                    f"--out {folder} is being trained by {who} (its claim: {where}); wait for it, or give another --out"
+                )
         yield
-    finally:
-        if claim is not None:
-            claim.release()
 
 
 def _warn_doubtful_budget(options: dict) -> None:
-    """A legal but doubtful training budget (sam_bench.eps.doubtful_budget: an L2 eps below 16/255, an Linf
+    """A legal but doubtful training budget (sam_bench.threat_models.doubtful_budget: an L2 eps below 16/255, an Linf
     eps above 16/255) is said before the training starts; the model is trained and guarded at it all the same."""
-    from sam_bench.eps import doubtful_budget, parse_eps
+    from sam_bench.eps import parse_eps
+    from sam_bench.threat_models import doubtful_budget
 
     if method_table.uses_attack(options["method"]):
         doubt = doubtful_budget(parse_eps(options["attack_eps"]), options["attack_norm"])
@@ -269,7 +273,7 @@ def _train_group(ctx, out, seeds, options, resume, max_minutes, stop_after_epoch
             raise BadInput(f"--seeds trains a group: it needs --step-mode grouped, not {options['step_mode']}")
         cfgs = [settings.TrainConfig(**{**options, "seed": s}) for s in (seeds or [options["seed"]])]
     try:
-        with claimed(out):  # the group's folder (its seeds' runs are inside it)
+        with claimed(out, members=outs if seeds is not None else ()):  # the group's folder and its seeds' runs
             metas = train_grouped(
                 cfgs,
                 outs,

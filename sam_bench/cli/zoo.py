@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import data_dir_option, device_option, names_option, out_option, zoo_dir_option
+from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
 
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
@@ -49,7 +49,7 @@ def zoo_group():
 )
 @click.option(
     "--threat-model",
-    type=click.Choice(["Linf", "L2"]),
+    type=THREAT_MODEL,
     default=None,
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
@@ -87,9 +87,7 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
 @click.option(
     "--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None, help="Only this data set's entries."
 )
-@click.option(
-    "--threat-model", type=click.Choice(["Linf", "L2"]), default=None, help="Only this threat model's entries."
-)
+@click.option("--threat-model", type=THREAT_MODEL, default=None, help="Only this threat model's entries.")
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
 @zoo_dir_option()
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
@@ -107,10 +105,12 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
         return
     width = max(len(e["id"]) for e in entries)
     for e in entries:
-        test_acc = e["training"].get("final", {}).get("test_acc")
+        test_acc = (e.get("training") or {}).get("final", {}).get("test_acc")
         click.echo(
             f"{e['id']:<{width}}  {e['dataset']:<8} {e['threat_model']:<4} {e['architecture']:<28} "
-            f"{e['method']:<8} trained on {e['trained_on']}"
+            f"{e['method']:<8} "
+            + ("trained elsewhere on " if "trained_elsewhere" in e else "trained on ")
+            + e["trained_on"]
             + (f", test acc {test_acc:.2%}" if test_acc is not None else "")
         )
 
@@ -200,18 +200,26 @@ def leaderboard_group():
 def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does), once a
     seeded sample of each file's every evaluation, measured again from the weights it names, agrees with it and
-    the model's training record agrees with its log; then render the boards they went on. A results file goes on
-    every board whose AutoAttack it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
-    from sam_bench.leaderboard.board import add, render
+    the model's training record agrees with its log: every file before any entry is written (one refused, none
+    written); then render the boards whose entries changed. A results file goes on every board whose AutoAttack
+    it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
+    from sam_bench.errors import SamBenchError
+    from sam_bench.leaderboard.board import render
+    from sam_bench.leaderboard.publication import add_all
 
-    touched: dict[Path, None] = {}
-    for path in results:
-        for written in add(path, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo):
-            click.echo(f"wrote {written}")
-            touched[written.parent] = None
-    pages = render(leaderboard_dir, folders=[folder.name for folder in touched])
-    for page in pages:
-        click.echo(f"wrote {page}")
+    changed: dict[str, None] = {}
+    for done in add_all(results, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo):
+        click.echo(f"wrote {done.entry}" if done.changed else f"unchanged {done.entry}: {done.results} adds nothing")
+        if done.changed:
+            changed[done.entry.parent.name] = None
+    if changed:
+        try:
+            pages = render(leaderboard_dir, folders=list(changed))
+        except SamBenchError as err:  # the entries stand; a board whose other evidence fails says why, unrendered
+            click.echo(f"entries written, boards not rendered: {err}", err=True)
+            return
+        for page in pages:
+            click.echo(f"rendered {page}")
 
 
 @leaderboard_group.command("render")
@@ -223,7 +231,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
 )
 @click.option(
     "--threat-model",
-    type=click.Choice(["Linf", "L2"]),
+    type=THREAT_MODEL,
     default=None,
     help="Only this threat model's boards [default: every board there is].",
 )

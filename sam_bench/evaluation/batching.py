@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from sam_bench.evaluation.attack_table import TABLE
+
 AUTO = "auto"
 CPU_BATCH, CPU_CHUNK = 250, 500
 # A chunk is the unit of work an interruption can lose, and the upper bound of a batch. AutoAttack's
@@ -38,7 +40,7 @@ def chunk_size_for(device: torch.device, n_examples: int, processes: int = 1, at
     GPU_CHUNK, or GPU_AUTOATTACK_CHUNK for AutoAttack, at most a chunk for every process."""
     if device.type != "cuda":
         return CPU_CHUNK
-    upper = GPU_AUTOATTACK_CHUNK if attack == "autoattack" else GPU_CHUNK
+    upper = GPU_AUTOATTACK_CHUNK if attack in TABLE and TABLE[attack].small_gpu_chunks else GPU_CHUNK
     return max(1, min(upper, math.ceil(n_examples / processes)))
 
 

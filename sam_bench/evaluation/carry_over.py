@@ -17,7 +17,7 @@ import binascii
 import numpy as np
 
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.evaluation.chunk_state import combine
 from sam_bench.evaluation.specs import AttackSpec
 
@@ -49,7 +49,7 @@ def carried(
     """This attack's entry from the earlier record (`matching`'s), its figures derived again from its per-image
     outcomes on the first `n` images, or None where the record holds no such entry or its outcomes cannot be
     this model's on these images (`clean_correct`: this call's clean pass over them)."""
-    if earlier is None or spec.attack == "clean":  # the clean pass is run again anyway: nothing to save
+    if earlier is None or attack_table.is_clean(spec.attack):  # the clean pass is run again anyway: nothing to save
         return None
     wanted = spec.record()
     for entry in earlier.get("evaluations") or []:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sam_bench.evaluation.results_record import Results
+
 NEAR_CHANCE = 1.5  # x chance
 MAJORITY_SHARE = 0.5
 
@@ -45,14 +47,14 @@ def of_results(results: Mapping) -> dict:
     """The diagnosis of a results file, made from its clean accuracy (derived from its per-image outcomes where it
     has them: `Results`) and its clean predictions per class; the diagnosis it records is not read (an edited
     `degenerate: false` would otherwise lift the flag off a model at chance)."""
-    counts = results.get("clean_prediction_counts")
-    model = results.get("model") or {}
+    read = Results.of(results)
+    counts = read.clean_prediction_counts
     num_classes = (
         len(counts)
         if counts
-        else (model.get("arch") or {}).get("num_classes") or (10 if "100" not in results["dataset"]["name"] else 100)
+        else (read.model.arch or {}).get("num_classes") or (10 if "100" not in read.dataset.name else 100)
     )
-    return diagnose(results["clean_acc"], num_classes, counts)
+    return diagnose(read.clean_acc, num_classes, counts)
 
 
 def reason(results: Mapping) -> str | None:

@@ -34,19 +34,21 @@ from sam_bench.attacks.invariants import (
     check_eval_mode,
 )
 from sam_bench.data import Dataset
-from sam_bench.eps import doubtful_budget, format_eps
+from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import carry_over, outcomes
+from sam_bench.evaluation.attack_table import RUNNERS, cost
 from sam_bench.evaluation.batching import AUTO, batch_size_for, check_size, chunk_size_for
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, chunk_key, combine, disagreement
 from sam_bench.evaluation.degenerate import diagnose
 from sam_bench.evaluation.model_ref import Bf16, LoadedModel, weights_sha256
 from sam_bench.evaluation.results_record import Evaluation
-from sam_bench.evaluation.runners import RUNNERS, AttackOutput
+from sam_bench.evaluation.runners import AttackOutput
 from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.runtime import clock, distributed, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import cpu_model, device_name, environment, resolve_device
+from sam_bench.threat_models import doubtful_budget
 
 SCHEMA = "sam-bench/eval-results/v1"
 BF16_WARNING = (
@@ -84,7 +86,7 @@ def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: in
     """The attack's runner from `seed`, the caller's random state left as it was: a chunk's result
     depends only on where it starts. It searches in `search_math` (math_mode.search); what it finds is
     scored by the caller, in true fp32."""
-    runner = spec.runner or RUNNERS[spec.attack]
+    runner = spec.runner or RUNNERS[spec.attack]  # the attack's record's (attack_table), unless the spec brings one
     rng_devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices), math_mode.search(search_math):
         torch.manual_seed(seed)
@@ -97,7 +99,7 @@ def _attack_chunk(
     started, cpu_started = time.time(), time.process_time()
     out = _seeded_attack(model, spec, x, y, batch_size, bar, seed, search_math)
     check_eval_mode(model, f"after the {spec.attack} attack")
-    largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.norm)
+    largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.ball)
     robust = predict(model, out.x_adv, batch_size) == y  # our own count, not the attack's
     clean = clean_pred == y
     check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
@@ -285,7 +287,7 @@ def evaluate(
     ]
 
     clean_started = clock.now()
-    clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main)
+    clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main, stop_at, ctx)
     forward_s = (clock.now() - clean_started) / n  # one forward pass, per image: what a probe is estimated from
 
     where = device_name(device) + (f", {cpu_model()}" if device.type == "cpu" else "")  # CPUs differ in speed
@@ -340,12 +342,34 @@ def _sizes(model, probe, device, n: int, ctx, batch_size, chunk_size) -> tuple[i
     return batch_size, chunk_size
 
 
-def _clean_predictions(model, x_all, image_bounds, batch_size: int, device, progress: bool) -> torch.Tensor:
+def _clean_predictions(
+    model, x_all, image_bounds, batch_size: int, device, progress: bool, stop_at: float | None = None, ctx=None
+) -> torch.Tensor:
     """The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
-    unchanged image get bit-identical logits."""
-    chunks = []
+    unchanged image get bit-identical logits. Under a time limit (`stop_at`) it is bounded as the attacks are: no
+    chunk starts that is expected to end after the limit, at the rate of the chunks before it or, for the first,
+    of one timed batch; EvaluationStopped instead (nothing of the clean pass is kept: it is repeated whole)."""
+    chunks: list[torch.Tensor] = []
+    seconds_per_image, done, started = 0.0, 0, clock.now()
     for s, e in tqdm(image_bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
+        if stop_at is not None:
+            if not done:
+                timed = min(batch_size, e - s)
+                probe_started = clock.now()
+                predict(model, x_all[s : s + timed].to(device), batch_size)
+                seconds_per_image = (clock.now() - probe_started) / timed
+                started = clock.now()
+            needed = seconds_per_image * (e - s)
+            late = not clock.fits(stop_at, needed)
+            if late if ctx is None else ctx.agree(late):
+                total = image_bounds[-1][1]
+                left = total - s
+                why = _why_late("the clean pass", left, seconds_per_image * left, stop_at - clock.now())
+                limit = math.ceil((clock.now() - clock.STARTED + seconds_per_image * left) / 6) / 10
+                raise EvaluationStopped(0, len(image_bounds), why, limit)
         chunks.append(predict(model, x_all[s:e].to(device), batch_size).cpu())
+        done += e - s
+        seconds_per_image = (clock.now() - started) / done
     return torch.cat(chunks)
 
 
@@ -440,7 +464,7 @@ class _Run:
         """Raise EvaluationStopped where the timed probe before the chunk [s, e) is not expected to end before the
         limit (past it already, or its estimate longer than the time left): it counts against the limit too."""
         assert self.stop_at is not None, "called under a time limit only"
-        count, passes = _probe_images(e - s, batch), spec.forward_passes(self.dataset.num_classes)
+        count, passes = _probe_images(e - s, batch), cost(spec, self.dataset.num_classes)
         estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
         late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
         if not (late if self.ctx is None else self.ctx.agree(late)):

@@ -88,7 +88,8 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
         model = build_model(metadata["arch"], state, str(path))
         # A zoo entry (<ModelId>.json) keeps the run's metadata under "training".
         run_metadata = metadata["training"] if isinstance(metadata.get("training"), dict) else metadata
-        family = run_metadata["dataset"]["family"]
+        # a model trained elsewhere (sam_bench.zoo.imported) has no run: its entry names its data set family
+        family = metadata["dataset"] if "trained_elsewhere" in metadata else run_metadata["dataset"]["family"]
         trained_normalization.check(metadata["arch"], files.safetensors_header(path), family, str(path))
         loaded = _from_metadata(ref, "checkpoint", run_metadata, sha256=expected)
         loaded.record["arch"] = metadata["arch"]
@@ -108,6 +109,7 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
         ref, "zoo", entry.get("training") or {}, zoo_id=entry.get("id", ref), sha256=entry.get("weights_sha256")
     )
     loaded.record["arch"] = entry.get("arch") or loaded.record["arch"]
+    loaded.record["method"] = loaded.record["method"] or entry.get("method")  # trained elsewhere: no run record
     if loaded.dataset_name is None:
         loaded.dataset_name = entry.get("dataset")
     return model.eval(), loaded

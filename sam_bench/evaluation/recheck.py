@@ -38,12 +38,12 @@ import torch
 from sam_bench import files, schema
 from sam_bench.data import Dataset, load_dataset
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import outcomes, results_file
+from sam_bench.evaluation import attack_table, outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Evaluation, Results
-from sam_bench.evaluation.specs import ATTACKS, AttackSpec
+from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.rundir.model import reused_origin
 from sam_bench.runtime.provenance import resolve_device
 
@@ -64,13 +64,6 @@ def recorded_threads(env: dict) -> int | None:
 NO_OUTCOMES = "the results record no per-image outcomes to compare with (written before they were); evaluate again"
 
 
-def _clean_outcomes(results: Mapping) -> dict | None:
-    """The clean pass's per-image outcomes (older files kept them in their "clean" evaluation only)."""
-    return results.get("clean_outcomes") or next(
-        (e.outcomes for e in Results.of(results).evaluations if e.attack == "clean"), None
-    )
-
-
 def _spec(evaluation: Evaluation, n: int) -> AttackSpec:
     """The attack exactly as recorded, on at most the first n images."""
     own = evaluation.n_examples
@@ -87,11 +80,11 @@ def label(evaluation: Evaluation) -> str:
     """How an evaluation is named in a recheck: 'clean', 'pgd Linf 2/255', 'autoattack Linf 8/255', and an
     AutoAttack other than the standard version with its version ('... (custom: apgd-ce, apgd-t)'): one
     budget may be attacked by both."""
-    if evaluation.attack == "clean":
-        return "clean"
+    if attack_table.is_clean(evaluation.attack):
+        return evaluation.attack
     name = f"{evaluation.attack} {evaluation.norm} {evaluation.eps}"
     settings = evaluation.settings
-    if evaluation.attack == "autoattack" and settings.get("version", "standard") != "standard":
+    if attack_table.has_versions(evaluation.attack) and settings.get("version", "standard") != "standard":
         name += f" ({settings['version']}" + (
             f": {', '.join(settings.get('attacks') or [])})" if settings.get("attacks") else ")"
         )
@@ -142,9 +135,9 @@ def restored_outcomes(recorded: Path, retrained: Path) -> str:
 
 def checked_attacks(attacks: list[str] | None) -> list[str] | None:
     """The attacks asked for, refused in one line unless each is one an evaluation runs."""
-    unknown = [a for a in attacks or [] if a not in ATTACKS]
+    unknown = [a for a in attacks or [] if a not in attack_table.TABLE]
     if unknown:
-        raise BadInput(f"--attacks: {unknown[0]!r} is no attack; choose from {', '.join(ATTACKS)}")
+        raise BadInput(f"--attacks: {unknown[0]!r} is no attack; choose from {', '.join(attack_table.names())}")
     return attacks
 
 
@@ -152,28 +145,29 @@ def named_weights(path: Path, results: Mapping, zoo_dir=None, ref: str | None = 
     """(model, LoadedModel) of the weights a results file measured: from its zoo id or run folder, or from `ref`
     (a run folder, checkpoint or zoo id known to hold them), refused in one line unless their sha256 is the one
     the results record."""
-    model_block = results["model"]
-    ref = ref or model_block.get("zoo_id") or model_block.get("ref")
+    model_block = Results.of(results).model
+    ref = ref or model_block.zoo_id or model_block.ref
     if not ref:
         raise BadInput(f"{path}: the results name no zoo id or run folder to load the weights from")
     model, info = load_model_ref(ref, zoo_dir=zoo_dir)
-    if info.record.get("weights_sha256") != model_block["weights_sha256"]:
+    if info.record.get("weights_sha256") != model_block.weights_sha256:
         raise BadInput(
             f"{path}: {ref} holds other weights (sha256 {str(info.record.get('weights_sha256'))[:12]}…) than the "
-            f"results measured ({model_block['weights_sha256'][:12]}…)"
+            f"results measured ({str(model_block.weights_sha256)[:12]}…)"
         )
     return model, info
 
 
 def measured_data(path: Path, results: Mapping, data_dir=None) -> Dataset:
     """The test set a results file was measured on, refused in one line unless the data here are those images."""
-    data = load_dataset(results["dataset"]["name"], data_dir)
-    if data.fingerprint() != results["dataset"]["sha256"]:
+    test_set = Results.of(results).dataset
+    data = load_dataset(test_set.name, data_dir)
+    if data.fingerprint() != test_set.sha256:
         raise BadInput(f"{path}: the {data.name} test data here differ from the data the results were measured on")
-    if len(data.y_test) != results["dataset"]["n_test_total"]:
+    if len(data.y_test) != test_set.n_test_total:
         raise BadInput(
             f"{path}: the {data.name} test data here hold {len(data.y_test):,} images, the results name a test set "
-            f"of {results['dataset']['n_test_total']:,}"
+            f"of {test_set.n_test_total:,}"
         )
     return data
 
@@ -190,18 +184,18 @@ def recheck_file(
 ) -> dict:
     """Evaluate again the weights a results file names, with its settings, and compare image by image."""
     path = Path(path)
-    results = results_file.read(path)
-    model_block = results["model"]
+    results = Results.read(path)
     model, info = named_weights(path, results, zoo_dir)
     ref = info.record["ref"]
     data = measured_data(path, results, data_dir)
 
-    recorded_n = results["dataset"]["n_examples"]
+    recorded_n = results.dataset.n_examples
+    assert recorded_n is not None, "a results file its schema passed names its images"
     attacks = checked_attacks(attacks)
-    chosen = [e for e in Results.of(results).evaluations if attacks is None or e.attack in attacks]
+    chosen = [e for e in results.evaluations if attacks is None or e.attack in attacks]
     if not chosen:
         raise BadInput(f"{path}: no evaluation of the attacks {', '.join(attacks or [])} to recheck")
-    clean = _clean_outcomes(results)
+    clean = results.clean_outcomes
     if clean is None or any(not e.outcomes for e in chosen):
         raise BadInput(f"{path}: {NO_OUTCOMES}")
     # Results from before the batch size was recorded ran with the automatic one (AUTO), as the recheck does.
@@ -217,7 +211,7 @@ def recheck_file(
         )
 
     dev = resolve_device(device)
-    threads = recorded_threads(results["environment"]) if dev.type == "cpu" else None
+    threads = recorded_threads(results.environment) if dev.type == "cpu" else None
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)  # CPU results differ with the thread count
@@ -228,7 +222,7 @@ def recheck_file(
             [_spec(e, n) for e in chosen],
             n_examples=n,
             device=dev,
-            precision=results["precision"],
+            precision=results.precision,
             batch_size=batch_size,
             chunk_size=chunk_size,
             model_info=info,
@@ -239,7 +233,7 @@ def recheck_file(
 
     compared = [{"evaluation": "clean", **compare(clean, again["clean_outcomes"], n)}]
     for old, new in zip(chosen, Results.of(again).evaluations):
-        if old.attack == "clean":
+        if attack_table.is_clean(old.attack):
             continue  # the clean pass, compared above
         assert old.outcomes and new.outcomes and new.n_examples, "both record their per-image outcomes"
         compared.append({"evaluation": label(old), **compare(old.outcomes, new.outcomes, new.n_examples)})
@@ -248,11 +242,11 @@ def recheck_file(
         "results": str(path),
         "results_sha256": files.sha256_file(path),
         "model": ref,
-        "weights_sha256": model_block["weights_sha256"],
+        "weights_sha256": results.model.weights_sha256,
         "n_examples": n,
         "evaluations": compared,
         "identical": all(c["images_differing"] == 0 for c in compared),
-        "recorded_environment": {k: results["environment"].get(k) for k in ENVIRONMENT_KEYS},
+        "recorded_environment": {k: results.environment.get(k) for k in ENVIRONMENT_KEYS},
         "environment": {k: here.get(k) for k in ENVIRONMENT_KEYS},
     }
 
@@ -263,12 +257,14 @@ def already_done(entry: dict | None, path: Path, n_examples: int | None, attacks
     the next model."""
     if entry is None or entry["results_sha256"] != files.sha256_file(path):
         return False
-    results = results_file.read(path)
-    n = results["dataset"]["n_examples"] if n_examples is None else min(n_examples, results["dataset"]["n_examples"])
+    results = Results.read(path)
+    recorded_n = results.dataset.n_examples
+    assert recorded_n is not None, "a results file its schema passed names its images"
+    n = recorded_n if n_examples is None else min(n_examples, recorded_n)
     wanted = {"clean"} | {
         label(e)
-        for e in Results.of(results).evaluations
-        if e.attack != "clean" and (attacks is None or e.attack in attacks)
+        for e in results.evaluations
+        if not attack_table.is_clean(e.attack) and (attacks is None or e.attack in attacks)
     }
     return entry["n_examples"] == n and wanted <= {c["evaluation"] for c in entry["evaluations"]}
 
@@ -284,7 +280,8 @@ def merged(earlier: dict | None, checked: dict, path: Path) -> dict:
         return checked
     now = {c["evaluation"] for c in checked["evaluations"]}
     kept = [c for c in earlier["evaluations"] if c["evaluation"] not in now]
-    order = ["clean"] + [label(e) for e in Results.of(results_file.read(path)).evaluations if e.attack != "clean"]
+    recorded = Results.of(results_file.read(path)).evaluations
+    order = ["clean"] + [label(e) for e in recorded if not attack_table.is_clean(e.attack)]
     evaluations = sorted(checked["evaluations"] + kept, key=lambda c: order.index(c["evaluation"]))
     return checked | {"evaluations": evaluations, "identical": all(c["images_differing"] == 0 for c in evaluations)}
 
@@ -309,7 +306,8 @@ def carried_over(folder: Path, path: Path, n_examples: int | None, attacks: list
 
 def has_outcomes(results: Mapping) -> bool:
     """Whether a results file records the per-image outcomes of its clean pass and every attack."""
-    return _clean_outcomes(results) is not None and all(e.outcomes for e in Results.of(results).evaluations)
+    read = Results.of(results)
+    return read.clean_outcomes is not None and all(e.outcomes for e in read.evaluations)
 
 
 def published_results(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.eps import ROBUSTBENCH_BUDGETS, parse_eps
-from sam_bench.evaluation import outcomes, results_file
+from sam_bench.eps import parse_eps
+from sam_bench.evaluation import attack_table, outcomes, results_file
+from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 UNVERIFIED = (
     "it records no per-image outcomes (written before results kept them, or with them removed), so none of "
@@ -70,13 +71,65 @@ class Evaluation:
     def robustbench_autoattack(self) -> bool:
         """AutoAttack (standard) at RobustBench's budget for its threat model: what RobustBench ranks by."""
         return (
-            self.attack == "autoattack"
+            attack_table.is_headline(self.attack)
             and self.settings.get("version") == "standard"
-            and ROBUSTBENCH_BUDGETS.get(self.norm or "") == self.eps  # a clean evaluation's norm is None
+            and self.norm in THREAT_MODELS  # a clean evaluation's norm is None
+            and THREAT_MODELS[self.norm].robustbench_budget == self.eps
         )
 
 
+@dataclass(frozen=True)
+class TestSet:
+    """The images a results file was measured on (`dataset`): the data set's name (`cifar10`, `cifar10-sample`),
+    its family, how many of its test images were evaluated and how many it has, and its fingerprint."""
+
+    name: str
+    family: str | None = None
+    n_examples: int | None = None
+    n_test_total: int | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def of(cls, block: Mapping | None) -> TestSet:
+        block = block or {}
+        return cls(
+            block.get("name", ""),
+            block.get("family"),
+            block.get("n_examples"),
+            block.get("n_test_total"),
+            block.get("sha256"),
+        )
+
+
+@dataclass(frozen=True)
+class EvaluatedModel:
+    """The model a results file measured (`model`): how it was named, its weights' sha256, its zoo id, its
+    architecture and method, and its training record (None where it was given without one)."""
+
+    ref: str | None = None
+    kind: str | None = None
+    zoo_id: str | None = None
+    weights_sha256: str | None = None
+    arch: dict | None = None
+    method: str | None = None
+    training: dict | None = None
+
+    @classmethod
+    def of(cls, block: Mapping | None) -> EvaluatedModel:
+        block = block or {}
+        return cls(**{f.name: block.get(f.name) for f in fields(cls)})
+
+    @property
+    def training_config(self) -> dict | None:
+        """The settings it was trained with, as its run recorded them."""
+        return (self.training or {}).get("config")
+
+
 class Results(Mapping):
+    """A results file read once and asked by typed properties (`results.dataset.n_examples`,
+    `results.model.weights_sha256`, `results.precision`); the mapping over its fields is for writers and
+    checks that handle the file as a whole."""
+
     def __init__(self, data: dict, path: Path | None = None):
         self._data, self.path = derived(data), path
         self._evaluations = tuple(Evaluation.of(ev) for ev in self._data.get("evaluations") or ())
@@ -103,6 +156,59 @@ class Results(Mapping):
 
     def as_dict(self) -> dict:
         return self._data
+
+    @property
+    def schema(self) -> str | None:
+        return self._data.get("schema")
+
+    @property
+    def model(self) -> EvaluatedModel:
+        return EvaluatedModel.of(self._data.get("model"))
+
+    @property
+    def dataset(self) -> TestSet:
+        return TestSet.of(self._data.get("dataset"))
+
+    @property
+    def precision(self) -> str:
+        """fp32 or bf16 (files from before it was recorded: fp32)."""
+        return self._data.get("precision") or "fp32"
+
+    @property
+    def environment(self) -> dict:
+        """Where it ran (runtime.provenance: device_name, torch_version, code_commit, threads...); {} if unknown."""
+        return self._data.get("environment") or {}
+
+    @property
+    def search_math(self) -> str:
+        """How the attacks searched: "tf32" or "ieee" (runtime.math_mode; files from before it was recorded: ieee)."""
+        return (self._data.get("search_math_mode") or {}).get("search", "ieee")
+
+    @property
+    def robustbench(self) -> dict | None:
+        """RobustBench's model_info figures where the file holds AutoAttack (standard) at RobustBench's budget."""
+        return self._data.get("robustbench")
+
+    @property
+    def reproduce(self) -> dict | None:
+        """The grid cell that wrote it (a reproduction's run and model name), None outside a reproduction."""
+        return self._data.get("reproduce")
+
+    @property
+    def clean_acc(self) -> float:
+        return self._data["clean_acc"]
+
+    @property
+    def clean_prediction_counts(self) -> list[int] | None:
+        """How many test images the model predicted as each class on the clean pass (None: not recorded)."""
+        return self._data.get("clean_prediction_counts")
+
+    @property
+    def clean_outcomes(self) -> dict | None:
+        """The clean pass's per-image outcomes (older files kept them in their "clean" evaluation only)."""
+        return self._data.get("clean_outcomes") or next(
+            (e.outcomes for e in self.evaluations if attack_table.is_clean(e.attack)), None
+        )
 
     @property
     def sha256(self) -> str | None:
@@ -148,7 +254,7 @@ class Results(Mapping):
         first); `images` restricts it to the first N test images (from its per-image outcomes; None without
         them or when it covers fewer)."""
         found = None
-        if attack == "clean":
+        if attack_table.is_clean(attack):
             clean = self._data.get("clean_outcomes")
             n = clean["n"] if clean else (self._data.get("dataset") or {}).get("n_examples")
             found = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
@@ -178,7 +284,7 @@ class Results(Mapping):
                 continue
             select = (
                 {"version": ev.settings.get("version", "standard"), "attacks": tuple(ev.settings.get("attacks") or ())}
-                if attack == "autoattack"
+                if attack_table.has_versions(attack)
                 else {}
             )
             assert ev.norm is not None and ev.eps is not None, "an attack's entry names its budget"

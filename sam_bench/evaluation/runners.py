@@ -1,6 +1,6 @@
 """The attacks as an evaluation runs them: (model, x, y, spec, batch_size, bar) -> AttackOutput. x, y are one
 chunk on the model's device; the runner returns adversarial examples for all of them (the evaluation
-classifies them again itself: `evaluate`)."""
+classifies them again itself: `evaluate`). Each is its attack's `runner` in attack_table."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ class AttackOutput:
     warnings: list[str] = field(default_factory=list)
 
 
-def _run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
+def run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
     bar.update(len(x))
     return AttackOutput(x)
 
 
-def _run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
+def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
     # Like AutoAttack, only correctly classified points are attacked: a misclassified point is
     # its own adversarial example, and this keeps robust <= clean per example.
     s = spec.settings
@@ -40,7 +40,7 @@ def _run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
                 xb[correct],
                 yb[correct],
                 spec.eps,
-                spec.norm,
+                spec.ball,
                 steps=s["steps"],
                 step_size=s["step_size"],
                 restarts=s["restarts"],
@@ -50,7 +50,7 @@ def _run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
     return AttackOutput(x_adv)
 
 
-def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
+def run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
     s = spec.settings
     shown = [0]
 
@@ -65,7 +65,7 @@ def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
         x,
         y,
         eps=spec.eps,
-        norm=spec.norm,
+        norm=spec.ball,
         version=s["version"],
         attacks=s["attacks"],
         seed=s["seed"],
@@ -75,6 +75,3 @@ def _run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
     )
     advance(len(x))
     return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)
-
-
-RUNNERS = {"clean": _run_clean, "pgd": _run_pgd, "autoattack": _run_autoattack}

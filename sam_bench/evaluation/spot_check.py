@@ -1,36 +1,30 @@
-"""A results file's evaluations measured again on a seeded sample of their images, from the weights the file names,
-before its figures are published (`leaderboard add`, `leaderboard submit`, `report --verify`).
+"""A results file's evaluations measured again from the weights it names, before its figures are published
+(`leaderboard add`, `leaderboard submit`, `report --verify`, `sam-bench verify`).
 
 A results file is checked against its own evidence where it is read (results_file): every accuracy agrees with its
 per-image outcomes. What an outcome vector *is* (which attack, at which budget, of which weights) is written beside
 it in the same file, and an edit of those labels, or outcomes forged together with every figure, agrees with itself.
-Only the weights can say whether the file is theirs: this module runs each evaluation again on a sample of its
-images and compares image by image.
+Only the weights can say whether the file is theirs: this module runs each evaluation again and compares image by
+image.
 
-The sample. Seeded by the file's sha256 and the evaluation's name, so one file always gets the same sample (and, on
-one machine, the same verdict). Stratified by what the file records: up to half of it from the images recorded
-correct (for an attack: left correct, "robust") and the rest from those recorded wrong (for an attack: correct on
-clean images but fooled), each stratum filled from the other where one is short. A model with 1% robust images still
-has its robust images looked at; clean-wrong images say nothing about an attack and are left out of its sample.
+The clean pass runs again on every image (a forward pass: cheap), so its outcomes and `clean_prediction_counts` are
+compared in full. Every attack runs again as labelled (PGD with its steps, restarts and seed; AutoAttack's version
+with its full attack list, seed and restarts) on a sample of its images drawn from both strata: the images recorded
+robust and the images recorded fooled, so that a file that states more robustness than its weights have and one
+that states less (deflation, a weaker attack under a stronger label) are both refused.
 
-What runs again. The clean pass and PGD exactly as recorded (settings, precision, search math), from another random
-start; AutoAttack by its first attack alone (APGD-CE for the standard version), with its recorded restarts, on the
-images the file records robust. That first attack sees every clean-correct image in the full AutoAttack too, so it
-can only fool images the full AutoAttack also fools (up to its random start): an image the file records robust that
-it fools is evidence against the file; an image recorded fooled that it leaves correct is expected (a later attack
-fooled it) and is not counted.
+The sample. Drawn from fresh randomness at each check (`secrets`), so nobody can know in advance which images a
+check will look at; the check's seed is kept with its verdicts (`Verdicts.seed`), and `seed=` replays a verdict.
+Its size per stratum comes from one target (`sample_size`): a 1-point change of any figure over n images, up or
+down, puts ceil(n / 100) changed images into one stratum; the sample draws at least one of them with probability
+>= `POWER`.
 
-The rule, in one place (`CHANCE`, `ALPHA`). In a genuine file, an image of a stratum comes out differently on a
-re-run only by chance: a clean pass draws nothing at random (another batch can move a logit in its last bits, and
-only a near tie at the top flips); an attack draws its random start. Each image of a stratum is taken to differ with
-probability at most `CHANCE` of its kind; the file is refused where the differing images of a stratum are more than
-that explains: P(Binomial(sampled, CHANCE) >= differing) < ALPHA. The attacks' chance is set from the repository's
-committed evaluations: on the CPU that measured them, another PGD-10 random start fooled at most 6% of a stratum of
-30 or more images recorded robust (1 of 3 in the smallest, where no count can decide anything) and APGD-CE alone
-none of the images the full AutoAttack left robust; a full-width model measured on a GPU (its attacks searching in
-TF32) and re-run on a CPU, at most 19% (6 of 32, PGD at L2 128/255), its clean pass not one image; 0.25 leaves room
-for weaker attacks. For the images recorded fooled, a PGD re-run is held to the same chance (a file that states less
-robustness than its weights have is as wrong as one that states more); AutoAttack's weaker re-run is not.
+The rule. Where the re-run can replay the recorded random draws image by image (`replayed`: a PGD run measured on a
+CPU, checked on a CPU), a faithful file agrees on every sampled image (measured: benchmarks/spot-check-tolerance.md),
+so one differing image refuses it, and the stated power is the power of the check. Where it cannot (AutoAttack,
+whose random starts depend on which images share a batch; a GPU's results checked on a CPU), each image of a
+stratum is taken to differ by chance with probability at most `REMEASURE[kind].chance`, and a stratum is refused
+where P(Binomial(sampled, chance) >= differing) < ALPHA: a weaker check, stated as such in docs/evaluation.md.
 
 What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
 """
@@ -38,6 +32,9 @@ What it proves and what it does not: see docs/evaluation.md ("Re-measured before
 from __future__ import annotations
 
 import hashlib
+import math
+import secrets
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,30 +43,74 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench import files
 from sam_bench.attacks import NORMS
 from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, predict
 from sam_bench.attacks.invariants import check_adversarial_examples
-from sam_bench.eps import check_budget, format_eps
+from sam_bench.attacks.pgd import pgd, random_perturbation
+from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import outcomes, results_file
+from sam_bench.evaluation.attack_table import RUNNERS
 from sam_bench.evaluation.evaluate import to_float
 from sam_bench.evaluation.model_ref import Bf16
-from sam_bench.evaluation.recheck import label, measured_data, named_weights
+from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
 from sam_bench.evaluation.results_record import Evaluation, Results
-from sam_bench.evaluation.runners import RUNNERS
 from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import resolve_device
 from sam_bench.stats.inference import binomial_tail
+from sam_bench.threat_models import check_budget
 
-# Images measured again per evaluation: PGD's are cheap, AutoAttack's first attack takes 100 steps an image.
-SAMPLE = {"clean": 64, "pgd": 64, "autoattack": 32}
-# The most a genuine file's image of a stratum differs from its re-run by chance, per kind of evaluation
-CHANCE = {"clean": 0.02, "pgd": 0.25, "autoattack": 0.25}
-ALPHA = 1e-3  # a stratum is refused where chance explains what differs less often than this
+# The target every sample size is derived from: a change of CHANGE (1 point) of any figure, up or down, drawn
+# into the sample (and so refused where the re-run replays the recorded draws) with probability >= 99% per check,
+# designed at POWER = 99.9% so that 99 of 100 checks refuse it with room to spare (at 99% exactly, 98 of 100 is
+# as likely as not); it costs about 1.5 times the images of a 99% design.
+CHANGE = 0.01
+POWER = 0.999
+ALPHA = 1e-3  # where draws are not replayed: a stratum is refused where chance explains what differs less often
+
+
+@dataclass(frozen=True)
+class Remeasure:
+    """How one kind of evaluation is measured again: whether its random draws can be replayed image by image
+    on a sample (then a faithful re-run agrees on every image), and, where they cannot, the most a faithful
+    file's image of a stratum differs from its re-run by chance."""
+
+    replayable: bool
+    chance: float
+
+
+# Every attack's re-measurement in one table. Chances where draws are not replayed: on the CPU that measured the
+# committed evaluations, another PGD-10 random start fooled at most 6% of a stratum of 30 or more images recorded
+# robust; a full-width model measured on a GPU (TF32 search) and re-run on a CPU differed on at most 19% (6 of
+# 32, PGD at L2 128/255), its clean pass on no image; 0.25 leaves room for AutoAttack's batch-dependent starts.
+REMEASURE = {
+    "clean": Remeasure(replayable=True, chance=0.02),
+    "pgd": Remeasure(replayable=True, chance=0.25),
+    "autoattack": Remeasure(replayable=False, chance=0.25),
+}
 FIX = "evaluate the model again (sam-bench evaluate) instead of editing results, or restore the file"
+
+
+def changed_images(n: int) -> int:
+    """Images a change of CHANGE of a figure over n images flips at the least: ceil(CHANGE n), at least one."""
+    return max(1, math.ceil(CHANGE * n - 1e-9))
+
+
+def sample_size(stratum: int, n: int) -> int:
+    """Images to draw from a stratum of `stratum` images of an evaluation over n images, so that where a 1-point
+    change put k = changed_images(n) of them there, at least one is drawn with probability >= POWER:
+    the smallest m with C(stratum - k, m) / C(stratum, m) <= 1 - POWER (every image where none is smaller).
+    For a stratum much larger than k this is about ln(1 - POWER) / ln(1 - k / stratum): 687 where k / stratum
+    is 1%, 66 where it is 10%."""
+    k = changed_images(n)
+    missed = 1.0  # P(none of the k drawn) after m draws without replacement
+    for m in range(stratum):
+        missed *= max(0.0, (stratum - k - m) / (stratum - m))
+        if missed <= 1 - POWER:
+            return m + 1
+    return stratum
 
 
 @dataclass(frozen=True)
@@ -79,16 +120,18 @@ class Stratum:
     recorded_correct: bool
     sampled: int
     differing: int  # measured the other way now
-    chance: float
+    chance: float  # 0: the re-run replays the recorded draws, so any differing image is evidence against the file
 
     @property
     def p(self) -> float:
         """How likely chance alone makes this many of them differ."""
+        if self.chance == 0:
+            return 0.0 if self.differing else 1.0
         return binomial_tail(self.differing, self.sampled, self.chance)
 
     @property
     def refused(self) -> bool:
-        return self.p < ALPHA
+        return self.differing > 0 if self.chance == 0 else self.p < ALPHA
 
 
 @dataclass(frozen=True)
@@ -96,8 +139,9 @@ class Verdict:
     """One evaluation of a results file against its weights, on its sample."""
 
     evaluation: str  # as recheck names it: 'clean', 'pgd Linf 2/255', 'autoattack Linf 8/255'
-    rerun: str  # what ran again: 'clean', 'pgd', or AutoAttack's first attack
+    rerun: str  # what ran again: 'clean', 'pgd', 'autoattack (standard: apgd-ce, apgd-t, fab-t, square)'
     strata: tuple[Stratum, ...]
+    replayed: bool = False  # the recorded random draws replayed: a faithful file agrees on every image
 
     @property
     def sampled(self) -> int:
@@ -119,26 +163,48 @@ class Verdict:
             recorded = "robust" if stratum.recorded_correct else "fooled"
             done = "fools" if stratum.recorded_correct else "leaves correct"
             found, measure = f"{self.rerun} run again on the weights {done} {stratum.differing}", "robustness"
+        allowed = (
+            "a re-run from the recorded seed agrees on every image"
+            if stratum.chance == 0
+            else f"chance allows at most {stratum.chance:.0%} of them to differ: p = {stratum.p:.1g}"
+        )
         return (
             f"{where}: {self.evaluation}: of {stratum.sampled} sampled images it records {recorded}, {found} "
-            f"(chance allows at most {stratum.chance:.0%} of them to differ: p = {stratum.p:.1g}); the file states "
-            f"{'more' if stratum.recorded_correct else 'less'} {measure} than its weights have; {FIX}"
+            f"({allowed}); the file states {'more' if stratum.recorded_correct else 'less'} {measure} than its "
+            f"weights have; {FIX}"
         )
 
 
-def _seed(file_sha: str, name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{file_sha}:{name}".encode()).digest()[:8], "big")
+class Verdicts(list):
+    """A check's verdicts, with the seed its samples were drawn from (`spot_check(seed=...)` replays it) and the
+    evaluations a time limit left unmeasured (`skipped`: the check is partial where any is)."""
+
+    def __init__(self, verdicts=(), *, seed: int, skipped: tuple[str, ...] = ()):
+        super().__init__(verdicts)
+        self.seed = seed
+        self.skipped = skipped
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.skipped)
 
 
-def stratified(correct: np.ndarray, eligible: np.ndarray, size: int, rng, both: bool = True) -> list[np.ndarray]:
-    """Indices of a sample of `size` eligible images: up to half recorded correct and the rest recorded wrong,
-    each stratum filled from the other where it is short (`both` False: the recorded-correct stratum alone)."""
+def fresh_seed() -> int:
+    """A check's seed from the operating system's randomness: no file's bytes decide it."""
+    return secrets.randbits(63)
+
+
+def _seed(check_seed: int, name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{check_seed}:{name}".encode()).digest()[:8], "big")
+
+
+def stratified(correct: np.ndarray, eligible: np.ndarray, n: int, rng, every_image: bool = False) -> list[np.ndarray]:
+    """Indices of the sample of an evaluation over n images: from the eligible images recorded correct and from
+    those recorded wrong, `sample_size` of each (the recorded-correct stratum first); `every_image`: all of them."""
     right, wrong = np.flatnonzero(eligible & correct), np.flatnonzero(eligible & ~correct)
-    if not both:
-        return [np.sort(rng.choice(right, min(size, len(right)), replace=False))]
-    n_right = min(len(right), max(size // 2, size - len(wrong)))
-    n_wrong = min(len(wrong), size - n_right)
-    return [np.sort(rng.choice(pool, n, replace=False)) for pool, n in ((right, n_right), (wrong, n_wrong))]
+    if every_image:
+        return [right, wrong]
+    return [np.sort(rng.choice(pool, sample_size(len(pool), n), replace=False)) for pool in (right, wrong)]
 
 
 def _first_restarts(settings: Mapping):
@@ -146,14 +212,93 @@ def _first_restarts(settings: Mapping):
     return ((settings.get("config") or {}).get(settings["attacks"][0]) or {}).get("restarts", 1)
 
 
-def _rerun(evaluation: Evaluation, seed: int) -> AttackSpec:
-    """What runs again: PGD as recorded; AutoAttack's first attack alone, configured as the recorded version ran it
-    (its restarts), from `seed`."""
-    settings = evaluation.settings
+def _rerun(evaluation: Evaluation) -> AttackSpec:
+    """What runs again: the evaluation as labelled, AutoAttack with its version's attacks, seed and restarts."""
+    settings = dict(evaluation.settings)
     if evaluation.attack == "autoattack":
-        first = settings["attacks"][0]
-        settings = {"version": "custom", "attacks": [first], "seed": seed, "restarts": _first_restarts(settings)}
+        settings["restarts"] = _first_restarts(settings)
     return AttackSpec(evaluation.attack, evaluation.norm, float(evaluation.eps_value or 0.0), settings)
+
+
+def _chunk_seed(settings: Mapping, start: int) -> int:
+    """The seed `evaluate` gives the chunk starting at image `start` (evaluate.Evaluation.attack)."""
+    return int(settings.get("seed", 0)) * 1_000_003 + start
+
+
+def replayable(evaluation: Evaluation, recorded_device: str, device: torch.device) -> bool:
+    """Whether the recorded random draws of an evaluation can be replayed here image by image: PGD measured on a
+    CPU in recorded chunks and batches, checked on a CPU (torch's CPU generator draws the same numbers from the
+    same seed everywhere)."""
+    chunks = evaluation.chunks or {}
+    return (
+        REMEASURE[evaluation.attack].replayable
+        and recorded_device == "cpu"
+        and device.type == "cpu"
+        and isinstance(chunks.get("size"), int)
+        and isinstance(chunks.get("batch_size"), int)
+    )
+
+
+def replayed_starts(evaluation: Evaluation, clean: np.ndarray, wanted: np.ndarray, shape) -> list[torch.Tensor]:
+    """The random starts the recorded PGD run drew for the images `wanted`, one tensor per restart: each chunk's
+    generator seeded as `evaluate` seeds it, each batch drawing for its clean-correct images (those the runner
+    attacks) as the runner and `pgd` draw, in order; only chunks that hold a wanted image are replayed."""
+    s = evaluation.settings
+    restarts = max(1, int(s["restarts"]))
+    starts = torch.zeros(restarts, len(wanted), *shape)
+    eps = float(evaluation.eps_value or 0.0)
+    if not s["random_start"] or eps == 0 or s["steps"] == 0 or not len(wanted):
+        return list(starts)  # pgd draws nothing: no start to replay
+    chunks = evaluation.chunks or {}
+    chunk, n = chunks["size"], evaluation.n_examples or len(clean)
+    batch = min(chunks["batch_size"], chunk)
+    position = {int(i): j for j, i in enumerate(wanted)}
+    generator = torch.Generator()
+    for first in range(0, n, chunk):
+        last = min(first + chunk, n)
+        inside = wanted[(wanted >= first) & (wanted < last)]
+        if not len(inside):
+            continue
+        generator.manual_seed(_chunk_seed(s, first))
+        for b in range(first, int(inside.max()) + 1, batch):
+            attacked = b + np.flatnonzero(clean[b : min(b + batch, last)])
+            if not len(attacked):
+                continue
+            for r in range(restarts):
+                noise = random_perturbation(torch.empty(len(attacked), *shape), eps, str(evaluation.norm), generator)
+                for row, image in enumerate(attacked):
+                    j = position.get(int(image))
+                    if j is not None:
+                        starts[r, j] = noise[row]
+    return list(starts)
+
+
+def pgd_from(model, x: torch.Tensor, y: torch.Tensor, spec: AttackSpec, starts: list[torch.Tensor]) -> torch.Tensor:
+    """PGD as `pgd` runs it with restarts (per image the first restart that fools the model wins, else the last),
+    each restart from its given random start."""
+    s = spec.settings
+    best, still_correct = x.clone(), torch.ones(len(x), dtype=torch.bool, device=x.device)
+    for restart, start in enumerate(starts):
+        x_adv = pgd(
+            model,
+            x,
+            y,
+            spec.eps,
+            str(spec.norm),
+            steps=s["steps"],
+            step_size=s["step_size"],
+            restarts=1,
+            random_start=s["random_start"],
+            start=start.to(x.device),
+        )
+        if len(starts) <= 1:
+            return x_adv
+        with torch.no_grad():
+            fooled = model(x_adv).argmax(1) != y
+        take = still_correct & fooled if restart < len(starts) - 1 else still_correct
+        best[take] = x_adv[take]
+        still_correct &= ~take
+    return best
 
 
 @dataclass
@@ -165,18 +310,22 @@ class _Model:
     device: torch.device
     search: str
 
-    def correct(self, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    def predictions(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         with math_mode.evaluation():
-            return (predict(self.net, x.to(self.device), len(x)).cpu() == y).numpy()
+            return predict(self.net, x.to(self.device), batch_size).cpu()
 
-    def robust(self, spec: AttackSpec, x: torch.Tensor, y: torch.Tensor, seed: int) -> np.ndarray:
-        """Which images the attack leaves correct, the attack run from `seed` with the caller's random state kept."""
+    def robust(self, spec: AttackSpec, x: torch.Tensor, y: torch.Tensor, seed: int, starts=None) -> np.ndarray:
+        """Which images the attack leaves correct: PGD from the replayed `starts` where given, else the attack's
+        runner from `seed`, the caller's random state kept."""
         x, y = x.to(self.device), y.to(self.device)
         devices = [self.device] if self.device.type == "cuda" else []
         with math_mode.evaluation():
             with torch.random.fork_rng(devices=devices), math_mode.search(self.search), tqdm(disable=True) as bar:
                 torch.manual_seed(seed)
-                x_adv = RUNNERS[spec.attack](self.net, x, y, spec, batch_size=len(x), bar=bar).x_adv
+                if starts is not None:
+                    x_adv = pgd_from(self.net, x, y, spec, starts)
+                else:
+                    x_adv = RUNNERS[spec.attack](self.net, x, y, spec, batch_size=len(x), bar=bar).x_adv
             check_adversarial_examples(x, x_adv, spec.eps, spec.norm)
             return (predict(self.net, x_adv, len(x)) == y).cpu().numpy()
 
@@ -186,21 +335,45 @@ def _images(data, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return to_float(data.x_test[indices]), torch.from_numpy(np.asarray(data.y_test[indices], np.int64))
 
 
-def _verdict(name: str, rerun: str, kind: str, recorded: np.ndarray, now: np.ndarray, parts) -> Verdict:
+def _verdict(name: str, rerun: str, chance: float, recorded: np.ndarray, now: np.ndarray, parts, replayed) -> Verdict:
     """The strata of a sample (`parts`, the recorded-correct one first) against `now`, the re-run's outcome of
     every sampled image in order."""
     union = np.sort(np.concatenate(parts))
     strata = [
-        Stratum(i == 0, len(part), int((recorded[part] != now[np.searchsorted(union, part)]).sum()), CHANCE[kind])
+        Stratum(i == 0, len(part), int((recorded[part] != now[np.searchsorted(union, part)]).sum()), chance)
         for i, part in enumerate(parts)
     ]
-    return Verdict(name, rerun, tuple(s for s in strata if s.sampled))
+    return Verdict(name, rerun, tuple(s for s in strata if s.sampled), replayed)
+
+
+# AutoAttack's breakdown is its own count, scored in the search math: it may differ from the fp32 outcomes on an
+# image or two whose top logits tie within that math's rounding (1 of 10,000 in the committed GPU files).
+BREAKDOWN_SLACK_IMAGES = 2
+
+
+def check_breakdown(path: Path, evaluation: Evaluation) -> None:
+    """An AutoAttack breakdown bounded by the outcomes it summarises, in one line where not: it starts at the
+    clean accuracy, never rises from one attack to the next, and ends at the robust accuracy (each end within
+    BREAKDOWN_SLACK_IMAGES)."""
+    breakdown = evaluation.breakdown
+    if breakdown is None:
+        return
+    values, n = [float(v) for v in breakdown.values()], evaluation.n_examples or 1
+    ends = (values[0], float(evaluation.clean_acc or 0)), (values[-1], float(evaluation.robust_acc or 0))
+    if any(abs(a - b) > (BREAKDOWN_SLACK_IMAGES + 0.5) / n for a, b in ends) or any(
+        b > a for a, b in zip(values, values[1:])
+    ):
+        raise SamBenchError(
+            f"{path}: {label(evaluation)}: its breakdown ({', '.join(f'{k} {v:g}' for k, v in breakdown.items())}) "
+            f"is not a falling sequence from the clean accuracy {evaluation.clean_acc:g} to the robust accuracy "
+            f"{evaluation.robust_acc:g}; {FIX}"
+        )
 
 
 def check_labels(path: Path, evaluation: Evaluation) -> None:
     """What an evaluation says it is agrees with itself, in one line where not: the budget a board shows (`eps`)
-    is the one measured again (`eps_value`), and an AutoAttack version other than custom lists that version's
-    attacks, its breakdown each of them (only the first attack runs again: the others are taken from the file)."""
+    is the one measured again (`eps_value`), an AutoAttack version other than custom lists that version's
+    attacks, its breakdown each of them and bounded by its outcomes (check_breakdown)."""
     name = label(evaluation)
     if evaluation.attack == "clean":
         return
@@ -244,6 +417,13 @@ def check_labels(path: Path, evaluation: Evaluation) -> None:
             f"{path}: {name}: its breakdown names {', '.join(breakdown)}, not the clean pass and its attacks "
             f"({', '.join(settings['attacks'])}); {FIX}"
         )
+    check_breakdown(path, evaluation)
+
+
+def _rerun_name(evaluation: Evaluation) -> str:
+    if evaluation.attack != "autoattack":
+        return evaluation.attack
+    return f"autoattack ({evaluation.settings['version']}: {', '.join(evaluation.settings['attacks'])})"
 
 
 def verdicts(
@@ -253,13 +433,22 @@ def verdicts(
     data_dir=None,
     device: str = "cpu",
     weights: str | None = None,
+    seed: int | None = None,
+    stop_at: float | None = None,
+    every_image: bool = False,
+    threads: int | None = None,
     on_evaluation: Callable[[str], None] | None = None,
+    on_skipped: Callable[[str], None] | None = None,
 ) -> Iterator[Verdict]:
-    """Every evaluation of a results file (its clean pass first) measured again on its seeded sample from the
-    weights it names (`weights`: a run folder, checkpoint or zoo id that holds them, where the file's own
-    reference is not at hand; their sha256 must be the recorded one), one verdict at a time.
-    `on_evaluation(name)` is called before each, for progress lines."""
+    """Every evaluation of a results file (its clean pass first, on every image) measured again on its sample
+    from the weights it names (`weights`: a run folder, checkpoint or zoo id that holds them, where the file's own
+    reference is not at hand; their sha256 must be the recorded one), one verdict at a time. The samples are
+    drawn from `seed` (`fresh_seed()` where None). With `stop_at` (a `time.time()` value) no attack starts after
+    it: `on_skipped(name)` hears each evaluation left unmeasured. `on_evaluation(name)` is called before each.
+    `every_image` measures every image of both strata (the tolerance measurement: tools/spot_check_tolerance.py);
+    `threads` runs a CPU check with that many threads instead of the recorded count."""
     path = Path(path)
+    check_seed = fresh_seed() if seed is None else seed
     results = Results(results_file.read(path), path)
     if not results.verified:
         raise BadInput(f"{path}: cannot be measured again: {results.unverified}")
@@ -274,50 +463,91 @@ def verdicts(
     if results["precision"] == "bf16":
         net = Bf16(net, dev.type).eval()
     model = _Model(net, dev, (results.get("search_math_mode") or {}).get("search", "ieee"))
-    file_sha = files.sha256_file(path)
+    recorded_device = str(results["environment"].get("device", ""))
+    threads = threads or (recorded_threads(results["environment"]) if dev.type == "cpu" else None)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)  # the recorded thread count: CPU arithmetic can differ with it
+    try:
+        yield from _measured(
+            path, results, data, model, recorded_device, check_seed, stop_at, every_image, on_evaluation, on_skipped
+        )
+    finally:
+        torch.set_num_threads(before)
 
+
+def _measured(path, results, data, model, recorded_device, check_seed, stop_at, every_image, on_evaluation, on_skipped):
     clean_record = results.evaluation("clean")
-    assert clean_record is not None, "a verified file has its clean pass"
-    assert clean_record.outcomes is not None, "a verified file has its clean outcomes"
+    assert clean_record is not None and clean_record.outcomes is not None, "a verified file has its clean outcomes"
     clean = outcomes.decode(clean_record.outcomes)
+    n = len(clean)
     if on_evaluation is not None:
         on_evaluation("clean")
-    parts = stratified(
-        clean, np.ones(len(clean), bool), SAMPLE["clean"], np.random.default_rng(_seed(file_sha, "clean"))
-    )
-    union = np.sort(np.concatenate(parts))
-    yield _verdict("clean", "clean", "clean", clean, model.correct(*_images(data, union)), parts)
+    batch = (clean_record.chunks or {}).get("batch_size")
+    x, y = _images(data, np.arange(n))
+    predicted = model.predictions(x, batch if isinstance(batch, int) else 250)
+    now_clean = (predicted == y).numpy()
+    exact = recorded_device == model.device.type
+    chance = 0.0 if exact else REMEASURE["clean"].chance
+    everything = [np.flatnonzero(clean), np.flatnonzero(~clean)]
+    yield _verdict("clean", "clean", chance, clean, now_clean, everything, exact)
+    counts = results.get("clean_prediction_counts")
+    if exact and counts is not None:
+        derived = torch.bincount(predicted, minlength=len(counts)).tolist()
+        if derived != list(counts):
+            raise SamBenchError(
+                f"{path}: clean_prediction_counts are {counts}, the weights predict {derived} on the same images; {FIX}"
+            )
     for ev in results.evaluations:
         if ev.attack == "clean":
             continue  # the clean pass, measured above
         name = label(ev)
+        if stop_at is not None and time.time() >= stop_at:
+            if on_skipped is not None:
+                on_skipped(name)
+            continue
         if on_evaluation is not None:
             on_evaluation(name)
-        seed = _seed(file_sha, name)
+        seed = _seed(check_seed, name)
         assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
         recorded = outcomes.decode(ev.outcomes)
-        weaker = ev.attack == "autoattack"  # its first attack alone: only the images it records robust count
-        spec = _rerun(ev, seed % 2**31)
-        parts = stratified(recorded, clean[: len(recorded)], SAMPLE[ev.attack], np.random.default_rng(seed), not weaker)
+        spec = _rerun(ev)
+        parts = stratified(recorded, clean[: len(recorded)], len(recorded), np.random.default_rng(seed), every_image)
         union = np.sort(np.concatenate(parts))
-        now = model.robust(spec, *_images(data, union), seed=seed % 2**31) if len(union) else np.zeros(0, bool)
-        rerun = spec.settings["attacks"][0] if weaker else ev.attack
-        yield _verdict(name, rerun, ev.attack, recorded, now, parts)
+        replay = replayable(ev, recorded_device, model.device)
+        shape = (data.x_test.shape[3], *data.x_test.shape[1:3])  # NHWC images, NCHW starts
+        starts = replayed_starts(ev, clean, union, shape) if replay else None
+        images = _images(data, union)
+        now = model.robust(spec, *images, seed=seed % 2**31, starts=starts) if len(union) else np.zeros(0, bool)
+        chance = 0.0 if replay else REMEASURE[ev.attack].chance
+        yield _verdict(name, _rerun_name(ev), chance, recorded, now, parts, replay)
 
 
-def spot_check(path: str | Path, **options) -> list[Verdict]:
+def spot_check(path: str | Path, *, seed: int | None = None, **options) -> Verdicts:
     """Every verdict of a results file (`verdicts`), refused in one line (SamBenchError) at the first evaluation
-    whose sample disagrees with the file beyond chance: nothing after it runs."""
-    found = []
-    for verdict in verdicts(path, **options):
-        refusal = verdict.refusal(str(path))
+    whose sample disagrees with the file: nothing after it runs. The verdicts carry the check's seed (fresh where
+    `seed` is None; give it to replay the check) and the evaluations a time limit (`stop_at`) left unmeasured."""
+    check_seed = fresh_seed() if seed is None else seed
+    skipped: list[str] = []
+    found = Verdicts(seed=check_seed)
+    for verdict in verdicts(path, seed=check_seed, on_skipped=skipped.append, **options):
+        refusal = verdict.refusal(f"{path} (check seed {check_seed})")
         if refusal is not None:
             raise SamBenchError(refusal)
         found.append(verdict)
+    found.skipped = tuple(skipped)
     return found
 
 
 def summary(verdicts: list[Verdict]) -> str:
-    """'8 evaluations agree with the weights on 416 sampled images'."""
+    """'8 evaluations agree with the weights on 416 images measured again (seed 123; replay with --replay 123)',
+    and which a time limit left unmeasured."""
     images = sum(v.sampled for v in verdicts)
-    return f"{len(verdicts)} evaluations agree with the weights on {images:,} images measured again"
+    line = f"{len(verdicts)} evaluations agree with the weights on {images:,} images measured again"
+    seed = getattr(verdicts, "seed", None)
+    if seed is not None:
+        line += f" (check seed {seed})"
+    skipped = getattr(verdicts, "skipped", ())
+    if skipped:
+        line += f"; PARTIAL: the time limit left {', '.join(skipped)} unmeasured"
+    return line

@@ -83,7 +83,9 @@ class GridRef:
             return None if path is None else absolute(path)
 
         if out is None:
-            out = Path("reproductions") / f"{load_recipe(recipe_ref, scale).name}-{scale}"
+            from sam_bench.experiments.destination import reproduction_folder
+
+            out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale)
         ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
         return cls(
             ref,
@@ -119,9 +121,11 @@ def cell_done(repro, plan) -> bool:
     path = results_path(repro.out, plan)
     if not path.is_file():
         return False
-    results = files.read_json(path)
-    tag = results.get("reproduce", {})
-    weights = results.get("model", {}).get("weights_sha256", "")
+    from sam_bench.evaluation.results_record import Results
+
+    results = Results.of(files.read_json(path))
+    tag = results.reproduce or {}
+    weights = results.model.weights_sha256 or ""
     if tag.get("settings_key") != plan.key:
         return False
     return tag.get("evaluation_key") == _evaluation_key(

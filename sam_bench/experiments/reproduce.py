@@ -5,7 +5,7 @@ a finished one), add it to the model zoo, evaluate exactly the zoo's stored weig
 every eps, AutoAttack at the leaderboard budgets), and write its leaderboard entry. Then
 `report.write_report` turns the results files into REPORT.md and plots.
 
-Layout of reproductions/<recipe>-<scale>/:
+Layout of a reproduction folder (by default reproductions/<recipe>-<scale> under the working directory):
   plan.json                     the resolved recipe
   runs/<model>-<key>/           run directories (key: hash of the training settings)
   results/<model>-<key>.json    evaluation results (`sam-bench evaluate`'s schema)
@@ -46,6 +46,7 @@ def reproduce(
     compile: bool | None = None,
     threads: int | None = None,
     parallel: int = 1,
+    update_committed: bool = False,
 ) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
@@ -55,7 +56,10 @@ def reproduce(
     can share a grid. `compile` (when given) turns torch.compile on or off for every model's training.
     `threads`: torch's CPU threads for training and evaluation (local default: torch's, every core;
     slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`).
-    `parallel`: cells worked on at once, each in a process of its own (sam_bench.experiments.parallel)."""
+    `parallel`: cells worked on at once, each in a process of its own (sam_bench.experiments.parallel).
+    `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
+    that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination)."""
+    from sam_bench.experiments.destination import reproduction_folder
     from sam_bench.experiments.executors import claimed_cells
     from sam_bench.experiments.parallel import check_parallel
     from sam_bench.report.document import write_report
@@ -68,6 +72,8 @@ def reproduce(
 
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
+        if update_committed:
+            out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale, out, update_committed)
         grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
         options = slurm or SlurmOptions.from_recipe(recipe_ref, scale)
         if threads is not None:
@@ -83,7 +89,8 @@ def reproduce(
                 f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}"
             )
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
-    out = Path(out) if out is not None else Path("reproductions") / f"{recipe.name}-{scale}"
+    out = reproduction_folder(recipe.name, scale, out, update_committed)
+    check_data(recipe)
     files.check_writable(out / "plan.json")
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
     if threads is not None:
@@ -106,6 +113,20 @@ def reproduce(
     if complete:
         repro.render_leaderboards()
     return complete, report
+
+
+def check_data(recipe) -> None:
+    """The data every model of the grid reads, found before anything runs: a grid without it is refused in one
+    line rather than judged from whatever results its folder already holds."""
+    from sam_bench.data import locate, reads_files
+
+    needed = {(plan.config.dataset, plan.config.data_dir) for plan in recipe.models}
+    for dataset, data_dir in sorted(needed, key=str):
+        if reads_files(dataset):
+            try:
+                locate(dataset, data_dir, instead="or try --scale smoke, which runs on the bundled sample")
+            except BadInput as err:
+                raise BadInput(f"{recipe.name} at scale {recipe.scale} needs its data: {err}") from None
 
 
 def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:

@@ -278,12 +278,18 @@ class Reproduction:
             self.log(f"no leaderboard page ({err})")
 
     def rank(self, plan: ModelPlan, results_path: Path) -> None:
-        from sam_bench.leaderboard.board import update_from_results
+        from sam_bench.leaderboard.publication import add
 
         if not plan.primary:
             return  # only published models are ranked
-        try:
-            for entry in update_from_results(results_path, leaderboard_dir=self.leaderboard_dir, zoo_dir=self.zoo_dir):
+        try:  # the gate of `leaderboard add`: a cell's results may come from chunks kept on disk
+            for entry in add(
+                results_path,
+                self.leaderboard_dir,
+                self.zoo_dir,
+                data_dir=plan.config.data_dir,
+                device=plan.config.device,
+            ):
                 self.log(f"{plan.name}: leaderboard entry {entry}")
         except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
             self.log(f"{plan.name}: no leaderboard entry ({err})")

@@ -19,7 +19,6 @@ for submission. The leaderboard's public calls, one module per concept behind th
 
 from sam_bench.leaderboard.budgets import Board, all_boards, destination
 from sam_bench.leaderboard.entries import (
-    BOARD_EPS,
     MODEL_INFO_KEYS,
     boards_dir,
     default_leaderboard_dir,
@@ -36,7 +35,6 @@ from sam_bench.leaderboard.submission import check_submission, issue_text, submi
 from sam_bench.leaderboard.table import rows
 
 __all__ = [
-    "BOARD_EPS",
     "MODEL_INFO_KEYS",
     "Board",
     "all_boards",

@@ -21,20 +21,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sam_bench.eps import PAPER_SMALL_BUDGETS, ROBUSTBENCH_BUDGETS
+from sam_bench import threat_models
 from sam_bench.errors import BadInput
+from sam_bench.evaluation import attack_table
 
 SAMPLE_TEST_SET = "cifar10-sample"
 
 
 def robustbench_budgets() -> dict[str, str]:
-    """RobustBench's leaderboard budget per threat model ({'Linf': '8/255', 'L2': '0.5'}): where it is read."""
-    return dict(ROBUSTBENCH_BUDGETS)
+    """RobustBench's leaderboard budget per threat model ({'Linf': '8/255', 'L2': '0.5'}), from its record."""
+    return threat_models.robustbench_budgets()
 
 
 def small_budgets() -> list[tuple[str, str]]:
-    """The paper's small budgets, (norm, eps) in the order its claims list them: where they are read."""
-    return list(PAPER_SMALL_BUDGETS)
+    """The paper's small budgets, (norm, eps) in the order its claims list them, from the threat models' records."""
+    return threat_models.small_budgets()
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Board:
         """Whether an evaluation ranks this board: AutoAttack at its norm and budget, the standard version
         (on the bundled sample any version)."""
         return (
-            attack == "autoattack"
+            attack_table.is_headline(attack)
             and (norm, eps) == (self.norm, self.eps)
             and (version == "standard" or test_set == SAMPLE_TEST_SET)
         )
@@ -119,7 +120,7 @@ def destination(
     or None and a line saying why no board will take it. `model_norm`: the threat model of the model's zoo entry
     where known (a RobustBench board ranks the models of its own threat model only)."""
     what = f"{attack} {norm} {eps}" if norm else attack
-    if attack != "autoattack":
+    if not attack_table.is_headline(attack):
         return None, f"{what}: no board is ranked by it (each board ranks AutoAttack at its budget: {budgets_text()})"
     board = board_at(norm, eps)
     if board is None:

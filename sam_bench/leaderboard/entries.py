@@ -12,6 +12,7 @@ RobustBench's tools ignore.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Mapping
@@ -19,18 +20,16 @@ from pathlib import Path
 
 from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import degenerate, results_file
-from sam_bench.evaluation.evaluate import SCHEMA as RESULTS_SCHEMA
+from sam_bench.evaluation import attack_table, degenerate, results_file
+from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard import budgets
 from sam_bench.leaderboard.budgets import SAMPLE_TEST_SET, Board
 from sam_bench.stats import inference
+from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.zoo import store as zoo
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
-
-# RobustBench's CIFAR leaderboards: one budget per threat model.
-BOARD_EPS = budgets.robustbench_budgets()
 
 
 MODEL_INFO_KEYS = (
@@ -105,52 +104,45 @@ def read_results(results) -> tuple[Results, dict]:
             "a leaderboard entry names the results file its figures come from: write the results to a file "
             "(sam-bench evaluate --out FILE) and add that file"
         )
-    path = Path(results)
-    data = files.read_json(path)
+    pinned = results if isinstance(results, PinnedResults) else pin(results)  # read once, hashed from those bytes
+    path, data = pinned.path, pinned.json()
     where = str(path)
-    _check_results(data, where)
+    results_file.check(data, where)  # another kind of file, or results of another version, refused in one line
     checked = Results(data, path)
     if not checked.verified:
         raise BadInput(f"{where}: not added to a leaderboard: {checked.unverified}")
-    return checked, {"file": shown_path(path), "sha256": files.sha256_file(path)}
-
-
-def _check_results(results, where: str) -> None:
-    if not isinstance(results, dict) or results.get("schema") != RESULTS_SCHEMA:
-        found = results.get("schema") if isinstance(results, dict) else type(results).__name__
-        raise BadInput(f"{where}: not a sam-bench results file (schema {found!r}, expected {RESULTS_SCHEMA})")
-    results_file.check(results, where)
+    return checked, {"file": shown_path(path), "sha256": pinned.sha256}
 
 
 def _check_against_entry(results: Mapping, entry: dict, where: str) -> None:
     """The results' test set is the one they name: its size, and its sha256 where the zoo entry
     records that data set (the model was trained on it)."""
-    data = results["dataset"]
+    data = Results.of(results).dataset
     trained = (entry.get("training") or {}).get("dataset") or {}
-    known = TEST_SET_SIZE.get(data["name"]) or (trained.get("n_test") if trained.get("name") == data["name"] else None)
-    if known is not None and data["n_test_total"] != known:
+    known = TEST_SET_SIZE.get(data.name) or (trained.get("n_test") if trained.get("name") == data.name else None)
+    if known is not None and data.n_test_total != known:
         raise SamBenchError(
-            f"{where}: the {data['name']} test set has {known:,} images, the results say {data['n_test_total']:,}; "
+            f"{where}: the {data.name} test set has {known:,} images, the results say {data.n_test_total:,}; "
             f"{results_file.FIX}"
         )
-    if trained.get("name") == data["name"] and trained.get("sha256") not in (None, data["sha256"]):
+    if trained.get("name") == data.name and trained.get("sha256") not in (None, data.sha256):
         raise SamBenchError(
-            f"{where}: the results' {data['name']} data (sha256 {data['sha256'][:12]}) are not the copy "
+            f"{where}: the results' {data.name} data (sha256 {str(data.sha256)[:12]}) are not the copy "
             f"{entry['id']} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
         )
 
 
 def _entry_for(results: Mapping, zoo_dir) -> dict:
     """The zoo entry these results belong to; refused unless they evaluated its exact weights."""
-    model = results["model"]
-    sha = model.get("weights_sha256")
-    if model.get("zoo_id"):
-        entry = zoo.find_entry(model["zoo_id"], zoo_dir)
+    model = Results.of(results).model
+    sha = model.weights_sha256
+    if model.zoo_id:
+        entry = zoo.find_entry(model.zoo_id, zoo_dir)
     else:  # a run or checkpoint evaluated directly: fine if the zoo holds the very same file
         matches = [e for e in zoo.list_entries(zoo_dir=zoo_dir) if e["weights_sha256"] == sha]
         if not matches:
             raise BadInput(
-                f"the evaluated weights ({model.get('ref')}, sha256 {str(sha)[:12]}) are in no zoo "
+                f"the evaluated weights ({model.ref}, sha256 {str(sha)[:12]}) are in no zoo "
                 "entry; add the model with `sam-bench zoo add` and evaluate the zoo id"
             )
         entry = matches[0]
@@ -206,22 +198,21 @@ def strength(record: dict) -> tuple:
 def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
     """An entry's AutoAttack block from the board's AutoAttack evaluation (accuracies derived from its
     per-image outcomes), naming the results file it comes from."""
-    data, n = results["dataset"], _images(ev)
+    data, n = results.dataset, _images(ev)
     return {
         "n_examples": n,
-        "n_test_total": data.get("n_test_total"),
-        "test_set": data.get("name"),
-        "test_set_sha256": data.get("sha256"),
+        "n_test_total": data.n_test_total,
+        "test_set": data.name,
+        "test_set_sha256": data.sha256,
         "version": ev.settings["version"],
         "attacks": ev.settings.get("attacks"),
         "attack_reported_acc": ev.attack_reported_acc,
         "clean_acc_ci95": interval(_clean(ev), n),
         "autoattack_acc_ci95": interval(ev.robust_acc, n),
         "seconds": ev.seconds,
-        "precision": results.get("precision"),
-        # how the attack searched (results written before the choice searched in true fp32)
-        "search_math": (results.get("search_math_mode") or {}).get("search", "ieee"),
-        "device_name": (results.get("environment") or {}).get("device_name"),
+        "precision": results.precision,
+        "search_math": results.search_math,  # how the attack searched
+        "device_name": results.environment.get("device_name"),
         "results_file": source["file"],
         "results_sha256": source["sha256"],
     }
@@ -247,18 +238,16 @@ def _clean(ev: Evaluation) -> float:
 
 
 def _footnote(entry: dict, aa: dict) -> str:
+    if "trained_elsewhere" in entry:
+        stored = entry["weights"]["dtype"]
+        return f"{trained_elsewhere_text(entry)}; AutoAttack on {_evaluated(aa)}; weights stored as {stored}."
     cfg = entry["training"]["config"]
     trained, used = entry["trained_on"], entry["training"].get("n_train_used")
     if trained == "cifar10-sample":
         data = f"{used:,} images of the bundled CIFAR-10 sample" if used else "the bundled CIFAR-10 sample"
     else:
         data = trained if not used else f"{used:,} {trained} training images"
-    n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
-    evaluated = (
-        f"the full {test_set} test set"
-        if n == total == TEST_SET_SIZE.get(test_set)
-        else f"the first {n:,} of {total:,} {test_set} test images"
-    )
+    evaluated = _evaluated(aa)
     epochs = f"{cfg['epochs']} epoch" + ("s" if cfg["epochs"] != 1 else "")
     version = (
         "" if aa.get("version", "standard") == "standard" else f" ({aa_version_text(aa)}, not the standard version)"
@@ -267,6 +256,20 @@ def _footnote(entry: dict, aa: dict) -> str:
         f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data}); "
         f"AutoAttack{version} on {evaluated}; weights stored as {entry['weights']['dtype']}."
     )
+
+
+def _evaluated(aa: dict) -> str:
+    n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
+    if n == total == TEST_SET_SIZE.get(test_set):
+        return f"the full {test_set} test set"
+    return f"the first {n:,} of {total:,} {test_set} test images"
+
+
+def trained_elsewhere_text(entry: dict) -> str:
+    """What a board says of a model trained elsewhere (sam_bench.zoo.imported): its importer's words and source,
+    never a figure published for it (those are claims the project has not measured)."""
+    told = entry["trained_elsewhere"]
+    return f"Trained elsewhere, not by sam-bench ({told['description']}; {told['source']}; data: {told['data']})"
 
 
 def model_info(entry: dict, previous: dict | None = None, board: Board | None = None) -> dict:
@@ -298,6 +301,8 @@ def model_info(entry: dict, previous: dict | None = None, board: Board | None = 
             "training_cost": entry["training_cost"],
         }
     )
+    if "trained_elsewhere" in entry:
+        extras["trained_elsewhere"] = trained_elsewhere_text(entry)
     guard = (entry.get("training") or {}).get("overfit_guard")
     if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
         extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
@@ -310,12 +315,44 @@ def model_info(entry: dict, previous: dict | None = None, board: Board | None = 
 def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None) -> list[Path]:
     """update_from_results with the leaderboards locked: an entry is read, merged and written back,
     and a concurrent writer must not slip in between. `verify(zoo entry)`, where given, runs once every check
-    of the results has passed and before anything is written, outside the lock: a re-measurement takes
-    minutes (sam_bench.leaderboard.publication). Returns the entries the results reach, one per board."""
+    of the results has passed and before anything is written, outside the lock. Nothing here measures the results
+    again: the commands publish through sam_bench.leaderboard.publication.add_all, which does. Returns the entries
+    the results reach, one per board."""
     if verify is not None:
         verify(_update_from_results(results, leaderboard_dir, zoo_dir, write=False)[1])
     with files.locked(boards_dir(leaderboard_dir)):
         return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
+
+
+def planned_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[dict]:
+    """The zoo entries of several results files (paths or PinnedResults) that pass, one after another, every check
+    a board makes (a later file may rest on an earlier one: PGD figures beside its AutoAttack); nothing written."""
+    return [entry for _, entry in _plan(results, leaderboard_dir, zoo_dir)[0]]
+
+
+def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[list[tuple[Path, bool]]]:
+    """The entries of several results files (paths or PinnedResults, already measured again where the caller
+    publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
+    before the first entry is written, and the temporaries a killed writer left in the entry folders are removed.
+    Per results file, in order: (entry path, whether the file changed) for each board it reaches."""
+    root = boards_dir(leaderboard_dir)
+    with files.locked(root):
+        for leftover in root.glob("*/*/.*"):
+            if files.is_temporary(leftover):
+                leftover.unlink(missing_ok=True)
+        done, pending = _plan(results, leaderboard_dir, zoo_dir)
+        changed = {path for path, info in pending.items() if not (path.is_file() and files.read_json(path) == info)}
+        for path in changed:
+            files.write_json(path, pending[path])
+        return [[(path, path in changed) for path in paths] for paths, _ in done]
+
+
+def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path], dict]], dict[Path, dict]]:
+    """Each file's (entry paths, one per board it reaches; zoo entry) and the entries as they would be written,
+    each file merged into what the ones before it made."""
+    pending: dict[Path, dict] = {}
+    done = [_update_from_results(one, leaderboard_dir, zoo_dir, pending=pending) for one in results]
+    return done, pending
 
 
 def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) -> Path:
@@ -327,19 +364,26 @@ def board_of_entry(path: Path) -> Board:
     return budgets.board_named(Path(path).parent.name)
 
 
-def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: bool = True) -> tuple[list[Path], dict]:
+def _update_from_results(
+    results, leaderboard_dir=None, zoo_dir=None, write: bool = True, pending: dict[Path, dict] | None = None
+) -> tuple[list[Path], dict]:
     """Write or update leaderboards/<dataset>/<board folder>/<ModelId>.json, for every board the results of
     `sam-bench evaluate` reach: a board whose AutoAttack they hold, and a board where the model is ranked already
     (its PGD columns). Every figure is derived from the file's per-image outcomes and names the file (and its
     sha256) it came from. Returns the entries' paths and the model's zoo entry (`write` False: every check,
-    nothing written)."""
+    nothing written; `pending`: the entries kept there instead of written, and read from there where earlier
+    results put them)."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
     reached = []
     for board in budgets.boards_of(entry["threat_model"]):
         path = entry_path(entry["dataset"], board, entry["id"], leaderboard_dir)
-        previous = read_entry(path) if path.is_file() else None
+        previous: dict | None
+        if pending is not None and path in pending:
+            previous = copy.deepcopy(pending[path])
+        else:
+            previous = read_entry(path) if path.is_file() else None
         if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
             previous = None  # written for other weights under this id: start over
         info = model_info(entry, previous, board)
@@ -350,14 +394,19 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: boo
         if write and not changed:
             log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
         elif write:
-            _write(path, info, {**source, "created": checked.get("created")})
+            ordered = _ordered(info, {**source, "created": checked.get("created")})
+            if pending is None:
+                files.write_json(path, ordered)
+            else:
+                pending[path] = ordered
     if not reached:
         tm = entry["threat_model"]
-        pgd = any(ev.attack == "pgd" for ev in checked.evaluations)
+        board_eps = threat_model_record(tm).robustbench_budget
+        column = any(attack_table.is_column(ev.attack) for ev in checked.evaluations)
         raise BadInput(
             f"{entry['id']} has no AutoAttack (standard) result at a board's budget ({budgets.budgets_text()})"
-            + (" to rank its row by; PGD joins a row that AutoAttack ranks" if pgd else "")
-            + f"; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} --eps {BOARD_EPS[tm]} "
+            + (" to rank its row by; PGD joins a row that AutoAttack ranks" if column else "")
+            + f"; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} --eps {board_eps} "
             "(or a small budget, e.g. --eps 2/255) first"
         )
     return reached, entry
@@ -366,10 +415,10 @@ def _update_from_results(results, leaderboard_dir=None, zoo_dir=None, write: boo
 def _check_data(results: Results, entry: dict, where: str) -> None:
     """The results are on the model's own data set family, real images, its test set as it is."""
     _check_against_entry(results, entry, where)
-    data = results["dataset"]
-    if data.get("family") != entry["dataset"]:
-        raise BadInput(f"results are on {data.get('family')} data, but {entry['id']} is a {entry['dataset']} model")
-    if str(data.get("name", "")).startswith("synthetic"):
+    data = results.dataset
+    if data.family != entry["dataset"]:
+        raise BadInput(f"results are on {data.family} data, but {entry['id']} is a {entry['dataset']} model")
+    if data.name.startswith("synthetic"):
         raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
 
 
@@ -377,15 +426,15 @@ def _merge(info: dict, results: Results, source: dict, entry: dict, board: Board
     """Merge the results' AutoAttack at the board's budget and their PGD evaluations into `info`: (any AutoAttack
     of the board's, any changed). A stronger evaluation of the same kind replaces a weaker one (`strength`);
     equally strong: the newer wins."""
-    test_set = results["dataset"].get("name")
+    test_set = results.dataset.name
     ranked = changed = False
     for ev in results.evaluations:
         board_aa = is_board_autoattack(ev, board, test_set)
         ranked |= board_aa
         if board_aa:
             changed |= _merge_autoattack(info, ev, results, source, entry, board)
-        elif ev.attack == "pgd":
-            changed |= _merge_pgd(info["sam_bench"], ev, source, results.get("precision", "fp32"))
+        elif attack_table.is_column(ev.attack):
+            changed |= _merge_pgd(info["sam_bench"], ev, source, results.precision)
     return ranked, changed
 
 
@@ -399,7 +448,7 @@ def _merge_autoattack(info: dict, ev: Evaluation, results: Results, source: dict
     info["footnote"] = _footnote(entry, extras["autoattack"])
     extras["degenerate"] = degenerate.reason(results)
     if board.robustbench:  # the results' RobustBench summary is at RobustBench's budget
-        _cross_check(results.get("robustbench"), info, board.norm)
+        _cross_check(results.robustbench, info, board.norm)
     return True
 
 
@@ -423,6 +472,7 @@ ENTRY_ORDER = (
     "method",
     "trained_on",
     "training_cost",
+    "trained_elsewhere",
     "degenerate",
     "collapsed",
     "autoattack",
@@ -432,13 +482,14 @@ ENTRY_ORDER = (
 )
 
 
-def _write(path: Path, info: dict, source: dict) -> None:
+def _ordered(info: dict, source: dict) -> dict:
+    """The entry as it is written: its sources, its PGD figures sorted, its keys in their order."""
     extras = info["sam_bench"]
     extras["pgd"].sort(key=lambda p: (p["norm"], eps_value(p["eps"]), p["steps"] or 0))
     extras["sources"] = sources(extras, source)
     ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
     ordered["sam_bench"] = {k: extras[k] for k in ENTRY_ORDER if k in extras}
-    files.write_json(path, ordered)
+    return ordered
 
 
 def figure_refs(extras: dict) -> list[tuple[str | None, str | None]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sam_bench import files
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation import degenerate
+from sam_bench.evaluation import attack_table, degenerate
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard import budgets
 from sam_bench.leaderboard.budgets import Board
@@ -88,7 +88,7 @@ class _Evidence:
         results = Results.read(path)
         if not results.verified:
             raise SamBenchError(f"{self.where}: {file} cannot be shown: {results.unverified}")
-        weights = results["model"].get("weights_sha256")
+        weights = results.model.weights_sha256
         if weights != self.extras.get("weights_sha256"):
             raise SamBenchError(
                 f"{self.where}: is for weights sha256 {str(self.extras.get('weights_sha256'))[:12]}, but {file} "
@@ -100,7 +100,7 @@ class _Evidence:
 def _check_autoattack(info: dict, board: Board, evidence: _Evidence) -> None:
     extras = info["sam_bench"]
     results, source = evidence.results(extras["autoattack"])
-    test_set = results["dataset"].get("name")
+    test_set = results.dataset.name
     candidates = [ev for ev in results.evaluations if is_board_autoattack(ev, board, test_set)]
     if not candidates:
         raise SamBenchError(
@@ -131,7 +131,7 @@ def _autoattack_differences(
 def _check_pgd(record: dict, evidence: _Evidence) -> None:
     results, source = evidence.results(record)
     label = f"PGD {record['norm']} {record['eps']}"
-    rebuilt = [pgd_record(ev, source) for ev in results.evaluations if ev.attack == "pgd"]
+    rebuilt = [pgd_record(ev, source) for ev in results.evaluations if attack_table.is_column(ev.attack)]
     candidates = [r for r in rebuilt if pgd_key(r) == pgd_key(record)]
     if not candidates:
         raise SamBenchError(f"{evidence.where}: {source['file']} holds no {label} evaluation; {FIX}")

@@ -3,18 +3,22 @@ beyond a results file that agrees with itself: the file agrees with the weights 
 every evaluation measured again (sam_bench.evaluation.spot_check), and the zoo entry's training record with the
 run's log (sam_bench.zoo.training_record). Either refuses in one line; nothing is written.
 
-`evaluate --leaderboard` and `reproduce` write their entries from results they have just measured themselves, and
-`leaderboard render` only recomputes an entry from its results file (sam_bench.leaderboard.evidence): neither runs
-a model again.
+Every path to a board goes through `add_all` (`leaderboard add`, `evaluate --leaderboard`, `reproduce`): the
+results a command has just measured are checked like any other, since an evaluation resumed from its kept chunks
+publishes what those chunk files say. Each file is read once (sam_bench.evaluation.pinned): the bytes measured
+again are the bytes the entry is written from and whose sha256 it names. `leaderboard render` only recomputes an
+entry from its results file (sam_bench.leaderboard.evidence): it runs no model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from sam_bench.evaluation import spot_check
-from sam_bench.leaderboard.entries import figure_refs, results_path, update_from_results
+from sam_bench.evaluation import results_file, spot_check
+from sam_bench.evaluation.pinned import PinnedResults, pin
+from sam_bench.leaderboard.entries import figure_refs, planned_entries, results_path, write_entries
 from sam_bench.zoo import store as zoo
 from sam_bench.zoo import training_record
 
@@ -22,38 +26,77 @@ Progress = Callable[[str], None]
 
 
 def check_evidence(
-    results: Path, entry: dict, *, zoo_dir=None, data_dir=None, device: str = "cpu", progress: Progress | None = None
+    results: Path | PinnedResults,
+    entry: dict,
+    *,
+    zoo_dir=None,
+    data_dir=None,
+    device: str = "cpu",
+    progress: Progress | None = None,
 ) -> list[spot_check.Verdict]:
     """The zoo entry's training record, then the results file's every evaluation against the weights on its
-    sample; the verdicts where all agree. `progress(line)` hears what is measured."""
+    sample, measured on the bytes `results` pins (a path: read once here); the verdicts where all agree.
+    `progress(line)` hears what is measured."""
+    pinned = results if isinstance(results, PinnedResults) else pin(results)
+    results_file.check_known_test_set(pinned.json()["dataset"], str(pinned.path))
     training_record.check_entry(entry, f"zoo entry {entry['id']}")
     if progress is not None:
-        progress(f"{results}: measuring a sample of every evaluation again from {entry['id']}'s weights")
-    verdicts = spot_check.spot_check(
-        results,
-        zoo_dir=zoo_dir,
-        data_dir=data_dir,
-        device=device,
-        on_evaluation=None if progress is None else (lambda name: progress(f"  {name}")),
-    )
+        progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry['id']}'s weights")
+    with pinned.private_copy() as copy:
+        verdicts = spot_check.spot_check(
+            copy,
+            zoo_dir=zoo_dir,
+            data_dir=data_dir,
+            device=device,
+            on_evaluation=None if progress is None else (lambda name: progress(f"  {name}")),
+        )
     if progress is not None:
-        progress(f"{results}: {spot_check.summary(verdicts)}")
+        progress(f"{pinned.path}: {spot_check.summary(verdicts)}")
     return verdicts
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the gate did with one results file on one board it reaches: the entry there, and whether it changed."""
+
+    results: Path
+    entry: Path
+    changed: bool
+
+
+def add_all(
+    results: Sequence[str | Path],
+    leaderboard_dir=None,
+    zoo_dir=None,
+    *,
+    data_dir=None,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> list[Published]:
+    """The one gate to a board (`leaderboard add`, `evaluate --leaderboard`, `reproduce`): each results file read
+    once, checked (schema, its own evidence, its zoo entry, its data, the model's training record) and measured
+    again on a sample from the weights it names, all of them before any entry is written; then the entries written
+    from those very bytes (entries.write_entries). A file refused writes nothing, of any file. One `Published` per
+    board entry a file reaches (RobustBench's and the small budgets'), in order."""
+    pinned = [pin(path) for path in results]
+    for one, entry in zip(pinned, planned_entries(pinned, leaderboard_dir, zoo_dir), strict=True):
+        check_evidence(one, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
+    written = write_entries(pinned, leaderboard_dir, zoo_dir)
+    return [
+        Published(one.path, path, changed)
+        for one, reached in zip(pinned, written, strict=True)
+        for path, changed in reached
+    ]
 
 
 def add(
     results, leaderboard_dir=None, zoo_dir=None, *, data_dir=None, device: str = "cpu", progress: Progress | None = None
 ) -> list[Path]:
-    """`leaderboard add`: the board entries of a results file (entries.update_from_results), written once every
-    check of the file has passed and its evidence has been measured again (`check_evidence`)."""
-    return update_from_results(
-        results,
-        leaderboard_dir,
-        zoo_dir,
-        verify=lambda entry: check_evidence(
-            Path(results), entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress
-        ),
-    )
+    """`add_all` of one results file: its board entries, one per board it reaches."""
+    return [
+        done.entry
+        for done in add_all([results], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress)
+    ]
 
 
 def check_submission_evidence(

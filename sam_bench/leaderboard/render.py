@@ -14,12 +14,21 @@ from pathlib import Path
 from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, evidence, retire
-from sam_bench.leaderboard.entries import boards, boards_dir, load_board, on_sample
+from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
 from sam_bench.training import method_table
 from sam_bench.version import __version__
 
 _README_MARK = "<!-- sam-bench leaderboard {board} {edge} -->"
+
+
+def ranked_by(models: list[dict]) -> str:
+    """What a board's AutoAttack column holds, from its rows: 'AutoAttack (standard)', or every version its rows
+    were scored with (the sample's page also ranks a quicker version, and each row names its own)."""
+    versions = sorted({aa_version_text(m.get("sam_bench", {}).get("autoattack") or {}) for m in models})
+    if versions == ["standard"]:
+        return "AutoAttack (standard)"
+    return f"AutoAttack ({' or '.join(versions)}: each row names its version)"
 
 
 def markdown(dataset: str, board: str, models: list[dict], title: str | None = None) -> str:
@@ -56,6 +65,8 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
             name += f" ⚠ degenerate: {_md(r['degenerate'])}"
         if r["collapsed"]:
             name += f" ⚠ collapsed: {_md(r['collapsed'])}"
+        if r["trained_elsewhere"]:
+            name += " (trained elsewhere)"
         cells = [
             str(r["rank"]),
             f"**{r['model_id']}**",
@@ -80,6 +91,9 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+ELSEWHERE_MARKER = "^"  # models trained elsewhere (sam-bench zoo import); the project's own are circles
+
+
 def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
     import matplotlib
 
@@ -94,11 +108,14 @@ def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
             r["clean_acc"],
             r["autoattack_acc"],
             color=method_table.colour(r["method"]),
+            marker=ELSEWHERE_MARKER if r["trained_elsewhere"] else "o",
             s=36,
             zorder=3,
             label=method_table.label(r["method"]),
             clip_on=False,
         )
+    if any(r["trained_elsewhere"] for r in shown):  # the marker, not the colour, tells where a model was trained
+        ax.scatter([], [], marker=ELSEWHERE_MARKER, color="grey", s=36, label="trained elsewhere (triangles)")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="upper left")
@@ -171,6 +188,7 @@ def html(
         column_groups=column_groups(models, board),
         version=__version__,
         sample=sample,
+        ranked_by=ranked_by(models),
         other_page=other_page,
         plot=base64.b64encode(png).decode() if png else None,
         retired=sorted(retired or [], key=lambda m: m["model_id"]),
@@ -227,7 +245,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             title = (
                 (
                     f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
-                    "(a working example; ranked by AutoAttack, not comparable with the table above)"
+                    f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
                 )
                 if sample
                 else None

@@ -11,6 +11,7 @@ from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, publication
 from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, entry_path, read_entry
 from sam_bench.leaderboard.evidence import check_entry
+from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
 
@@ -34,11 +35,11 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
     if dataset not in TEST_SET_SIZE:
         problems.append(f"dataset must be one of {', '.join(TEST_SET_SIZE)}, not {dataset!r}")
     threat_model = entry["threat_model"] if entry else None
-    wanted = budgets.robustbench_budgets().get(threat_model or "")
-    if threat_model and info.get("eps") != wanted:
+    board_eps = threat_model_record(threat_model).robustbench_budget if threat_model else None
+    if threat_model and info.get("eps") != board_eps:
         small = budgets.board_at(threat_model, str(info.get("eps")))
         problems.append(
-            f"eps must be the string {wanted!r} for {threat_model}, not {info.get('eps')!r}"
+            f"eps must be the string {board_eps!r} for {threat_model}, not {info.get('eps')!r}"
             + (" (one of the paper's small budgets: its board is this project's, not RobustBench's)" if small else "")
         )
     values = {}

@@ -11,6 +11,7 @@ from sam_bench.training import method_table
 
 
 def threat_model_title(board: str) -> str:
+    """'Linf, eps = 2/255': a board's norm and budget (`board`: its folder)."""
     found = board_named(board)
     return f"{found.norm}, eps = {found.eps}"
 
@@ -115,6 +116,7 @@ def rows(models: list[dict], board: str) -> list[dict]:
                 "evaluated_on": _eval_text(m),
                 "degenerate": m.get("sam_bench", {}).get("degenerate"),
                 "collapsed": m.get("sam_bench", {}).get("collapsed"),
+                "trained_elsewhere": bool(m.get("sam_bench", {}).get("trained_elsewhere")),
                 "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys],
                 "clean_ci": _ci(m["clean_acc"], aa_n),
                 "autoattack_ci": _ci(m["autoattack_acc"], aa_n),

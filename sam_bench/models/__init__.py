@@ -54,8 +54,11 @@ def parse_kwargs(text: str | None) -> dict | None:
     return out
 
 
+FOREIGN = ("timm:", "torchvision:", "robustbench:")  # other libraries' networks, named by prefix
+
+
 def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None) -> dict:
-    if arch not in _REGISTRY and not arch.startswith("timm:"):
+    if arch not in _REGISTRY and not arch.startswith(FOREIGN):
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
     if not width > 0:
         raise BadInput(f"--width must be > 0, got {width}")
@@ -77,11 +80,23 @@ def create_model(spec: dict) -> nn.Module:
     """Build a freshly initialised model from its spec."""
     arch = spec["arch"]
     common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"])
+    if arch.startswith("torchvision:"):
+        from sam_bench.models.torchvision_adapter import create_torchvision_model
+
+        return create_torchvision_model(arch[len("torchvision:") :], width=spec.get("width", 1.0), **common)
+    if arch.startswith("robustbench:"):
+        from sam_bench.models.robustbench_adapter import create_robustbench_model
+
+        return create_robustbench_model(arch, width=spec.get("width", 1.0), **common)
     if arch.startswith("timm:"):
         from sam_bench.models.timm_adapter import create_timm_model
 
         return create_timm_model(
-            arch[len("timm:") :], width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common
+            arch[len("timm:") :],
+            width=spec.get("width", 1.0),
+            kwargs=spec.get("kwargs"),
+            cifar_adapted=spec.get("cifar_adapted", True),
+            **common,
         )
     if arch not in _REGISTRY:
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")

@@ -13,3 +13,17 @@ class InputNormalization(nn.Module):
 
     def forward(self, x):
         return (x - self.mean) / self.std
+
+
+class NormalizedNet(nn.Module):
+    """A network from another library behind the spec's normalization: `normalize` then `net` (not
+    `model`/`module`: RobustBench's loader strips those from keys), so the state_dict is the network's own
+    with `net.` in front."""
+
+    def __init__(self, net: nn.Module, mean, std):
+        super().__init__()
+        self.normalize = InputNormalization(mean, std)
+        self.net = net
+
+    def forward(self, x):
+        return self.net(self.normalize(x))

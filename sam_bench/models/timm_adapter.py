@@ -41,7 +41,7 @@ def family(name: str) -> str:
 
 
 def create_timm_model(
-    name: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None
+    name: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None, cifar_adapted: bool = True
 ) -> nn.Module:
     import timm
 
@@ -53,6 +53,13 @@ def create_timm_model(
             "(pass timm's own size arguments with --arch-kwargs, e.g. embed_dim=96)"
         )
     kwargs = dict(kwargs or {})
+    if not cifar_adapted:
+        try:
+            net = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+        except (TypeError, ValueError, AssertionError, RuntimeError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise BadInput(f"timm model {name!r} cannot be built with {kwargs or 'no arguments'}: {first}") from None
+        return TimmClassifier(net, mean, std)
     if family(name) in VIT_MODULES:
         kwargs.setdefault("patch_size", CIFAR_PATCH)
     try:

@@ -9,16 +9,25 @@ is judged on its robust measure and on clean accuracy, both on those images, as 
 endpoint was fixed, apart from the ones that suggested it. Both are read and
 checked here once, against the scale's own models and evaluation, and written into plan.json; the report
 reads them from there and names the commit that set them (`set_in_commit`).
+
+`extension_tests` are questions beyond the paper's claims, fixed the same way: each names two models of the
+scale (the difference first minus second is its verdict, over their confirmatory seeds), its measure, its
+images, and the models shown beside them as secondary. The one measure so far is the mean accuracy over
+CIFAR-10-C's 75 corruptions and severities (`corruptions`, on a named corruption set), with the per-family
+means (noise, blur, weather, digital) as its secondary breakdown. Their commit is traced apart from the
+claims' (`set_in_commit(..., part="extension_tests")`): adding an extension leaves the claims' provenance as
+it was.
 """
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
+from sam_bench.corruptions import catalogue as corruption_catalogue
 from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.results_record import Evaluation
@@ -77,10 +86,41 @@ class PrimaryTest:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v is not None}
 
 
+# The measures an extension test can take: the mean accuracy over a corruption set's 75 corruptions and severities
+EXTENSION_MEASURES = ("corruptions",)
+
+
+@dataclass(frozen=True)
+class ExtensionTest:
+    """A question beyond the paper's claims, fixed before its data: `models[0]` - `models[1]` on the measure,
+    over their confirmatory seeds; `beside`: models shown next to them (secondary), like the breakdown."""
+
+    name: str  # E1, E2, ...
+    attack: str  # corruptions
+    corruption_set: str  # catalogue.SETS
+    images: int  # the first N test images, at every corruption and severity
+    models: tuple[str, str]
+    beside: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        return (
+            f"mean accuracy over {self.corruption_set}'s 15 corruptions x 5 severities on the first "
+            f"{self.images:,} test images"
+        )
+
+    def secondary(self) -> str:
+        shown = f"{', '.join(self.beside)} beside them; " if self.beside else ""
+        return shown + "the per-family means (" + ", ".join(corruption_catalogue.FAMILIES) + ")"
+
+    def record(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k != "name"}
+
+
 @dataclass(frozen=True)
 class Endpoints:
     primary_tests: dict[str, PrimaryTest]  # by claim
     confirmatory_seeds: dict[str, list[int]]  # by model name
+    extension_tests: dict[str, ExtensionTest] = field(default_factory=dict)  # by name
 
     def describe(self) -> dict:
         """What plan.json holds (empty when the scale fixes no endpoint)."""
@@ -89,6 +129,8 @@ class Endpoints:
             out["primary_tests"] = {c: t.record() for c, t in self.primary_tests.items()}
         if self.confirmatory_seeds:
             out["confirmatory_seeds"] = self.confirmatory_seeds
+        if self.extension_tests:
+            out["extension_tests"] = {name: t.record() for name, t in self.extension_tests.items()}
         return out
 
     @classmethod
@@ -105,7 +147,11 @@ class Endpoints:
             )
             for claim, t in (plan.get("primary_tests") or {}).items()
         }
-        return cls(tests, {m: list(s) for m, s in (plan.get("confirmatory_seeds") or {}).items()})
+        extensions = {
+            name: ExtensionTest(name, **{**t, "models": tuple(t["models"]), "beside": tuple(t.get("beside") or ())})
+            for name, t in (plan.get("extension_tests") or {}).items()
+        }
+        return cls(tests, {m: list(s) for m, s in (plan.get("confirmatory_seeds") or {}).items()}, extensions)
 
 
 def read_endpoints(
@@ -128,7 +174,40 @@ def read_endpoints(
             _check_models(test, where, methods, confirmatory)
         _check_measured(test, where, evaluation, budgets, later_seeds)
         tests[claim] = test
-    return Endpoints(tests, confirmatory)
+    extensions = {
+        name: _extension_test(name, given, where, methods, confirmatory)
+        for name, given in (scale.get("extension_tests") or {}).items()
+    }
+    return Endpoints(tests, confirmatory, extensions)
+
+
+def _extension_test(name: str, given, where: str, methods: dict[str, str], confirmatory: dict) -> ExtensionTest:
+    """An extension test as the recipe gives it: `{attack: corruptions, set: ..., images: N, models: [A, B],
+    beside: [...]}`, its models this scale's, A and B with as many confirmatory seeds each (two at least)."""
+    here = f"{where}: extension_tests: {name}"
+    if not (isinstance(name, str) and name[:1] == "E" and name[1:].isdigit()):
+        raise BadInput(f"{here}: an extension test is named E1, E2, ... (C1-C4 are the paper's claims)")
+    if not isinstance(given, dict):
+        raise BadInput(f"{here}: give attack, set, images, models (and beside)")
+    unknown = sorted(set(given) - {"attack", "set", "images", "models", "beside"})
+    if unknown:
+        raise BadInput(f"{here}: unknown key {unknown[0]!r} (attack, set, images, models, beside)")
+    if given.get("attack") not in EXTENSION_MEASURES:
+        raise BadInput(f"{here}: attack must be one of {', '.join(EXTENSION_MEASURES)}, got {given.get('attack')!r}")
+    corruption_set = corruption_catalogue.check_set(str(given.get("set")))
+    images = given.get("images")
+    if isinstance(images, bool) or not isinstance(images, int) or not 1 <= images <= 10_000:
+        raise BadInput(f"{here}: images must be a whole number 1-10,000 (the test set's first N), got {images!r}")
+    models, beside = given.get("models"), given.get("beside") or []
+    if not isinstance(models, list) or len(models) != 2 or len(set(models)) != 2:
+        raise BadInput(f"{here}: models names two different models, [A, B] for A - B")
+    for model in [*models, *beside]:
+        if model not in methods:
+            raise BadInput(f"{here}: {model!r} is not a model of this scale")
+    seeds = [len(confirmatory.get(m, [])) for m in models]
+    if confirmatory and (seeds[0] != seeds[1] or seeds[0] < 2):
+        raise BadInput(f"{here}: {models[0]} and {models[1]} need as many confirmatory seeds each, two at least")
+    return ExtensionTest(name, "corruptions", corruption_set, images, (models[0], models[1]), tuple(beside))
 
 
 def _check_models(test: PrimaryTest, where: str, methods: dict[str, str], confirmatory: dict) -> None:
@@ -242,11 +321,14 @@ def _check_measured(test: PrimaryTest, where: str, evaluation: dict, budgets: li
         )
 
 
-def set_in_commit(recipe_path: str | Path, recipe_name: str, scale: str, endpoints: Endpoints) -> dict | None:
+def set_in_commit(
+    recipe_path: str | Path, recipe_name: str, scale: str, endpoints: Endpoints, part: str = "claims"
+) -> dict | None:
     """The commit that fixed these endpoints for this scale: the first of the latest unbroken run of commits
     whose recipe file holds them, as {"commit", "date"}; None outside a git checkout, or when the last
     commit of the file does not hold them (not committed yet, or changed since). The file is followed
-    across renames: a recipe moved to another folder keeps the commit that fixed its endpoints."""
+    across renames: a recipe moved to another folder keeps the commit that fixed its endpoints. `part`:
+    the claims' endpoints (primary tests and confirmatory seeds) or "extension_tests"."""
     path = Path(recipe_path).resolve()
     try:
         top = Path(_git(path.parent, "rev-parse", "--show-toplevel").strip())
@@ -254,14 +336,14 @@ def set_in_commit(recipe_path: str | Path, recipe_name: str, scale: str, endpoin
         history = _history(top, relative)
     except (OSError, ValueError, subprocess.CalledProcessError):
         return None
-    wanted, found = endpoints.describe(), None
+    wanted, found = _part(endpoints.describe(), part), None
     for commit, date, name in history:
         try:
             data = yaml.safe_load(_git(top, "show", f"{commit}:{name}")) or {}
         except (subprocess.CalledProcessError, yaml.YAMLError):
             data = {}
         block = (data.get("scales") or {}).get(scale) or {}
-        holds = data.get("name") == recipe_name and _normalised(block) == wanted
+        holds = data.get("name") == recipe_name and _part(_normalised(block), part) == wanted
         found = (found or {"commit": commit, "date": date}) if holds else None
     return found
 
@@ -279,13 +361,29 @@ def _history(top: Path, relative: str) -> list[tuple[str, str, str]]:
     return history[::-1]
 
 
+def _part(described: dict, part: str) -> dict:
+    """The claims' endpoints or the extension tests of Endpoints.describe()'s dict."""
+    if part == "extension_tests":
+        return {k: v for k, v in described.items() if k in ("extension_tests", "unreadable")}
+    return {k: v for k, v in described.items() if k != "extension_tests"}
+
+
 def _normalised(block: dict) -> dict:
     """A scale block's endpoints as Endpoints.describe() writes them (for comparing commits)."""
     try:
         tests = {c: _primary_test(c, t, "") for c, t in (block.get("primary_tests") or {}).items()}
+        seeds = {m: list(s) for m, s in (block.get("confirmatory_seeds") or {}).items()}
+        everyone = {str(m): "" for t in (block.get("extension_tests") or {}).values() for m in _named(t)}
+        extensions = {
+            n: _extension_test(n, t, "", everyone, {}) for n, t in (block.get("extension_tests") or {}).items()
+        }
     except (BadInput, KeyError, TypeError, ValueError):
         return {"unreadable": True}
-    return Endpoints(tests, {m: list(s) for m, s in (block.get("confirmatory_seeds") or {}).items()}).describe()
+    return Endpoints(tests, seeds, extensions).describe()
+
+
+def _named(test) -> list:
+    return [*(test.get("models") or []), *(test.get("beside") or [])] if isinstance(test, dict) else []
 
 
 def _git(cwd: Path, *args: str) -> str:

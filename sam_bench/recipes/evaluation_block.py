@@ -7,6 +7,7 @@ from __future__ import annotations
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.specs import make_attacks
+from sam_bench.threat_models import norm_names
 
 
 def evaluation_specs(evaluation: dict) -> list:
@@ -14,7 +15,7 @@ def evaluation_specs(evaluation: dict) -> list:
     specs = make_attacks("clean")
     pgd = evaluation.get("pgd") or {}
     pgd_images = _images(pgd, evaluation.get("n_examples"), "pgd")
-    for norm in ("Linf", "L2"):
+    for norm in norm_names():
         block = pgd.get(norm) or {}
         for eps in block.get("eps") or []:
             value = parse_eps(str(eps))
@@ -43,7 +44,7 @@ def autoattack_budgets(aa: dict | None) -> list[dict]:
     shared = {key: aa.get(key) for key in ("version", "attacks", "n_examples", "all_seeds")}
     shared["version"] = shared["version"] or "standard"
     budgets = []
-    for norm in ("Linf", "L2"):
+    for norm in norm_names():
         given = aa.get(norm)
         for item in given if isinstance(given, list) else [] if given is None else [given]:
             own = item if isinstance(item, dict) else {"eps": item}

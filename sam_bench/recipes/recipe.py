@@ -59,6 +59,8 @@ class Recipe:
     compute_budget: dict | None = None
     # The primary test of each claim and the confirmatory seeds, fixed before the runs (endpoints.py)
     endpoints: Endpoints = field(default_factory=lambda: Endpoints({}, {}))
+    # What the scale is for, in a line (the scales table in docs/reproducing.md; not part of any run's settings)
+    role: str | None = None
 
     def describe(self) -> dict:
         return {
@@ -80,6 +82,12 @@ class Recipe:
 
 def available() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+
+
+def scales(ref: str) -> list[str]:
+    """The recipe's scale names, in its order."""
+    data, _ = _read(ref)
+    return list(data.get("scales") or {})
 
 
 def merge(base, override):
@@ -259,4 +267,5 @@ def load_recipe(
         reuse,
         s.get("compute_budget"),
         endpoints,
+        s.get("role"),
     )

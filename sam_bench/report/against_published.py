@@ -17,10 +17,10 @@ from sam_bench.leaderboard import published
 from sam_bench.report.records import architecture, evaluation, images, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
+from sam_bench.threat_models import names
 from sam_bench.training import method_table
 
 ARCHITECTURE = "PreActResNet-18"  # full width: what the references are
-THREAT_MODELS = ("Linf", "L2")
 FULL_TEST_SET = 10_000  # RobustBench evaluates on all of CIFAR-10's test images
 
 
@@ -41,7 +41,7 @@ def comparable(records: list[RunRecord], norm: str, eps: str) -> dict[str, RunRe
 def threat_models(records: list[RunRecord]) -> list[dict]:
     """The references files (one per threat model) that some model of the records can be set beside."""
     found = []
-    for norm in THREAT_MODELS:
+    for norm in names():
         if published.available("cifar10", norm):
             references = published.load("cifar10", norm)
             if comparable(records, norm, references["eps"]):

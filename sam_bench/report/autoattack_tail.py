@@ -11,6 +11,7 @@ standard's (the same attacks from the same seed: they agree unless the device co
 
 from __future__ import annotations
 
+from sam_bench import threat_models
 from sam_bench.eps import parse_eps
 from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
@@ -63,7 +64,7 @@ def _rows(records: list[RunRecord]) -> list[dict]:
                     "order": order,
                 }
             )
-    return sorted(rows, key=lambda row: (row["order"], row["norm"] != "Linf", parse_eps(row["eps"])))
+    return sorted(rows, key=lambda row: (row["order"], threat_models.order(row["norm"]), parse_eps(row["eps"])))
 
 
 def applies(records: list[RunRecord]) -> bool:

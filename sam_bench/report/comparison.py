@@ -53,6 +53,8 @@ class Comparison:
     result: mixed_model.SeedsAndImages | None = None  # the fit over seeds and images (two seeds or more)
     tests: list[str] = field(default_factory=list)  # what was tested, for the report
     left_out: str | None = None  # why this comparison is no evidence (a degenerate model)
+    first_level: float | None = None  # the first model's accuracy, mean over the paired seeds on the same images
+    second_level: float | None = None  # the second model's, likewise: first_level - second_level is the difference
 
     @property
     def method_level(self) -> bool:
@@ -71,11 +73,19 @@ class Comparison:
         """(difference, low, high) once the comparison's test has set them."""
         return _measured(self.difference), _measured(self.low), _measured(self.high)
 
+    def levels(self) -> str:
+        """The two arms' levels before their difference: 'ST 1.95% → SAM-0.1 4.17%' (second, then first)."""
+        second, first = 100 * _measured(self.second_level), 100 * _measured(self.first_level)
+        return f"{self.second} {second:.2f}% → {self.first} {first:.2f}%"
+
     def describe(self) -> str:
         head = f"{self.first} − {self.second}, {self.measure}: "
         if self.difference is None:
             return head + (self.left_out or "not measured")
-        text = f"{_points(self.difference)} points [{_points(_measured(self.low))}, {_points(_measured(self.high))}]"
+        text = (
+            f"{self.levels()}, {_points(self.difference)} points "
+            f"[{_points(_measured(self.low))}, {_points(_measured(self.high))}]"
+        )
         if self.tests:
             text += "; " + "; ".join(self.tests)
         return head + text + (f" ({self.left_out})" if self.left_out else "")
@@ -143,6 +153,7 @@ def compare(
         evs.append((x, y))
     c = Comparison(firsts[0].name, seconds[0].name, label, margin=margin, seeds=len(pairs))
     c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
+    c.first_level, c.second_level = _levels(evs)
     (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
     if aside:
         c.tests.append(
@@ -150,6 +161,21 @@ def compare(
             + ", ".join(f"{r.name} seed {r.seed}" for r in aside)
         )
     return c
+
+
+def _levels(evs: list[tuple[Evaluation, Evaluation]]) -> tuple[float, float]:
+    """Each arm's accuracy, mean over the paired seeds, on the images both evaluations of a pair cover (those its
+    difference is measured on, so that the two levels differ by the difference)."""
+    firsts, seconds = [], []
+    for x, y in evs:
+        if x.outcomes and y.outcomes:
+            a, b = outcomes.aligned(x.outcomes, y.outcomes)
+            firsts.append(float(a.mean()))
+            seconds.append(float(b.mean()))
+        else:
+            firsts.append(x.robust_acc)
+            seconds.append(y.robust_acc)
+    return statistics.fmean(firsts), statistics.fmean(seconds)
 
 
 def _test_methods(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> None:

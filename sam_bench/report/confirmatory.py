@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
 from sam_bench.recipes.recipe import RECIPE_DIR
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
@@ -53,14 +53,16 @@ class PrimaryResult:
     reason: str | None = None
 
     def phrase(self) -> str:
-        """The README's words for it: 'C1: fails for SAM-0.1 (-1.36 points [-1.67, -1.06], 15 seeds, <the test>)';
+        """The README's words for it: 'C1: fails for SAM-0.1 (ST 81.86% → SAM-0.1 80.49%, -1.36 points [-1.67, -1.06],
+        15 seeds, <the test>)';
         C3's names each of its two measures."""
         if not self.comparisons or self.verdict is None:
             return f"{self.claim}: waiting for {self.configuration} (a verdict needs two confirmatory seeds of each)"
         if len(self.comparisons) == 1:
-            found = _points(self.comparisons[0], " points")
+            c = self.comparisons[0]
+            found = f"{c.levels()}, {_points(c, ' points')}"
         else:
-            found = "; ".join(f"{c.measure}: {_points(c, ' points')}" for c in self.comparisons)
+            found = "; ".join(f"{c.measure}: {c.levels()}, {_points(c, ' points')}" for c in self.comparisons)
         seeds = min(c.seeds for c in self.comparisons)
         return f"{self.claim}: {self.verdict} for {self.configuration} ({found}, {seeds} seeds, {self.test.label()})"
 
@@ -101,15 +103,16 @@ def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
         )
         + ".",
         "",
-        "| claim | primary test | comparison | difference (points, 95% interval) | seeds | one-sided p | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| claim | primary test | comparison | levels (mean over seeds) | difference (points, 95% interval) | seeds "
+        "| one-sided p | verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     reasons = []
     for result in primary_results(records, plan):
         if not result.comparisons:
             versus = f"{result.configuration} − ST" if result.test.models is None else " − ".join(result.test.models)
             lines.append(
-                f"| {result.claim} | {result.test.label()} | {versus} | – | {result.have} | – "
+                f"| {result.claim} | {result.test.label()} | {versus} | – | – | {result.have} | – "
                 "| waiting: a verdict needs two confirmatory seeds of each |"
             )
             continue
@@ -117,7 +120,7 @@ def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
             lines.append(
                 f"| {result.claim} | {result.test.label()} | {c.first} − {c.second}"
                 + (f", {c.measure}" if len(result.comparisons) > 1 else "")
-                + f" | {_points(c)} | {c.seeds} | {_p(c.p_value)} | **{result.verdict}** |"
+                + f" | {c.levels()} | {_points(c)} | {c.seeds} | {_p(c.p_value)} | **{result.verdict}** |"
             )
         reasons.append(
             f"- {result.claim}, {result.configuration}: {result.reason}. "
@@ -213,7 +216,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     family: list[tuple[str, Comparison]] = []
     primary = endpoints.primary_tests.get("C2")
     for sam in sams:
-        if primary is not None and primary.attack == "autoattack":
+        if primary is not None and attack_table.has_versions(primary.attack):
             have = lambda g: [r for r in g if evaluation(r, *primary.measure(), **primary.select())]  # noqa: E731
             every_seed = f"{sam[0].name} − ST, every seed with it"
             family += [(every_seed, c) for c in _primary(have(sam), have(st), primary)]
@@ -238,11 +241,12 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "One-sided tests of SAM − ST, Holm-adjusted over this table's rows. A row over first seeds compares two "
         "trained models on the test images (exact McNemar): it says nothing of the methods.",
         "",
-        "| comparison | measure | difference (points, 95% interval) | seeds × images | p (Holm) |",
-        "|---|---|---|---|---|",
+        "| comparison | measure | levels (mean over seeds) | difference (points, 95% interval) | seeds × images "
+        "| p (Holm) |",
+        "|---|---|---|---|---|---|",
     ]
     for (what, c), p in zip(family, adjusted):
-        lines.append(f"| {what} | {c.measure} | {_points(c)} | {c.seeds} × {c.images:,} | {_p(p)} |")
+        lines.append(f"| {what} | {c.measure} | {c.levels()} | {_points(c)} | {c.seeds} × {c.images:,} | {_p(p)} |")
     return lines + [""]
 
 
@@ -270,7 +274,7 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                 (f"{name} (seed {group[0].seed})", f"{norm} {eps}, standard", mixed_model.over_images(gap), vs_st)
             )
     primary = endpoints.primary_tests.get("C2")
-    if primary is not None and primary.attack == "autoattack":
+    if primary is not None and attack_table.has_versions(primary.attack):
         norm, eps = str(primary.norm), str(primary.eps)
         select = {"version": primary.version, "attacks": primary.attacks}
         st_by_seed = {r.seed: r for r in st}

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.evaluation import attack_table
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import (
     against_published,
@@ -23,6 +24,7 @@ from sam_bench.report import (
     pareto,
     plots,
     rechecked,
+    small_budgets_figure,
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
@@ -72,17 +74,17 @@ def _with_interval(record: RunRecord, *measure, **select) -> str:
 
 def _setup_lines(records: list[RunRecord]) -> list[str]:
     first = records[0]
-    cfg, data = first.config, first.results["dataset"]
+    cfg, data = first.config, first.results.dataset
     devices = sorted({r.training.device_name or "?" for r in records})
-    eval_devices = sorted({r.results["environment"]["device_name"] for r in records})
-    commits = sorted({str(r.results["environment"].get("code_commit")) for r in records})
-    torch_versions = sorted({r.results["environment"]["torch_version"] for r in records})
+    eval_devices = sorted({r.results.environment["device_name"] for r in records})
+    commits = sorted({str(r.results.environment.get("code_commit")) for r in records})
+    torch_versions = sorted({r.results.environment["torch_version"] for r in records})
     aa = sorted(
         {
-            _aa_text(ev, r.results["dataset"]["n_examples"])
+            _aa_text(ev, r.results.dataset.n_examples)
             for r in records
             for ev in r.results.evaluations
-            if ev.attack == "autoattack"
+            if attack_table.is_headline(ev.attack)
         }
     )
     seeds = sorted({r.seed for r in records})
@@ -98,8 +100,8 @@ def _setup_lines(records: list[RunRecord]) -> list[str]:
         f"{cfg.weight_decay:g}, data set `{cfg.dataset}`"
         + (f" ({cfg.n_train} training images)" if cfg.n_train else "")
         + f"; training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}.",
-        f"- Evaluation: the first {data['n_examples']} of {data['n_test_total']} test images of "
-        f"`{data['name']}`; PGD-10 with random start"
+        f"- Evaluation: the first {data.n_examples} of {data.n_test_total} test images of "
+        f"`{data.name}`; PGD-10 with random start"
         + (f"; AutoAttack ({'; '.join(aa)}) through pyautoattack" if aa else "")
         + ".",
         f"- Trained on: {', '.join(devices)}. Evaluated on: {', '.join(eval_devices)}. "
@@ -108,7 +110,7 @@ def _setup_lines(records: list[RunRecord]) -> list[str]:
 
 
 def _aa_on_later_seeds(records: list[RunRecord]) -> bool:
-    return any(ev.attack == "autoattack" for r in records if not r.primary for ev in r.results.evaluations)
+    return any(attack_table.is_headline(ev.attack) for r in records if not r.primary for ev in r.results.evaluations)
 
 
 def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
@@ -148,7 +150,10 @@ def write_report(out: str | Path, folder: Folder | None = None) -> Path:
     lines += _compute_lines(folder)
     lines += rechecked.section(out, records)
     lines += mechanism.section(out, records)  # what `sam-bench analyze` measured inside the models, if it ran
-    lines += _plot_lines(plots.draw(out, records, cost), cost)
+    drawn = plots.draw(out, records, cost)
+    if small_budgets_figure.draw(folder, out / small_budgets_figure.NAME) is not None:
+        drawn.insert(0, small_budgets_figure.NAME)
+    lines += _plot_lines(drawn, cost)
     lines += _sources_lines(out, records, cost)
     files.write_text(report, "\n".join(lines) + "\n")
     return report
@@ -272,6 +277,7 @@ def _wall_time_lines(records: list[RunRecord]) -> list[str]:
 
 def _plot_lines(drawn: list[str], cost: dict | None) -> list[str]:
     titles = {
+        small_budgets_figure.NAME: "Accuracy at the claims' small budgets: ST, SAM-0.1 and AT",
         "robust_vs_eps.png": "Robust accuracy against eps",
         "tradeoff.png": "Clean vs robust accuracy",
         "cost.png": "Training cost" if cost else "Training wall time (training logs)",
@@ -288,7 +294,7 @@ def _sources_lines(out: Path, records: list[RunRecord], cost: dict | None) -> li
         + (["- `cost.json` (the cost measurement, written by `sam-bench cost`)"] if cost else [])
         + [
             f"- `{r.results_file(out)}` ({r.name}, seed {r.seed}, weights sha256 "
-            f"`{r.results['model']['weights_sha256'][:12]}…`)"
+            f"`{str(r.results.model.weights_sha256)[:12]}…`)"
             for r in records
         ]
     )

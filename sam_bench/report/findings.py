@@ -4,10 +4,11 @@ for it, rendered from the reproductions' results (never typed).
 `sam-bench report <folder> --readme README.md` replaces the text between `<!-- sam-bench findings start -->`
 and `<!-- sam-bench findings end -->` with `table(folders)`, where the folders are the paper-cifar10
 reproductions on CIFAR-10 beside the reported folder (`folders_of`), the largest scale first. A cell gives,
-for the paper's SAM (rho 0.1) against ST, or AT against it for C3, the verdict and the effect with its 95%
-interval: the primary test's over the confirmatory seeds where the scale fixed one, else the verdict pooling
-its seeds. A line before it says what the primary tests decided and what waits for seeds not yet trained; the
-front figure (`findings_figure`) is drawn beside the reproductions with it.
+for the paper's SAM (rho 0.1) against ST, or AT against it for C3, the verdict and, for each measure the rule of
+`claim_effects` picks, both models' accuracies and the effect with its 95% interval. A line before it says what the
+primary tests decided and what waits for seeds not yet trained; lines after it give each scale's scope and each
+measure whose effect changes sign between scales. The front figure (`effect_plot`: every effect with its interval)
+is drawn beside the reproductions with it.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.recipes.endpoints import Endpoints
-from sam_bench.report import confirmatory, findings_figure
+from sam_bench.report import claim_effects, confirmatory, effect_plot
 from sam_bench.report.claims import C1_MARGIN, cost_of
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import models
 
 START, END = "<!-- sam-bench findings start -->", "<!-- sam-bench findings end -->"
 RECIPE = "paper-cifar10"
-HEADLINE_SAM = "SAM-0.1"  # the paper's headline rho: the configuration each cell speaks for
+HEADLINE_SAM = claim_effects.HEADLINE_SAM
 
 # Each claim in one plain sentence (claims.CLAIMS states the tests behind them)
 PLAIN = {
@@ -49,9 +50,9 @@ def folders_of(reproductions: str | Path) -> list[Path]:
     return found
 
 
-def table(folders: list[Path]) -> str:
-    """The findings block: a table (claims by scales) and the line on what is decided."""
-    loaded = [Folder.load(f) for f in folders]
+def table(loaded: list[Folder]) -> str:
+    """The findings block: the line on what is decided, a table (claims by scales), how to read a cell, each
+    scale's scope and where a claim's effect changes sign between scales (`loaded`: `folders_of`'s folders)."""
     if not loaded:
         raise BadInput("no paper-cifar10 reproduction on CIFAR-10 to render findings from")
     head = "| claim | " + " | ".join(_scale_title(f) for f in loaded) + " |"
@@ -59,12 +60,16 @@ def table(folders: list[Path]) -> str:
     for claim, sentence in PLAIN.items():
         lines.append(f"| **{claim}**: {sentence} | " + " | ".join(_cell(f, claim) for f in loaded) + " |")
     note = (
-        f"Each cell: the verdict for {HEADLINE_SAM} (the paper's rho) and the effect in accuracy points with its 95% "
-        "interval over training seeds and test images: SAM − ST (C3: AT − SAM robust, SAM − AT clean); a primary "
-        "test was fixed in the recipe before its seeds trained, the other verdicts pool every seed; AA is "
-        "AutoAttack (APGD-CE + APGD-T where a primary test names it), C4 the cost per step with its interval."
+        f"Each cell: the verdict for {HEADLINE_SAM} (the paper's rho) and, for each measure, the two models' "
+        "accuracies (mean over their seeds, on the same test images) and the effect in accuracy points with its 95% "
+        "interval over training seeds and test images: SAM − ST (C3: AT − SAM robust, SAM − AT clean); beside C2's, "
+        "the AT model's accuracy on the same measure. Which measures a cell shows follows one rule "
+        "([docs/reproducing.md](docs/reproducing.md#which-figures-a-cell-shows)): a primary test, fixed in the "
+        "recipe before its seeds trained, where it is decided; otherwise every budget of the claim over every seed, "
+        "AutoAttack (AA) before PGD-10 where every seed has both, the verdict PGD-10's. C4: the cost per step with "
+        "its interval."
     )
-    return "\n".join([_decided(loaded), "", *lines, "", note])
+    return "\n".join([_decided(loaded), "", *lines, "", note, "", *_scope(loaded), *_sign_changes(loaded)])
 
 
 def _scale_title(folder: Folder) -> str:
@@ -80,72 +85,97 @@ def _network(folder: Folder) -> str:
     return f"PreActResNet-18{width}, {config['epochs']} epochs"
 
 
+def _size(folder: Folder) -> tuple[float, int]:
+    config = folder.plan["models"][0]["config"]
+    return float(config.get("width", 1.0)), int(config["epochs"])
+
+
+def _scope(loaded: list[Folder]) -> list[str]:
+    """One sentence per scale: its network, epochs and seeds per model; a scale smaller than the largest one is
+    said to be one whose verdicts may not transfer."""
+    largest = max(loaded, key=_size)
+    lines = ["Scope of each scale:", ""]
+    for folder in loaded:
+        seeds = ", ".join(f"{name} {len(group)}" for name, group in models(folder.records).items())
+        wanted = Endpoints.from_plan(folder.plan).confirmatory_seeds.get(HEADLINE_SAM, [])
+        fresh = (
+            f"; its primary tests are judged over {len(wanted)} seeds of each fixed before they trained"
+            if wanted
+            else "; no primary tests: its verdicts pool every seed"
+        )
+        sentence = f"- `{folder.plan['scale']}`: {_network(folder)}; seeds with results: {seeds or 'none yet'}{fresh}"
+        if _size(folder) < _size(largest):
+            sentence += (
+                f"; smaller than `{largest.plan['scale']}` ({_network(largest)}), so its verdicts may not transfer "
+                "to the larger model"
+            )
+        lines.append(sentence + ".")
+    return [*lines, ""]
+
+
+def _sign_changes(loaded: list[Folder]) -> list[str]:
+    """Each measure whose effect lies above zero at one scale and below it at another (95% intervals excluding
+    zero), said in one line; nothing where none does."""
+    lines = []
+    for claim in ("C1", "C2", "C3"):
+        by_measure: dict[tuple, dict[str, list[claim_effects.Effect]]] = {}
+        for folder in loaded:
+            for effect, _ in claim_effects.drawn(folder, claim):
+                by_measure.setdefault(effect.measure, {}).setdefault(folder.plan["scale"], []).append(effect)
+        for found in by_measure.values():
+            split = claim_effects.signs_differ(found)
+            if split is None:
+                continue
+            c = next(iter(found.values()))[0].comparison
+            above, below = (", ".join(f"`{s}` ({_seeds(found[s])})" for s in scales) for scales in split)
+            lines.append(
+                f"- **{claim}** ({c.first} − {c.second}, {claim_effects.short_label(c.measure)}): above zero at "
+                f"{above}; below zero at {below}."
+            )
+    if not lines:
+        return []
+    return ["Where an effect's sign differs between scales (each 95% interval excluding zero):", "", *lines]
+
+
+def _seeds(effects: list[claim_effects.Effect]) -> str:
+    n = min(e.comparison.seeds for e in effects)
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
 def _cell(folder: Folder, claim: str) -> str:
-    primary = [r for r in confirmatory.primary_results(folder.records, folder.plan) if r.claim == claim]
-    mine = [r for r in primary if HEADLINE_SAM in r.configuration] or primary
-    if mine:
-        result = mine[0]
-        if not result.comparisons or result.verdict is None:
-            have = result.have
-            waiting = f"waiting: primary test fixed, {have} confirmatory seed{'s' if have != 1 else ''} so far"
-            return waiting + _exploratory(folder, claim)
-        seeds = result.comparisons[0].seeds
-        return f"**{result.verdict}** · {_effects(result.comparisons)} · primary, {seeds} fresh seeds"
-    verdict = _pooled(folder, claim)
-    if verdict is None:
-        return "–"
     if claim == "C4":
-        return f"**{verdict['verdict']}** · {_cost(folder, verdict)}"
-    comparisons = [c for c in verdict["comparisons"] if c.difference is not None]
-    if not comparisons:
-        return f"{verdict['verdict']}: {verdict['reason']}"
-    seeds = min(c.seeds for c in comparisons)
-    said = f"{seeds} seeds" if seeds > 1 else "one seed: two models, not yet two methods"
-    # C2's four budgets: the cell shows one (the primary tests' budget); C1 and C3 show all of theirs
-    shown = [c for c in comparisons if c.measure == "PGD Linf 2/255"] if claim == "C2" else comparisons
-    return f"**{verdict['verdict']}** · {_effects(shown or comparisons[:1])} · {said}"
+        verdict = claim_effects.pooled_verdict(folder, claim)
+        return "–" if verdict is None else f"**{verdict['verdict']}** · {_cost(folder, verdict)}"
+    shown = claim_effects.shown(folder, claim)
+    effects = "<br>".join(_effect(e) for e in shown.effects)
+    if shown.primary:
+        seeds = min(e.comparison.seeds for e in shown.effects)
+        return f"**{shown.verdict}** · primary, {seeds} fresh seeds<br>{effects}"
+    if shown.waiting is not None:
+        have = shown.waiting.have
+        waiting = f"waiting: primary test fixed, {have} confirmatory seed{'s' if have != 1 else ''} so far"
+        if not shown.effects:
+            return waiting
+        return f"{waiting}; exploratory, {_said(shown)}:<br>{effects}"
+    if shown.verdict is None:
+        return "–"
+    return f"**{shown.verdict}** · {_said(shown)}<br>{effects}"
 
 
-def _exploratory(folder: Folder, claim: str) -> str:
-    """What the seeds outside the confirmatory sample show meanwhile (C1-C3), or nothing."""
-    verdict = _pooled(folder, claim)
-    comparisons = [c for c in (verdict or {}).get("comparisons", []) if c.difference is not None]
-    if claim == "C2":
-        comparisons = [c for c in comparisons if c.measure == "PGD Linf 2/255"] or comparisons[:1]
-    if claim == "C4" or not comparisons:
-        return ""
-    seeds = min(c.seeds for c in comparisons)
-    return f"; exploratory, {seeds} seed{'s' if seeds != 1 else ''}: {_effects(comparisons)}"
+def _said(shown: claim_effects.Shown) -> str:
+    seeds = min(e.comparison.seeds for e in shown.effects)
+    return f"{seeds} seeds" if seeds > 1 else "one seed: two models, not yet two methods"
 
 
-def _pooled(folder: Folder, claim: str) -> dict | None:
-    """The pooled verdict the cell speaks for: the headline SAM's (C3: against the AT model with the most seeds)."""
-    judged = [v for subset in folder.verdicts.values() for v in subset if v["claim"] == claim]
-    mine = [
-        v for v in judged if v["configuration"] == HEADLINE_SAM or v["configuration"].endswith(f"vs {HEADLINE_SAM}")
-    ]
-    if not mine:
-        return None
-    return max(mine, key=lambda v: min((c.seeds for c in v["comparisons"]), default=0))
-
-
-def _effects(comparisons) -> str:
-    """'-1.36 [-1.67, -1.06]' (clean, alone) or 'PGD Linf 8/255 +45.1 [...]; clean +12.0 [...]' (points)."""
-    parts = []
-    for c in comparisons:
-        text = f"{100 * c.difference:+.2f} [{100 * c.low:+.2f}, {100 * c.high:+.2f}]"
-        measure = _short(c.measure)
-        parts.append(text if len(comparisons) == 1 and measure == "clean" else f"{measure} {text}")
-    return "; ".join(parts)
-
-
-def _short(measure: str) -> str:
-    """A comparison's measure as a cell names it: 'clean', 'PGD Linf 2/255', 'AA Linf 2/255' (a primary test's
-    label names its images too: the column's scale says how many)."""
-    measure = measure.split(" on the first ")[0]
-    if measure.startswith("AutoAttack"):
-        return "AA " + measure.split(") ", 1)[1] if ") " in measure else measure
-    return measure
+def _effect(effect: claim_effects.Effect) -> str:
+    """'AA Linf 2/255 (APGD-CE + APGD-T): ST 1.83% → SAM-0.1 4.15%, +2.31 [+1.36, +3.27]; AT-Linf-8 51.00%'."""
+    c = effect.comparison
+    difference, low, high = c.interval()
+    effect_text = f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+    text = f"{claim_effects.short_label(c.measure)}: {c.levels()}, {effect_text}"
+    if effect.beside is not None:
+        text += f"; {effect.beside[0]} {100 * effect.beside[1]:.2f}%"
+    return text
 
 
 def _cost(folder: Folder, verdict: dict) -> str:
@@ -160,7 +190,8 @@ def _cost(folder: Folder, verdict: dict) -> str:
 
 
 def _decided(loaded: list[Folder]) -> str:
-    """In words: what primary tests decided (per scale, the effect of each), and which scales still wait."""
+    """In words: what primary tests decided (per scale, the effect of each with the models' levels), and which
+    scales still wait."""
     decided, waiting = [], []
     for folder in loaded:
         results = confirmatory.primary_results(folder.records, folder.plan)
@@ -168,7 +199,8 @@ def _decided(loaded: list[Folder]) -> str:
         scale = f"scale {folder.plan['scale']} ({_network(folder)}"
         if judged:
             seeds = min(c.seeds for r in judged for c in r.comparisons)
-            decided.append(f"at {scale}, {seeds} fresh seeds), " + "; ".join(_in_words(r) for r in judged))
+            words = [_in_words(r, claim_effects.primary_effects(folder, r)) for r in judged]
+            decided.append(f"at {scale}, {seeds} fresh seeds), " + "; ".join(words))
         if any(r.verdict is None for r in results):
             wanted = Endpoints.from_plan(folder.plan).confirmatory_seeds
             have = {(r.name, r.seed) for r in folder.records}
@@ -179,19 +211,24 @@ def _decided(loaded: list[Folder]) -> str:
     return text + "." + (" **Not yet decided**: " + "; ".join(waiting) + "." if waiting else "")
 
 
-def _in_words(result) -> str:
-    """A primary result as a sentence: 'SAM-0.1 is 1.36 points [1.06, 1.67] below ST on clean images (C1 fails)'."""
+def _in_words(result, effects: list[claim_effects.Effect]) -> str:
+    """A primary result as a sentence with the models' levels: 'SAM-0.1 is 1.36 points [1.06, 1.67] below ST on
+    clean images (C1 fails: ST 81.86% → SAM-0.1 80.49%)'."""
     parts = []
-    for c in result.comparisons:
-        d, low, high = 100 * c.difference, 100 * c.low, 100 * c.high
+    for e in effects:
+        c = e.comparison
+        d, low, high = (100 * x for x in c.interval())
         interval = (
             f"[{min(abs(low), abs(high)):.2f}, {max(abs(low), abs(high)):.2f}]"
             if low * high > 0
             else (f"[{low:+.2f}, {high:+.2f}]")
         )
-        measure = _short(c.measure)
-        where = "on clean images" if measure == "clean" else f"under {measure.replace('AA', 'AutoAttack')}"
-        parts.append(f"{c.first} is {abs(d):.2f} points {interval} {'above' if d >= 0 else 'below'} {c.second} {where}")
+        measure = claim_effects.short_label(c.measure)
+        where = "on clean images" if measure == "clean" else f"under {measure.replace('AA', 'AutoAttack', 1)}"
+        level = c.levels() + (f", {e.beside[0]} {100 * e.beside[1]:.2f}%" if e.beside else "")
+        parts.append(
+            f"{c.first} is {abs(d):.2f} points {interval} {'above' if d >= 0 else 'below'} {c.second} {where}, {level}"
+        )
     return " and ".join(parts) + f" ({result.claim} {result.verdict})"
 
 
@@ -207,10 +244,10 @@ def update_readme(readme: str | Path, reproductions: str | Path) -> Path | None:
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         return None
-    folders = folders_of(reproductions)
-    rendered = table(folders)
+    loaded = [Folder.load(f) for f in folders_of(reproductions)]
+    rendered = table(loaded)
     files.write_text(readme, pattern.sub(lambda _: f"{START}\n{rendered}\n{END}", text))
-    findings_figure.draw(folders, Path(reproductions) / findings_figure.NAME)
+    effect_plot.draw(effect_plot.points(loaded), Path(reproductions) / effect_plot.NAME)
     return readme
 
 

@@ -138,7 +138,7 @@ def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path
 
     label = f"{m['name']} (seed {planned_seed(m)}, settings key {m['key']})"
     fix = f"restore the file (e.g. git checkout) or evaluate {m['name']} again"
-    config = (results["model"].get("training") or {}).get("config")
+    config = results.model.training_config
     if isinstance(config, dict):
         try:
             key = settings_key(TrainConfig.from_dict(config))
@@ -150,11 +150,11 @@ def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path
                 f"{other['name']} (seed {other.get('seed', 0)}, settings key {key})" if other else f"settings key {key}"
             )
             raise SamBenchError(f"{path}: holds the results of {whose}, not of {label}; {fix}")
-    weights = results["model"].get("weights_sha256")
+    weights = results.model.weights_sha256
     run_weights = _run_weights(out, m)
     if run_weights is None or weights == run_weights:
         return
-    entry = _zoo_entry(out, plan, results["model"].get("zoo_id"))
+    entry = _zoo_entry(out, plan, results.model.zoo_id)
     if entry is None:
         return  # the zoo is not at hand: the settings decide
     made_from = (entry.get("added") or {}).get("run_weights_sha256")

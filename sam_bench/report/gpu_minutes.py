@@ -20,7 +20,7 @@ def _on_gpu(device_name: str | None) -> bool:
 
 def evaluated_on(record: RunRecord) -> str | None:
     """The GPU a record's evaluation ran on, or None where it ran on a CPU."""
-    environment = record.results["environment"]
+    environment = record.results.environment
     return environment.get("device_name") if str(environment.get("device", "")).startswith("cuda") else None
 
 
@@ -89,7 +89,7 @@ def sentence(records: list[RunRecord]) -> str:
     """For a README summary: each GPU run's minutes, and the seconds standard AutoAttack took at RobustBench's
     Linf budget on all the test images it attacked (the speed a RobustBench user compares); '' without GPU runs."""
     from sam_bench.eps import parse_eps
-    from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS
+    from sam_bench.threat_models import LINF, threat_model
 
     table = rows(records)
     if not table:
@@ -104,15 +104,16 @@ def sentence(records: list[RunRecord]) -> str:
         return t["name"] + ("" if t["seed"] == 0 else f" seed {t['seed']}")
 
     minutes = "; ".join(f"{name(t)}: {parts(t)}" for t in table)
-    budget = parse_eps(ROBUSTBENCH_BUDGETS["Linf"])
+    board = threat_model(LINF).robustbench_budget
+    budget = parse_eps(board)
     timed = []
     for r in (r for r in records if evaluated_on(r)):
         for e in r.results.evaluations:
             standard = e.settings.get("version") == "standard"
-            if e.attack == "autoattack" and e.norm == "Linf" and standard and e.eps_value == budget:
+            if e.attack == "autoattack" and e.norm == LINF and standard and e.eps_value == budget:
                 timed.append(f"{r.name} {e.seconds:.1f} s on {e.n_examples:,} images")
     return (
         f" GPU minutes per model on {', '.join(devices)} (`sam_bench/report/gpu_minutes.py`): {minutes}"
-        + (f"; standard AutoAttack at Linf {ROBUSTBENCH_BUDGETS['Linf']}: {', '.join(timed)}" if timed else "")
+        + (f"; standard AutoAttack at {LINF} {board}: {', '.join(timed)}" if timed else "")
         + "."
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import mechanism_plots, mechanism_seeds
 from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
 from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation
@@ -58,8 +58,8 @@ def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
         return ("pgd", "Linf", "2/255")
     for r in records:
         for ev in r.results.evaluations:
-            if ev.attack == "autoattack" and ev.norm is not None and ev.eps is not None:
-                return ("autoattack", ev.norm, ev.eps)
+            if attack_table.is_headline(ev.attack) and ev.norm is not None and ev.eps is not None:
+                return (ev.attack, ev.norm, ev.eps)
     return None
 
 
@@ -317,8 +317,8 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
             "input gradients (docs/analysis.md); this section then tests the paper's explanation on them.",
             "",
         ]
-    pairs = [(r, analyses[sha]) for r in records if (sha := r.results["model"].get("weights_sha256")) in analyses]
-    unanalysed = [r for r in records if r.results["model"].get("weights_sha256") not in analyses]
+    pairs = [(r, analyses[sha]) for r in records if (sha := r.results.model.weights_sha256) in analyses]
+    unanalysed = [r for r in records if r.results.model.weights_sha256 not in analyses]
     # a run without a record either has its weights here (in the tree or kept in git) and was not analysed,
     # or has none to analyse: the report says which, not one for both
     here: list[RunRecord] = []

@@ -23,10 +23,12 @@ import statistics
 from pathlib import Path
 
 from sam_bench import figure_labels, files
+from sam_bench.evaluation import attack_table
 from sam_bench.report import collapse
 from sam_bench.report.comparison import Comparison, compare, judge
 from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
 from sam_bench.report.run_record import RunRecord
+from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 
 PLOT = "pareto.png"
@@ -43,7 +45,7 @@ def measures(records: list[RunRecord]) -> list[tuple]:
     seen: dict[tuple, float] = {}
     for r in records:
         for ev in r.results.evaluations:
-            if ev.norm == "Linf" and ev.attack in ("pgd", "autoattack") and ev.eps_value is not None:
+            if ev.norm == LINF and attack_table.in_threat_model(ev.attack) and ev.eps_value is not None:
                 seen[(ev.attack, ev.norm, ev.eps)] = ev.eps_value
     return sorted(seen, key=lambda k: (k[0] != "pgd", seen[k]))
 

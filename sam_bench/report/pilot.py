@@ -25,16 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.attacks import NORMS
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import spent
 from sam_bench.report.folder import load_results
 from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.runtime.provenance import code_commit
 from sam_bench.stats import mixed_model
+from sam_bench.threat_models import norm_names
 
 SCHEMA = "sam-bench/pilot/v1"
 SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile")
@@ -43,11 +43,11 @@ SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile"
 def parse_measure(text: str) -> tuple:
     """'clean' or 'pgd Linf 2/255' -> the tuple `records.evaluation` takes."""
     parts = text.split()
-    if parts == ["clean"]:
-        return ("clean",)
-    if len(parts) == 3 and parts[0] in ("pgd", "autoattack"):
-        if parts[1] not in NORMS:  # else a typo reads as "not evaluated" in every candidate's row
-            raise BadInput(f"measure {text!r}: unknown norm {parts[1]!r}; choose one of {', '.join(NORMS)}")
+    if len(parts) == 1 and attack_table.is_clean(parts[0]):
+        return (parts[0],)
+    if len(parts) == 3 and attack_table.in_threat_model(parts[0]):
+        if parts[1] not in norm_names():  # else a typo reads as "not evaluated" in every candidate's row
+            raise BadInput(f"measure {text!r}: unknown norm {parts[1]!r}; choose one of {', '.join(norm_names())}")
         parse_eps(parts[2])
         return tuple(parts)
     raise BadInput(f"unknown measure {text!r}: give 'clean' or e.g. 'pgd Linf 2/255'")

@@ -20,6 +20,7 @@ from sam_bench.report.records import (
 )
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
+from sam_bench.threat_models import norm_names
 from sam_bench.training import method_table
 
 
@@ -59,7 +60,7 @@ def draw(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:
 def _robust_vs_eps(plt, out: Path, records: list[RunRecord]) -> str | None:
     """PGD-10 accuracy against eps, one panel per norm, each model's mean with its 95% interval."""
     budgets = pgd_budgets(records)
-    norms = [n for n in ("Linf", "L2") if any(b[0] == n for b in budgets)]
+    norms = [n for n in norm_names() if any(b[0] == n for b in budgets)]
     if not norms:
         return None
     fig, axes = plt.subplots(1, len(norms), figsize=(5.5 * len(norms), 4), squeeze=False)

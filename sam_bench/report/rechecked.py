@@ -68,7 +68,7 @@ def section(out: Path, records: list[RunRecord]) -> list[str]:
             "`recheck.json`, with both environments)."
         )
     named = {m["results"] for m in rechecked["models"]}
-    missing = [key for key, r in by_file.items() if r.results["model"].get("zoo_id") and key not in named]
+    missing = [key for key, r in by_file.items() if r.results.model.zoo_id and key not in named]
     if missing:
         why = (
             ": their results were written before per-image outcomes were recorded, so they cannot be"

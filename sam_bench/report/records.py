@@ -13,6 +13,7 @@ from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
+from sam_bench.threat_models import order
 from sam_bench.training.config import TrainConfig
 
 
@@ -139,7 +140,7 @@ def first_seed(group: list[RunRecord]) -> RunRecord:
 
 def pgd_budgets(records: list[RunRecord]) -> list[tuple[str, str]]:
     seen = {(norm, eps) for r in records for norm, eps, _ in r.results.budgets("pgd")}
-    return sorted(seen, key=lambda k: (k[0] != "Linf", parse_eps(k[1])))
+    return sorted(seen, key=lambda k: (order(k[0]), parse_eps(k[1])))
 
 
 def aa_budgets(records: list[RunRecord]) -> list[tuple[str, str, dict]]:

@@ -59,8 +59,8 @@ class RunRecord:
     def read(cls, out: Path, planned: dict, results: Results, path: Path) -> RunRecord:
         """A run of the folder's plan (`planned`: its entry) with its checked results, and what its run folder
         (runs/<name>-<key>) says of its training: its log, its metadata, whether it was reused."""
-        block = results["model"].get("training") or {}
-        config = block.get("config") or planned["config"]
+        block = results.model.training or {}
+        config = results.model.training_config or planned["config"]
         run = out / "runs" / f"{planned['name']}-{planned['key']}"
         logged = run_check.read_log(run) or []
         meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}

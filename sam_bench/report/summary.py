@@ -2,10 +2,10 @@
 
 `sam-bench report reproductions/<folder> --readme docs/leaderboard.md` replaces the text between
 `<!-- sam-bench summary <folder> start -->` and `<!-- sam-bench summary <folder> end -->` with
-`summary(<folder>)`: what was run and how long it took (each run's own clock), that every results file
-shown records per-image outcomes (every figure is derived from them; a file without them is left out and
-named), and for which configurations each claim holds, fails or is
-inconclusive (and, for a grid with single-step AT, which defence wins at equal cost).
+`summary(<folder>)`, a line on what was run and a short list under it: how long it took (each run's own
+clock), that every results file shown records per-image outcomes (every figure is derived from them; a file
+without them is left out and named), and for which configurations each claim holds, fails or is inconclusive
+(and, for a grid with single-step AT, which defence wins at equal cost).
 tests/test_readme_summaries.py fails when the README says anything else.
 """
 
@@ -24,8 +24,9 @@ _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
 
 def summary(folder: str | Path | Folder) -> str:
-    """One paragraph on the reproduction in `folder` (a path, or the folder loaded), from its results, plan
-    and cost.json."""
+    """The reproduction in `folder` (a path, or the folder loaded), from its results, plan and cost.json: one
+    line on what ran, then a list: time, evidence, GPU minutes, primary tests, verdicts, equal cost (those that
+    apply)."""
     from sam_bench.report.claims import headline
     from sam_bench.report.records import models
 
@@ -46,22 +47,22 @@ def summary(folder: str | Path | Folder) -> str:
     )
     several = any(len(group) > 1 for group in models(records).values())
     budget = loaded.budget_sentence("CPU time with the pilot's", "CPU time")
-    return (
-        f"Rendered from its results by `sam-bench report`: {len(records)} runs ({runs}); "
-        f"training took {_duration(training)} and evaluation "
-        f"{_duration(evaluating)}, summed over the runs' own clocks; {budget + '; ' if budget else ''}"
-        f"{outcome_text}. Every accuracy in the report "
-        "carries its 95% interval (Wilson's over the test images"
+    items = [
+        f"Time: training took {_duration(training)} and evaluation {_duration(evaluating)}, summed over the runs' "
+        f"own clocks{'; ' + budget if budget else ''}.",
+        f"Evidence: {outcome_text}; every accuracy in the report carries its 95% interval (Wilson's over the test "
+        "images"
         + ("; over training seeds and test images together for a model with several seeds" if several else "")
-        + ")."
-        + gpu_minutes.sentence(records)
-        + _primary_tests(loaded)
-        + (" Verdicts pooled over every seed (secondary)" if confirmatory.applies(loaded.plan) else " Verdicts")
-        + ", one per claim and configuration: "
-        + "; ".join(headline(judged))
-        + "."
-        + _equal_cost(records)
-    )
+        + ").",
+        gpu_minutes.sentence(records).strip(),
+        _primary_tests(loaded),
+        ("Verdicts pooled over every seed (secondary)" if confirmatory.applies(loaded.plan) else "Verdicts")
+        + ", one per claim and configuration:\n"
+        + "\n".join(f"  - {line}." for line in headline(judged)),
+        _equal_cost(records),
+    ]
+    lead = f"Rendered from its results by `sam-bench report`: {len(records)} runs ({runs})."
+    return "\n".join([lead, "", *(f"- {item}" for item in items if item)])
 
 
 def _primary_tests(loaded: Folder) -> str:
@@ -71,8 +72,8 @@ def _primary_tests(loaded: Folder) -> str:
         return ""
     results = confirmatory.primary_results(loaded.records, loaded.plan)
     return (
-        " Primary tests, fixed in the recipe before the confirmatory seeds trained and judged on those seeds "
-        "alone: " + ("; ".join(r.phrase() for r in results) or "none") + "."
+        "Primary tests, fixed in the recipe before the confirmatory seeds trained and judged on those seeds alone:"
+        + ("".join(f"\n  - {r.phrase()}." for r in results) or " none.")
     )
 
 
@@ -106,7 +107,7 @@ def _equal_cost(records: list[RunRecord]) -> str:
     single = [r for r in records if table.single_step(r.method)]
     collapsed = sum(collapse_epoch(r) is not None for r in single)
     return (
-        " At equal cost (two passes per step), the most accurate defence per budget (`wins`: significantly ahead of "
+        "At equal cost (two passes per step), the most accurate defence per budget (`wins`: significantly ahead of "
         "every other; `leads`: not separated from some): "
         + ("; ".join(parts) or "no budget has two of them measured")
         + ". "
@@ -144,18 +145,29 @@ def update_readme(readme: str | Path, folder: str | Path | Folder) -> Path:
     readme = Path(readme)
     text, pattern, start, end = _marked(readme, folder)
     rendered = summary(folder)
-    text = pattern.sub(lambda m: f"{m['indent']}{start}\n{m['indent']}{rendered}\n{m['indent']}{end}", text)
+    text = pattern.sub(lambda m: f"{m['indent']}{start}\n{_indented(rendered, m['indent'])}\n{m['indent']}{end}", text)
     files.write_text(readme, text)
     return readme
 
 
+def _indented(text: str, indent: str) -> str:
+    """Every line of `text` under `indent` (blank lines left blank), as it stands inside a list item."""
+    return "\n".join(f"{indent}{line}" if line else "" for line in text.split("\n"))
+
+
 def in_readme(readme_text: str) -> dict[str, str]:
-    """{folder name: the summary text between its markers} for every summary in a README."""
+    """{folder name: the summary text between its markers, its indentation removed} for every summary in a
+    README."""
     found = {}
     for match in re.finditer(
-        r"<!-- sam-bench summary (\S+) start -->\s*(.*?)\s*<!-- sam-bench summary \1 end -->", readme_text, re.S
+        r"(?P<indent>[ \t]*)<!-- sam-bench summary (?P<name>\S+) start -->\n(?P<body>.*?)\n[ \t]*"
+        r"<!-- sam-bench summary (?P=name) end -->",
+        readme_text,
+        re.S,
     ):
-        found[match[1]] = match[2]
+        indent = match["indent"]
+        lines = match["body"].split("\n")
+        found[match["name"]] = "\n".join(line[len(indent) :] if line.startswith(indent) else line for line in lines)
     return found
 
 

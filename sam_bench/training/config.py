@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sam_bench import schema
-from sam_bench.eps import check_budget, format_eps, parse_eps
+from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput
+from sam_bench.threat_models import check_budget
 from sam_bench.training import method_table as table
 
 # A full-width PreActResNet-18 checkpoint is 85 MiB, written with fsync: every epoch would cost a GPU

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files, schema
+from sam_bench import files, schema, threat_models
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import blobs, trained_normalization
 from sam_bench.rundir.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
+from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 from sam_bench.training import run_check
 from sam_bench.version import __version__
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "sam-bench/zoo-entry/v1"
 DATASETS = ("cifar10", "cifar100")
-THREAT_MODELS = ("Linf", "L2")
 FP16_ABOVE_BYTES = 2_000_000  # the project's rule: bigger weights are stored (and evaluated) as fp16
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -194,7 +194,7 @@ def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, 
     return model, entry
 
 
-def load_model(model_id: str, dataset="cifar10", threat_model="Linf", zoo_dir=None) -> torch.nn.Module:
+def load_model(model_id: str, dataset="cifar10", threat_model=LINF, zoo_dir=None) -> torch.nn.Module:
     """A zoo model in eval mode on the CPU, with verified weights (fp16 copies are cast to fp32)."""
     dataset, threat_model = _value(dataset), _value(threat_model)
     entry = find_entry(model_id, zoo_dir)
@@ -328,10 +328,9 @@ def _add(
     if dataset not in DATASETS:
         raise BadInput(f"{run_dir}: dataset family {dataset!r} has no RobustBench leaderboard")
     if threat_model is None:  # an adversarially trained model is ranked in the norm it was trained for
-        threat_model = meta["config"].get("attack_norm", "Linf") if table.uses_attack(meta["method"]) else "Linf"
+        threat_model = meta["config"].get("attack_norm", LINF) if table.uses_attack(meta["method"]) else LINF
     threat_model = _value(threat_model)
-    if threat_model not in THREAT_MODELS:
-        raise BadInput(f"unknown threat model {threat_model!r}; choose Linf or L2")
+    threat_models.threat_model(threat_model)  # BadInput for a threat model no record has
     entries = [p.stem for p in _json_paths(zoo)]  # weights without an entry take no id: see orphans
     if model_id is None:
         model_id = suggest_id(meta)

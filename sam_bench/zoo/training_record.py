@@ -52,7 +52,16 @@ def run_folder(entry: Mapping) -> Path | None:
 
 def check_entry(entry: Mapping, where: str) -> None:
     """The entry's training record as the run logged it, and the summary a board shows as that record says;
-    one line naming the field and both values where they differ."""
+    one line naming the field and both values where they differ. A model trained elsewhere
+    (sam_bench.zoo.imported) has no run log to be checked against, and may claim no part of a run here: no
+    training record, no training cost, no run folder it was added from."""
+    if "trained_elsewhere" in entry:
+        here = [key for key in ("training",) if key in entry]
+        here += ["training_cost"] if entry.get("training_cost") else []
+        here += ["added.from_run"] if (entry.get("added") or {}).get("from_run") else []
+        if here:
+            raise SamBenchError(f"{where}: trained elsewhere, yet it states {', '.join(here)} of a run here; {FIX}")
+        return
     training = entry["training"]
     folder = run_folder(entry)
     run_check.check(training, run_check.read_log(folder) if folder is not None else None, f"{where}: training")

@@ -1,9 +1,9 @@
-"""The README's front figure: robust accuracy against the budget at the claims' small budgets, ST against SAM
-against AT, where the effect the project studies is visible (at RobustBench's Linf 8/255 every ST and SAM model
-is at 0% and shows nothing).
+"""A reproduction report's figure of the levels behind the README's effects: robust accuracy against the budget at
+the claims' small budgets, ST against SAM against AT (at RobustBench's Linf 8/255 every ST and SAM model is at 0%
+and shows nothing; the effects themselves, with their intervals, are `effect_plot`'s).
 
-From the largest scale of the paper's grid that has all three (`findings.folders_of`, the largest first: a scale
-qualifies once ST, SAM-0.1 and an AT model have PGD-10 at C2's four budgets): one panel per norm, clean
+Drawn into a reproduction folder as `small_budgets.png` where it has ST, SAM-0.1 and an AT model with PGD-10 at
+C2's four budgets: one panel per norm, clean
 accuracy at eps 0, PGD-10 (solid, each model's mean over its seeds with the 95% interval over seeds and test
 images) and standard AutoAttack (dashed, on the first seed's images, with Wilson's interval) at Linf 1/255,
 2/255 and L2 16/255, 32/255, on a 0-100% axis. Colours and names are the method table's, as on every plot.
@@ -21,22 +21,20 @@ from sam_bench.report.records import accuracy_with_interval, evaluation, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table
 
-NAME = "findings.png"
+NAME = "small_budgets.png"
 HEADLINE_SAM = "SAM-0.1"
 
 
-def chosen(folders: list[Path]) -> tuple[Folder, list[list[RunRecord]]] | None:
-    """The first folder (the largest scale) with ST, SAM-0.1 and an AT model all evaluated by PGD-10 at C2's four
-    budgets, and those three models' records (each a list over seeds); None where no folder has them."""
-    for path in folders:
-        folder = Folder.load(path)
-        grouped = models(folder.records)
-        st, _, ats = claimed(grouped)
-        sam = grouped.get(HEADLINE_SAM)
-        ats = [g for g in ats if _has_pgd(g)]
-        if st and sam and ats and _has_pgd(st) and _has_pgd(sam):
-            at = max(ats, key=lambda g: (len(g), parse_eps(g[0].config.attack_eps)))  # most seeds, largest eps
-            return folder, [st, sam, at]
+def chosen(folder: Folder) -> list[list[RunRecord]] | None:
+    """ST, SAM-0.1 and an AT model (each a list over seeds) where all three have PGD-10 at C2's four budgets, the AT
+    model with the most seeds (the largest eps on a tie); None where the folder lacks one."""
+    grouped = models(folder.records)
+    st, _, ats = claimed(grouped)
+    sam = grouped.get(HEADLINE_SAM)
+    ats = [g for g in ats if _has_pgd(g)]
+    if st and sam and ats and _has_pgd(st) and _has_pgd(sam):
+        at = max(ats, key=lambda g: (len(g), parse_eps(g[0].config.attack_eps)))  # most seeds, largest eps
+        return [st, sam, at]
     return None
 
 
@@ -50,17 +48,16 @@ def _point(group: list[RunRecord], *measure, **select) -> tuple[float, float, fl
     return None if found is None else (100 * found[0], 100 * found[1], 100 * found[2])
 
 
-def draw(folders: list[Path], out: Path) -> Path | None:
-    """Draw the figure from the largest qualifying scale into `out` (a .png); None where no scale qualifies."""
-    found = chosen(folders)
-    if found is None:
+def draw(folder: Folder, out: Path) -> Path | None:
+    """Draw the folder's figure into `out` (a .png); None where the folder lacks a model it needs."""
+    groups = chosen(folder)
+    if groups is None:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder, groups = found
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharey=True)
     for ax, norm in zip(axes, ("Linf", "L2")):
         budgets = [eps for n, eps in C2_BUDGETS if n == norm]

@@ -1,0 +1,272 @@
+"""One record per attack: all that sam-bench knows of an attack besides the code that runs it.
+
+After AutoAttack's shape (one class per attack behind one call) and the training method table: an attack's
+runner, how its specs are made from the options a user gives, its cost (forward passes per image, a gradient
+counted as several), the CLI options it reads, its role on a board, and how a spot check measures it again.
+`evaluate --attack`'s choices, the options that apply to each attack, `make_attacks`' dispatch, `recheck
+--attacks` and every question asked of an attack's name are read from here: adding an attack is adding its
+record to TABLE (and its runner, in a module of its own where it is more than a call).
+tests/test_evaluation_tables.py evaluates a model with an attack that is only a record here. Imports no torch
+(the CLI's choices are read from it): the runners and AutoAttack's helpers are imported when first called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, replace
+
+from sam_bench.autoattack_versions import ATTACK_NAMES, FORWARDS_PER_GRADIENT, VERSIONS
+from sam_bench.eps import parse_eps
+from sam_bench.errors import BadInput
+from sam_bench.evaluation.attack_spec import AttackSpec
+
+HEADLINE = "headline"  # ranks a board (RobustBench's autoattack_acc)
+COLUMN = "column"  # shown on a board beside the headline (sam-bench's PGD columns)
+
+
+@dataclass(frozen=True)
+class AttackOptions:
+    """What a user gives for an attack (`evaluate`'s options, a recipe's evaluation block), parsed; an attack
+    reads the ones its record's `options` name."""
+
+    steps: int = 10
+    step_size: str | float | None = None
+    restarts: int = 1
+    version: str = "standard"
+    attacks: list[str] | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Remeasure:
+    """How a spot check measures an evaluation of the attack again before publication: the images it samples per
+    evaluation, the most an image of a stratum differs from its re-run by chance, and whether only the attack's
+    first part runs again (AutoAttack's: the others are taken from the file). evaluation/spot_check.py's own
+    SAMPLE and CHANCE tables are these numbers (tests/test_evaluation_tables.py keeps them equal)."""
+
+    sample: int
+    chance: float
+    first_part_only: bool = False
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str  # as results, recipes and `evaluate --attack` write it
+    display: str  # how reports and boards name it
+    help: str  # a phrase for `evaluate --attack`'s help
+    runner: Callable  # (model, x, y, spec, batch_size, bar) -> runners.AttackOutput
+    # (budgets, threat model name, options) -> its specs, one per budget: budgets already parsed and checked
+    specs: Callable[[list[float], str | None, AttackOptions], list[AttackSpec]]
+    cost: Callable[[AttackSpec, int], int]  # (spec, number of classes) -> at most this many forward passes an image
+    options: tuple[str, ...] = ()  # the CLI options it reads besides --attack (`evaluate` refuses the others)
+    threat_model: bool = True  # it runs in a threat model, at budgets; False: the clean pass, no norm, no eps
+    board: str | None = None  # its role on a board: HEADLINE, COLUMN or None (not shown)
+    versions: tuple[str, ...] = ()  # its versions (AutoAttack's standard, plus, rand, custom)
+    parts: tuple[str, ...] = ()  # the attacks it is made of (AutoAttack's apgd-ce, apgd-t, ...)
+    small_gpu_chunks: bool = False  # it holds much per image: smaller chunks on a GPU (evaluation.batching)
+    remeasure: Remeasure | None = None  # None: a spot check has no rule for it
+
+    def __post_init__(self):
+        if self.board not in (HEADLINE, COLUMN, None):
+            raise ValueError(f"attack {self.name}: board role {self.board!r} is none of {HEADLINE}, {COLUMN}, None")
+        if not self.threat_model and ({"norm", "eps"} & set(self.options)):
+            raise ValueError(f"attack {self.name}: without a threat model it takes no --norm or --eps")
+
+
+def _runner(name: str) -> Callable:
+    """The runner `name` of evaluation.runners, imported when it first runs (it imports torch)."""
+
+    def run(*args, **kwargs):
+        from sam_bench.evaluation import runners
+
+        return getattr(runners, name)(*args, **kwargs)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def _clean_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
+    return [AttackSpec("clean", None, 0.0, {})]
+
+
+def _pgd_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
+    if options.steps < 1 or options.restarts < 1:
+        raise BadInput("--steps and --restarts must be >= 1")
+    fixed_step = None if options.step_size is None else parse_eps(options.step_size)
+    if fixed_step == 0:
+        raise BadInput("--step-size must be > 0")
+    settings = {"restarts": options.restarts, "random_start": True, "loss": "ce", "seed": options.seed}
+    return [
+        AttackSpec(
+            "pgd",
+            norm,
+            e,
+            {"steps": options.steps, "step_size": e / 4 if fixed_step is None else fixed_step, **settings},
+        )
+        for e in values
+    ]
+
+
+def _autoattack_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
+    from sam_bench.attacks.autoattack import describe, require_pyautoattack
+
+    version, attacks, restarts = options.version, options.attacks, options.restarts
+    if version not in VERSIONS:
+        raise BadInput(f"unknown AutoAttack version {version!r}; choose one of {', '.join(VERSIONS)}")
+    require_pyautoattack()
+    if attacks and version != "custom":
+        raise BadInput("--attacks needs --version custom (the other versions fix their own attacks)")
+    if version == "custom":
+        if not attacks:
+            raise BadInput("--version custom needs --attacks, e.g. apgd-ce,apgd-t")
+        unknown = [a for a in attacks if a not in ATTACK_NAMES]
+        if unknown:
+            raise BadInput(f"unknown AutoAttack attack {unknown[0]!r}; choose from {', '.join(ATTACK_NAMES)}")
+    if restarts < 1:
+        raise BadInput("--restarts must be >= 1")
+    names, config = describe(version, str(_ball(norm)), attacks, restarts)
+    settings = {"version": version, "attacks": names, "seed": options.seed, "config": config}
+    if version == "custom":
+        settings["restarts"] = restarts
+    return [AttackSpec("autoattack", norm, e, dict(settings)) for e in values]
+
+
+def _ball(norm: str | None) -> str | None:
+    return AttackSpec("", norm, 0.0, {}).ball
+
+
+def _pgd_cost(spec: AttackSpec, num_classes: int) -> int:
+    s = spec.settings  # each step a gradient; with restarts, a forward to see what each fooled
+    return s["restarts"] * (s["steps"] * FORWARDS_PER_GRADIENT + 1)
+
+
+def _autoattack_cost(spec: AttackSpec, num_classes: int) -> int:
+    from sam_bench.attacks.autoattack import forward_passes
+
+    s = spec.settings
+    return forward_passes(s["version"], str(spec.ball), s["attacks"], s.get("restarts", 1), num_classes)
+
+
+CLEAN = Attack(
+    "clean",
+    display="clean",
+    help="clean accuracy alone",
+    runner=_runner("run_clean"),
+    specs=_clean_specs,
+    cost=lambda spec, num_classes: 0,  # the clean pass is all it needs
+    threat_model=False,
+    remeasure=Remeasure(sample=64, chance=0.02),
+)
+PGD = Attack(
+    "pgd",
+    display="PGD",
+    help="PGD",
+    runner=_runner("run_pgd"),
+    specs=_pgd_specs,
+    cost=_pgd_cost,
+    options=("norm", "eps", "steps", "step_size", "restarts", "seed"),
+    board=COLUMN,
+    remeasure=Remeasure(sample=64, chance=0.25),
+)
+AUTOATTACK = Attack(
+    "autoattack",
+    display="AutoAttack",
+    help="AutoAttack (RobustBench's)",
+    runner=_runner("run_autoattack"),
+    specs=_autoattack_specs,
+    cost=_autoattack_cost,
+    options=("norm", "eps", "restarts", "version", "attacks", "seed"),
+    board=HEADLINE,
+    versions=VERSIONS,
+    parts=ATTACK_NAMES,
+    small_gpu_chunks=True,
+    remeasure=Remeasure(sample=32, chance=0.25, first_part_only=True),
+)
+
+TABLE: dict[str, Attack] = {a.name: a for a in (CLEAN, PGD, AUTOATTACK)}
+
+
+def attack(name: str) -> Attack:
+    """The record of an attack by name; BadInput for a name no record has."""
+    found = TABLE.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise BadInput(f"unknown attack {name!r}; choose one of {', '.join(TABLE)}")
+    return found
+
+
+def names() -> tuple[str, ...]:
+    return tuple(TABLE)
+
+
+def headline() -> Attack:
+    """The attack that ranks a board (RobustBench's: AutoAttack)."""
+    return next(a for a in TABLE.values() if a.board == HEADLINE)
+
+
+def is_headline(name: str | None) -> bool:
+    return name in TABLE and TABLE[name].board == HEADLINE
+
+
+def is_column(name: str | None) -> bool:
+    """An attack a board shows in columns of its own beside the headline (PGD)."""
+    return name in TABLE and TABLE[name].board == COLUMN
+
+
+def is_clean(name: str | None) -> bool:
+    """The clean pass: the attack that runs in no threat model and changes no image."""
+    return name in TABLE and not TABLE[name].threat_model
+
+
+def has_versions(name: str | None) -> bool:
+    """An attack that several versions of may measure one budget (AutoAttack's), told apart by version."""
+    return name in TABLE and bool(TABLE[name].versions)
+
+
+def in_threat_model(name: str | None) -> bool:
+    """An attack that runs at budgets of a threat model (False for the clean pass and for names no record has)."""
+    return name in TABLE and TABLE[name].threat_model
+
+
+def applies_to() -> dict[str, tuple[str, ...]]:
+    """{CLI option: the attacks that read it}, for `evaluate` to refuse an option its attack ignores."""
+    found: dict[str, list[str]] = {}
+    for a in TABLE.values():
+        for option in a.options:
+            found.setdefault(option, []).append(a.name)
+    return {option: tuple(attacks) for option, attacks in found.items()}
+
+
+def cost(spec: AttackSpec, num_classes: int) -> int | None:
+    """At most how many forward passes (a gradient counted as several: attacks.autoattack) the attack spends on
+    one image; None for a runner of the spec's own, whose cost nothing here knows."""
+    if spec.runner is not None or spec.attack not in TABLE:
+        return None
+    return TABLE[spec.attack].cost(spec, num_classes)
+
+
+def runner(spec: AttackSpec) -> Callable:
+    """What runs the spec: a runner it brings, else its attack's."""
+    return spec.runner or attack(spec.attack).runner
+
+
+class _Runners(MutableMapping):
+    """The runners by attack name, a view of TABLE: setting one replaces the runner in the attack's record (how
+    tests time or interrupt an attack: monkeypatch.setitem(RUNNERS, "pgd", wrapped))."""
+
+    def __getitem__(self, name: str) -> Callable:
+        return TABLE[name].runner
+
+    def __setitem__(self, name: str, value: Callable) -> None:
+        TABLE[name] = replace(TABLE[name], runner=value)
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("an attack leaves the table, not only its runner")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TABLE)
+
+    def __len__(self) -> int:
+        return len(TABLE)
+
+
+RUNNERS = _Runners()

@@ -1,0 +1,209 @@
+"""Which effects a claim's cell shows at one scale, chosen by a rule fixed in advance, each with the levels of the
+two models it compares (and, for C2, the AT model's level beside them).
+
+The rule (docs/reproducing.md, "Which figures a cell shows"):
+
+1. Where the scale fixed a primary test for the claim and the test is judged (two confirmatory seeds of each model
+   or more): that test's comparisons over the confirmatory seeds, and its verdict.
+2. Otherwise every budget the claim names: C1 clean accuracy; C2 its four small budgets; C3 the AT model's own
+   budget and clean accuracy. At each budget AutoAttack comes first where every seed of both models has it (its
+   standard version before a custom one), then PGD-10. The verdict is the one pooling every seed (`claims`:
+   PGD-10, the claim's test); AutoAttack's rows stand beside it.
+
+The cells speak for the paper's SAM (rho 0.1) against ST, and for C3 for the AT model its primary test names or else
+the AT model with the most seeds. The effect plot (`effect_plot`) draws the same comparisons, a judged primary
+test's together with the claim's every budget.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from sam_bench.eps import parse_eps
+from sam_bench.recipes.endpoints import Endpoints
+from sam_bench.report import confirmatory
+from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
+from sam_bench.report.comparison import Comparison, compare
+from sam_bench.report.confirmatory import PrimaryResult
+from sam_bench.report.folder import Folder
+from sam_bench.report.records import evaluation, models
+from sam_bench.report.run_record import RunRecord
+
+HEADLINE_SAM = "SAM-0.1"  # the paper's headline rho: the configuration each cell speaks for
+
+
+@dataclass
+class Effect:
+    """One comparison a cell shows, with the measure it is on and the AT model's level there (C2's cells)."""
+
+    comparison: Comparison
+    measure: tuple  # ("clean",), ("pgd", norm, eps), ("autoattack", norm, eps)
+    select: dict = field(default_factory=dict)  # AutoAttack's version and attacks, the first N images
+    beside: tuple[str, float] | None = None  # (the AT model, its accuracy over its seeds on this measure)
+
+
+@dataclass
+class Shown:
+    """What a claim's cell shows at one scale."""
+
+    claim: str
+    effects: list[Effect]
+    primary: bool  # the effects are a judged primary test's
+    verdict: str | None  # the primary test's verdict, else the pooled one; None where nothing is judged
+    waiting: PrimaryResult | None = None  # a primary test fixed and not yet judged
+
+
+def shown(folder: Folder, claim: str) -> Shown:
+    """The effects a cell of C1, C2 or C3 shows at this scale, by the rule above."""
+    primary = primary_of(folder, claim)
+    if primary is not None and primary.verdict is not None:
+        return Shown(claim, primary_effects(folder, primary), True, primary.verdict)
+    pooled = pooled_verdict(folder, claim)
+    return Shown(
+        claim,
+        every_budget(folder, claim),
+        False,
+        pooled["verdict"] if pooled and pooled["comparisons"] else None,
+        primary,
+    )
+
+
+def primary_of(folder: Folder, claim: str) -> PrimaryResult | None:
+    """The primary test the scale fixed for this claim, for the headline SAM (C3: the models it names), or None."""
+    found = [r for r in confirmatory.primary_results(folder.records, folder.plan) if r.claim == claim]
+    return next((r for r in found if HEADLINE_SAM in r.configuration), found[0] if found else None)
+
+
+def primary_effects(folder: Folder, result: PrimaryResult) -> list[Effect]:
+    """A judged primary test's comparisons as effects (C3's second one: clean, on the test's images)."""
+    test = result.test
+    measures = [(test.measure(), test.select())]
+    if test.models is not None:
+        measures.append((("clean",), {"images": test.images}))
+    beside = _at_model(folder) if result.claim == "C2" else None
+    return [
+        Effect(c, measure, select, _beside(beside, measure, select))
+        for c, (measure, select) in zip(result.comparisons, measures)
+    ]
+
+
+def every_budget(folder: Folder, claim: str) -> list[Effect]:
+    """The claim's every budget over every seed, AutoAttack before PGD-10 where every seed of both has it."""
+    grouped = models(folder.records)
+    st, _, _ = claimed(grouped)
+    sam = grouped.get(HEADLINE_SAM)
+    if not st or not sam:
+        return []
+    found: list[Effect | None] = []
+    if claim == "C1":
+        found.append(_effect(sam, st, ("clean",), margin=C1_MARGIN))
+    elif claim == "C2":
+        at = _at_model(folder)
+        for norm, eps in C2_BUDGETS:
+            found += [_autoattack(sam, st, norm, eps), _effect(sam, st, ("pgd", norm, eps))]
+        for e in found:
+            if e is not None:
+                e.beside = _beside(at, e.measure, e.select)
+    elif claim == "C3":
+        at = _at_model(folder)
+        if at is None:
+            return []
+        norm, eps = at[0].config.attack_norm, at[0].config.attack_eps
+        found += [
+            _autoattack(at, sam, norm, eps),
+            _effect(at, sam, ("pgd", norm, eps)),
+            _effect(sam, at, ("clean",)),
+        ]
+    return [e for e in found if e is not None and e.comparison.difference is not None]
+
+
+def pooled_verdict(folder: Folder, claim: str) -> dict | None:
+    """The verdict pooling every seed that the cell speaks for: the headline SAM's (C3: against the AT model the
+    cell shows)."""
+    judged = [v for subset in folder.verdicts.values() for v in subset if v["claim"] == claim]
+    if claim == "C3":
+        at = _at_model(folder)
+        wanted = f"{at[0].name} vs {HEADLINE_SAM}" if at else None
+        return next((v for v in judged if v["configuration"] == wanted), None)
+    return next((v for v in judged if v["configuration"] == HEADLINE_SAM), None)
+
+
+def _at_model(folder: Folder) -> list[RunRecord] | None:
+    """The AT model a cell speaks of: the one C3's primary test names, else the one with the most seeds (the
+    larger budget on a tie)."""
+    grouped = models(folder.records)
+    test = Endpoints.from_plan(folder.plan).primary_tests.get("C3")
+    if test is not None and test.models and test.models[0] in grouped:
+        return grouped[test.models[0]]
+    _, _, ats = claimed(grouped)
+    if not ats:
+        return None
+    return max(ats, key=lambda g: (len(g), parse_eps(g[0].config.attack_eps or "0")))
+
+
+def _effect(first: list[RunRecord], second: list[RunRecord], measure: tuple, **kwargs) -> Effect | None:
+    c = compare(first, second, measure, **kwargs)
+    return None if c is None else Effect(c, measure)
+
+
+def _autoattack(first: list[RunRecord], second: list[RunRecord], norm: str, eps: str) -> Effect | None:
+    """AutoAttack at this budget where every seed of both models has it (standard first), or None."""
+    runs = first + second
+    selects: list[dict] = []
+    for r in runs:
+        for n, e, select in r.results.budgets("autoattack"):
+            if n == norm and abs(parse_eps(e) - parse_eps(eps)) < 1e-9 and select not in selects:
+                selects.append(select)
+    for select in sorted(selects, key=lambda s: s["version"] != "standard"):
+        if all(evaluation(r, "autoattack", norm, eps, **select) is not None for r in runs):
+            kind = "standard" if select["version"] == "standard" else " + ".join(a.upper() for a in select["attacks"])
+            label = f"AutoAttack ({kind}) {norm} {eps}"
+            c = compare(first, second, ("autoattack", norm, eps), label=label, **select)
+            if c is not None:
+                return Effect(c, ("autoattack", norm, eps), select)
+    return None
+
+
+def _beside(at: list[RunRecord] | None, measure: tuple, select: dict) -> tuple[str, float] | None:
+    """The AT model's accuracy on this measure, mean over its seeds that have it (None without one)."""
+    if at is None:
+        return None
+    found = [evaluation(r, *measure, **select) for r in at]
+    accuracies = [ev.robust_acc for ev in found if ev is not None]
+    return (at[0].name, statistics.fmean(accuracies)) if accuracies else None
+
+
+def drawn(folder: Folder, claim: str) -> list[tuple[Effect, bool]]:
+    """Every effect of the claim at this scale, each with whether it is a primary test's: a judged primary test's
+    comparisons, then the claim's every budget over every seed, less the measures the primary test already shows."""
+    primary = primary_of(folder, claim)
+    first = primary_effects(folder, primary) if primary is not None and primary.verdict is not None else []
+    taken = {e.measure for e in first}
+    return [(e, True) for e in first] + [(e, False) for e in every_budget(folder, claim) if e.measure not in taken]
+
+
+def signs_differ(found: dict[str, list[Effect]]) -> tuple[list[str], list[str]] | None:
+    """Given one measure's effect at each scale (by scale), the scales where it is above zero and those where it is
+    below (each 95% interval excluding zero), or None unless both are there."""
+    above = [scale for scale, effects in found.items() if any(_measured_low(e) > 0 for e in effects)]
+    below = [scale for scale, effects in found.items() if any(_measured_high(e) < 0 for e in effects)]
+    return (above, below) if above and below else None
+
+
+def _measured_low(effect: Effect) -> float:
+    return effect.comparison.interval()[1]
+
+
+def _measured_high(effect: Effect) -> float:
+    return effect.comparison.interval()[2]
+
+
+def short_label(measure: str) -> str:
+    """A comparison's measure as a cell or the effect plot names it: 'clean', 'PGD Linf 2/255', 'AA Linf 2/255
+    (APGD-CE + APGD-T)' (a primary test's label names its images too: its scale says how many)."""
+    measure = measure.split(" on the first ")[0]
+    if measure.startswith("AutoAttack (") and ") " in measure:
+        kind, budget = measure[len("AutoAttack (") :].split(") ", 1)
+        return f"AA {budget} ({kind})"
+    return measure

@@ -1,0 +1,255 @@
+"""Models trained elsewhere into the zoo: weights from a file or a module in memory, an architecture, the
+normalization it was trained with and how it was trained, recorded as "trained elsewhere".
+
+An imported entry is a zoo entry like any other (the zoo-entry schema, the weights' sha256, fp32 or fp16,
+RobustBench's `load_model` through the bridge) with one difference: in place of `training` (the metadata of
+a run of `sam-bench train`) it holds `trained_elsewhere`, what its importer said of its training, and nothing
+the project measured of it. Boards mark it "trained elsewhere" (sam_bench.zoo.training_record).
+
+Weights are read without unpickling anything that is not plain tensors: safetensors, or `.pt` / `.pth`
+through `torch.load(weights_only=True)`; a RobustBench-style `{"state_dict": ...}` is unwrapped and a
+DataParallel `module.` prefix removed. Every refusal is one line and leaves nothing written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from sam_bench import files, threat_models
+from sam_bench.errors import BadInput
+from sam_bench.rundir import trained_normalization
+from sam_bench.rundir.blobs import git_blob_id
+from sam_bench.version import __version__
+from sam_bench.zoo import orphans, store
+from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
+
+TRAINED_ELSEWHERE = "trained elsewhere"
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:")  # networks wrapped as `net.` behind the normalization
+
+
+def trained_elsewhere(method: str, description: str, source: str, data: str, claims: list | None = None) -> dict:
+    """How a model was trained, as its importer tells it: `method` a short name (`at`, `sam`, `trades`, ...), a
+    description, the paper or url, the training data; `claims`: figures published for it, to be checked."""
+    record = {"method": method, "description": description, "source": source, "data": data}
+    for key, value in record.items():
+        if not isinstance(value, str) or not value.strip():
+            raise BadInput(f"trained elsewhere: say the model's {key} (how it was trained is part of its entry)")
+    if not all(c.islower() or c.isdigit() or c == "-" for c in method) or not method[0].islower():
+        raise BadInput(f"trained elsewhere: method {method!r} is a short name in lower case, e.g. at, sam, trades")
+    return {**record, "claims": list(claims or [])}
+
+
+def architecture_spec(
+    arch: str, mean, std, num_classes: int = 10, width: float = 1.0, kwargs=None, cifar_adapted: bool = False
+) -> dict:
+    """The spec the entry rebuilds its model from; one line for a normalization that is not three numbers. A timm
+    model is built as timm defines it unless `cifar_adapted` (weights of sam-bench's own CIFAR form of it,
+    sam_bench.models.timm_adapter)."""
+    from sam_bench.models import make_spec
+
+    for name, values in (("mean", mean), ("std", std)):
+        if len(list(values)) != 3:
+            raise BadInput(f"normalization {name} has {len(list(values))} values; CIFAR images have 3 channels")
+    spec = make_spec(arch, num_classes, mean, std, width, kwargs)
+    if arch.startswith("timm:") and not cifar_adapted:
+        spec["cifar_adapted"] = False
+    return spec
+
+
+def read_weights(path) -> dict[str, torch.Tensor]:
+    """A state dict from a weights file: safetensors, or a torch file holding tensors only."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such weights file")
+    if path.suffix == ".safetensors":
+        return files.load_safetensors(path)
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise BadInput(f"{path}: give weights as .safetensors or a torch state dict (.pt, .pth)")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, ... for what is not tensors alone
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if "weights_only" in str(err) or "Unsupported global" in str(err) or "pickle" in type(err).__name__.lower():
+            raise BadInput(
+                f"{path}: not weights only (it pickles Python objects, which sam-bench never unpickles): save "
+                "model.state_dict() with torch.save, or the weights as safetensors"
+            ) from None
+        raise BadInput(f"{path}: not a readable torch file ({first[:120]})") from None
+    return state_dict_of(loaded, str(path))
+
+
+def state_dict_of(loaded, where: str) -> dict[str, torch.Tensor]:
+    """The tensors of a loaded checkpoint: a plain state dict, or one under `state_dict` (RobustBench's and
+    many training scripts' form); DataParallel's `module.` prefix removed."""
+    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, Mapping) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise BadInput(f"{where}: holds no state dict (a mapping of parameter names to tensors)")
+    state = {str(k): v for k, v in loaded.items()}
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    return state
+
+
+def _check_finite(state: Mapping[str, torch.Tensor], where: str) -> None:
+    for name, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise BadInput(f"{where}: weights {name} hold NaN or inf; such a model's predictions mean nothing")
+
+
+def fit(spec: dict, state: Mapping[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
+    """The state dict as the architecture names it, or one line naming the keys that are missing, extra or of
+    another shape. A network of another library (timm, torchvision, RobustBench) sits behind the normalization
+    as `net`: its own state dict fits with `net.` put in front."""
+    from sam_bench.models import create_model
+
+    expected = create_model(spec).state_dict()
+    state = dict(state)
+    if spec["arch"].startswith(PLAIN_PREFIXES) and not any(k.startswith("net.") for k in state):
+        state = {f"net.{k}": v for k, v in state.items()}
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} where {spec['arch']} has {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
+    problems = []
+    for label, keys in (("missing", missing), ("extra", extra), ("of another shape", shapes)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            problems.append(f"{len(keys)} {label}: {', '.join(keys[:3])}{more}")
+    if problems:
+        raise BadInput(f"{where}: the weights do not fit {spec['arch']} ({'; '.join(problems)})")
+    for k, value in state.items():
+        if not value.is_floating_point() and value.dtype != expected[k].dtype:
+            state[k] = value.to(expected[k].dtype)  # BatchNorm's counter saved as int32 by some scripts
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
+def add_module(
+    model,
+    arch: dict,
+    trained: dict,
+    model_id: str,
+    *,
+    dataset: str = "cifar10",
+    threat_model: str = "Linf",
+    zoo_dir=None,
+    precision: str = "auto",
+    paper: dict | None = None,
+    source_file=None,
+) -> dict:
+    """Add a model trained elsewhere to the zoo; returns its entry. `model`: a torch module or its state dict;
+    `arch`: its spec (`architecture_spec`); `trained`: `trained_elsewhere(...)`; `source_file`: the file the
+    weights were read from, named in the entry with its sha256."""
+    state = model.state_dict() if isinstance(model, torch.nn.Module) else state_dict_of(model, model_id)
+    robustbench_ids()  # imports robustbench once, outside the lock (see store.add)
+    with files.locked(store._zoo(zoo_dir)):
+        return _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file)
+
+
+def import_file(path, arch: dict, trained: dict, model_id: str, **options) -> dict:
+    """`sam-bench zoo import`: a weights file into the zoo (see add_module)."""
+    return add_module(read_weights(path), arch, trained, model_id, source_file=path, **options)
+
+
+def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file) -> dict:
+    zoo = store._zoo(zoo_dir)
+    if precision not in ("auto", "fp32", "fp16"):
+        raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
+    if dataset not in store.DATASETS:
+        raise BadInput(f"unknown dataset {dataset!r}; choose {' or '.join(store.DATASETS)}")
+    threat_models.threat_model(threat_model)  # BadInput for a threat model no record has
+    if zoo.exists() and not zoo.is_dir():
+        raise BadInput(f"--zoo-dir {zoo}: a file, not a folder; give the zoo's folder (or a new one)")
+    check_id(model_id)
+    check_free(model_id, [p.stem for p in store._json_paths(zoo)])
+    where = str(source_file or model_id)
+    _check_finite(state, where)
+    state = fit(arch, state, where)
+    dtype = "float16" if precision == "fp16" else "float32"
+    fp32_bytes = sum(v.numel() * 4 for v in state.values() if v.is_floating_point())
+    if precision == "auto" and fp32_bytes > store.FP16_ABOVE_BYTES:  # the zoo's one rule (store.add)
+        dtype = "float16"
+    if dtype == "float16":
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        _check_finite(state, f"{where} in fp16 (overflow; import it with --precision fp32)")
+    else:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    from safetensors.torch import save
+
+    data = save(state, metadata={**trained_normalization.header(arch), "sam_bench_id": model_id})
+    sha = hashlib.sha256(data).hexdigest()
+    folder = zoo / dataset / threat_model
+    store._check_new_weights(folder, sha)
+    for path in orphans.remove(zoo, model_id):
+        store.log.warning("replacing %s", orphans.describe(path))
+    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
+    name = store.architecture_name(arch)
+    entry = {
+        "schema": store.SCHEMA,
+        "id": model_id,
+        "dataset": dataset,
+        "threat_model": threat_model,
+        "arch": arch,
+        "architecture": name,
+        "method": trained["method"],
+        "trained_on": trained["data"],
+        "weights_sha256": sha,
+        "weights": {
+            "file": weights_path.name,
+            "format": "safetensors",
+            "dtype": dtype,
+            "bytes": len(data),
+            "sha256": sha,
+            "git_blob": git_blob_id(data),
+            "url": None,
+        },
+        "training_cost": {},
+        "paper": {"name": f"{name}, {trained['description']}", "link": trained["source"], "authors": "", "venue": "N/A"}
+        | (paper or {}),
+        "added": {
+            "imported_from": Path(source_file).name if source_file else None,
+            "source_sha256": files.sha256_file(source_file) if source_file else None,
+            "sam_bench_version": __version__,
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "trained_elsewhere": trained,
+    }
+    try:
+        files.atomic_write(weights_path, lambda f: f.write(data))
+        files.write_json(json_path, entry)
+        store.load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
+    except BaseException:
+        for path in (json_path, weights_path):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        raise
+    return entry
+
+
+def is_imported(entry: Mapping) -> bool:
+    return "trained_elsewhere" in entry
+
+
+def claim(threat_model: str, eps: str, clean_acc, autoattack_acc, source: str) -> dict:
+    """A figure published for a model (percent), recorded to be checked, never shown as a result."""
+    for name, value in (("clean", clean_acc), ("AutoAttack", autoattack_acc)):
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 100):
+            raise BadInput(f"claimed {name} accuracy {value!r} is not a percentage")
+    return {
+        "threat_model": threat_model,
+        "eps": eps,
+        "clean_acc": clean_acc,
+        "autoattack_acc": autoattack_acc,
+        "source": source,
+    }

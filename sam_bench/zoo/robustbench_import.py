@@ -1,0 +1,96 @@
+"""RobustBench's own models into the zoo: a RobustBench id and its checkpoint file as RobustBench stores it
+(`<id>.pt`, which the user downloaded: nothing is fetched here), built by robustbench's own model definition
+(`robustbench:<dataset>/<threat model>/<id>`, sam_bench.models.robustbench_adapter) and read as RobustBench's
+`load_model` reads it (under `state_dict` or not, `module.` and `model.` taken out of the names), but with
+`torch.load(weights_only=True)`. The figures RobustBench publishes for it are kept as claims to check, never
+shown as results: a board shows only what `evaluate` measured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sam_bench.errors import BadInput
+from sam_bench.models import robustbench_adapter
+from sam_bench.zoo import imported
+from sam_bench.zoo.ids import ID_PATTERN, ROBUSTBENCH_ID_PREFIX
+
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+SOURCE = "https://github.com/RobustBench/robustbench/tree/master/model_info/{dataset}/{threat_model}/{id}.json"
+# checkpoints that RobustBench's load_model reads under a key of their own (robustbench/utils.py)
+NESTED = {"Kireev2021Effectiveness": "last", "Andriushchenko2020Understanding": "last"}
+
+
+def default_id(robustbench_id: str) -> str:
+    """Ours beside theirs: RobustBench's id with `_imported`, where that is an id of RobustBench's scheme."""
+    candidate = f"{robustbench_id}_imported"
+    if not ID_PATTERN.fullmatch(candidate):
+        raise BadInput(
+            f"RobustBench's {robustbench_id!r} has no year in its id; give the entry an id with --id "
+            "(e.g. RobustBench2020Standard_imported)"
+        )
+    return candidate
+
+
+def read_checkpoint(path, robustbench_id: str) -> dict:
+    """The state dict of a RobustBench checkpoint, taken apart as robustbench.utils.load_model does."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such checkpoint file")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for a pickle that is not weights only, or no pickle at all
+        raise BadInput(
+            f"{path}: not a checkpoint of tensors only (sam-bench loads RobustBench's files with "
+            "torch.load(weights_only=True) and never unpickles Python objects)"
+        ) from None
+    key = next((k for name, k in NESTED.items() if robustbench_id.startswith(name)), None)
+    if key and isinstance(loaded, dict) and key in loaded:
+        loaded = loaded[key]
+    state = imported.state_dict_of(loaded, str(path))
+    for part in ("module.", "model."):
+        state = {k.replace(part, ""): v for k, v in state.items()}
+    return state
+
+
+def import_checkpoint(
+    robustbench_id: str,
+    path,
+    *,
+    model_id: str | None = None,
+    dataset: str = "cifar10",
+    threat_model: str = "Linf",
+    method: str = "robustbench",
+    claims: list | None = None,
+    zoo_dir=None,
+    precision: str = "auto",
+) -> dict:
+    """A RobustBench model from its checkpoint file into the zoo (imported.add_module); returns the entry."""
+    info = robustbench_adapter.constructor(dataset, threat_model, robustbench_id)  # one line if unknown
+    if str(info.get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
+        raise BadInput(f"{robustbench_id} is one of this zoo's own entries, not RobustBench's; it is in the zoo")
+    if dataset not in NUM_CLASSES:
+        raise BadInput(f"unknown dataset {dataset!r}; choose {' or '.join(NUM_CLASSES)}")
+    spec = {
+        "arch": robustbench_adapter.arch_name(dataset, threat_model, robustbench_id),
+        "num_classes": NUM_CLASSES[dataset],
+        **robustbench_adapter.IDENTITY,
+        "width": 1.0,
+    }
+    source = SOURCE.format(dataset=dataset, threat_model=threat_model, id=robustbench_id)
+    data = f"{dataset}, with what extra data RobustBench lists for {robustbench_id}"
+    trained = imported.trained_elsewhere(method, f"RobustBench's {robustbench_id}", source, data, claims)
+    trained["robustbench_id"] = robustbench_id
+    return imported.add_module(
+        read_checkpoint(path, robustbench_id),
+        spec,
+        trained,
+        model_id or default_id(robustbench_id),
+        dataset=dataset,
+        threat_model=threat_model,
+        zoo_dir=zoo_dir,
+        precision=precision,
+        source_file=path,
+    )

@@ -1,0 +1,156 @@
+"""The evaluation's tables (sam_bench.threat_models, sam_bench.evaluation.attack_table) are the one place a
+threat model or an attack is named: the schemas' enums are the tables' names, and a toy threat model registered
+in the table alone is taken by make_attacks, evaluate and the results' schema."""
+
+import json
+
+import pytest
+import torch
+
+from sam_bench import schema, threat_models
+from sam_bench.errors import BadInput
+from sam_bench.evaluation import attack_table
+from sam_bench.evaluation.specs import AttackSpec, make_attacks
+
+
+def _marked_enums():
+    """(file, where, table, the file's own enum) of every enum a schema file says a table owns."""
+    found = []
+
+    def walk(node, kind, where):
+        if isinstance(node, dict):
+            if "x-table" in node:
+                found.append((kind, where, node["x-table"], node["enum"]))
+            for key, value in node.items():
+                walk(value, kind, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, kind, f"{where}/{i}")
+
+    for kind in schema.KINDS:
+        walk(json.loads((schema.SCHEMA_DIR / f"{kind}.schema.json").read_text()), kind, "")
+    return found
+
+
+def test_the_schema_files_enums_are_the_tables_names():
+    marked = _marked_enums()
+    assert {table for _, _, table, _ in marked} == set(schema.table_enums())
+    assert len(marked) == 8  # threat model x3, attack norm x4, RobustBench's budgets x1
+    for kind, where, table, enum in marked:
+        assert [v for v in enum if v is not None] == schema.table_enums()[table], f"{kind}.schema.json{where}"
+
+
+def test_no_schema_names_a_threat_model_outside_a_marked_enum():
+    """(A recipe's evaluation block keys its budgets by threat model: `pgd: {Linf: ...}`, property names.)"""
+    for kind in schema.KINDS:
+        text = (schema.SCHEMA_DIR / f"{kind}.schema.json").read_text()
+        named = text.count('"Linf"') - text.count('"Linf":')
+        marked = sum(1 for k, _, table, enum in _marked_enums() if k == kind and "Linf" in enum)
+        assert named == marked, kind
+
+
+def test_a_threat_model_answers_for_its_budgets():
+    linf = threat_models.threat_model("Linf")
+    assert linf.parse_budget("8/255") == pytest.approx(8 / 255) and linf.format_budget(8 / 255) == "8/255"
+    assert linf.robustbench_budget == "8/255" and threat_models.threat_model("L2").robustbench_budget == "0.5"
+    assert linf.headline in linf.board_columns
+    with pytest.raises(BadInput, match="beyond any two images for Linf"):
+        linf.parse_budget("2")
+    with pytest.raises(BadInput, match="unknown threat model 'L3'; choose one of Linf, L2"):
+        threat_models.threat_model("L3")
+    assert threat_models.order("Linf") < threat_models.order("L2") < threat_models.order(None)
+
+
+@pytest.fixture
+def toy_threat_model(monkeypatch):
+    """Linf's ball under another name, a quarter as wide at most: a threat model that is only a table entry."""
+    toy = threat_models.ThreatModel(
+        "Linf-toy",
+        norm="Linf",
+        largest=64 / 255,
+        largest_words="64/255",
+        robustbench_budget="4/255",
+        largest_usual=8 / 255,
+        largest_usual_why="the toy's largest usual budget",
+        mistaken_for="a toy slip?",
+    )
+    monkeypatch.setitem(threat_models.TABLE, toy.name, toy)
+    return toy
+
+
+def test_a_threat_model_added_to_the_table_alone_is_taken_everywhere(toy_threat_model):
+    assert "Linf-toy" in threat_models.names() and "Linf-toy" in threat_models.norm_names()
+    [spec] = make_attacks("pgd", "Linf-toy")  # its RobustBench budget by default
+    assert spec.eps == pytest.approx(4 / 255) and spec.norm == "Linf-toy"
+    with pytest.raises(BadInput, match="beyond any two images for Linf-toy; at most 64/255"):
+        make_attacks("pgd", "Linf-toy", ["0.5"])
+    assert threat_models.doubtful_budget(16 / 255, "Linf-toy").startswith("Linf-toy eps 16/255 is above 8/255")
+    assert "Linf-toy" in schema.load("zoo-entry")["properties"]["threat_model"]["enum"]
+
+
+def _sign_noise(model, x, y, spec, batch_size, bar):
+    """A toy attack: every pixel of a correctly classified image moved by +-eps at random (seeded), clipped."""
+    from sam_bench.evaluation.runners import AttackOutput
+
+    generator = torch.Generator().manual_seed(spec.settings["seed"])
+    signs = torch.randint(0, 2, x.shape, generator=generator).to(x) * 2 - 1
+    with torch.no_grad():
+        correct = (model(x).argmax(1) == y).view(-1, 1, 1, 1)
+    bar.update(len(x))
+    return AttackOutput(torch.where(correct, (x + spec.eps * signs).clamp(0, 1), x))
+
+
+@pytest.fixture
+def toy_attack(monkeypatch):
+    """An attack that is only a record of the table."""
+    toy = attack_table.Attack(
+        "sign-noise",
+        display="sign noise",
+        help="random signs of size eps",
+        runner=_sign_noise,
+        specs=lambda values, norm, options: [AttackSpec("sign-noise", norm, e, {"seed": options.seed}) for e in values],
+        cost=lambda spec, num_classes: 0,
+        options=("norm", "eps", "seed"),
+        board=attack_table.COLUMN,
+    )
+    monkeypatch.setitem(attack_table.TABLE, toy.name, toy)
+    return toy
+
+
+def test_an_attack_added_to_the_table_alone_evaluates_a_model(toy_attack, toy_threat_model):
+    from sam_bench.data import load_dataset
+    from sam_bench.evaluation import results_file
+    from sam_bench.evaluation.evaluate import evaluate
+    from sam_bench.evaluation.results_record import Results
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()
+    specs = make_attacks("clean") + make_attacks("sign-noise", "Linf-toy", ["0", "2/255", "8/255"], seed=3)
+    results = evaluate(model, load_dataset("cifar10-sample"), specs, n_examples=48, progress=False)
+    results_file.check(results, "results")  # the schema takes the toy threat model's name from the table
+    read = Results.of(results)
+    noisy = read.evaluation("sign-noise", "Linf-toy", "8/255")
+    assert noisy is not None and noisy.n_examples == 48
+    assert read.evaluation("sign-noise", "Linf-toy", "0").robust_acc == read.evaluation("clean").robust_acc
+    assert noisy.max_perturbation == pytest.approx(8 / 255, abs=1e-6)  # checked against the toy's Linf ball
+    assert attack_table.applies_to()["seed"] == ("pgd", "autoattack", "sign-noise")
+    assert attack_table.cost(specs[1], 10) == 0
+    with pytest.raises(BadInput, match="unknown attack 'sign-nose'; choose one of clean, pgd, autoattack, sign-noise"):
+        make_attacks("sign-nose")
+
+
+def test_the_attack_records_answer_for_the_attacks():
+    assert attack_table.names() == ("clean", "pgd", "autoattack")
+    assert attack_table.headline().name == "autoattack" and attack_table.is_column("pgd")
+    assert not attack_table.in_threat_model("clean") and attack_table.in_threat_model("pgd")
+    [pgd] = make_attacks("pgd", "Linf", ["8/255"], steps=5, restarts=2)
+    assert attack_table.cost(pgd, 10) == 2 * (5 * 3 + 1)
+    assert attack_table.cost(make_attacks("clean")[0], 10) == 0
+    assert attack_table.applies_to()["steps"] == ("pgd",)
+
+
+def test_the_remeasure_policy_is_the_spot_checks():
+    from sam_bench.evaluation import spot_check
+
+    for name, record in attack_table.TABLE.items():
+        assert (record.remeasure.sample, record.remeasure.chance) == (spot_check.SAMPLE[name], spot_check.CHANCE[name])

@@ -1,0 +1,93 @@
+"""The spot check's power and false-refusal rate, simulated on its own decision (sam_bench/evaluation/spot_check.py):
+an edited file is a recorded outcome vector with ceil(n / 100) images flipped (a 1-point change of its figure, up
+or down), the re-run is the true vector; each try draws a fresh sample as a check does. Over sizes and figures like
+the issue's table: clean 46.7%, PGD-10 Linf 8/255 6.9% and 2/255 31.4% of a small CIFAR-10 model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sam_bench.evaluation import spot_check
+from sam_bench.evaluation.spot_check import Stratum, changed_images, sample_size, stratified
+
+CLEAN = 0.467
+FIGURES = {"clean": CLEAN, "pgd Linf 8/255": 0.069, "pgd Linf 2/255": 0.314}
+TRIES = 100
+
+
+def world(n: int, figure: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(clean-correct, still correct) of n images: the attack's robust images among the clean-correct ones."""
+    clean = rng.random(n) < CLEAN
+    robust = clean & (rng.random(n) < figure / CLEAN)
+    return clean, robust
+
+
+def edited(truth: np.ndarray, eligible: np.ndarray, up: bool, rng) -> np.ndarray:
+    """`truth` with changed_images(n) eligible images flipped: fooled to robust (up) or robust to fooled."""
+    pool = np.flatnonzero(eligible & (truth != up))
+    flipped = truth.copy()
+    flipped[rng.choice(pool, changed_images(len(truth)), replace=False)] = up
+    return flipped
+
+
+def refused(recorded: np.ndarray, now: np.ndarray, eligible: np.ndarray, chance: float, rng) -> bool:
+    """The check's decision on one fresh sample of both strata."""
+    parts = stratified(recorded, eligible, len(recorded), rng)
+    strata = [Stratum(i == 0, len(p), int((recorded[p] != now[p]).sum()), chance) for i, p in enumerate(parts)]
+    return any(s.refused for s in strata if s.sampled)
+
+
+@pytest.mark.parametrize("n", [1_000, 10_000])
+@pytest.mark.parametrize("name", list(FIGURES))
+@pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
+def test_a_one_point_change_is_refused_in_99_of_100_tries(n, name, up):
+    rng = np.random.default_rng([n, len(name), up])
+    clean, robust = world(n, FIGURES[name], rng)
+    truth, eligible = (clean, np.ones(n, bool)) if name == "clean" else (robust, clean)
+    caught = 0
+    for _ in range(TRIES):
+        recorded = edited(truth, eligible, up, rng)
+        if name == "clean":  # the clean pass is measured again on every image
+            caught += bool((recorded != truth).any())
+        else:
+            caught += refused(recorded, truth, eligible, 0.0, rng)
+    assert caught >= 99, f"{name} over {n} images, {'up' if up else 'down'}: {caught} of {TRIES} refused"
+
+
+@pytest.mark.parametrize("n", [1_000, 10_000])
+def test_at_most_one_faithful_file_of_100_is_refused(n):
+    """Replayed draws: a faithful re-run agrees on every image, so none is refused. Draws not replayed
+    (AutoAttack, another device): each image differs by chance at the stated rate, and at most 1 of 100 is."""
+    rng = np.random.default_rng(n)
+    clean, robust = world(n, FIGURES["pgd Linf 2/255"], rng)
+    assert not any(refused(robust, robust, clean, 0.0, rng) for _ in range(TRIES))
+    chance = spot_check.REMEASURE["autoattack"].chance
+    wrongly = 0
+    for _ in range(TRIES):
+        now = robust ^ (clean & (rng.random(n) < chance))
+        wrongly += refused(robust, now, clean, chance, rng)
+    assert wrongly <= 1
+
+
+def test_sample_size_reaches_the_power_target_and_not_beyond():
+    for stratum, n in [(9_310, 10_000), (690, 10_000), (100, 10_000), (533, 1_000), (40, 64)]:
+        m, k = sample_size(stratum, n), changed_images(n)
+        missed = np.prod([(stratum - k - i) / (stratum - i) for i in range(m)])
+        assert missed <= 1 - spot_check.POWER
+        if m > 1:
+            assert np.prod([(stratum - k - i) / (stratum - i) for i in range(m - 1)]) > 1 - spot_check.POWER
+    assert sample_size(9_900, 10_000) in range(640, 690)  # about ln(0.001) / ln(0.99)
+
+
+def test_two_checks_draw_different_samples_and_a_seed_replays_one():
+    rng = np.random.default_rng(0)
+    clean, robust = world(10_000, FIGURES["pgd Linf 2/255"], rng)
+
+    def sample(seed: int) -> list[int]:
+        parts = stratified(robust, clean, len(robust), np.random.default_rng(spot_check._seed(seed, "pgd")))
+        return np.concatenate(parts).tolist()
+
+    first, second = spot_check.fresh_seed(), spot_check.fresh_seed()
+    assert first != second and sample(first) != sample(second)
+    assert sample(first) == sample(first)
