@@ -56,8 +56,10 @@ def dirs(trained, tmp_path, monkeypatch):
 
 
 def add(results: dict, boards, zoo_dir):
-    """A board entry from results written to a file first (an entry names the file its figures come from)."""
-    return leaderboard.update_from_results(written(results, boards.parent / "results"), boards, zoo_dir)
+    """A board entry from results written to a file first (an entry names the file its figures come from); the
+    results reach one board."""
+    (path,) = leaderboard.update_from_results(written(results, boards.parent / "results"), boards, zoo_dir)
+    return path
 
 
 def entry(zoo_dir, mid):

@@ -99,6 +99,27 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _boards_said(specs, info, data, leaderboard: bool, zoo_dir) -> list[str]:
+    """One line per AutoAttack budget (per PGD budget too with --leaderboard): the board its result can go on,
+    or that none will take it and why (sam_bench.leaderboard.budgets.destination)."""
+    from sam_bench.eps import format_eps
+    from sam_bench.leaderboard import budgets
+    from sam_bench.zoo import store as zoo
+
+    zoo_id = info.record.get("zoo_id") if info.record.get("kind") == "zoo" else None
+    model_norm = zoo.find_entry(zoo_id, zoo_dir)["threat_model"] if zoo_id else None
+    lines = []
+    for spec in specs:
+        if attack_table.is_headline(spec.attack) or (attack_table.is_column(spec.attack) and leaderboard):
+            eps = format_eps(spec.eps)
+            version = spec.settings.get("version")
+            board, line = budgets.destination(spec.attack, spec.norm, eps, version, data.family, data.name, model_norm)
+            if board is not None and zoo_id is None:
+                line += " (once the model is in the zoo: sam-bench zoo add)"
+            lines.append(line)
+    return lines
+
+
 def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
     """What a time limit stopped, what the next chunk needs, and the --max-minutes that lets it run."""
     note = f"stopped, {stopped}" + (f"; the next chunk, {stopped.why}" if stopped.why else "")
@@ -393,6 +414,10 @@ def evaluate_command(
 
     group = distributed.start(device)
     main = group is None or group.is_main
+    if main:  # before any work: which board each result can go on, or why none will take it
+        for (_model, info), ref in zip(loaded, models):
+            for line in _boards_said(specs, info, datasets[dataset or info.dataset_name], leaderboard, zoo_dir):
+                click.echo(f"{ref}: {line}")
     all_results = []
     with warnings.catch_warnings():
         warnings.showwarning = show if main else (lambda *args, **kwargs: None)  # said once, by rank 0
@@ -442,8 +467,8 @@ def evaluate_command(
                 from sam_bench.leaderboard.publication import add_all
 
                 # the gate of `leaderboard add`: results resumed from kept chunks say what those files say
-                [done] = add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device)
-                click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
+                for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device):
+                    click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
     distributed.stop()
     if not main:
         return

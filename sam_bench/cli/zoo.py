@@ -201,11 +201,25 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     """Write leaderboard entries from results files of `sam-bench evaluate` (what --leaderboard does), once a
     seeded sample of each file's every evaluation, measured again from the weights it names, agrees with it and
     the model's training record agrees with its log: every file before any entry is written (one refused, none
-    written)."""
+    written); then render the boards whose entries changed. A results file goes on every board whose AutoAttack
+    it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
+    from sam_bench.errors import SamBenchError
+    from sam_bench.leaderboard.board import render
     from sam_bench.leaderboard.publication import add_all
 
+    changed: dict[str, None] = {}
     for done in add_all(results, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=click.echo):
         click.echo(f"wrote {done.entry}" if done.changed else f"unchanged {done.entry}: {done.results} adds nothing")
+        if done.changed:
+            changed[done.entry.parent.name] = None
+    if changed:
+        try:
+            pages = render(leaderboard_dir, folders=list(changed))
+        except SamBenchError as err:  # the entries stand; a board whose other evidence fails says why, unrendered
+            click.echo(f"entries written, boards not rendered: {err}", err=True)
+            return
+        for page in pages:
+            click.echo(f"rendered {page}")
 
 
 @leaderboard_group.command("render")

@@ -283,14 +283,14 @@ class Reproduction:
         if not plan.primary:
             return  # only published models are ranked
         try:  # the gate of `leaderboard add`: a cell's results may come from chunks kept on disk
-            board = add(
+            for entry in add(
                 results_path,
                 self.leaderboard_dir,
                 self.zoo_dir,
                 data_dir=plan.config.data_dir,
                 device=plan.config.device,
-            )
-            self.log(f"{plan.name}: leaderboard entry {board}")
+            ):
+                self.log(f"{plan.name}: leaderboard entry {entry}")
         except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
             self.log(f"{plan.name}: no leaderboard entry ({err})")
 

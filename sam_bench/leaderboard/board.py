@@ -1,6 +1,8 @@
 """Leaderboards, RobustBench's format: entries written from evaluation results, ranked, rendered and checked
 for submission. The leaderboard's public calls, one module per concept behind them:
 
+    budgets      the boards: RobustBench's budgets and the paper's small ones, each ranked by standard AutoAttack
+                 at its own budget (`all_boards`, `destination`: the board an evaluation's result can go on)
     entries      a results file -> model_info JSON (`update_from_results`: every figure derived from its
                  per-image outcomes, naming the file and its sha256), read back (`read_entry`, `load_board`)
     evidence     an entry recomputed from the results files it names before it is rendered or submitted
@@ -11,10 +13,12 @@ for submission. The leaderboard's public calls, one module per concept behind th
     render       markdown, HTML and a plot per board (`render`), the table in a markdown file's markers
     submission   the checks and the issue text for RobustBench (`submit`)
 
-    leaderboards/<dataset>/<threat_model>/<ModelId>.json   RobustBench's model_info format
-    leaderboards/<dataset>-<threat_model>.{md,html,png}    rendered (the folders stay upstream-clean)
+    leaderboards/<dataset>/<threat_model>/<ModelId>.json   RobustBench's model_info format, its budget
+    leaderboards/<dataset>/<norm>-<k>-255/<ModelId>.json   the same format at a small budget k/255
+    leaderboards/<dataset>-<board>.{md,html,png}           rendered (the folders stay upstream-clean)
 """
 
+from sam_bench.leaderboard.budgets import Board, all_boards, destination
 from sam_bench.leaderboard.entries import (
     MODEL_INFO_KEYS,
     boards_dir,
@@ -33,6 +37,9 @@ from sam_bench.leaderboard.table import rows
 
 __all__ = [
     "MODEL_INFO_KEYS",
+    "Board",
+    "all_boards",
+    "destination",
     "add",
     "boards_dir",
     "check_submission",

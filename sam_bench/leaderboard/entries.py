@@ -2,7 +2,8 @@
 files of `sam-bench evaluate` (each number from a file whose weights sha256 matches the zoo entry) and read
 back.
 
-    leaderboards/<dataset>/<threat_model>/<ModelId>.json   RobustBench's model_info format
+    leaderboards/<dataset>/<board folder>/<ModelId>.json   RobustBench's model_info format; the board folders
+                                                           (`budgets`): 'Linf', 'L2', 'Linf-2-255', ...
 
 The model_info fields are RobustBench's (percentages as strings, eps as a string); everything else we know
 (PGD at small eps, training cost, where each number came from) sits under the "sam_bench" key, which
@@ -22,6 +23,8 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, degenerate, results_file
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.results_record import Evaluation, Results
+from sam_bench.leaderboard import budgets
+from sam_bench.leaderboard.budgets import SAMPLE_TEST_SET, Board
 from sam_bench.stats import inference
 from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.zoo import store as zoo
@@ -151,18 +154,11 @@ def _entry_for(results: Mapping, zoo_dir) -> dict:
     return entry
 
 
-SAMPLE_TEST_SET = "cifar10-sample"
-
-
-def is_board_autoattack(ev: Evaluation, threat_model: str, test_set: str | None = None) -> bool:
+def is_board_autoattack(ev: Evaluation, board: Board, test_set: str | None = None) -> bool:
     """AutoAttack (standard) at the board's budget. On the bundled sample, whose page is a working
     example apart from the real boards, a quicker AutoAttack version at that budget ranks too (the
-    smoke scale's APGD-CE + APGD-T); the row says which version scored it."""
-    if ev.norm != threat_model:
-        return False
-    if test_set == SAMPLE_TEST_SET:
-        return attack_table.is_headline(ev.attack) and ev.eps == threat_model_record(threat_model).robustbench_budget
-    return ev.robustbench_autoattack
+    smoke scale's APGD-CE + APGD-T); the row says which version scored it (`budgets.Board.takes`)."""
+    return board.takes(ev.attack, ev.norm, ev.eps, ev.settings.get("version"), test_set)
 
 
 def aa_version_text(aa: dict) -> str:
@@ -276,8 +272,10 @@ def trained_elsewhere_text(entry: dict) -> str:
     return f"Trained elsewhere, not by sam-bench ({told['description']}; {told['source']}; data: {told['data']})"
 
 
-def model_info(entry: dict, previous: dict | None = None) -> dict:
-    """The RobustBench fields we know from the zoo entry alone (accuracies come from results)."""
+def model_info(entry: dict, previous: dict | None = None, board: Board | None = None) -> dict:
+    """The RobustBench fields we know from the zoo entry alone (accuracies come from results), for `board`
+    (default: RobustBench's board of the entry's threat model)."""
+    board = board or budgets.robustbench_board(entry["threat_model"])
     paper = entry.get("paper") or {}
     info = {
         "link": paper.get("link", ""),
@@ -288,7 +286,7 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
         "dataset": entry["dataset"],
         "venue": paper.get("venue") or "N/A",
         "architecture": entry["architecture"],
-        "eps": threat_model_record(entry["threat_model"]).robustbench_budget,
+        "eps": board.eps,
     }
     for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
         if previous and key in previous:
@@ -314,11 +312,12 @@ def model_info(entry: dict, previous: dict | None = None) -> dict:
     return info
 
 
-def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None) -> Path:
+def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None) -> list[Path]:
     """update_from_results with the leaderboards locked: an entry is read, merged and written back,
     and a concurrent writer must not slip in between. `verify(zoo entry)`, where given, runs once every check
     of the results has passed and before anything is written, outside the lock. Nothing here measures the results
-    again: the commands publish through sam_bench.leaderboard.publication.add_all, which does."""
+    again: the commands publish through sam_bench.leaderboard.publication.add_all, which does. Returns the entries
+    the results reach, one per board."""
     if verify is not None:
         verify(_update_from_results(results, leaderboard_dir, zoo_dir, write=False)[1])
     with files.locked(boards_dir(leaderboard_dir)):
@@ -331,11 +330,11 @@ def planned_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[d
     return [entry for _, entry in _plan(results, leaderboard_dir, zoo_dir)[0]]
 
 
-def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tuple[Path, bool]]:
+def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[list[tuple[Path, bool]]]:
     """The entries of several results files (paths or PinnedResults, already measured again where the caller
     publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
     before the first entry is written, and the temporaries a killed writer left in the entry folders are removed.
-    (entry path, whether the file changed) per results file, in order."""
+    Per results file, in order: (entry path, whether the file changed) for each board it reaches."""
     root = boards_dir(leaderboard_dir)
     with files.locked(root):
         for leftover in root.glob("*/*/.*"):
@@ -345,61 +344,72 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tup
         changed = {path for path, info in pending.items() if not (path.is_file() and files.read_json(path) == info)}
         for path in changed:
             files.write_json(path, pending[path])
-        return [(path, path in changed) for path, _ in done]
+        return [[(path, path in changed) for path in paths] for paths, _ in done]
 
 
-def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[Path, dict]], dict[Path, dict]]:
-    """Each file's (entry path, zoo entry) and the entries as they would be written, each file merged into what
-    the ones before it made."""
+def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path], dict]], dict[Path, dict]]:
+    """Each file's (entry paths, one per board it reaches; zoo entry) and the entries as they would be written,
+    each file merged into what the ones before it made."""
     pending: dict[Path, dict] = {}
     done = [_update_from_results(one, leaderboard_dir, zoo_dir, pending=pending) for one in results]
     return done, pending
 
 
+def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) -> Path:
+    return boards_dir(leaderboard_dir) / dataset / board.folder / f"{model_id}.json"
+
+
+def board_of_entry(path: Path) -> Board:
+    """The board an entry file is on, from its folder (`budgets.board_named`)."""
+    return budgets.board_named(Path(path).parent.name)
+
+
 def _update_from_results(
     results, leaderboard_dir=None, zoo_dir=None, write: bool = True, pending: dict[Path, dict] | None = None
-) -> tuple[Path, dict]:
-    """Write or update leaderboards/<dataset>/<threat_model>/<ModelId>.json from one results file of
-    `sam-bench evaluate`: every figure derived from its per-image outcomes and naming the file (and its
-    sha256) it came from. Returns the path written and the model's zoo entry (`write` False: every check,
-    nothing written; `pending`: the entry kept there instead of written, and read from there where earlier
-    results put it)."""
+) -> tuple[list[Path], dict]:
+    """Write or update leaderboards/<dataset>/<board folder>/<ModelId>.json, for every board the results of
+    `sam-bench evaluate` reach: a board whose AutoAttack they hold, and a board where the model is ranked already
+    (its PGD columns). Every figure is derived from the file's per-image outcomes and names the file (and its
+    sha256) it came from. Returns the entries' paths and the model's zoo entry (`write` False: every check,
+    nothing written; `pending`: the entries kept there instead of written, and read from there where earlier
+    results put them)."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
-    path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{entry['id']}.json"
-    previous: dict | None
-    if pending is not None and path in pending:
-        previous = copy.deepcopy(pending[path])
-    else:
-        previous = read_entry(path) if path.is_file() else None
-    if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
-        previous = None  # written for other weights under this id: start over
-    info = model_info(entry, previous)
-    relevant, changed = _merge(info, checked, source, entry)
-    tm = entry["threat_model"]
-    board_eps = threat_model_record(tm).robustbench_budget
-    if not relevant:
-        raise BadInput(
-            f"the results hold no AutoAttack (standard) evaluation at {tm} {board_eps} and no PGD "
-            f"evaluation; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} "
-            f"--eps {board_eps}"
-        )
-    if "autoattack_acc" not in info:
-        raise BadInput(
-            f"{entry['id']} has no AutoAttack (standard) result at {tm} {board_eps} yet, which "
-            f"ranks a leaderboard row; run sam-bench evaluate {entry['id']} --attack autoattack "
-            f"--norm {tm} --eps {board_eps} first"
-        )
-    if write and not changed:
-        log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
-    elif write:
-        ordered = _ordered(info, {**source, "created": checked.get("created")})
-        if pending is None:
-            files.write_json(path, ordered)
+    reached = []
+    for board in budgets.boards_of(entry["threat_model"]):
+        path = entry_path(entry["dataset"], board, entry["id"], leaderboard_dir)
+        previous: dict | None
+        if pending is not None and path in pending:
+            previous = copy.deepcopy(pending[path])
         else:
-            pending[path] = ordered
-    return path, entry
+            previous = read_entry(path) if path.is_file() else None
+        if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
+            previous = None  # written for other weights under this id: start over
+        info = model_info(entry, previous, board)
+        ranked, changed = _merge(info, checked, source, entry, board)
+        if not ranked and (previous is None or "autoattack_acc" not in info):
+            continue  # no AutoAttack of this board's, in these results or before: not a row of it
+        reached.append(path)
+        if write and not changed:
+            log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
+        elif write:
+            ordered = _ordered(info, {**source, "created": checked.get("created")})
+            if pending is None:
+                files.write_json(path, ordered)
+            else:
+                pending[path] = ordered
+    if not reached:
+        tm = entry["threat_model"]
+        board_eps = threat_model_record(tm).robustbench_budget
+        column = any(attack_table.is_column(ev.attack) for ev in checked.evaluations)
+        raise BadInput(
+            f"{entry['id']} has no AutoAttack (standard) result at a board's budget ({budgets.budgets_text()})"
+            + (" to rank its row by; PGD joins a row that AutoAttack ranks" if column else "")
+            + f"; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} --eps {board_eps} "
+            "(or a small budget, e.g. --eps 2/255) first"
+        )
+    return reached, entry
 
 
 def _check_data(results: Results, entry: dict, where: str) -> None:
@@ -412,22 +422,23 @@ def _check_data(results: Results, entry: dict, where: str) -> None:
         raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
 
 
-def _merge(info: dict, results: Results, source: dict, entry: dict) -> tuple[bool, bool]:
-    """Merge the results' board AutoAttack and PGD evaluations into `info`: (any relevant, any changed).
-    A stronger evaluation of the same kind replaces a weaker one (`strength`); equally strong: the newer wins."""
-    tm, test_set = entry["threat_model"], results.dataset.name
-    relevant = changed = False
+def _merge(info: dict, results: Results, source: dict, entry: dict, board: Board) -> tuple[bool, bool]:
+    """Merge the results' AutoAttack at the board's budget and their PGD evaluations into `info`: (any AutoAttack
+    of the board's, any changed). A stronger evaluation of the same kind replaces a weaker one (`strength`);
+    equally strong: the newer wins."""
+    test_set = results.dataset.name
+    ranked = changed = False
     for ev in results.evaluations:
-        board_aa = is_board_autoattack(ev, tm, test_set)
-        relevant |= board_aa or attack_table.is_column(ev.attack)
+        board_aa = is_board_autoattack(ev, board, test_set)
+        ranked |= board_aa
         if board_aa:
-            changed |= _merge_autoattack(info, ev, results, source, entry)
+            changed |= _merge_autoattack(info, ev, results, source, entry, board)
         elif attack_table.is_column(ev.attack):
             changed |= _merge_pgd(info["sam_bench"], ev, source, results.precision)
-    return relevant, changed
+    return ranked, changed
 
 
-def _merge_autoattack(info: dict, ev: Evaluation, results: Results, source: dict, entry: dict) -> bool:
+def _merge_autoattack(info: dict, ev: Evaluation, results: Results, source: dict, entry: dict, board: Board) -> bool:
     extras = info["sam_bench"]
     old, new = extras.get("autoattack"), autoattack_record(ev, results, source)
     if old and strength(old) > strength(new):
@@ -436,7 +447,8 @@ def _merge_autoattack(info: dict, ev: Evaluation, results: Results, source: dict
     info.update(autoattack_figures(ev))
     info["footnote"] = _footnote(entry, extras["autoattack"])
     extras["degenerate"] = degenerate.reason(results)
-    _cross_check(results.robustbench, info, entry["threat_model"])
+    if board.robustbench:  # the results' RobustBench summary is at RobustBench's budget
+        _cross_check(results.robustbench, info, board.norm)
     return True
 
 
@@ -528,9 +540,10 @@ def read_entry(path: Path) -> dict:
     )
 
 
-def load_board(dataset: str, threat_model: str, leaderboard_dir=None) -> list[dict]:
-    """The model_info dicts of one leaderboard, best first (AutoAttack, then clean accuracy)."""
-    folder = boards_dir(leaderboard_dir) / dataset / threat_model
+def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
+    """The model_info dicts of one leaderboard (its folder: 'Linf', 'Linf-2-255'), best first (AutoAttack,
+    then clean accuracy)."""
+    folder = boards_dir(leaderboard_dir) / dataset / board
     models = []
     for path in sorted(folder.glob("*.json")):
         info = read_entry(path)
@@ -545,7 +558,16 @@ def on_sample(m: dict) -> bool:
     return SAMPLE_TEST_SET in (extras.get("trained_on"), (extras.get("autoattack") or {}).get("test_set"))
 
 
-def boards(leaderboard_dir=None, dataset=None, threat_model=None) -> list[tuple[str, str]]:
+def boards(leaderboard_dir=None, dataset=None, threat_model=None, folders=None) -> list[tuple[str, str]]:
+    """(dataset, board folder) of every board with entries, RobustBench's first; `threat_model` keeps a norm's
+    boards, `folders` the boards named."""
     root = boards_dir(leaderboard_dir)
-    found = sorted({(p.parent.parent.name, p.parent.name) for p in root.glob("*/*/*.json")})
-    return [(d, t) for d, t in found if (not dataset or d == dataset) and (not threat_model or t == threat_model)]
+    found = {(p.parent.parent.name, p.parent.name) for p in root.glob("*/*/*.json")}
+    order = [b.folder for b in budgets.all_boards()]
+    return [
+        (d, f)
+        for d, f in sorted(found, key=lambda k: (k[0], order.index(k[1]) if k[1] in order else len(order), k[1]))
+        if (not dataset or d == dataset)
+        and (not threat_model or budgets.board_named(f).norm == threat_model)
+        and (folders is None or f in folders)
+    ]

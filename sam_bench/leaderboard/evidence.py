@@ -14,6 +14,8 @@ from sam_bench import files
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import attack_table, degenerate
 from sam_bench.evaluation.results_record import Evaluation, Results
+from sam_bench.leaderboard import budgets
+from sam_bench.leaderboard.budgets import Board
 from sam_bench.leaderboard.entries import (
     autoattack_figures,
     autoattack_record,
@@ -28,19 +30,21 @@ FIX = "restore the entry (e.g. git checkout) or write it again with sam-bench le
 REFS = ("results_file", "results_sha256")
 
 
-def check_board(models: list[dict], dataset: str, threat_model: str, leaderboard_dir=None) -> None:
-    """Every entry of a board (`load_board`'s dicts) agrees with its evidence, or a one-line SamBenchError."""
+def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=None) -> None:
+    """Every entry of a board (`load_board`'s dicts; `board` its folder) agrees with its evidence, or a one-line
+    SamBenchError."""
     root = boards_dir(leaderboard_dir)
     for m in models:
-        check_entry(m, threat_model, str(root / dataset / threat_model / f"{m['model_id']}.json"), leaderboard_dir)
+        check_entry(m, board, str(root / dataset / board / f"{m['model_id']}.json"), leaderboard_dir)
 
 
-def check_entry(info: dict, threat_model: str, where: str, leaderboard_dir=None) -> None:
-    """The entry's figures are the ones its results files' per-image outcomes give."""
+def check_entry(info: dict, board: str, where: str, leaderboard_dir=None) -> None:
+    """The entry's figures are the ones its results files' per-image outcomes give (`board`: the folder of the
+    board it is on, 'Linf' or 'Linf-2-255')."""
     extras = info["sam_bench"]
     evidence = _Evidence(extras, where, leaderboard_dir)
     if extras.get("autoattack"):
-        _check_autoattack(info, threat_model, evidence)
+        _check_autoattack(info, budgets.board_named(board), evidence)
     for record in extras.get("pgd", []):
         _check_pgd(record, evidence)
 
@@ -93,11 +97,11 @@ class _Evidence:
         return results
 
 
-def _check_autoattack(info: dict, threat_model: str, evidence: _Evidence) -> None:
+def _check_autoattack(info: dict, board: Board, evidence: _Evidence) -> None:
     extras = info["sam_bench"]
     results, source = evidence.results(extras["autoattack"])
     test_set = results.dataset.name
-    candidates = [ev for ev in results.evaluations if is_board_autoattack(ev, threat_model, test_set)]
+    candidates = [ev for ev in results.evaluations if is_board_autoattack(ev, board, test_set)]
     if not candidates:
         raise SamBenchError(
             f"{evidence.where}: {source['file']} holds no AutoAttack evaluation at the board's budget; {FIX}"

@@ -57,7 +57,7 @@ def check_evidence(
 
 @dataclass(frozen=True)
 class Published:
-    """What the gate did with one results file: the entry it leads to, and whether that entry changed."""
+    """What the gate did with one results file on one board it reaches: the entry there, and whether it changed."""
 
     results: Path
     entry: Path
@@ -76,19 +76,27 @@ def add_all(
     """The one gate to a board (`leaderboard add`, `evaluate --leaderboard`, `reproduce`): each results file read
     once, checked (schema, its own evidence, its zoo entry, its data, the model's training record) and measured
     again on a sample from the weights it names, all of them before any entry is written; then the entries written
-    from those very bytes (entries.write_entries). A file refused writes nothing, of any file."""
+    from those very bytes (entries.write_entries). A file refused writes nothing, of any file. One `Published` per
+    board entry a file reaches (RobustBench's and the small budgets'), in order."""
     pinned = [pin(path) for path in results]
     for one, entry in zip(pinned, planned_entries(pinned, leaderboard_dir, zoo_dir), strict=True):
         check_evidence(one, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     written = write_entries(pinned, leaderboard_dir, zoo_dir)
-    return [Published(one.path, path, changed) for one, (path, changed) in zip(pinned, written, strict=True)]
+    return [
+        Published(one.path, path, changed)
+        for one, reached in zip(pinned, written, strict=True)
+        for path, changed in reached
+    ]
 
 
 def add(
     results, leaderboard_dir=None, zoo_dir=None, *, data_dir=None, device: str = "cpu", progress: Progress | None = None
-) -> Path:
-    """`add_all` of one results file: the path of its board entry."""
-    return add_all([results], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress)[0].entry
+) -> list[Path]:
+    """`add_all` of one results file: its board entries, one per board it reaches."""
+    return [
+        done.entry
+        for done in add_all([results], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress)
+    ]
 
 
 def check_submission_evidence(

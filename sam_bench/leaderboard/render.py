@@ -1,20 +1,21 @@
 """A board rendered: a markdown table, a standalone sortable HTML page and a clean-vs-robust plot,
-`leaderboards/<dataset>-<threat_model>.{md,html,png}` (the folders stay upstream-clean), and the table
+`leaderboards/<dataset>-<board folder>.{md,html,png}` (the folders stay upstream-clean; a board's folder is
+'Linf' for RobustBench's Linf 8/255, 'Linf-2-255' for Linf 2/255: sam_bench.leaderboard.budgets), and the table
 between a markdown file's markers (`leaderboard render --readme FILE`)."""
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
-from sam_bench.leaderboard import evidence, retire
+from sam_bench.leaderboard import budgets, evidence, retire
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
-from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.training import method_table
 from sam_bench.version import __version__
 
@@ -30,9 +31,11 @@ def ranked_by(models: list[dict]) -> str:
     return f"AutoAttack ({' or '.join(versions)}: each row names its version)"
 
 
-def markdown(dataset: str, threat_model: str, models: list[dict], title: str | None = None) -> str:
-    eps = threat_model_record(threat_model).robustbench_budget
-    pgd_keys = pgd_columns(models, threat_model)
+def markdown(dataset: str, board: str, models: list[dict], title: str | None = None) -> str:
+    """A board's table (`board`: its folder, 'Linf' or 'Linf-2-255')."""
+    found = budgets.board_named(board)
+    threat_model, eps = found.norm, found.eps
+    pgd_keys = pgd_columns(models, board)
     head = [
         "#",
         "Model ID",
@@ -45,7 +48,10 @@ def markdown(dataset: str, threat_model: str, models: list[dict], title: str | N
         "Evaluated on",
         "Venue",
     ]
-    title = title or f"**{dataset}, {threat_model}, eps = {eps}** (ranked by AutoAttack robust accuracy)"
+    title = title or (
+        f"**{dataset}, {threat_model}, eps = {eps}** (ranked by AutoAttack robust accuracy, the standard version"
+        + (")." if found.robustbench else "; one of the paper's small budgets, not a RobustBench board).")
+    )
     title += " Accuracies with their 95% Wilson interval over the test images evaluated."
     lines = [
         title,
@@ -53,7 +59,7 @@ def markdown(dataset: str, threat_model: str, models: list[dict], title: str | N
         "| " + " | ".join(head) + " |",
         "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys)) + ["---"] * 4) + "|",
     ]
-    for r in rows(models, threat_model):
+    for r in rows(models, board):
         name = _md(r["name"]) + (f" ([{_md(r['cite'])}]({r['link']}))" if r["link"] else "")
         if r["degenerate"]:
             name += f" ⚠ degenerate: {_md(r['degenerate'])}"
@@ -88,14 +94,15 @@ def _md(text: str) -> str:
 ELSEWHERE_MARKER = "^"  # models trained elsewhere (sam-bench zoo import); the project's own are circles
 
 
-def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
+def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.2, 5.4), dpi=120)
-    shown = rows(models, threat_model)
+    shown = rows(models, board)
+    found = budgets.board_named(board)
     for r in shown:  # one palette and one naming for methods on every plot (the method table's)
         ax.scatter(
             r["clean_acc"],
@@ -113,8 +120,8 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), title="method", fontsize=8, loc="upper left")
     ax.set_xlabel("clean accuracy (%)")
-    ax.set_ylabel(f"AutoAttack accuracy (%), {threat_model} {threat_model_record(threat_model).robustbench_budget}")
-    ax.set_title(f"{dataset} {threat_model}: clean vs robust (numbers: rank)")
+    ax.set_ylabel(f"AutoAttack accuracy (%), {found.title}")
+    ax.set_title(f"{dataset} {found.title}: clean vs robust (numbers: rank)")
     top = max([r["clean_acc"] for r in shown] + [10.0])
     ax.set_xlim(0, min(100, top * 1.1 + 2))  # from zero: distances read as accuracy differences
     ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in shown] + [10.0]) * 1.1 + 2))
@@ -129,14 +136,15 @@ def scatter_png(dataset: str, threat_model: str, models: list[dict]) -> bytes:
     return png
 
 
-def column_groups(models: list[dict], threat_model: str) -> list[dict]:
+def column_groups(models: list[dict], board: str) -> list[dict]:
     """The HTML page's column chooser: the groups of columns a reader may hide or show (rank, model, clean and
     AutoAttack accuracy always show). Shown at first: the board's own PGD columns, architecture, training and
     evaluation, so that the page fits a 1,300-pixel window; hidden until ticked: the other norm's PGD columns,
     extra data (never used by sam-bench's models) and the venue."""
-    norms = list(dict.fromkeys(norm for norm, _, _ in pgd_columns(models, threat_model)))
+    norms = list(dict.fromkeys(norm for norm, _, _ in pgd_columns(models, board)))
+    own = budgets.board_named(board).norm
     return [
-        *({"group": f"pgd-{norm}", "label": f"PGD {norm}", "shown": norm == threat_model} for norm in norms),
+        *({"group": f"pgd-{norm}", "label": f"PGD {norm}", "shown": norm == own} for norm in norms),
         {"group": "extra", "label": "Extra data", "shown": False},
         {"group": "arch", "label": "Architecture", "shown": True},
         {"group": "training", "label": "Training", "shown": True},
@@ -147,25 +155,37 @@ def column_groups(models: list[dict], threat_model: str) -> list[dict]:
 
 def html(
     dataset: str,
-    threat_model: str,
+    board: str,
     models: list[dict],
     png: bytes | None = None,
     sample: bool = False,
     other_page: str | None = None,
     retired: list[dict] | None = None,
+    other_boards: list[str] | None = None,
 ) -> str:
+    """A board's standalone page (`board`: its folder); `other_boards`: the folders of the data set's other
+    boards with a page, linked from a small-budget board's."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
         loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
     )
+    found = budgets.board_named(board)
     return env.get_template("leaderboard.html.j2").render(
         dataset=dataset,
-        threat_model=threat_model,
-        eps=threat_model_record(threat_model).robustbench_budget,
-        rows=rows(models, threat_model),
-        pgd_columns=[{"header": pgd_header(k), "group": f"pgd-{k[0]}"} for k in pgd_columns(models, threat_model)],
-        column_groups=column_groups(models, threat_model),
+        threat_model=found.norm,
+        eps=found.eps,
+        folder=board,
+        robustbench=found.robustbench,
+        robustbench_budget=budgets.robustbench_board(found.norm).title,
+        other_boards=[
+            {"page": other.page(dataset), "title": other.title}
+            for other in map(budgets.board_named, other_boards or [])
+            if other != found
+        ],
+        rows=rows(models, board),
+        pgd_columns=[{"header": pgd_header(k), "group": f"pgd-{k[0]}"} for k in pgd_columns(models, board)],
+        column_groups=column_groups(models, board),
         version=__version__,
         sample=sample,
         ranked_by=ranked_by(models),
@@ -175,14 +195,15 @@ def html(
     )
 
 
-def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -> list[Path]:
-    """Write <dataset>-<threat_model>.md/.html/.png next to the model_info folders, for every
-    leaderboard (or the one asked for); with `readme`, also replace the table between the
-    markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->` there. Every entry's
+def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, folders=None) -> list[Path]:
+    """Write <dataset>-<board folder>.md/.html/.png next to the model_info folders, for every
+    leaderboard (or those asked for: a data set, a norm's boards, the board folders named); with `readme`, also
+    replace the table between the markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->`
+    there (and the list of boards between `... cifar10/boards start -->` and its end). Every entry's
     figures are first recomputed from the per-image outcomes of the results files it names
     (`evidence.check_board`): an entry that disagrees is refused in one line and nothing is written."""
     root = boards_dir(leaderboard_dir)
-    found = boards(root, dataset, threat_model)
+    found = boards(root, dataset, threat_model, folders)
     if not found:
         raise BadInput(
             f"no leaderboard entries in {root}"
@@ -192,6 +213,15 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
     loaded = {(ds, tm): load_board(ds, tm, root) for ds, tm in found}
     for (ds, tm), everything in loaded.items():  # every figure recomputed from its results file, before any write
         evidence.check_board(everything, ds, tm, root)
+    # the real (not sample) boards with a page, every one of the data set's, for the links between them
+    with_page = {
+        ds: [
+            f
+            for d, f in boards(root, ds)
+            if any(not on_sample(m) and not retire.is_retired(m) for m in loaded.get((d, f)) or load_board(d, f, root))
+        ]
+        for ds in sorted({ds for ds, _ in found})
+    }
     written, tables = [], {}
     for (ds, tm), everything in loaded.items():
         # Models trained or scored on the bundled sample are a working example, not comparable with
@@ -224,13 +254,37 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None) -
             tables[board_key] = markdown(ds, tm, models, title) + "".join(
                 line + "\n" for line in retire.markdown_lines(retired)
             )
+            page = html(ds, tm, models, png, sample, other, retired, with_page[ds])
             files.write_text(stem.with_suffix(".md"), tables[board_key])
-            files.write_text(stem.with_suffix(".html"), html(ds, tm, models, png, sample, other, retired))
+            files.write_text(stem.with_suffix(".html"), page)
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
             written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
     if readme is not None:
+        readme = Path(readme)
+        for ds, folders_with_page in with_page.items():
+            tables[f"{ds}/boards"] = boards_list(ds, folders_with_page, root, readme.resolve().parent)
         written.append(update_readme(readme, tables))
     return written
+
+
+def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -> str:
+    """The data set's boards as a markdown list, each with its page, plot and table, linked from `seen_from`
+    (the folder of the file the list goes in)."""
+    lines = []
+    for folder in folders:
+        board = budgets.board_named(folder)
+        stem = root / f"{dataset}-{folder}"
+        links = ", ".join(
+            f"[{kind}]({Path(os.path.relpath(stem.with_suffix(suffix).resolve(), seen_from)).as_posix()})"
+            for kind, suffix in (("page", ".html"), ("table", ".md"), ("plot", ".png"))
+        )
+        kind = (
+            "RobustBench's budget, the one `leaderboard submit` sends"
+            if board.robustbench
+            else "one of the paper's small budgets, where ST and SAM are not at 0%"
+        )
+        lines.append(f"- **{dataset} {board.title}** ({kind}): {links}")
+    return "".join(line + "\n" for line in lines)
 
 
 def _literally(text: str) -> Callable[[re.Match[str]], str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.leaderboard import publication
-from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, boards_dir, read_entry
+from sam_bench.leaderboard import budgets, publication
+from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, entry_path, read_entry
 from sam_bench.leaderboard.evidence import check_entry
 from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.version import __version__
@@ -37,7 +37,11 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
     threat_model = entry["threat_model"] if entry else None
     board_eps = threat_model_record(threat_model).robustbench_budget if threat_model else None
     if threat_model and info.get("eps") != board_eps:
-        problems.append(f"eps must be the string {board_eps!r} for {threat_model}, not {info.get('eps')!r}")
+        small = budgets.board_at(threat_model, str(info.get("eps")))
+        problems.append(
+            f"eps must be the string {board_eps!r} for {threat_model}, not {info.get('eps')!r}"
+            + (" (one of the paper's small budgets: its board is this project's, not RobustBench's)" if small else "")
+        )
     values = {}
     for key in ("clean_acc", "reported", "autoattack_acc"):
         v = info.get(key)
@@ -142,7 +146,8 @@ def submit(
     (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that
     qualifies has its evidence measured again from the weights before anything is written (publication)."""
     entry = zoo.find_entry(model_id, zoo_dir)
-    path = boards_dir(leaderboard_dir) / entry["dataset"] / entry["threat_model"] / f"{model_id}.json"
+    # RobustBench's board of the model's threat model: the small-budget boards are never sent
+    path = entry_path(entry["dataset"], budgets.robustbench_board(entry["threat_model"]), model_id, leaderboard_dir)
     if not path.is_file():
         raise BadInput(
             f"{model_id} has no leaderboard entry ({path}); run sam-bench evaluate {model_id} "

@@ -1,16 +1,19 @@
 """A board's rows: its entries ranked, with the columns a reader compares (PGD at every budget the board's
-models share, intervals, training and evaluation in words)."""
+models share, intervals, training and evaluation in words). A board is named by its folder ('Linf',
+'Linf-2-255': sam_bench.leaderboard.budgets)."""
 
 from __future__ import annotations
 
+from sam_bench.leaderboard.budgets import board_named
 from sam_bench.leaderboard.entries import aa_version_text, eps_value
 from sam_bench.stats import inference
-from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.training import method_table
 
 
-def threat_model_title(tm: str) -> str:
-    return f"{tm}, eps = {threat_model_record(tm).robustbench_budget}"
+def threat_model_title(board: str) -> str:
+    """'Linf, eps = 2/255': a board's norm and budget (`board`: its folder)."""
+    found = board_named(board)
+    return f"{found.norm}, eps = {found.eps}"
 
 
 def _training_text(m: dict) -> str:
@@ -61,10 +64,11 @@ def _math_text(aa: dict) -> str:
     return precision + (f", search in {'TF32' if search == 'tf32' else 'fp32'}" if on_gpu else "")
 
 
-def pgd_columns(models: list[dict], threat_model: str) -> list[tuple[str, str, int]]:
+def pgd_columns(models: list[dict], board: str) -> list[tuple[str, str, int]]:
     """PGD columns, the board's own norm first (Linf columns first on a Linf board)."""
+    norm = board_named(board).norm
     keys = {(p["norm"], p["eps"], p["steps"]) for m in models for p in m.get("sam_bench", {}).get("pgd", [])}
-    return sorted(keys, key=lambda k: (k[0] != threat_model, k[0], eps_value(k[1]), k[2] or 0))
+    return sorted(keys, key=lambda k: (k[0] != norm, k[0], eps_value(k[1]), k[2] or 0))
 
 
 def _pgd_record_of(m: dict, key) -> dict | None:
@@ -87,9 +91,9 @@ def _ci(accuracy_percent, n) -> tuple[float, float] | None:
     return 100 * low, 100 * high
 
 
-def rows(models: list[dict], threat_model: str) -> list[dict]:
+def rows(models: list[dict], board: str) -> list[dict]:
     """Display values per model, in rank order (the shared input of markdown and HTML)."""
-    pgd_keys = pgd_columns(models, threat_model)
+    pgd_keys = pgd_columns(models, board)
     out = []
     for rank, m in enumerate(models, 1):
         aa_n = (m.get("sam_bench", {}).get("autoattack") or {}).get("n_examples")

@@ -17,6 +17,7 @@ from sam_bench.report.comparison import Comparison, compare, judge
 from sam_bench.report.records import by_method, first_seed, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
+from sam_bench.threat_models import small_budgets
 from sam_bench.training import method_table as table
 
 # C1's non-inferiority margin: a clean-accuracy loss of up to 1 point counts as "no worse". A choice,
@@ -29,7 +30,7 @@ from sam_bench.training import method_table as table
 C1_MARGIN = 0.01
 
 
-C2_BUDGETS = [("Linf", "1/255"), ("Linf", "2/255"), ("L2", "16/255"), ("L2", "32/255")]
+C2_BUDGETS = small_budgets()
 
 
 C4_TOLERANCE = 0.35  # "about 2x": a measured ratio within 35% of the expected one
