@@ -111,7 +111,7 @@ def spec_minutes(
     attack `rates` where given; `accuracies`: the model's PGD-10 accuracies by `budget`, which bound the images
     a custom AutoAttack's later attacks see (LEFT_ESTIMATE where they lack the spec's budget)."""
     from sam_bench.eps import parse_eps
-    from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS
+    from sam_bench.threat_models import threat_model
 
     share = (spec.n_examples or EVAL_IMAGES) / EVAL_IMAGES
     if spec.attack == "clean":
@@ -123,7 +123,7 @@ def spec_minutes(
     if spec.settings.get("version") == "custom":
         left = (accuracies or {}).get(budget(spec.norm, spec.eps), LEFT_ESTIMATE)
         return custom_autoattack_minutes(spec, None if rates is None else rates["tf32"], left)
-    if robust or spec.eps < parse_eps(ROBUSTBENCH_BUDGETS[spec.norm]) - 1e-9:
+    if robust or spec.eps < parse_eps(threat_model(spec.norm).board_eps()) - 1e-9:
         return AUTOATTACK_MIN["robust"] * share
     if rates is None:
         return AUTOATTACK_MIN["not robust"] * share
@@ -133,11 +133,11 @@ def spec_minutes(
 def from_rates(spec, robust: bool) -> bool:
     """Whether `spec_minutes` counts this spec from a probe's attack rates (not a flat estimate)."""
     from sam_bench.eps import parse_eps
-    from sam_bench.evaluation.specs import ROBUSTBENCH_BUDGETS
+    from sam_bench.threat_models import threat_model
 
     if spec.attack != "autoattack" or spec.settings.get("version") == "custom":
         return True
-    return not robust and spec.eps >= parse_eps(ROBUSTBENCH_BUDGETS[spec.norm]) - 1e-9
+    return not robust and spec.eps >= parse_eps(threat_model(spec.norm).board_eps()) - 1e-9
 
 
 def attack_kind(spec) -> str:
