@@ -141,7 +141,10 @@ def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, 
         return False
     from sam_bench.experiments.executors import GridRef, cell_states
 
+    from sam_bench.recipes.recipe import load_recipe
+
     grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+    load_recipe(recipe, scale, data_dir, device)  # a recipe that cannot be run is refused, run or not
     if not Path(grid.out).is_dir():
         click.echo(f"nothing run yet in {out}")
         return True
