@@ -35,7 +35,7 @@ from sam_bench.runtime import math_mode
 from sam_bench.runtime.provenance import environment
 
 TARGET_RATIO = 1.5  # the clean pass's images/s over the corruption pass's, at most
-MARKERS = ("<!-- bench corruptions start -->", "<!-- bench corruptions end -->")
+MARKERS = ("<!-- corruptions-throughput start -->", "<!-- corruptions-throughput end -->")
 
 
 @math_mode.ieee_fp32()
