@@ -140,7 +140,6 @@ def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, 
     if not args["status"]:
         return False
     from sam_bench.experiments.executors import GridRef, cell_states
-
     from sam_bench.recipes.recipe import load_recipe
 
     grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)

@@ -236,7 +236,7 @@ def _verify(loaded, zoo_dir, data_dir, device) -> None:
         pinned = pin(record.path)
         if derived(pinned.json()) != dict(record.results):
             raise SamBenchError(f"{shown}: changed while the report was being written; run the report again")
-        results_file.check_known_test_set(record.results["dataset"], str(shown))
+        results_file.check_known_test_set(record.results.dataset.name, record.results.dataset.sha256, str(shown))
         click.echo(f"{shown}: measuring a sample of every evaluation again from its weights")
         with pinned.private_copy() as copy:
             verdicts = spot_check(copy, zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own)

@@ -46,6 +46,7 @@ def targets_of(target: Path, zoo_dir):
     model_zoo/ where it has one); or a board folder's entries' results files."""
     from sam_bench.errors import BadInput
     from sam_bench.evaluation import results_file
+    from sam_bench.evaluation.results_record import Results
     from sam_bench.rundir.model import has_weights
 
     if target.is_file():
@@ -57,9 +58,9 @@ def targets_of(target: Path, zoo_dir):
             zoo_dir = str(target / "model_zoo")  # a scale that keeps its zoo to itself (publish: false)
         found = []
         for path in sorted((target / "results").glob("*.json")):
-            results = results_file.read(path)
+            results = Results(results_file.read(path), path)
             run = target / "runs" / path.stem
-            own = None if results["model"].get("zoo_id") or not has_weights(run) else str(run)
+            own = None if results.model.zoo_id or not has_weights(run) else str(run)
             found.append((path, own, None))
         if not found:
             raise BadInput(f"{target}: no results/*.json to verify")

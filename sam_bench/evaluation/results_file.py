@@ -132,17 +132,17 @@ def _check_test_set(data: dict, where: str) -> None:
         raise SamBenchError(f"{where}: {said}; {FIX}")
 
 
-def check_known_test_set(data: dict, where: str) -> None:
+def check_known_test_set(name: str, sha256: str | None, where: str) -> None:
     """A data set with fixed arrays (`data.FINGERPRINTS`) named with another fingerprint is refused: its name
     says CIFAR-10, its images are others (a stand-in of easy images would put any accuracy on a board). Checked
     where figures are published (a board, a report's figures), not where results are read: an evaluation on a
     copy of one's own is legal, only not under the name of the benchmark's test set."""
-    named = FINGERPRINTS.get(data["name"])
-    if named is not None and data.get("sha256") != named[0]:
+    named = FINGERPRINTS.get(name)
+    if named is not None and sha256 != named[0]:
         raise SamBenchError(
-            f"{where}: the results name the {data['name']} test set, but their data's fingerprint "
-            f"(sha256 {str(data.get('sha256'))[:12]}) is not {data['name']}'s ({named[0][:12]}): other images under "
-            f"its name are not published; evaluate on the {data['name']} data set itself"
+            f"{where}: the results name the {name} test set, but their data's fingerprint "
+            f"(sha256 {str(sha256)[:12]}) is not {name}'s ({named[0][:12]}): other images under "
+            f"its name are not published; evaluate on the {name} data set itself"
         )
 
 

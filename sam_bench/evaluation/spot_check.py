@@ -450,11 +450,11 @@ def verdicts(
     data = measured_data(path, results, data_dir)
     dev = resolve_device(device)
     net = place(net, dev, EVALUATION).eval()
-    if results["precision"] == "bf16":
+    if results.precision == "bf16":
         net = Bf16(net, dev.type).eval()
-    model = _Model(net, dev, (results.get("search_math_mode") or {}).get("search", "ieee"))
-    recorded_device = str(results["environment"].get("device", ""))
-    threads = threads or (recorded_threads(results["environment"]) if dev.type == "cpu" else None)
+    model = _Model(net, dev, results.search_math)
+    recorded_device = str(results.environment.get("device", ""))
+    threads = threads or (recorded_threads(results.environment) if dev.type == "cpu" else None)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)  # the recorded thread count: CPU arithmetic can differ with it
@@ -481,7 +481,7 @@ def _measured(path, results, data, model, recorded_device, check_seed, stop_at, 
     chance = 0.0 if exact else remeasure("clean").chance
     everything = [np.flatnonzero(clean), np.flatnonzero(~clean)]
     yield _verdict("clean", "clean", chance, clean, now_clean, everything, exact)
-    counts = results.get("clean_prediction_counts")
+    counts = results.clean_prediction_counts
     if exact and counts is not None:
         derived = torch.bincount(predicted, minlength=len(counts)).tolist()
         if derived != list(counts):

@@ -38,7 +38,8 @@ def check_evidence(
     sample, measured on the bytes `results` pins (a path: read once here); the verdicts where all agree.
     `progress(line)` hears what is measured."""
     pinned = results if isinstance(results, PinnedResults) else pin(results)
-    results_file.check_known_test_set(pinned.json()["dataset"], str(pinned.path))
+    test_set = pinned.json()["dataset"]
+    results_file.check_known_test_set(test_set["name"], test_set.get("sha256"), str(pinned.path))
     training_record.check_entry(entry, f"zoo entry {entry['id']}")
     if progress is not None:
         progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry['id']}'s weights")
