@@ -259,7 +259,7 @@ def test_a_limit_too_short_for_the_next_chunk_says_which_limit_lets_it_run(run_d
         assert r.exit_code == 0 and "Traceback" not in r.output, r.output
         return r.output, evaluation_clock.now - started
 
-    said, spent = call("0.1")  # past the limit after the clean pass: not even the probe starts
+    said, spent = call("0.15")  # past the limit after the clean pass: not even the probe starts
     assert spent == 8
     assert (
         "stopped, time limit reached with 0 of 1 chunks done; the next chunk, pgd Linf 8/255 on 32 images, "
