@@ -25,7 +25,6 @@ import torch
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
 from sam_bench.rundir import trained_normalization
-from sam_bench.rundir.blobs import git_blob_id
 from sam_bench.version import __version__
 from sam_bench.zoo import orphans, store
 from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
@@ -205,15 +204,7 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         "method": trained["method"],
         "trained_on": trained["data"],
         "weights_sha256": sha,
-        "weights": {
-            "file": weights_path.name,
-            "format": "safetensors",
-            "dtype": dtype,
-            "bytes": len(data),
-            "sha256": sha,
-            "git_blob": git_blob_id(data),
-            "url": None,
-        },
+        "weights": store.weights_record(weights_path, data, dtype, None),
         "training_cost": {},
         "paper": {"name": f"{name}, {trained['description']}", "link": trained["source"], "authors": "", "venue": "N/A"}
         | (paper or {}),

@@ -369,15 +369,7 @@ def _add(
         "method": meta["method"],
         "trained_on": meta["dataset"]["name"],
         "weights_sha256": sha,
-        "weights": {
-            "file": weights_path.name,
-            "format": "safetensors",
-            "dtype": dtype,
-            "bytes": len(data),
-            "sha256": sha,
-            "git_blob": git_blob_id(data),
-            "url": url,
-        },
+        "weights": weights_record(weights_path, data, dtype, url),
         "training_cost": training_cost(meta),
         "paper": {
             "name": f"{architecture_name(meta['arch'])}, {method_name(meta['config'])}",
@@ -533,3 +525,16 @@ def _install_download_bridge(rb_utils) -> None:
 
     download.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
     rb_utils.download_gdrive_new = download
+
+
+def weights_record(weights_path: Path, data: bytes, dtype: str, url: str | None) -> dict:
+    """A zoo entry's `weights` block: the safetensors file written beside it, its bytes and how to find them again."""
+    return {
+        "file": weights_path.name,
+        "format": "safetensors",
+        "dtype": dtype,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "git_blob": git_blob_id(data),
+        "url": url,
+    }
