@@ -85,3 +85,11 @@ def test_the_last_lines_of_a_reproduction_are_its_claims_as_its_report_gives_the
     assert [line.split(":")[0] for line in lines] == ["C1", "C2", "C3", "C4"]
     report = (folder / "REPORT.md").read_text().splitlines()
     assert all(f"- {line}" in report for line in lines)
+
+
+def test_an_empty_out_is_refused_rather_than_writing_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["reproduce", "paper-cifar10", "--scale", "smoke", "--out", ""])
+    assert result.exit_code != 0
+    assert result.output.strip() == "Error: --out is empty: give the folder the reproduction writes"
+    assert not any(tmp_path.iterdir())

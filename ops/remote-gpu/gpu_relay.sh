@@ -106,12 +106,15 @@ stint_options() {  # work and start: RECIPE SCALE [--at-most M] [--batches N] [r
     reproduce_options=("$@")
 }
 
-stint_folder() {  # the reproduction folder the stint works on: reproduce's --out, else its default
-    local i
-    for ((i = 0; i < ${#reproduce_options[@]}; i++)); do
-        case "${reproduce_options[$i]}" in
-        --out) echo "${reproduce_options[$((i + 1))]:-}"; return ;;
-        --out=*) echo "${reproduce_options[$i]#--out=}"; return ;;
+stint_folder() {  # RECIPE SCALE [reproduce options]: the reproduction folder the stint works on: reproduce's
+    # --out, else its default (arguments, not the caller's variables: start's background stint has only these)
+    local recipe=$1 scale=$2 i
+    shift 2
+    local options=("$@")
+    for ((i = 0; i < ${#options[@]}; i++)); do
+        case "${options[$i]}" in
+        --out) echo "${options[$((i + 1))]:-}"; return ;;
+        --out=*) echo "${options[$i]#--out=}"; return ;;
         esac
     done
     echo "reproductions/$recipe-$scale"
@@ -129,7 +132,7 @@ restore() {  # the inbox, then the last stint on this machine (~/state), then wh
         unpacked=1
     fi
     local folder
-    folder=$(stint_folder)
+    folder=$(stint_folder "$recipe" "$scale" "${reproduce_options[@]}")
     if [ -d "$folder/runs" ] && ! "$PY" "$RELAY_DIR/kept_checkpoint.py" restore "$folder" >&2; then
         echo "relay: a kept checkpoint of $folder is not here: carry it in first (inbox calls, WINDOWS.md section 3)" >&2
         exit 3
@@ -147,7 +150,7 @@ stint() {  # LEFT MINUTES BATCHES RECIPE SCALE [reproduce options], in the curre
     echo "relay: $left minutes left in the window: a stint of $minutes minutes, planned for $batches_planned batches" | tee "$log"
     set +e
     # the folder named: reproduce writes the project's committed evidence only when told so by name
-    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet --out "$(stint_folder)" "$@" \
+    "$PY" -m sam_bench reproduce "$recipe" --scale "$scale" --max-minutes "$minutes" --quiet --out "$(stint_folder "$recipe" "$scale" "$@")" "$@" \
         2>&1 | tee -a "$log"
     local status=${PIPESTATUS[0]}
     set -e

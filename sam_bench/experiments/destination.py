@@ -74,6 +74,8 @@ def reproduction_folder(recipe_name: str, scale: str, out=None, update_committed
             raise BadInput("give --out or --update-committed, not both")
         return committed_folder(recipe_name, scale)
     if out is not None:
+        if not str(out).strip():
+            raise BadInput("--out is empty: give the folder the reproduction writes")
         return Path(out)
     folder = default_folder(recipe_name, scale)
     if is_committed(folder):

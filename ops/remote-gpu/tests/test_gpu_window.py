@@ -317,6 +317,9 @@ def test_a_stint_started_in_the_background_outlives_its_call_and_is_brought_back
         )
         # sized from the window (less what the start call had spent), past the command limit
         assert called and gw.COMMAND_LIMIT < float(called.group(1)) <= gw.background_minutes(20)
+        # the background stint writes the recipe's own folder, named to reproduce (its default is refused there)
+        assert "--out reproductions/paper-cifar10-smoke --data-dir x" in proc.stdout
+        assert "unbound variable" not in proc.stdout
         assert "batch 1 of 1 in $OUT" in proc.stdout
         landed = tmp_path / "landed"
         landed.mkdir()
