@@ -37,7 +37,7 @@ with open("run.log", "w") as log:
     subprocess.run([*command, "--quiet"], stdout=log, stderr=subprocess.STDOUT, check=True)
 wall, busy, load_after = time.time() - started, busy_seconds() - busy_before, os.getloadavg()[0]
 own = resource.getrusage(resource.RUSAGE_CHILDREN)
-from sam_bench.experiments import spent
+from sam_bench.report import spent
 from sam_bench.report.folder import Folder
 
 totals = spent.of_records(Folder.load("reproductions/paper-cifar10-smoke").records)
