@@ -67,6 +67,9 @@ class Attack:
     parts: tuple[str, ...] = ()  # the attacks it is made of (AutoAttack's apgd-ce, apgd-t, ...)
     small_gpu_chunks: bool = False  # it holds much per image: smaller chunks on a GPU (evaluation.batching)
     remeasure: Remeasure | None = None  # None: a spot check has no rule for it
+    # An image it leaves correct was correct clean (robust <= clean, image by image): True for attacks in a norm
+    # ball; False for the corruption pass, whose corrupted images a model may get right where it misses the clean one
+    bounded_by_clean: bool = True
 
     def __post_init__(self):
         if self.board not in (HEADLINE, COLUMN, None):
@@ -213,6 +216,7 @@ CORRUPTIONS = Attack(
     cost=lambda spec, num_classes: CORRUPTION_PASSES,
     options=("corruption_set",),
     remeasure=Remeasure(replayable=True, chance=0.0),  # deterministic: every image again, equal bit for bit
+    bounded_by_clean=False,
 )
 
 TABLE: dict[str, Attack] = {a.name: a for a in (CLEAN, PGD, AUTOATTACK, CORRUPTIONS)}
@@ -252,6 +256,12 @@ def is_clean(name: str | None) -> bool:
 def has_versions(name: str | None) -> bool:
     """An attack that several versions of may measure one budget (AutoAttack's), told apart by version."""
     return name in TABLE and bool(TABLE[name].versions)
+
+
+def bounded_by_clean(name: str | None) -> bool:
+    """Whether the attack's outcomes can leave correct no image the clean pass got wrong (names no record has: True,
+    the stricter check)."""
+    return TABLE[name].bounded_by_clean if name in TABLE else True
 
 
 def in_threat_model(name: str | None) -> bool:
