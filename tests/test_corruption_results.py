@@ -186,3 +186,25 @@ def test_an_edited_chunk_of_the_state_is_made_again(run_dir, tmp_path):
     files.write_json(path, kept)
     again = evaluate_corruptions(model, corruption_set, state=ChunkState(path), **selection)
     assert again["chunks"]["resumed"] == 1 and same_outcomes(again, whole) == []
+
+
+def test_the_spot_check_measures_a_sample_of_the_75_again_and_refuses_forged_outcomes(
+    killed_then_resumed, run_dir, tmp_path
+):
+    from sam_bench.evaluation import spot_check
+
+    out, *_ = killed_then_resumed
+    verdicts = spot_check.spot_check(out, seed=7)
+    assert [v.evaluation for v in verdicts] == ["clean", f"corruptions on {catalogue.SAMPLE_GENERATED}"]
+    assert verdicts[1].sampled > 0 and verdicts[1].agrees and verdicts[1].replayed
+    data = files.read_json(out)
+    entry = data["evaluations"][0]  # one outcome flipped with every figure it gives: only the weights tell
+    bits = outcomes.decode(entry["corruption_outcomes"]["snow"]["2"]).copy()
+    bits[1] = not bits[1]
+    entry["corruption_outcomes"]["snow"]["2"] = outcomes.encode(bits)
+    figures = corruption_outcomes.summary(entry["corruption_outcomes"])
+    entry["robust_acc"], entry["breakdown"] = figures["mean_accuracy"], figures["families"]
+    forged = tmp_path / "forged.json"
+    files.write_json(forged, data)
+    with pytest.raises(SamBenchError, match="corruptions on cifar10-sample-c-generated: of .* sampled images"):
+        spot_check.spot_check(forged, seed=7, every_image=True)

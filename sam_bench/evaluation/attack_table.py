@@ -49,6 +49,10 @@ class Remeasure:
 
     replayable: bool
     chance: float
+    # A re-measurement of the attack's own, where its images are not the test images (the corruption pass): (its
+    # evaluation, the weights, the clean test set, the device, the sample's rng, every_image, the spot check's
+    # `stratified`, data_dir) -> (recorded outcomes, the outcomes now, the sample's strata), all over one index
+    own: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,14 @@ def _corruption_runner(*args, **kwargs):
     return importlib.import_module("sam_bench.evaluation.corruption_runner").evaluate_corruptions(*args, **kwargs)
 
 
+def _corruption_sample(*args, **kwargs):
+    """The corruption pass measured again on a sample (evaluation.corruption_runner.remeasured_sample), imported
+    when it first runs."""
+    import importlib
+
+    return importlib.import_module("sam_bench.evaluation.corruption_runner").remeasured_sample(*args, **kwargs)
+
+
 def _corruption_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
     if values:
         raise BadInput("corruptions take no eps: their budget is the corruption set")
@@ -215,7 +227,8 @@ CORRUPTIONS = Attack(
     specs=_corruption_specs,
     cost=lambda spec, num_classes: CORRUPTION_PASSES,
     options=("corruption_set",),
-    remeasure=Remeasure(replayable=True, chance=0.0),  # deterministic: every image again, equal bit for bit
+    # deterministic: a sampled image of any corruption and severity made again and classified as recorded
+    remeasure=Remeasure(replayable=True, chance=0.0, own=_corruption_sample),
     bounded_by_clean=False,
 )
 

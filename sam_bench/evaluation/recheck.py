@@ -82,6 +82,8 @@ def label(evaluation: Evaluation) -> str:
     budget may be attacked by both."""
     if attack_table.is_clean(evaluation.attack):
         return evaluation.attack
+    if evaluation.eps is None:  # a threat model whose budget is its set, not an eps (corruptions)
+        return f"{evaluation.attack} on {evaluation.settings.get('corruption_set')}"
     name = f"{evaluation.attack} {evaluation.norm} {evaluation.eps}"
     settings = evaluation.settings
     if attack_table.has_versions(evaluation.attack) and settings.get("version", "standard") != "standard":
