@@ -208,3 +208,14 @@ def test_the_spot_check_measures_a_sample_of_the_75_again_and_refuses_forged_out
     files.write_json(forged, data)
     with pytest.raises(SamBenchError, match="corruptions on cifar10-sample-c-generated: of .* sampled images"):
         spot_check.spot_check(forged, seed=7, every_image=True)
+
+
+def test_a_file_at_out_that_is_not_this_evaluation_is_never_replaced(run_dir, tmp_path):
+    from sam_bench.errors import BadInput
+    from sam_bench.evaluation.corruption_runner import evaluate_model
+
+    out = tmp_path / "c.json"
+    files.write_json(out, {"notes": "mine"})
+    with pytest.raises(BadInput, match="exists and is not a results file; choose another --out"):
+        evaluate_model(str(run_dir), out, catalogue.SAMPLE_GENERATED, n_examples=N)
+    assert files.read_json(out) == {"notes": "mine"} and sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]

@@ -109,3 +109,16 @@ def test_submit_refuses_a_generated_set_in_one_line(zoo_model, results, tmp_path
     assert "Traceback" not in done.output and not (tmp_path / "sent").exists()
     with pytest.raises(BadInput, match="cannot be submitted"):
         corruptions_board.check_submittable(model_id, boards)
+
+
+def test_evaluate_leaderboard_takes_the_corruptions_through_the_same_gate(zoo_model, tmp_path):
+    root, model_id = zoo_model
+    boards = tmp_path / "boards"
+    done = _run(
+        "evaluate", model_id, "--threat-model", "corruptions", "--corruption-set", catalogue.SAMPLE_GENERATED,
+        "--n-examples", N, "--zoo-dir", root / "zoo", "--device", "cpu", "--out", tmp_path / "c.json", "--quiet",
+        "--leaderboard", "--leaderboard-dir", boards,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "leaderboard entry" in done.output and "cifar10-corruptions-generated-sample.md" in done.output
+    assert (boards / "cifar10" / "corruptions-generated" / f"{model_id}.json").is_file()

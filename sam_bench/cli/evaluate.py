@@ -153,7 +153,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 
 
 def _evaluate_corruptions(
-    ctx, models, out, set_name, n_examples, data_dir, zoo_dir, device, quiet, stop_at, max_minutes
+    ctx, models, out, set_name, n_examples, data_dir, zoo_dir, device, quiet, stop_at, max_minutes, leaderboard_dir
 ) -> None:
     """The corruption pass of each model on the set into a results file per model (the clean pass on the same
     images and one corruptions entry: evaluation.corruption_runner.evaluate_model); finished chunks are kept
@@ -202,6 +202,14 @@ def _evaluate_corruptions(
             f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks "
             f"resumed), clean {_percent(results['clean_acc'])}: wrote {path}"
         )
+        if leaderboard_dir is not False:  # --leaderboard: the gate of `leaderboard add`, then its board
+            from sam_bench.leaderboard import corruptions_board
+            from sam_bench.leaderboard.publication import add_all
+
+            for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=where):
+                click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
+            for page in corruptions_board.render(leaderboard_dir):
+                click.echo(f"{ref}: rendered {page}")
 
 
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
@@ -381,7 +389,18 @@ def evaluate_command(
         )
     if threat_models.threat_model(norm).norm is None:
         _evaluate_corruptions(
-            ctx, list(models), out, corruption_set, n_examples, data_dir, zoo_dir, device, quiet, stop_at, max_minutes
+            ctx,
+            list(models),
+            out,
+            corruption_set,
+            n_examples,
+            data_dir,
+            zoo_dir,
+            device,
+            quiet,
+            stop_at,
+            max_minutes,
+            leaderboard_dir if leaderboard else False,
         )
         return
     eps_list = _split(eps)

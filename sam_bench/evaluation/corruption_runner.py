@@ -38,7 +38,7 @@ from sam_bench.corruptions import catalogue
 from sam_bench.corruptions.corruption_set import SOURCES, CorruptionSet, load_corruption_set
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import corruption_outcomes, outcomes
+from sam_bench.evaluation import corruption_outcomes, outcomes, results_file
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState
 from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block, to_float
@@ -267,6 +267,15 @@ def evaluate_model(
         )
     corruption_set = load_corruption_set(set_name, data_dir, corruptions_dir, seed)
     dataset = load_dataset(SOURCES.get(set_name, "cifar10"), data_dir)
+    wanted = {  # an existing file is replaced only by this very evaluation of these weights, run again
+        "model": {"weights_sha256": info.record["weights_sha256"]},
+        "dataset": {"name": dataset.name, "n_examples": n_examples},
+        "precision": "fp32",
+        "evaluations": [{"attack": ATTACK, "norm": ATTACK, "eps": None, "settings": settings(corruption_set)}],
+    }
+    reason = results_file.conflict(Path(out), wanted)
+    if reason:
+        raise BadInput(f"{out} {reason}; choose another --out, or delete the file to replace it")
     state = ChunkState(state_path(out))
     started = time.time()
     record = evaluate_corruptions(
