@@ -67,6 +67,8 @@ def test_leaderboard_add_measures_again_then_ranks_a_generated_set_on_its_own_bo
     assert model_id in page and "generated" in page and entry["corruptions_acc"] in page
     again = _run("leaderboard", "render", "--threat-model", "corruptions", "--leaderboard-dir", boards)
     assert again.exit_code == 0 and "cifar10-corruptions-generated-sample.md" in again.output
+    every = _run("leaderboard", "render", "--leaderboard-dir", boards)  # no eps board has entries here
+    assert every.exit_code == 0 and "cifar10-corruptions-generated-sample.md" in every.output, every.output
 
 
 def test_forged_outcomes_are_refused_at_the_gate_and_nothing_is_written(zoo_model, results, tmp_path):

@@ -252,13 +252,14 @@ def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
     """Write markdown, a standalone sortable HTML page and a clean-vs-robust plot per leaderboard."""
     from sam_bench.leaderboard import corruptions_board
     from sam_bench.leaderboard.board import render
+    from sam_bench.leaderboard.entries import boards
 
     if threat_model == corruptions_board.catalogue.THREAT_MODEL or (
         threat_model is None and corruptions_board.boards(leaderboard_dir)
     ):
         for page in corruptions_board.render(leaderboard_dir, dataset):
             click.echo(f"wrote {page}")
-        if threat_model is not None:
+        if threat_model is not None or not boards(leaderboard_dir, dataset):  # no eps board has entries
             return
     _say_rendered(render(leaderboard_dir, dataset, threat_model, readme), readme)
 

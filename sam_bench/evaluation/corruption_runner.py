@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -277,7 +276,6 @@ def evaluate_model(
     if reason:
         raise BadInput(f"{out} {reason}; choose another --out, or delete the file to replace it")
     state = ChunkState(state_path(out))
-    started = time.time()
     record = evaluate_corruptions(
         model,
         corruption_set,
@@ -306,7 +304,7 @@ def evaluate_model(
     )
     files.write_json(out, results)
     state_path(out).unlink(missing_ok=True)
-    return results | {"record": record, "wall_seconds": time.time() - started}
+    return results
 
 
 @math_mode.ieee_fp32()
