@@ -124,3 +124,15 @@ def test_evaluate_leaderboard_takes_the_corruptions_through_the_same_gate(zoo_mo
     assert done.exit_code == 0, done.output
     assert "leaderboard entry" in done.output and "cifar10-corruptions-generated-sample.md" in done.output
     assert (boards / "cifar10" / "corruptions-generated" / f"{model_id}.json").is_file()
+
+
+def test_only_an_official_entry_passes_the_submission_rule(tmp_path):
+    official = {"name": catalogue.OFFICIAL, "generated": False}
+    generated = {"name": catalogue.GENERATED, "generated": True}
+    files.write_json(tmp_path / "cifar10" / "corruptions-generated" / "M.json", {"corruption_set": generated})
+    with pytest.raises(BadInput, match="cannot be submitted to RobustBench"):
+        corruptions_board.check_submittable("M", tmp_path)
+    files.write_json(tmp_path / "cifar10" / "corruptions" / "M.json", {"corruption_set": official})
+    assert corruptions_board.check_submittable("M", tmp_path) == {"corruption_set": official}
+    with pytest.raises(BadInput, match="has no corruptions board entry"):
+        corruptions_board.check_submittable("Other", tmp_path)
