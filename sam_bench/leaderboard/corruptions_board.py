@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files
+from sam_bench import figure_labels, files
 from sam_bench.corruptions import catalogue
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.pinned import PinnedResults
@@ -121,8 +121,34 @@ def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], dataset: str, board: str) -> str:
-    """A board's page: rank, model, clean and mean corruption accuracy, the families, the set and its images."""
+def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
+    """Clean accuracy against the mean corruption accuracy, each point numbered by its rank (labels placed clear of
+    one another), both axes from zero so that distances read as accuracy differences."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clean = [float(r["clean_acc"]) for r in rows]
+    corrupted = [float(r["corruptions_acc"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7.2, 5.4), dpi=120)
+    ax.scatter(clean, corrupted, s=36, zorder=3, clip_on=False)
+    ax.set_xlabel("clean accuracy (%)")
+    ax.set_ylabel("mean accuracy over the 75 corruptions and severities (%)")
+    ax.set_title(f"{dataset} {board}: clean vs corrupted (numbers: rank)")
+    ax.set_xlim(0, min(100, max(clean + [10.0]) * 1.1 + 2))
+    ax.set_ylim(0, min(100, max(corrupted + [10.0]) * 1.1 + 2))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    figure_labels.place(ax, clean, corrupted, [str(rank) for rank in range(1, len(rows) + 1)])
+    png = files.png_bytes(fig)
+    plt.close(fig)
+    return png
+
+
+def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None) -> str:
+    """A board's page: rank, model, clean and mean corruption accuracy, the families, the set and its images, and
+    its plot (`plot`: the PNG's file name beside the page)."""
     official = board == catalogue.board({"generated": False})
     what = (
         "the official CIFAR-10-C"
@@ -145,6 +171,8 @@ def markdown(rows: list[dict], dataset: str, board: str) -> str:
             f"| {rank} | {row['model_id']} | {row['clean_acc']} | {row['corruptions_acc']} | {families} | "
             f"{row['corruption_set']['name']} | {row['n_examples']:,} |"
         )
+    if plot:
+        lines += ["", f"![clean vs corrupted accuracy]({plot})"]
     return "\n".join(lines) + "\n"
 
 
@@ -158,7 +186,7 @@ def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
     """Every corruptions board's page (the bundled sample's rows on a page of their own), each entry checked
     against its results file first (`checked_rows`): nothing is written where one disagrees."""
     root = boards_dir(leaderboard_dir)
-    pages = {}
+    pages: dict[Path, str | bytes] = {}
     for ds, board in boards(leaderboard_dir):
         if dataset and ds != dataset:
             continue
@@ -166,9 +194,14 @@ def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
         for sample in (False, True):
             shown = [r for r in rows if (r["test_set"] == SAMPLE_TEST_SET) == sample]
             if shown:
-                pages[root / f"{ds}-{board}{'-sample' if sample else ''}.md"] = markdown(shown, ds, board)
-    for path, text in pages.items():
-        files.write_text(path, text)
+                stem = f"{ds}-{board}{'-sample' if sample else ''}"
+                pages[root / f"{stem}.md"] = markdown(shown, ds, board, plot=f"{stem}.png")
+                pages[root / f"{stem}.png"] = scatter_png(shown, ds, board)
+    for path, content in pages.items():  # every entry checked above, before any page is written
+        if isinstance(content, bytes):
+            files.atomic_write(path, lambda f, data=content: f.write(data))
+        else:
+            files.write_text(path, content)
     return list(pages)
 
 
