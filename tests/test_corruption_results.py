@@ -219,3 +219,13 @@ def test_a_file_at_out_that_is_not_this_evaluation_is_never_replaced(run_dir, tm
     with pytest.raises(BadInput, match="exists and is not a results file; choose another --out"):
         evaluate_model(str(run_dir), out, catalogue.SAMPLE_GENERATED, n_examples=N)
     assert files.read_json(out) == {"notes": "mine"} and sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
+def test_verify_full_measures_every_image_of_the_75_again(killed_then_resumed):
+    from sam_bench.evaluation.recheck import recheck_file
+
+    out, *_ = killed_then_resumed
+    found = recheck_file(out, progress=False)
+    assert found["identical"] is True
+    assert [e["evaluation"] for e in found["evaluations"]] == ["clean", f"corruptions on {catalogue.SAMPLE_GENERATED}"]
+    assert found["evaluations"][1]["n"] == 75 * N and found["evaluations"][1]["images_differing"] == 0

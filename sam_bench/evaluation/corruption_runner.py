@@ -363,19 +363,7 @@ def remeasured_sample(evaluation, net, data, device, rng, every_image: bool, sam
     the clean test images (`data`) or read from the official files (under `data_dir`) and classified. The pass is
     deterministic, so a faithful file agrees on every sampled image. Returns (recorded, now, strata) over the one
     index."""
-    described = evaluation.corruption_set
-    if described["name"] == catalogue.OFFICIAL:
-        corruption_set = load_corruption_set(catalogue.OFFICIAL, data_dir, data_dir)
-    else:
-        corruption_set = CorruptionSet(
-            described["name"],
-            np.asarray(data.y_test, np.int64),
-            data.x_test,
-            data.fingerprint(),
-            seed=described.get("seed", 0),
-        )
-    if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
-        raise BadInput(f"{described['name']}: the clean test images here are not those the results were measured on")
+    corruption_set = _measured_set(evaluation, data, data_dir)
     found = evaluation.corruption_outcomes
     sets = [(c, s) for c in catalogue.CORRUPTIONS for s in catalogue.SEVERITIES]
     recorded = np.concatenate([outcomes.decode(found[c][str(s)]) for c, s in sets])
@@ -394,3 +382,40 @@ def remeasured_sample(evaluation, net, data, device, rng, every_image: bool, sam
             predicted = predict(model, to_float(images).to(device), batch_size).cpu()
         now[at] = (predicted == truth[union[at] % n]).numpy()
     return recorded, now, parts
+
+
+def _measured_set(evaluation, data, data_dir=None) -> CorruptionSet:
+    """The set a corruptions entry was measured on, from the clean test set it names (`data`, already checked
+    against the results' fingerprint) or, for the official set, the files under `data_dir`; refused in one line
+    where its clean images are not the ones recorded."""
+    described = evaluation.corruption_set
+    if described["name"] == catalogue.OFFICIAL:
+        corruption_set = load_corruption_set(catalogue.OFFICIAL, data_dir, data_dir)
+    else:
+        labels = np.asarray(data.y_test, np.int64)
+        corruption_set = CorruptionSet(
+            described["name"], labels, data.x_test, data.fingerprint(), seed=described.get("seed", 0)
+        )
+    if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
+        raise BadInput(f"{described['name']}: the clean test images here are not those the results were measured on")
+    return corruption_set
+
+
+def remeasured_outcomes(model, evaluation, data, n: int, device, data_dir=None) -> tuple[dict, dict]:
+    """A corruptions entry measured again on its first n images, every corruption and severity, in its recorded
+    chunk and batch sizes (`recheck`, `verify --full`): (the recorded outcomes, the outcomes now), each the 75
+    vectors set after set in the catalogue's order as one record."""
+    again = evaluate_corruptions(
+        model,
+        _measured_set(evaluation, data, data_dir),
+        n_examples=n,
+        batch_size=evaluation.chunks["batch_size"],
+        chunk_size=evaluation.chunks["size"],
+        device=device,
+    )["outcomes"]
+    sets = [(c, str(s)) for c in catalogue.CORRUPTIONS for s in catalogue.SEVERITIES]
+
+    def joined(found) -> dict:
+        return outcomes.encode(np.concatenate([outcomes.decode(found[c][s])[:n] for c, s in sets]))
+
+    return joined(evaluation.corruption_outcomes), joined(again)
