@@ -21,20 +21,29 @@ from sam_bench.evaluation import outcomes
 
 def summary(found: Mapping) -> dict:
     """Every figure of {corruption: {severity: outcomes}}: accuracy per corruption and severity, per corruption,
-    per family (over the corruptions measured in it) and the mean over the 75 (None unless every corruption was
+    per severity (over the corruptions measured at it), per family (over the corruptions measured in it) and the
+    mean over the 75 (None unless every corruption was
     measured at every severity)."""
     accuracy = {
         c: {s: float(outcomes.decode(record).mean()) for s, record in by_severity.items()}
         for c, by_severity in found.items()
     }
     per_corruption = {c: float(np.mean(list(a.values()))) for c, a in accuracy.items()}
+    levels = sorted({s for a in accuracy.values() for s in a}, key=int)
+    per_severity = {s: float(np.mean([a[s] for a in accuracy.values() if s in a])) for s in levels}
     families = {
         family: float(np.mean([per_corruption[c] for c in members if c in per_corruption]))
         for family, members in catalogue.FAMILIES.items()
         if any(c in per_corruption for c in members)
     }
     mean = float(np.mean([a for by in accuracy.values() for a in by.values()])) if complete(found) else None
-    return {"accuracy": accuracy, "per_corruption": per_corruption, "families": families, "mean_accuracy": mean}
+    return {
+        "accuracy": accuracy,
+        "per_corruption": per_corruption,
+        "per_severity": per_severity,
+        "families": families,
+        "mean_accuracy": mean,
+    }
 
 
 def complete(found: Mapping) -> bool:

@@ -70,6 +70,13 @@ class Evaluation:
         return cls(**{**found, "settings": found.get("settings") or {}})
 
     @property
+    def corruption_figures(self) -> dict | None:
+        """A corruptions entry's figures, derived from its per-image outcomes (corruption_outcomes.summary):
+        `accuracy[corruption][severity]`, `per_corruption`, `per_severity`, `families`, `mean_accuracy`; None for
+        other attacks."""
+        return corruption_outcomes.summary(self.corruption_outcomes) if self.corruption_outcomes else None
+
+    @property
     def robustbench_autoattack(self) -> bool:
         """AutoAttack (standard) at RobustBench's budget for its threat model: what RobustBench ranks by."""
         return (
