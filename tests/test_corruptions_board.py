@@ -66,6 +66,8 @@ def test_leaderboard_add_measures_again_then_ranks_a_generated_set_on_its_own_bo
     page = (boards / "cifar10-corruptions-generated-sample.md").read_text()
     assert model_id in page and "generated" in page and entry["corruptions_acc"] in page
     assert "cifar10-corruptions-generated-sample.png" in page
+    standalone = (boards / "cifar10-corruptions-generated-sample.html").read_text()
+    assert model_id in standalone and f"{entry['corruptions_acc']}%" in standalone and "data:image/png" in standalone
     assert (boards / "cifar10-corruptions-generated-sample.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = _run("leaderboard", "render", "--threat-model", "corruptions", "--leaderboard-dir", boards)
     assert again.exit_code == 0 and "cifar10-corruptions-generated-sample.md" in again.output

@@ -8,7 +8,7 @@ ones, not the same: docs/evaluation.md). The board is read from the set the resu
 
     leaderboards/<dataset>/corruptions/<ModelId>.json             the official set's entries
     leaderboards/<dataset>/corruptions-generated/<ModelId>.json   a generated set's entries
-    leaderboards/<dataset>-<board>[-sample].md                    each board's page (the bundled sample's apart)
+    leaderboards/<dataset>-<board>[-sample].{md,html,png}         each board's pages (the bundled sample's apart)
 
 An entry names the results file its figures come from and that file's sha256; every figure is derived from the
 file's per-image outcomes (evaluation/corruption_outcomes.py) when the entry is written and again before a page is
@@ -18,6 +18,7 @@ written only through the one gate (leaderboard/publication.py), which measures a
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from sam_bench import figure_labels, files
@@ -32,6 +33,7 @@ from sam_bench.leaderboard.entries import (
     read_results,
     results_path,
 )
+from sam_bench.version import __version__
 
 FOLDERS = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
 SAMPLE_TEST_SET = "cifar10-sample"
@@ -149,13 +151,7 @@ def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
 def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None) -> str:
     """A board's page: rank, model, clean and mean corruption accuracy, the families, the set and its images, and
     its plot (`plot`: the PNG's file name beside the page)."""
-    official = board == catalogue.board({"generated": False})
-    what = (
-        "the official CIFAR-10-C"
-        if official
-        else "a CIFAR-10-C that sam-bench generated (close to the official set, not the same: not comparable with "
-        "RobustBench's corruptions board, and never submitted to it)"
-    )
+    what = _what(board)
     lines = [
         f"# {dataset}: common corruptions ({board})",
         "",
@@ -174,6 +170,33 @@ def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None
     if plot:
         lines += ["", f"![clean vs corrupted accuracy]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def _what(board: str) -> str:
+    if board == catalogue.board({"generated": False}):
+        return "the official CIFAR-10-C"
+    return (
+        "a CIFAR-10-C that sam-bench generated (close to the official set, not the same: not comparable with "
+        "RobustBench's corruptions board, and never submitted to it)"
+    )
+
+
+def html(rows: list[dict], dataset: str, board: str, png: bytes | None = None) -> str:
+    """A board's standalone page: the markdown page's table, with its plot inlined."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    return env.get_template("corruptions.html.j2").render(
+        dataset=dataset,
+        board=board,
+        what=_what(board),
+        rows=rows,
+        families=list(catalogue.FAMILIES),
+        plot=base64.b64encode(png).decode() if png else None,
+        version=__version__,
+    )
 
 
 def boards(leaderboard_dir=None) -> list[tuple[str, str]]:
@@ -195,8 +218,10 @@ def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
             shown = [r for r in rows if (r["test_set"] == SAMPLE_TEST_SET) == sample]
             if shown:
                 stem = f"{ds}-{board}{'-sample' if sample else ''}"
+                png = scatter_png(shown, ds, board)
                 pages[root / f"{stem}.md"] = markdown(shown, ds, board, plot=f"{stem}.png")
-                pages[root / f"{stem}.png"] = scatter_png(shown, ds, board)
+                pages[root / f"{stem}.html"] = html(shown, ds, board, png)
+                pages[root / f"{stem}.png"] = png
     for path, content in pages.items():  # every entry checked above, before any page is written
         if isinstance(content, bytes):
             files.atomic_write(path, lambda f, data=content: f.write(data))
