@@ -46,10 +46,22 @@ def test_the_confirmatory_scale_fixes_the_corruptions_extension():
     assert Endpoints.from_plan(recipe.describe()) == recipe.endpoints  # plan.json keeps it as read
 
 
+def test_the_full_scale_fixes_the_same_extension_on_the_official_set_with_the_generated_one_where_absent():
+    recipe = load_recipe("paper-cifar10", "full")
+    test = recipe.endpoints.extension_tests["E1"]
+    assert (test.corruption_set, test.fallback_set, test.images) == ("cifar10-c", "cifar10-c-generated", 10_000)
+    assert (test.models, test.beside) == (("SAM-0.1", "ST"), ("AT-Linf-8",))
+    assert "cifar10-c-generated where its files are absent" in test.label()
+    assert Endpoints.from_plan(recipe.describe()) == recipe.endpoints
+    confirmatory = load_recipe("paper-cifar10", "cpu-confirmatory").endpoints.extension_tests["E1"]
+    assert confirmatory.fallback_set is None and "fallback_set" not in confirmatory.record()
+
+
 @pytest.mark.parametrize(
     "extension, message",
     [
         ("C5: " + E1, "named E1, E2"),
+        ("E1: " + E1.replace("images", "fallback_set: cifar10-c, images"), "fallback_set is a generated set"),
         ("E1: " + E1.replace("cifar10-c-generated", "cifar10-c-fake"), "unknown corruption set"),
         ("E1: " + E1.replace("[SAM, ST]", "[SAM, ASAM]"), "'ASAM' is not a model of this scale"),
         ("E1: " + E1.replace("[SAM, ST]", "[SAM, AT-8]"), "as many confirmatory seeds each"),

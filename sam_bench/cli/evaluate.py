@@ -152,11 +152,17 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     return paths
 
 
-def _evaluate_corruptions(ctx, models, out, set_name, n_examples, data_dir, zoo_dir, device, quiet) -> None:
-    """The corruption pass of each model on the set, its record (per corruption and severity, per-image outcomes,
-    the set's description) written as one JSON per model (evaluation.corruption_runner.evaluate_model)."""
+def _evaluate_corruptions(
+    ctx, models, out, set_name, n_examples, data_dir, zoo_dir, device, quiet, stop_at, max_minutes, leaderboard_dir
+) -> None:
+    """The corruption pass of each model on the set into a results file per model (the clean pass on the same
+    images and one corruptions entry: evaluation.corruption_runner.evaluate_model); finished chunks are kept
+    beside it, so that the same command continues a killed or stopped one."""
     from sam_bench import files
-    from sam_bench.evaluation.corruption_runner import evaluate_model
+    from sam_bench.errors import SamBenchError
+    from sam_bench.evaluation.corruption_runner import evaluate_model, state_path
+    from sam_bench.evaluation.evaluate import EvaluationStopped
+    from sam_bench.evaluation.results_record import Results
     from sam_bench.runtime.provenance import resolve_device
 
     outputs = _outputs(models, out, catalogue.THREAT_MODEL, None)
@@ -165,21 +171,45 @@ def _evaluate_corruptions(ctx, models, out, set_name, n_examples, data_dir, zoo_
     where = str(resolve_device(device))
     corruptions_dir = data_dir if set_name == catalogue.OFFICIAL else None
     for ref, path in zip(models, outputs):
-        record = evaluate_model(
-            ref,
-            path,
-            set_name,
-            n_examples=n_examples,
-            data_dir=data_dir,
-            corruptions_dir=corruptions_dir,
-            zoo_dir=zoo_dir,
-            device=where,
-            progress=not quiet,
-        )
-        mean = record["mean_accuracy"]
+        state = state_path(path)
+        try:
+            results = evaluate_model(
+                ref,
+                path,
+                set_name,
+                n_examples=n_examples,
+                data_dir=data_dir,
+                corruptions_dir=corruptions_dir,
+                zoo_dir=zoo_dir,
+                device=where,
+                progress=not quiet,
+                stop_at=stop_at,
+            )
+        except EvaluationStopped as stopped:
+            click.echo(f"{ref}: {_stopped_note(stopped, state, max_minutes)}")
+            return
+        except KeyboardInterrupt:
+            raise SamBenchError(
+                f"interrupted; finished chunks are kept in {state}: run the same command again to continue"
+                if state.is_file()
+                else "interrupted before the first chunk finished, so nothing is kept; "
+                "run the same command again to start over"
+            ) from None
+        entry = Results.of(results).evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
+        assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
         click.echo(
-            f"{ref}: mean corruption accuracy {_percent(mean)} on {set_name} ({record['n_examples']} images) -> {path}"
+            f"{ref}: mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {set_name} "
+            f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks "
+            f"resumed), clean {_percent(results['clean_acc'])}: wrote {path}"
         )
+        if leaderboard_dir is not False:  # --leaderboard: the gate of `leaderboard add`, then its board
+            from sam_bench.leaderboard import corruptions_board
+            from sam_bench.leaderboard.publication import add_all
+
+            for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=where):
+                click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
+            for page in corruptions_board.render(leaderboard_dir):
+                click.echo(f"{ref}: rendered {page}")
 
 
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
@@ -358,7 +388,20 @@ def evaluate_command(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )
     if threat_models.threat_model(norm).norm is None:
-        _evaluate_corruptions(ctx, list(models), out, corruption_set, n_examples, data_dir, zoo_dir, device, quiet)
+        _evaluate_corruptions(
+            ctx,
+            list(models),
+            out,
+            corruption_set,
+            n_examples,
+            data_dir,
+            zoo_dir,
+            device,
+            quiet,
+            stop_at,
+            max_minutes,
+            leaderboard_dir if leaderboard else False,
+        )
         return
     eps_list = _split(eps)
     if eps is not None and not eps_list:

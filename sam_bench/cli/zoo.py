@@ -204,6 +204,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     written); then render the boards whose entries changed. A results file goes on every board whose AutoAttack
     it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
     from sam_bench.errors import SamBenchError
+    from sam_bench.leaderboard import corruptions_board
     from sam_bench.leaderboard.board import render
     from sam_bench.leaderboard.publication import add_all
 
@@ -212,6 +213,10 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
         click.echo(f"wrote {done.entry}" if done.changed else f"unchanged {done.entry}: {done.results} adds nothing")
         if done.changed:
             changed[done.entry.parent.name] = None
+    if any(folder in corruptions_board.FOLDERS for folder in changed):
+        for page in corruptions_board.render(leaderboard_dir):
+            click.echo(f"rendered {page}")
+        changed = {folder: None for folder in changed if folder not in corruptions_board.FOLDERS}
     if changed:
         try:
             pages = render(leaderboard_dir, folders=list(changed))
@@ -245,8 +250,17 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
 @leaderboard_dir_option
 def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
     """Write markdown, a standalone sortable HTML page and a clean-vs-robust plot per leaderboard."""
+    from sam_bench.leaderboard import corruptions_board
     from sam_bench.leaderboard.board import render
+    from sam_bench.leaderboard.entries import boards
 
+    if threat_model == corruptions_board.catalogue.THREAT_MODEL or (
+        threat_model is None and corruptions_board.boards(leaderboard_dir)
+    ):
+        for page in corruptions_board.render(leaderboard_dir, dataset):
+            click.echo(f"wrote {page}")
+        if threat_model is not None or not boards(leaderboard_dir, dataset):  # no eps board has entries
+            return
     _say_rendered(render(leaderboard_dir, dataset, threat_model, readme), readme)
 
 
@@ -284,19 +298,33 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 
 @leaderboard_group.command("submit")
 @click.argument("model_id")
+@click.option(
+    "--threat-model",
+    type=THREAT_MODEL,
+    default=None,
+    help="The board to send [default: the zoo entry's threat model's]; corruptions on a generated set are refused.",
+)
 @out_option("Folder for the files (default: submissions/<ModelId>/).")
 @with_paper_options
 @leaderboard_dir_option
 @zoo_dir_option()
 @data_dir_option
 @device_option(default="cpu", note="where the sample of each evaluation is measured again")
-def leaderboard_submit(model_id, out, leaderboard_dir, zoo_dir, data_dir, device, **paper):
+def leaderboard_submit(model_id, threat_model, out, leaderboard_dir, zoo_dir, data_dir, device, **paper):
     """Check an entry against RobustBench's rules and its evidence against the weights (a seeded sample of
     every evaluation measured again); write its model_info JSON and the filled-in issue."""
     from sam_bench.leaderboard.board import submit
 
     written = submit(
-        model_id, leaderboard_dir, zoo_dir, out, _paper(**paper), data_dir=data_dir, device=device, progress=click.echo
+        model_id,
+        leaderboard_dir,
+        zoo_dir,
+        out,
+        _paper(**paper),
+        data_dir=data_dir,
+        device=device,
+        progress=click.echo,
+        threat_model=threat_model,
     )
     for path in written:
         click.echo(f"wrote {path}")

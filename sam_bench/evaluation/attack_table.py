@@ -49,6 +49,10 @@ class Remeasure:
 
     replayable: bool
     chance: float
+    # A re-measurement of the attack's own, where its images are not the test images (the corruption pass): (its
+    # evaluation, the weights, the clean test set, the device, the sample's rng, every_image, the spot check's
+    # `stratified`, data_dir) -> (recorded outcomes, the outcomes now, the sample's strata), all over one index
+    own: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class Attack:
     parts: tuple[str, ...] = ()  # the attacks it is made of (AutoAttack's apgd-ce, apgd-t, ...)
     small_gpu_chunks: bool = False  # it holds much per image: smaller chunks on a GPU (evaluation.batching)
     remeasure: Remeasure | None = None  # None: a spot check has no rule for it
+    # An image it leaves correct was correct clean (robust <= clean, image by image): True for attacks in a norm
+    # ball; False for the corruption pass, whose corrupted images a model may get right where it misses the clean one
+    bounded_by_clean: bool = True
 
     def __post_init__(self):
         if self.board not in (HEADLINE, COLUMN, None):
@@ -194,6 +201,14 @@ def _corruption_runner(*args, **kwargs):
     return importlib.import_module("sam_bench.evaluation.corruption_runner").evaluate_corruptions(*args, **kwargs)
 
 
+def _corruption_sample(*args, **kwargs):
+    """The corruption pass measured again on a sample (evaluation.corruption_runner.remeasured_sample), imported
+    when it first runs."""
+    import importlib
+
+    return importlib.import_module("sam_bench.evaluation.corruption_runner").remeasured_sample(*args, **kwargs)
+
+
 def _corruption_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
     if values:
         raise BadInput("corruptions take no eps: their budget is the corruption set")
@@ -212,7 +227,9 @@ CORRUPTIONS = Attack(
     specs=_corruption_specs,
     cost=lambda spec, num_classes: CORRUPTION_PASSES,
     options=("corruption_set",),
-    remeasure=Remeasure(replayable=True, chance=0.0),  # deterministic: every image again, equal bit for bit
+    # deterministic: a sampled image of any corruption and severity made again and classified as recorded
+    remeasure=Remeasure(replayable=True, chance=0.0, own=_corruption_sample),
+    bounded_by_clean=False,
 )
 
 TABLE: dict[str, Attack] = {a.name: a for a in (CLEAN, PGD, AUTOATTACK, CORRUPTIONS)}
@@ -252,6 +269,12 @@ def is_clean(name: str | None) -> bool:
 def has_versions(name: str | None) -> bool:
     """An attack that several versions of may measure one budget (AutoAttack's), told apart by version."""
     return name in TABLE and bool(TABLE[name].versions)
+
+
+def bounded_by_clean(name: str | None) -> bool:
+    """Whether the attack's outcomes can leave correct no image the clean pass got wrong (names no record has: True,
+    the stricter check)."""
+    return TABLE[name].bounded_by_clean if name in TABLE else True
 
 
 def in_threat_model(name: str | None) -> bool:

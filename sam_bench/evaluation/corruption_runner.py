@@ -7,18 +7,25 @@ severity of a corruption set, and RobustBench's headline, the mean over all 75.
 Images are made (or read) and classified chunk by chunk, `chunk_size` test images of one corruption and
 severity at a time, each chunk in batches of `batch_size`, as the clean pass is: nothing is held but one
 chunk. Every figure is derived from the per-image outcomes the record keeps (bit-packed, `outcomes`), one
-vector per corruption and severity, so that two models are compared image by image and a re-measurement
-is compared bit for bit: the set is deterministic and the model runs in eval mode in true fp32, so the same
-model, set and sizes give the same outcomes.
+vector per corruption and severity (corruption_outcomes), so that two models are compared image by image and a
+re-measurement is compared bit for bit: the set is deterministic and the model runs in eval mode in true fp32, so
+the same model, set and sizes give the same outcomes.
 
-`evaluation_entry` turns the record into one entry of a results file's `evaluations` (attack `corruptions`,
-no norm or eps, its set said in `settings`). `evaluate_model` is the whole call from a model reference (a
-run, a checkpoint or a zoo id) to a record file: what a command runs.
+With a `ChunkState` each finished chunk is kept (keyed by the model's weights, the set, the corruption, severity,
+images and batch size: evaluation/chunk_state.py), so a killed evaluation continues where it stopped; with
+`stop_at` no chunk starts that the chunk before says would end after it (`EvaluationStopped`).
+
+`evaluate_model` is the whole call from a model reference (a run, a checkpoint or a zoo id) to a results file of
+the one schema (eval-results.schema.json): the clean pass on the same images, and one `corruptions` entry
+(`evaluation_entry`) whose headline is the mean over the 75, its set's provenance in `corruption_set`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,16 +34,48 @@ from tqdm.auto import tqdm
 from sam_bench import files
 from sam_bench.attacks.autoattack import predict
 from sam_bench.corruptions import catalogue
-from sam_bench.corruptions.corruption_set import CorruptionSet, load_corruption_set
-from sam_bench.errors import BadInput
-from sam_bench.evaluation import outcomes
+from sam_bench.corruptions.corruption_set import SOURCES, CorruptionSet, load_corruption_set
+from sam_bench.data import load_dataset
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation import corruption_outcomes, outcomes, results_file
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
-from sam_bench.evaluation.evaluate import to_float
-from sam_bench.evaluation.model_ref import load_model_ref
-from sam_bench.runtime import math_mode
+from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState
+from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block, to_float
+from sam_bench.evaluation.model_ref import load_model_ref, weights_sha256
+from sam_bench.runtime import clock, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 
 ATTACK = "corruptions"
+
+
+def _set_key(corruption_set: CorruptionSet) -> dict:
+    """What of a set decides its images: its name, its clean images' fingerprint and a generated set's seed."""
+    described = corruption_set.describe()
+    return {k: described[k] for k in ("name", "clean_sha256", "seed") if k in described}
+
+
+def chunk_key(context: dict, corruption: str, severity: int, batch_size: int, start: int, stop: int) -> str:
+    """A chunk's key in the state file: everything that decides its outcomes."""
+    blob = json.dumps(
+        {**context, "corruption": corruption, "severity": severity, "batch_size": batch_size, "range": [start, stop]},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _kept(state: ChunkState, key: str, start: int, stop: int) -> np.ndarray | None:
+    """A kept chunk's outcomes, or None where it has none or they are not of its images (an edited state file:
+    the chunk is classified again)."""
+    record = state.get(key)
+    try:
+        flags = outcomes.decode(record["correct"])  # type: ignore[index]
+        if record["correct"]["start"] != start or flags.size != stop - start:  # type: ignore[index]
+            raise ValueError("other images")
+    except (KeyError, TypeError, ValueError, SamBenchError):
+        if record is not None:
+            state.drop(key)
+        return None
+    return flags
 
 
 @math_mode.ieee_fp32()
@@ -51,9 +90,13 @@ def evaluate_corruptions(
     chunk_size: int = CPU_CHUNK,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    state: ChunkState | None = None,
+    stop_at: float | None = None,
 ) -> dict:
     """Accuracy per corruption and severity on the set's first `n_examples` test images, with the per-image
-    outcomes, the per-family means and (when all 75 are measured) RobustBench's mean."""
+    outcomes, the per-family means and (when all 75 are measured) RobustBench's mean. `state` keeps finished
+    chunks and hands back those a killed call finished; `stop_at` (a `time.time()` value) stops before a chunk
+    that would end after it (EvaluationStopped: the finished chunks are in `state`)."""
     corruptions = tuple(catalogue.check_corruption(c) for c in corruptions)
     severities = tuple(catalogue.check_severity(s) for s in severities)
     n = len(corruption_set) if n_examples is None else n_examples
@@ -65,21 +108,49 @@ def evaluate_corruptions(
     device = torch.device(device)
     model = place(model, device, EVALUATION).eval()
     labels = torch.from_numpy(corruption_set.labels[:n])
+    state = state if state is not None else ChunkState(None)
+    context = {"schema": STATE_SCHEMA, "attack": ATTACK, "model": weights_sha256(model), **_set_key(corruption_set)}
+    bounds = [(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
+    work = [(c, s, b) for c in corruptions for s in severities for b in bounds]
+    keys = [chunk_key(context, c, s, batch_size, *b) for c, s, b in work]
+    kept = {key: _kept(state, key, *b) for key, (_c, _s, b) in zip(keys, work)}
+    done = sum(stop - start for key, (_c, _s, (start, stop)) in zip(keys, work) if kept[key] is not None)
+    seconds_per_image = None  # of the last chunk classified: what the next is expected to take
+    total = len(work)
+    resumed = chunks_done = sum(flags is not None for flags in kept.values())
+    with tqdm(
+        total=n * len(work) // len(bounds), initial=done, desc=ATTACK, unit="img", disable=not progress
+    ) as bar:  # images classified: tqdm says their rate and the time left
+        for key, (corruption, severity, (start, stop)) in zip(keys, work):
+            if kept[key] is not None:
+                continue
+            if stop_at is not None and seconds_per_image is not None:
+                needed = seconds_per_image * (stop - start)
+                if not clock.fits(stop_at, needed):
+                    why = f"{corruption} {severity} on {stop - start} images, estimated at {needed / 60:.1f} minutes"
+                    raise EvaluationStopped(chunks_done, total, why)
+            started = clock.now()
+            x = to_float(corruption_set.images(corruption, severity, start, stop)).to(device)
+            with torch.no_grad():
+                predicted = predict(model, x, batch_size).cpu()
+            flags = (predicted == labels[start:stop]).numpy()
+            seconds = clock.now() - started
+            state.put(key, {"correct": outcomes.encode(flags, start), "seconds": seconds})
+            kept[key] = flags
+            chunks_done += 1
+            seconds_per_image = seconds / (stop - start)
+            bar.update(stop - start)
     found: dict[str, dict[str, dict]] = {}
-    with tqdm(total=n * len(corruptions) * len(severities), desc=ATTACK, unit="img", disable=not progress) as bar:
-        for corruption in corruptions:
-            found[corruption] = {}
-            for severity in severities:
-                correct = []
-                for start in range(0, n, chunk_size):
-                    stop = min(n, start + chunk_size)
-                    x = to_float(corruption_set.images(corruption, severity, start, stop)).to(device)
-                    with torch.no_grad():
-                        predicted = predict(model, x, batch_size).cpu()
-                    correct.append(predicted == labels[start:stop])
-                    bar.update(stop - start)
-                found[corruption][str(severity)] = outcomes.encode(torch.cat(correct))
-    return _record(corruption_set, n, found, batch_size, chunk_size)
+    for corruption in corruptions:
+        found[corruption] = {}
+        for severity in severities:
+            parts = [kept[keys[work.index((corruption, severity, b))]] for b in bounds]
+            found[corruption][str(severity)] = outcomes.encode(np.concatenate(parts))  # type: ignore[arg-type]
+    seconds = sum(float((state.get(key) or {}).get("seconds") or 0.0) for key in keys)
+    return _record(corruption_set, n, found, batch_size, chunk_size) | {
+        "seconds": seconds,
+        "chunks": {"size": chunk_size, "count": total, "resumed": resumed, "batch_size": batch_size},
+    }
 
 
 def _record(corruption_set: CorruptionSet, n: int, found: dict, batch_size: int, chunk_size: int) -> dict:
@@ -91,37 +162,17 @@ def _record(corruption_set: CorruptionSet, n: int, found: dict, batch_size: int,
         "chunk_size": chunk_size,
         "outcomes": found,
     }
-    return record | summary(found)
-
-
-def summary(found: dict) -> dict:
-    """Every figure of a record, derived from its per-image outcomes: accuracy per corruption and severity,
-    per corruption, per family (over the corruptions measured in it) and the mean over the 75 (None unless
-    every corruption was measured at every severity)."""
-    accuracy = {
-        c: {s: float(outcomes.decode(record).mean()) for s, record in by_severity.items()}
-        for c, by_severity in found.items()
-    }
-    per_corruption = {c: float(np.mean(list(a.values()))) for c, a in accuracy.items()}
-    families = {
-        family: float(np.mean([per_corruption[c] for c in members if c in per_corruption]))
-        for family, members in catalogue.FAMILIES.items()
-        if any(c in per_corruption for c in members)
-    }
-    complete = set(found) == set(catalogue.CORRUPTIONS) and all(
-        set(by_severity) == {str(s) for s in catalogue.SEVERITIES} for by_severity in found.values()
-    )
-    mean = float(np.mean([a for by in accuracy.values() for a in by.values()])) if complete else None
-    return {"accuracy": accuracy, "per_corruption": per_corruption, "families": families, "mean_accuracy": mean}
+    return record | corruption_outcomes.summary(found)
 
 
 def same_outcomes(first: dict, second: dict) -> list[str]:
-    """Where two records of the same model and set differ image by image ("fog 3: 2 of 500 images"): empty
-    when a re-measurement matches, as it must."""
+    """Where two {corruption: {severity: outcomes}} of the same model and set differ image by image ("fog 3: 2 of
+    500 images"), or two records holding them as `outcomes`: empty when a re-measurement matches, as it must."""
+    first, second = first.get("outcomes", first), second.get("outcomes", second)
     differ = []
-    for corruption, by_severity in first["outcomes"].items():
+    for corruption, by_severity in first.items():
         for severity, record in by_severity.items():
-            other = second["outcomes"].get(corruption, {}).get(severity)
+            other = second.get(corruption, {}).get(severity)
             if other is None:
                 differ.append(f"{corruption} {severity}: not measured again")
                 continue
@@ -131,31 +182,51 @@ def same_outcomes(first: dict, second: dict) -> list[str]:
     return differ
 
 
-def evaluation_entry(record: dict, seconds: float | None = None) -> dict:
-    """The record as one entry of a results file's `evaluations`: attack `corruptions`, its headline (the mean
-    over the 75) as `robust_acc`, its set (generated or official) in `settings`, the per-image outcomes per
-    corruption and severity, and the breakdown per family."""
+def settings(corruption_set: CorruptionSet) -> dict:
+    """What an entry's `settings` say of the set (what decides its images: which set, a generated set's seed), so
+    that two evaluations on the same set have the same settings."""
+    return {"corruption_set": corruption_set.name} | ({"seed": corruption_set.seed} if corruption_set.generated else {})
+
+
+def evaluation_entry(record: dict, clean_correct: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
+    """The record as one entry of a results file's `evaluations`: attack `corruptions` (its threat model, no eps),
+    its headline (the mean over the 75) as `robust_acc`, the breakdown per family, the set's provenance
+    (`corruption_set`: generated or official, the clean images' fingerprint, a generated set's generator and seed,
+    the official files' sha256), the per-image outcomes per corruption and severity (`corruption_outcomes`), and
+    the clean accuracy of the same images (`clean_correct`)."""
     if record["mean_accuracy"] is None:
         raise BadInput("a results entry for corruptions needs all 15 corruptions at all 5 severities")
-    entry = {
+    described = record["corruption_set"]
+    n = record["n_examples"]
+    return {
         "attack": ATTACK,
-        "norm": None,
+        "norm": ATTACK,
         "eps": None,
+        "eps_value": None,
+        "settings": {"corruption_set": described["name"]}
+        | ({"seed": described["seed"]} if "seed" in described else {}),
+        "clean_acc": float(clean_correct[:n].mean()),
         "robust_acc": record["mean_accuracy"],
-        "n_examples": record["n_examples"],
-        "settings": {
-            "corruption_set": record["corruption_set"],
-            "batch_size": record["batch_size"],
-            "chunk_size": record["chunk_size"],
-        },
-        "corruption_outcomes": record["outcomes"],
+        "attack_reported_acc": None,
+        "per_class_robust_acc": corruption_outcomes.per_class(record["outcomes"], labels[:n], num_classes),
         "breakdown": record["families"],
+        "max_perturbation": None,
+        "n_examples": n,
+        "seconds": record["seconds"],
+        "chunks": record["chunks"],
+        "corruption_set": described,
+        "corruption_outcomes": record["outcomes"],
     }
-    return entry | ({"seconds": seconds} if seconds is not None else {})
 
 
 # The data sets a model may be trained on for CIFAR-10-C to test it: CIFAR-10's classes, in CIFAR-10's order
 CIFAR10_TRAINED = ("cifar10", "cifar10-sample")
+
+
+def state_path(out: str | os.PathLike) -> Path:
+    """Where an evaluation into `out` keeps its finished chunks (removed once `out` is written)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".partial.json")
 
 
 def evaluate_model(
@@ -175,11 +246,15 @@ def evaluate_model(
     chunk_size: int = CPU_CHUNK,
     device: str = "cpu",
     progress: bool = False,
+    stop_at: float | None = None,
 ) -> dict:
-    """A model (run folder, checkpoint or zoo id) evaluated on a corruption set, its record written to `out`
-    (atomically, the model's weights sha256 in it). Everything that can be refused is refused before any image
-    is classified: a budget of another threat model, an unknown corruption or severity, an unwritable `out`, a
-    model not trained on CIFAR-10's classes, a set that fails its checks."""
+    """A model (run folder, checkpoint or zoo id) evaluated on a corruption set, its results written to `out`
+    (atomically; eval-results.schema.json: the clean pass on the same images and one `corruptions` entry). Finished
+    chunks are kept beside it (`state_path`) until it is written, so the same call continues a killed one.
+    Everything that can be refused is refused before any image is classified: a budget of another threat model,
+    an unknown corruption or severity, an unwritable `out`, a model not trained on CIFAR-10's classes, a set that
+    fails its checks. Only all 75 corruptions and severities make a results file; a selection of them is measured
+    and returned (its record, not written)."""
     catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
     names, levels = catalogue.parse_selection(corruptions, severities)
     files.check_writable(out)
@@ -190,6 +265,17 @@ def evaluate_model(
             f"({', '.join(CIFAR10_TRAINED)})"
         )
     corruption_set = load_corruption_set(set_name, data_dir, corruptions_dir, seed)
+    dataset = load_dataset(SOURCES.get(set_name, "cifar10"), data_dir)
+    wanted = {  # an existing file is replaced only by this very evaluation of these weights, run again
+        "model": {"weights_sha256": info.record["weights_sha256"]},
+        "dataset": {"name": dataset.name, "n_examples": n_examples},
+        "precision": "fp32",
+        "evaluations": [{"attack": ATTACK, "norm": ATTACK, "eps": None, "settings": settings(corruption_set)}],
+    }
+    reason = results_file.conflict(Path(out), wanted)
+    if reason:
+        raise BadInput(f"{out} {reason}; choose another --out, or delete the file to replace it")
+    state = ChunkState(state_path(out))
     record = evaluate_corruptions(
         model,
         corruption_set,
@@ -200,43 +286,136 @@ def evaluate_model(
         chunk_size=chunk_size,
         device=device,
         progress=progress,
+        state=state,
+        stop_at=stop_at,
     )
-    record = {"model": info.record} | record
-    files.write_json(out, record)
-    return record
+    if not corruption_outcomes.complete(record["outcomes"]):
+        state_path(out).unlink(missing_ok=True)
+        return {"model": info.record} | record
+    n = record["n_examples"]
+    clean_pred = _clean_predictions(model, dataset.x_test[:n], batch_size, chunk_size, torch.device(device))
+    y = torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
+    clean_correct = (clean_pred == y).numpy()
+    entry = evaluation_entry(record, clean_correct, y.numpy(), dataset.num_classes)
+    notes: list[str] = []
+    block = model_block(model, info, dataset, dataset.fingerprint(), notes.append)
+    results = finished_record(
+        block, dataset, n, dataset.fingerprint(), "fp32", "ieee", clean_pred, y, [entry], torch.device(device), notes
+    )
+    files.write_json(out, results)
+    state_path(out).unlink(missing_ok=True)
+    return results
+
+
+@math_mode.ieee_fp32()
+def _clean_predictions(model, x_u8: np.ndarray, batch_size: int, chunk_size: int, device) -> torch.Tensor:
+    """The clean pass on the same images, chunk by chunk in the same batches as the corrupted ones."""
+    model = place(model, device, EVALUATION).eval()
+    found = []
+    for start in range(0, len(x_u8), chunk_size):
+        with torch.no_grad():
+            found.append(predict(model, to_float(x_u8[start : start + chunk_size]).to(device), batch_size).cpu())
+    return torch.cat(found)
 
 
 def remeasure(
     path: str | os.PathLike,
-    ref: str,
+    ref: str | None = None,
     *,
     data_dir: str | os.PathLike | None = None,
     corruptions_dir: str | os.PathLike | None = None,
     zoo_dir: str | os.PathLike | None = None,
     device: str = "cpu",
 ) -> list[str]:
-    """A record file written by `evaluate_model` measured again before publication (the spot check's rule for
-    corruptions: evaluation.spot_check.REMEASURE): the same model (its weights' sha256 must be the record's), set,
-    images, corruptions, severities and sizes, every image again. The pass is deterministic, so the outcomes must
-    be equal bit for bit; returns where they differ (same_outcomes), empty when the record stands."""
-    record = files.read_json(path)
-    model, info = load_model_ref(ref, zoo_dir=zoo_dir)
-    recorded_sha = record.get("model", {}).get("weights_sha256")
+    """A results file's corruptions entry measured again before publication (the attack table's rule for
+    corruptions: exact): the same model (its weights' sha256 must be the file's), set, images and sizes, every
+    image again. The pass is deterministic, so the outcomes must be equal bit for bit; returns where they differ
+    (same_outcomes), empty when the file stands."""
+    from sam_bench.evaluation.results_record import Results
+
+    results = Results.read(Path(path))
+    entry = results.evaluation(ATTACK, ATTACK)
+    if entry is None or entry.corruption_set is None or entry.chunks is None:
+        raise BadInput(f"{path}: holds no corruptions evaluation")
+    model, info = load_model_ref(ref or results.model.ref or "", zoo_dir=zoo_dir)
+    recorded_sha = results.model.weights_sha256
     if recorded_sha != info.record["weights_sha256"]:
         raise BadInput(f"{path}: measured weights {recorded_sha}, {ref} has {info.record['weights_sha256']}")
-    described = record["corruption_set"]
+    described = entry.corruption_set
     corruption_set = load_corruption_set(described["name"], data_dir, corruptions_dir, described.get("seed", 0))
     if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
         raise BadInput(f"{path}: measured on other clean test images than {described['name']} has here")
-    found = record["outcomes"]
     again = evaluate_corruptions(
         model,
         corruption_set,
-        n_examples=record["n_examples"],
-        corruptions=tuple(found),
-        severities=tuple(sorted({int(s) for by_severity in found.values() for s in by_severity})),
-        batch_size=record["batch_size"],
-        chunk_size=record["chunk_size"],
+        n_examples=entry.n_examples,
+        batch_size=entry.chunks["batch_size"],
+        chunk_size=entry.chunks["size"],
         device=device,
     )
-    return same_outcomes(record, again)
+    return same_outcomes(entry.corruption_outcomes or {}, again)
+
+
+def remeasured_sample(evaluation, net, data, device, rng, every_image: bool, sample, data_dir=None) -> tuple:
+    """A spot check's sample of a corruptions entry measured again (the attack table's rule for corruptions): the
+    entry's 75 outcome vectors as one, set after set in the catalogue's order, its images recorded right and
+    recorded wrong sampled by the spot check's `sample` (stratified, from `rng`), each sampled image made again from
+    the clean test images (`data`) or read from the official files (under `data_dir`) and classified. The pass is
+    deterministic, so a faithful file agrees on every sampled image. Returns (recorded, now, strata) over the one
+    index."""
+    corruption_set = _measured_set(evaluation, data, data_dir)
+    found = evaluation.corruption_outcomes
+    sets = [(c, s) for c in catalogue.CORRUPTIONS for s in catalogue.SEVERITIES]
+    recorded = np.concatenate([outcomes.decode(found[c][str(s)]) for c, s in sets])
+    n = len(recorded) // len(sets)
+    parts = sample(recorded, np.ones(len(recorded), bool), len(recorded), rng, every_image)
+    union = np.sort(np.concatenate(parts))
+    batch_size = (evaluation.chunks or {}).get("batch_size") or CPU_BATCH
+    model = place(net, torch.device(device), EVALUATION).eval()
+    now = np.zeros(len(union), bool)
+    truth = torch.from_numpy(corruption_set.labels)
+    for index in np.unique(union // n):
+        corruption, severity = sets[index]
+        at = np.flatnonzero(union // n == index)
+        images = np.concatenate([corruption_set.images(corruption, severity, i, i + 1) for i in union[at] % n])
+        with torch.no_grad(), math_mode.ieee_fp32():
+            predicted = predict(model, to_float(images).to(device), batch_size).cpu()
+        now[at] = (predicted == truth[union[at] % n]).numpy()
+    return recorded, now, parts
+
+
+def _measured_set(evaluation, data, data_dir=None) -> CorruptionSet:
+    """The set a corruptions entry was measured on, from the clean test set it names (`data`, already checked
+    against the results' fingerprint) or, for the official set, the files under `data_dir`; refused in one line
+    where its clean images are not the ones recorded."""
+    described = evaluation.corruption_set
+    if described["name"] == catalogue.OFFICIAL:
+        corruption_set = load_corruption_set(catalogue.OFFICIAL, data_dir, data_dir)
+    else:
+        labels = np.asarray(data.y_test, np.int64)
+        corruption_set = CorruptionSet(
+            described["name"], labels, data.x_test, data.fingerprint(), seed=described.get("seed", 0)
+        )
+    if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
+        raise BadInput(f"{described['name']}: the clean test images here are not those the results were measured on")
+    return corruption_set
+
+
+def remeasured_outcomes(model, evaluation, data, n: int, device, data_dir=None) -> tuple[dict, dict]:
+    """A corruptions entry measured again on its first n images, every corruption and severity, in its recorded
+    chunk and batch sizes (`recheck`, `verify --full`): (the recorded outcomes, the outcomes now), each the 75
+    vectors set after set in the catalogue's order as one record."""
+    again = evaluate_corruptions(
+        model,
+        _measured_set(evaluation, data, data_dir),
+        n_examples=n,
+        batch_size=evaluation.chunks["batch_size"],
+        chunk_size=evaluation.chunks["size"],
+        device=device,
+    )["outcomes"]
+    sets = [(c, str(s)) for c in catalogue.CORRUPTIONS for s in catalogue.SEVERITIES]
+
+    def joined(found) -> dict:
+        return outcomes.encode(np.concatenate([outcomes.decode(found[c][s])[:n] for c, s in sets]))
+
+    return joined(evaluation.corruption_outcomes), joined(again)

@@ -249,7 +249,7 @@ def evaluate(
         if doubt is not None:
             warn(doubt)
     data_sha = dataset.fingerprint()
-    info = _model_record(model, model_info, dataset, data_sha, warn)
+    info = model_block(model, model_info, dataset, data_sha, warn)
     model = place(model, device, EVALUATION).eval()
     if precision == "bf16":
         warn(BF16_WARNING)
@@ -326,7 +326,9 @@ def evaluate(
             spec, spec_bounds[spec_index], spec_chunks[spec_index], batch_size, chunks_before, chunks_total, warn
         )
         evaluations.append(evaluation)
-    return _record(info, dataset, n, data_sha, precision, search_math, clean_pred, y_all, evaluations, device, notes)
+    return finished_record(
+        info, dataset, n, data_sha, precision, search_math, clean_pred, y_all, evaluations, device, notes
+    )
 
 
 def _sizes(model, probe, device, n: int, ctx, batch_size, chunk_size) -> tuple[int, int]:
@@ -392,7 +394,7 @@ def _checked(dataset: Dataset, n: int, precision, search_math, batch_size, chunk
     return sizes
 
 
-def _model_record(model, model_info, dataset: Dataset, data_sha: str, warn) -> dict:
+def model_block(model, model_info, dataset: Dataset, data_sha: str, warn) -> dict:
     """The results' `model` block: what the caller knows of the model, its weights' sha256 always."""
     info = model_info.record if isinstance(model_info, LoadedModel) else dict(model_info or {})
     sha = info.get("weights_sha256") or weights_sha256(model)
@@ -578,7 +580,9 @@ class _Run:
         return evaluation
 
 
-def _record(info, dataset: Dataset, n, data_sha, precision, search_math, clean_pred, y_all, evaluations, device, notes):
+def finished_record(
+    info, dataset: Dataset, n, data_sha, precision, search_math, clean_pred, y_all, evaluations, device, notes
+):
     """The results record (docs/results-schema.md) of a finished evaluation."""
     n_total = len(dataset.y_test)
     clean_acc = int((clean_pred == y_all).sum()) / n

@@ -40,6 +40,7 @@ from sam_bench.data import Dataset, load_dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
+from sam_bench.evaluation.corruption_runner import remeasured_outcomes
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Evaluation, Results
@@ -82,6 +83,8 @@ def label(evaluation: Evaluation) -> str:
     budget may be attacked by both."""
     if attack_table.is_clean(evaluation.attack):
         return evaluation.attack
+    if evaluation.eps is None:  # a threat model whose budget is its set, not an eps (corruptions)
+        return f"{evaluation.attack} on {evaluation.settings.get('corruption_set')}"
     name = f"{evaluation.attack} {evaluation.norm} {evaluation.eps}"
     settings = evaluation.settings
     if attack_table.has_versions(evaluation.attack) and settings.get("version", "standard") != "standard":
@@ -195,12 +198,14 @@ def recheck_file(
     chosen = [e for e in results.evaluations if attacks is None or e.attack in attacks]
     if not chosen:
         raise BadInput(f"{path}: no evaluation of the attacks {', '.join(attacks or [])} to recheck")
+    corrupted = [e for e in chosen if e.corruption_outcomes]  # the corruption pass: measured by its own runner
+    chosen = [e for e in chosen if not e.corruption_outcomes]
     clean = results.clean_outcomes
     if clean is None or any(not e.outcomes for e in chosen):
         raise BadInput(f"{path}: {NO_OUTCOMES}")
     # Results from before the batch size was recorded ran with the automatic one (AUTO), as the recheck does.
-    sizes = {(e.chunks["size"], e.chunks.get("batch_size", AUTO)) for e in chosen if e.chunks}
-    if len(sizes) != 1 or any(not e.chunks for e in chosen):
+    sizes = {(e.chunks["size"], e.chunks.get("batch_size", AUTO)) for e in chosen + corrupted if e.chunks}
+    if len(sizes) != 1 or any(not e.chunks for e in chosen + corrupted):
         raise BadInput(f"{path}: the results do not record one chunk and batch size for their evaluations")
     chunk_size, batch_size = sizes.pop()
     n = recorded_n if n_examples is None else min(n_examples, recorded_n)
@@ -219,7 +224,7 @@ def recheck_file(
         again = evaluate(
             model,
             data,
-            [_spec(e, n) for e in chosen],
+            [_spec(e, n) for e in chosen] or [AttackSpec("clean", None, 0.0, {})],  # the clean pass at least
             n_examples=n,
             device=dev,
             precision=results.precision,
@@ -237,6 +242,9 @@ def recheck_file(
             continue  # the clean pass, compared above
         assert old.outcomes and new.outcomes and new.n_examples, "both record their per-image outcomes"
         compared.append({"evaluation": label(old), **compare(old.outcomes, new.outcomes, new.n_examples)})
+    for old in corrupted:  # every image of the 75 sets, one record over them
+        recorded, now = remeasured_outcomes(model, old, data, min(n, old.n_examples or n), dev, data_dir)
+        compared.append({"evaluation": label(old), **compare(recorded, now, recorded["n"])})
     here = again["environment"]
     return {
         "results": str(path),

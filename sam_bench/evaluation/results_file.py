@@ -11,7 +11,9 @@ with that evidence is refused in one line, so that it never reaches a board:
 - per-image outcomes, where recorded, cover exactly the images evaluated and give exactly the
   accuracy written beside them (clean and every attack);
 - robust accuracy <= clean accuracy on the same images, image by image where outcomes are recorded
-  (an attack cannot make a wrong answer right);
+  (an attack cannot make a wrong answer right; a corrupted image can, so the corruption pass is exempt);
+- a corruptions entry holds outcomes for all 75 corruptions and severities, each of exactly its images, and
+  its mean and per-family figures are the ones they give (evaluation/corruption_outcomes.py);
 - the `robustbench` summary agrees with the AutoAttack evaluation it was made from.
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 from sam_bench import files, schema
 from sam_bench.data import FINGERPRINTS
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import attack_table, corruption_outcomes, outcomes
 
 SCHEMA_PREFIX = "sam-bench/eval-results/"  # every version of the results file
 FIX = "the results were edited or damaged; evaluate the model again (sam-bench evaluate) to write them afresh"
@@ -88,7 +90,10 @@ def check(results, where: str) -> dict:
         m = ev["n_examples"]
         if m > n:
             raise SamBenchError(f"{name}: n_examples ({m}) exceeds the {n} images evaluated; {FIX}")
-        if ev["robust_acc"] > ev["clean_acc"] + 0.5 / m:
+        bounded = attack_table.bounded_by_clean(ev["attack"])
+        if "corruption_outcomes" in ev:  # one outcomes vector per corruption and severity: corruption_outcomes
+            corruption_outcomes.check(ev, name, FIX)
+        if bounded and ev["robust_acc"] > ev["clean_acc"] + 0.5 / m:
             raise SamBenchError(
                 f"{name}: robust_acc {ev['robust_acc']:g} is above clean_acc {ev['clean_acc']:g}, "
                 f"which no attack can give; {FIX}"
@@ -107,7 +112,7 @@ def check(results, where: str) -> dict:
                 raise SamBenchError(
                     f"{name}: robust_acc is {ev['robust_acc']:g}, its per-image outcomes give {acc:g}; {FIX}"
                 )
-            if clean_record is not None:
+            if clean_record is not None and bounded:
                 impossible = int((outcomes.decode(ev["outcomes"]) & ~outcomes.decode(clean_record)[:m]).sum())
                 if impossible:
                     raise SamBenchError(

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation import attack_table, outcomes, results_file
+from sam_bench.evaluation import attack_table, corruption_outcomes, outcomes, results_file
 from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 UNVERIFIED = (
@@ -59,6 +59,8 @@ class Evaluation:
     seconds: float | None = None
     cpu_seconds: float | None = None
     chunks: dict | None = None
+    corruption_set: dict | None = None  # corruptions: the set measured on (generated or official, fingerprints)
+    corruption_outcomes: dict | None = None  # corruptions: {corruption: {severity: per-image outcomes}}
 
     @classmethod
     def of(cls, entry: Mapping) -> Evaluation:
@@ -66,6 +68,13 @@ class Evaluation:
         known = {f.name for f in fields(cls)}
         found = {k: v for k, v in entry.items() if k in known}
         return cls(**{**found, "settings": found.get("settings") or {}})
+
+    @property
+    def corruption_figures(self) -> dict | None:
+        """A corruptions entry's figures, derived from its per-image outcomes (corruption_outcomes.summary):
+        `accuracy[corruption][severity]`, `per_corruption`, `per_severity`, `families`, `mean_accuracy`; None for
+        other attacks."""
+        return corruption_outcomes.summary(self.corruption_outcomes) if self.corruption_outcomes else None
 
     @property
     def robustbench_autoattack(self) -> bool:
@@ -222,7 +231,9 @@ class Results(Mapping):
     @property
     def has_outcomes(self) -> bool:
         """Whether the clean pass and every attack recorded which images they left correct."""
-        return bool(self._data.get("clean_outcomes")) and all(ev.outcomes for ev in self.evaluations)
+        return bool(self._data.get("clean_outcomes")) and all(
+            ev.outcomes or ev.corruption_outcomes for ev in self.evaluations
+        )
 
     @property
     def verified(self) -> bool:
@@ -260,7 +271,11 @@ class Results(Mapping):
             found = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
         else:
             for ev in self.evaluations:
-                if ev.attack == attack and ev.norm == norm:
+                if ev.attack == attack and ev.norm == norm and ev.eps_value is None:  # no eps: corruptions
+                    if eps is None:
+                        found = ev
+                        break
+                elif ev.attack == attack and ev.norm == norm:
                     assert eps is not None and ev.eps_value is not None, "an attack's evaluation is found by its eps"
                     if abs(ev.eps_value - parse_eps(eps)) < 1e-9 and (
                         version is None
@@ -313,6 +328,8 @@ def derived(data: Mapping) -> dict:
     evaluations = []
     for ev in data.get("evaluations") or []:
         ev = dict(ev)
+        if ev.get("corruption_outcomes"):
+            ev = corruption_outcomes.derived(ev)
         if ev.get("outcomes"):
             correct, n = _correct(ev["outcomes"])
             ev["robust_acc"], ev["n_examples"] = correct / n, n

@@ -365,7 +365,8 @@ def check_labels(path: Path, evaluation: Evaluation) -> None:
     is the one measured again (`eps_value`), an AutoAttack version other than custom lists that version's
     attacks, its breakdown each of them and bounded by its outcomes (check_breakdown)."""
     name = label(evaluation)
-    if evaluation.attack == "clean":
+    rule = attack_table.attack(evaluation.attack).remeasure
+    if evaluation.attack == "clean" or (rule is not None and rule.own is not None):  # no budget: its own rule's
         return
     norm, eps_value = evaluation.norm, evaluation.eps_value
     if norm is None or norm not in NORMS:
@@ -460,13 +461,25 @@ def verdicts(
         torch.set_num_threads(threads)  # the recorded thread count: CPU arithmetic can differ with it
     try:
         yield from _measured(
-            path, results, data, model, recorded_device, check_seed, stop_at, every_image, on_evaluation, on_skipped
+            path,
+            results,
+            data,
+            model,
+            recorded_device,
+            check_seed,
+            stop_at,
+            every_image,
+            on_evaluation,
+            on_skipped,
+            data_dir,
         )
     finally:
         torch.set_num_threads(before)
 
 
-def _measured(path, results, data, model, recorded_device, check_seed, stop_at, every_image, on_evaluation, on_skipped):
+def _measured(
+    path, results, data, model, recorded_device, check_seed, stop_at, every_image, on_evaluation, on_skipped, data_dir
+):
     clean_record = results.evaluation("clean")
     assert clean_record is not None and clean_record.outcomes is not None, "a verified file has its clean outcomes"
     clean = outcomes.decode(clean_record.outcomes)
@@ -499,6 +512,12 @@ def _measured(path, results, data, model, recorded_device, check_seed, stop_at, 
         if on_evaluation is not None:
             on_evaluation(name)
         seed = _seed(check_seed, name)
+        rule = remeasure(ev.attack)
+        if rule.own is not None:  # images of its own (the corruption pass): the attack's rule samples and measures
+            args = (ev, model.net, data, model.device, np.random.default_rng(seed), every_image, stratified, data_dir)
+            recorded, now, parts = rule.own(*args)
+            yield _verdict(name, ev.attack, 0.0 if exact else remeasure("clean").chance, recorded, now, parts, exact)
+            continue
         assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
         recorded = outcomes.decode(ev.outcomes)
         spec = _rerun(ev)

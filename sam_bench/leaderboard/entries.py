@@ -567,7 +567,8 @@ def boards(leaderboard_dir=None, dataset=None, threat_model=None, folders=None) 
     return [
         (d, f)
         for d, f in sorted(found, key=lambda k: (k[0], order.index(k[1]) if k[1] in order else len(order), k[1]))
-        if (not dataset or d == dataset)
+        if f in order  # a folder of no eps board (the corruptions boards) is rendered by its own module
+        and (not dataset or d == dataset)
         and (not threat_model or budgets.board_named(f).norm == threat_model)
         and (folders is None or f in folders)
     ]

@@ -101,10 +101,14 @@ class ExtensionTest:
     images: int  # the first N test images, at every corruption and severity
     models: tuple[str, str]
     beside: tuple[str, ...] = ()
+    # where `corruption_set` is the official CIFAR-10-C: the generated set measured on a machine without its files
+    # (the results and boards say which set each figure is of)
+    fallback_set: str | None = None
 
     def label(self) -> str:
+        fallback = f" ({self.fallback_set} where its files are absent)" if self.fallback_set else ""
         return (
-            f"mean accuracy over {self.corruption_set}'s 15 corruptions x 5 severities on the first "
+            f"mean accuracy over {self.corruption_set}'s 15 corruptions x 5 severities{fallback} on the first "
             f"{self.images:,} test images"
         )
 
@@ -113,7 +117,11 @@ class ExtensionTest:
         return shown + "the per-family means (" + ", ".join(corruption_catalogue.FAMILIES) + ")"
 
     def record(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k != "name"}
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(self).items()
+            if k != "name" and not (k == "fallback_set" and v is None)
+        }
 
 
 @dataclass(frozen=True)
@@ -189,12 +197,19 @@ def _extension_test(name: str, given, where: str, methods: dict[str, str], confi
         raise BadInput(f"{here}: an extension test is named E1, E2, ... (C1-C4 are the paper's claims)")
     if not isinstance(given, dict):
         raise BadInput(f"{here}: give attack, set, images, models (and beside)")
-    unknown = sorted(set(given) - {"attack", "set", "images", "models", "beside"})
+    unknown = sorted(set(given) - {"attack", "set", "fallback_set", "images", "models", "beside"})
     if unknown:
-        raise BadInput(f"{here}: unknown key {unknown[0]!r} (attack, set, images, models, beside)")
+        raise BadInput(f"{here}: unknown key {unknown[0]!r} (attack, set, fallback_set, images, models, beside)")
     if given.get("attack") not in EXTENSION_MEASURES:
         raise BadInput(f"{here}: attack must be one of {', '.join(EXTENSION_MEASURES)}, got {given.get('attack')!r}")
     corruption_set = corruption_catalogue.check_set(str(given.get("set")))
+    fallback = given.get("fallback_set")
+    if fallback is not None and (
+        corruption_catalogue.is_generated(corruption_set) or not corruption_catalogue.is_generated(str(fallback))
+    ):
+        raise BadInput(
+            f"{here}: fallback_set is a generated set, for a set that is the official {corruption_catalogue.OFFICIAL}"
+        )
     images = given.get("images")
     if isinstance(images, bool) or not isinstance(images, int) or not 1 <= images <= 10_000:
         raise BadInput(f"{here}: images must be a whole number 1-10,000 (the test set's first N), got {images!r}")
@@ -207,7 +222,7 @@ def _extension_test(name: str, given, where: str, methods: dict[str, str], confi
     seeds = [len(confirmatory.get(m, [])) for m in models]
     if confirmatory and (seeds[0] != seeds[1] or seeds[0] < 2):
         raise BadInput(f"{here}: {models[0]} and {models[1]} need as many confirmatory seeds each, two at least")
-    return ExtensionTest(name, "corruptions", corruption_set, images, (models[0], models[1]), tuple(beside))
+    return ExtensionTest(name, "corruptions", corruption_set, images, (models[0], models[1]), tuple(beside), fallback)
 
 
 def _check_models(test: PrimaryTest, where: str, methods: dict[str, str], confirmatory: dict) -> None:
