@@ -9,6 +9,7 @@ Layout of a reproduction folder (by default reproductions/<recipe>-<scale> under
   plan.json                     the resolved recipe
   runs/<model>-<key>/           run directories (key: hash of the training settings)
   results/<model>-<key>.json    evaluation results (`sam-bench evaluate`'s schema)
+  extensions/<test>/<model>-<key>.json   the extension tests' measurements (experiments.extension_runs)
   model_zoo/, leaderboards/     only for scales with `publish: false` (smoke): kept out of the
                                 project's own zoo and leaderboards
   REPORT.md, *.png              the report
@@ -109,6 +110,11 @@ def reproduce(
             complete = run_parallel(repro, grid, parallel, deadline, threads)
         else:
             complete = repro.run(deadline)
+        if recipe.endpoints.extension_tests:  # trained runs' extension measurements, finished grids' included
+            from sam_bench.experiments.extension_runs import measure_extensions
+
+            measured = measure_extensions(recipe, out, deadline, only, repro.log, progress)
+            complete = complete and measured
     report = write_report(out)
     if complete:
         repro.render_leaderboards()

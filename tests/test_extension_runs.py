@@ -1,0 +1,59 @@
+"""`reproduce` measures a scale's extension tests: every confirmatory seed of the arms (and of the models beside
+them) evaluated on the test's corruption set once trained, into extensions/<test>/<run>.json, resumable."""
+
+from __future__ import annotations
+
+import json
+
+from sam_bench.experiments.extension_runs import extension_path, planned
+from sam_bench.experiments.reproduce import reproduce
+from sam_bench.recipes.recipe import load_recipe
+
+RECIPE = """
+name: ext
+dataset: cifar10-sample
+train: {arch: preactresnet18, width: 0.0625, epochs: 1, batch_size: 32, n_train: 64}
+models:
+  - {name: ST, method: standard}
+  - {name: SAM, method: sam, rho: 0.1}
+evaluation:
+  n_examples: 8
+scales:
+  tiny:
+    publish: false
+    seeds: {ST: [0, 1, 2], SAM: [0, 1, 2]}
+    confirmatory_seeds: {ST: [1, 2], SAM: [1, 2]}
+    extension_tests:
+      E1: {attack: corruptions, set: cifar10-sample-c-generated, images: 6, models: [SAM, ST]}
+"""
+
+
+def test_reproduce_measures_the_extension_on_the_confirmatory_seeds_and_resumes_after_a_stop(tmp_path):
+    path = tmp_path / "ext.yaml"
+    path.write_text(RECIPE)
+    out = tmp_path / "ext"
+    recipe = load_recipe(str(path), "tiny")
+    wanted = planned(recipe, recipe.endpoints.extension_tests["E1"])
+    assert sorted((p.name, p.seed) for p in wanted) == [("SAM", 1), ("SAM", 2), ("ST", 1), ("ST", 2)]
+
+    # a deadline already past: training and evaluation stop, and nothing of the extension is measured
+    complete, _ = reproduce(str(path), "tiny", out=out, device="cpu", progress=False, stop_at=0.0)
+    assert not complete and not list(out.glob("extensions/E1/*.json"))
+
+    complete, _ = reproduce(str(path), "tiny", out=out, device="cpu", progress=False, only=["ST"])
+    assert not complete  # SAM is neither trained nor measured
+    st = extension_path(out, "E1", next(p for p in wanted if p.name == "ST").run_name)
+    assert len(list(out.glob("extensions/E1/ST-*.json"))) == 2 and not list(out.glob("extensions/E1/SAM-*.json"))
+    first = st.read_bytes()
+
+    complete, _ = reproduce(str(path), "tiny", out=out, device="cpu", progress=False)
+    assert complete and st.read_bytes() == first  # measured once, kept
+    for plan in wanted:
+        results = json.loads(extension_path(out, "E1", plan.run_name).read_text())
+        run = json.loads((out / "runs" / plan.run_name / "metadata.json").read_text())
+        assert results["model"]["weights_sha256"] == run["weights_sha256"]
+        (entry,) = results["evaluations"]
+        assert entry["attack"] == "corruptions" and entry["n_examples"] == 6
+    assert not list(out.glob("extensions/E1/*.partial.json"))
+    seed0 = [p.run_name for p in recipe.models if p.seed == 0]
+    assert not any(extension_path(out, "E1", name).exists() for name in seed0)  # not a confirmatory seed
