@@ -4,10 +4,12 @@ them) evaluated on the test's corruption set once trained, into extensions/<test
 from __future__ import annotations
 
 import json
+import re
 
-from sam_bench.experiments.extension_runs import extension_path, planned
+from sam_bench.experiments.extension_runs import planned
 from sam_bench.experiments.reproduce import reproduce
 from sam_bench.recipes.recipe import load_recipe
+from sam_bench.report.folder import extension_path
 
 RECIPE = """
 name: ext
@@ -40,14 +42,29 @@ def test_reproduce_measures_the_extension_on_the_confirmatory_seeds_and_resumes_
     complete, _ = reproduce(str(path), "tiny", out=out, device="cpu", progress=False, stop_at=0.0)
     assert not complete and not list(out.glob("extensions/E1/*.json"))
 
-    complete, _ = reproduce(str(path), "tiny", out=out, device="cpu", progress=False, only=["ST"])
+    complete, report = reproduce(str(path), "tiny", out=out, device="cpu", progress=False, only=["ST"])
     assert not complete  # SAM is neither trained nor measured
+    shown = _extension_section(report.read_text())
+    assert "Not measured yet: 2 of 4 models" in shown
+    assert "**holds**" not in shown and "**fails**" not in shown and "**inconclusive**" not in shown
     st = extension_path(out, "E1", next(p for p in wanted if p.name == "ST").run_name)
     assert len(list(out.glob("extensions/E1/ST-*.json"))) == 2 and not list(out.glob("extensions/E1/SAM-*.json"))
     first = st.read_bytes()
 
-    complete, _ = reproduce(str(path), "tiny", out=out, device="cpu", progress=False)
+    complete, report = reproduce(str(path), "tiny", out=out, device="cpu", progress=False)
     assert complete and st.read_bytes() == first  # measured once, kept
+    shown = _extension_section(report.read_text())
+    assert "Not measured yet" not in shown and "Set measured: cifar10-sample-c-generated." in shown
+    (row,) = [line for line in shown.splitlines() if line.startswith("| SAM − ST |")]
+    assert re.search(r"\*\*(holds|fails|inconclusive)\*\*", row) and "| 2 |" in row
+    means = {}
+    for name in ("ST", "SAM"):
+        runs = [p for p in wanted if p.name == name]
+        files = [json.loads(extension_path(out, "E1", p.run_name).read_text()) for p in runs]
+        accs = [f["evaluations"][0]["robust_acc"] for f in files]
+        means[name] = 100 * sum(accs) / len(accs)
+    assert f"{means['ST']:.2f}%" in row and f"{means['SAM']:.2f}%" in row  # the levels are the files' means
+    assert "per-family mean accuracy" in shown
     for plan in wanted:
         results = json.loads(extension_path(out, "E1", plan.run_name).read_text())
         run = json.loads((out / "runs" / plan.run_name / "metadata.json").read_text())
@@ -57,3 +74,8 @@ def test_reproduce_measures_the_extension_on_the_confirmatory_seeds_and_resumes_
     assert not list(out.glob("extensions/E1/*.partial.json"))
     seed0 = [p.run_name for p in recipe.models if p.seed == 0]
     assert not any(extension_path(out, "E1", name).exists() for name in seed0)  # not a confirmatory seed
+
+
+def _extension_section(report: str) -> str:
+    assert "## Extension tests" in report
+    return report.split("## Extension tests", 1)[1].split("\n## ", 1)[0]

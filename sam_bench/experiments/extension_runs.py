@@ -14,18 +14,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.recipes.endpoints import ExtensionTest
-
-EXTENSIONS = "extensions"
-
-
-def extension_path(out: Path, test_name: str, run_name: str) -> Path:
-    """Where a run's measurement for an extension test is written."""
-    return Path(out) / EXTENSIONS / test_name / f"{run_name}.json"
-
-
-def arms(test: ExtensionTest) -> tuple[str, ...]:
-    """The models a test measures: the two it compares, then those beside them."""
-    return tuple(dict.fromkeys((*test.models, *test.beside)))
+from sam_bench.report.folder import extension_path
 
 
 def planned(recipe, test: ExtensionTest) -> list:
@@ -34,7 +23,7 @@ def planned(recipe, test: ExtensionTest) -> list:
     return [
         plan
         for plan in recipe.models
-        if plan.name in arms(test) and (plan.name not in seeds or plan.seed in seeds[plan.name])
+        if plan.name in test.arms() and (plan.name not in seeds or plan.seed in seeds[plan.name])
     ]
 
 

@@ -105,6 +105,10 @@ class ExtensionTest:
     # (the results and boards say which set each figure is of)
     fallback_set: str | None = None
 
+    def arms(self) -> tuple[str, ...]:
+        """The models the test measures: the two it compares, then those beside them."""
+        return tuple(dict.fromkeys((*self.models, *self.beside)))
+
     def label(self) -> str:
         fallback = f" ({self.fallback_set} where its files are absent)" if self.fallback_set else ""
         return (

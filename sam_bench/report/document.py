@@ -19,6 +19,7 @@ from sam_bench.report import (
     autoattack_tail,
     collapse,
     confirmatory,
+    extension_tests,
     gpu_minutes,
     mechanism,
     pareto,
@@ -140,6 +141,8 @@ def write_report(out: str | Path, folder: Folder | None = None, measured_again: 
     lines += _accuracy_lines(records)
     if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds
         lines += confirmatory.section(out, records, plan)
+    if extension_tests.applies(plan):  # questions beyond the claims, fixed before their data (corruptions)
+        lines += extension_tests.section(out, plan)
     if autoattack_tail.applies(records):  # what standard AutoAttack's FAB-T and Square add to APGD-CE + APGD-T
         lines += autoattack_tail.section(records)
     if against_published.applies(records):  # full-scale models beside RobustBench's published ones

@@ -120,6 +120,14 @@ def load_runs(out: Path, plan: dict | None = None) -> tuple[list[RunRecord], lis
     return records, left_out
 
 
+EXTENSIONS = "extensions"
+
+
+def extension_path(out: Path, test_name: str, run_name: str) -> Path:
+    """Where a run's measurement for an extension test is (experiments.extension_runs writes it)."""
+    return Path(out) / EXTENSIONS / test_name / f"{run_name}.json"
+
+
 def planned_seed(m: dict) -> int:
     """The training seed of a run of the plan (`models[]`)."""
     return int(m.get("seed", m["config"].get("seed", 0)) or 0)

@@ -1,0 +1,119 @@
+"""REPORT.md's "Extension tests": each extension test the scale fixed (recipes.endpoints.ExtensionTest), judged
+over the confirmatory seeds from the measurements `reproduce` wrote (experiments.extension_runs) in the same way as
+a primary test: the two arms' levels, their difference with its 95% interval and one-sided p
+(report.comparison.compare, seeds paired by number), the verdict by comparison.judge; the `beside` models' level
+and the per-family means as secondary. A test some of whose runs are not measured yet shows "not measured yet:
+k of n models" and no verdict: a verdict is never taken from part of the seeds."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+from sam_bench.corruptions import catalogue
+from sam_bench.evaluation.results_record import Results
+from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
+from sam_bench.report.comparison import compare, judge
+from sam_bench.report.folder import extension_path, planned_seed
+from sam_bench.report.run_record import RunRecord
+
+MEASURE = (catalogue.THREAT_MODEL, catalogue.THREAT_MODEL, None)
+
+
+def applies(plan: dict) -> bool:
+    return bool(plan.get("extension_tests"))
+
+
+def measured(out: Path, plan: dict, test_name: str, test: ExtensionTest) -> tuple[dict[str, list[RunRecord]], int]:
+    """(each arm's measured confirmatory runs as records of their extension results, the runs the test needs)."""
+    seeds = Endpoints.from_plan(plan).confirmatory_seeds
+    found: dict[str, list[RunRecord]] = {name: [] for name in test.arms()}
+    needed = 0
+    for m in plan["models"]:
+        seed = planned_seed(m)
+        if m["name"] not in found or (m["name"] in seeds and seed not in seeds[m["name"]]):
+            continue
+        needed += 1
+        path = extension_path(out, test_name, f"{m['name']}-{m['key']}")
+        if path.is_file():
+            results = Results.read(path)
+            found[m["name"]].append(replace(RunRecord.read(Path(out), m, results, path), results=results))
+    return found, needed
+
+
+def _mean(records: list[RunRecord]) -> float | None:
+    levels = [e.robust_acc for r in records if (e := r.evaluation(*MEASURE)) is not None]
+    return statistics.mean(levels) if levels else None
+
+
+def _families(records: list[RunRecord]) -> dict[str, float]:
+    per_run = [f["families"] for r in records if (e := r.evaluation(*MEASURE)) and (f := e.corruption_figures)]
+    return {family: statistics.mean(run[family] for run in per_run) for family in per_run[0]} if per_run else {}
+
+
+def _set_used(records: list[RunRecord]) -> str:
+    entries = [e for r in records if (e := r.evaluation(*MEASURE)) is not None]
+    return ", ".join(sorted({str((e.settings or {}).get("corruption_set", "?")) for e in entries}))
+
+
+def section(out: Path, plan: dict) -> list[str]:
+    lines = [
+        "## Extension tests",
+        "",
+        "Questions beyond the paper's claims, fixed in the recipe before their data and judged like the primary "
+        'tests over the confirmatory seeds (docs/reproducing.md, "Extension tests").',
+        "",
+    ]
+    for name, test in Endpoints.from_plan(plan).extension_tests.items():
+        found, needed = measured(out, plan, name, test)
+        have = sum(len(v) for v in found.values())
+        first, second = test.models
+        lines.append(f"### {name}: {first} − {second}, {test.label()}")
+        lines.append("")
+        if have < needed:
+            lines += [f"Not measured yet: {have} of {needed} models (no verdict from part of the seeds).", ""]
+            continue
+        every = [r for group in found.values() for r in group]
+        lines.append(f"Set measured: {_set_used(every)}.")
+        c = compare(found[first], found[second], MEASURE, label=test.label())
+        if c is None or c.difference is None:
+            lines += ["", "Inconclusive: an arm has no usable measurement (a degenerate model).", ""]
+            continue
+        verdict, reason = judge([c])
+        low, high = c.low or 0.0, c.high or 0.0
+        lines += [
+            "",
+            "| comparison | levels (mean over seeds) | difference (points, 95% interval) | seeds | one-sided p "
+            "| verdict |",
+            "|---|---|---|---|---|---|",
+            f"| {first} − {second} | {c.levels()} | {100 * c.difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] "
+            f"| {c.seeds} | {_p(c.p_value)} | **{verdict}** |",
+            "",
+            f"- {reason}. {c.describe()}.",
+        ]
+        for model in test.beside:
+            level = _mean(found[model])
+            if level is not None:
+                lines.append(f"- Beside them: {model} {100 * level:.2f}% (mean over {len(found[model])} seeds).")
+        families = {model: _families(found[model]) for model in test.arms()}
+        if any(families.values()):
+            names = list(next(f for f in families.values() if f))
+            lines += [
+                "",
+                "Secondary, per-family mean accuracy (mean over seeds):",
+                "",
+                "| model | " + " | ".join(names) + " |",
+                "|---|" + "---|" * len(names),
+            ]
+            for model, f in families.items():
+                if f:
+                    lines.append(f"| {model} | " + " | ".join(f"{100 * f[n]:.2f}%" for n in names) + " |")
+        lines.append("")
+    return lines
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
