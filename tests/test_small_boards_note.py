@@ -59,3 +59,22 @@ def test_no_note_without_a_small_board_or_an_st_or_sam_row(dirs):
     leaderboard.render(boards)
     for name in ("cifar10-Linf.html", "cifar10-Linf.md", "cifar10-Linf-sample.html"):
         assert NOTE not in html.unescape((boards / name).read_text())
+
+
+def test_the_projects_robustbench_pages_point_to_its_small_boards():
+    """The committed pages: every RobustBench board with a page links every small board with a page, and each
+    link, there and in docs/leaderboard.md, goes to a file that exists."""
+    root = REPO / "leaderboards"
+    pages = {p.name for p in root.glob("cifar10-*.html") if not p.name.endswith("-sample.html")}
+    small = [b.page("cifar10") for b in budgets.all_boards() if not b.robustbench and b.page("cifar10") in pages]
+    robustbench = [b.page("cifar10") for b in budgets.all_boards() if b.robustbench and b.page("cifar10") in pages]
+    assert small and robustbench
+    for name in robustbench:
+        links = note_links((root / name).read_text(), HTML_LINK)
+        assert sorted(links) == sorted(small), name
+        assert all((root / link).is_file() for link in links)
+        md_links = note_links((root / name).with_suffix(".md").read_text(), MD_LINK)
+        assert sorted(md_links) == sorted(Path(s).with_suffix(".md").name for s in small)
+    docs = REPO / "docs"
+    in_docs = note_links((docs / "leaderboard.md").read_text(), MD_LINK)
+    assert len(in_docs) == len(small) and all((docs / link).is_file() for link in in_docs)
