@@ -15,6 +15,7 @@ from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, evidence, retire
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
+from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
 from sam_bench.training import method_table
 from sam_bench.version import __version__
@@ -162,9 +163,11 @@ def html(
     other_page: str | None = None,
     retired: list[dict] | None = None,
     other_boards: list[str] | None = None,
+    note: SmallBoardsNote | None = None,
 ) -> str:
     """A board's standalone page (`board`: its folder); `other_boards`: the folders of the data set's other
-    boards with a page, linked from a small-budget board's."""
+    boards with a page, linked from a small-budget board's; `note`: a RobustBench board's line pointing to the
+    small-budget boards."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
@@ -192,6 +195,7 @@ def html(
         other_page=other_page,
         plot=base64.b64encode(png).decode() if png else None,
         retired=sorted(retired or [], key=lambda m: m["model_id"]),
+        note=None if note is None else {"text": note.text, "links": note.links(dataset)},
     )
 
 
@@ -251,11 +255,13 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
                 else None
             )
             png = scatter_png(ds, tm, models)
-            tables[board_key] = markdown(ds, tm, models, title) + "".join(
-                line + "\n" for line in retire.markdown_lines(retired)
-            )
-            page = html(ds, tm, models, png, sample, other, retired, with_page[ds])
-            files.write_text(stem.with_suffix(".md"), tables[board_key])
+            note = None if sample else small_boards_note(tm, models, with_page[ds])
+            retired_lines = "".join(line + "\n" for line in retire.markdown_lines(retired))
+            table = markdown(ds, tm, models, title)
+            # the note's links are relative to the file it goes in: beside the pages, or the readme's folder
+            tables[board_key] = table + _note_lines(note, ds, root, readme) + retired_lines
+            page = html(ds, tm, models, png, sample, other, retired, with_page[ds], note)
+            files.write_text(stem.with_suffix(".md"), table + _note_lines(note, ds, root, root) + retired_lines)
             files.write_text(stem.with_suffix(".html"), page)
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
             written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
@@ -265,6 +271,20 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             tables[f"{ds}/boards"] = boards_list(ds, folders_with_page, root, readme.resolve().parent)
         written.append(update_readme(readme, tables))
     return written
+
+
+def _note_lines(note: SmallBoardsNote | None, dataset: str, root: Path, seen_from) -> str:
+    """The note as markdown under a board's table (none: nothing), its links to the small boards' tables
+    relative to `seen_from`, the folder (or a file in it) of the file it goes in."""
+    if note is None or seen_from is None:
+        return ""
+    where = Path(seen_from).resolve()
+    where = where if where.is_dir() else where.parent
+
+    def href(folder: str) -> str:
+        return Path(os.path.relpath((root / f"{dataset}-{folder}.md").resolve(), where)).as_posix()
+
+    return "\n" + note.markdown(href) + "\n"
 
 
 def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -> str:
