@@ -77,6 +77,13 @@ class ScaleOption(click.Option):
     is_flag=True,
     help="torch.compile every model's training (GPU; also the recipe's train key `compile: true`).",
 )
+@click.option(
+    "--zoo-model",
+    "zoo_models",
+    multiple=True,
+    metavar="ID",
+    help="A zoo model trained elsewhere to evaluate beside the grid (repeatable; replaces the recipe's `zoo` list).",
+)
 @quiet_option
 @executor_options
 def reproduce(
@@ -91,6 +98,7 @@ def reproduce(
     max_minutes,
     only,
     compile_,
+    zoo_models,
     quiet,
     **executor_args,
 ):
@@ -121,6 +129,7 @@ def reproduce(
             progress=not quiet,
             only=only,
             compile=compile_ or None,
+            zoo_models=list(zoo_models) or None,
             **reproduce_settings(recipe, scale, executor_args),
         )
     except KeyboardInterrupt:
