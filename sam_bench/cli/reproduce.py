@@ -105,7 +105,7 @@ def reproduce(
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100, lightweight-cifar10,
-    arch-sweep-cifar10) or a YAML file.
+    arch-sweep-cifar10, robustbench-small-budgets) or a YAML file.
     Interrupted work resumes and finished work is skipped when the same command runs again."""
     from sam_bench.experiments.reproduce import reproduce as run
 
