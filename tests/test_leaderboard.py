@@ -347,6 +347,38 @@ def test_submit_writes_upstream_json_and_the_filled_in_issue(dirs, tmp_path, mon
     assert "10,000 images" in issue and zoo.find_entry(FULL_ID, zoo_dir)["weights_sha256"] in issue
 
 
+def test_submit_of_an_imported_robustbench_entry_says_who_trained_it(dirs, tmp_path, monkeypatch):
+    """A RobustBench model imported from its checkpoint (made here) is submitted in its importer's words: trained
+    elsewhere, its source named, never as a run of sam-bench."""
+    from test_zoo_import import robustbench_checkpoint
+
+    from sam_bench.leaderboard import publication
+    from sam_bench.models.robustbench_adapter import constructor
+    from sam_bench.zoo import robustbench_import
+
+    zoo_dir, boards = dirs
+    torch.manual_seed(0)
+    robustbench_checkpoint(tmp_path / "Wong2020Fast.pt", constructor("cifar10", "Linf", "Wong2020Fast")["model"]())
+    imported = robustbench_import.import_checkpoint("Wong2020Fast", tmp_path / "Wong2020Fast.pt", zoo_dir=zoo_dir)
+    add(full_results(imported), boards, zoo_dir)
+    monkeypatch.setattr(publication, "check_evidence", lambda path, entry, **_: None)
+    paper = {"link": "https://arxiv.org/abs/2001.03994", "authors": "Eric Wong, Leslie Rice, J. Zico Kolter"}
+    _, issue_path = leaderboard.submit("Wong2020Fast_imported", boards, zoo_dir, tmp_path / "submission", paper)
+    issue = issue_path.read_text()
+    (training,) = [line for line in issue.splitlines() if line.startswith("- **Training**")]
+    assert "Trained elsewhere, not by sam-bench (RobustBench's Wong2020Fast" in training
+    assert "data: cifar10, with what extra data RobustBench lists for Wong2020Fast" in training
+    assert "by sam-bench (" not in issue.replace("not by sam-bench (", "")
+    assert "model_info/cifar10/Linf/Wong2020Fast.json; evaluated here from model_zoo/" in issue
+    # a run of this project's says so in the same line
+    add(full_results(entry(zoo_dir, FULL_ID)), boards, zoo_dir)
+    _, own_issue = leaderboard.submit(FULL_ID, boards, zoo_dir, tmp_path / "own", paper)
+    assert (
+        "- **Training**: Trained by sam-bench (standard training, 1 epoch on 256 cifar10 training images)."
+        in own_issue.read_text()
+    )
+
+
 def test_submit_refuses_when_the_weights_no_longer_verify(dirs, tmp_path):
     zoo_dir, boards = dirs
     add(full_results(entry(zoo_dir, FULL_ID)), boards, zoo_dir)

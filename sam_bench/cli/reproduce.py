@@ -77,6 +77,13 @@ class ScaleOption(click.Option):
     is_flag=True,
     help="torch.compile every model's training (GPU; also the recipe's train key `compile: true`).",
 )
+@click.option(
+    "--zoo-model",
+    "zoo_models",
+    multiple=True,
+    metavar="ID",
+    help="A zoo model trained elsewhere to evaluate beside the grid (repeatable; replaces the recipe's `zoo` list).",
+)
 @quiet_option
 @executor_options
 def reproduce(
@@ -91,13 +98,14 @@ def reproduce(
     max_minutes,
     only,
     compile_,
+    zoo_models,
     quiet,
     **executor_args,
 ):
     """Train, evaluate, register and report a recipe's grid (e.g. paper-cifar10 --scale smoke).
 
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100, lightweight-cifar10,
-    arch-sweep-cifar10) or a YAML file.
+    arch-sweep-cifar10, robustbench-small-budgets) or a YAML file.
     Interrupted work resumes and finished work is skipped when the same command runs again."""
     from sam_bench.experiments.reproduce import reproduce as run
 
@@ -121,6 +129,7 @@ def reproduce(
             progress=not quiet,
             only=only,
             compile=compile_ or None,
+            zoo_models=list(zoo_models) or None,
             **reproduce_settings(recipe, scale, executor_args),
         )
     except KeyboardInterrupt:

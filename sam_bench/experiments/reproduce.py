@@ -26,6 +26,7 @@ from sam_bench.errors import BadInput
 from sam_bench.experiments.reproduction import Reproduction
 from sam_bench.recipes.evaluation_block import evaluation_specs
 from sam_bench.recipes.recipe import load_recipe
+from sam_bench.recipes.zoo_models import zoo_entries, zoo_ids
 from sam_bench.runtime import clock
 
 
@@ -48,6 +49,7 @@ def reproduce(
     threads: int | None = None,
     parallel: int = 1,
     update_committed: bool = False,
+    zoo_models: list[str] | None = None,
 ) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
@@ -59,7 +61,8 @@ def reproduce(
     slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`).
     `parallel`: cells worked on at once, each in a process of its own (sam_bench.experiments.parallel).
     `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
-    that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination)."""
+    that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination).
+    `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`."""
     from sam_bench.experiments.destination import reproduction_folder
     from sam_bench.experiments.executors import claimed_cells
     from sam_bench.experiments.parallel import check_parallel
@@ -70,6 +73,11 @@ def reproduce(
     check_parallel(parallel, executor)
     if executor == "slurm":
         from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
+
+        if zoo_models or load_recipe(recipe_ref, scale).zoo:
+            raise BadInput(
+                "zoo models trained elsewhere are evaluated by the local executor: leave out --executor slurm"
+            )
 
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
@@ -82,6 +90,8 @@ def reproduce(
         return run_on_slurm(grid, options, wait, progress)
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device, compile=compile)
+    if zoo_models is not None:
+        recipe = replace(recipe, zoo=zoo_ids({"zoo": zoo_models}, {}, "--zoo-model", scale))
     if only:
         unknown = sorted(set(only) - {m.name for m in recipe.models} - {f"{m.name}:{m.seed}" for m in recipe.models})
         if unknown:
@@ -92,8 +102,12 @@ def reproduce(
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
     out = reproduction_folder(recipe.name, scale, out, update_committed)
     check_data(recipe)
-    files.check_writable(out / "plan.json")
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
+    # the recipe's models trained elsewhere, found in the zoo before anything is written
+    repro.zoo_models = zoo_entries(recipe.zoo, recipe.dataset, recipe.evaluation, repro.zoo_dir)
+    if recipe.zoo and parallel > 1:
+        raise BadInput(f"{recipe.name} evaluates zoo models trained elsewhere: run it with --parallel 1")
+    files.check_writable(out / "plan.json")
     if threads is not None:
         if threads < 1:
             raise BadInput(f"--threads must be 1 or more, got {threads}")

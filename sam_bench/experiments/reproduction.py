@@ -20,6 +20,7 @@ from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import ModelPlan, Recipe
+from sam_bench.report import imported_models
 from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.runtime import clock
 from sam_bench.training.loop import train
@@ -75,6 +76,7 @@ class Reproduction:
         self.work = [
             m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only
         ]  # this process's part
+        self.work_limited = bool(only)  # --only: the zoo models are left to a run of the whole grid
         if recipe.publish:
             self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir
         else:
@@ -84,6 +86,8 @@ class Reproduction:
         # cells left for want of stored files this machine cannot fetch (WeightsNotHere)
         self.not_evaluated: list[str] = []
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
+        # the recipe's zoo models trained elsewhere: evaluated after the trained models, never trained
+        self.zoo_models: list[dict] = []
 
     def log(self, message: str) -> None:
         """A note on what the grid did or left (not progress: --quiet keeps it, and so the console of a run
@@ -267,6 +271,44 @@ class Reproduction:
         state.unlink(missing_ok=True)
         return path
 
+    def evaluate_zoo_entry(self, entry: dict, deadline: float | None = None) -> Path:
+        """Evaluate a model trained elsewhere (a recipe's `zoo` list) as the recipe evaluates its trained
+        models' first seeds, from the zoo's stored weights: results/<zoo id>.json, with no run and no training."""
+        evaluation = self.recipe.evaluation
+        key = _evaluation_key(entry["weights_sha256"], evaluation)
+        path = imported_models.results_path(self.out, entry["id"])
+        existing = files.read_json(path) if path.is_file() else None
+        if existing and existing.get("reproduce", {}).get("evaluation_key") == key:
+            return path
+        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir)
+        data_dir = self.recipe.models[0].config.data_dir if self.recipe.models else None
+        device = self.recipe.models[0].config.device if self.recipe.models else "auto"
+        state = path.with_name(path.name + ".partial")
+        results = evaluate(
+            model,
+            load_dataset(self.recipe.dataset, data_dir),
+            evaluation_specs(evaluation),
+            n_examples=evaluation.get("n_examples"),
+            device=device,
+            state_path=state,
+            model_info=info,
+            progress=self.progress,
+            stop_at=deadline,
+            search_math=evaluation.get("search_math", "tf32"),
+            earlier=existing,
+        )
+        results["reproduce"] = {
+            "recipe": self.recipe.name,
+            "scale": self.recipe.scale,
+            "model": entry["id"],
+            "zoo_id": entry["id"],
+            **({"trained_elsewhere": entry["trained_elsewhere"]} if "trained_elsewhere" in entry else {}),
+            "evaluation_key": key,
+        }
+        files.write_json(path, results)
+        state.unlink(missing_ok=True)
+        return path
+
     def render_leaderboards(self) -> None:
         from sam_bench.leaderboard.board import render
 
@@ -319,6 +361,12 @@ class Reproduction:
                         continue  # its next chunk did not fit: the next cells' work may (cheaper chunks, epochs)
                     return False  # training stopped: the time is up
                 grid.update(1)
+        for entry in self.zoo_models if not self.work_limited else []:
+            try:
+                self.evaluate_zoo_entry(entry, deadline)
+            except EvaluationStopped:
+                self.log(f"{entry['id']}: evaluation stopped by the time limit; run the same command again to continue")
+                return False
         return not self.not_evaluated and not self.evaluation_waits
 
     def run_cell(self, plan: ModelPlan, deadline: float | None = None) -> bool:

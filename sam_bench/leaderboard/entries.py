@@ -238,24 +238,26 @@ def _clean(ev: Evaluation) -> float:
 
 
 def _footnote(entry: dict, aa: dict) -> str:
+    version = ""
+    if "trained_elsewhere" not in entry and aa.get("version", "standard") != "standard":
+        version = f" ({aa_version_text(aa)}, not the standard version)"
+    stored = entry["weights"]["dtype"]
+    return f"{training_text(entry)}; AutoAttack{version} on {_evaluated(aa)}; weights stored as {stored}."
+
+
+def training_text(entry: dict) -> str:
+    """Who trained a model and how, as a board's footnote and a RobustBench submission say it: a run of sam-bench
+    from its training record, a model trained elsewhere in its importer's words (trained_elsewhere_text)."""
     if "trained_elsewhere" in entry:
-        stored = entry["weights"]["dtype"]
-        return f"{trained_elsewhere_text(entry)}; AutoAttack on {_evaluated(aa)}; weights stored as {stored}."
+        return trained_elsewhere_text(entry)
     cfg = entry["training"]["config"]
     trained, used = entry["trained_on"], entry["training"].get("n_train_used")
     if trained == "cifar10-sample":
         data = f"{used:,} images of the bundled CIFAR-10 sample" if used else "the bundled CIFAR-10 sample"
     else:
         data = trained if not used else f"{used:,} {trained} training images"
-    evaluated = _evaluated(aa)
     epochs = f"{cfg['epochs']} epoch" + ("s" if cfg["epochs"] != 1 else "")
-    version = (
-        "" if aa.get("version", "standard") == "standard" else f" ({aa_version_text(aa)}, not the standard version)"
-    )
-    return (
-        f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data}); "
-        f"AutoAttack{version} on {evaluated}; weights stored as {entry['weights']['dtype']}."
-    )
+    return f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data})"
 
 
 def _evaluated(aa: dict) -> str:

@@ -9,7 +9,14 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, corruptions_board, publication
-from sam_bench.leaderboard.entries import CHECKOUT, MODEL_INFO_KEYS, TEST_SET_SIZE, entry_path, read_entry
+from sam_bench.leaderboard.entries import (
+    CHECKOUT,
+    MODEL_INFO_KEYS,
+    TEST_SET_SIZE,
+    entry_path,
+    read_entry,
+    training_text,
+)
 from sam_bench.leaderboard.evidence import check_entry
 from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.version import __version__
@@ -69,7 +76,9 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
             f"test set of {full:,} images"
         )
     trained_on = extras.get("trained_on")
-    if trained_on != dataset:
+    # a model trained elsewhere names its training data in its importer's words (the issue text quotes them)
+    elsewhere = bool(entry and "trained_elsewhere" in entry) and trained_on != "cifar10-sample"
+    if trained_on != dataset and not elsewhere:
         what = "the bundled 1,500-image sample" if trained_on == "cifar10-sample" else trained_on
         problems.append(f"the model was trained on {what}, not on the {dataset} training set")
     if entry and extras.get("weights_sha256") != entry["weights_sha256"]:
@@ -85,11 +94,13 @@ def issue_text(info: dict, entry: dict, model_id: str) -> str:
     """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
     aa = info["sam_bench"]["autoattack"]
     w = entry["weights"]
+    stored = f"model_zoo/{entry['dataset']}/{entry['threat_model']}/{w['file']} in the sam-bench repository"
     where = w.get("url") or (
-        f"model_zoo/{entry['dataset']}/{entry['threat_model']}/{w['file']} in the sam-bench "
-        "repository (no public URL recorded: add one with `sam-bench zoo add --url`, or share "
+        f"{stored} (no public URL recorded: add one with `sam-bench zoo add --url`, or share "
         "the file privately with adversarial.benchmark@gmail.com)"
     )
+    if "trained_elsewhere" in entry:  # its authors' checkpoint and code, the copy evaluated here beside them
+        where = f"{entry['trained_elsewhere']['source']}; evaluated here from {w.get('url') or stored}"
     robustbench_arch = (
         entry["arch"]["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4")
         and entry["arch"].get("width", 1.0) == 1.0
@@ -113,6 +124,7 @@ def issue_text(info: dict, entry: dict, model_id: str) -> str:
 - **Clean accuracy**: {info["clean_acc"]}%
 - **Robust accuracy**: {info["autoattack_acc"]}%
 - **Additional data**: {str(info["additional_data"]).lower()}
+- **Training**: {training_text(entry)}.
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
 {info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \
 {aa.get("device_name") or "unknown device"}; run with `sam-bench evaluate {model_id} --attack autoattack \

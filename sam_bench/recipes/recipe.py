@@ -17,6 +17,7 @@ from sam_bench import files, schema
 from sam_bench.errors import BadInput
 from sam_bench.recipes.endpoints import Endpoints, read_endpoints
 from sam_bench.recipes.evaluation_block import autoattack_budgets
+from sam_bench.recipes.zoo_models import zoo_ids
 from sam_bench.training.loop import RUNTIME_KEYS, TrainConfig
 
 RECIPE_DIR = Path(__file__).parent  # the shipped recipes (*.yaml) lie beside this module
@@ -61,6 +62,8 @@ class Recipe:
     endpoints: Endpoints = field(default_factory=lambda: Endpoints({}, {}))
     # What the scale is for, in a line (the scales table in docs/reproducing.md; not part of any run's settings)
     role: str | None = None
+    # Zoo ids of models trained elsewhere, evaluated beside the trained ones and never trained (zoo_models.py)
+    zoo: list[str] = field(default_factory=list)
 
     def describe(self) -> dict:
         return {
@@ -72,6 +75,7 @@ class Recipe:
             "evaluation": self.evaluation,
             **({"reuse": self.reuse} if self.reuse else {}),
             **({"compute_budget": self.compute_budget} if self.compute_budget else {}),
+            **({"zoo": self.zoo} if self.zoo else {}),
             **self.endpoints.describe(),
             "models": [
                 {"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
@@ -268,4 +272,5 @@ def load_recipe(
         s.get("compute_budget"),
         endpoints,
         s.get("role"),
+        zoo_ids(data, s, where, scale),
     )

@@ -21,6 +21,7 @@ from sam_bench.report import (
     confirmatory,
     extension_tests,
     gpu_minutes,
+    imported_models,
     mechanism,
     pareto,
     plots,
@@ -147,6 +148,7 @@ def write_report(out: str | Path, folder: Folder | None = None, measured_again: 
         lines += autoattack_tail.section(records)
     if against_published.applies(records):  # full-scale models beside RobustBench's published ones
         lines += against_published.section(out, records)
+    lines += imported_models.section(folder)  # the recipe's zoo models trained elsewhere, if any
     lines += _guard_lines(records)
     lines += _verdict_lines(folder.verdicts)
     if pareto.applies(records):  # single-step AT beside SAM: accuracy against cost
