@@ -113,6 +113,7 @@ def _record(path: Path, verdicts, sha256: str) -> dict:
                 "evaluation": v.evaluation,
                 "rerun": v.rerun,
                 "replayed": v.replayed,
+                "every_image": v.every_image,
                 "strata": [
                     {
                         "recorded": "correct" if s.recorded_correct else "wrong",
