@@ -233,6 +233,40 @@ def test_verify_checks_a_boards_results_files_and_refuses_one_that_changed_since
     assert result.exit_code == 1 and "not the file the board's figures came from" in result.output, result.output
 
 
+def test_a_full_rerun_of_a_board_is_shown_in_its_entrys_row_until_the_results_change(world):
+    """`verify BOARD --full` re-runs every image of the results the entries come from, keeps its record at the
+    boards' root and renders the boards: the entry's row (table and page) says where, when and how it agreed."""
+    assert add(world, "aa8.json").exit_code == 0
+    full = ["verify", world / "boards" / "cifar10" / "Linf", "--full", "--zoo-dir", world / "zoo", "--quiet"]
+    result = invoke(*full)
+    assert result.exit_code == 0, result.output
+    [rerun] = json.loads((world / "boards" / "recheck.json").read_text())["models"]
+    assert rerun["identical"] and rerun["n_examples"] == 64
+    shown = f"full re-run {rerun['rechecked'][:10]} on cpu, torch "
+    [table] = [p for p in (world / "boards").glob("cifar10-Linf*.md") if A in p.read_text()]
+    row = next(line for line in table.read_text().splitlines() if A in line)
+    assert shown in row and "identical on 64 images" in row, row
+    assert shown in table.with_suffix(".html").read_text()
+    edit(world / "aa8.json", lambda r: r.update(created="2020-01-01T00:00:00+00:00"))  # other bytes, same figures
+    assert add(world, "aa8.json").exit_code == 0
+    assert "full re-run" not in table.read_text()  # the record re-ran the earlier file, not this one
+
+
+def test_a_full_reruns_differing_images_are_counted_in_its_row():
+    from sam_bench.leaderboard import full_reruns
+
+    rerun = {
+        "rechecked": "2026-11-28T06:00:00+00:00",
+        "n_examples": 500,
+        "environment": {"device": "cpu", "torch_version": "2.13.0+cpu", "cpu_threads": 2},
+        "evaluations": [{"n": 500, "images_differing": 0}, {"n": 420, "images_differing": 3}],
+    }
+    assert (
+        full_reruns.describe(rerun)
+        == "full re-run 2026-11-28 on cpu, torch 2.13.0+cpu, 2 threads: 3 of 920 image outcomes differ"
+    )
+
+
 def test_verify_reports_a_check_the_time_limit_cut_as_partial(world):
     from sam_bench.evaluation.spot_check import spot_check
 

@@ -140,3 +140,17 @@ def test_report_verify_measures_the_shown_results_again_and_refuses_swapped_budg
         "Not measured again: the figures of the 1 results files shown are read from them"
         in (sample_st / "REPORT.md").read_text()
     )
+
+
+def test_report_verify_cut_by_its_time_limit_says_partial_and_names_what_it_left(sample_st, monkeypatch):
+    """`report --verify --max-minutes`: a limit already reached (the clock's deadline injected as past) leaves every
+    attack unmeasured; the output and the report's header say PARTIAL and name them, never "every one agreed"."""
+    from sam_bench.runtime import clock
+
+    monkeypatch.setattr(clock, "stop_at", lambda minutes, started=None: None if minutes is None else 0.0)
+    result = CliRunner().invoke(cli, ["report", str(sample_st), "--verify", "--max-minutes", "5"])
+    assert result.exit_code == 0, result.output
+    assert "PARTIAL: the time limit left 7 evaluations unmeasured: results/ST-eefd72d0d5.json: pgd " in result.output
+    header = (sample_st / "REPORT.md").read_text()
+    assert "Measured again, PARTIAL:" in header and "the time limit left 7 unmeasured: `results/ST-" in header
+    assert "every one agreed" not in header

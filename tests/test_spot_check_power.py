@@ -91,3 +91,54 @@ def test_two_checks_draw_different_samples_and_a_seed_replays_one():
     first, second = spot_check.fresh_seed(), spot_check.fresh_seed()
     assert first != second and sample(first) != sample(second)
     assert sample(first) == sample(first)
+
+
+class _Counted:
+    """Weights stand-in whose prediction of an image is written in its first pixel; counts the images it sees."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def predictions(self, x, batch_size):
+        self.seen += len(x)
+        return (x[:, 0, 0, 0] * 255).round().long()
+
+
+def _clean_world(n: int, rng):
+    from types import SimpleNamespace
+
+    labels = rng.integers(0, 10, n)
+    predicted = np.where(rng.random(n) < CLEAN, labels, (labels + 1) % 10)
+    x = np.zeros((n, 1, 1, 3), np.uint8)
+    x[:, 0, 0, 0] = predicted
+    return SimpleNamespace(x_test=x, y_test=labels), predicted == labels
+
+
+def _ticking(seconds_per_call: float):
+    calls = iter(range(1_000_000))
+    return lambda: seconds_per_call * next(calls)
+
+
+@pytest.mark.parametrize("n", [1_000, 10_000])
+def test_a_costly_clean_pass_takes_a_sample_with_the_stated_power_and_a_cheap_one_every_image(n):
+    """The first batch's time foretells the whole: within CLEAN_EVERY_IMAGE_S every image runs; beyond it the first
+    batch and a sample of both strata, of the size the power target asks for (a clock injected: one tick a call)."""
+    rng = np.random.default_rng(n)
+    data, clean = _clean_world(n, rng)
+    batch = 250
+    cheap = spot_check.CLEAN_EVERY_IMAGE_S * batch / n  # the first batch foretells exactly the limit
+    model = _Counted()
+    parts, predicted = spot_check._clean_pass(model, data, clean, batch, 1, False, _ticking(cheap))
+    assert model.seen == n and sorted(np.concatenate(parts)) == list(range(n))
+    model = _Counted()
+    parts, predicted = spot_check._clean_pass(model, data, clean, batch, 1, False, _ticking(2 * cheap))
+    later = np.arange(n) >= batch
+    wanted = [sample_size(int((later & c).sum()), n) for c in (clean, ~clean)]
+    head = [int(clean[:batch].sum()), int((~clean[:batch]).sum())]
+    assert [len(p) for p in parts] == [w + h for w, h in zip(wanted, head)] and model.seen < n
+    union = np.sort(np.concatenate(parts))
+    assert (predicted.numpy() == data.x_test[union, 0, 0, 0]).all()  # each prediction is its own image's
+    assert all(clean[p].all() == (i == 0) and (~clean[p]).all() == (i == 1) for i, p in enumerate(parts))
+    model = _Counted()
+    spot_check._clean_pass(model, data, clean, batch, 1, True, _ticking(2 * cheap))
+    assert model.seen == n  # every_image: the tolerance measurement, whatever it costs

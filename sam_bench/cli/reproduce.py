@@ -203,7 +203,11 @@ def _folder(recipe, scale, out, update_committed, status) -> str | None:
 @zoo_dir_option(default="a reproduction folder's own model_zoo/ if it has one")
 @data_dir_option
 @device_option(default="cpu", note="where --verify measures")
-def report(folder, readme, verify, zoo_dir, data_dir, device):
+@max_minutes_option(
+    "with --verify, no evaluation's check starts after it; the report and the output then name the evaluations "
+    "left unmeasured (PARTIAL)."
+)
+def report(folder, readme, verify, zoo_dir, data_dir, device, max_minutes):
     """Rewrite REPORT.md and the plots of a reproduction folder from its results files."""
     from sam_bench.report import findings, summary
     from sam_bench.report.document import write_report
@@ -213,9 +217,10 @@ def report(folder, readme, verify, zoo_dir, data_dir, device):
         if not findings.holds_markers(path):
             summary.check_readme(path, folder)
     loaded = Folder.load(folder)  # read, checked and judged once for the report and its summary
-    if verify:
-        _verify(loaded, zoo_dir, data_dir, device)
-    click.echo(f"wrote {write_report(folder, loaded, measured_again=verify)}")
+    unmeasured = _verify(loaded, zoo_dir, data_dir, device, clock.stop_at(max_minutes)) if verify else []
+    click.echo(f"wrote {write_report(folder, loaded, measured_again=verify, unmeasured=unmeasured)}")
+    if unmeasured:
+        click.echo(f"PARTIAL: the time limit left {len(unmeasured)} evaluations unmeasured: {', '.join(unmeasured)}")
     for path in readme:
         if summary.has_markers(path, folder):
             click.echo(f"wrote {summary.update_readme(path, loaded)}")
@@ -223,8 +228,9 @@ def report(folder, readme, verify, zoo_dir, data_dir, device):
             click.echo(f"wrote the findings in {path}")
 
 
-def _verify(loaded, zoo_dir, data_dir, device) -> None:
-    """Every results file a report shows against the weights it names, on its sample (evaluation.spot_check):
+def _verify(loaded, zoo_dir, data_dir, device, stop_at=None) -> list[str]:
+    """Every results file a report shows against the weights it names, on its sample (evaluation.spot_check), and
+    the evaluations a time limit (`stop_at`) left unmeasured ('results/X.json: pgd Linf 8/255'):
     a zoo model's from the folder's own zoo where it has one, another run's from its run folder. The gate of
     `leaderboard add`: each file read once, its test set the one its name says, and the bytes measured again
     those the report was loaded from (a file changed since is refused)."""
@@ -237,6 +243,7 @@ def _verify(loaded, zoo_dir, data_dir, device) -> None:
 
     if zoo_dir is None and (loaded.path / "model_zoo").is_dir():
         zoo_dir = str(loaded.path / "model_zoo")  # a scale that keeps its zoo to itself (publish: false)
+    unmeasured: list[str] = []
     for record in loaded.records:
         run = loaded.path / "runs" / f"{record.name}-{record.key}"
         own = None if record.results.model.zoo_id or not has_weights(run) else str(run)
@@ -248,5 +255,7 @@ def _verify(loaded, zoo_dir, data_dir, device) -> None:
         results_file.check_known_test_set(record.results.dataset.name, record.results.dataset.sha256, str(shown))
         click.echo(f"{shown}: measuring a sample of every evaluation again from its weights")
         with pinned.private_copy() as copy:
-            verdicts = spot_check(copy, zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own)
+            verdicts = spot_check(copy, zoo_dir=zoo_dir, data_dir=data_dir, device=device, weights=own, stop_at=stop_at)
         click.echo(f"{shown}: {summary(verdicts)}")
+        unmeasured += [f"{shown}: {name}" for name in verdicts.skipped]
+    return unmeasured

@@ -71,6 +71,36 @@ def targets_of(target: Path, zoo_dir):
     return [(path, None, sha) for path, sha in sources], zoo_dir
 
 
+def _full_board(ctx, board: Path, data_dir, zoo_dir, device, out, quiet) -> None:
+    """Every results file a board's entries come from re-run in full (`sam-bench recheck`), its record kept at the
+    boards' root (or `out`), and the boards rendered again so that each entry's row shows its last full re-run."""
+    from sam_bench.cli.recheck import recheck_command
+    from sam_bench.leaderboard import full_reruns
+    from sam_bench.leaderboard.render import render
+
+    paths = [p for p, _, _ in targets_of(board, zoo_dir)[0]]
+    root = full_reruns.boards_root(board)
+    differing = None
+    try:
+        ctx.invoke(
+            recheck_command,
+            targets=tuple(str(p) for p in paths),
+            data_dir=data_dir,
+            zoo_dir=zoo_dir,
+            device=device,
+            out=out or str(full_reruns.record_path(root)),
+            report=False,
+            quiet=quiet,
+        )
+    except SystemExit as stop:  # images differ: the board shows it all the same, then the command fails
+        differing = stop
+    if out is None:
+        for page in render(root):
+            click.echo(f"wrote {page}")
+    if differing is not None:
+        raise differing
+
+
 def _record(path: Path, verdicts, sha256: str) -> dict:
     return {
         "results": str(path),
@@ -83,6 +113,7 @@ def _record(path: Path, verdicts, sha256: str) -> dict:
                 "evaluation": v.evaluation,
                 "rerun": v.rerun,
                 "replayed": v.replayed,
+                "every_image": v.every_image,
                 "strata": [
                     {
                         "recorded": "correct" if s.recorded_correct else "wrong",
@@ -138,18 +169,18 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_mi
 
         for target in targets:
             given = Path(target)
-            paths = [given] if given.is_file() or (given / "results").is_dir() else None
-            if paths is None:
-                paths = [p for p, _, _ in targets_of(given, zoo_dir)[0]]
-            ctx.invoke(
-                recheck_command,
-                targets=tuple(str(p) for p in paths),
-                data_dir=data_dir,
-                zoo_dir=zoo_dir,
-                device=device,
-                out=out,
-                quiet=quiet,
-            )
+            if given.is_file() or (given / "results").is_dir():
+                ctx.invoke(
+                    recheck_command,
+                    targets=(target,),
+                    data_dir=data_dir,
+                    zoo_dir=zoo_dir,
+                    device=device,
+                    out=out,
+                    quiet=quiet,
+                )
+            else:
+                _full_board(ctx, given, data_dir, zoo_dir, device, out, quiet)
         return
     stop_at = clock.stop_at(max_minutes)
     checked, refused, partial = [], [], []

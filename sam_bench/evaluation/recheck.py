@@ -254,6 +254,7 @@ def recheck_file(
         "n_examples": n,
         "evaluations": compared,
         "identical": all(c["images_differing"] == 0 for c in compared),
+        "rechecked": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "recorded_environment": {k: results.environment.get(k) for k in ENVIRONMENT_KEYS},
         "environment": {k: here.get(k) for k in ENVIRONMENT_KEYS},
     }

@@ -124,17 +124,20 @@ def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
     return text
 
 
-def write_report(out: str | Path, folder: Folder | None = None, measured_again: bool = False) -> Path:
+def write_report(
+    out: str | Path, folder: Folder | None = None, measured_again: bool = False, unmeasured: list[str] | None = None
+) -> Path:
     """(Re)write REPORT.md and its plots from the reproduction's results files (`folder`: the folder
     already loaded, as `report --readme` hands it to the summary too). `measured_again`: every results file shown
-    was measured again on a sample from its weights and agreed (`report --verify`); the header says which."""
+    was measured again on a sample from its weights and agreed (`report --verify`); `unmeasured`: the evaluations a
+    time limit left out of that check ('results/X.json: pgd Linf 8/255'). The header says which."""
     out = Path(out)
     folder = folder or Folder.load(out)
     plan, records, cost = folder.plan, folder.records, folder.cost
     report = out / "REPORT.md"
     lines = _header_lines(out, plan, records, folder.left_out)
     if records:
-        lines += [_measured_again_line(len(records), measured_again), ""]
+        lines += [_measured_again_line(len(records), measured_again, unmeasured or []), ""]
     if not records:
         files.write_text(report, "\n".join(lines) + "\n")
         return report
@@ -167,9 +170,18 @@ def write_report(out: str | Path, folder: Folder | None = None, measured_again: 
     return report
 
 
-def _measured_again_line(files_shown: int, measured_again: bool) -> str:
+def _measured_again_line(files_shown: int, measured_again: bool, unmeasured: list[str]) -> str:
     """Whether the figures below were measured again from the weights, or only read (a results file agrees with
-    its own per-image outcomes, but two evaluations whose labels were swapped agree with theirs too)."""
+    its own per-image outcomes, but two evaluations whose labels were swapped agree with theirs too), and which
+    evaluations a time limit left unmeasured."""
+    if measured_again and unmeasured:
+        return (
+            f"Measured again, PARTIAL: a sample of the evaluations of the {files_shown} results files shown was "
+            "measured again from the weights they name before this report was written (`sam-bench report --verify "
+            f"--max-minutes`), and every one measured agreed; the time limit left {len(unmeasured)} unmeasured: "
+            + ", ".join(f"`{u}`" for u in unmeasured)
+            + "."
+        )
     if measured_again:
         return (
             f"Measured again: a sample of every evaluation of the {files_shown} results files shown was measured "

@@ -1,0 +1,123 @@
+"""How far faithful re-runs of an AutoAttack evaluation disagree with its results file and with each other, image by
+image, as the spot check re-runs it (sam_bench/evaluation/spot_check.py: the labelled version with its full attack
+list on a sample of the clean-correct images, from a seed of the check's own, the sampled images in one batch).
+
+    python tools/autoattack_tolerance.py RESULTS.json --evaluation "autoattack Linf 1/255" --images 24 --runs 4 \
+        --out benchmarks/autoattack-tolerance.log
+
+AutoAttack's random starts are drawn for a whole batch from one seed, and each attack runs only on the images the
+ones before it left robust, so a re-run on a sample cannot replay the recorded draws: the spot check holds each
+stratum to a chance instead (`Remeasure.chance` in evaluation/attack_table.py). This measures that chance: from the
+images the file records robust and those it records fooled (`--images` of each, drawn from `--sample-seed`), each of
+`--runs` re-runs (seeds 0, 1, ...) counts the images whose outcome differs from the file, and every pair of re-runs
+the images on which they differ from each other. Appends one JSON record (with the command, the CPU, threads and load
+average) to `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def measure(path: Path, name: str, images: int, runs: int, sample_seed: int, threads: int, data_dir=None) -> dict:
+    import numpy as np
+    import torch
+
+    from sam_bench.evaluation import outcomes, results_file, spot_check
+    from sam_bench.evaluation.recheck import label, measured_data, named_weights
+    from sam_bench.evaluation.results_record import Results
+    from sam_bench.runtime.memory_format import EVALUATION, place
+
+    torch.set_num_threads(threads)
+    results = Results(results_file.read(path), path)
+    evaluation = next((e for e in results.evaluations if label(e) == name), None)
+    if evaluation is None:
+        raise SystemExit(f"{path}: no evaluation {name!r}; it has {', '.join(label(e) for e in results.evaluations)}")
+    net, _ = named_weights(path, results, None, None)
+    data = measured_data(path, results, data_dir)
+    model = spot_check._Model(
+        place(net, torch.device("cpu"), EVALUATION).eval(), torch.device("cpu"), results.search_math
+    )
+    clean_record = results.evaluation("clean")
+    clean = outcomes.decode(clean_record.outcomes)
+    recorded = outcomes.decode(evaluation.outcomes)
+    eligible = clean[: len(recorded)]
+    rng = np.random.default_rng(sample_seed)
+    robust_pool, fooled_pool = np.flatnonzero(eligible & recorded), np.flatnonzero(eligible & ~recorded)
+    parts = [np.sort(rng.choice(pool, min(images, len(pool)), replace=False)) for pool in (robust_pool, fooled_pool)]
+    union = np.sort(np.concatenate(parts))
+    x, y = spot_check._images(data, union)
+    spec = spot_check._rerun(evaluation)
+    rows, now_by_run = [], []
+    for run in range(runs):
+        started = time.time()
+        now = model.robust(spec, x, y, seed=run)
+        now_by_run.append(now)
+        rows.append(
+            {
+                "seed": run,
+                "differing_from_file": {
+                    "recorded robust": int((now[np.searchsorted(union, parts[0])] != True).sum()),  # noqa: E712
+                    "recorded fooled": int((now[np.searchsorted(union, parts[1])] != False).sum()),  # noqa: E712
+                },
+                "seconds": round(time.time() - started, 1),
+            }
+        )
+    pairs = [int((a != b).sum()) for a, b in itertools.combinations(now_by_run, 2)]
+    return {
+        "results": str(path),
+        "evaluation": name,
+        "attacks": list(evaluation.settings["attacks"]),
+        "sampled": {"recorded robust": len(parts[0]), "recorded fooled": len(parts[1])},
+        "sample_seed": sample_seed,
+        "runs": rows,
+        "differing_between_runs": pairs,
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--evaluation", required=True, help="as the spot check names it: 'autoattack Linf 1/255'")
+    parser.add_argument("--images", type=int, default=24, help="images drawn from each stratum")
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    import torch
+
+    started = time.time()
+    record = measure(
+        args.results, args.evaluation, args.images, args.runs, args.sample_seed, args.threads, args.data_dir
+    )
+    record.update(
+        {
+            "command": shlex.join(["python", "tools/autoattack_tolerance.py", *(argv or sys.argv[1:])]),
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+            "load_average": [round(v, 1) for v in os.getloadavg()],
+            "seconds": round(time.time() - started, 1),
+        }
+    )
+    with open(args.out, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
