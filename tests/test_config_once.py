@@ -216,7 +216,7 @@ def test_every_command_takes_the_shared_options_from_one_module():
                 assert help_text.startswith(options.MAX_MINUTES_HELP), where
                 assert param.callback is options.check_max_minutes, where
     assert len(takers["device"]) >= 7 and len(takers["quiet"]) >= 7 and len(takers["out"]) >= 9
-    assert sorted(takers["max_minutes"]) == ["bench", "evaluate", "reproduce", "train", "verify"]
+    assert sorted(takers["max_minutes"]) == ["bench", "evaluate", "report", "reproduce", "train", "verify"]
     assert len(takers["zoo_dir"]) >= 9  # evaluate, analyze, recheck, reproduce, zoo add/list/verify, leaderboard ...
 
 

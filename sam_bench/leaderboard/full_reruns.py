@@ -67,10 +67,10 @@ def annotate(models: list[dict], root: Path) -> list[dict]:
     shown = []
     for m in models:
         sources = (m.get("sam_bench") or {}).get("sources") or []
-        reruns = [found.get(str(s.get("sha256"))) for s in sources]
-        if sources and all(reruns):
-            last = max(reruns, key=lambda r: str(r.get("rechecked") or ""))
-            every_evaluation = [c for r in reruns for c in r["evaluations"]]
+        reruns = [rerun for s in sources if (rerun := found.get(str(s.get("sha256")))) is not None]
+        if sources and len(reruns) == len(sources):
+            last = max(reruns, key=lambda rerun: str(rerun.get("rechecked") or ""))
+            every_evaluation = [c for rerun in reruns for c in rerun["evaluations"]]  # a recheck record's entries
             m = {**m, KEY: describe({**last, "evaluations": every_evaluation})}
         shown.append(m)
     return shown
