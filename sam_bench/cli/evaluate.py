@@ -160,7 +160,8 @@ def _evaluate_corruptions(
     beside it, so that the same command continues a killed or stopped one."""
     from sam_bench import files
     from sam_bench.errors import SamBenchError
-    from sam_bench.evaluation.corruption_runner import evaluate_model, state_path
+    from sam_bench.evaluation.chunk_state import state_path
+    from sam_bench.evaluation.corruption_runner import evaluate_model
     from sam_bench.evaluation.evaluate import EvaluationStopped
     from sam_bench.evaluation.results_record import Results
     from sam_bench.runtime.provenance import resolve_device
@@ -355,6 +356,7 @@ def evaluate_command(
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput, SamBenchError
     from sam_bench.evaluation import results_file
+    from sam_bench.evaluation.chunk_state import state_path
     from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
     from sam_bench.evaluation.model_ref import load_model_ref
     from sam_bench.evaluation.specs import make_attacks
@@ -465,7 +467,7 @@ def evaluate_command(
     with warnings.catch_warnings():
         warnings.showwarning = show if main else (lambda *args, **kwargs: None)  # said once, by rank 0
         for (model, info), ref, path in zip(loaded, models, outputs):
-            state = path.with_name(path.stem + ".partial.json")
+            state = state_path(path)
             try:
                 results = evaluate(
                     model,

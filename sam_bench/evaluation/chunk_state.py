@@ -26,6 +26,12 @@ from sam_bench.evaluation.specs import AttackSpec
 STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
 
 
+def state_path(out) -> Path:
+    """Where an evaluation into the results file `out` keeps its finished chunks (removed once `out` is written)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".partial.json")
+
+
 class ChunkState:
     """The finished chunks, and the timed probes run before chunks under a time limit (`probes`: chunk key ->
     where it ran, its images and seconds): a chunk the limit left waiting keeps its probe, so the next call on

@@ -39,7 +39,7 @@ from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import corruption_outcomes, outcomes, results_file
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
-from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState
+from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, state_path
 from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block, to_float
 from sam_bench.evaluation.model_ref import load_model_ref, weights_sha256
 from sam_bench.runtime import clock, math_mode
@@ -221,12 +221,6 @@ def evaluation_entry(record: dict, clean_correct: np.ndarray, labels: np.ndarray
 
 # The data sets a model may be trained on for CIFAR-10-C to test it: CIFAR-10's classes, in CIFAR-10's order
 CIFAR10_TRAINED = ("cifar10", "cifar10-sample")
-
-
-def state_path(out: str | os.PathLike) -> Path:
-    """Where an evaluation into `out` keeps its finished chunks (removed once `out` is written)."""
-    out = Path(out)
-    return out.with_name(out.stem + ".partial.json")
 
 
 def evaluate_model(
