@@ -564,13 +564,13 @@ def boards(leaderboard_dir=None, dataset=None, threat_model=None, folders=None) 
     """(dataset, board folder) of every board with entries, RobustBench's first; `threat_model` keeps a norm's
     boards, `folders` the boards named."""
     root = boards_dir(leaderboard_dir)
-    found = {(p.parent.parent.name, p.parent.name) for p in root.glob("*/*/*.json")}
     order = [b.folder for b in budgets.all_boards()]
+    # a folder of no eps board (the corruptions boards) is rendered by its own module
+    found = {(p.parent.parent.name, p.parent.name) for p in root.glob("*/*/*.json") if p.parent.name in order}
     return [
         (d, f)
-        for d, f in sorted(found, key=lambda k: (k[0], order.index(k[1]) if k[1] in order else len(order), k[1]))
-        if f in order  # a folder of no eps board (the corruptions boards) is rendered by its own module
-        and (not dataset or d == dataset)
+        for d, f in sorted(found, key=lambda k: (k[0], order.index(k[1])))
+        if (not dataset or d == dataset)
         and (not threat_model or budgets.board_named(f).norm == threat_model)
         and (folders is None or f in folders)
     ]
