@@ -193,20 +193,16 @@ AUTOATTACK = Attack(
 )
 
 
-def _corruption_runner(*args, **kwargs):
-    """The corruption pass (evaluation.corruption_runner.evaluate_corruptions), imported when it first runs: by
-    name, as the table is read by the modules the runner itself imports (batching)."""
-    import importlib
+def _from_corruption_runner(name: str) -> Callable:
+    """A function of evaluation.corruption_runner, imported when it first runs: by name, as the table is read by
+    the modules the runner itself imports (batching)."""
 
-    return importlib.import_module("sam_bench.evaluation.corruption_runner").evaluate_corruptions(*args, **kwargs)
+    def call(*args, **kwargs):
+        import importlib
 
+        return getattr(importlib.import_module("sam_bench.evaluation.corruption_runner"), name)(*args, **kwargs)
 
-def _corruption_sample(*args, **kwargs):
-    """The corruption pass measured again on a sample (evaluation.corruption_runner.remeasured_sample), imported
-    when it first runs."""
-    import importlib
-
-    return importlib.import_module("sam_bench.evaluation.corruption_runner").remeasured_sample(*args, **kwargs)
+    return call
 
 
 def _corruption_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
@@ -223,12 +219,12 @@ CORRUPTIONS = Attack(
     "corruptions",
     display="corruptions",
     help="common corruptions (CIFAR-10-C: 15 corruptions at 5 severities, a set picked by --corruption-set)",
-    runner=_corruption_runner,
+    runner=_from_corruption_runner("evaluate_corruptions"),
     specs=_corruption_specs,
     cost=lambda spec, num_classes: CORRUPTION_PASSES,
     options=("corruption_set",),
     # deterministic: a sampled image of any corruption and severity made again and classified as recorded
-    remeasure=Remeasure(replayable=True, chance=0.0, own=_corruption_sample),
+    remeasure=Remeasure(replayable=True, chance=0.0, own=_from_corruption_runner("remeasured_sample")),
     bounded_by_clean=False,
 )
 
