@@ -382,6 +382,8 @@ def test_add_says_wrote_only_when_the_entry_changed_and_clears_a_killed_writers_
     again = add(world, "aa8.json")
     assert again.exit_code == 0 and not wrote(again) and f"unchanged {world / BOARD}" in again.output
     assert not leftover.exists()
+    # the board stands on these very bytes already: adding them again publishes nothing and measures nothing
+    assert "nothing to measure again" in again.output and "agree with the weights" not in again.output
 
 
 def test_board_temporaries_are_ignored_by_git():

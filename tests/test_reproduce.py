@@ -195,6 +195,23 @@ def test_only_works_on_the_named_models_or_seeds(smoke, tmp_path):
     assert result.exit_code == 2 and "has no model (or model:seed) 'ST:7'" in result.output
 
 
+def test_no_leaderboard_puts_nothing_on_a_board_and_is_refused_where_it_cannot_hold(smoke, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke["out"], out)
+    shutil.rmtree(out / "leaderboards")
+    args = ["reproduce", str(PIPELINE), "--scale", "test", "--out", str(out), "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(cli, [*args, "--no-leaderboard"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "leaderboards").exists() and (out / "REPORT.md").is_file()
+    result = CliRunner().invoke(cli, [*args, "--no-leaderboard", "--parallel", "2"])
+    assert result.exit_code == 2 and "--no-leaderboard is for the local executor" in result.output
+    result = CliRunner().invoke(cli, args)  # without it, the same grid's first seeds reach their boards
+    assert result.exit_code == 0, result.output
+    assert list((out / "leaderboards").glob("*/*/*.json"))
+
+
 TINY_RECIPE = """
 name: tiny
 dataset: synthetic

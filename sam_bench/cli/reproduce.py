@@ -62,6 +62,13 @@ class ScaleOption(click.Option):
 @device_option(default="auto")
 @zoo_dir_option(reads=False)
 @click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
+@click.option(
+    "--no-leaderboard",
+    "no_leaderboard",
+    is_flag=True,
+    help="Put nothing on a board: train, evaluate and report only (the publication gate's re-measurement, which "
+    "can take longer than the evaluation, is left to a later `leaderboard add`).",
+)
 @max_minutes_option("what is done is saved (resumable): the same command continues.")
 @click.option(
     "--only",
@@ -95,6 +102,7 @@ def reproduce(
     device,
     zoo_dir,
     leaderboard_dir,
+    no_leaderboard,
     max_minutes,
     only,
     compile_,
@@ -130,6 +138,7 @@ def reproduce(
             only=only,
             compile=compile_ or None,
             zoo_models=list(zoo_models) or None,
+            leaderboard=not no_leaderboard,
             **reproduce_settings(recipe, scale, executor_args),
         )
     except KeyboardInterrupt:

@@ -50,6 +50,7 @@ def reproduce(
     parallel: int = 1,
     update_committed: bool = False,
     zoo_models: list[str] | None = None,
+    leaderboard: bool = True,
 ) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
@@ -62,7 +63,8 @@ def reproduce(
     `parallel`: cells worked on at once, each in a process of its own (sam_bench.experiments.parallel).
     `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
     that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination).
-    `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`."""
+    `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.
+    `leaderboard` False: nothing goes on a board (no publication gate runs); `leaderboard add` publishes later."""
     from sam_bench.experiments.destination import reproduction_folder
     from sam_bench.experiments.executors import claimed_cells
     from sam_bench.experiments.parallel import check_parallel
@@ -71,6 +73,10 @@ def reproduce(
     if only is not None and not only:  # an empty list must not mean the whole grid
         raise BadInput("--only names no model; give NAME[,NAME:SEED...], or leave it out for the whole grid")
     check_parallel(parallel, executor)
+    if not leaderboard and (executor == "slurm" or parallel > 1):
+        raise BadInput(
+            "--no-leaderboard is for the local executor, one model at a time: leave out --executor slurm and --parallel"
+        )
     if executor == "slurm":
         from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
 
@@ -103,6 +109,7 @@ def reproduce(
     out = reproduction_folder(recipe.name, scale, out, update_committed)
     check_data(recipe)
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
+    repro.ranks = leaderboard
     # the recipe's models trained elsewhere, found in the zoo before anything is written
     repro.zoo_models = zoo_entries(recipe.zoo, recipe.dataset, recipe.evaluation, repro.zoo_dir)
     if recipe.zoo and parallel > 1:
@@ -130,7 +137,7 @@ def reproduce(
             measured = measure_extensions(recipe, out, deadline, only, repro.log, progress)
             complete = complete and measured
     report = write_report(out)
-    if complete:
+    if complete and leaderboard:
         repro.render_leaderboards()
     return complete, report
 

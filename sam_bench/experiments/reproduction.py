@@ -86,6 +86,7 @@ class Reproduction:
         # cells left for want of stored files this machine cannot fetch (WeightsNotHere)
         self.not_evaluated: list[str] = []
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
+        self.ranks = True  # False: nothing goes on a board (`reproduce --no-leaderboard`)
         # the recipe's zoo models trained elsewhere: evaluated after the trained models, never trained
         self.zoo_models: list[dict] = []
 
@@ -322,8 +323,8 @@ class Reproduction:
     def rank(self, plan: ModelPlan, results_path: Path) -> None:
         from sam_bench.leaderboard.publication import add
 
-        if not plan.primary:
-            return  # only published models are ranked
+        if not plan.primary or not self.ranks:
+            return  # only published models are ranked, and only where the boards are wanted
         try:  # the gate of `leaderboard add`: a cell's results may come from chunks kept on disk
             for entry in add(
                 results_path,

@@ -349,6 +349,17 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[lis
         return [[(path, path in changed) for path in paths] for paths, _ in done]
 
 
+def already_published(results: list, leaderboard_dir=None, zoo_dir=None) -> list[bool]:
+    """Per results file (paths or PinnedResults), whether every board entry it reaches holds already exactly what
+    it would write: the board stands on these very bytes (an entry names its results file and sha256), so adding
+    it again publishes nothing and needs no check (`sam-bench verify` checks what is published)."""
+    done, pending = _plan(results, leaderboard_dir, zoo_dir)
+    return [
+        bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths)
+        for paths, _ in done
+    ]
+
+
 def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path], dict]], dict[Path, dict]]:
     """Each file's (entry paths, one per board it reaches; zoo entry) and the entries as they would be written,
     each file merged into what the ones before it made."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from sam_bench.evaluation import results_file, spot_check
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.leaderboard import corruptions_board
-from sam_bench.leaderboard.entries import figure_refs, planned_entries, results_path, write_entries
+from sam_bench.leaderboard.entries import already_published, figure_refs, planned_entries, results_path, write_entries
 from sam_bench.zoo import store as zoo
 from sam_bench.zoo import training_record
 
@@ -79,15 +79,21 @@ def add_all(
     once, checked (schema, its own evidence, its zoo entry, its data, the model's training record) and measured
     again on a sample from the weights it names, all of them before any entry is written; then the entries written
     from those very bytes (entries.write_entries; a corruptions evaluation's: corruptions_board.write). A file
-    refused writes nothing, of any file. One `Published` per board entry a file reaches (RobustBench's, the small
-    budgets', a corruptions board), in order."""
+    refused writes nothing, of any file. A file whose every entry the boards hold already as it would write it
+    publishes nothing and is not measured again (`sam-bench verify` re-checks what is published). One
+    `Published` per board entry a file reaches (RobustBench's, the small budgets', a corruptions board), in order."""
     every = [pin(path) for path in results]
     corrupted = [one for one in every if corruptions_board.holds_corruptions(one)]  # the corruptions boards'
     pinned = [one for one in every if one not in corrupted]
     for one in corrupted:
         entry = corruptions_board.zoo_entry(one, zoo_dir)
         check_evidence(one, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
-    for one, entry in zip(pinned, planned_entries(pinned, leaderboard_dir, zoo_dir), strict=True):
+    published = already_published(pinned, leaderboard_dir, zoo_dir) if pinned else []
+    for one, entry, standing in zip(pinned, planned_entries(pinned, leaderboard_dir, zoo_dir), published, strict=True):
+        if standing:  # the boards hold exactly what this file would write: nothing is published, nothing to check
+            if progress is not None:
+                progress(f"{one.path}: on its boards already as it is; nothing to measure again")
+            continue
         check_evidence(one, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     written = write_entries(pinned, leaderboard_dir, zoo_dir) if pinned else []
     return [Published(one.path, *corruptions_board.write(one, leaderboard_dir, zoo_dir)) for one in corrupted] + [
