@@ -79,3 +79,54 @@ def test_reproduce_measures_the_extension_on_the_confirmatory_seeds_and_resumes_
 def _extension_section(report: str) -> str:
     assert "## Extension tests" in report
     return report.split("## Extension tests", 1)[1].split("\n## ", 1)[0]
+
+
+def test_a_runs_weights_are_found_where_the_grid_keeps_them(tmp_path):
+    """A published first seed's weights live in the zoo only; a reused run's in the folder it came from."""
+    import shutil
+
+    import pytest
+
+    from sam_bench.errors import SamBenchError
+    from sam_bench.experiments.extension_runs import weights_ref
+    from sam_bench.zoo.store import list_entries
+
+    path = tmp_path / "ext.yaml"
+    path.write_text(RECIPE)
+    out = tmp_path / "ext"
+    reproduce(str(path), "tiny", out=out, device="cpu", progress=False, only=["ST:0"])
+    (st,) = [p for p in load_recipe(str(path), "tiny").models if p.name == "ST" and p.seed == 0]
+    run = out / "runs" / st.run_name
+    assert weights_ref(out, st.run_name) == str(run)
+
+    elsewhere = tmp_path / "other" / "runs" / st.run_name  # a grid that reused the run: reused.json names it
+    elsewhere.mkdir(parents=True)
+    shutil.copy(run / "metadata.json", elsewhere)
+    (elsewhere / "reused.json").write_text(json.dumps({"from": str(run)}))
+    assert weights_ref(tmp_path / "other", st.run_name) == str(run)
+
+    (run / "model.safetensors").unlink()  # the published first seed: its weights in the zoo only
+    (entry,) = [e for e in list_entries(zoo_dir=out / "model_zoo") if "Standard" in e["id"]]
+    assert weights_ref(out, st.run_name, out / "model_zoo") == entry["id"]
+    with pytest.raises(SamBenchError, match="neither in the run's folder"):
+        weights_ref(out, st.run_name, tmp_path / "empty_zoo")
+
+
+def test_the_official_set_is_measured_where_its_files_are_and_its_fallback_elsewhere(tmp_path):
+    import pytest
+
+    from sam_bench.errors import BadInput
+    from sam_bench.experiments.extension_runs import corruption_source
+    from sam_bench.recipes.endpoints import ExtensionTest
+
+    official = ExtensionTest("E1", "corruptions", "cifar10-c", 100, ("SAM", "ST"), fallback_set="cifar10-c-generated")
+    assert corruption_source(official, tmp_path) == ("cifar10-c-generated", None)
+    assert corruption_source(official, None) == ("cifar10-c-generated", None)
+    (tmp_path / "CIFAR-10-C").mkdir()
+    (tmp_path / "CIFAR-10-C" / "labels.npy").write_bytes(b"")  # where RobustBench keeps them: its files are read
+    assert corruption_source(official, tmp_path) == ("cifar10-c", str(tmp_path))
+    strict = ExtensionTest("E1", "corruptions", "cifar10-c", 100, ("SAM", "ST"))
+    with pytest.raises(BadInput, match="names no fallback_set"):
+        corruption_source(strict, tmp_path / "elsewhere")
+    generated = ExtensionTest("E1", "corruptions", "cifar10-c-generated", 100, ("SAM", "ST"))
+    assert corruption_source(generated, tmp_path) == ("cifar10-c-generated", None)

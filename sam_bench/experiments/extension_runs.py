@@ -5,16 +5,19 @@ For each extension test of the scale, every confirmatory seed of the models it c
   <folder>/extensions/<test>/<run-name>.json   a results file (eval-results schema, one `corruptions` entry)
   <folder>/extensions/<test>/<run-name>.partial.json   its finished chunks while it is unfinished
 A results file already there for the run's weights is kept; a time limit stops between chunks, and the next call
-continues from the finished ones. Runs whose weights are kept out of the tree are read the way every run folder is
-(rundir.model: weights.json and its git blob)."""
+continues from the finished ones. A run's weights are taken where the grid keeps them (`weights_ref`): the run's own
+(in the tree, or kept in git: weights.json), the run it was reused from, or the zoo entry made from them (a published
+first seed, whose weights live in the zoo only)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.recipes.endpoints import ExtensionTest
 from sam_bench.report.folder import extension_path
+from sam_bench.rundir.model import has_weights, reused_origin
 
 
 def planned(recipe, test: ExtensionTest) -> list:
@@ -38,7 +41,45 @@ def _measured(path: Path, run_dir: Path) -> bool:
     return files.read_json(path).get("model", {}).get("weights_sha256") == sha
 
 
-def measure_extensions(recipe, out: Path, deadline: float | None, only=None, log=print, progress=False) -> bool:
+def weights_ref(out: Path, run_name: str, zoo_dir=None) -> str:
+    """What to load a finished run's weights from, for `load_model_ref`: its run folder where it holds them (or
+    keeps them in git), else the folder it was reused from, else the id of the zoo entry made from them."""
+    from sam_bench.zoo.store import list_entries
+
+    run_dir = Path(out) / "runs" / run_name
+    for folder in [run_dir, *reused_origin(Path(out), run_name, "from")]:
+        if has_weights(folder):
+            return str(folder)
+    sha = files.read_json(run_dir / "metadata.json").get("weights_sha256")
+    for entry in list_entries(zoo_dir=zoo_dir):
+        if sha and (entry.get("added") or {}).get("run_weights_sha256") == sha:
+            return str(entry["id"])
+    raise SamBenchError(
+        f"{run_dir}: its weights are neither in the run's folder, nor where it was reused from, nor in the zoo"
+    )
+
+
+def corruption_source(test: ExtensionTest, data_dir) -> tuple[str, str | None]:
+    """(the set a test measures on this machine, the folder holding CIFAR-10-C/ where it is the official one): the
+    official files where the data folder holds them (RobustBench's layout, `<data-dir>/CIFAR-10-C/`), else the test's
+    `fallback_set`; refused in one line where it names none. Each results file names the set it is of."""
+    from sam_bench.corruptions import catalogue, official
+
+    if test.corruption_set != catalogue.OFFICIAL:
+        return test.corruption_set, None
+    if data_dir is not None and (official.corruption_folder(data_dir) / "labels.npy").is_file():
+        return test.corruption_set, str(data_dir)
+    if test.fallback_set is not None:
+        return test.fallback_set, None
+    raise BadInput(
+        f"{test.corruption_set} needs the official files in <data-dir>/{official.FOLDER}/ (RobustBench's layout), "
+        f"and the extension test names no fallback_set; give --data-dir the folder that holds {official.FOLDER}/"
+    )
+
+
+def measure_extensions(
+    recipe, out: Path, deadline: float | None, only=None, log=print, progress=False, zoo_dir=None
+) -> bool:
     """Every trained run of every extension test measured (resuming unfinished ones); True when each run the tests
     name has its results file. Runs not trained yet are left for a later call; a time limit stops between chunks
     (EvaluationStopped) and returns False with the finished chunks kept."""
@@ -60,13 +101,16 @@ def measure_extensions(recipe, out: Path, deadline: float | None, only=None, log
                 complete = False
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
+            corruption_set, corruptions_dir = corruption_source(test, plan.config.data_dir)
             try:
                 evaluate_model(
-                    str(run_dir),
+                    weights_ref(Path(out), plan.run_name, zoo_dir),
                     path,
-                    test.corruption_set,
+                    corruption_set,
                     n_examples=test.images,
                     data_dir=plan.config.data_dir,
+                    zoo_dir=zoo_dir,
+                    corruptions_dir=corruptions_dir,
                     device=str(resolve_device(plan.config.device)),
                     progress=progress,
                     stop_at=deadline,

@@ -134,7 +134,7 @@ def reproduce(
         if recipe.endpoints.extension_tests:  # trained runs' extension measurements, finished grids' included
             from sam_bench.experiments.extension_runs import measure_extensions
 
-            measured = measure_extensions(recipe, out, deadline, only, repro.log, progress)
+            measured = measure_extensions(recipe, out, deadline, only, repro.log, progress, repro.zoo_dir)
             complete = complete and measured
     report = write_report(out)
     if complete and leaderboard:
