@@ -202,6 +202,23 @@ def test_deflated_outcomes_are_refused(world):
     assert "states less robustness than its weights have" in result.output
 
 
+def test_deflated_autoattack_outcomes_are_refused_after_retries(world):
+    """AutoAttack's draws cannot be replayed on a sample: an image recorded fooled that the re-run leaves correct is
+    attacked again from other seeds, and one that every try leaves correct refuses the file."""
+
+    def three_robust_images_fooled(r):
+        robust = outcomes.decode(r["evaluations"][0]["outcomes"])
+        robust[np.flatnonzero(robust)[:3]] = False
+        forge(r, r["evaluations"][0], robust)
+
+    assert verify(world, "aa1.json").exit_code == 0  # the faithful file passes
+    edit(world / "aa1.json", three_robust_images_fooled)
+    result = verify(world, "aa1.json")
+    assert result.exit_code == 1 and "autoattack Linf 1/255 (custom: apgd-ce): of " in result.output
+    assert "it records fooled, autoattack (custom: apgd-ce) run again on the weights leaves correct" in result.output
+    assert "was left correct by 4 tries from different seeds" in result.output
+
+
 def test_a_weaker_pgd_under_a_stronger_label_is_refused(world):
     """PGD-1 labelled PGD-10: the labelled attack runs again on the sample and fools what the file records robust."""
     ten = json.loads((world / "pgd.json").read_text())["evaluations"][1]["settings"]
