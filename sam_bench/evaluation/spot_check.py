@@ -23,9 +23,11 @@ The rule. Where the re-run can replay the recorded random draws image by image (
 CPU, checked on a CPU), a faithful file agrees on every sampled image (measured: benchmarks/spot-check-tolerance.log),
 so one differing image refuses it, and the stated power is the power of the check. Where it cannot (AutoAttack,
 whose random starts depend on which images share a batch; a GPU's results checked on a CPU), each image of a
-stratum is taken to differ by chance with probability at most the `chance` of its attack's `remeasure` rule (the
-attack table), and a stratum is refused where P(Binomial(sampled, chance) >= differing) < ALPHA: a weaker check,
-stated as such in docs/evaluation.md.
+stratum is taken to differ by chance with probability at most the chance of its attack's `remeasure` rule (the
+attack table; one per stratum), and a stratum is refused where P(Binomial(sampled, chance) >= differing) < ALPHA.
+AutoAttack's images recorded fooled that the re-run leaves correct are attacked again from other seeds (`retries`),
+and one that every try leaves correct refuses the file: deflation keeps the stated power; inflation is held to the
+chance rule, a weaker check, stated as such in docs/evaluation.md.
 
 What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
 """
