@@ -75,6 +75,19 @@ def test_reproduce_measures_the_extension_on_the_confirmatory_seeds_and_resumes_
     seed0 = [p.run_name for p in recipe.models if p.seed == 0]
     assert not any(extension_path(out, "E1", name).exists() for name in seed0)  # not a confirmatory seed
 
+    # the README's findings give the decided test in words, with both levels, the effect and its interval
+    from sam_bench.report.findings import _extensions
+    from sam_bench.report.folder import Folder
+
+    (said,) = [line for line in _extensions([Folder.load(out)]) if line.startswith("- **E1** at scale tiny")]
+    verdict = re.search(r"\*\*(holds|fails|inconclusive)\*\*", row)[1]
+    assert f"(E1 {verdict})." in said and "2 fresh seeds" in said and "cifar10-sample-c-generated" in said
+    assert (
+        f"{means['ST']:.2f}%" in said
+        and f"{means['SAM']:.2f}%" in said
+        and "not claims of the paper" in "\n".join(_extensions([Folder.load(out)]))
+    )
+
 
 def _extension_section(report: str) -> str:
     assert "## Extension tests" in report

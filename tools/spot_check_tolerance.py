@@ -90,6 +90,7 @@ def main() -> None:
     import torch
 
     from sam_bench import files
+    from sam_bench.runtime.provenance import cpu_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="*", type=Path)
@@ -109,6 +110,9 @@ def main() -> None:
         "tool": "tools/spot_check_tolerance.py",
         "torch": torch.__version__,
         "machine": platform.machine(),
+        "cpu_isa": torch.backends.cpu.get_cpu_capability(),  # the kernels' instruction set: the recorded one may differ
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "files": records,

@@ -8,13 +8,13 @@ k of n models" and no verdict: a verdict is never taken from part of the seeds."
 from __future__ import annotations
 
 import statistics
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sam_bench.corruptions import catalogue
 from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
-from sam_bench.report.comparison import compare, judge
+from sam_bench.report.comparison import Comparison, compare, judge
 from sam_bench.report.folder import extension_path, planned_seed
 from sam_bench.report.run_record import RunRecord
 
@@ -57,6 +57,46 @@ def _set_used(records: list[RunRecord]) -> str:
     return ", ".join(sorted({str((e.settings or {}).get("corruption_set", "?")) for e in entries}))
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One extension test of a folder: its runs measured of those it needs and, once all are, its comparison and
+    verdict (None before: a verdict is never taken from part of the seeds)."""
+
+    name: str
+    test: ExtensionTest
+    found: dict[str, list[RunRecord]]
+    needed: int
+    comparison: Comparison | None = None
+    verdict: str | None = None
+    reason: str = ""
+
+    @property
+    def measured(self) -> int:
+        return sum(len(v) for v in self.found.values())
+
+    def beside(self) -> list[tuple[str, float, int]]:
+        """(model, mean level over its seeds, seeds) of each model shown beside the arms."""
+        return [(m, level, len(self.found[m])) for m in self.test.beside if (level := _mean(self.found[m])) is not None]
+
+
+def judged(out: Path, plan: dict) -> list[Judged]:
+    """Every extension test of a folder's plan, judged where all its runs are measured."""
+    tests = []
+    for name, test in Endpoints.from_plan(plan).extension_tests.items():
+        found, needed = measured(out, plan, name, test)
+        one = Judged(name, test, found, needed)
+        if one.measured >= needed:
+            first, second = test.models
+            c = compare(found[first], found[second], MEASURE, label=test.label())
+            if c is None or c.difference is None:
+                one = replace(one, comparison=c, verdict="inconclusive", reason="an arm has no usable measurement")
+            else:
+                verdict, reason = judge([c])
+                one = replace(one, comparison=c, verdict=verdict, reason=reason)
+        tests.append(one)
+    return tests
+
+
 def section(out: Path, plan: dict) -> list[str]:
     lines = [
         "## Extension tests",
@@ -65,22 +105,23 @@ def section(out: Path, plan: dict) -> list[str]:
         'tests over the confirmatory seeds (docs/reproducing.md, "Extension tests").',
         "",
     ]
-    for name, test in Endpoints.from_plan(plan).extension_tests.items():
-        found, needed = measured(out, plan, name, test)
-        have = sum(len(v) for v in found.values())
+    for one in judged(out, plan):
+        test, found = one.test, one.found
         first, second = test.models
-        lines.append(f"### {name}: {first} − {second}, {test.label()}")
+        lines.append(f"### {one.name}: {first} − {second}, {test.label()}")
         lines.append("")
-        if have < needed:
-            lines += [f"Not measured yet: {have} of {needed} models (no verdict from part of the seeds).", ""]
+        if one.verdict is None:
+            lines += [
+                f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds).",
+                "",
+            ]
             continue
         every = [r for group in found.values() for r in group]
         lines.append(f"Set measured: {_set_used(every)}.")
-        c = compare(found[first], found[second], MEASURE, label=test.label())
+        c = one.comparison
         if c is None or c.difference is None:
             lines += ["", "Inconclusive: an arm has no usable measurement (a degenerate model).", ""]
             continue
-        verdict, reason = judge([c])
         low, high = c.low or 0.0, c.high or 0.0
         lines += [
             "",
@@ -88,14 +129,12 @@ def section(out: Path, plan: dict) -> list[str]:
             "| verdict |",
             "|---|---|---|---|---|---|",
             f"| {first} − {second} | {c.levels()} | {100 * c.difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] "
-            f"| {c.seeds} | {_p(c.p_value)} | **{verdict}** |",
+            f"| {c.seeds} | {_p(c.p_value)} | **{one.verdict}** |",
             "",
-            f"- {reason}. {c.describe()}.",
+            f"- {one.reason}. {c.describe()}.",
         ]
-        for model in test.beside:
-            level = _mean(found[model])
-            if level is not None:
-                lines.append(f"- Beside them: {model} {100 * level:.2f}% (mean over {len(found[model])} seeds).")
+        for model, level, seeds in one.beside():
+            lines.append(f"- Beside them: {model} {100 * level:.2f}% (mean over {seeds} seeds).")
         families = {model: _families(found[model]) for model in test.arms()}
         if any(families.values()):
             names = list(next(f for f in families.values() if f))
@@ -111,6 +150,11 @@ def section(out: Path, plan: dict) -> list[str]:
                     lines.append(f"| {model} | " + " | ".join(f"{100 * f[n]:.2f}%" for n in names) + " |")
         lines.append("")
     return lines
+
+
+def set_used(one: Judged) -> str:
+    """The corruption set(s) a judged test's runs were measured on."""
+    return _set_used([r for group in one.found.values() for r in group])
 
 
 def _p(p: float | None) -> str:

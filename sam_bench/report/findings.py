@@ -7,7 +7,8 @@ reproductions on CIFAR-10 beside the reported folder (`folders_of`), the largest
 for the paper's SAM (rho 0.1) against ST, or AT against it for C3, the verdict and, for each measure the rule of
 `claim_effects` picks, both models' accuracies and the effect with its 95% interval. A line before it says what the
 primary tests decided and what waits for seeds not yet trained; lines after it give each scale's scope and each
-measure whose effect changes sign between scales. The front figure (`effect_plot`: every effect with its interval)
+measure whose effect changes sign between scales, then each scale's extension tests (questions beyond the paper,
+fixed before their data: `extension_tests.judged`), decided ones in words. The front figure (`effect_plot`: every effect with its interval)
 is drawn beside the reproductions with it.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.recipes.endpoints import Endpoints
-from sam_bench.report import claim_effects, confirmatory, effect_plot
+from sam_bench.report import claim_effects, confirmatory, effect_plot, extension_tests
 from sam_bench.report.claims import C1_MARGIN, cost_of
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import models
@@ -69,7 +70,9 @@ def table(loaded: list[Folder]) -> str:
         "AutoAttack (AA) before PGD-10 where every seed has both, the verdict PGD-10's. C4: the cost per step with "
         "its interval."
     )
-    return "\n".join([_decided(loaded), "", *lines, "", note, "", *_scope(loaded), *_sign_changes(loaded)])
+    return "\n".join(
+        [_decided(loaded), "", *lines, "", note, "", *_scope(loaded), *_sign_changes(loaded), *_extensions(loaded)]
+    )
 
 
 def _scale_title(folder: Folder) -> str:
@@ -209,6 +212,39 @@ def _decided(loaded: list[Folder]) -> str:
             waiting.append(f"at {scale}), the primary tests are fixed and {done} of their {total} runs are done")
     text = "**Decided** by primary tests fixed before their seeds trained: " + ("; ".join(decided) or "nothing yet")
     return text + "." + (" **Not yet decided**: " + "; ".join(waiting) + "." if waiting else "")
+
+
+def _extensions(loaded: list[Folder]) -> list[str]:
+    """Each scale's extension tests (questions beyond the paper, fixed before their data): the decided ones in
+    words with both arms' levels, the effect and its interval, the rest with how many of their runs are measured."""
+    said = []
+    for folder in loaded:
+        for one in extension_tests.judged(folder.path, folder.plan):
+            first, second = one.test.models
+            at = f"**{one.name}** at scale {folder.plan['scale']}"
+            c = one.comparison
+            if one.verdict is None or c is None or c.difference is None:
+                state = "not measured yet" if one.verdict is None else "inconclusive (an arm has no usable measurement)"
+                said.append(
+                    f"- {at}: {first} − {second}, {one.test.label()}: {state}, {one.measured} of {one.needed} runs."
+                )
+                continue
+            d, low, high = (100 * x for x in c.interval())
+            beside = "".join(f", {m} {100 * level:.2f}%" for m, level, _ in one.beside())
+            said.append(
+                f"- {at} ({c.seeds} fresh seeds, measured on {extension_tests.set_used(one)}): {first} − {second} in "
+                f"mean accuracy over the 15 corruptions x 5 severities on the first {one.test.images:,} test images, "
+                f"{d:+.2f} points [{low:+.2f}, {high:+.2f}]; {c.levels()}{beside} ({one.name} {one.verdict})."
+            )
+    if not said:
+        return []
+    return [
+        "",
+        "Beyond the paper: extension tests, fixed in the recipe before their data and judged like the primary tests; "
+        "questions of this project, not claims of the paper:",
+        "",
+        *said,
+    ]
 
 
 def _in_words(result, effects: list[claim_effects.Effect]) -> str:
