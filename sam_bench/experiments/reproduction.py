@@ -330,14 +330,17 @@ class Reproduction:
         return files.read_json(path).get("reproduce", {}).get("evaluation_key") == key
 
     def run_zoo_cell(self, entry: dict, deadline: float | None = None) -> bool:
-        """One model trained elsewhere: evaluated (sam_bench.experiments.zoo_cells); False when the time limit
-        stopped its evaluation (its finished chunks are kept)."""
+        """One model trained elsewhere: evaluated, then ranked through the gate of `leaderboard add` as a trained
+        model's first seed is (its rows marked "trained elsewhere": sam_bench.leaderboard.entries); False when the
+        time limit stopped its evaluation (its finished chunks are kept)."""
         try:
-            self.evaluate_zoo_entry(entry, deadline)
+            results = self.evaluate_zoo_entry(entry, deadline)
         except EvaluationStopped:
             self.log(f"{entry['id']}: evaluation stopped by the time limit; run the same command again to continue")
             self.evaluation_waits.append(entry["id"])
             return False
+        data_dir, device = self._zoo_data_dir_and_device()
+        self._publish(entry["id"], results, data_dir, device)  # its boards mark it "trained elsewhere"
         return True
 
     def render_leaderboards(self) -> None:
