@@ -359,7 +359,9 @@ def test_submit_of_an_imported_robustbench_entry_says_who_trained_it(dirs, tmp_p
     zoo_dir, boards = dirs
     torch.manual_seed(0)
     robustbench_checkpoint(tmp_path / "Wong2020Fast.pt", constructor("cifar10", "Linf", "Wong2020Fast")["model"]())
-    imported = robustbench_import.import_checkpoint("Wong2020Fast", tmp_path / "Wong2020Fast.pt", zoo_dir=zoo_dir)
+    imported = robustbench_import.import_checkpoint(
+        "Wong2020Fast", tmp_path / "Wong2020Fast.pt", zoo_dir=zoo_dir, additional_data=False
+    )
     add(full_results(imported), boards, zoo_dir)
     monkeypatch.setattr(publication, "check_evidence", lambda path, entry, **_: None)
     paper = {"link": "https://arxiv.org/abs/2001.03994", "authors": "Eric Wong, Leslie Rice, J. Zico Kolter"}
@@ -367,7 +369,8 @@ def test_submit_of_an_imported_robustbench_entry_says_who_trained_it(dirs, tmp_p
     issue = issue_path.read_text()
     (training,) = [line for line in issue.splitlines() if line.startswith("- **Training**")]
     assert "Trained elsewhere, not by sam-bench (RobustBench's Wong2020Fast" in training
-    assert "data: cifar10, with what extra data RobustBench lists for Wong2020Fast" in training
+    assert "data: cifar10)" in training  # RobustBench lists it without additional data (leaderboard/published)
+    assert "- **Additional data**: false" in issue
     assert "by sam-bench (" not in issue.replace("not by sam-bench (", "")
     assert "model_info/cifar10/Linf/Wong2020Fast.json; evaluated here from model_zoo/" in issue
     # a run of this project's says so in the same line
@@ -376,6 +379,37 @@ def test_submit_of_an_imported_robustbench_entry_says_who_trained_it(dirs, tmp_p
     assert (
         "- **Training**: Trained by sam-bench (standard training, 1 epoch on 256 cifar10 training images)."
         in own_issue.read_text()
+    )
+
+
+def test_extra_data_an_importer_did_not_state_is_unknown_on_the_board_and_in_the_issue_never_false(
+    dirs, tmp_path, monkeypatch
+):
+    """A model imported without --additional-data or --no-additional-data: RobustBench's additional_data is null in
+    its board entry, "unknown" in the page's Extra data column and in the submission's issue."""
+    from sam_bench.leaderboard import publication
+    from sam_bench.models import create_model
+    from sam_bench.zoo import imported
+
+    zoo_dir, boards = dirs
+    arch = imported.architecture_spec("preactresnet18", (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), width=0.0625)
+    told = imported.trained_elsewhere("at", "PGD AT", "https://example.org/p", "cifar10")  # extra data not said
+    entry = imported.add_module(create_model(arch), arch, told, "Me2026AT_unsaid", zoo_dir=zoo_dir)
+    assert entry["trained_elsewhere"]["additional_data"] is None and imported.additional_data(entry) is None
+    path = add(full_results(entry), boards, zoo_dir)
+    assert files.read_json(path)["additional_data"] is None
+    leaderboard.render(boards)
+    page = (boards / "cifar10-Linf.html").read_text()
+    (row,) = [line for line in page.splitlines() if 'class="col-extra"' in line and "<td" in line and "unknown" in line]
+    assert ">unknown</td>" in row
+    monkeypatch.setattr(publication, "check_evidence", lambda path, entry, **_: None)
+    paper = {"link": "https://example.org/p", "authors": "A. B"}
+    _, issue = leaderboard.submit("Me2026AT_unsaid", boards, zoo_dir, tmp_path / "submission", paper)
+    assert "- **Additional data**: unknown (not stated when the model was imported)" in issue.read_text()
+    # a run of this project's never trains on additional data
+    assert (
+        files.read_json(add(full_results(zoo.find_entry(FULL_ID, zoo_dir)), boards, zoo_dir))["additional_data"]
+        is False
     )
 
 

@@ -115,6 +115,8 @@ def test_robustbench_checkpoints_load_through_its_definitions_and_its_load_model
     robustbench_checkpoint(tmp_path / f"{rb_id}.pt", net)
     zoo = tmp_path / "zoo"
     args = ["--robustbench-id", rb_id, "--threat-model", threat_model] + (["--id", our_id] if our_id else [])
+    if rb_id == "Standard":  # the installed robustbench does not say its extra data, nor does leaderboard/published
+        args.append("--no-additional-data")
     result = imports(tmp_path / f"{rb_id}.pt", zoo, *args)
     assert result.exit_code == 0, result.output
     model_id = our_id or f"{rb_id}_imported"
@@ -289,3 +291,57 @@ def test_a_robustbench_id_unknown_to_the_installed_robustbench(tmp_path):
     result = imports(path, tmp_path / "zoo", "--robustbench-id", "Wong2020Fats", "--id", "Me2026AT_x")
     one_line_refusal(result, "unknown to the installed robustbench", "did you mean Wong2020Fast")
     nothing_written(tmp_path / "zoo")
+
+
+def test_extra_data_is_what_the_importer_says_and_unknown_where_it_does_not_say(tmp_path):
+    zoo = tmp_path / "zoo"
+    said = {"Me2026AT_unsaid": [], "Me2026AT_extra": ["--additional-data"], "Me2026AT_plain": ["--no-additional-data"]}
+    for seed, (model_id, flag) in enumerate(said.items()):
+        path = _saved(tmp_path, prn18(seed=seed).state_dict(), f"{model_id}.pt")
+        result = imports(path, zoo, "--id", model_id, *OWN, *TOLD, *flag)
+        assert result.exit_code == 0, result.output
+        assert "additional data: " + {0: "unknown", 1: "yes", 2: "no"}[seed] in result.output
+    found = {m: store.find_entry(m, zoo)["trained_elsewhere"]["additional_data"] for m in said}  # schema-checked
+    assert found == {"Me2026AT_unsaid": None, "Me2026AT_extra": True, "Me2026AT_plain": False}
+    raw = json.loads(next(zoo.rglob("Me2026AT_unsaid.json")).read_text())
+    assert raw["trained_elsewhere"]["additional_data"] is None  # written as unknown, not left out, never false
+    committed = store.list_entries()  # the project's entries, schema-checked as they are
+    assert committed and all(imported.is_imported(e) or imported.additional_data(e) is False for e in committed)
+
+
+def test_a_robustbench_import_says_its_extra_data_unless_robustbench_s_model_info_does(tmp_path):
+    """robustbench 1.1.1 from PyPI ships no model info: RobustBench's own word is sam-bench's copy of it
+    (leaderboard/published, models without additional data); for a model it does not list, the importer says it."""
+    from sam_bench.zoo import robustbench_import
+
+    assert robustbench_import.installed_additional_data("cifar10", "Linf", "Standard", {}) is None
+    checkpoint = tmp_path / "any.pt"
+    robustbench_checkpoint(checkpoint, prn18())  # refused before its tensors are fitted to RobustBench's network
+    zoo = tmp_path / "zoo"
+    unsaid = imports(checkpoint, zoo, "--robustbench-id", "Standard", "--id", "RobustBench2020Standard_x")
+    one_line_refusal(unsaid, "does not say whether Standard was trained with additional data", "--no-additional-data")
+    contradicted = imports(checkpoint, zoo, "--robustbench-id", "Wong2020Fast", "--additional-data")
+    one_line_refusal(contradicted, "lists Wong2020Fast without additional data", "leave out --additional-data")
+    nothing_written(zoo)
+
+
+def test_robustbench_s_model_info_is_read_where_the_installed_robustbench_ships_it(tmp_path, monkeypatch):
+    """A checkout of RobustBench's repository installed (its model_info folder beside the package) says a model's
+    extra data; so does a model list entry that carries it."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from sam_bench.zoo import robustbench_import
+
+    folder = tmp_path / "model_info" / "cifar10" / "Linf"
+    folder.mkdir(parents=True)
+    (folder / "Extra2021.json").write_text(json.dumps({"additional_data": True}))
+    (folder / "Plain2021.json").write_text(json.dumps({"additional_data": False}))
+    package = SimpleNamespace(origin=str(tmp_path / "robustbench" / "__init__.py"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: package if name == "robustbench" else None)
+    said = {
+        m: robustbench_import.installed_additional_data("cifar10", "Linf", m, {}) for m in ("Extra2021", "Plain2021")
+    }
+    assert said == {"Extra2021": True, "Plain2021": False}
+    assert robustbench_import.installed_additional_data("cifar10", "Linf", "Other2021", {}) is None
+    assert robustbench_import.installed_additional_data("cifar10", "Linf", "Other2021", {"additional_data": True})

@@ -135,14 +135,15 @@ def executor_options(command):
     return command
 
 
-def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args) -> bool:
-    """Print the grid's state when --status was given; True if it was."""
+def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args, zoo_models=None) -> bool:
+    """Print the grid's state when --status was given (its models trained elsewhere included: `zoo_models`, else
+    the recipe's); True if it was."""
     if not args["status"]:
         return False
     from sam_bench.experiments.executors import GridRef, cell_states
     from sam_bench.recipes.recipe import load_recipe
 
-    grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+    grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, zoo_models=zoo_models)
     load_recipe(recipe, scale, data_dir, device)  # a recipe that cannot be run is refused, run or not
     if not Path(grid.out).is_dir():
         click.echo(f"nothing run yet in {out}")
@@ -185,7 +186,7 @@ def slurm_options(recipe, scale, args):
     )
 
 
-def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args) -> bool:
+def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args, zoo_models=None) -> bool:
     """--dry-run (print the sbatch scripts) and --cancel (scancel the grid's jobs); True if one ran."""
     if not (args["dry_run"] or args["cancel"]):
         return False
@@ -193,7 +194,7 @@ def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboar
         raise BadInput("--dry-run and --cancel are for --executor slurm")
     from sam_bench.experiments.executors import GridRef, cancel, dry_run
 
-    grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir)
+    grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, zoo_models=zoo_models)
     if args["cancel"]:
         cancelled = cancel(grid)
         click.echo(f"cancelled {len(cancelled)} job(s): {' '.join(cancelled)}" if cancelled else "no job to cancel")

@@ -120,9 +120,10 @@ def reproduce(
     out = _folder(recipe, scale, out, update_committed, executor_args["status"])
     if out is None:
         return
-    if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
+    given = list(zoo_models) or None  # in place of the recipe's `zoo` list
+    if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given):
         return
-    if slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args):
+    if slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given):
         return
     try:
         complete, report = run(
@@ -137,7 +138,7 @@ def reproduce(
             progress=not quiet,
             only=only,
             compile=compile_ or None,
-            zoo_models=list(zoo_models) or None,
+            zoo_models=given,
             leaderboard=not no_leaderboard,
             **reproduce_settings(recipe, scale, executor_args),
         )

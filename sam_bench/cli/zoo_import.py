@@ -52,6 +52,13 @@ def _three_numbers(ctx, param, value):
     "--claimed-autoattack", type=float, default=None, help="Published AutoAttack accuracy (%), kept as a claim."
 )
 @click.option(
+    "--additional-data/--no-additional-data",
+    "additional_data",
+    default=None,
+    help="Whether it was trained on data beyond the data set's training set (RobustBench's Extra data). Left out: "
+    "unknown, shown so on boards; for --robustbench-id required unless RobustBench's model info says it.",
+)
+@click.option(
     "--dataset",
     type=click.Choice(["cifar10", "cifar100"]),
     default="cifar10",
@@ -82,7 +89,8 @@ def zoo_import(weights, model_id, robustbench_id, claimed_clean, claimed_autoatt
         --mean 0.4914,0.4822,0.4465 --std 0.2471,0.2435,0.2616 --method at \\
         --description "PGD-10 AT, Linf 8/255, 100 epochs" --source https://... --data cifar10
     RobustBench's model from its checkpoint (downloaded by you; nothing is fetched):
-      sam-bench zoo import Standard.pt --robustbench-id Standard --id RobustBench2020Standard_imported
+      sam-bench zoo import Standard.pt --robustbench-id Standard --id RobustBench2020Standard_imported \\
+        --no-additional-data
     """
     if robustbench_id:
         _robustbench(weights, model_id, robustbench_id, claimed_clean, claimed_autoattack, given)
@@ -117,7 +125,9 @@ def _own(weights, model_id, clean, autoattack, given: dict) -> None:
         cifar_adapted=given["cifar_adapted"],
     )
     claims = _claims(given, clean, autoattack, given["source"])
-    trained = imported.trained_elsewhere(given["method"], given["description"], given["source"], given["data"], claims)
+    trained = imported.trained_elsewhere(
+        given["method"], given["description"], given["source"], given["data"], claims, given["additional_data"]
+    )
     entry = imported.import_file(
         weights,
         spec,
@@ -140,18 +150,19 @@ def _robustbench(weights, model_id, robustbench_id, clean, autoattack, given: di
         raise BadInput(f"--robustbench-id builds RobustBench's own model: leave out --{ours[0].replace('_', '-')}")
     dataset, tm = given["dataset"], given["threat_model"]
     claims = _claims(given, clean, autoattack, f"given to zoo import for RobustBench's {robustbench_id}")
-    if not claims and published.available(dataset, tm):  # RobustBench's figures, copied with their source
+    listed = None
+    if published.available(dataset, tm):
         listed = next((e for e in published.load(dataset, tm)["entries"] if e["id"] == robustbench_id), None)
-        if listed is not None:
-            claims = [
-                {
-                    "threat_model": tm,
-                    "eps": listed["eps"],
-                    "clean_acc": float(listed["clean_acc"]),
-                    "autoattack_acc": float(listed["autoattack_acc"]),
-                    "source": f"RobustBench {listed['path']} (blob {listed['blob'][:12]})",
-                }
-            ]
+    if not claims and listed is not None:  # RobustBench's figures, copied with their source
+        claims = [
+            {
+                "threat_model": tm,
+                "eps": listed["eps"],
+                "clean_acc": float(listed["clean_acc"]),
+                "autoattack_acc": float(listed["autoattack_acc"]),
+                "source": f"RobustBench {listed['path']} (blob {listed['blob'][:12]})",
+            }
+        ]
     entry = robustbench_import.import_checkpoint(
         robustbench_id,
         weights,
@@ -162,15 +173,21 @@ def _robustbench(weights, model_id, robustbench_id, clean, autoattack, given: di
         claims=claims,
         zoo_dir=given["zoo_dir"],
         precision=given["precision"],
+        additional_data=given["additional_data"],
+        listed_additional_data=None if listed is None else published.ADDITIONAL_DATA,
     )
     _say(entry)
 
 
 def _say(entry: dict) -> None:
+    from sam_bench.zoo import imported
+
+    said = {True: "yes", False: "no", None: "unknown (not said: --additional-data or --no-additional-data)"}
     w = entry["weights"]
     claims = entry["trained_elsewhere"]["claims"]
     click.echo(
         f"imported {entry['id']} ({entry['dataset']}/{entry['threat_model']}, {entry['architecture']}, "
         f"{w['dtype']}, {w['bytes'] / 1e6:.1f} MB, sha256 {w['sha256'][:12]}), trained elsewhere"
         + (f"; {len(claims)} published figure(s) kept as claims to check" if claims else "")
+        + f"; additional data: {said[imported.additional_data(entry)]}"
     )

@@ -2,8 +2,9 @@
 `slurm` (one SLURM job per cell of the grid, submitted as one job array through submitit).
 
 A cell is one run of the grid (one ModelPlan: a model, with its seed): its job trains the model,
-adds it to the zoo, evaluates the zoo's weights and writes the leaderboard entry. Training and
-evaluation share one job because evaluation needs exactly the weights training just wrote, it costs
+adds it to the zoo, evaluates the zoo's weights and writes the leaderboard entry. A model trained elsewhere
+(a ZooCell, sam_bench.experiments.zoo_cells) is a cell too: its job evaluates its zoo weights, never trains.
+Training and evaluation share one job because evaluation needs exactly the weights training just wrote, it costs
 a small fraction of training, and a second job would wait in the queue again and need a dependency
 chain for nothing; both halves resume from their own state files, so a requeued job loses little.
 
@@ -34,7 +35,7 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager, redirect_stderr
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ from tqdm.auto import tqdm
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
+from sam_bench.experiments.zoo_cells import ZooCell, find_zoo_models, zoo_cells
 from sam_bench.jobs import lease
 from sam_bench.jobs.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
 
@@ -68,10 +70,20 @@ class GridRef:
     zoo_dir: str | None = None
     leaderboard_dir: str | None = None
     compile: bool | None = None  # reproduce --compile
+    zoo_models: list[str] | None = None  # reproduce --zoo-model: in place of the recipe's `zoo` list
 
     @classmethod
     def of(
-        cls, recipe_ref, scale, out=None, data_dir=None, device="auto", zoo_dir=None, leaderboard_dir=None, compile=None
+        cls,
+        recipe_ref,
+        scale,
+        out=None,
+        data_dir=None,
+        device="auto",
+        zoo_dir=None,
+        leaderboard_dir=None,
+        compile=None,
+        zoo_models=None,
     ) -> GridRef:
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
         from sam_bench.recipes.recipe import load_recipe
@@ -96,28 +108,47 @@ class GridRef:
             absolute_or_none(zoo_dir),
             absolute_or_none(leaderboard_dir),
             compile,
+            list(zoo_models) if zoo_models else None,
         )
 
     def reproduction(self, progress: bool = False, echo: bool = True):
+        """The reproduction, with its models trained elsewhere found in the zoo (one line for one it lacks)."""
         from sam_bench.experiments.reproduction import Reproduction
         from sam_bench.recipes.recipe import load_recipe
 
         recipe = load_recipe(
             self.recipe_ref, self.scale, data_dir=self.data_dir, device=self.device, compile=self.compile
         )
-        return Reproduction(recipe, Path(self.out), self.zoo_dir, self.leaderboard_dir, progress, echo=echo)
+        repro = Reproduction(recipe, Path(self.out), self.zoo_dir, self.leaderboard_dir, progress, echo=echo)
+        find_zoo_models(repro, self.zoo_models)
+        return repro
 
     @property
     def cells_dir(self) -> Path:
         return Path(self.out) / "cells"
 
 
+def grid_cells(repro) -> list:
+    """Every cell of the grid: the recipe's runs (ModelPlan), then its models trained elsewhere (ZooCell)."""
+    return [*repro.recipe.models, *zoo_cells(repro)]
+
+
+def cell_label(cell) -> str:
+    """How a cell is named to the user: a model, `model:seed` for a later seed, a zoo id."""
+    if isinstance(cell, ZooCell) or cell.seed == cell.config.seed:
+        return cell.name
+    return f"{cell.name}:{cell.seed}"
+
+
 def cell_done(repro, plan) -> bool:
     """The cell's results file is there and was made by this recipe's evaluation of this run (or, for a run
-    reused without its weights, by the evaluation of the folder it came from)."""
+    reused without its weights, by the evaluation of the folder it came from; for a model trained elsewhere, of
+    its zoo weights)."""
     from sam_bench.experiments.reproduction import _evaluation_key, results_path
     from sam_bench.recipes.evaluation_block import evaluation_for
 
+    if isinstance(plan, ZooCell):
+        return repro.zoo_results_current(plan.entry)
     path = results_path(repro.out, plan)
     if not path.is_file():
         return False
@@ -173,6 +204,9 @@ def run_cell(grid: GridRef, run_name: str) -> str:
 
     repro = grid.reproduction()
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
+    zoo_cell = next((c for c in zoo_cells(repro) if c.run_name == run_name), None)
+    if zoo_cell is not None:
+        return run_zoo_cell(grid, repro, zoo_cell)
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}; the recipe changed since submission")
     group = distributed.start(grid.device) if distributed.launched_by_srun() else None
@@ -207,6 +241,23 @@ def run_cell(grid: GridRef, run_name: str) -> str:
         distributed.stop()
     # A cell done by an earlier attempt still writes the report: that attempt may have reached its time
     # limit while it waited for the report's lock, and been requeued before writing it.
+    finish_if_complete(grid)
+    return "done" if done else "finished"
+
+
+def run_zoo_cell(grid: GridRef, repro, cell: ZooCell) -> str:
+    """A model trained elsewhere in its job: evaluated (and ranked) under its claim as a trained model's cell is,
+    without the training; its job has one task. Returns done, finished or claimed, as run_cell does."""
+    claim = lease.try_claim(claim_path(grid.out, cell.run_name))
+    if claim is None:
+        return "claimed"
+    try:
+        done = cell_done(repro, cell)
+        if not done:
+            (grid.cells_dir / f"{cell.run_name}.failed").unlink(missing_ok=True)
+            repro.run_zoo_cell(cell.entry)
+    finally:
+        claim.release()
     finish_if_complete(grid)
     return "done" if done else "finished"
 
@@ -248,7 +299,7 @@ def finish_if_complete(grid: GridRef, repro=None) -> Path | None:
     from sam_bench.report.document import write_report
 
     repro = repro or grid.reproduction()
-    if not all(cell_done(repro, plan) for plan in repro.recipe.models):
+    if not all(cell_done(repro, cell) for cell in grid_cells(repro)):
         return None
     with files.locked(repro.out / "REPORT.md"):
         return write_report(repro.out)
@@ -314,7 +365,7 @@ def cell_states(grid: GridRef) -> list[tuple[str, str]]:
     repro = grid.reproduction()
     jobs = _jobs(grid)
     states = []
-    for plan in repro.recipe.models:
+    for plan in grid_cells(repro):
         if cell_done(repro, plan):
             states.append((plan.name, "done"))
             continue
@@ -327,7 +378,7 @@ def cell_states(grid: GridRef) -> list[tuple[str, str]]:
         if holder is not None:
             words.append(f"running ({holder.describe()})" if gone is None else f"claim left behind: {gone}")
         log = repro.out / "runs" / plan.run_name / "log.jsonl"
-        if log.is_file():
+        if log.is_file() and not isinstance(plan, ZooCell):
             epochs = len(log.read_text().splitlines())
             words.append(f"trained {epochs}/{plan.config.epochs} epochs")
         words += _evaluation_words(repro, plan)
@@ -344,13 +395,18 @@ def _evaluation_words(repro, plan) -> list[str]:
     a stopped or running evaluation keeps (evaluation/chunk_state.py); or results that an earlier evaluation
     made (the recipe has changed its attacks since, or the run retrained), which the next call replaces."""
     from sam_bench.evaluation.chunk_state import ChunkState
-    from sam_bench.experiments.reproduction import evaluation_state_path, results_path
+    from sam_bench.experiments.reproduction import evaluation_state_path, results_path, zoo_evaluation_state_path
+    from sam_bench.report.imported_models import results_path as zoo_results_path
 
-    chunks = list(ChunkState(evaluation_state_path(repro.out, plan)).chunks.values())
+    if isinstance(plan, ZooCell):
+        results, state = zoo_results_path(repro.out, plan.name), zoo_evaluation_state_path(repro.out, plan.name)
+    else:
+        results, state = results_path(repro.out, plan), evaluation_state_path(repro.out, plan)
+    chunks = list(ChunkState(state).chunks.values())
     if chunks:
         minutes = sum(float(chunk.get("seconds") or 0.0) for chunk in chunks) / 60
         return [f"evaluation under way: {len(chunks)} chunk{'s' * (len(chunks) != 1)} done ({minutes:.1f} minutes)"]
-    if results_path(repro.out, plan).is_file():
+    if results.is_file():
         return ["results of an earlier evaluation (the next call evaluates it again)"]
     return []
 
@@ -369,6 +425,8 @@ def job_groups(grid: GridRef, repro, plans, options: SlurmOptions) -> list[tuple
     groups: dict[str, tuple[SlurmOptions, list]] = {}
     for plan in plans:
         mine = options.for_model(plan.name, repro.recipe.name)
+        if isinstance(plan, ZooCell):  # an evaluation alone: one process, whatever a training asks for
+            mine = replace(mine, nodes=1, tasks_per_node=1)
         groups.setdefault(mine.group_key(), (mine, []))[1].append(plan)
     return list(groups.values())
 
@@ -383,13 +441,10 @@ def dry_run(grid: GridRef, options: SlurmOptions) -> list[tuple[list[str], str]]
     submits nothing and writes nothing."""
     repro = grid.reproduction()
     jobs = _jobs(grid)
-    todo = [p for p in repro.recipe.models if _needs_job(grid, repro, p, jobs)]
+    todo = [p for p in grid_cells(repro) if _needs_job(grid, repro, p, jobs)]
     folder = repro.out / "slurm" / "%j"
     return [
-        (
-            [p.name if p.seed == p.config.seed else f"{p.name}:{p.seed}" for p in group],
-            o.sbatch_script(folder, len(group)),
-        )
+        ([cell_label(p) for p in group], o.sbatch_script(folder, len(group)))
         for o, group in job_groups(grid, repro, todo, options)
     ]
 
@@ -430,7 +485,7 @@ def run_on_slurm(
     repro.out.mkdir(parents=True, exist_ok=True)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     report = repro.out / "REPORT.md"
-    plans = repro.recipe.models
+    plans = grid_cells(repro)
     with files.locked(grid.cells_dir / "jobs.json"):  # two reproduce calls must not both submit a cell
         jobs = _jobs(grid)
         todo = [p for p in plans if _needs_job(grid, repro, p, jobs)]

@@ -61,23 +61,32 @@ def _start_worker(parent: int, threads: int | None) -> None:
 
 
 def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str], list[str]]:
-    """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate)."""
+    """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate).
+    A model trained elsewhere (sam_bench.experiments.zoo_cells) is evaluated, never trained."""
+    from sam_bench.experiments.zoo_cells import zoo_cells
+
     repro = grid.reproduction(progress=False, echo=False)  # its notes go back to the parent, which prints them
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
+    zoo_cell = next((c for c in zoo_cells(repro) if c.run_name == run_name), None)
+    if zoo_cell is not None:
+        return repro.run_zoo_cell(zoo_cell.entry, deadline), repro.notes, repro.not_evaluated
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}")
     return repro.run_cell(plan, deadline), repro.notes, repro.not_evaluated
 
 
 def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: int | None = None) -> bool:
-    """The cells of `repro.work`, `parallel` at a time, each in a fresh process; True when all finished (and
-    none was left unevaluated for want of its weights: Reproduction.run_cell).
+    """The cells of `repro.work`, then its models trained elsewhere (evaluated only), `parallel` at a time, each in
+    a fresh process; True when all finished (and none was left unevaluated for want of its weights:
+    Reproduction.run_cell).
     The caller holds their claims. A cell that fails or that the time limit stops starts no other; an
     error is raised once the cells running have ended."""
     repro.out.mkdir(parents=True, exist_ok=True)
     from sam_bench import files
+    from sam_bench.experiments.zoo_cells import zoo_cells
 
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
+    cells = [*repro.work, *zoo_cells(repro)]
     context = multiprocessing.get_context("spawn")
     finished = True
     with (
@@ -85,7 +94,7 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
             max_workers=parallel, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), threads)
         ) as pool,
         tqdm(
-            total=len(repro.work),
+            total=len(cells),
             desc=f"{repro.recipe.name} ({repro.recipe.scale}), {parallel} at once",
             unit="model",
             disable=not repro.progress,
@@ -93,7 +102,7 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
     ):
         # K cells submitted at a time, the next one as one ends: a pool takes more than K calls off its queue
         # (they can no longer be cancelled), and no cell may start after the time limit has stopped one
-        waiting = list(repro.work)
+        waiting = list(cells)
         pending: dict[Future, object] = {}
         while waiting or pending:
             while waiting and len(pending) < parallel and finished:

@@ -24,9 +24,9 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.experiments.reproduction import Reproduction
+from sam_bench.experiments.zoo_cells import find_zoo_models, zoo_cells
 from sam_bench.recipes.evaluation_block import evaluation_specs
 from sam_bench.recipes.recipe import load_recipe
-from sam_bench.recipes.zoo_models import zoo_entries, zoo_ids
 from sam_bench.runtime import clock
 
 
@@ -80,24 +80,17 @@ def reproduce(
     if executor == "slurm":
         from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
 
-        if zoo_models or load_recipe(recipe_ref, scale).zoo:
-            raise BadInput(
-                "zoo models trained elsewhere are evaluated by the local executor: leave out --executor slurm"
-            )
-
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
         if update_committed:
             out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale, out, update_committed)
-        grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
+        grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile, zoo_models)
         options = slurm or SlurmOptions.from_recipe(recipe_ref, scale)
         if threads is not None:
             options = replace(options, threads=threads)
         return run_on_slurm(grid, options, wait, progress)
 
     recipe = load_recipe(recipe_ref, scale, data_dir=data_dir, device=device, compile=compile)
-    if zoo_models is not None:
-        recipe = replace(recipe, zoo=zoo_ids({"zoo": zoo_models}, {}, "--zoo-model", scale))
     if only:
         unknown = sorted(set(only) - {m.name for m in recipe.models} - {f"{m.name}:{m.seed}" for m in recipe.models})
         if unknown:
@@ -110,10 +103,7 @@ def reproduce(
     check_data(recipe)
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
     repro.ranks = leaderboard
-    # the recipe's models trained elsewhere, found in the zoo before anything is written
-    repro.zoo_models = zoo_entries(recipe.zoo, recipe.dataset, recipe.evaluation, repro.zoo_dir)
-    if recipe.zoo and parallel > 1:
-        raise BadInput(f"{recipe.name} evaluates zoo models trained elsewhere: run it with --parallel 1")
+    find_zoo_models(repro, zoo_models)  # the models trained elsewhere, found in the zoo before anything is written
     files.check_writable(out / "plan.json")
     if threads is not None:
         if threads < 1:
@@ -122,12 +112,13 @@ def reproduce(
 
         torch.set_num_threads(threads)
     deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time())
-    with claimed_cells(out, repro.work):  # no SLURM job (or another reproduce) trains these models meanwhile
+    # no SLURM job (or another reproduce) trains or evaluates these models meanwhile
+    with claimed_cells(out, [*repro.work, *zoo_cells(repro)]):
         if parallel > 1:
             from sam_bench.experiments.executors import GridRef
             from sam_bench.experiments.parallel import run_parallel
 
-            grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile)
+            grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile, zoo_models)
             complete = run_parallel(repro, grid, parallel, deadline, threads)
         else:
             complete = repro.run(deadline)

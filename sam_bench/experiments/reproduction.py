@@ -45,6 +45,12 @@ def evaluation_state_path(out: Path, plan: ModelPlan) -> Path:
     return path.with_name(path.name + ".partial")
 
 
+def zoo_evaluation_state_path(out: Path, zoo_id: str) -> Path:
+    """Where the evaluation of a model trained elsewhere keeps its finished chunks until its results file is written."""
+    path = imported_models.results_path(out, zoo_id)
+    return path.with_name(path.name + ".partial")
+
+
 def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
     blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
@@ -279,12 +285,11 @@ class Reproduction:
         key = _evaluation_key(entry["weights_sha256"], evaluation)
         path = imported_models.results_path(self.out, entry["id"])
         existing = files.read_json(path) if path.is_file() else None
-        if existing and existing.get("reproduce", {}).get("evaluation_key") == key:
+        if self.zoo_results_current(entry):
             return path
         model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir)
-        data_dir = self.recipe.models[0].config.data_dir if self.recipe.models else None
-        device = self.recipe.models[0].config.device if self.recipe.models else "auto"
-        state = path.with_name(path.name + ".partial")
+        data_dir, device = self._zoo_data_dir_and_device()
+        state = zoo_evaluation_state_path(self.out, entry["id"])
         results = evaluate(
             model,
             load_dataset(self.recipe.dataset, data_dir),
@@ -310,6 +315,35 @@ class Reproduction:
         state.unlink(missing_ok=True)
         return path
 
+    def _zoo_data_dir_and_device(self) -> tuple[str | None, str]:
+        """The data folder and device a model trained elsewhere is evaluated and measured again with: the grid's."""
+        if not self.recipe.models:
+            return None, "auto"
+        return self.recipe.models[0].config.data_dir, self.recipe.models[0].config.device
+
+    def zoo_results_current(self, entry: dict) -> bool:
+        """The results file of a model trained elsewhere is there and was made by this recipe's evaluation of
+        exactly its zoo weights."""
+        path = imported_models.results_path(self.out, entry["id"])
+        if not path.is_file():
+            return False
+        key = _evaluation_key(entry["weights_sha256"], self.recipe.evaluation)
+        return files.read_json(path).get("reproduce", {}).get("evaluation_key") == key
+
+    def run_zoo_cell(self, entry: dict, deadline: float | None = None) -> bool:
+        """One model trained elsewhere: evaluated, then ranked through the gate of `leaderboard add` as a trained
+        model's first seed is (its rows marked "trained elsewhere": sam_bench.leaderboard.entries); False when the
+        time limit stopped its evaluation (its finished chunks are kept)."""
+        try:
+            results = self.evaluate_zoo_entry(entry, deadline)
+        except EvaluationStopped:
+            self.log(f"{entry['id']}: evaluation stopped by the time limit; run the same command again to continue")
+            self.evaluation_waits.append(entry["id"])
+            return False
+        data_dir, device = self._zoo_data_dir_and_device()
+        self._publish(entry["id"], results, data_dir, device)  # its boards mark it "trained elsewhere"
+        return True
+
     def render_leaderboards(self) -> None:
         from sam_bench.leaderboard.board import render
 
@@ -321,21 +355,24 @@ class Reproduction:
             self.log(f"no leaderboard page ({err})")
 
     def rank(self, plan: ModelPlan, results_path: Path) -> None:
+        if not plan.primary:
+            return  # only published models are ranked
+        self._publish(plan.name, results_path, plan.config.data_dir, plan.config.device)
+
+    def _publish(self, name: str, results_path: Path, data_dir, device: str) -> None:
+        """A model's results onto the boards they reach, through the gate of `leaderboard add` (a cell's results may
+        come from chunks kept on disk); a refusal is a note, and the grid goes on. Nothing where the boards are not
+        wanted (`reproduce --no-leaderboard`)."""
         from sam_bench.leaderboard.publication import add
 
-        if not plan.primary or not self.ranks:
-            return  # only published models are ranked, and only where the boards are wanted
-        try:  # the gate of `leaderboard add`: a cell's results may come from chunks kept on disk
-            for entry in add(
-                results_path,
-                self.leaderboard_dir,
-                self.zoo_dir,
-                data_dir=plan.config.data_dir,
-                device=plan.config.device,
-            ):
-                self.log(f"{plan.name}: leaderboard entry {entry}")
+        if not self.ranks:
+            return
+
+        try:
+            for entry in add(results_path, self.leaderboard_dir, self.zoo_dir, data_dir=data_dir, device=device):
+                self.log(f"{name}: leaderboard entry {entry}")
         except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
-            self.log(f"{plan.name}: no leaderboard entry ({err})")
+            self.log(f"{name}: no leaderboard entry ({err})")
 
     def run(self, deadline: float | None = None) -> bool:
         """Work through the grid, finishing by `deadline` (a `time.time()` value); True when every
@@ -363,10 +400,7 @@ class Reproduction:
                     return False  # training stopped: the time is up
                 grid.update(1)
         for entry in self.zoo_models if not self.work_limited else []:
-            try:
-                self.evaluate_zoo_entry(entry, deadline)
-            except EvaluationStopped:
-                self.log(f"{entry['id']}: evaluation stopped by the time limit; run the same command again to continue")
+            if not self.run_zoo_cell(entry, deadline):
                 return False
         return not self.not_evaluated and not self.evaluation_waits
 

@@ -27,6 +27,7 @@ from sam_bench.leaderboard import budgets
 from sam_bench.leaderboard.budgets import SAMPLE_TEST_SET, Board
 from sam_bench.stats import inference
 from sam_bench.threat_models import threat_model as threat_model_record
+from sam_bench.zoo import imported
 from sam_bench.zoo import store as zoo
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
@@ -283,7 +284,7 @@ def model_info(entry: dict, previous: dict | None = None, board: Board | None = 
         "link": paper.get("link", ""),
         "name": paper.get("name", entry["id"]),
         "authors": paper.get("authors", ""),
-        "additional_data": False,
+        "additional_data": imported.additional_data(entry),  # None: unknown, shown so, never as false
         "number_forward_passes": 1,
         "dataset": entry["dataset"],
         "venue": paper.get("venue") or "N/A",

@@ -12,6 +12,9 @@ from pathlib import Path
 from sam_bench import files, schema
 
 FOLDER = Path(__file__).parent / "published"
+# RobustBench's additional_data of every entry listed here: the selection (tools/robustbench_references.py) leaves
+# out those trained with additional data
+ADDITIONAL_DATA = False
 
 
 def path(dataset: str, threat_model: str) -> Path:

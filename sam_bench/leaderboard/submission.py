@@ -34,8 +34,9 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
     for key in ("name", "authors", "venue", "architecture"):
         if key in info and not str(info[key]).strip():
             problems.append(f"empty {key}" + (" (pass --authors)" if key == "authors" else ""))
-    if not isinstance(info.get("additional_data"), bool):
-        problems.append("additional_data must be true or false")
+    extra = info.get("additional_data")
+    if extra is not None and not isinstance(extra, bool):  # null: unknown, as RobustBench's ModelInfo allows
+        problems.append("additional_data must be true, false or null (unknown)")
     if not isinstance(info.get("number_forward_passes"), int) or info.get("number_forward_passes", 0) < 1:
         problems.append("number_forward_passes must be a whole number >= 1")
     dataset = info.get("dataset")
@@ -86,6 +87,13 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
     return problems
 
 
+def _additional_data_text(additional_data: bool | None) -> str:
+    """RobustBench's additional_data in the issue: true, false, or unknown where the importer did not say."""
+    if additional_data is None:
+        return "unknown (not stated when the model was imported)"
+    return str(additional_data).lower()
+
+
 def _checkbox(checked: bool) -> str:
     return "[x]" if checked else "[ ]"
 
@@ -123,7 +131,7 @@ def issue_text(info: dict, entry: dict, model_id: str) -> str:
 - **eps**: {info["eps"]}
 - **Clean accuracy**: {info["clean_acc"]}%
 - **Robust accuracy**: {info["autoattack_acc"]}%
-- **Additional data**: {str(info["additional_data"]).lower()}
+- **Additional data**: {_additional_data_text(info["additional_data"])}
 - **Training**: {training_text(entry)}.
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
 {info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \

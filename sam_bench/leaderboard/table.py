@@ -108,7 +108,7 @@ def rows(models: list[dict], board: str) -> list[dict]:
                 "footnote": m.get("footnote", ""),
                 "clean_acc": float(m["clean_acc"]),
                 "autoattack_acc": float(m["autoattack_acc"]),
-                "additional_data": bool(m.get("additional_data")),
+                "additional_data": m.get("additional_data"),  # True, False or None (unknown)
                 "architecture": m.get("architecture", ""),
                 "venue": m.get("venue") or "Unpublished",
                 "method": m.get("sam_bench", {}).get("method", ""),

@@ -34,16 +34,27 @@ WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:")  # networks wrapped as `net.` behind the normalization
 
 
-def trained_elsewhere(method: str, description: str, source: str, data: str, claims: list | None = None) -> dict:
+def trained_elsewhere(
+    method: str,
+    description: str,
+    source: str,
+    data: str,
+    claims: list | None = None,
+    additional_data: bool | None = None,
+) -> dict:
     """How a model was trained, as its importer tells it: `method` a short name (`at`, `sam`, `trades`, ...), a
-    description, the paper or url, the training data; `claims`: figures published for it, to be checked."""
+    description, the paper or url, the training data; `claims`: figures published for it, to be checked;
+    `additional_data`: whether it was trained on data beyond its data set's training set (RobustBench's "Extra
+    data"), None where the importer does not say (kept as unknown, never as false)."""
     told = {"method": method, "description": description, "source": source, "data": data}
     for key, value in told.items():
         if not isinstance(value, str) or not value.strip():
             raise BadInput(f"trained elsewhere: say the model's {key} (how it was trained is part of its entry)")
     if not all(c.islower() or c.isdigit() or c == "-" for c in method) or not method[0].islower():
         raise BadInput(f"trained elsewhere: method {method!r} is a short name in lower case, e.g. at, sam, trades")
-    return {**told, "claims": list(claims or [])}
+    if additional_data not in (True, False, None):
+        raise BadInput(f"trained elsewhere: additional data is true, false or unknown (None), not {additional_data!r}")
+    return {**told, "claims": list(claims or []), "additional_data": additional_data}
 
 
 def architecture_spec(
@@ -230,6 +241,15 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
 
 def is_imported(entry: Mapping) -> bool:
     return "trained_elsewhere" in entry
+
+
+def additional_data(entry: Mapping) -> bool | None:
+    """Whether a zoo model was trained on data beyond its data set's training set (RobustBench's `additional_data`,
+    its boards' "Extra data"): never for a run of sam-bench (it trains on the recipe's data alone); for a model
+    trained elsewhere, what its importer said, None where that is unknown (an entry imported without saying)."""
+    if not is_imported(entry):
+        return False
+    return entry["trained_elsewhere"].get("additional_data")
 
 
 def claim(threat_model: str, eps: str, clean_acc, autoattack_acc, source: str) -> dict:

@@ -8,6 +8,8 @@ shown as results: a board shows only what `evaluate` measured.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from pathlib import Path
 
 from sam_bench.errors import BadInput
@@ -30,6 +32,45 @@ def default_id(robustbench_id: str) -> str:
             "(e.g. RobustBench2020Standard_imported)"
         )
     return candidate
+
+
+def installed_additional_data(dataset: str, threat_model: str, robustbench_id: str, info: dict) -> bool | None:
+    """Whether the installed robustbench's model info says that the model was trained with additional data: its
+    model list's entry (`info`), or a `model_info/<dataset>/<threat model>/<id>.json` beside its package (a checkout
+    of RobustBench's repository); None where neither says it (robustbench 1.1.1 from PyPI ships no model info)."""
+    if isinstance(info.get("additional_data"), bool):
+        return info["additional_data"]
+    spec = importlib.util.find_spec("robustbench")
+    if spec is None or spec.origin is None:
+        return None
+    package = Path(spec.origin).parent
+    for root in (package, package.parent):
+        path = root / "model_info" / dataset / threat_model / f"{robustbench_id}.json"
+        if path.is_file():
+            try:
+                said = json.loads(path.read_text()).get("additional_data")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(said, bool):
+                return said
+    return None
+
+
+def recorded_additional_data(robustbench_id: str, known: bool | None, given: bool | None) -> bool:
+    """What a RobustBench import records as its model's additional data: what RobustBench's model info says
+    (`known`), else what the importer says (`given`); one line where neither says it, or where they differ."""
+    flag = {True: "--additional-data", False: "--no-additional-data"}
+    if known is None and given is None:
+        raise BadInput(
+            f"RobustBench's model info here does not say whether {robustbench_id} was trained with additional data "
+            f"(its boards' Extra data): say it with {flag[True]} or {flag[False]}"
+        )
+    if known is not None and given is not None and known != given:
+        raise BadInput(
+            f"RobustBench's model info lists {robustbench_id} {'with' if known else 'without'} additional data; "
+            f"leave out {flag[given]}"
+        )
+    return known if known is not None else bool(given)
 
 
 def read_checkpoint(path, robustbench_id: str) -> dict:
@@ -66,8 +107,13 @@ def import_checkpoint(
     claims: list | None = None,
     zoo_dir=None,
     precision: str = "auto",
+    additional_data: bool | None = None,
+    listed_additional_data: bool | None = None,
 ) -> dict:
-    """A RobustBench model from its checkpoint file into the zoo (imported.add_module); returns the entry."""
+    """A RobustBench model from its checkpoint file into the zoo (imported.add_module); returns the entry.
+    Whether it was trained with additional data is what the installed robustbench's model info says, else
+    `listed_additional_data` (sam-bench's copy of RobustBench's model info, sam_bench/leaderboard/published), else
+    the importer's `additional_data`; required where none says it (recorded_additional_data)."""
     info = robustbench_adapter.constructor(dataset, threat_model, robustbench_id)  # one line if unknown
     if str(info.get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
         raise BadInput(f"{robustbench_id} is one of this zoo's own entries, not RobustBench's; it is in the zoo")
@@ -80,11 +126,16 @@ def import_checkpoint(
         "width": 1.0,
     }
     source = SOURCE.format(dataset=dataset, threat_model=threat_model, id=robustbench_id)
-    data = f"{dataset}, with what extra data RobustBench lists for {robustbench_id}"
-    trained = imported.trained_elsewhere(method, f"RobustBench's {robustbench_id}", source, data, claims)
+    state = read_checkpoint(path, robustbench_id)
+    known = installed_additional_data(dataset, threat_model, robustbench_id, info)
+    if known is None:
+        known = listed_additional_data
+    extra = recorded_additional_data(robustbench_id, known, additional_data)
+    data = f"{dataset} and additional data" if extra else dataset
+    trained = imported.trained_elsewhere(method, f"RobustBench's {robustbench_id}", source, data, claims, extra)
     trained["robustbench_id"] = robustbench_id
     return imported.add_module(
-        read_checkpoint(path, robustbench_id),
+        state,
         spec,
         trained,
         model_id or default_id(robustbench_id),
