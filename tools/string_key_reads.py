@@ -93,6 +93,7 @@ class _Scope:
 
     def __init__(self, node: ast.AST):
         self.node = node
+        self.nodes = list(_own_nodes(node))
         self.one: dict[str, set[str]] = {"zoo": set(), "plan": set()}
         self.many: dict[str, set[str]] = {"zoo": set(), "plan": set()}
 
@@ -127,6 +128,7 @@ def reads(texts: dict[str, str]) -> dict[str, list[tuple[str, int, str]]]:
     for path, tree in trees.items():
         for f in _functions(tree)[1:]:
             defs.setdefault(f.name, []).append((path, f))  # type: ignore[attr-defined]
+    modules = {Path(p).stem for p in trees}
     returns = {"zoo": set(ZOO_SOURCES) - {"load_model_with_info", "list_entries"}, "plan": set()}
     returns_many = {"zoo": {"list_entries"}, "plan": set()}
     params: dict[str, set[tuple[int, str]]] = {"zoo": set(), "plan": set()}  # (id of a def, parameter name)
@@ -135,11 +137,11 @@ def reads(texts: dict[str, str]) -> dict[str, list[tuple[str, int, str]]]:
         changed = False
         for path in trees:
             for scope in scopes[path]:
-                changed |= _follow(path, scope, returns, returns_many, params, defs)
+                changed |= _follow(path, scope, returns, returns_many, params, defs, modules)
     found: dict[str, list[tuple[str, int, str]]] = {"zoo": [], "plan": []}
     for path in trees:
         for scope in scopes[path]:
-            for node in _own_nodes(scope.node):
+            for node in scope.nodes:
                 if _key(node) is None:
                     continue
                 kind = _holds(_receiver(node), scope, returns)
@@ -177,24 +179,20 @@ def _targets(target: ast.AST) -> list[str]:
     return [target.id] if isinstance(target, ast.Name) else []
 
 
-def _stems(defs) -> set[str]:
-    return {p for found in defs.values() for p, _ in found}
-
-
-def _callees(path: str, call: ast.Call, defs) -> list[ast.AST]:
+def _callees(path: str, call: ast.Call, defs, modules: set[str]) -> list[ast.AST]:
     """The package's functions a call may reach: `module.f(...)` those of a file of that name, `f(...)` the
     caller's own file's where it has one, else every function of that name."""
     found = defs.get(_called(call) or "", [])
     if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
         module = call.func.value.id
-        if any(Path(p).stem == module for p in _stems(defs)):  # a module's function: that module's only
+        if module in modules:  # a module's function: that module's only
             return [f for p, f in found if Path(p).stem == module]
         return [f for _, f in found]  # a method (self.f, RunRecord.read)
     own = [f for p, f in found if p == path]
     return own or [f for _, f in found]
 
 
-def _follow(path: str, scope: _Scope, returns, returns_many, params, defs) -> bool:
+def _follow(path: str, scope: _Scope, returns, returns_many, params, defs, modules) -> bool:
     before = sum(len(s) for s in (*scope.one.values(), *scope.many.values())) + sum(map(len, params.values()))
     before += sum(map(len, returns.values()))
     node0 = scope.node
@@ -205,7 +203,7 @@ def _follow(path: str, scope: _Scope, returns, returns_many, params, defs) -> bo
                 annotated = a.annotation is not None and RECORD_CLASSES[kind] in ast.unparse(a.annotation)
                 if annotated or (id(node0), a.arg) in params[kind] or (kind == "zoo" and a.arg == "zoo_entry"):
                     scope.one[kind].add(a.arg)
-    for node in _own_nodes(node0):
+    for node in scope.nodes:
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
             value = node.value
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -237,7 +235,7 @@ def _follow(path: str, scope: _Scope, returns, returns_many, params, defs) -> bo
             if _holds(node.value, scope, returns) == "zoo":
                 returns["zoo"].add(node0.name)
         elif isinstance(node, ast.Call) and _called(node) in defs:
-            for f in _callees(path, node, defs):
+            for f in _callees(path, node, defs, modules):
                 names = [a.arg for a in [*f.args.posonlyargs, *f.args.args]]  # type: ignore[attr-defined]
                 if names and names[0] in ("self", "cls") and isinstance(node.func, ast.Attribute):
                     names = names[1:]
