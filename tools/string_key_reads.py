@@ -22,14 +22,15 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The modules that read and write each record: string keys are how they read the file
+# The modules that read, check and write each record: string keys are how they handle the file (the zoo entry's
+# training record is checked against its run's log by training_record, an entry as written included)
 READERS = {
-    "zoo": {"zoo/store.py", "zoo/entry.py"},
-    "plan": {"recipes/recipe.py", "recipes/model_plan.py"},
+    "zoo": {"zoo/store.py", "zoo/entry.py", "zoo/training_record.py"},
+    "plan": {"recipes/recipe.py", "recipes/plan_entry.py"},
 }
 # Calls that return a zoo entry (a list of them, or (model, entry) for load_model_with_info)
 ZOO_SOURCES = {"find_entry", "list_entries", "_read_entry", "load_model_with_info"}
-RECORD_CLASSES = {"zoo": "ZooEntry", "plan": "ModelPlan"}
+RECORD_CLASSES = {"zoo": "ZooEntry", "plan": "PlanEntry"}
 
 
 def _texts(commit: str | None) -> dict[str, str]:
@@ -82,9 +83,11 @@ def _receiver(node: ast.AST) -> ast.AST:
 
 
 def _is_plan(node: ast.AST) -> bool:
-    """`plan`, `folder.plan`, `self.plan`: a reproduction's plan.json as read."""
-    return (isinstance(node, ast.Name) and node.id == "plan") or (
-        isinstance(node, ast.Attribute) and node.attr == "plan"
+    """`plan`, `folder.plan`, `self.plan`, `read_plan(folder)`: a reproduction's plan.json as read."""
+    return (
+        (isinstance(node, ast.Name) and node.id == "plan")
+        or (isinstance(node, ast.Attribute) and node.attr == "plan")
+        or _called(node) == "read_plan"
     )
 
 
@@ -124,14 +127,16 @@ def reads(texts: dict[str, str]) -> dict[str, list[tuple[str, int, str]]]:
     """{kind: [(file, line, the read as written)]} outside the readers."""
     trees = {path: ast.parse(text) for path, text in texts.items()}
     scopes = {path: [_Scope(f) for f in _functions(tree)] for path, tree in trees.items()}
-    defs: dict[str, list[tuple[str, ast.AST]]] = {}  # function name: (its file, its def)
+    defs: dict[str, list[tuple[str, str | None, ast.AST]]] = {}  # function name: (its file, its class, its def)
     for path, tree in trees.items():
+        classes = {id(f): c.name for c in ast.walk(tree) if isinstance(c, ast.ClassDef) for f in c.body}
         for f in _functions(tree)[1:]:
-            defs.setdefault(f.name, []).append((path, f))  # type: ignore[attr-defined]
+            defs.setdefault(f.name, []).append((path, classes.get(id(f)), f))  # type: ignore[attr-defined]
     modules = {Path(p).stem for p in trees}
     returns = {"zoo": set(ZOO_SOURCES) - {"load_model_with_info", "list_entries"}, "plan": set()}
     returns_many = {"zoo": {"list_entries"}, "plan": set()}
     params: dict[str, set[tuple[int, str]]] = {"zoo": set(), "plan": set()}  # (id of a def, parameter name)
+    params["zoo_many"], params["plan_many"] = set(), set()  # parameters that hold a list of them
     changed = True
     while changed:
         changed = False
@@ -167,9 +172,13 @@ def _holds(node: ast.AST, scope: _Scope, returns) -> str | None:
 
 
 def _is_models(node: ast.AST, scope: _Scope) -> str | None:
-    """Which record a list holds: `plan["models"]`, a list name, `list_entries(...)`."""
+    """Which record a list holds: `plan["models"]`, a list name, a list comprehension of one's items."""
     if _key(node) == "models" and _is_plan(_receiver(node)):
         return "plan"
+    if isinstance(node, ast.ListComp) and isinstance(node.elt, ast.Name):
+        loop = node.generators[0]
+        if node.elt.id in _targets(loop.target):
+            return _is_models(loop.iter, scope)
     if isinstance(node, ast.Name):
         return next((k for k in ("zoo", "plan") if node.id in scope.many[k]), None)
     return None
@@ -180,16 +189,21 @@ def _targets(target: ast.AST) -> list[str]:
 
 
 def _callees(path: str, call: ast.Call, defs, modules: set[str]) -> list[ast.AST]:
-    """The package's functions a call may reach: `module.f(...)` those of a file of that name, `f(...)` the
-    caller's own file's where it has one, else every function of that name."""
+    """The package's functions a call may reach: `module.f(...)` those of a file of that name, `Class.f(...)` that
+    class's, `self.f(...)` the caller's own file's methods, `f(...)` the caller's own file's where it has one; else
+    every function of that name."""
     found = defs.get(_called(call) or "", [])
     if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
-        module = call.func.value.id
-        if module in modules:  # a module's function: that module's only
-            return [f for p, f in found if Path(p).stem == module]
-        return [f for _, f in found]  # a method (self.f, RunRecord.read)
-    own = [f for p, f in found if p == path]
-    return own or [f for _, f in found]
+        name = call.func.value.id
+        if name in modules:  # a module's function: that module's only
+            return [f for p, _, f in found if Path(p).stem == name]
+        if any(c == name for _, c, _ in found):  # a class's method
+            return [f for _, c, f in found if c == name]
+        if name in ("self", "cls"):
+            return [f for p, c, f in found if p == path and c is not None]
+        return [f for _, _, f in found]  # a method of an object the call does not name
+    own = [f for p, _, f in found if p == path]
+    return own or [f for _, _, f in found]
 
 
 def _follow(path: str, scope: _Scope, returns, returns_many, params, defs, modules) -> bool:
@@ -203,6 +217,8 @@ def _follow(path: str, scope: _Scope, returns, returns_many, params, defs, modul
                 annotated = a.annotation is not None and RECORD_CLASSES[kind] in ast.unparse(a.annotation)
                 if annotated or (id(node0), a.arg) in params[kind] or (kind == "zoo" and a.arg == "zoo_entry"):
                     scope.one[kind].add(a.arg)
+                if (id(node0), a.arg) in params[f"{kind}_many"]:
+                    scope.many[kind].add(a.arg)
     for node in scope.nodes:
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
             value = node.value
@@ -244,6 +260,9 @@ def _follow(path: str, scope: _Scope, returns, returns_many, params, defs, modul
                     kind = _holds(value, scope, returns)
                     if kind:
                         params[kind].add((id(f), name))
+                    many = _is_models(value, scope)
+                    if many:
+                        params[f"{many}_many"].add((id(f), name))
     after = sum(len(s) for s in (*scope.one.values(), *scope.many.values())) + sum(map(len, params.values()))
     return after + sum(map(len, returns.values())) != before
 

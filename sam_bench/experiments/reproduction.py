@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -24,6 +25,9 @@ from sam_bench.report import imported_models
 from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.runtime import clock
 from sam_bench.training.loop import train
+
+if TYPE_CHECKING:
+    from sam_bench.zoo.entry import ZooEntry
 
 # Seconds a cell needs before its first chunk or epoch can start (its model loaded, the clean pass): with less
 # left, the grid does not go on past a cell whose evaluation the time limit stopped.
@@ -50,12 +54,12 @@ def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def _zoo_entry_for(run_meta: dict, zoo_dir) -> dict | None:
+def _zoo_entry_for(run_meta: dict, zoo_dir) -> ZooEntry | None:
     """The zoo entry made from exactly this run's weights, if there is one."""
     from sam_bench.zoo.store import list_entries
 
     for entry in list_entries(zoo_dir=zoo_dir):
-        if entry.get("added", {}).get("run_weights_sha256") == run_meta["weights_sha256"]:
+        if entry.run_weights_sha256 == run_meta["weights_sha256"]:
             return entry
     return None
 
@@ -208,7 +212,7 @@ class Reproduction:
         path = results_path(self.out, plan)
         return path.is_file() and files.read_json(path).get("model", {}).get("weights_sha256") == weights_sha256
 
-    def publish(self, plan: ModelPlan, run_meta: dict) -> dict | None:
+    def publish(self, plan: ModelPlan, run_meta: dict) -> ZooEntry | None:
         """The zoo entry of the run (added if new); None for a model's second and later seeds, which
         stay in the reproduction folder (a zoo id names a model, not one of its seeds)."""
         from sam_bench.zoo import store as zoo
@@ -224,14 +228,14 @@ class Reproduction:
                 "venue": "N/A",
             }
             entry = zoo.add(self.out / "runs" / plan.run_name, zoo_dir=self.zoo_dir, paper=paper)
-            self.log(f"{plan.name}: added to the zoo as {entry['id']}")
+            self.log(f"{plan.name}: added to the zoo as {entry.id}")
         return entry
 
-    def evaluate_model(self, plan: ModelPlan, entry: dict | None, deadline: float | None = None) -> Path:
+    def evaluate_model(self, plan: ModelPlan, entry: ZooEntry | None, deadline: float | None = None) -> Path:
         """Evaluate exactly the zoo's stored weights (or, for an unpublished seed, the run's)."""
         evaluation = evaluation_for(plan, self.recipe.evaluation)
         run_dir = self.out / "runs" / plan.run_name
-        weights = entry["weights_sha256"] if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
+        weights = entry.weights_sha256 if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
         key = _evaluation_key(weights, evaluation)
         path = results_path(self.out, plan)
         existing = None
@@ -242,7 +246,7 @@ class Reproduction:
             if self.results_kept_as_reused(plan):
                 self.log(f"{plan.name} seed {plan.seed}: reused without its weights; its results are kept as made")
                 return path
-        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
+        model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
         data = load_dataset(plan.config.dataset, plan.config.data_dir)
         state = evaluation_state_path(self.out, plan)
         results = evaluate(
@@ -271,16 +275,16 @@ class Reproduction:
         state.unlink(missing_ok=True)
         return path
 
-    def evaluate_zoo_entry(self, entry: dict, deadline: float | None = None) -> Path:
+    def evaluate_zoo_entry(self, entry: ZooEntry, deadline: float | None = None) -> Path:
         """Evaluate a model trained elsewhere (a recipe's `zoo` list) as the recipe evaluates its trained
         models' first seeds, from the zoo's stored weights: results/<zoo id>.json, with no run and no training."""
         evaluation = self.recipe.evaluation
-        key = _evaluation_key(entry["weights_sha256"], evaluation)
-        path = imported_models.results_path(self.out, entry["id"])
+        key = _evaluation_key(entry.weights_sha256, evaluation)
+        path = imported_models.results_path(self.out, entry.id)
         existing = files.read_json(path) if path.is_file() else None
         if existing and existing.get("reproduce", {}).get("evaluation_key") == key:
             return path
-        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir)
+        model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir)
         data_dir = self.recipe.models[0].config.data_dir if self.recipe.models else None
         device = self.recipe.models[0].config.device if self.recipe.models else "auto"
         state = path.with_name(path.name + ".partial")
@@ -300,9 +304,9 @@ class Reproduction:
         results["reproduce"] = {
             "recipe": self.recipe.name,
             "scale": self.recipe.scale,
-            "model": entry["id"],
-            "zoo_id": entry["id"],
-            **({"trained_elsewhere": entry["trained_elsewhere"]} if "trained_elsewhere" in entry else {}),
+            "model": entry.id,
+            "zoo_id": entry.id,
+            **({"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}),
             "evaluation_key": key,
         }
         files.write_json(path, results)
