@@ -3,14 +3,15 @@ the modules that read and write them, file by file, in the working tree or at a 
 
 A zoo entry is what `sam_bench.zoo.store` finds (`find_entry`, `list_entries`, `load_model_with_info`) and what a
 function that returns one hands on; its `weights` block is part of it. A plan entry is one of a reproduction's
-`plan.json` models (`plan["models"]`, `folder.plan["models"]`). The names that hold one are followed through a
-module's assignments, loops and comprehensions, into the parameters of the package's functions they are passed to
-and out of the functions that return them; a parameter annotated with the record's class holds one too. A read is a
-subscript by a string (`x["id"]`) or `x.get("id")` on such a name; a board entry (a leaderboard's JSON row) or a
-results file is neither and is not counted.
+`plan.json` models (`plan["models"]`, `folder.plan["models"]`, `read_plan(folder)["models"]`). The names that hold
+one are followed through a module's assignments, loops and comprehensions, into the parameters of the package's
+functions they are passed to and out of the functions that return them; a parameter annotated with the record's
+class holds one too. A read is a subscript by a string (`x["id"]`) or `x.get("id")` on such a name; a board entry
+(a leaderboard's JSON row) or a results file is neither and is not counted.
 
     python tools/string_key_reads.py            # the working tree
     python tools/string_key_reads.py HEAD~3     # a commit
+    python tools/string_key_reads.py --lines    # each read, under its file
 """
 
 from __future__ import annotations
