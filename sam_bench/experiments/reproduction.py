@@ -91,7 +91,7 @@ class Reproduction:
         self.not_evaluated: list[str] = []
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
         # the recipe's zoo models trained elsewhere: evaluated after the trained models, never trained
-        self.zoo_models: list[dict] = []
+        self.zoo_models: list[ZooEntry] = []
 
     def log(self, message: str) -> None:
         """A note on what the grid did or left (not progress: --quiet keeps it, and so the console of a run
@@ -369,7 +369,7 @@ class Reproduction:
             try:
                 self.evaluate_zoo_entry(entry, deadline)
             except EvaluationStopped:
-                self.log(f"{entry['id']}: evaluation stopped by the time limit; run the same command again to continue")
+                self.log(f"{entry.id}: evaluation stopped by the time limit; run the same command again to continue")
                 return False
         return not self.not_evaluated and not self.evaluation_waits
 
