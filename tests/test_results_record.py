@@ -163,3 +163,55 @@ def test_readers_ask_results_by_property_not_by_key():
         if not re.search(r"""\bresults\[["'][a-z_]+["']\] = """, line)  # a write is no read
     ]
     assert len(found) <= 5, found
+
+
+def _string_key_reads():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("string_key_reads", ROOT / "tools" / "string_key_reads.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_count_follows_zoo_and_plan_entries_and_leaves_board_entries_out():
+    """The counter of string-key reads finds a zoo entry through the calls that return one and the functions it
+    is passed to, a plan entry through plan["models"], and counts neither a board entry nor a reader's reads."""
+    tool = _string_key_reads()
+    texts = {
+        "leaderboard/x.py": (
+            "from sam_bench.zoo import store\n"
+            "def show(entry):\n    return entry['id'], entry.get('method')\n"
+            "def board(entry):\n    return entry['clean_acc']\n"
+            "def main(zoo_dir, info):\n"
+            "    found = store.find_entry('X', zoo_dir)\n"
+            "    board(info)\n"
+            "    return show(found), found['weights']['sha256']\n"
+        ),
+        "report/y.py": "def f(folder):\n    return [m['name'] for m in folder.plan['models']], folder.plan['scale']\n",
+        "report/z.py": "def first(runs):\n    return runs[0]['key']\ndef g(plan):\n    return first(plan['models'])\n",
+        "zoo/store.py": "def find_entry(model_id, zoo_dir):\n    entry = {}\n    return entry['id']\n",
+    }
+    reads = tool.reads(texts)
+    assert sorted((path, text) for path, _, text in reads["zoo"]) == [
+        ("leaderboard/x.py", "entry.get('method')"),
+        ("leaderboard/x.py", "entry['id']"),
+        ("leaderboard/x.py", "found['weights']"),
+        ("leaderboard/x.py", "found['weights']['sha256']"),
+    ]
+    assert [(path, text) for path, _, text in reads["plan"]] == [
+        ("report/y.py", "m['name']"),
+        ("report/z.py", "runs[0]['key']"),
+    ]
+
+
+def test_readers_ask_zoo_and_plan_entries_by_property_not_by_key():
+    """String-key reads of zoo entries outside their reader (zoo/store.py, zoo/entry.py) and the checker of their
+    training record (zoo/training_record.py), and of plan entries (plan.json's models) outside theirs
+    (recipes/recipe.py, recipes/plan_entry.py), counted by tools/string_key_reads.py: at most 5 each (the zoo's
+    are the corruptions board's; everything else asks ZooEntry and PlanEntry by name)."""
+    counts = _string_key_reads().analyse(
+        {str(p.relative_to(ROOT / "sam_bench")): p.read_text() for p in sorted((ROOT / "sam_bench").rglob("*.py"))}
+    )
+    assert sum(counts["zoo"].values()) <= 5, counts["zoo"]
+    assert sum(counts["plan"].values()) <= 5, counts["plan"]

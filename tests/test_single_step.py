@@ -147,23 +147,28 @@ def test_collapse_rule():
 
 
 def test_a_collapsed_run_is_marked_on_its_leaderboard_row():
-    from sam_bench.leaderboard.board import markdown, model_info
+    from dataclasses import replace
 
-    entry = {
-        "id": "SamBench2026FGSM_PRN18-w0.125_Linf-16_sample",
-        "dataset": "cifar10",
-        "threat_model": "Linf",
-        "architecture": "PreActResNet-18 (width x0.125)",
-        "weights_sha256": "0" * 64,
-        "method": "fgsm",
-        "trained_on": "cifar10-sample",
-        "training_cost": {},
-        "paper": {"name": "FGSM"},
-        "training": {"overfit_guard": {"collapsed": True, "epoch": 3}},
-    }
-    healthy = {**entry, "id": entry["id"] + "b", "training": {"overfit_guard": {"collapsed": False, "epoch": None}}}
+    from sam_bench.leaderboard.board import markdown, model_info
+    from sam_bench.zoo.entry import Weights, ZooEntry
+
+    entry = ZooEntry(
+        id="SamBench2026FGSM_PRN18-w0.125_Linf-16_sample",
+        dataset="cifar10",
+        threat_model="Linf",
+        arch={"arch": "preactresnet18", "width": 0.125},
+        architecture="PreActResNet-18 (width x0.125)",
+        method="fgsm",
+        trained_on="cifar10-sample",
+        weights=Weights("x.safetensors", "safetensors", "float32", 1, "0" * 64),
+        training_cost={},
+        paper={"name": "FGSM"},
+        added={},
+        training={"overfit_guard": {"collapsed": True, "epoch": 3}},
+    )
+    healthy = replace(entry, id=entry.id + "b", training={"overfit_guard": {"collapsed": False, "epoch": None}})
     rows = [
-        {**model_info(e), "model_id": e["id"], "clean_acc": "50.00", "autoattack_acc": "1.00"} for e in (entry, healthy)
+        {**model_info(e), "model_id": e.id, "clean_acc": "50.00", "autoattack_acc": "1.00"} for e in (entry, healthy)
     ]
     table = markdown("cifar10", "Linf", rows).splitlines()
     assert "⚠ collapsed: catastrophic overfitting from epoch 3" in table[-2]

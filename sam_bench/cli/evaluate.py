@@ -107,7 +107,7 @@ def _boards_said(specs, info, data, leaderboard: bool, zoo_dir) -> list[str]:
     from sam_bench.zoo import store as zoo
 
     zoo_id = info.record.get("zoo_id") if info.record.get("kind") == "zoo" else None
-    model_norm = zoo.find_entry(zoo_id, zoo_dir)["threat_model"] if zoo_id else None
+    model_norm = zoo.find_entry(zoo_id, zoo_dir).threat_model if zoo_id else None
     lines = []
     for spec in specs:
         if attack_table.is_headline(spec.attack) or (attack_table.is_column(spec.attack) and leaderboard):

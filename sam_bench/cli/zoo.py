@@ -76,10 +76,10 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
         paper=_paper(**paper),
         url=url,
     )
-    w = entry["weights"]
+    w = entry.weights
     click.echo(
-        f"added {entry['id']} ({entry['dataset']}/{entry['threat_model']}, {entry['architecture']}, "
-        f"{w['dtype']}, {w['bytes'] / 1e6:.1f} MB, sha256 {w['sha256'][:12]})"
+        f"added {entry.id} ({entry.dataset}/{entry.threat_model}, {entry.architecture}, "
+        f"{w.dtype}, {w.bytes / 1e6:.1f} MB, sha256 {w.sha256[:12]})"
     )
 
 
@@ -98,19 +98,19 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
 
     entries = zoo.list_entries(dataset, threat_model, zoo_dir)
     if as_json:
-        click.echo(json.dumps(entries, indent=2))
+        click.echo(json.dumps([e.to_json() for e in entries], indent=2))
         return
     if not entries:
         click.echo("the zoo is empty" if not (dataset or threat_model) else "no entries match")
         return
-    width = max(len(e["id"]) for e in entries)
+    width = max(len(e.id) for e in entries)
     for e in entries:
-        test_acc = (e.get("training") or {}).get("final", {}).get("test_acc")
+        test_acc = (e.training or {}).get("final", {}).get("test_acc")
         click.echo(
-            f"{e['id']:<{width}}  {e['dataset']:<8} {e['threat_model']:<4} {e['architecture']:<28} "
-            f"{e['method']:<8} "
-            + ("trained elsewhere on " if "trained_elsewhere" in e else "trained on ")
-            + e["trained_on"]
+            f"{e.id:<{width}}  {e.dataset:<8} {e.threat_model:<4} {e.architecture:<28} "
+            f"{e.method:<8} "
+            + ("trained elsewhere on " if e.is_trained_elsewhere else "trained on ")
+            + e.trained_on
             + (f", test acc {test_acc:.2%}" if test_acc is not None else "")
         )
 

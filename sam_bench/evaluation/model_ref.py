@@ -105,13 +105,11 @@ def load_model_ref(ref: str, zoo_dir=None) -> tuple[torch.nn.Module, LoadedModel
             raise
         raise BadInput(f"{ref}: no such run directory or checkpoint, and no model zoo to look it up in") from None
     model, entry = load_model_with_info(ref, zoo_dir=zoo_dir)
-    loaded = _from_metadata(
-        ref, "zoo", entry.get("training") or {}, zoo_id=entry.get("id", ref), sha256=entry.get("weights_sha256")
-    )
-    loaded.record["arch"] = entry.get("arch") or loaded.record["arch"]
-    loaded.record["method"] = loaded.record["method"] or entry.get("method")  # trained elsewhere: no run record
+    loaded = _from_metadata(ref, "zoo", entry.training or {}, zoo_id=entry.id, sha256=entry.weights_sha256)
+    loaded.record["arch"] = entry.arch or loaded.record["arch"]
+    loaded.record["method"] = loaded.record["method"] or entry.method  # trained elsewhere: no run record
     if loaded.dataset_name is None:
-        loaded.dataset_name = entry.get("dataset")
+        loaded.dataset_name = entry.dataset
     return model.eval(), loaded
 
 

@@ -52,8 +52,8 @@ def weights_ref(out: Path, run_name: str, zoo_dir=None) -> str:
             return str(folder)
     sha = files.read_json(run_dir / "metadata.json").get("weights_sha256")
     for entry in list_entries(zoo_dir=zoo_dir):
-        if sha and (entry.get("added") or {}).get("run_weights_sha256") == sha:
-            return str(entry["id"])
+        if sha and entry.run_weights_sha256 == sha:
+            return entry.id
     raise SamBenchError(
         f"{run_dir}: its weights are neither in the run's folder, nor where it was reused from, nor in the zoo"
     )

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -24,6 +25,9 @@ from sam_bench.report import imported_models
 from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.runtime import clock
 from sam_bench.training.loop import train
+
+if TYPE_CHECKING:
+    from sam_bench.zoo.entry import ZooEntry
 
 # Seconds a cell needs before its first chunk or epoch can start (its model loaded, the clean pass): with less
 # left, the grid does not go on past a cell whose evaluation the time limit stopped.
@@ -56,12 +60,12 @@ def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def _zoo_entry_for(run_meta: dict, zoo_dir) -> dict | None:
+def _zoo_entry_for(run_meta: dict, zoo_dir) -> ZooEntry | None:
     """The zoo entry made from exactly this run's weights, if there is one."""
     from sam_bench.zoo.store import list_entries
 
     for entry in list_entries(zoo_dir=zoo_dir):
-        if entry.get("added", {}).get("run_weights_sha256") == run_meta["weights_sha256"]:
+        if entry.run_weights_sha256 == run_meta["weights_sha256"]:
             return entry
     return None
 
@@ -94,7 +98,7 @@ class Reproduction:
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
         self.ranks = True  # False: nothing goes on a board (`reproduce --no-leaderboard`)
         # the recipe's zoo models trained elsewhere: evaluated after the trained models, never trained
-        self.zoo_models: list[dict] = []
+        self.zoo_models: list[ZooEntry] = []
 
     def log(self, message: str) -> None:
         """A note on what the grid did or left (not progress: --quiet keeps it, and so the console of a run
@@ -215,7 +219,7 @@ class Reproduction:
         path = results_path(self.out, plan)
         return path.is_file() and files.read_json(path).get("model", {}).get("weights_sha256") == weights_sha256
 
-    def publish(self, plan: ModelPlan, run_meta: dict) -> dict | None:
+    def publish(self, plan: ModelPlan, run_meta: dict) -> ZooEntry | None:
         """The zoo entry of the run (added if new); None for a model's second and later seeds, which
         stay in the reproduction folder (a zoo id names a model, not one of its seeds)."""
         from sam_bench.zoo import store as zoo
@@ -231,14 +235,14 @@ class Reproduction:
                 "venue": "N/A",
             }
             entry = zoo.add(self.out / "runs" / plan.run_name, zoo_dir=self.zoo_dir, paper=paper)
-            self.log(f"{plan.name}: added to the zoo as {entry['id']}")
+            self.log(f"{plan.name}: added to the zoo as {entry.id}")
         return entry
 
-    def evaluate_model(self, plan: ModelPlan, entry: dict | None, deadline: float | None = None) -> Path:
+    def evaluate_model(self, plan: ModelPlan, entry: ZooEntry | None, deadline: float | None = None) -> Path:
         """Evaluate exactly the zoo's stored weights (or, for an unpublished seed, the run's)."""
         evaluation = evaluation_for(plan, self.recipe.evaluation)
         run_dir = self.out / "runs" / plan.run_name
-        weights = entry["weights_sha256"] if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
+        weights = entry.weights_sha256 if entry else files.read_json(run_dir / "metadata.json")["weights_sha256"]
         key = _evaluation_key(weights, evaluation)
         path = results_path(self.out, plan)
         existing = None
@@ -249,7 +253,7 @@ class Reproduction:
             if self.results_kept_as_reused(plan):
                 self.log(f"{plan.name} seed {plan.seed}: reused without its weights; its results are kept as made")
                 return path
-        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
+        model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
         data = load_dataset(plan.config.dataset, plan.config.data_dir)
         state = evaluation_state_path(self.out, plan)
         results = evaluate(
@@ -278,18 +282,18 @@ class Reproduction:
         state.unlink(missing_ok=True)
         return path
 
-    def evaluate_zoo_entry(self, entry: dict, deadline: float | None = None) -> Path:
+    def evaluate_zoo_entry(self, entry: ZooEntry, deadline: float | None = None) -> Path:
         """Evaluate a model trained elsewhere (a recipe's `zoo` list) as the recipe evaluates its trained
         models' first seeds, from the zoo's stored weights: results/<zoo id>.json, with no run and no training."""
         evaluation = self.recipe.evaluation
-        key = _evaluation_key(entry["weights_sha256"], evaluation)
-        path = imported_models.results_path(self.out, entry["id"])
+        key = _evaluation_key(entry.weights_sha256, evaluation)
+        path = imported_models.results_path(self.out, entry.id)
         existing = files.read_json(path) if path.is_file() else None
         if self.zoo_results_current(entry):
             return path
-        model, info = load_model_ref(entry["id"], zoo_dir=self.zoo_dir)
+        model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir)
         data_dir, device = self._zoo_data_dir_and_device()
-        state = zoo_evaluation_state_path(self.out, entry["id"])
+        state = zoo_evaluation_state_path(self.out, entry.id)
         results = evaluate(
             model,
             load_dataset(self.recipe.dataset, data_dir),
@@ -306,9 +310,9 @@ class Reproduction:
         results["reproduce"] = {
             "recipe": self.recipe.name,
             "scale": self.recipe.scale,
-            "model": entry["id"],
-            "zoo_id": entry["id"],
-            **({"trained_elsewhere": entry["trained_elsewhere"]} if "trained_elsewhere" in entry else {}),
+            "model": entry.id,
+            "zoo_id": entry.id,
+            **({"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}),
             "evaluation_key": key,
         }
         files.write_json(path, results)
@@ -321,27 +325,27 @@ class Reproduction:
             return None, "auto"
         return self.recipe.models[0].config.data_dir, self.recipe.models[0].config.device
 
-    def zoo_results_current(self, entry: dict) -> bool:
+    def zoo_results_current(self, entry: ZooEntry) -> bool:
         """The results file of a model trained elsewhere is there and was made by this recipe's evaluation of
         exactly its zoo weights."""
-        path = imported_models.results_path(self.out, entry["id"])
+        path = imported_models.results_path(self.out, entry.id)
         if not path.is_file():
             return False
-        key = _evaluation_key(entry["weights_sha256"], self.recipe.evaluation)
+        key = _evaluation_key(entry.weights_sha256, self.recipe.evaluation)
         return files.read_json(path).get("reproduce", {}).get("evaluation_key") == key
 
-    def run_zoo_cell(self, entry: dict, deadline: float | None = None) -> bool:
+    def run_zoo_cell(self, entry: ZooEntry, deadline: float | None = None) -> bool:
         """One model trained elsewhere: evaluated, then ranked through the gate of `leaderboard add` as a trained
         model's first seed is (its rows marked "trained elsewhere": sam_bench.leaderboard.entries); False when the
         time limit stopped its evaluation (its finished chunks are kept)."""
         try:
             results = self.evaluate_zoo_entry(entry, deadline)
         except EvaluationStopped:
-            self.log(f"{entry['id']}: evaluation stopped by the time limit; run the same command again to continue")
-            self.evaluation_waits.append(entry["id"])
+            self.log(f"{entry.id}: evaluation stopped by the time limit; run the same command again to continue")
+            self.evaluation_waits.append(entry.id)
             return False
         data_dir, device = self._zoo_data_dir_and_device()
-        self._publish(entry["id"], results, data_dir, device)  # its boards mark it "trained elsewhere"
+        self._publish(entry.id, results, data_dir, device)  # its boards mark it "trained elsewhere"
         return True
 
     def render_leaderboards(self) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
+from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
 from sam_bench.stats import inference
 
 SCHEMA = "sam-bench/cost/v1"
@@ -57,7 +58,7 @@ def measure(
     try:
         dev = resolve_device(device)
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        steppers = {m["name"]: _stepper(m["config"], dev) for m in entries}
+        steppers = {m.name: _stepper(m.config, dev) for m in entries}
         for name, step in steppers.items():
             log(f"warming up {name}")
             for _ in range(warmup):
@@ -93,31 +94,28 @@ def measure(
     return path
 
 
-def _models_to_time(folder: Path, only: list[str] | None) -> list[dict]:
+def _models_to_time(folder: Path, only: list[str] | None) -> list[PlanEntry]:
     """The plan's first seed of each model (a later seed costs the same), or the ones named in `only`
     plus the ST of each architecture (the ratios need it)."""
     from sam_bench.report.folder import read_plan
 
-    entries = [m for m in read_plan(folder, fields=())["models"] if m.get("primary", True)]  # a bad plan: one line
+    entries = [m for m in plan_entries(read_plan(folder, fields=())) if m.primary]  # a bad plan: one line
     if only:
-        unknown = sorted(set(only) - {m["name"] for m in entries})
+        unknown = sorted(set(only) - {m.name for m in entries})
         if unknown:
             raise BadInput(f"{folder} has no model {', '.join(unknown)}")
-        needed = {architecture(m) for m in entries if m["name"] in only}
+        needed = {architecture(m) for m in entries if m.name in only}
         entries = [
-            m
-            for m in entries
-            if m["name"] in only or (m["config"]["method"] == "standard" and architecture(m) in needed)
+            m for m in entries if m.name in only or (m.config["method"] == "standard" and architecture(m) in needed)
         ]
     return entries
 
 
-def architecture(planned: dict) -> str:
+def architecture(planned: PlanEntry) -> str:
     """The architecture of a run of the plan (`models[]`), as the report names it."""
     from sam_bench.report.records import architecture_of
-    from sam_bench.training.config import TrainConfig
 
-    return architecture_of(TrainConfig.from_dict(planned["config"]))
+    return architecture_of(planned.train_config)
 
 
 def _stepper(config: dict, device):
@@ -164,32 +162,32 @@ def _time(step, steps: int, device) -> float:
     return time.perf_counter() - start
 
 
-def _summaries(entries: list[dict], seconds: dict[str, list[float]]) -> list[dict]:
+def _summaries(entries: list[PlanEntry], seconds: dict[str, list[float]]) -> list[dict]:
     """Per model: seconds per step (median, 95% interval) and, against its architecture's ST, the
     round-by-round ratio (median, 95% interval)."""
     from sam_bench.training.method_table import passes_per_step
 
-    baselines = {architecture(m): m for m in entries if m["config"]["method"] == "standard"}
+    baselines = {architecture(m): m for m in entries if m.config["method"] == "standard"}
     out = []
     for m in entries:
-        cfg = m["config"]
+        cfg = m.config
         base = baselines.get(architecture(m))
         record = {
-            "name": m["name"],
-            "key": m["key"],
+            "name": m.name,
+            "key": m.key,
             "method": cfg["method"],
             "architecture": architecture(m),
             "batch_size": cfg["batch_size"],
             "passes_per_step": passes_per_step(cfg["method"], cfg.get("attack_steps", 0)),
-            "step_seconds": _summary(seconds[m["name"]]),
+            "step_seconds": _summary(seconds[m.name]),
             "baseline": None,
             "baseline_passes_per_step": None,
             "ratio": None,
         }
         if base is not None and base is not m:
-            ratios = [t / b for t, b in zip(seconds[m["name"]], seconds[base["name"]])]
+            ratios = [t / b for t, b in zip(seconds[m.name], seconds[base.name])]
             record.update(
-                baseline=base["name"], ratio=_summary(ratios), baseline_passes_per_step=passes_per_step("standard", 0)
+                baseline=base.name, ratio=_summary(ratios), baseline_passes_per_step=passes_per_step("standard", 0)
             )
         out.append(record)
     return out

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from sam_bench.zoo.entry import ZooEntry
+
 
 @dataclass(frozen=True, eq=False)
 class ZooCell:
     """One model trained elsewhere in a grid: its zoo entry, as the recipe's zoo list found it."""
 
-    entry: dict
+    entry: ZooEntry
 
     @property
     def name(self) -> str:
-        return self.entry["id"]
+        return self.entry.id
 
     @property
     def run_name(self) -> str:
         """What names its claim and its job, as a trained model's run name names theirs."""
-        return self.entry["id"]
+        return self.entry.id
 
 
 def zoo_cells(repro) -> list[ZooCell]:

@@ -19,6 +19,7 @@ written only through the one gate (leaderboard/publication.py), which measures a
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 
 from sam_bench import figure_labels, files
@@ -34,6 +35,7 @@ from sam_bench.leaderboard.entries import (
     results_path,
 )
 from sam_bench.version import __version__
+from sam_bench.zoo.entry import ZooEntry
 
 FOLDERS = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
 SAMPLE_TEST_SET = "cifar10-sample"
@@ -50,12 +52,12 @@ def holds_corruptions(pinned: PinnedResults) -> bool:
     return evaluation_of(Results.of(pinned.json())) is not None
 
 
-def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> dict:
+def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
     """The zoo entry whose weights the file measured (a board ranks zoo models)."""
     return _entry_for(Results.of(pinned.json()), zoo_dir)
 
 
-def figures(results: Results, source: dict, entry: dict) -> dict:
+def figures(results: Results, source: dict, entry: Mapping) -> dict:
     """A board entry from a results file's corruptions evaluation: every figure derived from its outcomes."""
     ev = evaluation_of(results)
     if ev is None or ev.corruption_set is None or ev.clean_acc is None:

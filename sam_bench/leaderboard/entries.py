@@ -29,6 +29,7 @@ from sam_bench.stats import inference
 from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.zoo import imported
 from sam_bench.zoo import store as zoo
+from sam_bench.zoo.entry import ZooEntry
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
 
@@ -115,11 +116,11 @@ def read_results(results) -> tuple[Results, dict]:
     return checked, {"file": shown_path(path), "sha256": pinned.sha256}
 
 
-def _check_against_entry(results: Mapping, entry: dict, where: str) -> None:
+def _check_against_entry(results: Mapping, entry: ZooEntry, where: str) -> None:
     """The results' test set is the one they name: its size, and its sha256 where the zoo entry
     records that data set (the model was trained on it)."""
     data = Results.of(results).dataset
-    trained = (entry.get("training") or {}).get("dataset") or {}
+    trained = (entry.training or {}).get("dataset") or {}
     known = TEST_SET_SIZE.get(data.name) or (trained.get("n_test") if trained.get("name") == data.name else None)
     if known is not None and data.n_test_total != known:
         raise SamBenchError(
@@ -129,28 +130,28 @@ def _check_against_entry(results: Mapping, entry: dict, where: str) -> None:
     if trained.get("name") == data.name and trained.get("sha256") not in (None, data.sha256):
         raise SamBenchError(
             f"{where}: the results' {data.name} data (sha256 {str(data.sha256)[:12]}) are not the copy "
-            f"{entry['id']} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
+            f"{entry.id} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
         )
 
 
-def _entry_for(results: Mapping, zoo_dir) -> dict:
+def _entry_for(results: Mapping, zoo_dir) -> ZooEntry:
     """The zoo entry these results belong to; refused unless they evaluated its exact weights."""
     model = Results.of(results).model
     sha = model.weights_sha256
     if model.zoo_id:
         entry = zoo.find_entry(model.zoo_id, zoo_dir)
     else:  # a run or checkpoint evaluated directly: fine if the zoo holds the very same file
-        matches = [e for e in zoo.list_entries(zoo_dir=zoo_dir) if e["weights_sha256"] == sha]
+        matches = [e for e in zoo.list_entries(zoo_dir=zoo_dir) if e.weights_sha256 == sha]
         if not matches:
             raise BadInput(
                 f"the evaluated weights ({model.ref}, sha256 {str(sha)[:12]}) are in no zoo "
                 "entry; add the model with `sam-bench zoo add` and evaluate the zoo id"
             )
         entry = matches[0]
-    if sha != entry["weights_sha256"]:
+    if sha != entry.weights_sha256:
         raise BadInput(
-            f"results are for weights with sha256 {str(sha)[:12]}, but zoo entry {entry['id']} holds "
-            f"{entry['weights_sha256'][:12]}; evaluate the zoo entry itself"
+            f"results are for weights with sha256 {str(sha)[:12]}, but zoo entry {entry.id} holds "
+            f"{entry.weights_sha256[:12]}; evaluate the zoo entry itself"
         )
     return entry
 
@@ -238,21 +239,22 @@ def _clean(ev: Evaluation) -> float:
     return ev.clean_acc
 
 
-def _footnote(entry: dict, aa: dict) -> str:
+def _footnote(entry: ZooEntry, aa: dict) -> str:
     version = ""
-    if "trained_elsewhere" not in entry and aa.get("version", "standard") != "standard":
+    if not entry.is_trained_elsewhere and aa.get("version", "standard") != "standard":
         version = f" ({aa_version_text(aa)}, not the standard version)"
-    stored = entry["weights"]["dtype"]
+    stored = entry.weights.dtype
     return f"{training_text(entry)}; AutoAttack{version} on {_evaluated(aa)}; weights stored as {stored}."
 
 
-def training_text(entry: dict) -> str:
+def training_text(entry: ZooEntry) -> str:
     """Who trained a model and how, as a board's footnote and a RobustBench submission say it: a run of sam-bench
     from its training record, a model trained elsewhere in its importer's words (trained_elsewhere_text)."""
-    if "trained_elsewhere" in entry:
+    if entry.trained_elsewhere is not None:
         return trained_elsewhere_text(entry)
-    cfg = entry["training"]["config"]
-    trained, used = entry["trained_on"], entry["training"].get("n_train_used")
+    assert entry.training is not None and entry.training_config is not None  # the schema: one of the two
+    cfg = entry.training_config
+    trained, used = entry.trained_on, entry.training.get("n_train_used")
     if trained == "cifar10-sample":
         data = f"{used:,} images of the bundled CIFAR-10 sample" if used else "the bundled CIFAR-10 sample"
     else:
@@ -268,27 +270,27 @@ def _evaluated(aa: dict) -> str:
     return f"the first {n:,} of {total:,} {test_set} test images"
 
 
-def trained_elsewhere_text(entry: dict) -> str:
+def trained_elsewhere_text(entry: ZooEntry) -> str:
     """What a board says of a model trained elsewhere (sam_bench.zoo.imported): its importer's words and source,
     never a figure published for it (those are claims the project has not measured)."""
-    told = entry["trained_elsewhere"]
+    told = entry.trained_elsewhere or {}
     return f"Trained elsewhere, not by sam-bench ({told['description']}; {told['source']}; data: {told['data']})"
 
 
-def model_info(entry: dict, previous: dict | None = None, board: Board | None = None) -> dict:
+def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | None = None) -> dict:
     """The RobustBench fields we know from the zoo entry alone (accuracies come from results), for `board`
     (default: RobustBench's board of the entry's threat model)."""
-    board = board or budgets.robustbench_board(entry["threat_model"])
-    paper = entry.get("paper") or {}
+    board = board or budgets.robustbench_board(entry.threat_model)
+    paper = entry.paper or {}
     info = {
         "link": paper.get("link", ""),
-        "name": paper.get("name", entry["id"]),
+        "name": paper.get("name", entry.id),
         "authors": paper.get("authors", ""),
         "additional_data": imported.additional_data(entry),  # None: unknown, shown so, never as false
         "number_forward_passes": 1,
-        "dataset": entry["dataset"],
+        "dataset": entry.dataset,
         "venue": paper.get("venue") or "N/A",
-        "architecture": entry["architecture"],
+        "architecture": entry.architecture,
         "eps": board.eps,
     }
     for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
@@ -297,16 +299,16 @@ def model_info(entry: dict, previous: dict | None = None, board: Board | None = 
     extras = dict(previous.get("sam_bench", {})) if previous else {}
     extras.update(
         {
-            "model_id": entry["id"],
-            "weights_sha256": entry["weights_sha256"],
-            "method": entry["method"],
-            "trained_on": entry["trained_on"],
-            "training_cost": entry["training_cost"],
+            "model_id": entry.id,
+            "weights_sha256": entry.weights_sha256,
+            "method": entry.method,
+            "trained_on": entry.trained_on,
+            "training_cost": entry.training_cost,
         }
     )
-    if "trained_elsewhere" in entry:
+    if entry.is_trained_elsewhere:
         extras["trained_elsewhere"] = trained_elsewhere_text(entry)
-    guard = (entry.get("training") or {}).get("overfit_guard")
+    guard = (entry.training or {}).get("overfit_guard")
     if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
         extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
     extras.setdefault("pgd", [])
@@ -327,7 +329,7 @@ def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None
         return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
 
 
-def planned_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[dict]:
+def planned_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[ZooEntry]:
     """The zoo entries of several results files (paths or PinnedResults) that pass, one after another, every check
     a board makes (a later file may rest on an earlier one: PGD figures beside its AutoAttack); nothing written."""
     return [entry for _, entry in _plan(results, leaderboard_dir, zoo_dir)[0]]
@@ -361,7 +363,7 @@ def already_published(results: list, leaderboard_dir=None, zoo_dir=None) -> list
     ]
 
 
-def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path], dict]], dict[Path, dict]]:
+def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path], ZooEntry]], dict[Path, dict]]:
     """Each file's (entry paths, one per board it reaches; zoo entry) and the entries as they would be written,
     each file merged into what the ones before it made."""
     pending: dict[Path, dict] = {}
@@ -380,7 +382,7 @@ def board_of_entry(path: Path) -> Board:
 
 def _update_from_results(
     results, leaderboard_dir=None, zoo_dir=None, write: bool = True, pending: dict[Path, dict] | None = None
-) -> tuple[list[Path], dict]:
+) -> tuple[list[Path], ZooEntry]:
     """Write or update leaderboards/<dataset>/<board folder>/<ModelId>.json, for every board the results of
     `sam-bench evaluate` reach: a board whose AutoAttack they hold, and a board where the model is ranked already
     (its PGD columns). Every figure is derived from the file's per-image outcomes and names the file (and its
@@ -391,14 +393,14 @@ def _update_from_results(
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
     reached = []
-    for board in budgets.boards_of(entry["threat_model"]):
-        path = entry_path(entry["dataset"], board, entry["id"], leaderboard_dir)
+    for board in budgets.boards_of(entry.threat_model):
+        path = entry_path(entry.dataset, board, entry.id, leaderboard_dir)
         previous: dict | None
         if pending is not None and path in pending:
             previous = copy.deepcopy(pending[path])
         else:
             previous = read_entry(path) if path.is_file() else None
-        if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry["weights_sha256"]:
+        if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry.weights_sha256:
             previous = None  # written for other weights under this id: start over
         info = model_info(entry, previous, board)
         ranked, changed = _merge(info, checked, source, entry, board)
@@ -414,29 +416,29 @@ def _update_from_results(
             else:
                 pending[path] = ordered
     if not reached:
-        tm = entry["threat_model"]
+        tm = entry.threat_model
         board_eps = threat_model_record(tm).robustbench_budget
         column = any(attack_table.is_column(ev.attack) for ev in checked.evaluations)
         raise BadInput(
-            f"{entry['id']} has no AutoAttack (standard) result at a board's budget ({budgets.budgets_text()})"
+            f"{entry.id} has no AutoAttack (standard) result at a board's budget ({budgets.budgets_text()})"
             + (" to rank its row by; PGD joins a row that AutoAttack ranks" if column else "")
-            + f"; run sam-bench evaluate {entry['id']} --attack autoattack --norm {tm} --eps {board_eps} "
+            + f"; run sam-bench evaluate {entry.id} --attack autoattack --norm {tm} --eps {board_eps} "
             "(or a small budget, e.g. --eps 2/255) first"
         )
     return reached, entry
 
 
-def _check_data(results: Results, entry: dict, where: str) -> None:
+def _check_data(results: Results, entry: ZooEntry, where: str) -> None:
     """The results are on the model's own data set family, real images, its test set as it is."""
     _check_against_entry(results, entry, where)
     data = results.dataset
-    if data.family != entry["dataset"]:
-        raise BadInput(f"results are on {data.family} data, but {entry['id']} is a {entry['dataset']} model")
+    if data.family != entry.dataset:
+        raise BadInput(f"results are on {data.family} data, but {entry.id} is a {entry.dataset} model")
     if data.name.startswith("synthetic"):
         raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
 
 
-def _merge(info: dict, results: Results, source: dict, entry: dict, board: Board) -> tuple[bool, bool]:
+def _merge(info: dict, results: Results, source: dict, entry: ZooEntry, board: Board) -> tuple[bool, bool]:
     """Merge the results' AutoAttack at the board's budget and their PGD evaluations into `info`: (any AutoAttack
     of the board's, any changed). A stronger evaluation of the same kind replaces a weaker one (`strength`);
     equally strong: the newer wins."""
@@ -452,7 +454,9 @@ def _merge(info: dict, results: Results, source: dict, entry: dict, board: Board
     return ranked, changed
 
 
-def _merge_autoattack(info: dict, ev: Evaluation, results: Results, source: dict, entry: dict, board: Board) -> bool:
+def _merge_autoattack(
+    info: dict, ev: Evaluation, results: Results, source: dict, entry: ZooEntry, board: Board
+) -> bool:
     extras = info["sam_bench"]
     old, new = extras.get("autoattack"), autoattack_record(ev, results, source)
     if old and strength(old) > strength(new):

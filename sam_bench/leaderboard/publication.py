@@ -22,13 +22,14 @@ from sam_bench.leaderboard import corruptions_board
 from sam_bench.leaderboard.entries import already_published, figure_refs, planned_entries, results_path, write_entries
 from sam_bench.zoo import store as zoo
 from sam_bench.zoo import training_record
+from sam_bench.zoo.entry import ZooEntry
 
 Progress = Callable[[str], None]
 
 
 def check_evidence(
     results: Path | PinnedResults,
-    entry: dict,
+    entry: ZooEntry,
     *,
     zoo_dir=None,
     data_dir=None,
@@ -41,9 +42,9 @@ def check_evidence(
     pinned = results if isinstance(results, PinnedResults) else pin(results)
     test_set = pinned.json()["dataset"]
     results_file.check_known_test_set(test_set["name"], test_set.get("sha256"), str(pinned.path))
-    training_record.check_entry(entry, f"zoo entry {entry['id']}")
+    training_record.check_entry(entry, f"zoo entry {entry.id}")
     if progress is not None:
-        progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry['id']}'s weights")
+        progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry.id}'s weights")
     with pinned.private_copy() as copy:
         verdicts = spot_check.spot_check(
             copy,

@@ -21,9 +21,10 @@ from sam_bench.leaderboard.evidence import check_entry
 from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
+from sam_bench.zoo.entry import ZooEntry
 
 
-def check_submission(info: dict, entry: dict | None) -> list[str]:
+def check_submission(info: dict, entry: ZooEntry | None) -> list[str]:
     """Every reason RobustBench would not take this model_info (empty list: it qualifies)."""
     problems = []
     missing = [k for k in MODEL_INFO_KEYS if k not in info]
@@ -42,7 +43,7 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
     dataset = info.get("dataset")
     if dataset not in TEST_SET_SIZE:
         problems.append(f"dataset must be one of {', '.join(TEST_SET_SIZE)}, not {dataset!r}")
-    threat_model = entry["threat_model"] if entry else None
+    threat_model = entry.threat_model if entry else None
     board_eps = threat_model_record(threat_model).robustbench_budget if threat_model else None
     if threat_model and info.get("eps") != board_eps:
         small = budgets.board_at(threat_model, str(info.get("eps")))
@@ -78,11 +79,11 @@ def check_submission(info: dict, entry: dict | None) -> list[str]:
         )
     trained_on = extras.get("trained_on")
     # a model trained elsewhere names its training data in its importer's words (the issue text quotes them)
-    elsewhere = bool(entry and "trained_elsewhere" in entry) and trained_on != "cifar10-sample"
+    elsewhere = bool(entry and entry.is_trained_elsewhere) and trained_on != "cifar10-sample"
     if trained_on != dataset and not elsewhere:
         what = "the bundled 1,500-image sample" if trained_on == "cifar10-sample" else trained_on
         problems.append(f"the model was trained on {what}, not on the {dataset} training set")
-    if entry and extras.get("weights_sha256") != entry["weights_sha256"]:
+    if entry and extras.get("weights_sha256") != entry.weights_sha256:
         problems.append("the leaderboard numbers are for other weights than the zoo entry now holds")
     return problems
 
@@ -98,20 +99,20 @@ def _checkbox(checked: bool) -> str:
     return "[x]" if checked else "[ ]"
 
 
-def issue_text(info: dict, entry: dict, model_id: str) -> str:
+def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
     """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
     aa = info["sam_bench"]["autoattack"]
-    w = entry["weights"]
-    stored = f"model_zoo/{entry['dataset']}/{entry['threat_model']}/{w['file']} in the sam-bench repository"
-    where = w.get("url") or (
+    w = entry.weights
+    stored = f"model_zoo/{entry.relative_weights_path} in the sam-bench repository"
+    where = w.url or (
         f"{stored} (no public URL recorded: add one with `sam-bench zoo add --url`, or share "
         "the file privately with adversarial.benchmark@gmail.com)"
     )
-    if "trained_elsewhere" in entry:  # its authors' checkpoint and code, the copy evaluated here beside them
-        where = f"{entry['trained_elsewhere']['source']}; evaluated here from {w.get('url') or stored}"
+    if entry.trained_elsewhere is not None:  # its authors' checkpoint and code, the copy evaluated here beside them
+        where = f"{entry.trained_elsewhere['source']}; evaluated here from {w.url or stored}"
     robustbench_arch = (
-        entry["arch"]["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4")
-        and entry["arch"].get("width", 1.0) == 1.0
+        entry.arch["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4")
+        and entry.arch.get("width", 1.0) == 1.0
     )
     base_id = model_id.split("_")[0]
     return f"""Title: [New Model] {base_id}
@@ -127,7 +128,7 @@ def issue_text(info: dict, entry: dict, model_id: str) -> str:
 ## Model 1
 
 - **Architecture**: {info["architecture"]}
-- **Threat Model**: {entry["threat_model"]}
+- **Threat Model**: {entry.threat_model}
 - **eps**: {info["eps"]}
 - **Clean accuracy**: {info["clean_acc"]}%
 - **Robust accuracy**: {info["autoattack_acc"]}%
@@ -136,7 +137,7 @@ def issue_text(info: dict, entry: dict, model_id: str) -> str:
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
 {info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \
 {aa.get("device_name") or "unknown device"}; run with `sam-bench evaluate {model_id} --attack autoattack \
---norm {entry["threat_model"]} --eps {info["eps"]}` (sam-bench {__version__}), weights sha256 {w["sha256"]}.
+--norm {entry.threat_model} --eps {info["eps"]}` (sam-bench {__version__}), weights sha256 {w.sha256}.
 - **Checkpoint and code**: {where}. Model id in the zoo: `{model_id}`.
 
 # Model Zoo:
@@ -176,14 +177,14 @@ def submit(
             "submission for the Linf and L2 boards only: submit corruptions through RobustBench's own instructions"
         )
     # RobustBench's board of the model's threat model: the small-budget boards are never sent
-    path = entry_path(entry["dataset"], budgets.robustbench_board(entry["threat_model"]), model_id, leaderboard_dir)
+    path = entry_path(entry.dataset, budgets.robustbench_board(entry.threat_model), model_id, leaderboard_dir)
     if not path.is_file():
         raise BadInput(
             f"{model_id} has no leaderboard entry ({path}); run sam-bench evaluate {model_id} "
             f"--attack autoattack --leaderboard first"
         )
     info = read_entry(path)
-    check_entry(info, entry["threat_model"], str(path), leaderboard_dir)  # its figures are its evidence's
+    check_entry(info, entry.threat_model, str(path), leaderboard_dir)  # its figures are its evidence's
     info.update({k: v for k, v in (paper or {}).items() if v is not None})
     problems = check_submission(info, entry)
     report = zoo.verify(model_id, zoo_dir)[0]

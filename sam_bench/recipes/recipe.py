@@ -17,6 +17,7 @@ from sam_bench import files, schema
 from sam_bench.errors import BadInput
 from sam_bench.recipes.endpoints import Endpoints, read_endpoints
 from sam_bench.recipes.evaluation_block import autoattack_budgets
+from sam_bench.recipes.plan_entry import PlanEntry
 from sam_bench.recipes.zoo_models import zoo_ids
 from sam_bench.training.loop import RUNTIME_KEYS, TrainConfig
 
@@ -41,6 +42,10 @@ class ModelPlan:
     @property
     def seed(self) -> int:
         return self.config.seed
+
+    def plan_entry(self) -> PlanEntry:
+        """The run as plan.json lists it."""
+        return PlanEntry(self.name, self.key, self.seed, self.primary, asdict(self.config))
 
 
 @dataclass
@@ -77,10 +82,7 @@ class Recipe:
             **({"compute_budget": self.compute_budget} if self.compute_budget else {}),
             **({"zoo": self.zoo} if self.zoo else {}),
             **self.endpoints.describe(),
-            "models": [
-                {"name": m.name, "key": m.key, "seed": m.seed, "primary": m.primary, "config": asdict(m.config)}
-                for m in self.models
-            ],
+            "models": [m.plan_entry().to_json() for m in self.models],
         }
 
 

@@ -5,8 +5,13 @@ model the recipe's AutoAttack never attacks, is refused in one line."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sam_bench.errors import BadInput
 from sam_bench.recipes.evaluation_block import autoattack_budgets
+
+if TYPE_CHECKING:
+    from sam_bench.zoo.entry import ZooEntry
 
 # the zoo's data set of a recipe's test data: the bundled sample's images are CIFAR-10's
 FAMILY = {"cifar10-sample": "cifar10", "synthetic": "cifar10", "synthetic100": "cifar100"}
@@ -22,7 +27,7 @@ def zoo_ids(recipe_data: dict, scale_data: dict, where: str, scale: str) -> list
     return list(ids)
 
 
-def zoo_entries(ids: list[str], dataset: str, evaluation: dict, zoo_dir=None) -> list[dict]:
+def zoo_entries(ids: list[str], dataset: str, evaluation: dict, zoo_dir=None) -> list[ZooEntry]:
     """The zoo entries of `ids`, each of the recipe's data set and of a threat model its AutoAttack attacks."""
     from sam_bench.zoo import store  # the zoo is read only when a grid is about to run
 
@@ -30,11 +35,11 @@ def zoo_entries(ids: list[str], dataset: str, evaluation: dict, zoo_dir=None) ->
     entries = []
     for model_id in ids:
         entry = store.find_entry(model_id, zoo_dir)  # one line for an id the zoo does not hold
-        if entry["dataset"] != FAMILY.get(dataset, dataset):
-            raise BadInput(f"zoo model {model_id} is a {entry['dataset']} model; this recipe evaluates {dataset}")
-        if entry["threat_model"] not in norms:
+        if entry.dataset != FAMILY.get(dataset, dataset):
+            raise BadInput(f"zoo model {model_id} is a {entry.dataset} model; this recipe evaluates {dataset}")
+        if entry.threat_model not in norms:
             raise BadInput(
-                f"zoo model {model_id} is a {entry['threat_model']} model; this recipe's AutoAttack attacks "
+                f"zoo model {model_id} is a {entry.threat_model} model; this recipe's AutoAttack attacks "
                 f"{' and '.join(norms) or 'no threat model'}"
             )
         entries.append(entry)

@@ -14,6 +14,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.evaluation import attack_table
 from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import (
     against_published,
     autoattack_tail,
@@ -30,7 +31,7 @@ from sam_bench.report import (
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
-from sam_bench.report.folder import Folder, LeftOut, not_shown, planned_seed
+from sam_bench.report.folder import Folder, LeftOut, not_shown
 from sam_bench.report.records import (
     aa_budgets,
     aa_label,
@@ -208,9 +209,9 @@ def _header_lines(out: Path, plan: dict, records: list[RunRecord], left_out: lis
     ]
     done = {(r.name, r.seed) for r in records} | {(r.name, r.seed) for r in left_out}
     missing = [
-        m["name"] + (f" (seed {m['seed']})" if not m.get("primary", True) else "")
-        for m in plan["models"]
-        if (m["name"], planned_seed(m)) not in done
+        m.name + (f" (seed {m.seed})" if not m.primary else "")
+        for m in plan_entries(plan)
+        if (m.name, m.seed) not in done
     ]
     lines += [f"Not done yet: {', '.join(missing)}.", ""] if missing else []
     return lines + ([f"Not shown: {not_shown(out, left_out)}.", ""] if left_out else [])

@@ -14,8 +14,9 @@ from pathlib import Path
 from sam_bench.corruptions import catalogue
 from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
+from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report.comparison import Comparison, compare, judge
-from sam_bench.report.folder import extension_path, planned_seed
+from sam_bench.report.folder import extension_path
 from sam_bench.report.run_record import RunRecord
 
 MEASURE = (catalogue.THREAT_MODEL, catalogue.THREAT_MODEL, None)
@@ -30,15 +31,14 @@ def measured(out: Path, plan: dict, test_name: str, test: ExtensionTest) -> tupl
     seeds = Endpoints.from_plan(plan).confirmatory_seeds
     found: dict[str, list[RunRecord]] = {name: [] for name in test.arms()}
     needed = 0
-    for m in plan["models"]:
-        seed = planned_seed(m)
-        if m["name"] not in found or (m["name"] in seeds and seed not in seeds[m["name"]]):
+    for m in plan_entries(plan):
+        if m.name not in found or (m.name in seeds and m.seed not in seeds[m.name]):
             continue
         needed += 1
-        path = extension_path(out, test_name, f"{m['name']}-{m['key']}")
+        path = extension_path(out, test_name, m.run_name)
         if path.is_file():
             results = Results.read(path)
-            found[m["name"]].append(replace(RunRecord.read(Path(out), m, results, path), results=results))
+            found[m.name].append(replace(RunRecord.read(Path(out), m, results, path), results=results))
     return found, needed
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.recipes.endpoints import Endpoints
+from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import claim_effects, confirmatory, effect_plot, extension_tests
 from sam_bench.report.claims import C1_MARGIN, cost_of
 from sam_bench.report.folder import Folder
@@ -82,14 +83,14 @@ def _scale_title(folder: Folder) -> str:
 
 def _network(folder: Folder) -> str:
     """'PreActResNet-18 at 1/8 width, 8 epochs' from the plan's first model."""
-    config = folder.plan["models"][0]["config"]
+    config = plan_entries(folder.plan)[0].config
     share = config.get("width", 1.0)
     width = "" if share == 1.0 else f" at {f'1/{round(1 / share)}' if (1 / share).is_integer() else f'{share:g}'} width"
     return f"PreActResNet-18{width}, {config['epochs']} epochs"
 
 
 def _size(folder: Folder) -> tuple[float, int]:
-    config = folder.plan["models"][0]["config"]
+    config = plan_entries(folder.plan)[0].config
     return float(config.get("width", 1.0)), int(config["epochs"])
 
 

@@ -13,14 +13,20 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.results_record import Results
+from sam_bench.recipes import plan_entry
+from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
 from sam_bench.report import spent
 from sam_bench.report.run_record import RunRecord
 
-PLAN_FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or run the reproduction again"
+if TYPE_CHECKING:
+    from sam_bench.zoo.entry import ZooEntry
+
+PLAN_FIX = plan_entry.FIX
 
 
 @dataclass(frozen=True)
@@ -82,15 +88,7 @@ def read_plan(out: Path, fields: tuple[str, ...] = ("name", "scale", "paper")) -
     missing = [k for k in (*fields, "models") if k not in plan]
     if missing:
         raise SamBenchError(f"{path}: no {', '.join(f'`{k}`' for k in missing)}; {PLAN_FIX}")
-    models = plan["models"]
-    if not isinstance(models, list) or not all(
-        isinstance(m, dict)
-        and isinstance(m.get("name"), str)
-        and isinstance(m.get("key"), str)
-        and isinstance(m.get("config"), dict)
-        for m in models
-    ):
-        raise SamBenchError(f"{path}: `models` is not a list of runs (name, key, config each); {PLAN_FIX}")
+    plan_entries(plan, str(path))  # each run checked (PlanEntry.of)
     return plan
 
 
@@ -107,14 +105,14 @@ def load_runs(out: Path, plan: dict | None = None) -> tuple[list[RunRecord], lis
     plan = plan or read_plan(out)
     records: list[RunRecord] = []
     left_out: list[LeftOut] = []
-    for m in plan["models"]:
-        path = out / "results" / f"{m['name']}-{m['key']}.json"
+    for m in plan_entries(plan):
+        path = out / "results" / f"{m.run_name}.json"
         if not path.is_file():
             continue
         results = Results.read(path)  # a hand-edited figure is refused here, not rendered
         _check_identity(out, plan, m, results, path)
         if results.unverified is not None:
-            left_out.append(LeftOut(m["name"], planned_seed(m), path, results.unverified))
+            left_out.append(LeftOut(m.name, m.seed, path, results.unverified))
             continue
         records.append(RunRecord.read(out, m, results, path))
     return records, left_out
@@ -128,35 +126,28 @@ def extension_path(out: Path, test_name: str, run_name: str) -> Path:
     return Path(out) / EXTENSIONS / test_name / f"{run_name}.json"
 
 
-def planned_seed(m: dict) -> int:
-    """The training seed of a run of the plan (`models[]`)."""
-    return int(m.get("seed", m["config"].get("seed", 0)) or 0)
-
-
 def not_shown(out: Path, left_out: list[LeftOut]) -> str:
     """The runs whose results cannot be shown, each with its file and why (report and summary say it alike)."""
     return "; ".join(f"{r.name} (seed {r.seed}), `{r.path.relative_to(out)}`: {r.why}" for r in left_out)
 
 
-def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path) -> None:
+def _check_identity(out: Path, plan: dict, m: PlanEntry, results: Results, path: Path) -> None:
     """The results file is this run's by its content, whatever its name: the training settings it records
     hash to the run's settings key, and it evaluated the run's weights (or the zoo entry made from them)."""
     from sam_bench.recipes.recipe import settings_key
     from sam_bench.training.config import TrainConfig
 
-    label = f"{m['name']} (seed {planned_seed(m)}, settings key {m['key']})"
-    fix = f"restore the file (e.g. git checkout) or evaluate {m['name']} again"
+    label = f"{m.name} (seed {m.seed}, settings key {m.key})"
+    fix = f"restore the file (e.g. git checkout) or evaluate {m.name} again"
     config = results.model.training_config
     if isinstance(config, dict):
         try:
             key = settings_key(TrainConfig.from_dict(config))
         except (SamBenchError, TypeError, ValueError) as err:
             raise SamBenchError(f"{path}: its training settings cannot be read ({err}); {fix}") from None
-        if key != m["key"]:
-            other = next((o for o in plan["models"] if o["key"] == key), None)
-            whose = (
-                f"{other['name']} (seed {other.get('seed', 0)}, settings key {key})" if other else f"settings key {key}"
-            )
+        if key != m.key:
+            other = next((o for o in plan_entries(plan) if o.key == key), None)
+            whose = f"{other.name} (seed {other.seed}, settings key {key})" if other else f"settings key {key}"
             raise SamBenchError(f"{path}: holds the results of {whose}, not of {label}; {fix}")
     weights = results.model.weights_sha256
     run_weights = _run_weights(out, m)
@@ -165,20 +156,20 @@ def _check_identity(out: Path, plan: dict, m: dict, results: Results, path: Path
     entry = _zoo_entry(out, plan, results.model.zoo_id)
     if entry is None:
         return  # the zoo is not at hand: the settings decide
-    made_from = (entry.get("added") or {}).get("run_weights_sha256")
-    if entry.get("weights_sha256") != weights or made_from not in (None, run_weights):
+    made_from = entry.run_weights_sha256
+    if entry.weights_sha256 != weights or made_from not in (None, run_weights):
         raise SamBenchError(
             f"{path}: evaluated weights sha256 {str(weights)[:12]}, which are not {label}'s "
             f"({run_weights[:12]}, or the zoo entry made from them); {fix}"
         )
 
 
-def _run_weights(out: Path, m: dict) -> str | None:
-    meta = out / "runs" / f"{m['name']}-{m['key']}" / "metadata.json"
+def _run_weights(out: Path, m: PlanEntry) -> str | None:
+    meta = out / "runs" / m.run_name / "metadata.json"
     return files.read_json(meta).get("weights_sha256") if meta.is_file() else None
 
 
-def _zoo_entry(out: Path, plan: dict, zoo_id: str | None) -> dict | None:
+def _zoo_entry(out: Path, plan: dict, zoo_id: str | None) -> ZooEntry | None:
     """The zoo entry a results file names, from the folder's own zoo (a scale that does not publish) or the
     project's; None when it is not there."""
     from sam_bench.zoo.store import find_entry

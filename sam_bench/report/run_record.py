@@ -12,6 +12,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.evaluation import degenerate as degeneracy
 from sam_bench.evaluation.results_record import Evaluation, Results
+from sam_bench.recipes.plan_entry import PlanEntry
 from sam_bench.rundir.model import REUSED
 from sam_bench.training import run_check
 from sam_bench.training.config import TrainConfig
@@ -56,23 +57,23 @@ class RunRecord:
     degenerate: str | None = None  # why the model is no evidence (sam_bench.evaluation.degenerate), or None
 
     @classmethod
-    def read(cls, out: Path, planned: dict, results: Results, path: Path) -> RunRecord:
+    def read(cls, out: Path, planned: PlanEntry, results: Results, path: Path) -> RunRecord:
         """A run of the folder's plan (`planned`: its entry) with its checked results, and what its run folder
         (runs/<name>-<key>) says of its training: its log, its metadata, whether it was reused."""
         block = results.model.training or {}
-        config = results.model.training_config or planned["config"]
-        run = out / "runs" / f"{planned['name']}-{planned['key']}"
+        config = results.model.training_config or planned.config
+        run = out / "runs" / planned.run_name
         logged = run_check.read_log(run) or []
         meta = files.read_json(run / "metadata.json") if (run / "metadata.json").is_file() else {}
         reused = files.read_json(run / REUSED) if (run / REUSED).is_file() else {}
         return cls(
-            name=planned["name"],
-            key=planned["key"],
-            seed=int(planned.get("seed", config.get("seed", 0)) or 0),
+            name=planned.name,
+            key=planned.key,
+            seed=planned.seed,
             config=TrainConfig.from_dict(config),
             results=results,
             path=path,
-            primary=planned.get("primary", True),
+            primary=planned.primary,
             training=Training.of(
                 block,
                 epoch_seconds=tuple(e["seconds"] for e in logged),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
+from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import accuracy_with_interval, evaluation, models
@@ -80,7 +81,7 @@ def draw(folder: Folder, out: Path) -> Path | None:
     axes[0].set_ylabel("accuracy (%, 95% interval)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    config = folder.plan["models"][0]["config"]
+    config = plan_entries(folder.plan)[0].config
     share = config.get("width", 1.0)
     width = "full width" if share == 1.0 else f"1/{round(1 / share)} width"
     fig.suptitle(

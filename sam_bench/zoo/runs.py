@@ -100,10 +100,10 @@ def _verify_one(folder: Path, results: dict, zoo_dir) -> tuple[bool, str]:
         if found is not None:
             return found
     for entry in store.list_entries(zoo_dir=zoo_dir):
-        if sha in (entry.get("weights_sha256"), (entry.get("added") or {}).get("run_weights_sha256")):
+        if sha in (entry.weights_sha256, entry.run_weights_sha256):
             path, source = store.weights_file(entry, zoo_dir)
-            ok = files.sha256_file(path) == entry["weights"]["sha256"]
-            return ok, f"zoo entry {entry['id']}: {path} ({source})" + ("" if ok else ": sha256 does not match")
+            ok = files.sha256_file(path) == entry.weights.sha256
+            return ok, f"zoo entry {entry.id}: {path} ({source})" + ("" if ok else ": sha256 does not match")
     return False, (
         f"weights {str(sha)[:12]} are not kept: not in {run_dir} (tree or {KEPT}), nor in the zoo "
         "(a later seed trained before every run's weights were kept)"

@@ -29,15 +29,16 @@ from pathlib import Path
 
 import torch
 
-from sam_bench import files, schema, threat_models
+from sam_bench import files, threat_models
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.rundir import blobs, trained_normalization
-from sam_bench.rundir.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
+from sam_bench.rundir.blobs import git_blob_id  # noqa: F401  (sam_bench.zoo.git_blob_id: the weights' git blob id)
 from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 from sam_bench.training import run_check
 from sam_bench.version import __version__
 from sam_bench.zoo import orphans
+from sam_bench.zoo.entry import SCHEMA, ZooEntry, weights_record
 from sam_bench.zoo.ids import (
     ID_AUTHOR,
     ID_PATTERN,
@@ -51,7 +52,6 @@ from sam_bench.zoo.training_record import training_cost
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "sam-bench/zoo-entry/v1"
 DATASETS = ("cifar10", "cifar100")
 FP16_ABOVE_BYTES = 2_000_000  # the project's rule: bigger weights are stored (and evaluated) as fp16
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -76,8 +76,8 @@ def _json_paths(zoo: Path) -> list[Path]:
     return sorted(zoo.glob("*/*/*.json"))
 
 
-def list_entries(dataset=None, threat_model=None, zoo_dir=None) -> list[dict]:
-    """All entries (the stored JSON), sorted by dataset, threat model and id."""
+def list_entries(dataset=None, threat_model=None, zoo_dir=None) -> list[ZooEntry]:
+    """All entries, sorted by dataset, threat model and id."""
     dataset, threat_model = _value(dataset), _value(threat_model)
     entries = []
     for path in _json_paths(_zoo(zoo_dir)):
@@ -87,27 +87,10 @@ def list_entries(dataset=None, threat_model=None, zoo_dir=None) -> list[dict]:
     return entries
 
 
-_RESTORE = "restore the entry (e.g. git checkout) or add its run again with sam-bench zoo add"
-
-
-def _read_entry(path: Path) -> dict:
+def _read_entry(path: Path) -> ZooEntry:
     """A zoo entry, refused in one line unless it fits the zoo-entry schema, sits where its id, data
-    set and threat model say, and names one sha256 for its weights."""
-    entry = files.read_json(path)
-    if isinstance(entry, dict) and entry.get("schema") != SCHEMA:
-        raise SamBenchError(f"{path}: not a sam-bench zoo entry (schema {entry.get('schema')!r}, expected {SCHEMA})")
-    schema.check("zoo-entry", entry, str(path), fix=_RESTORE)
-    where = (entry["id"], entry["dataset"], entry["threat_model"])
-    if where != (path.stem, path.parent.parent.name, path.parent.name):
-        raise SamBenchError(
-            f"{path}: its id/dataset/threat model ({'/'.join(where)}) do not match where the file is; {_RESTORE}"
-        )
-    if entry["weights_sha256"] != entry["weights"]["sha256"]:
-        raise SamBenchError(
-            f"{path}: weights_sha256 ({entry['weights_sha256'][:12]}...) differs from weights.sha256 "
-            f"({entry['weights']['sha256'][:12]}...): the entry was edited; {_RESTORE}"
-        )
-    return entry
+    set and threat model say, and names one sha256 for its weights (ZooEntry.read)."""
+    return ZooEntry.read(path)
 
 
 def _locate(model_id: str, zoo_dir=None) -> Path:
@@ -131,29 +114,29 @@ def _locate(model_id: str, zoo_dir=None) -> Path:
     return hits[0]
 
 
-def find_entry(model_id: str, zoo_dir=None) -> dict:
+def find_entry(model_id: str, zoo_dir=None) -> ZooEntry:
     return _read_entry(_locate(model_id, zoo_dir))
 
 
 # ---------------------------------------------------------------- weights
 
 
-def weights_file(entry: dict, zoo_dir=None) -> tuple[Path, str]:
+def weights_file(entry: ZooEntry, zoo_dir=None) -> tuple[Path, str]:
     """(path of the weights, where they came from: tree | cache | git | url); not yet verified."""
-    json_path = _locate(entry["id"], zoo_dir)
-    w = entry["weights"]
+    json_path = _locate(entry.id, zoo_dir)
+    w = entry.weights
     try:
-        return blobs.materialise(json_path.parent / w["file"], w["sha256"], w.get("git_blob"), w.get("url"))
+        return blobs.materialise(json_path.parent / w.file, w.sha256, w.git_blob, w.url)
     except SamBenchError as err:
         raise type(err)(f"zoo entry {json_path.name}: {err}") from None  # WeightsNotHere stays what it is
 
 
-def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path]:
+def load_state(entry: ZooEntry, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path]:
     """The entry's tensors as stored (fp32 or fp16), after checking the file's sha256."""
     path, _ = weights_file(entry, zoo_dir)
-    if files.sha256_file(path) != entry["weights"]["sha256"]:
+    if files.sha256_file(path) != entry.weights.sha256:
         raise SamBenchError(
-            f"{path}: sha256 does not match zoo entry {entry['id']} "
+            f"{path}: sha256 does not match zoo entry {entry.id} "
             "(file changed, truncated or damaged; restore it, e.g. with git checkout)"
         )
     state = files.load_safetensors(path)
@@ -161,33 +144,33 @@ def load_state(entry: dict, zoo_dir=None) -> tuple[dict[str, torch.Tensor], Path
     return state, path
 
 
-def _check_stored_dtype(entry: dict, state: dict[str, torch.Tensor], path: Path) -> None:
+def _check_stored_dtype(entry: ZooEntry, state: dict[str, torch.Tensor], path: Path) -> None:
     """The weights are stored in the precision the entry says (its board row says it too): fp16 weights whose
     sha256 was written into a float32 entry would pass the hash and be shown as float32."""
-    declared = entry["weights"].get("dtype")
+    declared = entry.weights.dtype
     stored = {str(t.dtype).removeprefix("torch.") for t in state.values() if t.is_floating_point()}
     if declared is not None and stored and stored != {declared}:
         raise SamBenchError(
-            f"{path}: stored as {', '.join(sorted(stored))}, but zoo entry {entry['id']} says {declared} "
+            f"{path}: stored as {', '.join(sorted(stored))}, but zoo entry {entry.id} says {declared} "
             "(not the weights `zoo add` wrote for it; restore them or add the run again)"
         )
 
 
-def _build(entry: dict, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+def _build(entry: ZooEntry, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     from sam_bench.rundir.model import build_model
 
     state, path = load_state(entry, zoo_dir)
     _check_normalization(entry, path)
-    return build_model(entry["arch"], state, str(path)), state
+    return build_model(entry.arch, state, str(path)), state
 
 
-def _check_normalization(entry: dict, weights: Path) -> None:
+def _check_normalization(entry: ZooEntry, weights: Path) -> None:
     """The entry's declared normalization is the one its model was trained with (trained_normalization)."""
-    where = f"zoo entry {entry['id']}"
-    trained_normalization.check(entry["arch"], files.safetensors_header(weights), entry["dataset"], where)
+    where = f"zoo entry {entry.id}"
+    trained_normalization.check(entry.arch, files.safetensors_header(weights), entry.dataset, where)
 
 
-def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
+def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, ZooEntry]:
     """(model in eval mode on the CPU, its zoo entry) for an id from any dataset/threat model."""
     entry = find_entry(model_id, zoo_dir)
     model, _ = _build(entry, zoo_dir)
@@ -198,10 +181,8 @@ def load_model(model_id: str, dataset="cifar10", threat_model=LINF, zoo_dir=None
     """A zoo model in eval mode on the CPU, with verified weights (fp16 copies are cast to fp32)."""
     dataset, threat_model = _value(dataset), _value(threat_model)
     entry = find_entry(model_id, zoo_dir)
-    if (entry["dataset"], entry["threat_model"]) != (dataset, threat_model):
-        raise BadInput(
-            f"{model_id} is a {entry['dataset']}/{entry['threat_model']} model, not {dataset}/{threat_model}"
-        )
+    if (entry.dataset, entry.threat_model) != (dataset, threat_model):
+        raise BadInput(f"{model_id} is a {entry.dataset}/{entry.threat_model} model, not {dataset}/{threat_model}")
     return _build(entry, zoo_dir)[0]
 
 
@@ -284,7 +265,7 @@ def add(
     precision: str = "auto",
     paper: dict | None = None,
     url: str | None = None,
-) -> dict:
+) -> ZooEntry:
     """Copy a finished run into the zoo (see _add); the zoo is locked meanwhile, so that concurrent
     writers (SLURM jobs of one grid) cannot take the same free id. RobustBench's ids, which an id must not
     take, are read first: their first reading in a process imports robustbench and timm (seconds), and
@@ -302,7 +283,7 @@ def _add(
     precision: str = "auto",
     paper: dict | None = None,
     url: str | None = None,
-) -> dict:
+) -> ZooEntry:
     """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
 
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
@@ -359,7 +340,7 @@ def _add(
         dtype = "float32"
     sha = hashlib.sha256(data).hexdigest()
     _check_new_weights(folder, sha)
-    entry = {
+    written = {
         "schema": SCHEMA,
         "id": model_id,
         "dataset": dataset,
@@ -387,8 +368,9 @@ def _add(
         "training": meta,
     }
     try:
+        entry = ZooEntry.of(written, str(json_path), json_path)
         files.atomic_write(weights_path, lambda f: f.write(data))
-        files.write_json(json_path, entry)
+        entry.write(json_path)
         load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
     except BaseException:
         for path in (json_path, weights_path):
@@ -433,7 +415,7 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
         try:
             entry = _read_entry(json_path)  # a damaged or edited entry fails its check, the others go on
             path, source = weights_file(entry, zoo_dir)
-            ok = files.sha256_file(path) == entry["weights"]["sha256"]
+            ok = files.sha256_file(path) == entry.weights.sha256
             if ok:
                 _check_normalization(entry, path)  # an edited arch.std changes every number, not the sha256
             report.append((mid, ok, f"{path} ({source})" + ("" if ok else ": sha256 does not match the entry")))
@@ -464,11 +446,11 @@ def register_with_robustbench(zoo_dir=None) -> list[str]:
     for path in _json_paths(zoo):
         try:
             entry = _read_entry(path)
-            board = model_dicts[BenchmarkDataset(entry["dataset"])][ThreatModel(entry["threat_model"])]
+            board = model_dicts[BenchmarkDataset(entry.dataset)][ThreatModel(entry.threat_model)]
         except (SamBenchError, ValueError, KeyError) as err:
             log.warning("not registered with RobustBench: %s", err)
             continue
-        mid = entry["id"]
+        mid = entry.id
         if mid in board and not str(board[mid].get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
             log.warning("%s: RobustBench already has a model with this id; ours is not registered", mid)
             continue
@@ -525,16 +507,3 @@ def _install_download_bridge(rb_utils) -> None:
 
     download.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
     rb_utils.download_gdrive_new = download
-
-
-def weights_record(weights_path: Path, data: bytes, dtype: str, url: str | None) -> dict:
-    """A zoo entry's `weights` block: the safetensors file written beside it, its bytes and how to find them again."""
-    return {
-        "file": weights_path.name,
-        "format": "safetensors",
-        "dtype": dtype,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "git_blob": git_blob_id(data),
-        "url": url,
-    }

@@ -1,0 +1,181 @@
+"""A zoo entry (model_zoo/<dataset>/<threat_model>/<ModelId>.json) as a typed record: read and checked once, where
+it is read, then asked by name (`entry.id`, `entry.weights.sha256`, `entry.trained_elsewhere`) rather than indexed.
+
+    entry = ZooEntry.read("model_zoo/cifar10/Linf/SamBench2026SAM_PRN18-w0.125_rho0.1_3d455f92.json")
+    entry.threat_model, entry.weights.file, entry.training_config
+
+`ZooEntry.of(data)` makes the record of an entry as `zoo add` or `zoo import` builds it, checked against the
+zoo-entry schema (`sam_bench/schemas/zoo-entry.schema.json`); `write(path)` writes it back exactly as it was read,
+byte for byte. The record is also a read-only mapping over the file's fields, for code that handles the file as a
+whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sam_bench import files, schema
+from sam_bench.errors import SamBenchError
+from sam_bench.rundir.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
+
+SCHEMA = "sam-bench/zoo-entry/v1"
+RESTORE = "restore the entry (e.g. git checkout) or add its run again with sam-bench zoo add"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """An entry's `weights` block: the safetensors file beside the entry, its precision and size, its sha256 and
+    how to find its bytes again (the git blob they were committed as, a url)."""
+
+    file: str
+    format: str
+    dtype: str
+    bytes: int
+    sha256: str
+    git_blob: str | None = None
+    url: str | None = None
+
+    @classmethod
+    def of(cls, block: Mapping) -> Weights:
+        return cls(
+            block["file"],
+            block["format"],
+            block["dtype"],
+            block["bytes"],
+            block["sha256"],
+            block.get("git_blob"),
+            block.get("url"),
+        )
+
+
+def weights_record(weights_path: Path, data: bytes, dtype: str, url: str | None) -> dict:
+    """A zoo entry's `weights` block: the safetensors file written beside it, its bytes and how to find them again."""
+    return {
+        "file": weights_path.name,
+        "format": "safetensors",
+        "dtype": dtype,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "git_blob": git_blob_id(data),
+        "url": url,
+    }
+
+
+@dataclass(frozen=True)
+class ZooEntry(Mapping):
+    """One model of the zoo: where it ranks (data set, threat model), its architecture and method, its weights, and
+    either the run it was trained in (`training`, its metadata, with `training_cost`) or what its importer said of
+    a training done elsewhere (`trained_elsewhere`)."""
+
+    id: str
+    dataset: str
+    threat_model: str
+    arch: dict  # the architecture spec the model is rebuilt from (run-metadata's model_spec)
+    architecture: str  # the architecture as a board names it
+    method: str
+    trained_on: str
+    weights: Weights
+    training_cost: dict
+    paper: dict
+    added: dict
+    training: dict | None = None  # the run's metadata (None: trained elsewhere)
+    trained_elsewhere: dict | None = None  # what its importer said of its training (None: trained here)
+    path: Path | None = field(default=None, compare=False)
+    written: dict = field(default_factory=dict, compare=False, repr=False)  # the file's fields as written
+
+    @classmethod
+    def of(cls, data: Mapping, where: str = "zoo entry", path: Path | None = None) -> ZooEntry:
+        """The record of an entry's fields, refused in one line unless they fit the zoo-entry schema, sit where its
+        id, data set and threat model say (when read from `path`) and name one sha256 for the weights."""
+        if isinstance(data, ZooEntry):
+            return data
+        if isinstance(data, Mapping) and data.get("schema") != SCHEMA:
+            raise SamBenchError(
+                f"{where}: not a sam-bench zoo entry (schema {data.get('schema')!r}, expected {SCHEMA})"
+            )
+        schema.check("zoo-entry", data, where, fix=RESTORE)
+        placed = (data["id"], data["dataset"], data["threat_model"])
+        if path is not None and placed != (path.stem, path.parent.parent.name, path.parent.name):
+            raise SamBenchError(
+                f"{path}: its id/dataset/threat model ({'/'.join(placed)}) do not match where the file is; {RESTORE}"
+            )
+        if data["weights_sha256"] != data["weights"]["sha256"]:
+            raise SamBenchError(
+                f"{where}: weights_sha256 ({data['weights_sha256'][:12]}...) differs from weights.sha256 "
+                f"({data['weights']['sha256'][:12]}...): the entry was edited; {RESTORE}"
+            )
+        return cls(
+            id=data["id"],
+            dataset=data["dataset"],
+            threat_model=data["threat_model"],
+            arch=data["arch"],
+            architecture=data["architecture"],
+            method=data["method"],
+            trained_on=data["trained_on"],
+            weights=Weights.of(data["weights"]),
+            training_cost=data["training_cost"],
+            paper=data["paper"],
+            added=data["added"],
+            training=data.get("training"),
+            trained_elsewhere=data.get("trained_elsewhere"),
+            path=path,
+            written=dict(data),
+        )
+
+    @classmethod
+    def read(cls, path: str | Path) -> ZooEntry:
+        """The entry file, refused in one line unless it fits the schema, sits where its id, data set and threat
+        model say, and names one sha256 for its weights."""
+        path = Path(path)
+        return cls.of(files.read_json(path), str(path), path)
+
+    def write(self, path: str | Path) -> None:
+        """The entry's file, written atomically as it was read (or built)."""
+        files.write_json(path, self.written)
+
+    def to_json(self) -> dict:
+        """The entry's fields as its file holds them (a copy)."""
+        return copy.deepcopy(self.written)
+
+    # a read-only mapping over the file's fields
+    def __getitem__(self, key: str):
+        return self.written[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.written)
+
+    def __len__(self) -> int:
+        return len(self.written)
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.weights.sha256
+
+    @property
+    def is_trained_elsewhere(self) -> bool:
+        """Trained elsewhere and imported (`sam-bench zoo import`): no run of sam-bench's own, no measured cost."""
+        return self.trained_elsewhere is not None
+
+    @property
+    def training_config(self) -> dict | None:
+        """The settings its run was trained with (None: trained elsewhere)."""
+        return (self.training or {}).get("config")
+
+    @property
+    def from_run(self) -> str | None:
+        """The run folder it was added from (None: trained elsewhere)."""
+        return self.added.get("from_run")
+
+    @property
+    def run_weights_sha256(self) -> str | None:
+        """The sha256 of the weights its run wrote (its own differ where they were stored as fp16)."""
+        return self.added.get("run_weights_sha256")
+
+    @property
+    def relative_weights_path(self) -> str:
+        """Where its weights lie in a zoo: <dataset>/<threat_model>/<file>."""
+        return f"{self.dataset}/{self.threat_model}/{self.weights.file}"
