@@ -125,6 +125,14 @@ def test_seeds_must_agree_before_a_difference_is_called():
     assert 3.9 < comparison.detectable / standard_error < 4.1  # with 2 df, about 4 standard errors
 
 
+def test_a_loss_within_the_noise_is_not_said_to_want_more_seeds_to_be_detected():
+    # SAM behind by a few images on every seed, not significantly: more seeds could never show it ahead
+    c2 = by_claim(seeds((350, 340), (350, 345), (350, 330)))[("C2", "SAM-0.1")]
+    assert c2["verdict"] == "inconclusive" and "not significant" in c2["reason"]
+    assert "lies on the other side of the null from the tested direction" in c2["reason"]
+    assert "would detect the observed" not in c2["reason"]
+
+
 def test_a_significant_loss_fails_and_directions_are_one_sided():
     c2 = by_claim(seeds((360, 300), (360, 310), (360, 300)))[("C2", "SAM-0.1")]
     assert c2["verdict"] == "fails" and c2["reason"].startswith(

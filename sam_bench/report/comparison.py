@@ -306,9 +306,15 @@ def what_is_missing(c: Comparison) -> str:
     seeds_part = result.seed_share**2
     images_part = result.image_share**2 + result.residual_share**2
     dominant = "the seeds" if seeds_part >= images_part else "the images"
-    distance = abs(_measured(c.difference) + c.margin)
+    signed = _measured(c.difference) + c.margin
+    distance = abs(signed)
     needed = mixed_model.seeds_needed(result, distance, most=SEEDS_CONSIDERED)
-    if needed is not None and needed > result.seeds:
+    if signed < 0:  # the tested direction is the first model's being better: more seeds would only confirm less
+        settle = (
+            f"the observed difference, {_points(_measured(c.difference))} points, lies on the other side of the "
+            "null from the tested direction: more seeds would not make it significant that way"
+        )
+    elif needed is not None and needed > result.seeds:
         settle = (
             f"about {needed} seeds on these {result.images:,} images would detect the observed "
             f"{_points(distance)} points with 80% power"
