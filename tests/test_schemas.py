@@ -14,7 +14,7 @@ import yaml
 from sam_bench import schema
 from sam_bench.bench import probe
 from sam_bench.evaluation import recheck, results_file
-from sam_bench.leaderboard import board
+from sam_bench.leaderboard import board, corruptions_board
 from sam_bench.recipes.recipe import load_recipe
 from sam_bench.rundir.model import read_metadata
 from sam_bench.zoo import store as zoo
@@ -24,7 +24,10 @@ COMMITTED = {  # every file of each type in the repository
     "run-metadata": sorted(ROOT.glob("reproductions/*/runs/*/metadata.json")),
     "zoo-entry": sorted(ROOT.glob("model_zoo/*/*/*.json")),
     "eval-results": sorted(p for p in ROOT.glob("reproductions/*/results/*.json") if ".partial" not in p.name),
-    "leaderboard-entry": sorted(ROOT.glob("leaderboards/*/*/*.json")),
+    # the corruptions boards' entries are read by their board (test_committed_corruptions_entries_pass_their_board)
+    "leaderboard-entry": sorted(
+        p for p in ROOT.glob("leaderboards/*/*/*.json") if p.parent.name not in corruptions_board.FOLDERS
+    ),
     "recipe": sorted([*ROOT.glob("sam_bench/recipes/*.yaml"), *ROOT.glob("tests/recipes/*.yaml")]),
     "recheck": sorted(ROOT.glob("reproductions/*/recheck.json")),
     "robustbench-references": sorted(ROOT.glob("sam_bench/leaderboard/published/*.json")),
@@ -133,3 +136,13 @@ def test_stricter_than_json_schema_where_it_matters():
     assert schema.find("run-metadata", {"rho": float("inf")}, ref=config) == "rho: inf is not a finite number"
     assert schema.find("run-metadata", {"epochs": True}, ref=config) == "epochs: true is not a whole number"
     assert schema.find("run-metadata", {"epochs": 3, "rho": None}, ref=config) is None
+
+
+def test_committed_corruptions_entries_pass_their_board():
+    """A corruptions board's entries enter through `checked_rows`, which recomputes every figure from the results
+    file each names and refuses an entry that disagrees."""
+    found = 0
+    for dataset, board_name in corruptions_board.boards(ROOT / "leaderboards"):
+        rows = corruptions_board.checked_rows(dataset, board_name, ROOT / "leaderboards")
+        found += len(rows)
+    assert found == len([p for p in ROOT.glob("leaderboards/*/*/*.json") if p.parent.name in corruptions_board.FOLDERS])
