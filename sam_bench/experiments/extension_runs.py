@@ -44,16 +44,15 @@ def _measured(path: Path, run_dir: Path) -> bool:
 def weights_ref(out: Path, run_name: str, zoo_dir=None) -> str:
     """What to load a finished run's weights from, for `load_model_ref`: its run folder where it holds them (or
     keeps them in git), else the folder it was reused from, else the id of the zoo entry made from them."""
-    from sam_bench.zoo.store import list_entries
+    from sam_bench.zoo.store import entry_from_run
 
     run_dir = Path(out) / "runs" / run_name
     for folder in [run_dir, *reused_origin(Path(out), run_name, "from")]:
         if has_weights(folder):
             return str(folder)
-    sha = files.read_json(run_dir / "metadata.json").get("weights_sha256")
-    for entry in list_entries(zoo_dir=zoo_dir):
-        if sha and entry.run_weights_sha256 == sha:
-            return entry.id
+    entry = entry_from_run(files.read_json(run_dir / "metadata.json").get("weights_sha256"), zoo_dir)
+    if entry is not None:
+        return entry.id
     raise SamBenchError(
         f"{run_dir}: its weights are neither in the run's folder, nor where it was reused from, nor in the zoo"
     )

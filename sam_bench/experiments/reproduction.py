@@ -62,12 +62,9 @@ def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
 
 def _zoo_entry_for(run_meta: dict, zoo_dir) -> ZooEntry | None:
     """The zoo entry made from exactly this run's weights, if there is one."""
-    from sam_bench.zoo.store import list_entries
+    from sam_bench.zoo.store import entry_from_run
 
-    for entry in list_entries(zoo_dir=zoo_dir):
-        if entry.run_weights_sha256 == run_meta["weights_sha256"]:
-            return entry
-    return None
+    return entry_from_run(run_meta["weights_sha256"], zoo_dir)
 
 
 class Reproduction:

@@ -114,6 +114,13 @@ def _locate(model_id: str, zoo_dir=None) -> Path:
     return hits[0]
 
 
+def entry_from_run(run_weights_sha256: str | None, zoo_dir=None) -> ZooEntry | None:
+    """The zoo entry made from exactly the weights of a run (its `weights_sha256`), if there is one."""
+    if not run_weights_sha256:
+        return None
+    return next((e for e in list_entries(zoo_dir=zoo_dir) if e.run_weights_sha256 == run_weights_sha256), None)
+
+
 def find_entry(model_id: str, zoo_dir=None) -> ZooEntry:
     return _read_entry(_locate(model_id, zoo_dir))
 
