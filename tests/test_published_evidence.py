@@ -219,6 +219,24 @@ def test_deflated_autoattack_outcomes_are_refused_after_retries(world):
     assert "was left correct by 4 tries from different seeds" in result.output
 
 
+def test_inflated_autoattack_outcomes_are_refused_by_replaying_its_first_attack(world):
+    """Fooled images moved to robust, every figure re-derived: too few for the chance rule alone (3 of some 30
+    images recorded robust), but the re-run fools them and an exact replay of the recorded run's first attack
+    (its chunk, batches and seeds) fools them too, which a faithful record's robust image survives."""
+
+    def three_fooled_images_robust(r):
+        clean = outcomes.decode(r["clean_outcomes"])
+        robust = outcomes.decode(r["evaluations"][0]["outcomes"])
+        robust[np.flatnonzero(clean[: len(robust)] & ~robust)[:3]] = True
+        forge(r, r["evaluations"][0], robust)
+
+    edit(world / "aa1.json", three_fooled_images_robust)
+    result = verify(world, "aa1.json")
+    assert result.exit_code == 1 and "autoattack Linf 1/255 (custom: apgd-ce): of " in result.output
+    assert "its first attack, apgd-ce, fools as well, replayed exactly as the recorded run ran it" in result.output
+    assert "states more robustness than its weights have" in result.output
+
+
 def test_a_weaker_pgd_under_a_stronger_label_is_refused(world):
     """PGD-1 labelled PGD-10: the labelled attack runs again on the sample and fools what the file records robust."""
     ten = json.loads((world / "pgd.json").read_text())["evaluations"][1]["settings"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sam_bench.evaluation import spot_check
+from sam_bench.evaluation.autoattack_replay import STAGES
 from sam_bench.evaluation.spot_check import Stratum, changed_images, sample_size, stratified
 
 CLEAN = 0.467
@@ -208,3 +209,43 @@ def test_autoattack_chances_cover_the_measured_disagreement():
             assert bound**tries * 1_000 < 0.01, (stratum, k, m, bound)
         else:
             assert chance >= bound, (stratum, k, m, bound, chance)
+
+
+def _replayed_share() -> float:
+    """The smallest share of AutoAttack's fooling that its replayed first attacks (autoattack_replay.STAGES) made in
+    a committed results file (of those that fooled at least 20 images): how often an image AutoAttack fools is
+    fooled by them."""
+    import json
+    from pathlib import Path
+
+    shares = []
+    for path in (Path(__file__).resolve().parents[1] / "reproductions").glob("*/results/*.json"):
+        for ev in json.loads(path.read_text())["evaluations"]:
+            values = list((ev.get("breakdown") or {}).values())
+            if ev["attack"] == "autoattack" and len(values) > 2 and (values[0] - values[-1]) * ev["n_examples"] >= 20:
+                shares.append((values[0] - values[STAGES]) / (values[0] - values[-1]))
+    return min(shares)
+
+
+@pytest.mark.parametrize("n", [500, 1_000, 10_000])
+@pytest.mark.parametrize("figure", [0.04, 0.245, 0.51])
+def test_autoattack_inflated_by_one_point_is_refused_in_99_of_100_tries(n, figure):
+    """Fooled images the file moves to robust: a re-run fools each of them unless it is left correct as often as the
+    measured bound for a fooled image (4.2%); of those, an image the replayed attacks fooled in the recorded run is
+    fooled by their exact replay too (Remeasure.replay), and refuses the file. Their share is the smallest in the
+    committed files; faithful images recorded robust differ by chance as measured (3 of 108)."""
+    share, rule = _replayed_share(), spot_check.remeasure("autoattack")
+    assert rule.replay is not None
+    rng = np.random.default_rng([n, int(1000 * figure), 1])
+    caught, tries = 0, 10 * TRIES  # the power is near 99.5% at the weakest: 100 tries cannot tell it from 98%
+    for _ in range(tries):
+        clean = rng.random(n) < 0.8
+        robust = clean & (rng.random(n) < figure / 0.8)
+        first_fooled = clean & ~robust & (rng.random(n) < share)
+        recorded = edited(robust, clean, True, rng)
+        part = stratified(recorded, clean, n, rng)[0]
+        forged = recorded[part] & ~robust[part]
+        fooled_now = np.where(forged, rng.random(len(part)) > 0.042, rng.random(len(part)) < 3 / 108)
+        refuted = int((forged & fooled_now & first_fooled[part]).sum())
+        caught += Stratum(True, len(part), int(fooled_now.sum()), rule.chance, refuted=refuted).refused
+    assert caught >= 0.99 * tries, f"AutoAttack {figure:.1%} over {n} images inflated by 1 point: {caught} of {tries}"

@@ -161,10 +161,12 @@ def autoattack(
     batch_size: int = 250,
     on_attack=None,
     restarts: int = 1,
+    stages: int | None = None,
 ) -> AutoAttackResult:
     """Run AutoAttack on (x, y), both on the model's device. `on_attack(name, images)` is called before
     each attack with the number of images it attacks, those still robust (for progress displays). `restarts`
-    applies to version `custom` only."""
+    applies to version `custom` only. `stages`: only the version's first that many attacks, each exactly as
+    the whole run runs it (what a run's first attack did, replayed: evaluation/autoattack_replay.py)."""
     from pyautoattack import AutoAttack
 
     x = x.contiguous()  # pyautoattack .view()s gradients shaped like x; channels-last x would break it
@@ -179,7 +181,7 @@ def autoattack(
     )
     adversary.verbose = False  # progress and numbers are ours; its checks still warn (collected below)
     _configure(adversary, version, restarts)
-    names = list(adversary.attacks_to_run)
+    names = list(adversary.attacks_to_run)[:stages]
 
     y_adv = predict(model, x, batch_size)
     robust = y_adv == y

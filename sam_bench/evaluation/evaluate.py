@@ -19,6 +19,7 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,6 +82,12 @@ def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[
 def to_float(x_u8: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
+
+
+def chunk_seed(settings: Mapping, start: int) -> int:
+    """The seed of an attack's chunk that starts at image `start`: a chunk's result depends only on where it
+    starts (and the attack's own `seed`), so a resumed, split or replayed chunk draws what it drew."""
+    return int(settings.get("seed", 0)) * 1_000_003 + start
 
 
 def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int, search_math: str) -> AttackOutput:
@@ -479,7 +486,7 @@ class _Run:
     def _probe(self, spec, bounds, keys, index: int, batch: int) -> tuple[int, float]:
         """(images, seconds) of the timed probe before chunk `index`, run and kept in the state for a later call."""
         s, e = bounds[index]
-        seed = int(spec.settings.get("seed", 0)) * 1_000_003 + s
+        seed = chunk_seed(spec.settings, s)
         images, seconds = _timed_first_batch(
             self.model, spec, self.x_all[s:e], self.y_all[s:e], batch, self.device, seed, self.search_math
         )
@@ -554,7 +561,7 @@ class _Run:
                         spec_batch,
                         bar,
                         self.dataset.num_classes,
-                        int(spec.settings.get("seed", 0)) * 1_000_003 + s,
+                        chunk_seed(spec.settings, s),
                         s,
                         self.search_math,
                     )

@@ -38,7 +38,7 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,8 @@ from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, outcomes, results_file
 from sam_bench.evaluation.attack_table import RUNNERS, Remeasure
-from sam_bench.evaluation.evaluate import to_float
+from sam_bench.evaluation.autoattack_replay import first_restarts
+from sam_bench.evaluation.evaluate import chunk_seed, to_float
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
 from sam_bench.evaluation.results_record import Evaluation, Results
@@ -114,6 +115,10 @@ class Stratum:
     differing: int  # measured the other way now
     chance: float  # 0: the re-run replays the recorded draws, so any differing image is evidence against the file
     tries: int = 1  # how many times each differing image was measured again (retries from other seeds)
+    # Of the differing images, how many an exact replay of part of the recorded run (Remeasure.replay: AutoAttack's
+    # first attack) measures the other way as well: evidence against the file whatever the chance allows
+    refuted: int = 0
+    replayed_part: str = ""  # what that replay ran ("its first attacks, apgd-ce and apgd-t,"); "": no replay
 
     @property
     def p(self) -> float:
@@ -124,7 +129,7 @@ class Stratum:
 
     @property
     def refused(self) -> bool:
-        return self.differing > 0 if self.chance == 0 else self.p < ALPHA
+        return self.refuted > 0 or (self.differing > 0 if self.chance == 0 else self.p < ALPHA)
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,11 @@ class Verdict:
             recorded = "robust" if stratum.recorded_correct else "fooled"
             done = "fools" if stratum.recorded_correct else "leaves correct"
             found, measure = f"{self.rerun} run again on the weights {done} {stratum.differing}", "robustness"
+        if stratum.refuted:
+            found += (
+                f"; {stratum.refuted} of them {stratum.replayed_part} fools as well, replayed exactly as the recorded "
+                "run ran it (the image's chunk, batches and seeds), which the record says it survived"
+            )
         allowed = (
             f"each of them was left correct by {stratum.tries} tries from different seeds; a faithful record's fooled "
             "image is fooled again"
@@ -204,22 +214,12 @@ def stratified(correct: np.ndarray, eligible: np.ndarray, n: int, rng, every_ima
     return [np.sort(rng.choice(pool, sample_size(len(pool), n), replace=False)) for pool in (right, wrong)]
 
 
-def _first_restarts(settings: Mapping):
-    """The restarts AutoAttack's first attack ran with, as recorded (results from before they were: 1)."""
-    return ((settings.get("config") or {}).get(settings["attacks"][0]) or {}).get("restarts", 1)
-
-
 def _rerun(evaluation: Evaluation) -> AttackSpec:
     """What runs again: the evaluation as labelled, AutoAttack with its version's attacks, seed and restarts."""
     settings = dict(evaluation.settings)
     if evaluation.attack == "autoattack":
-        settings["restarts"] = _first_restarts(settings)
+        settings["restarts"] = first_restarts(settings)
     return AttackSpec(evaluation.attack, evaluation.norm, float(evaluation.eps_value or 0.0), settings)
-
-
-def _chunk_seed(settings: Mapping, start: int) -> int:
-    """The seed `evaluate` gives the chunk starting at image `start` (evaluate.Evaluation.attack)."""
-    return int(settings.get("seed", 0)) * 1_000_003 + start
 
 
 def replayable(evaluation: Evaluation, recorded_device: str, device: torch.device) -> bool:
@@ -256,7 +256,7 @@ def replayed_starts(evaluation: Evaluation, clean: np.ndarray, wanted: np.ndarra
         inside = wanted[(wanted >= first) & (wanted < last)]
         if not len(inside):
             continue
-        generator.manual_seed(_chunk_seed(s, first))
+        generator.manual_seed(chunk_seed(s, first))
         for b in range(first, int(inside.max()) + 1, batch):
             attacked = b + np.flatnonzero(clean[b : min(b + batch, last)])
             if not len(attacked):
@@ -342,9 +342,11 @@ def _verdict(
     replayed,
     every_image=False,
     tries: int = 1,
+    refuted: tuple[int, str] = (0, ""),
 ) -> Verdict:
     """The strata of a sample (`parts`, the recorded-correct one first) against `now`, the re-run's outcome of
-    every sampled image in order; `chance`: one for both strata, or (recorded correct, recorded wrong)."""
+    every sampled image in order; `chance`: one for both strata, or (recorded correct, recorded wrong);
+    `refuted`: (images recorded correct that an exact replay measured wrong, what the replay ran)."""
     chances = chance if isinstance(chance, tuple) else (chance, chance)
     union = np.sort(np.concatenate(parts))
     strata = [
@@ -354,6 +356,7 @@ def _verdict(
             int((recorded[part] != now[np.searchsorted(union, part)]).sum()),
             chances[i],
             1 if i == 0 else tries,
+            *(refuted if i == 0 else (0, "")),
         )
         for i, part in enumerate(parts)
     ]
@@ -415,7 +418,7 @@ def check_labels(path: Path, evaluation: Evaluation) -> None:
         raise SamBenchError(
             f"{path}: {name}: lists no AutoAttack attacks it could have run ({settings['attacks']}); {FIX}"
         )
-    restarts = _first_restarts(settings)
+    restarts = first_restarts(settings)
     if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
         raise SamBenchError(
             f"{path}: {name}: its first attack's restarts ({restarts!r}) are no whole number >= 1; {FIX}"
@@ -590,11 +593,28 @@ def _measured(
         starts = replayed_starts(ev, clean, union, shape) if replay else None
         images = _images(data, union)
         now = model.robust(spec, *images, seed=seed % 2**31, starts=starts) if len(union) else np.zeros(0, bool)
+        refuted = (0, "")
         if not replay:
             now = _retried(model, spec, images, recorded[union], now, rule.retries, seed)
+            refuted = _replayed(model, rule, ev, results.environment, data, union[recorded[union] & ~now])
         chances = (0.0, 0.0) if replay else rule.chances()
         tries = 1 if replay else 1 + rule.retries
-        yield _verdict(name, _rerun_name(ev), chances, recorded, now, parts, replay, every_image, tries)
+        yield _verdict(name, _rerun_name(ev), chances, recorded, now, parts, replay, every_image, tries, refuted)
+
+
+def _replayed(model, rule: Remeasure, evaluation: Evaluation, environment, data, differing: np.ndarray):
+    """(how many of the images recorded correct that the re-run measured wrong an exact replay of the recorded
+    run's replayable part measures wrong as well, what it ran); (0, "") where the attack has no such replay or it
+    cannot run here."""
+    if rule.replay is None or not len(differing):
+        return 0, ""
+    found = rule.replay(
+        model.net, evaluation, environment, model.device, data.x_test, data.y_test, differing, model.search
+    )
+    if found is None:
+        return 0, ""
+    left, what = found
+    return int((~left).sum()), what
 
 
 def _retried(model, spec: AttackSpec, images, recorded: np.ndarray, now: np.ndarray, retries: int, seed: int):
