@@ -46,7 +46,7 @@ def evaluation_of(results: Results) -> Evaluation | None:
     return results.evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
 
 
-def holds_corruptions(pinned: PinnedResults) -> bool:
+def holds(pinned: PinnedResults) -> bool:
     """Whether a results file (pinned: read once) holds a corruptions evaluation: the corruptions board's."""
     return evaluation_of(Results.of(pinned.json())) is not None
 
@@ -247,3 +247,14 @@ def check_submittable(model_id: str, leaderboard_dir=None) -> dict:
         catalogue.check_submittable(files.read_json(found[0])["corruption_set"])
     catalogue.check_submittable(official[0]["corruption_set"])
     return official[0]
+
+
+def refuse_submission(model_id: str, leaderboard_dir=None) -> None:
+    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): refused in one line, a generated set's
+    figures as never RobustBench's (`check_submittable`), the official set's as sent by RobustBench's own
+    instructions."""
+    check_submittable(model_id, leaderboard_dir)
+    raise BadInput(
+        f"{model_id}: its official CIFAR-10-C figures are on the corruptions board; sam-bench writes RobustBench's "
+        "submission for the Linf and L2 boards only: submit corruptions through RobustBench's own instructions"
+    )
