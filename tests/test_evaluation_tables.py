@@ -2,10 +2,9 @@
 threat model or an attack is named: the schemas' enums are the tables' names, and a toy threat model registered
 in the table alone is taken by make_attacks, evaluate and the results' schema."""
 
-import ast
 import dataclasses
+import importlib.util
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -92,70 +91,29 @@ def test_a_threat_model_added_to_the_table_alone_is_taken_everywhere(toy_threat_
     assert "Linf-toy" in schema.load("zoo-entry")["properties"]["threat_model"]["enum"]
 
 
-# Besides the tables and a threat model's own modules (its record's `own_modules`), only an extension test's modules
-# may name a threat model with machinery of its own: a question fixed in a recipe before its data, about one measure
-# (recipes/endpoints.py, experiments/extension_runs.py, report/extension_tests.py)
-TABLES = {"sam_bench.threat_models", "sam_bench.evaluation.attack_table"}
-EXTENSION_TEST_MODULES = {
-    "sam_bench.recipes.endpoints",
-    "sam_bench.experiments.extension_runs",
-    "sam_bench.report.extension_tests",
-}
-PACKAGE = Path(schema.__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _package_modules() -> dict[str, str]:
-    """{dotted module name: source} of every module of the package."""
-    found = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path.read_text(encoding="utf-8")
-    return found
-
-
-def _within(module: str, owners) -> bool:
-    return any(module == owner or module.startswith(owner + ".") for owner in owners)
-
-
-def _names_of_modules(source: str) -> set[str]:
-    """Every module a source imports (`import a.b`, `from a import b`: a and a.b) or names in a string (a dotted
-    reference that importlib resolves)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("sam_bench."):
-            found.add(node.value.partition(":")[0])
-    return found
-
-
-def _strangers_naming(tm: threat_models.ThreatModel, modules: dict[str, str]) -> list[str]:
-    """The modules outside the tables, the threat model's own modules and the extension tests' that name it (its
-    name as a word, in code, text or comments) or import one of its own modules: each a touch point that adding
-    another such threat model would have to edit."""
-    named = re.compile(rf"(?<![\w-]){re.escape(tm.name)}(?![\w-])", re.IGNORECASE)
-    found = []
-    for module, source in modules.items():
-        if module in TABLES | EXTENSION_TEST_MODULES or _within(module, tm.own_modules):
-            continue
-        lines = [n for n, line in enumerate(source.splitlines(), 1) if named.search(line)]
-        imported = sorted(m for m in _names_of_modules(source) if _within(m, tm.own_modules))
-        if lines or imported:
-            found.append(f"{module}: names {tm.name} at lines {lines}, imports {imported}")
-    return found
+def _extension_points():
+    """tools/extension_points.py, whose rule (`strangers_naming`) the package is held to."""
+    spec = importlib.util.spec_from_file_location("extension_points", ROOT / "tools" / "extension_points.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_a_threat_models_own_modules_are_reached_through_its_record_alone():
     """A threat model with machinery of its own (evaluate's run, its results' check, its boards) is named by the
     tables and its own modules only: every other module reaches them through its record (ThreatModel.own)."""
-    modules = _package_modules()
+    tool = _extension_points()
+    texts = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in (ROOT / "sam_bench").rglob("*.py")}
+    modules = {tool.module_name(p) for p in texts}
     owning = [tm for tm in threat_models.TABLE.values() if tm.own_modules]
     assert owning, "a threat model with modules of its own (corruptions)"
     for tm in owning:
-        assert all(_within(m, modules) for m in tm.own_modules), f"{tm.name}: an own module that is not there"
-        assert _strangers_naming(tm, modules) == [], tm.name
+        assert all(tool.within(m, modules) for m in tm.own_modules), f"{tm.name}: an own module that is not there"
+        assert tool.strangers_naming(tm.name, tm.own_modules, texts) == [], tm.name
 
 
 def test_the_rule_of_own_modules_is_read_from_the_record():
@@ -164,15 +122,17 @@ def test_the_rule_of_own_modules_is_read_from_the_record():
         "fog-toy", norm=None, largest=0.0, largest_words="no eps", robustbench_budget=None,
         own_modules=("sam_bench.fog_toy",),
     )  # fmt: skip
-    modules = {
-        "sam_bench.fog_toy.runner": 'NAME = "fog-toy"',
-        "sam_bench.cli.generic": 'from sam_bench.fog_toy import runner\nrun = "sam_bench.fog_toy.runner:run"',
-        "sam_bench.leaderboard.generic": "# the Fog-Toy boards",
-        "sam_bench.evaluation.generic": "fog_toys = 1  # fog-toyed: other words",
+    texts = {
+        "sam_bench/fog_toy/runner.py": 'NAME = "fog-toy"',
+        "sam_bench/threat_models.py": 'FOG = "fog-toy"',
+        "sam_bench/cli/generic.py": 'from sam_bench.fog_toy import runner\nrun = "sam_bench.fog_toy.runner:run"',
+        "sam_bench/leaderboard/generic.py": "# the Fog-Toy boards",
+        "sam_bench/evaluation/generic.py": "fog_toys = 1  # fog-toyed: other words",
     }
-    assert _strangers_naming(toy, modules) == [
-        "sam_bench.cli.generic: names fog-toy at lines [], imports ['sam_bench.fog_toy', 'sam_bench.fog_toy.runner']",
-        "sam_bench.leaderboard.generic: names fog-toy at lines [1], imports []",
+    assert _extension_points().strangers_naming(toy.name, toy.own_modules, texts) == [
+        "sam_bench/cli/generic.py: names fog-toy at lines [], imports "
+        "['sam_bench.fog_toy', 'sam_bench.fog_toy.runner']",
+        "sam_bench/leaderboard/generic.py: names fog-toy at lines [1], imports []",
     ]
 
 
