@@ -84,6 +84,8 @@ class ThreatModel:
     def __post_init__(self):
         if self.headline not in self.board_columns:
             raise ValueError(f"threat model {self.name}: its headline {self.headline} is none of its board's columns")
+        if self.norm is None and self.evaluate is None:
+            raise ValueError(f"threat model {self.name}: no norm ball, so `evaluate` runs its own evaluation: name it")
 
     def own(self, question: str):
         """What its record's reference for `question` ("evaluate", "board", ...) names, imported now; None where it

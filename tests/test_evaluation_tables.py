@@ -120,8 +120,10 @@ def test_the_rule_of_own_modules_is_read_from_the_record():
     """Another threat model with modules of its own is held to the same rule, from its record alone."""
     toy = threat_models.ThreatModel(
         "fog-toy", norm=None, largest=0.0, largest_words="no eps", robustbench_budget=None,
-        own_modules=("sam_bench.fog_toy",),
+        own_modules=("sam_bench.fog_toy",), evaluate="sam_bench.fog_toy.runner:evaluate_one",
     )  # fmt: skip
+    with pytest.raises(ValueError, match="fog-toy: no norm ball, so `evaluate` runs its own evaluation"):
+        dataclasses.replace(toy, evaluate=None)
     texts = {
         "sam_bench/fog_toy/runner.py": 'NAME = "fog-toy"',
         "sam_bench/threat_models.py": 'FOG = "fog-toy"',
