@@ -154,7 +154,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 
 class OwnEvaluate(Protocol):
     """One model evaluated in a threat model that is no norm ball, by its own machinery (its record's `evaluate`):
-    its results file written to `out`, and what it measured as `evaluate` says it; EvaluationStopped where
+    its results file written to `out`; returns what it measured as `evaluate` says it. EvaluationStopped where
     `stop_at` comes first, its finished chunks kept for the same command to continue."""
 
     def __call__(
@@ -169,7 +169,7 @@ class OwnEvaluate(Protocol):
         device: str,
         progress: bool,
         stop_at: float | None,
-    ) -> tuple[dict, str]: ...
+    ) -> str: ...
 
 
 def _own_options(command):
@@ -232,7 +232,7 @@ def _evaluate_own(
     for ref, path in zip(models, outputs):
         state = state_path(path)
         try:
-            _, said = evaluate_one(
+            said = evaluate_one(
                 ref,
                 path,
                 options,

@@ -312,10 +312,10 @@ def evaluate_one(
     device: str,
     progress: bool,
     stop_at: float | None,
-) -> tuple[dict, str]:
+) -> str:
     """`evaluate --threat-model corruptions` of one model (the record's `evaluate`, cli/evaluate.OwnEvaluate): its
     results file written (`evaluate_model` on the set `--corruption-set` names, the official one read from
-    `data_dir`), and what it measured in the words `evaluate` says it."""
+    `data_dir`); returns what it measured in the words `evaluate` says it."""
     from sam_bench.evaluation.results_record import Results
 
     set_name = options["corruption_set"]
@@ -333,7 +333,7 @@ def evaluate_one(
     )
     entry = Results.of(results).evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
     assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
-    return results, (
+    return (
         f"mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {set_name} "
         f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks "
         f"resumed), clean {_percent(results['clean_acc'])}"
