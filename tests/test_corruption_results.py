@@ -101,7 +101,7 @@ def test_the_results_file_is_of_the_one_schema_with_its_figures_from_its_outcome
     assert entry.clean_acc == pytest.approx(outcomes.decode(results.clean_outcomes).mean())
     assert entry.corruption_set["generated"] is True and entry.corruption_set["name"] == catalogue.SAMPLE_GENERATED
     assert entry.settings == {"corruption_set": catalogue.SAMPLE_GENERATED, "seed": 0}
-    asked = entry.corruption_figures
+    asked = corruption_outcomes.figures(entry)
     assert asked is not None and asked["mean_accuracy"] == entry.robust_acc
     fog3 = outcomes.decode(found["fog"]["3"]).mean()
     assert asked["accuracy"]["fog"]["3"] == pytest.approx(fog3)

@@ -3,7 +3,9 @@ threat model or an attack is named: the schemas' enums are the tables' names, an
 in the table alone is taken by make_attacks, evaluate and the results' schema."""
 
 import dataclasses
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -87,6 +89,53 @@ def test_a_threat_model_added_to_the_table_alone_is_taken_everywhere(toy_threat_
         make_attacks("pgd", "Linf-toy", ["0.5"])
     assert threat_models.doubtful_budget(16 / 255, "Linf-toy").startswith("Linf-toy eps 16/255 is above 8/255")
     assert "Linf-toy" in schema.load("zoo-entry")["properties"]["threat_model"]["enum"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _extension_points():
+    """tools/extension_points.py, whose rule (`strangers_naming`) the package is held to."""
+    spec = importlib.util.spec_from_file_location("extension_points", ROOT / "tools" / "extension_points.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_threat_models_own_modules_are_reached_through_its_record_alone():
+    """A threat model with machinery of its own (evaluate's run, its results' check, its boards) is named by the
+    tables and its own modules only: every other module reaches them through its record (ThreatModel.own)."""
+    tool = _extension_points()
+    texts = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in (ROOT / "sam_bench").rglob("*.py")}
+    modules = {tool.module_name(p) for p in texts}
+    owning = [tm for tm in threat_models.TABLE.values() if tm.own_modules]
+    assert owning, "a threat model with modules of its own (corruptions)"
+    for tm in owning:
+        assert all(tool.within(m, modules) for m in tm.own_modules), f"{tm.name}: an own module that is not there"
+        assert tool.strangers_naming(tm.name, tm.own_modules, texts) == [], tm.name
+
+
+def test_the_rule_of_own_modules_is_read_from_the_record():
+    """Another threat model with modules of its own is held to the same rule, from its record alone."""
+    toy = threat_models.ThreatModel(
+        "fog-toy", norm=None, largest=0.0, largest_words="no eps", robustbench_budget=None,
+        own_modules=("sam_bench.fog_toy",), evaluate="sam_bench.fog_toy.runner:evaluate_one",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="fog-toy: no norm ball, so `evaluate` runs its own evaluation"):
+        dataclasses.replace(toy, evaluate=None)
+    texts = {
+        "sam_bench/fog_toy/runner.py": 'NAME = "fog-toy"',
+        "sam_bench/threat_models.py": 'FOG = "fog-toy"',
+        "sam_bench/cli/generic.py": 'from sam_bench.fog_toy import runner\nrun = "sam_bench.fog_toy.runner:run"',
+        "sam_bench/leaderboard/generic.py": "# the Fog-Toy boards",
+        "sam_bench/evaluation/generic.py": "fog_toys = 1  # fog-toyed: other words",
+    }
+    assert _extension_points().strangers_naming(toy.name, toy.own_modules, texts) == [
+        "sam_bench/cli/generic.py: names fog-toy at lines [], imports "
+        "['sam_bench.fog_toy', 'sam_bench.fog_toy.runner']",
+        "sam_bench/leaderboard/generic.py: names fog-toy at lines [1], imports []",
+    ]
 
 
 def _sign_noise(model, x, y, spec, batch_size, bar):

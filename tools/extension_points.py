@@ -14,15 +14,21 @@ models) and nothing else: a docstring's example counts like code.
     python tools/extension_points.py e73e4fa     # a commit
     python tools/extension_points.py e73e4fa --files
 
-Prints, for threat models and for attacks: the files, the folders they are in, and the files of the tables.
+Prints, for threat models and for attacks: the files, the folders they are in, and the files of the tables. Then, for
+each threat model with modules of its own (its record's `own_modules`, as the working tree's table lists them): the
+files outside the tables, its own modules and an extension test's that name it (its name as a word, code, text or
+comment) or import one of its own modules (a dotted reference in a string included), each a place that another such
+threat model would have to edit; tests/test_evaluation_tables.py holds the package to none.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import subprocess
-from pathlib import PurePosixPath
+import sys
+from pathlib import Path, PurePosixPath
 
 TABLES = {"sam_bench/threat_models.py", "sam_bench/evaluation/attack_table.py", "sam_bench/autoattack_versions.py"}
 LEFT_OUT = ("sam_bench/attacks/", "sam_bench/analysis/theory/")
@@ -67,6 +73,56 @@ def touch_points(texts: dict[str, str], pattern: re.Pattern) -> tuple[list[str],
     return [p for p in named if p not in TABLES], [p for p in named if p in TABLES]
 
 
+# Besides the tables and a threat model's own modules, an extension test's modules may name a threat model with
+# modules of its own: a question fixed in a recipe before its data, about one measure of it
+EXTENSION_TEST_MODULES = {
+    "sam_bench.recipes.endpoints",
+    "sam_bench.experiments.extension_runs",
+    "sam_bench.report.extension_tests",
+}
+
+
+def module_name(path: str) -> str:
+    """'sam_bench/leaderboard/board.py' -> 'sam_bench.leaderboard.board' (a package's __init__: the package)."""
+    parts = PurePosixPath(path).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def within(module: str, owners) -> bool:
+    return any(module == owner or module.startswith(owner + ".") for owner in owners)
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every module a source imports (`import a.b`, `from a import b`: a and a.b) or names in a string (a dotted
+    reference that importlib resolves, "package.module:attribute")."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("sam_bench."):
+            found.add(node.value.partition(":")[0])
+    return found
+
+
+def strangers_naming(name: str, own_modules, texts: dict[str, str]) -> list[str]:
+    """The Python files (of {path: text}) outside the tables, the threat model's own modules and the extension
+    tests' that name it or import one of its own modules, each with where."""
+    named = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
+    tables = {module_name(p) for p in TABLES}
+    found = []
+    for path, source in sorted(texts.items()):
+        module = module_name(path)
+        if not path.endswith(".py") or module in tables | EXTENSION_TEST_MODULES or within(module, own_modules):
+            continue
+        lines = [n for n, line in enumerate(source.splitlines(), 1) if named.search(line)]
+        imported = sorted(m for m in imported_modules(source) if within(m, own_modules))
+        if lines or imported:
+            found.append(f"{path}: names {name} at lines {lines}, imports {imported}")
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("commit", nargs="?", default=None, help="a commit (default: the working tree)")
@@ -83,6 +139,16 @@ def main() -> None:
         if args.files:
             for p in outside:
                 print(f"    {p}")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the working tree's table
+    from sam_bench import threat_models
+
+    for tm in threat_models.TABLE.values():
+        if tm.own_modules:
+            found = strangers_naming(tm.name, tm.own_modules, texts)
+            print(f"{tm.name}, a threat model with modules of its own: {len(found)} files name it or import them")
+            if args.files:
+                for line in found:
+                    print(f"    {line}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Protocol
 
 import click
 
@@ -24,7 +25,6 @@ from sam_bench.cli.options import (
     quiet_option,
     zoo_dir_option,
 )
-from sam_bench.corruptions import catalogue
 from sam_bench.evaluation import attack_table
 from sam_bench.runtime import clock
 
@@ -152,35 +152,92 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     return paths
 
 
-def _evaluate_corruptions(
-    ctx, models, out, set_name, n_examples, data_dir, zoo_dir, device, quiet, stop_at, max_minutes, leaderboard_dir
+class OwnEvaluate(Protocol):
+    """One model evaluated in a threat model that is no norm ball, by its own machinery (its record's `evaluate`):
+    its results file written to `out`; returns what it measured as `evaluate` says it. EvaluationStopped where
+    `stop_at` comes first, its finished chunks kept for the same command to continue."""
+
+    def __call__(
+        self,
+        ref: str,
+        out: Path,
+        options: dict,
+        *,
+        n_examples: int | None,
+        data_dir,
+        zoo_dir,
+        device: str,
+        progress: bool,
+        stop_at: float | None,
+    ) -> str: ...
+
+
+def _own_options(command):
+    """`evaluate`'s options of the threat models that have their own (their records' `evaluate_options`)."""
+    for tm in reversed(threat_models.TABLE.values()):
+        for option in reversed(tm.own("evaluate_options") or ()):
+            command = click.option(
+                f"--{option.name.replace('_', '-')}",
+                option.name,
+                type=click.Choice(option.choices),
+                default=option.default,
+                show_default=True,
+                help=option.help,
+            )(command)
+    return command
+
+
+def _own_option_names(tm: threat_models.ThreatModel) -> tuple[str, ...]:
+    return tuple(option.name for option in tm.own("evaluate_options") or ())
+
+
+def _norm_help() -> str:
+    """`--threat-model`'s help: what it runs for each threat model that is no norm ball."""
+    own = [
+        f"{name} runs {tm.evaluate_words} (--attack {name})" for name, tm in threat_models.TABLE.items() if tm.evaluate
+    ]
+    return "; ".join(["The attack's threat model", *own]) + "."
+
+
+def _evaluate_own(
+    ctx,
+    tm: threat_models.ThreatModel,
+    models,
+    out,
+    options: dict,
+    n_examples,
+    data_dir,
+    zoo_dir,
+    device,
+    quiet,
+    stop_at,
+    max_minutes,
+    leaderboard_dir,
 ) -> None:
-    """The corruption pass of each model on the set into a results file per model (the clean pass on the same
-    images and one corruptions entry: evaluation.corruption_runner.evaluate_model); finished chunks are kept
-    beside it, so that the same command continues a killed or stopped one."""
+    """Each model evaluated in a threat model that is no norm ball by its own machinery (OwnEvaluate) into a
+    results file per model; finished chunks are kept beside it, so that the same command continues a killed or
+    stopped one. With --leaderboard, each file through the gate of `leaderboard add`, then its threat model's
+    boards rendered."""
     from sam_bench import files
     from sam_bench.errors import SamBenchError
     from sam_bench.evaluation.chunk_state import state_path
-    from sam_bench.evaluation.corruption_runner import evaluate_model
     from sam_bench.evaluation.evaluate import EvaluationStopped
-    from sam_bench.evaluation.results_record import Results
     from sam_bench.runtime.provenance import resolve_device
 
-    outputs = _outputs(models, out, catalogue.THREAT_MODEL, None)
+    evaluate_one: OwnEvaluate = tm.own("evaluate")
+    outputs = _outputs(models, out, tm.name, None)
     for path in outputs:
         files.check_writable(path)
     where = str(resolve_device(device))
-    corruptions_dir = data_dir if set_name == catalogue.OFFICIAL else None
     for ref, path in zip(models, outputs):
         state = state_path(path)
         try:
-            results = evaluate_model(
+            said = evaluate_one(
                 ref,
                 path,
-                set_name,
+                options,
                 n_examples=n_examples,
                 data_dir=data_dir,
-                corruptions_dir=corruptions_dir,
                 zoo_dir=zoo_dir,
                 device=where,
                 progress=not quiet,
@@ -196,20 +253,15 @@ def _evaluate_corruptions(
                 else "interrupted before the first chunk finished, so nothing is kept; "
                 "run the same command again to start over"
             ) from None
-        entry = Results.of(results).evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
-        assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
-        click.echo(
-            f"{ref}: mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {set_name} "
-            f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks "
-            f"resumed), clean {_percent(results['clean_acc'])}: wrote {path}"
-        )
+        click.echo(f"{ref}: {said}: wrote {path}")
         if leaderboard_dir is not False:  # --leaderboard: the gate of `leaderboard add`, then its board
-            from sam_bench.leaderboard import corruptions_board
+            from sam_bench.leaderboard.own_boards import own_board
             from sam_bench.leaderboard.publication import add_all
 
             for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=where):
                 click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
-            for page in corruptions_board.render(leaderboard_dir):
+            board = own_board(tm.name)
+            for page in board.render(leaderboard_dir) if board is not None else []:
                 click.echo(f"{ref}: rendered {page}")
 
 
@@ -229,16 +281,9 @@ def _evaluate_corruptions(
     type=THREAT_MODEL,
     default=threat_models.LINF,
     show_default=True,
-    help="The attack's threat model; corruptions runs the corruption pass (--attack corruptions).",
+    help=_norm_help(),
 )
-@click.option(
-    "--corruption-set",
-    type=click.Choice(catalogue.SETS),
-    default=catalogue.GENERATED,
-    show_default=True,
-    help="The corruptions' images: generated from the test set (or the bundled sample's), or the official "
-    "CIFAR-10-C read from --data-dir/CIFAR-10-C.",
-)
+@_own_options
 @click.option(
     "--eps",
     default=None,
@@ -321,7 +366,6 @@ def evaluate_command(
     models,
     attack,
     norm,
-    corruption_set,
     eps,
     steps,
     step_size,
@@ -344,6 +388,7 @@ def evaluate_command(
     leaderboard_dir,
     max_minutes,
     quiet,
+    **own_options,
 ):
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
@@ -373,7 +418,7 @@ def evaluate_command(
             raise BadInput(f"--attack {attack} searches no norm ball; leave --norm {norm} out")
         norm = attack
     for option, applies in attack_table.applies_to().items():  # an option the attack does not use would be ignored
-        if option == "norm" and norm == attack:  # --threat-model corruptions: the threat model that is its attack
+        if option == "norm" and norm == attack:  # a threat model that is its own attack: --threat-model names both
             continue
         if attack not in applies and given_on_command_line(ctx, option):
             raise BadInput(
@@ -390,11 +435,13 @@ def evaluate_command(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )
     if threat_models.threat_model(norm).norm is None:
-        _evaluate_corruptions(
+        tm = threat_models.threat_model(norm)
+        _evaluate_own(
             ctx,
+            tm,
             list(models),
             out,
-            corruption_set,
+            {name: own_options[name] for name in _own_option_names(tm)},
             n_examples,
             data_dir,
             zoo_dir,

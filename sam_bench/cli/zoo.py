@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from sam_bench import threat_models
 from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
 
 leaderboard_dir_option = click.option(
@@ -204,8 +205,8 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     written); then render the boards whose entries changed. A results file goes on every board whose AutoAttack
     it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
     from sam_bench.errors import SamBenchError
-    from sam_bench.leaderboard import corruptions_board
     from sam_bench.leaderboard.board import render
+    from sam_bench.leaderboard.own_boards import own_boards
     from sam_bench.leaderboard.publication import add_all
 
     changed: dict[str, None] = {}
@@ -213,10 +214,11 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
         click.echo(f"wrote {done.entry}" if done.changed else f"unchanged {done.entry}: {done.results} adds nothing")
         if done.changed:
             changed[done.entry.parent.name] = None
-    if any(folder in corruptions_board.FOLDERS for folder in changed):
-        for page in corruptions_board.render(leaderboard_dir):
-            click.echo(f"rendered {page}")
-        changed = {folder: None for folder in changed if folder not in corruptions_board.FOLDERS}
+    for own in own_boards():  # a threat model's own boards, rendered by its board module
+        if any(folder in own.FOLDERS for folder in changed):
+            for page in own.render(leaderboard_dir):
+                click.echo(f"rendered {page}")
+            changed = {folder: None for folder in changed if folder not in own.FOLDERS}
     if changed:
         try:
             pages = render(leaderboard_dir, folders=list(changed))
@@ -250,17 +252,18 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
 @leaderboard_dir_option
 def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
     """Write markdown, a standalone sortable HTML page and a clean-vs-robust plot per leaderboard."""
-    from sam_bench.leaderboard import corruptions_board
     from sam_bench.leaderboard.board import render
     from sam_bench.leaderboard.entries import boards
+    from sam_bench.leaderboard.own_boards import own_board, own_boards
 
-    if threat_model == corruptions_board.catalogue.THREAT_MODEL or (
-        threat_model is None and corruptions_board.boards(leaderboard_dir)
-    ):
-        for page in corruptions_board.render(leaderboard_dir, dataset):
+    asked = own_board(threat_model)
+    rendered = [asked] if asked is not None else [] if threat_model is not None else own_boards()
+    rendered = [own for own in rendered if threat_model is not None or own.boards(leaderboard_dir)]
+    for own in rendered:  # a threat model's own boards, rendered by its board module
+        for page in own.render(leaderboard_dir, dataset):
             click.echo(f"wrote {page}")
-        if threat_model is not None or not boards(leaderboard_dir, dataset):  # no eps board has entries
-            return
+    if rendered and (threat_model is not None or not boards(leaderboard_dir, dataset)):  # no eps board has entries
+        return
     _say_rendered(render(leaderboard_dir, dataset, threat_model, readme), readme)
 
 
@@ -302,7 +305,11 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     "--threat-model",
     type=THREAT_MODEL,
     default=None,
-    help="The board to send [default: the zoo entry's threat model's]; corruptions on a generated set are refused.",
+    help="; ".join(
+        ["The board to send [default: the zoo entry's threat model's]"]
+        + [tm.submit_words for tm in threat_models.TABLE.values() if tm.submit_words]
+    )
+    + ".",
 )
 @out_option("Folder for the files (default: submissions/<ModelId>/).")
 @with_paper_options

@@ -46,6 +46,13 @@ def summary(found: Mapping) -> dict:
     }
 
 
+def figures(evaluation) -> dict | None:
+    """A results file's corruptions entry's figures (a results_record.Evaluation), derived from its per-image
+    outcomes (`summary`): `accuracy[corruption][severity]`, `per_corruption`, `per_severity`, `families`,
+    `mean_accuracy`; None for an entry without them (another attack's)."""
+    return summary(evaluation.corruption_outcomes) if evaluation.corruption_outcomes else None
+
+
 def complete(found: Mapping) -> bool:
     """Whether all 15 corruptions were measured at all 5 severities."""
     return set(found) == set(catalogue.CORRUPTIONS) and all(

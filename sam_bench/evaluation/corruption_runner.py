@@ -301,6 +301,49 @@ def evaluate_model(
     return results
 
 
+def evaluate_one(
+    ref: str,
+    out: Path,
+    options: dict,
+    *,
+    n_examples: int | None,
+    data_dir,
+    zoo_dir,
+    device: str,
+    progress: bool,
+    stop_at: float | None,
+) -> str:
+    """`evaluate --threat-model corruptions` of one model (the record's `evaluate`, cli/evaluate.OwnEvaluate): its
+    results file written (`evaluate_model` on the set `--corruption-set` names, the official one read from
+    `data_dir`); returns what it measured in the words `evaluate` says it."""
+    from sam_bench.evaluation.results_record import Results
+
+    set_name = options["corruption_set"]
+    results = evaluate_model(
+        ref,
+        out,
+        set_name,
+        n_examples=n_examples,
+        data_dir=data_dir,
+        corruptions_dir=data_dir if set_name == catalogue.OFFICIAL else None,
+        zoo_dir=zoo_dir,
+        device=device,
+        progress=progress,
+        stop_at=stop_at,
+    )
+    entry = Results.of(results).evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
+    assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
+    return (
+        f"mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {set_name} "
+        f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks "
+        f"resumed), clean {_percent(results['clean_acc'])}"
+    )
+
+
+def _percent(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
 @math_mode.ieee_fp32()
 def _clean_predictions(model, x_u8: np.ndarray, batch_size: int, chunk_size: int, device) -> torch.Tensor:
     """The clean pass on the same images, chunk by chunk in the same batches as the corrupted ones."""

@@ -31,16 +31,16 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from sam_bench import files, schema
+from sam_bench import files, schema, threat_models
 from sam_bench.data import Dataset, load_dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
-from sam_bench.evaluation.corruption_runner import remeasured_outcomes
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Evaluation, Results
@@ -60,6 +60,13 @@ def recorded_threads(env: dict) -> int | None:
         return env["cpu_threads"]
     found = re.search(r"(\d+) threads", str(env.get("device_name", "")))
     return int(found.group(1)) if found else None
+
+
+class OwnRemeasure(Protocol):
+    """Every image of an evaluation in a threat model with images of its own, measured again (its record's
+    `remeasure`): (the outcomes recorded, the outcomes now), each one record over its first `n` test images."""
+
+    def __call__(self, model, evaluation: Evaluation, data: Dataset, n: int, device, data_dir) -> tuple[dict, dict]: ...
 
 
 NO_OUTCOMES = "the results record no per-image outcomes to compare with (written before they were); evaluate again"
@@ -83,8 +90,9 @@ def label(evaluation: Evaluation) -> str:
     budget may be attacked by both."""
     if attack_table.is_clean(evaluation.attack):
         return evaluation.attack
-    if evaluation.eps is None:  # a threat model whose budget is its set, not an eps (corruptions)
-        return f"{evaluation.attack} on {evaluation.settings.get('corruption_set')}"
+    if evaluation.eps is None:  # a threat model whose budget is no eps: named by its own options' values (its set)
+        options = threat_models.own(evaluation.norm, "evaluate_options") or ()
+        return f"{evaluation.attack} on {', '.join(str(evaluation.settings.get(o.name)) for o in options)}"
     name = f"{evaluation.attack} {evaluation.norm} {evaluation.eps}"
     settings = evaluation.settings
     if attack_table.has_versions(evaluation.attack) and settings.get("version", "standard") != "standard":
@@ -198,14 +206,14 @@ def recheck_file(
     chosen = [e for e in results.evaluations if attacks is None or e.attack in attacks]
     if not chosen:
         raise BadInput(f"{path}: no evaluation of the attacks {', '.join(attacks or [])} to recheck")
-    corrupted = [e for e in chosen if e.corruption_outcomes]  # the corruption pass: measured by its own runner
-    chosen = [e for e in chosen if not e.corruption_outcomes]
+    own = [e for e in chosen if e.own_outcomes]  # outcomes of its threat model's own: measured by its own runner
+    chosen = [e for e in chosen if not e.own_outcomes]
     clean = results.clean_outcomes
     if clean is None or any(not e.outcomes for e in chosen):
         raise BadInput(f"{path}: {NO_OUTCOMES}")
     # Results from before the batch size was recorded ran with the automatic one (AUTO), as the recheck does.
-    sizes = {(e.chunks["size"], e.chunks.get("batch_size", AUTO)) for e in chosen + corrupted if e.chunks}
-    if len(sizes) != 1 or any(not e.chunks for e in chosen + corrupted):
+    sizes = {(e.chunks["size"], e.chunks.get("batch_size", AUTO)) for e in chosen + own if e.chunks}
+    if len(sizes) != 1 or any(not e.chunks for e in chosen + own):
         raise BadInput(f"{path}: the results do not record one chunk and batch size for their evaluations")
     chunk_size, batch_size = sizes.pop()
     n = recorded_n if n_examples is None else min(n_examples, recorded_n)
@@ -242,8 +250,9 @@ def recheck_file(
             continue  # the clean pass, compared above
         assert old.outcomes and new.outcomes and new.n_examples, "both record their per-image outcomes"
         compared.append({"evaluation": label(old), **compare(old.outcomes, new.outcomes, new.n_examples)})
-    for old in corrupted:  # every image of the 75 sets, one record over them
-        recorded, now = remeasured_outcomes(model, old, data, min(n, old.n_examples or n), dev, data_dir)
+    for old in own:  # every image of its own sets, one record over them (its record's `remeasure`)
+        remeasured: OwnRemeasure = threat_models.own(old.norm, "remeasure")
+        recorded, now = remeasured(model, old, data, min(n, old.n_examples or n), dev, data_dir)
         compared.append({"evaluation": label(old), **compare(recorded, now, recorded["n"])})
     here = again["environment"]
     return {

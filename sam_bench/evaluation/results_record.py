@@ -25,9 +25,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from sam_bench import files
+from sam_bench import files, threat_models
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation import attack_table, corruption_outcomes, outcomes, results_file
+from sam_bench.evaluation import attack_table, outcomes, results_file
 from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 UNVERIFIED = (
@@ -59,22 +59,29 @@ class Evaluation:
     seconds: float | None = None
     cpu_seconds: float | None = None
     chunks: dict | None = None
-    corruption_set: dict | None = None  # corruptions: the set measured on (generated or official, fingerprints)
-    corruption_outcomes: dict | None = None  # corruptions: {corruption: {severity: per-image outcomes}}
+    # The fields of its threat model's own (threat_models.ThreatModel.entry_fields), as the file writes them: read
+    # by name as any other field (`ev.<field>`, None where the entry has none), by that threat model's own modules
+    own: Mapping = field(default_factory=dict)
 
     @classmethod
     def of(cls, entry: Mapping) -> Evaluation:
         """The record of one entry as the file writes it (fields the schema does not name are not kept)."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"own"}
         found = {k: v for k, v in entry.items() if k in known}
-        return cls(**{**found, "settings": found.get("settings") or {}})
+        own = {k: v for k, v in entry.items() if k in threat_models.entry_fields()}
+        return cls(**{**found, "settings": found.get("settings") or {}, "own": own})
+
+    def __getattr__(self, name: str):
+        """A field of a threat model's own (its record's `entry_fields`), None where this entry has none."""
+        if name.startswith("_") or name == "own" or name not in threat_models.entry_fields():
+            raise AttributeError(name)
+        return self.own.get(name)
 
     @property
-    def corruption_figures(self) -> dict | None:
-        """A corruptions entry's figures, derived from its per-image outcomes (corruption_outcomes.summary):
-        `accuracy[corruption][severity]`, `per_corruption`, `per_severity`, `families`, `mean_accuracy`; None for
-        other attacks."""
-        return corruption_outcomes.summary(self.corruption_outcomes) if self.corruption_outcomes else None
+    def own_outcomes(self) -> dict | None:
+        """The per-image outcomes in its threat model's own field (its record's `entry_outcomes`), or None."""
+        record = THREAT_MODELS.get(self.norm) if self.norm is not None else None
+        return self.own.get(record.entry_outcomes) if record is not None and record.entry_outcomes else None
 
     @property
     def robustbench_autoattack(self) -> bool:
@@ -231,9 +238,7 @@ class Results(Mapping):
     @property
     def has_outcomes(self) -> bool:
         """Whether the clean pass and every attack recorded which images they left correct."""
-        return bool(self._data.get("clean_outcomes")) and all(
-            ev.outcomes or ev.corruption_outcomes for ev in self.evaluations
-        )
+        return bool(self._data.get("clean_outcomes")) and all(ev.outcomes or ev.own_outcomes for ev in self.evaluations)
 
     @property
     def verified(self) -> bool:
@@ -271,7 +276,7 @@ class Results(Mapping):
             found = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
         else:
             for ev in self.evaluations:
-                if ev.attack == attack and ev.norm == norm and ev.eps_value is None:  # no eps: corruptions
+                if ev.attack == attack and ev.norm == norm and ev.eps_value is None:  # no eps: its budget is no eps
                     if eps is None:
                         found = ev
                         break
@@ -328,8 +333,9 @@ def derived(data: Mapping) -> dict:
     evaluations = []
     for ev in data.get("evaluations") or []:
         ev = dict(ev)
-        if ev.get("corruption_outcomes"):
-            ev = corruption_outcomes.derived(ev)
+        own_derived = threat_models.own(ev.get("norm"), "entry_derived")
+        if own_derived is not None:  # its figures from the outcomes in its threat model's own fields
+            ev = own_derived(ev)
         if ev.get("outcomes"):
             correct, n = _correct(ev["outcomes"])
             ev["robust_acc"], ev["n_examples"] = correct / n, n

@@ -19,7 +19,6 @@ written only through the one gate (leaderboard/publication.py), which measures a
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from pathlib import Path
 
 from sam_bench import figure_labels, files
@@ -47,7 +46,7 @@ def evaluation_of(results: Results) -> Evaluation | None:
     return results.evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
 
 
-def holds_corruptions(pinned: PinnedResults) -> bool:
+def holds(pinned: PinnedResults) -> bool:
     """Whether a results file (pinned: read once) holds a corruptions evaluation: the corruptions board's."""
     return evaluation_of(Results.of(pinned.json())) is not None
 
@@ -57,8 +56,9 @@ def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
     return _entry_for(Results.of(pinned.json()), zoo_dir)
 
 
-def figures(results: Results, source: dict, entry: Mapping) -> dict:
-    """A board entry from a results file's corruptions evaluation: every figure derived from its outcomes."""
+def figures(results: Results, source: dict, model_id: str, dataset: str) -> dict:
+    """A board entry of the zoo model `model_id` of `dataset` from a results file's corruptions evaluation: every
+    figure derived from its outcomes."""
     ev = evaluation_of(results)
     if ev is None or ev.corruption_set is None or ev.clean_acc is None:
         raise BadInput(
@@ -66,8 +66,8 @@ def figures(results: Results, source: dict, entry: Mapping) -> dict:
         )
     return {
         "schema": SCHEMA,
-        "name": entry["id"],
-        "dataset": entry["dataset"],
+        "name": model_id,
+        "dataset": dataset,
         "threat_model": catalogue.THREAT_MODEL,
         "board": catalogue.board(ev.corruption_set),
         "clean_acc": percent(ev.clean_acc),
@@ -90,8 +90,8 @@ def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Pa
     (its path, whether it changed)."""
     results, source = read_results(pinned)
     entry = zoo_entry(pinned, zoo_dir)
-    record = figures(results, source, entry)
-    path = entry_path(entry["dataset"], record["board"], entry["id"], leaderboard_dir)
+    record = figures(results, source, entry.id, entry.dataset)
+    path = entry_path(entry.dataset, record["board"], entry.id, leaderboard_dir)
     if path.is_file() and files.read_json(path) == record:
         return path, False
     files.write_json(path, record)
@@ -110,8 +110,7 @@ def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
         if files.sha256_file(named) != stated["results"]["sha256"]:
             raise SamBenchError(f"{path}: its results file {named} changed since the entry was written (sha256)")
         results = Results.read(named)
-        zoo = {"id": stated["name"], "dataset": stated["dataset"]}
-        derived = figures(results, stated["results"], zoo)
+        derived = figures(results, stated["results"], stated["name"], stated["dataset"])
         if derived != stated:
             differ = sorted(k for k in derived if derived[k] != stated.get(k))
             raise SamBenchError(
@@ -248,3 +247,14 @@ def check_submittable(model_id: str, leaderboard_dir=None) -> dict:
         catalogue.check_submittable(files.read_json(found[0])["corruption_set"])
     catalogue.check_submittable(official[0]["corruption_set"])
     return official[0]
+
+
+def refuse_submission(model_id: str, leaderboard_dir=None) -> None:
+    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): refused in one line, a generated set's
+    figures as never RobustBench's (`check_submittable`), the official set's as sent by RobustBench's own
+    instructions."""
+    check_submittable(model_id, leaderboard_dir)
+    raise BadInput(
+        f"{model_id}: its official CIFAR-10-C figures are on the corruptions board; sam-bench writes RobustBench's "
+        "submission for the Linf and L2 boards only: submit corruptions through RobustBench's own instructions"
+    )

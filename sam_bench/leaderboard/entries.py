@@ -581,7 +581,7 @@ def boards(leaderboard_dir=None, dataset=None, threat_model=None, folders=None) 
     boards, `folders` the boards named."""
     root = boards_dir(leaderboard_dir)
     order = [b.folder for b in budgets.all_boards()]
-    # a folder of no eps board (the corruptions boards) is rendered by its own module
+    # a folder of no eps board (a threat model's own boards, leaderboard/own_boards.py) is rendered by its module
     found = {(p.parent.parent.name, p.parent.name) for p in root.glob("*/*/*.json") if p.parent.name in order}
     return [
         (d, f)

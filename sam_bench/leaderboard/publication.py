@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sam_bench.evaluation import results_file, spot_check
 from sam_bench.evaluation.pinned import PinnedResults, pin
-from sam_bench.leaderboard import corruptions_board
 from sam_bench.leaderboard.entries import already_published, figure_refs, planned_entries, results_path, write_entries
+from sam_bench.leaderboard.own_boards import board_of
 from sam_bench.zoo import store as zoo
 from sam_bench.zoo import training_record
 from sam_bench.zoo.entry import ZooEntry
@@ -79,15 +79,17 @@ def add_all(
     """The one gate to a board (`leaderboard add`, `evaluate --leaderboard`, `reproduce`): each results file read
     once, checked (schema, its own evidence, its zoo entry, its data, the model's training record) and measured
     again on a sample from the weights it names, all of them before any entry is written; then the entries written
-    from those very bytes (entries.write_entries; a corruptions evaluation's: corruptions_board.write). A file
+    from those very bytes (entries.write_entries; a threat model's with boards of its own: its board's `write`,
+    own_boards). A file
     refused writes nothing, of any file. A file whose every entry the boards hold already as it would write it
     publishes nothing and is not measured again (`sam-bench verify` re-checks what is published). One
-    `Published` per board entry a file reaches (RobustBench's, the small budgets', a corruptions board), in order."""
+    `Published` per board entry a file reaches (RobustBench's, the small budgets', a threat model's own board), in
+    order."""
     every = [pin(path) for path in results]
-    corrupted = [one for one in every if corruptions_board.holds_corruptions(one)]  # the corruptions boards'
-    pinned = [one for one in every if one not in corrupted]
-    for one in corrupted:
-        entry = corruptions_board.zoo_entry(one, zoo_dir)
+    own = [(one, board) for one in every if (board := board_of(one)) is not None]  # on a threat model's own boards
+    pinned = [one for one in every if all(one is not mine for mine, _ in own)]
+    for one, board in own:
+        entry = board.zoo_entry(one, zoo_dir)
         check_evidence(one, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     published = already_published(pinned, leaderboard_dir, zoo_dir) if pinned else []
     for one, entry, standing in zip(pinned, planned_entries(pinned, leaderboard_dir, zoo_dir), published, strict=True):
@@ -97,7 +99,7 @@ def add_all(
             continue
         check_evidence(one, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     written = write_entries(pinned, leaderboard_dir, zoo_dir) if pinned else []
-    return [Published(one.path, *corruptions_board.write(one, leaderboard_dir, zoo_dir)) for one in corrupted] + [
+    return [Published(one.path, *board.write(one, leaderboard_dir, zoo_dir)) for one, board in own] + [
         Published(one.path, path, changed)
         for one, reached in zip(pinned, written, strict=True)
         for path, changed in reached

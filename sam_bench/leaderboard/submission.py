@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.leaderboard import budgets, corruptions_board, publication
+from sam_bench.leaderboard import budgets, publication
 from sam_bench.leaderboard.entries import (
     CHECKOUT,
     MODEL_INFO_KEYS,
@@ -18,6 +18,7 @@ from sam_bench.leaderboard.entries import (
     training_text,
 )
 from sam_bench.leaderboard.evidence import check_entry
+from sam_bench.leaderboard.own_boards import own_board
 from sam_bench.threat_models import threat_model as threat_model_record
 from sam_bench.version import __version__
 from sam_bench.zoo import store as zoo
@@ -167,15 +168,12 @@ def submit(
     """Check that a leaderboard entry qualifies for RobustBench and write <out_dir>/<ModelId>.json
     (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that
     qualifies has its evidence measured again from the weights before anything is written (publication).
-    `threat_model`: the board to send (default: the zoo entry's threat model's). Corruptions measured on a set
-    sam-bench generated are refused in one line (corruptions_board.check_submittable)."""
+    `threat_model`: the board to send (default: the zoo entry's threat model's). A threat model with boards of its
+    own is refused in one line by its board's rule (own_boards.OwnBoard.refuse_submission)."""
     entry = zoo.find_entry(model_id, zoo_dir)
-    if threat_model == corruptions_board.catalogue.THREAT_MODEL:
-        corruptions_board.check_submittable(model_id, leaderboard_dir)
-        raise BadInput(
-            f"{model_id}: its official CIFAR-10-C figures are on the corruptions board; sam-bench writes RobustBench's "
-            "submission for the Linf and L2 boards only: submit corruptions through RobustBench's own instructions"
-        )
+    board = own_board(threat_model)
+    if board is not None:
+        board.refuse_submission(model_id, leaderboard_dir)
     # RobustBench's board of the model's threat model: the small-budget boards are never sent
     path = entry_path(entry.dataset, budgets.robustbench_board(entry.threat_model), model_id, leaderboard_dir)
     if not path.is_file():

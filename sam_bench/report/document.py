@@ -146,7 +146,7 @@ def write_report(
     lines += _accuracy_lines(records)
     if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds
         lines += confirmatory.section(out, records, plan)
-    if extension_tests.applies(plan):  # questions beyond the claims, fixed before their data (corruptions)
+    if extension_tests.applies(plan):  # questions beyond the claims, fixed before their data
         lines += extension_tests.section(out, plan)
     if autoattack_tail.applies(records):  # what standard AutoAttack's FAB-T and Square add to APGD-CE + APGD-T
         lines += autoattack_tail.section(records)

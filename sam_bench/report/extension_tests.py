@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sam_bench.corruptions import catalogue
+from sam_bench.evaluation import corruption_outcomes
 from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
 from sam_bench.recipes.plan_entry import plan_entries
@@ -48,7 +49,9 @@ def _mean(records: list[RunRecord]) -> float | None:
 
 
 def _families(records: list[RunRecord]) -> dict[str, float]:
-    per_run = [f["families"] for r in records if (e := r.evaluation(*MEASURE)) and (f := e.corruption_figures)]
+    per_run = [
+        f["families"] for r in records if (e := r.evaluation(*MEASURE)) and (f := corruption_outcomes.figures(e))
+    ]
     return {family: statistics.mean(run[family] for run in per_run) for family in per_run[0]} if per_run else {}
 
 

@@ -234,7 +234,7 @@ def _extensions(loaded: list[Folder]) -> list[str]:
             beside = "".join(f", {m} {100 * level:.2f}%" for m, level, _ in one.beside())
             said.append(
                 f"- {at} ({c.seeds} fresh seeds, measured on {extension_tests.set_used(one)}): {first} − {second} in "
-                f"mean accuracy over the 15 corruptions x 5 severities on the first {one.test.images:,} test images, "
+                f"{one.test.measure()} on the first {one.test.images:,} test images, "
                 f"{d:+.2f} points [{low:+.2f}, {high:+.2f}]; {c.levels()}{beside} ({one.name} {one.verdict})."
             )
     if not said:
