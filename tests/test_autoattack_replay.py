@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from sam_bench.cli import cli
 from sam_bench.evaluation import outcomes
-from sam_bench.evaluation.autoattack_replay import replay, replayable, replayed_robust
+from sam_bench.evaluation.autoattack_replay import kernels, replay, replayable, replayed_robust
 from sam_bench.evaluation.recheck import measured_data, named_weights
 from sam_bench.evaluation.results_record import Results
 
@@ -78,12 +78,14 @@ def test_it_does_not_replay_where_the_kernels_or_the_device_differ(recorded):
     assert replayable(ev, env, cpu)
     for change in (
         {"device": "cuda:0"},
-        {"cpu_isa": {"aten": "AVX512" if env["cpu_isa"]["aten"] != "AVX512" else "AVX2"}},
+        {"cpu_isa": {"aten": env["cpu_isa"]["aten"], "onednn_max_cpu_isa": "SSE41"}},  # convolutions capped lower
         {"cpu_isa": None},
         {"cpu_model": "another processor"},
     ):
         assert not replayable(ev, {**env, **change}, cpu), change
         found = replay(net, ev, {**env, **change}, cpu, data.x_test, data.y_test, np.arange(3), "ieee")
         assert found is None
+    capped_here = {**env, "cpu_isa": {"aten": "AVX512", "onednn_max_cpu_isa": kernels(env["cpu_isa"])}}
+    assert replayable(ev, capped_here, cpu)  # an AVX-512 machine's file with its convolutions capped at ours
     assert not replayable(replace(ev, attack="pgd"), env, cpu)  # PGD's draws are replayed whole (spot_check)
     assert not replayable(replace(ev, chunks=None), env, cpu)  # chunks not recorded: its batches are unknown

@@ -18,6 +18,7 @@ two attacks on the chunks that hold them; the attacks after them are left to the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -43,7 +44,7 @@ def replayable(evaluation: Evaluation, environment: Mapping, device: torch.devic
     processor where the file names it)."""
     chunks = evaluation.chunks or {}
     isa = environment.get("cpu_isa")
-    here_isa = torch.backends.cpu.get_cpu_capability()
+    here = {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
     return (
         evaluation.attack == "autoattack"
         and float(evaluation.eps_value or 0.0) > 0
@@ -52,9 +53,15 @@ def replayable(evaluation: Evaluation, environment: Mapping, device: torch.devic
         and isinstance(chunks.get("size"), int)
         and isinstance(chunks.get("batch_size"), int)
         and isinstance(isa, Mapping)
-        and isa.get("aten") == here_isa
+        and kernels(isa) == kernels(here)
         and environment.get("cpu_model") in (None, cpu_model())
     )
+
+
+def kernels(isa: Mapping) -> str | None:
+    """The instruction set a CPU's convolutions ran with (provenance's `cpu_isa`): oneDNN's cap where one was set
+    (`ONEDNN_MAX_CPU_ISA`, below what the processor has), else the processor's own level as ATen names it."""
+    return (isa.get("onednn_max_cpu_isa") or isa.get("aten") or "").upper() or None
 
 
 def replayed_attacks(evaluation: Evaluation) -> list[str]:
