@@ -89,3 +89,4 @@ def test_it_does_not_replay_where_the_kernels_or_the_device_differ(recorded):
     assert replayable(ev, capped_here, cpu)  # an AVX-512 machine's file with its convolutions capped at ours
     assert not replayable(replace(ev, attack="pgd"), env, cpu)  # PGD's draws are replayed whole (spot_check)
     assert not replayable(replace(ev, chunks=None), env, cpu)  # chunks not recorded: its batches are unknown
+    assert not replayable(replace(ev, chunks={**ev.chunks, "resumed": 1}), env, cpu)  # a chunk from another process

@@ -40,8 +40,8 @@ def first_restarts(settings: Mapping):
 
 def replayable(evaluation: Evaluation, environment: Mapping, device: torch.device) -> bool:
     """Whether an AutoAttack evaluation's first attacks can be replayed here exactly: recorded on a CPU in recorded
-    chunks and batches, checked on a CPU whose kernels are the recorded ones (the instruction set, and the
-    processor where the file names it)."""
+    chunks and batches, none of them resumed from an earlier process (which may have run elsewhere), checked on a
+    CPU whose kernels are the recorded ones (the instruction set, and the processor where the file names it)."""
     chunks = evaluation.chunks or {}
     isa = environment.get("cpu_isa")
     here = {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
@@ -52,6 +52,7 @@ def replayable(evaluation: Evaluation, environment: Mapping, device: torch.devic
         and device.type == "cpu"
         and isinstance(chunks.get("size"), int)
         and isinstance(chunks.get("batch_size"), int)
+        and chunks.get("resumed") == 0  # every chunk measured by the process whose environment the file records
         and isinstance(isa, Mapping)
         and kernels(isa) == kernels(here)
         and environment.get("cpu_model") in (None, cpu_model())
