@@ -249,3 +249,28 @@ def test_autoattack_inflated_by_one_point_is_refused_in_99_of_100_tries(n, figur
         refuted = int((forged & fooled_now & first_fooled[part]).sum())
         caught += Stratum(True, len(part), int(fooled_now.sum()), rule.chance, refuted=refuted).refused
     assert caught >= 0.99 * tries, f"AutoAttack {figure:.1%} over {n} images inflated by 1 point: {caught} of {tries}"
+
+
+def test_pgd_chance_for_a_gpus_file_covers_the_measured_disagreement():
+    """A file measured on a GPU and checked on a CPU cannot replay PGD's draws (another generator, other
+    arithmetic): the attack table's chance for it is at least the 99% upper bound of what faithful CPU re-runs of
+    the committed full-scale (H200) files measured, for every budget and stratum
+    (benchmarks/gpu-cpu-tolerance.log, tools/autoattack_tolerance.py)."""
+    import json
+    from pathlib import Path
+
+    from scipy.stats import beta
+
+    log = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu-cpu-tolerance.log"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert {r["evaluation"] for r in records} >= {f"pgd {budget}" for budget in ("Linf 1/255", "L2 128/255")}
+    chance = spot_check.remeasure("pgd").chance
+    for record in records:
+        for stratum in ("recorded robust", "recorded fooled"):
+            k = sum(run["differing"][stratum] for run in record["runs"])
+            m = sum(run["sampled"][stratum] for run in record["runs"])
+            where = (record["results"], record["evaluation"], stratum, k, m, chance)
+            # each measurement, read as a spot check of a faithful file, passes the rule
+            assert not Stratum(stratum == "recorded robust", m, k, chance).refused, where
+            if m >= 64:  # enough images to bound the rate: its 99% upper bound is within the chance
+                assert chance >= float(beta.ppf(0.99, k + 1, m - k)), where

@@ -1,6 +1,7 @@
-"""How far faithful re-runs of an AutoAttack evaluation disagree with its results file, image by image, as the
-spot check re-runs it (sam_bench/evaluation/spot_check.py: the labelled version with its full attack list and the
-recorded seed, on a sample of the clean-correct images drawn from both strata, the sampled images in one batch).
+"""How far faithful re-runs of an evaluation whose random draws the spot check cannot replay disagree with its
+results file, image by image, as the spot check re-runs it (sam_bench/evaluation/spot_check.py: AutoAttack's
+labelled version with its full attack list and the recorded seed; any attack of a file measured on a GPU, checked
+on this CPU), on a sample of the clean-correct images drawn from both strata, the sampled images in one batch.
 
     python tools/autoattack_tolerance.py RESULTS.json --evaluation "autoattack Linf 1/255" --images 16 --runs 3 \
         --data-dir DIR --out benchmarks/autoattack-tolerance.log
@@ -76,7 +77,7 @@ def measure(path: Path, name: str, images: int, runs: int, sample_seed: int, thr
     return {
         "results": str(path),
         "evaluation": name,
-        "attacks": list(evaluation.settings["attacks"]),
+        "attacks": list(evaluation.settings.get("attacks") or [evaluation.attack]),
         "runs": rows,
         "differing": sum(sum(r["differing"].values()) for r in rows),
         "sampled": sum(sum(r["sampled"].values()) for r in rows),

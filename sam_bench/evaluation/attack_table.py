@@ -198,9 +198,10 @@ PGD = Attack(
     cost=_pgd_cost,
     options=("norm", "eps", "steps", "step_size", "restarts", "seed"),
     board=COLUMN,
-    # Where the recorded draws cannot be replayed (measured on a GPU, checked on a CPU): a full-width model's PGD re-run
-    # on a CPU differed from its GPU record on at most 19% of a stratum (6 of 32, at L2 128/255); 0.25 covers it
-    remeasure=Remeasure(replayable=True, chance=0.25),
+    # Where the recorded draws cannot be replayed (measured on a GPU, checked on a CPU): faithful CPU re-runs of the
+    # full-scale H200 files' eight PGD budgets (benchmarks/gpu-cpu-tolerance.log) differed most on the few images a
+    # large budget leaves robust: 35 of 98 recorded robust at Linf 4/255 (ST), 99% upper bound 48%; 0.5 covers it
+    remeasure=Remeasure(replayable=True, chance=0.5),
 )
 AUTOATTACK = Attack(
     "autoattack",
