@@ -4,6 +4,7 @@ of each file measured on a CPU, replayed through the first attacks, compared ima
 another processor (which the spot check does not replay: this measures whether it could).
 
     python tools/autoattack_replay_check.py RESULTS.json [...] --out benchmarks/autoattack-replay.log
+    python tools/autoattack_replay_check.py RESULTS.json [...] --in-a-check SEED --out ...  (in a spot check)
 
 An image recorded robust survived the replayed attacks in the recorded run, so a faithful file has none that the
 replay fools ("robust, fooled by the replay": 0 where the replay is exact). Where the evaluation ran no attack
@@ -75,12 +76,53 @@ def checked(path: Path, zoo_dir: str | None, data_dir: str | None) -> dict:
     }
 
 
+def in_a_check(path: Path, seed: int, data_dir: str | None) -> dict:
+    """A spot check of the file (the check seed given), with what its AutoAttack replays did: per replay the
+    images replayed, those it refuted and its seconds."""
+    from sam_bench.evaluation import autoattack_replay, spot_check
+
+    replays = []
+    replay = autoattack_replay.replay
+
+    def timed(*args, **kwargs):
+        started = time.time()
+        found = replay(*args, **kwargs)
+        refuted = None if found is None else int((~found[0]).sum())
+        replays.append({"images": len(args[6]), "refuted": refuted, "seconds": round(time.time() - started, 1)})
+        return found
+
+    autoattack_replay.replay = timed
+    try:
+        verdicts = list(spot_check.verdicts(path, data_dir=data_dir, seed=seed))
+    finally:
+        autoattack_replay.replay = replay
+    return {
+        "file": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "check_seed": seed,
+        "autoattack": [
+            {
+                "evaluation": v.evaluation,
+                "strata": [{"sampled": s.sampled, "differing": s.differing, "refuted": s.refuted} for s in v.strata],
+            }
+            for v in verdicts
+            if v.rerun.startswith("autoattack")
+        ],
+        "replays": replays,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--zoo-dir")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, help="append the JSON lines here as well")
+    parser.add_argument(
+        "--in-a-check",
+        type=int,
+        metavar="SEED",
+        help="instead: a spot check of each file from this check seed, with what its replays did",
+    )
     args = parser.parse_args()
     import torch
 
@@ -95,7 +137,11 @@ def main() -> None:
         "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
     }
     for path in args.results:
-        line = json.dumps({**checked(path.resolve(), args.zoo_dir, args.data_dir), "where": where})
+        if args.in_a_check is not None:
+            found = in_a_check(path.resolve(), args.in_a_check, args.data_dir)
+        else:
+            found = checked(path.resolve(), args.zoo_dir, args.data_dir)
+        line = json.dumps({**found, "where": where})
         print(line, flush=True)
         if args.out is not None:
             with args.out.open("a") as out:
