@@ -105,14 +105,14 @@ def _runner(name: str) -> Callable:
     return run
 
 
-def _from_autoattack_replay(name: str) -> Callable:
-    """A function of evaluation.autoattack_replay, imported when it first runs: by name, as the table is read by
-    the evaluation that the replay itself imports."""
+def _imported_when_run(module: str, name: str) -> Callable:
+    """The function `name` of `module`, imported when it first runs: by name, as the table is read by the modules
+    that module itself imports (the evaluation, batching), so that no import cycle forms."""
 
     def call(*args, **kwargs):
         import importlib
 
-        return getattr(importlib.import_module("sam_bench.evaluation.autoattack_replay"), name)(*args, **kwargs)
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
     return call
 
@@ -229,21 +229,9 @@ AUTOATTACK = Attack(
         chance=0.10,
         chance_fooled=0.0,
         retries=3,
-        replay=_from_autoattack_replay("replay"),
+        replay=_imported_when_run("sam_bench.evaluation.autoattack_replay", "replay"),
     ),
 )
-
-
-def _from_corruption_runner(name: str) -> Callable:
-    """A function of evaluation.corruption_runner, imported when it first runs: by name, as the table is read by
-    the modules the runner itself imports (batching)."""
-
-    def call(*args, **kwargs):
-        import importlib
-
-        return getattr(importlib.import_module("sam_bench.evaluation.corruption_runner"), name)(*args, **kwargs)
-
-    return call
 
 
 def _corruption_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
@@ -260,12 +248,16 @@ CORRUPTIONS = Attack(
     "corruptions",
     display="corruptions",
     help="common corruptions (CIFAR-10-C: 15 corruptions at 5 severities, a set picked by --corruption-set)",
-    runner=_from_corruption_runner("evaluate_corruptions"),
+    runner=_imported_when_run("sam_bench.evaluation.corruption_runner", "evaluate_corruptions"),
     specs=_corruption_specs,
     cost=lambda spec, num_classes: CORRUPTION_PASSES,
     options=("corruption_set",),
     # deterministic: a sampled image of any corruption and severity made again and classified as recorded
-    remeasure=Remeasure(replayable=True, chance=0.0, own=_from_corruption_runner("remeasured_sample")),
+    remeasure=Remeasure(
+        replayable=True,
+        chance=0.0,
+        own=_imported_when_run("sam_bench.evaluation.corruption_runner", "remeasured_sample"),
+    ),
     bounded_by_clean=False,
 )
 

@@ -116,7 +116,7 @@ class Stratum:
     chance: float  # 0: the re-run replays the recorded draws, so any differing image is evidence against the file
     tries: int = 1  # how many times each differing image was measured again (retries from other seeds)
     # Of the differing images, how many an exact replay of part of the recorded run (Remeasure.replay: AutoAttack's
-    # first attack) measures the other way as well: evidence against the file whatever the chance allows
+    # first two attacks) measures the other way as well: evidence against the file whatever the chance allows
     refuted: int = 0
     replayed_part: str = ""  # what that replay ran ("its first attacks, apgd-ce and apgd-t,"); "": no replay
 
