@@ -45,8 +45,7 @@ class OwnBoard(Protocol):
 
 def own_board(name: str | None) -> OwnBoard | None:
     """The board module of the threat model `name`, or None where it has none (or no such threat model)."""
-    found = threat_models.TABLE.get(name) if isinstance(name, str) else None
-    return found.own("board") if found is not None else None
+    return threat_models.own(name, "board")
 
 
 def own_boards() -> list[OwnBoard]:
