@@ -298,3 +298,47 @@ def test_what_a_gpus_file_checked_on_a_cpu_lets_through():
     assert sum(refused(10_000, 0.077, 25, rng) for _ in range(TRIES)) >= 99
     assert sum(refused(10_000, 0.077, 5, rng) for _ in range(TRIES)) == 0
     assert sum(refused(10_000, 0.453, 40, rng) for _ in range(TRIES)) == 0
+
+
+def test_autoattack_rules_hold_for_a_gpus_file_checked_on_a_cpu():
+    """Standard AutoAttack of the full-scale files recorded on an H200, re-run on this CPU on fresh samples of both
+    strata (benchmarks/gpu-cpu-autoattack-tolerance.log, tools/autoattack_tolerance.py): each measurement, read as a
+    spot check of a faithful file, passes the attack table's rules (recorded robust: the 10% chance; recorded fooled:
+    refused where every try leaves an image correct), and the fooled images the first try left correct, pooled over
+    the budgets, bound a faithful 1,000-image stratum's refusal by its retries below 1% of checks."""
+    import json
+    from pathlib import Path
+
+    from scipy.stats import beta
+
+    log = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu-cpu-autoattack-tolerance.log"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    budgets = ("Linf 1/255", "Linf 2/255", "Linf 8/255", "L2 16/255", "L2 32/255", "L2 0.5")
+    assert {r["evaluation"] for r in records} >= {f"autoattack {budget}" for budget in budgets}
+    rule = spot_check.remeasure("autoattack")
+    for record in records:
+        for stratum, chance in zip(("recorded robust", "recorded fooled"), rule.chances()):
+            k = sum(run["differing"][stratum] for run in record["runs"])
+            m = sum(run["sampled"][stratum] for run in record["runs"])
+            if m:
+                where = (record["results"], record["evaluation"], stratum, k, m, chance)
+                assert not Stratum(stratum == "recorded robust", m, k, chance).refused, where
+    runs = [run for record in records for run in record["runs"]]
+    k = sum(run["differing at the first try"]["recorded fooled"] for run in runs)
+    m = sum(run["sampled"]["recorded fooled"] for run in runs)
+    bound = float(beta.ppf(0.99, k + 1, m - k))
+    assert bound ** (1 + rule.retries) * 1_000 < 0.01, (k, m, bound)
+    # docs/evaluation.md states these figures as the log gives them
+    robust_k = sum(run["differing"]["recorded robust"] for run in runs)
+    robust_m = sum(run["sampled"]["recorded robust"] for run in runs)
+    robust_bound = float(beta.ppf(0.99, robust_k + 1, robust_m - robust_k))
+    doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text().split())
+    stated = [
+        f"of {m} images recorded fooled, none was left correct",
+        f"(99% upper bound {bound:.1%})",
+        f"of {robust_m} recorded robust, {robust_k} was fooled",
+        f"their 99% upper bound, {robust_bound:.1%}, does not yet bound the 10% chance",
+        f"{round(sum(r['seconds'] for r in records) / 60)} minutes at 1 thread",
+    ]
+    assert k == 0 and robust_bound > rule.chance
+    assert [words for words in stated if words not in doc] == []

@@ -221,6 +221,9 @@ AUTOATTACK = Attack(
     # (99% upper bound 4.2%). Images recorded robust: chance 0.10. Images recorded fooled: attacked up to 4 times
     # in all (3 retries from other seeds), so that a faithful one is left correct by every try with probability at
     # most 0.042^4 = 3e-6 (0.2% of checks of a 700-image stratum), and any image left correct by every try refuses.
+    # A GPU's file checked on a CPU, measured the same way on the full-scale H200 files at six budgets
+    # (benchmarks/gpu-cpu-autoattack-tolerance.log): of 320 recorded fooled none was left correct; of 33 recorded
+    # robust, 1 was fooled (too few images to bound the chance: docs/evaluation.md says so).
     # Its first two attacks, which make at least 99.8% of its fooling in every committed file, can be replayed exactly
     # where the file was measured on a CPU with this one's kernels (evaluation/autoattack_replay.py): an image
     # recorded robust that the re-run fools is replayed there, and refuses the file where the replay fools it too.
