@@ -3,6 +3,7 @@ traced to the commit that fixed them; C2 under AutoAttack as a Holm-adjusted sec
 against AutoAttack on the same images, with SAM flagged when its gap is significantly larger than ST's."""
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +108,11 @@ PLAN = {
 
 
 def write_runs(out: Path, records, commit):
+    """Each run's metadata naming `commit` as the code that trained it; the records as the folder's reader makes
+    them from it."""
     for r in records:
         files.write_json(out / "runs" / f"{r.name}-{r.key}" / "metadata.json", {"code_commit": commit})
+    return [replace(r, training=replace(r.training, code_commit=commit)) for r in records]
 
 
 def test_the_primary_tests_are_judged_over_the_confirmatory_seeds_only(tmp_path):
@@ -152,12 +156,21 @@ def test_the_commit_that_fixed_the_endpoints_and_the_runs_after_it(tmp_path):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     out = ROOT / "reproductions" / ".test-confirmatory"  # inside the checkout: git finds the history from here
     try:
-        write_runs(out, records, head)
-        first = confirmatory.section(out, records, plan)[2]
-        assert "were fixed in commit `c03a468" in first and "trained from a commit that holds it" in first
-        write_runs(out, records, "5f4934a")  # the commit before the endpoints were set
-        first = confirmatory.section(out, records, plan)[2]
-        assert "⚠" in first and "post hoc" in first and "6 of 6 confirmatory runs" in first
+        named = write_runs(out, records, head)
+        lines = confirmatory.section(out, named, plan)
+        assert "were fixed in commit `c03a468" in lines[2]
+        text = "\n".join(lines)
+        assert "6 of the 6 confirmatory runs with results count." in text and "(exploratory)" not in text
+        assert "ST seeds 5-19 (3 of 15 with results)" in text
+        before = write_runs(out, records, "5f4934ad1faab31dea35839dedf5c047e74adb0d")  # before the endpoints were set
+        text = "\n".join(confirmatory.section(out, before, plan))
+        assert "0 of the 6 confirmatory runs with results count." in text
+        assert "- ST seed 5 (`ST-ST-5`): commit 5f4934ad1f: that commit does not hold the tests." in text
+        assert "| C1 |" in text and "waiting" in text  # judged over no counting seed: nothing decided
+        unnamed = write_runs(out, records, None)
+        assert "- SAM-0.1 seed 7 (`SAM-0.1-SAM-0.1-7`): no code: its record names no commit" in "\n".join(
+            confirmatory.section(out, unnamed, plan)
+        )
     finally:
         import shutil
 

@@ -71,6 +71,7 @@ def test_reproduce_measures_the_extension_on_the_confirmatory_seeds_and_resumes_
         assert results["model"]["weights_sha256"] == run["weights_sha256"]
         (entry,) = results["evaluations"]
         assert entry["attack"] == "corruptions" and entry["n_examples"] == 6
+        assert results["model"]["ref"] == f"runs/{plan.run_name}"  # found from any copy of the folder
     assert not list(out.glob("extensions/E1/*.partial.json"))
     seed0 = [p.run_name for p in recipe.models if p.seed == 0]
     assert not any(extension_path(out, "E1", name).exists() for name in seed0)  # not a confirmatory seed
@@ -143,3 +144,25 @@ def test_the_official_set_is_measured_where_its_files_are_and_its_fallback_elsew
         corruption_source(strict, tmp_path / "elsewhere")
     generated = ExtensionTest("E1", "corruptions", "cifar10-c-generated", 100, ("SAM", "ST"))
     assert corruption_source(generated, tmp_path) == ("cifar10-c-generated", None)
+
+
+def test_a_scale_with_confirmatory_seeds_starts_no_run_whose_code_it_cannot_name(tmp_path, monkeypatch, capsys):
+    """Its runs count only where their records name their code: with neither a commit nor the package's files to
+    fingerprint, no run starts; uncommitted changes are named by the fingerprint alone, with a warning."""
+    import pytest
+
+    from sam_bench.errors import BadInput
+    from sam_bench.experiments import reproduction
+
+    path = tmp_path / "ext.yaml"
+    path.write_text(RECIPE)
+    monkeypatch.setattr(reproduction.code_identity, "fingerprint", lambda: None)
+    monkeypatch.setattr(reproduction.provenance, "code_commit", lambda: None)
+    with pytest.raises(BadInput, match="confirmatory seeds, and the code here cannot be named"):
+        reproduce(str(path), "tiny", out=tmp_path / "ext", device="cpu", progress=False, only=["ST:1"])
+    assert not list((tmp_path / "ext").glob("runs/*/metadata.json"))
+
+    monkeypatch.setattr(reproduction.code_identity, "fingerprint", lambda: "a" * 64)
+    monkeypatch.setattr(reproduction.provenance, "code_commit", lambda: "b" * 40 + "+dirty")
+    reproduce(str(path), "tiny", out=tmp_path / "ext", device="cpu", progress=False, only=["ST:1"], stop_at=0.0)
+    assert capsys.readouterr().out.count("warning: uncommitted changes under sam_bench/") == 1

@@ -136,6 +136,26 @@ def test_report_numbers_equal_the_results_files(smoke):
         assert re.search(r"^\| [^|]+ \| \*\*(holds|fails|inconclusive)\*\* \| [^|]+ \| [^|]+ \|$", table, re.M), claim
 
 
+def test_a_runs_results_name_it_so_that_a_copy_of_the_folder_finds_it(smoke, tmp_path):
+    """A later seed's results name its run relative to the folder, and its run records the code that trained it:
+    a copy of the folder elsewhere (another checkout, a GPU machine's files brought back) finds the run."""
+    import shutil
+
+    from sam_bench.evaluation.results_record import Results
+    from sam_bench.runtime.code_identity import fingerprint
+
+    plan = json.loads((smoke["out"] / "plan.json").read_text())
+    run = f"ST-{plan['models'][3]['key']}"
+    copy = tmp_path / "moved" / "pipeline-test"
+    shutil.copytree(smoke["out"] / "results", copy / "results")
+    shutil.copytree(smoke["out"] / "runs" / run, copy / "runs" / run)
+    results = Results.read(copy / "results" / f"{run}.json")
+    assert results.model.ref == f"runs/{run}"
+    assert results.model_ref == str(copy / "runs" / run)
+    metadata = json.loads((copy / "runs" / run / "metadata.json").read_text())
+    assert metadata["code_fingerprint"] == results.environment["code_fingerprint"] == fingerprint()
+
+
 def test_robust_never_above_clean_in_results(smoke):
     for record in load_results(smoke["out"]):
         for ev in record.results.evaluations:

@@ -241,6 +241,7 @@ def evaluate_model(
     device: str = "cpu",
     progress: bool = False,
     stop_at: float | None = None,
+    recorded_ref: str | None = None,
 ) -> dict:
     """A model (run folder, checkpoint or zoo id) evaluated on a corruption set, its results written to `out`
     (atomically; eval-results.schema.json: the clean pass on the same images and one `corruptions` entry). Finished
@@ -248,11 +249,14 @@ def evaluate_model(
     Everything that can be refused is refused before any image is classified: a budget of another threat model,
     an unknown corruption or severity, an unwritable `out`, a model not trained on CIFAR-10's classes, a set that
     fails its checks. Only all 75 corruptions and severities make a results file; a selection of them is measured
-    and returned (its record, not written)."""
+    and returned (its record, not written). `recorded_ref` is how the results name the model where the caller
+    knows a name any checkout finds (a reproduction's `runs/<run>`), else `ref` as given."""
     catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
     names, levels = catalogue.parse_selection(corruptions, severities)
     files.check_writable(out)
     model, info = load_model_ref(ref, zoo_dir=zoo_dir)
+    if recorded_ref is not None and info.record["kind"] == "run":
+        info.record["ref"] = recorded_ref
     if info.dataset_name not in CIFAR10_TRAINED:
         raise BadInput(
             f"{ref}: trained on {info.dataset_name or 'an unnamed data set'}; CIFAR-10-C tests CIFAR-10 models "
@@ -374,7 +378,7 @@ def remeasure(
     entry = results.evaluation(ATTACK, ATTACK)
     if entry is None or entry.corruption_set is None or entry.chunks is None:
         raise BadInput(f"{path}: holds no corruptions evaluation")
-    model, info = load_model_ref(ref or results.model.ref or "", zoo_dir=zoo_dir)
+    model, info = load_model_ref(ref or results.model_ref or "", zoo_dir=zoo_dir)
     recorded_sha = results.model.weights_sha256
     if recorded_sha != info.record["weights_sha256"]:
         raise BadInput(f"{path}: measured weights {recorded_sha}, {ref} has {info.record['weights_sha256']}")

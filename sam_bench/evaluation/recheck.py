@@ -156,8 +156,9 @@ def named_weights(path: Path, results: Mapping, zoo_dir=None, ref: str | None = 
     """(model, LoadedModel) of the weights a results file measured: from its zoo id or run folder, or from `ref`
     (a run folder, checkpoint or zoo id known to hold them), refused in one line unless their sha256 is the one
     the results record."""
-    model_block = Results.of(results).model
-    ref = ref or model_block.zoo_id or model_block.ref
+    recorded = Results(results.as_dict() if isinstance(results, Results) else dict(results), path)
+    model_block = recorded.model
+    ref = ref or recorded.model_ref
     if not ref:
         raise BadInput(f"{path}: the results name no zoo id or run folder to load the weights from")
     model, info = load_model_ref(ref, zoo_dir=zoo_dir)

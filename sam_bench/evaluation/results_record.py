@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sam_bench import files, threat_models
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation import attack_table, outcomes, results_file
+from sam_bench.evaluation import attack_table, outcomes, results_file, run_location
 from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 UNVERIFIED = (
@@ -180,6 +180,13 @@ class Results(Mapping):
     @property
     def model(self) -> EvaluatedModel:
         return EvaluatedModel.of(self._data.get("model"))
+
+    @property
+    def model_ref(self) -> str | None:
+        """The model it measured as this checkout can load it: its zoo id, else its run found wherever the
+        reproduction folder is (run_location.located), else the reference as recorded."""
+        model = self.model
+        return model.zoo_id or run_location.located(model.ref, model.weights_sha256, self.path)
 
     @property
     def dataset(self) -> TestSet:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation.run_location import run_ref
 from sam_bench.recipes.endpoints import ExtensionTest
 from sam_bench.report.folder import extension_path
 from sam_bench.rundir.model import has_weights, reused_origin
@@ -101,9 +102,11 @@ def measure_extensions(
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             corruption_set, corruptions_dir = corruption_source(test, plan.config.data_dir)
+            ref = weights_ref(Path(out), plan.run_name, zoo_dir)
+            own_run = Path(ref) == Path(out) / "runs" / plan.run_name
             try:
                 evaluate_model(
-                    weights_ref(Path(out), plan.run_name, zoo_dir),
+                    ref,
                     path,
                     corruption_set,
                     n_examples=test.images,
@@ -113,6 +116,7 @@ def measure_extensions(
                     device=str(resolve_device(plan.config.device)),
                     progress=progress,
                     stop_at=deadline,
+                    recorded_ref=run_ref(plan.run_name) if own_run else None,
                 )
             except EvaluationStopped as stopped:
                 log(

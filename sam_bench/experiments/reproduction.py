@@ -19,11 +19,12 @@ from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError, WeightsNotHere
 from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
+from sam_bench.evaluation.run_location import run_ref
 from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import ModelPlan, Recipe
 from sam_bench.report import imported_models
 from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
-from sam_bench.runtime import clock
+from sam_bench.runtime import clock, code_identity, provenance
 from sam_bench.training.loop import train
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class Reproduction:
         self.not_evaluated: list[str] = []
         self.evaluation_waits: list[str] = []  # cells whose next evaluation chunk did not fit the time left
         self.ranks = True  # False: nothing goes on a board (`reproduce --no-leaderboard`)
+        self._warned_dirty = False  # the warning that uncommitted code trains runs of a confirmatory scale, said once
         # the recipe's zoo models trained elsewhere: evaluated after the trained models, never trained
         self.zoo_models: list[ZooEntry] = []
 
@@ -174,8 +176,29 @@ class Reproduction:
                 or self._results_for(plan, stored["weights_sha256"])
             ):
                 return stored
+        if not started:
+            self._check_code_named()
         meta = train(plan.config, run_dir, resume=started, stop_at=deadline, progress=self.progress)
         return meta if meta.get("status") == "complete" else None
+
+    def _check_code_named(self) -> None:
+        """A scale with confirmatory seeds starts a run only where its records will name the code that trains it:
+        the report counts a confirmatory run only where they do (report.code_provenance). Uncommitted changes
+        are named by the fingerprint alone, which no commit holds until they are committed: a warning."""
+        if not self.recipe.endpoints.confirmatory_seeds:
+            return
+        commit, fingerprint = provenance.code_commit(), code_identity.fingerprint()
+        if fingerprint is None and (commit is None or "+" in commit):
+            raise BadInput(
+                f"{self.recipe.name} --scale {self.recipe.scale} has confirmatory seeds, and the code here cannot be "
+                f"named (no package files to fingerprint, no commit): run it from a checkout or a copy of one"
+            )
+        if commit is not None and commit.endswith("+dirty") and not self._warned_dirty:
+            self._warned_dirty = True
+            self.log(
+                f"warning: uncommitted changes under sam_bench/ ({commit}): these runs' code fingerprint matches no "
+                "commit, so the report counts them as exploratory unless the same files are committed"
+            )
 
     def results_kept_as_reused(self, plan: ModelPlan) -> bool:
         """A run reused without its weights (a later seed of a folder that kept first seeds' weights only)
@@ -266,6 +289,8 @@ class Reproduction:
             search_math=evaluation.get("search_math", "tf32"),
             earlier=existing,  # the recipe gained attacks: those the model has already are carried over
         )
+        if entry is None:  # named relative to this folder, so that any checkout or copy of it finds the run
+            results["model"] = {**results["model"], "ref": run_ref(plan.run_name)}
         results["reproduce"] = {
             "recipe": self.recipe.name,
             "scale": self.recipe.scale,

@@ -235,8 +235,9 @@ def _extension_test(name: str, given, where: str, methods: dict[str, str], confi
 
 def _check_models(test: PrimaryTest, where: str, methods: dict[str, str], confirmatory: dict) -> None:
     """C3's models: an adversarially trained one (its method trains on attacked images) first, a SAM one (SAM's
-    two passes on clean images: SAM, ASAM) second, both of this scale, with as many confirmatory seeds each (they
-    are paired in order)."""
+    two passes on clean images: SAM, ASAM) second, both of this scale, each with confirmatory seeds where the scale
+    names any (paired in order: the k-th counting seed of one with the k-th of the other, as many pairs as the
+    fewer has)."""
     at, sam = test.models or ("", "")
     for name, fits, kind in (
         (at, method_table.uses_attack, "an AT model"),
@@ -248,10 +249,11 @@ def _check_models(test: PrimaryTest, where: str, methods: dict[str, str], confir
             raise BadInput(
                 f"{where}: primary_tests: {test.claim}: {name!r} is not {kind} (its method is {methods[name]})"
             )
-    if confirmatory and len(confirmatory.get(at, [])) != len(confirmatory.get(sam, [])):
+    lacking = [name for name in (at, sam) if confirmatory and not confirmatory.get(name)]
+    if lacking:
         raise BadInput(
-            f"{where}: primary_tests: {test.claim}: {at} and {sam} need as many confirmatory seeds each "
-            "(they are paired in order)"
+            f"{where}: primary_tests: {test.claim}: {lacking[0]} has no confirmatory seeds (its seeds are paired "
+            "in order with the other model's)"
         )
 
 

@@ -4,7 +4,7 @@ The primary tests are judged over the confirmatory seeds only (the seeds trained
 fixed), each as its claim's verdict, on exactly the measure and images the recipe named: C1 and C2 for every
 SAM configuration against ST, C3 for the AT and SAM models its test names, on its robust measure and on clean
 accuracy (their seeds paired in order). The section says which commit fixed them and whether every
-confirmatory run trained from a commit that holds them (if not, the tests are post hoc, and it says so).
+confirmatory run's records name code that holds them (code_provenance: a run that does not count is exploratory).
 Everything else is secondary: the report's own verdicts pool all seeds (the exploratory ones that suggested
 the comparisons included), and C2 under AutoAttack is reported with Holm's adjustment over its own family.
 Last, PGD-10 against AutoAttack on the same images, per model and over seeds, at the claims' budgets: a PGD-10
@@ -14,16 +14,14 @@ flagged.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from sam_bench import files
 from sam_bench.evaluation import attack_table, outcomes
-from sam_bench.recipes.endpoints import Endpoints, PrimaryTest, set_in_commit
-from sam_bench.recipes.recipe import RECIPE_DIR
+from sam_bench.recipes.endpoints import Endpoints, PrimaryTest
+from sam_bench.report import code_provenance
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
 from sam_bench.report.comparison import Comparison, compare, judge
 from sam_bench.report.records import evaluation, models
@@ -71,7 +69,7 @@ def primary_results(records: list[RunRecord], plan: dict) -> list[PrimaryResult]
     """Every primary test the plan fixed, for every configuration it judges, over the confirmatory seeds only:
     the report's table and the README's summary both read these."""
     endpoints = Endpoints.from_plan(plan)
-    grouped, st, sams, confirmatory = _split(records, endpoints)
+    grouped, st, sams, confirmatory = _split(records, plan)
     found = []
     for claim, test in endpoints.primary_tests.items():
         if claim not in MARGINS:
@@ -93,13 +91,13 @@ def primary_results(records: list[RunRecord], plan: dict) -> list[PrimaryResult]
 
 def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
     endpoints = Endpoints.from_plan(plan)
-    grouped, st, sams, confirmatory = _split(records, endpoints)
-    lines = ["## Confirmatory tests (primary endpoints)", "", *_provenance(out, records, plan, endpoints), ""]
+    grouped, st, sams, confirmatory = _split(records, plan)
+    lines = ["## Confirmatory tests (primary endpoints)", "", *code_provenance.lines(records, plan), ""]
     lines += [
         "Confirmatory sample: "
         + "; ".join(
             f"{name} seeds {_seeds(seeds)} ({len(confirmatory.get(name, []))} of {len(seeds)} with results)"
-            for name, seeds in endpoints.confirmatory_seeds.items()
+            for name, seeds in code_provenance.seeds(records, plan).items()
         )
         + ".",
         "",
@@ -139,15 +137,13 @@ def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
     return lines
 
 
-def _split(records: list[RunRecord], endpoints: Endpoints):
+def _split(records: list[RunRecord], plan: dict):
     """The records by model; ST's group (or None); the SAM groups (the claims' SAM: `claims.claimed`); each model's
-    confirmatory seeds' records."""
+    confirmatory runs that count (code_provenance)."""
     grouped = models(records)
     st, sams, _ = claimed(grouped)
-    confirmatory = {
-        name: [r for r in group if r.seed in endpoints.confirmatory_seeds.get(name, [])]
-        for name, group in grouped.items()
-    }
+    counted = set(map(id, code_provenance.split(records, plan)[0]))
+    confirmatory = {name: [r for r in group if id(r) in counted] for name, group in grouped.items()}
     return grouped, st, sams, confirmatory
 
 
@@ -166,48 +162,6 @@ def _primary(first: list[RunRecord], second: list[RunRecord], test: PrimaryTest)
             compare(second, first, ("clean",), label="clean", in_order=True, images=test.images),
         ]
     return [c for c in found if c is not None] if all(c is not None for c in found) else []
-
-
-def _provenance(out: Path, records: list[RunRecord], plan: dict, endpoints: Endpoints) -> list[str]:
-    """Which commit fixed the endpoints, and whether the confirmatory runs trained after it."""
-    recipe = RECIPE_DIR / f"{plan['name']}.yaml"
-    fixed = set_in_commit(recipe, plan["name"], plan["scale"], endpoints) if recipe.is_file() else None
-    if fixed is None:
-        return [
-            "⚠ No commit of this checkout's recipe holds these endpoints as they are (not committed, or changed "
-            "since): the tests below cannot be shown to have been fixed before the runs; read them as post hoc."
-        ]
-    runs = [r for r in records if r.seed in endpoints.confirmatory_seeds.get(r.name, [])]
-    before = [r for r in runs if not _descends(out, _commit(out, r), fixed["commit"])]
-    text = (
-        f"The primary tests and the confirmatory sample were fixed in commit `{fixed['commit'][:10]}` "
-        f"({fixed['date']}, `{recipe.relative_to(RECIPE_DIR.parents[1])}`, scale `{plan['scale']}`)"
-    )
-    if not runs:
-        return [text + "; no confirmatory run has results yet."]
-    if not before:
-        return [text + f"; each of the {len(runs)} confirmatory runs with results trained from a commit that holds it."]
-    return [
-        text
-        + f". ⚠ {len(before)} of {len(runs)} confirmatory runs trained from a commit without it ("
-        + ", ".join(f"{r.name} seed {r.seed}" for r in before)
-        + "): for them the tests are post hoc."
-    ]
-
-
-def _commit(out: Path, record: RunRecord) -> str | None:
-    meta = out / "runs" / f"{record.name}-{record.key}" / "metadata.json"
-    commit = files.read_json(meta).get("code_commit") if meta.is_file() else None
-    return str(commit).split("+")[0] if commit else None
-
-
-def _descends(out: Path, commit: str | None, ancestor: str) -> bool:
-    if not commit:
-        return False
-    done = subprocess.run(
-        ["git", "-C", str(out.resolve()), "merge-base", "--is-ancestor", ancestor, commit], capture_output=True
-    )
-    return done.returncode == 0
 
 
 def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:

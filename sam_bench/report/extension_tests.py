@@ -16,6 +16,7 @@ from sam_bench.evaluation import corruption_outcomes
 from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
 from sam_bench.recipes.plan_entry import plan_entries
+from sam_bench.report import code_provenance
 from sam_bench.report.comparison import Comparison, compare, judge
 from sam_bench.report.folder import extension_path
 from sam_bench.report.run_record import RunRecord
@@ -35,6 +36,8 @@ def measured(out: Path, plan: dict, test_name: str, test: ExtensionTest) -> tupl
     for m in plan_entries(plan):
         if m.name not in found or (m.name in seeds and m.seed not in seeds[m.name]):
             continue
+        if not code_provenance.counts(Path(out) / "runs" / m.run_name, plan):
+            continue  # a confirmatory run whose records do not name code that holds the tests: exploratory
         needed += 1
         path = extension_path(out, test_name, m.run_name)
         if path.is_file():

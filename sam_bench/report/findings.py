@@ -19,9 +19,8 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.recipes.endpoints import Endpoints
 from sam_bench.recipes.plan_entry import plan_entries
-from sam_bench.report import claim_effects, confirmatory, effect_plot, extension_tests
+from sam_bench.report import claim_effects, code_provenance, confirmatory, effect_plot, extension_tests
 from sam_bench.report.claims import C1_MARGIN, cost_of
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import models
@@ -101,7 +100,7 @@ def _scope(loaded: list[Folder]) -> list[str]:
     lines = ["Scope of each scale:", ""]
     for folder in loaded:
         seeds = ", ".join(f"{name} {len(group)}" for name, group in models(folder.records).items())
-        wanted = Endpoints.from_plan(folder.plan).confirmatory_seeds.get(HEADLINE_SAM, [])
+        wanted = code_provenance.seeds(folder.records, folder.plan).get(HEADLINE_SAM, [])
         fresh = (
             f"; its primary tests are judged over {len(wanted)} seeds of each fixed before they trained"
             if wanted
@@ -206,7 +205,7 @@ def _decided(loaded: list[Folder]) -> str:
             words = [_in_words(r, claim_effects.primary_effects(folder, r)) for r in judged]
             decided.append(f"at {scale}, {seeds} fresh seeds), " + "; ".join(words))
         if any(r.verdict is None for r in results):
-            wanted = Endpoints.from_plan(folder.plan).confirmatory_seeds
+            wanted = code_provenance.seeds(folder.records, folder.plan)
             have = {(r.name, r.seed) for r in folder.records}
             done = sum((name, seed) in have for name, seeds in wanted.items() for seed in seeds)
             total = sum(len(seeds) for seeds in wanted.values())

@@ -30,6 +30,9 @@ class Training:
     cpu_s: float | None = None  # the process's CPU time over the logged epochs; None when any epoch lacks it
     overfit_guard: dict | None = None  # sam_bench.training.guard's findings; None where the guard was off
     reused_from: str | None = None  # the run folder it was reused from, when it was not trained here
+    # the code that trained it, as its metadata names it (runtime.provenance; report.code_provenance judges it)
+    code_commit: str | None = None
+    code_fingerprint: str | None = None
 
     @classmethod
     def of(cls, block: dict | None, **found) -> Training:
@@ -80,6 +83,8 @@ class RunRecord:
                 cpu_s=_cpu_seconds(logged),
                 overfit_guard=meta.get("overfit_guard"),
                 reused_from=reused.get("from"),
+                code_commit=meta.get("code_commit"),
+                code_fingerprint=meta.get("code_fingerprint"),
             ),
             degenerate=degeneracy.reason(results),
         )

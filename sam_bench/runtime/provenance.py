@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from sam_bench.runtime import code_identity
 from sam_bench.version import __version__
 
 # A copied tree (no .git, e.g. on a GPU machine without network) names its commit here: the
@@ -84,6 +85,8 @@ def environment(device: torch.device) -> dict:
         # torch's intra-op threads: CPU training's numbers differ with them (reproduce --threads)
         "cpu_threads": torch.get_num_threads(),
         "code_commit": code_commit(),
+        # the package's files themselves (runtime.code_identity): names the code where no commit travelled
+        "code_fingerprint": code_identity.fingerprint(),
     }
     if torch.device(device).type == "cpu":
         # Which kernels ran: CPUs differ, and oneDNN bugs are per instruction set (see memory_format.py).
