@@ -36,7 +36,7 @@ def measured(out: Path, plan: dict, test_name: str, test: ExtensionTest) -> tupl
     for m in plan_entries(plan):
         if m.name not in found or (m.name in seeds and m.seed not in seeds[m.name]):
             continue
-        if not code_provenance.counts(Path(out) / "runs" / m.run_name, plan):
+        if m.name in seeds and not code_provenance.counts(Path(out) / "runs" / m.run_name, plan):
             continue  # a confirmatory run whose records do not name code that holds the tests: exploratory
         needed += 1
         path = extension_path(out, test_name, m.run_name)
