@@ -188,12 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commit = commit_to_send(ROOT)
         vendor(ROOT)
-        print(_run(ROOT, sys.executable, "ops/remote-gpu/gpu_data_parts.py"), end="")
-        print(_run(ROOT, sys.executable, "ops/remote-gpu/gpu_weights.py", FOLDER), end="")
+        print(_run(ROOT, sys.executable, "ops/remote-gpu/gpu_data_parts.py").splitlines()[0])  # the tree's size
+        only = ["--only", args.only] if args.only else []
+        weights = _run(ROOT, sys.executable, "ops/remote-gpu/gpu_weights.py", FOLDER, *only).splitlines()
+        print("\n".join(line for line in weights if not line.startswith("call ")))  # its calls are among the window's
         for line in pack_inbox(ROOT, FOLDER, args.only.split(",") if args.only else None):
             print(line)
         options = ["--data-dir", "~/c10", "--device", "cuda", "--parallel", str(args.parallel)]
-        options += ["--only", args.only] if args.only else []
+        options += only
         reproduce = reproduce_command(commit, batches=args.batches, options=tuple(options))
         window = calls(ROOT, reproduce)
     except Refused as err:

@@ -43,10 +43,15 @@ def lacking(results, evaluation: dict) -> list[tuple]:
     return [s for s in asked if s not in have]
 
 
-def wanted(folder: Path, every: bool = False) -> list[dict]:
+def chosen(plan, only: list[str] | None) -> bool:
+    """Whether reproduce's --only (NAME for every seed, NAME:SEED for one; None for all) selects the model plan."""
+    return only is None or plan.name in only or f"{plan.name}:{plan.seed}" in only
+
+
+def wanted(folder: Path, every: bool = False, only: list[str] | None = None) -> list[dict]:
     """Zoo entries of the folder's first seeds that the next window evaluates again (their results lack attacks
     the folder's recipe now asks), and of its runs trained and published whose evaluation a window stopped (no
-    results file yet); `every`: all of them."""
+    results file yet); `every`: all of them; `only`: of the models reproduce's --only selects."""
     from sam_bench.recipes.evaluation_block import evaluation_for
     from sam_bench.recipes.recipe import load_recipe
     from sam_bench.report.folder import Folder
@@ -59,12 +64,12 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     for record in loaded.records:
         zoo_id = record.results["model"].get("zoo_id")
         plan = plans.get((record.name, record.key))
-        if not zoo_id or plan is None:
+        if not zoo_id or plan is None or not chosen(plan, only):
             continue
         if every or lacking(record.results, evaluation_for(plan, recipe.evaluation)):
             entries.append(find_entry(zoo_id))
     evaluated = {(r.name, r.key) for r in loaded.records}
-    runs = {m.run_name for m in recipe.models if m.primary and (m.name, m.key) not in evaluated}
+    runs = {m.run_name for m in recipe.models if m.primary and (m.name, m.key) not in evaluated and chosen(m, only)}
     for entry in list_entries():
         from_run = Path((entry.get("added") or {}).get("from_run") or "")
         if from_run.name in runs and (ROOT / from_run).resolve() == (folder / "runs" / from_run.name).resolve():
@@ -72,10 +77,10 @@ def wanted(folder: Path, every: bool = False) -> list[dict]:
     return entries
 
 
-def later_seeds(folder: Path) -> list:
+def later_seeds(folder: Path, only: list[str] | None = None) -> list:
     """The recipe's plans (recipe.ModelPlan) of the folder's later seeds whose training is complete and whose
     evaluation is still to finish: no results file yet (a window stopped before it was done), or one that lacks
-    attacks the folder's recipe now asks."""
+    attacks the folder's recipe now asks; `only`: of the models reproduce's --only selects."""
     from run_files import finished_run
 
     from sam_bench.recipes.evaluation_block import evaluation_for
@@ -89,6 +94,7 @@ def later_seeds(folder: Path) -> list:
         plan
         for plan in recipe.models
         if not plan.primary
+        and chosen(plan, only)
         and finished_run(folder / "runs" / plan.run_name)
         and (
             (plan.name, plan.key) not in records
@@ -127,20 +133,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default=str(FOLDER.relative_to(ROOT)), help="a reproduction folder")
     parser.add_argument("--all", action="store_true", help="every zoo model of the folder, not only those to redo")
+    parser.add_argument("--only", default=None, metavar="NAMES", help="of the models reproduce's --only selects")
     args = parser.parse_args(argv)
     from sam_bench.errors import SamBenchError
     from sam_bench.rundir import blobs
     from sam_bench.zoo.store import weights_file
 
     try:
-        entries = wanted(ROOT / args.folder, args.all)
+        only = args.only.split(",") if args.only else None
+        entries = wanted(ROOT / args.folder, args.all, only)
         files, ids = {}, []
         for entry in entries:
             path, source = weights_file(entry)  # from the git history, checked against its sha256, into the cache
             if source != "tree":  # weights in the tree travel with every call
                 files[entry["weights"]["sha256"]] = path
                 ids.append(entry["id"])
-        for plan in later_seeds(ROOT / args.folder):  # a run's weights are ignored by git: they never travel
+        for plan in later_seeds(ROOT / args.folder, only):  # a run's weights are ignored by git: they never travel
             path, sha, note = run_weights(ROOT / args.folder / "runs" / plan.run_name)
             if note:
                 print(note, file=sys.stderr)

@@ -30,6 +30,12 @@ def test_the_full_scales_models_to_evaluate_are_the_ones_whose_results_lack_atta
     assert wanted == {"SamBench2026Standard_PRN18", "SamBench2026SAM_PRN18_rho0.1", "SamBench2026SAM_PRN18_rho0.4"}
     every = {e["id"] for e in gpu_weights.wanted(gpu_weights.FOLDER, every=True)}
     assert every == wanted
+    # a window that works on some models only (reproduce's --only) carries theirs only
+    assert {e["id"] for e in gpu_weights.wanted(gpu_weights.FOLDER, only=["ST:0", "SAM-0.4"])} == {
+        "SamBench2026Standard_PRN18",
+        "SamBench2026SAM_PRN18_rho0.4",
+    }
+    assert gpu_weights.wanted(gpu_weights.FOLDER, only=["ST:2", "SAM-0.1:2"]) == []
 
 
 def test_the_parts_fit_a_call_beside_the_tree(tmp_path, monkeypatch):
@@ -115,6 +121,8 @@ def test_a_later_seed_still_to_evaluate_travels_with_its_own_weights_from_the_tr
     monkeypatch.setattr(gpu_weights, "OUT", tmp_path / ".weights")
     folder, run = later_seed_folder(tmp_path)
     assert [(p.name, p.seed) for p in gpu_weights.later_seeds(folder)] == [("ST", 1)]
+    assert [(p.name, p.seed) for p in gpu_weights.later_seeds(folder, ["ST:1"])] == [("ST", 1)]
+    assert gpu_weights.later_seeds(folder, ["ST:2", "SAM-0.1"]) == []
     sha = hashlib.sha256((run / "model.safetensors").read_bytes()).hexdigest()
     assert gpu_weights.main([str(folder)]) == 0
     out, err = capsys.readouterr()
