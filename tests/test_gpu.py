@@ -2,10 +2,9 @@
 CUDA is absent.
 
 Everything the tests use is imported here, at the top, none of it inside a test: collecting this module
-imports it all, and the maintainers' remote-GPU rehearsal (ops/remote-gpu/gpu_rehearsal.py) collects it in
-an environment with exactly that machine's packages, so a package it lacks, or pyautoattack missing from the
-path there, fails CI rather than a test on the machine. The skip without
-CUDA is a mark, not a module-level skip: the module is imported and its tests collected, then skipped.
+imports it all, so a package the GPU machine lacks fails at collection rather than in the middle of a run. The
+skip without CUDA is a mark, not a module-level skip: the module is imported and its tests collected, then
+skipped.
 
 Each test states what it compares; tolerances are for bf16 against fp32 (8 mantissa bits) and for
 GPU against CPU kernels (different summation orders), not for bugs.
@@ -78,8 +77,8 @@ def _step(method, precision, compiled=False):
     return float(loss), update
 
 
-# The tests run in file order, and a run given a share of minutes (ops/remote-gpu's `test --at-most`) stops
-# them when it is spent: the step mode the full scale trains in (graph) comes first and the slowest come last: comparing
+# The tests run in file order, and a run given a share of minutes (`timeout -s INT`) stops them when it is
+# spent: the step mode the full scale trains in (graph) comes first and the slowest come last: comparing
 # the attacks with the CPU's (the CPU's minutes), then compiling every method's step (compiled is the mode the
 # probe ranks last: benchmarks/nvidia-h200-probe.json, slower than eager for every method).
 

@@ -1,10 +1,10 @@
 """Cut CIFAR-10 into the fewest parts that each travel to the lent GPU machine in one device call.
 
 A device call carries the working tree (tracked and untracked-not-ignored files) plus the carried
-paths, at most 64 MiB in all (WINDOWS.md). CIFAR-10 packed is about 98 MiB, so it goes over in parts,
+paths, at most 64 MiB in all (README.md here). CIFAR-10 packed is about 98 MiB, so it goes over in parts,
 one call each, `ops/remote-gpu/gpu_relay.sh data` keeping them in ~/c10 until the last one is there. How many
-parts depends on how big the tree is today: this measures it, and the code the last data call also
-carries (.vendor and COMMIT, for the GPU tests), and cuts as few parts as fit with a margin:
+parts depends on how big the tree is today: this measures it, and what the last data call also carries
+(.vendor, for the reproduce call that goes with it), and cuts as few parts as fit with a margin:
 
     python ops/remote-gpu/gpu_data_parts.py                 # writes .data/part-1 .. .data/part-N, prints the calls
 
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 CALL_LIMIT = 64 * MIB  # what one device call may carry, the working tree included
-MARGIN = 1 * MIB  # for files that change between cutting the parts and the calls (COMMIT, a log)
+MARGIN = 1 * MIB  # for files that change between cutting the parts and the calls (a log, a results file)
 SOURCE = ROOT.parent / "shared" / "data" / "cifar10"
 UNPACKER = ROOT.parent / "shared" / "tools" / "cifar10_unpack.py"
 FIRST_PART = ("manifest.json", "labels.npz", "cifar10_unpack.py")  # the relay looks for these first
@@ -83,7 +83,7 @@ def main() -> int:
     parser.add_argument("--unpacker", type=Path, default=UNPACKER, help=f"cifar10_unpack.py (default {UNPACKER})")
     parser.add_argument("--out", type=Path, default=Path(".data"), help="where the parts go (default .data, replaced)")
     parser.add_argument(
-        "--code", action="append", default=None, help="what the last data call also carries (default .vendor, COMMIT)"
+        "--code", action="append", default=None, help="what the last data call also carries (default .vendor)"
     )
     args = parser.parse_args()
     checkout = Path.cwd()
@@ -95,7 +95,7 @@ def main() -> int:
         return 2
     sources = {p.name: p for p in sorted(args.src.iterdir()) if p.is_file() and p.name != "README.md"}
     sources[args.unpacker.name] = args.unpacker
-    code = args.code if args.code is not None else [".vendor", "COMMIT"]
+    code = args.code if args.code is not None else [".vendor"]
     try:
         tree = tree_bytes(checkout)
         carried = sum(path_bytes(checkout / c) for c in code)
@@ -115,8 +115,8 @@ def main() -> int:
         for name in names:
             shutil.copyfile(sources[name], folder / name)  # not its read-only mode: a later copy overwrites it
         last = number == len(parts)
-        # L: the minutes left in the window when the call is issued (WINDOWS.md)
-        # (ops/remote-gpu/gpu_prepare.py prints the whole window: the stint starts after the last part, WINDOWS.md)
+        # L: the minutes left in the window when the call is issued; gpu_prepare.py prints the whole window, the
+        # reproduce call after the last part
         command = "ops/remote-gpu/gpu_relay.sh data --left L" + (" --last" if last else "")
         carry = [str(folder), *(code if last else [])]
         sent = tree + path_bytes(folder) + (carried if last else 0)

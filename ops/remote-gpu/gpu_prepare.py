@@ -1,26 +1,20 @@
 """A GPU window made ready on the workstation: everything its calls carry, and the calls in their order.
 
-A lent GPU is rare and its minutes few, so nothing is worked out during the window: this writes what the
-calls carry (all of it ignored by git) and prints the calls of WINDOWS.md's section 1, each with what it
-carries and how big that is with the tree (at most 64 MiB a call):
+A lent GPU's minutes are few, so nothing is worked out during the window: this writes what the calls carry (all
+of it ignored by git) and prints the calls of README.md here, each with what it carries and how big that is with
+the tree (at most 64 MiB a call):
 
-    python ops/remote-gpu/gpu_prepare.py                  # for reproductions/paper-cifar10-full
-    python ops/remote-gpu/gpu_prepare.py --folder reproductions/paper-cifar10-full --parallel 1
+    python ops/remote-gpu/gpu_prepare.py --only ST:2,SAM-0.1:2                 # reproductions/paper-cifar10-full
 
-- `.vendor` (pyautoattack's package, without its 44 MB `examples/`) and `COMMIT` (no .git travels);
-- `.data/part-K`: CIFAR-10 in parts (ops/remote-gpu/gpu_data_parts.py);
-- `.weights/part-K`: the committed weights of trained models the stint evaluates (again): first seeds' zoo
-  weights, later seeds' own run weights (ops/remote-gpu/gpu_weights.py);
-- `.relay-in/batch-K`: the folder packed with its unfinished run's checkpoint, where one stopped mid-way
-  (`pack.py ... --batch-mib 48`, WINDOWS.md section 3), its checkpoints first put back from git where a
-  new checkout lacks them (kept_checkpoint.py).
+- `.vendor`: pyautoattack's package, without its 44 MB `examples/` (the machine lacks pyautoattack);
+- `.data/part-K`: CIFAR-10 in parts (gpu_data_parts.py);
+- `.weights/part-K`: committed weights of trained models the call evaluates (gpu_weights.py), where there are any;
+- `.relay-in/batch-K`: the unfinished runs' checkpoints, where a run stopped mid-way, first put back from git
+  (kept_checkpoint.py), packed in batches that fit beside the tree.
 
-L in the printed calls is the minutes left in the window when the call is issued (WINDOWS.md). The stint
-trains K models at once (`--parallel K`, sized to bring back its K checkpoints, zoo entries and the weights of
-later seeds it trains: `--batches B`, as the plan's next window sizes it), K as
-`ops/remote-gpu/gpu_plan.py --choose` plans it from the committed probes; until they have timed K models at once and an
-evaluation beside training in the full scale's step mode, the window starts with a short probe call that times
-them (ARRANGEMENT_PROBE_CALL), and K is chosen from its record before the stint starts.
+The tree travels without `.git`, so the reproduce call names the code by the commit checked out here, on its own
+command line (`SAM_BENCH_COMMIT=<sha>`), and a tree whose sam_bench/ differs from that commit (changed or untracked
+files) is refused: the runs would name code they did not run.
 """
 
 from __future__ import annotations
@@ -33,22 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_data_parts import CALL_LIMIT, MIB, path_bytes, tree_bytes
-from gpu_window import ARRANGEMENT_PROBE_CALL, INBOX_BATCH_MIB, batches_for
+from gpu_window import BATCHES
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDER = "reproductions/paper-cifar10-full"
-CODE = [".vendor", "COMMIT"]
-# AutoAttack's search in TF32 against true fp32, measured once on this zoo model beside a stint
-# (ops/remote-gpu/gpu_search_math.py); a window plans it until a record of it is committed in benchmarks/
-SEARCH_MATH_MODEL = "SamBench2026AT_PRN18-w0.125_Linf-8"
-SEARCH_MATH_CALL = (
-    f"PYTHONPATH=.vendor timeout 300 python3 ops/remote-gpu/gpu_search_math.py {SEARCH_MATH_MODEL} --data-dir ~/c10 "
-    "--device cuda --rounds 2 --note 'beside a stint' --out $OUT/search-math.json"
-)
+RECIPE, SCALE = "paper-cifar10", "full"
+FOLDER = f"reproductions/{RECIPE}-{SCALE}"
+CODE = [".vendor"]  # what the reproduce call carries beside the tree
+INBOX_BATCH_MIB = 48  # a batch carried in beside the tree (about 20 MiB) in a 64 MiB call
+PARALLEL = 2  # two models at once: 1.12x one model's pace on the H200 (graph steps, two processes)
 
 
-def search_math_measured(root: Path) -> bool:
-    return any((root / "benchmarks").glob("*-search-math.json"))
+class Refused(Exception):
+    """The tree cannot be sent as it is: one line saying why."""
 
 
 @dataclass
@@ -58,78 +48,114 @@ class Call:
     sent: int  # bytes: the tree and what it carries
 
 
+def commit_to_send(root: Path) -> str:
+    """The commit checked out in `root`, which the runs will record as their code; refused where sam_bench/ has
+    changes or untracked files, which the copy would carry and the commit would not name."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", "sam_bench"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    if status:
+        raise Refused(
+            f"sam_bench/ differs from the commit checked out ({len(status)} files: {status[0].strip()} ...): commit"
+            " or stash them, so that the commit the runs record names the code they ran"
+        )
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def reproduce_command(
+    commit: str,
+    recipe: str = RECIPE,
+    scale: str = SCALE,
+    batches: int = BATCHES,
+    options: tuple[str, ...] = (),
+    at_most: float | None = None,
+) -> str:
+    """The reproduce call's command line, L for the minutes left when it is issued; `at_most`: reproduce for at most
+    that many minutes, however many the window leaves."""
+    relay = f"SAM_BENCH_COMMIT={commit} ops/remote-gpu/gpu_relay.sh reproduce --left L {recipe} {scale}"
+    return " ".join([relay, *(["--at-most", str(at_most)] if at_most else []), f"--batches {batches}", *options])
+
+
 def _numbered(folder: Path, prefix: str) -> list[Path]:
     found = [p for p in folder.glob(f"{prefix}-*") if p.is_dir()] if folder.is_dir() else []
     return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))
 
 
-def calls(
-    root: Path,
-    folder: str = FOLDER,
-    parallel: int | None = 1,
-    search_math: bool = False,
-    probe: bool = False,
-    batches: int | None = None,
-) -> list[Call]:
-    """The window's calls from what `root` holds now (.data, .weights, .relay-in, .vendor, COMMIT), in
-    WINDOWS.md's order: with `probe`, the probe of K models at once first (alone on the device, before
-    anything else runs there); the data parts, the weights, the inbox's batches but the last, the last data part
-    (with the stint's start when nothing is left to carry in), the start with the inbox's last batch, the GPU
-    tests beside the stint (with `search_math`, the measurement of the attacks' search beside it too),
-    then the waits and sends. `batches`: what the stint is sized to bring back (`gpu_plan.next_stint_batches`; None:
-    K checkpoints' and two zoo entries', gpu_window.batches_for). `parallel` None: K and the batches are left as K
-    and B, to be set from the probe call's record."""
+def calls(root: Path, reproduce: str) -> list[Call]:
+    """The window's calls from what `root` holds now (.data, .weights, .relay-in, .vendor), in order: the data parts
+    but the last, the weights, the inbox's batches but the last, then the last data part with the reproduce call,
+    or, where there is an inbox, the last data part alone and the reproduce call with the inbox's last batch (each is
+    too big to go with the other). The `send` calls follow, as many as the reproduce call's reply names."""
     tree = tree_bytes(root)
-    code = sum(path_bytes(root / c) for c in CODE)
 
-    def call(command: str, carry: list[Path], with_code: bool = False) -> Call:
-        sent = tree + sum(path_bytes(p) for p in carry) + (code if with_code else 0)
-        names = [p.relative_to(root).as_posix() for p in carry] + (CODE if with_code else [])
-        return Call(command, names, sent)
+    def call(command: str, carry: list[Path], code: bool = False) -> Call:
+        names = [p.relative_to(root).as_posix() for p in carry] + (CODE if code else [])
+        return Call(command, names, tree + sum(path_bytes(root / n) for n in names))
 
     data = _numbered(root / ".data", "part")
     if not data:
-        raise SystemExit("gpu_prepare: no .data/part-K: run python ops/remote-gpu/gpu_data_parts.py first")
-    weights = _numbered(root / ".weights", "part")
+        raise Refused("no .data/part-K: run python ops/remote-gpu/gpu_data_parts.py first")
     inbox = _numbered(root / ".relay-in", "batch")
-    k, b = ("K", "B") if parallel is None else (str(parallel), str(batches or batches_for(parallel)))
-    start = (
-        f"ops/remote-gpu/gpu_relay.sh start --left L paper-cifar10 full --batches {b} --data-dir ~/c10"
-        f" --device cuda --parallel {k}"
-    )
-    out = [call(ARRANGEMENT_PROBE_CALL, [], with_code=True)] if probe else []
-    out += [call("ops/remote-gpu/gpu_relay.sh data --left L", [part]) for part in data[:-1]]
-    out += [call("ops/remote-gpu/gpu_relay.sh weights --left L", [part]) for part in weights]
+    out = [call("ops/remote-gpu/gpu_relay.sh data --left L", [part]) for part in data[:-1]]
+    out += [call("ops/remote-gpu/gpu_relay.sh weights --left L", [p]) for p in _numbered(root / ".weights", "part")]
     out += [call("ops/remote-gpu/gpu_relay.sh inbox --left L", [batch]) for batch in inbox[:-1]]
-    if inbox:  # the last data part and the inbox's last batch are each too big to go together
+    if inbox:
         out.append(call("ops/remote-gpu/gpu_relay.sh data --left L --last", [data[-1]]))
-        out.append(call(start, [inbox[-1]], with_code=True))
+        out.append(call(reproduce, [inbox[-1]], code=True))
     else:
-        out.append(call(f"ops/remote-gpu/gpu_relay.sh data --left L --last && {start}", [data[-1]], with_code=True))
-    out.append(call("ops/remote-gpu/gpu_relay.sh test --left L --at-most 2.5", [], with_code=True))
-    if search_math:  # beside the stint too: it costs the window nothing the `wait`s would not hold anyway
-        out.append(call(SEARCH_MATH_CALL, [], with_code=True))
-    out.append(call("ops/remote-gpu/gpu_relay.sh wait --left L  (again at once while it exits 5; then its sends)", []))
+        out.append(call(f"ops/remote-gpu/gpu_relay.sh data --left L --last && {reproduce}", [data[-1]], code=True))
     too_big = [c for c in out if c.sent > CALL_LIMIT]
     if too_big:
-        raise SystemExit(f"gpu_prepare: {too_big[0].command} would carry {too_big[0].sent / MIB:.1f} MiB, over 64")
+        raise Refused(f"{too_big[0].command} would carry {too_big[0].sent / MIB:.1f} MiB, over 64")
     return out
 
 
-def unfinished_checkpoints(folder: Path) -> list[Path]:
-    """checkpoint.pt of the folder's runs whose training is not complete: what the next stint resumes."""
+def unfinished_checkpoints(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """checkpoint.pt of the folder's runs whose training is not complete: what the reproduce call resumes; `only`
+    (reproduce's --only: NAME or NAME:SEED): of those runs alone, as the folder's plan.json names them."""
     from run_files import finished_run
 
-    return [c for c in sorted(folder.glob("runs/*/checkpoint.pt")) if not finished_run(c.parent)]
+    from sam_bench import files
+
+    found = [c for c in sorted(folder.glob("runs/*/checkpoint.pt")) if not finished_run(c.parent)]
+    if only is None or not found:
+        return found
+    models = files.read_json(folder / "plan.json")["models"]
+    wanted = {f"{m['name']}-{m['key']}" for m in models if m["name"] in only or f"{m['name']}:{m['seed']}" in only}
+    return [c for c in found if c.parent.name in wanted]
 
 
 def checkpoints_back(folder: Path) -> list[str]:
-    """Unfinished runs' checkpoints kept in git (checkpoint.json) put back in the tree, where a new checkout
-    lacks them (kept_checkpoint.py); a line for each, and for each run whose epochs no checkpoint can
-    resume (its stint would train it from its start)."""
+    """Unfinished runs' checkpoints kept in git (checkpoint.json) put back in the tree, where a new checkout lacks
+    them (kept_checkpoint.py); a line for each, and for each run whose epochs no checkpoint can resume."""
     import kept_checkpoint
 
     return kept_checkpoint.restore_folder(folder)
+
+
+def pack_inbox(root: Path, folder: str, only: list[str] | None = None, part_mib: float = 15) -> list[str]:
+    """The folder's unfinished runs' checkpoints (put back from git first; `only`: of the runs reproduce's --only
+    names) packed into .relay-in/batch-K, in parts of `part_mib`; the lines to show."""
+    from sam_bench.errors import SamBenchError
+
+    shutil.rmtree(root / ".relay-in", ignore_errors=True)
+    try:
+        said = checkpoints_back(root / folder)
+    except SamBenchError as err:
+        raise Refused(str(err)) from None
+    carried = unfinished_checkpoints(root / folder, only)
+    if carried:
+        paths = [c.relative_to(root).as_posix() for c in carried]
+        _run(root, sys.executable, "ops/remote-gpu/pack.py", *paths, "--part-mib", str(part_mib),
+             "--batch-mib", str(INBOX_BATCH_MIB), "--out", ".relay-in", "--name", "resume")  # fmt: skip
+        said.append(f"carried in: {', '.join(c.parent.name for c in carried)} (unfinished; their checkpoints)")
+    return said
 
 
 def vendor(root: Path) -> None:
@@ -142,71 +168,46 @@ def vendor(root: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("examples", "__pycache__"))
 
 
-def _run(*command: str) -> str:
-    """The command's output; what it says on stderr (a note: gpu_weights.py keeping a later seed's weights) shown."""
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+def _run(root: Path, *command: str) -> str:
+    """The command's output; what it says on stderr shown."""
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"gpu_prepare: {' '.join(command)} failed: {(done.stderr or done.stdout).strip()}")
+        raise Refused(f"{' '.join(command)} failed: {(done.stderr or done.stdout).strip()}")
     print(done.stderr, end="", file=sys.stderr)
     return done.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--folder", default=FOLDER, help="the full-scale reproduction (default: %(default)s)")
+    parser.add_argument("--only", default=None, metavar="NAMES", help="reproduce's --only: the runs of this window")
+    parser.add_argument("--parallel", type=int, default=PARALLEL, help="models at once (default: %(default)s)")
     parser.add_argument(
-        "--parallel",
-        type=int,
-        default=None,
-        help="K for the stint (default: gpu_plan.py --choose on the committed probes; unset while they lack it)",
+        "--batches", type=int, default=BATCHES, help="batches the reproduce call packs (default: %(default)s)"
     )
     args = parser.parse_args(argv)
-    vendor(ROOT)
-    (ROOT / "COMMIT").write_text(_run("git", "rev-parse", "HEAD"))
-    _run(sys.executable, "ops/remote-gpu/gpu_data_parts.py")
-    search_math = not search_math_measured(ROOT)
-    _run(
-        sys.executable,
-        "ops/remote-gpu/gpu_weights.py",
-        args.folder,
-        *(["--model", SEARCH_MATH_MODEL] if search_math else []),
-    )
-    shutil.rmtree(ROOT / ".relay-in", ignore_errors=True)
-    from sam_bench.errors import SamBenchError
-
     try:
-        for line in checkpoints_back(ROOT / args.folder):
+        commit = commit_to_send(ROOT)
+        vendor(ROOT)
+        print(_run(ROOT, sys.executable, "ops/remote-gpu/gpu_data_parts.py").splitlines()[0])  # the tree's size
+        only = ["--only", args.only] if args.only else []
+        weights = _run(ROOT, sys.executable, "ops/remote-gpu/gpu_weights.py", FOLDER, *only).splitlines()
+        print("\n".join(line for line in weights if not line.startswith("call ")))  # its calls are among the window's
+        for line in pack_inbox(ROOT, FOLDER, args.only.split(",") if args.only else None):
             print(line)
-    except SamBenchError as err:
-        raise SystemExit(f"gpu_prepare: {err}") from None
-    carried = unfinished_checkpoints(ROOT / args.folder)
-    if carried:
-        _run(
-            sys.executable, "ops/remote-gpu/pack.py", args.folder, "--drop-finished-checkpoints", "--exclude",
-            "reproductions/*/runs/*/model.safetensors", "--batch-mib", str(INBOX_BATCH_MIB), "--out", ".relay-in",
-            "--name", "resume",
-        )  # fmt: skip
-        print(f"carried in: {', '.join(p.parent.name for p in carried)} (unfinished; their checkpoints)")
-    import gpu_plan
-
-    probe = args.parallel is None and not gpu_plan.arrangement_measured()
-    parallel = args.parallel
-    if parallel is None and not probe:
-        parallel = gpu_plan.stints_choice([str(ROOT / p) for p in gpu_plan.docs_probes()], str(gpu_plan.DOCS_STATE))[1]
-    batches = None if parallel is None else gpu_plan.next_stint_batches(parallel, state=args.folder)
-    for number, c in enumerate(calls(ROOT, args.folder, parallel, search_math, probe, batches), 1):
+        options = ["--data-dir", "~/c10", "--device", "cuda", "--parallel", str(args.parallel)]
+        options += only
+        reproduce = reproduce_command(commit, batches=args.batches, options=tuple(options))
+        window = calls(ROOT, reproduce)
+    except Refused as err:
+        print(f"gpu_prepare: {err}", file=sys.stderr)
+        return 1
+    for number, c in enumerate(window, 1):
         carry = f"  (carry {', '.join(c.carry)}: {c.sent / MIB:.1f} MiB with the tree)" if c.carry else ""
         print(f"call {number}: {c.command}{carry}")
-    if probe:
-        print(
-            f"K and B: copy call 1's probe.json here as {gpu_plan.DOCS_ARRANGEMENT.relative_to(ROOT)}"
-            " (DOCS_ARRANGEMENT in gpu_plan.py names the device); K is what"
-            " `python ops/remote-gpu/gpu_plan.py --choose "
-            + " ".join([*gpu_plan.docs_probes(), str(gpu_plan.DOCS_ARRANGEMENT.relative_to(ROOT))])
-            + "` then prints, and B what `python ops/remote-gpu/gpu_plan.py --batches K` prints (the next stint's"
-            " K checkpoints, zoo entries and later seeds' weights to bring back)"
-        )
-    print("then: the sends the stint names; give_back if minutes are left over (WINDOWS.md, section 1)")
+    print(
+        "then: ops/remote-gpu/gpu_relay.sh send 2 ... N, one call each, as its reply names them; then give_back."
+        " L is the minutes left when the call is issued (README.md)"
+    )
     return 0
 
 

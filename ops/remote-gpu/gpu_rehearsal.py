@@ -1,31 +1,26 @@
-"""Rehearse the GPU relay of WINDOWS.md on this CPU, with the GPU machine's packages and limits.
+"""Rehearse a GPU window of README.md on this CPU, with the GPU machine's packages and limits.
 
-A lent GPU machine is reached one command at a time: it gets a copy of the working tree (without
-.git) plus carried ignored paths, at most 64 MiB; it sends back at most 8 files of 16 MiB (64 MiB
-together, at most 2 folders deep) from $OUT; a command runs at most 10 minutes; the machine keeps ~
-only while it stays warm. It has Python with torch, torchvision, timm, numpy, scipy, statsmodels,
-filelock, pytest, pytest-xdist, safetensors, click, tqdm, matplotlib, jinja2 and pyyaml, and neither
-submitit, jsonschema, robustbench nor pyautoattack.
+A lent GPU machine is reached one command at a time: it gets a copy of the working tree (without .git) plus
+carried ignored paths, at most 64 MiB; it sends back at most 8 files of 16 MiB (64 MiB together, at most 2 folders
+deep) from $OUT; a command runs at most 10 minutes; the machine keeps ~ only while it stays warm. It has Python with
+torch, torchvision, timm, numpy, scipy, statsmodels, filelock, pytest, pytest-xdist, safetensors, click, tqdm,
+matplotlib, jinja2 and pyyaml, and neither submitit, jsonschema, robustbench nor pyautoattack.
 
-This script plays WINDOWS.md's sequence of calls at smoke scale against a simulated machine with exactly
-those packages (Python 3.12, torch 2.11 and torchvision 0.26, run on the CPU) and those limits enforced, each
-machine a window (gpu_window.WINDOW: 15 minutes today) that its calls spend and every call told the minutes
-left (`--left`): a first machine gets the data in as many calls as ops/remote-gpu/gpu_data_parts.py cuts, runs the
-probe (`sam-bench bench --probe`, small), whose choice the workstation fixes before any training (the step
-mode into the smoke scale in a commit, K as `--parallel` for every stint: sam_bench.bench.probe_choice), and
-runs a stint that stops after one training epoch of the first K models; its packed results come back batch by
-batch and are unpacked on the "workstation" (a scratch checkout), which commits them, keeps the unfinished run's
-checkpoint in git (committed once, then out of the tree) and is cloned afresh, as the next window's session
-is, its checkpoint back from the history; a second, fresh machine gets the unfinished run's checkpoint in parts
-over several calls, finishes that model (training, zoo, evaluation, leaderboard
-entry) in a stint started in the background (`start`: it outlives its call, as a process in a session of its
-own does on the device, while the GPU tests' call runs beside it, collecting them with the relay's own test
-call so that an import or option error there fails CI here, and `wait` calls follow until it has packed; what
-a call leaves running otherwise is killed when it returns, as there) and sends it back; the workstation
-unpacks it and `zoo verify` passes there, and every run trained in the chosen step mode; a stint with too
-little time left is refused. Run by CI (tests/test_gpu_rehearsal.py):
+This plays two windows at smoke scale against simulated machines with exactly those packages (Python 3.12, torch
+2.11 and torchvision 0.26, run on the CPU) and those limits enforced, each machine a window (gpu_window.WINDOW)
+that its calls spend, every call told the minutes left (`--left`). The calls are the ones gpu_prepare.py prints
+for a window, made from the same functions: the data in as many calls as gpu_data_parts.py cuts, then the
+reproduce call (`SAM_BENCH_COMMIT=<the commit sent>` on its command line, `--parallel 2`), then a `send` call for
+each batch it packed. The first window's reproduce call stops ST's two seeds mid-training; the workstation
+unpacks what came back, keeps their checkpoints in git (committed once, then out of the tree) and is cloned
+afresh, as the next window's session is; the second window carries the checkpoints in (`inbox`) and finishes
+both runs (training, zoo entry, evaluation, leaderboard entry, the later seed's own weights). Checked: every run
+and results file that came back records the commit its window sent as its code; the second window resumed rather
+than retrained; `zoo verify` passes where it all lands, the later seed's weights from the git history; a
+reproduce call with too little time left is refused in one line with nothing back. Run by CI
+(tests/test_gpu_rehearsal.py):
 
-    python ops/remote-gpu/gpu_rehearsal.py --build-env        # once, with network: the GPU machine's packages
+    python ops/remote-gpu/gpu_rehearsal.py --build-env        # once, with the package index: the machine's packages
     python ops/remote-gpu/gpu_rehearsal.py                    # the rehearsal (no network needed)
 """
 
@@ -44,8 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
-# what one call carries is measured as the data parts are cut, and what a call may do is planned from the
-# minutes left in the window, as on the machine (ops/remote-gpu/ is sys.path[0] when run as a script)
+# the calls are made as gpu_prepare.py makes them for a window, and what a call may do is planned from the minutes
+# left in the window, as on the machine (ops/remote-gpu/ is sys.path[0] when run as a script)
 import gpu_prepare
 import gpu_window
 from gpu_data_parts import CALL_LIMIT, tree_files
@@ -202,6 +197,20 @@ def check_env(env: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # The workstation: a scratch checkout of this tree, a git repository of its own
 
+# The relay is rehearsed, not the attack: the smoke scale's AutoAttack is cut to APGD-CE in the workstation's copy
+# (APGD-T took about half of each reproduce call's time here; tests/test_attacks_autoattack.py runs every attack),
+# and ST trains a second seed, as the full scale's later seeds do: not published to the zoo, its own weights must
+# come back from the machine.
+SMOKE_AUTOATTACK = "      autoattack: {Linf: 8/255, L2: null, version: custom, attacks: [apgd-ce, apgd-t]}\n"
+SMOKE_MODELS = "    models: [ST, SAM-0.1, AT-Linf-2]\n"
+SMOKE_SEEDS = "    seeds: {ST: [0, 1]}\n"
+REPRO = "reproductions/paper-cifar10-smoke"
+# Small parts make a small model's files travel as a full-width one's do: its checkpoints carried in over several
+# calls, what a reproduce call made back in several batches.
+SMALL_PART_MIB = 0.125
+SMALL_PARTS = "RELAY_PART_MIB=0.25 RELAY_BATCH_FILES=3"
+COMMIT = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m"]
+
 
 def make_workstation(where: Path) -> Path:
     files = run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT).stdout.split("\0")
@@ -211,66 +220,52 @@ def make_workstation(where: Path) -> Path:
         if source.is_file():
             (station / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, station / name)
-    # The relay is rehearsed, not the attack: the smoke scale's AutoAttack is cut to APGD-CE in this copy, as
-    # APGD-T took about half of each stint's time here (tests/test_attacks_autoattack.py runs every attack)
     recipe = station / "sam_bench" / "recipes" / "paper-cifar10.yaml"
     text = recipe.read_text()
-    if text.count(SMOKE_AUTOATTACK) != 1:
-        raise RehearsalFailed(f"{recipe}: the smoke scale's autoattack block is not the line the rehearsal edits")
+    for line in (SMOKE_AUTOATTACK, SMOKE_MODELS):
+        if text.count(line) != 1:
+            raise RehearsalFailed(f"{recipe}: the smoke scale's line {line.strip()!r} is not there to edit")
     text = text.replace(SMOKE_AUTOATTACK, SMOKE_AUTOATTACK.replace("[apgd-ce, apgd-t]", "[apgd-ce]"))
-    # and ST is trained at a second seed, as the full scale trains the claims' models: a later seed, which the zoo
-    # does not publish, so its own weights must come back from the machine
-    if text.count(SMOKE_MODELS) != 1:
-        raise RehearsalFailed(f"{recipe}: the smoke scale's models line is not the line the rehearsal edits")
     recipe.write_text(text.replace(SMOKE_MODELS, SMOKE_MODELS + SMOKE_SEEDS))
     run(["git", "init", "-q"], cwd=station)
-    with open(station / ".git" / "info" / "exclude", "a") as f:
-        f.write("/.data/\n/.relay-in/\n")
     run(["git", "add", "-A"], cwd=station)
-    run(
-        ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m", "tree"],
-        cwd=station,
-    )
+    run([*COMMIT, "tree"], cwd=station)
     return station
 
 
-def next_session(station: Path, repro: str) -> Path:
-    """The next window comes in another session, whose checkout is made from git (WINDOWS.md, section 3):
-    the first window's results are committed, the unfinished run's checkpoint kept in git (kept_checkpoint.py
-    keep, committed once and then taken out of the tree), and a fresh clone, with what the calls carry made again,
-    is the workstation from here on; its checkpoint comes back from the history (gpu_prepare.checkpoints_back)."""
-    sam_bench(station, "zoo", "keep", repro)  # finished runs' weights (none yet: ST stopped mid-way)
-    relay_tool(station, "kept_checkpoint.py", "keep", repro)
-    commit = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-m"]
-    run(["git", "add", "-f", repro], cwd=station)  # (the smoke scale's folder is ignored; the full scale's is not)
-    run([*commit, "the first window, its checkpoint once"], cwd=station)
-    kept = [p.relative_to(station).as_posix() for p in station.glob(f"{repro}/runs/*/checkpoint.pt")]
+def prepare(station: Path) -> str:
+    """What gpu_prepare.py writes for a window (.vendor, the data parts, the inbox of unfinished runs' checkpoints),
+    and the commit it sends; refused as it refuses."""
+    try:
+        commit = gpu_prepare.commit_to_send(station)
+        gpu_prepare.vendor(station)
+        if not CIFAR10.is_dir():
+            raise RehearsalFailed(f"no packed CIFAR-10 at {CIFAR10}")
+        cut = [sys.executable, "ops/remote-gpu/gpu_data_parts.py", "--src", str(CIFAR10), "--unpacker", str(UNPACKER)]
+        print(run(cut, cwd=station).stdout, end="")
+        for line in gpu_prepare.pack_inbox(station, REPRO, ["ST"], part_mib=SMALL_PART_MIB):
+            print(line)
+    except gpu_prepare.Refused as err:
+        raise RehearsalFailed(f"gpu_prepare refused: {err}") from None
+    return commit
+
+
+def next_session(station: Path) -> Path:
+    """The next window comes in another session, whose checkout is made from git: the first window's results are
+    committed, its unfinished runs' checkpoints kept in git (kept_checkpoint.py keep, committed once and then taken
+    out of the tree), and a fresh clone is the workstation from here on (gpu_prepare puts the checkpoints back from
+    the history before it packs them)."""
+    relay_tool(station, "kept_checkpoint.py", "keep", REPRO)
+    run(["git", "add", "-f", REPRO], cwd=station)  # (the smoke scale's folder is ignored; the full scale's is not)
+    run([*COMMIT, "the first window, its checkpoints once"], cwd=station)
+    kept = [p.relative_to(station).as_posix() for p in station.glob(f"{REPRO}/runs/*/checkpoint.pt")]
     run(["git", "rm", "-q", "--cached", *kept], cwd=station)
-    run([*commit, "the checkpoint out of the tree"], cwd=station)
+    run([*COMMIT, "the checkpoints out of the tree"], cwd=station)
     clone = station.parent / "workstation-next-session"
     run(["git", "clone", "-q", str(station), str(clone)], cwd=station.parent)
-    if list(clone.glob(f"{repro}/runs/*/checkpoint.pt")):
-        raise RehearsalFailed("the new session's checkout has the checkpoint already: the rehearsal proves nothing")
-    said = gpu_prepare.checkpoints_back(clone / repro)
-    print("\n".join(said))
-    if not said or not all(line.startswith("checkpoint of ") for line in said):
-        raise RehearsalFailed(f"the unfinished run's checkpoint did not come back from git: {said}")
-    prepare_carried(clone)
+    if list(clone.glob(f"{REPRO}/runs/*/checkpoint.pt")):
+        raise RehearsalFailed("the new session's checkout has the checkpoints already: the rehearsal proves nothing")
     return clone
-
-
-def prepare_carried(station: Path) -> list[str]:
-    """What WINDOWS.md has the user put beside the checkout: pyautoattack in .vendor (without its
-    examples/), the commit in COMMIT, and the data set in as many parts as the calls need
-    (ops/remote-gpu/gpu_data_parts.py, run as the docs run it), .data/part-1 .. part-N."""
-    gpu_prepare.vendor(station)
-    (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
-    if not CIFAR10.is_dir():
-        return []
-    cut = [sys.executable, "ops/remote-gpu/gpu_data_parts.py", "--src", str(CIFAR10), "--unpacker", str(UNPACKER)]
-    print(run(cut, cwd=station).stdout, end="")
-    parts = (station / ".data").glob("part-*")
-    return [p.relative_to(station).as_posix() for p in sorted(parts, key=lambda p: int(p.name.split("-")[1]))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,8 +274,6 @@ def prepare_carried(station: Path) -> list[str]:
 
 # The machine's start, charged to its window before its first call (gpu_window.MACHINE_START: measured, with a margin)
 START_MINUTES = gpu_window.MACHINE_START
-MACHINE_MARK = "SAM_BENCH_REHEARSAL_MACHINE"
-STILL_RUNNING = 5  # ops/remote-gpu/gpu_relay.sh wait: the background stint has not packed yet
 
 
 class Machine:
@@ -289,8 +282,8 @@ class Machine:
 
     Each machine is a window of its own (a session's device time, gpu_window.WINDOW): its start, and every
     call's real duration plus gpu_window.GAP (the workstation's turn and the upload, which are not
-    played here) are charged to it. A command's `{left}` is the minutes left when the call is issued, as
-    WINDOWS.md has the workstation pass them; a call that ends after the window has run out fails the
+    played here) are charged to it. A command's `--left L` is given the minutes left when the call is issued, as
+    README.md has the workstation pass them; a call that ends after the window has run out fails the
     rehearsal, as it would lose what it was to bring back."""
 
     def __init__(self, where: Path, env: Path, name: str):
@@ -301,16 +294,13 @@ class Machine:
         self.left = gpu_window.WINDOW - START_MINUTES
         self.log: list[dict] = []
 
-    def call(
-        self, station: Path, command: str, carry: list[str] = (), refused: bool = False, ok: tuple[int, ...] = (0,)
-    ) -> tuple[str, Path]:
-        """Run `command` ({left} filled in) as a device call; `refused`: it must be turned down for want
-        of time (exit 4, one line, nothing back, nothing started); `ok`: the exit statuses that pass. As on
-        the device, what the command leaves running is killed when it returns, except a process that
-        started a session of its own (setsid): that runs on until the machine goes back (`give_back`)."""
+    def call(self, station: Path, command: str, carry: list[str] = (), refused: bool = False) -> tuple[str, Path]:
+        """Run `command` (L, the minutes left, filled in) as a device call; `refused`: it must be turned down for
+        want of time (exit 4, one line, nothing back, nothing started). As on the device, what the command leaves
+        running is killed when it returns."""
         self.calls += 1
         left = math.floor(self.left * 100) / 100
-        command = command.replace("{left}", f"{left:.2f}")
+        command = command.replace("--left L", f"--left {left:.2f}")
         tree = tree_files(station)
         for path in carry:
             carried = station / path
@@ -339,7 +329,6 @@ class Machine:
             "OMP_NUM_THREADS": "1",
             "PATH": f"{self.env / 'bin'}:/usr/bin:/bin",
             "PYTHONUNBUFFERED": "1",
-            MACHINE_MARK: str(self.root),  # every process of this machine carries it, so give_back finds them
         }
         started = time.time()
         # the output goes to files, not pipes: a process left running would hold a pipe open past the return
@@ -359,7 +348,7 @@ class Machine:
                 raise RehearsalFailed(f"{self.name} call {self.calls}: over the 10-minute limit: {command}") from None
             finally:
                 try:
-                    os.killpg(popen.pid, signal.SIGKILL)  # what the command left running (not its own sessions)
+                    os.killpg(popen.pid, signal.SIGKILL)  # what the command left running
                 except ProcessLookupError:
                     pass
                 popen.wait()
@@ -377,7 +366,7 @@ class Machine:
                     f"{self.name} call {self.calls} was not refused in one line with exit {gpu_window.REFUSED}"
                     f" and nothing back: {command} exited {proc.returncode}\n{output[-4000:]}"
                 )
-        elif proc.returncode not in ok:
+        elif proc.returncode != 0:
             raise RehearsalFailed(
                 f"{self.name} call {self.calls} exited {proc.returncode}: {command}\n{output[-4000:]}"
             )
@@ -402,15 +391,6 @@ class Machine:
         )
         return output, out
 
-    def give_back(self) -> None:
-        """The machine goes back: every process it still runs (a background stint) ends."""
-        for environ in Path("/proc").glob("[0-9]*/environ"):
-            try:
-                if f"{MACHINE_MARK}={self.root}".encode() in environ.read_bytes().split(b"\0"):
-                    os.kill(int(environ.parent.name), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-
 
 def check_returned(out: Path, where: str) -> list[Path]:
     back = [p for p in out.rglob("*") if not p.is_dir()]
@@ -425,78 +405,6 @@ def check_returned(out: Path, where: str) -> list[Path]:
     if len(back) > BACK_FILES or sum(p.stat().st_size for p in back) > BACK_TOTAL:
         raise RehearsalFailed(f"{where}: {len(back)} files would come back, over 8 files or 64 MiB")
     return back
-
-
-# What the rehearsal's stints may pack in its small parts (0.25 MiB, 3 files to a batch), the --batches
-# they are planned for: more batches than planned fail the rehearsal, as they could outlast the window.
-# Measured: 3 for the first stint (ST's first epoch and its checkpoint), 4 for the second (ST finished,
-# evaluated and in the zoo; ST's seed 1 trained and evaluated, with its own weights); one more for growth.
-SMALL_BATCHES = 5
-
-
-def batches_of(output: str, planned: int = SMALL_BATCHES) -> int:
-    found = re.search(r"batch 1 of (\d+) in \$OUT", output)
-    if not found:
-        raise RehearsalFailed(f"the stint did not say how many batches it packed:\n{output[-2000:]}")
-    if int(found.group(1)) > planned:
-        raise RehearsalFailed(f"the stint packed {found.group(1)} batches, planned for {planned}")
-    return int(found.group(1))
-
-
-def check_gpu_tests_collected(station: Path, output: str) -> None:
-    """`ops/remote-gpu/gpu_relay.sh test --collect-only` imported and collected every GPU test module: each test
-    file that marks tests `gpu` has tests collected (a module skipped before its imports would have
-    none), and pytest reported no error (the call exits 0 only then, which Machine.call checks)."""
-    marking = {
-        p.relative_to(station).as_posix() for p in station.glob("tests/**/test_*.py") if "mark.gpu" in p.read_text()
-    }
-    collected = re.findall(r"^(tests/[\w/]+\.py)::\S+$", output, re.MULTILINE)
-    summary = re.search(r"^(\d+)(?:/\d+)? tests? collected.*$", output, re.MULTILINE)
-    if not marking or set(collected) != marking or not summary or int(summary.group(1)) != len(collected):
-        raise RehearsalFailed(
-            f"the relay's test call did not collect the GPU tests of {sorted(marking)}"
-            f" (collected from {sorted(set(collected))}):\n{output[-3000:]}"
-        )
-    if re.search(r"\berrors?\b", summary.group(0)):
-        raise RehearsalFailed(f"collecting the GPU tests reported errors:\n{output[-3000:]}")
-    print(f"GPU tests collected by the relay's test call: {len(collected)} in {', '.join(sorted(marking))}")
-
-
-def background_stint(
-    machine: Machine, station: Path, start: str, carry: list[str], beside: tuple[str, list[str]] | None = None
-) -> tuple[list[list[Path]], str, Path]:
-    """WINDOWS.md's stint in the background: `start` (it returns at once), the GPU tests' call beside it
-    (`beside`: the command and what it carries; it must collect every GPU test), then `wait` calls, one after
-    the other, until the stint has packed. Each wait that finds it still running brings back what it has finished
-    since the last one (a collection: batch 1, then `send`s). The waits are cut short (6 s), so that the stint
-    lives on across calls and several collections are made while it trains and evaluates. Returns the
-    collections' batches, in the order they came, and the last wait's output and files (batch 1)."""
-    output, _ = machine.call(station, start, carry)
-    if "started in the background" not in output:
-        raise RehearsalFailed(f"the start call did not start a stint:\n{output[-2000:]}")
-    if beside is not None:
-        check_gpu_tests_collected(station, machine.call(station, *beside)[0])
-    collections: list[list[Path]] = []
-    for _ in range(200):
-        output, out = machine.call(
-            station, "ops/remote-gpu/gpu_relay.sh wait --left {left} --at-most 0.1", ok=(0, STILL_RUNNING)
-        )
-        if machine.log[-1]["exit"] != STILL_RUNNING:
-            return collections, output, out
-        if "collected what the stint finished" in output:
-            collections.append(bring_back(machine, station, out, batches_of(output, planned=100)))
-        elif "nothing finished since the last wait" not in output:
-            raise RehearsalFailed(f"a wait neither collected nor said there was nothing to collect:\n{output[-2000:]}")
-    raise RehearsalFailed("the background stint did not end after 200 wait calls")
-
-
-def bring_back(machine: Machine, station: Path, first_out: Path, count: int) -> list[Path]:
-    """Batch 1 came with the stint; the others one call each, at once (the machine is warm 30 s)."""
-    outs = [first_out]
-    for number in range(2, count + 1):
-        _, out = machine.call(station, f"ops/remote-gpu/gpu_relay.sh send {number}")
-        outs.append(out)
-    return outs
 
 
 def sam_bench(station: Path, *args, cache: Path | None = None) -> str:
@@ -514,50 +422,9 @@ def relay_tool(station: Path, tool: str, *args) -> str:
     ).stdout
 
 
-# The probe call of WINDOWS.md, made small for a CPU: one method in the two modes a CPU runs, one and two
-# processes, an evaluation of 8 images beside them, a budget of seconds instead of the relay's minutes (a later
-# --budget-s and --device win)
-PROBE_CALL = (
-    "ops/remote-gpu/gpu_relay.sh probe --left {left} --device cpu --width 0.125 --methods standard --modes eager,static"
-    " --concurrency 1,2 --steps 1 --budget-s 10 --threads 1 --attack-images 8"
-)
-SMOKE_TRAIN = "    train: {width: 0.125, epochs: 4, batch_size: 64, schedule: cosine}\n"
-SMOKE_AUTOATTACK = "      autoattack: {Linf: 8/255, L2: null, version: custom, attacks: [apgd-ce, apgd-t]}\n"
-SMOKE_MODELS = "    models: [ST, SAM-0.1, AT-Linf-2]\n"
-SMOKE_SEEDS = "    seeds: {ST: [0, 1]}\n"
-
-
-def choose_from_probe(station: Path, out: Path) -> tuple[str, int]:
-    """The probe's record checked and committed as WINDOWS.md has it (benchmarks/<device>-probe.json), its
-    step mode set in the smoke scale in a commit (as the full scale's would be before its first stint), and
-    the work calls' options returned (`ops/remote-gpu/gpu_plan.py --choose`) with K."""
-    sys.path.insert(0, str(ROOT))
-    from sam_bench.bench.probe import read
-    from sam_bench.bench.probe_choice import choose
-
-    kept = station / "benchmarks" / "rehearsal-probe.json"
-    shutil.copy2(out / "probe.json", kept)
-    # A probe whose budget went to its set-ups (a busy machine) has no ratios: its choice is eager and one
-    # model at a time, which the rest plays as well (the choice itself is tested in tests/test_probe_choice.py)
-    picked = choose(read(kept, error=RehearsalFailed))
-    recipe = station / "sam_bench" / "recipes" / "paper-cifar10.yaml"
-    text = recipe.read_text()
-    if text.count(SMOKE_TRAIN) != 1:
-        raise RehearsalFailed(f"{recipe}: the smoke scale's train block is not the line the rehearsal edits")
-    recipe.write_text(text.replace(SMOKE_TRAIN, SMOKE_TRAIN[:-2] + f", step_mode: {picked.step_mode}}}\n"))
-    commit = ["git", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", "commit", "-q", "-am"]
-    run([*commit, f"the probe's choice: {picked.recipe_line()}"], cwd=station)
-    (station / "COMMIT").write_text(run(["git", "rev-parse", "HEAD"], cwd=station).stdout)
-    options = run([sys.executable, "ops/remote-gpu/gpu_plan.py", "--choose", str(kept)], cwd=station).stdout.strip()
-    if options != " ".join(picked.options()):
-        raise RehearsalFailed(f"gpu_plan --choose said {options!r}, the choice is {picked.options()}")
-    print(f"the probe picked {picked.recipe_line()} and {options} ({'; '.join(picked.reasons)})")
-    return options, picked.parallel
-
-
 def check_later_seed_kept(station: Path, repro: str) -> None:
     """The later seed's own weights came back (its only copy: the zoo publishes first seeds only), and the steps
-    after a window keep them in git as WINDOWS.md has them: `zoo keep`, committed once, out of the tree in the next
+    after a window keep them in git as README.md has them: `zoo keep`, committed once, out of the tree in the next
     commit; then `zoo verify --runs` finds every results file's weights, the later seed's from the git history. A
     first seed's run weights did not come back (its zoo entry did)."""
     plan = json.loads((station / repro / "plan.json").read_text())
@@ -586,130 +453,123 @@ def check_later_seed_kept(station: Path, repro: str) -> None:
     print(f"the later seed's weights came back, kept in git: {', '.join(later)}")
 
 
-def check_chosen_mode(station: Path, repro: str) -> None:
-    """Every run trained with the step mode the probe picked (its metadata says so)."""
-    wanted = re.search(r"step_mode: (\w+)", (station / "sam_bench/recipes/paper-cifar10.yaml").read_text())
-    runs = list(station.glob(f"{repro}/runs/*/metadata.json"))
-    modes = {json.loads(p.read_text())["config"].get("step_mode", "eager") for p in runs}
-    if not runs or wanted is None or modes != {wanted.group(1)}:
-        raise RehearsalFailed(f"the runs trained with step modes {sorted(modes)}, not the probe's choice")
+# What the rehearsal's reproduce calls pack in its small parts (0.25 MiB, 3 files to a batch), the --batches they
+# are planned for: more batches than planned fail the rehearsal, as their sends could outlast the window. Measured:
+# 6 for the first window (two checkpoints, the runs' first epochs), 4 for the second; two more for growth.
+SMALL_BATCHES = 8
+
+
+def batches_of(output: str) -> int:
+    found = re.search(r"batch 1 of (\d+) in \$OUT", output)
+    if not found:
+        raise RehearsalFailed(f"the reproduce call did not say how many batches it packed:\n{output[-2000:]}")
+    if int(found.group(1)) > SMALL_BATCHES:
+        raise RehearsalFailed(f"the reproduce call packed {found.group(1)} batches, planned for {SMALL_BATCHES}")
+    return int(found.group(1))
+
+
+def play_window(machine: Machine, station: Path, commit: str, at_most: float | None = None) -> list[Path]:
+    """A window's calls as gpu_prepare.py prints them (ST's seeds, two at once), the small parts set on the reproduce
+    call, then a `send` for each batch it packed; returns the batches, in order."""
+    options = ("--data-dir", "~/c10", "--parallel", "2", "--only", "ST")
+    reproduce = gpu_prepare.reproduce_command(commit, "paper-cifar10", "smoke", SMALL_BATCHES, options, at_most)
+    reproduce = reproduce.replace("SAM_BENCH_COMMIT=", f"{SMALL_PARTS} SAM_BENCH_COMMIT=", 1)
+    try:
+        window = gpu_prepare.calls(station, reproduce)
+    except gpu_prepare.Refused as err:
+        raise RehearsalFailed(f"gpu_prepare refused: {err}") from None
+    if reproduce not in window[-1].command:
+        raise RehearsalFailed(f"the window does not end with the reproduce call: {window[-1].command}")
+    for call in window:
+        output, out = machine.call(station, call.command, call.carry)
+    outs = [out]
+    for number in range(2, batches_of(output) + 1):
+        outs.append(machine.call(station, f"ops/remote-gpu/gpu_relay.sh send {number}")[1])
+    return outs
+
+
+def check_commit_recorded(station: Path, batches: list[Path], commit: str) -> int:
+    """Every run's metadata and every results file the batches brought back (unpacked into `station`) records
+    `commit` as its code: the machine's copy has no .git, and the reproduce call's SAM_BENCH_COMMIT named it.
+    Returns how many records were checked; none fails."""
+    manifest = json.loads(next(batches[0].rglob("*.manifest.json")).read_text())
+    checked = 0
+    for entry in manifest["files"]:
+        name = entry["path"]
+        if re.fullmatch(r"reproductions/[^/]+/runs/[^/]+/metadata\.json", name):
+            recorded = json.loads((station / name).read_text()).get("code_commit")
+        elif re.fullmatch(r"reproductions/[^/]+/results/[^/]+\.json", name):
+            recorded = json.loads((station / name).read_text()).get("environment", {}).get("code_commit")
+        else:
+            continue
+        if str(recorded).split("+")[0] != commit:
+            raise RehearsalFailed(f"{name} records code_commit {recorded!r}, not the commit sent ({commit})")
+        checked += 1
+    if not checked:
+        raise RehearsalFailed("the window brought back no run metadata or results file to check")
+    return checked
+
+
+def st_runs(station: Path) -> dict[str, list[str]]:
+    """ST's run folders and the epochs each has logged."""
+    return {
+        log.parent.name: log.read_text().splitlines() for log in sorted(station.glob(f"{REPRO}/runs/ST-*/log.jsonl"))
+    }
 
 
 # ---------------------------------------------------------------------------------------------
-# The sequence (WINDOWS.md, "A 15-minute window")
+# The two windows
 
 
 def rehearse(env: Path, keep: Path | None = None) -> list[dict]:
     check_env(env)
     where = Path(tempfile.mkdtemp(prefix="gpu-rehearsal-")) if keep is None else keep
     station = make_workstation(where)
-    data_carry = prepare_carried(station)
-    code = [".vendor", "COMMIT"]
-    small_parts = "RELAY_PART_MIB=0.25 RELAY_BATCH_FILES=3"  # a small model's files in several batches, as a full one's
-    repro = "reproductions/paper-cifar10-smoke"
-    machines: list[Machine] = []
     try:
+        # the first window: a reproduce call whose minutes are spent by the first epochs stops ST's seeds mid-way
         first = Machine(where, env, "machine-1")
-        machines.append(first)
-        # WINDOWS.md's test call, as it is made there (beside the second machine's stint), collecting only: no
-        # CUDA here, so running the tests would only skip them; collecting imports every test module and all
-        # that the GPU tests use
-        gpu_tests = "ops/remote-gpu/gpu_relay.sh test --left {left} --collect-only"
-        for part in data_carry[:-1]:
-            first.call(station, "ops/remote-gpu/gpu_relay.sh data --left {left}", [part])
-        if data_carry:
-            first.call(station, "ops/remote-gpu/gpu_relay.sh data --left {left} --last", [data_carry[-1], *code])
-        # the window's probe, as WINDOWS.md makes it, then its choice fixed on the workstation before the first
-        # stint: the step mode into the scale (a commit), K into every work call
-        work_options, parallel = choose_from_probe(station, first.call(station, PROBE_CALL, code)[1])
-        batches = SMALL_BATCHES * parallel  # K models at once: K models' files to pack
-        # a stint whose time limit is spent by its first epoch: ST stops mid-training, checkpointed
-        output, out = first.call(
-            station,
-            f"{small_parts} ops/remote-gpu/gpu_relay.sh work --left {{left}} paper-cifar10 smoke --at-most 0.05"
-            f" --batches {batches} --data-dir ~/c10 {work_options}",
-            code,
-        )
-        returned = bring_back(first, station, out, batches_of(output, batches))
+        commit = prepare(station)
+        returned = play_window(first, station, commit, at_most=0.05)
         relay_tool(station, "unpack.py", *returned, "--into", ".", "--overwrite")
-        logs = list(station.glob(f"{repro}/runs/ST-*/log.jsonl"))
-        if len(logs) != 1 or not list(station.glob(f"{repro}/runs/ST-*/checkpoint.pt")):
-            raise RehearsalFailed("the first stint's unfinished ST run did not come back with its checkpoint")
-        first_epochs = logs[0].read_text().splitlines()
-        if len(first_epochs) != 1:
-            raise RehearsalFailed(f"the first stint should have trained one epoch, not {len(first_epochs)}")
-        station = next_session(station, repro)
-        logs = list(station.glob(f"{repro}/runs/ST-*/log.jsonl"))
+        checked = check_commit_recorded(station, returned, commit)
+        stopped = st_runs(station)
+        unfinished = [run for run in stopped if (station / REPRO / "runs" / run / "checkpoint.pt").is_file()]
+        if len(stopped) != 2 or unfinished != list(stopped) or not all(1 <= len(e) < 4 for e in stopped.values()):
+            raise RehearsalFailed(
+                f"the first window should stop ST's two seeds mid-training with their checkpoints: {stopped}"
+            )
 
-        # A fresh machine: the reproduction's unfinished work (here: ST's run with its checkpoint) goes
-        # over in parts, two calls (a full-scale checkpoint is 85 MiB; a call carries 64 MiB)
-        relay_tool(
-            station,
-            "pack.py",
-            repro,
-            "--drop-finished-checkpoints",
-            "--exclude",
-            "reproductions/*/runs/*/model.safetensors",
-            "--part-mib",
-            "0.25",
-            "--batch-files",
-            "3",
-            "--out",
-            ".relay-in",
-            "--name",
-            "resume",
-        )
-        sent = sorted(p.relative_to(station).as_posix() for p in (station / ".relay-in").iterdir())
+        # the second window, in a new session's checkout: the checkpoints carried in, both runs finished
+        station = next_session(station)
         second = Machine(where, env, "machine-2")
-        machines.append(second)
-        for batch in sent[:-1]:
-            second.call(station, "ops/remote-gpu/gpu_relay.sh inbox --left {left}", [batch])
-        # (ST only: the rest of the grid would only make CI longer, not the rehearsal truer). This stint runs in
-        # the background, as WINDOWS.md's plan has it: `start`, then `wait` calls until it has packed (the
-        # first machine's was the same stint inside its call, `work`)
-        collections, output, out = background_stint(
-            second,
-            station,
-            f"{small_parts} ops/remote-gpu/gpu_relay.sh start --left {{left}} paper-cifar10 smoke --batches {batches}"
-            f" --data-dir ~/c10 --only ST {work_options}",
-            [sent[-1], *code],
-            beside=(gpu_tests, code),
-        )
-        returned = bring_back(second, station, out, batches_of(output, batches))
-        # the window's last minutes: a stint that could not return in time is not started (one line, exit
-        # 4, nothing back); the minutes are made up, the rest of this window would take too long to spend
-        second.call(
-            station, "ops/remote-gpu/gpu_relay.sh start --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True
-        )
-        second.call(
-            station, "ops/remote-gpu/gpu_relay.sh work --left 3.5 paper-cifar10 smoke --data-dir ~/c10", code, True
-        )
+        commit = prepare(station)
+        if len(list((station / ".relay-in").glob("batch-*"))) < 2:
+            raise RehearsalFailed("gpu_prepare packed the unfinished runs' checkpoints in fewer than two batches")
+        returned = play_window(second, station, commit)
+        # a reproduce call that could not return in time: refused in one line, nothing back
+        late = gpu_prepare.reproduce_command(commit, "paper-cifar10", "smoke", 1, ("--data-dir", "~/c10"))
+        second.call(station, late.replace("--left L", "--left 2.0"), [".vendor"], refused=True)
         shutil.rmtree(station / ".relay-in")
-        for collected in collections:  # in the order they came, then the stint's own pack
-            relay_tool(station, "unpack.py", *collected, "--into", ".", "--overwrite")
         relay_tool(station, "unpack.py", *returned, "--into", ".", "--overwrite")
-        print(f"the background stint's waits collected {len(collections)} times before it packed")
+        checked += check_commit_recorded(station, returned, commit)
 
-        # The workstation has it all: the grid, the zoo entries, the leaderboard rows, the report
-        report = station / repro / "REPORT.md"
-        if not report.is_file() or not list(station.glob(f"{repro}/results/ST-*.json")):
-            raise RehearsalFailed(f"{report} or ST's results did not come back")
-        verified = sam_bench(station, "zoo", "verify", "--zoo-dir", f"{repro}/model_zoo")  # exits 1 on a mismatch
+        # the workstation has it all: the runs resumed, the zoo entry, the leaderboard row, the later seed's weights
+        for run_name, epochs in st_runs(station).items():
+            if epochs[: len(stopped[run_name])] != stopped[run_name] or len(epochs) != 4:
+                raise RehearsalFailed(f"{run_name} was not resumed where the first window stopped it: {epochs}")
+        if not list(station.glob(f"{REPRO}/results/ST-*.json")) or not (station / REPRO / "REPORT.md").is_file():
+            raise RehearsalFailed("ST's results or the report did not come back")
+        verified = sam_bench(station, "zoo", "verify", "--zoo-dir", f"{REPRO}/model_zoo")  # exits 1 on a mismatch
         if "1 entries verified" not in verified:
             raise RehearsalFailed(f"zoo verify did not verify ST's entry:\n{verified}")
-        rows = list(station.glob(f"{repro}/leaderboards/**/*.json"))
-        if not rows:
+        if not list(station.glob(f"{REPRO}/leaderboards/**/*.json")):
             raise RehearsalFailed("no leaderboard entry came back")
-        check_chosen_mode(station, repro)
-        check_later_seed_kept(station, repro)
-        if logs[0].read_text().splitlines()[:1] != first_epochs:
-            raise RehearsalFailed("the second machine retrained the first machine's epoch instead of resuming it")
+        check_later_seed_kept(station, REPRO)
         if not list(station.glob("reproductions/relay-logs/*.log")):
-            raise RehearsalFailed("the stints' console logs did not come back")
+            raise RehearsalFailed("the reproduce calls' console logs did not come back")
+        print(f"every run and results file that came back ({checked}) records the commit its window sent")
         return first.log + second.log
     finally:
-        for machine in machines:
-            machine.give_back()
         if keep is None:
             shutil.rmtree(where, ignore_errors=True)
 

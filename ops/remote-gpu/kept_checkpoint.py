@@ -1,13 +1,13 @@
 """An unfinished run's checkpoint kept in git between sessions, as finished runs' weights are (sam_bench.zoo.runs).
 
-A window on the remote GPU ends on an unfinished run (WINDOWS.md), and the next window comes in another session,
+A window on the remote GPU ends on an unfinished run (README.md here), and the next window comes in another session,
 whose checkout is made from git: checkpoint.pt is ignored (85 MiB at full width), so it is not there, and the
-next stint would train the run from its start. `keep` writes `checkpoint.json` beside an unfinished run's
+next window would train the run from its start. `keep` writes `checkpoint.json` beside an unfinished run's
 metadata (file, sha256, bytes, the git blob id the commit will give it, epochs done); commit the checkpoint
 once with it (`git add -f`) and remove it from the index in the next commit. `restore` puts it back from the
 cache or the git history, checked against its sha256, while the run still stands where it was kept: the relay
 does so before anything resumes the run (gpu_prepare.py on the workstation, before it packs the inbox; the
-relay's stint on the machine, which has no git and so only checks that the inbox brought it).
+relay's reproduce call on the machine, which has no git and so only checks that the inbox brought it).
 
     python3 ops/remote-gpu/kept_checkpoint.py keep reproductions/paper-cifar10-full      # after unpacking
     python3 ops/remote-gpu/kept_checkpoint.py restore reproductions/paper-cifar10-full   # before a resume
@@ -52,7 +52,7 @@ def keep(run_dir: Path) -> dict | None:
     if epochs != meta.get("epochs_done"):
         raise SamBenchError(
             f"{local}: holds {epochs} epochs where {run_dir / 'metadata.json'} says {meta.get('epochs_done')} "
-            "(a copy from another stint?); not kept"
+            "(a copy from another window?); not kept"
         )
     record = {
         "file": CHECKPOINT,
@@ -117,7 +117,7 @@ def keep_folder(folder: Path) -> list[str]:
 
 def restore_folder(folder: Path) -> list[str]:
     """`restore` for every run of a reproduction folder; a line for each checkpoint put back, and a warning for
-    each run whose epochs no checkpoint can resume (the next stint would train it from its start)."""
+    each run whose epochs no checkpoint can resume (the next window would train it from its start)."""
     said = []
     for run_dir in sorted(folder.glob("runs/*/")):
         source = restore(run_dir)
@@ -127,7 +127,7 @@ def restore_folder(folder: Path) -> list[str]:
         if epochs:
             said.append(
                 f"warning: {run_dir.name} stands at {epochs} epochs but no checkpoint of it is here or kept in git "
-                "(kept_checkpoint.py keep): its stint trains it from its start"
+                "(kept_checkpoint.py keep): the next window trains it from its start"
             )
     return said
 

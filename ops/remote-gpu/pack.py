@@ -64,18 +64,13 @@ class ToolError(click.ClickException):
     default=None,
     type=click.Path(dir_okay=False),
     metavar="FILE",
-    help="Only files modified since FILE was, its clock tick included: what a stint of work changed "
+    help="Only files modified since FILE was, its clock tick included: what a reproduce call changed "
     "(touch FILE before it).",
 )
 @click.option(
     "--drop-finished-checkpoints",
     is_flag=True,
     help="Leave out checkpoint.pt of run directories whose training is complete.",
-)
-@click.option(
-    "--finished-runs-only",
-    is_flag=True,
-    help="Leave out every file of run directories whose training is not complete (a pack made while it trains).",
 )
 @click.option(
     "--drop-published-run-weights",
@@ -95,7 +90,6 @@ def pack_command(
     exclude,
     newer_than,
     drop_finished_checkpoints,
-    finished_runs_only,
     drop_published_run_weights,
     note,
 ):
@@ -117,7 +111,6 @@ def pack_command(
             note=note,
             newer_than=newer_than,
             drop_finished_checkpoints=drop_finished_checkpoints,
-            finished_runs_only=finished_runs_only,
             drop_published_run_weights=drop_published_run_weights,
         )
     except SamBenchError as err:

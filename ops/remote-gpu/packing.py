@@ -5,7 +5,7 @@ checks every part against the manifest, rebuilds the files, checks each of them,
 moves them into place.
 
 Made for the remote GPU machine, which sends back at most 8 files of 16 MiB (64 MiB together) per
-command (WINDOWS.md). The command-line skins are pack.py and unpack.py beside this file.
+command (README.md here). The command-line skins are pack.py and unpack.py beside this file.
 
 Layout of pack's output folder:
   batch-1/<name>-<id>.manifest.json   the manifest; every batch holds a copy, so any batch names the whole
@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from run_files import finished_run, in_unfinished_run, published_run_weights
+from run_files import finished_run, published_run_weights
 
 from sam_bench import files, schema
 from sam_bench.errors import BadInput, SamBenchError
@@ -77,7 +77,7 @@ class Packed:
 
 def _transient(file: Path) -> bool:
     """A claim (a cell's or a lock's) or its take-over guard, or a file atomic_write is writing: it means nothing
-    on the machine a pack goes to, and comes and goes while a stint runs beside the pack."""
+    on the machine a pack goes to."""
     return lease.is_claim(file) or files.is_temporary(file)
 
 
@@ -99,7 +99,6 @@ def _members(
     exclude: list[str],
     newer_than_ns: int | None = None,
     drop_finished_checkpoints: bool = False,
-    finished_runs_only: bool = False,
     drop_published_run_weights: bool = False,
 ) -> list[tuple[Path, str]]:
     """(file on disk, its path relative to root) for every file under `paths`, sorted, none twice."""
@@ -121,8 +120,6 @@ def _members(
             if newer_than_ns is not None and not _modified_since(file, newer_than_ns):
                 continue
             if drop_finished_checkpoints and file.name == "checkpoint.pt" and finished_run(file.parent):
-                continue
-            if finished_runs_only and in_unfinished_run(file):
                 continue
             if drop_published_run_weights and published_run_weights(file):
                 continue
@@ -226,16 +223,13 @@ def pack(
     note: str | None = None,
     newer_than: str | os.PathLike | None = None,
     drop_finished_checkpoints: bool = False,
-    finished_runs_only: bool = False,
     drop_published_run_weights: bool = False,
 ) -> Packed:
     """Pack `paths` (files or folders under `root`) into `out`/batch-N/. `out` must be empty or new;
     it gets the batch folders only once every part is written. `newer_than`: only files modified
-    since that file was (what a stint of work changed; one stamped in the same clock tick counts);
+    since that file was (what a reproduce call changed; one stamped in the same clock tick counts);
     `drop_finished_checkpoints`: leave out the checkpoint.pt of every run directory whose training is
-    complete (85 MiB at full scale, of no further use); `finished_runs_only`: leave out every file of a
-    run directory whose training is not complete (a pack made while it trains: its files are still
-    changing, and its checkpoint is not taken); `drop_published_run_weights`: leave out every run's
+    complete (85 MiB at full scale, of no further use); `drop_published_run_weights`: leave out every run's
     model.safetensors but a finished later seed's, the only copy of a model the zoo does not publish
     (run_files.py). Each file is copied once before it is hashed and
     archived, so a file that another process replaces or appends to meanwhile goes in as one consistent
@@ -257,7 +251,6 @@ def pack(
         list(exclude or []),
         marker_ns,
         drop_finished_checkpoints,
-        finished_runs_only,
         drop_published_run_weights,
     )
     name = name or Path(members[0][1]).parts[0]

@@ -1,6 +1,6 @@
 """Which files of a run directory (a reproduction folder's runs/<run>/, beside its metadata.json) a pack takes,
-for packing.py: a finished run's checkpoint is spent, an unfinished run's files change while it trains, and a
-run's own weights come back only where they are its only copy.
+for packing.py: a finished run's checkpoint is spent, and a run's own weights come back only where they are its
+only copy.
 
 A model's first seed is published to the zoo, which keeps an fp16 copy of its weights (the zoo entry is what
 comes back, and what is evaluated); a later seed is not (a zoo id names a model, not one of its seeds), so its
@@ -26,12 +26,6 @@ def finished_run(folder: Path) -> bool:
         return files.read_json(folder / "metadata.json").get("status") == "complete"
     except (SamBenchError, AttributeError):
         return False
-
-
-def in_unfinished_run(file: Path) -> bool:
-    """The file lies in a run directory (.../runs/<run>/, with its metadata.json) whose training is not complete."""
-    folder = file.parent
-    return folder.parent.name == "runs" and (folder / "metadata.json").is_file() and not finished_run(folder)
 
 
 def later_seed(run_dir: Path) -> bool:

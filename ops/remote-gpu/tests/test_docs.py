@@ -1,4 +1,4 @@
-"""The relay's own pages (README.md and WINDOWS.md here) are held to the package's standard for its docs: every
+"""The relay's own page (README.md here) is held to the package's standard for its docs: every
 command they show exists with the options given, the relay's subcommands passing the rest on to the
 `sam-bench` command they run, and every relative link resolves (tests/test_docs_commands.py and
 tests/test_docs_links.py, whose checks these reuse)."""
@@ -20,10 +20,10 @@ from test_docs_links import relative_links  # noqa: E402
 
 PAGES = sorted(OPS.glob("*.md"))
 TOOL = re.compile(r"(?<![\w/-])((?:python3?[ \t]+)?ops/remote-gpu/[\w-]+\.(?:py|sh))((?:[ \t]+[^\s|&;#`()]+)*)")
-# gpu_relay.sh's own options (with how many values each takes); a subcommand passes the rest on: to
-# `sam-bench reproduce` (a stint), `sam-bench bench --probe` (the probe) or pytest (the tests: not ours)
+# gpu_relay.sh's own options (with how many values each takes); its reproduce call passes the rest on to
+# `sam-bench reproduce`
 RELAY_OPTIONS = {"--left": 1, "--at-most": 1, "--batches": 1, "--last": 0}
-RELAY_PASSES_ON = {"work": ["reproduce"], "start": ["reproduce"], "probe": ["bench", "--probe"]}
+RELAY_PASSES_ON = {"reproduce": ["reproduce"]}
 
 
 def relay_problems(tool: str, words: list[str]) -> list[str]:
@@ -70,12 +70,12 @@ def test_every_relative_link_of_the_relays_pages_resolves(page):
 def test_the_check_finds_what_it_is_for(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
-        "`python ops/remote-gpu/gpu_plan.py --no-such-flag` and `python3 ops/remote-gpu/unpack.py B --into .`\n"
-        "`ops/remote-gpu/gpu_relay.sh start --left L paper-cifar10 full --no-such-reproduce-option --parallel 1`\n"
+        "`python ops/remote-gpu/gpu_prepare.py --no-such-flag` and `python3 ops/remote-gpu/unpack.py B --into .`\n"
+        "`ops/remote-gpu/gpu_relay.sh reproduce --left L paper-cifar10 full --no-such-reproduce-option --parallel 1`\n"
         "`ops/remote-gpu/no_such.sh --x`\n"
     )
     assert problems_in(page, TOOL, relay_problems) == [
-        "python ops/remote-gpu/gpu_plan.py defines no option --no-such-flag",
+        "python ops/remote-gpu/gpu_prepare.py defines no option --no-such-flag",
         "sam-bench reproduce has no option --no-such-reproduce-option",
         "ops/remote-gpu/no_such.sh: no such tool",
     ]

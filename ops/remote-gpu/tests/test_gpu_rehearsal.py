@@ -1,11 +1,10 @@
-"""WINDOWS.md's relay, played end to end on this CPU by ops/remote-gpu/gpu_rehearsal.py: an environment with
-exactly the GPU machine's packages, the device's limits on what a call carries and returns, each
-machine's window (15 minutes) spent by its calls (each told the minutes left), the GPU tests collected by
-the relay's test call, two machines, an unfinished run carried from the first to the second in parts,
-across a new session's checkout made from git (its checkpoint kept in git), and `zoo verify` passing where it
-all lands. The environment is built beforehand (it needs the package
-index, which CI's loopback-only namespace lacks): `python ops/remote-gpu/gpu_rehearsal.py --build-env` (.ci/run
-does)."""
+"""The relay's windows (README.md here), played end to end on this CPU by ops/remote-gpu/gpu_rehearsal.py: an
+environment with exactly the GPU machine's packages, the device's limits on what a call carries and returns, each
+machine's window (15 minutes) spent by its calls (each told the minutes left), the calls gpu_prepare.py makes,
+two windows, unfinished runs carried from the first to the second in parts across a new session's checkout made
+from git (their checkpoints kept in git), every run and results file recording the commit its window sent, and
+`zoo verify` passing where it all lands. The environment is built beforehand (it needs the package index, which
+CI's loopback-only namespace lacks): `python ops/remote-gpu/gpu_rehearsal.py --build-env` (.ci/run does)."""
 
 import os
 import subprocess
@@ -36,4 +35,4 @@ def test_the_gpu_runbook_rehearsed_on_this_cpu():
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "rehearsal passed" in proc.stdout
-    assert "GPU tests collected by the relay's test call" in proc.stdout
+    assert "records the commit its window sent" in proc.stdout

@@ -1,4 +1,4 @@
-"""ops/remote-gpu/gpu_weights.py and the relay's `weights` call: the committed weights a GPU stint must evaluate
+"""ops/remote-gpu/gpu_weights.py and the relay's `weights` call: the committed weights a GPU window must evaluate
 (first seeds' zoo weights, later seeds' own run weights) travel named by their sha256, in parts that fit a call
 beside the tree, and land in the machine's weights cache only if each file is what its name says; there the zoo
 and a kept run find them without a git history."""
@@ -30,6 +30,12 @@ def test_the_full_scales_models_to_evaluate_are_the_ones_whose_results_lack_atta
     assert wanted == {"SamBench2026Standard_PRN18", "SamBench2026SAM_PRN18_rho0.1", "SamBench2026SAM_PRN18_rho0.4"}
     every = {e["id"] for e in gpu_weights.wanted(gpu_weights.FOLDER, every=True)}
     assert every == wanted
+    # a window that works on some models only (reproduce's --only) carries theirs only
+    assert {e["id"] for e in gpu_weights.wanted(gpu_weights.FOLDER, only=["ST:0", "SAM-0.4"])} == {
+        "SamBench2026Standard_PRN18",
+        "SamBench2026SAM_PRN18_rho0.4",
+    }
+    assert gpu_weights.wanted(gpu_weights.FOLDER, only=["ST:2", "SAM-0.1:2"]) == []
 
 
 def test_the_parts_fit_a_call_beside_the_tree(tmp_path, monkeypatch):
@@ -44,13 +50,6 @@ def test_the_parts_fit_a_call_beside_the_tree(tmp_path, monkeypatch):
             assert hashlib.sha256(f.read_bytes()).hexdigest() + ".safetensors" == f.name
             names.append(f.name)
     assert len(names) == 3
-    # a zoo model named with --model travels too (ops/remote-gpu/gpu_search_math.py's AT model)
-    from sam_bench.zoo.store import find_entry
-
-    extra = find_entry("SamBench2026AT_PRN18-w0.125_Linf-8")["weights"]["sha256"] + ".safetensors"
-    assert gpu_weights.main(["--model", "SamBench2026AT_PRN18-w0.125_Linf-8"]) == 0
-    carried = sorted(f.name for part in (tmp_path / ".weights").iterdir() for f in part.iterdir())
-    assert carried == sorted([*names, extra])
 
 
 def relay_weights(call_dir: Path, cache: Path) -> subprocess.CompletedProcess:
@@ -111,7 +110,7 @@ def later_seed_folder(where: Path) -> tuple[Path, Path]:
 def test_a_later_seed_still_to_evaluate_travels_with_its_own_weights_from_the_tree_or_from_git(
     tmp_path, monkeypatch, capsys
 ):
-    """A later seed is not published to the zoo: the next stint evaluates it from its own fp32 run weights. Just
+    """A later seed is not published to the zoo: the next window evaluates it from its own fp32 run weights. Just
     unpacked, they are in the tree: gpu_weights keeps them (weights.json, as `zoo keep` writes it) and carries them;
     once committed and removed from the tree, it carries them from git by that record. On the machine, after the
     relay's `weights` call, the kept run finds them in the weights cache, without the file or a git history. A
@@ -122,6 +121,8 @@ def test_a_later_seed_still_to_evaluate_travels_with_its_own_weights_from_the_tr
     monkeypatch.setattr(gpu_weights, "OUT", tmp_path / ".weights")
     folder, run = later_seed_folder(tmp_path)
     assert [(p.name, p.seed) for p in gpu_weights.later_seeds(folder)] == [("ST", 1)]
+    assert [(p.name, p.seed) for p in gpu_weights.later_seeds(folder, ["ST:1"])] == [("ST", 1)]
+    assert gpu_weights.later_seeds(folder, ["ST:2", "SAM-0.1"]) == []
     sha = hashlib.sha256((run / "model.safetensors").read_bytes()).hexdigest()
     assert gpu_weights.main([str(folder)]) == 0
     out, err = capsys.readouterr()

@@ -1,8 +1,8 @@
 """An unfinished run's checkpoint kept in git (kept_checkpoint.py): a new checkout made from git, as the next
 window's session's is, gets it back before the run resumes, which then continues where it stopped, not from its
 start; a run whose epochs nothing can resume is named before it trains them again; and a copy of the tree
-without its history (the machine's) cannot restore it: the relay's stint is refused in one line rather than
-train that run from its start. The package itself knows nothing of kept checkpoints."""
+without its history (the machine's) cannot restore it: the relay's reproduce call is refused in one line rather
+than train that run from its start. The package itself knows nothing of kept checkpoints."""
 
 import json
 import subprocess
@@ -113,10 +113,10 @@ def test_gpu_prepare_puts_kept_checkpoints_back_before_it_packs_the_inbox(kept):
     assert said.startswith("warning: ST-0 stands at 1 epochs but no checkpoint of it is here or kept in git")
 
 
-def test_a_copy_of_the_tree_without_its_history_cannot_restore_and_the_relays_stint_is_refused(kept, tmp_path):
+def test_a_copy_of_the_tree_without_its_history_cannot_restore_and_the_relays_reproduce_is_refused(kept, tmp_path):
     """On the remote machine the tree comes without .git: a kept checkpoint that no `inbox` call carried in
-    cannot be had there, and the stint is refused in one line before it starts anything, rather than train
-    that run from its start."""
+    cannot be had there, and the reproduce call is refused in one line before it starts anything, rather than
+    train that run from its start."""
     import os
     import shutil
 
@@ -132,12 +132,12 @@ def test_a_copy_of_the_tree_without_its_history_cannot_restore_and_the_relays_st
     home, out = tmp_path / "home", tmp_path / "out"
     home.mkdir()
     out.mkdir()
-    env = {**os.environ, "HOME": str(home), "OUT": str(out), "PYTHON": sys.executable}
+    env = {**os.environ, "HOME": str(home), "OUT": str(out), "PYTHON": sys.executable, "SAM_BENCH_COMMIT": "c0ffee"}
     relay = subprocess.run(
         [
             "bash",
             str(OPS / "gpu_relay.sh"),
-            "work",
+            "reproduce",
             "--left",
             "20",
             "paper-cifar10",
@@ -152,9 +152,6 @@ def test_a_copy_of_the_tree_without_its_history_cannot_restore_and_the_relays_st
     )
     assert relay.returncode == 3, relay.stdout + relay.stderr
     refused = [line for line in relay.stderr.splitlines() if line.startswith("relay:")]
-    assert refused == [
-        "relay: a kept checkpoint of reproductions/grid is not here: carry it in first"
-        " (inbox calls, WINDOWS.md section 3)"
-    ]
+    assert refused == ["relay: a kept checkpoint of reproductions/grid is not here: carry it in first (inbox calls)"]
     assert not any(out.iterdir()) and not (copy / "reproductions" / "relay-logs").exists()
     assert not (copy / RUN / "checkpoint.pt").exists()

@@ -91,8 +91,7 @@ def test_only_what_changed_and_no_spent_checkpoints(work):
 
 def test_a_file_stamped_in_the_markers_own_clock_tick_is_packed(work):
     """The kernel stamps files from a clock that advances once a tick: a file written just after the marker was
-    touched can carry the marker's very mtime. It is packed (the relay's first collection once lost the stint's
-    console this way); one stamped a nanosecond before is not."""
+    touched can carry the marker's very mtime. It is packed; one stamped a nanosecond before is not."""
     marker = work / "marker"
     marker.write_text("")
     tick = 1_700_000_000_123_456_789
@@ -102,27 +101,6 @@ def test_a_file_stamped_in_the_markers_own_clock_tick_is_packed(work):
     os.utime(work / "src" / "run" / "sub" / "metadata.json", ns=(tick, tick))
     packed = packing.pack(["run"], work / "out", newer_than=marker)
     assert [f["path"] for f in packed.manifest["files"]] == ["run/sub/metadata.json"]
-
-
-def test_a_pack_made_while_runs_train_leaves_their_files_out(tmp_path, monkeypatch):
-    """--finished-runs-only: a run directory (runs/<run>/ with its metadata) whose training is not complete
-    is left out whole; a finished run, and files outside run directories, go in."""
-    root = tmp_path / "repro"
-    for run, status in (("ST-1", "complete"), ("SAM-2", "running")):
-        (root / "runs" / run).mkdir(parents=True)
-        (root / "runs" / run / "metadata.json").write_text(json.dumps({"status": status}))
-        (root / "runs" / run / "log.jsonl").write_text('{"epoch": 1}\n')
-    (root / "results").mkdir()
-    (root / "results" / "ST-1.json").write_text("{}")
-    monkeypatch.chdir(tmp_path)
-    packed = packing.pack(["repro"], tmp_path / "out", finished_runs_only=True)
-    assert [f["path"] for f in packed.manifest["files"]] == [
-        "repro/results/ST-1.json",
-        "repro/runs/ST-1/log.jsonl",
-        "repro/runs/ST-1/metadata.json",
-    ]
-    everything = packing.pack(["repro"], tmp_path / "out2")
-    assert len(everything.manifest["files"]) == 5
 
 
 def test_run_weights_come_back_only_where_they_are_a_later_seeds_only_copy(tmp_path, monkeypatch):
@@ -151,7 +129,7 @@ def test_run_weights_come_back_only_where_they_are_a_later_seeds_only_copy(tmp_p
     assert sum(f["path"].endswith("model.safetensors") for f in everything.manifest["files"]) == 4
     # the command line's flag, as the relay passes it
     done = CliRunner().invoke(
-        pack_command, ["repro", "--drop-published-run-weights", "--out", str(tmp_path / "out3"), "--name", "stint"]
+        pack_command, ["repro", "--drop-published-run-weights", "--out", str(tmp_path / "out3"), "--name", "full"]
     )
     assert done.exit_code == 0, done.output
     manifest = json.loads(next((tmp_path / "out3" / "batch-1").glob("*.manifest.json")).read_text())
@@ -162,9 +140,8 @@ RUNS = [("ST", "a1", 0), ("ST", "b2", 1), ("ST", "c3", 2)]  # a first seed, a la
 
 
 def test_a_file_written_to_while_it_is_packed_goes_in_as_one_version(work, monkeypatch):
-    """Another process appends to a file right after pack has hashed it (a stint still writing while a
-    `wait` collects): what the manifest says and what the archive holds are the same bytes, the version
-    read, so the pack unpacks."""
+    """Another process appends to a file right after pack has hashed it: what the manifest says and what the
+    archive holds are the same bytes, the version read, so the pack unpacks."""
     source = work / "src" / "run" / "sub" / "metadata.json"
     before = source.read_bytes()
     real = packing.files.sha256_file
@@ -183,9 +160,8 @@ def test_a_file_written_to_while_it_is_packed_goes_in_as_one_version(work, monke
 
 
 def test_a_file_removed_while_the_pack_is_made_is_left_out_and_claims_never_travel(work, monkeypatch):
-    """A stint runs beside a `wait`'s collection: a cell's claim is released, an atomic write's temporary
-    renamed, between pack's listing and its reading (a collection failed on a claim gone by its stat). What is
-    gone is left out, the rest goes in and unpacks; claims and temporaries, which name processes of the
+    """A cell's claim is released, an atomic write's temporary renamed, between pack's listing and its reading.
+    What is gone is left out, the rest goes in and unpacks; claims and temporaries, which name processes of the
     machine the pack comes from, are left out even when they stay."""
     run = work / "src" / "run"
     (run / "cells").mkdir()
@@ -487,10 +463,9 @@ def test_an_evaluation_packed_mid_way_finishes_on_a_fresh_machine_to_the_same_nu
 
 
 def test_local_reproduce_needs_no_submitit_jsonschema_or_robustbench(tmp_path):
-    """A lent GPU machine has none of them (WINDOWS.md): importing the CLI and the local executor must not
-    need them. That the test modules need none of them either is the rehearsal's to show (CI): the relay's
-    test call collects the whole suite in an environment with exactly the GPU machine's packages
-    (tests/test_gpu_rehearsal.py); collecting it here as well took 25 s of CI."""
+    """A lent GPU machine has none of them (README.md here): importing the CLI and the local executor must not
+    need them (the rehearsal, tests/test_gpu_rehearsal.py, runs reproduce in an environment with exactly the GPU
+    machine's packages)."""
     code = """
 import sys
 for name in ("submitit", "jsonschema", "robustbench"):
