@@ -166,3 +166,20 @@ def test_a_scale_with_confirmatory_seeds_starts_no_run_whose_code_it_cannot_name
     monkeypatch.setattr(reproduction.provenance, "code_commit", lambda: "b" * 40 + "+dirty")
     reproduce(str(path), "tiny", out=tmp_path / "ext", device="cpu", progress=False, only=["ST:1"], stop_at=0.0)
     assert capsys.readouterr().out.count("warning: uncommitted changes under sam_bench/") == 1
+
+
+def test_no_extensions_leaves_the_extension_tests_to_a_later_call(tmp_path):
+    """A GPU window trains and evaluates; the corruptions, made on the CPU, are measured by a later call."""
+    from click.testing import CliRunner
+
+    from sam_bench.cli import cli
+
+    path = tmp_path / "ext.yaml"
+    path.write_text(RECIPE)
+    out = tmp_path / "ext"
+    complete, _ = reproduce(str(path), "tiny", out=out, device="cpu", progress=False, only=["ST:1"], extensions=False)
+    assert not complete and list(out.glob("results/ST-*.json")) and not list(out.glob("extensions/E1/*"))
+    args = ["reproduce", str(path), "--scale", "tiny", "--out", str(out), "--device", "cpu", "--only", "ST:1"]
+    result = CliRunner().invoke(cli, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("extensions/E1/ST-*.json"))) == 1

@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(line for line in weights if not line.startswith("call ")))  # its calls are among the window's
         for line in pack_inbox(ROOT, FOLDER, args.only.split(",") if args.only else None):
             print(line)
-        options = ["--data-dir", "~/c10", "--device", "cuda", "--parallel", str(args.parallel)]
+        # E1's corruptions are made on the CPU: measured afterwards on a workstation, never in a window
+        options = ["--data-dir", "~/c10", "--device", "cuda", "--parallel", str(args.parallel), "--no-extensions"]
         options += only
         reproduce = reproduce_command(commit, batches=args.batches, options=tuple(options))
         window = calls(ROOT, reproduce)

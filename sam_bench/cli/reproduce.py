@@ -69,6 +69,13 @@ class ScaleOption(click.Option):
     help="Put nothing on a board: train, evaluate and report only (the publication gate's re-measurement, which "
     "can take longer than the evaluation, is left to a later `leaderboard add`).",
 )
+@click.option(
+    "--no-extensions",
+    "no_extensions",
+    is_flag=True,
+    help="Leave the recipe's extension tests (E1's corruptions) unmeasured: a later call without it measures them "
+    "from the trained runs' weights (forward passes only, which a CPU can do).",
+)
 @max_minutes_option("what is done is saved (resumable): the same command continues.")
 @click.option(
     "--only",
@@ -103,6 +110,7 @@ def reproduce(
     zoo_dir,
     leaderboard_dir,
     no_leaderboard,
+    no_extensions,
     max_minutes,
     only,
     compile_,
@@ -140,6 +148,7 @@ def reproduce(
             compile=compile_ or None,
             zoo_models=given,
             leaderboard=not no_leaderboard,
+            extensions=not no_extensions,
             **reproduce_settings(recipe, scale, executor_args),
         )
     except KeyboardInterrupt:

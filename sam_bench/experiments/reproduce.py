@@ -51,6 +51,7 @@ def reproduce(
     update_committed: bool = False,
     zoo_models: list[str] | None = None,
     leaderboard: bool = True,
+    extensions: bool = True,
 ) -> tuple[bool, Path]:
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
@@ -64,7 +65,8 @@ def reproduce(
     `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
     that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination).
     `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.
-    `leaderboard` False: nothing goes on a board (no publication gate runs); `leaderboard add` publishes later."""
+    `leaderboard` False: nothing goes on a board (no publication gate runs); `leaderboard add` publishes later.
+    `extensions` False: the recipe's extension tests are not measured (the grid is then not complete)."""
     from sam_bench.experiments.destination import reproduction_folder
     from sam_bench.experiments.executors import claimed_cells
     from sam_bench.experiments.parallel import check_parallel
@@ -122,7 +124,9 @@ def reproduce(
             complete = run_parallel(repro, grid, parallel, deadline, threads)
         else:
             complete = repro.run(deadline)
-        if recipe.endpoints.extension_tests:  # trained runs' extension measurements, finished grids' included
+        if recipe.endpoints.extension_tests and not extensions:
+            complete = False  # left for a later call
+        elif recipe.endpoints.extension_tests:  # trained runs' extension measurements, finished grids' included
             from sam_bench.experiments.extension_runs import measure_extensions
 
             measured = measure_extensions(recipe, out, deadline, only, repro.log, progress, repro.zoo_dir)
