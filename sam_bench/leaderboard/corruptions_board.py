@@ -89,7 +89,7 @@ def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
 
 def _evaluation(results: Results, source: dict) -> Evaluation:
     ev = evaluation_of(results)
-    if ev is None or ev.corruption_set is None or ev.clean_acc is None:
+    if ev is None or ev.corruption_set is None or ev.clean_acc is None or ev.robust_acc is None:
         raise BadInput(
             f"{source['file']}: holds no corruptions evaluation; sam-bench evaluate --threat-model corruptions"
         )
@@ -101,6 +101,7 @@ def figures(results: Results, source: dict) -> dict:
     RobustBench's accuracies (`reported` is the figure measured here: RobustBench's field for the one a paper
     reports) and sam-bench's fields under `sam_bench`."""
     ev = _evaluation(results, source)
+    assert ev.robust_acc is not None and ev.clean_acc is not None  # _evaluation refuses an entry without them
     mean = percent(ev.robust_acc)
     return {
         "clean_acc": percent(ev.clean_acc),

@@ -64,6 +64,7 @@ def points(loaded: list[Folder]) -> list[Point]:
             for effect in shown.effects:
                 c = effect.comparison
                 difference, low, high = c.interval()
+                assert c.first_level is not None and c.second_level is not None, "a shown effect is tested"
                 levels = [(c.second, c.second_level), (c.first, c.first_level)]
                 if effect.beside is not None:
                     levels.append(effect.beside)

@@ -8,8 +8,9 @@ for the paper's SAM (rho 0.1) against ST, or AT against it for C3, the verdict a
 `claim_effects` picks, both models' accuracies and the effect with its 95% interval. A line before it says what the
 primary tests decided and what waits for seeds not yet trained; lines after it give each scale's scope and each
 measure whose effect changes sign between scales, then each scale's extension tests (questions beyond the paper,
-fixed before their data: `extension_tests.judged`), decided ones in words. The front figure (`effect_plot`: every
-effect with its interval) is drawn beside the reproductions with it.
+fixed before their data: `extension_tests.judged`), decided ones in words. The front figure (`effect_plot`: the
+cells' effects with their intervals, beside the levels they are the difference of) is drawn beside the reproductions
+with it.
 """
 
 from __future__ import annotations
