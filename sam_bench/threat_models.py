@@ -79,7 +79,7 @@ class ThreatModel:
     entry_derived: str | None = None
     remeasure: str | None = None  # its entry's every image measured again (recheck.OwnRemeasure)
     board: str | None = None  # its boards: written, rendered, submitted (leaderboard/own_boards.OwnBoard)
-    submit_words: str = ""  # what `leaderboard submit` refuses of it, as its --help says it
+    submit_words: str = ""  # what `leaderboard submit` writes and refuses of it, as its --help says it
 
     def __post_init__(self):
         if self.headline not in self.board_columns:
@@ -219,7 +219,9 @@ TABLE: dict[str, ThreatModel] = {
         entry_derived="sam_bench.evaluation.corruption_outcomes:derived",
         remeasure="sam_bench.evaluation.corruption_runner:remeasured_outcomes",
         board="sam_bench.leaderboard.corruptions_board",
-        submit_words="corruptions on a generated set are refused",
+        submit_words=(
+            "corruptions: the official set's entry and its unaggregated_results.csv row; a generated set's are refused"
+        ),
     ),
 }
 

@@ -61,10 +61,20 @@ def test_leaderboard_add_measures_again_then_ranks_a_generated_set_on_its_own_bo
     entry = files.read_json(boards / "cifar10" / "corruptions-generated" / f"{model_id}.json")
     assert not (boards / "cifar10" / "corruptions").exists()  # never beside the official set's figures
     stated = files.read_json(results)["evaluations"][0]
-    assert entry["corruptions_acc"] == str(round(100 * stated["robust_acc"], 2))
-    assert entry["corruption_set"]["generated"] is True and entry["results"]["sha256"] == files.sha256_file(results)
+    assert entry["corruptions_acc"] == str(round(100 * stated["robust_acc"], 2)) and entry["eps"] is None
+    assert list(entry)[:-1] == list(corruptions_board.ROBUSTBENCH_KEYS)  # RobustBench's fields, then sam-bench's
+    ours = entry["sam_bench"]
+    assert ours["corruption_set"]["generated"] is True and ours["results"]["sha256"] == files.sha256_file(results)
+    assert ours["model_id"] == model_id and "seed 0" not in entry["footnote"]
+    # beside the entries, RobustBench's file of every corruption and severity: the model's row, 75 fractions
+    header, severities, row = (boards / "cifar10" / "corruptions-generated" / corruptions_board.CSV).read_text().split()
+    assert header.split(",")[1:6] == ["shot_noise"] * 5 and severities.split(",")[1:6] == ["1", "2", "3", "4", "5"]
+    values = row.split(",")
+    assert values[0] == model_id and len(values) == 76
+    assert abs(100 * sum(map(float, values[1:])) / 75 - float(entry["corruptions_acc"])) < 0.006
     page = (boards / "cifar10-corruptions-generated-sample.md").read_text()
     assert model_id in page and "generated" in page and entry["corruptions_acc"] in page
+    assert f"| {model_id} | 0 | {entry['clean_acc']} |" in page  # what the row rests on: the seed, then the images
     assert "cifar10-corruptions-generated-sample.png" in page
     standalone = (boards / "cifar10-corruptions-generated-sample.html").read_text()
     assert model_id in standalone and f"{entry['corruptions_acc']}%" in standalone and "data:image/png" in standalone
@@ -133,10 +143,63 @@ def test_evaluate_leaderboard_takes_the_corruptions_through_the_same_gate(zoo_mo
 def test_only_an_official_entry_passes_the_submission_rule(tmp_path):
     official = {"name": catalogue.OFFICIAL, "generated": False}
     generated = {"name": catalogue.GENERATED, "generated": True}
-    files.write_json(tmp_path / "cifar10" / "corruptions-generated" / "M.json", {"corruption_set": generated})
+    files.write_json(
+        tmp_path / "cifar10" / "corruptions-generated" / "M.json", {"sam_bench": {"corruption_set": generated}}
+    )
     with pytest.raises(BadInput, match="cannot be submitted to RobustBench"):
         corruptions_board.check_submittable("M", tmp_path)
-    files.write_json(tmp_path / "cifar10" / "corruptions" / "M.json", {"corruption_set": official})
-    assert corruptions_board.check_submittable("M", tmp_path) == {"corruption_set": official}
+    files.write_json(tmp_path / "cifar10" / "corruptions" / "M.json", {"sam_bench": {"corruption_set": official}})
+    assert corruptions_board.check_submittable("M", tmp_path) == tmp_path / "cifar10" / "corruptions" / "M.json"
     with pytest.raises(BadInput, match="has no corruptions board entry"):
         corruptions_board.check_submittable("Other", tmp_path)
+
+
+def _official_entry(zoo_model, results, boards):
+    """The fixture's results as if measured on the official set, their entry written on its board (the gate, which
+    would measure them again from files these machines lack, is left to the tests above)."""
+    from sam_bench.evaluation.results_record import Results
+    from sam_bench.zoo import store as zoo
+
+    root, model_id = zoo_model
+    data = files.read_json(results)
+    data["evaluations"][0]["corruption_set"] = {**data["evaluations"][0]["corruption_set"], **OFFICIAL_SET}
+    path = boards.parent / "official.json"
+    files.write_json(path, data)
+    checked = Results.read(path)
+    record = corruptions_board.entry_record(
+        checked, {"file": str(path), "sha256": files.sha256_file(path)}, zoo.find_entry(model_id, root / "zoo")
+    )
+    files.write_json(boards / "cifar10" / "corruptions" / f"{model_id}.json", record)
+    return record
+
+
+OFFICIAL_SET = {"name": catalogue.OFFICIAL, "generated": False}
+
+
+def test_submit_writes_what_a_robustbench_pull_request_for_the_corruptions_board_holds(
+    zoo_model, results, tmp_path, monkeypatch
+):
+    from sam_bench.leaderboard import publication
+
+    root, model_id = zoo_model
+    boards = tmp_path / "boards"
+    record = _official_entry(zoo_model, results, boards)
+    measured = []
+    monkeypatch.setattr(publication, "check_evidence", lambda path, entry, **_: measured.append(path))
+    args = ["leaderboard", "submit", model_id, "--threat-model", "corruptions", "--zoo-dir", root / "zoo"]
+    args += ["--leaderboard-dir", boards, "--out", tmp_path / "sent", "--link", "https://arxiv.org/abs/2305.05392"]
+    refused = _run(*args)  # four images of the bundled sample's test set, a model trained on the sample
+    assert refused.exit_code != 0 and "does not qualify for RobustBench's corruptions board" in refused.output
+    assert "RobustBench's corruptions board takes all 10,000 of cifar10" in refused.output
+    assert "trained on cifar10-sample" in refused.output and not measured and not (tmp_path / "sent").exists()
+    monkeypatch.setattr(corruptions_board, "submission_problems", lambda row, entry: [])  # as if it qualified
+    done = _run(*args)
+    assert done.exit_code == 0, done.output
+    assert len(measured) == 1 and measured[0].name == "official.json"  # measured again before anything is written
+    sent = files.read_json(tmp_path / "sent" / f"{model_id}.json")
+    assert list(sent) == list(corruptions_board.ROBUSTBENCH_KEYS) and sent["eps"] is None
+    assert sent["link"] == "https://arxiv.org/abs/2305.05392" and sent["corruptions_acc"] == record["corruptions_acc"]
+    sent_csv = (tmp_path / "sent" / corruptions_board.CSV).read_text().splitlines()
+    corruptions_board.render(boards)  # the board's own file: the row RobustBench's file gains is the board's row
+    board_csv = (boards / "cifar10" / "corruptions" / corruptions_board.CSV).read_text().splitlines()
+    assert sent_csv == board_csv and len(sent_csv) == 3 and sent_csv[2].startswith(f"{model_id},")

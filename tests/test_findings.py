@@ -2,6 +2,7 @@
 reproductions' results (sam_bench.report.findings, effect_plot), never typed; the raw-accuracy figure is each
 report's (small_budgets_figure)."""
 
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -66,3 +67,41 @@ def test_report_readme_refuses_a_file_it_can_fill_nothing_in(tmp_path):
     )
     assert result.exit_code != 0 and "no summary markers for paper-cifar10-sample" in result.output
     assert page.read_text() == "nothing to fill\n"
+
+
+def _seed_count(text: str) -> int:
+    """The seeds a cell or a list's entry says it rests on: '15 fresh seeds', '5 seeds', '1 seed', 'one seed'."""
+    found = re.findall(r"\b(\d+|one) (?:fresh )?seeds?\b", text)
+    assert len(set(found)) == 1, text
+    return 1 if found[0] == "one" else int(found[0])
+
+
+def test_each_claim_rests_on_one_count_of_seeds_at_a_scale_wherever_the_first_screen_states_it():
+    """The seeds of a claim at a scale are one number in its cell, in the list of signs that differ between scales
+    and on the front figure (its rows are the cells' effects)."""
+    loaded = [Folder.load(f) for f in findings.folders_of(ROOT / "reproductions")]
+    said = findings.in_readme((ROOT / "README.md").read_text())
+    scales = [f.plan["scale"] for f in loaded]
+    stated: dict[tuple[str, str], set[int]] = {}
+    for line in said.splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| **C") and not line.startswith("| **C4"):
+            claim = line[len("| **") : len("| **C1")]
+            for scale, cell in zip(scales, cells[1:]):
+                if "<br>" in cell:  # a cell with effects: the seeds they rest on
+                    stated.setdefault((claim, scale), set()).add(_seed_count(cell.split("<br>")[0]))
+        elif line.startswith("- **C"):
+            claim = line[len("- **") : len("- **C1")]
+            for scale, count in re.findall(r"`([\w-]+)` \((\d+) seeds?\)", line):
+                stated.setdefault((claim, scale), set()).add(int(count))
+    for p in effect_plot.points(loaded):
+        stated.setdefault((p.claim, p.scale), set()).add(p.seeds)
+    assert ("C2", "cpu-confirmatory") in stated and ("C1", "full") in stated
+    assert {key: counts for key, counts in stated.items() if len(counts) != 1} == {}
+
+
+def test_the_rule_for_which_figures_a_cell_shows_is_said_in_short_sentences():
+    said = findings.in_readme((ROOT / "README.md").read_text())
+    rule = said[said.index("Each cell gives") : said.index("Scope of each scale")]
+    sentences = [s for s in re.split(r"(?<=[.:])\s+|\n", rule) if s.strip()]
+    assert len(sentences) >= 4 and max(len(s) for s in sentences) <= 160, max(sentences, key=len)

@@ -80,6 +80,7 @@ RETIRED = {
     "one model per method worded as the method": r"SAM is measurably flatter than ST in",
     "a first seed's AutoAttack worded as a method's lead": r"AutoAttack [^:;]*: [\w.-]+ (leads|wins) \(",
     "a collapsed seed mixed into its model's accuracy": r"⚠ collapsed \(\d+ of \d+ seeds\)",
+    "a plot's caption saying ST and SAM part where it shows them level": r"where ST and SAM part",
 }
 
 

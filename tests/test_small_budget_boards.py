@@ -4,10 +4,13 @@ own pages and plot; `evaluate` says before it starts which board its result can 
 RobustBench's budgets only."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import test_leaderboard
 from click.testing import CliRunner
+from markupsafe import escape
 from results_records import first_correct, written
 from results_records import zoo_results as results_for
 from test_leaderboard import FULL_ID, SAMPLE_IDS, entry, full_results
@@ -16,7 +19,7 @@ from sam_bench.cli import cli
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import board as leaderboard
-from sam_bench.leaderboard import budgets
+from sam_bench.leaderboard import budgets, claim_note
 from sam_bench.leaderboard.submission import check_submission
 from sam_bench.report.claims import C2_BUDGETS
 from sam_bench.threat_models import small_budgets
@@ -120,8 +123,15 @@ def test_each_board_is_rendered_with_its_own_pages_and_plot_deterministically(di
     assert "AutoAttack (Linf 2/255)" in table and "not a RobustBench board" in table and "| 5.00%" in table
     page = (boards / "cifar10-Linf-2-255.html").read_text()
     assert "not a RobustBench board" in page and 'href="cifar10-Linf.html"' in page
+    # a small-budget board says what its rows rest on and links the claim's result over seeds; RobustBench's does not
+    findings = claim_note.href(boards)
+    assert f"{claim_note.TEXT} [{claim_note.LINK_TEXT}]({findings})." in table
+    assert str(escape(claim_note.TEXT)) in page and f'<a href="{findings}">' in page
+    assert claim_note.TEXT not in (boards / "cifar10-Linf.md").read_text()
+    assert claim_note.TEXT not in (boards / "cifar10-L2-16-255-sample.md").read_text()
     listed = readme.read_text()
     assert "[page](../leaderboards/cifar10-Linf-2-255.html)" in listed and "**cifar10 Linf 8/255**" in listed
+    assert f"[{claim_note.LINK_TEXT}]({claim_note.href(readme)})" in listed  # relative to the file it goes in
     assert "AutoAttack (Linf 2/255)" in listed  # the board's own table between its markers
     before = {p: p.read_bytes() for p in written_paths}
     assert leaderboard.render(boards, readme=readme) == written_paths
@@ -200,3 +210,27 @@ def test_evaluate_announces_the_board_before_it_starts(dirs, tmp_path):
     assert "autoattack Linf 2/255: its result can go on the cifar10 Linf 2/255 board" in said
     assert "autoattack Linf 4/255: no board will take it" in said
     assert said.index("Linf 2/255 board") < said.index("wrote")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows(page: Path) -> list[dict[str, str]]:
+    """A rendered board's table as {column: cell} per row."""
+    lines = [line for line in page.read_text().splitlines() if line.startswith("|")]
+    head = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    return [dict(zip(head, (c.strip() for c in line.strip("|").split(" | ")))) for line in lines[2:]]
+
+
+def test_every_committed_board_row_says_the_seed_and_the_images_it_rests_on():
+    pages = sorted((ROOT / "leaderboards").glob("cifar10-*.md"))
+    assert any("corruptions" in p.name for p in pages) and any("Linf-2-255" in p.name for p in pages)
+    for page in pages:
+        for row in _rows(page):
+            if "corruptions" in page.name:
+                assert row["seed"].isdigit() or row["seed"] == "–", (page.name, row)
+                assert row["images"].replace(",", "").isdigit(), (page.name, row)
+                continue
+            elsewhere = "(trained elsewhere)" in row["Model"]
+            assert elsewhere or re.match(r"seed \d+, ", row["Training"]), (page.name, row["Model ID"], row["Training"])
+            assert re.match(r"[\d,]+ of [\d,]+ \(", row["Evaluated on"]), (page.name, row["Model ID"])

@@ -319,7 +319,8 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @device_option(default="cpu", note="where the sample of each evaluation is measured again")
 def leaderboard_submit(model_id, threat_model, out, leaderboard_dir, zoo_dir, data_dir, device, **paper):
     """Check an entry against RobustBench's rules and its evidence against the weights (a seeded sample of
-    every evaluation measured again); write its model_info JSON and the filled-in issue."""
+    every evaluation measured again); write its model_info JSON and the filled-in issue, or, for a threat model
+    with boards of its own, what its board module writes for RobustBench (--threat-model's help says what)."""
     from sam_bench.leaderboard.board import submit
 
     written = submit(
@@ -335,4 +336,5 @@ def leaderboard_submit(model_id, threat_model, out, leaderboard_dir, zoo_dir, da
     )
     for path in written:
         click.echo(f"wrote {path}")
-    click.echo("\n" + written[-1].read_text())
+    if written[-1].suffix == ".md":  # the issue to open
+        click.echo("\n" + written[-1].read_text())

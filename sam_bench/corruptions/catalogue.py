@@ -1,8 +1,9 @@
 """The corruptions of CIFAR-10-C, their families and severities, and the names of the sets that hold them.
 
-The order is RobustBench's (`robustbench.data.CORRUPTIONS`) and the order of Hendrycks and Dietterich's
-files; the families are theirs (noise, blur, weather, digital). A severity is 1-5; in a file of 50,000
-images severity s holds images 10,000 x (s - 1) .. 10,000 x s - 1, each block the test set in its order.
+`CORRUPTIONS` is Hendrycks and Dietterich's order, the families theirs (noise, blur, weather, digital);
+`ROBUSTBENCH_ORDER` is RobustBench's (`robustbench.data.CORRUPTIONS`), the order of the columns of its
+`unaggregated_results.csv`. A severity is 1-5; in a file of 50,000 images severity s holds images
+10,000 x (s - 1) .. 10,000 x s - 1, each block the test set in its order.
 """
 
 from __future__ import annotations
@@ -26,6 +27,23 @@ CORRUPTIONS = (
     "elastic_transform",
     "pixelate",
     "jpeg_compression",
+)
+ROBUSTBENCH_ORDER = (
+    "shot_noise",
+    "motion_blur",
+    "snow",
+    "pixelate",
+    "gaussian_noise",
+    "defocus_blur",
+    "brightness",
+    "fog",
+    "zoom_blur",
+    "frost",
+    "glass_blur",
+    "impulse_noise",
+    "contrast",
+    "jpeg_compression",
+    "elastic_transform",
 )
 FAMILIES = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),

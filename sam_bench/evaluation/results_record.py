@@ -140,6 +140,12 @@ class EvaluatedModel:
         """The settings it was trained with, as its run recorded them."""
         return (self.training or {}).get("config")
 
+    @property
+    def seed(self) -> int | None:
+        """The training seed of the weights measured (None where the file records no training: a model trained
+        elsewhere)."""
+        return (self.training_config or {}).get("seed")
+
 
 class Results(Mapping):
     """A results file read once and asked by typed properties (`results.dataset.n_examples`,

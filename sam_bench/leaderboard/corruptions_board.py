@@ -6,14 +6,22 @@ the `corruptions-generated` board, never beside official figures (the generated 
 ones, not the same: docs/evaluation.md). The board is read from the set the results file records
 (`corruptions.catalogue.board`).
 
-    leaderboards/<dataset>/corruptions/<ModelId>.json             the official set's entries
-    leaderboards/<dataset>/corruptions-generated/<ModelId>.json   a generated set's entries
-    leaderboards/<dataset>-<board>[-sample].{md,html,png}         each board's pages (the bundled sample's apart)
+    leaderboards/<dataset>/corruptions/<ModelId>.json                 the official set's entries
+    leaderboards/<dataset>/corruptions/unaggregated_results.csv       its accuracy per corruption and severity
+    leaderboards/<dataset>/corruptions-generated/...                  the same of the generated sets
+    leaderboards/<dataset>-<board>[-sample].{md,html,png}             each board's pages (the bundled sample's apart)
+
+An entry is RobustBench's (`model_info/<dataset>/corruptions/<Id>.json`): its standard fields with `eps: null`, the
+mean over the 75 as `corruptions_acc`; sam-bench's own fields sit under `sam_bench`, which RobustBench's tools
+ignore. Beside the entries, `unaggregated_results.csv` is RobustBench's file of the same name: one row per model, one
+column per corruption and severity (75, in RobustBench's order), accuracies as fractions.
 
 An entry names the results file its figures come from and that file's sha256; every figure is derived from the
-file's per-image outcomes (evaluation/corruption_outcomes.py) when the entry is written and again before a page is
-rendered, so an entry edited after the fact, or a results file changed under it, is refused in one line. Entries are
-written only through the one gate (leaderboard/publication.py), which measures a sample of the file again first.
+file's per-image outcomes (evaluation/corruption_outcomes.py) when the entry is written and again before a page or
+the CSV is rendered, so an entry edited after the fact, or a results file changed under it, is refused in one line.
+Entries are written only through the one gate (leaderboard/publication.py), which measures a sample of the file
+again first; `submit` writes what a RobustBench pull request for the official set's board holds, and refuses a
+generated set's figures.
 """
 
 from __future__ import annotations
@@ -24,21 +32,44 @@ from pathlib import Path
 from sam_bench import figure_labels, files
 from sam_bench.corruptions import catalogue
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation import corruption_outcomes
 from sam_bench.evaluation.pinned import PinnedResults
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard.entries import (
+    CHECKOUT,
+    TEST_SET_SIZE,
     _entry_for,
     boards_dir,
+    described,
     percent,
     read_results,
     results_path,
+    training_text,
 )
 from sam_bench.version import __version__
 from sam_bench.zoo.entry import ZooEntry
 
 FOLDERS = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
 SAMPLE_TEST_SET = "cifar10-sample"
-SCHEMA = "sam-bench/corruptions-entry/v1"
+SCHEMA = "sam-bench/corruptions-entry/v2"
+CSV = "unaggregated_results.csv"  # RobustBench's name for it
+# RobustBench's fields of a corruptions entry, in its order: its standard entry with no eps and the mean over the 75
+ROBUSTBENCH_KEYS = (
+    "link",
+    "name",
+    "authors",
+    "additional_data",
+    "number_forward_passes",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "corruptions_acc",
+    "footnote",
+)
+FIGURES = ("clean_acc", "reported", "corruptions_acc")  # the RobustBench fields a results file gives
 
 
 def evaluation_of(results: Results) -> Evaluation | None:
@@ -56,29 +87,61 @@ def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
     return _entry_for(Results.of(pinned.json()), zoo_dir)
 
 
-def figures(results: Results, source: dict, model_id: str, dataset: str) -> dict:
-    """A board entry of the zoo model `model_id` of `dataset` from a results file's corruptions evaluation: every
-    figure derived from its outcomes."""
+def _evaluation(results: Results, source: dict) -> Evaluation:
     ev = evaluation_of(results)
-    if ev is None or ev.corruption_set is None or ev.clean_acc is None:
+    if ev is None or ev.corruption_set is None or ev.clean_acc is None or ev.robust_acc is None:
         raise BadInput(
             f"{source['file']}: holds no corruptions evaluation; sam-bench evaluate --threat-model corruptions"
         )
+    return ev
+
+
+def figures(results: Results, source: dict) -> dict:
+    """What a results file's corruptions evaluation gives an entry, every figure derived from its outcomes:
+    RobustBench's accuracies (`reported` is the figure measured here: RobustBench's field for the one a paper
+    reports) and sam-bench's fields under `sam_bench`."""
+    ev = _evaluation(results, source)
+    assert ev.robust_acc is not None and ev.clean_acc is not None  # _evaluation refuses an entry without them
+    mean = percent(ev.robust_acc)
     return {
-        "schema": SCHEMA,
-        "name": model_id,
-        "dataset": dataset,
-        "threat_model": catalogue.THREAT_MODEL,
-        "board": catalogue.board(ev.corruption_set),
         "clean_acc": percent(ev.clean_acc),
-        "corruptions_acc": percent(ev.robust_acc),
-        "families": {family: percent(value) for family, value in (ev.breakdown or {}).items()},
-        "n_examples": ev.n_examples,
-        "test_set": results.dataset.name,
-        "corruption_set": ev.corruption_set,
-        "weights_sha256": results.model.weights_sha256,
-        "results": source,
+        "reported": mean,
+        "corruptions_acc": mean,
+        "sam_bench": {
+            "schema": SCHEMA,
+            "board": catalogue.board(ev.corruption_set),
+            "families": {family: percent(value) for family, value in (ev.breakdown or {}).items()},
+            "n_examples": ev.n_examples,
+            "test_set": results.dataset.name,
+            "corruption_set": ev.corruption_set,
+            "weights_sha256": results.model.weights_sha256,
+            "results": source,
+        },
     }
+
+
+def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
+    """The board entry of the zoo model `entry` from a results file: RobustBench's fields in its order (the
+    descriptive ones from the zoo entry, as every board's), then sam-bench's."""
+    found = figures(results, source)
+    ours = found.pop("sam_bench")
+    footnote = (
+        f"{training_text(entry)}; the mean over 15 corruptions at 5 severities of {ours['corruption_set']['name']} "
+        f"on {_images(ours['n_examples'], results.dataset.n_test_total, ours['test_set'])}."
+    )
+    return {
+        **described(entry),
+        "eps": None,
+        **found,
+        "footnote": footnote,
+        "sam_bench": {"model_id": entry.id, **ours},
+    }
+
+
+def _images(n: int, total: int | None, test_set: str) -> str:
+    if n == total == TEST_SET_SIZE.get(test_set):
+        return f"the full {test_set} test set"
+    return f"the first {n:,}" + (f" of {total:,}" if total else "") + f" {test_set} test images"
 
 
 def entry_path(dataset: str, board: str, model_id: str, leaderboard_dir=None) -> Path:
@@ -90,8 +153,8 @@ def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Pa
     (its path, whether it changed)."""
     results, source = read_results(pinned)
     entry = zoo_entry(pinned, zoo_dir)
-    record = figures(results, source, entry.id, entry.dataset)
-    path = entry_path(entry.dataset, record["board"], entry.id, leaderboard_dir)
+    record = entry_record(results, source, entry)
+    path = entry_path(entry.dataset, record["sam_bench"]["board"], entry.id, leaderboard_dir)
     if path.is_file() and files.read_json(path) == record:
         return path, False
     files.write_json(path, record)
@@ -99,29 +162,63 @@ def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Pa
 
 
 def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """A board's entries, each recomputed from the results file it names (its sha256 too) and refused in one line
-    where any figure differs; best first (mean corruption accuracy, then clean accuracy)."""
+    """A board's rows, each entry recomputed from the results file it names (its sha256 too) and refused in one
+    line where any figure differs; best first (mean corruption accuracy, then clean accuracy). A row is the entry's
+    RobustBench fields with sam-bench's beside them, the model's training seed (None: trained elsewhere) and its
+    accuracy per corruption and severity (`accuracy[corruption][severity]`, fractions), all from the results."""
     rows = []
     for path in sorted((boards_dir(leaderboard_dir) / dataset / board).glob("*.json")):
         stated = files.read_json(path)
-        named = results_path(stated["results"]["file"], leaderboard_dir)
+        ours = stated.get("sam_bench") or {}
+        if ours.get("schema") != SCHEMA:
+            raise SamBenchError(
+                f"{path}: not a {SCHEMA} entry (an entry of an earlier layout); add its results again "
+                "(sam-bench leaderboard add)"
+            )
+        named = results_path(ours["results"]["file"], leaderboard_dir)
         if not named.is_file():
-            raise SamBenchError(f"{path}: names {stated['results']['file']}, which is not here")
-        if files.sha256_file(named) != stated["results"]["sha256"]:
+            raise SamBenchError(f"{path}: names {ours['results']['file']}, which is not here")
+        if files.sha256_file(named) != ours["results"]["sha256"]:
             raise SamBenchError(f"{path}: its results file {named} changed since the entry was written (sha256)")
         results = Results.read(named)
-        derived = figures(results, stated["results"], stated["name"], stated["dataset"])
-        if derived != stated:
-            differ = sorted(k for k in derived if derived[k] != stated.get(k))
+        derived = figures(results, ours["results"])
+        theirs = derived.pop("sam_bench")
+        differ = [k for k in FIGURES if derived[k] != stated.get(k)] + [k for k in theirs if theirs[k] != ours.get(k)]
+        if stated.get("eps", "missing") is not None:
+            differ.append("eps")
+        if differ:
             raise SamBenchError(
-                f"{path}: {', '.join(differ)} differ from what its results file's per-image outcomes give; "
+                f"{path}: {', '.join(sorted(differ))} differ from what its results file's per-image outcomes give; "
                 "add the results again (sam-bench leaderboard add)"
             )
-        if derived["board"] != board:
-            raise SamBenchError(f"{path}: measured on {derived['corruption_set']['name']}, not a {board} set")
-        rows.append({**stated, "model_id": path.stem})
+        if theirs["board"] != board:
+            raise SamBenchError(f"{path}: measured on {theirs['corruption_set']['name']}, not a {board} set")
+        found = corruption_outcomes.figures(_evaluation(results, ours["results"]))
+        assert found is not None, "a checked corruptions evaluation has its per-image outcomes"
+        rows.append(
+            {
+                **stated,
+                **ours,
+                "model_id": path.stem,
+                "seed": results.model.seed,
+                "accuracy": found["accuracy"],
+            }
+        )
     rows.sort(key=lambda r: (-float(r["corruptions_acc"]), -float(r["clean_acc"]), r["model_id"]))
     return rows
+
+
+def unaggregated_csv(rows: list[dict]) -> str:
+    """RobustBench's `unaggregated_results.csv` of these rows: two header lines (each corruption five times, in
+    RobustBench's order, then the severities 1-5 under each), then one line per model, its id and its 75
+    accuracies as fractions (as RobustBench's evaluation writes them with pandas)."""
+    columns = [(c, s) for c in catalogue.ROBUSTBENCH_ORDER for s in catalogue.SEVERITIES]
+    lines = [
+        "," + ",".join(c for c, _ in columns),
+        "," + ",".join(str(s) for _, s in columns),
+        *(r["model_id"] + "," + ",".join(repr(r["accuracy"][c][str(s)]) for c, s in columns) for r in rows),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
@@ -150,27 +247,36 @@ def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
 
 
 def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None) -> str:
-    """A board's page: rank, model, clean and mean corruption accuracy, the families, the set and its images, and
-    its plot (`plot`: the PNG's file name beside the page)."""
+    """A board's page: rank, model, the training seed its weights come from, clean and mean corruption accuracy,
+    the families, the set and its images, and its plot (`plot`: the PNG's file name beside the page)."""
     what = _what(board)
     lines = [
         f"# {dataset}: common corruptions ({board})",
         "",
         f"Ranked by the mean accuracy over 15 corruptions at 5 severities of {what}, as RobustBench ranks its "
-        "corruptions board; every figure derived from the per-image outcomes of the results file each row names.",
+        "corruptions board; every figure derived from the per-image outcomes of the results file each row names. "
+        "Each row is one trained model (its training seed; –: trained elsewhere) on the test images it names; its "
+        f"accuracy at each corruption and severity, in RobustBench's layout: [{CSV}]({dataset}/{board}/{CSV}).",
         "",
-        "| rank | model | clean | corruptions (mean of 75) | " + " | ".join(catalogue.FAMILIES) + " | set | images |",
-        "| --- | --- | --- | --- | " + " | ".join("---" for _ in catalogue.FAMILIES) + " | --- | --- |",
+        "| rank | model | seed | clean | corruptions (mean of 75) | "
+        + " | ".join(catalogue.FAMILIES)
+        + " | set | images |",
+        "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in catalogue.FAMILIES) + " | --- | --- |",
     ]
     for rank, row in enumerate(rows, 1):
         families = " | ".join(row["families"].get(f, "-") for f in catalogue.FAMILIES)
         lines.append(
-            f"| {rank} | {row['model_id']} | {row['clean_acc']} | {row['corruptions_acc']} | {families} | "
-            f"{row['corruption_set']['name']} | {row['n_examples']:,} |"
+            f"| {rank} | {row['model_id']} | {seed_text(row['seed'])} | {row['clean_acc']} | {row['corruptions_acc']} "
+            f"| {families} | {row['corruption_set']['name']} | {row['n_examples']:,} |"
         )
     if plot:
         lines += ["", f"![clean vs corrupted accuracy]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def seed_text(seed: int | None) -> str:
+    """A row's training seed as its page shows it ('–' for a model trained elsewhere)."""
+    return "–" if seed is None else str(seed)
 
 
 def _what(board: str) -> str:
@@ -197,6 +303,8 @@ def html(rows: list[dict], dataset: str, board: str, png: bytes | None = None) -
         families=list(catalogue.FAMILIES),
         plot=base64.b64encode(png).decode() if png else None,
         version=__version__,
+        csv=f"{dataset}/{board}/{CSV}",
+        seed_text=seed_text,
     )
 
 
@@ -207,14 +315,16 @@ def boards(leaderboard_dir=None) -> list[tuple[str, str]]:
 
 
 def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
-    """Every corruptions board's page (the bundled sample's rows on a page of their own), each entry checked
-    against its results file first (`checked_rows`): nothing is written where one disagrees."""
+    """Every corruptions board's pages (the bundled sample's rows on a page of their own) and its
+    `unaggregated_results.csv`, each entry checked against its results file first (`checked_rows`): nothing is
+    written where one disagrees."""
     root = boards_dir(leaderboard_dir)
     pages: dict[Path, str | bytes] = {}
     for ds, board in boards(leaderboard_dir):
         if dataset and ds != dataset:
             continue
         rows = checked_rows(ds, board, leaderboard_dir)
+        pages[root / ds / board / CSV] = unaggregated_csv(rows)
         for sample in (False, True):
             shown = [r for r in rows if (r["test_set"] == SAMPLE_TEST_SET) == sample]
             if shown:
@@ -231,7 +341,7 @@ def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
     return list(pages)
 
 
-def check_submittable(model_id: str, leaderboard_dir=None) -> dict:
+def check_submittable(model_id: str, leaderboard_dir=None) -> Path:
     """`leaderboard submit --threat-model corruptions`: the model's entry on the official set's board, refused in one
     line where its only corruptions figures are a generated set's (catalogue.check_submittable: RobustBench ranks
     the official CIFAR-10-C) or where it has none."""
@@ -242,19 +352,73 @@ def check_submittable(model_id: str, leaderboard_dir=None) -> dict:
             f"{model_id} has no corruptions board entry; evaluate it with --threat-model corruptions and "
             "add the results (sam-bench leaderboard add)"
         )
-    official = [files.read_json(p) for p in found if p.parent.name == FOLDERS[0]]
-    if not official:
-        catalogue.check_submittable(files.read_json(found[0])["corruption_set"])
-    catalogue.check_submittable(official[0]["corruption_set"])
-    return official[0]
+    official = [p for p in found if p.parent.name == FOLDERS[0]]
+    chosen = official[0] if official else found[0]
+    catalogue.check_submittable(files.read_json(chosen)["sam_bench"]["corruption_set"])
+    return chosen
 
 
-def refuse_submission(model_id: str, leaderboard_dir=None) -> None:
-    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): refused in one line, a generated set's
-    figures as never RobustBench's (`check_submittable`), the official set's as sent by RobustBench's own
-    instructions."""
-    check_submittable(model_id, leaderboard_dir)
-    raise BadInput(
-        f"{model_id}: its official CIFAR-10-C figures are on the corruptions board; sam-bench writes RobustBench's "
-        "submission for the Linf and L2 boards only: submit corruptions through RobustBench's own instructions"
+def submission_problems(row: dict, entry: ZooEntry) -> list[str]:
+    """Every reason RobustBench's corruptions board would not take this row (an official set's, checked): all of
+    the data set's test images at every corruption and severity, a model trained on its training set, the weights
+    the zoo holds, a paper link."""
+    problems = []
+    full = TEST_SET_SIZE.get(row["dataset"])
+    if (row["n_examples"], row["test_set"]) != (full, row["dataset"]):
+        problems.append(
+            f"measured on {row['n_examples']:,} {row['test_set']} test images; RobustBench's corruptions board takes "
+            f"all {full or 0:,} of {row['dataset']} at every corruption and severity"
+        )
+    if entry.trained_on != row["dataset"] and not entry.is_trained_elsewhere:
+        problems.append(f"the model was trained on {entry.trained_on}, not on the {row['dataset']} training set")
+    if row["weights_sha256"] != entry.weights_sha256:
+        problems.append("the board's figures are for other weights than the zoo entry now holds")
+    if not str(row.get("link", "")).startswith(("http://", "https://")):
+        problems.append("no paper link (an http(s) URL to the paper or report; pass --link)")
+    return problems
+
+
+def submit(
+    model_id: str,
+    leaderboard_dir=None,
+    zoo_dir=None,
+    out_dir=None,
+    paper: dict | None = None,
+    *,
+    data_dir=None,
+    device: str = "cpu",
+    progress=None,
+) -> list[Path]:
+    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): what a RobustBench pull request for
+    its corruptions board holds, written to <out_dir>: `<ModelId>.json` (RobustBench's fields of the entry, for
+    `model_info/<dataset>/corruptions/`) and `unaggregated_results.csv` (RobustBench's header and the model's row,
+    the row its file of that name gains). Refused in one line for a generated set's figures (`check_submittable`)
+    and with every reason RobustBench would not take the row (`submission_problems`); the results file is measured
+    again from the weights first (publication.check_evidence), as for every board."""
+    from sam_bench.leaderboard import publication
+    from sam_bench.zoo import store as zoo
+
+    path = check_submittable(model_id, leaderboard_dir)
+    entry = zoo.find_entry(model_id, zoo_dir)
+    row = next(
+        r for r in checked_rows(path.parent.parent.name, path.parent.name, leaderboard_dir) if r["model_id"] == model_id
     )
+    row.update({k: v for k, v in (paper or {}).items() if v is not None and k in ROBUSTBENCH_KEYS})
+    problems = submission_problems(row, entry)
+    verified = zoo.verify(model_id, zoo_dir)[0]
+    if not verified[1]:
+        problems.append(f"the weights do not verify: {verified[2]}")
+    if problems:
+        raise BadInput(f"{model_id} does not qualify for RobustBench's corruptions board: " + "; ".join(problems))
+    publication.check_evidence(
+        results_path(row["results"]["file"], leaderboard_dir),
+        entry,
+        zoo_dir=zoo_dir,
+        data_dir=data_dir,
+        device=device,
+        progress=progress,
+    )
+    out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
+    files.write_json(out / f"{model_id}.json", {k: row[k] for k in ROBUSTBENCH_KEYS if k in row})
+    files.write_text(out / CSV, unaggregated_csv([row]))
+    return [out / f"{model_id}.json", out / CSV]

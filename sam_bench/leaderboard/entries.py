@@ -277,12 +277,12 @@ def trained_elsewhere_text(entry: ZooEntry) -> str:
     return f"Trained elsewhere, not by sam-bench ({told['description']}; {told['source']}; data: {told['data']})"
 
 
-def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | None = None) -> dict:
-    """The RobustBench fields we know from the zoo entry alone (accuracies come from results), for `board`
-    (default: RobustBench's board of the entry's threat model)."""
-    board = board or budgets.robustbench_board(entry.threat_model)
+def described(entry: ZooEntry) -> dict:
+    """RobustBench's fields that describe a model, from its zoo entry alone (every board's entry opens with them;
+    the budget and the accuracies follow): link, name, authors, additional data, forward passes, data set, venue,
+    architecture."""
     paper = entry.paper or {}
-    info = {
+    return {
         "link": paper.get("link", ""),
         "name": paper.get("name", entry.id),
         "authors": paper.get("authors", ""),
@@ -291,8 +291,14 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
         "dataset": entry.dataset,
         "venue": paper.get("venue") or "N/A",
         "architecture": entry.architecture,
-        "eps": board.eps,
     }
+
+
+def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | None = None) -> dict:
+    """The RobustBench fields we know from the zoo entry alone (accuracies come from results), for `board`
+    (default: RobustBench's board of the entry's threat model)."""
+    board = board or budgets.robustbench_board(entry.threat_model)
+    info = {**described(entry), "eps": board.eps}
     for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
         if previous and key in previous:
             info[key] = previous[key]

@@ -28,25 +28,31 @@ from sam_bench.leaderboard.entries import (
 
 FIX = "restore the entry (e.g. git checkout) or write it again with sam-bench leaderboard add <results file>"
 REFS = ("results_file", "results_sha256")
+SEED = "seed"  # what a checked entry carries for its row (table.rows): the training seed of the weights measured
 
 
-def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=None) -> None:
+def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
     """Every entry of a board (`load_board`'s dicts; `board` its folder) agrees with its evidence, or a one-line
-    SamBenchError."""
+    SamBenchError; the entries, each with the training seed of the weights its evidence measured under SEED (None
+    for a model trained elsewhere)."""
     root = boards_dir(leaderboard_dir)
-    for m in models:
-        check_entry(m, board, str(root / dataset / board / f"{m['model_id']}.json"), leaderboard_dir)
+    return [
+        {**m, SEED: check_entry(m, board, str(root / dataset / board / f"{m['model_id']}.json"), leaderboard_dir)}
+        for m in models
+    ]
 
 
-def check_entry(info: dict, board: str, where: str, leaderboard_dir=None) -> None:
+def check_entry(info: dict, board: str, where: str, leaderboard_dir=None) -> int | None:
     """The entry's figures are the ones its results files' per-image outcomes give (`board`: the folder of the
-    board it is on, 'Linf' or 'Linf-2-255')."""
+    board it is on, 'Linf' or 'Linf-2-255'); the training seed of the weights they measured (None where the results
+    record no training: a model trained elsewhere)."""
     extras = info["sam_bench"]
     evidence = _Evidence(extras, where, leaderboard_dir)
     if extras.get("autoattack"):
         _check_autoattack(info, budgets.board_named(board), evidence)
     for record in extras.get("pgd", []):
         _check_pgd(record, evidence)
+    return next((results.model.seed for results in evidence.read.values()), None)
 
 
 class _Evidence:

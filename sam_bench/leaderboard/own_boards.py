@@ -38,8 +38,20 @@ class OwnBoard(Protocol):
         """Every one of its boards' pages, each entry checked against its results file first."""
         ...
 
-    def refuse_submission(self, model_id: str, leaderboard_dir=None) -> None:
-        """`leaderboard submit --threat-model NAME`: refused in one line (BadInput), saying why and what to do."""
+    def submit(
+        self,
+        model_id: str,
+        leaderboard_dir=None,
+        zoo_dir=None,
+        out_dir=None,
+        paper: dict | None = None,
+        *,
+        data_dir=None,
+        device: str = "cpu",
+        progress=None,
+    ) -> list[Path]:
+        """`leaderboard submit --threat-model NAME`: what RobustBench takes for its board, written to `out_dir` after
+        the evidence is measured again (the files written), or refused in one line (BadInput) saying why."""
         ...
 
 

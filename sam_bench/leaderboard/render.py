@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
-from sam_bench.leaderboard import budgets, evidence, full_reruns, retire
+from sam_bench.leaderboard import budgets, claim_note, evidence, full_reruns, retire
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
@@ -164,10 +164,12 @@ def html(
     retired: list[dict] | None = None,
     other_boards: list[str] | None = None,
     note: SmallBoardsNote | None = None,
+    findings: str | None = None,
 ) -> str:
     """A board's standalone page (`board`: its folder); `other_boards`: the folders of the data set's other
     boards with a page, linked from a small-budget board's; `note`: a RobustBench board's line pointing to the
-    small-budget boards."""
+    small-budget boards; `findings`: the README's findings relative to the page, for a small-budget board's line on
+    what its rows rest on (claim_note)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
@@ -196,6 +198,7 @@ def html(
         plot=base64.b64encode(png).decode() if png else None,
         retired=sorted(retired or [], key=lambda m: m["model_id"]),
         note=None if note is None else {"text": note.text, "links": note.links(dataset)},
+        claim=None if findings is None else {"text": claim_note.TEXT, "href": findings, "link": claim_note.LINK_TEXT},
     )
 
 
@@ -215,8 +218,8 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             + "; add results with sam-bench evaluate <ModelId> ... --leaderboard"
         )
     loaded = {(ds, tm): load_board(ds, tm, root) for ds, tm in found}
-    for (ds, tm), everything in loaded.items():  # every figure recomputed from its results file, before any write
-        evidence.check_board(everything, ds, tm, root)
+    # every figure recomputed from its results file, before any write; each row with the seed its weights trained with
+    loaded = {(ds, tm): evidence.check_board(everything, ds, tm, root) for (ds, tm), everything in loaded.items()}
     loaded = {key: full_reruns.annotate(everything, root) for key, everything in loaded.items()}  # rows show them
     # the real (not sample) boards with a page, every one of the data set's, for the links between them
     with_page = {
@@ -259,10 +262,27 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             note = None if sample else small_boards_note(tm, models, with_page[ds])
             retired_lines = "".join(line + "\n" for line in retire.markdown_lines(retired))
             table = markdown(ds, tm, models, title)
-            # the note's links are relative to the file it goes in: beside the pages, or the readme's folder
-            tables[board_key] = table + _note_lines(note, ds, root, readme) + retired_lines
-            page = html(ds, tm, models, png, sample, other, retired, with_page[ds], note)
-            files.write_text(stem.with_suffix(".md"), table + _note_lines(note, ds, root, root) + retired_lines)
+            claim = claim_note.applies(tm, sample)
+            # the notes' links are relative to the file they go in: beside the pages, or the readme's folder
+            tables[board_key] = (
+                table + _claim_lines(claim, readme) + _note_lines(note, ds, root, readme) + retired_lines
+            )
+            page = html(
+                ds,
+                tm,
+                models,
+                png,
+                sample,
+                other,
+                retired,
+                with_page[ds],
+                note,
+                claim_note.href(root) if claim else None,
+            )
+            files.write_text(
+                stem.with_suffix(".md"),
+                table + _claim_lines(claim, root) + _note_lines(note, ds, root, root) + retired_lines,
+            )
             files.write_text(stem.with_suffix(".html"), page)
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
             written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
@@ -272,6 +292,11 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             tables[f"{ds}/boards"] = boards_list(ds, folders_with_page, root, readme.resolve().parent)
         written.append(update_readme(readme, tables))
     return written
+
+
+def _claim_lines(applies: bool, seen_from) -> str:
+    """The claim's line under a small-budget board's table (claim_note), linked from `seen_from`."""
+    return "\n" + claim_note.markdown(seen_from) + "\n" if applies and seen_from is not None else ""
 
 
 def _note_lines(note: SmallBoardsNote | None, dataset: str, root: Path, seen_from) -> str:

@@ -169,11 +169,13 @@ def submit(
     (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that
     qualifies has its evidence measured again from the weights before anything is written (publication).
     `threat_model`: the board to send (default: the zoo entry's threat model's). A threat model with boards of its
-    own is refused in one line by its board's rule (own_boards.OwnBoard.refuse_submission)."""
-    entry = zoo.find_entry(model_id, zoo_dir)
+    own is submitted by its board's module (own_boards.OwnBoard.submit)."""
     board = own_board(threat_model)
     if board is not None:
-        board.refuse_submission(model_id, leaderboard_dir)
+        return board.submit(
+            model_id, leaderboard_dir, zoo_dir, out_dir, paper, data_dir=data_dir, device=device, progress=progress
+        )
+    entry = zoo.find_entry(model_id, zoo_dir)
     # RobustBench's board of the model's threat model: the small-budget boards are never sent
     path = entry_path(entry.dataset, budgets.robustbench_board(entry.threat_model), model_id, leaderboard_dir)
     if not path.is_file():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sam_bench.leaderboard import full_reruns
 from sam_bench.leaderboard.budgets import board_named
 from sam_bench.leaderboard.entries import aa_version_text, eps_value
+from sam_bench.leaderboard.evidence import SEED
 from sam_bench.stats import inference
 from sam_bench.training import method_table
 
@@ -18,9 +19,12 @@ def threat_model_title(board: str) -> str:
 
 
 def _training_text(m: dict) -> str:
+    """'seed 0, 8 ep., 7.6 min on cpu, 1 pass/step': the training seed of the weights ranked (where the render's
+    evidence check found one: evidence.SEED), then the run's cost."""
+    seed = m.get(SEED)
     cost = m.get("sam_bench", {}).get("training_cost") or {}
     if not cost.get("wall_time_s"):
-        return ""
+        return "" if seed is None else f"seed {seed}"
     seconds = cost["wall_time_s"]
     took = (
         f"{seconds / 3600:.1f} h"
@@ -31,7 +35,8 @@ def _training_text(m: dict) -> str:
     )
     device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
     passes = cost.get("passes_per_step")
-    return f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
+    cost_text = f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
+    return cost_text if seed is None else f"seed {seed}, {cost_text}"
 
 
 def method_paper(m: dict) -> method_table.Paper | None:

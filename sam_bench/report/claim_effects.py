@@ -5,14 +5,16 @@ The rule (docs/reproducing.md, "Which figures a cell shows"):
 
 1. Where the scale fixed a primary test for the claim and the test is judged (two confirmatory seeds of each model
    or more): that test's comparisons over the confirmatory seeds, and its verdict.
-2. Otherwise every budget the claim names: C1 clean accuracy; C2 its four small budgets; C3 the AT model's own
-   budget and clean accuracy. At each budget AutoAttack comes first where every seed of both models has it (its
-   standard version before a custom one), then PGD-10. The verdict is the one pooling every seed (`claims`:
-   PGD-10, the claim's test); AutoAttack's rows stand beside it.
+2. Otherwise every budget the claim names, over every seed: C1 clean accuracy; C2 its four small budgets; C3 the
+   AT model's own budget and clean accuracy. The verdict is the one pooling every seed (`claims`: PGD-10, the
+   claim's test).
+3. At each budget, AutoAttack where every seed of both models has it (its standard version before a custom one),
+   else PGD-10.
+4. An AutoAttack effect carries PGD-10's disagreement with it on the same seeds and images: the check for gradient
+   masking (`masking_check`), flagged where the first model's PGD-10 − AutoAttack gap is significantly larger.
 
 The cells speak for the paper's SAM (rho 0.1) against ST, and for C3 for the AT model its primary test names or else
-the AT model with the most seeds. The effect plot (`effect_plot`) draws the same comparisons, a judged primary
-test's together with the claim's every budget.
+the AT model with the most seeds. The effect plot (`effect_plot`) draws the same effects, with their levels.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 
 from sam_bench.eps import parse_eps
 from sam_bench.recipes.endpoints import Endpoints
-from sam_bench.report import confirmatory
+from sam_bench.report import code_provenance, confirmatory, masking_check
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
 from sam_bench.report.comparison import Comparison, compare
 from sam_bench.report.confirmatory import PrimaryResult
@@ -41,6 +43,7 @@ class Effect:
     measure: tuple  # ("clean",), ("pgd", norm, eps), ("autoattack", norm, eps)
     select: dict = field(default_factory=dict)  # AutoAttack's version and attacks, the first N images
     beside: tuple[str, float] | None = None  # (the AT model, its accuracy over its seeds on this measure)
+    check: masking_check.Check | None = None  # an AutoAttack effect's PGD-10 check, on its very seeds and images
 
 
 @dataclass
@@ -76,20 +79,26 @@ def primary_of(folder: Folder, claim: str) -> PrimaryResult | None:
 
 
 def primary_effects(folder: Folder, result: PrimaryResult) -> list[Effect]:
-    """A judged primary test's comparisons as effects (C3's second one: clean, on the test's images)."""
+    """A judged primary test's comparisons as effects (C3's second one: clean, on the test's images); an
+    AutoAttack test of one SAM against ST with its check on the same confirmatory seeds and images."""
     test = result.test
     measures = [(test.measure(), test.select())]
     if test.models is not None:
         measures.append((("clean",), {"images": test.images}))
     beside = _at_model(folder) if result.claim == "C2" else None
-    return [
+    found = [
         Effect(c, measure, select, _beside(beside, measure, select))
         for c, (measure, select) in zip(result.comparisons, measures)
     ]
+    if test.attack == "autoattack" and test.models is None and found:
+        counted = code_provenance.split(folder.records, folder.plan)[0]
+        first, second = ([r for r in counted if r.name == name] for name in (result.configuration, "ST"))
+        found[0].check = _check(first, second, found[0])
+    return found
 
 
 def every_budget(folder: Folder, claim: str) -> list[Effect]:
-    """The claim's every budget over every seed, AutoAttack before PGD-10 where every seed of both has it."""
+    """The claim's every budget over every seed: AutoAttack where every seed of both has it, else PGD-10."""
     grouped = models(folder.records)
     st, _, _ = claimed(grouped)
     sam = grouped.get(HEADLINE_SAM)
@@ -100,8 +109,7 @@ def every_budget(folder: Folder, claim: str) -> list[Effect]:
         found.append(_effect(sam, st, ("clean",), margin=C1_MARGIN))
     elif claim == "C2":
         at = _at_model(folder)
-        for norm, eps in C2_BUDGETS:
-            found += [_autoattack(sam, st, norm, eps), _effect(sam, st, ("pgd", norm, eps))]
+        found += [_autoattack(sam, st, norm, eps) or _effect(sam, st, ("pgd", norm, eps)) for norm, eps in C2_BUDGETS]
         for e in found:
             if e is not None:
                 e.beside = _beside(at, e.measure, e.select)
@@ -111,8 +119,7 @@ def every_budget(folder: Folder, claim: str) -> list[Effect]:
             return []
         norm, eps = at[0].config.attack_norm, at[0].config.attack_eps
         found += [
-            _autoattack(at, sam, norm, eps),
-            _effect(at, sam, ("pgd", norm, eps)),
+            _autoattack(at, sam, norm, eps) or _effect(at, sam, ("pgd", norm, eps)),
             _effect(sam, at, ("clean",)),
         ]
     return [e for e in found if e is not None and e.comparison.difference is not None]
@@ -161,8 +168,17 @@ def _autoattack(first: list[RunRecord], second: list[RunRecord], norm: str, eps:
             label = f"AutoAttack ({kind}) {norm} {eps}"
             c = compare(first, second, ("autoattack", norm, eps), label=label, **select)
             if c is not None:
-                return Effect(c, ("autoattack", norm, eps), select)
+                effect = Effect(c, ("autoattack", norm, eps), select)
+                effect.check = _check(first, second, effect)
+                return effect
     return None
+
+
+def _check(first: list[RunRecord], second: list[RunRecord], effect: Effect) -> masking_check.Check | None:
+    """PGD-10 against the AutoAttack of `effect` on its seeds and images (None unless every seed pair has both)."""
+    _, norm, eps = effect.measure
+    found = masking_check.check(first, second, norm, eps, **effect.select)
+    return found if found is not None and found.seeds == effect.comparison.seeds else None
 
 
 def _beside(at: list[RunRecord] | None, measure: tuple, select: dict) -> tuple[str, float] | None:
@@ -172,15 +188,6 @@ def _beside(at: list[RunRecord] | None, measure: tuple, select: dict) -> tuple[s
     found = [evaluation(r, *measure, **select) for r in at]
     accuracies = [ev.robust_acc for ev in found if ev is not None]
     return (at[0].name, statistics.fmean(accuracies)) if accuracies else None
-
-
-def drawn(folder: Folder, claim: str) -> list[tuple[Effect, bool]]:
-    """Every effect of the claim at this scale, each with whether it is a primary test's: a judged primary test's
-    comparisons, then the claim's every budget over every seed, less the measures the primary test already shows."""
-    primary = primary_of(folder, claim)
-    first = primary_effects(folder, primary) if primary is not None and primary.verdict is not None else []
-    taken = {e.measure for e in first}
-    return [(e, True) for e in first] + [(e, False) for e in every_budget(folder, claim) if e.measure not in taken]
 
 
 def signs_differ(found: dict[str, list[Effect]]) -> tuple[list[str], list[str]] | None:

@@ -17,11 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from sam_bench.evaluation import attack_table, outcomes
+from sam_bench.evaluation import attack_table
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest
-from sam_bench.report import code_provenance
+from sam_bench.report import code_provenance, masking_check
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
 from sam_bench.report.comparison import Comparison, compare, judge
 from sam_bench.report.records import evaluation, models
@@ -216,12 +214,12 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         budgets.append((c3.norm, str(c3.eps)))
     for name, group in grouped.items():
         for norm, eps in budgets:
-            gap = _gap(group[0], norm, eps, version="standard")
+            gap = masking_check.gap(group[0], norm, eps, version="standard")
             if gap is None:
                 continue
             vs_st: mixed_model.SeedsAndImages | None = None
             if group is not st and any(group is sam for sam in sams):
-                st_gap = _gap(st[0], norm, eps, version="standard")
+                st_gap = masking_check.gap(st[0], norm, eps, version="standard")
                 if st_gap is not None and len(st_gap) == len(gap):
                     vs_st = mixed_model.over_images(gap - st_gap)
             rows.append(
@@ -231,26 +229,18 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     if primary is not None and attack_table.has_versions(primary.attack):
         norm, eps = str(primary.norm), str(primary.eps)
         select = {"version": primary.version, "attacks": primary.attacks}
-        st_by_seed = {r.seed: r for r in st}
-        for sam in sams:
-            gaps = []
-            for r in sam:  # seed s of SAM against seed s of ST, on the same images
-                other = st_by_seed.get(r.seed)
-                a = _gap(r, norm, eps, **select)
-                b = None if other is None else _gap(other, norm, eps, **select)
-                if a is not None and b is not None and len(a) == len(b):
-                    gaps.append((a, b))
-            if len(gaps) >= 2:
-                sam_gaps, st_gaps = np.array([a for a, _ in gaps]), np.array([b for _, b in gaps])
+        for sam in sams:  # seed s of SAM against seed s of ST, on the same images, every seed with both
+            found = masking_check.check(sam, st, norm, eps, **select)
+            if found is not None and found.seeds >= 2:
                 attack = f"{norm} {eps}, " + " + ".join(a.upper() for a in primary.attacks or ())
                 # ST's own gap over the same seeds first, so the difference beside SAM's reads against it
-                rows.append((f"ST, {len(gaps)} seeds", attack, mixed_model.seeds_and_images(st_gaps), None))
+                rows.append((f"ST, {found.seeds} seeds", attack, found.second_gap, None))
                 rows.append(
                     (
-                        f"{sam[0].name}, {len(gaps)} seeds (each against ST's same seed)",
+                        f"{sam[0].name}, {found.seeds} seeds (each against ST's same seed)",
                         attack,
-                        mixed_model.seeds_and_images(sam_gaps),
-                        mixed_model.method_difference(sam_gaps, st_gaps),
+                        found.first_gap,
+                        found.difference,
                     )
                 )
     if not rows:
@@ -286,18 +276,6 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "",
     ]
     return lines
-
-
-def _gap(record: RunRecord, norm: str, eps: str, **select) -> np.ndarray | None:
-    """Per image: PGD-10 correct minus AutoAttack correct, on the images the AutoAttack covered."""
-    aa = evaluation(record, "autoattack", norm, eps, **select)
-    if aa is None or not aa.outcomes:
-        return None
-    pgd = evaluation(record, "pgd", norm, eps, images=aa.n_examples)
-    if pgd is None or not pgd.outcomes:
-        return None
-    a, b = outcomes.aligned(pgd.outcomes, aa.outcomes)
-    return a.astype(float) - b.astype(float)
 
 
 def _points(c: Comparison, unit: str = "") -> str:

@@ -1,12 +1,13 @@
-"""The README's front figure: SAM's effect (SAM − ST) and AT's (AT − SAM, C3) in accuracy points with their 95%
-intervals, per measure and per scale, where a reader sees at once how large each effect is and whether its interval
-leaves zero.
+"""The README's front figure: each effect a cell of the findings shows (SAM − ST; for C3 AT − SAM robust and SAM − AT
+clean) in accuracy points with its 95% interval, beside the levels it is the difference of: both models' accuracies
+and, for C2, the AT model's on the same measure. A reader sees at once how large each effect is, whether its
+interval leaves zero, and of what: ST and SAM at a few percent where AT sits at half.
 
-Its points are the comparisons `claim_effects.drawn` gives each claim at each scale of the paper's grid: a decided
-primary test's (marked), then the claim's every budget over every seed (clean accuracy for C1; C2's four small
-budgets, AutoAttack wherever every seed of both models has it and PGD-10; C3 the AT model's own budget). An
-interval is over training seeds and test images with two seeds or more; with one seed it is over the test images
-only (a hollow marker: two trained models, not yet two methods).
+Its rows are exactly the effects `claim_effects.shown` gives each claim's cell at each scale of the paper's grid,
+chosen by the same rule: a decided primary test's (a star), else the claim's every budget over every seed, AutoAttack
+where every seed of both models has it, else PGD-10. An interval is over training seeds and test images with two
+seeds or more; with one seed it is over the test images only (a hollow marker: two trained models, not yet two
+methods). A row whose check for gradient masking is flagged says so (⚠).
 """
 
 from __future__ import annotations
@@ -17,17 +18,28 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.report import claim_effects
 from sam_bench.report.folder import Folder
+from sam_bench.report.records import models
+from sam_bench.training import method_table
 
 NAME = "effects.png"
 PANELS = {
     "SAM − ST: clean accuracy (C1) and the small budgets (C2)": ("C1", "C2"),
-    "AT − SAM at the AT model's own budget (C3)": ("C3",),
+    "C3: AT − SAM at AT's own budget; SAM − AT clean": ("C3",),
 }
 
 
 @dataclass(frozen=True)
+class Level:
+    """One model's accuracy on the measure of an effect, mean over the seeds the effect pairs (percent)."""
+
+    model: str  # 'ST', 'SAM-0.1', 'AT-Linf-8'
+    method: str  # its method's name in the method table: its colour and label on the plot
+    accuracy: float
+
+
+@dataclass(frozen=True)
 class Point:
-    """One effect on the plot, in accuracy points."""
+    """One effect on the plot, in accuracy points, with its levels."""
 
     scale: str
     claim: str
@@ -38,19 +50,24 @@ class Point:
     high: float
     seeds: int
     primary: bool  # a primary test fixed before its seeds trained
+    levels: tuple[Level, ...] = ()  # the second model, the first (the effect is first − second), the AT model beside
+    masking: bool = False  # its check for gradient masking is flagged
 
 
 def points(loaded: list[Folder]) -> list[Point]:
-    """Every effect the figure draws, the largest scale first: C1's and C2's SAM − ST, C3's AT − SAM on the AT
-    model's own budget (its clean comparison, the other way round, is left to the table)."""
+    """Every effect the findings' cells show, the largest scale first, each with its levels."""
     found = []
     for folder in loaded:
+        methods = {name: group[0].method for name, group in models(folder.records).items()}
         for claim in ("C1", "C2", "C3"):
-            for effect, primary in claim_effects.drawn(folder, claim):
+            shown = claim_effects.shown(folder, claim)
+            for effect in shown.effects:
                 c = effect.comparison
-                if claim == "C3" and effect.measure == ("clean",):
-                    continue
                 difference, low, high = c.interval()
+                assert c.first_level is not None and c.second_level is not None, "a shown effect is tested"
+                levels = [(c.second, c.second_level), (c.first, c.first_level)]
+                if effect.beside is not None:
+                    levels.append(effect.beside)
                 found.append(
                     Point(
                         folder.plan["scale"],
@@ -61,14 +78,16 @@ def points(loaded: list[Folder]) -> list[Point]:
                         100 * low,
                         100 * high,
                         c.seeds,
-                        primary,
+                        shown.primary,
+                        tuple(Level(name, methods.get(name, ""), 100 * level) for name, level in levels),
+                        effect.check is not None and effect.check.flagged,
                     )
                 )
     return found
 
 
 def draw(found: list[Point], out: Path) -> Path | None:
-    """Draw these effects into `out` (a .png); None where there is none."""
+    """Draw these effects and their levels into `out` (a .png); None where there is none."""
     if not found:
         return None
     import matplotlib
@@ -76,46 +95,80 @@ def draw(found: list[Point], out: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scales = list(dict.fromkeys(p.scale for p in found))
-    colours = {scale: plt.get_cmap("tab10")(i) for i, scale in enumerate(scales)}
     rows = {title: [p for p in found if p.claim in claims] for title, claims in PANELS.items()}
     rows = {title: shown for title, shown in rows.items() if shown}
-    height = 1.8 + 0.3 * sum(len(r) + 2 for r in rows.values())
-    fig, axes = plt.subplots(
-        len(rows), 1, figsize=(11, height), squeeze=False, height_ratios=[len(r) + 1 for r in rows.values()]
+    height = 2.2 + 0.32 * sum(len(r) + 2.5 for r in rows.values())
+    fig = plt.figure(figsize=(15, height))
+    grid = fig.add_gridspec(
+        len(rows), 2, width_ratios=[1, 1.2], height_ratios=[len(r) + 1 for r in rows.values()], wspace=0.06
     )
-    for ax, (title, shown) in zip(axes[:, 0], rows.items()):
-        _panel(ax, title, shown, colours)
+    for i, (title, shown) in enumerate(rows.items()):
+        levels_ax = fig.add_subplot(grid[i, 0])
+        effects_ax = fig.add_subplot(grid[i, 1], sharey=levels_ax)
+        _levels(levels_ax, shown)
+        _effects(effects_ax, shown)
+        levels_ax.set_title("levels: each model's accuracy", fontsize=10)
+        effects_ax.set_title(title, fontsize=10)
+    methods = list(dict.fromkeys(level.method for p in found for level in p.levels))
     handles = [
-        plt.Line2D(
-            [],
-            [],
-            marker="*",
-            linestyle="",
-            color="black",
-            markersize=12,
-            label="primary test (fixed before its seeds)",
-        ),
-        plt.Line2D([], [], marker="o", linestyle="", color="black", label="every seed, two or more (seeds and images)"),
+        plt.Line2D([], [], marker="*", linestyle="", color="black", markersize=12, label="primary test (fixed first)"),
+        plt.Line2D([], [], marker="o", linestyle="", color="black", label="two seeds or more (seeds and images)"),
         plt.Line2D(
             [], [], marker="o", linestyle="", color="black", markerfacecolor="white", label="one seed (images only)"
         ),
-        *[plt.Line2D([], [], color=colours[s], linewidth=3, label=f"scale {s}") for s in scales],
+        *[
+            plt.Line2D(
+                [], [], marker="o", linestyle="", color=method_table.colour(m), label=f"level: {method_table.label(m)}"
+            )
+            for m in methods
+        ],
     ]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(
-        "Effects in accuracy points with 95% intervals, CIFAR-10: SAM (rho 0.1) against ST, AT against SAM", fontsize=11
+        "CIFAR-10: SAM (rho 0.1) against ST, AT against SAM. Left, the accuracies; right, their difference "
+        "in accuracy points with its 95% interval",
+        fontsize=11,
     )
-    fig.subplots_adjust(left=0.4, right=0.97, top=1 - 1.0 / height, bottom=1.3 / height, hspace=0.9 / len(rows))
+    fig.subplots_adjust(left=0.27, right=0.78, top=1 - 1.0 / height, bottom=1.4 / height, hspace=0.7 / len(rows))
     files.write_figure(out, fig, dpi=110)
     plt.close(fig)
     return out
 
 
-def _panel(ax, title: str, shown: list[Point], colours: dict) -> None:
-    labels = []
+def _label(p: Point) -> str:
+    seeds = f"{p.seeds} seed{'s' if p.seeds != 1 else ''}"
+    versus = f" ({p.versus})" if p.claim == "C3" else ""
+    return f"{p.scale} · {p.measure}{versus} · {seeds}"
+
+
+def _scale_lines(ax, shown: list[Point]) -> None:
+    """A thin line between the rows of one scale and the next."""
+    for y in range(1, len(shown)):
+        if shown[y].scale != shown[y - 1].scale:
+            ax.axhline(y - 0.5, color="grey", linewidth=0.6, alpha=0.6)
+
+
+def _levels(ax, shown: list[Point]) -> None:
+    """Each row's models at their accuracies on one 0-100% axis, coloured by method, joined by a grey line from the
+    second to the first (the effect's span)."""
     for y, p in enumerate(shown):
-        colour = colours[p.scale]
+        pair = [level.accuracy for level in p.levels[:2]]
+        ax.plot(pair, [y, y], color="grey", linewidth=1, zorder=1)
+        for level in p.levels:
+            ax.scatter(level.accuracy, y, color=method_table.colour(level.method), s=28, zorder=3, edgecolors="black")
+    ax.set_yticks(range(len(shown)))
+    ax.set_yticklabels([_label(p) for p in shown], fontsize=8)
+    ax.set_ylim(len(shown) - 0.5, -0.5)
+    ax.set_xlim(-2, 102)
+    ax.set_xlabel("accuracy (%), mean over the seeds paired")
+    ax.grid(axis="x", alpha=0.3)
+    _scale_lines(ax, shown)
+
+
+def _effects(ax, shown: list[Point]) -> None:
+    """Each row's effect with its interval, and its levels in numbers at the right."""
+    colour = "#333333"
+    for y, p in enumerate(shown):
         ax.errorbar(
             p.difference,
             y,
@@ -127,12 +180,12 @@ def _panel(ax, title: str, shown: list[Point], colours: dict) -> None:
             capsize=3,
             linestyle="",
         )
-        seeds = f"{p.seeds} seed{'s' if p.seeds != 1 else ''}"
-        labels.append(f"{p.scale} · {p.measure} · {seeds}")
+        second, first, *beside = p.levels
+        text = f"{second.model} {second.accuracy:.2f}% → {first.model} {first.accuracy:.2f}%"
+        text += "".join(f" · {b.model} {b.accuracy:.2f}%" for b in beside) + (" ⚠ masking" if p.masking else "")
+        ax.annotate(text, (1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=7.5)
     ax.axvline(0.0, color="black", linewidth=1)
-    ax.set_yticks(range(len(shown)))
-    ax.set_yticklabels(labels, fontsize=8)
-    ax.set_ylim(len(shown) - 0.5, -0.5)
+    _scale_lines(ax, shown)
+    ax.tick_params(axis="y", left=False, labelleft=False)
     ax.set_xlabel("effect (accuracy points; 0: no difference)")
-    ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)

@@ -8,8 +8,9 @@ for the paper's SAM (rho 0.1) against ST, or AT against it for C3, the verdict a
 `claim_effects` picks, both models' accuracies and the effect with its 95% interval. A line before it says what the
 primary tests decided and what waits for seeds not yet trained; lines after it give each scale's scope and each
 measure whose effect changes sign between scales, then each scale's extension tests (questions beyond the paper,
-fixed before their data: `extension_tests.judged`), decided ones in words. The front figure (`effect_plot`: every
-effect with its interval) is drawn beside the reproductions with it.
+fixed before their data: `extension_tests.judged`), decided ones in words. The front figure (`effect_plot`: the
+cells' effects with their intervals, beside the levels they are the difference of) is drawn beside the reproductions
+with it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.recipes.plan_entry import plan_entries
-from sam_bench.report import claim_effects, code_provenance, confirmatory, effect_plot, extension_tests
+from sam_bench.report import claim_effects, code_provenance, confirmatory, effect_plot, extension_tests, masking_check
 from sam_bench.report.claims import C1_MARGIN, cost_of
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import models
@@ -60,19 +61,32 @@ def table(loaded: list[Folder]) -> str:
     lines = [head, "|---|" + "---|" * len(loaded)]
     for claim, sentence in PLAIN.items():
         lines.append(f"| **{claim}**: {sentence} | " + " | ".join(_cell(f, claim) for f in loaded) + " |")
-    note = (
-        f"Each cell: the verdict for {HEADLINE_SAM} (the paper's rho) and, for each measure, the two models' "
-        "accuracies (mean over their seeds, on the same test images) and the effect in accuracy points with its 95% "
-        "interval over training seeds and test images: SAM − ST (C3: AT − SAM robust, SAM − AT clean); beside C2's, "
-        "the AT model's accuracy on the same measure. Which measures a cell shows follows one rule "
-        "([docs/reproducing.md](docs/reproducing.md#which-figures-a-cell-shows)): a primary test, fixed in the "
-        "recipe before its seeds trained, where it is decided; otherwise every budget of the claim over every seed, "
-        "AutoAttack (AA) before PGD-10 where every seed has both, the verdict PGD-10's. C4: the cost per step with "
-        "its interval."
-    )
     return "\n".join(
-        [_decided(loaded), "", *lines, "", note, "", *_scope(loaded), *_sign_changes(loaded), *_extensions(loaded)]
+        [_decided(loaded), "", *lines, "", NOTE, "", *_scope(loaded), *_sign_changes(loaded), *_extensions(loaded)]
     )
+
+
+# How to read a cell, and the rule that picks its measures (claim_effects), in short sentences
+NOTE = " ".join(
+    [
+        f"Each cell gives the verdict for {HEADLINE_SAM}, the paper's rho.",
+        "Each line under it is one measure: the two models' accuracies, each the mean over their seeds on the "
+        "same test images.",
+        "Then the effect in accuracy points, with its 95% interval over seeds and images.",
+        "The effect is SAM − ST; for C3 it is AT − SAM robust and SAM − AT clean.",
+        "Beside C2's, the AT model's accuracy on the same measure. C4: the cost per step with its interval.",
+        "Which measures a cell shows follows four rules "
+        "([docs/reproducing.md](docs/reproducing.md#which-figures-a-cell-shows)).",
+        "1. A primary test fixed before its seeds trained, once decided, shows its measure over its fresh seeds, "
+        "and its verdict.",
+        "2. Otherwise the cell shows every budget of the claim over every seed, with the verdict that pools them "
+        "(PGD-10, the claim's test).",
+        "3. At each budget it shows AutoAttack (AA) where every seed of both models has it, else PGD-10.",
+        "4. Under an AA effect, PGD-10 minus AA on the same seeds and images gives each model's gap: the check "
+        "for gradient masking.",
+        "⚠ marks a model whose gap is significantly larger than the other's: its PGD-10 gain would be overstated.",
+    ]
+)
 
 
 def _scale_title(folder: Folder) -> str:
@@ -123,7 +137,7 @@ def _sign_changes(loaded: list[Folder]) -> list[str]:
     for claim in ("C1", "C2", "C3"):
         by_measure: dict[tuple, dict[str, list[claim_effects.Effect]]] = {}
         for folder in loaded:
-            for effect, _ in claim_effects.drawn(folder, claim):
+            for effect in claim_effects.shown(folder, claim).effects:
                 by_measure.setdefault(effect.measure, {}).setdefault(folder.plan["scale"], []).append(effect)
         for found in by_measure.values():
             split = claim_effects.signs_differ(found)
@@ -178,7 +192,20 @@ def _effect(effect: claim_effects.Effect) -> str:
     text = f"{claim_effects.short_label(c.measure)}: {c.levels()}, {effect_text}"
     if effect.beside is not None:
         text += f"; {effect.beside[0]} {100 * effect.beside[1]:.2f}%"
+    if effect.check is not None:
+        text += "<br>" + _check(effect.check)
     return text
+
+
+def _check(check: masking_check.Check) -> str:
+    """'⚠ PGD-10 − AA: ST +2.73, SAM-0.1 +3.95; SAM-0.1's gap larger by +1.21 [+0.63, +1.80] (gradient masking
+    suspected)', or the same without the mark and 'not significantly'."""
+    low, high = check.difference.interval()
+    difference = f"{100 * check.difference.estimate:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+    gaps = f"{check.second} {100 * check.second_gap.estimate:+.2f}, {check.first} {100 * check.first_gap.estimate:+.2f}"
+    if check.flagged:
+        return f"⚠ PGD-10 − AA: {gaps}; {check.first}'s gap larger by {difference} (gradient masking suspected)"
+    return f"PGD-10 − AA: {gaps}; {check.first}'s gap − {check.second}'s {difference} (not significantly larger)"
 
 
 def _cost(folder: Folder, verdict: dict) -> str:
@@ -265,7 +292,13 @@ def _in_words(result, effects: list[claim_effects.Effect]) -> str:
         parts.append(
             f"{c.first} is {abs(d):.2f} points {interval} {'above' if d >= 0 else 'below'} {c.second} {where}, {level}"
         )
-    return " and ".join(parts) + f" ({result.claim} {result.verdict})"
+    warnings = [
+        f"; ⚠ gradient masking suspected: {e.check.first}'s PGD-10 − AA gap exceeds {e.check.second}'s on the same "
+        f"seeds and images, so PGD-10 would overstate its gain"
+        for e in effects
+        if e.check is not None and e.check.flagged
+    ]
+    return " and ".join(parts) + f" ({result.claim} {result.verdict}{''.join(warnings)})"
 
 
 def holds_markers(readme: str | Path) -> bool:

@@ -1,0 +1,74 @@
+"""PGD-10 against AutoAttack on the same test images: the check for gradient masking of one comparison of two
+models, over the seeds it pairs.
+
+Per image, a model's gap is PGD-10 correct minus AutoAttack correct, on the images the AutoAttack covered: what
+AutoAttack finds that PGD-10 missed. Seed s of the first model is paired with seed s of the second, as the
+comparison pairs them; the check gives each model's gap and the first's minus the second's. Where that difference
+is significantly above zero (one-sided p < 0.05), the first model's PGD-10 accuracy rests partly on examples
+PGD-10 fails to find, so a PGD-10 gain of it over the second would be overstated: the check is flagged. The
+report's confirmatory section and the README's cells (`claim_effects`) both ask this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sam_bench.evaluation import outcomes
+from sam_bench.report.records import evaluation
+from sam_bench.report.run_record import RunRecord
+from sam_bench.stats import inference, mixed_model
+
+
+@dataclass(frozen=True)
+class Check:
+    """The gaps of two models over the seeds both have them on, and the first's minus the second's."""
+
+    first: str
+    second: str
+    seeds: int
+    first_gap: mixed_model.SeedsAndImages
+    second_gap: mixed_model.SeedsAndImages
+    difference: mixed_model.SeedsAndImages
+
+    @property
+    def flagged(self) -> bool:
+        """The first model's gap significantly larger than the second's: gradient masking suspected."""
+        return self.difference.p_value(0.0, "greater") < inference.ALPHA
+
+
+def gap(record: RunRecord, norm: str, eps: str, **select) -> np.ndarray | None:
+    """Per image: PGD-10 correct minus AutoAttack correct, on the images the AutoAttack (`select`: its version and
+    attacks) covered; None where either evaluation or its per-image outcomes are missing."""
+    aa = evaluation(record, "autoattack", norm, eps, **select)
+    if aa is None or not aa.outcomes:
+        return None
+    pgd = evaluation(record, "pgd", norm, eps, images=aa.n_examples)
+    if pgd is None or not pgd.outcomes:
+        return None
+    a, b = outcomes.aligned(pgd.outcomes, aa.outcomes)
+    return a.astype(float) - b.astype(float)
+
+
+def check(firsts: list[RunRecord], seconds: list[RunRecord], norm: str, eps: str, **select) -> Check | None:
+    """The check over every seed of `firsts` whose seed of `seconds` has both evaluations on the same images (over
+    the images alone with one such seed, over seeds and images with two or more); None where no seed has."""
+    by_seed = {r.seed: r for r in seconds}
+    pairs = []
+    for r in firsts:
+        other = by_seed.get(r.seed)
+        a = gap(r, norm, eps, **select)
+        b = None if other is None else gap(other, norm, eps, **select)
+        if a is not None and b is not None and len(a) == len(b):
+            pairs.append((a, b))
+    if not pairs:
+        return None
+    first, second = np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])
+    if len(pairs) == 1:
+        gaps = (mixed_model.over_images(first[0]), mixed_model.over_images(second[0]))
+        difference = mixed_model.over_images(first[0] - second[0])
+    else:
+        gaps = (mixed_model.seeds_and_images(first), mixed_model.seeds_and_images(second))
+        difference = mixed_model.method_difference(first, second)
+    return Check(firsts[0].name, seconds[0].name, len(pairs), *gaps, difference)
