@@ -86,3 +86,22 @@ def test_the_papers_methods_and_the_sam_family_are_read_from_the_table():
     assert not method_table.is_sam_family("sam-at")
     # C4's expected ratios: ST 1, SAM 2, PGD-10 AT 11 passes per step
     assert [method_table.passes_per_step(m, 10) for m in method_table.PAPER_METHODS] == [1, 2, 11]
+
+
+def test_a_norm_added_to_the_threat_models_reaches_no_method_that_does_not_name_it(monkeypatch):
+    """An L1 ball in the threat-model table alone: AT and TRADES (whose steps know Linf and L2) refuse to train in
+    it, rather than attack in another ball without a word; a method whose record names it takes it."""
+    from dataclasses import replace
+
+    from sam_bench import threat_models
+
+    l1 = replace(threat_models.TABLE["L2"], name="L1", norm="L1", small_budgets=())
+    monkeypatch.setitem(threat_models.TABLE, "L1", l1)
+    for method in ("at", "trades", "awp-trades", "sam-at", "fgsm-rs"):
+        with pytest.raises(BadInput, match=f"{method} attacks in .*; --attack-norm L1 is not supported$"):
+            TrainConfig(method=method, attack_norm="L1", attack_eps="1").validate()
+    taught = replace(method_table.TABLE["at"], norms=("Linf", "L2", "L1"))
+    monkeypatch.setitem(method_table.TABLE, "at", taught)
+    assert TrainConfig(method="at", attack_norm="L1", attack_eps="1").validate().attack_norm == "L1"
+    with pytest.raises(ValueError, match="names the norms it attacks in"):
+        replace(method_table.TABLE["at"], norms=())

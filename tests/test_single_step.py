@@ -44,7 +44,7 @@ def test_defaults_and_recorded_hyperparameters():
 
 
 def test_bad_settings_are_one_clear_error():
-    with pytest.raises(BadInput, match="defined for Linf"):
+    with pytest.raises(BadInput, match="n-fgsm attacks in Linf; --attack-norm L2 is not supported: use at or "):
         TrainConfig(method="n-fgsm", attack_norm="L2", attack_eps="0.5").validate()
     with pytest.raises(BadInput, match="one attack step"):
         TrainConfig(method="fgsm-rs", attack_steps=3).validate()

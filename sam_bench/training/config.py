@@ -174,12 +174,13 @@ class TrainConfig:
             if not self.arch.startswith("timm:"):
                 raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {self.arch} takes --width only")
             self.arch_kwargs = dict(self.arch_kwargs) or None
+        if record.attack is not None and self.attack_norm not in record.norms:
+            others = [m.name for m in table.TABLE.values() if self.attack_norm in m.norms]
+            raise BadInput(
+                f"{self.method} attacks in {' or '.join(record.norms)}; --attack-norm {self.attack_norm} is not "
+                "supported" + (f": use {' or '.join(others)} for {self.attack_norm}" if others else "")
+            )
         if record.single_step is not None:
-            if self.attack_norm != "Linf":
-                raise BadInput(
-                    f"{self.method} is defined for Linf (a signed-gradient step); --attack-norm {self.attack_norm} "
-                    "is not supported: use at or sam-at for L2"
-                )
             if self.attack_steps == DEFAULT_ATTACK_STEPS:  # the PGD default: a single-step method takes one
                 self.attack_steps = 1
             if self.attack_steps != 1:

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 
 from sam_bench.errors import BadInput
 
+# The norms of the attacks methods train on: PGD's steps and projections (Linf's signed gradient, L2's normalised
+# one); a single-step method's signed-gradient step is defined for Linf alone
+PGD_NORMS = ("Linf", "L2")
+SIGNED_STEP_NORMS = ("Linf",)
+
 
 @dataclass(frozen=True)
 class SingleStepRule:
@@ -52,6 +57,9 @@ class Method:
     help: str  # a phrase for `train --method`'s help
     sam: bool = False  # two passes: SAM's ascent, then the descent at the perturbed weights
     attack: str | None = None  # the examples it trains on: None (clean), "pgd" or "single-step"
+    # The norms its attack is defined in (its step and projection, attacks/pgd.py and trades.py): a threat model
+    # added to the tables reaches a method only where its record names it here
+    norms: tuple[str, ...] = ()
     single_step: SingleStepRule | None = None
     default_rho: float | None = None
     passes: int | None = None  # a method with a step of its own (training.methods.STEPS): its passes per step
@@ -69,6 +77,8 @@ class Method:
     def __post_init__(self):
         if self.sam != (self.default_rho is not None):
             raise ValueError(f"method {self.name}: a SAM method has a default rho, and only a SAM method")
+        if (self.attack is not None) != bool(self.norms):
+            raise ValueError(f"method {self.name}: a method that attacks names the norms it attacks in, and only it")
         if (self.attack == "single-step") != (self.single_step is not None):
             raise ValueError(f"method {self.name}: a single-step method has its rule, and only it")
         if self.default_beta is not None and self.attack != "pgd":
@@ -131,6 +141,7 @@ TABLE: dict[str, Method] = {
             "AT",
             "PGD adversarial training",
             attack="pgd",
+            norms=PGD_NORMS,
             paper=Paper("Madry et al. 2018", "https://arxiv.org/abs/1706.06083"),
             label="AT",
             colour="tab:green",
@@ -144,6 +155,7 @@ TABLE: dict[str, Method] = {
             "SAM on PGD examples",
             sam=True,
             attack="pgd",
+            norms=PGD_NORMS,
             default_rho=0.05,
             label="SAM-AT",
             colour="tab:red",
@@ -157,6 +169,7 @@ TABLE: dict[str, Method] = {
             "single-step AT, random start and step 1.25 eps, projected",
             attack="single-step",
             single_step=SingleStepRule(noise=1.0, step=1.25, projected=True),
+            norms=SIGNED_STEP_NORMS,
             label="FGSM-RS",
             colour="tab:purple",
             paper=Paper("Wong et al. 2020", "https://arxiv.org/abs/2001.03994"),
@@ -169,6 +182,7 @@ TABLE: dict[str, Method] = {
             "single-step AT, noise 2 eps and step eps, not projected",
             attack="single-step",
             single_step=SingleStepRule(noise=2.0, step=1.0, projected=False),
+            norms=SIGNED_STEP_NORMS,
             label="N-FGSM",
             colour="tab:brown",
             paper=Paper("de Jorge et al. 2022", "https://arxiv.org/abs/2202.01181"),
@@ -181,6 +195,7 @@ TABLE: dict[str, Method] = {
             "single-step AT, no start, step eps",
             attack="single-step",
             single_step=SingleStepRule(noise=0.0, step=1.0, projected=True),
+            norms=SIGNED_STEP_NORMS,
             label="FGSM",
             colour="tab:pink",
             paper=Paper("Goodfellow et al. 2015", "https://arxiv.org/abs/1412.6572"),
@@ -194,6 +209,7 @@ TABLE: dict[str, Method] = {
             "TRADES",
             "TRADES: clean cross-entropy + beta x KL(clean || PGD example), its PGD on the KL term",
             attack="pgd",
+            norms=PGD_NORMS,
             default_beta=6.0,
             label="TRADES",
             colour="tab:cyan",
@@ -209,6 +225,7 @@ TABLE: dict[str, Method] = {
             "ATAWP",
             "PGD AT with adversarial weight perturbation (AWP, relative size gamma)",
             attack="pgd",
+            norms=PGD_NORMS,
             awp=WeightPerturbation(gamma=5e-3, warmup=0),
             label="AT-AWP",
             colour="tab:gray",
@@ -220,6 +237,7 @@ TABLE: dict[str, Method] = {
             "TRADESAWP",
             "TRADES with adversarial weight perturbation",
             attack="pgd",
+            norms=PGD_NORMS,
             default_beta=6.0,
             awp=WeightPerturbation(gamma=5e-3, warmup=10),
             label="TRADES-AWP",
