@@ -26,6 +26,7 @@ from sam_bench.corruptions import catalogue
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.pinned import PinnedResults
 from sam_bench.evaluation.results_record import Evaluation, Results
+from sam_bench.leaderboard.board_text import markdown as text
 from sam_bench.leaderboard.entries import (
     _entry_for,
     boards_dir,
@@ -165,8 +166,8 @@ def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None
     for rank, row in enumerate(rows, 1):
         families = " | ".join(row["families"].get(f, "-") for f in catalogue.FAMILIES)
         lines.append(
-            f"| {rank} | {row['model_id']} | {row['clean_acc']} | {row['corruptions_acc']} | {families} | "
-            f"{row['corruption_set']['name']} | {row['n_examples']:,} |"
+            f"| {rank} | {text(row['model_id'])} | {row['clean_acc']} | {row['corruptions_acc']} | {families} | "
+            f"{text(row['corruption_set']['name'])} | {row['n_examples']:,} |"
         )
     if plot:
         lines += ["", f"![clean vs corrupted accuracy]({plot})"]

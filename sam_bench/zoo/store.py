@@ -31,6 +31,7 @@ import torch
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.models import arguments
 from sam_bench.rundir import blobs, trained_normalization
 from sam_bench.rundir.blobs import git_blob_id  # noqa: F401  (sam_bench.zoo.git_blob_id: the weights' git blob id)
 from sam_bench.threat_models import LINF
@@ -166,6 +167,7 @@ def _check_stored_dtype(entry: ZooEntry, state: dict[str, torch.Tensor], path: P
 def _build(entry: ZooEntry, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     from sam_bench.rundir.model import build_model
 
+    arguments.check(entry.arch, f"zoo entry {entry.id}")  # before its weights are fetched or anything is built
     state, path = load_state(entry, zoo_dir)
     _check_normalization(entry, path)
     return build_model(entry.arch, state, str(path)), state
@@ -421,6 +423,7 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
         mid = json_path.stem
         try:
             entry = _read_entry(json_path)  # a damaged or edited entry fails its check, the others go on
+            arguments.check(entry.arch, f"zoo entry {entry.id}")  # an argument that would load a file or run code
             path, source = weights_file(entry, zoo_dir)
             ok = files.sha256_file(path) == entry.weights.sha256
             if ok:
