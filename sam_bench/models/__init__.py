@@ -7,7 +7,8 @@ state_dict has exactly the keys of the matching RobustBench architecture.
 
 A model is rebuilt from its *spec*, a plain dict stored in every run's metadata:
 {"arch": "preactresnet18", "num_classes": 10, "mean": [...], "std": [...], "width": 1.0}
-plus, for timm models built with constructor arguments, "kwargs": {"depth": 6, ...}, held to models.arguments'
+plus, for timm models and networks of the user's own code (`class:<module>:<Class>`, models.own_class) built
+with constructor arguments, "kwargs": {"depth": 6, ...}, held to models.arguments'
 allow-list wherever a spec is made or built: the architecture's own arguments, plain data, never a path, loader or
 url.
 """
@@ -56,8 +57,8 @@ def parse_kwargs(text: str | None) -> dict | None:
     return out
 
 
-FOREIGN = ("timm:", "torchvision:", "robustbench:")  # other libraries' networks, named by prefix
-TAKES_ARGUMENTS = ("timm:",)  # the architectures built with constructor arguments (models.arguments)
+FOREIGN = ("timm:", "torchvision:", "robustbench:", "class:")  # other code's networks, named by prefix
+TAKES_ARGUMENTS = ("timm:", "class:")  # the architectures built with constructor arguments (models.arguments)
 
 
 def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None) -> dict:
@@ -94,6 +95,10 @@ def create_model(spec: dict) -> nn.Module:
         from sam_bench.models.robustbench_adapter import create_robustbench_model
 
         return create_robustbench_model(arch, width=spec.get("width", 1.0), **common)
+    if arch.startswith("class:"):
+        from sam_bench.models.own_class import create_own_model
+
+        return create_own_model(arch, width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common)
     if arch.startswith("timm:"):
         from sam_bench.models.timm_adapter import create_timm_model
 

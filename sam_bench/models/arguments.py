@@ -10,7 +10,8 @@ allow-list before anything is built (`check`, called by `sam_bench.models.create
   - its name is one the architecture's own classes take: for `timm:<name>`, a parameter of a classifier class
     (a class that takes `num_classes`) of the timm module that defines the model, never one of the parameters
     of timm's `create_model` or `build_model_with_cfg` (the loaders' and the builder's), nor `num_classes`,
-    which the spec sets; sam-bench's own architectures, torchvision's and RobustBench's take none;
+    which the spec sets; for `class:<module>:<Class>` (a network of its user's own code), a parameter of that
+    class; sam-bench's own architectures, torchvision's and RobustBench's take none;
   - its value is plain data: a number, true/false, null, a name (letters, digits, `_` and `-`, as `avg`, `deep`
     or `gelu`), or a list or mapping of those, so that no value is a path, a url or a file name.
 """
@@ -29,6 +30,7 @@ import torch.nn as nn
 from sam_bench.errors import BadInput
 
 TIMM = "timm:"
+OWN_CLASS = "class:"  # a network of the user's own code: class:<module>:<Class> (sam_bench.models.own_class)
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a value that names something: no '/', '.', ':' or '\', so no path or url
 MOST_ITEMS = 64  # a list or mapping of arguments: sizes of stages, not data
 DEEPEST = 3  # lists of lists (a stage's blocks), mappings of a block's arguments
@@ -59,9 +61,15 @@ def _check(spec: dict) -> None:
         if given:
             takes = timm_arguments(name)
         whose = f"timm's {name}"
+    elif arch.startswith(OWN_CLASS) and given:
+        from sam_bench.models import own_class
+
+        takes = class_arguments(own_class.resolve(arch))
+        whose = arch
     elif given:
         raise BadInput(
-            f"{arch} takes no constructor arguments (kwargs: {', '.join(map(str, given))}); only timm: architectures do"
+            f"{arch} takes no constructor arguments (kwargs: {', '.join(map(str, given))}); "
+            "only timm: and class: architectures do"
         )
     for key, value in given.items():
         if key not in takes:

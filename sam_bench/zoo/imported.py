@@ -24,6 +24,7 @@ import torch
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
+from sam_bench.models import own_class
 from sam_bench.rundir import trained_normalization
 from sam_bench.version import __version__
 from sam_bench.zoo import orphans, store
@@ -31,7 +32,7 @@ from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
 
 TRAINED_ELSEWHERE = "trained elsewhere"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:")  # networks wrapped as `net.` behind the normalization
+PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:", "class:")  # wrapped as `net.` behind the normalization
 
 
 def trained_elsewhere(
@@ -58,16 +59,23 @@ def trained_elsewhere(
 
 
 def architecture_spec(
-    arch: str, mean, std, num_classes: int = 10, width: float = 1.0, kwargs=None, cifar_adapted: bool = False
+    arch, mean, std, num_classes: int = 10, width: float = 1.0, kwargs=None, cifar_adapted: bool = False
 ) -> dict:
     """The spec the entry rebuilds its model from; one line for a normalization that is not three numbers. A timm
     model is built as timm defines it unless `cifar_adapted` (weights of sam-bench's own CIFAR form of it,
-    sam_bench.models.timm_adapter)."""
-    from sam_bench.models import make_spec
+    sam_bench.models.timm_adapter). `arch` is an architecture's name, or a network class of your own code (a
+    subclass of torch.nn.Module that others can import: not one defined in a script run as __main__), rebuilt
+    from `kwargs`, its constructor's arguments as JSON keeps them (sam_bench.models.own_class): its module is
+    trusted from now on in this process (own_class.trust; other processes name it in SAM_BENCH_MODULES)."""
+    from sam_bench.models import make_spec, own_class
 
     for name, values in (("mean", mean), ("std", std)):
         if len(list(values)) != 3:
             raise BadInput(f"normalization {name} has {len(list(values))} values; CIFAR images have 3 channels")
+    if not isinstance(arch, str):  # a class of the user's own code
+        arch = own_class.arch_name(arch)
+        own_class.trust(arch[len(own_class.PREFIX) :].partition(":")[0])
+        kwargs = own_class.json_arguments(kwargs, arch)
     spec = make_spec(arch, num_classes, mean, std, width, kwargs)
     if arch.startswith("timm:") and not cifar_adapted:
         spec["cifar_adapted"] = False
@@ -159,8 +167,17 @@ def add_module(
     source_file=None,
 ) -> dict:
     """Add a model trained elsewhere to the zoo; returns its entry. `model`: a torch module or its state dict;
-    `arch`: its spec (`architecture_spec`); `trained`: `trained_elsewhere(...)`; `source_file`: the file the
-    weights were read from, named in the entry with its sha256."""
+    `arch`: its spec (`architecture_spec`: an architecture's name, or the class of a network of your own code
+    with its JSON arguments, rebuilt here and its state dict's keys and shapes compared with the model's);
+    `trained`: `trained_elsewhere(...)`; `source_file`: the file the weights were read from, named in the entry
+    with its sha256."""
+    if isinstance(model, torch.nn.Module) and arch["arch"].startswith(own_class.PREFIX):
+        built_by = own_class.resolve(arch["arch"])
+        if type(model) is not built_by:
+            raise BadInput(
+                f"{model_id}: the model is a {type(model).__module__}.{type(model).__qualname__}, but its "
+                f"architecture names {arch['arch']}: give the class it is an instance of"
+            )
     state = model.state_dict() if isinstance(model, torch.nn.Module) else state_dict_of(model, model_id)
     robustbench_ids()  # imports robustbench once, outside the lock (see store.add)
     with files.locked(store._zoo(zoo_dir)):

@@ -206,6 +206,10 @@ def architecture_name(spec: dict) -> str:
         return f"{arch[len('torchvision:') :]} (torchvision)"
     if arch.startswith("robustbench:"):  # robustbench:<dataset>/<threat model>/<id>
         return f"RobustBench's {arch.rsplit('/', 1)[-1]} network"
+    if arch.startswith("class:"):  # class:<module>:<Class>, a network of its user's own code
+        module, _, name = arch[len("class:") :].partition(":")
+        given = spec.get("kwargs") or {}
+        return f"{name} ({', '.join([module, *(f'{k}={v}' for k, v in given.items())])})"
     if arch.startswith("timm:"):
         given = spec.get("kwargs") or {}
         return arch[len("timm:") :] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
