@@ -217,7 +217,7 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
     data = save(state, metadata={**trained_normalization.header(arch), "sam_bench_id": model_id})
     sha = hashlib.sha256(data).hexdigest()
     folder = zoo / dataset / threat_model
-    store._check_new_weights(folder, sha)
+    store._check_new_weights(folder, data, zoo)
     for path in orphans.remove(zoo, model_id):
         store.log.warning("replacing %s", orphans.describe(path))
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"

@@ -38,7 +38,7 @@ from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 from sam_bench.training import run_check
 from sam_bench.version import __version__
-from sam_bench.zoo import orphans
+from sam_bench.zoo import orphans, same_weights
 from sam_bench.zoo.entry import SCHEMA, ZooEntry, weights_record
 from sam_bench.zoo.ids import (
     ID_AUTHOR,
@@ -352,7 +352,7 @@ def _add(
     else:
         dtype = "float32"
     sha = hashlib.sha256(data).hexdigest()
-    _check_new_weights(folder, sha)
+    _check_new_weights(folder, data, zoo)
     written = {
         "schema": SCHEMA,
         "id": model_id,
@@ -393,18 +393,35 @@ def _add(
     return entry
 
 
-def _check_new_weights(folder: Path, sha: str) -> None:
-    """A leaderboard lists a model once: weights an entry of its folder already holds are refused, naming it."""
+def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
+    """A leaderboard lists a model once: weights whose tensors an entry of its folder already holds are refused,
+    naming it. Compared as tensors (same_weights), not as files: a weights file's header holds its entry's id."""
+    from safetensors.torch import load
+
+    sha = hashlib.sha256(data).hexdigest()
+    held = []
     for path in sorted(folder.glob("*.json")):
         try:
-            held = files.read_json(path).get("weights_sha256")
-        except (SamBenchError, AttributeError):
+            entry = _read_entry(path)
+        except SamBenchError:
             continue  # a damaged entry is verify's to report
-        if held == sha:
-            raise BadInput(
-                f"zoo entry {path.stem} ({folder.parent.name}/{folder.name}) already holds these weights (sha256 "
-                f"{sha[:12]}...): a leaderboard lists a model once; use {path.stem}"
-            )
+        held.append((entry.id, entry.weights.sha256, functools.partial(_tensors_to_compare, entry, zoo_dir)))
+    same = next((model_id for model_id, held_sha, _ in held if held_sha == sha), None)
+    same = same or same_weights.holder(load(data), held)
+    if same is not None:
+        raise BadInput(
+            f"zoo entry {same} ({folder.parent.name}/{folder.name}) already holds these weights (the same tensors): "
+            f"a leaderboard lists a model once; use {same}"
+        )
+
+
+def _tensors_to_compare(entry: ZooEntry, zoo_dir=None) -> dict[str, torch.Tensor] | None:
+    """An entry's checked tensors, or None with a warning where they cannot be had (a clone without the history)."""
+    try:
+        return load_state(entry, zoo_dir)[0]
+    except SamBenchError as err:
+        log.warning("new weights not compared with zoo entry %s's: %s", entry.id, err)
+        return None
 
 
 def _to_fp16(source: Path, model_id: str) -> bytes:
