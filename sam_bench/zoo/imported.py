@@ -220,6 +220,8 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
     store._check_new_weights(folder, data, zoo)
     for path in orphans.remove(zoo, model_id):
         store.log.warning("replacing %s", orphans.describe(path))
+    for path in orphans.remove_temporaries(zoo):  # what any add or import killed in a write left (we hold the lock)
+        store.log.warning("removed %s", path)
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
     name = store.architecture_name(arch)
     entry = {
