@@ -126,6 +126,22 @@ NORM = click.Choice(threat_models.norm_names(), case_sensitive=False)
 THREAT_MODEL = click.Choice(threat_models.names(), case_sensitive=False)
 
 
+def refuse_out_among(out, inputs) -> None:
+    """--out never names a file the command reads: written over, that input would be lost (`verify X --out X`
+    replaced the results file with its verdicts). One line naming it; the same file reached by another path
+    (a link) counts too."""
+    import os
+    from pathlib import Path
+
+    if out is None:
+        return
+    target = Path(out).resolve()
+    for given in inputs:
+        path = Path(given).resolve()
+        if path == target or (path.is_file() and target.is_file() and os.path.samefile(path, target)):
+            raise BadInput(f"--out {out} names {given}, which this command reads; write its output elsewhere")
+
+
 def out_option(help: str, **kwargs):
     """--out: what the command writes (its help says what and where by default)."""
     return click.option("--out", cls=SharedOption, help=help, **kwargs)

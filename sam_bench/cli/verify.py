@@ -4,6 +4,7 @@ measures every image of every evaluation again and writes a recheck record (`sam
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sam_bench.cli.options import (
     max_minutes_option,
     out_option,
     quiet_option,
+    refuse_out_among,
     zoo_dir_option,
 )
 
@@ -164,6 +166,11 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_mi
     from sam_bench.evaluation import spot_check
     from sam_bench.runtime import clock
 
+    inputs = [Path(target) for target in targets]
+    for target in targets:  # every results file a folder or board names is read too
+        with contextlib.suppress(SamBenchError):
+            inputs += [path for path, _, _ in targets_of(Path(target), zoo_dir)[0]]
+    refuse_out_among(out, inputs)
     if full:
         from sam_bench.cli.recheck import recheck_command
 
