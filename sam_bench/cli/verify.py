@@ -163,7 +163,8 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_mi
     their entries' figures come from; a file that differs from the one a board shows is refused)."""
     from sam_bench import files
     from sam_bench.errors import SamBenchError
-    from sam_bench.evaluation import spot_check
+    from sam_bench.evaluation import per_class, results_file, spot_check
+    from sam_bench.evaluation.recheck import measured_data
     from sam_bench.runtime import clock
 
     inputs = [Path(target) for target in targets]
@@ -204,6 +205,8 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_mi
             if not quiet:
                 click.echo(f"{path}: measuring every evaluation again from its weights")
             try:
+                results = results_file.read(path)  # its per-class figures, from its outcomes and the labels
+                per_class.check(path, results, measured_data(path, results, data_dir).y_test)
                 verdicts = spot_check.spot_check(
                     path,
                     seed=replay,

@@ -5,7 +5,7 @@ names come from files anyone can edit (a zoo entry, `zoo import --description`, 
 markdown, `<img src=x onerror=...>` or `<script>` in a name would be HTML on the board (GitHub and most markdown
 renderers show inline HTML), `[x](javascript:...)` a link, and `|` or a line break would cut the table. So:
 
-  - markdown (`markdown`: the board tables, a README's copy of them, the corruptions boards, `submit`'s issue):
+  - markdown (`markdown`: every board's table, a README's copy of them, `submit`'s issue):
     `&`, `<` and `>` as HTML entities, `\\` and `|` escaped, `](` broken so that no text becomes a link or an
     image, line breaks as spaces; the text reads the same where nothing was to escape;
   - HTML (the boards' pages): every value through jinja's autoescape (sam_bench/leaderboard/templates), attributes

@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sam_bench.evaluation import results_file, spot_check
+from sam_bench.evaluation import per_class, results_file, spot_check
 from sam_bench.evaluation.pinned import PinnedResults, pin
+from sam_bench.evaluation.recheck import measured_data
 from sam_bench.leaderboard.entries import already_published, figure_refs, planned_entries, results_path, write_entries
 from sam_bench.leaderboard.own_boards import board_of
 from sam_bench.zoo import store as zoo
@@ -43,6 +44,8 @@ def check_evidence(
     test_set = pinned.json()["dataset"]
     results_file.check_known_test_set(test_set["name"], test_set.get("sha256"), str(pinned.path))
     training_record.check_entry(entry, f"zoo entry {entry.id}")
+    results = pinned.json()  # its per-class figures, from its outcomes and the test set's labels
+    per_class.check(pinned.path, results, measured_data(pinned.path, results, data_dir).y_test)
     if progress is not None:
         progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry.id}'s weights")
     with pinned.private_copy() as copy:
