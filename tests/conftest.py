@@ -14,6 +14,16 @@ import sam_bench  # noqa: F401  (applies the compat shims before any test import
 
 
 @pytest.fixture(autouse=True)
+def _zoo_named_last(tmp_path_factory, monkeypatch):
+    """The zoo a test names (--zoo-dir, zoo_dir=) is remembered in a file of the test's own, not the user's
+    (sam_bench.zoo.folders)."""
+    from sam_bench.zoo import folders
+
+    memory = tmp_path_factory.mktemp("memory") / "last-zoo-dir"
+    monkeypatch.setattr(folders, "memory_file", lambda: memory)
+
+
+@pytest.fixture(autouse=True)
 def _few_threads():
     # Tiny models gain nothing from threads, and on a busy 2-core machine threads only contend.
     torch.set_num_threads(1)

@@ -30,6 +30,16 @@ def existing_zoo(ctx, param, value):
     if value is not None and not Path(value).is_dir():
         why = "is a file, not a zoo folder" if Path(value).exists() else "no such folder"
         raise click.BadParameter(f"{value}: {why}")
+    return remembered_zoo(ctx, param, value)
+
+
+def remembered_zoo(ctx, param, value):
+    """click callback of --zoo-dir: a folder typed on the command line is remembered as the zoo the user named last
+    (sam_bench.zoo.folders: where RobustBench's `load_model` looks for it); $SAM_BENCH_ZOO needs no remembering."""
+    if value is not None and given_on_command_line(ctx, param.name):
+        from sam_bench.zoo import folders
+
+        folders.remember(value)
     return value
 
 
@@ -115,7 +125,7 @@ def zoo_dir_option(reads: bool = True, default: str = ""):
         cls=SharedOption,
         default=None,
         envvar=None if default else "SAM_BENCH_ZOO",  # with a default of its own, the zoo resolves it after that
-        callback=existing_zoo if reads else None,
+        callback=existing_zoo if reads else remembered_zoo,
         help=f"{help}.",
     )
 

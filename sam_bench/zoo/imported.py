@@ -27,7 +27,7 @@ from sam_bench.errors import BadInput
 from sam_bench.models import own_class
 from sam_bench.rundir import trained_normalization
 from sam_bench.version import __version__
-from sam_bench.zoo import orphans, store
+from sam_bench.zoo import folders, orphans, store
 from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
 
 TRAINED_ELSEWHERE = "trained elsewhere"
@@ -181,7 +181,10 @@ def add_module(
     state = model.state_dict() if isinstance(model, torch.nn.Module) else state_dict_of(model, model_id)
     robustbench_ids()  # imports robustbench once, outside the lock (see store.add)
     with files.locked(store._zoo(zoo_dir)):
-        return _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file)
+        entry = _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file)
+    if zoo_dir is not None:
+        folders.remember(zoo_dir)  # the zoo the user named last, where RobustBench's load_model looks
+    return entry
 
 
 def import_file(path, arch: dict, trained: dict, model_id: str, **options) -> dict:

@@ -38,7 +38,7 @@ from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 from sam_bench.training import run_check
 from sam_bench.version import __version__
-from sam_bench.zoo import orphans, same_weights
+from sam_bench.zoo import folders, orphans, same_weights
 from sam_bench.zoo.entry import SCHEMA, ZooEntry, weights_record
 from sam_bench.zoo.ids import (
     ID_AUTHOR,
@@ -285,7 +285,10 @@ def add(
     inside the lock concurrent writers waited for each other's imports in turn (4 at once: 20 s here)."""
     robustbench_ids()  # imports what it needs once per process
     with files.locked(_zoo(zoo_dir)):
-        return _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
+        entry = _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
+    if zoo_dir is not None:
+        folders.remember(zoo_dir)  # the zoo the user named last, where RobustBench's load_model looks
+    return entry
 
 
 def _add(
@@ -466,29 +469,83 @@ _REGISTERED: dict[str, Path] = {}  # model id -> zoo dir it was registered from
 def register_with_robustbench(zoo_dir=None) -> list[str]:
     """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline.
 
-    Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
+    `zoo_dir`: the zoo to register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else
+    model_zoo/ in the working directory, the zoo named last and the project's own), an id found twice registered
+    from the first. Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
     import robustbench.utils as rb_utils
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 
     _install_download_bridge(rb_utils)
-    zoo = _zoo(zoo_dir)
-    registered = []
-    for path in _json_paths(zoo):
-        try:
-            entry = _read_entry(path)
-            board = model_dicts[BenchmarkDataset(entry.dataset)][ThreatModel(entry.threat_model)]
-        except (SamBenchError, ValueError, KeyError) as err:
-            log.warning("not registered with RobustBench: %s", err)
-            continue
-        mid = entry.id
-        if mid in board and not str(board[mid].get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
-            log.warning("%s: RobustBench already has a model with this id; ours is not registered", mid)
-            continue
-        board[mid] = {"model": functools.partial(_robustbench_model, mid), "gdrive_id": ROBUSTBENCH_ID_PREFIX + mid}
-        _REGISTERED[mid] = zoo
-        registered.append(mid)
+    _install_unknown_model_line(rb_utils)
+    zoos = [Path(zoo_dir)] if zoo_dir is not None else folders.users_zoos(_CHECKOUT / "model_zoo")
+    registered: list[str] = []
+    for zoo in zoos:
+        for path in _json_paths(zoo):
+            try:
+                entry = _read_entry(path)
+                board = model_dicts[BenchmarkDataset(entry.dataset)][ThreatModel(entry.threat_model)]
+            except (SamBenchError, ValueError, KeyError) as err:
+                log.warning("not registered with RobustBench: %s", err)
+                continue
+            mid = entry.id
+            if mid in registered:
+                log.warning("%s: in %s and in %s; registered from %s", mid, _REGISTERED[mid], zoo, _REGISTERED[mid])
+                continue
+            if mid in board and not str(board[mid].get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
+                log.warning("%s: RobustBench already has a model with this id; ours is not registered", mid)
+                continue
+            board[mid] = {"model": functools.partial(_robustbench_model, mid), "gdrive_id": ROBUSTBENCH_ID_PREFIX + mid}
+            _REGISTERED[mid] = zoo
+            registered.append(mid)
     return registered
+
+
+class UnknownModel(BadInput, KeyError):
+    """RobustBench's `load_model` of an id neither RobustBench nor a zoo of the user's has: a KeyError, as
+    RobustBench's own, that reads as its one line."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _install_unknown_model_line(rb_utils) -> None:
+    """RobustBench's `load_model`, answering an id it does not know with one line saying where sam-bench looked and
+    how to point it at the user's zoo (RobustBench's own answer is a bare KeyError); the user's zoos registered again
+    first, should the id have been added since."""
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    original = rb_utils.load_model
+    if getattr(original, "sam_bench_bridge", False):
+        return
+
+    def load_model(model_name, model_dir="./models", dataset="cifar10", threat_model="Linf", *args, **kwargs):
+        try:
+            tm = ThreatModel(ThreatModel(threat_model).value.replace("_3d", ""))  # as RobustBench reads it
+            board = model_dicts[BenchmarkDataset(dataset)][tm]
+        except (ValueError, KeyError):
+            board = {model_name: None}  # RobustBench's own answer for what it does not know
+        if model_name not in board:
+            register_with_robustbench()  # an entry added since
+        try:
+            return original(model_name, model_dir, dataset, threat_model, *args, **kwargs)
+        except KeyError as err:
+            if model_name in board or err.args != (model_name,):
+                raise
+            looked = ", ".join(str(z) for z in folders.users_zoos(_CHECKOUT / "model_zoo")) or "no zoo folder"
+            raise UnknownModel(
+                f"{model_name!r} is neither RobustBench's nor in a sam-bench zoo for {_value(dataset)}/"
+                f"{_value(threat_model)} (looked in: {looked}); {folders.how_to_point()}"
+            ) from None
+
+    load_model.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
+    load_model.__doc__ = original.__doc__
+    rb_utils.load_model = load_model
+    import robustbench
+
+    if getattr(robustbench, "load_model", None) is original:
+        robustbench.load_model = load_model
 
 
 def _robustbench_model(model_id: str) -> torch.nn.Module:
