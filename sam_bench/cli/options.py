@@ -107,6 +107,29 @@ def device_option(default: str = "auto", note: str = ""):
     )
 
 
+THREADS_HELP = "torch's CPU threads (intra-op)"
+
+
+def threads_option(default_words: str):
+    """--threads N: torch's intra-op CPU threads for the command (`set_threads`); on a busy 2-core machine torch's
+    default, every core, made attacks 30-90x slower than one thread. `default_words`: what it is left out."""
+    return click.option(
+        "--threads",
+        cls=SharedOption,
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"{THREADS_HELP} [default: {default_words}]; on a busy machine 1 can be many times faster.",
+    )
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads for the rest of the command (recorded with its results as `cpu_threads`)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 data_dir_option = click.option("--data-dir", cls=SharedOption, default=None, help=DATA_DIR_HELP)
 quiet_option = click.option("--quiet", cls=SharedOption, is_flag=True, help=QUIET_HELP)
 
