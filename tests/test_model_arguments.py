@@ -159,3 +159,30 @@ def test_zoo_import_with_a_loader_argument_is_one_line(tmp_path, evil):
         "built from its architecture's own arguments; its weights come only from its zoo entry's checked file)"
     ]
     assert not (tmp_path / "zoo").exists() or not list((tmp_path / "zoo").rglob("*.json"))
+
+
+def test_a_pickle_in_robustbench_s_model_dir_is_never_unpickled(tmp_path, evil, monkeypatch):
+    """RobustBench's load_model reads <model_dir>/<dataset>/<threat model>/<id>.pt with torch.load: for a zoo id the
+    file is first read with weights_only=True, so that no torch default or environment variable lets it run code."""
+    import shutil as sh
+
+    from robustbench.utils import load_model as robustbench_load_model
+
+    from sam_bench.errors import SamBenchError
+    from sam_bench.zoo import store
+
+    path, marker = evil
+    entry = store.find_entry(CONVNEXT)
+    folder = tmp_path / "zoo" / "cifar10" / "Linf"
+    folder.mkdir(parents=True)
+    sh.copy(store.weights_file(entry)[0], folder / f"{CONVNEXT}.safetensors")
+    (folder / f"{CONVNEXT}.json").write_text(json.dumps(entry.to_json(), indent=2))
+    assert CONVNEXT in store.register_with_robustbench(tmp_path / "zoo")
+    model_dir = tmp_path / "rb"
+    (model_dir / "cifar10" / "Linf").mkdir(parents=True)
+    sh.copy(path, model_dir / "cifar10" / "Linf" / f"{CONVNEXT}.pt")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch's own default turned off
+    with pytest.raises(SamBenchError, match="is not a plain state dict of tensors"):
+        robustbench_load_model(CONVNEXT, model_dir=str(model_dir), dataset="cifar10", threat_model="Linf")
+    assert not marker.exists()
+    store.register_with_robustbench()

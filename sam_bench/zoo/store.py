@@ -528,6 +528,8 @@ def _install_unknown_model_line(rb_utils) -> None:
             board = {model_name: None}  # RobustBench's own answer for what it does not know
         if model_name not in board:
             register_with_robustbench()  # an entry added since
+        if model_name in _REGISTERED and board.get(model_name) is not None:
+            _check_plain_checkpoint(Path(model_dir) / _value(dataset) / tm.value / f"{model_name}.pt", model_name)
         try:
             return original(model_name, model_dir, dataset, threat_model, *args, **kwargs)
         except KeyError as err:
@@ -573,6 +575,20 @@ def _robustbench_model(model_id: str) -> torch.nn.Module:
 
     handle = model.register_load_state_dict_pre_hook(check)
     return model
+
+
+def _check_plain_checkpoint(path: Path, model_id: str) -> None:
+    """The `.pt` RobustBench will read for one of our ids holds tensors alone: read here with weights_only=True,
+    whatever torch's default or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says, before RobustBench's own torch.load."""
+    if not path.is_file():
+        return  # RobustBench's download step writes it from the zoo (_write_robustbench_checkpoint)
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises UnpicklingError, RuntimeError, ... for what is not tensors alone
+        raise SamBenchError(
+            f"{model_id}: {path} in RobustBench's model_dir is not a plain state dict of tensors (it pickles Python "
+            "objects, which sam-bench never lets anything unpickle); delete it and load again"
+        ) from None
 
 
 def _write_robustbench_checkpoint(model_id: str, path) -> None:
