@@ -186,3 +186,14 @@ def test_a_pickle_in_robustbench_s_model_dir_is_never_unpickled(tmp_path, evil, 
         robustbench_load_model(CONVNEXT, model_dir=str(model_dir), dataset="cifar10", threat_model="Linf")
     assert not marker.exists()
     store.register_with_robustbench()
+
+
+def test_a_robustbench_architecture_names_robustbench_s_networks_not_a_zoo_entry(tmp_path):
+    """An entry edited to be built as robustbench:cifar10/Linf/<a zoo id> (RobustBench lists zoo ids through
+    sam-bench's bridge) would build itself without end."""
+    from sam_bench.zoo import store
+
+    assert CONVNEXT in store.register_with_robustbench()
+    spec = make_spec(f"robustbench:cifar10/Linf/{CONVNEXT}", 10, [0.0] * 3, [1.0] * 3)
+    with pytest.raises(BadInput, match="is a sam-bench zoo entry that RobustBench lists through sam-bench"):
+        create_model(spec)

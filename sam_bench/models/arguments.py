@@ -169,7 +169,7 @@ def class_arguments(cls: type, allow_unreadable: bool = False) -> frozenset[str]
         if base in (nn.Module, object) or "__init__" not in vars(base):
             continue
         try:
-            params = inspect.signature(base.__init__).parameters.values()
+            params = inspect.signature(vars(base)["__init__"]).parameters.values()
         except (TypeError, ValueError):  # a constructor written in C: nothing to read
             if allow_unreadable:
                 continue

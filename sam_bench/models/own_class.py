@@ -70,7 +70,7 @@ def resolve(arch: str) -> type:
             f"{TRUSTED_ENV}={module_name} (or sam_bench.models.own_class.trust({module_name!r}) in Python)"
         )
     try:
-        found = importlib.import_module(module_name)
+        found: object = importlib.import_module(module_name)
     except ImportError as err:
         raise BadInput(f"{arch}: module {module_name} cannot be imported ({err}); is it on the Python path?") from None
     for part in qualname.split("."):
