@@ -15,6 +15,7 @@ from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import per_class
+from sam_bench.evaluation.results_record import Results
 
 TINY = ["--arch", "preactresnet18", "--width", "0.125", "--batch-size", "64", "--device", "cpu", "--quiet"]
 
@@ -37,11 +38,11 @@ def measured(tmp_path_factory) -> Path:
 
 
 def test_evaluate_writes_what_outcomes_and_labels_give(measured):
-    results = json.loads((measured / "pgd.json").read_text())
+    results = Results.read(measured / "pgd.json")
     labels = load_dataset("cifar10-sample").y_test
     per_class.check(measured / "pgd.json", results, labels)  # a faithful file passes
-    (ev,) = results["evaluations"]
-    assert ev["per_class_robust_acc"] == per_class.derived(ev, labels, 10)
+    (ev,) = results.evaluations
+    assert ev.per_class_robust_acc == per_class.derived(ev, labels, 10)
 
 
 @pytest.mark.parametrize("edit", ["raised", "dropped", "absent class"])
@@ -60,7 +61,7 @@ def test_an_edited_per_class_list_is_refused_by_verify(measured, tmp_path, edit)
         listed[k] = None
     path.write_text(json.dumps(results))
     with pytest.raises(SamBenchError, match=r"per_class_robust_acc\[\d\] is .*its per-image outcomes and the test"):
-        per_class.check(path, results, load_dataset("cifar10-sample").y_test)
+        per_class.check(path, Results(results, path), load_dataset("cifar10-sample").y_test)
     assert len(set(labels.tolist())) > 1
     r = invoke("verify", path, "--quiet")
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output

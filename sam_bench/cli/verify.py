@@ -211,7 +211,7 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, thread
             if not quiet:
                 click.echo(f"{path}: measuring every evaluation again from its weights")
             try:
-                results = results_file.read(path)  # its per-class figures, from its outcomes and the labels
+                results = Results(results_file.read(path), path)  # its per-class figures: outcomes and labels
                 per_class.check(path, results, measured_data(path, results, data_dir).y_test)
                 verdicts = spot_check.spot_check(
                     path,
@@ -222,7 +222,7 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, thread
                     weights=weights,
                     threads=threads,
                     stop_at=stop_at,
-                    on_evaluation=None if quiet else CheckProgress(Results(results, path), click.echo).on_evaluation,
+                    on_evaluation=None if quiet else CheckProgress(results, click.echo).on_evaluation,
                 )
             except SamBenchError as err:
                 refused.append(str(err))

@@ -10,7 +10,7 @@ with outcomes of its own derives it by its own function (its record's `entry_per
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from sam_bench import threat_models
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_file import FIX
+from sam_bench.evaluation.results_record import Evaluation, Results
 
 TOLERANCE = 1e-9  # a float written to JSON and read back: none is lost; this only forgives a last-bit rounding
 
@@ -30,27 +31,26 @@ def accuracies(correct: np.ndarray, labels: np.ndarray, num_classes: int) -> lis
     return [None if k == 0 else float(r) / k for r, k in zip(per_class, per_class_n)]
 
 
-def derived(evaluation: Mapping, labels: np.ndarray, num_classes: int) -> list[float | None] | None:
+def derived(evaluation: Evaluation, labels: np.ndarray, num_classes: int) -> list[float | None] | None:
     """An evaluation's per-class accuracies from its per-image outcomes and the labels of the test set's first
     images (as many as it covers); None where it kept no outcomes."""
-    n = int(evaluation["n_examples"])
-    own = threat_models.own(evaluation.get("norm"), "entry_per_class")
+    n = int(evaluation.n_examples or 0)
+    own = threat_models.own(evaluation.norm, "entry_per_class")
     if own is not None:
-        field = threat_models.threat_model(evaluation["norm"]).entry_outcomes
-        found = evaluation.get(field) if field else None
+        field = threat_models.threat_model(str(evaluation.norm)).entry_outcomes
+        found = getattr(evaluation, field) if field else None
         return own(found, labels[:n], num_classes) if found else None
-    record = evaluation.get("outcomes")
-    if not record:
+    if not evaluation.outcomes:
         return None
-    return accuracies(outcomes.decode(record), labels[:n], num_classes)
+    return accuracies(outcomes.decode(evaluation.outcomes), labels[:n], num_classes)
 
 
-def check(path: Path | str, results: Mapping, labels: np.ndarray) -> None:
+def check(path: Path | str, results: Results, labels: np.ndarray) -> None:
     """Every evaluation's recorded `per_class_robust_acc` against the one its outcomes and `labels` (the test
     set's, in order) give: one line naming the first class that differs; an evaluation without outcomes is the
     results file's own check's to refuse."""
-    for i, evaluation in enumerate(results.get("evaluations") or []):
-        recorded = evaluation.get("per_class_robust_acc")
+    for i, evaluation in enumerate(results.evaluations):
+        recorded = evaluation.per_class_robust_acc
         if recorded is None:
             continue
         classes = max(len(recorded), int(labels.max()) + 1)  # the test set's classes: a list cut short is refused
@@ -59,7 +59,7 @@ def check(path: Path | str, results: Mapping, labels: np.ndarray) -> None:
             continue
         differs = _first_difference(recorded, found)
         if differs is not None:
-            name = f"evaluations[{i}] ({evaluation['attack']} {evaluation.get('norm') or ''} {evaluation.get('eps')})"
+            name = f"evaluations[{i}] ({evaluation.attack} {evaluation.norm or ''} {evaluation.eps})"
             said = recorded[differs] if differs < len(recorded) else "missing"
             raise SamBenchError(
                 f"{path}: {name.replace('  ', ' ')}: per_class_robust_acc[{differs}] is {said}, its per-image outcomes "

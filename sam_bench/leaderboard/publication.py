@@ -46,9 +46,9 @@ def check_evidence(
     test_set = pinned.json()["dataset"]
     results_file.check_known_test_set(test_set["name"], test_set.get("sha256"), str(pinned.path))
     training_record.check_entry(entry, f"zoo entry {entry.id}")
-    data = pinned.json()  # its per-class figures, from its outcomes and the test set's labels
+    data = Results(pinned.json(), pinned.path)  # its per-class figures, from its outcomes and the test set's labels
     per_class.check(pinned.path, data, measured_data(pinned.path, data, data_dir).y_test)
-    heard = None if progress is None else CheckProgress(Results(data, pinned.path), progress).on_evaluation
+    heard = None if progress is None else CheckProgress(data, progress).on_evaluation
     if progress is not None:
         progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry.id}'s weights")
     with pinned.private_copy() as copy:
