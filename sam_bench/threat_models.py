@@ -77,6 +77,7 @@ class ThreatModel:
     entry_outcomes: str | None = None
     entry_check: str | None = None
     entry_derived: str | None = None
+    entry_per_class: str | None = None  # its per-class accuracies from those outcomes and labels (evaluation.per_class)
     remeasure: str | None = None  # its entry's every image measured again (recheck.OwnRemeasure)
     board: str | None = None  # its boards: written, rendered, submitted (leaderboard/own_boards.OwnBoard)
     submit_words: str = ""  # what `leaderboard submit` writes and refuses of it, as its --help says it
@@ -217,6 +218,7 @@ TABLE: dict[str, ThreatModel] = {
         entry_outcomes="corruption_outcomes",
         entry_check="sam_bench.evaluation.corruption_outcomes:check",
         entry_derived="sam_bench.evaluation.corruption_outcomes:derived",
+        entry_per_class="sam_bench.evaluation.corruption_outcomes:per_class",
         remeasure="sam_bench.evaluation.corruption_runner:remeasured_outcomes",
         board="sam_bench.leaderboard.corruptions_board",
         submit_words=(

@@ -14,6 +14,16 @@ import sam_bench  # noqa: F401  (applies the compat shims before any test import
 
 
 @pytest.fixture(autouse=True)
+def _zoo_named_last(tmp_path_factory, monkeypatch):
+    """The zoo a test names (--zoo-dir, zoo_dir=) is remembered in a file of the test's own, not the user's
+    (sam_bench.zoo.folders)."""
+    from sam_bench.zoo import folders
+
+    memory = tmp_path_factory.mktemp("memory") / "last-zoo-dir"
+    monkeypatch.setattr(folders, "memory_file", lambda: memory)
+
+
+@pytest.fixture(autouse=True)
 def _few_threads():
     # Tiny models gain nothing from threads, and on a busy 2-core machine threads only contend.
     torch.set_num_threads(1)
@@ -112,6 +122,7 @@ def training_clock(monkeypatch):
         clock.now += clock.per_epoch
         record["seconds"] = clock.per_epoch
         record["first_step_s"] = clock.per_epoch / len(loader)  # no warm-up to discount
+        record["images_per_s"] = record["images"] / clock.per_epoch  # the log's times agree (training.run_check)
         return record
 
     monkeypatch.setattr(loop, "train_one_epoch", timed_epoch)

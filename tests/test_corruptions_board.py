@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.corruptions import catalogue
+from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import corruption_outcomes, outcomes
 from sam_bench.leaderboard import corruptions_board
@@ -94,6 +95,8 @@ def test_forged_outcomes_are_refused_at_the_gate_and_nothing_is_written(zoo_mode
             found[corruption][severity] = outcomes.encode(~outcomes.decode(record))
     figures = corruption_outcomes.summary(found)
     entry["robust_acc"], entry["breakdown"] = figures["mean_accuracy"], figures["families"]
+    labels = load_dataset("cifar10-sample").y_test[: entry["n_examples"]].astype("int64")
+    entry["per_class_robust_acc"] = corruption_outcomes.per_class(found, labels, 10)  # the labels agree too
     forged = tmp_path / "forged.json"
     files.write_json(forged, data)
     done = _add(zoo_model, forged, tmp_path / "boards")
@@ -203,3 +206,17 @@ def test_submit_writes_what_a_robustbench_pull_request_for_the_corruptions_board
     corruptions_board.render(boards)  # the board's own file: the row RobustBench's file gains is the board's row
     board_csv = (boards / "cifar10" / "corruptions" / corruptions_board.CSV).read_text().splitlines()
     assert sent_csv == board_csv and len(sent_csv) == 3 and sent_csv[2].startswith(f"{model_id},")
+
+
+def test_an_edited_per_class_list_of_a_corruptions_entry_is_refused_at_the_gate(zoo_model, results, tmp_path):
+    """Its per-class accuracies over the 75 sets are derived from its own outcomes and the labels (the threat
+    model's `entry_per_class`), as an attack's from its outcomes."""
+    data = files.read_json(results)
+    listed = data["evaluations"][0]["per_class_robust_acc"]
+    k = next(i for i, a in enumerate(listed) if a is not None)
+    listed[k] = 1.0 if listed[k] != 1.0 else 0.0
+    edited = tmp_path / "edited.json"
+    files.write_json(edited, data)
+    done = _add(zoo_model, edited, tmp_path / "boards")
+    assert done.exit_code == 1 and f"per_class_robust_acc[{k}] is" in done.output, done.output
+    assert "Traceback" not in done.output and not (tmp_path / "boards").exists()

@@ -3,6 +3,8 @@ official files in RobustBench's layout and what is refused there."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -100,18 +102,27 @@ def _npz(tmp_path, sample, n=8):
     return path
 
 
-def _official(tmp_path, sample, n=8, shape=None, labels=None):
+def _as_published(folder, monkeypatch):
+    """The files in `folder` taken for the released ones: their md5 put in place of the published (the released
+    CIFAR-10-C is 2.7 GB, and these tests are of the checks after the fingerprints)."""
+    md5 = {path.stem: hashlib.md5(path.read_bytes()).hexdigest() for path in folder.glob("*.npy")}
+    monkeypatch.setattr(official, "PUBLISHED_MD5", md5)
+
+
+def _official(tmp_path, sample, n=8, shape=None, labels=None, monkeypatch=None):
     folder = tmp_path / "rb" / official.FOLDER
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for c in catalogue.CORRUPTIONS:
         np.save(folder / f"{c}.npy", rng.integers(0, 256, size=shape or (5 * n, 32, 32, 3), dtype=np.uint8))
     np.save(folder / "labels.npy", np.tile(sample.y_test[:n], 5).astype(np.uint8) if labels is None else labels)
+    if monkeypatch is not None:
+        _as_published(folder, monkeypatch)
     return folder.parent
 
 
-def test_official_files_are_read_in_robustbenchs_layout(tmp_path, sample):
-    npz, rb = _npz(tmp_path, sample), _official(tmp_path, sample)
+def test_official_files_are_read_in_robustbenchs_layout(tmp_path, sample, monkeypatch):
+    npz, rb = _npz(tmp_path, sample), _official(tmp_path, sample, monkeypatch=monkeypatch)
     s = load_corruption_set(catalogue.OFFICIAL, npz, rb)
     assert not s.generated and len(s) == 8
     written = np.load(rb / official.FOLDER / "fog.npy")
@@ -119,21 +130,27 @@ def test_official_files_are_read_in_robustbenchs_layout(tmp_path, sample):
     assert s.describe()["files_sha256"]["fog"] == official.file_sha256(rb / official.FOLDER, "fog")
 
 
-def test_official_file_of_the_wrong_shape_is_refused(tmp_path, sample):
+def test_official_file_of_the_wrong_shape_is_refused(tmp_path, sample, monkeypatch):
     s = load_corruption_set(
-        catalogue.OFFICIAL, _npz(tmp_path, sample), _official(tmp_path, sample, shape=(40, 32, 32, 1))
+        catalogue.OFFICIAL,
+        _npz(tmp_path, sample),
+        _official(tmp_path, sample, shape=(40, 32, 32, 1), monkeypatch=monkeypatch),
     )
     with pytest.raises(BadInput, match=r"fog\.npy: uint8 \(40, 32, 32, 1\), expected uint8 \(40, 32, 32, 3\)"):
         s.images("fog", 1)
 
 
-def test_official_labels_that_are_not_the_test_labels_are_refused(tmp_path, sample):
+def test_official_labels_that_are_not_the_test_labels_are_refused(tmp_path, sample, monkeypatch):
     labels = np.tile(sample.y_test[:8], 5).astype(np.uint8)
     labels[20] = (labels[20] + 1) % 10
     with pytest.raises(BadInput, match="severity 3's labels are not the CIFAR-10 test labels"):
-        load_corruption_set(catalogue.OFFICIAL, _npz(tmp_path, sample), _official(tmp_path, sample, labels=labels))
+        load_corruption_set(
+            catalogue.OFFICIAL,
+            _npz(tmp_path, sample),
+            _official(tmp_path, sample, labels=labels, monkeypatch=monkeypatch),
+        )
     (tmp_path / "short").mkdir()
-    short = _official(tmp_path / "short", sample, labels=labels[:39])
+    short = _official(tmp_path / "short", sample, labels=labels[:39], monkeypatch=monkeypatch)
     with pytest.raises(BadInput, match="labels.npy: shape"):
         load_corruption_set(catalogue.OFFICIAL, _npz(tmp_path / "short", sample), short)
 
@@ -152,9 +169,35 @@ def test_a_generated_set_cannot_pass_as_official(tmp_path, sample, monkeypatch):
     assert (folder / official.MARKER).is_file() and np.load(folder / "fog.npy").shape == (40, 32, 32, 3)
     with pytest.raises(BadInput, match="holds a generated set"):
         load_corruption_set(catalogue.OFFICIAL, npz, tmp_path / "rb")
-    (folder / official.MARKER).unlink()  # the marker removed: the images themselves give it away
+    (folder / official.MARKER).unlink()  # the marker removed: its files are not the released ones
+    with pytest.raises(BadInput, match=r"labels\.npy: not the released CIFAR-10-C file \(md5"):
+        load_corruption_set(catalogue.OFFICIAL, npz, tmp_path / "rb")
+    _as_published(folder, monkeypatch)  # and were they published, the images themselves give it away
     s = load_corruption_set(catalogue.OFFICIAL, npz, tmp_path / "rb")
     with pytest.raises(BadInput, match="sam-bench's generated ones"):
         s.images("glass_blur", 2)
     with pytest.raises(BadInput, match="read only as cifar10-c"):
         load_corruption_set(catalogue.GENERATED, npz, tmp_path / "rb")
+
+
+def test_a_stand_in_of_clean_images_is_not_the_official_set(tmp_path, sample, monkeypatch):
+    """Clean test images saved under the corruptions' names ranked on the official board as CIFAR-10-C (corrupted
+    accuracy = clean accuracy): every file is held to the md5 published for the released one before it is used."""
+    npz = _npz(tmp_path, sample)
+    folder = tmp_path / "rb" / official.FOLDER
+    folder.mkdir(parents=True)
+    for c in catalogue.CORRUPTIONS:
+        np.save(folder / f"{c}.npy", np.concatenate([sample.x_test[:8]] * 5))
+    np.save(folder / "labels.npy", np.tile(sample.y_test[:8], 5).astype(np.uint8))
+    with pytest.raises(BadInput, match=r"labels\.npy: not the released CIFAR-10-C file \(md5 [0-9a-f]{32}, the publ"):
+        load_corruption_set(catalogue.OFFICIAL, npz, tmp_path / "rb")
+    labels_md5 = hashlib.md5((folder / "labels.npy").read_bytes()).hexdigest()
+    monkeypatch.setitem(official.PUBLISHED_MD5, "labels", labels_md5)  # were the labels the released ones
+    s = load_corruption_set(catalogue.OFFICIAL, npz, tmp_path / "rb")
+    with pytest.raises(BadInput, match=r"fog\.npy: not the released CIFAR-10-C file"):  # the images are not
+        s.images("fog", 1)
+
+
+def test_every_file_read_has_its_published_fingerprint():
+    assert set(official.PUBLISHED_MD5) == {*catalogue.CORRUPTIONS, "labels"}
+    assert all(len(md5) == 32 and int(md5, 16) >= 0 for md5 in official.PUBLISHED_MD5.values())

@@ -220,3 +220,15 @@ def test_an_allocation_that_fails_anyway_while_the_model_is_built_is_one_line(tm
     monkeypatch.setitem(registry._REGISTRY, "preactresnet18", refused)
     line = one_line_error(invoke(*TRAIN, "--out", tmp_path / "run", *TINY), 2)
     assert "building preactresnet18 at width 0.125 ran out of memory (it asked for 147.5 GB)" in line, line
+
+
+def test_verify_never_writes_its_verdicts_over_a_file_it_checks(world):
+    """`verify X --out X` replaced the results file with its verdicts and exited 0: the evidence was lost."""
+    results = world / "clean.json"
+    before = results.read_bytes()
+    for out in (results, world / "." / "clean.json"):
+        line = one_line_error(invoke("verify", results, "--out", out, "--quiet"), 2)
+        assert f"names {results}, which this command reads; write its output elsewhere" in line
+    (world / "linked.json").hardlink_to(results)
+    one_line_error(invoke("verify", world / "linked.json", "--out", results, "--quiet"), 2)
+    assert results.read_bytes() == before

@@ -153,8 +153,13 @@ def test_labels_that_cannot_describe_what_ran_are_refused_in_one_line(built, cha
 
 def forge(results: dict, ev: dict, robust: np.ndarray) -> None:
     """`ev`'s per-image outcomes replaced, every figure beside them made to agree (as a careful forger would)."""
+    from sam_bench.data import load_dataset
+    from sam_bench.evaluation import per_class
+
     ev["outcomes"] = outcomes.encode(robust)
     ev["robust_acc"] = float(robust.mean())
+    labels = load_dataset("cifar10-sample").y_test[: len(robust)].astype(np.int64)
+    ev["per_class_robust_acc"] = per_class.accuracies(robust, labels, len(ev["per_class_robust_acc"]))
     if ev["attack"] == "autoattack":
         ev["attack_reported_acc"] = ev["robust_acc"]
         ev["breakdown"] = {**ev["breakdown"], "apgd-ce": ev["robust_acc"]}
@@ -484,4 +489,59 @@ def test_a_method_the_log_did_not_train_with_is_refused(world):
     edit(entry, lambda e: e["training"]["config"].update(method="sam", rho=0.1))
     error = one_error(add(world, "aa8.json"))
     assert "training: config.method is 'sam', but log.jsonl logged epoch 1's steps with method 'standard'" in error
+    assert not (world / BOARD).exists()
+
+
+def _cut_times(w: Path, factor: float, *, rates: bool) -> None:
+    """The run's wall time cut by `factor` in its log, its metadata and its entry's copy and summary in the zoo
+    `zoo_copy` (added from this copy of the run), agreeing with one another; `rates`: its images per second raised
+    to match."""
+    zoo = w / "zoo_copy"
+    if not zoo.exists():
+        assert invoke("zoo", "add", w / "run_a", "--id", A, "--zoo-dir", zoo).exit_code == 0
+    log = w / "run_a" / "log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    for r in records:
+        r["seconds"] /= factor
+        if rates:
+            r["images_per_s"] *= factor
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def metadata(m):
+        m["wall_time_s"] /= factor
+        if rates:
+            m["images_per_s"] *= factor
+
+    edit(w / "run_a" / "metadata.json", metadata)
+    entry = next(zoo.glob(f"*/*/{A}.json"))
+    edit(entry, lambda e: (metadata(e["training"]), metadata(e["training_cost"])))
+
+
+def add_from_copy(w: Path):
+    return invoke("leaderboard", "add", w / "aa8.json", "--zoo-dir", w / "zoo_copy", "--leaderboard-dir", w / "boards")
+
+
+def test_a_wall_time_cut_in_the_log_and_the_metadata_alike_is_refused(world):
+    """Training time divided by ten in the metadata and the log, agreeing with each other, was published: each
+    epoch's logged rate, first step and CPU time are held to its seconds."""
+    _cut_times(world, 10, rates=False)
+    error = one_error(add_from_copy(world))
+    assert "training: log.jsonl logged epoch 1 at" in error and "images/s, but" in error, error
+    zoo_add = ["zoo", "add", world / "run_a", "--id", "SamBench2026Standard_fast", "--zoo-dir", world / "zoo2"]
+    assert "images/s, but" in one_error(invoke(*zoo_add))
+    assert not (world / BOARD).exists()
+
+
+def test_a_wall_time_cut_with_its_rates_raised_to_match_is_refused_by_its_cpu_time(world):
+    from sam_bench.training import run_check
+
+    records = [json.loads(line) for line in (world / "run_a" / "log.jsonl").read_text().splitlines()]
+    assert min(r["cpu_seconds"] for r in records) > 2 * run_check.CPU_SLACK_S  # CPU time enough to tell
+    # a factor at least ten, and enough that one thread could not have spent the logged CPU time in the cut epoch
+    factor = max(
+        10, *(2 * r["seconds"] * run_check.CPU_SLACK / (r["cpu_seconds"] - run_check.CPU_SLACK_S) for r in records)
+    )
+    _cut_times(world, factor, rates=True)
+    error = one_error(add_from_copy(world))
+    assert "CPU seconds in" in error and "more than 1 thread can spend (cpu_threads)" in error, error
     assert not (world / BOARD).exists()

@@ -57,8 +57,10 @@ def test_convolutional_stems_keep_the_32px_image_large():
 
 
 def test_bad_constructor_arguments_are_one_clear_error():
-    with pytest.raises(BadInput, match="cannot be built with .*bogus=3"):
+    with pytest.raises(BadInput, match="'bogus' is not an argument timm's vit_tiny_patch16_224 takes"):
         build("timm:vit_tiny_patch16_224", {"bogus": 3})
+    with pytest.raises(BadInput, match="cannot be built with .*embed_dim=5"):  # its own argument, a value it refuses
+        build("timm:vit_tiny_patch16_224", {"embed_dim": 5})
     with pytest.raises(BadInput, match="takes --width only"):
         make_spec("preactresnet18", 10, (0.5,) * 3, (0.25,) * 3, 1.0, {"depth": 3})
     runner = CliRunner()

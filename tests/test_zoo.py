@@ -122,17 +122,40 @@ def test_duplicate_id_is_refused_in_any_folder(run_dir, zoo_dir):
 def test_the_same_weights_twice_on_one_leaderboard_are_refused_naming_the_entry(run_dir, zoo_dir):
     """`zoo add` of the same run under a second id added a second entry with the same weights: two rows of one model
     on a board, and results (matched by their weights' sha256) that belong to either."""
-    first = zoo.add(run_dir, ID, zoo_dir=zoo_dir)
+    zoo.add(run_dir, ID, zoo_dir=zoo_dir)
     before = tree(zoo_dir)
     result = CliRunner().invoke(cli, ["zoo", "add", str(run_dir), "--id", f"{ID}_again", "--zoo-dir", str(zoo_dir)])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert f"zoo entry {ID} (cifar10/Linf) already holds these weights (sha256 {first['weights_sha256'][:12]}" in (
-        result.output
-    )
+    assert f"zoo entry {ID} (cifar10/Linf) already holds these weights (the same tensors)" in result.output
     assert tree(zoo_dir) == before  # nothing written
     zoo.add(run_dir, f"{ID}_fp16", zoo_dir=zoo_dir, precision="fp16")  # other weights: the model stored in fp16
     zoo.add(run_dir, f"{ID}_L2", threat_model="L2", zoo_dir=zoo_dir)  # the same weights on another leaderboard
+
+
+def test_the_same_tensors_under_a_second_id_are_refused_though_their_files_differ(run_dir, zoo_dir, tmp_path):
+    """An fp16 copy's header holds its id, so the same tensors under two ids are two files with two sha256s; an
+    import of the zoo's own weights file under a new id likewise."""
+    from sam_bench.zoo import imported
+
+    first = zoo.add(run_dir, ID, zoo_dir=zoo_dir, precision="fp16")
+    again = zoo._to_fp16(run_dir / "model.safetensors", f"{ID}_again")
+    assert hashlib.sha256(again).hexdigest() != first["weights_sha256"]  # the files differ
+    before = tree(zoo_dir)
+    with pytest.raises(BadInput, match=rf"zoo entry {ID} \(cifar10/Linf\) already holds these weights \(the same"):
+        zoo.add(run_dir, f"{ID}_again", zoo_dir=zoo_dir, precision="fp16")
+    entry = zoo.find_entry(ID, zoo_dir)
+    told = imported.trained_elsewhere("standard", "a copy", "https://example.org", "cifar10")
+    with pytest.raises(BadInput, match=f"zoo entry {ID} .*already holds these weights"):
+        imported.import_file(
+            zoo_dir / "cifar10" / "Linf" / f"{ID}.safetensors",
+            entry.arch,
+            told,
+            "Me2026Standard_copy",
+            zoo_dir=zoo_dir,
+            precision="fp16",
+        )
+    assert tree(zoo_dir) == before
 
 
 def test_run_without_weights_or_unfinished_is_refused(run_dir, zoo_dir, tmp_path):

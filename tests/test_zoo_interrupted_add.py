@@ -142,3 +142,51 @@ def test_a_temporary_a_killed_add_left_is_named_by_verify_and_removed_by_the_nex
     assert sorted(p.name for p in folder.iterdir()) == [f"{MODEL_ID}-other.json", f"{MODEL_ID}-other.safetensors"]
     r = invoke("zoo", "verify", "--zoo-dir", zoo)
     assert r.exit_code == 0 and "1 entries verified" in r.output, r.output
+
+
+# `zoo import` (its own weights file, WEIGHTS ID ZOO OPTIONS...) killed like the add above, before its rename
+KILLED_IMPORT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from sam_bench.cli import cli
+
+    honest = os.replace
+
+    def killed_before_the_rename(source, target):
+        if str(target).endswith(".safetensors"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        honest(source, target)
+
+    os.replace = killed_before_the_rename
+    weights, model_id, zoo, *options = sys.argv[1:]
+    cli(["zoo", "import", weights, "--id", model_id, "--zoo-dir", zoo, *options], standalone_mode=False)
+    """
+)
+IMPORT_OPTIONS = [
+    *["--arch", "preactresnet18", "--width", "0.125", "--mean", "0.4914,0.4822,0.4465"],
+    *["--std", "0.2471,0.2435,0.2616", "--method", "standard", "--description", "one epoch"],
+    *["--source", "https://example.org", "--data", "cifar10"],
+]
+
+
+def test_a_temporary_a_killed_import_left_is_removed_by_the_next_import(run, tmp_path, monkeypatch):
+    """`zoo import` killed in its write left a temporary that the next import kept, so `zoo verify` failed on."""
+    monkeypatch.setenv("SAM_BENCH_CACHE", str(tmp_path / "cache"))
+    zoo = tmp_path / "zoo"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SAM_BENCH_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_IMPORT, str(run / "model.safetensors"), MODEL_ID, str(zoo), *IMPORT_OPTIONS],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    folder = zoo / "cifar10" / "Linf"
+    (left,) = folder.glob(f".{MODEL_ID}.safetensors.*.tmp")
+    r = invoke(
+        "zoo", "import", run / "model.safetensors", "--id", f"{MODEL_ID}-other", *IMPORT_OPTIONS, "--zoo-dir", zoo
+    )
+    assert r.exit_code == 0, r.output
+    assert not left.exists()
+    r = invoke("zoo", "verify", "--zoo-dir", zoo)
+    assert r.exit_code == 0 and "1 entries verified" in r.output, r.output

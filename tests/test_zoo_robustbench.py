@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sam_bench.data import load_dataset
-from sam_bench.errors import SamBenchError
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.training.loop import TrainConfig, train
 from sam_bench.zoo import store as zoo
 
@@ -161,3 +161,46 @@ print('loaded', type(model).__name__)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "loaded PreActResNet" in out.stdout
+
+
+def test_an_id_no_zoo_holds_is_one_line_saying_how_to_point_at_the_zoo(zoo_dir, tmp_path, monkeypatch):
+    from robustbench.utils import load_model
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SAM_BENCH_ZOO", str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(KeyError) as raised:  # RobustBench's own kind, as callers catch it
+        load_model("Me2026Standard_nowhere", model_dir=str(tmp_path / "models"), dataset="cifar10", threat_model="Linf")
+    said = str(raised.value)
+    assert isinstance(raised.value, BadInput) and "\n" not in said
+    assert said.startswith("'Me2026Standard_nowhere' is neither RobustBench's nor in a sam-bench zoo for cifar10/Linf")
+    assert f"looked in: {tmp_path / 'elsewhere'}" in said and "SAM_BENCH_ZOO=DIR" in said
+
+
+def test_robustbench_finds_the_zoo_in_the_working_directory(zoo_dir, tmp_path, monkeypatch):
+    """A user's zoo, made with `--zoo-dir model_zoo` where they work, loaded by RobustBench's load_model with no
+    SAM_BENCH_ZOO set (a raw KeyError before)."""
+    from robustbench.utils import load_model
+
+    shutil.copytree(zoo_dir, tmp_path / "model_zoo")
+    entry = tmp_path / "model_zoo" / "cifar10" / "Linf" / f"{ID}.json"
+    own = "Me2026Standard_here"
+    entry.rename(entry.with_name(f"{own}.json"))
+    entry.with_name(f"{own}.json").write_text(entry.with_name(f"{own}.json").read_text().replace(ID, own))
+    (tmp_path / "model_zoo" / "cifar10" / "Linf" / f"{ID}.safetensors").rename(entry.with_name(f"{own}.safetensors"))
+    monkeypatch.delenv("SAM_BENCH_ZOO", raising=False)
+    monkeypatch.chdir(tmp_path)
+    model = load_model(own, model_dir=str(tmp_path / "models"), dataset="cifar10", threat_model="Linf")
+    assert type(model).__name__ == "PreActResNet"
+
+
+def test_register_without_a_folder_finds_the_zoo_named_last(zoo_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sam_bench.cli import cli
+
+    monkeypatch.delenv("SAM_BENCH_ZOO", raising=False)
+    monkeypatch.chdir(tmp_path)  # no model_zoo/ here
+    assert ID not in zoo.register_with_robustbench()
+    assert CliRunner().invoke(cli, ["zoo", "verify", "--zoo-dir", str(zoo_dir)]).exit_code == 0
+    assert ID in zoo.register_with_robustbench()

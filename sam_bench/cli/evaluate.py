@@ -23,6 +23,8 @@ from sam_bench.cli.options import (
     names_option,
     out_option,
     quiet_option,
+    set_threads,
+    threads_option,
     zoo_dir_option,
 )
 from sam_bench.evaluation import attack_table
@@ -258,7 +260,8 @@ def _evaluate_own(
             from sam_bench.leaderboard.own_boards import own_board
             from sam_bench.leaderboard.publication import add_all
 
-            for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=where):
+            heard = None if quiet else click.echo  # the gate's check, evaluation by evaluation, with the time left
+            for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=where, progress=heard):
                 click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
             board = own_board(tm.name)
             for page in board.render(leaderboard_dir) if board is not None else []:
@@ -319,6 +322,7 @@ def _evaluate_own(
 @data_dir_option
 @zoo_dir_option()
 @device_option(default="auto")
+@threads_option("torch's, every core")
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "bf16"]),
@@ -378,6 +382,7 @@ def evaluate_command(
     data_dir,
     zoo_dir,
     device,
+    threads,
     precision,
     search_math,
     batch_size,
@@ -407,6 +412,7 @@ def evaluate_command(
     from sam_bench.evaluation.specs import make_attacks
     from sam_bench.runtime import distributed
 
+    set_threads(threads)  # before anything runs: the results record the count they were measured with
     if threat_models.threat_model(norm).norm is None:  # a threat model that is no norm ball is its own attack's
         if given_on_command_line(ctx, "attack") and attack != norm:
             raise BadInput(f"--threat-model {norm} runs --attack {norm}, not --attack {attack}; leave --attack out")
@@ -559,7 +565,8 @@ def evaluate_command(
                 from sam_bench.leaderboard.publication import add_all
 
                 # the gate of `leaderboard add`: results resumed from kept chunks say what those files say
-                for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device):
+                heard = None if quiet else click.echo  # the gate's check, evaluation by evaluation, with the time left
+                for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=heard):
                     click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
     distributed.stop()
     if not main:

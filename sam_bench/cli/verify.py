@@ -4,6 +4,7 @@ measures every image of every evaluation again and writes a recheck record (`sam
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from sam_bench.cli.options import (
     max_minutes_option,
     out_option,
     quiet_option,
+    refuse_out_among,
+    threads_option,
     zoo_dir_option,
 )
 
@@ -148,11 +151,12 @@ def _record(path: Path, verdicts, sha256: str) -> dict:
 @data_dir_option
 @zoo_dir_option(default="a reproduction folder's own model_zoo/ if it has one")
 @device_option(default="cpu")
+@threads_option("on a CPU, the count the results file records, so that the arithmetic is the same")
 @max_minutes_option("no evaluation starts after it; the check is then reported PARTIAL, naming what it left out.")
 @out_option("Verdicts (JSON): each file's check seed, sampled and differing images per stratum [default: none].")
 @quiet_option
 @click.pass_context
-def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_minutes, out, quiet):
+def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, threads, max_minutes, out, quiet):
     """Measure each results file again from the weights it names: the clean pass on every image, every attack as
     labelled on a sample of the images it records robust and of those it records fooled, drawn afresh at each call
     (its check seed is printed: --replay SEED draws the same sample). Exits 1 when any file is refused.
@@ -160,10 +164,20 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_mi
     TARGETS are results files, reproduction folders (their results/*.json) or board folders (the results files
     their entries' figures come from; a file that differs from the one a board shows is refused)."""
     from sam_bench import files
-    from sam_bench.errors import SamBenchError
-    from sam_bench.evaluation import spot_check
+    from sam_bench.errors import BadInput, SamBenchError
+    from sam_bench.evaluation import per_class, results_file, spot_check
+    from sam_bench.evaluation.check_progress import CheckProgress
+    from sam_bench.evaluation.recheck import measured_data
+    from sam_bench.evaluation.results_record import Results
     from sam_bench.runtime import clock
 
+    inputs = [Path(target) for target in targets]
+    for target in targets:  # every results file a folder or board names is read too
+        with contextlib.suppress(SamBenchError):
+            inputs += [path for path, _, _ in targets_of(Path(target), zoo_dir)[0]]
+    refuse_out_among(out, inputs)
+    if full and threads is not None:
+        raise BadInput("--full measures every image again with the threads each file records; leave --threads out")
     if full:
         from sam_bench.cli.recheck import recheck_command
 
@@ -197,6 +211,8 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_mi
             if not quiet:
                 click.echo(f"{path}: measuring every evaluation again from its weights")
             try:
+                results = Results(results_file.read(path), path)  # its per-class figures: outcomes and labels
+                per_class.check(path, results, measured_data(path, results, data_dir).y_test)
                 verdicts = spot_check.spot_check(
                     path,
                     seed=replay,
@@ -204,8 +220,9 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, max_mi
                     data_dir=data_dir,
                     device=device,
                     weights=weights,
+                    threads=threads,
                     stop_at=stop_at,
-                    on_evaluation=None if quiet else (lambda name: click.echo(f"  {name}")),
+                    on_evaluation=None if quiet else CheckProgress(results, click.echo).on_evaluation,
                 )
             except SamBenchError as err:
                 refused.append(str(err))

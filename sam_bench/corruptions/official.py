@@ -2,22 +2,24 @@
 
 `<data-dir>/CIFAR-10-C/<corruption>.npy` (50,000 x 32 x 32 x 3 uint8: severities 1-5 stacked in blocks of
 10,000, each block the CIFAR-10 test set in its order) and `labels.npy` (50,000 labels). What is checked:
-each file's shape and dtype, the labels (every block equal to the CIFAR-10 test labels), and that the folder
-is not a generated set written in the same layout (`write_layout` leaves a GENERATED.json there, and the
-first images of each file are compared with what the generator makes from the same test images). The files'
-sha256 are computed and recorded with the results, not compared with a published list: sam-bench ships no
-such list, since none was computed from the released files on the machines it was built on.
+each file's md5 against the one published for the released file (`PUBLISHED_MD5`: a stand-in of the same shape,
+such as clean test images saved under the corruptions' names, is refused before a single image is used, and so
+never reaches the official board), its shape and dtype, the labels (every block equal to the CIFAR-10 test
+labels), and that the folder is not a generated set written in the same layout (`write_layout` leaves a
+GENERATED.json there, and the first images of each file are compared with what the generator makes from the same
+test images). Each file's sha256 is recorded with the results.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from sam_bench import files
-from sam_bench.corruptions.catalogue import CORRUPTIONS, SEVERITIES
+from sam_bench.corruptions.catalogue import CORRUPTIONS, GENERATED, SEVERITIES
 from sam_bench.corruptions.generate import GENERATOR, corrupt
 from sam_bench.errors import BadInput
 
@@ -25,6 +27,30 @@ FOLDER = "CIFAR-10-C"
 MARKER = "GENERATED.json"  # left by write_layout in a folder of generated files
 BLOCK = 10_000  # images per severity
 PROBE = 4  # images per file compared with the generator's output
+
+# The md5 of each file of the released CIFAR-10-C (Hendrycks and Dietterich, Zenodo record 2535967, CIFAR-10-C.tar),
+# as published with loaders that check them: torch-uncertainty's CIFAR10C.ctest_list
+# (github.com/ENSTA-U2IS-AI/torch-uncertainty, torch_uncertainty/datasets/classification/cifar/cifar_c.py at
+# 9df886ad01ad67add1e1f9099bb99c7f3ec653a8), the same 20 values in another project's Cifar10Corrupted.fileList.
+# Only the 15 corruptions RobustBench ranks and the labels are read here.
+PUBLISHED_MD5 = {
+    "brightness": "0a81ef75e0b523c3383219c330a85d48",
+    "contrast": "3c8262171c51307f916c30a3308235a8",
+    "defocus_blur": "7d1322666342a0702b1957e92f6254bc",
+    "elastic_transform": "9421657c6cd452429cf6ce96cc412b5f",
+    "fog": "7b397314b5670f825465fbcd1f6e9ccd",
+    "frost": "31f6ab3bce1d9934abfb0cc13656f141",
+    "gaussian_noise": "ecaf8b9a2399ffeda7680934c33405fd",
+    "glass_blur": "7361fb4019269e02dbf6925f083e8629",
+    "impulse_noise": "2090e01c83519ec51427e65116af6b1a",
+    "jpeg_compression": "2b9cc4c864e0193bb64db8d7728f8187",
+    "motion_blur": "fffa5f852ff7ad299cfe8a7643f090f4",
+    "pixelate": "0f14f7e2db14288304e1de10df16832f",
+    "shot_noise": "3a7239bb118894f013d9bf1984be7f11",
+    "snow": "bb238de8555123da9c282dea23bd6e55",
+    "zoom_blur": "6ea8e63f1c5cdee1517533840641641b",
+    "labels": "c439b113295ed5254878798ffe28fd54",
+}
 
 
 def corruption_folder(data_dir: str | os.PathLike) -> Path:
@@ -34,6 +60,7 @@ def corruption_folder(data_dir: str | os.PathLike) -> Path:
 def check_labels(folder: Path, test_labels: np.ndarray) -> np.ndarray:
     """labels.npy, which must hold the test labels once per severity."""
     labels = _load(folder / "labels.npy")
+    check_published(folder / "labels.npy", "labels")
     expected = np.tile(np.asarray(test_labels, np.int64), len(SEVERITIES))
     if labels.shape != expected.shape:
         raise BadInput(f"{folder / 'labels.npy'}: shape {labels.shape}, expected {expected.shape}")
@@ -50,6 +77,7 @@ def open_corruption(folder: Path, corruption: str, test_images: np.ndarray) -> n
     """One corruption's 50,000 images, memory-mapped, after its shape, dtype and origin are checked."""
     path = folder / f"{corruption}.npy"
     images = _load(path, mmap=True)
+    check_published(path, corruption)
     expected = (len(SEVERITIES) * len(test_images), 32, 32, 3)
     if images.shape != expected or images.dtype != np.uint8:
         raise BadInput(f"{path}: {images.dtype} {images.shape}, expected uint8 {expected}")
@@ -66,8 +94,35 @@ def check_not_generated(folder: Path) -> None:
         raise BadInput(f"{folder} holds a generated set ({MARKER}): it cannot be read as the official CIFAR-10-C")
 
 
+def check_published(path: Path, name: str) -> None:
+    """One line unless the file's md5 is the one published for the released file of that name."""
+    md5, _ = _fingerprints(path)
+    if md5 != PUBLISHED_MD5[name]:
+        raise BadInput(
+            f"{path}: not the released CIFAR-10-C file (md5 {md5}, the published {PUBLISHED_MD5[name]}); use the "
+            f"files of CIFAR-10-C.tar as released (Zenodo record 2535967), or the generated set ({GENERATED})"
+        )
+
+
 def file_sha256(folder: Path, corruption: str) -> str:
-    return files.sha256_file(folder / f"{corruption}.npy")
+    return _fingerprints(folder / f"{corruption}.npy")[1]
+
+
+_FINGERPRINTS: dict[tuple, tuple[str, str]] = {}  # (path, size, mtime) -> (md5, sha256): each file read once
+
+
+def _fingerprints(path: Path) -> tuple[str, str]:
+    """(md5, sha256) of a file, in one pass."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                md5.update(block)
+                sha.update(block)
+        _FINGERPRINTS[key] = (md5.hexdigest(), sha.hexdigest())
+    return _FINGERPRINTS[key]
 
 
 def write_layout(folder: Path, images_of, labels: np.ndarray, describe: dict) -> None:

@@ -20,7 +20,7 @@ from sam_bench import files
 from sam_bench.attacks.invariants import check_accuracies
 from sam_bench.eps import format_eps
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import outcomes, per_class
 from sam_bench.evaluation.specs import AttackSpec
 
 STATE_SCHEMA = "sam-bench/eval-state/v2"  # v2: chunks keep per-image outcomes
@@ -102,8 +102,6 @@ def combine(
     n = int(robust_flags.size)
     clean, robust = int(clean_correct.sum()), int(robust_flags.sum())
     check_accuracies(clean, robust, spec.eps)
-    per_class_n = np.bincount(labels, minlength=num_classes)
-    per_class = np.bincount(labels[robust_flags], minlength=num_classes)
     reported = None
     if all(c["reported_correct"] is not None for c in chunks):
         reported = sum(c["reported_correct"] for c in chunks)
@@ -124,7 +122,7 @@ def combine(
         "clean_acc": clean / n,
         "robust_acc": robust / n,
         "attack_reported_acc": None if reported is None else reported / n,
-        "per_class_robust_acc": [None if k == 0 else float(r) / k for r, k in zip(per_class, per_class_n)],
+        "per_class_robust_acc": per_class.accuracies(robust_flags, labels, num_classes),
         "breakdown": breakdown,
         "max_perturbation": max(c["max_perturbation"] for c in chunks),
         "n_examples": n,

@@ -395,7 +395,10 @@ class Reproduction:
             return
 
         try:
-            for entry in add(results_path, self.leaderboard_dir, self.zoo_dir, data_dir=data_dir, device=device):
+            heard = tqdm.write if self.progress and self.echo else None  # the gate measures again (minutes)
+            for entry in add(
+                results_path, self.leaderboard_dir, self.zoo_dir, data_dir=data_dir, device=device, progress=heard
+            ):
                 self.log(f"{name}: leaderboard entry {entry}")
         except BadInput as err:  # e.g. an L2 model when the scale runs no L2 AutoAttack
             self.log(f"{name}: no leaderboard entry ({err})")

@@ -35,6 +35,7 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import corruption_outcomes
 from sam_bench.evaluation.pinned import PinnedResults
 from sam_bench.evaluation.results_record import Evaluation, Results
+from sam_bench.leaderboard.board_text import markdown as text
 from sam_bench.leaderboard.entries import (
     CHECKOUT,
     TEST_SET_SIZE,
@@ -266,8 +267,8 @@ def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None
     for rank, row in enumerate(rows, 1):
         families = " | ".join(row["families"].get(f, "-") for f in catalogue.FAMILIES)
         lines.append(
-            f"| {rank} | {row['model_id']} | {seed_text(row['seed'])} | {row['clean_acc']} | {row['corruptions_acc']} "
-            f"| {families} | {row['corruption_set']['name']} | {row['n_examples']:,} |"
+            f"| {rank} | {text(row['model_id'])} | {seed_text(row['seed'])} | {row['clean_acc']} "
+            f"| {row['corruptions_acc']} | {families} | {text(row['corruption_set']['name'])} | {row['n_examples']:,} |"
         )
     if plot:
         lines += ["", f"![clean vs corrupted accuracy]({plot})"]

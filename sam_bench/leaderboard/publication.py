@@ -16,8 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sam_bench.evaluation import results_file, spot_check
+from sam_bench.evaluation import per_class, results_file, spot_check
+from sam_bench.evaluation.check_progress import CheckProgress
 from sam_bench.evaluation.pinned import PinnedResults, pin
+from sam_bench.evaluation.recheck import measured_data
+from sam_bench.evaluation.results_record import Results
 from sam_bench.leaderboard.entries import already_published, figure_refs, planned_entries, results_path, write_entries
 from sam_bench.leaderboard.own_boards import board_of
 from sam_bench.zoo import store as zoo
@@ -43,6 +46,9 @@ def check_evidence(
     test_set = pinned.json()["dataset"]
     results_file.check_known_test_set(test_set["name"], test_set.get("sha256"), str(pinned.path))
     training_record.check_entry(entry, f"zoo entry {entry.id}")
+    data = Results(pinned.json(), pinned.path)  # its per-class figures, from its outcomes and the test set's labels
+    per_class.check(pinned.path, data, measured_data(pinned.path, data, data_dir).y_test)
+    heard = None if progress is None else CheckProgress(data, progress).on_evaluation
     if progress is not None:
         progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry.id}'s weights")
     with pinned.private_copy() as copy:
@@ -51,7 +57,7 @@ def check_evidence(
             zoo_dir=zoo_dir,
             data_dir=data_dir,
             device=device,
-            on_evaluation=None if progress is None else (lambda name: progress(f"  {name}")),
+            on_evaluation=heard,
         )
     if progress is not None:
         progress(f"{pinned.path}: {spot_check.summary(verdicts)}")

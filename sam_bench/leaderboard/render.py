@@ -14,6 +14,7 @@ from pathlib import Path
 from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, claim_note, evidence, full_reruns, retire
+from sam_bench.leaderboard.board_text import markdown as _text
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
@@ -61,11 +62,11 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
         "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys)) + ["---"] * 4) + "|",
     ]
     for r in rows(models, board):
-        name = _md(r["name"]) + (f" ([{_md(r['cite'])}]({r['link']}))" if r["link"] else "")
+        name = _text(r["name"]) + (f" ([{_text(r['cite'])}]({r['link']}))" if r["link"] else "")
         if r["degenerate"]:
-            name += f" ⚠ degenerate: {_md(r['degenerate'])}"
+            name += f" ⚠ degenerate: {_text(r['degenerate'])}"
         if r["collapsed"]:
-            name += f" ⚠ collapsed: {_md(r['collapsed'])}"
+            name += f" ⚠ collapsed: {_text(r['collapsed'])}"
         if r["trained_elsewhere"]:
             name += " (trained elsewhere)"
         cells = [
@@ -75,10 +76,10 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
             _with_ci(r["clean_acc"], r["clean_ci"]),
             _with_ci(r["autoattack_acc"], r["autoattack_ci"]),
             *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["pgd"], r["pgd_ci"])],
-            _md(r["architecture"]),
-            _md(r["training"]),
-            r["evaluated_on"],
-            _md(r["venue"]),
+            _text(r["architecture"]),
+            _text(r["training"]),
+            _text(r["evaluated_on"]),
+            _text(r["venue"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -86,10 +87,6 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
 
 def _with_ci(value: float, ci: tuple[float, float] | None) -> str:
     return f"{value:.2f}%" + (f" ({ci[0]:.1f}–{ci[1]:.1f})" if ci else "")
-
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|")
 
 
 ELSEWHERE_MARKER = "^"  # models trained elsewhere (sam-bench zoo import); the project's own are circles

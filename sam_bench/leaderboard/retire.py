@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
+from sam_bench.leaderboard.board_text import markdown
 
 
 def entry_paths(model_id: str, root: Path) -> list[Path]:
@@ -62,6 +63,6 @@ def markdown_lines(retired: list[dict]) -> list[str]:
     lines = ["", "Retired from this board (entries kept in leaderboards/, weights in the zoo and git history):", ""]
     for m in sorted(retired, key=lambda m: m["model_id"]):
         r = m["sam_bench"]["retired"]
-        replaced = f" Replaced by {', '.join(r['replaced_by'])}." if r.get("replaced_by") else ""
-        lines.append(f"- **{m['model_id']}** ({r['date']}): {r['note']}{replaced}")
+        replaced = f" Replaced by {markdown(', '.join(r['replaced_by']))}." if r.get("replaced_by") else ""
+        lines.append(f"- **{markdown(m['model_id'])}** ({markdown(r['date'])}): {markdown(r['note'])}{replaced}")
     return lines

@@ -9,6 +9,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, publication
+from sam_bench.leaderboard.board_text import markdown
 from sam_bench.leaderboard.entries import (
     CHECKOUT,
     MODEL_INFO_KEYS,
@@ -120,26 +121,26 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
 
 # Paper Information
 
-- **Paper Title**: {info["name"]}
-- **Paper URL**: {info["link"]}
-- **Paper authors**: {info["authors"]}
+- **Paper Title**: {markdown(info["name"])}
+- **Paper URL**: {markdown(info["link"])}
+- **Paper authors**: {markdown(info["authors"])}
 
 # Leaderboard Claim(s)
 
 ## Model 1
 
-- **Architecture**: {info["architecture"]}
+- **Architecture**: {markdown(info["architecture"])}
 - **Threat Model**: {entry.threat_model}
 - **eps**: {info["eps"]}
 - **Clean accuracy**: {info["clean_acc"]}%
 - **Robust accuracy**: {info["autoattack_acc"]}%
 - **Additional data**: {_additional_data_text(info["additional_data"])}
-- **Training**: {training_text(entry)}.
+- **Training**: {markdown(training_text(entry))}.
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
 {info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \
-{aa.get("device_name") or "unknown device"}; run with `sam-bench evaluate {model_id} --attack autoattack \
+{markdown(aa.get("device_name") or "unknown device")}; run with `sam-bench evaluate {model_id} --attack autoattack \
 --norm {entry.threat_model} --eps {info["eps"]}` (sam-bench {__version__}), weights sha256 {w.sha256}.
-- **Checkpoint and code**: {where}. Model id in the zoo: `{model_id}`.
+- **Checkpoint and code**: {markdown(where)}. Model id in the zoo: `{model_id}`.
 
 # Model Zoo:
 

@@ -7,7 +7,10 @@ state_dict has exactly the keys of the matching RobustBench architecture.
 
 A model is rebuilt from its *spec*, a plain dict stored in every run's metadata:
 {"arch": "preactresnet18", "num_classes": 10, "mean": [...], "std": [...], "width": 1.0}
-plus, for timm models built with constructor arguments, "kwargs": {"depth": 6, ...}.
+plus, for timm models and networks of the user's own code (`class:<module>:<Class>`, models.own_class) built
+with constructor arguments, "kwargs": {"depth": 6, ...}, held to models.arguments'
+allow-list wherever a spec is made or built: the architecture's own arguments, plain data, never a path, loader or
+url.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from sam_bench.errors import BadInput
-from sam_bench.models import size
+from sam_bench.models import arguments, size
 from sam_bench.models.registry import _REGISTRY, list_models, register_model  # noqa: F401  (the public calls)
 
 
@@ -54,7 +57,8 @@ def parse_kwargs(text: str | None) -> dict | None:
     return out
 
 
-FOREIGN = ("timm:", "torchvision:", "robustbench:")  # other libraries' networks, named by prefix
+FOREIGN = ("timm:", "torchvision:", "robustbench:", "class:")  # other code's networks, named by prefix
+TAKES_ARGUMENTS = ("timm:", "class:")  # the architectures built with constructor arguments (models.arguments)
 
 
 def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs: dict | None = None) -> dict:
@@ -62,7 +66,7 @@ def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
     if not width > 0:
         raise BadInput(f"--width must be > 0, got {width}")
-    if kwargs and not arch.startswith("timm:"):
+    if kwargs and not arch.startswith(TAKES_ARGUMENTS):
         raise BadInput(f"--arch-kwargs passes timm's constructor arguments; {arch} takes --width only")
     spec = {
         "arch": arch,
@@ -73,11 +77,14 @@ def make_spec(arch: str, num_classes: int, mean, std, width: float = 1.0, kwargs
     }
     if kwargs:  # only when given: specs of models without them stay as they always were
         spec["kwargs"] = dict(kwargs)
+        arguments.check(spec)  # before anything is read or built: the architecture's own arguments, plain data
     return spec
 
 
 def create_model(spec: dict) -> nn.Module:
-    """Build a freshly initialised model from its spec."""
+    """Build a freshly initialised model from its spec, its constructor arguments checked first (models.arguments:
+    the architecture's own, plain data: no path, loader or url reaches a constructor)."""
+    arguments.check(spec)
     arch = spec["arch"]
     common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"])
     if arch.startswith("torchvision:"):
@@ -88,6 +95,10 @@ def create_model(spec: dict) -> nn.Module:
         from sam_bench.models.robustbench_adapter import create_robustbench_model
 
         return create_robustbench_model(arch, width=spec.get("width", 1.0), **common)
+    if arch.startswith("class:"):
+        from sam_bench.models.own_class import create_own_model
+
+        return create_own_model(arch, width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common)
     if arch.startswith("timm:"):
         from sam_bench.models.timm_adapter import create_timm_model
 

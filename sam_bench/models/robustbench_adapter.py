@@ -41,6 +41,12 @@ def constructor(dataset: str, threat_model: str, model_id: str):
             f"RobustBench id {model_id!r} is unknown to the installed robustbench {version('robustbench')} "
             f"({dataset}/{threat_model}){hint}"
         )
+    built_by = getattr(board[model_id].get("model"), "func", board[model_id].get("model"))
+    if getattr(built_by, "__module__", "").startswith("sam_bench."):  # a zoo entry registered with RobustBench
+        raise BadInput(
+            f"{model_id} is a sam-bench zoo entry that RobustBench lists through sam-bench, not one of RobustBench's "
+            "own networks: a robustbench: architecture names RobustBench's"
+        )
     return board[model_id]
 
 

@@ -10,7 +10,7 @@ import torch
 
 from sam_bench import files, schema
 from sam_bench.errors import SamBenchError
-from sam_bench.models import create_model
+from sam_bench.models import arguments, create_model
 from sam_bench.rundir import blobs, trained_normalization
 
 
@@ -83,6 +83,7 @@ def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> 
         fix="the architecture recorded with the weights is damaged; restore it",
         ref="#/$defs/model_spec",
     )
+    arguments.check(spec, where)  # the architecture's own arguments, plain data (create_model checks them too)
     model = create_model(spec)
     _check_dtypes(model.state_dict(), state_dict, where)
     state_dict = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}  # fp16 zoo copies

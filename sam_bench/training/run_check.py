@@ -12,7 +12,12 @@ epoch, with the checkpoint. So, one rule, read by `train --resume`, `zoo add` an
   stopped cleanly (`epochs_done` written) as many as `epochs_done`;
 - the learning rate: every logged epoch's rate is the one `config.lr`, `config.schedule` and `config.epochs`
   give that epoch (training.epoch.learning_rate, at its first step, as the log records it);
-- a finished run's `final` numbers are its last logged epoch's and its `wall_time_s` the logged epochs' seconds;
+- a finished run's `final` numbers are its last logged epoch's, its `wall_time_s`, `cpu_time_s` and `images_per_s`
+  the logged epochs' seconds, CPU seconds and images over seconds;
+- the times: each logged epoch's images per second is its images over its seconds, its first step no longer than
+  the epoch, its CPU seconds no more than `cpu_threads` threads spend in its seconds (a wall time cut in the log and
+  the metadata alike is caught by these; every time field cut by one factor is not: only timing the recipe again
+  could tell, which no check here does);
 - the model: the architecture built (`arch.arch`) and the one the weights file's header names are `config.arch`;
 - the steps: every logged epoch's method and rho (its step record, training.epoch.step_record) are `config`'s, and
   the images it trained on `n_train_used` in whole batches (logs from before epochs recorded their steps: the
@@ -96,6 +101,7 @@ def check(metadata: Mapping, logged: list[dict] | None, where: str) -> None:
                 f"n_train_used is {used:,}, but {LOG} logged {images:,} images in epoch {record['epoch']} "
                 f"(batches of {config.batch_size}, the last short one left out)"
             )
+        _check_times(record, metadata.get("cpu_threads"), refuse)
         expected = learning_rate(config, record["epoch"] - 1, 0, 1)  # the rate at an epoch's first step
         if not _same(record.get("lr"), expected):
             refuse(
@@ -110,6 +116,47 @@ def check(metadata: Mapping, logged: list[dict] | None, where: str) -> None:
     seconds = sum(r.get("seconds", 0.0) for r in logged)
     if metadata.get("wall_time_s") is not None and not math.isclose(metadata["wall_time_s"], seconds, rel_tol=1e-6):
         refuse(f"wall_time_s is {metadata['wall_time_s']:.1f}, but the epochs of {LOG} took {seconds:.1f} s")
+    cpu = sum(r.get("cpu_seconds", 0.0) for r in logged)  # epochs logged before it existed: 0, as training sums them
+    said = metadata.get("cpu_time_s")
+    if said is not None and not math.isclose(said, cpu, rel_tol=1e-6, abs_tol=1e-9):
+        refuse(f"cpu_time_s is {metadata['cpu_time_s']:.1f}, but the epochs of {LOG} took {cpu:.1f} CPU seconds")
+    images = sum(r.get("images", 0) for r in logged)
+    rate = metadata.get("images_per_s")
+    if rate is not None and seconds > 0 and not math.isclose(rate, images / seconds, rel_tol=1e-6):
+        refuse(f"images_per_s is {rate:.1f}, but {LOG} logged {images:,} images in {seconds:.1f} s")
+
+
+# A process's CPU time over an epoch is at most its threads' share of the wall time: on every committed run that
+# recorded its threads, CPUs and GPUs alike, CPU seconds / (wall seconds x cpu_threads) stays at most 1
+# (tests/test_run_times.py holds them to it). The slack forgives a helper thread beside torch's and a clock's
+# granularity.
+CPU_SLACK, CPU_SLACK_S = 1.1, 1.0
+
+
+def _check_times(record: Mapping, threads, refuse) -> None:
+    """An epoch's logged times against one another, where it logged them: its rate is its images over its seconds,
+    its first step within it, its CPU time no more than its threads could spend in its seconds. A wall time cut
+    alone (in the log and the metadata alike) leaves these apart; all cut by one factor, nothing here can tell."""
+    seconds, epoch = record.get("seconds"), record.get("epoch")
+    if not isinstance(seconds, int | float):
+        return
+    rate, images = record.get("images_per_s"), record.get("images")
+    if (
+        isinstance(rate, int | float)
+        and isinstance(images, int)
+        and not math.isclose(rate, images / max(seconds, 1e-9), rel_tol=1e-6)
+    ):
+        refuse(f"{LOG} logged epoch {epoch} at {rate:.1f} images/s, but {images:,} images in {seconds:.2f} s")
+    first = record.get("first_step_s")
+    if isinstance(first, int | float) and first > seconds * (1 + 1e-9):
+        refuse(f"{LOG} logged epoch {epoch}'s first step at {first:.2f} s, longer than the epoch's {seconds:.2f} s")
+    cpu = record.get("cpu_seconds")
+    if isinstance(cpu, int | float) and isinstance(threads, int) and threads > 0:
+        if cpu > seconds * threads * CPU_SLACK + CPU_SLACK_S:
+            refuse(
+                f"{LOG} logged epoch {epoch} at {cpu:.1f} CPU seconds in {seconds:.2f} s of wall time, more than "
+                f"{threads} thread{'s' if threads > 1 else ''} can spend (cpu_threads)"
+            )
 
 
 def check_folder(run_dir: Path, metadata: Mapping) -> None:

@@ -24,14 +24,15 @@ import torch
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
+from sam_bench.models import own_class
 from sam_bench.rundir import trained_normalization
 from sam_bench.version import __version__
-from sam_bench.zoo import orphans, store
+from sam_bench.zoo import folders, orphans, store
 from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
 
 TRAINED_ELSEWHERE = "trained elsewhere"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:")  # networks wrapped as `net.` behind the normalization
+PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:", "class:")  # wrapped as `net.` behind the normalization
 
 
 def trained_elsewhere(
@@ -58,16 +59,23 @@ def trained_elsewhere(
 
 
 def architecture_spec(
-    arch: str, mean, std, num_classes: int = 10, width: float = 1.0, kwargs=None, cifar_adapted: bool = False
+    arch, mean, std, num_classes: int = 10, width: float = 1.0, kwargs=None, cifar_adapted: bool = False
 ) -> dict:
     """The spec the entry rebuilds its model from; one line for a normalization that is not three numbers. A timm
     model is built as timm defines it unless `cifar_adapted` (weights of sam-bench's own CIFAR form of it,
-    sam_bench.models.timm_adapter)."""
-    from sam_bench.models import make_spec
+    sam_bench.models.timm_adapter). `arch` is an architecture's name, or a network class of your own code (a
+    subclass of torch.nn.Module that others can import: not one defined in a script run as __main__), rebuilt
+    from `kwargs`, its constructor's arguments as JSON keeps them (sam_bench.models.own_class): its module is
+    trusted from now on in this process (own_class.trust; other processes name it in SAM_BENCH_MODULES)."""
+    from sam_bench.models import make_spec, own_class
 
     for name, values in (("mean", mean), ("std", std)):
         if len(list(values)) != 3:
             raise BadInput(f"normalization {name} has {len(list(values))} values; CIFAR images have 3 channels")
+    if not isinstance(arch, str):  # a class of the user's own code
+        arch = own_class.arch_name(arch)
+        own_class.trust(arch[len(own_class.PREFIX) :].partition(":")[0])
+        kwargs = own_class.json_arguments(kwargs, arch)
     spec = make_spec(arch, num_classes, mean, std, width, kwargs)
     if arch.startswith("timm:") and not cifar_adapted:
         spec["cifar_adapted"] = False
@@ -159,12 +167,24 @@ def add_module(
     source_file=None,
 ) -> dict:
     """Add a model trained elsewhere to the zoo; returns its entry. `model`: a torch module or its state dict;
-    `arch`: its spec (`architecture_spec`); `trained`: `trained_elsewhere(...)`; `source_file`: the file the
-    weights were read from, named in the entry with its sha256."""
+    `arch`: its spec (`architecture_spec`: an architecture's name, or the class of a network of your own code
+    with its JSON arguments, rebuilt here and its state dict's keys and shapes compared with the model's);
+    `trained`: `trained_elsewhere(...)`; `source_file`: the file the weights were read from, named in the entry
+    with its sha256."""
+    if isinstance(model, torch.nn.Module) and arch["arch"].startswith(own_class.PREFIX):
+        built_by = own_class.resolve(arch["arch"])
+        if type(model) is not built_by:
+            raise BadInput(
+                f"{model_id}: the model is a {type(model).__module__}.{type(model).__qualname__}, but its "
+                f"architecture names {arch['arch']}: give the class it is an instance of"
+            )
     state = model.state_dict() if isinstance(model, torch.nn.Module) else state_dict_of(model, model_id)
     robustbench_ids()  # imports robustbench once, outside the lock (see store.add)
     with files.locked(store._zoo(zoo_dir)):
-        return _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file)
+        entry = _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file)
+    if zoo_dir is not None:
+        folders.remember(zoo_dir)  # the zoo the user named last, where RobustBench's load_model looks
+    return entry
 
 
 def import_file(path, arch: dict, trained: dict, model_id: str, **options) -> dict:
@@ -200,9 +220,11 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
     data = save(state, metadata={**trained_normalization.header(arch), "sam_bench_id": model_id})
     sha = hashlib.sha256(data).hexdigest()
     folder = zoo / dataset / threat_model
-    store._check_new_weights(folder, sha)
+    store._check_new_weights(folder, data, zoo)
     for path in orphans.remove(zoo, model_id):
         store.log.warning("replacing %s", orphans.describe(path))
+    for path in orphans.remove_temporaries(zoo):  # what any add or import killed in a write left (we hold the lock)
+        store.log.warning("removed %s", path)
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
     name = store.architecture_name(arch)
     entry = {

@@ -5,7 +5,8 @@ never names weights that are not there. A process killed between the two leaves 
 entry names: `zoo verify` reports them ("orphan weights: ..."), and `zoo add` with the same id
 replaces them (under the zoo's lock, so they cannot be another add's, half done) instead of taking
 the id for used. A process killed during a write leaves that write's temporary (`.<id>.safetensors.<random>.tmp`,
-the whole weights' size): `zoo verify` names it, and the next `zoo add` of any id removes it (under the lock too).
+the whole weights' size): `zoo verify` names it, and the next `zoo add` or `zoo import` of any id removes it (under
+the lock too).
 """
 
 from __future__ import annotations

@@ -31,13 +31,14 @@ import torch
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.models import arguments
 from sam_bench.rundir import blobs, trained_normalization
 from sam_bench.rundir.blobs import git_blob_id  # noqa: F401  (sam_bench.zoo.git_blob_id: the weights' git blob id)
 from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 from sam_bench.training import run_check
 from sam_bench.version import __version__
-from sam_bench.zoo import orphans
+from sam_bench.zoo import folders, orphans, same_weights
 from sam_bench.zoo.entry import SCHEMA, ZooEntry, weights_record
 from sam_bench.zoo.ids import (
     ID_AUTHOR,
@@ -166,6 +167,7 @@ def _check_stored_dtype(entry: ZooEntry, state: dict[str, torch.Tensor], path: P
 def _build(entry: ZooEntry, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     from sam_bench.rundir.model import build_model
 
+    arguments.check(entry.arch, f"zoo entry {entry.id}")  # before its weights are fetched or anything is built
     state, path = load_state(entry, zoo_dir)
     _check_normalization(entry, path)
     return build_model(entry.arch, state, str(path)), state
@@ -204,6 +206,10 @@ def architecture_name(spec: dict) -> str:
         return f"{arch[len('torchvision:') :]} (torchvision)"
     if arch.startswith("robustbench:"):  # robustbench:<dataset>/<threat model>/<id>
         return f"RobustBench's {arch.rsplit('/', 1)[-1]} network"
+    if arch.startswith("class:"):  # class:<module>:<Class>, a network of its user's own code
+        module, _, name = arch[len("class:") :].partition(":")
+        given = spec.get("kwargs") or {}
+        return f"{name} ({', '.join([module, *(f'{k}={v}' for k, v in given.items())])})"
     if arch.startswith("timm:"):
         given = spec.get("kwargs") or {}
         return arch[len("timm:") :] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
@@ -279,7 +285,10 @@ def add(
     inside the lock concurrent writers waited for each other's imports in turn (4 at once: 20 s here)."""
     robustbench_ids()  # imports what it needs once per process
     with files.locked(_zoo(zoo_dir)):
-        return _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
+        entry = _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
+    if zoo_dir is not None:
+        folders.remember(zoo_dir)  # the zoo the user named last, where RobustBench's load_model looks
+    return entry
 
 
 def _add(
@@ -346,7 +355,7 @@ def _add(
     else:
         dtype = "float32"
     sha = hashlib.sha256(data).hexdigest()
-    _check_new_weights(folder, sha)
+    _check_new_weights(folder, data, zoo)
     written = {
         "schema": SCHEMA,
         "id": model_id,
@@ -387,18 +396,35 @@ def _add(
     return entry
 
 
-def _check_new_weights(folder: Path, sha: str) -> None:
-    """A leaderboard lists a model once: weights an entry of its folder already holds are refused, naming it."""
+def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
+    """A leaderboard lists a model once: weights whose tensors an entry of its folder already holds are refused,
+    naming it. Compared as tensors (same_weights), not as files: a weights file's header holds its entry's id."""
+    from safetensors.torch import load
+
+    sha = hashlib.sha256(data).hexdigest()
+    held = []
     for path in sorted(folder.glob("*.json")):
         try:
-            held = files.read_json(path).get("weights_sha256")
-        except (SamBenchError, AttributeError):
+            entry = _read_entry(path)
+        except SamBenchError:
             continue  # a damaged entry is verify's to report
-        if held == sha:
-            raise BadInput(
-                f"zoo entry {path.stem} ({folder.parent.name}/{folder.name}) already holds these weights (sha256 "
-                f"{sha[:12]}...): a leaderboard lists a model once; use {path.stem}"
-            )
+        held.append((entry.id, entry.weights.sha256, functools.partial(_tensors_to_compare, entry, zoo_dir)))
+    same = next((model_id for model_id, held_sha, _ in held if held_sha == sha), None)
+    same = same or same_weights.holder(load(data), held)
+    if same is not None:
+        raise BadInput(
+            f"zoo entry {same} ({folder.parent.name}/{folder.name}) already holds these weights (the same tensors): "
+            f"a leaderboard lists a model once; use {same}"
+        )
+
+
+def _tensors_to_compare(entry: ZooEntry, zoo_dir=None) -> dict[str, torch.Tensor] | None:
+    """An entry's checked tensors, or None with a warning where they cannot be had (a clone without the history)."""
+    try:
+        return load_state(entry, zoo_dir)[0]
+    except SamBenchError as err:
+        log.warning("new weights not compared with zoo entry %s's: %s", entry.id, err)
+        return None
 
 
 def _to_fp16(source: Path, model_id: str) -> bytes:
@@ -421,6 +447,7 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
         mid = json_path.stem
         try:
             entry = _read_entry(json_path)  # a damaged or edited entry fails its check, the others go on
+            arguments.check(entry.arch, f"zoo entry {entry.id}")  # an argument that would load a file or run code
             path, source = weights_file(entry, zoo_dir)
             ok = files.sha256_file(path) == entry.weights.sha256
             if ok:
@@ -442,29 +469,85 @@ _REGISTERED: dict[str, Path] = {}  # model id -> zoo dir it was registered from
 def register_with_robustbench(zoo_dir=None) -> list[str]:
     """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline.
 
-    Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
+    `zoo_dir`: the zoo to register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else
+    model_zoo/ in the working directory, the zoo named last and the project's own), an id found twice registered
+    from the first. Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
     import robustbench.utils as rb_utils
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 
     _install_download_bridge(rb_utils)
-    zoo = _zoo(zoo_dir)
-    registered = []
-    for path in _json_paths(zoo):
-        try:
-            entry = _read_entry(path)
-            board = model_dicts[BenchmarkDataset(entry.dataset)][ThreatModel(entry.threat_model)]
-        except (SamBenchError, ValueError, KeyError) as err:
-            log.warning("not registered with RobustBench: %s", err)
-            continue
-        mid = entry.id
-        if mid in board and not str(board[mid].get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
-            log.warning("%s: RobustBench already has a model with this id; ours is not registered", mid)
-            continue
-        board[mid] = {"model": functools.partial(_robustbench_model, mid), "gdrive_id": ROBUSTBENCH_ID_PREFIX + mid}
-        _REGISTERED[mid] = zoo
-        registered.append(mid)
+    _install_unknown_model_line(rb_utils)
+    zoos = [Path(zoo_dir)] if zoo_dir is not None else folders.users_zoos(_CHECKOUT / "model_zoo")
+    registered: list[str] = []
+    for zoo in zoos:
+        for path in _json_paths(zoo):
+            try:
+                entry = _read_entry(path)
+                board = model_dicts[BenchmarkDataset(entry.dataset)][ThreatModel(entry.threat_model)]
+            except (SamBenchError, ValueError, KeyError) as err:
+                log.warning("not registered with RobustBench: %s", err)
+                continue
+            mid = entry.id
+            if mid in registered:
+                log.warning("%s: in %s and in %s; registered from %s", mid, _REGISTERED[mid], zoo, _REGISTERED[mid])
+                continue
+            if mid in board and not str(board[mid].get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
+                log.warning("%s: RobustBench already has a model with this id; ours is not registered", mid)
+                continue
+            board[mid] = {"model": functools.partial(_robustbench_model, mid), "gdrive_id": ROBUSTBENCH_ID_PREFIX + mid}
+            _REGISTERED[mid] = zoo
+            registered.append(mid)
     return registered
+
+
+class UnknownModel(BadInput, KeyError):
+    """RobustBench's `load_model` of an id neither RobustBench nor a zoo of the user's has: a KeyError, as
+    RobustBench's own, that reads as its one line."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _install_unknown_model_line(rb_utils) -> None:
+    """RobustBench's `load_model`, answering an id it does not know with one line saying where sam-bench looked and
+    how to point it at the user's zoo (RobustBench's own answer is a bare KeyError); the user's zoos registered again
+    first, should the id have been added since."""
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    original = rb_utils.load_model
+    if getattr(original, "sam_bench_bridge", False):
+        return
+
+    def load_model(model_name, model_dir="./models", dataset="cifar10", threat_model="Linf", *args, **kwargs):
+        try:
+            tm = ThreatModel(ThreatModel(threat_model).value.replace("_3d", ""))  # as RobustBench reads it
+            board = model_dicts[BenchmarkDataset(dataset)][tm]
+        except (ValueError, KeyError):
+            board = {model_name: None}  # RobustBench's own answer for what it does not know
+        if model_name not in board:
+            register_with_robustbench()  # an entry added since
+        if model_name in _REGISTERED and board.get(model_name) is not None:
+            _check_plain_checkpoint(Path(model_dir) / _value(dataset) / tm.value / f"{model_name}.pt", model_name)
+        try:
+            return original(model_name, model_dir, dataset, threat_model, *args, **kwargs)
+        except KeyError as err:
+            if model_name in board or err.args != (model_name,):
+                raise
+            looked = ", ".join(str(z) for z in folders.users_zoos(_CHECKOUT / "model_zoo")) or "no zoo folder"
+            raise UnknownModel(
+                f"{model_name!r} is neither RobustBench's nor in a sam-bench zoo for {_value(dataset)}/"
+                f"{_value(threat_model)} (looked in: {looked}); {folders.how_to_point()}"
+            ) from None
+
+    load_model.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
+    load_model.__doc__ = original.__doc__
+    rb_utils.load_model = load_model
+    import robustbench
+
+    if getattr(robustbench, "load_model", None) is original:
+        robustbench.load_model = load_model
 
 
 def _robustbench_model(model_id: str) -> torch.nn.Module:
@@ -492,6 +575,20 @@ def _robustbench_model(model_id: str) -> torch.nn.Module:
 
     handle = model.register_load_state_dict_pre_hook(check)
     return model
+
+
+def _check_plain_checkpoint(path: Path, model_id: str) -> None:
+    """The `.pt` RobustBench will read for one of our ids holds tensors alone: read here with weights_only=True,
+    whatever torch's default or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says, before RobustBench's own torch.load."""
+    if not path.is_file():
+        return  # RobustBench's download step writes it from the zoo (_write_robustbench_checkpoint)
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises UnpicklingError, RuntimeError, ... for what is not tensors alone
+        raise SamBenchError(
+            f"{model_id}: {path} in RobustBench's model_dir is not a plain state dict of tensors (it pickles Python "
+            "objects, which sam-bench never lets anything unpickle); delete it and load again"
+        ) from None
 
 
 def _write_robustbench_checkpoint(model_id: str, path) -> None:

@@ -1,0 +1,69 @@
+"""What a long check says while it measures a results file again (`verify`, the gate of every board): before each
+evaluation, how many are done of how many, the time so far, the rate and about how long is left.
+
+The evaluations of one file cost very different times (a clean pass, PGD-10, AutoAttack's four attacks), so the time
+left is weighed by what each costs per image, its attack's forward passes (attack_table.cost: 1 for the clean
+pass), from the rate of those measured so far. An estimate: the images each is measured on differ too."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sam_bench.evaluation import attack_table
+from sam_bench.evaluation.attack_spec import AttackSpec
+from sam_bench.evaluation.recheck import label
+from sam_bench.evaluation.results_record import Evaluation, Results
+
+
+def weight(evaluation: Evaluation, num_classes: int) -> float:
+    """An evaluation's forward passes per image (1 for the clean pass and an attack whose cost no table knows)."""
+    if evaluation.attack == "clean":
+        return 1.0
+    spec = AttackSpec(evaluation.attack, evaluation.norm, float(evaluation.eps_value or 0.0), dict(evaluation.settings))
+    try:
+        cost = attack_table.cost(spec, num_classes)
+    except (KeyError, TypeError, ValueError):  # settings an older file does not record
+        cost = None
+    return float(cost) if cost else 1.0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class CheckProgress:
+    """`on_evaluation(name)` for a check of `results` (the spot check calls it before the clean pass, "clean", then
+    before each attack by its label): one line through `say` each time, the clock read from `clock`."""
+
+    def __init__(self, results: Results, say: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
+        classes = len(results.clean_prediction_counts or ()) or 10
+        self.names = ["clean", *(label(ev) for ev in results.evaluations if ev.attack != "clean")]
+        self.weights = [1.0, *(weight(ev, classes) for ev in results.evaluations if ev.attack != "clean")]
+        self.say, self.clock = say, clock
+        self.started: float | None = None
+        self.done: list[int] = []  # indices of the evaluations started so far, in order
+
+    def on_evaluation(self, name: str) -> None:
+        now = self.clock()
+        if self.started is None:
+            self.started = now
+        index = self.names.index(name) if name in self.names else None
+        count = f"[{len(self.done) + 1}/{len(self.names)}]"
+        line = f"  {count} {name}"
+        if self.done:
+            elapsed = now - self.started
+            measured = sum(self.weights[i] for i in self.done)
+            left = sum(self.weights) - measured
+            rate = len(self.done) / max(elapsed, 1e-9) * 60
+            eta = left * elapsed / measured if measured > 0 else 0.0
+            line += (
+                f": {len(self.done)} measured in {_duration(elapsed)} ({rate:.1f} per min), about {_duration(eta)} left"
+            )
+        self.say(line)
+        if index is not None:
+            self.done.append(index)
