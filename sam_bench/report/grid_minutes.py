@@ -5,8 +5,9 @@ A reproduction folder holds what its runs measured on the GPU: each run's traini
 a run stopped mid-way at the rate of the epochs it trained) and each attack's wall time (its results file, as
 sam_bench.report.gpu_minutes counts it). Every other part is estimated from those, and said to be:
 
-- a run's training not yet (or not fully) run: at the minutes per epoch of a measured run with the same step
-  (the same method and attack steps: SAM-0.2's is SAM-0.1's, a later seed's its first seed's); where none has
+- a run's training, run or not: at the fewest minutes per epoch a measured run with the same step took (the
+  same method and attack steps: SAM-0.2's is SAM-0.1's, a later seed's its first seed's), as one run alone
+  takes them: a run that shared the GPU with another (`reproduce --parallel`) only ran slower; where none has
   run, scaled by passes per step from the measured step nearest to it in passes (AT-Linf-2's 6 passes from
   AT-Linf-8's 11);
 - an attack a run has not made: at the mean minutes the measured runs of the same kind (trained with an
@@ -141,13 +142,14 @@ def estimate(folder: str | Path) -> Grid:
         raise BadInput(f"{folder}: no run of it trained on a GPU, so there is nothing to count the grid's minutes from")
 
     def training(m) -> tuple[float, str]:
-        if m.run_name in per_epoch:
-            return per_epoch[m.run_name] * m.config.epochs, "measured" if m.run_name in finished else "measured in part"
         step = _step(m.config)
+        source = "estimated"
+        if m.run_name in per_epoch:
+            source = "measured" if m.run_name in finished else "measured in part"
         if step in by_step:
-            return statistics.mean(by_step[step]) * m.config.epochs, "estimated"
+            return min(by_step[step]) * m.config.epochs, source
         nearest = min(by_step, key=lambda s: (abs(math.log(_passes(s) / _passes(step))), s[0], s[1] or 0))
-        return statistics.mean(by_step[nearest]) * _passes(step) / _passes(nearest) * m.config.epochs, "estimated"
+        return min(by_step[nearest]) * _passes(step) / _passes(nearest) * m.config.epochs, source
 
     # evaluation: each attack's minutes on every run evaluated on the GPU
     made: dict[str, dict[tuple, float]] = {}
@@ -233,9 +235,10 @@ def sentence(grid: Grid, folder: str) -> str:
     if complete:
         said += f" (all the recipe asks of {_names(complete)})"
     said += (
-        ". Estimated from those: every other run's training, at a measured run's minutes per epoch with the same "
-        "step (method and attack steps) or scaled by passes per step from the nearest one, and every other attack "
-        "at the minutes the measured runs took for it"
+        ". Every run's training is counted at the fewest minutes per epoch a measured run of its step (method and "
+        "attack steps) took, as one run alone takes them (a run that shared the GPU only ran slower), or scaled by "
+        "passes per step from the nearest measured step; every attack not measured, at the minutes the measured "
+        "runs took for it"
     )
     if floors:
         said += (
