@@ -150,16 +150,24 @@ def passing_turns(model: torch.nn.Module):
         handle.remove()
 
 
+def make_streams(device: torch.device | str, width: int) -> list:
+    """A CUDA stream for each of `width` lanes on `device` (on a CPU, none: None each)."""
+    device = torch.device(device)
+    return [torch.cuda.Stream(device) if device.type == "cuda" else None for _ in range(width)]
+
+
 def run(
     jobs: Iterable[Callable[[], Any]],
     width: int,
     device: torch.device | str = "cpu",
     go_on: Callable[[int, Outcome], bool] = lambda index, outcome: True,
+    streams: list | None = None,
 ) -> list[Outcome]:
     """Run `jobs`, `width` at a time, each in a lane on `device` (a CUDA device: a stream per lane); the
     outcome of every job started, in order. As a lane ends, `go_on(its job's index, its outcome)` is asked (in
     the caller's thread) whether the lanes go on: the next job starts while every answer was yes; the jobs left
-    are not started (the list is then shorter)."""
+    are not started (the list is then shorter). `streams` (`width` of them, from `make_streams`): the lanes' CUDA
+    streams, the first jobs taking them in order, so that calls run the same job on the same stream."""
     if width < 1:
         raise ValueError(f"lanes need a width of 1 or more, got {width}")
     device = torch.device(device)
@@ -169,7 +177,9 @@ def run(
         raise RuntimeError("lanes cannot run inside a lane")
     lanes = _Lanes(device)
     start = _state(device)
-    streams = [torch.cuda.Stream(device) if device.type == "cuda" else None for _ in range(width)]
+    streams = list(streams) if streams is not None else make_streams(device, width)
+    if len(streams) < width:
+        raise ValueError(f"{width} lanes need {width} streams, got {len(streams)}")
     pending = iter(jobs)
     outcomes: list[Outcome] = []
     running, going = 0, True
@@ -178,7 +188,7 @@ def run(
         job = next(pending, None)
         if job is None:
             return False
-        lane = _Lane(lanes, job, streams.pop(), start, len(outcomes))
+        lane = _Lane(lanes, job, streams.pop(0), start, len(outcomes))
         outcomes.append(lane.outcome)
         lanes.add(lane, at)
         return True
