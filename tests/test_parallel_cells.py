@@ -114,8 +114,11 @@ def test_parallel_cells_keep_the_claims_and_bad_values_are_one_line(tmp_path):
     )
     assert refused.exit_code != 0
     assert "--parallel is for the local executor (on SLURM each cell is a job of its own)" in refused.output
-    with pytest.raises(BadInput, match="--in-process runs --parallel K cells side by side in one process: give"):
-        reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, in_process=True)
+    refused = CliRunner().invoke(cli, ["reproduce", RECIPE, "--scale", "test", "--out", str(tmp_path), "--in-process"])
+    assert refused.exit_code == 2
+    assert "--in-process runs --parallel K cells side by side in one process: give --parallel 2" in refused.output
+    refused = CliRunner().invoke(cli, ["reproduce", RECIPE, "--scale", "test", "--executor", "slurm", "--in-process"])
+    assert refused.exit_code == 2 and "--parallel is for the local executor" in refused.output
     with pytest.raises(BadInput, match="--compile trains a run alone in its process"):
         reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, parallel=2, in_process=True, compile=True)
     assert not (tmp_path / "runs").exists()

@@ -280,11 +280,11 @@ def _train_seeds(ctx, out, seeds, options, resume, max_minutes, stop_after_epoch
     try:
         with claimed(out, members=outs if seeds is not None else ()):  # the seeds' folder and its runs
             if modes[0]:
-                metas: list = train_grouped(cfgs, outs, progress=not quiet, **limits)
-                errors: list = [None] * len(metas)
+                metas = train_grouped(cfgs, outs, progress=not quiet, **limits)
+                errors = [None] * len(metas)
                 of_group = " of the group"
             else:
-                outcomes = train_side_by_side(cfgs, outs, progress=False, **limits)
+                outcomes = train_side_by_side(cfgs, outs, progress=not quiet, **limits)  # the first's bar
                 metas, errors, of_group = [o.value for o in outcomes], [o.error for o in outcomes], ""
     except KeyboardInterrupt:
         raise SamBenchError(
