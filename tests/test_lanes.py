@@ -4,6 +4,10 @@ no more than `width` run at once."""
 
 from __future__ import annotations
 
+import gc
+import traceback
+import weakref
+
 import pytest
 import torch
 
@@ -56,10 +60,13 @@ def test_a_lane_keeps_its_switches_while_the_others_set_theirs():
     assert math_mode.switches() == before
 
 
-def test_a_job_that_raises_ends_its_lane_alone():
+def test_a_job_that_raises_ends_its_lane_alone_and_what_it_held_is_freed():
     log: list = []
+    held: list = []
 
     def failing():
+        tensor = torch.zeros(4)
+        held.append(weakref.ref(tensor))
         log.append(("x", 0))
         lanes.turn()
         raise RuntimeError("broken")
@@ -69,6 +76,9 @@ def test_a_job_that_raises_ends_its_lane_alone():
     assert str(outcomes[1].error) == "broken"
     assert [o.value.shape for o in (outcomes[0], outcomes[2])] == [(9,), (9,)]
     assert log == [("a", 0), ("x", 0), ("c", 0), ("a", 1), ("c", 1), ("a", 2), ("c", 2)]
+    gc.collect()
+    assert held[0]() is None  # its error is kept, not its tensors (a GPU's memory, for the lanes that go on)
+    assert "raise RuntimeError" in "".join(traceback.format_exception(outcomes[1].error))  # its lines are
 
 
 def test_no_more_than_width_run_at_once_and_a_no_from_go_on_starts_no_other():

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import traceback
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class _Lane:
                     self.stream.wait_stream(self.lanes.caller_stream)  # what the caller made before, first
                 self.outcome.value = self.job()
         except BaseException as error:  # noqa: BLE001 - the job's outcome; the other lanes go on
+            traceback.clear_frames(error.__traceback__)  # its tensors freed for the lanes that go on; lines kept
             self.outcome.error = error
         finally:
             self.lanes.end(self)
