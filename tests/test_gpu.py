@@ -358,6 +358,66 @@ def test_k_graphed_steps_at_once_and_an_evaluation_beside_them(tmp_path):
     assert set(picked.beside_pays) == {1}
 
 
+def test_runs_side_by_side_on_cuda_streams_train_as_they_train_alone(tmp_path, deterministic_cuda):
+    """`train --seeds` side by side in the full scale's step mode: ST, SAM and PGD AT each replaying its own CUDA
+    graph on its own stream, their steps issued in turn. Each run's weights against the same run alone; a second
+    run alone measures what the kernels alone vary (the autotuner `train` turns on may pick other algorithms from
+    run to run): side by side may differ from alone by no more than that."""
+    from sam_bench.training.side_by_side import train_side_by_side
+
+    common = dict(dataset="synthetic", epochs=2, n_train=256, lr=0.05, step_mode="graph")
+    cfgs = [_config(m, **common, seed=i) for i, m in enumerate(("standard", "sam", "at"))]
+    for i, cfg in enumerate(cfgs):
+        train(cfg, tmp_path / f"alone-{i}", progress=False)
+        train(cfg, tmp_path / f"again-{i}", progress=False)
+    outcomes = train_side_by_side(cfgs, [tmp_path / f"side-{i}" for i in range(len(cfgs))], progress=False)
+    assert [o.error for o in outcomes] == [None] * len(cfgs)
+    for i in range(len(cfgs)):
+        a, b, c = (load_file(tmp_path / f"{w}-{i}" / "model.safetensors") for w in ("alone", "side", "again"))
+        for k in a:
+            noise = float((a[k].float() - c[k].float()).abs().max())
+            assert float((a[k].float() - b[k].float()).abs().max()) <= noise, (cfgs[i].method, k)
+
+
+def test_the_probe_times_k_graphed_runs_side_by_side_with_their_memory(tmp_path):
+    """`bench --probe --in-process` on CUDA, tiny and one round: one and two runs each replaying its CUDA graph on
+    its own stream, their rate and the memory they held, and the ratios against one run and against two processes.
+    Structure only; nothing about their speed."""
+    from sam_bench.bench import probe_arrangement
+    from sam_bench.bench.probe import run_probe
+
+    s = dict(
+        methods=["standard"],
+        modes=[],
+        concurrency=[1, 2],
+        concurrent_methods=["standard"],
+        concurrent_modes=["graph"],
+        beside=[],
+        concurrent_s=0.2,
+        in_process=True,
+        batch_size=32,
+        steps=2,
+        attack_images=64,
+        arch="preactresnet18",
+        width=0.25,
+        precision="auto",
+        rho=0.05,
+        seed=0,
+        threads=None,
+    )
+    parts, ratios, skipped = probe_arrangement.parts(s, CUDA)
+    env = {"device": "cuda", "device_name": torch.cuda.get_device_name(), "torch_version": torch.__version__}
+    record = run_probe(
+        parts, ratios, 3600.0, tmp_path / "p.json", {**env, "code_commit": None}, s, skipped, max_rounds=1
+    )
+    assert record["failed"] == {} and record["status"] == "complete"
+    for k in (1, 2):
+        values = record["parts"][f"lanes/standard/graph/K{k}"]["values"]
+        assert set(values) == {"images_per_s_aggregate", "gpu_memory_gib"}
+        assert all(v["median"] > 0 for v in values.values())
+    assert len(record["ratios"]) == 4 and all(r["median"] > 0 for r in record["ratios"])
+
+
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     """A quarter-width PreActResNet-18 trained briefly on the bundled sample (on the GPU: the CPU's share of

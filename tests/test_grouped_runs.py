@@ -86,7 +86,7 @@ def test_train_seeds_puts_each_run_in_its_folder_and_says_so(tmp_path):
         f"done: {tmp_path / 'g' / 'seed-1'}",
     ]
     refusals = {
-        ("--seeds", "0,1"): "--seeds trains a group: it needs --step-mode grouped, not eager",
+        ("--seeds", "0,1", "--compile"): "--compile trains a run alone in its process",
         ("--seeds", "2,x", "--step-mode", "grouped"): "--seeds takes seeds such as 0,1,2 or 0-3, not '2,x'",
         ("--seeds", "1,1", "--step-mode", "grouped"): "--seeds takes each seed (>= 0) once",
         ("--seeds", "1,2", "--seed", "3", "--step-mode", "grouped"): "--seeds trains a group in place of --seed",

@@ -1,8 +1,9 @@
-"""K cells of a grid at once: `reproduce --parallel K` runs each cell in a fresh process and
-each comes out as it does alone: the tiny grid's two models trained and evaluated two at a time have the
-weights (sha256) and every evaluation number, per-image outcomes included, of the grid run one at a time,
-on a CPU with one thread per process; stopped by a time limit and run again, they still do. The claims
-are the local executor's: a cell another process holds refuses the whole call before anything starts."""
+"""K cells of a grid at once: `reproduce --parallel K` runs each cell in a fresh process (or with `--in-process`,
+side by side in one process, each cell in a lane of its own) and each comes out as it does alone: the tiny
+grid's two models trained and evaluated two at a time have the weights (sha256) and every evaluation number,
+per-image outcomes included, of the grid run one at a time, on a CPU with one thread per process; stopped by a
+time limit and run again, they still do. The claims are the local executor's: a cell another process holds
+refuses the whole call before anything starts."""
 
 from __future__ import annotations
 
@@ -43,35 +44,41 @@ def alone(tmp_path_factory) -> dict:
     return what_it_made(out)
 
 
-def test_two_cells_at_once_make_what_each_makes_alone(alone, tmp_path):
-    complete, report = reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, threads=1, parallel=2)
+WAYS = pytest.mark.parametrize("in_process", [False, True], ids=["processes", "in-process"])
+
+
+@WAYS
+def test_two_cells_at_once_make_what_each_makes_alone(alone, tmp_path, in_process):
+    complete, report = reproduce(
+        RECIPE, "test", out=tmp_path, device="cpu", progress=False, threads=1, parallel=2, in_process=in_process
+    )
     assert complete and report.is_file()
     assert len(alone) == 2 and what_it_made(tmp_path) == alone
     assert not list((tmp_path / "cells").glob("*.claim"))  # every claim released
 
 
-def test_a_time_limit_stops_every_cell_and_the_next_call_finishes_them_as_alone(alone, tmp_path):
+@WAYS
+def test_a_time_limit_stops_every_cell_and_the_next_call_finishes_them_as_alone(alone, tmp_path, in_process):
     # A limit already reached: each cell trains its first epoch (one always runs), checkpoints and stops
-    complete, _ = reproduce(
-        RECIPE, "test", out=tmp_path, device="cpu", progress=False, threads=1, parallel=2, stop_at=time.time()
-    )
+    at_once = dict(device="cpu", progress=False, threads=1, parallel=2, in_process=in_process)
+    complete, _ = reproduce(RECIPE, "test", out=tmp_path, stop_at=time.time(), **at_once)
     assert not complete
     logs = [json.loads(m.read_text()) for m in tmp_path.glob("runs/*/metadata.json")]
     assert len(logs) == 2 and all(m["status"] == "running" and m["epochs_done"] == 1 for m in logs)
-    complete, _ = reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, threads=1, parallel=2)
+    complete, _ = reproduce(RECIPE, "test", out=tmp_path, **at_once)
     assert complete and what_it_made(tmp_path) == alone
 
 
-def test_no_cell_starts_after_the_time_limit_stopped_one(tmp_path):
+@WAYS
+def test_no_cell_starts_after_the_time_limit_stopped_one(tmp_path, in_process):
     """Three cells two at a time, the limit already reached: the first two train their first epoch and stop;
     the third, as one at a time, is not started (it is the next call's)."""
     recipe = tmp_path / "three.yaml"
     sam = "  - {name: SAM-0.1, method: sam, rho: 0.1}\n"
     recipe.write_text(Path(RECIPE).read_text().replace(sam, sam + "  - {name: SAM-0.2, method: sam, rho: 0.2}\n"))
     out = tmp_path / "out"
-    complete, _ = reproduce(
-        str(recipe), "test", out=out, device="cpu", progress=False, threads=1, parallel=2, stop_at=time.time()
-    )
+    at_once = dict(device="cpu", progress=False, threads=1, parallel=2, in_process=in_process)
+    complete, _ = reproduce(str(recipe), "test", out=out, stop_at=time.time(), **at_once)
     assert not complete
     started = sorted(m.parent.name.rsplit("-", 1)[0] for m in out.glob("runs/*/metadata.json"))
     assert started == ["SAM-0.1", "ST"]
@@ -107,3 +114,11 @@ def test_parallel_cells_keep_the_claims_and_bad_values_are_one_line(tmp_path):
     )
     assert refused.exit_code != 0
     assert "--parallel is for the local executor (on SLURM each cell is a job of its own)" in refused.output
+    refused = CliRunner().invoke(cli, ["reproduce", RECIPE, "--scale", "test", "--out", str(tmp_path), "--in-process"])
+    assert refused.exit_code == 2
+    assert "--in-process runs --parallel K cells side by side in one process: give --parallel 2" in refused.output
+    refused = CliRunner().invoke(cli, ["reproduce", RECIPE, "--scale", "test", "--executor", "slurm", "--in-process"])
+    assert refused.exit_code == 2 and "--parallel is for the local executor" in refused.output
+    with pytest.raises(BadInput, match="--compile trains a run alone in its process"):
+        reproduce(RECIPE, "test", out=tmp_path, device="cpu", progress=False, parallel=2, in_process=True, compile=True)
+    assert not (tmp_path / "runs").exists()

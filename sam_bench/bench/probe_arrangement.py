@@ -12,7 +12,8 @@ running beside them, as a cell's evaluation runs beside the other cells' trainin
   beside/<method>/<mode>/K<k>  the k training processes and the evaluation process, all at once:
                             images_per_s_aggregate (training) and evaluation_images_per_s
 
-and the ratios the choice of K reads (probe_choice.py), each taken round by round:
+(with `--in-process`, the same K side by side in one process as well: probe_lanes.py) and the ratios the choice of
+K reads (probe_choice.py), each taken round by round:
 
   "<method>: aggregate images/s in <mode> steps, K=<k> / K=<first>"          what K models at once gain
   "<method>: training images/s in <mode> steps beside an evaluation, K=<k> (beside / alone)"
@@ -34,6 +35,7 @@ from functools import partial
 
 import torch
 
+from sam_bench.bench import probe_lanes
 from sam_bench.bench.measurement import ATTACK
 from sam_bench.bench.probe import Part, Ratio
 from sam_bench.bench.probe_concurrent import Crew
@@ -114,6 +116,8 @@ def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                     key = "images_per_s_aggregate"
                     first_part = f"concurrent/{method}/{mode}/K{first}"
                     ratios.append(Ratio(aggregate_ratio(method, mode, k, first), (name, key), (first_part, key)))
+    side_parts, side_ratios = probe_lanes.parts(s, device, runnable)  # the same K side by side in one process
+    out_parts, ratios = out_parts + side_parts, ratios + side_ratios
     if runnable and beside:
         alone = "evaluation/alone"
         setup = partial(_evaluation_alone, crew, s, device, seconds)

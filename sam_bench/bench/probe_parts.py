@@ -7,6 +7,8 @@
   concurrent/<method>/<mode>/K<k>, beside/<method>/<mode>/K<k>, evaluation/alone
                             k processes of the step at once, and an evaluation beside them
                             (probe_arrangement.py)
+  lanes/<method>/<mode>/K<k>  k runs of the step side by side in one process, each on a CUDA stream of its
+                            own on a GPU (probe_lanes.py; with `--in-process`)
   conv/<separate|grouped>/N<n>  N networks' convolutions one after another, or as one grouped
                             network (probe_grouped.py: would stacking seeds pay?)
   seeds/<method>/<separate|grouped>/N<n>  N seeds' training steps: N static steps, one per model, or
@@ -43,6 +45,7 @@ DEFAULTS = {
     "concurrent_modes": probe_arrangement.DEFAULT_MODES,
     "beside": None,  # the K values with an evaluation beside them: None is every K of concurrency
     "concurrent_s": probe_arrangement.DEFAULT_SECONDS,
+    "in_process": False,  # the K of concurrency side by side in one process too (probe_lanes.py)
     "grouped": (4,),
     "grouped_methods": ("standard",),
     "batch_size": 128,

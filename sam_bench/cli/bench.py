@@ -177,6 +177,12 @@ from sam_bench.runtime import clock
     help="With --probe: seconds each repetition of K processes (and an evaluation beside them) runs.",
 )
 @click.option(
+    "--in-process",
+    is_flag=True,
+    help="With --probe: time the K of --concurrency also side by side in one process, each on a CUDA stream of its "
+    "own (reproduce --parallel K --in-process), with the GPU memory they hold.",
+)
+@click.option(
     "--grouped",
     default="4",
     show_default=True,
@@ -212,6 +218,7 @@ def bench_command(
     concurrent_modes,
     beside,
     concurrent_s,
+    in_process,
     grouped,
     grouped_methods,
     attack_images,
@@ -249,7 +256,11 @@ def bench_command(
     if probe:
         explicit = {p for p in ("batch_size", "steps") if given_on_command_line(ctx, p)}
         options.update(
-            grouped_methods=grouped_methods, concurrent_modes=concurrent_modes, beside=beside, concurrent_s=concurrent_s
+            grouped_methods=grouped_methods,
+            concurrent_modes=concurrent_modes,
+            beside=beside,
+            concurrent_s=concurrent_s,
+            in_process=in_process,
         )
         _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images)
         return
@@ -284,6 +295,7 @@ _PROBE_ONLY = (
     "concurrent_modes",
     "beside",
     "concurrent_s",
+    "in_process",
     "grouped",
     "grouped_methods",
     "attack_images",
@@ -340,6 +352,7 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
         "concurrent_modes": _split(options["concurrent_modes"]) or [],
         "beside": beside,
         "concurrent_s": options["concurrent_s"],
+        "in_process": options["in_process"],
         "grouped_methods": _split(options["grouped_methods"]) or [],
         "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
         "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],

@@ -32,6 +32,13 @@ def executor_options(command):
             "would have alone (give --threads on a CPU: K processes share its cores).",
         ),
         click.option(
+            "--in-process",
+            is_flag=True,
+            help="With --parallel K: the K models side by side in this one process, each on a CUDA stream of its "
+            "own on a GPU (their kernels overlap, where processes are time-sliced), each with the results it would "
+            "have alone.",
+        ),
+        click.option(
             "--threads",
             type=int,
             default=None,
@@ -217,7 +224,7 @@ def reproduce_settings(recipe, scale, args) -> dict:
             if name.startswith("slurm") and given_on_command_line(ctx, name):
                 option = "/".join([*param.opts, *param.secondary_opts])
                 raise BadInput(f"{option} is for --executor slurm; this grid runs locally")
-        return {"threads": args["threads"], "parallel": args["parallel"]}
-    if args["parallel"] != 1:
+        return {"threads": args["threads"], "parallel": args["parallel"], "in_process": args["in_process"]}
+    if args["parallel"] != 1 or args["in_process"]:
         raise BadInput("--parallel is for the local executor (on SLURM each cell is a job of its own)")
     return {"executor": "slurm", "slurm": slurm_options(recipe, scale, args), "wait": args["wait"]}

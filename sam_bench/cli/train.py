@@ -75,8 +75,9 @@ def setting_options(command):
     "--seeds",
     callback=lambda ctx, param, value: parse_seeds(value),
     metavar="LIST",
-    help="With --step-mode grouped: train these seeds together as one stacked network (e.g. 0,1,2,3 or 0-3), "
-    "each into OUT/seed-<seed> (in place of --seed).",
+    help="Train these seeds' runs in one process (e.g. 0,1,2,3 or 0-3), each into OUT/seed-<seed> (in place of "
+    "--seed): with --step-mode grouped as one stacked network, else side by side, each on a CUDA stream of its "
+    "own on a GPU, each run exactly as it trains alone.",
 )
 @quiet_option
 @click.pass_context
@@ -102,13 +103,13 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
     if resume:  # the options given: the rest comes from the run's recorded settings
         explicit = {k: v for k, v in options.items() if given_on_command_line(ctx, k)}
         if seeds is not None:
-            return _train_group(ctx, out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(ctx, out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
         cfg = resolve_resume_config(Path(out), explicit)
         if cfg.step_mode == "grouped":  # a group of one, resumed
-            return _train_group(ctx, out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(ctx, out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
     else:
         if seeds is not None or options["step_mode"] == "grouped":
-            return _train_group(ctx, out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(ctx, out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
         cfg = settings.TrainConfig(**options)  # the options are exactly its fields
     finished_before = resume and stored_run(Path(out))["status"] == "complete"
     group = distributed.start(cfg.device)
@@ -257,42 +258,55 @@ def parse_seeds(value: str | None) -> list[int] | None:
     return seeds
 
 
-def _train_group(ctx, out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
-    """--step-mode grouped: the seeds' runs trained together (training.grouped_runs), each in its folder."""
+def _train_seeds(ctx, out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
+    """--seeds (or a group of one): the seeds' runs in one process, each in its folder: as one stacked network
+    (--step-mode grouped: training.grouped_runs) or side by side (training.side_by_side)."""
     from pathlib import Path
 
     from sam_bench.errors import BadInput
     from sam_bench.training.grouped_runs import train_grouped
     from sam_bench.training.loop import resolve_resume_config
+    from sam_bench.training.side_by_side import train_side_by_side
 
     outs = [Path(out)] if seeds is None else [Path(out) / f"seed-{s}" for s in seeds]
     if resume:
         cfgs = [resolve_resume_config(o, options) for o in outs]
     else:
-        if options["step_mode"] != "grouped":
-            raise BadInput(f"--seeds trains a group: it needs --step-mode grouped, not {options['step_mode']}")
         cfgs = [settings.TrainConfig(**{**options, "seed": s}) for s in (seeds or [options["seed"]])]
+    modes = sorted({c.step_mode == "grouped" for c in cfgs})
+    if len(modes) > 1:
+        raise BadInput(f"--resume: some of the runs in {out} trained as a group (--step-mode grouped) and some did not")
+    limits = dict(resume=resume, stop_after_epochs=stop_after_epochs, stop_at=clock.stop_at(max_minutes))
     try:
-        with claimed(out, members=outs if seeds is not None else ()):  # the group's folder and its seeds' runs
-            metas = train_grouped(
-                cfgs,
-                outs,
-                resume=resume,
-                stop_after_epochs=stop_after_epochs,
-                stop_at=clock.stop_at(max_minutes),
-                progress=not quiet,
-            )
+        with claimed(out, members=outs if seeds is not None else ()):  # the seeds' folder and its runs
+            if modes[0]:
+                metas = train_grouped(cfgs, outs, progress=not quiet, **limits)
+                errors = [None] * len(metas)
+                of_group = " of the group"
+            else:
+                outcomes = train_side_by_side(cfgs, outs, progress=not quiet, **limits)  # the first's bar
+                metas, errors, of_group = [o.value for o in outcomes], [o.error for o in outcomes], ""
     except KeyboardInterrupt:
         raise SamBenchError(
             "interrupted; each run keeps its last checkpoint, if it wrote one: "
             "continue with the same command and --resume"
         ) from None
-    for folder, meta in zip(outs, metas, strict=True):
-        if meta.get("status") == "complete":
+    for folder, meta, error in zip(outs, metas, errors, strict=True):
+        if error is not None:
+            click.echo(f"failed: {folder}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        elif meta.get("status") == "complete":
             click.echo(
-                f"done: {folder} (test acc {meta['final']['test_acc']:.2%}, {meta['wall_time_s']:.0f} s of the group)"
+                f"done: {folder} (test acc {meta['final']['test_acc']:.2%}, {meta['wall_time_s']:.0f} s{of_group})"
             )
         else:
             click.echo(f"stopped after epoch {meta['epochs_done']}/{meta['config']['epochs']}: {folder}")
+    failed = [e for e in errors if e is not None]
+    if failed:
+        if not isinstance(failed[0], SamBenchError):
+            raise failed[0]  # not a run's own failure but a fault here: its traceback
+        kind = BadInput if isinstance(failed[0], BadInput) else SamBenchError
+        if len(failed) == len(outs):
+            raise kind("every run failed (said above)")
+        raise kind(f"{len(failed)} of {len(outs)} runs failed (said above); the others went on without them")
     if any(meta.get("status") != "complete" for meta in metas):
         click.echo("continue with the same command and --resume")

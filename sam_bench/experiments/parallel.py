@@ -1,7 +1,14 @@
-"""K cells of a grid at once on one device (`reproduce --parallel K`).
+"""K cells of a grid at once on one device (`reproduce --parallel K`, and `--in-process`).
 
-At the paper's batch of 128 one model leaves a GPU mostly idle: K processes, each training
-and evaluating one cell, share it time-sliced. Each cell runs in a process of its own, started fresh
+At the paper's batch of 128 one model leaves a GPU mostly idle. Two ways to fill it:
+  - K processes (`run_parallel`), each training and evaluating one cell; the device time-slices them;
+  - K lanes of this process (`--in-process`, `run_in_process`): each cell in a lane of its own
+    (runtime/lanes.py), on a GPU with a CUDA stream of its own, its training steps and its evaluation's
+    forward passes issued in turn with the other cells', so that their kernels run side by side. Each cell
+    is `Reproduction.run_cell` as one at a time runs it, with the lane's own random state, so its weights
+    and results are those of --parallel 1 (tests/test_parallel_cells.py compares them bit for bit on a CPU).
+
+In the first way each cell runs in a process of its own, started fresh
 (spawn: no state of this process, CUDA's or torch's, is inherited) and as `reproduce` runs it alone
 (`Reproduction.run_cell`: its seeds, its data order, its evaluation's seeds), so its weights and results
 are those of a run with --parallel 1 (tests/test_parallel_cells.py compares them bit for bit on a CPU).
@@ -30,6 +37,7 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 
 from tqdm.auto import tqdm
 
@@ -38,11 +46,13 @@ from sam_bench.errors import BadInput, SamBenchError
 PARENT_POLL_S = 1.0
 
 
-def check_parallel(parallel: int, executor: str) -> None:
+def check_parallel(parallel: int, executor: str, in_process: bool = False) -> None:
     if parallel < 1:
         raise BadInput(f"--parallel must be 1 or more, got {parallel}")
     if parallel > 1 and executor != "local":
         raise BadInput("--parallel is for the local executor (on SLURM each cell is a job of its own)")
+    if in_process and parallel < 2:
+        raise BadInput("--in-process runs --parallel K cells side by side in one process: give --parallel 2 or more")
 
 
 def _start_worker(parent: int, threads: int | None) -> None:
@@ -128,3 +138,51 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
                 finished = finished and cell_finished  # a cell the time limit stopped: no other starts
                 bar.update(1)
     return finished and not repro.not_evaluated
+
+
+def run_in_process(repro, parallel: int, deadline: float | None) -> bool:
+    """The cells of `repro.work`, then its models trained elsewhere, `parallel` at a time side by side in this
+    process (runtime/lanes.py); True when all finished, as `run_parallel`. The caller holds their claims. A cell
+    that fails or that the time limit stops starts no other; an error is raised once the cells running have
+    ended."""
+    import copy
+
+    from sam_bench import files
+    from sam_bench.experiments.zoo_cells import zoo_cells
+    from sam_bench.runtime import lanes
+    from sam_bench.runtime.provenance import resolve_device
+    from sam_bench.training.side_by_side import check
+
+    for plan in repro.work:
+        check(plan.config)
+    repro.out.mkdir(parents=True, exist_ok=True)
+    files.write_json(repro.out / "plan.json", repro.recipe.describe())
+    cells = [*repro.work, *zoo_cells(repro)]
+    device = resolve_device(repro.recipe.models[0].config.device if repro.recipe.models else "auto")
+    notes: list[list[str]] = [[] for _ in cells]
+
+    def job(index: int) -> bool:
+        cell = copy.copy(repro)  # the grid's lists of what waits, shared; its notes its own, said as it ends
+        cell.progress, cell.echo, cell.notes = False, False, notes[index]
+        if index >= len(repro.work):  # a model trained elsewhere (zoo_cells): evaluated, never trained
+            return cell.run_zoo_cell(cells[index].entry, deadline)
+        return cell.run_cell(cells[index], deadline)
+
+    with tqdm(
+        total=len(cells),
+        desc=f"{repro.recipe.name} ({repro.recipe.scale}), {parallel} side by side",
+        unit="model",
+        disable=not repro.progress,
+    ) as bar:
+
+        def ended(index: int, outcome: lanes.Outcome) -> bool:
+            for line in notes[index]:
+                repro.log(line)
+            bar.update(1)
+            return outcome.error is None and outcome.value is True  # a failure or a stop starts no other
+
+        outcomes = lanes.run((partial(job, i) for i in range(len(cells))), parallel, device, ended)
+    errors = [o.error for o in outcomes if o.error is not None]
+    if errors:
+        raise errors[0]
+    return len(outcomes) == len(cells) and all(o.value for o in outcomes) and not repro.not_evaluated

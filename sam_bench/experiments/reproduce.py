@@ -48,6 +48,7 @@ def reproduce(
     compile: bool | None = None,
     threads: int | None = None,
     parallel: int = 1,
+    in_process: bool = False,
     update_committed: bool = False,
     zoo_models: list[str] | None = None,
     leaderboard: bool = True,
@@ -61,7 +62,8 @@ def reproduce(
     can share a grid. `compile` (when given) turns torch.compile on or off for every model's training.
     `threads`: torch's CPU threads for training and evaluation (local default: torch's, every core;
     slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`).
-    `parallel`: cells worked on at once, each in a process of its own (sam_bench.experiments.parallel).
+    `parallel`: cells worked on at once, each in a process of its own, or with `in_process` side by side in this
+    one, each on a CUDA stream of its own on a GPU (sam_bench.experiments.parallel).
     `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
     that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination).
     `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.
@@ -74,7 +76,7 @@ def reproduce(
 
     if only is not None and not only:  # an empty list must not mean the whole grid
         raise BadInput("--only names no model; give NAME[,NAME:SEED...], or leave it out for the whole grid")
-    check_parallel(parallel, executor)
+    check_parallel(parallel, executor, in_process)
     if not leaderboard and (executor == "slurm" or parallel > 1):
         raise BadInput(
             "--no-leaderboard is for the local executor, one model at a time: leave out --executor slurm and --parallel"
@@ -116,7 +118,11 @@ def reproduce(
     deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time())
     # no SLURM job (or another reproduce) trains or evaluates these models meanwhile
     with claimed_cells(out, [*repro.work, *zoo_cells(repro)]):
-        if parallel > 1:
+        if parallel > 1 and in_process:
+            from sam_bench.experiments.parallel import run_in_process
+
+            complete = run_in_process(repro, parallel, deadline)
+        elif parallel > 1:
             from sam_bench.experiments.executors import GridRef
             from sam_bench.experiments.parallel import run_parallel
 

@@ -17,9 +17,10 @@ from tqdm.auto import tqdm
 from sam_bench import files
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError, WeightsNotHere
-from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
+from sam_bench.evaluation.evaluate import EvaluationStopped
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.run_location import run_ref
+from sam_bench.evaluation.side_by_side import evaluate_taking_turns
 from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import ModelPlan, Recipe
 from sam_bench.report import imported_models
@@ -276,7 +277,7 @@ class Reproduction:
         model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
         data = load_dataset(plan.config.dataset, plan.config.data_dir)
         state = evaluation_state_path(self.out, plan)
-        results = evaluate(
+        results = evaluate_taking_turns(  # (--in-process: its lane's turns; alone, evaluate)
             model,
             data,
             evaluation_specs(evaluation),
@@ -316,7 +317,7 @@ class Reproduction:
         model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir)
         data_dir, device = self._zoo_data_dir_and_device()
         state = zoo_evaluation_state_path(self.out, entry.id)
-        results = evaluate(
+        results = evaluate_taking_turns(
             model,
             load_dataset(self.recipe.dataset, data_dir),
             evaluation_specs(evaluation),

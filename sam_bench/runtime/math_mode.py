@@ -44,24 +44,38 @@ def current() -> dict:
     }
 
 
+def _set_precision(conv: str, matmul: str) -> None:
+    """fp32 convolutions and matrix products in these modes ("ieee" or "tf32") from now on."""
+    if _NEW_API:
+        torch.backends.cudnn.conv.fp32_precision = conv  # type: ignore[attr-defined]  # torch's stub: a module
+        torch.backends.cuda.matmul.fp32_precision = matmul
+    else:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv == "tf32", matmul == "tf32"
+
+
 @contextmanager
 def _precision(conv: str, matmul: str):
     """fp32 convolutions and matrix products in these modes ("ieee" or "tf32") inside the block."""
-    if _NEW_API:
-        conv_api, matmul_api = torch.backends.cudnn.conv, torch.backends.cuda.matmul  # type: ignore[attr-defined]
-        saved = conv_api.fp32_precision, matmul_api.fp32_precision
-        conv_api.fp32_precision, matmul_api.fp32_precision = conv, matmul
-        try:
-            yield
-        finally:
-            conv_api.fp32_precision, matmul_api.fp32_precision = saved
-    else:
-        saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv == "tf32", matmul == "tf32"
-        try:
-            yield
-        finally:
-            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    saved = _names(current())
+    _set_precision(conv, matmul)
+    try:
+        yield
+    finally:
+        _set_precision(**saved)
+
+
+def switches() -> tuple[bool, str, str]:
+    """Every global switch set here, as it stands: autotuning, the fp32 modes of convolutions and matrix products
+    (what a lane of runtime/lanes.py keeps as its own while other lanes run)."""
+    mode = current()
+    return torch.backends.cudnn.benchmark, mode["cudnn_conv"], mode["cuda_matmul"]
+
+
+def set_switches(state: tuple[bool, str, str]) -> None:
+    """The switches as `switches()` gave them."""
+    benchmark, conv, matmul = state
+    torch.backends.cudnn.benchmark = benchmark
+    _set_precision(conv, matmul)
 
 
 def ieee_fp32():

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from sam_bench.data import DeviceLoader
 from sam_bench.errors import SamBenchError
+from sam_bench.runtime import lanes
 from sam_bench.training.config import TrainConfig  # the settings, declared torch-free
 from sam_bench.training.methods import train_step
 
@@ -100,7 +101,7 @@ def train_one_epoch(
             loss, logits = step(x, y, lr)  # it sets the learning rate, on the device and in the groups
         if i == 0:  # the first step carries compilation and autotuning: the time limit discounts it
             if device.type == "cuda":
-                torch.cuda.synchronize(device)
+                torch.cuda.current_stream(device).synchronize()  # this run's stream: lanes beside it run on
             first_step_s = time.time() - start
         y_trained = y if shard is None else shard.take(y)
         # Accumulate on the device; the host reads the numbers once per log interval.
@@ -127,9 +128,10 @@ def train_one_epoch(
                 lr=f"{lr:.3g}",
             )
         bar.update(1)
+        lanes.turn()  # runs beside this one in the process take their step (runtime/lanes.py; alone: nothing)
     bar.close()
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        torch.cuda.current_stream(device).synchronize()
     seconds = time.time() - start
     return {
         "epoch": epoch + 1,

@@ -1,0 +1,110 @@
+"""The probe's parts for runs side by side in one process (`sam-bench bench --probe --in-process`): K training runs
+of a method in a step mode, each in a lane of the probe's process (runtime/lanes.py: on a GPU a CUDA stream of its
+own), their steps issued in turn, as `reproduce --parallel K --in-process` and `train --seeds` train them.
+
+  lanes/<method>/<mode>/K<k>  k runs (seeds seed .. seed + k - 1) taking steps of `method` in `mode` side by side
+                            for `--concurrent-s` seconds: images_per_s_aggregate (every run's images over the time
+                            from the first step issued to the last one's end on the device); on a GPU
+                            gpu_memory_gib, the memory the k runs held (their models, optimizers, buffers, graphs)
+                            plus the most their steps allocated on top (torch's allocated memory, not what the
+                            allocator reserved)
+
+and the ratios, taken round by round:
+
+  "<method>: aggregate images/s in <mode> steps, K=<k> side by side in one process / K=<first>"
+        what k runs side by side gain over the first K timed (K=1: one run alone, the same machinery)
+  "<method>: aggregate images/s in <mode> steps, K=<k>, side by side in one process / in K processes"
+        where the K processes of probe_arrangement.py were timed too: which way of K at once pays more
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+
+from sam_bench.bench.measurement import ATTACK
+from sam_bench.bench.probe import Part, Ratio
+from sam_bench.bench.probe_steps import train_step
+from sam_bench.runtime import clock, lanes
+from sam_bench.training import method_table as table
+
+GIB = 2**30
+
+
+def first_ratio(method: str, mode: str, k: int, first: int) -> str:
+    return f"{method}: aggregate images/s in {mode} steps, K={k} side by side in one process / K={first}"
+
+
+def processes_ratio(method: str, mode: str, k: int) -> str:
+    return f"{method}: aggregate images/s in {mode} steps, K={k}, side by side in one process / in K processes"
+
+
+def parts(s: dict, device: torch.device, runnable: list[tuple[str, str]]) -> tuple[list[Part], list[Ratio]]:
+    """The side-by-side parts of each (method, mode) the arrangement could run here, at every K of `concurrency`,
+    and their ratios; none unless `s["in_process"]`."""
+    if not s.get("in_process"):
+        return [], []
+    out_parts, ratios = [], []
+    first, seconds = s["concurrency"][0], s["concurrent_s"]
+    for method, mode in runnable:
+        for k in s["concurrency"]:
+            name = f"lanes/{method}/{mode}/K{k}"
+            steps = ATTACK["steps"] if table.uses_attack(method) else None
+            info = {"kind": "lanes", "method": method, "mode": mode, "processes": 1, "attack_steps": steps}
+            if k > 1:
+                info["models"] = k
+            out_parts.append(Part(name, partial(side_by_side, method, mode, k, s, device, seconds), info))
+            key = "images_per_s_aggregate"
+            if k != first:
+                ratios.append(
+                    Ratio(first_ratio(method, mode, k, first), (name, key), (f"lanes/{method}/{mode}/K{first}", key))
+                )
+            ratios.append(
+                Ratio(processes_ratio(method, mode, k), (name, key), (f"concurrent/{method}/{mode}/K{k}", key))
+            )
+    return out_parts, ratios
+
+
+def side_by_side(method: str, mode: str, k: int, s: dict, device: torch.device, seconds: float):
+    """Build k runs' steps, each in its lane (its stream), and return the part's `run`: the k runs side by side."""
+    streams = lanes.make_streams(device, k)
+    cuda = device.type == "cuda"
+    held = torch.cuda.memory_allocated(device) if cuda else 0
+    builds = [partial(train_step, method, mode, {**s, "seed": s["seed"] + i}, str(device)) for i in range(k)]
+    built = lanes.run(builds, k, device, streams=streams)
+    failed = next((o.error for o in built if o.error is not None), None)
+    if failed is not None:
+        raise failed
+    steps = [o.value for o in built]
+    held = torch.cuda.memory_allocated(device) - held if cuda else 0
+    images = s["batch_size"]
+
+    def run() -> dict[str, float]:
+        counts = [0] * k
+
+        def taking(i: int) -> None:
+            while True:  # the first step always counts, so a slow one still gives a rate
+                steps[i]()
+                counts[i] += 1
+                if clock.now() >= stop:
+                    return
+                lanes.turn()
+
+        if cuda:
+            torch.cuda.synchronize(device)
+            before = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        began = clock.now()
+        stop = began + seconds
+        ran = lanes.run([partial(taking, i) for i in range(k)], k, device, streams=streams)  # synchronised at its end
+        took = clock.now() - began
+        failed = next((o.error for o in ran if o.error is not None), None)
+        if failed is not None:
+            raise failed
+        values = {"images_per_s_aggregate": sum(counts) * images / max(took, 1e-12)}
+        if cuda:
+            values["gpu_memory_gib"] = (held + torch.cuda.max_memory_allocated(device) - before) / GIB
+        return values
+
+    return run
