@@ -20,6 +20,10 @@ from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.attack_spec import AttackSpec
 
+# How an evaluation's attacks draw their random numbers: per image, on the CPU (sam_bench.attacks.draws.SCHEME,
+# written here too so that the table stays torch-free; tests/test_draws.py holds the two equal)
+DRAWS = "cpu-per-image-v1"
+
 HEADLINE = "headline"  # ranks a board (RobustBench's autoattack_acc)
 COLUMN = "column"  # shown on a board beside the headline (sam-bench's PGD columns)
 
@@ -127,7 +131,13 @@ def _pgd_specs(values: list[float], norm: str | None, options: AttackOptions) ->
     fixed_step = None if options.step_size is None else parse_eps(options.step_size)
     if fixed_step == 0:
         raise BadInput("--step-size must be > 0")
-    settings = {"restarts": options.restarts, "random_start": True, "loss": "ce", "seed": options.seed}
+    settings = {
+        "restarts": options.restarts,
+        "random_start": True,
+        "loss": "ce",
+        "seed": options.seed,
+        "draws": DRAWS,  # every image's starts from its own CPU generator (attacks.draws)
+    }
     return [
         AttackSpec(
             "pgd",
@@ -157,7 +167,7 @@ def _autoattack_specs(values: list[float], norm: str | None, options: AttackOpti
     if restarts < 1:
         raise BadInput("--restarts must be >= 1")
     names, config = describe(version, str(_ball(norm)), attacks, restarts)
-    settings = {"version": version, "attacks": names, "seed": options.seed, "config": config}
+    settings = {"version": version, "attacks": names, "seed": options.seed, "config": config, "draws": DRAWS}
     if version == "custom":
         settings["restarts"] = restarts
     return [AttackSpec("autoattack", norm, e, dict(settings)) for e in values]

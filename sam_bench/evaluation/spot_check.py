@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sam_bench.attacks import NORMS
+from sam_bench.attacks import NORMS, draws
 from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, predict
 from sam_bench.attacks.invariants import check_adversarial_examples
 from sam_bench.attacks.pgd import pgd, random_perturbation
@@ -229,6 +229,7 @@ def replayable(evaluation: Evaluation, recorded_device: str, device: torch.devic
     chunks = evaluation.chunks or {}
     return (
         remeasure(evaluation.attack).replayable
+        and not draws.keyed(evaluation.settings)  # per-image draws: the runner draws them again itself
         and recorded_device == "cpu"
         and device.type == "cpu"
         and isinstance(chunks.get("size"), int)
@@ -589,8 +590,10 @@ def _measured(
         parts = stratified(recorded, clean[: len(recorded)], len(recorded), np.random.default_rng(seed), every_image)
         union = np.sort(np.concatenate(parts))
         replay = replayable(ev, recorded_device, model.device)
+        # PGD with per-image draws, recorded and checked on a CPU: the runner draws every image's starts again
+        replay = replay or (rule.replayable and draws.keyed(ev.settings) and exact)
         shape = (data.x_test.shape[3], *data.x_test.shape[1:3])  # NHWC images, NCHW starts
-        starts = replayed_starts(ev, clean, union, shape) if replay else None
+        starts = replayed_starts(ev, clean, union, shape) if replay and not draws.keyed(ev.settings) else None
         images = _images(data, union)
         now = model.robust(spec, *images, seed=seed % 2**31, starts=starts) if len(union) else np.zeros(0, bool)
         refuted = (0, "")
