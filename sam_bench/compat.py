@@ -189,7 +189,7 @@ def _wrap_apgd_single_run() -> None:
         return original(self, x, y, x_init=x_init)
 
     attack_single_run._sam_bench_keyed = True  # type: ignore[attr-defined]  # a mark on the function object
-    APGDAttack.attack_single_run = attack_single_run  # type: ignore[method-assign]
+    APGDAttack.attack_single_run = attack_single_run
 
 
 @contextmanager
