@@ -512,3 +512,25 @@ def test_autoattack_on_other_arithmetic_falls_short_on_1000_images_as_the_docs_s
         for figure in (0.04, 0.245, 0.51)
     )
     assert stated in doc, stated
+
+
+def test_the_largest_samples_on_other_arithmetic_are_the_ones_the_docs_state():
+    """What a check on other arithmetic costs at most, per stratum of an evaluation over 10,000 images: the largest
+    sample the rule asks for over strata of 1,000 to 10,000 images, as docs/evaluation.md states it."""
+    from pathlib import Path
+
+    doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text().split())
+    largest = {}
+    for attack in ("pgd", "autoattack"):
+        sizes = _other_arithmetic(attack).sizes()
+        largest[attack] = [max(size(stratum, 10_000) for stratum in range(1_000, 10_001, 1_000)) for size in sizes]
+    pgd, aa = largest["pgd"], largest["autoattack"]
+    half = {attack: _other_arithmetic(attack).sizes()[0](5_000, 10_000) for attack in ("pgd", "autoattack")}
+    stated = [
+        f"for a stratum of 5,000 of 10,000 images {half['pgd']:,} under PGD's rate and {half['autoattack']:,} under "
+        f"AutoAttack's, where an exact replay draws {sample_size(5_000, 10_000):,}",
+        f"at most {pgd[0]:,} recorded robust and {pgd[1]:,} recorded fooled of 10,000 images",
+        f"AutoAttack's on other arithmetic up to {aa[0]:,} recorded robust",
+        f"and {aa[1]:,} fooled",
+    ]
+    assert [words for words in stated if words not in doc] == []
