@@ -15,6 +15,13 @@ them at once. Both are idempotent. What they did is recorded in `ACTIVE`.
    arguments, `batch_size=` instead of `bs=`, returns `(x_adv, y_adv)`, logs through the
    `auto-attack` logger instead of `log_path`). We register an `autoattack` module that gives
    pyautoattack upstream's call signature.
+3. pyautoattack's APGD draws each run's random start for a whole batch of images from torch's global
+   generator (`APGDAttack.attack_single_run`: `torch.rand(x.shape)`), so an image's start depends on
+   the images that share its batch. sam-bench draws every image's start from a generator of its own
+   (sam_bench.attacks.draws) and hands it over as the start pyautoattack already takes, `x_init`:
+   `apgd_starts(source)` wraps `attack_single_run` once, and inside the block every APGD run without
+   an `x_init` of its own starts from `source(adversary, x)`. Outside the block pyautoattack draws as
+   it always did. Nothing of pyautoattack is copied: its loss, steps and restarts run as they are.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ import logging
 import sys
 import types
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 ACTIVE: set[str] = set()
@@ -156,6 +166,42 @@ def ensure_autoattack() -> bool:
             setattr(module, sub, sys.modules[f"autoattack.{sub}"])
     ACTIVE.add("autoattack")
     return True
+
+
+_APGD_STARTS: ContextVar[Callable | None] = ContextVar("apgd_starts", default=None)
+
+
+def _wrap_apgd_single_run() -> None:
+    """Wrap pyautoattack's `APGDAttack.attack_single_run` (once): where a source of starts is active
+    (`apgd_starts`), a run given no `x_init` starts from the source's; otherwise the original runs as it is.
+    APGD-T and APGD-DLR inherit the method, so every APGD attack starts from the source."""
+    from pyautoattack.autopgd_base import APGDAttack
+
+    original = APGDAttack.attack_single_run
+    if getattr(original, "_sam_bench_keyed", False):
+        return
+
+    @functools.wraps(original)
+    def attack_single_run(self, x, y, x_init=None):
+        source = _APGD_STARTS.get()
+        if source is not None and x_init is None:
+            x_init = source(self, x)
+        return original(self, x, y, x_init=x_init)
+
+    attack_single_run._sam_bench_keyed = True  # type: ignore[attr-defined]  # a mark on the function object
+    APGDAttack.attack_single_run = attack_single_run
+
+
+@contextmanager
+def apgd_starts(source: Callable) -> Iterator[None]:
+    """Inside the block every APGD run of pyautoattack that is given no start of its own starts from
+    `source(adversary, x)` (x: the images it attacks, on their device) instead of its batch-wide draw."""
+    _wrap_apgd_single_run()
+    token = _APGD_STARTS.set(source)
+    try:
+        yield
+    finally:
+        _APGD_STARTS.reset(token)
 
 
 def _quiet_pkg_resources() -> None:

@@ -7,6 +7,9 @@ the adversary is built with the requested version (so APGD-T's 9 targets, Square
 queries, etc. stay that version's), then `attacks_to_run` is narrowed to one attack per call.
 Each call sees the still-robust points in the same order and batches as the all-in-one call
 would, and every attack reseeds from `seed` per batch, so the result is the same.
+
+With `keyed_draws` every APGD run starts each image from a draw of that image's own CPU generator
+(sam_bench.attacks.draws, through the one shim in sam_bench.compat), not from a draw shared by its batch.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class AutoAttackResult:
     breakdown: dict[str, int]  # examples still correct: "clean", then after each attack, in order
     attacks: list[str]  # the attacks that ran, in order
     warnings: list[str] = field(default_factory=list)  # what pyautoattack's own checks flagged
+    # per image, the position in `attacks` of the attack that fooled it (by AutoAttack's own count); len(attacks)
+    # for an image none fooled, -1 for one the model got wrong before any attack
+    fooled_at: torch.Tensor | None = None
 
 
 class _Collect(logging.Handler):
@@ -162,12 +168,18 @@ def autoattack(
     on_attack=None,
     restarts: int = 1,
     stages: int | None = None,
+    keyed_draws: bool = False,
 ) -> AutoAttackResult:
     """Run AutoAttack on (x, y), both on the model's device. `on_attack(name, images)` is called before
     each attack with the number of images it attacks, those still robust (for progress displays). `restarts`
     applies to version `custom` only. `stages`: only the version's first that many attacks, each exactly as
-    the whole run runs it (what a run's first attack did, replayed: evaluation/autoattack_replay.py)."""
+    the whole run runs it (what a run's first attack did, replayed: evaluation/autoattack_replay.py).
+    `keyed_draws`: every APGD start drawn per image from `seed` (attacks.draws), so that any subset of the
+    images, in any batches, on any device, starts from the same points."""
     from pyautoattack import AutoAttack
+
+    from sam_bench import compat
+    from sam_bench.attacks.draws import ApgdStarts
 
     x = x.contiguous()  # pyautoattack .view()s gradients shaped like x; channels-last x would break it
     adversary = AutoAttack(
@@ -187,6 +199,8 @@ def autoattack(
     robust = y_adv == y
     x_adv = x.clone()
     breakdown = {"clean": int(robust.sum())}
+    fooled_at = torch.where(robust, len(names), -1)
+    starts = ApgdStarts(seed) if keyed_draws else None
     logger = logging.getLogger("auto-attack")
     collect, propagate = _Collect(), logger.propagate
     logger.addHandler(collect)
@@ -198,13 +212,19 @@ def autoattack(
                 if on_attack is not None:
                     on_attack(name, len(idx))
                 adversary.attacks_to_run = [name]
-                xa, ya = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)
+                if starts is None:
+                    xa, ya = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)
+                else:
+                    starts.begin(name)
+                    with compat.apgd_starts(starts):
+                        xa, ya = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)
                 fooled = ya != y[idx]
                 x_adv[idx[fooled]] = xa[fooled]
                 y_adv[idx[fooled]] = ya[fooled]
                 robust[idx[fooled]] = False
+                fooled_at[idx[fooled]] = names.index(name)
             breakdown[name] = int(robust.sum())
     finally:
         logger.removeHandler(collect)
         logger.propagate = propagate
-    return AutoAttackResult(x_adv, y_adv, breakdown, names, list(dict.fromkeys(collect.messages)))
+    return AutoAttackResult(x_adv, y_adv, breakdown, names, list(dict.fromkeys(collect.messages)), fooled_at)

@@ -6,6 +6,8 @@ weight gradients are computed or accumulated during an attack.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -56,10 +58,12 @@ def pgd(
     restarts: int = 1,
     random_start: bool = True,
     start: torch.Tensor | None = None,
+    starts: Callable[[int], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Adversarial examples that maximise cross-entropy; with restarts, per example the first
     restart that fools the model wins (else the last one). Returns x_adv (detached).
-    `start`: the first restart's random perturbation, drawn by the caller (see `random_perturbation`)."""
+    `start`: the first restart's random perturbation, drawn by the caller (see `random_perturbation`);
+    `starts(r)`: every restart's, drawn by the caller (an evaluation's, image by image: attacks.draws)."""
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     if eps == 0 or steps == 0:
@@ -70,7 +74,12 @@ def pgd(
     still_correct = torch.ones(len(x), dtype=torch.bool, device=x.device)
     for restart in range(max(1, restarts)):
         if random_start:
-            noise = start if start is not None and restart == 0 else random_perturbation(x, eps, norm)
+            if starts is not None:
+                noise = starts(restart)
+            elif start is not None and restart == 0:
+                noise = start
+            else:
+                noise = random_perturbation(x, eps, norm)
             delta = project(noise, x, eps, norm)
         else:
             delta = torch.zeros_like(x)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from sam_bench.attacks import draws
 from sam_bench.attacks.autoattack import autoattack, predict
 from sam_bench.evaluation.evaluate import chunk_seed, to_float
 from sam_bench.evaluation.results_record import Evaluation
@@ -105,6 +106,7 @@ def replayed_robust(
                     batch_size=batch,
                     restarts=first_restarts(s),
                     stages=STAGES,
+                    keyed_draws=draws.keyed(s),
                 )
             robust = (predict(net, result.x_adv, batch) == y).cpu().numpy()
         left.update({start + i: bool(r) for i, r in enumerate(robust)})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sam_bench.attacks import draws
 from sam_bench.attacks.autoattack import autoattack, forward_passes_by_attack
 from sam_bench.attacks.pgd import pgd
 from sam_bench.evaluation.autoattack_progress import ChunkProgress
@@ -19,6 +20,7 @@ class AttackOutput:
     reported_correct: torch.Tensor | None = None  # what the attack itself says is still correct
     breakdown: dict[str, int] | None = None  # correct after each stage (AutoAttack)
     warnings: list[str] = field(default_factory=list)
+    fooled_at: torch.Tensor | None = None  # per image, the stage that fooled it (AutoAttack's AutoAttackResult)
 
 
 def run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
@@ -28,7 +30,8 @@ def run_clean(model, x, y, spec, batch_size, bar) -> AttackOutput:
 
 def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
     # Like AutoAttack, only correctly classified points are attacked: a misclassified point is
-    # its own adversarial example, and this keeps robust <= clean per example.
+    # its own adversarial example, and this keeps robust <= clean per example. Results that record
+    # `settings.draws` draw each image's starts from its own CPU generator (attacks.draws).
     s = spec.settings
     x_adv = x.clone()
     for i in range(0, len(x), batch_size):
@@ -36,9 +39,11 @@ def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
         with torch.no_grad():
             correct = model(xb).argmax(1) == yb
         if correct.any():
+            attacked = xb[correct]
+            starts = draws.pgd_starts(attacked, spec.eps, str(spec.ball), s["seed"]) if draws.keyed(s) else None
             x_adv[i : i + batch_size][correct] = pgd(
                 model,
-                xb[correct],
+                attacked,
                 yb[correct],
                 spec.eps,
                 spec.ball,
@@ -46,6 +51,7 @@ def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
                 step_size=s["step_size"],
                 restarts=s["restarts"],
                 random_start=s["random_start"],
+                starts=starts,
             )
         bar.update(len(xb))
     return AttackOutput(x_adv)
@@ -77,6 +83,7 @@ def run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
         restarts=s.get("restarts", 1),
         batch_size=batch_size,
         on_attack=lambda name, attacked: advance(progress.position(name, attacked), name),
+        keyed_draws=draws.keyed(s),
     )
     advance(len(x))
-    return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings)
+    return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings, result.fooled_at)

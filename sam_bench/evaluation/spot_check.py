@@ -15,19 +15,17 @@ that states less (deflation, a weaker attack under a stronger label) are both re
 
 The sample. Drawn from fresh randomness at each check (`secrets`), so nobody can know in advance which images a
 check will look at; the check's seed is kept with its verdicts (`Verdicts.seed`), and `seed=` replays a verdict.
-Its size per stratum comes from one target (`sample_size`): a 1-point change of any figure over n images, up or
-down, puts ceil(n / 100) changed images into one stratum; the sample draws at least one of them with probability
->= `POWER`.
 
-The rule. Where the re-run can replay the recorded random draws image by image (`replayed`: a PGD run measured on a
-CPU, checked on a CPU), a faithful file agrees on every sampled image (measured: benchmarks/spot-check-tolerance.log),
-so one differing image refuses it, and the stated power is the power of the check. Where it cannot (AutoAttack,
-whose random starts depend on which images share a batch; a GPU's results checked on a CPU), each image of a
-stratum is taken to differ by chance with probability at most the chance of its attack's `remeasure` rule (the
-attack table; one per stratum), and a stratum is refused where P(Binomial(sampled, chance) >= differing) < ALPHA.
-AutoAttack's images recorded fooled that the re-run leaves correct are attacked again from other seeds (`retries`),
-and one that every try leaves correct refuses the file: deflation keeps the stated power; inflation is held to the
-chance rule, a weaker check, stated as such in docs/evaluation.md.
+The rule. Each evaluation is held to the rule check_rules chooses for it, from what this machine can reproduce and
+from what the file is (on the list of files recorded before per-image draws or not), never loosened by a field the
+file states of itself: an exact replay (one differing image refuses the file), a measured rate of other arithmetic
+for draws replayed per image, or the rules that fit files recorded before per-image draws. Each stratum's sample is
+sized from the rule (check_power): a 1-point change of any figure over n images, up or down, puts ceil(n / 100)
+changed images into one stratum, refused with probability >= `POWER` under the rule's chance. A stratum is refused
+where P(Binomial(sampled, chance) >= differing) < ALPHA (any differing image where the chance is 0). AutoAttack's
+images recorded fooled that the re-run leaves correct are attacked again from other seeds (`retries`), and one that
+every try leaves correct refuses the file; its images recorded robust that only its attacks whose draws a batch
+shares fooled (Square) are held to their own chance. Every verdict names its rule and why it applied.
 
 What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
 """
@@ -35,11 +33,11 @@ What it proves and what it does not: see docs/evaluation.md ("Re-measured before
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,27 +50,25 @@ from sam_bench.attacks.invariants import check_adversarial_examples
 from sam_bench.attacks.pgd import pgd, random_perturbation
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import attack_table, outcomes, results_file
+from sam_bench.evaluation import attack_table, autoattack_replay, check_rules, outcomes, results_file
 from sam_bench.evaluation.attack_table import RUNNERS, Remeasure
-from sam_bench.evaluation.autoattack_replay import first_restarts
+from sam_bench.evaluation.autoattack_replay import first_restarts, replayed_robust
+from sam_bench.evaluation.check_power import ALPHA, CHANGE, POWER, changed_images, sample_size
+from sam_bench.evaluation.check_rules import ALWAYS, WHERE_RECORDED, Here, Rule
 from sam_bench.evaluation.evaluate import chunk_seed, to_float
 from sam_bench.evaluation.model_ref import Bf16
+from sam_bench.evaluation.pinned import pin
 from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
+from sam_bench.evaluation.recorded_before import is_listed
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.evaluation.specs import AttackSpec
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import resolve_device
 from sam_bench.stats.inference import binomial_tail
-from sam_bench.threat_models import check_budget
 
-# The target every sample size is derived from: a change of CHANGE (1 point) of any figure, up or down, drawn
-# into the sample (and so refused where the re-run replays the recorded draws) with probability >= 99% per check,
-# designed at POWER = 99.9% so that 99 of 100 checks refuse it with room to spare (at 99% exactly, 98 of 100 is
-# as likely as not); it costs about 1.5 times the images of a 99% design.
-CHANGE = 0.01
-POWER = 0.999
-ALPHA = 1e-3  # where draws are not replayed: a stratum is refused where chance explains what differs less often
+__all__ = ["ALPHA", "CHANGE", "POWER", "changed_images", "sample_size", "spot_check", "summary", "verdicts"]
+from sam_bench.threat_models import check_budget
 
 
 def remeasure(attack: str) -> Remeasure:
@@ -84,26 +80,6 @@ def remeasure(attack: str) -> Remeasure:
 
 
 FIX = "evaluate the model again (sam-bench evaluate) instead of editing results, or restore the file"
-
-
-def changed_images(n: int) -> int:
-    """Images a change of CHANGE of a figure over n images flips at the least: ceil(CHANGE n), at least one."""
-    return max(1, math.ceil(CHANGE * n - 1e-9))
-
-
-def sample_size(stratum: int, n: int) -> int:
-    """Images to draw from a stratum of `stratum` images of an evaluation over n images, so that where a 1-point
-    change put k = changed_images(n) of them there, at least one is drawn with probability >= POWER:
-    the smallest m with C(stratum - k, m) / C(stratum, m) <= 1 - POWER (every image where none is smaller).
-    For a stratum much larger than k this is about ln(1 - POWER) / ln(1 - k / stratum): 687 where k / stratum
-    is 1%, 66 where it is 10%."""
-    k = changed_images(n)
-    missed = 1.0  # P(none of the k drawn) after m draws without replacement
-    for m in range(stratum):
-        missed *= max(0.0, (stratum - k - m) / (stratum - m))
-        if missed <= 1 - POWER:
-            return m + 1
-    return stratum
 
 
 @dataclass(frozen=True)
@@ -119,17 +95,31 @@ class Stratum:
     # first two attacks) measures the other way as well: evidence against the file whatever the chance allows
     refuted: int = 0
     replayed_part: str = ""  # what that replay ran ("its first attacks, apgd-ce and apgd-t,"); "": no replay
+    # AutoAttack with per-image draws: of the differing images, how many only its attacks whose draws a batch shares
+    # (Square) fooled, held to `tail_chance` apart from the others; None: no such split
+    tail: int | None = None
+    tail_chance: float = 0.0
+    first_try: int | None = None  # differing images before the retries (where there were any)
+    images: tuple[int, ...] = ()  # the differing images' indices in the test set
 
     @property
     def p(self) -> float:
-        """How likely chance alone makes this many of them differ."""
+        """How likely chance alone makes this many of them differ (those the tail holds apart excluded)."""
+        differing = self.differing - (self.tail or 0)
         if self.chance == 0:
-            return 0.0 if self.differing else 1.0
-        return binomial_tail(self.differing, self.sampled, self.chance)
+            return 0.0 if differing else 1.0
+        return binomial_tail(differing, self.sampled, self.chance)
+
+    @property
+    def p_tail(self) -> float:
+        """How likely chance alone makes this many of them differ through the attacks that do not replay."""
+        if not self.tail:
+            return 1.0
+        return binomial_tail(self.tail, self.sampled, self.tail_chance) if self.tail_chance > 0 else 0.0
 
     @property
     def refused(self) -> bool:
-        return self.refuted > 0 or (self.differing > 0 if self.chance == 0 else self.p < ALPHA)
+        return self.refuted > 0 or self.p < ALPHA or self.p_tail < ALPHA
 
 
 @dataclass(frozen=True)
@@ -141,6 +131,8 @@ class Verdict:
     strata: tuple[Stratum, ...]
     replayed: bool = False  # the recorded random draws replayed: a faithful file agrees on every image
     every_image: bool = False  # every image of the evaluation measured again, not a sample
+    rule: str = ""  # the rule it was held to (check_rules: exact replay, other arithmetic, ...)
+    why: str = ""  # why that rule applied
 
     @property
     def sampled(self) -> int:
@@ -167,17 +159,24 @@ class Verdict:
                 f"; {stratum.refuted} of them {stratum.replayed_part} fools as well, replayed exactly as the recorded "
                 "run ran it (the image's chunk, batches and seeds), which the record says it survived"
             )
-        allowed = (
-            f"each of them was left correct by {stratum.tries} tries from different seeds; a faithful record's fooled "
-            "image is fooled again"
-            if stratum.chance == 0 and stratum.tries > 1
-            else "a re-run from the recorded seed agrees on every image"
-            if stratum.chance == 0
-            else f"chance allows at most {stratum.chance:.0%} of them to differ: p = {stratum.p:.1g}"
-        )
+        if stratum.chance == 0 and stratum.tries > 1:
+            allowed = (
+                f"each of them was left correct by {stratum.tries} tries from different seeds; a faithful record's "
+                "fooled image is fooled again"
+            )
+        elif stratum.chance == 0 and stratum.p < ALPHA:
+            allowed = "a re-run from the recorded seed agrees on every image"
+        elif stratum.p_tail < ALPHA and stratum.p >= ALPHA:
+            allowed = (
+                f"{stratum.tail} of them fooled only by attacks whose draws a batch shares, where chance allows at "
+                f"most {stratum.tail_chance:.0%}: p = {stratum.p_tail:.1g}"
+            )
+        else:
+            allowed = f"chance allows at most {100 * stratum.chance:.2g}% of them to differ: p = {stratum.p:.1g}"
+        held = f"; held to the rule '{self.rule}': {self.why}" if self.rule else ""
         return (
             f"{where}: {self.evaluation}: of {stratum.sampled} sampled images it records {recorded}, {found} "
-            f"({allowed}); the file states {'more' if stratum.recorded_correct else 'less'} {measure} than its "
+            f"({allowed}){held}; the file states {'more' if stratum.recorded_correct else 'less'} {measure} than its "
             f"weights have; {FIX}"
         )
 
@@ -205,13 +204,17 @@ def _seed(check_seed: int, name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{check_seed}:{name}".encode()).digest()[:8], "big")
 
 
-def stratified(correct: np.ndarray, eligible: np.ndarray, n: int, rng, every_image: bool = False) -> list[np.ndarray]:
+def stratified(
+    correct: np.ndarray, eligible: np.ndarray, n: int, rng, every_image: bool = False, sizes=None
+) -> list[np.ndarray]:
     """Indices of the sample of an evaluation over n images: from the eligible images recorded correct and from
-    those recorded wrong, `sample_size` of each (the recorded-correct stratum first); `every_image`: all of them."""
+    those recorded wrong, each stratum's size (`sizes`: one (stratum, n) -> images per stratum, a rule's; default
+    `sample_size`, as for an exact replay), the recorded-correct stratum first; `every_image`: all of them."""
     right, wrong = np.flatnonzero(eligible & correct), np.flatnonzero(eligible & ~correct)
     if every_image:
         return [right, wrong]
-    return [np.sort(rng.choice(pool, sample_size(len(pool), n), replace=False)) for pool in (right, wrong)]
+    sizes = sizes or (sample_size, sample_size)
+    return [np.sort(rng.choice(pool, size(len(pool), n), replace=False)) for pool, size in zip((right, wrong), sizes)]
 
 
 def _rerun(evaluation: Evaluation) -> AttackSpec:
@@ -220,20 +223,6 @@ def _rerun(evaluation: Evaluation) -> AttackSpec:
     if evaluation.attack == "autoattack":
         settings["restarts"] = first_restarts(settings)
     return AttackSpec(evaluation.attack, evaluation.norm, float(evaluation.eps_value or 0.0), settings)
-
-
-def replayable(evaluation: Evaluation, recorded_device: str, device: torch.device) -> bool:
-    """Whether the recorded random draws of an evaluation can be replayed here image by image: PGD measured on a
-    CPU in recorded chunks and batches, checked on a CPU (torch's CPU generator draws the same numbers from the
-    same seed everywhere)."""
-    chunks = evaluation.chunks or {}
-    return (
-        remeasure(evaluation.attack).replayable
-        and recorded_device == "cpu"
-        and device.type == "cpu"
-        and isinstance(chunks.get("size"), int)
-        and isinstance(chunks.get("batch_size"), int)
-    )
 
 
 def replayed_starts(evaluation: Evaluation, clean: np.ndarray, wanted: np.ndarray, shape) -> list[torch.Tensor]:
@@ -314,17 +303,25 @@ class _Model:
     def robust(self, spec: AttackSpec, x: torch.Tensor, y: torch.Tensor, seed: int, starts=None) -> np.ndarray:
         """Which images the attack leaves correct: PGD from the replayed `starts` where given, else the attack's
         runner from `seed`, the caller's random state kept."""
+        return self.outcome(spec, x, y, seed, starts)[0]
+
+    def outcome(self, spec: AttackSpec, x, y, seed: int, starts=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(which images the attack leaves correct, per image the position of the attack that fooled it where the
+        runner says: AutoAttack's)."""
         x, y = x.to(self.device), y.to(self.device)
         devices = [self.device] if self.device.type == "cuda" else []
+        fooled_at = None
         with math_mode.evaluation():
             with torch.random.fork_rng(devices=devices), math_mode.search(self.search), tqdm(disable=True) as bar:
                 torch.manual_seed(seed)
                 if starts is not None:
                     x_adv = pgd_from(self.net, x, y, spec, starts)
                 else:
-                    x_adv = RUNNERS[spec.attack](self.net, x, y, spec, batch_size=len(x), bar=bar).x_adv
+                    out = RUNNERS[spec.attack](self.net, x, y, spec, batch_size=len(x), bar=bar)
+                    x_adv, fooled_at = out.x_adv, getattr(out, "fooled_at", None)
             check_adversarial_examples(x, x_adv, spec.eps, spec.norm)
-            return (predict(self.net, x_adv, len(x)) == y).cpu().numpy()
+            robust = (predict(self.net, x_adv, len(x)) == y).cpu().numpy()
+        return robust, None if fooled_at is None else fooled_at.cpu().numpy()
 
 
 def _images(data, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -335,32 +332,42 @@ def _images(data, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 def _verdict(
     name: str,
     rerun: str,
-    chance: float | tuple[float, float],
+    rule: Rule,
     recorded: np.ndarray,
     now: np.ndarray,
     parts,
-    replayed,
     every_image=False,
-    tries: int = 1,
     refuted: tuple[int, str] = (0, ""),
+    tail: np.ndarray | None = None,
+    first: np.ndarray | None = None,
+    replayed: bool = False,
 ) -> Verdict:
     """The strata of a sample (`parts`, the recorded-correct one first) against `now`, the re-run's outcome of
-    every sampled image in order; `chance`: one for both strata, or (recorded correct, recorded wrong);
-    `refuted`: (images recorded correct that an exact replay measured wrong, what the replay ran)."""
-    chances = chance if isinstance(chance, tuple) else (chance, chance)
+    every sampled image in order, held to `rule`; `refuted`: (images recorded correct that an exact replay measured
+    wrong, what the replay ran); `tail`: the differing recorded-correct images that only attacks whose draws a batch
+    shares fooled; `first`: the outcomes before retries."""
     union = np.sort(np.concatenate(parts))
-    strata = [
-        Stratum(
-            i == 0,
-            len(part),
-            int((recorded[part] != now[np.searchsorted(union, part)]).sum()),
-            chances[i],
-            1 if i == 0 else tries,
-            *(refuted if i == 0 else (0, "")),
+    strata = []
+    for i, part in enumerate(parts):
+        at = np.searchsorted(union, part)
+        differs = recorded[part] != now[at]
+        retried = i == 1 and rule.retries > 0
+        strata.append(
+            Stratum(
+                i == 0,
+                len(part),
+                int(differs.sum()),
+                rule.chances[i],
+                1 + rule.retries if retried else 1,
+                *(refuted if i == 0 else (0, "")),
+                tail=None if i or tail is None else len(tail),
+                tail_chance=rule.tail_chance or 0.0,
+                first_try=int((recorded[part] != first[at]).sum()) if retried and first is not None else None,
+                images=tuple(int(j) for j in part[differs]),
+            )
         )
-        for i, part in enumerate(parts)
-    ]
-    return Verdict(name, rerun, tuple(s for s in strata if s.sampled), replayed, every_image)
+    exact = replayed or (rule.exact and rule.tail_chance is None and not rule.retries)
+    return Verdict(name, rerun, tuple(s for s in strata if s.sampled), exact, every_image, rule=rule.kind, why=rule.why)
 
 
 # AutoAttack's breakdown is its own count, scored in the search math: it may differ from the fp32 outcomes on an
@@ -468,7 +475,8 @@ def verdicts(
     `threads` runs a CPU check with that many threads instead of the recorded count."""
     path = Path(path)
     check_seed = fresh_seed() if seed is None else seed
-    results = Results(results_file.read(path), path)
+    pinned = pin(path)  # the bytes checked are the bytes whose sha256 decides the rules (check_rules)
+    results = Results(results_file.check(pinned.json(), str(path)), path)
     if not results.verified:
         raise BadInput(f"{path}: cannot be measured again: {results.unverified}")
     for ev in results.evaluations:
@@ -482,8 +490,9 @@ def verdicts(
     if results.precision == "bf16":
         net = Bf16(net, dev.type).eval()
     model = _Model(net, dev, results.search_math)
-    recorded_device = str(results.environment.get("device", ""))
-    threads = threads or (recorded_threads(results.environment) if dev.type == "cpu" else None)
+    recorded = recorded_threads(results.environment)
+    runnable = isinstance(recorded, int) and 1 <= recorded <= check_rules.MAX_THREADS
+    threads = threads or (recorded if dev.type == "cpu" and runnable else None)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)  # the recorded thread count: CPU arithmetic can differ with it
@@ -493,7 +502,7 @@ def verdicts(
             results,
             data,
             model,
-            recorded_device,
+            (is_listed(pinned.sha256), Here.now(dev)),
             check_seed,
             stop_at,
             every_image,
@@ -512,10 +521,10 @@ def verdicts(
 CLEAN_EVERY_IMAGE_S = 60.0
 
 
-def _clean_pass(model, data, clean: np.ndarray, batch: int, seed: int, every_image: bool, clock):
+def _clean_pass(model, data, clean: np.ndarray, batch: int, seed: int, every_image: bool, clock, sizes=None):
     """(the images measured again, as strata: recorded correct, recorded wrong; their predictions in index order):
     every image where the first batch's time foretells at most CLEAN_EVERY_IMAGE_S for all (or `every_image`),
-    else the first batch and a stratified sample of the others."""
+    else the first batch and a stratified sample of the others (`sizes`: the rule's, as `stratified` takes)."""
     n = len(clean)
     first = np.arange(min(batch, n))
     started = clock()
@@ -525,7 +534,7 @@ def _clean_pass(model, data, clean: np.ndarray, batch: int, seed: int, every_ima
         rest = np.arange(len(first), n)
     else:
         later = np.arange(n) >= len(first)
-        rest = np.sort(np.concatenate(stratified(clean, later, n, np.random.default_rng(seed))))
+        rest = np.sort(np.concatenate(stratified(clean, later, n, np.random.default_rng(seed), sizes=sizes)))
     tail = model.predictions(_images(data, rest)[0], batch) if len(rest) else head[:0]
     measured = np.concatenate([first, rest])
     return [measured[clean[measured]], measured[~clean[measured]]], torch.cat([head, tail])
@@ -536,7 +545,7 @@ def _measured(
     results,
     data,
     model,
-    recorded_device,
+    where: tuple[bool, Here],
     check_seed,
     stop_at,
     every_image,
@@ -545,6 +554,8 @@ def _measured(
     data_dir,
     clock,
 ):
+    listed, here = where
+    env = results.environment
     clean_record = results.evaluation("clean")
     assert clean_record is not None and clean_record.outcomes is not None, "a verified file has its clean outcomes"
     clean = outcomes.decode(clean_record.outcomes)
@@ -553,14 +564,14 @@ def _measured(
         on_evaluation("clean")
     batch = (clean_record.chunks or {}).get("batch_size")
     batch = batch if isinstance(batch, int) else 250
-    exact = recorded_device == "cpu" and model.device.type == "cpu"  # as replayable(): a GPU may order sums anew
-    chance = 0.0 if exact else remeasure("clean").chance
-    parts, predicted = _clean_pass(model, data, clean, batch, _seed(check_seed, "clean"), every_image, clock)
+    rule = check_rules.rule(clean_record, env, listed, here)
+    seed = _seed(check_seed, "clean")
+    parts, predicted = _clean_pass(model, data, clean, batch, seed, every_image, clock, rule.sizes())
     union = np.sort(np.concatenate(parts))
     now_clean = (predicted == torch.from_numpy(np.asarray(data.y_test[union], np.int64))).numpy()
-    yield _verdict("clean", "clean", chance, clean, now_clean, parts, exact, every_image=len(union) == n)
+    yield _verdict("clean", "clean", rule, clean, now_clean, parts, every_image=len(union) == n)
     counts = results.clean_prediction_counts
-    if exact and counts is not None and len(union) == n:  # derived from every image's prediction, or not at all
+    if rule.exact and counts is not None and len(union) == n:  # derived from every image's prediction, or not at all
         derived = torch.bincount(predicted, minlength=len(counts)).tolist()
         if derived != list(counts):
             raise SamBenchError(
@@ -577,32 +588,76 @@ def _measured(
         if on_evaluation is not None:
             on_evaluation(name)
         seed = _seed(check_seed, name)
-        rule = remeasure(ev.attack)
-        if rule.own is not None:  # images of its own (the corruption pass): the attack's rule samples and measures
-            args = (ev, model.net, data, model.device, np.random.default_rng(seed), every_image, stratified, data_dir)
-            recorded, now, parts = rule.own(*args)
-            yield _verdict(name, ev.attack, 0.0 if exact else remeasure("clean").chance, recorded, now, parts, exact)
+        rule = check_rules.rule(ev, env, listed, here)
+        own = remeasure(ev.attack).own
+        if own is not None:  # images of its own (the corruption pass): the attack's rule samples and measures
+            sampled = partial(stratified, sizes=rule.sizes())
+            args = (ev, model.net, data, model.device, np.random.default_rng(seed), every_image, sampled, data_dir)
+            recorded, now, parts = own(*args)
+            yield _verdict(name, ev.attack, rule, recorded, now, parts)
             continue
-        assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
-        recorded = outcomes.decode(ev.outcomes)
-        spec = _rerun(ev)
-        parts = stratified(recorded, clean[: len(recorded)], len(recorded), np.random.default_rng(seed), every_image)
-        union = np.sort(np.concatenate(parts))
-        replay = replayable(ev, recorded_device, model.device)
+        yield _attack_verdict(path, ev, rule, data, model, clean, seed, every_image, env)
+
+
+def _attack_verdict(path, ev: Evaluation, rule: Rule, data, model, clean, seed: int, every_image: bool, env) -> Verdict:
+    """One attack's evaluation measured again on its sample by its rule."""
+    assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
+    recorded = outcomes.decode(ev.outcomes)
+    spec = _rerun(ev)
+    rng = np.random.default_rng(seed)
+    parts = stratified(recorded, clean[: len(recorded)], len(recorded), rng, every_image, rule.sizes())
+    union = np.sort(np.concatenate(parts))
+    starts = None
+    if rule.chunk_starts:  # PGD recorded before per-image draws: its chunks' draws, batch by batch
+        _need_chunks(path, ev, "its chunks' random draws")
         shape = (data.x_test.shape[3], *data.x_test.shape[1:3])  # NHWC images, NCHW starts
-        starts = replayed_starts(ev, clean, union, shape) if replay else None
-        images = _images(data, union)
-        now = model.robust(spec, *images, seed=seed % 2**31, starts=starts) if len(union) else np.zeros(0, bool)
-        refuted = (0, "")
-        if not replay:
-            now = _retried(model, spec, images, recorded[union], now, rule.retries, seed)
-            refuted = _replayed(model, rule, ev, results.environment, data, union[recorded[union] & ~now])
-        chances = (0.0, 0.0) if replay else rule.chances()
-        tries = 1 if replay else 1 + rule.retries
-        yield _verdict(name, _rerun_name(ev), chances, recorded, now, parts, replay, every_image, tries, refuted)
+        starts = replayed_starts(ev, clean, union, shape)
+    images = _images(data, union)
+    now, fooled_at = (
+        model.outcome(spec, *images, seed=seed % 2**31, starts=starts) if len(union) else (np.zeros(0, bool), None)
+    )
+    first = now
+    now = _retried(model, spec, images, recorded[union], now, rule.retries, seed)
+    refuted = (0, "")
+    if rule.chunk_replay:
+        differing = union[recorded[union] & ~now]
+        refuted = _chunk_replayed(path, model, rule, ev, data, differing, env)
+    tail = None
+    if rule.replayed and fooled_at is not None:  # fooled, in the re-run, only by attacks that do not replay per image
+        late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.settings["attacks"]))
+        tail = union[recorded[union] & ~now & late]
+    return _verdict(
+        label(ev), _rerun_name(ev), rule, recorded, now, parts, every_image, refuted, tail, first, rule.chunk_starts
+    )
 
 
-def _replayed(model, rule: Remeasure, evaluation: Evaluation, environment, data, differing: np.ndarray):
+def _need_chunks(path, ev: Evaluation, what: str) -> None:
+    """The recorded chunks and batches an exact replay needs, or a one-line refusal."""
+    chunks = ev.chunks or {}
+    if not (isinstance(chunks.get("size"), int) and isinstance(chunks.get("batch_size"), int)):
+        raise SamBenchError(
+            f"{path}: {label(ev)}: records no chunk and batch sizes, so {what} cannot be replayed, and its rule "
+            f"needs them; {FIX}"
+        )
+
+
+def _chunk_replayed(path, model, rule: Rule, ev: Evaluation, data, differing: np.ndarray, env) -> tuple[int, str]:
+    """(how many of `differing`, images recorded robust that the re-run fooled, an exact replay of the recorded run's
+    first attacks from their chunks fools as well, what it ran): where the recorded kernels are this CPU's
+    (WHERE_RECORDED, as the file says), or whatever it says (ALWAYS)."""
+    if not len(differing):
+        return 0, ""
+    if rule.chunk_replay == WHERE_RECORDED:
+        return _replayed(model, remeasure(ev.attack), ev, data, differing, env)
+    assert rule.chunk_replay == ALWAYS
+    _need_chunks(path, ev, "its first attacks")
+    names = autoattack_replay.replayed_attacks(ev)
+    what = f"its first attack, {names[0]}," if len(names) == 1 else f"its first attacks, {' and '.join(names)},"
+    left = replayed_robust(model.net, ev, data.x_test, data.y_test, differing, model.search)
+    return int((~left).sum()), what
+
+
+def _replayed(model, rule: Remeasure, evaluation: Evaluation, data, differing: np.ndarray, environment):
     """(how many of the images recorded correct that the re-run measured wrong an exact replay of the recorded
     run's replayable part measures wrong as well, what it ran); (0, "") where the attack has no such replay or it
     cannot run here."""
@@ -649,8 +704,8 @@ def spot_check(path: str | Path, *, seed: int | None = None, **options) -> Verdi
 
 
 def summary(verdicts: list[Verdict]) -> str:
-    """'8 evaluations agree with the weights on 416 images measured again (seed 123; replay with --replay 123)',
-    and which a time limit left unmeasured."""
+    """'8 evaluations agree with the weights on 416 images measured again (check seed 123)', the rules they were
+    held to and why, and which a time limit left unmeasured."""
     images = sum(v.sampled for v in verdicts)
     line = f"{len(verdicts)} evaluations agree with the weights on {images:,} images measured again"
     seed = getattr(verdicts, "seed", None)
@@ -662,6 +717,12 @@ def summary(verdicts: list[Verdict]) -> str:
             f"; the clean pass on a sample of {sampled_clean.sampled:,} images (on every image it would take over "
             f"{CLEAN_EVERY_IMAGE_S:g} s here)"
         )
+    held: dict[tuple[str, str], list[str]] = {}
+    for v in verdicts:
+        if v.rule:
+            held.setdefault((v.rule, v.why), []).append(v.evaluation)
+    for (rule, why), names in held.items():
+        line += f"; {', '.join(names)} held to the rule '{rule}': {why}"
     skipped = getattr(verdicts, "skipped", ())
     if skipped:
         line += f"; PARTIAL: the time limit left {', '.join(skipped)} unmeasured"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
-from sam_bench.leaderboard import budgets, claim_note, evidence, full_reruns, retire
+from sam_bench.leaderboard import budgets, checked_for, claim_note, evidence, full_reruns, retire
 from sam_bench.leaderboard.board_text import markdown as _text
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
@@ -218,6 +218,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
     # every figure recomputed from its results file, before any write; each row with the seed its weights trained with
     loaded = {(ds, tm): evidence.check_board(everything, ds, tm, root) for (ds, tm), everything in loaded.items()}
     loaded = {key: full_reruns.annotate(everything, root) for key, everything in loaded.items()}  # rows show them
+    loaded = {(ds, tm): checked_for.annotate(everything, tm) for (ds, tm), everything in loaded.items()}
     # the real (not sample) boards with a page, every one of the data set's, for the links between them
     with_page = {
         ds: [

@@ -4,7 +4,7 @@ models share, intervals, training and evaluation in words). A board is named by 
 
 from __future__ import annotations
 
-from sam_bench.leaderboard import full_reruns
+from sam_bench.leaderboard import checked_for, full_reruns
 from sam_bench.leaderboard.budgets import board_named
 from sam_bench.leaderboard.entries import aa_version_text, eps_value
 from sam_bench.leaderboard.evidence import SEED
@@ -119,7 +119,8 @@ def rows(models: list[dict], board: str) -> list[dict]:
                 "method": m.get("sam_bench", {}).get("method", ""),
                 "training": _training_text(m),
                 "training_s": (m.get("sam_bench", {}).get("training_cost") or {}).get("wall_time_s") or 0,
-                "evaluated_on": _eval_text(m) + (f"; {m[full_reruns.KEY]}" if full_reruns.KEY in m else ""),
+                "evaluated_on": _eval_text(m)
+                + "".join(f"; {m[key]}" for key in (full_reruns.KEY, checked_for.KEY) if key in m),
                 "degenerate": m.get("sam_bench", {}).get("degenerate"),
                 "collapsed": m.get("sam_bench", {}).get("collapsed"),
                 "trained_elsewhere": bool(m.get("sam_bench", {}).get("trained_elsewhere")),

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.evaluation import attack_table
+from sam_bench.evaluation import attack_table, check_statement
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import (
@@ -139,6 +139,14 @@ def write_report(
     lines = _header_lines(out, plan, records, folder.left_out)
     if records:
         lines += [_measured_again_line(len(records), measured_again, unmeasured or []), ""]
+        checked = check_statement.of_files(r.path for r in records if r.path is not None)
+        if checked is not None:  # results recorded before per-image draws: checked by the rules that fit them
+            lines += [
+                f"Recorded before per-image draws ({checked[0]} of the {len(records)} results files shown): a spot "
+                f"check of them, by the rules that fit them, refuses in >= 99% of checks "
+                f"{checked[1].removeprefix('checked for ')} (`sam_bench/evaluation/check_statement.py`).",
+                "",
+            ]
     if not records:
         files.write_text(report, "\n".join(lines) + "\n")
         return report

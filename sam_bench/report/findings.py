@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
+from sam_bench.evaluation import check_statement
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import claim_effects, code_provenance, confirmatory, effect_plot, extension_tests, masking_check
 from sam_bench.report.claims import C1_MARGIN, cost_of
@@ -121,6 +122,9 @@ def _scope(loaded: list[Folder]) -> list[str]:
             else "; no primary tests: its verdicts pool every seed"
         )
         sentence = f"- `{folder.plan['scale']}`: {_network(folder)}; seeds with results: {seeds or 'none yet'}{fresh}"
+        checked = check_statement.of_files(r.path for r in folder.records if r.path is not None)
+        if checked is not None:  # results recorded before per-image draws: checked by the rules that fit them
+            sentence += f"; its results were recorded before per-image draws, {checked[1]}"
         if _size(folder) < _size(largest):
             sentence += (
                 f"; smaller than `{largest.plan['scale']}` ({_network(largest)}), so its verdicts may not transfer "

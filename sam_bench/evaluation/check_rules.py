@@ -1,0 +1,227 @@
+"""Which rule a spot check (spot_check.py) holds one evaluation of a results file to, and why.
+
+A rule says how likely a faithful file's sampled image differs from its re-run by chance, per stratum (recorded
+robust, recorded fooled), and so how many differing images refuse the file and how large its sample must be
+(check_power). It is chosen by what the checking machine can reproduce and by what the file is, never loosened by
+a field the file states of itself: device, kernels, processor, threads, torch, resumed chunks may only select a
+stricter rule, and a file whose claims the checking machine cannot reproduce is held to the strictest rule that
+faithful files of its kind pass, as measured.
+
+- EXACT: an evaluation whose attack draws per image (`settings.draws`, attacks/draws.py), or draws nothing,
+  recorded as this check runs (a CPU with this one's kernels, processor and torch, every chunk in the recorded
+  process): the re-run is the recorded run, so one differing image refuses the file.
+- OTHER_ARITHMETIC: the same draws, replayed image by image, on other arithmetic (another device, kernels,
+  processor or torch; chunks resumed from another process; whatever the file claims that this machine is not):
+  each stratum is held to the rate at which faithful re-runs on other kernels disagreed with their files
+  (`Remeasure.arithmetic`, measured: tools/draws_tolerance.py), and sampled so that a 1-point change is refused
+  in >= 99% of checks at that rate. AutoAttack's images that only its attacks whose draws a batch shares (Square)
+  fooled are held to `Remeasure.tail_chance`.
+- RECORDED_BEFORE: a file recorded before per-image draws, on their list by sha256 (recorded_before.py): its fields
+  are the committed bytes, so the rule that fits what it says applies (`Remeasure.replayable`, `chance`,
+  `chance_fooled`, `retries`, `replay`: a CPU's PGD replays its chunks' draws exactly on a CPU; a GPU's file on a
+  CPU gets 50% a stratum; AutoAttack 10%, its first attacks replayed whole where the kernels match). Such a check
+  refuses only changes far beyond a point: `check_statement` says how far, where the figures are shown.
+- STRICTEST: any other file without per-image draws (a copy of a listed file, edited; one from an older sam-bench):
+  held, whatever it says of itself, to what a faithful CPU file of its format passes: PGD's chunk draws replayed
+  exactly, AutoAttack's first attacks replayed whole from their chunks, the clean pass and passes of their own compared
+  image by image.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+from sam_bench.attacks import draws
+from sam_bench.evaluation import attack_table, check_power
+from sam_bench.evaluation.autoattack_replay import kernels
+from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.runtime.provenance import cpu_model
+
+EXACT = "exact replay"
+OTHER_ARITHMETIC = "other arithmetic"
+RECORDED_BEFORE = "recorded before per-image draws"
+STRICTEST = "strictest"
+
+WHERE_RECORDED, ALWAYS = "where the recorded kernels are this CPU's", "always"
+MAX_THREADS = 1024  # a recorded CPU thread count above this (or none) is not one a check can run with
+
+
+@dataclass(frozen=True)
+class Here:
+    """What the checking machine is: its device and, on a CPU, the kernels, processor and torch its arithmetic
+    depends on."""
+
+    device: str
+    kernels: str | None
+    cpu_model: str | None
+    torch_version: str
+
+    @classmethod
+    def now(cls, device: torch.device) -> Here:
+        capped = os.environ.get("ONEDNN_MAX_CPU_ISA")
+        isa = {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": capped}
+        return cls(device.type, kernels(isa), cpu_model(), torch.__version__)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a spot check measures one evaluation again, and why (`why`: one phrase, in refusals and passes)."""
+
+    kind: str
+    why: str
+    chances: tuple[float, float] = (0.0, 0.0)  # a faithful image of each stratum (recorded robust, fooled) differs
+    retries: int = 0  # an image recorded fooled that the re-run leaves correct is attacked again, from other seeds
+    tail_chance: float | None = None  # AutoAttack with per-image draws: images only attacks a batch shares fooled
+    replayed: tuple[str, ...] = ()  # AutoAttack with per-image draws: its attacks whose draws replay image by image
+    chunk_starts: bool = False  # PGD recorded before per-image draws: its chunks' draws replayed (spot_check)
+    # AutoAttack recorded before per-image draws: its first attacks replayed whole from their chunks for the images
+    # recorded robust that the re-run fools, WHERE_RECORDED (only where its recorded kernels are this CPU's) or ALWAYS
+    chunk_replay: str = ""
+    sized: bool = True  # the sample is sized for the power target under `chances` (else as for exact replays)
+
+    @property
+    def exact(self) -> bool:
+        return self.chances == (0.0, 0.0)
+
+    def sizes(self) -> tuple[Callable[[int, int], int], Callable[[int, int], int]]:
+        """Each stratum's sample size (stratum, n) -> images: a 1-point change refused with probability >=
+        check_power.POWER at this rule's chances (a changed image differs unless the re-run differs by the other
+        stratum's chance); where the rule is not sized, as for an exact replay."""
+        if not self.sized or self.exact:
+            return check_power.sample_size, check_power.sample_size
+        robust, fooled = self.chances
+        return (
+            partial(check_power.sample_size, chance=robust, differ=1 - fooled),
+            partial(check_power.sample_size, chance=fooled, differ=1 - robust),
+        )
+
+
+def remeasure_of(attack: str) -> attack_table.Remeasure:
+    """The attack table's record of how the attack is measured again."""
+    rule = attack_table.attack(attack).remeasure
+    assert rule is not None, "evaluations without a rule are refused before any rule is chosen"
+    return rule
+
+
+def unreproduced(environment: Mapping, evaluation: Evaluation, here: Here) -> list[str]:
+    """What of the recording this machine cannot reproduce, in words ('recorded on cuda', 'kernels SSE41, not
+    AVX512 here'); none where the re-run is the recorded run. A missing or malformed field counts as different."""
+    why = []
+    if environment.get("device") != "cpu" or here.device != "cpu":
+        why.append(f"recorded on {environment.get('device') or 'an unrecorded device'}, checked on {here.device}")
+        return why
+    isa = environment.get("cpu_isa")
+    recorded = kernels(isa) if isinstance(isa, Mapping) else None
+    if recorded != here.kernels:
+        why.append(f"kernels {recorded or 'unrecorded'}, not {here.kernels} here")
+    if environment.get("cpu_model") != here.cpu_model:
+        why.append("another processor" if environment.get("cpu_model") else "no processor recorded")
+    if environment.get("torch_version") != here.torch_version:
+        why.append(f"torch {environment.get('torch_version')}, not {here.torch_version} here")
+    threads = environment.get("cpu_threads")
+    if not (isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= MAX_THREADS):
+        why.append("no thread count a check can run with")
+    chunks = evaluation.chunks or {}
+    if evaluation.attack != "clean" and chunks.get("resumed") != 0:
+        why.append("chunks resumed from another process")
+    sizes = (chunks.get("size"), chunks.get("batch_size"))
+    if evaluation.attack != "clean" and not all(isinstance(size, int) for size in sizes):
+        why.append("no chunks recorded")
+    return why
+
+
+def draws_per_image(evaluation: Evaluation) -> bool:
+    """Whether the evaluation's attack draws nothing or draws image by image (attacks/draws.py)."""
+    return evaluation.attack not in ("pgd", "autoattack") or draws.keyed(evaluation.settings)
+
+
+def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here) -> Rule:
+    """The rule one evaluation of a results file is held to (module docstring): `environment` is the file's,
+    `listed` whether its bytes are on the list of files recorded before per-image draws."""
+    remeasure = remeasure_of(evaluation.attack)
+    if listed and not draws.keyed(evaluation.settings):
+        return _recorded_before(evaluation, environment, here, remeasure)
+    if draws_per_image(evaluation):
+        return _per_image(evaluation, environment, here, remeasure)
+    return _strictest(evaluation, remeasure)
+
+
+def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasure) -> Rule:
+    replayed: tuple[str, ...] = ()
+    if evaluation.attack == "autoattack":
+        settings = evaluation.settings
+        replayed = tuple(draws.replayed_attacks(settings["attacks"], settings.get("config") or {}))
+    tail = remeasure.tail_chance if evaluation.attack == "autoattack" else None
+    differs = unreproduced(environment, evaluation, here)
+    if not differs:
+        return Rule(
+            EXACT,
+            f"recorded as this check runs ({here.kernels} kernels, this processor, torch {here.torch_version}, "
+            "one process)"
+            + (", its draws made per image" if evaluation.attack in ("pgd", "autoattack") else "")
+            + ": one differing image refuses it",
+            retries=remeasure.retries,
+            tail_chance=tail,
+            replayed=replayed,
+        )
+    chances = remeasure.arithmetic
+    assert chances is not None, "every attack with per-image draws has its measured rate of other arithmetic"
+    return Rule(
+        OTHER_ARITHMETIC,
+        f"{'; '.join(differs)}: "
+        + ("its draws replayed per image, " if evaluation.attack in ("pgd", "autoattack") else "")
+        + f"each stratum held to the measured rate of other arithmetic ({chances[0]:.2%} robust, "
+        f"{chances[1]:.2%} fooled) on a sample sized for it",
+        chances=chances,
+        retries=remeasure.retries,
+        tail_chance=tail,
+        replayed=replayed,
+    )
+
+
+def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, remeasure) -> Rule:
+    on_cpu = environment.get("device") == "cpu" and here.device == "cpu"
+    where = f"recorded on {environment.get('device') or 'an unrecorded device'} before per-image draws (a listed file)"
+    if evaluation.attack in ("clean",) or remeasure.own is not None:
+        if on_cpu:
+            return Rule(RECORDED_BEFORE, f"{where}, checked on a CPU: compared image by image", sized=False)
+        chance = remeasure_of("clean").chance
+        why = f"{where}, checked on {here.device}: {chance:.0%} a stratum"
+        return Rule(RECORDED_BEFORE, why, (chance, chance), sized=False)
+    chunks = evaluation.chunks or {}
+    recorded_chunks = isinstance(chunks.get("size"), int) and isinstance(chunks.get("batch_size"), int)
+    if remeasure.replayable and on_cpu and recorded_chunks:
+        return Rule(RECORDED_BEFORE, f"{where}: its chunks' draws replayed exactly", chunk_starts=True, sized=False)
+    chances = remeasure.chances()
+    why = f"{where}: {chances[0]:.0%} of its recorded-robust images may differ"
+    if remeasure.replay is not None:
+        why += ", its first attacks replayed whole where this CPU's kernels are the recorded ones"
+    return Rule(
+        RECORDED_BEFORE,
+        why,
+        chances=chances,
+        retries=remeasure.retries,
+        chunk_replay=WHERE_RECORDED if remeasure.replay is not None else "",
+        sized=False,
+    )
+
+
+def _strictest(evaluation: Evaluation, remeasure) -> Rule:
+    where = "records no per-image draws and is not one of the files recorded before them"
+    if remeasure.replayable:
+        why = f"{where}: its chunks' draws replayed exactly, whatever device it names"
+        return Rule(STRICTEST, why, chunk_starts=True)
+    chances = remeasure.chances()
+    return Rule(
+        STRICTEST,
+        f"{where}: its first attacks replayed whole from their chunks, whatever device and kernels it names",
+        chances=chances,
+        retries=remeasure.retries,
+        chunk_replay=ALWAYS,
+        sized=False,
+    )

@@ -1,0 +1,54 @@
+"""How far a spot check checks an entry's figures, said in its row where that is not to a point: an entry whose
+results file was recorded before per-image draws is checked by the rules that fit it, which refuse only larger
+changes (sam_bench/evaluation/check_statement.py: "checked for changes of >= 56 points (PGD), ..."). The text is
+kept under KEY on the loaded entry and appended to the row's evaluation text (table.rows)."""
+
+from __future__ import annotations
+
+from sam_bench.evaluation import check_statement
+from sam_bench.evaluation.recheck import label
+from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.leaderboard.budgets import board_named
+
+KEY = "checked_for"  # the text a loaded entry carries for its row
+
+
+def _changes(sha256: str | None) -> dict:
+    return check_statement.refused_changes(sha256) or {}
+
+
+def shown(m: dict, board: str) -> list[tuple[str, int | None]]:
+    """(evaluation, the smallest change a check of it refuses) of each figure the entry's row shows that comes from
+    a file recorded before per-image draws: the clean and AutoAttack accuracies at the board's budget, each PGD."""
+    extras = m.get("sam_bench") or {}
+    found = []
+    aa = extras.get("autoattack")
+    if aa:
+        found_board = board_named(board)
+        ev = Evaluation.of(
+            {
+                "attack": "autoattack",
+                "robust_acc": 0.0,
+                "norm": found_board.norm,
+                "eps": found_board.eps,
+                "settings": {"version": aa.get("version", "standard"), "attacks": aa.get("attacks") or []},
+            }
+        )
+        changes = _changes(aa.get("results_sha256"))
+        found += [(name, changes[name]) for name in ("clean", label(ev)) if name in changes]
+    for p in extras.get("pgd", []):
+        name = f"pgd {p['norm']} {p['eps']}"
+        changes = _changes(p.get("results_sha256"))
+        if name in changes:
+            found.append((name, changes[name]))
+    return found
+
+
+def annotate(models: list[dict], board: str) -> list[dict]:
+    """The entries, each whose figures a check refuses only for changes larger than a point with that said under
+    KEY."""
+    annotated = []
+    for m in models:
+        text = check_statement.words(check_statement.worst(shown(m, board)))
+        annotated.append({**m, KEY: text} if text else m)
+    return annotated

@@ -1,0 +1,142 @@
+"""Which rule a spot check holds an evaluation to (sam_bench/evaluation/check_rules.py): chosen by what the checking
+machine can reproduce and by whether the file's bytes are one of the files recorded before per-image draws, never
+loosened by a field the file states of itself. Every combination of forged circumstances gives a rule at least as
+strict as the measured rate of other arithmetic, sampled so that a 1-point change is refused with the designed
+power; a file recorded before per-image draws keeps the rule that fits it only while its bytes are the listed ones."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sam_bench.attacks import draws
+from sam_bench.evaluation import attack_table, check_power, check_rules
+from sam_bench.evaluation.recorded_before import is_listed
+from sam_bench.evaluation.results_record import Evaluation
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = check_rules.Here("cpu", "AVX512", "AMD EPYC 9654 (AuthenticAMD, family 25, model 17, stepping 1)", "2.13.0+cpu")
+ENV = {
+    "device": "cpu",
+    "device_name": "cpu (x86_64, 1 threads)",
+    "cpu_threads": 1,
+    "torch_version": HERE.torch_version,
+    "cpu_isa": {"aten": "AVX512", "onednn_max_cpu_isa": None},
+    "cpu_model": HERE.cpu_model,
+}
+SETTINGS = {
+    "pgd": {"steps": 10, "step_size": 0.5 / 255, "restarts": 1, "random_start": True, "loss": "ce", "seed": 0},
+    "autoattack": {
+        "version": "standard",
+        "attacks": ["apgd-ce", "apgd-t", "fab-t", "square"],
+        "seed": 0,
+        "config": {"fab-t": {"restarts": 1, "target_classes": 9}},
+    },
+    "clean": {},
+}
+FORGERIES = {
+    "device": {"device": "cuda"},
+    "kernels": {"cpu_isa": {"aten": "AVX2", "onednn_max_cpu_isa": "SSE41"}},
+    "processor": {"cpu_model": "another processor"},
+    "no processor": {"cpu_model": None},
+    "torch": {"torch_version": "2.0.0+cu118"},
+    "threads": {"cpu_threads": 10**6},
+}
+
+
+def evaluation(attack: str, keyed: bool = True, resumed: int = 0) -> Evaluation:
+    settings = dict(SETTINGS[attack])
+    if keyed and attack != "clean":
+        settings["draws"] = draws.SCHEME
+    return Evaluation.of(
+        {
+            "attack": attack,
+            "robust_acc": 0.5,
+            "norm": None if attack == "clean" else "Linf",
+            "eps": None if attack == "clean" else "2/255",
+            "eps_value": 0.0 if attack == "clean" else 2 / 255,
+            "settings": settings,
+            "chunks": {"size": 1000, "count": 1, "resumed": resumed, "batch_size": 250},
+        }
+    )
+
+
+@pytest.mark.parametrize("attack", ["clean", "pgd", "autoattack"])
+def test_a_file_recorded_as_this_check_runs_is_replayed_exactly(attack):
+    rule = check_rules.rule(evaluation(attack), ENV, False, HERE)
+    assert rule.kind == check_rules.EXACT and rule.exact
+    if attack == "autoattack":  # its first three attacks draw per image or not at all; Square's draws a batch shares
+        assert rule.replayed == ("apgd-ce", "apgd-t", "fab-t") and rule.tail_chance is not None
+
+
+@pytest.mark.parametrize("attack", ["clean", "pgd", "autoattack"])
+def test_no_forged_circumstance_loosens_the_rule_below_the_measured_rate_of_other_arithmetic(attack):
+    """Every combination of forged fields, resumed chunks included: the rule's chances are at most the measured
+    rate of other arithmetic, and its samples give a 1-point change the designed power, in both strata."""
+    measured = attack_table.attack(attack).remeasure.arithmetic
+    names = list(FORGERIES)
+    for count in range(len(names) + 1):
+        for chosen in itertools.combinations(names, count):
+            for resumed in (0, 3):
+                env = {**ENV}
+                for name in chosen:
+                    env.update(FORGERIES[name])
+                rule = check_rules.rule(evaluation(attack, resumed=resumed), env, False, HERE)
+                truthful = not chosen and (resumed == 0 or attack == "clean")
+                assert rule.kind == (check_rules.EXACT if truthful else check_rules.OTHER_ARITHMETIC), (chosen, rule)
+                assert all(c <= m for c, m in zip(rule.chances, measured)) and rule.sized
+                if not truthful:
+                    assert all(words in rule.why for words in ("measured rate of other arithmetic", "sized for it"))
+    rule = check_rules.rule(evaluation(attack), {**ENV, "device": "cuda"}, False, HERE)
+    n, pool = 10_000, 5_000
+    for i, size in enumerate(rule.sizes()):
+        chance, other = rule.chances[i], rule.chances[1 - i]
+        k = check_power.changed_images(n)
+        assert check_power.refusal_probability(pool, k, size(pool, n), chance, chance, 1 - other) >= check_power.POWER
+
+
+@pytest.mark.parametrize("attack", ["pgd", "autoattack"])
+def test_an_unlisted_file_without_per_image_draws_is_held_to_the_strictest_rule_whatever_it_says(attack):
+    for env in (ENV, {**ENV, "device": "cuda"}, {**ENV, **FORGERIES["kernels"]}, {"device": "cuda"}):
+        rule = check_rules.rule(evaluation(attack, keyed=False, resumed=5), env, False, HERE)
+        assert rule.kind == check_rules.STRICTEST
+        if attack == "pgd":
+            assert rule.chunk_starts and rule.exact
+        else:
+            assert rule.chunk_replay == check_rules.ALWAYS and rule.retries
+
+
+def test_a_listed_gpu_file_keeps_the_rule_that_fits_it_and_its_edited_copy_does_not():
+    """The committed full-scale ST file was recorded on an H200: listed, its PGD is held to 50% a stratum on a CPU
+    (what a GPU's draws allow); the same evaluation in bytes that are not listed is held to the exact replay."""
+    path = ROOT / "reproductions" / "paper-cifar10-full" / "results" / "ST-2f379c4eaf.json"
+    data = path.read_bytes()
+    assert is_listed(hashlib.sha256(data).hexdigest())
+    results = json.loads(data)
+    pgd = Evaluation.of(next(e for e in results["evaluations"] if e["attack"] == "pgd"))
+    env = results["environment"]
+    listed_rule = check_rules.rule(pgd, env, True, HERE)
+    assert listed_rule.kind == check_rules.RECORDED_BEFORE and listed_rule.chances == (0.5, 0.5)
+    copy = check_rules.rule(pgd, env, False, HERE)
+    assert copy.kind == check_rules.STRICTEST and copy.exact
+    edited = data.replace(b'"cpu_threads": 16', b'"cpu_threads": 15')
+    assert edited != data and not is_listed(hashlib.sha256(edited).hexdigest())
+
+
+def test_every_tracked_results_file_without_per_image_draws_is_listed():
+    """A results file recorded before per-image draws that is not on the list (one merged from elsewhere) would be
+    held to the strictest rule: the list covers every such file in the tree."""
+    tool = [sys.executable, "tools/recorded_before.py", "--check"]
+    run = subprocess.run(tool, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    from sam_bench.evaluation.recorded_before import LIST
+
+    for line in LIST.read_text().splitlines()[1:]:  # and each listed file keeps its bytes
+        sha, name = line.split(maxsplit=1)
+        assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == sha, name
