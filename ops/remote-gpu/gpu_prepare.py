@@ -34,7 +34,10 @@ RECIPE, SCALE = "paper-cifar10", "full"
 FOLDER = f"reproductions/{RECIPE}-{SCALE}"
 CODE = [".vendor"]  # what the reproduce call carries beside the tree
 INBOX_BATCH_MIB = 48  # a batch carried in beside the tree (about 20 MiB) in a 64 MiB call
-PARALLEL = 2  # two models at once: 1.12x one model's pace on the H200 (graph steps, two processes)
+# Four models at once, side by side in one process (`reproduce --parallel K --in-process`, each on a CUDA stream of
+# its own): the window's runs measure that mode's pace against one alone (docs/benchmarks.md); two models as two
+# processes ran at 1.12x one model's pace on the H200 (graph steps)
+PARALLEL = 4
 
 
 class Refused(Exception):
@@ -182,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, metavar="NAMES", help="reproduce's --only: the runs of this window")
     parser.add_argument("--parallel", type=int, default=PARALLEL, help="models at once (default: %(default)s)")
     parser.add_argument(
+        "--processes", action="store_true", help="the models at once as processes of their own, not side by side"
+    )
+    parser.add_argument(
         "--batches", type=int, default=BATCHES, help="batches the reproduce call packs (default: %(default)s)"
     )
     args = parser.parse_args(argv)
@@ -196,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
         # E1's corruptions are made on the CPU: measured afterwards on a workstation, never in a window
         options = ["--data-dir", "~/c10", "--device", "cuda", "--parallel", str(args.parallel), "--no-extensions"]
+        options += [] if args.processes or args.parallel == 1 else ["--in-process"]
         options += only
         reproduce = reproduce_command(commit, batches=args.batches, options=tuple(options))
         window = calls(ROOT, reproduce)

@@ -469,9 +469,9 @@ def batches_of(output: str) -> int:
 
 
 def play_window(machine: Machine, station: Path, commit: str, at_most: float | None = None) -> list[Path]:
-    """A window's calls as gpu_prepare.py prints them (ST's seeds, two at once), the small parts set on the reproduce
-    call, then a `send` for each batch it packed; returns the batches, in order."""
-    options = ("--data-dir", "~/c10", "--parallel", "2", "--only", "ST")
+    """A window's calls as gpu_prepare.py prints them (ST's seeds, two at once side by side), the small parts set on
+    the reproduce call, then a `send` for each batch it packed; returns the batches, in order."""
+    options = ("--data-dir", "~/c10", "--parallel", "2", "--in-process", "--only", "ST")
     reproduce = gpu_prepare.reproduce_command(commit, "paper-cifar10", "smoke", SMALL_BATCHES, options, at_most)
     reproduce = reproduce.replace("SAM_BENCH_COMMIT=", f"{SMALL_PARTS} SAM_BENCH_COMMIT=", 1)
     try:
