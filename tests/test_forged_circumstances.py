@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.evaluation import outcomes
+from sam_bench.data import load_dataset
+from sam_bench.evaluation import outcomes, per_class
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "reproductions" / "paper-cifar10-sample"
@@ -58,6 +59,8 @@ def moved(results: dict, which: int, up: bool, images: int) -> None:
     robust[pool[:images]] = up
     ev["outcomes"] = outcomes.encode(robust)
     ev["robust_acc"] = float(robust.mean())
+    labels = load_dataset(results["dataset"]["name"]).y_test[: len(robust)]
+    ev["per_class_robust_acc"] = per_class.accuracies(robust, labels, 10)  # CIFAR-10
     if ev["attack"] == "autoattack":  # its breakdown still falls from clean to the robust accuracy
         ev["attack_reported_acc"] = ev["robust_acc"]
         ev["breakdown"] = {k: v if k == "clean" else max(v, ev["robust_acc"]) for k, v in ev["breakdown"].items()}

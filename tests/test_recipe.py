@@ -8,13 +8,16 @@ def test_shipped_recipes_load_at_every_scale():
     assert {"paper-cifar10", "paper-cifar100"} <= set(available())
     full = load_recipe("paper-cifar10", "full")
     runs = [(m.name, m.seed) for m in full.models]
-    # every seed of the models C1 and C2 compare, then of C3's AT models, then the rest of the grid's first seeds
-    assert runs[:13] == [
+    # every seed of the models C1 and C2 compare (ST and SAM-0.1 one more: seed 1 names no code, so counts as
+    # exploratory), then of C3's AT models, then the rest of the grid's first seeds
+    assert runs[:15] == [
         *[(name, seed) for seed in (0, 1, 2) for name in ("ST", "SAM-0.1", "SAM-0.4")],
+        ("ST", 3),
+        ("SAM-0.1", 3),
         *[(name, seed) for seed in (0, 1) for name in ("AT-Linf-8", "AT-Linf-2")],
     ]
     names = [m.name for m in full.models if m.primary]
-    assert len(names) == 17 and len(runs) == 25
+    assert len(names) == 17 and len(runs) == 27
     assert names[-2:] == ["TRADES-Linf-8", "AWP-AT-Linf-8"]  # after the paper's own models
     assert {"AT-Linf-1", "AT-Linf-8", "AT-L2-16", "AT-L2-128", "ASAM-0.5", "SAM-AT-Linf-2"} <= set(names)
     at8 = next(m for m in full.models if m.name == "AT-Linf-8").config

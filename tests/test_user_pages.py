@@ -1,6 +1,8 @@
-"""The README and docs/ speak of the user's work: none of the project's own machinery (its work lanes, its
-scripts for its own machines, the hours its results were written, copied-tree commit marks, the time its
-machines were held), in the prose or in the blocks rendered into them (bench tables, probe reports)."""
+"""The README and docs/ speak of the user's work: none of the project's own machinery (the lanes its own GPU
+windows and restores were planned in, its scripts for its own machines, the hours its results were written, a
+commit shown with its copied-tree mark, the time its machines were held), in the prose or in the blocks rendered
+into them (bench tables, probe reports). The package's own lanes (runtime/lanes.py: runs side by side in one
+process) and the format of a results file's code_commit are the user's, and the pages say what they are."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MACHINERY = {
-    "work lanes": r"\blanes?\b",
+    "the project's work lanes": r"\b(work|restore|GPU|gpu)[ _-]lanes?\b|gpu_lanes",
     "the project's CPU run script": r"cpu_decisive\.sh",
-    "a copied tree's commit mark": r"\+copy\b",
+    "a commit shown with its copied tree's mark": r"\b[0-9a-f]{7,40}\+copy\b",
     "a held machine": r"machine you hold",
     "the project's own time limit": r"--max-minutes 230\b",
     "the project's remote machine": r"one command at a time",

@@ -73,8 +73,8 @@ class ScaleOption(click.Option):
     "--no-extensions",
     "no_extensions",
     is_flag=True,
-    help="Leave the recipe's extension tests (E1's corruptions) unmeasured: a later call without it measures them "
-    "from the trained runs' weights (forward passes only, which a CPU can do).",
+    help="Leave the recipe's extension tests unmeasured: a later call without it measures them from the trained "
+    "runs' weights (forward passes only, which a CPU can do).",
 )
 @max_minutes_option("what is done is saved (resumable): the same command continues.")
 @click.option(

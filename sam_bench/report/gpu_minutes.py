@@ -31,6 +31,11 @@ def attack_seconds(evaluation: Evaluation) -> float:
     return float(evaluation.seconds or 0.0) + float(probes)
 
 
+def labelled(name: str, seed: int) -> str:
+    """A run as the README names it: the model, and its seed where it is not the first."""
+    return name + ("" if seed == 0 else f" seed {seed}")
+
+
 def rows(records: list[RunRecord]) -> list[dict]:
     """One row per run that trained or was evaluated on a GPU: name, seed, the GPU, and the minutes of each
     part that ran there (None for a part that ran elsewhere). Runs reused from another folder count there."""
@@ -100,10 +105,7 @@ def sentence(records: list[RunRecord]) -> str:
         spent = (("training", t["training_min"]), ("evaluation", t["evaluation_min"]))
         return " + ".join(f"{value:.1f} {part}" for part, value in spent if value is not None)
 
-    def name(t: dict) -> str:
-        return t["name"] + ("" if t["seed"] == 0 else f" seed {t['seed']}")
-
-    minutes = "; ".join(f"{name(t)}: {parts(t)}" for t in table)
+    minutes = "; ".join(f"{labelled(t['name'], t['seed'])}: {parts(t)}" for t in table)
     board = threat_model(LINF).board_eps()
     budget = parse_eps(board)
     timed = []
@@ -111,7 +113,7 @@ def sentence(records: list[RunRecord]) -> str:
         for e in r.results.evaluations:
             standard = e.settings.get("version") == "standard"
             if e.attack == "autoattack" and e.norm == LINF and standard and e.eps_value == budget:
-                timed.append(f"{r.name} {e.seconds:.1f} s on {e.n_examples:,} images")
+                timed.append(f"{labelled(r.name, r.seed)} {e.seconds:.1f} s on {e.n_examples:,} images")
     return (
         f" GPU minutes per model on {', '.join(devices)} (`sam_bench/report/gpu_minutes.py`): {minutes}"
         + (f"; standard AutoAttack at {LINF} {board}: {', '.join(timed)}" if timed else "")
