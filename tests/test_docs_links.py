@@ -1,5 +1,5 @@
-"""The README is the front door and docs/ holds the manuals: every relative link in
-README.md and docs/*.md leads to a file or folder that exists, the README stays short (at most
+"""The README is the front door and docs/ holds the manuals: every relative link in README.md, docs/*.md and the
+package's READMEs (sam_bench/**/README.md) leads to a file or folder that exists, the README stays short (at most
 README_MAX_LINES: pitch, load_model example, the two set-up commands, the path of a
 model, what the project has found and the board, the table of pages), and it keeps the two set-up
 commands for a fresh machine word for word."""
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "sam_bench").rglob("README.md"))]
 README_MAX_LINES = 200  # a front door, not a manual: the details live in docs/
 SET_UP_COMMANDS = [
     "pip install -c constraints-cpu.txt -e . && sam-bench reproduce paper-cifar10 --scale smoke",

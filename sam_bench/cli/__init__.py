@@ -1,4 +1,4 @@
-"""`sam-bench`: a thin click skin over the library; every command is a plain Python call too.
+"""`sam-bench`: the click commands over the library, whose calls a script can make from Python too.
 
 One module per command or command group (train, reproduce and report, evaluate, zoo and
 leaderboard, bench, cost, pilot, recheck, verify, theory, analyze), the shared option parsers in `options`; this

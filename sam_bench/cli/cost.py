@@ -1,6 +1,6 @@
 """`sam-bench cost`: the cost measurement behind claim C4, for a reproduction folder.
 
-A thin skin over `sam_bench.cost.measure`; torch is imported inside the command so that
+A thin skin over `sam_bench.experiments.step_cost.measure`; torch is imported inside the command so that
 `sam-bench --help` stays fast.
 """
 
