@@ -26,8 +26,8 @@ import torch
 
 from sam_bench.attacks import draws
 from sam_bench.attacks.autoattack import autoattack, predict
-from sam_bench.evaluation.evaluate import chunk_seed, to_float
-from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.attacks.draws import chunk_seed
+from sam_bench.data import to_float
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.provenance import cpu_model
 
@@ -39,7 +39,7 @@ def first_restarts(settings: Mapping):
     return ((settings.get("config") or {}).get(settings["attacks"][0]) or {}).get("restarts", 1)
 
 
-def replayable(evaluation: Evaluation, environment: Mapping, device: torch.device) -> bool:
+def replayable(evaluation, environment: Mapping, device: torch.device) -> bool:
     """Whether an AutoAttack evaluation's first attacks can be replayed here exactly: recorded on a CPU in recorded
     chunks and batches, none of them resumed from an earlier process (which may have run elsewhere), checked on a
     CPU whose kernels are the recorded ones (the instruction set, and the processor where the file names it)."""
@@ -66,14 +66,14 @@ def kernels(isa: Mapping) -> str | None:
     return (isa.get("onednn_max_cpu_isa") or isa.get("aten") or "").upper() or None
 
 
-def replayed_attacks(evaluation: Evaluation) -> list[str]:
+def replayed_attacks(evaluation) -> list[str]:
     """The attacks a replay of the evaluation runs: its first STAGES."""
     return list(evaluation.settings["attacks"][:STAGES])
 
 
 def replayed_robust(
     net: torch.nn.Module,
-    evaluation: Evaluation,
+    evaluation,
     x_test: np.ndarray,
     y_test: np.ndarray,
     wanted: np.ndarray,
@@ -115,17 +115,19 @@ def replayed_robust(
 
 def replay(
     net: torch.nn.Module,
-    evaluation: Evaluation,
+    evaluation,
     environment: Mapping,
     device: torch.device,
     x_test: np.ndarray,
     y_test: np.ndarray,
     wanted: np.ndarray,
     search: str,
+    always: bool = False,
 ) -> tuple[np.ndarray, str] | None:
     """(which images of `wanted` the recorded run's first attacks left correct, replayed exactly (`replayed_robust`),
-    what the replay ran); None where they cannot be replayed here (`replayable`)."""
-    if not replayable(evaluation, environment, device):
+    what the replay ran); None where they cannot be replayed here (`replayable`), unless `always` (the strictest
+    rule's: replayed whatever the file says it ran on)."""
+    if not always and not replayable(evaluation, environment, device):
         return None
     names = replayed_attacks(evaluation)
     what = f"its first attack, {names[0]}," if len(names) == 1 else f"its first attacks, {' and '.join(names)},"
