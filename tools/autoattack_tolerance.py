@@ -78,7 +78,7 @@ def measure(
         union = np.sort(np.concatenate(parts))
         x, y = check_model.images(data, union)
         started = time.time()
-        now = model.robust(spec, x, y, seed=run)
+        now = model.outcome(spec, x, y, seed=run)[0]
         first = now.copy()
         # as the spot check does: an image recorded fooled that the re-run left correct is attacked again from other
         # seeds of the attack, and agrees with its record once any try fools it

@@ -124,23 +124,23 @@ def _runner(name: str) -> Callable:
     return run
 
 
+# A check's machinery of an attack, imported when a check first calls it: it imports torch, which the CLI's
+# --help, reading this table, does not
+
+
 def _pgd_chunk_starts(*args):
-    """pgd_replay.replayed_attack, imported when a check first replays PGD's chunks: it imports torch, which the
-    CLI's --help, reading this table, does not."""
     from sam_bench.evaluation import pgd_replay
 
     return pgd_replay.replayed_attack(*args)
 
 
 def _autoattack_rerun(*args):
-    """autoattack_check.rerun, imported when a check first asks (it imports torch)."""
-    from sam_bench.evaluation import autoattack_check
+    from sam_bench.evaluation import autoattack_replay
 
-    return autoattack_check.rerun(*args)
+    return autoattack_replay.rerun(*args)
 
 
 def _autoattack_replay(*args, **kwargs):
-    """autoattack_replay.replay, imported when a check first replays (it imports torch)."""
     from sam_bench.evaluation import autoattack_replay
 
     return autoattack_replay.replay(*args, **kwargs)

@@ -31,16 +31,12 @@ class CheckedModel:
         with math_mode.evaluation():
             return predict(self.net, x.to(self.device), batch_size).cpu()
 
-    def robust(self, spec: AttackSpec, x: torch.Tensor, y: torch.Tensor, seed: int) -> np.ndarray:
-        """Which images the attack's runner leaves correct, run from `seed`, the caller's random state kept."""
-        return self.outcome(spec, x, y, seed)[0]
-
     def outcome(
         self, spec: AttackSpec, x, y, seed: int, attack: Callable | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(which images the attack leaves correct, per image the position of the attack that fooled it where the
-        runner says: AutoAttack's); `attack`: (model, x, y, spec) -> adversarial images, run instead of the
-        runner (PGD from its replayed starts)."""
+        runner says: AutoAttack's): the attack's runner from `seed`, the caller's random state kept, or `attack`,
+        (model, x, y, spec) -> adversarial images, where given (PGD from its replayed starts)."""
         x, y = x.to(self.device), y.to(self.device)
         devices = [self.device] if self.device.type == "cuda" else []
         fooled_at = None
@@ -73,5 +69,5 @@ def retried(model, spec: AttackSpec, images, recorded: np.ndarray, now: np.ndarr
             break
         again = AttackSpec(spec.attack, spec.norm, spec.eps, {**settings, "seed": int(settings.get("seed", 0)) + retry})
         x, y = images
-        now[left] = model.robust(again, x[left], y[left], seed=(seed + retry) % 2**31)
+        now[left] = model.outcome(again, x[left], y[left], seed=(seed + retry) % 2**31)[0]
     return now

@@ -37,9 +37,11 @@ from functools import partial
 import torch
 
 from sam_bench.attacks import draws
+from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, check_power
 from sam_bench.evaluation.autoattack_replay import kernels
 from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.evaluation.stratum_check import FIX
 from sam_bench.runtime.provenance import cpu_model
 
 EXACT = "exact replay"
@@ -101,10 +103,11 @@ class Rule:
         )
 
 
-def remeasure_of(attack: str) -> attack_table.Remeasure:
-    """The attack table's record of how the attack is measured again."""
+def remeasure(attack: str) -> attack_table.Remeasure:
+    """How an attack is measured again: its record's rule in the attack table (`Attack.remeasure`)."""
     rule = attack_table.attack(attack).remeasure
-    assert rule is not None, "evaluations without a rule are refused before any rule is chosen"
+    if rule is None:
+        raise BadInput(f"sam-bench has no rule to measure {attack!r} again; {FIX}")
     return rule
 
 
@@ -143,12 +146,12 @@ def draws_per_image(evaluation: Evaluation) -> bool:
 def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here) -> Rule:
     """The rule one evaluation of a results file is held to (module docstring): `environment` is the file's,
     `listed` whether its bytes are on the list of files recorded before per-image draws."""
-    remeasure = remeasure_of(evaluation.attack)
+    record = remeasure(evaluation.attack)
     if listed and not draws.keyed(evaluation.settings):
-        return _recorded_before(evaluation, environment, here, remeasure)
+        return _recorded_before(evaluation, environment, here, record)
     if draws_per_image(evaluation):
-        return _per_image(evaluation, environment, here, remeasure)
-    return _strictest(evaluation, remeasure)
+        return _per_image(evaluation, environment, here, record)
+    return _strictest(evaluation, record)
 
 
 def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasure) -> Rule:
@@ -190,7 +193,7 @@ def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, r
     if evaluation.attack in ("clean",) or remeasure.own is not None:
         if on_cpu:
             return Rule(RECORDED_BEFORE, f"{where}, checked on a CPU: compared image by image", sized=False)
-        chance = remeasure_of("clean").chance
+        chance = remeasure("clean").chance
         why = f"{where}, checked on {here.device}: {chance:.0%} a stratum"
         return Rule(RECORDED_BEFORE, why, (chance, chance), sized=False)
     chunks = evaluation.chunks or {}

@@ -9,23 +9,15 @@ image.
 
 The clean pass runs again on every image (a forward pass: cheap), so its outcomes and `clean_prediction_counts` are
 compared in full. Every attack runs again as labelled (PGD with its steps, restarts and seed; AutoAttack's version
-with its full attack list, seed and restarts) on a sample of its images drawn from both strata: the images recorded
-robust and the images recorded fooled, so that a file that states more robustness than its weights have and one
-that states less (deflation, a weaker attack under a stronger label) are both refused. The sample, its sizes and
-when what differs refuses the file: stratum_check.
-
-The rule. Each evaluation is held to the rule check_rules chooses for it, from what this machine can reproduce and
-from what the file is (on the list of files recorded before per-image draws or not), never loosened by a field the
-file states of itself: an exact replay (one differing image refuses the file), a measured rate of other arithmetic
-for draws replayed per image, or the rules that fit files recorded before per-image draws. AutoAttack's images
-recorded fooled that the re-run leaves correct are attacked again from other seeds (`retries`), and one that every
-try leaves correct refuses the file; its images recorded robust that only its attacks whose draws a batch shares
-fooled (Square) are held to their own chance. Every verdict names its rule and why it applied.
+with its full attack list, seed and restarts) on a sample of its images drawn from both strata, the images recorded
+robust and those recorded fooled, so that a file that states more robustness than its weights have and one that
+states less (deflation, a weaker attack under a stronger label) are both refused. Each evaluation is held to the
+rule check_rules chooses for it, never loosened by a field the file states of itself; the sample and when what
+differs refuses the file: stratum_check. Every verdict names its rule and why it applied.
 
 What is the attack's own is asked of its record (attack_table's `Remeasure`): what runs again (`rerun`: AutoAttack's
-version, attacks and restarts, evaluation/autoattack_check.py), the recorded draws replayed from its chunks
-(`chunk_starts`: PGD's, evaluation/pgd_replay.py) and an exact replay of its first attacks (`replay`: AutoAttack's,
-evaluation/autoattack_replay.py).
+version, attacks and restarts), its recorded draws replayed from its chunks (`chunk_starts`: PGD's, pgd_replay.py),
+an exact replay of its first attacks (`replay`: AutoAttack's, autoattack_replay.py), images of its own (`own`).
 
 What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
 """
@@ -34,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -41,13 +34,14 @@ import numpy as np
 import torch
 
 from sam_bench.attacks import NORMS
+from sam_bench.data import Dataset
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, check_rules, outcomes, results_file
 from sam_bench.evaluation.attack_spec import AttackSpec
-from sam_bench.evaluation.attack_table import RUNNERS, Remeasure
+from sam_bench.evaluation.attack_table import RUNNERS
 from sam_bench.evaluation.check_model import CheckedModel, images, retried
-from sam_bench.evaluation.check_rules import ALWAYS, Here, Rule
+from sam_bench.evaluation.check_rules import ALWAYS, Here, Rule, remeasure
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.pinned import pin
 from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
@@ -57,14 +51,6 @@ from sam_bench.evaluation.stratum_check import FIX, Verdict, Verdicts, fresh_see
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import resolve_device
 from sam_bench.threat_models import check_budget
-
-
-def remeasure(attack: str) -> Remeasure:
-    """How an attack is measured again: its record's rule in the attack table (`Attack.remeasure`)."""
-    rule = attack_table.attack(attack).remeasure
-    if rule is None:
-        raise BadInput(f"sam-bench has no rule to measure {attack!r} again; {FIX}")
-    return rule
 
 
 def check_labels(path: Path, evaluation: Evaluation) -> tuple[AttackSpec, str] | None:
@@ -96,6 +82,24 @@ def check_labels(path: Path, evaluation: Evaluation) -> tuple[AttackSpec, str] |
     return AttackSpec(evaluation.attack, norm, float(eps_value), settings), rerun
 
 
+@dataclass(frozen=True)
+class _Check:
+    """What every evaluation's re-measurement in one check of a results file shares."""
+
+    path: Path
+    results: Results
+    data: Dataset
+    model: CheckedModel
+    listed: bool  # the file's bytes are on the list of files recorded before per-image draws
+    here: Here
+    seed: int
+    every_image: bool
+    data_dir: str | Path | None
+
+    def rule(self, evaluation: Evaluation) -> Rule:
+        return check_rules.rule(evaluation, self.results.environment, self.listed, self.here)
+
+
 def verdicts(
     path: str | Path,
     *,
@@ -119,7 +123,6 @@ def verdicts(
     `every_image` measures every image of both strata (the tolerance measurement: tools/spot_check_tolerance.py);
     `threads` runs a CPU check with that many threads instead of the recorded count."""
     path = Path(path)
-    check_seed = fresh_seed() if seed is None else seed
     pinned = pin(path)  # the bytes checked are the bytes whose sha256 decides the rules (check_rules)
     results = Results(results_file.check(pinned.json(), str(path)), path)
     if not results.verified:
@@ -135,6 +138,10 @@ def verdicts(
     if results.precision == "bf16":
         net = Bf16(net, dev.type).eval()
     model = CheckedModel(net, dev, results.search_math)
+    check_seed = fresh_seed() if seed is None else seed
+    check = _Check(
+        path, results, data, model, is_listed(pinned.sha256), Here.now(dev), check_seed, every_image, data_dir
+    )
     recorded = recorded_threads(results.environment)
     runnable = isinstance(recorded, int) and 1 <= recorded <= check_rules.MAX_THREADS
     threads = threads or (recorded if dev.type == "cpu" and runnable else None)
@@ -142,21 +149,20 @@ def verdicts(
     if threads:
         torch.set_num_threads(threads)  # the recorded thread count: CPU arithmetic can differ with it
     try:
-        yield from _measured(
-            path,
-            results,
-            reruns,
-            data,
-            model,
-            (is_listed(pinned.sha256), Here.now(dev)),
-            check_seed,
-            stop_at,
-            every_image,
-            on_evaluation,
-            on_skipped,
-            data_dir,
-            clock,
-        )
+        if on_evaluation is not None:
+            on_evaluation("clean")
+        clean = yield from _clean_verdict(check, clock)
+        for ev, rerun in zip(results.evaluations, reruns):
+            if ev.attack == "clean":
+                continue  # the clean pass, measured above
+            name = label(ev)
+            if stop_at is not None and time.time() >= stop_at:
+                if on_skipped is not None:
+                    on_skipped(name)
+                continue
+            if on_evaluation is not None:
+                on_evaluation(name)
+            yield _attack_verdict(check, ev, name, rerun, clean)
     finally:
         torch.set_num_threads(before)
 
@@ -186,79 +192,55 @@ def _clean_pass(model, data, clean: np.ndarray, batch: int, seed: int, every_ima
     return [measured[clean[measured]], measured[~clean[measured]]], torch.cat([head, tail])
 
 
-def _measured(
-    path,
-    results,
-    reruns,
-    data,
-    model,
-    where: tuple[bool, Here],
-    check_seed,
-    stop_at,
-    every_image,
-    on_evaluation,
-    on_skipped,
-    data_dir,
-    clock,
-):
-    listed, here = where
-    env = results.environment
-    clean_record = results.evaluation("clean")
+def _clean_verdict(check: _Check, clock):
+    """Yields the clean pass's verdict, then its `clean_prediction_counts` compared where every image was
+    measured again by an exact rule; returns its recorded outcomes."""
+    clean_record = check.results.evaluation("clean")
     assert clean_record is not None and clean_record.outcomes is not None, "a verified file has its clean outcomes"
     clean = outcomes.decode(clean_record.outcomes)
-    n = len(clean)
-    if on_evaluation is not None:
-        on_evaluation("clean")
+    n, data = len(clean), check.data
     batch = (clean_record.chunks or {}).get("batch_size")
     batch = batch if isinstance(batch, int) else 250
-    rule = check_rules.rule(clean_record, env, listed, here)
-    seed = seed_of(check_seed, "clean")
-    parts, predicted = _clean_pass(model, data, clean, batch, seed, every_image, clock, rule.sizes())
+    rule = check.rule(clean_record)
+    seed = seed_of(check.seed, "clean")
+    parts, predicted = _clean_pass(check.model, data, clean, batch, seed, check.every_image, clock, rule.sizes())
     union = np.sort(np.concatenate(parts))
     now_clean = (predicted == torch.from_numpy(np.asarray(data.y_test[union], np.int64))).numpy()
     yield verdict_of("clean", "clean", rule, clean, now_clean, parts, every_image=len(union) == n)
-    counts = results.clean_prediction_counts
+    counts = check.results.clean_prediction_counts
     if rule.exact and counts is not None and len(union) == n:  # derived from every image's prediction, or not at all
         derived = torch.bincount(predicted, minlength=len(counts)).tolist()
         if derived != list(counts):
             raise SamBenchError(
-                f"{path}: clean_prediction_counts are {counts}, the weights predict {derived} on the same images; {FIX}"
+                f"{check.path}: clean_prediction_counts are {counts}, the weights predict {derived} on the same "
+                f"images; {FIX}"
             )
-    for ev, rerun in zip(results.evaluations, reruns):
-        if ev.attack == "clean":
-            continue  # the clean pass, measured above
-        name = label(ev)
-        if stop_at is not None and time.time() >= stop_at:
-            if on_skipped is not None:
-                on_skipped(name)
-            continue
-        if on_evaluation is not None:
-            on_evaluation(name)
-        seed = seed_of(check_seed, name)
-        rule = check_rules.rule(ev, env, listed, here)
-        own = remeasure(ev.attack).own
-        if own is not None:  # images of its own (the corruption pass): the attack's rule samples and measures
-            sampled = partial(stratified, sizes=rule.sizes())
-            args = (ev, model.net, data, model.device, np.random.default_rng(seed), every_image, sampled, data_dir)
-            recorded, now, parts = own(*args)
-            yield verdict_of(name, ev.attack, rule, recorded, now, parts)
-            continue
-        yield _attack_verdict(path, ev, rerun, rule, data, model, clean, seed, every_image, env)
+    return clean
 
 
-def _attack_verdict(path, ev: Evaluation, rerun, rule: Rule, data, model, clean, seed, every_image, env) -> Verdict:
-    """One attack's evaluation measured again on its sample by its rule (`rerun`: what runs again, its name)."""
+def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.ndarray) -> Verdict:
+    """One attack's evaluation measured again on its sample by its rule (`rerun`: what runs again, its name in
+    words; an attack whose images are its own, the corruption pass, measures its sample itself: `Remeasure.own`)."""
+    rule, seed, data, model = check.rule(ev), seed_of(check.seed, name), check.data, check.model
+    record = remeasure(ev.attack)
+    if record.own is not None:  # images of its own: the attack's rule samples and measures
+        sampled = partial(stratified, sizes=rule.sizes())
+        rng = np.random.default_rng(seed)
+        recorded, now, parts = record.own(
+            ev, model.net, data, model.device, rng, check.every_image, sampled, check.data_dir
+        )
+        return verdict_of(name, ev.attack, rule, recorded, now, parts)
     assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
     recorded = outcomes.decode(ev.outcomes)
     spec, rerun_name = rerun
     rng = np.random.default_rng(seed)
-    parts = stratified(recorded, clean[: len(recorded)], len(recorded), rng, every_image, rule.sizes())
+    parts = stratified(recorded, clean[: len(recorded)], len(recorded), rng, check.every_image, rule.sizes())
     union = np.sort(np.concatenate(parts))
     attack = None
     if rule.chunk_starts:  # recorded before per-image draws: its chunks' draws, batch by batch (PGD's)
-        _need_chunks(path, ev, "its chunks' random draws")
+        _need_chunks(check.path, ev, "its chunks' random draws")
         shape = (data.x_test.shape[3], *data.x_test.shape[1:3])  # NHWC images, NCHW starts
-        attack = remeasure(ev.attack).chunk_starts(ev, clean, union, shape)
+        attack = record.chunk_starts(ev, clean, union, shape)
     sampled = images(data, union)
     now, fooled_at = (
         model.outcome(spec, *sampled, seed=seed % 2**31, attack=attack) if len(union) else (np.zeros(0, bool), None)
@@ -267,14 +249,13 @@ def _attack_verdict(path, ev: Evaluation, rerun, rule: Rule, data, model, clean,
     now = retried(model, spec, sampled, recorded[union], now, rule.retries, seed)
     refuted = (0, "")
     if rule.chunk_replay:
-        differing = union[recorded[union] & ~now]
-        refuted = _replayed(path, model, rule, ev, data, differing, env)
+        refuted = _replayed(check, rule, ev, union[recorded[union] & ~now])
     tail = None
     if rule.replayed and fooled_at is not None:  # fooled, in the re-run, only by attacks that do not replay per image
         late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.settings["attacks"]))
         tail = union[recorded[union] & ~now & late]
-    replayed = rule.chunk_starts
-    return verdict_of(label(ev), rerun_name, rule, recorded, now, parts, every_image, refuted, tail, first, replayed)
+    every_image, replayed = check.every_image, rule.chunk_starts
+    return verdict_of(name, rerun_name, rule, recorded, now, parts, every_image, refuted, tail, first, replayed)
 
 
 def _need_chunks(path, ev: Evaluation, what: str) -> None:
@@ -287,7 +268,7 @@ def _need_chunks(path, ev: Evaluation, what: str) -> None:
         )
 
 
-def _replayed(path, model, rule: Rule, ev: Evaluation, data, differing: np.ndarray, env) -> tuple[int, str]:
+def _replayed(check: _Check, rule: Rule, ev: Evaluation, differing: np.ndarray) -> tuple[int, str]:
     """(how many of `differing`, images recorded robust that the re-run fooled, an exact replay of the recorded run's
     first attacks from their chunks fools as well, what it ran: the record's `replay`): where the recorded kernels
     are this CPU's (WHERE_RECORDED, as the file says), or whatever it says (ALWAYS); (0, "") where it cannot."""
@@ -296,8 +277,9 @@ def _replayed(path, model, rule: Rule, ev: Evaluation, data, differing: np.ndarr
         return 0, ""
     always = rule.chunk_replay == ALWAYS
     if always:
-        _need_chunks(path, ev, "its first attacks")
-    found = replay(model.net, ev, env, model.device, data.x_test, data.y_test, differing, model.search, always=always)
+        _need_chunks(check.path, ev, "its first attacks")
+    m, x, y, env = check.model, check.data.x_test, check.data.y_test, check.results.environment
+    found = replay(m.net, ev, env, m.device, x, y, differing, m.search, always=always)
     if found is None:
         return 0, ""
     left, what = found

@@ -11,7 +11,8 @@ probability >= `POWER` under the rule's chance.
 The decision. A stratum is refused where P(Binomial(sampled, chance) >= differing) < ALPHA (any differing image
 where the chance is 0), where an exact replay of part of the recorded run measures a differing image the other way
 as well, or where the images only attacks whose draws a batch shares fooled (AutoAttack's Square) are more than
-their own chance allows.
+their own chance allows. An image recorded fooled that the re-run leaves correct is attacked again from other seeds
+where the rule says (`retries`: AutoAttack's), and differs only where every try leaves it correct.
 """
 
 from __future__ import annotations
