@@ -154,12 +154,12 @@ def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here)
     return _strictest(evaluation, record)
 
 
-def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasure) -> Rule:
+def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record) -> Rule:
     replayed: tuple[str, ...] = ()
     if evaluation.attack == "autoattack":
         settings = evaluation.settings
         replayed = tuple(draws.replayed_attacks(settings["attacks"], settings.get("config") or {}))
-    tail = remeasure.tail_chance if evaluation.attack == "autoattack" else None
+    tail = record.tail_chance if evaluation.attack == "autoattack" else None
     differs = unreproduced(environment, evaluation, here)
     if not differs:
         return Rule(
@@ -168,11 +168,11 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasu
             "one process)"
             + (", its draws made per image" if evaluation.attack in ("pgd", "autoattack") else "")
             + ": one differing image refuses it",
-            retries=remeasure.retries,
+            retries=record.retries,
             tail_chance=tail,
             replayed=replayed,
         )
-    chances = remeasure.arithmetic
+    chances = record.arithmetic
     assert chances is not None, "every attack with per-image draws has its measured rate of other arithmetic"
     return Rule(
         OTHER_ARITHMETIC,
@@ -181,16 +181,16 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasu
         + f"each stratum held to the measured rate of other arithmetic ({chances[0]:.2%} robust, "
         f"{chances[1]:.2%} fooled) on a sample sized for it",
         chances=chances,
-        retries=remeasure.retries,
+        retries=record.retries,
         tail_chance=tail,
         replayed=replayed,
     )
 
 
-def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, remeasure) -> Rule:
+def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, record) -> Rule:
     on_cpu = environment.get("device") == "cpu" and here.device == "cpu"
     where = f"recorded on {environment.get('device') or 'an unrecorded device'} before per-image draws (a listed file)"
-    if evaluation.attack in ("clean",) or remeasure.own is not None:
+    if evaluation.attack in ("clean",) or record.own is not None:
         if on_cpu:
             return Rule(RECORDED_BEFORE, f"{where}, checked on a CPU: compared image by image", sized=False)
         chance = remeasure("clean").chance
@@ -198,33 +198,33 @@ def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, r
         return Rule(RECORDED_BEFORE, why, (chance, chance), sized=False)
     chunks = evaluation.chunks or {}
     recorded_chunks = isinstance(chunks.get("size"), int) and isinstance(chunks.get("batch_size"), int)
-    if remeasure.replayable and on_cpu and recorded_chunks:
+    if record.replayable and on_cpu and recorded_chunks:
         return Rule(RECORDED_BEFORE, f"{where}: its chunks' draws replayed exactly", chunk_starts=True, sized=False)
-    chances = remeasure.chances()
+    chances = record.chances()
     why = f"{where}: {chances[0]:.0%} of its recorded-robust images may differ"
-    if remeasure.replay is not None:
+    if record.replay is not None:
         why += ", its first attacks replayed whole where this CPU's kernels are the recorded ones"
     return Rule(
         RECORDED_BEFORE,
         why,
         chances=chances,
-        retries=remeasure.retries,
-        chunk_replay=WHERE_RECORDED if remeasure.replay is not None else "",
+        retries=record.retries,
+        chunk_replay=WHERE_RECORDED if record.replay is not None else "",
         sized=False,
     )
 
 
-def _strictest(evaluation: Evaluation, remeasure) -> Rule:
+def _strictest(evaluation: Evaluation, record) -> Rule:
     where = "records no per-image draws and is not one of the files recorded before them"
-    if remeasure.replayable:
+    if record.replayable:
         why = f"{where}: its chunks' draws replayed exactly, whatever device it names"
         return Rule(STRICTEST, why, chunk_starts=True)
-    chances = remeasure.chances()
+    chances = record.chances()
     return Rule(
         STRICTEST,
         f"{where}: its first attacks replayed whole from their chunks, whatever device and kernels it names",
         chances=chances,
-        retries=remeasure.retries,
+        retries=record.retries,
         chunk_replay=ALWAYS,
         sized=False,
     )
