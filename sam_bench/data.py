@@ -275,6 +275,11 @@ def to_tensor(x: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).contiguous()
 
 
+def to_float(x_u8: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
+    return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
+
+
 def draw_augmentation(n: int, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """(3, n) int64 on the host: each image's crop row offset, column offset and flip (0/1)."""
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)

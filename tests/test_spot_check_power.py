@@ -10,7 +10,8 @@ import pytest
 
 from sam_bench.evaluation import spot_check
 from sam_bench.evaluation.autoattack_replay import STAGES
-from sam_bench.evaluation.spot_check import Stratum, changed_images, sample_size, stratified
+from sam_bench.evaluation.check_power import POWER, changed_images, sample_size
+from sam_bench.evaluation.stratum_check import Stratum, fresh_seed, seed_of, stratified
 
 CLEAN = 0.467
 FIGURES = {"clean": CLEAN, "pgd Linf 8/255": 0.069, "pgd Linf 2/255": 0.314}
@@ -75,9 +76,9 @@ def test_sample_size_reaches_the_power_target_and_not_beyond():
     for stratum, n in [(9_310, 10_000), (690, 10_000), (100, 10_000), (533, 1_000), (40, 64)]:
         m, k = sample_size(stratum, n), changed_images(n)
         missed = np.prod([(stratum - k - i) / (stratum - i) for i in range(m)])
-        assert missed <= 1 - spot_check.POWER
+        assert missed <= 1 - POWER
         if m > 1:
-            assert np.prod([(stratum - k - i) / (stratum - i) for i in range(m - 1)]) > 1 - spot_check.POWER
+            assert np.prod([(stratum - k - i) / (stratum - i) for i in range(m - 1)]) > 1 - POWER
     assert sample_size(9_900, 10_000) in range(640, 690)  # about ln(0.001) / ln(0.99)
 
 
@@ -86,10 +87,10 @@ def test_two_checks_draw_different_samples_and_a_seed_replays_one():
     clean, robust = world(10_000, FIGURES["pgd Linf 2/255"], rng)
 
     def sample(seed: int) -> list[int]:
-        parts = stratified(robust, clean, len(robust), np.random.default_rng(spot_check._seed(seed, "pgd")))
+        parts = stratified(robust, clean, len(robust), np.random.default_rng(seed_of(seed, "pgd")))
         return np.concatenate(parts).tolist()
 
-    first, second = spot_check.fresh_seed(), spot_check.fresh_seed()
+    first, second = fresh_seed(), fresh_seed()
     assert first != second and sample(first) != sample(second)
     assert sample(first) == sample(first)
 

@@ -46,7 +46,7 @@ def measure(
     import numpy as np
     import torch
 
-    from sam_bench.evaluation import outcomes, results_file, spot_check
+    from sam_bench.evaluation import check_model, outcomes, results_file, spot_check
     from sam_bench.evaluation.recheck import label, measured_data, named_weights
     from sam_bench.evaluation.results_record import Results
     from sam_bench.runtime.memory_format import EVALUATION, place
@@ -60,13 +60,13 @@ def measure(
     net, _ = named_weights(path, results, None, None)
     data = measured_data(path, results, data_dir)
     where = resolve_device(device)
-    model = spot_check._Model(place(net, where, EVALUATION).eval(), where, results.search_math)
+    model = check_model.CheckedModel(place(net, where, EVALUATION).eval(), where, results.search_math)
     clean_record = results.evaluation("clean")
     clean = outcomes.decode(clean_record.outcomes)
     recorded = outcomes.decode(evaluation.outcomes)
     eligible = clean[: len(recorded)]
     robust_pool, fooled_pool = np.flatnonzero(eligible & recorded), np.flatnonzero(eligible & ~recorded)
-    spec = spot_check._rerun(evaluation)
+    spec, _ = spot_check.check_labels(path, evaluation)
     rows = []
     for run in range(runs):
         rng = np.random.default_rng(sample_seed + run)
@@ -76,14 +76,14 @@ def measure(
             for pool, size in zip((robust_pool, fooled_pool), sizes)
         ]
         union = np.sort(np.concatenate(parts))
-        x, y = spot_check._images(data, union)
+        x, y = check_model.images(data, union)
         started = time.time()
-        now = model.robust(spec, x, y, seed=run)
+        now = model.outcome(spec, x, y, seed=run)[0]
         first = now.copy()
         # as the spot check does: an image recorded fooled that the re-run left correct is attacked again from other
         # seeds of the attack, and agrees with its record once any try fools it
         retries = spot_check.remeasure(evaluation.attack).retries
-        now = spot_check._retried(model, spec, (x, y), recorded[union], now, retries, run)
+        now = check_model.retried(model, spec, (x, y), recorded[union], now, retries, run)
         row = {"sample_seed": sample_seed + run}
         row["sampled"] = {"recorded robust": len(parts[0]), "recorded fooled": len(parts[1])}
         for key, outcome in (("differing at the first try", first), ("differing", now)):

@@ -160,7 +160,7 @@ def clean(path: Path, images: int, data_dir: str | None, threads: int, log: Path
     import numpy as np
     import torch
 
-    from sam_bench.evaluation import outcomes, spot_check
+    from sam_bench.evaluation import check_model, outcomes
     from sam_bench.evaluation.recheck import measured_data, named_weights
     from sam_bench.evaluation.results_record import Results
     from sam_bench.runtime.memory_format import EVALUATION, place
@@ -171,9 +171,9 @@ def clean(path: Path, images: int, data_dir: str | None, threads: int, log: Path
     results = Results.read(path)
     net, _ = named_weights(path, results, None, None)
     data = measured_data(path, results, data_dir)
-    model = spot_check._Model(place(net, torch.device("cpu"), EVALUATION).eval(), torch.device("cpu"), "ieee")
+    model = check_model.CheckedModel(place(net, torch.device("cpu"), EVALUATION).eval(), torch.device("cpu"), "ieee")
     recorded = outcomes.decode(results.clean_outcomes)[:images]
-    x, y = spot_check._images(data, np.arange(len(recorded)))
+    x, y = check_model.images(data, np.arange(len(recorded)))
     now = (model.predictions(x, 250) == y).numpy()
     strata = {
         name: {"images": int(mask.sum()), "differing": int((mask & (now != recorded)).sum())}

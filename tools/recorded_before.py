@@ -128,7 +128,7 @@ def checks(measured: dict, only: set[str] | None = None) -> dict:
         for ev in results.evaluations:
             rule = check_rules.rule(ev, env, True, anywhere)
             name = label(ev)
-            if rule.exact or check_rules.remeasure_of(ev.attack).own is not None:
+            if rule.exact or check_rules.remeasure(ev.attack).own is not None:
                 changes[name] = 1  # compared image by image: any differing image refuses
                 continue
             kind = f"{'clean' if ev.attack == 'clean' else ev.attack} on {env.get('device')}"

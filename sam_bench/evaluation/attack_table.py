@@ -60,10 +60,17 @@ class Remeasure:
     own: Callable | None = None
     # An exact replay of the part of the recorded run that can be replayed (AutoAttack's first attacks), for images
     # recorded correct that the re-run measures wrong: (weights, evaluation, the file's environment, the device,
-    # x_test, y_test, those images, search math) -> (which of them the replay leaves correct, what it ran, as "its
-    # first attacks, apgd-ce and apgd-t,"), or None where it cannot replay here. One the replay measures wrong as
-    # well refuses the file, whatever the chance allows.
+    # x_test, y_test, those images, search math, always=) -> (which of them the replay leaves correct, what it ran,
+    # as "its first attacks, apgd-ce and apgd-t,"), or None where it cannot replay here (unless `always`). One the
+    # replay measures wrong as well refuses the file, whatever the chance allows.
     replay: Callable | None = None
+    # The draws of a run recorded before per-image draws replayed from its chunks (PGD's starts), for the sampled
+    # images: (evaluation, clean outcomes, those images, an image's NCHW shape) -> the attack that runs from them,
+    # (weights, x, y, spec) -> adversarial images
+    chunk_starts: Callable | None = None
+    # What runs again, where not the evaluation as recorded: (path, its name, evaluation) -> (settings, what runs
+    # again in words), once what the evaluation says of itself is found to agree (one-line SamBenchError otherwise)
+    rerun: Callable | None = None
     # Results whose draws are made per image (attacks.draws): the rate at which a faithful image of each stratum
     # (recorded robust, recorded fooled) differed from its re-run on other arithmetic (other kernels, device,
     # processor), as measured (tools/draws_tolerance.py); the spot check's rule where it cannot re-run the recorded
@@ -115,6 +122,28 @@ def _runner(name: str) -> Callable:
 
     run.__name__ = run.__qualname__ = name
     return run
+
+
+# A check's machinery of an attack, imported when a check first calls it: it imports torch, which the CLI's
+# --help, reading this table, does not
+
+
+def _pgd_chunk_starts(*args):
+    from sam_bench.evaluation import pgd_replay
+
+    return pgd_replay.replayed_attack(*args)
+
+
+def _autoattack_rerun(*args):
+    from sam_bench.evaluation import autoattack_replay
+
+    return autoattack_replay.rerun(*args)
+
+
+def _autoattack_replay(*args, **kwargs):
+    from sam_bench.evaluation import autoattack_replay
+
+    return autoattack_replay.replay(*args, **kwargs)
 
 
 def _imported_when_run(module: str, name: str) -> Callable:
@@ -223,7 +252,7 @@ PGD = Attack(
     # large budget leaves robust: 35 of 98 recorded robust at Linf 4/255 (ST), 99% upper bound 48%; 0.5 covers it
     # With per-image draws (attacks.draws) on other arithmetic: 0 of 2,844 recorded robust and 0 of 6,362 recorded
     # fooled differed (benchmarks/draws-tolerance.log, SSE4.1 kernels against AVX-512); the rates cover their 99% bounds
-    remeasure=Remeasure(replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073)),
+    remeasure=Remeasure(replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_pgd_chunk_starts),
 )
 AUTOATTACK = Attack(
     "autoattack",
@@ -254,7 +283,8 @@ AUTOATTACK = Attack(
         chance=0.10,
         chance_fooled=0.0,
         retries=3,
-        replay=_imported_when_run("sam_bench.evaluation.autoattack_replay", "replay"),
+        replay=_autoattack_replay,
+        rerun=_autoattack_rerun,
         # With per-image draws on other arithmetic (benchmarks/draws-tolerance.log): 1 of 393 recorded robust images was
         # fooled by the attacks that replay per image (99% upper bound 1.68%), 0 of 1,108 recorded fooled left correct
         # (0.41%). Images only Square fooled (its proposals a batch shares) are held to the chance measured for

@@ -1,4 +1,7 @@
-"""AutoAttack's first attacks replayed exactly as a recorded evaluation ran them, image by image.
+"""AutoAttack's part of a spot check (spot_check.py): what an evaluation says it ran agrees with itself (`rerun`: a
+version's own attacks, a first attack's whole restarts, a breakdown of those attacks bounded by its outcomes), what
+runs again (its version's attacks from its seed, with its first attack's recorded restarts), and its first attacks
+replayed exactly as the recorded evaluation ran them, image by image.
 
 A re-run of AutoAttack on a sample of images cannot give each image the random start it had: pyautoattack reseeds
 every attack at every batch, and an image's start is its row in a batch of the still-robust images of its chunk.
@@ -25,9 +28,12 @@ import numpy as np
 import torch
 
 from sam_bench.attacks import draws
-from sam_bench.attacks.autoattack import autoattack, predict
-from sam_bench.evaluation.evaluate import chunk_seed, to_float
-from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.attacks.autoattack import attack_names, autoattack, predict
+from sam_bench.attacks.draws import chunk_seed
+from sam_bench.autoattack_versions import ATTACK_NAMES, VERSIONS
+from sam_bench.data import to_float
+from sam_bench.errors import SamBenchError
+from sam_bench.evaluation.stratum_check import FIX
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.provenance import cpu_model
 
@@ -39,7 +45,7 @@ def first_restarts(settings: Mapping):
     return ((settings.get("config") or {}).get(settings["attacks"][0]) or {}).get("restarts", 1)
 
 
-def replayable(evaluation: Evaluation, environment: Mapping, device: torch.device) -> bool:
+def replayable(evaluation, environment: Mapping, device: torch.device) -> bool:
     """Whether an AutoAttack evaluation's first attacks can be replayed here exactly: recorded on a CPU in recorded
     chunks and batches, none of them resumed from an earlier process (which may have run elsewhere), checked on a
     CPU whose kernels are the recorded ones (the instruction set, and the processor where the file names it)."""
@@ -66,14 +72,14 @@ def kernels(isa: Mapping) -> str | None:
     return (isa.get("onednn_max_cpu_isa") or isa.get("aten") or "").upper() or None
 
 
-def replayed_attacks(evaluation: Evaluation) -> list[str]:
+def replayed_attacks(evaluation) -> list[str]:
     """The attacks a replay of the evaluation runs: its first STAGES."""
     return list(evaluation.settings["attacks"][:STAGES])
 
 
 def replayed_robust(
     net: torch.nn.Module,
-    evaluation: Evaluation,
+    evaluation,
     x_test: np.ndarray,
     y_test: np.ndarray,
     wanted: np.ndarray,
@@ -115,18 +121,76 @@ def replayed_robust(
 
 def replay(
     net: torch.nn.Module,
-    evaluation: Evaluation,
+    evaluation,
     environment: Mapping,
     device: torch.device,
     x_test: np.ndarray,
     y_test: np.ndarray,
     wanted: np.ndarray,
     search: str,
+    always: bool = False,
 ) -> tuple[np.ndarray, str] | None:
     """(which images of `wanted` the recorded run's first attacks left correct, replayed exactly (`replayed_robust`),
-    what the replay ran); None where they cannot be replayed here (`replayable`)."""
-    if not replayable(evaluation, environment, device):
+    what the replay ran); None where they cannot be replayed here (`replayable`), unless `always` (the strictest
+    rule's: replayed whatever the file says it ran on)."""
+    if not always and not replayable(evaluation, environment, device):
         return None
     names = replayed_attacks(evaluation)
     what = f"its first attack, {names[0]}," if len(names) == 1 else f"its first attacks, {' and '.join(names)},"
     return replayed_robust(net, evaluation, x_test, y_test, wanted, search), what
+
+
+# AutoAttack's breakdown is its own count, scored in the search math: it may differ from the fp32 outcomes on an
+# image or two whose top logits tie within that math's rounding (1 of 10,000 in the committed GPU files).
+BREAKDOWN_SLACK_IMAGES = 2
+
+
+def rerun(path, name: str, evaluation) -> tuple[dict, str]:
+    """(the settings AutoAttack runs again with, what runs again in words: 'autoattack (standard: apgd-ce, ...)') of
+    an evaluation named `name` whose labels agree with themselves; one line (SamBenchError) where they do not."""
+    settings = evaluation.settings
+    if settings["version"] not in VERSIONS:
+        raise SamBenchError(f"{path}: {name}: {settings['version']!r} is no AutoAttack version; {FIX}")
+    if not settings["attacks"] or any(a not in ATTACK_NAMES for a in settings["attacks"]):
+        raise SamBenchError(
+            f"{path}: {name}: lists no AutoAttack attacks it could have run ({settings['attacks']}); {FIX}"
+        )
+    restarts = first_restarts(settings)
+    if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
+        raise SamBenchError(
+            f"{path}: {name}: its first attack's restarts ({restarts!r}) are no whole number >= 1; {FIX}"
+        )
+    norm = evaluation.norm
+    if settings["version"] != "custom" and settings["attacks"] != attack_names(settings["version"], norm):
+        raise SamBenchError(
+            f"{path}: {name}: AutoAttack's {settings['version']} version runs "
+            f"{', '.join(attack_names(settings['version'], norm))}, the file lists "
+            f"{', '.join(settings['attacks'])}; {FIX}"
+        )
+    breakdown = evaluation.breakdown
+    if breakdown is not None and list(breakdown) != ["clean", *settings["attacks"]]:
+        raise SamBenchError(
+            f"{path}: {name}: its breakdown names {', '.join(breakdown)}, not the clean pass and its attacks "
+            f"({', '.join(settings['attacks'])}); {FIX}"
+        )
+    check_breakdown(path, name, evaluation)
+    return {**settings, "restarts": restarts}, f"autoattack ({settings['version']}: {', '.join(settings['attacks'])})"
+
+
+def check_breakdown(path, name: str, evaluation) -> None:
+    """An AutoAttack breakdown bounded by the outcomes it summarises, in one line where not: it starts at the
+    clean accuracy, never rises from one attack to the next, and ends at the robust accuracy (each end within
+    BREAKDOWN_SLACK_IMAGES)."""
+    breakdown = evaluation.breakdown
+    if breakdown is None:
+        return
+    values, n = [float(v) for v in breakdown.values()], evaluation.n_examples or 1
+    ends = (values[0], float(evaluation.clean_acc or 0)), (values[-1], float(evaluation.robust_acc or 0))
+    if any(abs(a - b) > (BREAKDOWN_SLACK_IMAGES + 0.5) / n for a, b in ends) or any(
+        b > a for a, b in zip(values, values[1:])
+    ):
+        raise SamBenchError(
+            f"{path}: {name}: its breakdown ({', '.join(f'{k} {v:g}' for k, v in breakdown.items())}) "
+            f"is not a falling sequence from the clean accuracy {evaluation.clean_acc:g} to the robust accuracy "
+            f"{evaluation.robust_acc:g}; {FIX}"
+        )

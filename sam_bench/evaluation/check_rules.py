@@ -37,9 +37,11 @@ from functools import partial
 import torch
 
 from sam_bench.attacks import draws
+from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, check_power
 from sam_bench.evaluation.autoattack_replay import kernels
 from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.evaluation.stratum_check import FIX
 from sam_bench.runtime.provenance import cpu_model
 
 EXACT = "exact replay"
@@ -101,10 +103,11 @@ class Rule:
         )
 
 
-def remeasure_of(attack: str) -> attack_table.Remeasure:
-    """The attack table's record of how the attack is measured again."""
+def remeasure(attack: str) -> attack_table.Remeasure:
+    """How an attack is measured again: its record's rule in the attack table (`Attack.remeasure`)."""
     rule = attack_table.attack(attack).remeasure
-    assert rule is not None, "evaluations without a rule are refused before any rule is chosen"
+    if rule is None:
+        raise BadInput(f"sam-bench has no rule to measure {attack!r} again; {FIX}")
     return rule
 
 
@@ -143,20 +146,20 @@ def draws_per_image(evaluation: Evaluation) -> bool:
 def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here) -> Rule:
     """The rule one evaluation of a results file is held to (module docstring): `environment` is the file's,
     `listed` whether its bytes are on the list of files recorded before per-image draws."""
-    remeasure = remeasure_of(evaluation.attack)
+    record = remeasure(evaluation.attack)
     if listed and not draws.keyed(evaluation.settings):
-        return _recorded_before(evaluation, environment, here, remeasure)
+        return _recorded_before(evaluation, environment, here, record)
     if draws_per_image(evaluation):
-        return _per_image(evaluation, environment, here, remeasure)
-    return _strictest(evaluation, remeasure)
+        return _per_image(evaluation, environment, here, record)
+    return _strictest(evaluation, record)
 
 
-def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasure) -> Rule:
+def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record) -> Rule:
     replayed: tuple[str, ...] = ()
     if evaluation.attack == "autoattack":
         settings = evaluation.settings
         replayed = tuple(draws.replayed_attacks(settings["attacks"], settings.get("config") or {}))
-    tail = remeasure.tail_chance if evaluation.attack == "autoattack" else None
+    tail = record.tail_chance if evaluation.attack == "autoattack" else None
     differs = unreproduced(environment, evaluation, here)
     if not differs:
         return Rule(
@@ -165,11 +168,11 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasu
             "one process)"
             + (", its draws made per image" if evaluation.attack in ("pgd", "autoattack") else "")
             + ": one differing image refuses it",
-            retries=remeasure.retries,
+            retries=record.retries,
             tail_chance=tail,
             replayed=replayed,
         )
-    chances = remeasure.arithmetic
+    chances = record.arithmetic
     assert chances is not None, "every attack with per-image draws has its measured rate of other arithmetic"
     return Rule(
         OTHER_ARITHMETIC,
@@ -178,50 +181,50 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, remeasu
         + f"each stratum held to the measured rate of other arithmetic ({chances[0]:.2%} robust, "
         f"{chances[1]:.2%} fooled) on a sample sized for it",
         chances=chances,
-        retries=remeasure.retries,
+        retries=record.retries,
         tail_chance=tail,
         replayed=replayed,
     )
 
 
-def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, remeasure) -> Rule:
+def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, record) -> Rule:
     on_cpu = environment.get("device") == "cpu" and here.device == "cpu"
     where = f"recorded on {environment.get('device') or 'an unrecorded device'} before per-image draws (a listed file)"
-    if evaluation.attack in ("clean",) or remeasure.own is not None:
+    if evaluation.attack in ("clean",) or record.own is not None:
         if on_cpu:
             return Rule(RECORDED_BEFORE, f"{where}, checked on a CPU: compared image by image", sized=False)
-        chance = remeasure_of("clean").chance
+        chance = remeasure("clean").chance
         why = f"{where}, checked on {here.device}: {chance:.0%} a stratum"
         return Rule(RECORDED_BEFORE, why, (chance, chance), sized=False)
     chunks = evaluation.chunks or {}
     recorded_chunks = isinstance(chunks.get("size"), int) and isinstance(chunks.get("batch_size"), int)
-    if remeasure.replayable and on_cpu and recorded_chunks:
+    if record.replayable and on_cpu and recorded_chunks:
         return Rule(RECORDED_BEFORE, f"{where}: its chunks' draws replayed exactly", chunk_starts=True, sized=False)
-    chances = remeasure.chances()
+    chances = record.chances()
     why = f"{where}: {chances[0]:.0%} of its recorded-robust images may differ"
-    if remeasure.replay is not None:
+    if record.replay is not None:
         why += ", its first attacks replayed whole where this CPU's kernels are the recorded ones"
     return Rule(
         RECORDED_BEFORE,
         why,
         chances=chances,
-        retries=remeasure.retries,
-        chunk_replay=WHERE_RECORDED if remeasure.replay is not None else "",
+        retries=record.retries,
+        chunk_replay=WHERE_RECORDED if record.replay is not None else "",
         sized=False,
     )
 
 
-def _strictest(evaluation: Evaluation, remeasure) -> Rule:
+def _strictest(evaluation: Evaluation, record) -> Rule:
     where = "records no per-image draws and is not one of the files recorded before them"
-    if remeasure.replayable:
+    if record.replayable:
         why = f"{where}: its chunks' draws replayed exactly, whatever device it names"
         return Rule(STRICTEST, why, chunk_starts=True)
-    chances = remeasure.chances()
+    chances = record.chances()
     return Rule(
         STRICTEST,
         f"{where}: its first attacks replayed whole from their chunks, whatever device and kernels it names",
         chances=chances,
-        retries=remeasure.retries,
+        retries=record.retries,
         chunk_replay=ALWAYS,
         sized=False,
     )

@@ -19,7 +19,6 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,13 +28,14 @@ import torch
 from tqdm.auto import tqdm
 
 from sam_bench.attacks.autoattack import predict
+from sam_bench.attacks.draws import chunk_seed
 from sam_bench.attacks.invariants import (
     check_accuracies,
     check_adversarial_examples,
     check_deterministic,
     check_eval_mode,
 )
-from sam_bench.data import Dataset
+from sam_bench.data import Dataset, to_float
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import autoattack_estimate, carry_over, outcomes
@@ -77,17 +77,6 @@ def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[
             f"got {spec.n_examples!r}"
         )
     return [(s, min(e, spec.n_examples)) for s, e in bounds if s < spec.n_examples]
-
-
-def to_float(x_u8: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
-    return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
-
-
-def chunk_seed(settings: Mapping, start: int) -> int:
-    """The seed of an attack's chunk that starts at image `start`: a chunk's result depends only on where it
-    starts (and the attack's own `seed`), so a resumed, split or replayed chunk draws what it drew."""
-    return int(settings.get("seed", 0)) * 1_000_003 + start
 
 
 def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int, search_math: str) -> AttackOutput:
@@ -257,18 +246,8 @@ def evaluate(
             warn(doubt)
     data_sha = dataset.fingerprint()
     info = model_block(model, model_info, dataset, data_sha, warn)
-    model = place(model, device, EVALUATION).eval()
-    if precision == "bf16":
-        warn(BF16_WARNING)
-        model = Bf16(model, device.type).eval()
-    check_eval_mode(model, "before the evaluation")
     x_all, y_all = to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
-    probe = x_all[: min(n, 32)].to(device)
-    check_deterministic(model, probe)
-    with torch.no_grad():
-        n_outputs = model(probe[:1]).shape[1]
-    if n_outputs != dataset.num_classes:
-        raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
+    model, probe = _placed(model, dataset, x_all[: min(n, 32)], device, precision, warn)
     chunk_given = chunk_size != AUTO
     batch_size, chunk_size = _sizes(model, probe, device, n, ctx, batch_size, chunk_size)
 
@@ -284,15 +263,7 @@ def evaluate(
         **({"search_math": search_math} if search_math != "ieee" else {}),  # (keys of strict states as before)
     }
     image_bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    # An attack's chunks: the evaluation's, or on a GPU AutoAttack's own smaller ones (batching.chunk_size_for)
-    spec_chunks = [
-        chunk_size if chunk_given else chunk_size_for(device, n, 1 if ctx is None else ctx.world, spec.attack)
-        for spec in attacks
-    ]
-    spec_bounds = [  # checked before any work
-        _bounds_of(spec, [(s, min(s + size, n)) for s in range(0, n, size)], n)
-        for spec, size in zip(attacks, spec_chunks)
-    ]
+    spec_chunks, spec_bounds = _attack_chunks(attacks, n, chunk_size if chunk_given else None, device, ctx)
 
     clean_started = clock.now()
     clean_pred = _clean_predictions(model, x_all, image_bounds, batch_size, device, progress and main, stop_at, ctx)
@@ -316,26 +287,45 @@ def evaluate(
         forward_s,
         clock.now(),
     )
-    evaluations = []
-    chunks_total = sum(len(b) for b in spec_bounds)
     made = {"model": info, "dataset": {"sha256": data_sha}, "precision": precision, "math_mode": context["math_mode"]}
     earlier = carry_over.matching(earlier, {**made, "search_math_mode": _search_mode(search_math)})
-    for spec_index, spec in enumerate(attacks):
-        chunks_before = sum(len(b) for b in spec_bounds[:spec_index])
-        n_spec = spec_bounds[spec_index][-1][1]
-        clean_correct = (clean_pred[:n_spec] == y_all[:n_spec]).numpy()
-        labels = y_all[:n_spec].numpy()
-        kept = carry_over.carried(earlier, spec, n_spec, clean_correct, labels, dataset.num_classes, warn)
-        if kept is not None:
-            evaluations.append(kept)
-            continue
-        evaluation = run.attack(
-            spec, spec_bounds[spec_index], spec_chunks[spec_index], batch_size, chunks_before, chunks_total, warn
+    evaluations = []
+    for i, (spec, bounds, size) in enumerate(zip(attacks, spec_bounds, spec_chunks)):
+        kept = carry_over.carried(earlier, spec, bounds[-1][1], *run.truth(bounds[-1][1]), dataset.num_classes, warn)
+        before, total = sum(map(len, spec_bounds[:i])), sum(map(len, spec_bounds))
+        evaluations.append(
+            kept if kept is not None else run.attack(spec, bounds, size, batch_size, before, total, warn)
         )
-        evaluations.append(evaluation)
     return finished_record(
         info, dataset, n, data_sha, precision, search_math, clean_pred, y_all, evaluations, device, notes
     )
+
+
+def _placed(model, dataset: Dataset, probe, device, precision: str, warn) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The model on `device` in `precision`, in eval mode, its outputs found deterministic on the `probe` images and
+    one per class of `dataset`; the probe on the device."""
+    model = place(model, device, EVALUATION).eval()
+    if precision == "bf16":
+        warn(BF16_WARNING)
+        model = Bf16(model, device.type).eval()
+    check_eval_mode(model, "before the evaluation")
+    probe = probe.to(device)
+    check_deterministic(model, probe)
+    with torch.no_grad():
+        n_outputs = model(probe[:1]).shape[1]
+    if n_outputs != dataset.num_classes:
+        raise BadInput(f"the model has {n_outputs} outputs but {dataset.name} has {dataset.num_classes} classes")
+    return model, probe
+
+
+def _attack_chunks(attacks, n: int, given: int | None, device, ctx) -> tuple[list[int], list[list]]:
+    """(each attack's chunk size, its chunks' bounds, checked before any work): the `given` size, else the
+    device's, on a GPU AutoAttack's own smaller ones (batching.chunk_size_for)."""
+    sizes = [given or chunk_size_for(device, n, 1 if ctx is None else ctx.world, spec.attack) for spec in attacks]
+    bounds = [
+        _bounds_of(spec, [(s, min(s + size, n)) for s in range(0, n, size)], n) for spec, size in zip(attacks, sizes)
+    ]
+    return sizes, bounds
 
 
 def _sizes(model, probe, device, n: int, ctx, batch_size, chunk_size) -> tuple[int, int]:
@@ -446,6 +436,10 @@ class _Run:
     forward_s: float  # a forward pass's seconds per image (the clean pass's)
     ready: float  # when the attacks began: what a call spends before them, to name the limit a chunk needs
 
+    def truth(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(which of the first n images the clean pass got right, their labels)."""
+        return (self.clean_pred[:n] == self.y_all[:n]).numpy(), self.y_all[:n].numpy()
+
     def _resumable(self, key: str, start: int, end: int, label: str, warn) -> bool:
         """Whether the state file holds this chunk, agreeing with itself and with this evaluation's clean pass
         (`chunk_state.disagreement`); a chunk that disagrees is dropped, attacked again and the results say so."""
@@ -509,6 +503,34 @@ class _Run:
         print(autoattack_estimate.estimate(label, left, images, seconds, self.device.type), file=sys.stderr, flush=True)
         return seconds / images
 
+    def _stop_before_a_late_chunk(self, spec, label, chunk, seconds_per_image: float | None) -> float:
+        """Raise EvaluationStopped where the next chunk (`chunk`: the attack's bounds and keys, the chunk's index,
+        the batch, the chunks done before and in all) is not expected to end before the limit at `seconds_per_image`
+        (the attack's last chunk's; where None, a probe's an earlier call ran here, or one run now where it fits);
+        the rate it was judged at. Rank 0's clock decides for all."""
+        bounds, keys, index, batch, done_before, total = chunk
+        s, e = bounds[index]
+        if seconds_per_image is None:
+            seconds_per_image = self.state.probed(keys[index], self.where)
+        if seconds_per_image is None:
+            self._stop_before_a_probe_that_cannot_fit(spec, label, s, e, batch, done_before, total)
+            images, seconds = self._probe(spec, bounds, keys, index, batch)
+            seconds_per_image = seconds / images
+        needed = seconds_per_image * (e - s)
+        late = not clock.fits(self.stop_at, needed)
+        if late if self.ctx is None else self.ctx.agree(late):
+            why = _why_late(label, e - s, needed, self.stop_at - clock.now())
+            raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
+        return seconds_per_image
+
+    def _chunk(self, spec, s: int, e: int, batch: int, bar) -> dict:
+        """The chunk of images [s, e) attacked from its seed: its record (chunk_state)."""
+        x, y, clean = (t[s:e].to(self.device) for t in (self.x_all, self.y_all, self.clean_pred))
+        seed = chunk_seed(spec.settings, s)
+        return _attack_chunk(
+            self.model, spec, x, y, clean, batch, bar, self.dataset.num_classes, seed, s, self.search_math
+        )
+
     def attack(self, spec, bounds, chunk_size: int, batch_size: int, chunks_before: int, chunks_total: int, warn):
         """One attack over its chunks (those of the state file skipped), each process a chunk per round; its
         results entry. Raises EvaluationStopped before a chunk that would end after the time limit."""
@@ -529,42 +551,11 @@ class _Run:
         ) as bar:
             for first in range(0, len(todo), world):  # a round: one chunk per process
                 if self.stop_at is not None:
-                    s, e = bounds[todo[first]]
                     done_before = chunks_before + len(bounds) - len(todo) + first
-                    if seconds_per_image is None:  # a probe an earlier call ran here, or one now
-                        seconds_per_image = self.state.probed(keys[todo[first]], self.where)
-                    if seconds_per_image is None:
-                        self._stop_before_a_probe_that_cannot_fit(
-                            spec, label, s, e, spec_batch, done_before, chunks_total
-                        )
-                        images, seconds = self._probe(spec, bounds, keys, todo[first], spec_batch)
-                        seconds_per_image = seconds / images
-                    needed = seconds_per_image * (e - s)
-                    late = not clock.fits(self.stop_at, needed)
-                    if late if ctx is None else ctx.agree(late):  # rank 0's clock decides for all
-                        raise EvaluationStopped(
-                            done_before,
-                            chunks_total,
-                            _why_late(label, e - s, needed, self.stop_at - clock.now()),
-                            self._limit_for(needed),
-                        )
+                    chunk = (bounds, keys, todo[first], spec_batch, done_before, chunks_total)
+                    seconds_per_image = self._stop_before_a_late_chunk(spec, label, chunk, seconds_per_image)
                 mine = todo[first + rank] if first + rank < len(todo) else None
-                record = None
-                if mine is not None:
-                    s, e = bounds[mine]
-                    record = _attack_chunk(
-                        self.model,
-                        spec,
-                        self.x_all[s:e].to(self.device),
-                        self.y_all[s:e].to(self.device),
-                        self.clean_pred[s:e].to(self.device),
-                        spec_batch,
-                        bar,
-                        self.dataset.num_classes,
-                        chunk_seed(spec.settings, s),
-                        s,
-                        self.search_math,
-                    )
+                record = None if mine is None else self._chunk(spec, *bounds[mine], spec_batch, bar)
                 for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
                     if other[0] is not None:
                         self.state.put(keys[other[0]], other[1])
@@ -572,8 +563,7 @@ class _Run:
                         if i != rank:
                             bar.update(bounds[other[0]][1] - bounds[other[0]][0])
         chunks = [self.state.chunks[k] for k in keys]  # all done: every process put the others' records too
-        labels = self.y_all[:n_spec].numpy()
-        clean_correct = (self.clean_pred[:n_spec] == self.y_all[:n_spec]).numpy()
+        clean_correct, labels = self.truth(n_spec)
         evaluation = combine(spec, chunks, clean_correct, labels, self.dataset.num_classes, warn)
         evaluation["chunks"] = {
             "size": chunk_size,

@@ -9,31 +9,21 @@ image.
 
 The clean pass runs again on every image (a forward pass: cheap), so its outcomes and `clean_prediction_counts` are
 compared in full. Every attack runs again as labelled (PGD with its steps, restarts and seed; AutoAttack's version
-with its full attack list, seed and restarts) on a sample of its images drawn from both strata: the images recorded
-robust and the images recorded fooled, so that a file that states more robustness than its weights have and one
-that states less (deflation, a weaker attack under a stronger label) are both refused.
+with its full attack list, seed and restarts) on a sample of its images drawn from both strata, the images recorded
+robust and those recorded fooled, so that a file that states more robustness than its weights have and one that
+states less (deflation, a weaker attack under a stronger label) are both refused. Each evaluation is held to the
+rule check_rules chooses for it, never loosened by a field the file states of itself; the sample and when what
+differs refuses the file: stratum_check. Every verdict names its rule and why it applied.
 
-The sample. Drawn from fresh randomness at each check (`secrets`), so nobody can know in advance which images a
-check will look at; the check's seed is kept with its verdicts (`Verdicts.seed`), and `seed=` replays a verdict.
-
-The rule. Each evaluation is held to the rule check_rules chooses for it, from what this machine can reproduce and
-from what the file is (on the list of files recorded before per-image draws or not), never loosened by a field the
-file states of itself: an exact replay (one differing image refuses the file), a measured rate of other arithmetic
-for draws replayed per image, or the rules that fit files recorded before per-image draws. Each stratum's sample is
-sized from the rule (check_power): a 1-point change of any figure over n images, up or down, puts ceil(n / 100)
-changed images into one stratum, refused with probability >= `POWER` under the rule's chance. A stratum is refused
-where P(Binomial(sampled, chance) >= differing) < ALPHA (any differing image where the chance is 0). AutoAttack's
-images recorded fooled that the re-run leaves correct are attacked again from other seeds (`retries`), and one that
-every try leaves correct refuses the file; its images recorded robust that only its attacks whose draws a batch
-shares fooled (Square) are held to their own chance. Every verdict names its rule and why it applied.
+What is the attack's own is asked of its record (attack_table's `Remeasure`): what runs again (`rerun`: AutoAttack's
+version, attacks and restarts), its recorded draws replayed from its chunks (`chunk_starts`: PGD's, pgd_replay.py),
+an exact replay of its first attacks (`replay`: AutoAttack's, autoattack_replay.py), images of its own (`own`).
 
 What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,366 +32,36 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from sam_bench.attacks import NORMS
-from sam_bench.attacks.autoattack import ATTACK_NAMES, VERSIONS, attack_names, predict
-from sam_bench.attacks.invariants import check_adversarial_examples
-from sam_bench.attacks.pgd import pgd, random_perturbation
+from sam_bench.data import Dataset
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import attack_table, autoattack_replay, check_rules, outcomes, results_file
-from sam_bench.evaluation.attack_table import RUNNERS, Remeasure
-from sam_bench.evaluation.autoattack_replay import first_restarts, replayed_robust
-from sam_bench.evaluation.check_power import ALPHA, CHANGE, POWER, changed_images, sample_size
-from sam_bench.evaluation.check_rules import ALWAYS, WHERE_RECORDED, Here, Rule
-from sam_bench.evaluation.evaluate import chunk_seed, to_float
+from sam_bench.evaluation import attack_table, check_rules, outcomes, results_file
+from sam_bench.evaluation.attack_spec import AttackSpec
+from sam_bench.evaluation.attack_table import RUNNERS
+from sam_bench.evaluation.check_model import CheckedModel, images, retried
+from sam_bench.evaluation.check_rules import ALWAYS, Here, Rule, remeasure
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.pinned import pin
 from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
 from sam_bench.evaluation.recorded_before import is_listed
 from sam_bench.evaluation.results_record import Evaluation, Results
-from sam_bench.evaluation.specs import AttackSpec
-from sam_bench.runtime import math_mode
+from sam_bench.evaluation.stratum_check import FIX, Verdict, Verdicts, fresh_seed, seed_of, stratified, verdict_of
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import resolve_device
-from sam_bench.stats.inference import binomial_tail
-
-__all__ = ["ALPHA", "CHANGE", "POWER", "changed_images", "sample_size", "spot_check", "summary", "verdicts"]
 from sam_bench.threat_models import check_budget
 
 
-def remeasure(attack: str) -> Remeasure:
-    """How an attack is measured again: its record's rule in the attack table (`Attack.remeasure`)."""
-    rule = attack_table.attack(attack).remeasure
-    if rule is None:
-        raise BadInput(f"sam-bench has no rule to measure {attack!r} again; {FIX}")
-    return rule
-
-
-FIX = "evaluate the model again (sam-bench evaluate) instead of editing results, or restore the file"
-
-
-@dataclass(frozen=True)
-class Stratum:
-    """Sampled images that an evaluation recorded alike (all correct, or all wrong), measured again."""
-
-    recorded_correct: bool
-    sampled: int
-    differing: int  # measured the other way now
-    chance: float  # 0: the re-run replays the recorded draws, so any differing image is evidence against the file
-    tries: int = 1  # how many times each differing image was measured again (retries from other seeds)
-    # Of the differing images, how many an exact replay of part of the recorded run (Remeasure.replay: AutoAttack's
-    # first two attacks) measures the other way as well: evidence against the file whatever the chance allows
-    refuted: int = 0
-    replayed_part: str = ""  # what that replay ran ("its first attacks, apgd-ce and apgd-t,"); "": no replay
-    # AutoAttack with per-image draws: of the differing images, how many only its attacks whose draws a batch shares
-    # (Square) fooled, held to `tail_chance` apart from the others; None: no such split
-    tail: int | None = None
-    tail_chance: float = 0.0
-    first_try: int | None = None  # differing images before the retries (where there were any)
-    images: tuple[int, ...] = ()  # the differing images' indices in the test set
-
-    @property
-    def p(self) -> float:
-        """How likely chance alone makes this many of them differ (those the tail holds apart excluded)."""
-        differing = self.differing - (self.tail or 0)
-        if self.chance == 0:
-            return 0.0 if differing else 1.0
-        return binomial_tail(differing, self.sampled, self.chance)
-
-    @property
-    def p_tail(self) -> float:
-        """How likely chance alone makes this many of them differ through the attacks that do not replay."""
-        if not self.tail:
-            return 1.0
-        return binomial_tail(self.tail, self.sampled, self.tail_chance) if self.tail_chance > 0 else 0.0
-
-    @property
-    def refused(self) -> bool:
-        return self.refuted > 0 or self.p < ALPHA or self.p_tail < ALPHA
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One evaluation of a results file against its weights, on its sample."""
-
-    evaluation: str  # as recheck names it: 'clean', 'pgd Linf 2/255', 'autoattack Linf 8/255'
-    rerun: str  # what ran again: 'clean', 'pgd', 'autoattack (standard: apgd-ce, apgd-t, fab-t, square)'
-    strata: tuple[Stratum, ...]
-    replayed: bool = False  # the recorded random draws replayed: a faithful file agrees on every image
-    every_image: bool = False  # every image of the evaluation measured again, not a sample
-    rule: str = ""  # the rule it was held to (check_rules: exact replay, other arithmetic, ...)
-    why: str = ""  # why that rule applied
-
-    @property
-    def sampled(self) -> int:
-        return sum(s.sampled for s in self.strata)
-
-    @property
-    def agrees(self) -> bool:
-        return not any(s.refused for s in self.strata)
-
-    def refusal(self, where: str) -> str | None:
-        """One line: which evaluation, how many of which images, which way; None where it agrees."""
-        stratum = next((s for s in self.strata if s.refused), None)
-        if stratum is None:
-            return None
-        if self.rerun == "clean":
-            recorded, now = ("right", "wrong") if stratum.recorded_correct else ("wrong", "right")
-            found, measure = f"the weights now get {stratum.differing} {now}", "accuracy"
-        else:
-            recorded = "robust" if stratum.recorded_correct else "fooled"
-            done = "fools" if stratum.recorded_correct else "leaves correct"
-            found, measure = f"{self.rerun} run again on the weights {done} {stratum.differing}", "robustness"
-        if stratum.refuted:
-            found += (
-                f"; {stratum.refuted} of them {stratum.replayed_part} fools as well, replayed exactly as the recorded "
-                "run ran it (the image's chunk, batches and seeds), which the record says it survived"
-            )
-        if stratum.chance == 0 and stratum.tries > 1:
-            allowed = (
-                f"each of them was left correct by {stratum.tries} tries from different seeds; a faithful record's "
-                "fooled image is fooled again"
-            )
-        elif stratum.chance == 0 and stratum.p < ALPHA:
-            allowed = "a re-run from the recorded seed agrees on every image"
-        elif stratum.p_tail < ALPHA and stratum.p >= ALPHA:
-            allowed = (
-                f"{stratum.tail} of them fooled only by attacks whose draws a batch shares, where chance allows at "
-                f"most {stratum.tail_chance:.0%}: p = {stratum.p_tail:.1g}"
-            )
-        else:
-            allowed = f"chance allows at most {100 * stratum.chance:.2g}% of them to differ: p = {stratum.p:.1g}"
-        held = f"; held to the rule '{self.rule}': {self.why}" if self.rule else ""
-        return (
-            f"{where}: {self.evaluation}: of {stratum.sampled} sampled images it records {recorded}, {found} "
-            f"({allowed}){held}; the file states {'more' if stratum.recorded_correct else 'less'} {measure} than its "
-            f"weights have; {FIX}"
-        )
-
-
-class Verdicts(list):
-    """A check's verdicts, with the seed its samples were drawn from (`spot_check(seed=...)` replays it) and the
-    evaluations a time limit left unmeasured (`skipped`: the check is partial where any is)."""
-
-    def __init__(self, verdicts=(), *, seed: int, skipped: tuple[str, ...] = ()):
-        super().__init__(verdicts)
-        self.seed = seed
-        self.skipped = skipped
-
-    @property
-    def partial(self) -> bool:
-        return bool(self.skipped)
-
-
-def fresh_seed() -> int:
-    """A check's seed from the operating system's randomness: no file's bytes decide it."""
-    return secrets.randbits(63)
-
-
-def _seed(check_seed: int, name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{check_seed}:{name}".encode()).digest()[:8], "big")
-
-
-def stratified(
-    correct: np.ndarray, eligible: np.ndarray, n: int, rng, every_image: bool = False, sizes=None
-) -> list[np.ndarray]:
-    """Indices of the sample of an evaluation over n images: from the eligible images recorded correct and from
-    those recorded wrong, each stratum's size (`sizes`: one (stratum, n) -> images per stratum, a rule's; default
-    `sample_size`, as for an exact replay), the recorded-correct stratum first; `every_image`: all of them."""
-    right, wrong = np.flatnonzero(eligible & correct), np.flatnonzero(eligible & ~correct)
-    if every_image:
-        return [right, wrong]
-    sizes = sizes or (sample_size, sample_size)
-    return [np.sort(rng.choice(pool, size(len(pool), n), replace=False)) for pool, size in zip((right, wrong), sizes)]
-
-
-def _rerun(evaluation: Evaluation) -> AttackSpec:
-    """What runs again: the evaluation as labelled, AutoAttack with its version's attacks, seed and restarts."""
-    settings = dict(evaluation.settings)
-    if evaluation.attack == "autoattack":
-        settings["restarts"] = first_restarts(settings)
-    return AttackSpec(evaluation.attack, evaluation.norm, float(evaluation.eps_value or 0.0), settings)
-
-
-def replayed_starts(evaluation: Evaluation, clean: np.ndarray, wanted: np.ndarray, shape) -> list[torch.Tensor]:
-    """The random starts the recorded PGD run drew for the images `wanted`, one tensor per restart: each chunk's
-    generator seeded as `evaluate` seeds it, each batch drawing for its clean-correct images (those the runner
-    attacks) as the runner and `pgd` draw, in order; only chunks that hold a wanted image are replayed."""
-    s = evaluation.settings
-    restarts = max(1, int(s["restarts"]))
-    starts = torch.zeros(restarts, len(wanted), *shape)
-    eps = float(evaluation.eps_value or 0.0)
-    if not s["random_start"] or eps == 0 or s["steps"] == 0 or not len(wanted):
-        return list(starts)  # pgd draws nothing: no start to replay
-    chunks = evaluation.chunks or {}
-    chunk, n = chunks["size"], evaluation.n_examples or len(clean)
-    batch = min(chunks["batch_size"], chunk)
-    position = {int(i): j for j, i in enumerate(wanted)}
-    generator = torch.Generator()
-    for first in range(0, n, chunk):
-        last = min(first + chunk, n)
-        inside = wanted[(wanted >= first) & (wanted < last)]
-        if not len(inside):
-            continue
-        generator.manual_seed(chunk_seed(s, first))
-        for b in range(first, int(inside.max()) + 1, batch):
-            attacked = b + np.flatnonzero(clean[b : min(b + batch, last)])
-            if not len(attacked):
-                continue
-            for r in range(restarts):
-                noise = random_perturbation(torch.empty(len(attacked), *shape), eps, str(evaluation.norm), generator)
-                for row, image in enumerate(attacked):
-                    j = position.get(int(image))
-                    if j is not None:
-                        starts[r, j] = noise[row]
-    return list(starts)
-
-
-def pgd_from(model, x: torch.Tensor, y: torch.Tensor, spec: AttackSpec, starts: list[torch.Tensor]) -> torch.Tensor:
-    """PGD as `pgd` runs it with restarts (per image the first restart that fools the model wins, else the last),
-    each restart from its given random start."""
-    s = spec.settings
-    best, still_correct = x.clone(), torch.ones(len(x), dtype=torch.bool, device=x.device)
-    for restart, start in enumerate(starts):
-        x_adv = pgd(
-            model,
-            x,
-            y,
-            spec.eps,
-            str(spec.norm),
-            steps=s["steps"],
-            step_size=s["step_size"],
-            restarts=1,
-            random_start=s["random_start"],
-            start=start.to(x.device),
-        )
-        if len(starts) <= 1:
-            return x_adv
-        with torch.no_grad():
-            fooled = model(x_adv).argmax(1) != y
-        take = still_correct & fooled if restart < len(starts) - 1 else still_correct
-        best[take] = x_adv[take]
-        still_correct &= ~take
-    return best
-
-
-@dataclass
-class _Model:
-    """The weights a results file names, on the device and in the precision it was measured in; scored in true
-    fp32 as `evaluate` scores, the attacks searching in the math they were recorded with."""
-
-    net: torch.nn.Module
-    device: torch.device
-    search: str
-
-    def predictions(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-        with math_mode.evaluation():
-            return predict(self.net, x.to(self.device), batch_size).cpu()
-
-    def robust(self, spec: AttackSpec, x: torch.Tensor, y: torch.Tensor, seed: int, starts=None) -> np.ndarray:
-        """Which images the attack leaves correct: PGD from the replayed `starts` where given, else the attack's
-        runner from `seed`, the caller's random state kept."""
-        return self.outcome(spec, x, y, seed, starts)[0]
-
-    def outcome(self, spec: AttackSpec, x, y, seed: int, starts=None) -> tuple[np.ndarray, np.ndarray | None]:
-        """(which images the attack leaves correct, per image the position of the attack that fooled it where the
-        runner says: AutoAttack's)."""
-        x, y = x.to(self.device), y.to(self.device)
-        devices = [self.device] if self.device.type == "cuda" else []
-        fooled_at = None
-        with math_mode.evaluation():
-            with torch.random.fork_rng(devices=devices), math_mode.search(self.search), tqdm(disable=True) as bar:
-                torch.manual_seed(seed)
-                if starts is not None:
-                    x_adv = pgd_from(self.net, x, y, spec, starts)
-                else:
-                    out = RUNNERS[spec.attack](self.net, x, y, spec, batch_size=len(x), bar=bar)
-                    x_adv, fooled_at = out.x_adv, getattr(out, "fooled_at", None)
-            check_adversarial_examples(x, x_adv, spec.eps, spec.norm)
-            robust = (predict(self.net, x_adv, len(x)) == y).cpu().numpy()
-        return robust, None if fooled_at is None else fooled_at.cpu().numpy()
-
-
-def _images(data, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sampled test images as `evaluate` feeds them to the model, with their labels."""
-    return to_float(data.x_test[indices]), torch.from_numpy(np.asarray(data.y_test[indices], np.int64))
-
-
-def _verdict(
-    name: str,
-    rerun: str,
-    rule: Rule,
-    recorded: np.ndarray,
-    now: np.ndarray,
-    parts,
-    every_image=False,
-    refuted: tuple[int, str] = (0, ""),
-    tail: np.ndarray | None = None,
-    first: np.ndarray | None = None,
-    replayed: bool = False,
-) -> Verdict:
-    """The strata of a sample (`parts`, the recorded-correct one first) against `now`, the re-run's outcome of
-    every sampled image in order, held to `rule`; `refuted`: (images recorded correct that an exact replay measured
-    wrong, what the replay ran); `tail`: the differing recorded-correct images that only attacks whose draws a batch
-    shares fooled; `first`: the outcomes before retries."""
-    union = np.sort(np.concatenate(parts))
-    strata = []
-    for i, part in enumerate(parts):
-        at = np.searchsorted(union, part)
-        differs = recorded[part] != now[at]
-        retried = i == 1 and rule.retries > 0
-        strata.append(
-            Stratum(
-                i == 0,
-                len(part),
-                int(differs.sum()),
-                rule.chances[i],
-                1 + rule.retries if retried else 1,
-                *(refuted if i == 0 else (0, "")),
-                tail=None if i or tail is None else len(tail),
-                tail_chance=rule.tail_chance or 0.0,
-                first_try=int((recorded[part] != first[at]).sum()) if retried and first is not None else None,
-                images=tuple(int(j) for j in part[differs]),
-            )
-        )
-    exact = replayed or (rule.exact and rule.tail_chance is None and not rule.retries)
-    return Verdict(name, rerun, tuple(s for s in strata if s.sampled), exact, every_image, rule=rule.kind, why=rule.why)
-
-
-# AutoAttack's breakdown is its own count, scored in the search math: it may differ from the fp32 outcomes on an
-# image or two whose top logits tie within that math's rounding (1 of 10,000 in the committed GPU files).
-BREAKDOWN_SLACK_IMAGES = 2
-
-
-def check_breakdown(path: Path, evaluation: Evaluation) -> None:
-    """An AutoAttack breakdown bounded by the outcomes it summarises, in one line where not: it starts at the
-    clean accuracy, never rises from one attack to the next, and ends at the robust accuracy (each end within
-    BREAKDOWN_SLACK_IMAGES)."""
-    breakdown = evaluation.breakdown
-    if breakdown is None:
-        return
-    values, n = [float(v) for v in breakdown.values()], evaluation.n_examples or 1
-    ends = (values[0], float(evaluation.clean_acc or 0)), (values[-1], float(evaluation.robust_acc or 0))
-    if any(abs(a - b) > (BREAKDOWN_SLACK_IMAGES + 0.5) / n for a, b in ends) or any(
-        b > a for a, b in zip(values, values[1:])
-    ):
-        raise SamBenchError(
-            f"{path}: {label(evaluation)}: its breakdown ({', '.join(f'{k} {v:g}' for k, v in breakdown.items())}) "
-            f"is not a falling sequence from the clean accuracy {evaluation.clean_acc:g} to the robust accuracy "
-            f"{evaluation.robust_acc:g}; {FIX}"
-        )
-
-
-def check_labels(path: Path, evaluation: Evaluation) -> None:
+def check_labels(path: Path, evaluation: Evaluation) -> tuple[AttackSpec, str] | None:
     """What an evaluation says it is agrees with itself, in one line where not: the budget a board shows (`eps`)
-    is the one measured again (`eps_value`), an AutoAttack version other than custom lists that version's
-    attacks, its breakdown each of them and bounded by its outcomes (check_breakdown)."""
+    is the one measured again (`eps_value`), and what its attack's record asks of it (`Remeasure.rerun`:
+    AutoAttack's version, attacks and breakdown). Returns what runs again and its name in words (None for the
+    clean pass and passes of their own)."""
     name = label(evaluation)
     rule = attack_table.attack(evaluation.attack).remeasure
     if evaluation.attack == "clean" or (rule is not None and rule.own is not None):  # no budget: its own rule's
-        return
+        return None
     norm, eps_value = evaluation.norm, evaluation.eps_value
     if norm is None or norm not in NORMS:
         raise SamBenchError(f"{path}: {name}: norm {norm!r} is none of {', '.join(NORMS)}; {FIX}")
@@ -416,39 +76,28 @@ def check_labels(path: Path, evaluation: Evaluation) -> None:
             f"{path}: {name}: eps is {evaluation.eps!r} but eps_value is {eps_value:g} "
             f"({format_eps(float(eps_value))}); {FIX}"
         )
-    if evaluation.attack != "autoattack":
-        return
-    settings = evaluation.settings
-    if settings["version"] not in VERSIONS:
-        raise SamBenchError(f"{path}: {name}: {settings['version']!r} is no AutoAttack version; {FIX}")
-    if not settings["attacks"] or any(a not in ATTACK_NAMES for a in settings["attacks"]):
-        raise SamBenchError(
-            f"{path}: {name}: lists no AutoAttack attacks it could have run ({settings['attacks']}); {FIX}"
-        )
-    restarts = first_restarts(settings)
-    if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
-        raise SamBenchError(
-            f"{path}: {name}: its first attack's restarts ({restarts!r}) are no whole number >= 1; {FIX}"
-        )
-    if settings["version"] != "custom" and settings["attacks"] != attack_names(settings["version"], norm):
-        raise SamBenchError(
-            f"{path}: {name}: AutoAttack's {settings['version']} version runs "
-            f"{', '.join(attack_names(settings['version'], norm))}, the file lists "
-            f"{', '.join(settings['attacks'])}; {FIX}"
-        )
-    breakdown = evaluation.breakdown
-    if breakdown is not None and list(breakdown) != ["clean", *settings["attacks"]]:
-        raise SamBenchError(
-            f"{path}: {name}: its breakdown names {', '.join(breakdown)}, not the clean pass and its attacks "
-            f"({', '.join(settings['attacks'])}); {FIX}"
-        )
-    check_breakdown(path, evaluation)
+    settings, rerun = dict(evaluation.settings), evaluation.attack
+    if rule is not None and rule.rerun is not None:
+        settings, rerun = rule.rerun(path, name, evaluation)
+    return AttackSpec(evaluation.attack, norm, float(eps_value), settings), rerun
 
 
-def _rerun_name(evaluation: Evaluation) -> str:
-    if evaluation.attack != "autoattack":
-        return evaluation.attack
-    return f"autoattack ({evaluation.settings['version']}: {', '.join(evaluation.settings['attacks'])})"
+@dataclass(frozen=True)
+class _Check:
+    """What every evaluation's re-measurement in one check of a results file shares."""
+
+    path: Path
+    results: Results
+    data: Dataset
+    model: CheckedModel
+    listed: bool  # the file's bytes are on the list of files recorded before per-image draws
+    here: Here
+    seed: int
+    every_image: bool
+    data_dir: str | Path | None
+
+    def rule(self, evaluation: Evaluation) -> Rule:
+        return check_rules.rule(evaluation, self.results.environment, self.listed, self.here)
 
 
 def verdicts(
@@ -474,7 +123,6 @@ def verdicts(
     `every_image` measures every image of both strata (the tolerance measurement: tools/spot_check_tolerance.py);
     `threads` runs a CPU check with that many threads instead of the recorded count."""
     path = Path(path)
-    check_seed = fresh_seed() if seed is None else seed
     pinned = pin(path)  # the bytes checked are the bytes whose sha256 decides the rules (check_rules)
     results = Results(results_file.check(pinned.json(), str(path)), path)
     if not results.verified:
@@ -482,14 +130,18 @@ def verdicts(
     for ev in results.evaluations:
         if ev.attack not in RUNNERS:
             raise BadInput(f"{path}: records an attack sam-bench cannot run again ({ev.attack!r}); {FIX}")
-        check_labels(path, ev)
+    reruns = [check_labels(path, ev) for ev in results.evaluations]
     net, _ = named_weights(path, results, zoo_dir, weights)
     data = measured_data(path, results, data_dir)
     dev = resolve_device(device)
     net = place(net, dev, EVALUATION).eval()
     if results.precision == "bf16":
         net = Bf16(net, dev.type).eval()
-    model = _Model(net, dev, results.search_math)
+    model = CheckedModel(net, dev, results.search_math)
+    check_seed = fresh_seed() if seed is None else seed
+    check = _Check(
+        path, results, data, model, is_listed(pinned.sha256), Here.now(dev), check_seed, every_image, data_dir
+    )
     recorded = recorded_threads(results.environment)
     runnable = isinstance(recorded, int) and 1 <= recorded <= check_rules.MAX_THREADS
     threads = threads or (recorded if dev.type == "cpu" and runnable else None)
@@ -497,20 +149,20 @@ def verdicts(
     if threads:
         torch.set_num_threads(threads)  # the recorded thread count: CPU arithmetic can differ with it
     try:
-        yield from _measured(
-            path,
-            results,
-            data,
-            model,
-            (is_listed(pinned.sha256), Here.now(dev)),
-            check_seed,
-            stop_at,
-            every_image,
-            on_evaluation,
-            on_skipped,
-            data_dir,
-            clock,
-        )
+        if on_evaluation is not None:
+            on_evaluation("clean")
+        clean = yield from _clean_verdict(check, clock)
+        for ev, rerun in zip(results.evaluations, reruns):
+            if ev.attack == "clean":
+                continue  # the clean pass, measured above
+            name = label(ev)
+            if stop_at is not None and time.time() >= stop_at:
+                if on_skipped is not None:
+                    on_skipped(name)
+                continue
+            if on_evaluation is not None:
+                on_evaluation(name)
+            yield _attack_verdict(check, ev, name, rerun, clean)
     finally:
         torch.set_num_threads(before)
 
@@ -528,107 +180,82 @@ def _clean_pass(model, data, clean: np.ndarray, batch: int, seed: int, every_ima
     n = len(clean)
     first = np.arange(min(batch, n))
     started = clock()
-    head = model.predictions(_images(data, first)[0], batch)
+    head = model.predictions(images(data, first)[0], batch)
     foretold = (clock() - started) * n / max(1, len(first))
     if every_image or foretold <= CLEAN_EVERY_IMAGE_S:
         rest = np.arange(len(first), n)
     else:
         later = np.arange(n) >= len(first)
         rest = np.sort(np.concatenate(stratified(clean, later, n, np.random.default_rng(seed), sizes=sizes)))
-    tail = model.predictions(_images(data, rest)[0], batch) if len(rest) else head[:0]
+    tail = model.predictions(images(data, rest)[0], batch) if len(rest) else head[:0]
     measured = np.concatenate([first, rest])
     return [measured[clean[measured]], measured[~clean[measured]]], torch.cat([head, tail])
 
 
-def _measured(
-    path,
-    results,
-    data,
-    model,
-    where: tuple[bool, Here],
-    check_seed,
-    stop_at,
-    every_image,
-    on_evaluation,
-    on_skipped,
-    data_dir,
-    clock,
-):
-    listed, here = where
-    env = results.environment
-    clean_record = results.evaluation("clean")
+def _clean_verdict(check: _Check, clock):
+    """Yields the clean pass's verdict, then its `clean_prediction_counts` compared where every image was
+    measured again by an exact rule; returns its recorded outcomes."""
+    clean_record = check.results.evaluation("clean")
     assert clean_record is not None and clean_record.outcomes is not None, "a verified file has its clean outcomes"
     clean = outcomes.decode(clean_record.outcomes)
-    n = len(clean)
-    if on_evaluation is not None:
-        on_evaluation("clean")
+    n, data = len(clean), check.data
     batch = (clean_record.chunks or {}).get("batch_size")
     batch = batch if isinstance(batch, int) else 250
-    rule = check_rules.rule(clean_record, env, listed, here)
-    seed = _seed(check_seed, "clean")
-    parts, predicted = _clean_pass(model, data, clean, batch, seed, every_image, clock, rule.sizes())
+    rule = check.rule(clean_record)
+    seed = seed_of(check.seed, "clean")
+    parts, predicted = _clean_pass(check.model, data, clean, batch, seed, check.every_image, clock, rule.sizes())
     union = np.sort(np.concatenate(parts))
     now_clean = (predicted == torch.from_numpy(np.asarray(data.y_test[union], np.int64))).numpy()
-    yield _verdict("clean", "clean", rule, clean, now_clean, parts, every_image=len(union) == n)
-    counts = results.clean_prediction_counts
+    yield verdict_of("clean", "clean", rule, clean, now_clean, parts, every_image=len(union) == n)
+    counts = check.results.clean_prediction_counts
     if rule.exact and counts is not None and len(union) == n:  # derived from every image's prediction, or not at all
         derived = torch.bincount(predicted, minlength=len(counts)).tolist()
         if derived != list(counts):
             raise SamBenchError(
-                f"{path}: clean_prediction_counts are {counts}, the weights predict {derived} on the same images; {FIX}"
+                f"{check.path}: clean_prediction_counts are {counts}, the weights predict {derived} on the same "
+                f"images; {FIX}"
             )
-    for ev in results.evaluations:
-        if ev.attack == "clean":
-            continue  # the clean pass, measured above
-        name = label(ev)
-        if stop_at is not None and time.time() >= stop_at:
-            if on_skipped is not None:
-                on_skipped(name)
-            continue
-        if on_evaluation is not None:
-            on_evaluation(name)
-        seed = _seed(check_seed, name)
-        rule = check_rules.rule(ev, env, listed, here)
-        own = remeasure(ev.attack).own
-        if own is not None:  # images of its own (the corruption pass): the attack's rule samples and measures
-            sampled = partial(stratified, sizes=rule.sizes())
-            args = (ev, model.net, data, model.device, np.random.default_rng(seed), every_image, sampled, data_dir)
-            recorded, now, parts = own(*args)
-            yield _verdict(name, ev.attack, rule, recorded, now, parts)
-            continue
-        yield _attack_verdict(path, ev, rule, data, model, clean, seed, every_image, env)
+    return clean
 
 
-def _attack_verdict(path, ev: Evaluation, rule: Rule, data, model, clean, seed: int, every_image: bool, env) -> Verdict:
-    """One attack's evaluation measured again on its sample by its rule."""
+def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.ndarray) -> Verdict:
+    """One attack's evaluation measured again on its sample by its rule (`rerun`: what runs again, its name in
+    words; an attack whose images are its own, the corruption pass, measures its sample itself: `Remeasure.own`)."""
+    rule, seed, data, model = check.rule(ev), seed_of(check.seed, name), check.data, check.model
+    record = remeasure(ev.attack)
+    if record.own is not None:  # images of its own: the attack's rule samples and measures
+        sampled = partial(stratified, sizes=rule.sizes())
+        rng = np.random.default_rng(seed)
+        recorded, now, parts = record.own(
+            ev, model.net, data, model.device, rng, check.every_image, sampled, check.data_dir
+        )
+        return verdict_of(name, ev.attack, rule, recorded, now, parts)
     assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
     recorded = outcomes.decode(ev.outcomes)
-    spec = _rerun(ev)
+    spec, rerun_name = rerun
     rng = np.random.default_rng(seed)
-    parts = stratified(recorded, clean[: len(recorded)], len(recorded), rng, every_image, rule.sizes())
+    parts = stratified(recorded, clean[: len(recorded)], len(recorded), rng, check.every_image, rule.sizes())
     union = np.sort(np.concatenate(parts))
-    starts = None
-    if rule.chunk_starts:  # PGD recorded before per-image draws: its chunks' draws, batch by batch
-        _need_chunks(path, ev, "its chunks' random draws")
+    attack = None
+    if rule.chunk_starts:  # recorded before per-image draws: its chunks' draws, batch by batch (PGD's)
+        _need_chunks(check.path, ev, "its chunks' random draws")
         shape = (data.x_test.shape[3], *data.x_test.shape[1:3])  # NHWC images, NCHW starts
-        starts = replayed_starts(ev, clean, union, shape)
-    images = _images(data, union)
+        attack = record.chunk_starts(ev, clean, union, shape)
+    sampled = images(data, union)
     now, fooled_at = (
-        model.outcome(spec, *images, seed=seed % 2**31, starts=starts) if len(union) else (np.zeros(0, bool), None)
+        model.outcome(spec, *sampled, seed=seed % 2**31, attack=attack) if len(union) else (np.zeros(0, bool), None)
     )
     first = now
-    now = _retried(model, spec, images, recorded[union], now, rule.retries, seed)
+    now = retried(model, spec, sampled, recorded[union], now, rule.retries, seed)
     refuted = (0, "")
     if rule.chunk_replay:
-        differing = union[recorded[union] & ~now]
-        refuted = _chunk_replayed(path, model, rule, ev, data, differing, env)
+        refuted = _replayed(check, rule, ev, union[recorded[union] & ~now])
     tail = None
     if rule.replayed and fooled_at is not None:  # fooled, in the re-run, only by attacks that do not replay per image
         late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.settings["attacks"]))
         tail = union[recorded[union] & ~now & late]
-    return _verdict(
-        label(ev), _rerun_name(ev), rule, recorded, now, parts, every_image, refuted, tail, first, rule.chunk_starts
-    )
+    every_image, replayed = check.every_image, rule.chunk_starts
+    return verdict_of(name, rerun_name, rule, recorded, now, parts, every_image, refuted, tail, first, replayed)
 
 
 def _need_chunks(path, ev: Evaluation, what: str) -> None:
@@ -641,50 +268,22 @@ def _need_chunks(path, ev: Evaluation, what: str) -> None:
         )
 
 
-def _chunk_replayed(path, model, rule: Rule, ev: Evaluation, data, differing: np.ndarray, env) -> tuple[int, str]:
+def _replayed(check: _Check, rule: Rule, ev: Evaluation, differing: np.ndarray) -> tuple[int, str]:
     """(how many of `differing`, images recorded robust that the re-run fooled, an exact replay of the recorded run's
-    first attacks from their chunks fools as well, what it ran): where the recorded kernels are this CPU's
-    (WHERE_RECORDED, as the file says), or whatever it says (ALWAYS)."""
-    if not len(differing):
+    first attacks from their chunks fools as well, what it ran: the record's `replay`): where the recorded kernels
+    are this CPU's (WHERE_RECORDED, as the file says), or whatever it says (ALWAYS); (0, "") where it cannot."""
+    replay = remeasure(ev.attack).replay
+    if replay is None or not len(differing):
         return 0, ""
-    if rule.chunk_replay == WHERE_RECORDED:
-        return _replayed(model, remeasure(ev.attack), ev, data, differing, env)
-    assert rule.chunk_replay == ALWAYS
-    _need_chunks(path, ev, "its first attacks")
-    names = autoattack_replay.replayed_attacks(ev)
-    what = f"its first attack, {names[0]}," if len(names) == 1 else f"its first attacks, {' and '.join(names)},"
-    left = replayed_robust(model.net, ev, data.x_test, data.y_test, differing, model.search)
-    return int((~left).sum()), what
-
-
-def _replayed(model, rule: Remeasure, evaluation: Evaluation, data, differing: np.ndarray, environment):
-    """(how many of the images recorded correct that the re-run measured wrong an exact replay of the recorded
-    run's replayable part measures wrong as well, what it ran); (0, "") where the attack has no such replay or it
-    cannot run here."""
-    if rule.replay is None or not len(differing):
-        return 0, ""
-    found = rule.replay(
-        model.net, evaluation, environment, model.device, data.x_test, data.y_test, differing, model.search
-    )
+    always = rule.chunk_replay == ALWAYS
+    if always:
+        _need_chunks(check.path, ev, "its first attacks")
+    m, x, y, env = check.model, check.data.x_test, check.data.y_test, check.results.environment
+    found = replay(m.net, ev, env, m.device, x, y, differing, m.search, always=always)
     if found is None:
         return 0, ""
     left, what = found
     return int((~left).sum()), what
-
-
-def _retried(model, spec: AttackSpec, images, recorded: np.ndarray, now: np.ndarray, retries: int, seed: int):
-    """`now` after the images recorded fooled that the re-run left correct were attacked again, up to `retries`
-    times, each from another seed of the attack (`settings.seed`): an image any try fools agrees with its record."""
-    settings = dict(spec.settings)
-    now = now.copy()
-    for retry in range(1, retries + 1):
-        left = np.flatnonzero(~recorded & now)
-        if not len(left):
-            break
-        again = AttackSpec(spec.attack, spec.norm, spec.eps, {**settings, "seed": int(settings.get("seed", 0)) + retry})
-        x, y = images
-        now[left] = model.robust(again, x[left], y[left], seed=(seed + retry) % 2**31)
-    return now
 
 
 def spot_check(path: str | Path, *, seed: int | None = None, **options) -> Verdicts:
