@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from sam_bench import threat_models
 from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
+from sam_bench.evaluation import evaluators
 
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
@@ -307,7 +307,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     default=None,
     help="; ".join(
         ["The board to send [default: the zoo entry's threat model's]"]
-        + [tm.submit_words for tm in threat_models.TABLE.values() if tm.submit_words]
+        + [e.submit_words for e in evaluators.EVALUATORS.values() if e.submit_words]
     )
     + ".",
 )

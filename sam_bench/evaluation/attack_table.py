@@ -117,16 +117,24 @@ def _runner(name: str) -> Callable:
     return run
 
 
-def _imported_when_run(module: str, name: str) -> Callable:
-    """The function `name` of `module`, imported when it first runs: by name, as the table is read by the modules
-    that module itself imports (the evaluation, batching), so that no import cycle forms."""
+def _autoattack_replay(*args, **kwargs):
+    """evaluation/autoattack_replay.py's `replay`, imported when it first runs (it imports torch)."""
+    from sam_bench.evaluation import autoattack_replay
 
-    def call(*args, **kwargs):
-        import importlib
+    return autoattack_replay.replay(*args, **kwargs)
 
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
-    return call
+def _corruption_sample(*args, **kwargs):
+    """evaluation/corruption_sample.py's `remeasured_sample`, imported when it first runs (it imports torch)."""
+    from sam_bench.evaluation import corruption_sample
+
+    return corruption_sample.remeasured_sample(*args, **kwargs)
+
+
+def _own_evaluator(model, x, y, spec, batch_size, bar):
+    """The runner of an attack that is its threat model's own evaluation (the corruption pass): its images are
+    not the test images, so its evaluator measures it (sam_bench.benchmark), never the attacks' loop."""
+    raise BadInput(f"{spec.attack} run as their threat model's evaluation: sam_bench.benchmark(..., {spec.attack!r})")
 
 
 def _clean_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
@@ -254,7 +262,7 @@ AUTOATTACK = Attack(
         chance=0.10,
         chance_fooled=0.0,
         retries=3,
-        replay=_imported_when_run("sam_bench.evaluation.autoattack_replay", "replay"),
+        replay=_autoattack_replay,
         # With per-image draws on other arithmetic (benchmarks/draws-tolerance.log): 1 of 393 recorded robust images was
         # fooled by the attacks that replay per image (99% upper bound 1.68%), 0 of 1,108 recorded fooled left correct
         # (0.41%). Images only Square fooled (its proposals a batch shares) are held to the chance measured for
@@ -279,7 +287,7 @@ CORRUPTIONS = Attack(
     "corruptions",
     display="corruptions",
     help="common corruptions (CIFAR-10-C: 15 corruptions at 5 severities, a set picked by --corruption-set)",
-    runner=_imported_when_run("sam_bench.evaluation.corruption_runner", "evaluate_corruptions"),
+    runner=_own_evaluator,
     specs=_corruption_specs,
     cost=lambda spec, num_classes: CORRUPTION_PASSES,
     options=("corruption_set",),
@@ -287,7 +295,7 @@ CORRUPTIONS = Attack(
     remeasure=Remeasure(
         replayable=True,
         chance=0.0,
-        own=_imported_when_run("sam_bench.evaluation.corruption_runner", "remeasured_sample"),
+        own=_corruption_sample,
         # a forward pass on images made again, as the clean pass: its measured rate of other arithmetic
         arithmetic=(0.00022, 0.00056),
     ),

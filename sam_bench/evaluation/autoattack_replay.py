@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from sam_bench.attacks import draws
 from sam_bench.attacks.autoattack import autoattack, predict
-from sam_bench.evaluation.evaluate import chunk_seed, to_float
-from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.attacks.draws import chunk_seed
+from sam_bench.data import to_float
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.provenance import cpu_model
+
+if TYPE_CHECKING:  # a type only: the attack table names this module, and the results reader imports that table
+    from sam_bench.evaluation.results_record import Evaluation
 
 STAGES = 2  # the attacks replayed: APGD-CE and APGD-T in RobustBench's standard version
 

@@ -19,7 +19,6 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,13 +28,14 @@ import torch
 from tqdm.auto import tqdm
 
 from sam_bench.attacks.autoattack import predict
+from sam_bench.attacks.draws import chunk_seed
 from sam_bench.attacks.invariants import (
     check_accuracies,
     check_adversarial_examples,
     check_deterministic,
     check_eval_mode,
 )
-from sam_bench.data import Dataset
+from sam_bench.data import Dataset, to_float
 from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import autoattack_estimate, carry_over, outcomes
@@ -77,17 +77,6 @@ def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[
             f"got {spec.n_examples!r}"
         )
     return [(s, min(e, spec.n_examples)) for s, e in bounds if s < spec.n_examples]
-
-
-def to_float(x_u8: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
-    return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
-
-
-def chunk_seed(settings: Mapping, start: int) -> int:
-    """The seed of an attack's chunk that starts at image `start`: a chunk's result depends only on where it
-    starts (and the attack's own `seed`), so a resumed, split or replayed chunk draws what it drew."""
-    return int(settings.get("seed", 0)) * 1_000_003 + start
 
 
 def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int, search_math: str) -> AttackOutput:

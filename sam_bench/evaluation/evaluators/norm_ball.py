@@ -1,0 +1,57 @@
+"""The norm-ball evaluator (Linf, L2): the clean pass, PGD and AutoAttack as their attack records say
+(evaluation/attack_table.py), each budget's examples checked and classified again (evaluation/evaluate.py),
+resumable by chunks, on one process or shared out by torchrun."""
+
+from __future__ import annotations
+
+from sam_bench.evaluation.evaluators.base import Evaluator, Job
+from sam_bench.threat_models import NORM_BALL
+
+
+class NormBall(Evaluator):
+    kind = NORM_BALL
+
+    def evaluate(self, job: Job):
+        from sam_bench import files
+        from sam_bench.data import load_dataset
+        from sam_bench.evaluation import results_file
+        from sam_bench.evaluation.chunk_state import state_path
+        from sam_bench.evaluation.model_ref import load_model_ref
+        from sam_bench.evaluation.side_by_side import evaluate_taking_turns
+        from sam_bench.runtime import distributed
+
+        model, info = job.loaded or load_model_ref(job.model, zoo_dir=job.zoo_dir)
+        data = job.data if job.data is not None else load_dataset(job.dataset or info.dataset_name, job.data_dir)
+        state = job.state or state_path(job.out)
+        results = evaluate_taking_turns(  # in a lane of models side by side, its turns; alone, `evaluate`
+            model,
+            data,
+            job.attacks,
+            n_examples=job.n_examples,
+            device=job.device,
+            precision=job.precision,
+            search_math=job.search_math,
+            batch_size=job.batch_size,
+            chunk_size=job.chunk_size,
+            state_path=state,
+            model_info=info,
+            progress=job.progress,
+            stop_at=job.stop_at,
+            earlier=job.earlier,
+        )
+        if job.recorded_ref is not None and info.record["kind"] == "run":
+            results["model"] = {**results["model"], "ref": job.recorded_ref}
+        results.update(job.extra)
+        group = distributed.current()
+        if group is not None and not group.is_main:
+            return None  # rank 0 writes
+        path = job.out
+        with files.locked(path):  # another evaluation may have written this name meanwhile
+            if not job.replace and results_file.conflict(path, results):
+                path = results_file.available_name(path, results)
+            files.write_json(path, results)
+        state.unlink(missing_ok=True)
+        return path, results
+
+
+EVALUATOR = NormBall()
