@@ -125,10 +125,10 @@ def _autoattack_replay(*args, **kwargs):
 
 
 def _corruption_sample(*args, **kwargs):
-    """evaluation/corruption_sample.py's `remeasured_sample`, imported when it first runs (it imports torch)."""
-    from sam_bench.evaluation import corruption_sample
+    """evaluation/corruption_outcomes.py's `remeasured_sample`, imported when it first runs (it imports torch)."""
+    from sam_bench.evaluation import corruption_outcomes
 
-    return corruption_sample.remeasured_sample(*args, **kwargs)
+    return corruption_outcomes.remeasured_sample(*args, **kwargs)
 
 
 def _own_evaluator(model, x, y, spec, batch_size, bar):

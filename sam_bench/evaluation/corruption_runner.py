@@ -40,11 +40,12 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import corruption_outcomes, outcomes, results_file
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, state_path
-from sam_bench.evaluation.corruption_sample import measured_set
 from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block
 from sam_bench.evaluation.model_ref import load_model_ref, weights_sha256
+from sam_bench.evaluation.results_record import Results
 from sam_bench.runtime import clock, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
+from sam_bench.runtime.provenance import resolve_device
 
 ATTACK = "corruptions"
 
@@ -252,6 +253,7 @@ def evaluate_model(
     fails its checks. Only all 75 corruptions and severities make a results file; a selection of them is measured
     and returned (its record, not written). `recorded_ref` is how the results name the model where the caller
     knows a name any checkout finds (a reproduction's `runs/<run>`), else `ref` as given."""
+    device = str(resolve_device(device))
     catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
     names, levels = catalogue.parse_selection(corruptions, severities)
     files.check_writable(out)
@@ -329,8 +331,6 @@ def remeasure(
     corruptions: exact): the same model (its weights' sha256 must be the file's), set, images and sizes, every
     image again. The pass is deterministic, so the outcomes must be equal bit for bit; returns where they differ
     (same_outcomes), empty when the file stands."""
-    from sam_bench.evaluation.results_record import Results
-
     results = Results.read(Path(path))
     entry = results.evaluation(ATTACK, ATTACK)
     if entry is None or entry.corruption_set is None or entry.chunks is None:
@@ -360,7 +360,7 @@ def remeasured_outcomes(model, evaluation, data, n: int, device, data_dir=None) 
     vectors set after set in the catalogue's order as one record."""
     again = evaluate_corruptions(
         model,
-        measured_set(evaluation, data, data_dir),
+        corruption_outcomes.measured_set(evaluation, data, data_dir),
         n_examples=n,
         batch_size=evaluation.chunks["batch_size"],
         chunk_size=evaluation.chunks["size"],

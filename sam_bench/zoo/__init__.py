@@ -10,8 +10,7 @@ from sam_bench.zoo.robustbench_hook import install_robustbench_hook  # noqa: F40
 
 
 def __getattr__(name: str):
-    import sam_bench.zoo.imported
-    import sam_bench.zoo.store
+    import sam_bench.zoo.imported  # and the store, which it imports
 
     here = globals()
     if name.startswith("__") or "store" not in here or "imported" not in here:  # asked while they import

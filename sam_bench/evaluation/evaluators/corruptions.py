@@ -29,7 +29,6 @@ class Corruptions(Evaluator):
         """The set `--corruption-set` names (the official one read from `data_dir`), all 75 corruptions and
         severities."""
         from sam_bench.evaluation.corruption_runner import evaluate_model
-        from sam_bench.runtime.provenance import resolve_device
 
         set_name = job.options.get("corruption_set", catalogue.GENERATED)
         results = evaluate_model(
@@ -40,7 +39,7 @@ class Corruptions(Evaluator):
             data_dir=job.data_dir,
             corruptions_dir=job.data_dir if set_name == catalogue.OFFICIAL else None,
             zoo_dir=job.zoo_dir,
-            device=str(resolve_device(job.device)),
+            device=job.device,
             progress=job.progress,
             stop_at=job.stop_at,
             recorded_ref=job.recorded_ref,
@@ -48,14 +47,12 @@ class Corruptions(Evaluator):
         return job.out, results
 
     def said(self, results: dict) -> str:
-        from sam_bench.evaluation.results_record import Results
-
-        entry = Results.of(results).evaluation(CORRUPTIONS, CORRUPTIONS)
-        assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
+        [entry] = [e for e in results["evaluations"] if e["attack"] == CORRUPTIONS]  # as it was just measured
+        chunks = entry["chunks"]
         return (
-            f"mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {entry.settings['corruption_set']} "
-            f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks "
-            f"resumed), clean {_percent(results['clean_acc'])}"
+            f"mean corruption accuracy {_percent(entry['robust_acc'])} over the 75 on "
+            f"{entry['settings']['corruption_set']} ({entry['n_examples']} images, {chunks['resumed']} of "
+            f"{chunks['count']} chunks resumed), clean {_percent(results['clean_acc'])}"
         )
 
     def remeasure(self, model, evaluation, data, n: int, device, data_dir) -> tuple[dict, dict]:

@@ -12,20 +12,16 @@ class NormBall(Evaluator):
     kind = NORM_BALL
 
     def evaluate(self, job: Job):
-        from sam_bench import files
-        from sam_bench.data import load_dataset
-        from sam_bench.evaluation import results_file
-        from sam_bench.evaluation.chunk_state import state_path
-        from sam_bench.evaluation.model_ref import load_model_ref
-        from sam_bench.evaluation.side_by_side import evaluate_taking_turns
+        from sam_bench import data, files
+        from sam_bench.evaluation import chunk_state, model_ref, results_file, side_by_side
         from sam_bench.runtime import distributed
 
-        model, info = job.loaded or load_model_ref(job.model, zoo_dir=job.zoo_dir)
-        data = job.data if job.data is not None else load_dataset(job.dataset or info.dataset_name, job.data_dir)
-        state = job.state or state_path(job.out)
-        results = evaluate_taking_turns(  # in a lane of models side by side, its turns; alone, `evaluate`
+        model, info = job.loaded or model_ref.load_model_ref(job.model, zoo_dir=job.zoo_dir)
+        test = job.data if job.data is not None else data.load_dataset(job.dataset or info.dataset_name, job.data_dir)
+        state = job.state or chunk_state.state_path(job.out)
+        results = side_by_side.evaluate_taking_turns(  # in a lane of models side by side, its turns; alone, `evaluate`
             model,
-            data,
+            test,
             job.attacks,
             n_examples=job.n_examples,
             device=job.device,
