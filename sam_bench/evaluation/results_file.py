@@ -153,14 +153,6 @@ def check_known_test_set(name: str, sha256: str | None, where: str) -> None:
         )
 
 
-def read_if_results(path: Path) -> dict | None:
-    """The checked results in `path`, or None when the file is not a results file at all."""
-    data = files.read_json(path)
-    if not is_results(data):
-        return None
-    return check(data, str(path))
-
-
 # ---------------------------------------------------------------- where new results may be written
 
 

@@ -50,7 +50,7 @@ from sam_bench.leaderboard.entries import (
 from sam_bench.version import __version__
 from sam_bench.zoo.entry import ZooEntry
 
-FOLDERS = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
+FOLDERS: tuple[str, ...] = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
 SAMPLE_TEST_SET = "cifar10-sample"
 SCHEMA = "sam-bench/corruptions-entry/v2"
 CSV = "unaggregated_results.csv"  # RobustBench's name for it

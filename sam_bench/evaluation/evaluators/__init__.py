@@ -31,7 +31,14 @@ def options() -> dict:
 
 
 def benchmark(
-    model: str, threat_model: str = threat_models.LINF, attacks=(), data=None, device: str = "cpu", *, out, **settings
+    model: str,
+    threat_model: str | None = threat_models.LINF,
+    attacks=(),
+    data=None,
+    device: str = "cpu",
+    *,
+    out,
+    **settings,
 ) -> tuple[Path, dict] | None:
     """`model` (a run folder, a checkpoint or a zoo id) measured in `threat_model` by `attacks` (AttackSpecs, for a
     norm ball) on `data` (a data.Dataset; None: the test set the model was trained on) on `device`, its results

@@ -30,7 +30,7 @@ class Job:
 
     model: str  # a run folder, a checkpoint or a zoo id
     out: Path
-    threat_model: str
+    threat_model: str | None  # None: the norm balls its attacks name
     attacks: list = field(default_factory=list)  # AttackSpecs (evaluation.specs.make_attacks), for a norm ball
     options: dict = field(default_factory=dict)  # its evaluator's own options (Evaluator.options), by name
     loaded: tuple | None = None  # (model, LoadedModel) already loaded from `model`
