@@ -42,7 +42,6 @@ from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, state_path
 from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block
 from sam_bench.evaluation.model_ref import load_model_ref, weights_sha256
-from sam_bench.evaluation.results_record import Results
 from sam_bench.runtime import clock, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
 from sam_bench.runtime.provenance import resolve_device
@@ -165,23 +164,6 @@ def _record(corruption_set: CorruptionSet, n: int, found: dict, batch_size: int,
         "outcomes": found,
     }
     return record | corruption_outcomes.summary(found)
-
-
-def same_outcomes(first: dict, second: dict) -> list[str]:
-    """Where two {corruption: {severity: outcomes}} of the same model and set differ image by image ("fog 3: 2 of
-    500 images"), or two records holding them as `outcomes`: empty when a re-measurement matches, as it must."""
-    first, second = first.get("outcomes", first), second.get("outcomes", second)
-    differ = []
-    for corruption, by_severity in first.items():
-        for severity, record in by_severity.items():
-            other = second.get(corruption, {}).get(severity)
-            if other is None:
-                differ.append(f"{corruption} {severity}: not measured again")
-                continue
-            a, b = outcomes.aligned(record, other)
-            if (a != b).any():
-                differ.append(f"{corruption} {severity}: {int((a != b).sum())} of {len(a)} images")
-    return differ
 
 
 def settings(corruption_set: CorruptionSet) -> dict:
@@ -316,42 +298,6 @@ def _clean_predictions(model, x_u8: np.ndarray, batch_size: int, chunk_size: int
         with torch.no_grad():
             found.append(predict(model, to_float(x_u8[start : start + chunk_size]).to(device), batch_size).cpu())
     return torch.cat(found)
-
-
-def remeasure(
-    path: str | os.PathLike,
-    ref: str | None = None,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    corruptions_dir: str | os.PathLike | None = None,
-    zoo_dir: str | os.PathLike | None = None,
-    device: str = "cpu",
-) -> list[str]:
-    """A results file's corruptions entry measured again before publication (the attack table's rule for
-    corruptions: exact): the same model (its weights' sha256 must be the file's), set, images and sizes, every
-    image again. The pass is deterministic, so the outcomes must be equal bit for bit; returns where they differ
-    (same_outcomes), empty when the file stands."""
-    results = Results.read(Path(path))
-    entry = results.evaluation(ATTACK, ATTACK)
-    if entry is None or entry.corruption_set is None or entry.chunks is None:
-        raise BadInput(f"{path}: holds no corruptions evaluation")
-    model, info = load_model_ref(ref or results.model_ref or "", zoo_dir=zoo_dir)
-    recorded_sha = results.model.weights_sha256
-    if recorded_sha != info.record["weights_sha256"]:
-        raise BadInput(f"{path}: measured weights {recorded_sha}, {ref} has {info.record['weights_sha256']}")
-    described = entry.corruption_set
-    corruption_set = load_corruption_set(described["name"], data_dir, corruptions_dir, described.get("seed", 0))
-    if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
-        raise BadInput(f"{path}: measured on other clean test images than {described['name']} has here")
-    again = evaluate_corruptions(
-        model,
-        corruption_set,
-        n_examples=entry.n_examples,
-        batch_size=entry.chunks["batch_size"],
-        chunk_size=entry.chunks["size"],
-        device=device,
-    )
-    return same_outcomes(entry.corruption_outcomes or {}, again)
 
 
 def remeasured_outcomes(model, evaluation, data, n: int, device, data_dir=None) -> tuple[dict, dict]:
