@@ -155,7 +155,7 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
 
 def _own_options(command):
     """`evaluate`'s options of the evaluators that have their own (Evaluator.options)."""
-    for option in reversed(evaluators.options().values()):
+    for option in reversed([o for e in evaluators.EVALUATORS.values() for o in e.options]):
         command = click.option(
             f"--{option.name.replace('_', '-')}",
             option.name,

@@ -21,23 +21,18 @@ class OwnBoard(Protocol):
 
     def holds(self, pinned: PinnedResults) -> bool:
         """Whether a results file holds an evaluation that goes on these boards (and on no eps board)."""
-        ...
 
     def zoo_entry(self, pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
         """The zoo entry whose weights the file measured."""
-        ...
 
     def write(self, pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Path, bool]:
         """The board entry of a file already through the gate: (its path, whether it changed)."""
-        ...
 
     def boards(self, leaderboard_dir=None) -> list[tuple[str, str]]:
         """(dataset, board folder) of each of its boards with entries."""
-        ...
 
     def render(self, leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
         """Every one of its boards' pages, each entry checked against its results file first."""
-        ...
 
     def submit(
         self,
@@ -55,7 +50,6 @@ class OwnBoard(Protocol):
         """`leaderboard submit --threat-model NAME`: what RobustBench takes for its board, written to `out_dir` after
         the evidence is measured again by `check_evidence` (publication.check_evidence; the files written), or
         refused in one line (BadInput) saying why."""
-        ...
 
 
 BOARDS: dict[str, OwnBoard] = {threat_models.CORRUPTIONS: corruptions_board}  # by kind
@@ -67,11 +61,6 @@ def own_board(name: str | None) -> OwnBoard | None:
     return BOARDS.get(found.kind) if found is not None else None
 
 
-def own_boards() -> list[OwnBoard]:
-    """Every kind's own board module."""
-    return list(BOARDS.values())
-
-
 def board_of(pinned: PinnedResults) -> OwnBoard | None:
     """The own board that a results file goes on, or None: RobustBench's eps boards."""
-    return next((board for board in own_boards() if board.holds(pinned)), None)
+    return next((board for board in BOARDS.values() if board.holds(pinned)), None)

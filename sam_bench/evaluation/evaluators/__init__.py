@@ -25,11 +25,6 @@ def of(threat_model: str | None) -> Evaluator:
     return EVALUATORS[kind]
 
 
-def options() -> dict:
-    """{an option of an evaluator's own: the option}, over every evaluator."""
-    return {o.name: o for e in EVALUATORS.values() for o in e.options}
-
-
 def benchmark(
     model: str,
     threat_model: str | None = threat_models.LINF,
@@ -45,5 +40,5 @@ def benchmark(
     written to `out`: (the path written, the results); None on a torchrun rank other than 0. `settings`: the rest of
     a Job (evaluators/base.py): its evaluator's own options, images, sizes, precision, a time limit, ... Refused in
     one line (BadInput) for a threat model no record has."""
-    job = Job(model, Path(out), threat_model, list(attacks), data=data, device=device, **settings)
+    job = Job(model, Path(out), list(attacks), data=data, device=device, **settings)
     return of(threat_model).evaluate(job)

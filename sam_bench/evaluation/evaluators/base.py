@@ -30,12 +30,10 @@ class Job:
 
     model: str  # a run folder, a checkpoint or a zoo id
     out: Path
-    threat_model: str | None  # None: the norm balls its attacks name
     attacks: list = field(default_factory=list)  # AttackSpecs (evaluation.specs.make_attacks), for a norm ball
     options: dict = field(default_factory=dict)  # its evaluator's own options (Evaluator.options), by name
     loaded: tuple | None = None  # (model, LoadedModel) already loaded from `model`
     data: object | None = None  # the test set (data.Dataset) already loaded; None: the model's own
-    dataset: str | None = None
     n_examples: int | None = None
     data_dir: str | None = None
     zoo_dir: str | None = None

@@ -17,7 +17,7 @@ class NormBall(Evaluator):
         from sam_bench.runtime import distributed
 
         model, info = job.loaded or model_ref.load_model_ref(job.model, zoo_dir=job.zoo_dir)
-        test = job.data if job.data is not None else data.load_dataset(job.dataset or info.dataset_name, job.data_dir)
+        test = job.data if job.data is not None else data.load_dataset(info.dataset_name, job.data_dir)
         state = job.state or chunk_state.state_path(job.out)
         results = side_by_side.evaluate_taking_turns(  # in a lane of models side by side, its turns; alone, `evaluate`
             model,
