@@ -12,29 +12,32 @@ class NormBall(Evaluator):
     kind = NORM_BALL
 
     def evaluate(self, job: Job):
+        import warnings
+
         from sam_bench import data, files
-        from sam_bench.evaluation import chunk_state, model_ref, results_file, side_by_side
-        from sam_bench.runtime import distributed
+        from sam_bench.evaluation import chunk_state, evaluate, model_ref, results_file
+        from sam_bench.runtime import distributed, lanes
 
         model, info = job.loaded or model_ref.load_model_ref(job.model, zoo_dir=job.zoo_dir)
         test = job.data if job.data is not None else data.load_dataset(info.dataset_name, job.data_dir)
         state = job.state or chunk_state.state_path(job.out)
-        results = side_by_side.evaluate_taking_turns(  # in a lane of models side by side, its turns; alone, `evaluate`
-            model,
-            test,
-            job.attacks,
-            n_examples=job.n_examples,
-            device=job.device,
-            precision=job.precision,
-            search_math=job.search_math,
-            batch_size=job.batch_size,
-            chunk_size=job.chunk_size,
-            state_path=state,
-            model_info=info,
-            progress=job.progress,
-            stop_at=job.stop_at,
-            earlier=job.earlier,
-        )
+        with lanes.passing_turns(model):  # in a lane of models side by side, its turns (evaluation/side_by_side.py)
+            results = evaluate.evaluate(
+                model,
+                test,
+                job.attacks,
+                n_examples=job.n_examples,
+                device=job.device,
+                precision=job.precision,
+                search_math=job.search_math,
+                batch_size=job.batch_size,
+                chunk_size=job.chunk_size,
+                state_path=state,
+                model_info=info,
+                progress=job.progress,
+                stop_at=job.stop_at,
+                earlier=job.earlier,
+            )
         if job.recorded_ref is not None and info.record["kind"] == "run":
             results["model"] = {**results["model"], "ref": job.recorded_ref}
         results.update(job.extra)
@@ -43,8 +46,10 @@ class NormBall(Evaluator):
             return None  # rank 0 writes
         path = job.out
         with files.locked(path):  # another evaluation may have written this name meanwhile
-            if not job.replace and results_file.conflict(path, results):
+            reason = None if job.replace else results_file.conflict(path, results)
+            if reason:
                 path = results_file.available_name(path, results)
+                warnings.warn(f"{job.out} {reason} (written meanwhile); the results go to {path}", stacklevel=2)
             files.write_json(path, results)
         state.unlink(missing_ok=True)
         return path, results
