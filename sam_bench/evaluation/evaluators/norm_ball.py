@@ -4,6 +4,8 @@ resumable by chunks, on one process or shared out by torchrun."""
 
 from __future__ import annotations
 
+import warnings
+
 from sam_bench.evaluation.evaluators.base import Evaluator, Job
 from sam_bench.threat_models import NORM_BALL
 
@@ -12,8 +14,6 @@ class NormBall(Evaluator):
     kind = NORM_BALL
 
     def evaluate(self, job: Job):
-        import warnings
-
         from sam_bench import data, files
         from sam_bench.evaluation import chunk_state, evaluate, model_ref, results_file
         from sam_bench.runtime import distributed, lanes
