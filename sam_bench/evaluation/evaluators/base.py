@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: the data module imports torch
+    from sam_bench.data import Dataset
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Job:
     attacks: list = field(default_factory=list)  # AttackSpecs (evaluation.specs.make_attacks), for a norm ball
     options: dict = field(default_factory=dict)  # its evaluator's own options (Evaluator.options), by name
     loaded: tuple | None = None  # (model, LoadedModel) already loaded from `model`
-    data: object | None = None  # the test set (data.Dataset) already loaded; None: the model's own
+    data: Dataset | None = None  # the test set already loaded; None: the one the model was trained on
     n_examples: int | None = None
     data_dir: str | None = None
     zoo_dir: str | None = None
