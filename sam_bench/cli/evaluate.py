@@ -314,7 +314,7 @@ def evaluate_command(
     from sam_bench import files
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput, SamBenchError
-    from sam_bench.evaluation import results_file
+    from sam_bench.evaluation import results_file, results_record
     from sam_bench.evaluation.chunk_state import state_path
     from sam_bench.evaluation.evaluate import EvaluationStopped
     from sam_bench.evaluation.evaluators import benchmark
@@ -454,7 +454,7 @@ def evaluate_command(
             if written is None:
                 continue  # rank 0 writes
             moved, results = written
-            said = evaluator.said(results)
+            said = evaluator.said(results_record.Results.of(results))
             if not said:
                 all_results.append(results)  # in the attacks' table below
             click.echo(f"{ref}: {said + ': ' if said else ''}wrote {moved}")

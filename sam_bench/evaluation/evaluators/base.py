@@ -68,8 +68,9 @@ class Evaluator:
         call to continue."""
         raise NotImplementedError
 
-    def said(self, results: dict) -> str:
-        """What `evaluate` says it measured, before `wrote PATH` ("": its attacks' table says it)."""
+    def said(self, results) -> str:
+        """What `evaluate` says its results (results_record.Results) measured, before `wrote PATH` ("": its
+        attacks' table says it)."""
         return ""
 
     def label(self, settings: dict) -> str:

@@ -46,13 +46,13 @@ class Corruptions(Evaluator):
         )
         return job.out, results
 
-    def said(self, results: dict) -> str:
-        [entry] = [e for e in results["evaluations"] if e["attack"] == CORRUPTIONS]  # as it was just measured
-        chunks = entry["chunks"]
+    def said(self, results) -> str:
+        entry = results.evaluation(CORRUPTIONS, CORRUPTIONS)
+        assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
         return (
-            f"mean corruption accuracy {_percent(entry['robust_acc'])} over the 75 on "
-            f"{entry['settings']['corruption_set']} ({entry['n_examples']} images, {chunks['resumed']} of "
-            f"{chunks['count']} chunks resumed), clean {_percent(results['clean_acc'])}"
+            f"mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {entry.settings['corruption_set']} "
+            f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks resumed), "
+            f"clean {_percent(results.clean_acc)}"
         )
 
     def remeasure(self, model, evaluation, data, n: int, device, data_dir) -> tuple[dict, dict]:
