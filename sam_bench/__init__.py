@@ -13,7 +13,12 @@ _install_robustbench_hook()
 
 
 def __getattr__(name):
-    """The public calls, imported on first use: `sam_bench.load_model`, `sam_bench.register_with_robustbench`."""
+    """The public calls, imported on first use: `sam_bench.load_model`, `sam_bench.register_with_robustbench`,
+    `sam_bench.benchmark`."""
+    if name == "benchmark":
+        from sam_bench.evaluation.evaluators import benchmark
+
+        return benchmark
     if name in ("load_model", "register_with_robustbench"):
         from sam_bench.zoo import store as zoo
 

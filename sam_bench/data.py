@@ -270,14 +270,14 @@ def synthetic_dataset(
     return Dataset(name, family, x_train, y_train, x_test, y_test, source=f"synthetic(seed={seed})")
 
 
-def to_tensor(x: np.ndarray, device) -> torch.Tensor:
-    """uint8 NHWC array -> uint8 NCHW tensor on `device` (the loader keeps this resident)."""
-    return torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).contiguous()
-
-
 def to_float(x_u8: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [0,1], exactly as torchvision's ToTensor (RobustBench's loader)."""
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
+
+
+def to_tensor(x: np.ndarray, device) -> torch.Tensor:
+    """uint8 NHWC array -> uint8 NCHW tensor on `device` (the loader keeps this resident)."""
+    return torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).contiguous()
 
 
 def draw_augmentation(n: int, generator: torch.Generator, pad: int = 4) -> torch.Tensor:

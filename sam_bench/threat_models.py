@@ -4,15 +4,15 @@ After RobustBench's string-valued `ThreatModel` enum (Linf, L2, corruptions): a 
 string that results, zoo entries, boards and recipes write. Its record says how a budget is parsed, checked
 and written, the largest budget that means anything for images in [0,1], the rule of a legal but doubtful
 budget, RobustBench's leaderboard budget, the data it is evaluated on, and the board's columns and headline
-figure. `evaluate --norm`, `zoo --threat-model`, the schemas' enums (tests/test_evaluation_tables.py) and
-every question asked of a threat model's name are read from here: adding a threat model is adding its record
-to TABLE (and, where its data is not the test images as they are, its data module). In the basics layer, so
-that every stage may read it; imports nothing heavy.
+figure, and the kind of evaluation that measures it (`kind`: the evaluator that serves it,
+sam_bench.evaluation.evaluators). `evaluate --norm`, `zoo --threat-model`, the schemas' enums
+(tests/test_evaluation_tables.py) and every question asked of a threat model's name are read from here: adding a
+threat model is adding its record to TABLE (and, where no evaluator serves its kind, its evaluator). Pure data in the
+basics layer, so that every stage may read it.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 from sam_bench.eps import format_eps, parse_eps
@@ -22,17 +22,7 @@ from sam_bench.errors import BadInput
 # sqrt(3072) (about 55.4) in L2, so a larger budget leaves the image space and measures nothing.
 IMAGE_VALUES = 3 * 32 * 32
 TEST_IMAGES = "test images"  # a threat model's data: the evaluation's test images as they are
-
-
-@dataclass(frozen=True)
-class OwnOption:
-    """An `evaluate` option of a threat model's own (`--corruption-set`-like): a choice among names, read by its
-    own evaluation."""
-
-    name: str  # the parameter's name (`--` and dashes for the command line)
-    choices: tuple[str, ...]
-    default: str
-    help: str
+NORM_BALL = "norm ball"  # the kind of the threat models whose attacks search a norm ball (clean, PGD, AutoAttack)
 
 
 @dataclass(frozen=True)
@@ -62,41 +52,13 @@ class ThreatModel:
     # (standardly trained models are not yet at 0% there): each has a board of its own beside RobustBench's
     # (sam_bench.leaderboard.budgets) and the claims (sam_bench.report.claims) read them here
     small_budgets: tuple[str, ...] = ()
-    # Its own machinery, for a threat model that needs more than the norm-ball evaluation, checks and boards every
-    # stage shares: each a reference "package.module:attribute" (or a module), imported only when asked (`own`), so
-    # that this table stays torch-free and the generic modules call it without naming it (each question's protocol
-    # is in the module that asks it). None: it has none, and the generic path serves it.
-    own_modules: tuple[str, ...] = ()  # its own modules: besides the tables, only these name it or import them
-    evaluate_options: str | None = None  # `evaluate`'s options of its own (a tuple of OwnOption)
-    evaluate: str | None = None  # one model evaluated by `evaluate --threat-model NAME` (cli/evaluate.OwnEvaluate)
-    evaluate_words: str = ""  # what that evaluation is, as `evaluate --help` says it
-    # A results-file entry of it: the fields of its own (read as `Evaluation.<field>`, results_record.py), the one of
-    # them that holds its per-image outcomes in place of `outcomes`, its check against that evidence
-    # (results_file.OwnCheck) and its figures taken from it (results_record.derived)
-    entry_fields: tuple[str, ...] = ()
-    entry_outcomes: str | None = None
-    entry_check: str | None = None
-    entry_derived: str | None = None
-    entry_per_class: str | None = None  # its per-class accuracies from those outcomes and labels (evaluation.per_class)
-    remeasure: str | None = None  # its entry's every image measured again (recheck.OwnRemeasure)
-    board: str | None = None  # its boards: written, rendered, submitted (leaderboard/own_boards.OwnBoard)
-    submit_words: str = ""  # what `leaderboard submit` writes and refuses of it, as its --help says it
+    kind: str = NORM_BALL  # the evaluation that measures it: the evaluator of this kind (evaluation.evaluators)
 
     def __post_init__(self):
         if self.headline not in self.board_columns:
             raise ValueError(f"threat model {self.name}: its headline {self.headline} is none of its board's columns")
-        if self.norm is None and self.evaluate is None:
-            raise ValueError(f"threat model {self.name}: no norm ball, so `evaluate` runs its own evaluation: name it")
-
-    def own(self, question: str):
-        """What its record's reference for `question` ("evaluate", "board", ...) names, imported now; None where it
-        has none."""
-        reference = getattr(self, question)
-        if reference is None:
-            return None
-        module, _, attribute = reference.partition(":")
-        found = importlib.import_module(module)
-        return getattr(found, attribute) if attribute else found
+        if self.norm is None and self.kind == NORM_BALL:
+            raise ValueError(f"threat model {self.name}: no norm ball, so an evaluator of its own measures it")
 
     def board_eps(self) -> str:
         """RobustBench's leaderboard budget of a threat model whose budget is an eps; BadInput for one whose is not."""
@@ -204,26 +166,7 @@ TABLE: dict[str, ThreatModel] = {
         board_columns=("clean_acc", "corruptions_acc"),
         headline="corruptions_acc",
         budget_words="the corruption set and its severities 1-5 (all 75 by default)",
-        own_modules=(
-            "sam_bench.corruptions",
-            "sam_bench.evaluation.corruption_runner",
-            "sam_bench.evaluation.corruption_outcomes",
-            "sam_bench.leaderboard.corruptions_board",
-            "sam_bench.bench.corruption_throughput",
-        ),
-        evaluate_options="sam_bench.corruptions.catalogue:EVALUATE_OPTIONS",
-        evaluate="sam_bench.evaluation.corruption_runner:evaluate_one",
-        evaluate_words="the corruption pass",
-        entry_fields=("corruption_set", "corruption_outcomes"),
-        entry_outcomes="corruption_outcomes",
-        entry_check="sam_bench.evaluation.corruption_outcomes:check",
-        entry_derived="sam_bench.evaluation.corruption_outcomes:derived",
-        entry_per_class="sam_bench.evaluation.corruption_outcomes:per_class",
-        remeasure="sam_bench.evaluation.corruption_runner:remeasured_outcomes",
-        board="sam_bench.leaderboard.corruptions_board",
-        submit_words=(
-            "corruptions: the official set's entry and its unaggregated_results.csv row; a generated set's are refused"
-        ),
+        kind=CORRUPTIONS,
     ),
 }
 
@@ -234,18 +177,6 @@ def threat_model(name: str | None) -> ThreatModel:
     if found is None:
         raise BadInput(f"unknown threat model {name!r}; choose one of {', '.join(TABLE)}")
     return found
-
-
-def own(name: str | None, question: str):
-    """What the record of the threat model `name` names for `question` (ThreatModel.own), imported now; None where
-    it has none or no record has that name (a clean evaluation's norm is None)."""
-    found = TABLE.get(name) if isinstance(name, str) else None
-    return found.own(question) if found is not None else None
-
-
-def entry_fields() -> tuple[str, ...]:
-    """Every field of a results-file entry that belongs to a threat model's own (ThreatModel.entry_fields)."""
-    return tuple(f for tm in TABLE.values() for f in tm.entry_fields)
 
 
 def names() -> tuple[str, ...]:

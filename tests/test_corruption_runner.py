@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from corruption_records import same_outcomes
 
 from sam_bench.corruptions import catalogue
 from sam_bench.corruptions.corruption_set import load_corruption_set
-from sam_bench.data import STATS
+from sam_bench.data import STATS, to_float
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import outcomes
-from sam_bench.evaluation.corruption_runner import evaluate_corruptions, evaluation_entry, same_outcomes
-from sam_bench.evaluation.evaluate import to_float
+from sam_bench.evaluation.corruption_runner import evaluate_corruptions, evaluation_entry
 from sam_bench.models import create_model, make_spec
 
 N = 48

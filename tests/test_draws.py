@@ -13,8 +13,9 @@ import torch
 
 from sam_bench.attacks import draws
 from sam_bench.attacks.autoattack import autoattack
+from sam_bench.data import to_float
 from sam_bench.evaluation import attack_table
-from sam_bench.evaluation.evaluate import evaluate, to_float
+from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.specs import make_attacks
 
 

@@ -1,7 +1,9 @@
-"""The evaluation's tables (sam_bench.threat_models, sam_bench.evaluation.attack_table) are the one place a
-threat model or an attack is named: the schemas' enums are the tables' names, and a toy threat model registered
-in the table alone is taken by make_attacks, evaluate and the results' schema."""
+"""The evaluation's tables (sam_bench.threat_models, sam_bench.evaluation.attack_table, the evaluators) are the one
+place a threat model or an attack is named: the schemas' enums are the tables' names, a toy threat model registered
+in the table alone is taken by make_attacks, evaluate and the results' schema, and one with an evaluator of its own
+is its record and its evaluator."""
 
+import ast
 import dataclasses
 import importlib.util
 import json
@@ -10,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import sam_bench
 from sam_bench import schema, threat_models
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import attack_table
+from sam_bench.evaluation import attack_table, evaluators
 from sam_bench.evaluation.specs import AttackSpec, make_attacks
 
 
@@ -103,39 +106,101 @@ def _extension_points():
     return module
 
 
-def test_a_threat_models_own_modules_are_reached_through_its_record_alone():
-    """A threat model with machinery of its own (evaluate's run, its results' check, its boards) is named by the
-    tables and its own modules only: every other module reaches them through its record (ThreatModel.own)."""
+def test_the_package_names_none_of_its_modules_in_a_string():
+    """Every module of the package is reached by an ordinary import, which the import graph, import-linter and mypy
+    follow: no string names one ("sam_bench.x.y", "sam_bench.x:f"; a package's name is a logger's or its data's),
+    no importlib call builds one."""
+    files = [p for p in (ROOT / "sam_bench").rglob("*.py")]
+    modules = {_extension_points().module_name(p.relative_to(ROOT).as_posix()) for p in files if p.stem != "__init__"}
+    found = []
+    for path in (ROOT / "sam_bench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+            if text is not None and text.partition(":")[0] in modules - {"sam_bench"}:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text}")
+            call = node.func if isinstance(node, ast.Call) else None
+            if (
+                isinstance(call, ast.Attribute)
+                and call.attr == "import_module"
+                and isinstance(node.args[0], ast.JoinedStr)
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: import_module of an f-string")
+    assert found == []
+
+
+def test_a_kind_with_an_evaluator_of_its_own_is_named_by_its_own_modules():
+    """Outside the tables, only the modules that a kind's evaluator and board reach name the corruptions (the
+    import graph says which: tools/extension_points.py), besides the questions asked of corruptions by name: the
+    extension tests' recipe, runs and report, and the throughput bench of the corruption pass."""
     tool = _extension_points()
     texts = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in (ROOT / "sam_bench").rglob("*.py")}
-    modules = {tool.module_name(p) for p in texts}
-    owning = [tm for tm in threat_models.TABLE.values() if tm.own_modules]
-    assert owning, "a threat model with modules of its own (corruptions)"
-    for tm in owning:
-        assert all(tool.within(m, modules) for m in tm.own_modules), f"{tm.name}: an own module that is not there"
-        assert tool.strangers_naming(tm.name, tm.own_modules, texts) == [], tm.name
-
-
-def test_the_rule_of_own_modules_is_read_from_the_record():
-    """Another threat model with modules of its own is held to the same rule, from its record alone."""
-    toy = threat_models.ThreatModel(
-        "fog-toy", norm=None, largest=0.0, largest_words="no eps", robustbench_budget=None,
-        own_modules=("sam_bench.fog_toy",), evaluate="sam_bench.fog_toy.runner:evaluate_one",
-    )  # fmt: skip
-    with pytest.raises(ValueError, match="fog-toy: no norm ball, so `evaluate` runs its own evaluation"):
-        dataclasses.replace(toy, evaluate=None)
-    texts = {
-        "sam_bench/fog_toy/runner.py": 'NAME = "fog-toy"',
-        "sam_bench/threat_models.py": 'FOG = "fog-toy"',
-        "sam_bench/cli/generic.py": 'from sam_bench.fog_toy import runner\nrun = "sam_bench.fog_toy.runner:run"',
-        "sam_bench/leaderboard/generic.py": "# the Fog-Toy boards",
-        "sam_bench/evaluation/generic.py": "fog_toys = 1  # fog-toyed: other words",
-    }
-    assert _extension_points().strangers_naming(toy.name, toy.own_modules, texts) == [
-        "sam_bench/cli/generic.py: names fog-toy at lines [], imports "
-        "['sam_bench.fog_toy', 'sam_bench.fog_toy.runner']",
-        "sam_bench/leaderboard/generic.py: names fog-toy at lines [1], imports []",
+    [(kind, words, own)] = tool.own_kinds(texts)
+    assert kind == "corruptions" and "corruption_outcomes" in words
+    assert {"sam_bench.evaluation.corruption_runner", "sam_bench.leaderboard.corruptions_board"} <= own
+    assert [line.partition(":")[0] for line in tool.strangers_naming(words, own, texts)] == [
+        "sam_bench/bench/corruption_throughput.py",
+        "sam_bench/experiments/extension_runs.py",
+        "sam_bench/recipes/endpoints.py",
+        "sam_bench/report/extension_tests.py",
     ]
+    texts["sam_bench/leaderboard/generic.py"] = "# the corruptions' boards\nkey = 'corruption_outcomes'"
+    assert "sam_bench/leaderboard/generic.py: lines [1, 2]" in tool.strangers_naming(words, own, texts)
+
+
+def _fogged(model):
+    """The model as it sees through fog: every image blended halfway to grey first."""
+    return torch.nn.Sequential(_Fog(), model).eval()
+
+
+class _Fog(torch.nn.Module):
+    def forward(self, x):
+        return 0.5 * x + 0.25
+
+
+class _FogEvaluator(evaluators.base.Evaluator):
+    """A toy evaluator of its own kind: the attacks of an Linf ball, run on the model as it sees through fog."""
+
+    kind = "fog"
+    words = "the attacks through fog"
+
+    def evaluate(self, job):
+        from sam_bench import files
+        from sam_bench.evaluation.evaluate import evaluate
+
+        model, _info = job.loaded
+        results = evaluate(_fogged(model), job.data, job.attacks, n_examples=job.n_examples, progress=False)
+        files.write_json(job.out, results)
+        return job.out, results
+
+
+def test_a_fourth_threat_model_is_its_record_and_its_evaluator(monkeypatch, tmp_path):
+    """A threat model measured by an evaluator of its own is its record in the table and its evaluator (here
+    registered as its import line in sam_bench.evaluation.evaluators does): `benchmark` writes its results file,
+    and the generic checks and readers take it."""
+    from sam_bench.data import load_dataset
+    from sam_bench.evaluation import per_class, recheck, results_file
+    from sam_bench.evaluation.results_record import Results
+
+    fog = threat_models.ThreatModel(
+        "Linf-fog", norm="Linf", largest=1.0, largest_words="1", robustbench_budget="8/255", kind="fog"
+    )
+    monkeypatch.setitem(threat_models.TABLE, fog.name, fog)
+    monkeypatch.setitem(evaluators.EVALUATORS, "fog", _FogEvaluator())
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()
+    data = load_dataset("cifar10-sample")
+    specs = make_attacks("clean") + make_attacks("pgd", "Linf-fog", ["0", "2/255"], steps=2)
+    path, written = sam_bench.benchmark(
+        "toy", "Linf-fog", specs, data, out=tmp_path / "fog.json", loaded=(model, None), n_examples=32
+    )
+    results = Results(results_file.read(path), path)
+    assert results.as_dict() == Results.of(written).as_dict()
+    pgd = results.evaluation("pgd", "Linf-fog", "2/255")
+    assert pgd is not None and pgd.n_examples == 32 and recheck.label(pgd) == "pgd Linf-fog 2/255"
+    assert results.evaluation("pgd", "Linf-fog", "0").robust_acc == results.evaluation("clean").robust_acc
+    per_class.check(path, results, data.y_test)  # its per-class figures, from its outcomes and the labels
+    with pytest.raises(BadInput, match="unknown threat model 'Linf-smog'"):
+        sam_bench.benchmark("toy", "Linf-smog", specs, data, out=tmp_path / "smog.json")
 
 
 def _sign_noise(model, x, y, spec, batch_size, bar):

@@ -15,10 +15,11 @@ models) and nothing else: a docstring's example counts like code.
     python tools/extension_points.py e73e4fa --files
 
 Prints, for threat models and for attacks: the files, the folders they are in, and the files of the tables. Then, for
-each threat model with modules of its own (its record's `own_modules`, as the working tree's table lists them): the
-files outside the tables, its own modules and an extension test's that name it (its name as a word, code, text or
-comment) or import one of its own modules (a dotted reference in a string included), each a place that another such
-threat model would have to edit; tests/test_evaluation_tables.py holds the package to none.
+each kind of threat model with an evaluator of its own (its records' `kind`, sam_bench.evaluation.evaluators): the
+files outside the tables and its own modules that name one of its threat models (as a word: code, text or comment)
+or one of its data keys (its entries' own fields and its evaluator's own options), each a place that another such
+kind would have to edit. Its own modules are read from the import graph, not from names: those its evaluator module
+and its board module (leaderboard/own_boards.BOARDS) import, directly or not, and the norm ball's evaluator does not.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
-TABLES = {"sam_bench/threat_models.py", "sam_bench/evaluation/attack_table.py", "sam_bench/autoattack_versions.py"}
+# The tables: where a new threat model's, attack's or evaluator's entry goes (a record, an import line of a registry)
+TABLES = {
+    "sam_bench/threat_models.py",
+    "sam_bench/evaluation/attack_table.py",
+    "sam_bench/autoattack_versions.py",
+    "sam_bench/evaluation/evaluators/__init__.py",
+    "sam_bench/evaluation/own_entries.py",
+    "sam_bench/leaderboard/own_boards.py",
+}
 LEFT_OUT = ("sam_bench/attacks/", "sam_bench/analysis/theory/")
 # A question asked by a threat model's name (`norm == "Linf"`), or the threat models enumerated (a tuple, a choice,
 # a schema enum: "Linf", "L2" side by side), or a mapping keyed by them
@@ -73,54 +82,79 @@ def touch_points(texts: dict[str, str], pattern: re.Pattern) -> tuple[list[str],
     return [p for p in named if p not in TABLES], [p for p in named if p in TABLES]
 
 
-# Besides the tables and a threat model's own modules, an extension test's modules may name a threat model with
-# modules of its own: a question fixed in a recipe before its data, about one measure of it
-EXTENSION_TEST_MODULES = {
-    "sam_bench.recipes.endpoints",
-    "sam_bench.experiments.extension_runs",
-    "sam_bench.report.extension_tests",
-}
-
-
 def module_name(path: str) -> str:
     """'sam_bench/leaderboard/board.py' -> 'sam_bench.leaderboard.board' (a package's __init__: the package)."""
     parts = PurePosixPath(path).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def within(module: str, owners) -> bool:
-    return any(module == owner or module.startswith(owner + ".") for owner in owners)
-
-
-def imported_modules(source: str) -> set[str]:
-    """Every module a source imports (`import a.b`, `from a import b`: a and a.b) or names in a string (a dotted
-    reference that importlib resolves, "package.module:attribute")."""
+def imported_modules(source: str, module: str, modules) -> set[str]:
+    """The modules (of `modules`) a source imports, anywhere in it: `import a.b` and `from a import b` import a.b
+    where that is a module, else a (`from . import b` alike)."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("sam_bench."):
-            found.add(node.value.partition(":")[0])
-    return found
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = module.split(".")[: len(module.split(".")) - node.level + 1]
+                base = ".".join([*parent, *([base] if base else [])])
+            found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+    return found & set(modules)
 
 
-def strangers_naming(name: str, own_modules, texts: dict[str, str]) -> list[str]:
-    """The Python files (of {path: text}) outside the tables, the threat model's own modules and the extension
-    tests' that name it or import one of its own modules, each with where."""
-    named = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
+def reach(starts, texts: dict[str, str]) -> set[str]:
+    """The package's modules that `starts` import, directly or not, and `starts`; a table's imports are not
+    followed (a table imports every kind's modules: its registry)."""
+    sources = {module_name(p): text for p, text in texts.items() if p.endswith(".py")}
     tables = {module_name(p) for p in TABLES}
+    seen, todo = set(), [m for m in starts if m in sources]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            parts = module.split(".")  # importing a module runs its packages' __init__ too
+            seen |= {".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in sources}
+            seen.add(module)
+            if module not in tables:
+                todo += imported_modules(sources[module], module, sources)
+    return seen
+
+
+def strangers_naming(words, own_modules, texts: dict[str, str]) -> list[str]:
+    """The Python files (of {path: text}) outside the tables and `own_modules` that name one of `words` (a threat
+    model's name, a data key), each with where."""
+    named = re.compile("|".join(rf"(?<![\w-]){re.escape(w)}(?![\w-])" for w in words), re.IGNORECASE)
     found = []
     for path, source in sorted(texts.items()):
-        module = module_name(path)
-        if not path.endswith(".py") or module in tables | EXTENSION_TEST_MODULES or within(module, own_modules):
+        if not path.endswith(".py") or path in TABLES or module_name(path) in own_modules:
             continue
         lines = [n for n, line in enumerate(source.splitlines(), 1) if named.search(line)]
-        imported = sorted(m for m in imported_modules(source) if within(m, own_modules))
-        if lines or imported:
-            found.append(f"{path}: names {name} at lines {lines}, imports {imported}")
+        if lines:
+            found.append(f"{path}: lines {lines}")
     return found
+
+
+def own_kinds(texts: dict[str, str]) -> list[tuple[str, list[str], set[str]]]:
+    """(kind, the words that name it: its threat models and data keys, its own modules) of every kind of threat
+    model with an evaluator of its own, as the working tree's tables hold them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the working tree's tables
+    from sam_bench import threat_models
+    from sam_bench.evaluation import evaluators, own_entries
+    from sam_bench.leaderboard import own_boards
+
+    generic = reach([type(evaluators.EVALUATORS[threat_models.NORM_BALL]).__module__], texts)
+    kinds = []
+    for kind, evaluator in evaluators.EVALUATORS.items():
+        if kind == threat_models.NORM_BALL:
+            continue
+        board = own_boards.BOARDS.get(kind)
+        starts = [type(evaluator).__module__] + ([board.__name__] if board is not None else [])
+        entry = own_entries.KINDS.get(kind)
+        words = [name for name, tm in threat_models.TABLE.items() if tm.kind == kind]
+        words += [*(entry.fields if entry else ()), *(o.name for o in evaluator.options)]
+        kinds.append((kind, words, reach(starts, texts) - generic))
+    return kinds
 
 
 def main() -> None:
@@ -139,16 +173,12 @@ def main() -> None:
         if args.files:
             for p in outside:
                 print(f"    {p}")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the working tree's table
-    from sam_bench import threat_models
-
-    for tm in threat_models.TABLE.values():
-        if tm.own_modules:
-            found = strangers_naming(tm.name, tm.own_modules, texts)
-            print(f"{tm.name}, a threat model with modules of its own: {len(found)} files name it or import them")
-            if args.files:
-                for line in found:
-                    print(f"    {line}")
+    for kind, words, own in own_kinds(texts):
+        found = strangers_naming(words, own, texts)
+        print(f"{kind}, a kind with an evaluator of its own: {len(found)} files name it outside the tables and its own")
+        if args.files:
+            for line in found:
+                print(f"    {line}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Protocol
 
 import click
 
@@ -27,7 +26,7 @@ from sam_bench.cli.options import (
     threads_option,
     zoo_dir_option,
 )
-from sam_bench.evaluation import attack_table
+from sam_bench.evaluation import attack_table, evaluators
 from sam_bench.runtime import clock
 
 
@@ -154,118 +153,28 @@ def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) ->
     return paths
 
 
-class OwnEvaluate(Protocol):
-    """One model evaluated in a threat model that is no norm ball, by its own machinery (its record's `evaluate`):
-    its results file written to `out`; returns what it measured as `evaluate` says it. EvaluationStopped where
-    `stop_at` comes first, its finished chunks kept for the same command to continue."""
-
-    def __call__(
-        self,
-        ref: str,
-        out: Path,
-        options: dict,
-        *,
-        n_examples: int | None,
-        data_dir,
-        zoo_dir,
-        device: str,
-        progress: bool,
-        stop_at: float | None,
-    ) -> str: ...
-
-
 def _own_options(command):
-    """`evaluate`'s options of the threat models that have their own (their records' `evaluate_options`)."""
-    for tm in reversed(threat_models.TABLE.values()):
-        for option in reversed(tm.own("evaluate_options") or ()):
-            command = click.option(
-                f"--{option.name.replace('_', '-')}",
-                option.name,
-                type=click.Choice(option.choices),
-                default=option.default,
-                show_default=True,
-                help=option.help,
-            )(command)
+    """`evaluate`'s options of the evaluators that have their own (Evaluator.options)."""
+    for option in reversed([o for e in evaluators.EVALUATORS.values() for o in e.options]):
+        command = click.option(
+            f"--{option.name.replace('_', '-')}",
+            option.name,
+            type=click.Choice(option.choices),
+            default=option.default,
+            show_default=True,
+            help=option.help,
+        )(command)
     return command
 
 
-def _own_option_names(tm: threat_models.ThreatModel) -> tuple[str, ...]:
-    return tuple(option.name for option in tm.own("evaluate_options") or ())
-
-
 def _norm_help() -> str:
-    """`--threat-model`'s help: what it runs for each threat model that is no norm ball."""
+    """`--threat-model`'s help: what it runs for each threat model whose evaluator has words of its own."""
     own = [
-        f"{name} runs {tm.evaluate_words} (--attack {name})" for name, tm in threat_models.TABLE.items() if tm.evaluate
+        f"{name} runs {words} (--attack {name})"
+        for name in threat_models.names()
+        if (words := evaluators.of(name).words)
     ]
     return "; ".join(["The attack's threat model", *own]) + "."
-
-
-def _evaluate_own(
-    ctx,
-    tm: threat_models.ThreatModel,
-    models,
-    out,
-    options: dict,
-    n_examples,
-    data_dir,
-    zoo_dir,
-    device,
-    quiet,
-    stop_at,
-    max_minutes,
-    leaderboard_dir,
-) -> None:
-    """Each model evaluated in a threat model that is no norm ball by its own machinery (OwnEvaluate) into a
-    results file per model; finished chunks are kept beside it, so that the same command continues a killed or
-    stopped one. With --leaderboard, each file through the gate of `leaderboard add`, then its threat model's
-    boards rendered."""
-    from sam_bench import files
-    from sam_bench.errors import SamBenchError
-    from sam_bench.evaluation.chunk_state import state_path
-    from sam_bench.evaluation.evaluate import EvaluationStopped
-    from sam_bench.runtime.provenance import resolve_device
-
-    evaluate_one: OwnEvaluate = tm.own("evaluate")
-    outputs = _outputs(models, out, tm.name, None)
-    for path in outputs:
-        files.check_writable(path)
-    where = str(resolve_device(device))
-    for ref, path in zip(models, outputs):
-        state = state_path(path)
-        try:
-            said = evaluate_one(
-                ref,
-                path,
-                options,
-                n_examples=n_examples,
-                data_dir=data_dir,
-                zoo_dir=zoo_dir,
-                device=where,
-                progress=not quiet,
-                stop_at=stop_at,
-            )
-        except EvaluationStopped as stopped:
-            click.echo(f"{ref}: {_stopped_note(stopped, state, max_minutes)}")
-            return
-        except KeyboardInterrupt:
-            raise SamBenchError(
-                f"interrupted; finished chunks are kept in {state}: run the same command again to continue"
-                if state.is_file()
-                else "interrupted before the first chunk finished, so nothing is kept; "
-                "run the same command again to start over"
-            ) from None
-        click.echo(f"{ref}: {said}: wrote {path}")
-        if leaderboard_dir is not False:  # --leaderboard: the gate of `leaderboard add`, then its board
-            from sam_bench.leaderboard.own_boards import own_board
-            from sam_bench.leaderboard.publication import add_all
-
-            heard = None if quiet else click.echo  # the gate's check, evaluation by evaluation, with the time left
-            for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=where, progress=heard):
-                click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
-            board = own_board(tm.name)
-            for page in board.render(leaderboard_dir) if board is not None else []:
-                click.echo(f"{ref}: rendered {page}")
 
 
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
@@ -405,9 +314,10 @@ def evaluate_command(
     from sam_bench import files
     from sam_bench.data import load_dataset
     from sam_bench.errors import BadInput, SamBenchError
-    from sam_bench.evaluation import results_file
+    from sam_bench.evaluation import results_file, results_record
     from sam_bench.evaluation.chunk_state import state_path
-    from sam_bench.evaluation.evaluate import EvaluationStopped, evaluate
+    from sam_bench.evaluation.evaluate import EvaluationStopped
+    from sam_bench.evaluation.evaluators import benchmark
     from sam_bench.evaluation.model_ref import load_model_ref
     from sam_bench.evaluation.specs import make_attacks
     from sam_bench.runtime import distributed
@@ -440,37 +350,25 @@ def evaluate_command(
         raise BadInput(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )
-    if threat_models.threat_model(norm).norm is None:
-        tm = threat_models.threat_model(norm)
-        _evaluate_own(
-            ctx,
-            tm,
-            list(models),
-            out,
-            {name: own_options[name] for name in _own_option_names(tm)},
-            n_examples,
-            data_dir,
-            zoo_dir,
-            device,
-            quiet,
-            stop_at,
-            max_minutes,
-            leaderboard_dir if leaderboard else False,
-        )
-        return
+    evaluator = evaluators.of(norm)
     eps_list = _split(eps)
     if eps is not None and not eps_list:
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
-    specs = make_attacks(
-        attack,
-        norm if attack_table.in_threat_model(attack) else None,
-        eps_list,
-        steps=steps,
-        step_size=step_size,
-        restarts=restarts,
-        version=version,
-        attacks=attacks,
-        seed=seed,
+    # the attacks of a norm ball; a threat model that is no norm ball is measured by its evaluator alone
+    specs = (
+        make_attacks(
+            attack,
+            norm if attack_table.in_threat_model(attack) else None,
+            eps_list,
+            steps=steps,
+            step_size=step_size,
+            restarts=restarts,
+            version=version,
+            attacks=attacks,
+            seed=seed,
+        )
+        if threat_models.threat_model(norm).norm is not None
+        else []
     )
     if plot is not None and not attack_table.in_threat_model(attack):
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
@@ -484,15 +382,15 @@ def evaluate_command(
     datasets = {}
     for (_model, info), ref in zip(loaded, models):
         name = dataset or info.dataset_name
-        if name is None:
+        if specs and name is None:
             raise BadInput(f"{ref}: its metadata names no data set; pass --dataset")
-        if name not in datasets:
+        if specs and name not in datasets:
             datasets[name] = load_dataset(name, data_dir)
 
     # An existing file is replaced only by the same evaluation of the same model (run again): a
     # default name moves on to the next free one, an explicit --out is refused.
     explicit = out is not None and len(models) == 1 and not Path(out).is_dir()
-    for i, ((_model, info), ref) in enumerate(zip(loaded, models)):
+    for i, ((_model, info), ref) in enumerate(zip(loaded, models) if specs else []):
         wanted = {
             "model": {"weights_sha256": info.record["weights_sha256"]},
             "dataset": {"name": dataset or info.dataset_name, "n_examples": n_examples},
@@ -514,7 +412,7 @@ def evaluate_command(
     main = group is None or group.is_main
     if main:  # before any work: which board each result can go on, or why none will take it
         for (_model, info), ref in zip(loaded, models):
-            for line in _boards_said(specs, info, datasets[dataset or info.dataset_name], leaderboard, zoo_dir):
+            for line in _boards_said(specs, info, datasets.get(dataset or info.dataset_name), leaderboard, zoo_dir):
                 click.echo(f"{ref}: {line}")
     all_results = []
     with warnings.catch_warnings():
@@ -522,18 +420,22 @@ def evaluate_command(
         for (model, info), ref, path in zip(loaded, models, outputs):
             state = state_path(path)
             try:
-                results = evaluate(
-                    model,
-                    datasets[dataset or info.dataset_name],
+                written = benchmark(
+                    ref,
+                    norm,
                     specs,
+                    datasets.get(dataset or info.dataset_name),
+                    device,
+                    out=path,
+                    loaded=(model, info),
+                    options={o.name: own_options[o.name] for o in evaluator.options},
                     n_examples=n_examples,
-                    device=device,
+                    data_dir=data_dir,
+                    zoo_dir=zoo_dir,
                     precision=precision,
                     search_math=search_math,
                     batch_size=batch_size,
                     chunk_size=chunk_size,
-                    state_path=state,
-                    model_info=info,
                     progress=not quiet,
                     stop_at=stop_at,
                 )
@@ -549,27 +451,27 @@ def evaluate_command(
                     else "interrupted before the first chunk finished, so nothing is kept; "
                     "run the same command again to start over"
                 ) from None
-            if not main:
+            if written is None:
                 continue  # rank 0 writes
-            with files.locked(path):  # another evaluation may have written this name meanwhile
-                reason = results_file.conflict(path, results)
-                if reason:
-                    moved = results_file.available_name(path, results)
-                    click.echo(f"{ref}: {path} {reason} (written meanwhile); the results go to {moved}", err=True)
-                    path = moved
-                files.write_json(path, results)
-            state.unlink(missing_ok=True)
-            all_results.append(results)
-            click.echo(f"{ref}: wrote {path}")
-            if leaderboard:
+            moved, results = written
+            said = evaluator.said(results_record.Results.of(results))
+            if not said:
+                all_results.append(results)  # in the attacks' table below
+            click.echo(f"{ref}: {said + ': ' if said else ''}wrote {moved}")
+            if leaderboard:  # the gate of `leaderboard add`, then the boards of its kind's own
+                from sam_bench.leaderboard.own_boards import own_board
                 from sam_bench.leaderboard.publication import add_all
 
-                # the gate of `leaderboard add`: results resumed from kept chunks say what those files say
+                # results resumed from kept chunks say what those files say
                 heard = None if quiet else click.echo  # the gate's check, evaluation by evaluation, with the time left
-                for done in add_all([path], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=heard):
+                added = add_all([moved], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=heard)
+                for done in added:
                     click.echo(f"{ref}: leaderboard entry {done.entry}{'' if done.changed else ' (unchanged)'}")
+                board = own_board(norm)
+                for page in board.render(leaderboard_dir) if board is not None else []:
+                    click.echo(f"{ref}: rendered {page}")
     distributed.stop()
-    if not main:
+    if not main or not all_results:
         return
     click.echo(format_table(all_results))
     if plot is not None:

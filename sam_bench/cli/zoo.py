@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from sam_bench import threat_models
 from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
+from sam_bench.evaluation import evaluators
 
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
@@ -206,7 +206,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
     from sam_bench.errors import SamBenchError
     from sam_bench.leaderboard.board import render
-    from sam_bench.leaderboard.own_boards import own_boards
+    from sam_bench.leaderboard.own_boards import BOARDS
     from sam_bench.leaderboard.publication import add_all
 
     changed: dict[str, None] = {}
@@ -214,7 +214,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
         click.echo(f"wrote {done.entry}" if done.changed else f"unchanged {done.entry}: {done.results} adds nothing")
         if done.changed:
             changed[done.entry.parent.name] = None
-    for own in own_boards():  # a threat model's own boards, rendered by its board module
+    for own in BOARDS.values():  # a kind's own boards, rendered by its board module
         if any(folder in own.FOLDERS for folder in changed):
             for page in own.render(leaderboard_dir):
                 click.echo(f"rendered {page}")
@@ -254,10 +254,10 @@ def leaderboard_render(dataset, threat_model, readme, leaderboard_dir):
     """Write markdown, a standalone sortable HTML page and a clean-vs-robust plot per leaderboard."""
     from sam_bench.leaderboard.board import render
     from sam_bench.leaderboard.entries import boards
-    from sam_bench.leaderboard.own_boards import own_board, own_boards
+    from sam_bench.leaderboard.own_boards import BOARDS, own_board
 
     asked = own_board(threat_model)
-    rendered = [asked] if asked is not None else [] if threat_model is not None else own_boards()
+    rendered = [asked] if asked is not None else [] if threat_model is not None else list(BOARDS.values())
     rendered = [own for own in rendered if threat_model is not None or own.boards(leaderboard_dir)]
     for own in rendered:  # a threat model's own boards, rendered by its board module
         for page in own.render(leaderboard_dir, dataset):
@@ -307,7 +307,7 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     default=None,
     help="; ".join(
         ["The board to send [default: the zoo entry's threat model's]"]
-        + [tm.submit_words for tm in threat_models.TABLE.values() if tm.submit_words]
+        + [e.submit_words for e in evaluators.EVALUATORS.values() if e.submit_words]
     )
     + ".",
 )

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from sam_bench.errors import BadInput
-from sam_bench.threat_models import OwnOption
 
 CORRUPTIONS = (
     "gaussian_noise",
@@ -59,17 +58,6 @@ OFFICIAL = "cifar10-c"
 GENERATED = "cifar10-c-generated"  # from the CIFAR-10 test set
 SAMPLE_GENERATED = "cifar10-sample-c-generated"  # from the bundled sample's test images (tests, quick start)
 SETS = (OFFICIAL, GENERATED, SAMPLE_GENERATED)
-
-# `evaluate --threat-model corruptions`'s option of its own (threat_models.ThreatModel.evaluate_options)
-EVALUATE_OPTIONS = (
-    OwnOption(
-        "corruption_set",
-        SETS,
-        GENERATED,
-        "The corruptions' images: generated from the test set (or the bundled sample's), or the official "
-        "CIFAR-10-C read from --data-dir/CIFAR-10-C.",
-    ),
-)
 
 
 def family_of(corruption: str) -> str:

@@ -146,16 +146,17 @@ def _autoattack_replay(*args, **kwargs):
     return autoattack_replay.replay(*args, **kwargs)
 
 
-def _imported_when_run(module: str, name: str) -> Callable:
-    """The function `name` of `module`, imported when it first runs: by name, as the table is read by the modules
-    that module itself imports (the evaluation, batching), so that no import cycle forms."""
+def _corruption_sample(*args, **kwargs):
+    """evaluation/corruption_outcomes.py's `remeasured_sample`, imported when it first runs (it imports torch)."""
+    from sam_bench.evaluation import corruption_outcomes
 
-    def call(*args, **kwargs):
-        import importlib
+    return corruption_outcomes.remeasured_sample(*args, **kwargs)
 
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
-    return call
+def _own_evaluator(model, x, y, spec, batch_size, bar):
+    """The runner of an attack that is its threat model's own evaluation (the corruption pass): its images are
+    not the test images, so its evaluator measures it (sam_bench.benchmark), never the attacks' loop."""
+    raise BadInput(f"{spec.attack} run as their threat model's evaluation: sam_bench.benchmark(..., {spec.attack!r})")
 
 
 def _clean_specs(values: list[float], norm: str | None, options: AttackOptions) -> list[AttackSpec]:
@@ -309,7 +310,7 @@ CORRUPTIONS = Attack(
     "corruptions",
     display="corruptions",
     help="common corruptions (CIFAR-10-C: 15 corruptions at 5 severities, a set picked by --corruption-set)",
-    runner=_imported_when_run("sam_bench.evaluation.corruption_runner", "evaluate_corruptions"),
+    runner=_own_evaluator,
     specs=_corruption_specs,
     cost=lambda spec, num_classes: CORRUPTION_PASSES,
     options=("corruption_set",),
@@ -317,7 +318,7 @@ CORRUPTIONS = Attack(
     remeasure=Remeasure(
         replayable=True,
         chance=0.0,
-        own=_imported_when_run("sam_bench.evaluation.corruption_runner", "remeasured_sample"),
+        own=_corruption_sample,
         # a forward pass on images made again, as the clean pass: its measured rate of other arithmetic
         arithmetic=(0.00022, 0.00056),
     ),

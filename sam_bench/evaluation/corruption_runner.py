@@ -35,15 +35,16 @@ from sam_bench import files
 from sam_bench.attacks.autoattack import predict
 from sam_bench.corruptions import catalogue
 from sam_bench.corruptions.corruption_set import SOURCES, CorruptionSet, load_corruption_set
-from sam_bench.data import load_dataset
+from sam_bench.data import load_dataset, to_float
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import corruption_outcomes, outcomes, results_file
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
 from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, state_path
-from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block, to_float
+from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block
 from sam_bench.evaluation.model_ref import load_model_ref, weights_sha256
 from sam_bench.runtime import clock, math_mode
 from sam_bench.runtime.memory_format import EVALUATION, place
+from sam_bench.runtime.provenance import resolve_device
 
 ATTACK = "corruptions"
 
@@ -165,23 +166,6 @@ def _record(corruption_set: CorruptionSet, n: int, found: dict, batch_size: int,
     return record | corruption_outcomes.summary(found)
 
 
-def same_outcomes(first: dict, second: dict) -> list[str]:
-    """Where two {corruption: {severity: outcomes}} of the same model and set differ image by image ("fog 3: 2 of
-    500 images"), or two records holding them as `outcomes`: empty when a re-measurement matches, as it must."""
-    first, second = first.get("outcomes", first), second.get("outcomes", second)
-    differ = []
-    for corruption, by_severity in first.items():
-        for severity, record in by_severity.items():
-            other = second.get(corruption, {}).get(severity)
-            if other is None:
-                differ.append(f"{corruption} {severity}: not measured again")
-                continue
-            a, b = outcomes.aligned(record, other)
-            if (a != b).any():
-                differ.append(f"{corruption} {severity}: {int((a != b).sum())} of {len(a)} images")
-    return differ
-
-
 def settings(corruption_set: CorruptionSet) -> dict:
     """What an entry's `settings` say of the set (what decides its images: which set, a generated set's seed), so
     that two evaluations on the same set have the same settings."""
@@ -251,6 +235,7 @@ def evaluate_model(
     fails its checks. Only all 75 corruptions and severities make a results file; a selection of them is measured
     and returned (its record, not written). `recorded_ref` is how the results name the model where the caller
     knows a name any checkout finds (a reproduction's `runs/<run>`), else `ref` as given."""
+    device = str(resolve_device(device))
     catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
     names, levels = catalogue.parse_selection(corruptions, severities)
     files.check_writable(out)
@@ -305,50 +290,6 @@ def evaluate_model(
     return results
 
 
-def evaluate_one(
-    ref: str,
-    out: Path,
-    options: dict,
-    *,
-    n_examples: int | None,
-    data_dir,
-    zoo_dir,
-    device: str,
-    progress: bool,
-    stop_at: float | None,
-) -> str:
-    """`evaluate --threat-model corruptions` of one model (the record's `evaluate`, cli/evaluate.OwnEvaluate): its
-    results file written (`evaluate_model` on the set `--corruption-set` names, the official one read from
-    `data_dir`); returns what it measured in the words `evaluate` says it."""
-    from sam_bench.evaluation.results_record import Results
-
-    set_name = options["corruption_set"]
-    results = evaluate_model(
-        ref,
-        out,
-        set_name,
-        n_examples=n_examples,
-        data_dir=data_dir,
-        corruptions_dir=data_dir if set_name == catalogue.OFFICIAL else None,
-        zoo_dir=zoo_dir,
-        device=device,
-        progress=progress,
-        stop_at=stop_at,
-    )
-    entry = Results.of(results).evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
-    assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
-    return (
-        f"mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {set_name} "
-        f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks "
-        f"resumed), clean {_percent(results['clean_acc'])}"
-    )
-
-
-def _percent(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
-@math_mode.ieee_fp32()
 def _clean_predictions(model, x_u8: np.ndarray, batch_size: int, chunk_size: int, device) -> torch.Tensor:
     """The clean pass on the same images, chunk by chunk in the same batches as the corrupted ones."""
     model = place(model, device, EVALUATION).eval()
@@ -359,96 +300,13 @@ def _clean_predictions(model, x_u8: np.ndarray, batch_size: int, chunk_size: int
     return torch.cat(found)
 
 
-def remeasure(
-    path: str | os.PathLike,
-    ref: str | None = None,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    corruptions_dir: str | os.PathLike | None = None,
-    zoo_dir: str | os.PathLike | None = None,
-    device: str = "cpu",
-) -> list[str]:
-    """A results file's corruptions entry measured again before publication (the attack table's rule for
-    corruptions: exact): the same model (its weights' sha256 must be the file's), set, images and sizes, every
-    image again. The pass is deterministic, so the outcomes must be equal bit for bit; returns where they differ
-    (same_outcomes), empty when the file stands."""
-    from sam_bench.evaluation.results_record import Results
-
-    results = Results.read(Path(path))
-    entry = results.evaluation(ATTACK, ATTACK)
-    if entry is None or entry.corruption_set is None or entry.chunks is None:
-        raise BadInput(f"{path}: holds no corruptions evaluation")
-    model, info = load_model_ref(ref or results.model_ref or "", zoo_dir=zoo_dir)
-    recorded_sha = results.model.weights_sha256
-    if recorded_sha != info.record["weights_sha256"]:
-        raise BadInput(f"{path}: measured weights {recorded_sha}, {ref} has {info.record['weights_sha256']}")
-    described = entry.corruption_set
-    corruption_set = load_corruption_set(described["name"], data_dir, corruptions_dir, described.get("seed", 0))
-    if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
-        raise BadInput(f"{path}: measured on other clean test images than {described['name']} has here")
-    again = evaluate_corruptions(
-        model,
-        corruption_set,
-        n_examples=entry.n_examples,
-        batch_size=entry.chunks["batch_size"],
-        chunk_size=entry.chunks["size"],
-        device=device,
-    )
-    return same_outcomes(entry.corruption_outcomes or {}, again)
-
-
-def remeasured_sample(evaluation, net, data, device, rng, every_image: bool, sample, data_dir=None) -> tuple:
-    """A spot check's sample of a corruptions entry measured again (the attack table's rule for corruptions): the
-    entry's 75 outcome vectors as one, set after set in the catalogue's order, its images recorded right and
-    recorded wrong sampled by the spot check's `sample` (stratified, from `rng`), each sampled image made again from
-    the clean test images (`data`) or read from the official files (under `data_dir`) and classified. The pass is
-    deterministic, so a faithful file agrees on every sampled image. Returns (recorded, now, strata) over the one
-    index."""
-    corruption_set = _measured_set(evaluation, data, data_dir)
-    found = evaluation.corruption_outcomes
-    sets = [(c, s) for c in catalogue.CORRUPTIONS for s in catalogue.SEVERITIES]
-    recorded = np.concatenate([outcomes.decode(found[c][str(s)]) for c, s in sets])
-    n = len(recorded) // len(sets)
-    parts = sample(recorded, np.ones(len(recorded), bool), len(recorded), rng, every_image)
-    union = np.sort(np.concatenate(parts))
-    batch_size = (evaluation.chunks or {}).get("batch_size") or CPU_BATCH
-    model = place(net, torch.device(device), EVALUATION).eval()
-    now = np.zeros(len(union), bool)
-    truth = torch.from_numpy(corruption_set.labels)
-    for index in np.unique(union // n):
-        corruption, severity = sets[index]
-        at = np.flatnonzero(union // n == index)
-        images = np.concatenate([corruption_set.images(corruption, severity, i, i + 1) for i in union[at] % n])
-        with torch.no_grad(), math_mode.ieee_fp32():
-            predicted = predict(model, to_float(images).to(device), batch_size).cpu()
-        now[at] = (predicted == truth[union[at] % n]).numpy()
-    return recorded, now, parts
-
-
-def _measured_set(evaluation, data, data_dir=None) -> CorruptionSet:
-    """The set a corruptions entry was measured on, from the clean test set it names (`data`, already checked
-    against the results' fingerprint) or, for the official set, the files under `data_dir`; refused in one line
-    where its clean images are not the ones recorded."""
-    described = evaluation.corruption_set
-    if described["name"] == catalogue.OFFICIAL:
-        corruption_set = load_corruption_set(catalogue.OFFICIAL, data_dir, data_dir)
-    else:
-        labels = np.asarray(data.y_test, np.int64)
-        corruption_set = CorruptionSet(
-            described["name"], labels, data.x_test, data.fingerprint(), seed=described.get("seed", 0)
-        )
-    if corruption_set.describe()["clean_sha256"] != described["clean_sha256"]:
-        raise BadInput(f"{described['name']}: the clean test images here are not those the results were measured on")
-    return corruption_set
-
-
 def remeasured_outcomes(model, evaluation, data, n: int, device, data_dir=None) -> tuple[dict, dict]:
     """A corruptions entry measured again on its first n images, every corruption and severity, in its recorded
     chunk and batch sizes (`recheck`, `verify --full`): (the recorded outcomes, the outcomes now), each the 75
     vectors set after set in the catalogue's order as one record."""
     again = evaluate_corruptions(
         model,
-        _measured_set(evaluation, data, data_dir),
+        corruption_outcomes.measured_set(evaluation, data, data_dir),
         n_examples=n,
         batch_size=evaluation.chunks["batch_size"],
         chunk_size=evaluation.chunks["size"],

@@ -4,8 +4,8 @@ A results file records each evaluation's `per_class_robust_acc` beside its per-i
 they are counted by: the file alone cannot tell an edited list from a measured one. Where the test set is at hand
 (`verify`, and the gate of every board: sam_bench.leaderboard.publication) the list is derived again from the
 outcomes and the labels of the images they cover, and a file whose list differs is refused in one line. `evaluate`
-writes the list with the same function (`accuracies`), so a faithful file agrees to the last bit; a threat model
-with outcomes of its own derives it by its own function (its record's `entry_per_class`).
+writes the list with the same function (`accuracies`), so a faithful file agrees to the last bit; a kind of threat
+model with outcomes of its own derives it by its own function (evaluation/own_entries.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_bench import threat_models
 from sam_bench.errors import SamBenchError
-from sam_bench.evaluation import outcomes
+from sam_bench.evaluation import outcomes, own_entries
 from sam_bench.evaluation.results_file import FIX
 from sam_bench.evaluation.results_record import Evaluation, Results
 
@@ -35,11 +34,10 @@ def derived(evaluation: Evaluation, labels: np.ndarray, num_classes: int) -> lis
     """An evaluation's per-class accuracies from its per-image outcomes and the labels of the test set's first
     images (as many as it covers); None where it kept no outcomes."""
     n = int(evaluation.n_examples or 0)
-    own = threat_models.own(evaluation.norm, "entry_per_class")
+    own = own_entries.of(evaluation.norm)
     if own is not None:
-        field = threat_models.threat_model(str(evaluation.norm)).entry_outcomes
-        found = getattr(evaluation, field) if field else None
-        return own(found, labels[:n], num_classes) if found else None
+        found = evaluation.own_outcomes
+        return own.per_class(found, labels[:n], num_classes) if found else None
     if not evaluation.outcomes:
         return None
     return accuracies(outcomes.decode(evaluation.outcomes), labels[:n], num_classes)

@@ -31,15 +31,14 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
 
-from sam_bench import files, schema, threat_models
+from sam_bench import files, schema
 from sam_bench.data import Dataset, load_dataset
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import attack_table, outcomes, results_file
+from sam_bench.evaluation import attack_table, evaluators, outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
 from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
@@ -60,13 +59,6 @@ def recorded_threads(env: dict) -> int | None:
         return env["cpu_threads"]
     found = re.search(r"(\d+) threads", str(env.get("device_name", "")))
     return int(found.group(1)) if found else None
-
-
-class OwnRemeasure(Protocol):
-    """Every image of an evaluation in a threat model with images of its own, measured again (its record's
-    `remeasure`): (the outcomes recorded, the outcomes now), each one record over its first `n` test images."""
-
-    def __call__(self, model, evaluation: Evaluation, data: Dataset, n: int, device, data_dir) -> tuple[dict, dict]: ...
 
 
 NO_OUTCOMES = "the results record no per-image outcomes to compare with (written before they were); evaluate again"
@@ -91,8 +83,7 @@ def label(evaluation: Evaluation) -> str:
     if attack_table.is_clean(evaluation.attack):
         return evaluation.attack
     if evaluation.eps is None:  # a threat model whose budget is no eps: named by its own options' values (its set)
-        options = threat_models.own(evaluation.norm, "evaluate_options") or ()
-        return f"{evaluation.attack} on {', '.join(str(evaluation.settings.get(o.name)) for o in options)}"
+        return f"{evaluation.attack} on {evaluators.of(evaluation.norm).label(evaluation.settings)}"
     name = f"{evaluation.attack} {evaluation.norm} {evaluation.eps}"
     settings = evaluation.settings
     if attack_table.has_versions(evaluation.attack) and settings.get("version", "standard") != "standard":
@@ -251,9 +242,8 @@ def recheck_file(
             continue  # the clean pass, compared above
         assert old.outcomes and new.outcomes and new.n_examples, "both record their per-image outcomes"
         compared.append({"evaluation": label(old), **compare(old.outcomes, new.outcomes, new.n_examples)})
-    for old in own:  # every image of its own sets, one record over them (its record's `remeasure`)
-        remeasured: OwnRemeasure = threat_models.own(old.norm, "remeasure")
-        recorded, now = remeasured(model, old, data, min(n, old.n_examples or n), dev, data_dir)
+    for old in own:  # every image of its own sets, one record over them, measured again by its evaluator
+        recorded, now = evaluators.of(old.norm).remeasure(model, old, data, min(n, old.n_examples or n), dev, data_dir)
         compared.append({"evaluation": label(old), **compare(recorded, now, recorded["n"])})
     here = again["environment"]
     return {

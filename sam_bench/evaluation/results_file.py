@@ -14,31 +14,22 @@ with that evidence is refused in one line, so that it never reaches a board:
   (an attack cannot make a wrong answer right; an attack whose images are not the test images can, so it is
   exempt: attack_table's `bounded_by_clean`);
 - an entry of a threat model with evidence of its own (per-image outcomes in fields of its own) agrees with it,
-  as that threat model's own check says (its record's `entry_check`, OwnCheck);
+  as its kind's own check says (evaluation/own_entries.py);
 - the `robustbench` summary agrees with the AutoAttack evaluation it was made from.
 """
 
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
-from sam_bench import files, schema, threat_models
+from sam_bench import files, schema
 from sam_bench.data import FINGERPRINTS
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation import attack_table, outcomes
+from sam_bench.evaluation import attack_table, outcomes, own_entries
 
 SCHEMA_PREFIX = "sam-bench/eval-results/"  # every version of the results file
 FIX = "the results were edited or damaged; evaluate the model again (sam-bench evaluate) to write them afresh"
-
-
-class OwnCheck(Protocol):
-    """A threat model's check of its entry against the evidence in its own fields (its record's `entry_check`):
-    SamBenchError in one line, `where` first and `fix` last, where they disagree."""
-
-    def __call__(self, entry: Mapping, where: str, fix: str) -> None: ...
 
 
 def read(path) -> dict:
@@ -101,9 +92,9 @@ def check(results, where: str) -> dict:
         if m > n:
             raise SamBenchError(f"{name}: n_examples ({m}) exceeds the {n} images evaluated; {FIX}")
         bounded = attack_table.bounded_by_clean(ev["attack"])
-        own_check: OwnCheck | None = threat_models.own(ev["norm"], "entry_check")
-        if own_check is not None:  # its threat model's own evidence, checked by its own check
-            own_check(ev, name, FIX)
+        own = own_entries.of(ev["norm"])
+        if own is not None:  # its kind's own evidence, checked by its own check
+            own.check(ev, name, FIX)
         if bounded and ev["robust_acc"] > ev["clean_acc"] + 0.5 / m:
             raise SamBenchError(
                 f"{name}: robust_acc {ev['robust_acc']:g} is above clean_acc {ev['clean_acc']:g}, "
@@ -160,14 +151,6 @@ def check_known_test_set(name: str, sha256: str | None, where: str) -> None:
             f"(sha256 {str(sha256)[:12]}) is not {name}'s ({named[0][:12]}): other images under "
             f"its name are not published; evaluate on the {name} data set itself"
         )
-
-
-def read_if_results(path: Path) -> dict | None:
-    """The checked results in `path`, or None when the file is not a results file at all."""
-    data = files.read_json(path)
-    if not is_results(data):
-        return None
-    return check(data, str(path))
 
 
 # ---------------------------------------------------------------- where new results may be written

@@ -25,9 +25,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from sam_bench import files, threat_models
+from sam_bench import files
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation import attack_table, outcomes, results_file, run_location
+from sam_bench.evaluation import attack_table, outcomes, own_entries, results_file, run_location
 from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 UNVERIFIED = (
@@ -59,8 +59,8 @@ class Evaluation:
     seconds: float | None = None
     cpu_seconds: float | None = None
     chunks: dict | None = None
-    # The fields of its threat model's own (threat_models.ThreatModel.entry_fields), as the file writes them: read
-    # by name as any other field (`ev.<field>`, None where the entry has none), by that threat model's own modules
+    # The fields of its kind's own (own_entries.py), as the file writes them: read by name as any other field
+    # (`ev.<field>`, None where the entry has none)
     own: Mapping = field(default_factory=dict)
 
     @classmethod
@@ -68,20 +68,20 @@ class Evaluation:
         """The record of one entry as the file writes it (fields the schema does not name are not kept)."""
         known = {f.name for f in fields(cls)} - {"own"}
         found = {k: v for k, v in entry.items() if k in known}
-        own = {k: v for k, v in entry.items() if k in threat_models.entry_fields()}
+        own = {k: v for k, v in entry.items() if k in own_entries.fields()}
         return cls(**{**found, "settings": found.get("settings") or {}, "own": own})
 
     def __getattr__(self, name: str):
-        """A field of a threat model's own (its record's `entry_fields`), None where this entry has none."""
-        if name.startswith("_") or name == "own" or name not in threat_models.entry_fields():
+        """A field of its kind's own (own_entries.py), None where this entry has none."""
+        if name.startswith("_") or name == "own" or name not in own_entries.fields():
             raise AttributeError(name)
         return self.own.get(name)
 
     @property
     def own_outcomes(self) -> dict | None:
-        """The per-image outcomes in its threat model's own field (its record's `entry_outcomes`), or None."""
-        record = THREAT_MODELS.get(self.norm) if self.norm is not None else None
-        return self.own.get(record.entry_outcomes) if record is not None and record.entry_outcomes else None
+        """The per-image outcomes in its kind's own field (own_entries.py), or None."""
+        own = own_entries.of(self.norm)
+        return self.own.get(own.outcomes) if own is not None else None
 
     @property
     def robustbench_autoattack(self) -> bool:
@@ -346,9 +346,9 @@ def derived(data: Mapping) -> dict:
     evaluations = []
     for ev in data.get("evaluations") or []:
         ev = dict(ev)
-        own_derived = threat_models.own(ev.get("norm"), "entry_derived")
-        if own_derived is not None:  # its figures from the outcomes in its threat model's own fields
-            ev = own_derived(ev)
+        own = own_entries.of(ev.get("norm"))
+        if own is not None:  # its figures from the outcomes in its kind's own fields
+            ev = own.derived(ev)
         if ev.get("outcomes"):
             correct, n = _correct(ev["outcomes"])
             ev["robust_acc"], ev["n_examples"] = correct / n, n

@@ -83,9 +83,8 @@ def measure_extensions(
     """Every trained run of every extension test measured (resuming unfinished ones); True when each run the tests
     name has its results file. Runs not trained yet are left for a later call; a time limit stops between chunks
     (EvaluationStopped) and returns False with the finished chunks kept."""
-    from sam_bench.evaluation.corruption_runner import evaluate_model
     from sam_bench.evaluation.evaluate import EvaluationStopped
-    from sam_bench.runtime.provenance import resolve_device
+    from sam_bench.evaluation.evaluators import benchmark
 
     complete = True
     for name, test in recipe.endpoints.extension_tests.items():
@@ -101,19 +100,19 @@ def measure_extensions(
                 complete = False
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            corruption_set, corruptions_dir = corruption_source(test, plan.config.data_dir)
+            corruption_set, _ = corruption_source(test, plan.config.data_dir)
             ref = weights_ref(Path(out), plan.run_name, zoo_dir)
             own_run = Path(ref) == Path(out) / "runs" / plan.run_name
             try:
-                evaluate_model(
+                benchmark(
                     ref,
-                    path,
-                    corruption_set,
+                    test.attack,  # a threat model that is its own attack
+                    device=plan.config.device,
+                    out=path,
+                    options={"corruption_set": corruption_set},  # the official set's files under the data dir
                     n_examples=test.images,
                     data_dir=plan.config.data_dir,
                     zoo_dir=zoo_dir,
-                    corruptions_dir=corruptions_dir,
-                    device=str(resolve_device(plan.config.device)),
                     progress=progress,
                     stop_at=deadline,
                     recorded_ref=run_ref(plan.run_name) if own_run else None,

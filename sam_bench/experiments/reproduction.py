@@ -18,9 +18,8 @@ from sam_bench import files
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError, WeightsNotHere
 from sam_bench.evaluation.evaluate import EvaluationStopped
-from sam_bench.evaluation.model_ref import load_model_ref
+from sam_bench.evaluation.evaluators import benchmark
 from sam_bench.evaluation.run_location import run_ref
-from sam_bench.evaluation.side_by_side import evaluate_taking_turns
 from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import ModelPlan, Recipe
 from sam_bench.report import imported_models
@@ -274,35 +273,35 @@ class Reproduction:
             if self.results_kept_as_reused(plan):
                 self.log(f"{plan.name} seed {plan.seed}: reused without its weights; its results are kept as made")
                 return path
-        model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir) if entry else load_model_ref(str(run_dir))
-        data = load_dataset(plan.config.dataset, plan.config.data_dir)
-        state = evaluation_state_path(self.out, plan)
-        results = evaluate_taking_turns(  # (--in-process: its lane's turns; alone, evaluate)
-            model,
-            data,
+        benchmark(
+            entry.id if entry else str(run_dir),
+            None,  # the norm balls its attacks name
             evaluation_specs(evaluation),
+            load_dataset(plan.config.dataset, plan.config.data_dir),
+            plan.config.device,
+            out=path,
+            zoo_dir=self.zoo_dir if entry else None,
             n_examples=evaluation.get("n_examples"),
-            device=plan.config.device,
-            state_path=state,
-            model_info=info,
+            state=evaluation_state_path(self.out, plan),
             progress=self.progress,
             stop_at=deadline,
             search_math=evaluation.get("search_math", "tf32"),
             earlier=existing,  # the recipe gained attacks: those the model has already are carried over
+            # named relative to this folder, so that any checkout or copy of it finds the run
+            recorded_ref=None if entry else run_ref(plan.run_name),
+            extra={
+                "reproduce": {
+                    "recipe": self.recipe.name,
+                    "scale": self.recipe.scale,
+                    "model": plan.name,
+                    "seed": plan.seed,
+                    "run": plan.run_name,
+                    "settings_key": plan.key,
+                    "evaluation_key": key,
+                }
+            },
+            replace=True,
         )
-        if entry is None:  # named relative to this folder, so that any checkout or copy of it finds the run
-            results["model"] = {**results["model"], "ref": run_ref(plan.run_name)}
-        results["reproduce"] = {
-            "recipe": self.recipe.name,
-            "scale": self.recipe.scale,
-            "model": plan.name,
-            "seed": plan.seed,
-            "run": plan.run_name,
-            "settings_key": plan.key,
-            "evaluation_key": key,
-        }
-        files.write_json(path, results)
-        state.unlink(missing_ok=True)
         return path
 
     def evaluate_zoo_entry(self, entry: ZooEntry, deadline: float | None = None) -> Path:
@@ -314,32 +313,33 @@ class Reproduction:
         existing = files.read_json(path) if path.is_file() else None
         if self.zoo_results_current(entry):
             return path
-        model, info = load_model_ref(entry.id, zoo_dir=self.zoo_dir)
         data_dir, device = self._zoo_data_dir_and_device()
-        state = zoo_evaluation_state_path(self.out, entry.id)
-        results = evaluate_taking_turns(
-            model,
-            load_dataset(self.recipe.dataset, data_dir),
+        benchmark(
+            entry.id,
+            None,  # the norm balls its attacks name
             evaluation_specs(evaluation),
+            load_dataset(self.recipe.dataset, data_dir),
+            device,
+            out=path,
+            zoo_dir=self.zoo_dir,
             n_examples=evaluation.get("n_examples"),
-            device=device,
-            state_path=state,
-            model_info=info,
+            state=zoo_evaluation_state_path(self.out, entry.id),
             progress=self.progress,
             stop_at=deadline,
             search_math=evaluation.get("search_math", "tf32"),
             earlier=existing,
+            extra={
+                "reproduce": {
+                    "recipe": self.recipe.name,
+                    "scale": self.recipe.scale,
+                    "model": entry.id,
+                    "zoo_id": entry.id,
+                    **({"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}),
+                    "evaluation_key": key,
+                }
+            },
+            replace=True,
         )
-        results["reproduce"] = {
-            "recipe": self.recipe.name,
-            "scale": self.recipe.scale,
-            "model": entry.id,
-            "zoo_id": entry.id,
-            **({"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}),
-            "evaluation_key": key,
-        }
-        files.write_json(path, results)
-        state.unlink(missing_ok=True)
         return path
 
     def _zoo_data_dir_and_device(self) -> tuple[str | None, str]:

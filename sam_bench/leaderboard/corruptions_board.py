@@ -50,7 +50,7 @@ from sam_bench.leaderboard.entries import (
 from sam_bench.version import __version__
 from sam_bench.zoo.entry import ZooEntry
 
-FOLDERS = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
+FOLDERS: tuple[str, ...] = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
 SAMPLE_TEST_SET = "cifar10-sample"
 SCHEMA = "sam-bench/corruptions-entry/v2"
 CSV = "unaggregated_results.csv"  # RobustBench's name for it
@@ -389,14 +389,14 @@ def submit(
     data_dir=None,
     device: str = "cpu",
     progress=None,
+    check_evidence,
 ) -> list[Path]:
     """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): what a RobustBench pull request for
     its corruptions board holds, written to <out_dir>: `<ModelId>.json` (RobustBench's fields of the entry, for
     `model_info/<dataset>/corruptions/`) and `unaggregated_results.csv` (RobustBench's header and the model's row,
     the row its file of that name gains). Refused in one line for a generated set's figures (`check_submittable`)
     and with every reason RobustBench would not take the row (`submission_problems`); the results file is measured
-    again from the weights first (publication.check_evidence), as for every board."""
-    from sam_bench.leaderboard import publication
+    again from the weights first (`check_evidence`: publication.check_evidence), as for every board."""
     from sam_bench.zoo import store as zoo
 
     path = check_submittable(model_id, leaderboard_dir)
@@ -411,7 +411,7 @@ def submit(
         problems.append(f"the weights do not verify: {verified[2]}")
     if problems:
         raise BadInput(f"{model_id} does not qualify for RobustBench's corruptions board: " + "; ".join(problems))
-    publication.check_evidence(
+    check_evidence(
         results_path(row["results"]["file"], leaderboard_dir),
         entry,
         zoo_dir=zoo_dir,

@@ -174,7 +174,15 @@ def submit(
     board = own_board(threat_model)
     if board is not None:
         return board.submit(
-            model_id, leaderboard_dir, zoo_dir, out_dir, paper, data_dir=data_dir, device=device, progress=progress
+            model_id,
+            leaderboard_dir,
+            zoo_dir,
+            out_dir,
+            paper,
+            data_dir=data_dir,
+            device=device,
+            progress=progress,
+            check_evidence=publication.check_evidence,
         )
     entry = zoo.find_entry(model_id, zoo_dir)
     # RobustBench's board of the model's threat model: the small-budget boards are never sent

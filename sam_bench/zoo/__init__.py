@@ -6,16 +6,17 @@ the RobustBench hook without it."""
 
 from __future__ import annotations
 
-import importlib
+from sam_bench.zoo.robustbench_hook import install_robustbench_hook  # noqa: F401  (torch-free)
 
 
 def __getattr__(name: str):
-    if name in ("store", "robustbench_hook"):
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in ("add_module", "import_file"):  # models trained elsewhere (sam_bench.zoo.imported)
-        return getattr(importlib.import_module(f"{__name__}.imported"), name)
-    if name == "install_robustbench_hook":
-        return importlib.import_module(f"{__name__}.robustbench_hook").install_robustbench_hook
-    if name.startswith("__"):
+    import sam_bench.zoo.imported  # and the store, which it imports
+
+    here = globals()
+    if name.startswith("__") or "store" not in here or "imported" not in here:  # asked while they import
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.store"), name)
+    if name in here:  # a submodule imported just now
+        return here[name]
+    if name in ("add_module", "import_file"):  # models trained elsewhere (sam_bench.zoo.imported)
+        return getattr(sam_bench.zoo.imported, name)
+    return getattr(sam_bench.zoo.store, name)
