@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sam_bench.data import STATS
+from sam_bench.models.preact_resnet import PreActResNet
 from sam_bench.training import method_table as table
 
 PAPER_BATCH_SIZE = 128
@@ -109,8 +110,6 @@ def make_normalize(family: str = "cifar10"):
 
 def paper_model(num_classes: int = 10, width: float = 1.0) -> nn.Module:
     """PreActResNet-18 that expects normalized inputs (normalization outside the model)."""
-    from sam_bench.models.preact_resnet import PreActResNet
-
     model = PreActResNet([2, 2, 2, 2], num_classes, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), width)
     model.normalize = nn.Identity()
     return model

@@ -47,6 +47,7 @@ from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_s
 from sam_bench.experiments.zoo_cells import ZooCell, find_zoo_models, zoo_cells
 from sam_bench.jobs import lease
 from sam_bench.jobs.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
+from sam_bench.recipes.evaluation_block import evaluation_for
 
 if TYPE_CHECKING:
     import submitit
@@ -145,7 +146,6 @@ def cell_done(repro, plan) -> bool:
     reused without its weights, by the evaluation of the folder it came from; for a model trained elsewhere, of
     its zoo weights)."""
     from sam_bench.experiments.reproduction import _evaluation_key, results_path
-    from sam_bench.recipes.evaluation_block import evaluation_for
 
     if isinstance(plan, ZooCell):
         return repro.zoo_results_current(plan.entry)

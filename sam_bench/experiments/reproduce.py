@@ -22,12 +22,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.data import locate, reads_files
 from sam_bench.errors import BadInput
+from sam_bench.experiments.destination import reproduction_folder
+from sam_bench.experiments.executors import claimed_cells
+from sam_bench.experiments.parallel import check_parallel
 from sam_bench.experiments.reproduction import Reproduction
 from sam_bench.experiments.zoo_cells import find_zoo_models, zoo_cells
 from sam_bench.recipes.evaluation_block import evaluation_specs
 from sam_bench.recipes.recipe import load_recipe
+from sam_bench.report.document import write_report
 from sam_bench.runtime import clock
+from sam_bench.zoo.store import _locate
 
 
 def reproduce(
@@ -69,11 +75,6 @@ def reproduce(
     `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.
     `leaderboard` False: nothing goes on a board (no publication gate runs); `leaderboard add` publishes later.
     `extensions` False: the recipe's extension tests are not measured (the grid is then not complete)."""
-    from sam_bench.experiments.destination import reproduction_folder
-    from sam_bench.experiments.executors import claimed_cells
-    from sam_bench.experiments.parallel import check_parallel
-    from sam_bench.report.document import write_report
-
     if only is not None and not only:  # an empty list must not mean the whole grid
         raise BadInput("--only names no model; give NAME[,NAME:SEED...], or leave it out for the whole grid")
     check_parallel(parallel, executor, in_process)
@@ -146,8 +147,6 @@ def reproduce(
 def check_data(recipe) -> None:
     """The data every model of the grid reads, found before anything runs: a grid without it is refused in one
     line rather than judged from whatever results its folder already holds."""
-    from sam_bench.data import locate, reads_files
-
     needed = {(plan.config.dataset, plan.config.data_dir) for plan in recipe.models}
     for dataset, data_dir in sorted(needed, key=str):
         if reads_files(dataset):
@@ -160,7 +159,6 @@ def check_data(recipe) -> None:
 def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:
     """Where a reproduction's products are: report, plots, zoo entries, leaderboard pages."""
     from sam_bench.leaderboard.board import boards_dir
-    from sam_bench.zoo.store import _locate
 
     out = Path(out)
     publish = files.read_json(out / "plan.json").get("publish", True)

@@ -24,7 +24,7 @@ import torch
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
-from sam_bench.models import own_class
+from sam_bench.models import create_model, make_spec, own_class
 from sam_bench.rundir import trained_normalization
 from sam_bench.version import __version__
 from sam_bench.zoo import folders, orphans, store
@@ -67,8 +67,6 @@ def architecture_spec(
     subclass of torch.nn.Module that others can import: not one defined in a script run as __main__), rebuilt
     from `kwargs`, its constructor's arguments as JSON keeps them (sam_bench.models.own_class): its module is
     trusted from now on in this process (own_class.trust; other processes name it in SAM_BENCH_MODULES)."""
-    from sam_bench.models import make_spec, own_class
-
     for name, values in (("mean", mean), ("std", std)):
         if len(list(values)) != 3:
             raise BadInput(f"normalization {name} has {len(list(values))} values; CIFAR images have 3 channels")
@@ -127,8 +125,6 @@ def fit(spec: dict, state: Mapping[str, torch.Tensor], where: str) -> dict[str, 
     """The state dict as the architecture names it, or one line naming the keys that are missing, extra or of
     another shape. A network of another library (timm, torchvision, RobustBench) sits behind the normalization
     as `net`: its own state dict fits with `net.` put in front."""
-    from sam_bench.models import create_model
-
     expected = create_model(spec).state_dict()
     state = dict(state)
     if spec["arch"].startswith(PLAIN_PREFIXES) and not any(k.startswith("net.") for k in state):

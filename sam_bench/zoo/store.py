@@ -34,6 +34,8 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.models import arguments
 from sam_bench.rundir import blobs, trained_normalization
 from sam_bench.rundir.blobs import git_blob_id  # noqa: F401  (sam_bench.zoo.git_blob_id: the weights' git blob id)
+from sam_bench.rundir.model import build_model, has_weights, load_run, read_metadata
+from sam_bench.rundir.model import weights_path as run_weights
 from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 from sam_bench.training import run_check
@@ -165,8 +167,6 @@ def _check_stored_dtype(entry: ZooEntry, state: dict[str, torch.Tensor], path: P
 
 
 def _build(entry: ZooEntry, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
-    from sam_bench.rundir.model import build_model
-
     arguments.check(entry.arch, f"zoo entry {entry.id}")  # before its weights are fetched or anything is built
     state, path = load_state(entry, zoo_dir)
     _check_normalization(entry, path)
@@ -305,9 +305,6 @@ def _add(
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
     files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
     """
-    from sam_bench.rundir.model import has_weights, load_run, read_metadata
-    from sam_bench.rundir.model import weights_path as run_weights
-
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):
         raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
