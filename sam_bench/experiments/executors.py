@@ -52,8 +52,6 @@ from sam_bench.recipes.evaluation_block import evaluation_for
 if TYPE_CHECKING:
     import submitit
 
-EXECUTORS = ("local", "slurm")
-
 
 # SlurmOptions and parse_sbatch_options live in slurm_options; here for the callers that import them from here
 __all__ = ["SlurmOptions", "parse_sbatch_options"]

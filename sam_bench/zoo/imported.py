@@ -30,7 +30,6 @@ from sam_bench.version import __version__
 from sam_bench.zoo import folders, orphans, store
 from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
 
-TRAINED_ELSEWHERE = "trained elsewhere"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:", "class:")  # wrapped as `net.` behind the normalization
 
