@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 
 from sam_bench.data import STATS
 from sam_bench.models.preact_resnet import PreActResNet
@@ -56,8 +57,6 @@ class PILImages(torch.utils.data.Dataset):
         return len(self.y)
 
     def __getitem__(self, i):
-        from PIL import Image
-
         image = Image.fromarray(self.x[i])
         if self.transform is not None:
             image = self.transform(image)

@@ -21,6 +21,7 @@ from sam_bench.runtime import math_mode
 from sam_bench.runtime.compile_cache import compiled
 from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.training import method_table as table
+from sam_bench.training.loop import autocast_for, build_optimizer
 from sam_bench.training.step_mode import generator_for, make_step
 
 
@@ -37,8 +38,6 @@ class Setup(NamedTuple):
 
 def training_setup(method: str, mode: str, s: dict, device: torch.device) -> Setup:
     """A method's training set up as `train` sets it up, on synthetic images."""
-    from sam_bench.training.loop import autocast_for, build_optimizer
-
     cfg = train_config(method, s, device, compile=mode == "compiled")
     x, y = synthetic_images(8 * cfg.batch_size, 10, seed=s["seed"])
     torch.manual_seed(s["seed"])

@@ -20,6 +20,7 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes import plan_entry
 from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
+from sam_bench.recipes.recipe import settings_key
 from sam_bench.report import spent
 from sam_bench.report.records import by_architecture
 from sam_bench.report.run_record import RunRecord
@@ -136,8 +137,6 @@ def not_shown(out: Path, left_out: list[LeftOut]) -> str:
 def _check_identity(out: Path, plan: dict, m: PlanEntry, results: Results, path: Path) -> None:
     """The results file is this run's by its content, whatever its name: the training settings it records
     hash to the run's settings key, and it evaluated the run's weights (or the zoo entry made from them)."""
-    from sam_bench.recipes.recipe import settings_key
-
     label = f"{m.name} (seed {m.seed}, settings key {m.key})"
     fix = f"restore the file (e.g. git checkout) or evaluate {m.name} again"
     config = results.model.training_config

@@ -35,6 +35,7 @@ from sam_bench.data import FINGERPRINTS
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
+from sam_bench.recipes.recipe import load_recipe
 from sam_bench.report import gpu_minutes
 from sam_bench.report.folder import Folder, read_plan
 from sam_bench.training import method_table as table
@@ -111,8 +112,6 @@ def _passes(step: tuple[str, int | None]) -> int:
 
 def estimate(folder: str | Path) -> Grid:
     """The grid of the folder's recipe and scale, each run's minutes measured or estimated as the module says."""
-    from sam_bench.recipes.recipe import load_recipe
-
     folder = Path(folder)
     plan = read_plan(folder)
     recipe = load_recipe(plan["name"], plan["scale"], device="cuda")

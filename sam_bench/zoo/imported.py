@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors.torch import save
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
@@ -210,7 +211,6 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         _check_finite(state, f"{where} in fp16 (overflow; import it with --precision fp32)")
     else:
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    from safetensors.torch import save
 
     data = save(state, metadata={**trained_normalization.header(arch), "sam_bench_id": model_id})
     sha = hashlib.sha256(data).hexdigest()

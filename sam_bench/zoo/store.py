@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors.torch import load, save
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput, SamBenchError
@@ -396,8 +397,6 @@ def _add(
 def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
     """A leaderboard lists a model once: weights whose tensors an entry of its folder already holds are refused,
     naming it. Compared as tensors (same_weights), not as files: a weights file's header holds its entry's id."""
-    from safetensors.torch import load
-
     sha = hashlib.sha256(data).hexdigest()
     held = []
     for path in sorted(folder.glob("*.json")):
@@ -425,8 +424,6 @@ def _tensors_to_compare(entry: ZooEntry, zoo_dir=None) -> dict[str, torch.Tensor
 
 
 def _to_fp16(source: Path, model_id: str) -> bytes:
-    from safetensors.torch import save
-
     state = files.load_safetensors(source)
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     bad = [k for k, v in half.items() if v.is_floating_point() and not torch.isfinite(v).all()]
