@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.experiments.destination import reproduction_folder
 from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
 from sam_bench.experiments.zoo_cells import ZooCell, find_zoo_models, zoo_cells
 from sam_bench.jobs import lease
@@ -94,8 +95,6 @@ class GridRef:
             return None if path is None else absolute(path)
 
         if out is None:
-            from sam_bench.experiments.destination import reproduction_folder
-
             out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale)
         ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
         return cls(

@@ -15,13 +15,10 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.evaluation.evaluate import EvaluationStopped
 from sam_bench.evaluation.run_location import run_ref
 from sam_bench.recipes.endpoints import ExtensionTest
 from sam_bench.report.folder import extension_path
 from sam_bench.rundir.model import has_weights, reused_origin
-from sam_bench.runtime.provenance import resolve_device
-from sam_bench.zoo.store import entry_from_run
 
 
 def planned(recipe, test: ExtensionTest) -> list:
@@ -48,6 +45,8 @@ def _measured(path: Path, run_dir: Path) -> bool:
 def weights_ref(out: Path, run_name: str, zoo_dir=None) -> str:
     """What to load a finished run's weights from, for `load_model_ref`: its run folder where it holds them (or
     keeps them in git), else the folder it was reused from, else the id of the zoo entry made from them."""
+    from sam_bench.zoo.store import entry_from_run
+
     run_dir = Path(out) / "runs" / run_name
     for folder in [run_dir, *reused_origin(Path(out), run_name, "from")]:
         if has_weights(folder):
@@ -85,6 +84,8 @@ def measure_extensions(
     name has its results file. Runs not trained yet are left for a later call; a time limit stops between chunks
     (EvaluationStopped) and returns False with the finished chunks kept."""
     from sam_bench.evaluation.corruption_runner import evaluate_model
+    from sam_bench.evaluation.evaluate import EvaluationStopped
+    from sam_bench.runtime.provenance import resolve_device
 
     complete = True
     for name, test in recipe.endpoints.extension_tests.items():

@@ -21,12 +21,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from sam_bench import files
 from sam_bench.data import locate, reads_files
 from sam_bench.errors import BadInput
 from sam_bench.experiments.destination import reproduction_folder
-from sam_bench.experiments.executors import claimed_cells
-from sam_bench.experiments.parallel import check_parallel
+from sam_bench.experiments.executors import GridRef, SlurmOptions, claimed_cells, run_on_slurm
+from sam_bench.experiments.extension_runs import measure_extensions
+from sam_bench.experiments.parallel import check_parallel, run_in_process, run_parallel
 from sam_bench.experiments.reproduction import Reproduction
 from sam_bench.experiments.zoo_cells import find_zoo_models, zoo_cells
 from sam_bench.recipes.evaluation_block import evaluation_specs
@@ -83,8 +86,6 @@ def reproduce(
             "--no-leaderboard is for the local executor, one model at a time: leave out --executor slurm and --parallel"
         )
     if executor == "slurm":
-        from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
-
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
         if update_committed:
@@ -113,20 +114,13 @@ def reproduce(
     if threads is not None:
         if threads < 1:
             raise BadInput(f"--threads must be 1 or more, got {threads}")
-        import torch
-
         torch.set_num_threads(threads)
     deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time())
     # no SLURM job (or another reproduce) trains or evaluates these models meanwhile
     with claimed_cells(out, [*repro.work, *zoo_cells(repro)]):
         if parallel > 1 and in_process:
-            from sam_bench.experiments.parallel import run_in_process
-
             complete = run_in_process(repro, parallel, deadline)
         elif parallel > 1:
-            from sam_bench.experiments.executors import GridRef
-            from sam_bench.experiments.parallel import run_parallel
-
             grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile, zoo_models)
             complete = run_parallel(repro, grid, parallel, deadline, threads)
         else:
@@ -134,8 +128,6 @@ def reproduce(
         if recipe.endpoints.extension_tests and not extensions:
             complete = False  # left for a later call
         elif recipe.endpoints.extension_tests:  # trained runs' extension measurements, finished grids' included
-            from sam_bench.experiments.extension_runs import measure_extensions
-
             measured = measure_extensions(recipe, out, deadline, only, repro.log, progress, repro.zoo_dir)
             complete = complete and measured
     report = write_report(out)

@@ -20,6 +20,7 @@ test images, from the results' per-image outcomes).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import permutations
 from pathlib import Path
 
 import numpy as np
@@ -231,8 +232,6 @@ def flatness_and_robustness(pairs: list[tuple[RunRecord, dict]], target: tuple |
     x, y = [p[0] for p in points], [p[1] for p in points]
     rho = float(spearmanr(x, y).statistic)
     if len(points) <= 8:  # few models: the exact permutation p-value (the t approximation is far off)
-        from itertools import permutations
-
         same = [abs(float(spearmanr(x, list(order)).statistic)) >= abs(rho) - 1e-12 for order in permutations(y)]
         p = sum(same) / len(same)
     else:
