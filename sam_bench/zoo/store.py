@@ -292,15 +292,7 @@ def add(
     return entry
 
 
-def _add(
-    run_dir,
-    model_id: str | None = None,
-    threat_model: str | None = None,
-    zoo_dir=None,
-    precision: str = "auto",
-    paper: dict | None = None,
-    url: str | None = None,
-) -> ZooEntry:
+def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, precision: str, paper, url) -> ZooEntry:
     """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
 
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
