@@ -241,7 +241,6 @@ def test_the_cli_probe_writes_the_record_with_real_tiny_steps(tmp_path):
 def test_the_synthetic_probe_fixture_is_a_valid_record():
     record = probe.read(SYNTHETIC)
     assert "synthetic" in record["environment"]["device_name"]
-    assert probe.eager_step_seconds(record)[("at", 10)] > 0
 
 
 def test_grouped_and_separate_convolutions_do_the_same_work():

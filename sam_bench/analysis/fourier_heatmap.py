@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sam_bench import files
+
 
 def basis(i: int, j: int, size: int) -> torch.Tensor:
     """The real Fourier basis image of frequency (i, j) (indices mod `size`), L2 norm 1."""
@@ -80,8 +82,6 @@ def plot(grid: np.ndarray, title: str, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from sam_bench import files
 
     size = grid.shape[0]
     fig, ax = plt.subplots(figsize=(4, 3.5))

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sam_bench import files
+
 
 def input_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
     """d log p(y | x) / dx for each image (same shape as x)."""
@@ -66,8 +68,6 @@ def plot_grid(images: np.ndarray, maps: list[tuple[str, np.ndarray]], path) -> N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from sam_bench import files
 
     n = images.shape[0]
     rows = 1 + len(maps)

@@ -11,8 +11,13 @@ from sam_bench.errors import BadInput
 
 
 def between(doc: Path, start: str, end: str) -> str | None:
-    """The text between the markers (without the newlines next to them), or None without them."""
-    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), files.read_text(doc), re.S)
+    """The text between the markers in a document (without the newlines next to them), or None without them."""
+    return in_text(files.read_text(doc), start, end)
+
+
+def in_text(text: str, start: str, end: str) -> str | None:
+    """As `between`, in a document's text."""
+    found = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), text, re.S)
     return found.group(1) if found else None
 
 

@@ -16,6 +16,9 @@ from typing import TypedDict
 import numpy as np
 import torch
 
+from sam_bench.training import method_table as table
+from sam_bench.training.config import TrainConfig
+
 EPOCH_IMAGES = 50_000  # CIFAR-10's training set: "epoch seconds" = EPOCH_IMAGES / images_per_s
 
 
@@ -37,9 +40,6 @@ ATTACK: AttackSettings = {
 def train_config(method: str, s: dict, device: torch.device, compile: bool):
     """The settings `train` would run this method with in a bench (`s`: the bench's settings), its optimizer and
     attack (ATTACK) built from them."""
-    from sam_bench.training import method_table as table
-    from sam_bench.training.config import TrainConfig
-
     return TrainConfig(
         method=method,
         arch=s["arch"],

@@ -34,8 +34,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 
 from sam_bench.data import STATS
+from sam_bench.models.preact_resnet import PreActResNet
 from sam_bench.training import method_table as table
 
 PAPER_BATCH_SIZE = 128
@@ -55,8 +57,6 @@ class PILImages(torch.utils.data.Dataset):
         return len(self.y)
 
     def __getitem__(self, i):
-        from PIL import Image
-
         image = Image.fromarray(self.x[i])
         if self.transform is not None:
             image = self.transform(image)
@@ -109,8 +109,6 @@ def make_normalize(family: str = "cifar10"):
 
 def paper_model(num_classes: int = 10, width: float = 1.0) -> nn.Module:
     """PreActResNet-18 that expects normalized inputs (normalization outside the model)."""
-    from sam_bench.models.preact_resnet import PreActResNet
-
     model = PreActResNet([2, 2, 2, 2], num_classes, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), width)
     model.normalize = nn.Identity()
     return model

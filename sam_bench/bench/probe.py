@@ -33,7 +33,6 @@ from sam_bench.runtime import clock
 
 SCHEMA = "sam-bench/probe/v1"
 MAX_ROUNDS = 50  # beyond this a median moves no more: the rest of the budget is left unspent
-DEFAULT_BUDGET_S = 180.0
 
 
 @dataclass
@@ -210,14 +209,3 @@ def read(path: str | Path, error: type[BaseException] = BadInput) -> dict:
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise error(f"{path}: not a sam-bench probe record (schema {SCHEMA})")
     return schema.check("probe", document, str(path), error=error)
-
-
-def eager_step_seconds(record: dict) -> dict[tuple[str, int | None], float]:
-    """{(method, attack steps or None): median seconds of an eager step in one process}, from a record."""
-    found = {}
-    for part in record["parts"].values():
-        if part.get("kind") == "train" and part.get("mode") == "eager":
-            median = part["values"].get("step_s", {}).get("median")
-            if median is not None:
-                found[(part["method"], part.get("attack_steps"))] = median
-    return found

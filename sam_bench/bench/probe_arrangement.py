@@ -42,6 +42,7 @@ from sam_bench.bench.probe_concurrent import Crew
 from sam_bench.bench.probe_steps import attack_step, train_step
 from sam_bench.errors import BadInput
 from sam_bench.training import method_table as table
+from sam_bench.training.static_step import capturable
 
 RUN_MODES = ("eager", "static", "graph")  # the step modes a run trains in (`--step-mode`)
 DEFAULT_MODES = ("eager",)
@@ -88,8 +89,6 @@ def check(s: dict) -> None:
 def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[str, str]]:
     """The arrangement's parts in the order they are set up (every mode's K values, then the evaluation beside
     them), their ratios, and what does not apply on this device, with why."""
-    from sam_bench.training.static_step import capturable
-
     crew = Crew()
     seconds = s.get("concurrent_s", DEFAULT_SECONDS)
     images = s["batch_size"] * s["steps"]  # a training unit: `steps` steps of a batch

@@ -32,8 +32,7 @@ grouped network (`train --step-mode grouped --seeds`, training/grouped_runs.py) 
 A reproduction trains its cells one run each, so it cannot take it; a user training seeds by hand can.
 
 `compiled` is timed by the probe but is not a run's step mode, so it is reported, never chosen. A
-method with no capturable step (TRADES, AWP) trains eager whatever the mode (its recipe entry says so),
-so `training_gain` gives it no mode's gain.
+method with no capturable step (TRADES, AWP) trains eager whatever the mode (its recipe entry says so).
 """
 
 from __future__ import annotations
@@ -112,11 +111,6 @@ class Choice:
         """The step mode is part of what a run trains (its settings key names it), so it is no call's option
         but the scale's setting, fixed before the scale's first run."""
         return f"train: {{step_mode: {self.step_mode}}}"
-
-    def training_gain(self, method: str) -> float:
-        """How much faster one process trains a method in the chosen mode than eager: the mode's gain where the
-        method has a capturable step, else 1 (K models at once are counted by the plan, model by model)."""
-        return self.mode_gain if self.step_mode != "eager" and capturable(method) else 1.0
 
 
 def _medians(records: tuple[dict, ...], pattern: re.Pattern) -> list[tuple[re.Match, float]]:

@@ -29,12 +29,15 @@ from functools import partial
 import torch
 
 from sam_bench.bench import probe_arrangement
+from sam_bench.bench.environment import environment
 from sam_bench.bench.measurement import ATTACK, synchronizer
-from sam_bench.bench.probe import Part, Ratio, timed
+from sam_bench.bench.probe import Part, Ratio, run_probe, timed
 from sam_bench.bench.probe_grouped import conv_pass
 from sam_bench.bench.probe_steps import attack_step, train_step, training_setup
 from sam_bench.errors import BadInput
 from sam_bench.training import method_table as table
+from sam_bench.training.grouped_step import GroupedStep, groupable
+from sam_bench.training.static_step import capturable, step_generator
 
 MODES = ("eager", "static", "graph", "compiled")
 DEFAULTS = {
@@ -80,9 +83,6 @@ def check(s: dict) -> None:
 def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[str, str]]:
     """The probe's parts in the order they are set up (what the plan needs most first), its ratios,
     and what does not apply on this device, with why."""
-    from sam_bench.training.grouped_step import groupable
-    from sam_bench.training.static_step import capturable
-
     parts: list[Part] = []
     ratios: list[Ratio] = []
     skipped: dict[str, str] = {}
@@ -164,9 +164,6 @@ def _timed_factory(factory, steps: int, device: torch.device):
 def seeds_step(method: str, n: int, grouped: bool, s: dict, device_name: str):
     """N seeds of `method` (seeds s["seed"] .. + n - 1): N static steps, one per model, or one grouped
     step of all N (training/grouped_step.py, `train --step-mode grouped`); a callable of nothing."""
-    from sam_bench.training.grouped_step import GroupedStep
-    from sam_bench.training.static_step import step_generator
-
     seeds = [s["seed"] + i for i in range(n)]
     if not grouped:
         separate = [train_step(method, "static", {**s, "seed": seed}, device_name) for seed in seeds]
@@ -209,9 +206,6 @@ def attack_run(mode: str, s: dict, device: torch.device):
 
 def probe(s: dict, device: torch.device, out, budget_s: float, commit: str | None = None, log=None) -> dict:
     """`sam-bench bench --probe`: the parts for `s` on `device`, timed within `budget_s`, written to `out`."""
-    from sam_bench.bench.environment import environment
-    from sam_bench.bench.probe import run_probe
-
     check(s)
     parts, ratios, skipped = build(s, device)
     previous = torch.get_num_threads()

@@ -12,9 +12,17 @@ from typing import Any, NamedTuple
 
 import torch
 
+from sam_bench.attacks.pgd import pgd
 from sam_bench.bench.measurement import ATTACK, synthetic_images, train_config
+from sam_bench.data import STATS, DeviceLoader
+from sam_bench.eps import parse_eps
+from sam_bench.models import create_model, make_spec
+from sam_bench.runtime import math_mode
 from sam_bench.runtime.compile_cache import compiled
+from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.training import method_table as table
+from sam_bench.training.loop import autocast_for, build_optimizer
+from sam_bench.training.step_mode import generator_for, make_step
 
 
 class Setup(NamedTuple):
@@ -30,11 +38,6 @@ class Setup(NamedTuple):
 
 def training_setup(method: str, mode: str, s: dict, device: torch.device) -> Setup:
     """A method's training set up as `train` sets it up, on synthetic images."""
-    from sam_bench.data import STATS, DeviceLoader
-    from sam_bench.models import create_model, make_spec
-    from sam_bench.runtime.memory_format import place, training_format
-    from sam_bench.training.loop import autocast_for, build_optimizer
-
     cfg = train_config(method, s, device, compile=mode == "compiled")
     x, y = synthetic_images(8 * cfg.batch_size, 10, seed=s["seed"])
     torch.manual_seed(s["seed"])
@@ -52,7 +55,6 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
     """One training step of `method` in `mode` on synthetic images, as `train` takes it: a callable of
     nothing (picklable through partial: the concurrent workers build theirs with it)."""
     from sam_bench.training.methods import train_step as eager_step
-    from sam_bench.training.step_mode import generator_for, make_step
 
     device = torch.device(device_name)
     if s.get("threads"):
@@ -80,12 +82,6 @@ def attack_step(mode: str, s: dict, device_name: str):
     """One batch of the attacks' search in `mode` ("tf32" or "ieee"), as an evaluation runs it: PGD-10 (Linf
     8/255) on `s["attack_images"]` images of an eval-mode model, under the evaluation's scoring settings
     (runtime/math_mode.py: no autotuning) with the search in `mode`; a callable of nothing."""
-    from sam_bench.attacks.pgd import pgd
-    from sam_bench.data import STATS
-    from sam_bench.eps import parse_eps
-    from sam_bench.models import create_model, make_spec
-    from sam_bench.runtime import math_mode
-
     device = torch.device(device_name)
     if s.get("threads"):
         torch.set_num_threads(s["threads"])

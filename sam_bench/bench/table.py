@@ -54,35 +54,20 @@ def _training_rows(training: dict) -> list[tuple[str, ...]]:
     ]
     for name, t in training.items():
         method = method_table.label(name)  # as every page names it (ST, SAM, AT)
-        f = t["fast"]
-        rows.append(
-            (
-                method,
-                "sam-bench",
-                str(f["batch_size"]),
-                f["precision"] + (" compiled" if f["compile"] else ""),
-                _rate(f),
-                f"{f['epoch_s']:.2f}",
-                "-" if t["x_paper"] is None else f"{t['x_paper']:.2f}x",
-            )
-        )
-        same = t.get("fast_paper_batch")
-        if same is not None:
-            rows.append(
-                (
-                    method,
-                    "sam-bench",
-                    str(same["batch_size"]),
-                    same["precision"] + (" compiled" if same["compile"] else ""),
-                    _rate(same),
-                    f"{same['epoch_s']:.2f}",
-                    f"{t['x_paper_same_batch']:.2f}x",
-                )
-            )
+        rows.append(_loop_row(method, t["fast"], t["x_paper"]))
+        if t.get("fast_paper_batch") is not None:
+            rows.append(_loop_row(method, t["fast_paper_batch"], t["x_paper_same_batch"]))
         p = t["paper"]
         if p is not None:
             rows.append((method, "paper", str(p["batch_size"]), p["precision"], _rate(p), f"{p['epoch_s']:.2f}", "1x"))
     return rows
+
+
+def _loop_row(method: str, m: dict, x_paper: float | None) -> tuple[str, ...]:
+    """A row of sam-bench's loop at one batch size, its speed against the paper's loop."""
+    precision = m["precision"] + (" compiled" if m["compile"] else "")
+    times = "-" if x_paper is None else f"{x_paper:.2f}x"
+    return (method, "sam-bench", str(m["batch_size"]), precision, _rate(m), f"{m['epoch_s']:.2f}", times)
 
 
 def _autoattack_rows(records: list[dict]) -> list[tuple[str, ...]]:

@@ -8,6 +8,7 @@ package is imported by nothing but `python -m sam_bench` and the console script.
 from __future__ import annotations
 
 import errno
+import signal
 import sys
 
 import click
@@ -93,8 +94,6 @@ _TERMINATED = False
 
 
 def main():
-    import signal
-
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # leave a handler someone else installed alone
         signal.signal(signal.SIGTERM, _terminated)
     try:

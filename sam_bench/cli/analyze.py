@@ -4,16 +4,18 @@ inside the command so that `sam-bench --help` stays fast."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from sam_bench import files
 from sam_bench.cli.options import SEED, data_dir_option, device_option, out_option, quiet_option, zoo_dir_option
+from sam_bench.errors import BadInput
+from sam_bench.training.config import RUNTIME_KEYS
 
 
 def _numbers(text: str) -> list[float]:
-    from sam_bench.errors import BadInput
-
     try:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -88,11 +90,9 @@ def analyze_command(
     test images' gradient maps for every model. See docs/analysis.md."""
     import numpy as np
 
-    from sam_bench import files
     from sam_bench.analysis import gradients
     from sam_bench.analysis.record import Settings, analyze, load, paths
     from sam_bench.data import load_dataset
-    from sam_bench.errors import BadInput
     from sam_bench.evaluation.model_ref import load_model_ref, model_name
 
     settings = Settings(
@@ -155,10 +155,6 @@ def one_per_configuration(analysed: list[tuple[str, dict, dict]]) -> list[tuple[
     """(name, arrays) of the first model of each training configuration: seeds of one recipe draw the same
     picture, and twenty rows of it made the figure megabytes. A model without its training's settings (a
     checkpoint, another zoo's entry) is a configuration of its own."""
-    import json
-
-    from sam_bench.training.config import RUNTIME_KEYS
-
     seen, shown = set(), []
     for name, arrays, record in analysed:
         config = ((record or {}).get("model") or {}).get("training", {}).get("config")

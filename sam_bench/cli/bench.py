@@ -6,8 +6,12 @@ A thin skin over `sam_bench.bench.throughput.run_bench`; heavy imports happen in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from sam_bench import files
+from sam_bench.cli.evaluate import _split
 from sam_bench.cli.options import (
     SEED,
     arch_kwargs_option,
@@ -18,6 +22,7 @@ from sam_bench.cli.options import (
     out_option,
     quiet_option,
 )
+from sam_bench.errors import BadInput
 from sam_bench.runtime import clock
 
 
@@ -229,14 +234,9 @@ def bench_command(
 
     Writes a JSON record (device, torch version, commit, settings, every repetition, median,
     min/max, x-paper ratios) and prints a table."""
-    from pathlib import Path
-
-    from sam_bench import files
     from sam_bench.bench.environment import device_slug
     from sam_bench.bench.table import format_table
     from sam_bench.bench.throughput import QUICK, SCHEMA, run_bench
-    from sam_bench.cli.evaluate import _split
-    from sam_bench.errors import BadInput
     from sam_bench.runtime.provenance import device_name, resolve_device
 
     _refuse_options_without_their_mode(ctx)
@@ -305,8 +305,6 @@ _MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_t
 
 
 def _refuse_options_without_their_mode(ctx: click.Context) -> None:
-    from sam_bench.errors import BadInput
-
     def option(name: str) -> str:
         return "--" + name.replace("_", "-")
 
@@ -323,12 +321,8 @@ def _refuse_options_without_their_mode(ctx: click.Context) -> None:
 
 def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images):
     """`bench --probe`: a thin skin over `sam_bench.bench.probe_parts.probe`."""
-    from pathlib import Path
-
     from sam_bench.bench.environment import device_slug
     from sam_bench.bench.probe_parts import DEFAULTS, probe
-    from sam_bench.cli.evaluate import _split
-    from sam_bench.errors import BadInput
     from sam_bench.runtime.provenance import device_name, resolve_device
 
     try:

@@ -8,6 +8,7 @@ import click
 
 from sam_bench.cli.options import given_on_command_line
 from sam_bench.errors import BadInput
+from sam_bench.experiments.slurm_options import SlurmOptions, parse_sbatch_options, parse_times
 
 
 def executor_options(command):
@@ -162,8 +163,6 @@ def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, 
 
 def slurm_options(recipe, scale, args):
     """The SlurmOptions of the command line over the recipe's `slurm:` block."""
-    from sam_bench.experiments.slurm_options import SlurmOptions, parse_sbatch_options, parse_times
-
     time_minutes, per_model = parse_times(args["slurm_times"])
     return SlurmOptions.from_recipe(
         recipe,

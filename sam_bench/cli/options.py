@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
 from sam_bench import threat_models
+from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput
 
 # A seed of the torch and numpy generators: torch takes 64 bits and numpy's legacy seeding 32, and the data order
@@ -25,8 +28,6 @@ def given_on_command_line(ctx: click.Context, name: str) -> bool:
 def existing_zoo(ctx, param, value):
     """click callback of a --zoo-dir that a command reads from: a folder that is not there is a mistyped path,
     not an empty zoo (`zoo verify` would pass on it). Not for `zoo add`, which makes the folder."""
-    from pathlib import Path
-
     if value is not None and not Path(value).is_dir():
         why = "is a file, not a zoo folder" if Path(value).exists() else "no such folder"
         raise click.BadParameter(f"{value}: {why}")
@@ -47,7 +48,6 @@ def eps_option(value):
     """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
     if value is None:
         return None
-    from sam_bench.eps import format_eps, parse_eps
 
     try:
         return format_eps(parse_eps(value))
@@ -163,9 +163,6 @@ def refuse_out_among(out, inputs) -> None:
     """--out never names a file the command reads: written over, that input would be lost (`verify X --out X`
     replaced the results file with its verdicts). One line naming it; the same file reached by another path
     (a link) counts too."""
-    import os
-    from pathlib import Path
-
     if out is None:
         return
     target = Path(out).resolve()

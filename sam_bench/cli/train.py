@@ -6,8 +6,9 @@ how this call runs (--out, --resume, --max-minutes, --stop-after-epochs, --quiet
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import Field, fields
+from pathlib import Path
 
 import click
 
@@ -21,8 +22,12 @@ from sam_bench.cli.options import (
     out_option,
     quiet_option,
 )
-from sam_bench.errors import SamBenchError
+from sam_bench.eps import parse_eps
+from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.files import cannot_write
+from sam_bench.jobs import lease
 from sam_bench.runtime import clock
+from sam_bench.threat_models import doubtful_budget
 from sam_bench.training import config as settings  # torch-free: --help imports no torch
 from sam_bench.training import method_table
 
@@ -86,9 +91,6 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 
     On several GPUs (or CPU processes): torchrun --nproc_per_node N -m sam_bench train ...
     (--batch-size is then the global batch)."""
-    from pathlib import Path
-
-    from sam_bench.errors import BadInput
     from sam_bench.runtime import distributed
     from sam_bench.training.loop import CHECKPOINT, resolve_resume_config, stored_run
     from sam_bench.training.loop import train as run_training
@@ -160,12 +162,6 @@ def claimed(out, group=None, members=()):
     claimed the same way with it. A live holder refuses the command at once, naming that process: two trainings
     into one folder would both say "done" over one run. Under torchrun rank 0 claims for all, and all refuse
     together."""
-    from contextlib import ExitStack
-    from pathlib import Path
-
-    from sam_bench.files import cannot_write
-    from sam_bench.jobs import lease
-
     main = group is None or group.is_main
     with ExitStack() as held:
         for folder in (out, *members):
@@ -191,9 +187,6 @@ def claimed(out, group=None, members=()):
 def _warn_doubtful_budget(options: dict) -> None:
     """A legal but doubtful training budget (sam_bench.threat_models.doubtful_budget: an L2 eps below 16/255, an Linf
     eps above 16/255) is said before the training starts; the model is trained and guarded at it all the same."""
-    from sam_bench.eps import parse_eps
-    from sam_bench.threat_models import doubtful_budget
-
     if method_table.uses_attack(options["method"]):
         doubt = doubtful_budget(parse_eps(options["attack_eps"]), options["attack_norm"])
         if doubt is not None:
@@ -204,7 +197,6 @@ def _refuse_inert_settings(ctx, options: dict) -> None:
     """Settings given on the command line that this run could not use: they would be recorded (and change its
     settings key) without changing what it trains."""
     from sam_bench import data
-    from sam_bench.errors import BadInput
     from sam_bench.runtime import distributed
 
     method = options["method"]
@@ -244,7 +236,6 @@ def parse_seeds(value: str | None) -> list[int] | None:
     """--seeds: `0,1,2`, `0-3` or both (`0-3,7`), each seed once."""
     if value is None:
         return None
-    from sam_bench.errors import BadInput
 
     seeds: list[int] = []
     try:
@@ -261,9 +252,6 @@ def parse_seeds(value: str | None) -> list[int] | None:
 def _train_seeds(ctx, out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
     """--seeds (or a group of one): the seeds' runs in one process, each in its folder: as one stacked network
     (--step-mode grouped: training.grouped_runs) or side by side (training.side_by_side)."""
-    from pathlib import Path
-
-    from sam_bench.errors import BadInput
     from sam_bench.training.grouped_runs import train_grouped
     from sam_bench.training.loop import resolve_resume_config
     from sam_bench.training.side_by_side import train_side_by_side

@@ -3,11 +3,13 @@ sam_bench.leaderboard.board (errors become one line and an exit code through the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import evaluators
 
 leaderboard_dir_option = click.option(
@@ -93,8 +95,6 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
 @zoo_dir_option()
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
     """List the zoo's entries."""
-    import json
-
     from sam_bench.zoo import store as zoo
 
     entries = zoo.list_entries(dataset, threat_model, zoo_dir)
@@ -129,9 +129,6 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
 @zoo_dir_option()
 def zoo_verify(model_id, folders, zoo_dir):
     """Check the sha256 of every weights file (or one) against its entry."""
-    from pathlib import Path
-
-    from sam_bench.errors import BadInput, SamBenchError
     from sam_bench.zoo import runs
     from sam_bench.zoo import store as zoo
 
@@ -165,8 +162,6 @@ def zoo_keep(folders, restored_from):
     write weights.json (sha256, git blob id) beside each run's metadata. Then commit the runs'
     model.safetensors once, with their weights.json, and remove the weights files in the next commit:
     the runs load from the git history from then on (`zoo verify --runs FOLDER` checks every results file)."""
-    from pathlib import Path
-
     from sam_bench.evaluation.recheck import restored_outcomes
     from sam_bench.zoo import runs
 
@@ -204,7 +199,6 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     the model's training record agrees with its log: every file before any entry is written (one refused, none
     written); then render the boards whose entries changed. A results file goes on every board whose AutoAttack
     it holds: RobustBench's (Linf 8/255, L2 0.5) and the paper's small budgets."""
-    from sam_bench.errors import SamBenchError
     from sam_bench.leaderboard.board import render
     from sam_bench.leaderboard.own_boards import BOARDS
     from sam_bench.leaderboard.publication import add_all

@@ -8,6 +8,8 @@ import click
 from sam_bench.cli.options import arch_kwargs_option, zoo_dir_option
 from sam_bench.cli.zoo import zoo_group
 from sam_bench.errors import BadInput
+from sam_bench.leaderboard import published
+from sam_bench.threat_models import threat_model
 
 
 def _three_numbers(ctx, param, value):
@@ -99,7 +101,6 @@ def zoo_import(weights, model_id, robustbench_id, claimed_clean, claimed_autoatt
 
 
 def _claims(given: dict, clean, autoattack, source: str) -> list:
-    from sam_bench.threat_models import threat_model
     from sam_bench.zoo import imported
 
     if clean is None and autoattack is None:
@@ -142,7 +143,6 @@ def _own(weights, model_id, clean, autoattack, given: dict) -> None:
 
 
 def _robustbench(weights, model_id, robustbench_id, clean, autoattack, given: dict) -> None:
-    from sam_bench.leaderboard import published
     from sam_bench.zoo import robustbench_import
 
     ours = [k for k in ("arch", "mean", "std", "arch_kwargs") if given[k] is not None]

@@ -43,15 +43,15 @@ from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.experiments.destination import reproduction_folder
 from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
 from sam_bench.experiments.zoo_cells import ZooCell, find_zoo_models, zoo_cells
 from sam_bench.jobs import lease
 from sam_bench.jobs.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
+from sam_bench.recipes.evaluation_block import evaluation_for
 
 if TYPE_CHECKING:
     import submitit
-
-EXECUTORS = ("local", "slurm")
 
 
 # SlurmOptions and parse_sbatch_options live in slurm_options; here for the callers that import them from here
@@ -95,8 +95,6 @@ class GridRef:
             return None if path is None else absolute(path)
 
         if out is None:
-            from sam_bench.experiments.destination import reproduction_folder
-
             out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale)
         ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
         return cls(
@@ -145,7 +143,6 @@ def cell_done(repro, plan) -> bool:
     reused without its weights, by the evaluation of the folder it came from; for a model trained elsewhere, of
     its zoo weights)."""
     from sam_bench.experiments.reproduction import _evaluation_key, results_path
-    from sam_bench.recipes.evaluation_block import evaluation_for
 
     if isinstance(plan, ZooCell):
         return repro.zoo_results_current(plan.entry)

@@ -31,6 +31,7 @@ own work with `if __name__ == "__main__":`.
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import threading
@@ -41,7 +42,9 @@ from functools import partial
 
 from tqdm.auto import tqdm
 
+from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.experiments.zoo_cells import zoo_cells
 
 PARENT_POLL_S = 1.0
 
@@ -73,8 +76,6 @@ def _start_worker(parent: int, threads: int | None) -> None:
 def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str], list[str]]:
     """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate).
     A model trained elsewhere (sam_bench.experiments.zoo_cells) is evaluated, never trained."""
-    from sam_bench.experiments.zoo_cells import zoo_cells
-
     repro = grid.reproduction(progress=False, echo=False)  # its notes go back to the parent, which prints them
     plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
     zoo_cell = next((c for c in zoo_cells(repro) if c.run_name == run_name), None)
@@ -92,8 +93,6 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
     The caller holds their claims. A cell that fails or that the time limit stops starts no other; an
     error is raised once the cells running have ended."""
     repro.out.mkdir(parents=True, exist_ok=True)
-    from sam_bench import files
-    from sam_bench.experiments.zoo_cells import zoo_cells
 
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
@@ -145,10 +144,6 @@ def run_in_process(repro, parallel: int, deadline: float | None) -> bool:
     process (runtime/lanes.py); True when all finished, as `run_parallel`. The caller holds their claims. A cell
     that fails or that the time limit stops starts no other; an error is raised once the cells running have
     ended."""
-    import copy
-
-    from sam_bench import files
-    from sam_bench.experiments.zoo_cells import zoo_cells
     from sam_bench.runtime import lanes
     from sam_bench.runtime.provenance import resolve_device
     from sam_bench.training.side_by_side import check

@@ -21,13 +21,22 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from sam_bench import files
+from sam_bench.data import locate, reads_files
 from sam_bench.errors import BadInput
+from sam_bench.experiments.destination import reproduction_folder
+from sam_bench.experiments.executors import GridRef, SlurmOptions, claimed_cells, run_on_slurm
+from sam_bench.experiments.extension_runs import measure_extensions
+from sam_bench.experiments.parallel import check_parallel, run_in_process, run_parallel
 from sam_bench.experiments.reproduction import Reproduction
 from sam_bench.experiments.zoo_cells import find_zoo_models, zoo_cells
 from sam_bench.recipes.evaluation_block import evaluation_specs
 from sam_bench.recipes.recipe import load_recipe
+from sam_bench.report.document import write_report
 from sam_bench.runtime import clock
+from sam_bench.zoo.store import _locate
 
 
 def reproduce(
@@ -69,11 +78,6 @@ def reproduce(
     `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.
     `leaderboard` False: nothing goes on a board (no publication gate runs); `leaderboard add` publishes later.
     `extensions` False: the recipe's extension tests are not measured (the grid is then not complete)."""
-    from sam_bench.experiments.destination import reproduction_folder
-    from sam_bench.experiments.executors import claimed_cells
-    from sam_bench.experiments.parallel import check_parallel
-    from sam_bench.report.document import write_report
-
     if only is not None and not only:  # an empty list must not mean the whole grid
         raise BadInput("--only names no model; give NAME[,NAME:SEED...], or leave it out for the whole grid")
     check_parallel(parallel, executor, in_process)
@@ -82,8 +86,6 @@ def reproduce(
             "--no-leaderboard is for the local executor, one model at a time: leave out --executor slurm and --parallel"
         )
     if executor == "slurm":
-        from sam_bench.experiments.executors import GridRef, SlurmOptions, run_on_slurm
-
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
         if update_committed:
@@ -112,20 +114,13 @@ def reproduce(
     if threads is not None:
         if threads < 1:
             raise BadInput(f"--threads must be 1 or more, got {threads}")
-        import torch
-
         torch.set_num_threads(threads)
     deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=time.time())
     # no SLURM job (or another reproduce) trains or evaluates these models meanwhile
     with claimed_cells(out, [*repro.work, *zoo_cells(repro)]):
         if parallel > 1 and in_process:
-            from sam_bench.experiments.parallel import run_in_process
-
             complete = run_in_process(repro, parallel, deadline)
         elif parallel > 1:
-            from sam_bench.experiments.executors import GridRef
-            from sam_bench.experiments.parallel import run_parallel
-
             grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile, zoo_models)
             complete = run_parallel(repro, grid, parallel, deadline, threads)
         else:
@@ -133,8 +128,6 @@ def reproduce(
         if recipe.endpoints.extension_tests and not extensions:
             complete = False  # left for a later call
         elif recipe.endpoints.extension_tests:  # trained runs' extension measurements, finished grids' included
-            from sam_bench.experiments.extension_runs import measure_extensions
-
             measured = measure_extensions(recipe, out, deadline, only, repro.log, progress, repro.zoo_dir)
             complete = complete and measured
     report = write_report(out)
@@ -146,8 +139,6 @@ def reproduce(
 def check_data(recipe) -> None:
     """The data every model of the grid reads, found before anything runs: a grid without it is refused in one
     line rather than judged from whatever results its folder already holds."""
-    from sam_bench.data import locate, reads_files
-
     needed = {(plan.config.dataset, plan.config.data_dir) for plan in recipe.models}
     for dataset, data_dir in sorted(needed, key=str):
         if reads_files(dataset):
@@ -160,7 +151,6 @@ def check_data(recipe) -> None:
 def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:
     """Where a reproduction's products are: report, plots, zoo entries, leaderboard pages."""
     from sam_bench.leaderboard.board import boards_dir
-    from sam_bench.zoo.store import _locate
 
     out = Path(out)
     publish = files.read_json(out / "plan.json").get("publish", True)

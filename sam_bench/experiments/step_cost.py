@@ -25,6 +25,7 @@ from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
 from sam_bench.stats import inference
+from sam_bench.training.method_table import passes_per_step
 
 SCHEMA = "sam-bench/cost/v1"
 MIN_ROUNDS = 6  # fewer rounds give no 95% interval of a median
@@ -165,8 +166,6 @@ def _time(step, steps: int, device) -> float:
 def _summaries(entries: list[PlanEntry], seconds: dict[str, list[float]]) -> list[dict]:
     """Per model: seconds per step (median, 95% interval) and, against its architecture's ST, the
     round-by-round ratio (median, 95% interval)."""
-    from sam_bench.training.method_table import passes_per_step
-
     baselines = {architecture(m): m for m in entries if m.config["method"] == "standard"}
     out = []
     for m in entries:

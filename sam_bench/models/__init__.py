@@ -16,6 +16,7 @@ url.
 from __future__ import annotations
 
 import torch.nn as nn
+import yaml
 
 from sam_bench.errors import BadInput
 from sam_bench.models import arguments, size
@@ -43,7 +44,6 @@ def parse_kwargs(text: str | None) -> dict | None:
     lists such as dims=[16,32,64,128])."""
     if not text:
         return None
-    import yaml
 
     out = {}
     for item in _split_top_level(text):

@@ -7,6 +7,9 @@ declares identity normalization (mean 0, std 1); the weights' header records the
 
 from __future__ import annotations
 
+import difflib
+from importlib.metadata import version
+
 import torch.nn as nn
 
 from sam_bench import compat
@@ -32,9 +35,6 @@ def constructor(dataset: str, threat_model: str, model_id: str):
     except (ValueError, KeyError):
         raise BadInput(f"RobustBench has no {dataset}/{threat_model} leaderboard") from None
     if model_id not in board:
-        import difflib
-        from importlib.metadata import version
-
         close = difflib.get_close_matches(model_id, list(board), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise BadInput(

@@ -120,10 +120,6 @@ class ExtensionTest:
         """The measure as a finding says it, the set it was measured on named apart."""
         return "mean accuracy over the 15 corruptions x 5 severities"
 
-    def secondary(self) -> str:
-        shown = f"{', '.join(self.beside)} beside them; " if self.beside else ""
-        return shown + "the per-family means (" + ", ".join(corruption_catalogue.FAMILIES) + ")"
-
     def record(self) -> dict:
         return {
             k: (list(v) if isinstance(v, tuple) else v)

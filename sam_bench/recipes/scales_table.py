@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.bench import marked_block
 from sam_bench.errors import BadInput
 from sam_bench.recipes.recipe import Recipe, load_recipe, scales
 
@@ -79,9 +80,7 @@ def update(page: str | Path, recipe: str = RECIPE) -> Path:
 
 def in_page(text: str, recipe: str = RECIPE) -> str | None:
     """The table between the markers in a page's text, or None."""
-    start, end = markers(recipe)
-    match = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), text, re.S)
-    return match[1] if match else None
+    return marked_block.in_text(text, *markers(recipe))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.bench import marked_block
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import check_statement
 from sam_bench.recipes.plan_entry import plan_entries
@@ -326,5 +327,4 @@ def update_readme(readme: str | Path, reproductions: str | Path) -> Path | None:
 
 def in_readme(readme_text: str) -> str | None:
     """The findings block's text in a README, or None."""
-    match = re.search(re.escape(START) + r"\n(.*?)\n" + re.escape(END), readme_text, re.S)
-    return match[1] if match else None
+    return marked_block.in_text(readme_text, START, END)

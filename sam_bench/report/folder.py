@@ -20,8 +20,12 @@ from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes import plan_entry
 from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
+from sam_bench.recipes.recipe import settings_key
 from sam_bench.report import spent
+from sam_bench.report.records import by_architecture
 from sam_bench.report.run_record import RunRecord
+from sam_bench.training.config import TrainConfig
+from sam_bench.zoo.store import find_entry
 
 if TYPE_CHECKING:
     from sam_bench.zoo.entry import ZooEntry
@@ -58,7 +62,6 @@ class Folder:
     def verdicts(self) -> dict[str, list[dict]]:
         """The claims' verdicts per architecture (judged once: the report and its summary read them)."""
         from sam_bench.report.claims import verdicts
-        from sam_bench.report.records import by_architecture
 
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 
@@ -134,9 +137,6 @@ def not_shown(out: Path, left_out: list[LeftOut]) -> str:
 def _check_identity(out: Path, plan: dict, m: PlanEntry, results: Results, path: Path) -> None:
     """The results file is this run's by its content, whatever its name: the training settings it records
     hash to the run's settings key, and it evaluated the run's weights (or the zoo entry made from them)."""
-    from sam_bench.recipes.recipe import settings_key
-    from sam_bench.training.config import TrainConfig
-
     label = f"{m.name} (seed {m.seed}, settings key {m.key})"
     fix = f"restore the file (e.g. git checkout) or evaluate {m.name} again"
     config = results.model.training_config
@@ -172,8 +172,6 @@ def _run_weights(out: Path, m: PlanEntry) -> str | None:
 def _zoo_entry(out: Path, plan: dict, zoo_id: str | None) -> ZooEntry | None:
     """The zoo entry a results file names, from the folder's own zoo (a scale that does not publish) or the
     project's; None when it is not there."""
-    from sam_bench.zoo.store import find_entry
-
     if not zoo_id:
         return None
     zoo_dir = None if plan.get("publish", True) else out / "model_zoo"

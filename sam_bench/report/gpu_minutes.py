@@ -9,8 +9,10 @@ is counted from these (sam_bench.report.grid_minutes).
 
 from __future__ import annotations
 
+from sam_bench.eps import parse_eps
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report.run_record import RunRecord
+from sam_bench.threat_models import LINF, threat_model
 
 
 def _on_gpu(device_name: str | None) -> bool:
@@ -93,9 +95,6 @@ def lines(records: list[RunRecord]) -> list[str]:
 def sentence(records: list[RunRecord]) -> str:
     """For a README summary: each GPU run's minutes, and the seconds standard AutoAttack took at RobustBench's
     Linf budget on all the test images it attacked (the speed a RobustBench user compares); '' without GPU runs."""
-    from sam_bench.eps import parse_eps
-    from sam_bench.threat_models import LINF, threat_model
-
     table = rows(records)
     if not table:
         return ""

@@ -30,10 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.bench import marked_block
 from sam_bench.data import FINGERPRINTS
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation.results_record import Evaluation
+from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
+from sam_bench.recipes.recipe import load_recipe
 from sam_bench.report import gpu_minutes
+from sam_bench.report.folder import Folder, read_plan
+from sam_bench.training import method_table as table
 
 START = "<!-- grid-minutes start -->"
 END = "<!-- grid-minutes end -->"
@@ -98,24 +103,15 @@ def _on_gpu(meta: dict) -> bool:
 
 def _step(config) -> tuple[str, int | None]:
     """What a training step costs depends on this alone: the method and, for one with an attack, its steps."""
-    from sam_bench.training import method_table as table
-
     return config.method, config.attack_steps if table.uses_attack(config.method) else None
 
 
 def _passes(step: tuple[str, int | None]) -> int:
-    from sam_bench.training import method_table as table
-
     return table.passes_per_step(step[0], step[1] or 0)
 
 
 def estimate(folder: str | Path) -> Grid:
     """The grid of the folder's recipe and scale, each run's minutes measured or estimated as the module says."""
-    from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
-    from sam_bench.recipes.recipe import load_recipe
-    from sam_bench.report.folder import Folder, read_plan
-    from sam_bench.training import method_table as table
-
     folder = Path(folder)
     plan = read_plan(folder)
     recipe = load_recipe(plan["name"], plan["scale"], device="cuda")
@@ -249,8 +245,6 @@ def sentence(grid: Grid, folder: str) -> str:
 
 
 def write(paths: list[str], text: str) -> None:
-    from sam_bench.bench import marked_block
-
     for path in paths:
         marked_block.replace(Path(path), START, END, text)
 

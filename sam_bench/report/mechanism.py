@@ -20,6 +20,7 @@ test images, from the results' per-image outcomes).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import permutations
 from pathlib import Path
 
 import numpy as np
@@ -150,45 +151,33 @@ def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
                 {"configuration": arch, "prediction": prediction, "comparison": comparison, "unit": unit, **result}
             )
 
+        def sharpness(sam: tuple, other: tuple, measure: str, prediction: str, alternative: str) -> None:
+            values = [np.array([b[measure] for b in x["sharpness"]["batches"]]) for x in (sam[1], other[1])]
+            add(prediction, sam, other, "", _paired_t(values[0], values[1], alternative))
+
+        def frequency_and_gradients(sam: tuple, other: tuple, than: str, reliance: str, aligned: str) -> None:
+            """SAM's high-frequency reliance (`reliance` than `than`) and its input gradients' alignment with the
+            image (`aligned` than theirs): one direction against ST, the other against AT."""
+            a, b = sam[1], other[1]
+            hp = (_high_pass(a, cutoff), _high_pass(b, cutoff)) if cutoff is not None else (None, None)
+            if hp[0] and hp[1]:
+                result = _paired_accuracy(hp[0], hp[1], "less" if reliance == "less" else "greater")
+                add(f"{reliance} high-frequency reliance than {than} ({high_pass})", sam, other, "points", result)
+            if "gradients" in a and "gradients" in b:
+                result = _paired_t(_alignment(a), _alignment(b), "less" if aligned == "less" else "greater")
+                add(f"input gradients {aligned} aligned with the image than {than}'s", sam, other, "", result)
+
         for sam in sams:
-            sam_a = sam[1]
             for other in st:
-                st_a = other[1]
-                if "sharpness" in sam_a and "sharpness" in st_a and _same_batches(sam_a, st_a):
-                    for measure, label in (
-                        ("top_eigenvalue", "top Hessian eigenvalue"),
-                        ("sam_one_step", "SAM sharpness"),
-                    ):
-                        values = [np.array([b[measure] for b in x["sharpness"]["batches"]]) for x in (sam_a, st_a)]
-                        add(f"flatter than ST ({label})", sam, other, "", _paired_t(values[0], values[1], "less"))
-                hp = (_high_pass(sam_a, cutoff), _high_pass(st_a, cutoff)) if cutoff is not None else (None, None)
-                if hp[0] and hp[1]:
-                    result = _paired_accuracy(hp[0], hp[1], "less")
-                    add(f"less high-frequency reliance than ST ({high_pass})", sam, other, "points", result)
-                if "gradients" in sam_a and "gradients" in st_a:
-                    result = _paired_t(_alignment(sam_a), _alignment(st_a), "greater")
-                    add("input gradients more aligned with the image than ST's", sam, other, "", result)
+                if "sharpness" in sam[1] and "sharpness" in other[1] and _same_batches(sam[1], other[1]):
+                    sharpness(sam, other, "top_eigenvalue", "flatter than ST (top Hessian eigenvalue)", "less")
+                    sharpness(sam, other, "sam_one_step", "flatter than ST (SAM sharpness)", "less")
+                frequency_and_gradients(sam, other, "ST", "less", "more")
             for other in ats:
-                at_a = other[1]
-                hp = (_high_pass(sam_a, cutoff), _high_pass(at_a, cutoff)) if cutoff is not None else (None, None)
-                if hp[0] and hp[1]:
-                    result = _paired_accuracy(hp[0], hp[1], "greater")
-                    add(f"more high-frequency reliance than AT ({high_pass})", sam, other, "points", result)
-                if "gradients" in sam_a and "gradients" in at_a:
-                    result = _paired_t(_alignment(sam_a), _alignment(at_a), "less")
-                    add("input gradients less aligned with the image than AT's", sam, other, "", result)
+                frequency_and_gradients(sam, other, "AT", "more", "less")
             for other in awps:  # between ST and AWP, the flat-loss AT
-                if "sharpness" in sam_a and "sharpness" in other[1] and _same_batches(sam_a, other[1]):
-                    values = [
-                        np.array([b["top_eigenvalue"] for b in x["sharpness"]["batches"]]) for x in (sam_a, other[1])
-                    ]
-                    add(
-                        "sharper than AWP (top Hessian eigenvalue)",
-                        sam,
-                        other,
-                        "",
-                        _paired_t(values[0], values[1], "greater"),
-                    )
+                if "sharpness" in sam[1] and "sharpness" in other[1] and _same_batches(sam[1], other[1]):
+                    sharpness(sam, other, "top_eigenvalue", "sharper than AWP (top Hessian eigenvalue)", "greater")
                 if found := _paired_robustness(sam[0], other[0], target, "less"):
                     add(f"less robust than AWP ({robust})", sam, other, "points", found)
             for other in st if awps else []:
@@ -231,8 +220,6 @@ def flatness_and_robustness(pairs: list[tuple[RunRecord, dict]], target: tuple |
     x, y = [p[0] for p in points], [p[1] for p in points]
     rho = float(spearmanr(x, y).statistic)
     if len(points) <= 8:  # few models: the exact permutation p-value (the t approximation is far off)
-        from itertools import permutations
-
         same = [abs(float(spearmanr(x, list(order)).statistic)) >= abs(rho) - 1e-12 for order in permutations(y)]
         p = sum(same) / len(same)
     else:

@@ -15,6 +15,7 @@ from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 from sam_bench.threat_models import order
 from sam_bench.training.config import TrainConfig
+from sam_bench.zoo.store import architecture_name
 
 
 def evaluation(
@@ -99,8 +100,6 @@ def architecture(record: RunRecord) -> str:
 
 def architecture_of(config: TrainConfig) -> str:
     """The architecture these training settings build, as the zoo names it."""
-    from sam_bench.zoo.store import architecture_name
-
     return architecture_name({"arch": config.arch, "width": config.width, "kwargs": config.arch_kwargs})
 
 

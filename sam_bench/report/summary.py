@@ -16,9 +16,13 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.report import confirmatory, gpu_minutes
+from sam_bench.report import confirmatory, gpu_minutes, pareto
+from sam_bench.report.claims import headline
+from sam_bench.report.collapse import collapse_epoch
 from sam_bench.report.folder import Folder, not_shown
+from sam_bench.report.records import models
 from sam_bench.report.run_record import RunRecord
+from sam_bench.training import method_table as table
 
 _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
@@ -27,9 +31,6 @@ def summary(folder: str | Path | Folder) -> str:
     """The reproduction in `folder` (a path, or the folder loaded), from its results, plan and cost.json: one
     line on what ran, then a list: time, evidence, GPU minutes, primary tests, verdicts, equal cost (those that
     apply)."""
-    from sam_bench.report.claims import headline
-    from sam_bench.report.records import models
-
     loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
     records = loaded.records
     if not records:
@@ -80,10 +81,6 @@ def _primary_tests(loaded: Folder) -> str:
 def _equal_cost(records: list[RunRecord]) -> str:
     """For a grid with single-step AT models (the Pareto section): the equal-cost verdict per budget,
     with the winner's clean cost against ST, and how many single-step runs collapsed."""
-    from sam_bench.report import pareto
-    from sam_bench.report.collapse import collapse_epoch
-    from sam_bench.training import method_table as table
-
     if not pareto.applies(records):
         return ""
     parts = []

@@ -4,8 +4,8 @@ A copied tree (a GPU machine reached one command at a time, a cluster's scratch 
 and lose a `COMMIT` file to ignore rules; the files of the package travel with it. The fingerprint is the sha256
 of one line per file under `sam_bench/` (its path and its git blob id, sorted by path; caches and compiled files
 left out), so it is computed from the files alone, and for any commit from `git ls-tree` without checking it
-out: a record's fingerprint is checked against a commit (`of_commit`), and a commit found for it
-(`commits_with`). The shipped recipes are package files, so the fingerprint names the recipe a grid ran too.
+out: a record's fingerprint is checked against a commit (`of_commit`). The shipped recipes are package files,
+so the fingerprint names the recipe a grid ran too.
 
     python -m sam_bench.runtime.code_identity                 # this tree's fingerprint
     python -m sam_bench.runtime.code_identity --commit REV    # a commit's, from git
@@ -73,11 +73,6 @@ def of_commit(commit: str, repo: Path = ROOT) -> str | None:
         if kind == "blob" and _counts(path):
             entries.append((path, blob))
     return _digest(entries) if entries else None
-
-
-def commits_with(code_fingerprint: str, candidates: list[str], repo: Path = ROOT) -> list[str]:
-    """The commits among `candidates` whose package files have this fingerprint."""
-    return [commit for commit in candidates if of_commit(commit, repo) == code_fingerprint]
 
 
 def main(argv: list[str] | None = None) -> int:

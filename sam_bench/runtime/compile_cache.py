@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from sam_bench.runtime.memory_format import compile_options
+
 
 def cache_folder() -> Path:
     """The cache folder for the capability ATen runs with now (e.g. .../torchinductor_root_avx2)."""
@@ -39,7 +41,6 @@ def compiled(model: torch.nn.Module):
     chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     if chosen is None or os.path.abspath(chosen) == _inductors_default():
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder())
-    from sam_bench.runtime.memory_format import compile_options
 
     options = compile_options(model)
     return torch.compile(model, options=options) if options else torch.compile(model)

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from sam_bench.errors import BadInput
 
@@ -270,8 +271,6 @@ class Shard:
 
 def wrap(model: torch.nn.Module, ctx: Distributed, sam_perturbation: str = "global"):
     """(DDP-wrapped model for training passes, Shard for train_step)."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     if sam_perturbation not in SAM_PERTURBATIONS:
         raise BadInput(f"unknown SAM perturbation {sam_perturbation!r}; choose {' or '.join(SAM_PERTURBATIONS)}")
     # Buffers (BatchNorm's running statistics) are computed from global statistics on every

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from sam_bench.errors import BadInput
 from sam_bench.runtime import code_identity
 from sam_bench.version import __version__
 
@@ -53,8 +54,6 @@ def shown(record: dict) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    from sam_bench.errors import BadInput
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -112,16 +112,15 @@ def seeds_and_images(values) -> SeedsAndImages:
     seed_var, image_var, residual_var, terms = _reml(sums, seeds, images)
     variance = seed_var / seeds + image_var / images + residual_var / (seeds * images)
     df = _satterthwaite([(c * m, k) for c, m, k in terms], seeds)
-    return SeedsAndImages(
-        float(d.mean()),
-        math.sqrt(variance),
-        df,
-        seeds,
-        images,
-        seed_sd=math.sqrt(seed_var),
-        image_sd=math.sqrt(image_var),
-        residual_sd=math.sqrt(residual_var),
-    )
+    return _fitted(d.mean(), variance, df, seeds, images, seed_var, image_var, residual_var)
+
+
+def _fitted(
+    mean, variance, df, seeds, images, seed_var, image_var, residual_var=0.0, conservative=False
+) -> SeedsAndImages:
+    """The fit from its variances (each part's sd their square root)."""
+    sds = (math.sqrt(seed_var), math.sqrt(image_var), math.sqrt(residual_var))
+    return SeedsAndImages(float(mean), math.sqrt(variance), df, seeds, images, *sds, conservative=conservative)
 
 
 def _reml(sums: tuple, seeds: int, images: int) -> tuple[float, float, float, list[tuple[float, float, int]]]:
@@ -165,17 +164,10 @@ def _conservative(d: np.ndarray) -> SeedsAndImages:
     ms_seeds, ms_images, ms_residual = _mean_squares(d)
     image_part = max(0.0, ms_images - ms_residual)
     variance = (ms_seeds + image_part) / (seeds * images)
-    return SeedsAndImages(
-        float(d.mean()),
-        math.sqrt(variance),
-        _degrees_of_freedom(ms_seeds, ms_images, ms_residual, seeds, images),
-        seeds,
-        images,
-        seed_sd=math.sqrt(max(0.0, ms_seeds - ms_residual) / images),
-        image_sd=math.sqrt(image_part / seeds),
-        residual_sd=math.sqrt(min(ms_seeds, ms_residual)),  # the shares add up to the variance used
-        conservative=True,
-    )
+    df = _degrees_of_freedom(ms_seeds, ms_images, ms_residual, seeds, images)
+    seed_var, residual_var = max(0.0, ms_seeds - ms_residual) / images, min(ms_seeds, ms_residual)
+    # the residual part at min(ms_seeds, ms_residual), so that the shares add up to the variance used
+    return _fitted(d.mean(), variance, df, seeds, images, seed_var, image_part / seeds, residual_var, True)
 
 
 def over_images(values) -> SeedsAndImages:
@@ -221,15 +213,7 @@ def seeds_and_images_from_means(seed_means, image_variance: float, images: int) 
     image_part = image_variance / images
     upper = seed_part * (seeds - 1) / _chi2_lower(seeds - 1)
     df = (upper + image_part) ** 2 / (upper**2 / (seeds - 1) + image_part**2 / (images - 1))
-    return SeedsAndImages(
-        float(means.mean()),
-        math.sqrt(seed_part + image_part),
-        df,
-        seeds,
-        images,
-        seed_sd=math.sqrt(float(means.var(ddof=1))),
-        image_sd=math.sqrt(image_variance),
-    )
+    return _fitted(means.mean(), seed_part + image_part, df, seeds, images, float(means.var(ddof=1)), image_variance)
 
 
 def projected(values, seeds: int, images: int | None = None, seed_bound: bool = False) -> SeedsAndImages:
@@ -263,17 +247,8 @@ def projected(values, seeds: int, images: int | None = None, seed_bound: bool = 
         df_residual = (seeds - 1) * (images - 1) + (0 if image_var > 0 else images - 1)
         terms.append((ms_residual * (1 - 1 - (image_var > 0)), df_residual))
         df = _satterthwaite(terms, seeds)
-    return SeedsAndImages(
-        float(d.mean()),
-        math.sqrt(variance),
-        df,
-        seeds,
-        images,
-        seed_sd=math.sqrt(seed_var),
-        image_sd=math.sqrt(image_var),
-        residual_sd=math.sqrt(ms_residual),
-        conservative=seeds <= CONSERVATIVE_SEEDS,
-    )
+    conservative = seeds <= CONSERVATIVE_SEEDS
+    return _fitted(d.mean(), variance, df, seeds, images, seed_var, image_var, ms_residual, conservative)
 
 
 def _sums_of_squares(d: np.ndarray) -> tuple[float, float, float]:

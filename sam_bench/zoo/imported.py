@@ -21,16 +21,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors.torch import save
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
-from sam_bench.models import own_class
+from sam_bench.models import create_model, make_spec, own_class
 from sam_bench.rundir import trained_normalization
 from sam_bench.version import __version__
 from sam_bench.zoo import folders, orphans, store
 from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
 
-TRAINED_ELSEWHERE = "trained elsewhere"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:", "class:")  # wrapped as `net.` behind the normalization
 
@@ -67,8 +67,6 @@ def architecture_spec(
     subclass of torch.nn.Module that others can import: not one defined in a script run as __main__), rebuilt
     from `kwargs`, its constructor's arguments as JSON keeps them (sam_bench.models.own_class): its module is
     trusted from now on in this process (own_class.trust; other processes name it in SAM_BENCH_MODULES)."""
-    from sam_bench.models import make_spec, own_class
-
     for name, values in (("mean", mean), ("std", std)):
         if len(list(values)) != 3:
             raise BadInput(f"normalization {name} has {len(list(values))} values; CIFAR images have 3 channels")
@@ -127,8 +125,6 @@ def fit(spec: dict, state: Mapping[str, torch.Tensor], where: str) -> dict[str, 
     """The state dict as the architecture names it, or one line naming the keys that are missing, extra or of
     another shape. A network of another library (timm, torchvision, RobustBench) sits behind the normalization
     as `net`: its own state dict fits with `net.` put in front."""
-    from sam_bench.models import create_model
-
     expected = create_model(spec).state_dict()
     state = dict(state)
     if spec["arch"].startswith(PLAIN_PREFIXES) and not any(k.startswith("net.") for k in state):
@@ -215,7 +211,6 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         _check_finite(state, f"{where} in fp16 (overflow; import it with --precision fp32)")
     else:
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    from safetensors.torch import save
 
     data = save(state, metadata={**trained_normalization.header(arch), "sam_bench_id": model_id})
     sha = hashlib.sha256(data).hexdigest()

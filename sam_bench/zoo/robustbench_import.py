@@ -12,6 +12,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import torch
+
 from sam_bench.errors import BadInput
 from sam_bench.models import robustbench_adapter
 from sam_bench.zoo import imported
@@ -75,8 +77,6 @@ def recorded_additional_data(robustbench_id: str, known: bool | None, given: boo
 
 def read_checkpoint(path, robustbench_id: str) -> dict:
     """The state dict of a RobustBench checkpoint, taken apart as robustbench.utils.load_model does."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path}: no such checkpoint file")

@@ -28,12 +28,15 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors.torch import load, save
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.models import arguments
 from sam_bench.rundir import blobs, trained_normalization
 from sam_bench.rundir.blobs import git_blob_id  # noqa: F401  (sam_bench.zoo.git_blob_id: the weights' git blob id)
+from sam_bench.rundir.model import build_model, has_weights, load_run, read_metadata
+from sam_bench.rundir.model import weights_path as run_weights
 from sam_bench.threat_models import LINF
 from sam_bench.training import method_table as table
 from sam_bench.training import run_check
@@ -165,8 +168,6 @@ def _check_stored_dtype(entry: ZooEntry, state: dict[str, torch.Tensor], path: P
 
 
 def _build(entry: ZooEntry, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
-    from sam_bench.rundir.model import build_model
-
     arguments.check(entry.arch, f"zoo entry {entry.id}")  # before its weights are fetched or anything is built
     state, path = load_state(entry, zoo_dir)
     _check_normalization(entry, path)
@@ -291,23 +292,12 @@ def add(
     return entry
 
 
-def _add(
-    run_dir,
-    model_id: str | None = None,
-    threat_model: str | None = None,
-    zoo_dir=None,
-    precision: str = "auto",
-    paper: dict | None = None,
-    url: str | None = None,
-) -> ZooEntry:
+def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, precision: str, paper, url) -> ZooEntry:
     """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
 
     precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
     files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
     """
-    from sam_bench.rundir.model import has_weights, load_run, read_metadata
-    from sam_bench.rundir.model import weights_path as run_weights
-
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):
         raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
@@ -399,8 +389,6 @@ def _add(
 def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
     """A leaderboard lists a model once: weights whose tensors an entry of its folder already holds are refused,
     naming it. Compared as tensors (same_weights), not as files: a weights file's header holds its entry's id."""
-    from safetensors.torch import load
-
     sha = hashlib.sha256(data).hexdigest()
     held = []
     for path in sorted(folder.glob("*.json")):
@@ -428,8 +416,6 @@ def _tensors_to_compare(entry: ZooEntry, zoo_dir=None) -> dict[str, torch.Tensor
 
 
 def _to_fp16(source: Path, model_id: str) -> bytes:
-    from safetensors.torch import save
-
     state = files.load_safetensors(source)
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     bad = [k for k, v in half.items() if v.is_floating_point() and not torch.isfinite(v).all()]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import platform
 import time
 from typing import Any
 
@@ -18,8 +19,13 @@ from sam_bench.analysis.theory.features import (
     non_robust_reliance,
     weight_shares,
 )
+from sam_bench.analysis.theory.report import write_outputs
+from sam_bench.analysis.theory.spec import check_fits_in_memory, load_spec
 from sam_bench.analysis.theory.statements import judge
 from sam_bench.analysis.theory.training import method_grid, train
+from sam_bench.errors import BadInput
+from sam_bench.files import check_writable
+from sam_bench.version import __version__
 
 SCHEMA = "sam-bench/theory-linear/v1"
 
@@ -140,12 +146,9 @@ def monte_carlo_check(runs: list[dict]) -> dict:
 
 
 def environment() -> dict:
-    import platform
-
     import scipy
 
     from sam_bench.runtime.provenance import code_commit
-    from sam_bench.version import __version__
 
     return {
         "sam_bench_version": __version__,
@@ -160,11 +163,6 @@ def run(spec_path=None, out="reproductions/theory-linear", progress: bool = True
     """Load the spec (defaults if None), simulate, write results.json, plots and REPORT.md into `out`.
     A progress bar shows only if training is still going after a few seconds."""
     from tqdm import tqdm
-
-    from sam_bench.analysis.theory.report import write_outputs
-    from sam_bench.analysis.theory.spec import check_fits_in_memory, load_spec
-    from sam_bench.errors import BadInput
-    from sam_bench.files import check_writable
 
     spec = load_spec(spec_path)
     where = str(spec_path) if spec_path is not None else "the default spec"
