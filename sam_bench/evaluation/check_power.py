@@ -110,14 +110,7 @@ def sample_size(stratum: int, n: int, chance: float = 0.0, rate: float | None = 
 
     if not enough(stratum):
         return stratum
-    low, high = 0, stratum  # enough(high); not known of low
-    while high - low > 1:
-        middle = (low + high) // 2
-        if enough(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return _smallest(enough, 0, stratum)
 
 
 def smallest_refused_change(
@@ -151,10 +144,15 @@ def smallest_refused_change(
         return 1
     if not refused(100):
         return None
-    low, high = 1, 100  # not refused(low), refused(high): a larger change is refused at least as often
+    return _smallest(refused, 1, 100)  # a larger change is refused at least as often
+
+
+def _smallest(holds, low: int, high: int) -> int:
+    """The smallest m in (low, high] for which `holds` (true of every m above one it is true of), where it holds
+    of `high` and is not known to hold of `low`: by bisection."""
     while high - low > 1:
         middle = (low + high) // 2
-        if refused(middle):
+        if holds(middle):
             high = middle
         else:
             low = middle

@@ -38,6 +38,7 @@ from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard.board_text import markdown as text
 from sam_bench.leaderboard.entries import (
     CHECKOUT,
+    MODEL_INFO_KEYS,
     TEST_SET_SIZE,
     _entry_for,
     boards_dir,
@@ -55,21 +56,7 @@ SAMPLE_TEST_SET = "cifar10-sample"
 SCHEMA = "sam-bench/corruptions-entry/v2"
 CSV = "unaggregated_results.csv"  # RobustBench's name for it
 # RobustBench's fields of a corruptions entry, in its order: its standard entry with no eps and the mean over the 75
-ROBUSTBENCH_KEYS = (
-    "link",
-    "name",
-    "authors",
-    "additional_data",
-    "number_forward_passes",
-    "dataset",
-    "venue",
-    "architecture",
-    "eps",
-    "clean_acc",
-    "reported",
-    "corruptions_acc",
-    "footnote",
-)
+ROBUSTBENCH_KEYS = tuple("corruptions_acc" if key == "autoattack_acc" else key for key in MODEL_INFO_KEYS)
 FIGURES = ("clean_acc", "reported", "corruptions_acc")  # the RobustBench fields a results file gives
 
 
