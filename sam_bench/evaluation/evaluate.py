@@ -519,12 +519,14 @@ class _Run:
         needed = seconds_per_image * (e - s)
         late = not clock.fits(self.stop_at, needed)
         if late if self.ctx is None else self.ctx.agree(late):
+            assert self.stop_at is not None  # no limit: no chunk is late
             why = _why_late(label, e - s, needed, self.stop_at - clock.now())
             raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
         return seconds_per_image
 
-    def _chunk(self, spec, s: int, e: int, batch: int, bar) -> dict:
+    def _chunk(self, spec, bounds: tuple[int, int], batch: int, bar) -> dict:
         """The chunk of images [s, e) attacked from its seed: its record (chunk_state)."""
+        s, e = bounds
         x, y, clean = (t[s:e].to(self.device) for t in (self.x_all, self.y_all, self.clean_pred))
         seed = chunk_seed(spec.settings, s)
         return _attack_chunk(
@@ -555,7 +557,7 @@ class _Run:
                     chunk = (bounds, keys, todo[first], spec_batch, done_before, chunks_total)
                     seconds_per_image = self._stop_before_a_late_chunk(spec, label, chunk, seconds_per_image)
                 mine = todo[first + rank] if first + rank < len(todo) else None
-                record = None if mine is None else self._chunk(spec, *bounds[mine], spec_batch, bar)
+                record = None if mine is None else self._chunk(spec, bounds[mine], spec_batch, bar)
                 for i, other in enumerate([(mine, record)] if ctx is None else ctx.gather((mine, record))):
                     if other[0] is not None:
                         self.state.put(keys[other[0]], other[1])

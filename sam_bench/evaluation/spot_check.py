@@ -224,10 +224,10 @@ def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.n
     rule, seed, data, model = check.rule(ev), seed_of(check.seed, name), check.data, check.model
     record = remeasure(ev.attack)
     if record.own is not None:  # images of its own: the attack's rule samples and measures
-        sampled = partial(stratified, sizes=rule.sizes())
+        sample = partial(stratified, sizes=rule.sizes())
         rng = np.random.default_rng(seed)
         recorded, now, parts = record.own(
-            ev, model.net, data, model.device, rng, check.every_image, sampled, check.data_dir
+            ev, model.net, data, model.device, rng, check.every_image, sample, check.data_dir
         )
         return verdict_of(name, ev.attack, rule, recorded, now, parts)
     assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
@@ -240,6 +240,7 @@ def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.n
     if rule.chunk_starts:  # recorded before per-image draws: its chunks' draws, batch by batch (PGD's)
         _need_chunks(check.path, ev, "its chunks' random draws")
         shape = (data.x_test.shape[3], *data.x_test.shape[1:3])  # NHWC images, NCHW starts
+        assert record.chunk_starts is not None, f"{ev.attack}'s rule replays chunk starts its record has"
         attack = record.chunk_starts(ev, clean, union, shape)
     sampled = images(data, union)
     now, fooled_at = (

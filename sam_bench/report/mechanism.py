@@ -151,7 +151,9 @@ def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
                 {"configuration": arch, "prediction": prediction, "comparison": comparison, "unit": unit, **result}
             )
 
-        def sharpness(sam: tuple, other: tuple, measure: str, prediction: str, alternative: str) -> None:
+        def sharpness(
+            sam: tuple, other: tuple, measure: str, prediction: str, alternative: inference.Alternative
+        ) -> None:
             values = [np.array([b[measure] for b in x["sharpness"]["batches"]]) for x in (sam[1], other[1])]
             add(prediction, sam, other, "", _paired_t(values[0], values[1], alternative))
 
