@@ -98,7 +98,8 @@ def test_a_results_file_finds_its_run_wherever_the_folder_is(tmp_path):
     source = ROOT / "reproductions" / "paper-cifar10-cpu" / "results" / "AT-Linf-2-a93c2870b7.json"
     copy = tmp_path / "elsewhere" / "paper-cifar10-cpu"
     (copy / "results").mkdir(parents=True)
-    shutil.copy(source, copy / "results" / source.name)
+    older = source.read_text().replace('"ref": "runs/', '"ref": "/work/cpu-run/reproductions/paper-cifar10-cpu/runs/')
+    (copy / "results" / source.name).write_text(older)  # as an older file named it: a path of its machine
     shutil.copytree(source.parents[1] / "runs" / "AT-Linf-2-a93c2870b7", copy / "runs" / "AT-Linf-2-a93c2870b7")
     results = Results.read(copy / "results" / source.name)
     assert results.model.ref.startswith("/work/cpu-run/")  # as the machine that made it wrote it
@@ -109,3 +110,15 @@ def test_a_results_file_finds_its_run_wherever_the_folder_is(tmp_path):
     assert located("SomeZooId", sha, copy / "results" / "x.json") == "SomeZooId"
     meta = files.read_json(copy / "runs" / "AT-Linf-2-a93c2870b7" / "metadata.json")
     assert meta["weights_sha256"] == sha
+
+
+def test_every_committed_results_file_names_its_run_so_that_any_checkout_finds_it():
+    """tools/portable_refs.py --check: no results file of a reproduction names its run by an absolute path."""
+    import subprocess
+    import sys
+
+    listed = sorted(str(p) for p in (ROOT / "reproductions").glob("*/results/*.json"))
+    done = subprocess.run(
+        [sys.executable, "tools/portable_refs.py", "--check", *listed], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
