@@ -117,7 +117,8 @@ def test_every_committed_results_file_names_its_run_so_that_any_checkout_finds_i
     import subprocess
     import sys
 
-    listed = sorted(str(p) for p in (ROOT / "reproductions").glob("*/results/*.json"))
+    folders = ROOT / "reproductions"
+    listed = sorted(str(p) for p in [*folders.glob("*/results/*.json"), *folders.glob("*/extensions/*/*.json")])
     done = subprocess.run(
         [sys.executable, "tools/portable_refs.py", "--check", *listed], cwd=ROOT, capture_output=True, text=True
     )

@@ -3,9 +3,10 @@ it as every results file written now does: `runs/<run>`, relative to the reprodu
 (sam_bench/evaluation/run_location.py). Only the `"ref"` line of the model changes, and only where the run found
 there records the weights the results measured (`weights_sha256`); every other byte stays. A file on the list of
 results recorded before per-image draws keeps its place on it: its sha256 is replaced in recorded_before.sha256
-and recorded_before_checks.json (what a check of it refuses depends on its outcomes, not on where its run lies).
+and recorded_before_checks.json (what a check of it refuses depends on its outcomes, not on where its run lies),
+and a board entry that pins the file by its sha256 (a corruptions entry's `results`) pins its new one.
 
-    python tools/portable_refs.py reproductions/*/results/*.json      # rewrite those that need it
+    python tools/portable_refs.py reproductions/*/results/*.json reproductions/*/extensions/*/*.json
     python tools/portable_refs.py --check reproductions/*/results/*.json   # exit 1 naming each that needs it
 """
 
@@ -24,12 +25,15 @@ from sam_bench.evaluation import run_location  # noqa: E402
 from sam_bench.evaluation.recorded_before import LIST  # noqa: E402
 
 CHECKS = LIST.with_name("recorded_before_checks.json")
+BOARDS = ROOT / "leaderboards"
 
 
 def portable(path: Path) -> str | None:
     """The file's text naming its run as `runs/<run>`, or None where it names it so already (or names no run)."""
     text = path.read_text()
-    model = json.loads(text)["model"]
+    model = json.loads(text).get("model")
+    if not isinstance(model, dict):
+        return None  # not a results file (a partial evaluation's state names no model)
     ref = model.get("ref")
     if model.get("kind") != "run" or not ref or not Path(ref).is_absolute():
         return None
@@ -58,8 +62,9 @@ def main() -> int:
         old = hashlib.sha256(path.read_bytes()).hexdigest()
         new = hashlib.sha256(text.encode()).hexdigest()
         path.write_text(text)
-        for listed in (LIST, CHECKS):
-            listed.write_text(listed.read_text().replace(old, new))
+        for listed in (LIST, CHECKS, *BOARDS.rglob("*.json")):
+            if old in (pinned := listed.read_text()):
+                listed.write_text(pinned.replace(old, new))
         print(f"{path}: names {json.loads(text)['model']['ref']}")
     return 0
 
