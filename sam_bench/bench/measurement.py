@@ -29,12 +29,12 @@ class AttackSettings(TypedDict):
     step_size: str
 
 
-ATTACK: AttackSettings = {
-    "norm": "Linf",
-    "eps": "8/255",
-    "steps": 10,
-    "step_size": "2/255",
-}  # the paper's Linf 8/255 AT / PGD-10
+ATTACK: AttackSettings = {"norm": "Linf", "eps": "8/255", "steps": 10, "step_size": "2/255"}  # the paper's PGD-10
+
+
+def attack_steps(method: str) -> int | None:
+    """The attack steps of a method's training step in a bench (None: it trains on clean images)."""
+    return ATTACK["steps"] if table.uses_attack(method) else None
 
 
 def train_config(method: str, s: dict, device: torch.device, compile: bool):

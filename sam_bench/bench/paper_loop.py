@@ -125,17 +125,8 @@ class PaperSAM(torch.optim.Optimizer):
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         device = self.param_groups[0]["params"][0].device
-        norm = torch.norm(
-            torch.stack(
-                [
-                    p.grad.norm(p=2).to(device)
-                    for group in self.param_groups
-                    for p in group["params"]
-                    if p.grad is not None
-                ]
-            ),
-            p=2,
-        )
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norm = torch.norm(torch.stack([g.norm(p=2).to(device) for g in grads]), p=2)
         for group in self.param_groups:
             scale = group["rho"] / (norm + 1e-12)
             for p in group["params"]:

@@ -23,11 +23,10 @@ from functools import partial
 
 import torch
 
-from sam_bench.bench.measurement import ATTACK
+from sam_bench.bench.measurement import attack_steps
 from sam_bench.bench.probe import Part, Ratio
 from sam_bench.bench.probe_steps import train_step
 from sam_bench.runtime import clock, lanes
-from sam_bench.training import method_table as table
 
 GIB = 2**30
 
@@ -50,8 +49,13 @@ def parts(s: dict, device: torch.device, runnable: list[tuple[str, str]]) -> tup
     for method, mode in runnable:
         for k in s["concurrency"]:
             name = f"lanes/{method}/{mode}/K{k}"
-            steps = ATTACK["steps"] if table.uses_attack(method) else None
-            info = {"kind": "lanes", "method": method, "mode": mode, "processes": 1, "attack_steps": steps}
+            info = {
+                "kind": "lanes",
+                "method": method,
+                "mode": mode,
+                "processes": 1,
+                "attack_steps": attack_steps(method),
+            }
             if k > 1:
                 info["models"] = k
             out_parts.append(Part(name, partial(side_by_side, method, mode, k, s, device, seconds), info))

@@ -1,25 +1,15 @@
-"""The real parts of `sam-bench bench --probe` (the schedule and record: `probe.py`).
+"""The real parts of `sam-bench bench --probe` (the schedule and record: `probe.py`); the steps themselves are built
+in probe_steps.py, on synthetic images and untrained networks.
 
-  train/<method>/<mode>     one process, `steps` training steps per repetition at the probe's batch, as
-                            `train` takes them: eager (training.methods.train_step), static (the
-                            capturable step, `--step-mode static`), graph (it captured as a CUDA graph;
-                            GPUs only) or compiled (eager with the model under torch.compile)
-  concurrent/<method>/<mode>/K<k>, beside/<method>/<mode>/K<k>, evaluation/alone
-                            k processes of the step at once, and an evaluation beside them
-                            (probe_arrangement.py)
-  lanes/<method>/<mode>/K<k>  k runs of the step side by side in one process, each on a CUDA stream of its
-                            own on a GPU (probe_lanes.py; with `--in-process`)
-  conv/<separate|grouped>/N<n>  N networks' convolutions one after another, or as one grouped
-                            network (probe_grouped.py: would stacking seeds pay?)
-  seeds/<method>/<separate|grouped>/N<n>  N seeds' training steps: N static steps, one per model, or
-                            one grouped step of all N (`train --step-mode grouped`, the whole step under
-                            torch.func.vmap, what the convolutions alone do not show)
-  attack/<tf32|ieee>        the attacks' search: PGD-10 (Linf 8/255) on an eval-mode model, the kernels of
-                            every AutoAttack iteration (a forward and an input-gradient pass), fixed work
-                            whatever the model's accuracy, with TF32 convolutions or in strict fp32
-                            (runtime/math_mode.py); CUDA only: a CPU has no TF32
-
-The steps themselves are built in probe_steps.py, on synthetic images and untrained networks.
+  train/<method>/<mode>     `steps` training steps of one process, as `train` takes them: eager, static,
+                            graph (GPUs only) or compiled (eager under torch.compile)
+  concurrent/..., beside/..., evaluation/alone   K processes at once (probe_arrangement.py)
+  lanes/<method>/<mode>/K<k>  k runs side by side in one process (probe_lanes.py; with `--in-process`)
+  conv/<separate|grouped>/N<n>  N networks' convolutions, separate or grouped (probe_grouped.py)
+  seeds/<method>/<separate|grouped>/N<n>  N static steps, or one grouped step of all N (`train --step-mode
+                            grouped`: the whole step under torch.func.vmap, which the convolutions alone miss)
+  attack/<tf32|ieee>        the attacks' search (PGD-10 Linf 8/255 on an eval-mode model: fixed work whatever its
+                            accuracy) with TF32 convolutions or strict fp32 (runtime/math_mode.py); CUDA only
 """
 
 from __future__ import annotations
@@ -30,7 +20,7 @@ import torch
 
 from sam_bench.bench import probe_arrangement
 from sam_bench.bench.environment import environment
-from sam_bench.bench.measurement import ATTACK, synchronizer
+from sam_bench.bench.measurement import ATTACK, attack_steps, synchronizer
 from sam_bench.bench.probe import Part, Ratio, run_probe, timed
 from sam_bench.bench.probe_grouped import conv_pass
 from sam_bench.bench.probe_steps import attack_step, train_step, training_setup
@@ -97,7 +87,7 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 skipped[name] = "a CUDA graph needs a CUDA device"
                 continue
             factory = partial(train_step, method, mode, s, str(device))
-            info = {"kind": "train", "method": method, "mode": mode, "attack_steps": _attack_steps(method)}
+            info = {"kind": "train", "method": method, "mode": mode, "attack_steps": attack_steps(method)}
             parts.append(Part(name, partial(_timed_factory, factory, s["steps"], device), info))
             if mode != "eager":
                 eager = f"train/{method}/eager"
@@ -126,7 +116,7 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
             for how in ("separate", "grouped"):
                 factory = partial(seeds_step, method, n, how == "grouped", s, str(device))
                 info = {"kind": "seeds", "method": method, "mode": how, "processes": 1, "models": n}
-                info["attack_steps"] = _attack_steps(method)
+                info["attack_steps"] = attack_steps(method)
                 parts.append(
                     Part(f"seeds/{method}/{how}/N{n}", partial(_timed_factory, factory, s["steps"], device), info)
                 )
@@ -151,10 +141,6 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
     else:
         skipped["attack/tf32 vs attack/ieee"] = f"no TF32 on a {device.type} device: both would be the same fp32"
     return parts, ratios, skipped
-
-
-def _attack_steps(method: str) -> int | None:
-    return ATTACK["steps"] if table.uses_attack(method) else None
 
 
 def _timed_factory(factory, steps: int, device: torch.device):
