@@ -1,11 +1,7 @@
-"""Evaluation throughput: PGD-10 images/s, and AutoAttack seconds per 1,000 images.
-
-PGD-10 (Linf 8/255, step 2/255, `sam_bench.attacks.pgd`) on a model in eval mode, fp32
-(`pgd_throughput`); AutoAttack (standard, Linf 8/255) through `sam_bench.evaluation.evaluate.evaluate`
-(`autoattack`), on a briefly standard-trained and a briefly AT-trained model (`brief_models`:
-`sam_bench.training.loop.train` on the bundled real CIFAR-10 sample) or on given models
-(`load_models`). AutoAttack's time depends on how many points are still correct after each of its
-attacks, so clean and robust accuracy and the per-attack breakdown are recorded beside the seconds.
+"""Evaluation throughput: PGD-10 images/s (`pgd_throughput`, eval mode, fp32), and AutoAttack seconds per 1,000
+images (`autoattack`, standard, Linf 8/255, through `sam_bench.evaluation.evaluate`) on briefly trained or given
+models. AutoAttack's time depends on how many points are still correct after each of its attacks, so clean and
+robust accuracy and the per-attack breakdown are recorded beside the seconds.
 """
 
 from __future__ import annotations

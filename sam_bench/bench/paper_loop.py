@@ -43,7 +43,6 @@ from sam_bench.training import method_table as table
 PAPER_BATCH_SIZE = 128
 
 
-# ---------------------------------------------------------------------------------------------
 # Data: PIL images through torchvision transforms, batched by a DataLoader
 
 
@@ -103,7 +102,6 @@ def make_normalize(family: str = "cifar10"):
     return normalize
 
 
-# ---------------------------------------------------------------------------------------------
 # Model and optimizers
 
 
@@ -157,7 +155,6 @@ def paper_optimizer(method: str, model: nn.Module, lr: float = 0.1, rho: float =
     return torch.optim.SGD(model.parameters(), **kwargs)
 
 
-# ---------------------------------------------------------------------------------------------
 # One step of the paper's loop
 
 

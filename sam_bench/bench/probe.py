@@ -47,6 +47,11 @@ class Ratio:
     numerator: tuple[str, str]  # (part, value)
     denominator: tuple[str, str]
 
+    @classmethod
+    def of(cls, name: str, numerator: str, denominator: str, value: str = "step_s") -> Ratio:
+        """The ratio of the same value of two parts."""
+        return cls(name, (numerator, value), (denominator, value))
+
 
 def timed(step: Callable[[], object], steps: int, sync: Callable[[], None], key: str = "step_s"):
     """A part's `run` for a step: `steps` calls, the clock read after `sync`; {key: seconds per call}."""

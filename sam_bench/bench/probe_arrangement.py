@@ -36,6 +36,7 @@ DEFAULT_MODES = ("eager",)
 DEFAULT_SECONDS = 1.0
 EVALUATION = "evaluation"  # the evaluation's worker
 SEARCH = "tf32"  # an evaluation's search math by default (runtime/math_mode.py)
+AGGREGATE = "images_per_s_aggregate"  # K trainings' images/s, summed
 
 
 def aggregate_ratio(method: str, mode: str, k: int, first: int) -> str:
@@ -99,9 +100,8 @@ def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 setup = partial(_training, crew, method, mode, k, False, s, device, seconds, images)
                 out_parts.append(Part(name, setup, _info("concurrent", method, mode, k), close=crew.close))
                 if k != first:
-                    key = "images_per_s_aggregate"
                     first_part = f"concurrent/{method}/{mode}/K{first}"
-                    ratios.append(Ratio(aggregate_ratio(method, mode, k, first), (name, key), (first_part, key)))
+                    ratios.append(Ratio.of(aggregate_ratio(method, mode, k, first), name, first_part, AGGREGATE))
     side_parts, side_ratios = probe_lanes.parts(s, device, runnable)  # the same K side by side in one process
     out_parts, ratios = out_parts + side_parts, ratios + side_ratios
     if runnable and beside:
@@ -114,16 +114,11 @@ def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 name = f"beside/{method}/{mode}/K{k}"
                 setup = partial(_training, crew, method, mode, k, True, s, device, seconds, images)
                 out_parts.append(Part(name, setup, _info("beside", method, mode, k), close=crew.close))
-                trained = "images_per_s_aggregate"
+                alone_k = f"concurrent/{method}/{mode}/K{k}"
+                ratios.append(Ratio.of(training_beside_ratio(method, mode, k), name, alone_k, AGGREGATE))
                 ratios.append(
-                    Ratio(
-                        training_beside_ratio(method, mode, k),
-                        (name, trained),
-                        (f"concurrent/{method}/{mode}/K{k}", trained),
-                    )
+                    Ratio.of(evaluation_beside_ratio(method, mode, k), name, alone, "evaluation_images_per_s")
                 )
-                evaluated = "evaluation_images_per_s"
-                ratios.append(Ratio(evaluation_beside_ratio(method, mode, k), (name, evaluated), (alone, evaluated)))
     return out_parts, ratios, skipped
 
 

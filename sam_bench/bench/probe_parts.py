@@ -90,10 +90,8 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
             info = {"kind": "train", "method": method, "mode": mode, "attack_steps": attack_steps(method)}
             parts.append(Part(name, partial(_timed_factory, factory, s["steps"], device), info))
             if mode != "eager":
-                eager = f"train/{method}/eager"
-                ratios.append(
-                    Ratio(f"{method}: {mode} speed-up (eager step / {mode} step)", (eager, "step_s"), (name, "step_s"))
-                )
+                speed_up = f"{method}: {mode} speed-up (eager step / {mode} step)"
+                ratios.append(Ratio.of(speed_up, f"train/{method}/eager", name))
     more_parts, more_ratios, more_skipped = probe_arrangement.parts(s, device)
     parts, ratios = parts + more_parts, ratios + more_ratios
     skipped.update(more_skipped)
@@ -102,13 +100,8 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
             factory = partial(conv_pass, n, how == "grouped", s, str(device))
             info = {"kind": "conv", "mode": how, "processes": 1, "models": n}
             parts.append(Part(f"conv/{how}/N{n}", partial(_timed_factory, factory, s["steps"], device), info))
-        ratios.append(
-            Ratio(
-                f"conv: grouped speed-up, N={n} (N separate / one grouped)",
-                (f"conv/separate/N{n}", "step_s"),
-                (f"conv/grouped/N{n}", "step_s"),
-            )
-        )
+        speed_up = f"conv: grouped speed-up, N={n} (N separate / one grouped)"
+        ratios.append(Ratio.of(speed_up, f"conv/separate/N{n}", f"conv/grouped/N{n}"))
         for method in s.get("grouped_methods", ()):
             if not groupable(method):
                 skipped[f"seeds/{method}/N{n}"] = f"{method} has a step of its own; it cannot train grouped"
@@ -120,23 +113,14 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 parts.append(
                     Part(f"seeds/{method}/{how}/N{n}", partial(_timed_factory, factory, s["steps"], device), info)
                 )
-            ratios.append(
-                Ratio(
-                    f"{method}: grouped step speed-up, N={n} (N static steps / one grouped step)",
-                    (f"seeds/{method}/separate/N{n}", "step_s"),
-                    (f"seeds/{method}/grouped/N{n}", "step_s"),
-                )
-            )
+            speed_up = f"{method}: grouped step speed-up, N={n} (N static steps / one grouped step)"
+            ratios.append(Ratio.of(speed_up, f"seeds/{method}/separate/N{n}", f"seeds/{method}/grouped/N{n}"))
     if device.type == "cuda":
         for mode in ("tf32", "ieee"):
             info = {"kind": "attack", "mode": mode, "attack_steps": ATTACK["steps"]}
             parts.append(Part(f"attack/{mode}", partial(attack_run, mode, s, device), info))
         ratios.append(
-            Ratio(
-                "attack search: TF32 / strict fp32 images/s",
-                ("attack/tf32", "images_per_s"),
-                ("attack/ieee", "images_per_s"),
-            )
+            Ratio.of("attack search: TF32 / strict fp32 images/s", "attack/tf32", "attack/ieee", "images_per_s")
         )
     else:
         skipped["attack/tf32 vs attack/ieee"] = f"no TF32 on a {device.type} device: both would be the same fp32"

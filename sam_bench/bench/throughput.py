@@ -1,13 +1,9 @@
-"""How fast sam-bench trains and attacks, measured side by side with the paper's own loop.
+"""How fast sam-bench trains and attacks, measured side by side with the paper's own loop (`sam-bench bench`).
 
-    result = run_bench(device="auto", methods=("standard", "sam", "at"), batch_size=512)
-
-`run_bench` (`sam-bench bench`) checks its options and runs the benchmark part by part: training
-throughput per method, sam-bench's loop against the paper's (`training_throughput`), then PGD-10 and
-AutoAttack throughput (`evaluation_throughput`), each part measured as `measurement` says. The
-results record (the machine it ran on from `environment`, the issue's `targets` judged again) is
-written after every finished part; a part starts only when it is expected to end in time.
-`table.format_table` prints it. The layout of the result is documented in docs/benchmarks.md.
+`run_bench` runs the benchmark part by part: training throughput per method, sam-bench's loop against the
+paper's (`training_throughput`), then PGD-10 and AutoAttack throughput (`evaluation_throughput`), each part
+measured as `measurement` says. The record is written after every finished part; a part starts only when it
+is expected to end in time. The layout of the result is documented in docs/benchmarks.md.
 """
 
 from __future__ import annotations

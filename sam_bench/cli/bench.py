@@ -348,12 +348,7 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
         "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
         "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],
         "attack_images": attack_images,
-        "arch": options["arch"],
-        "width": options["width"],
-        "precision": options["precision"],
-        "rho": options["rho"],
-        "seed": options["seed"],
-        "threads": options["threads"],
+        **{key: options[key] for key in ("arch", "width", "precision", "rho", "seed", "threads")},
     }
     device = resolve_device(options["device"])
     if out is None:

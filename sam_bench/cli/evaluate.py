@@ -69,28 +69,16 @@ def format_table(results: list[dict]) -> str:
                 attack = f"pgd-{s['steps']}" + (f"x{s['restarts']}" if s["restarts"] > 1 else "")
             elif attack == "autoattack":
                 attack = f"aa-{s['version']}"
-            rows.append(
-                (
-                    name,
-                    attack,
-                    e.norm or "-",
-                    str(e.eps) if e.norm else "-",
-                    with_interval(e.clean_acc or 0.0, n),
-                    with_interval(e.robust_acc, n),
-                    str(e.n_examples),
-                    f"{e.seconds or 0.0:.1f}",
-                )
-            )
+            clean, robust = with_interval(e.clean_acc or 0.0, n), with_interval(e.robust_acc, n)
+            eps = str(e.eps) if e.norm else "-"
+            rows.append((name, attack, e.norm or "-", eps, clean, robust, str(e.n_examples), f"{e.seconds or 0.0:.1f}"))
             if e.breakdown:
                 notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e.breakdown.items())
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if j < 4 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths))
-            ).rstrip()
-        )
+        cells = (cell.ljust(w) if j < 4 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths)))
+        lines.append("  ".join(cells).rstrip())
         if i in notes:
             lines.append(notes[i])
     return "\n".join(lines)

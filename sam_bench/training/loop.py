@@ -278,13 +278,10 @@ class Run:
         guard_images = guard.images_for(cfg.method, cfg.overfit_guard, len(data.y_test))
         if guard_images > len(data.y_test):
             raise BadInput(f"--overfit-guard {guard_images} exceeds the {len(data.y_test)} test images")
-        guard_loader = (
-            DeviceLoader(
-                data.x_test[-guard_images:], data.y_test[-guard_images:], 500, device, False, memory_format=layout
-            )
-            if guard_images
-            else None
-        )
+        guard_loader: DeviceLoader | None = None
+        if guard_images:  # the last test images
+            last = slice(-guard_images, None)
+            guard_loader = DeviceLoader(data.x_test[last], data.y_test[last], 500, device, False, memory_format=layout)
         optimizer = build_optimizer(cfg, model)
         train_model, shard = (model, None) if ctx is None else distributed.wrap(model, ctx, cfg.sam_perturbation)
         forward_model = compiled_afresh(train_model) if cfg.compile else train_model
