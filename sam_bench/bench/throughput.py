@@ -19,13 +19,7 @@ import torch
 from sam_bench import files
 from sam_bench.attacks.autoattack import require_pyautoattack
 from sam_bench.bench.environment import environment
-from sam_bench.bench.evaluation_throughput import (
-    autoattack,
-    brief_models,
-    load_models,
-    pgd_throughput,
-    untrained_model,
-)
+from sam_bench.bench.evaluation_throughput import autoattack, brief_models, load_models, pgd_throughput, untrained_model
 from sam_bench.bench.measurement import ATTACK, EPOCH_IMAGES, synthetic_images
 from sam_bench.bench.targets import targets
 from sam_bench.bench.training_throughput import fast_training, paper_training

@@ -102,11 +102,7 @@ from sam_bench.runtime import clock
     default=None,
     help="torch CPU threads [default: torch's; 1 with --quick, as on a shared machine more threads only contend].",
 )
-@click.option(
-    "--commit",
-    default=None,
-    help="Record this sam-bench commit (for a copied tree without .git).",
-)
+@click.option("--commit", default=None, help="Record this sam-bench commit (for a copied tree without .git).")
 @out_option("Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].")
 @click.option(
     "--quick",
