@@ -4,6 +4,7 @@ its results file's rendering, never typed; and the speed targets are judged as s
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -21,7 +22,7 @@ H200_AUTOATTACK = ROOT / "benchmarks" / "nvidia-h200-autoattack.json"
 def test_every_benchmark_block_is_its_results_files_rendering():
     seen = []
     for doc in DOCS:
-        for name in results_block.names_in(doc):
+        for name in re.findall(r"<!-- bench (\S+) start -->", doc.read_text()):  # the results files it shows
             source = f"benchmarks/{name}.json"
             expected = results_block.markdown(json.loads((ROOT / source).read_text()), source)
             assert results_block.between(doc, name) == expected, (

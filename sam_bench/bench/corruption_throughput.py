@@ -59,9 +59,7 @@ def measure(images: int = 250, rounds: int = 3, width: float = 0.125, threads: i
         work()
         return time.perf_counter() - start
 
-    def one_round() -> tuple[float, dict[str, float]]:
-        """Per corruption: its five severities, and as many clean passes right before them, so that both
-        passes meet the same load on a shared machine."""
+    def one_round() -> tuple[float, dict[str, float]]:  # per corruption: five clean passes, then its five
         clean, corrupted = 0.0, {}
         for corruption in catalogue.CORRUPTIONS:
             clean += sum(timed(lambda: classify(clean_u8)) for _ in catalogue.SEVERITIES)

@@ -1,11 +1,7 @@
-"""Evaluation throughput: PGD-10 images/s, and AutoAttack seconds per 1,000 images.
-
-PGD-10 (Linf 8/255, step 2/255, `sam_bench.attacks.pgd`) on a model in eval mode, fp32
-(`pgd_throughput`); AutoAttack (standard, Linf 8/255) through `sam_bench.evaluation.evaluate.evaluate`
-(`autoattack`), on a briefly standard-trained and a briefly AT-trained model (`brief_models`:
-`sam_bench.training.loop.train` on the bundled real CIFAR-10 sample) or on given models
-(`load_models`). AutoAttack's time depends on how many points are still correct after each of its
-attacks, so clean and robust accuracy and the per-attack breakdown are recorded beside the seconds.
+"""Evaluation throughput: PGD-10 images/s (`pgd_throughput`, eval mode, fp32), and AutoAttack seconds per 1,000
+images (`autoattack`, standard, Linf 8/255, through `sam_bench.evaluation.evaluate`) on briefly trained or given
+models. AutoAttack's time depends on how many points are still correct after each of its attacks, so clean and
+robust accuracy and the per-attack breakdown are recorded beside the seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ import numpy as np
 import torch
 
 from sam_bench.attacks import pgd
-from sam_bench.bench.measurement import ATTACK, measurement, synchronizer, synthetic_images, timed_runs
+from sam_bench.bench.measurement import ATTACK, measurement, synchronizer, synthetic_images, timed_runs, train_config
 from sam_bench.data import STATS
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation.evaluate import evaluate
@@ -32,7 +28,7 @@ from sam_bench.models import create_model, make_spec
 from sam_bench.rundir.model import load_run
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.memory_format import EVALUATION
-from sam_bench.training.loop import TrainConfig, train
+from sam_bench.training.loop import train
 
 
 @math_mode.ieee_fp32()  # as `evaluate` runs
@@ -68,23 +64,14 @@ def brief_models(s, device, workdir: Path, log) -> list[tuple[str, torch.nn.Modu
     """A standard and a PGD-10 AT model trained for a few epochs on the bundled CIFAR-10 sample."""
     out = []
     for method in ("standard", "at"):
-        cfg = TrainConfig(
-            method=method,
-            arch=s["arch"],
-            width=s["width"],
-            arch_kwargs=s.get("arch_kwargs"),
+        batch_size = min(s["batch_size"], s["aa_train_images"] or 1500)
+        cfg = replace(
+            train_config(method, {**s, "batch_size": batch_size}, device, compile=False),
             dataset="cifar10-sample",
             n_train=s["aa_train_images"],
             epochs=s["aa_train_epochs"],
-            batch_size=min(s["batch_size"], s["aa_train_images"] or 1500),
-            attack_norm=ATTACK["norm"],
-            attack_eps=ATTACK["eps"],
-            attack_steps=ATTACK["steps"],
-            attack_step_size=ATTACK["step_size"],
             seed=s["seed"],
-            device=str(device),
             precision=s["precision"],
-            compile=False,
         )
         log(f"training a {method} model for AutoAttack ({cfg.epochs} epochs on the bundled CIFAR-10 sample)")
         train(cfg, workdir / method, progress=False)

@@ -29,12 +29,12 @@ class AttackSettings(TypedDict):
     step_size: str
 
 
-ATTACK: AttackSettings = {
-    "norm": "Linf",
-    "eps": "8/255",
-    "steps": 10,
-    "step_size": "2/255",
-}  # the paper's Linf 8/255 AT / PGD-10
+ATTACK: AttackSettings = {"norm": "Linf", "eps": "8/255", "steps": 10, "step_size": "2/255"}  # the paper's PGD-10
+
+
+def attack_steps(method: str) -> int | None:
+    """The attack steps of a method's training step in a bench (None: it trains on clean images)."""
+    return ATTACK["steps"] if table.uses_attack(method) else None
 
 
 def train_config(method: str, s: dict, device: torch.device, compile: bool):
@@ -74,14 +74,13 @@ def summarize(values: list[float]) -> dict:
 
 def synchronizer(device: torch.device):
     """What makes the clock wait for the device's work: a CUDA synchronize, or nothing."""
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
 
 def timed_runs(step, batches, steps: int, warmup: int, repeats: int, sync) -> list[float]:
     """Seconds of `steps` calls of step(*next(batches)), `repeats` times, after `warmup` calls."""
-    _reset_peak_memory()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     for _ in range(warmup):
         step(*next(batches))
     runs = []
@@ -93,11 +92,6 @@ def timed_runs(step, batches, steps: int, warmup: int, repeats: int, sync) -> li
         sync()
         runs.append(time.perf_counter() - start)
     return runs
-
-
-def _reset_peak_memory() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
 
 
 def peak_memory_gib(device: torch.device) -> float | None:

@@ -43,7 +43,6 @@ from sam_bench.training import method_table as table
 PAPER_BATCH_SIZE = 128
 
 
-# ---------------------------------------------------------------------------------------------
 # Data: PIL images through torchvision transforms, batched by a DataLoader
 
 
@@ -103,7 +102,6 @@ def make_normalize(family: str = "cifar10"):
     return normalize
 
 
-# ---------------------------------------------------------------------------------------------
 # Model and optimizers
 
 
@@ -125,17 +123,8 @@ class PaperSAM(torch.optim.Optimizer):
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         device = self.param_groups[0]["params"][0].device
-        norm = torch.norm(
-            torch.stack(
-                [
-                    p.grad.norm(p=2).to(device)
-                    for group in self.param_groups
-                    for p in group["params"]
-                    if p.grad is not None
-                ]
-            ),
-            p=2,
-        )
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norm = torch.norm(torch.stack([g.norm(p=2).to(device) for g in grads]), p=2)
         for group in self.param_groups:
             scale = group["rho"] / (norm + 1e-12)
             for p in group["params"]:
@@ -166,7 +155,6 @@ def paper_optimizer(method: str, model: nn.Module, lr: float = 0.1, rho: float =
     return torch.optim.SGD(model.parameters(), **kwargs)
 
 
-# ---------------------------------------------------------------------------------------------
 # One step of the paper's loop
 
 

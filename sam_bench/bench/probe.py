@@ -1,22 +1,15 @@
 """`sam-bench bench --probe`: a few minutes on a device that pick the step mode and K for a long run there.
 
-Within a stated budget of seconds it times, side by side in one run, the parts that decide how a long run
-(a full-scale grid) is best run on the device: a training step (ST, SAM, PGD-10 AT at batch 128) eager,
-static (the capturable step, `--step-mode static`), as a CUDA graph (GPUs) and compiled (`torch.compile`); K concurrent
-processes of a step in a given mode, and an evaluation beside them (each its own process: per-process and
-aggregate images/s); and the attacks' search throughput with TF32 convolutions against strict fp32 (GPUs;
-on a CPU there is no TF32, so it is recorded as not applicable). The real parts are built in
-`probe_parts.py` and `probe_arrangement.py`; this module is the schedule and the record, and knows nothing
-of torch.
+Within a budget of seconds it times, in one run, the parts that decide how a long run is best run on the
+device (built in `probe_parts.py` and `probe_arrangement.py`); this module is the schedule and the record,
+and knows nothing of torch.
 
-The schedule: each part is set up and run twice untimed (a compiled step compiles in the first; the
-second's duration is the estimate of one repetition), in order, as long as the budget allows; then
-rounds, each running every part once in an order that rotates from round to round (as
-`sam-bench cost` times its models: a change of machine load falls on all of them alike), a round
-starting only while the one before it (or the warm-up's estimate) would still end inside the budget.
-Every value is kept per round; the record gives its median and round count, and each ratio (static /
-eager, K processes / one, beside / alone, TF32 / fp32) is taken round by round from values measured in the same round
-and summarised by its median. Time is read from `sam_bench.runtime.clock` (tests inject theirs).
+The schedule: each part is set up and run twice untimed (a compiled step compiles in the first; the second's
+duration estimates a repetition), as long as the budget allows; then rounds, each running every part once in
+an order that rotates from round to round (a change of machine load falls on all parts alike), a round starting
+only while it would still end inside the budget. Each ratio (static / eager, K processes / one, TF32 / fp32 ...)
+is taken from values of the same round and summarised by its median over the rounds, so no ratio compares two
+different moments. Time is read from `sam_bench.runtime.clock` (tests inject theirs).
 """
 
 from __future__ import annotations
@@ -53,6 +46,11 @@ class Ratio:
     name: str
     numerator: tuple[str, str]  # (part, value)
     denominator: tuple[str, str]
+
+    @classmethod
+    def of(cls, name: str, numerator: str, denominator: str, value: str = "step_s") -> Ratio:
+        """The ratio of the same value of two parts."""
+        return cls(name, (numerator, value), (denominator, value))
 
 
 def timed(step: Callable[[], object], steps: int, sync: Callable[[], None], key: str = "step_s"):

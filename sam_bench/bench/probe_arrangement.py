@@ -1,31 +1,19 @@
 """The probe's parts for how models share one device (`sam-bench bench --probe`): K models training at once,
-each in a process of its own as `reproduce --parallel K` runs them, in a given step mode, and an evaluation
-running beside them, as a cell's evaluation runs beside the other cells' training.
+each in a process of its own as `reproduce --parallel K` runs them, and an evaluation beside them, as a cell's
+evaluation runs beside the other cells' training.
 
-  concurrent/<method>/<mode>/K<k>  k processes each taking training steps of `method` in `mode` (eager,
-                            static; graph on CUDA only), all at once for `--concurrent-s` seconds:
-                            images_per_s_aggregate (the k processes' rates summed) and
-                            images_per_s_per_process (their median)
-  evaluation/alone          one process running the attacks' search as an evaluation runs it (PGD-10 Linf
-                            8/255 on `--attack-images` images of an eval-mode model, the search in TF32,
-                            no autotuning: runtime/math_mode.py), alone: evaluation_images_per_s
-  beside/<method>/<mode>/K<k>  the k training processes and the evaluation process, all at once:
-                            images_per_s_aggregate (training) and evaluation_images_per_s
+  concurrent/<method>/<mode>/K<k>  k training processes at once for `--concurrent-s` seconds:
+                            images_per_s_aggregate (their rates summed), images_per_s_per_process (median)
+  evaluation/alone          one process running an evaluation's search (PGD-10 Linf 8/255 on `--attack-images`
+                            images, TF32, no autotuning: runtime/math_mode.py): evaluation_images_per_s
+  beside/<method>/<mode>/K<k>  the k trainings and the evaluation at once: both values
 
-(with `--in-process`, the same K side by side in one process as well: probe_lanes.py) and the ratios the choice of
-K reads (probe_choice.py), each taken round by round:
+The ratios (the names below) are what probe_choice.py reads. Where the two beside / alone fractions add up to
+more than 1, training and evaluation together do more than the same work one after the other.
 
-  "<method>: aggregate images/s in <mode> steps, K=<k> / K=<first>"          what K models at once gain
-  "<method>: training images/s in <mode> steps beside an evaluation, K=<k> (beside / alone)"
-  "<method>: evaluation images/s beside K=<k> <mode> training processes (beside / alone)"
-
-The last two say what running an evaluation beside k trainings costs each of them: where the two fractions
-add up to more than 1, the two together do more than the same work one after the other.
-
-Every part's processes are workers of one crew (probe_concurrent.py), started once: the k-th training
-process is worker `train-<k-1>` whatever the method and mode, and it keeps every step it has built, so each
-process's CUDA context, allocator and cuDNN state are started once and the K=1 reference runs in the very
-worker that also runs in K=2 and K=4.
+Every part's processes are workers of one crew (probe_concurrent.py), started once: the k-th training process
+is worker `train-<k-1>` whatever the method and mode and keeps every step it built, so each process's CUDA
+context, allocator and cuDNN state start once and the K=1 reference runs in the very worker that runs in K=2.
 """
 
 from __future__ import annotations
@@ -36,12 +24,11 @@ from functools import partial
 import torch
 
 from sam_bench.bench import probe_lanes
-from sam_bench.bench.measurement import ATTACK
+from sam_bench.bench.measurement import ATTACK, attack_steps
 from sam_bench.bench.probe import Part, Ratio
 from sam_bench.bench.probe_concurrent import Crew
 from sam_bench.bench.probe_steps import attack_step, train_step
 from sam_bench.errors import BadInput
-from sam_bench.training import method_table as table
 from sam_bench.training.static_step import capturable
 
 RUN_MODES = ("eager", "static", "graph")  # the step modes a run trains in (`--step-mode`)
@@ -49,6 +36,7 @@ DEFAULT_MODES = ("eager",)
 DEFAULT_SECONDS = 1.0
 EVALUATION = "evaluation"  # the evaluation's worker
 SEARCH = "tf32"  # an evaluation's search math by default (runtime/math_mode.py)
+AGGREGATE = "images_per_s_aggregate"  # K trainings' images/s, summed
 
 
 def aggregate_ratio(method: str, mode: str, k: int, first: int) -> str:
@@ -112,9 +100,8 @@ def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 setup = partial(_training, crew, method, mode, k, False, s, device, seconds, images)
                 out_parts.append(Part(name, setup, _info("concurrent", method, mode, k), close=crew.close))
                 if k != first:
-                    key = "images_per_s_aggregate"
                     first_part = f"concurrent/{method}/{mode}/K{first}"
-                    ratios.append(Ratio(aggregate_ratio(method, mode, k, first), (name, key), (first_part, key)))
+                    ratios.append(Ratio.of(aggregate_ratio(method, mode, k, first), name, first_part, AGGREGATE))
     side_parts, side_ratios = probe_lanes.parts(s, device, runnable)  # the same K side by side in one process
     out_parts, ratios = out_parts + side_parts, ratios + side_ratios
     if runnable and beside:
@@ -127,22 +114,16 @@ def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 name = f"beside/{method}/{mode}/K{k}"
                 setup = partial(_training, crew, method, mode, k, True, s, device, seconds, images)
                 out_parts.append(Part(name, setup, _info("beside", method, mode, k), close=crew.close))
-                trained = "images_per_s_aggregate"
+                alone_k = f"concurrent/{method}/{mode}/K{k}"
+                ratios.append(Ratio.of(training_beside_ratio(method, mode, k), name, alone_k, AGGREGATE))
                 ratios.append(
-                    Ratio(
-                        training_beside_ratio(method, mode, k),
-                        (name, trained),
-                        (f"concurrent/{method}/{mode}/K{k}", trained),
-                    )
+                    Ratio.of(evaluation_beside_ratio(method, mode, k), name, alone, "evaluation_images_per_s")
                 )
-                evaluated = "evaluation_images_per_s"
-                ratios.append(Ratio(evaluation_beside_ratio(method, mode, k), (name, evaluated), (alone, evaluated)))
     return out_parts, ratios, skipped
 
 
 def _info(kind: str, method: str, mode: str, k: int) -> dict:
-    steps = ATTACK["steps"] if table.uses_attack(method) else None
-    return {"kind": kind, "method": method, "mode": mode, "processes": k, "attack_steps": steps}
+    return {"kind": kind, "method": method, "mode": mode, "processes": k, "attack_steps": attack_steps(method)}
 
 
 def _trainers(k: int) -> list[str]:

@@ -1,38 +1,26 @@
 """What probe records decide for a long run on the device they timed: the step mode, how many models train at
 once (K, `reproduce --parallel K`), and whether an evaluation beside training pays.
 
-The probe times every part round by round and takes each ratio within a round (`probe.py`), so the choice
-reads ratios, never two medians measured at different times. Several records may be read together (a first
-probe timed the modes; a later, shorter one the arrangements in the chosen mode): their
-ratios are pooled, and the methods any of them timed (`settings.methods`) are the methods a choice must hold
-for.
+The choice reads the probe's round-by-round ratios (`probe.py`), never two medians measured at different
+times; several records are pooled, and the methods any of them timed (`settings.methods`) are the methods a
+choice must hold for. The slowest method decides each time: a scale takes one mode and one K for all its cells.
 
-- A step mode (the scale's `train: {step_mode: ...}`) is a candidate where its speed-up over the eager step,
-  the median of the round-by-round ratios, is at least MIN_GAIN for every capturable method timed in it (the
-  slowest method decides: a scale takes one mode for all its cells); eager always is. A non-eager mode draws
-  other random numbers than eager (training/step_mode.py) and is part of a run's settings key, so it is set
-  in the recipe's scale before the scale's first run, and kept.
-- K, within each candidate mode, from the K processes timed in that very mode (probe_arrangement.py): going
-  up the probe's process counts, a larger K is taken where, for every method the mode must train, its
-  aggregate images/s beat those of the K taken so far by MIN_GAIN. Two more conditions, both because of how
-  `reproduce --parallel K` runs cells (each trains then evaluates in its own process): K must have been
-  timed for every one of those methods (a method's gain is not read off another's), and an evaluation beside
-  training must have been timed at K-1 training processes or more (a cell's evaluation runs beside the
-  others' training; its cost is read at the nearest count timed above K-1, never below). Without them K
-  stays 1, with the reason said.
-- Mode and K together: the candidate whose slowest method gains most over one eager process (the mode's
-  speed-up times K's aggregate gain) is taken; with K=1 everywhere that is the fastest qualifying mode.
-- Evaluation beside training, per K timed: it pays where, for every method, the training's share of its
-  speed alone plus the evaluation's share of its speed alone reach MIN_GAIN, i.e. the two at once do at
-  least MIN_GAIN times what they would do one after the other: the verdict says whether the overlap itself
-  is a gain.
+- A step mode is a candidate where its median speed-up over eager is at least MIN_GAIN for every capturable
+  method; eager always is. A non-eager mode draws other random numbers than eager (training/step_mode.py) and
+  is part of a run's settings key, so it is the scale's setting (`train: {step_mode: ...}`), set before its
+  first run and kept.
+- K, per candidate mode, from the K processes timed in that mode (`_pick_k`). Because `reproduce --parallel K`
+  trains then evaluates each cell in its own process, K must also be timed for every method, and an evaluation
+  timed beside K-1 trainings or more; otherwise K stays 1, with the reason said.
+- Of the candidates, the one whose slowest method gains most over one eager process (mode speed-up times K's
+  aggregate gain) is taken.
+- Evaluation beside K trainings pays where, for every method, the two shares of their speeds alone add up to
+  MIN_GAIN: the two at once do that much more than one after the other.
 
-The grouped-convolution ratio (probe_grouped.py) is reported, not acted on: whether N seeds stacked as one
-grouped network (`train --step-mode grouped --seeds`, training/grouped_runs.py) would pay on this device.
-A reproduction trains its cells one run each, so it cannot take it; a user training seeds by hand can.
-
-`compiled` is timed by the probe but is not a run's step mode, so it is reported, never chosen. A
-method with no capturable step (TRADES, AWP) trains eager whatever the mode (its recipe entry says so).
+The grouped ratios (probe_grouped.py) are reported, not acted on: a reproduction trains one run per cell, so it
+cannot take `train --step-mode grouped --seeds`; a user training seeds by hand can. `compiled` is no run's step
+mode, so it is reported, never chosen; a method with no capturable step (TRADES, AWP) trains eager whatever the
+mode.
 """
 
 from __future__ import annotations
@@ -40,10 +28,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from sam_bench.bench.probe_arrangement import RUN_MODES
 from sam_bench.training.static_step import capturable
 
 MIN_GAIN = 1.10  # below a 10% median gain a mode, a K or an overlap is not worth what it changes
-RUN_MODES = ("eager", "static", "graph")  # the modes a run can take (`--step-mode`)
 
 _MODE_RATIO = re.compile(r"^(?P<method>[\w-]+): (?P<mode>\w+) speed-up \(eager step / \w+ step\)$")
 # K processes: probe_arrangement.aggregate_ratio; a record without the mode timed eager steps only
@@ -138,9 +126,9 @@ def _said(values: dict[str, float]) -> str:
 
 
 def _pick_k(arrangement: Arrangement, methods: list[str], reasons: list[str]) -> list[int]:
-    """The Ks taken in one mode, in order (the last is the choice): up the process counts timed, while every
-    method gains MIN_GAIN over the K taken so far, each K timed for every method and an evaluation timed beside
-    K-1 trainings or more."""
+    """The Ks taken in one mode, in order (the last is the choice): up the process counts timed, each where every
+    method gains MIN_GAIN over the K taken so far (an evaluation's cost beside K-1 trainings is read at the nearest
+    count timed above, never below)."""
     mode = arrangement.mode
     counts = sorted({k for per in arrangement.aggregate.values() for k in per})
     if not methods:

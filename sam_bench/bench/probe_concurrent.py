@@ -1,19 +1,15 @@
 """Worker processes that run steps at the same time, for `sam-bench bench --probe` (probe_arrangement.py).
 
-A `Crew` is a set of named worker processes, each a process of its own (multiprocessing's spawn: nothing
-of the parent's CUDA state is inherited), started once and kept for every part that uses them, so that a
-probe pays for starting torch and CUDA once per worker, not once per part. A worker builds the steps it is
-asked for (`build`: a picklable factory of a callable of nothing, kept under a key; two untimed runs warm it
-up, a CUDA graph captures in them) and runs one of them on `run`.
+A `Crew` is a set of named worker processes (multiprocessing's spawn: nothing of the parent's CUDA state is
+inherited), started once and kept for every part that uses them, so that a probe pays for starting torch and
+CUDA once per worker. A worker builds the steps it is asked for (`build`; two untimed runs warm each up, a CUDA
+graph captures in them) and runs one of them on `run`.
 
-A repetition (`run`) starts the named workers' steps together: each worker, once its device is idle, says
-it has started, and the timed interval begins when all have; after `seconds` the parent raises a shared stop flag.
-Each worker runs its step unit after unit (a unit: `repeat` calls, then the device synchronised), and counts
-only the units that ended before the flag was raised (the first unit always counts, so a slow one still
-gives a rate): every worker's counted span is one the others were running through, so a step's rate beside
-the others is not inflated by a tail it ran alone. Per worker: units counted and the span from its start to
-the end of its last counted unit, on its own clock (`sam_bench.runtime.clock`). Nothing changes the device's
-settings: the processes are time-sliced on it as the operating system and the driver schedule them.
+A repetition (`run`) starts the named workers' steps together; after `seconds` the parent raises a shared stop
+flag. Each worker counts only the units (`repeat` calls, then the device synchronised) that ended before the
+flag (the first unit always counts, so a slow one still gives a rate): every worker's counted span is one the
+others were running through, so a rate beside the others is not inflated by a tail it ran alone. Nothing
+changes the device's settings: the processes are time-sliced on it as the driver schedules them.
 """
 
 from __future__ import annotations

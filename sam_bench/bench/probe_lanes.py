@@ -1,20 +1,14 @@
 """The probe's parts for runs side by side in one process (`sam-bench bench --probe --in-process`): K training runs
-of a method in a step mode, each in a lane of the probe's process (runtime/lanes.py: on a GPU a CUDA stream of its
-own), their steps issued in turn, as `reproduce --parallel K --in-process` and `train --seeds` train them.
+each in a lane of the probe's process (runtime/lanes.py: on a GPU a CUDA stream of its own), their steps issued
+in turn, as `reproduce --parallel K --in-process` and `train --seeds` train them.
 
-  lanes/<method>/<mode>/K<k>  k runs (seeds seed .. seed + k - 1) taking steps of `method` in `mode` side by side
-                            for `--concurrent-s` seconds: images_per_s_aggregate (every run's images over the time
-                            from the first step issued to the last one's end on the device); on a GPU
-                            gpu_memory_gib, the memory the k runs held (their models, optimizers, buffers, graphs)
-                            plus the most their steps allocated on top (torch's allocated memory, not what the
-                            allocator reserved)
+  lanes/<method>/<mode>/K<k>  k runs (seeds seed .. seed + k - 1) side by side for `--concurrent-s` seconds:
+                            images_per_s_aggregate (every run's images over the time from the first step issued
+                            to the last one's end on the device); on a GPU gpu_memory_gib, what the k runs held
+                            plus the most their steps allocated on top (allocated, not reserved, memory)
 
-and the ratios, taken round by round:
-
-  "<method>: aggregate images/s in <mode> steps, K=<k> side by side in one process / K=<first>"
-        what k runs side by side gain over the first K timed (K=1: one run alone, the same machinery)
-  "<method>: aggregate images/s in <mode> steps, K=<k>, side by side in one process / in K processes"
-        where the K processes of probe_arrangement.py were timed too: which way of K at once pays more
+and its ratios (the names below), against the first K timed and, where probe_arrangement.py timed K processes,
+against those: which way of K at once pays more.
 """
 
 from __future__ import annotations
@@ -23,11 +17,10 @@ from functools import partial
 
 import torch
 
-from sam_bench.bench.measurement import ATTACK
+from sam_bench.bench.measurement import attack_steps
 from sam_bench.bench.probe import Part, Ratio
 from sam_bench.bench.probe_steps import train_step
 from sam_bench.runtime import clock, lanes
-from sam_bench.training import method_table as table
 
 GIB = 2**30
 
@@ -50,19 +43,22 @@ def parts(s: dict, device: torch.device, runnable: list[tuple[str, str]]) -> tup
     for method, mode in runnable:
         for k in s["concurrency"]:
             name = f"lanes/{method}/{mode}/K{k}"
-            steps = ATTACK["steps"] if table.uses_attack(method) else None
-            info = {"kind": "lanes", "method": method, "mode": mode, "processes": 1, "attack_steps": steps}
+            info = {
+                "kind": "lanes",
+                "method": method,
+                "mode": mode,
+                "processes": 1,
+                "attack_steps": attack_steps(method),
+            }
             if k > 1:
                 info["models"] = k
             out_parts.append(Part(name, partial(side_by_side, method, mode, k, s, device, seconds), info))
             key = "images_per_s_aggregate"
             if k != first:
                 ratios.append(
-                    Ratio(first_ratio(method, mode, k, first), (name, key), (f"lanes/{method}/{mode}/K{first}", key))
+                    Ratio.of(first_ratio(method, mode, k, first), name, f"lanes/{method}/{mode}/K{first}", key)
                 )
-            ratios.append(
-                Ratio(processes_ratio(method, mode, k), (name, key), (f"concurrent/{method}/{mode}/K{k}", key))
-            )
+            ratios.append(Ratio.of(processes_ratio(method, mode, k), name, f"concurrent/{method}/{mode}/K{k}", key))
     return out_parts, ratios
 
 

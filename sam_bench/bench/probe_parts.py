@@ -1,25 +1,15 @@
-"""The real parts of `sam-bench bench --probe` (the schedule and record: `probe.py`).
+"""The real parts of `sam-bench bench --probe` (the schedule and record: `probe.py`); the steps themselves are built
+in probe_steps.py, on synthetic images and untrained networks.
 
-  train/<method>/<mode>     one process, `steps` training steps per repetition at the probe's batch, as
-                            `train` takes them: eager (training.methods.train_step), static (the
-                            capturable step, `--step-mode static`), graph (it captured as a CUDA graph;
-                            GPUs only) or compiled (eager with the model under torch.compile)
-  concurrent/<method>/<mode>/K<k>, beside/<method>/<mode>/K<k>, evaluation/alone
-                            k processes of the step at once, and an evaluation beside them
-                            (probe_arrangement.py)
-  lanes/<method>/<mode>/K<k>  k runs of the step side by side in one process, each on a CUDA stream of its
-                            own on a GPU (probe_lanes.py; with `--in-process`)
-  conv/<separate|grouped>/N<n>  N networks' convolutions one after another, or as one grouped
-                            network (probe_grouped.py: would stacking seeds pay?)
-  seeds/<method>/<separate|grouped>/N<n>  N seeds' training steps: N static steps, one per model, or
-                            one grouped step of all N (`train --step-mode grouped`, the whole step under
-                            torch.func.vmap, what the convolutions alone do not show)
-  attack/<tf32|ieee>        the attacks' search: PGD-10 (Linf 8/255) on an eval-mode model, the kernels of
-                            every AutoAttack iteration (a forward and an input-gradient pass), fixed work
-                            whatever the model's accuracy, with TF32 convolutions or in strict fp32
-                            (runtime/math_mode.py); CUDA only: a CPU has no TF32
-
-The steps themselves are built in probe_steps.py, on synthetic images and untrained networks.
+  train/<method>/<mode>     `steps` training steps of one process, as `train` takes them: eager, static,
+                            graph (GPUs only) or compiled (eager under torch.compile)
+  concurrent/..., beside/..., evaluation/alone   K processes at once (probe_arrangement.py)
+  lanes/<method>/<mode>/K<k>  k runs side by side in one process (probe_lanes.py; with `--in-process`)
+  conv/<separate|grouped>/N<n>  N networks' convolutions, separate or grouped (probe_grouped.py)
+  seeds/<method>/<separate|grouped>/N<n>  N static steps, or one grouped step of all N (`train --step-mode
+                            grouped`: the whole step under torch.func.vmap, which the convolutions alone miss)
+  attack/<tf32|ieee>        the attacks' search (PGD-10 Linf 8/255 on an eval-mode model: fixed work whatever its
+                            accuracy) with TF32 convolutions or strict fp32 (runtime/math_mode.py); CUDA only
 """
 
 from __future__ import annotations
@@ -30,7 +20,7 @@ import torch
 
 from sam_bench.bench import probe_arrangement
 from sam_bench.bench.environment import environment
-from sam_bench.bench.measurement import ATTACK, synchronizer
+from sam_bench.bench.measurement import ATTACK, attack_steps, synchronizer
 from sam_bench.bench.probe import Part, Ratio, run_probe, timed
 from sam_bench.bench.probe_grouped import conv_pass
 from sam_bench.bench.probe_steps import attack_step, train_step, training_setup
@@ -97,13 +87,11 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
                 skipped[name] = "a CUDA graph needs a CUDA device"
                 continue
             factory = partial(train_step, method, mode, s, str(device))
-            info = {"kind": "train", "method": method, "mode": mode, "attack_steps": _attack_steps(method)}
+            info = {"kind": "train", "method": method, "mode": mode, "attack_steps": attack_steps(method)}
             parts.append(Part(name, partial(_timed_factory, factory, s["steps"], device), info))
             if mode != "eager":
-                eager = f"train/{method}/eager"
-                ratios.append(
-                    Ratio(f"{method}: {mode} speed-up (eager step / {mode} step)", (eager, "step_s"), (name, "step_s"))
-                )
+                speed_up = f"{method}: {mode} speed-up (eager step / {mode} step)"
+                ratios.append(Ratio.of(speed_up, f"train/{method}/eager", name))
     more_parts, more_ratios, more_skipped = probe_arrangement.parts(s, device)
     parts, ratios = parts + more_parts, ratios + more_ratios
     skipped.update(more_skipped)
@@ -112,13 +100,8 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
             factory = partial(conv_pass, n, how == "grouped", s, str(device))
             info = {"kind": "conv", "mode": how, "processes": 1, "models": n}
             parts.append(Part(f"conv/{how}/N{n}", partial(_timed_factory, factory, s["steps"], device), info))
-        ratios.append(
-            Ratio(
-                f"conv: grouped speed-up, N={n} (N separate / one grouped)",
-                (f"conv/separate/N{n}", "step_s"),
-                (f"conv/grouped/N{n}", "step_s"),
-            )
-        )
+        speed_up = f"conv: grouped speed-up, N={n} (N separate / one grouped)"
+        ratios.append(Ratio.of(speed_up, f"conv/separate/N{n}", f"conv/grouped/N{n}"))
         for method in s.get("grouped_methods", ()):
             if not groupable(method):
                 skipped[f"seeds/{method}/N{n}"] = f"{method} has a step of its own; it cannot train grouped"
@@ -126,35 +109,22 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
             for how in ("separate", "grouped"):
                 factory = partial(seeds_step, method, n, how == "grouped", s, str(device))
                 info = {"kind": "seeds", "method": method, "mode": how, "processes": 1, "models": n}
-                info["attack_steps"] = _attack_steps(method)
+                info["attack_steps"] = attack_steps(method)
                 parts.append(
                     Part(f"seeds/{method}/{how}/N{n}", partial(_timed_factory, factory, s["steps"], device), info)
                 )
-            ratios.append(
-                Ratio(
-                    f"{method}: grouped step speed-up, N={n} (N static steps / one grouped step)",
-                    (f"seeds/{method}/separate/N{n}", "step_s"),
-                    (f"seeds/{method}/grouped/N{n}", "step_s"),
-                )
-            )
+            speed_up = f"{method}: grouped step speed-up, N={n} (N static steps / one grouped step)"
+            ratios.append(Ratio.of(speed_up, f"seeds/{method}/separate/N{n}", f"seeds/{method}/grouped/N{n}"))
     if device.type == "cuda":
         for mode in ("tf32", "ieee"):
             info = {"kind": "attack", "mode": mode, "attack_steps": ATTACK["steps"]}
             parts.append(Part(f"attack/{mode}", partial(attack_run, mode, s, device), info))
         ratios.append(
-            Ratio(
-                "attack search: TF32 / strict fp32 images/s",
-                ("attack/tf32", "images_per_s"),
-                ("attack/ieee", "images_per_s"),
-            )
+            Ratio.of("attack search: TF32 / strict fp32 images/s", "attack/tf32", "attack/ieee", "images_per_s")
         )
     else:
         skipped["attack/tf32 vs attack/ieee"] = f"no TF32 on a {device.type} device: both would be the same fp32"
     return parts, ratios, skipped
-
-
-def _attack_steps(method: str) -> int | None:
-    return ATTACK["steps"] if table.uses_attack(method) else None
 
 
 def _timed_factory(factory, steps: int, device: torch.device):

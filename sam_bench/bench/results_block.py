@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from sam_bench.bench import marked_block
@@ -19,11 +18,6 @@ START, END = "<!-- bench {name} start -->", "<!-- bench {name} end -->"
 def markdown(result: dict, source: str) -> str:
     """The results' tables and targets, and the file they came from."""
     return format_table(result, markdown=True) + f"\n\n(from `{source}`, written by `sam-bench bench`)"
-
-
-def names_in(doc: Path) -> list[str]:
-    """The results files `doc` carries blocks of."""
-    return re.findall(r"<!-- bench (\S+) start -->", doc.read_text())
 
 
 def between(doc: Path, name: str) -> str | None:

@@ -75,17 +75,14 @@ def _autoattack_rows(records: list[dict]) -> list[tuple[str, ...]]:
         ("AutoAttack standard", "images", "clean", "robust", "seconds", "s / 1,000", "s / 1,000 correct")
     ]
     for a in records:
-        rows.append(
-            (
-                a["model"],
-                str(a["n_images"]),
-                f"{a['clean_acc']:.1%}",
-                f"{a['robust_acc']:.1%}",
-                f"{a['seconds']:.1f}",
-                f"{a['seconds_per_1000']:.1f}",
-                "-" if a["seconds_per_1000_correct"] is None else f"{a['seconds_per_1000_correct']:.1f}",
-            )
-        )
+        per_correct = a["seconds_per_1000_correct"]
+        cells = [
+            f"{a['clean_acc']:.1%}",
+            f"{a['robust_acc']:.1%}",
+            f"{a['seconds']:.1f}",
+            f"{a['seconds_per_1000']:.1f}",
+        ]
+        rows.append((a["model"], str(a["n_images"]), *cells, "-" if per_correct is None else f"{per_correct:.1f}"))
     return rows
 
 

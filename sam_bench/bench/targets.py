@@ -46,15 +46,10 @@ def _epoch_checks(training: dict) -> list[dict]:
     checks = []
     for method in ("standard", "sam", "at"):
         if method in training:
-            ips = training[method]["fast"]["images_per_s"]
-            checks.append(
-                _check(
-                    f"{table.label(method)}: epoch seconds <=",
-                    training[method]["fast"]["epoch_s"],
-                    GPU_TARGETS[f"{method}_epoch_s"],
-                    [EPOCH_IMAGES / ips["max"], EPOCH_IMAGES / ips["min"]],
-                )
-            )
+            fast = training[method]["fast"]
+            spread = [EPOCH_IMAGES / fast["images_per_s"]["max"], EPOCH_IMAGES / fast["images_per_s"]["min"]]
+            name = f"{table.label(method)}: epoch seconds <="
+            checks.append(_check(name, fast["epoch_s"], GPU_TARGETS[f"{method}_epoch_s"], spread))
     return checks
 
 
@@ -85,13 +80,8 @@ def _autoattack_checks(evaluation: dict | None) -> list[dict]:
         clean_trained = record["method"] in table.TABLE and not table.uses_attack(record["method"])  # ST, SAM, ASAM
         if clean_trained and record["seconds_per_1000_correct"] is not None:
             # As if all 10,000 images were correctly classified: AutoAttack's work is per correct image.
-            checks.append(
-                _check(
-                    f"autoattack on {record['model']}: seconds for 10,000 images (est.) <=",
-                    10 * record["seconds_per_1000_correct"],
-                    GPU_TARGETS["autoattack_10k_s"],
-                )
-            )
+            name = f"autoattack on {record['model']}: seconds for 10,000 images (est.) <="
+            checks.append(_check(name, 10 * record["seconds_per_1000_correct"], GPU_TARGETS["autoattack_10k_s"]))
     return checks
 
 

@@ -1,13 +1,9 @@
-"""How fast sam-bench trains and attacks, measured side by side with the paper's own loop.
+"""How fast sam-bench trains and attacks, measured side by side with the paper's own loop (`sam-bench bench`).
 
-    result = run_bench(device="auto", methods=("standard", "sam", "at"), batch_size=512)
-
-`run_bench` (`sam-bench bench`) checks its options and runs the benchmark part by part: training
-throughput per method, sam-bench's loop against the paper's (`training_throughput`), then PGD-10 and
-AutoAttack throughput (`evaluation_throughput`), each part measured as `measurement` says. The
-results record (the machine it ran on from `environment`, the issue's `targets` judged again) is
-written after every finished part; a part starts only when it is expected to end in time.
-`table.format_table` prints it. The layout of the result is documented in docs/benchmarks.md.
+`run_bench` runs the benchmark part by part: training throughput per method, sam-bench's loop against the
+paper's (`training_throughput`), then PGD-10 and AutoAttack throughput (`evaluation_throughput`), each part
+measured as `measurement` says. The record is written after every finished part; a part starts only when it
+is expected to end in time. The layout of the result is documented in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,13 +19,7 @@ import torch
 from sam_bench import files
 from sam_bench.attacks.autoattack import require_pyautoattack
 from sam_bench.bench.environment import environment
-from sam_bench.bench.evaluation_throughput import (
-    autoattack,
-    brief_models,
-    load_models,
-    pgd_throughput,
-    untrained_model,
-)
+from sam_bench.bench.evaluation_throughput import autoattack, brief_models, load_models, pgd_throughput, untrained_model
 from sam_bench.bench.measurement import ATTACK, EPOCH_IMAGES, synthetic_images
 from sam_bench.bench.targets import targets
 from sam_bench.bench.training_throughput import fast_training, paper_training
@@ -91,51 +81,19 @@ QUICK = dict(
 )
 
 
-def run_bench(
-    device: str = "auto",
-    methods=DEFAULT_METHODS,
-    batch_size: int = 512,
-    n_images: int = 50_000,
-    repeats: int = 5,
-    warmup: int = 2,
-    arch: str = "preactresnet18",
-    width: float = 1.0,
-    steps: int = 20,
-    log=None,
-    out: str | Path | None = None,
-    stop_at: float | None = None,
-    **options,
-) -> dict:
-    """Measure training and evaluation throughput on `device`; returns the results record.
+def run_bench(log=None, out: str | Path | None = None, stop_at: float | None = None, **options) -> dict:
+    """Measure training and evaluation throughput; returns the results record. `options`: DEFAULTS' keys
+    (`models`: run dirs / zoo ids for AutoAttack; `threads`: torch CPU threads during the run, None: as they
+    are; `commit`: recorded in place of git's answer, for a copy of the tree without .git).
 
     With `out`, the record is written there (atomically) after every finished part, with `status`
     "running" until the end ("complete", or "stopped" when `stop_at`, a `time.time()` value, came
     before every part could be measured: a part starts only when it is expected to end in time,
-    judged by the part before; the parts left out are listed under `not_measured`).
-
-    Options besides the named ones (defaults in DEFAULTS): precision, compile, rho, paper_loop,
-    paper_batch_size, paper_workers, evaluation, pgd_images, aa_images, aa_batch_size,
-    aa_train_epochs, aa_train_images, models (run dirs / zoo ids for AutoAttack), data_dir, seed,
-    threads (torch CPU threads during the run; None: leave as is), commit (recorded as the code
-    commit instead of git's answer, for a copy of the tree without .git)."""
+    judged by the part before; the parts left out are listed under `not_measured`)."""
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"run_bench() got unknown options {sorted(unknown)}")
-    s = _validate(
-        {
-            **DEFAULTS,
-            **options,
-            "device": device,
-            "methods": methods,
-            "batch_size": batch_size,
-            "n_images": n_images,
-            "repeats": repeats,
-            "warmup": warmup,
-            "arch": arch,
-            "width": width,
-            "steps": steps,
-        }
-    )
+    s = _validate({**DEFAULTS, **options})
     log = log or (lambda message: None)
     threads = torch.get_num_threads()
     if s["threads"] is not None:

@@ -1,11 +1,8 @@
 """Training throughput: sam-bench's loop and the paper's, timed on the same images in one process.
 
-sam-bench's loop (`fast_training`): `steps` training steps of `sam_bench.training.methods.train_step`
-on a `DeviceLoader` (uint8 images resident on the device, augmented there), as
-`sam_bench.training.loop.train` runs them (channels_last where `sam_bench.runtime.memory_format` allows it;
-bf16 autocast on a GPU, optionally torch.compile), after `warmup` untimed steps, `repeats` times.
-The paper's loop (`paper_training`, `sam_bench.bench.paper_loop`: DataLoader + PIL transforms, fp32,
-batch 128) trains the same architecture on the same images for as many images per repetition. Both
+sam-bench's loop (`fast_training`) takes its steps as `sam_bench.training.loop.train` runs them (a DeviceLoader,
+its memory format, bf16 autocast on a GPU, optionally torch.compile); the paper's loop (`paper_training`,
+`bench.paper_loop`) trains the same architecture on the same images for as many images per repetition. Both
 clocks are read after a CUDA synchronize, and both include getting the batch.
 """
 

@@ -1,6 +1,5 @@
 """`sam-bench analyze`: why a model is robust, measured (sharpness, Fourier heat map, frequency
-reliance, input gradients). A thin skin over `sam_bench.analysis.record.analyze`; torch is imported
-inside the command so that `sam-bench --help` stays fast."""
+reliance, input gradients): sam_bench.analysis.record.analyze."""
 
 from __future__ import annotations
 

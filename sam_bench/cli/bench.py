@@ -1,8 +1,4 @@
-"""`sam-bench bench`: training and evaluation throughput, side by side with the paper's loop.
-
-A thin skin over `sam_bench.bench.throughput.run_bench`; heavy imports happen inside the command so that
-`sam-bench --help` stays fast.
-"""
+"""`sam-bench bench`: training and evaluation throughput beside the paper's loop (sam_bench.bench.throughput)."""
 
 from __future__ import annotations
 
@@ -106,11 +102,7 @@ from sam_bench.runtime import clock
     default=None,
     help="torch CPU threads [default: torch's; 1 with --quick, as on a shared machine more threads only contend].",
 )
-@click.option(
-    "--commit",
-    default=None,
-    help="Record this sam-bench commit (for a copied tree without .git).",
-)
+@click.option("--commit", default=None, help="Record this sam-bench commit (for a copied tree without .git).")
 @out_option("Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].")
 @click.option(
     "--quick",
@@ -319,24 +311,25 @@ def _refuse_options_without_their_mode(ctx: click.Context) -> None:
                 raise BadInput(f"{option(name)} sets the attack timings that --skip-eval leaves out; give one of them")
 
 
+def _counts(text: str | None, takes: str) -> list[int] | None:
+    """Comma-separated counts (None: the option not given); `takes`: the option's words when one is no number."""
+    if text is None:
+        return None
+    try:
+        return [int(k) for k in _split(text) or []]
+    except ValueError:
+        raise BadInput(f"{takes}; got {text!r}") from None
+
+
 def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images):
     """`bench --probe`: a thin skin over `sam_bench.bench.probe_parts.probe`."""
     from sam_bench.bench.environment import device_slug
     from sam_bench.bench.probe_parts import DEFAULTS, probe
     from sam_bench.runtime.provenance import device_name, resolve_device
 
-    try:
-        counts = [int(k) for k in _split(concurrency) or []]
-    except ValueError:
-        raise BadInput(f"--concurrency takes comma-separated process counts, e.g. 1,2,4; got {concurrency!r}") from None
-    try:
-        group_sizes = [int(n) for n in _split(grouped) or []]
-    except ValueError:
-        raise BadInput(f"--grouped takes comma-separated model counts, e.g. 4,8; got {grouped!r}") from None
-    try:
-        beside = None if options["beside"] is None else [int(k) for k in _split(options["beside"]) or []]
-    except ValueError:
-        raise BadInput(f"--beside takes comma-separated process counts, e.g. 1,2; got {options['beside']!r}") from None
+    counts = _counts(concurrency, "--concurrency takes comma-separated process counts, e.g. 1,2,4")
+    group_sizes = _counts(grouped, "--grouped takes comma-separated model counts, e.g. 4,8")
+    beside = _counts(options["beside"], "--beside takes comma-separated process counts, e.g. 1,2")
     settings = {
         "grouped": group_sizes,
         "methods": _split(options["methods"]) or [],
@@ -351,12 +344,7 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
         "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
         "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],
         "attack_images": attack_images,
-        "arch": options["arch"],
-        "width": options["width"],
-        "precision": options["precision"],
-        "rho": options["rho"],
-        "seed": options["seed"],
-        "threads": options["threads"],
+        **{key: options[key] for key in ("arch", "width", "precision", "rho", "seed", "threads")},
     }
     device = resolve_device(options["device"])
     if out is None:

@@ -1,8 +1,4 @@
-"""`sam-bench cost`: the cost measurement behind claim C4, for a reproduction folder.
-
-A thin skin over `sam_bench.experiments.step_cost.measure`; torch is imported inside the command so that
-`sam-bench --help` stays fast.
-"""
+"""`sam-bench cost`: the cost measurement behind claim C4, for a reproduction folder (experiments.step_cost)."""
 
 from __future__ import annotations
 

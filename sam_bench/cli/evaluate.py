@@ -1,8 +1,4 @@
-"""`sam-bench evaluate`: robustness numbers for runs, checkpoints and zoo models, from one command.
-
-A thin skin over `sam_bench.evaluation.evaluate`; heavy imports happen inside the command so that
-`sam-bench --help` stays fast.
-"""
+"""`sam-bench evaluate`: robustness numbers for runs, checkpoints and zoo models (sam_bench.evaluation.evaluate)."""
 
 from __future__ import annotations
 
@@ -73,28 +69,16 @@ def format_table(results: list[dict]) -> str:
                 attack = f"pgd-{s['steps']}" + (f"x{s['restarts']}" if s["restarts"] > 1 else "")
             elif attack == "autoattack":
                 attack = f"aa-{s['version']}"
-            rows.append(
-                (
-                    name,
-                    attack,
-                    e.norm or "-",
-                    str(e.eps) if e.norm else "-",
-                    with_interval(e.clean_acc or 0.0, n),
-                    with_interval(e.robust_acc, n),
-                    str(e.n_examples),
-                    f"{e.seconds or 0.0:.1f}",
-                )
-            )
+            clean, robust = with_interval(e.clean_acc or 0.0, n), with_interval(e.robust_acc, n)
+            eps = str(e.eps) if e.norm else "-"
+            rows.append((name, attack, e.norm or "-", eps, clean, robust, str(e.n_examples), f"{e.seconds or 0.0:.1f}"))
             if e.breakdown:
                 notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e.breakdown.items())
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if j < 4 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths))
-            ).rstrip()
-        )
+        cells = (cell.ljust(w) if j < 4 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths)))
+        lines.append("  ".join(cells).rstrip())
         if i in notes:
             lines.append(notes[i])
     return "\n".join(lines)
@@ -132,7 +116,6 @@ def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
     return f"{note}; the chunks done are kept in {state}: run the same command again to continue"
 
 
-# Which attacks each option steers; given for another, it would be silently ignored.
 _PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
 
 
@@ -405,9 +388,6 @@ def evaluate_command(
             click.echo(f"{ref}: {outputs[i]} {reason}; the results go to {new} instead", err=True)
             outputs[i] = new
 
-    def show(message, category, filename, lineno, file=None, line=None):
-        click.echo(f"warning: {message}", err=True)
-
     group = distributed.start(device)
     main = group is None or group.is_main
     if main:  # before any work: which board each result can go on, or why none will take it
@@ -416,7 +396,8 @@ def evaluate_command(
                 click.echo(f"{ref}: {line}")
     all_results = []
     with warnings.catch_warnings():
-        warnings.showwarning = show if main else (lambda *args, **kwargs: None)  # said once, by rank 0
+        # every warning said as one line, once (by rank 0)
+        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True) if main else None
         for (model, info), ref, path in zip(loaded, models, outputs):
             state = state_path(path)
             try:

@@ -164,30 +164,18 @@ def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, 
 def slurm_options(recipe, scale, args):
     """The SlurmOptions of the command line over the recipe's `slurm:` block."""
     time_minutes, per_model = parse_times(args["slurm_times"])
+    same = ("partition", "account", "qos", "gpus_per_job", "gres", "cpus_per_job", "mem", "constraint", "exclude")
+    same += ("nodes", "tasks_per_node", "job_name", "array_parallelism", "max_timeouts", "requeue")
     return SlurmOptions.from_recipe(
         recipe,
         scale,
-        partition=args["slurm_partition"],
-        account=args["slurm_account"],
-        qos=args["slurm_qos"],
-        gpus_per_job=args["slurm_gpus_per_job"],
-        gres=args["slurm_gres"],
-        cpus_per_job=args["slurm_cpus_per_job"],
-        mem=args["slurm_mem"],
-        constraint=args["slurm_constraint"],
-        exclude=args["slurm_exclude"],
-        nodes=args["slurm_nodes"],
-        tasks_per_node=args["slurm_tasks_per_node"],
-        job_name=args["slurm_job_name"],
+        **{name: args[f"slurm_{name}"] for name in same},  # --slurm-<name>: the setting <name>
         time_minutes=time_minutes,
         models=per_model,
         setup=list(args["slurm_setup"]),
         srun_args=list(args["slurm_srun_args"]),
         threads=args["threads"],
-        array_parallelism=args["slurm_array_parallelism"],
         signal_delay_s=args["slurm_signal_delay"],
-        max_timeouts=args["slurm_max_timeouts"],
-        requeue=args["slurm_requeue"],
         extra=parse_sbatch_options(args["slurm_extra"]),
     )
 

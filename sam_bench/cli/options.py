@@ -48,7 +48,6 @@ def eps_option(value):
     """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
     if value is None:
         return None
-
     try:
         return format_eps(parse_eps(value))
     except BadInput as err:

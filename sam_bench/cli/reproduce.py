@@ -158,8 +158,6 @@ def reproduce(
     if not complete:
         click.echo(f"stopped (run the same command again to continue): report so far in {report}")
         return
-    from pathlib import Path
-
     from sam_bench.experiments.reproduce import artifacts
 
     found = artifacts(Path(report).parent, zoo_dir, leaderboard_dir)
@@ -253,7 +251,6 @@ def _verify(loaded, zoo_dir, data_dir, device, stop_at=None) -> list[str]:
     a zoo model's from the folder's own zoo where it has one, another run's from its run folder. The gate of
     `leaderboard add`: each file read once, its test set the one its name says, and the bytes measured again
     those the report was loaded from (a file changed since is refused)."""
-    from sam_bench.errors import SamBenchError
     from sam_bench.evaluation import results_file
     from sam_bench.evaluation.pinned import pin
     from sam_bench.evaluation.results_record import derived

@@ -1,8 +1,4 @@
-"""`sam-bench theory`: the paper's linear model of robust and non-robust features, simulated.
-
-A thin skin over `sam_bench.analysis.theory.run`; numpy, scipy and matplotlib are imported inside the
-command so that `sam-bench --help` stays fast.
-"""
+"""`sam-bench theory`: the paper's linear model of robust and non-robust features, simulated (analysis.theory)."""
 
 from __future__ import annotations
 

@@ -236,7 +236,6 @@ def parse_seeds(value: str | None) -> list[int] | None:
     """--seeds: `0,1,2`, `0-3` or both (`0-3,7`), each seed once."""
     if value is None:
         return None
-
     seeds: list[int] = []
     try:
         for part in value.split(","):

@@ -107,13 +107,10 @@ def zoo_list(dataset, threat_model, as_json, zoo_dir):
     width = max(len(e.id) for e in entries)
     for e in entries:
         test_acc = (e.training or {}).get("final", {}).get("test_acc")
-        click.echo(
-            f"{e.id:<{width}}  {e.dataset:<8} {e.threat_model:<4} {e.architecture:<28} "
-            f"{e.method:<8} "
-            + ("trained elsewhere on " if e.is_trained_elsewhere else "trained on ")
-            + e.trained_on
-            + (f", test acc {test_acc:.2%}" if test_acc is not None else "")
-        )
+        trained = f"{'trained elsewhere on' if e.is_trained_elsewhere else 'trained on'} {e.trained_on}"
+        acc = f", test acc {test_acc:.2%}" if test_acc is not None else ""
+        shown = f"{e.id:<{width}}  {e.dataset:<8} {e.threat_model:<4} {e.architecture:<28} {e.method:<8}"
+        click.echo(f"{shown} {trained}{acc}")
 
 
 @zoo_group.command("verify")

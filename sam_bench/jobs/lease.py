@@ -66,13 +66,9 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
 
 
-def _host() -> str:
-    return socket.gethostname()
-
-
 def me() -> Holder:
     pid = os.getpid()
-    return Holder(_host(), pid, _start_time(pid), slurm_state.this_job(), secrets.token_hex(8))
+    return Holder(socket.gethostname(), pid, _start_time(pid), slurm_state.this_job(), secrets.token_hex(8))
 
 
 def _process_alive(holder: Holder) -> bool:
@@ -108,7 +104,7 @@ def _age(path: Path) -> float:
 
 def gone(path: Path, holder: Holder) -> str | None:
     """Why the claim's holder is known to be gone (a reason in words), or None while it may be alive."""
-    if holder.host == _host() and holder.pid > 0:
+    if holder.host == socket.gethostname() and holder.pid > 0:
         if holder.pid == os.getpid() and holder.started == _start_time(os.getpid()):
             return None  # this very process
         return None if _process_alive(holder) else f"{holder.describe()} has ended"
@@ -209,9 +205,7 @@ def try_claim(path: str | os.PathLike) -> Claim | None:
         found = read(path)
         if found is None:
             continue
-        if gone(path, found) is None:
-            return None
-        if not _take_over(path, found, content):
+        if gone(path, found) is None or not _take_over(path, found, content):
             return None
         return Claim(path, holder)
     return None

@@ -56,9 +56,7 @@ def of_commit(commit: str, repo: Path = ROOT) -> str | None:
     know the commit)."""
     try:
         listed = subprocess.run(
-            ["git", "-C", str(repo), "ls-tree", "-r", "-z", commit, "--", PACKAGE],
-            capture_output=True,
-            timeout=60,
+            ["git", "-C", str(repo), "ls-tree", "-r", "-z", commit, "--", PACKAGE], capture_output=True, timeout=60
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -278,11 +278,7 @@ def wrap(model: torch.nn.Module, ctx: Distributed, sam_perturbation: str = "glob
     # was renamed in recent torch releases).
     newer = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
     no_buffer_sync: dict[str, Any] = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
-    ddp = DDP(
-        model,
-        device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-        **no_buffer_sync,
-    )
+    ddp = DDP(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None, **no_buffer_sync)
     first = ddp.no_sync if sam_perturbation == "per-worker" else nullcontext
     return ddp, Shard(ctx, model, first)
 

@@ -25,19 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def code_commit(root: Path = ROOT) -> str | None:
     """The git commit of the sam-bench checkout (with '+dirty' for uncommitted changes); without
     git, $SAM_BENCH_COMMIT or the tree's COMMIT file (marked '+copy': local changes can't be seen)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
+        commit = git("rev-parse", "HEAD")
         if commit:
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no", "sam_bench"],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.strip()
-            return commit + ("+dirty" if dirty else "")
+            return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no", "sam_bench") else "")
     except (OSError, subprocess.SubprocessError):
         pass
     named = os.environ.get(COMMIT_VARIABLE, "").strip()

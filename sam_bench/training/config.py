@@ -1,14 +1,9 @@
 """The training settings, declared once and torch-free: `sam-bench train`'s options are built from
 this dataclass (sam_bench/cli/train.py), so `sam-bench train --help` imports no torch.
 
-Where each fact about a setting is written, once:
-  its name, default, help      the field below (help, option name, metavar, runtime in its metadata)
-  its type, bounds, choices    run-metadata.schema.json's `$defs/config`: what a stored run, a recipe and
-                               a command line are all checked by (`TrainConfig.validate`)
-  the methods                  training/method_table.py (the choices of `--method`, the default rho)
-  rules across settings        `TrainConfig.validate` (rho only for SAM methods, attack settings only for
-                               the attack methods, the single-step rules, arch_kwargs only for timm, the
-                               defaults that depend on other settings)
+Where each fact about a setting is written, once: its name, default and help in the field below; its type,
+bounds and choices in run-metadata.schema.json's `$defs/config` (what a stored run, a recipe and a command line
+are all checked by); the methods in training/method_table.py; the rules across settings in `TrainConfig.validate`.
 
 tests/test_config_once.py checks that the option set, the defaults and the schema's properties agree.
 """

@@ -65,13 +65,11 @@ def train_grouped(
     outs: list[str | Path],
     resume: bool = False,
     stop_after_epochs: int | None = None,
-    max_minutes: float | None = None,
     progress: bool = True,
     stop_at: float | None = None,
 ) -> list[dict]:
     """Train (or continue) the runs in `outs` together; returns their metadata, in order. The limits are
     `train`'s: the group stops after an epoch, leaving every run resumable."""
-    deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=clock.now())
     if distributed.launched_by_torchrun() or distributed.launched_by_srun():
         # every process would train the whole group into the same folders
         raise BadInput("--step-mode grouped trains in one process; run it without torchrun or srun's tasks")
@@ -114,7 +112,7 @@ def train_grouped(
         save_s = sum(run.last_save_s for run in runs)
         # Every run counts the epoch of this call (stops_after does); the same clock and record give them one
         # answer, the first's
-        stops = [run.stops_after(epoch, epoch_start, records[0], deadline, stop_after_epochs, save_s) for run in runs]
+        stops = [run.stops_after(epoch, epoch_start, records[0], stop_at, stop_after_epochs, save_s) for run in runs]
         stop = stops[0]
         for run in runs:
             run.close_epoch(epoch, stop)

@@ -19,12 +19,9 @@ gradient or BatchNorm statistic: a run trains the same weights with it as withou
 (`TrainConfig.overfit_guard`: None = that default, 0 = off, N = N images), so every existing run and
 its metadata stay as they were.
 
-Collapse (`collapse`): from some epoch to the last, the guard's PGD accuracy is below
-COLLAPSE_FRACTION of the best of the epochs before, that best being at least COLLAPSE_FLOOR (below
-that there is no robustness to lose, and a fall is within the noise of a few hundred images), while
-the last epoch's clean test accuracy is at least CLEAN_KEPT of the best before the fall (a run that
-loses clean accuracy too is diverging, not overfitting to its attack). A fall that recovers is not
-flagged (the per-epoch accuracies in the log and the metadata still show it).
+Collapse (`collapse`, RULE): below COLLAPSE_FLOOR there is no robustness to lose, and a fall is within the noise
+of a few hundred images; a run that loses clean accuracy too (below CLEAN_KEPT) is diverging, not overfitting to
+its attack.
 """
 
 from __future__ import annotations

@@ -144,15 +144,12 @@ def train(
     out: str | Path,
     resume: bool = False,
     stop_after_epochs: int | None = None,
-    max_minutes: float | None = None,
     progress: bool = True,
     stop_at: float | None = None,
 ) -> dict:
-    """Train (or continue) the run in `out`; returns its metadata. With `stop_after_epochs`, or a time
-    limit (`max_minutes` from this call's start, or `stop_at`, a `time.time()` value), the call ends
-    early after a finished epoch, leaving a resumable checkpoint: an epoch starts only when it is
-    expected to finish, checkpoint included, before the limit."""
-    deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=clock.now())
+    """Train (or continue) the run in `out`; returns its metadata. With `stop_after_epochs`, or a time limit
+    (`stop_at`, a `time.time()` value), the call ends early after a finished epoch, leaving a resumable
+    checkpoint: an epoch starts only when it is expected to finish, checkpoint included, before the limit."""
     out = Path(out)
     cfg.validate()
     if cfg.step_mode == "grouped":
@@ -170,7 +167,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         files.write_json(out / "metadata.json", run.metadata)
     for epoch in range(run.start_epoch, cfg.epochs):
-        if run.epoch(epoch, deadline, stop_after_epochs):
+        if run.epoch(epoch, stop_at, stop_after_epochs):
             run.metadata.update(epochs_done=epoch + 1, wall_time_s=run.elapsed)
             if main:
                 files.write_json(out / "metadata.json", run.metadata)
@@ -281,19 +278,12 @@ class Run:
         guard_images = guard.images_for(cfg.method, cfg.overfit_guard, len(data.y_test))
         if guard_images > len(data.y_test):
             raise BadInput(f"--overfit-guard {guard_images} exceeds the {len(data.y_test)} test images")
-        guard_loader = (
-            DeviceLoader(
-                data.x_test[-guard_images:], data.y_test[-guard_images:], 500, device, False, memory_format=layout
-            )
-            if guard_images
-            else None
-        )
+        guard_loader: DeviceLoader | None = None
+        if guard_images:  # the last test images
+            last = slice(-guard_images, None)
+            guard_loader = DeviceLoader(data.x_test[last], data.y_test[last], 500, device, False, memory_format=layout)
         optimizer = build_optimizer(cfg, model)
-        shard = None
-        if ctx is not None:
-            train_model, shard = distributed.wrap(model, ctx, cfg.sam_perturbation)
-        else:
-            train_model = model
+        train_model, shard = (model, None) if ctx is None else distributed.wrap(model, ctx, cfg.sam_perturbation)
         forward_model = compiled_afresh(train_model) if cfg.compile else train_model
         metadata = {
             "config": asdict(cfg),
@@ -447,7 +437,7 @@ class Run:
                 "elapsed": self.elapsed,
             },
         )
-        files.write_text(self.out / "log.jsonl", "".join(_json_line(r) for r in self.history))
+        files.write_text(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
         self.last_checkpoint, self.last_save_s, self.saved_epoch = clock.now(), clock.now() - saving, epochs_done
 
     def finish(self) -> dict:
@@ -507,7 +497,3 @@ def _single_step_record(cfg: TrainConfig) -> dict:
             "projected": rule.projected,
         }
     }
-
-
-def _json_line(record: dict) -> str:
-    return json.dumps(record) + "\n"

@@ -3,14 +3,9 @@ logits) of the pass that trained, detached.
 
 standard: SGD on clean images.            sam / asam: SAM (or ASAM) on clean images.
 at:       SGD on PGD examples.            sam-at:     SAM on PGD examples.
-fgsm-rs, n-fgsm, fgsm: SGD on single-step (FGSM) examples, two passes per step like SAM:
-  fgsm-rs (Wong, Rice, Kolter 2020, "Fast is better than free"): a uniform random start in the eps
-          ball, one signed-gradient step of 1.25 eps (default), projected back into the eps ball;
-  n-fgsm  (de Jorge et al. 2022, "Make some noise"): uniform noise in the 2 eps ball, one step of eps
-          (default), and no projection: the example may lie up to 3 eps away;
-  fgsm    (Goodfellow et al. 2015): no random start, one step of eps. It collapses (catastrophic
-          overfitting) at large eps, which is what the overfitting guard of `training.guard` is for.
-  Each clips the example to [0,1]; they are defined for Linf only.
+fgsm-rs, n-fgsm, fgsm: SGD on single-step (FGSM) examples (their rules: method_table), two passes per step like
+  SAM, each example clipped to [0,1]; Linf only. n-fgsm's unprojected example may lie up to 3 eps away; fgsm
+  collapses (catastrophic overfitting) at large eps, which is what `training.guard` is for.
 trades:     clean cross-entropy + beta x KL(clean || adversarial), on TRADES' own PGD (training.trades).
 awp-at, awp-trades: PGD AT and TRADES with adversarial weight perturbation (training.awp): the descent's
   gradient is taken at w + v and the optimizer steps from w; before its warm-up ends, the base step.

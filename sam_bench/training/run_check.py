@@ -134,9 +134,7 @@ CPU_SLACK, CPU_SLACK_S = 1.1, 1.0
 
 
 def _check_times(record: Mapping, threads, refuse) -> None:
-    """An epoch's logged times against one another, where it logged them: its rate is its images over its seconds,
-    its first step within it, its CPU time no more than its threads could spend in its seconds. A wall time cut
-    alone (in the log and the metadata alike) leaves these apart; all cut by one factor, nothing here can tell."""
+    """An epoch's logged times against one another, where it logged them (the module's rule on times)."""
     seconds, epoch = record.get("seconds"), record.get("epoch")
     if not isinstance(seconds, int | float):
         return

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from sam_bench.errors import BadInput
-from sam_bench.runtime import clock, distributed, lanes
+from sam_bench.runtime import distributed, lanes
 from sam_bench.runtime.provenance import resolve_device
 from sam_bench.training.config import TrainConfig
 from sam_bench.training.loop import train
@@ -43,13 +43,11 @@ def train_side_by_side(
     outs: list[str | Path],
     resume: bool = False,
     stop_after_epochs: int | None = None,
-    max_minutes: float | None = None,
     progress: bool = True,
     stop_at: float | None = None,
 ) -> list[lanes.Outcome]:
     """Train (or continue) the runs in `outs` side by side; each run's outcome, in order: its metadata (what
     `train` returns), or the error that ended it. The limits are `train`'s, each run stopping by them alone."""
-    deadline = stop_at if stop_at is not None else clock.stop_at(max_minutes, started=clock.now())
     if distributed.launched_by_torchrun() or distributed.launched_by_srun():
         raise BadInput("runs side by side share one process; run them without torchrun or srun's tasks")
     folders = [Path(o).resolve() for o in outs]
@@ -68,7 +66,7 @@ def train_side_by_side(
             out,
             resume=resume,
             stop_after_epochs=stop_after_epochs,
-            stop_at=deadline,
+            stop_at=stop_at,
             progress=progress and i == 0,  # one progress bar: the first run's
         )
         for i, (cfg, out) in enumerate(zip(cfgs, outs, strict=True))
