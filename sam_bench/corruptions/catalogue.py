@@ -60,11 +60,6 @@ SAMPLE_GENERATED = "cifar10-sample-c-generated"  # from the bundled sample's tes
 SETS = (OFFICIAL, GENERATED, SAMPLE_GENERATED)
 
 
-def family_of(corruption: str) -> str:
-    check_corruption(corruption)
-    return next(family for family, members in FAMILIES.items() if corruption in members)
-
-
 def is_generated(set_name: str) -> bool:
     return check_set(set_name) != OFFICIAL
 

@@ -25,7 +25,6 @@ from sam_bench.errors import BadInput
 
 FOLDER = "CIFAR-10-C"
 MARKER = "GENERATED.json"  # left by write_layout in a folder of generated files
-BLOCK = 10_000  # images per severity
 PROBE = 4  # images per file compared with the generator's output
 
 # The md5 of each file of the released CIFAR-10-C (Hendrycks and Dietterich, Zenodo record 2535967, CIFAR-10-C.tar),

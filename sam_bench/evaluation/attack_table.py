@@ -112,45 +112,23 @@ class Attack:
             raise ValueError(f"attack {self.name}: without a threat model it takes no --norm or --eps")
 
 
-def _runner(name: str) -> Callable:
-    """The runner `name` of evaluation.runners, imported when it first runs (it imports torch)."""
+def _lazy(module: str, name: str) -> Callable:
+    """`name` of the evaluation module `module` (a runner, a check's machinery), imported when it first runs: it
+    imports torch, which the CLI's --help, reading this table, does not."""
 
     def run(*args, **kwargs):
-        from sam_bench.evaluation import runners
+        from sam_bench.evaluation import autoattack_replay, corruption_outcomes, pgd_replay, runners
 
-        return getattr(runners, name)(*args, **kwargs)
+        found = {
+            "runners": runners,
+            "pgd_replay": pgd_replay,
+            "autoattack_replay": autoattack_replay,
+            "corruption_outcomes": corruption_outcomes,
+        }[module]
+        return getattr(found, name)(*args, **kwargs)
 
     run.__name__ = run.__qualname__ = name
     return run
-
-
-# A check's machinery of an attack, imported when a check first calls it: it imports torch, which the CLI's
-# --help, reading this table, does not
-
-
-def _pgd_chunk_starts(*args):
-    from sam_bench.evaluation import pgd_replay
-
-    return pgd_replay.replayed_attack(*args)
-
-
-def _autoattack_rerun(*args):
-    from sam_bench.evaluation import autoattack_replay
-
-    return autoattack_replay.rerun(*args)
-
-
-def _autoattack_replay(*args, **kwargs):
-    from sam_bench.evaluation import autoattack_replay
-
-    return autoattack_replay.replay(*args, **kwargs)
-
-
-def _corruption_sample(*args, **kwargs):
-    """evaluation/corruption_outcomes.py's `remeasured_sample`, imported when it first runs (it imports torch)."""
-    from sam_bench.evaluation import corruption_outcomes
-
-    return corruption_outcomes.remeasured_sample(*args, **kwargs)
 
 
 def _own_evaluator(model, x, y, spec, batch_size, bar):
@@ -231,7 +209,7 @@ CLEAN = Attack(
     "clean",
     display="clean",
     help="clean accuracy alone",
-    runner=_runner("run_clean"),
+    runner=_lazy("runners", "run_clean"),
     specs=_clean_specs,
     cost=lambda spec, num_classes: 0,  # the clean pass is all it needs
     threat_model=False,
@@ -243,7 +221,7 @@ PGD = Attack(
     "pgd",
     display="PGD",
     help="PGD",
-    runner=_runner("run_pgd"),
+    runner=_lazy("runners", "run_pgd"),
     specs=_pgd_specs,
     cost=_pgd_cost,
     options=("norm", "eps", "steps", "step_size", "restarts", "seed"),
@@ -253,13 +231,15 @@ PGD = Attack(
     # large budget leaves robust: 35 of 98 recorded robust at Linf 4/255 (ST), 99% upper bound 48%; 0.5 covers it
     # With per-image draws (attacks.draws) on other arithmetic: 0 of 2,844 recorded robust and 0 of 6,362 recorded
     # fooled differed (benchmarks/draws-tolerance.log, SSE4.1 kernels against AVX-512); the rates cover their 99% bounds
-    remeasure=Remeasure(replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_pgd_chunk_starts),
+    remeasure=Remeasure(
+        replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_lazy("pgd_replay", "replayed_attack")
+    ),
 )
 AUTOATTACK = Attack(
     "autoattack",
     display="AutoAttack",
     help="AutoAttack (RobustBench's)",
-    runner=_runner("run_autoattack"),
+    runner=_lazy("runners", "run_autoattack"),
     specs=_autoattack_specs,
     cost=_autoattack_cost,
     options=("norm", "eps", "restarts", "version", "attacks", "seed"),
@@ -284,8 +264,8 @@ AUTOATTACK = Attack(
         chance=0.10,
         chance_fooled=0.0,
         retries=3,
-        replay=_autoattack_replay,
-        rerun=_autoattack_rerun,
+        replay=_lazy("autoattack_replay", "replay"),
+        rerun=_lazy("autoattack_replay", "rerun"),
         # With per-image draws on other arithmetic (benchmarks/draws-tolerance.log): 1 of 393 recorded robust images was
         # fooled by the attacks that replay per image (99% upper bound 1.68%), 0 of 1,108 recorded fooled left correct
         # (0.41%). Images only Square fooled (its proposals a batch shares) are held to the chance measured for
@@ -318,7 +298,7 @@ CORRUPTIONS = Attack(
     remeasure=Remeasure(
         replayable=True,
         chance=0.0,
-        own=_corruption_sample,
+        own=_lazy("corruption_outcomes", "remeasured_sample"),
         # a forward pass on images made again, as the clean pass: its measured rate of other arithmetic
         arithmetic=(0.00022, 0.00056),
     ),
@@ -390,11 +370,6 @@ def cost(spec: AttackSpec, num_classes: int) -> int | None:
     if spec.runner is not None or spec.attack not in TABLE:
         return None
     return TABLE[spec.attack].cost(spec, num_classes)
-
-
-def runner(spec: AttackSpec) -> Callable:
-    """What runs the spec: a runner it brings, else its attack's."""
-    return spec.runner or attack(spec.attack).runner
 
 
 class _Runners(MutableMapping):
