@@ -19,18 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sam_bench.autoattack_versions import ATTACK_NAMES, FORWARDS_PER_GRADIENT, VERSIONS
-
-__all__ = [
-    "ATTACK_NAMES",
-    "FORWARDS_PER_GRADIENT",
-    "VERSIONS",
-    "autoattack",
-    "describe",
-    "forward_passes",
-    "forward_passes_by_attack",
-    "predict",
-]
+from sam_bench.autoattack_versions import FORWARDS_PER_GRADIENT
 
 
 @dataclass

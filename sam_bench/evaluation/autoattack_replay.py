@@ -51,7 +51,6 @@ def replayable(evaluation, environment: Mapping, device: torch.device) -> bool:
     CPU whose kernels are the recorded ones (the instruction set, and the processor where the file names it)."""
     chunks = evaluation.chunks or {}
     isa = environment.get("cpu_isa")
-    here = {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
     return (
         evaluation.attack == "autoattack"
         and float(evaluation.eps_value or 0.0) > 0
@@ -61,7 +60,7 @@ def replayable(evaluation, environment: Mapping, device: torch.device) -> bool:
         and isinstance(chunks.get("batch_size"), int)
         and chunks.get("resumed") == 0  # every chunk measured by the process whose environment the file records
         and isinstance(isa, Mapping)
-        and kernels(isa) == kernels(here)
+        and kernels(isa) == kernels_here()
         and environment.get("cpu_model") in (None, cpu_model())
     )
 
@@ -70,6 +69,12 @@ def kernels(isa: Mapping) -> str | None:
     """The instruction set a CPU's convolutions ran with (provenance's `cpu_isa`): oneDNN's cap where one was set
     (`ONEDNN_MAX_CPU_ISA`, below what the processor has), else the processor's own level as ATen names it."""
     return (isa.get("onednn_max_cpu_isa") or isa.get("aten") or "").upper() or None
+
+
+def kernels_here() -> str | None:
+    """This CPU's kernels, as `kernels` names them."""
+    capped = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return kernels({"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": capped})
 
 
 def replayed_attacks(evaluation) -> list[str]:

@@ -29,7 +29,6 @@ faithful files of its kind pass, as measured.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -39,7 +38,7 @@ import torch
 from sam_bench.attacks import draws
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, check_power
-from sam_bench.evaluation.autoattack_replay import kernels
+from sam_bench.evaluation.autoattack_replay import kernels, kernels_here
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.evaluation.stratum_check import FIX
 from sam_bench.runtime.provenance import cpu_model
@@ -65,9 +64,7 @@ class Here:
 
     @classmethod
     def now(cls, device: torch.device) -> Here:
-        capped = os.environ.get("ONEDNN_MAX_CPU_ISA")
-        isa = {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": capped}
-        return cls(device.type, kernels(isa), cpu_model(), torch.__version__)
+        return cls(device.type, kernels_here(), cpu_model(), torch.__version__)
 
 
 @dataclass(frozen=True)

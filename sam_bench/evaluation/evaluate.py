@@ -59,14 +59,6 @@ BF16_WARNING = (
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# Resume: one JSON file of finished chunks, keyed by everything that decides their result
-
-
-# ---------------------------------------------------------------------------------------------
-# The evaluation
-
-
 def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
     """The chunks an attack runs on: the evaluation's, cut at the attack's own `n_examples`."""
     if spec.n_examples is None:

@@ -99,7 +99,7 @@ class TestSet:
     """The images a results file was measured on (`dataset`): the data set's name (`cifar10`, `cifar10-sample`),
     its family, how many of its test images were evaluated and how many it has, and its fingerprint."""
 
-    name: str
+    name: str = ""
     family: str | None = None
     n_examples: int | None = None
     n_test_total: int | None = None
@@ -108,13 +108,7 @@ class TestSet:
     @classmethod
     def of(cls, block: Mapping | None) -> TestSet:
         block = block or {}
-        return cls(
-            block.get("name", ""),
-            block.get("family"),
-            block.get("n_examples"),
-            block.get("n_test_total"),
-            block.get("sha256"),
-        )
+        return cls(**{f.name: block[f.name] for f in fields(cls) if f.name in block})
 
 
 @dataclass(frozen=True)

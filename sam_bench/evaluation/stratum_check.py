@@ -85,10 +85,6 @@ class Verdict:
     def sampled(self) -> int:
         return sum(s.sampled for s in self.strata)
 
-    @property
-    def agrees(self) -> bool:
-        return not any(s.refused for s in self.strata)
-
     def refusal(self, where: str) -> str | None:
         """One line: which evaluation, how many of which images, which way; None where it agrees."""
         stratum = next((s for s in self.strata if s.refused), None)
