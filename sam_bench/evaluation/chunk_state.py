@@ -60,11 +60,6 @@ class ChunkState:
         self.chunks[key] = record
         self._write()
 
-    def probed(self, key: str, where: str) -> float | None:
-        """Seconds per image the timed probe before this chunk measured on `where`, if one did there."""
-        probe = self.probes.get(key)
-        return probe["seconds"] / probe["images"] if probe is not None and probe["where"] == where else None
-
     def put_probe(self, key: str, where: str, images: int, seconds: float) -> None:
         self.probes[key] = {"where": where, "images": images, "seconds": seconds}
         self._write()

@@ -456,22 +456,25 @@ class _Run:
             return None
         return math.ceil((self.ready - clock.STARTED + needed_s) / 6) / 10
 
-    def _stop_before_a_probe_that_cannot_fit(self, spec, label, s, e, batch, done_before, total) -> None:
-        """Raise EvaluationStopped where the timed probe before the chunk [s, e) is not expected to end before the
-        limit (past it already, or its estimate longer than the time left): it counts against the limit too."""
-        assert self.stop_at is not None, "called under a time limit only"
-        count, passes = _probe_images(e - s, batch), cost(spec, self.dataset.num_classes)
-        estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
-        late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
-        if not (late if self.ctx is None else self.ctx.agree(late)):
-            return
-        needed = float("inf") if estimate is None else estimate + estimate / count * (e - s)  # the probe, the chunk
-        why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
-        raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
-
-    def _probe(self, spec, bounds, keys, index: int, batch: int) -> tuple[int, float]:
-        """(images, seconds) of the timed probe before chunk `index`, run and kept in the state for a later call."""
+    def _probed(self, spec, label, chunk) -> tuple[int, float]:
+        """(images, seconds) of the timed probe before the next chunk (`chunk`: the attack's bounds and keys, the
+        chunk's index, the batch, the chunks done before and in all): one an earlier call kept on this device, else
+        one run now and kept for a later call. Under a time limit the probe counts against the limit too: where it
+        is not expected to end before it (past it already, or its estimate longer than the time left),
+        EvaluationStopped instead."""
+        bounds, keys, index, batch, done_before, total = chunk
+        stored = self.state.probes.get(keys[index])
+        if stored is not None and stored["where"] == self.where:
+            return stored["images"], stored["seconds"]
         s, e = bounds[index]
+        if self.stop_at is not None:
+            count, passes = _probe_images(e - s, batch), cost(spec, self.dataset.num_classes)
+            estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
+            late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
+            if late if self.ctx is None else self.ctx.agree(late):
+                needed = float("inf") if estimate is None else estimate + estimate / count * (e - s)  # probe, chunk
+                why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
+                raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
         seed = chunk_seed(spec.settings, s)
         images, seconds = _timed_first_batch(
             self.model, spec, self.x_all[s:e], self.y_all[s:e], batch, self.device, seed, self.search_math
@@ -481,32 +484,20 @@ class _Run:
 
     def _announce(self, spec, label, bounds, keys, todo, batch) -> float:
         """Say before standard AutoAttack starts how long it is expected to take here (autoattack_estimate), from
-        the timed probe before its first chunk (one an earlier call kept, or one run now); its seconds per image."""
-        first = todo[0]
-        probed = self.state.probes.get(keys[first])
-        if probed is None or probed["where"] != self.where:
-            if self.stop_at is not None:  # under a limit the probe waits until the limit says it fits
-                s, e = bounds[first]
-                self._stop_before_a_probe_that_cannot_fit(spec, label, s, e, batch, 0, len(bounds))
-            images, seconds = self._probe(spec, bounds, keys, first, batch)
-        else:
-            images, seconds = probed["images"], probed["seconds"]
+        the timed probe before its first chunk; its seconds per image."""
+        images, seconds = self._probed(spec, label, (bounds, keys, todo[0], batch, 0, len(bounds)))
         left = sum(bounds[i][1] - bounds[i][0] for i in todo)
         print(autoattack_estimate.estimate(label, left, images, seconds, self.device.type), file=sys.stderr, flush=True)
         return seconds / images
 
     def _stop_before_a_late_chunk(self, spec, label, chunk, seconds_per_image: float | None) -> float:
-        """Raise EvaluationStopped where the next chunk (`chunk`: the attack's bounds and keys, the chunk's index,
-        the batch, the chunks done before and in all) is not expected to end before the limit at `seconds_per_image`
-        (the attack's last chunk's; where None, a probe's an earlier call ran here, or one run now where it fits);
-        the rate it was judged at. Rank 0's clock decides for all."""
+        """Raise EvaluationStopped where the next chunk (`chunk`, as `_probed` takes it) is not expected to end
+        before the limit at `seconds_per_image` (the attack's last chunk's; where None, its timed probe's); the rate
+        it was judged at. Rank 0's clock decides for all."""
         bounds, keys, index, batch, done_before, total = chunk
         s, e = bounds[index]
         if seconds_per_image is None:
-            seconds_per_image = self.state.probed(keys[index], self.where)
-        if seconds_per_image is None:
-            self._stop_before_a_probe_that_cannot_fit(spec, label, s, e, batch, done_before, total)
-            images, seconds = self._probe(spec, bounds, keys, index, batch)
+            images, seconds = self._probed(spec, label, chunk)
             seconds_per_image = seconds / images
         needed = seconds_per_image * (e - s)
         late = not clock.fits(self.stop_at, needed)
