@@ -1,14 +1,9 @@
 """The official CIFAR-10-C files in RobustBench's layout, checked before a single image is used.
 
-`<data-dir>/CIFAR-10-C/<corruption>.npy` (50,000 x 32 x 32 x 3 uint8: severities 1-5 stacked in blocks of
-10,000, each block the CIFAR-10 test set in its order) and `labels.npy` (50,000 labels). What is checked:
-each file's md5 against the one published for the released file (`PUBLISHED_MD5`: a stand-in of the same shape,
-such as clean test images saved under the corruptions' names, is refused before a single image is used, and so
-never reaches the official board), its shape and dtype, the labels (every block equal to the CIFAR-10 test
-labels), and that the folder is not a generated set written in the same layout (`write_layout` leaves a
-GENERATED.json there, and the first images of each file are compared with what the generator makes from the same
-test images). Each file's sha256 is recorded with the results.
-"""
+`<data-dir>/CIFAR-10-C/<corruption>.npy` (50,000 x 32 x 32 x 3 uint8: severities 1-5 in blocks of the CIFAR-10 test
+set) and `labels.npy`. Checked: each file's md5 against the published one (a stand-in of the same shape is refused),
+shape and dtype, the labels, and that the folder is no generated set in the same layout (its GENERATED.json, and
+its first images against the generator's). Each file's sha256 is recorded with the results."""
 
 from __future__ import annotations
 

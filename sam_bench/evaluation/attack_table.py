@@ -226,11 +226,8 @@ PGD = Attack(
     cost=_pgd_cost,
     options=("norm", "eps", "steps", "step_size", "restarts", "seed"),
     board=COLUMN,
-    # Where the recorded draws cannot be replayed (measured on a GPU, checked on a CPU): faithful CPU re-runs of the
-    # full-scale H200 files' eight PGD budgets (benchmarks/gpu-cpu-tolerance.log) differed most on the few images a
-    # large budget leaves robust: 35 of 98 recorded robust at Linf 4/255 (ST), 99% upper bound 48%; 0.5 covers it
-    # With per-image draws (attacks.draws) on other arithmetic: 0 of 2,844 recorded robust and 0 of 6,362 recorded
-    # fooled differed (benchmarks/draws-tolerance.log, SSE4.1 kernels against AVX-512); the rates cover their 99% bounds
+    # Measured (docs/evaluation.md): a GPU's file re-run on a CPU, 35 of 98 recorded robust differed at Linf 4/255
+    # (99% bound 48%: chance 0.5); per-image draws on other arithmetic, 0 of 2,844 robust and 0 of 6,362 fooled
     remeasure=Remeasure(
         replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_lazy("pgd_replay", "replayed_attack")
     ),
@@ -247,18 +244,10 @@ AUTOATTACK = Attack(
     versions=VERSIONS,
     parts=ATTACK_NAMES,
     small_gpu_chunks=True,
-    # AutoAttack's random starts depend on which images share its batch, so a sample's re-run cannot replay them.
-    # Measured on fresh samples of committed files (benchmarks/autoattack-tolerance.log): of 108 images recorded
-    # robust, 3 were fooled by the re-run (99% upper bound 9.0%); of 108 recorded fooled, none was left correct
-    # (99% upper bound 4.2%). Images recorded robust: chance 0.10. Images recorded fooled: attacked up to 4 times
-    # in all (3 retries from other seeds), so that a faithful one is left correct by every try with probability at
-    # most 0.042^4 = 3e-6 (0.2% of checks of a 700-image stratum), and any image left correct by every try refuses.
-    # A GPU's file checked on a CPU, measured the same way on the full-scale H200 files at six budgets
-    # (benchmarks/gpu-cpu-autoattack-tolerance.log): of 320 recorded fooled none was left correct; of 33 recorded
-    # robust, 1 was fooled (too few images to bound the chance: docs/evaluation.md says so).
-    # Its first two attacks, which make at least 99.8% of its fooling in every committed file, can be replayed exactly
-    # where the file was measured on a CPU with this one's kernels (evaluation/autoattack_replay.py): an image
-    # recorded robust that the re-run fools is replayed there, and refuses the file where the replay fools it too.
+    # Without per-image draws a sample's re-run cannot replay its starts. Measured (docs/evaluation.md): 3 of 108
+    # recorded robust fooled by the re-run (99% bound 9.0%: chance 0.10); 0 of 108 recorded fooled left correct (99%
+    # bound 4.2%), so with 3 retries a faithful one survives every try at most 0.042^4 = 3e-6 (chance 0: any refuses).
+    # Its first two attacks are replayed exactly where the kernels are the recorded ones (autoattack_replay.py).
     remeasure=Remeasure(
         replayable=False,
         chance=0.10,
@@ -266,10 +255,8 @@ AUTOATTACK = Attack(
         retries=3,
         replay=_lazy("autoattack_replay", "replay"),
         rerun=_lazy("autoattack_replay", "rerun"),
-        # With per-image draws on other arithmetic (benchmarks/draws-tolerance.log): 1 of 393 recorded robust images was
-        # fooled by the attacks that replay per image (99% upper bound 1.68%), 0 of 1,108 recorded fooled left correct
-        # (0.41%). Images only Square fooled (its proposals a batch shares) are held to the chance measured for
-        # re-runs whose draws differ, as above.
+        # Per-image draws on other arithmetic: 1 of 393 robust differed (99% bound 1.68%), 0 of 1,108 fooled (0.41%);
+        # images only Square fooled (its proposals a batch shares) are held to the chance above
         arithmetic=(0.017, 0.0042),
         tail_chance=0.10,
     ),

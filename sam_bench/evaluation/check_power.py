@@ -1,19 +1,11 @@
 """How likely a spot check refuses a change of a results file, computed exactly, and the sample that makes it likely.
 
-A check draws m images without replacement from a stratum of `stratum` images (those a file records robust, or
-fooled) of which k carry a change (an edit of the file: images moved from the other stratum); it re-runs them and
-counts the images measured the other way, D. Faithful images differ at a rate `rate` (0 where the re-run replays
-the recorded run exactly; a measured rate where arithmetic or draws differ), changed ones with probability
-`differ` (the re-run measures them as the weights do, unless it differs by chance itself). The check refuses
-where chance explains D less often than ALPHA: P(Binomial(m, chance) >= D) < ALPHA, `chance` being its rule's
-(check_rules). So D = X + Z with X ~ Binomial(m - Y, rate), Z ~ Binomial(Y, differ), Y ~ Hypergeometric(stratum,
-k, m), and the check's power is P(D >= d*), d* the smallest count chance explains less often than ALPHA.
-
-`sample_size` sizes a stratum's sample so that a 1-point change of an evaluation over n images (k = ceil(n / 100)
-changed images in one stratum, up or down) is refused with probability >= POWER under a rule's chance;
-`smallest_refused_change` says, for a file checked by a rule that cannot reach that (results recorded before
-per-image draws), which change it does refuse in >= 99% of checks, from the measured rates.
-"""
+A check draws m of a stratum's `stratum` images, k of them changed, and counts the images measured the other way,
+D = X + Z: X ~ Binomial(m - Y, rate) faithful ones differing by chance, Z ~ Binomial(Y, differ) changed ones,
+Y ~ Hypergeometric(stratum, k, m). It refuses where P(Binomial(m, chance) >= D) < ALPHA, `chance` its rule's
+(check_rules); its power is P(D >= d*), d* the smallest count chance explains less often than ALPHA.
+`sample_size` sizes a stratum's sample for a 1-point change at POWER; `smallest_refused_change` says which change a
+rule that cannot reach that refuses in >= 99% of checks (files recorded before per-image draws)."""
 
 from __future__ import annotations
 

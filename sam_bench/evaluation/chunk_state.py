@@ -1,11 +1,7 @@
 """An evaluation's resumable state: one JSON file of its finished chunks, each keyed by everything that decides
-its result (the model, the data, the precision and math mode, the attack's settings, the batch size and the
-chunk's images), so that a later call with the same settings continues where an interrupted one stopped and
-a call with other settings reuses nothing.
-
-A stored chunk's per-image outcomes are its evidence: its counts are derived from them where the chunks are
-combined (`combine`), and a chunk whose stored counts or images disagree with its outcomes (an
-edited or damaged state file) is not taken: `disagreement` says why, and the chunk is attacked again."""
+its result, so that a later call with the same settings continues and one with other settings reuses nothing.
+A stored chunk's per-image outcomes are its evidence: its counts are derived from them (`combine`), and a chunk
+that disagrees with them (an edited or damaged state file) is attacked again (`disagreement` says why)."""
 
 from __future__ import annotations
 

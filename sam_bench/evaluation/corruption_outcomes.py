@@ -1,13 +1,8 @@
 """A corruption evaluation's figures, derived from its per-image outcomes and checked against them.
 
-A corruptions entry of a results file (`evaluations[]`, attack `corruptions`) keeps one per-image outcomes record
-per corruption and severity (`corruption_outcomes[corruption][severity]`, each covering the same first N test
-images, encoded as every other outcome is: evaluation/outcomes.py). Every figure of the entry is derived from
-them: the accuracy per corruption and severity, per corruption, per family (over the corruptions measured in it),
-the mean over the 75 (`robust_acc`, RobustBench's headline) and the accuracy per class. A spot check's sample of
-an entry is measured again here too (`remeasured_sample`, the attack table's rule for corruptions): this module
-reaches no table, so the attack table names it.
-"""
+A corruptions entry keeps one per-image outcomes record per corruption and severity (`corruption_outcomes[c][s]`,
+each over the same first N test images: evaluation/outcomes.py); every figure of the entry is derived from them. A
+spot check's sample of an entry is measured again here too (`remeasured_sample`), named by the attack table."""
 
 from __future__ import annotations
 

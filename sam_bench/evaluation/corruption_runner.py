@@ -4,21 +4,11 @@ severity of a corruption set, and RobustBench's headline, the mean over all 75.
     record = evaluate_corruptions(model, load_corruption_set("cifar10-sample-c-generated"))
     record["mean_accuracy"], record["families"]["weather"], record["accuracy"]["fog"]["3"]
 
-Images are made (or read) and classified chunk by chunk, `chunk_size` test images of one corruption and
-severity at a time, each chunk in batches of `batch_size`, as the clean pass is: nothing is held but one
-chunk. Every figure is derived from the per-image outcomes the record keeps (bit-packed, `outcomes`), one
-vector per corruption and severity (corruption_outcomes), so that two models are compared image by image and a
-re-measurement is compared bit for bit: the set is deterministic and the model runs in eval mode in true fp32, so
-the same model, set and sizes give the same outcomes.
-
-With a `ChunkState` each finished chunk is kept (keyed by the model's weights, the set, the corruption, severity,
-images and batch size: evaluation/chunk_state.py), so a killed evaluation continues where it stopped; with
-`stop_at` no chunk starts that the chunk before says would end after it (`EvaluationStopped`).
-
-`evaluate_model` is the whole call from a model reference (a run, a checkpoint or a zoo id) to a results file of
-the one schema (eval-results.schema.json): the clean pass on the same images, and one `corruptions` entry
-(`evaluation_entry`) whose headline is the mean over the 75, its set's provenance in `corruption_set`.
-"""
+Images are made (or read) and classified chunk by chunk, as the clean pass is; every figure is derived from the
+per-image outcomes kept per corruption and severity (corruption_outcomes), which a re-measurement compares bit for
+bit (the set is deterministic, the model scored in true fp32). Finished chunks are kept in a `ChunkState`, so a
+killed evaluation continues; `stop_at` stops before a late chunk. `evaluate_model` goes from a model reference to a
+results file: the clean pass on the same images and one `corruptions` entry (`evaluation_entry`)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,13 @@
 """Robustness numbers for a trained model: clean accuracy, PGD and AutoAttack over several eps. What to
 run is `specs`, the attacks themselves `runners`, the models `model_ref`; this module runs the chunks,
-keeps their state and assembles the record.
+keeps their state and assembles the record (docs/results-schema.md).
 
     model, info = load_model_ref("runs/c10_prn18_sam_0.1")
     data = load_dataset(info.dataset_name)
     results = evaluate(model, data, make_attacks("pgd", "Linf", ["1/255", "8/255"]), model_info=info.record)
 
-Every attack's output goes through `attacks.invariants` (within the ball, valid pixels, eval mode,
-robust <= clean, eps 0 == clean) and is re-scored here; the attack's own count is kept beside ours.
-The test images are processed in chunks (first N images, RobustBench's convention); with a
-`state_path` each finished chunk is saved, so an interrupted evaluation continues where it
-stopped. The record's layout is documented in docs/results-schema.md.
-"""
+Every attack's output goes through `attacks.invariants` and is re-scored here; the attack's own count is kept
+beside ours."""
 
 from __future__ import annotations
 
@@ -199,24 +195,15 @@ def evaluate(
 ) -> dict:
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
 
-    Every clean prediction and every adversarial example an attack returns is classified in true fp32,
-    and that is the recorded outcome; the attacks search in `search_math`: "tf32" (torch's default, TF32
-    convolutions on GPUs) or "ieee" (true fp32 throughout; sam_bench.runtime.math_mode).
-
-    With `state_path`, finished chunks are saved there and reused by a later call with the same
-    model, data and settings (the file is removed by the caller once the results are written).
-    With `earlier` (a results record of this model from an earlier call), an attack it holds with the same
-    settings on the same images, computed from the same weights, data, precision and math, is carried over
-    instead of attacked again (`carry_over`: its per-image outcomes checked against this call's clean pass).
-    With `stop_at` (a `time.time()` value) no chunk starts that is expected to end after it (at the
-    rate of the attack's chunk before, or for an attack's first chunk in this call, of one timed
-    batch, itself started only where its estimate fits: its images x the attack's forward passes on an image it
-    cannot fool x the clean pass's seconds per image): `EvaluationStopped` is raised instead, and a later call
-    continues from the state file.
-
-    Under torchrun (sam_bench.runtime.distributed) the chunks are dealt out to the processes and their
-    records gathered, so every process returns the results one process would have computed:
-    a chunk's random seed and batches depend only on where it starts. Rank 0 keeps the state file."""
+    Every clean prediction and adversarial example is classified in true fp32, and that is the recorded outcome;
+    the attacks search in `search_math`: "tf32" (TF32 convolutions on GPUs) or "ieee" (runtime.math_mode).
+    `state_path` keeps finished chunks for a later call with the same model, data and settings (the caller removes
+    it once the results are written). `earlier` (a results record of this model) carries over the attacks it holds
+    computed as this call would compute them (`carry_over`). With `stop_at` (a `time.time()` value) no chunk starts
+    that is expected to end after it (at the rate of the chunk before, or of a timed probe): `EvaluationStopped`
+    instead, and a later call continues from the state file. Under torchrun the chunks are dealt out to the
+    processes and gathered, so every process returns what one process would have computed (a chunk's seed and
+    batches depend only on where it starts); rank 0 keeps the state file."""
     ctx = distributed.current()
     main = ctx is None or ctx.is_main
     n_total = len(dataset.y_test)
