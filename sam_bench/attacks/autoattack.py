@@ -153,12 +153,10 @@ def autoattack(
     stages: int | None = None,
     keyed_draws: bool = False,
 ) -> AutoAttackResult:
-    """Run AutoAttack on (x, y), both on the model's device. `on_attack(name, images)` is called before
-    each attack with the number of images it attacks, those still robust (for progress displays). `restarts`
-    applies to version `custom` only. `stages`: only the version's first that many attacks, each exactly as
-    the whole run runs it (what a run's first attack did, replayed: evaluation/autoattack_replay.py).
-    `keyed_draws`: every APGD start drawn per image from `seed` (attacks.draws), so that any subset of the
-    images, in any batches, on any device, starts from the same points."""
+    """Run AutoAttack on (x, y), both on the model's device. `on_attack(name, images)` is called before each attack
+    with the images it attacks (those still robust). `restarts`: version `custom` only. `stages`: only the version's
+    first that many attacks, each as the whole run runs it (evaluation/autoattack_replay.py). `keyed_draws`: every
+    APGD start drawn per image from `seed` (attacks.draws)."""
     from pyautoattack import AutoAttack
 
     from sam_bench import compat

@@ -114,15 +114,12 @@ def smallest_refused_change(
     sizes=None,
     retries: int = 0,
 ) -> int | None:
-    """The smallest change, in whole points, of an evaluation over n images that a check refuses in >= TARGET of
-    checks in both directions: `robust` and `fooled` images recorded correct and wrong among the clean-correct
-    ones; the rule's `chances` and the measured faithful `rates` (recorded robust, recorded fooled); `sizes(stratum,
-    n)` the sample a stratum gets (the chance-0 `sample_size` where None); `retries`: an image recorded fooled that
-    the re-run leaves correct is tried that many more times, each fooling a faithful one again with probability
-    1 - rates[1] (AutoAttack's). A change up moves k fooled images to robust (each differs unless the re-run leaves
-    it correct, at rates[1]); down, k robust to fooled (each differs unless the re-run fools it, at rates[0], and
-    every retry too). Found by bisection over 1..100 points (a larger change is refused at least as often); None
-    where no change up to the whole figure is refused so often."""
+    """The smallest change, in whole points, of an evaluation over n images (`robust` and `fooled` of its
+    clean-correct images) that a check refuses in >= TARGET of checks both ways, under the rule's `chances`, the
+    measured faithful `rates` (recorded robust, recorded fooled), the samples `sizes(stratum, n)` (default the
+    chance-0 `sample_size`) and `retries` of a recorded-fooled image the re-run leaves correct. Up moves k fooled
+    images to robust (each differs unless the re-run leaves it correct); down, k robust to fooled (each differs
+    unless the re-run or a retry fools it). None where no change up to the whole figure is refused so often."""
     sizes = sizes or sample_size
     survive = rates[1] ** (1 + retries)  # a faithful fooled image left correct by every try
     down_differ = (1 - rates[0]) ** (1 + retries)  # a robust image recorded fooled, left correct by every try

@@ -30,9 +30,8 @@ def state_path(out) -> Path:
 
 class ChunkState:
     """The finished chunks, and the timed probes run before chunks under a time limit (`probes`: chunk key ->
-    where it ran, its images and seconds): a chunk the limit left waiting keeps its probe, so the next call on
-    the same device starts from that estimate instead of attacking the same images again to time them (on a
-    GPU the probe of an AutoAttack chunk costs a good part of the chunk: few images keep it no less busy)."""
+    where it ran, its images and seconds), kept so that the next call on the same device need not time the chunk
+    a limit left waiting again (on a GPU such a probe costs a good part of an AutoAttack chunk)."""
 
     def __init__(self, path: Path | None):
         self.path, self.chunks, self.probes = path, {}, {}
@@ -131,10 +130,9 @@ def chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end:
 
 
 def disagreement(record: dict, start: int, end: int, clean_correct: np.ndarray) -> str | None:
-    """Why a stored chunk of images start..end-1 cannot be taken as it is, or None when it can: its per-image
-    outcomes must cover exactly its images, count the robust images stored beside them, and leave correct
-    no image that this evaluation's clean pass (`clean_correct`, over the same images) got wrong; the clean
-    count stored beside them must be the clean pass's."""
+    """Why a stored chunk of images start..end-1 cannot be taken as it is, or None when it can: its outcomes must
+    cover exactly its images, agree with its stored counts and leave correct no image this evaluation's clean
+    pass (`clean_correct`, over the same images) got wrong."""
     try:
         flags = outcomes.decode(record["correct"])
         first = int(record["correct"]["start"])

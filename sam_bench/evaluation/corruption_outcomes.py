@@ -24,9 +24,7 @@ from sam_bench.runtime.memory_format import EVALUATION, place
 
 def summary(found: Mapping) -> dict:
     """Every figure of {corruption: {severity: outcomes}}: accuracy per corruption and severity, per corruption,
-    per severity (over the corruptions measured at it), per family (over the corruptions measured in it) and the
-    mean over the 75 (None unless every corruption was
-    measured at every severity)."""
+    per severity and per family (over those measured) and the mean over the 75 (None unless all were measured)."""
     accuracy = {
         c: {s: float(outcomes.decode(record).mean()) for s, record in by_severity.items()}
         for c, by_severity in found.items()
@@ -123,12 +121,10 @@ def check(entry: Mapping, where: str, fix: str) -> None:
 
 
 def remeasured_sample(evaluation, net, data, device, rng, every_image: bool, sample, data_dir=None) -> tuple:
-    """A spot check's sample of a corruptions entry measured again (the attack table's rule for corruptions): the
-    entry's 75 outcome vectors as one, set after set in the catalogue's order, its images recorded right and
-    recorded wrong sampled by the spot check's `sample` (stratified, from `rng`), each sampled image made again from
-    the clean test images (`data`) or read from the official files (under `data_dir`) and classified. The pass is
-    deterministic, so a faithful file agrees on every sampled image. Returns (recorded, now, strata) over the one
-    index."""
+    """A spot check's sample of a corruptions entry measured again: the 75 outcome vectors as one (set after set in
+    the catalogue's order), sampled by the spot check's `sample` from `rng`, each sampled image made again (or read
+    from the official files under `data_dir`) and classified; deterministic, so a faithful file agrees on every
+    sampled image. (recorded, now, strata) over the one index."""
     corruption_set = measured_set(evaluation, data, data_dir)
     found = evaluation.corruption_outcomes
     sets = [(c, s) for c in catalogue.CORRUPTIONS for s in catalogue.SEVERITIES]

@@ -138,22 +138,17 @@ def evaluate_corruptions(
             parts = [kept[keys[work.index((corruption, severity, b))]] for b in bounds]
             found[corruption][str(severity)] = outcomes.encode(np.concatenate(parts))  # type: ignore[arg-type]
     seconds = sum(float((state.get(key) or {}).get("seconds") or 0.0) for key in keys)
-    return _record(corruption_set, n, found, batch_size, chunk_size) | {
-        "seconds": seconds,
-        "chunks": {"size": chunk_size, "count": total, "resumed": resumed, "batch_size": batch_size},
-    }
-
-
-def _record(corruption_set: CorruptionSet, n: int, found: dict, batch_size: int, chunk_size: int) -> dict:
-    record = {
+    return {
         "threat_model": ATTACK,
         "corruption_set": corruption_set.describe(),
         "n_examples": n,
         "batch_size": batch_size,
         "chunk_size": chunk_size,
         "outcomes": found,
+        **corruption_outcomes.summary(found),
+        "seconds": seconds,
+        "chunks": {"size": chunk_size, "count": total, "resumed": resumed, "batch_size": batch_size},
     }
-    return record | corruption_outcomes.summary(found)
 
 
 def settings(corruption_set: CorruptionSet) -> dict:
@@ -163,11 +158,8 @@ def settings(corruption_set: CorruptionSet) -> dict:
 
 
 def evaluation_entry(record: dict, clean_correct: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
-    """The record as one entry of a results file's `evaluations`: attack `corruptions` (its threat model, no eps),
-    its headline (the mean over the 75) as `robust_acc`, the breakdown per family, the set's provenance
-    (`corruption_set`: generated or official, the clean images' fingerprint, a generated set's generator and seed,
-    the official files' sha256), the per-image outcomes per corruption and severity (`corruption_outcomes`), and
-    the clean accuracy of the same images (`clean_correct`)."""
+    """The record as one entry of a results file's `evaluations` (attack `corruptions`, no eps): the mean over the
+    75 as `robust_acc`, the set's provenance and the clean accuracy of the same images (`clean_correct`)."""
     if record["mean_accuracy"] is None:
         raise BadInput("a results entry for corruptions needs all 15 corruptions at all 5 severities")
     described = record["corruption_set"]
@@ -218,13 +210,10 @@ def evaluate_model(
     recorded_ref: str | None = None,
 ) -> dict:
     """A model (run folder, checkpoint or zoo id) evaluated on a corruption set, its results written to `out`
-    (atomically; eval-results.schema.json: the clean pass on the same images and one `corruptions` entry). Finished
-    chunks are kept beside it (`state_path`) until it is written, so the same call continues a killed one.
-    Everything that can be refused is refused before any image is classified: a budget of another threat model,
-    an unknown corruption or severity, an unwritable `out`, a model not trained on CIFAR-10's classes, a set that
-    fails its checks. Only all 75 corruptions and severities make a results file; a selection of them is measured
-    and returned (its record, not written). `recorded_ref` is how the results name the model where the caller
-    knows a name any checkout finds (a reproduction's `runs/<run>`), else `ref` as given."""
+    (atomically), finished chunks kept beside it until then (`state_path`) so that the same call continues a
+    killed one. Everything that can be refused is refused before any image is classified. Only all 75 corruptions
+    and severities make a results file; a selection is measured and its record returned, not written.
+    `recorded_ref` is how the results name the model where the caller knows a name any checkout finds."""
     device = str(resolve_device(device))
     catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
     names, levels = catalogue.parse_selection(corruptions, severities)

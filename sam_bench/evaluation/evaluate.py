@@ -105,8 +105,8 @@ def _attack_chunk(
     }
 
 
-# The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at
-# most a batch), so a call that can afford a chunk can afford the probe before it.
+# The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at most a
+# batch), so a call that can afford a chunk can afford the probe before it.
 PROBE_SHARE = 8
 
 
@@ -117,14 +117,10 @@ def _probe_images(chunk_images: int, batch_size: int) -> int:
 def _timed_first_batch(
     model, spec: AttackSpec, x, y, batch_size: int, device, seed: int, search_math: str
 ) -> tuple[int, float]:
-    """(images, seconds) of this attack here, on the first images of the chunk about to start: with a
-    time limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust
-    model can outlast a whole command). It attacks at most 1/PROBE_SHARE of the chunk, never more than
-    a batch (a probe as long as the chunk would keep a call that can afford one chunk from ever starting it):
-    on a CPU a small share of the chunk. Fewer images keep a GPU less busy, so there the probe costs a
-    good part of the chunk and the estimate errs long (the state keeps it for the next call: ChunkState). The
-    result is dropped and the RNG left as it was, so the chunk itself, run from its own seed, gives the same
-    numbers with or without this probe."""
+    """(images, seconds) of this attack here on the first images of the chunk about to start (`_probe_images`): with
+    a time limit an attack's first chunk must not start blind (one AutoAttack chunk on a robust model can outlast a
+    whole command). On a GPU fewer images keep it less busy, so the estimate errs long. The result is dropped and
+    the RNG left as it was: the chunk gives the same numbers with or without this probe."""
     count = _probe_images(len(y), batch_size)
     started = clock.now()
     with tqdm(disable=True) as quiet:
@@ -324,10 +320,9 @@ def _sizes(model, probe, device, n: int, ctx, batch_size, chunk_size) -> tuple[i
 def _clean_predictions(
     model, x_all, image_bounds, batch_size: int, device, progress: bool, stop_at: float | None = None, ctx=None
 ) -> torch.Tensor:
-    """The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
-    unchanged image get bit-identical logits. Under a time limit (`stop_at`) it is bounded as the attacks are: no
-    chunk starts that is expected to end after the limit, at the rate of the chunks before it or, for the first,
-    of one timed batch; EvaluationStopped instead (nothing of the clean pass is kept: it is repeated whole)."""
+    """The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an unchanged image
+    get bit-identical logits. Under a time limit no chunk starts that would end after it (at the rate of the chunks
+    before, or of one timed batch): EvaluationStopped instead (nothing of it is kept: it is repeated whole)."""
     chunks: list[torch.Tensor] = []
     seconds_per_image, done, started = 0.0, 0, clock.now()
     for s, e in tqdm(image_bounds, desc="clean", unit="chunk", disable=not progress, leave=False):

@@ -159,11 +159,9 @@ def _same_settings(existing: dict, wanted: dict) -> bool:
 
 
 def conflict(path: Path, wanted: dict) -> str | None:
-    """Why new results may not replace what is at `path`: None when nothing is there, or only
-    results of the same model (weights sha256) with the same settings (the same evaluation, run again).
-
-    `wanted` is the new results, or their outline: model.weights_sha256, dataset.name and
-    dataset.n_examples (None: the whole test set), precision, evaluations' attack/norm/eps/settings."""
+    """Why new results may not replace what is at `path`: None when nothing is there, or only results of the same
+    model (weights sha256) with the same settings (the same evaluation, run again). `wanted`: the new results or
+    their outline (model.weights_sha256, dataset.name and n_examples, precision, evaluations' budgets and settings)."""
     path = Path(path)
     if not path.exists():
         return None

@@ -102,13 +102,11 @@ def verdicts(
     on_skipped: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Verdict]:
-    """Every evaluation of a results file (its clean pass first, on every image) measured again on its sample
-    from the weights it names (`weights`: a run folder, checkpoint or zoo id that holds them, where the file's own
-    reference is not at hand; their sha256 must be the recorded one), one verdict at a time. The samples are
-    drawn from `seed` (`fresh_seed()` where None). With `stop_at` (a `time.time()` value) no attack starts after
-    it: `on_skipped(name)` hears each evaluation left unmeasured. `on_evaluation(name)` is called before each.
-    `every_image` measures every image of both strata (the tolerance measurement: tools/spot_check_tolerance.py);
-    `threads` runs a CPU check with that many threads instead of the recorded count."""
+    """Every evaluation of a results file (the clean pass first) measured again on its sample from the weights it
+    names (or `weights`, a reference that holds them: their sha256 must be the recorded one), one verdict at a time,
+    the samples drawn from `seed` (fresh where None). After `stop_at` (a `time.time()`) no attack starts:
+    `on_skipped(name)` hears each one left; `on_evaluation(name)` is called before each. `every_image`: both
+    strata whole (tools/spot_check_tolerance.py); `threads`: a CPU check's threads instead of the recorded count."""
     path = Path(path)
     pinned = pin(path)  # the bytes checked are the bytes whose sha256 decides the rules (check_rules)
     results = Results(results_file.check(pinned.json(), str(path)), path)
