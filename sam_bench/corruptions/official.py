@@ -51,8 +51,8 @@ def corruption_folder(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir).expanduser() / FOLDER
 
 
-def check_labels(folder: Path, test_labels: np.ndarray) -> np.ndarray:
-    """labels.npy, which must hold the test labels once per severity."""
+def check_labels(folder: Path, test_labels: np.ndarray) -> None:
+    """labels.npy must hold the test labels once per severity."""
     labels = _load(folder / "labels.npy")
     check_published(folder / "labels.npy", "labels")
     expected = np.tile(np.asarray(test_labels, np.int64), len(SEVERITIES))
@@ -64,7 +64,6 @@ def check_labels(folder: Path, test_labels: np.ndarray) -> np.ndarray:
             raise BadInput(
                 f"{folder / 'labels.npy'}: severity {block + 1}'s labels are not the CIFAR-10 test labels in order"
             )
-    return labels
 
 
 def open_corruption(folder: Path, corruption: str, test_images: np.ndarray) -> np.ndarray:

@@ -122,11 +122,13 @@ def combine(
     }
 
 
+def key_of(decides: dict) -> str:
+    """A chunk's key in the state file: the sha256 of everything that decides its outcomes."""
+    return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()
+
+
 def chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end: int) -> str:
-    blob = json.dumps(
-        {**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return key_of({**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end})
 
 
 def disagreement(record: dict, start: int, end: int, clean_correct: np.ndarray) -> str | None:

@@ -12,8 +12,6 @@ results file: the clean pass on the same images and one `corruptions` entry (`ev
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from sam_bench.data import load_dataset, to_float
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import corruption_outcomes, outcomes, results_file
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
-from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, state_path
+from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, key_of, state_path
 from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block
 from sam_bench.evaluation.model_ref import load_model_ref, weights_sha256
 from sam_bench.runtime import clock, math_mode
@@ -46,12 +44,9 @@ def _set_key(corruption_set: CorruptionSet) -> dict:
 
 
 def chunk_key(context: dict, corruption: str, severity: int, batch_size: int, start: int, stop: int) -> str:
-    """A chunk's key in the state file: everything that decides its outcomes."""
-    blob = json.dumps(
-        {**context, "corruption": corruption, "severity": severity, "batch_size": batch_size, "range": [start, stop]},
-        sort_keys=True,
+    return key_of(
+        {**context, "corruption": corruption, "severity": severity, "batch_size": batch_size, "range": [start, stop]}
     )
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _kept(state: ChunkState, key: str, start: int, stop: int) -> np.ndarray | None:
