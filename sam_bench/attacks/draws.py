@@ -95,17 +95,11 @@ class ApgdStarts:
             self.counts[key] = n + 1
             streams.append(f"{self.attack}/{n}")
         shape = tuple(x.shape[1:])
-        if adversary.norm == "Linf":
-
-            def draw(gen: torch.Generator) -> torch.Tensor:
-                return 2 * torch.rand(shape, generator=gen) - 1
-
-        elif adversary.norm == "L2":
-
-            def draw(gen: torch.Generator) -> torch.Tensor:
-                return torch.randn(shape, generator=gen)
-
-        else:
+        draw = {
+            "Linf": lambda gen: 2 * torch.rand(shape, generator=gen) - 1,
+            "L2": lambda gen: torch.randn(shape, generator=gen),
+        }.get(adversary.norm)
+        if draw is None:
             raise ValueError(f"no per-image start for APGD in the {adversary.norm} ball")
         t = per_image(keys, self.seed, streams, draw, x.device).to(x.dtype)
         return x + adversary.eps * torch.ones_like(x).detach() * adversary.normalize(t)
