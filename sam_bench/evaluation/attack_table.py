@@ -1,14 +1,9 @@
-"""One record per attack: all that sam-bench knows of an attack besides the code that runs it.
-
-After AutoAttack's shape (one class per attack behind one call) and the training method table: an attack's
-runner, how its specs are made from the options a user gives, its cost (forward passes per image, a gradient
-counted as several), the CLI options it reads, its role on a board, and how a spot check measures it again.
-`evaluate --attack`'s choices, the options that apply to each attack, `make_attacks`' dispatch, `recheck
---attacks` and every question asked of an attack's name are read from here: adding an attack is adding its
-record to TABLE (and its runner, in a module of its own where it is more than a call).
-tests/test_evaluation_tables.py evaluates a model with an attack that is only a record here. Imports no torch
-(the CLI's choices are read from it): the runners and AutoAttack's helpers are imported when first called.
-"""
+"""One record per attack: all that sam-bench knows of an attack besides the code that runs it (after AutoAttack's
+shape and the training method table): its runner, how its specs are made from a user's options, its cost (forward
+passes per image, a gradient counted as several), the CLI options it reads, its role on a board, and how a spot
+check measures it again. Every question asked of an attack's name is read from here: adding an attack is adding
+its record to TABLE (tests/test_evaluation_tables.py evaluates a model with an attack that is only a record here).
+Imports no torch (the CLI's choices are read from it): runners and checks are imported when first called."""
 
 from __future__ import annotations
 

@@ -79,12 +79,10 @@ def refusal_probability(stratum: int, k: int, m: int, chance: float, rate: float
 
 @functools.lru_cache(maxsize=65536)
 def sample_size(stratum: int, n: int, chance: float = 0.0, rate: float | None = None, differ: float = 1.0) -> int:
-    """Images to draw from a stratum of `stratum` images of an evaluation over n images, so that where a 1-point
-    change put k = changed_images(n) changed images there, the check refuses with probability >= POWER under a
-    rule's `chance` (faithful images differing at `rate`, by default the chance itself; changed ones at `differ`):
-    the smallest such m, found by bisection; every image where none reaches it. With chance 0 and changed images
-    that always differ, this is the smallest m with C(stratum - k, m) / C(stratum, m) <= 1 - POWER (about
-    ln(1 - POWER) / ln(1 - k / stratum): 687 where k / stratum is 1%, 66 where it is 10%)."""
+    """The smallest m images to draw from a stratum of an evaluation over n images for a check to refuse a 1-point
+    change (k = changed_images(n) changed images there) with probability >= POWER under a rule's `chance` (faithful
+    images differing at `rate`, default the chance; changed ones at `differ`); every image where none reaches it.
+    With chance 0 it is the smallest m with C(stratum - k, m) / C(stratum, m) <= 1 - POWER (687 at k / stratum 1%)."""
     if stratum <= 0:
         return 0
     k = changed_images(n)
