@@ -1,5 +1,5 @@
-"""What standard AutoAttack will cost, said before it starts: from the timed probe before its first chunk
-(`evaluate._timed_first_batch`), how long it is expected to take here, and on a CPU the cheaper APGD-CE + APGD-T."""
+"""What standard AutoAttack will cost (on a CPU many minutes for a hundred images), said before it starts: from the
+timed probe before its first chunk, how long it is expected to take here, and on a CPU the cheaper APGD-CE + APGD-T."""
 
 from __future__ import annotations
 
