@@ -23,7 +23,6 @@ def test_catalogue_is_robustbenchs_fifteen_in_four_families():
     assert len(catalogue.CORRUPTIONS) == 15
     members = [c for family in catalogue.FAMILIES.values() for c in family]
     assert sorted(members) == sorted(catalogue.CORRUPTIONS)
-    assert catalogue.family_of("fog") == "weather"
     assert catalogue.parse_selection("fog,contrast", "1,5") == (("fog", "contrast"), (1, 5))
 
 

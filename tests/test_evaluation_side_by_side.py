@@ -1,18 +1,34 @@
-"""Two models' evaluations side by side in one process (evaluation/side_by_side.py): the clean pass, PGD and
-AutoAttack's APGD-CE + APGD-T, their forward passes issued in turn, give each model the results, per-image
-outcomes included, of its evaluation alone; an evaluation that fails ends alone."""
+"""Two models' evaluations side by side in one process (runtime/lanes.py, as experiments/parallel.py runs them): the
+clean pass, PGD and AutoAttack's APGD-CE + APGD-T, their forward passes issued in turn, give each model the results,
+per-image outcomes included, of its evaluation alone; an evaluation that fails ends alone."""
 
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import pytest
 import torch
 
 from sam_bench.errors import BadInput
 from sam_bench.evaluation.evaluate import evaluate
-from sam_bench.evaluation.side_by_side import evaluate_side_by_side
 from sam_bench.evaluation.specs import make_attacks
+from sam_bench.runtime import lanes
+
+
+def evaluate_taking_turns(model: torch.nn.Module, dataset, attacks, **options) -> dict:
+    """`evaluate`, passing the lane's turn before each forward pass of `model` (as the norm-ball evaluator does)."""
+    with lanes.passing_turns(model):
+        return evaluate(model, dataset, attacks, **options)
+
+
+def evaluate_side_by_side(jobs: list[tuple], device: str) -> list[lanes.Outcome]:
+    """Each job (model, dataset, attacks, evaluate's other options) in a lane of its own on `device`."""
+    calls = [
+        partial(evaluate_taking_turns, m, data, a, **{**options, "device": device}) for m, data, a, options in jobs
+    ]
+    return lanes.run(calls, len(calls), device)
+
 
 N = 64  # four batches of 16 a chunk: each batch's random start is drawn after the forward passes before it
 
@@ -69,9 +85,6 @@ def test_an_evaluation_that_fails_ends_alone(models, sample):
 
 
 def test_an_evaluation_passes_its_turn_before_each_forward_pass_of_its_model(tiny_net, sample):
-    from sam_bench.evaluation.side_by_side import evaluate_taking_turns
-    from sam_bench.runtime import lanes
-
     forwards, turns, results = [], [], []
     counting = tiny_net.register_forward_pre_hook(lambda module, args: forwards.append(1))
 

@@ -1,16 +1,10 @@
 """AutoAttack (Croce & Hein 2020) through pyautoattack, keeping its per-attack breakdown.
 
-pyautoattack's `run_standard_evaluation` returns only the final adversarial examples; the
-accuracy after each attack goes to a log. To record it we run the configured attacks one at a
-time, each on the points still robust, exactly as `run_standard_evaluation` does internally:
-the adversary is built with the requested version (so APGD-T's 9 targets, Square's 5,000
-queries, etc. stay that version's), then `attacks_to_run` is narrowed to one attack per call.
-Each call sees the still-robust points in the same order and batches as the all-in-one call
-would, and every attack reseeds from `seed` per batch, so the result is the same.
-
-With `keyed_draws` every APGD run starts each image from a draw of that image's own CPU generator
-(sam_bench.attacks.draws, through the one shim in sam_bench.compat), not from a draw shared by its batch.
-"""
+`run_standard_evaluation` logs the accuracy after each attack and returns only the final examples, so the
+configured attacks run one call each, on the points still robust, as it runs them internally: the adversary is
+built with the requested version (its attacks' settings stay that version's), then `attacks_to_run` is narrowed to
+one attack. Each call sees the same points in the same order and batches and reseeds from `seed` per batch, so the
+result is the same. With `keyed_draws` every APGD start is drawn per image (sam_bench.attacks.draws)."""
 
 from __future__ import annotations
 
@@ -19,18 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sam_bench.autoattack_versions import ATTACK_NAMES, FORWARDS_PER_GRADIENT, VERSIONS
-
-__all__ = [
-    "ATTACK_NAMES",
-    "FORWARDS_PER_GRADIENT",
-    "VERSIONS",
-    "autoattack",
-    "describe",
-    "forward_passes",
-    "forward_passes_by_attack",
-    "predict",
-]
+from sam_bench.autoattack_versions import FORWARDS_PER_GRADIENT
 
 
 @dataclass
@@ -170,12 +153,10 @@ def autoattack(
     stages: int | None = None,
     keyed_draws: bool = False,
 ) -> AutoAttackResult:
-    """Run AutoAttack on (x, y), both on the model's device. `on_attack(name, images)` is called before
-    each attack with the number of images it attacks, those still robust (for progress displays). `restarts`
-    applies to version `custom` only. `stages`: only the version's first that many attacks, each exactly as
-    the whole run runs it (what a run's first attack did, replayed: evaluation/autoattack_replay.py).
-    `keyed_draws`: every APGD start drawn per image from `seed` (attacks.draws), so that any subset of the
-    images, in any batches, on any device, starts from the same points."""
+    """Run AutoAttack on (x, y), both on the model's device. `on_attack(name, images)` is called before each attack
+    with the images it attacks (those still robust). `restarts`: version `custom` only. `stages`: only the version's
+    first that many attacks, each as the whole run runs it (evaluation/autoattack_replay.py). `keyed_draws`: every
+    APGD start drawn per image from `seed` (attacks.draws)."""
     from pyautoattack import AutoAttack
 
     from sam_bench import compat

@@ -1,27 +1,14 @@
-"""An attack's random draws, image by image, from seeded generators on the CPU.
+"""An attack's random draws, image by image, from seeded CPU generators.
 
 Every random number an evaluation's attack draws for an image comes from a CPU generator of that image alone,
-seeded by the attack's seed, the image itself (its pixels as the model is given them, hashed) and what is drawn
-(the restart, the target, the attack), and is moved to the model's device afterwards. An image's draws therefore
-depend on nothing else: not on the device (a GPU draws what a CPU draws), not on the chunk or batch it shares with
-other images, not on which of them an earlier attack fooled. A re-run of any sample of images, on any device,
-starts every image from the points the recorded run started it from, and only arithmetic can differ.
-
-What is drawn this way (`SCHEME`, recorded in an evaluation's `settings.draws`):
-
-- PGD: the random start of every restart (`pgd_starts`);
-- AutoAttack: the random start of every run of an APGD attack (APGD-CE, APGD-T at every target class and restart,
-  APGD-DLR), drawn here and handed to pyautoattack as its documented `x_init` (`ApgdStarts`, through the one
-  shim in sam_bench/compat.py). FAB-T starts its first restart from the image itself (no draw: standard
-  AutoAttack runs one); Square's proposals (a window and signs shared by the images of a batch, by the algorithm's
-  design) and FAB's later restarts stay pyautoattack's own draws: from torch's CPU generator, reseeded with the
-  attack's seed at every batch, so they replay only where the batch is rebuilt whole. `replayed_attacks` names
-  the attacks whose draws replay image by image.
-
-Images are told apart by their pixels, not their position, so the draws need no index: identical images get
-identical draws wherever they sit. Results recorded before this scheme (no `settings.draws`) drew from the global
-generator per chunk and batch; their re-runs are the spot check's business (sam_bench/evaluation/check_rules.py).
-"""
+seeded by the attack's seed, the image's pixels (hashed: identical images get identical draws, no index needed)
+and what is drawn (the restart, the target, the attack), and is moved to the model's device afterwards. An image's
+draws depend on nothing else (device, chunk, batch, earlier attacks), so a re-run of any sample starts every image
+where the recorded run started it, and only arithmetic can differ. Drawn this way (`SCHEME`, recorded in
+`settings.draws`): PGD's start of every restart (`pgd_starts`) and every APGD start of AutoAttack, handed to
+pyautoattack as its `x_init` (`ApgdStarts`, through the one shim in sam_bench/compat.py). FAB-T's first restart
+draws nothing; Square's proposals and FAB's later restarts stay pyautoattack's per-batch draws
+(`replayed_attacks` names the attacks that replay image by image). More: docs/evaluation.md ("Draws per image")."""
 
 from __future__ import annotations
 
@@ -108,17 +95,11 @@ class ApgdStarts:
             self.counts[key] = n + 1
             streams.append(f"{self.attack}/{n}")
         shape = tuple(x.shape[1:])
-        if adversary.norm == "Linf":
-
-            def draw(gen: torch.Generator) -> torch.Tensor:
-                return 2 * torch.rand(shape, generator=gen) - 1
-
-        elif adversary.norm == "L2":
-
-            def draw(gen: torch.Generator) -> torch.Tensor:
-                return torch.randn(shape, generator=gen)
-
-        else:
+        draw = {
+            "Linf": lambda gen: 2 * torch.rand(shape, generator=gen) - 1,
+            "L2": lambda gen: torch.randn(shape, generator=gen),
+        }.get(adversary.norm)
+        if draw is None:
             raise ValueError(f"no per-image start for APGD in the {adversary.norm} ball")
         t = per_image(keys, self.seed, streams, draw, x.device).to(x.dtype)
         return x + adversary.eps * torch.ones_like(x).detach() * adversary.normalize(t)

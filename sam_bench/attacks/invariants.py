@@ -1,9 +1,6 @@
-"""What must hold for a robustness number to mean anything, checked on every evaluation.
-
-Each check raises SamBenchError: a broken invariant means the number is wrong, so it is an
-error, never a warning. The checks look only at what the attack returned (the adversarial
-examples) and at our own re-scoring of them, not at what the attack says about itself.
-"""
+"""What must hold for a robustness number to mean anything, checked on every evaluation. A broken invariant means
+the number is wrong, so each check raises SamBenchError, never a warning; the checks look only at the adversarial
+examples and our own re-scoring of them, not at what the attack says about itself."""
 
 from __future__ import annotations
 
@@ -49,9 +46,8 @@ def check_deterministic(model: torch.nn.Module, x: torch.Tensor) -> None:
 
 
 def check_adversarial_examples(x: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str | None) -> float:
-    """Same shape, finite, pixels in [0,1], and within eps (+TOLERANCE) of x in the attack's norm.
-
-    Returns the largest perturbation found (in `norm`), for the record."""
+    """Same shape, finite, pixels in [0,1], and within eps (+TOLERANCE) of x in the attack's norm; the largest
+    perturbation found (in `norm`), for the record."""
     if x_adv.shape != x.shape:
         raise SamBenchError(f"the attack returned shape {tuple(x_adv.shape)} for inputs of shape {tuple(x.shape)}")
     if not torch.isfinite(x_adv).all():

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from sam_bench.errors import BadInput
 
-CORRUPTIONS = (
-    "gaussian_noise",
-    "shot_noise",
-    "impulse_noise",
-    "defocus_blur",
-    "glass_blur",
-    "motion_blur",
-    "zoom_blur",
-    "snow",
-    "frost",
-    "fog",
-    "brightness",
-    "contrast",
-    "elastic_transform",
-    "pixelate",
-    "jpeg_compression",
-)
+FAMILIES = {
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
+    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
+    "weather": ("snow", "frost", "fog", "brightness"),
+    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
+}
+CORRUPTIONS = tuple(c for members in FAMILIES.values() for c in members)  # theirs, family by family
 ROBUSTBENCH_ORDER = (
     "shot_noise",
     "motion_blur",
@@ -44,12 +34,6 @@ ROBUSTBENCH_ORDER = (
     "jpeg_compression",
     "elastic_transform",
 )
-FAMILIES = {
-    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
-    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-    "weather": ("snow", "frost", "fog", "brightness"),
-    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
-}
 SEVERITIES = (1, 2, 3, 4, 5)
 
 # The corruption sets, by name. The official one is read from RobustBench's layout; the generated ones are
@@ -58,11 +42,6 @@ OFFICIAL = "cifar10-c"
 GENERATED = "cifar10-c-generated"  # from the CIFAR-10 test set
 SAMPLE_GENERATED = "cifar10-sample-c-generated"  # from the bundled sample's test images (tests, quick start)
 SETS = (OFFICIAL, GENERATED, SAMPLE_GENERATED)
-
-
-def family_of(corruption: str) -> str:
-    check_corruption(corruption)
-    return next(family for family, members in FAMILIES.items() if corruption in members)
 
 
 def is_generated(set_name: str) -> bool:

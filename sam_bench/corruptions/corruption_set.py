@@ -1,12 +1,8 @@
 """A corruption set: the images of each corruption at each severity, and what they are, as one record.
 
-`load_corruption_set(name)` gives the official CIFAR-10-C (`cifar10-c`, read from RobustBench's layout and
-checked: `official`), or a set made here from clean test images (`cifar10-c-generated` from the CIFAR-10 test
-set, `cifar10-sample-c-generated` from the bundled sample's 500 test images: `generate`). Either hands out
-`images(corruption, severity, start, stop)` for the test images start .. stop - 1 and says what it is in
-`describe()`, the record every results file keeps: a generated set says `generated: true`, its generator
-and seed, and the fingerprint of the clean images it was made from.
-"""
+`load_corruption_set(name)` gives the official CIFAR-10-C (`cifar10-c`, checked: `official`) or a set generated
+from clean test images (`cifar10-c-generated`, `cifar10-sample-c-generated`: `generate`). Either hands out
+`images(corruption, severity, start, stop)` and says what it is in `describe()`, the record results keep."""
 
 from __future__ import annotations
 

@@ -1,14 +1,10 @@
 """The 15 corruptions made from clean images, with Hendrycks and Dietterich's CIFAR parameters.
 
-Each corruption follows their `make_cifar_c.py` (hendrycks/robustness, ImageNet-C/create_c): the same
-parameters per severity, the same operations in the same order, the same truncation to uint8 at the end,
-written here in numpy/scipy/PIL over a whole block of images at once. Where theirs needs what is not
-available (their frost photographs; ImageMagick for motion blur and snow; OpenCV's fixed-point warps) the
-substitute is said at the function. Random draws come from a numpy Generator per block of `DRAW_BLOCK`
-images, seeded by (seed, corruption, severity, block), drawn for the whole block (`BlockDraws`): an image's
-corruption depends on its index, never on how a caller slices the set. docs/evaluation.md says how the
-generated set differs from the official one.
-"""
+Each follows their `make_cifar_c.py` (hendrycks/robustness): the same parameters, operations and final uint8
+truncation, in numpy/scipy/PIL over a block of images at once; a substitute (frost photographs, ImageMagick's
+motion blur, OpenCV's fixed-point warps) is said at its function. Random draws come from a Generator per block of
+`DRAW_BLOCK` images seeded by (seed, corruption, severity, block) and drawn for the whole block (`BlockDraws`), so an
+image's corruption depends on its index only. docs/evaluation.md says how the set differs from the official one."""
 
 from __future__ import annotations
 
@@ -436,20 +432,4 @@ def jpeg_compression(images, s, rng):
     return out
 
 
-FUNCTIONS = {
-    "gaussian_noise": gaussian_noise,
-    "shot_noise": shot_noise,
-    "impulse_noise": impulse_noise,
-    "defocus_blur": defocus_blur,
-    "glass_blur": glass_blur,
-    "motion_blur": motion_blur,
-    "zoom_blur": zoom_blur,
-    "snow": snow,
-    "frost": frost,
-    "fog": fog,
-    "brightness": brightness,
-    "contrast": contrast,
-    "elastic_transform": elastic_transform,
-    "pixelate": pixelate,
-    "jpeg_compression": jpeg_compression,
-}
+FUNCTIONS = {name: globals()[name] for name in CORRUPTIONS}  # each corruption's function, by its name

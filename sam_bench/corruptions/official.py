@@ -1,14 +1,9 @@
 """The official CIFAR-10-C files in RobustBench's layout, checked before a single image is used.
 
-`<data-dir>/CIFAR-10-C/<corruption>.npy` (50,000 x 32 x 32 x 3 uint8: severities 1-5 stacked in blocks of
-10,000, each block the CIFAR-10 test set in its order) and `labels.npy` (50,000 labels). What is checked:
-each file's md5 against the one published for the released file (`PUBLISHED_MD5`: a stand-in of the same shape,
-such as clean test images saved under the corruptions' names, is refused before a single image is used, and so
-never reaches the official board), its shape and dtype, the labels (every block equal to the CIFAR-10 test
-labels), and that the folder is not a generated set written in the same layout (`write_layout` leaves a
-GENERATED.json there, and the first images of each file are compared with what the generator makes from the same
-test images). Each file's sha256 is recorded with the results.
-"""
+`<data-dir>/CIFAR-10-C/<corruption>.npy` (50,000 x 32 x 32 x 3 uint8: severities 1-5 in blocks of the CIFAR-10 test
+set) and `labels.npy`. Checked: each file's md5 against the published one (a stand-in of the same shape is refused),
+shape and dtype, the labels, and that the folder is no generated set in the same layout (its GENERATED.json, and
+its first images against the generator's). Each file's sha256 is recorded with the results."""
 
 from __future__ import annotations
 
@@ -25,7 +20,6 @@ from sam_bench.errors import BadInput
 
 FOLDER = "CIFAR-10-C"
 MARKER = "GENERATED.json"  # left by write_layout in a folder of generated files
-BLOCK = 10_000  # images per severity
 PROBE = 4  # images per file compared with the generator's output
 
 # The md5 of each file of the released CIFAR-10-C (Hendrycks and Dietterich, Zenodo record 2535967, CIFAR-10-C.tar),
@@ -57,8 +51,8 @@ def corruption_folder(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir).expanduser() / FOLDER
 
 
-def check_labels(folder: Path, test_labels: np.ndarray) -> np.ndarray:
-    """labels.npy, which must hold the test labels once per severity."""
+def check_labels(folder: Path, test_labels: np.ndarray) -> None:
+    """labels.npy must hold the test labels once per severity."""
     labels = _load(folder / "labels.npy")
     check_published(folder / "labels.npy", "labels")
     expected = np.tile(np.asarray(test_labels, np.int64), len(SEVERITIES))
@@ -70,7 +64,6 @@ def check_labels(folder: Path, test_labels: np.ndarray) -> np.ndarray:
             raise BadInput(
                 f"{folder / 'labels.npy'}: severity {block + 1}'s labels are not the CIFAR-10 test labels in order"
             )
-    return labels
 
 
 def open_corruption(folder: Path, corruption: str, test_images: np.ndarray) -> np.ndarray:

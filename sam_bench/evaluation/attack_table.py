@@ -1,14 +1,9 @@
-"""One record per attack: all that sam-bench knows of an attack besides the code that runs it.
-
-After AutoAttack's shape (one class per attack behind one call) and the training method table: an attack's
-runner, how its specs are made from the options a user gives, its cost (forward passes per image, a gradient
-counted as several), the CLI options it reads, its role on a board, and how a spot check measures it again.
-`evaluate --attack`'s choices, the options that apply to each attack, `make_attacks`' dispatch, `recheck
---attacks` and every question asked of an attack's name are read from here: adding an attack is adding its
-record to TABLE (and its runner, in a module of its own where it is more than a call).
-tests/test_evaluation_tables.py evaluates a model with an attack that is only a record here. Imports no torch
-(the CLI's choices are read from it): the runners and AutoAttack's helpers are imported when first called.
-"""
+"""One record per attack: all that sam-bench knows of an attack besides the code that runs it (after AutoAttack's
+shape and the training method table): its runner, how its specs are made from a user's options, its cost (forward
+passes per image, a gradient counted as several), the CLI options it reads, its role on a board, and how a spot
+check measures it again. Every question asked of an attack's name is read from here: adding an attack is adding
+its record to TABLE (tests/test_evaluation_tables.py evaluates a model with an attack that is only a record here).
+Imports no torch (the CLI's choices are read from it): runners and checks are imported when first called."""
 
 from __future__ import annotations
 
@@ -112,45 +107,23 @@ class Attack:
             raise ValueError(f"attack {self.name}: without a threat model it takes no --norm or --eps")
 
 
-def _runner(name: str) -> Callable:
-    """The runner `name` of evaluation.runners, imported when it first runs (it imports torch)."""
+def _lazy(module: str, name: str) -> Callable:
+    """`name` of the evaluation module `module` (a runner, a check's machinery), imported when it first runs: it
+    imports torch, which the CLI's --help, reading this table, does not."""
 
     def run(*args, **kwargs):
-        from sam_bench.evaluation import runners
+        from sam_bench.evaluation import autoattack_replay, corruption_outcomes, pgd_replay, runners
 
-        return getattr(runners, name)(*args, **kwargs)
+        found = {
+            "runners": runners,
+            "pgd_replay": pgd_replay,
+            "autoattack_replay": autoattack_replay,
+            "corruption_outcomes": corruption_outcomes,
+        }[module]
+        return getattr(found, name)(*args, **kwargs)
 
     run.__name__ = run.__qualname__ = name
     return run
-
-
-# A check's machinery of an attack, imported when a check first calls it: it imports torch, which the CLI's
-# --help, reading this table, does not
-
-
-def _pgd_chunk_starts(*args):
-    from sam_bench.evaluation import pgd_replay
-
-    return pgd_replay.replayed_attack(*args)
-
-
-def _autoattack_rerun(*args):
-    from sam_bench.evaluation import autoattack_replay
-
-    return autoattack_replay.rerun(*args)
-
-
-def _autoattack_replay(*args, **kwargs):
-    from sam_bench.evaluation import autoattack_replay
-
-    return autoattack_replay.replay(*args, **kwargs)
-
-
-def _corruption_sample(*args, **kwargs):
-    """evaluation/corruption_outcomes.py's `remeasured_sample`, imported when it first runs (it imports torch)."""
-    from sam_bench.evaluation import corruption_outcomes
-
-    return corruption_outcomes.remeasured_sample(*args, **kwargs)
 
 
 def _own_evaluator(model, x, y, spec, batch_size, bar):
@@ -231,7 +204,7 @@ CLEAN = Attack(
     "clean",
     display="clean",
     help="clean accuracy alone",
-    runner=_runner("run_clean"),
+    runner=_lazy("runners", "run_clean"),
     specs=_clean_specs,
     cost=lambda spec, num_classes: 0,  # the clean pass is all it needs
     threat_model=False,
@@ -243,23 +216,22 @@ PGD = Attack(
     "pgd",
     display="PGD",
     help="PGD",
-    runner=_runner("run_pgd"),
+    runner=_lazy("runners", "run_pgd"),
     specs=_pgd_specs,
     cost=_pgd_cost,
     options=("norm", "eps", "steps", "step_size", "restarts", "seed"),
     board=COLUMN,
-    # Where the recorded draws cannot be replayed (measured on a GPU, checked on a CPU): faithful CPU re-runs of the
-    # full-scale H200 files' eight PGD budgets (benchmarks/gpu-cpu-tolerance.log) differed most on the few images a
-    # large budget leaves robust: 35 of 98 recorded robust at Linf 4/255 (ST), 99% upper bound 48%; 0.5 covers it
-    # With per-image draws (attacks.draws) on other arithmetic: 0 of 2,844 recorded robust and 0 of 6,362 recorded
-    # fooled differed (benchmarks/draws-tolerance.log, SSE4.1 kernels against AVX-512); the rates cover their 99% bounds
-    remeasure=Remeasure(replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_pgd_chunk_starts),
+    # Measured (docs/evaluation.md): a GPU's file re-run on a CPU, 35 of 98 recorded robust differed at Linf 4/255
+    # (99% bound 48%: chance 0.5); per-image draws on other arithmetic, 0 of 2,844 robust and 0 of 6,362 fooled
+    remeasure=Remeasure(
+        replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_lazy("pgd_replay", "replayed_attack")
+    ),
 )
 AUTOATTACK = Attack(
     "autoattack",
     display="AutoAttack",
     help="AutoAttack (RobustBench's)",
-    runner=_runner("run_autoattack"),
+    runner=_lazy("runners", "run_autoattack"),
     specs=_autoattack_specs,
     cost=_autoattack_cost,
     options=("norm", "eps", "restarts", "version", "attacks", "seed"),
@@ -267,29 +239,19 @@ AUTOATTACK = Attack(
     versions=VERSIONS,
     parts=ATTACK_NAMES,
     small_gpu_chunks=True,
-    # AutoAttack's random starts depend on which images share its batch, so a sample's re-run cannot replay them.
-    # Measured on fresh samples of committed files (benchmarks/autoattack-tolerance.log): of 108 images recorded
-    # robust, 3 were fooled by the re-run (99% upper bound 9.0%); of 108 recorded fooled, none was left correct
-    # (99% upper bound 4.2%). Images recorded robust: chance 0.10. Images recorded fooled: attacked up to 4 times
-    # in all (3 retries from other seeds), so that a faithful one is left correct by every try with probability at
-    # most 0.042^4 = 3e-6 (0.2% of checks of a 700-image stratum), and any image left correct by every try refuses.
-    # A GPU's file checked on a CPU, measured the same way on the full-scale H200 files at six budgets
-    # (benchmarks/gpu-cpu-autoattack-tolerance.log): of 320 recorded fooled none was left correct; of 33 recorded
-    # robust, 1 was fooled (too few images to bound the chance: docs/evaluation.md says so).
-    # Its first two attacks, which make at least 99.8% of its fooling in every committed file, can be replayed exactly
-    # where the file was measured on a CPU with this one's kernels (evaluation/autoattack_replay.py): an image
-    # recorded robust that the re-run fools is replayed there, and refuses the file where the replay fools it too.
+    # Without per-image draws a sample's re-run cannot replay its starts. Measured (docs/evaluation.md): 3 of 108
+    # recorded robust fooled by the re-run (99% bound 9.0%: chance 0.10); 0 of 108 recorded fooled left correct (99%
+    # bound 4.2%), so with 3 retries a faithful one survives every try at most 0.042^4 = 3e-6 (chance 0: any refuses).
+    # Its first two attacks are replayed exactly where the kernels are the recorded ones (autoattack_replay.py).
     remeasure=Remeasure(
         replayable=False,
         chance=0.10,
         chance_fooled=0.0,
         retries=3,
-        replay=_autoattack_replay,
-        rerun=_autoattack_rerun,
-        # With per-image draws on other arithmetic (benchmarks/draws-tolerance.log): 1 of 393 recorded robust images was
-        # fooled by the attacks that replay per image (99% upper bound 1.68%), 0 of 1,108 recorded fooled left correct
-        # (0.41%). Images only Square fooled (its proposals a batch shares) are held to the chance measured for
-        # re-runs whose draws differ, as above.
+        replay=_lazy("autoattack_replay", "replay"),
+        rerun=_lazy("autoattack_replay", "rerun"),
+        # Per-image draws on other arithmetic: 1 of 393 robust differed (99% bound 1.68%), 0 of 1,108 fooled (0.41%);
+        # images only Square fooled (its proposals a batch shares) are held to the chance above
         arithmetic=(0.017, 0.0042),
         tail_chance=0.10,
     ),
@@ -318,7 +280,7 @@ CORRUPTIONS = Attack(
     remeasure=Remeasure(
         replayable=True,
         chance=0.0,
-        own=_corruption_sample,
+        own=_lazy("corruption_outcomes", "remeasured_sample"),
         # a forward pass on images made again, as the clean pass: its measured rate of other arithmetic
         arithmetic=(0.00022, 0.00056),
     ),
@@ -390,11 +352,6 @@ def cost(spec: AttackSpec, num_classes: int) -> int | None:
     if spec.runner is not None or spec.attack not in TABLE:
         return None
     return TABLE[spec.attack].cost(spec, num_classes)
-
-
-def runner(spec: AttackSpec) -> Callable:
-    """What runs the spec: a runner it brings, else its attack's."""
-    return spec.runner or attack(spec.attack).runner
 
 
 class _Runners(MutableMapping):

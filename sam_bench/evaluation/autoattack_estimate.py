@@ -1,11 +1,5 @@
-"""What standard AutoAttack will cost, said before it starts.
-
-Standard AutoAttack runs APGD-CE, APGD-T, FAB-T and Square, each on the images the ones before it left
-unfooled; on a CPU it takes many minutes for a hundred images. Before its first chunk, the timed probe
-(`evaluate._timed_first_batch`: the whole suite on the chunk's first images) gives seconds per image, and
-this module turns them into the line the user reads: how long the attack is expected to take here, and on
-a CPU the cheaper APGD-CE + APGD-T (`--version custom --attacks apgd-ce,apgd-t`).
-"""
+"""What standard AutoAttack will cost (on a CPU many minutes for a hundred images), said before it starts: from the
+timed probe before its first chunk, how long it is expected to take here, and on a CPU the cheaper APGD-CE + APGD-T."""
 
 from __future__ import annotations
 

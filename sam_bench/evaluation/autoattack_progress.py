@@ -1,12 +1,8 @@
 """How far AutoAttack is through a chunk, in images, for its progress bar.
 
-AutoAttack runs its attacks one after another, each on the images the ones before it left unfooled, and they
-cost very different amounts: in standard AutoAttack APGD-CE is quick while FAB-T and Square take most of the
-time. Moving the bar by the fraction of attacks started would make its rate and ETA wrong by minutes, so each
-attack is weighed by its work: the forward passes it spends on an image (attacks.autoattack's
-`forward_passes_by_attack`) times the images it attacks. Work still to come is counted on the images robust
-now, the most it can be, so the bar never runs ahead of the work and never moves backwards.
-"""
+Its attacks cost very different amounts (APGD-CE is quick, FAB-T and Square take most of the time), so each is
+weighed by its forward passes per image (attacks.autoattack's `forward_passes_by_attack`) times the images it
+attacks; work to come is counted on the images robust now, so the bar never runs ahead nor moves backwards."""
 
 from __future__ import annotations
 

@@ -1,23 +1,13 @@
-"""AutoAttack's part of a spot check (spot_check.py): what an evaluation says it ran agrees with itself (`rerun`: a
-version's own attacks, a first attack's whole restarts, a breakdown of those attacks bounded by its outcomes), what
-runs again (its version's attacks from its seed, with its first attack's recorded restarts), and its first attacks
-replayed exactly as the recorded evaluation ran them, image by image.
+"""AutoAttack's part of a spot check (spot_check.py): what an evaluation says it ran agrees with itself (`rerun`),
+what runs again, and its first attacks replayed exactly as the recorded evaluation ran them.
 
-A re-run of AutoAttack on a sample of images cannot give each image the random start it had: pyautoattack reseeds
-every attack at every batch, and an image's start is its row in a batch of the still-robust images of its chunk.
-So a faithful file's image recorded robust is sometimes fooled by a re-run (measured: 3 of 108,
-benchmarks/autoattack-tolerance.log), and the spot check can hold that stratum only to a chance rule.
-
-The recorded run's batches can be rebuilt whole, though: `evaluate` ran AutoAttack chunk by chunk (the recorded
-`chunks.size`), from the chunk's seed, each attack in batches of the recorded `chunks.batch_size` of the chunk's
-images still correct, in order. Running a chunk again through the same runner, stopped after its first STAGES
-attacks (`autoattack(stages=...)`), gives every image the very starts and arithmetic it had, where the arithmetic
-is the same: a CPU with the recorded instruction set (and processor where recorded), at the recorded thread count.
-An image the recorded run left robust survived those attacks; where the replay fools it, the record is not the
-run's. The first two attacks make nearly all of AutoAttack's fooling (at least 99.8% of it in every committed
-file; the first alone 75-100%), so this catches images moved from fooled to robust exactly, at the cost of those
-two attacks on the chunks that hold them; the attacks after them are left to the spot check's chance rule.
-"""
+A re-run on a sample cannot give each image the random start it had where the file was recorded before per-image
+draws (an image's start was its row in a batch of its chunk's still-robust images), so such a stratum is held to a
+chance rule. The recorded run's batches can be rebuilt whole, though: each chunk that holds a differing image runs
+again from its seed, in the recorded batches, through its first STAGES attacks (`autoattack(stages=...)`), which
+gives every image its very starts and arithmetic where the arithmetic is the recorded one (a CPU with the recorded
+kernels, at the recorded threads). An image the record left robust that the replay fools refuses the file. The
+first two attacks make at least 99.8% of AutoAttack's fooling in every committed file (docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -51,7 +41,6 @@ def replayable(evaluation, environment: Mapping, device: torch.device) -> bool:
     CPU whose kernels are the recorded ones (the instruction set, and the processor where the file names it)."""
     chunks = evaluation.chunks or {}
     isa = environment.get("cpu_isa")
-    here = {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
     return (
         evaluation.attack == "autoattack"
         and float(evaluation.eps_value or 0.0) > 0
@@ -61,7 +50,7 @@ def replayable(evaluation, environment: Mapping, device: torch.device) -> bool:
         and isinstance(chunks.get("batch_size"), int)
         and chunks.get("resumed") == 0  # every chunk measured by the process whose environment the file records
         and isinstance(isa, Mapping)
-        and kernels(isa) == kernels(here)
+        and kernels(isa) == kernels_here()
         and environment.get("cpu_model") in (None, cpu_model())
     )
 
@@ -70,6 +59,12 @@ def kernels(isa: Mapping) -> str | None:
     """The instruction set a CPU's convolutions ran with (provenance's `cpu_isa`): oneDNN's cap where one was set
     (`ONEDNN_MAX_CPU_ISA`, below what the processor has), else the processor's own level as ATen names it."""
     return (isa.get("onednn_max_cpu_isa") or isa.get("aten") or "").upper() or None
+
+
+def kernels_here() -> str | None:
+    """This CPU's kernels, as `kernels` names them."""
+    capped = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return kernels({"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": capped})
 
 
 def replayed_attacks(evaluation) -> list[str]:

@@ -1,11 +1,8 @@
 """How many images an evaluation handles at once: `--batch-size auto` and `--chunk-size auto`.
 
-On a GPU a batch is as large as memory allows, so that the device stays busy: the largest of
-chunk, chunk/2, chunk/4, ... images for which one attack step (a forward pass and the gradient
-for the input) fits. On a CPU memory is not what limits a batch, and the sizes stay the ones
-sam-bench has always used there, so that CPU results stay comparable: a batch's size decides its
-random draws (see docs/results-schema.md).
-"""
+On a GPU a batch is as large as memory allows (the largest halving of the chunk for which an attack step fits); on
+a CPU the sizes stay the ones sam-bench has always used, so that CPU results stay comparable: a batch's size
+decides its random draws (docs/results-schema.md)."""
 
 from __future__ import annotations
 

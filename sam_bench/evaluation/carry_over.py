@@ -1,14 +1,8 @@
-"""Attacks carried over from an earlier evaluation of the same model instead of attacked again.
-
-A recipe that gains an attack (a budget, another AutoAttack version) asks its finished models for one more
-evaluation; attacking every image again at every budget the model already has would repeat the whole
-evaluation for the sake of one attack. An earlier results record's entry is taken as it is when nothing that
-decides its outcome differs: the same weights, test data, precision and math mode, the attack's settings
-(`AttackSpec.record()`: seed, steps, AutoAttack's version and attacks...) and the same first N images. Its
-per-image outcomes stay its evidence: they must cover those N images and leave correct no image that this
-call's clean pass gets wrong (the clean pass is always run again), and its figures are derived from them
-again (`chunk_state.combine`), never read.
-"""
+"""Attacks carried over from an earlier evaluation of the same model instead of attacked again (a recipe that
+gains one attack need not repeat the others). An earlier entry is taken when nothing that decides its outcome
+differs: weights, test data, precision, math mode, the attack's settings and the first N images. Its per-image
+outcomes stay its evidence: they must cover those images and leave correct no image this call's clean pass gets
+wrong, and its figures are derived from them again (`chunk_state.combine`), never read."""
 
 from __future__ import annotations
 

@@ -1,19 +1,11 @@
 """How likely a spot check refuses a change of a results file, computed exactly, and the sample that makes it likely.
 
-A check draws m images without replacement from a stratum of `stratum` images (those a file records robust, or
-fooled) of which k carry a change (an edit of the file: images moved from the other stratum); it re-runs them and
-counts the images measured the other way, D. Faithful images differ at a rate `rate` (0 where the re-run replays
-the recorded run exactly; a measured rate where arithmetic or draws differ), changed ones with probability
-`differ` (the re-run measures them as the weights do, unless it differs by chance itself). The check refuses
-where chance explains D less often than ALPHA: P(Binomial(m, chance) >= D) < ALPHA, `chance` being its rule's
-(check_rules). So D = X + Z with X ~ Binomial(m - Y, rate), Z ~ Binomial(Y, differ), Y ~ Hypergeometric(stratum,
-k, m), and the check's power is P(D >= d*), d* the smallest count chance explains less often than ALPHA.
-
-`sample_size` sizes a stratum's sample so that a 1-point change of an evaluation over n images (k = ceil(n / 100)
-changed images in one stratum, up or down) is refused with probability >= POWER under a rule's chance;
-`smallest_refused_change` says, for a file checked by a rule that cannot reach that (results recorded before
-per-image draws), which change it does refuse in >= 99% of checks, from the measured rates.
-"""
+A check draws m of a stratum's `stratum` images, k of them changed, and counts the images measured the other way,
+D = X + Z: X ~ Binomial(m - Y, rate) faithful ones differing by chance, Z ~ Binomial(Y, differ) changed ones,
+Y ~ Hypergeometric(stratum, k, m). It refuses where P(Binomial(m, chance) >= D) < ALPHA, `chance` its rule's
+(check_rules); its power is P(D >= d*), d* the smallest count chance explains less often than ALPHA.
+`sample_size` sizes a stratum's sample for a 1-point change at POWER; `smallest_refused_change` says which change a
+rule that cannot reach that refuses in >= 99% of checks (files recorded before per-image draws)."""
 
 from __future__ import annotations
 
@@ -87,12 +79,10 @@ def refusal_probability(stratum: int, k: int, m: int, chance: float, rate: float
 
 @functools.lru_cache(maxsize=65536)
 def sample_size(stratum: int, n: int, chance: float = 0.0, rate: float | None = None, differ: float = 1.0) -> int:
-    """Images to draw from a stratum of `stratum` images of an evaluation over n images, so that where a 1-point
-    change put k = changed_images(n) changed images there, the check refuses with probability >= POWER under a
-    rule's `chance` (faithful images differing at `rate`, by default the chance itself; changed ones at `differ`):
-    the smallest such m, found by bisection; every image where none reaches it. With chance 0 and changed images
-    that always differ, this is the smallest m with C(stratum - k, m) / C(stratum, m) <= 1 - POWER (about
-    ln(1 - POWER) / ln(1 - k / stratum): 687 where k / stratum is 1%, 66 where it is 10%)."""
+    """The smallest m images to draw from a stratum of an evaluation over n images for a check to refuse a 1-point
+    change (k = changed_images(n) changed images there) with probability >= POWER under a rule's `chance` (faithful
+    images differing at `rate`, default the chance; changed ones at `differ`); every image where none reaches it.
+    With chance 0 it is the smallest m with C(stratum - k, m) / C(stratum, m) <= 1 - POWER (687 at k / stratum 1%)."""
     if stratum <= 0:
         return 0
     k = changed_images(n)
@@ -122,15 +112,12 @@ def smallest_refused_change(
     sizes=None,
     retries: int = 0,
 ) -> int | None:
-    """The smallest change, in whole points, of an evaluation over n images that a check refuses in >= TARGET of
-    checks in both directions: `robust` and `fooled` images recorded correct and wrong among the clean-correct
-    ones; the rule's `chances` and the measured faithful `rates` (recorded robust, recorded fooled); `sizes(stratum,
-    n)` the sample a stratum gets (the chance-0 `sample_size` where None); `retries`: an image recorded fooled that
-    the re-run leaves correct is tried that many more times, each fooling a faithful one again with probability
-    1 - rates[1] (AutoAttack's). A change up moves k fooled images to robust (each differs unless the re-run leaves
-    it correct, at rates[1]); down, k robust to fooled (each differs unless the re-run fools it, at rates[0], and
-    every retry too). Found by bisection over 1..100 points (a larger change is refused at least as often); None
-    where no change up to the whole figure is refused so often."""
+    """The smallest change, in whole points, of an evaluation over n images (`robust` and `fooled` of its
+    clean-correct images) that a check refuses in >= TARGET of checks both ways, under the rule's `chances`, the
+    measured faithful `rates` (recorded robust, recorded fooled), the samples `sizes(stratum, n)` (default the
+    chance-0 `sample_size`) and `retries` of a recorded-fooled image the re-run leaves correct. Up moves k fooled
+    images to robust (each differs unless the re-run leaves it correct); down, k robust to fooled (each differs
+    unless the re-run or a retry fools it). None where no change up to the whole figure is refused so often."""
     sizes = sizes or sample_size
     survive = rates[1] ** (1 + retries)  # a faithful fooled image left correct by every try
     down_differ = (1 - rates[0]) ** (1 + retries)  # a robust image recorded fooled, left correct by every try

@@ -1,9 +1,6 @@
 """What a long check says while it measures a results file again (`verify`, the gate of every board): before each
-evaluation, how many are done of how many, the time so far, the rate and about how long is left.
-
-The evaluations of one file cost very different times (a clean pass, PGD-10, AutoAttack's four attacks), so the time
-left is weighed by what each costs per image, its attack's forward passes (attack_table.cost: 1 for the clean
-pass), from the rate of those measured so far. An estimate: the images each is measured on differ too."""
+evaluation, how many are done, the time so far, the rate and about how long is left, the time left weighed by each
+evaluation's forward passes per image (attack_table.cost), an estimate."""
 
 from __future__ import annotations
 

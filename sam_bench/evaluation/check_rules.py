@@ -4,32 +4,17 @@ A rule says how likely a faithful file's sampled image differs from its re-run b
 robust, recorded fooled), and so how many differing images refuse the file and how large its sample must be
 (check_power). It is chosen by what the checking machine can reproduce and by what the file is, never loosened by
 a field the file states of itself: device, kernels, processor, threads, torch, resumed chunks may only select a
-stricter rule, and a file whose claims the checking machine cannot reproduce is held to the strictest rule that
-faithful files of its kind pass, as measured.
+stricter rule. The rules (docs/evaluation.md, "The rule, never chosen by the file", says what each was measured on):
 
-- EXACT: an evaluation whose attack draws per image (`settings.draws`, attacks/draws.py), or draws nothing,
-  recorded as this check runs (a CPU with this one's kernels, processor and torch, every chunk in the recorded
-  process): the re-run is the recorded run, so one differing image refuses the file.
-- OTHER_ARITHMETIC: the same draws, replayed image by image, on other arithmetic (another device, kernels,
-  processor or torch; chunks resumed from another process; whatever the file claims that this machine is not):
-  each stratum is held to the rate at which faithful re-runs on other kernels disagreed with their files
-  (`Remeasure.arithmetic`, measured: tools/draws_tolerance.py), and sampled so that a 1-point change is refused
-  in >= 99% of checks at that rate. AutoAttack's images that only its attacks whose draws a batch shares (Square)
-  fooled are held to `Remeasure.tail_chance`.
-- RECORDED_BEFORE: a file recorded before per-image draws, on their list by sha256 (recorded_before.py): its fields
-  are the committed bytes, so the rule that fits what it says applies (`Remeasure.replayable`, `chance`,
-  `chance_fooled`, `retries`, `replay`: a CPU's PGD replays its chunks' draws exactly on a CPU; a GPU's file on a
-  CPU gets 50% a stratum; AutoAttack 10%, its first attacks replayed whole where the kernels match). Such a check
-  refuses only changes far beyond a point: `check_statement` says how far, where the figures are shown.
-- STRICTEST: any other file without per-image draws (a copy of a listed file, edited; one from an older sam-bench):
-  held, whatever it says of itself, to what a faithful CPU file of its format passes: PGD's chunk draws replayed
-  exactly, AutoAttack's first attacks replayed whole from their chunks, the clean pass and passes of their own compared
-  image by image.
-"""
+- EXACT: draws per image (`settings.draws`) or none, recorded as this check runs: one differing image refuses.
+- OTHER_ARITHMETIC: the same draws on other arithmetic: each stratum held to `Remeasure.arithmetic`, sampled for
+  it; AutoAttack's images only Square fooled held to `Remeasure.tail_chance`.
+- RECORDED_BEFORE: a file on the list recorded before per-image draws (recorded_before.py): the rule that fits
+  what it says; `check_statement` says how far such a check goes, where its figures are shown.
+- STRICTEST: any other file without per-image draws, held to what a faithful CPU file of its format passes."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -39,7 +24,7 @@ import torch
 from sam_bench.attacks import draws
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, check_power
-from sam_bench.evaluation.autoattack_replay import kernels
+from sam_bench.evaluation.autoattack_replay import kernels, kernels_here
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.evaluation.stratum_check import FIX
 from sam_bench.runtime.provenance import cpu_model
@@ -65,9 +50,7 @@ class Here:
 
     @classmethod
     def now(cls, device: torch.device) -> Here:
-        capped = os.environ.get("ONEDNN_MAX_CPU_ISA")
-        isa = {"aten": torch.backends.cpu.get_cpu_capability(), "onednn_max_cpu_isa": capped}
-        return cls(device.type, kernels(isa), cpu_model(), torch.__version__)
+        return cls(device.type, kernels_here(), cpu_model(), torch.__version__)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,11 @@
 """What change a spot check of a results file refuses, for the pages that show its figures (boards, reports, the
 README): "checked for changes of >= N points".
 
-A file whose attacks draw per image (sam_bench/attacks/draws.py), or any file not on the list of those recorded
-before them, is checked for a 1-point change of every figure in >= 99% of checks (check_rules, check_power): its
-pages need say nothing. A file on that list is checked by the rules that fit what it says (check_rules'
-RECORDED_BEFORE): a GPU's file checked on a CPU at 50% a stratum, a CPU's AutoAttack at 10% where its first attacks
-cannot be replayed whole. For each evaluation of each such file, `recorded_before_checks.json` holds the smallest
-change, in whole points, that such a check refuses in >= 99% of checks in both directions, computed from the
-file's strata and the faithful rates measured for its kind (`tools/recorded_before.py --checks` wrote it from the
-logs it names; tests/test_check_statement.py computes it again). It assumes the check runs on a CPU that cannot
-replay the recording exactly (another device, or other kernels): what holds wherever the check runs.
-"""
+A file not on the list of those recorded before per-image draws is checked for a 1-point change of every figure in
+>= 99% of checks: its pages need say nothing. For each evaluation of a listed file, `recorded_before_checks.json`
+holds the smallest change, in whole points, that the rules fitting it (check_rules' RECORDED_BEFORE) refuse in
+>= 99% of checks both ways, on a CPU that cannot replay the recording exactly (`tools/recorded_before.py --checks`
+wrote it; tests/test_check_statement.py computes it again)."""
 
 from __future__ import annotations
 

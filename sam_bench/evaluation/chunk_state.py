@@ -1,11 +1,7 @@
 """An evaluation's resumable state: one JSON file of its finished chunks, each keyed by everything that decides
-its result (the model, the data, the precision and math mode, the attack's settings, the batch size and the
-chunk's images), so that a later call with the same settings continues where an interrupted one stopped and
-a call with other settings reuses nothing.
-
-A stored chunk's per-image outcomes are its evidence: its counts are derived from them where the chunks are
-combined (`combine`), and a chunk whose stored counts or images disagree with its outcomes (an
-edited or damaged state file) is not taken: `disagreement` says why, and the chunk is attacked again."""
+its result, so that a later call with the same settings continues and one with other settings reuses nothing.
+A stored chunk's per-image outcomes are its evidence: its counts are derived from them (`combine`), and a chunk
+that disagrees with them (an edited or damaged state file) is attacked again (`disagreement` says why)."""
 
 from __future__ import annotations
 
@@ -34,9 +30,8 @@ def state_path(out) -> Path:
 
 class ChunkState:
     """The finished chunks, and the timed probes run before chunks under a time limit (`probes`: chunk key ->
-    where it ran, its images and seconds): a chunk the limit left waiting keeps its probe, so the next call on
-    the same device starts from that estimate instead of attacking the same images again to time them (on a
-    GPU the probe of an AutoAttack chunk costs a good part of the chunk: few images keep it no less busy)."""
+    where it ran, its images and seconds), kept so that the next call on the same device need not time the chunk
+    a limit left waiting again (on a GPU such a probe costs a good part of an AutoAttack chunk)."""
 
     def __init__(self, path: Path | None):
         self.path, self.chunks, self.probes = path, {}, {}
@@ -59,11 +54,6 @@ class ChunkState:
     def put(self, key: str, record: dict) -> None:
         self.chunks[key] = record
         self._write()
-
-    def probed(self, key: str, where: str) -> float | None:
-        """Seconds per image the timed probe before this chunk measured on `where`, if one did there."""
-        probe = self.probes.get(key)
-        return probe["seconds"] / probe["images"] if probe is not None and probe["where"] == where else None
 
     def put_probe(self, key: str, where: str, images: int, seconds: float) -> None:
         self.probes[key] = {"where": where, "images": images, "seconds": seconds}
@@ -132,18 +122,19 @@ def combine(
     }
 
 
+def key_of(decides: dict) -> str:
+    """A chunk's key in the state file: the sha256 of everything that decides its outcomes."""
+    return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()
+
+
 def chunk_key(context: dict, spec: AttackSpec, batch_size: int, start: int, end: int) -> str:
-    blob = json.dumps(
-        {**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return key_of({**context, "attack": spec.record(), "batch_size": batch_size, "start": start, "end": end})
 
 
 def disagreement(record: dict, start: int, end: int, clean_correct: np.ndarray) -> str | None:
-    """Why a stored chunk of images start..end-1 cannot be taken as it is, or None when it can: its per-image
-    outcomes must cover exactly its images, count the robust images stored beside them, and leave correct
-    no image that this evaluation's clean pass (`clean_correct`, over the same images) got wrong; the clean
-    count stored beside them must be the clean pass's."""
+    """Why a stored chunk of images start..end-1 cannot be taken as it is, or None when it can: its outcomes must
+    cover exactly its images, agree with its stored counts and leave correct no image this evaluation's clean
+    pass (`clean_correct`, over the same images) got wrong."""
     try:
         flags = outcomes.decode(record["correct"])
         first = int(record["correct"]["start"])

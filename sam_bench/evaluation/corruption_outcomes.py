@@ -1,13 +1,8 @@
 """A corruption evaluation's figures, derived from its per-image outcomes and checked against them.
 
-A corruptions entry of a results file (`evaluations[]`, attack `corruptions`) keeps one per-image outcomes record
-per corruption and severity (`corruption_outcomes[corruption][severity]`, each covering the same first N test
-images, encoded as every other outcome is: evaluation/outcomes.py). Every figure of the entry is derived from
-them: the accuracy per corruption and severity, per corruption, per family (over the corruptions measured in it),
-the mean over the 75 (`robust_acc`, RobustBench's headline) and the accuracy per class. A spot check's sample of
-an entry is measured again here too (`remeasured_sample`, the attack table's rule for corruptions): this module
-reaches no table, so the attack table names it.
-"""
+A corruptions entry keeps one per-image outcomes record per corruption and severity (`corruption_outcomes[c][s]`,
+each over the same first N test images: evaluation/outcomes.py); every figure of the entry is derived from them. A
+spot check's sample of an entry is measured again here too (`remeasured_sample`), named by the attack table."""
 
 from __future__ import annotations
 
@@ -28,9 +23,7 @@ from sam_bench.runtime.memory_format import EVALUATION, place
 
 def summary(found: Mapping) -> dict:
     """Every figure of {corruption: {severity: outcomes}}: accuracy per corruption and severity, per corruption,
-    per severity (over the corruptions measured at it), per family (over the corruptions measured in it) and the
-    mean over the 75 (None unless every corruption was
-    measured at every severity)."""
+    per severity and per family (over those measured) and the mean over the 75 (None unless all were measured)."""
     accuracy = {
         c: {s: float(outcomes.decode(record).mean()) for s, record in by_severity.items()}
         for c, by_severity in found.items()
@@ -130,12 +123,10 @@ CPU_BATCH = 250  # the batch of an entry that records none (evaluation.batching'
 
 
 def remeasured_sample(evaluation, net, data, device, rng, every_image: bool, sample, data_dir=None) -> tuple:
-    """A spot check's sample of a corruptions entry measured again (the attack table's rule for corruptions): the
-    entry's 75 outcome vectors as one, set after set in the catalogue's order, its images recorded right and
-    recorded wrong sampled by the spot check's `sample` (stratified, from `rng`), each sampled image made again from
-    the clean test images (`data`) or read from the official files (under `data_dir`) and classified. The pass is
-    deterministic, so a faithful file agrees on every sampled image. Returns (recorded, now, strata) over the one
-    index."""
+    """A spot check's sample of a corruptions entry measured again: the 75 outcome vectors as one (set after set in
+    the catalogue's order), sampled by the spot check's `sample` from `rng`, each sampled image made again (or read
+    from the official files under `data_dir`) and classified; deterministic, so a faithful file agrees on every
+    sampled image. (recorded, now, strata) over the one index."""
     corruption_set = measured_set(evaluation, data, data_dir)
     found = evaluation.corruption_outcomes
     sets = [(c, s) for c in catalogue.CORRUPTIONS for s in catalogue.SEVERITIES]

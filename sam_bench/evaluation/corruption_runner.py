@@ -4,26 +4,14 @@ severity of a corruption set, and RobustBench's headline, the mean over all 75.
     record = evaluate_corruptions(model, load_corruption_set("cifar10-sample-c-generated"))
     record["mean_accuracy"], record["families"]["weather"], record["accuracy"]["fog"]["3"]
 
-Images are made (or read) and classified chunk by chunk, `chunk_size` test images of one corruption and
-severity at a time, each chunk in batches of `batch_size`, as the clean pass is: nothing is held but one
-chunk. Every figure is derived from the per-image outcomes the record keeps (bit-packed, `outcomes`), one
-vector per corruption and severity (corruption_outcomes), so that two models are compared image by image and a
-re-measurement is compared bit for bit: the set is deterministic and the model runs in eval mode in true fp32, so
-the same model, set and sizes give the same outcomes.
-
-With a `ChunkState` each finished chunk is kept (keyed by the model's weights, the set, the corruption, severity,
-images and batch size: evaluation/chunk_state.py), so a killed evaluation continues where it stopped; with
-`stop_at` no chunk starts that the chunk before says would end after it (`EvaluationStopped`).
-
-`evaluate_model` is the whole call from a model reference (a run, a checkpoint or a zoo id) to a results file of
-the one schema (eval-results.schema.json): the clean pass on the same images, and one `corruptions` entry
-(`evaluation_entry`) whose headline is the mean over the 75, its set's provenance in `corruption_set`.
-"""
+Images are made (or read) and classified chunk by chunk, as the clean pass is; every figure is derived from the
+per-image outcomes kept per corruption and severity (corruption_outcomes), which a re-measurement compares bit for
+bit (the set is deterministic, the model scored in true fp32). Finished chunks are kept in a `ChunkState`, so a
+killed evaluation continues; `stop_at` stops before a late chunk. `evaluate_model` goes from a model reference to a
+results file: the clean pass on the same images and one `corruptions` entry (`evaluation_entry`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -39,7 +27,7 @@ from sam_bench.data import load_dataset, to_float
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import corruption_outcomes, outcomes, results_file
 from sam_bench.evaluation.batching import CPU_BATCH, CPU_CHUNK
-from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, state_path
+from sam_bench.evaluation.chunk_state import STATE_SCHEMA, ChunkState, key_of, state_path
 from sam_bench.evaluation.evaluate import EvaluationStopped, finished_record, model_block
 from sam_bench.evaluation.model_ref import load_model_ref, weights_sha256
 from sam_bench.runtime import clock, math_mode
@@ -56,12 +44,9 @@ def _set_key(corruption_set: CorruptionSet) -> dict:
 
 
 def chunk_key(context: dict, corruption: str, severity: int, batch_size: int, start: int, stop: int) -> str:
-    """A chunk's key in the state file: everything that decides its outcomes."""
-    blob = json.dumps(
-        {**context, "corruption": corruption, "severity": severity, "batch_size": batch_size, "range": [start, stop]},
-        sort_keys=True,
+    return key_of(
+        {**context, "corruption": corruption, "severity": severity, "batch_size": batch_size, "range": [start, stop]}
     )
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _kept(state: ChunkState, key: str, start: int, stop: int) -> np.ndarray | None:
@@ -148,22 +133,17 @@ def evaluate_corruptions(
             parts = [kept[keys[work.index((corruption, severity, b))]] for b in bounds]
             found[corruption][str(severity)] = outcomes.encode(np.concatenate(parts))  # type: ignore[arg-type]
     seconds = sum(float((state.get(key) or {}).get("seconds") or 0.0) for key in keys)
-    return _record(corruption_set, n, found, batch_size, chunk_size) | {
-        "seconds": seconds,
-        "chunks": {"size": chunk_size, "count": total, "resumed": resumed, "batch_size": batch_size},
-    }
-
-
-def _record(corruption_set: CorruptionSet, n: int, found: dict, batch_size: int, chunk_size: int) -> dict:
-    record = {
+    return {
         "threat_model": ATTACK,
         "corruption_set": corruption_set.describe(),
         "n_examples": n,
         "batch_size": batch_size,
         "chunk_size": chunk_size,
         "outcomes": found,
+        **corruption_outcomes.summary(found),
+        "seconds": seconds,
+        "chunks": {"size": chunk_size, "count": total, "resumed": resumed, "batch_size": batch_size},
     }
-    return record | corruption_outcomes.summary(found)
 
 
 def settings(corruption_set: CorruptionSet) -> dict:
@@ -173,11 +153,8 @@ def settings(corruption_set: CorruptionSet) -> dict:
 
 
 def evaluation_entry(record: dict, clean_correct: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
-    """The record as one entry of a results file's `evaluations`: attack `corruptions` (its threat model, no eps),
-    its headline (the mean over the 75) as `robust_acc`, the breakdown per family, the set's provenance
-    (`corruption_set`: generated or official, the clean images' fingerprint, a generated set's generator and seed,
-    the official files' sha256), the per-image outcomes per corruption and severity (`corruption_outcomes`), and
-    the clean accuracy of the same images (`clean_correct`)."""
+    """The record as one entry of a results file's `evaluations` (attack `corruptions`, no eps): the mean over the
+    75 as `robust_acc`, the set's provenance and the clean accuracy of the same images (`clean_correct`)."""
     if record["mean_accuracy"] is None:
         raise BadInput("a results entry for corruptions needs all 15 corruptions at all 5 severities")
     described = record["corruption_set"]
@@ -228,13 +205,10 @@ def evaluate_model(
     recorded_ref: str | None = None,
 ) -> dict:
     """A model (run folder, checkpoint or zoo id) evaluated on a corruption set, its results written to `out`
-    (atomically; eval-results.schema.json: the clean pass on the same images and one `corruptions` entry). Finished
-    chunks are kept beside it (`state_path`) until it is written, so the same call continues a killed one.
-    Everything that can be refused is refused before any image is classified: a budget of another threat model,
-    an unknown corruption or severity, an unwritable `out`, a model not trained on CIFAR-10's classes, a set that
-    fails its checks. Only all 75 corruptions and severities make a results file; a selection of them is measured
-    and returned (its record, not written). `recorded_ref` is how the results name the model where the caller
-    knows a name any checkout finds (a reproduction's `runs/<run>`), else `ref` as given."""
+    (atomically), finished chunks kept beside it until then (`state_path`) so that the same call continues a
+    killed one. Everything that can be refused is refused before any image is classified. Only all 75 corruptions
+    and severities make a results file; a selection is measured and its record returned, not written.
+    `recorded_ref` is how the results name the model where the caller knows a name any checkout finds."""
     device = str(resolve_device(device))
     catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
     names, levels = catalogue.parse_selection(corruptions, severities)

@@ -1,15 +1,7 @@
-"""Models that are not models: at or near chance, or predicting one class for most images.
-
-Their numbers are no evidence about SAM or AT: a constant classifier has the same "robust" accuracy
-at every budget, and beats any real model at large eps. The results file, the report and the
-leaderboards flag such a model, and no verdict rests on it.
-
-A model is degenerate when, on the evaluated test images,
-- its clean accuracy is below 1.5x chance (15% for 10 classes, 1.5% for 100): too close to
-  guessing to say it learned anything; or
-- one class takes at least half of its predictions (on a class-balanced test set a real model
-  spreads its predictions over the classes).
-"""
+"""Models that are not models: at or near chance, or predicting one class for most images. Their numbers are no
+evidence about SAM or AT (a constant classifier has the same "robust" accuracy at every budget), so results,
+reports and boards flag them. Degenerate: clean accuracy below NEAR_CHANCE x chance, or one class taking at least
+MAJORITY_SHARE of the predictions (a real model spreads them over a class-balanced test set)."""
 
 from __future__ import annotations
 

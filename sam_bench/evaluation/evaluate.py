@@ -1,17 +1,13 @@
 """Robustness numbers for a trained model: clean accuracy, PGD and AutoAttack over several eps. What to
 run is `specs`, the attacks themselves `runners`, the models `model_ref`; this module runs the chunks,
-keeps their state and assembles the record.
+keeps their state and assembles the record (docs/results-schema.md).
 
     model, info = load_model_ref("runs/c10_prn18_sam_0.1")
     data = load_dataset(info.dataset_name)
     results = evaluate(model, data, make_attacks("pgd", "Linf", ["1/255", "8/255"]), model_info=info.record)
 
-Every attack's output goes through `attacks.invariants` (within the ball, valid pixels, eval mode,
-robust <= clean, eps 0 == clean) and is re-scored here; the attack's own count is kept beside ours.
-The test images are processed in chunks (first N images, RobustBench's convention); with a
-`state_path` each finished chunk is saved, so an interrupted evaluation continues where it
-stopped. The record's layout is documented in docs/results-schema.md.
-"""
+Every attack's output goes through `attacks.invariants` and is re-scored here; the attack's own count is kept
+beside ours."""
 
 from __future__ import annotations
 
@@ -57,14 +53,6 @@ BF16_WARNING = (
     "bf16 evaluation: low precision can weaken gradient-based attacks and overstate robust "
     "accuracy; report fp32 numbers"
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# Resume: one JSON file of finished chunks, keyed by everything that decides their result
-
-
-# ---------------------------------------------------------------------------------------------
-# The evaluation
 
 
 def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
@@ -117,8 +105,8 @@ def _attack_chunk(
     }
 
 
-# The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at
-# most a batch), so a call that can afford a chunk can afford the probe before it.
+# The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at most a
+# batch), so a call that can afford a chunk can afford the probe before it.
 PROBE_SHARE = 8
 
 
@@ -129,14 +117,10 @@ def _probe_images(chunk_images: int, batch_size: int) -> int:
 def _timed_first_batch(
     model, spec: AttackSpec, x, y, batch_size: int, device, seed: int, search_math: str
 ) -> tuple[int, float]:
-    """(images, seconds) of this attack here, on the first images of the chunk about to start: with a
-    time limit, the first chunk of an attack must not start blind (one AutoAttack chunk on a robust
-    model can outlast a whole command). It attacks at most 1/PROBE_SHARE of the chunk, never more than
-    a batch (a probe as long as the chunk would keep a call that can afford one chunk from ever starting it):
-    on a CPU a small share of the chunk. Fewer images keep a GPU less busy, so there the probe costs a
-    good part of the chunk and the estimate errs long (the state keeps it for the next call: ChunkState). The
-    result is dropped and the RNG left as it was, so the chunk itself, run from its own seed, gives the same
-    numbers with or without this probe."""
+    """(images, seconds) of this attack here on the first images of the chunk about to start (`_probe_images`): with
+    a time limit an attack's first chunk must not start blind (one AutoAttack chunk on a robust model can outlast a
+    whole command). On a GPU fewer images keep it less busy, so the estimate errs long. The result is dropped and
+    the RNG left as it was: the chunk gives the same numbers with or without this probe."""
     count = _probe_images(len(y), batch_size)
     started = clock.now()
     with tqdm(disable=True) as quiet:
@@ -207,24 +191,15 @@ def evaluate(
 ) -> dict:
     """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
 
-    Every clean prediction and every adversarial example an attack returns is classified in true fp32,
-    and that is the recorded outcome; the attacks search in `search_math`: "tf32" (torch's default, TF32
-    convolutions on GPUs) or "ieee" (true fp32 throughout; sam_bench.runtime.math_mode).
-
-    With `state_path`, finished chunks are saved there and reused by a later call with the same
-    model, data and settings (the file is removed by the caller once the results are written).
-    With `earlier` (a results record of this model from an earlier call), an attack it holds with the same
-    settings on the same images, computed from the same weights, data, precision and math, is carried over
-    instead of attacked again (`carry_over`: its per-image outcomes checked against this call's clean pass).
-    With `stop_at` (a `time.time()` value) no chunk starts that is expected to end after it (at the
-    rate of the attack's chunk before, or for an attack's first chunk in this call, of one timed
-    batch, itself started only where its estimate fits: its images x the attack's forward passes on an image it
-    cannot fool x the clean pass's seconds per image): `EvaluationStopped` is raised instead, and a later call
-    continues from the state file.
-
-    Under torchrun (sam_bench.runtime.distributed) the chunks are dealt out to the processes and their
-    records gathered, so every process returns the results one process would have computed:
-    a chunk's random seed and batches depend only on where it starts. Rank 0 keeps the state file."""
+    Every clean prediction and adversarial example is classified in true fp32, and that is the recorded outcome;
+    the attacks search in `search_math`: "tf32" (TF32 convolutions on GPUs) or "ieee" (runtime.math_mode).
+    `state_path` keeps finished chunks for a later call with the same model, data and settings (the caller removes
+    it once the results are written). `earlier` (a results record of this model) carries over the attacks it holds
+    computed as this call would compute them (`carry_over`). With `stop_at` (a `time.time()` value) no chunk starts
+    that is expected to end after it (at the rate of the chunk before, or of a timed probe): `EvaluationStopped`
+    instead, and a later call continues from the state file. Under torchrun the chunks are dealt out to the
+    processes and gathered, so every process returns what one process would have computed (a chunk's seed and
+    batches depend only on where it starts); rank 0 keeps the state file."""
     ctx = distributed.current()
     main = ctx is None or ctx.is_main
     n_total = len(dataset.y_test)
@@ -345,10 +320,9 @@ def _sizes(model, probe, device, n: int, ctx, batch_size, chunk_size) -> tuple[i
 def _clean_predictions(
     model, x_all, image_bounds, batch_size: int, device, progress: bool, stop_at: float | None = None, ctx=None
 ) -> torch.Tensor:
-    """The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an
-    unchanged image get bit-identical logits. Under a time limit (`stop_at`) it is bounded as the attacks are: no
-    chunk starts that is expected to end after the limit, at the rate of the chunks before it or, for the first,
-    of one timed batch; EvaluationStopped instead (nothing of the clean pass is kept: it is repeated whole)."""
+    """The clean pass, chunk by chunk in the same batches as the re-scoring, so that eps 0 and an unchanged image
+    get bit-identical logits. Under a time limit no chunk starts that would end after it (at the rate of the chunks
+    before, or of one timed batch): EvaluationStopped instead (nothing of it is kept: it is repeated whole)."""
     chunks: list[torch.Tensor] = []
     seconds_per_image, done, started = 0.0, 0, clock.now()
     for s, e in tqdm(image_bounds, desc="clean", unit="chunk", disable=not progress, leave=False):
@@ -464,22 +438,25 @@ class _Run:
             return None
         return math.ceil((self.ready - clock.STARTED + needed_s) / 6) / 10
 
-    def _stop_before_a_probe_that_cannot_fit(self, spec, label, s, e, batch, done_before, total) -> None:
-        """Raise EvaluationStopped where the timed probe before the chunk [s, e) is not expected to end before the
-        limit (past it already, or its estimate longer than the time left): it counts against the limit too."""
-        assert self.stop_at is not None, "called under a time limit only"
-        count, passes = _probe_images(e - s, batch), cost(spec, self.dataset.num_classes)
-        estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
-        late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
-        if not (late if self.ctx is None else self.ctx.agree(late)):
-            return
-        needed = float("inf") if estimate is None else estimate + estimate / count * (e - s)  # the probe, the chunk
-        why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
-        raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
-
-    def _probe(self, spec, bounds, keys, index: int, batch: int) -> tuple[int, float]:
-        """(images, seconds) of the timed probe before chunk `index`, run and kept in the state for a later call."""
+    def _probed(self, spec, label, chunk) -> tuple[int, float]:
+        """(images, seconds) of the timed probe before the next chunk (`chunk`: the attack's bounds and keys, the
+        chunk's index, the batch, the chunks done before and in all): one an earlier call kept on this device, else
+        one run now and kept for a later call. Under a time limit the probe counts against the limit too: where it
+        is not expected to end before it (past it already, or its estimate longer than the time left),
+        EvaluationStopped instead."""
+        bounds, keys, index, batch, done_before, total = chunk
+        stored = self.state.probes.get(keys[index])
+        if stored is not None and stored["where"] == self.where:
+            return stored["images"], stored["seconds"]
         s, e = bounds[index]
+        if self.stop_at is not None:
+            count, passes = _probe_images(e - s, batch), cost(spec, self.dataset.num_classes)
+            estimate = None if passes is None else count * passes * self.forward_s  # at most: no image fooled early
+            late = not clock.fits(self.stop_at, estimate or 0.0)  # a runner of its own: only past the limit
+            if late if self.ctx is None else self.ctx.agree(late):
+                needed = float("inf") if estimate is None else estimate + estimate / count * (e - s)  # probe, chunk
+                why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
+                raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
         seed = chunk_seed(spec.settings, s)
         images, seconds = _timed_first_batch(
             self.model, spec, self.x_all[s:e], self.y_all[s:e], batch, self.device, seed, self.search_math
@@ -489,32 +466,20 @@ class _Run:
 
     def _announce(self, spec, label, bounds, keys, todo, batch) -> float:
         """Say before standard AutoAttack starts how long it is expected to take here (autoattack_estimate), from
-        the timed probe before its first chunk (one an earlier call kept, or one run now); its seconds per image."""
-        first = todo[0]
-        probed = self.state.probes.get(keys[first])
-        if probed is None or probed["where"] != self.where:
-            if self.stop_at is not None:  # under a limit the probe waits until the limit says it fits
-                s, e = bounds[first]
-                self._stop_before_a_probe_that_cannot_fit(spec, label, s, e, batch, 0, len(bounds))
-            images, seconds = self._probe(spec, bounds, keys, first, batch)
-        else:
-            images, seconds = probed["images"], probed["seconds"]
+        the timed probe before its first chunk; its seconds per image."""
+        images, seconds = self._probed(spec, label, (bounds, keys, todo[0], batch, 0, len(bounds)))
         left = sum(bounds[i][1] - bounds[i][0] for i in todo)
         print(autoattack_estimate.estimate(label, left, images, seconds, self.device.type), file=sys.stderr, flush=True)
         return seconds / images
 
     def _stop_before_a_late_chunk(self, spec, label, chunk, seconds_per_image: float | None) -> float:
-        """Raise EvaluationStopped where the next chunk (`chunk`: the attack's bounds and keys, the chunk's index,
-        the batch, the chunks done before and in all) is not expected to end before the limit at `seconds_per_image`
-        (the attack's last chunk's; where None, a probe's an earlier call ran here, or one run now where it fits);
-        the rate it was judged at. Rank 0's clock decides for all."""
+        """Raise EvaluationStopped where the next chunk (`chunk`, as `_probed` takes it) is not expected to end
+        before the limit at `seconds_per_image` (the attack's last chunk's; where None, its timed probe's); the rate
+        it was judged at. Rank 0's clock decides for all."""
         bounds, keys, index, batch, done_before, total = chunk
         s, e = bounds[index]
         if seconds_per_image is None:
-            seconds_per_image = self.state.probed(keys[index], self.where)
-        if seconds_per_image is None:
-            self._stop_before_a_probe_that_cannot_fit(spec, label, s, e, batch, done_before, total)
-            images, seconds = self._probe(spec, bounds, keys, index, batch)
+            images, seconds = self._probed(spec, label, chunk)
             seconds_per_image = seconds / images
         needed = seconds_per_image * (e - s)
         late = not clock.fits(self.stop_at, needed)

@@ -1,15 +1,10 @@
-"""Per-image outcomes: which test images an evaluation classified correctly, as a compact record.
-
-Results files keep one such record for the clean pass and one per attack, so that two evaluations
-on the same images can be compared image by image later (a paired test, `sam_bench.stats.inference`)
-without running anything again:
+"""Per-image outcomes: which test images an evaluation classified correctly, as a compact record, so that two
+evaluations on the same images can be compared image by image later without running anything again:
 
     {"start": 0, "n": 1000, "encoding": "packbits-base64", "bits": "..."}
 
-`bits` is numpy's `packbits` of the correct/incorrect vector (first image in the high bit of the
-first byte), base64-encoded: 1,000 images take 168 characters. The record covers test images
-`start` .. `start + n - 1` in the data set's order.
-"""
+`bits` is numpy's `packbits` of the correct/incorrect vector (first image in the high bit), base64-encoded; the
+record covers test images `start` .. `start + n - 1` in the data set's order."""
 
 from __future__ import annotations
 

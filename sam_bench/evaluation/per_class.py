@@ -1,12 +1,8 @@
 """Per-class accuracies, derived from per-image outcomes and the test set's labels, never read from a file.
 
-A results file records each evaluation's `per_class_robust_acc` beside its per-image outcomes, but not the labels
-they are counted by: the file alone cannot tell an edited list from a measured one. Where the test set is at hand
-(`verify`, and the gate of every board: sam_bench.leaderboard.publication) the list is derived again from the
-outcomes and the labels of the images they cover, and a file whose list differs is refused in one line. `evaluate`
-writes the list with the same function (`accuracies`), so a faithful file agrees to the last bit; a kind of threat
-model with outcomes of its own derives it by its own function (evaluation/own_entries.py).
-"""
+A results file records `per_class_robust_acc` beside the outcomes but not the labels they are counted by, so an
+edited list cannot be told from the file alone: where the test set is at hand (`verify`, every board's gate) the
+list is derived again and a file whose list differs is refused. `evaluate` writes it with the same `accuracies`."""
 
 from __future__ import annotations
 

@@ -62,25 +62,15 @@ def pgd_from(model, x: torch.Tensor, y: torch.Tensor, spec: AttackSpec, starts: 
     """PGD as `pgd` runs it with restarts (per image the first restart that fools the model wins, else the last),
     each restart from its given random start."""
     s = spec.settings
-    best, still_correct = x.clone(), torch.ones(len(x), dtype=torch.bool, device=x.device)
-    for restart, start in enumerate(starts):
-        x_adv = pgd(
-            model,
-            x,
-            y,
-            spec.eps,
-            str(spec.norm),
-            steps=s["steps"],
-            step_size=s["step_size"],
-            restarts=1,
-            random_start=s["random_start"],
-            start=start.to(x.device),
-        )
-        if len(starts) <= 1:
-            return x_adv
-        with torch.no_grad():
-            fooled = model(x_adv).argmax(1) != y
-        take = still_correct & fooled if restart < len(starts) - 1 else still_correct
-        best[take] = x_adv[take]
-        still_correct &= ~take
-    return best
+    return pgd(
+        model,
+        x,
+        y,
+        spec.eps,
+        str(spec.norm),
+        steps=s["steps"],
+        step_size=s["step_size"],
+        restarts=len(starts),
+        random_start=s["random_start"],
+        starts=lambda restart: starts[restart].to(x.device),
+    )

@@ -1,10 +1,6 @@
-"""A results file read once on its way to a board or a report: its bytes, their sha256, and a private copy of
-those bytes that the re-measurement reads (sam_bench.evaluation.spot_check reads a path).
-
-What is checked and what is published are then the same bytes: a check takes seconds to minutes, and a file
-replaced on disk meanwhile (by an editor, or another process) reaches neither the check nor the board. The entry
-names the file as it was given and the sha256 of the bytes that were checked.
-"""
+"""A results file read once on its way to a board or a report: its bytes, their sha256, and a private copy that
+the re-measurement reads. What is checked and what is published are then the same bytes: a file replaced on disk
+during a check (minutes) reaches neither the check nor the board."""
 
 from __future__ import annotations
 

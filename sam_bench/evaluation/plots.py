@@ -11,10 +11,8 @@ from sam_bench.evaluation.results_record import Results
 
 
 def robustness_curves(results: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """{norm: {label: [(eps, robust_acc), ...] sorted by eps}} from results records.
-
-    eps 0 takes the clean accuracy when it was not evaluated: at eps 0 nothing can be perturbed
-    (`evaluate` checks exactly this on every eps-0 run)."""
+    """{norm: {label: [(eps, robust_acc), ...] sorted by eps}} from results records; eps 0 takes the clean accuracy
+    where it was not evaluated (at eps 0 nothing can be perturbed: `evaluate` checks it)."""
     from sam_bench.evaluation.model_ref import model_name
 
     attacks = {e.attack for r in results for e in Results.of(r).evaluations if e.norm}

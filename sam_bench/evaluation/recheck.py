@@ -1,28 +1,12 @@
 """Re-measuring results from the stored weights: does a results file say what its model really scores?
 
-A results file names the weights it measured (their sha256), the test images (the data's sha256 and
-how many), every attack's settings and the chunks and batches it ran in, and which images each attack
-left correct. That is everything needed to run the same evaluation again, so a reader need not take a
-committed number on trust: `recheck` loads the weights the file names (from the zoo, which
-materialises committed weights from the git history and checks their sha256, or from a run folder),
-evaluates them again with the recorded settings, chunks and batches, and compares the outcome of every
-image, attack by attack.
-
-On the machine, torch version and thread count that measured them, the numbers come back identical on
-every image (an attack's random draws depend only on its seed and where its chunk starts). Elsewhere a
-few images at the edge of the budget can flip (other kernels add in another order); the record keeps
-both environments so that such a difference can be read, and never hides it.
-
-A run that a reproduction reused from another folder (its `reused.json`) brings its results file along
-byte for byte; where that folder's record already rechecked the very same file, the recheck is carried
-over, marked with where it was made (`carried_from`), instead of being run again.
-
-`n_examples` rechecks the first N images only (N a whole number of the recorded chunks, so that every
-chunk runs exactly as recorded): a cheap spot check of an expensive evaluation.
-
-A retrain that brought lost weights back (`zoo keep --from`) is compared from its own results file, evaluation
-by evaluation under the same labels: `restored_outcomes`.
-"""
+`recheck` loads the weights a results file names (from the zoo or a run folder, their sha256 checked), evaluates
+them again with the recorded settings, chunks and batches, and compares the outcome of every image, attack by
+attack. On the machine, torch and threads that measured them the outcomes come back identical; elsewhere a few
+images at a budget's edge can flip, and the record keeps both environments so that a difference can be read.
+A reused run's recheck is carried over from the folder it was reused from (`carried_from`); `n_examples` rechecks
+whole recorded chunks from the first; `restored_outcomes` compares a retrain that brought lost weights back
+(`zoo keep --from`). docs/evaluation.md says more."""
 
 from __future__ import annotations
 

@@ -1,14 +1,9 @@
 """The results files recorded before per-image draws (sam_bench/attacks/draws.py), named by sha256.
 
-A results file recorded before per-image draws states its own circumstances (device, kernels, processor,
-resumed chunks), and the rule a spot check holds it to was chosen by them: a GPU's file checked on a CPU is held
-to a far looser rule than a CPU's. Anyone can write those fields, so no field of a file may choose its rule. The
-files that existed when per-image draws came are known, byte for byte: `recorded_before.sha256` lists the sha256 of
-every one (`tools/recorded_before.py` wrote it from the repository's tree at that change; results recorded since
-carry `settings.draws` and are never added). A file on that list was recorded as it says, and is checked by the
-rule that fits what it says (check_rules); any other file without per-image draws is held to the strictest rule a
-faithful file of its format passes, whatever it says of itself.
-"""
+Such a file states its own circumstances (device, kernels, resumed chunks), and anyone can write those fields, so
+no field may choose its rule. `recorded_before.sha256` lists every file that existed when per-image draws came
+(`tools/recorded_before.py` wrote it; never added to): a listed file is checked by the rule that fits what it says,
+any other file without per-image draws by the strictest (check_rules)."""
 
 from __future__ import annotations
 

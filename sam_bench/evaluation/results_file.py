@@ -1,22 +1,11 @@
 """A results file of `sam-bench evaluate`, checked where it enters (a leaderboard, a report).
 
-A results file carries its own evidence: per-image outcomes (which images were classified
-correctly), the count of images and the size of the test set. A hand-edited figure that disagrees
-with that evidence is refused in one line, so that it never reaches a board:
-
-- the file fits `sam_bench/schemas/eval-results.schema.json` (types, fractions in [0, 1], ...);
-- images: each evaluation's n_examples <= the data set's n_examples <= n_test_total;
-- the test set is the one named: the fingerprint of a data set whose arrays are fixed (CIFAR-10, the
-  bundled sample: `data.FINGERPRINTS`) is carried under its own name only, and that name with its size;
-- per-image outcomes, where recorded, cover exactly the images evaluated and give exactly the
-  accuracy written beside them (clean and every attack);
-- robust accuracy <= clean accuracy on the same images, image by image where outcomes are recorded
-  (an attack cannot make a wrong answer right; an attack whose images are not the test images can, so it is
-  exempt: attack_table's `bounded_by_clean`);
-- an entry of a threat model with evidence of its own (per-image outcomes in fields of its own) agrees with it,
-  as its kind's own check says (evaluation/own_entries.py);
-- the `robustbench` summary agrees with the AutoAttack evaluation it was made from.
-"""
+A results file carries its own evidence: per-image outcomes, the count of images and the size of the test set.
+A hand-edited figure that disagrees with it is refused in one line, so that it never reaches a board: the file fits
+its schema; its image counts nest (each evaluation's <= the data set's <= the test set's); its test set is the one
+named (`data.FINGERPRINTS`); per-image outcomes cover exactly the images evaluated and give exactly the accuracies
+beside them; robust <= clean image by image (except an attack whose images are not the test images: attack_table's
+`bounded_by_clean`); an entry with evidence of its own agrees with it (own_entries.py)."""
 
 from __future__ import annotations
 
@@ -170,11 +159,9 @@ def _same_settings(existing: dict, wanted: dict) -> bool:
 
 
 def conflict(path: Path, wanted: dict) -> str | None:
-    """Why new results may not replace what is at `path`: None when nothing is there, or only
-    results of the same model (weights sha256) with the same settings (the same evaluation, run again).
-
-    `wanted` is the new results, or their outline: model.weights_sha256, dataset.name and
-    dataset.n_examples (None: the whole test set), precision, evaluations' attack/norm/eps/settings."""
+    """Why new results may not replace what is at `path`: None when nothing is there, or only results of the same
+    model (weights sha256) with the same settings (the same evaluation, run again). `wanted`: the new results or
+    their outline (model.weights_sha256, dataset.name and n_examples, precision, evaluations' budgets and settings)."""
     path = Path(path)
     if not path.exists():
         return None

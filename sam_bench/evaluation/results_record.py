@@ -1,5 +1,5 @@
-"""A results file as the readers downstream use it: checked once where it is read (results_file), then
-asked rather than indexed, so that each fact is read in one place.
+"""A results file as the readers downstream use it: checked once where it is read (results_file), then asked
+rather than indexed, so that each fact is read in one place.
 
     results = Results.read("reproductions/x/results/ST-abc.json")
     results.evaluation("pgd", "Linf", "2/255")                    # the entry, or None
@@ -7,17 +7,10 @@ asked rather than indexed, so that each fact is read in one place.
     results.evaluation("clean", images=1000)                       # the clean pass on the first 1,000 images
     results.budgets("pgd")                                         # [("Linf", "1/255"), ...]
 
-`Results` is a read-only mapping over the file's fields (what `evaluate` wrote, `docs/results-schema.md`),
-so a field with no method of its own is still read as `results["environment"]`; the attacks' entries are
-reached only through `evaluations` and `evaluation()`, each an `Evaluation` whose fields are asked by name
-(`ev.robust_acc`, `ev.outcomes`), and `budgets()`.
-
-Every accuracy it answers is derived from the per-image outcomes, never read from the file's own figures:
-`clean_acc` from `clean_outcomes`, each evaluation's `robust_acc` from its `outcomes`, its `clean_acc` from
-the clean outcomes of its images, and `n_examples` from how many images the outcomes cover. A file without
-outcomes (written before they were recorded, or with them removed) has nothing to derive from: `verified`
-is False and `unverified` says why in one line; boards refuse it and reports leave it out.
-"""
+`Results` is a read-only mapping over the file's fields (docs/results-schema.md); each attack's entry is an
+`Evaluation`. Every accuracy it answers is derived from the per-image outcomes, never read from the file's own
+figures; a file without outcomes has nothing to derive from: `verified` is False, `unverified` says why, boards
+refuse it and reports leave it out."""
 
 from __future__ import annotations
 
@@ -99,7 +92,7 @@ class TestSet:
     """The images a results file was measured on (`dataset`): the data set's name (`cifar10`, `cifar10-sample`),
     its family, how many of its test images were evaluated and how many it has, and its fingerprint."""
 
-    name: str
+    name: str = ""
     family: str | None = None
     n_examples: int | None = None
     n_test_total: int | None = None
@@ -108,13 +101,7 @@ class TestSet:
     @classmethod
     def of(cls, block: Mapping | None) -> TestSet:
         block = block or {}
-        return cls(
-            block.get("name", ""),
-            block.get("family"),
-            block.get("n_examples"),
-            block.get("n_test_total"),
-            block.get("sha256"),
-        )
+        return cls(**{f.name: block[f.name] for f in fields(cls) if f.name in block})
 
 
 @dataclass(frozen=True)

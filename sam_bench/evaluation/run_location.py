@@ -20,12 +20,10 @@ def run_ref(run: str) -> str:
 
 
 def located(ref: str | None, weights_sha256: str | None, results_path: str | Path | None) -> str | None:
-    """The model a results file names, as this checkout can load it. A zoo id, or a path that holds the recorded
-    weights, is taken as it is. A run of a reproduction folder is found relative to the folder the results file
-    lies in (`reproduction_folder`): as `runs/<run>` names it, or by the run's name where an older file
-    named it by a path of the machine or working directory it was written from. A candidate counts only where
-    its metadata records the weights the results measured; without one, the reference is returned as it is
-    (and loading it says what is missing)."""
+    """The model a results file names, as this checkout can load it: a zoo id as it is; a run relative to the
+    reproduction folder the results lie in (`runs/<run>`, or by the run's name for an older file's path), or the
+    path as given, wherever its metadata records the weights measured; else the reference as it is (loading it
+    says what is missing)."""
     if not ref:
         return ref
     looks_like_a_path = "/" in ref or os.sep in ref or ref.startswith((".", "~"))

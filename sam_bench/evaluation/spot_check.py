@@ -1,26 +1,13 @@
 """A results file's evaluations measured again from the weights it names, before its figures are published
 (`leaderboard add`, `leaderboard submit`, `report --verify`, `sam-bench verify`).
 
-A results file is checked against its own evidence where it is read (results_file): every accuracy agrees with its
-per-image outcomes. What an outcome vector *is* (which attack, at which budget, of which weights) is written beside
-it in the same file, and an edit of those labels, or outcomes forged together with every figure, agrees with itself.
-Only the weights can say whether the file is theirs: this module runs each evaluation again and compares image by
-image.
-
-The clean pass runs again on every image (a forward pass: cheap), so its outcomes and `clean_prediction_counts` are
-compared in full. Every attack runs again as labelled (PGD with its steps, restarts and seed; AutoAttack's version
-with its full attack list, seed and restarts) on a sample of its images drawn from both strata, the images recorded
-robust and those recorded fooled, so that a file that states more robustness than its weights have and one that
-states less (deflation, a weaker attack under a stronger label) are both refused. Each evaluation is held to the
-rule check_rules chooses for it, never loosened by a field the file states of itself; the sample and when what
-differs refuses the file: stratum_check. Every verdict names its rule and why it applied.
-
-What is the attack's own is asked of its record (attack_table's `Remeasure`): what runs again (`rerun`: AutoAttack's
-version, attacks and restarts), its recorded draws replayed from its chunks (`chunk_starts`: PGD's, pgd_replay.py),
-an exact replay of its first attacks (`replay`: AutoAttack's, autoattack_replay.py), images of its own (`own`).
-
-What it proves and what it does not: see docs/evaluation.md ("Re-measured before publication").
-"""
+A file agrees with its own outcomes where it is read (results_file), but only the weights can say whether the
+labels beside them (which attack, which budget, which weights) are true. The clean pass runs again on every image
+(where that is cheap); every attack runs again as labelled on a sample of both strata, the images recorded robust
+and those recorded fooled, so that inflation and deflation are both refused. Each evaluation is held to the rule
+check_rules chooses for it; the sample and when what differs refuses the file: stratum_check. What is an attack's
+own is asked of its record (attack_table's `Remeasure`). What it proves and what it does not: docs/evaluation.md
+("Re-measured before publication")."""
 
 from __future__ import annotations
 
@@ -115,13 +102,11 @@ def verdicts(
     on_skipped: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Verdict]:
-    """Every evaluation of a results file (its clean pass first, on every image) measured again on its sample
-    from the weights it names (`weights`: a run folder, checkpoint or zoo id that holds them, where the file's own
-    reference is not at hand; their sha256 must be the recorded one), one verdict at a time. The samples are
-    drawn from `seed` (`fresh_seed()` where None). With `stop_at` (a `time.time()` value) no attack starts after
-    it: `on_skipped(name)` hears each evaluation left unmeasured. `on_evaluation(name)` is called before each.
-    `every_image` measures every image of both strata (the tolerance measurement: tools/spot_check_tolerance.py);
-    `threads` runs a CPU check with that many threads instead of the recorded count."""
+    """Every evaluation of a results file (the clean pass first) measured again on its sample from the weights it
+    names (or `weights`, a reference that holds them: their sha256 must be the recorded one), one verdict at a time,
+    the samples drawn from `seed` (fresh where None). After `stop_at` (a `time.time()`) no attack starts:
+    `on_skipped(name)` hears each one left; `on_evaluation(name)` is called before each. `every_image`: both
+    strata whole (tools/spot_check_tolerance.py); `threads`: a CPU check's threads instead of the recorded count."""
     path = Path(path)
     pinned = pin(path)  # the bytes checked are the bytes whose sha256 decides the rules (check_rules)
     results = Results(results_file.check(pinned.json(), str(path)), path)

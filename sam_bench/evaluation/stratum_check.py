@@ -1,19 +1,12 @@
 """The sampling statistics of a spot check (spot_check.py): which images of an evaluation it measures again, how
 they are counted, and when what differs refuses the file.
 
-The sample. Drawn from fresh randomness at each check (`secrets`), so nobody can know in advance which images a
-check will look at; the check's seed is kept with its verdicts (`Verdicts.seed`), and `seed=` replays a verdict.
-Each evaluation's images are split in two strata, the images recorded robust (correct) and those recorded fooled
-(wrong), and each stratum's sample is sized from the evaluation's rule (check_rules, check_power): a 1-point change
-of any figure over n images, up or down, puts ceil(n / 100) changed images into one stratum, refused with
-probability >= `POWER` under the rule's chance.
-
-The decision. A stratum is refused where P(Binomial(sampled, chance) >= differing) < ALPHA (any differing image
-where the chance is 0), where an exact replay of part of the recorded run measures a differing image the other way
-as well, or where the images only attacks whose draws a batch shares fooled (AutoAttack's Square) are more than
-their own chance allows. An image recorded fooled that the re-run leaves correct is attacked again from other seeds
-where the rule says (`retries`: AutoAttack's), and differs only where every try leaves it correct.
-"""
+The sample is drawn from fresh randomness at each check (`secrets`), so nobody can know in advance which images a
+check looks at; its seed is kept with the verdicts (`Verdicts.seed`), and `seed=` replays them. Each stratum
+(recorded robust, recorded fooled) is sampled as its rule's sizes say (check_rules, check_power). A stratum is
+refused where P(Binomial(sampled, chance) >= differing) < ALPHA, where an exact replay of part of the recorded run
+measures a differing image the other way as well, or where the images only attacks whose draws a batch shares
+fooled (AutoAttack's Square) are more than their own chance allows."""
 
 from __future__ import annotations
 
@@ -84,10 +77,6 @@ class Verdict:
     @property
     def sampled(self) -> int:
         return sum(s.sampled for s in self.strata)
-
-    @property
-    def agrees(self) -> bool:
-        return not any(s.refused for s in self.strata)
 
     def refusal(self, where: str) -> str | None:
         """One line: which evaluation, how many of which images, which way; None where it agrees."""

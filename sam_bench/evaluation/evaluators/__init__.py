@@ -3,9 +3,7 @@
 
     path, results = benchmark("runs/ST-abc", "Linf", make_attacks("autoattack", "Linf"), out="results/st.json")
 
-It picks the evaluator here, one per kind of threat model (evaluators/base.py: what each offers), by the kind the
-threat model's record names (threat_models.ThreatModel.kind): the norm ball's (Linf, L2: clean, PGD, AutoAttack)
-and the corruptions'. A new kind is its module, imported here, and the records that name it."""
+The evaluator is picked here by the kind the threat model's record names; a new kind is its module, imported here."""
 
 from __future__ import annotations
 

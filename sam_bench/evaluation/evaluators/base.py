@@ -1,12 +1,8 @@
 """What every evaluator offers: one model measured in a threat model of its kind, its results file written.
 
-An evaluator serves every threat model whose record names its kind (threat_models.ThreatModel.kind) and answers
-the questions only it can: which `evaluate` options of its own it reads, how one model is measured into a results
-file (`evaluate`), what that measured in one line, and how an entry of its own is measured again (`remeasure`,
-`recheck` and `verify --full`). What its entries hold and how they are checked is read by every results reader
-(evaluation/own_entries.py); its boards by the leaderboard (leaderboard/own_boards.py). Torch-free: the CLI reads
-its options; what runs a model is imported when it runs.
-"""
+An evaluator serves every threat model whose record names its kind (threat_models.ThreatModel.kind): its own
+`evaluate` options, the evaluation itself, what it measured in one line, and its own entries measured again
+(`remeasure`). Torch-free: the CLI reads its options; what runs a model is imported when it runs."""
 
 from __future__ import annotations
 

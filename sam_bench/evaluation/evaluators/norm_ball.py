@@ -21,7 +21,7 @@ class NormBall(Evaluator):
         model, info = job.loaded or model_ref.load_model_ref(job.model, zoo_dir=job.zoo_dir)
         test = job.data if job.data is not None else data.load_dataset(info.dataset_name, job.data_dir)
         state = job.state or chunk_state.state_path(job.out)
-        with lanes.passing_turns(model):  # in a lane of models side by side, its turns (evaluation/side_by_side.py)
+        with lanes.passing_turns(model):  # in a lane of models side by side, its turns (runtime/lanes.py)
             results = evaluate.evaluate(
                 model,
                 test,
