@@ -381,11 +381,6 @@ def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) 
     return boards_dir(leaderboard_dir) / dataset / board.folder / f"{model_id}.json"
 
 
-def board_of_entry(path: Path) -> Board:
-    """The board an entry file is on, from its folder (`budgets.board_named`)."""
-    return budgets.board_named(Path(path).parent.name)
-
-
 def _update_from_results(
     results, leaderboard_dir=None, zoo_dir=None, write: bool = True, pending: dict[Path, dict] | None = None
 ) -> tuple[list[Path], ZooEntry]:

@@ -166,11 +166,6 @@ class ZooEntry(Mapping):
         return (self.training or {}).get("config")
 
     @property
-    def from_run(self) -> str | None:
-        """The run folder it was added from (None: trained elsewhere)."""
-        return self.added.get("from_run")
-
-    @property
     def run_weights_sha256(self) -> str | None:
         """The sha256 of the weights its run wrote (its own differ where they were stored as fp16)."""
         return self.added.get("run_weights_sha256")
