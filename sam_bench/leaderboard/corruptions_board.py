@@ -36,6 +36,7 @@ from sam_bench.evaluation import corruption_outcomes
 from sam_bench.evaluation.pinned import PinnedResults
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard.board_text import markdown as text
+from sam_bench.leaderboard.board_text import page_template
 from sam_bench.leaderboard.entries import (
     CHECKOUT,
     MODEL_INFO_KEYS,
@@ -211,27 +212,15 @@ def unaggregated_csv(rows: list[dict]) -> str:
 
 def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
     """Clean accuracy against the mean corruption accuracy, each point numbered by its rank (labels placed clear of
-    one another), both axes from zero so that distances read as accuracy differences."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    one another), both axes from zero."""
     clean = [float(r["clean_acc"]) for r in rows]
     corrupted = [float(r["corruptions_acc"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(7.2, 5.4), dpi=120)
+    fig, ax = figure_labels.board_plot()
     ax.scatter(clean, corrupted, s=36, zorder=3, clip_on=False)
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel("mean accuracy over the 75 corruptions and severities (%)")
     ax.set_title(f"{dataset} {board}: clean vs corrupted (numbers: rank)")
-    ax.set_xlim(0, min(100, max(clean + [10.0]) * 1.1 + 2))
-    ax.set_ylim(0, min(100, max(corrupted + [10.0]) * 1.1 + 2))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    figure_labels.place(ax, clean, corrupted, [str(rank) for rank in range(1, len(rows) + 1)])
-    png = files.png_bytes(fig)
-    plt.close(fig)
-    return png
+    return figure_labels.board_png(fig, ax, clean, corrupted, [str(rank) for rank in range(1, len(rows) + 1)])
 
 
 def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None) -> str:
@@ -278,12 +267,7 @@ def _what(board: str) -> str:
 
 def html(rows: list[dict], dataset: str, board: str, png: bytes | None = None) -> str:
     """A board's standalone page: the markdown page's table, with its plot inlined."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
-    )
-    return env.get_template("corruptions.html.j2").render(
+    return page_template("corruptions.html.j2").render(
         dataset=dataset,
         board=board,
         what=_what(board),

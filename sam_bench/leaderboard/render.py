@@ -15,6 +15,7 @@ from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, checked_for, claim_note, evidence, full_reruns, retire
 from sam_bench.leaderboard.board_text import markdown as _text
+from sam_bench.leaderboard.board_text import page_template
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
@@ -93,12 +94,7 @@ ELSEWHERE_MARKER = "^"  # models trained elsewhere (sam-bench zoo import); the p
 
 
 def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.2, 5.4), dpi=120)
+    fig, ax = figure_labels.board_plot()
     shown = rows(models, board)
     found = budgets.board_named(board)
     for r in shown:  # one palette and one naming for methods on every plot (the method table's)
@@ -120,18 +116,9 @@ def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel(f"AutoAttack accuracy (%), {found.title}")
     ax.set_title(f"{dataset} {found.title}: clean vs robust (numbers: rank)")
-    top = max([r["clean_acc"] for r in shown] + [10.0])
-    ax.set_xlim(0, min(100, top * 1.1 + 2))  # from zero: distances read as accuracy differences
-    ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in shown] + [10.0]) * 1.1 + 2))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    # the rank of every point, placed clear of the others (many models share a point at 0%)
-    figure_labels.place(
-        ax, [r["clean_acc"] for r in shown], [r["autoattack_acc"] for r in shown], [str(r["rank"]) for r in shown]
+    return figure_labels.board_png(
+        fig, ax, [r["clean_acc"] for r in shown], [r["autoattack_acc"] for r in shown], [str(r["rank"]) for r in shown]
     )
-    png = files.png_bytes(fig)  # no version stamp: same input, same file
-    plt.close(fig)
-    return png
 
 
 def column_groups(models: list[dict], board: str) -> list[dict]:
@@ -167,13 +154,8 @@ def html(
     boards with a page, linked from a small-budget board's; `note`: a RobustBench board's line pointing to the
     small-budget boards; `findings`: the README's findings relative to the page, for a small-budget board's line on
     what its rows rest on (claim_note)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
-    )
     found = budgets.board_named(board)
-    return env.get_template("leaderboard.html.j2").render(
+    return page_template("leaderboard.html.j2").render(
         dataset=dataset,
         threat_model=found.norm,
         eps=found.eps,
