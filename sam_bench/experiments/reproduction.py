@@ -273,36 +273,40 @@ class Reproduction:
             if self.results_kept_as_reused(plan):
                 self.log(f"{plan.name} seed {plan.seed}: reused without its weights; its results are kept as made")
                 return path
-        benchmark(
+        tag = {"model": plan.name, "seed": plan.seed, "run": plan.run_name, "settings_key": plan.key}
+        self._benchmark(
             entry.id if entry else str(run_dir),
-            None,  # the norm balls its attacks name
-            evaluation_specs(evaluation),
+            evaluation,
             load_dataset(plan.config.dataset, plan.config.data_dir),
             plan.config.device,
-            out=path,
+            path,
+            evaluation_state_path(self.out, plan),
+            {**tag, "evaluation_key": key},
             zoo_dir=self.zoo_dir if entry else None,
-            n_examples=evaluation.get("n_examples"),
-            state=evaluation_state_path(self.out, plan),
-            progress=self.progress,
             stop_at=deadline,
-            search_math=evaluation.get("search_math", "tf32"),
             earlier=existing,  # the recipe gained attacks: those the model has already are carried over
             # named relative to this folder, so that any checkout or copy of it finds the run
             recorded_ref=None if entry else run_ref(plan.run_name),
-            extra={
-                "reproduce": {
-                    "recipe": self.recipe.name,
-                    "scale": self.recipe.scale,
-                    "model": plan.name,
-                    "seed": plan.seed,
-                    "run": plan.run_name,
-                    "settings_key": plan.key,
-                    "evaluation_key": key,
-                }
-            },
-            replace=True,
         )
         return path
+
+    def _benchmark(self, ref: str, evaluation: dict, data, device: str, path: Path, state: Path, tag: dict, **given):
+        """A cell's model evaluated as the recipe says, its results tagged with the cell (`reproduce`)."""
+        benchmark(
+            ref,
+            None,  # the norm balls its attacks name
+            evaluation_specs(evaluation),
+            data,
+            device,
+            out=path,
+            n_examples=evaluation.get("n_examples"),
+            state=state,
+            progress=self.progress,
+            search_math=evaluation.get("search_math", "tf32"),
+            extra={"reproduce": {"recipe": self.recipe.name, "scale": self.recipe.scale, **tag}},
+            replace=True,
+            **given,
+        )
 
     def evaluate_zoo_entry(self, entry: ZooEntry, deadline: float | None = None) -> Path:
         """Evaluate a model trained elsewhere (a recipe's `zoo` list) as the recipe evaluates its trained
@@ -314,31 +318,18 @@ class Reproduction:
         if self.zoo_results_current(entry):
             return path
         data_dir, device = self._zoo_data_dir_and_device()
-        benchmark(
+        elsewhere = {"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}
+        self._benchmark(
             entry.id,
-            None,  # the norm balls its attacks name
-            evaluation_specs(evaluation),
+            evaluation,
             load_dataset(self.recipe.dataset, data_dir),
             device,
-            out=path,
+            path,
+            zoo_evaluation_state_path(self.out, entry.id),
+            {"model": entry.id, "zoo_id": entry.id, **elsewhere, "evaluation_key": key},
             zoo_dir=self.zoo_dir,
-            n_examples=evaluation.get("n_examples"),
-            state=zoo_evaluation_state_path(self.out, entry.id),
-            progress=self.progress,
             stop_at=deadline,
-            search_math=evaluation.get("search_math", "tf32"),
             earlier=existing,
-            extra={
-                "reproduce": {
-                    "recipe": self.recipe.name,
-                    "scale": self.recipe.scale,
-                    "model": entry.id,
-                    "zoo_id": entry.id,
-                    **({"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}),
-                    "evaluation_key": key,
-                }
-            },
-            replace=True,
         )
         return path
 

@@ -44,6 +44,7 @@ from sam_bench.leaderboard.entries import (
     _entry_for,
     boards_dir,
     described,
+    images_text,
     percent,
     read_results,
     results_path,
@@ -116,7 +117,7 @@ def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
     ours = found.pop("sam_bench")
     footnote = (
         f"{training_text(entry)}; the mean over 15 corruptions at 5 severities of {ours['corruption_set']['name']} "
-        f"on {_images(ours['n_examples'], results.dataset.n_test_total, ours['test_set'])}."
+        f"on {images_text(ours['n_examples'], results.dataset.n_test_total, ours['test_set'])}."
     )
     return {
         **described(entry),
@@ -125,12 +126,6 @@ def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
         "footnote": footnote,
         "sam_bench": {"model_id": entry.id, **ours},
     }
-
-
-def _images(n: int, total: int | None, test_set: str) -> str:
-    if n == total == TEST_SET_SIZE.get(test_set):
-        return f"the full {test_set} test set"
-    return f"the first {n:,}" + (f" of {total:,}" if total else "") + f" {test_set} test images"
 
 
 def entry_path(dataset: str, board: str, model_id: str, leaderboard_dir=None) -> Path:
