@@ -37,25 +37,17 @@ import traceback
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.experiments.destination import reproduction_folder
-from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
+from sam_bench.experiments.slurm_options import SlurmOptions, _submitit
 from sam_bench.experiments.zoo_cells import ZooCell, find_zoo_models, zoo_cells
 from sam_bench.jobs import lease
 from sam_bench.jobs.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
 from sam_bench.recipes.evaluation_block import evaluation_for
-
-if TYPE_CHECKING:
-    import submitit
-
-
-# SlurmOptions and parse_sbatch_options live in slurm_options; here for the callers that import them from here
-__all__ = ["SlurmOptions", "parse_sbatch_options"]
 
 
 @dataclass
@@ -338,10 +330,6 @@ def _jobs(grid: GridRef) -> dict:
     return files.read_json(path) if path.is_file() else {}
 
 
-def _job(grid: GridRef, job_id: str) -> submitit.SlurmJob:
-    return _submitit().SlurmJob(folder=Path(grid.out) / "slurm" / "%j", job_id=job_id)
-
-
 def holder_alive(grid: GridRef, run_name: str) -> bool:
     """A process that may still be alive holds the cell's claim (read only: nothing is taken)."""
     holder, gone = lease.state(claim_path(grid.out, run_name))
@@ -499,7 +487,7 @@ def run_on_slurm(
     if not wait:
         return finish_if_complete(grid, repro) is not None, report
     watched = {
-        p.run_name: (p.name, _job(grid, jobs[p.run_name]))
+        p.run_name: (p.name, _submitit().SlurmJob(folder=repro.out / "slurm" / "%j", job_id=jobs[p.run_name]))
         for p in plans
         if p.run_name in jobs and not cell_done(repro, p)
     }
