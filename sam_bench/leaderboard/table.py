@@ -4,9 +4,10 @@ models share, intervals, training and evaluation in words). A board is named by 
 
 from __future__ import annotations
 
+from sam_bench.eps import parse_eps
 from sam_bench.leaderboard import checked_for, full_reruns
 from sam_bench.leaderboard.budgets import board_named
-from sam_bench.leaderboard.entries import aa_version_text, eps_value
+from sam_bench.leaderboard.entries import aa_version_text
 from sam_bench.leaderboard.evidence import SEED
 from sam_bench.stats import inference
 from sam_bench.training import method_table
@@ -74,7 +75,7 @@ def pgd_columns(models: list[dict], board: str) -> list[tuple[str, str, int]]:
     """PGD columns, the board's own norm first (Linf columns first on a Linf board)."""
     norm = board_named(board).norm
     keys = {(p["norm"], p["eps"], p["steps"]) for m in models for p in m.get("sam_bench", {}).get("pgd", [])}
-    return sorted(keys, key=lambda k: (k[0] != norm, k[0], eps_value(k[1]), k[2] or 0))
+    return sorted(keys, key=lambda k: (k[0] != norm, k[0], parse_eps(k[1]), k[2] or 0))
 
 
 def _pgd_record_of(m: dict, key) -> dict | None:

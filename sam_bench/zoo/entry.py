@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sam_bench import files, schema
@@ -41,15 +41,7 @@ class Weights:
 
     @classmethod
     def of(cls, block: Mapping) -> Weights:
-        return cls(
-            block["file"],
-            block["format"],
-            block["dtype"],
-            block["bytes"],
-            block["sha256"],
-            block.get("git_blob"),
-            block.get("url"),
-        )
+        return cls(**{f.name: block.get(f.name) for f in fields(cls)})  # the schema holds every required one
 
 
 def weights_record(weights_path: Path, data: bytes, dtype: str, url: str | None) -> dict:
@@ -108,23 +100,8 @@ class ZooEntry(Mapping):
                 f"{where}: weights_sha256 ({data['weights_sha256'][:12]}...) differs from weights.sha256 "
                 f"({data['weights']['sha256'][:12]}...): the entry was edited; {RESTORE}"
             )
-        return cls(
-            id=data["id"],
-            dataset=data["dataset"],
-            threat_model=data["threat_model"],
-            arch=data["arch"],
-            architecture=data["architecture"],
-            method=data["method"],
-            trained_on=data["trained_on"],
-            weights=Weights.of(data["weights"]),
-            training_cost=data["training_cost"],
-            paper=data["paper"],
-            added=data["added"],
-            training=data.get("training"),
-            trained_elsewhere=data.get("trained_elsewhere"),
-            path=path,
-            written=dict(data),
-        )
+        given = {f.name: data.get(f.name) for f in fields(cls) if f.name not in ("weights", "path", "written")}
+        return cls(**given, weights=Weights.of(data["weights"]), path=path, written=dict(data))
 
     @classmethod
     def read(cls, path: str | Path) -> ZooEntry:

@@ -224,11 +224,7 @@ def method_name(config: dict) -> str:
     method = config["method"]
     known = table.TABLE.get(method)
     text = known.display if known else method
-    details = []
-    if config.get("rho") is not None:
-        details.append(f"rho={config['rho']:g}")
-    if config.get("beta") is not None:
-        details.append(f"beta={config['beta']:g}")
+    details = [f"{key}={config[key]:g}" for key in ("rho", "beta") if config.get(key) is not None]
     if config.get("awp_gamma") is not None:
         warmup = config.get("awp_warmup") or 0
         details.append(f"gamma={config['awp_gamma']:g}" + (f" after {warmup} epochs" if warmup else ""))
@@ -251,13 +247,8 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
         short += f"-w{spec['width']:g}"
     for key, value in (spec.get("kwargs") or {}).items():  # timm constructor arguments: patch_size=4 -> -patch_size4
         short += "-" + re.sub(r"[^A-Za-z0-9.]", "", f"{key}{value}".replace("_", ""))
-    parts = [short]
-    if cfg.get("rho") is not None:
-        parts.append(f"rho{cfg['rho']:g}")
-    if cfg.get("beta") is not None:
-        parts.append(f"beta{cfg['beta']:g}")
-    if cfg.get("awp_gamma") is not None:
-        parts.append(f"gamma{cfg['awp_gamma']:g}")
+    named = (("rho", "rho"), ("beta", "beta"), ("awp_gamma", "gamma"))
+    parts = [short, *(f"{name}{cfg[key]:g}" for key, name in named if cfg.get(key) is not None)]
     if table.uses_attack(cfg["method"]):
         eps = cfg["attack_eps"]
         parts.append(f"{cfg['attack_norm']}-{eps[:-4] if eps.endswith('/255') else eps}")
