@@ -1,17 +1,14 @@
 """K cells of a grid at once on one device (`reproduce --parallel K`, and `--in-process`).
 
 At the paper's batch of 128 one model leaves a GPU mostly idle. Two ways to fill it:
-  - K processes (`run_parallel`), each training and evaluating one cell; the device time-slices them;
+  - K processes (`run_parallel`), each training and evaluating one cell, started fresh (spawn: no state of
+    this process, CUDA's or torch's, is inherited); the device time-slices them;
   - K lanes of this process (`--in-process`, `run_in_process`): each cell in a lane of its own
     (runtime/lanes.py), on a GPU with a CUDA stream of its own, its training steps and its evaluation's
-    forward passes issued in turn with the other cells', so that their kernels run side by side. Each cell
-    is `Reproduction.run_cell` as one at a time runs it, with the lane's own random state, so its weights
-    and results are those of --parallel 1 (tests/test_parallel_cells.py compares them bit for bit on a CPU).
-
-In the first way each cell runs in a process of its own, started fresh
-(spawn: no state of this process, CUDA's or torch's, is inherited) and as `reproduce` runs it alone
-(`Reproduction.run_cell`: its seeds, its data order, its evaluation's seeds), so its weights and results
-are those of a run with --parallel 1 (tests/test_parallel_cells.py compares them bit for bit on a CPU).
+    forward passes issued in turn with the other cells', so that their kernels run side by side.
+Either way each cell is `Reproduction.run_cell` as one at a time runs it (its seeds, its data order, its
+evaluation's seeds; a lane's own random state), so its weights and results are those of --parallel 1
+(tests/test_parallel_cells.py compares them bit for bit on a CPU).
 
 What holds the grid together stays where it was:
   - claims: this process claims every cell of its part before any starts (`executors.claimed_cells`, as
@@ -93,7 +90,6 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
     The caller holds their claims. A cell that fails or that the time limit stops starts no other; an
     error is raised once the cells running have ended."""
     repro.out.mkdir(parents=True, exist_ok=True)
-
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
     context = multiprocessing.get_context("spawn")

@@ -79,15 +79,7 @@ def pgd_columns(models: list[dict], board: str) -> list[tuple[str, str, int]]:
 
 
 def _pgd_record_of(m: dict, key) -> dict | None:
-    for p in m.get("sam_bench", {}).get("pgd", []):
-        if (p["norm"], p["eps"], p["steps"]) == key:
-            return p
-    return None
-
-
-def _pgd_value(m: dict, key) -> str | None:
-    p = _pgd_record_of(m, key)
-    return None if p is None else p["robust_acc"]
+    return next((p for p in m.get("sam_bench", {}).get("pgd", []) if (p["norm"], p["eps"], p["steps"]) == key), None)
 
 
 def _ci(accuracy_percent, n) -> tuple[float, float] | None:
@@ -125,7 +117,7 @@ def rows(models: list[dict], board: str) -> list[dict]:
                 "degenerate": m.get("sam_bench", {}).get("degenerate"),
                 "collapsed": m.get("sam_bench", {}).get("collapsed"),
                 "trained_elsewhere": bool(m.get("sam_bench", {}).get("trained_elsewhere")),
-                "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys],
+                "pgd": [None if (p := _pgd_record_of(m, k)) is None else float(p["robust_acc"]) for k in pgd_keys],
                 "clean_ci": _ci(m["clean_acc"], aa_n),
                 "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
                 "pgd_ci": [
