@@ -467,7 +467,6 @@ def run_on_slurm(
     array per group of models with the same options), then either return or wait for the jobs with a
     progress bar. Returns (complete, report path)."""
     repro = grid.reproduction(progress)
-    repro.out.mkdir(parents=True, exist_ok=True)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     report = repro.out / "REPORT.md"
     plans = grid_cells(repro)

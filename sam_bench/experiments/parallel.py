@@ -89,7 +89,6 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
     Reproduction.run_cell).
     The caller holds their claims. A cell that fails or that the time limit stops starts no other; an
     error is raised once the cells running have ended."""
-    repro.out.mkdir(parents=True, exist_ok=True)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
     context = multiprocessing.get_context("spawn")
@@ -146,7 +145,6 @@ def run_in_process(repro, parallel: int, deadline: float | None) -> bool:
 
     for plan in repro.work:
         check(plan.config)
-    repro.out.mkdir(parents=True, exist_ok=True)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
     device = resolve_device(repro.recipe.models[0].config.device if repro.recipe.models else "auto")

@@ -401,7 +401,6 @@ class Reproduction:
         left there (its finished chunks kept) and the grid goes on to the next cells while NEXT_CELL_S are
         left: their chunks or epochs may fit (a slow attack's chunk that does not fit the minutes left leaves
         the cheaper ones after it to them). A training the deadline stops ends it."""
-        self.out.mkdir(parents=True, exist_ok=True)
         files.write_json(self.out / "plan.json", self.recipe.describe())
         models = self.work
         with tqdm(

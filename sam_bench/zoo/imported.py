@@ -25,14 +25,13 @@ from safetensors.torch import save
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
-from sam_bench.models import create_model, make_spec, own_class
+from sam_bench.models import FOREIGN, create_model, make_spec, own_class
 from sam_bench.rundir import trained_normalization
 from sam_bench.version import __version__
 from sam_bench.zoo import folders, orphans, store
 from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:", "class:")  # wrapped as `net.` behind the normalization
 
 
 def trained_elsewhere(
@@ -127,7 +126,7 @@ def fit(spec: dict, state: Mapping[str, torch.Tensor], where: str) -> dict[str, 
     as `net`: its own state dict fits with `net.` put in front."""
     expected = create_model(spec).state_dict()
     state = dict(state)
-    if spec["arch"].startswith(PLAIN_PREFIXES) and not any(k.startswith("net.") for k in state):
+    if spec["arch"].startswith(FOREIGN) and not any(k.startswith("net.") for k in state):
         state = {f"net.{k}": v for k, v in state.items()}
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]
