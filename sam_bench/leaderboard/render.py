@@ -6,7 +6,6 @@ between a markdown file's markers (`leaderboard render --readme FILE`)."""
 from __future__ import annotations
 
 import base64
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -284,13 +283,7 @@ def _note_lines(note: SmallBoardsNote | None, dataset: str, root: Path, seen_fro
     relative to `seen_from`, the folder (or a file in it) of the file it goes in."""
     if note is None or seen_from is None:
         return ""
-    where = Path(seen_from).resolve()
-    where = where if where.is_dir() else where.parent
-
-    def href(folder: str) -> str:
-        return Path(os.path.relpath((root / f"{dataset}-{folder}.md").resolve(), where)).as_posix()
-
-    return "\n" + note.markdown(href) + "\n"
+    return "\n" + note.markdown(lambda folder: claim_note.link(root / f"{dataset}-{folder}.md", seen_from)) + "\n"
 
 
 def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -> str:
@@ -301,7 +294,7 @@ def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -
         board = budgets.board_named(folder)
         stem = root / f"{dataset}-{folder}"
         links = ", ".join(
-            f"[{kind}]({Path(os.path.relpath(stem.with_suffix(suffix).resolve(), seen_from)).as_posix()})"
+            f"[{kind}]({claim_note.link(stem.with_suffix(suffix), seen_from)})"
             for kind, suffix in (("page", ".html"), ("table", ".md"), ("plot", ".png"))
         )
         kind = (
