@@ -87,15 +87,12 @@ def _with_table_enums(node, enums: dict[str, list]):
     return found
 
 
+_PYTHON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
+
+
 def _is_type(value, kind: str) -> bool:
-    if kind == "object":
-        return isinstance(value, dict)
-    if kind == "array":
-        return isinstance(value, list)
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "boolean":
-        return isinstance(value, bool)
+    if kind in _PYTHON_TYPES:
+        return isinstance(value, _PYTHON_TYPES[kind])
     if kind == "null":
         return value is None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
