@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from sam_bench import files, schema
 from sam_bench.errors import SamBenchError
@@ -41,7 +42,8 @@ class Weights:
 
     @classmethod
     def of(cls, block: Mapping) -> Weights:
-        return cls(**{f.name: block.get(f.name) for f in fields(cls)})  # the schema holds every required one
+        given: dict[str, Any] = {f.name: block.get(f.name) for f in fields(cls)}  # the schema holds the required
+        return cls(**given)
 
 
 def weights_record(weights_path: Path, data: bytes, dtype: str, url: str | None) -> dict:
@@ -100,7 +102,9 @@ class ZooEntry(Mapping):
                 f"{where}: weights_sha256 ({data['weights_sha256'][:12]}...) differs from weights.sha256 "
                 f"({data['weights']['sha256'][:12]}...): the entry was edited; {RESTORE}"
             )
-        given = {f.name: data.get(f.name) for f in fields(cls) if f.name not in ("weights", "path", "written")}
+        given: dict[str, Any] = {
+            f.name: data.get(f.name) for f in fields(cls) if f.name not in ("weights", "path", "written")
+        }
         return cls(**given, weights=Weights.of(data["weights"]), path=path, written=dict(data))
 
     @classmethod
