@@ -321,10 +321,7 @@ def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, preci
             model_id += f"_{meta['weights_sha256'][:8]}"
     check_id(model_id)
     check_free(model_id, entries)
-    for path in orphans.remove(zoo, model_id):  # what an add of this id killed part-way left
-        log.warning("replacing %s", orphans.describe(path))
-    for path in orphans.remove_temporaries(zoo):  # what any add killed in a write left
-        log.warning("removed %s", path)
+    _clear_leftovers(zoo, model_id)
 
     folder = zoo / dataset / threat_model
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
@@ -364,17 +361,34 @@ def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, preci
         },
         "training": meta,
     }
+    entry = ZooEntry.of(written, str(json_path), json_path)
+    _write_entry(zoo, written, data)
+    return entry
+
+
+def _clear_leftovers(zoo: Path, model_id: str) -> None:
+    """Before an add (under the zoo's lock): what an add of this id killed part-way left, and the temporaries any
+    add or import killed in a write left."""
+    for path in orphans.remove(zoo, model_id):
+        log.warning("replacing %s", orphans.describe(path))
+    for path in orphans.remove_temporaries(zoo):
+        log.warning("removed %s", path)
+
+
+def _write_entry(zoo: Path, entry: dict, data: bytes) -> None:
+    """The weights, then the entry, which must load before it is kept: on any failure neither is left."""
+    model_id, dataset, threat_model = entry["id"], entry["dataset"], entry["threat_model"]
+    folder = zoo / dataset / threat_model
+    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
     try:
-        entry = ZooEntry.of(written, str(json_path), json_path)
         files.atomic_write(weights_path, lambda f: f.write(data))
-        entry.write(json_path)
-        load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
+        files.write_json(json_path, entry)
+        load_model(model_id, dataset, threat_model, zoo_dir=zoo)
     except BaseException:
         for path in (json_path, weights_path):
             with contextlib.suppress(OSError):  # the error that brought us here is the one to tell
                 path.unlink(missing_ok=True)
         raise
-    return entry
 
 
 def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
