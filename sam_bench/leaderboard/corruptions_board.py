@@ -119,13 +119,7 @@ def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
         f"{training_text(entry)}; the mean over 15 corruptions at 5 severities of {ours['corruption_set']['name']} "
         f"on {images_text(ours['n_examples'], results.dataset.n_test_total, ours['test_set'])}."
     )
-    return {
-        **described(entry),
-        "eps": None,
-        **found,
-        "footnote": footnote,
-        "sam_bench": {"model_id": entry.id, **ours},
-    }
+    return {**described(entry), "eps": None, **found, "footnote": footnote, "sam_bench": {"model_id": entry.id, **ours}}
 
 
 def entry_path(dataset: str, board: str, model_id: str, leaderboard_dir=None) -> Path:
@@ -180,13 +174,7 @@ def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
         found = corruption_outcomes.figures(_evaluation(results, ours["results"]))
         assert found is not None, "a checked corruptions evaluation has its per-image outcomes"
         rows.append(
-            {
-                **stated,
-                **ours,
-                "model_id": path.stem,
-                "seed": results.model.seed,
-                "accuracy": found["accuracy"],
-            }
+            {**stated, **ours, "model_id": path.stem, "seed": results.model.seed, "accuracy": found["accuracy"]}
         )
     rows.sort(key=lambda r: (-float(r["corruptions_acc"]), -float(r["clean_acc"]), r["model_id"]))
     return rows

@@ -553,10 +553,7 @@ def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
     """The model_info dicts of one leaderboard (its folder: 'Linf', 'Linf-2-255'), best first (AutoAttack,
     then clean accuracy)."""
     folder = boards_dir(leaderboard_dir) / dataset / board
-    models = []
-    for path in sorted(folder.glob("*.json")):
-        info = read_entry(path)
-        models.append({**info, "model_id": path.stem})
+    models = [{**read_entry(path), "model_id": path.stem} for path in sorted(folder.glob("*.json"))]
     models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))
     return models
 

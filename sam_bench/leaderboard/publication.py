@@ -52,13 +52,7 @@ def check_evidence(
     if progress is not None:
         progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry.id}'s weights")
     with pinned.private_copy() as copy:
-        verdicts = spot_check.spot_check(
-            copy,
-            zoo_dir=zoo_dir,
-            data_dir=data_dir,
-            device=device,
-            on_evaluation=heard,
-        )
+        verdicts = spot_check.spot_check(copy, zoo_dir=zoo_dir, data_dir=data_dir, device=device, on_evaluation=heard)
     if progress is not None:
         progress(f"{pinned.path}: {spot_check.summary(verdicts)}")
     return verdicts
