@@ -20,12 +20,15 @@ from sam_bench.errors import BadInput, SamBenchError, WeightsNotHere
 from sam_bench.evaluation.evaluate import EvaluationStopped
 from sam_bench.evaluation.evaluators import benchmark
 from sam_bench.evaluation.run_location import run_ref
+from sam_bench.leaderboard.board import render
+from sam_bench.leaderboard.publication import add
 from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import ModelPlan, Recipe
 from sam_bench.report import imported_models
 from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.runtime import clock, code_identity, provenance
 from sam_bench.training.loop import train
+from sam_bench.zoo import store as zoo
 
 if TYPE_CHECKING:
     from sam_bench.zoo.entry import ZooEntry
@@ -59,13 +62,6 @@ def zoo_evaluation_state_path(out: Path, zoo_id: str) -> Path:
 def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
     blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def _zoo_entry_for(run_meta: dict, zoo_dir) -> ZooEntry | None:
-    """The zoo entry made from exactly this run's weights, if there is one."""
-    from sam_bench.zoo.store import entry_from_run
-
-    return entry_from_run(run_meta["weights_sha256"], zoo_dir)
 
 
 class Reproduction:
@@ -134,7 +130,7 @@ class Reproduction:
                     source_results.is_file()
                     and files.read_json(source_results).get("model", {}).get("weights_sha256") == meta["weights_sha256"]
                 )
-                weights = has_weights(source_run) or _zoo_entry_for(meta, self.zoo_dir)
+                weights = has_weights(source_run) or zoo.entry_from_run(meta["weights_sha256"], self.zoo_dir)
                 if not (weights or (results_fit and not plan.primary)):
                     continue  # nothing here could be evaluated or published
                 self._copy_run(source_run, run_dir, source_results if results_fit else None, plan)
@@ -172,7 +168,7 @@ class Reproduction:
             # either way the run is done.
             if stored.get("status") == "complete" and (
                 (run_dir / KEPT).is_file()  # kept in git: rundir materialises them
-                or _zoo_entry_for(stored, self.zoo_dir) is not None
+                or zoo.entry_from_run(stored["weights_sha256"], self.zoo_dir) is not None
                 or self._results_for(plan, stored["weights_sha256"])
             ):
                 return stored
@@ -208,8 +204,8 @@ class Reproduction:
         run_dir = self.out / "runs" / plan.run_name
         if not (run_dir / REUSED).is_file() or has_weights(run_dir) or self._origin_with_weights(plan):
             return False
-        stored = files.read_json(run_dir / "metadata.json")
-        return _zoo_entry_for(stored, self.zoo_dir) is None and self._results_for(plan, stored["weights_sha256"])
+        sha = files.read_json(run_dir / "metadata.json")["weights_sha256"]
+        return zoo.entry_from_run(sha, self.zoo_dir) is None and self._results_for(plan, sha)
 
     def _origin_with_weights(self, plan: ModelPlan) -> Path | None:
         """The run directory a run without weights was reused from, once that run has exactly these weights
@@ -242,11 +238,9 @@ class Reproduction:
     def publish(self, plan: ModelPlan, run_meta: dict) -> ZooEntry | None:
         """The zoo entry of the run (added if new); None for a model's second and later seeds, which
         stay in the reproduction folder (a zoo id names a model, not one of its seeds)."""
-        from sam_bench.zoo import store as zoo
-
         if not plan.primary:
             return None
-        entry = _zoo_entry_for(run_meta, self.zoo_dir)
+        entry = zoo.entry_from_run(run_meta["weights_sha256"], self.zoo_dir)
         if entry is None:
             paper = {
                 "name": f"{plan.name} ({self.recipe.name}, {self.recipe.scale} scale)",
@@ -363,8 +357,6 @@ class Reproduction:
         return True
 
     def render_leaderboards(self) -> None:
-        from sam_bench.leaderboard.board import render
-
         try:
             for page in render(self.leaderboard_dir):
                 if page.suffix == ".html":
@@ -381,11 +373,8 @@ class Reproduction:
         """A model's results onto the boards they reach, through the gate of `leaderboard add` (a cell's results may
         come from chunks kept on disk); a refusal is a note, and the grid goes on. Nothing where the boards are not
         wanted (`reproduce --no-leaderboard`)."""
-        from sam_bench.leaderboard.publication import add
-
         if not self.ranks:
             return
-
         try:
             heard = tqdm.write if self.progress and self.echo else None  # the gate measures again (minutes)
             for entry in add(
