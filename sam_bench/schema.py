@@ -28,6 +28,7 @@ import math
 import re
 from pathlib import Path
 
+from sam_bench import threat_models
 from sam_bench.errors import SamBenchError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -55,8 +56,6 @@ _TYPE_WORDS = {
 def table_enums() -> dict[str, list]:
     """The enums that the evaluation's tables own, by the name a schema's `x-table` gives: a threat model's name,
     an attack norm, RobustBench's leaderboard budgets (sam_bench.threat_models)."""
-    from sam_bench import threat_models
-
     return {
         "threat_models": list(threat_models.names()),
         "norms": list(threat_models.norm_names()),

@@ -37,11 +37,15 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
+import torch
 from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.experiments.zoo_cells import zoo_cells
+from sam_bench.runtime import lanes
+from sam_bench.runtime.provenance import resolve_device
+from sam_bench.training.side_by_side import check
 
 PARENT_POLL_S = 1.0
 
@@ -58,8 +62,6 @@ def check_parallel(parallel: int, executor: str, in_process: bool = False) -> No
 def _start_worker(parent: int, threads: int | None) -> None:
     """In each worker: the threads of a run alone (CPU results depend on them), and an end with its parent."""
     if threads is not None:
-        import torch
-
         torch.set_num_threads(threads)
 
     def watch() -> None:
@@ -139,10 +141,6 @@ def run_in_process(repro, parallel: int, deadline: float | None) -> bool:
     process (runtime/lanes.py); True when all finished, as `run_parallel`. The caller holds their claims. A cell
     that fails or that the time limit stops starts no other; an error is raised once the cells running have
     ended."""
-    from sam_bench.runtime import lanes
-    from sam_bench.runtime.provenance import resolve_device
-    from sam_bench.training.side_by_side import check
-
     for plan in repro.work:
         check(plan.config)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())

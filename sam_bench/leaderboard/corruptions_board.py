@@ -51,6 +51,7 @@ from sam_bench.leaderboard.entries import (
     training_text,
 )
 from sam_bench.version import __version__
+from sam_bench.zoo import store as zoo
 from sam_bench.zoo.entry import ZooEntry
 
 FOLDERS: tuple[str, ...] = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
@@ -351,8 +352,6 @@ def submit(
     the row its file of that name gains). Refused in one line for a generated set's figures (`check_submittable`)
     and with every reason RobustBench would not take the row (`submission_problems`); the results file is measured
     again from the weights first (`check_evidence`: publication.check_evidence), as for every board."""
-    from sam_bench.zoo import store as zoo
-
     path = check_submittable(model_id, leaderboard_dir)
     entry = zoo.find_entry(model_id, zoo_dir)
     row = next(
