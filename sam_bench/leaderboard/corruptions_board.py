@@ -37,6 +37,7 @@ from sam_bench.evaluation.pinned import PinnedResults
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard.board_text import markdown as text
 from sam_bench.leaderboard.board_text import page_template
+from sam_bench.leaderboard.budgets import SAMPLE_TEST_SET
 from sam_bench.leaderboard.entries import (
     CHECKOUT,
     MODEL_INFO_KEYS,
@@ -55,7 +56,6 @@ from sam_bench.zoo import store as zoo
 from sam_bench.zoo.entry import ZooEntry
 
 FOLDERS: tuple[str, ...] = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
-SAMPLE_TEST_SET = "cifar10-sample"
 SCHEMA = "sam-bench/corruptions-entry/v2"
 CSV = "unaggregated_results.csv"  # RobustBench's name for it
 # RobustBench's fields of a corruptions entry, in its order: its standard entry with no eps and the mean over the 75
