@@ -192,10 +192,9 @@ def run_cell(grid: GridRef, run_name: str) -> str:
     from sam_bench.runtime import distributed  # imports torch: here, never at the top (see test_executors)
 
     repro = grid.reproduction()
-    plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
-    zoo_cell = next((c for c in zoo_cells(repro) if c.run_name == run_name), None)
-    if zoo_cell is not None:
-        return run_zoo_cell(grid, repro, zoo_cell)
+    plan = next((cell for cell in grid_cells(repro) if cell.run_name == run_name), None)
+    if isinstance(plan, ZooCell):  # a zoo id, which no run name can be
+        return run_zoo_cell(grid, repro, plan)
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}; the recipe changed since submission")
     group = distributed.start(grid.device) if distributed.launched_by_srun() else None

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.experiments.zoo_cells import zoo_cells
+from sam_bench.experiments.zoo_cells import ZooCell, zoo_cells
 from sam_bench.runtime import lanes
 from sam_bench.runtime.provenance import resolve_device
 from sam_bench.training.side_by_side import check
@@ -76,10 +76,9 @@ def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str],
     """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate).
     A model trained elsewhere (sam_bench.experiments.zoo_cells) is evaluated, never trained."""
     repro = grid.reproduction(progress=False, echo=False)  # its notes go back to the parent, which prints them
-    plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
-    zoo_cell = next((c for c in zoo_cells(repro) if c.run_name == run_name), None)
-    if zoo_cell is not None:
-        return repro.run_zoo_cell(zoo_cell.entry, deadline), repro.notes, repro.not_evaluated
+    plan = next((cell for cell in [*repro.recipe.models, *zoo_cells(repro)] if cell.run_name == run_name), None)
+    if isinstance(plan, ZooCell):  # a zoo id, which no run name can be
+        return repro.run_zoo_cell(plan.entry, deadline), repro.notes, repro.not_evaluated
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}")
     return repro.run_cell(plan, deadline), repro.notes, repro.not_evaluated

@@ -123,17 +123,13 @@ def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
     return {**described(entry), "eps": None, **found, "footnote": footnote, "sam_bench": {"model_id": entry.id, **ours}}
 
 
-def entry_path(dataset: str, board: str, model_id: str, leaderboard_dir=None) -> Path:
-    return boards_dir(leaderboard_dir) / dataset / board / f"{model_id}.json"
-
-
 def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Path, bool]:
     """The board entry of a results file already through the gate, written from the very bytes measured again;
     (its path, whether it changed)."""
     results, source = read_results(pinned)
     entry = zoo_entry(pinned, zoo_dir)
     record = entry_record(results, source, entry)
-    path = entry_path(entry.dataset, record["sam_bench"]["board"], entry.id, leaderboard_dir)
+    path = boards_dir(leaderboard_dir) / entry.dataset / record["sam_bench"]["board"] / f"{entry.id}.json"
     if path.is_file() and files.read_json(path) == record:
         return path, False
     files.write_json(path, record)
