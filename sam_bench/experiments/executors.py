@@ -80,23 +80,19 @@ class GridRef:
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
         from sam_bench.recipes.recipe import load_recipe
 
-        def absolute(path) -> str:
-            return str(Path(path).resolve())
-
-        def absolute_or_none(path) -> str | None:
-            return None if path is None else absolute(path)
+        def absolute(path) -> str | None:
+            return None if path is None else str(Path(path).resolve())
 
         if out is None:
             out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale)
-        ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
         return cls(
-            ref,
+            str(Path(recipe_ref).resolve()) if Path(recipe_ref).is_file() else recipe_ref,
             scale,
-            absolute(out),
-            absolute_or_none(data_dir),
+            str(Path(out).resolve()),
+            absolute(data_dir),
             device,
-            absolute_or_none(zoo_dir),
-            absolute_or_none(leaderboard_dir),
+            absolute(zoo_dir),
+            absolute(leaderboard_dir),
             compile,
             list(zoo_models) if zoo_models else None,
         )

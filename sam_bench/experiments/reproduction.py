@@ -49,14 +49,12 @@ def results_path(out: Path, plan: ModelPlan) -> Path:
 def evaluation_state_path(out: Path, plan: ModelPlan) -> Path:
     """Where the run's evaluation keeps its finished chunks until its results file is written (a stopped or
     running evaluation: evaluation/chunk_state.py)."""
-    path = results_path(out, plan)
-    return path.with_name(path.name + ".partial")
+    return results_path(out, plan).with_suffix(".json.partial")
 
 
 def zoo_evaluation_state_path(out: Path, zoo_id: str) -> Path:
     """Where the evaluation of a model trained elsewhere keeps its finished chunks until its results file is written."""
-    path = imported_models.results_path(out, zoo_id)
-    return path.with_name(path.name + ".partial")
+    return imported_models.results_path(out, zoo_id).with_suffix(".json.partial")
 
 
 def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
