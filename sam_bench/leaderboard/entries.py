@@ -341,12 +341,6 @@ def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None
         return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
 
 
-def planned_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[ZooEntry]:
-    """The zoo entries of several results files (paths or PinnedResults) that pass, one after another, every check
-    a board makes (a later file may rest on an earlier one: PGD figures beside its AutoAttack); nothing written."""
-    return [entry for _, entry in _plan(results, leaderboard_dir, zoo_dir)[0]]
-
-
 def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[list[tuple[Path, bool]]]:
     """The entries of several results files (paths or PinnedResults, already measured again where the caller
     publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
@@ -364,14 +358,16 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[lis
         return [[(path, path in changed) for path in paths] for paths, _ in done]
 
 
-def already_published(results: list, leaderboard_dir=None, zoo_dir=None) -> list[bool]:
-    """Per results file (paths or PinnedResults), whether every board entry it reaches holds already exactly what
-    it would write: the board stands on these very bytes (an entry names its results file and sha256), so adding
-    it again publishes nothing and needs no check (`sam-bench verify` checks what is published)."""
+def planned(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tuple[ZooEntry, bool]]:
+    """Per results file (paths or PinnedResults), once all pass, one after another, every check a board makes (a later
+    file may rest on an earlier one: PGD figures beside its AutoAttack; nothing written): its zoo entry, and whether
+    every board entry it reaches holds already exactly what it would write. The board then stands on these very bytes
+    (an entry names its results file and sha256), so adding it again publishes nothing and needs no check
+    (`sam-bench verify` checks what is published)."""
     done, pending = _plan(results, leaderboard_dir, zoo_dir)
     return [
-        bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths)
-        for paths, _ in done
+        (entry, bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths))
+        for paths, entry in done
     ]
 
 
