@@ -284,11 +284,9 @@ def add(
 
 
 def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, precision: str, paper, url) -> ZooEntry:
-    """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
-
-    precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
-    files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
-    """
+    """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure. precision: fp32
+    keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for files over 2 MB. paper: link / name
+    / authors / venue for the leaderboard (defaults from the run)."""
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):
         raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
@@ -458,11 +456,10 @@ _REGISTERED: dict[str, Path] = {}  # model id -> zoo dir it was registered from
 
 
 def register_with_robustbench(zoo_dir=None) -> list[str]:
-    """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline.
-
-    `zoo_dir`: the zoo to register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else
-    model_zoo/ in the working directory, the zoo named last and the project's own), an id found twice registered
-    from the first. Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
+    """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline. `zoo_dir`: the zoo to
+    register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else model_zoo/ in the working
+    directory, the zoo named last and the project's own), an id found twice registered from the first. Returns the
+    registered ids. Entries that clash with an upstream RobustBench id are skipped."""
     import robustbench.utils as rb_utils
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
