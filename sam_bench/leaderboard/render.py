@@ -230,10 +230,8 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             ranked_beside = any(not retire.is_retired(m) for m in groups["" if sample else "-sample"])
             other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if ranked_beside else None  # a page that exists
             title = (
-                (
-                    f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
-                    f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
-                )
+                f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
+                f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
                 if sample
                 else None
             )
