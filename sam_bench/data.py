@@ -142,8 +142,7 @@ def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> D
             arrays = {k: f[k] for k in NPZ_ARRAYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise BadInput(f"{path}: a damaged .npz archive ({type(err).__name__}: {err})") from None
-    num_classes = 100 if family == "cifar100" else 10
-    _check_arrays(arrays, num_classes, str(path))
+    _check_arrays(arrays, 100 if family == "cifar100" else 10, str(path))
     return Dataset(
         name or family,
         family,

@@ -75,9 +75,8 @@ class Reproduction:
     ):
         self.recipe, self.out, self.progress = recipe, Path(out), progress
         self.echo = echo  # print notes as they come (False: a --parallel worker, whose parent prints them)
-        self.work = [
-            m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only
-        ]  # this process's part
+        # this process's part of the grid
+        self.work = [m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only]
         self.work_limited = bool(only)  # --only: the zoo models are left to a run of the whole grid
         if recipe.publish:
             self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir

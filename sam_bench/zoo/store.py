@@ -183,8 +183,7 @@ def _check_normalization(entry: ZooEntry, weights: Path) -> None:
 def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, ZooEntry]:
     """(model in eval mode on the CPU, its zoo entry) for an id from any dataset/threat model."""
     entry = find_entry(model_id, zoo_dir)
-    model, _ = _build(entry, zoo_dir)
-    return model, entry
+    return _build(entry, zoo_dir)[0], entry
 
 
 def load_model(model_id: str, dataset="cifar10", threat_model=LINF, zoo_dir=None) -> torch.nn.Module:
