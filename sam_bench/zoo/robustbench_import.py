@@ -120,7 +120,8 @@ def import_checkpoint(
     if dataset not in NUM_CLASSES:
         raise BadInput(f"unknown dataset {dataset!r}; choose {' or '.join(NUM_CLASSES)}")
     arch = robustbench_adapter.arch_name(dataset, threat_model, robustbench_id)
-    spec = make_spec(arch, NUM_CLASSES[dataset], **robustbench_adapter.IDENTITY)
+    identity = robustbench_adapter.IDENTITY
+    spec = make_spec(arch, NUM_CLASSES[dataset], identity["mean"], identity["std"])
     source = SOURCE.format(dataset=dataset, threat_model=threat_model, id=robustbench_id)
     state = read_checkpoint(path, robustbench_id)
     known = installed_additional_data(dataset, threat_model, robustbench_id, info)
