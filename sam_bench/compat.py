@@ -48,11 +48,6 @@ _TORCHVISION_SCHEMAS = {
 _torchvision_lib = None  # keeps the torch.library alive for the life of the process
 
 
-def _purge(prefix: str) -> None:
-    for name in [m for m in sys.modules if m == prefix or m.startswith(prefix + ".")]:
-        del sys.modules[name]
-
-
 def _define_missing_torchvision_ops() -> bool:
     """Before torchvision's first import: when its C++ extension cannot load with this torch (a CUDA
     build on CPU torch), define the two schemas its import registers fake kernels for."""

@@ -99,7 +99,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
         return _load_sample()
     if name.startswith("synthetic"):
         return synthetic_dataset(num_classes=100 if name == "synthetic100" else 10, name=name)
-    return _load_cifar(name, data_dir, download)
+    path = locate(name, data_dir)
+    if path.is_file():
+        return load_npz(path, name)
+    return _load_torchvision(name, path, download, not_found_hint(name))
 
 
 def _check_arrays(arrays: dict, num_classes: int, where: str) -> None:
@@ -139,8 +142,7 @@ def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> D
             arrays = {k: f[k] for k in NPZ_ARRAYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise BadInput(f"{path}: a damaged .npz archive ({type(err).__name__}: {err})") from None
-    num_classes = 100 if family == "cifar100" else 10
-    _check_arrays(arrays, num_classes, str(path))
+    _check_arrays(arrays, 100 if family == "cifar100" else 10, str(path))
     return Dataset(
         name or family,
         family,
@@ -181,13 +183,6 @@ def locate(name: str, data_dir, instead: str = TRY_THE_SAMPLE) -> Path:
     if not path.is_dir():  # not created for a download either: a mistyped path would be left behind
         raise BadInput(f"{hint}; {path} does not exist")
     return path
-
-
-def _load_cifar(name: str, data_dir, download: bool) -> Dataset:
-    path = locate(name, data_dir)
-    if path.is_file():
-        return load_npz(path, name)
-    return _load_torchvision(name, path, download, not_found_hint(name))
 
 
 def _load_torchvision(name: str, root: Path, download: bool, hint: str) -> Dataset:
@@ -275,11 +270,6 @@ def to_float(x_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255)
 
 
-def to_tensor(x: np.ndarray, device) -> torch.Tensor:
-    """uint8 NHWC array -> uint8 NCHW tensor on `device` (the loader keeps this resident)."""
-    return torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).contiguous()
-
-
 def draw_augmentation(n: int, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """(3, n) int64 on the host: each image's crop row offset, column offset and flip (0/1)."""
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
@@ -319,7 +309,7 @@ class DeviceLoader:
         seed: int = 0,
         memory_format: torch.memory_format = torch.contiguous_format,
     ):
-        self.x = to_tensor(x, device)
+        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device).permute(0, 3, 1, 2).contiguous()  # uint8 NCHW
         self.y = torch.from_numpy(np.asarray(y, np.int64)).to(device)
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.memory_format = memory_format  # the model's (`sam_bench.runtime.memory_format.training_format`)

@@ -30,10 +30,6 @@ def parse_eps(text: str | float) -> float:
     return value
 
 
-def parse_eps_list(text: str) -> list[float]:
-    return [parse_eps(part) for part in str(text).split(",") if part.strip()]
-
-
 def format_eps(value: float) -> str:
     """0.0313... -> '8/255' (when it is k/255 for a whole k), 0.5 -> '0.5'."""
     k = value * 255

@@ -9,10 +9,36 @@ point is tied to it by a thin line, so every label still names its own point.
 
 from __future__ import annotations
 
+from sam_bench import files
+
 # Offsets tried around a point, in typographic points: nearest rings first, eight directions each
 _RADII = (5, 11, 18, 26, 36, 48, 62, 80)
 _DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
 _POINT_RADIUS_PX = 4  # a marker's half-width: a label over a point hides it
+
+
+def board_plot():
+    """(figure, axes) of a board's clean-vs-robust scatter plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7.2, 5.4), dpi=120)
+
+
+def board_png(fig, ax, xs: list[float], ys: list[float], texts: list[str]) -> bytes:
+    """The PNG (no version stamp), both axes from zero: distances read as accuracy differences."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlim(0, min(100, max(xs + [10.0]) * 1.1 + 2))
+    ax.set_ylim(0, min(100, max(ys + [10.0]) * 1.1 + 2))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    place(ax, xs, ys, texts)
+    png = files.png_bytes(fig)
+    plt.close(fig)
+    return png
 
 
 def place(ax, xs: list[float], ys: list[float], texts: list[str], fontsize: float = 8) -> None:

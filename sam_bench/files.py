@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -233,8 +234,6 @@ def png_bytes(fig, **savefig) -> bytes:
     """A matplotlib figure as a PNG of at most 256 colours, without dithering: a plot's lines, markers and
     colour maps keep their look, and the file is a third of matplotlib's RGBA one (the committed reports'
     figures are part of every clone and every copy of the tree). The same figure gives the same bytes."""
-    import io
-
     rendered = io.BytesIO()
     fig.savefig(rendered, format="png", metadata={"Software": None}, **savefig)
     return quantized_png(rendered.getvalue())
@@ -243,8 +242,6 @@ def png_bytes(fig, **savefig) -> bytes:
 def quantized_png(png: bytes) -> bytes:
     """A PNG's pixels in at most 256 colours (median cut, no dithering), optimized: what `png_bytes` makes of a
     rendered figure, and what tools/quantize_pngs.py makes of a figure written before it did."""
-    import io
-
     from PIL import Image
 
     image = Image.open(io.BytesIO(png)).convert("RGB")

@@ -28,6 +28,7 @@ import math
 import re
 from pathlib import Path
 
+from sam_bench import threat_models
 from sam_bench.errors import SamBenchError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -55,8 +56,6 @@ _TYPE_WORDS = {
 def table_enums() -> dict[str, list]:
     """The enums that the evaluation's tables own, by the name a schema's `x-table` gives: a threat model's name,
     an attack norm, RobustBench's leaderboard budgets (sam_bench.threat_models)."""
-    from sam_bench import threat_models
-
     return {
         "threat_models": list(threat_models.names()),
         "norms": list(threat_models.norm_names()),
@@ -87,15 +86,12 @@ def _with_table_enums(node, enums: dict[str, list]):
     return found
 
 
+_PYTHON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
+
+
 def _is_type(value, kind: str) -> bool:
-    if kind == "object":
-        return isinstance(value, dict)
-    if kind == "array":
-        return isinstance(value, list)
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "boolean":
-        return isinstance(value, bool)
+    if kind in _PYTHON_TYPES:
+        return isinstance(value, _PYTHON_TYPES[kind])
     if kind == "null":
         return value is None
     if isinstance(value, bool) or not isinstance(value, (int, float)):

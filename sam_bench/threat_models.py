@@ -70,10 +70,6 @@ class ThreatModel:
         """'8/255' -> 0.0313...: a number or a fraction, checked against the largest meaningful budget."""
         return self.check_budget(parse_eps(text), option)
 
-    def format_budget(self, value: float) -> str:
-        """A budget as RobustBench writes it ('8/255', '0.5')."""
-        return format_eps(value)
-
     def check_budget(self, value: float, option: str = "--eps") -> float:
         """A budget the threat model can mean for images in [0,1] (CIFAR-sized); else BadInput. A threat model that
         is no norm ball takes no eps at all."""

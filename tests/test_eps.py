@@ -1,6 +1,6 @@
 import pytest
 
-from sam_bench.eps import format_eps, parse_eps, parse_eps_list
+from sam_bench.eps import format_eps, parse_eps
 from sam_bench.errors import BadInput
 
 
@@ -26,10 +26,6 @@ def test_parse_and_format_round_trip(text, value, written):
 def test_bad_eps_is_refused(bad):
     with pytest.raises(BadInput):
         parse_eps(bad)
-
-
-def test_list():
-    assert parse_eps_list("0,1/255,2/255") == pytest.approx([0, 1 / 255, 2 / 255])
 
 
 def test_budgets_beyond_the_image_space_are_refused():

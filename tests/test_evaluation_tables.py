@@ -14,6 +14,7 @@ import torch
 
 import sam_bench
 from sam_bench import schema, threat_models
+from sam_bench.eps import format_eps
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, evaluators
 from sam_bench.evaluation.specs import AttackSpec, make_attacks
@@ -57,7 +58,7 @@ def test_no_schema_names_a_threat_model_outside_a_marked_enum():
 
 def test_a_threat_model_answers_for_its_budgets():
     linf = threat_models.threat_model("Linf")
-    assert linf.parse_budget("8/255") == pytest.approx(8 / 255) and linf.format_budget(8 / 255) == "8/255"
+    assert linf.parse_budget("8/255") == pytest.approx(8 / 255) and format_eps(8 / 255) == "8/255"
     assert linf.robustbench_budget == "8/255" and threat_models.threat_model("L2").robustbench_budget == "0.5"
     assert linf.headline in linf.board_columns
     with pytest.raises(BadInput, match="beyond any two images for Linf"):

@@ -14,7 +14,7 @@ import pytest
 
 from sam_bench import files
 from sam_bench.errors import BadInput
-from sam_bench.experiments.executors import SlurmOptions, parse_sbatch_options
+from sam_bench.experiments.slurm_options import SlurmOptions, parse_sbatch_options
 
 RECIPE = str(Path(__file__).parent / "recipes" / "tiny-grid.yaml")
 PIPELINE = str(Path(__file__).parent / "recipes" / "pipeline-test.yaml")

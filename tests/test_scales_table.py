@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from sam_bench.bench import marked_block
 from sam_bench.errors import BadInput
 from sam_bench.recipes import scales_table
 from sam_bench.recipes.recipe import load_recipe, scales
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_docs_hold_the_scales_table_the_recipe_gives():
-    said = scales_table.in_page((ROOT / "docs" / "reproducing.md").read_text())
+    said = marked_block.in_text((ROOT / "docs" / "reproducing.md").read_text(), *scales_table.markers())
     assert said == scales_table.table(), (
         "docs/reproducing.md's scales are stale: python -m sam_bench.recipes.scales_table docs/reproducing.md"
     )

@@ -39,7 +39,7 @@ def test_an_entry_answers_by_name():
         raw["weights"]["bytes"],
     )
     assert entry.training_config == raw["training"]["config"] and not entry.is_trained_elsewhere
-    assert entry.from_run == raw["added"]["from_run"] and entry.run_weights_sha256 == raw["added"]["run_weights_sha256"]
+    assert entry.run_weights_sha256 == raw["added"]["run_weights_sha256"]
     assert entry.relative_weights_path == f"{raw['dataset']}/{raw['threat_model']}/{raw['weights']['file']}"
     assert dict(entry) == raw and entry.path == path
     with pytest.raises(FrozenInstanceError):

@@ -51,33 +51,26 @@ def is_committed(folder: str | Path) -> bool:
     return bool(listed.strip())
 
 
-def committed_folder(recipe_name: str, scale: str) -> Path:
-    """The clone's own reproduction folder (`--update-committed`)."""
-    root = package_repository()
-    if root is None:
-        raise BadInput("--update-committed: sam_bench is not imported from a git clone of sam-bench; give --out DIR")
-    return root / default_folder(recipe_name, scale)
-
-
-def refusal(folder: Path) -> str:
-    return (
-        f"{folder} holds the sam-bench project's committed evidence: write your reproduction elsewhere with "
-        f"--out DIR, or add to that folder with --update-committed"
-    )
-
-
 def reproduction_folder(recipe_name: str, scale: str, out=None, update_committed: bool = False) -> Path:
     """The folder a reproduce call writes: `out` when given, the clone's committed folder with
     `update_committed`, else the default, refused in one line where it is committed evidence."""
     if update_committed:
         if out is not None:
             raise BadInput("give --out or --update-committed, not both")
-        return committed_folder(recipe_name, scale)
+        root = package_repository()
+        if root is None:
+            raise BadInput(
+                "--update-committed: sam_bench is not imported from a git clone of sam-bench; give --out DIR"
+            )
+        return root / default_folder(recipe_name, scale)
     if out is not None:
         if not str(out).strip():
             raise BadInput("--out is empty: give the folder the reproduction writes")
         return Path(out)
     folder = default_folder(recipe_name, scale)
     if is_committed(folder):
-        raise BadInput(refusal(folder))
+        raise BadInput(
+            f"{folder} holds the sam-bench project's committed evidence: write your reproduction elsewhere with "
+            f"--out DIR, or add to that folder with --update-committed"
+        )
     return folder

@@ -37,25 +37,17 @@ import traceback
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.experiments.destination import reproduction_folder
-from sam_bench.experiments.slurm_options import SlurmOptions, _submitit, parse_sbatch_options
+from sam_bench.experiments.slurm_options import SlurmOptions, _submitit
 from sam_bench.experiments.zoo_cells import ZooCell, find_zoo_models, zoo_cells
 from sam_bench.jobs import lease
 from sam_bench.jobs.slurm_state import LIVE_STATES, NOT_KNOWN, SchedulerUnreachable, job_state
 from sam_bench.recipes.evaluation_block import evaluation_for
-
-if TYPE_CHECKING:
-    import submitit
-
-
-# SlurmOptions and parse_sbatch_options live in slurm_options; here for the callers that import them from here
-__all__ = ["SlurmOptions", "parse_sbatch_options"]
 
 
 @dataclass
@@ -88,23 +80,19 @@ class GridRef:
         """The grid of a reproduce call, every path made absolute: jobs start in another folder."""
         from sam_bench.recipes.recipe import load_recipe
 
-        def absolute(path) -> str:
-            return str(Path(path).resolve())
-
-        def absolute_or_none(path) -> str | None:
-            return None if path is None else absolute(path)
+        def absolute(path) -> str | None:
+            return None if path is None else str(Path(path).resolve())
 
         if out is None:
             out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale)
-        ref = absolute(recipe_ref) if Path(recipe_ref).is_file() else recipe_ref
         return cls(
-            ref,
+            str(Path(recipe_ref).resolve()) if Path(recipe_ref).is_file() else recipe_ref,
             scale,
-            absolute(out),
-            absolute_or_none(data_dir),
+            str(Path(out).resolve()),
+            absolute(data_dir),
             device,
-            absolute_or_none(zoo_dir),
-            absolute_or_none(leaderboard_dir),
+            absolute(zoo_dir),
+            absolute(leaderboard_dir),
             compile,
             list(zoo_models) if zoo_models else None,
         )
@@ -200,10 +188,9 @@ def run_cell(grid: GridRef, run_name: str) -> str:
     from sam_bench.runtime import distributed  # imports torch: here, never at the top (see test_executors)
 
     repro = grid.reproduction()
-    plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
-    zoo_cell = next((c for c in zoo_cells(repro) if c.run_name == run_name), None)
-    if zoo_cell is not None:
-        return run_zoo_cell(grid, repro, zoo_cell)
+    plan = next((cell for cell in grid_cells(repro) if cell.run_name == run_name), None)
+    if isinstance(plan, ZooCell):  # a zoo id, which no run name can be
+        return run_zoo_cell(grid, repro, plan)
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}; the recipe changed since submission")
     group = distributed.start(grid.device) if distributed.launched_by_srun() else None
@@ -336,10 +323,6 @@ class Cell:
 def _jobs(grid: GridRef) -> dict:
     path = grid.cells_dir / "jobs.json"
     return files.read_json(path) if path.is_file() else {}
-
-
-def _job(grid: GridRef, job_id: str) -> submitit.SlurmJob:
-    return _submitit().SlurmJob(folder=Path(grid.out) / "slurm" / "%j", job_id=job_id)
 
 
 def holder_alive(grid: GridRef, run_name: str) -> bool:
@@ -479,7 +462,6 @@ def run_on_slurm(
     array per group of models with the same options), then either return or wait for the jobs with a
     progress bar. Returns (complete, report path)."""
     repro = grid.reproduction(progress)
-    repro.out.mkdir(parents=True, exist_ok=True)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     report = repro.out / "REPORT.md"
     plans = grid_cells(repro)
@@ -499,7 +481,7 @@ def run_on_slurm(
     if not wait:
         return finish_if_complete(grid, repro) is not None, report
     watched = {
-        p.run_name: (p.name, _job(grid, jobs[p.run_name]))
+        p.run_name: (p.name, _submitit().SlurmJob(folder=repro.out / "slurm" / "%j", job_id=jobs[p.run_name]))
         for p in plans
         if p.run_name in jobs and not cell_done(repro, p)
     }

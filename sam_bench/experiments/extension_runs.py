@@ -14,11 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.corruptions import catalogue, official
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation.evaluate import EvaluationStopped
+from sam_bench.evaluation.evaluators import benchmark
 from sam_bench.evaluation.run_location import run_ref
 from sam_bench.recipes.endpoints import ExtensionTest
 from sam_bench.report.folder import extension_path
 from sam_bench.rundir.model import has_weights, reused_origin
+from sam_bench.zoo.store import entry_from_run
 
 
 def planned(recipe, test: ExtensionTest) -> list:
@@ -31,10 +35,6 @@ def planned(recipe, test: ExtensionTest) -> list:
     ]
 
 
-def _selected(plan, only: list[str] | None) -> bool:
-    return only is None or plan.name in only or f"{plan.name}:{plan.seed}" in only
-
-
 def _measured(path: Path, run_dir: Path) -> bool:
     if not path.is_file():
         return False
@@ -45,8 +45,6 @@ def _measured(path: Path, run_dir: Path) -> bool:
 def weights_ref(out: Path, run_name: str, zoo_dir=None) -> str:
     """What to load a finished run's weights from, for `load_model_ref`: its run folder where it holds them (or
     keeps them in git), else the folder it was reused from, else the id of the zoo entry made from them."""
-    from sam_bench.zoo.store import entry_from_run
-
     run_dir = Path(out) / "runs" / run_name
     for folder in [run_dir, *reused_origin(Path(out), run_name, "from")]:
         if has_weights(folder):
@@ -63,8 +61,6 @@ def corruption_source(test: ExtensionTest, data_dir) -> tuple[str, str | None]:
     """(the set a test measures on this machine, the folder holding CIFAR-10-C/ where it is the official one): the
     official files where the data folder holds them (RobustBench's layout, `<data-dir>/CIFAR-10-C/`), else the test's
     `fallback_set`; refused in one line where it names none. Each results file names the set it is of."""
-    from sam_bench.corruptions import catalogue, official
-
     if test.corruption_set != catalogue.OFFICIAL:
         return test.corruption_set, None
     if data_dir is not None and (official.corruption_folder(data_dir) / "labels.npy").is_file():
@@ -83,9 +79,6 @@ def measure_extensions(
     """Every trained run of every extension test measured (resuming unfinished ones); True when each run the tests
     name has its results file. Runs not trained yet are left for a later call; a time limit stops between chunks
     (EvaluationStopped) and returns False with the finished chunks kept."""
-    from sam_bench.evaluation.evaluate import EvaluationStopped
-    from sam_bench.evaluation.evaluators import benchmark
-
     complete = True
     for name, test in recipe.endpoints.extension_tests.items():
         for plan in planned(recipe, test):
@@ -96,8 +89,8 @@ def measure_extensions(
                 continue
             if _measured(path, run_dir):
                 continue
-            if not _selected(plan, only):
-                complete = False
+            if only is not None and plan.name not in only and f"{plan.name}:{plan.seed}" not in only:
+                complete = False  # left to a call that works on it
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             corruption_set, _ = corruption_source(test, plan.config.data_dir)

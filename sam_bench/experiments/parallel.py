@@ -1,17 +1,14 @@
 """K cells of a grid at once on one device (`reproduce --parallel K`, and `--in-process`).
 
 At the paper's batch of 128 one model leaves a GPU mostly idle. Two ways to fill it:
-  - K processes (`run_parallel`), each training and evaluating one cell; the device time-slices them;
+  - K processes (`run_parallel`), each training and evaluating one cell, started fresh (spawn: no state of
+    this process, CUDA's or torch's, is inherited); the device time-slices them;
   - K lanes of this process (`--in-process`, `run_in_process`): each cell in a lane of its own
     (runtime/lanes.py), on a GPU with a CUDA stream of its own, its training steps and its evaluation's
-    forward passes issued in turn with the other cells', so that their kernels run side by side. Each cell
-    is `Reproduction.run_cell` as one at a time runs it, with the lane's own random state, so its weights
-    and results are those of --parallel 1 (tests/test_parallel_cells.py compares them bit for bit on a CPU).
-
-In the first way each cell runs in a process of its own, started fresh
-(spawn: no state of this process, CUDA's or torch's, is inherited) and as `reproduce` runs it alone
-(`Reproduction.run_cell`: its seeds, its data order, its evaluation's seeds), so its weights and results
-are those of a run with --parallel 1 (tests/test_parallel_cells.py compares them bit for bit on a CPU).
+    forward passes issued in turn with the other cells', so that their kernels run side by side.
+Either way each cell is `Reproduction.run_cell` as one at a time runs it (its seeds, its data order, its
+evaluation's seeds; a lane's own random state), so its weights and results are those of --parallel 1
+(tests/test_parallel_cells.py compares them bit for bit on a CPU).
 
 What holds the grid together stays where it was:
   - claims: this process claims every cell of its part before any starts (`executors.claimed_cells`, as
@@ -40,11 +37,15 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
+import torch
 from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
-from sam_bench.experiments.zoo_cells import zoo_cells
+from sam_bench.experiments.zoo_cells import ZooCell, zoo_cells
+from sam_bench.runtime import lanes
+from sam_bench.runtime.provenance import resolve_device
+from sam_bench.training.side_by_side import check
 
 PARENT_POLL_S = 1.0
 
@@ -61,8 +62,6 @@ def check_parallel(parallel: int, executor: str, in_process: bool = False) -> No
 def _start_worker(parent: int, threads: int | None) -> None:
     """In each worker: the threads of a run alone (CPU results depend on them), and an end with its parent."""
     if threads is not None:
-        import torch
-
         torch.set_num_threads(threads)
 
     def watch() -> None:
@@ -77,10 +76,9 @@ def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str],
     """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate).
     A model trained elsewhere (sam_bench.experiments.zoo_cells) is evaluated, never trained."""
     repro = grid.reproduction(progress=False, echo=False)  # its notes go back to the parent, which prints them
-    plan = next((p for p in repro.recipe.models if p.run_name == run_name), None)
-    zoo_cell = next((c for c in zoo_cells(repro) if c.run_name == run_name), None)
-    if zoo_cell is not None:
-        return repro.run_zoo_cell(zoo_cell.entry, deadline), repro.notes, repro.not_evaluated
+    plan = next((cell for cell in [*repro.recipe.models, *zoo_cells(repro)] if cell.run_name == run_name), None)
+    if isinstance(plan, ZooCell):  # a zoo id, which no run name can be
+        return repro.run_zoo_cell(plan.entry, deadline), repro.notes, repro.not_evaluated
     if plan is None:
         raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}")
     return repro.run_cell(plan, deadline), repro.notes, repro.not_evaluated
@@ -89,11 +87,8 @@ def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str],
 def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: int | None = None) -> bool:
     """The cells of `repro.work`, then its models trained elsewhere (evaluated only), `parallel` at a time, each in
     a fresh process; True when all finished (and none was left unevaluated for want of its weights:
-    Reproduction.run_cell).
-    The caller holds their claims. A cell that fails or that the time limit stops starts no other; an
-    error is raised once the cells running have ended."""
-    repro.out.mkdir(parents=True, exist_ok=True)
-
+    Reproduction.run_cell). The caller holds their claims. A cell that fails or that the time limit stops starts
+    no other; an error is raised once the cells running have ended."""
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
     context = multiprocessing.get_context("spawn")
@@ -144,13 +139,8 @@ def run_in_process(repro, parallel: int, deadline: float | None) -> bool:
     process (runtime/lanes.py); True when all finished, as `run_parallel`. The caller holds their claims. A cell
     that fails or that the time limit stops starts no other; an error is raised once the cells running have
     ended."""
-    from sam_bench.runtime import lanes
-    from sam_bench.runtime.provenance import resolve_device
-    from sam_bench.training.side_by_side import check
-
     for plan in repro.work:
         check(plan.config)
-    repro.out.mkdir(parents=True, exist_ok=True)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
     device = resolve_device(repro.recipe.models[0].config.device if repro.recipe.models else "auto")

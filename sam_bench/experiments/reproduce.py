@@ -27,11 +27,13 @@ from sam_bench import files
 from sam_bench.data import locate, reads_files
 from sam_bench.errors import BadInput
 from sam_bench.experiments.destination import reproduction_folder
-from sam_bench.experiments.executors import GridRef, SlurmOptions, claimed_cells, run_on_slurm
+from sam_bench.experiments.executors import GridRef, claimed_cells, run_on_slurm
 from sam_bench.experiments.extension_runs import measure_extensions
 from sam_bench.experiments.parallel import check_parallel, run_in_process, run_parallel
 from sam_bench.experiments.reproduction import Reproduction
+from sam_bench.experiments.slurm_options import SlurmOptions
 from sam_bench.experiments.zoo_cells import find_zoo_models, zoo_cells
+from sam_bench.leaderboard.board import boards_dir
 from sam_bench.recipes.evaluation_block import evaluation_specs
 from sam_bench.recipes.recipe import load_recipe
 from sam_bench.report.document import write_report
@@ -150,8 +152,6 @@ def check_data(recipe) -> None:
 
 def artifacts(out: str | Path, zoo_dir=None, leaderboard_dir=None) -> dict:
     """Where a reproduction's products are: report, plots, zoo entries, leaderboard pages."""
-    from sam_bench.leaderboard.board import boards_dir
-
     out = Path(out)
     publish = files.read_json(out / "plan.json").get("publish", True)
     zoo_dir = zoo_dir if publish else (zoo_dir or out / "model_zoo")

@@ -20,12 +20,15 @@ from sam_bench.errors import BadInput, SamBenchError, WeightsNotHere
 from sam_bench.evaluation.evaluate import EvaluationStopped
 from sam_bench.evaluation.evaluators import benchmark
 from sam_bench.evaluation.run_location import run_ref
+from sam_bench.leaderboard.board import render
+from sam_bench.leaderboard.publication import add
 from sam_bench.recipes.evaluation_block import evaluation_for, evaluation_specs
 from sam_bench.recipes.recipe import ModelPlan, Recipe
 from sam_bench.report import imported_models
 from sam_bench.rundir.model import KEPT, REUSED, has_weights, reused_origin
 from sam_bench.runtime import clock, code_identity, provenance
 from sam_bench.training.loop import train
+from sam_bench.zoo import store as zoo
 
 if TYPE_CHECKING:
     from sam_bench.zoo.entry import ZooEntry
@@ -46,26 +49,17 @@ def results_path(out: Path, plan: ModelPlan) -> Path:
 def evaluation_state_path(out: Path, plan: ModelPlan) -> Path:
     """Where the run's evaluation keeps its finished chunks until its results file is written (a stopped or
     running evaluation: evaluation/chunk_state.py)."""
-    path = results_path(out, plan)
-    return path.with_name(path.name + ".partial")
+    return results_path(out, plan).with_suffix(".json.partial")
 
 
 def zoo_evaluation_state_path(out: Path, zoo_id: str) -> Path:
     """Where the evaluation of a model trained elsewhere keeps its finished chunks until its results file is written."""
-    path = imported_models.results_path(out, zoo_id)
-    return path.with_name(path.name + ".partial")
+    return imported_models.results_path(out, zoo_id).with_suffix(".json.partial")
 
 
 def _evaluation_key(weights_sha256: str, evaluation: dict) -> str:
     blob = json.dumps({"weights": weights_sha256, "evaluation": evaluation, "format": RESULTS_FORMAT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def _zoo_entry_for(run_meta: dict, zoo_dir) -> ZooEntry | None:
-    """The zoo entry made from exactly this run's weights, if there is one."""
-    from sam_bench.zoo.store import entry_from_run
-
-    return entry_from_run(run_meta["weights_sha256"], zoo_dir)
 
 
 class Reproduction:
@@ -81,9 +75,8 @@ class Reproduction:
     ):
         self.recipe, self.out, self.progress = recipe, Path(out), progress
         self.echo = echo  # print notes as they come (False: a --parallel worker, whose parent prints them)
-        self.work = [
-            m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only
-        ]  # this process's part
+        # this process's part of the grid
+        self.work = [m for m in recipe.models if not only or m.name in only or f"{m.name}:{m.seed}" in only]
         self.work_limited = bool(only)  # --only: the zoo models are left to a run of the whole grid
         if recipe.publish:
             self.zoo_dir, self.leaderboard_dir = zoo_dir, leaderboard_dir
@@ -134,7 +127,7 @@ class Reproduction:
                     source_results.is_file()
                     and files.read_json(source_results).get("model", {}).get("weights_sha256") == meta["weights_sha256"]
                 )
-                weights = has_weights(source_run) or _zoo_entry_for(meta, self.zoo_dir)
+                weights = has_weights(source_run) or zoo.entry_from_run(meta["weights_sha256"], self.zoo_dir)
                 if not (weights or (results_fit and not plan.primary)):
                     continue  # nothing here could be evaluated or published
                 self._copy_run(source_run, run_dir, source_results if results_fit else None, plan)
@@ -172,7 +165,7 @@ class Reproduction:
             # either way the run is done.
             if stored.get("status") == "complete" and (
                 (run_dir / KEPT).is_file()  # kept in git: rundir materialises them
-                or _zoo_entry_for(stored, self.zoo_dir) is not None
+                or zoo.entry_from_run(stored["weights_sha256"], self.zoo_dir) is not None
                 or self._results_for(plan, stored["weights_sha256"])
             ):
                 return stored
@@ -208,8 +201,8 @@ class Reproduction:
         run_dir = self.out / "runs" / plan.run_name
         if not (run_dir / REUSED).is_file() or has_weights(run_dir) or self._origin_with_weights(plan):
             return False
-        stored = files.read_json(run_dir / "metadata.json")
-        return _zoo_entry_for(stored, self.zoo_dir) is None and self._results_for(plan, stored["weights_sha256"])
+        sha = files.read_json(run_dir / "metadata.json")["weights_sha256"]
+        return zoo.entry_from_run(sha, self.zoo_dir) is None and self._results_for(plan, sha)
 
     def _origin_with_weights(self, plan: ModelPlan) -> Path | None:
         """The run directory a run without weights was reused from, once that run has exactly these weights
@@ -242,11 +235,9 @@ class Reproduction:
     def publish(self, plan: ModelPlan, run_meta: dict) -> ZooEntry | None:
         """The zoo entry of the run (added if new); None for a model's second and later seeds, which
         stay in the reproduction folder (a zoo id names a model, not one of its seeds)."""
-        from sam_bench.zoo import store as zoo
-
         if not plan.primary:
             return None
-        entry = _zoo_entry_for(run_meta, self.zoo_dir)
+        entry = zoo.entry_from_run(run_meta["weights_sha256"], self.zoo_dir)
         if entry is None:
             paper = {
                 "name": f"{plan.name} ({self.recipe.name}, {self.recipe.scale} scale)",
@@ -273,36 +264,40 @@ class Reproduction:
             if self.results_kept_as_reused(plan):
                 self.log(f"{plan.name} seed {plan.seed}: reused without its weights; its results are kept as made")
                 return path
-        benchmark(
+        tag = {"model": plan.name, "seed": plan.seed, "run": plan.run_name, "settings_key": plan.key}
+        self._benchmark(
             entry.id if entry else str(run_dir),
-            None,  # the norm balls its attacks name
-            evaluation_specs(evaluation),
+            evaluation,
             load_dataset(plan.config.dataset, plan.config.data_dir),
             plan.config.device,
-            out=path,
+            path,
+            evaluation_state_path(self.out, plan),
+            {**tag, "evaluation_key": key},
             zoo_dir=self.zoo_dir if entry else None,
-            n_examples=evaluation.get("n_examples"),
-            state=evaluation_state_path(self.out, plan),
-            progress=self.progress,
             stop_at=deadline,
-            search_math=evaluation.get("search_math", "tf32"),
             earlier=existing,  # the recipe gained attacks: those the model has already are carried over
             # named relative to this folder, so that any checkout or copy of it finds the run
             recorded_ref=None if entry else run_ref(plan.run_name),
-            extra={
-                "reproduce": {
-                    "recipe": self.recipe.name,
-                    "scale": self.recipe.scale,
-                    "model": plan.name,
-                    "seed": plan.seed,
-                    "run": plan.run_name,
-                    "settings_key": plan.key,
-                    "evaluation_key": key,
-                }
-            },
-            replace=True,
         )
         return path
+
+    def _benchmark(self, ref: str, evaluation: dict, data, device: str, path: Path, state: Path, tag: dict, **given):
+        """A cell's model evaluated as the recipe says, its results tagged with the cell (`reproduce`)."""
+        benchmark(
+            ref,
+            None,  # the norm balls its attacks name
+            evaluation_specs(evaluation),
+            data,
+            device,
+            out=path,
+            n_examples=evaluation.get("n_examples"),
+            state=state,
+            progress=self.progress,
+            search_math=evaluation.get("search_math", "tf32"),
+            extra={"reproduce": {"recipe": self.recipe.name, "scale": self.recipe.scale, **tag}},
+            replace=True,
+            **given,
+        )
 
     def evaluate_zoo_entry(self, entry: ZooEntry, deadline: float | None = None) -> Path:
         """Evaluate a model trained elsewhere (a recipe's `zoo` list) as the recipe evaluates its trained
@@ -314,31 +309,18 @@ class Reproduction:
         if self.zoo_results_current(entry):
             return path
         data_dir, device = self._zoo_data_dir_and_device()
-        benchmark(
+        elsewhere = {"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}
+        self._benchmark(
             entry.id,
-            None,  # the norm balls its attacks name
-            evaluation_specs(evaluation),
+            evaluation,
             load_dataset(self.recipe.dataset, data_dir),
             device,
-            out=path,
+            path,
+            zoo_evaluation_state_path(self.out, entry.id),
+            {"model": entry.id, "zoo_id": entry.id, **elsewhere, "evaluation_key": key},
             zoo_dir=self.zoo_dir,
-            n_examples=evaluation.get("n_examples"),
-            state=zoo_evaluation_state_path(self.out, entry.id),
-            progress=self.progress,
             stop_at=deadline,
-            search_math=evaluation.get("search_math", "tf32"),
             earlier=existing,
-            extra={
-                "reproduce": {
-                    "recipe": self.recipe.name,
-                    "scale": self.recipe.scale,
-                    "model": entry.id,
-                    "zoo_id": entry.id,
-                    **({"trained_elsewhere": entry.trained_elsewhere} if entry.trained_elsewhere is not None else {}),
-                    "evaluation_key": key,
-                }
-            },
-            replace=True,
         )
         return path
 
@@ -372,8 +354,6 @@ class Reproduction:
         return True
 
     def render_leaderboards(self) -> None:
-        from sam_bench.leaderboard.board import render
-
         try:
             for page in render(self.leaderboard_dir):
                 if page.suffix == ".html":
@@ -390,11 +370,8 @@ class Reproduction:
         """A model's results onto the boards they reach, through the gate of `leaderboard add` (a cell's results may
         come from chunks kept on disk); a refusal is a note, and the grid goes on. Nothing where the boards are not
         wanted (`reproduce --no-leaderboard`)."""
-        from sam_bench.leaderboard.publication import add
-
         if not self.ranks:
             return
-
         try:
             heard = tqdm.write if self.progress and self.echo else None  # the gate measures again (minutes)
             for entry in add(
@@ -410,7 +387,6 @@ class Reproduction:
         left there (its finished chunks kept) and the grid goes on to the next cells while NEXT_CELL_S are
         left: their chunks or epochs may fit (a slow attack's chunk that does not fit the minutes left leaves
         the cheaper ones after it to them). A training the deadline stops ends it."""
-        self.out.mkdir(parents=True, exist_ok=True)
         files.write_json(self.out / "plan.json", self.recipe.describe())
         models = self.work
         with tqdm(

@@ -21,11 +21,22 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import torch
+
 from sam_bench import files
+from sam_bench.bench.throughput import synthetic_images
+from sam_bench.data import STATS, DeviceLoader
 from sam_bench.errors import BadInput
+from sam_bench.models import create_model, make_spec
 from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
+from sam_bench.report.folder import read_plan
+from sam_bench.report.records import architecture_of
+from sam_bench.runtime.memory_format import place, training_format
+from sam_bench.runtime.provenance import environment, resolve_device
 from sam_bench.stats import inference
+from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
 from sam_bench.training.method_table import passes_per_step
+from sam_bench.training.methods import train_step
 
 SCHEMA = "sam-bench/cost/v1"
 MIN_ROUNDS = 6  # fewer rounds give no 95% interval of a median
@@ -42,10 +53,6 @@ def measure(
     log=None,
 ) -> Path:
     """Time every model of the reproduction in `folder` (its first seeds) and write `folder/cost.json`."""
-    import torch
-
-    from sam_bench.runtime.provenance import environment, resolve_device
-
     folder = Path(folder)
     log = log or (lambda message: None)
     if rounds < MIN_ROUNDS or steps < 1 or warmup < 0:
@@ -98,8 +105,6 @@ def measure(
 def _models_to_time(folder: Path, only: list[str] | None) -> list[PlanEntry]:
     """The plan's first seed of each model (a later seed costs the same), or the ones named in `only`
     plus the ST of each architecture (the ratios need it)."""
-    from sam_bench.report.folder import read_plan
-
     entries = [m for m in plan_entries(read_plan(folder, fields=())) if m.primary]  # a bad plan: one line
     if only:
         unknown = sorted(set(only) - {m.name for m in entries})
@@ -114,22 +119,11 @@ def _models_to_time(folder: Path, only: list[str] | None) -> list[PlanEntry]:
 
 def architecture(planned: PlanEntry) -> str:
     """The architecture of a run of the plan (`models[]`), as the report names it."""
-    from sam_bench.report.records import architecture_of
-
     return architecture_of(planned.train_config)
 
 
 def _stepper(config: dict, device):
     """One training step of this model on synthetic images, as `sam_bench.training.loop` runs it."""
-    import torch
-
-    from sam_bench.bench.throughput import synthetic_images
-    from sam_bench.data import STATS, DeviceLoader
-    from sam_bench.models import create_model, make_spec
-    from sam_bench.runtime.memory_format import place, training_format
-    from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
-    from sam_bench.training.methods import train_step
-
     cfg = TrainConfig.from_dict({**config, "device": str(device), "compile": False}).validate()
     family = "cifar100" if "100" in cfg.dataset else "cifar10"
     classes = 100 if family == "cifar100" else 10
@@ -152,8 +146,6 @@ def _stepper(config: dict, device):
 
 
 def _time(step, steps: int, device) -> float:
-    import torch
-
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from sam_bench.recipes.zoo_models import zoo_entries, zoo_ids
 from sam_bench.zoo.entry import ZooEntry
 
 
@@ -38,8 +39,6 @@ def find_zoo_models(repro, zoo_models: list[str] | None = None) -> None:
     """Give `repro` its models trained elsewhere: `zoo_models` (reproduce --zoo-model) in place of the recipe's
     `zoo` list where given, each found in the zoo and checked against the recipe (one line for one it cannot
     evaluate) before anything is written."""
-    from sam_bench.recipes.zoo_models import zoo_entries, zoo_ids
-
     recipe = repro.recipe
     if zoo_models is not None:
         recipe = replace(recipe, zoo=zoo_ids({"zoo": zoo_models}, {}, "--zoo-model", recipe.scale))

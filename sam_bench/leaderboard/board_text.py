@@ -22,3 +22,11 @@ def markdown(text) -> str:
     for raw, escaped in (("\\", "\\\\"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("](", "]\\(")):
         text = text.replace(raw, escaped)
     return text
+
+
+def page_template(name: str):
+    """A board page's jinja template (sam_bench/leaderboard/templates), every value autoescaped."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    loader = PackageLoader("sam_bench.leaderboard", "templates")
+    return Environment(loader=loader, autoescape=select_autoescape(["html", "j2"])).get_template(name)

@@ -21,21 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sam_bench import threat_models
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table
+from sam_bench.threat_models import robustbench_budgets, small_budgets
 
 SAMPLE_TEST_SET = "cifar10-sample"
-
-
-def robustbench_budgets() -> dict[str, str]:
-    """RobustBench's leaderboard budget per threat model ({'Linf': '8/255', 'L2': '0.5'}), from its record."""
-    return threat_models.robustbench_budgets()
-
-
-def small_budgets() -> list[tuple[str, str]]:
-    """The paper's small budgets, (norm, eps) in the order its claims list them, from the threat models' records."""
-    return threat_models.small_budgets()
 
 
 @dataclass(frozen=True)

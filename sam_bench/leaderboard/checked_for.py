@@ -47,8 +47,5 @@ def shown(m: dict, board: str) -> list[tuple[str, int | None]]:
 def annotate(models: list[dict], board: str) -> list[dict]:
     """The entries, each whose figures a check refuses only for changes larger than a point with that said under
     KEY."""
-    annotated = []
-    for m in models:
-        text = check_statement.words(check_statement.worst(shown(m, board)))
-        annotated.append({**m, KEY: text} if text else m)
-    return annotated
+    texts = [check_statement.words(check_statement.worst(shown(m, board))) for m in models]
+    return [{**m, KEY: text} if text else m for m, text in zip(models, texts)]

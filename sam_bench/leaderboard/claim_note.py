@@ -34,11 +34,16 @@ def applies(board: str, sample: bool) -> bool:
     return not sample and not budgets.board_named(board).robustbench
 
 
-def href(seen_from: str | os.PathLike) -> str:
-    """The README's findings, relative to `seen_from` (the file the line goes in, or its folder)."""
+def link(target: str | os.PathLike, seen_from: str | os.PathLike) -> str:
+    """`target` as a link from `seen_from` (the file the link goes in, or its folder)."""
     where = Path(seen_from).resolve()
     where = where if where.is_dir() else where.parent
-    return Path(os.path.relpath(README.resolve(), where)).as_posix() + f"#{FINDINGS}"
+    return Path(os.path.relpath(Path(target).resolve(), where)).as_posix()
+
+
+def href(seen_from: str | os.PathLike) -> str:
+    """The README's findings, relative to `seen_from`."""
+    return link(README, seen_from) + f"#{FINDINGS}"
 
 
 def markdown(seen_from: str | os.PathLike) -> str:

@@ -36,6 +36,8 @@ from sam_bench.evaluation import corruption_outcomes
 from sam_bench.evaluation.pinned import PinnedResults
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard.board_text import markdown as text
+from sam_bench.leaderboard.board_text import page_template
+from sam_bench.leaderboard.budgets import SAMPLE_TEST_SET
 from sam_bench.leaderboard.entries import (
     CHECKOUT,
     MODEL_INFO_KEYS,
@@ -43,16 +45,17 @@ from sam_bench.leaderboard.entries import (
     _entry_for,
     boards_dir,
     described,
+    images_text,
     percent,
     read_results,
     results_path,
     training_text,
 )
 from sam_bench.version import __version__
+from sam_bench.zoo import store as zoo
 from sam_bench.zoo.entry import ZooEntry
 
 FOLDERS: tuple[str, ...] = (catalogue.board({"generated": False}), catalogue.board({"generated": True}))
-SAMPLE_TEST_SET = "cifar10-sample"
 SCHEMA = "sam-bench/corruptions-entry/v2"
 CSV = "unaggregated_results.csv"  # RobustBench's name for it
 # RobustBench's fields of a corruptions entry, in its order: its standard entry with no eps and the mean over the 75
@@ -115,25 +118,9 @@ def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
     ours = found.pop("sam_bench")
     footnote = (
         f"{training_text(entry)}; the mean over 15 corruptions at 5 severities of {ours['corruption_set']['name']} "
-        f"on {_images(ours['n_examples'], results.dataset.n_test_total, ours['test_set'])}."
+        f"on {images_text(ours['n_examples'], results.dataset.n_test_total, ours['test_set'])}."
     )
-    return {
-        **described(entry),
-        "eps": None,
-        **found,
-        "footnote": footnote,
-        "sam_bench": {"model_id": entry.id, **ours},
-    }
-
-
-def _images(n: int, total: int | None, test_set: str) -> str:
-    if n == total == TEST_SET_SIZE.get(test_set):
-        return f"the full {test_set} test set"
-    return f"the first {n:,}" + (f" of {total:,}" if total else "") + f" {test_set} test images"
-
-
-def entry_path(dataset: str, board: str, model_id: str, leaderboard_dir=None) -> Path:
-    return boards_dir(leaderboard_dir) / dataset / board / f"{model_id}.json"
+    return {**described(entry), "eps": None, **found, "footnote": footnote, "sam_bench": {"model_id": entry.id, **ours}}
 
 
 def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Path, bool]:
@@ -142,7 +129,7 @@ def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Pa
     results, source = read_results(pinned)
     entry = zoo_entry(pinned, zoo_dir)
     record = entry_record(results, source, entry)
-    path = entry_path(entry.dataset, record["sam_bench"]["board"], entry.id, leaderboard_dir)
+    path = boards_dir(leaderboard_dir) / entry.dataset / record["sam_bench"]["board"] / f"{entry.id}.json"
     if path.is_file() and files.read_json(path) == record:
         return path, False
     files.write_json(path, record)
@@ -184,13 +171,7 @@ def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
         found = corruption_outcomes.figures(_evaluation(results, ours["results"]))
         assert found is not None, "a checked corruptions evaluation has its per-image outcomes"
         rows.append(
-            {
-                **stated,
-                **ours,
-                "model_id": path.stem,
-                "seed": results.model.seed,
-                "accuracy": found["accuracy"],
-            }
+            {**stated, **ours, "model_id": path.stem, "seed": results.model.seed, "accuracy": found["accuracy"]}
         )
     rows.sort(key=lambda r: (-float(r["corruptions_acc"]), -float(r["clean_acc"]), r["model_id"]))
     return rows
@@ -211,27 +192,15 @@ def unaggregated_csv(rows: list[dict]) -> str:
 
 def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
     """Clean accuracy against the mean corruption accuracy, each point numbered by its rank (labels placed clear of
-    one another), both axes from zero so that distances read as accuracy differences."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    one another), both axes from zero."""
     clean = [float(r["clean_acc"]) for r in rows]
     corrupted = [float(r["corruptions_acc"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(7.2, 5.4), dpi=120)
+    fig, ax = figure_labels.board_plot()
     ax.scatter(clean, corrupted, s=36, zorder=3, clip_on=False)
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel("mean accuracy over the 75 corruptions and severities (%)")
     ax.set_title(f"{dataset} {board}: clean vs corrupted (numbers: rank)")
-    ax.set_xlim(0, min(100, max(clean + [10.0]) * 1.1 + 2))
-    ax.set_ylim(0, min(100, max(corrupted + [10.0]) * 1.1 + 2))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    figure_labels.place(ax, clean, corrupted, [str(rank) for rank in range(1, len(rows) + 1)])
-    png = files.png_bytes(fig)
-    plt.close(fig)
-    return png
+    return figure_labels.board_png(fig, ax, clean, corrupted, [str(rank) for rank in range(1, len(rows) + 1)])
 
 
 def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None) -> str:
@@ -278,12 +247,7 @@ def _what(board: str) -> str:
 
 def html(rows: list[dict], dataset: str, board: str, png: bytes | None = None) -> str:
     """A board's standalone page: the markdown page's table, with its plot inlined."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
-    )
-    return env.get_template("corruptions.html.j2").render(
+    return page_template("corruptions.html.j2").render(
         dataset=dataset,
         board=board,
         what=_what(board),
@@ -384,8 +348,6 @@ def submit(
     the row its file of that name gains). Refused in one line for a generated set's figures (`check_submittable`)
     and with every reason RobustBench would not take the row (`submission_problems`); the results file is measured
     again from the weights first (`check_evidence`: publication.check_evidence), as for every board."""
-    from sam_bench.zoo import store as zoo
-
     path = check_submittable(model_id, leaderboard_dir)
     entry = zoo.find_entry(model_id, zoo_dir)
     row = next(

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sam_bench import files, schema
+from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, degenerate, results_file
 from sam_bench.evaluation.pinned import PinnedResults, pin
@@ -116,10 +117,10 @@ def read_results(results) -> tuple[Results, dict]:
     return checked, {"file": shown_path(path), "sha256": pinned.sha256}
 
 
-def _check_against_entry(results: Mapping, entry: ZooEntry, where: str) -> None:
-    """The results' test set is the one they name: its size, and its sha256 where the zoo entry
-    records that data set (the model was trained on it)."""
-    data = Results.of(results).dataset
+def _check_data(results: Results, entry: ZooEntry, where: str) -> None:
+    """The results are on the model's own data set family, real images, its test set as it is: its size, and its
+    sha256 where the zoo entry records that data set (the model was trained on it)."""
+    data = results.dataset
     trained = (entry.training or {}).get("dataset") or {}
     known = TEST_SET_SIZE.get(data.name) or (trained.get("n_test") if trained.get("name") == data.name else None)
     if known is not None and data.n_test_total != known:
@@ -132,6 +133,10 @@ def _check_against_entry(results: Mapping, entry: ZooEntry, where: str) -> None:
             f"{where}: the results' {data.name} data (sha256 {str(data.sha256)[:12]}) are not the copy "
             f"{entry.id} was trained with ({trained['sha256'][:12]}); evaluate on that copy"
         )
+    if data.family != entry.dataset:
+        raise BadInput(f"results are on {data.family} data, but {entry.id} is a {entry.dataset} model")
+    if data.name.startswith("synthetic"):
+        raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
 
 
 def _entry_for(results: Mapping, zoo_dir) -> ZooEntry:
@@ -244,7 +249,8 @@ def _footnote(entry: ZooEntry, aa: dict) -> str:
     if not entry.is_trained_elsewhere and aa.get("version", "standard") != "standard":
         version = f" ({aa_version_text(aa)}, not the standard version)"
     stored = entry.weights.dtype
-    return f"{training_text(entry)}; AutoAttack{version} on {_evaluated(aa)}; weights stored as {stored}."
+    evaluated = images_text(aa["n_examples"], aa["n_test_total"], aa["test_set"])
+    return f"{training_text(entry)}; AutoAttack{version} on {evaluated}; weights stored as {stored}."
 
 
 def training_text(entry: ZooEntry) -> str:
@@ -263,11 +269,11 @@ def training_text(entry: ZooEntry) -> str:
     return f"Trained by sam-bench ({zoo.method_name(cfg)}, {epochs} on {data})"
 
 
-def _evaluated(aa: dict) -> str:
-    n, total, test_set = aa["n_examples"], aa["n_test_total"], aa["test_set"]
+def images_text(n: int, total: int | None, test_set: str) -> str:
+    """The test images a figure was measured on, as a footnote says it."""
     if n == total == TEST_SET_SIZE.get(test_set):
         return f"the full {test_set} test set"
-    return f"the first {n:,} of {total:,} {test_set} test images"
+    return f"the first {n:,}" + (f" of {total:,}" if total else "") + f" {test_set} test images"
 
 
 def trained_elsewhere_text(entry: ZooEntry) -> str:
@@ -335,12 +341,6 @@ def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None
         return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
 
 
-def planned_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[ZooEntry]:
-    """The zoo entries of several results files (paths or PinnedResults) that pass, one after another, every check
-    a board makes (a later file may rest on an earlier one: PGD figures beside its AutoAttack); nothing written."""
-    return [entry for _, entry in _plan(results, leaderboard_dir, zoo_dir)[0]]
-
-
 def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[list[tuple[Path, bool]]]:
     """The entries of several results files (paths or PinnedResults, already measured again where the caller
     publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
@@ -358,14 +358,16 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[lis
         return [[(path, path in changed) for path in paths] for paths, _ in done]
 
 
-def already_published(results: list, leaderboard_dir=None, zoo_dir=None) -> list[bool]:
-    """Per results file (paths or PinnedResults), whether every board entry it reaches holds already exactly what
-    it would write: the board stands on these very bytes (an entry names its results file and sha256), so adding
-    it again publishes nothing and needs no check (`sam-bench verify` checks what is published)."""
+def planned(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tuple[ZooEntry, bool]]:
+    """Per results file (paths or PinnedResults), once all pass, one after another, every check a board makes (a later
+    file may rest on an earlier one: PGD figures beside its AutoAttack; nothing written): its zoo entry, and whether
+    every board entry it reaches holds already exactly what it would write. The board then stands on these very bytes
+    (an entry names its results file and sha256), so adding it again publishes nothing and needs no check
+    (`sam-bench verify` checks what is published)."""
     done, pending = _plan(results, leaderboard_dir, zoo_dir)
     return [
-        bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths)
-        for paths, _ in done
+        (entry, bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths))
+        for paths, entry in done
     ]
 
 
@@ -379,11 +381,6 @@ def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path
 
 def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) -> Path:
     return boards_dir(leaderboard_dir) / dataset / board.folder / f"{model_id}.json"
-
-
-def board_of_entry(path: Path) -> Board:
-    """The board an entry file is on, from its folder (`budgets.board_named`)."""
-    return budgets.board_named(Path(path).parent.name)
 
 
 def _update_from_results(
@@ -432,16 +429,6 @@ def _update_from_results(
             "(or a small budget, e.g. --eps 2/255) first"
         )
     return reached, entry
-
-
-def _check_data(results: Results, entry: ZooEntry, where: str) -> None:
-    """The results are on the model's own data set family, real images, its test set as it is."""
-    _check_against_entry(results, entry, where)
-    data = results.dataset
-    if data.family != entry.dataset:
-        raise BadInput(f"results are on {data.family} data, but {entry.id} is a {entry.dataset} model")
-    if data.name.startswith("synthetic"):
-        raise BadInput("results are on synthetic data; a leaderboard takes CIFAR evaluations only")
 
 
 def _merge(info: dict, results: Results, source: dict, entry: ZooEntry, board: Board) -> tuple[bool, bool]:
@@ -509,7 +496,7 @@ ENTRY_ORDER = (
 def _ordered(info: dict, source: dict) -> dict:
     """The entry as it is written: its sources, its PGD figures sorted, its keys in their order."""
     extras = info["sam_bench"]
-    extras["pgd"].sort(key=lambda p: (p["norm"], eps_value(p["eps"]), p["steps"] or 0))
+    extras["pgd"].sort(key=lambda p: (p["norm"], parse_eps(p["eps"]), p["steps"] or 0))
     extras["sources"] = sources(extras, source)
     ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
     ordered["sam_bench"] = {k: extras[k] for k in ENTRY_ORDER if k in extras}
@@ -534,12 +521,6 @@ def sources(extras: dict, new: dict) -> list[dict]:
     if new["sha256"] in named and new["sha256"] not in [s["sha256"] for s in kept]:
         kept.append(new)
     return kept
-
-
-def eps_value(text: str) -> float:
-    from sam_bench.eps import parse_eps
-
-    return parse_eps(text)
 
 
 def _cross_check(rb: Mapping | None, info: dict, tm: str) -> None:
@@ -568,10 +549,7 @@ def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
     """The model_info dicts of one leaderboard (its folder: 'Linf', 'Linf-2-255'), best first (AutoAttack,
     then clean accuracy)."""
     folder = boards_dir(leaderboard_dir) / dataset / board
-    models = []
-    for path in sorted(folder.glob("*.json")):
-        info = read_entry(path)
-        models.append({**info, "model_id": path.stem})
+    models = [{**read_entry(path), "model_id": path.stem} for path in sorted(folder.glob("*.json"))]
     models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))
     return models
 

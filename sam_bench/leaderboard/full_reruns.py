@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sam_bench.evaluation import recheck
+
 RECORD = "recheck.json"
 KEY = "full_rerun"  # the text a loaded entry carries for its row (table.rows)
 
@@ -31,8 +33,6 @@ def record_path(root: Path) -> Path:
 
 def rechecks_by_sha(root: Path) -> dict[str, dict]:
     """The record's rechecks by the sha256 of the results file each re-ran (none where no record is written)."""
-    from sam_bench.evaluation import recheck
-
     path = record_path(root)
     if not path.is_file():
         return {}

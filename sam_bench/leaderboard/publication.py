@@ -21,7 +21,7 @@ from sam_bench.evaluation.check_progress import CheckProgress
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.recheck import measured_data
 from sam_bench.evaluation.results_record import Results
-from sam_bench.leaderboard.entries import already_published, figure_refs, planned_entries, results_path, write_entries
+from sam_bench.leaderboard.entries import figure_refs, planned, results_path, write_entries
 from sam_bench.leaderboard.own_boards import board_of
 from sam_bench.zoo import store as zoo
 from sam_bench.zoo import training_record
@@ -52,13 +52,7 @@ def check_evidence(
     if progress is not None:
         progress(f"{pinned.path}: measuring a sample of every evaluation again from {entry.id}'s weights")
     with pinned.private_copy() as copy:
-        verdicts = spot_check.spot_check(
-            copy,
-            zoo_dir=zoo_dir,
-            data_dir=data_dir,
-            device=device,
-            on_evaluation=heard,
-        )
+        verdicts = spot_check.spot_check(copy, zoo_dir=zoo_dir, data_dir=data_dir, device=device, on_evaluation=heard)
     if progress is not None:
         progress(f"{pinned.path}: {spot_check.summary(verdicts)}")
     return verdicts
@@ -97,8 +91,7 @@ def add_all(
     for one, board in own:
         entry = board.zoo_entry(one, zoo_dir)
         check_evidence(one, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
-    published = already_published(pinned, leaderboard_dir, zoo_dir) if pinned else []
-    for one, entry, standing in zip(pinned, planned_entries(pinned, leaderboard_dir, zoo_dir), published, strict=True):
+    for one, (entry, standing) in zip(pinned, planned(pinned, leaderboard_dir, zoo_dir) if pinned else [], strict=True):
         if standing:  # the boards hold exactly what this file would write: nothing is published, nothing to check
             if progress is not None:
                 progress(f"{one.path}: on its boards already as it is; nothing to measure again")

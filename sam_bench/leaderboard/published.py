@@ -34,8 +34,3 @@ def load(dataset: str, threat_model: str) -> dict:
         str(where),
         fix="write it again with tools/robustbench_references.py",
     )
-
-
-def citation(entry: dict) -> str:
-    """How the report names an entry: RobustBench's id, venue, and where its numbers were read."""
-    return f"{entry['id']} ({entry['venue']}; RobustBench `{entry['path']}`)"

@@ -6,7 +6,6 @@ between a markdown file's markers (`leaderboard render --readme FILE`)."""
 from __future__ import annotations
 
 import base64
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from sam_bench import figure_labels, files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, checked_for, claim_note, evidence, full_reruns, retire
 from sam_bench.leaderboard.board_text import markdown as _text
+from sam_bench.leaderboard.board_text import page_template
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
 from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
@@ -93,12 +93,7 @@ ELSEWHERE_MARKER = "^"  # models trained elsewhere (sam-bench zoo import); the p
 
 
 def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.2, 5.4), dpi=120)
+    fig, ax = figure_labels.board_plot()
     shown = rows(models, board)
     found = budgets.board_named(board)
     for r in shown:  # one palette and one naming for methods on every plot (the method table's)
@@ -120,18 +115,9 @@ def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
     ax.set_xlabel("clean accuracy (%)")
     ax.set_ylabel(f"AutoAttack accuracy (%), {found.title}")
     ax.set_title(f"{dataset} {found.title}: clean vs robust (numbers: rank)")
-    top = max([r["clean_acc"] for r in shown] + [10.0])
-    ax.set_xlim(0, min(100, top * 1.1 + 2))  # from zero: distances read as accuracy differences
-    ax.set_ylim(0, min(100, max([r["autoattack_acc"] for r in shown] + [10.0]) * 1.1 + 2))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    # the rank of every point, placed clear of the others (many models share a point at 0%)
-    figure_labels.place(
-        ax, [r["clean_acc"] for r in shown], [r["autoattack_acc"] for r in shown], [str(r["rank"]) for r in shown]
+    return figure_labels.board_png(
+        fig, ax, [r["clean_acc"] for r in shown], [r["autoattack_acc"] for r in shown], [str(r["rank"]) for r in shown]
     )
-    png = files.png_bytes(fig)  # no version stamp: same input, same file
-    plt.close(fig)
-    return png
 
 
 def column_groups(models: list[dict], board: str) -> list[dict]:
@@ -167,13 +153,8 @@ def html(
     boards with a page, linked from a small-budget board's; `note`: a RobustBench board's line pointing to the
     small-budget boards; `findings`: the README's findings relative to the page, for a small-budget board's line on
     what its rows rest on (claim_note)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("sam_bench.leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"])
-    )
     found = budgets.board_named(board)
-    return env.get_template("leaderboard.html.j2").render(
+    return page_template("leaderboard.html.j2").render(
         dataset=dataset,
         threat_model=found.norm,
         eps=found.eps,
@@ -249,10 +230,8 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             ranked_beside = any(not retire.is_retired(m) for m in groups["" if sample else "-sample"])
             other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if ranked_beside else None  # a page that exists
             title = (
-                (
-                    f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
-                    f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
-                )
+                f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
+                f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
                 if sample
                 else None
             )
@@ -302,13 +281,7 @@ def _note_lines(note: SmallBoardsNote | None, dataset: str, root: Path, seen_fro
     relative to `seen_from`, the folder (or a file in it) of the file it goes in."""
     if note is None or seen_from is None:
         return ""
-    where = Path(seen_from).resolve()
-    where = where if where.is_dir() else where.parent
-
-    def href(folder: str) -> str:
-        return Path(os.path.relpath((root / f"{dataset}-{folder}.md").resolve(), where)).as_posix()
-
-    return "\n" + note.markdown(href) + "\n"
+    return "\n" + note.markdown(lambda folder: claim_note.link(root / f"{dataset}-{folder}.md", seen_from)) + "\n"
 
 
 def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -> str:
@@ -319,7 +292,7 @@ def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -
         board = budgets.board_named(folder)
         stem = root / f"{dataset}-{folder}"
         links = ", ".join(
-            f"[{kind}]({Path(os.path.relpath(stem.with_suffix(suffix).resolve(), seen_from)).as_posix()})"
+            f"[{kind}]({claim_note.link(stem.with_suffix(suffix), seen_from)})"
             for kind, suffix in (("page", ".html"), ("table", ".md"), ("plot", ".png"))
         )
         kind = (

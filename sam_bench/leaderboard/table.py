@@ -4,9 +4,10 @@ models share, intervals, training and evaluation in words). A board is named by 
 
 from __future__ import annotations
 
+from sam_bench.eps import parse_eps
 from sam_bench.leaderboard import checked_for, full_reruns
 from sam_bench.leaderboard.budgets import board_named
-from sam_bench.leaderboard.entries import aa_version_text, eps_value
+from sam_bench.leaderboard.entries import aa_version_text
 from sam_bench.leaderboard.evidence import SEED
 from sam_bench.stats import inference
 from sam_bench.training import method_table
@@ -74,19 +75,11 @@ def pgd_columns(models: list[dict], board: str) -> list[tuple[str, str, int]]:
     """PGD columns, the board's own norm first (Linf columns first on a Linf board)."""
     norm = board_named(board).norm
     keys = {(p["norm"], p["eps"], p["steps"]) for m in models for p in m.get("sam_bench", {}).get("pgd", [])}
-    return sorted(keys, key=lambda k: (k[0] != norm, k[0], eps_value(k[1]), k[2] or 0))
+    return sorted(keys, key=lambda k: (k[0] != norm, k[0], parse_eps(k[1]), k[2] or 0))
 
 
 def _pgd_record_of(m: dict, key) -> dict | None:
-    for p in m.get("sam_bench", {}).get("pgd", []):
-        if (p["norm"], p["eps"], p["steps"]) == key:
-            return p
-    return None
-
-
-def _pgd_value(m: dict, key) -> str | None:
-    p = _pgd_record_of(m, key)
-    return None if p is None else p["robust_acc"]
+    return next((p for p in m.get("sam_bench", {}).get("pgd", []) if (p["norm"], p["eps"], p["steps"]) == key), None)
 
 
 def _ci(accuracy_percent, n) -> tuple[float, float] | None:
@@ -124,7 +117,7 @@ def rows(models: list[dict], board: str) -> list[dict]:
                 "degenerate": m.get("sam_bench", {}).get("degenerate"),
                 "collapsed": m.get("sam_bench", {}).get("collapsed"),
                 "trained_elsewhere": bool(m.get("sam_bench", {}).get("trained_elsewhere")),
-                "pgd": [None if (v := _pgd_value(m, k)) is None else float(v) for k in pgd_keys],
+                "pgd": [None if (p := _pgd_record_of(m, k)) is None else float(p["robust_acc"]) for k in pgd_keys],
                 "clean_ci": _ci(m["clean_acc"], aa_n),
                 "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
                 "pgd_ci": [

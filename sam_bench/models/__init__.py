@@ -85,37 +85,31 @@ def create_model(spec: dict) -> nn.Module:
     """Build a freshly initialised model from its spec, its constructor arguments checked first (models.arguments:
     the architecture's own, plain data: no path, loader or url reaches a constructor)."""
     arguments.check(spec)
-    arch = spec["arch"]
-    common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"])
+    arch, width = spec["arch"], spec.get("width", 1.0)
+    common = dict(num_classes=spec["num_classes"], mean=spec["mean"], std=spec["std"], width=width)
     if arch.startswith("torchvision:"):
         from sam_bench.models.torchvision_adapter import create_torchvision_model
 
-        return create_torchvision_model(arch[len("torchvision:") :], width=spec.get("width", 1.0), **common)
+        return create_torchvision_model(arch[len("torchvision:") :], **common)
     if arch.startswith("robustbench:"):
         from sam_bench.models.robustbench_adapter import create_robustbench_model
 
-        return create_robustbench_model(arch, width=spec.get("width", 1.0), **common)
+        return create_robustbench_model(arch, **common)
     if arch.startswith("class:"):
         from sam_bench.models.own_class import create_own_model
 
-        return create_own_model(arch, width=spec.get("width", 1.0), kwargs=spec.get("kwargs"), **common)
+        return create_own_model(arch, kwargs=spec.get("kwargs"), **common)
     if arch.startswith("timm:"):
         from sam_bench.models.timm_adapter import create_timm_model
 
-        return create_timm_model(
-            arch[len("timm:") :],
-            width=spec.get("width", 1.0),
-            kwargs=spec.get("kwargs"),
-            cifar_adapted=spec.get("cifar_adapted", True),
-            **common,
-        )
+        adapted = spec.get("cifar_adapted", True)
+        return create_timm_model(arch[len("timm:") :], kwargs=spec.get("kwargs"), cifar_adapted=adapted, **common)
     if arch not in _REGISTRY:
         raise BadInput(f"unknown architecture {arch!r}; choose one of {', '.join(list_models())}")
-    width = spec.get("width", 1.0)
     what = f"{arch} at width {width:g}"
-    size.check_fits(what, lambda: _REGISTRY[arch](width=width, **common))
+    size.check_fits(what, lambda: _REGISTRY[arch](**common))
     try:
-        return _REGISTRY[arch](width=width, **common)
+        return _REGISTRY[arch](**common)
     except (RuntimeError, MemoryError) as err:
         refusal = size.out_of_memory(what, err)
         if refusal is None:

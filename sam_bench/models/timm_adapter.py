@@ -17,20 +17,10 @@ same network. The CIFAR adaptations, per family (each tested in tests/test_timm_
 import torch.nn as nn
 
 from sam_bench.errors import BadInput
-from sam_bench.models.normalization import InputNormalization
+from sam_bench.models.normalization import NormalizedNet
 
 VIT_MODULES = ("timm.models.vision_transformer", "timm.models.deit")
 CIFAR_PATCH = 4
-
-
-class TimmClassifier(nn.Module):
-    def __init__(self, net: nn.Module, mean, std):
-        super().__init__()
-        self.normalize = InputNormalization(mean, std)
-        self.net = net  # not `model`/`module`: RobustBench's loader strips those from keys
-
-    def forward(self, x):
-        return self.net(self.normalize(x))
 
 
 def family(name: str) -> str:
@@ -59,7 +49,7 @@ def create_timm_model(
         except (TypeError, ValueError, AssertionError, RuntimeError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise BadInput(f"timm model {name!r} cannot be built with {kwargs or 'no arguments'}: {first}") from None
-        return TimmClassifier(net, mean, std)
+        return NormalizedNet(net, mean, std)
     if family(name) in VIT_MODULES:
         kwargs.setdefault("patch_size", CIFAR_PATCH)
     try:
@@ -76,7 +66,7 @@ def create_timm_model(
     _adapt_resnet_stem(net)
     _adapt_convnext_stem(net, name)
     _adapt_conv_stem(net)
-    return TimmClassifier(net, mean, std)
+    return NormalizedNet(net, mean, std)
 
 
 def _adapt_resnet_stem(net: nn.Module) -> None:

@@ -4,6 +4,8 @@ Parameter names match robustbench.model_zoo.architectures.wide_resnet.WideResNet
 both ways for the same depth and widen factor (and width 1.0).
 """
 
+from functools import partial
+
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -67,11 +69,5 @@ class WideResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-@register_model("wideresnet-28-10")
-def wideresnet_28_10(num_classes, mean, std, width=1.0):
-    return WideResNet(28, 10, num_classes, mean, std, width)
-
-
-@register_model("wideresnet-16-4")
-def wideresnet_16_4(num_classes, mean, std, width=1.0):
-    return WideResNet(16, 4, num_classes, mean, std, width)
+for depth, widen_factor in ((28, 10), (16, 4)):
+    register_model(f"wideresnet-{depth}-{widen_factor}")(partial(WideResNet, depth, widen_factor))

@@ -148,15 +148,8 @@ class Endpoints:
     @classmethod
     def from_plan(cls, plan: dict) -> Endpoints:
         """The endpoints a reproduction's plan.json recorded (checked when the recipe was read)."""
-        tests = {
-            claim: PrimaryTest(
-                **{
-                    **t,
-                    "claim": claim,
-                    **({"attacks": tuple(t["attacks"])} if t.get("attacks") else {}),
-                    **({"models": tuple(t["models"])} if t.get("models") else {}),
-                }
-            )
+        tests = {  # its lists as the tuples a test holds
+            claim: PrimaryTest(**{**t, "claim": claim, **{k: tuple(t[k]) for k in ("attacks", "models") if t.get(k)}})
             for claim, t in (plan.get("primary_tests") or {}).items()
         }
         extensions = {

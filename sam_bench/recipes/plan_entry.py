@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sam_bench.errors import SamBenchError
 from sam_bench.training.config import TrainConfig
@@ -60,14 +60,7 @@ class PlanEntry:
 
     def to_json(self) -> dict:
         """The entry as the plan holds it (a copy)."""
-        written = self.written or {
-            "name": self.name,
-            "key": self.key,
-            "seed": self.seed,
-            "primary": self.primary,
-            "config": self.config,
-        }
-        return copy.deepcopy(written)
+        return copy.deepcopy(self.written or {k: v for k, v in asdict(self).items() if k != "written"})
 
     @property
     def run_name(self) -> str:

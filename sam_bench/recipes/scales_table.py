@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.bench import marked_block
 from sam_bench.errors import BadInput
 from sam_bench.recipes.recipe import Recipe, load_recipe, scales
 
@@ -76,11 +75,6 @@ def update(page: str | Path, recipe: str = RECIPE) -> Path:
     rendered = table(recipe)
     files.write_text(page, pattern.sub(lambda _: f"{start}\n{rendered}\n{end}", text))
     return page
-
-
-def in_page(text: str, recipe: str = RECIPE) -> str | None:
-    """The table between the markers in a page's text, or None."""
-    return marked_block.in_text(text, *markers(recipe))
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from sam_bench import files, schema
 from sam_bench.errors import SamBenchError
@@ -41,15 +42,8 @@ class Weights:
 
     @classmethod
     def of(cls, block: Mapping) -> Weights:
-        return cls(
-            block["file"],
-            block["format"],
-            block["dtype"],
-            block["bytes"],
-            block["sha256"],
-            block.get("git_blob"),
-            block.get("url"),
-        )
+        given: dict[str, Any] = {f.name: block.get(f.name) for f in fields(cls)}  # the schema holds the required
+        return cls(**given)
 
 
 def weights_record(weights_path: Path, data: bytes, dtype: str, url: str | None) -> dict:
@@ -108,23 +102,10 @@ class ZooEntry(Mapping):
                 f"{where}: weights_sha256 ({data['weights_sha256'][:12]}...) differs from weights.sha256 "
                 f"({data['weights']['sha256'][:12]}...): the entry was edited; {RESTORE}"
             )
-        return cls(
-            id=data["id"],
-            dataset=data["dataset"],
-            threat_model=data["threat_model"],
-            arch=data["arch"],
-            architecture=data["architecture"],
-            method=data["method"],
-            trained_on=data["trained_on"],
-            weights=Weights.of(data["weights"]),
-            training_cost=data["training_cost"],
-            paper=data["paper"],
-            added=data["added"],
-            training=data.get("training"),
-            trained_elsewhere=data.get("trained_elsewhere"),
-            path=path,
-            written=dict(data),
-        )
+        given: dict[str, Any] = {
+            f.name: data.get(f.name) for f in fields(cls) if f.name not in ("weights", "path", "written")
+        }
+        return cls(**given, weights=Weights.of(data["weights"]), path=path, written=dict(data))
 
     @classmethod
     def read(cls, path: str | Path) -> ZooEntry:
@@ -164,11 +145,6 @@ class ZooEntry(Mapping):
     def training_config(self) -> dict | None:
         """The settings its run was trained with (None: trained elsewhere)."""
         return (self.training or {}).get("config")
-
-    @property
-    def from_run(self) -> str | None:
-        """The run folder it was added from (None: trained elsewhere)."""
-        return self.added.get("from_run")
 
     @property
     def run_weights_sha256(self) -> str | None:

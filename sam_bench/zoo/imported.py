@@ -13,7 +13,6 @@ DataParallel `module.` prefix removed. Every refusal is one line and leaves noth
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import math
@@ -25,14 +24,13 @@ from safetensors.torch import save
 
 from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
-from sam_bench.models import create_model, make_spec, own_class
+from sam_bench.models import FOREIGN, create_model, make_spec, own_class
 from sam_bench.rundir import trained_normalization
 from sam_bench.version import __version__
-from sam_bench.zoo import folders, orphans, store
+from sam_bench.zoo import folders, store
 from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-PLAIN_PREFIXES = ("timm:", "torchvision:", "robustbench:", "class:")  # wrapped as `net.` behind the normalization
 
 
 def trained_elsewhere(
@@ -127,7 +125,7 @@ def fit(spec: dict, state: Mapping[str, torch.Tensor], where: str) -> dict[str, 
     as `net`: its own state dict fits with `net.` put in front."""
     expected = create_model(spec).state_dict()
     state = dict(state)
-    if spec["arch"].startswith(PLAIN_PREFIXES) and not any(k.startswith("net.") for k in state):
+    if spec["arch"].startswith(FOREIGN) and not any(k.startswith("net.") for k in state):
         state = {f"net.{k}": v for k, v in state.items()}
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]
@@ -216,11 +214,8 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
     sha = hashlib.sha256(data).hexdigest()
     folder = zoo / dataset / threat_model
     store._check_new_weights(folder, data, zoo)
-    for path in orphans.remove(zoo, model_id):
-        store.log.warning("replacing %s", orphans.describe(path))
-    for path in orphans.remove_temporaries(zoo):  # what any add or import killed in a write left (we hold the lock)
-        store.log.warning("removed %s", path)
-    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
+    store._clear_leftovers(zoo, model_id)
+    weights_path = folder / f"{model_id}.safetensors"
     name = store.architecture_name(arch)
     entry = {
         "schema": store.SCHEMA,
@@ -244,15 +239,7 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         },
         "trained_elsewhere": trained,
     }
-    try:
-        files.atomic_write(weights_path, lambda f: f.write(data))
-        files.write_json(json_path, entry)
-        store.load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
-    except BaseException:
-        for path in (json_path, weights_path):
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-        raise
+    store._write_entry(zoo, entry, data)
     return entry
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from sam_bench.errors import BadInput
-from sam_bench.models import robustbench_adapter
+from sam_bench.models import make_spec, robustbench_adapter
 from sam_bench.zoo import imported
 from sam_bench.zoo.ids import ID_PATTERN, ROBUSTBENCH_ID_PREFIX
 
@@ -119,12 +119,9 @@ def import_checkpoint(
         raise BadInput(f"{robustbench_id} is one of this zoo's own entries, not RobustBench's; it is in the zoo")
     if dataset not in NUM_CLASSES:
         raise BadInput(f"unknown dataset {dataset!r}; choose {' or '.join(NUM_CLASSES)}")
-    spec = {
-        "arch": robustbench_adapter.arch_name(dataset, threat_model, robustbench_id),
-        "num_classes": NUM_CLASSES[dataset],
-        **robustbench_adapter.IDENTITY,
-        "width": 1.0,
-    }
+    arch = robustbench_adapter.arch_name(dataset, threat_model, robustbench_id)
+    identity = robustbench_adapter.IDENTITY
+    spec = make_spec(arch, NUM_CLASSES[dataset], identity["mean"], identity["std"])
     source = SOURCE.format(dataset=dataset, threat_model=threat_model, id=robustbench_id)
     state = read_checkpoint(path, robustbench_id)
     known = installed_additional_data(dataset, threat_model, robustbench_id, info)

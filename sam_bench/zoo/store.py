@@ -183,8 +183,7 @@ def _check_normalization(entry: ZooEntry, weights: Path) -> None:
 def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, ZooEntry]:
     """(model in eval mode on the CPU, its zoo entry) for an id from any dataset/threat model."""
     entry = find_entry(model_id, zoo_dir)
-    model, _ = _build(entry, zoo_dir)
-    return model, entry
+    return _build(entry, zoo_dir)[0], entry
 
 
 def load_model(model_id: str, dataset="cifar10", threat_model=LINF, zoo_dir=None) -> torch.nn.Module:
@@ -224,11 +223,7 @@ def method_name(config: dict) -> str:
     method = config["method"]
     known = table.TABLE.get(method)
     text = known.display if known else method
-    details = []
-    if config.get("rho") is not None:
-        details.append(f"rho={config['rho']:g}")
-    if config.get("beta") is not None:
-        details.append(f"beta={config['beta']:g}")
+    details = [f"{key}={config[key]:g}" for key in ("rho", "beta") if config.get(key) is not None]
     if config.get("awp_gamma") is not None:
         warmup = config.get("awp_warmup") or 0
         details.append(f"gamma={config['awp_gamma']:g}" + (f" after {warmup} epochs" if warmup else ""))
@@ -251,13 +246,8 @@ def suggest_id(metadata: dict, year: int | None = None) -> str:
         short += f"-w{spec['width']:g}"
     for key, value in (spec.get("kwargs") or {}).items():  # timm constructor arguments: patch_size=4 -> -patch_size4
         short += "-" + re.sub(r"[^A-Za-z0-9.]", "", f"{key}{value}".replace("_", ""))
-    parts = [short]
-    if cfg.get("rho") is not None:
-        parts.append(f"rho{cfg['rho']:g}")
-    if cfg.get("beta") is not None:
-        parts.append(f"beta{cfg['beta']:g}")
-    if cfg.get("awp_gamma") is not None:
-        parts.append(f"gamma{cfg['awp_gamma']:g}")
+    named = (("rho", "rho"), ("beta", "beta"), ("awp_gamma", "gamma"))
+    parts = [short, *(f"{name}{cfg[key]:g}" for key, name in named if cfg.get(key) is not None)]
     if table.uses_attack(cfg["method"]):
         eps = cfg["attack_eps"]
         parts.append(f"{cfg['attack_norm']}-{eps[:-4] if eps.endswith('/255') else eps}")
@@ -293,11 +283,9 @@ def add(
 
 
 def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, precision: str, paper, url) -> ZooEntry:
-    """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure.
-
-    precision: fp32 keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for
-    files over 2 MB. paper: link / name / authors / venue for the leaderboard (defaults from the run).
-    """
+    """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure. precision: fp32
+    keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for files over 2 MB. paper: link / name
+    / authors / venue for the leaderboard (defaults from the run)."""
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):
         raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
@@ -330,10 +318,7 @@ def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, preci
             model_id += f"_{meta['weights_sha256'][:8]}"
     check_id(model_id)
     check_free(model_id, entries)
-    for path in orphans.remove(zoo, model_id):  # what an add of this id killed part-way left
-        log.warning("replacing %s", orphans.describe(path))
-    for path in orphans.remove_temporaries(zoo):  # what any add killed in a write left
-        log.warning("removed %s", path)
+    _clear_leftovers(zoo, model_id)
 
     folder = zoo / dataset / threat_model
     weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
@@ -373,17 +358,34 @@ def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, preci
         },
         "training": meta,
     }
+    entry = ZooEntry.of(written, str(json_path), json_path)
+    _write_entry(zoo, written, data)
+    return entry
+
+
+def _clear_leftovers(zoo: Path, model_id: str) -> None:
+    """Before an add (under the zoo's lock): what an add of this id killed part-way left, and the temporaries any
+    add or import killed in a write left."""
+    for path in orphans.remove(zoo, model_id):
+        log.warning("replacing %s", orphans.describe(path))
+    for path in orphans.remove_temporaries(zoo):
+        log.warning("removed %s", path)
+
+
+def _write_entry(zoo: Path, entry: dict, data: bytes) -> None:
+    """The weights, then the entry, which must load before it is kept: on any failure neither is left."""
+    model_id, dataset, threat_model = entry["id"], entry["dataset"], entry["threat_model"]
+    folder = zoo / dataset / threat_model
+    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
     try:
-        entry = ZooEntry.of(written, str(json_path), json_path)
         files.atomic_write(weights_path, lambda f: f.write(data))
-        entry.write(json_path)
-        load_model(model_id, dataset, threat_model, zoo_dir=zoo)  # the entry must load before we keep it
+        files.write_json(json_path, entry)
+        load_model(model_id, dataset, threat_model, zoo_dir=zoo)
     except BaseException:
         for path in (json_path, weights_path):
             with contextlib.suppress(OSError):  # the error that brought us here is the one to tell
                 path.unlink(missing_ok=True)
         raise
-    return entry
 
 
 def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
@@ -453,11 +455,10 @@ _REGISTERED: dict[str, Path] = {}  # model id -> zoo dir it was registered from
 
 
 def register_with_robustbench(zoo_dir=None) -> list[str]:
-    """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline.
-
-    `zoo_dir`: the zoo to register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else
-    model_zoo/ in the working directory, the zoo named last and the project's own), an id found twice registered
-    from the first. Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
+    """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline. `zoo_dir`: the zoo to
+    register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else model_zoo/ in the working
+    directory, the zoo named last and the project's own), an id found twice registered from the first. Returns the
+    registered ids. Entries that clash with an upstream RobustBench id are skipped."""
     import robustbench.utils as rb_utils
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
