@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.bench import marked_block
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import check_statement
 from sam_bench.recipes.plan_entry import plan_entries
@@ -323,8 +322,3 @@ def update_readme(readme: str | Path, reproductions: str | Path) -> Path | None:
     files.write_text(readme, pattern.sub(lambda _: f"{START}\n{rendered}\n{END}", text))
     effect_plot.draw(effect_plot.points(loaded), Path(reproductions) / effect_plot.NAME)
     return readme
-
-
-def in_readme(readme_text: str) -> str | None:
-    """The findings block's text in a README, or None."""
-    return marked_block.in_text(readme_text, START, END)

@@ -152,22 +152,6 @@ def _indented(text: str, indent: str) -> str:
     return "\n".join(f"{indent}{line}" if line else "" for line in text.split("\n"))
 
 
-def in_readme(readme_text: str) -> dict[str, str]:
-    """{folder name: the summary text between its markers, its indentation removed} for every summary in a
-    README."""
-    found = {}
-    for match in re.finditer(
-        r"(?P<indent>[ \t]*)<!-- sam-bench summary (?P<name>\S+) start -->\n(?P<body>.*?)\n[ \t]*"
-        r"<!-- sam-bench summary (?P=name) end -->",
-        readme_text,
-        re.S,
-    ):
-        indent = match["indent"]
-        lines = match["body"].split("\n")
-        found[match["name"]] = "\n".join(line[len(indent) :] if line.startswith(indent) else line for line in lines)
-    return found
-
-
 def _duration(seconds: float) -> str:
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -22,10 +22,6 @@ def _rows(w) -> np.ndarray:
     return np.atleast_2d(np.asarray(w, dtype=float))
 
 
-def logistic_loss(margin):
-    return np.logaddexp(0.0, -margin)
-
-
 def logistic_slope(margin):
     """d loss / d margin = -sigmoid(-margin): negative, so a lower margin always costs more."""
     return -expit(-margin)
@@ -57,11 +53,6 @@ def sam_ascent(gradient, rho: float) -> np.ndarray:
     g = _rows(gradient)
     length = np.linalg.norm(g, axis=1, keepdims=True)
     return rho * np.divide(g, length, out=np.zeros_like(g), where=length > 0)
-
-
-def worst_weight_perturbation_one_example(x: np.ndarray, y: float, rho: float) -> np.ndarray:
-    """The exact maximiser of loss(y (w + e).x) over ||e||_2 <= rho for one example: -rho y x / ||x||."""
-    return -rho * y * x / np.linalg.norm(x)
 
 
 def equivalent_input_eps(margin_shift, w, attack_norm: str) -> np.ndarray:
