@@ -1,20 +1,11 @@
 """The "Mechanism" section of a reproduction report: what `sam-bench analyze` measured inside each
 model (records in `<folder>/analysis/`), and the paper's explanation tested on it.
 
-The explanation predicts that a SAM model lies between ST and AT: flatter than ST (smaller top
-Hessian eigenvalue and SAM sharpness), relying less on high frequencies than ST but more than AT
-(accuracy on high-pass filtered images), with input gradients between ST's and AT's (their
-alignment with the image). Each prediction is tested per configuration (architecture) and SAM
-model, paired wherever the measure allows: over the same training batches (sharpness: a paired t
-test), the same test images (high-pass accuracy: exact McNemar with Newcombe's interval; gradient
-alignment: a paired t test). One-sided at p < 0.05 in the predicted direction: `holds`; significant
-the other way: `fails`; otherwise `inconclusive`. Each comparison is of two trained models (one
-training seed each), not of the training methods.
-
-Where the grid has AWP models (awp-at, awp-trades: the flat-loss AT the paper sets SAM against), the
-section asks whether SAM lies between ST and AWP: sharper than AWP (paired over the same batches) and less
-robust than AWP but more robust than ST (robust accuracy at the plot's budget, exact McNemar over the same
-test images, from the results' per-image outcomes).
+The explanation predicts that a SAM model lies between ST and AT (flatter than ST, relying less on high
+frequencies than ST but more than AT, input gradients between theirs) and, where the grid has AWP models (the
+flat-loss AT the paper sets SAM against), between ST and AWP. Each prediction compares two trained models (one
+seed each), paired wherever the measure allows (the same training batches or test images), one-sided at
+p < 0.05: a statement about those models, not about the training methods (mechanism_seeds tests those).
 """
 
 from __future__ import annotations
@@ -77,29 +68,14 @@ def _other(predicted: inference.Alternative) -> inference.Alternative:
 def _paired_t(first: np.ndarray, second: np.ndarray, predicted: inference.Alternative) -> dict:
     """first - second, paired: mean difference, 95% t interval, one-sided p in the predicted
     direction ("less": first below second) and the other."""
-    from scipy.stats import ttest_rel
+    from scipy.stats import t, ttest_rel
 
-    d = first - second
+    d = (first - second).tolist()
     p = float(ttest_rel(first.tolist(), second.tolist(), alternative=predicted).pvalue)
     q = float(ttest_rel(first.tolist(), second.tolist(), alternative=_other(predicted)).pvalue)
-    interval = sharpness_interval(d.tolist())
-    return {"difference": float(d.mean()), "low": interval[0], "high": interval[1], "p": p, "verdict": _verdict(p, q)}
-
-
-def sharpness_interval(values: list[float]) -> tuple[float, float]:
-    from scipy.stats import t
-
-    n = len(values)
-    mean = float(np.mean(values))
-    half = float(t.ppf(1 - inference.ALPHA / 2, n - 1)) * float(np.std(values, ddof=1)) / np.sqrt(n)
-    return mean - half, mean + half
-
-
-def _paired_accuracy(first: dict, second: dict, predicted: inference.Alternative) -> dict:
-    """Two models' correct-flags on the same filtered images: exact McNemar, Newcombe's interval."""
-    return _mcnemar(
-        inference.PairedTable.of(outcomes.decode(first["outcomes"]), outcomes.decode(second["outcomes"])), predicted
-    )
+    mean = float(np.mean(d))
+    half = float(t.ppf(1 - inference.ALPHA / 2, len(d) - 1)) * float(np.std(d, ddof=1)) / np.sqrt(len(d))
+    return {"difference": mean, "low": mean - half, "high": mean + half, "p": p, "verdict": _verdict(p, q)}
 
 
 def _mcnemar(paired: inference.PairedTable, predicted: inference.Alternative) -> dict:
@@ -162,8 +138,9 @@ def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
             image (`aligned` than theirs): one direction against ST, the other against AT."""
             a, b = sam[1], other[1]
             hp = (_high_pass(a, cutoff), _high_pass(b, cutoff)) if cutoff is not None else (None, None)
-            if hp[0] and hp[1]:
-                result = _paired_accuracy(hp[0], hp[1], "less" if reliance == "less" else "greater")
+            if hp[0] and hp[1]:  # the same filtered images: exact McNemar, Newcombe's interval
+                paired = inference.PairedTable.of(*(outcomes.decode(h["outcomes"]) for h in hp))
+                result = _mcnemar(paired, "less" if reliance == "less" else "greater")
                 add(f"{reliance} high-frequency reliance than {than} ({high_pass})", sam, other, "points", result)
             if "gradients" in a and "gradients" in b:
                 result = _paired_t(_alignment(a), _alignment(b), "less" if aligned == "less" else "greater")
@@ -371,9 +348,7 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
         for r, a in with_frequency:
             f = a["frequency"]
             cells = [r.name, str(r.seed), f"{100 * f['clean']['acc']:.1f}"]
-            cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"]] + [
-                f"{100 * e['acc']:.1f}" for e in f["high_pass"]
-            ]
+            cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"] + f["high_pass"]]
             band = a.get("fourier", {}).get("band_error")
             cells.append(" / ".join(f"{100 * v:.0f}" for v in band.values()) if band else "–")
             cells.append(_interval(a["gradients"]["alignment"]) if "gradients" in a else "–")
