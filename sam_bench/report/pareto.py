@@ -1,20 +1,10 @@
 """Accuracy against training cost: is SAM the best cheap defence? (the report's Pareto section)
 
-For a grid with single-step AT models (fgsm-rs, n-fgsm, fgsm: the `lightweight-cifar10` recipe) beside
-ST, SAM and PGD AT, this lays out, for each robust budget (PGD at every Linf eps, AutoAttack), each
-model's robust accuracy against its clean accuracy and against its training cost, and the Pareto
-frontier: the models that no other model beats at once in robust accuracy and in cost (or clean
-accuracy). Cost is the forward-backward passes per training step, and, where the folder holds a
-`cost.json` of `sam-bench cost` (every model's step timed interleaved in one process), the measured
-seconds per step over ST's.
-
-Verdicts at equal cost: among the defences of one cost (the two-pass ones: SAM, FGSM-RS, N-FGSM), the
-one with the highest mean accuracy at a budget is tested against each of the others with the claims'
-tests (`sam_bench.report.comparison.compare`: over seeds and images with two or more seeds in
-common); it `wins` when every comparison is significant (an intersection-union test, as the claims).
-Either way the rivals it is significantly ahead of are named apart from those it is not separated from
-(a tie at the top still says whether SAM is beaten), and its clean cost is its clean accuracy minus
-ST's, with its 95% interval.
+For a grid with single-step AT models beside ST, SAM and PGD AT: per robust budget, each model's robust
+accuracy against its clean accuracy and its training cost (passes per step; measured seconds per step over
+ST's where `cost.json` has them), the Pareto frontier, and verdicts at equal cost: the best two-pass defence
+tested against each other one with the claims' tests (`comparison.compare`), its rivals significantly behind
+it named apart from those it is not separated from (a tie at the top still says whether SAM is beaten).
 """
 
 from __future__ import annotations
@@ -133,9 +123,8 @@ def measured(
 ) -> tuple[list[RunRecord], list[RunRecord]]:
     """The two models' seeds that have the measure (AutoAttack runs on first seeds only: comparing the
     seeds in common would find one without it, and the comparison would be dropped)."""
-    return [r for r in first if accuracy(r, *measure) is not None], [
-        r for r in second if accuracy(r, *measure) is not None
-    ]
+    first, second = ([r for r in g if accuracy(r, *measure) is not None] for g in (first, second))
+    return first, second
 
 
 def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
@@ -166,11 +155,8 @@ def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
                 y = mean_accuracy(group, *measure)
                 if y is None:
                     continue
-                if kind == "clean":
-                    x = mean_accuracy(group, "clean")
-                    x = None if x is None else 100 * x
-                else:
-                    x = passes(group) if kind == "passes" else ratios[name]
+                x = {"clean": mean_accuracy(group, "clean"), "passes": passes(group), "ratio": ratios[name]}[kind]
+                x = 100 * x if kind == "clean" and x is not None else x
                 if x is None:
                     continue
                 points.append((x, 100 * y, name))

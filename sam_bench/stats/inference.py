@@ -63,14 +63,6 @@ class PairedTable:
             raise ValueError(f"paired outcomes must cover the same images ({a.shape} vs {b.shape})")
         return cls(int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum()))
 
-    def __add__(self, other: PairedTable) -> PairedTable:
-        return PairedTable(
-            self.both + other.both,
-            self.only_first + other.only_first,
-            self.only_second + other.only_second,
-            self.neither + other.neither,
-        )
-
     @property
     def n(self) -> int:
         return self.both + self.only_first + self.only_second + self.neither
@@ -141,19 +133,18 @@ def fisher_p(k1: int, n1: int, k2: int, n2: int, alternative: Alternative = "two
 def unpaired_noninferiority_p(k1: int, n1: int, k2: int, n2: int, margin: float) -> float:
     """One-sided p-value of H0: p1 - p2 <= -margin from independent samples (large-sample z)."""
     p1, p2 = k1 / n1, k2 / n2
-    variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-    shifted = p1 - p2 + margin
-    if variance <= 0:
-        return 0.0 if shifted > 0 else 1.0
-    return 1 - statistics.NormalDist().cdf(shifted / math.sqrt(variance))
+    return _z_p(p1 - p2 + margin, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
 
 
 def noninferiority_p(table: PairedTable, margin: float) -> float:
     """One-sided p-value of "the first model is worse than the second by `margin` or more"
     (H0: difference <= -margin), from the paired difference's large-sample z statistic."""
     n, b, c = table.n, table.only_first, table.only_second
-    variance = ((b + c) / n - ((b - c) / n) ** 2) / n
-    shifted = table.difference + margin
+    return _z_p(table.difference + margin, ((b + c) / n - ((b - c) / n) ** 2) / n)
+
+
+def _z_p(shifted: float, variance: float) -> float:
+    """One-sided large-sample z p-value of H0: the estimate `shifted` (of that variance) is <= 0."""
     if variance <= 0:
         return 0.0 if shifted > 0 else 1.0
     return 1 - statistics.NormalDist().cdf(shifted / math.sqrt(variance))
