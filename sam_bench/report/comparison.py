@@ -111,6 +111,11 @@ def _points(x: float) -> str:
     return f"{100 * x:+.2f}"
 
 
+def points_interval(difference: float, low: float, high: float) -> str:
+    """A difference and its 95% interval in points: '+2.31 [+1.36, +3.27]'."""
+    return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
 def _degenerate(*groups: list[RunRecord]) -> str | None:
     bad = sorted(
         {f"{r.name} (seed {r.seed}) is degenerate ({r.degenerate})" for g in groups for r in g if r.degenerate}

@@ -17,7 +17,7 @@ from sam_bench.evaluation import attack_table
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest
 from sam_bench.report import code_provenance, masking_check
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
-from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.comparison import Comparison, compare, judge, points_interval
 from sam_bench.report.records import evaluation, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
@@ -240,18 +240,14 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for model, attack, gap_of, vs_st in rows:
-        low, high = gap_of.interval()
         cell, flag = "–", ""
         if vs_st is not None:
-            d_low, d_high = vs_st.interval()
-            cell = f"{100 * vs_st.estimate:+.2f} [{100 * d_low:+.2f}, {100 * d_high:+.2f}]"
+            cell = points_interval(vs_st.estimate, *vs_st.interval())
             if vs_st.p_value(0.0, "greater") < inference.ALPHA:
                 flag = "⚠ larger"
                 flags.append(f"{model} at {attack}")
-        lines.append(
-            f"| {model} | {attack} | {100 * gap_of.estimate:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] "
-            f"| {cell} | {flag} |"
-        )
+        gap = points_interval(gap_of.estimate, *gap_of.interval())
+        lines.append(f"| {model} | {attack} | {gap} | {cell} | {flag} |")
     lines += [
         "",
         ("⚠ Gradient masking suspected: " + "; ".join(flags) + ".")

@@ -17,7 +17,7 @@ from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import code_provenance
-from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.comparison import Comparison, compare, judge, points_interval
 from sam_bench.report.folder import extension_path
 from sam_bench.report.run_record import RunRecord
 
@@ -128,13 +128,12 @@ def section(out: Path, plan: dict) -> list[str]:
         if c is None or c.difference is None:
             lines += ["", "Inconclusive: an arm has no usable measurement (a degenerate model).", ""]
             continue
-        low, high = c.low or 0.0, c.high or 0.0
         lines += [
             "",
             "| comparison | levels (mean over seeds) | difference (points, 95% interval) | seeds | one-sided p "
             "| verdict |",
             "|---|---|---|---|---|---|",
-            f"| {first} − {second} | {c.levels()} | {100 * c.difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] "
+            f"| {first} − {second} | {c.levels()} | {points_interval(c.difference, c.low or 0.0, c.high or 0.0)} "
             f"| {c.seeds} | {_p(c.p_value)} | **{one.verdict}** |",
             "",
             f"- {one.reason}. {c.describe()}.",

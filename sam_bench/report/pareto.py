@@ -15,7 +15,7 @@ from pathlib import Path
 from sam_bench import figure_labels, files
 from sam_bench.evaluation import attack_table
 from sam_bench.report import collapse
-from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.comparison import Comparison, compare, judge, points_interval
 from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.threat_models import LINF
@@ -253,7 +253,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
     ]
     for v in equal_cost_verdicts(records):
         clean = v["clean_cost"]
-        clean_text = "–" if clean is None or clean.difference is None else points_interval(clean)
+        clean_text = "–" if clean is None or clean.difference is None else points_interval(*clean.interval())
         lines.append(
             f"| {v['measure']} | {v['best']} | {_pct(v['accuracy'])} | **{v['verdict']}** | "
             f"{', '.join(v['ahead_of']) or '–'} | {', '.join(v['not_separated_from']) or '–'} | {v['reason']} | "
@@ -274,11 +274,6 @@ def _seeds_cell(group: list[RunRecord], measure: tuple) -> str:
     if having and len(having) < len(runs):
         text += f" (seed {', '.join(str(r.seed) for r in having)})"
     return text
-
-
-def points_interval(c: Comparison) -> str:
-    difference, low, high = c.interval()
-    return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
 def _pct(x: float | None) -> str:
