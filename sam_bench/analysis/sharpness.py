@@ -29,13 +29,9 @@ def _params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def _buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: b.detach() for name, b in model.named_buffers()}
-
-
 def loss_function(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
     """L(params): the mean cross-entropy on (x, y) as a function of the parameters alone."""
-    buffers = _buffers(model)
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
 
     def loss(params: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(functional_call(model, (params, buffers), (x,)), y)
@@ -45,10 +41,6 @@ def loss_function(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
 
 def _norm(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors.values()]))
-
-
-def _dot(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
-    return sum((a[k] * b[k]).sum() for k in a)  # type: ignore[return-value]
 
 
 def _add(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], scale: float | torch.Tensor = 1.0):
@@ -132,7 +124,7 @@ def top_eigenvalue(
     while done < iterations and not converged:
         done += 1
         hv = hvp(v)
-        new = float(_dot(v, hv))  # Rayleigh quotient, v of unit norm
+        new = float(sum((v[k] * hv[k]).sum() for k in v))  # Rayleigh quotient, v of unit norm
         norm = float(_norm(hv))
         if norm == 0:
             return {"top_eigenvalue": 0.0, "iterations": done, "converged": True}

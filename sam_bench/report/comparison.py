@@ -102,9 +102,19 @@ def _measured(value: float | None) -> float:
     return value
 
 
-def _p(p: float) -> str:
+def p_text(p: float) -> str:
     """'< 0.001' or '= 0.042', to follow a 'p'."""
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def p_cell(p: float | None) -> str:
+    """A table's p value cell: '–', '< 0.001' or '0.042'."""
+    return "–" if p is None else p_text(p).removeprefix("= ")
+
+
+def percent(x: float | None) -> str:
+    """A fraction as a table's percentage cell: '81.86', or '–' where it is not measured."""
+    return "–" if x is None else f"{100 * x:.2f}"
 
 
 def _points(x: float) -> str:
@@ -199,7 +209,7 @@ def _test_methods(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> No
         f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}, residual "
         f"{100 * result.residual_share:.2f}, in quadrature; t, {result.df:.1f} df"
         + (f", counted conservatively ({result.seeds} seeds)" if result.conservative else "")
-        + f"): one-sided p {_p(p)} against {null} (one-sided 95% lower bound {_points(bound)})"
+        + f"): one-sided p {p_text(p)} against {null} (one-sided 95% lower bound {_points(bound)})"
     )
 
 
@@ -246,7 +256,7 @@ def _test_models(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> Non
         test = f"unpaired {'z' if c.margin else 'Fisher exact'} test (no per-image outcomes recorded; conservative)"
     c.detectable = -c.margin + inference.detectable_effect(se, n - 1)
     c.p_models, c.images = p, n
-    c.tests.append(f"one training seed: these two trained models, {test}: one-sided p {_p(p)}")
+    c.tests.append(f"one training seed: these two trained models, {test}: one-sided p {p_text(p)}")
 
 
 def judge(comparisons: list[Comparison]) -> tuple[str, str]:
@@ -265,7 +275,9 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     if worse:
         return "fails", (
             f"significantly the other way (one-sided p < {inference.ALPHA:g}, {family}): "
-            + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(_measured(c.adjusted_other))})" for c in worse)
+            + "; ".join(
+                f"{c.first} vs {c.second}, {c.measure} (p {p_text(_measured(c.adjusted_other))})" for c in worse
+            )
         )
     if all(c.significant for c in usable):
         return "holds", (
@@ -282,7 +294,7 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     return "inconclusive", (
         f"not significant at one-sided p < {inference.ALPHA:g}: "
         + "; ".join(
-            f"{c.measure} (p {_p(_measured(c.p_value))}; {what_is_missing(c)})"
+            f"{c.measure} (p {p_text(_measured(c.p_value))}; {what_is_missing(c)})"
             if c.method_level
             else f"{c.measure} (one training seed: no test of the method)"
             for c in weak
@@ -305,8 +317,8 @@ def what_is_missing(c: Comparison) -> str:
         if min(below, above) < inference.ALPHA:
             way = "below" if below < above else "above"
             said.append(
-                f"{c.first} is significantly {way} {c.second} (one-sided p {_p(min(below, above))}); whether by more "
-                f"than the {100 * c.margin:g}-point margin is what is undecided"
+                f"{c.first} is significantly {way} {c.second} (one-sided p {p_text(min(below, above))}); whether by "
+                f"more than the {100 * c.margin:g}-point margin is what is undecided"
             )
     seeds_part = result.seed_share**2
     images_part = result.image_share**2 + result.residual_share**2

@@ -17,7 +17,7 @@ from sam_bench.evaluation import attack_table
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest
 from sam_bench.report import code_provenance, masking_check
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
-from sam_bench.report.comparison import Comparison, compare, judge, points_interval
+from sam_bench.report.comparison import Comparison, compare, judge, p_cell, points_interval
 from sam_bench.report.records import evaluation, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
@@ -112,7 +112,7 @@ def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
             lines.append(
                 f"| {result.claim} | {result.test.label()} | {c.first} − {c.second}"
                 + (f", {c.measure}" if len(result.comparisons) > 1 else "")
-                + f" | {c.levels()} | {_points(c)} | {c.seeds} | {_p(c.p_value)} | **{result.verdict}** |"
+                + f" | {c.levels()} | {_points(c)} | {c.seeds} | {p_cell(c.p_value)} | **{result.verdict}** |"
             )
         reasons.append(
             f"- {result.claim}, {result.configuration}: {result.reason}. "
@@ -189,7 +189,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for (what, c), p in zip(family, adjusted):
-        lines.append(f"| {what} | {c.measure} | {c.levels()} | {_points(c)} | {c.seeds} × {c.images:,} | {_p(p)} |")
+        lines.append(f"| {what} | {c.measure} | {c.levels()} | {_points(c)} | {c.seeds} × {c.images:,} | {p_cell(p)} |")
     return lines + [""]
 
 
@@ -262,12 +262,6 @@ def _points(c: Comparison, unit: str = "") -> str:
     """The difference and its 95% interval in points: '+2.31 [+1.36, +3.27]' ('+2.31 points [...]' with a unit)."""
     low, high = c.low or 0.0, c.high or 0.0
     return f"{100 * (c.difference or 0):+.2f}{unit} [{100 * low:+.2f}, {100 * high:+.2f}]"
-
-
-def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _seeds(seeds: list[int]) -> str:

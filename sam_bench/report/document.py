@@ -31,6 +31,7 @@ from sam_bench.report import (
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
+from sam_bench.report.comparison import percent
 from sam_bench.report.folder import Folder, LeftOut, not_shown
 from sam_bench.report.records import (
     aa_budgets,
@@ -48,10 +49,6 @@ from sam_bench.stats import inference, mixed_model
 from sam_bench.training import method_table
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
-
-
 def _cell(group: list[RunRecord], *measure, **select) -> str:
     """One table cell: one evaluation's accuracy with its Wilson interval, or with several seeds the
     mean with its 95% interval over seeds and images."""
@@ -60,7 +57,7 @@ def _cell(group: list[RunRecord], *measure, **select) -> str:
         if result is None:
             return "–"
         low, high = mixed_model.accuracy_interval(result)
-        return f"{_pct(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
+        return f"{percent(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
     return _with_interval(group[0], *measure, **select)
 
 
@@ -70,9 +67,9 @@ def _with_interval(record: RunRecord, *measure, **select) -> str:
         return "–"
     n = ev.n_examples
     if not n:
-        return _pct(ev.robust_acc)
+        return percent(ev.robust_acc)
     low, high = inference.wilson(round(ev.robust_acc * n), n)
-    return f"{_pct(ev.robust_acc)} ({100 * low:.1f}–{100 * high:.1f})"
+    return f"{percent(ev.robust_acc)} ({100 * low:.1f}–{100 * high:.1f})"
 
 
 def _setup_lines(records: list[RunRecord]) -> list[str]:
@@ -375,7 +372,7 @@ def _guard_lines(records: list[RunRecord]) -> list[str]:
                 "Collapsed: "
                 + "; ".join(
                     f"{r.name} (seed {r.seed}) from epoch {collapse.collapse_epoch(r)}, PGD accuracy "
-                    f"{_pct(found['collapsed_pgd_acc'])} at the end after a best of {_pct(found['best_pgd_acc'])}"
+                    f"{percent(found['collapsed_pgd_acc'])} at the end after a best of {percent(found['best_pgd_acc'])}"
                     for r in collapsed
                     for found in [r.training.overfit_guard or {}]
                 )

@@ -17,7 +17,7 @@ from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import code_provenance
-from sam_bench.report.comparison import Comparison, compare, judge, points_interval
+from sam_bench.report.comparison import Comparison, compare, judge, p_cell, points_interval
 from sam_bench.report.folder import extension_path
 from sam_bench.report.run_record import RunRecord
 
@@ -134,7 +134,7 @@ def section(out: Path, plan: dict) -> list[str]:
             "| verdict |",
             "|---|---|---|---|---|---|",
             f"| {first} − {second} | {c.levels()} | {points_interval(c.difference, c.low or 0.0, c.high or 0.0)} "
-            f"| {c.seeds} | {_p(c.p_value)} | **{one.verdict}** |",
+            f"| {c.seeds} | {p_cell(c.p_value)} | **{one.verdict}** |",
             "",
             f"- {one.reason}. {c.describe()}.",
         ]
@@ -160,9 +160,3 @@ def section(out: Path, plan: dict) -> list[str]:
 def set_used(one: Judged) -> str:
     """The corruption set(s) a judged test's runs were measured on."""
     return _set_used([r for group in one.found.values() for r in group])
-
-
-def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -19,7 +19,9 @@ import numpy as np
 from sam_bench import files
 from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import mechanism_plots, mechanism_seeds
+from sam_bench.report.comparison import p_text
 from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
+from sam_bench.report.mechanism_seeds import opposite, verdict
 from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.rundir.model import has_weights
@@ -55,16 +57,6 @@ def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
     return None
 
 
-def _verdict(p_predicted: float, p_other: float) -> str:
-    if p_predicted < inference.ALPHA:
-        return "holds"
-    return "fails" if p_other < inference.ALPHA else "inconclusive"
-
-
-def _other(predicted: inference.Alternative) -> inference.Alternative:
-    return "greater" if predicted == "less" else "less"
-
-
 def _paired_t(first: np.ndarray, second: np.ndarray, predicted: inference.Alternative) -> dict:
     """first - second, paired: mean difference, 95% t interval, one-sided p in the predicted
     direction ("less": first below second) and the other."""
@@ -72,16 +64,16 @@ def _paired_t(first: np.ndarray, second: np.ndarray, predicted: inference.Altern
 
     d = (first - second).tolist()
     p = float(ttest_rel(first.tolist(), second.tolist(), alternative=predicted).pvalue)
-    q = float(ttest_rel(first.tolist(), second.tolist(), alternative=_other(predicted)).pvalue)
+    q = float(ttest_rel(first.tolist(), second.tolist(), alternative=opposite(predicted)).pvalue)
     mean = float(np.mean(d))
     half = float(t.ppf(1 - inference.ALPHA / 2, len(d) - 1)) * float(np.std(d, ddof=1)) / np.sqrt(len(d))
-    return {"difference": mean, "low": mean - half, "high": mean + half, "p": p, "verdict": _verdict(p, q)}
+    return {"difference": mean, "low": mean - half, "high": mean + half, "p": p, "verdict": verdict(p, q)}
 
 
 def _mcnemar(paired: inference.PairedTable, predicted: inference.Alternative) -> dict:
-    p, q = inference.mcnemar_exact(paired, predicted), inference.mcnemar_exact(paired, _other(predicted))
+    p, q = inference.mcnemar_exact(paired, predicted), inference.mcnemar_exact(paired, opposite(predicted))
     low, high = inference.paired_interval(paired)
-    return {"difference": paired.difference, "low": low, "high": high, "p": p, "verdict": _verdict(p, q)}
+    return {"difference": paired.difference, "low": low, "high": high, "p": p, "verdict": verdict(p, q)}
 
 
 def _paired_robustness(
@@ -221,7 +213,7 @@ def sentence(
     rho, p = correlation["rho"], correlation["p"]
     text = (
         f"Across the {correlation['n']} analysed models, robust accuracy ({measure}) and the top Hessian "
-        f"eigenvalue have Spearman's rho = {rho:+.2f} (p {_p(p)}): "
+        f"eigenvalue have Spearman's rho = {rho:+.2f} (p {p_text(p)}): "
     )
     if p < inference.ALPHA and rho < 0:
         text += "the flatter models are the more robust ones here"
@@ -253,10 +245,6 @@ def sentence(
             "correlation across architectures mixes that scale with flatness; the within-configuration tests do not."
         )
     return text
-
-
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 def _interval(summary: dict, fmt: str = ".3g") -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sam_bench.report.comparison import p_text
 from sam_bench.report.records import architecture, by_architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
@@ -55,24 +56,27 @@ AGAINST_AT = (
 )
 
 
+def verdict(p_predicted: float, p_other: float) -> str:
+    """`holds` when significant in the predicted direction, `fails` when significant the other way."""
+    if p_predicted < inference.ALPHA:
+        return "holds"
+    return "fails" if p_other < inference.ALPHA else "inconclusive"
+
+
+def opposite(predicted: inference.Alternative) -> inference.Alternative:
+    return "greater" if predicted == "less" else "less"
+
+
 def welch(first: list[float], second: list[float], predicted: inference.Alternative) -> dict:
     """mean(first) - mean(second) over independent seeds: Welch's 95% interval and one-sided p values."""
     from scipy.stats import ttest_ind
 
-    other: inference.Alternative = "greater" if predicted == "less" else "less"
-    test = ttest_ind(first, second, equal_var=False, alternative=predicted)
-    p = float(test.pvalue)
-    q = float(ttest_ind(first, second, equal_var=False, alternative=other).pvalue)
+    p = float(ttest_ind(first, second, equal_var=False, alternative=predicted).pvalue)
+    q = float(ttest_ind(first, second, equal_var=False, alternative=opposite(predicted)).pvalue)
     low, high = ttest_ind(first, second, equal_var=False).confidence_interval(1 - inference.ALPHA)
-    verdict = "holds" if p < inference.ALPHA else "fails" if q < inference.ALPHA else "inconclusive"
-    return {
-        "difference": float(np.mean(first) - np.mean(second)),
-        "low": float(low),
-        "high": float(high),
-        "p": p,
-        "verdict": verdict,
-        "seeds": (len(first), len(second)),
-    }
+    difference = float(np.mean(first) - np.mean(second))
+    found = {"difference": difference, "low": float(low), "high": float(high), "p": p, "verdict": verdict(p, q)}
+    return {**found, "seeds": (len(first), len(second))}
 
 
 def predictions(pairs: list[tuple[RunRecord, dict]], cutoff: float | None) -> list[dict]:
@@ -137,4 +141,4 @@ def difference_and_p(t: dict) -> tuple[str, str]:
     scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
     diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
     unit = " points" if t["unit"] else ""
-    return diff + unit, "< 0.001" if t["p"] < 0.001 else f"= {t['p']:.3f}"
+    return diff + unit, p_text(t["p"])

@@ -15,7 +15,7 @@ from pathlib import Path
 from sam_bench import figure_labels, files
 from sam_bench.evaluation import attack_table
 from sam_bench.report import collapse
-from sam_bench.report.comparison import Comparison, compare, judge, points_interval
+from sam_bench.report.comparison import Comparison, compare, judge, percent, points_interval
 from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.threat_models import LINF
@@ -226,7 +226,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
             table.label(group[0].method),  # as every page names it
             str(passes(group)),
             "–" if ratio is None else f"{ratio:.2f}",
-            _pct(mean_accuracy(group, "clean")),
+            percent(mean_accuracy(group, "clean")),
         ]
         cells += [_seeds_cell(group, m) for m in budgets]
         lines.append("| " + " | ".join(cells) + " |")
@@ -235,7 +235,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
         points = [(float(passes(g)), a, n) for n, g in grouped.items() if (a := mean_accuracy(g, *measure)) is not None]
         lines.append(
             f"- {label(measure)}: "
-            + " → ".join(f"{n} ({c:g} pass{'' if c == 1 else 'es'}, {_pct(a)})" for c, a, n in frontier(points))
+            + " → ".join(f"{n} ({c:g} pass{'' if c == 1 else 'es'}, {percent(a)})" for c, a, n in frontier(points))
         )
     lines += [
         "",
@@ -255,7 +255,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
         clean = v["clean_cost"]
         clean_text = "–" if clean is None or clean.difference is None else points_interval(*clean.interval())
         lines.append(
-            f"| {v['measure']} | {v['best']} | {_pct(v['accuracy'])} | **{v['verdict']}** | "
+            f"| {v['measure']} | {v['best']} | {percent(v['accuracy'])} | **{v['verdict']}** | "
             f"{', '.join(v['ahead_of']) or '–'} | {', '.join(v['not_separated_from']) or '–'} | {v['reason']} | "
             f"{clean_text} | {'<br>'.join(v['evidence']) or '–'} |"
         )
@@ -270,11 +270,7 @@ def _seeds_cell(group: list[RunRecord], measure: tuple) -> str:
     like: a first seed's AutoAttack is not set against a mean over seeds unmarked)."""
     runs = collapse.healthy(group)
     having = [r for r in runs if accuracy(r, *measure) is not None]
-    text = _pct(mean_accuracy(group, *measure))
+    text = percent(mean_accuracy(group, *measure))
     if having and len(having) < len(runs):
         text += f" (seed {', '.join(str(r.seed) for r in having)})"
     return text
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
