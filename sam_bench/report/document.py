@@ -32,7 +32,7 @@ from sam_bench.report import (
 )
 from sam_bench.report.claims import CLAIMS, headline
 from sam_bench.report.comparison import percent
-from sam_bench.report.folder import Folder, LeftOut, not_shown
+from sam_bench.report.folder import Folder, LeftOut, not_shown, pilot_candidates
 from sam_bench.report.records import (
     aa_budgets,
     aa_label,
@@ -348,7 +348,7 @@ def _compute_lines(folder: Folder) -> list[str]:
     lines = ["## Compute", "", f"This folder's runs: {spent.describe(spent.of_records(folder.records))}."]
     if on_gpu := gpu_minutes.lines(folder.records):
         lines += ["", *on_gpu]
-    for c in folder.pilot_candidates():
+    for c in pilot_candidates(folder.path):
         lines.append(f"The pilot's candidate `{c['scale']}`: {spent.describe(c['compute'])}.")
     sentence = folder.budget_sentence("Together with the pilot", "Together")
     return lines + ([sentence + "."] if sentence else []) + [""]

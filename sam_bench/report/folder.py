@@ -65,16 +65,13 @@ class Folder:
 
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 
-    def pilot_candidates(self) -> list[dict]:
-        return pilot_candidates(self.path)
-
     def budget_sentence(self, with_pilot: str, alone: str) -> str | None:
         """The folder's CPU time and its pilot's other candidates', against the scale's `compute_budget`
         (None when the plan sets none)."""
         budget = self.plan.get("compute_budget")
         if not budget:
             return None
-        pilots = self.pilot_candidates()
+        pilots = pilot_candidates(self.path)
         cpu_s = spent.of_records(self.records)["cpu_s"] + sum(c["compute"]["cpu_s"] for c in pilots)
         return spent.budget_sentence(cpu_s, budget, with_pilot if pilots else alone)
 
