@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.leaderboard import published
-from sam_bench.report.records import architecture, evaluation, images, models
+from sam_bench.report.records import architecture, images, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.threat_models import names
@@ -32,7 +32,7 @@ def comparable(records: list[RunRecord], norm: str, eps: str) -> dict[str, RunRe
     """Per model, its first seed with AutoAttack at this budget, for the full-width CIFAR-10 models."""
     found = {}
     for name, group in models(records).items():
-        first = next((r for r in group if evaluation(r, "autoattack", norm, eps)), None)
+        first = next((r for r in group if r.evaluation("autoattack", norm, eps)), None)
         if first and architecture(first) == ARCHITECTURE and first.config.dataset == "cifar10":
             found[name] = first
     return found
@@ -55,7 +55,7 @@ def applies(records: list[RunRecord]) -> bool:
 
 def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
     """Accuracy (%) with its 95% Wilson interval over the images evaluated, and their number."""
-    ev = evaluation(record, *measure)
+    ev = record.evaluation(*measure)
     assert ev is not None and ev.n_examples, "comparable() picks records with this evaluation"
     n = images(ev)
     low, high = inference.wilson(round(ev.robust_acc * n), n)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from sam_bench import threat_models
 from sam_bench.eps import parse_eps
-from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
 
 CHEAPER = ("apgd-ce", "apgd-t")  # the custom version the later seeds get
@@ -49,7 +48,7 @@ def _rows(records: list[RunRecord]) -> list[dict]:
                 continue
             n = int(ev.n_examples or 0)
             count = {name: round(float(breakdown[name]) * n) for name in (*CHEAPER, *LAST_TWO)}
-            custom = evaluation(r, "autoattack", ev.norm, ev.eps, version="custom", attacks=CHEAPER, images=n)
+            custom = r.evaluation("autoattack", ev.norm, ev.eps, version="custom", attacks=CHEAPER, images=n)
             rows.append(
                 {
                     "model": f"{r.name} (seed {r.seed})",

@@ -18,7 +18,7 @@ from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
 from sam_bench.report.comparison import Comparison, compare
 from sam_bench.report.confirmatory import PrimaryResult
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import evaluation, models
+from sam_bench.report.records import models
 from sam_bench.report.run_record import RunRecord
 
 HEADLINE_SAM = "SAM-0.1"  # the paper's headline rho: the configuration each cell speaks for
@@ -147,7 +147,7 @@ def _autoattack(first: list[RunRecord], second: list[RunRecord], norm: str, eps:
             if n == norm and abs(parse_eps(e) - parse_eps(eps)) < 1e-9 and select not in selects:
                 selects.append(select)
     for select in sorted(selects, key=lambda s: s["version"] != "standard"):
-        if all(evaluation(r, "autoattack", norm, eps, **select) is not None for r in runs):
+        if all(r.evaluation("autoattack", norm, eps, **select) is not None for r in runs):
             kind = "standard" if select["version"] == "standard" else " + ".join(a.upper() for a in select["attacks"])
             label = f"AutoAttack ({kind}) {norm} {eps}"
             c = compare(first, second, ("autoattack", norm, eps), label=label, **select)
@@ -169,7 +169,7 @@ def _beside(at: list[RunRecord] | None, measure: tuple, select: dict) -> tuple[s
     """The AT model's accuracy on this measure, mean over its seeds that have it (None without one)."""
     if at is None:
         return None
-    found = [evaluation(r, *measure, **select) for r in at]
+    found = [r.evaluation(*measure, **select) for r in at]
     accuracies = [ev.robust_acc for ev in found if ev is not None]
     return (at[0].name, statistics.fmean(accuracies)) if accuracies else None
 

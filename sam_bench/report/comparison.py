@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import collapse
-from sam_bench.report.records import evaluation, images
+from sam_bench.report.records import images
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
@@ -162,7 +162,7 @@ def compare(
         pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
     evs = []
     for a, b in pairs:
-        x, y = evaluation(a, *measure, **select), evaluation(b, *measure, **select)
+        x, y = a.evaluation(*measure, **select), b.evaluation(*measure, **select)
         if x is None or y is None:
             return None
         evs.append((x, y))

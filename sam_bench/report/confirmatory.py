@@ -18,7 +18,7 @@ from sam_bench.recipes.endpoints import Endpoints, PrimaryTest
 from sam_bench.report import code_provenance, masking_check
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
 from sam_bench.report.comparison import Comparison, compare, judge, p_cell, points_interval
-from sam_bench.report.records import evaluation, models
+from sam_bench.report.records import models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
@@ -165,11 +165,11 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     primary = endpoints.primary_tests.get("C2")
     for sam in sams:
         if primary is not None and attack_table.has_versions(primary.attack):
-            have = lambda g: [r for r in g if evaluation(r, *primary.measure(), **primary.select())]  # noqa: E731
+            have = lambda g: [r for r in g if r.evaluation(*primary.measure(), **primary.select())]  # noqa: E731
             every_seed = f"{sam[0].name} − ST, every seed with it"
             family += [(every_seed, c) for c in _primary(have(sam), have(st), primary)]
         for norm, eps in C2_BUDGETS:
-            firsts = [r for r in (sam[0], st[0]) if evaluation(r, "autoattack", norm, eps, version="standard")]
+            firsts = [r for r in (sam[0], st[0]) if r.evaluation("autoattack", norm, eps, version="standard")]
             if len(firsts) == 2:
                 label = f"AutoAttack (standard) {norm} {eps}"
                 c = compare([sam[0]], [st[0]], ("autoattack", norm, eps), label=label, version="standard")

@@ -39,7 +39,6 @@ from sam_bench.report.records import (
     accuracy_over_seeds,
     by_architecture,
     cost_against_st,
-    evaluation,
     models,
     pgd_budgets,
     seconds_per_epoch,
@@ -62,7 +61,7 @@ def _cell(group: list[RunRecord], *measure, **select) -> str:
 
 
 def _with_interval(record: RunRecord, *measure, **select) -> str:
-    ev = evaluation(record, *measure, **select)
+    ev = record.evaluation(*measure, **select)
     if ev is None:
         return "–"
     n = ev.n_examples
@@ -262,7 +261,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
         ]
         cells += [_cell(group, "pgd", n, e) for n, e in pgd]
         cells += [
-            _cell([r for r in group if evaluation(r, "autoattack", n, e, **s)] or group, "autoattack", n, e, **s)
+            _cell([r for r in group if r.evaluation("autoattack", n, e, **s)] or group, "autoattack", n, e, **s)
             for n, e, s in aa
         ]
         lines.append("| " + " | ".join(cells) + " |")

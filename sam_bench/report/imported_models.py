@@ -13,7 +13,7 @@ from pathlib import Path
 from sam_bench.evaluation.results_record import Results
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import evaluation, models
+from sam_bench.report.records import models
 
 NOT_MEASURED = "not measured"
 
@@ -59,8 +59,8 @@ def section(folder: Folder) -> list[str]:
     st, sams, ats = claimed(grouped)
     for group in [g for g in (st, *sams, *ats) if g]:
         first = group[0]
-        cells = [_percent(evaluation(first, "autoattack", norm, eps)) for norm, eps in budgets]
-        rows.append([first.name, f"here (seed {first.seed})", _percent(evaluation(first, "clean")), *cells])
+        cells = [_percent(first.evaluation("autoattack", norm, eps)) for norm, eps in budgets]
+        rows.append([first.name, f"here (seed {first.seed})", _percent(first.evaluation("clean")), *cells])
     lines += ["### At the claims' small budgets", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from sam_bench.evaluation import outcomes
-from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
@@ -41,10 +40,10 @@ class Check:
 def gap(record: RunRecord, norm: str, eps: str, **select) -> np.ndarray | None:
     """Per image: PGD-10 correct minus AutoAttack correct, on the images the AutoAttack (`select`: its version and
     attacks) covered; None where either evaluation or its per-image outcomes are missing."""
-    aa = evaluation(record, "autoattack", norm, eps, **select)
+    aa = record.evaluation("autoattack", norm, eps, **select)
     if aa is None or not aa.outcomes:
         return None
-    pgd = evaluation(record, "pgd", norm, eps, images=aa.n_examples)
+    pgd = record.evaluation("pgd", norm, eps, images=aa.n_examples)
     if pgd is None or not pgd.outcomes:
         return None
     a, b = outcomes.aligned(pgd.outcomes, aa.outcomes)

@@ -22,7 +22,7 @@ from sam_bench.report import mechanism_plots, mechanism_seeds
 from sam_bench.report.comparison import p_text
 from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
 from sam_bench.report.mechanism_seeds import opposite, verdict
-from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation
+from sam_bench.report.records import accuracy, architecture, by_architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.rundir.model import has_weights
 from sam_bench.stats import inference
@@ -48,7 +48,7 @@ def load_analyses(out: Path) -> dict[str, dict]:
 def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
     """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated,
     else the first AutoAttack budget."""
-    if any(evaluation(r, "pgd", "Linf", "2/255") for r in records):
+    if any(r.evaluation("pgd", "Linf", "2/255") for r in records):
         return ("pgd", "Linf", "2/255")
     for r in records:
         for ev in r.results.evaluations:
@@ -80,7 +80,7 @@ def _paired_robustness(
     first: RunRecord, second: RunRecord, target: tuple | None, predicted: inference.Alternative
 ) -> dict | None:
     """Two runs' robust accuracy at `target` on the same test images, from their results' per-image outcomes."""
-    x, y = (evaluation(r, *target) for r in (first, second)) if target else (None, None)
+    x, y = (r.evaluation(*target) for r in (first, second)) if target else (None, None)
     if not (x and y and x.outcomes and y.outcomes):
         return None
     return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x.outcomes, y.outcomes)), predicted)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.report.records import accuracy, architecture, evaluation
+from sam_bench.report.records import accuracy, architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.training import method_table as table
@@ -33,7 +33,7 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
     fig, ax = plt.subplots(figsize=(6.2, 4.4))
     for r, a in points:
         s = a["sharpness"]["summary"]["top_eigenvalue"]
-        ev = evaluation(r, *target)
+        ev = r.evaluation(*target)
         assert ev is not None
         y, n = ev.robust_acc, ev.n_examples
         low, high = inference.wilson(round(y * n), n) if n else (y, y)

@@ -30,7 +30,6 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import spent
 from sam_bench.report.folder import load_results
-from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.runtime.provenance import code_commit
 from sam_bench.stats import mixed_model
@@ -41,7 +40,7 @@ SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile"
 
 
 def parse_measure(text: str) -> tuple:
-    """'clean' or 'pgd Linf 2/255' -> the tuple `records.evaluation` takes."""
+    """'clean' or 'pgd Linf 2/255' -> the tuple `RunRecord.evaluation` takes."""
     parts = text.split()
     if len(parts) == 1 and attack_table.is_clean(parts[0]):
         return (parts[0],)
@@ -58,7 +57,7 @@ def _label(measure: tuple) -> str:
 
 
 def _flags(record: RunRecord, measure: tuple) -> np.ndarray | None:
-    ev = evaluation(record, *measure)
+    ev = record.evaluation(*measure)
     return None if ev is None or not ev.outcomes else outcomes.decode(ev.outcomes).astype(float)
 
 

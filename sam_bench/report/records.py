@@ -1,5 +1,5 @@
 """A reproduction's run records (`report.run_record`: one per run with results) asked for what the claims,
-the report and its sections compare: an evaluation by attack and budget, a model's seeds grouped, its
+the report and its sections compare: an accuracy by attack and budget, a model's seeds grouped, its
 architecture, its training time per epoch."""
 
 from __future__ import annotations
@@ -18,17 +18,9 @@ from sam_bench.training.config import TrainConfig
 from sam_bench.zoo.store import architecture_name
 
 
-def evaluation(
-    record: RunRecord, attack: str, norm: str | None = None, eps: str | None = None, **select
-) -> Evaluation | None:
-    """The record's evaluation of this attack at this budget (clean: the clean pass), or None; `select` as
-    `Results.evaluation` takes it (an AutoAttack version, the first N images)."""
-    return record.evaluation(attack, norm, eps, **select)
-
-
 def accuracy(record: RunRecord, attack: str, norm: str | None = None, eps: str | None = None, **select) -> float | None:
     """A fraction from the record's results; None when that evaluation was not run."""
-    ev = evaluation(record, attack, norm, eps, **select)
+    ev = record.evaluation(attack, norm, eps, **select)
     return None if ev is None else ev.robust_acc
 
 
@@ -57,7 +49,7 @@ def by_method(grouped: dict[str, list[RunRecord]], *methods) -> list[list[RunRec
 
 def accuracy_over_seeds(group: list[RunRecord], *measure, **select) -> mixed_model.SeedsAndImages | None:
     """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
-    found = [evaluation(r, *measure, **select) for r in group]
+    found = [r.evaluation(*measure, **select) for r in group]
     evs = [ev for ev in found if ev is not None]
     if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
         return None
@@ -83,7 +75,7 @@ def accuracy_with_interval(group: list[RunRecord], *measure, **select) -> tuple[
     if len(group) > 1 and (found := accuracy_over_seeds(group, *measure, **select)) is not None:
         low, high = mixed_model.accuracy_interval(found)
         return found.estimate, low, high
-    ev = evaluation(group[0], *measure, **select)
+    ev = group[0].evaluation(*measure, **select)
     if ev is None:
         return None
     n = int(ev.n_examples or 0)
@@ -143,7 +135,7 @@ def pgd_budgets(records: list[RunRecord]) -> list[tuple[str, str]]:
 
 
 def aa_budgets(records: list[RunRecord]) -> list[tuple[str, str, dict]]:
-    """AutoAttack's budgets in the records, in order, each with what picks it (`records.evaluation`'s
+    """AutoAttack's budgets in the records, in order, each with what picks it (`RunRecord.evaluation`'s
     version and attacks) where one budget was attacked with several versions, else {}."""
     seen: list[tuple[str, str, dict]] = []
     for r in records:

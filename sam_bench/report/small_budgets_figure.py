@@ -18,7 +18,7 @@ from sam_bench.eps import parse_eps
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import accuracy_with_interval, evaluation, models
+from sam_bench.report.records import accuracy_with_interval, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table
 
@@ -40,7 +40,7 @@ def chosen(folder: Folder) -> list[list[RunRecord]] | None:
 
 
 def _has_pgd(group: list[RunRecord]) -> bool:
-    return all(evaluation(group[0], "pgd", norm, eps) is not None for norm, eps in C2_BUDGETS)
+    return all(group[0].evaluation("pgd", norm, eps) is not None for norm, eps in C2_BUDGETS)
 
 
 def _point(group: list[RunRecord], *measure, **select) -> tuple[float, float, float] | None:
