@@ -1,12 +1,7 @@
-"""The report's check on AutoAttack's last two attacks: what FAB-T and Square found after APGD-CE + APGD-T.
-
-A grid that attacks its later seeds with APGD-CE + APGD-T alone (AutoAttack's custom version with the
-standard version's iterations and targets: `attacks/autoattack.py`) and its first seeds with the standard
-version at the same budgets can see what the cheaper attack misses: the standard version runs the same two
-attacks first, then FAB-T and Square on the images still right, and its breakdown counts the images right
-after each. Per first-seed model and standard evaluation: the images right after APGD-T, those FAB-T and
-Square flipped, and, where the model has the custom version on the same images too, its count beside the
-standard's (the same attacks from the same seed: they agree unless the device computed differently).
+"""The report's check on AutoAttack's last two attacks: what FAB-T and Square found after APGD-CE + APGD-T,
+for a grid that attacks its later seeds with those two alone (`attacks/autoattack.py`'s custom version) and its
+first seeds with the standard version, whose breakdown counts the images right after each attack; the custom
+version's count beside it where a model has both (the same attacks from the same seed: they should agree).
 """
 
 from __future__ import annotations

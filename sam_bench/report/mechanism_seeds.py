@@ -1,13 +1,9 @@
 """The Mechanism section's predictions tested over training seeds: a statement about training methods.
 
-`mechanism.predictions` compares two trained models (the first seed of each configuration), paired over
-batches and images: it says whether *these models* differ. Whether SAM *as a method* makes flatter
-models, or ones relying less on high frequencies, is a question about the spread between seeds, which
-one model per method cannot show. Here each analysed model gives one number per
-measure (its mean over the analysis batches or images), and two configurations are compared over their
-seeds: Welch's t test on the per-model values (the seeds of two methods are independent replicates; a
-seed shared by two methods shares initialisation and data order but not the trained model), one-sided
-in the predicted direction, with its 95% interval. A configuration needs at least two analysed seeds.
+`mechanism.predictions` compares two trained models, which says whether *these models* differ; whether SAM *as
+a method* makes flatter models is a question about the spread between seeds. Here each analysed model gives one
+number per measure, and two configurations are compared over their seeds by Welch's t test (the seeds of two
+methods are independent replicates), one-sided in the predicted direction. A configuration needs two seeds.
 """
 
 from __future__ import annotations
