@@ -1,9 +1,6 @@
-"""REPORT.md and plots of a reproduction, computed from its results files only.
-
-The claims (C1-C4) are judged in `report.claims` (tests: `stats.mixed_model`, `stats.inference`); this module
-lays out the numbers: every accuracy with its 95% interval (Wilson's over one evaluation's images; over seeds and images
-for several seeds), a headline saying for which configurations each claim holds, fails or is inconclusive,
-each verdict with its reason and comparisons, C4's cost (`cost.json`, `sam-bench cost`), wall times, plots.
+"""REPORT.md and plots of a reproduction, computed from its results files only: the claims are judged in
+`report.claims`; this module lays out the numbers, each accuracy with its 95% interval, the verdicts, C4's cost,
+wall times and plots, and calls each section's module where it applies.
 """
 
 from __future__ import annotations
@@ -106,10 +103,6 @@ def _setup_lines(records: list[RunRecord]) -> list[str]:
         f"- Trained on: {', '.join(devices)}. Evaluated on: {', '.join(eval_devices)}. "
         f"torch {', '.join(torch_versions)}; sam-bench commit {', '.join(commits)}.",
     ]
-
-
-def _aa_on_later_seeds(records: list[RunRecord]) -> bool:
-    return any(attack_table.is_headline(ev.attack) for r in records if not r.primary for ev in r.results.evaluations)
 
 
 def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
@@ -227,6 +220,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
     grouped = models(records)
     pgd, aa = pgd_budgets(records), aa_budgets(records)
     several = any(len(g) > 1 for g in grouped.values())
+    later_aa = any(attack_table.is_headline(e.attack) for r in records if not r.primary for e in r.results.evaluations)
     header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [aa_label(*b) for b in aa]
     lines = [
         "## Accuracy",
@@ -238,7 +232,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
         + (
             " (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
             "clean and PGD accuracy)"
-            if several and aa and not _aa_on_later_seeds(records)
+            if several and aa and not later_aa
             else " (an AutoAttack column: over the seeds it ran on)"
             if several and aa
             else ""

@@ -56,9 +56,12 @@ def _label(measure: tuple) -> str:
     return "clean" if measure == ("clean",) else f"{measure[0].upper()} {measure[1]} {measure[2]}"
 
 
-def _flags(record: RunRecord, measure: tuple) -> np.ndarray | None:
-    ev = record.evaluation(*measure)
-    return None if ev is None or not ev.outcomes else outcomes.decode(ev.outcomes).astype(float)
+def _flags(group: list[RunRecord], measure: tuple) -> np.ndarray | None:
+    """The runs' correct-flags on this measure as a seeds x images array, or None unless every run has them on
+    as many images."""
+    found = [ev for ev in (r.evaluation(*measure) for r in group) if ev is not None and ev.outcomes]
+    flags = [outcomes.decode(ev.outcomes).astype(float) for ev in found if ev.outcomes]
+    return np.array(flags) if len(flags) == len(group) and len({len(f) for f in flags}) == 1 else None
 
 
 def _run_metadata(folder: Path, record: RunRecord) -> dict:
@@ -135,19 +138,16 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
             "measures": {},
         }
         for measure in measures:
-            flags = [_flags(r, measure) for r in group]
-            if any(f is None for f in flags) or len({len(f) for f in flags if f is not None}) != 1:
-                model["measures"][_label(measure)] = None
-                continue
-            model["measures"][_label(measure)] = _described(mixed_model.seeds_and_images(np.array(flags)))
+            flags = _flags(group, measure)
+            found = None if flags is None else _described(mixed_model.seeds_and_images(flags))
+            model["measures"][_label(measure)] = found
         out["models"][name] = model
     for measure in measures:
-        a = [_flags(r, measure) for r in pair[second]]
-        b = [_flags(r, measure) for r in pair[first]]
-        if any(f is None for f in a + b) or len({len(f) for f in a + b if f is not None}) != 1:
+        a, b = _flags(pair[second], measure), _flags(pair[first], measure)
+        if a is None or b is None or a.shape != b.shape:
             out["difference"][_label(measure)] = None
             continue
-        d = np.array(a) - np.array(b)
+        d = a - b
         pilot = _described(mixed_model.seeds_and_images(d))
         # The detectable effect at the pilot's own seeds comes from the same variance parts as the planned
         # design's (the mean squares at their expectations), so that the two columns compare: the pilot's
