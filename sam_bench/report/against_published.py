@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.leaderboard import published
+from sam_bench.report.plots import pyplot
 from sam_bench.report.records import architecture, images, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
@@ -65,11 +66,7 @@ def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
 def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
     """published-<threat model>.png: clean against AutoAttack accuracy, our models (95% intervals as
     bars) and the published entries (as RobustBench lists them: no interval is published)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     norm, eps = references["threat_model"], references["eps"]
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     for entry in references["entries"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.report import claim_effects
 from sam_bench.report.folder import Folder
+from sam_bench.report.plots import pyplot
 from sam_bench.report.records import models
 from sam_bench.training import method_table
 
@@ -84,11 +85,7 @@ def draw(found: list[Point], out: Path) -> Path | None:
     """Draw these effects and their levels into `out` (a .png); None where there is none."""
     if not found:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = {title: [p for p in found if p.claim in claims] for title, claims in PANELS.items()}
     rows = {title: shown for title, shown in rows.items() if shown}
     height = 2.2 + 0.32 * sum(len(r) + 2.5 for r in rows.values())

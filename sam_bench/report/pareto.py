@@ -16,6 +16,7 @@ from sam_bench import figure_labels, files
 from sam_bench.evaluation import attack_table
 from sam_bench.report import collapse
 from sam_bench.report.comparison import Comparison, compare, judge, percent, points_interval
+from sam_bench.report.plots import pyplot
 from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.threat_models import LINF
@@ -131,11 +132,7 @@ def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
     """pareto.png: per budget (columns), robust accuracy against clean accuracy and against cost
     (passes per step; measured seconds per step over ST's where cost.json has every model), with the
     Pareto frontier drawn through the models on it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     grouped = models(records)
     budgets = measures(records)
     if not budgets:

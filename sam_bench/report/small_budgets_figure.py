@@ -18,6 +18,7 @@ from sam_bench.eps import parse_eps
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
+from sam_bench.report.plots import pyplot
 from sam_bench.report.records import accuracy_with_interval, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table
@@ -54,11 +55,7 @@ def draw(folder: Folder, out: Path) -> Path | None:
     groups = chosen(folder)
     if groups is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharey=True)
     for ax, norm in zip(axes, ("Linf", "L2")):
         budgets = [eps for n, eps in C2_BUDGETS if n == norm]
