@@ -246,8 +246,8 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
             if vs_st.p_value(0.0, "greater") < inference.ALPHA:
                 flag = "⚠ larger"
                 flags.append(f"{model} at {attack}")
-        gap = points_interval(gap_of.estimate, *gap_of.interval())
-        lines.append(f"| {model} | {attack} | {gap} | {cell} | {flag} |")
+        gap_cell = points_interval(gap_of.estimate, *gap_of.interval())
+        lines.append(f"| {model} | {attack} | {gap_cell} | {cell} | {flag} |")
     lines += [
         "",
         ("⚠ Gradient masking suspected: " + "; ".join(flags) + ".")

@@ -129,9 +129,9 @@ def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
             """SAM's high-frequency reliance (`reliance` than `than`) and its input gradients' alignment with the
             image (`aligned` than theirs): one direction against ST, the other against AT."""
             a, b = sam[1], other[1]
-            hp = (_high_pass(a, cutoff), _high_pass(b, cutoff)) if cutoff is not None else (None, None)
-            if hp[0] and hp[1]:  # the same filtered images: exact McNemar, Newcombe's interval
-                paired = inference.PairedTable.of(*(outcomes.decode(h["outcomes"]) for h in hp))
+            hp_a, hp_b = (_high_pass(a, cutoff), _high_pass(b, cutoff)) if cutoff is not None else (None, None)
+            if hp_a and hp_b:  # the same filtered images: exact McNemar, Newcombe's interval
+                paired = inference.PairedTable.of(outcomes.decode(hp_a["outcomes"]), outcomes.decode(hp_b["outcomes"]))
                 result = _mcnemar(paired, "less" if reliance == "less" else "greater")
                 add(f"{reliance} high-frequency reliance than {than} ({high_pass})", sam, other, "points", result)
             if "gradients" in a and "gradients" in b:
