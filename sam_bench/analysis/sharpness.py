@@ -1,18 +1,9 @@
-"""How sharp is a trained model's training loss around its weights?
+"""How sharp is a trained model's training loss around its weights? (docs/analysis.md)
 
-Two measures, each per batch of a fixed sample of training images (no augmentation), with the
-model in eval mode (BatchNorm uses its running statistics, so the loss is a fixed function of the
-weights and nothing is updated):
-
-- SAM's own measure (Foret et al. 2021): L(w + e) - L(w) for the worst perturbation e of L2 norm
-  at most rho. `sam_sharpness` finds e as SAM's training step does (one ascent step,
-  e = rho g / ||g||) and by a few projected ascent steps (a stronger inner maximisation).
-- The top eigenvalue of the Hessian of L at w (`top_eigenvalue`): power iteration on
-  Hessian-vector products, computed forward-over-reverse with `torch.func` (reverse-over-reverse
-  where a layer has no forward-mode rule).
-
-Both are averaged over the batches with a t interval over them (`batch_interval`): the batches are
-the same images for every model, so two models can be compared batch by batch.
+Per batch of a fixed sample of training images, the model in eval mode (BatchNorm's running statistics, so the
+loss is a fixed function of the weights): SAM's own measure L(w + e) - L(w) (`sam_sharpness`, Foret et al.
+2021) and the Hessian's top eigenvalue by power iteration on Hessian-vector products (`top_eigenvalue`);
+averaged over the batches with a t interval (`batch_interval`). Every model sees the same batches.
 """
 
 from __future__ import annotations

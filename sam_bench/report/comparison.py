@@ -1,23 +1,13 @@
-"""Two models compared on one measure, as the claims compare them (`report.claims`).
+"""Two models compared on one measure, as the claims compare them (`report.claims`), and how a configuration's
+verdict follows (`judge`; docs/reproducing.md states the rule).
 
-A claim is about training methods, so a comparison must survive both sources of noise: which training
-seeds were drawn and which test images (`sam_bench.stats.mixed_model.method_difference`: seeds x images, seed s of
-one model against seed s of the other, all on the same images). With one training seed in common the
-seed-to-seed variation is not measured: the comparison then says how the two trained models differ (the
-exact McNemar test on the images only one of them gets right, or Fisher's exact test for results without
-per-image outcomes) and gives no verdict on the method. A comparison with a degenerate model
-(`sam_bench.evaluation.degenerate`) is no evidence: it is left out.
-
-`judge` turns a configuration's comparisons into its verdict (every test one-sided, in the direction the
-claim states, at alpha = 0.05):
-  - `holds`: every comparison of the configuration significant in the claimed direction. The claim
-    is the intersection of its comparisons' claims, so this is an intersection-union test (Berger
-    1982): each comparison at level alpha keeps the chance of a false "holds" at alpha, and no
-    multiplicity correction is needed (one would only cost power).
-  - `fails`: at least one comparison significant the other way. That is a union of tests, so
-    Holm's adjustment over the configuration's comparisons keeps the chance of a false "fails" at alpha.
-  - `inconclusive`: neither; the reason names each comparison that is not significant with the
-    smallest true difference these seeds and images would have detected with 80% power.
+A claim is about training methods, so a comparison over two training seeds or more is tested over seeds and
+test images together (`mixed_model.method_difference`, seed s against seed s on the same images); with one
+seed in common it only says how the two trained models differ (exact McNemar, or Fisher's exact test for
+results without per-image outcomes) and gives no verdict on the method. A comparison with a degenerate model
+is no evidence: it is left out. `holds` needs every comparison significant in the claimed direction (an
+intersection-union test, no multiplicity correction needed); `fails`, one significant the other way after
+Holm's adjustment; else `inconclusive`, with the smallest true difference detectable with 80% power.
 """
 
 from __future__ import annotations

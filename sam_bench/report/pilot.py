@@ -1,19 +1,9 @@
-"""A pilot that sizes a reproduction: how far training seeds scatter at each candidate setting, and the
-smallest effect the planned grid could then detect.
-
-Each candidate is a reproduction folder (`sam-bench reproduce ... --only` of a few seeds of two models,
-e.g. ST and SAM-0.1). For each, from its results files and run directories only:
-  - every model's clean accuracy on the whole test set (the run's own last-epoch figure) over its seeds;
-  - every measure (clean on the evaluated images, PGD at a budget) as seeds x images outcomes: the
-    mean, the seed-to-seed sd and the images' sd (`mixed_model.seeds_and_images`);
-  - the second model minus the first, seed s against seed s: its estimate, its seed sd and the smallest
-    effect a one-sided 5% test detects with 80% power at the pilot's seeds and at the planned design,
-    both from the pilot's variance parts (`mixed_model.projected`);
-  - the training cost per run, median over seeds: the training process's CPU seconds (`cpu_time_s`), which
-    other work on the same cores does not inflate, and the wall seconds beside them.
-The chosen candidate is the cheapest (in CPU seconds where every run recorded them, else in wall seconds)
-whose first model reaches the required clean accuracy on the whole test set (mean over seeds);
-`pilot.json` keeps every number and PILOT.md lays them out.
+"""A pilot that sizes a reproduction (`sam-bench pilot`, docs/reproducing.md): how far training seeds scatter
+at each candidate setting (a reproduction folder of a few seeds of two models), and the smallest effect the
+planned grid could then detect, from the pilot's variance parts (`mixed_model.projected`). The chosen candidate
+is the cheapest (CPU seconds where every run recorded them: wall time on shared cores measures the neighbours
+too) whose first model reaches the required clean accuracy on the whole test set; `pilot.json` keeps every
+number and PILOT.md lays them out.
 """
 
 from __future__ import annotations
