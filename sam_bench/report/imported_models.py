@@ -1,10 +1,8 @@
-"""A report's section on models trained elsewhere (a recipe's `zoo` list, sam_bench.recipes.zoo_models): each one's
-published claims (recorded at import as claims, sam_bench.zoo.imported.claim) beside what this reproduction
-measured at the same budget, and AutoAttack at the claims' small budgets beside the project's ST, SAM and AT models.
-
-Their results files (results/<zoo id>.json) have no run: no training log, no training cost and no training
-claim is read or stated of them; every figure shown is one the reproduction's evaluation measured, from the
-results file's per-image outcomes."""
+"""A report's section on models trained elsewhere (a recipe's `zoo` list): each one's published claims (recorded
+at import, sam_bench.zoo.imported.claim) beside what this reproduction measured, and AutoAttack at the claims'
+small budgets beside the project's ST, SAM and AT models. They have no run, so no training figure is read or
+stated of them; every figure shown is one this reproduction measured.
+"""
 
 from __future__ import annotations
 

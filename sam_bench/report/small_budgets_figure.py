@@ -1,12 +1,7 @@
-"""A reproduction report's figure of the levels behind the README's effects: robust accuracy against the budget at
-the claims' small budgets, ST against SAM against AT (at RobustBench's Linf 8/255 every ST and SAM model is at 0%
-and shows nothing; the effects themselves, with their intervals, are `effect_plot`'s).
-
-Drawn into a reproduction folder as `small_budgets.png` where it has ST, SAM-0.1 and an AT model with PGD-10 at
-C2's four budgets: one panel per norm, clean
-accuracy at eps 0, PGD-10 (solid, each model's mean over its seeds with the 95% interval over seeds and test
-images) and standard AutoAttack (dashed, on the first seed's images, with Wilson's interval) at Linf 1/255,
-2/255 and L2 16/255, 32/255, on a 0-100% axis. Colours and names are the method table's, as on every plot.
+"""A reproduction report's figure of the levels behind the README's effects (`small_budgets.png`): robust
+accuracy at the claims' small budgets, ST against SAM against AT, one panel per norm on a 0-100% axis: PGD-10
+(solid, mean over seeds with its 95% interval) and standard AutoAttack (dashed, the first seed's). At
+RobustBench's Linf 8/255 every ST and SAM model is at 0% and shows nothing.
 """
 
 from __future__ import annotations

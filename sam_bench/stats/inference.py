@@ -1,15 +1,10 @@
 """The statistics behind every interval and verdict: how sure can a reader be of a number?
 
-Two sources of noise, and the claims are about training methods, so a test of a method needs both:
-  - Which test images were drawn. One evaluation's accuracy gets a Wilson score interval; two
-    trained models evaluated on the same images are compared image by image (`PairedTable`): the
-    exact McNemar test on the images only one of them gets right, and Newcombe's interval for the
-    difference of the two accuracies. That is a statement about two trained models, not methods.
-  - Which training seed was drawn. Retraining with another seed moves accuracies by several points.
-`mixed_model.seeds_and_images` models both at once (crossed random effects of seed and image).
-
-Wilson and Newcombe are closed-form (they run wherever sam-bench evaluates, scipy or not); every
-distribution (binomial, t, noncentral t, chi-square) comes from scipy.stats, imported where used.
+Which test images were drawn: one evaluation's accuracy gets a Wilson score interval, two trained models on the
+same images are compared image by image (`PairedTable`: exact McNemar, Newcombe's interval), a statement about
+two trained models, not methods. Which training seed was drawn: `mixed_model.seeds_and_images` models both.
+Wilson and Newcombe are closed-form (they run where scipy is not installed); every distribution comes from
+scipy.stats, imported where used.
 """
 
 from __future__ import annotations
