@@ -58,11 +58,6 @@ def _families(records: list[RunRecord]) -> dict[str, float]:
     return {family: statistics.mean(run[family] for run in per_run) for family in per_run[0]} if per_run else {}
 
 
-def _set_used(records: list[RunRecord]) -> str:
-    entries = [e for r in records if (e := r.evaluation(*MEASURE)) is not None]
-    return ", ".join(sorted({str((e.settings or {}).get("corruption_set", "?")) for e in entries}))
-
-
 @dataclass(frozen=True)
 class Judged:
     """One extension test of a folder: its runs measured of those it needs and, once all are, its comparison and
@@ -122,8 +117,7 @@ def section(out: Path, plan: dict) -> list[str]:
                 "",
             ]
             continue
-        every = [r for group in found.values() for r in group]
-        lines.append(f"Set measured: {_set_used(every)}.")
+        lines.append(f"Set measured: {set_used(one)}.")
         c = one.comparison
         if c is None or c.difference is None:
             lines += ["", "Inconclusive: an arm has no usable measurement (a degenerate model).", ""]
@@ -159,4 +153,5 @@ def section(out: Path, plan: dict) -> list[str]:
 
 def set_used(one: Judged) -> str:
     """The corruption set(s) a judged test's runs were measured on."""
-    return _set_used([r for group in one.found.values() for r in group])
+    entries = [e for group in one.found.values() for r in group if (e := r.evaluation(*MEASURE)) is not None]
+    return ", ".join(sorted({str((e.settings or {}).get("corruption_set", "?")) for e in entries}))
