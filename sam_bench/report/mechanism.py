@@ -275,10 +275,8 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
     unanalysed = [r for r in records if r.results.model.weights_sha256 not in analyses]
     # a run without a record either has its weights here (in the tree or kept in git) and was not analysed,
     # or has none to analyse: the report says which, not one for both
-    here: list[RunRecord] = []
-    gone: list[RunRecord] = []
-    for r in unanalysed:
-        (here if has_weights(out / "runs" / f"{r.name}-{r.key}") else gone).append(r)
+    here = [r for r in unanalysed if has_weights(out / "runs" / f"{r.name}-{r.key}")]
+    gone = [r for r in unanalysed if r not in here]
     missing = _runs_text(here, "their weights are here but were not analysed (`sam-bench analyze` adds them)")
     missing += _runs_text(gone, "their weights are not in the tree, so they cannot be analysed")
     first = pairs[0][1]["settings"]

@@ -106,9 +106,10 @@ def by_architecture(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
 
 def cost_against_st(records: list[RunRecord]) -> list[float | None]:
     """Each record's seconds per epoch over its own architecture's ST (its first seed, as C4): a ViT's SAM
-    against a ViT's ST, not against another architecture's."""
+    against a ViT's ST, not against another architecture's. The first seed: a grid's first seeds are trained in
+    one go, under one load, while later seeds may be added later, elsewhere, or several at a time."""
     base = {
-        arch: next((_median_epoch(g) for g in by_method(models(subset), "standard")), None)
+        arch: next((seconds_per_epoch(first_seed(g)) for g in by_method(models(subset), "standard")), None)
         for arch, subset in by_architecture(records).items()
     }
     ratios = []
@@ -116,12 +117,6 @@ def cost_against_st(records: list[RunRecord]) -> list[float | None]:
         t, st = seconds_per_epoch(r), base[architecture(r)]
         ratios.append(t / st if t and st else None)
     return ratios
-
-
-def _median_epoch(group: list[RunRecord]) -> float | None:
-    """Seconds per epoch of a model's first seed: a grid's first seeds are trained in one go, under one
-    load, while later seeds may be added later, elsewhere, or several at a time."""
-    return seconds_per_epoch(first_seed(group))
 
 
 def first_seed(group: list[RunRecord]) -> RunRecord:
