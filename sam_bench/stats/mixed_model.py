@@ -263,15 +263,10 @@ def _mean_squares(d: np.ndarray) -> tuple[float, float, float]:
 
 
 def _degrees_of_freedom(ms_seeds: float, ms_images: float, ms_residual: float, seeds: int, images: int) -> float:
-    """Satterthwaite's (1946) degrees of freedom for the variance (MS_seeds + MS_images - MS_residual),
-    with MS_seeds taken at its upper 95% confidence bound.
-
-    Why the bound: with 2 or 3 seeds, MS_seeds has 1 or 2 degrees of freedom and is often far below
-    its expectation; plain Satterthwaite then finds many degrees of freedom exactly when the
-    variance is underestimated, and the test calls too much (simulated: 6-9% false positives at a
-    nominal 5% with 3 seeds when seeds and images both vary). Taken at its bound, the seeds' share
-    keeps the degrees of freedom near S - 1 (a t-test over seeds) unless the images' share clearly
-    dominates, where they grow towards the images' N - 1. (For CONSERVATIVE_SEEDS seeds or fewer.)"""
+    """Satterthwaite's (1946) degrees of freedom for the variance (MS_seeds + MS_images - MS_residual), with
+    MS_seeds at its upper 95% bound (for CONSERVATIVE_SEEDS seeds or fewer: plain Satterthwaite finds many degrees
+    of freedom exactly when the variance is underestimated). At its bound the seeds' share keeps them near S - 1
+    unless the images' share clearly dominates, where they grow towards the images' N - 1."""
     upper = ms_seeds * (seeds - 1) / _chi2_lower(seeds - 1)
     terms = [(upper, seeds - 1)]
     if ms_images > ms_residual:
