@@ -113,11 +113,6 @@ def train_indices(settings: Settings, n_train: int) -> np.ndarray:
     return np.random.default_rng(settings.seed).choice(n_train, settings.train_images, replace=False)
 
 
-def record_key(weights: str, data: str, settings: Settings) -> str:
-    blob = json.dumps({"weights": weights, "data": data, "settings": asdict(settings)}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 def _to_float(x_u8: np.ndarray, device) -> torch.Tensor:
     """NHWC uint8 images -> NCHW floats in [0, 1], contiguous in NCHW: a permuted view keeps NHWC strides, and
     oneDNN then runs the model's convolutions in NHWC, where the weight gradient of a strided 1x1 convolution
@@ -300,7 +295,8 @@ def analyze(
     info = dict(info or {})
     weights = info.get("weights_sha256") or weights_sha256(model)
     data = dataset.fingerprint()
-    key = record_key(weights, data, settings)
+    blob = json.dumps({"weights": weights, "data": data, "settings": asdict(settings)}, sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()  # the cache key: what changes the record's numbers
     if where["record"].is_file() and where["arrays"].is_file():
         cached = files.read_json(where["record"])
         if cached.get("schema") == SCHEMA and cached.get("key") == key:
