@@ -55,10 +55,6 @@ class Comparison:
     def significant(self) -> bool:
         return self.p_value is not None and self.p_value < inference.ALPHA
 
-    @property
-    def significant_other_way(self) -> bool:
-        return self.adjusted_other is not None and self.adjusted_other < inference.ALPHA
-
     def interval(self) -> tuple[float, float, float]:
         """(difference, low, high) once the comparison's test has set them."""
         return _measured(self.difference), _measured(self.low), _measured(self.high)
@@ -116,13 +112,6 @@ def points_interval(difference: float, low: float, high: float) -> str:
     return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
-def _degenerate(*groups: list[RunRecord]) -> str | None:
-    bad = sorted(
-        {f"{r.name} (seed {r.seed}) is degenerate ({r.degenerate})" for g in groups for r in g if r.degenerate}
-    )
-    return "left out: " + "; ".join(bad) if bad else None
-
-
 def compare(
     firsts: list[RunRecord],
     seconds: list[RunRecord],
@@ -157,7 +146,8 @@ def compare(
             return None
         evs.append((x, y))
     c = Comparison(firsts[0].name, seconds[0].name, label, margin=margin, seeds=len(pairs))
-    c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
+    bad = sorted({f"{r.name} (seed {r.seed}) is degenerate ({r.degenerate})" for p in pairs for r in p if r.degenerate})
+    c.left_out = "left out: " + "; ".join(bad) if bad else None
     c.first_level, c.second_level = _levels(evs)
     (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
     if aside:
@@ -260,7 +250,7 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     tested = [c for c in usable if c.method_level]
     for c, adjusted in zip(tested, inference.holm([_measured(c.p_other) for c in tested])):
         c.adjusted_other = adjusted
-    worse = [c for c in tested if c.significant_other_way]
+    worse = [c for c in tested if c.adjusted_other is not None and c.adjusted_other < inference.ALPHA]
     family = f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}"
     if worse:
         return "fails", (
