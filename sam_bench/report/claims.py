@@ -140,18 +140,11 @@ def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict 
             + f" are too few to decide: their 95% interval is the whole range of the rounds, which a single "
             f"disturbed round sets (`sam-bench cost --rounds {rounds_to_decide()}` or more gives one that is not)",
         }
+    tolerance = f"{100 * C4_TOLERANCE:.0f}% of {expected}x"
     if band[0] <= low and high <= band[1]:
-        return {
-            **verdict,
-            "verdict": "holds",
-            "reason": f"the ratio's 95% interval lies within {100 * C4_TOLERANCE:.0f}% of {expected}x",
-        }
+        return {**verdict, "verdict": "holds", "reason": f"the ratio's 95% interval lies within {tolerance}"}
     if high < band[0] or low > band[1]:
-        return {
-            **verdict,
-            "verdict": "fails",
-            "reason": f"the ratio's 95% interval lies outside {100 * C4_TOLERANCE:.0f}% of {expected}x",
-        }
+        return {**verdict, "verdict": "fails", "reason": f"the ratio's 95% interval lies outside {tolerance}"}
     return {
         **verdict,
         "reason": f"the ratio's 95% interval [{low:.2f}, {high:.2f}] straddles an edge of the band "
