@@ -1,11 +1,7 @@
-"""Our full-scale models beside RobustBench's published entries (the report's section and its plots).
-
-A reproduction's full-width PreActResNet-18 models with AutoAttack on CIFAR-10 at RobustBench's budget
-of a threat model (Linf 8/255, L2 0.5) are set, clean accuracy against AutoAttack accuracy, beside
-RobustBench's published PreActResNet-18 and ResNet-18 entries of comparable training for that threat
-model (`sam_bench.leaderboard.published`: no additional or synthetic data), each cited with its numbers
-as RobustBench lists them. Smaller models (the CPU scales' 1/8 width) get no such section: beside
-published full-size models they would say nothing.
+"""Our full-scale models beside RobustBench's published entries (the report's section and its plots): the
+full-width PreActResNet-18 models with AutoAttack at RobustBench's budget of a threat model, clean against
+AutoAttack accuracy, beside the published entries of comparable training (`sam_bench.leaderboard.published`).
+Smaller models get no such section: beside published full-size models they would say nothing.
 """
 
 from __future__ import annotations

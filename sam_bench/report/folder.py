@@ -1,11 +1,7 @@
 """A reproduction folder as a report reads it, loaded and checked once: its plan, one record per run with
-results (the checked results file, `Results`, and what its run folder says of its training), the cost
-measurement, and the verdicts judged from them, handed to the report, the README summary and the pilot.
-
-A results file belongs to a run by its content, not its name: the training settings it records must hash to
-the run's settings key and the weights it evaluated must be the run's (or the zoo entry made from them);
-one that holds another run's results is refused in one line. A results file without per-image outcomes has no
-figure that can be derived, so it is left out, with its reason (`Folder.left_out`), never shown.
+results, the cost measurement, and the verdicts judged from them. A results file belongs to a run by its content,
+not its name (`_check_identity`); one without per-image outcomes has no figure that can be derived, so it is left
+out with its reason (`Folder.left_out`), never shown.
 """
 
 from __future__ import annotations
