@@ -35,8 +35,9 @@ def section(folder: Folder) -> list[str]:
     if not ids:
         return []
     found = {i: Results.read(results_path(folder.path, i)) for i in ids if results_path(folder.path, i).is_file()}
-    lines = ["## Models trained elsewhere", ""]
-    lines += [
+    lines = [
+        "## Models trained elsewhere",
+        "",
         "Zoo models trained elsewhere, evaluated here with the recipe's evaluation from their zoo weights; "
         "they have no run here, so nothing is said of their training beyond their importer's words. "
         "Claims are the figures published for them, recorded at import, not measured here.",
@@ -45,19 +46,18 @@ def section(folder: Folder) -> list[str]:
     missing = [i for i in ids if i not in found]
     if missing:
         lines += [f"Not evaluated yet: {', '.join(missing)}.", ""]
-    budgets = [(norm, eps) for norm, eps in C2_BUDGETS]
-    header = ["model", "trained", "clean", *(f"AutoAttack {norm} {eps}" for norm, eps in budgets)]
+    header = ["model", "trained", "clean", *(f"AutoAttack {norm} {eps}" for norm, eps in C2_BUDGETS)]
     rows = []
     for zoo_id, results in found.items():
         told = (results.get("reproduce") or {}).get("trained_elsewhere") or {}
-        cells = [_percent(results.evaluation("autoattack", norm, eps)) for norm, eps in budgets]
+        cells = [_percent(results.evaluation("autoattack", norm, eps)) for norm, eps in C2_BUDGETS]
         where = f"elsewhere ({told['description']})" if told else "by sam-bench"
         rows.append([f"`{zoo_id}`", where, _percent(results.evaluation("clean")), *cells])
     grouped = models(folder.records)
     st, sams, ats = claimed(grouped)
     for group in [g for g in (st, *sams, *ats) if g]:
         first = group[0]
-        cells = [_percent(first.evaluation("autoattack", norm, eps)) for norm, eps in budgets]
+        cells = [_percent(first.evaluation("autoattack", norm, eps)) for norm, eps in C2_BUDGETS]
         rows.append([first.name, f"here (seed {first.seed})", _percent(first.evaluation("clean")), *cells])
     lines += ["### At the claims' small budgets", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
