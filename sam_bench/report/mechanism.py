@@ -21,7 +21,7 @@ from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import mechanism_plots, mechanism_seeds
 from sam_bench.report.comparison import p_text
 from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
-from sam_bench.report.mechanism_seeds import opposite, verdict
+from sam_bench.report.mechanism_seeds import high_pass_entry, opposite, verdict
 from sam_bench.report.records import accuracy, architecture, by_architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.rundir.model import has_weights
@@ -86,10 +86,6 @@ def _paired_robustness(
     return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x.outcomes, y.outcomes)), predicted)
 
 
-def _high_pass(a: dict, cutoff: float) -> dict | None:
-    return next((e for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None) if "frequency" in a else None
-
-
 def middle_cutoff(analyses: list[dict]) -> float | None:
     """The high-pass cutoff the prediction is tested at: the middle one of the settings' cutoffs."""
     cutoffs = sorted({e["cutoff"] for a in analyses if "frequency" in a for e in a["frequency"]["high_pass"]})
@@ -129,7 +125,7 @@ def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
             """SAM's high-frequency reliance (`reliance` than `than`) and its input gradients' alignment with the
             image (`aligned` than theirs): one direction against ST, the other against AT."""
             a, b = sam[1], other[1]
-            hp_a, hp_b = (_high_pass(a, cutoff), _high_pass(b, cutoff)) if cutoff is not None else (None, None)
+            hp_a, hp_b = high_pass_entry(a, cutoff), high_pass_entry(b, cutoff)
             if hp_a and hp_b:  # the same filtered images: exact McNemar, Newcombe's interval
                 paired = inference.PairedTable.of(outcomes.decode(hp_a["outcomes"]), outcomes.decode(hp_b["outcomes"]))
                 result = _mcnemar(paired, "less" if reliance == "less" else "greater")

@@ -19,10 +19,11 @@ from sam_bench.training import method_table
 MIN_SEEDS = 2
 
 
-def _high_pass_accuracy(a: dict, cutoff: float | None) -> float | None:
+def high_pass_entry(a: dict, cutoff: float | None) -> dict | None:
+    """An analysis record's accuracy on high-pass filtered images at `cutoff` (with its outcomes), or None."""
     if cutoff is None or "frequency" not in a:
         return None
-    return next((float(e["acc"]) for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None)
+    return next((e for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None)
 
 
 def per_model(a: dict, cutoff: float | None) -> dict[str, float]:
@@ -32,8 +33,8 @@ def per_model(a: dict, cutoff: float | None) -> dict[str, float]:
         summary = a["sharpness"]["summary"]
         found["top_eigenvalue"] = float(summary["top_eigenvalue"]["mean"])
         found["sam_one_step"] = float(summary["sam_one_step"]["mean"])
-    if (high := _high_pass_accuracy(a, cutoff)) is not None:
-        found["high_pass"] = high
+    if (high := high_pass_entry(a, cutoff)) is not None:
+        found["high_pass"] = float(high["acc"])
     if "gradients" in a:
         found["alignment"] = float(a["gradients"]["alignment"]["mean"])
     return found
