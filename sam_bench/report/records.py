@@ -5,6 +5,7 @@ architecture, its training time per epoch."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,9 +37,13 @@ def seconds_per_epoch(record: RunRecord) -> float | None:
 
 def models(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """The records grouped by model name (each group: one record per training seed), in order."""
+    return _grouped(records, lambda r: r.name)
+
+
+def _grouped(records: list[RunRecord], key: Callable[[RunRecord], str]) -> dict[str, list[RunRecord]]:
     grouped: dict[str, list[RunRecord]] = {}
     for r in records:
-        grouped.setdefault(r.name, []).append(r)
+        grouped.setdefault(key(r), []).append(r)
     return grouped
 
 
@@ -98,10 +103,7 @@ def architecture_of(config: TrainConfig) -> str:
 def by_architecture(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """The records split by architecture, in order: a grid over architectures (the arch-sweep recipe)
     is judged claim by claim within each architecture."""
-    grouped: dict[str, list[RunRecord]] = {}
-    for r in records:
-        grouped.setdefault(architecture(r), []).append(r)
-    return grouped
+    return _grouped(records, architecture)
 
 
 def cost_against_st(records: list[RunRecord]) -> list[float | None]:
