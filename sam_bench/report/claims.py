@@ -1,12 +1,7 @@
-"""The paper's claims, judged from results records: one verdict per claim and configuration.
-
-Configurations. C1 and C2 are judged for each SAM model against ST (SAM-0.1, SAM-0.2, SAM-0.4 ...),
-C3 for each pair of an AT model and a SAM model, C4 for each SAM and AT model against ST. Each
-configuration is judged on its own comparisons (`report.comparison`: over seeds and images, and
-how a verdict follows from them): adding a model to a grid never changes another configuration's verdict.
-C1 is a non-inferiority claim with a margin fixed in advance (C1_MARGIN). C4 is judged from a cost
-measurement made for it (`sam_bench.experiments.step_cost`: the methods timed interleaved in one process), not from
-training logs.
+"""The paper's claims, judged from results records: one verdict per claim and configuration, each on its own
+comparisons (`report.comparison`), so adding a model to a grid never changes another configuration's verdict
+(docs/reproducing.md). C1 is a non-inferiority claim with a margin fixed in advance; C4 is judged from a cost
+measurement made for it (`sam_bench.experiments.step_cost`), not from training logs.
 """
 
 from __future__ import annotations
