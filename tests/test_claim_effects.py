@@ -10,7 +10,6 @@ from test_confirmatory_report import PLAN, grid, record
 
 from sam_bench.report import claim_effects, confirmatory, effect_plot, findings
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import evaluation
 
 NO_PRIMARY = {k: v for k, v in PLAN.items() if k not in ("primary_tests", "confirmatory_seeds")}
 AT = [record("AT-Linf-8", "at", s, 700, 500, 450) for s in range(3)]
@@ -87,7 +86,7 @@ def test_levels_are_the_models_means_over_their_seeds_and_differ_by_the_effect(t
             c = effect.comparison
             mean = {
                 name: statistics.fmean(
-                    evaluation(r, *effect.measure, **effect.select).robust_acc for r in records if r.name == name
+                    r.evaluation(*effect.measure, **effect.select).robust_acc for r in records if r.name == name
                 )
                 for name in ("ST", "SAM-0.1", "AT-Linf-8")
             }

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from test_confirmatory_report import PLAN, grid, write_runs
 
+from sam_bench.bench import marked_block
 from sam_bench.cli import cli
 from sam_bench.report import claim_effects, confirmatory, effect_plot, findings, small_budgets_figure
 from sam_bench.report.folder import Folder
@@ -19,7 +20,7 @@ def test_the_readme_holds_the_findings_its_reproductions_give():
     folders = findings.folders_of(ROOT / "reproductions")
     assert [f.name for f in folders][:2] == ["paper-cifar10-full", "paper-cifar10-cpu-confirmatory"]  # largest first
     loaded = [Folder.load(f) for f in folders]
-    said = findings.in_readme((ROOT / "README.md").read_text())
+    said = marked_block.in_text((ROOT / "README.md").read_text(), findings.START, findings.END)
     assert said == findings.table(loaded), (
         "the README's findings are stale: sam-bench report <folder> --readme README.md"
     )
@@ -80,7 +81,7 @@ def test_each_claim_rests_on_one_count_of_seeds_at_a_scale_wherever_the_first_sc
     """The seeds of a claim at a scale are one number in its cell, in the list of signs that differ between scales
     and on the front figure (its rows are the cells' effects)."""
     loaded = [Folder.load(f) for f in findings.folders_of(ROOT / "reproductions")]
-    said = findings.in_readme((ROOT / "README.md").read_text())
+    said = marked_block.in_text((ROOT / "README.md").read_text(), findings.START, findings.END)
     scales = [f.plan["scale"] for f in loaded]
     stated: dict[tuple[str, str], set[int]] = {}
     for line in said.splitlines():
@@ -101,7 +102,7 @@ def test_each_claim_rests_on_one_count_of_seeds_at_a_scale_wherever_the_first_sc
 
 
 def test_the_rule_for_which_figures_a_cell_shows_is_said_in_short_sentences():
-    said = findings.in_readme((ROOT / "README.md").read_text())
+    said = marked_block.in_text((ROOT / "README.md").read_text(), findings.START, findings.END)
     rule = said[said.index("Each cell gives") : said.index("Scope of each scale")]
     sentences = [s for s in re.split(r"(?<=[.:])\s+|\n", rule) if s.strip()]
     assert len(sentences) >= 4 and max(len(s) for s in sentences) <= 160, max(sentences, key=len)

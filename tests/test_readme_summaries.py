@@ -13,10 +13,28 @@ from sam_bench.report.claims import verdicts
 from sam_bench.report.document import _verdict_lines
 from sam_bench.report.folder import load_cost, load_results
 from sam_bench.report.records import by_architecture
-from sam_bench.report.summary import in_readme, summary, update_readme
+from sam_bench.report.summary import summary, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "docs" / "leaderboard.md"  # the page that carries each reproduction's summary
+
+
+def in_readme(readme_text: str) -> dict[str, str]:
+    """{folder name: the summary text between its markers, its indentation removed} for every summary in a
+    README."""
+    found = {}
+    for match in re.finditer(
+        r"(?P<indent>[ \t]*)<!-- sam-bench summary (?P<name>\S+) start -->\n(?P<body>.*?)\n[ \t]*"
+        r"<!-- sam-bench summary (?P=name) end -->",
+        readme_text,
+        re.S,
+    ):
+        indent = match["indent"]
+        lines = match["body"].split("\n")
+        found[match["name"]] = "\n".join(line[len(indent) :] if line.startswith(indent) else line for line in lines)
+    return found
+
+
 REPRODUCTIONS = [
     "paper-cifar10-full",
     "paper-cifar10-cpu-decisive",

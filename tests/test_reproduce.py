@@ -18,7 +18,7 @@ from sam_bench.cli import cli
 from sam_bench.evaluation.outcomes import decode
 from sam_bench.report.document import write_report
 from sam_bench.report.folder import load_results
-from sam_bench.report.records import accuracy, evaluation
+from sam_bench.report.records import accuracy
 from sam_bench.stats.inference import wilson
 from sam_bench.stats.mixed_model import accuracy_interval, seeds_and_images
 
@@ -118,7 +118,7 @@ def test_report_numbers_equal_the_results_files(smoke):
             )
             values = [accuracy(r, *measure) for r in group if accuracy(r, *measure) is not None]
             if len(values) > 1:  # several seeds: the mean, its 95% interval over seeds and images
-                flags = np.array([decode(evaluation(r, *measure).outcomes) for r in group], float)
+                flags = np.array([decode(r.evaluation(*measure).outcomes) for r in group], float)
                 result = seeds_and_images(flags)
                 low, high = accuracy_interval(result)
                 assert result.estimate == pytest.approx(statistics.fmean(values))

@@ -41,7 +41,6 @@ def test_paired_table_from_outcomes():
     a = np.array([1, 1, 0, 0, 1], bool)
     b = np.array([1, 0, 1, 0, 0], bool)
     assert inference.PairedTable.of(a, b) == inference.PairedTable(1, 2, 1, 1)
-    assert inference.PairedTable.of(a, b) + inference.PairedTable(1, 0, 0, 0) == inference.PairedTable(2, 2, 1, 1)
     with pytest.raises(ValueError):
         inference.PairedTable.of(a, b[:4])
 

@@ -12,7 +12,7 @@ from scipy.stats import t
 from sam_bench.evaluation import outcomes
 from sam_bench.report.claims import verdicts
 from sam_bench.report.folder import load_results
-from sam_bench.report.records import evaluation, models
+from sam_bench.report.records import models
 
 FOLDER = Path(__file__).resolve().parents[1] / "reproductions" / "paper-cifar10-cpu-decisive"
 
@@ -45,7 +45,7 @@ def differences(measure: tuple) -> np.ndarray:
     by_seed = {name: {r.seed: r for r in grouped[name]} for name in ("ST", "SAM-0.1")}
     rows = []
     for seed in sorted(by_seed["ST"]):
-        sam, st = evaluation(by_seed["SAM-0.1"][seed], *measure), evaluation(by_seed["ST"][seed], *measure)
+        sam, st = by_seed["SAM-0.1"][seed].evaluation(*measure), by_seed["ST"][seed].evaluation(*measure)
         rows.append(outcomes.decode(sam.outcomes).astype(float) - outcomes.decode(st.outcomes).astype(float))
     return np.array(rows)
 

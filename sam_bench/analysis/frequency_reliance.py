@@ -1,12 +1,7 @@
-"""Frequency reliance: how well a model classifies test images that keep only their low or only
-their high spatial frequencies (Wang et al. 2020, "High-frequency component helps explain the
-generalization of convolutional neural networks").
-
-A cutoff r (cycles per image) splits the centred spectrum of each channel at radius r: the low-pass
-image keeps the frequencies with radius <= r, the high-pass image those above r plus the constant
-(each channel's mean, so that it stays an image around the original's brightness); both are
-clipped to [0, 1]. A model that keeps its accuracy on high-pass images relies on high frequencies,
-which a human barely sees: the non-robust features of Ilyas et al. 2019.
+"""Frequency reliance (Wang et al. 2020, docs/analysis.md): accuracy on test images that keep only their low
+(radius <= r) or only their high spatial frequencies (radius > r, plus each channel's mean so that the image stays
+around the original's brightness), clipped to [0, 1]. A model that keeps its accuracy on high-pass images relies
+on high frequencies, which a human barely sees: the non-robust features of Ilyas et al. 2019.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
-"""Input gradients: where a model looks, and how much its gradient looks like the image.
+"""Input gradients: where a model looks, and how much its gradient looks like the image (docs/analysis.md).
 
-The map of an image x of class y is the gradient of the model's log-probability of y with respect to
-x (the negative of the loss gradient an attack follows): the direction that makes the image more
-of its class. Adversarially trained models have gradients that look like the image's edges and
-shapes ("perceptually aligned", Tsipras et al. 2019); standard models have noise-like ones.
-
-Two scores per image, both 1 when the gradient is the image itself (each channel's mean removed):
-- `alignment` (this project's choice for the prediction's test): the cosine similarity of the
-  gradient's and the centred image's amplitude spectra (|FFT| per channel, all channels together).
-  It asks whether the gradient is made of the image's frequencies: natural images and robust
-  models' gradients put their energy at low frequencies, a standard model's noise-like gradient
-  spreads it evenly. A random gradient scores well above 0 (amplitudes are never negative): a
-  record keeps the score of Gaussian noise on the same images as the reference level. The score
-  ignores phase and sign, so it does not ask whether the gradient draws the image's edges in the
-  right places.
-- `cosine`: the plain cosine similarity of the gradient and the centred image, pixel by pixel
-  (signed; near 0 for most trained models, whose gradients are not the image).
-Models are compared on the same images, image by image.
+The map of an image x of class y is d log p(y | x) / dx. Adversarially trained models have gradients that look
+like the image ("perceptually aligned", Tsipras et al. 2019), standard models noise-like ones. `alignment`
+(this project's choice) is the cosine similarity of the amplitude spectra of the gradient and the centred
+image; `cosine` the plain pixel cosine. Models are compared on the same images, image by image.
 """
 
 from __future__ import annotations

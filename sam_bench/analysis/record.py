@@ -1,14 +1,9 @@
-"""One model's analysis record: sharpness, Fourier heat map, frequency reliance and input gradients
-on fixed images, as one JSON per model (`sam-bench/analysis/v1`, docs/analysis.md) and its arrays.
+"""One model's analysis record: sharpness, Fourier heat map, frequency reliance and input gradients on fixed
+images, as one JSON per model (`sam-bench/analysis/v1`, docs/analysis.md) and its arrays.
 
-    model, info = load_model_ref("SamBench2026SAM_PRN18-w0.125_rho0.1")
-    record = analyze(model, load_dataset("cifar10", "/work/data"), Settings(), "out/", name="SAM", info=info.record)
-
-Every model sees the same images (training images drawn by the settings' seed for sharpness, the
-first N test images otherwise), so two records can be compared batch by batch and image by image.
-A record whose key (weights sha256, data sha256, settings) matches is reused as it is; the slow
-parts (sharpness batch by batch, the Fourier map frequency by frequency) are saved as they finish
-in `<name>.partial.json`, so an interrupted analysis continues where it stopped.
+Every model sees the same images, so two records can be compared batch by batch and image by image. A record
+whose key (weights, data, settings) matches is reused; the slow parts are saved as they finish in
+`<name>.partial.json`, so an interrupted analysis continues where it stopped.
 """
 
 from __future__ import annotations
@@ -116,11 +111,6 @@ class Settings:
 def train_indices(settings: Settings, n_train: int) -> np.ndarray:
     """The training images of the sharpness measures: the same for every model under one seed."""
     return np.random.default_rng(settings.seed).choice(n_train, settings.train_images, replace=False)
-
-
-def record_key(weights: str, data: str, settings: Settings) -> str:
-    blob = json.dumps({"weights": weights, "data": data, "settings": asdict(settings)}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _to_float(x_u8: np.ndarray, device) -> torch.Tensor:
@@ -305,7 +295,8 @@ def analyze(
     info = dict(info or {})
     weights = info.get("weights_sha256") or weights_sha256(model)
     data = dataset.fingerprint()
-    key = record_key(weights, data, settings)
+    blob = json.dumps({"weights": weights, "data": data, "settings": asdict(settings)}, sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()  # the cache key: what changes the record's numbers
     if where["record"].is_file() and where["arrays"].is_file():
         cached = files.read_json(where["record"])
         if cached.get("schema") == SCHEMA and cached.get("key") == key:

@@ -1,18 +1,9 @@
-"""How sharp is a trained model's training loss around its weights?
+"""How sharp is a trained model's training loss around its weights? (docs/analysis.md)
 
-Two measures, each per batch of a fixed sample of training images (no augmentation), with the
-model in eval mode (BatchNorm uses its running statistics, so the loss is a fixed function of the
-weights and nothing is updated):
-
-- SAM's own measure (Foret et al. 2021): L(w + e) - L(w) for the worst perturbation e of L2 norm
-  at most rho. `sam_sharpness` finds e as SAM's training step does (one ascent step,
-  e = rho g / ||g||) and by a few projected ascent steps (a stronger inner maximisation).
-- The top eigenvalue of the Hessian of L at w (`top_eigenvalue`): power iteration on
-  Hessian-vector products, computed forward-over-reverse with `torch.func` (reverse-over-reverse
-  where a layer has no forward-mode rule).
-
-Both are averaged over the batches with a t interval over them (`batch_interval`): the batches are
-the same images for every model, so two models can be compared batch by batch.
+Per batch of a fixed sample of training images, the model in eval mode (BatchNorm's running statistics, so the
+loss is a fixed function of the weights): SAM's own measure L(w + e) - L(w) (`sam_sharpness`, Foret et al.
+2021) and the Hessian's top eigenvalue by power iteration on Hessian-vector products (`top_eigenvalue`);
+averaged over the batches with a t interval (`batch_interval`). Every model sees the same batches.
 """
 
 from __future__ import annotations
@@ -29,13 +20,9 @@ def _params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def _buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: b.detach() for name, b in model.named_buffers()}
-
-
 def loss_function(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
     """L(params): the mean cross-entropy on (x, y) as a function of the parameters alone."""
-    buffers = _buffers(model)
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
 
     def loss(params: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(functional_call(model, (params, buffers), (x,)), y)
@@ -45,10 +32,6 @@ def loss_function(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
 
 def _norm(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors.values()]))
-
-
-def _dot(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
-    return sum((a[k] * b[k]).sum() for k in a)  # type: ignore[return-value]
 
 
 def _add(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], scale: float | torch.Tensor = 1.0):
@@ -132,7 +115,7 @@ def top_eigenvalue(
     while done < iterations and not converged:
         done += 1
         hv = hvp(v)
-        new = float(_dot(v, hv))  # Rayleigh quotient, v of unit norm
+        new = float(sum((v[k] * hv[k]).sum() for k in v))  # Rayleigh quotient, v of unit norm
         norm = float(_norm(hv))
         if norm == 0:
             return {"top_eigenvalue": 0.0, "iterations": done, "converged": True}

@@ -1,11 +1,7 @@
-"""Our full-scale models beside RobustBench's published entries (the report's section and its plots).
-
-A reproduction's full-width PreActResNet-18 models with AutoAttack on CIFAR-10 at RobustBench's budget
-of a threat model (Linf 8/255, L2 0.5) are set, clean accuracy against AutoAttack accuracy, beside
-RobustBench's published PreActResNet-18 and ResNet-18 entries of comparable training for that threat
-model (`sam_bench.leaderboard.published`: no additional or synthetic data), each cited with its numbers
-as RobustBench lists them. Smaller models (the CPU scales' 1/8 width) get no such section: beside
-published full-size models they would say nothing.
+"""Our full-scale models beside RobustBench's published entries (the report's section and its plots): the
+full-width PreActResNet-18 models with AutoAttack at RobustBench's budget of a threat model, clean against
+AutoAttack accuracy, beside the published entries of comparable training (`sam_bench.leaderboard.published`).
+Smaller models get no such section: beside published full-size models they would say nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +10,8 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.leaderboard import published
-from sam_bench.report.records import architecture, evaluation, images, models
+from sam_bench.report.plots import pyplot
+from sam_bench.report.records import architecture, images, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.threat_models import names
@@ -32,7 +29,7 @@ def comparable(records: list[RunRecord], norm: str, eps: str) -> dict[str, RunRe
     """Per model, its first seed with AutoAttack at this budget, for the full-width CIFAR-10 models."""
     found = {}
     for name, group in models(records).items():
-        first = next((r for r in group if evaluation(r, "autoattack", norm, eps)), None)
+        first = next((r for r in group if r.evaluation("autoattack", norm, eps)), None)
         if first and architecture(first) == ARCHITECTURE and first.config.dataset == "cifar10":
             found[name] = first
     return found
@@ -55,7 +52,7 @@ def applies(records: list[RunRecord]) -> bool:
 
 def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
     """Accuracy (%) with its 95% Wilson interval over the images evaluated, and their number."""
-    ev = evaluation(record, *measure)
+    ev = record.evaluation(*measure)
     assert ev is not None and ev.n_examples, "comparable() picks records with this evaluation"
     n = images(ev)
     low, high = inference.wilson(round(ev.robust_acc * n), n)
@@ -65,11 +62,7 @@ def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
 def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
     """published-<threat model>.png: clean against AutoAttack accuracy, our models (95% intervals as
     bars) and the published entries (as RobustBench lists them: no interval is published)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     norm, eps = references["threat_model"], references["eps"]
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     for entry in references["entries"]:

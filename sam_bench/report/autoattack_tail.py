@@ -1,41 +1,29 @@
-"""The report's check on AutoAttack's last two attacks: what FAB-T and Square found after APGD-CE + APGD-T.
-
-A grid that attacks its later seeds with APGD-CE + APGD-T alone (AutoAttack's custom version with the
-standard version's iterations and targets: `attacks/autoattack.py`) and its first seeds with the standard
-version at the same budgets can see what the cheaper attack misses: the standard version runs the same two
-attacks first, then FAB-T and Square on the images still right, and its breakdown counts the images right
-after each. Per first-seed model and standard evaluation: the images right after APGD-T, those FAB-T and
-Square flipped, and, where the model has the custom version on the same images too, its count beside the
-standard's (the same attacks from the same seed: they agree unless the device computed differently).
+"""The report's check on AutoAttack's last two attacks: what FAB-T and Square found after APGD-CE + APGD-T,
+for a grid that attacks its later seeds with those two alone (`attacks/autoattack.py`'s custom version) and its
+first seeds with the standard version, whose breakdown counts the images right after each attack; the custom
+version's count beside it where a model has both (the same attacks from the same seed: they should agree).
 """
 
 from __future__ import annotations
 
 from sam_bench import threat_models
 from sam_bench.eps import parse_eps
-from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
 
 CHEAPER = ("apgd-ce", "apgd-t")  # the custom version the later seeds get
 LAST_TWO = ("fab-t", "square")
 
 
-def _cheaper_budgets(records: list[RunRecord]) -> set[tuple[str | None, float]]:
-    """The budgets at which some run was attacked with APGD-CE + APGD-T alone."""
-    return {
-        (ev.norm, round(ev.eps_value or 0.0, 9))
-        for r in records
-        for ev in r.results.evaluations
-        if ev.attack == "autoattack"
-        and ev.settings.get("version") == "custom"
-        and tuple(ev.settings.get("attacks") or ()) == CHEAPER
-    }
-
-
 def _rows(records: list[RunRecord]) -> list[dict]:
     """One row per first seed's standard AutoAttack with a full breakdown, where the grid uses the cheaper
     attack at some budget: counts of images (not fractions)."""
-    if not _cheaper_budgets(records):
+    if not any(  # some run attacked with APGD-CE + APGD-T alone
+        ev.attack == "autoattack"
+        and ev.settings.get("version") == "custom"
+        and tuple(ev.settings.get("attacks") or ()) == CHEAPER
+        for r in records
+        for ev in r.results.evaluations
+    ):
         return []
     rows = []
     for order, r in enumerate(records):
@@ -49,7 +37,7 @@ def _rows(records: list[RunRecord]) -> list[dict]:
                 continue
             n = int(ev.n_examples or 0)
             count = {name: round(float(breakdown[name]) * n) for name in (*CHEAPER, *LAST_TWO)}
-            custom = evaluation(r, "autoattack", ev.norm, ev.eps, version="custom", attacks=CHEAPER, images=n)
+            custom = r.evaluation("autoattack", ev.norm, ev.eps, version="custom", attacks=CHEAPER, images=n)
             rows.append(
                 {
                     "model": f"{r.name} (seed {r.seed})",

@@ -1,20 +1,9 @@
-"""Which effects a claim's cell shows at one scale, chosen by a rule fixed in advance, each with the levels of the
-two models it compares (and, for C2, the AT model's level beside them).
-
-The rule (docs/reproducing.md, "Which figures a cell shows"):
-
-1. Where the scale fixed a primary test for the claim and the test is judged (two confirmatory seeds of each model
-   or more): that test's comparisons over the confirmatory seeds, and its verdict.
-2. Otherwise every budget the claim names, over every seed: C1 clean accuracy; C2 its four small budgets; C3 the
-   AT model's own budget and clean accuracy. The verdict is the one pooling every seed (`claims`: PGD-10, the
-   claim's test).
-3. At each budget, AutoAttack where every seed of both models has it (its standard version before a custom one),
-   else PGD-10.
-4. An AutoAttack effect carries PGD-10's disagreement with it on the same seeds and images: the check for gradient
-   masking (`masking_check`), flagged where the first model's PGD-10 − AutoAttack gap is significantly larger.
-
+"""Which effects a claim's cell shows at one scale, chosen by a rule fixed in advance (docs/reproducing.md, "Which
+figures a cell shows": a judged primary test's comparisons, else every budget of the claim over every seed;
+AutoAttack where every seed of both models has it, else PGD-10; an AutoAttack effect with its check for gradient
+masking), each with the levels of the two models it compares and, for C2, the AT model's level beside them.
 The cells speak for the paper's SAM (rho 0.1) against ST, and for C3 for the AT model its primary test names or else
-the AT model with the most seeds. The effect plot (`effect_plot`) draws the same effects, with their levels.
+the AT model with the most seeds. The effect plot (`effect_plot`) draws the same effects.
 """
 
 from __future__ import annotations
@@ -29,7 +18,7 @@ from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
 from sam_bench.report.comparison import Comparison, compare
 from sam_bench.report.confirmatory import PrimaryResult
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import evaluation, models
+from sam_bench.report.records import models
 from sam_bench.report.run_record import RunRecord
 
 HEADLINE_SAM = "SAM-0.1"  # the paper's headline rho: the configuration each cell speaks for
@@ -63,13 +52,8 @@ def shown(folder: Folder, claim: str) -> Shown:
     if primary is not None and primary.verdict is not None:
         return Shown(claim, primary_effects(folder, primary), True, primary.verdict)
     pooled = pooled_verdict(folder, claim)
-    return Shown(
-        claim,
-        every_budget(folder, claim),
-        False,
-        pooled["verdict"] if pooled and pooled["comparisons"] else None,
-        primary,
-    )
+    verdict = pooled["verdict"] if pooled and pooled["comparisons"] else None
+    return Shown(claim, every_budget(folder, claim), False, verdict, primary)
 
 
 def primary_of(folder: Folder, claim: str) -> PrimaryResult | None:
@@ -163,7 +147,7 @@ def _autoattack(first: list[RunRecord], second: list[RunRecord], norm: str, eps:
             if n == norm and abs(parse_eps(e) - parse_eps(eps)) < 1e-9 and select not in selects:
                 selects.append(select)
     for select in sorted(selects, key=lambda s: s["version"] != "standard"):
-        if all(evaluation(r, "autoattack", norm, eps, **select) is not None for r in runs):
+        if all(r.evaluation("autoattack", norm, eps, **select) is not None for r in runs):
             kind = "standard" if select["version"] == "standard" else " + ".join(a.upper() for a in select["attacks"])
             label = f"AutoAttack ({kind}) {norm} {eps}"
             c = compare(first, second, ("autoattack", norm, eps), label=label, **select)
@@ -185,7 +169,7 @@ def _beside(at: list[RunRecord] | None, measure: tuple, select: dict) -> tuple[s
     """The AT model's accuracy on this measure, mean over its seeds that have it (None without one)."""
     if at is None:
         return None
-    found = [evaluation(r, *measure, **select) for r in at]
+    found = [r.evaluation(*measure, **select) for r in at]
     accuracies = [ev.robust_acc for ev in found if ev is not None]
     return (at[0].name, statistics.fmean(accuracies)) if accuracies else None
 
@@ -193,17 +177,9 @@ def _beside(at: list[RunRecord] | None, measure: tuple, select: dict) -> tuple[s
 def signs_differ(found: dict[str, list[Effect]]) -> tuple[list[str], list[str]] | None:
     """Given one measure's effect at each scale (by scale), the scales where it is above zero and those where it is
     below (each 95% interval excluding zero), or None unless both are there."""
-    above = [scale for scale, effects in found.items() if any(_measured_low(e) > 0 for e in effects)]
-    below = [scale for scale, effects in found.items() if any(_measured_high(e) < 0 for e in effects)]
+    above = [scale for scale, effects in found.items() if any(e.comparison.interval()[1] > 0 for e in effects)]
+    below = [scale for scale, effects in found.items() if any(e.comparison.interval()[2] < 0 for e in effects)]
     return (above, below) if above and below else None
-
-
-def _measured_low(effect: Effect) -> float:
-    return effect.comparison.interval()[1]
-
-
-def _measured_high(effect: Effect) -> float:
-    return effect.comparison.interval()[2]
 
 
 def short_label(measure: str) -> str:

@@ -1,12 +1,7 @@
-"""The paper's claims, judged from results records: one verdict per claim and configuration.
-
-Configurations. C1 and C2 are judged for each SAM model against ST (SAM-0.1, SAM-0.2, SAM-0.4 ...),
-C3 for each pair of an AT model and a SAM model, C4 for each SAM and AT model against ST. Each
-configuration is judged on its own comparisons (`report.comparison`: over seeds and images, and
-how a verdict follows from them): adding a model to a grid never changes another configuration's verdict.
-C1 is a non-inferiority claim with a margin fixed in advance (C1_MARGIN). C4 is judged from a cost
-measurement made for it (`sam_bench.experiments.step_cost`: the methods timed interleaved in one process), not from
-training logs.
+"""The paper's claims, judged from results records: one verdict per claim and configuration, each on its own
+comparisons (`report.comparison`), so adding a model to a grid never changes another configuration's verdict
+(docs/reproducing.md). C1 is a non-inferiority claim with a margin fixed in advance; C4 is judged from a cost
+measurement made for it (`sam_bench.experiments.step_cost`), not from training logs.
 """
 
 from __future__ import annotations
@@ -66,18 +61,7 @@ def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
 
     def claim(name: str, configuration: str, found: list[Comparison | None]) -> None:
         comparisons = [c for c in found if c is not None]
-        verdict, reason = judge(comparisons)
-        out.append(
-            {
-                "claim": name,
-                "configuration": configuration,
-                "text": CLAIMS[name],
-                "verdict": verdict,
-                "reason": reason,
-                "evidence": [c.describe() for c in comparisons],
-                "comparisons": comparisons,
-            }
-        )
+        out.append(_verdict(name, configuration, *judge(comparisons), comparisons))
 
     for s in sams:
         claim("C1", s[0].name, [compare(s, st, ("clean",), margin=C1_MARGIN)] if st else [])
@@ -86,28 +70,26 @@ def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
     for a in ats:
         norm, eps = a[0].config.attack_norm, a[0].config.attack_eps
         for s in sams:  # AT's robustness at its own eps, and what it costs in clean accuracy
-            claim(
-                "C3",
-                f"{a[0].name} vs {s[0].name}",
-                [compare(a, s, ("pgd", norm, eps)), compare(s, a, ("clean",))],
-            )
+            claim("C3", f"{a[0].name} vs {s[0].name}", [compare(a, s, ("pgd", norm, eps)), compare(s, a, ("clean",))])
     for group in sams + ats:
         out.append(cost_verdict(group, st, cost))
     for name in CLAIMS:  # a claim the grid cannot judge at all still gets a line
         if not any(v["claim"] == name for v in out):
-            out.append(
-                {
-                    "claim": name,
-                    "configuration": "–",
-                    "text": CLAIMS[name],
-                    "verdict": "inconclusive",
-                    "reason": "the grid lacks the models this claim compares",
-                    "evidence": [],
-                    "comparisons": [],
-                }
-            )
+            out.append(_verdict(name, "–", "inconclusive", "the grid lacks the models this claim compares", []))
     order = list(CLAIMS)
     return sorted(out, key=lambda v: order.index(v["claim"]))
+
+
+def _verdict(claim: str, configuration: str, verdict: str, reason: str, comparisons: list[Comparison]) -> dict:
+    return {
+        "claim": claim,
+        "configuration": configuration,
+        "text": CLAIMS[claim],
+        "verdict": verdict,
+        "reason": reason,
+        "evidence": [c.describe() for c in comparisons],
+        "comparisons": comparisons,
+    }
 
 
 def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict | None) -> dict:
@@ -120,14 +102,7 @@ def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict 
     name, cfg = group[0].name, group[0].config
     expected = table.passes_per_step(cfg.method, cfg.attack_steps)
     band = (expected * (1 - C4_TOLERANCE), expected * (1 + C4_TOLERANCE))
-    verdict = {
-        "claim": "C4",
-        "configuration": name,
-        "text": CLAIMS["C4"],
-        "verdict": "inconclusive",
-        "evidence": [],
-        "comparisons": [],
-    }
+    verdict = _verdict("C4", name, "inconclusive", "", [])
     measured = cost_of(cost, group)
     if st is None:
         return {**verdict, "reason": "the grid has no ST model to compare with"}
@@ -160,18 +135,11 @@ def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict 
             + f" are too few to decide: their 95% interval is the whole range of the rounds, which a single "
             f"disturbed round sets (`sam-bench cost --rounds {rounds_to_decide()}` or more gives one that is not)",
         }
+    tolerance = f"{100 * C4_TOLERANCE:.0f}% of {expected}x"
     if band[0] <= low and high <= band[1]:
-        return {
-            **verdict,
-            "verdict": "holds",
-            "reason": f"the ratio's 95% interval lies within {100 * C4_TOLERANCE:.0f}% of {expected}x",
-        }
+        return {**verdict, "verdict": "holds", "reason": f"the ratio's 95% interval lies within {tolerance}"}
     if high < band[0] or low > band[1]:
-        return {
-            **verdict,
-            "verdict": "fails",
-            "reason": f"the ratio's 95% interval lies outside {100 * C4_TOLERANCE:.0f}% of {expected}x",
-        }
+        return {**verdict, "verdict": "fails", "reason": f"the ratio's 95% interval lies outside {tolerance}"}
     return {
         **verdict,
         "reason": f"the ratio's 95% interval [{low:.2f}, {high:.2f}] straddles an edge of the band "

@@ -1,17 +1,10 @@
 """Which confirmatory runs count: a run's records must name the code that trained it, and that code must hold
-the primary tests as they were fixed.
-
-The rule, the same for every run of every scale: a run of a confirmatory seed counts where its training record
-(the run's metadata.json) names its code and that code holds the tests, that is, descends from the commit that
-fixed them (recipes.endpoints.set_in_commit):
-- a record with a code fingerprint (runtime.code_identity) counts where the fingerprint is that of such a
-  commit: the commit it names first, else any commit of this checkout from the fixing one on;
-- a record from before fingerprints were recorded counts where the commit it names, without uncommitted
-  changes, is such a commit;
-- a record that names no code, or code that no such commit holds, does not count: the run is exploratory (its
-  results join the pooled verdicts), and the test is judged over the confirmatory seeds whose runs count.
-Where no commit of this checkout holds the endpoints (not a git checkout, or the recipe changed since) the rule
-cannot be applied: every confirmatory seed is taken, and the report says the tests read as post hoc.
+the primary tests as they were fixed, that is, descend from the commit that fixed them
+(recipes.endpoints.set_in_commit). A record with a code fingerprint (runtime.code_identity) counts where the
+fingerprint is that of such a commit (the commit it names first, else any from the fixing one on); one from
+before fingerprints counts where the commit it names, without uncommitted changes, is such a commit; anything
+else is exploratory. Where no commit holds the endpoints the rule cannot be applied: every confirmatory seed
+is taken, and the report says the tests read as post hoc (`lines` says the rule in the report's words).
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
-"""Two models compared on one measure, as the claims compare them (`report.claims`).
+"""Two models compared on one measure, as the claims compare them (`report.claims`), and how a configuration's
+verdict follows (`judge`; docs/reproducing.md states the rule).
 
-A claim is about training methods, so a comparison must survive both sources of noise: which training
-seeds were drawn and which test images (`sam_bench.stats.mixed_model.method_difference`: seeds x images, seed s of
-one model against seed s of the other, all on the same images). With one training seed in common the
-seed-to-seed variation is not measured: the comparison then says how the two trained models differ (the
-exact McNemar test on the images only one of them gets right, or Fisher's exact test for results without
-per-image outcomes) and gives no verdict on the method. A comparison with a degenerate model
-(`sam_bench.evaluation.degenerate`) is no evidence: it is left out.
-
-`judge` turns a configuration's comparisons into its verdict (every test one-sided, in the direction the
-claim states, at alpha = 0.05):
-  - `holds`: every comparison of the configuration significant in the claimed direction. The claim
-    is the intersection of its comparisons' claims, so this is an intersection-union test (Berger
-    1982): each comparison at level alpha keeps the chance of a false "holds" at alpha, and no
-    multiplicity correction is needed (one would only cost power).
-  - `fails`: at least one comparison significant the other way. That is a union of tests, so
-    Holm's adjustment over the configuration's comparisons keeps the chance of a false "fails" at alpha.
-  - `inconclusive`: neither; the reason names each comparison that is not significant with the
-    smallest true difference these seeds and images would have detected with 80% power.
+A claim is about training methods, so a comparison over two training seeds or more is tested over seeds and
+test images together (`mixed_model.method_difference`, seed s against seed s on the same images); with one
+seed in common it only says how the two trained models differ (exact McNemar, or Fisher's exact test for
+results without per-image outcomes) and gives no verdict on the method. A comparison with a degenerate model
+is no evidence: it is left out. `holds` needs every comparison significant in the claimed direction (an
+intersection-union test, no multiplicity correction needed); `fails`, one significant the other way after
+Holm's adjustment; else `inconclusive`, with the smallest true difference detectable with 80% power.
 """
 
 from __future__ import annotations
@@ -29,7 +19,7 @@ from dataclasses import dataclass, field
 from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.report import collapse
-from sam_bench.report.records import evaluation, images
+from sam_bench.report.records import images
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
@@ -65,10 +55,6 @@ class Comparison:
     def significant(self) -> bool:
         return self.p_value is not None and self.p_value < inference.ALPHA
 
-    @property
-    def significant_other_way(self) -> bool:
-        return self.adjusted_other is not None and self.adjusted_other < inference.ALPHA
-
     def interval(self) -> tuple[float, float, float]:
         """(difference, low, high) once the comparison's test has set them."""
         return _measured(self.difference), _measured(self.low), _measured(self.high)
@@ -102,20 +88,28 @@ def _measured(value: float | None) -> float:
     return value
 
 
-def _p(p: float) -> str:
+def p_text(p: float) -> str:
     """'< 0.001' or '= 0.042', to follow a 'p'."""
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def p_cell(p: float | None) -> str:
+    """A table's p value cell: '–', '< 0.001' or '0.042'."""
+    return "–" if p is None else p_text(p).removeprefix("= ")
+
+
+def percent(x: float | None) -> str:
+    """A fraction as a table's percentage cell: '81.86', or '–' where it is not measured."""
+    return "–" if x is None else f"{100 * x:.2f}"
 
 
 def _points(x: float) -> str:
     return f"{100 * x:+.2f}"
 
 
-def _degenerate(*groups: list[RunRecord]) -> str | None:
-    bad = sorted(
-        {f"{r.name} (seed {r.seed}) is degenerate ({r.degenerate})" for g in groups for r in g if r.degenerate}
-    )
-    return "left out: " + "; ".join(bad) if bad else None
+def points_interval(difference: float, low: float, high: float) -> str:
+    """A difference and its 95% interval in points: '+2.31 [+1.36, +3.27]'."""
+    return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
 def compare(
@@ -147,12 +141,13 @@ def compare(
         pairs = [(by_seed_1[s], by_seed_2[s]) for s in common] or [(firsts[0], seconds[0])]
     evs = []
     for a, b in pairs:
-        x, y = evaluation(a, *measure, **select), evaluation(b, *measure, **select)
+        x, y = a.evaluation(*measure, **select), b.evaluation(*measure, **select)
         if x is None or y is None:
             return None
         evs.append((x, y))
     c = Comparison(firsts[0].name, seconds[0].name, label, margin=margin, seeds=len(pairs))
-    c.left_out = _degenerate([a for a, _ in pairs], [b for _, b in pairs])
+    bad = sorted({f"{r.name} (seed {r.seed}) is degenerate ({r.degenerate})" for p in pairs for r in p if r.degenerate})
+    c.left_out = "left out: " + "; ".join(bad) if bad else None
     c.first_level, c.second_level = _levels(evs)
     (_test_methods if len(pairs) >= 2 else _test_models)(c, evs)
     if aside:
@@ -194,7 +189,7 @@ def _test_methods(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> No
         f"points: seeds {100 * result.seed_share:.2f}, images {100 * result.image_share:.2f}, residual "
         f"{100 * result.residual_share:.2f}, in quadrature; t, {result.df:.1f} df"
         + (f", counted conservatively ({result.seeds} seeds)" if result.conservative else "")
-        + f"): one-sided p {_p(p)} against {null} (one-sided 95% lower bound {_points(bound)})"
+        + f"): one-sided p {p_text(p)} against {null} (one-sided 95% lower bound {_points(bound)})"
     )
 
 
@@ -241,7 +236,7 @@ def _test_models(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> Non
         test = f"unpaired {'z' if c.margin else 'Fisher exact'} test (no per-image outcomes recorded; conservative)"
     c.detectable = -c.margin + inference.detectable_effect(se, n - 1)
     c.p_models, c.images = p, n
-    c.tests.append(f"one training seed: these two trained models, {test}: one-sided p {_p(p)}")
+    c.tests.append(f"one training seed: these two trained models, {test}: one-sided p {p_text(p)}")
 
 
 def judge(comparisons: list[Comparison]) -> tuple[str, str]:
@@ -255,12 +250,14 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     tested = [c for c in usable if c.method_level]
     for c, adjusted in zip(tested, inference.holm([_measured(c.p_other) for c in tested])):
         c.adjusted_other = adjusted
-    worse = [c for c in tested if c.significant_other_way]
+    worse = [c for c in tested if c.adjusted_other is not None and c.adjusted_other < inference.ALPHA]
     family = f"Holm over {len(tested)} comparison{'s' if len(tested) > 1 else ''}"
     if worse:
         return "fails", (
             f"significantly the other way (one-sided p < {inference.ALPHA:g}, {family}): "
-            + "; ".join(f"{c.first} vs {c.second}, {c.measure} (p {_p(_measured(c.adjusted_other))})" for c in worse)
+            + "; ".join(
+                f"{c.first} vs {c.second}, {c.measure} (p {p_text(_measured(c.adjusted_other))})" for c in worse
+            )
         )
     if all(c.significant for c in usable):
         return "holds", (
@@ -277,7 +274,7 @@ def judge(comparisons: list[Comparison]) -> tuple[str, str]:
     return "inconclusive", (
         f"not significant at one-sided p < {inference.ALPHA:g}: "
         + "; ".join(
-            f"{c.measure} (p {_p(_measured(c.p_value))}; {what_is_missing(c)})"
+            f"{c.measure} (p {p_text(_measured(c.p_value))}; {what_is_missing(c)})"
             if c.method_level
             else f"{c.measure} (one training seed: no test of the method)"
             for c in weak
@@ -300,8 +297,8 @@ def what_is_missing(c: Comparison) -> str:
         if min(below, above) < inference.ALPHA:
             way = "below" if below < above else "above"
             said.append(
-                f"{c.first} is significantly {way} {c.second} (one-sided p {_p(min(below, above))}); whether by more "
-                f"than the {100 * c.margin:g}-point margin is what is undecided"
+                f"{c.first} is significantly {way} {c.second} (one-sided p {p_text(min(below, above))}); whether by "
+                f"more than the {100 * c.margin:g}-point margin is what is undecided"
             )
     seeds_part = result.seed_share**2
     images_part = result.image_share**2 + result.residual_share**2

@@ -3,13 +3,9 @@
 The primary tests are judged over the confirmatory seeds only (the seeds trained after the endpoints were
 fixed), each as its claim's verdict, on exactly the measure and images the recipe named: C1 and C2 for every
 SAM configuration against ST, C3 for the AT and SAM models its test names, on its robust measure and on clean
-accuracy (their seeds paired in order). The section says which commit fixed them and whether every
-confirmatory run's records name code that holds them (code_provenance: a run that does not count is exploratory).
-Everything else is secondary: the report's own verdicts pool all seeds (the exploratory ones that suggested
-the comparisons included), and C2 under AutoAttack is reported with Holm's adjustment over its own family.
-Last, PGD-10 against AutoAttack on the same images, per model and over seeds, at the claims' budgets: a PGD-10
-gain that AutoAttack does not confirm (SAM's gap larger than ST's) is the mark of gradient masking, and it is
-flagged.
+accuracy (their seeds paired in order); a run whose records do not name code holding them is exploratory
+(code_provenance). Everything else is secondary: C2 under AutoAttack (Holm over its own family), and PGD-10
+against AutoAttack on the same images, where SAM's gap larger than ST's flags gradient masking.
 """
 
 from __future__ import annotations
@@ -21,8 +17,8 @@ from sam_bench.evaluation import attack_table
 from sam_bench.recipes.endpoints import Endpoints, PrimaryTest
 from sam_bench.report import code_provenance, masking_check
 from sam_bench.report.claims import C1_MARGIN, C2_BUDGETS, claimed
-from sam_bench.report.comparison import Comparison, compare, judge
-from sam_bench.report.records import evaluation, models
+from sam_bench.report.comparison import Comparison, compare, judge, p_cell, points_interval
+from sam_bench.report.records import models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
@@ -67,7 +63,7 @@ def primary_results(records: list[RunRecord], plan: dict) -> list[PrimaryResult]
     """Every primary test the plan fixed, for every configuration it judges, over the confirmatory seeds only:
     the report's table and the README's summary both read these."""
     endpoints = Endpoints.from_plan(plan)
-    grouped, st, sams, confirmatory = _split(records, plan)
+    _, st, sams, confirmatory = _split(records, plan)
     found = []
     for claim, test in endpoints.primary_tests.items():
         if claim not in MARGINS:
@@ -116,7 +112,7 @@ def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
             lines.append(
                 f"| {result.claim} | {result.test.label()} | {c.first} − {c.second}"
                 + (f", {c.measure}" if len(result.comparisons) > 1 else "")
-                + f" | {c.levels()} | {_points(c)} | {c.seeds} | {_p(c.p_value)} | **{result.verdict}** |"
+                + f" | {c.levels()} | {_points(c)} | {c.seeds} | {p_cell(c.p_value)} | **{result.verdict}** |"
             )
         reasons.append(
             f"- {result.claim}, {result.configuration}: {result.reason}. "
@@ -169,24 +165,19 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
     primary = endpoints.primary_tests.get("C2")
     for sam in sams:
         if primary is not None and attack_table.has_versions(primary.attack):
-            have = lambda g: [r for r in g if evaluation(r, *primary.measure(), **primary.select())]  # noqa: E731
+            have = lambda g: [r for r in g if r.evaluation(*primary.measure(), **primary.select())]  # noqa: E731
             every_seed = f"{sam[0].name} − ST, every seed with it"
             family += [(every_seed, c) for c in _primary(have(sam), have(st), primary)]
         for norm, eps in C2_BUDGETS:
-            firsts = [r for r in (sam[0], st[0]) if evaluation(r, "autoattack", norm, eps, version="standard")]
+            firsts = [r for r in (sam[0], st[0]) if r.evaluation("autoattack", norm, eps, version="standard")]
             if len(firsts) == 2:
-                c = compare(
-                    [sam[0]],
-                    [st[0]],
-                    ("autoattack", norm, eps),
-                    label=f"AutoAttack (standard) {norm} {eps}",
-                    version="standard",
-                )
+                label = f"AutoAttack (standard) {norm} {eps}"
+                c = compare([sam[0]], [st[0]], ("autoattack", norm, eps), label=label, version="standard")
                 if c is not None:
                     family.append((f"{sam[0].name} − ST, first seeds (these two trained models)", c))
     if not family:
         return []
-    adjusted = inference.holm([_one_sided(c) for _, c in family])
+    adjusted = inference.holm([next((p for p in (c.p_value, c.p_models) if p is not None), 1.0) for _, c in family])
     lines = [
         "### C2 under AutoAttack (secondary)",
         "",
@@ -198,7 +189,7 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for (what, c), p in zip(family, adjusted):
-        lines.append(f"| {what} | {c.measure} | {c.levels()} | {_points(c)} | {c.seeds} × {c.images:,} | {_p(p)} |")
+        lines.append(f"| {what} | {c.measure} | {c.levels()} | {_points(c)} | {c.seeds} × {c.images:,} | {p_cell(p)} |")
     return lines + [""]
 
 
@@ -222,9 +213,8 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                 st_gap = masking_check.gap(st[0], norm, eps, version="standard")
                 if st_gap is not None and len(st_gap) == len(gap):
                     vs_st = mixed_model.over_images(gap - st_gap)
-            rows.append(
-                (f"{name} (seed {group[0].seed})", f"{norm} {eps}, standard", mixed_model.over_images(gap), vs_st)
-            )
+            model = f"{name} (seed {group[0].seed})"
+            rows.append((model, f"{norm} {eps}, standard", mixed_model.over_images(gap), vs_st))
     primary = endpoints.primary_tests.get("C2")
     if primary is not None and attack_table.has_versions(primary.attack):
         norm, eps = str(primary.norm), str(primary.eps)
@@ -235,14 +225,8 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
                 attack = f"{norm} {eps}, " + " + ".join(a.upper() for a in primary.attacks or ())
                 # ST's own gap over the same seeds first, so the difference beside SAM's reads against it
                 rows.append((f"ST, {found.seeds} seeds", attack, found.second_gap, None))
-                rows.append(
-                    (
-                        f"{sam[0].name}, {found.seeds} seeds (each against ST's same seed)",
-                        attack,
-                        found.first_gap,
-                        found.difference,
-                    )
-                )
+                model = f"{sam[0].name}, {found.seeds} seeds (each against ST's same seed)"
+                rows.append((model, attack, found.first_gap, found.difference))
     if not rows:
         return []
     lines = [
@@ -256,18 +240,14 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for model, attack, gap_of, vs_st in rows:
-        low, high = gap_of.interval()
         cell, flag = "–", ""
         if vs_st is not None:
-            d_low, d_high = vs_st.interval()
-            cell = f"{100 * vs_st.estimate:+.2f} [{100 * d_low:+.2f}, {100 * d_high:+.2f}]"
+            cell = points_interval(vs_st.estimate, *vs_st.interval())
             if vs_st.p_value(0.0, "greater") < inference.ALPHA:
                 flag = "⚠ larger"
                 flags.append(f"{model} at {attack}")
-        lines.append(
-            f"| {model} | {attack} | {100 * gap_of.estimate:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] "
-            f"| {cell} | {flag} |"
-        )
+        gap_cell = points_interval(gap_of.estimate, *gap_of.interval())
+        lines.append(f"| {model} | {attack} | {gap_cell} | {cell} | {flag} |")
     lines += [
         "",
         ("⚠ Gradient masking suspected: " + "; ".join(flags) + ".")
@@ -282,16 +262,6 @@ def _points(c: Comparison, unit: str = "") -> str:
     """The difference and its 95% interval in points: '+2.31 [+1.36, +3.27]' ('+2.31 points [...]' with a unit)."""
     low, high = c.low or 0.0, c.high or 0.0
     return f"{100 * (c.difference or 0):+.2f}{unit} [{100 * low:+.2f}, {100 * high:+.2f}]"
-
-
-def _one_sided(c: Comparison) -> float:
-    return c.p_value if c.p_value is not None else (c.p_models if c.p_models is not None else 1.0)
-
-
-def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _seeds(seeds: list[int]) -> str:

@@ -1,9 +1,6 @@
-"""REPORT.md and plots of a reproduction, computed from its results files only.
-
-The claims (C1-C4) are judged in `report.claims` (tests: `stats.mixed_model`, `stats.inference`); this module
-lays out the numbers: every accuracy with its 95% interval (Wilson's over one evaluation's images; over seeds and images
-for several seeds), a headline saying for which configurations each claim holds, fails or is inconclusive,
-each verdict with its reason and comparisons, C4's cost (`cost.json`, `sam-bench cost`), wall times, plots.
+"""REPORT.md and plots of a reproduction, computed from its results files only: the claims are judged in
+`report.claims`; this module lays out the numbers, each accuracy with its 95% interval, the verdicts, C4's cost,
+wall times and plots, and calls each section's module where it applies.
 """
 
 from __future__ import annotations
@@ -31,14 +28,14 @@ from sam_bench.report import (
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
-from sam_bench.report.folder import Folder, LeftOut, not_shown
+from sam_bench.report.comparison import percent
+from sam_bench.report.folder import Folder, LeftOut, not_shown, pilot_candidates
 from sam_bench.report.records import (
     aa_budgets,
     aa_label,
     accuracy_over_seeds,
     by_architecture,
     cost_against_st,
-    evaluation,
     models,
     pgd_budgets,
     seconds_per_epoch,
@@ -46,10 +43,6 @@ from sam_bench.report.records import (
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 from sam_bench.training import method_table
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
 
 
 def _cell(group: list[RunRecord], *measure, **select) -> str:
@@ -60,19 +53,19 @@ def _cell(group: list[RunRecord], *measure, **select) -> str:
         if result is None:
             return "–"
         low, high = mixed_model.accuracy_interval(result)
-        return f"{_pct(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
+        return f"{percent(result.estimate)} ({100 * low:.1f}–{100 * high:.1f})"
     return _with_interval(group[0], *measure, **select)
 
 
 def _with_interval(record: RunRecord, *measure, **select) -> str:
-    ev = evaluation(record, *measure, **select)
+    ev = record.evaluation(*measure, **select)
     if ev is None:
         return "–"
     n = ev.n_examples
     if not n:
-        return _pct(ev.robust_acc)
+        return percent(ev.robust_acc)
     low, high = inference.wilson(round(ev.robust_acc * n), n)
-    return f"{_pct(ev.robust_acc)} ({100 * low:.1f}–{100 * high:.1f})"
+    return f"{percent(ev.robust_acc)} ({100 * low:.1f}–{100 * high:.1f})"
 
 
 def _setup_lines(records: list[RunRecord]) -> list[str]:
@@ -110,10 +103,6 @@ def _setup_lines(records: list[RunRecord]) -> list[str]:
         f"- Trained on: {', '.join(devices)}. Evaluated on: {', '.join(eval_devices)}. "
         f"torch {', '.join(torch_versions)}; sam-bench commit {', '.join(commits)}.",
     ]
-
-
-def _aa_on_later_seeds(records: list[RunRecord]) -> bool:
-    return any(attack_table.is_headline(ev.attack) for r in records if not r.primary for ev in r.results.evaluations)
 
 
 def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
@@ -231,6 +220,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
     grouped = models(records)
     pgd, aa = pgd_budgets(records), aa_budgets(records)
     several = any(len(g) > 1 for g in grouped.values())
+    later_aa = any(attack_table.is_headline(e.attack) for r in records if not r.primary for e in r.results.evaluations)
     header = ["model", "method", "seeds", "clean"] + [f"PGD {n} {e}" for n, e in pgd] + [aa_label(*b) for b in aa]
     lines = [
         "## Accuracy",
@@ -242,7 +232,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
         + (
             " (AutoAttack runs on the first seed only: it ranks the leaderboards, and the claims rest on "
             "clean and PGD accuracy)"
-            if several and aa and not _aa_on_later_seeds(records)
+            if several and aa and not later_aa
             else " (an AutoAttack column: over the seeds it ran on)"
             if several and aa
             else ""
@@ -265,7 +255,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
         ]
         cells += [_cell(group, "pgd", n, e) for n, e in pgd]
         cells += [
-            _cell([r for r in group if evaluation(r, "autoattack", n, e, **s)] or group, "autoattack", n, e, **s)
+            _cell([r for r in group if r.evaluation("autoattack", n, e, **s)] or group, "autoattack", n, e, **s)
             for n, e, s in aa
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -351,7 +341,7 @@ def _compute_lines(folder: Folder) -> list[str]:
     lines = ["## Compute", "", f"This folder's runs: {spent.describe(spent.of_records(folder.records))}."]
     if on_gpu := gpu_minutes.lines(folder.records):
         lines += ["", *on_gpu]
-    for c in folder.pilot_candidates():
+    for c in pilot_candidates(folder.path):
         lines.append(f"The pilot's candidate `{c['scale']}`: {spent.describe(c['compute'])}.")
     sentence = folder.budget_sentence("Together with the pilot", "Together")
     return lines + ([sentence + "."] if sentence else []) + [""]
@@ -375,7 +365,7 @@ def _guard_lines(records: list[RunRecord]) -> list[str]:
                 "Collapsed: "
                 + "; ".join(
                     f"{r.name} (seed {r.seed}) from epoch {collapse.collapse_epoch(r)}, PGD accuracy "
-                    f"{_pct(found['collapsed_pgd_acc'])} at the end after a best of {_pct(found['best_pgd_acc'])}"
+                    f"{percent(found['collapsed_pgd_acc'])} at the end after a best of {percent(found['best_pgd_acc'])}"
                     for r in collapsed
                     for found in [r.training.overfit_guard or {}]
                 )

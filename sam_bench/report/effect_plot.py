@@ -1,13 +1,7 @@
-"""The README's front figure: each effect a cell of the findings shows (SAM − ST; for C3 AT − SAM robust and SAM − AT
-clean) in accuracy points with its 95% interval, beside the levels it is the difference of: both models' accuracies
-and, for C2, the AT model's on the same measure. A reader sees at once how large each effect is, whether its
-interval leaves zero, and of what: ST and SAM at a few percent where AT sits at half.
-
-Its rows are exactly the effects `claim_effects.shown` gives each claim's cell at each scale of the paper's grid,
-chosen by the same rule: a decided primary test's (a star), else the claim's every budget over every seed, AutoAttack
-where every seed of both models has it, else PGD-10. An interval is over training seeds and test images with two
-seeds or more; with one seed it is over the test images only (a hollow marker: two trained models, not yet two
-methods). A row whose check for gradient masking is flagged says so (⚠).
+"""The README's front figure: each effect a cell of the findings shows (`claim_effects.shown`, the same rule) in
+accuracy points with its 95% interval, beside the levels it is the difference of (both models' accuracies and,
+for C2, the AT model's): a reader sees at once how large each effect is, whether its interval leaves zero, and
+of what (ST and SAM at a few percent where AT sits at half).
 """
 
 from __future__ import annotations
@@ -18,6 +12,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.report import claim_effects
 from sam_bench.report.folder import Folder
+from sam_bench.report.plots import pyplot
 from sam_bench.report.records import models
 from sam_bench.training import method_table
 
@@ -90,11 +85,7 @@ def draw(found: list[Point], out: Path) -> Path | None:
     """Draw these effects and their levels into `out` (a .png); None where there is none."""
     if not found:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = {title: [p for p in found if p.claim in claims] for title, claims in PANELS.items()}
     rows = {title: shown for title, shown in rows.items() if shown}
     height = 2.2 + 0.32 * sum(len(r) + 2.5 for r in rows.values())

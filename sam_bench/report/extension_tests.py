@@ -17,7 +17,7 @@ from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import code_provenance
-from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.comparison import Comparison, compare, judge, p_cell, points_interval
 from sam_bench.report.folder import extension_path
 from sam_bench.report.run_record import RunRecord
 
@@ -56,11 +56,6 @@ def _families(records: list[RunRecord]) -> dict[str, float]:
         f["families"] for r in records if (e := r.evaluation(*MEASURE)) and (f := corruption_outcomes.figures(e))
     ]
     return {family: statistics.mean(run[family] for run in per_run) for family in per_run[0]} if per_run else {}
-
-
-def _set_used(records: list[RunRecord]) -> str:
-    entries = [e for r in records if (e := r.evaluation(*MEASURE)) is not None]
-    return ", ".join(sorted({str((e.settings or {}).get("corruption_set", "?")) for e in entries}))
 
 
 @dataclass(frozen=True)
@@ -122,20 +117,18 @@ def section(out: Path, plan: dict) -> list[str]:
                 "",
             ]
             continue
-        every = [r for group in found.values() for r in group]
-        lines.append(f"Set measured: {_set_used(every)}.")
+        lines.append(f"Set measured: {set_used(one)}.")
         c = one.comparison
         if c is None or c.difference is None:
             lines += ["", "Inconclusive: an arm has no usable measurement (a degenerate model).", ""]
             continue
-        low, high = c.low or 0.0, c.high or 0.0
         lines += [
             "",
             "| comparison | levels (mean over seeds) | difference (points, 95% interval) | seeds | one-sided p "
             "| verdict |",
             "|---|---|---|---|---|---|",
-            f"| {first} − {second} | {c.levels()} | {100 * c.difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}] "
-            f"| {c.seeds} | {_p(c.p_value)} | **{one.verdict}** |",
+            f"| {first} − {second} | {c.levels()} | {points_interval(c.difference, c.low or 0.0, c.high or 0.0)} "
+            f"| {c.seeds} | {p_cell(c.p_value)} | **{one.verdict}** |",
             "",
             f"- {one.reason}. {c.describe()}.",
         ]
@@ -160,10 +153,5 @@ def section(out: Path, plan: dict) -> list[str]:
 
 def set_used(one: Judged) -> str:
     """The corruption set(s) a judged test's runs were measured on."""
-    return _set_used([r for group in one.found.values() for r in group])
-
-
-def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    entries = [e for group in one.found.values() for r in group if (e := r.evaluation(*MEASURE)) is not None]
+    return ", ".join(sorted({str((e.settings or {}).get("corruption_set", "?")) for e in entries}))

@@ -1,16 +1,8 @@
 """The README's answer, first: each claim in a plain sentence and what every scale of the paper's grid found
-for it, rendered from the reproductions' results (never typed).
-
-`sam-bench report <folder> --readme README.md` replaces the text between `<!-- sam-bench findings start -->`
-and `<!-- sam-bench findings end -->` with `table(folders)`, where the folders are the paper-cifar10
-reproductions on CIFAR-10 beside the reported folder (`folders_of`), the largest scale first. A cell gives,
-for the paper's SAM (rho 0.1) against ST, or AT against it for C3, the verdict and, for each measure the rule of
-`claim_effects` picks, both models' accuracies and the effect with its 95% interval. A line before it says what the
-primary tests decided and what waits for seeds not yet trained; lines after it give each scale's scope and each
-measure whose effect changes sign between scales, then each scale's extension tests (questions beyond the paper,
-fixed before their data: `extension_tests.judged`), decided ones in words. The front figure (`effect_plot`: the
-cells' effects with their intervals, beside the levels they are the difference of) is drawn beside the reproductions
-with it.
+for it, rendered from the reproductions' results (never typed) between `START` and `END` by `sam-bench report
+<folder> --readme README.md`: what the primary tests decided, a table of claims by scales (a cell's measures
+picked by `claim_effects`), each scale's scope, the effects whose sign differs between scales, and the extension
+tests; the front figure (`effect_plot`) is drawn beside the reproductions with it.
 """
 
 from __future__ import annotations
@@ -19,12 +11,12 @@ import re
 from pathlib import Path
 
 from sam_bench import files
-from sam_bench.bench import marked_block
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import check_statement
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import claim_effects, code_provenance, confirmatory, effect_plot, extension_tests, masking_check
 from sam_bench.report.claims import C1_MARGIN, cost_of
+from sam_bench.report.comparison import points_interval
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import models
 
@@ -59,7 +51,7 @@ def table(loaded: list[Folder]) -> str:
     scale's scope and where a claim's effect changes sign between scales (`loaded`: `folders_of`'s folders)."""
     if not loaded:
         raise BadInput("no paper-cifar10 reproduction on CIFAR-10 to render findings from")
-    head = "| claim | " + " | ".join(_scale_title(f) for f in loaded) + " |"
+    head = "| claim | " + " | ".join(f"`{f.plan['scale']}`: {_network(f)}" for f in loaded) + " |"
     lines = [head, "|---|" + "---|" * len(loaded)]
     for claim, sentence in PLAIN.items():
         lines.append(f"| **{claim}**: {sentence} | " + " | ".join(_cell(f, claim) for f in loaded) + " |")
@@ -89,11 +81,6 @@ NOTE = " ".join(
         "⚠ marks a model whose gap is significantly larger than the other's: its PGD-10 gain would be overstated.",
     ]
 )
-
-
-def _scale_title(folder: Folder) -> str:
-    """'`full`: PreActResNet-18, 100 epochs' from the plan's first model."""
-    return f"`{folder.plan['scale']}`: {_network(folder)}"
 
 
 def _network(folder: Folder) -> str:
@@ -192,9 +179,7 @@ def _said(shown: claim_effects.Shown) -> str:
 def _effect(effect: claim_effects.Effect) -> str:
     """'AA Linf 2/255 (APGD-CE + APGD-T): ST 1.83% → SAM-0.1 4.15%, +2.31 [+1.36, +3.27]; AT-Linf-8 51.00%'."""
     c = effect.comparison
-    difference, low, high = c.interval()
-    effect_text = f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
-    text = f"{claim_effects.short_label(c.measure)}: {c.levels()}, {effect_text}"
+    text = f"{claim_effects.short_label(c.measure)}: {c.levels()}, {points_interval(*c.interval())}"
     if effect.beside is not None:
         text += f"; {effect.beside[0]} {100 * effect.beside[1]:.2f}%"
     if effect.check is not None:
@@ -205,8 +190,7 @@ def _effect(effect: claim_effects.Effect) -> str:
 def _check(check: masking_check.Check) -> str:
     """'⚠ PGD-10 − AA: ST +2.73, SAM-0.1 +3.95; SAM-0.1's gap larger by +1.21 [+0.63, +1.80] (gradient masking
     suspected)', or the same without the mark and 'not significantly'."""
-    low, high = check.difference.interval()
-    difference = f"{100 * check.difference.estimate:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+    difference = points_interval(check.difference.estimate, *check.difference.interval())
     gaps = f"{check.second} {100 * check.second_gap.estimate:+.2f}, {check.first} {100 * check.first_gap.estimate:+.2f}"
     if check.flagged:
         return f"⚠ PGD-10 − AA: {gaps}; {check.first}'s gap larger by {difference} (gradient masking suspected)"
@@ -323,8 +307,3 @@ def update_readme(readme: str | Path, reproductions: str | Path) -> Path | None:
     files.write_text(readme, pattern.sub(lambda _: f"{START}\n{rendered}\n{END}", text))
     effect_plot.draw(effect_plot.points(loaded), Path(reproductions) / effect_plot.NAME)
     return readme
-
-
-def in_readme(readme_text: str) -> str | None:
-    """The findings block's text in a README, or None."""
-    return marked_block.in_text(readme_text, START, END)

@@ -1,11 +1,7 @@
 """A reproduction folder as a report reads it, loaded and checked once: its plan, one record per run with
-results (the checked results file, `Results`, and what its run folder says of its training), the cost
-measurement, and the verdicts judged from them, handed to the report, the README summary and the pilot.
-
-A results file belongs to a run by its content, not its name: the training settings it records must hash to
-the run's settings key and the weights it evaluated must be the run's (or the zoo entry made from them);
-one that holds another run's results is refused in one line. A results file without per-image outcomes has no
-figure that can be derived, so it is left out, with its reason (`Folder.left_out`), never shown.
+results, the cost measurement, and the verdicts judged from them. A results file belongs to a run by its content,
+not its name (`_check_identity`); one without per-image outcomes has no figure that can be derived, so it is left
+out with its reason (`Folder.left_out`), never shown.
 """
 
 from __future__ import annotations
@@ -65,16 +61,13 @@ class Folder:
 
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 
-    def pilot_candidates(self) -> list[dict]:
-        return pilot_candidates(self.path)
-
     def budget_sentence(self, with_pilot: str, alone: str) -> str | None:
         """The folder's CPU time and its pilot's other candidates', against the scale's `compute_budget`
         (None when the plan sets none)."""
         budget = self.plan.get("compute_budget")
         if not budget:
             return None
-        pilots = self.pilot_candidates()
+        pilots = pilot_candidates(self.path)
         cpu_s = spent.of_records(self.records)["cpu_s"] + sum(c["compute"]["cpu_s"] for c in pilots)
         return spent.budget_sentence(cpu_s, budget, with_pilot if pilots else alone)
 

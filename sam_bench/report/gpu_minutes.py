@@ -1,10 +1,8 @@
 """GPU minutes per model: what each run of a reproduction cost on a GPU, training and evaluation apart.
 
-A reader of a GPU reproduction asks how many minutes each model took there: its training's wall time
-(`wall_time_s` in the results file's training record) and its evaluation's (the `seconds` of each attack, with
-the timed probes before its chunks under a time limit: `chunks.probe_seconds`), each counted where it ran on a
-GPU. Wall time, not a GPU's busy time: the device is held for the whole of it. The whole grid's time on one GPU
-is counted from these (sam_bench.report.grid_minutes).
+A run's training wall time (its results file's training record) and its evaluation's (each attack's `seconds`
+with its timed probes), each counted where it ran on a GPU. Wall time, not a GPU's busy time: the device is
+held for the whole of it.
 """
 
 from __future__ import annotations

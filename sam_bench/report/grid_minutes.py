@@ -1,19 +1,13 @@
 """How long a scale's whole grid takes on one GPU: every model and training seed the recipe lists, trained and
 evaluated one after the other, at the minutes the scale's own runs took there.
 
-A reproduction folder holds what its runs measured on the GPU: each run's training wall time (its metadata;
-a run stopped mid-way at the rate of the epochs it trained) and each attack's wall time (its results file, as
-sam_bench.report.gpu_minutes counts it). Every other part is estimated from those, and said to be:
-
-- a run's training, run or not: at the fewest minutes per epoch a measured run with the same step took (the
-  same method and attack steps: SAM-0.2's is SAM-0.1's, a later seed's its first seed's), as one run alone
-  takes them: a run that shared the GPU with another (`reproduce --parallel`) only ran slower; where none has
-  run, scaled by passes per step from the measured step nearest to it in passes (AT-Linf-2's 6 passes from
-  AT-Linf-8's 11);
-- an attack a run has not made: at the mean minutes the measured runs of the same kind (trained with an
-  attack or not) took for the same attack, budget and images; else those of any measured run, which for an
-  adversarially trained model is a floor (more of its images reach AutoAttack's later attacks); else the same
-  attack and budget in another version (standard AutoAttack's four attacks for a custom subset: a ceiling).
+Measured: each run's training wall time (its metadata; a run stopped mid-way at the rate of its epochs) and
+each attack's (as sam_bench.report.gpu_minutes counts it). Estimated from those, and said to be: a run's training
+at the fewest minutes per epoch a measured run of the same step took (a run that shared the GPU only ran
+slower), else scaled by passes per step from the nearest measured step; an attack not made, at the mean minutes
+the measured runs of the same kind (trained with an attack or not) took for it, else any measured run's (for an
+adversarially trained model a floor: more of its images reach AutoAttack's later attacks), else the same attack
+and budget in another version (standard AutoAttack's four attacks for a custom subset: a ceiling).
 
     python -m sam_bench.report.grid_minutes reproductions/paper-cifar10-full          # the sentence
     python -m sam_bench.report.grid_minutes reproductions/paper-cifar10-full --write README.md docs/gpu.md
@@ -55,15 +49,9 @@ def signature_of_spec(spec, images: int | None) -> tuple:
     return signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples or images)
 
 
-def signature_of_result(evaluation: Evaluation) -> tuple:
+def signature_of_result(e: Evaluation) -> tuple:
     """A results file's evaluation's `signature`."""
-    return signature(
-        evaluation.attack,
-        evaluation.norm,
-        evaluation.eps_value or 0.0,
-        evaluation.settings.get("version"),
-        evaluation.n_examples,
-    )
+    return signature(e.attack, e.norm, e.eps_value or 0.0, e.settings.get("version"), e.n_examples)
 
 
 @dataclass
@@ -180,21 +168,10 @@ def estimate(folder: str | Path) -> Grid:
     for m in recipe.models:
         block = evaluation_for(m, recipe.evaluation)
         sigs = [signature_of_spec(spec, block.get("n_examples") or test_images) for spec in evaluation_specs(block)]
-        parts = [attack(m, sig) for sig in sigs]
+        each, measured, floors = zip(*[attack(m, sig) for sig in sigs]) if sigs else ((), (), ())
         minutes, source = training(m)
-        runs.append(
-            Run(
-                m.name,
-                m.seed,
-                robust_of[m.run_name],
-                minutes,
-                source,
-                sum(p[0] for p in parts),
-                sum(p[1] for p in parts),
-                len(parts),
-                any(p[2] for p in parts),
-            )
-        )
+        row = (sum(each), sum(measured), len(sigs), any(floors))
+        runs.append(Run(m.name, m.seed, robust_of[m.run_name], minutes, source, *row))
     return Grid(recipe.name, recipe.scale, ", ".join(sorted(devices)), runs)
 
 
@@ -244,11 +221,6 @@ def sentence(grid: Grid, folder: str) -> str:
     return said + "."
 
 
-def write(paths: list[str], text: str) -> None:
-    for path in paths:
-        marked_block.replace(Path(path), START, END, text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sam_bench.report.grid_minutes", description=__doc__.split("\n")[0])
     parser.add_argument("folder", help="a reproduction folder whose runs trained and were evaluated on a GPU")
@@ -256,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text = sentence(estimate(args.folder), args.folder)
-        if args.write:
-            write(args.write, text)
+        for path in args.write or []:
+            marked_block.replace(Path(path), START, END, text)
     except SamBenchError as err:
         print(f"Error: {err}", file=sys.stderr)
         return err.exit_code

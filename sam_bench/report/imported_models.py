@@ -1,10 +1,8 @@
-"""A report's section on models trained elsewhere (a recipe's `zoo` list, sam_bench.recipes.zoo_models): each one's
-published claims (recorded at import as claims, sam_bench.zoo.imported.claim) beside what this reproduction
-measured at the same budget, and AutoAttack at the claims' small budgets beside the project's ST, SAM and AT models.
-
-Their results files (results/<zoo id>.json) have no run: no training log, no training cost and no training
-claim is read or stated of them; every figure shown is one the reproduction's evaluation measured, from the
-results file's per-image outcomes."""
+"""A report's section on models trained elsewhere (a recipe's `zoo` list): each one's published claims (recorded
+at import, sam_bench.zoo.imported.claim) beside what this reproduction measured, and AutoAttack at the claims'
+small budgets beside the project's ST, SAM and AT models. They have no run, so no training figure is read or
+stated of them; every figure shown is one this reproduction measured.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +11,7 @@ from pathlib import Path
 from sam_bench.evaluation.results_record import Results
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import evaluation, models
+from sam_bench.report.records import models
 
 NOT_MEASURED = "not measured"
 
@@ -37,8 +35,9 @@ def section(folder: Folder) -> list[str]:
     if not ids:
         return []
     found = {i: Results.read(results_path(folder.path, i)) for i in ids if results_path(folder.path, i).is_file()}
-    lines = ["## Models trained elsewhere", ""]
-    lines += [
+    lines = [
+        "## Models trained elsewhere",
+        "",
         "Zoo models trained elsewhere, evaluated here with the recipe's evaluation from their zoo weights; "
         "they have no run here, so nothing is said of their training beyond their importer's words. "
         "Claims are the figures published for them, recorded at import, not measured here.",
@@ -47,20 +46,19 @@ def section(folder: Folder) -> list[str]:
     missing = [i for i in ids if i not in found]
     if missing:
         lines += [f"Not evaluated yet: {', '.join(missing)}.", ""]
-    budgets = [(norm, eps) for norm, eps in C2_BUDGETS]
-    header = ["model", "trained", "clean", *(f"AutoAttack {norm} {eps}" for norm, eps in budgets)]
+    header = ["model", "trained", "clean", *(f"AutoAttack {norm} {eps}" for norm, eps in C2_BUDGETS)]
     rows = []
     for zoo_id, results in found.items():
         told = (results.get("reproduce") or {}).get("trained_elsewhere") or {}
-        cells = [_percent(results.evaluation("autoattack", norm, eps)) for norm, eps in budgets]
+        cells = [_percent(results.evaluation("autoattack", norm, eps)) for norm, eps in C2_BUDGETS]
         where = f"elsewhere ({told['description']})" if told else "by sam-bench"
         rows.append([f"`{zoo_id}`", where, _percent(results.evaluation("clean")), *cells])
     grouped = models(folder.records)
     st, sams, ats = claimed(grouped)
     for group in [g for g in (st, *sams, *ats) if g]:
         first = group[0]
-        cells = [_percent(evaluation(first, "autoattack", norm, eps)) for norm, eps in budgets]
-        rows.append([first.name, f"here (seed {first.seed})", _percent(evaluation(first, "clean")), *cells])
+        cells = [_percent(first.evaluation("autoattack", norm, eps)) for norm, eps in C2_BUDGETS]
+        rows.append([first.name, f"here (seed {first.seed})", _percent(first.evaluation("clean")), *cells])
     lines += ["### At the claims' small budgets", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]

@@ -1,12 +1,9 @@
 """PGD-10 against AutoAttack on the same test images: the check for gradient masking of one comparison of two
-models, over the seeds it pairs.
+models, over the seeds it pairs (seed s with seed s, as the comparison pairs them).
 
-Per image, a model's gap is PGD-10 correct minus AutoAttack correct, on the images the AutoAttack covered: what
-AutoAttack finds that PGD-10 missed. Seed s of the first model is paired with seed s of the second, as the
-comparison pairs them; the check gives each model's gap and the first's minus the second's. Where that difference
-is significantly above zero (one-sided p < 0.05), the first model's PGD-10 accuracy rests partly on examples
-PGD-10 fails to find, so a PGD-10 gain of it over the second would be overstated: the check is flagged. The
-report's confirmatory section and the README's cells (`claim_effects`) both ask this module.
+A model's gap is, per image, PGD-10 correct minus AutoAttack correct: what AutoAttack finds that PGD-10 missed.
+Where the first model's gap is significantly larger than the second's, a PGD-10 gain of it over the second
+would be overstated: the check is flagged.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from sam_bench.evaluation import outcomes
-from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference, mixed_model
 
@@ -41,10 +37,10 @@ class Check:
 def gap(record: RunRecord, norm: str, eps: str, **select) -> np.ndarray | None:
     """Per image: PGD-10 correct minus AutoAttack correct, on the images the AutoAttack (`select`: its version and
     attacks) covered; None where either evaluation or its per-image outcomes are missing."""
-    aa = evaluation(record, "autoattack", norm, eps, **select)
+    aa = record.evaluation("autoattack", norm, eps, **select)
     if aa is None or not aa.outcomes:
         return None
-    pgd = evaluation(record, "pgd", norm, eps, images=aa.n_examples)
+    pgd = record.evaluation("pgd", norm, eps, images=aa.n_examples)
     if pgd is None or not pgd.outcomes:
         return None
     a, b = outcomes.aligned(pgd.outcomes, aa.outcomes)

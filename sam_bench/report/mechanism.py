@@ -1,20 +1,11 @@
 """The "Mechanism" section of a reproduction report: what `sam-bench analyze` measured inside each
 model (records in `<folder>/analysis/`), and the paper's explanation tested on it.
 
-The explanation predicts that a SAM model lies between ST and AT: flatter than ST (smaller top
-Hessian eigenvalue and SAM sharpness), relying less on high frequencies than ST but more than AT
-(accuracy on high-pass filtered images), with input gradients between ST's and AT's (their
-alignment with the image). Each prediction is tested per configuration (architecture) and SAM
-model, paired wherever the measure allows: over the same training batches (sharpness: a paired t
-test), the same test images (high-pass accuracy: exact McNemar with Newcombe's interval; gradient
-alignment: a paired t test). One-sided at p < 0.05 in the predicted direction: `holds`; significant
-the other way: `fails`; otherwise `inconclusive`. Each comparison is of two trained models (one
-training seed each), not of the training methods.
-
-Where the grid has AWP models (awp-at, awp-trades: the flat-loss AT the paper sets SAM against), the
-section asks whether SAM lies between ST and AWP: sharper than AWP (paired over the same batches) and less
-robust than AWP but more robust than ST (robust accuracy at the plot's budget, exact McNemar over the same
-test images, from the results' per-image outcomes).
+The explanation predicts that a SAM model lies between ST and AT (flatter than ST, relying less on high
+frequencies than ST but more than AT, input gradients between theirs) and, where the grid has AWP models (the
+flat-loss AT the paper sets SAM against), between ST and AWP. Each prediction compares two trained models (one
+seed each), paired wherever the measure allows (the same training batches or test images), one-sided at
+p < 0.05: a statement about those models, not about the training methods (mechanism_seeds tests those).
 """
 
 from __future__ import annotations
@@ -28,8 +19,10 @@ import numpy as np
 from sam_bench import files
 from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import mechanism_plots, mechanism_seeds
+from sam_bench.report.comparison import p_text
 from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
-from sam_bench.report.records import accuracy, architecture, by_architecture, evaluation
+from sam_bench.report.mechanism_seeds import high_pass_entry, opposite, verdict
+from sam_bench.report.records import accuracy, architecture, by_architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.rundir.model import has_weights
 from sam_bench.stats import inference
@@ -55,7 +48,7 @@ def load_analyses(out: Path) -> dict[str, dict]:
 def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
     """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated,
     else the first AutoAttack budget."""
-    if any(evaluation(r, "pgd", "Linf", "2/255") for r in records):
+    if any(r.evaluation("pgd", "Linf", "2/255") for r in records):
         return ("pgd", "Linf", "2/255")
     for r in records:
         for ev in r.results.evaluations:
@@ -64,62 +57,33 @@ def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
     return None
 
 
-def _verdict(p_predicted: float, p_other: float) -> str:
-    if p_predicted < inference.ALPHA:
-        return "holds"
-    return "fails" if p_other < inference.ALPHA else "inconclusive"
-
-
-def _other(predicted: inference.Alternative) -> inference.Alternative:
-    return "greater" if predicted == "less" else "less"
-
-
 def _paired_t(first: np.ndarray, second: np.ndarray, predicted: inference.Alternative) -> dict:
     """first - second, paired: mean difference, 95% t interval, one-sided p in the predicted
     direction ("less": first below second) and the other."""
-    from scipy.stats import ttest_rel
+    from scipy.stats import t, ttest_rel
 
-    d = first - second
+    d = (first - second).tolist()
     p = float(ttest_rel(first.tolist(), second.tolist(), alternative=predicted).pvalue)
-    q = float(ttest_rel(first.tolist(), second.tolist(), alternative=_other(predicted)).pvalue)
-    interval = sharpness_interval(d.tolist())
-    return {"difference": float(d.mean()), "low": interval[0], "high": interval[1], "p": p, "verdict": _verdict(p, q)}
-
-
-def sharpness_interval(values: list[float]) -> tuple[float, float]:
-    from scipy.stats import t
-
-    n = len(values)
-    mean = float(np.mean(values))
-    half = float(t.ppf(1 - inference.ALPHA / 2, n - 1)) * float(np.std(values, ddof=1)) / np.sqrt(n)
-    return mean - half, mean + half
-
-
-def _paired_accuracy(first: dict, second: dict, predicted: inference.Alternative) -> dict:
-    """Two models' correct-flags on the same filtered images: exact McNemar, Newcombe's interval."""
-    return _mcnemar(
-        inference.PairedTable.of(outcomes.decode(first["outcomes"]), outcomes.decode(second["outcomes"])), predicted
-    )
+    q = float(ttest_rel(first.tolist(), second.tolist(), alternative=opposite(predicted)).pvalue)
+    mean = float(np.mean(d))
+    half = float(t.ppf(1 - inference.ALPHA / 2, len(d) - 1)) * float(np.std(d, ddof=1)) / np.sqrt(len(d))
+    return {"difference": mean, "low": mean - half, "high": mean + half, "p": p, "verdict": verdict(p, q)}
 
 
 def _mcnemar(paired: inference.PairedTable, predicted: inference.Alternative) -> dict:
-    p, q = inference.mcnemar_exact(paired, predicted), inference.mcnemar_exact(paired, _other(predicted))
+    p, q = inference.mcnemar_exact(paired, predicted), inference.mcnemar_exact(paired, opposite(predicted))
     low, high = inference.paired_interval(paired)
-    return {"difference": paired.difference, "low": low, "high": high, "p": p, "verdict": _verdict(p, q)}
+    return {"difference": paired.difference, "low": low, "high": high, "p": p, "verdict": verdict(p, q)}
 
 
 def _paired_robustness(
     first: RunRecord, second: RunRecord, target: tuple | None, predicted: inference.Alternative
 ) -> dict | None:
     """Two runs' robust accuracy at `target` on the same test images, from their results' per-image outcomes."""
-    x, y = (evaluation(r, *target) for r in (first, second)) if target else (None, None)
+    x, y = (r.evaluation(*target) for r in (first, second)) if target else (None, None)
     if not (x and y and x.outcomes and y.outcomes):
         return None
     return _mcnemar(inference.PairedTable.of(*outcomes.aligned(x.outcomes, y.outcomes)), predicted)
-
-
-def _high_pass(a: dict, cutoff: float) -> dict | None:
-    return next((e for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None) if "frequency" in a else None
 
 
 def middle_cutoff(analyses: list[dict]) -> float | None:
@@ -161,9 +125,10 @@ def predictions(pairs: list[tuple[RunRecord, dict]]) -> list[dict]:
             """SAM's high-frequency reliance (`reliance` than `than`) and its input gradients' alignment with the
             image (`aligned` than theirs): one direction against ST, the other against AT."""
             a, b = sam[1], other[1]
-            hp = (_high_pass(a, cutoff), _high_pass(b, cutoff)) if cutoff is not None else (None, None)
-            if hp[0] and hp[1]:
-                result = _paired_accuracy(hp[0], hp[1], "less" if reliance == "less" else "greater")
+            hp_a, hp_b = high_pass_entry(a, cutoff), high_pass_entry(b, cutoff)
+            if hp_a and hp_b:  # the same filtered images: exact McNemar, Newcombe's interval
+                paired = inference.PairedTable.of(outcomes.decode(hp_a["outcomes"]), outcomes.decode(hp_b["outcomes"]))
+                result = _mcnemar(paired, "less" if reliance == "less" else "greater")
                 add(f"{reliance} high-frequency reliance than {than} ({high_pass})", sam, other, "points", result)
             if "gradients" in a and "gradients" in b:
                 result = _paired_t(_alignment(a), _alignment(b), "less" if aligned == "less" else "greater")
@@ -244,7 +209,7 @@ def sentence(
     rho, p = correlation["rho"], correlation["p"]
     text = (
         f"Across the {correlation['n']} analysed models, robust accuracy ({measure}) and the top Hessian "
-        f"eigenvalue have Spearman's rho = {rho:+.2f} (p {_p(p)}): "
+        f"eigenvalue have Spearman's rho = {rho:+.2f} (p {p_text(p)}): "
     )
     if p < inference.ALPHA and rho < 0:
         text += "the flatter models are the more robust ones here"
@@ -278,10 +243,6 @@ def sentence(
     return text
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
 def _interval(summary: dict, fmt: str = ".3g") -> str:
     if summary.get("low") is None:
         return f"{summary['mean']:{fmt}}"
@@ -310,10 +271,8 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
     unanalysed = [r for r in records if r.results.model.weights_sha256 not in analyses]
     # a run without a record either has its weights here (in the tree or kept in git) and was not analysed,
     # or has none to analyse: the report says which, not one for both
-    here: list[RunRecord] = []
-    gone: list[RunRecord] = []
-    for r in unanalysed:
-        (here if has_weights(out / "runs" / f"{r.name}-{r.key}") else gone).append(r)
+    here = [r for r in unanalysed if has_weights(out / "runs" / f"{r.name}-{r.key}")]
+    gone = [r for r in unanalysed if r not in here]
     missing = _runs_text(here, "their weights are here but were not analysed (`sam-bench analyze` adds them)")
     missing += _runs_text(gone, "their weights are not in the tree, so they cannot be analysed")
     first = pairs[0][1]["settings"]
@@ -371,9 +330,7 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
         for r, a in with_frequency:
             f = a["frequency"]
             cells = [r.name, str(r.seed), f"{100 * f['clean']['acc']:.1f}"]
-            cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"]] + [
-                f"{100 * e['acc']:.1f}" for e in f["high_pass"]
-            ]
+            cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"] + f["high_pass"]]
             band = a.get("fourier", {}).get("band_error")
             cells.append(" / ".join(f"{100 * v:.0f}" for v in band.values()) if band else "–")
             cells.append(_interval(a["gradients"]["alignment"]) if "gradients" in a else "–")

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.report.records import accuracy, architecture, evaluation
+from sam_bench.report.plots import pyplot
+from sam_bench.report.records import accuracy, architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.training import method_table as table
@@ -20,11 +21,7 @@ FOURIER_PLOT = "mechanism_fourier.png"
 def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> str | None:
     """Robust accuracy at `target` against the top Hessian eigenvalue, one point per analysed model (95%
     intervals: Wilson's over the images, the t interval over the batches), coloured by method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     points = [(r, a) for r, a in pairs if "sharpness" in a and accuracy(r, *target) is not None]
     if not points:
         return None
@@ -33,7 +30,7 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
     fig, ax = plt.subplots(figsize=(6.2, 4.4))
     for r, a in points:
         s = a["sharpness"]["summary"]["top_eigenvalue"]
-        ev = evaluation(r, *target)
+        ev = r.evaluation(*target)
         assert ev is not None
         y, n = ev.robust_acc, ev.n_examples
         low, high = inference.wilson(round(y * n), n) if n else (y, y)
@@ -51,12 +48,10 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
             capsize=2,
         )
         ax.annotate(r.name, (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    from matplotlib.lines import Line2D
-
     methods = list(dict.fromkeys(r.method for r, _ in points))
     ax.legend(
         handles=[
-            Line2D([], [], color=table.colour(m), marker="o", linestyle="", label=table.label(m)) for m in methods
+            plt.Line2D([], [], color=table.colour(m), marker="o", linestyle="", label=table.label(m)) for m in methods
         ],
         fontsize=7,
         title="method (marker: architecture)" if len(archs) > 1 else "method",
@@ -69,19 +64,14 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
     ax.set_title("Robust accuracy against sharpness", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    name = SHARPNESS_PLOT
-    files.write_figure(out / name, fig, dpi=110)
+    files.write_figure(out / SHARPNESS_PLOT, fig, dpi=110)
     plt.close(fig)
-    return name
+    return SHARPNESS_PLOT
 
 
 def fourier(out: Path, pairs: list[tuple[RunRecord, dict]]) -> str | None:
     """The Fourier heat maps, one per configuration (its first seed analysed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     first: dict[tuple[str, str], tuple[RunRecord, dict]] = {}  # one map per configuration (first seed analysed):
     for r, a in pairs:  # twenty seeds' maps of one method would show the same picture twenty times
         if "fourier" in a:
@@ -103,7 +93,6 @@ def fourier(out: Path, pairs: list[tuple[RunRecord, dict]]) -> str | None:
         ax.axis("off")  # the last row's empty places
     assert shown is not None  # maps is not empty
     fig.colorbar(shown, ax=axes, label="error rate (%)", shrink=0.8)
-    name = FOURIER_PLOT
-    files.write_figure(out / name, fig, dpi=100)
+    files.write_figure(out / FOURIER_PLOT, fig, dpi=100)
     plt.close(fig)
-    return name
+    return FOURIER_PLOT

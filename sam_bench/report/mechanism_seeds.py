@@ -1,19 +1,16 @@
 """The Mechanism section's predictions tested over training seeds: a statement about training methods.
 
-`mechanism.predictions` compares two trained models (the first seed of each configuration), paired over
-batches and images: it says whether *these models* differ. Whether SAM *as a method* makes flatter
-models, or ones relying less on high frequencies, is a question about the spread between seeds, which
-one model per method cannot show. Here each analysed model gives one number per
-measure (its mean over the analysis batches or images), and two configurations are compared over their
-seeds: Welch's t test on the per-model values (the seeds of two methods are independent replicates; a
-seed shared by two methods shares initialisation and data order but not the trained model), one-sided
-in the predicted direction, with its 95% interval. A configuration needs at least two analysed seeds.
+`mechanism.predictions` compares two trained models, which says whether *these models* differ; whether SAM *as
+a method* makes flatter models is a question about the spread between seeds. Here each analysed model gives one
+number per measure, and two configurations are compared over their seeds by Welch's t test (the seeds of two
+methods are independent replicates), one-sided in the predicted direction. A configuration needs two seeds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from sam_bench.report.comparison import p_text
 from sam_bench.report.records import architecture, by_architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
@@ -22,10 +19,11 @@ from sam_bench.training import method_table
 MIN_SEEDS = 2
 
 
-def _high_pass_accuracy(a: dict, cutoff: float | None) -> float | None:
+def high_pass_entry(a: dict, cutoff: float | None) -> dict | None:
+    """An analysis record's accuracy on high-pass filtered images at `cutoff` (with its outcomes), or None."""
     if cutoff is None or "frequency" not in a:
         return None
-    return next((float(e["acc"]) for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None)
+    return next((e for e in a["frequency"]["high_pass"] if e["cutoff"] == cutoff), None)
 
 
 def per_model(a: dict, cutoff: float | None) -> dict[str, float]:
@@ -35,8 +33,8 @@ def per_model(a: dict, cutoff: float | None) -> dict[str, float]:
         summary = a["sharpness"]["summary"]
         found["top_eigenvalue"] = float(summary["top_eigenvalue"]["mean"])
         found["sam_one_step"] = float(summary["sam_one_step"]["mean"])
-    if (high := _high_pass_accuracy(a, cutoff)) is not None:
-        found["high_pass"] = high
+    if (high := high_pass_entry(a, cutoff)) is not None:
+        found["high_pass"] = float(high["acc"])
     if "gradients" in a:
         found["alignment"] = float(a["gradients"]["alignment"]["mean"])
     return found
@@ -55,24 +53,27 @@ AGAINST_AT = (
 )
 
 
+def verdict(p_predicted: float, p_other: float) -> str:
+    """`holds` when significant in the predicted direction, `fails` when significant the other way."""
+    if p_predicted < inference.ALPHA:
+        return "holds"
+    return "fails" if p_other < inference.ALPHA else "inconclusive"
+
+
+def opposite(predicted: inference.Alternative) -> inference.Alternative:
+    return "greater" if predicted == "less" else "less"
+
+
 def welch(first: list[float], second: list[float], predicted: inference.Alternative) -> dict:
     """mean(first) - mean(second) over independent seeds: Welch's 95% interval and one-sided p values."""
     from scipy.stats import ttest_ind
 
-    other: inference.Alternative = "greater" if predicted == "less" else "less"
-    test = ttest_ind(first, second, equal_var=False, alternative=predicted)
-    p = float(test.pvalue)
-    q = float(ttest_ind(first, second, equal_var=False, alternative=other).pvalue)
+    p = float(ttest_ind(first, second, equal_var=False, alternative=predicted).pvalue)
+    q = float(ttest_ind(first, second, equal_var=False, alternative=opposite(predicted)).pvalue)
     low, high = ttest_ind(first, second, equal_var=False).confidence_interval(1 - inference.ALPHA)
-    verdict = "holds" if p < inference.ALPHA else "fails" if q < inference.ALPHA else "inconclusive"
-    return {
-        "difference": float(np.mean(first) - np.mean(second)),
-        "low": float(low),
-        "high": float(high),
-        "p": p,
-        "verdict": verdict,
-        "seeds": (len(first), len(second)),
-    }
+    difference = float(np.mean(first) - np.mean(second))
+    found = {"difference": difference, "low": float(low), "high": float(high), "p": p, "verdict": verdict(p, q)}
+    return {**found, "seeds": (len(first), len(second))}
 
 
 def predictions(pairs: list[tuple[RunRecord, dict]], cutoff: float | None) -> list[dict]:
@@ -137,4 +138,4 @@ def difference_and_p(t: dict) -> tuple[str, str]:
     scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
     diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
     unit = " points" if t["unit"] else ""
-    return diff + unit, "< 0.001" if t["p"] < 0.001 else f"= {t['p']:.3f}"
+    return diff + unit, p_text(t["p"])

@@ -1,20 +1,10 @@
 """Accuracy against training cost: is SAM the best cheap defence? (the report's Pareto section)
 
-For a grid with single-step AT models (fgsm-rs, n-fgsm, fgsm: the `lightweight-cifar10` recipe) beside
-ST, SAM and PGD AT, this lays out, for each robust budget (PGD at every Linf eps, AutoAttack), each
-model's robust accuracy against its clean accuracy and against its training cost, and the Pareto
-frontier: the models that no other model beats at once in robust accuracy and in cost (or clean
-accuracy). Cost is the forward-backward passes per training step, and, where the folder holds a
-`cost.json` of `sam-bench cost` (every model's step timed interleaved in one process), the measured
-seconds per step over ST's.
-
-Verdicts at equal cost: among the defences of one cost (the two-pass ones: SAM, FGSM-RS, N-FGSM), the
-one with the highest mean accuracy at a budget is tested against each of the others with the claims'
-tests (`sam_bench.report.comparison.compare`: over seeds and images with two or more seeds in
-common); it `wins` when every comparison is significant (an intersection-union test, as the claims).
-Either way the rivals it is significantly ahead of are named apart from those it is not separated from
-(a tie at the top still says whether SAM is beaten), and its clean cost is its clean accuracy minus
-ST's, with its 95% interval.
+For a grid with single-step AT models beside ST, SAM and PGD AT: per robust budget, each model's robust
+accuracy against its clean accuracy and its training cost (passes per step; measured seconds per step over
+ST's where `cost.json` has them), the Pareto frontier, and verdicts at equal cost: the best two-pass defence
+tested against each other one with the claims' tests (`comparison.compare`), its rivals significantly behind
+it named apart from those it is not separated from (a tie at the top still says whether SAM is beaten).
 """
 
 from __future__ import annotations
@@ -25,7 +15,8 @@ from pathlib import Path
 from sam_bench import figure_labels, files
 from sam_bench.evaluation import attack_table
 from sam_bench.report import collapse
-from sam_bench.report.comparison import Comparison, compare, judge
+from sam_bench.report.comparison import Comparison, compare, judge, percent, points_interval
+from sam_bench.report.plots import pyplot
 from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.threat_models import LINF
@@ -133,20 +124,15 @@ def measured(
 ) -> tuple[list[RunRecord], list[RunRecord]]:
     """The two models' seeds that have the measure (AutoAttack runs on first seeds only: comparing the
     seeds in common would find one without it, and the comparison would be dropped)."""
-    return [r for r in first if accuracy(r, *measure) is not None], [
-        r for r in second if accuracy(r, *measure) is not None
-    ]
+    first, second = ([r for r in g if accuracy(r, *measure) is not None] for g in (first, second))
+    return first, second
 
 
 def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
     """pareto.png: per budget (columns), robust accuracy against clean accuracy and against cost
     (passes per step; measured seconds per step over ST's where cost.json has every model), with the
     Pareto frontier drawn through the models on it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     grouped = models(records)
     budgets = measures(records)
     if not budgets:
@@ -166,11 +152,8 @@ def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
                 y = mean_accuracy(group, *measure)
                 if y is None:
                     continue
-                if kind == "clean":
-                    x = mean_accuracy(group, "clean")
-                    x = None if x is None else 100 * x
-                else:
-                    x = passes(group) if kind == "passes" else ratios[name]
+                x = {"clean": mean_accuracy(group, "clean"), "passes": passes(group), "ratio": ratios[name]}[kind]
+                x = 100 * x if kind == "clean" and x is not None else x
                 if x is None:
                     continue
                 points.append((x, 100 * y, name))
@@ -240,7 +223,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
             table.label(group[0].method),  # as every page names it
             str(passes(group)),
             "–" if ratio is None else f"{ratio:.2f}",
-            _pct(mean_accuracy(group, "clean")),
+            percent(mean_accuracy(group, "clean")),
         ]
         cells += [_seeds_cell(group, m) for m in budgets]
         lines.append("| " + " | ".join(cells) + " |")
@@ -249,7 +232,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
         points = [(float(passes(g)), a, n) for n, g in grouped.items() if (a := mean_accuracy(g, *measure)) is not None]
         lines.append(
             f"- {label(measure)}: "
-            + " → ".join(f"{n} ({c:g} pass{'' if c == 1 else 'es'}, {_pct(a)})" for c, a, n in frontier(points))
+            + " → ".join(f"{n} ({c:g} pass{'' if c == 1 else 'es'}, {percent(a)})" for c, a, n in frontier(points))
         )
     lines += [
         "",
@@ -267,9 +250,9 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
     ]
     for v in equal_cost_verdicts(records):
         clean = v["clean_cost"]
-        clean_text = "–" if clean is None or clean.difference is None else points_interval(clean)
+        clean_text = "–" if clean is None or clean.difference is None else points_interval(*clean.interval())
         lines.append(
-            f"| {v['measure']} | {v['best']} | {_pct(v['accuracy'])} | **{v['verdict']}** | "
+            f"| {v['measure']} | {v['best']} | {percent(v['accuracy'])} | **{v['verdict']}** | "
             f"{', '.join(v['ahead_of']) or '–'} | {', '.join(v['not_separated_from']) or '–'} | {v['reason']} | "
             f"{clean_text} | {'<br>'.join(v['evidence']) or '–'} |"
         )
@@ -284,16 +267,7 @@ def _seeds_cell(group: list[RunRecord], measure: tuple) -> str:
     like: a first seed's AutoAttack is not set against a mean over seeds unmarked)."""
     runs = collapse.healthy(group)
     having = [r for r in runs if accuracy(r, *measure) is not None]
-    text = _pct(mean_accuracy(group, *measure))
+    text = percent(mean_accuracy(group, *measure))
     if having and len(having) < len(runs):
         text += f" (seed {', '.join(str(r.seed) for r in having)})"
     return text
-
-
-def points_interval(c: Comparison) -> str:
-    difference, low, high = c.interval()
-    return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"

@@ -1,19 +1,9 @@
-"""A pilot that sizes a reproduction: how far training seeds scatter at each candidate setting, and the
-smallest effect the planned grid could then detect.
-
-Each candidate is a reproduction folder (`sam-bench reproduce ... --only` of a few seeds of two models,
-e.g. ST and SAM-0.1). For each, from its results files and run directories only:
-  - every model's clean accuracy on the whole test set (the run's own last-epoch figure) over its seeds;
-  - every measure (clean on the evaluated images, PGD at a budget) as seeds x images outcomes: the
-    mean, the seed-to-seed sd and the images' sd (`mixed_model.seeds_and_images`);
-  - the second model minus the first, seed s against seed s: its estimate, its seed sd and the smallest
-    effect a one-sided 5% test detects with 80% power at the pilot's seeds and at the planned design,
-    both from the pilot's variance parts (`mixed_model.projected`);
-  - the training cost per run, median over seeds: the training process's CPU seconds (`cpu_time_s`), which
-    other work on the same cores does not inflate, and the wall seconds beside them.
-The chosen candidate is the cheapest (in CPU seconds where every run recorded them, else in wall seconds)
-whose first model reaches the required clean accuracy on the whole test set (mean over seeds);
-`pilot.json` keeps every number and PILOT.md lays them out.
+"""A pilot that sizes a reproduction (`sam-bench pilot`, docs/reproducing.md): how far training seeds scatter
+at each candidate setting (a reproduction folder of a few seeds of two models), and the smallest effect the
+planned grid could then detect, from the pilot's variance parts (`mixed_model.projected`). The chosen candidate
+is the cheapest (CPU seconds where every run recorded them: wall time on shared cores measures the neighbours
+too) whose first model reaches the required clean accuracy on the whole test set; `pilot.json` keeps every
+number and PILOT.md lays them out.
 """
 
 from __future__ import annotations
@@ -30,7 +20,6 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import spent
 from sam_bench.report.folder import load_results
-from sam_bench.report.records import evaluation
 from sam_bench.report.run_record import RunRecord
 from sam_bench.runtime.provenance import code_commit
 from sam_bench.stats import mixed_model
@@ -41,7 +30,7 @@ SETTINGS = ("arch", "width", "epochs", "batch_size", "lr", "schedule", "compile"
 
 
 def parse_measure(text: str) -> tuple:
-    """'clean' or 'pgd Linf 2/255' -> the tuple `records.evaluation` takes."""
+    """'clean' or 'pgd Linf 2/255' -> the tuple `RunRecord.evaluation` takes."""
     parts = text.split()
     if len(parts) == 1 and attack_table.is_clean(parts[0]):
         return (parts[0],)
@@ -57,9 +46,12 @@ def _label(measure: tuple) -> str:
     return "clean" if measure == ("clean",) else f"{measure[0].upper()} {measure[1]} {measure[2]}"
 
 
-def _flags(record: RunRecord, measure: tuple) -> np.ndarray | None:
-    ev = evaluation(record, *measure)
-    return None if ev is None or not ev.outcomes else outcomes.decode(ev.outcomes).astype(float)
+def _flags(group: list[RunRecord], measure: tuple) -> np.ndarray | None:
+    """The runs' correct-flags on this measure as a seeds x images array, or None unless every run has them on
+    as many images."""
+    found = [ev for ev in (r.evaluation(*measure) for r in group) if ev is not None and ev.outcomes]
+    flags = [outcomes.decode(ev.outcomes).astype(float) for ev in found if ev.outcomes]
+    return np.array(flags) if len(flags) == len(group) and len({len(f) for f in flags}) == 1 else None
 
 
 def _run_metadata(folder: Path, record: RunRecord) -> dict:
@@ -136,19 +128,16 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
             "measures": {},
         }
         for measure in measures:
-            flags = [_flags(r, measure) for r in group]
-            if any(f is None for f in flags) or len({len(f) for f in flags if f is not None}) != 1:
-                model["measures"][_label(measure)] = None
-                continue
-            model["measures"][_label(measure)] = _described(mixed_model.seeds_and_images(np.array(flags)))
+            flags = _flags(group, measure)
+            found = None if flags is None else _described(mixed_model.seeds_and_images(flags))
+            model["measures"][_label(measure)] = found
         out["models"][name] = model
     for measure in measures:
-        a = [_flags(r, measure) for r in pair[second]]
-        b = [_flags(r, measure) for r in pair[first]]
-        if any(f is None for f in a + b) or len({len(f) for f in a + b if f is not None}) != 1:
+        a, b = _flags(pair[second], measure), _flags(pair[first], measure)
+        if a is None or b is None or a.shape != b.shape:
             out["difference"][_label(measure)] = None
             continue
-        d = np.array(a) - np.array(b)
+        d = a - b
         pilot = _described(mixed_model.seeds_and_images(d))
         # The detectable effect at the pilot's own seeds comes from the same variance parts as the planned
         # design's (the mean squares at their expectations), so that the two columns compare: the pilot's

@@ -5,6 +5,7 @@ seeds and images), clean against robust accuracy, SAM's gain across architecture
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
@@ -23,6 +24,17 @@ from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.threat_models import norm_names
 from sam_bench.training import method_table
+
+
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot on the Agg backend (files only), imported where a figure is drawn: the CLI starts
+    without it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _over_seeds(group: list[RunRecord], *measure, **select) -> tuple[float | None, float]:
@@ -44,11 +56,7 @@ def _save(plt, fig, out: Path, name: str) -> str:
 
 def draw(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:
     """Draw every plot the records allow into `out`; the names of those written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     drawn = [
         _robust_vs_eps(plt, out, records),
         _tradeoff(plt, out, records),

@@ -1,10 +1,11 @@
 """A reproduction's run records (`report.run_record`: one per run with results) asked for what the claims,
-the report and its sections compare: an evaluation by attack and budget, a model's seeds grouped, its
+the report and its sections compare: an accuracy by attack and budget, a model's seeds grouped, its
 architecture, its training time per epoch."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 import numpy as np
 
@@ -18,17 +19,9 @@ from sam_bench.training.config import TrainConfig
 from sam_bench.zoo.store import architecture_name
 
 
-def evaluation(
-    record: RunRecord, attack: str, norm: str | None = None, eps: str | None = None, **select
-) -> Evaluation | None:
-    """The record's evaluation of this attack at this budget (clean: the clean pass), or None; `select` as
-    `Results.evaluation` takes it (an AutoAttack version, the first N images)."""
-    return record.evaluation(attack, norm, eps, **select)
-
-
 def accuracy(record: RunRecord, attack: str, norm: str | None = None, eps: str | None = None, **select) -> float | None:
     """A fraction from the record's results; None when that evaluation was not run."""
-    ev = evaluation(record, attack, norm, eps, **select)
+    ev = record.evaluation(attack, norm, eps, **select)
     return None if ev is None else ev.robust_acc
 
 
@@ -44,9 +37,13 @@ def seconds_per_epoch(record: RunRecord) -> float | None:
 
 def models(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """The records grouped by model name (each group: one record per training seed), in order."""
+    return _grouped(records, lambda r: r.name)
+
+
+def _grouped(records: list[RunRecord], key: Callable[[RunRecord], str]) -> dict[str, list[RunRecord]]:
     grouped: dict[str, list[RunRecord]] = {}
     for r in records:
-        grouped.setdefault(r.name, []).append(r)
+        grouped.setdefault(key(r), []).append(r)
     return grouped
 
 
@@ -57,7 +54,7 @@ def by_method(grouped: dict[str, list[RunRecord]], *methods) -> list[list[RunRec
 
 def accuracy_over_seeds(group: list[RunRecord], *measure, **select) -> mixed_model.SeedsAndImages | None:
     """A model's accuracy over its training seeds and the test images (two seeds or more), or None."""
-    found = [evaluation(r, *measure, **select) for r in group]
+    found = [r.evaluation(*measure, **select) for r in group]
     evs = [ev for ev in found if ev is not None]
     if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
         return None
@@ -83,7 +80,7 @@ def accuracy_with_interval(group: list[RunRecord], *measure, **select) -> tuple[
     if len(group) > 1 and (found := accuracy_over_seeds(group, *measure, **select)) is not None:
         low, high = mixed_model.accuracy_interval(found)
         return found.estimate, low, high
-    ev = evaluation(group[0], *measure, **select)
+    ev = group[0].evaluation(*measure, **select)
     if ev is None:
         return None
     n = int(ev.n_examples or 0)
@@ -106,17 +103,15 @@ def architecture_of(config: TrainConfig) -> str:
 def by_architecture(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """The records split by architecture, in order: a grid over architectures (the arch-sweep recipe)
     is judged claim by claim within each architecture."""
-    grouped: dict[str, list[RunRecord]] = {}
-    for r in records:
-        grouped.setdefault(architecture(r), []).append(r)
-    return grouped
+    return _grouped(records, architecture)
 
 
 def cost_against_st(records: list[RunRecord]) -> list[float | None]:
     """Each record's seconds per epoch over its own architecture's ST (its first seed, as C4): a ViT's SAM
-    against a ViT's ST, not against another architecture's."""
+    against a ViT's ST, not against another architecture's. The first seed: a grid's first seeds are trained in
+    one go, under one load, while later seeds may be added later, elsewhere, or several at a time."""
     base = {
-        arch: next((_median_epoch(g) for g in by_method(models(subset), "standard")), None)
+        arch: next((seconds_per_epoch(first_seed(g)) for g in by_method(models(subset), "standard")), None)
         for arch, subset in by_architecture(records).items()
     }
     ratios = []
@@ -124,12 +119,6 @@ def cost_against_st(records: list[RunRecord]) -> list[float | None]:
         t, st = seconds_per_epoch(r), base[architecture(r)]
         ratios.append(t / st if t and st else None)
     return ratios
-
-
-def _median_epoch(group: list[RunRecord]) -> float | None:
-    """Seconds per epoch of a model's first seed: a grid's first seeds are trained in one go, under one
-    load, while later seeds may be added later, elsewhere, or several at a time."""
-    return seconds_per_epoch(first_seed(group))
 
 
 def first_seed(group: list[RunRecord]) -> RunRecord:
@@ -143,7 +132,7 @@ def pgd_budgets(records: list[RunRecord]) -> list[tuple[str, str]]:
 
 
 def aa_budgets(records: list[RunRecord]) -> list[tuple[str, str, dict]]:
-    """AutoAttack's budgets in the records, in order, each with what picks it (`records.evaluation`'s
+    """AutoAttack's budgets in the records, in order, each with what picks it (`RunRecord.evaluation`'s
     version and attacks) where one budget was attacked with several versions, else {}."""
     seen: list[tuple[str, str, dict]] = []
     for r in records:

@@ -1,8 +1,6 @@
 """One run of a reproduction as the report reads it, made once where the folder is read (`report.folder`): its
-name, seed and settings key, its training settings (`TrainConfig`), its checked results (`Results`), what its
-run folder says of its training (`Training`), and whether it is degenerate. The report's modules ask these
-fields by name (`record.config.method`, `record.results.evaluation(...)`, `record.training.wall_time_s`);
-`report.records` asks them what the claims and sections compare."""
+name, seed and settings key, its training settings, its checked results, what its run folder says of its
+training, and whether it is degenerate; `report.records` asks it what the claims and sections compare."""
 
 from __future__ import annotations
 

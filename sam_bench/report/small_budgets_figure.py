@@ -1,12 +1,7 @@
-"""A reproduction report's figure of the levels behind the README's effects: robust accuracy against the budget at
-the claims' small budgets, ST against SAM against AT (at RobustBench's Linf 8/255 every ST and SAM model is at 0%
-and shows nothing; the effects themselves, with their intervals, are `effect_plot`'s).
-
-Drawn into a reproduction folder as `small_budgets.png` where it has ST, SAM-0.1 and an AT model with PGD-10 at
-C2's four budgets: one panel per norm, clean
-accuracy at eps 0, PGD-10 (solid, each model's mean over its seeds with the 95% interval over seeds and test
-images) and standard AutoAttack (dashed, on the first seed's images, with Wilson's interval) at Linf 1/255,
-2/255 and L2 16/255, 32/255, on a 0-100% axis. Colours and names are the method table's, as on every plot.
+"""A reproduction report's figure of the levels behind the README's effects (`small_budgets.png`): robust
+accuracy at the claims' small budgets, ST against SAM against AT, one panel per norm on a 0-100% axis: PGD-10
+(solid, mean over seeds with its 95% interval) and standard AutoAttack (dashed, the first seed's). At
+RobustBench's Linf 8/255 every ST and SAM model is at 0% and shows nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +13,8 @@ from sam_bench.eps import parse_eps
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
-from sam_bench.report.records import accuracy_with_interval, evaluation, models
+from sam_bench.report.plots import pyplot
+from sam_bench.report.records import accuracy_with_interval, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table
 
@@ -40,7 +36,7 @@ def chosen(folder: Folder) -> list[list[RunRecord]] | None:
 
 
 def _has_pgd(group: list[RunRecord]) -> bool:
-    return all(evaluation(group[0], "pgd", norm, eps) is not None for norm, eps in C2_BUDGETS)
+    return all(group[0].evaluation("pgd", norm, eps) is not None for norm, eps in C2_BUDGETS)
 
 
 def _point(group: list[RunRecord], *measure, **select) -> tuple[float, float, float] | None:
@@ -54,11 +50,7 @@ def draw(folder: Folder, out: Path) -> Path | None:
     groups = chosen(folder)
     if groups is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharey=True)
     for ax, norm in zip(axes, ("Linf", "L2")):
         budgets = [eps for n, eps in C2_BUDGETS if n == norm]

@@ -1,12 +1,6 @@
-"""A reproduction's summary for the README, rendered from its results files (never typed).
-
-`sam-bench report reproductions/<folder> --readme docs/leaderboard.md` replaces the text between
-`<!-- sam-bench summary <folder> start -->` and `<!-- sam-bench summary <folder> end -->` with
-`summary(<folder>)`, a line on what was run and a short list under it: how long it took (each run's own
-clock), that every results file shown records per-image outcomes (every figure is derived from them; a file
-without them is left out and named), and for which configurations each claim holds, fails or is inconclusive
-(and, for a grid with single-step AT, which defence wins at equal cost).
-tests/test_readme_summaries.py fails when the README says anything else.
+"""A reproduction's summary for docs/leaderboard.md, rendered from its results files (never typed) between its
+markers by `sam-bench report reproductions/<folder> --readme docs/leaderboard.md`: what ran, its time, its
+evidence, and the verdicts; tests/test_readme_summaries.py fails when the page says anything else.
 """
 
 from __future__ import annotations
@@ -19,6 +13,7 @@ from sam_bench.errors import BadInput
 from sam_bench.report import confirmatory, gpu_minutes, pareto
 from sam_bench.report.claims import headline
 from sam_bench.report.collapse import collapse_epoch
+from sam_bench.report.comparison import points_interval
 from sam_bench.report.folder import Folder, not_shown
 from sam_bench.report.records import models
 from sam_bench.report.run_record import RunRecord
@@ -87,7 +82,7 @@ def _equal_cost(records: list[RunRecord]) -> str:
     for v in pareto.equal_cost_verdicts(records):
         clean = v["clean_cost"]
         known = clean is not None and clean.difference is not None
-        cost = f"; clean cost vs ST {pareto.points_interval(clean)} points" if known else ""
+        cost = f"; clean cost vs ST {points_interval(*clean.interval())} points" if known else ""
         standing = [
             f"{words} {', '.join(names)}"
             for words, names in (("not separated from", v["not_separated_from"]), ("ahead of", v["ahead_of"]))
@@ -141,31 +136,14 @@ def update_readme(readme: str | Path, folder: str | Path | Folder) -> Path:
     """Replace the folder's summary between its markers in `readme`."""
     readme = Path(readme)
     text, pattern, start, end = _marked(readme, folder)
-    rendered = summary(folder)
-    text = pattern.sub(lambda m: f"{m['indent']}{start}\n{_indented(rendered, m['indent'])}\n{m['indent']}{end}", text)
-    files.write_text(readme, text)
+    lines = summary(folder).split("\n")
+
+    def indented(m: re.Match) -> str:  # every line under the markers' indent (blank lines left blank): a list item
+        body = "\n".join(f"{m['indent']}{line}" if line else "" for line in lines)
+        return f"{m['indent']}{start}\n{body}\n{m['indent']}{end}"
+
+    files.write_text(readme, pattern.sub(indented, text))
     return readme
-
-
-def _indented(text: str, indent: str) -> str:
-    """Every line of `text` under `indent` (blank lines left blank), as it stands inside a list item."""
-    return "\n".join(f"{indent}{line}" if line else "" for line in text.split("\n"))
-
-
-def in_readme(readme_text: str) -> dict[str, str]:
-    """{folder name: the summary text between its markers, its indentation removed} for every summary in a
-    README."""
-    found = {}
-    for match in re.finditer(
-        r"(?P<indent>[ \t]*)<!-- sam-bench summary (?P<name>\S+) start -->\n(?P<body>.*?)\n[ \t]*"
-        r"<!-- sam-bench summary (?P=name) end -->",
-        readme_text,
-        re.S,
-    ):
-        indent = match["indent"]
-        lines = match["body"].split("\n")
-        found[match["name"]] = "\n".join(line[len(indent) :] if line.startswith(indent) else line for line in lines)
-    return found
 
 
 def _duration(seconds: float) -> str:

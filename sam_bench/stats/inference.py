@@ -1,15 +1,10 @@
 """The statistics behind every interval and verdict: how sure can a reader be of a number?
 
-Two sources of noise, and the claims are about training methods, so a test of a method needs both:
-  - Which test images were drawn. One evaluation's accuracy gets a Wilson score interval; two
-    trained models evaluated on the same images are compared image by image (`PairedTable`): the
-    exact McNemar test on the images only one of them gets right, and Newcombe's interval for the
-    difference of the two accuracies. That is a statement about two trained models, not methods.
-  - Which training seed was drawn. Retraining with another seed moves accuracies by several points.
-`mixed_model.seeds_and_images` models both at once (crossed random effects of seed and image).
-
-Wilson and Newcombe are closed-form (they run wherever sam-bench evaluates, scipy or not); every
-distribution (binomial, t, noncentral t, chi-square) comes from scipy.stats, imported where used.
+Which test images were drawn: one evaluation's accuracy gets a Wilson score interval, two trained models on the
+same images are compared image by image (`PairedTable`: exact McNemar, Newcombe's interval), a statement about
+two trained models, not methods. Which training seed was drawn: `mixed_model.seeds_and_images` models both.
+Wilson and Newcombe are closed-form (they run where scipy is not installed); every distribution comes from
+scipy.stats, imported where used.
 """
 
 from __future__ import annotations
@@ -62,14 +57,6 @@ class PairedTable:
         if a.shape != b.shape:
             raise ValueError(f"paired outcomes must cover the same images ({a.shape} vs {b.shape})")
         return cls(int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum()))
-
-    def __add__(self, other: PairedTable) -> PairedTable:
-        return PairedTable(
-            self.both + other.both,
-            self.only_first + other.only_first,
-            self.only_second + other.only_second,
-            self.neither + other.neither,
-        )
 
     @property
     def n(self) -> int:
@@ -141,19 +128,18 @@ def fisher_p(k1: int, n1: int, k2: int, n2: int, alternative: Alternative = "two
 def unpaired_noninferiority_p(k1: int, n1: int, k2: int, n2: int, margin: float) -> float:
     """One-sided p-value of H0: p1 - p2 <= -margin from independent samples (large-sample z)."""
     p1, p2 = k1 / n1, k2 / n2
-    variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-    shifted = p1 - p2 + margin
-    if variance <= 0:
-        return 0.0 if shifted > 0 else 1.0
-    return 1 - statistics.NormalDist().cdf(shifted / math.sqrt(variance))
+    return _z_p(p1 - p2 + margin, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
 
 
 def noninferiority_p(table: PairedTable, margin: float) -> float:
     """One-sided p-value of "the first model is worse than the second by `margin` or more"
     (H0: difference <= -margin), from the paired difference's large-sample z statistic."""
     n, b, c = table.n, table.only_first, table.only_second
-    variance = ((b + c) / n - ((b - c) / n) ** 2) / n
-    shifted = table.difference + margin
+    return _z_p(table.difference + margin, ((b + c) / n - ((b - c) / n) ** 2) / n)
+
+
+def _z_p(shifted: float, variance: float) -> float:
+    """One-sided large-sample z p-value of H0: the estimate `shifted` (of that variance) is <= 0."""
     if variance <= 0:
         return 0.0 if shifted > 0 else 1.0
     return 1 - statistics.NormalDist().cdf(shifted / math.sqrt(variance))

@@ -1,13 +1,8 @@
-"""A training method's accuracy over seeds and images: the standard linear mixed model with crossed
-random effects of training seed and test image (every seed scored on the same images), in closed form
-for the balanced layout (REML by the two-way ANOVA's mean squares, a component estimated below zero set
-to zero and pooled), Satterthwaite's degrees of freedom, one-sided p-values, intervals, the smallest
-effect a design detects, and a planned design's expected standard error from a pilot (`projected`).
-
-With few seeds (CONSERVATIVE_SEEDS or fewer) Satterthwaite runs liberal, so the seeds' share is counted
-conservatively there and the result says so (`conservative`). Coverage and false verdicts are checked by
-simulation in tests/test_stats_simulation.py, the fit against statsmodels' MixedLM in tests/test_stats.py.
-The tests of one evaluation's images (Wilson, McNemar, Newcombe) are in `inference`.
+"""A training method's accuracy over seeds and images: the linear mixed model with crossed random effects of
+training seed and test image in closed form for the balanced layout (`seeds_and_images`), and a planned
+design's expected standard error from a pilot (`projected`). Coverage and false verdicts are checked by
+simulation in tests/test_stats_simulation.py, the fit against statsmodels' MixedLM in tests/test_stats.py; the
+tests of one evaluation's images (Wilson, McNemar, Newcombe) are in `inference`.
 """
 
 from __future__ import annotations
@@ -89,22 +84,14 @@ CONSERVATIVE_SEEDS = 3
 
 
 def seeds_and_images(values) -> SeedsAndImages:
-    """The mean of a seeds x images array (rows: training seeds, columns: the same test images)
-    with both sources of variance. For two methods pass `method_difference`'s input: the outcome
-    of method A minus method B per seed (seed s against seed s) and image. Needs two seeds or more.
+    """The mean of a seeds x images array (rows: training seeds, columns: the same test images; for two
+    methods, `method_difference`'s A minus B, seed s against seed s) with both sources of variance.
 
-    The standard model: a linear mixed model with crossed random effects of seed and image,
-    value(s, i) = mean + a_s + b_i + e_si, fitted by REML, which for this balanced layout is in closed form:
-    the two-way ANOVA's mean squares (seeds, images, residual: expectations var(e) + N var(a),
-    var(e) + S var(b), var(e)), a variance component estimated below zero set to zero and its sum of
-    squares pooled into the residual. The mean's variance is var(a)/S + var(b)/N + var(e)/(S N) (the
-    parts: `seed_share`, `image_share`, `residual_share`), its degrees of freedom Satterthwaite's for
-    that combination of mean squares (tests/test_stats.py checks the fit against statsmodels' MixedLM).
-    With CONSERVATIVE_SEEDS seeds or fewer the seeds' part is never pooled away and its mean square is
-    taken at its upper 95% bound for the degrees of freedom (`conservative`)."""
-    d = np.asarray(values, float)
-    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
-        raise ValueError(f"need a seeds x images array with at least 2 of each, got shape {d.shape}")
+    REML for this balanced layout is in closed form: the two-way ANOVA's mean squares (expectations
+    var(e) + N var(a), var(e) + S var(b), var(e)), a component estimated below zero set to zero and its sum
+    of squares pooled into the residual; Satterthwaite's degrees of freedom. With CONSERVATIVE_SEEDS seeds
+    or fewer the seeds' mean square is never pooled away and is taken at its upper 95% bound."""
+    d = _layout(values)
     seeds, images = d.shape
     if seeds <= CONSERVATIVE_SEEDS:
         return _conservative(d)
@@ -113,6 +100,13 @@ def seeds_and_images(values) -> SeedsAndImages:
     variance = seed_var / seeds + image_var / images + residual_var / (seeds * images)
     df = _satterthwaite([(c * m, k) for c, m, k in terms], seeds)
     return _fitted(d.mean(), variance, df, seeds, images, seed_var, image_var, residual_var)
+
+
+def _layout(values) -> np.ndarray:
+    d = np.asarray(values, float)
+    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
+        raise ValueError(f"need a seeds x images array with at least 2 of each, got shape {d.shape}")
+    return d
 
 
 def _fitted(
@@ -226,9 +220,7 @@ def projected(values, seeds: int, images: int | None = None, seed_bound: bool = 
     A pilot's seed variance rests on few degrees of freedom (a pilot of 3 seeds put it at a fifth of what
     the grid then found): `seed_bound` takes it at the upper 95% bound of its mean square, so
     that a design sized by it is not sized by an accident of the pilot's seeds."""
-    d = np.asarray(values, float)
-    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
-        raise ValueError(f"need a seeds x images array with at least 2 of each, got shape {d.shape}")
+    d = _layout(values)
     pilot_seeds, pilot_images = d.shape
     images = pilot_images if images is None else images
     if seeds < 2 or images < 2:
@@ -271,15 +263,10 @@ def _mean_squares(d: np.ndarray) -> tuple[float, float, float]:
 
 
 def _degrees_of_freedom(ms_seeds: float, ms_images: float, ms_residual: float, seeds: int, images: int) -> float:
-    """Satterthwaite's (1946) degrees of freedom for the variance (MS_seeds + MS_images - MS_residual),
-    with MS_seeds taken at its upper 95% confidence bound.
-
-    Why the bound: with 2 or 3 seeds, MS_seeds has 1 or 2 degrees of freedom and is often far below
-    its expectation; plain Satterthwaite then finds many degrees of freedom exactly when the
-    variance is underestimated, and the test calls too much (simulated: 6-9% false positives at a
-    nominal 5% with 3 seeds when seeds and images both vary). Taken at its bound, the seeds' share
-    keeps the degrees of freedom near S - 1 (a t-test over seeds) unless the images' share clearly
-    dominates, where they grow towards the images' N - 1. (For CONSERVATIVE_SEEDS seeds or fewer.)"""
+    """Satterthwaite's (1946) degrees of freedom for the variance (MS_seeds + MS_images - MS_residual), with
+    MS_seeds at its upper 95% bound (for CONSERVATIVE_SEEDS seeds or fewer: plain Satterthwaite finds many degrees
+    of freedom exactly when the variance is underestimated). At its bound the seeds' share keeps them near S - 1
+    unless the images' share clearly dominates, where they grow towards the images' N - 1."""
     upper = ms_seeds * (seeds - 1) / _chi2_lower(seeds - 1)
     terms = [(upper, seeds - 1)]
     if ms_images > ms_residual:
@@ -299,20 +286,15 @@ def _chi2_lower(df: int, confidence: float = CONFIDENCE) -> float:
     return float(chi2.ppf(1 - confidence, df))
 
 
-def design_standard_error(result: SeedsAndImages, seeds: int, images: int) -> float:
-    """The standard error a design of `seeds` seeds and `images` images would have, with `result`'s
-    variance parts (the three shares scaled: seeds, images, and their product for the residual)."""
-    return math.sqrt(result.seed_sd**2 / seeds + result.image_sd**2 / images + result.residual_sd**2 / (seeds * images))
-
-
-def seeds_needed(result: SeedsAndImages, effect: float, images: int | None = None, most: int = 100) -> int | None:
-    """The fewest training seeds (at `images` images per seed, default the result's) with which a
-    one-sided 5% test detects a true difference of `effect` with 80% power, from `result`'s variance parts
-    on S - 1 degrees of freedom (a t-test over seeds: no larger); None if `most` seeds would not."""
-    images = images or result.images
+def seeds_needed(result: SeedsAndImages, effect: float, most: int = 100) -> int | None:
+    """The fewest training seeds (on the result's images) with which a one-sided 5% test detects a true
+    difference of `effect` with 80% power, from `result`'s variance parts on S - 1 degrees of freedom (a t-test
+    over seeds: no larger); None if `most` seeds would not."""
     if effect <= 0:
         return None
+    n = result.images
     for seeds in range(2, most + 1):
-        if detectable_effect(design_standard_error(result, seeds, images), seeds - 1) <= effect:
+        variance = result.seed_sd**2 / seeds + result.image_sd**2 / n + result.residual_sd**2 / (seeds * n)
+        if detectable_effect(math.sqrt(variance), seeds - 1) <= effect:
             return seeds
     return None

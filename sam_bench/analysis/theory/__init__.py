@@ -4,10 +4,7 @@
     from sam_bench.analysis.theory import run
     results, paths = run("my-spec.yaml", out="reproductions/theory-linear")   # or run() for the defaults
 
-One concept per module: spec (parameters), features (data model, exact accuracies), perturbations
-(closed-form inner maximisations), training (ST/SAM/AT by SGD), correspondence (rho <-> eps),
-statements (the paper's claims judged), simulate (the run), report (JSON, plots, REPORT.md).
-See docs/theory.md.
+One concept per module (README.md); see docs/theory.md.
 """
 
 from sam_bench.analysis.theory.simulate import run, simulate

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest, norm
 
-from sam_bench.analysis.theory.perturbations import margin_drop, worst_input_perturbation
+from sam_bench.analysis.theory.perturbations import as_rows, margin_drop, worst_input_perturbation
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,9 @@ class FeatureModel:
         return float(norm.cdf(np.linalg.norm((self.mean / self.std)[part])))
 
 
-def _rows(w) -> np.ndarray:
-    return np.atleast_2d(np.asarray(w, dtype=float))
-
-
 def accuracy(w, model: FeatureModel, attack: dict | None = None) -> np.ndarray:
     """Exact clean accuracy, or robust accuracy under attack {norm, eps}: P(margin - drop > 0)."""
-    w = _rows(w)
+    w = as_rows(w)
     mean_margin = w @ model.mean
     spread = np.linalg.norm(w * model.std, axis=1)
     drop = 0.0 if attack is None else margin_drop(w, attack["norm"], attack["eps"])
@@ -84,14 +80,14 @@ def accuracy(w, model: FeatureModel, attack: dict | None = None) -> np.ndarray:
 
 def non_robust_reliance(w, model: FeatureModel) -> np.ndarray:
     """The share of the mean margin that the non-robust features provide (0: none, 1: all of it)."""
-    w = _rows(w)
+    w = as_rows(w)
     part = model.non_robust
     return (w[:, part] @ model.mean[part]) / (w @ model.mean)
 
 
 def weight_shares(w, model: FeatureModel) -> dict[str, np.ndarray]:
     """||w|| on each group over ||w||: where the classifier puts its weight (squares sum to 1)."""
-    w = _rows(w)
+    w = as_rows(w)
     total = np.linalg.norm(w, axis=1)
     return {
         "robust": np.linalg.norm(w[:, model.robust], axis=1) / total,
@@ -103,7 +99,7 @@ def monte_carlo_accuracy(w, x: np.ndarray, y: np.ndarray, attack: dict | None = 
     """Accuracy counted on a sample, each example moved by its worst perturbation, with the 95% Wilson
     interval: a check of `accuracy` that perturbs inputs instead of using the normal CDF."""
     out = []
-    for row in _rows(w):
+    for row in as_rows(w):
         moved = x if attack is None else x + worst_input_perturbation(row, y, attack["norm"], attack["eps"])
         correct = int((y * (moved @ row) > 0).sum())
         interval = binomtest(correct, len(y)).proportion_ci(0.95, method="wilson")

@@ -17,17 +17,13 @@ def _runs(results: dict, method: str, norm: str | None = None) -> list[dict]:
     return [r for r in results["runs"] if r["method"] == method and r["norm"] == norm]
 
 
-def _curve(runs: list[dict], key: str, index: int | None = None):
+def _curve(runs: list[dict], key: str):
     """Strengths, means, mins, maxes of one metric along a method's grid."""
-
-    def pick(summary):
-        return summary[key] if index is None else summary[key][index]
-
     return (
         [r["strength"] for r in runs],
-        [pick(r["mean"]) for r in runs],
-        [pick(r["metrics"])["min"] for r in runs],
-        [pick(r["metrics"])["max"] for r in runs],
+        [r["mean"][key] for r in runs],
+        [r["metrics"][key]["min"] for r in runs],
+        [r["metrics"][key]["max"] for r in runs],
     )
 
 
