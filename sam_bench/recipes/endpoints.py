@@ -76,7 +76,7 @@ class PrimaryTest:
         return int(evaluation.n_examples or 0) >= self.images
 
     def measure(self) -> tuple:
-        """The measure as `records.evaluation` and `comparison.compare` take it, with `select()`."""
+        """The measure as a run record's `evaluation(...)` and `comparison.compare` take it, with `select()`."""
         return ("clean",) if self.attack == "clean" else (self.attack, self.norm, self.eps)
 
     def select(self) -> dict:
