@@ -91,15 +91,6 @@ def test_bad_selections_are_one_line(model, sample_set, kwargs, message):
         evaluate_corruptions(model, sample_set, **kwargs)
 
 
-def test_a_budget_belongs_to_its_threat_model():
-    catalogue.check_budget("corruptions", severities="1,2")
-    catalogue.check_budget("Linf", eps="8/255")
-    with pytest.raises(BadInput, match="corruptions take no eps"):
-        catalogue.check_budget("corruptions", eps="8/255")
-    with pytest.raises(BadInput, match="Linf takes an eps, not corruptions or severities"):
-        catalogue.check_budget("Linf", eps="8/255", severities="3")
-
-
 def test_a_generated_set_has_its_own_board_and_is_never_submitted(record):
     generated = record["corruption_set"]
     assert catalogue.board(generated) == "corruptions-generated"

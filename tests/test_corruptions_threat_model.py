@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from sam_bench import schema, threat_models
-from sam_bench.corruptions import catalogue
 from sam_bench.errors import BadInput
 
 
@@ -28,14 +27,6 @@ def test_an_eps_given_to_corruptions_is_refused_in_one_line(eps):
     message = str(refused.value)
     assert "\n" not in message and message.startswith("corruptions take no eps")
     assert "corruption set" in message
-
-
-def test_corruptions_given_to_a_norm_ball_are_refused_in_one_line():
-    for tm in threat_models.norm_names():
-        with pytest.raises(BadInput, match=f"^{tm} takes an eps, not corruptions"):
-            catalogue.check_budget(tm, corruptions="fog")
-    catalogue.check_budget("Linf", eps="8/255")  # the budgets each threat model does take
-    catalogue.check_budget("corruptions", corruptions="fog", severities="3")
 
 
 def test_the_doubtful_budget_rule_names_only_budgets_that_are_an_eps():

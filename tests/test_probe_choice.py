@@ -50,14 +50,14 @@ BESIDE = {(m, k): (0.8, 0.5) for m in METHODS for k in (1, 4)}  # timed beside 1
 
 def test_the_synthetic_record_picks_its_static_step():
     picked = choose(SYNTHETIC)
-    assert (picked.step_mode, picked.parallel, picked.mode_gain) == ("static", 1, pytest.approx(1.25))
+    assert (picked.step_mode, picked.parallel) == ("static", 1)
     assert picked.options() == ["--parallel", "1"] and picked.recipe_line() == "train: {step_mode: static}"
 
 
 def test_a_mode_must_gain_for_every_method_it_would_train():
     """One reproduce call takes one mode: the method that gains least decides."""
     picked = choose(record({("standard", "static"): 1.5, ("sam", "static"): 1.4, ("at", "static"): 1.05}))
-    assert picked.step_mode == "eager" and picked.mode_gain == 1.0
+    assert picked.step_mode == "eager"
     assert any("static: at gains less than" in r for r in picked.reasons)
 
 
@@ -66,7 +66,7 @@ def test_the_faster_of_two_qualifying_modes_is_taken():
     modes |= {(m, "graph"): g for m, g in (("standard", 2.5), ("sam", 2.0), ("at", 1.6))}
     modes[("standard", "compiled")] = 9.0  # timed, but no run trains compiled: never chosen
     picked = choose(record(modes))
-    assert (picked.step_mode, picked.mode_gain) == ("graph", pytest.approx(1.6))
+    assert picked.step_mode == "graph"
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,6 @@ def test_k_goes_up_while_each_step_gains_in_the_chosen_mode(gains, expected):
     parallel = {(m, k): g for m in METHODS for k, g in gains.items()}
     picked = choose(record(GRAPH, parallel, BESIDE))
     assert (picked.step_mode, picked.parallel) == ("graph", expected)
-    assert picked.parallel_gain == (1.0 if expected == 1 else pytest.approx(gains[expected]))
     assert picked.options() == ["--parallel", str(expected)] and picked.ladder[-1] == expected
     assert picked.arrangement.mode == "graph" and picked.arrangement.gain("sam", 4) == pytest.approx(gains[4])
 
@@ -119,10 +118,10 @@ def test_mode_and_k_are_chosen_together():
     both = record(GRAPH)
     eager = record(parallel=eager_k, beside=eager_beside, mode="eager")
     picked = choose(both, eager)
-    assert (picked.step_mode, picked.parallel, picked.mode_gain) == ("eager", 4, 1.0)
+    assert (picked.step_mode, picked.parallel) == ("eager", 4)
     graph_k = record(parallel={(m, 2): 1.6 for m in METHODS}, beside=BESIDE)
     picked = choose(both, eager, graph_k)
-    assert (picked.step_mode, picked.parallel) == ("graph", 2) and picked.mode_gain == pytest.approx(2.0)
+    assert (picked.step_mode, picked.parallel) == ("graph", 2)
     assert MIN_GAIN > 1
 
 

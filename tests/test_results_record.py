@@ -47,7 +47,7 @@ def test_a_committed_results_file_answers_by_attack_budget_and_images():
     assert results.budgets("autoattack") == [
         ("Linf", "8/255", {"version": "standard", "attacks": ("apgd-ce", "apgd-t", "fab-t", "square")})
     ]
-    assert results.has_outcomes and results.evaluation_seconds > 0
+    assert results.verified and results.evaluation_seconds > 0
 
 
 def test_a_folders_runs_are_records_asked_by_name():

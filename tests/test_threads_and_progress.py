@@ -4,6 +4,7 @@ it is and about how long is left."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -12,13 +13,14 @@ import torch
 from click.testing import CliRunner
 
 from sam_bench.cli import cli
-from sam_bench.evaluation import attack_table
+from sam_bench.evaluation import attack_table, autoattack_estimate
 from sam_bench.evaluation.check_progress import CheckProgress, weight
-from sam_bench.evaluation.check_progress import _duration as duration
 from sam_bench.evaluation.recheck import label
 from sam_bench.evaluation.results_record import Results
 
 TINY = ["--arch", "preactresnet18", "--width", "0.125", "--batch-size", "64", "--device", "cpu", "--quiet"]
+
+duration = functools.partial(autoattack_estimate.duration, minutes="min", hours="h")  # a progress line's units
 
 
 def invoke(*args):

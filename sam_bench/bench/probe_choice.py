@@ -80,8 +80,6 @@ class Arrangement:
 class Choice:
     step_mode: str = "eager"
     parallel: int = 1
-    mode_gain: float = 1.0  # the chosen mode's speed-up over eager (its slowest method's median)
-    parallel_gain: float = 1.0  # the chosen K's aggregate images/s over one process (its slowest method's)
     ladder: list[int] = field(default_factory=lambda: [1])  # the Ks taken on the way up to `parallel`
     methods: list[str] = field(default_factory=list)  # the methods the choice holds for
     arrangement: Arrangement | None = None  # what was measured of K at once in the chosen mode
@@ -219,15 +217,12 @@ def choose(record: dict, *more: dict) -> Choice:
         if best is None or (overall, min(per_method.values(), default=1.0)) > best[:2]:
             best = (overall, min(per_method.values(), default=1.0), mode)
     assert best is not None  # eager is always a candidate
-    _, choice.mode_gain, choice.step_mode = best
+    choice.step_mode = best[2]
     for mode, (_, arrangement, _, reasons) in picked.items():  # K's reasons: the chosen mode's, and where K was timed
         if mode == choice.step_mode or arrangement.aggregate:
             choice.reasons += reasons
     choice.ladder, choice.arrangement, choice.methods, _ = picked[choice.step_mode]
     choice.parallel = choice.ladder[-1]
-    choice.parallel_gain = min(
-        (choice.arrangement.gain(m, choice.parallel) or 1.0 for m in choice.methods), default=1.0
-    )
     choice.beside_pays = _beside_verdicts(choice.arrangement, choice.methods, choice.reasons)
     for match, median in _medians(records, _GROUPED_RATIO):
         n = int(match["n"])

@@ -82,20 +82,6 @@ def parse_selection(corruptions: str | None = None, severities: str | None = Non
 THREAT_MODEL = "corruptions"  # RobustBench's name (robustbench.model_zoo.enums.ThreatModel.corruptions)
 
 
-def check_budget(threat_model: str, eps=None, corruptions=None, severities=None) -> None:
-    """A budget belongs to its threat model: Linf and L2 take an eps, corruptions take corruptions and
-    severities (all 75 when neither is given) and no eps."""
-    if threat_model == THREAT_MODEL and eps is not None:
-        raise BadInput(
-            f"corruptions take no eps (got {eps!r}): their budget is the corruptions and severities 1-5 "
-            "(all 75 by default)"
-        )
-    if threat_model != THREAT_MODEL and (corruptions or severities):
-        raise BadInput(
-            f"{threat_model} takes an eps, not corruptions or severities (those are the corruptions threat model's)"
-        )
-
-
 def board(set_record: dict) -> str:
     """The board a corruptions result ranks on: the official set's, or the generated sets' own (never both)."""
     return THREAT_MODEL + ("-generated" if set_record.get("generated", True) else "")

@@ -11,13 +11,13 @@ def announces(spec) -> bool:
     return spec.attack == "autoattack" and spec.settings.get("version") == "standard"
 
 
-def duration(seconds: float) -> str:
-    """42 s, 3.5 minutes, 2.1 hours."""
+def duration(seconds: float, minutes: str = "minutes", hours: str = "hours") -> str:
+    """42 s, 3.5 minutes, 2.1 hours (the units' names as given: "min", "h" for a progress line)."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
-        return f"{seconds / 60:.1f} minutes"
-    return f"{seconds / 3600:.1f} hours"
+        return f"{seconds / 60:.1f} {minutes}"
+    return f"{seconds / 3600:.1f} {hours}"
 
 
 def estimate(label: str, images: int, probe_images: int, probe_seconds: float, device_type: str) -> str:

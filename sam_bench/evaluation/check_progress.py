@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sam_bench.evaluation import attack_table
 from sam_bench.evaluation.attack_spec import AttackSpec
+from sam_bench.evaluation.autoattack_estimate import duration
 from sam_bench.evaluation.recheck import label
 from sam_bench.evaluation.results_record import Evaluation, Results
 
@@ -23,14 +24,6 @@ def weight(evaluation: Evaluation, num_classes: int) -> float:
     except (KeyError, TypeError, ValueError):  # settings an older file does not record
         cost = None
     return float(cost) if cost else 1.0
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class CheckProgress:
@@ -58,9 +51,8 @@ class CheckProgress:
             left = sum(self.weights) - measured
             rate = len(self.done) / max(elapsed, 1e-9) * 60
             eta = left * elapsed / measured if measured > 0 else 0.0
-            line += (
-                f": {len(self.done)} measured in {_duration(elapsed)} ({rate:.1f} per min), about {_duration(eta)} left"
-            )
+            took, rest = (duration(s, "min", "h") for s in (elapsed, eta))
+            line += f": {len(self.done)} measured in {took} ({rate:.1f} per min), about {rest} left"
         self.say(line)
         if index is not None:
             self.done.append(index)

@@ -210,7 +210,11 @@ def evaluate_model(
     and severities make a results file; a selection is measured and its record returned, not written.
     `recorded_ref` is how the results name the model where the caller knows a name any checkout finds."""
     device = str(resolve_device(device))
-    catalogue.check_budget(catalogue.THREAT_MODEL, eps=eps)
+    if eps is not None:
+        raise BadInput(
+            f"corruptions take no eps (got {eps!r}): their budget is the corruptions and severities 1-5 "
+            "(all 75 by default)"
+        )
     names, levels = catalogue.parse_selection(corruptions, severities)
     files.check_writable(out)
     model, info = load_model_ref(ref, zoo_dir=zoo_dir)

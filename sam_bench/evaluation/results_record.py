@@ -236,15 +236,10 @@ class Results(Mapping):
         return self._evaluations
 
     @property
-    def has_outcomes(self) -> bool:
-        """Whether the clean pass and every attack recorded which images they left correct."""
-        return bool(self._data.get("clean_outcomes")) and all(ev.outcomes or ev.own_outcomes for ev in self.evaluations)
-
-    @property
     def verified(self) -> bool:
-        """Whether every figure of the file is derived from per-image outcomes (the clean pass's and every
-        attack's): only such results reach a board or a report."""
-        return self.has_outcomes
+        """Whether every figure of the file is derived from per-image outcomes (the clean pass and every attack
+        recorded which images they left correct): only such results reach a board or a report."""
+        return bool(self._data.get("clean_outcomes")) and all(ev.outcomes or ev.own_outcomes for ev in self.evaluations)
 
     @property
     def unverified(self) -> str | None:

@@ -107,8 +107,9 @@ def _equal_cost(records: list[RunRecord]) -> str:
     )
 
 
-def _marked(readme: str | Path, folder: str | Path | Folder) -> tuple[str, re.Pattern, str, str]:
-    """`readme`'s text and the folder's summary markers in it (one line and exit 2 where it has none)."""
+def check_readme(readme: str | Path, folder: str | Path | Folder) -> tuple[str, re.Pattern, str, str]:
+    """`readme`'s text and the folder's summary markers in it: refuses (one line and exit 2) a `readme` that
+    `update_readme` could not fill."""
     name = Path(folder.path if isinstance(folder, Folder) else folder).name
     start, end = (_MARK.format(name=name, edge=edge) for edge in ("start", "end"))
     text = files.read_text(readme)
@@ -121,21 +122,16 @@ def _marked(readme: str | Path, folder: str | Path | Folder) -> tuple[str, re.Pa
 def has_markers(readme: str | Path, folder: str | Path | Folder) -> bool:
     """Whether `readme` holds the folder's summary markers."""
     try:
-        _marked(readme, folder)
+        check_readme(readme, folder)
     except BadInput:
         return False
     return True
 
 
-def check_readme(readme: str | Path, folder: str | Path | Folder) -> None:
-    """Refuse, before any work, a `readme` that `update_readme` could not fill."""
-    _marked(readme, folder)
-
-
 def update_readme(readme: str | Path, folder: str | Path | Folder) -> Path:
     """Replace the folder's summary between its markers in `readme`."""
     readme = Path(readme)
-    text, pattern, start, end = _marked(readme, folder)
+    text, pattern, start, end = check_readme(readme, folder)
     lines = summary(folder).split("\n")
 
     def indented(m: re.Match) -> str:  # every line under the markers' indent (blank lines left blank): a list item
