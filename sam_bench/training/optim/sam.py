@@ -61,6 +61,15 @@ class SAM(torch.optim.Optimizer):
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
+    def step(self, closure=None):
+        """Both steps; `closure` must do a full forward-backward pass and return the loss."""
+        if closure is None:
+            raise ValueError("SAM.step needs a closure that recomputes the loss and its gradient")
+        self.first_step(zero_grad=True)
+        with torch.enable_grad():
+            closure()
+        self.second_step()
+
     def state_dict(self):
         return self.base_optimizer.state_dict()
 
