@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from sam_bench import files
-from sam_bench.cli.evaluate import _split
 from sam_bench.cli.options import (
     SEED,
     arch_kwargs_option,
@@ -20,6 +19,10 @@ from sam_bench.cli.options import (
 )
 from sam_bench.errors import BadInput
 from sam_bench.runtime import clock
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")

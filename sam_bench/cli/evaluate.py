@@ -26,10 +26,6 @@ from sam_bench.evaluation import attack_table, evaluators
 from sam_bench.runtime import clock
 
 
-def _split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
-
-
 def _size(ctx, param, value):
     """click callback: 'auto' or a positive integer."""
     if value == "auto":
@@ -114,26 +110,6 @@ def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
     if limit is not None and limit > max_minutes:  # the same command would stop there again
         return f"{note}; run it again with such a limit to continue (the chunks done are kept in {state})"
     return f"{note}; the chunks done are kept in {state}: run the same command again to continue"
-
-
-_PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
-
-
-def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) -> list[Path]:
-    from sam_bench.errors import BadInput
-    from sam_bench.evaluation.model_ref import default_output
-
-    if out is None:
-        paths = [default_output(ref, attack, norm) for ref in refs]
-    elif len(refs) == 1 and not Path(out).is_dir():
-        paths = [Path(out)]
-    elif Path(out).suffix == ".json" and not Path(out).is_dir():
-        raise BadInput(f"--out {out}: with several models --out is a folder for their results files")
-    else:
-        paths = [default_output(ref, attack, norm, folder=out) for ref in refs]
-    if len(set(paths)) < len(paths):
-        raise BadInput("two models would write the same results file; give their runs different names")
-    return paths
 
 
 def _own_options(command):
@@ -292,101 +268,20 @@ def evaluate_command(
 
     An interrupted evaluation continues where it stopped when the same command runs again.
     On several GPUs: torchrun --nproc_per_node N -m sam_bench evaluate ... (chunks are shared out)."""
-    from click.core import ParameterSource
-
-    from sam_bench import files
-    from sam_bench.data import load_dataset
-    from sam_bench.errors import BadInput, SamBenchError
-    from sam_bench.evaluation import results_file, results_record
+    from sam_bench.errors import SamBenchError
+    from sam_bench.evaluation import results_record
     from sam_bench.evaluation.chunk_state import state_path
     from sam_bench.evaluation.evaluate import EvaluationStopped
     from sam_bench.evaluation.evaluators import benchmark
-    from sam_bench.evaluation.model_ref import load_model_ref
-    from sam_bench.evaluation.specs import make_attacks
+    from sam_bench.evaluation.request import build
     from sam_bench.runtime import distributed
 
     set_threads(threads)  # before anything runs: the results record the count they were measured with
-    if threat_models.threat_model(norm).norm is None:  # a threat model that is no norm ball is its own attack's
-        if given_on_command_line(ctx, "attack") and attack != norm:
-            raise BadInput(f"--threat-model {norm} runs --attack {norm}, not --attack {attack}; leave --attack out")
-        attack = norm
-        if eps is not None:
-            threat_models.threat_model(norm).parse_budget(eps)  # refused in one line: its budget is the set
-    elif attack in threat_models.TABLE and threat_models.threat_model(attack).norm is None:
-        if given_on_command_line(ctx, "norm"):
-            raise BadInput(f"--attack {attack} searches no norm ball; leave --norm {norm} out")
-        norm = attack
-    for option, applies in attack_table.applies_to().items():  # an option the attack does not use would be ignored
-        if option == "norm" and norm == attack:  # a threat model that is its own attack: --threat-model names both
-            continue
-        if attack not in applies and given_on_command_line(ctx, option):
-            raise BadInput(
-                f"--{option.replace('_', '-')} applies to --attack {' or '.join(applies)}, not to --attack {attack}; "
-                "leave it out"
-            )
-    if plot is not None and Path(plot).suffix.lower() not in _PLOT_SUFFIXES:
-        raise BadInput(f"--plot {plot}: name an image file ({', '.join(sorted(_PLOT_SUFFIXES))})")
+    given = {name for name in ctx.params if given_on_command_line(ctx, name)}
+    request = build(ctx.params, given, say=lambda line: click.echo(line, err=True))
+    norm, specs, loaded, datasets = request.norm, request.specs, request.loaded, request.datasets
     stop_at = clock.stop_at(max_minutes)  # minutes from the command's start
-    if attacks and ctx.get_parameter_source("version") == ParameterSource.DEFAULT:
-        version = "custom"
-    if attack_table.has_versions(attack) and version != "custom" and given_on_command_line(ctx, "restarts"):
-        raise BadInput(
-            f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
-        )
     evaluator = evaluators.of(norm)
-    eps_list = _split(eps)
-    if eps is not None and not eps_list:
-        raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
-    # the attacks of a norm ball; a threat model that is no norm ball is measured by its evaluator alone
-    specs = (
-        make_attacks(
-            attack,
-            norm if attack_table.in_threat_model(attack) else None,
-            eps_list,
-            steps=steps,
-            step_size=step_size,
-            restarts=restarts,
-            version=version,
-            attacks=attacks,
-            seed=seed,
-        )
-        if threat_models.threat_model(norm).norm is not None
-        else []
-    )
-    if plot is not None and not attack_table.in_threat_model(attack):
-        raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
-    outputs = _outputs(list(models), out, attack, norm if attack_table.in_threat_model(attack) else None)
-    for path in [*outputs, *([plot] if plot is not None else [])]:  # before any work, not after the first chunk
-        files.check_writable(path)
-
-    loaded = [load_model_ref(ref, zoo_dir=zoo_dir) for ref in models]  # every bad ref fails before any work
-    if leaderboard and any(info.record["kind"] != "zoo" for _, info in loaded):
-        raise BadInput("--leaderboard ranks zoo models only; add the model with sam-bench zoo add first")
-    datasets = {}
-    for (_model, info), ref in zip(loaded, models):
-        name = dataset or info.dataset_name
-        if specs and name is None:
-            raise BadInput(f"{ref}: its metadata names no data set; pass --dataset")
-        if specs and name not in datasets:
-            datasets[name] = load_dataset(name, data_dir)
-
-    # An existing file is replaced only by the same evaluation of the same model (run again): a
-    # default name moves on to the next free one, an explicit --out is refused.
-    explicit = out is not None and len(models) == 1 and not Path(out).is_dir()
-    for i, ((_model, info), ref) in enumerate(zip(loaded, models) if specs else []):
-        wanted = {
-            "model": {"weights_sha256": info.record["weights_sha256"]},
-            "dataset": {"name": dataset or info.dataset_name, "n_examples": n_examples},
-            "precision": precision,
-            "evaluations": [spec.record() for spec in specs],
-        }
-        reason = results_file.conflict(outputs[i], wanted)
-        if reason and explicit:
-            raise BadInput(f"--out {outputs[i]} {reason}; choose another --out, or delete the file to replace it")
-        if reason:
-            new = results_file.available_name(outputs[i], wanted)
-            click.echo(f"{ref}: {outputs[i]} {reason}; the results go to {new} instead", err=True)
-            outputs[i] = new
 
     group = distributed.start(device)
     main = group is None or group.is_main
@@ -398,7 +293,7 @@ def evaluate_command(
     with warnings.catch_warnings():
         # every warning said as one line, once (by rank 0)
         warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True) if main else None
-        for (model, info), ref, path in zip(loaded, models, outputs):
+        for (model, info), ref, path in zip(loaded, models, request.outputs):
             state = state_path(path)
             try:
                 written = benchmark(
