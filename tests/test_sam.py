@@ -1,5 +1,6 @@
 import copy
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -42,6 +43,18 @@ def test_sam_step_equals_the_formula():
     expected = [wi - lr * gi for wi, gi in zip(w0, g_adv)]  # base SGD step from w
     for p, e in zip(model.parameters(), expected):
         torch.testing.assert_close(p.detach(), e, atol=1e-6, rtol=1e-5)
+
+
+def test_step_with_a_closure_is_both_steps_and_refuses_none():
+    """`step(closure)`, the form SAM's users call, lands where first_step, the closure and second_step do."""
+    both, x, y, _ = run_one_step(adaptive=False, rho=0.3)
+    model, _, _ = tiny_problem()
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.3, lr=0.1)
+    F.cross_entropy(model(x), y).backward()
+    opt.step(lambda: F.cross_entropy(model(x), y).backward())
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), both.parameters()))
+    with pytest.raises(ValueError, match="needs a closure"):
+        opt.step()
 
 
 def test_asam_step_equals_the_formula():
