@@ -1,15 +1,11 @@
 """Worker processes that run steps at the same time, for `sam-bench bench --probe` (probe_arrangement.py).
 
-A `Crew` is a set of named worker processes (multiprocessing's spawn: nothing of the parent's CUDA state is
-inherited), started once and kept for every part that uses them, so that a probe pays for starting torch and
-CUDA once per worker. A worker builds the steps it is asked for (`build`; two untimed runs warm each up, a CUDA
-graph captures in them) and runs one of them on `run`.
-
-A repetition (`run`) starts the named workers' steps together; after `seconds` the parent raises a shared stop
-flag. Each worker counts only the units (`repeat` calls, then the device synchronised) that ended before the
-flag (the first unit always counts, so a slow one still gives a rate): every worker's counted span is one the
-others were running through, so a rate beside the others is not inflated by a tail it ran alone. Nothing
-changes the device's settings: the processes are time-sliced on it as the driver schedules them.
+A `Crew` is a set of named worker processes (spawned: nothing of the parent's CUDA state is inherited), started
+once and kept for every part that uses them, so that a probe pays for starting torch and CUDA once per worker.
+A worker builds the steps it is asked for (`build`; two untimed runs warm each up) and runs one on `run`: the
+named workers start together, and after `seconds` the parent raises a shared stop flag. Each worker counts only
+the units that ended before the flag (the first always counts), so a rate beside the others is not inflated by
+a tail it ran alone. Nothing changes the device's settings: the driver time-slices the processes.
 """
 
 from __future__ import annotations

@@ -230,8 +230,7 @@ def run_cell(grid: GridRef, run_name: str) -> str:
 
 
 def run_zoo_cell(grid: GridRef, repro, cell: ZooCell) -> str:
-    """A model trained elsewhere in its job: evaluated (and ranked) under its claim as a trained model's cell is,
-    without the training; its job has one task. Returns done, finished or claimed, as run_cell does."""
+    """A model trained elsewhere: run_cell without the training (its job has one task)."""
     claim = lease.try_claim(claim_path(grid.out, cell.run_name))
     if claim is None:
         return "claimed"
@@ -247,8 +246,7 @@ def run_zoo_cell(grid: GridRef, repro, cell: ZooCell) -> str:
 
 
 def _failure_note(err: BaseException) -> str:
-    """The line `--status` shows for a failed attempt: the traceback's last line, or what a job that
-    could not requeue at its time limit should do next."""
+    """The line `--status` shows for a failed attempt: the traceback's last line, or what to do after a time limit."""
     if type(err).__name__ == "UncompletedJobError":  # submitit: the job's checkpoint asked not to requeue
         return "reached its time limit; requeueing is off (slurm requeue: false): reproduce again continues it"
     if isinstance(err, subprocess.CalledProcessError) and list(err.cmd)[:2] == ["scontrol", "requeue"]:
@@ -266,14 +264,13 @@ def say(repro, message: str) -> None:
 
 
 def failure_line(err: Exception) -> str:
-    """The remote traceback's last line: submitit's error puts the traceback between two dashed
-    lines and the log paths after it; other errors (a cancelled job) are one message."""
+    """The remote traceback's last line (submitit's error holds it between two dashed lines, the logs after)."""
     parts = str(err).split("-" * 22)
     return last_line(parts[1] if len(parts) >= 3 else err)
 
 
 def last_line(text: object) -> str:
-    """The last non-blank line of a message (an error or text: anything str() turns into lines)."""
+    """The last non-blank line of str(text)."""
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[-1] if lines else "(no message)"
 
@@ -340,8 +337,7 @@ def _state(job_id: str) -> str:
 
 
 def cell_states(grid: GridRef) -> list[tuple[str, str]]:
-    """(model name, state in words) for every cell of the grid, for `reproduce --status`. Reads only:
-    no claim is taken, changed or removed."""
+    """(model name, state in words) for every cell, for `reproduce --status`; reads only, takes no claim."""
     repro = grid.reproduction()
     jobs = _jobs(grid)
     states = []
@@ -370,10 +366,8 @@ def cell_states(grid: GridRef) -> list[tuple[str, str]]:
 
 
 def _evaluation_words(repro, plan) -> list[str]:
-    """Where a trained cell's evaluation stands: a long one (AutoAttack at small budgets on a GPU, minutes a
-    chunk) would otherwise show as a job stuck after its last epoch. Its chunks done so far, from the state
-    a stopped or running evaluation keeps (evaluation/chunk_state.py); or results that an earlier evaluation
-    made (the recipe has changed its attacks since, or the run retrained), which the next call replaces."""
+    """Where a cell's evaluation stands (a long one would otherwise show as a job stuck after its last epoch):
+    its chunks done so far (evaluation/chunk_state.py), or results of an earlier evaluation to be replaced."""
     from sam_bench.evaluation.chunk_state import ChunkState
     from sam_bench.experiments.reproduction import evaluation_state_path, results_path, zoo_evaluation_state_path
     from sam_bench.report.imported_models import results_path as zoo_results_path
@@ -392,8 +386,7 @@ def _evaluation_words(repro, plan) -> list[str]:
 
 
 def _needs_job(grid: GridRef, repro, plan, jobs: dict) -> bool:
-    """Neither done, nor held by a live process, nor waiting in a job the scheduler still has. A job
-    the scheduler no longer knows (or one that ended) is resubmitted once no process holds the claim."""
+    """Neither done, nor held by a live process, nor in a job the scheduler still has (or cannot be asked about)."""
     if cell_done(repro, plan) or holder_alive(grid, plan.run_name):
         return False
     job_id = jobs.get(plan.run_name)
@@ -411,14 +404,8 @@ def job_groups(grid: GridRef, repro, plans, options: SlurmOptions) -> list[tuple
     return list(groups.values())
 
 
-def _lost(grid: GridRef, run_name: str, job_id: str) -> bool:
-    """The scheduler no longer knows the job and no live process holds the cell."""
-    return _state(job_id) == NOT_KNOWN and not holder_alive(grid, run_name)
-
-
 def dry_run(grid: GridRef, options: SlurmOptions) -> list[tuple[list[str], str]]:
-    """(model names, sbatch script) of each job array `reproduce --executor slurm` would submit now;
-    submits nothing and writes nothing."""
+    """(model names, sbatch script) of each job array `--executor slurm` would submit now; writes nothing."""
     repro = grid.reproduction()
     jobs = _jobs(grid)
     todo = [p for p in grid_cells(repro) if _needs_job(grid, repro, p, jobs)]
@@ -458,9 +445,8 @@ def _submit(grid: GridRef, options: SlurmOptions, repro, plans) -> list:
 def run_on_slurm(
     grid: GridRef, options: SlurmOptions, wait: bool = True, progress: bool = True, poll_seconds: float = 2.0
 ) -> tuple[bool, Path]:
-    """Submit every cell that is neither done, nor held by a live process, nor in a live job (one job
-    array per group of models with the same options), then either return or wait for the jobs with a
-    progress bar. Returns (complete, report path)."""
+    """Submit every cell that needs a job (one array per group of options), then return or wait for the jobs
+    with a progress bar; (complete, report path)."""
     repro = grid.reproduction(progress)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     report = repro.out / "REPORT.md"
@@ -499,7 +485,7 @@ def run_on_slurm(
                 if not job.done():
                     # submitit counts a job the scheduler has forgotten (purged, lost with its node) as
                     # alive forever: every 30 polls, ask the scheduler, and the cell's claim, ourselves
-                    if polls % 30 or not _lost(grid, run_name, job.job_id):
+                    if polls % 30 or _state(job.job_id) != NOT_KNOWN or holder_alive(grid, run_name):
                         continue
                     del watched[run_name]
                     bar.update(1)

@@ -61,10 +61,6 @@ class GraphedStep:
         self.out = None
         self.shape: tuple | None = None
 
-    @property
-    def generator(self) -> torch.Generator:
-        return self.static.generator
-
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float):
         if self.shape is not None and (tuple(x.shape), tuple(y.shape)) != self.shape:
             # A graph replays the shapes it recorded; training batches are all of one size (DeviceLoader)

@@ -117,10 +117,7 @@ def train_grouped(
         for run in runs:
             run.close_epoch(epoch, stop)
         if stop:
-            for run in runs:
-                run.metadata.update(epochs_done=epoch + 1, wall_time_s=run.elapsed)
-                files.write_json(run.out / "metadata.json", run.metadata)
-            return [run.metadata for run in runs]
+            return [run.stopped(epoch) for run in runs]
     return [run.finish() for run in runs]
 
 
