@@ -60,7 +60,6 @@ def reproduce(
     threads: int | None = None,
     parallel: int = 1,
     in_process: bool = False,
-    update_committed: bool = False,
     zoo_models: list[str] | None = None,
     leaderboard: bool = True,
     extensions: bool = True,
@@ -76,7 +75,7 @@ def reproduce(
     `parallel`: cells worked on at once, each in a process of its own, or with `in_process` side by side in this
     one, each on a CUDA stream of its own on a GPU (sam_bench.experiments.parallel).
     `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
-    that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination).
+    that is the project's committed evidence (sam_bench.experiments.destination).
     `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.
     `leaderboard` False: nothing goes on a board (no publication gate runs); `leaderboard add` publishes later.
     `extensions` False: the recipe's extension tests are not measured (the grid is then not complete)."""
@@ -90,8 +89,6 @@ def reproduce(
     if executor == "slurm":
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
-        if update_committed:
-            out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale, out, update_committed)
         grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile, zoo_models)
         options = slurm or SlurmOptions.from_recipe(recipe_ref, scale)
         if threads is not None:
@@ -107,7 +104,7 @@ def reproduce(
                 f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}"
             )
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
-    out = reproduction_folder(recipe.name, scale, out, update_committed)
+    out = reproduction_folder(recipe.name, scale, out)
     check_data(recipe)
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
     repro.ranks = leaderboard

@@ -16,7 +16,6 @@ the two measurements get, and its median gets a distribution-free 95% interval
 
 from __future__ import annotations
 
-import itertools
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,17 +23,16 @@ from pathlib import Path
 import torch
 
 from sam_bench import files
-from sam_bench.bench.throughput import synthetic_images
-from sam_bench.data import STATS, DeviceLoader
+from sam_bench.bench.measurement import synchronizer
+from sam_bench.bench.probe_steps import synthetic_setup
+from sam_bench.data import STATS
 from sam_bench.errors import BadInput
-from sam_bench.models import create_model, make_spec
 from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
 from sam_bench.report.folder import read_plan
 from sam_bench.report.records import architecture_of
-from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.runtime.provenance import environment, resolve_device
 from sam_bench.stats import inference
-from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+from sam_bench.training.loop import TrainConfig
 from sam_bench.training.method_table import passes_per_step
 from sam_bench.training.methods import train_step
 
@@ -127,15 +125,9 @@ def _stepper(config: dict, device):
     cfg = TrainConfig.from_dict({**config, "device": str(device), "compile": False}).validate()
     family = "cifar100" if "100" in cfg.dataset else "cifar10"
     classes = 100 if family == "cifar100" else 10
-    x, y = synthetic_images(8 * cfg.batch_size, classes, seed=cfg.seed)
-    torch.manual_seed(cfg.seed)
-    model = create_model(make_spec(cfg.arch, classes, *STATS[family], cfg.width, cfg.arch_kwargs))
-    layout = training_format(model, device)
-    model = place(model, device, layout)
-    model.train()
-    loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout)
-    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
-    optimizer, attack, autocast = build_optimizer(cfg, model), cfg.attack(), autocast_for(cfg.precision, device)
+    _, model, batches, optimizer, attack, autocast = synthetic_setup(
+        cfg, device, cfg.seed, classes, STATS[family], cfg.arch_kwargs, cfg.precision
+    )
     settings = cfg.step_settings(cfg.epochs - 1)  # a step of the last epoch: AWP's warm-up is over
 
     def step():
@@ -146,7 +138,7 @@ def _stepper(config: dict, device):
 
 
 def _time(step, steps: int, device) -> float:
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync = synchronizer(device)
     sync()
     start = time.perf_counter()
     for _ in range(steps):
