@@ -174,13 +174,3 @@ class Crew:
                 process.terminate()
                 process.join(timeout=5)
         self.workers, self.built = {}, set()
-
-
-def idle_step_factory() -> Callable[[], None]:
-    """A step that does nothing (the tests' worker: the machinery without torch)."""
-    return lambda: None
-
-
-def failing_step_factory() -> Callable[[], None]:
-    """A step that cannot be built (the tests' worker: a failure reported in one line)."""
-    raise RuntimeError("no such device here\nsecond line")

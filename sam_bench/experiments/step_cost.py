@@ -1,15 +1,11 @@
-"""What one training step of each model of a reproduction costs: the measurement behind claim C4
-(SAM costs about 2x ST per step, PGD-k AT about (k+1)x).
+"""What one training step of each model of a reproduction costs: the measurement behind claim C4 (SAM costs
+about 2x ST per step, PGD-k AT about (k+1)x); docs/benchmarks.md has the method.
 
-Training logs are no evidence for it: the runs of a grid train at different times under different
-loads (on the shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another).
-Here every model of the grid, with its first seed's settings from `plan.json`, is built as
-`sam_bench.training.loop` builds it (same architecture, memory format, optimizer, attack, batch size) and
-timed in one process: `steps` training steps per model per round, `rounds` rounds, the models in
-a rotating order within each round, so that a change of machine load falls on all of them alike.
-The ratio to ST's step (ST of the same architecture) is taken round by round, as close in time as
-the two measurements get, and its median gets a distribution-free 95% interval
-(`stats.inference.median_interval`). Images are synthetic: a step's cost does not depend on the pixels.
+Training logs are no evidence for it: the runs of a grid train at different times under different loads (on the
+shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another). Here every model, built as
+`train` builds it, is timed in one process in rounds of a rotating order (a change of load falls on all alike),
+and its ratio to ST's step is taken round by round, its median with a distribution-free 95% interval. Images are
+synthetic: a step's cost does not depend on the pixels.
 
     measure("reproductions/paper-cifar10-cpu", rounds=10, steps=2, threads=1)   # writes cost.json
 """
