@@ -171,14 +171,10 @@ def claimed_cells(out, plans):
 
 
 def run_cell(grid: GridRef, run_name: str) -> str:
-    """Train, publish, evaluate and rank one cell, unless it is done or another process holds it.
-    Returns what happened in a word: done, finished, claimed (or, for a task of a multi-task job
-    other than the first, worker).
-
-    A job of several tasks (--slurm-tasks-per-node, --slurm-nodes) trains its model on all of them
-    through the DDP path (sam_bench.runtime.distributed, its process group read from SLURM's variables): the
-    first task alone claims the cell and tells the others whether to train; after training it alone
-    publishes, evaluates and ranks the model."""
+    """Train, publish, evaluate and rank one cell, unless it is done or another process holds it: done, finished,
+    claimed (or worker, for a task of a multi-task job other than the first). A job of several tasks trains its
+    model on all of them (sam_bench.runtime.distributed): the first task alone claims the cell and tells the others
+    whether to train; after training it alone publishes, evaluates and ranks the model."""
     from sam_bench.runtime import distributed  # imports torch: here, never at the top (see test_executors)
 
     repro = grid.reproduction()

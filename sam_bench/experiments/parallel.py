@@ -127,10 +127,7 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
 
 
 def run_in_process(repro, parallel: int, deadline: float | None) -> bool:
-    """The cells of `repro.work`, then its models trained elsewhere, `parallel` at a time side by side in this
-    process (runtime/lanes.py); True when all finished, as `run_parallel`. The caller holds their claims. A cell
-    that fails or that the time limit stops starts no other; an error is raised once the cells running have
-    ended."""
+    """As `run_parallel`, the cells side by side in this process (runtime/lanes.py)."""
     for plan in repro.work:
         check(plan.config)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
