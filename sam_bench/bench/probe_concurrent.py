@@ -100,9 +100,8 @@ class Crew:
             self.workers[name] = (process, commands, answers)
 
     def build(self, jobs: Sequence[tuple[str, str, Callable[[], Callable[[], object]], int, str | None]]) -> None:
-        """(worker, key, factory, repeat, device): each worker builds its step under `key` (in parallel across
-        workers; a key a worker has built already is kept). `repeat` calls make a unit; `device` is synchronised
-        after each unit (None: nothing to synchronise)."""
+        """(worker, key, factory, repeat, device): each worker builds its step under `key` (once; workers in parallel),
+        `repeat` calls of it a unit, `device` synchronised after each unit (None: nothing to synchronise)."""
         self.start([worker for worker, *_ in jobs])
         sent = []
         for worker, key, factory, repeat, device in jobs:

@@ -35,11 +35,13 @@ class Setup(NamedTuple):
     autocast: Any
 
 
-def synthetic_setup(cfg, device: torch.device, seed: int, classes: int, stats, arch_kwargs, precision: str) -> Setup:
+def synthetic_setup(
+    cfg, device: torch.device, seed: int, classes: int, mean, std, arch_kwargs, precision: str
+) -> Setup:
     """`cfg`'s training set up as `train` sets it up, on synthetic images of `classes` classes."""
     x, y = synthetic_images(8 * cfg.batch_size, classes, seed=seed)
     torch.manual_seed(seed)
-    model = create_model(make_spec(cfg.arch, classes, *stats, cfg.width, arch_kwargs))
+    model = create_model(make_spec(cfg.arch, classes, mean, std, cfg.width, arch_kwargs))
     layout = training_format(model, device)
     model = place(model, device, layout)
     model.train()
@@ -51,7 +53,7 @@ def synthetic_setup(cfg, device: torch.device, seed: int, classes: int, stats, a
 def training_setup(method: str, mode: str, s: dict, device: torch.device) -> Setup:
     """A method's training in a probe, on synthetic images."""
     cfg = train_config(method, s, device, compile=mode == "compiled")
-    return synthetic_setup(cfg, device, s["seed"], 10, STATS["cifar10"], None, s["precision"])
+    return synthetic_setup(cfg, device, s["seed"], 10, *STATS["cifar10"], None, s["precision"])
 
 
 def train_step(method: str, mode: str, s: dict, device_name: str):

@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager, redirect_stderr
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -121,9 +121,8 @@ def cell_label(cell) -> str:
 
 
 def cell_done(repro, plan) -> bool:
-    """The cell's results file is there and was made by this recipe's evaluation of this run (or, for a run
-    reused without its weights, by the evaluation of the folder it came from; for a model trained elsewhere, of
-    its zoo weights)."""
+    """The cell's results file is there, made by this recipe's evaluation of this run (or kept as reused, or of
+    a model trained elsewhere's zoo weights)."""
     from sam_bench.experiments.reproduction import _evaluation_key, results_path
 
     if isinstance(plan, ZooCell):
@@ -390,7 +389,7 @@ def job_groups(grid: GridRef, repro, plans, options: SlurmOptions) -> list[tuple
         mine = options.for_model(plan.name, repro.recipe.name)
         if isinstance(plan, ZooCell):  # an evaluation alone: one process, whatever a training asks for
             mine = replace(mine, nodes=1, tasks_per_node=1)
-        groups.setdefault(mine.group_key(), (mine, []))[1].append(plan)
+        groups.setdefault(repr(sorted(asdict(mine).items())), (mine, []))[1].append(plan)  # the same options: one array
     return list(groups.values())
 
 

@@ -77,10 +77,9 @@ def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str],
 
 
 def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: int | None = None) -> bool:
-    """The cells of `repro.work`, then its models trained elsewhere (evaluated only), `parallel` at a time, each in
-    a fresh process; True when all finished (and none was left unevaluated for want of its weights:
-    Reproduction.run_cell). The caller holds their claims. A cell that fails or that the time limit stops starts
-    no other; an error is raised once the cells running have ended."""
+    """The cells of `repro.work`, then its models trained elsewhere, `parallel` at a time, each in a fresh process;
+    True when all finished and were evaluated. The caller holds their claims. A cell that fails or that the time
+    limit stops starts no other; an error is raised once the cells running have ended."""
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
     context = multiprocessing.get_context("spawn")

@@ -1,9 +1,5 @@
-"""`sam-bench reproduce`: run a recipe's grid end to end and write its report.
-
-For each model of the recipe (at the chosen scale): train it (resuming an interrupted run, skipping
-a finished one), add it to the model zoo, evaluate exactly the zoo's stored weights (clean, PGD at
-every eps, AutoAttack at the leaderboard budgets), and write its leaderboard entry. Then
-`report.write_report` turns the results files into REPORT.md and plots.
+"""`sam-bench reproduce`: run a recipe's grid end to end (one cell at a time: experiments.reproduction; or
+executors, parallel) and write its report (`report.write_report`: REPORT.md and plots).
 
 Layout of a reproduction folder (by default reproductions/<recipe>-<scale> under the working directory):
   plan.json                     the resolved recipe

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,10 +212,6 @@ class SlurmOptions:
         executor = _submitit().SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
         executor.update_parameters(**self.parameters())
         return executor
-
-    def group_key(self) -> str:
-        """Cells whose options give the same key share one job array."""
-        return repr(sorted(asdict(self).items()))
 
     def sbatch_script(self, folder: Path, tasks: int) -> str:
         """The sbatch script submitit writes for an array of `tasks` cells with these options."""

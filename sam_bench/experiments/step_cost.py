@@ -122,7 +122,7 @@ def _stepper(config: dict, device):
     family = "cifar100" if "100" in cfg.dataset else "cifar10"
     classes = 100 if family == "cifar100" else 10
     _, model, batches, optimizer, attack, autocast = synthetic_setup(
-        cfg, device, cfg.seed, classes, STATS[family], cfg.arch_kwargs, cfg.precision
+        cfg, device, cfg.seed, classes, *STATS[family], cfg.arch_kwargs, cfg.precision
     )
     settings = cfg.step_settings(cfg.epochs - 1)  # a step of the last epoch: AWP's warm-up is over
 

@@ -57,11 +57,6 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
 
 
-def me() -> Holder:
-    pid = os.getpid()
-    return Holder(socket.gethostname(), pid, _start_time(pid), slurm_state.this_job(), secrets.token_hex(8))
-
-
 def _process_alive(holder: Holder) -> bool:
     try:
         os.kill(holder.pid, 0)
@@ -188,7 +183,8 @@ def try_claim(path: str | os.PathLike) -> Claim | None:
     """Claim the cell, taking over a claim whose holder is gone; None while another process holds it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    holder = me()
+    pid = os.getpid()
+    holder = Holder(socket.gethostname(), pid, _start_time(pid), slurm_state.this_job(), secrets.token_hex(8))
     content = json.dumps(asdict(holder))
     for _ in range(3):  # a claim released or taken over between two looks: look again
         if _make(path, content):

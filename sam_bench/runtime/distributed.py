@@ -158,11 +158,10 @@ def start(device: str = "auto") -> Distributed | None:
 
 
 def stop() -> None:
-    """Leave the process group, after a barrier that every process reaches when it leaves cleanly, so that all
-    tear their connections down at once: a process that destroys its group while another still works
-    (rank 1 done, rank 0 writing the checkpoint) aborts in Gloo's threads now and then ("terminate called
-    without an active exception", CI's torchrun test). Called while an error is on its way out (a `finally`),
-    it leaves without the barrier: the others may never reach it."""
+    """Leave the process group, after a barrier that every process reaches when it leaves cleanly: a process that
+    destroys its group while another still works aborts in Gloo's threads now and then ("terminate called without
+    an active exception"). Called while an error is on its way out, it leaves without the barrier: the others may
+    never reach it."""
     global _current
     if _current is not None:
         if sys.exc_info()[1] is None:
