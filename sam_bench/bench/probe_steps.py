@@ -84,9 +84,8 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
 
 
 def attack_step(mode: str, s: dict, device_name: str):
-    """One batch of the attacks' search in `mode` ("tf32" or "ieee"), as an evaluation runs it: PGD-10 (Linf
-    8/255) on `s["attack_images"]` images of an eval-mode model, under the evaluation's scoring settings
-    (runtime/math_mode.py: no autotuning) with the search in `mode`; a callable of nothing."""
+    """One batch of the attacks' search in `mode` ("tf32" or "ieee"), as an evaluation runs it: PGD-10 (Linf 8/255)
+    on `s["attack_images"]` images of an eval-mode model, no autotuning; a callable of nothing."""
     device = torch.device(device_name)
     if s.get("threads"):
         torch.set_num_threads(s["threads"])

@@ -1,9 +1,7 @@
 """How fast sam-bench trains and attacks, measured side by side with the paper's own loop (`sam-bench bench`).
 
-`run_bench` runs the benchmark part by part: training throughput per method, sam-bench's loop against the
-paper's (`training_throughput`), then PGD-10 and AutoAttack throughput (`evaluation_throughput`), each part
-measured as `measurement` says. The record is written after every finished part; a part starts only when it
-is expected to end in time. The layout of the result is documented in docs/benchmarks.md.
+`run_bench` runs the benchmark part by part (`training_throughput`, then `evaluation_throughput`, each measured as
+`measurement` says), writing the record after every finished part; its layout is documented in docs/benchmarks.md.
 """
 
 from __future__ import annotations

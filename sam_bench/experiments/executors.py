@@ -276,9 +276,8 @@ def finish_if_complete(grid: GridRef, repro=None) -> Path | None:
 
 
 class Cell:
-    """A SLURM job's callable. On pre-emption or at the time limit submitit calls checkpoint(): it
-    requeues this same cell (as submitit.helpers.Checkpointable does), which resumes from the
-    training checkpoint or the evaluation's chunk state."""
+    """A SLURM job's callable. On pre-emption or at the time limit submitit calls checkpoint(): it requeues this
+    same cell, which resumes from the training checkpoint or the evaluation's chunk state."""
 
     def __init__(self, grid: GridRef, run_name: str, requeue: bool = True):
         self.grid, self.run_name, self.requeue = grid, run_name, requeue

@@ -63,13 +63,11 @@ def reproduce(
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
     executor "slurm" runs each model as a SLURM job (sam_bench.experiments.executors; slurm: its SlurmOptions).
-    `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2) and leave the
-    others as they are; the report still covers every run with results. Local runs with disjoint `only`
-    can share a grid. `compile` (when given) turns torch.compile on or off for every model's training.
-    `threads`: torch's CPU threads for training and evaluation (local default: torch's, every core;
-    slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`).
+    `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2), the report still
+    covering every run with results. `compile` (when given) turns torch.compile on or off for every training.
+    `threads`: torch's CPU threads (local default: torch's; slurm default: the job's CPUs).
     `parallel`: cells worked on at once, each in a process of its own, or with `in_process` side by side in this
-    one, each on a CUDA stream of its own on a GPU (sam_bench.experiments.parallel).
+    one (sam_bench.experiments.parallel).
     `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
     that is the project's committed evidence (sam_bench.experiments.destination).
     `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.

@@ -101,10 +101,9 @@ class Reproduction:
             print(message, flush=True)
 
     def reuse(self, plan: ModelPlan) -> bool:
-        """Copy this plan's run, in place of training it, from a folder of the recipe's `reuse` list that has a
-        finished run of the same settings key (copies, not links: a folder must stay whole when committed or
-        packed), with its results where they are of these weights; `reused.json` says where from. False when
-        no folder has it."""
+        """Copy this plan's run, in place of training it, from a folder of the recipe's `reuse` list with a finished
+        run of the same settings key (copies: a folder must stay whole when committed or packed), with its results
+        where they are of these weights; `reused.json` says where from. False when no folder has it."""
         run_dir = self.out / "runs" / plan.run_name
         if not self.recipe.reuse or (run_dir / "metadata.json").is_file():
             return False

@@ -95,9 +95,8 @@ def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> 
 
 
 def _check_dtypes(expected: dict[str, torch.Tensor], stored: dict[str, torch.Tensor], where: str) -> None:
-    """Refuse weights of another kind than the architecture's: load_state_dict would cast an int32 tensor
-    into a float parameter without a word. Floating point of any width is the same kind (the zoo's fp16
-    copies); integer tensors (BatchNorm's batch count) must keep their exact type."""
+    """Refuse weights of another kind than the architecture's (load_state_dict would cast an int32 tensor into a
+    float parameter without a word); floating point of any width is one kind (the zoo's fp16 copies)."""
     for name, value in stored.items():
         want = expected.get(name)
         if want is None:

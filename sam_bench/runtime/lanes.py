@@ -161,11 +161,10 @@ def run(
     go_on: Callable[[int, Outcome], bool] = lambda index, outcome: True,
     streams: list | None = None,
 ) -> list[Outcome]:
-    """Run `jobs`, `width` at a time, each in a lane on `device` (a CUDA device: a stream per lane); the
-    outcome of every job started, in order. As a lane ends, `go_on(its job's index, its outcome)` is asked (in
-    the caller's thread) whether the lanes go on: the next job starts while every answer was yes; the jobs left
-    are not started (the list is then shorter). `streams` (`width` of them, from `make_streams`): the lanes' CUDA
-    streams, the first jobs taking them in order, so that calls run the same job on the same stream."""
+    """Run `jobs`, `width` at a time, each in a lane on `device` (a CUDA device: a stream per lane); the outcome of
+    every job started, in order. As a lane ends, `go_on(its job's index, its outcome)` (asked in the caller's thread)
+    says whether the next job starts; once it says no, the jobs left are not started. `streams` (`width` of them,
+    from `make_streams`): the lanes' CUDA streams, so that calls run the same job on the same stream."""
     if width < 1:
         raise ValueError(f"lanes need a width of 1 or more, got {width}")
     device = torch.device(device)

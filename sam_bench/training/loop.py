@@ -112,9 +112,8 @@ def _check_out_dir(out: Path, resume: bool) -> None:
 
 
 def stored_run(out: Path) -> dict:
-    """The metadata of the run in `out` that --resume continues, refused in one line unless it is what
-    `train` writes (the run-metadata schema: `final: null` or a list in place of the metadata is no run) and
-    what its log bears out (run_check: an edited `config.lr` is not trained on)."""
+    """The metadata of the run in `out` that --resume continues, refused in one line unless it fits the run-metadata
+    schema and its log bears it out (run_check: an edited `config.lr` is not trained on)."""
     _check_out_dir(out, resume=True)
     path = out / "metadata.json"
     fix = "--resume cannot continue it: restore the file, or train the run again in a new folder"

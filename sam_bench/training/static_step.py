@@ -65,10 +65,8 @@ def capturable(method: str) -> bool:
 
 
 class StaticStep:
-    """One method's training step over state allocated once; `step(x, y, lr)` -> (loss, logits).
-
-    `load` (copy the batch and the learning rate in) and `run` (the step on those buffers) are apart
-    so that training/cuda_graph.py captures `run` alone."""
+    """One method's training step over state allocated once; `step(x, y, lr)` -> (loss, logits). `load` (the batch
+    and the learning rate in) and `run` (the step on those buffers) are apart: training/cuda_graph.py captures `run`."""
 
     def __init__(self, method: str, model, optimizer, attack: dict | None, generator: torch.Generator, autocast=None):
         if not capturable(method):
