@@ -105,13 +105,13 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
     if resume:  # the options given: the rest comes from the run's recorded settings
         explicit = {k: v for k, v in options.items() if given_on_command_line(ctx, k)}
         if seeds is not None:
-            return _train_seeds(ctx, out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
         cfg = resolve_resume_config(Path(out), explicit)
         if cfg.step_mode == "grouped":  # a group of one, resumed
-            return _train_seeds(ctx, out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
     else:
         if seeds is not None or options["step_mode"] == "grouped":
-            return _train_seeds(ctx, out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
         cfg = settings.TrainConfig(**options)  # the options are exactly its fields
     finished_before = resume and stored_run(Path(out))["status"] == "complete"
     group = distributed.start(cfg.device)
@@ -244,7 +244,7 @@ def parse_seeds(value: str | None) -> list[int] | None:
     return seeds
 
 
-def _train_seeds(ctx, out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
+def _train_seeds(out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
     """--seeds (or a group of one): the seeds' runs in one process, each in its folder: as one stacked network
     (--step-mode grouped: training.grouped_runs) or side by side (training.side_by_side)."""
     from sam_bench.training.grouped_runs import train_grouped
