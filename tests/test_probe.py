@@ -10,11 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+from probe_workers import failing_step_factory, idle_step_factory
 
 from sam_bench import schema
 from sam_bench.bench import probe
 from sam_bench.bench.probe import Part, Ratio, run_probe
-from sam_bench.bench.probe_concurrent import Crew, failing_step_factory, idle_step_factory
+from sam_bench.bench.probe_concurrent import Crew
 from sam_bench.cli import cli
 from sam_bench.errors import BadInput
 from sam_bench.runtime import clock

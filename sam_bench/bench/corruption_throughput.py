@@ -1,12 +1,8 @@
 """Corruptions throughput: images/s of the corruption pass, the corruption itself included, beside the clean
-pass's on the same model, images and thread, timed in alternating rounds (medians; each round's ratio).
-
-A corruptions evaluation is 75 passes over its images (15 corruptions x 5 severities), each image made by the
-generator (`sam_bench.corruptions.generate`) and then classified, chunk by chunk, as
-`evaluation.corruption_runner` runs it; the clean pass classifies the clean images in the same batches. The
-target (docs/benchmarks.md): the corruption pass within 1.5x of the clean pass's images/s. Within a round
-each corruption's five passes follow five clean passes, so that on a shared machine both meet the same load.
-The record also keeps each corruption's share of a round's seconds, so that the slow ones are named.
+pass's on the same model, images and thread, timed in alternating rounds (medians; each round's ratio); the
+target and the figures in docs/benchmarks.md. Within a round each corruption's five passes follow five clean
+passes, so that on a shared machine both meet the same load; each corruption's share of a round's seconds names
+the slow ones.
 
     python -m sam_bench.bench.corruption_throughput --out benchmarks/cpu-corruptions.json \\
         --write-into docs/benchmarks.md

@@ -1,10 +1,6 @@
-"""One throughput measurement, as every part of `sam-bench bench` takes it.
-
-What the parts share: the images (synthetic uint8 with a learnable class pattern: throughput does
-not depend on what the pixels show), the attack (the paper's Linf 8/255 PGD-10, in AT and in the
-PGD timing alike), the clock (`steps` calls after `warmup` untimed ones, `repeats` times, read after
-a CUDA synchronize) and the record of one measurement: every repetition's seconds and images/s,
-their median and spread, and the epoch seconds they imply.
+"""One throughput measurement, as every part of `sam-bench bench` takes it: the synthetic images (throughput does
+not depend on what the pixels show), the attack (the paper's Linf 8/255 PGD-10), the clock (`steps` calls after
+`warmup` untimed ones, `repeats` times, read after a CUDA synchronize) and the record of one measurement.
 """
 
 from __future__ import annotations

@@ -1,25 +1,10 @@
-"""The paper's own training loop, re-implemented as the baseline that `sam-bench bench` measures.
+"""The paper's own training loop, re-implemented as the baseline that `sam-bench bench` measures; NOT used for
+training anything (sam-bench trains with `sam_bench.training.loop`).
 
-NOT used for training anything: sam-bench trains with `sam_bench.training.loop`. This module exists so that
-the speed of our loop can be compared, in the same process and on the same machine, with the loop
-the paper's results come from (weizeming/SAM_AT `train.py` + `utils.py`, with SAM from davda54/sam).
-It is written from a reading of that code, not copied, and keeps every choice that costs time:
-
-- data: a `torch.utils.data.DataLoader` (batch 128, shuffle; the repository passes no
-  `num_workers`, so 0: images are decoded and augmented in the training process) over a data set
-  that hands out PIL images, like torchvision's `CIFAR10`, transformed by PIL transforms:
-  `RandomCrop(32, padding=4, padding_mode="reflect")`, `RandomHorizontalFlip()`, `ToTensor()`;
-- the model: PreActResNet-18 without normalization inside; the loop normalizes every batch with
-  the CIFAR mean/std, `model(normalize(x + delta))`, with `delta = 0` for clean training;
-- fp32 throughout, default memory format, no compilation;
-- SGD (momentum 0.9, weight decay 5e-4): `zero_grad(); loss.backward(); step()`;
-- SAM as in davda54/sam: `first_step` stores `e_w = rho * g / ||g||` per parameter and adds it,
-  `second_step` subtracts it and steps the base SGD, one small kernel per parameter (no foreach);
-  the second forward pass runs in train mode, so BatchNorm statistics move in BOTH passes;
-- adversarial training: PGD with a uniform random start run on the model in train mode, taking
-  `loss.backward()` for each step (so BatchNorm statistics move during the attack and parameter
-  gradients are computed and accumulated for nothing);
-- two `.item()` host synchronisations every step for the running loss and accuracy.
+Written from a reading of weizeming/SAM_AT (`train.py`, `utils.py`, with SAM from davda54/sam), not copied, it
+keeps every choice that costs time: PIL images through a DataLoader without workers, the normalization outside
+the model, fp32, a per-parameter SAM whose second pass moves BatchNorm statistics too, PGD in train mode with
+`loss.backward()` per step, two `.item()` reads per step. docs/benchmarks.md ("The paper's loop") lists them.
 
 The model is sam-bench's `PreActResNet` (the same layers and parameters as the paper's) with its
 in-model normalization replaced by identity, so both loops do the same arithmetic per image.

@@ -1,15 +1,11 @@
-"""`sam-bench bench --probe`: a few minutes on a device that pick the step mode and K for a long run there.
+"""`sam-bench bench --probe`: the schedule and the record (docs/benchmarks.md, "Picking the step mode and K").
 
-Within a budget of seconds it times, in one run, the parts that decide how a long run is best run on the
-device (built in `probe_parts.py` and `probe_arrangement.py`); this module is the schedule and the record,
-and knows nothing of torch.
-
-The schedule: each part is set up and run twice untimed (a compiled step compiles in the first; the second's
-duration estimates a repetition), as long as the budget allows; then rounds, each running every part once in
-an order that rotates from round to round (a change of machine load falls on all parts alike), a round starting
-only while it would still end inside the budget. Each ratio (static / eager, K processes / one, TF32 / fp32 ...)
-is taken from values of the same round and summarised by its median over the rounds, so no ratio compares two
-different moments. Time is read from `sam_bench.runtime.clock` (tests inject theirs).
+Within a budget of seconds each part is set up and run twice untimed (a compiled step compiles in the first; the
+second's duration estimates a repetition), then timed in rounds, each running every part once in an order that
+rotates from round to round (a change of machine load falls on all parts alike), a round starting only while it
+would still end inside the budget. Each ratio is taken from values of the same round and summarised by its median
+over the rounds, so no ratio compares two different moments. This module knows nothing of torch; time is read
+from `sam_bench.runtime.clock` (tests inject theirs).
 """
 
 from __future__ import annotations

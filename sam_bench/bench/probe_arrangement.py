@@ -1,15 +1,7 @@
-"""The probe's parts for how models share one device (`sam-bench bench --probe`): K models training at once,
-each in a process of its own as `reproduce --parallel K` runs them, and an evaluation beside them, as a cell's
-evaluation runs beside the other cells' training.
-
-  concurrent/<method>/<mode>/K<k>  k training processes at once for `--concurrent-s` seconds:
-                            images_per_s_aggregate (their rates summed), images_per_s_per_process (median)
-  evaluation/alone          one process running an evaluation's search (PGD-10 Linf 8/255 on `--attack-images`
-                            images, TF32, no autotuning: runtime/math_mode.py): evaluation_images_per_s
-  beside/<method>/<mode>/K<k>  the k trainings and the evaluation at once: both values
-
-The ratios (the names below) are what probe_choice.py reads. Where the two beside / alone fractions add up to
-more than 1, training and evaluation together do more than the same work one after the other.
+"""The probe's parts for how models share one device (docs/benchmarks.md has the table): K models training at once,
+each in a process of its own as `reproduce --parallel K` runs them (concurrent/<method>/<mode>/K<k>), and an
+evaluation alone and beside them (evaluation/alone, beside/<method>/<mode>/K<k>), as a cell's evaluation runs
+beside the other cells' training. Their ratios (the names below) are what probe_choice.py reads.
 
 Every part's processes are workers of one crew (probe_concurrent.py), started once: the k-th training process
 is worker `train-<k-1>` whatever the method and mode and keeps every step it built, so each process's CUDA

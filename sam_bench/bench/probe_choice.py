@@ -6,21 +6,18 @@ times; several records are pooled, and the methods any of them timed (`settings.
 choice must hold for. The slowest method decides each time: a scale takes one mode and one K for all its cells.
 
 - A step mode is a candidate where its median speed-up over eager is at least MIN_GAIN for every capturable
-  method; eager always is. A non-eager mode draws other random numbers than eager (training/step_mode.py) and
-  is part of a run's settings key, so it is the scale's setting (`train: {step_mode: ...}`), set before its
-  first run and kept.
-- K, per candidate mode, from the K processes timed in that mode (`_pick_k`). Because `reproduce --parallel K`
-  trains then evaluates each cell in its own process, K must also be timed for every method, and an evaluation
-  timed beside K-1 trainings or more; otherwise K stays 1, with the reason said.
-- Of the candidates, the one whose slowest method gains most over one eager process (mode speed-up times K's
-  aggregate gain) is taken.
+  method; eager always is. A non-eager mode draws other random numbers than eager and is part of a run's settings
+  key, so it is the scale's setting (`train: {step_mode: ...}`), set before its first run and kept.
+- K, per candidate mode, from the K processes timed in that mode (`_pick_k`), for every method, and with an
+  evaluation timed beside K-1 trainings or more (`reproduce --parallel K` evaluates each cell beside the other
+  cells' training); otherwise K stays 1, with the reason said.
+- Of the candidates, the one whose slowest method gains most over one eager process is taken.
 - Evaluation beside K trainings pays where, for every method, the two shares of their speeds alone add up to
   MIN_GAIN: the two at once do that much more than one after the other.
 
-The grouped ratios (probe_grouped.py) are reported, not acted on: a reproduction trains one run per cell, so it
-cannot take `train --step-mode grouped --seeds`; a user training seeds by hand can. `compiled` is no run's step
-mode, so it is reported, never chosen; a method with no capturable step (TRADES, AWP) trains eager whatever the
-mode.
+The grouped ratios (probe_grouped.py) are reported, not acted on: a reproduction trains one run per cell. `compiled`
+is no run's step mode, so it is reported, never chosen; a method with no capturable step (TRADES, AWP) trains eager
+whatever the mode.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """Worker processes that run steps at the same time, for `sam-bench bench --probe` (probe_arrangement.py).
 
-A `Crew` is a set of named worker processes (multiprocessing's spawn: nothing of the parent's CUDA state is
-inherited), started once and kept for every part that uses them, so that a probe pays for starting torch and
-CUDA once per worker. A worker builds the steps it is asked for (`build`; two untimed runs warm each up, a CUDA
-graph captures in them) and runs one of them on `run`.
-
-A repetition (`run`) starts the named workers' steps together; after `seconds` the parent raises a shared stop
-flag. Each worker counts only the units (`repeat` calls, then the device synchronised) that ended before the
-flag (the first unit always counts, so a slow one still gives a rate): every worker's counted span is one the
-others were running through, so a rate beside the others is not inflated by a tail it ran alone. Nothing
-changes the device's settings: the processes are time-sliced on it as the driver schedules them.
+A `Crew` is a set of named worker processes (spawned: nothing of the parent's CUDA state is inherited), started
+once and kept for every part that uses them, so that a probe pays for starting torch and CUDA once per worker.
+A worker builds the steps it is asked for (`build`; two untimed runs warm each up) and runs one on `run`: the
+named workers start together, and after `seconds` the parent raises a shared stop flag. Each worker counts only
+the units that ended before the flag (the first always counts), so a rate beside the others is not inflated by
+a tail it ran alone. Nothing changes the device's settings: the driver time-slices the processes.
 """
 
 from __future__ import annotations
@@ -104,9 +100,8 @@ class Crew:
             self.workers[name] = (process, commands, answers)
 
     def build(self, jobs: Sequence[tuple[str, str, Callable[[], Callable[[], object]], int, str | None]]) -> None:
-        """(worker, key, factory, repeat, device): each worker builds its step under `key` (in parallel across
-        workers; a key a worker has built already is kept). `repeat` calls make a unit; `device` is synchronised
-        after each unit (None: nothing to synchronise)."""
+        """(worker, key, factory, repeat, device): each worker builds its step under `key` (once; workers in parallel),
+        `repeat` calls of it a unit, `device` synchronised after each unit (None: nothing to synchronise)."""
         self.start([worker for worker, *_ in jobs])
         sent = []
         for worker, key, factory, repeat, device in jobs:
@@ -178,13 +173,3 @@ class Crew:
                 process.terminate()
                 process.join(timeout=5)
         self.workers, self.built = {}, set()
-
-
-def idle_step_factory() -> Callable[[], None]:
-    """A step that does nothing (the tests' worker: the machinery without torch)."""
-    return lambda: None
-
-
-def failing_step_factory() -> Callable[[], None]:
-    """A step that cannot be built (the tests' worker: a failure reported in one line)."""
-    raise RuntimeError("no such device here\nsecond line")

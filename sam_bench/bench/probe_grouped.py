@@ -1,19 +1,11 @@
-"""The probe's grouped-convolution parts: would N seeds of one method train
-faster as one grouped network than as N networks?
+"""The probe's grouped-convolution parts (conv/separate/N<n>, conv/grouped/N<n>): would N seeds of one method
+train faster as one grouped network than as N networks?
 
 Stacking N models as one network turns each 3x3 convolution of C channels into one of N*C channels with
-`groups=N` (each model sees only its own channels). That is worth building only if the device runs a
-grouped convolution near the speed of the N separate ones it replaces or faster; many kernels run
-grouped convolutions far below dense speed. So the probe times exactly that, at the probe's batch and
-width, forward and backward (weights and input) as training does:
-
-  conv/separate/N<n>   the 3x3 convolutions of a PreActResNet-18 (two per block, stages of 64, 128, 256
-                       and 512 channels times the width at 32, 16, 8 and 4 pixels), N times over, one
-                       network after another
-  conv/grouped/N<n>    the same convolutions with N times the channels and groups=N, once
-
-and the ratio `grouped speed-up (N separate / one grouped)`: above 1 the grouped network is the faster.
-Only the convolutions: BatchNorm, activations and the optimizer run per model either way.
+`groups=N`. That is worth building only if the device runs a grouped convolution near the speed of the N
+separate ones it replaces; many kernels run grouped convolutions far below dense speed. So the probe times
+exactly that: PreActResNet-18's 3x3 convolutions, forward and backward, at the probe's batch and width. Only the
+convolutions: BatchNorm, activations and the optimizer run per model either way.
 """
 
 from __future__ import annotations

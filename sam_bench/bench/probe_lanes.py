@@ -1,14 +1,7 @@
-"""The probe's parts for runs side by side in one process (`sam-bench bench --probe --in-process`): K training runs
-each in a lane of the probe's process (runtime/lanes.py: on a GPU a CUDA stream of its own), their steps issued
-in turn, as `reproduce --parallel K --in-process` and `train --seeds` train them.
-
-  lanes/<method>/<mode>/K<k>  k runs (seeds seed .. seed + k - 1) side by side for `--concurrent-s` seconds:
-                            images_per_s_aggregate (every run's images over the time from the first step issued
-                            to the last one's end on the device); on a GPU gpu_memory_gib, what the k runs held
-                            plus the most their steps allocated on top (allocated, not reserved, memory)
-
-and its ratios (the names below), against the first K timed and, where probe_arrangement.py timed K processes,
-against those: which way of K at once pays more.
+"""The probe's parts for runs side by side in one process (`bench --probe --in-process`, docs/benchmarks.md):
+lanes/<method>/<mode>/K<k>, K training runs each in a lane of the probe's process (runtime/lanes.py), as
+`reproduce --parallel K --in-process` and `train --seeds` train them; their ratios against the first K timed and
+against K processes (probe_arrangement.py) tell which way of K at once pays more.
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
-"""The real parts of `sam-bench bench --probe` (the schedule and record: `probe.py`); the steps themselves are built
-in probe_steps.py, on synthetic images and untrained networks.
-
-  train/<method>/<mode>     `steps` training steps of one process, as `train` takes them: eager, static,
-                            graph (GPUs only) or compiled (eager under torch.compile)
-  concurrent/..., beside/..., evaluation/alone   K processes at once (probe_arrangement.py)
-  lanes/<method>/<mode>/K<k>  k runs side by side in one process (probe_lanes.py; with `--in-process`)
-  conv/<separate|grouped>/N<n>  N networks' convolutions, separate or grouped (probe_grouped.py)
-  seeds/<method>/<separate|grouped>/N<n>  N static steps, or one grouped step of all N (`train --step-mode
-                            grouped`: the whole step under torch.func.vmap, which the convolutions alone miss)
-  attack/<tf32|ieee>        the attacks' search (PGD-10 Linf 8/255 on an eval-mode model: fixed work whatever its
-                            accuracy) with TF32 convolutions or strict fp32 (runtime/math_mode.py); CUDA only
+"""The real parts of `sam-bench bench --probe` (train/, conv/, seeds/, attack/, then those of probe_arrangement.py:
+the table in docs/benchmarks.md); the steps themselves are built in probe_steps.py, on synthetic images and
+untrained networks, and the schedule and record are probe.py's.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from sam_bench.models import create_model, make_spec
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.compile_cache import compiled
 from sam_bench.runtime.memory_format import place, training_format
-from sam_bench.training import method_table as table
 from sam_bench.training.loop import autocast_for, build_optimizer
 from sam_bench.training.step_mode import generator_for, make_step
 
@@ -36,19 +35,25 @@ class Setup(NamedTuple):
     autocast: Any
 
 
-def training_setup(method: str, mode: str, s: dict, device: torch.device) -> Setup:
-    """A method's training set up as `train` sets it up, on synthetic images."""
-    cfg = train_config(method, s, device, compile=mode == "compiled")
-    x, y = synthetic_images(8 * cfg.batch_size, 10, seed=s["seed"])
-    torch.manual_seed(s["seed"])
-    model = create_model(make_spec(cfg.arch, 10, *STATS["cifar10"], cfg.width, None))
+def synthetic_setup(
+    cfg, device: torch.device, seed: int, classes: int, mean, std, arch_kwargs, precision: str
+) -> Setup:
+    """`cfg`'s training set up as `train` sets it up, on synthetic images of `classes` classes."""
+    x, y = synthetic_images(8 * cfg.batch_size, classes, seed=seed)
+    torch.manual_seed(seed)
+    model = create_model(make_spec(cfg.arch, classes, mean, std, cfg.width, arch_kwargs))
     layout = training_format(model, device)
     model = place(model, device, layout)
     model.train()
-    loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=s["seed"], memory_format=layout)
+    loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=seed, memory_format=layout)
     batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
-    optimizer, attack = build_optimizer(cfg, model), (cfg.attack() if table.uses_attack(method) else None)
-    return Setup(cfg, model, batches, optimizer, attack, autocast_for(s["precision"], device))
+    return Setup(cfg, model, batches, build_optimizer(cfg, model), cfg.attack(), autocast_for(precision, device))
+
+
+def training_setup(method: str, mode: str, s: dict, device: torch.device) -> Setup:
+    """A method's training in a probe, on synthetic images."""
+    cfg = train_config(method, s, device, compile=mode == "compiled")
+    return synthetic_setup(cfg, device, s["seed"], 10, *STATS["cifar10"], None, s["precision"])
 
 
 def train_step(method: str, mode: str, s: dict, device_name: str):
@@ -79,9 +84,8 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
 
 
 def attack_step(mode: str, s: dict, device_name: str):
-    """One batch of the attacks' search in `mode` ("tf32" or "ieee"), as an evaluation runs it: PGD-10 (Linf
-    8/255) on `s["attack_images"]` images of an eval-mode model, under the evaluation's scoring settings
-    (runtime/math_mode.py: no autotuning) with the search in `mode`; a callable of nothing."""
+    """One batch of the attacks' search in `mode` ("tf32" or "ieee"), as an evaluation runs it: PGD-10 (Linf 8/255)
+    on `s["attack_images"]` images of an eval-mode model, no autotuning; a callable of nothing."""
     device = torch.device(device_name)
     if s.get("threads"):
         torch.set_num_threads(s["threads"])

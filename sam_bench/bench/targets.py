@@ -13,7 +13,6 @@ import torch
 from sam_bench.bench.measurement import EPOCH_IMAGES
 from sam_bench.training import method_table as table
 
-# The project's targets: PreActResNet-18, CIFAR-10, one H100, batch 512.
 GPU_TARGETS = {
     "standard_epoch_s": 1.0,
     "sam_epoch_s": 2.0,

@@ -1,9 +1,7 @@
 """How fast sam-bench trains and attacks, measured side by side with the paper's own loop (`sam-bench bench`).
 
-`run_bench` runs the benchmark part by part: training throughput per method, sam-bench's loop against the
-paper's (`training_throughput`), then PGD-10 and AutoAttack throughput (`evaluation_throughput`), each part
-measured as `measurement` says. The record is written after every finished part; a part starts only when it
-is expected to end in time. The layout of the result is documented in docs/benchmarks.md.
+`run_bench` runs the benchmark part by part (`training_throughput`, then `evaluation_throughput`, each measured as
+`measurement` says), writing the record after every finished part; its layout is documented in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -83,13 +81,10 @@ QUICK = dict(
 
 def run_bench(log=None, out: str | Path | None = None, stop_at: float | None = None, **options) -> dict:
     """Measure training and evaluation throughput; returns the results record. `options`: DEFAULTS' keys
-    (`models`: run dirs / zoo ids for AutoAttack; `threads`: torch CPU threads during the run, None: as they
-    are; `commit`: recorded in place of git's answer, for a copy of the tree without .git).
-
-    With `out`, the record is written there (atomically) after every finished part, with `status`
-    "running" until the end ("complete", or "stopped" when `stop_at`, a `time.time()` value, came
-    before every part could be measured: a part starts only when it is expected to end in time,
-    judged by the part before; the parts left out are listed under `not_measured`)."""
+    (`models`: run dirs / zoo ids for AutoAttack; `commit`: recorded in place of git's answer, for a copy of the
+    tree without .git). With `out`, the record is written there after every finished part, its `status`
+    "running", then "complete", or "stopped" where `stop_at` (a `time.time()` value) left parts unmeasured
+    (`not_measured`): a part starts only when it is expected to end in time."""
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"run_bench() got unknown options {sorted(unknown)}")
@@ -139,9 +134,7 @@ def _validate(s: dict) -> dict:
         raise BadInput("--threads must be >= 1")
     if s["rho"] is not None and not s["rho"] >= 0:
         raise BadInput("--rho must be >= 0")
-    make_spec(
-        s["arch"], 10, (0.5,) * 3, (0.5,) * 3, s["width"], s.get("arch_kwargs")
-    )  # unknown arch / bad width -> BadInput
+    make_spec(s["arch"], 10, (0.5,) * 3, (0.5,) * 3, s["width"], s.get("arch_kwargs"))  # a bad arch or width: BadInput
     if s["paper_loop"] and s["arch"] != "preactresnet18":
         raise BadInput("the paper's loop trains preactresnet18; use --arch preactresnet18 or --skip-paper-loop")
     s["models"] = list(s["models"] or [])

@@ -246,11 +246,8 @@ def report(folder, readme, verify, zoo_dir, data_dir, device, max_minutes):
 
 
 def _verify(loaded, zoo_dir, data_dir, device, stop_at=None) -> list[str]:
-    """Every results file a report shows against the weights it names, on its sample (evaluation.spot_check), and
-    the evaluations a time limit (`stop_at`) left unmeasured ('results/X.json: pgd Linf 8/255'):
-    a zoo model's from the folder's own zoo where it has one, another run's from its run folder. The gate of
-    `leaderboard add`: each file read once, its test set the one its name says, and the bytes measured again
-    those the report was loaded from (a file changed since is refused)."""
+    """Every results file a report shows checked against the weights it names on its sample (evaluation.spot_check),
+    as the gate of `leaderboard add` checks it; the evaluations a time limit (`stop_at`) left unmeasured."""
     from sam_bench.evaluation import results_file
     from sam_bench.evaluation.pinned import pin
     from sam_bench.evaluation.results_record import derived

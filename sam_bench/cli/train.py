@@ -105,13 +105,13 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
     if resume:  # the options given: the rest comes from the run's recorded settings
         explicit = {k: v for k, v in options.items() if given_on_command_line(ctx, k)}
         if seeds is not None:
-            return _train_seeds(ctx, out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
         cfg = resolve_resume_config(Path(out), explicit)
         if cfg.step_mode == "grouped":  # a group of one, resumed
-            return _train_seeds(ctx, out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
     else:
         if seeds is not None or options["step_mode"] == "grouped":
-            return _train_seeds(ctx, out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
+            return _train_seeds(out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
         cfg = settings.TrainConfig(**options)  # the options are exactly its fields
     finished_before = resume and stored_run(Path(out))["status"] == "complete"
     group = distributed.start(cfg.device)
@@ -156,12 +156,10 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 
 @contextmanager
 def claimed(out, group=None, members=()):
-    """The run folder `out` for this command alone: a claim `<out>.claim` beside its real path (a symlink or
-    another spelling of it claims the same folder), made as files.locked makes one (sam_bench.jobs.lease: atomic,
-    taken over once its holder is known gone), held while it trains; a group's `members` (its seeds' folders)
-    claimed the same way with it. A live holder refuses the command at once, naming that process: two trainings
-    into one folder would both say "done" over one run. Under torchrun rank 0 claims for all, and all refuse
-    together."""
+    """The run folder `out` (and a group's `members`) for this command alone: a claim `<out>.claim` beside its real
+    path (sam_bench.jobs.lease), held while it trains. A live holder refuses the command at once, naming that
+    process: two trainings into one folder would both say "done" over one run. Under torchrun rank 0 claims for
+    all, and all refuse together."""
     main = group is None or group.is_main
     with ExitStack() as held:
         for folder in (out, *members):
@@ -185,8 +183,7 @@ def claimed(out, group=None, members=()):
 
 
 def _warn_doubtful_budget(options: dict) -> None:
-    """A legal but doubtful training budget (sam_bench.threat_models.doubtful_budget: an L2 eps below 16/255, an Linf
-    eps above 16/255) is said before the training starts; the model is trained and guarded at it all the same."""
+    """A legal but doubtful training budget (threat_models.doubtful_budget) is said before the training starts."""
     if method_table.uses_attack(options["method"]):
         doubt = doubtful_budget(parse_eps(options["attack_eps"]), options["attack_norm"])
         if doubt is not None:
@@ -200,7 +197,6 @@ def _refuse_inert_settings(ctx, options: dict) -> None:
     from sam_bench.runtime import distributed
 
     method = options["method"]
-
     if not method_table.uses_attack(method):
         for name in ("attack_norm", "attack_eps", "attack_steps", "attack_step_size"):
             if given_on_command_line(ctx, name):
@@ -248,7 +244,7 @@ def parse_seeds(value: str | None) -> list[int] | None:
     return seeds
 
 
-def _train_seeds(ctx, out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
+def _train_seeds(out, seeds, options, resume, max_minutes, stop_after_epochs, quiet):
     """--seeds (or a group of one): the seeds' runs in one process, each in its folder: as one stacked network
     (--step-mode grouped: training.grouped_runs) or side by side (training.side_by_side)."""
     from sam_bench.training.grouped_runs import train_grouped

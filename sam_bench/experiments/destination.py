@@ -1,10 +1,9 @@
 """Where `sam-bench reproduce` writes: a folder of the user's, never the project's committed evidence by default.
 
 The default is `reproductions/<recipe>-<scale>` under the working directory. In a clone of sam-bench that folder
-may be one the project committed (its reports, results and plans, the evidence the README rests on): there the
-default is refused, so that a user's run neither rewrites that evidence nor passes the project's runs off as the
-user's. A committed folder is written only when asked for by name: `--out reproductions/<recipe>-<scale>`, or
-`--update-committed` (the clone's own folder, from whatever working directory).
+may be one the project committed (the evidence the README rests on): there the default is refused, so that a
+user's run neither rewrites that evidence nor passes the project's runs off as the user's. A committed folder is
+written only when asked for by name: `--out reproductions/<recipe>-<scale>`, or `--update-committed`.
 """
 
 from __future__ import annotations

@@ -1,22 +1,16 @@
 """Where `reproduce` runs its grid: `local` (this process, one model after another, as always) or
-`slurm` (one SLURM job per cell of the grid, submitted as one job array through submitit).
+`slurm` (one SLURM job per cell of the grid, submitted as one job array through submitit; docs/cluster.md).
 
-A cell is one run of the grid (one ModelPlan: a model, with its seed): its job trains the model,
-adds it to the zoo, evaluates the zoo's weights and writes the leaderboard entry. A model trained elsewhere
-(a ZooCell, sam_bench.experiments.zoo_cells) is a cell too: its job evaluates its zoo weights, never trains.
-Training and evaluation share one job because evaluation needs exactly the weights training just wrote, it costs
-a small fraction of training, and a second job would wait in the queue again and need a dependency
-chain for nothing; both halves resume from their own state files, so a requeued job loses little.
+A cell is one run of the grid (one ModelPlan: a model, with its seed), or a model trained elsewhere (a ZooCell,
+sam_bench.experiments.zoo_cells), whose job evaluates its zoo weights, never trains. A cell's job trains the model,
+adds it to the zoo, evaluates the zoo's weights and writes the leaderboard entry: evaluation needs exactly the
+weights training just wrote, costs a small fraction of it, and a job of its own would wait in the queue again;
+both halves resume from their own state files, so a requeued job loses little.
 
-Shared state is safe under concurrency: a cell is claimed with a claim file (cells/<run>.claim,
-`sam_bench.jobs.lease`: made atomically, no `flock` needed, taken over once its holder
-is known to be gone), so no two jobs - or a job and a user's local run - train the same model; the
-zoo and leaderboard writes lock themselves (files.locked), and the report is written under a lock by
-whichever process sees the last cell finish (a job, a waiting `reproduce`, or the next `reproduce` call).
-
-The grid is submitted as one job array per group of cells with the same resources and job name
-(by default `<recipe>-<model>`: one array per model, its seeds its tasks), so a recipe can give AT
-a longer time limit than ST (`slurm: {models: {"AT-*": {time_minutes: ...}}}`).
+A cell is claimed with a claim file (`sam_bench.jobs.lease`), so no two jobs - or a job and a user's local run -
+train the same model; the zoo and leaderboard writes lock themselves (files.locked), and the report is written
+under a lock by whichever process sees the last cell finish. One job array per group of cells with the same
+resources and job name (by default `<recipe>-<model>`), so a recipe can give AT a longer time limit than ST.
 
 Layout added to reproductions/<recipe>-<scale>/:
   cells/<run>.claim    a cell's claim (JSON: host, pid, SLURM job, token)
@@ -35,7 +29,7 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager, redirect_stderr
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -127,9 +121,8 @@ def cell_label(cell) -> str:
 
 
 def cell_done(repro, plan) -> bool:
-    """The cell's results file is there and was made by this recipe's evaluation of this run (or, for a run
-    reused without its weights, by the evaluation of the folder it came from; for a model trained elsewhere, of
-    its zoo weights)."""
+    """The cell's results file is there, made by this recipe's evaluation of this run (or kept as reused, or of
+    a model trained elsewhere's zoo weights)."""
     from sam_bench.experiments.reproduction import _evaluation_key, results_path
 
     if isinstance(plan, ZooCell):
@@ -177,14 +170,10 @@ def claimed_cells(out, plans):
 
 
 def run_cell(grid: GridRef, run_name: str) -> str:
-    """Train, publish, evaluate and rank one cell, unless it is done or another process holds it.
-    Returns what happened in a word: done, finished, claimed (or, for a task of a multi-task job
-    other than the first, worker).
-
-    A job of several tasks (--slurm-tasks-per-node, --slurm-nodes) trains its model on all of them
-    through the DDP path (sam_bench.runtime.distributed, its process group read from SLURM's variables): the
-    first task alone claims the cell and tells the others whether to train; after training it alone
-    publishes, evaluates and ranks the model."""
+    """Train, publish, evaluate and rank one cell, unless it is done or another process holds it: done, finished,
+    claimed (or worker, for a task of a multi-task job other than the first). A job of several tasks trains its
+    model on all of them (sam_bench.runtime.distributed): the first task alone claims the cell and tells the others
+    whether to train; after training it alone publishes, evaluates and ranks the model."""
     from sam_bench.runtime import distributed  # imports torch: here, never at the top (see test_executors)
 
     repro = grid.reproduction()
@@ -230,8 +219,7 @@ def run_cell(grid: GridRef, run_name: str) -> str:
 
 
 def run_zoo_cell(grid: GridRef, repro, cell: ZooCell) -> str:
-    """A model trained elsewhere in its job: evaluated (and ranked) under its claim as a trained model's cell is,
-    without the training; its job has one task. Returns done, finished or claimed, as run_cell does."""
+    """A model trained elsewhere: run_cell without the training (its job has one task)."""
     claim = lease.try_claim(claim_path(grid.out, cell.run_name))
     if claim is None:
         return "claimed"
@@ -247,8 +235,7 @@ def run_zoo_cell(grid: GridRef, repro, cell: ZooCell) -> str:
 
 
 def _failure_note(err: BaseException) -> str:
-    """The line `--status` shows for a failed attempt: the traceback's last line, or what a job that
-    could not requeue at its time limit should do next."""
+    """The line `--status` shows for a failed attempt: the traceback's last line, or what to do after a time limit."""
     if type(err).__name__ == "UncompletedJobError":  # submitit: the job's checkpoint asked not to requeue
         return "reached its time limit; requeueing is off (slurm requeue: false): reproduce again continues it"
     if isinstance(err, subprocess.CalledProcessError) and list(err.cmd)[:2] == ["scontrol", "requeue"]:
@@ -266,14 +253,13 @@ def say(repro, message: str) -> None:
 
 
 def failure_line(err: Exception) -> str:
-    """The remote traceback's last line: submitit's error puts the traceback between two dashed
-    lines and the log paths after it; other errors (a cancelled job) are one message."""
+    """The remote traceback's last line (submitit's error holds it between two dashed lines, the logs after)."""
     parts = str(err).split("-" * 22)
     return last_line(parts[1] if len(parts) >= 3 else err)
 
 
 def last_line(text: object) -> str:
-    """The last non-blank line of a message (an error or text: anything str() turns into lines)."""
+    """The last non-blank line of str(text)."""
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[-1] if lines else "(no message)"
 
@@ -290,9 +276,8 @@ def finish_if_complete(grid: GridRef, repro=None) -> Path | None:
 
 
 class Cell:
-    """A SLURM job's callable. On pre-emption or at the time limit submitit calls checkpoint(): it
-    requeues this same cell (as submitit.helpers.Checkpointable does), which resumes from the
-    training checkpoint or the evaluation's chunk state."""
+    """A SLURM job's callable. On pre-emption or at the time limit submitit calls checkpoint(): it requeues this
+    same cell, which resumes from the training checkpoint or the evaluation's chunk state."""
 
     def __init__(self, grid: GridRef, run_name: str, requeue: bool = True):
         self.grid, self.run_name, self.requeue = grid, run_name, requeue
@@ -340,8 +325,7 @@ def _state(job_id: str) -> str:
 
 
 def cell_states(grid: GridRef) -> list[tuple[str, str]]:
-    """(model name, state in words) for every cell of the grid, for `reproduce --status`. Reads only:
-    no claim is taken, changed or removed."""
+    """(model name, state in words) for every cell, for `reproduce --status`; reads only, takes no claim."""
     repro = grid.reproduction()
     jobs = _jobs(grid)
     states = []
@@ -370,10 +354,8 @@ def cell_states(grid: GridRef) -> list[tuple[str, str]]:
 
 
 def _evaluation_words(repro, plan) -> list[str]:
-    """Where a trained cell's evaluation stands: a long one (AutoAttack at small budgets on a GPU, minutes a
-    chunk) would otherwise show as a job stuck after its last epoch. Its chunks done so far, from the state
-    a stopped or running evaluation keeps (evaluation/chunk_state.py); or results that an earlier evaluation
-    made (the recipe has changed its attacks since, or the run retrained), which the next call replaces."""
+    """Where a cell's evaluation stands (a long one would otherwise show as a job stuck after its last epoch):
+    its chunks done so far (evaluation/chunk_state.py), or results of an earlier evaluation to be replaced."""
     from sam_bench.evaluation.chunk_state import ChunkState
     from sam_bench.experiments.reproduction import evaluation_state_path, results_path, zoo_evaluation_state_path
     from sam_bench.report.imported_models import results_path as zoo_results_path
@@ -392,8 +374,7 @@ def _evaluation_words(repro, plan) -> list[str]:
 
 
 def _needs_job(grid: GridRef, repro, plan, jobs: dict) -> bool:
-    """Neither done, nor held by a live process, nor waiting in a job the scheduler still has. A job
-    the scheduler no longer knows (or one that ended) is resubmitted once no process holds the claim."""
+    """Neither done, nor held by a live process, nor in a job the scheduler still has (or cannot be asked about)."""
     if cell_done(repro, plan) or holder_alive(grid, plan.run_name):
         return False
     job_id = jobs.get(plan.run_name)
@@ -407,18 +388,12 @@ def job_groups(grid: GridRef, repro, plans, options: SlurmOptions) -> list[tuple
         mine = options.for_model(plan.name, repro.recipe.name)
         if isinstance(plan, ZooCell):  # an evaluation alone: one process, whatever a training asks for
             mine = replace(mine, nodes=1, tasks_per_node=1)
-        groups.setdefault(mine.group_key(), (mine, []))[1].append(plan)
+        groups.setdefault(repr(sorted(asdict(mine).items())), (mine, []))[1].append(plan)  # the same options: one array
     return list(groups.values())
 
 
-def _lost(grid: GridRef, run_name: str, job_id: str) -> bool:
-    """The scheduler no longer knows the job and no live process holds the cell."""
-    return _state(job_id) == NOT_KNOWN and not holder_alive(grid, run_name)
-
-
 def dry_run(grid: GridRef, options: SlurmOptions) -> list[tuple[list[str], str]]:
-    """(model names, sbatch script) of each job array `reproduce --executor slurm` would submit now;
-    submits nothing and writes nothing."""
+    """(model names, sbatch script) of each job array `--executor slurm` would submit now; writes nothing."""
     repro = grid.reproduction()
     jobs = _jobs(grid)
     todo = [p for p in grid_cells(repro) if _needs_job(grid, repro, p, jobs)]
@@ -458,9 +433,8 @@ def _submit(grid: GridRef, options: SlurmOptions, repro, plans) -> list:
 def run_on_slurm(
     grid: GridRef, options: SlurmOptions, wait: bool = True, progress: bool = True, poll_seconds: float = 2.0
 ) -> tuple[bool, Path]:
-    """Submit every cell that is neither done, nor held by a live process, nor in a live job (one job
-    array per group of models with the same options), then either return or wait for the jobs with a
-    progress bar. Returns (complete, report path)."""
+    """Submit every cell that needs a job (one array per group of options), then return or wait for the jobs
+    with a progress bar; (complete, report path)."""
     repro = grid.reproduction(progress)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     report = repro.out / "REPORT.md"
@@ -499,7 +473,7 @@ def run_on_slurm(
                 if not job.done():
                     # submitit counts a job the scheduler has forgotten (purged, lost with its node) as
                     # alive forever: every 30 polls, ask the scheduler, and the cell's claim, ourselves
-                    if polls % 30 or not _lost(grid, run_name, job.job_id):
+                    if polls % 30 or _state(job.job_id) != NOT_KNOWN or holder_alive(grid, run_name):
                         continue
                     del watched[run_name]
                     bar.update(1)

@@ -1,13 +1,11 @@
 """The measurements of a recipe's extension tests (recipes.endpoints.ExtensionTest), made by `reproduce`.
 
-For each extension test of the scale, every confirmatory seed of the models it compares and of the models shown
-`beside` them is evaluated with the test's attack (corruptions), set and images, once that seed's run is trained:
-  <folder>/extensions/<test>/<run-name>.json   a results file (eval-results schema, one `corruptions` entry)
-  <folder>/extensions/<test>/<run-name>.partial.json   its finished chunks while it is unfinished
-A results file already there for the run's weights is kept; a time limit stops between chunks, and the next call
-continues from the finished ones. A run's weights are taken where the grid keeps them (`weights_ref`): the run's own
-(in the tree, or kept in git: weights.json), the run it was reused from, or the zoo entry made from them (a published
-first seed, whose weights live in the zoo only)."""
+Every confirmatory seed of the models an extension test compares, and of the models shown `beside` them, is
+evaluated with the test's attack (corruptions), set and images once that seed's run is trained, into
+<folder>/extensions/<test>/<run-name>.json (its finished chunks in <run-name>.partial.json until then). A results
+file already there for the run's weights is kept; a time limit stops between chunks. A run's weights are taken
+where the grid keeps them (`weights_ref`): the run's own, the run it was reused from, or the zoo entry made from
+them (a published first seed, whose weights live in the zoo only)."""
 
 from __future__ import annotations
 
@@ -59,8 +57,7 @@ def weights_ref(out: Path, run_name: str, zoo_dir=None) -> str:
 
 def corruption_source(test: ExtensionTest, data_dir) -> tuple[str, str | None]:
     """(the set a test measures on this machine, the folder holding CIFAR-10-C/ where it is the official one): the
-    official files where the data folder holds them (RobustBench's layout, `<data-dir>/CIFAR-10-C/`), else the test's
-    `fallback_set`; refused in one line where it names none. Each results file names the set it is of."""
+    official files where the data folder holds them, else the test's `fallback_set`; one line where it has none."""
     if test.corruption_set != catalogue.OFFICIAL:
         return test.corruption_set, None
     if data_dir is not None and (official.corruption_folder(data_dir) / "labels.npy").is_file():
@@ -77,8 +74,7 @@ def measure_extensions(
     recipe, out: Path, deadline: float | None, only=None, log=print, progress=False, zoo_dir=None
 ) -> bool:
     """Every trained run of every extension test measured (resuming unfinished ones); True when each run the tests
-    name has its results file. Runs not trained yet are left for a later call; a time limit stops between chunks
-    (EvaluationStopped) and returns False with the finished chunks kept."""
+    name has its results file (runs not trained yet are left for a later call; a time limit returns False)."""
     complete = True
     for name, test in recipe.endpoints.extension_tests.items():
         for plan in planned(recipe, test):

@@ -1,29 +1,21 @@
-"""K cells of a grid at once on one device (`reproduce --parallel K`, and `--in-process`).
+"""K cells of a grid at once on one device (`reproduce --parallel K`, and `--in-process`; docs/reproducing.md).
 
-At the paper's batch of 128 one model leaves a GPU mostly idle. Two ways to fill it:
-  - K processes (`run_parallel`), each training and evaluating one cell, started fresh (spawn: no state of
-    this process, CUDA's or torch's, is inherited); the device time-slices them;
-  - K lanes of this process (`--in-process`, `run_in_process`): each cell in a lane of its own
-    (runtime/lanes.py), on a GPU with a CUDA stream of its own, its training steps and its evaluation's
-    forward passes issued in turn with the other cells', so that their kernels run side by side.
-Either way each cell is `Reproduction.run_cell` as one at a time runs it (its seeds, its data order, its
-evaluation's seeds; a lane's own random state), so its weights and results are those of --parallel 1
-(tests/test_parallel_cells.py compares them bit for bit on a CPU).
+At the paper's batch of 128 one model leaves a GPU mostly idle. Two ways to fill it: K fresh processes
+(`run_parallel`, spawned: no state of this process, CUDA's or torch's, is inherited), which the device
+time-slices; or K lanes of this process (`run_in_process`, runtime/lanes.py), on a GPU each with a CUDA stream
+of its own, so that the cells' kernels run side by side. Either way each cell is `Reproduction.run_cell` as one
+at a time runs it, so its weights and results are those of --parallel 1 (tests/test_parallel_cells.py compares
+them bit for bit on a CPU).
 
-What holds the grid together stays where it was:
-  - claims: this process claims every cell of its part before any starts (`executors.claimed_cells`, as
-    for one at a time), and its workers work under those claims. A worker ends itself within a second
-    or two of this process's death, so a claim left behind (taken over once its holder is gone) has
-    no worker still writing to its cell;
-  - resume: each cell resumes from its checkpoint or its evaluation's chunk state, as always;
-  - time limits: every worker gets the call's deadline (a `time.time()` value) and stops by it; once a
-    cell has stopped at it, the cells not yet started are not started (one at a time, the grid goes on past
-    a cell whose next evaluation chunk did not fit, while time is left: Reproduction.run);
-  - the zoo's and the leaderboards' writes lock themselves; the report is written here, after all.
-Nothing of the device's settings is changed (no MPS, no partition): K processes on one device.
-A spawned worker imports the main module again: sam-bench's entry points (`sam-bench`, `python -m
-sam_bench`) run nothing when imported so; a script that calls `reproduce(parallel=K)` must guard its
-own work with `if __name__ == "__main__":`.
+This process claims every cell of its part before any starts (`executors.claimed_cells`), and its workers work
+under those claims: a worker ends itself within a second or two of this process's death, so a claim left behind
+(taken over once its holder is gone) has no worker still writing to its cell. Every worker gets the call's
+deadline; once a cell has stopped at it, the cells not yet started are not started. The zoo's and the
+leaderboards' writes lock themselves; the report is written here, after all.
+
+A spawned worker imports the main module again: sam-bench's entry points (`sam-bench`, `python -m sam_bench`)
+run nothing when imported so; a script that calls `reproduce(parallel=K)` must guard its own work with
+`if __name__ == "__main__":`.
 """
 
 from __future__ import annotations
@@ -85,10 +77,9 @@ def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str],
 
 
 def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: int | None = None) -> bool:
-    """The cells of `repro.work`, then its models trained elsewhere (evaluated only), `parallel` at a time, each in
-    a fresh process; True when all finished (and none was left unevaluated for want of its weights:
-    Reproduction.run_cell). The caller holds their claims. A cell that fails or that the time limit stops starts
-    no other; an error is raised once the cells running have ended."""
+    """The cells of `repro.work`, then its models trained elsewhere, `parallel` at a time, each in a fresh process;
+    True when all finished and were evaluated. The caller holds their claims. A cell that fails or that the time
+    limit stops starts no other; an error is raised once the cells running have ended."""
     files.write_json(repro.out / "plan.json", repro.recipe.describe())
     cells = [*repro.work, *zoo_cells(repro)]
     context = multiprocessing.get_context("spawn")
@@ -135,10 +126,7 @@ def run_parallel(repro, grid, parallel: int, deadline: float | None, threads: in
 
 
 def run_in_process(repro, parallel: int, deadline: float | None) -> bool:
-    """The cells of `repro.work`, then its models trained elsewhere, `parallel` at a time side by side in this
-    process (runtime/lanes.py); True when all finished, as `run_parallel`. The caller holds their claims. A cell
-    that fails or that the time limit stops starts no other; an error is raised once the cells running have
-    ended."""
+    """As `run_parallel`, the cells side by side in this process (runtime/lanes.py)."""
     for plan in repro.work:
         check(plan.config)
     files.write_json(repro.out / "plan.json", repro.recipe.describe())

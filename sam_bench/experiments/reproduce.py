@@ -1,9 +1,5 @@
-"""`sam-bench reproduce`: run a recipe's grid end to end and write its report.
-
-For each model of the recipe (at the chosen scale): train it (resuming an interrupted run, skipping
-a finished one), add it to the model zoo, evaluate exactly the zoo's stored weights (clean, PGD at
-every eps, AutoAttack at the leaderboard budgets), and write its leaderboard entry. Then
-`report.write_report` turns the results files into REPORT.md and plots.
+"""`sam-bench reproduce`: run a recipe's grid end to end (one cell at a time: experiments.reproduction; or
+executors, parallel) and write its report (`report.write_report`: REPORT.md and plots).
 
 Layout of a reproduction folder (by default reproductions/<recipe>-<scale> under the working directory):
   plan.json                     the resolved recipe
@@ -60,7 +56,6 @@ def reproduce(
     threads: int | None = None,
     parallel: int = 1,
     in_process: bool = False,
-    update_committed: bool = False,
     zoo_models: list[str] | None = None,
     leaderboard: bool = True,
     extensions: bool = True,
@@ -68,15 +63,13 @@ def reproduce(
     """Run the grid and (when it is complete) write the report. Returns (complete, report path).
     A time limit is `max_minutes` from this call's start or `stop_at` (a `time.time()` value).
     executor "slurm" runs each model as a SLURM job (sam_bench.experiments.executors; slurm: its SlurmOptions).
-    `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2) and leave the
-    others as they are; the report still covers every run with results. Local runs with disjoint `only`
-    can share a grid. `compile` (when given) turns torch.compile on or off for every model's training.
-    `threads`: torch's CPU threads for training and evaluation (local default: torch's, every core;
-    slurm default: the job's CPUs); each run records the threads it trained with (`cpu_threads`).
+    `only`: work on these models of the grid ("SAM-0.1": all its seeds, "SAM-0.1:2": seed 2), the report still
+    covering every run with results. `compile` (when given) turns torch.compile on or off for every training.
+    `threads`: torch's CPU threads (local default: torch's; slurm default: the job's CPUs).
     `parallel`: cells worked on at once, each in a process of its own, or with `in_process` side by side in this
-    one, each on a CUDA stream of its own on a GPU (sam_bench.experiments.parallel).
+    one (sam_bench.experiments.parallel).
     `out`: the folder written, default reproductions/<recipe>-<scale> under the working directory, refused where
-    that is the project's committed evidence unless `update_committed` (sam_bench.experiments.destination).
+    that is the project's committed evidence (sam_bench.experiments.destination).
     `zoo_models`: zoo ids of models trained elsewhere to evaluate beside the grid, in place of the recipe's `zoo`.
     `leaderboard` False: nothing goes on a board (no publication gate runs); `leaderboard add` publishes later.
     `extensions` False: the recipe's extension tests are not measured (the grid is then not complete)."""
@@ -90,8 +83,6 @@ def reproduce(
     if executor == "slurm":
         if only:
             raise BadInput("--only is for the local executor (a SLURM grid skips finished cells by itself)")
-        if update_committed:
-            out = reproduction_folder(load_recipe(recipe_ref, scale).name, scale, out, update_committed)
         grid = GridRef.of(recipe_ref, scale, out, data_dir, device, zoo_dir, leaderboard_dir, compile, zoo_models)
         options = slurm or SlurmOptions.from_recipe(recipe_ref, scale)
         if threads is not None:
@@ -107,7 +98,7 @@ def reproduce(
                 f"{', '.join(dict.fromkeys(m.name for m in recipe.models))}"
             )
     evaluation_specs(recipe.evaluation)  # a bad evaluation block or a missing pyautoattack fails before any training
-    out = reproduction_folder(recipe.name, scale, out, update_committed)
+    out = reproduction_folder(recipe.name, scale, out)
     check_data(recipe)
     repro = Reproduction(recipe, out, zoo_dir, leaderboard_dir, progress, only)
     repro.ranks = leaderboard

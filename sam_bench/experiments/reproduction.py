@@ -93,8 +93,7 @@ class Reproduction:
         self.zoo_models: list[ZooEntry] = []
 
     def log(self, message: str) -> None:
-        """A note on what the grid did or left (not progress: --quiet keeps it, and so the console of a run
-        with --quiet)."""
+        """A note on what the grid did or left (not progress: --quiet keeps it)."""
         self.notes.append(message)
         if self.echo and self.progress:
             tqdm.write(message)  # above the progress bars
@@ -102,12 +101,9 @@ class Reproduction:
             print(message, flush=True)
 
     def reuse(self, plan: ModelPlan) -> bool:
-        """Take this plan's run from a reproduction folder of the recipe's `reuse` list instead of training
-        it: a finished run there with the same settings key is the same training (a run is keyed by its
-        settings). Its metadata, log and weights are copied (copies, not links: a folder must stay whole
-        when committed or packed), with its results when they are of these weights (evaluate_model
-        keeps them when this recipe's evaluation of the run is the same, and evaluates again otherwise),
-        and `reused.json` in the run directory says where they came from. False when no folder has it."""
+        """Copy this plan's run, in place of training it, from a folder of the recipe's `reuse` list with a finished
+        run of the same settings key (copies: a folder must stay whole when committed or packed), with its results
+        where they are of these weights; `reused.json` says where from. False when no folder has it."""
         run_dir = self.out / "runs" / plan.run_name
         if not self.recipe.reuse or (run_dir / "metadata.json").is_file():
             return False
@@ -175,9 +171,8 @@ class Reproduction:
         return meta if meta.get("status") == "complete" else None
 
     def _check_code_named(self) -> None:
-        """A scale with confirmatory seeds starts a run only where its records will name the code that trains it:
-        the report counts a confirmatory run only where they do (report.code_provenance). Uncommitted changes
-        are named by the fingerprint alone, which no commit holds until they are committed: a warning."""
+        """A scale with confirmatory seeds starts a run only where its records will name its code (the report
+        counts a confirmatory run only then); uncommitted changes, which no commit holds yet, get a warning."""
         if not self.recipe.endpoints.confirmatory_seeds:
             return
         commit, fingerprint = provenance.code_commit(), code_identity.fingerprint()
@@ -195,9 +190,8 @@ class Reproduction:
 
     def results_kept_as_reused(self, plan: ModelPlan) -> bool:
         """A run reused without its weights (a later seed of a folder that kept first seeds' weights only)
-        keeps the results it came with, made by that folder's evaluation: they cannot be made again here,
-        and the report reads them as they are (each results file says its own images and attacks). Not
-        once its weights are kept where it came from: then it is evaluated here like any run."""
+        keeps the results it came with: they cannot be made again here. Not once its weights are kept where
+        it came from: then it is evaluated here like any run."""
         run_dir = self.out / "runs" / plan.run_name
         if not (run_dir / REUSED).is_file() or has_weights(run_dir) or self._origin_with_weights(plan):
             return False
@@ -205,8 +199,7 @@ class Reproduction:
         return zoo.entry_from_run(sha, self.zoo_dir) is None and self._results_for(plan, sha)
 
     def _origin_with_weights(self, plan: ModelPlan) -> Path | None:
-        """The run directory a run without weights was reused from, once that run has exactly these weights
-        again (a bit-identical retrain taken by `zoo keep --from`); None otherwise."""
+        """The run directory a run without weights was reused from, once that has exactly these weights again."""
         run_dir = self.out / "runs" / plan.run_name
         if not (run_dir / "metadata.json").is_file() or has_weights(run_dir):
             return None
@@ -217,8 +210,7 @@ class Reproduction:
         return None
 
     def _take_weights_kept_since(self, plan: ModelPlan) -> None:
-        """A run reused without its weights takes them (its weights.json or file, as `reuse` copies them)
-        once they are kept where it came from, so the recipe's evaluation can be made from them."""
+        """A run reused without its weights takes them once they are kept where it came from."""
         origin = self._origin_with_weights(plan)
         if origin is None:
             return
@@ -233,8 +225,7 @@ class Reproduction:
         return path.is_file() and files.read_json(path).get("model", {}).get("weights_sha256") == weights_sha256
 
     def publish(self, plan: ModelPlan, run_meta: dict) -> ZooEntry | None:
-        """The zoo entry of the run (added if new); None for a model's second and later seeds, which
-        stay in the reproduction folder (a zoo id names a model, not one of its seeds)."""
+        """The zoo entry of the run (added if new); None for a later seed (a zoo id names a model, not a seed)."""
         if not plan.primary:
             return None
         entry = zoo.entry_from_run(run_meta["weights_sha256"], self.zoo_dir)
@@ -300,8 +291,7 @@ class Reproduction:
         )
 
     def evaluate_zoo_entry(self, entry: ZooEntry, deadline: float | None = None) -> Path:
-        """Evaluate a model trained elsewhere (a recipe's `zoo` list) as the recipe evaluates its trained
-        models' first seeds, from the zoo's stored weights: results/<zoo id>.json, with no run and no training."""
+        """Evaluate a model trained elsewhere (the recipe's `zoo` list) from its zoo weights: results/<zoo id>.json."""
         evaluation = self.recipe.evaluation
         key = _evaluation_key(entry.weights_sha256, evaluation)
         path = imported_models.results_path(self.out, entry.id)
@@ -325,14 +315,13 @@ class Reproduction:
         return path
 
     def _zoo_data_dir_and_device(self) -> tuple[str | None, str]:
-        """The data folder and device a model trained elsewhere is evaluated and measured again with: the grid's."""
+        """The grid's data folder and device, for a model trained elsewhere."""
         if not self.recipe.models:
             return None, "auto"
         return self.recipe.models[0].config.data_dir, self.recipe.models[0].config.device
 
     def zoo_results_current(self, entry: ZooEntry) -> bool:
-        """The results file of a model trained elsewhere is there and was made by this recipe's evaluation of
-        exactly its zoo weights."""
+        """A model trained elsewhere has results of this recipe's evaluation of exactly its zoo weights."""
         path = imported_models.results_path(self.out, entry.id)
         if not path.is_file():
             return False
@@ -340,8 +329,7 @@ class Reproduction:
         return files.read_json(path).get("reproduce", {}).get("evaluation_key") == key
 
     def run_zoo_cell(self, entry: ZooEntry, deadline: float | None = None) -> bool:
-        """One model trained elsewhere: evaluated, then ranked through the gate of `leaderboard add` as a trained
-        model's first seed is (its rows marked "trained elsewhere": sam_bench.leaderboard.entries); False when the
+        """One model trained elsewhere: evaluated, then ranked as a trained model's first seed is; False when the
         time limit stopped its evaluation (its finished chunks are kept)."""
         try:
             results = self.evaluate_zoo_entry(entry, deadline)
@@ -367,9 +355,8 @@ class Reproduction:
         self._publish(plan.name, results_path, plan.config.data_dir, plan.config.device)
 
     def _publish(self, name: str, results_path: Path, data_dir, device: str) -> None:
-        """A model's results onto the boards they reach, through the gate of `leaderboard add` (a cell's results may
-        come from chunks kept on disk); a refusal is a note, and the grid goes on. Nothing where the boards are not
-        wanted (`reproduce --no-leaderboard`)."""
+        """A model's results onto their boards through the gate of `leaderboard add` (a refusal is a note, and the
+        grid goes on); nothing under `reproduce --no-leaderboard`."""
         if not self.ranks:
             return
         try:
@@ -382,11 +369,9 @@ class Reproduction:
             self.log(f"{name}: no leaderboard entry ({err})")
 
     def run(self, deadline: float | None = None) -> bool:
-        """Work through the grid, finishing by `deadline` (a `time.time()` value); True when every
-        model is trained and evaluated. A cell whose next evaluation chunk would end after the deadline is
-        left there (its finished chunks kept) and the grid goes on to the next cells while NEXT_CELL_S are
-        left: their chunks or epochs may fit (a slow attack's chunk that does not fit the minutes left leaves
-        the cheaper ones after it to them). A training the deadline stops ends it."""
+        """Work through the grid by `deadline` (a `time.time()` value); True when every model is trained and
+        evaluated. A cell whose next evaluation chunk would end too late is left (its chunks kept) and the grid
+        goes on while NEXT_CELL_S are left: the next cells' chunks or epochs may fit. A stopped training ends it."""
         files.write_json(self.out / "plan.json", self.recipe.describe())
         models = self.work
         with tqdm(

@@ -2,29 +2,8 @@
 
 Each setting comes from the recipe's `slurm:` block, then its scale's, then the command line; the
 block's `models:` part sets any of them for some models (names or shell patterns, e.g. "AT-*"), and
-a model's own setting wins over the grid-wide one wherever that came from. Names, with submitit's
-and sbatch's:
-
-  recipe key       command line                 submitit          sbatch
-  partition        --slurm-partition            partition         --partition
-  account          --slurm-account              account           --account
-  qos              --slurm-qos                  qos               --qos
-  time_minutes     --slurm-time [MODEL=]MIN     time              --time
-  cpus_per_job     --slurm-cpus-per-job         cpus_per_task     --cpus-per-task (per task)
-  mem              --slurm-mem                  (passed as is)    --mem (e.g. 32G)
-  gpus_per_job     --slurm-gpus-per-job         gpus_per_node     --gpus-per-node
-  gres             --slurm-gres                 gres              --gres (e.g. gpu:a100:4)
-  constraint       --slurm-constraint           constraint        --constraint
-  exclude          --slurm-exclude              exclude           --exclude
-  nodes            --slurm-nodes                nodes             --nodes
-  tasks_per_node   --slurm-tasks-per-node       ntasks_per_node   --ntasks-per-node
-  job_name         --slurm-job-name             job_name          --job-name (default <recipe>-<model>)
-  setup            --slurm-setup LINE           setup             lines run before the job's srun
-  srun_args        --slurm-srun-arg ARG         srun_args         srun's arguments
-  extra            --slurm-option NAME[=VALUE]  additional_parameters   any other #SBATCH option;
-                                                                  without a value, a flag (--exclusive)
-  requeue          --slurm-no-requeue           (no checkpoint)   --no-requeue
-  array_parallelism, signal_delay_s, max_timeouts: see `reproduce --help`.
+a model's own setting wins over the grid-wide one wherever that came from. Each setting's names on the
+command line and in submitit and sbatch: the table in docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -32,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import shlex
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,10 +212,6 @@ class SlurmOptions:
         executor = _submitit().SlurmExecutor(folder=folder / "%j", max_num_timeout=int(self.max_timeouts))
         executor.update_parameters(**self.parameters())
         return executor
-
-    def group_key(self) -> str:
-        """Cells whose options give the same key share one job array."""
-        return repr(sorted(asdict(self).items()))
 
     def sbatch_script(self, folder: Path, tasks: int) -> str:
         """The sbatch script submitit writes for an array of `tasks` cells with these options."""

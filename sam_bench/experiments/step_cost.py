@@ -1,22 +1,17 @@
-"""What one training step of each model of a reproduction costs: the measurement behind claim C4
-(SAM costs about 2x ST per step, PGD-k AT about (k+1)x).
+"""What one training step of each model of a reproduction costs: the measurement behind claim C4 (SAM costs
+about 2x ST per step, PGD-k AT about (k+1)x); docs/benchmarks.md has the method.
 
-Training logs are no evidence for it: the runs of a grid train at different times under different
-loads (on the shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another).
-Here every model of the grid, with its first seed's settings from `plan.json`, is built as
-`sam_bench.training.loop` builds it (same architecture, memory format, optimizer, attack, batch size) and
-timed in one process: `steps` training steps per model per round, `rounds` rounds, the models in
-a rotating order within each round, so that a change of machine load falls on all of them alike.
-The ratio to ST's step (ST of the same architecture) is taken round by round, as close in time as
-the two measurements get, and its median gets a distribution-free 95% interval
-(`stats.inference.median_interval`). Images are synthetic: a step's cost does not depend on the pixels.
+Training logs are no evidence for it: the runs of a grid train at different times under different loads (on the
+shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another). Here every model, built as
+`train` builds it, is timed in one process in rounds of a rotating order (a change of load falls on all alike),
+and its ratio to ST's step is taken round by round, its median with a distribution-free 95% interval. Images are
+synthetic: a step's cost does not depend on the pixels.
 
     measure("reproductions/paper-cifar10-cpu", rounds=10, steps=2, threads=1)   # writes cost.json
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,17 +19,16 @@ from pathlib import Path
 import torch
 
 from sam_bench import files
-from sam_bench.bench.throughput import synthetic_images
-from sam_bench.data import STATS, DeviceLoader
+from sam_bench.bench.measurement import synchronizer
+from sam_bench.bench.probe_steps import synthetic_setup
+from sam_bench.data import STATS
 from sam_bench.errors import BadInput
-from sam_bench.models import create_model, make_spec
 from sam_bench.recipes.plan_entry import PlanEntry, plan_entries
 from sam_bench.report.folder import read_plan
 from sam_bench.report.records import architecture_of
-from sam_bench.runtime.memory_format import place, training_format
 from sam_bench.runtime.provenance import environment, resolve_device
 from sam_bench.stats import inference
-from sam_bench.training.loop import TrainConfig, autocast_for, build_optimizer
+from sam_bench.training.loop import TrainConfig
 from sam_bench.training.method_table import passes_per_step
 from sam_bench.training.methods import train_step
 
@@ -127,15 +121,9 @@ def _stepper(config: dict, device):
     cfg = TrainConfig.from_dict({**config, "device": str(device), "compile": False}).validate()
     family = "cifar100" if "100" in cfg.dataset else "cifar10"
     classes = 100 if family == "cifar100" else 10
-    x, y = synthetic_images(8 * cfg.batch_size, classes, seed=cfg.seed)
-    torch.manual_seed(cfg.seed)
-    model = create_model(make_spec(cfg.arch, classes, *STATS[family], cfg.width, cfg.arch_kwargs))
-    layout = training_format(model, device)
-    model = place(model, device, layout)
-    model.train()
-    loader = DeviceLoader(x, y, cfg.batch_size, device, train=True, seed=cfg.seed, memory_format=layout)
-    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
-    optimizer, attack, autocast = build_optimizer(cfg, model), cfg.attack(), autocast_for(cfg.precision, device)
+    _, model, batches, optimizer, attack, autocast = synthetic_setup(
+        cfg, device, cfg.seed, classes, *STATS[family], cfg.arch_kwargs, cfg.precision
+    )
     settings = cfg.step_settings(cfg.epochs - 1)  # a step of the last epoch: AWP's warm-up is over
 
     def step():
@@ -146,7 +134,7 @@ def _stepper(config: dict, device):
 
 
 def _time(step, steps: int, device) -> float:
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync = synchronizer(device)
     sync()
     start = time.perf_counter()
     for _ in range(steps):

@@ -1,26 +1,17 @@
 """A cell's claim: the file that says which process works on one cell of a grid (cells/<run>.claim).
 
-It must hold on every file system a cluster shares, including those without a working `flock`
-(Lustre mounted with localflock, where a lock is seen on one node only; BeeGFS; NFS mounted
-nolock). So a claim is not a lock but a file made atomically: its content is written to a file of
-its own, then hard-linked to the claim's name (link fails if the name exists, on every POSIX file
-system and on NFS, the classic NFS-safe lock); where hard links are refused, O_CREAT|O_EXCL. The
-file names its holder: host, process (pid and start time, so a reused pid is not mistaken for it),
-SLURM job, and a token that only the holder knows.
+It must hold on every file system a cluster shares, including those without a working `flock` (Lustre with
+localflock, BeeGFS, NFS mounted nolock). So a claim is not a lock but a file made atomically: written aside, then
+hard-linked to the claim's name (the classic NFS-safe lock); where hard links are refused, O_CREAT|O_EXCL. It
+names its holder: host, process (pid and start time, against a reused pid), SLURM job, and a token only the
+holder knows.
 
-A holder that dies leaves its claim behind (no kernel releases a file), so a claim is taken over
-when its holder is known to be gone:
-  - on this host: its process no longer exists;
-  - an earlier attempt of this same SLURM job (a requeued job runs one attempt at a time);
-  - its SLURM job has ended (squeue and sacct: COMPLETED, CANCELLED, TIMEOUT ..., at which point
-    SLURM has ended the job's processes) or the scheduler no longer knows it and the claim's
-    heartbeat has stopped;
-  - elsewhere and outside SLURM: the heartbeat stopped (the holder touches the file every
-    HEARTBEAT_S; STALE_AFTER_S without a touch means it is gone).
-A take-over happens under a short-lived guard file (<run>.claim.takeover, made the same way) and
-re-reads the claim first, so two processes that both judged a claim stale cannot both take it, and
-a fresh claim made meanwhile is never removed. Reading a claim (`reproduce --status`) never takes,
-changes or removes it.
+A holder that dies leaves its claim behind, so a claim is taken over when its holder is known to be gone (`gone`):
+its process has ended on this host, it was an earlier attempt of this job, its SLURM job has ended (or the
+scheduler no longer knows it and its heartbeat stopped), or, elsewhere and outside SLURM, its heartbeat stopped
+(STALE_AFTER_S without a touch). A take-over happens under a short-lived guard file made the same way and
+re-reads the claim first, so two processes that both judged a claim stale cannot both take it, and a fresh claim
+made meanwhile is never removed. Reading a claim (`reproduce --status`) never takes, changes or removes it.
 """
 
 from __future__ import annotations
@@ -64,11 +55,6 @@ def _start_time(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
-
-
-def me() -> Holder:
-    pid = os.getpid()
-    return Holder(socket.gethostname(), pid, _start_time(pid), slurm_state.this_job(), secrets.token_hex(8))
 
 
 def _process_alive(holder: Holder) -> bool:
@@ -197,7 +183,8 @@ def try_claim(path: str | os.PathLike) -> Claim | None:
     """Claim the cell, taking over a claim whose holder is gone; None while another process holds it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    holder = me()
+    pid = os.getpid()
+    holder = Holder(socket.gethostname(), pid, _start_time(pid), slurm_state.this_job(), secrets.token_hex(8))
     content = json.dumps(asdict(holder))
     for _ in range(3):  # a claim released or taken over between two looks: look again
         if _make(path, content):

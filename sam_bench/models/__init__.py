@@ -8,9 +8,8 @@ state_dict has exactly the keys of the matching RobustBench architecture.
 A model is rebuilt from its *spec*, a plain dict stored in every run's metadata:
 {"arch": "preactresnet18", "num_classes": 10, "mean": [...], "std": [...], "width": 1.0}
 plus, for timm models and networks of the user's own code (`class:<module>:<Class>`, models.own_class) built
-with constructor arguments, "kwargs": {"depth": 6, ...}, held to models.arguments'
-allow-list wherever a spec is made or built: the architecture's own arguments, plain data, never a path, loader or
-url.
+with constructor arguments, "kwargs": {"depth": 6, ...}, held to models.arguments' allow-list wherever a spec is
+made or built.
 """
 
 from __future__ import annotations

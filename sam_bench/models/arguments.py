@@ -2,18 +2,14 @@
 or run code.
 
 A spec's `kwargs` come from places anyone can write: a zoo entry, a run's metadata, a recipe, `--arch-kwargs`.
-timm's `create_model` also takes arguments that load weights (`checkpoint_path` unpickles its file;
-`pretrained` with `pretrained_cfg` or `pretrained_cfg_overlay` naming a `file`, `url` or `state_dict` fetches and
-loads one), and a zoo model's weights come only from its entry's own checked file. So every argument is held to an
-allow-list before anything is built (`check`, called by `sam_bench.models.create_model` for every model):
-
-  - its name is one the architecture's own classes take: for `timm:<name>`, a parameter of a classifier class
-    (a class that takes `num_classes`) of the timm module that defines the model, never one of the parameters
-    of timm's `create_model` or `build_model_with_cfg` (the loaders' and the builder's), nor `num_classes`,
-    which the spec sets; for `class:<module>:<Class>` (a network of its user's own code), a parameter of that
-    class; sam-bench's own architectures, torchvision's and RobustBench's take none;
-  - its value is plain data: a number, true/false, null, a name (letters, digits, `_` and `-`, as `avg`, `deep`
-    or `gelu`), or a list or mapping of those, so that no value is a path, a url or a file name.
+timm's `create_model` also takes arguments that load weights (`checkpoint_path` unpickles its file; `pretrained`
+with `pretrained_cfg` or `pretrained_cfg_overlay` naming a `file`, `url` or `state_dict`), and a zoo model's
+weights come only from its entry's own checked file. So every argument is held to an allow-list before anything
+is built (`check`, called by `sam_bench.models.create_model` for every model): its name is a parameter of the
+architecture's own classes (for `timm:<name>`, of the classifier classes of the timm module that defines it, never
+one of timm's builders' parameters, nor `num_classes`, which the spec sets; for `class:<module>:<Class>`, of that
+class; sam-bench's own architectures, torchvision's and RobustBench's take none), and its value is plain data (a
+number, true/false, null, a name, or a list or mapping of those), so that no value is a path, a url or a file name.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """A network of its user's own code, as `class:<module>:<Class>` (e.g. `class:mynets:SmallCNN`): a class
 importable by that name and the JSON arguments it is built with (the spec's `kwargs`), behind the spec's
-normalization as `net` (sam_bench.models.normalization.NormalizedNet). Nothing is pickled: a zoo entry holds the
-class's name and its arguments, and its weights are the entry's own checked file.
+normalization as `net`. Nothing is pickled: a zoo entry holds the class's name and its arguments (docs/zoo.md).
 
 Building one imports the user's module and runs its code, and a zoo entry is data that anyone can edit; so
-sam-bench imports only modules its user named: in `SAM_BENCH_MODULES` (comma-separated module names, for every
-command and for RobustBench's `load_model`), or in Python with `trust(module)` (`sam_bench.zoo.add_module` trusts
-the module of the model it is given). An entry that names another module is refused in one line saying how to
-name it. Its arguments are held to the allow-list of sam_bench.models.arguments: parameters of that class, plain
-data."""
+sam-bench imports only modules its user named: in `SAM_BENCH_MODULES`, or in Python with `trust(module)`. An entry
+that names another module is refused in one line saying how to name it. Its arguments are held to the allow-list
+of sam_bench.models.arguments: parameters of that class, plain data."""
 
 from __future__ import annotations
 

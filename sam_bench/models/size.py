@@ -22,18 +22,11 @@ _ASKED = re.compile(r"tried to allocate ([0-9.]+) ?(bytes|[KMGT]iB)", re.IGNOREC
 _UNITS = {"bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def machine_memory() -> int | None:
-    """This machine's physical memory in bytes (None where the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def check_fits(what: str, build: Callable[[], torch.nn.Module]) -> None:
     """Refuse, before anything is allocated, a model whose fp32 parameters alone exceed the machine's memory."""
-    memory = machine_memory()
-    if memory is None:
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # this machine's physical memory
+    except (ValueError, OSError, AttributeError):  # the system does not say
         return
     try:
         with torch.device("meta"):

@@ -1,17 +1,12 @@
 """Any timm model as `timm:<name>`, adapted to 32x32 inputs, randomly initialised (no hub here).
 
-timm's own constructor arguments pass through (`kwargs`: `--arch-kwargs depth=6,embed_dim=96`, or
-`arch_kwargs:` in a recipe) and are kept in the model's spec, so a run or zoo entry rebuilds the
-same network. The CIFAR adaptations, per family (each tested in tests/test_timm_models.py):
-  - ViT / DeiT (`vision_transformer`, `deit`): img_size=32 and patch_size=4 unless given, so an
-    image is 8x8 = 64 tokens (timm sizes the position embedding from both), not 2x2 of 16 pixels.
-  - Other models that take `img_size` (Swin, ...): img_size=32.
-  - ResNet-style stems (a 7x7 stride-2 `conv1`, or a deep stem, and a `maxpool`): a stride-1 first
-    conv (3x3 for the 7x7) and no pooling, so 32x32 is not shrunk to 8x8 before the first stage.
-  - ConvNeXt: the 4x4 stride-4 patchify stem (32x32 -> 8x8) becomes 2x2 stride 2 (-> 16x16; stages
-    at 16, 8, 4, 2).
-  - MobileNet / EfficientNet (`conv_stem` with stride 2): stride 1, so their five downsamplings end
-    at 2x2 rather than 1x1.
+timm's own constructor arguments pass through (`kwargs`: `--arch-kwargs depth=6,embed_dim=96`, or `arch_kwargs:`
+in a recipe) and are kept in the model's spec, so a run or zoo entry rebuilds the same network. The CIFAR
+adaptations, per family (docs/training.md; each tested in tests/test_timm_models.py): ViT / DeiT get patch_size 4
+unless given (8x8 = 64 tokens, not 2x2 of 16 pixels), and every model that takes `img_size` gets 32; ResNet-style
+stems stride 1 without max-pooling, so 32x32 is not shrunk to 8x8 before the first stage; ConvNeXt's 4x4 stride-4
+stem becomes 2x2 stride 2 (32x32 -> 16x16); MobileNet / EfficientNet `conv_stem`s stride 1, so their five
+downsamplings end at 2x2 rather than 1x1.
 """
 
 import torch.nn as nn

@@ -1,12 +1,10 @@
 """Weights committed once and dropped from the tree, found again: in the tree, in the local cache (by
 sha256), in the git history of the checkout (by git blob id: `git cat-file blob`), or at a url.
 
-The zoo keeps its entries' weights this way, and a reproduction keeps every run's the same way
-(`sam_bench.zoo.runs`): the tracked tree stays small, so that a clone or a copy of it to a GPU machine
-stays quick, while no trained model is lost. Whatever comes back is checked against its sha256 before it is
-used or cached, and the cache heals itself: a cached copy that fails its sha256 (a disk that filled, a copy cut
-short, an edit) is discarded with a warning and fetched again from git or the url; it is an error only when no
-source has the bytes.
+The zoo and every reproduction keep their weights this way (`sam_bench.zoo.runs`): the tracked tree stays small,
+so that a clone or a copy of it to a GPU machine stays quick, while no trained model is lost. Whatever comes back
+is checked against its sha256 before it is used or cached, and a cached copy that fails it (a disk that filled, a
+copy cut short, an edit) is discarded with a warning and fetched again: an error only when no source has the bytes.
 """
 
 from __future__ import annotations
@@ -74,10 +72,9 @@ def _from_url(url: str) -> tuple[bytes | None, str]:
 def materialise(
     local: Path, sha256: str, git_blob: str | None, url: str | None = None, suffix: str = ".safetensors"
 ) -> tuple[Path, str]:
-    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with another suffix,
-    any file committed the same way, e.g. a checkpoint) recorded at `local` with this sha256. From the cache,
-    git or a url they are checked (and from git or a url cached); from the tree the caller checks them (a file
-    there is the user's: a changed one is theirs to restore)."""
+    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with another suffix, any
+    file committed the same way) recorded at `local` with this sha256. From the cache, git or a url they are checked
+    (and cached); from the tree the caller checks them (a file there is the user's: a changed one is theirs)."""
     if local.is_file():
         return local, "tree"
     cached = cache_dir() / f"{sha256}{suffix}"

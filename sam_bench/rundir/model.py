@@ -27,10 +27,9 @@ REUSED = "reused.json"  # a run reused from another folder: its run directory ("
 
 
 def reused_origin(folder: Path, run_name: str, key: str) -> list[Path]:
-    """Where a run of reproduction `folder` that was reused from another folder came from, by its reused.json's
-    `key` ("from": its run directory, "results": its results file): the path as recorded and, for a relative
-    one, the same path beside `folder` (a relative `reuse` entry names a folder beside this one; the path
-    recorded is the one the grid was given). [] for a run trained here."""
+    """Where a run of reproduction `folder` reused from another folder came from, by its reused.json's `key`
+    ("from": its run directory, "results": its results file): the path as recorded and, for a relative one, the
+    same path beside `folder` (a relative `reuse` entry names a folder beside this one). [] for a run trained here."""
     note = folder / "runs" / run_name / REUSED
     source = files.read_json(note).get(key) if note.is_file() else None
     if not source:
@@ -96,9 +95,8 @@ def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> 
 
 
 def _check_dtypes(expected: dict[str, torch.Tensor], stored: dict[str, torch.Tensor], where: str) -> None:
-    """Refuse weights of another kind than the architecture's: load_state_dict would cast an int32 tensor
-    into a float parameter without a word. Floating point of any width is the same kind (the zoo's fp16
-    copies); integer tensors (BatchNorm's batch count) must keep their exact type."""
+    """Refuse weights of another kind than the architecture's (load_state_dict would cast an int32 tensor into a
+    float parameter without a word); floating point of any width is one kind (the zoo's fp16 copies)."""
     for name, value in stored.items():
         want = expected.get(name)
         if want is None:

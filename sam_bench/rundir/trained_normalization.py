@@ -1,22 +1,13 @@
 """The normalization a model was trained with, and the one a run or a zoo entry declares checked against
-it.
+it (docs/zoo.md, "The declared normalization is the trained one").
 
-Normalization is inside the model, (x - mean) / std (`sam_bench.models.normalization`), in buffers that
-are not saved with the weights, so that the state_dict stays exactly RobustBench's: a model is rebuilt
-with the mean and std its run metadata or zoo entry declares (`arch.mean`, `arch.std`). An edit there
-changes every prediction and not the weights' sha256 (std 1e9 took a model from 37% clean accuracy to
-11%; mean 0 / std 1 to 18%). So the declaration is checked against what training used, known apart
-from it:
-- the weights file's header, where one records it (`header`: weights from elsewhere, covered by the
-  weights' sha256; `zoo add` keeps a run's header in its fp16 copies);
-- otherwise the training record: `sam-bench train` always normalizes with its data set family's
-  published statistics (`sam_bench.data.STATS`), and the run names its family. Training does not write
-  the header: its weights file stays byte for byte what it was, so that a retrained run can be compared
-  with its recorded sha256.
-Identity normalization (mean 0, std 1) is as legal as any other where the weights' header says the model
-was trained with it. The values themselves are bounded by the schema (`run-metadata.schema.json`,
-`$defs/model_spec`): a mean in [0, 1] and a std in (0, 1], what images in [0, 1] can have, identity
-included.
+Normalization is inside the model, in buffers that are not saved with the weights (the state_dict stays exactly
+RobustBench's): a model is rebuilt with the mean and std its run metadata or zoo entry declares. An edit there
+changes every prediction and not the weights' sha256 (std 1e9 took a model from 37% clean accuracy to 11%). So
+the declaration is checked against what training used, known apart from it: the weights file's header where one
+records it (`header`), else the data set family's statistics that `sam-bench train` always normalizes with
+(`sam_bench.data.STATS`). Training does not write the header: its weights file stays byte for byte what it was,
+so that a retrained run can be compared with its recorded sha256.
 """
 
 from __future__ import annotations

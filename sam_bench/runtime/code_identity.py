@@ -2,9 +2,8 @@
 
 A copied tree (a GPU machine reached one command at a time, a cluster's scratch copy) may carry no git history
 and lose a `COMMIT` file to ignore rules; the files of the package travel with it. The fingerprint is the sha256
-of one line per file under `sam_bench/` (its path and its git blob id, sorted by path; caches and compiled files
-left out), so it is computed from the files alone, and for any commit from `git ls-tree` without checking it
-out: a record's fingerprint is checked against a commit (`of_commit`). The shipped recipes are package files,
+of one line per file under `sam_bench/` (its path and its git blob id), so it is computed from the files alone, and
+for any commit from `git ls-tree` without checking it out (`of_commit`). The shipped recipes are package files,
 so the fingerprint names the recipe a grid ran too.
 
     python -m sam_bench.runtime.code_identity                 # this tree's fingerprint

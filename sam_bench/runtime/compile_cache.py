@@ -20,12 +20,6 @@ import torch
 from sam_bench.runtime.memory_format import compile_options
 
 
-def cache_folder() -> Path:
-    """The cache folder for the capability ATen runs with now (e.g. .../torchinductor_root_avx2)."""
-    capability = torch.backends.cpu.get_cpu_capability().lower()
-    return Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}_{capability}"
-
-
 def _inductors_default() -> str | None:
     try:  # where inductor caches when nobody chose: it writes that into TORCHINDUCTOR_CACHE_DIR once it looked
         from torch._inductor.runtime.cache_dir_utils import default_cache_dir
@@ -40,7 +34,9 @@ def compiled(model: torch.nn.Module):
     the first time it looks, e.g. when dynamo is reset)."""
     chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     if chosen is None or os.path.abspath(chosen) == _inductors_default():
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder())
+        capability = torch.backends.cpu.get_cpu_capability().lower()
+        folder = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}_{capability}"  # ..._root_avx2
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
 
     options = compile_options(model)
     return torch.compile(model, options=options) if options else torch.compile(model)
@@ -48,11 +44,9 @@ def compiled(model: torch.nn.Module):
 
 def compiled_afresh(model: torch.nn.Module):
     """`compiled(model)` after dynamo has forgotten what this process compiled before: a training run's
-    arithmetic must not depend on the runs before it in its process. Dynamo keeps its compiled variants per
-    function for the whole process, and once the model's forward has seen a second batch size (a run's test
-    pass) or BatchNorm momentum (SAM's second pass) it compiles every later variant for any size, with other
-    kernels ("automatic dynamic"): cpu-decisive's AT runs trained after SAM runs in one process, and its SAM
-    runs after an AT run, computed other weights than the same settings in a fresh process
-    (tools/retrain_after.py). Not for the probe and the benchmark, which time compiled parts side by side."""
+    arithmetic must not depend on the runs before it in its process. Once the model's forward has seen a second
+    batch size or BatchNorm momentum, dynamo compiles every later variant for any size, with other kernels
+    ("automatic dynamic"): AT runs trained after SAM runs in one process computed other weights than in a fresh
+    process (tools/retrain_after.py). Not for the probe and the benchmark, which time compiled parts side by side."""
     torch._dynamo.reset()
     return compiled(model)

@@ -1,14 +1,11 @@
 """Several processes, one run: `torchrun --nproc_per_node N -m sam_bench train|evaluate ...`.
 
-Data parallelism as in one process, split N ways. Every process sees the same global batch (same
-order, same augmentation, same random numbers) and trains on its 1/N slice; gradients are averaged
-by DistributedDataParallel, and BatchNorm statistics are taken over the whole global batch
-(torch's SyncBatchNorm on GPUs, `GlobalBatchNorm2d` below elsewhere), so N processes compute what
-one process computes, up to floating-point rounding. Rank 0 alone writes files and shows progress.
-
-SAM's ascent step can use the global gradient (the default: the same perturbation as one process)
-or each process's own gradient ("per-worker": m-sharpness with m = batch size / N, as in Foret et
-al.'s data-parallel SAM); see `TrainConfig.sam_perturbation`.
+Data parallelism as in one process, split N ways: every process sees the same global batch (same order, same
+augmentation, same random numbers) and trains on its 1/N slice; DistributedDataParallel averages the gradients,
+and BatchNorm statistics are taken over the whole global batch (torch's SyncBatchNorm on GPUs, `GlobalBatchNorm2d`
+below elsewhere), so N processes compute what one process computes, up to floating-point rounding. Rank 0 alone
+writes files and shows progress. SAM's ascent step uses the global gradient (the default) or each process's own
+("per-worker": m-sharpness with m = batch size / N, as in Foret et al.'s data-parallel SAM).
 """
 
 from __future__ import annotations
@@ -158,11 +155,10 @@ def start(device: str = "auto") -> Distributed | None:
 
 
 def stop() -> None:
-    """Leave the process group, after a barrier that every process reaches when it leaves cleanly, so that all
-    tear their connections down at once: a process that destroys its group while another still works
-    (rank 1 done, rank 0 writing the checkpoint) aborts in Gloo's threads now and then ("terminate called
-    without an active exception", CI's torchrun test). Called while an error is on its way out (a `finally`),
-    it leaves without the barrier: the others may never reach it."""
+    """Leave the process group, after a barrier that every process reaches when it leaves cleanly: a process that
+    destroys its group while another still works aborts in Gloo's threads now and then ("terminate called without
+    an active exception"). Called while an error is on its way out, it leaves without the barrier: the others may
+    never reach it."""
     global _current
     if _current is not None:
         if sys.exc_info()[1] is None:
@@ -182,17 +178,13 @@ class _SumOverProcesses(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        dist.all_reduce(grad)
-        return grad
+        return _SumOverProcesses.forward(ctx, grad)
 
 
 class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
-    """BatchNorm2d with training statistics over the global batch of all processes.
-
-    For backends without torch's SyncBatchNorm (it needs a GPU): the per-channel sums travel
-    through differentiable all-reduces, so gradients flow across processes as they would through
-    one BatchNorm over the whole batch. Same parameters and buffers as BatchNorm2d."""
+    """BatchNorm2d with training statistics over the global batch of all processes, where torch's SyncBatchNorm
+    (GPUs only) is not: the per-channel sums travel through differentiable all-reduces, so gradients flow across
+    processes as through one BatchNorm over the whole batch. Same parameters and buffers as BatchNorm2d."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):

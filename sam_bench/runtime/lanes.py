@@ -1,23 +1,19 @@
 """Several jobs in one process, taking turns (`reproduce --parallel K --in-process`, `train --seeds` in an
-eager, static or graph step mode, evaluations side by side).
+eager, static or graph step mode, evaluations side by side; docs/gpu.md).
 
 Each job runs in a lane: a thread of its own and, on a GPU, a CUDA stream of its own. Only one lane runs at a
-time: a lane runs until it passes its turn (`turn()`), then the next lane in order runs. A training passes
-its turn after each step (training/epoch.py), an evaluation before each forward pass of its model
-(`passing_turns`). So the host issues the lanes' work in turn, in a fixed order, and on a GPU what each lane
-has issued runs on its own stream beside what the others issued, where separate processes would be
-time-sliced on the device one after another.
+time, until it passes its turn (`turn()`: a training after each step, training/epoch.py; an evaluation before each
+forward pass of its model, `passing_turns`); then the next lane in order runs. So the host issues the lanes' work
+in turn, and on a GPU each lane's work runs on its own stream beside the others', where separate processes would
+be time-sliced on the device one after another.
 
-A lane computes exactly what its job computes alone. What torch keeps per process and a job reads or
-draws from is the lane's own while it runs: torch's global random state (the CPU's and the lane's GPU's)
-and the global switches (autotuning, the fp32 math: runtime/math_mode.py), saved when it passes its turn and
-put back when its turn comes. Every lane starts from the caller's state, and the caller gets its state back
-at the end. The rest of what a job changes is per thread already (grad mode, autocast, the current stream
-and device). A job that raises ends its own lane only: the others go on, and its error is its outcome.
-
-A turn is passed only where the job holds no lock (between training steps, between an evaluation's forward
-passes): a lane waiting for a lock that a waiting lane holds would wait for ever. Jobs whose threads must not
-share the process (torch.compile's dynamo, torchrun's process group) are refused by their callers.
+A lane computes exactly what its job computes alone: torch's global random state (the CPU's and the lane's GPU's)
+and the global switches (runtime/math_mode.py) are the lane's own while it runs, saved when it passes its turn and
+put back when its turn comes; every lane starts from the caller's state, and the caller gets its state back at the
+end. The rest of what a job changes is per thread already (grad mode, autocast, the current stream and device). A
+job that raises ends its own lane only. A turn is passed only where the job holds no lock: a lane waiting for a
+lock that a waiting lane holds would wait for ever. Jobs whose threads must not share the process (torch.compile's
+dynamo, torchrun's process group) are refused by their callers.
 """
 
 from __future__ import annotations
@@ -165,11 +161,10 @@ def run(
     go_on: Callable[[int, Outcome], bool] = lambda index, outcome: True,
     streams: list | None = None,
 ) -> list[Outcome]:
-    """Run `jobs`, `width` at a time, each in a lane on `device` (a CUDA device: a stream per lane); the
-    outcome of every job started, in order. As a lane ends, `go_on(its job's index, its outcome)` is asked (in
-    the caller's thread) whether the lanes go on: the next job starts while every answer was yes; the jobs left
-    are not started (the list is then shorter). `streams` (`width` of them, from `make_streams`): the lanes' CUDA
-    streams, the first jobs taking them in order, so that calls run the same job on the same stream."""
+    """Run `jobs`, `width` at a time, each in a lane on `device` (a CUDA device: a stream per lane); the outcome of
+    every job started, in order. As a lane ends, `go_on(its job's index, its outcome)` (asked in the caller's thread)
+    says whether the next job starts; once it says no, the jobs left are not started. `streams` (`width` of them,
+    from `make_streams`): the lanes' CUDA streams, so that calls run the same job on the same stream."""
     if width < 1:
         raise ValueError(f"lanes need a width of 1 or more, got {width}")
     device = torch.device(device)

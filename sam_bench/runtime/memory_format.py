@@ -1,18 +1,12 @@
-"""Which memory format (NCHW or NHWC) a model runs in: the one place that decides it.
+"""Which memory format (NCHW or NHWC) a model runs in: the one place that decides it (docs/development.md).
 
-- Training (`train`, `bench`'s fast path): channels_last (NHWC) where it is safe, because it is
-  faster on GPU tensor cores and, in our CPU measurements, on CPUs too.
-- On a CPU, NHWC is NOT safe for a model with a strided 1x1 convolution whose input channels (per
-  group) are fewer than 16: oneDNN's backward-weights kernel for that shape writes past its
-  workspace (oneDNN issue #6035, open; "1x1 convolution backward_weights writes past the rtus
-  workspace (nhwc, IC < ic_block)"). On AVX2 code paths (channel block 8) we measured a segfault,
-  a hang or silently wrong weight gradients for 2-7 input channels; AVX-512 kernels use a block of
-  16, so everything below 16 counts as unsafe. Such a model trains in NCHW on a CPU. Every
-  PreActResNet-18 below width 0.25 has such shortcuts (64 x width input channels).
-  `tests/test_memory_format.py` checks gradients against an fp64 reference on every ISA path.
-- Evaluation (`evaluate`, `bench`'s attack throughput) runs NCHW everywhere: the stored weights as
-  RobustBench and AutoAttack run them (pyautoattack `.view()`s gradients shaped like the input).
-- The paper-loop baseline (`paper_loop`) runs NCHW: the paper's code uses the default format.
+- Training: channels_last (NHWC) where it is safe, faster on GPU tensor cores and, measured, on CPUs too.
+- On a CPU, NHWC is NOT safe for a model with a strided 1x1 convolution of fewer than 16 input channels (per
+  group): oneDNN's backward-weights kernel for that shape writes past its workspace (oneDNN issue #6035; on
+  AVX2, block 8, a segfault, a hang or wrong weight gradients; AVX-512 kernels use a block of 16). Such a model
+  (every PreActResNet-18 below width 0.25) trains in NCHW on a CPU; tests/test_memory_format.py checks it.
+- Evaluation runs NCHW everywhere: the stored weights as RobustBench and AutoAttack run them (pyautoattack
+  `.view()`s gradients shaped like the input); so does the paper-loop baseline, as the paper's code does.
 """
 
 from __future__ import annotations

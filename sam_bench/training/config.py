@@ -32,7 +32,7 @@ def _setting(default: Any, help: str = "", option: str | None = None, metavar: s
     return field(default=default, metadata={"help": help, "option": option, "metavar": metavar, "runtime": runtime})
 
 
-def _defaults(name: str, what) -> str:
+def _defaults(what) -> str:
     """'6 for trades and awp-trades'-style defaults of a setting, per method, from the table."""
     found: dict[str, list[str]] = {}
     for m in table.TABLE.values():
@@ -110,19 +110,19 @@ class TrainConfig:
     beta: float | None = _setting(
         None,
         "TRADES' weight of KL(clean || adversarial) against the clean cross-entropy (default "
-        + _defaults("beta", lambda m: m.default_beta)
+        + _defaults(lambda m: m.default_beta)
         + ").",
     )
     awp_gamma: float | None = _setting(
         None,
         "AWP's weight perturbation, relative to each layer's weight norm (default "
-        + _defaults("awp_gamma", lambda m: m.awp.gamma if m.awp else None)
+        + _defaults(lambda m: m.awp.gamma if m.awp else None)
         + ").",
     )
     awp_warmup: int | None = _setting(
         None,
         "Epochs trained without the weight perturbation before AWP starts (default "
-        + _defaults("awp_warmup", lambda m: m.awp.warmup if m.awp else None)
+        + _defaults(lambda m: m.awp.warmup if m.awp else None)
         + ").",
         metavar="EPOCHS",
     )

@@ -1,16 +1,11 @@
 """Several runs of one recipe trained together as one network (`sam-bench train --step-mode grouped
---seeds 0,1,2,3`; the step: training/grouped_step.py).
+--seeds 0,1,2,3`; the step: training/grouped_step.py; docs/training.md).
 
-Each run is an ordinary run in a folder of its own (metadata, log, checkpoint, final weights: what `train`
-writes, so the zoo, `evaluate` and `reproduce` take it as they take any run), built exactly as `train`
-builds it (its seed's initialisation, data order and attack generator). Only the steps are taken
-together: one batch of each run per step, in lockstep. What a run's epoch costs cannot be told apart
-from the group's, so each run records the group's wall and CPU time for its epochs and names the group
-(`grouped_with`): a cost per model is that divided by the group's size.
-
-The runs of a group differ only in their seed, SAM rho and attack budget (the step takes those per
-model); they start, stop and resume together: a time limit stops the group after an epoch that all of
-them finished, and `--resume` continues runs that stopped at the same epoch.
+Each run is an ordinary run in a folder of its own, built exactly as `train` builds it (its seed's initialisation,
+data order and attack generator); only the steps are taken together, a batch of each run per step, in lockstep.
+What a run's epoch costs cannot be told apart from the group's, so each run records the group's wall and CPU
+time and names the group (`grouped_with`). The runs differ only in their seed, SAM rho and attack budget (the
+step takes those per model); they start, stop and resume together.
 """
 
 from __future__ import annotations
@@ -117,10 +112,7 @@ def train_grouped(
         for run in runs:
             run.close_epoch(epoch, stop)
         if stop:
-            for run in runs:
-                run.metadata.update(epochs_done=epoch + 1, wall_time_s=run.elapsed)
-                files.write_json(run.out / "metadata.json", run.metadata)
-            return [run.metadata for run in runs]
+            return [run.stopped(epoch) for run in runs]
     return [run.finish() for run in runs]
 
 

@@ -1,26 +1,17 @@
-"""Several seeds of one method as one network (`--step-mode grouped`).
+"""Several seeds of one method as one network (`--step-mode grouped`; docs/training.md).
 
 N models of one architecture and method train in lockstep as one stacked network: every parameter and
 BatchNorm buffer is held once as a tensor of N slices, and the forward pass is the architecture called
-with each model's slice under torch.func.vmap. vmap turns N convolutions of C channels into one of N*C
-channels with groups=N (what `bench --probe --grouped N` times against N separate ones): that is the
-whole point, and the only one; it pays only where a device runs grouped convolutions near dense speed.
+with each model's slice under torch.func.vmap, which turns N convolutions of C channels into one of N*C
+channels with groups=N: that is the whole point, and it pays only where a device runs grouped convolutions
+near dense speed. Each model keeps its batch, BatchNorm statistics, SAM rho, attack budget and the attacks'
+random starts from its own generator, so the grouped step is N static steps (training/static_step.py) up to
+the order of floating-point sums (tests/test_grouped_step.py), not bit-identical: a grouped run is keyed as one.
 
-Each model keeps what makes it a run of its own: its batch (its own data order), its BatchNorm
-statistics (vmap computes them per slice), its SAM rho and perturbation norm, its attack budget and the
-attacks' random starts from its own generator, drawn exactly as its static step draws them. So the
-grouped step is N static steps (training/static_step.py) up to the order of floating-point sums:
-tests/test_grouped_step.py checks it against N static steps in fp64 over several steps, BatchNorm
-statistics and momentum included. It is not bit-identical to them, so a grouped run is keyed as one.
-
-The stacked tensors keep the models' memory layout (channels_last where train chose it). Under vmap that
-sends the global average pool to torch's per-model fallback (it warns once: no batching rule for its
-as_strided_), which costs N small kernels a pass; stacking in NCHW avoids it, but made the whole grouped
-step much slower on this project's CPU probe (convolutions in NCHW), so the layout stays the models'.
-
-The stacked tensors are the truth while the group trains; `sync()` writes them back into the N models
-and their optimizers (momentum buffers, the learning rate) before anything reads those: the test pass,
-a checkpoint, the final weights. `load()` takes them from the models again (after a resume).
+The stacked tensors keep the models' memory layout: under vmap channels_last sends the global average pool to
+torch's per-model fallback (it warns once), but stacking in NCHW made the whole step much slower on this
+project's CPU probe. They are the truth while the group trains; `sync()` writes them back into the models and
+their optimizers before anything reads those, and `load()` takes them from the models again (after a resume).
 """
 
 from __future__ import annotations

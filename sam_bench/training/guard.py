@@ -1,23 +1,15 @@
-"""The catastrophic-overfitting guard: PGD accuracy on a fixed held-out batch after every epoch.
+"""The catastrophic-overfitting guard: PGD accuracy on a fixed held-out batch after every epoch (docs/training.md).
 
-Single-step adversarial training (fgsm-rs, n-fgsm, fgsm) can collapse: within an epoch the model
-learns to defeat its own one-step attack while PGD accuracy falls to about zero (Wong, Rice, Kolter
-2020; de Jorge et al. 2022). The guard makes a collapse visible: after each epoch it attacks the same
-images with PGD-10 (Linf or L2 at the run's training attack budget, `attack_norm`/`attack_eps`; step
-eps/4, random start), records the accuracy in the epoch's log line and in the run's metadata, and
-flags a collapsed run there.
+Single-step adversarial training (fgsm-rs, n-fgsm, fgsm) can collapse: within an epoch the model learns to defeat
+its own one-step attack while PGD accuracy falls to about zero (Wong, Rice, Kolter 2020; de Jorge et al. 2022).
+After each epoch the guard attacks the same images with PGD-10 at the run's training budget, records the accuracy
+in the epoch's log line and the run's metadata, and flags a collapsed run there.
 
-Which images: the last `images` of the test set. Training images held out would change the training
-set, so a run with the guard would train another model than one without it (and than the ST, SAM and
-AT runs it is compared with, trained on every image). The guard only observes: it never stops a run
-or picks a checkpoint, so measuring on test images selects nothing. They are the last ones because
-evaluation (RobustBench's convention) attacks the first N: below half the test set the two are disjoint.
-
-The guard draws its random starts from a fixed seed inside a forked RNG and touches no weight,
-gradient or BatchNorm statistic: a run trains the same weights with it as without it
-(tests/test_single_step.py checks this). It is on by default for the single-step methods only
-(`TrainConfig.overfit_guard`: None = that default, 0 = off, N = N images), so every existing run and
-its metadata stay as they were.
+Its images are the last of the test set: training images held out would change the training set (and the model
+trained), and the guard only observes (it never stops a run or picks a checkpoint), so measuring on test images
+selects nothing; the last, because evaluation attacks the first N. It draws from a fixed seed in a forked RNG and
+touches no weight, gradient or BatchNorm statistic: a run trains the same weights with it as without it
+(tests/test_single_step.py). It is on by default for the single-step methods only (`TrainConfig.overfit_guard`).
 
 Collapse (`collapse`, RULE): below COLLAPSE_FLOOR there is no robustness to lose, and a fall is within the noise
 of a few hundred images; a run that loses clean accuracy too (below CLEAN_KEPT) is diverging, not overfitting to
@@ -48,9 +40,8 @@ RULE = (
 
 
 def images_for(method: str, setting: int | None, n_test: int) -> int:
-    """How many images the guard attacks: the run's setting, or by default, for the single-step
-    methods, DEFAULT_IMAGES or half the test set if that is fewer (the bundled sample's 500 test
-    images: the last 250, beside the first 200 its evaluations attack); none (off) for the others."""
+    """How many images the guard attacks: the run's setting, or for the single-step methods DEFAULT_IMAGES or
+    half the test set if fewer (clear of the first images evaluations attack); none for the others."""
     if setting is not None:
         return setting
     return min(DEFAULT_IMAGES, n_test // 2) if table.single_step(method) else 0
@@ -81,13 +72,9 @@ def measure(model, loader, attack: dict, autocast=nullcontext) -> dict:
 
 
 def collapse(history: list[dict]) -> dict:
-    """Whether the epochs' records (with `guard_pgd_acc` and `test_acc`) end collapsed, by RULE:
-    {"collapsed", "epoch" (1-based: where the collapse that lasts to the last epoch began),
-    "best_pgd_acc" (the best before it; with no collapse, the best of all), "collapsed_pgd_acc" (the
-    last epoch's)}. A fall that recovers is no collapse: at this scale PGD accuracy on a few hundred
-    images swings by more than half from one epoch to the next in healthy runs (measured on the
-    synthetic set with lr 0.2: FGSM at 16/255 fell from 41% to 9% in one epoch and was back at 55%
-    two epochs later), and what a collapse ruins is the model the run ends with."""
+    """Whether the epochs' records end collapsed by RULE, and from which epoch (1-based). A fall that recovers
+    is no collapse: PGD accuracy on a few hundred images can swing by more than half between epochs in healthy
+    runs (FGSM at 16/255, lr 0.2: 41%, 9%, then 55%), and what a collapse ruins is the model the run ends with."""
     epochs = [r for r in history if r.get("guard_pgd_acc") is not None]
     nothing = {"collapsed": False, "epoch": None, "best_pgd_acc": None, "collapsed_pgd_acc": None}
     if not epochs:

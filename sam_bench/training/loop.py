@@ -98,7 +98,6 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
     return torch.optim.SGD(model.parameters(), **kwargs)
 
 
-@torch.no_grad()
 def _check_out_dir(out: Path, resume: bool) -> None:
     if resume:
         if not (out / "metadata.json").is_file():
@@ -113,9 +112,8 @@ def _check_out_dir(out: Path, resume: bool) -> None:
 
 
 def stored_run(out: Path) -> dict:
-    """The metadata of the run in `out` that --resume continues, refused in one line unless it is what
-    `train` writes (the run-metadata schema: `final: null` or a list in place of the metadata is no run) and
-    what its log bears out (run_check: an edited `config.lr` is not trained on)."""
+    """The metadata of the run in `out` that --resume continues, refused in one line unless it fits the run-metadata
+    schema and its log bears it out (run_check: an edited `config.lr` is not trained on)."""
     _check_out_dir(out, resume=True)
     path = out / "metadata.json"
     fix = "--resume cannot continue it: restore the file, or train the run again in a new folder"
@@ -168,10 +166,7 @@ def train(
         files.write_json(out / "metadata.json", run.metadata)
     for epoch in range(run.start_epoch, cfg.epochs):
         if run.epoch(epoch, stop_at, stop_after_epochs):
-            run.metadata.update(epochs_done=epoch + 1, wall_time_s=run.elapsed)
-            if main:
-                files.write_json(out / "metadata.json", run.metadata)
-            return run.metadata
+            return run.stopped(epoch)
     return run.finish()
 
 
@@ -439,6 +434,13 @@ class Run:
         )
         files.write_text(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
         self.last_checkpoint, self.last_save_s, self.saved_epoch = clock.now(), clock.now() - saving, epochs_done
+
+    def stopped(self, epoch: int) -> dict:
+        """The metadata of a call that stops after `epoch` (its checkpoint written: resumable)."""
+        self.metadata.update(epochs_done=epoch + 1, wall_time_s=self.elapsed)
+        if self.main:
+            files.write_json(self.out / "metadata.json", self.metadata)
+        return self.metadata
 
     def finish(self) -> dict:
         """The final weights and the run's complete metadata."""

@@ -1,24 +1,17 @@
-"""One training step per method (its record, what it is: training/method_table.py). Each returns (loss,
-logits) of the pass that trained, detached.
+"""One training step per method (its record, what it is: training/method_table.py; the table of methods in
+docs/training.md). Each returns (loss, logits) of the pass that trained, detached.
 
-standard: SGD on clean images.            sam / asam: SAM (or ASAM) on clean images.
-at:       SGD on PGD examples.            sam-at:     SAM on PGD examples.
-fgsm-rs, n-fgsm, fgsm: SGD on single-step (FGSM) examples (their rules: method_table), two passes per step like
-  SAM, each example clipped to [0,1]; Linf only. n-fgsm's unprojected example may lie up to 3 eps away; fgsm
-  collapses (catastrophic overfitting) at large eps, which is what `training.guard` is for.
-trades:     clean cross-entropy + beta x KL(clean || adversarial), on TRADES' own PGD (training.trades).
-awp-at, awp-trades: PGD AT and TRADES with adversarial weight perturbation (training.awp): the descent's
-  gradient is taken at w + v and the optimizer steps from w; before its warm-up ends, the base step.
-  These three train in one process (torchrun refuses them for now).
-
-Under torchrun a step gets the global batch and a `sam_bench.runtime.distributed.Shard`: the process
-trains on its slice, with the random numbers one process would have drawn for that slice.
+The table's methods are compositions (an attack or none, then SGD or SAM); TRADES and AWP (training.trades,
+training.awp) have steps of their own (STEPS) and train in one process (torchrun refuses them for now). Under
+torchrun a step gets the global batch and a `sam_bench.runtime.distributed.Shard`: the process trains on its
+slice, with the random numbers one process would have drawn for that slice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -157,11 +150,7 @@ def trades_step(
     return descent(optimizer, loss_of, _weights_perturbed(model, loss_of, settings))
 
 
-def awp_trades_step(model, optimizer, x, y, **kwargs):
-    return trades_step(model, optimizer, x, y, name="awp-trades", **kwargs)
-
-
-STEPS.update({"trades": trades_step, "awp-at": awp_at_step, "awp-trades": awp_trades_step})
+STEPS.update({"trades": trades_step, "awp-at": awp_at_step, "awp-trades": partial(trades_step, name="awp-trades")})
 
 
 def train_step(

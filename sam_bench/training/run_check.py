@@ -3,28 +3,11 @@ states are believed only where its `log.jsonl` and weights bear them out.
 
 `metadata.json` is plain JSON that anyone can edit, and what it says travels on: `train --resume` continues from
 its `config` (an edited `lr` would train on at the new rate), `zoo add` copies it into the entry, and a board
-shows its `config.epochs` ("100 ep.") and footnote. `log.jsonl` is written by the training itself, epoch by
-epoch, with the checkpoint. So, one rule, read by `train --resume`, `zoo add` and publication (`leaderboard add`,
-`leaderboard submit`, through the zoo entry's copy of the metadata):
-
-- epochs: a finished run has trained `config.epochs` epochs: `epochs_done` says so and the log holds exactly
-  those epochs, numbered 1, 2, ...; a run still training has logged no more than `config.epochs`, and where it
-  stopped cleanly (`epochs_done` written) as many as `epochs_done`;
-- the learning rate: every logged epoch's rate is the one `config.lr`, `config.schedule` and `config.epochs`
-  give that epoch (training.epoch.learning_rate, at its first step, as the log records it);
-- a finished run's `final` numbers are its last logged epoch's, its `wall_time_s`, `cpu_time_s` and `images_per_s`
-  the logged epochs' seconds, CPU seconds and images over seconds;
-- the times: each logged epoch's images per second is its images over its seconds, its first step no longer than
-  the epoch, its CPU seconds no more than `cpu_threads` threads spend in its seconds (a wall time cut in the log and
-  the metadata alike is caught by these; every time field cut by one factor is not: only timing the recipe again
-  could tell, which no check here does);
-- the model: the architecture built (`arch.arch`) and the one the weights file's header names are `config.arch`;
-- the steps: every logged epoch's method and rho (its step record, training.epoch.step_record) are `config`'s, and
-  the images it trained on `n_train_used` in whole batches (logs from before epochs recorded their steps: the
-  images only).
-
-Nothing a board or a report shows of a run is believed without its log: a zoo entry whose run's log is not at hand
-is refused where it is published (sam_bench.zoo.training_record).
+shows its `config.epochs` and footnote. `log.jsonl` is written by the training itself, epoch by epoch, with the
+checkpoint. So `train --resume`, `zoo add` and publication read one rule (`check`): the epochs done and logged,
+each epoch's learning rate, method, rho and images, a finished run's final numbers and times, and the
+architecture, all as the log and the config give them. Every time field cut by one factor is not caught: only
+timing the recipe again could tell. Nothing a board or a report shows of a run is believed without its log.
 
 A mismatch is refused in one line naming the field and both values.
 """
@@ -134,7 +117,7 @@ CPU_SLACK, CPU_SLACK_S = 1.1, 1.0
 
 
 def _check_times(record: Mapping, threads, refuse) -> None:
-    """An epoch's logged times against one another, where it logged them (the module's rule on times)."""
+    """An epoch's logged times against one another, where it logged them."""
     seconds, epoch = record.get("seconds"), record.get("epoch")
     if not isinstance(seconds, int | float):
         return

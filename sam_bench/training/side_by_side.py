@@ -1,15 +1,7 @@
 """Several runs trained side by side in one process (`train --seeds 0-3` in an eager, static or graph step
-mode; the cells of `reproduce --parallel K --in-process` train the same way): each run is `train` itself in
-a lane of its own (runtime/lanes.py), its steps issued in turn with the others' and, on a GPU, run on a CUDA
-stream of its own beside theirs.
-
-So each run is what it is alone, bit for bit: its seed's initialisation, data order and random draws (the
-global random state is the lane's own), its folder, checkpoints, resume, time limit and results. What differs
-is its clock: its epochs' seconds are those it took beside the others. A run that fails ends alone; the
-others finish.
-
-Unlike `--step-mode grouped` (the seeds as one stacked network), the runs need not share anything: their
-methods, settings and epochs may all differ.
+mode; the cells of `reproduce --parallel K --in-process` train the same way; docs/training.md): each run is
+`train` itself in a lane of its own (runtime/lanes.py), so it is what it is alone, bit for bit, but for its clock.
+A run that fails ends alone; the others finish. Unlike `--step-mode grouped`, the runs need not share anything.
 """
 
 from __future__ import annotations

@@ -1,26 +1,18 @@
 """The capturable training step (`--step-mode static`, and `graph`'s body: training/cuda_graph.py).
 
-A CUDA graph replays the kernels it recorded, on the memory it recorded them with, without Python. So
-a step that is to be captured must keep every tensor that outlives it at one address, read nothing back
-to the host, and take what changes between steps from device memory. The eager step
-(training/methods.py) does not, and must not change: earlier runs retrain to their recorded weights
-from it. Here, for the same methods and the same arithmetic:
-  - the batch is copied into input buffers allocated once;
-  - the learning rate is a device tensor (the eager step bakes a Python float into each update);
-  - SGD's momentum buffers exist from the start (zeros: momentum * 0 + g is g, the eager first step's
-    clone), in the optimizer's own state, so checkpoints are the eager run's format;
-  - SAM keeps w and its perturbation e in buffers made once (the eager SAM stores a fresh clone of w
-    in its state at every step);
-  - gradients come from torch.autograd.grad (no .grad attribute set to None and made again);
-  - the attacks' random starts come from one generator of the run's own (`generator`), which a CUDA
-    graph registers and advances on every replay; the eager step draws from torch's global one.
-Temporaries of a pass (activations, the attack's perturbation) still come and go: under a CUDA graph
-they live in the graph's private pool, at the addresses of its capture.
+A CUDA graph replays the kernels it recorded, on the memory it recorded them with, without Python. So a step
+that is to be captured must keep every tensor that outlives it at one address, read nothing back to the host,
+and take what changes between steps from device memory. The eager step (training/methods.py) does not, and must
+not change: earlier runs retrain to their recorded weights from it. Here, for the same methods and the same
+arithmetic: the batch is copied into input buffers made once; the learning rate is a device tensor; SGD's
+momentum buffers exist from the start (zeros: momentum * 0 + g is the eager first step's clone of g), in the
+optimizer's own state, so checkpoints are the eager run's format; SAM keeps w and its perturbation in buffers
+made once; gradients come from torch.autograd.grad; the attacks' random starts come from the run's own
+generator (`generator`), which a CUDA graph registers and advances on every replay. Temporaries of a pass still
+come and go: under a CUDA graph they live in the graph's private pool, at the addresses of its capture.
 
-A method of the table that is a composition (an attack, then SGD or SAM) needs nothing here. A method
-with a step of its own (training.methods.STEPS) gives its capturable body in BODIES, written with the
-helpers of StaticStep (`descend`, `sam_ascend`, `sam_return`, `generator`); tests/test_static_step.py
-checks every method of the table against its eager step.
+A method with a step of its own (training.methods.STEPS) gives its capturable body in BODIES, written with the
+helpers of StaticStep; tests/test_static_step.py checks every method of the table against its eager step.
 """
 
 from __future__ import annotations
@@ -73,10 +65,8 @@ def capturable(method: str) -> bool:
 
 
 class StaticStep:
-    """One method's training step over state allocated once; `step(x, y, lr)` -> (loss, logits).
-
-    `load` (copy the batch and the learning rate in) and `run` (the step on those buffers) are apart
-    so that training/cuda_graph.py captures `run` alone."""
+    """One method's training step over state allocated once; `step(x, y, lr)` -> (loss, logits). `load` (the batch
+    and the learning rate in) and `run` (the step on those buffers) are apart: training/cuda_graph.py captures `run`."""
 
     def __init__(self, method: str, model, optimizer, attack: dict | None, generator: torch.Generator, autocast=None):
         if not capturable(method):

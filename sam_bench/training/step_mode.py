@@ -1,13 +1,7 @@
-"""How a run takes its steps (`--step-mode`, a recipe's `step_mode`):
-
-  eager   training.methods.train_step, as every run before the setting existed (the default; its
-          arithmetic and random draws are what the recorded weights were trained with)
-  static  the capturable step (training/static_step.py): the same arithmetic over buffers made once,
-          the attacks' starts from the run's own generator, so its draws are not the eager run's
-  graph   the static step captured and replayed as a CUDA graph (training/cuda_graph.py); GPUs only
-  grouped several seeds' static steps as one stacked network (training/grouped_step.py), trained together by
-          training/grouped_runs.py (`train --step-mode grouped --seeds ...`); the static step's draws, its
-          arithmetic up to the order of sums
+"""How a run takes its steps (`--step-mode`, a recipe's `step_mode`; docs/training.md, "Step modes"): eager
+(training.methods.train_step, the default, whose arithmetic and draws the recorded weights were trained with),
+static (training/static_step.py), graph (that step as a CUDA graph, training/cuda_graph.py; GPUs only) or grouped
+(several seeds' static steps as one stacked network, training/grouped_step.py, trained by grouped_runs.py).
 
 static, graph and grouped draw other random numbers than eager, so a run's step mode is part of what it trains
 (its settings key names it unless it is eager, which keeps every earlier key).
