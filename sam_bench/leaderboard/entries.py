@@ -16,12 +16,14 @@ import copy
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from sam_bench import files, schema
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, degenerate, results_file
+from sam_bench.evaluation.attack_table import Attack
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard import budgets
@@ -174,9 +176,10 @@ def aa_version_text(aa: dict) -> str:
     return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
 
 
-def pgd_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
-    """An entry's PGD figures from one evaluation (its accuracies derived from its per-image outcomes,
-    `Results`), naming the results file they come from and the precision they were computed in."""
+def column_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
+    """An entry's figures of a column attack (attack_table.columns) from one evaluation (its accuracies derived from
+    its per-image outcomes, `Results`), naming the results file they come from and the precision they were computed
+    in. The entry keeps them under the attack's name."""
     s, n = ev.settings, _images(ev)
     return {
         "norm": ev.norm,
@@ -323,20 +326,17 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
     guard = (entry.training or {}).get("overfit_guard")
     if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
         extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
-    extras.setdefault("pgd", [])
+    for attack in attack_table.columns():
+        extras.setdefault(attack.name, [])
     extras.setdefault("sources", [])
     info["sam_bench"] = extras
     return info
 
 
-def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None) -> list[Path]:
-    """update_from_results with the leaderboards locked: an entry is read, merged and written back,
-    and a concurrent writer must not slip in between. `verify(zoo entry)`, where given, runs once every check
-    of the results has passed and before anything is written, outside the lock. Nothing here measures the results
-    again: the commands publish through sam_bench.leaderboard.publication.add_all, which does. Returns the entries
-    the results reach, one per board."""
-    if verify is not None:
-        verify(_update_from_results(results, leaderboard_dir, zoo_dir, write=False)[1])
+def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> list[Path]:
+    """_update_from_results with the leaderboards locked: an entry is read, merged and written back, and a concurrent
+    writer must not slip in between. Nothing here measures the results again: the commands publish through
+    sam_bench.leaderboard.publication.add_all, which does. Returns the entries the results reach, one per board."""
     with files.locked(boards_dir(leaderboard_dir)):
         return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
 
@@ -384,14 +384,13 @@ def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) 
 
 
 def _update_from_results(
-    results, leaderboard_dir=None, zoo_dir=None, write: bool = True, pending: dict[Path, dict] | None = None
+    results, leaderboard_dir=None, zoo_dir=None, pending: dict[Path, dict] | None = None
 ) -> tuple[list[Path], ZooEntry]:
     """Write or update leaderboards/<dataset>/<board folder>/<ModelId>.json, for every board the results of
     `sam-bench evaluate` reach: a board whose AutoAttack they hold, and a board where the model is ranked already
-    (its PGD columns). Every figure is derived from the file's per-image outcomes and names the file (and its
-    sha256) it came from. Returns the entries' paths and the model's zoo entry (`write` False: every check,
-    nothing written; `pending`: the entries kept there instead of written, and read from there where earlier
-    results put them)."""
+    (its column attacks' columns). Every figure is derived from the file's per-image outcomes and names the file (and
+    its sha256) it came from. Returns the entries' paths and the model's zoo entry (`pending`: the entries kept there
+    instead of written, and read from there where earlier results put them)."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
@@ -410,9 +409,9 @@ def _update_from_results(
         if not ranked and (previous is None or "autoattack_acc" not in info):
             continue  # no AutoAttack of this board's, in these results or before: not a row of it
         reached.append(path)
-        if write and not changed:
+        if not changed:
             log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
-        elif write:
+        else:
             ordered = _ordered(info, {**source, "created": checked.get("created")})
             if pending is None:
                 files.write_json(path, ordered)
@@ -421,10 +420,10 @@ def _update_from_results(
     if not reached:
         tm = entry.threat_model
         board_eps = threat_model_record(tm).robustbench_budget
-        column = any(attack_table.is_column(ev.attack) for ev in checked.evaluations)
+        column = [attack_table.attack(ev.attack) for ev in checked.evaluations if attack_table.is_column(ev.attack)]
         raise BadInput(
             f"{entry.id} has no AutoAttack (standard) result at a board's budget ({budgets.budgets_text()})"
-            + (" to rank its row by; PGD joins a row that AutoAttack ranks" if column else "")
+            + (f" to rank its row by; {column[0].display} joins a row that AutoAttack ranks" if column else "")
             + f"; run sam-bench evaluate {entry.id} --attack autoattack --norm {tm} --eps {board_eps} "
             "(or a small budget, e.g. --eps 2/255) first"
         )
@@ -443,7 +442,7 @@ def _merge(info: dict, results: Results, source: dict, entry: ZooEntry, board: B
         if board_aa:
             changed |= _merge_autoattack(info, ev, results, source, entry, board)
         elif attack_table.is_column(ev.attack):
-            changed |= _merge_pgd(info["sam_bench"], ev, source, results.precision)
+            changed |= _merge_column(info["sam_bench"], ev, source, results.precision)
     return ranked, changed
 
 
@@ -463,18 +462,47 @@ def _merge_autoattack(
     return True
 
 
-def _merge_pgd(extras: dict, ev: Evaluation, source: dict, precision: str) -> bool:
-    record = pgd_record(ev, source, precision)
-    same = [p for p in extras["pgd"] if pgd_key(p) == pgd_key(record)]
+def _merge_column(extras: dict, ev: Evaluation, source: dict, precision: str) -> bool:
+    record, kept = column_record(ev, source, precision), extras[ev.attack]
+    same = [p for p in kept if column_key(p) == column_key(record)]
     if same and strength(same[0]) > strength(record):
         return False
-    extras["pgd"] = [p for p in extras["pgd"] if p not in same] + [record]
+    extras[ev.attack] = [p for p in kept if p not in same] + [record]
     return True
 
 
-def pgd_key(record: dict) -> tuple:
-    """What makes two PGD figures of an entry the same measurement (the bigger or newer one is kept)."""
+def column_key(record: dict) -> tuple:
+    """What makes two figures of a column attack the same measurement (the bigger or newer one is kept)."""
     return (record["norm"], record["eps"], record["steps"], record["restarts"])
+
+
+@dataclass(frozen=True)
+class ColumnFigure:
+    """A figure of a column attack as an entry holds it (a `column_record`), read once for a board's rows."""
+
+    attack: Attack
+    norm: str
+    eps: str
+    steps: int | None
+    robust_acc: str
+    n_examples: int | None = None
+    precision: str = "fp32"
+    results_sha256: str | None = None
+
+    @property
+    def column(self) -> tuple[Attack, str, str, int | None]:
+        """The board column it fills: its attack, norm, budget and steps."""
+        return self.attack, self.norm, self.eps, self.steps
+
+
+def column_figures(extras: dict) -> list[ColumnFigure]:
+    """The figures of every column attack in an entry's `sam_bench` extras, attack by attack."""
+    read = [f.name for f in fields(ColumnFigure) if f.name != "attack"]
+    return [
+        ColumnFigure(attack, **{k: p[k] for k in read if k in p})
+        for attack in attack_table.columns()
+        for p in extras.get(attack.name, [])
+    ]
 
 
 ENTRY_ORDER = (
@@ -487,26 +515,30 @@ ENTRY_ORDER = (
     "degenerate",
     "collapsed",
     "autoattack",
-    "pgd",
+    attack_table.COLUMN,  # each column attack's figures, under its name
     "sources",
     "retired",
 )
 
 
 def _ordered(info: dict, source: dict) -> dict:
-    """The entry as it is written: its sources, its PGD figures sorted, its keys in their order."""
+    """The entry as it is written: its sources, its column figures sorted, its keys in their order."""
     extras = info["sam_bench"]
-    extras["pgd"].sort(key=lambda p: (p["norm"], parse_eps(p["eps"]), p["steps"] or 0))
+    columns = [attack.name for attack in attack_table.columns()]
+    for name in columns:
+        extras[name].sort(key=lambda p: (p["norm"], parse_eps(p["eps"]), p["steps"] or 0))
     extras["sources"] = sources(extras, source)
     ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
-    ordered["sam_bench"] = {k: extras[k] for k in ENTRY_ORDER if k in extras}
+    keys = [k for key in ENTRY_ORDER for k in (columns if key == attack_table.COLUMN else [key])]
+    ordered["sam_bench"] = {k: extras[k] for k in keys if k in extras}
     return ordered
 
 
 def figure_refs(extras: dict) -> list[tuple[str | None, str | None]]:
-    """(results file, sha256) of each figure group of an entry: its AutoAttack block, then each PGD record
-    ((None, None) for a record written before figures named their file)."""
-    groups = ([extras["autoattack"]] if extras.get("autoattack") else []) + list(extras.get("pgd", []))
+    """(results file, sha256) of each figure group of an entry: its AutoAttack block, then each column attack's
+    record ((None, None) for a record written before figures named their file)."""
+    columns = [p for attack in attack_table.columns() for p in extras.get(attack.name, [])]
+    groups = ([extras["autoattack"]] if extras.get("autoattack") else []) + columns
     return [(g.get("results_file"), g.get("results_sha256")) for g in groups]
 
 

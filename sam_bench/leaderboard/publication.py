@@ -21,9 +21,8 @@ from sam_bench.evaluation.check_progress import CheckProgress
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.recheck import measured_data
 from sam_bench.evaluation.results_record import Results
-from sam_bench.leaderboard.entries import figure_refs, planned, results_path, write_entries
+from sam_bench.leaderboard.entries import planned, write_entries
 from sam_bench.leaderboard.own_boards import board_of
-from sam_bench.zoo import store as zoo
 from sam_bench.zoo import training_record
 from sam_bench.zoo.entry import ZooEntry
 
@@ -113,20 +112,3 @@ def add(
         done.entry
         for done in add_all([results], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress)
     ]
-
-
-def check_submission_evidence(
-    info: dict, model_id: str, leaderboard_dir=None, zoo_dir=None, *, data_dir=None, device: str = "cpu", progress=None
-) -> None:
-    """`leaderboard submit`: every results file the entry's figures come from, measured again (`check_evidence`)."""
-    entry = zoo.find_entry(model_id, zoo_dir)
-    named = dict.fromkeys(file for file, _ in figure_refs(info["sam_bench"]) if file)
-    for file in named:
-        check_evidence(
-            results_path(file, leaderboard_dir),
-            entry,
-            zoo_dir=zoo_dir,
-            data_dir=data_dir,
-            device=device,
-            progress=progress,
-        )

@@ -17,7 +17,7 @@ from sam_bench.leaderboard.board_text import markdown as _text
 from sam_bench.leaderboard.board_text import page_template
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
-from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
+from sam_bench.leaderboard.table import column_header, columns, rows, threat_model_title
 from sam_bench.training import method_table
 from sam_bench.version import __version__
 
@@ -37,14 +37,14 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
     """A board's table (`board`: its folder, 'Linf' or 'Linf-2-255')."""
     found = budgets.board_named(board)
     threat_model, eps = found.norm, found.eps
-    pgd_keys = pgd_columns(models, board)
+    shown = columns(models, board)
     head = [
         "#",
         "Model ID",
         "Model",
         "Clean accuracy",
         f"AutoAttack ({threat_model} {eps})",
-        *[pgd_header(k) for k in pgd_keys],
+        *map(column_header, shown),
         "Architecture",
         "Training",
         "Evaluated on",
@@ -59,7 +59,7 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
         title,
         "",
         "| " + " | ".join(head) + " |",
-        "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys)) + ["---"] * 4) + "|",
+        "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(shown)) + ["---"] * 4) + "|",
     ]
     for r in rows(models, board):
         name = _text(r["name"]) + (f" ([{_text(r['cite'])}]({r['link']}))" if r["link"] else "")
@@ -75,7 +75,7 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
             name,
             _with_ci(r["clean_acc"], r["clean_ci"]),
             _with_ci(r["autoattack_acc"], r["autoattack_ci"]),
-            *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["pgd"], r["pgd_ci"])],
+            *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["columns"], r["columns_ci"])],
             _text(r["architecture"]),
             _text(r["training"]),
             _text(r["evaluated_on"]),
@@ -122,13 +122,13 @@ def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
 
 def column_groups(models: list[dict], board: str) -> list[dict]:
     """The HTML page's column chooser: the groups of columns a reader may hide or show (rank, model, clean and
-    AutoAttack accuracy always show). Shown at first: the board's own PGD columns, architecture, training and
-    evaluation, so that the page fits a 1,300-pixel window; hidden until ticked: the other norm's PGD columns,
-    extra data (never used by sam-bench's models) and the venue."""
-    norms = list(dict.fromkeys(norm for norm, _, _ in pgd_columns(models, board)))
+    AutoAttack accuracy always show). Shown at first: the board's own norm's columns of each column attack (PGD),
+    architecture, training and evaluation, so that the page fits a 1,300-pixel window; hidden until ticked: the
+    other norm's, extra data (never used by sam-bench's models) and the venue."""
+    groups = dict.fromkeys((attack, norm) for attack, norm, _, _ in columns(models, board))
     own = budgets.board_named(board).norm
     return [
-        *({"group": f"pgd-{norm}", "label": f"PGD {norm}", "shown": norm == own} for norm in norms),
+        *({"group": f"{a.name}-{norm}", "label": f"{a.display} {norm}", "shown": norm == own} for a, norm in groups),
         {"group": "extra", "label": "Extra data", "shown": False},
         {"group": "arch", "label": "Architecture", "shown": True},
         {"group": "training", "label": "Training", "shown": True},
@@ -167,7 +167,10 @@ def html(
             if other != found
         ],
         rows=rows(models, board),
-        pgd_columns=[{"header": pgd_header(k), "group": f"pgd-{k[0]}"} for k in pgd_columns(models, board)],
+        columns=[
+            {"header": column_header(c), "group": f"{c[0].name}-{c[1]}", "key": f"{c[0].name}{i}"}
+            for i, c in enumerate(columns(models, board), 1)
+        ],
         column_groups=column_groups(models, board),
         version=__version__,
         sample=sample,

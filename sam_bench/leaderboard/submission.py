@@ -15,7 +15,9 @@ from sam_bench.leaderboard.entries import (
     MODEL_INFO_KEYS,
     TEST_SET_SIZE,
     entry_path,
+    figure_refs,
     read_entry,
+    results_path,
     training_text,
 )
 from sam_bench.leaderboard.evidence import check_entry
@@ -97,10 +99,6 @@ def _additional_data_text(additional_data: bool | None) -> str:
     return str(additional_data).lower()
 
 
-def _checkbox(checked: bool) -> str:
-    return "[x]" if checked else "[ ]"
-
-
 def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
     """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
     aa = info["sam_bench"]["autoattack"]
@@ -144,8 +142,8 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
 
 # Model Zoo:
 
-- {_checkbox(True)} I want to add my models to the Model Zoo (check if true)
-- {_checkbox(not robustbench_arch)} I use an architecture that is **not** included among
+- [x] I want to add my models to the Model Zoo (check if true)
+- {"[ ]" if robustbench_arch else "[x]"} I use an architecture that is **not** included among
   those [here](https://github.com/RobustBench/robustbench/tree/master/robustbench/model_zoo/architectures) (
   check if true).
 - [ ] I agree to release my model(s) under MIT license (check if true) **OR**
@@ -201,9 +199,9 @@ def submit(
         problems.append(f"the weights do not verify: {report[2]}")
     if problems:
         raise BadInput(f"{model_id} does not qualify for RobustBench: " + "; ".join(problems))
-    publication.check_submission_evidence(
-        info, model_id, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress
-    )
+    for file in dict.fromkeys(file for file, _ in figure_refs(info["sam_bench"]) if file):  # each measured again
+        path = results_path(file, leaderboard_dir)
+        publication.check_evidence(path, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
     upstream = {k: info[k] for k in MODEL_INFO_KEYS}
     files.write_json(out / f"{model_id}.json", upstream)
