@@ -58,7 +58,7 @@ def dirs(trained, tmp_path, monkeypatch):
 def add(results: dict, boards, zoo_dir):
     """A board entry from results written to a file first (an entry names the file its figures come from); the
     results reach one board."""
-    (path,) = leaderboard.update_from_results(written(results, boards.parent / "results"), boards, zoo_dir)
+    [[(path, _)]] = leaderboard.write_entries([written(results, boards.parent / "results")], boards, zoo_dir)
     return path
 
 
@@ -181,7 +181,7 @@ def test_updates_merge_and_a_bigger_evaluation_wins(dirs, tmp_path):
     e = entry(zoo_dir, SAMPLE_IDS[0])
     first = tmp_path / "aa.json"
     first.write_text(json.dumps(results_for(e, 0.5, 0.2, n=500)))
-    leaderboard.update_from_results(first, boards, zoo_dir)
+    leaderboard.write_entries([first], boards, zoo_dir)
     add(results_for(e, 0.5, pgd=[("2/255", 0.25), ("1/255", 0.4)], n=500), boards, zoo_dir)
     add(results_for(e, 0.9, 0.9, n=100), boards, zoo_dir)  # smaller: ignored
     info = json.loads((boards / "cifar10" / "Linf" / f"{e['id']}.json").read_text())
@@ -322,7 +322,7 @@ def test_submit_writes_upstream_json_and_the_filled_in_issue(dirs, tmp_path, mon
 
     zoo_dir, boards = dirs
     results = written(full_results(entry(zoo_dir, FULL_ID)), boards.parent / "results")
-    leaderboard.update_from_results(results, boards, zoo_dir)
+    leaderboard.write_entries([results], boards, zoo_dir)
     measured = []  # the figures are the test's, not measured: what submit measures again is recorded instead
     monkeypatch.setattr(publication, "check_evidence", lambda path, entry, **_: measured.append((path, entry["id"])))
     paper = {"link": "https://example.org/paper", "authors": "Ada Lovelace, Alan Turing", "venue": "arXiv, Jan 2025"}

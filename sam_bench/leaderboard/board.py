@@ -9,7 +9,7 @@ from sam_bench.leaderboard.entries import (
     model_info,
     percent,
     read_entry,
-    update_from_results,
+    write_entries,
 )
 from sam_bench.leaderboard.render import markdown, render
 from sam_bench.leaderboard.submission import submit
@@ -26,5 +26,5 @@ __all__ = [
     "render",
     "rows",
     "submit",
-    "update_from_results",
+    "write_entries",
 ]

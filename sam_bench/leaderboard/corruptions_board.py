@@ -1,27 +1,12 @@
 """The corruptions boards: zoo models ranked by their mean accuracy over CIFAR-10-C's 75 corruptions and severities,
-as RobustBench ranks its corruptions board, with their clean accuracy and the mean of each family beside it.
+as RobustBench ranks its corruptions board, with their clean accuracy and the mean of each family beside it; their
+folders, pages and RobustBench's `unaggregated_results.csv`: docs/leaderboard.md, "Common corruptions".
 
-A result on the official CIFAR-10-C goes on the `corruptions` board; a result on a set sam-bench generated goes on
-the `corruptions-generated` board, never beside official figures (the generated images are close to the official
-ones, not the same: docs/evaluation.md). The board is read from the set the results file records
-(`corruptions.catalogue.board`).
-
-    leaderboards/<dataset>/corruptions/<ModelId>.json                 the official set's entries
-    leaderboards/<dataset>/corruptions/unaggregated_results.csv       its accuracy per corruption and severity
-    leaderboards/<dataset>/corruptions-generated/...                  the same of the generated sets
-    leaderboards/<dataset>-<board>[-sample].{md,html,png}             each board's pages (the bundled sample's apart)
-
-An entry is RobustBench's (`model_info/<dataset>/corruptions/<Id>.json`): its standard fields with `eps: null`, the
-mean over the 75 as `corruptions_acc`; sam-bench's own fields sit under `sam_bench`, which RobustBench's tools
-ignore. Beside the entries, `unaggregated_results.csv` is RobustBench's file of the same name: one row per model, one
-column per corruption and severity (75, in RobustBench's order), accuracies as fractions.
-
-An entry names the results file its figures come from and that file's sha256; every figure is derived from the
-file's per-image outcomes (evaluation/corruption_outcomes.py) when the entry is written and again before a page or
-the CSV is rendered, so an entry edited after the fact, or a results file changed under it, is refused in one line.
-Entries are written only through the one gate (leaderboard/publication.py), which measures a sample of the file
-again first; `submit` writes what a RobustBench pull request for the official set's board holds, and refuses a
-generated set's figures.
+The board is read from the set the results file records (`corruptions.catalogue.board`): a set sam-bench generated
+goes on `corruptions-generated`, never beside the official set's figures (its images are close to the official
+ones, not the same: docs/evaluation.md), and `submit` refuses it. An entry names its results file and sha256; every
+figure is derived from the file's per-image outcomes (evaluation/corruption_outcomes.py) when the entry is written
+(only through the gate, leaderboard/publication.py) and again before a page or the CSV is rendered.
 """
 
 from __future__ import annotations
@@ -63,14 +48,9 @@ ROBUSTBENCH_KEYS = tuple("corruptions_acc" if key == "autoattack_acc" else key f
 FIGURES = ("clean_acc", "reported", "corruptions_acc")  # the RobustBench fields a results file gives
 
 
-def evaluation_of(results: Results) -> Evaluation | None:
-    """The corruptions entry of a results file, or None where it has none."""
-    return results.evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
-
-
 def holds(pinned: PinnedResults) -> bool:
     """Whether a results file (pinned: read once) holds a corruptions evaluation: the corruptions board's."""
-    return evaluation_of(Results.of(pinned.json())) is not None
+    return Results.of(pinned.json()).evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL) is not None
 
 
 def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
@@ -79,7 +59,7 @@ def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
 
 
 def _evaluation(results: Results, source: dict) -> Evaluation:
-    ev = evaluation_of(results)
+    ev = results.evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
     if ev is None or ev.corruption_set is None or ev.clean_acc is None or ev.robust_acc is None:
         raise BadInput(
             f"{source['file']}: holds no corruptions evaluation; sam-bench evaluate --threat-model corruptions"
@@ -360,14 +340,8 @@ def submit(
         problems.append(f"the weights do not verify: {verified[2]}")
     if problems:
         raise BadInput(f"{model_id} does not qualify for RobustBench's corruptions board: " + "; ".join(problems))
-    check_evidence(
-        results_path(row["results"]["file"], leaderboard_dir),
-        entry,
-        zoo_dir=zoo_dir,
-        data_dir=data_dir,
-        device=device,
-        progress=progress,
-    )
+    named = results_path(row["results"]["file"], leaderboard_dir)
+    check_evidence(named, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
     files.write_json(out / f"{model_id}.json", {k: row[k] for k in ROBUSTBENCH_KEYS if k in row})
     files.write_text(out / CSV, unaggregated_csv([row]))

@@ -333,14 +333,6 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
     return info
 
 
-def update_from_results(results, leaderboard_dir=None, zoo_dir=None) -> list[Path]:
-    """_update_from_results with the leaderboards locked: an entry is read, merged and written back, and a concurrent
-    writer must not slip in between. Nothing here measures the results again: the commands publish through
-    sam_bench.leaderboard.publication.add_all, which does. Returns the entries the results reach, one per board."""
-    with files.locked(boards_dir(leaderboard_dir)):
-        return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
-
-
 def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[list[tuple[Path, bool]]]:
     """The entries of several results files (paths or PinnedResults, already measured again where the caller
     publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
@@ -375,7 +367,7 @@ def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path
     """Each file's (entry paths, one per board it reaches; zoo entry) and the entries as they would be written,
     each file merged into what the ones before it made."""
     pending: dict[Path, dict] = {}
-    done = [_update_from_results(one, leaderboard_dir, zoo_dir, pending=pending) for one in results]
+    done = [_update_from_results(one, pending, leaderboard_dir, zoo_dir) for one in results]
     return done, pending
 
 
@@ -383,14 +375,12 @@ def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) 
     return boards_dir(leaderboard_dir) / dataset / board.folder / f"{model_id}.json"
 
 
-def _update_from_results(
-    results, leaderboard_dir=None, zoo_dir=None, pending: dict[Path, dict] | None = None
-) -> tuple[list[Path], ZooEntry]:
-    """Write or update leaderboards/<dataset>/<board folder>/<ModelId>.json, for every board the results of
-    `sam-bench evaluate` reach: a board whose AutoAttack they hold, and a board where the model is ranked already
-    (its column attacks' columns). Every figure is derived from the file's per-image outcomes and names the file (and
-    its sha256) it came from. Returns the entries' paths and the model's zoo entry (`pending`: the entries kept there
-    instead of written, and read from there where earlier results put them)."""
+def _update_from_results(results, pending: dict[Path, dict], leaderboard_dir, zoo_dir) -> tuple[list[Path], ZooEntry]:
+    """Merge the results of `sam-bench evaluate` into leaderboards/<dataset>/<board folder>/<ModelId>.json, kept in
+    `pending` (and read from there where earlier results put them), for every board they reach: a board whose
+    AutoAttack they hold, and a board where the model is ranked already (its column attacks' columns). Every figure
+    is derived from the file's per-image outcomes and names the file (and its sha256) it came from. Returns the
+    entries' paths and the model's zoo entry."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
@@ -398,7 +388,7 @@ def _update_from_results(
     for board in budgets.boards_of(entry.threat_model):
         path = entry_path(entry.dataset, board, entry.id, leaderboard_dir)
         previous: dict | None
-        if pending is not None and path in pending:
+        if path in pending:
             previous = copy.deepcopy(pending[path])
         else:
             previous = read_entry(path) if path.is_file() else None
@@ -412,11 +402,7 @@ def _update_from_results(
         if not changed:
             log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
         else:
-            ordered = _ordered(info, {**source, "created": checked.get("created")})
-            if pending is None:
-                files.write_json(path, ordered)
-            else:
-                pending[path] = ordered
+            pending[path] = _ordered(info, {**source, "created": checked.get("created")})
     if not reached:
         tm = entry.threat_model
         board_eps = threat_model_record(tm).robustbench_budget

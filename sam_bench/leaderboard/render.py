@@ -244,9 +244,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             table = markdown(ds, tm, models, title)
             claim = claim_note.applies(tm, sample)
             # the notes' links are relative to the file they go in: beside the pages, or the readme's folder
-            tables[board_key] = (
-                table + _claim_lines(claim, readme) + _note_lines(note, ds, root, readme) + retired_lines
-            )
+            tables[board_key] = table + _notes(claim, note, ds, root, readme) + retired_lines
             page = html(
                 ds,
                 tm,
@@ -259,10 +257,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
                 note,
                 claim_note.href(root) if claim else None,
             )
-            files.write_text(
-                stem.with_suffix(".md"),
-                table + _claim_lines(claim, root) + _note_lines(note, ds, root, root) + retired_lines,
-            )
+            files.write_text(stem.with_suffix(".md"), table + _notes(claim, note, ds, root, root) + retired_lines)
             files.write_text(stem.with_suffix(".html"), page)
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
             written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
@@ -274,17 +269,15 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
     return written
 
 
-def _claim_lines(applies: bool, seen_from) -> str:
-    """The claim's line under a small-budget board's table (claim_note), linked from `seen_from`."""
-    return "\n" + claim_note.markdown(seen_from) + "\n" if applies and seen_from is not None else ""
-
-
-def _note_lines(note: SmallBoardsNote | None, dataset: str, root: Path, seen_from) -> str:
-    """The note as markdown under a board's table (none: nothing), its links to the small boards' tables
-    relative to `seen_from`, the folder (or a file in it) of the file it goes in."""
-    if note is None or seen_from is None:
+def _notes(claim: bool, note: SmallBoardsNote | None, dataset: str, root: Path, seen_from) -> str:
+    """The lines under a board's table: the claim's (a small-budget board's, claim_note) and the note linking the
+    small boards' tables (small_boards_note), links relative to `seen_from`, the file they go in or its folder."""
+    if seen_from is None:
         return ""
-    return "\n" + note.markdown(lambda folder: claim_note.link(root / f"{dataset}-{folder}.md", seen_from)) + "\n"
+    lines = [claim_note.markdown(seen_from)] if claim else []
+    if note is not None:
+        lines.append(note.markdown(lambda folder: claim_note.link(root / f"{dataset}-{folder}.md", seen_from)))
+    return "".join("\n" + line + "\n" for line in lines)
 
 
 def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -> str:
