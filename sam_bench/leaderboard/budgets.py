@@ -55,8 +55,7 @@ class Board:
         return f"{dataset}-{self.folder}{'-sample' if sample else ''}.html"
 
     def takes(self, attack: str, norm: str | None, eps: str | None, version: str | None, test_set: str | None) -> bool:
-        """Whether an evaluation ranks this board: AutoAttack at its norm and budget, the standard version
-        (on the bundled sample any version)."""
+        """Whether an evaluation ranks this board: standard AutoAttack at its budget (on the sample any version)."""
         return (
             attack_table.is_headline(attack)
             and (norm, eps) == (self.norm, self.eps)
@@ -90,8 +89,7 @@ def board_at(norm: str | None, eps: str) -> Board | None:
 
 
 def boards_of(threat_model: str) -> list[Board]:
-    """The boards a model of this threat model (its zoo entry's) can be ranked on: its RobustBench board and
-    every small budget."""
+    """The boards a model of this threat model can be ranked on: its RobustBench board and every small budget."""
     return [robustbench_board(threat_model)] + [b for b in all_boards() if not b.robustbench]
 
 

@@ -43,7 +43,6 @@ def shown(m: dict, board: str) -> list[tuple[str, int | None]]:
 
 
 def annotate(models: list[dict], board: str) -> list[dict]:
-    """The entries, each whose figures a check refuses only for changes larger than a point with that said under
-    KEY."""
+    """The entries, each whose figures a check refuses only for changes larger than a point with that under KEY."""
     texts = [check_statement.words(check_statement.worst(shown(m, board))) for m in models]
     return [{**m, KEY: text} if text else m for m, text in zip(models, texts)]

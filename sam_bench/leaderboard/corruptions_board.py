@@ -104,8 +104,7 @@ def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
 
 
 def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Path, bool]:
-    """The board entry of a results file already through the gate, written from the very bytes measured again;
-    (its path, whether it changed)."""
+    """The entry of a file through the gate, written from the very bytes measured again: (path, whether changed)."""
     results, source = read_results(pinned)
     entry = zoo_entry(pinned, zoo_dir)
     record = entry_record(results, source, entry)
@@ -171,8 +170,7 @@ def unaggregated_csv(rows: list[dict]) -> str:
 
 
 def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
-    """Clean accuracy against the mean corruption accuracy, each point numbered by its rank (labels placed clear of
-    one another), both axes from zero."""
+    """Clean against mean corruption accuracy, each point numbered by its rank, both axes from zero."""
     clean = [float(r["clean_acc"]) for r in rows]
     corrupted = [float(r["corruptions_acc"]) for r in rows]
     fig, ax = figure_labels.board_plot()
@@ -247,9 +245,8 @@ def boards(leaderboard_dir=None) -> list[tuple[str, str]]:
 
 
 def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
-    """Every corruptions board's pages (the bundled sample's rows on a page of their own) and its
-    `unaggregated_results.csv`, each entry checked against its results file first (`checked_rows`): nothing is
-    written where one disagrees."""
+    """Every corruptions board's pages (the bundled sample's rows on a page of their own) and its CSV, each entry
+    checked against its results file first (`checked_rows`): nothing is written where one disagrees."""
     root = boards_dir(leaderboard_dir)
     pages: dict[Path, str | bytes] = {}
     for ds, board in boards(leaderboard_dir):
@@ -291,9 +288,7 @@ def check_submittable(model_id: str, leaderboard_dir=None) -> Path:
 
 
 def submission_problems(row: dict, entry: ZooEntry) -> list[str]:
-    """Every reason RobustBench's corruptions board would not take this row (an official set's, checked): all of
-    the data set's test images at every corruption and severity, a model trained on its training set, the weights
-    the zoo holds, a paper link."""
+    """Every reason RobustBench's corruptions board would not take this row (an official set's, checked)."""
     problems = []
     full = TEST_SET_SIZE.get(row["dataset"])
     if (row["n_examples"], row["test_set"]) != (full, row["dataset"]):
@@ -322,12 +317,11 @@ def submit(
     progress=None,
     check_evidence,
 ) -> list[Path]:
-    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): what a RobustBench pull request for
-    its corruptions board holds, written to <out_dir>: `<ModelId>.json` (RobustBench's fields of the entry, for
-    `model_info/<dataset>/corruptions/`) and `unaggregated_results.csv` (RobustBench's header and the model's row,
-    the row its file of that name gains). Refused in one line for a generated set's figures (`check_submittable`)
-    and with every reason RobustBench would not take the row (`submission_problems`); the results file is measured
-    again from the weights first (`check_evidence`: publication.check_evidence), as for every board."""
+    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): what a RobustBench pull request for its
+    corruptions board holds, in <out_dir>: `<ModelId>.json` (the entry's RobustBench fields) and the model's row of
+    `unaggregated_results.csv` under RobustBench's header. Refused in one line for a generated set's figures and
+    with every reason RobustBench would not take the row; the results file is measured again first, as for every
+    board (`check_evidence`)."""
     path = check_submittable(model_id, leaderboard_dir)
     entry = zoo.find_entry(model_id, zoo_dir)
     row = next(

@@ -1,13 +1,9 @@
-"""Leaderboard entries: RobustBench's model_info JSON, one file per model and board, written from results
-files of `sam-bench evaluate` (each number from a file whose weights sha256 matches the zoo entry) and read
-back.
-
-    leaderboards/<dataset>/<board folder>/<ModelId>.json   RobustBench's model_info format; the board folders
-                                                           (`budgets`): 'Linf', 'L2', 'Linf-2-255', ...
-
-The model_info fields are RobustBench's (percentages as strings, eps as a string); everything else we know
-(PGD at small eps, training cost, where each number came from) sits under the "sam_bench" key, which
-RobustBench's tools ignore.
+"""Leaderboard entries: RobustBench's model_info JSON, one file per model and board
+(`leaderboards/<dataset>/<board folder>/<ModelId>.json`, the folders from `budgets`), written from results files
+of `sam-bench evaluate` (each number from a file whose weights sha256 matches the zoo entry) and read back. The
+model_info fields are RobustBench's (percentages as strings, eps as a string); everything else we know (the column
+attacks' figures, training cost, where each number came from) sits under the "sam_bench" key, which RobustBench's
+tools ignore.
 """
 
 from __future__ import annotations
@@ -60,12 +56,11 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 
 
-def default_leaderboard_dir() -> Path:
-    return Path(os.environ.get("SAM_BENCH_LEADERBOARDS") or CHECKOUT / "leaderboards")
-
-
 def boards_dir(leaderboard_dir) -> Path:
-    return Path(leaderboard_dir) if leaderboard_dir is not None else default_leaderboard_dir()
+    """The boards' root: `leaderboard_dir`, else $SAM_BENCH_LEADERBOARDS, else the checkout's leaderboards/."""
+    if leaderboard_dir is None:
+        leaderboard_dir = os.environ.get("SAM_BENCH_LEADERBOARDS") or CHECKOUT / "leaderboards"
+    return Path(leaderboard_dir)
 
 
 def interval(fraction: float, n: int | None) -> list[str] | None:
@@ -82,8 +77,7 @@ def percent(fraction: float) -> str:
 
 
 def shown_path(path: Path) -> str:
-    """How an entry names a results file: relative to the checkout when it is inside it (committed boards),
-    else its absolute path."""
+    """How an entry names a results file: relative to the checkout where inside it (committed boards), else absolute."""
     try:
         return str(path.resolve().relative_to(CHECKOUT))
     except ValueError:
@@ -164,9 +158,7 @@ def _entry_for(results: Mapping, zoo_dir) -> ZooEntry:
 
 
 def is_board_autoattack(ev: Evaluation, board: Board, test_set: str | None = None) -> bool:
-    """AutoAttack (standard) at the board's budget. On the bundled sample, whose page is a working
-    example apart from the real boards, a quicker AutoAttack version at that budget ranks too (the
-    smoke scale's APGD-CE + APGD-T); the row says which version scored it (`budgets.Board.takes`)."""
+    """Whether the evaluation ranks the board (`budgets.Board.takes`; the row says which version scored it)."""
     return board.takes(ev.attack, ev.norm, ev.eps, ev.settings.get("version"), test_set)
 
 
@@ -177,9 +169,8 @@ def aa_version_text(aa: dict) -> str:
 
 
 def column_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
-    """An entry's figures of a column attack (attack_table.columns) from one evaluation (its accuracies derived from
-    its per-image outcomes, `Results`), naming the results file they come from and the precision they were computed
-    in. The entry keeps them under the attack's name."""
+    """An entry's figures of a column attack (kept under its name) from one evaluation's per-image outcomes, naming
+    the results file they come from and the precision they were computed in."""
     s, n = ev.settings, _images(ev)
     return {
         "norm": ev.norm,
@@ -206,8 +197,7 @@ def strength(record: dict) -> tuple:
 
 
 def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
-    """An entry's AutoAttack block from the board's AutoAttack evaluation (accuracies derived from its
-    per-image outcomes), naming the results file it comes from."""
+    """An entry's AutoAttack block from the board's AutoAttack evaluation's outcomes, naming its results file."""
     data, n = results.dataset, _images(ev)
     return {
         "n_examples": n,
@@ -288,8 +278,7 @@ def trained_elsewhere_text(entry: ZooEntry) -> str:
 
 def described(entry: ZooEntry) -> dict:
     """RobustBench's fields that describe a model, from its zoo entry alone (every board's entry opens with them;
-    the budget and the accuracies follow): link, name, authors, additional data, forward passes, data set, venue,
-    architecture."""
+    the budget and the accuracies follow)."""
     paper = entry.paper or {}
     return {
         "link": paper.get("link", ""),
@@ -307,11 +296,10 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
     """The RobustBench fields we know from the zoo entry alone (accuracies come from results), for `board`
     (default: RobustBench's board of the entry's threat model)."""
     board = board or budgets.robustbench_board(entry.threat_model)
-    info = {**described(entry), "eps": board.eps}
-    for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
-        if previous and key in previous:
-            info[key] = previous[key]
-    extras = dict(previous.get("sam_bench", {})) if previous else {}
+    previous = previous or {}
+    kept = {key: previous[key] for key in ("clean_acc", "reported", "autoattack_acc", "footnote") if key in previous}
+    info = {**described(entry), "eps": board.eps, **kept}
+    extras = dict(previous.get("sam_bench", {}))
     extras.update(
         {
             "model_id": entry.id,
@@ -417,7 +405,7 @@ def _update_from_results(results, pending: dict[Path, dict], leaderboard_dir, zo
 
 
 def _merge(info: dict, results: Results, source: dict, entry: ZooEntry, board: Board) -> tuple[bool, bool]:
-    """Merge the results' AutoAttack at the board's budget and their PGD evaluations into `info`: (any AutoAttack
+    """Merge the results' AutoAttack at the board's budget and their column attacks' into `info`: (any AutoAttack
     of the board's, any changed). A stronger evaluation of the same kind replaces a weaker one (`strength`);
     equally strong: the newer wins."""
     test_set = results.dataset.name
@@ -564,8 +552,7 @@ def read_entry(path: Path) -> dict:
 
 
 def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """The model_info dicts of one leaderboard (its folder: 'Linf', 'Linf-2-255'), best first (AutoAttack,
-    then clean accuracy)."""
+    """The model_info dicts of one board (its folder: 'Linf-2-255'), best first (AutoAttack, then clean accuracy)."""
     folder = boards_dir(leaderboard_dir) / dataset / board
     models = [{**read_entry(path), "model_id": path.stem} for path in sorted(folder.glob("*.json"))]
     models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))

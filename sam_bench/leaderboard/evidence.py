@@ -1,12 +1,9 @@
 """A board entry checked against its evidence before it is shown (rendered or submitted): every figure
-recomputed from the per-image outcomes of the results file it names, that file having the sha256 the entry
-records. An entry edited by hand (`autoattack_acc` set to "99.5"), or whose results file changed or went, is
-refused in one line; `sam-bench leaderboard add <results file>` writes it again from the evidence.
-
-clean_acc, reported, autoattack_acc, the `autoattack` block and `degenerate` come from the board's AutoAttack
-evaluation in the file `autoattack.results_file` names; each record of a column attack (PGD) from that attack's
-evaluation of its budget in its own `results_file`. Accuracies are derived from per-image outcomes
-(`evaluation.results_record.Results`).
+recomputed from the per-image outcomes of the results file it names (`evaluation.results_record.Results`), that
+file having the sha256 the entry records: the AutoAttack figures from the file `autoattack.results_file` names, each
+column attack's record from its own `results_file`. An entry edited by hand (`autoattack_acc` set to "99.5"), or
+whose results file changed or went, is refused in one line; `sam-bench leaderboard add <results file>` writes it
+again from the evidence.
 """
 
 from __future__ import annotations
@@ -35,8 +32,7 @@ SEED = "seed"  # what a checked entry carries for its row (table.rows): the trai
 
 def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
     """Every entry of a board (`load_board`'s dicts; `board` its folder) agrees with its evidence, or a one-line
-    SamBenchError; the entries, each with the training seed of the weights its evidence measured under SEED (None
-    for a model trained elsewhere)."""
+    SamBenchError; the entries, each with its training seed (`check_entry`) under SEED."""
     root = boards_dir(leaderboard_dir)
     return [
         {**m, SEED: check_entry(m, board, str(root / dataset / board / f"{m['model_id']}.json"), leaderboard_dir)}
@@ -45,9 +41,8 @@ def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=No
 
 
 def check_entry(info: dict, board: str, where: str, leaderboard_dir=None) -> int | None:
-    """The entry's figures are the ones its results files' per-image outcomes give (`board`: the folder of the
-    board it is on, 'Linf' or 'Linf-2-255'); the training seed of the weights they measured (None where the results
-    record no training: a model trained elsewhere)."""
+    """The entry's figures are the ones its results files' per-image outcomes give (`board`: its board's folder);
+    the training seed of the weights they measured (None where the results record none: trained elsewhere)."""
     extras = info["sam_bench"]
     evidence = _Evidence(extras, where, leaderboard_dir)
     if extras.get("autoattack"):

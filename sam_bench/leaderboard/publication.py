@@ -75,15 +75,11 @@ def add_all(
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> list[Published]:
-    """The one gate to a board (`leaderboard add`, `evaluate --leaderboard`, `reproduce`): each results file read
-    once, checked (schema, its own evidence, its zoo entry, its data, the model's training record) and measured
-    again on a sample from the weights it names, all of them before any entry is written; then the entries written
-    from those very bytes (entries.write_entries; a threat model's with boards of its own: its board's `write`,
-    own_boards). A file
-    refused writes nothing, of any file. A file whose every entry the boards hold already as it would write it
-    publishes nothing and is not measured again (`sam-bench verify` re-checks what is published). One
-    `Published` per board entry a file reaches (RobustBench's, the small budgets', a threat model's own board), in
-    order."""
+    """The one gate to a board: each file checked (schema, its own evidence, its zoo entry, its data, the model's
+    training record) and measured again (`check_evidence`), all before any entry is written from those very bytes
+    (entries.write_entries; a threat model's with boards of its own: its board's `write`). A file refused writes
+    nothing, of any file; one the boards hold already as it would write it publishes nothing and is not measured
+    again (`sam-bench verify` re-checks what is published). One `Published` per board entry a file reaches."""
     every = [pin(path) for path in results]
     own = [(one, board) for one in every if (board := board_of(one)) is not None]  # on a threat model's own boards
     pinned = [one for one in every if all(one is not mine for mine, _ in own)]

@@ -184,12 +184,11 @@ def html(
 
 
 def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, folders=None) -> list[Path]:
-    """Write <dataset>-<board folder>.md/.html/.png next to the model_info folders, for every
-    leaderboard (or those asked for: a data set, a norm's boards, the board folders named); with `readme`, also
-    replace the table between the markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->`
-    there (and the list of boards between `... cifar10/boards start -->` and its end). Every entry's
-    figures are first recomputed from the per-image outcomes of the results files it names
-    (`evidence.check_board`): an entry that disagrees is refused in one line and nothing is written."""
+    """Write <dataset>-<board folder>.md/.html/.png next to the model_info folders, for every board (or those asked
+    for: a data set, a norm's boards, the board folders named); with `readme`, also replace the table between the
+    markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->` there (and the list of boards
+    between `... cifar10/boards start -->` and its end). Every entry's figures are first recomputed from its results
+    files (`evidence.check_board`): an entry that disagrees is refused in one line and nothing is written."""
     root = boards_dir(leaderboard_dir)
     found = boards(root, dataset, threat_model, folders)
     if not found:

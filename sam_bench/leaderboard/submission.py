@@ -164,11 +164,10 @@ def submit(
     progress=None,
     threat_model: str | None = None,
 ) -> list[Path]:
-    """Check that a leaderboard entry qualifies for RobustBench and write <out_dir>/<ModelId>.json
-    (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that
-    qualifies has its evidence measured again from the weights before anything is written (publication).
-    `threat_model`: the board to send (default: the zoo entry's threat model's). A threat model with boards of its
-    own is submitted by its board's module (own_boards.OwnBoard.submit)."""
+    """Check that a leaderboard entry qualifies for RobustBench and write <out_dir>/<ModelId>.json (upstream
+    model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that qualifies has
+    its evidence measured again before anything is written. `threat_model`: the board to send (default: the zoo
+    entry's); a threat model with boards of its own is submitted by its board's module (own_boards)."""
     board = own_board(threat_model)
     if board is not None:
         return board.submit(

@@ -41,9 +41,8 @@ def _training_text(m: dict) -> str:
 
 
 def method_paper(m: dict) -> method_table.Paper | None:
-    """The paper a row links: its method's, from the method table (sam_bench.training.method_table), never the
-    entry's own `link` (RobustBench's field, what a submission names; the reproductions wrote the reproduced
-    paper there for every method). A method without a paper of its own (standard training) links nothing."""
+    """The paper a row links: its method's (sam_bench.training.method_table; None for standard training), never the
+    entry's own `link` (RobustBench's field, what a submission names: the reproduced paper, for every method)."""
     method = m.get("sam_bench", {}).get("method", "")
     return method_table.TABLE[method].paper if method in method_table.TABLE else None
 
@@ -76,8 +75,7 @@ def _math_text(aa: dict) -> str:
 
 
 def columns(models: list[dict], board: str) -> list[tuple]:
-    """The column attacks' columns (ColumnFigure.column), the board's own norm first (Linf columns first on a Linf
-    board)."""
+    """The column attacks' columns (ColumnFigure.column), the board's own norm first."""
     norm = board_named(board).norm
     keys = {f.column for m in models for f in column_figures(m.get("sam_bench", {}))}
     return sorted(keys, key=lambda k: (k[1] != norm, k[1], k[0].name, parse_eps(k[2]), k[3] or 0))
