@@ -281,8 +281,7 @@ def check_submittable(model_id: str, leaderboard_dir=None) -> Path:
             f"{model_id} has no corruptions board entry; evaluate it with --threat-model corruptions and "
             "add the results (sam-bench leaderboard add)"
         )
-    official = [p for p in found if p.parent.name == FOLDERS[0]]
-    chosen = official[0] if official else found[0]
+    chosen = next((p for p in found if p.parent.name == FOLDERS[0]), found[0])  # the official set's, where it has one
     catalogue.check_submittable(files.read_json(chosen)["sam_bench"]["corruption_set"])
     return chosen
 

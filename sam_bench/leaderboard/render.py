@@ -17,7 +17,7 @@ from sam_bench.leaderboard.board_text import markdown as _text
 from sam_bench.leaderboard.board_text import page_template
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
-from sam_bench.leaderboard.table import column_header, columns, rows, threat_model_title
+from sam_bench.leaderboard.table import column_header, columns, rows
 from sam_bench.training import method_table
 from sam_bench.version import __version__
 
@@ -231,8 +231,9 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
                 continue
             ranked_beside = any(not retire.is_retired(m) for m in groups["" if sample else "-sample"])
             other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if ranked_beside else None  # a page that exists
+            board = budgets.board_named(tm)
             title = (
-                f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
+                f"**{ds}, {board.norm}, eps = {board.eps}: models trained or scored on the bundled CIFAR-10 sample** "
                 f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
                 if sample
                 else None

@@ -92,13 +92,6 @@ def check_submission(info: dict, entry: ZooEntry | None) -> list[str]:
     return problems
 
 
-def _additional_data_text(additional_data: bool | None) -> str:
-    """RobustBench's additional_data in the issue: true, false, or unknown where the importer did not say."""
-    if additional_data is None:
-        return "unknown (not stated when the model was imported)"
-    return str(additional_data).lower()
-
-
 def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
     """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
     aa = info["sam_bench"]["autoattack"]
@@ -110,6 +103,8 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
     )
     if entry.trained_elsewhere is not None:  # its authors' checkpoint and code, the copy evaluated here beside them
         where = f"{entry.trained_elsewhere['source']}; evaluated here from {w.url or stored}"
+    extra = info["additional_data"]  # RobustBench's: true, false, or unknown where the importer did not say
+    extra_text = "unknown (not stated when the model was imported)" if extra is None else str(extra).lower()
     robustbench_arch = (
         entry.arch["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4")
         and entry.arch.get("width", 1.0) == 1.0
@@ -132,7 +127,7 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
 - **eps**: {info["eps"]}
 - **Clean accuracy**: {info["clean_acc"]}%
 - **Robust accuracy**: {info["autoattack_acc"]}%
-- **Additional data**: {_additional_data_text(info["additional_data"])}
+- **Additional data**: {extra_text}
 - **Training**: {markdown(training_text(entry))}.
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
 {info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \

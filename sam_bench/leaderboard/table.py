@@ -13,12 +13,6 @@ from sam_bench.stats import inference
 from sam_bench.training import method_table
 
 
-def threat_model_title(board: str) -> str:
-    """'Linf, eps = 2/255': a board's norm and budget (`board`: its folder)."""
-    found = board_named(board)
-    return f"{found.norm}, eps = {found.eps}"
-
-
 def _training_text(m: dict) -> str:
     """'seed 0, 8 ep., 7.6 min on cpu, 1 pass/step': the training seed of the weights ranked (where the render's
     evidence check found one: evidence.SEED), then the run's cost."""
