@@ -42,8 +42,7 @@ class Board:
 
     @property
     def folder(self) -> str:
-        """The folder of its entries under leaderboards/<dataset>/: the norm for RobustBench's budget (its
-        layout), the norm and budget for a small one ('Linf-2-255')."""
+        """Its entries' folder in leaderboards/<dataset>/: 'Linf' at RobustBench's budget (its layout), 'Linf-2-255'."""
         return self.norm if self.robustbench else f"{self.norm}-{self.eps.replace('/', '-')}"
 
     @property
@@ -65,9 +64,7 @@ class Board:
 
 def all_boards() -> list[Board]:
     """Every board, RobustBench's first, then the small budgets."""
-    return [Board(norm, eps) for norm, eps in robustbench_budgets().items()] + [
-        Board(norm, eps) for norm, eps in small_budgets()
-    ]
+    return [Board(norm, eps) for norm, eps in [*robustbench_budgets().items(), *small_budgets()]]
 
 
 def robustbench_board(norm: str) -> Board:

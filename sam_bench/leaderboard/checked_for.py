@@ -15,9 +15,8 @@ KEY = "checked_for"  # the text a loaded entry carries for its row
 
 
 def shown(m: dict, board: str) -> list[tuple[str, int | None]]:
-    """(evaluation, the smallest change a check of it refuses) of each figure the entry's row shows that comes from
-    a file recorded before per-image draws: the clean and AutoAttack accuracies at the board's budget, each column
-    attack's (PGD's)."""
+    """(evaluation, the smallest change a check of it refuses) of each figure the entry's row shows (clean, AutoAttack,
+    each column attack's) that comes from a file recorded before per-image draws."""
     extras = m.get("sam_bench") or {}
     found = []
     aa = extras.get("autoattack")

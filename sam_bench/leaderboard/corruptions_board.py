@@ -68,9 +68,8 @@ def _evaluation(results: Results, source: dict) -> Evaluation:
 
 
 def figures(results: Results, source: dict) -> dict:
-    """What a results file's corruptions evaluation gives an entry, every figure derived from its outcomes:
-    RobustBench's accuracies (`reported` is the figure measured here: RobustBench's field for the one a paper
-    reports) and sam-bench's fields under `sam_bench`."""
+    """What a results file's corruptions evaluation gives an entry, every figure from its outcomes: RobustBench's
+    accuracies (`reported`, its field for a paper's figure, is the one measured here) and ours under `sam_bench`."""
     ev = _evaluation(results, source)
     assert ev.robust_acc is not None and ev.clean_acc is not None  # _evaluation refuses an entry without them
     mean = percent(ev.robust_acc)
@@ -92,8 +91,7 @@ def figures(results: Results, source: dict) -> dict:
 
 
 def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
-    """The board entry of the zoo model `entry` from a results file: RobustBench's fields in its order (the
-    descriptive ones from the zoo entry, as every board's), then sam-bench's."""
+    """The board entry of zoo model `entry` from a results file: RobustBench's fields in their order, then ours."""
     found = figures(results, source)
     ours = found.pop("sam_bench")
     footnote = (
@@ -116,10 +114,9 @@ def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Pa
 
 
 def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """A board's rows, each entry recomputed from the results file it names (its sha256 too) and refused in one
-    line where any figure differs; best first (mean corruption accuracy, then clean accuracy). A row is the entry's
-    RobustBench fields with sam-bench's beside them, the model's training seed (None: trained elsewhere) and its
-    accuracy per corruption and severity (`accuracy[corruption][severity]`, fractions), all from the results."""
+    """A board's rows, best first, each entry recomputed from the results file it names (its sha256 too) and
+    refused in one line where any figure differs: its fields, the model's training seed (None: trained elsewhere)
+    and its accuracy per corruption and severity (`accuracy[corruption][severity]`, fractions)."""
     rows = []
     for path in sorted((boards_dir(leaderboard_dir) / dataset / board).glob("*.json")):
         stated = files.read_json(path)
@@ -182,8 +179,7 @@ def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
 
 
 def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None) -> str:
-    """A board's page: rank, model, the training seed its weights come from, clean and mean corruption accuracy,
-    the families, the set and its images, and its plot (`plot`: the PNG's file name beside the page)."""
+    """A board's page: its table, then its plot (`plot`: the PNG's file name beside the page)."""
     what = _what(board)
     lines = [
         f"# {dataset}: common corruptions ({board})",
@@ -271,9 +267,8 @@ def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
 
 
 def check_submittable(model_id: str, leaderboard_dir=None) -> Path:
-    """`leaderboard submit --threat-model corruptions`: the model's entry on the official set's board, refused in one
-    line where its only corruptions figures are a generated set's (catalogue.check_submittable: RobustBench ranks
-    the official CIFAR-10-C) or where it has none."""
+    """The model's entry to submit: on the official set's board, refused in one line where it has none or only a
+    generated set's (catalogue.check_submittable: RobustBench ranks the official CIFAR-10-C)."""
     root = boards_dir(leaderboard_dir)
     found = sorted(p for f in FOLDERS for p in root.glob(f"*/{f}/{model_id}.json"))
     if not found:

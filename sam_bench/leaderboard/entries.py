@@ -171,14 +171,14 @@ def aa_version_text(aa: dict) -> str:
 def column_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
     """An entry's figures of a column attack (kept under its name) from one evaluation's per-image outcomes, naming
     the results file they come from and the precision they were computed in."""
-    s, n = ev.settings, _images(ev)
+    n, clean = _checked(ev)
     return {
         "norm": ev.norm,
         "eps": ev.eps,
-        "steps": s.get("steps"),
-        "step_size": s.get("step_size"),
-        "restarts": s.get("restarts"),
-        "clean_acc": percent(_clean(ev)),
+        "steps": ev.settings.get("steps"),
+        "step_size": ev.settings.get("step_size"),
+        "restarts": ev.settings.get("restarts"),
+        "clean_acc": percent(clean),
         "robust_acc": percent(ev.robust_acc),
         "robust_acc_ci95": interval(ev.robust_acc, n),
         "n_examples": n,
@@ -189,16 +189,16 @@ def column_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict
 
 
 def strength(record: dict) -> tuple:
-    """How strong a board figure's evaluation is, for which of two replaces the other: AutoAttack's standard
-    version before any other, fp32 before a lower precision (low precision can weaken gradient attacks), then
-    more images. A weaker evaluation never replaces a stronger one, whatever its size or date."""
+    """How strong a board figure's evaluation is, for which of two replaces the other, whatever their dates:
+    AutoAttack's standard version first, fp32 before a lower precision (it can weaken gradient attacks), more images."""
     standard = record.get("version", "standard") == "standard"
     return standard, record.get("precision", "fp32") == "fp32", record["n_examples"]
 
 
 def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
     """An entry's AutoAttack block from the board's AutoAttack evaluation's outcomes, naming its results file."""
-    data, n = results.dataset, _images(ev)
+    data = results.dataset
+    n, clean = _checked(ev)
     return {
         "n_examples": n,
         "n_test_total": data.n_test_total,
@@ -207,7 +207,7 @@ def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
         "version": ev.settings["version"],
         "attacks": ev.settings.get("attacks"),
         "attack_reported_acc": ev.attack_reported_acc,
-        "clean_acc_ci95": interval(_clean(ev), n),
+        "clean_acc_ci95": interval(clean, n),
         "autoattack_acc_ci95": interval(ev.robust_acc, n),
         "seconds": ev.seconds,
         "precision": results.precision,
@@ -221,20 +221,16 @@ def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
 def autoattack_figures(ev: Evaluation) -> dict:
     """The RobustBench fields an AutoAttack evaluation gives (percent strings)."""
     return {
-        "clean_acc": percent(_clean(ev)),
+        "clean_acc": percent(_checked(ev)[1]),
         "reported": percent(ev.robust_acc),
         "autoattack_acc": percent(ev.robust_acc),
     }
 
 
-def _images(ev: Evaluation) -> int:
-    assert ev.n_examples is not None, "a checked results file's evaluation names its images"
-    return ev.n_examples
-
-
-def _clean(ev: Evaluation) -> float:
-    assert ev.clean_acc is not None, "a checked results file's evaluation has its clean accuracy"
-    return ev.clean_acc
+def _checked(ev: Evaluation) -> tuple[int, float]:
+    """(images, clean accuracy) of an evaluation of a checked results file, which names both."""
+    assert ev.n_examples is not None and ev.clean_acc is not None, "a checked results file's evaluation names both"
+    return ev.n_examples, ev.clean_acc
 
 
 def _footnote(entry: ZooEntry, aa: dict) -> str:
@@ -293,8 +289,7 @@ def described(entry: ZooEntry) -> dict:
 
 
 def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | None = None) -> dict:
-    """The RobustBench fields we know from the zoo entry alone (accuracies come from results), for `board`
-    (default: RobustBench's board of the entry's threat model)."""
+    """The fields the zoo entry gives (accuracies come from results), for `board` (default: its RobustBench board)."""
     board = board or budgets.robustbench_board(entry.threat_model)
     previous = previous or {}
     kept = {key: previous[key] for key in ("clean_acc", "reported", "autoattack_acc", "footnote") if key in previous}
@@ -322,10 +317,9 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
 
 
 def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[list[tuple[Path, bool]]]:
-    """The entries of several results files (paths or PinnedResults, already measured again where the caller
-    publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
-    before the first entry is written, and the temporaries a killed writer left in the entry folders are removed.
-    Per results file, in order: (entry path, whether the file changed) for each board it reaches."""
+    """The entries of several results files (paths or PinnedResults, measured again already where the caller
+    publishes: publication), all or none: with the boards locked, every file's checks pass before the first entry is
+    written, and a killed writer's temporaries are removed. Per file: (entry path, changed) per board it reaches."""
     root = boards_dir(leaderboard_dir)
     with files.locked(root):
         for leftover in root.glob("*/*/.*"):
@@ -339,11 +333,10 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[lis
 
 
 def planned(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tuple[ZooEntry, bool]]:
-    """Per results file (paths or PinnedResults), once all pass, one after another, every check a board makes (a later
-    file may rest on an earlier one: PGD figures beside its AutoAttack; nothing written): its zoo entry, and whether
-    every board entry it reaches holds already exactly what it would write. The board then stands on these very bytes
-    (an entry names its results file and sha256), so adding it again publishes nothing and needs no check
-    (`sam-bench verify` checks what is published)."""
+    """Every check a board makes of the results files, one after another (a later file may rest on an earlier one:
+    PGD figures beside its AutoAttack; nothing written); per file, its zoo entry and whether every board entry it
+    reaches holds exactly what it would write already: the board stands on these very bytes then, so adding it
+    again publishes nothing and needs no check (`sam-bench verify` checks what is published)."""
     done, pending = _plan(results, leaderboard_dir, zoo_dir)
     return [
         (entry, bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths))
@@ -364,11 +357,10 @@ def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) 
 
 
 def _update_from_results(results, pending: dict[Path, dict], leaderboard_dir, zoo_dir) -> tuple[list[Path], ZooEntry]:
-    """Merge the results of `sam-bench evaluate` into leaderboards/<dataset>/<board folder>/<ModelId>.json, kept in
-    `pending` (and read from there where earlier results put them), for every board they reach: a board whose
-    AutoAttack they hold, and a board where the model is ranked already (its column attacks' columns). Every figure
-    is derived from the file's per-image outcomes and names the file (and its sha256) it came from. Returns the
-    entries' paths and the model's zoo entry."""
+    """Merge the results into the entry of every board they reach, kept in `pending` (read from there where earlier
+    results put it): a board whose AutoAttack they hold, and one that ranks the model already (its column attacks'
+    columns). Every figure is derived from the file's per-image outcomes and names the file (and its sha256) it came
+    from. Returns the entries' paths and the model's zoo entry."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])

@@ -38,9 +38,8 @@ def check_evidence(
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> list[spot_check.Verdict]:
-    """The zoo entry's training record, then the results file's every evaluation against the weights on its
-    sample, measured on the bytes `results` pins (a path: read once here); the verdicts where all agree.
-    `progress(line)` hears what is measured."""
+    """The zoo entry's training record, then every evaluation of the bytes `results` pins (a path: read once here)
+    against the weights on its sample; the verdicts where all agree. `progress(line)` hears what is measured."""
     pinned = results if isinstance(results, PinnedResults) else pin(results)
     test_set = pinned.json()["dataset"]
     results_file.check_known_test_set(test_set["name"], test_set.get("sha256"), str(pinned.path))

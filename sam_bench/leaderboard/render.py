@@ -122,9 +122,8 @@ def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
 
 def column_groups(models: list[dict], board: str) -> list[dict]:
     """The HTML page's column chooser: the groups of columns a reader may hide or show (rank, model, clean and
-    AutoAttack accuracy always show). Shown at first: the board's own norm's columns of each column attack (PGD),
-    architecture, training and evaluation, so that the page fits a 1,300-pixel window; hidden until ticked: the
-    other norm's, extra data (never used by sam-bench's models) and the venue."""
+    AutoAttack accuracy always show). Shown at first: those that fit a 1,300-pixel window (the board's own norm's
+    column attack columns; extra data, never used by sam-bench's models, and the venue hidden until ticked)."""
     groups = dict.fromkeys((attack, norm) for attack, norm, _, _ in columns(models, board))
     own = budgets.board_named(board).norm
     return [
@@ -149,10 +148,9 @@ def html(
     note: SmallBoardsNote | None = None,
     findings: str | None = None,
 ) -> str:
-    """A board's standalone page (`board`: its folder); `other_boards`: the folders of the data set's other
-    boards with a page, linked from a small-budget board's; `note`: a RobustBench board's line pointing to the
-    small-budget boards; `findings`: the README's findings relative to the page, for a small-budget board's line on
-    what its rows rest on (claim_note)."""
+    """A board's standalone page (`board`: its folder); `other_boards`: the folders of the data set's other boards
+    with a page, linked from a small-budget board's; `note`: a RobustBench board's line to the small-budget boards;
+    `findings`: the README's findings relative to the page, for a small-budget board's line (claim_note)."""
     found = budgets.board_named(board)
     return page_template("leaderboard.html.j2").render(
         dataset=dataset,
@@ -281,8 +279,7 @@ def _notes(claim: bool, note: SmallBoardsNote | None, dataset: str, root: Path, 
 
 
 def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -> str:
-    """The data set's boards as a markdown list, each with its page, plot and table, linked from `seen_from`
-    (the folder of the file the list goes in)."""
+    """The data set's boards as a markdown list, each with its page, plot and table, linked from folder `seen_from`."""
     lines = []
     for folder in folders:
         board = budgets.board_named(folder)
