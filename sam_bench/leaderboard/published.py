@@ -1,8 +1,8 @@
 """RobustBench's published entries of training comparable to ours, to set our models beside.
 
-`published/<dataset>-<threat model>.json` holds them, copied from RobustBench's `model_info` folder by
-`tools/robustbench_references.py` (its log beside it) with their numbers exactly as RobustBench lists them, each
-with the file, git blob and commit it came from; the selection rule is in the file.
+`published/<dataset>-<threat model>.json` holds them, copied from RobustBench's `model_info` folder
+by `tools/robustbench_references.py` (its log beside it) with their numbers exactly as RobustBench
+lists them, each with the file, git blob and commit it came from; the selection rule is in the file.
 """
 
 from __future__ import annotations
