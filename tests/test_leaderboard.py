@@ -1,5 +1,6 @@
 """Leaderboards: RobustBench model_info from results files, rendering in rank order, submission rules."""
 
+import dataclasses
 import json
 import re
 import shutil
@@ -18,6 +19,7 @@ from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.evaluation import attack_table
 from sam_bench.leaderboard import board as leaderboard
 from sam_bench.stats import inference
 from sam_bench.training.loop import TrainConfig, train
@@ -58,7 +60,7 @@ def dirs(trained, tmp_path, monkeypatch):
 def add(results: dict, boards, zoo_dir):
     """A board entry from results written to a file first (an entry names the file its figures come from); the
     results reach one board."""
-    (path,) = leaderboard.update_from_results(written(results, boards.parent / "results"), boards, zoo_dir)
+    [[(path, _)]] = leaderboard.write_entries([written(results, boards.parent / "results")], boards, zoo_dir)
     return path
 
 
@@ -100,6 +102,23 @@ def test_robustbench_reads_our_leaderboard(dirs, tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     order = [m for m in re.findall(r"\*\*(SamBench\w+)\*\*", printed)]
     assert order == [SAMPLE_IDS[1], SAMPLE_IDS[2], SAMPLE_IDS[0]]
+
+
+def test_a_second_column_attack_needs_only_its_record(dirs, monkeypatch):
+    """A board shows each column attack of the attack table (board=COLUMN) under its record's name and display."""
+    from sam_bench.leaderboard import render
+
+    monkeypatch.setitem(attack_table.TABLE, "toy", dataclasses.replace(attack_table.PGD, name="toy", display="Toy"))
+    zoo_dir, boards = dirs
+    path = add(results_for(entry(zoo_dir, SAMPLE_IDS[0]), 0.5, 0.2, pgd=[("1/255", 0.3)]), boards, zoo_dir)
+    info = json.loads(path.read_text())
+    assert info["sam_bench"]["toy"] == []  # an entry keeps each column attack's figures under its name
+    info["sam_bench"]["toy"] = [{**info["sam_bench"]["pgd"][0], "robust_acc": "25.0"}]
+    table = render.markdown("cifar10", "Linf", [{**info, "model_id": "m"}])
+    assert "| PGD-10 Linf 1/255 | Toy-10 Linf 1/255 |" in table
+    assert "| 30.00% (26.1–34.2) | 25.00% (21.4–29.0) |" in table
+    groups = [g["group"] for g in render.column_groups([{**info, "model_id": "m"}], "Linf")]
+    assert groups[:2] == ["pgd-Linf", "toy-Linf"]
 
 
 def test_results_for_other_weights_or_data_are_refused(dirs):
@@ -181,7 +200,7 @@ def test_updates_merge_and_a_bigger_evaluation_wins(dirs, tmp_path):
     e = entry(zoo_dir, SAMPLE_IDS[0])
     first = tmp_path / "aa.json"
     first.write_text(json.dumps(results_for(e, 0.5, 0.2, n=500)))
-    leaderboard.update_from_results(first, boards, zoo_dir)
+    leaderboard.write_entries([first], boards, zoo_dir)
     add(results_for(e, 0.5, pgd=[("2/255", 0.25), ("1/255", 0.4)], n=500), boards, zoo_dir)
     add(results_for(e, 0.9, 0.9, n=100), boards, zoo_dir)  # smaller: ignored
     info = json.loads((boards / "cifar10" / "Linf" / f"{e['id']}.json").read_text())
@@ -322,7 +341,7 @@ def test_submit_writes_upstream_json_and_the_filled_in_issue(dirs, tmp_path, mon
 
     zoo_dir, boards = dirs
     results = written(full_results(entry(zoo_dir, FULL_ID)), boards.parent / "results")
-    leaderboard.update_from_results(results, boards, zoo_dir)
+    leaderboard.write_entries([results], boards, zoo_dir)
     measured = []  # the figures are the test's, not measured: what submit measures again is recorded instead
     monkeypatch.setattr(publication, "check_evidence", lambda path, entry, **_: measured.append((path, entry["id"])))
     paper = {"link": "https://example.org/paper", "authors": "Ada Lovelace, Alan Turing", "venue": "arXiv, Jan 2025"}

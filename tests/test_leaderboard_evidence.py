@@ -35,7 +35,7 @@ def board(run, tmp_path, monkeypatch):
     zoo_dir, boards = tmp_path / "model_zoo", tmp_path / "leaderboards"
     entry = zoo.add(run, MODEL_ID, zoo_dir=zoo_dir)
     results = written(zoo_results(entry, 0.5, 0.1, pgd=[("1/255", 0.3)]), tmp_path / "results")
-    (path,) = leaderboard.update_from_results(results, boards, zoo_dir)
+    [[(path, _)]] = leaderboard.write_entries([results], boards, zoo_dir)
     return zoo_dir, boards, results, path
 
 

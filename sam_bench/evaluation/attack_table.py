@@ -311,6 +311,11 @@ def is_headline(name: str | None) -> bool:
     return name in TABLE and TABLE[name].board == HEADLINE
 
 
+def columns() -> list[Attack]:
+    """The attacks a board shows in columns of their own beside the headline (PGD), in the table's order."""
+    return [a for a in TABLE.values() if a.board == COLUMN]
+
+
 def is_column(name: str | None) -> bool:
     """An attack a board shows in columns of its own beside the headline (PGD)."""
     return name in TABLE and TABLE[name].board == COLUMN

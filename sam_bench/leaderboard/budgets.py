@@ -42,8 +42,7 @@ class Board:
 
     @property
     def folder(self) -> str:
-        """The folder of its entries under leaderboards/<dataset>/: the norm for RobustBench's budget (its
-        layout), the norm and budget for a small one ('Linf-2-255')."""
+        """Its entries' folder in leaderboards/<dataset>/: 'Linf' at RobustBench's budget (its layout), 'Linf-2-255'."""
         return self.norm if self.robustbench else f"{self.norm}-{self.eps.replace('/', '-')}"
 
     @property
@@ -55,8 +54,7 @@ class Board:
         return f"{dataset}-{self.folder}{'-sample' if sample else ''}.html"
 
     def takes(self, attack: str, norm: str | None, eps: str | None, version: str | None, test_set: str | None) -> bool:
-        """Whether an evaluation ranks this board: AutoAttack at its norm and budget, the standard version
-        (on the bundled sample any version)."""
+        """Whether an evaluation ranks this board: standard AutoAttack at its budget (on the sample any version)."""
         return (
             attack_table.is_headline(attack)
             and (norm, eps) == (self.norm, self.eps)
@@ -66,9 +64,7 @@ class Board:
 
 def all_boards() -> list[Board]:
     """Every board, RobustBench's first, then the small budgets."""
-    return [Board(norm, eps) for norm, eps in robustbench_budgets().items()] + [
-        Board(norm, eps) for norm, eps in small_budgets()
-    ]
+    return [Board(norm, eps) for norm, eps in [*robustbench_budgets().items(), *small_budgets()]]
 
 
 def robustbench_board(norm: str) -> Board:
@@ -90,8 +86,7 @@ def board_at(norm: str | None, eps: str) -> Board | None:
 
 
 def boards_of(threat_model: str) -> list[Board]:
-    """The boards a model of this threat model (its zoo entry's) can be ranked on: its RobustBench board and
-    every small budget."""
+    """The boards a model of this threat model can be ranked on: its RobustBench board and every small budget."""
     return [robustbench_board(threat_model)] + [b for b in all_boards() if not b.robustbench]
 
 

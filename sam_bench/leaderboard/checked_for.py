@@ -9,17 +9,14 @@ from sam_bench.evaluation import check_statement
 from sam_bench.evaluation.recheck import label
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.leaderboard.budgets import board_named
+from sam_bench.leaderboard.entries import column_figures
 
 KEY = "checked_for"  # the text a loaded entry carries for its row
 
 
-def _changes(sha256: str | None) -> dict:
-    return check_statement.refused_changes(sha256) or {}
-
-
 def shown(m: dict, board: str) -> list[tuple[str, int | None]]:
-    """(evaluation, the smallest change a check of it refuses) of each figure the entry's row shows that comes from
-    a file recorded before per-image draws: the clean and AutoAttack accuracies at the board's budget, each PGD."""
+    """(evaluation, the smallest change a check of it refuses) of each figure the entry's row shows (clean, AutoAttack,
+    each column attack's) that comes from a file recorded before per-image draws."""
     extras = m.get("sam_bench") or {}
     found = []
     aa = extras.get("autoattack")
@@ -34,18 +31,17 @@ def shown(m: dict, board: str) -> list[tuple[str, int | None]]:
                 "settings": {"version": aa.get("version", "standard"), "attacks": aa.get("attacks") or []},
             }
         )
-        changes = _changes(aa.get("results_sha256"))
+        changes = check_statement.refused_changes(aa.get("results_sha256")) or {}
         found += [(name, changes[name]) for name in ("clean", label(ev)) if name in changes]
-    for p in extras.get("pgd", []):
-        name = f"pgd {p['norm']} {p['eps']}"
-        changes = _changes(p.get("results_sha256"))
+    for f in column_figures(extras):
+        name = f"{f.attack.name} {f.norm} {f.eps}"  # as the spot check names it (recheck.label)
+        changes = check_statement.refused_changes(f.results_sha256) or {}
         if name in changes:
             found.append((name, changes[name]))
     return found
 
 
 def annotate(models: list[dict], board: str) -> list[dict]:
-    """The entries, each whose figures a check refuses only for changes larger than a point with that said under
-    KEY."""
+    """The entries, each whose figures a check refuses only for changes larger than a point with that under KEY."""
     texts = [check_statement.words(check_statement.worst(shown(m, board))) for m in models]
     return [{**m, KEY: text} if text else m for m, text in zip(models, texts)]

@@ -29,8 +29,7 @@ LINK_TEXT = "the README's findings"
 
 
 def applies(board: str, sample: bool) -> bool:
-    """Whether the board kept in folder `board` carries the line: a small-budget board's real page (the bundled
-    sample's pages are a working example)."""
+    """Whether the board in folder `board` carries the line: a small-budget board's real page (not the sample's)."""
     return not sample and not budgets.board_named(board).robustbench
 
 

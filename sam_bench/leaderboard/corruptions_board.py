@@ -1,27 +1,12 @@
 """The corruptions boards: zoo models ranked by their mean accuracy over CIFAR-10-C's 75 corruptions and severities,
-as RobustBench ranks its corruptions board, with their clean accuracy and the mean of each family beside it.
+as RobustBench ranks its corruptions board, with their clean accuracy and the mean of each family beside it; their
+folders, pages and RobustBench's `unaggregated_results.csv`: docs/leaderboard.md, "Common corruptions".
 
-A result on the official CIFAR-10-C goes on the `corruptions` board; a result on a set sam-bench generated goes on
-the `corruptions-generated` board, never beside official figures (the generated images are close to the official
-ones, not the same: docs/evaluation.md). The board is read from the set the results file records
-(`corruptions.catalogue.board`).
-
-    leaderboards/<dataset>/corruptions/<ModelId>.json                 the official set's entries
-    leaderboards/<dataset>/corruptions/unaggregated_results.csv       its accuracy per corruption and severity
-    leaderboards/<dataset>/corruptions-generated/...                  the same of the generated sets
-    leaderboards/<dataset>-<board>[-sample].{md,html,png}             each board's pages (the bundled sample's apart)
-
-An entry is RobustBench's (`model_info/<dataset>/corruptions/<Id>.json`): its standard fields with `eps: null`, the
-mean over the 75 as `corruptions_acc`; sam-bench's own fields sit under `sam_bench`, which RobustBench's tools
-ignore. Beside the entries, `unaggregated_results.csv` is RobustBench's file of the same name: one row per model, one
-column per corruption and severity (75, in RobustBench's order), accuracies as fractions.
-
-An entry names the results file its figures come from and that file's sha256; every figure is derived from the
-file's per-image outcomes (evaluation/corruption_outcomes.py) when the entry is written and again before a page or
-the CSV is rendered, so an entry edited after the fact, or a results file changed under it, is refused in one line.
-Entries are written only through the one gate (leaderboard/publication.py), which measures a sample of the file
-again first; `submit` writes what a RobustBench pull request for the official set's board holds, and refuses a
-generated set's figures.
+The board is read from the set the results file records (`corruptions.catalogue.board`): a set sam-bench generated
+goes on `corruptions-generated`, never beside the official set's figures (its images are close to the official
+ones, not the same: docs/evaluation.md), and `submit` refuses it. An entry names its results file and sha256; every
+figure is derived from the file's per-image outcomes (evaluation/corruption_outcomes.py) when the entry is written
+(only through the gate, leaderboard/publication.py) and again before a page or the CSV is rendered.
 """
 
 from __future__ import annotations
@@ -63,14 +48,9 @@ ROBUSTBENCH_KEYS = tuple("corruptions_acc" if key == "autoattack_acc" else key f
 FIGURES = ("clean_acc", "reported", "corruptions_acc")  # the RobustBench fields a results file gives
 
 
-def evaluation_of(results: Results) -> Evaluation | None:
-    """The corruptions entry of a results file, or None where it has none."""
-    return results.evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
-
-
 def holds(pinned: PinnedResults) -> bool:
     """Whether a results file (pinned: read once) holds a corruptions evaluation: the corruptions board's."""
-    return evaluation_of(Results.of(pinned.json())) is not None
+    return Results.of(pinned.json()).evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL) is not None
 
 
 def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
@@ -79,7 +59,7 @@ def zoo_entry(pinned: PinnedResults, zoo_dir=None) -> ZooEntry:
 
 
 def _evaluation(results: Results, source: dict) -> Evaluation:
-    ev = evaluation_of(results)
+    ev = results.evaluation(catalogue.THREAT_MODEL, catalogue.THREAT_MODEL)
     if ev is None or ev.corruption_set is None or ev.clean_acc is None or ev.robust_acc is None:
         raise BadInput(
             f"{source['file']}: holds no corruptions evaluation; sam-bench evaluate --threat-model corruptions"
@@ -88,9 +68,8 @@ def _evaluation(results: Results, source: dict) -> Evaluation:
 
 
 def figures(results: Results, source: dict) -> dict:
-    """What a results file's corruptions evaluation gives an entry, every figure derived from its outcomes:
-    RobustBench's accuracies (`reported` is the figure measured here: RobustBench's field for the one a paper
-    reports) and sam-bench's fields under `sam_bench`."""
+    """What a results file's corruptions evaluation gives an entry, every figure from its outcomes: RobustBench's
+    accuracies (`reported`, its field for a paper's figure, is the one measured here) and ours under `sam_bench`."""
     ev = _evaluation(results, source)
     assert ev.robust_acc is not None and ev.clean_acc is not None  # _evaluation refuses an entry without them
     mean = percent(ev.robust_acc)
@@ -112,8 +91,7 @@ def figures(results: Results, source: dict) -> dict:
 
 
 def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
-    """The board entry of the zoo model `entry` from a results file: RobustBench's fields in its order (the
-    descriptive ones from the zoo entry, as every board's), then sam-bench's."""
+    """The board entry of zoo model `entry` from a results file: RobustBench's fields in their order, then ours."""
     found = figures(results, source)
     ours = found.pop("sam_bench")
     footnote = (
@@ -124,8 +102,7 @@ def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
 
 
 def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Path, bool]:
-    """The board entry of a results file already through the gate, written from the very bytes measured again;
-    (its path, whether it changed)."""
+    """The entry of a file through the gate, written from the very bytes measured again: (path, whether changed)."""
     results, source = read_results(pinned)
     entry = zoo_entry(pinned, zoo_dir)
     record = entry_record(results, source, entry)
@@ -137,10 +114,9 @@ def write(pinned: PinnedResults, leaderboard_dir=None, zoo_dir=None) -> tuple[Pa
 
 
 def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """A board's rows, each entry recomputed from the results file it names (its sha256 too) and refused in one
-    line where any figure differs; best first (mean corruption accuracy, then clean accuracy). A row is the entry's
-    RobustBench fields with sam-bench's beside them, the model's training seed (None: trained elsewhere) and its
-    accuracy per corruption and severity (`accuracy[corruption][severity]`, fractions), all from the results."""
+    """A board's rows, best first, each entry recomputed from the results file it names (its sha256 too) and
+    refused in one line where any figure differs: its fields, the model's training seed (None: trained elsewhere)
+    and its accuracy per corruption and severity (`accuracy[corruption][severity]`, fractions)."""
     rows = []
     for path in sorted((boards_dir(leaderboard_dir) / dataset / board).glob("*.json")):
         stated = files.read_json(path)
@@ -191,8 +167,7 @@ def unaggregated_csv(rows: list[dict]) -> str:
 
 
 def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
-    """Clean accuracy against the mean corruption accuracy, each point numbered by its rank (labels placed clear of
-    one another), both axes from zero."""
+    """Clean against mean corruption accuracy, each point numbered by its rank, both axes from zero."""
     clean = [float(r["clean_acc"]) for r in rows]
     corrupted = [float(r["corruptions_acc"]) for r in rows]
     fig, ax = figure_labels.board_plot()
@@ -204,8 +179,7 @@ def scatter_png(rows: list[dict], dataset: str, board: str) -> bytes:
 
 
 def markdown(rows: list[dict], dataset: str, board: str, plot: str | None = None) -> str:
-    """A board's page: rank, model, the training seed its weights come from, clean and mean corruption accuracy,
-    the families, the set and its images, and its plot (`plot`: the PNG's file name beside the page)."""
+    """A board's page: its table, then its plot (`plot`: the PNG's file name beside the page)."""
     what = _what(board)
     lines = [
         f"# {dataset}: common corruptions ({board})",
@@ -267,9 +241,8 @@ def boards(leaderboard_dir=None) -> list[tuple[str, str]]:
 
 
 def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
-    """Every corruptions board's pages (the bundled sample's rows on a page of their own) and its
-    `unaggregated_results.csv`, each entry checked against its results file first (`checked_rows`): nothing is
-    written where one disagrees."""
+    """Every corruptions board's pages (the bundled sample's rows on a page of their own) and its CSV, each entry
+    checked against its results file first (`checked_rows`): nothing is written where one disagrees."""
     root = boards_dir(leaderboard_dir)
     pages: dict[Path, str | bytes] = {}
     for ds, board in boards(leaderboard_dir):
@@ -294,9 +267,8 @@ def render(leaderboard_dir=None, dataset: str | None = None) -> list[Path]:
 
 
 def check_submittable(model_id: str, leaderboard_dir=None) -> Path:
-    """`leaderboard submit --threat-model corruptions`: the model's entry on the official set's board, refused in one
-    line where its only corruptions figures are a generated set's (catalogue.check_submittable: RobustBench ranks
-    the official CIFAR-10-C) or where it has none."""
+    """The model's entry to submit: on the official set's board, refused in one line where it has none or only a
+    generated set's (catalogue.check_submittable: RobustBench ranks the official CIFAR-10-C)."""
     root = boards_dir(leaderboard_dir)
     found = sorted(p for f in FOLDERS for p in root.glob(f"*/{f}/{model_id}.json"))
     if not found:
@@ -304,16 +276,13 @@ def check_submittable(model_id: str, leaderboard_dir=None) -> Path:
             f"{model_id} has no corruptions board entry; evaluate it with --threat-model corruptions and "
             "add the results (sam-bench leaderboard add)"
         )
-    official = [p for p in found if p.parent.name == FOLDERS[0]]
-    chosen = official[0] if official else found[0]
+    chosen = next((p for p in found if p.parent.name == FOLDERS[0]), found[0])  # the official set's, where it has one
     catalogue.check_submittable(files.read_json(chosen)["sam_bench"]["corruption_set"])
     return chosen
 
 
 def submission_problems(row: dict, entry: ZooEntry) -> list[str]:
-    """Every reason RobustBench's corruptions board would not take this row (an official set's, checked): all of
-    the data set's test images at every corruption and severity, a model trained on its training set, the weights
-    the zoo holds, a paper link."""
+    """Every reason RobustBench's corruptions board would not take this row (an official set's, checked)."""
     problems = []
     full = TEST_SET_SIZE.get(row["dataset"])
     if (row["n_examples"], row["test_set"]) != (full, row["dataset"]):
@@ -342,12 +311,11 @@ def submit(
     progress=None,
     check_evidence,
 ) -> list[Path]:
-    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): what a RobustBench pull request for
-    its corruptions board holds, written to <out_dir>: `<ModelId>.json` (RobustBench's fields of the entry, for
-    `model_info/<dataset>/corruptions/`) and `unaggregated_results.csv` (RobustBench's header and the model's row,
-    the row its file of that name gains). Refused in one line for a generated set's figures (`check_submittable`)
-    and with every reason RobustBench would not take the row (`submission_problems`); the results file is measured
-    again from the weights first (`check_evidence`: publication.check_evidence), as for every board."""
+    """`leaderboard submit --threat-model corruptions` (own_boards.OwnBoard): what a RobustBench pull request for its
+    corruptions board holds, in <out_dir>: `<ModelId>.json` (the entry's RobustBench fields) and the model's row of
+    `unaggregated_results.csv` under RobustBench's header. Refused in one line for a generated set's figures and
+    with every reason RobustBench would not take the row; the results file is measured again first, as for every
+    board (`check_evidence`)."""
     path = check_submittable(model_id, leaderboard_dir)
     entry = zoo.find_entry(model_id, zoo_dir)
     row = next(
@@ -360,14 +328,8 @@ def submit(
         problems.append(f"the weights do not verify: {verified[2]}")
     if problems:
         raise BadInput(f"{model_id} does not qualify for RobustBench's corruptions board: " + "; ".join(problems))
-    check_evidence(
-        results_path(row["results"]["file"], leaderboard_dir),
-        entry,
-        zoo_dir=zoo_dir,
-        data_dir=data_dir,
-        device=device,
-        progress=progress,
-    )
+    named = results_path(row["results"]["file"], leaderboard_dir)
+    check_evidence(named, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
     files.write_json(out / f"{model_id}.json", {k: row[k] for k in ROBUSTBENCH_KEYS if k in row})
     files.write_text(out / CSV, unaggregated_csv([row]))

@@ -1,13 +1,9 @@
-"""Leaderboard entries: RobustBench's model_info JSON, one file per model and board, written from results
-files of `sam-bench evaluate` (each number from a file whose weights sha256 matches the zoo entry) and read
-back.
-
-    leaderboards/<dataset>/<board folder>/<ModelId>.json   RobustBench's model_info format; the board folders
-                                                           (`budgets`): 'Linf', 'L2', 'Linf-2-255', ...
-
-The model_info fields are RobustBench's (percentages as strings, eps as a string); everything else we know
-(PGD at small eps, training cost, where each number came from) sits under the "sam_bench" key, which
-RobustBench's tools ignore.
+"""Leaderboard entries: RobustBench's model_info JSON, one file per model and board
+(`leaderboards/<dataset>/<board folder>/<ModelId>.json`, the folders from `budgets`), written from results files
+of `sam-bench evaluate` (each number from a file whose weights sha256 matches the zoo entry) and read back. The
+model_info fields are RobustBench's (percentages as strings, eps as a string); everything else we know (the column
+attacks' figures, training cost, where each number came from) sits under the "sam_bench" key, which RobustBench's
+tools ignore.
 """
 
 from __future__ import annotations
@@ -16,12 +12,14 @@ import copy
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from sam_bench import files, schema
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, degenerate, results_file
+from sam_bench.evaluation.attack_table import Attack
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard import budgets
@@ -58,12 +56,11 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 
 
-def default_leaderboard_dir() -> Path:
-    return Path(os.environ.get("SAM_BENCH_LEADERBOARDS") or CHECKOUT / "leaderboards")
-
-
 def boards_dir(leaderboard_dir) -> Path:
-    return Path(leaderboard_dir) if leaderboard_dir is not None else default_leaderboard_dir()
+    """The boards' root: `leaderboard_dir`, else $SAM_BENCH_LEADERBOARDS, else the checkout's leaderboards/."""
+    if leaderboard_dir is None:
+        leaderboard_dir = os.environ.get("SAM_BENCH_LEADERBOARDS") or CHECKOUT / "leaderboards"
+    return Path(leaderboard_dir)
 
 
 def interval(fraction: float, n: int | None) -> list[str] | None:
@@ -80,8 +77,7 @@ def percent(fraction: float) -> str:
 
 
 def shown_path(path: Path) -> str:
-    """How an entry names a results file: relative to the checkout when it is inside it (committed boards),
-    else its absolute path."""
+    """How an entry names a results file: relative to the checkout where inside it (committed boards), else absolute."""
     try:
         return str(path.resolve().relative_to(CHECKOUT))
     except ValueError:
@@ -162,9 +158,7 @@ def _entry_for(results: Mapping, zoo_dir) -> ZooEntry:
 
 
 def is_board_autoattack(ev: Evaluation, board: Board, test_set: str | None = None) -> bool:
-    """AutoAttack (standard) at the board's budget. On the bundled sample, whose page is a working
-    example apart from the real boards, a quicker AutoAttack version at that budget ranks too (the
-    smoke scale's APGD-CE + APGD-T); the row says which version scored it (`budgets.Board.takes`)."""
+    """Whether the evaluation ranks the board (`budgets.Board.takes`; the row says which version scored it)."""
     return board.takes(ev.attack, ev.norm, ev.eps, ev.settings.get("version"), test_set)
 
 
@@ -174,17 +168,17 @@ def aa_version_text(aa: dict) -> str:
     return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
 
 
-def pgd_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
-    """An entry's PGD figures from one evaluation (its accuracies derived from its per-image outcomes,
-    `Results`), naming the results file they come from and the precision they were computed in."""
-    s, n = ev.settings, _images(ev)
+def column_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
+    """An entry's figures of a column attack (kept under its name) from one evaluation's per-image outcomes, naming
+    the results file they come from and the precision they were computed in."""
+    n, clean = _checked(ev)
     return {
         "norm": ev.norm,
         "eps": ev.eps,
-        "steps": s.get("steps"),
-        "step_size": s.get("step_size"),
-        "restarts": s.get("restarts"),
-        "clean_acc": percent(_clean(ev)),
+        "steps": ev.settings.get("steps"),
+        "step_size": ev.settings.get("step_size"),
+        "restarts": ev.settings.get("restarts"),
+        "clean_acc": percent(clean),
         "robust_acc": percent(ev.robust_acc),
         "robust_acc_ci95": interval(ev.robust_acc, n),
         "n_examples": n,
@@ -195,17 +189,16 @@ def pgd_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
 
 
 def strength(record: dict) -> tuple:
-    """How strong a board figure's evaluation is, for which of two replaces the other: AutoAttack's standard
-    version before any other, fp32 before a lower precision (low precision can weaken gradient attacks), then
-    more images. A weaker evaluation never replaces a stronger one, whatever its size or date."""
+    """How strong a board figure's evaluation is, for which of two replaces the other, whatever their dates:
+    AutoAttack's standard version first, fp32 before a lower precision (it can weaken gradient attacks), more images."""
     standard = record.get("version", "standard") == "standard"
     return standard, record.get("precision", "fp32") == "fp32", record["n_examples"]
 
 
 def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
-    """An entry's AutoAttack block from the board's AutoAttack evaluation (accuracies derived from its
-    per-image outcomes), naming the results file it comes from."""
-    data, n = results.dataset, _images(ev)
+    """An entry's AutoAttack block from the board's AutoAttack evaluation's outcomes, naming its results file."""
+    data = results.dataset
+    n, clean = _checked(ev)
     return {
         "n_examples": n,
         "n_test_total": data.n_test_total,
@@ -214,7 +207,7 @@ def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
         "version": ev.settings["version"],
         "attacks": ev.settings.get("attacks"),
         "attack_reported_acc": ev.attack_reported_acc,
-        "clean_acc_ci95": interval(_clean(ev), n),
+        "clean_acc_ci95": interval(clean, n),
         "autoattack_acc_ci95": interval(ev.robust_acc, n),
         "seconds": ev.seconds,
         "precision": results.precision,
@@ -228,20 +221,16 @@ def autoattack_record(ev: Evaluation, results: Results, source: dict) -> dict:
 def autoattack_figures(ev: Evaluation) -> dict:
     """The RobustBench fields an AutoAttack evaluation gives (percent strings)."""
     return {
-        "clean_acc": percent(_clean(ev)),
+        "clean_acc": percent(_checked(ev)[1]),
         "reported": percent(ev.robust_acc),
         "autoattack_acc": percent(ev.robust_acc),
     }
 
 
-def _images(ev: Evaluation) -> int:
-    assert ev.n_examples is not None, "a checked results file's evaluation names its images"
-    return ev.n_examples
-
-
-def _clean(ev: Evaluation) -> float:
-    assert ev.clean_acc is not None, "a checked results file's evaluation has its clean accuracy"
-    return ev.clean_acc
+def _checked(ev: Evaluation) -> tuple[int, float]:
+    """(images, clean accuracy) of an evaluation of a checked results file, which names both."""
+    assert ev.n_examples is not None and ev.clean_acc is not None, "a checked results file's evaluation names both"
+    return ev.n_examples, ev.clean_acc
 
 
 def _footnote(entry: ZooEntry, aa: dict) -> str:
@@ -285,8 +274,7 @@ def trained_elsewhere_text(entry: ZooEntry) -> str:
 
 def described(entry: ZooEntry) -> dict:
     """RobustBench's fields that describe a model, from its zoo entry alone (every board's entry opens with them;
-    the budget and the accuracies follow): link, name, authors, additional data, forward passes, data set, venue,
-    architecture."""
+    the budget and the accuracies follow)."""
     paper = entry.paper or {}
     return {
         "link": paper.get("link", ""),
@@ -301,14 +289,12 @@ def described(entry: ZooEntry) -> dict:
 
 
 def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | None = None) -> dict:
-    """The RobustBench fields we know from the zoo entry alone (accuracies come from results), for `board`
-    (default: RobustBench's board of the entry's threat model)."""
+    """The fields the zoo entry gives (accuracies come from results), for `board` (default: its RobustBench board)."""
     board = board or budgets.robustbench_board(entry.threat_model)
-    info = {**described(entry), "eps": board.eps}
-    for key in ("clean_acc", "reported", "autoattack_acc", "footnote"):
-        if previous and key in previous:
-            info[key] = previous[key]
-    extras = dict(previous.get("sam_bench", {})) if previous else {}
+    previous = previous or {}
+    kept = {key: previous[key] for key in ("clean_acc", "reported", "autoattack_acc", "footnote") if key in previous}
+    info = {**described(entry), "eps": board.eps, **kept}
+    extras = dict(previous.get("sam_bench", {}))
     extras.update(
         {
             "model_id": entry.id,
@@ -323,29 +309,17 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
     guard = (entry.training or {}).get("overfit_guard")
     if guard and guard.get("collapsed"):  # sam_bench.training.guard: the run's PGD accuracy collapsed in training
         extras["collapsed"] = f"catastrophic overfitting from epoch {guard['epoch']}"
-    extras.setdefault("pgd", [])
+    for attack in attack_table.columns():
+        extras.setdefault(attack.name, [])
     extras.setdefault("sources", [])
     info["sam_bench"] = extras
     return info
 
 
-def update_from_results(results, leaderboard_dir=None, zoo_dir=None, verify=None) -> list[Path]:
-    """update_from_results with the leaderboards locked: an entry is read, merged and written back,
-    and a concurrent writer must not slip in between. `verify(zoo entry)`, where given, runs once every check
-    of the results has passed and before anything is written, outside the lock. Nothing here measures the results
-    again: the commands publish through sam_bench.leaderboard.publication.add_all, which does. Returns the entries
-    the results reach, one per board."""
-    if verify is not None:
-        verify(_update_from_results(results, leaderboard_dir, zoo_dir, write=False)[1])
-    with files.locked(boards_dir(leaderboard_dir)):
-        return _update_from_results(results, leaderboard_dir, zoo_dir)[0]
-
-
 def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[list[tuple[Path, bool]]]:
-    """The entries of several results files (paths or PinnedResults, already measured again where the caller
-    publishes: sam_bench.leaderboard.publication), all or none: with the boards locked, every file's checks pass
-    before the first entry is written, and the temporaries a killed writer left in the entry folders are removed.
-    Per results file, in order: (entry path, whether the file changed) for each board it reaches."""
+    """The entries of several results files (paths or PinnedResults, measured again already where the caller
+    publishes: publication), all or none: with the boards locked, every file's checks pass before the first entry is
+    written, and a killed writer's temporaries are removed. Per file: (entry path, changed) per board it reaches."""
     root = boards_dir(leaderboard_dir)
     with files.locked(root):
         for leftover in root.glob("*/*/.*"):
@@ -359,11 +333,10 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[lis
 
 
 def planned(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tuple[ZooEntry, bool]]:
-    """Per results file (paths or PinnedResults), once all pass, one after another, every check a board makes (a later
-    file may rest on an earlier one: PGD figures beside its AutoAttack; nothing written): its zoo entry, and whether
-    every board entry it reaches holds already exactly what it would write. The board then stands on these very bytes
-    (an entry names its results file and sha256), so adding it again publishes nothing and needs no check
-    (`sam-bench verify` checks what is published)."""
+    """Every check a board makes of the results files, one after another (a later file may rest on an earlier one:
+    PGD figures beside its AutoAttack; nothing written); per file, its zoo entry and whether every board entry it
+    reaches holds exactly what it would write already: the board stands on these very bytes then, so adding it
+    again publishes nothing and needs no check (`sam-bench verify` checks what is published)."""
     done, pending = _plan(results, leaderboard_dir, zoo_dir)
     return [
         (entry, bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths))
@@ -375,7 +348,7 @@ def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path
     """Each file's (entry paths, one per board it reaches; zoo entry) and the entries as they would be written,
     each file merged into what the ones before it made."""
     pending: dict[Path, dict] = {}
-    done = [_update_from_results(one, leaderboard_dir, zoo_dir, pending=pending) for one in results]
+    done = [_update_from_results(one, pending, leaderboard_dir, zoo_dir) for one in results]
     return done, pending
 
 
@@ -383,15 +356,11 @@ def entry_path(dataset: str, board: Board, model_id: str, leaderboard_dir=None) 
     return boards_dir(leaderboard_dir) / dataset / board.folder / f"{model_id}.json"
 
 
-def _update_from_results(
-    results, leaderboard_dir=None, zoo_dir=None, write: bool = True, pending: dict[Path, dict] | None = None
-) -> tuple[list[Path], ZooEntry]:
-    """Write or update leaderboards/<dataset>/<board folder>/<ModelId>.json, for every board the results of
-    `sam-bench evaluate` reach: a board whose AutoAttack they hold, and a board where the model is ranked already
-    (its PGD columns). Every figure is derived from the file's per-image outcomes and names the file (and its
-    sha256) it came from. Returns the entries' paths and the model's zoo entry (`write` False: every check,
-    nothing written; `pending`: the entries kept there instead of written, and read from there where earlier
-    results put them)."""
+def _update_from_results(results, pending: dict[Path, dict], leaderboard_dir, zoo_dir) -> tuple[list[Path], ZooEntry]:
+    """Merge the results into the entry of every board they reach, kept in `pending` (read from there where earlier
+    results put it): a board whose AutoAttack they hold, and one that ranks the model already (its column attacks'
+    columns). Every figure is derived from the file's per-image outcomes and names the file (and its sha256) it came
+    from. Returns the entries' paths and the model's zoo entry."""
     checked, source = read_results(results)
     entry = _entry_for(checked, zoo_dir)
     _check_data(checked, entry, source["file"])
@@ -399,7 +368,7 @@ def _update_from_results(
     for board in budgets.boards_of(entry.threat_model):
         path = entry_path(entry.dataset, board, entry.id, leaderboard_dir)
         previous: dict | None
-        if pending is not None and path in pending:
+        if path in pending:
             previous = copy.deepcopy(pending[path])
         else:
             previous = read_entry(path) if path.is_file() else None
@@ -410,21 +379,17 @@ def _update_from_results(
         if not ranked and (previous is None or "autoattack_acc" not in info):
             continue  # no AutoAttack of this board's, in these results or before: not a row of it
         reached.append(path)
-        if write and not changed:
+        if not changed:
             log.info("%s: the leaderboard already holds bigger evaluations than %s", path, source["file"])
-        elif write:
-            ordered = _ordered(info, {**source, "created": checked.get("created")})
-            if pending is None:
-                files.write_json(path, ordered)
-            else:
-                pending[path] = ordered
+        else:
+            pending[path] = _ordered(info, {**source, "created": checked.get("created")})
     if not reached:
         tm = entry.threat_model
         board_eps = threat_model_record(tm).robustbench_budget
-        column = any(attack_table.is_column(ev.attack) for ev in checked.evaluations)
+        column = [attack_table.attack(ev.attack) for ev in checked.evaluations if attack_table.is_column(ev.attack)]
         raise BadInput(
             f"{entry.id} has no AutoAttack (standard) result at a board's budget ({budgets.budgets_text()})"
-            + (" to rank its row by; PGD joins a row that AutoAttack ranks" if column else "")
+            + (f" to rank its row by; {column[0].display} joins a row that AutoAttack ranks" if column else "")
             + f"; run sam-bench evaluate {entry.id} --attack autoattack --norm {tm} --eps {board_eps} "
             "(or a small budget, e.g. --eps 2/255) first"
         )
@@ -432,7 +397,7 @@ def _update_from_results(
 
 
 def _merge(info: dict, results: Results, source: dict, entry: ZooEntry, board: Board) -> tuple[bool, bool]:
-    """Merge the results' AutoAttack at the board's budget and their PGD evaluations into `info`: (any AutoAttack
+    """Merge the results' AutoAttack at the board's budget and their column attacks' into `info`: (any AutoAttack
     of the board's, any changed). A stronger evaluation of the same kind replaces a weaker one (`strength`);
     equally strong: the newer wins."""
     test_set = results.dataset.name
@@ -443,7 +408,7 @@ def _merge(info: dict, results: Results, source: dict, entry: ZooEntry, board: B
         if board_aa:
             changed |= _merge_autoattack(info, ev, results, source, entry, board)
         elif attack_table.is_column(ev.attack):
-            changed |= _merge_pgd(info["sam_bench"], ev, source, results.precision)
+            changed |= _merge_column(info["sam_bench"], ev, source, results.precision)
     return ranked, changed
 
 
@@ -463,18 +428,47 @@ def _merge_autoattack(
     return True
 
 
-def _merge_pgd(extras: dict, ev: Evaluation, source: dict, precision: str) -> bool:
-    record = pgd_record(ev, source, precision)
-    same = [p for p in extras["pgd"] if pgd_key(p) == pgd_key(record)]
+def _merge_column(extras: dict, ev: Evaluation, source: dict, precision: str) -> bool:
+    record, kept = column_record(ev, source, precision), extras[ev.attack]
+    same = [p for p in kept if column_key(p) == column_key(record)]
     if same and strength(same[0]) > strength(record):
         return False
-    extras["pgd"] = [p for p in extras["pgd"] if p not in same] + [record]
+    extras[ev.attack] = [p for p in kept if p not in same] + [record]
     return True
 
 
-def pgd_key(record: dict) -> tuple:
-    """What makes two PGD figures of an entry the same measurement (the bigger or newer one is kept)."""
+def column_key(record: dict) -> tuple:
+    """What makes two figures of a column attack the same measurement (the bigger or newer one is kept)."""
     return (record["norm"], record["eps"], record["steps"], record["restarts"])
+
+
+@dataclass(frozen=True)
+class ColumnFigure:
+    """A figure of a column attack as an entry holds it (a `column_record`), read once for a board's rows."""
+
+    attack: Attack
+    norm: str
+    eps: str
+    steps: int | None
+    robust_acc: str
+    n_examples: int | None = None
+    precision: str = "fp32"
+    results_sha256: str | None = None
+
+    @property
+    def column(self) -> tuple[Attack, str, str, int | None]:
+        """The board column it fills: its attack, norm, budget and steps."""
+        return self.attack, self.norm, self.eps, self.steps
+
+
+def column_figures(extras: dict) -> list[ColumnFigure]:
+    """The figures of every column attack in an entry's `sam_bench` extras, attack by attack."""
+    read = [f.name for f in fields(ColumnFigure) if f.name != "attack"]
+    return [
+        ColumnFigure(attack, **{k: p[k] for k in read if k in p})
+        for attack in attack_table.columns()
+        for p in extras.get(attack.name, [])
+    ]
 
 
 ENTRY_ORDER = (
@@ -487,26 +481,30 @@ ENTRY_ORDER = (
     "degenerate",
     "collapsed",
     "autoattack",
-    "pgd",
+    attack_table.COLUMN,  # each column attack's figures, under its name
     "sources",
     "retired",
 )
 
 
 def _ordered(info: dict, source: dict) -> dict:
-    """The entry as it is written: its sources, its PGD figures sorted, its keys in their order."""
+    """The entry as it is written: its sources, its column figures sorted, its keys in their order."""
     extras = info["sam_bench"]
-    extras["pgd"].sort(key=lambda p: (p["norm"], parse_eps(p["eps"]), p["steps"] or 0))
+    columns = [attack.name for attack in attack_table.columns()]
+    for name in columns:
+        extras[name].sort(key=lambda p: (p["norm"], parse_eps(p["eps"]), p["steps"] or 0))
     extras["sources"] = sources(extras, source)
     ordered = {k: info[k] for k in MODEL_INFO_KEYS if k in info}
-    ordered["sam_bench"] = {k: extras[k] for k in ENTRY_ORDER if k in extras}
+    keys = [k for key in ENTRY_ORDER for k in (columns if key == attack_table.COLUMN else [key])]
+    ordered["sam_bench"] = {k: extras[k] for k in keys if k in extras}
     return ordered
 
 
 def figure_refs(extras: dict) -> list[tuple[str | None, str | None]]:
-    """(results file, sha256) of each figure group of an entry: its AutoAttack block, then each PGD record
-    ((None, None) for a record written before figures named their file)."""
-    groups = ([extras["autoattack"]] if extras.get("autoattack") else []) + list(extras.get("pgd", []))
+    """(results file, sha256) of each figure group of an entry: its AutoAttack block, then each column attack's
+    record ((None, None) for a record written before figures named their file)."""
+    columns = [p for attack in attack_table.columns() for p in extras.get(attack.name, [])]
+    groups = ([extras["autoattack"]] if extras.get("autoattack") else []) + columns
     return [(g.get("results_file"), g.get("results_sha256")) for g in groups]
 
 
@@ -546,8 +544,7 @@ def read_entry(path: Path) -> dict:
 
 
 def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """The model_info dicts of one leaderboard (its folder: 'Linf', 'Linf-2-255'), best first (AutoAttack,
-    then clean accuracy)."""
+    """The model_info dicts of one board (its folder: 'Linf-2-255'), best first (AutoAttack, then clean accuracy)."""
     folder = boards_dir(leaderboard_dir) / dataset / board
     models = [{**read_entry(path), "model_id": path.stem} for path in sorted(folder.glob("*.json"))]
     models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))

@@ -1,11 +1,9 @@
 """A board entry checked against its evidence before it is shown (rendered or submitted): every figure
-recomputed from the per-image outcomes of the results file it names, that file having the sha256 the entry
-records. An entry edited by hand (`autoattack_acc` set to "99.5"), or whose results file changed or went, is
-refused in one line; `sam-bench leaderboard add <results file>` writes it again from the evidence.
-
-clean_acc, reported, autoattack_acc, the `autoattack` block and `degenerate` come from the board's AutoAttack
-evaluation in the file `autoattack.results_file` names; each PGD record from the PGD evaluation of its budget in
-its own `results_file`. Accuracies are derived from per-image outcomes (`evaluation.results_record.Results`).
+recomputed from the per-image outcomes of the results file it names (`evaluation.results_record.Results`), that
+file having the sha256 the entry records: the AutoAttack figures from the file `autoattack.results_file` names, each
+column attack's record from its own `results_file`. An entry edited by hand (`autoattack_acc` set to "99.5"), or
+whose results file changed or went, is refused in one line; `sam-bench leaderboard add <results file>` writes it
+again from the evidence.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from __future__ import annotations
 from sam_bench import files
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import attack_table, degenerate
+from sam_bench.evaluation.attack_table import Attack
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard import budgets
 from sam_bench.leaderboard.budgets import Board
@@ -20,9 +19,9 @@ from sam_bench.leaderboard.entries import (
     autoattack_figures,
     autoattack_record,
     boards_dir,
+    column_key,
+    column_record,
     is_board_autoattack,
-    pgd_key,
-    pgd_record,
     results_path,
 )
 
@@ -33,8 +32,7 @@ SEED = "seed"  # what a checked entry carries for its row (table.rows): the trai
 
 def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
     """Every entry of a board (`load_board`'s dicts; `board` its folder) agrees with its evidence, or a one-line
-    SamBenchError; the entries, each with the training seed of the weights its evidence measured under SEED (None
-    for a model trained elsewhere)."""
+    SamBenchError; the entries, each with its training seed (`check_entry`) under SEED."""
     root = boards_dir(leaderboard_dir)
     return [
         {**m, SEED: check_entry(m, board, str(root / dataset / board / f"{m['model_id']}.json"), leaderboard_dir)}
@@ -43,15 +41,15 @@ def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=No
 
 
 def check_entry(info: dict, board: str, where: str, leaderboard_dir=None) -> int | None:
-    """The entry's figures are the ones its results files' per-image outcomes give (`board`: the folder of the
-    board it is on, 'Linf' or 'Linf-2-255'); the training seed of the weights they measured (None where the results
-    record no training: a model trained elsewhere)."""
+    """The entry's figures are the ones its results files' per-image outcomes give (`board`: its board's folder);
+    the training seed of the weights they measured (None where the results record none: trained elsewhere)."""
     extras = info["sam_bench"]
     evidence = _Evidence(extras, where, leaderboard_dir)
     if extras.get("autoattack"):
         _check_autoattack(info, budgets.board_named(board), evidence)
-    for record in extras.get("pgd", []):
-        _check_pgd(record, evidence)
+    for attack in attack_table.columns():
+        for record in extras.get(attack.name, []):
+            _check_column(attack, record, evidence)
     return next((results.model.seed for results in evidence.read.values()), None)
 
 
@@ -112,11 +110,17 @@ def _check_autoattack(info: dict, board: Board, evidence: _Evidence) -> None:
         raise SamBenchError(
             f"{evidence.where}: {source['file']} holds no AutoAttack evaluation at the board's budget; {FIX}"
         )
-    found = [_autoattack_differences(info, ev, results, source) for ev in candidates]
+    _agrees_with_one([_autoattack_differences(info, ev, results, source) for ev in candidates], evidence, source)
+
+
+def _agrees_with_one(found: list[list[tuple]], evidence: _Evidence, source: dict, label: str = "") -> None:
+    """Refuses the entry unless one candidate evaluation left no difference (`found`: each one's differences)."""
     if any(not d for d in found):
         return
     key, shown, derived = found[-1][0]
-    raise SamBenchError(f"{evidence.where}: {key} is {shown!r}, derived from {source['file']} it is {derived!r}; {FIX}")
+    raise SamBenchError(
+        f"{evidence.where}: {label}{key} is {shown!r}, derived from {source['file']} it is {derived!r}; {FIX}"
+    )
 
 
 def _autoattack_differences(
@@ -134,17 +138,12 @@ def _autoattack_differences(
     return [(k, shown, derived) for k, shown, derived in out if shown != derived]
 
 
-def _check_pgd(record: dict, evidence: _Evidence) -> None:
+def _check_column(attack: Attack, record: dict, evidence: _Evidence) -> None:
     results, source = evidence.results(record)
-    label = f"PGD {record['norm']} {record['eps']}"
-    rebuilt = [pgd_record(ev, source) for ev in results.evaluations if attack_table.is_column(ev.attack)]
-    candidates = [r for r in rebuilt if pgd_key(r) == pgd_key(record)]
+    label = f"{attack.display} {record['norm']} {record['eps']}"
+    rebuilt = [column_record(ev, source) for ev in results.evaluations if ev.attack == attack.name]
+    candidates = [r for r in rebuilt if column_key(r) == column_key(record)]
     if not candidates:
         raise SamBenchError(f"{evidence.where}: {source['file']} holds no {label} evaluation; {FIX}")
     found = [[(k, record[k], c.get(k)) for k in record if k not in REFS and record[k] != c.get(k)] for c in candidates]
-    if any(not d for d in found):
-        return
-    key, shown, derived = found[-1][0]
-    raise SamBenchError(
-        f"{evidence.where}: {label}: {key} is {shown!r}, derived from {source['file']} it is {derived!r}; {FIX}"
-    )
+    _agrees_with_one(found, evidence, source, f"{label}: ")

@@ -31,14 +31,6 @@ def record_path(root: Path) -> Path:
     return Path(root) / RECORD
 
 
-def rechecks_by_sha(root: Path) -> dict[str, dict]:
-    """The record's rechecks by the sha256 of the results file each re-ran (none where no record is written)."""
-    path = record_path(root)
-    if not path.is_file():
-        return {}
-    return {m["results_sha256"]: m for m in recheck.read(path)["models"]}
-
-
 def describe(rerun: dict) -> str:
     """'full re-run 2026-11-28 on cpu, torch 2.13.0+cpu, 1 thread: identical on 1,000 images' or '... 3 of 5,000
     image outcomes differ'."""
@@ -61,9 +53,10 @@ def describe(rerun: dict) -> str:
 def annotate(models: list[dict], root: Path) -> list[dict]:
     """The entries, each with the text of its last full re-run under KEY where the record holds one for every
     results file its figures come from (the latest date where they differ)."""
-    found = rechecks_by_sha(root)
-    if not found:
+    path = record_path(root)
+    if not path.is_file():
         return models
+    found = {rerun["results_sha256"]: rerun for rerun in recheck.read(path)["models"]}  # by the file each re-ran
     shown = []
     for m in models:
         sources = (m.get("sam_bench") or {}).get("sources") or []

@@ -47,9 +47,8 @@ class OwnBoard(Protocol):
         progress=None,
         check_evidence,
     ) -> list[Path]:
-        """`leaderboard submit --threat-model NAME`: what RobustBench takes for its board, written to `out_dir` after
-        the evidence is measured again by `check_evidence` (publication.check_evidence; the files written), or
-        refused in one line (BadInput) saying why."""
+        """`leaderboard submit --threat-model NAME`: what RobustBench takes for its board, written to `out_dir` once
+        `check_evidence` (publication.check_evidence) measured the evidence again, or BadInput saying why."""
 
 
 BOARDS: dict[str, OwnBoard] = {threat_models.CORRUPTIONS: corruptions_board}  # by kind

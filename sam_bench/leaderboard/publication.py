@@ -21,9 +21,8 @@ from sam_bench.evaluation.check_progress import CheckProgress
 from sam_bench.evaluation.pinned import PinnedResults, pin
 from sam_bench.evaluation.recheck import measured_data
 from sam_bench.evaluation.results_record import Results
-from sam_bench.leaderboard.entries import figure_refs, planned, results_path, write_entries
+from sam_bench.leaderboard.entries import planned, write_entries
 from sam_bench.leaderboard.own_boards import board_of
-from sam_bench.zoo import store as zoo
 from sam_bench.zoo import training_record
 from sam_bench.zoo.entry import ZooEntry
 
@@ -39,9 +38,8 @@ def check_evidence(
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> list[spot_check.Verdict]:
-    """The zoo entry's training record, then the results file's every evaluation against the weights on its
-    sample, measured on the bytes `results` pins (a path: read once here); the verdicts where all agree.
-    `progress(line)` hears what is measured."""
+    """The zoo entry's training record, then every evaluation of the bytes `results` pins (a path: read once here)
+    against the weights on its sample; the verdicts where all agree. `progress(line)` hears what is measured."""
     pinned = results if isinstance(results, PinnedResults) else pin(results)
     test_set = pinned.json()["dataset"]
     results_file.check_known_test_set(test_set["name"], test_set.get("sha256"), str(pinned.path))
@@ -76,15 +74,11 @@ def add_all(
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> list[Published]:
-    """The one gate to a board (`leaderboard add`, `evaluate --leaderboard`, `reproduce`): each results file read
-    once, checked (schema, its own evidence, its zoo entry, its data, the model's training record) and measured
-    again on a sample from the weights it names, all of them before any entry is written; then the entries written
-    from those very bytes (entries.write_entries; a threat model's with boards of its own: its board's `write`,
-    own_boards). A file
-    refused writes nothing, of any file. A file whose every entry the boards hold already as it would write it
-    publishes nothing and is not measured again (`sam-bench verify` re-checks what is published). One
-    `Published` per board entry a file reaches (RobustBench's, the small budgets', a threat model's own board), in
-    order."""
+    """The one gate to a board: each file checked (schema, its own evidence, its zoo entry, its data, the model's
+    training record) and measured again (`check_evidence`), all before any entry is written from those very bytes
+    (entries.write_entries; a threat model's with boards of its own: its board's `write`). A file refused writes
+    nothing, of any file; one the boards hold already as it would write it publishes nothing and is not measured
+    again (`sam-bench verify` re-checks what is published). One `Published` per board entry a file reaches."""
     every = [pin(path) for path in results]
     own = [(one, board) for one in every if (board := board_of(one)) is not None]  # on a threat model's own boards
     pinned = [one for one in every if all(one is not mine for mine, _ in own)]
@@ -113,20 +107,3 @@ def add(
         done.entry
         for done in add_all([results], leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress)
     ]
-
-
-def check_submission_evidence(
-    info: dict, model_id: str, leaderboard_dir=None, zoo_dir=None, *, data_dir=None, device: str = "cpu", progress=None
-) -> None:
-    """`leaderboard submit`: every results file the entry's figures come from, measured again (`check_evidence`)."""
-    entry = zoo.find_entry(model_id, zoo_dir)
-    named = dict.fromkeys(file for file, _ in figure_refs(info["sam_bench"]) if file)
-    for file in named:
-        check_evidence(
-            results_path(file, leaderboard_dir),
-            entry,
-            zoo_dir=zoo_dir,
-            data_dir=data_dir,
-            device=device,
-            progress=progress,
-        )

@@ -17,7 +17,7 @@ from sam_bench.leaderboard.board_text import markdown as _text
 from sam_bench.leaderboard.board_text import page_template
 from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
-from sam_bench.leaderboard.table import pgd_columns, pgd_header, rows, threat_model_title
+from sam_bench.leaderboard.table import column_header, columns, rows
 from sam_bench.training import method_table
 from sam_bench.version import __version__
 
@@ -37,14 +37,14 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
     """A board's table (`board`: its folder, 'Linf' or 'Linf-2-255')."""
     found = budgets.board_named(board)
     threat_model, eps = found.norm, found.eps
-    pgd_keys = pgd_columns(models, board)
+    shown = columns(models, board)
     head = [
         "#",
         "Model ID",
         "Model",
         "Clean accuracy",
         f"AutoAttack ({threat_model} {eps})",
-        *[pgd_header(k) for k in pgd_keys],
+        *map(column_header, shown),
         "Architecture",
         "Training",
         "Evaluated on",
@@ -59,7 +59,7 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
         title,
         "",
         "| " + " | ".join(head) + " |",
-        "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(pgd_keys)) + ["---"] * 4) + "|",
+        "|" + "|".join([":---:"] + ["---"] * 2 + [":---:"] * (2 + len(shown)) + ["---"] * 4) + "|",
     ]
     for r in rows(models, board):
         name = _text(r["name"]) + (f" ([{_text(r['cite'])}]({r['link']}))" if r["link"] else "")
@@ -75,7 +75,7 @@ def markdown(dataset: str, board: str, models: list[dict], title: str | None = N
             name,
             _with_ci(r["clean_acc"], r["clean_ci"]),
             _with_ci(r["autoattack_acc"], r["autoattack_ci"]),
-            *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["pgd"], r["pgd_ci"])],
+            *["" if v is None else _with_ci(v, ci) for v, ci in zip(r["columns"], r["columns_ci"])],
             _text(r["architecture"]),
             _text(r["training"]),
             _text(r["evaluated_on"]),
@@ -122,13 +122,12 @@ def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
 
 def column_groups(models: list[dict], board: str) -> list[dict]:
     """The HTML page's column chooser: the groups of columns a reader may hide or show (rank, model, clean and
-    AutoAttack accuracy always show). Shown at first: the board's own PGD columns, architecture, training and
-    evaluation, so that the page fits a 1,300-pixel window; hidden until ticked: the other norm's PGD columns,
-    extra data (never used by sam-bench's models) and the venue."""
-    norms = list(dict.fromkeys(norm for norm, _, _ in pgd_columns(models, board)))
+    AutoAttack accuracy always show). Shown at first: those that fit a 1,300-pixel window (the board's own norm's
+    column attack columns; extra data, never used by sam-bench's models, and the venue hidden until ticked)."""
+    groups = dict.fromkeys((attack, norm) for attack, norm, _, _ in columns(models, board))
     own = budgets.board_named(board).norm
     return [
-        *({"group": f"pgd-{norm}", "label": f"PGD {norm}", "shown": norm == own} for norm in norms),
+        *({"group": f"{a.name}-{norm}", "label": f"{a.display} {norm}", "shown": norm == own} for a, norm in groups),
         {"group": "extra", "label": "Extra data", "shown": False},
         {"group": "arch", "label": "Architecture", "shown": True},
         {"group": "training", "label": "Training", "shown": True},
@@ -149,10 +148,9 @@ def html(
     note: SmallBoardsNote | None = None,
     findings: str | None = None,
 ) -> str:
-    """A board's standalone page (`board`: its folder); `other_boards`: the folders of the data set's other
-    boards with a page, linked from a small-budget board's; `note`: a RobustBench board's line pointing to the
-    small-budget boards; `findings`: the README's findings relative to the page, for a small-budget board's line on
-    what its rows rest on (claim_note)."""
+    """A board's standalone page (`board`: its folder); `other_boards`: the folders of the data set's other boards
+    with a page, linked from a small-budget board's; `note`: a RobustBench board's line to the small-budget boards;
+    `findings`: the README's findings relative to the page, for a small-budget board's line (claim_note)."""
     found = budgets.board_named(board)
     return page_template("leaderboard.html.j2").render(
         dataset=dataset,
@@ -167,7 +165,10 @@ def html(
             if other != found
         ],
         rows=rows(models, board),
-        pgd_columns=[{"header": pgd_header(k), "group": f"pgd-{k[0]}"} for k in pgd_columns(models, board)],
+        columns=[
+            {"header": column_header(c), "group": f"{c[0].name}-{c[1]}", "key": f"{c[0].name}{i}"}
+            for i, c in enumerate(columns(models, board), 1)
+        ],
         column_groups=column_groups(models, board),
         version=__version__,
         sample=sample,
@@ -181,12 +182,11 @@ def html(
 
 
 def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, folders=None) -> list[Path]:
-    """Write <dataset>-<board folder>.md/.html/.png next to the model_info folders, for every
-    leaderboard (or those asked for: a data set, a norm's boards, the board folders named); with `readme`, also
-    replace the table between the markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->`
-    there (and the list of boards between `... cifar10/boards start -->` and its end). Every entry's
-    figures are first recomputed from the per-image outcomes of the results files it names
-    (`evidence.check_board`): an entry that disagrees is refused in one line and nothing is written."""
+    """Write <dataset>-<board folder>.md/.html/.png next to the model_info folders, for every board (or those asked
+    for: a data set, a norm's boards, the board folders named); with `readme`, also replace the table between the
+    markers `<!-- sam-bench leaderboard cifar10/Linf start -->` and `... end -->` there (and the list of boards
+    between `... cifar10/boards start -->` and its end). Every entry's figures are first recomputed from its results
+    files (`evidence.check_board`): an entry that disagrees is refused in one line and nothing is written."""
     root = boards_dir(leaderboard_dir)
     found = boards(root, dataset, threat_model, folders)
     if not found:
@@ -229,8 +229,9 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
                 continue
             ranked_beside = any(not retire.is_retired(m) for m in groups["" if sample else "-sample"])
             other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if ranked_beside else None  # a page that exists
+            board = budgets.board_named(tm)
             title = (
-                f"**{ds}, {threat_model_title(tm)}: models trained or scored on the bundled CIFAR-10 sample** "
+                f"**{ds}, {board.norm}, eps = {board.eps}: models trained or scored on the bundled CIFAR-10 sample** "
                 f"(a working example; ranked by {ranked_by(models)}, not comparable with the table above)"
                 if sample
                 else None
@@ -241,9 +242,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             table = markdown(ds, tm, models, title)
             claim = claim_note.applies(tm, sample)
             # the notes' links are relative to the file they go in: beside the pages, or the readme's folder
-            tables[board_key] = (
-                table + _claim_lines(claim, readme) + _note_lines(note, ds, root, readme) + retired_lines
-            )
+            tables[board_key] = table + _notes(claim, note, ds, root, readme) + retired_lines
             page = html(
                 ds,
                 tm,
@@ -256,10 +255,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
                 note,
                 claim_note.href(root) if claim else None,
             )
-            files.write_text(
-                stem.with_suffix(".md"),
-                table + _claim_lines(claim, root) + _note_lines(note, ds, root, root) + retired_lines,
-            )
+            files.write_text(stem.with_suffix(".md"), table + _notes(claim, note, ds, root, root) + retired_lines)
             files.write_text(stem.with_suffix(".html"), page)
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))
             written += [stem.with_suffix(s) for s in (".md", ".html", ".png")]
@@ -271,22 +267,19 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
     return written
 
 
-def _claim_lines(applies: bool, seen_from) -> str:
-    """The claim's line under a small-budget board's table (claim_note), linked from `seen_from`."""
-    return "\n" + claim_note.markdown(seen_from) + "\n" if applies and seen_from is not None else ""
-
-
-def _note_lines(note: SmallBoardsNote | None, dataset: str, root: Path, seen_from) -> str:
-    """The note as markdown under a board's table (none: nothing), its links to the small boards' tables
-    relative to `seen_from`, the folder (or a file in it) of the file it goes in."""
-    if note is None or seen_from is None:
+def _notes(claim: bool, note: SmallBoardsNote | None, dataset: str, root: Path, seen_from) -> str:
+    """The lines under a board's table: the claim's (a small-budget board's, claim_note) and the note linking the
+    small boards' tables (small_boards_note), links relative to `seen_from`, the file they go in or its folder."""
+    if seen_from is None:
         return ""
-    return "\n" + note.markdown(lambda folder: claim_note.link(root / f"{dataset}-{folder}.md", seen_from)) + "\n"
+    lines = [claim_note.markdown(seen_from)] if claim else []
+    if note is not None:
+        lines.append(note.markdown(lambda folder: claim_note.link(root / f"{dataset}-{folder}.md", seen_from)))
+    return "".join("\n" + line + "\n" for line in lines)
 
 
 def boards_list(dataset: str, folders: list[str], root: Path, seen_from: Path) -> str:
-    """The data set's boards as a markdown list, each with its page, plot and table, linked from `seen_from`
-    (the folder of the file the list goes in)."""
+    """The data set's boards as a markdown list, each with its page, plot and table, linked from folder `seen_from`."""
     lines = []
     for folder in folders:
         board = budgets.board_named(folder)

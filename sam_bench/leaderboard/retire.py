@@ -1,9 +1,9 @@
 """Retired leaderboard rows: a model that a better-founded one replaces leaves its board with a note.
 
-The entry file stays where it is (its numbers and sources are still true, its weights stay in the zoo
-and in git history); `sam_bench.retired` in it holds the note, what replaced it and when. Rendering
-leaves retired entries out of the ranking, the plot and the README table and lists them under the
-table with their notes. Adding new results for a retired model keeps it retired.
+The entry file stays where it is (its numbers and sources are still true, its weights stay in the zoo and in git
+history); `sam_bench.retired` in it holds the note, what replaced it and when. Rendering leaves retired entries out
+of the ranking, the plot and the README table and lists them under the table with their notes. Adding new results
+for a retired model keeps it retired.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ def entry_paths(model_id: str, root: Path) -> list[Path]:
 
 
 def retire(model_ids: list[str], note: str, root: Path, replaced_by: list[str] | None = None) -> list[Path]:
-    """Mark these models' entries retired with `note`; returns the files written. Checks every id before
-    writing any: an unknown id writes nothing."""
+    """Mark these models' entries retired with `note` (an unknown id writes nothing); the files written."""
     note = " ".join(note.split())
     if not note:
         raise BadInput("--note: say why the rows leave the board (e.g. what replaces them)")

@@ -1,10 +1,8 @@
 """The line on a RobustBench board's page and table that sends its readers to the boards at the paper's small
 budgets: at RobustBench's budgets (Linf 8/255, L2 0.5) every standard-trained and SAM model is at or near 0%, so
-SAM's effect on robustness can only show on a small-budget board (sam_bench.leaderboard.budgets).
-
-The line is written where a RobustBench board ranks at least one ST or SAM model and at least one small-budget
-board of the data set has a page; it states the best AutoAttack accuracy of those models on the board, from its
-rows (so that it stays true whatever the board ranks), and links every small-budget board with a page."""
+SAM's effect on robustness can only show on a small-budget board (sam_bench.leaderboard.budgets). It states the best
+AutoAttack accuracy of those models on the board from its rows, so that it stays true whatever the board ranks.
+"""
 
 from __future__ import annotations
 
@@ -38,17 +36,13 @@ class SmallBoardsNote:
         )
 
     def markdown(self, href: Callable[[str], str]) -> str:
-        """The line in markdown, each small board linked by `href(folder)` (a path relative to the file the
-        line goes in)."""
+        """The line in markdown, each small board linked by `href(folder)` (relative to the file it goes in)."""
         links = ", ".join(f"[{budgets.board_named(f).title}]({href(f)})" for f in self.small_boards)
         return f"{self.text} {links}."
 
     def links(self, dataset: str) -> list[dict]:
         """Each small board's page (beside the RobustBench board's own) and title, for the HTML page."""
-        return [
-            {"page": budgets.board_named(f).page(dataset), "title": budgets.board_named(f).title}
-            for f in self.small_boards
-        ]
+        return [{"page": b.page(dataset), "title": b.title} for b in map(budgets.board_named, self.small_boards)]
 
 
 def small_boards_note(board: str, models: list[dict], folders_with_page: list[str]) -> SmallBoardsNote | None:

@@ -15,7 +15,9 @@ from sam_bench.leaderboard.entries import (
     MODEL_INFO_KEYS,
     TEST_SET_SIZE,
     entry_path,
+    figure_refs,
     read_entry,
+    results_path,
     training_text,
 )
 from sam_bench.leaderboard.evidence import check_entry
@@ -90,17 +92,6 @@ def check_submission(info: dict, entry: ZooEntry | None) -> list[str]:
     return problems
 
 
-def _additional_data_text(additional_data: bool | None) -> str:
-    """RobustBench's additional_data in the issue: true, false, or unknown where the importer did not say."""
-    if additional_data is None:
-        return "unknown (not stated when the model was imported)"
-    return str(additional_data).lower()
-
-
-def _checkbox(checked: bool) -> str:
-    return "[x]" if checked else "[ ]"
-
-
 def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
     """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
     aa = info["sam_bench"]["autoattack"]
@@ -112,6 +103,8 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
     )
     if entry.trained_elsewhere is not None:  # its authors' checkpoint and code, the copy evaluated here beside them
         where = f"{entry.trained_elsewhere['source']}; evaluated here from {w.url or stored}"
+    extra = info["additional_data"]  # RobustBench's: true, false, or unknown where the importer did not say
+    extra_text = "unknown (not stated when the model was imported)" if extra is None else str(extra).lower()
     robustbench_arch = (
         entry.arch["arch"] in ("preactresnet18", "wideresnet-28-10", "wideresnet-16-4")
         and entry.arch.get("width", 1.0) == 1.0
@@ -134,7 +127,7 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
 - **eps**: {info["eps"]}
 - **Clean accuracy**: {info["clean_acc"]}%
 - **Robust accuracy**: {info["autoattack_acc"]}%
-- **Additional data**: {_additional_data_text(info["additional_data"])}
+- **Additional data**: {extra_text}
 - **Training**: {markdown(training_text(entry))}.
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
 {info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \
@@ -144,8 +137,8 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
 
 # Model Zoo:
 
-- {_checkbox(True)} I want to add my models to the Model Zoo (check if true)
-- {_checkbox(not robustbench_arch)} I use an architecture that is **not** included among
+- [x] I want to add my models to the Model Zoo (check if true)
+- {"[ ]" if robustbench_arch else "[x]"} I use an architecture that is **not** included among
   those [here](https://github.com/RobustBench/robustbench/tree/master/robustbench/model_zoo/architectures) (
   check if true).
 - [ ] I agree to release my model(s) under MIT license (check if true) **OR**
@@ -166,11 +159,10 @@ def submit(
     progress=None,
     threat_model: str | None = None,
 ) -> list[Path]:
-    """Check that a leaderboard entry qualifies for RobustBench and write <out_dir>/<ModelId>.json
-    (upstream model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that
-    qualifies has its evidence measured again from the weights before anything is written (publication).
-    `threat_model`: the board to send (default: the zoo entry's threat model's). A threat model with boards of its
-    own is submitted by its board's module (own_boards.OwnBoard.submit)."""
+    """Check that a leaderboard entry qualifies for RobustBench and write <out_dir>/<ModelId>.json (upstream
+    model_info, without our extras) and <out_dir>/issue.md. Refuses with every reason; an entry that qualifies has
+    its evidence measured again before anything is written. `threat_model`: the board to send (default: the zoo
+    entry's); a threat model with boards of its own is submitted by its board's module (own_boards)."""
     board = own_board(threat_model)
     if board is not None:
         return board.submit(
@@ -201,9 +193,9 @@ def submit(
         problems.append(f"the weights do not verify: {report[2]}")
     if problems:
         raise BadInput(f"{model_id} does not qualify for RobustBench: " + "; ".join(problems))
-    publication.check_submission_evidence(
-        info, model_id, leaderboard_dir, zoo_dir, data_dir=data_dir, device=device, progress=progress
-    )
+    for file in dict.fromkeys(file for file, _ in figure_refs(info["sam_bench"]) if file):  # each measured again
+        path = results_path(file, leaderboard_dir)
+        publication.check_evidence(path, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
     upstream = {k: info[k] for k in MODEL_INFO_KEYS}
     files.write_json(out / f"{model_id}.json", upstream)

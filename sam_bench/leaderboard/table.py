@@ -1,5 +1,5 @@
-"""A board's rows: its entries ranked, with the columns a reader compares (PGD at every budget the board's
-models share, intervals, training and evaluation in words). A board is named by its folder ('Linf',
+"""A board's rows: its entries ranked, with the columns a reader compares (each column attack's, PGD, at every
+budget the board's models carry, intervals, training and evaluation in words). A board is named by its folder ('Linf',
 'Linf-2-255': sam_bench.leaderboard.budgets)."""
 
 from __future__ import annotations
@@ -7,16 +7,10 @@ from __future__ import annotations
 from sam_bench.eps import parse_eps
 from sam_bench.leaderboard import checked_for, full_reruns
 from sam_bench.leaderboard.budgets import board_named
-from sam_bench.leaderboard.entries import aa_version_text
+from sam_bench.leaderboard.entries import aa_version_text, column_figures
 from sam_bench.leaderboard.evidence import SEED
 from sam_bench.stats import inference
 from sam_bench.training import method_table
-
-
-def threat_model_title(board: str) -> str:
-    """'Linf, eps = 2/255': a board's norm and budget (`board`: its folder)."""
-    found = board_named(board)
-    return f"{found.norm}, eps = {found.eps}"
 
 
 def _training_text(m: dict) -> str:
@@ -41,9 +35,8 @@ def _training_text(m: dict) -> str:
 
 
 def method_paper(m: dict) -> method_table.Paper | None:
-    """The paper a row links: its method's, from the method table (sam_bench.training.method_table), never the
-    entry's own `link` (RobustBench's field, what a submission names; the reproductions wrote the reproduced
-    paper there for every method). A method without a paper of its own (standard training) links nothing."""
+    """The paper a row links: its method's (sam_bench.training.method_table; None for standard training), never the
+    entry's own `link` (RobustBench's field, what a submission names: the reproduced paper, for every method)."""
     method = m.get("sam_bench", {}).get("method", "")
     return method_table.TABLE[method].paper if method in method_table.TABLE else None
 
@@ -54,12 +47,16 @@ def _eval_text(m: dict) -> str:
         return ""
     total = f" of {aa['n_test_total']:,}" if aa.get("n_test_total") else ""
     version = "" if aa.get("version", "standard") == "standard" else f", AutoAttack {aa_version_text(aa)}"
-    # PGD may run on more images than AutoAttack (cpu-decisive: 2,000 and 1,000): its columns' intervals say so
-    pgd_n = sorted({p["n_examples"] for p in m["sam_bench"].get("pgd", []) if p.get("n_examples")} - {aa["n_examples"]})
-    pgd = f"; PGD on {', '.join(f'{n:,}' for n in pgd_n)}" if pgd_n else ""
-    low = sorted({p["precision"] for p in m["sam_bench"].get("pgd", []) if p.get("precision", "fp32") != "fp32"})
-    pgd += f"; PGD in {', '.join(low)}" if low else ""
-    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version}; {_math_text(aa)}){pgd}"
+    # a column attack may run on more images than AutoAttack (cpu-decisive: PGD on 2,000 and 1,000) or in a lower
+    # precision: its columns' intervals say so
+    figures, said = column_figures(m["sam_bench"]), ""
+    for attack in dict.fromkeys(f.attack for f in figures):
+        mine = [f for f in figures if f.attack == attack]
+        n = sorted({f.n_examples for f in mine if f.n_examples} - {aa["n_examples"]})
+        said += f"; {attack.display} on {', '.join(f'{k:,}' for k in n)}" if n else ""
+        low = sorted({f.precision for f in mine if f.precision != "fp32"})
+        said += f"; {attack.display} in {', '.join(low)}" if low else ""
+    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version}; {_math_text(aa)}){said}"
 
 
 def _math_text(aa: dict) -> str:
@@ -71,15 +68,17 @@ def _math_text(aa: dict) -> str:
     return precision + (f", search in {'TF32' if search == 'tf32' else 'fp32'}" if on_gpu else "")
 
 
-def pgd_columns(models: list[dict], board: str) -> list[tuple[str, str, int]]:
-    """PGD columns, the board's own norm first (Linf columns first on a Linf board)."""
+def columns(models: list[dict], board: str) -> list[tuple]:
+    """The column attacks' columns (ColumnFigure.column), the board's own norm first."""
     norm = board_named(board).norm
-    keys = {(p["norm"], p["eps"], p["steps"]) for m in models for p in m.get("sam_bench", {}).get("pgd", [])}
-    return sorted(keys, key=lambda k: (k[0] != norm, k[0], parse_eps(k[1]), k[2] or 0))
+    keys = {f.column for m in models for f in column_figures(m.get("sam_bench", {}))}
+    return sorted(keys, key=lambda k: (k[1] != norm, k[1], k[0].name, parse_eps(k[2]), k[3] or 0))
 
 
-def _pgd_record_of(m: dict, key) -> dict | None:
-    return next((p for p in m.get("sam_bench", {}).get("pgd", []) if (p["norm"], p["eps"], p["steps"]) == key), None)
+def column_header(column: tuple) -> str:
+    """'PGD-10 Linf 2/255': a column's attack, its steps where recorded, norm and budget."""
+    attack, norm, eps, steps = column
+    return f"{attack.display}-{steps} {norm} {eps}" if steps else f"{attack.display} {norm} {eps}"
 
 
 def _ci(accuracy_percent, n) -> tuple[float, float] | None:
@@ -92,10 +91,12 @@ def _ci(accuracy_percent, n) -> tuple[float, float] | None:
 
 def rows(models: list[dict], board: str) -> list[dict]:
     """Display values per model, in rank order (the shared input of markdown and HTML)."""
-    pgd_keys = pgd_columns(models, board)
+    shown = columns(models, board)
     out = []
     for rank, m in enumerate(models, 1):
         aa_n = (m.get("sam_bench", {}).get("autoattack") or {}).get("n_examples")
+        # a column's first figure, where two differ only in restarts
+        figures = {f.column: f for f in reversed(column_figures(m.get("sam_bench", {})))}
         out.append(
             {
                 "rank": rank,
@@ -117,18 +118,10 @@ def rows(models: list[dict], board: str) -> list[dict]:
                 "degenerate": m.get("sam_bench", {}).get("degenerate"),
                 "collapsed": m.get("sam_bench", {}).get("collapsed"),
                 "trained_elsewhere": bool(m.get("sam_bench", {}).get("trained_elsewhere")),
-                "pgd": [None if (p := _pgd_record_of(m, k)) is None else float(p["robust_acc"]) for k in pgd_keys],
+                "columns": [float(f.robust_acc) if (f := figures.get(k)) else None for k in shown],
                 "clean_ci": _ci(m["clean_acc"], aa_n),
                 "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
-                "pgd_ci": [
-                    None if (p := _pgd_record_of(m, k)) is None else _ci(p["robust_acc"], p.get("n_examples"))
-                    for k in pgd_keys
-                ],
+                "columns_ci": [_ci(f.robust_acc, f.n_examples) if (f := figures.get(k)) else None for k in shown],
             }
         )
     return out
-
-
-def pgd_header(key) -> str:
-    norm, eps, steps = key
-    return f"PGD-{steps} {norm} {eps}" if steps else f"PGD {norm} {eps}"
