@@ -21,6 +21,7 @@ from sam_bench.data import synthetic_dataset
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table
 from sam_bench.leaderboard import board as leaderboard
+from sam_bench.leaderboard import entries
 from sam_bench.stats import inference
 from sam_bench.training.loop import TrainConfig, train
 from sam_bench.zoo import store as zoo
@@ -209,6 +210,16 @@ def test_updates_merge_and_a_bigger_evaluation_wins(dirs, tmp_path):
     sources = info["sam_bench"]["sources"]
     assert len(sources) == 2 and sources[0]["file"].endswith("aa.json")  # the ignored one is not a source
     assert sources[0]["sha256"] == files.sha256_file(first)
+
+
+def test_a_file_weaker_than_the_board_publishes_nothing_and_needs_no_check(dirs, tmp_path):
+    zoo_dir, boards = dirs
+    e = entry(zoo_dir, SAMPLE_IDS[0])
+    add(results_for(e, 0.5, 0.2, n=500), boards, zoo_dir)
+    weaker = tmp_path / "weaker.json"
+    weaker.write_text(json.dumps(results_for(e, 0.9, 0.9, n=100)))
+    [(found, standing)] = entries.planned([weaker], boards, zoo_dir)
+    assert found.id == e["id"] and standing
 
 
 def rank_order_fixture(zoo_dir, boards):

@@ -338,10 +338,13 @@ def planned(results: list, leaderboard_dir=None, zoo_dir=None) -> list[tuple[Zoo
     reaches holds exactly what it would write already: the board stands on these very bytes then, so adding it
     again publishes nothing and needs no check (`sam-bench verify` checks what is published)."""
     done, pending = _plan(results, leaderboard_dir, zoo_dir)
-    return [
-        (entry, bool(paths) and all(path.is_file() and files.read_json(path) == pending[path] for path in paths))
-        for paths, entry in done
-    ]
+    return [(entry, bool(paths) and all(_stands(path, pending) for path in paths)) for paths, entry in done]
+
+
+def _stands(path: Path, pending: dict[Path, dict]) -> bool:
+    """The board entry at `path` holds what the files would write there (nothing, where none of them changes it:
+    the board holds bigger evaluations)."""
+    return path.is_file() and (path not in pending or files.read_json(path) == pending[path])
 
 
 def _plan(results: list, leaderboard_dir, zoo_dir) -> tuple[list[tuple[list[Path], ZooEntry]], dict[Path, dict]]:
