@@ -129,17 +129,8 @@ def _own(weights, model_id, clean, autoattack, given: dict) -> None:
     trained = imported.trained_elsewhere(
         given["method"], given["description"], given["source"], given["data"], claims, given["additional_data"]
     )
-    entry = imported.import_file(
-        weights,
-        spec,
-        trained,
-        model_id,
-        dataset=given["dataset"],
-        threat_model=given["threat_model"],
-        zoo_dir=given["zoo_dir"],
-        precision=given["precision"],
-    )
-    _say(entry)
+    options = {k: given[k] for k in ("dataset", "threat_model", "zoo_dir", "precision")}
+    _say(imported.import_file(weights, spec, trained, model_id, **options))
 
 
 def _robustbench(weights, model_id, robustbench_id, clean, autoattack, given: dict) -> None:

@@ -23,11 +23,7 @@ from sam_bench.training import method_table as table
 # 5% test needs for 80% power (0.5 points, 2.2 standard errors, was not). Smaller evaluations and
 # seed-to-seed variation resolve less: the report's detectable effect says how much less.
 C1_MARGIN = 0.01
-
-
 C2_BUDGETS = small_budgets()
-
-
 C4_TOLERANCE = 0.35  # "about 2x": a measured ratio within 35% of the expected one
 
 

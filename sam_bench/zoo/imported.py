@@ -239,7 +239,7 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         },
         "trained_elsewhere": trained,
     }
-    store._write_entry(zoo, entry, data)
+    store._write_entry(zoo, entry, data, weights_path, folder / f"{model_id}.json")
     return entry
 
 
