@@ -287,8 +287,7 @@ def analyze(
     """Analyze `model` (inputs in [0,1]) on `dataset`'s fixed images; write out/<name>.json, .npz
     and _fourier.png. Returns the record and whether it was reused from an earlier call."""
     settings.check(dataset)
-    out = Path(out)
-    where = paths(out, name)
+    where = paths(Path(out), name)
     info = dict(info or {})
     weights = info.get("weights_sha256") or weights_sha256(model)
     data = dataset.fingerprint()
