@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files
 from sam_bench.leaderboard import published
-from sam_bench.report.plots import pyplot
+from sam_bench.report.plots import pyplot, save
 from sam_bench.report.records import architecture, images, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
@@ -81,11 +80,7 @@ def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
     ax.set_ylabel(f"AutoAttack {norm} {eps} accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    name = plot_name(norm)
-    files.write_figure(out / name, fig, dpi=110)
-    plt.close(fig)
-    return name
+    return save(plt, fig, out, plot_name(norm))
 
 
 def section(out: Path, records: list[RunRecord]) -> list[str]:

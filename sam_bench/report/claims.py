@@ -49,9 +49,8 @@ def claimed(
 
 
 def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
-    """One verdict per claim and configuration: dicts with claim, configuration, text, verdict,
-    reason, evidence (one line per comparison) and comparisons. `cost`: the reproduction's
-    `cost.json` (C4); without it C4 is inconclusive."""
+    """One verdict per claim and configuration (`_verdict`'s dicts); `cost`: the reproduction's `cost.json`,
+    without which C4 is inconclusive."""
     st, sams, ats = claimed(models(records))
     out = []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.report.plots import pyplot
+from sam_bench.report.plots import pyplot, save
 from sam_bench.report.records import accuracy, accuracy_with_interval, architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table as table
@@ -60,10 +60,7 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
     ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
     ax.set_title("Robust accuracy against sharpness", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    files.write_figure(out / SHARPNESS_PLOT, fig, dpi=110)
-    plt.close(fig)
-    return SHARPNESS_PLOT
+    return save(plt, fig, out, SHARPNESS_PLOT)
 
 
 def fourier(out: Path, pairs: list[tuple[RunRecord, dict]]) -> str | None:

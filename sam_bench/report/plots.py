@@ -46,7 +46,7 @@ def _over_seeds(group: list[RunRecord], *measure, **select) -> tuple[float | Non
     return mean, max(mean - low, high - mean)
 
 
-def _save(plt, fig, out: Path, name: str) -> str:
+def save(plt, fig, out: Path, name: str) -> str:
     """Write a finished figure atomically as out/name and free it; returns the name."""
     fig.tight_layout()
     files.write_figure(out / name, fig, dpi=110)
@@ -87,7 +87,7 @@ def _robust_vs_eps(plt, out: Path, records: list[RunRecord]) -> str | None:
         ax.set_title(f"Robust accuracy against {norm} eps")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
-    return _save(plt, fig, out, "robust_vs_eps.png")
+    return save(plt, fig, out, "robust_vs_eps.png")
 
 
 def _styles(records: list[RunRecord]) -> list[dict]:
@@ -142,7 +142,7 @@ def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
     ax.set_title("Clean vs robust accuracy")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")  # fitted axes leave no corner sure to be empty
-    return _save(plt, fig, out, "tradeoff.png")
+    return save(plt, fig, out, "tradeoff.png")
 
 
 def _sam_gain(plt, out: Path, records: list[RunRecord]) -> str | None:
@@ -176,7 +176,7 @@ def _sam_gain(plt, out: Path, records: list[RunRecord]) -> str | None:
     ax.set_ylabel("SAM − ST robust accuracy (points, 95% CI)")
     ax.set_title("SAM's gain over ST across architectures")
     ax.legend(fontsize=8)
-    return _save(plt, fig, out, "sam_gain.png")
+    return save(plt, fig, out, "sam_gain.png")
 
 
 def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
@@ -205,7 +205,7 @@ def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | 
         ax.set_title("Training cost (interleaved timing)")
         ax.tick_params(axis="x", rotation=30)
         ax.legend(fontsize=8)
-        return _save(plt, fig, out, "cost.png")
+        return save(plt, fig, out, "cost.png")
     timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in models(records).items()]
     timed = [(name, times) for name, times in timed if times]
     if not timed:
@@ -221,4 +221,4 @@ def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | 
     ax.set_ylabel("seconds per epoch (training logs)")
     ax.set_title("Training wall time (not a cost measurement)")
     ax.tick_params(axis="x", rotation=30)
-    return _save(plt, fig, out, "cost.png")
+    return save(plt, fig, out, "cost.png")

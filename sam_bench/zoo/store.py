@@ -451,9 +451,8 @@ _REGISTERED: dict[str, Path] = {}  # model id -> zoo dir it was registered from
 
 def register_with_robustbench(zoo_dir=None) -> list[str]:
     """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline. `zoo_dir`: the zoo to
-    register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else model_zoo/ in the working
-    directory, the zoo named last and the project's own), an id found twice registered from the first. Returns the
-    registered ids. Entries that clash with an upstream RobustBench id are skipped."""
+    register; without it, the user's zoos (sam_bench.zoo.folders), an id found twice registered from the first.
+    Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
     import robustbench.utils as rb_utils
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
