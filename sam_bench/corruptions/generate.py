@@ -77,9 +77,6 @@ def _float(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float64) / 255.0
 
 
-# ---- noise
-
-
 def gaussian_noise(images, s, rng):
     c = (0.04, 0.06, 0.08, 0.09, 0.10)[s]
     x = _float(images)
@@ -104,9 +101,6 @@ def impulse_noise(images, s, rng):
     flipped = rng.random(x.shape) <= amount
     salted = rng.random(x.shape) <= 0.5
     return _to_uint8(np.where(flipped, salted.astype(np.float64), x))
-
-
-# ---- blur
 
 
 def _gaussian(x: np.ndarray, sigma: float, mode: Literal["nearest", "reflect"] = "nearest", truncate: float = 4.0):
@@ -239,9 +233,6 @@ def zoom_blur(images, s, rng):
     return np.clip(np.round(out, 6), 0, 255).astype(np.uint8)
 
 
-# ---- weather
-
-
 def _grey(x: np.ndarray) -> np.ndarray:
     """OpenCV's RGB2GRAY weights."""
     return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
@@ -341,9 +332,6 @@ def brightness(images, s, rng):
     v = x.max(axis=3, keepdims=True)
     raised = np.clip(v + c, 0, 1)
     return _to_uint8(np.where(v > 0, x * (raised / np.where(v > 0, v, 1)), raised))
-
-
-# ---- digital
 
 
 def contrast(images, s, rng):
