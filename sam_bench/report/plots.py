@@ -185,11 +185,10 @@ def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | 
     measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]
     if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
         fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))
-        medians = [m["ratio"]["median"] for m in measured]
-        low = [med - (m["ratio"]["low"] if m["ratio"]["low"] is not None else med) for med, m in zip(medians, measured)]
-        high = [
-            (m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med for med, m in zip(medians, measured)
-        ]
+        ratios = [m["ratio"] for m in measured]
+        medians = [r["median"] for r in ratios]
+        low = [r["median"] - (r["low"] if r["low"] is not None else r["median"]) for r in ratios]
+        high = [(r["high"] if r["high"] is not None else r["median"]) - r["median"] for r in ratios]
         colours = [method_table.colour(m.get("method", "")) for m in measured]
         ax.bar([m["name"] for m in measured], medians, color=colours, capsize=3, yerr=[low, high])
         ax.scatter(
