@@ -239,13 +239,11 @@ def _frequency(model, dataset, settings, device, batch_size) -> dict:
         return {"cutoff": cutoff, "acc": float(flags.float().mean()), "outcomes": outcomes.encode(flags)}
 
     clean = entry(None, "low")
-    low = [entry(c, "low") for c in settings.cutoffs]
-    high = [entry(c, "high") for c in settings.cutoffs]
     return {
         "n_images": n,
         "clean": {"acc": clean["acc"], "outcomes": clean["outcomes"]},
-        "low_pass": low,
-        "high_pass": high,
+        "low_pass": [entry(c, "low") for c in settings.cutoffs],
+        "high_pass": [entry(c, "high") for c in settings.cutoffs],
         "seconds": time.time() - t,
     }
 
