@@ -89,7 +89,9 @@ def test_the_full_scales_first_gpu_runs_name_no_code_and_are_exploratory():
     text = "\n".join(code_provenance.lines(folder.records, folder.plan))
     assert "ST seed 1 (`ST-e86973c015`): no code" in text and "0 of the 2 confirmatory runs with results count" in text
     named = replace(dropped[0][0].training, code_commit=_git("rev-parse", "HEAD"))
-    assert code_provenance.check(replace(dropped[0][0], training=named), code_provenance.fixed(folder.plan)["commit"])
+    assert code_provenance.check_code(
+        named.code_commit, named.code_fingerprint, code_provenance.fixed(folder.plan)["commit"]
+    )
 
 
 def test_a_results_file_finds_its_run_wherever_the_folder_is(tmp_path):

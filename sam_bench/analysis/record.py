@@ -113,12 +113,13 @@ def train_indices(settings: Settings, n_train: int) -> np.ndarray:
     return np.random.default_rng(settings.seed).choice(n_train, settings.train_images, replace=False)
 
 
-def _to_float(x_u8: np.ndarray, device) -> torch.Tensor:
+def _tensors(x_u8: np.ndarray, labels: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
     """NHWC uint8 images -> NCHW floats in [0, 1], contiguous in NCHW: a permuted view keeps NHWC strides, and
     oneDNN then runs the model's convolutions in NHWC, where the weight gradient of a strided 1x1 convolution
     of few input channels (PreActResNet-18 below width 0.25) writes past its workspace on a CPU (oneDNN #6035,
-    runtime/memory_format.py): the sharpness measure crashed so."""
-    return torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255).to(device)
+    runtime/memory_format.py): the sharpness measure crashed so. The labels as int64."""
+    x = torch.from_numpy(np.ascontiguousarray(x_u8)).permute(0, 3, 1, 2).contiguous().float().div(255).to(device)
+    return x, torch.from_numpy(np.asarray(labels, np.int64)).to(device)
 
 
 class _Partial:
@@ -162,8 +163,7 @@ def _sharpness(model, dataset, settings, device, partial, progress) -> dict:
     for b, chosen in enumerate(tqdm(batches, desc="sharpness", unit="batch", disable=not progress)):
         if str(b) in done:
             continue
-        x = _to_float(dataset.x_train[chosen], device)
-        y = torch.from_numpy(np.asarray(dataset.y_train[chosen], np.int64)).to(device)
+        x, y = _tensors(dataset.x_train[chosen], dataset.y_train[chosen], device)
         t = time.time()
         found = sharpness.sam_sharpness(model, x, y, settings.rho, settings.ascent_steps)
         found.update(
@@ -195,8 +195,7 @@ def _sharpness(model, dataset, settings, device, partial, progress) -> dict:
 
 def _fourier(model, dataset, settings, device, partial, progress, batch_size) -> tuple[dict, np.ndarray]:
     n = settings.fourier_images
-    x = _to_float(dataset.x_test[:n], device)
-    y = torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64)).to(device)
+    x, y = _tensors(dataset.x_test[:n], dataset.y_test[:n], device)
     size = x.shape[-1]
     done = partial.parts.setdefault("fourier", {"wrong": {}, "seconds": 0.0})
     todo = [(i, j) for i, j in fourier.frequencies(size) if f"{i},{j}" not in done["wrong"]]
@@ -232,8 +231,7 @@ def _fourier(model, dataset, settings, device, partial, progress, batch_size) ->
 
 def _frequency(model, dataset, settings, device, batch_size) -> dict:
     n = settings.filter_images
-    x = _to_float(dataset.x_test[:n], device)
-    y = torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64)).to(device)
+    x, y = _tensors(dataset.x_test[:n], dataset.y_test[:n], device)
     t = time.time()
 
     def entry(cutoff, keep):
@@ -241,21 +239,18 @@ def _frequency(model, dataset, settings, device, batch_size) -> dict:
         return {"cutoff": cutoff, "acc": float(flags.float().mean()), "outcomes": outcomes.encode(flags)}
 
     clean = entry(None, "low")
-    low = [entry(c, "low") for c in settings.cutoffs]
-    high = [entry(c, "high") for c in settings.cutoffs]
     return {
         "n_images": n,
         "clean": {"acc": clean["acc"], "outcomes": clean["outcomes"]},
-        "low_pass": low,
-        "high_pass": high,
+        "low_pass": [entry(c, "low") for c in settings.cutoffs],
+        "high_pass": [entry(c, "high") for c in settings.cutoffs],
         "seconds": time.time() - t,
     }
 
 
 def _gradients(model, dataset, settings, device, batch_size) -> tuple[dict, np.ndarray]:
     n = settings.gradient_images
-    x = _to_float(dataset.x_test[:n], device)
-    y = torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64)).to(device)
+    x, y = _tensors(dataset.x_test[:n], dataset.y_test[:n], device)
     t = time.time()
     maps = gradients.input_gradients(model, x, y, batch_size)
     scores = gradients.alignment(maps, x).cpu().numpy()
@@ -290,8 +285,7 @@ def analyze(
     """Analyze `model` (inputs in [0,1]) on `dataset`'s fixed images; write out/<name>.json, .npz
     and _fourier.png. Returns the record and whether it was reused from an earlier call."""
     settings.check(dataset)
-    out = Path(out)
-    where = paths(out, name)
+    where = paths(Path(out), name)
     info = dict(info or {})
     weights = info.get("weights_sha256") or weights_sha256(model)
     data = dataset.fingerprint()

@@ -60,27 +60,7 @@ def _numbers(text: str) -> list[float]:
 @zoo_dir_option()
 @device_option(default="cpu")
 @quiet_option
-def analyze_command(
-    models,
-    out,
-    measures,
-    seed,
-    train_images,
-    sharpness_batch,
-    rho,
-    ascent_steps,
-    power_iterations,
-    fourier_images,
-    fourier_norm,
-    filter_images,
-    cutoffs,
-    gradient_images,
-    dataset,
-    data_dir,
-    zoo_dir,
-    device,
-    quiet,
-):
+def analyze_command(models, out, measures, cutoffs, dataset, data_dir, zoo_dir, device, quiet, **knobs):
     """Measure what the paper's explanation predicts about MODELS (run directories, .safetensors
     checkpoints or model-zoo ids): SAM's sharpness and the Hessian's top eigenvalue on training
     images, the Fourier heat map, accuracy on low- and high-pass filtered test images, and input
@@ -94,19 +74,9 @@ def analyze_command(
     from sam_bench.data import load_dataset
     from sam_bench.evaluation.model_ref import load_model_ref, model_name
 
+    # every other option is a Settings field of the same name
     settings = Settings(
-        measures=[m.strip() for m in measures.split(",") if m.strip()],
-        seed=seed,
-        train_images=train_images,
-        sharpness_batch=sharpness_batch,
-        rho=rho,
-        ascent_steps=ascent_steps,
-        power_iterations=power_iterations,
-        fourier_images=fourier_images,
-        fourier_norm=fourier_norm,
-        filter_images=filter_images,
-        cutoffs=_numbers(cutoffs),
-        gradient_images=gradient_images,
+        measures=[m.strip() for m in measures.split(",") if m.strip()], cutoffs=_numbers(cutoffs), **knobs
     )
     names = [model_name(ref) for ref in models]
     if len(set(names)) < len(names):

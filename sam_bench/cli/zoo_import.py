@@ -129,21 +129,12 @@ def _own(weights, model_id, clean, autoattack, given: dict) -> None:
     trained = imported.trained_elsewhere(
         given["method"], given["description"], given["source"], given["data"], claims, given["additional_data"]
     )
-    entry = imported.import_file(
-        weights,
-        spec,
-        trained,
-        model_id,
-        dataset=given["dataset"],
-        threat_model=given["threat_model"],
-        zoo_dir=given["zoo_dir"],
-        precision=given["precision"],
-    )
-    _say(entry)
+    options = {k: given[k] for k in ("dataset", "threat_model", "zoo_dir", "precision")}
+    _say(imported.import_file(weights, spec, trained, model_id, **options))
 
 
 def _robustbench(weights, model_id, robustbench_id, clean, autoattack, given: dict) -> None:
-    from sam_bench.zoo import robustbench_import
+    from sam_bench.zoo import imported, robustbench_import
 
     ours = [k for k in ("arch", "mean", "std", "arch_kwargs") if given[k] is not None]
     if ours:
@@ -154,14 +145,9 @@ def _robustbench(weights, model_id, robustbench_id, clean, autoattack, given: di
     if published.available(dataset, tm):
         listed = next((e for e in published.load(dataset, tm)["entries"] if e["id"] == robustbench_id), None)
     if not claims and listed is not None:  # RobustBench's figures, copied with their source
+        source = f"RobustBench {listed['path']} (blob {listed['blob'][:12]})"
         claims = [
-            {
-                "threat_model": tm,
-                "eps": listed["eps"],
-                "clean_acc": float(listed["clean_acc"]),
-                "autoattack_acc": float(listed["autoattack_acc"]),
-                "source": f"RobustBench {listed['path']} (blob {listed['blob'][:12]})",
-            }
+            imported.claim(tm, listed["eps"], float(listed["clean_acc"]), float(listed["autoattack_acc"]), source)
         ]
     entry = robustbench_import.import_checkpoint(
         robustbench_id,
@@ -180,14 +166,12 @@ def _robustbench(weights, model_id, robustbench_id, clean, autoattack, given: di
 
 
 def _say(entry: dict) -> None:
-    from sam_bench.zoo import imported
-
     said = {True: "yes", False: "no", None: "unknown (not said: --additional-data or --no-additional-data)"}
-    w = entry["weights"]
-    claims = entry["trained_elsewhere"]["claims"]
+    w, told = entry["weights"], entry["trained_elsewhere"]
+    claims = told["claims"]
     click.echo(
         f"imported {entry['id']} ({entry['dataset']}/{entry['threat_model']}, {entry['architecture']}, "
         f"{w['dtype']}, {w['bytes'] / 1e6:.1f} MB, sha256 {w['sha256'][:12]}), trained elsewhere"
         + (f"; {len(claims)} published figure(s) kept as claims to check" if claims else "")
-        + f"; additional data: {said[imported.additional_data(entry)]}"
+        + f"; additional data: {said[told.get('additional_data')]}"
     )

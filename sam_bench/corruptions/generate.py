@@ -77,9 +77,6 @@ def _float(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float64) / 255.0
 
 
-# ---- noise
-
-
 def gaussian_noise(images, s, rng):
     c = (0.04, 0.06, 0.08, 0.09, 0.10)[s]
     x = _float(images)
@@ -103,11 +100,7 @@ def impulse_noise(images, s, rng):
     x = _float(images)
     flipped = rng.random(x.shape) <= amount
     salted = rng.random(x.shape) <= 0.5
-    x = np.where(flipped & salted, 1.0, np.where(flipped & ~salted, 0.0, x))
-    return _to_uint8(x)
-
-
-# ---- blur
+    return _to_uint8(np.where(flipped, salted.astype(np.float64), x))
 
 
 def _gaussian(x: np.ndarray, sigma: float, mode: Literal["nearest", "reflect"] = "nearest", truncate: float = 4.0):
@@ -135,8 +128,7 @@ def defocus_blur(images, s, rng):
     radius, alias_blur = ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1))[s]
     kernel = _disk(radius, alias_blur)
     # OpenCV's filter2D: a correlation, border reflect-101 (scipy's "mirror"); the kernel is symmetric
-    out = ndimage.correlate(_float(images), kernel[None, :, :, None], mode="mirror")
-    return _to_uint8(out)
+    return _to_uint8(ndimage.correlate(_float(images), kernel[None, :, :, None], mode="mirror"))
 
 
 def glass_blur(images, s, rng):
@@ -241,9 +233,6 @@ def zoom_blur(images, s, rng):
     return np.clip(np.round(out, 6), 0, 255).astype(np.uint8)
 
 
-# ---- weather
-
-
 def _grey(x: np.ndarray) -> np.ndarray:
     """OpenCV's RGB2GRAY weights."""
     return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
@@ -342,11 +331,7 @@ def brightness(images, s, rng):
     x = _float(images)
     v = x.max(axis=3, keepdims=True)
     raised = np.clip(v + c, 0, 1)
-    out = np.where(v > 0, x * (raised / np.where(v > 0, v, 1)), raised)
-    return _to_uint8(out)
-
-
-# ---- digital
+    return _to_uint8(np.where(v > 0, x * (raised / np.where(v > 0, v, 1)), raised))
 
 
 def contrast(images, s, rng):
@@ -408,8 +393,7 @@ def elastic_transform(images, s, rng):
     dx = _gaussian(rng.uniform(-1, 1, size=(n, SIZE, SIZE)), sigma, mode="reflect", truncate=3) * alpha
     dy = _gaussian(rng.uniform(-1, 1, size=(n, SIZE, SIZE)), sigma, mode="reflect", truncate=3) * alpha
     dx, dy = dx.astype(np.float32), dy.astype(np.float32)
-    out = _bilinear(x, ys[None] + dy, xs[None] + dx, "reflect")
-    return _to_uint8(out)
+    return _to_uint8(_bilinear(x, ys[None] + dy, xs[None] + dx, "reflect"))
 
 
 def pixelate(images, s, rng):

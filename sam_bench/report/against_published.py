@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_bench import files
 from sam_bench.leaderboard import published
-from sam_bench.report.plots import pyplot
-from sam_bench.report.records import architecture, images, models
+from sam_bench.report.plots import pyplot, save
+from sam_bench.report.records import accuracy_with_interval, architecture, images, models
 from sam_bench.report.run_record import RunRecord
-from sam_bench.stats import inference
 from sam_bench.threat_models import names
 from sam_bench.training import method_table
 
@@ -52,11 +50,9 @@ def applies(records: list[RunRecord]) -> bool:
 
 def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
     """Accuracy (%) with its 95% Wilson interval over the images evaluated, and their number."""
-    ev = record.evaluation(*measure)
-    assert ev is not None and ev.n_examples, "comparable() picks records with this evaluation"
-    n = images(ev)
-    low, high = inference.wilson(round(ev.robust_acc * n), n)
-    return 100 * ev.robust_acc, 100 * low, 100 * high, n
+    ev, found = record.evaluation(*measure), accuracy_with_interval([record], *measure)
+    assert ev is not None and ev.n_examples and found is not None, "comparable() picks records with this evaluation"
+    return 100 * found[0], 100 * found[1], 100 * found[2], images(ev)
 
 
 def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
@@ -81,11 +77,7 @@ def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
     ax.set_ylabel(f"AutoAttack {norm} {eps} accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    name = plot_name(norm)
-    files.write_figure(out / name, fig, dpi=110)
-    plt.close(fig)
-    return name
+    return save(plt, fig, out, plot_name(norm))
 
 
 def section(out: Path, records: list[RunRecord]) -> list[str]:

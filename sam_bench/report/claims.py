@@ -23,11 +23,7 @@ from sam_bench.training import method_table as table
 # 5% test needs for 80% power (0.5 points, 2.2 standard errors, was not). Smaller evaluations and
 # seed-to-seed variation resolve less: the report's detectable effect says how much less.
 C1_MARGIN = 0.01
-
-
 C2_BUDGETS = small_budgets()
-
-
 C4_TOLERANCE = 0.35  # "about 2x": a measured ratio within 35% of the expected one
 
 
@@ -53,9 +49,8 @@ def claimed(
 
 
 def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
-    """One verdict per claim and configuration: dicts with claim, configuration, text, verdict,
-    reason, evidence (one line per comparison) and comparisons. `cost`: the reproduction's
-    `cost.json` (C4); without it C4 is inconclusive."""
+    """One verdict per claim and configuration (`_verdict`'s dicts); `cost`: the reproduction's `cost.json`,
+    without which C4 is inconclusive."""
     st, sams, ats = claimed(models(records))
     out = []
 

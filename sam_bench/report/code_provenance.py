@@ -48,11 +48,6 @@ def _fixed(recipe: str, name: str, scale: str, described: str) -> dict | None:
     return set_in_commit(recipe, name, scale, Endpoints.from_plan(json.loads(described)))
 
 
-def check(record: RunRecord, fixing_commit: str) -> CodeCheck:
-    """The rule (module docstring) applied to one run's training record."""
-    return check_code(record.training.code_commit, record.training.code_fingerprint, fixing_commit)
-
-
 def counts(run_dir: Path, plan: dict) -> bool:
     """Whether a run of the plan's confirmatory seeds counts, from its run folder's metadata (True where the rule
     cannot be applied, or the run has not trained yet)."""
@@ -96,7 +91,7 @@ def split(records: list[RunRecord], plan: dict) -> tuple[list[RunRecord], list[t
     fix = fixed(plan)
     if fix is None:
         return runs, []
-    checked = [(r, check(r, fix["commit"])) for r in runs]
+    checked = [(r, check_code(r.training.code_commit, r.training.code_fingerprint, fix["commit"])) for r in runs]
     return [r for r, c in checked if c.counts], [(r, c) for r, c in checked if not c.counts]
 
 

@@ -46,8 +46,7 @@ class PrimaryResult:
 
     def phrase(self) -> str:
         """The README's words for it: 'C1: fails for SAM-0.1 (ST 81.86% → SAM-0.1 80.49%, -1.36 points [-1.67, -1.06],
-        15 seeds, <the test>)';
-        C3's names each of its two measures."""
+        15 seeds, <the test>)'; C3's names each of its two measures."""
         if not self.comparisons or self.verdict is None:
             return f"{self.claim}: waiting for {self.configuration} (a verdict needs two confirmatory seeds of each)"
         if len(self.comparisons) == 1:

@@ -353,14 +353,13 @@ def _guard_lines(records: list[RunRecord]) -> list[str]:
     lines = []
     if guarded:
         guard = guarded[0].training.overfit_guard or {}
-        rule = guard["rule"]
         collapsed = [r for r in guarded if collapse.collapse_epoch(r)]
         lines += [
             "### Catastrophic overfitting",
             "",
             f"{len(guarded)} runs trained with the overfitting guard (`sam_bench/training/guard.py`: "
             f"{guard['attack']} at the training eps on {guard['source']} "
-            f"after every epoch). A run is flagged collapsed when its {rule}. "
+            f"after every epoch). A run is flagged collapsed when its {guard['rule']}. "
             + (
                 "Collapsed: "
                 + "; ".join(

@@ -109,8 +109,7 @@ def section(out: Path, plan: dict) -> list[str]:
     for one in judged(out, plan):
         test, found = one.test, one.found
         first, second = test.models
-        lines.append(f"### {one.name}: {first} − {second}, {test.label()}")
-        lines.append("")
+        lines += [f"### {one.name}: {first} − {second}, {test.label()}", ""]
         if one.verdict is None:
             lines += [
                 f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds).",

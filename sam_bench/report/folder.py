@@ -114,12 +114,9 @@ def load_runs(out: Path, plan: dict | None = None) -> tuple[list[RunRecord], lis
     return records, left_out
 
 
-EXTENSIONS = "extensions"
-
-
 def extension_path(out: Path, test_name: str, run_name: str) -> Path:
     """Where a run's measurement for an extension test is (experiments.extension_runs writes it)."""
-    return Path(out) / EXTENSIONS / test_name / f"{run_name}.json"
+    return Path(out) / "extensions" / test_name / f"{run_name}.json"
 
 
 def not_shown(out: Path, left_out: list[LeftOut]) -> str:

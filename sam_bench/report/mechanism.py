@@ -170,9 +170,8 @@ def _same_batches(a: dict, b: dict) -> bool:
 
 
 def flatness_and_robustness(pairs: list[tuple[RunRecord, dict]], target: tuple | None) -> dict | None:
-    """Spearman's rank correlation of the top Hessian eigenvalue and robust accuracy across the
-    analysed models (one point per trained model), two-sided; exact over all orderings for up to 8
-    models."""
+    """Spearman's rank correlation of the top Hessian eigenvalue and robust accuracy across the analysed models
+    (one point per trained model), two-sided; exact over all orderings for up to 8 models."""
     from scipy.stats import spearmanr
 
     if target is None:

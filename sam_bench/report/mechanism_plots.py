@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.report.plots import pyplot
-from sam_bench.report.records import accuracy, architecture
+from sam_bench.report.plots import pyplot, save
+from sam_bench.report.records import accuracy, accuracy_with_interval, architecture
 from sam_bench.report.run_record import RunRecord
-from sam_bench.stats import inference
 from sam_bench.training import method_table as table
 
 SHARPNESS_PLOT = "mechanism_sharpness.png"
@@ -30,11 +29,9 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
     fig, ax = plt.subplots(figsize=(6.2, 4.4))
     for r, a in points:
         s = a["sharpness"]["summary"]["top_eigenvalue"]
-        ev = r.evaluation(*target)
-        assert ev is not None
-        y, n = ev.robust_acc, ev.n_examples
-        low, high = inference.wilson(round(y * n), n) if n else (y, y)
-        method = r.method
+        found = accuracy_with_interval([r], *target)
+        assert found is not None
+        y, low, high = found
         ax.errorbar(
             s["mean"],
             100 * y,
@@ -44,7 +41,7 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
             ],
             yerr=[[100 * (y - low)], [100 * (high - y)]],
             fmt=markers[archs.index(architecture(r)) % len(markers)],
-            color=table.colour(method),
+            color=table.colour(r.method),
             capsize=2,
         )
         ax.annotate(r.name, (s["mean"], 100 * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -63,10 +60,7 @@ def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> 
     ax.set_ylabel(f"{label} {target[1]} {target[2]} accuracy (%)")
     ax.set_title("Robust accuracy against sharpness", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    files.write_figure(out / SHARPNESS_PLOT, fig, dpi=110)
-    plt.close(fig)
-    return SHARPNESS_PLOT
+    return save(plt, fig, out, SHARPNESS_PLOT)
 
 
 def fourier(out: Path, pairs: list[tuple[RunRecord, dict]]) -> str | None:

@@ -12,14 +12,13 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from sam_bench import files
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import attack_table, outcomes
+from sam_bench.evaluation import attack_table
 from sam_bench.report import spent
 from sam_bench.report.folder import load_results
+from sam_bench.report.records import outcome_flags
 from sam_bench.report.run_record import RunRecord
 from sam_bench.runtime.provenance import code_commit
 from sam_bench.stats import mixed_model
@@ -44,14 +43,6 @@ def parse_measure(text: str) -> tuple:
 
 def _label(measure: tuple) -> str:
     return "clean" if measure == ("clean",) else f"{measure[0].upper()} {measure[1]} {measure[2]}"
-
-
-def _flags(group: list[RunRecord], measure: tuple) -> np.ndarray | None:
-    """The runs' correct-flags on this measure as a seeds x images array, or None unless every run has them on
-    as many images."""
-    found = [ev for ev in (r.evaluation(*measure) for r in group) if ev is not None and ev.outcomes]
-    flags = [outcomes.decode(ev.outcomes).astype(float) for ev in found if ev.outcomes]
-    return np.array(flags) if len(flags) == len(group) and len({len(f) for f in flags}) == 1 else None
 
 
 def _run_metadata(folder: Path, record: RunRecord) -> dict:
@@ -128,12 +119,12 @@ def candidate(folder: str | Path, first: str, second: str, measures: list[tuple]
             "measures": {},
         }
         for measure in measures:
-            flags = _flags(group, measure)
+            flags = outcome_flags(group, *measure)
             found = None if flags is None else _described(mixed_model.seeds_and_images(flags))
             model["measures"][_label(measure)] = found
         out["models"][name] = model
     for measure in measures:
-        a, b = _flags(pair[second], measure), _flags(pair[first], measure)
+        a, b = outcome_flags(pair[second], *measure), outcome_flags(pair[first], *measure)
         if a is None or b is None or a.shape != b.shape:
             out["difference"][_label(measure)] = None
             continue

@@ -46,7 +46,7 @@ def _over_seeds(group: list[RunRecord], *measure, **select) -> tuple[float | Non
     return mean, max(mean - low, high - mean)
 
 
-def _save(plt, fig, out: Path, name: str) -> str:
+def save(plt, fig, out: Path, name: str) -> str:
     """Write a finished figure atomically as out/name and free it; returns the name."""
     fig.tight_layout()
     files.write_figure(out / name, fig, dpi=110)
@@ -87,7 +87,7 @@ def _robust_vs_eps(plt, out: Path, records: list[RunRecord]) -> str | None:
         ax.set_title(f"Robust accuracy against {norm} eps")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8)
-    return _save(plt, fig, out, "robust_vs_eps.png")
+    return save(plt, fig, out, "robust_vs_eps.png")
 
 
 def _styles(records: list[RunRecord]) -> list[dict]:
@@ -142,7 +142,7 @@ def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
     ax.set_title("Clean vs robust accuracy")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")  # fitted axes leave no corner sure to be empty
-    return _save(plt, fig, out, "tradeoff.png")
+    return save(plt, fig, out, "tradeoff.png")
 
 
 def _sam_gain(plt, out: Path, records: list[RunRecord]) -> str | None:
@@ -176,7 +176,7 @@ def _sam_gain(plt, out: Path, records: list[RunRecord]) -> str | None:
     ax.set_ylabel("SAM − ST robust accuracy (points, 95% CI)")
     ax.set_title("SAM's gain over ST across architectures")
     ax.legend(fontsize=8)
-    return _save(plt, fig, out, "sam_gain.png")
+    return save(plt, fig, out, "sam_gain.png")
 
 
 def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
@@ -185,11 +185,10 @@ def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | 
     measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]
     if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
         fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))
-        medians = [m["ratio"]["median"] for m in measured]
-        low = [med - (m["ratio"]["low"] if m["ratio"]["low"] is not None else med) for med, m in zip(medians, measured)]
-        high = [
-            (m["ratio"]["high"] if m["ratio"]["high"] is not None else med) - med for med, m in zip(medians, measured)
-        ]
+        ratios = [m["ratio"] for m in measured]
+        medians = [r["median"] for r in ratios]
+        low = [r["median"] - (r["low"] if r["low"] is not None else r["median"]) for r in ratios]
+        high = [(r["high"] if r["high"] is not None else r["median"]) - r["median"] for r in ratios]
         colours = [method_table.colour(m.get("method", "")) for m in measured]
         ax.bar([m["name"] for m in measured], medians, color=colours, capsize=3, yerr=[low, high])
         ax.scatter(
@@ -205,7 +204,7 @@ def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | 
         ax.set_title("Training cost (interleaved timing)")
         ax.tick_params(axis="x", rotation=30)
         ax.legend(fontsize=8)
-        return _save(plt, fig, out, "cost.png")
+        return save(plt, fig, out, "cost.png")
     timed = [(name, [t for t in (seconds_per_epoch(r) for r in group) if t]) for name, group in models(records).items()]
     timed = [(name, times) for name, times in timed if times]
     if not timed:
@@ -221,4 +220,4 @@ def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | 
     ax.set_ylabel("seconds per epoch (training logs)")
     ax.set_title("Training wall time (not a cost measurement)")
     ax.tick_params(axis="x", rotation=30)
-    return _save(plt, fig, out, "cost.png")
+    return save(plt, fig, out, "cost.png")

@@ -58,14 +58,20 @@ def accuracy_over_seeds(group: list[RunRecord], *measure, **select) -> mixed_mod
     evs = [ev for ev in found if ev is not None]
     if len(evs) < 2 or len(evs) < len(found):  # fewer than two seeds, or one lacks the measure
         return None
-    if all(ev.outcomes for ev in evs):
-        flags = [outcomes.decode(ev.outcomes) for ev in evs if ev.outcomes]
-        if len({len(f) for f in flags}) == 1:
-            return mixed_model.seeds_and_images(np.array(flags, float))
+    if (flags := outcome_flags(group, *measure, **select)) is not None:
+        return mixed_model.seeds_and_images(flags)
     mean = statistics.fmean(ev.robust_acc for ev in evs)
     return mixed_model.seeds_and_images_from_means(
         [ev.robust_acc for ev in evs], mean * (1 - mean), min(images(ev) for ev in evs)
     )
+
+
+def outcome_flags(group: list[RunRecord], *measure, **select) -> np.ndarray | None:
+    """The runs' correct-flags on a measure as a seeds x images array, or None unless every run has them on as
+    many images."""
+    found = [ev for ev in (r.evaluation(*measure, **select) for r in group) if ev is not None and ev.outcomes]
+    flags = [outcomes.decode(ev.outcomes).astype(float) for ev in found if ev.outcomes]
+    return np.array(flags) if len(flags) == len(group) and len({len(f) for f in flags}) == 1 else None
 
 
 def images(ev: Evaluation) -> int:

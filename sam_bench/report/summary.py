@@ -24,8 +24,7 @@ _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
 def summary(folder: str | Path | Folder) -> str:
     """The reproduction in `folder` (a path, or the folder loaded), from its results, plan and cost.json: one
-    line on what ran, then a list: time, evidence, GPU minutes, primary tests, verdicts, equal cost (those that
-    apply)."""
+    line on what ran, then a list of what applies."""
     loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
     records = loaded.records
     if not records:

@@ -193,6 +193,5 @@ def median_interval(values, confidence: float = CONFIDENCE) -> tuple[float, floa
     values = np.asarray(values, float)
     median = float(np.median(values))
     ci = quantile_test(values, q=median, p=0.5).confidence_interval(confidence)
-    # confidence_interval() returns a ConfidenceInterval
     low, high = float(ci.low), float(ci.high)  # type: ignore[attr-defined]  # scipy-stubs: typed as a float
     return median, (low if math.isfinite(low) else None), (high if math.isfinite(high) else None)

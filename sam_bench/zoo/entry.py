@@ -109,8 +109,7 @@ class ZooEntry(Mapping):
 
     @classmethod
     def read(cls, path: str | Path) -> ZooEntry:
-        """The entry file, refused in one line unless it fits the schema, sits where its id, data set and threat
-        model say, and names one sha256 for its weights."""
+        """The entry file, checked as `of` checks it."""
         path = Path(path)
         return cls.of(files.read_json(path), str(path), path)
 

@@ -161,10 +161,8 @@ def add_module(
     source_file=None,
 ) -> dict:
     """Add a model trained elsewhere to the zoo; returns its entry. `model`: a torch module or its state dict;
-    `arch`: its spec (`architecture_spec`: an architecture's name, or the class of a network of your own code
-    with its JSON arguments, rebuilt here and its state dict's keys and shapes compared with the model's);
-    `trained`: `trained_elsewhere(...)`; `source_file`: the file the weights were read from, named in the entry
-    with its sha256."""
+    `arch`: its spec (`architecture_spec`), rebuilt here and its state dict's keys and shapes compared with the
+    model's; `trained`: `trained_elsewhere(...)`; `source_file`: the weights' file, named in the entry."""
     if isinstance(model, torch.nn.Module) and arch["arch"].startswith(own_class.PREFIX):
         built_by = own_class.resolve(arch["arch"])
         if type(model) is not built_by:
@@ -239,7 +237,7 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         },
         "trained_elsewhere": trained,
     }
-    store._write_entry(zoo, entry, data)
+    store._write_entry(zoo, entry, data, weights_path, folder / f"{model_id}.json")
     return entry
 
 

@@ -92,8 +92,7 @@ def list_entries(dataset=None, threat_model=None, zoo_dir=None) -> list[ZooEntry
 
 
 def _read_entry(path: Path) -> ZooEntry:
-    """A zoo entry, refused in one line unless it fits the zoo-entry schema, sits where its id, data
-    set and threat model say, and names one sha256 for its weights (ZooEntry.read)."""
+    """A zoo entry, refused in one line unless it fits its schema and place (ZooEntry.read)."""
     return ZooEntry.read(path)
 
 
@@ -176,8 +175,7 @@ def _build(entry: ZooEntry, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, to
 
 def _check_normalization(entry: ZooEntry, weights: Path) -> None:
     """The entry's declared normalization is the one its model was trained with (trained_normalization)."""
-    where = f"zoo entry {entry.id}"
-    trained_normalization.check(entry.arch, files.safetensors_header(weights), entry.dataset, where)
+    trained_normalization.check(entry.arch, files.safetensors_header(weights), entry.dataset, f"zoo entry {entry.id}")
 
 
 def load_model_with_info(model_id: str, zoo_dir=None) -> tuple[torch.nn.Module, ZooEntry]:
@@ -359,7 +357,7 @@ def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, preci
         "training": meta,
     }
     entry = ZooEntry.of(written, str(json_path), json_path)
-    _write_entry(zoo, written, data)
+    _write_entry(zoo, written, data, weights_path, json_path)
     return entry
 
 
@@ -372,15 +370,12 @@ def _clear_leftovers(zoo: Path, model_id: str) -> None:
         log.warning("removed %s", path)
 
 
-def _write_entry(zoo: Path, entry: dict, data: bytes) -> None:
+def _write_entry(zoo: Path, entry: dict, data: bytes, weights_path: Path, json_path: Path) -> None:
     """The weights, then the entry, which must load before it is kept: on any failure neither is left."""
-    model_id, dataset, threat_model = entry["id"], entry["dataset"], entry["threat_model"]
-    folder = zoo / dataset / threat_model
-    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
     try:
         files.atomic_write(weights_path, lambda f: f.write(data))
         files.write_json(json_path, entry)
-        load_model(model_id, dataset, threat_model, zoo_dir=zoo)
+        load_model(entry["id"], entry["dataset"], entry["threat_model"], zoo_dir=zoo)
     except BaseException:
         for path in (json_path, weights_path):
             with contextlib.suppress(OSError):  # the error that brought us here is the one to tell
@@ -456,9 +451,8 @@ _REGISTERED: dict[str, Path] = {}  # model id -> zoo dir it was registered from
 
 def register_with_robustbench(zoo_dir=None) -> list[str]:
     """Make robustbench.utils.load_model (and so robustbench.eval) load our entries offline. `zoo_dir`: the zoo to
-    register; without it, the user's zoos (sam_bench.zoo.folders: $SAM_BENCH_ZOO, else model_zoo/ in the working
-    directory, the zoo named last and the project's own), an id found twice registered from the first. Returns the
-    registered ids. Entries that clash with an upstream RobustBench id are skipped."""
+    register; without it, the user's zoos (sam_bench.zoo.folders), an id found twice registered from the first.
+    Returns the registered ids. Entries that clash with an upstream RobustBench id are skipped."""
     import robustbench.utils as rb_utils
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel

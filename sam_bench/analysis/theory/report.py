@@ -27,10 +27,6 @@ def _curve(runs: list[dict], key: str):
     )
 
 
-def _save(fig, path: Path) -> None:
-    files.write_figure(path, fig, dpi=120, bbox_inches="tight")
-
-
 def plot_reliance(results: dict, path: Path) -> None:
     """Non-robust reliance against each method's strength; SAM also drawn at its equivalent Linf eps."""
     import matplotlib
@@ -89,7 +85,7 @@ def plot_reliance(results: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("non-robust reliance\n(share of the mean margin)")
     fig.suptitle("Reliance on non-robust features against perturbation strength (mean over repetitions)", fontsize=11)
-    _save(fig, path)
+    files.write_figure(path, fig, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -127,7 +123,7 @@ def plot_tradeoff(results: dict, path: Path) -> None:
     ax.set_title("Clean against robust accuracy (mean over repetitions)", fontsize=11)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    files.write_figure(path, fig, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
