@@ -91,7 +91,7 @@ def test_the_full_scales_first_gpu_runs_name_no_code_and_are_exploratory():
     named = replace(dropped[0][0].training, code_commit=_git("rev-parse", "HEAD"))
     assert code_provenance.check_code(
         named.code_commit, named.code_fingerprint, code_provenance.fixed(folder.plan)["commit"]
-    )
+    ).counts
 
 
 def test_a_results_file_finds_its_run_wherever_the_folder_is(tmp_path):
