@@ -60,11 +60,11 @@ def format_table(results: list[dict]) -> str:
     for r in results:
         name = model_name(r["model"]["ref"] or "model")
         for e in Results.of(r).evaluations:
-            attack, s, n = e.attack, e.settings, e.n_examples or 0
+            attack, s, n = e.attack, e.params, e.n_examples or 0
             if attack == "pgd":
-                attack = f"pgd-{s['steps']}" + (f"x{s['restarts']}" if s["restarts"] > 1 else "")
+                attack = f"pgd-{s.steps}" + (f"x{s.restarts}" if s.restarts > 1 else "")
             elif attack == "autoattack":
-                attack = f"aa-{s['version']}"
+                attack = f"aa-{s.version}"
             clean, robust = with_interval(e.clean_acc or 0.0, n), with_interval(e.robust_acc, n)
             eps = str(e.eps) if e.norm else "-"
             rows.append((name, attack, e.norm or "-", eps, clean, robust, str(e.n_examples), f"{e.seconds or 0.0:.1f}"))
@@ -93,7 +93,7 @@ def _boards_said(specs, info, data, leaderboard: bool, zoo_dir) -> list[str]:
     for spec in specs:
         if attack_table.is_headline(spec.attack) or (attack_table.is_column(spec.attack) and leaderboard):
             eps = format_eps(spec.eps)
-            version = spec.settings.get("version")
+            version = spec.params.version
             board, line = budgets.destination(spec.attack, spec.norm, eps, version, data.family, data.name, model_norm)
             if board is not None and zoo_id is None:
                 line += " (once the model is in the zoo: sam-bench zoo add)"

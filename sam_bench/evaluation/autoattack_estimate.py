@@ -8,7 +8,7 @@ CHEAPER = "--version custom --attacks apgd-ce,apgd-t"
 
 def announces(spec) -> bool:
     """Whether an attack gets the estimate: standard AutoAttack, the long one."""
-    return spec.attack == "autoattack" and spec.settings.get("version") == "standard"
+    return spec.attack == "autoattack" and spec.params.version == "standard"
 
 
 def duration(seconds: float, minutes: str = "minutes", hours: str = "hours") -> str:

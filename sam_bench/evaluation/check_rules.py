@@ -140,8 +140,7 @@ def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here)
 def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record) -> Rule:
     replayed: tuple[str, ...] = ()
     if evaluation.attack == "autoattack":
-        settings = evaluation.settings
-        replayed = tuple(draws.replayed_attacks(settings["attacks"], settings.get("config") or {}))
+        replayed = tuple(draws.replayed_attacks(evaluation.params.attacks, evaluation.params.config))
     tail = record.tail_chance if evaluation.attack == "autoattack" else None
     differs = unreproduced(environment, evaluation, here)
     if not differs:

@@ -457,7 +457,7 @@ class _Run:
                 needed = float("inf") if estimate is None else estimate + estimate / count * (e - s)  # probe, chunk
                 why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
                 raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
-        seed = chunk_seed(spec.settings, s)
+        seed = chunk_seed(spec.params.seed, s)
         images, seconds = _timed_first_batch(
             self.model, spec, self.x_all[s:e], self.y_all[s:e], batch, self.device, seed, self.search_math
         )
@@ -493,7 +493,7 @@ class _Run:
         """The chunk of images [s, e) attacked from its seed: its record (chunk_state)."""
         s, e = bounds
         x, y, clean = (t[s:e].to(self.device) for t in (self.x_all, self.y_all, self.clean_pred))
-        seed = chunk_seed(spec.settings, s)
+        seed = chunk_seed(spec.params.seed, s)
         return _attack_chunk(
             self.model, spec, x, y, clean, batch, bar, self.dataset.num_classes, seed, s, self.search_math
         )

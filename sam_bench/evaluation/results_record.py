@@ -21,6 +21,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import attack_table, outcomes, own_entries, results_file, run_location
+from sam_bench.evaluation.attack_spec import AttackSettings
 from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 UNVERIFIED = (
@@ -71,6 +72,10 @@ class Evaluation:
         return self.own.get(name)
 
     @property
+    def params(self) -> AttackSettings:
+        return AttackSettings.from_settings(self.settings)
+
+    @property
     def own_outcomes(self) -> dict | None:
         """The per-image outcomes in its kind's own field (own_entries.py), or None."""
         own = own_entries.of(self.norm)
@@ -81,7 +86,7 @@ class Evaluation:
         """AutoAttack (standard) at RobustBench's budget for its threat model: what RobustBench ranks by."""
         return (
             attack_table.is_headline(self.attack)
-            and self.settings.get("version") == "standard"
+            and self.params.version == "standard"
             and self.norm in THREAT_MODELS  # a clean evaluation's norm is None
             and THREAT_MODELS[self.norm].robustbench_budget == self.eps
         )
@@ -277,12 +282,10 @@ class Results(Mapping):
                         break
                 elif ev.attack == attack and ev.norm == norm:
                     assert eps is not None and ev.eps_value is not None, "an attack's evaluation is found by its eps"
+                    s = ev.params
                     if abs(ev.eps_value - parse_eps(eps)) < 1e-9 and (
                         version is None
-                        or (
-                            ev.settings.get("version") == version
-                            and (attacks is None or tuple(ev.settings.get("attacks") or ()) == tuple(attacks))
-                        )
+                        or (s.version == version and (attacks is None or tuple(s.attacks) == tuple(attacks)))
                     ):
                         found = ev
                         break
@@ -297,8 +300,9 @@ class Results(Mapping):
         for ev in self.evaluations:
             if ev.attack != attack:
                 continue
+            s = ev.params
             select = (
-                {"version": ev.settings.get("version", "standard"), "attacks": tuple(ev.settings.get("attacks") or ())}
+                {"version": s.version or "standard", "attacks": tuple(s.attacks)}
                 if attack_table.has_versions(attack)
                 else {}
             )

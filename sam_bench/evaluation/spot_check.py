@@ -238,7 +238,7 @@ def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.n
         refuted = _replayed(check, rule, ev, union[recorded[union] & ~now])
     tail = None
     if rule.replayed and fooled_at is not None:  # fooled, in the re-run, only by attacks that do not replay per image
-        late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.settings["attacks"]))
+        late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.params.attacks))
         tail = union[recorded[union] & ~now & late]
     every_image, replayed = check.every_image, rule.chunk_starts
     return verdict_of(name, rerun_name, rule, recorded, now, parts, every_image, refuted, tail, first, replayed)

@@ -69,9 +69,8 @@ class PrimaryTest:
         if abs(float(evaluation.eps_value or 0.0) - parse_eps(str(self.eps))) > 1e-9:
             return False
         if self.attack == "autoattack":
-            if evaluation.settings.get("version") != self.version:
-                return False
-            if self.version == "custom" and tuple(evaluation.settings.get("attacks") or ()) != self.attacks:
+            s = evaluation.params
+            if s.version != self.version or (self.version == "custom" and tuple(s.attacks) != self.attacks):
                 return False
         return int(evaluation.n_examples or 0) >= self.images
 
