@@ -18,11 +18,8 @@ from sam_bench.cli.options import (
     quiet_option,
 )
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.specs import split
 from sam_bench.runtime import clock
-
-
-def _split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
@@ -264,7 +261,7 @@ def bench_command(
             if not given_on_command_line(ctx, param):
                 options[param] = value
     options.update(
-        paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=_split(models) or ()
+        paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=split(models) or ()
     )
     device = resolve_device(options["device"])
     if out is None:
@@ -319,7 +316,7 @@ def _counts(text: str | None, takes: str) -> list[int] | None:
     if text is None:
         return None
     try:
-        return [int(k) for k in _split(text) or []]
+        return [int(k) for k in split(text) or []]
     except ValueError:
         raise BadInput(f"{takes}; got {text!r}") from None
 
@@ -335,15 +332,15 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
     beside = _counts(options["beside"], "--beside takes comma-separated process counts, e.g. 1,2")
     settings = {
         "grouped": group_sizes,
-        "methods": _split(options["methods"]) or [],
-        "modes": _split(modes) or [],
+        "methods": split(options["methods"]) or [],
+        "modes": split(modes) or [],
         "concurrency": counts,
-        "concurrent_methods": _split(concurrent_methods) or [],
-        "concurrent_modes": _split(options["concurrent_modes"]) or [],
+        "concurrent_methods": split(concurrent_methods) or [],
+        "concurrent_modes": split(options["concurrent_modes"]) or [],
         "beside": beside,
         "concurrent_s": options["concurrent_s"],
         "in_process": options["in_process"],
-        "grouped_methods": _split(options["grouped_methods"]) or [],
+        "grouped_methods": split(options["grouped_methods"]) or [],
         "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
         "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],
         "attack_images": attack_images,
