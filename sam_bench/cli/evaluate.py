@@ -236,15 +236,6 @@ def _norm_help() -> str:
 def evaluate_command(
     ctx,
     models,
-    attack,
-    norm,
-    eps,
-    steps,
-    step_size,
-    restarts,
-    version,
-    attacks,
-    seed,
     n_examples,
     dataset,
     data_dir,
@@ -255,13 +246,12 @@ def evaluate_command(
     search_math,
     batch_size,
     chunk_size,
-    out,
     plot,
     leaderboard,
     leaderboard_dir,
     max_minutes,
     quiet,
-    **own_options,
+    **options,  # the attacks' (read by request.build from ctx.params) and the evaluators' own
 ):
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
@@ -304,7 +294,7 @@ def evaluate_command(
                     device,
                     out=path,
                     loaded=(model, info),
-                    options={o.name: own_options[o.name] for o in evaluator.options},
+                    options={o.name: options[o.name] for o in evaluator.options},
                     n_examples=n_examples,
                     data_dir=data_dir,
                     zoo_dir=zoo_dir,
