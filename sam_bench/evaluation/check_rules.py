@@ -121,18 +121,13 @@ def unreproduced(environment: Mapping, evaluation: Evaluation, here: Here) -> li
     return why
 
 
-def draws_per_image(evaluation: Evaluation) -> bool:
-    """Whether the evaluation's attack draws nothing or draws image by image (attacks/draws.py)."""
-    return evaluation.attack not in ("pgd", "autoattack") or draws.keyed(evaluation.settings)
-
-
 def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here) -> Rule:
     """The rule one evaluation of a results file is held to (module docstring): `environment` is the file's,
     `listed` whether its bytes are on the list of files recorded before per-image draws."""
     record = remeasure(evaluation.attack)
     if listed and not draws.keyed(evaluation.settings):
         return _recorded_before(evaluation, environment, here, record)
-    if draws_per_image(evaluation):
+    if evaluation.attack not in ("pgd", "autoattack") or draws.keyed(evaluation.settings):  # draws none, or per image
         return _per_image(evaluation, environment, here, record)
     return _strictest(evaluation, record)
 

@@ -215,10 +215,8 @@ def evaluate(
             notes.append(message)
             warnings.warn(message, stacklevel=3)
 
-    for spec in attacks:  # legal but doubtful budgets (sam_bench.eps): said before any work
-        doubt = doubtful_budget(spec.eps, spec.norm)
-        if doubt is not None:
-            warn(doubt)
+    for doubt in filter(None, (doubtful_budget(spec.eps, spec.norm) for spec in attacks)):
+        warn(doubt)  # legal but doubtful budgets (sam_bench.eps): said before any work
     data_sha = dataset.fingerprint()
     info = model_block(model, model_info, dataset, data_sha, warn)
     x_all, y_all = to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
@@ -417,14 +415,14 @@ class _Run:
     def _resumable(self, key: str, start: int, end: int, label: str, warn) -> bool:
         """Whether the state file holds this chunk, agreeing with itself and with this evaluation's clean pass
         (`chunk_state.disagreement`); a chunk that disagrees is dropped, attacked again and the results say so."""
-        record = self.state.get(key)
+        record = self.state.chunks.get(key)
         if record is None:
             return False
         clean_correct = (self.clean_pred[start:end] == self.y_all[start:end]).numpy()
         why = disagreement(record, start, end, clean_correct)
         if why is None:
             return True
-        self.state.drop(key)
+        self.state.chunks.pop(key, None)  # attacked again and stored afresh
         warn(
             f"{label}: the saved chunk of images {start}..{end - 1} {why} (an edited or damaged state file); "
             "attacked again"

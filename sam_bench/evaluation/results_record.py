@@ -269,26 +269,12 @@ class Results(Mapping):
         AutoAttack's `version` (and `attacks`, for custom) pick among several at one budget (otherwise the
         first); `images` restricts it to the first N test images (from its per-image outcomes; None without
         them or when it covers fewer)."""
-        found = None
         if attack_table.is_clean(attack):
             clean = self._data.get("clean_outcomes")
             n = clean["n"] if clean else (self._data.get("dataset") or {}).get("n_examples")
-            found = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
+            found: Evaluation | None = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
         else:
-            for ev in self.evaluations:
-                if ev.attack == attack and ev.norm == norm and ev.eps_value is None:  # no eps: its budget is no eps
-                    if eps is None:
-                        found = ev
-                        break
-                elif ev.attack == attack and ev.norm == norm:
-                    assert eps is not None and ev.eps_value is not None, "an attack's evaluation is found by its eps"
-                    s = ev.params
-                    if abs(ev.eps_value - parse_eps(eps)) < 1e-9 and (
-                        version is None
-                        or (s.version == version and (attacks is None or tuple(s.attacks) == tuple(attacks)))
-                    ):
-                        found = ev
-                        break
+            found = next((ev for ev in self.evaluations if _picked(ev, attack, norm, eps, version, attacks)), None)
         if found is None or images is None or found.n_examples == images:
             return found
         return first_images(found, images)
@@ -310,6 +296,19 @@ class Results(Mapping):
             if (ev.norm, ev.eps, select) not in found:
                 found.append((ev.norm, ev.eps, select))
         return found
+
+
+def _picked(ev: Evaluation, attack: str, norm, eps, version, attacks) -> bool:
+    """Whether `Results.evaluation(attack, norm, eps, version=, attacks=)` asks for this entry."""
+    if ev.attack != attack or ev.norm != norm:
+        return False
+    if ev.eps_value is None:  # no eps: its budget is no eps
+        return eps is None
+    assert eps is not None, "an attack's evaluation is found by its eps"
+    s = ev.params
+    return abs(ev.eps_value - parse_eps(eps)) < 1e-9 and (
+        version is None or (s.version == version and (attacks is None or tuple(s.attacks) == tuple(attacks)))
+    )
 
 
 def _correct(record: dict, n: int | None = None) -> tuple[int, int]:
