@@ -74,12 +74,7 @@ def replayed_attacks(evaluation) -> list[str]:
 
 
 def replayed_robust(
-    net: torch.nn.Module,
-    evaluation,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    wanted: np.ndarray,
-    search: str,
+    net: torch.nn.Module, evaluation, x_test: np.ndarray, y_test: np.ndarray, wanted: np.ndarray, search: str
 ) -> np.ndarray:
     """Whether the recorded run's first attacks (`replayed_attacks`) left each image of `wanted` correct, replayed:
     each chunk that holds one of them run again from its seed through those attacks, scored in fp32 in the recorded

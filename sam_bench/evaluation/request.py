@@ -89,21 +89,11 @@ def build(options: Mapping[str, Any], given: Collection[str], say: Callable[[str
     if eps is not None and not eps_list:
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
     # the attacks of a norm ball; a threat model that is no norm ball is measured by its evaluator alone
-    specs = (
-        make_attacks(
-            attack,
-            norm if attack_table.in_threat_model(attack) else None,
-            eps_list,
-            steps=options["steps"],
-            step_size=options["step_size"],
-            restarts=options["restarts"],
-            version=version,
-            attacks=options["attacks"],
-            seed=options["seed"],
-        )
-        if threat_models.threat_model(norm).norm is not None
-        else []
-    )
+    specs: list[AttackSpec] = []
+    if threat_models.threat_model(norm).norm is not None:
+        ball = norm if attack_table.in_threat_model(attack) else None
+        read = {name: options[name] for name in ("steps", "step_size", "restarts", "attacks", "seed")}
+        specs = make_attacks(attack, ball, eps_list, version=version, **read)
     if plot is not None and not attack_table.in_threat_model(attack):
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
     outputs = _outputs(models, out, attack, norm if attack_table.in_threat_model(attack) else None)

@@ -159,12 +159,7 @@ class Endpoints:
 
 
 def read_endpoints(
-    scale: dict,
-    where: str,
-    seeds: dict[str, list[int]],
-    evaluation: dict,
-    budgets: list[dict],
-    methods: dict[str, str],
+    scale: dict, where: str, seeds: dict[str, list[int]], evaluation: dict, budgets: list[dict], methods: dict[str, str]
 ) -> Endpoints:
     """A scale's `primary_tests` and `confirmatory_seeds`, checked against its models' seeds (`seeds`: by
     model name, first seed first) and methods (`methods`: by model name), its `evaluation` and its AutoAttack
