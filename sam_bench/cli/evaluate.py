@@ -23,6 +23,7 @@ from sam_bench.cli.options import (
     zoo_dir_option,
 )
 from sam_bench.evaluation import attack_table, evaluators
+from sam_bench.evaluation.evaluators.base import percent
 from sam_bench.runtime import clock
 
 
@@ -41,10 +42,6 @@ def _size(ctx, param, value):
     return number
 
 
-def _percent(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
 def format_table(results: list[dict]) -> str:
     """One row per model, attack and eps; AutoAttack's breakdown on the line below its row."""
     from sam_bench.evaluation.model_ref import model_name
@@ -53,7 +50,7 @@ def format_table(results: list[dict]) -> str:
 
     def with_interval(fraction: float, n: int) -> str:  # the 95% Wilson interval over the n test images
         low, high = wilson(round(fraction * n), n)
-        return f"{_percent(fraction)} ({100 * low:.1f}-{100 * high:.1f})"
+        return f"{percent(fraction)} ({100 * low:.1f}-{100 * high:.1f})"
 
     rows = [("model", "attack", "norm", "eps", "clean (95% CI)", "robust (95% CI)", "n", "seconds")]
     notes = {}
@@ -69,7 +66,7 @@ def format_table(results: list[dict]) -> str:
             eps = str(e.eps) if e.norm else "-"
             rows.append((name, attack, e.norm or "-", eps, clean, robust, str(e.n_examples), f"{e.seconds or 0.0:.1f}"))
             if e.breakdown:
-                notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e.breakdown.items())
+                notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {percent(v)}" for k, v in e.breakdown.items())
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):

@@ -12,19 +12,17 @@ from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 @dataclass(frozen=True)
 class AttackSettings:
-    """An attack's recorded `settings` read by name, once (the dict is what a results file records): a setting the
-    dict lacks, or records as None, takes the default its readers assume."""
+    """The settings code reads of an attack's recorded `settings` (the dict is what a results file records), read by
+    name: a setting the dict lacks, or records as None, takes the default its readers assume."""
 
     steps: int = 0  # PGD's
     step_size: float = 0.0
     restarts: int = 1  # PGD's; AutoAttack's for --version custom (the other versions fix their own)
     random_start: bool = True
-    loss: str = "ce"
     version: str | None = None  # AutoAttack's (None: not recorded, no AutoAttack)
     attacks: list[str] = field(default_factory=list)  # AutoAttack's, in the order run
     seed: int = 0
     config: dict = field(default_factory=dict)  # AutoAttack's per-attack settings (attacks.autoattack.describe)
-    draws: str | None = None  # how its random draws were made (attacks.draws.SCHEME), None before per-image draws
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> AttackSettings:
