@@ -50,8 +50,7 @@ def generator(seed: int, key: bytes, stream: str) -> torch.Generator:
 def per_image(
     keys: list[bytes], seed: int, streams: list[str], draw: Callable[[torch.Generator], torch.Tensor], device
 ) -> torch.Tensor:
-    """One draw per image (`draw(generator)`, a tensor of one image's shape), each from its own generator, stacked
-    and moved to `device`."""
+    """One draw per image (`draw(generator)`: a tensor of one image's shape), each from its own generator."""
     rows = [draw(generator(seed, key, stream)) for key, stream in zip(keys, streams)]
     return torch.stack(rows).to(device)
 

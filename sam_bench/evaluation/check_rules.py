@@ -40,8 +40,7 @@ MAX_THREADS = 1024  # a recorded CPU thread count above this (or none) is not on
 
 @dataclass(frozen=True)
 class Here:
-    """What the checking machine is: its device and, on a CPU, the kernels, processor and torch its arithmetic
-    depends on."""
+    """What of the checking machine its arithmetic depends on (kernels and processor: on a CPU)."""
 
     device: str
     kernels: str | None

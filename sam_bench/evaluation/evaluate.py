@@ -78,33 +78,6 @@ def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: in
         return runner(model, x, y, spec, batch_size=batch_size, bar=bar)
 
 
-def _attack_chunk(
-    model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int, search_math: str
-) -> dict:
-    started, cpu_started = time.time(), time.process_time()
-    out = _seeded_attack(model, spec, x, y, batch_size, bar, seed, search_math)
-    check_eval_mode(model, f"after the {spec.attack} attack")
-    largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.ball)
-    robust = predict(model, out.x_adv, batch_size) == y  # our own count, not the attack's
-    clean = clean_pred == y
-    check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
-    reported = out.reported_correct
-    return {
-        "n": len(y),
-        "clean_correct": int(clean.sum()),
-        "robust_correct": int(robust.sum()),
-        "robust_per_class": torch.bincount(y[robust], minlength=num_classes).tolist(),
-        "reported_correct": None if reported is None else int(reported.sum()),
-        "disagreements": None if reported is None else int((reported != robust).sum()),
-        "breakdown": out.breakdown,
-        "max_perturbation": largest,
-        "seconds": time.time() - started,
-        "cpu_seconds": time.process_time() - cpu_started,  # what the chunk cost when other work shared the cores
-        "correct": outcomes.encode(robust, start),
-        "warnings": list(out.warnings),
-    }
-
-
 # The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at most a
 # batch), so a call that can afford a chunk can afford the probe before it.
 PROBE_SHARE = 8
@@ -389,8 +362,7 @@ def model_block(model, model_info, dataset: Dataset, data_sha: str, warn) -> dic
 
 @dataclass
 class _Run:
-    """What every attack of one evaluation shares: the model, the images and their clean predictions, the
-    resumable state, the process group and the time limit."""
+    """What every attack of one evaluation shares."""
 
     model: torch.nn.Module
     dataset: Dataset
@@ -462,14 +434,6 @@ class _Run:
         self.state.put_probe(keys[index], self.where, images, seconds)
         return images, seconds
 
-    def _announce(self, spec, label, bounds, keys, todo, batch) -> float:
-        """Say before standard AutoAttack starts how long it is expected to take here (autoattack_estimate), from
-        the timed probe before its first chunk; its seconds per image."""
-        images, seconds = self._probed(spec, label, (bounds, keys, todo[0], batch, 0, len(bounds)))
-        left = sum(bounds[i][1] - bounds[i][0] for i in todo)
-        print(autoattack_estimate.estimate(label, left, images, seconds, self.device.type), file=sys.stderr, flush=True)
-        return seconds / images
-
     def _stop_before_a_late_chunk(self, spec, label, chunk, seconds_per_image: float | None) -> float:
         """Raise EvaluationStopped where the next chunk (`chunk`, as `_probed` takes it) is not expected to end
         before the limit at `seconds_per_image` (the attack's last chunk's; where None, its timed probe's); the rate
@@ -490,11 +454,29 @@ class _Run:
     def _chunk(self, spec, bounds: tuple[int, int], batch: int, bar) -> dict:
         """The chunk of images [s, e) attacked from its seed: its record (chunk_state)."""
         s, e = bounds
-        x, y, clean = (t[s:e].to(self.device) for t in (self.x_all, self.y_all, self.clean_pred))
-        seed = chunk_seed(spec.params.seed, s)
-        return _attack_chunk(
-            self.model, spec, x, y, clean, batch, bar, self.dataset.num_classes, seed, s, self.search_math
-        )
+        x, y, clean_pred = (t[s:e].to(self.device) for t in (self.x_all, self.y_all, self.clean_pred))
+        started, cpu_started = time.time(), time.process_time()
+        out = _seeded_attack(self.model, spec, x, y, batch, bar, chunk_seed(spec.params.seed, s), self.search_math)
+        check_eval_mode(self.model, f"after the {spec.attack} attack")
+        largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.ball)
+        robust = predict(self.model, out.x_adv, batch) == y  # our own count, not the attack's
+        clean = clean_pred == y
+        check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
+        reported = out.reported_correct
+        return {
+            "n": len(y),
+            "clean_correct": int(clean.sum()),
+            "robust_correct": int(robust.sum()),
+            "robust_per_class": torch.bincount(y[robust], minlength=self.dataset.num_classes).tolist(),
+            "reported_correct": None if reported is None else int(reported.sum()),
+            "disagreements": None if reported is None else int((reported != robust).sum()),
+            "breakdown": out.breakdown,
+            "max_perturbation": largest,
+            "seconds": time.time() - started,
+            "cpu_seconds": time.process_time() - cpu_started,  # what the chunk cost when other work shared the cores
+            "correct": outcomes.encode(robust, s),
+            "warnings": list(out.warnings),
+        }
 
     def attack(self, spec, bounds, chunk_size: int, batch_size: int, chunks_before: int, chunks_total: int, warn):
         """One attack over its chunks (those of the state file skipped), each process a chunk per round; its
@@ -509,8 +491,12 @@ class _Run:
         ctx = self.ctx
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
         seconds_per_image = None  # of this attack's last chunk (or its timed probe): how long the next will take
-        if todo and ctx is None and self.progress and autoattack_estimate.announces(spec):
-            seconds_per_image = self._announce(spec, label, bounds, keys, todo, spec_batch)
+        if todo and ctx is None and self.progress and autoattack_estimate.announces(spec):  # its expected time, first
+            images, seconds = self._probed(spec, label, (bounds, keys, todo[0], spec_batch, 0, len(bounds)))
+            left = sum(bounds[i][1] - bounds[i][0] for i in todo)
+            said = autoattack_estimate.estimate(label, left, images, seconds, self.device.type)
+            print(said, file=sys.stderr, flush=True)
+            seconds_per_image = seconds / images
         with tqdm(
             total=n_spec, initial=done, desc=label, unit="img", disable=not self.progress, dynamic_ncols=True
         ) as bar:

@@ -94,8 +94,7 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class TestSet:
-    """The images a results file was measured on (`dataset`): the data set's name (`cifar10`, `cifar10-sample`),
-    its family, how many of its test images were evaluated and how many it has, and its fingerprint."""
+    """The images a results file was measured on (its `dataset` block: `cifar10`, `cifar10-sample`, ...)."""
 
     name: str = ""
     family: str | None = None
@@ -111,8 +110,7 @@ class TestSet:
 
 @dataclass(frozen=True)
 class EvaluatedModel:
-    """The model a results file measured (`model`): how it was named, its weights' sha256, its zoo id, its
-    architecture and method, and its training record (None where it was given without one)."""
+    """The model a results file measured (its `model` block; `training` None where it was given without one)."""
 
     ref: str | None = None
     kind: str | None = None
