@@ -55,18 +55,6 @@ BF16_WARNING = (
 )
 
 
-def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
-    """The chunks an attack runs on: the evaluation's, cut at the attack's own `n_examples`."""
-    if spec.n_examples is None:
-        return bounds
-    if not (isinstance(spec.n_examples, int) and not isinstance(spec.n_examples, bool) and 1 <= spec.n_examples <= n):
-        raise BadInput(
-            f"{spec.attack}: n_examples must be a whole number from 1 to the evaluation's {n} images, "
-            f"got {spec.n_examples!r}"
-        )
-    return [(s, min(e, spec.n_examples)) for s, e in bounds if s < spec.n_examples]
-
-
 def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int, search_math: str) -> AttackOutput:
     """The attack's runner from `seed`, the caller's random state left as it was: a chunk's result
     depends only on where it starts. It searches in `search_math` (math_mode.search); what it finds is
@@ -266,11 +254,18 @@ def _placed(model, dataset: Dataset, probe, device, precision: str, warn) -> tup
 
 def _attack_chunks(attacks, n: int, given: int | None, device, ctx) -> tuple[list[int], list[list]]:
     """(each attack's chunk size, its chunks' bounds, checked before any work): the `given` size, else the
-    device's, on a GPU AutoAttack's own smaller ones (batching.chunk_size_for)."""
+    device's, on a GPU AutoAttack's own smaller ones (batching.chunk_size_for); the evaluation's chunks, cut at the
+    attack's own `n_examples`."""
     sizes = [given or chunk_size_for(device, n, 1 if ctx is None else ctx.world, spec.attack) for spec in attacks]
-    bounds = [
-        _bounds_of(spec, [(s, min(s + size, n)) for s in range(0, n, size)], n) for spec, size in zip(attacks, sizes)
-    ]
+    bounds = []
+    for spec, size in zip(attacks, sizes):
+        last = n if spec.n_examples is None else spec.n_examples
+        if not (isinstance(last, int) and not isinstance(last, bool) and 1 <= last <= n):
+            raise BadInput(
+                f"{spec.attack}: n_examples must be a whole number from 1 to the evaluation's {n} images, "
+                f"got {spec.n_examples!r}"
+            )
+        bounds.append([(s, min(s + size, last)) for s in range(0, last, size)])
     return sizes, bounds
 
 
