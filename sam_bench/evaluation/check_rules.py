@@ -136,30 +136,25 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record)
     if evaluation.attack == "autoattack":
         replayed = tuple(draws.replayed_attacks(evaluation.params.attacks, evaluation.params.config))
     tail = record.tail_chance if evaluation.attack == "autoattack" else None
+    held = partial(Rule, retries=record.retries, tail_chance=tail, replayed=replayed)
     differs = unreproduced(environment, evaluation, here)
     if not differs:
-        return Rule(
+        return held(
             EXACT,
             f"recorded as this check runs ({here.kernels} kernels, this processor, torch {here.torch_version}, "
             "one process)"
             + (", its draws made per image" if evaluation.attack in ("pgd", "autoattack") else "")
             + ": one differing image refuses it",
-            retries=record.retries,
-            tail_chance=tail,
-            replayed=replayed,
         )
     chances = record.arithmetic
     assert chances is not None, "every attack with per-image draws has its measured rate of other arithmetic"
-    return Rule(
+    return held(
         OTHER_ARITHMETIC,
         f"{'; '.join(differs)}: "
         + ("its draws replayed per image, " if evaluation.attack in ("pgd", "autoattack") else "")
         + f"each stratum held to the measured rate of other arithmetic ({chances[0]:.2%} robust, "
         f"{chances[1]:.2%} fooled) on a sample sized for it",
         chances=chances,
-        retries=record.retries,
-        tail_chance=tail,
-        replayed=replayed,
     )
 
 

@@ -135,14 +135,12 @@ class Endpoints:
 
     def describe(self) -> dict:
         """What plan.json holds (empty when the scale fixes no endpoint)."""
-        out: dict = {}
-        if self.primary_tests:
-            out["primary_tests"] = {c: t.record() for c, t in self.primary_tests.items()}
-        if self.confirmatory_seeds:
-            out["confirmatory_seeds"] = self.confirmatory_seeds
-        if self.extension_tests:
-            out["extension_tests"] = {name: t.record() for name, t in self.extension_tests.items()}
-        return out
+        out = {
+            "primary_tests": {c: t.record() for c, t in self.primary_tests.items()},
+            "confirmatory_seeds": self.confirmatory_seeds,
+            "extension_tests": {name: t.record() for name, t in self.extension_tests.items()},
+        }
+        return {k: v for k, v in out.items() if v}
 
     @classmethod
     def from_plan(cls, plan: dict) -> Endpoints:
