@@ -219,16 +219,9 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, thread
             if verdicts.partial:
                 partial.append(str(path))
     if out:
-        files.write_json(
-            out,
-            {
-                "schema": SCHEMA,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "checked": checked,
-                "refused": refused,
-                "partial": partial,
-            },
-        )
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        record = {"schema": SCHEMA, "created": created, "checked": checked, "refused": refused, "partial": partial}
+        files.write_json(out, record)
         click.echo(f"wrote {out}")
     if partial:
         click.echo(f"PARTIAL: the time limit cut the check of {len(partial)} file(s): {', '.join(partial)}")
