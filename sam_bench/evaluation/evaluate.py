@@ -335,16 +335,8 @@ def model_block(model, model_info, dataset: Dataset, data_sha: str, warn) -> dic
     """The results' `model` block: what the caller knows of the model, its weights' sha256 always."""
     info = model_info.record if isinstance(model_info, LoadedModel) else dict(model_info or {})
     sha = info.get("weights_sha256") or weights_sha256(model)
-    info = {
-        "ref": None,
-        "kind": "module",
-        "zoo_id": None,
-        "arch": None,
-        "method": None,
-        "training": None,
-        **info,
-        "weights_sha256": sha,
-    }
+    unknown = {"ref": None, "kind": "module", "zoo_id": None, "arch": None, "method": None, "training": None}
+    info = {**unknown, **info, "weights_sha256": sha}
     if (
         isinstance(model_info, LoadedModel)
         and model_info.dataset_sha256
