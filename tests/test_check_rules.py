@@ -17,7 +17,7 @@ import pytest
 
 from sam_bench.attacks import draws
 from sam_bench.evaluation import attack_table, check_power, check_rules
-from sam_bench.evaluation.recorded_before import is_listed
+from sam_bench.evaluation.recorded_before import listed
 from sam_bench.evaluation.results_record import Evaluation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_a_listed_gpu_file_keeps_the_rule_that_fits_it_and_its_edited_copy_does_
     (what a GPU's draws allow); the same evaluation in bytes that are not listed is held to the exact replay."""
     path = ROOT / "reproductions" / "paper-cifar10-full" / "results" / "ST-2f379c4eaf.json"
     data = path.read_bytes()
-    assert is_listed(hashlib.sha256(data).hexdigest())
+    assert hashlib.sha256(data).hexdigest() in listed()
     results = json.loads(data)
     pgd = Evaluation.of(next(e for e in results["evaluations"] if e["attack"] == "pgd"))
     env = results["environment"]
@@ -126,7 +126,7 @@ def test_a_listed_gpu_file_keeps_the_rule_that_fits_it_and_its_edited_copy_does_
     copy = check_rules.rule(pgd, env, False, HERE)
     assert copy.kind == check_rules.STRICTEST and copy.exact
     edited = data.replace(b'"cpu_threads": 16', b'"cpu_threads": 15')
-    assert edited != data and not is_listed(hashlib.sha256(edited).hexdigest())
+    assert edited != data and hashlib.sha256(edited).hexdigest() not in listed()
 
 
 def test_every_tracked_results_file_without_per_image_draws_is_listed():

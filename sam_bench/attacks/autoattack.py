@@ -83,20 +83,20 @@ def _attacks_to_run(version: str, attacks: list[str] | None) -> list[str] | None
 
 
 def _adversary(version: str, norm: str, attacks: list[str] | None, restarts: int):
-    """The version's adversary, configured, on no model (what it would run, not a run)."""
+    """The version's adversary, configured, on no model (what it would run, not a run), and its attacks in order."""
     from pyautoattack import AutoAttack
 
     adversary = AutoAttack(
         torch.nn.Identity(), norm=norm, eps=0.0, version=version, attacks=_attacks_to_run(version, attacks)
     )
     _configure(adversary, version, restarts)
-    return adversary
+    return adversary, list(attacks or []) if version == "custom" else list(adversary.attacks_to_run)
 
 
 def describe(version: str, norm: str, attacks: list[str] | None = None, restarts: int = 1) -> tuple[list[str], dict]:
     """The attacks a version runs, in order, and their configuration (without building any model)."""
-    adversary = _adversary(version, norm, attacks, restarts)
-    return list(attacks or []) if version == "custom" else list(adversary.attacks_to_run), attack_config(adversary)
+    adversary, names = _adversary(version, norm, attacks, restarts)
+    return names, attack_config(adversary)
 
 
 def forward_passes(version: str, norm: str, attacks: list[str] | None, restarts: int, num_classes: int) -> int:
@@ -111,7 +111,7 @@ def forward_passes_by_attack(
 ) -> dict[str, int]:
     """`forward_passes` attack by attack, in the order the version runs them: what each costs an image it
     attacks (the progress bar weighs each attack by it: sam_bench.evaluation.autoattack_progress)."""
-    adversary = _adversary(version, norm, attacks, restarts)
+    adversary, names = _adversary(version, norm, attacks, restarts)
     apgd, targeted, fab, square = adversary.apgd, adversary.apgd_targeted, adversary.fab, adversary.square
     gradient = FORWARDS_PER_GRADIENT
     per_attack = {
@@ -122,7 +122,6 @@ def forward_passes_by_attack(
         "fab-t": fab.n_restarts * fab.n_target_classes * fab.n_iter * (gradient + 1),  # and a forward to check
         "square": square.n_restarts * square.n_queries,  # one forward pass a query
     }
-    names = list(attacks or []) if version == "custom" else list(adversary.attacks_to_run)
     return {name: per_attack[name] for name in names}
 
 

@@ -23,10 +23,10 @@ SCHEME = "cpu-per-image-v1"  # settings.draws of an evaluation whose draws are m
 APGD = ("apgd-ce", "apgd-t", "apgd-dlr")  # AutoAttack's attacks whose every draw is made here
 
 
-def chunk_seed(settings, start: int) -> int:
+def chunk_seed(seed: int, start: int) -> int:
     """The seed of an attack's chunk that starts at image `start`: a chunk's result depends only on where it
     starts (and the attack's own `seed`), so a resumed, split or replayed chunk draws what it drew."""
-    return int(settings.get("seed", 0)) * 1_000_003 + start
+    return int(seed) * 1_000_003 + start
 
 
 def keyed(settings) -> bool:
@@ -50,8 +50,7 @@ def generator(seed: int, key: bytes, stream: str) -> torch.Generator:
 def per_image(
     keys: list[bytes], seed: int, streams: list[str], draw: Callable[[torch.Generator], torch.Tensor], device
 ) -> torch.Tensor:
-    """One draw per image (`draw(generator)`, a tensor of one image's shape), each from its own generator, stacked
-    and moved to `device`."""
+    """One draw per image (`draw(generator)`: a tensor of one image's shape), each from its own generator."""
     rows = [draw(generator(seed, key, stream)) for key, stream in zip(keys, streams)]
     return torch.stack(rows).to(device)
 

@@ -18,8 +18,6 @@ def perturbation_norms(x: torch.Tensor, x_adv: torch.Tensor, norm: str) -> torch
         return delta.abs().amax(dim=1) if delta.shape[1] else delta.new_zeros(len(delta))
     if norm == "L2":
         return delta.norm(dim=1)
-    if norm == "L1":
-        return delta.abs().sum(dim=1)
     raise ValueError(f"unknown norm {norm!r}")
 
 

@@ -26,10 +26,7 @@ def _l2(v: torch.Tensor) -> torch.Tensor:
 
 def project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     """Into the eps ball around 0 and so that x + delta stays in [0,1]."""
-    if norm == "Linf":
-        delta = delta.clamp(-eps, eps)
-    else:
-        delta = delta * torch.clamp(eps / (_l2(delta) + 1e-12), max=1.0)
+    delta = delta.clamp(-eps, eps) if norm == "Linf" else delta * torch.clamp(eps / (_l2(delta) + 1e-12), max=1.0)
     return (x + delta).clamp(0, 1) - x
 
 
@@ -89,10 +86,7 @@ def pgd(
                 loss = F.cross_entropy(at_least_fp32(model(x + delta)), y)
                 (grad,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
-                if norm == "Linf":
-                    step = step_size * grad.sign()
-                else:
-                    step = step_size * grad / (_l2(grad) + 1e-12)
+                step = step_size * grad.sign() if norm == "Linf" else step_size * grad / (_l2(grad) + 1e-12)
                 delta = project(delta.detach() + step, x, eps, norm)
         x_adv = (x + delta).detach()
         if restarts <= 1:

@@ -18,11 +18,8 @@ from sam_bench.cli.options import (
     quiet_option,
 )
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.specs import split
 from sam_bench.runtime import clock
-
-
-def _split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
@@ -211,17 +208,6 @@ def bench_command(
     write_into,
     max_minutes,
     probe,
-    budget_s,
-    modes,
-    concurrency,
-    concurrent_methods,
-    concurrent_modes,
-    beside,
-    concurrent_s,
-    in_process,
-    grouped,
-    grouped_methods,
-    attack_images,
     **options,
 ):
     """Measure training images/s per method and PGD / AutoAttack throughput on this device, with the
@@ -235,6 +221,7 @@ def bench_command(
     from sam_bench.runtime.provenance import device_name, resolve_device
 
     _refuse_options_without_their_mode(ctx)
+    probe_options = {name: options.pop(name) for name in _PROBE_ONLY}
     if markdown_from is not None:
         from sam_bench.bench import results_block
 
@@ -250,21 +237,14 @@ def bench_command(
         return
     if probe:
         explicit = {p for p in ("batch_size", "steps") if given_on_command_line(ctx, p)}
-        options.update(
-            grouped_methods=grouped_methods,
-            concurrent_modes=concurrent_modes,
-            beside=beside,
-            concurrent_s=concurrent_s,
-            in_process=in_process,
-        )
-        _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images)
+        _probe(options, probe_options, explicit, out, quiet)
         return
     if quick:
         for param, value in QUICK.items():  # explicit options win over the quick defaults
             if not given_on_command_line(ctx, param):
                 options[param] = value
     options.update(
-        paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=_split(models) or ()
+        paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=split(models) or ()
     )
     device = resolve_device(options["device"])
     if out is None:
@@ -281,20 +261,9 @@ def bench_command(
     click.echo(f"wrote {out}")
 
 
-# Options that act only in another option's mode: given without it, they would be ignored without a word.
-_PROBE_ONLY = (
-    "budget_s",
-    "modes",
-    "concurrency",
-    "concurrent_methods",
-    "concurrent_modes",
-    "beside",
-    "concurrent_s",
-    "in_process",
-    "grouped",
-    "grouped_methods",
-    "attack_images",
-)
+# Options that act only in another option's mode: given without it, they would be ignored without a word. Those of
+# --probe are the ones whose help says so.
+_PROBE_ONLY = tuple(p.name for p in bench_command.params if (getattr(p, "help", None) or "").startswith("With --probe"))
 _NEEDS = {"write_into": "markdown_from", **dict.fromkeys(_PROBE_ONLY, "probe")}
 _MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_train_epochs", "aa_train_images")
 
@@ -319,34 +288,34 @@ def _counts(text: str | None, takes: str) -> list[int] | None:
     if text is None:
         return None
     try:
-        return [int(k) for k in _split(text) or []]
+        return [int(k) for k in split(text) or []]
     except ValueError:
         raise BadInput(f"{takes}; got {text!r}") from None
 
 
-def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurrent_methods, grouped, attack_images):
-    """`bench --probe`: a thin skin over `sam_bench.bench.probe_parts.probe`."""
+def _probe(options, p, explicit, out, quiet):
+    """`bench --probe` (`p`: its own options): a thin skin over `sam_bench.bench.probe_parts.probe`."""
     from sam_bench.bench.environment import device_slug
     from sam_bench.bench.probe_parts import DEFAULTS, probe
     from sam_bench.runtime.provenance import device_name, resolve_device
 
-    counts = _counts(concurrency, "--concurrency takes comma-separated process counts, e.g. 1,2,4")
-    group_sizes = _counts(grouped, "--grouped takes comma-separated model counts, e.g. 4,8")
-    beside = _counts(options["beside"], "--beside takes comma-separated process counts, e.g. 1,2")
+    counts = _counts(p["concurrency"], "--concurrency takes comma-separated process counts, e.g. 1,2,4")
+    group_sizes = _counts(p["grouped"], "--grouped takes comma-separated model counts, e.g. 4,8")
+    beside = _counts(p["beside"], "--beside takes comma-separated process counts, e.g. 1,2")
     settings = {
         "grouped": group_sizes,
-        "methods": _split(options["methods"]) or [],
-        "modes": _split(modes) or [],
+        "methods": split(options["methods"]) or [],
+        "modes": split(p["modes"]) or [],
         "concurrency": counts,
-        "concurrent_methods": _split(concurrent_methods) or [],
-        "concurrent_modes": _split(options["concurrent_modes"]) or [],
+        "concurrent_methods": split(p["concurrent_methods"]) or [],
+        "concurrent_modes": split(p["concurrent_modes"]) or [],
         "beside": beside,
-        "concurrent_s": options["concurrent_s"],
-        "in_process": options["in_process"],
-        "grouped_methods": _split(options["grouped_methods"]) or [],
+        "concurrent_s": p["concurrent_s"],
+        "in_process": p["in_process"],
+        "grouped_methods": split(p["grouped_methods"]) or [],
         "batch_size": options["batch_size"] if "batch_size" in explicit else DEFAULTS["batch_size"],
         "steps": options["steps"] if "steps" in explicit else DEFAULTS["steps"],
-        "attack_images": attack_images,
+        "attack_images": p["attack_images"],
         **{key: options[key] for key in ("arch", "width", "precision", "rho", "seed", "threads")},
     }
     device = resolve_device(options["device"])
@@ -357,7 +326,7 @@ def _probe(options, explicit, out, quiet, budget_s, modes, concurrency, concurre
         if not quiet:
             click.echo(f"probe: {message}", err=True)
 
-    record = probe(settings, device, out, budget_s, commit=options["commit"], log=log)
+    record = probe(settings, device, out, p["budget_s"], commit=options["commit"], log=log)
     for name, part in record["parts"].items():
         shown = ", ".join(
             f"{k} {v['median']:.4g} ({v['rounds']} rounds)"

@@ -23,6 +23,7 @@ from sam_bench.cli.options import (
     zoo_dir_option,
 )
 from sam_bench.evaluation import attack_table, evaluators
+from sam_bench.evaluation.evaluators.base import percent
 from sam_bench.runtime import clock
 
 
@@ -41,10 +42,6 @@ def _size(ctx, param, value):
     return number
 
 
-def _percent(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
 def format_table(results: list[dict]) -> str:
     """One row per model, attack and eps; AutoAttack's breakdown on the line below its row."""
     from sam_bench.evaluation.model_ref import model_name
@@ -53,23 +50,23 @@ def format_table(results: list[dict]) -> str:
 
     def with_interval(fraction: float, n: int) -> str:  # the 95% Wilson interval over the n test images
         low, high = wilson(round(fraction * n), n)
-        return f"{_percent(fraction)} ({100 * low:.1f}-{100 * high:.1f})"
+        return f"{percent(fraction)} ({100 * low:.1f}-{100 * high:.1f})"
 
     rows = [("model", "attack", "norm", "eps", "clean (95% CI)", "robust (95% CI)", "n", "seconds")]
     notes = {}
     for r in results:
         name = model_name(r["model"]["ref"] or "model")
         for e in Results.of(r).evaluations:
-            attack, s, n = e.attack, e.settings, e.n_examples or 0
+            attack, s, n = e.attack, e.params, e.n_examples or 0
             if attack == "pgd":
-                attack = f"pgd-{s['steps']}" + (f"x{s['restarts']}" if s["restarts"] > 1 else "")
+                attack = f"pgd-{s.steps}" + (f"x{s.restarts}" if s.restarts > 1 else "")
             elif attack == "autoattack":
-                attack = f"aa-{s['version']}"
+                attack = f"aa-{s.version}"
             clean, robust = with_interval(e.clean_acc or 0.0, n), with_interval(e.robust_acc, n)
             eps = str(e.eps) if e.norm else "-"
             rows.append((name, attack, e.norm or "-", eps, clean, robust, str(e.n_examples), f"{e.seconds or 0.0:.1f}"))
             if e.breakdown:
-                notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {_percent(v)}" for k, v in e.breakdown.items())
+                notes[len(rows) - 1] = "  after: " + ", ".join(f"{k} {percent(v)}" for k, v in e.breakdown.items())
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
@@ -93,7 +90,7 @@ def _boards_said(specs, info, data, leaderboard: bool, zoo_dir) -> list[str]:
     for spec in specs:
         if attack_table.is_headline(spec.attack) or (attack_table.is_column(spec.attack) and leaderboard):
             eps = format_eps(spec.eps)
-            version = spec.settings.get("version")
+            version = spec.params.version
             board, line = budgets.destination(spec.attack, spec.norm, eps, version, data.family, data.name, model_norm)
             if board is not None and zoo_id is None:
                 line += " (once the model is in the zoo: sam-bench zoo add)"
@@ -236,15 +233,6 @@ def _norm_help() -> str:
 def evaluate_command(
     ctx,
     models,
-    attack,
-    norm,
-    eps,
-    steps,
-    step_size,
-    restarts,
-    version,
-    attacks,
-    seed,
     n_examples,
     dataset,
     data_dir,
@@ -255,13 +243,12 @@ def evaluate_command(
     search_math,
     batch_size,
     chunk_size,
-    out,
     plot,
     leaderboard,
     leaderboard_dir,
     max_minutes,
     quiet,
-    **own_options,
+    **options,  # the attacks' (read by request.build from ctx.params) and the evaluators' own
 ):
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
@@ -304,7 +291,7 @@ def evaluate_command(
                     device,
                     out=path,
                     loaded=(model, info),
-                    options={o.name: own_options[o.name] for o in evaluator.options},
+                    options={o.name: options[o.name] for o in evaluator.options},
                     n_examples=n_examples,
                     data_dir=data_dir,
                     zoo_dir=zoo_dir,

@@ -65,9 +65,8 @@ def recheck_command(targets, n_examples, attacks, data_dir, zoo_dir, device, out
                 raise BadInput(f"{p}: no such results file or reproduction folder")
     names = recheck.checked_attacks(attacks)  # before a rechecked file is skipped as done: foo is no attack
 
-    previous = []
-    if out and Path(out).is_file():  # a recheck of some files keeps the record's others
-        previous = recheck.read(out)["models"]
+    # a recheck of some files keeps the record's others
+    previous = recheck.read(out)["models"] if out and Path(out).is_file() else []
     done = []
 
     def save_record():

@@ -74,27 +74,20 @@ def targets_of(target: Path, zoo_dir):
     return [(path, None, sha) for path, sha in sources], zoo_dir
 
 
-def _full_board(ctx, board: Path, data_dir, zoo_dir, device, out, quiet) -> None:
-    """Every results file a board's entries come from re-run in full (`sam-bench recheck`), its record kept at the
-    boards' root (or `out`), and the boards rendered again so that each entry's row shows its last full re-run."""
+def _full_board(ctx, board: Path, out, **recheck) -> None:
+    """Every results file a board's entries come from re-run in full (`sam-bench recheck`, with `recheck`'s
+    options), its record kept at the boards' root (or `out`), and the boards rendered again so that each entry's row
+    shows its last full re-run."""
     from sam_bench.cli.recheck import recheck_command
     from sam_bench.leaderboard import full_reruns
     from sam_bench.leaderboard.render import render
 
-    paths = [p for p, _, _ in targets_of(board, zoo_dir)[0]]
+    paths = [p for p, _, _ in targets_of(board, recheck["zoo_dir"])[0]]
     root = full_reruns.boards_root(board)
     differing = None
     try:
-        ctx.invoke(
-            recheck_command,
-            targets=tuple(str(p) for p in paths),
-            data_dir=data_dir,
-            zoo_dir=zoo_dir,
-            device=device,
-            out=out or str(full_reruns.record_path(root)),
-            report=False,
-            quiet=quiet,
-        )
+        record = out or str(full_reruns.record_path(root))
+        ctx.invoke(recheck_command, targets=tuple(str(p) for p in paths), out=record, report=False, **recheck)
     except SystemExit as stop:  # images differ: the board shows it all the same, then the command fails
         differing = stop
     if out is None:
@@ -181,20 +174,13 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, thread
     if full:
         from sam_bench.cli.recheck import recheck_command
 
+        recheck = {"data_dir": data_dir, "zoo_dir": zoo_dir, "device": device, "quiet": quiet}
         for target in targets:
             given = Path(target)
             if given.is_file() or (given / "results").is_dir():
-                ctx.invoke(
-                    recheck_command,
-                    targets=(target,),
-                    data_dir=data_dir,
-                    zoo_dir=zoo_dir,
-                    device=device,
-                    out=out,
-                    quiet=quiet,
-                )
+                ctx.invoke(recheck_command, targets=(target,), out=out, **recheck)
             else:
-                _full_board(ctx, given, data_dir, zoo_dir, device, out, quiet)
+                _full_board(ctx, given, out, **recheck)
         return
     stop_at = clock.stop_at(max_minutes)
     checked, refused, partial = [], [], []
@@ -233,16 +219,9 @@ def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, thread
             if verdicts.partial:
                 partial.append(str(path))
     if out:
-        files.write_json(
-            out,
-            {
-                "schema": SCHEMA,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "checked": checked,
-                "refused": refused,
-                "partial": partial,
-            },
-        )
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        record = {"schema": SCHEMA, "created": created, "checked": checked, "refused": refused, "partial": partial}
+        files.write_json(out, record)
         click.echo(f"wrote {out}")
     if partial:
         click.echo(f"PARTIAL: the time limit cut the check of {len(partial)} file(s): {', '.join(partial)}")

@@ -8,7 +8,7 @@ CHEAPER = "--version custom --attacks apgd-ce,apgd-t"
 
 def announces(spec) -> bool:
     """Whether an attack gets the estimate: standard AutoAttack, the long one."""
-    return spec.attack == "autoattack" and spec.settings.get("version") == "standard"
+    return spec.attack == "autoattack" and spec.params.version == "standard"
 
 
 def duration(seconds: float, minutes: str = "minutes", hours: str = "hours") -> str:
@@ -21,8 +21,7 @@ def duration(seconds: float, minutes: str = "minutes", hours: str = "hours") -> 
 
 
 def estimate(label: str, images: int, probe_images: int, probe_seconds: float, device_type: str) -> str:
-    """The line said before standard AutoAttack starts on `images` images, from a probe of `probe_images` that
-    took `probe_seconds`."""
+    """The line said before standard AutoAttack starts on `images` images, from its timed probe."""
     expected = probe_seconds / probe_images * images
     line = (
         f"{label}: about {duration(expected)} for {images} images here (the whole suite timed on {probe_images} "

@@ -23,6 +23,7 @@ from sam_bench.attacks.draws import chunk_seed
 from sam_bench.autoattack_versions import ATTACK_NAMES, VERSIONS
 from sam_bench.data import to_float
 from sam_bench.errors import SamBenchError
+from sam_bench.evaluation.attack_spec import AttackSettings
 from sam_bench.evaluation.stratum_check import FIX
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.provenance import cpu_model
@@ -30,9 +31,9 @@ from sam_bench.runtime.provenance import cpu_model
 STAGES = 2  # the attacks replayed: APGD-CE and APGD-T in RobustBench's standard version
 
 
-def first_restarts(settings: Mapping):
+def first_restarts(s: AttackSettings):
     """The restarts AutoAttack's first attack ran with, as recorded (results from before they were: 1)."""
-    return ((settings.get("config") or {}).get(settings["attacks"][0]) or {}).get("restarts", 1)
+    return (s.config.get(s.attacks[0]) or {}).get("restarts", 1)
 
 
 def replayable(evaluation, environment: Mapping, device: torch.device) -> bool:
@@ -69,21 +70,16 @@ def kernels_here() -> str | None:
 
 def replayed_attacks(evaluation) -> list[str]:
     """The attacks a replay of the evaluation runs: its first STAGES."""
-    return list(evaluation.settings["attacks"][:STAGES])
+    return evaluation.params.attacks[:STAGES]
 
 
 def replayed_robust(
-    net: torch.nn.Module,
-    evaluation,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    wanted: np.ndarray,
-    search: str,
+    net: torch.nn.Module, evaluation, x_test: np.ndarray, y_test: np.ndarray, wanted: np.ndarray, search: str
 ) -> np.ndarray:
     """Whether the recorded run's first attacks (`replayed_attacks`) left each image of `wanted` correct, replayed:
     each chunk that holds one of them run again from its seed through those attacks, scored in fp32 in the recorded
     batches as `evaluate` scores (x_test: NHWC uint8 images, as the data set holds them)."""
-    s, chunks = evaluation.settings, evaluation.chunks or {}
+    s, chunks = evaluation.params, evaluation.chunks or {}
     size, batch = int(chunks["size"]), int(chunks["batch_size"])
     n = evaluation.n_examples or len(y_test)
     device = next(net.parameters()).device
@@ -94,20 +90,20 @@ def replayed_robust(
         y = torch.from_numpy(np.asarray(y_test[start:end], np.int64)).to(device)
         with math_mode.evaluation():
             with torch.random.fork_rng(devices=[]), math_mode.search(search):
-                torch.manual_seed(chunk_seed(s, start))
+                torch.manual_seed(chunk_seed(s.seed, start))
                 result = autoattack(
                     net,
                     x,
                     y,
                     eps=float(evaluation.eps_value or 0.0),
                     norm=str(evaluation.norm),
-                    version=s["version"],
-                    attacks=s["attacks"],
-                    seed=s["seed"],
+                    version=s.version,
+                    attacks=s.attacks,
+                    seed=s.seed,
                     batch_size=batch,
                     restarts=first_restarts(s),
                     stages=STAGES,
-                    keyed_draws=draws.keyed(s),
+                    keyed_draws=draws.keyed(evaluation.settings),
                 )
             robust = (predict(net, result.x_adv, batch) == y).cpu().numpy()
         left.update({start + i: bool(r) for i, r in enumerate(robust)})
@@ -143,33 +139,30 @@ BREAKDOWN_SLACK_IMAGES = 2
 def rerun(path, name: str, evaluation) -> tuple[dict, str]:
     """(the settings AutoAttack runs again with, what runs again in words: 'autoattack (standard: apgd-ce, ...)') of
     an evaluation named `name` whose labels agree with themselves; one line (SamBenchError) where they do not."""
-    settings = evaluation.settings
-    if settings["version"] not in VERSIONS:
-        raise SamBenchError(f"{path}: {name}: {settings['version']!r} is no AutoAttack version; {FIX}")
-    if not settings["attacks"] or any(a not in ATTACK_NAMES for a in settings["attacks"]):
-        raise SamBenchError(
-            f"{path}: {name}: lists no AutoAttack attacks it could have run ({settings['attacks']}); {FIX}"
-        )
-    restarts = first_restarts(settings)
+    s = evaluation.params
+    if s.version not in VERSIONS:
+        raise SamBenchError(f"{path}: {name}: {s.version!r} is no AutoAttack version; {FIX}")
+    if not s.attacks or any(a not in ATTACK_NAMES for a in s.attacks):
+        raise SamBenchError(f"{path}: {name}: lists no AutoAttack attacks it could have run ({s.attacks}); {FIX}")
+    restarts = first_restarts(s)
     if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
         raise SamBenchError(
             f"{path}: {name}: its first attack's restarts ({restarts!r}) are no whole number >= 1; {FIX}"
         )
-    norm = evaluation.norm
-    if settings["version"] != "custom" and settings["attacks"] != attack_names(settings["version"], norm):
+    ran = ", ".join(s.attacks)
+    if s.version != "custom" and s.attacks != attack_names(s.version, evaluation.norm):
         raise SamBenchError(
-            f"{path}: {name}: AutoAttack's {settings['version']} version runs "
-            f"{', '.join(attack_names(settings['version'], norm))}, the file lists "
-            f"{', '.join(settings['attacks'])}; {FIX}"
+            f"{path}: {name}: AutoAttack's {s.version} version runs "
+            f"{', '.join(attack_names(s.version, evaluation.norm))}, the file lists {ran}; {FIX}"
         )
     breakdown = evaluation.breakdown
-    if breakdown is not None and list(breakdown) != ["clean", *settings["attacks"]]:
+    if breakdown is not None and list(breakdown) != ["clean", *s.attacks]:
         raise SamBenchError(
             f"{path}: {name}: its breakdown names {', '.join(breakdown)}, not the clean pass and its attacks "
-            f"({', '.join(settings['attacks'])}); {FIX}"
+            f"({ran}); {FIX}"
         )
     check_breakdown(path, name, evaluation)
-    return {**settings, "restarts": restarts}, f"autoattack ({settings['version']}: {', '.join(settings['attacks'])})"
+    return {**evaluation.settings, "restarts": restarts}, f"autoattack ({s.version}: {ran})"
 
 
 def check_breakdown(path, name: str, evaluation) -> None:

@@ -61,13 +61,12 @@ def images(data, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 def retried(model, spec: AttackSpec, images, recorded: np.ndarray, now: np.ndarray, retries: int, seed: int):
     """`now` after the images recorded fooled that the re-run left correct were attacked again, up to `retries`
     times, each from another seed of the attack (`settings.seed`): an image any try fools agrees with its record."""
-    settings = dict(spec.settings)
     now = now.copy()
     for retry in range(1, retries + 1):
         left = np.flatnonzero(~recorded & now)
         if not len(left):
             break
-        again = AttackSpec(spec.attack, spec.norm, spec.eps, {**settings, "seed": int(settings.get("seed", 0)) + retry})
+        again = AttackSpec(spec.attack, spec.norm, spec.eps, {**spec.settings, "seed": int(spec.params.seed) + retry})
         x, y = images
         now[left] = model.outcome(again, x[left], y[left], seed=(seed + retry) % 2**31)[0]
     return now

@@ -40,8 +40,7 @@ MAX_THREADS = 1024  # a recorded CPU thread count above this (or none) is not on
 
 @dataclass(frozen=True)
 class Here:
-    """What the checking machine is: its device and, on a CPU, the kernels, processor and torch its arithmetic
-    depends on."""
+    """What of the checking machine its arithmetic depends on (kernels and processor: on a CPU)."""
 
     device: str
     kernels: str | None
@@ -121,18 +120,13 @@ def unreproduced(environment: Mapping, evaluation: Evaluation, here: Here) -> li
     return why
 
 
-def draws_per_image(evaluation: Evaluation) -> bool:
-    """Whether the evaluation's attack draws nothing or draws image by image (attacks/draws.py)."""
-    return evaluation.attack not in ("pgd", "autoattack") or draws.keyed(evaluation.settings)
-
-
 def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here) -> Rule:
     """The rule one evaluation of a results file is held to (module docstring): `environment` is the file's,
     `listed` whether its bytes are on the list of files recorded before per-image draws."""
     record = remeasure(evaluation.attack)
     if listed and not draws.keyed(evaluation.settings):
         return _recorded_before(evaluation, environment, here, record)
-    if draws_per_image(evaluation):
+    if evaluation.attack not in ("pgd", "autoattack") or draws.keyed(evaluation.settings):  # draws none, or per image
         return _per_image(evaluation, environment, here, record)
     return _strictest(evaluation, record)
 
@@ -140,33 +134,27 @@ def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here)
 def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record) -> Rule:
     replayed: tuple[str, ...] = ()
     if evaluation.attack == "autoattack":
-        settings = evaluation.settings
-        replayed = tuple(draws.replayed_attacks(settings["attacks"], settings.get("config") or {}))
+        replayed = tuple(draws.replayed_attacks(evaluation.params.attacks, evaluation.params.config))
     tail = record.tail_chance if evaluation.attack == "autoattack" else None
+    held = partial(Rule, retries=record.retries, tail_chance=tail, replayed=replayed)
     differs = unreproduced(environment, evaluation, here)
     if not differs:
-        return Rule(
+        return held(
             EXACT,
             f"recorded as this check runs ({here.kernels} kernels, this processor, torch {here.torch_version}, "
             "one process)"
             + (", its draws made per image" if evaluation.attack in ("pgd", "autoattack") else "")
             + ": one differing image refuses it",
-            retries=record.retries,
-            tail_chance=tail,
-            replayed=replayed,
         )
     chances = record.arithmetic
     assert chances is not None, "every attack with per-image draws has its measured rate of other arithmetic"
-    return Rule(
+    return held(
         OTHER_ARITHMETIC,
         f"{'; '.join(differs)}: "
         + ("its draws replayed per image, " if evaluation.attack in ("pgd", "autoattack") else "")
         + f"each stratum held to the measured rate of other arithmetic ({chances[0]:.2%} robust, "
         f"{chances[1]:.2%} fooled) on a sample sized for it",
         chances=chances,
-        retries=record.retries,
-        tail_chance=tail,
-        replayed=replayed,
     )
 
 

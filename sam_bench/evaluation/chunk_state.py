@@ -44,13 +44,6 @@ class ChunkState:
                 self.chunks = dict(stored.get("chunks") or {})
                 self.probes = {k: v for k, v in dict(stored.get("probes") or {}).items() if _probe_ok(v)}
 
-    def get(self, key: str) -> dict | None:
-        return self.chunks.get(key)
-
-    def drop(self, key: str) -> None:
-        """Forget a stored chunk (it disagrees with itself): it is attacked again and stored afresh."""
-        self.chunks.pop(key, None)
-
     def put(self, key: str, record: dict) -> None:
         self.chunks[key] = record
         self._write()

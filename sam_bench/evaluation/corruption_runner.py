@@ -52,14 +52,13 @@ def chunk_key(context: dict, corruption: str, severity: int, batch_size: int, st
 def _kept(state: ChunkState, key: str, start: int, stop: int) -> np.ndarray | None:
     """A kept chunk's outcomes, or None where it has none or they are not of its images (an edited state file:
     the chunk is classified again)."""
-    record = state.get(key)
+    record = state.chunks.get(key)
     try:
         flags = outcomes.decode(record["correct"])  # type: ignore[index]
         if record["correct"]["start"] != start or flags.size != stop - start:  # type: ignore[index]
             raise ValueError("other images")
     except (KeyError, TypeError, ValueError, SamBenchError):
-        if record is not None:
-            state.drop(key)
+        state.chunks.pop(key, None)
         return None
     return flags
 
@@ -132,7 +131,7 @@ def evaluate_corruptions(
         for severity in severities:
             parts = [kept[keys[work.index((corruption, severity, b))]] for b in bounds]
             found[corruption][str(severity)] = outcomes.encode(np.concatenate(parts))  # type: ignore[arg-type]
-    seconds = sum(float((state.get(key) or {}).get("seconds") or 0.0) for key in keys)
+    seconds = sum(float((state.chunks.get(key) or {}).get("seconds") or 0.0) for key in keys)
     return {
         "threat_model": ATTACK,
         "corruption_set": corruption_set.describe(),

@@ -55,18 +55,6 @@ BF16_WARNING = (
 )
 
 
-def _bounds_of(spec: AttackSpec, bounds: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
-    """The chunks an attack runs on: the evaluation's, cut at the attack's own `n_examples`."""
-    if spec.n_examples is None:
-        return bounds
-    if not (isinstance(spec.n_examples, int) and not isinstance(spec.n_examples, bool) and 1 <= spec.n_examples <= n):
-        raise BadInput(
-            f"{spec.attack}: n_examples must be a whole number from 1 to the evaluation's {n} images, "
-            f"got {spec.n_examples!r}"
-        )
-    return [(s, min(e, spec.n_examples)) for s, e in bounds if s < spec.n_examples]
-
-
 def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: int, search_math: str) -> AttackOutput:
     """The attack's runner from `seed`, the caller's random state left as it was: a chunk's result
     depends only on where it starts. It searches in `search_math` (math_mode.search); what it finds is
@@ -76,33 +64,6 @@ def _seeded_attack(model, spec: AttackSpec, x, y, batch_size: int, bar, seed: in
     with torch.random.fork_rng(devices=rng_devices), math_mode.search(search_math):
         torch.manual_seed(seed)
         return runner(model, x, y, spec, batch_size=batch_size, bar=bar)
-
-
-def _attack_chunk(
-    model, spec: AttackSpec, x, y, clean_pred, batch_size, bar, num_classes, seed, start: int, search_math: str
-) -> dict:
-    started, cpu_started = time.time(), time.process_time()
-    out = _seeded_attack(model, spec, x, y, batch_size, bar, seed, search_math)
-    check_eval_mode(model, f"after the {spec.attack} attack")
-    largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.ball)
-    robust = predict(model, out.x_adv, batch_size) == y  # our own count, not the attack's
-    clean = clean_pred == y
-    check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
-    reported = out.reported_correct
-    return {
-        "n": len(y),
-        "clean_correct": int(clean.sum()),
-        "robust_correct": int(robust.sum()),
-        "robust_per_class": torch.bincount(y[robust], minlength=num_classes).tolist(),
-        "reported_correct": None if reported is None else int(reported.sum()),
-        "disagreements": None if reported is None else int((reported != robust).sum()),
-        "breakdown": out.breakdown,
-        "max_perturbation": largest,
-        "seconds": time.time() - started,
-        "cpu_seconds": time.process_time() - cpu_started,  # what the chunk cost when other work shared the cores
-        "correct": outcomes.encode(robust, start),
-        "warnings": list(out.warnings),
-    }
 
 
 # The timed probe's share of a chunk: it attacks at most this fraction of the chunk's images (and at most a
@@ -215,10 +176,8 @@ def evaluate(
             notes.append(message)
             warnings.warn(message, stacklevel=3)
 
-    for spec in attacks:  # legal but doubtful budgets (sam_bench.eps): said before any work
-        doubt = doubtful_budget(spec.eps, spec.norm)
-        if doubt is not None:
-            warn(doubt)
+    for doubt in filter(None, (doubtful_budget(spec.eps, spec.norm) for spec in attacks)):
+        warn(doubt)  # legal but doubtful budgets (sam_bench.eps): said before any work
     data_sha = dataset.fingerprint()
     info = model_block(model, model_info, dataset, data_sha, warn)
     x_all, y_all = to_float(dataset.x_test[:n]), torch.from_numpy(np.asarray(dataset.y_test[:n], np.int64))
@@ -295,11 +254,18 @@ def _placed(model, dataset: Dataset, probe, device, precision: str, warn) -> tup
 
 def _attack_chunks(attacks, n: int, given: int | None, device, ctx) -> tuple[list[int], list[list]]:
     """(each attack's chunk size, its chunks' bounds, checked before any work): the `given` size, else the
-    device's, on a GPU AutoAttack's own smaller ones (batching.chunk_size_for)."""
+    device's, on a GPU AutoAttack's own smaller ones (batching.chunk_size_for); the evaluation's chunks, cut at the
+    attack's own `n_examples`."""
     sizes = [given or chunk_size_for(device, n, 1 if ctx is None else ctx.world, spec.attack) for spec in attacks]
-    bounds = [
-        _bounds_of(spec, [(s, min(s + size, n)) for s in range(0, n, size)], n) for spec, size in zip(attacks, sizes)
-    ]
+    bounds = []
+    for spec, size in zip(attacks, sizes):
+        last = n if spec.n_examples is None else spec.n_examples
+        if not (isinstance(last, int) and not isinstance(last, bool) and 1 <= last <= n):
+            raise BadInput(
+                f"{spec.attack}: n_examples must be a whole number from 1 to the evaluation's {n} images, "
+                f"got {spec.n_examples!r}"
+            )
+        bounds.append([(s, min(s + size, last)) for s in range(0, last, size)])
     return sizes, bounds
 
 
@@ -369,16 +335,8 @@ def model_block(model, model_info, dataset: Dataset, data_sha: str, warn) -> dic
     """The results' `model` block: what the caller knows of the model, its weights' sha256 always."""
     info = model_info.record if isinstance(model_info, LoadedModel) else dict(model_info or {})
     sha = info.get("weights_sha256") or weights_sha256(model)
-    info = {
-        "ref": None,
-        "kind": "module",
-        "zoo_id": None,
-        "arch": None,
-        "method": None,
-        "training": None,
-        **info,
-        "weights_sha256": sha,
-    }
+    unknown = {"ref": None, "kind": "module", "zoo_id": None, "arch": None, "method": None, "training": None}
+    info = {**unknown, **info, "weights_sha256": sha}
     if (
         isinstance(model_info, LoadedModel)
         and model_info.dataset_sha256
@@ -391,8 +349,7 @@ def model_block(model, model_info, dataset: Dataset, data_sha: str, warn) -> dic
 
 @dataclass
 class _Run:
-    """What every attack of one evaluation shares: the model, the images and their clean predictions, the
-    resumable state, the process group and the time limit."""
+    """What every attack of one evaluation shares."""
 
     model: torch.nn.Module
     dataset: Dataset
@@ -417,14 +374,14 @@ class _Run:
     def _resumable(self, key: str, start: int, end: int, label: str, warn) -> bool:
         """Whether the state file holds this chunk, agreeing with itself and with this evaluation's clean pass
         (`chunk_state.disagreement`); a chunk that disagrees is dropped, attacked again and the results say so."""
-        record = self.state.get(key)
+        record = self.state.chunks.get(key)
         if record is None:
             return False
         clean_correct = (self.clean_pred[start:end] == self.y_all[start:end]).numpy()
         why = disagreement(record, start, end, clean_correct)
         if why is None:
             return True
-        self.state.drop(key)
+        self.state.chunks.pop(key, None)  # attacked again and stored afresh
         warn(
             f"{label}: the saved chunk of images {start}..{end - 1} {why} (an edited or damaged state file); "
             "attacked again"
@@ -457,20 +414,12 @@ class _Run:
                 needed = float("inf") if estimate is None else estimate + estimate / count * (e - s)  # probe, chunk
                 why = _why_late(label, e - s, needed, self.stop_at - clock.now(), probe_first=True)
                 raise EvaluationStopped(done_before, total, why, self._limit_for(needed))
-        seed = chunk_seed(spec.settings, s)
+        seed = chunk_seed(spec.params.seed, s)
         images, seconds = _timed_first_batch(
             self.model, spec, self.x_all[s:e], self.y_all[s:e], batch, self.device, seed, self.search_math
         )
         self.state.put_probe(keys[index], self.where, images, seconds)
         return images, seconds
-
-    def _announce(self, spec, label, bounds, keys, todo, batch) -> float:
-        """Say before standard AutoAttack starts how long it is expected to take here (autoattack_estimate), from
-        the timed probe before its first chunk; its seconds per image."""
-        images, seconds = self._probed(spec, label, (bounds, keys, todo[0], batch, 0, len(bounds)))
-        left = sum(bounds[i][1] - bounds[i][0] for i in todo)
-        print(autoattack_estimate.estimate(label, left, images, seconds, self.device.type), file=sys.stderr, flush=True)
-        return seconds / images
 
     def _stop_before_a_late_chunk(self, spec, label, chunk, seconds_per_image: float | None) -> float:
         """Raise EvaluationStopped where the next chunk (`chunk`, as `_probed` takes it) is not expected to end
@@ -492,11 +441,29 @@ class _Run:
     def _chunk(self, spec, bounds: tuple[int, int], batch: int, bar) -> dict:
         """The chunk of images [s, e) attacked from its seed: its record (chunk_state)."""
         s, e = bounds
-        x, y, clean = (t[s:e].to(self.device) for t in (self.x_all, self.y_all, self.clean_pred))
-        seed = chunk_seed(spec.settings, s)
-        return _attack_chunk(
-            self.model, spec, x, y, clean, batch, bar, self.dataset.num_classes, seed, s, self.search_math
-        )
+        x, y, clean_pred = (t[s:e].to(self.device) for t in (self.x_all, self.y_all, self.clean_pred))
+        started, cpu_started = time.time(), time.process_time()
+        out = _seeded_attack(self.model, spec, x, y, batch, bar, chunk_seed(spec.params.seed, s), self.search_math)
+        check_eval_mode(self.model, f"after the {spec.attack} attack")
+        largest = check_adversarial_examples(x, out.x_adv, spec.eps, spec.ball)
+        robust = predict(self.model, out.x_adv, batch) == y  # our own count, not the attack's
+        clean = clean_pred == y
+        check_accuracies(int(clean.sum()), int(robust.sum()), spec.eps)
+        reported = out.reported_correct
+        return {
+            "n": len(y),
+            "clean_correct": int(clean.sum()),
+            "robust_correct": int(robust.sum()),
+            "robust_per_class": torch.bincount(y[robust], minlength=self.dataset.num_classes).tolist(),
+            "reported_correct": None if reported is None else int(reported.sum()),
+            "disagreements": None if reported is None else int((reported != robust).sum()),
+            "breakdown": out.breakdown,
+            "max_perturbation": largest,
+            "seconds": time.time() - started,
+            "cpu_seconds": time.process_time() - cpu_started,  # what the chunk cost when other work shared the cores
+            "correct": outcomes.encode(robust, s),
+            "warnings": list(out.warnings),
+        }
 
     def attack(self, spec, bounds, chunk_size: int, batch_size: int, chunks_before: int, chunks_total: int, warn):
         """One attack over its chunks (those of the state file skipped), each process a chunk per round; its
@@ -511,8 +478,12 @@ class _Run:
         ctx = self.ctx
         world, rank = (1, 0) if ctx is None else (ctx.world, ctx.rank)
         seconds_per_image = None  # of this attack's last chunk (or its timed probe): how long the next will take
-        if todo and ctx is None and self.progress and autoattack_estimate.announces(spec):
-            seconds_per_image = self._announce(spec, label, bounds, keys, todo, spec_batch)
+        if todo and ctx is None and self.progress and autoattack_estimate.announces(spec):  # its expected time, first
+            images, seconds = self._probed(spec, label, (bounds, keys, todo[0], spec_batch, 0, len(bounds)))
+            left = sum(bounds[i][1] - bounds[i][0] for i in todo)
+            said = autoattack_estimate.estimate(label, left, images, seconds, self.device.type)
+            print(said, file=sys.stderr, flush=True)
+            seconds_per_image = seconds / images
         with tqdm(
             total=n_spec, initial=done, desc=label, unit="img", disable=not self.progress, dynamic_ncols=True
         ) as bar:

@@ -22,21 +22,14 @@ class LoadedModel:
     dataset_sha256: str | None
 
 
-def _training_record(metadata: dict | None) -> dict | None:
-    if not metadata:
-        return None
-    return {
-        k: metadata.get(k)
-        for k in ("config", "wall_time_s", "images_per_s", "passes_per_step", "device_name", "cpu_threads")
-    }
+# What a results file keeps of the model's training run
+TRAINING_KEYS = ("config", "wall_time_s", "images_per_s", "passes_per_step", "device_name", "cpu_threads")
 
 
 def _from_metadata(
     ref: str, kind: str, metadata: dict, zoo_id: str | None = None, sha256: str | None = None
 ) -> LoadedModel:
-    ds = metadata.get("dataset")
-    if not isinstance(ds, dict):
-        ds = {}
+    ds = metadata["dataset"] if isinstance(metadata.get("dataset"), dict) else {}
     return LoadedModel(
         record={
             "ref": ref,
@@ -45,7 +38,7 @@ def _from_metadata(
             "weights_sha256": sha256 or metadata.get("weights_sha256"),
             "arch": metadata.get("arch"),
             "method": metadata.get("method"),
-            "training": _training_record(metadata),
+            "training": {k: metadata.get(k) for k in TRAINING_KEYS} if metadata else None,
         },
         dataset_name=ds.get("name"),
         dataset_sha256=ds.get("sha256"),

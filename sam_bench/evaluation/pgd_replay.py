@@ -28,11 +28,11 @@ def replayed_starts(evaluation, clean: np.ndarray, wanted: np.ndarray, shape) ->
     """The random starts the recorded PGD run drew for the images `wanted`, one tensor per restart: each chunk's
     generator seeded as `evaluate` seeds it, each batch drawing for its clean-correct images (those the runner
     attacks) as the runner and `pgd` draw, in order; only chunks that hold a wanted image are replayed."""
-    s = evaluation.settings
-    restarts = max(1, int(s["restarts"]))
+    s = evaluation.params
+    restarts = max(1, int(s.restarts))
     starts = torch.zeros(restarts, len(wanted), *shape)
     eps = float(evaluation.eps_value or 0.0)
-    if not s["random_start"] or eps == 0 or s["steps"] == 0 or not len(wanted):
+    if not s.random_start or eps == 0 or s.steps == 0 or not len(wanted):
         return list(starts)  # pgd draws nothing: no start to replay
     chunks = evaluation.chunks or {}
     chunk, n = chunks["size"], evaluation.n_examples or len(clean)
@@ -44,7 +44,7 @@ def replayed_starts(evaluation, clean: np.ndarray, wanted: np.ndarray, shape) ->
         inside = wanted[(wanted >= first) & (wanted < last)]
         if not len(inside):
             continue
-        generator.manual_seed(chunk_seed(s, first))
+        generator.manual_seed(chunk_seed(s.seed, first))
         for b in range(first, int(inside.max()) + 1, batch):
             attacked = b + np.flatnonzero(clean[b : min(b + batch, last)])
             if not len(attacked):
@@ -61,16 +61,16 @@ def replayed_starts(evaluation, clean: np.ndarray, wanted: np.ndarray, shape) ->
 def pgd_from(model, x: torch.Tensor, y: torch.Tensor, spec: AttackSpec, starts: list[torch.Tensor]) -> torch.Tensor:
     """PGD as `pgd` runs it with restarts (per image the first restart that fools the model wins, else the last),
     each restart from its given random start."""
-    s = spec.settings
+    s = spec.params
     return pgd(
         model,
         x,
         y,
         spec.eps,
         str(spec.norm),
-        steps=s["steps"],
-        step_size=s["step_size"],
+        steps=s.steps,
+        step_size=s.step_size,
         restarts=len(starts),
-        random_start=s["random_start"],
+        random_start=s.random_start,
         starts=lambda restart: starts[restart].to(x.device),
     )

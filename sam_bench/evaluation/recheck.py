@@ -69,11 +69,9 @@ def label(evaluation: Evaluation) -> str:
     if evaluation.eps is None:  # a threat model whose budget is no eps: named by its own options' values (its set)
         return f"{evaluation.attack} on {evaluators.of(evaluation.norm).label(evaluation.settings)}"
     name = f"{evaluation.attack} {evaluation.norm} {evaluation.eps}"
-    settings = evaluation.settings
-    if attack_table.has_versions(evaluation.attack) and settings.get("version", "standard") != "standard":
-        name += f" ({settings['version']}" + (
-            f": {', '.join(settings.get('attacks') or [])})" if settings.get("attacks") else ")"
-        )
+    s = evaluation.params
+    if attack_table.has_versions(evaluation.attack) and (s.version or "standard") != "standard":
+        name += f" ({s.version}" + (f": {', '.join(s.attacks)})" if s.attacks else ")")
     return name
 
 

@@ -16,14 +16,5 @@ LIST = Path(__file__).with_name("recorded_before.sha256")
 @functools.cache
 def listed() -> dict[str, str]:
     """{sha256: the path the file had in the repository} of every results file recorded before per-image draws."""
-    found = {}
-    for line in LIST.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            sha, path = line.split(maxsplit=1)
-            found[sha] = path
-    return found
-
-
-def is_listed(sha256: str) -> bool:
-    """Whether the bytes with this sha256 are a results file recorded before per-image draws."""
-    return sha256 in listed()
+    lines = LIST.read_text().splitlines()
+    return dict(line.split(maxsplit=1) for line in lines if line.strip() and not line.startswith("#"))

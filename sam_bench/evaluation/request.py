@@ -15,7 +15,7 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, results_file
 from sam_bench.evaluation.attack_spec import AttackSpec
 from sam_bench.evaluation.model_ref import LoadedModel, default_output, load_model_ref
-from sam_bench.evaluation.specs import make_attacks
+from sam_bench.evaluation.specs import make_attacks, split
 
 _PLOT_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
 
@@ -32,10 +32,6 @@ class Request:
     outputs: list[Path]
     loaded: list[tuple[Any, LoadedModel]]
     datasets: dict[str, Any]
-
-
-def _split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 def _outputs(refs: list[str], out: str | None, attack: str, norm: str | None) -> list[Path]:
@@ -89,25 +85,15 @@ def build(options: Mapping[str, Any], given: Collection[str], say: Callable[[str
         raise BadInput(
             f"--restarts applies to AutoAttack --version custom; --version {version} sets its own; leave it out"
         )
-    eps_list = _split(eps)
+    eps_list = split(eps)
     if eps is not None and not eps_list:
         raise BadInput("--eps is empty; give budgets like 8/255 or 0,1/255,2/255")
     # the attacks of a norm ball; a threat model that is no norm ball is measured by its evaluator alone
-    specs = (
-        make_attacks(
-            attack,
-            norm if attack_table.in_threat_model(attack) else None,
-            eps_list,
-            steps=options["steps"],
-            step_size=options["step_size"],
-            restarts=options["restarts"],
-            version=version,
-            attacks=options["attacks"],
-            seed=options["seed"],
-        )
-        if threat_models.threat_model(norm).norm is not None
-        else []
-    )
+    specs: list[AttackSpec] = []
+    if threat_models.threat_model(norm).norm is not None:
+        ball = norm if attack_table.in_threat_model(attack) else None
+        read = {name: options[name] for name in ("steps", "step_size", "restarts", "attacks", "seed")}
+        specs = make_attacks(attack, ball, eps_list, version=version, **read)
     if plot is not None and not attack_table.in_threat_model(attack):
         raise BadInput("--plot draws robust accuracy against eps; use it with --attack pgd or autoattack")
     outputs = _outputs(models, out, attack, norm if attack_table.in_threat_model(attack) else None)

@@ -170,12 +170,10 @@ def conflict(path: Path, wanted: dict) -> str | None:
     try:
         existing = files.read_json(path)
     except SamBenchError:
-        return "exists and is not a results file"
+        existing = {}
     if not is_results(existing):
         return "exists and is not a results file"
-    model = existing.get("model")
-    if not isinstance(model, dict):
-        model = {}
+    model = existing["model"] if isinstance(existing.get("model"), dict) else {}
     if model.get("weights_sha256") != wanted["model"]["weights_sha256"]:
         return (
             f"holds the results of another model ({model.get('ref')}, weights sha256 "

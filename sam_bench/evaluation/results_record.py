@@ -21,6 +21,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.eps import parse_eps
 from sam_bench.evaluation import attack_table, outcomes, own_entries, results_file, run_location
+from sam_bench.evaluation.attack_spec import AttackSettings
 from sam_bench.threat_models import TABLE as THREAT_MODELS
 
 UNVERIFIED = (
@@ -71,6 +72,10 @@ class Evaluation:
         return self.own.get(name)
 
     @property
+    def params(self) -> AttackSettings:
+        return AttackSettings.from_settings(self.settings)
+
+    @property
     def own_outcomes(self) -> dict | None:
         """The per-image outcomes in its kind's own field (own_entries.py), or None."""
         own = own_entries.of(self.norm)
@@ -81,7 +86,7 @@ class Evaluation:
         """AutoAttack (standard) at RobustBench's budget for its threat model: what RobustBench ranks by."""
         return (
             attack_table.is_headline(self.attack)
-            and self.settings.get("version") == "standard"
+            and self.params.version == "standard"
             and self.norm in THREAT_MODELS  # a clean evaluation's norm is None
             and THREAT_MODELS[self.norm].robustbench_budget == self.eps
         )
@@ -89,8 +94,7 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class TestSet:
-    """The images a results file was measured on (`dataset`): the data set's name (`cifar10`, `cifar10-sample`),
-    its family, how many of its test images were evaluated and how many it has, and its fingerprint."""
+    """The images a results file was measured on (its `dataset` block: `cifar10`, `cifar10-sample`, ...)."""
 
     name: str = ""
     family: str | None = None
@@ -106,8 +110,7 @@ class TestSet:
 
 @dataclass(frozen=True)
 class EvaluatedModel:
-    """The model a results file measured (`model`): how it was named, its weights' sha256, its zoo id, its
-    architecture and method, and its training record (None where it was given without one)."""
+    """The model a results file measured (its `model` block; `training` None where it was given without one)."""
 
     ref: str | None = None
     kind: str | None = None
@@ -264,28 +267,12 @@ class Results(Mapping):
         AutoAttack's `version` (and `attacks`, for custom) pick among several at one budget (otherwise the
         first); `images` restricts it to the first N test images (from its per-image outcomes; None without
         them or when it covers fewer)."""
-        found = None
         if attack_table.is_clean(attack):
             clean = self._data.get("clean_outcomes")
             n = clean["n"] if clean else (self._data.get("dataset") or {}).get("n_examples")
-            found = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
+            found: Evaluation | None = Evaluation("clean", self._data["clean_acc"], n_examples=n, outcomes=clean)
         else:
-            for ev in self.evaluations:
-                if ev.attack == attack and ev.norm == norm and ev.eps_value is None:  # no eps: its budget is no eps
-                    if eps is None:
-                        found = ev
-                        break
-                elif ev.attack == attack and ev.norm == norm:
-                    assert eps is not None and ev.eps_value is not None, "an attack's evaluation is found by its eps"
-                    if abs(ev.eps_value - parse_eps(eps)) < 1e-9 and (
-                        version is None
-                        or (
-                            ev.settings.get("version") == version
-                            and (attacks is None or tuple(ev.settings.get("attacks") or ()) == tuple(attacks))
-                        )
-                    ):
-                        found = ev
-                        break
+            found = next((ev for ev in self.evaluations if _picked(ev, attack, norm, eps, version, attacks)), None)
         if found is None or images is None or found.n_examples == images:
             return found
         return first_images(found, images)
@@ -297,8 +284,9 @@ class Results(Mapping):
         for ev in self.evaluations:
             if ev.attack != attack:
                 continue
+            s = ev.params
             select = (
-                {"version": ev.settings.get("version", "standard"), "attacks": tuple(ev.settings.get("attacks") or ())}
+                {"version": s.version or "standard", "attacks": tuple(s.attacks)}
                 if attack_table.has_versions(attack)
                 else {}
             )
@@ -306,6 +294,19 @@ class Results(Mapping):
             if (ev.norm, ev.eps, select) not in found:
                 found.append((ev.norm, ev.eps, select))
         return found
+
+
+def _picked(ev: Evaluation, attack: str, norm, eps, version, attacks) -> bool:
+    """Whether `Results.evaluation(attack, norm, eps, version=, attacks=)` asks for this entry."""
+    if ev.attack != attack or ev.norm != norm:
+        return False
+    if ev.eps_value is None:  # no eps: its budget is no eps
+        return eps is None
+    assert eps is not None, "an attack's evaluation is found by its eps"
+    s = ev.params
+    return abs(ev.eps_value - parse_eps(eps)) < 1e-9 and (
+        version is None or (s.version == version and (attacks is None or tuple(s.attacks) == tuple(attacks)))
+    )
 
 
 def _correct(record: dict, n: int | None = None) -> tuple[int, int]:

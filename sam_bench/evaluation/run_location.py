@@ -38,10 +38,7 @@ def located(ref: str | None, weights_sha256: str | None, results_path: str | Pat
         if given.parent.name == RUNS:
             candidates.append(folder / RUNS / given.name)
     candidates.append(given)
-    for candidate in candidates:
-        if _holds(candidate, weights_sha256):
-            return str(candidate)
-    return ref
+    return next((str(c) for c in candidates if _holds(c, weights_sha256)), ref)
 
 
 def reproduction_folder(results_path: str | Path | None) -> Path | None:

@@ -32,7 +32,7 @@ def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
     # Like AutoAttack, only correctly classified points are attacked: a misclassified point is
     # its own adversarial example, and this keeps robust <= clean per example. Results that record
     # `settings.draws` draw each image's starts from its own CPU generator (attacks.draws).
-    s = spec.settings
+    s = spec.params
     x_adv = x.clone()
     for i in range(0, len(x), batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size]
@@ -40,17 +40,19 @@ def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
             correct = model(xb).argmax(1) == yb
         if correct.any():
             attacked = xb[correct]
-            starts = draws.pgd_starts(attacked, spec.eps, str(spec.ball), s["seed"]) if draws.keyed(s) else None
+            starts = (
+                draws.pgd_starts(attacked, spec.eps, str(spec.ball), s.seed) if draws.keyed(spec.settings) else None
+            )
             x_adv[i : i + batch_size][correct] = pgd(
                 model,
                 attacked,
                 yb[correct],
                 spec.eps,
                 spec.ball,
-                steps=s["steps"],
-                step_size=s["step_size"],
-                restarts=s["restarts"],
-                random_start=s["random_start"],
+                steps=s.steps,
+                step_size=s.step_size,
+                restarts=s.restarts,
+                random_start=s.random_start,
                 starts=starts,
             )
         bar.update(len(xb))
@@ -58,11 +60,11 @@ def run_pgd(model, x, y, spec, batch_size, bar) -> AttackOutput:
 
 
 def run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
-    s = spec.settings
+    s = spec.params
     shown = [0]
     with torch.no_grad():
         num_classes = model(x[:1]).shape[1] if len(x) else 0  # FAB's cost grows with the classes
-    costs = forward_passes_by_attack(s["version"], str(spec.ball), s["attacks"], s.get("restarts", 1), num_classes)
+    costs = forward_passes_by_attack(s.version, str(spec.ball), s.attacks, s.restarts, num_classes)
     progress = ChunkProgress(len(x), costs)
 
     def advance(to: float, name: str = "") -> None:  # to: images' worth of the chunk's work done
@@ -77,13 +79,13 @@ def run_autoattack(model, x, y, spec, batch_size, bar) -> AttackOutput:
         y,
         eps=spec.eps,
         norm=spec.ball,
-        version=s["version"],
-        attacks=s["attacks"],
-        seed=s["seed"],
-        restarts=s.get("restarts", 1),
+        version=s.version,
+        attacks=s.attacks,
+        seed=s.seed,
+        restarts=s.restarts,
         batch_size=batch_size,
         on_attack=lambda name, attacked: advance(progress.position(name, attacked), name),
-        keyed_draws=draws.keyed(s),
+        keyed_draws=draws.keyed(spec.settings),
     )
     advance(len(x))
     return AttackOutput(result.x_adv, result.y_adv == y, result.breakdown, result.warnings, result.fooled_at)

@@ -9,7 +9,12 @@ from sam_bench.evaluation import attack_table
 from sam_bench.evaluation.attack_spec import AttackSpec
 from sam_bench.threat_models import norm_names, threat_model
 
-__all__ = ["AttackSpec", "make_attacks"]
+__all__ = ["AttackSpec", "make_attacks", "split"]
+
+
+def split(text: str | None) -> list[str] | None:
+    """A comma-separated option's parts (`--eps 0,1/255`), stripped, empty ones dropped; None for no text."""
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 def make_attacks(

@@ -32,7 +32,7 @@ from sam_bench.evaluation.check_rules import ALWAYS, Here, Rule, remeasure
 from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.pinned import pin
 from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
-from sam_bench.evaluation.recorded_before import is_listed
+from sam_bench.evaluation.recorded_before import listed
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.evaluation.stratum_check import FIX, Verdict, Verdicts, fresh_seed, seed_of, stratified, verdict_of
 from sam_bench.runtime.memory_format import EVALUATION, place
@@ -125,7 +125,7 @@ def verdicts(
     model = CheckedModel(net, dev, results.search_math)
     check_seed = fresh_seed() if seed is None else seed
     check = _Check(
-        path, results, data, model, is_listed(pinned.sha256), Here.now(dev), check_seed, every_image, data_dir
+        path, results, data, model, pinned.sha256 in listed(), Here.now(dev), check_seed, every_image, data_dir
     )
     recorded = recorded_threads(results.environment)
     runnable = isinstance(recorded, int) and 1 <= recorded <= check_rules.MAX_THREADS
@@ -238,7 +238,7 @@ def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.n
         refuted = _replayed(check, rule, ev, union[recorded[union] & ~now])
     tail = None
     if rule.replayed and fooled_at is not None:  # fooled, in the re-run, only by attacks that do not replay per image
-        late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.settings["attacks"]))
+        late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.params.attacks))
         tail = union[recorded[union] & ~now & late]
     every_image, replayed = check.every_image, rule.chunk_starts
     return verdict_of(name, rerun_name, rule, recorded, now, parts, every_image, refuted, tail, first, replayed)

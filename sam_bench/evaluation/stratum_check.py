@@ -123,8 +123,7 @@ class Verdicts(list):
 
     def __init__(self, verdicts=(), *, seed: int, skipped: tuple[str, ...] = ()):
         super().__init__(verdicts)
-        self.seed = seed
-        self.skipped = skipped
+        self.seed, self.skipped = seed, skipped
 
     @property
     def partial(self) -> bool:

@@ -69,9 +69,8 @@ class PrimaryTest:
         if abs(float(evaluation.eps_value or 0.0) - parse_eps(str(self.eps))) > 1e-9:
             return False
         if self.attack == "autoattack":
-            if evaluation.settings.get("version") != self.version:
-                return False
-            if self.version == "custom" and tuple(evaluation.settings.get("attacks") or ()) != self.attacks:
+            s = evaluation.params
+            if s.version != self.version or (self.version == "custom" and tuple(s.attacks) != self.attacks):
                 return False
         return int(evaluation.n_examples or 0) >= self.images
 
@@ -136,14 +135,12 @@ class Endpoints:
 
     def describe(self) -> dict:
         """What plan.json holds (empty when the scale fixes no endpoint)."""
-        out: dict = {}
-        if self.primary_tests:
-            out["primary_tests"] = {c: t.record() for c, t in self.primary_tests.items()}
-        if self.confirmatory_seeds:
-            out["confirmatory_seeds"] = self.confirmatory_seeds
-        if self.extension_tests:
-            out["extension_tests"] = {name: t.record() for name, t in self.extension_tests.items()}
-        return out
+        out = {
+            "primary_tests": {c: t.record() for c, t in self.primary_tests.items()},
+            "confirmatory_seeds": self.confirmatory_seeds,
+            "extension_tests": {name: t.record() for name, t in self.extension_tests.items()},
+        }
+        return {k: v for k, v in out.items() if v}
 
     @classmethod
     def from_plan(cls, plan: dict) -> Endpoints:
@@ -160,12 +157,7 @@ class Endpoints:
 
 
 def read_endpoints(
-    scale: dict,
-    where: str,
-    seeds: dict[str, list[int]],
-    evaluation: dict,
-    budgets: list[dict],
-    methods: dict[str, str],
+    scale: dict, where: str, seeds: dict[str, list[int]], evaluation: dict, budgets: list[dict], methods: dict[str, str]
 ) -> Endpoints:
     """A scale's `primary_tests` and `confirmatory_seeds`, checked against its models' seeds (`seeds`: by
     model name, first seed first) and methods (`methods`: by model name), its `evaluation` and its AutoAttack

@@ -18,14 +18,8 @@ def evaluation_specs(evaluation: dict) -> list:
     for norm in norm_names():
         block = pgd.get(norm) or {}
         for eps in block.get("eps") or []:
-            value = parse_eps(str(eps))
-            specs += make_attacks(
-                "pgd",
-                norm,
-                [str(eps)],
-                steps=int(pgd.get("steps", 10)),
-                step_size=value * float(block.get("step_fraction", 0.25)),
-            )
+            step_size = parse_eps(str(eps)) * float(block.get("step_fraction", 0.25))
+            specs += make_attacks("pgd", norm, [str(eps)], steps=int(pgd.get("steps", 10)), step_size=step_size)
             specs[-1].n_examples = pgd_images
     for budget in autoattack_budgets(evaluation.get("autoattack")):
         specs += make_attacks(

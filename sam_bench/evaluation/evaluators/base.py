@@ -14,6 +14,11 @@ if TYPE_CHECKING:  # a type only: the data module imports torch
     from sam_bench.data import Dataset
 
 
+def percent(x) -> str:
+    """An accuracy as `evaluate` prints it: 93.10% ('-' for none)."""
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
 @dataclass(frozen=True)
 class Option:
     """An `evaluate` option of an evaluator's own: a choice among names."""

@@ -5,7 +5,7 @@ and severity, resumable by chunks."""
 from __future__ import annotations
 
 from sam_bench.corruptions import catalogue
-from sam_bench.evaluation.evaluators.base import Evaluator, Job, Option
+from sam_bench.evaluation.evaluators.base import Evaluator, Job, Option, percent
 from sam_bench.threat_models import CORRUPTIONS
 
 
@@ -50,19 +50,15 @@ class Corruptions(Evaluator):
         entry = results.evaluation(CORRUPTIONS, CORRUPTIONS)
         assert entry is not None and entry.chunks is not None, "a results file of corruptions holds their entry"
         return (
-            f"mean corruption accuracy {_percent(entry.robust_acc)} over the 75 on {entry.settings['corruption_set']} "
+            f"mean corruption accuracy {percent(entry.robust_acc)} over the 75 on {entry.settings['corruption_set']} "
             f"({entry.n_examples} images, {entry.chunks['resumed']} of {entry.chunks['count']} chunks resumed), "
-            f"clean {_percent(results.clean_acc)}"
+            f"clean {percent(results.clean_acc)}"
         )
 
     def remeasure(self, model, evaluation, data, n: int, device, data_dir) -> tuple[dict, dict]:
         from sam_bench.evaluation.corruption_runner import remeasured_outcomes
 
         return remeasured_outcomes(model, evaluation, data, n, device, data_dir)
-
-
-def _percent(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
 
 
 EVALUATOR = Corruptions()
