@@ -261,9 +261,20 @@ def bench_command(
     click.echo(f"wrote {out}")
 
 
-# Options that act only in another option's mode: given without it, they would be ignored without a word. Those of
-# --probe are the ones whose help says so.
-_PROBE_ONLY = tuple(p.name for p in bench_command.params if (getattr(p, "help", None) or "").startswith("With --probe"))
+# Options that act only in another option's mode: given without it, they would be ignored without a word
+_PROBE_ONLY = (
+    "budget_s",
+    "modes",
+    "concurrency",
+    "concurrent_methods",
+    "concurrent_modes",
+    "beside",
+    "concurrent_s",
+    "in_process",
+    "grouped",
+    "grouped_methods",
+    "attack_images",
+)
 _NEEDS = {"write_into": "markdown_from", **dict.fromkeys(_PROBE_ONLY, "probe")}
 _MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_train_epochs", "aa_train_images")
 
