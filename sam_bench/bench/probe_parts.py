@@ -11,7 +11,7 @@ import torch
 
 from sam_bench.bench import probe_arrangement
 from sam_bench.bench.environment import environment
-from sam_bench.bench.measurement import ATTACK, attack_steps, synchronizer
+from sam_bench.bench.measurement import ATTACK, attack_steps, probe_device, synchronizer
 from sam_bench.bench.probe import Part, Ratio, run_probe, timed
 from sam_bench.bench.probe_grouped import conv_pass
 from sam_bench.bench.probe_steps import attack_step, train_step, training_setup
@@ -134,9 +134,7 @@ def seeds_step(method: str, n: int, grouped: bool, s: dict, device_name: str):
                 step()
 
         return one_each
-    device = torch.device(device_name)
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
+    device = probe_device(s, device_name)
     runs = [training_setup(method, "static", {**s, "seed": seed}, device) for seed in seeds]
     group = GroupedStep(
         method,
