@@ -205,7 +205,7 @@ def _refuse_inert_settings(ctx, options: dict) -> None:
                     f"--{name.replace('_', '-')} applies to the methods that train on attacks ({attacking}), "
                     f"not to {method}; leave it out"
                 )
-    if options["data_dir"] is not None and not data.reads_files(options["dataset"]):
+    if options["data_dir"] is not None and options["dataset"] not in data.FROM_FILES:
         raise BadInput(
             f"--data-dir is where {' or '.join(data.FROM_FILES)} is read from; --dataset {options['dataset']} reads "
             "no files: name the data set that is there (e.g. --dataset cifar10), or leave --data-dir out"
