@@ -152,9 +152,8 @@ def zoo_dir_option(reads: bool = True, default: str = ""):
     )
 
 
-# A threat model on the command line, in any case (linf, L2, LINF): handed on as RobustBench writes it. NORM: the
-# norm balls an attack searches; THREAT_MODEL: every threat model a zoo entry or a board may have.
-NORM = click.Choice(threat_models.norm_names(), case_sensitive=False)
+# A threat model on the command line, in any case (linf, L2, LINF): handed on as RobustBench writes it; every threat
+# model a zoo entry or a board may have.
 THREAT_MODEL = click.Choice(threat_models.names(), case_sensitive=False)
 
 
