@@ -37,6 +37,17 @@ def _paper(**fields) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def precision_option(more: str):
+    """--precision of the weights an entry stores (`zoo add`, `zoo import`); `more`: the rest of its help."""
+    return click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "fp16"]),
+        default="auto",
+        show_default=True,
+        help=f"Stored weights; auto: fp16 above 2 MB{more}",
+    )
+
+
 @click.group("zoo", short_help="Add, list and verify model-zoo entries (RobustBench-loadable).")
 def zoo_group():
     """The model zoo: model_zoo/<dataset>/<threat_model>/<ModelId>.safetensors + .json."""
@@ -56,13 +67,7 @@ def zoo_group():
     default=None,
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="Stored weights; auto: fp16 above 2 MB. Numbers are always measured on the stored copy.",
-)
+@precision_option(". Numbers are always measured on the stored copy.")
 @click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
 @zoo_dir_option(reads=False)  # zoo add makes the folder

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from sam_bench.cli.options import arch_kwargs_option, zoo_dir_option
-from sam_bench.cli.zoo import zoo_group
+from sam_bench.cli.zoo import precision_option, zoo_group
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import published
 from sam_bench.threat_models import threat_model
@@ -74,13 +74,7 @@ def _three_numbers(ctx, param, value):
     show_default=True,
     help="The leaderboard to rank it in (and RobustBench's list that holds --robustbench-id).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="Stored weights; auto: fp16 above 2 MB, as for every zoo entry.",
-)
+@precision_option(", as for every zoo entry.")
 @zoo_dir_option(reads=False)
 def zoo_import(weights, model_id, robustbench_id, claimed_clean, claimed_autoattack, **given):
     """Add a model trained elsewhere to the zoo, recorded as "trained elsewhere".
