@@ -44,7 +44,7 @@ def remembered_zoo(ctx, param, value):
     return value
 
 
-def eps_option(value):
+def eps_option(ctx, param, value):
     """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
     if value is None:
         return None
