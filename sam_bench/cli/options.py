@@ -116,7 +116,6 @@ def threads_option(default_words: str):
         "--threads",
         cls=SharedOption,
         type=click.IntRange(min=1),
-        default=None,
         help=f"{THREADS_HELP} [default: {default_words}]; on a busy machine 1 can be many times faster.",
     )
 
@@ -145,7 +144,6 @@ def zoo_dir_option(reads: bool = True, default: str = ""):
     return click.option(
         "--zoo-dir",
         cls=SharedOption,
-        default=None,
         envvar=None if default else "SAM_BENCH_ZOO",  # with a default of its own, the zoo resolves it after that
         callback=existing_zoo if reads else remembered_zoo,
         help=f"{help}.",
@@ -188,7 +186,6 @@ def max_minutes_option(detail: str):
         "--max-minutes",
         cls=SharedOption,
         type=float,
-        default=None,
         callback=check_max_minutes,
         help=f"{MAX_MINUTES_HELP}: {detail}",
     )

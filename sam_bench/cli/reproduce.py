@@ -79,7 +79,6 @@ class ScaleOption(click.Option):
 @max_minutes_option("what is done is saved (resumable): the same command continues.")
 @click.option(
     "--only",
-    default=None,
     metavar="NAMES",
     callback=names_option,
     help="Work on these models of the grid only (comma-separated: NAME for all its seeds, NAME:SEED for "

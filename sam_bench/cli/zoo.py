@@ -14,7 +14,6 @@ from sam_bench.evaluation import evaluators
 
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
-    default=None,
     envvar="SAM_BENCH_LEADERBOARDS",
     show_envvar=True,
     help="Leaderboards folder (default: leaderboards/).",
@@ -58,13 +57,11 @@ def zoo_group():
 @click.option(
     "--id",
     "model_id",
-    default=None,
     help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe).",
 )
 @click.option(
     "--threat-model",
     type=THREAT_MODEL,
-    default=None,
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
 @precision_option(". Numbers are always measured on the stored copy.")
@@ -153,7 +150,6 @@ def zoo_verify(model_id, folders, zoo_dir):
 @click.option(
     "--from",
     "restored_from",
-    default=None,
     type=click.Path(file_okay=False),
     help="A reproduction folder where runs whose weights were lost were trained again: a run without "
     "weights takes that folder's run of the same name when its weights have exactly the recorded sha256 "
@@ -229,19 +225,16 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
 @click.option(
     "--dataset",
     type=click.Choice(["cifar10", "cifar100"]),
-    default=None,
     help="Only this data set's boards [default: every board there is].",
 )
 @click.option(
     "--threat-model",
     type=THREAT_MODEL,
-    default=None,
     help="Only this threat model's boards [default: every board there is].",
 )
 @click.option(
     "--readme",
     type=click.Path(dir_okay=False),
-    default=None,
     help="Also replace the table between '<!-- sam-bench leaderboard cifar10/Linf start -->' and "
     "'... end -->' in this file.",
 )
@@ -276,7 +269,6 @@ def _say_rendered(paths, readme=None) -> None:
 @click.option("--note", required=True, help="Why the rows leave the board, shown under its table.")
 @click.option(
     "--replaced-by",
-    default=None,
     metavar="IDS",
     callback=names_option,
     help="Comma-separated model ids that replace them.",
@@ -300,7 +292,6 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @click.option(
     "--threat-model",
     type=THREAT_MODEL,
-    default=None,
     help="; ".join(
         ["The board to send [default: the zoo entry's threat model's]"]
         + [e.submit_words for e in evaluators.EVALUATORS.values() if e.submit_words]

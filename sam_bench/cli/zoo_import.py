@@ -27,7 +27,6 @@ def _three_numbers(ctx, param, value):
 @click.option("--id", "model_id", default=None, help="The entry's id, <Author><Year><Keyword>_<variant>.")
 @click.option(
     "--arch",
-    default=None,
     help="The architecture: preactresnet18 (with --width), wideresnet-*, timm:<name> (with --arch-kwargs), "
     "torchvision:<name>. Not with --robustbench-id.",
 )
@@ -46,7 +45,6 @@ def _three_numbers(ctx, param, value):
 @click.option("--data", default=None, help="What it was trained on, e.g. cifar10.")
 @click.option(
     "--robustbench-id",
-    default=None,
     help="Instead: a RobustBench model id; WEIGHTS is its checkpoint as RobustBench stores it (<id>.pt).",
 )
 @click.option("--claimed-clean", type=float, default=None, help="Published clean accuracy (%), kept as a claim.")
@@ -56,7 +54,6 @@ def _three_numbers(ctx, param, value):
 @click.option(
     "--additional-data/--no-additional-data",
     "additional_data",
-    default=None,
     help="Whether it was trained on data beyond the data set's training set (RobustBench's Extra data). Left out: "
     "unknown, shown so on boards; for --robustbench-id required unless RobustBench's model info says it.",
 )
