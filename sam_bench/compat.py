@@ -81,12 +81,9 @@ def ensure_torchvision() -> bool:
 
 
 class _UpstreamAutoAttack:
-    """pyautoattack's AutoAttack behind upstream AutoAttack's signature.
-
-    Upstream: AutoAttack(model, norm='Linf', eps=.3, version='standard', seed=None,
-    verbose=True, attacks_to_run=[], device='cuda', log_path=None), and
-    run_standard_evaluation(x, y, bs=250, return_labels=False, state_path=None) -> x_adv.
-    """
+    """pyautoattack's AutoAttack behind upstream AutoAttack's signature: AutoAttack(model, norm='Linf', eps=.3,
+    version='standard', seed=None, verbose=True, attacks_to_run=[], device='cuda', log_path=None), and
+    run_standard_evaluation(x, y, bs=250, return_labels=False, state_path=None) -> x_adv."""
 
     def __init__(
         self,

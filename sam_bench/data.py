@@ -275,10 +275,8 @@ def augment(batch_u8: torch.Tensor, draws: torch.Tensor, pad: int = 4) -> torch.
 
 
 class DeviceLoader:
-    """Batches of (float images in [0,1], int64 labels), with the whole split on `device`.
-
-    The order and the augmentation of epoch e depend only on (seed, e), so a resumed run sees
-    exactly the batches an uninterrupted one would have seen."""
+    """Batches of (float images in [0,1], int64 labels), with the whole split on `device`. The order and the
+    augmentation of epoch e depend only on (seed, e): a resumed run sees the batches an uninterrupted one would."""
 
     def __init__(
         self,
