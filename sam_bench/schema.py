@@ -32,6 +32,16 @@ from sam_bench import threat_models
 from sam_bench.errors import SamBenchError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+KINDS = (
+    "eval-results",
+    "run-metadata",
+    "zoo-entry",
+    "leaderboard-entry",
+    "recipe",
+    "recheck",
+    "robustbench-references",
+    "probe",
+)
 _TYPE_WORDS = {
     "object": "a mapping",
     "array": "a list",

@@ -19,8 +19,6 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, evaluators
 from sam_bench.evaluation.specs import AttackSpec, make_attacks
 
-KINDS = sorted(path.name.removesuffix(".schema.json") for path in schema.SCHEMA_DIR.glob("*.schema.json"))
-
 
 def _marked_enums():
     """(file, where, table, the file's own enum) of every enum a schema file says a table owns."""
@@ -36,7 +34,7 @@ def _marked_enums():
             for i, value in enumerate(node):
                 walk(value, kind, f"{where}/{i}")
 
-    for kind in KINDS:
+    for kind in schema.KINDS:
         walk(json.loads((schema.SCHEMA_DIR / f"{kind}.schema.json").read_text()), kind, "")
     return found
 
@@ -51,7 +49,7 @@ def test_the_schema_files_enums_are_the_tables_names():
 
 def test_no_schema_names_a_threat_model_outside_a_marked_enum():
     """(A recipe's evaluation block keys its budgets by threat model: `pgd: {Linf: ...}`, property names.)"""
-    for kind in KINDS:
+    for kind in schema.KINDS:
         text = (schema.SCHEMA_DIR / f"{kind}.schema.json").read_text()
         named = text.count('"Linf"') - text.count('"Linf":')
         marked = sum(1 for k, _, table, enum in _marked_enums() if k == kind and "Linf" in enum)
