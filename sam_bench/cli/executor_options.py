@@ -97,6 +97,7 @@ def executor_options(command):
         click.option(
             "--slurm-requeue/--slurm-no-requeue",
             "slurm_requeue",
+            default=None,  # None: not given (a flag pair's own default is False)
             help="At the time limit or on pre-emption a job requeues itself (default); --slurm-no-requeue for "
             "clusters that forbid it: the job ends, its checkpoint kept, and reproduce again continues it.",
         ),

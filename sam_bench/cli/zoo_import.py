@@ -54,6 +54,7 @@ def _three_numbers(ctx, param, value):
 @click.option(
     "--additional-data/--no-additional-data",
     "additional_data",
+    default=None,  # None: not given (a flag pair's own default is False)
     help="Whether it was trained on data beyond the data set's training set (RobustBench's Extra data). Left out: "
     "unknown, shown so on boards; for --robustbench-id required unless RobustBench's model info says it.",
 )
