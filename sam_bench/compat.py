@@ -35,7 +35,7 @@ import sys
 import types
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -67,10 +67,8 @@ def _define_missing_torchvision_ops() -> bool:
     _torchvision_lib = torch.library.Library("torchvision", "FRAGMENT")  # noqa: TOR901
     for name, schema in _TORCHVISION_SCHEMAS.items():
         if not torch._C._dispatch_has_kernel(f"torchvision::{name}"):
-            try:
+            with suppress(RuntimeError):  # already defined
                 _torchvision_lib.define(schema)
-            except RuntimeError:
-                pass  # already defined
     ACTIVE.add("torchvision")
     return True
 
@@ -83,12 +81,9 @@ def ensure_torchvision() -> bool:
 
 
 class _UpstreamAutoAttack:
-    """pyautoattack's AutoAttack behind upstream AutoAttack's signature.
-
-    Upstream: AutoAttack(model, norm='Linf', eps=.3, version='standard', seed=None,
-    verbose=True, attacks_to_run=[], device='cuda', log_path=None), and
-    run_standard_evaluation(x, y, bs=250, return_labels=False, state_path=None) -> x_adv.
-    """
+    """pyautoattack's AutoAttack behind upstream AutoAttack's signature: AutoAttack(model, norm='Linf', eps=.3,
+    version='standard', seed=None, verbose=True, attacks_to_run=[], device='cuda', log_path=None), and
+    run_standard_evaluation(x, y, bs=250, return_labels=False, state_path=None) -> x_adv."""
 
     def __init__(
         self,
@@ -104,17 +99,15 @@ class _UpstreamAutoAttack:
     ):
         from pyautoattack import AutoAttack
 
-        attacks = list(attacks_to_run) or None
-        if version != "custom":
-            attacks = None  # upstream ignores attacks_to_run outside 'custom'; pyautoattack raises
+        # upstream ignores attacks_to_run outside 'custom'; pyautoattack raises
+        attacks = (list(attacks_to_run) or None) if version == "custom" else None
         self._inner = AutoAttack(model, attacks=attacks, device=device, eps=eps, norm=norm, seed=seed, version=version)
         self.verbose = verbose
         logger = logging.getLogger("auto-attack")
-        if verbose and logger.level in (logging.NOTSET,) and not logger.handlers:
+        if verbose and logger.level == logging.NOTSET and not logger.handlers:
             logger.setLevel(logging.DEBUG)
         if log_path is not None:
-            handler = logging.FileHandler(log_path)
-            logger.addHandler(handler)
+            logger.addHandler(logging.FileHandler(log_path))
 
     def __getattr__(self, name):  # apgd, fab, square, apgd_targeted, attacks_to_run, ...
         return getattr(self._inner, name)

@@ -46,11 +46,6 @@ FINGERPRINTS = {
 }
 
 
-def reads_files(name: str) -> bool:
-    """Whether data set `name` is read from --data-dir (else a --data-dir would go unused)."""
-    return name in FROM_FILES
-
-
 @dataclass
 class Dataset:
     name: str  # what the user asked for
@@ -119,14 +114,14 @@ def _check_arrays(arrays: dict, num_classes: int, where: str) -> None:
             raise BadInput(f"{where}: x_{split} and y_{split} differ in length")
         if len(y) == 0:
             raise BadInput(f"{where}: the {split} split is empty; it needs at least one image")
-        if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        if y.min() < 0 or y.max() >= num_classes:
             raise BadInput(f"{where}: y_{split} has labels outside 0..{num_classes - 1}")
 
 
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> Dataset:
+def load_npz(path: str | os.PathLike, family: str) -> Dataset:
     # An .npz is a zip archive: checked first, so that a truncated or foreign file is named as such
     # rather than as whatever numpy's fallback readers make of it.
     if not zipfile.is_zipfile(path):
@@ -143,15 +138,8 @@ def load_npz(path: str | os.PathLike, family: str, name: str | None = None) -> D
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise BadInput(f"{path}: a damaged .npz archive ({type(err).__name__}: {err})") from None
     _check_arrays(arrays, 100 if family == "cifar100" else 10, str(path))
-    return Dataset(
-        name or family,
-        family,
-        arrays["x_train"],
-        arrays["y_train"].astype(np.int64),
-        arrays["x_test"],
-        arrays["y_test"].astype(np.int64),
-        source=str(path),
-    )
+    x_train, y_train, x_test, y_test = (arrays[k] for k in NPZ_ARRAYS)
+    return Dataset(family, family, x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), str(path))
 
 
 TRY_THE_SAMPLE = "or try the bundled 1,500-image sample with --dataset cifar10-sample"
@@ -201,15 +189,9 @@ def _load_torchvision(name: str, root: Path, download: bool, hint: str) -> Datas
         except Exception as err:  # offline, disk full, ...: all end in the same advice
             raise BadInput(f"{hint} (download failed: {type(err).__name__})") from None
     test = cls(str(root), train=False, download=False)
-    return Dataset(
-        name,
-        name,
-        np.asarray(train.data, np.uint8),
-        np.asarray(train.targets, np.int64),
-        np.asarray(test.data, np.uint8),
-        np.asarray(test.targets, np.int64),
-        source=str(root),
-    )
+    x_train, x_test = (np.asarray(split.data, np.uint8) for split in (train, test))
+    y_train, y_test = (np.asarray(split.targets, np.int64) for split in (train, test))
+    return Dataset(name, name, x_train, y_train, x_test, y_test, source=str(root))
 
 
 def _read_mosaic(path: Path, count: int) -> np.ndarray:
@@ -246,9 +228,8 @@ def _load_sample() -> Dataset:
 def synthetic_dataset(
     num_classes: int = 10, n_train: int = 512, n_test: int = 256, seed: int = 0, name: str = "synthetic"
 ) -> Dataset:
-    """Each class is a smooth random colour pattern; images are that pattern plus noise.
-
-    Learnable in a few steps, so tests can check that training actually trains."""
+    """Each class is a smooth random colour pattern; images are that pattern plus noise: learnable in a few steps,
+    so tests can check that training actually trains."""
     rng = np.random.default_rng(seed)
     coarse = rng.uniform(0, 255, size=(num_classes, 4, 4, 3))
     patterns = coarse.repeat(8, axis=1).repeat(8, axis=2)  # (C, 32, 32, 3) blocky prototypes
@@ -294,10 +275,8 @@ def augment(batch_u8: torch.Tensor, draws: torch.Tensor, pad: int = 4) -> torch.
 
 
 class DeviceLoader:
-    """Batches of (float images in [0,1], int64 labels), with the whole split on `device`.
-
-    The order and the augmentation of epoch e depend only on (seed, e), so a resumed run sees
-    exactly the batches an uninterrupted one would have seen."""
+    """Batches of (float images in [0,1], int64 labels), with the whole split on `device`. The order and the
+    augmentation of epoch e depend only on (seed, e): a resumed run sees the batches an uninterrupted one would."""
 
     def __init__(
         self,

@@ -18,11 +18,8 @@ def parse_eps(text: str | float) -> float:
     else:
         s = str(text).strip()
         try:
-            if "/" in s:
-                num, den = s.split("/", 1)
-                value = float(num) / float(den)
-            else:
-                value = float(s)
+            num, fraction, den = s.partition("/")
+            value = float(num) / (float(den) if fraction else 1.0)
         except (ValueError, ZeroDivisionError):
             raise BadInput(f"invalid eps {text!r}: use a number like 0.5 or a fraction like 8/255") from None
     if not value >= 0 or value == float("inf"):

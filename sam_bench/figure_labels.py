@@ -4,10 +4,13 @@ Many models of a board sit at the same point (every standard or SAM model at 0% 
 8/255), and labels written at a fixed offset from their points overprint into an unreadable blot. Each label
 here is placed, in the order given, at the first of a ring of offsets around its point (nearest first) where it
 stays inside the axes and overlaps no label placed before and no point; one that had to move away from its
-point is tied to it by a thin line, so every label still names its own point.
+point is tied to it by a thin line, so every label still names its own point. `pyplot` sets up matplotlib for
+every figure the package draws.
 """
 
 from __future__ import annotations
+
+from types import ModuleType
 
 from sam_bench import files
 
@@ -17,14 +20,20 @@ _DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, 
 _POINT_RADIUS_PX = 4  # a marker's half-width: a label over a point hides it
 
 
-def board_plot():
-    """(figure, axes) of a board's clean-vs-robust scatter plot."""
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot on the Agg backend (files only), imported where a figure is drawn: the CLI starts
+    without it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(7.2, 5.4), dpi=120)
+    return plt
+
+
+def board_plot():
+    """(figure, axes) of a board's clean-vs-robust scatter plot."""
+    return pyplot().subplots(figsize=(7.2, 5.4), dpi=120)
 
 
 def board_png(fig, ax, xs: list[float], ys: list[float], texts: list[str]) -> bytes:

@@ -97,15 +97,14 @@ def test_the_threat_model_is_taken_in_any_case_and_0_03_warned(tmp_path, monkeyp
     assert result.exit_code == 0, result.output
     assert trained["cfg"].attack_norm == "Linf"
     assert "warning: --attack-eps: Linf eps 0.03 is near RobustBench's budget 8/255 (0.0314)" in result.stderr
-    from sam_bench.cli.options import NORM, THREAT_MODEL
+    from sam_bench.cli.options import THREAT_MODEL
 
-    for choice in (NORM, THREAT_MODEL):
-        assert [choice.convert(text, None, None) for text in ("linf", "LINF", "l2", "L2")] == [
-            "Linf",
-            "Linf",
-            "L2",
-            "L2",
-        ]
+    assert [THREAT_MODEL.convert(text, None, None) for text in ("linf", "LINF", "l2", "L2")] == [
+        "Linf",
+        "Linf",
+        "L2",
+        "L2",
+    ]
     groups = cli.commands
     takers = [groups["evaluate"], groups["zoo"].commands["add"], groups["leaderboard"].commands["render"]]
-    assert all(any(param.type in (NORM, THREAT_MODEL) for param in command.params) for command in takers)
+    assert all(any(param.type == THREAT_MODEL for param in command.params) for command in takers)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from sam_bench import files
+from sam_bench.figure_labels import pyplot
 
 
 def basis(i: int, j: int, size: int) -> torch.Tensor:
@@ -78,10 +79,7 @@ def band_error(grid: np.ndarray, low: float, high: float) -> float:
 
 def plot(grid: np.ndarray, title: str, path) -> None:
     """The heat map as a PNG (frequency 0 at the centre)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     size = grid.shape[0]
     fig, ax = plt.subplots(figsize=(4, 3.5))

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from sam_bench import files
+from sam_bench.figure_labels import pyplot
 
 
 def input_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -51,10 +52,7 @@ def to_picture(g: np.ndarray) -> np.ndarray:
 
 def plot_grid(images: np.ndarray, maps: list[tuple[str, np.ndarray]], path) -> None:
     """One PNG: the images (NCHW, [0,1]) in the top row, then each model's maps in a row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = images.shape[0]
     rows = 1 + len(maps)

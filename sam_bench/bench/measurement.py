@@ -68,6 +68,13 @@ def summarize(values: list[float]) -> dict:
     return {"runs": list(values), "median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def probe_device(s: dict, device_name: str) -> torch.device:
+    """The device a probe's part works on, in a process whose torch threads are set to `s["threads"]` if given."""
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    return torch.device(device_name)
+
+
 def synchronizer(device: torch.device):
     """What makes the clock wait for the device's work: a CUDA synchronize, or nothing."""
     return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)

@@ -31,6 +31,13 @@ SEARCH = "tf32"  # an evaluation's search math by default (runtime/math_mode.py)
 AGGREGATE = "images_per_s_aggregate"  # K trainings' images/s, summed
 
 
+def not_runnable(method: str, mode: str, device: torch.device) -> str | None:
+    """Why `method`'s training step cannot be timed in step mode `mode` on `device`; None where it can."""
+    if mode in ("static", "graph") and not capturable(method):
+        return f"{method} has a step of its own and no capturable one"
+    return "a CUDA graph needs a CUDA device" if mode == "graph" and device.type != "cuda" else None
+
+
 def aggregate_ratio(method: str, mode: str, k: int, first: int) -> str:
     return f"{method}: aggregate images/s in {mode} steps, K={k} / K={first}"
 
@@ -80,11 +87,8 @@ def parts(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
     runnable: list[tuple[str, str]] = []
     for mode in [m for m in RUN_MODES if m in s.get("concurrent_modes", DEFAULT_MODES)]:
         for method in s["concurrent_methods"]:
-            if mode != "eager" and not capturable(method):
-                skipped[f"concurrent/{method}/{mode}"] = f"{method} has a step of its own and no capturable one"
-                continue
-            if mode == "graph" and device.type != "cuda":
-                skipped[f"concurrent/{method}/{mode}"] = "a CUDA graph needs a CUDA device"
+            if why := not_runnable(method, mode, device):
+                skipped[f"concurrent/{method}/{mode}"] = why
                 continue
             runnable.append((method, mode))
             for k in s["concurrency"]:

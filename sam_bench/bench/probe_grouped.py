@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from sam_bench.bench.measurement import probe_device
+
 STAGES = ((64, 32), (128, 16), (256, 8), (512, 4))  # (channels at width 1, pixels): PreActResNet-18's stages
 CONVS_PER_STAGE = 4  # two blocks of two 3x3 convolutions
 
@@ -30,9 +32,7 @@ def _layers(channels: int, groups: int, device: torch.device) -> list[tuple[torc
 def conv_pass(n: int, grouped: bool, s: dict, device_name: str):
     """One repetition's work: forward and backward through every convolution, N separate networks or one
     grouped network of N; a callable of nothing, as the probe's train steps are."""
-    device = torch.device(device_name)
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
+    device = probe_device(s, device_name)
     torch.manual_seed(s["seed"])
     networks = [_layers(s["width"], n, device)] if grouped else [_layers(s["width"], 1, device) for _ in range(n)]
     inputs = []

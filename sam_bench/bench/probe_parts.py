@@ -11,14 +11,14 @@ import torch
 
 from sam_bench.bench import probe_arrangement
 from sam_bench.bench.environment import environment
-from sam_bench.bench.measurement import ATTACK, attack_steps, synchronizer
+from sam_bench.bench.measurement import ATTACK, attack_steps, probe_device, synchronizer
 from sam_bench.bench.probe import Part, Ratio, run_probe, timed
 from sam_bench.bench.probe_grouped import conv_pass
 from sam_bench.bench.probe_steps import attack_step, train_step, training_setup
 from sam_bench.errors import BadInput
 from sam_bench.training import method_table as table
 from sam_bench.training.grouped_step import GroupedStep, groupable
-from sam_bench.training.static_step import capturable, step_generator
+from sam_bench.training.static_step import step_generator
 
 MODES = ("eager", "static", "graph", "compiled")
 DEFAULTS = {
@@ -71,11 +71,8 @@ def build(s: dict, device: torch.device) -> tuple[list[Part], list[Ratio], dict[
     for mode in modes:  # every method eager first: the plan reads those
         for method in s["methods"]:
             name = f"train/{method}/{mode}"
-            if mode in ("static", "graph") and not capturable(method):
-                skipped[name] = f"{method} has a step of its own and no capturable one"
-                continue
-            if mode == "graph" and device.type != "cuda":
-                skipped[name] = "a CUDA graph needs a CUDA device"
+            if why := probe_arrangement.not_runnable(method, mode, device):
+                skipped[name] = why
                 continue
             factory = partial(train_step, method, mode, s, str(device))
             info = {"kind": "train", "method": method, "mode": mode, "attack_steps": attack_steps(method)}
@@ -134,9 +131,7 @@ def seeds_step(method: str, n: int, grouped: bool, s: dict, device_name: str):
                 step()
 
         return one_each
-    device = torch.device(device_name)
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
+    device = probe_device(s, device_name)
     runs = [training_setup(method, "static", {**s, "seed": seed}, device) for seed in seeds]
     group = GroupedStep(
         method,

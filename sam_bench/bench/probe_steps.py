@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import torch
 
 from sam_bench.attacks.pgd import pgd
-from sam_bench.bench.measurement import ATTACK, synthetic_images, train_config
+from sam_bench.bench.measurement import ATTACK, probe_device, synthetic_images, train_config
 from sam_bench.data import STATS, DeviceLoader
 from sam_bench.eps import parse_eps
 from sam_bench.models import create_model, make_spec
@@ -61,9 +61,7 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
     nothing (picklable through partial: the concurrent workers build theirs with it)."""
     from sam_bench.training.methods import train_step as eager_step
 
-    device = torch.device(device_name)
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
+    device = probe_device(s, device_name)
     cfg, model, batches, optimizer, attack, autocast = training_setup(method, mode, s, device)
     settings = cfg.step_settings(cfg.epochs - 1)
     if mode in ("eager", "compiled"):
@@ -86,9 +84,7 @@ def train_step(method: str, mode: str, s: dict, device_name: str):
 def attack_step(mode: str, s: dict, device_name: str):
     """One batch of the attacks' search in `mode` ("tf32" or "ieee"), as an evaluation runs it: PGD-10 (Linf 8/255)
     on `s["attack_images"]` images of an eval-mode model, no autotuning; a callable of nothing."""
-    device = torch.device(device_name)
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
+    device = probe_device(s, device_name)
     torch.manual_seed(s["seed"])
     model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], None)).to(device).eval()
     xs, ys = synthetic_images(s["attack_images"], 10, seed=s["seed"])

@@ -55,7 +55,7 @@ def _numbers(text: str) -> list[float]:
 @click.option(
     "--gradient-images", type=int, default=200, show_default=True, help="Input gradients: first N test images."
 )
-@click.option("--dataset", default=None, help="Data set [default: the one the model was trained on].")
+@click.option("--dataset", help="Data set [default: the one the model was trained on].")
 @data_dir_option
 @zoo_dir_option()
 @device_option(default="cpu")

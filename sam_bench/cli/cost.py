@@ -22,7 +22,6 @@ from sam_bench.cli.options import device_option, names_option
 @device_option(default="cpu", note="where the grid trained")
 @click.option(
     "--only",
-    default=None,
     metavar="NAMES",
     callback=names_option,
     help="Comma-separated model names (each architecture's ST is added).",

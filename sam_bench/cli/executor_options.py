@@ -42,33 +42,25 @@ def executor_options(command):
         click.option(
             "--threads",
             type=int,
-            default=None,
             help="torch CPU threads per model (default: local, torch's: every core; slurm, the job's CPUs). "
             "Recorded in each run (cpu_threads); CPU results differ with it.",
         ),
-        click.option("--slurm-partition", default=None, help="Partition of the jobs (default: the cluster's)."),
-        click.option("--slurm-account", default=None, help="Account charged for the jobs (sbatch --account)."),
-        click.option("--slurm-qos", default=None, help="Quality of service (sbatch --qos)."),
-        click.option("--slurm-gpus-per-job", type=int, default=None, help="GPUs per node of a job (default 0)."),
-        click.option("--slurm-gres", default=None, help="Generic resources, e.g. gpu:a100:4 (sbatch --gres)."),
-        click.option(
-            "--slurm-cpus-per-job", type=int, default=None, help="CPUs per task, also its threads (default 1)."
-        ),
-        click.option("--slurm-mem", default=None, help="Memory per node, e.g. 32G (sbatch --mem)."),
-        click.option("--slurm-constraint", default=None, help="Node features, e.g. a100 (sbatch --constraint)."),
-        click.option("--slurm-exclude", default=None, help="Nodes not to use (sbatch --exclude)."),
-        click.option(
-            "--slurm-nodes", type=int, default=None, help="Nodes per model (default 1); one model trains on all."
-        ),
+        click.option("--slurm-partition", help="Partition of the jobs (default: the cluster's)."),
+        click.option("--slurm-account", help="Account charged for the jobs (sbatch --account)."),
+        click.option("--slurm-qos", help="Quality of service (sbatch --qos)."),
+        click.option("--slurm-gpus-per-job", type=int, help="GPUs per node of a job (default 0)."),
+        click.option("--slurm-gres", help="Generic resources, e.g. gpu:a100:4 (sbatch --gres)."),
+        click.option("--slurm-cpus-per-job", type=int, help="CPUs per task, also its threads (default 1)."),
+        click.option("--slurm-mem", help="Memory per node, e.g. 32G (sbatch --mem)."),
+        click.option("--slurm-constraint", help="Node features, e.g. a100 (sbatch --constraint)."),
+        click.option("--slurm-exclude", help="Nodes not to use (sbatch --exclude)."),
+        click.option("--slurm-nodes", type=int, help="Nodes per model (default 1); one model trains on all."),
         click.option(
             "--slurm-tasks-per-node",
             type=int,
-            default=None,
             help="Processes per node (default 1), e.g. one per GPU: they train one model together (DDP).",
         ),
-        click.option(
-            "--slurm-job-name", default=None, help="Job name (default <recipe>-<model>, one job array per model)."
-        ),
+        click.option("--slurm-job-name", help="Job name (default <recipe>-<model>, one job array per model)."),
         click.option(
             "--slurm-time",
             "slurm_times",
@@ -93,27 +85,23 @@ def executor_options(command):
         click.option(
             "--slurm-signal-delay",
             type=int,
-            default=None,
             metavar="SECONDS",
             help="How long before the time limit SLURM tells a job to checkpoint and requeue (default 90).",
         ),
         click.option(
             "--slurm-max-timeouts",
             type=int,
-            default=None,
             metavar="N",
             help="How many times one job may reach its time limit and requeue (default 3).",
         ),
         click.option(
             "--slurm-requeue/--slurm-no-requeue",
             "slurm_requeue",
-            default=None,
+            default=None,  # None: not given (a flag pair's own default is False)
             help="At the time limit or on pre-emption a job requeues itself (default); --slurm-no-requeue for "
             "clusters that forbid it: the job ends, its checkpoint kept, and reproduce again continues it.",
         ),
-        click.option(
-            "--slurm-array-parallelism", type=int, default=None, help="Jobs of the array running at once (default 64)."
-        ),
+        click.option("--slurm-array-parallelism", type=int, help="Jobs of the array running at once (default 64)."),
         click.option(
             "--slurm-option",
             "slurm_extra",

@@ -44,7 +44,7 @@ def remembered_zoo(ctx, param, value):
     return value
 
 
-def eps_option(value):
+def eps_option(ctx, param, value):
     """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
     if value is None:
         return None
@@ -116,7 +116,6 @@ def threads_option(default_words: str):
         "--threads",
         cls=SharedOption,
         type=click.IntRange(min=1),
-        default=None,
         help=f"{THREADS_HELP} [default: {default_words}]; on a busy machine 1 can be many times faster.",
     )
 
@@ -145,16 +144,14 @@ def zoo_dir_option(reads: bool = True, default: str = ""):
     return click.option(
         "--zoo-dir",
         cls=SharedOption,
-        default=None,
         envvar=None if default else "SAM_BENCH_ZOO",  # with a default of its own, the zoo resolves it after that
         callback=existing_zoo if reads else remembered_zoo,
         help=f"{help}.",
     )
 
 
-# A threat model on the command line, in any case (linf, L2, LINF): handed on as RobustBench writes it. NORM: the
-# norm balls an attack searches; THREAT_MODEL: every threat model a zoo entry or a board may have.
-NORM = click.Choice(threat_models.norm_names(), case_sensitive=False)
+# A threat model on the command line, in any case (linf, L2, LINF): handed on as RobustBench writes it; every threat
+# model a zoo entry or a board may have.
 THREAT_MODEL = click.Choice(threat_models.names(), case_sensitive=False)
 
 
@@ -189,7 +186,6 @@ def max_minutes_option(detail: str):
         "--max-minutes",
         cls=SharedOption,
         type=float,
-        default=None,
         callback=check_max_minutes,
         help=f"{MAX_MINUTES_HELP}: {detail}",
     )

@@ -79,7 +79,6 @@ class ScaleOption(click.Option):
 @max_minutes_option("what is done is saved (resumable): the same command continues.")
 @click.option(
     "--only",
-    default=None,
     metavar="NAMES",
     callback=names_option,
     help="Work on these models of the grid only (comma-separated: NAME for all its seeds, NAME:SEED for "
@@ -129,9 +128,8 @@ def reproduce(
     if out is None:
         return
     given = list(zoo_models) or None  # in place of the recipe's `zoo` list
-    if show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given):
-        return
-    if slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given):
+    grid = (recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given)
+    if show_status(*grid) or slurm_only_actions(*grid):  # each said what it did
         return
     try:
         complete, report = run(

@@ -33,11 +33,8 @@ from sam_bench.training import method_table
 
 # Option by option, what the dataclass (defaults, help) and the schema (types, choices) do not say.
 _SHARED = {"device": device_option, "data_dir": lambda default: data_dir_option}  # declared in cli/options.py
-_PARSE = {  # settings given as text that the CLI turns into values
-    "arch_kwargs": arch_kwargs_option,
-    "attack_eps": lambda ctx, param, value: eps_option(value),
-    "attack_step_size": lambda ctx, param, value: eps_option(value),
-}
+# Settings given as text that the CLI turns into values
+_PARSE = {"arch_kwargs": arch_kwargs_option, "attack_eps": eps_option, "attack_step_size": eps_option}
 _CLICK_TYPES = {"integer": int, "number": float, "string": str}
 
 
@@ -205,7 +202,7 @@ def _refuse_inert_settings(ctx, options: dict) -> None:
                     f"--{name.replace('_', '-')} applies to the methods that train on attacks ({attacking}), "
                     f"not to {method}; leave it out"
                 )
-    if options["data_dir"] is not None and not data.reads_files(options["dataset"]):
+    if options["data_dir"] is not None and options["dataset"] not in data.FROM_FILES:
         raise BadInput(
             f"--data-dir is where {' or '.join(data.FROM_FILES)} is read from; --dataset {options['dataset']} reads "
             "no files: name the data set that is there (e.g. --dataset cifar10), or leave --data-dir out"

@@ -14,7 +14,6 @@ from sam_bench.evaluation import evaluators
 
 leaderboard_dir_option = click.option(
     "--leaderboard-dir",
-    default=None,
     envvar="SAM_BENCH_LEADERBOARDS",
     show_envvar=True,
     help="Leaderboards folder (default: leaderboards/).",
@@ -37,6 +36,17 @@ def _paper(**fields) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def precision_option(more: str):
+    """--precision of the weights an entry stores (`zoo add`, `zoo import`); `more`: the rest of its help."""
+    return click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "fp16"]),
+        default="auto",
+        show_default=True,
+        help=f"Stored weights; auto: fp16 above 2 MB{more}",
+    )
+
+
 @click.group("zoo", short_help="Add, list and verify model-zoo entries (RobustBench-loadable).")
 def zoo_group():
     """The model zoo: model_zoo/<dataset>/<threat_model>/<ModelId>.safetensors + .json."""
@@ -47,22 +57,14 @@ def zoo_group():
 @click.option(
     "--id",
     "model_id",
-    default=None,
     help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe).",
 )
 @click.option(
     "--threat-model",
     type=THREAT_MODEL,
-    default=None,
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="Stored weights; auto: fp16 above 2 MB. Numbers are always measured on the stored copy.",
-)
+@precision_option(". Numbers are always measured on the stored copy.")
 @click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
 @zoo_dir_option(reads=False)  # zoo add makes the folder
@@ -148,7 +150,6 @@ def zoo_verify(model_id, folders, zoo_dir):
 @click.option(
     "--from",
     "restored_from",
-    default=None,
     type=click.Path(file_okay=False),
     help="A reproduction folder where runs whose weights were lost were trained again: a run without "
     "weights takes that folder's run of the same name when its weights have exactly the recorded sha256 "
@@ -224,19 +225,16 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
 @click.option(
     "--dataset",
     type=click.Choice(["cifar10", "cifar100"]),
-    default=None,
     help="Only this data set's boards [default: every board there is].",
 )
 @click.option(
     "--threat-model",
     type=THREAT_MODEL,
-    default=None,
     help="Only this threat model's boards [default: every board there is].",
 )
 @click.option(
     "--readme",
     type=click.Path(dir_okay=False),
-    default=None,
     help="Also replace the table between '<!-- sam-bench leaderboard cifar10/Linf start -->' and "
     "'... end -->' in this file.",
 )
@@ -271,7 +269,6 @@ def _say_rendered(paths, readme=None) -> None:
 @click.option("--note", required=True, help="Why the rows leave the board, shown under its table.")
 @click.option(
     "--replaced-by",
-    default=None,
     metavar="IDS",
     callback=names_option,
     help="Comma-separated model ids that replace them.",
@@ -295,7 +292,6 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @click.option(
     "--threat-model",
     type=THREAT_MODEL,
-    default=None,
     help="; ".join(
         ["The board to send [default: the zoo entry's threat model's]"]
         + [e.submit_words for e in evaluators.EVALUATORS.values() if e.submit_words]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from sam_bench.cli.options import arch_kwargs_option, zoo_dir_option
-from sam_bench.cli.zoo import zoo_group
+from sam_bench.cli.zoo import precision_option, zoo_group
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import published
 from sam_bench.threat_models import threat_model
@@ -27,7 +27,6 @@ def _three_numbers(ctx, param, value):
 @click.option("--id", "model_id", default=None, help="The entry's id, <Author><Year><Keyword>_<variant>.")
 @click.option(
     "--arch",
-    default=None,
     help="The architecture: preactresnet18 (with --width), wideresnet-*, timm:<name> (with --arch-kwargs), "
     "torchvision:<name>. Not with --robustbench-id.",
 )
@@ -46,7 +45,6 @@ def _three_numbers(ctx, param, value):
 @click.option("--data", default=None, help="What it was trained on, e.g. cifar10.")
 @click.option(
     "--robustbench-id",
-    default=None,
     help="Instead: a RobustBench model id; WEIGHTS is its checkpoint as RobustBench stores it (<id>.pt).",
 )
 @click.option("--claimed-clean", type=float, default=None, help="Published clean accuracy (%), kept as a claim.")
@@ -56,7 +54,7 @@ def _three_numbers(ctx, param, value):
 @click.option(
     "--additional-data/--no-additional-data",
     "additional_data",
-    default=None,
+    default=None,  # None: not given (a flag pair's own default is False)
     help="Whether it was trained on data beyond the data set's training set (RobustBench's Extra data). Left out: "
     "unknown, shown so on boards; for --robustbench-id required unless RobustBench's model info says it.",
 )
@@ -74,13 +72,7 @@ def _three_numbers(ctx, param, value):
     show_default=True,
     help="The leaderboard to rank it in (and RobustBench's list that holds --robustbench-id).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="Stored weights; auto: fp16 above 2 MB, as for every zoo entry.",
-)
+@precision_option(", as for every zoo entry.")
 @zoo_dir_option(reads=False)
 def zoo_import(weights, model_id, robustbench_id, claimed_clean, claimed_autoattack, **given):
     """Add a model trained elsewhere to the zoo, recorded as "trained elsewhere".

@@ -113,6 +113,14 @@ def grid_cells(repro) -> list:
     return [*repro.recipe.models, *zoo_cells(repro)]
 
 
+def cell_named(grid: GridRef, repro, run_name: str):
+    """The grid's cell of that run name (a ModelPlan, or a ZooCell: a zoo id is one)."""
+    plan = next((cell for cell in grid_cells(repro) if cell.run_name == run_name), None)
+    if plan is None:
+        raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}; the recipe changed since submission")
+    return plan
+
+
 def cell_label(cell) -> str:
     """How a cell is named to the user: a model, `model:seed` for a later seed, a zoo id."""
     if isinstance(cell, ZooCell) or cell.seed == cell.config.seed:
@@ -177,11 +185,9 @@ def run_cell(grid: GridRef, run_name: str) -> str:
     from sam_bench.runtime import distributed  # imports torch: here, never at the top (see test_executors)
 
     repro = grid.reproduction()
-    plan = next((cell for cell in grid_cells(repro) if cell.run_name == run_name), None)
+    plan = cell_named(grid, repro, run_name)
     if isinstance(plan, ZooCell):  # a zoo id, which no run name can be
         return run_zoo_cell(grid, repro, plan)
-    if plan is None:
-        raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}; the recipe changed since submission")
     group = distributed.start(grid.device) if distributed.launched_by_srun() else None
     if group is not None and not group.is_main:
         try:

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from sam_bench import files
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.experiments.executors import cell_named
 from sam_bench.experiments.zoo_cells import ZooCell, zoo_cells
 from sam_bench.runtime import lanes
 from sam_bench.runtime.provenance import resolve_device
@@ -68,11 +69,9 @@ def _cell(grid, run_name: str, deadline: float | None) -> tuple[bool, list[str],
     """One cell in a worker: (finished, the lines it logged, the cell if its weights were not here to evaluate).
     A model trained elsewhere (sam_bench.experiments.zoo_cells) is evaluated, never trained."""
     repro = grid.reproduction(progress=False, echo=False)  # its notes go back to the parent, which prints them
-    plan = next((cell for cell in [*repro.recipe.models, *zoo_cells(repro)] if cell.run_name == run_name), None)
-    if isinstance(plan, ZooCell):  # a zoo id, which no run name can be
+    plan = cell_named(grid, repro, run_name)
+    if isinstance(plan, ZooCell):
         return repro.run_zoo_cell(plan.entry, deadline), repro.notes, repro.not_evaluated
-    if plan is None:
-        raise BadInput(f"{grid.recipe_ref} ({grid.scale}) has no run {run_name}")
     return repro.run_cell(plan, deadline), repro.notes, repro.not_evaluated
 
 

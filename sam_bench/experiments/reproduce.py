@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from sam_bench import files
-from sam_bench.data import locate, reads_files
+from sam_bench.data import FROM_FILES, locate
 from sam_bench.errors import BadInput
 from sam_bench.experiments.destination import reproduction_folder
 from sam_bench.experiments.executors import GridRef, claimed_cells, run_on_slurm
@@ -134,7 +134,7 @@ def check_data(recipe) -> None:
     line rather than judged from whatever results its folder already holds."""
     needed = {(plan.config.dataset, plan.config.data_dir) for plan in recipe.models}
     for dataset, data_dir in sorted(needed, key=str):
-        if reads_files(dataset):
+        if dataset in FROM_FILES:
             try:
                 locate(dataset, data_dir, instead="or try --scale smoke, which runs on the bundled sample")
             except BadInput as err:

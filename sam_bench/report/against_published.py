@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sam_bench.figure_labels import pyplot
 from sam_bench.leaderboard import published
-from sam_bench.report.plots import pyplot, save
+from sam_bench.report.plots import save
 from sam_bench.report.records import accuracy_with_interval, architecture, images, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.threat_models import names

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.figure_labels import pyplot
 from sam_bench.report import claim_effects
 from sam_bench.report.folder import Folder
-from sam_bench.report.plots import pyplot
 from sam_bench.report.records import models
 from sam_bench.training import method_table
 

@@ -7,10 +7,10 @@ tests; the front figure (`effect_plot`) is drawn beside the reproductions with i
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.bench import marked_block
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import check_statement
 from sam_bench.recipes.plan_entry import plan_entries
@@ -296,14 +296,11 @@ def holds_markers(readme: str | Path) -> bool:
 
 def update_readme(readme: str | Path, reproductions: str | Path) -> Path | None:
     """Replace the findings between their markers in `readme` with those of the reproductions in `reproductions`
-    (None where `readme` has no such markers)."""
+    (None where `readme` lacks either marker; refused where they are in the wrong order)."""
     readme = Path(readme)
-    text = files.read_text(readme)
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
+    if not holds_markers(readme):
         return None
     loaded = [Folder.load(f) for f in folders_of(reproductions)]
-    rendered = table(loaded)
-    files.write_text(readme, pattern.sub(lambda _: f"{START}\n{rendered}\n{END}", text))
+    marked_block.replace(readme, START, END, table(loaded))
     effect_plot.draw(effect_plot.points(loaded), Path(reproductions) / effect_plot.NAME)
     return readme

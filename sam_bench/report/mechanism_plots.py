@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from sam_bench import files
-from sam_bench.report.plots import pyplot, save
+from sam_bench.figure_labels import pyplot
+from sam_bench.report.plots import save
 from sam_bench.report.records import accuracy, accuracy_with_interval, architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table as table

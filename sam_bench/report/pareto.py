@@ -14,9 +14,9 @@ from pathlib import Path
 
 from sam_bench import figure_labels, files
 from sam_bench.evaluation import attack_table
+from sam_bench.figure_labels import pyplot
 from sam_bench.report import collapse
 from sam_bench.report.comparison import Comparison, compare, judge, percent, points_interval
-from sam_bench.report.plots import pyplot
 from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.threat_models import LINF

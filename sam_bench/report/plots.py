@@ -5,10 +5,10 @@ seeds and images), clean against robust accuracy, SAM's gain across architecture
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
+from sam_bench.figure_labels import pyplot
 from sam_bench.report import plot_limits
 from sam_bench.report.claims import sam_gain
 from sam_bench.report.records import (
@@ -24,17 +24,6 @@ from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
 from sam_bench.threat_models import norm_names
 from sam_bench.training import method_table
-
-
-def pyplot() -> ModuleType:
-    """matplotlib's pyplot on the Agg backend (files only), imported where a figure is drawn: the CLI starts
-    without it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _over_seeds(group: list[RunRecord], *measure, **select) -> tuple[float | None, float]:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sam_bench import files
 from sam_bench.eps import parse_eps
+from sam_bench.figure_labels import pyplot
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
-from sam_bench.report.plots import pyplot
 from sam_bench.report.records import accuracy_with_interval, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table

@@ -14,9 +14,9 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import SamBenchError
 from sam_bench.training import run_check
+from sam_bench.zoo.entry import RESTORE
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-FIX = "restore the entry (e.g. git checkout) or add its run again with sam-bench zoo add"
 
 
 def training_cost(metadata: Mapping) -> dict:
@@ -61,7 +61,7 @@ def check_entry(entry: Mapping, where: str) -> None:
         here += ["training_cost"] if entry.get("training_cost") else []
         here += ["added.from_run"] if (entry.get("added") or {}).get("from_run") else []
         if here:
-            raise SamBenchError(f"{where}: trained elsewhere, yet it states {', '.join(here)} of a run here; {FIX}")
+            raise SamBenchError(f"{where}: trained elsewhere, yet it states {', '.join(here)} of a run here; {RESTORE}")
         return
     training = entry["training"]
     folder = run_folder(entry)
@@ -83,4 +83,6 @@ def check_entry(entry: Mapping, where: str) -> None:
         shown = (entry.get("training_cost") or {}).get(key)
         if shown != value:
             source = "config.epochs" if key == "epochs" else key
-            raise SamBenchError(f"{where}: training_cost.{key} is {shown!r}, but training.{source} is {value!r}; {FIX}")
+            raise SamBenchError(
+                f"{where}: training_cost.{key} is {shown!r}, but training.{source} is {value!r}; {RESTORE}"
+            )

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from sam_bench import files
+from sam_bench.figure_labels import pyplot
 
 TEMPLATE = Path(__file__).with_name("report.md.j2")
 RESULTS, REPORT, RELIANCE_PLOT, TRADEOFF_PLOT = "results.json", "REPORT.md", "reliance.png", "tradeoff.png"
@@ -29,10 +30,7 @@ def _curve(runs: list[dict], key: str):
 
 def plot_reliance(results: dict, path: Path) -> None:
     """Non-robust reliance against each method's strength; SAM also drawn at its equivalent Linf eps."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     st = _runs(results, "ST")[0]
     st_reliance = st["mean"]["non_robust_reliance"]
@@ -91,10 +89,7 @@ def plot_reliance(results: dict, path: Path) -> None:
 
 def plot_tradeoff(results: dict, path: Path) -> None:
     """Clean against robust accuracy (first attack) along SAM's rho and AT's eps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     attack = results["spec"]["evaluation"]["attacks"][0]
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
