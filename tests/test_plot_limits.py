@@ -59,7 +59,7 @@ def test_the_tradeoff_plot_fits_points_that_span_little(tmp_path, monkeypatch):
         plt.close(fig)
         return name
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save", keep)
     assert "tradeoff.png" in plots.draw(tmp_path, records, None)
     (x_low, x_high), (y_low, y_high), ends = drawn["tradeoff.png"]
     assert len(ends) == 8  # two points, each with an error bar on both axes
