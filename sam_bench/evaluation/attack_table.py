@@ -189,15 +189,15 @@ def _ball(norm: str | None) -> str | None:
 
 
 def _pgd_cost(spec: AttackSpec, num_classes: int) -> int:
-    s = spec.settings  # each step a gradient; with restarts, a forward to see what each fooled
-    return s["restarts"] * (s["steps"] * FORWARDS_PER_GRADIENT + 1)
+    s = spec.params  # each step a gradient; with restarts, a forward to see what each fooled
+    return s.restarts * (s.steps * FORWARDS_PER_GRADIENT + 1)
 
 
 def _autoattack_cost(spec: AttackSpec, num_classes: int) -> int:
     from sam_bench.attacks.autoattack import forward_passes
 
-    s = spec.settings
-    return forward_passes(s["version"], str(spec.ball), s["attacks"], s.get("restarts", 1), num_classes)
+    s = spec.params
+    return forward_passes(str(s.version), str(spec.ball), s.attacks, s.restarts, num_classes)
 
 
 CLEAN = Attack(
