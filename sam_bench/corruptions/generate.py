@@ -367,13 +367,8 @@ def elastic_transform(images, s, rng):
     """Theirs: a random affine warp (OpenCV's warpAffine, bilinear, border reflect-101; here in floating point,
     where OpenCV interpolates in fixed point to 1/32 pixel), then a smooth random displacement field sampled by
     scipy's `map_coordinates(order=1, mode='reflect')`."""
-    alpha, sigma, spread = (
-        (SIZE * 0, SIZE * 0, SIZE * 0.08),
-        (SIZE * 0.05, SIZE * 0.2, SIZE * 0.07),
-        (SIZE * 0.08, SIZE * 0.06, SIZE * 0.06),
-        (SIZE * 0.1, SIZE * 0.04, SIZE * 0.05),
-        (SIZE * 0.1, SIZE * 0.03, SIZE * 0.03),
-    )[s]
+    table = ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03))
+    alpha, sigma, spread = (SIZE * c for c in table[s])  # theirs, as fractions of the image's side
     x = images.astype(np.float32) / 255.0
     n = len(x)
     centre, half = SIZE // 2, SIZE // 3

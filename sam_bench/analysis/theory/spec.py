@@ -117,15 +117,6 @@ def check_spec(spec: dict, where: str = "spec") -> dict:
     return spec
 
 
-def memory_needed(spec: dict) -> int:
-    """Bytes the simulation's largest arrays take at once, in float64: a training sample held with its
-    signed copy while the test sample, its noise and its attacked copy are made (features.sample,
-    training.train, features.monte_carlo_accuracy)."""
-    data = spec["data"]
-    dim = data["robust"]["count"] + data["non_robust"]["count"]
-    return 8 * dim * (2 * data["n_train"] + 3 * data["n_test"])
-
-
 def available_memory() -> int | None:
     """Bytes this machine can still give (Linux's MemAvailable), or None where it does not say."""
     try:
@@ -141,14 +132,16 @@ def available_memory() -> int | None:
         return None
 
 
-def check_fits_in_memory(spec: dict, where: str, available: int | None = None) -> None:
+def check_fits_in_memory(spec: dict, where: str) -> None:
     """Refuse, before any array is made, a spec whose samples cannot fit (10^8 features: 50 TB),
     instead of a MemoryError part-way through."""
-    needed = memory_needed(spec)
-    available = available if available is not None else available_memory()
+    data = spec["data"]
+    dim = data["robust"]["count"] + data["non_robust"]["count"]
+    # the largest arrays at once, in float64: a training sample and its signed copy, the test sample, its noise
+    # and its attacked copy (features.sample, training.train, features.monte_carlo_accuracy)
+    needed = 8 * dim * (2 * data["n_train"] + 3 * data["n_test"])
+    available = available_memory()
     if available is not None and needed > available:
-        data = spec["data"]
-        dim = data["robust"]["count"] + data["non_robust"]["count"]
         raise BadInput(
             f"{where}: {dim:,} features x ({data['n_train']:,} training + {data['n_test']:,} test examples) "
             f"need about {needed / 2**30:,.1f} GiB of memory, {available / 2**30:,.1f} GiB are available; "
