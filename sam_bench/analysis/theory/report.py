@@ -18,16 +18,6 @@ def _runs(results: dict, method: str, norm: str | None = None) -> list[dict]:
     return [r for r in results["runs"] if r["method"] == method and r["norm"] == norm]
 
 
-def _curve(runs: list[dict], key: str):
-    """Strengths, means, mins, maxes of one metric along a method's grid."""
-    return (
-        [r["strength"] for r in runs],
-        [r["mean"][key] for r in runs],
-        [r["metrics"][key]["min"] for r in runs],
-        [r["metrics"][key]["max"] for r in runs],
-    )
-
-
 def plot_reliance(results: dict, path: Path) -> None:
     """Non-robust reliance against each method's strength; SAM also drawn at its equivalent Linf eps."""
     plt = pyplot()
@@ -46,7 +36,10 @@ def plot_reliance(results: dict, path: Path) -> None:
         if not runs:
             ax.set_title(title + " (none trained)")
             continue
-        x, mean, low, high = _curve([st, *runs] if method == "AT" else runs, "non_robust_reliance")  # eps 0: ST
+        curve = [st, *runs] if method == "AT" else runs  # AT's eps 0 is ST
+        x = [r["strength"] for r in curve]
+        mean = [r["mean"]["non_robust_reliance"] for r in curve]
+        low, high = ([r["metrics"]["non_robust_reliance"][end] for r in curve] for end in ("min", "max"))
         ax.plot(x, mean, "o-", color=color, label=f"{method} {norm or ''}".strip())
         ax.fill_between(x, low, high, color=color, alpha=0.2, label="range over repetitions")
         ax.axhline(st_reliance, color=COLORS["ST"], ls="--", lw=1, label="ST")

@@ -66,16 +66,6 @@ def _number(value, name: str, where: str, *, integer=False, positive=False, mini
     return value
 
 
-def _strengths(value, name: str, where: str) -> list[float]:
-    if not isinstance(value, list) or not value:
-        raise BadInput(f"{where}: {name} must be a non-empty list of numbers > 0, e.g. [0.05, 0.1]")
-    for v in value:
-        _number(v, f"each of {name}", where, positive=True)
-    if len(set(value)) != len(value):
-        raise BadInput(f"{where}: {name} repeats a value")
-    return [float(v) for v in sorted(value)]
-
-
 def check_spec(spec: dict, where: str = "spec") -> dict:
     """Every value of the right type and range; strength lists sorted. Returns the spec."""
     _number(spec["seed"], "seed", where, integer=True, minimum=0)
@@ -100,7 +90,14 @@ def check_spec(spec: dict, where: str = "spec") -> dict:
         )
     methods = spec["methods"]
     for key in ("sam_rho", "at_linf_eps", "at_l2_eps"):
-        methods[key] = _strengths(methods[key], f"methods.{key}", where)
+        value, name = methods[key], f"methods.{key}"
+        if not isinstance(value, list) or not value:
+            raise BadInput(f"{where}: {name} must be a non-empty list of numbers > 0, e.g. [0.05, 0.1]")
+        for v in value:
+            _number(v, f"each of {name}", where, positive=True)
+        if len(set(value)) != len(value):
+            raise BadInput(f"{where}: {name} repeats a value")
+        methods[key] = [float(v) for v in sorted(value)]
     evaluation = spec["evaluation"]
     attacks = evaluation["attacks"]
     if not isinstance(attacks, list) or not attacks:

@@ -100,14 +100,10 @@ def at_removes_non_robust(tol, eta, st, at_linf, **_):
     )
 
 
-def _at_for_attack(attack, at_linf):
-    """The AT model trained against the attack it is scored on, else the most robust Linf one."""
-    same = [r for r in at_linf if attack["norm"] == "Linf" and r["strength"] == attack["eps"]]
-    return same[0] if same else max(at_linf, key=lambda r: r["mean"]["robust_accuracy"][0])
-
-
 def at_trades_clean_for_robust(tol, attack, attack_name, st, at_linf, **_):
-    at = _at_for_attack(attack, at_linf)
+    # the AT model trained against the attack it is scored on, else the most robust Linf one
+    same = [r for r in at_linf if attack["norm"] == "Linf" and r["strength"] == attack["eps"]]
+    at = same[0] if same else max(at_linf, key=lambda r: r["mean"]["robust_accuracy"][0])
     robust_gain = at["mean"]["robust_accuracy"][0] - st["robust_accuracy"][0]
     clean_loss = st["clean_accuracy"] - at["mean"]["clean_accuracy"]
     evidence = (
