@@ -31,22 +31,16 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def judge(results: dict) -> list[dict]:
     spec = results["spec"]
-    tol = spec["evaluation"]["tolerance"]
-    attack = spec["evaluation"]["attacks"][0]
-    attack_name = f"{attack['norm']} {attack['eps']:g}"
-    eta = spec["data"]["non_robust"]["mean"]
     runs = results["runs"]
-    st = next(r["mean"] for r in runs if r["method"] == "ST")
-    sam = [r for r in runs if r["method"] == "SAM"]
-    at_linf = [r for r in runs if r["method"] == "AT" and r["norm"] == "Linf"]
+    attack = spec["evaluation"]["attacks"][0]
     context = dict(
-        tol=tol,
+        tol=spec["evaluation"]["tolerance"],
         attack=attack,
-        attack_name=attack_name,
-        eta=eta,
-        st=st,
-        sam=sam,
-        at_linf=at_linf,
+        attack_name=f"{attack['norm']} {attack['eps']:g}",
+        eta=spec["data"]["non_robust"]["mean"],
+        st=next(r["mean"] for r in runs if r["method"] == "ST"),
+        sam=[r for r in runs if r["method"] == "SAM"],
+        at_linf=[r for r in runs if r["method"] == "AT" and r["norm"] == "Linf"],
         correspondence=results["correspondence"],
     )
     checks = (
