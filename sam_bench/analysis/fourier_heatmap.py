@@ -1,13 +1,6 @@
-"""Fourier heat map (Yin et al. 2019, "A Fourier perspective on model robustness in computer vision").
-
-For every spatial frequency (i, j) of an H x W image, U(i, j) is the real Fourier basis image of unit
-L2 norm; each test image gets x + r * norm * U(i, j) on each channel, r = +-1 drawn per image and
-channel (seeded), clipped to [0, 1]. The heat map is the error rate at each frequency.
-
-The map is stored centred (numpy's `fftshift` layout): entry [H/2][W/2] is the constant image, the
-distance from the centre is the frequency in cycles per image. U(i, j) and U(-i, -j) are the same
-image, so only half of the frequencies are evaluated and the other half mirrored.
-"""
+"""Fourier heat map (Yin et al. 2019): the error rate under a Fourier basis perturbation at each spatial frequency
+(docs/analysis.md). Stored centred (numpy's `fftshift`: [H/2][W/2] is frequency 0); U(i, j) and U(-i, -j) are the
+same image, so one of each pair is evaluated and mirrored."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Frequency reliance (Wang et al. 2020, docs/analysis.md): accuracy on test images that keep only their low
-(radius <= r) or only their high spatial frequencies (radius > r, plus each channel's mean so that the image stays
-around the original's brightness), clipped to [0, 1]. A model that keeps its accuracy on high-pass images relies
-on high frequencies, which a human barely sees: the non-robust features of Ilyas et al. 2019.
-"""
+"""Frequency reliance (Wang et al. 2020): accuracy on test images that keep only their low or only their high
+spatial frequencies (docs/analysis.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Input gradients: where a model looks, and how much its gradient looks like the image (docs/analysis.md).
-
-The map of an image x of class y is d log p(y | x) / dx. Adversarially trained models have gradients that look
-like the image ("perceptually aligned", Tsipras et al. 2019), standard models noise-like ones. `alignment`
-(this project's choice) is the cosine similarity of the amplitude spectra of the gradient and the centred
-image; `cosine` the plain pixel cosine. Models are compared on the same images, image by image.
-"""
+"""Input gradients d log p(y | x) / dx: where a model looks, and how much its gradient looks like the image
+(`alignment`: the amplitude spectra's cosine, this project's choice; `cosine`: the pixels'). docs/analysis.md."""
 
 from __future__ import annotations
 

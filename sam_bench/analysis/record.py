@@ -1,10 +1,6 @@
-"""One model's analysis record: sharpness, Fourier heat map, frequency reliance and input gradients on fixed
-images, as one JSON per model (`sam-bench/analysis/v1`, docs/analysis.md) and its arrays.
-
-Every model sees the same images, so two records can be compared batch by batch and image by image. A record
-whose key (weights, data, settings) matches is reused; the slow parts are saved as they finish in
-`<name>.partial.json`, so an interrupted analysis continues where it stopped.
-"""
+"""One model's analysis record (`sam-bench/analysis/v1`) and its arrays: the measures on the same fixed images for
+every model, reused where its key (weights, data, settings) matches, resumable from `<name>.partial.json`
+(docs/analysis.md)."""
 
 from __future__ import annotations
 
@@ -166,11 +162,8 @@ def _sharpness(model, dataset, settings, device, partial, progress) -> dict:
         x, y = _tensors(dataset.x_train[chosen], dataset.y_train[chosen], device)
         t = time.time()
         found = sharpness.sam_sharpness(model, x, y, settings.rho, settings.ascent_steps)
-        found.update(
-            sharpness.top_eigenvalue(
-                model, x, y, settings.power_iterations, settings.power_tolerance, seed=settings.seed * 1_000_003 + b
-            )
-        )
+        seed = settings.seed * 1_000_003 + b
+        found |= sharpness.top_eigenvalue(model, x, y, settings.power_iterations, settings.power_tolerance, seed=seed)
         broken = [k for k, v in found.items() if not np.isfinite(v)]
         if broken:  # a NaN would reach the report as "p = nan"
             raise SamBenchError(
@@ -198,15 +191,10 @@ def _fourier(model, dataset, settings, device, partial, progress, batch_size) ->
     x, y = _tensors(dataset.x_test[:n], dataset.y_test[:n], device)
     size = x.shape[-1]
     done = partial.parts.setdefault("fourier", {"wrong": {}, "seconds": 0.0})
-    todo = [(i, j) for i, j in fourier.frequencies(size) if f"{i},{j}" not in done["wrong"]]
+    every = fourier.frequencies(size)
+    todo = [(i, j) for i, j in every if f"{i},{j}" not in done["wrong"]]
     t = time.time()
-    with tqdm(
-        total=len(fourier.frequencies(size)),
-        initial=len(done["wrong"]),
-        desc="fourier",
-        unit="freq",
-        disable=not progress,
-    ) as bar:
+    with tqdm(total=len(every), initial=len(done["wrong"]), desc="fourier", unit="freq", disable=not progress) as bar:
         for count, (i, j) in enumerate(todo, start=1):
             seed = settings.seed * 1_000_003 + (i % size) * size + j % size
             done["wrong"][f"{i},{j}"] = fourier.errors_at(model, x, y, i, j, settings.fourier_norm, seed, batch_size)

@@ -1,10 +1,5 @@
-"""How sharp is a trained model's training loss around its weights? (docs/analysis.md)
-
-Per batch of a fixed sample of training images, the model in eval mode (BatchNorm's running statistics, so the
-loss is a fixed function of the weights): SAM's own measure L(w + e) - L(w) (`sam_sharpness`, Foret et al.
-2021) and the Hessian's top eigenvalue by power iteration on Hessian-vector products (`top_eigenvalue`);
-averaged over the batches with a t interval (`batch_interval`). Every model sees the same batches.
-"""
+"""How sharp a trained model's training loss is around its weights, per batch of fixed training images, in eval
+mode (a fixed function of the weights): SAM's L(w + e) - L(w) and the Hessian's top eigenvalue (docs/analysis.md)."""
 
 from __future__ import annotations
 

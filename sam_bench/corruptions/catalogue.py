@@ -17,22 +17,9 @@ FAMILIES = {
     "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
 }
 CORRUPTIONS = tuple(c for members in FAMILIES.values() for c in members)  # theirs, family by family
-ROBUSTBENCH_ORDER = (
-    "shot_noise",
-    "motion_blur",
-    "snow",
-    "pixelate",
-    "gaussian_noise",
-    "defocus_blur",
-    "brightness",
-    "fog",
-    "zoom_blur",
-    "frost",
-    "glass_blur",
-    "impulse_noise",
-    "contrast",
-    "jpeg_compression",
-    "elastic_transform",
+ROBUSTBENCH_ORDER = tuple(
+    "shot_noise motion_blur snow pixelate gaussian_noise defocus_blur brightness fog zoom_blur frost glass_blur "
+    "impulse_noise contrast jpeg_compression elastic_transform".split()
 )
 SEVERITIES = (1, 2, 3, 4, 5)
 

@@ -1,8 +1,5 @@
-"""A corruption set: the images of each corruption at each severity, and what they are, as one record.
-
-`load_corruption_set(name)` gives the official CIFAR-10-C (`cifar10-c`, checked: `official`) or a set generated
-from clean test images (`cifar10-c-generated`, `cifar10-sample-c-generated`: `generate`). Either hands out
-`images(corruption, severity, start, stop)` and says what it is in `describe()`, the record results keep."""
+"""A corruption set, official (`official`) or generated from clean test images (`generate`), as one record: its
+images by corruption, severity and range (`images`) and what it is (`describe()`, the record results keep)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The 15 corruptions made from clean images, with Hendrycks and Dietterich's CIFAR parameters.
-
-Each follows their `make_cifar_c.py` (hendrycks/robustness): the same parameters, operations and final uint8
-truncation, in numpy/scipy/PIL over a block of images at once; a substitute (frost photographs, ImageMagick's
-motion blur, OpenCV's fixed-point warps) is said at its function. Random draws come from a Generator per block of
-`DRAW_BLOCK` images seeded by (seed, corruption, severity, block) and drawn for the whole block (`BlockDraws`), so an
-image's corruption depends on its index only. docs/evaluation.md says how the set differs from the official one."""
+"""The 15 corruptions made from clean images as Hendrycks and Dietterich's `make_cifar_c.py` makes them, over a block
+of images at once, random draws seeded per block of `DRAW_BLOCK` images (`BlockDraws`): docs/evaluation.md says how,
+and where the set differs from the official one; each substitute is said at its function."""
 
 from __future__ import annotations
 
@@ -204,12 +200,6 @@ def _zoom_matrix(factor: float) -> np.ndarray:
     return matrix
 
 
-def _clipped_zoom(x: np.ndarray, factor: float) -> np.ndarray:
-    """N x 32 x 32 (x C) images zoomed about their centre, as theirs `clipped_zoom`."""
-    m = _zoom_matrix(float(factor))
-    return np.einsum("ij,nj...->ni...", m, np.einsum("kl,nil...->nik...", m, x))
-
-
 @cache
 def _zoom_blur_operator(s: int) -> sparse.csr_matrix:
     """The average of the image and its zooms by 1, 1.01, ..., as one linear map on 1,024 pixels (sparse: an
@@ -233,11 +223,6 @@ def zoom_blur(images, s, rng):
     return np.clip(np.round(out, 6), 0, 255).astype(np.uint8)
 
 
-def _grey(x: np.ndarray) -> np.ndarray:
-    """OpenCV's RGB2GRAY weights."""
-    return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
-
-
 def snow(images, s, rng):
     """Theirs, with the snow layer's motion blur by the substitute kernel of `motion_blur`."""
     loc, scale, zoom, threshold, radius, sigma, blend = (
@@ -249,12 +234,15 @@ def snow(images, s, rng):
     )[s]
     x = images.astype(np.float32) / 255.0
     n = len(x)
-    layer = _clipped_zoom(rng.normal(loc, scale, size=(n, SIZE, SIZE)), zoom)
+    layer = rng.normal(loc, scale, size=(n, SIZE, SIZE))
+    m = _zoom_matrix(float(zoom))  # theirs `clipped_zoom`: the layer zoomed about its centre, columns then rows
+    layer = np.einsum("ij,nj...->ni...", m, np.einsum("kl,nil...->nik...", m, layer))
     layer[layer < threshold] = 0
     layer = (np.clip(layer, 0, 1) * 255).astype(np.uint8)  # theirs: an 8-bit PNG for ImageMagick
     angles = rng.uniform(-135, -45, size=n)
     layer = np.clip(np.rint(_motion(layer[..., None].astype(np.float64), radius, sigma, angles)), 0, 255) / 255.0
-    x = blend * x + (1 - blend) * np.maximum(x, _grey(x)[..., None] * 1.5 + 0.5)
+    grey = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114  # OpenCV's RGB2GRAY weights
+    x = blend * x + (1 - blend) * np.maximum(x, grey[..., None] * 1.5 + 0.5)
     return _to_uint8(x + layer + layer[:, ::-1, ::-1])
 
 
@@ -367,13 +355,8 @@ def elastic_transform(images, s, rng):
     """Theirs: a random affine warp (OpenCV's warpAffine, bilinear, border reflect-101; here in floating point,
     where OpenCV interpolates in fixed point to 1/32 pixel), then a smooth random displacement field sampled by
     scipy's `map_coordinates(order=1, mode='reflect')`."""
-    alpha, sigma, spread = (
-        (SIZE * 0, SIZE * 0, SIZE * 0.08),
-        (SIZE * 0.05, SIZE * 0.2, SIZE * 0.07),
-        (SIZE * 0.08, SIZE * 0.06, SIZE * 0.06),
-        (SIZE * 0.1, SIZE * 0.04, SIZE * 0.05),
-        (SIZE * 0.1, SIZE * 0.03, SIZE * 0.03),
-    )[s]
+    table = ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03))
+    alpha, sigma, spread = (SIZE * c for c in table[s])  # theirs, as fractions of the image's side
     x = images.astype(np.float32) / 255.0
     n = len(x)
     centre, half = SIZE // 2, SIZE // 3

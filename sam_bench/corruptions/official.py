@@ -1,9 +1,6 @@
-"""The official CIFAR-10-C files in RobustBench's layout, checked before a single image is used.
-
-`<data-dir>/CIFAR-10-C/<corruption>.npy` (50,000 x 32 x 32 x 3 uint8: severities 1-5 in blocks of the CIFAR-10 test
-set) and `labels.npy`. Checked: each file's md5 against the published one (a stand-in of the same shape is refused),
-shape and dtype, the labels, and that the folder is no generated set in the same layout (its GENERATED.json, and
-its first images against the generator's). Each file's sha256 is recorded with the results."""
+"""The official CIFAR-10-C files in RobustBench's layout (`<data-dir>/CIFAR-10-C/<corruption>.npy` and
+`labels.npy`), each checked before a single image is used (published md5, shape, dtype, labels, no generated set in
+the same layout) and its sha256 recorded with the results: docs/evaluation.md."""
 
 from __future__ import annotations
 

@@ -1,23 +1,7 @@
-"""A scale's endpoints, fixed before its runs: the primary test of each claim and the confirmatory sample.
-
-A claim tested many ways (C2 at four budgets, with two attacks) gives many chances of a finding; one
-test named in advance is the claim's verdict, the others are secondary. A scale's `primary_tests`
-names, per claim, the measure (attack, norm, eps; AutoAttack's version and attacks) and the first N test
-images it is judged on; C3's test also names its two models, the AT model and the SAM model (`models`), and
-is judged on its robust measure and on clean accuracy, both on those images, as the claim states it.
-`confirmatory_seeds` names, per model, the training seeds it is judged over: the seeds trained after the
-endpoint was fixed, apart from the ones that suggested it. Both are read and
-checked here once, against the scale's own models and evaluation, and written into plan.json; the report
-reads them from there and names the commit that set them (`set_in_commit`).
-
-`extension_tests` are questions beyond the paper's claims, fixed the same way: each names two models of the
-scale (the difference first minus second is its verdict, over their confirmatory seeds), its measure, its
-images, and the models shown beside them as secondary. The one measure so far is the mean accuracy over
-CIFAR-10-C's 75 corruptions and severities (`corruptions`, on a named corruption set), with the per-family
-means (noise, blur, weather, digital) as its secondary breakdown. Their commit is traced apart from the
-claims' (`set_in_commit(..., part="extension_tests")`): adding an extension leaves the claims' provenance as
-it was.
-"""
+"""A scale's endpoints, fixed before its runs: the primary test of each claim, the confirmatory seeds and the
+extension tests beyond the paper's claims, read and checked here once against the scale's own models and
+evaluation, written into plan.json, and traced to the commit that set them (`set_in_commit`). What each holds
+and how the report judges by it: docs/reproducing.md."""
 
 from __future__ import annotations
 

@@ -30,10 +30,8 @@ def evaluation_specs(evaluation: dict) -> list:
 
 
 def autoattack_budgets(aa: dict | None) -> list[dict]:
-    """The AutoAttack runs of a recipe's `autoattack` block, one dict per budget: norm, eps, version,
-    attacks, n_examples, all_seeds. A norm takes one budget (`Linf: 8/255`) or a list of them, each an
-    eps or a mapping that overrides the block's own settings for that budget, e.g.
-    `Linf: [8/255, {eps: 2/255, version: custom, attacks: [apgd-ce, apgd-t], all_seeds: true}]`."""
+    """The AutoAttack runs of a recipe's `autoattack` block, one dict per budget (norm, eps, version, attacks,
+    n_examples, all_seeds); a norm's budgets as docs/reproducing.md writes them."""
     aa = aa or {}
     shared = {key: aa.get(key) for key in ("version", "attacks", "n_examples", "all_seeds")}
     shared["version"] = shared["version"] or "standard"
@@ -66,10 +64,8 @@ def _images(block: dict, n_examples, attack: str) -> int | None:
 
 
 def evaluation_for(plan, evaluation: dict) -> dict:
-    """The recipe's evaluation as it applies to one run (`plan`: a recipe.ModelPlan). AutoAttack is for the
-    leaderboards, which list a model's first seed only: its other seeds serve the claims, which rest on clean
-    and PGD accuracy, and skip it unless the recipe's `autoattack` block (or one of its budgets) says
-    `all_seeds: true`."""
+    """The recipe's evaluation as it applies to one run (`plan`: a recipe.ModelPlan): AutoAttack is for the
+    boards, which list first seeds only, so a later seed skips it unless `all_seeds: true` says otherwise."""
     aa = evaluation.get("autoattack") or {}
     if plan.primary or aa.get("all_seeds"):
         return evaluation

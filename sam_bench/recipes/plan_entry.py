@@ -1,14 +1,7 @@
 """A run of a reproduction's plan (`plan.json`'s `models`: one entry per model and seed) as a typed record, checked
-once where it is read and then asked by name (`run.name`, `run.key`, `run.run_name`, `run.seed`).
-
-    for run in plan_entries(folder.plan):
-        out / "results" / f"{run.run_name}.json"
-
-`sam-bench reproduce` writes each entry from the recipe's grid (`recipe.ModelPlan.plan_entry`); `to_json()` gives
-the entry back as written, byte for byte once the plan is written with `files.write_json`. The training settings
-are kept as the plan wrote them (`config`), whatever settings later versions added; `train_config` reads them as a
-`TrainConfig`.
-"""
+once where it is read and then asked by name (`run.run_name`, `run.seed`, ...). `to_json()` gives the entry back as
+written, byte for byte; the training settings stay as the plan wrote them (`config`), whatever settings later
+versions added."""
 
 from __future__ import annotations
 
@@ -24,9 +17,8 @@ FIX = "it is written by sam-bench reproduce: restore it (e.g. git checkout) or r
 
 @dataclass(frozen=True)
 class PlanEntry:
-    """One run of the grid: the model's name, its settings key (the hash of its training settings, seed included),
-    its training seed, whether it is the model's first seed (the one published to the zoo and the boards) and its
-    training settings as the plan wrote them."""
+    """One run of the grid; `key`: the hash of its training settings, seed included; `primary`: the model's first
+    seed, the one published to the zoo and the boards."""
 
     name: str
     key: str

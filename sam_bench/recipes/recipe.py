@@ -137,11 +137,9 @@ def _seeds(where: str, name: str, *choices) -> list[int] | None:
 
 
 def _work_order(numbered: list[tuple[int, ModelPlan]], order, where: str, scale: str) -> list[ModelPlan]:
-    """The runs in the order the grid works through them. By default every model's first seed before any
-    second one: a grid cut short still has one of each. A scale's `order` names groups of models worked
-    through one after another, every seed of a group (round by round, in the group's order) before the next
-    group, as when a claim's seeds are wanted before the rest of the grid's first seeds; the models no group
-    names follow."""
+    """The runs in the order the grid works through them: every model's first seed before any second one (a grid
+    cut short still has one of each), or as a scale's `order` groups them (docs/reproducing.md), round by round
+    within a group; the models no group names follow."""
     names = [plan.name for _, plan in numbered]
     groups = [list(group) for group in order or []]
     named = [name for group in groups for name in group]

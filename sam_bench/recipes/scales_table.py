@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from sam_bench import files
@@ -48,11 +49,8 @@ def _model(plan: Recipe) -> str:
 
 def _seeds(plan: Recipe) -> str:
     """'ST, SAM-0.1: 20; AT-Linf-8: 3', models with the same number of seeds together, most seeds first."""
-    counts: dict[str, int] = {}
-    for m in plan.models:
-        counts[m.name] = counts.get(m.name, 0) + 1
     by_count: dict[int, list[str]] = {}
-    for name, n in counts.items():
+    for name, n in Counter(m.name for m in plan.models).items():
         by_count.setdefault(n, []).append(name)
     parts: list[str] = []
     for n in sorted(by_count, reverse=True):

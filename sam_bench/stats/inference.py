@@ -1,11 +1,7 @@
-"""The statistics behind every interval and verdict: how sure can a reader be of a number?
-
-Which test images were drawn: one evaluation's accuracy gets a Wilson score interval, two trained models on the
-same images are compared image by image (`PairedTable`: exact McNemar, Newcombe's interval), a statement about
-two trained models, not methods. Which training seed was drawn: `mixed_model.seeds_and_images` models both.
-Wilson and Newcombe are closed-form (they run where scipy is not installed); every distribution comes from
-scipy.stats, imported where used.
-"""
+"""One evaluation's test images: a Wilson interval for an accuracy, two trained models on the same images compared
+image by image (`PairedTable`: exact McNemar, Newcombe's interval); training seeds are `mixed_model`'s. Wilson and
+Newcombe are closed-form (they run where scipy is not installed); every distribution comes from scipy.stats,
+imported where used."""
 
 from __future__ import annotations
 

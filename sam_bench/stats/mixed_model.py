@@ -1,9 +1,7 @@
 """A training method's accuracy over seeds and images: the linear mixed model with crossed random effects of
-training seed and test image in closed form for the balanced layout (`seeds_and_images`), and a planned
-design's expected standard error from a pilot (`projected`). Coverage and false verdicts are checked by
-simulation in tests/test_stats_simulation.py, the fit against statsmodels' MixedLM in tests/test_stats.py; the
-tests of one evaluation's images (Wilson, McNemar, Newcombe) are in `inference`.
-"""
+training seed and test image, in closed form for the balanced layout (docs/reproducing.md: "A test of a training
+method"), and a planned design's expected standard error from a pilot (`projected`). Checked by simulation in
+tests/test_stats_simulation.py and against statsmodels' MixedLM in tests/test_stats.py."""
 
 from __future__ import annotations
 
@@ -17,13 +15,9 @@ from sam_bench.stats.inference import ALPHA, CONFIDENCE, POWER, detectable_effec
 
 @dataclass(frozen=True)
 class SeedsAndImages:
-    """The mean of per-seed, per-image values (a difference of two methods' outcomes, or one
-    method's outcomes) with its uncertainty over both training seeds and test images.
-
-    Model: value(s, i) = mean + a_s + b_i + e_si, seeds and images drawn at random, every seed on
-    the same images. The mean's variance is var(a)/S + var(b)/N + var(e)/(S N): the images' part
-    does not shrink with more seeds (each seed sees the same images), the seeds' part does not
-    shrink with more images."""
+    """The mean of per-seed, per-image values (a difference of two methods' outcomes, or one method's) with its
+    uncertainty over both: value(s, i) = mean + a_s + b_i + e_si, every seed on the same images, so the mean's
+    variance var(a)/S + var(b)/N + var(e)/(S N) has an images' part that more seeds do not shrink."""
 
     estimate: float
     standard_error: float
@@ -211,15 +205,11 @@ def seeds_and_images_from_means(seed_means, image_variance: float, images: int) 
 
 
 def projected(values, seeds: int, images: int | None = None, seed_bound: bool = False) -> SeedsAndImages:
-    """What `seeds_and_images` is expected to give for a design of `seeds` training seeds and `images`
-    test images (default: the pilot's), from a pilot's seeds x images array (one method's outcomes, or
-    a difference of two methods'): the variance parts are the pilot's estimates (the standard model's),
-    the mean's standard error and degrees of freedom are those of the planned design (the mean squares at
-    their expectations: var(e) + N var(a) for the seeds, var(e) + S var(b) for the images).
-
-    A pilot's seed variance rests on few degrees of freedom (a pilot of 3 seeds put it at a fifth of what
-    the grid then found): `seed_bound` takes it at the upper 95% bound of its mean square, so
-    that a design sized by it is not sized by an accident of the pilot's seeds."""
+    """What `seeds_and_images` is expected to give for a design of `seeds` training seeds and `images` test images
+    (default: the pilot's), from a pilot's seeds x images array: the pilot's variance parts (the standard model's),
+    the planned design's mean squares at their expectations (var(e) + N var(a), var(e) + S var(b)). A pilot's seed
+    variance rests on few degrees of freedom (3 seeds once put it at a fifth of what the grid found): `seed_bound`
+    takes it at the upper 95% bound of its mean square, so that no accident of the pilot's seeds sizes a design."""
     d = _layout(values)
     pilot_seeds, pilot_images = d.shape
     images = pilot_images if images is None else images

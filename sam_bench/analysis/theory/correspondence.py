@@ -1,10 +1,6 @@
-"""The rho <-> eps correspondence: which AT eps does what SAM at a given rho does.
-
-Two readings: (1) by outcome, the eps at which AT's curve (non-robust reliance, clean or robust
-accuracy against eps, ST at eps = 0) reaches SAM's value; (2) by mechanism, the size of input
-perturbation that lowers the margins as much as SAM's weight perturbation does (the paper's "SAM is a
-feature perturbation"): SAM's mean margin drop over the training batches divided by ||w||_dual.
-"""
+"""The rho <-> eps correspondence: which AT eps does what SAM at a given rho does, by outcome (where AT's curve
+reaches SAM's value) and by mechanism (the input perturbation that lowers the margins as much as SAM's weight
+perturbation). docs/theory.md."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""The data model and what a linear classifier scores on it, in closed form.
-
-A few robust features and many non-robust ones (Tsipras et al. 2019; Ilyas et al. 2019), Gaussian so
-that everything below is exact: y = +-1 with equal odds and x = y * mean + std * noise, feature by
-feature. For a linear classifier sign(w . x) the margin y w.x is Gaussian with mean w.mean and standard
-deviation ||std * w||, and an input perturbation of Linf (L2) size eps lowers every margin by at most
-eps ||w||_1 (eps ||w||_2), so clean and robust accuracy are values of the normal CDF (docs/theory.md).
-
-Weights are rows: a (k, d) array is k classifiers scored at once.
-"""
+"""The data model (a few robust and many non-robust Gaussian features) and what a linear classifier scores on it,
+in closed form (docs/theory.md). Weights are rows: a (k, d) array is k classifiers scored at once."""
 
 from __future__ import annotations
 

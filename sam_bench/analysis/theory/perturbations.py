@@ -1,14 +1,5 @@
-"""The inner maximisations of AT and SAM for a linear classifier, in closed form (docs/theory.md).
-
-With margin m = y w.x and a loss that falls as the margin grows (logistic: log(1 + exp(-m))):
-  AT, input x + delta with ||delta|| <= eps:   the worst delta lowers m by eps ||w||_*  (dual norm),
-      delta = -eps y sign(w) (Linf) or -eps y w / ||w||_2 (L2).
-  SAM, weights w + e with ||e||_2 <= rho:      one ascent step e = rho g / ||g||, g the batch loss's
-      gradient (what SAM computes); for one example the exact worst e = -rho y x / ||x||_2 lowers m by
-      rho ||x||_2, whatever w is.
-Either way the perturbed model's margin on x is a perturbed input's margin: y (w + e).x = y w.(x + delta)
-when w.delta = e.x, which is how the paper reads SAM as a feature perturbation.
-"""
+"""The inner maximisations of AT (inputs) and SAM (weights) for a linear classifier, in closed form: the derivations
+are in docs/theory.md."""
 
 from __future__ import annotations
 

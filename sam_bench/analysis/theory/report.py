@@ -18,16 +18,6 @@ def _runs(results: dict, method: str, norm: str | None = None) -> list[dict]:
     return [r for r in results["runs"] if r["method"] == method and r["norm"] == norm]
 
 
-def _curve(runs: list[dict], key: str):
-    """Strengths, means, mins, maxes of one metric along a method's grid."""
-    return (
-        [r["strength"] for r in runs],
-        [r["mean"][key] for r in runs],
-        [r["metrics"][key]["min"] for r in runs],
-        [r["metrics"][key]["max"] for r in runs],
-    )
-
-
 def plot_reliance(results: dict, path: Path) -> None:
     """Non-robust reliance against each method's strength; SAM also drawn at its equivalent Linf eps."""
     plt = pyplot()
@@ -46,14 +36,10 @@ def plot_reliance(results: dict, path: Path) -> None:
         if not runs:
             ax.set_title(title + " (none trained)")
             continue
-        x, mean, low, high = _curve(runs, "non_robust_reliance")
-        if method == "AT":  # eps = 0 is ST
-            x, mean, low, high = (
-                [0.0] + x,
-                [st_reliance] + mean,
-                [st["metrics"]["non_robust_reliance"]["min"]] + low,
-                [st["metrics"]["non_robust_reliance"]["max"]] + high,
-            )
+        curve = [st, *runs] if method == "AT" else runs  # AT's eps 0 is ST
+        x = [r["strength"] for r in curve]
+        mean = [r["mean"]["non_robust_reliance"] for r in curve]
+        low, high = ([r["metrics"]["non_robust_reliance"][end] for r in curve] for end in ("min", "max"))
         ax.plot(x, mean, "o-", color=color, label=f"{method} {norm or ''}".strip())
         ax.fill_between(x, low, high, color=color, alpha=0.2, label="range over repetitions")
         ax.axhline(st_reliance, color=COLORS["ST"], ls="--", lw=1, label="ST")
@@ -62,21 +48,10 @@ def plot_reliance(results: dict, path: Path) -> None:
         if norm == "Linf":
             sam = _runs(results, "SAM")
             eps = [r["mean"]["sam_perturbation"]["equivalent_eps_Linf"] for r in sam]
-            ax.plot(
-                eps,
-                [r["mean"]["non_robust_reliance"] for r in sam],
-                "s",
-                color=COLORS["SAM"],
-                ms=5,
-                label="SAM at its equivalent eps",
-            )
-            ax.axvline(
-                results["spec"]["data"]["non_robust"]["mean"],
-                color="grey",
-                ls=":",
-                lw=1,
-                label="non-robust features' mean",
-            )
+            reliance = [r["mean"]["non_robust_reliance"] for r in sam]
+            ax.plot(eps, reliance, "s", color=COLORS["SAM"], ms=5, label="SAM at its equivalent eps")
+            eta = results["spec"]["data"]["non_robust"]["mean"]
+            ax.axvline(eta, color="grey", ls=":", lw=1, label="non-robust features' mean")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("rho" if method == "SAM" else "eps")
         ax.legend(fontsize=7)
@@ -100,17 +75,12 @@ def plot_tradeoff(results: dict, path: Path) -> None:
             continue
         robust = [st["robust_accuracy"][0]] + [r["mean"]["robust_accuracy"][0] for r in runs]
         clean = [st["clean_accuracy"]] + [r["mean"]["clean_accuracy"] for r in runs]
+        color = COLORS[norm or method]
         label = "SAM (rho grid)" if method == "SAM" else f"AT {norm} (eps grid)"
-        ax.plot(robust, clean, "o-", ms=4, color=COLORS[norm or method], label=label)
+        ax.plot(robust, clean, "o-", ms=4, color=color, label=label)
         for r in runs[::2]:
-            ax.annotate(
-                f"{r['strength']:g}",
-                (r["mean"]["robust_accuracy"][0], r["mean"]["clean_accuracy"]),
-                fontsize=6,
-                color=COLORS[norm or method],
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
+            point = (r["mean"]["robust_accuracy"][0], r["mean"]["clean_accuracy"])
+            ax.annotate(f"{r['strength']:g}", point, fontsize=6, color=color, xytext=(3, 3), textcoords="offset points")
     ax.plot(st["robust_accuracy"][0], st["clean_accuracy"], "*", ms=12, color=COLORS["ST"], label="ST")
     ax.axhline(results["model"]["bayes_accuracy"], color="grey", ls=":", lw=1, label="best clean accuracy (Bayes)")
     ax.set_xlabel(f"robust accuracy ({attack['norm']} eps {attack['eps']:g}, exact)")

@@ -66,16 +66,6 @@ def _number(value, name: str, where: str, *, integer=False, positive=False, mini
     return value
 
 
-def _strengths(value, name: str, where: str) -> list[float]:
-    if not isinstance(value, list) or not value:
-        raise BadInput(f"{where}: {name} must be a non-empty list of numbers > 0, e.g. [0.05, 0.1]")
-    for v in value:
-        _number(v, f"each of {name}", where, positive=True)
-    if len(set(value)) != len(value):
-        raise BadInput(f"{where}: {name} repeats a value")
-    return [float(v) for v in sorted(value)]
-
-
 def check_spec(spec: dict, where: str = "spec") -> dict:
     """Every value of the right type and range; strength lists sorted. Returns the spec."""
     _number(spec["seed"], "seed", where, integer=True, minimum=0)
@@ -100,7 +90,14 @@ def check_spec(spec: dict, where: str = "spec") -> dict:
         )
     methods = spec["methods"]
     for key in ("sam_rho", "at_linf_eps", "at_l2_eps"):
-        methods[key] = _strengths(methods[key], f"methods.{key}", where)
+        value, name = methods[key], f"methods.{key}"
+        if not isinstance(value, list) or not value:
+            raise BadInput(f"{where}: {name} must be a non-empty list of numbers > 0, e.g. [0.05, 0.1]")
+        for v in value:
+            _number(v, f"each of {name}", where, positive=True)
+        if len(set(value)) != len(value):
+            raise BadInput(f"{where}: {name} repeats a value")
+        methods[key] = [float(v) for v in sorted(value)]
     evaluation = spec["evaluation"]
     attacks = evaluation["attacks"]
     if not isinstance(attacks, list) or not attacks:
@@ -115,15 +112,6 @@ def check_spec(spec: dict, where: str = "spec") -> dict:
         _number(attack["eps"], "an attack's eps", where, positive=True)
     _number(evaluation["tolerance"], "evaluation.tolerance", where, positive=True)
     return spec
-
-
-def memory_needed(spec: dict) -> int:
-    """Bytes the simulation's largest arrays take at once, in float64: a training sample held with its
-    signed copy while the test sample, its noise and its attacked copy are made (features.sample,
-    training.train, features.monte_carlo_accuracy)."""
-    data = spec["data"]
-    dim = data["robust"]["count"] + data["non_robust"]["count"]
-    return 8 * dim * (2 * data["n_train"] + 3 * data["n_test"])
 
 
 def available_memory() -> int | None:
@@ -141,14 +129,16 @@ def available_memory() -> int | None:
         return None
 
 
-def check_fits_in_memory(spec: dict, where: str, available: int | None = None) -> None:
+def check_fits_in_memory(spec: dict, where: str) -> None:
     """Refuse, before any array is made, a spec whose samples cannot fit (10^8 features: 50 TB),
     instead of a MemoryError part-way through."""
-    needed = memory_needed(spec)
-    available = available if available is not None else available_memory()
+    data = spec["data"]
+    dim = data["robust"]["count"] + data["non_robust"]["count"]
+    # the largest arrays at once, in float64: a training sample and its signed copy, the test sample, its noise
+    # and its attacked copy (features.sample, training.train, features.monte_carlo_accuracy)
+    needed = 8 * dim * (2 * data["n_train"] + 3 * data["n_test"])
+    available = available_memory()
     if available is not None and needed > available:
-        data = spec["data"]
-        dim = data["robust"]["count"] + data["non_robust"]["count"]
         raise BadInput(
             f"{where}: {dim:,} features x ({data['n_train']:,} training + {data['n_test']:,} test examples) "
             f"need about {needed / 2**30:,.1f} GiB of memory, {available / 2**30:,.1f} GiB are available; "

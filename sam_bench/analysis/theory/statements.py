@@ -31,22 +31,16 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def judge(results: dict) -> list[dict]:
     spec = results["spec"]
-    tol = spec["evaluation"]["tolerance"]
-    attack = spec["evaluation"]["attacks"][0]
-    attack_name = f"{attack['norm']} {attack['eps']:g}"
-    eta = spec["data"]["non_robust"]["mean"]
     runs = results["runs"]
-    st = next(r["mean"] for r in runs if r["method"] == "ST")
-    sam = [r for r in runs if r["method"] == "SAM"]
-    at_linf = [r for r in runs if r["method"] == "AT" and r["norm"] == "Linf"]
+    attack = spec["evaluation"]["attacks"][0]
     context = dict(
-        tol=tol,
+        tol=spec["evaluation"]["tolerance"],
         attack=attack,
-        attack_name=attack_name,
-        eta=eta,
-        st=st,
-        sam=sam,
-        at_linf=at_linf,
+        attack_name=f"{attack['norm']} {attack['eps']:g}",
+        eta=spec["data"]["non_robust"]["mean"],
+        st=next(r["mean"] for r in runs if r["method"] == "ST"),
+        sam=[r for r in runs if r["method"] == "SAM"],
+        at_linf=[r for r in runs if r["method"] == "AT" and r["norm"] == "Linf"],
         correspondence=results["correspondence"],
     )
     checks = (
@@ -100,14 +94,10 @@ def at_removes_non_robust(tol, eta, st, at_linf, **_):
     )
 
 
-def _at_for_attack(attack, at_linf):
-    """The AT model trained against the attack it is scored on, else the most robust Linf one."""
-    same = [r for r in at_linf if attack["norm"] == "Linf" and r["strength"] == attack["eps"]]
-    return same[0] if same else max(at_linf, key=lambda r: r["mean"]["robust_accuracy"][0])
-
-
 def at_trades_clean_for_robust(tol, attack, attack_name, st, at_linf, **_):
-    at = _at_for_attack(attack, at_linf)
+    # the AT model trained against the attack it is scored on, else the most robust Linf one
+    same = [r for r in at_linf if attack["norm"] == "Linf" and r["strength"] == attack["eps"]]
+    at = same[0] if same else max(at_linf, key=lambda r: r["mean"]["robust_accuracy"][0])
     robust_gain = at["mean"]["robust_accuracy"][0] - st["robust_accuracy"][0]
     clean_loss = st["clean_accuracy"] - at["mean"]["clean_accuracy"]
     evidence = (

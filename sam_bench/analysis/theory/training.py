@@ -1,10 +1,5 @@
-"""Linear classifiers trained by ST, SAM and AT on one sample, all at once.
-
-Every method minimises the logistic loss of y w.x by SGD with weight decay, on the same batches in the
-same order (so differences between methods are the methods', not the batches'). AT's inner maximum and
-SAM's ascent step are the closed forms of `perturbations`; a (k, d) array holds the k classifiers and
-each step is a few matrix products for all of them.
-"""
+"""Linear classifiers trained by ST, SAM and AT on one sample, all at once: SGD with weight decay on the logistic
+loss, every method on the same batches in the same order, a (k, d) array of the k classifiers."""
 
 from __future__ import annotations
 
