@@ -44,7 +44,11 @@ def too_long(err: OSError) -> BadInput:
     return BadInput(f"{shown}: name too long for the file system (a file or folder name is at most 255 bytes)")
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Every option with a default shows it in --help (a flag's False and a None default show nothing).
+@click.group(
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True},
+)
 @click.version_option(__version__, prog_name="sam-bench")
 def cli():
     """Train, attack and rank standard, SAM and adversarially trained models (RobustBench-compatible)."""

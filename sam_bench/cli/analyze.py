@@ -23,38 +23,28 @@ def _numbers(text: str) -> list[float]:
 
 @click.command("analyze", short_help="Sharpness, Fourier heat map, frequency reliance, input gradients of models.")
 @click.argument("models", nargs=-1, required=True)
-@out_option("Folder for one JSON (+ .npz, PNG) per model.", default="analysis", show_default=True)
+@out_option("Folder for one JSON (+ .npz, PNG) per model.", default="analysis")
 @click.option(
     "--measures",
     default="sharpness,fourier,frequency,gradients",
-    show_default=True,
     help="Which measures, comma-separated.",
 )
 @click.option(
     "--seed",
     type=SEED,
     default=0,
-    show_default=True,
     help="Draws training images, power-iteration start, Fourier signs.",
 )
-@click.option("--train-images", type=int, default=256, show_default=True, help="Sharpness: training images drawn.")
-@click.option("--sharpness-batch", type=int, default=64, show_default=True, help="Sharpness: images per batch.")
-@click.option("--rho", type=float, default=0.1, show_default=True, help="SAM's radius (L2 over all weights).")
-@click.option(
-    "--ascent-steps", type=int, default=5, show_default=True, help="Projected ascent steps (multi-step sharpness)."
-)
-@click.option("--power-iterations", type=int, default=12, show_default=True, help="Most power iterations per batch.")
-@click.option("--fourier-images", type=int, default=48, show_default=True, help="Fourier map: first N test images.")
-@click.option(
-    "--fourier-norm", type=float, default=4.0, show_default=True, help="Fourier map: L2 norm of the perturbation."
-)
-@click.option(
-    "--filter-images", type=int, default=1000, show_default=True, help="Frequency reliance: first N test images."
-)
-@click.option("--cutoffs", default="2,4,8,12", show_default=True, help="Low/high-pass radii (cycles per image).")
-@click.option(
-    "--gradient-images", type=int, default=200, show_default=True, help="Input gradients: first N test images."
-)
+@click.option("--train-images", type=int, default=256, help="Sharpness: training images drawn.")
+@click.option("--sharpness-batch", type=int, default=64, help="Sharpness: images per batch.")
+@click.option("--rho", type=float, default=0.1, help="SAM's radius (L2 over all weights).")
+@click.option("--ascent-steps", type=int, default=5, help="Projected ascent steps (multi-step sharpness).")
+@click.option("--power-iterations", type=int, default=12, help="Most power iterations per batch.")
+@click.option("--fourier-images", type=int, default=48, help="Fourier map: first N test images.")
+@click.option("--fourier-norm", type=float, default=4.0, help="Fourier map: L2 norm of the perturbation.")
+@click.option("--filter-images", type=int, default=1000, help="Frequency reliance: first N test images.")
+@click.option("--cutoffs", default="2,4,8,12", help="Low/high-pass radii (cycles per image).")
+@click.option("--gradient-images", type=int, default=200, help="Input gradients: first N test images.")
 @click.option("--dataset", help="Data set [default: the one the model was trained on].")
 @data_dir_option
 @zoo_dir_option()

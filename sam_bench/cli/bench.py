@@ -27,15 +27,12 @@ from sam_bench.runtime import clock
 @click.option(
     "--methods",
     default="standard,sam,at",
-    show_default=True,
     help="Comma-separated training methods to time (standard, sam, asam, at, sam-at); the paper's loop "
     "runs for standard, sam and at.",
 )
-@click.option("--batch-size", type=int, default=512, show_default=True, help="Batch size of sam-bench's loop.")
-@click.option(
-    "--arch", default="preactresnet18", show_default=True, help="Architecture timed (as train --arch takes it)."
-)
-@click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier (0.25 for CPU runs).")
+@click.option("--batch-size", type=int, default=512, help="Batch size of sam-bench's loop.")
+@click.option("--arch", default="preactresnet18", help="Architecture timed (as train --arch takes it).")
+@click.option("--width", type=float, default=1.0, help="Channel multiplier (0.25 for CPU runs).")
 @click.option(
     "--arch-kwargs",
     default=None,
@@ -43,15 +40,14 @@ from sam_bench.runtime import clock
     callback=arch_kwargs_option,
     help="timm constructor arguments, e.g. depth=4,embed_dim=64,num_heads=2.",
 )
-@click.option("--steps", type=int, default=20, show_default=True, help="Timed training steps per repetition.")
-@click.option("--repeats", type=int, default=5, show_default=True, help="Timed repetitions (median and spread).")
-@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps before the repetitions.")
-@click.option("--n-images", type=int, default=50_000, show_default=True, help="Synthetic training images.")
+@click.option("--steps", type=int, default=20, help="Timed training steps per repetition.")
+@click.option("--repeats", type=int, default=5, help="Timed repetitions (median and spread).")
+@click.option("--warmup", type=int, default=2, help="Untimed steps before the repetitions.")
+@click.option("--n-images", type=int, default=50_000, help="Synthetic training images.")
 @click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
-    show_default=True,
     help="Training precision of sam-bench's loop (auto: bf16 autocast on GPU, as `train`).",
 )
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model in sam-bench's loop.")
@@ -63,23 +59,21 @@ from sam_bench.runtime import clock
     "0.5 for asam].",
 )
 @click.option("--skip-paper-loop", is_flag=True, help="Do not run the paper's loop (no x-paper ratios).")
-@click.option("--paper-batch-size", type=int, default=128, show_default=True, help="The paper's batch size.")
+@click.option("--paper-batch-size", type=int, default=128, help="The paper's batch size.")
 @click.option(
     "--paper-workers",
     type=int,
     default=0,
-    show_default=True,
     help="DataLoader workers of the paper's loop (its code passes none: 0).",
 )
 @click.option("--skip-eval", is_flag=True, help="Do not measure PGD and AutoAttack throughput.")
-@click.option("--pgd-images", type=int, default=4096, show_default=True, help="Images per PGD-10 repetition.")
-@click.option("--aa-images", type=int, default=1000, show_default=True, help="Images per AutoAttack run.")
-@click.option("--aa-batch-size", type=int, default=500, show_default=True, help="AutoAttack's batch size.")
+@click.option("--pgd-images", type=int, default=4096, help="Images per PGD-10 repetition.")
+@click.option("--aa-images", type=int, default=1000, help="Images per AutoAttack run.")
+@click.option("--aa-batch-size", type=int, default=500, help="AutoAttack's batch size.")
 @click.option(
     "--aa-train-epochs",
     type=int,
     default=10,
-    show_default=True,
     help="Epochs of the briefly trained standard and AT models (on the bundled CIFAR-10 sample).",
 )
 @click.option("--aa-train-images", type=int, default=None, help="Train those on the first N sample images [all 1500].")
@@ -93,7 +87,6 @@ from sam_bench.runtime import clock
     "--seed",
     type=SEED,
     default=0,
-    show_default=True,
     help="Seed of the synthetic images, the weights, the data order and the attacks.",
 )
 @click.option(
@@ -141,23 +134,18 @@ from sam_bench.runtime import clock
     "--budget-s",
     type=float,
     default=180.0,
-    show_default=True,
     help="With --probe: seconds the probe may take, set-up and compilation included.",
 )
 @click.option(
     "--modes",
     default="eager,static,graph,compiled",
-    show_default=True,
     help="With --probe: step modes to time (graph only on CUDA).",
 )
-@click.option("--concurrency", default="1,2,4", show_default=True, help="With --probe: K concurrent processes.")
-@click.option(
-    "--concurrent-methods", default="standard", show_default=True, help="With --probe: methods timed K at once."
-)
+@click.option("--concurrency", default="1,2,4", help="With --probe: K concurrent processes.")
+@click.option("--concurrent-methods", default="standard", help="With --probe: methods timed K at once.")
 @click.option(
     "--concurrent-modes",
     default="eager",
-    show_default=True,
     help="With --probe: step modes the K processes train in (eager, static, graph; graph only on CUDA).",
 )
 @click.option(
@@ -170,7 +158,6 @@ from sam_bench.runtime import clock
     "--concurrent-s",
     type=float,
     default=1.0,
-    show_default=True,
     help="With --probe: seconds each repetition of K processes (and an evaluation beside them) runs.",
 )
 @click.option(
@@ -182,18 +169,16 @@ from sam_bench.runtime import clock
 @click.option(
     "--grouped",
     default="4",
-    show_default=True,
     help="With --probe: N models' convolutions as one grouped network against N separate (comma-separated N; "
     "'' for none).",
 )
 @click.option(
     "--grouped-methods",
     default="standard",
-    show_default=True,
     help="With --probe and --grouped: methods whose N seeds' steps are timed as one grouped step against N static "
     "steps ('' for none).",
 )
-@click.option("--attack-images", type=int, default=512, show_default=True, help="With --probe: images per attack run.")
+@click.option("--attack-images", type=int, default=512, help="With --probe: images per attack run.")
 @click.pass_context
 def bench_command(
     ctx,

@@ -117,7 +117,6 @@ def _own_options(command):
             option.name,
             type=click.Choice(option.choices),
             default=option.default,
-            show_default=True,
             help=option.help,
         )(command)
     return command
@@ -139,7 +138,6 @@ def _norm_help() -> str:
     "--attack",
     type=click.Choice(attack_table.names()),
     default=attack_table.headline().name,
-    show_default=True,
     help=", ".join(a.help for a in attack_table.TABLE.values()) + ".",
 )
 @click.option(
@@ -148,7 +146,6 @@ def _norm_help() -> str:
     "norm",
     type=THREAT_MODEL,
     default=threat_models.LINF,
-    show_default=True,
     help=_norm_help(),
 )
 @_own_options
@@ -157,13 +154,12 @@ def _norm_help() -> str:
     default=None,
     help="Comma-separated budgets, e.g. 0,1/255,8/255 [default: 8/255 for Linf, 0.5 for L2: RobustBench's].",
 )
-@click.option("--steps", type=int, default=10, show_default=True, help="PGD steps.")
+@click.option("--steps", type=int, default=10, help="PGD steps.")
 @click.option("--step-size", default=None, help="PGD step size, e.g. 0.5/255 [default: eps/4].")
 @click.option(
     "--restarts",
     type=int,
     default=1,
-    show_default=True,
     help="PGD random restarts; for AutoAttack --version custom, restarts of APGD and FAB (the other "
     "versions fix their own).",
 )
@@ -172,7 +168,6 @@ def _norm_help() -> str:
     "version",
     type=click.Choice(attack_table.AUTOATTACK.versions),
     default="standard",
-    show_default=True,
     help="AutoAttack version.",
 )
 @click.option(
@@ -181,7 +176,7 @@ def _norm_help() -> str:
     callback=names_option,
     help="AutoAttack attacks for --version custom, e.g. apgd-ce,apgd-t (implies custom).",
 )
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of AutoAttack and PGD's random start.")
+@click.option("--seed", type=SEED, default=0, help="Seed of AutoAttack and PGD's random start.")
 @click.option("--n-examples", type=int, default=None, help="Evaluate the first N test images [default: all].")
 @click.option("--dataset", default=None, help="Test set [default: the one the model was trained on].")
 @data_dir_option
@@ -192,14 +187,12 @@ def _norm_help() -> str:
     "--precision",
     type=click.Choice(["fp32", "bf16"]),
     default="fp32",
-    show_default=True,
     help="bf16 is faster on GPUs but can weaken gradient attacks.",
 )
 @click.option(
     "--search-math",
     type=click.Choice(["tf32", "ieee"]),
     default="tf32",
-    show_default=True,
     help="How the attacks search on GPUs: tf32 (torch's default: TF32 convolutions, several times faster) "
     "or ieee (true fp32 throughout). Every example found is classified again in true fp32, which decides "
     "the result either way; on a CPU neither changes a number.",
@@ -207,7 +200,6 @@ def _norm_help() -> str:
 @click.option(
     "--batch-size",
     default="auto",
-    show_default=True,
     callback=_size,
     metavar="N|auto",
     help="Images per batch; auto: as many as fit on a GPU (up to the chunk size), 250 on a CPU.",
@@ -215,7 +207,6 @@ def _norm_help() -> str:
 @click.option(
     "--chunk-size",
     default="auto",
-    show_default=True,
     callback=_size,
     metavar="N|auto",
     help="Images per resumable unit of work; auto: 2,000 on a GPU, 500 on a CPU.",

@@ -19,7 +19,6 @@ def executor_options(command):
             "--executor",
             type=click.Choice(["local", "slurm"]),
             default="local",
-            show_default=True,
             help="local: this machine, one model after another (or --parallel at once); slurm: one SLURM job per "
             "model (submitit).",
         ),
@@ -27,7 +26,6 @@ def executor_options(command):
             "--parallel",
             type=click.IntRange(min=1),
             default=1,
-            show_default=True,
             metavar="K",
             help="local: K models at once on the one device, each in a process of its own with the results it "
             "would have alone (give --threads on a CPU: K processes share its cores).",
@@ -119,7 +117,6 @@ def executor_options(command):
         click.option(
             "--wait/--no-wait",
             default=True,
-            show_default=True,
             help="slurm: wait for the jobs with a progress bar, or return once they are submitted.",
         ),
         click.option(

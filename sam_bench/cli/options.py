@@ -101,7 +101,6 @@ def device_option(default: str = "auto", note: str = ""):
         "--device",
         cls=SharedOption,
         default=default,
-        show_default=True,
         help=f"{DEVICE_HELP}{': ' + note if note else ''}.",
     )
 

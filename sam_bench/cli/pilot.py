@@ -11,20 +11,19 @@ from sam_bench.cli.options import out_option
 @click.command("pilot", short_help="Size a reproduction: seed spread and detectable effects per candidate.")
 @click.argument("folders", nargs=-1, required=True)
 @out_option("Folder for pilot.json and PILOT.md (e.g. the chosen reproduction's).", required=True)
-@click.option("--first", default="ST", show_default=True, help="The reference model of each candidate.")
-@click.option("--second", default="SAM-0.1", show_default=True, help="The model compared with it.")
+@click.option("--first", default="ST", help="The reference model of each candidate.")
+@click.option("--second", default="SAM-0.1", help="The model compared with it.")
 @click.option(
     "--measure",
     "measures",
     multiple=True,
     help="'clean' or e.g. 'pgd Linf 2/255' (repeatable; default: clean and pgd Linf 2/255).",
 )
-@click.option("--plan-seeds", type=int, default=5, show_default=True, help="Seeds per model of the planned grid.")
+@click.option("--plan-seeds", type=int, default=5, help="Seeds per model of the planned grid.")
 @click.option(
     "--require-clean",
     type=float,
     default=0.80,
-    show_default=True,
     help="Clean accuracy on the whole test set the first model must reach (mean over seeds).",
 )
 def pilot_command(folders, out, first, second, measures, plan_seeds, require_clean):

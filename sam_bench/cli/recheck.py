@@ -29,7 +29,7 @@ from sam_bench.cli.options import data_dir_option, device_option, names_option, 
 @zoo_dir_option(default="a reproduction folder's own model_zoo/ if it has one")
 @device_option(default="cpu")
 @out_option("Recheck record (JSON) [default: FOLDER/recheck.json for one reproduction folder; none for files].")
-@click.option("--report/--no-report", default=True, show_default=True, help="Rewrite the folder's REPORT.md after.")
+@click.option("--report/--no-report", default=True, help="Rewrite the folder's REPORT.md after.")
 @click.option(
     "--again", is_flag=True, help="Recheck results the record already covers as they are (default: skip them)."
 )

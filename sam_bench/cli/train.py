@@ -56,8 +56,7 @@ def setting_option(f: Field):
     else:
         kinds = [k for k in ([spec["type"]] if isinstance(spec["type"], str) else spec["type"]) if k != "null"]
         kwargs.update(type=_CLICK_TYPES[kinds[0]])
-    show = f.default is not None and not kwargs.get("is_flag")
-    return click.option(settings.option_name(f.name), f.name, show_default=show, **kwargs)
+    return click.option(settings.option_name(f.name), f.name, **kwargs)
 
 
 def setting_options(command):

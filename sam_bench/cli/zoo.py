@@ -42,7 +42,6 @@ def precision_option(more: str):
         "--precision",
         type=click.Choice(["auto", "fp32", "fp16"]),
         default="auto",
-        show_default=True,
         help=f"Stored weights; auto: fp16 above 2 MB{more}",
     )
 
@@ -273,7 +272,7 @@ def _say_rendered(paths, readme=None) -> None:
     callback=names_option,
     help="Comma-separated model ids that replace them.",
 )
-@click.option("--render/--no-render", default=True, show_default=True, help="Render the boards afterwards.")
+@click.option("--render/--no-render", default=True, help="Render the boards afterwards.")
 @leaderboard_dir_option
 def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     """Take models off the leaderboards with a note (their entries, results and weights stay): the

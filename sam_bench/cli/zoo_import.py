@@ -30,7 +30,7 @@ def _three_numbers(ctx, param, value):
     help="The architecture: preactresnet18 (with --width), wideresnet-*, timm:<name> (with --arch-kwargs), "
     "torchvision:<name>. Not with --robustbench-id.",
 )
-@click.option("--width", type=float, default=1.0, show_default=True, help="Width of a built-in architecture.")
+@click.option("--width", type=float, default=1.0, help="Width of a built-in architecture.")
 @click.option("--arch-kwargs", callback=arch_kwargs_option, default=None, help="timm's constructor arguments.")
 @click.option(
     "--cifar-adapted",
@@ -62,14 +62,12 @@ def _three_numbers(ctx, param, value):
     "--dataset",
     type=click.Choice(["cifar10", "cifar100"]),
     default="cifar10",
-    show_default=True,
     help="The data set family it classifies, whose leaderboards rank it.",
 )
 @click.option(
     "--threat-model",
     type=click.Choice(["Linf", "L2"]),
     default="Linf",
-    show_default=True,
     help="The leaderboard to rank it in (and RobustBench's list that holds --robustbench-id).",
 )
 @precision_option(", as for every zoo entry.")
