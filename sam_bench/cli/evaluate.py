@@ -19,6 +19,7 @@ from sam_bench.cli.options import (
     out_option,
     quiet_option,
     set_threads,
+    stacked,
     threads_option,
     zoo_dir_option,
 )
@@ -109,17 +110,16 @@ def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
     return f"{note}; the chunks done are kept in {state}: run the same command again to continue"
 
 
-def _own_options(command):
-    """`evaluate`'s options of the evaluators that have their own (Evaluator.options)."""
-    for option in reversed([o for e in evaluators.EVALUATORS.values() for o in e.options]):
-        command = click.option(
-            f"--{option.name.replace('_', '-')}",
-            option.name,
-            type=click.Choice(option.choices),
-            default=option.default,
-            help=option.help,
-        )(command)
-    return command
+# the options of the evaluators that have their own (Evaluator.options)
+_own_options = stacked(
+    [
+        click.option(
+            f"--{o.name.replace('_', '-')}", o.name, type=click.Choice(o.choices), default=o.default, help=o.help
+        )
+        for e in evaluators.EVALUATORS.values()
+        for o in e.options
+    ]
+)
 
 
 def _norm_help() -> str:

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import given_on_command_line
+from sam_bench.cli.options import given_on_command_line, stacked
 from sam_bench.errors import BadInput
 from sam_bench.experiments.slurm_options import SlurmOptions, parse_sbatch_options, parse_times
 
-
-def executor_options(command):
-    """Add --executor, the --slurm-* resources, --wait/--no-wait and --status to a click command;
-    they arrive as keyword arguments that `reproduce_settings` turns into reproduce()'s arguments."""
-    options = [
+# --executor, the --slurm-* resources, --wait/--no-wait and --status: keyword arguments of the command that
+# `reproduce_settings` turns into reproduce()'s
+executor_options = stacked(
+    [
         click.option(
             "--executor",
             type=click.Choice(["local", "slurm"]),
@@ -123,26 +122,38 @@ def executor_options(command):
             "--status", is_flag=True, help="Show each model's state (done, queued, running, failed) and exit."
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+)
 
 
-def show_status(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args, zoo_models=None) -> bool:
-    """Print the grid's state when --status was given (its models trained elsewhere included: `zoo_models`, else
-    the recipe's); True if it was."""
-    if not args["status"]:
+def grid_action(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args, zoo_models=None) -> bool:
+    """--status (the grid's state, its models trained elsewhere included: `zoo_models`, else the recipe's), else
+    --dry-run (print the sbatch scripts) or --cancel (scancel the grid's jobs); True if one ran."""
+    if not (args["status"] or args["dry_run"] or args["cancel"]):
         return False
-    from sam_bench.experiments.executors import GridRef, cell_states
+    if not args["status"] and args["executor"] != "slurm":
+        raise BadInput("--dry-run and --cancel are for --executor slurm")
+    from sam_bench.experiments.executors import GridRef, cancel, cell_states, dry_run
     from sam_bench.recipes.recipe import load_recipe
 
     grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, zoo_models=zoo_models)
-    load_recipe(recipe, scale, data_dir, device)  # a recipe that cannot be run is refused, run or not
-    if not Path(grid.out).is_dir():
-        click.echo(f"nothing run yet in {out}")
+    if args["status"]:
+        load_recipe(recipe, scale, data_dir, device)  # a recipe that cannot be run is refused, run or not
+        if not Path(grid.out).is_dir():
+            click.echo(f"nothing run yet in {out}")
+            return True
+        for name, state in cell_states(grid):
+            click.echo(f"{name}: {state}")
         return True
-    for name, state in cell_states(grid):
-        click.echo(f"{name}: {state}")
+    if args["cancel"]:
+        cancelled = cancel(grid)
+        click.echo(f"cancelled {len(cancelled)} job(s): {' '.join(cancelled)}" if cancelled else "no job to cancel")
+        return True
+    scripts = dry_run(grid, slurm_options(recipe, scale, args))
+    if not scripts:
+        click.echo("nothing to submit: every cell is done, running or queued")
+    for names, script in scripts:
+        click.echo(f"# ---- {', '.join(names)}: sbatch would get this script")
+        click.echo(script)
     return True
 
 
@@ -163,28 +174,6 @@ def slurm_options(recipe, scale, args):
         signal_delay_s=args["slurm_signal_delay"],
         extra=parse_sbatch_options(args["slurm_extra"]),
     )
-
-
-def slurm_only_actions(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, args, zoo_models=None) -> bool:
-    """--dry-run (print the sbatch scripts) and --cancel (scancel the grid's jobs); True if one ran."""
-    if not (args["dry_run"] or args["cancel"]):
-        return False
-    if args["executor"] != "slurm":
-        raise BadInput("--dry-run and --cancel are for --executor slurm")
-    from sam_bench.experiments.executors import GridRef, cancel, dry_run
-
-    grid = GridRef.of(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, zoo_models=zoo_models)
-    if args["cancel"]:
-        cancelled = cancel(grid)
-        click.echo(f"cancelled {len(cancelled)} job(s): {' '.join(cancelled)}" if cancelled else "no job to cancel")
-        return True
-    scripts = dry_run(grid, slurm_options(recipe, scale, args))
-    if not scripts:
-        click.echo("nothing to submit: every cell is done, running or queued")
-    for names, script in scripts:
-        click.echo(f"# ---- {', '.join(names)}: sbatch would get this script")
-        click.echo(script)
-    return True
 
 
 def reproduce_settings(recipe, scale, args) -> dict:

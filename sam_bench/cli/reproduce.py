@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status, slurm_only_actions
+from sam_bench.cli.executor_options import executor_options, grid_action, reproduce_settings
 from sam_bench.cli.options import (
     data_dir_option,
     device_option,
@@ -128,9 +128,8 @@ def reproduce(
     if out is None:
         return
     given = list(zoo_models) or None  # in place of the recipe's `zoo` list
-    grid = (recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given)
-    if show_status(*grid) or slurm_only_actions(*grid):  # each said what it did
-        return
+    if grid_action(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given):
+        return  # it said what it did
     try:
         complete, report = run(
             recipe,

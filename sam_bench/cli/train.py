@@ -21,6 +21,7 @@ from sam_bench.cli.options import (
     max_minutes_option,
     out_option,
     quiet_option,
+    stacked,
 )
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -59,15 +60,8 @@ def setting_option(f: Field):
     return click.option(settings.option_name(f.name), f.name, **kwargs)
 
 
-def setting_options(command):
-    """Every TrainConfig field as an option, in the dataclass's order."""
-    for f in reversed(fields(settings.TrainConfig)):
-        command = setting_option(f)(command)
-    return command
-
-
 @click.command("train", short_help="Train an ST, SAM, AT, TRADES or AWP model (any method) into a run directory.")
-@setting_options
+@stacked([setting_option(f) for f in fields(settings.TrainConfig)])  # every setting, in the dataclass's order
 @out_option("Run directory to create (or to continue with --resume).", required=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @max_minutes_option("no epoch starts that would end later; what is done is saved (resumable).")

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
+from sam_bench.cli.options import (
+    THREAT_MODEL,
+    data_dir_option,
+    device_option,
+    names_option,
+    out_option,
+    stacked,
+    zoo_dir_option,
+)
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import evaluators
 
@@ -18,18 +26,14 @@ leaderboard_dir_option = click.option(
     show_envvar=True,
     help="Leaderboards folder (default: leaderboards/).",
 )
-paper_options = [
-    click.option("--name", default=None, help="Paper or model title shown on the leaderboard."),
-    click.option("--link", default=None, help="URL of the paper or report."),
-    click.option("--authors", default=None, help="Authors, comma separated."),
-    click.option("--venue", default=None, help="Venue, e.g. 'arXiv, Mar 2025' (default N/A)."),
-]
-
-
-def with_paper_options(fn):
-    for option in reversed(paper_options):
-        fn = option(fn)
-    return fn
+with_paper_options = stacked(
+    [
+        click.option("--name", default=None, help="Paper or model title shown on the leaderboard."),
+        click.option("--link", default=None, help="URL of the paper or report."),
+        click.option("--authors", default=None, help="Authors, comma separated."),
+        click.option("--venue", default=None, help="Venue, e.g. 'arXiv, Mar 2025' (default N/A)."),
+    ]
+)
 
 
 def _paper(**fields) -> dict:
