@@ -200,10 +200,8 @@ def bench_command(
 
     Writes a JSON record (device, torch version, commit, settings, every repetition, median,
     min/max, x-paper ratios) and prints a table."""
-    from sam_bench.bench.environment import device_slug
     from sam_bench.bench.table import format_table
     from sam_bench.bench.throughput import QUICK, SCHEMA, run_bench
-    from sam_bench.runtime.provenance import device_name, resolve_device
 
     _refuse_options_without_their_mode(ctx)
     probe_options = {name: options.pop(name) for name in _PROBE_ONLY}
@@ -231,14 +229,7 @@ def bench_command(
     options.update(
         paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=split(models) or ()
     )
-    device = resolve_device(options["device"])
-    if out is None:
-        out = Path("benchmarks") / f"{device_slug(device_name(device))}{'-quick' if quick else ''}.json"
-
-    def log(message):
-        if not quiet:
-            click.echo(f"bench: {message}", err=True)
-
+    _, out, log = _device_out_log(options["device"], out, "-quick" if quick else "", quiet, "bench")
     result = run_bench(log=log, out=out, stop_at=clock.stop_at(max_minutes), **options)
     click.echo(format_table(result))
     if result["status"] == "stopped":
@@ -279,6 +270,22 @@ def _refuse_options_without_their_mode(ctx: click.Context) -> None:
                 raise BadInput(f"{option(name)} sets the attack timings that --skip-eval leaves out; give one of them")
 
 
+def _device_out_log(device: str, out, suffix: str, quiet: bool, who: str):
+    """The device, the record's path (default benchmarks/<device><suffix>.json) and the progress lines' writer."""
+    from sam_bench.bench.environment import device_slug
+    from sam_bench.runtime.provenance import device_name, resolve_device
+
+    resolved = resolve_device(device)
+    if out is None:
+        out = Path("benchmarks") / f"{device_slug(device_name(resolved))}{suffix}.json"
+
+    def log(message):
+        if not quiet:
+            click.echo(f"{who}: {message}", err=True)
+
+    return resolved, out, log
+
+
 def _counts(text: str | None, takes: str) -> list[int] | None:
     """Comma-separated counts (None: the option not given); `takes`: the option's words when one is no number."""
     if text is None:
@@ -291,9 +298,7 @@ def _counts(text: str | None, takes: str) -> list[int] | None:
 
 def _probe(options, p, explicit, out, quiet):
     """`bench --probe` (`p`: its own options): a thin skin over `sam_bench.bench.probe_parts.probe`."""
-    from sam_bench.bench.environment import device_slug
     from sam_bench.bench.probe_parts import DEFAULTS, probe
-    from sam_bench.runtime.provenance import device_name, resolve_device
 
     counts = _counts(p["concurrency"], "--concurrency takes comma-separated process counts, e.g. 1,2,4")
     group_sizes = _counts(p["grouped"], "--grouped takes comma-separated model counts, e.g. 4,8")
@@ -314,14 +319,7 @@ def _probe(options, p, explicit, out, quiet):
         "attack_images": p["attack_images"],
         **{key: options[key] for key in ("arch", "width", "precision", "rho", "seed", "threads")},
     }
-    device = resolve_device(options["device"])
-    if out is None:
-        out = Path("benchmarks") / f"{device_slug(device_name(device))}-probe.json"
-
-    def log(message):
-        if not quiet:
-            click.echo(f"probe: {message}", err=True)
-
+    device, out, log = _device_out_log(options["device"], out, "-probe", quiet, "probe")
     record = probe(settings, device, out, p["budget_s"], commit=options["commit"], log=log)
     for name, part in record["parts"].items():
         shown = ", ".join(

@@ -26,22 +26,13 @@ from sam_bench.cli.options import device_option, names_option
     help="Comma-separated model names (each architecture's ST is added).",
 )
 @click.option("--report/--no-report", default=True, help="Rewrite REPORT.md afterwards.")
-def cost_command(folder, rounds, steps, warmup, threads, device, only, report):
+def cost_command(folder, report, **options):
     """Time one training step of every model of the reproduction in FOLDER (its first seeds'
     settings from plan.json), interleaved in one process, and write FOLDER/cost.json: each model's
     median seconds per step and its ratio to ST's, with 95% intervals. C4 rests on it."""
     from sam_bench.experiments.step_cost import measure
 
-    path = measure(
-        folder,
-        rounds=rounds,
-        steps=steps,
-        warmup=warmup,
-        threads=threads,
-        device=device,
-        only=only,
-        log=lambda message: click.echo(message, err=True),
-    )
+    path = measure(folder, log=lambda message: click.echo(message, err=True), **options)  # the options by name
     click.echo(f"wrote {path}")
     if report:
         from sam_bench.report.document import write_report

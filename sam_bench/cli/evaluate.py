@@ -132,6 +132,10 @@ def _norm_help() -> str:
     return "; ".join(["The attack's threat model", *own]) + "."
 
 
+# the options benchmark() hands to the Job as they are
+_JOB_SETTINGS = ("n_examples", "precision", "search_math", "batch_size", "chunk_size")
+
+
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
 @click.argument("models", nargs=-1, required=True)
 @click.option(
@@ -224,22 +228,17 @@ def _norm_help() -> str:
 def evaluate_command(
     ctx,
     models,
-    n_examples,
     dataset,
     data_dir,
     zoo_dir,
     device,
     threads,
-    precision,
-    search_math,
-    batch_size,
-    chunk_size,
     plot,
     leaderboard,
     leaderboard_dir,
     max_minutes,
     quiet,
-    **options,  # the attacks' (read by request.build from ctx.params) and the evaluators' own
+    **options,  # the attacks' (read by request.build from ctx.params), the evaluators' own and the Job's
 ):
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
@@ -283,13 +282,9 @@ def evaluate_command(
                     out=path,
                     loaded=(model, info),
                     options={o.name: options[o.name] for o in evaluator.options},
-                    n_examples=n_examples,
                     data_dir=data_dir,
                     zoo_dir=zoo_dir,
-                    precision=precision,
-                    search_math=search_math,
-                    batch_size=batch_size,
-                    chunk_size=chunk_size,
+                    **{name: options[name] for name in _JOB_SETTINGS},
                     progress=not quiet,
                     stop_at=stop_at,
                 )

@@ -26,19 +26,10 @@ from sam_bench.cli.options import out_option
     default=0.80,
     help="Clean accuracy on the whole test set the first model must reach (mean over seeds).",
 )
-def pilot_command(folders, out, first, second, measures, plan_seeds, require_clean):
+def pilot_command(folders, out, measures, **options):
     """Compare candidate settings, each a reproduction folder (FOLDERS) holding a few seeds of two models:
     their seed-to-seed sd, the smallest effect the planned grid could detect, their cost; choose the
     cheapest that reaches --require-clean. Writes OUT/pilot.json and OUT/PILOT.md."""
     from sam_bench.report.pilot import run_pilot
 
-    path = run_pilot(
-        list(folders),
-        out,
-        first=first,
-        second=second,
-        measures=list(measures) or None,
-        plan_seeds=plan_seeds,
-        require_clean=require_clean,
-    )
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {run_pilot(list(folders), out, measures=list(measures) or None, **options)}")

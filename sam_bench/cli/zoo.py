@@ -36,8 +36,9 @@ with_paper_options = stacked(
 )
 
 
-def _paper(**fields) -> dict:
-    return {k: v for k, v in fields.items() if v is not None}
+def _paper(given: dict) -> dict:
+    """The paper options given (`with_paper_options`), taken out of a command's keyword arguments."""
+    return {k: v for k in ("name", "link", "authors", "venue") if (v := given.pop(k)) is not None}
 
 
 def precision_option(more: str):
@@ -71,19 +72,11 @@ def zoo_group():
 @click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
 @zoo_dir_option(reads=False)  # zoo add makes the folder
-def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
+def zoo_add(run_dir, **given):
     """Copy a finished run's weights and metadata into the zoo."""
     from sam_bench.zoo import store as zoo
 
-    entry = zoo.add(
-        run_dir,
-        model_id=model_id,
-        threat_model=threat_model,
-        zoo_dir=zoo_dir,
-        precision=precision,
-        paper=_paper(**paper),
-        url=url,
-    )
+    entry = zoo.add(run_dir, paper=_paper(given), **given)
     w = entry.weights
     click.echo(
         f"added {entry.id} ({entry.dataset}/{entry.threat_model}, {entry.architecture}, "
@@ -307,23 +300,13 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @zoo_dir_option()
 @data_dir_option
 @device_option(default="cpu", note="where the sample of each evaluation is measured again")
-def leaderboard_submit(model_id, threat_model, out, leaderboard_dir, zoo_dir, data_dir, device, **paper):
+def leaderboard_submit(model_id, out, **given):
     """Check an entry against RobustBench's rules and its evidence against the weights (a seeded sample of
     every evaluation measured again); write its model_info JSON and the filled-in issue, or, for a threat model
     with boards of its own, what its board module writes for RobustBench (--threat-model's help says what)."""
     from sam_bench.leaderboard.board import submit
 
-    written = submit(
-        model_id,
-        leaderboard_dir,
-        zoo_dir,
-        out,
-        _paper(**paper),
-        data_dir=data_dir,
-        device=device,
-        progress=click.echo,
-        threat_model=threat_model,
-    )
+    written = submit(model_id, out_dir=out, paper=_paper(given), progress=click.echo, **given)
     for path in written:
         click.echo(f"wrote {path}")
     if written[-1].suffix == ".md":  # the issue to open
