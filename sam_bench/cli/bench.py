@@ -35,7 +35,6 @@ from sam_bench.runtime import clock
 @click.option("--width", type=float, default=1.0, help="Channel multiplier (0.25 for CPU runs).")
 @click.option(
     "--arch-kwargs",
-    default=None,
     metavar="K=V,...",
     callback=arch_kwargs_option,
     help="timm constructor arguments, e.g. depth=4,embed_dim=64,num_heads=2.",
@@ -54,7 +53,6 @@ from sam_bench.runtime import clock
 @click.option(
     "--rho",
     type=float,
-    default=None,
     help="SAM radius of every SAM method timed, both loops [default: each method's own: 0.05 for sam and sam-at, "
     "0.5 for asam].",
 )
@@ -76,10 +74,9 @@ from sam_bench.runtime import clock
     default=10,
     help="Epochs of the briefly trained standard and AT models (on the bundled CIFAR-10 sample).",
 )
-@click.option("--aa-train-images", type=int, default=None, help="Train those on the first N sample images [all 1500].")
+@click.option("--aa-train-images", type=int, help="Train those on the first N sample images [all 1500].")
 @click.option(
     "--models",
-    default=None,
     help="Comma-separated run dirs / checkpoints / zoo ids to run AutoAttack on, instead of briefly trained models.",
 )
 @data_dir_option
@@ -92,10 +89,9 @@ from sam_bench.runtime import clock
 @click.option(
     "--threads",
     type=int,
-    default=None,
     help="torch CPU threads [default: torch's; 1 with --quick, as on a shared machine more threads only contend].",
 )
-@click.option("--commit", default=None, help="Record this sam-bench commit (for a copied tree without .git).")
+@click.option("--commit", help="Record this sam-bench commit (for a copied tree without .git).")
 @out_option("Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].")
 @click.option(
     "--quick",
@@ -111,7 +107,6 @@ from sam_bench.runtime import clock
 @click.option(
     "--markdown-from",
     "markdown_from",
-    default=None,
     metavar="FILE",
     help="Measure nothing: print an existing results file's tables as Markdown (for the README).",
 )
@@ -150,7 +145,6 @@ from sam_bench.runtime import clock
 )
 @click.option(
     "--beside",
-    default=None,
     help="With --probe: the K values at which one evaluation process runs beside K training processes "
     "(comma-separated, each one of --concurrency; '' for none) [default: every K of --concurrency].",
 )

@@ -112,7 +112,7 @@ def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
 
 # the options of the evaluators that have their own (Evaluator.options)
 _own_options = stacked(
-    [
+    *[
         click.option(
             f"--{o.name.replace('_', '-')}", o.name, type=click.Choice(o.choices), default=o.default, help=o.help
         )

@@ -182,8 +182,8 @@ def max_minutes_option(detail: str):
     )
 
 
-def stacked(options):
-    """One decorator of several click options, in --help in the order listed."""
+def stacked(*options):
+    """One decorator of several click options, in --help in the order given."""
 
     def add(command):
         for option in reversed(options):

@@ -15,12 +15,10 @@ from sam_bench.cli.options import data_dir_option, device_option, names_option, 
 @click.option(
     "--n-examples",
     type=int,
-    default=None,
     help="Recheck the first N images only (a multiple of the recorded chunk size) [default: all evaluated].",
 )
 @click.option(
     "--attacks",
-    default=None,
     metavar="NAMES",
     callback=names_option,
     help="Comma-separated attacks to recheck: clean, pgd, autoattack [default: every one recorded].",

@@ -61,7 +61,7 @@ class ScaleOption(click.Option):
 )
 @device_option(default="auto")
 @zoo_dir_option(reads=False)
-@click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
+@click.option("--leaderboard-dir", help="Leaderboards to write (default: the project's leaderboards/).")
 @click.option(
     "--no-leaderboard",
     "no_leaderboard",

@@ -1,8 +1,5 @@
-"""`sam-bench train`: one model into a run directory (sam_bench.training.loop.train).
-
-Its options for the run's settings are built from TrainConfig's fields (sam_bench.training.config: name,
-default, help) and the run-metadata schema (type, choices); its other options say where the run goes and
-how this call runs (--out, --resume, --max-minutes, --stop-after-epochs, --quiet)."""
+"""`sam-bench train`: one model into a run directory (sam_bench.training.loop.train); its options for the run's
+settings are built from TrainConfig's fields (name, default, help) and the run-metadata schema (type, choices)."""
 
 from __future__ import annotations
 
@@ -32,7 +29,7 @@ from sam_bench.threat_models import doubtful_budget
 from sam_bench.training import config as settings  # torch-free: --help imports no torch
 from sam_bench.training import method_table
 
-# Option by option, what the dataclass (defaults, help) and the schema (types, choices) do not say.
+# What the dataclass (defaults, help) and the schema (types, choices) do not say
 _SHARED = {"device": device_option, "data_dir": lambda default: data_dir_option}  # declared in cli/options.py
 # Settings given as text that the CLI turns into values
 _PARSE = {"arch_kwargs": arch_kwargs_option, "attack_eps": eps_option, "attack_step_size": eps_option}
@@ -61,11 +58,11 @@ def setting_option(f: Field):
 
 
 @click.command("train", short_help="Train an ST, SAM, AT, TRADES or AWP model (any method) into a run directory.")
-@stacked([setting_option(f) for f in fields(settings.TrainConfig)])  # every setting, in the dataclass's order
+@stacked(*[setting_option(f) for f in fields(settings.TrainConfig)])  # every setting, in the dataclass's order
 @out_option("Run directory to create (or to continue with --resume).", required=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @max_minutes_option("no epoch starts that would end later; what is done is saved (resumable).")
-@click.option("--stop-after-epochs", type=int, default=None, help="Stop cleanly after N epochs in this call.")
+@click.option("--stop-after-epochs", type=int, help="Stop cleanly after N epochs in this call.")
 @click.option(
     "--seeds",
     callback=lambda ctx, param, value: parse_seeds(value),

@@ -27,12 +27,10 @@ leaderboard_dir_option = click.option(
     help="Leaderboards folder (default: leaderboards/).",
 )
 with_paper_options = stacked(
-    [
-        click.option("--name", default=None, help="Paper or model title shown on the leaderboard."),
-        click.option("--link", default=None, help="URL of the paper or report."),
-        click.option("--authors", default=None, help="Authors, comma separated."),
-        click.option("--venue", default=None, help="Venue, e.g. 'arXiv, Mar 2025' (default N/A)."),
-    ]
+    click.option("--name", help="Paper or model title shown on the leaderboard."),
+    click.option("--link", help="URL of the paper or report."),
+    click.option("--authors", help="Authors, comma separated."),
+    click.option("--venue", help="Venue, e.g. 'arXiv, Mar 2025' (default N/A)."),
 )
 
 
@@ -69,7 +67,7 @@ def zoo_group():
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
 @precision_option(". Numbers are always measured on the stored copy.")
-@click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
+@click.option("--url", help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
 @zoo_dir_option(reads=False)  # zoo add makes the folder
 def zoo_add(run_dir, **given):
@@ -85,10 +83,8 @@ def zoo_add(run_dir, **given):
 
 
 @zoo_group.command("list")
-@click.option(
-    "--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None, help="Only this data set's entries."
-)
-@click.option("--threat-model", type=THREAT_MODEL, default=None, help="Only this threat model's entries.")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="Only this data set's entries.")
+@click.option("--threat-model", type=THREAT_MODEL, help="Only this threat model's entries.")
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
 @zoo_dir_option()
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
