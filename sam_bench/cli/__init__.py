@@ -46,8 +46,7 @@ def too_long(err: OSError) -> BadInput:
 
 # Every option with a default shows it in --help (a flag's False and a None default show nothing).
 @click.group(
-    cls=Group,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True},
+    cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}
 )
 @click.version_option(__version__, prog_name="sam-bench")
 def cli():

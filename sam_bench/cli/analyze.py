@@ -24,17 +24,8 @@ def _numbers(text: str) -> list[float]:
 @click.command("analyze", short_help="Sharpness, Fourier heat map, frequency reliance, input gradients of models.")
 @click.argument("models", nargs=-1, required=True)
 @out_option("Folder for one JSON (+ .npz, PNG) per model.", default="analysis")
-@click.option(
-    "--measures",
-    default="sharpness,fourier,frequency,gradients",
-    help="Which measures, comma-separated.",
-)
-@click.option(
-    "--seed",
-    type=SEED,
-    default=0,
-    help="Draws training images, power-iteration start, Fourier signs.",
-)
+@click.option("--measures", default="sharpness,fourier,frequency,gradients", help="Which measures, comma-separated.")
+@click.option("--seed", type=SEED, default=0, help="Draws training images, power-iteration start, Fourier signs.")
 @click.option("--train-images", type=int, default=256, help="Sharpness: training images drawn.")
 @click.option("--sharpness-batch", type=int, default=64, help="Sharpness: images per batch.")
 @click.option("--rho", type=float, default=0.1, help="SAM's radius (L2 over all weights).")

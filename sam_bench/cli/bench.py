@@ -59,10 +59,7 @@ from sam_bench.runtime import clock
 @click.option("--skip-paper-loop", is_flag=True, help="Do not run the paper's loop (no x-paper ratios).")
 @click.option("--paper-batch-size", type=int, default=128, help="The paper's batch size.")
 @click.option(
-    "--paper-workers",
-    type=int,
-    default=0,
-    help="DataLoader workers of the paper's loop (its code passes none: 0).",
+    "--paper-workers", type=int, default=0, help="DataLoader workers of the paper's loop (its code passes none: 0)."
 )
 @click.option("--skip-eval", is_flag=True, help="Do not measure PGD and AutoAttack throughput.")
 @click.option("--pgd-images", type=int, default=4096, help="Images per PGD-10 repetition.")
@@ -81,10 +78,7 @@ from sam_bench.runtime import clock
 )
 @data_dir_option
 @click.option(
-    "--seed",
-    type=SEED,
-    default=0,
-    help="Seed of the synthetic images, the weights, the data order and the attacks.",
+    "--seed", type=SEED, default=0, help="Seed of the synthetic images, the weights, the data order and the attacks."
 )
 @click.option(
     "--threads",
@@ -132,9 +126,7 @@ from sam_bench.runtime import clock
     help="With --probe: seconds the probe may take, set-up and compilation included.",
 )
 @click.option(
-    "--modes",
-    default="eager,static,graph,compiled",
-    help="With --probe: step modes to time (graph only on CUDA).",
+    "--modes", default="eager,static,graph,compiled", help="With --probe: step modes to time (graph only on CUDA)."
 )
 @click.option("--concurrency", default="1,2,4", help="With --probe: K concurrent processes.")
 @click.option("--concurrent-methods", default="standard", help="With --probe: methods timed K at once.")

@@ -144,14 +144,7 @@ _JOB_SETTINGS = ("n_examples", "precision", "search_math", "batch_size", "chunk_
     default=attack_table.headline().name,
     help=", ".join(a.help for a in attack_table.TABLE.values()) + ".",
 )
-@click.option(
-    "--norm",
-    "--threat-model",
-    "norm",
-    type=THREAT_MODEL,
-    default=threat_models.LINF,
-    help=_norm_help(),
-)
+@click.option("--norm", "--threat-model", "norm", type=THREAT_MODEL, default=threat_models.LINF, help=_norm_help())
 @_own_options
 @click.option(
     "--eps",

@@ -72,11 +72,7 @@ executor_options = stacked(
         help="A shell line the job runs first, e.g. 'module load cuda', 'source venv/bin/activate' (repeatable).",
     ),
     click.option(
-        "--slurm-srun-arg",
-        "slurm_srun_args",
-        multiple=True,
-        metavar="ARG",
-        help="An argument of srun (repeatable).",
+        "--slurm-srun-arg", "slurm_srun_args", multiple=True, metavar="ARG", help="An argument of srun (repeatable)."
     ),
     click.option(
         "--slurm-signal-delay",

@@ -95,10 +95,7 @@ def device_option(default: str = "auto", note: str = ""):
     """--device: auto, cpu, cuda or cuda:N (sam_bench.runtime.provenance.resolve_device). The default is the
     command's: cpu where results are compared across machines (analyze, recheck, cost)."""
     return click.option(
-        "--device",
-        cls=SharedOption,
-        default=default,
-        help=f"{DEVICE_HELP}{': ' + note if note else ''}.",
+        "--device", cls=SharedOption, default=default, help=f"{DEVICE_HELP}{': ' + note if note else ''}."
     )
 
 
@@ -174,11 +171,7 @@ def check_max_minutes(ctx, param, value):
 def max_minutes_option(detail: str):
     """--max-minutes (sam_bench.runtime.clock.stop_at); `detail`: what the command does to finish in time."""
     return click.option(
-        "--max-minutes",
-        cls=SharedOption,
-        type=float,
-        callback=check_max_minutes,
-        help=f"{MAX_MINUTES_HELP}: {detail}",
+        "--max-minutes", cls=SharedOption, type=float, callback=check_max_minutes, help=f"{MAX_MINUTES_HELP}: {detail}"
     )
 
 

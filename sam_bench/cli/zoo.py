@@ -57,9 +57,7 @@ def zoo_group():
 @zoo_group.command("add")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option(
-    "--id",
-    "model_id",
-    help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe).",
+    "--id", "model_id", help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe)."
 )
 @click.option(
     "--threat-model",
@@ -220,9 +218,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     help="Only this data set's boards [default: every board there is].",
 )
 @click.option(
-    "--threat-model",
-    type=THREAT_MODEL,
-    help="Only this threat model's boards [default: every board there is].",
+    "--threat-model", type=THREAT_MODEL, help="Only this threat model's boards [default: every board there is]."
 )
 @click.option(
     "--readme",
@@ -260,10 +256,7 @@ def _say_rendered(paths, readme=None) -> None:
 @click.argument("model_ids", nargs=-1, required=True)
 @click.option("--note", required=True, help="Why the rows leave the board, shown under its table.")
 @click.option(
-    "--replaced-by",
-    metavar="IDS",
-    callback=names_option,
-    help="Comma-separated model ids that replace them.",
+    "--replaced-by", metavar="IDS", callback=names_option, help="Comma-separated model ids that replace them."
 )
 @click.option("--render/--no-render", default=True, help="Render the boards afterwards.")
 @leaderboard_dir_option
