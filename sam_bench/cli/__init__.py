@@ -1,9 +1,5 @@
-"""`sam-bench`: the click commands over the library, whose calls a script can make from Python too.
-
-One module per command or command group (train, reproduce and report, evaluate, zoo and
-leaderboard, bench, cost, pilot, recheck, verify, theory, analyze), the shared option parsers in `options`; this
-package is imported by nothing but `python -m sam_bench` and the console script.
-"""
+"""`sam-bench`: the click group over one module per command or command group (README.md lists them); imported by
+nothing but `python -m sam_bench` and the console script."""
 
 from __future__ import annotations
 

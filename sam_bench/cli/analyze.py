@@ -1,5 +1,4 @@
-"""`sam-bench analyze`: why a model is robust, measured (sharpness, Fourier heat map, frequency
-reliance, input gradients): sam_bench.analysis.record.analyze."""
+"""`sam-bench analyze`: why a model is robust, measured (sam_bench.analysis.record.analyze)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,13 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation.specs import split
 from sam_bench.runtime import clock
 
+_PROBE_ONLY: list[str] = []  # the options of --probe alone (`_NEEDS`)
+
+
+def _probe_option(*decls, **attrs):
+    _PROBE_ONLY.append(decls[0][2:].replace("-", "_"))
+    return click.option(*decls, **attrs)
+
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
 @device_option(default="auto")
@@ -119,52 +126,52 @@ from sam_bench.runtime import clock
     "/ compiled steps, K concurrent processes and TF32 vs strict-fp32 attack search, in interleaved rounds within "
     "--budget-s (docs/benchmarks.md).",
 )
-@click.option(
+@_probe_option(
     "--budget-s",
     type=float,
     default=180.0,
     help="With --probe: seconds the probe may take, set-up and compilation included.",
 )
-@click.option(
+@_probe_option(
     "--modes", default="eager,static,graph,compiled", help="With --probe: step modes to time (graph only on CUDA)."
 )
-@click.option("--concurrency", default="1,2,4", help="With --probe: K concurrent processes.")
-@click.option("--concurrent-methods", default="standard", help="With --probe: methods timed K at once.")
-@click.option(
+@_probe_option("--concurrency", default="1,2,4", help="With --probe: K concurrent processes.")
+@_probe_option("--concurrent-methods", default="standard", help="With --probe: methods timed K at once.")
+@_probe_option(
     "--concurrent-modes",
     default="eager",
     help="With --probe: step modes the K processes train in (eager, static, graph; graph only on CUDA).",
 )
-@click.option(
+@_probe_option(
     "--beside",
     help="With --probe: the K values at which one evaluation process runs beside K training processes "
     "(comma-separated, each one of --concurrency; '' for none) [default: every K of --concurrency].",
 )
-@click.option(
+@_probe_option(
     "--concurrent-s",
     type=float,
     default=1.0,
     help="With --probe: seconds each repetition of K processes (and an evaluation beside them) runs.",
 )
-@click.option(
+@_probe_option(
     "--in-process",
     is_flag=True,
     help="With --probe: time the K of --concurrency also side by side in one process, each on a CUDA stream of its "
     "own (reproduce --parallel K --in-process), with the GPU memory they hold.",
 )
-@click.option(
+@_probe_option(
     "--grouped",
     default="4",
     help="With --probe: N models' convolutions as one grouped network against N separate (comma-separated N; "
     "'' for none).",
 )
-@click.option(
+@_probe_option(
     "--grouped-methods",
     default="standard",
     help="With --probe and --grouped: methods whose N seeds' steps are timed as one grouped step against N static "
     "steps ('' for none).",
 )
-@click.option("--attack-images", type=int, default=512, help="With --probe: images per attack run.")
+@_probe_option("--attack-images", type=int, default=512, help="With --probe: images per attack run.")
 @click.pass_context
 def bench_command(
     ctx,
@@ -224,19 +231,6 @@ def bench_command(
 
 
 # Options that act only in another option's mode: given without it, they would be ignored without a word
-_PROBE_ONLY = (
-    "budget_s",
-    "modes",
-    "concurrency",
-    "concurrent_methods",
-    "concurrent_modes",
-    "beside",
-    "concurrent_s",
-    "in_process",
-    "grouped",
-    "grouped_methods",
-    "attack_images",
-)
 _NEEDS = {"write_into": "markdown_from", **dict.fromkeys(_PROBE_ONLY, "probe")}
 _MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_train_epochs", "aa_train_images")
 

@@ -62,9 +62,8 @@ def _parsed(parse, value):
 
 
 def names_option(ctx, param, value):
-    """click callback of a comma-separated list of names (--only, --attacks): the names, or None when the
-    option is not given. Given but naming nothing ("" or ","), it is refused: no names means every one,
-    and `--only ""` must not run the whole grid."""
+    """click callback of a comma-separated list of names (--only, --attacks), None when not given. Naming nothing
+    ("" or ",") is refused: no names means every one, and `--only ""` must not run the whole grid."""
     if value is None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
@@ -145,9 +144,8 @@ THREAT_MODEL = click.Choice(threat_models.names(), case_sensitive=False)
 
 
 def refuse_out_among(out, inputs) -> None:
-    """--out never names a file the command reads: written over, that input would be lost (`verify X --out X`
-    replaced the results file with its verdicts). One line naming it; the same file reached by another path
-    (a link) counts too."""
+    """--out never names a file the command reads (a link to it included): written over, that input would be lost
+    (`verify X --out X` replaced the results file with its verdicts)."""
     if out is None:
         return
     target = Path(out).resolve()

@@ -1,5 +1,4 @@
-"""`sam-bench pilot`: seed-to-seed spread and detectable effects of candidate settings (a thin skin over
-`sam_bench.report.pilot.run_pilot`)."""
+"""`sam-bench pilot`: seed-to-seed spread and detectable effects of candidate settings (report.pilot)."""
 
 from __future__ import annotations
 

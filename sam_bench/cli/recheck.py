@@ -1,5 +1,4 @@
-"""`sam-bench recheck`: evaluate results again from the weights they name and compare image by image (a thin
-skin over `sam_bench.evaluation.recheck`)."""
+"""`sam-bench recheck`: results evaluated again from the weights they name, image by image (evaluation.recheck)."""
 
 from __future__ import annotations
 

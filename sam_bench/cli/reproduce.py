@@ -1,5 +1,4 @@
-"""`sam-bench reproduce` and `sam-bench report`: a recipe's grid end to end, and its report rewritten
-from the results (sam_bench.experiments, sam_bench.report)."""
+"""`sam-bench reproduce` (a recipe's grid end to end) and `sam-bench report` (its report rewritten from the results)."""
 
 from __future__ import annotations
 
@@ -21,26 +20,21 @@ from sam_bench.errors import SamBenchError
 from sam_bench.runtime import clock
 
 
-def shipped_scales() -> dict[str, list[str]]:
-    """Each shipped recipe's scales, in its order, read from its YAML (sam_bench/recipes): no torch,
-    so `reproduce --help` stays quick."""
-    from importlib.resources import files
-
-    import yaml
-
-    recipes = files("sam_bench") / "recipes"  # the folder, without importing its package
-    found = {}
-    for path in sorted(recipes.iterdir(), key=lambda p: p.name):
-        if path.name.endswith(".yaml"):
-            found[path.name.removesuffix(".yaml")] = list(yaml.safe_load(path.read_text())["scales"])
-    return found
-
-
 class ScaleOption(click.Option):
-    """--scale, its help listing the shipped recipes' scales, read only when the help is shown."""
+    """--scale, its help listing the shipped recipes' scales, read from their YAML only when the help is shown (no
+    torch: `reproduce --help` stays quick)."""
 
     def get_help_record(self, ctx):
-        listed = "; ".join(f"{name}: {', '.join(scales)}" for name, scales in shipped_scales().items())
+        from importlib.resources import files
+
+        import yaml
+
+        recipes = files("sam_bench") / "recipes"  # the folder, without importing its package
+        shipped = sorted((path for path in recipes.iterdir() if path.name.endswith(".yaml")), key=lambda p: p.name)
+        listed = "; ".join(
+            f"{path.name.removesuffix('.yaml')}: {', '.join(yaml.safe_load(path.read_text())['scales'])}"
+            for path in shipped
+        )
         self.help = f"A scale of the recipe (its `scales`). The shipped recipes' scales: {listed}."
         return super().get_help_record(ctx)
 

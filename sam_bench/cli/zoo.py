@@ -1,5 +1,4 @@
-"""`sam-bench zoo ...` and `sam-bench leaderboard ...`: thin skins over sam_bench.zoo and
-sam_bench.leaderboard.board (errors become one line and an exit code through the main group)."""
+"""`sam-bench zoo ...` and `sam-bench leaderboard ...`: thin skins over sam_bench.zoo and sam_bench.leaderboard."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`sam-bench zoo import`: a model trained elsewhere into the zoo, from its weights file (sam_bench.zoo.imported),
-or one of RobustBench's models from its checkpoint file (sam_bench.zoo.robustbench_import)."""
+"""`sam-bench zoo import`: a model trained elsewhere (zoo.imported), or one of RobustBench's from its checkpoint
+(zoo.robustbench_import), into the zoo."""
 
 from __future__ import annotations
 
