@@ -10,12 +10,13 @@ import click
 from sam_bench import files
 from sam_bench.cli.options import SEED, data_dir_option, device_option, out_option, quiet_option, zoo_dir_option
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.specs import split
 from sam_bench.training.config import RUNTIME_KEYS
 
 
 def _numbers(text: str) -> list[float]:
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
+        return [float(part) for part in split(text) or []]
     except ValueError:
         raise BadInput(f"--cutoffs {text!r}: give comma-separated numbers, e.g. 2,4,8,12") from None
 
@@ -55,9 +56,7 @@ def analyze_command(models, out, measures, cutoffs, dataset, data_dir, zoo_dir, 
     from sam_bench.evaluation.model_ref import load_model_ref, model_name
 
     # every other option is a Settings field of the same name
-    settings = Settings(
-        measures=[m.strip() for m in measures.split(",") if m.strip()], cutoffs=_numbers(cutoffs), **knobs
-    )
+    settings = Settings(measures=split(measures) or [], cutoffs=_numbers(cutoffs), **knobs)
     names = [model_name(ref) for ref in models]
     if len(set(names)) < len(names):
         raise BadInput("two models would write the same analysis file; give their runs different names")

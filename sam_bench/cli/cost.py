@@ -32,8 +32,7 @@ def cost_command(folder, report, **options):
     median seconds per step and its ratio to ST's, with 95% intervals. C4 rests on it."""
     from sam_bench.experiments.step_cost import measure
 
-    path = measure(folder, log=lambda message: click.echo(message, err=True), **options)  # the options by name
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {measure(folder, log=lambda message: click.echo(message, err=True), **options)}")
     if report:
         from sam_bench.report.document import write_report
 

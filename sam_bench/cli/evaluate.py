@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sam_bench.cli.options import (
     threads_option,
     zoo_dir_option,
 )
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, evaluators
 from sam_bench.evaluation.evaluators.base import percent
 from sam_bench.runtime import clock
@@ -30,17 +32,10 @@ from sam_bench.runtime import clock
 
 def _size(ctx, param, value):
     """click callback: 'auto' or a positive integer."""
-    if value == "auto":
-        return value
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        from sam_bench.errors import BadInput
-
-        raise BadInput(f"--{param.name.replace('_', '-')} {value!r} is neither a positive integer nor auto")
-    return number
+    with contextlib.suppress(ValueError):
+        if value == "auto" or int(value) >= 1:
+            return value if value == "auto" else int(value)
+    raise BadInput(f"--{param.name.replace('_', '-')} {value!r} is neither a positive integer nor auto")
 
 
 def format_table(results: list[dict]) -> str:
@@ -238,7 +233,6 @@ def evaluate_command(
 
     An interrupted evaluation continues where it stopped when the same command runs again.
     On several GPUs: torchrun --nproc_per_node N -m sam_bench evaluate ... (chunks are shared out)."""
-    from sam_bench.errors import SamBenchError
     from sam_bench.evaluation import results_record
     from sam_bench.evaluation.chunk_state import state_path
     from sam_bench.evaluation.evaluate import EvaluationStopped

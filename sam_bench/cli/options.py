@@ -91,8 +91,7 @@ MAX_MINUTES_HELP = "Finish before this many minutes (> 0) after the command star
 
 
 def device_option(default: str = "auto", note: str = ""):
-    """--device: auto, cpu, cuda or cuda:N (sam_bench.runtime.provenance.resolve_device). The default is the
-    command's: cpu where results are compared across machines (analyze, recheck, cost)."""
+    """--device (runtime.provenance.resolve_device); cpu by default where results are compared across machines."""
     return click.option(
         "--device", cls=SharedOption, default=default, help=f"{DEVICE_HELP}{': ' + note if note else ''}."
     )

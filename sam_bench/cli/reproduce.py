@@ -116,6 +116,7 @@ def reproduce(
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100, lightweight-cifar10,
     arch-sweep-cifar10, robustbench-small-budgets) or a YAML file.
     Interrupted work resumes and finished work is skipped when the same command runs again."""
+    from sam_bench.experiments.reproduce import artifacts
     from sam_bench.experiments.reproduce import reproduce as run
 
     out = _folder(recipe, scale, out, update_committed, executor_args["status"])
@@ -149,8 +150,6 @@ def reproduce(
     if not complete:
         click.echo(f"stopped (run the same command again to continue): report so far in {report}")
         return
-    from sam_bench.experiments.reproduce import artifacts
-
     found = artifacts(Path(report).parent, zoo_dir, leaderboard_dir)
     click.echo(f"done: report in {report}")
     for what in ("plots", "zoo", "leaderboard pages"):

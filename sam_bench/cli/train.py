@@ -37,8 +37,7 @@ _CLICK_TYPES = {"integer": int, "number": float, "string": str}
 
 
 def setting_option(f: Field):
-    """The click option of one TrainConfig field: its default and help from the dataclass, its type and
-    choices from the run-metadata schema's `$defs/config`, the methods from the method table."""
+    """The click option of one TrainConfig field (the schema's `$defs/config`); the methods from the method table."""
     if f.name in _SHARED:
         return _SHARED[f.name](f.default)
     spec = settings.schema_of(f.name)
@@ -91,11 +90,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
         raise BadInput("--seeds trains a group in place of --seed; give one of them")
     if resume:  # the options given: the rest comes from the run's recorded settings
         explicit = {k: v for k, v in options.items() if given_on_command_line(ctx, k)}
-        if seeds is not None:
+        cfg = None if seeds is not None else resolve_resume_config(Path(out), explicit)
+        if cfg is None or cfg.step_mode == "grouped":  # --seeds, or a group of one, resumed
             return _train_seeds(out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
-        cfg = resolve_resume_config(Path(out), explicit)
-        if cfg.step_mode == "grouped":  # a group of one, resumed
-            return _train_seeds(out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
     else:
         if seeds is not None or options["step_mode"] == "grouped":
             return _train_seeds(out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
@@ -129,9 +126,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
     if finished_before:
         click.echo(f"already finished: {out} (test acc {meta['final']['test_acc']:.2%}); nothing to train")
     elif meta.get("status") == "complete":
-        final = meta["final"]
         click.echo(
-            f"done: {out} (test acc {final['test_acc']:.2%}, {meta['wall_time_s']:.0f} s, "
+            f"done: {out} (test acc {meta['final']['test_acc']:.2%}, {meta['wall_time_s']:.0f} s, "
             f"{meta['images_per_s']:.0f} img/s)"
         )
     else:
@@ -144,9 +140,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 @contextmanager
 def claimed(out, group=None, members=()):
     """The run folder `out` (and a group's `members`) for this command alone: a claim `<out>.claim` beside its real
-    path (sam_bench.jobs.lease), held while it trains. A live holder refuses the command at once, naming that
-    process: two trainings into one folder would both say "done" over one run. Under torchrun rank 0 claims for
-    all, and all refuse together."""
+    path (jobs.lease) while it trains; a live holder refuses it at once, naming that process (two trainings into one
+    folder would both say "done" over one run). Under torchrun rank 0 claims for all, and all refuse together."""
     main = group is None or group.is_main
     with ExitStack() as held:
         for folder in (out, *members):
