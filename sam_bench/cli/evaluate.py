@@ -127,8 +127,7 @@ def _norm_help() -> str:
     return "; ".join(["The attack's threat model", *own]) + "."
 
 
-# the options benchmark() hands to the Job as they are
-_JOB_SETTINGS = ("n_examples", "precision", "search_math", "batch_size", "chunk_size")
+_JOB_SETTINGS = ("n_examples", "precision", "search_math", "batch_size", "chunk_size")  # handed to the Job as given
 
 
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")

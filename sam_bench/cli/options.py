@@ -75,9 +75,8 @@ def names_option(ctx, param, value):
     return names
 
 
-# ------------------------------------------------------------ the options many commands take, declared once
-# Each is a SharedOption: tests/test_config_once.py checks that every command's --device, --data-dir,
-# --quiet, --out, --max-minutes and --zoo-dir come from here, with the same help.
+# The options many commands take, each a SharedOption: tests/test_config_once.py checks that every command's
+# --device, --data-dir, --quiet, --out, --max-minutes and --zoo-dir come from here, with the same help.
 
 
 class SharedOption(click.Option):
