@@ -215,10 +215,8 @@ def bench_command(
         explicit = {p for p in ("batch_size", "steps") if given_on_command_line(ctx, p)}
         _probe(options, probe_options, explicit, out, quiet)
         return
-    if quick:
-        for param, value in QUICK.items():  # explicit options win over the quick defaults
-            if not given_on_command_line(ctx, param):
-                options[param] = value
+    if quick:  # explicit options win over the quick defaults
+        options.update({param: value for param, value in QUICK.items() if not given_on_command_line(ctx, param)})
     options.update(
         paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=split(models) or ()
     )
