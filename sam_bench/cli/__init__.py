@@ -1,9 +1,5 @@
-"""`sam-bench`: the click commands over the library, whose calls a script can make from Python too.
-
-One module per command or command group (train, reproduce and report, evaluate, zoo and
-leaderboard, bench, cost, pilot, recheck, verify, theory, analyze), the shared option parsers in `options`; this
-package is imported by nothing but `python -m sam_bench` and the console script.
-"""
+"""`sam-bench`: the click group over one module per command or command group (README.md lists them); imported by
+nothing but `python -m sam_bench` and the console script."""
 
 from __future__ import annotations
 
@@ -13,6 +9,18 @@ import sys
 
 import click
 
+from sam_bench.cli.analyze import analyze_command
+from sam_bench.cli.bench import bench_command
+from sam_bench.cli.cost import cost_command
+from sam_bench.cli.evaluate import evaluate_command
+from sam_bench.cli.pilot import pilot_command
+from sam_bench.cli.recheck import recheck_command
+from sam_bench.cli.reproduce import report, reproduce
+from sam_bench.cli.theory import theory_command
+from sam_bench.cli.train import train
+from sam_bench.cli.verify import verify_command
+from sam_bench.cli.zoo import leaderboard_group, zoo_group
+from sam_bench.cli.zoo_import import zoo_import  # noqa: F401  (`zoo import`, on the zoo group)
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.version import __version__
 
@@ -44,42 +52,29 @@ def too_long(err: OSError) -> BadInput:
     return BadInput(f"{shown}: name too long for the file system (a file or folder name is at most 255 bytes)")
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Every option with a default shows it in --help (a flag's False and a None default show nothing).
+@click.group(
+    cls=Group,
+    commands=[
+        train,
+        reproduce,
+        report,
+        evaluate_command,
+        zoo_group,
+        leaderboard_group,
+        bench_command,
+        cost_command,
+        pilot_command,
+        recheck_command,
+        verify_command,
+        theory_command,
+        analyze_command,
+    ],  # one module each
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True},
+)
 @click.version_option(__version__, prog_name="sam-bench")
 def cli():
     """Train, attack and rank standard, SAM and adversarially trained models (RobustBench-compatible)."""
-
-
-# Every command lives in its own module; registered here so that `sam-bench --help` lists them.
-from sam_bench.cli.analyze import analyze_command  # noqa: E402
-from sam_bench.cli.bench import bench_command  # noqa: E402
-from sam_bench.cli.cost import cost_command  # noqa: E402
-from sam_bench.cli.evaluate import evaluate_command  # noqa: E402
-from sam_bench.cli.pilot import pilot_command  # noqa: E402
-from sam_bench.cli.recheck import recheck_command  # noqa: E402
-from sam_bench.cli.reproduce import report, reproduce  # noqa: E402
-from sam_bench.cli.theory import theory_command  # noqa: E402
-from sam_bench.cli.train import train  # noqa: E402
-from sam_bench.cli.verify import verify_command  # noqa: E402
-from sam_bench.cli.zoo import leaderboard_group, zoo_group  # noqa: E402
-from sam_bench.cli.zoo_import import zoo_import  # noqa: E402,F401  (`zoo import`, on the zoo group)
-
-for command in (
-    train,
-    reproduce,
-    report,
-    evaluate_command,
-    zoo_group,
-    leaderboard_group,
-    bench_command,
-    cost_command,
-    pilot_command,
-    recheck_command,
-    verify_command,
-    theory_command,
-    analyze_command,
-):
-    cli.add_command(command)
 
 
 def _terminated(signum, frame):

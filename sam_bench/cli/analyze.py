@@ -1,5 +1,4 @@
-"""`sam-bench analyze`: why a model is robust, measured (sharpness, Fourier heat map, frequency
-reliance, input gradients): sam_bench.analysis.record.analyze."""
+"""`sam-bench analyze`: why a model is robust, measured (sam_bench.analysis.record.analyze)."""
 
 from __future__ import annotations
 
@@ -11,50 +10,32 @@ import click
 from sam_bench import files
 from sam_bench.cli.options import SEED, data_dir_option, device_option, out_option, quiet_option, zoo_dir_option
 from sam_bench.errors import BadInput
+from sam_bench.evaluation.specs import split
 from sam_bench.training.config import RUNTIME_KEYS
 
 
 def _numbers(text: str) -> list[float]:
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
+        return [float(part) for part in split(text) or []]
     except ValueError:
         raise BadInput(f"--cutoffs {text!r}: give comma-separated numbers, e.g. 2,4,8,12") from None
 
 
 @click.command("analyze", short_help="Sharpness, Fourier heat map, frequency reliance, input gradients of models.")
 @click.argument("models", nargs=-1, required=True)
-@out_option("Folder for one JSON (+ .npz, PNG) per model.", default="analysis", show_default=True)
-@click.option(
-    "--measures",
-    default="sharpness,fourier,frequency,gradients",
-    show_default=True,
-    help="Which measures, comma-separated.",
-)
-@click.option(
-    "--seed",
-    type=SEED,
-    default=0,
-    show_default=True,
-    help="Draws training images, power-iteration start, Fourier signs.",
-)
-@click.option("--train-images", type=int, default=256, show_default=True, help="Sharpness: training images drawn.")
-@click.option("--sharpness-batch", type=int, default=64, show_default=True, help="Sharpness: images per batch.")
-@click.option("--rho", type=float, default=0.1, show_default=True, help="SAM's radius (L2 over all weights).")
-@click.option(
-    "--ascent-steps", type=int, default=5, show_default=True, help="Projected ascent steps (multi-step sharpness)."
-)
-@click.option("--power-iterations", type=int, default=12, show_default=True, help="Most power iterations per batch.")
-@click.option("--fourier-images", type=int, default=48, show_default=True, help="Fourier map: first N test images.")
-@click.option(
-    "--fourier-norm", type=float, default=4.0, show_default=True, help="Fourier map: L2 norm of the perturbation."
-)
-@click.option(
-    "--filter-images", type=int, default=1000, show_default=True, help="Frequency reliance: first N test images."
-)
-@click.option("--cutoffs", default="2,4,8,12", show_default=True, help="Low/high-pass radii (cycles per image).")
-@click.option(
-    "--gradient-images", type=int, default=200, show_default=True, help="Input gradients: first N test images."
-)
+@out_option("Folder for one JSON (+ .npz, PNG) per model.", default="analysis")
+@click.option("--measures", default="sharpness,fourier,frequency,gradients", help="Which measures, comma-separated.")
+@click.option("--seed", type=SEED, default=0, help="Draws training images, power-iteration start, Fourier signs.")
+@click.option("--train-images", type=int, default=256, help="Sharpness: training images drawn.")
+@click.option("--sharpness-batch", type=int, default=64, help="Sharpness: images per batch.")
+@click.option("--rho", type=float, default=0.1, help="SAM's radius (L2 over all weights).")
+@click.option("--ascent-steps", type=int, default=5, help="Projected ascent steps (multi-step sharpness).")
+@click.option("--power-iterations", type=int, default=12, help="Most power iterations per batch.")
+@click.option("--fourier-images", type=int, default=48, help="Fourier map: first N test images.")
+@click.option("--fourier-norm", type=float, default=4.0, help="Fourier map: L2 norm of the perturbation.")
+@click.option("--filter-images", type=int, default=1000, help="Frequency reliance: first N test images.")
+@click.option("--cutoffs", default="2,4,8,12", help="Low/high-pass radii (cycles per image).")
+@click.option("--gradient-images", type=int, default=200, help="Input gradients: first N test images.")
 @click.option("--dataset", help="Data set [default: the one the model was trained on].")
 @data_dir_option
 @zoo_dir_option()
@@ -75,9 +56,7 @@ def analyze_command(models, out, measures, cutoffs, dataset, data_dir, zoo_dir, 
     from sam_bench.evaluation.model_ref import load_model_ref, model_name
 
     # every other option is a Settings field of the same name
-    settings = Settings(
-        measures=[m.strip() for m in measures.split(",") if m.strip()], cutoffs=_numbers(cutoffs), **knobs
-    )
+    settings = Settings(measures=split(measures) or [], cutoffs=_numbers(cutoffs), **knobs)
     names = [model_name(ref) for ref in models]
     if len(set(names)) < len(names):
         raise BadInput("two models would write the same analysis file; give their runs different names")

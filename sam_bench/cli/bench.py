@@ -21,88 +21,78 @@ from sam_bench.errors import BadInput
 from sam_bench.evaluation.specs import split
 from sam_bench.runtime import clock
 
+_PROBE_ONLY: list[str] = []  # the options of --probe alone (`_NEEDS`)
+
+
+def _probe_option(*decls, **attrs):
+    _PROBE_ONLY.append(decls[0][2:].replace("-", "_"))
+    return click.option(*decls, **attrs)
+
 
 @click.command("bench", short_help="Training and attack throughput, side by side with the paper's loop.")
 @device_option(default="auto")
 @click.option(
     "--methods",
     default="standard,sam,at",
-    show_default=True,
     help="Comma-separated training methods to time (standard, sam, asam, at, sam-at); the paper's loop "
     "runs for standard, sam and at.",
 )
-@click.option("--batch-size", type=int, default=512, show_default=True, help="Batch size of sam-bench's loop.")
-@click.option(
-    "--arch", default="preactresnet18", show_default=True, help="Architecture timed (as train --arch takes it)."
-)
-@click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier (0.25 for CPU runs).")
+@click.option("--batch-size", type=int, default=512, help="Batch size of sam-bench's loop.")
+@click.option("--arch", default="preactresnet18", help="Architecture timed (as train --arch takes it).")
+@click.option("--width", type=float, default=1.0, help="Channel multiplier (0.25 for CPU runs).")
 @click.option(
     "--arch-kwargs",
-    default=None,
     metavar="K=V,...",
     callback=arch_kwargs_option,
     help="timm constructor arguments, e.g. depth=4,embed_dim=64,num_heads=2.",
 )
-@click.option("--steps", type=int, default=20, show_default=True, help="Timed training steps per repetition.")
-@click.option("--repeats", type=int, default=5, show_default=True, help="Timed repetitions (median and spread).")
-@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps before the repetitions.")
-@click.option("--n-images", type=int, default=50_000, show_default=True, help="Synthetic training images.")
+@click.option("--steps", type=int, default=20, help="Timed training steps per repetition.")
+@click.option("--repeats", type=int, default=5, help="Timed repetitions (median and spread).")
+@click.option("--warmup", type=int, default=2, help="Untimed steps before the repetitions.")
+@click.option("--n-images", type=int, default=50_000, help="Synthetic training images.")
 @click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
-    show_default=True,
     help="Training precision of sam-bench's loop (auto: bf16 autocast on GPU, as `train`).",
 )
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model in sam-bench's loop.")
 @click.option(
     "--rho",
     type=float,
-    default=None,
     help="SAM radius of every SAM method timed, both loops [default: each method's own: 0.05 for sam and sam-at, "
     "0.5 for asam].",
 )
 @click.option("--skip-paper-loop", is_flag=True, help="Do not run the paper's loop (no x-paper ratios).")
-@click.option("--paper-batch-size", type=int, default=128, show_default=True, help="The paper's batch size.")
+@click.option("--paper-batch-size", type=int, default=128, help="The paper's batch size.")
 @click.option(
-    "--paper-workers",
-    type=int,
-    default=0,
-    show_default=True,
-    help="DataLoader workers of the paper's loop (its code passes none: 0).",
+    "--paper-workers", type=int, default=0, help="DataLoader workers of the paper's loop (its code passes none: 0)."
 )
 @click.option("--skip-eval", is_flag=True, help="Do not measure PGD and AutoAttack throughput.")
-@click.option("--pgd-images", type=int, default=4096, show_default=True, help="Images per PGD-10 repetition.")
-@click.option("--aa-images", type=int, default=1000, show_default=True, help="Images per AutoAttack run.")
-@click.option("--aa-batch-size", type=int, default=500, show_default=True, help="AutoAttack's batch size.")
+@click.option("--pgd-images", type=int, default=4096, help="Images per PGD-10 repetition.")
+@click.option("--aa-images", type=int, default=1000, help="Images per AutoAttack run.")
+@click.option("--aa-batch-size", type=int, default=500, help="AutoAttack's batch size.")
 @click.option(
     "--aa-train-epochs",
     type=int,
     default=10,
-    show_default=True,
     help="Epochs of the briefly trained standard and AT models (on the bundled CIFAR-10 sample).",
 )
-@click.option("--aa-train-images", type=int, default=None, help="Train those on the first N sample images [all 1500].")
+@click.option("--aa-train-images", type=int, help="Train those on the first N sample images [all 1500].")
 @click.option(
     "--models",
-    default=None,
     help="Comma-separated run dirs / checkpoints / zoo ids to run AutoAttack on, instead of briefly trained models.",
 )
 @data_dir_option
 @click.option(
-    "--seed",
-    type=SEED,
-    default=0,
-    show_default=True,
-    help="Seed of the synthetic images, the weights, the data order and the attacks.",
+    "--seed", type=SEED, default=0, help="Seed of the synthetic images, the weights, the data order and the attacks."
 )
 @click.option(
     "--threads",
     type=int,
-    default=None,
     help="torch CPU threads [default: torch's; 1 with --quick, as on a shared machine more threads only contend].",
 )
-@click.option("--commit", default=None, help="Record this sam-bench commit (for a copied tree without .git).")
+@click.option("--commit", help="Record this sam-bench commit (for a copied tree without .git).")
 @out_option("Results JSON [default: benchmarks/<device>.json; benchmarks/<device>-quick.json with --quick].")
 @click.option(
     "--quick",
@@ -118,7 +108,6 @@ from sam_bench.runtime import clock
 @click.option(
     "--markdown-from",
     "markdown_from",
-    default=None,
     metavar="FILE",
     help="Measure nothing: print an existing results file's tables as Markdown (for the README).",
 )
@@ -137,63 +126,52 @@ from sam_bench.runtime import clock
     "/ compiled steps, K concurrent processes and TF32 vs strict-fp32 attack search, in interleaved rounds within "
     "--budget-s (docs/benchmarks.md).",
 )
-@click.option(
+@_probe_option(
     "--budget-s",
     type=float,
     default=180.0,
-    show_default=True,
     help="With --probe: seconds the probe may take, set-up and compilation included.",
 )
-@click.option(
-    "--modes",
-    default="eager,static,graph,compiled",
-    show_default=True,
-    help="With --probe: step modes to time (graph only on CUDA).",
+@_probe_option(
+    "--modes", default="eager,static,graph,compiled", help="With --probe: step modes to time (graph only on CUDA)."
 )
-@click.option("--concurrency", default="1,2,4", show_default=True, help="With --probe: K concurrent processes.")
-@click.option(
-    "--concurrent-methods", default="standard", show_default=True, help="With --probe: methods timed K at once."
-)
-@click.option(
+@_probe_option("--concurrency", default="1,2,4", help="With --probe: K concurrent processes.")
+@_probe_option("--concurrent-methods", default="standard", help="With --probe: methods timed K at once.")
+@_probe_option(
     "--concurrent-modes",
     default="eager",
-    show_default=True,
     help="With --probe: step modes the K processes train in (eager, static, graph; graph only on CUDA).",
 )
-@click.option(
+@_probe_option(
     "--beside",
-    default=None,
     help="With --probe: the K values at which one evaluation process runs beside K training processes "
     "(comma-separated, each one of --concurrency; '' for none) [default: every K of --concurrency].",
 )
-@click.option(
+@_probe_option(
     "--concurrent-s",
     type=float,
     default=1.0,
-    show_default=True,
     help="With --probe: seconds each repetition of K processes (and an evaluation beside them) runs.",
 )
-@click.option(
+@_probe_option(
     "--in-process",
     is_flag=True,
     help="With --probe: time the K of --concurrency also side by side in one process, each on a CUDA stream of its "
     "own (reproduce --parallel K --in-process), with the GPU memory they hold.",
 )
-@click.option(
+@_probe_option(
     "--grouped",
     default="4",
-    show_default=True,
     help="With --probe: N models' convolutions as one grouped network against N separate (comma-separated N; "
     "'' for none).",
 )
-@click.option(
+@_probe_option(
     "--grouped-methods",
     default="standard",
-    show_default=True,
     help="With --probe and --grouped: methods whose N seeds' steps are timed as one grouped step against N static "
     "steps ('' for none).",
 )
-@click.option("--attack-images", type=int, default=512, show_default=True, help="With --probe: images per attack run.")
+@_probe_option("--attack-images", type=int, default=512, help="With --probe: images per attack run.")
 @click.pass_context
 def bench_command(
     ctx,
@@ -215,10 +193,8 @@ def bench_command(
 
     Writes a JSON record (device, torch version, commit, settings, every repetition, median,
     min/max, x-paper ratios) and prints a table."""
-    from sam_bench.bench.environment import device_slug
     from sam_bench.bench.table import format_table
     from sam_bench.bench.throughput import QUICK, SCHEMA, run_bench
-    from sam_bench.runtime.provenance import device_name, resolve_device
 
     _refuse_options_without_their_mode(ctx)
     probe_options = {name: options.pop(name) for name in _PROBE_ONLY}
@@ -239,21 +215,12 @@ def bench_command(
         explicit = {p for p in ("batch_size", "steps") if given_on_command_line(ctx, p)}
         _probe(options, probe_options, explicit, out, quiet)
         return
-    if quick:
-        for param, value in QUICK.items():  # explicit options win over the quick defaults
-            if not given_on_command_line(ctx, param):
-                options[param] = value
+    if quick:  # explicit options win over the quick defaults
+        options.update({param: value for param, value in QUICK.items() if not given_on_command_line(ctx, param)})
     options.update(
         paper_loop=not skip_paper_loop, evaluation=not skip_eval, compile=compile_, models=split(models) or ()
     )
-    device = resolve_device(options["device"])
-    if out is None:
-        out = Path("benchmarks") / f"{device_slug(device_name(device))}{'-quick' if quick else ''}.json"
-
-    def log(message):
-        if not quiet:
-            click.echo(f"bench: {message}", err=True)
-
+    _, out, log = _device_out_log(options["device"], out, "-quick" if quick else "", quiet, "bench")
     result = run_bench(log=log, out=out, stop_at=clock.stop_at(max_minutes), **options)
     click.echo(format_table(result))
     if result["status"] == "stopped":
@@ -262,19 +229,6 @@ def bench_command(
 
 
 # Options that act only in another option's mode: given without it, they would be ignored without a word
-_PROBE_ONLY = (
-    "budget_s",
-    "modes",
-    "concurrency",
-    "concurrent_methods",
-    "concurrent_modes",
-    "beside",
-    "concurrent_s",
-    "in_process",
-    "grouped",
-    "grouped_methods",
-    "attack_images",
-)
 _NEEDS = {"write_into": "markdown_from", **dict.fromkeys(_PROBE_ONLY, "probe")}
 _MEASURED_BY_EVAL = ("models", "pgd_images", "aa_images", "aa_batch_size", "aa_train_epochs", "aa_train_images")
 
@@ -294,6 +248,22 @@ def _refuse_options_without_their_mode(ctx: click.Context) -> None:
                 raise BadInput(f"{option(name)} sets the attack timings that --skip-eval leaves out; give one of them")
 
 
+def _device_out_log(device: str, out, suffix: str, quiet: bool, who: str):
+    """The device, the record's path (default benchmarks/<device><suffix>.json) and the progress lines' writer."""
+    from sam_bench.bench.environment import device_slug
+    from sam_bench.runtime.provenance import device_name, resolve_device
+
+    resolved = resolve_device(device)
+    if out is None:
+        out = Path("benchmarks") / f"{device_slug(device_name(resolved))}{suffix}.json"
+
+    def log(message):
+        if not quiet:
+            click.echo(f"{who}: {message}", err=True)
+
+    return resolved, out, log
+
+
 def _counts(text: str | None, takes: str) -> list[int] | None:
     """Comma-separated counts (None: the option not given); `takes`: the option's words when one is no number."""
     if text is None:
@@ -306,9 +276,7 @@ def _counts(text: str | None, takes: str) -> list[int] | None:
 
 def _probe(options, p, explicit, out, quiet):
     """`bench --probe` (`p`: its own options): a thin skin over `sam_bench.bench.probe_parts.probe`."""
-    from sam_bench.bench.environment import device_slug
     from sam_bench.bench.probe_parts import DEFAULTS, probe
-    from sam_bench.runtime.provenance import device_name, resolve_device
 
     counts = _counts(p["concurrency"], "--concurrency takes comma-separated process counts, e.g. 1,2,4")
     group_sizes = _counts(p["grouped"], "--grouped takes comma-separated model counts, e.g. 4,8")
@@ -329,14 +297,7 @@ def _probe(options, p, explicit, out, quiet):
         "attack_images": p["attack_images"],
         **{key: options[key] for key in ("arch", "width", "precision", "rho", "seed", "threads")},
     }
-    device = resolve_device(options["device"])
-    if out is None:
-        out = Path("benchmarks") / f"{device_slug(device_name(device))}-probe.json"
-
-    def log(message):
-        if not quiet:
-            click.echo(f"probe: {message}", err=True)
-
+    device, out, log = _device_out_log(options["device"], out, "-probe", quiet, "probe")
     record = probe(settings, device, out, p["budget_s"], commit=options["commit"], log=log)
     for name, part in record["parts"].items():
         shown = ", ".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from sam_bench.cli.options import (
     out_option,
     quiet_option,
     set_threads,
+    stacked,
     threads_option,
     zoo_dir_option,
 )
+from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import attack_table, evaluators
 from sam_bench.evaluation.evaluators.base import percent
 from sam_bench.runtime import clock
@@ -29,17 +32,10 @@ from sam_bench.runtime import clock
 
 def _size(ctx, param, value):
     """click callback: 'auto' or a positive integer."""
-    if value == "auto":
-        return value
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        from sam_bench.errors import BadInput
-
-        raise BadInput(f"--{param.name.replace('_', '-')} {value!r} is neither a positive integer nor auto")
-    return number
+    with contextlib.suppress(ValueError):
+        if value == "auto" or int(value) >= 1:
+            return value if value == "auto" else int(value)
+    raise BadInput(f"--{param.name.replace('_', '-')} {value!r} is neither a positive integer nor auto")
 
 
 def format_table(results: list[dict]) -> str:
@@ -109,18 +105,16 @@ def _stopped_note(stopped, state: Path, max_minutes: float) -> str:
     return f"{note}; the chunks done are kept in {state}: run the same command again to continue"
 
 
-def _own_options(command):
-    """`evaluate`'s options of the evaluators that have their own (Evaluator.options)."""
-    for option in reversed([o for e in evaluators.EVALUATORS.values() for o in e.options]):
-        command = click.option(
-            f"--{option.name.replace('_', '-')}",
-            option.name,
-            type=click.Choice(option.choices),
-            default=option.default,
-            show_default=True,
-            help=option.help,
-        )(command)
-    return command
+# the options of the evaluators that have their own (Evaluator.options)
+_own_options = stacked(
+    *[
+        click.option(
+            f"--{o.name.replace('_', '-')}", o.name, type=click.Choice(o.choices), default=o.default, help=o.help
+        )
+        for e in evaluators.EVALUATORS.values()
+        for o in e.options
+    ]
+)
 
 
 def _norm_help() -> str:
@@ -133,37 +127,30 @@ def _norm_help() -> str:
     return "; ".join(["The attack's threat model", *own]) + "."
 
 
+_JOB_SETTINGS = ("n_examples", "precision", "search_math", "batch_size", "chunk_size")  # handed to the Job as given
+
+
 @click.command("evaluate", short_help="Clean, PGD or AutoAttack accuracy of models, with checked attacks.")
 @click.argument("models", nargs=-1, required=True)
 @click.option(
     "--attack",
     type=click.Choice(attack_table.names()),
     default=attack_table.headline().name,
-    show_default=True,
     help=", ".join(a.help for a in attack_table.TABLE.values()) + ".",
 )
-@click.option(
-    "--norm",
-    "--threat-model",
-    "norm",
-    type=THREAT_MODEL,
-    default=threat_models.LINF,
-    show_default=True,
-    help=_norm_help(),
-)
+@click.option("--norm", "--threat-model", "norm", type=THREAT_MODEL, default=threat_models.LINF, help=_norm_help())
 @_own_options
 @click.option(
     "--eps",
     default=None,
     help="Comma-separated budgets, e.g. 0,1/255,8/255 [default: 8/255 for Linf, 0.5 for L2: RobustBench's].",
 )
-@click.option("--steps", type=int, default=10, show_default=True, help="PGD steps.")
+@click.option("--steps", type=int, default=10, help="PGD steps.")
 @click.option("--step-size", default=None, help="PGD step size, e.g. 0.5/255 [default: eps/4].")
 @click.option(
     "--restarts",
     type=int,
     default=1,
-    show_default=True,
     help="PGD random restarts; for AutoAttack --version custom, restarts of APGD and FAB (the other "
     "versions fix their own).",
 )
@@ -172,7 +159,6 @@ def _norm_help() -> str:
     "version",
     type=click.Choice(attack_table.AUTOATTACK.versions),
     default="standard",
-    show_default=True,
     help="AutoAttack version.",
 )
 @click.option(
@@ -181,7 +167,7 @@ def _norm_help() -> str:
     callback=names_option,
     help="AutoAttack attacks for --version custom, e.g. apgd-ce,apgd-t (implies custom).",
 )
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of AutoAttack and PGD's random start.")
+@click.option("--seed", type=SEED, default=0, help="Seed of AutoAttack and PGD's random start.")
 @click.option("--n-examples", type=int, default=None, help="Evaluate the first N test images [default: all].")
 @click.option("--dataset", default=None, help="Test set [default: the one the model was trained on].")
 @data_dir_option
@@ -192,14 +178,12 @@ def _norm_help() -> str:
     "--precision",
     type=click.Choice(["fp32", "bf16"]),
     default="fp32",
-    show_default=True,
     help="bf16 is faster on GPUs but can weaken gradient attacks.",
 )
 @click.option(
     "--search-math",
     type=click.Choice(["tf32", "ieee"]),
     default="tf32",
-    show_default=True,
     help="How the attacks search on GPUs: tf32 (torch's default: TF32 convolutions, several times faster) "
     "or ieee (true fp32 throughout). Every example found is classified again in true fp32, which decides "
     "the result either way; on a CPU neither changes a number.",
@@ -207,7 +191,6 @@ def _norm_help() -> str:
 @click.option(
     "--batch-size",
     default="auto",
-    show_default=True,
     callback=_size,
     metavar="N|auto",
     help="Images per batch; auto: as many as fit on a GPU (up to the chunk size), 250 on a CPU.",
@@ -215,7 +198,6 @@ def _norm_help() -> str:
 @click.option(
     "--chunk-size",
     default="auto",
-    show_default=True,
     callback=_size,
     metavar="N|auto",
     help="Images per resumable unit of work; auto: 2,000 on a GPU, 500 on a CPU.",
@@ -233,29 +215,23 @@ def _norm_help() -> str:
 def evaluate_command(
     ctx,
     models,
-    n_examples,
     dataset,
     data_dir,
     zoo_dir,
     device,
     threads,
-    precision,
-    search_math,
-    batch_size,
-    chunk_size,
     plot,
     leaderboard,
     leaderboard_dir,
     max_minutes,
     quiet,
-    **options,  # the attacks' (read by request.build from ctx.params) and the evaluators' own
+    **options,  # the attacks' (read by request.build from ctx.params), the evaluators' own and the Job's
 ):
     """Clean accuracy, PGD or AutoAttack robustness of MODELS (run directories, .safetensors
     checkpoints with their metadata, or model-zoo ids), written as results JSON.
 
     An interrupted evaluation continues where it stopped when the same command runs again.
     On several GPUs: torchrun --nproc_per_node N -m sam_bench evaluate ... (chunks are shared out)."""
-    from sam_bench.errors import SamBenchError
     from sam_bench.evaluation import results_record
     from sam_bench.evaluation.chunk_state import state_path
     from sam_bench.evaluation.evaluate import EvaluationStopped
@@ -292,13 +268,9 @@ def evaluate_command(
                     out=path,
                     loaded=(model, info),
                     options={o.name: options[o.name] for o in evaluator.options},
-                    n_examples=n_examples,
                     data_dir=data_dir,
                     zoo_dir=zoo_dir,
-                    precision=precision,
-                    search_math=search_math,
-                    batch_size=batch_size,
-                    chunk_size=chunk_size,
+                    **{name: options[name] for name in _JOB_SETTINGS},
                     progress=not quiet,
                     stop_at=stop_at,
                 )

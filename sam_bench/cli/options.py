@@ -1,6 +1,5 @@
-"""The options several commands share, declared once: click callbacks that turn option text into values
-(bad text is a usage error, one line and exit 2, never a traceback), and the options many commands take
-(--device, --data-dir, --quiet, --out, --max-minutes, --zoo-dir)."""
+"""The options many commands take, declared once, and the click callbacks that turn option text into values
+(bad text is a usage error, one line and exit 2, never a traceback)."""
 
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ def given_on_command_line(ctx: click.Context, name: str) -> bool:
 
 
 def existing_zoo(ctx, param, value):
-    """click callback of a --zoo-dir that a command reads from: a folder that is not there is a mistyped path,
-    not an empty zoo (`zoo verify` would pass on it). Not for `zoo add`, which makes the folder."""
+    """--zoo-dir of a command that reads the zoo: a folder not there is a mistyped path, not an empty zoo."""
     if value is not None and not Path(value).is_dir():
         why = "is a file, not a zoo folder" if Path(value).exists() else "no such folder"
         raise click.BadParameter(f"{value}: {why}")
@@ -46,28 +44,26 @@ def remembered_zoo(ctx, param, value):
 
 def eps_option(ctx, param, value):
     """click callback: '8/255' -> '8/255', '0.031' -> '0.031'; bad text -> usage error."""
-    if value is None:
-        return None
-    try:
-        return format_eps(parse_eps(value))
-    except BadInput as err:
-        raise click.BadParameter(str(err)) from None
+    return None if value is None else _parsed(lambda text: format_eps(parse_eps(text)), value)
 
 
 def arch_kwargs_option(ctx, param, value):
     """click callback: --arch-kwargs text -> dict (sam_bench.models.parse_kwargs); bad text -> usage error."""
     from sam_bench.models import parse_kwargs
 
+    return _parsed(parse_kwargs, value)
+
+
+def _parsed(parse, value):
     try:
-        return parse_kwargs(value)
+        return parse(value)
     except BadInput as err:
         raise click.BadParameter(str(err)) from None
 
 
 def names_option(ctx, param, value):
-    """click callback of a comma-separated list of names (--only, --attacks): the names, or None when the
-    option is not given. Given but naming nothing ("" or ","), it is refused: no names means every one,
-    and `--only ""` must not run the whole grid."""
+    """click callback of a comma-separated list of names (--only, --attacks), None when not given. Naming nothing
+    ("" or ",") is refused: no names means every one, and `--only ""` must not run the whole grid."""
     if value is None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
@@ -79,9 +75,8 @@ def names_option(ctx, param, value):
     return names
 
 
-# ------------------------------------------------------------ the options many commands take, declared once
-# Each is a SharedOption: tests/test_config_once.py checks that every command's --device, --data-dir,
-# --quiet, --out, --max-minutes and --zoo-dir come from here, with the same help.
+# The options many commands take, each a SharedOption: tests/test_config_once.py checks that every command's
+# --device, --data-dir, --quiet, --out, --max-minutes and --zoo-dir come from here, with the same help.
 
 
 class SharedOption(click.Option):
@@ -95,18 +90,10 @@ MAX_MINUTES_HELP = "Finish before this many minutes (> 0) after the command star
 
 
 def device_option(default: str = "auto", note: str = ""):
-    """--device: auto, cpu, cuda or cuda:N (sam_bench.runtime.provenance.resolve_device). The default is the
-    command's: cpu where results are compared across machines (analyze, recheck, cost)."""
+    """--device (runtime.provenance.resolve_device); cpu by default where results are compared across machines."""
     return click.option(
-        "--device",
-        cls=SharedOption,
-        default=default,
-        show_default=True,
-        help=f"{DEVICE_HELP}{': ' + note if note else ''}.",
+        "--device", cls=SharedOption, default=default, help=f"{DEVICE_HELP}{': ' + note if note else ''}."
     )
-
-
-THREADS_HELP = "torch's CPU threads (intra-op)"
 
 
 def threads_option(default_words: str):
@@ -116,7 +103,8 @@ def threads_option(default_words: str):
         "--threads",
         cls=SharedOption,
         type=click.IntRange(min=1),
-        help=f"{THREADS_HELP} [default: {default_words}]; on a busy machine 1 can be many times faster.",
+        help=f"torch's CPU threads (intra-op) [default: {default_words}]; on a busy machine 1 can be many times "
+        "faster.",
     )
 
 
@@ -136,10 +124,8 @@ ZOO_DIR_HELP = "The model zoo folder [default: $SAM_BENCH_ZOO, else the project'
 
 
 def zoo_dir_option(reads: bool = True, default: str = ""):
-    """--zoo-dir: the model zoo (its default, $SAM_BENCH_ZOO or the project's model_zoo/, is the zoo's own:
-    sam_bench.zoo.store.default_zoo_dir). `reads`: the command reads the zoo, so a folder that is not there is
-    a mistyped path (`existing_zoo`, $SAM_BENCH_ZOO's too); `zoo add` and `reproduce` make it. `default`: a
-    default of the command's own that comes before those (recheck: a reproduction folder's own zoo)."""
+    """--zoo-dir (its default is the zoo's own: sam_bench.zoo.store.default_zoo_dir). `reads`: a folder that is not
+    there is refused (`zoo add` and `reproduce` make it); `default`: the command's own, before those (recheck's)."""
     help = ZOO_DIR_HELP.replace("[default: ", f"[default: {default}, else " if default else "[default: ")
     return click.option(
         "--zoo-dir",
@@ -156,9 +142,8 @@ THREAT_MODEL = click.Choice(threat_models.names(), case_sensitive=False)
 
 
 def refuse_out_among(out, inputs) -> None:
-    """--out never names a file the command reads: written over, that input would be lost (`verify X --out X`
-    replaced the results file with its verdicts). One line naming it; the same file reached by another path
-    (a link) counts too."""
+    """--out never names a file the command reads (a link to it included): written over, that input would be lost
+    (`verify X --out X` replaced the results file with its verdicts)."""
     if out is None:
         return
     target = Path(out).resolve()
@@ -169,7 +154,6 @@ def refuse_out_among(out, inputs) -> None:
 
 
 def out_option(help: str, **kwargs):
-    """--out: what the command writes (its help says what and where by default)."""
     return click.option("--out", cls=SharedOption, help=help, **kwargs)
 
 
@@ -183,9 +167,16 @@ def check_max_minutes(ctx, param, value):
 def max_minutes_option(detail: str):
     """--max-minutes (sam_bench.runtime.clock.stop_at); `detail`: what the command does to finish in time."""
     return click.option(
-        "--max-minutes",
-        cls=SharedOption,
-        type=float,
-        callback=check_max_minutes,
-        help=f"{MAX_MINUTES_HELP}: {detail}",
+        "--max-minutes", cls=SharedOption, type=float, callback=check_max_minutes, help=f"{MAX_MINUTES_HELP}: {detail}"
     )
+
+
+def stacked(*options):
+    """One decorator of several click options, in --help in the order given."""
+
+    def add(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add

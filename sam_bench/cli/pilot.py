@@ -1,5 +1,4 @@
-"""`sam-bench pilot`: seed-to-seed spread and detectable effects of candidate settings (a thin skin over
-`sam_bench.report.pilot.run_pilot`)."""
+"""`sam-bench pilot`: seed-to-seed spread and detectable effects of candidate settings (report.pilot)."""
 
 from __future__ import annotations
 
@@ -11,35 +10,25 @@ from sam_bench.cli.options import out_option
 @click.command("pilot", short_help="Size a reproduction: seed spread and detectable effects per candidate.")
 @click.argument("folders", nargs=-1, required=True)
 @out_option("Folder for pilot.json and PILOT.md (e.g. the chosen reproduction's).", required=True)
-@click.option("--first", default="ST", show_default=True, help="The reference model of each candidate.")
-@click.option("--second", default="SAM-0.1", show_default=True, help="The model compared with it.")
+@click.option("--first", default="ST", help="The reference model of each candidate.")
+@click.option("--second", default="SAM-0.1", help="The model compared with it.")
 @click.option(
     "--measure",
     "measures",
     multiple=True,
     help="'clean' or e.g. 'pgd Linf 2/255' (repeatable; default: clean and pgd Linf 2/255).",
 )
-@click.option("--plan-seeds", type=int, default=5, show_default=True, help="Seeds per model of the planned grid.")
+@click.option("--plan-seeds", type=int, default=5, help="Seeds per model of the planned grid.")
 @click.option(
     "--require-clean",
     type=float,
     default=0.80,
-    show_default=True,
     help="Clean accuracy on the whole test set the first model must reach (mean over seeds).",
 )
-def pilot_command(folders, out, first, second, measures, plan_seeds, require_clean):
+def pilot_command(folders, out, measures, **options):
     """Compare candidate settings, each a reproduction folder (FOLDERS) holding a few seeds of two models:
     their seed-to-seed sd, the smallest effect the planned grid could detect, their cost; choose the
     cheapest that reaches --require-clean. Writes OUT/pilot.json and OUT/PILOT.md."""
     from sam_bench.report.pilot import run_pilot
 
-    path = run_pilot(
-        list(folders),
-        out,
-        first=first,
-        second=second,
-        measures=list(measures) or None,
-        plan_seeds=plan_seeds,
-        require_clean=require_clean,
-    )
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {run_pilot(list(folders), out, measures=list(measures) or None, **options)}")

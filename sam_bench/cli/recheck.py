@@ -1,5 +1,4 @@
-"""`sam-bench recheck`: evaluate results again from the weights they name and compare image by image (a thin
-skin over `sam_bench.evaluation.recheck`)."""
+"""`sam-bench recheck`: results evaluated again from the weights they name, image by image (evaluation.recheck)."""
 
 from __future__ import annotations
 
@@ -15,12 +14,10 @@ from sam_bench.cli.options import data_dir_option, device_option, names_option, 
 @click.option(
     "--n-examples",
     type=int,
-    default=None,
     help="Recheck the first N images only (a multiple of the recorded chunk size) [default: all evaluated].",
 )
 @click.option(
     "--attacks",
-    default=None,
     metavar="NAMES",
     callback=names_option,
     help="Comma-separated attacks to recheck: clean, pgd, autoattack [default: every one recorded].",
@@ -29,7 +26,7 @@ from sam_bench.cli.options import data_dir_option, device_option, names_option, 
 @zoo_dir_option(default="a reproduction folder's own model_zoo/ if it has one")
 @device_option(default="cpu")
 @out_option("Recheck record (JSON) [default: FOLDER/recheck.json for one reproduction folder; none for files].")
-@click.option("--report/--no-report", default=True, show_default=True, help="Rewrite the folder's REPORT.md after.")
+@click.option("--report/--no-report", default=True, help="Rewrite the folder's REPORT.md after.")
 @click.option(
     "--again", is_flag=True, help="Recheck results the record already covers as they are (default: skip them)."
 )

@@ -1,5 +1,4 @@
-"""`sam-bench reproduce` and `sam-bench report`: a recipe's grid end to end, and its report rewritten
-from the results (sam_bench.experiments, sam_bench.report)."""
+"""`sam-bench reproduce` (a recipe's grid end to end) and `sam-bench report` (its report rewritten from the results)."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.executor_options import executor_options, reproduce_settings, show_status, slurm_only_actions
+from sam_bench.cli.executor_options import executor_options, grid_action, reproduce_settings
 from sam_bench.cli.options import (
     data_dir_option,
     device_option,
@@ -21,26 +20,21 @@ from sam_bench.errors import SamBenchError
 from sam_bench.runtime import clock
 
 
-def shipped_scales() -> dict[str, list[str]]:
-    """Each shipped recipe's scales, in its order, read from its YAML (sam_bench/recipes): no torch,
-    so `reproduce --help` stays quick."""
-    from importlib.resources import files
-
-    import yaml
-
-    recipes = files("sam_bench") / "recipes"  # the folder, without importing its package
-    found = {}
-    for path in sorted(recipes.iterdir(), key=lambda p: p.name):
-        if path.name.endswith(".yaml"):
-            found[path.name.removesuffix(".yaml")] = list(yaml.safe_load(path.read_text())["scales"])
-    return found
-
-
 class ScaleOption(click.Option):
-    """--scale, its help listing the shipped recipes' scales, read only when the help is shown."""
+    """--scale, its help listing the shipped recipes' scales, read from their YAML only when the help is shown (no
+    torch: `reproduce --help` stays quick)."""
 
     def get_help_record(self, ctx):
-        listed = "; ".join(f"{name}: {', '.join(scales)}" for name, scales in shipped_scales().items())
+        from importlib.resources import files
+
+        import yaml
+
+        recipes = files("sam_bench") / "recipes"  # the folder, without importing its package
+        shipped = sorted((path for path in recipes.iterdir() if path.name.endswith(".yaml")), key=lambda p: p.name)
+        listed = "; ".join(
+            f"{path.name.removesuffix('.yaml')}: {', '.join(yaml.safe_load(path.read_text())['scales'])}"
+            for path in shipped
+        )
         self.help = f"A scale of the recipe (its `scales`). The shipped recipes' scales: {listed}."
         return super().get_help_record(ctx)
 
@@ -61,7 +55,7 @@ class ScaleOption(click.Option):
 )
 @device_option(default="auto")
 @zoo_dir_option(reads=False)
-@click.option("--leaderboard-dir", default=None, help="Leaderboards to write (default: the project's leaderboards/).")
+@click.option("--leaderboard-dir", help="Leaderboards to write (default: the project's leaderboards/).")
 @click.option(
     "--no-leaderboard",
     "no_leaderboard",
@@ -122,15 +116,15 @@ def reproduce(
     RECIPE is a recipe shipped with sam-bench (paper-cifar10, paper-cifar100, lightweight-cifar10,
     arch-sweep-cifar10, robustbench-small-budgets) or a YAML file.
     Interrupted work resumes and finished work is skipped when the same command runs again."""
+    from sam_bench.experiments.reproduce import artifacts
     from sam_bench.experiments.reproduce import reproduce as run
 
     out = _folder(recipe, scale, out, update_committed, executor_args["status"])
     if out is None:
         return
     given = list(zoo_models) or None  # in place of the recipe's `zoo` list
-    grid = (recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given)
-    if show_status(*grid) or slurm_only_actions(*grid):  # each said what it did
-        return
+    if grid_action(recipe, scale, out, data_dir, device, zoo_dir, leaderboard_dir, executor_args, given):
+        return  # it said what it did
     try:
         complete, report = run(
             recipe,
@@ -156,8 +150,6 @@ def reproduce(
     if not complete:
         click.echo(f"stopped (run the same command again to continue): report so far in {report}")
         return
-    from sam_bench.experiments.reproduce import artifacts
-
     found = artifacts(Path(report).parent, zoo_dir, leaderboard_dir)
     click.echo(f"done: report in {report}")
     for what in ("plots", "zoo", "leaderboard pages"):

@@ -9,9 +9,7 @@ from sam_bench.cli.options import out_option, quiet_option
 
 @click.command("theory", short_help="The paper's explanation in a linear model: SAM and AT as feature perturbations.")
 @click.argument("spec", required=False, metavar="[SPEC.yaml]")
-@out_option(
-    "Folder for results.json, REPORT.md and the plots.", default="reproductions/theory-linear", show_default=True
-)
+@out_option("Folder for results.json, REPORT.md and the plots.", default="reproductions/theory-linear")
 @quiet_option
 def theory_command(spec, out, quiet):
     """Train linear classifiers by ST, SAM (rho grid) and AT (Linf and L2 eps grids) on Gaussian data with

@@ -1,8 +1,5 @@
-"""`sam-bench train`: one model into a run directory (sam_bench.training.loop.train).
-
-Its options for the run's settings are built from TrainConfig's fields (sam_bench.training.config: name,
-default, help) and the run-metadata schema (type, choices); its other options say where the run goes and
-how this call runs (--out, --resume, --max-minutes, --stop-after-epochs, --quiet)."""
+"""`sam-bench train`: one model into a run directory (sam_bench.training.loop.train); its options for the run's
+settings are built from TrainConfig's fields (name, default, help) and the run-metadata schema (type, choices)."""
 
 from __future__ import annotations
 
@@ -21,6 +18,7 @@ from sam_bench.cli.options import (
     max_minutes_option,
     out_option,
     quiet_option,
+    stacked,
 )
 from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput, SamBenchError
@@ -31,7 +29,7 @@ from sam_bench.threat_models import doubtful_budget
 from sam_bench.training import config as settings  # torch-free: --help imports no torch
 from sam_bench.training import method_table
 
-# Option by option, what the dataclass (defaults, help) and the schema (types, choices) do not say.
+# What the dataclass (defaults, help) and the schema (types, choices) do not say
 _SHARED = {"device": device_option, "data_dir": lambda default: data_dir_option}  # declared in cli/options.py
 # Settings given as text that the CLI turns into values
 _PARSE = {"arch_kwargs": arch_kwargs_option, "attack_eps": eps_option, "attack_step_size": eps_option}
@@ -39,8 +37,7 @@ _CLICK_TYPES = {"integer": int, "number": float, "string": str}
 
 
 def setting_option(f: Field):
-    """The click option of one TrainConfig field: its default and help from the dataclass, its type and
-    choices from the run-metadata schema's `$defs/config`, the methods from the method table."""
+    """The click option of one TrainConfig field (the schema's `$defs/config`); the methods from the method table."""
     if f.name in _SHARED:
         return _SHARED[f.name](f.default)
     spec = settings.schema_of(f.name)
@@ -56,23 +53,15 @@ def setting_option(f: Field):
     else:
         kinds = [k for k in ([spec["type"]] if isinstance(spec["type"], str) else spec["type"]) if k != "null"]
         kwargs.update(type=_CLICK_TYPES[kinds[0]])
-    show = f.default is not None and not kwargs.get("is_flag")
-    return click.option(settings.option_name(f.name), f.name, show_default=show, **kwargs)
-
-
-def setting_options(command):
-    """Every TrainConfig field as an option, in the dataclass's order."""
-    for f in reversed(fields(settings.TrainConfig)):
-        command = setting_option(f)(command)
-    return command
+    return click.option(settings.option_name(f.name), f.name, **kwargs)
 
 
 @click.command("train", short_help="Train an ST, SAM, AT, TRADES or AWP model (any method) into a run directory.")
-@setting_options
+@stacked(*[setting_option(f) for f in fields(settings.TrainConfig)])  # every setting, in the dataclass's order
 @out_option("Run directory to create (or to continue with --resume).", required=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @max_minutes_option("no epoch starts that would end later; what is done is saved (resumable).")
-@click.option("--stop-after-epochs", type=int, default=None, help="Stop cleanly after N epochs in this call.")
+@click.option("--stop-after-epochs", type=int, help="Stop cleanly after N epochs in this call.")
 @click.option(
     "--seeds",
     callback=lambda ctx, param, value: parse_seeds(value),
@@ -101,11 +90,9 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
         raise BadInput("--seeds trains a group in place of --seed; give one of them")
     if resume:  # the options given: the rest comes from the run's recorded settings
         explicit = {k: v for k, v in options.items() if given_on_command_line(ctx, k)}
-        if seeds is not None:
+        cfg = None if seeds is not None else resolve_resume_config(Path(out), explicit)
+        if cfg is None or cfg.step_mode == "grouped":  # --seeds, or a group of one, resumed
             return _train_seeds(out, seeds, explicit, True, max_minutes, stop_after_epochs, quiet)
-        cfg = resolve_resume_config(Path(out), explicit)
-        if cfg.step_mode == "grouped":  # a group of one, resumed
-            return _train_seeds(out, None, explicit, True, max_minutes, stop_after_epochs, quiet)
     else:
         if seeds is not None or options["step_mode"] == "grouped":
             return _train_seeds(out, seeds, options, False, max_minutes, stop_after_epochs, quiet)
@@ -139,9 +126,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
     if finished_before:
         click.echo(f"already finished: {out} (test acc {meta['final']['test_acc']:.2%}); nothing to train")
     elif meta.get("status") == "complete":
-        final = meta["final"]
         click.echo(
-            f"done: {out} (test acc {final['test_acc']:.2%}, {meta['wall_time_s']:.0f} s, "
+            f"done: {out} (test acc {meta['final']['test_acc']:.2%}, {meta['wall_time_s']:.0f} s, "
             f"{meta['images_per_s']:.0f} img/s)"
         )
     else:
@@ -154,9 +140,8 @@ def train(ctx, out, resume, max_minutes, stop_after_epochs, seeds, quiet, **opti
 @contextmanager
 def claimed(out, group=None, members=()):
     """The run folder `out` (and a group's `members`) for this command alone: a claim `<out>.claim` beside its real
-    path (sam_bench.jobs.lease), held while it trains. A live holder refuses the command at once, naming that
-    process: two trainings into one folder would both say "done" over one run. Under torchrun rank 0 claims for
-    all, and all refuse together."""
+    path (jobs.lease) while it trains; a live holder refuses it at once, naming that process (two trainings into one
+    folder would both say "done" over one run). Under torchrun rank 0 claims for all, and all refuse together."""
     main = group is None or group.is_main
     with ExitStack() as held:
         for folder in (out, *members):

@@ -1,5 +1,4 @@
-"""`sam-bench zoo ...` and `sam-bench leaderboard ...`: thin skins over sam_bench.zoo and
-sam_bench.leaderboard.board (errors become one line and an exit code through the main group)."""
+"""`sam-bench zoo ...` and `sam-bench leaderboard ...`: thin skins over sam_bench.zoo and sam_bench.leaderboard."""
 
 from __future__ import annotations
 
@@ -8,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from sam_bench.cli.options import THREAT_MODEL, data_dir_option, device_option, names_option, out_option, zoo_dir_option
+from sam_bench.cli.options import (
+    THREAT_MODEL,
+    data_dir_option,
+    device_option,
+    names_option,
+    out_option,
+    stacked,
+    zoo_dir_option,
+)
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.evaluation import evaluators
 
@@ -18,22 +25,17 @@ leaderboard_dir_option = click.option(
     show_envvar=True,
     help="Leaderboards folder (default: leaderboards/).",
 )
-paper_options = [
-    click.option("--name", default=None, help="Paper or model title shown on the leaderboard."),
-    click.option("--link", default=None, help="URL of the paper or report."),
-    click.option("--authors", default=None, help="Authors, comma separated."),
-    click.option("--venue", default=None, help="Venue, e.g. 'arXiv, Mar 2025' (default N/A)."),
-]
+with_paper_options = stacked(
+    click.option("--name", help="Paper or model title shown on the leaderboard."),
+    click.option("--link", help="URL of the paper or report."),
+    click.option("--authors", help="Authors, comma separated."),
+    click.option("--venue", help="Venue, e.g. 'arXiv, Mar 2025' (default N/A)."),
+)
 
 
-def with_paper_options(fn):
-    for option in reversed(paper_options):
-        fn = option(fn)
-    return fn
-
-
-def _paper(**fields) -> dict:
-    return {k: v for k, v in fields.items() if v is not None}
+def _paper(given: dict) -> dict:
+    """The paper options given (`with_paper_options`), taken out of a command's keyword arguments."""
+    return {k: v for k in ("name", "link", "authors", "venue") if (v := given.pop(k)) is not None}
 
 
 def precision_option(more: str):
@@ -42,7 +44,6 @@ def precision_option(more: str):
         "--precision",
         type=click.Choice(["auto", "fp32", "fp16"]),
         default="auto",
-        show_default=True,
         help=f"Stored weights; auto: fp16 above 2 MB{more}",
     )
 
@@ -55,9 +56,7 @@ def zoo_group():
 @zoo_group.command("add")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option(
-    "--id",
-    "model_id",
-    help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe).",
+    "--id", "model_id", help="RobustBench-style id <Author><Year><Keyword>_<variant> (default: made from the recipe)."
 )
 @click.option(
     "--threat-model",
@@ -65,22 +64,14 @@ def zoo_group():
     help="Leaderboard to rank it in (default: the training attack's norm for AT, else Linf).",
 )
 @precision_option(". Numbers are always measured on the stored copy.")
-@click.option("--url", default=None, help="Where the weights are also hosted (fetched when the file is absent).")
+@click.option("--url", help="Where the weights are also hosted (fetched when the file is absent).")
 @with_paper_options
 @zoo_dir_option(reads=False)  # zoo add makes the folder
-def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
+def zoo_add(run_dir, **given):
     """Copy a finished run's weights and metadata into the zoo."""
     from sam_bench.zoo import store as zoo
 
-    entry = zoo.add(
-        run_dir,
-        model_id=model_id,
-        threat_model=threat_model,
-        zoo_dir=zoo_dir,
-        precision=precision,
-        paper=_paper(**paper),
-        url=url,
-    )
+    entry = zoo.add(run_dir, paper=_paper(given), **given)
     w = entry.weights
     click.echo(
         f"added {entry.id} ({entry.dataset}/{entry.threat_model}, {entry.architecture}, "
@@ -89,10 +80,8 @@ def zoo_add(run_dir, model_id, threat_model, precision, url, zoo_dir, **paper):
 
 
 @zoo_group.command("list")
-@click.option(
-    "--dataset", type=click.Choice(["cifar10", "cifar100"]), default=None, help="Only this data set's entries."
-)
-@click.option("--threat-model", type=THREAT_MODEL, default=None, help="Only this threat model's entries.")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100"]), help="Only this data set's entries.")
+@click.option("--threat-model", type=THREAT_MODEL, help="Only this threat model's entries.")
 @click.option("--json", "as_json", is_flag=True, help="The entries as JSON.")
 @zoo_dir_option()
 def zoo_list(dataset, threat_model, as_json, zoo_dir):
@@ -228,9 +217,7 @@ def leaderboard_add(results, leaderboard_dir, zoo_dir, data_dir, device):
     help="Only this data set's boards [default: every board there is].",
 )
 @click.option(
-    "--threat-model",
-    type=THREAT_MODEL,
-    help="Only this threat model's boards [default: every board there is].",
+    "--threat-model", type=THREAT_MODEL, help="Only this threat model's boards [default: every board there is]."
 )
 @click.option(
     "--readme",
@@ -268,12 +255,9 @@ def _say_rendered(paths, readme=None) -> None:
 @click.argument("model_ids", nargs=-1, required=True)
 @click.option("--note", required=True, help="Why the rows leave the board, shown under its table.")
 @click.option(
-    "--replaced-by",
-    metavar="IDS",
-    callback=names_option,
-    help="Comma-separated model ids that replace them.",
+    "--replaced-by", metavar="IDS", callback=names_option, help="Comma-separated model ids that replace them."
 )
-@click.option("--render/--no-render", default=True, show_default=True, help="Render the boards afterwards.")
+@click.option("--render/--no-render", default=True, help="Render the boards afterwards.")
 @leaderboard_dir_option
 def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
     """Take models off the leaderboards with a note (their entries, results and weights stay): the
@@ -304,23 +288,13 @@ def leaderboard_retire(model_ids, note, replaced_by, render, leaderboard_dir):
 @zoo_dir_option()
 @data_dir_option
 @device_option(default="cpu", note="where the sample of each evaluation is measured again")
-def leaderboard_submit(model_id, threat_model, out, leaderboard_dir, zoo_dir, data_dir, device, **paper):
+def leaderboard_submit(model_id, out, **given):
     """Check an entry against RobustBench's rules and its evidence against the weights (a seeded sample of
     every evaluation measured again); write its model_info JSON and the filled-in issue, or, for a threat model
     with boards of its own, what its board module writes for RobustBench (--threat-model's help says what)."""
     from sam_bench.leaderboard.board import submit
 
-    written = submit(
-        model_id,
-        leaderboard_dir,
-        zoo_dir,
-        out,
-        _paper(**paper),
-        data_dir=data_dir,
-        device=device,
-        progress=click.echo,
-        threat_model=threat_model,
-    )
+    written = submit(model_id, out_dir=out, paper=_paper(given), progress=click.echo, **given)
     for path in written:
         click.echo(f"wrote {path}")
     if written[-1].suffix == ".md":  # the issue to open

@@ -1,5 +1,5 @@
-"""`sam-bench zoo import`: a model trained elsewhere into the zoo, from its weights file (sam_bench.zoo.imported),
-or one of RobustBench's models from its checkpoint file (sam_bench.zoo.robustbench_import)."""
+"""`sam-bench zoo import`: a model trained elsewhere (zoo.imported), or one of RobustBench's from its checkpoint
+(zoo.robustbench_import), into the zoo."""
 
 from __future__ import annotations
 
@@ -24,33 +24,31 @@ def _three_numbers(ctx, param, value):
 
 @zoo_group.command("import")
 @click.argument("weights", type=click.Path(dir_okay=False))
-@click.option("--id", "model_id", default=None, help="The entry's id, <Author><Year><Keyword>_<variant>.")
+@click.option("--id", "model_id", help="The entry's id, <Author><Year><Keyword>_<variant>.")
 @click.option(
     "--arch",
     help="The architecture: preactresnet18 (with --width), wideresnet-*, timm:<name> (with --arch-kwargs), "
     "torchvision:<name>. Not with --robustbench-id.",
 )
-@click.option("--width", type=float, default=1.0, show_default=True, help="Width of a built-in architecture.")
-@click.option("--arch-kwargs", callback=arch_kwargs_option, default=None, help="timm's constructor arguments.")
+@click.option("--width", type=float, default=1.0, help="Width of a built-in architecture.")
+@click.option("--arch-kwargs", callback=arch_kwargs_option, help="timm's constructor arguments.")
 @click.option(
     "--cifar-adapted",
     is_flag=True,
     help="A timm model in sam-bench's CIFAR form (as `train --arch timm:...` builds it), not as timm defines it.",
 )
-@click.option("--mean", callback=_three_numbers, default=None, help="Normalization mean the model was trained with.")
-@click.option("--std", callback=_three_numbers, default=None, help="Normalization std the model was trained with.")
-@click.option("--method", default=None, help="How it was trained, a short name: standard, at, sam, trades, ...")
-@click.option("--description", default=None, help="How it was trained, in words (shown on boards).")
-@click.option("--source", default=None, help="The paper or url that describes its training.")
-@click.option("--data", default=None, help="What it was trained on, e.g. cifar10.")
+@click.option("--mean", callback=_three_numbers, help="Normalization mean the model was trained with.")
+@click.option("--std", callback=_three_numbers, help="Normalization std the model was trained with.")
+@click.option("--method", help="How it was trained, a short name: standard, at, sam, trades, ...")
+@click.option("--description", help="How it was trained, in words (shown on boards).")
+@click.option("--source", help="The paper or url that describes its training.")
+@click.option("--data", help="What it was trained on, e.g. cifar10.")
 @click.option(
     "--robustbench-id",
     help="Instead: a RobustBench model id; WEIGHTS is its checkpoint as RobustBench stores it (<id>.pt).",
 )
-@click.option("--claimed-clean", type=float, default=None, help="Published clean accuracy (%), kept as a claim.")
-@click.option(
-    "--claimed-autoattack", type=float, default=None, help="Published AutoAttack accuracy (%), kept as a claim."
-)
+@click.option("--claimed-clean", type=float, help="Published clean accuracy (%), kept as a claim.")
+@click.option("--claimed-autoattack", type=float, help="Published AutoAttack accuracy (%), kept as a claim.")
 @click.option(
     "--additional-data/--no-additional-data",
     "additional_data",
@@ -62,14 +60,12 @@ def _three_numbers(ctx, param, value):
     "--dataset",
     type=click.Choice(["cifar10", "cifar100"]),
     default="cifar10",
-    show_default=True,
     help="The data set family it classifies, whose leaderboards rank it.",
 )
 @click.option(
     "--threat-model",
     type=click.Choice(["Linf", "L2"]),
     default="Linf",
-    show_default=True,
     help="The leaderboard to rank it in (and RobustBench's list that holds --robustbench-id).",
 )
 @precision_option(", as for every zoo entry.")
