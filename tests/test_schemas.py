@@ -52,7 +52,7 @@ def test_every_committed_file_passes_where_it_enters(kind):
         if kind == "run-metadata":
             read_metadata(path.parent)
         elif kind == "zoo-entry":
-            zoo._read_entry(path)
+            zoo.ZooEntry.read(path)
         elif kind == "eval-results":
             results_file.read(path)
         elif kind == "leaderboard-entry":

@@ -15,6 +15,7 @@ from sam_bench import files
 from sam_bench.cli import cli
 from sam_bench.data import load_dataset
 from sam_bench.errors import BadInput, SamBenchError
+from sam_bench.rundir import blobs
 from sam_bench.rundir.model import load_run
 from sam_bench.training.loop import TrainConfig, train
 from sam_bench.zoo import store as zoo
@@ -369,4 +370,4 @@ def test_default_zoo_dir_follows_the_environment(tmp_path, monkeypatch):
     assert zoo.default_zoo_dir() == tmp_path / "elsewhere"
     monkeypatch.delenv("SAM_BENCH_ZOO")
     assert zoo.default_zoo_dir().name == "model_zoo"
-    assert hashlib.sha1(b"blob 0\0").hexdigest() == zoo.git_blob_id(b"")
+    assert hashlib.sha1(b"blob 0\0").hexdigest() == blobs.git_blob_id(b"")

@@ -1,17 +1,8 @@
-"""A cell's claim: the file that says which process works on one cell of a grid (cells/<run>.claim).
-
-It must hold on every file system a cluster shares, including those without a working `flock` (Lustre with
-localflock, BeeGFS, NFS mounted nolock). So a claim is not a lock but a file made atomically: written aside, then
-hard-linked to the claim's name (the classic NFS-safe lock); where hard links are refused, O_CREAT|O_EXCL. It
-names its holder: host, process (pid and start time, against a reused pid), SLURM job, and a token only the
-holder knows.
-
-A holder that dies leaves its claim behind, so a claim is taken over when its holder is known to be gone (`gone`):
-its process has ended on this host, it was an earlier attempt of this job, its SLURM job has ended (or the
-scheduler no longer knows it and its heartbeat stopped), or, elsewhere and outside SLURM, its heartbeat stopped
-(STALE_AFTER_S without a touch). A take-over happens under a short-lived guard file made the same way and
-re-reads the claim first, so two processes that both judged a claim stale cannot both take it, and a fresh claim
-made meanwhile is never removed. Reading a claim (`reproduce --status`) never takes, changes or removes it.
+"""A cell's claim (cells/<run>.claim): a file made atomically, not a lock, so that it holds where `flock` does not
+(docs/cluster.md, "No flock needed"): written aside, then hard-linked to its name; where hard links are refused,
+O_CREAT|O_EXCL. It names its holder (host, pid and start time, SLURM job, a token only the holder knows), and is
+taken over once its holder is known to be gone (`gone`), under a guard file made the same way, re-reading the claim
+first: two processes that both judged it stale cannot both take it, and a fresh claim is never removed.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""What the SLURM scheduler says about a job: its state, or that it does not know the job.
-
-`squeue` knows the jobs that are pending or running (without accounting too); `sacct` knows the
-jobs that have ended, as long as the cluster keeps accounting. Neither is imported: both are
-commands, asked with a time limit, so that a half-up scheduler makes a question unanswered rather
-than a process hung.
+"""What the SLURM scheduler says about a job: `squeue` for pending or running jobs, `sacct` for ended ones. Both are
+commands asked with a time limit, so that a half-up scheduler leaves a question unanswered rather than a process hung.
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
-"""Model registry: name -> constructor, the way timm does it (`register_model`, `create_model`,
-`list_models`), without import-time side effects beyond filling a dict.
-
-Every model takes inputs in [0,1] and normalizes inside (`InputNormalization`, buffers that are
-not saved), so AutoAttack, RobustBench and our PGD all attack the same function, and the saved
-state_dict has exactly the keys of the matching RobustBench architecture.
-
-A model is rebuilt from its *spec*, a plain dict stored in every run's metadata:
-{"arch": "preactresnet18", "num_classes": 10, "mean": [...], "std": [...], "width": 1.0}
-plus, for timm models and networks of the user's own code (`class:<module>:<Class>`, models.own_class) built
-with constructor arguments, "kwargs": {"depth": 6, ...}, held to models.arguments' allow-list wherever a spec is
-made or built.
+"""Model registry in the way of timm (`register_model`, `create_model`, `list_models`); a model is rebuilt from
+its spec, a plain dict: {"arch", "num_classes", "mean", "std", "width"} and, for `timm:` and `class:` architectures,
+"kwargs" held to models.arguments' allow-list (README.md: why models normalize inside).
 """
 
 from __future__ import annotations

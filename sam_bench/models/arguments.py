@@ -1,15 +1,6 @@
-"""The constructor arguments a model may be built with: data that shapes the network, never a way to load a file
-or run code.
-
-A spec's `kwargs` come from places anyone can write: a zoo entry, a run's metadata, a recipe, `--arch-kwargs`.
-timm's `create_model` also takes arguments that load weights (`checkpoint_path` unpickles its file; `pretrained`
-with `pretrained_cfg` or `pretrained_cfg_overlay` naming a `file`, `url` or `state_dict`), and a zoo model's
-weights come only from its entry's own checked file. So every argument is held to an allow-list before anything
-is built (`check`, called by `sam_bench.models.create_model` for every model): its name is a parameter of the
-architecture's own classes (for `timm:<name>`, of the classifier classes of the timm module that defines it, never
-one of timm's builders' parameters, nor `num_classes`, which the spec sets; for `class:<module>:<Class>`, of that
-class; sam-bench's own architectures, torchvision's and RobustBench's take none), and its value is plain data (a
-number, true/false, null, a name, or a list or mapping of those), so that no value is a path, a url or a file name.
+"""The constructor arguments a model may be built with: the architecture's own parameters and plain data, never
+a way to load a file or run code (a spec's `kwargs` come from files anyone can write, and timm's builders take
+`checkpoint_path`, `pretrained_cfg`, ...). docs/zoo.md, "A zoo entry is data, never code", gives the rule.
 """
 
 from __future__ import annotations

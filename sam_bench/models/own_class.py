@@ -1,11 +1,6 @@
-"""A network of its user's own code, as `class:<module>:<Class>` (e.g. `class:mynets:SmallCNN`): a class
-importable by that name and the JSON arguments it is built with (the spec's `kwargs`), behind the spec's
-normalization as `net`. Nothing is pickled: a zoo entry holds the class's name and its arguments (docs/zoo.md).
-
-Building one imports the user's module and runs its code, and a zoo entry is data that anyone can edit; so
-sam-bench imports only modules its user named: in `SAM_BENCH_MODULES`, or in Python with `trust(module)`. An entry
-that names another module is refused in one line saying how to name it. Its arguments are held to the allow-list
-of sam_bench.models.arguments: parameters of that class, plain data."""
+"""A network of its user's own code, as `class:<module>:<Class>` with the JSON arguments it is built with (the
+spec's `kwargs`), behind the spec's normalization as `net`. Building one runs the module's code and an entry is data
+anyone can edit, so only modules the user named are imported (`SAM_BENCH_MODULES`, `trust`; docs/zoo.md)."""
 
 from __future__ import annotations
 
@@ -28,11 +23,6 @@ def trust(module: str) -> None:
     _TRUSTED.add(module)
 
 
-def trusted() -> set[str]:
-    named = {m.strip() for m in os.environ.get(TRUSTED_ENV, "").split(",") if m.strip()}
-    return named | _TRUSTED
-
-
 def arch_name(cls) -> str:
     """`class:<module>:<Class>` of a network class that others can import by that name; one line for a class that
     no import can reach (defined in a script run as __main__, or inside a function)."""
@@ -49,19 +39,15 @@ def arch_name(cls) -> str:
     return f"{PREFIX}{module}:{qualname}"
 
 
-def _parts(arch: str) -> tuple[str, str]:
-    module, sep, qualname = arch[len(PREFIX) :].partition(":")
-    if not (sep and module and qualname):
+def resolve(arch: str) -> type:
+    """The class `arch` names, from a module its user named (`trust`, SAM_BENCH_MODULES); one line otherwise."""
+    module_name, sep, qualname = arch[len(PREFIX) :].partition(":")
+    if not (sep and module_name and qualname):
         raise BadInput(
             f"{arch!r}: write a network of your own code as class:<module>:<Class>, e.g. class:mynets:SmallCNN"
         )
-    return module, qualname
-
-
-def resolve(arch: str) -> type:
-    """The class `arch` names, from a module its user named (`trust`, SAM_BENCH_MODULES); one line otherwise."""
-    module_name, qualname = _parts(arch)
-    if module_name not in trusted():
+    named = {m.strip() for m in os.environ.get(TRUSTED_ENV, "").split(",") if m.strip()}
+    if module_name not in named | _TRUSTED:
         raise BadInput(
             f"{arch} is built by code of module {module_name}, which sam-bench imports only when you name it: "
             f"{TRUSTED_ENV}={module_name} (or sam_bench.models.own_class.trust({module_name!r}) in Python)"

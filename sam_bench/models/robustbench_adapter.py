@@ -1,9 +1,5 @@
-"""A model of RobustBench's zoo built by robustbench's own definition, as
-`robustbench:<dataset>/<threat model>/<RobustBench id>` (e.g. `robustbench:cifar10/Linf/Standard`).
-
-RobustBench's networks take images in [0, 1] and normalize inside where their training did, so their spec
-declares identity normalization (mean 0, std 1); the weights' header records the same
-(sam_bench.rundir.trained_normalization)."""
+"""A model of RobustBench's zoo built by robustbench's own definition, as `robustbench:<dataset>/<threat model>/<id>`;
+its networks normalize inside where their training did, so its spec declares identity normalization."""
 
 from __future__ import annotations
 

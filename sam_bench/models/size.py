@@ -1,9 +1,6 @@
-"""Whether a model fits in this machine's memory, asked before it is built and said in one line where it does not.
-
-A built-in architecture's size grows with the square of its `width`: `--width 1000` asked the allocator for
-147 GB for one layer and ended in its RuntimeError. Its parameters are counted first on torch's meta device
-(which allocates nothing), against the machine's memory; an allocation that fails anyway while the model is
-built (other processes took the memory meanwhile) is one line too, with what it asked for.
+"""Whether a model fits in this machine's memory, asked before it is built (its parameters counted on torch's meta
+device, which allocates nothing: `--width 1000` once asked for 147 GB for one layer), and an allocation that fails
+anyway said in one line.
 """
 
 from __future__ import annotations

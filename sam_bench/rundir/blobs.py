@@ -1,10 +1,6 @@
 """Weights committed once and dropped from the tree, found again: in the tree, in the local cache (by
-sha256), in the git history of the checkout (by git blob id: `git cat-file blob`), or at a url.
-
-The zoo and every reproduction keep their weights this way (`sam_bench.zoo.runs`): the tracked tree stays small,
-so that a clone or a copy of it to a GPU machine stays quick, while no trained model is lost. Whatever comes back
-is checked against its sha256 before it is used or cached, and a cached copy that fails it (a disk that filled, a
-copy cut short, an edit) is discarded with a warning and fetched again: an error only when no source has the bytes.
+sha256), in the git history of the checkout (`git cat-file blob`), or at a url; whatever comes back is checked
+against its sha256, and a cached copy that fails it is discarded with a warning (docs/zoo.md, "Big weights").
 """
 
 from __future__ import annotations
@@ -42,9 +38,8 @@ def _from_git(blob: str, where: Path) -> tuple[bytes | None, str]:
 
 
 def _why_not_in_git(where: Path) -> str:
-    """What the reader can do about it: weights committed once and then removed live only in the commits
-    before, which a copy of the tree without .git (a downloaded archive) lacks altogether and a shallow clone
-    (`git clone --depth 1`) lacks too."""
+    """What the reader can do about it: weights committed once and then removed live only in earlier commits,
+    which a shallow clone or a copy of the tree without .git lacks."""
     try:
         out = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "--is-shallow-repository"],
@@ -72,9 +67,8 @@ def _from_url(url: str) -> tuple[bytes | None, str]:
 def materialise(
     local: Path, sha256: str, git_blob: str | None, url: str | None = None, suffix: str = ".safetensors"
 ) -> tuple[Path, str]:
-    """(path of the file, where it came from: tree | cache | git | url), for weights (or, with another suffix, any
-    file committed the same way) recorded at `local` with this sha256. From the cache, git or a url they are checked
-    (and cached); from the tree the caller checks them (a file there is the user's: a changed one is theirs)."""
+    """(path, where it came from: tree | cache | git | url) of weights (or any file committed the same way) recorded
+    at `local` with this sha256; the caller checks a file in the tree (the user's: a changed one is theirs)."""
     if local.is_file():
         return local, "tree"
     cached = cache_dir() / f"{sha256}{suffix}"

@@ -59,19 +59,11 @@ def has_weights(run_dir: Path) -> bool:
 
 
 def read_metadata(run_dir: Path) -> dict:
-    """A run's metadata.json, refused in one line unless it fits the run-metadata schema (types and
-    ranges: a hand-edited std of 0 or a width of "abc" must not build a model)."""
+    """A run's metadata.json, refused in one line unless it fits the run-metadata schema (a hand-edited std of 0 or a
+    width of "abc" must not build a model)."""
     path = run_dir / "metadata.json"
-    return check_metadata(files.read_json(path), str(path))
-
-
-def check_metadata(metadata, where: str) -> dict:
-    return schema.check(
-        "run-metadata",
-        metadata,
-        where,
-        fix="not a run's metadata as sam-bench train writes it; restore the file or train the model again",
-    )
+    fix = "not a run's metadata as sam-bench train writes it; restore the file or train the model again"
+    return schema.check("run-metadata", files.read_json(path), str(path), fix=fix)
 
 
 def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> torch.nn.Module:
@@ -95,8 +87,8 @@ def build_model(spec: dict, state_dict: dict[str, torch.Tensor], where: str) -> 
 
 
 def _check_dtypes(expected: dict[str, torch.Tensor], stored: dict[str, torch.Tensor], where: str) -> None:
-    """Refuse weights of another kind than the architecture's (load_state_dict would cast an int32 tensor into a
-    float parameter without a word); floating point of any width is one kind (the zoo's fp16 copies)."""
+    """Refuse weights of another kind than the architecture's, which load_state_dict would cast without a word;
+    floating point of any width is one kind (the zoo's fp16 copies)."""
     for name, value in stored.items():
         want = expected.get(name)
         if want is None:

@@ -1,13 +1,6 @@
 """The normalization a model was trained with, and the one a run or a zoo entry declares checked against
-it (docs/zoo.md, "The declared normalization is the trained one").
-
-Normalization is inside the model, in buffers that are not saved with the weights (the state_dict stays exactly
-RobustBench's): a model is rebuilt with the mean and std its run metadata or zoo entry declares. An edit there
-changes every prediction and not the weights' sha256 (std 1e9 took a model from 37% clean accuracy to 11%). So
-the declaration is checked against what training used, known apart from it: the weights file's header where one
-records it (`header`), else the data set family's statistics that `sam-bench train` always normalizes with
-(`sam_bench.data.STATS`). Training does not write the header: its weights file stays byte for byte what it was,
-so that a retrained run can be compared with its recorded sha256.
+it (docs/zoo.md, "The declared normalization is the trained one"): known from the weights file's header where one
+records it (`header`), else from the data set family's statistics that `sam-bench train` always uses.
 """
 
 from __future__ import annotations

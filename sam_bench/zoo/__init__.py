@@ -1,8 +1,5 @@
-"""The model zoo: the store (`store`: add, load, verify entries), models trained elsewhere (`imported`:
-`add_module`, `import_file`; `robustbench_import`) and the RobustBench bridge (`robustbench_hook`). The
-store's calls are also reachable here (`sam_bench.zoo.add`, `from sam_bench.zoo import
-register_with_robustbench`), imported on first use: the store imports torch, and `import sam_bench` installs
-the RobustBench hook without it."""
+"""The model zoo (README.md lists its modules); the store's calls and `add_module`, `import_file` are reachable here,
+imported on first use: the store imports torch, and `import sam_bench` installs the RobustBench hook without it."""
 
 from __future__ import annotations
 

@@ -1,19 +1,10 @@
-"""A zoo entry (model_zoo/<dataset>/<threat_model>/<ModelId>.json) as a typed record: read and checked once, where
-it is read, then asked by name (`entry.id`, `entry.weights.sha256`, `entry.trained_elsewhere`) rather than indexed.
-
-    entry = ZooEntry.read("model_zoo/cifar10/Linf/SamBench2026SAM_PRN18-w0.125_rho0.1_3d455f92.json")
-    entry.threat_model, entry.weights.file, entry.training_config
-
-`ZooEntry.of(data)` makes the record of an entry as `zoo add` or `zoo import` builds it, checked against the
-zoo-entry schema (`sam_bench/schemas/zoo-entry.schema.json`); `write(path)` writes it back exactly as it was read,
-byte for byte. The record is also a read-only mapping over the file's fields, for code that handles the file as a
-whole.
-"""
+"""A zoo entry (model_zoo/<dataset>/<threat_model>/<ModelId>.json) as a typed record: checked once where it is
+read, then asked by name (`entry.id`, `entry.weights.sha256`); also a read-only mapping over the file's fields,
+which `to_json()` gives back as they were written (docs/zoo.md, "Entry")."""
 
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -21,7 +12,6 @@ from typing import Any
 
 from sam_bench import files, schema
 from sam_bench.errors import SamBenchError
-from sam_bench.rundir.blobs import git_blob_id  # the zoo's weights are kept as blobs.py keeps them
 
 SCHEMA = "sam-bench/zoo-entry/v1"
 RESTORE = "restore the entry (e.g. git checkout) or add its run again with sam-bench zoo add"
@@ -39,24 +29,6 @@ class Weights:
     sha256: str
     git_blob: str | None = None
     url: str | None = None
-
-    @classmethod
-    def of(cls, block: Mapping) -> Weights:
-        given: dict[str, Any] = {f.name: block.get(f.name) for f in fields(cls)}  # the schema holds the required
-        return cls(**given)
-
-
-def weights_record(weights_path: Path, data: bytes, dtype: str, url: str | None) -> dict:
-    """A zoo entry's `weights` block: the safetensors file written beside it, its bytes and how to find them again."""
-    return {
-        "file": weights_path.name,
-        "format": "safetensors",
-        "dtype": dtype,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "git_blob": git_blob_id(data),
-        "url": url,
-    }
 
 
 @dataclass(frozen=True)
@@ -105,17 +77,14 @@ class ZooEntry(Mapping):
         given: dict[str, Any] = {
             f.name: data.get(f.name) for f in fields(cls) if f.name not in ("weights", "path", "written")
         }
-        return cls(**given, weights=Weights.of(data["weights"]), path=path, written=dict(data))
+        weights: dict[str, Any] = {f.name: data["weights"].get(f.name) for f in fields(Weights)}  # schema-checked
+        return cls(**given, weights=Weights(**weights), path=path, written=dict(data))
 
     @classmethod
     def read(cls, path: str | Path) -> ZooEntry:
         """The entry file, checked as `of` checks it."""
         path = Path(path)
         return cls.of(files.read_json(path), str(path), path)
-
-    def write(self, path: str | Path) -> None:
-        """The entry's file, written atomically as it was read (or built)."""
-        files.write_json(path, self.written)
 
     def to_json(self) -> dict:
         """The entry's fields as its file holds them (a copy)."""

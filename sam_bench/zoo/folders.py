@@ -1,11 +1,6 @@
-"""Which folders are the user's zoo when no folder is named: for RobustBench's `load_model` (which takes no zoo
-folder of ours) and `register_with_robustbench()` without an argument.
-
-`SAM_BENCH_ZOO` where it is set, and nothing else: the user said where. Otherwise, in this order, each that is a
-folder: `model_zoo/` in the working directory (where `sam-bench zoo add` and `zoo import` run from put it when told
-`--zoo-dir model_zoo`), the zoo the user named last (`--zoo-dir` on a command line, `zoo_dir=` given to `add` or
-`add_module`: remembered in a small file beside sam-bench's weights cache), and the project's own `model_zoo/`
-(where sam-bench runs from its checkout)."""
+"""Which folders are the user's zoo when no folder is named (RobustBench's `load_model`,
+`register_with_robustbench()`): `SAM_BENCH_ZOO` alone where set, else ./model_zoo, the zoo named last and the
+project's own, in that order (docs/zoo.md, "RobustBench")."""
 
 from __future__ import annotations
 
@@ -21,6 +16,11 @@ log = logging.getLogger(__name__)
 
 ENV = "SAM_BENCH_ZOO"
 HERE = "model_zoo"
+PROJECT_ZOO = Path(__file__).resolve().parents[2] / HERE  # the checkout's own
+HOW_TO_POINT = (  # in a few words for a one-line error
+    f"point sam-bench at your zoo: {ENV}=DIR, or sam_bench.register_with_robustbench(DIR) before load_model, "
+    f"or run from the folder that holds {HERE}/"
+)
 
 
 def memory_file() -> Path:
@@ -51,20 +51,12 @@ def last() -> Path | None:
     return named if named.is_dir() else None
 
 
-def users_zoos(project_zoo: Path) -> list[Path]:
+def users_zoos() -> list[Path]:
     """The folders a zoo is looked for in when none is named, in order, each once."""
     if os.environ.get(ENV):
         return [Path(os.environ[ENV])]
     found: list[Path] = []
-    for candidate in (Path.cwd() / HERE, last(), project_zoo):
+    for candidate in (Path.cwd() / HERE, last(), PROJECT_ZOO):
         if candidate is not None and candidate.is_dir() and candidate.resolve() not in [f.resolve() for f in found]:
             found.append(candidate)
     return found
-
-
-def how_to_point() -> str:
-    """How a user points sam-bench at their zoo, in a few words for a one-line error."""
-    return (
-        f"point sam-bench at your zoo: {ENV}=DIR, or sam_bench.register_with_robustbench(DIR) before load_model, "
-        f"or run from the folder that holds {HERE}/"
-    )

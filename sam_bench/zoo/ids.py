@@ -1,17 +1,5 @@
-"""A zoo id: RobustBench's scheme, and one that no other model has, in any case.
-
-`zoo add` refuses an id
-- that does not follow RobustBench's <Author><Year><Keyword>_<variant> (`ID_PATTERN`);
-- that ends like a file name (`.json`, `.safetensors`, ...): `X.json` would be stored as `X.json.json`
-  and read back as a path by every command that takes a model id or a file;
-- longer than `MAX_ID_LENGTH`: the files named after it (`.<id>_autoattack_Linf.partial.json.<random>.tmp`,
-  a results file's claim, ...) must stay within the 255 bytes a file system allows a name;
-- that RobustBench's own model list has, in any case (where robustbench is installed): our entry would
-  never reach RobustBench (`register_with_robustbench` skips ids it has), and `robustbench.load_model`
-  would load theirs under our name;
-- that an entry of the zoo has in another case only: on a case-insensitive file system (macOS,
-  Windows) the two are one file, and an id typed in the wrong case would name either.
-"""
+"""A zoo id: RobustBench's scheme, and one that no other model has, in any case (docs/zoo.md, "Model ids": why
+`zoo add` refuses a file-like, over-long, RobustBench-taken or case-only-different id)."""
 
 from __future__ import annotations
 

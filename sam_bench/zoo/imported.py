@@ -1,20 +1,9 @@
-"""Models trained elsewhere into the zoo: weights from a file or a module in memory, an architecture, the
-normalization it was trained with and how it was trained, recorded as "trained elsewhere".
-
-An imported entry is a zoo entry like any other (the zoo-entry schema, the weights' sha256, fp32 or fp16,
-RobustBench's `load_model` through the bridge) with one difference: in place of `training` (the metadata of
-a run of `sam-bench train`) it holds `trained_elsewhere`, what its importer said of its training, and nothing
-the project measured of it. Boards mark it "trained elsewhere" (sam_bench.zoo.training_record).
-
-Weights are read without unpickling anything that is not plain tensors: safetensors, or `.pt` / `.pth`
-through `torch.load(weights_only=True)`; a RobustBench-style `{"state_dict": ...}` is unwrapped and a
-DataParallel `module.` prefix removed. Every refusal is one line and leaves nothing written.
-"""
+"""Models trained elsewhere into the zoo (`zoo import`, `add_module`): an entry like any other, holding
+`trained_elsewhere` in place of a run's `training` (docs/zoo.md, "Bring your own model"). Weights are read without
+unpickling anything but plain tensors; every refusal is one line and leaves nothing written."""
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,9 +15,8 @@ from sam_bench import files, threat_models
 from sam_bench.errors import BadInput
 from sam_bench.models import FOREIGN, create_model, make_spec, own_class
 from sam_bench.rundir import trained_normalization
-from sam_bench.version import __version__
-from sam_bench.zoo import folders, store
-from sam_bench.zoo.ids import check_free, check_id, robustbench_ids
+from sam_bench.zoo import orphans, store
+from sam_bench.zoo.ids import check_free, check_id
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
@@ -41,10 +29,8 @@ def trained_elsewhere(
     claims: list | None = None,
     additional_data: bool | None = None,
 ) -> dict:
-    """How a model was trained, as its importer tells it: `method` a short name (`at`, `sam`, `trades`, ...), a
-    description, the paper or url, the training data; `claims`: figures published for it, to be checked;
-    `additional_data`: whether it was trained on data beyond its data set's training set (RobustBench's "Extra
-    data"), None where the importer does not say (kept as unknown, never as false)."""
+    """How a model was trained, as its importer tells it; `claims`: figures published for it, to be checked;
+    `additional_data`: RobustBench's "Extra data", None where the importer does not say (unknown, never false)."""
     told = {"method": method, "description": description, "source": source, "data": data}
     for key, value in told.items():
         if not isinstance(value, str) or not value.strip():
@@ -59,12 +45,9 @@ def trained_elsewhere(
 def architecture_spec(
     arch, mean, std, num_classes: int = 10, width: float = 1.0, kwargs=None, cifar_adapted: bool = False
 ) -> dict:
-    """The spec the entry rebuilds its model from; one line for a normalization that is not three numbers. A timm
-    model is built as timm defines it unless `cifar_adapted` (weights of sam-bench's own CIFAR form of it,
-    sam_bench.models.timm_adapter). `arch` is an architecture's name, or a network class of your own code (a
-    subclass of torch.nn.Module that others can import: not one defined in a script run as __main__), rebuilt
-    from `kwargs`, its constructor's arguments as JSON keeps them (sam_bench.models.own_class): its module is
-    trusted from now on in this process (own_class.trust; other processes name it in SAM_BENCH_MODULES)."""
+    """The spec the entry rebuilds its model from. `arch`: an architecture's name, or a network class of your own
+    code, rebuilt from `kwargs` and its module trusted in this process (docs/zoo.md, "A network of your own code");
+    a timm model is built as timm defines it unless `cifar_adapted` (sam-bench's own CIFAR form of it)."""
     for name, values in (("mean", mean), ("std", std)):
         if len(list(values)) != 3:
             raise BadInput(f"normalization {name} has {len(list(values))} values; CIFAR images have 3 channels")
@@ -171,12 +154,10 @@ def add_module(
                 f"architecture names {arch['arch']}: give the class it is an instance of"
             )
     state = model.state_dict() if isinstance(model, torch.nn.Module) else state_dict_of(model, model_id)
-    robustbench_ids()  # imports robustbench once, outside the lock (see store.add)
-    with files.locked(store._zoo(zoo_dir)):
-        entry = _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file)
-    if zoo_dir is not None:
-        folders.remember(zoo_dir)  # the zoo the user named last, where RobustBench's load_model looks
-    return entry
+    return store._locked(
+        zoo_dir,
+        lambda: _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precision, paper, source_file),
+    )
 
 
 def import_file(path, arch: dict, trained: dict, model_id: str, **options) -> dict:
@@ -209,36 +190,28 @@ def _add(state, arch, trained, model_id, dataset, threat_model, zoo_dir, precisi
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
     data = save(state, metadata={**trained_normalization.header(arch), "sam_bench_id": model_id})
-    sha = hashlib.sha256(data).hexdigest()
     folder = zoo / dataset / threat_model
     store._check_new_weights(folder, data, zoo)
-    store._clear_leftovers(zoo, model_id)
-    weights_path = folder / f"{model_id}.safetensors"
-    name = store.architecture_name(arch)
-    entry = {
-        "schema": store.SCHEMA,
-        "id": model_id,
-        "dataset": dataset,
-        "threat_model": threat_model,
-        "arch": arch,
-        "architecture": name,
-        "method": trained["method"],
-        "trained_on": trained["data"],
-        "weights_sha256": sha,
-        "weights": store.weights_record(weights_path, data, dtype, None),
-        "training_cost": {},
-        "paper": {"name": f"{name}, {trained['description']}", "link": trained["source"], "authors": "", "venue": "N/A"}
-        | (paper or {}),
-        "added": {
+    orphans.clear(zoo, model_id)
+    entry = store._write_new(
+        folder,
+        model_id,
+        arch,
+        data,
+        dtype,
+        None,
+        method=trained["method"],
+        trained_on=trained["data"],
+        training_cost={},
+        described=trained["description"],
+        paper={"link": trained["source"], **(paper or {})},
+        added={
             "imported_from": Path(source_file).name if source_file else None,
             "source_sha256": files.sha256_file(source_file) if source_file else None,
-            "sam_bench_version": __version__,
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
-        "trained_elsewhere": trained,
-    }
-    store._write_entry(zoo, entry, data, weights_path, folder / f"{model_id}.json")
-    return entry
+        record={"trained_elsewhere": trained},
+    )
+    return dict(entry)
 
 
 def is_imported(entry: Mapping) -> bool:
@@ -246,9 +219,8 @@ def is_imported(entry: Mapping) -> bool:
 
 
 def additional_data(entry: Mapping) -> bool | None:
-    """Whether a zoo model was trained on data beyond its data set's training set (RobustBench's `additional_data`,
-    its boards' "Extra data"): never for a run of sam-bench (it trains on the recipe's data alone); for a model
-    trained elsewhere, what its importer said, None where that is unknown (an entry imported without saying)."""
+    """RobustBench's "Extra data" of a zoo model: never for a run of sam-bench; for a model trained elsewhere, what
+    its importer said, None where unknown (docs/zoo.md, "Extra data")."""
     if not is_imported(entry):
         return False
     return entry["trained_elsewhere"].get("additional_data")

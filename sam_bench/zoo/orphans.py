@@ -1,21 +1,17 @@
-"""What a `zoo add` cut short leaves: weights without an entry, and the temporaries of its atomic writes.
-
-`zoo add` writes `<id>.safetensors` first and `<id>.json` second (each atomically), so that an entry
-never names weights that are not there. A process killed between the two leaves weights that no
-entry names: `zoo verify` reports them ("orphan weights: ..."), and `zoo add` with the same id
-replaces them (under the zoo's lock, so they cannot be another add's, half done) instead of taking
-the id for used. A process killed during a write leaves that write's temporary (`.<id>.safetensors.<random>.tmp`,
-the whole weights' size): `zoo verify` names it, and the next `zoo add` or `zoo import` of any id removes it (under
-the lock too).
+"""What a `zoo add` cut short leaves: weights without an entry (it writes the weights first, the entry second),
+and the temporaries of its atomic writes. `zoo verify` names both; the next add removes them under the zoo's lock.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 from sam_bench import files
 from sam_bench.errors import SamBenchError
+
+log = logging.getLogger(__name__)
 
 
 def _named_by_entries(folder: Path) -> set[str]:
@@ -49,14 +45,6 @@ def describe(path: Path) -> str:
     )
 
 
-def remove(zoo: Path, model_id: str) -> list[Path]:
-    """Delete the orphan weights of `model_id` before it is added again; returns what was deleted."""
-    gone = find(zoo, model_id)
-    for path in gone:
-        path.unlink(missing_ok=True)
-    return gone
-
-
 # The temporary of an atomic write of an entry's weights or JSON (files.atomic_write: .<name>.<random>.tmp)
 _ZOO_TEMPORARY = re.compile(r"\..+\.(safetensors|json)\.[^.]+" + re.escape(files.TEMPORARY_SUFFIX))
 
@@ -75,9 +63,12 @@ def describe_temporary(path: Path) -> str:
     )
 
 
-def remove_temporaries(zoo: Path) -> list[Path]:
-    """Delete what writes cut short left, before an add writes its own (under the zoo's lock); what was deleted."""
-    gone = temporaries(zoo)
-    for path in gone:
+def clear(zoo: Path, model_id: str) -> None:
+    """Before an add (under the zoo's lock): the orphan weights of `model_id`, which it replaces, and the temporaries
+    any add or import killed in a write left."""
+    for path in find(zoo, model_id):
         path.unlink(missing_ok=True)
-    return gone
+        log.warning("replacing %s", describe(path))
+    for path in temporaries(zoo):
+        path.unlink(missing_ok=True)
+        log.warning("removed %s", path)

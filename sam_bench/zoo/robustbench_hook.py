@@ -15,9 +15,6 @@ log = logging.getLogger("sam_bench.zoo")
 
 
 class _RegisterOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Registers the zoo right after `robustbench.utils` is first imported, so that after
-    `import sam_bench` RobustBench finds our ids without sam-bench importing RobustBench itself."""
-
     def find_spec(self, fullname, path, target=None):
         if fullname != "robustbench.utils":
             return None

@@ -1,9 +1,6 @@
-"""RobustBench's own models into the zoo: a RobustBench id and its checkpoint file as RobustBench stores it
-(`<id>.pt`, which the user downloaded: nothing is fetched here), built by robustbench's own model definition
-(`robustbench:<dataset>/<threat model>/<id>`, sam_bench.models.robustbench_adapter) and read as RobustBench's
-`load_model` reads it (under `state_dict` or not, `module.` and `model.` taken out of the names), but with
-`torch.load(weights_only=True)`. The figures RobustBench publishes for it are kept as claims to check, never
-shown as results: a board shows only what `evaluate` measured.
+"""RobustBench's own models into the zoo: a RobustBench id and its downloaded `<id>.pt`, built by robustbench's
+own definition and read as its `load_model` reads it, but with `torch.load(weights_only=True)`; its published
+figures kept as claims to check, never shown as results (docs/zoo.md, "Bring your own model").
 """
 
 from __future__ import annotations
@@ -110,10 +107,9 @@ def import_checkpoint(
     additional_data: bool | None = None,
     listed_additional_data: bool | None = None,
 ) -> dict:
-    """A RobustBench model from its checkpoint file into the zoo (imported.add_module); returns the entry.
-    Whether it was trained with additional data is what the installed robustbench's model info says, else
-    `listed_additional_data` (sam-bench's copy of RobustBench's model info, sam_bench/leaderboard/published), else
-    the importer's `additional_data`; required where none says it (recorded_additional_data)."""
+    """A RobustBench model from its checkpoint file into the zoo (imported.add_module); returns the entry. Its
+    additional data: the installed robustbench's model info, else `listed_additional_data` (sam-bench's copy), else
+    the importer's `additional_data` (docs/zoo.md, "Extra data")."""
     info = robustbench_adapter.constructor(dataset, threat_model, robustbench_id)  # one line if unknown
     if str(info.get("gdrive_id", "")).startswith(ROBUSTBENCH_ID_PREFIX):
         raise BadInput(f"{robustbench_id} is one of this zoo's own entries, not RobustBench's; it is in the zoo")

@@ -1,13 +1,7 @@
-"""Every trained model of a reproduction kept, not only the first seeds the zoo publishes.
-
-A finished run's weights (fp32, ~0.7 MB at 1/8 width) are committed once and dropped from the tree in
-the next commit, as the zoo's are: `keep` writes `weights.json` beside the run's metadata (file, sha256,
-bytes and the git blob id the commit will give them), and from then on the run loads from the cache or
-the git history (sam_bench.rundir.model, sam_bench.rundir.blobs) with its sha256 checked. `verify` checks, for every
-results file of a reproduction folder, that the weights it names can be had and are those weights: the
-run's own (tree, cache or git) or the zoo entry made from them. Lost weights come back from a retrain only
-when bit-identical (`restore`; sam_bench.evaluation.recheck.restored_outcomes says whether the retrain's
-evaluation classified every test image as the recorded one did).
+"""Every trained model of a reproduction kept, not only the first seeds the zoo publishes: `keep` writes
+`weights.json` (sha256, git blob id) beside a finished run's metadata, so that its weights, committed once and
+dropped from the tree, load from the cache or git history (docs/zoo.md, "Model zoo"); `verify` checks that every
+results file's weights can be had; `restore` takes lost weights back only from a bit-identical retrain.
 """
 
 from __future__ import annotations
@@ -23,9 +17,8 @@ from sam_bench.zoo import store
 
 
 def keep(run_dir: Path) -> dict | None:
-    """Write `weights.json` for a finished run whose weights are in the tree (checked against its
-    metadata first); returns the record, or None when there is nothing to keep (unfinished, or the
-    weights are not here). An existing record for the same weights is left as it is."""
+    """Write `weights.json` for a finished run whose weights are in the tree and match its metadata; the record, or
+    None when there is nothing to keep. An existing record for the same weights is left as it is."""
     meta_path = run_dir / "metadata.json"
     if not meta_path.is_file():
         return None
@@ -53,8 +46,7 @@ def keep_folder(folder: Path) -> list[tuple[Path, dict]]:
 
 
 def restore_folder(folder: Path, restored_from: Path) -> list[Path]:
-    """`restore` for every run of a reproduction folder from `restored_from`'s run of the same name; the
-    run directories that took weights."""
+    """`restore` for every run of a reproduction folder from `restored_from`'s run of the same name."""
     for where in (folder, restored_from):
         if not (where / "runs").is_dir():
             raise BadInput(f"{where}: not a reproduction folder (no runs/)")
@@ -62,8 +54,7 @@ def restore_folder(folder: Path, restored_from: Path) -> list[Path]:
 
 
 def restore(run_dir: Path, retrained: Path) -> bool:
-    """Copy a retrained run's weights into `run_dir` when that run has none and they are bit-identical to
-    the ones its metadata records (same sha256); True when copied."""
+    """Copy a retrained run's weights into `run_dir` when it has none and they have its recorded sha256."""
     meta_path, weights = run_dir / "metadata.json", retrained / "model.safetensors"
     if not meta_path.is_file() or not weights.is_file():
         return False
@@ -76,8 +67,8 @@ def restore(run_dir: Path, retrained: Path) -> bool:
 
 
 def verify(folder: Path, zoo_dir=None) -> list[tuple[str, bool, str]]:
-    """(results file, ok, message) for every results file of a reproduction folder: the weights it names
-    can be had (the run's own, in the tree or kept in git, or the zoo's) and have that sha256."""
+    """(results file, ok, message) for every results file of a reproduction folder: the weights it names can be had
+    (the run's own, in the tree or kept in git, or the zoo's) and have that sha256."""
     if not (folder / "results").is_dir():
         raise BadInput(f"{folder}: not a reproduction folder (no results/)")
     report = []
@@ -111,8 +102,7 @@ def _verify_one(folder: Path, results: dict, zoo_dir) -> tuple[bool, str]:
 
 
 def _run_weights(run_dir: Path, sha: str | None) -> tuple[bool, str] | None:
-    """(ok, where) when the finished run in `run_dir` made the weights `sha` and they can be had (tree,
-    cache or git); None when it did not, or they cannot."""
+    """(ok, where) when the finished run in `run_dir` made the weights `sha` and they can be had; else None."""
     if not (run_dir / "metadata.json").is_file():
         return None
     meta = files.read_json(run_dir / "metadata.json")

@@ -1,9 +1,5 @@
-"""One model, one id on a leaderboard: weights compared as tensors, never as files.
-
-A zoo weights file's header holds its entry's id (`sam_bench_id`, beside the normalization), so the same tensors
-added under two ids are two files with two sha256s; comparing files would let one model rank twice. The digest here
-covers every tensor's name, dtype, shape and bytes and nothing of the header. The same tensors in another precision
-(an fp16 copy of fp32 weights) are other tensors: a board row says the precision its figures were measured in."""
+"""One model, one id on a leaderboard: weights compared as tensors (name, dtype, shape, bytes), never as files, whose
+header holds their entry's id; an fp16 copy of fp32 weights is other tensors, as a board row says its precision."""
 
 from __future__ import annotations
 

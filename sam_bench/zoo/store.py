@@ -1,19 +1,5 @@
-"""The model zoo: trained models as plain data, and a bridge that lets RobustBench load them.
-
-Layout (one folder per RobustBench leaderboard):
-    model_zoo/<dataset>/<threat_model>/<ModelId>.safetensors   the weights (fp32, or fp16 for big models)
-    model_zoo/<dataset>/<threat_model>/<ModelId>.json          architecture spec, recipe, sha256, cost
-Every load checks the weights' sha256 against the entry. Weights that are not in the tree are
-found, in this order, in the local cache (content-addressed by sha256), in the git history of
-the checkout (`git cat-file blob <git_blob>`: big files are committed once and then dropped from
-the tree), or at the entry's `url`.
-
-RobustBench: `register_with_robustbench()` adds every entry to `robustbench.model_zoo.model_dicts`.
-RobustBench's `load_model` then builds the model with our constructor and reads `<ModelId>.pt`
-from its model_dir; when that file is missing it "downloads" it through our bridge, which writes
-a plain state_dict from the verified safetensors (read back with torch.load(weights_only=True)).
-A stale or edited .pt is refused: the model only accepts exactly the zoo's verified tensors.
-"""
+"""The model zoo: add, load, list and verify entries, and the bridge that lets RobustBench's `load_model` load them
+(docs/zoo.md: layout, sha256 checks, where weights not in the tree are found, the RobustBench bridge)."""
 
 from __future__ import annotations
 
@@ -25,7 +11,9 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from safetensors.torch import load, save
@@ -34,7 +22,6 @@ from sam_bench import files, threat_models
 from sam_bench.errors import BadInput, SamBenchError
 from sam_bench.models import arguments
 from sam_bench.rundir import blobs, trained_normalization
-from sam_bench.rundir.blobs import git_blob_id  # noqa: F401  (sam_bench.zoo.git_blob_id: the weights' git blob id)
 from sam_bench.rundir.model import build_model, has_weights, load_run, read_metadata
 from sam_bench.rundir.model import weights_path as run_weights
 from sam_bench.threat_models import LINF
@@ -42,7 +29,7 @@ from sam_bench.training import method_table as table
 from sam_bench.training import run_check
 from sam_bench.version import __version__
 from sam_bench.zoo import folders, orphans, same_weights
-from sam_bench.zoo.entry import SCHEMA, ZooEntry, weights_record
+from sam_bench.zoo.entry import SCHEMA, ZooEntry
 from sam_bench.zoo.ids import (
     ID_AUTHOR,
     ID_PATTERN,
@@ -58,11 +45,11 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("cifar10", "cifar100")
 FP16_ABOVE_BYTES = 2_000_000  # the project's rule: bigger weights are stored (and evaluated) as fp16
-_CHECKOUT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def default_zoo_dir() -> Path:
-    return Path(os.environ.get("SAM_BENCH_ZOO") or _CHECKOUT / "model_zoo")
+    return Path(os.environ.get("SAM_BENCH_ZOO") or folders.PROJECT_ZOO)
 
 
 def _zoo(zoo_dir) -> Path:
@@ -87,13 +74,8 @@ def list_entries(dataset=None, threat_model=None, zoo_dir=None) -> list[ZooEntry
     for path in _json_paths(_zoo(zoo_dir)):
         if (dataset and path.parent.parent.name != dataset) or (threat_model and path.parent.name != threat_model):
             continue
-        entries.append(_read_entry(path))
+        entries.append(ZooEntry.read(path))
     return entries
-
-
-def _read_entry(path: Path) -> ZooEntry:
-    """A zoo entry, refused in one line unless it fits its schema and place (ZooEntry.read)."""
-    return ZooEntry.read(path)
 
 
 def _locate(model_id: str, zoo_dir=None) -> Path:
@@ -125,7 +107,7 @@ def entry_from_run(run_weights_sha256: str | None, zoo_dir=None) -> ZooEntry | N
 
 
 def find_entry(model_id: str, zoo_dir=None) -> ZooEntry:
-    return _read_entry(_locate(model_id, zoo_dir))
+    return ZooEntry.read(_locate(model_id, zoo_dir))
 
 
 # ---------------------------------------------------------------- weights
@@ -150,13 +132,8 @@ def load_state(entry: ZooEntry, zoo_dir=None) -> tuple[dict[str, torch.Tensor], 
             "(file changed, truncated or damaged; restore it, e.g. with git checkout)"
         )
     state = files.load_safetensors(path)
-    _check_stored_dtype(entry, state, path)
-    return state, path
-
-
-def _check_stored_dtype(entry: ZooEntry, state: dict[str, torch.Tensor], path: Path) -> None:
-    """The weights are stored in the precision the entry says (its board row says it too): fp16 weights whose
-    sha256 was written into a float32 entry would pass the hash and be shown as float32."""
+    # stored in the precision the entry (and its board row) says: fp16 weights whose sha256 was written into a
+    # float32 entry would pass the hash and be shown as float32
     declared = entry.weights.dtype
     stored = {str(t.dtype).removeprefix("torch.") for t in state.values() if t.is_floating_point()}
     if declared is not None and stored and stored != {declared}:
@@ -164,6 +141,7 @@ def _check_stored_dtype(entry: ZooEntry, state: dict[str, torch.Tensor], path: P
             f"{path}: stored as {', '.join(sorted(stored))}, but zoo entry {entry.id} says {declared} "
             "(not the weights `zoo add` wrote for it; restore them or add the run again)"
         )
+    return state, path
 
 
 def _build(entry: ZooEntry, zoo_dir=None) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
@@ -200,16 +178,15 @@ def architecture_name(spec: dict) -> str:
     """RobustBench-style architecture text: 'PreActResNet-18', 'WideResNet-28-10 (width x0.25)', 'resnet18
     (torchvision)'."""
     arch = spec["arch"]
+    given = spec.get("kwargs") or {}
     if arch.startswith("torchvision:"):
         return f"{arch[len('torchvision:') :]} (torchvision)"
     if arch.startswith("robustbench:"):  # robustbench:<dataset>/<threat model>/<id>
         return f"RobustBench's {arch.rsplit('/', 1)[-1]} network"
     if arch.startswith("class:"):  # class:<module>:<Class>, a network of its user's own code
         module, _, name = arch[len("class:") :].partition(":")
-        given = spec.get("kwargs") or {}
         return f"{name} ({', '.join([module, *(f'{k}={v}' for k, v in given.items())])})"
     if arch.startswith("timm:"):
-        given = spec.get("kwargs") or {}
         return arch[len("timm:") :] + (f" ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else "")
     names = {"preactresnet18": "PreActResNet-18"}
     name = names.get(arch) or arch.replace("wideresnet", "WideResNet")
@@ -268,22 +245,25 @@ def add(
     paper: dict | None = None,
     url: str | None = None,
 ) -> ZooEntry:
-    """Copy a finished run into the zoo (see _add); the zoo is locked meanwhile, so that concurrent
-    writers (SLURM jobs of one grid) cannot take the same free id. RobustBench's ids, which an id must not
-    take, are read first: their first reading in a process imports robustbench and timm (seconds), and
-    inside the lock concurrent writers waited for each other's imports in turn (4 at once: 20 s here)."""
+    """Copy a finished run into the zoo (see _add)."""
+    return _locked(zoo_dir, lambda: _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url))
+
+
+def _locked(zoo_dir, add: Callable[[], T]) -> T:
+    """`add()` under the zoo's lock, so that concurrent writers (SLURM jobs of one grid) cannot take the same free id.
+    RobustBench's ids, which an id must not take, are read first: their first reading in a process imports robustbench
+    and timm (seconds), and inside the lock concurrent writers waited for each other's imports in turn."""
     robustbench_ids()  # imports what it needs once per process
     with files.locked(_zoo(zoo_dir)):
-        entry = _add(run_dir, model_id, threat_model, zoo_dir, precision, paper, url)
+        entry = add()
     if zoo_dir is not None:
         folders.remember(zoo_dir)  # the zoo the user named last, where RobustBench's load_model looks
     return entry
 
 
 def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, precision: str, paper, url) -> ZooEntry:
-    """Copy a finished run into the zoo; returns the new entry. Nothing is left behind on failure. precision: fp32
-    keeps the run's weights byte for byte, fp16 halves them, auto picks fp16 for files over 2 MB. paper: link / name
-    / authors / venue for the leaderboard (defaults from the run)."""
+    """Copy a finished run into the zoo; returns the new entry, leaving nothing behind on failure (docs/zoo.md:
+    `precision`, "Big weights"; `paper`: link / name / authors / venue for the leaderboard, defaults from the run)."""
     run_dir = Path(run_dir)
     if precision not in ("auto", "fp32", "fp16"):
         raise BadInput(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
@@ -316,10 +296,9 @@ def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, preci
             model_id += f"_{meta['weights_sha256'][:8]}"
     check_id(model_id)
     check_free(model_id, entries)
-    _clear_leftovers(zoo, model_id)
+    orphans.clear(zoo, model_id)
 
     folder = zoo / dataset / threat_model
-    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
     source, _ = run_weights(run_dir, meta)
     data = source.read_bytes()
     if precision == "fp16" or (precision == "auto" and len(data) > FP16_ABOVE_BYTES):
@@ -327,60 +306,85 @@ def _add(run_dir, model_id: str | None, threat_model: str | None, zoo_dir, preci
         dtype = "float16"
     else:
         dtype = "float32"
-    sha = hashlib.sha256(data).hexdigest()
     _check_new_weights(folder, data, zoo)
+    return _write_new(
+        folder,
+        model_id,
+        meta["arch"],
+        data,
+        dtype,
+        url,
+        method=meta["method"],
+        trained_on=meta["dataset"]["name"],
+        training_cost=training_cost(meta),
+        described=method_name(meta["config"]),
+        paper=paper or {},
+        added={"from_run": str(run_dir), "run_weights_sha256": meta.get("weights_sha256")},
+        record={"training": meta},
+    )
+
+
+def _write_new(
+    folder: Path,
+    model_id: str,
+    arch: dict,
+    data: bytes,
+    dtype: str,
+    url,
+    *,
+    method: str,
+    trained_on: str,
+    training_cost: dict,
+    described: str,
+    paper: dict,
+    added: dict,
+    record: dict,
+) -> ZooEntry:
+    """A new entry of `folder` (<zoo>/<dataset>/<threat model>) and its weights `data`: the weights, then the entry,
+    which must load before it is kept, so that on any failure neither is left. `described`: the training, after the
+    architecture in the board's default name; `record`: `training` or `trained_elsewhere`."""
+    name = architecture_name(arch)
+    weights_path, json_path = folder / f"{model_id}.safetensors", folder / f"{model_id}.json"
+    sha = hashlib.sha256(data).hexdigest()
     written = {
         "schema": SCHEMA,
         "id": model_id,
-        "dataset": dataset,
-        "threat_model": threat_model,
-        "arch": meta["arch"],
-        "architecture": architecture_name(meta["arch"]),
-        "method": meta["method"],
-        "trained_on": meta["dataset"]["name"],
+        "dataset": folder.parent.name,
+        "threat_model": folder.name,
+        "arch": arch,
+        "architecture": name,
+        "method": method,
+        "trained_on": trained_on,
         "weights_sha256": sha,
-        "weights": weights_record(weights_path, data, dtype, url),
-        "training_cost": training_cost(meta),
-        "paper": {
-            "name": f"{architecture_name(meta['arch'])}, {method_name(meta['config'])}",
-            "link": "",
-            "authors": "",
-            "venue": "N/A",
-            **(paper or {}),
+        "weights": {
+            "file": weights_path.name,
+            "format": "safetensors",
+            "dtype": dtype,
+            "bytes": len(data),
+            "sha256": sha,
+            "git_blob": blobs.git_blob_id(data),
+            "url": url,
         },
+        "training_cost": training_cost,
+        "paper": {"name": f"{name}, {described}", "link": "", "authors": "", "venue": "N/A"} | paper,
         "added": {
-            "from_run": str(run_dir),
-            "run_weights_sha256": meta.get("weights_sha256"),
+            **added,
             "sam_bench_version": __version__,
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
-        "training": meta,
+        **record,
     }
     entry = ZooEntry.of(written, str(json_path), json_path)
-    _write_entry(zoo, written, data, weights_path, json_path)
-    return entry
-
-
-def _clear_leftovers(zoo: Path, model_id: str) -> None:
-    """Before an add (under the zoo's lock): what an add of this id killed part-way left, and the temporaries any
-    add or import killed in a write left."""
-    for path in orphans.remove(zoo, model_id):
-        log.warning("replacing %s", orphans.describe(path))
-    for path in orphans.remove_temporaries(zoo):
-        log.warning("removed %s", path)
-
-
-def _write_entry(zoo: Path, entry: dict, data: bytes, weights_path: Path, json_path: Path) -> None:
-    """The weights, then the entry, which must load before it is kept: on any failure neither is left."""
     try:
         files.atomic_write(weights_path, lambda f: f.write(data))
-        files.write_json(json_path, entry)
-        load_model(entry["id"], entry["dataset"], entry["threat_model"], zoo_dir=zoo)
+        files.write_json(json_path, written)
+        load_model(model_id, entry.dataset, entry.threat_model, zoo_dir=folder.parent.parent)
     except BaseException:
         for path in (json_path, weights_path):
             with contextlib.suppress(OSError):  # the error that brought us here is the one to tell
                 path.unlink(missing_ok=True)
         raise
+    return entry
 
 
 def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
@@ -390,7 +394,7 @@ def _check_new_weights(folder: Path, data: bytes, zoo_dir=None) -> None:
     held = []
     for path in sorted(folder.glob("*.json")):
         try:
-            entry = _read_entry(path)
+            entry = ZooEntry.read(path)
         except SamBenchError:
             continue  # a damaged entry is verify's to report
         held.append((entry.id, entry.weights.sha256, functools.partial(_tensors_to_compare, entry, zoo_dir)))
@@ -429,7 +433,7 @@ def verify(model_id: str | None = None, zoo_dir=None) -> list[tuple[str, bool, s
     for json_path in paths:
         mid = json_path.stem
         try:
-            entry = _read_entry(json_path)  # a damaged or edited entry fails its check, the others go on
+            entry = ZooEntry.read(json_path)  # a damaged or edited entry fails its check, the others go on
             arguments.check(entry.arch, f"zoo entry {entry.id}")  # an argument that would load a file or run code
             path, source = weights_file(entry, zoo_dir)
             ok = files.sha256_file(path) == entry.weights.sha256
@@ -459,12 +463,12 @@ def register_with_robustbench(zoo_dir=None) -> list[str]:
 
     _install_download_bridge(rb_utils)
     _install_unknown_model_line(rb_utils)
-    zoos = [Path(zoo_dir)] if zoo_dir is not None else folders.users_zoos(_CHECKOUT / "model_zoo")
+    zoos = [Path(zoo_dir)] if zoo_dir is not None else folders.users_zoos()
     registered: list[str] = []
     for zoo in zoos:
         for path in _json_paths(zoo):
             try:
-                entry = _read_entry(path)
+                entry = ZooEntry.read(path)
                 board = model_dicts[BenchmarkDataset(entry.dataset)][ThreatModel(entry.threat_model)]
             except (SamBenchError, ValueError, KeyError) as err:
                 log.warning("not registered with RobustBench: %s", err)
@@ -491,9 +495,8 @@ class UnknownModel(BadInput, KeyError):
 
 
 def _install_unknown_model_line(rb_utils) -> None:
-    """RobustBench's `load_model`, answering an id it does not know with one line saying where sam-bench looked and
-    how to point it at the user's zoo (RobustBench's own answer is a bare KeyError); the user's zoos registered again
-    first, should the id have been added since."""
+    """RobustBench's `load_model`, answering an id it does not know (after registering the user's zoos again) with
+    one line saying where sam-bench looked and how to point it at the zoo, not a bare KeyError."""
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 
@@ -516,10 +519,10 @@ def _install_unknown_model_line(rb_utils) -> None:
         except KeyError as err:
             if model_name in board or err.args != (model_name,):
                 raise
-            looked = ", ".join(str(z) for z in folders.users_zoos(_CHECKOUT / "model_zoo")) or "no zoo folder"
+            looked = ", ".join(str(z) for z in folders.users_zoos()) or "no zoo folder"
             raise UnknownModel(
                 f"{model_name!r} is neither RobustBench's nor in a sam-bench zoo for {_value(dataset)}/"
-                f"{_value(threat_model)} (looked in: {looked}); {folders.how_to_point()}"
+                f"{_value(threat_model)} (looked in: {looked}); {folders.HOW_TO_POINT}"
             ) from None
 
     load_model.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
@@ -562,7 +565,7 @@ def _check_plain_checkpoint(path: Path, model_id: str) -> None:
     """The `.pt` RobustBench will read for one of our ids holds tensors alone: read here with weights_only=True,
     whatever torch's default or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says, before RobustBench's own torch.load."""
     if not path.is_file():
-        return  # RobustBench's download step writes it from the zoo (_write_robustbench_checkpoint)
+        return  # RobustBench's download step writes it from the zoo (_install_download_bridge)
     try:
         torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises UnpicklingError, RuntimeError, ... for what is not tensors alone
@@ -570,12 +573,6 @@ def _check_plain_checkpoint(path: Path, model_id: str) -> None:
             f"{model_id}: {path} in RobustBench's model_dir is not a plain state dict of tensors (it pickles Python "
             "objects, which sam-bench never lets anything unpickle); delete it and load again"
         ) from None
-
-
-def _write_robustbench_checkpoint(model_id: str, path) -> None:
-    """What RobustBench's download step produces for our ids: a plain state_dict of tensors."""
-    _, state = _build(find_entry(model_id, _REGISTERED[model_id]), _REGISTERED[model_id])
-    files.torch_save(path, {k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 
 def _install_download_bridge(rb_utils) -> None:
@@ -586,9 +583,11 @@ def _install_download_bridge(rb_utils) -> None:
         return
 
     def download(gdrive_id, fname_save):
-        if isinstance(gdrive_id, str) and gdrive_id.startswith(ROBUSTBENCH_ID_PREFIX):
-            return _write_robustbench_checkpoint(gdrive_id[len(ROBUSTBENCH_ID_PREFIX) :], fname_save)
-        return original(gdrive_id, fname_save)
+        if not (isinstance(gdrive_id, str) and gdrive_id.startswith(ROBUSTBENCH_ID_PREFIX)):
+            return original(gdrive_id, fname_save)
+        model_id = gdrive_id[len(ROBUSTBENCH_ID_PREFIX) :]  # a plain state_dict of the verified tensors
+        _, state = _build(find_entry(model_id, _REGISTERED[model_id]), _REGISTERED[model_id])
+        files.torch_save(fname_save, {k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
     download.sam_bench_bridge = True  # type: ignore[attr-defined]  # mypy: no attributes on functions
     rb_utils.download_gdrive_new = download

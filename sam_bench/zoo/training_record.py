@@ -1,9 +1,6 @@
-"""What a zoo entry says of its model's training: the run's metadata, copied in by `zoo add` (`training`), and
-the summary a board shows of it (`training_cost`: epochs, time, device), both checked before the entry is
-published (`leaderboard add`, `leaderboard submit`) by the rule that checks a run folder
-(sam_bench.training.run_check): the copy against itself, the summary against the copy, and both against the
-run's log, which must be at hand (the run folder it was added from, still holding those weights): a model is not
-published as trained here on a record that no log bears out.
+"""What a zoo entry says of its model's training (`training`, the run's metadata, and `training_cost`, the board's
+summary), checked before it is published by the rule that checks a run folder (sam_bench.training.run_check),
+against the run's log: a model is not published as trained here on a record that no log bears out.
 """
 
 from __future__ import annotations
@@ -52,10 +49,9 @@ def run_folder(entry: Mapping) -> Path | None:
 
 
 def check_entry(entry: Mapping, where: str) -> None:
-    """The entry's training record as the run logged it, and the summary a board shows as that record says;
-    one line naming the field and both values where they differ. A model trained elsewhere
-    (sam_bench.zoo.imported) has no run log to be checked against, and may claim no part of a run here: no
-    training record, no training cost, no run folder it was added from."""
+    """The entry's training record as the run logged it, and the board's summary as that record says; one line
+    naming the field and both values where they differ. A model trained elsewhere has no run log to be checked
+    against, and may claim no part of a run here."""
     if "trained_elsewhere" in entry:
         here = [key for key in ("training",) if key in entry]
         here += ["training_cost"] if entry.get("training_cost") else []
