@@ -30,7 +30,7 @@ READERS = {
     "plan": {"recipes/recipe.py", "recipes/plan_entry.py"},
 }
 # Calls that return a zoo entry (a list of them, or (model, entry) for load_model_with_info)
-ZOO_SOURCES = {"find_entry", "list_entries", "_read_entry", "load_model_with_info"}
+ZOO_SOURCES = {"find_entry", "list_entries", "load_model_with_info"}
 RECORD_CLASSES = {"zoo": "ZooEntry", "plan": "PlanEntry"}
 
 
