@@ -79,8 +79,8 @@ def test_a_small_budget_result_lands_on_its_board_ranked_by_its_own_column(dirs)
     small = json.loads((boards / "cifar10" / "Linf-2-255" / f"{st}.json").read_text())
     assert (small["eps"], small["autoattack_acc"], small["clean_acc"]) == ("2/255", "20.0", "50.0")
     assert json.loads((boards / "cifar10" / "Linf" / f"{st}.json").read_text())["eps"] == "8/255"
-    assert [m["model_id"] for m in leaderboard.load_board("cifar10", "Linf", boards)] == [st, sam]
-    assert [m["model_id"] for m in leaderboard.load_board("cifar10", "Linf-2-255", boards)] == [sam, st]
+    assert [m.model_id for m in leaderboard.load_board("cifar10", "Linf", boards)] == [st, sam]
+    assert [m.model_id for m in leaderboard.load_board("cifar10", "Linf-2-255", boards)] == [sam, st]
 
 
 def test_a_result_at_a_small_budget_alone_goes_on_that_board_only(dirs):

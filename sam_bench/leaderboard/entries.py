@@ -12,7 +12,7 @@ import copy
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sam_bench import files, schema
@@ -162,12 +162,6 @@ def is_board_autoattack(ev: Evaluation, board: Board, test_set: str | None = Non
     return board.takes(ev.attack, ev.norm, ev.eps, ev.settings.get("version"), test_set)
 
 
-def aa_version_text(aa: dict) -> str:
-    """'standard', or the attacks of another version, e.g. 'custom: apgd-ce, apgd-t'."""
-    version = aa.get("version") or "standard"
-    return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
-
-
 def column_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
     """An entry's figures of a column attack (kept under its name) from one evaluation's per-image outcomes, naming
     the results file they come from and the precision they were computed in."""
@@ -233,12 +227,12 @@ def _checked(ev: Evaluation) -> tuple[int, float]:
     return ev.n_examples, ev.clean_acc
 
 
-def _footnote(entry: ZooEntry, aa: dict) -> str:
+def _footnote(entry: ZooEntry, aa: AutoAttackFigures) -> str:
     version = ""
-    if not entry.is_trained_elsewhere and aa.get("version", "standard") != "standard":
-        version = f" ({aa_version_text(aa)}, not the standard version)"
+    if not entry.is_trained_elsewhere and aa.version != "standard":
+        version = f" ({aa.version_text}, not the standard version)"
     stored = entry.weights.dtype
-    evaluated = images_text(aa["n_examples"], aa["n_test_total"], aa["test_set"])
+    evaluated = images_text(aa.n_examples, aa.n_test_total, aa.test_set)
     return f"{training_text(entry)}; AutoAttack{version} on {evaluated}; weights stored as {stored}."
 
 
@@ -424,7 +418,7 @@ def _merge_autoattack(
         return False  # a quicker version, a lower precision or fewer images never replaces a stronger evaluation
     extras["autoattack"] = new
     info.update(autoattack_figures(ev))
-    info["footnote"] = _footnote(entry, extras["autoattack"])
+    info["footnote"] = _footnote(entry, AutoAttackFigures.of(new))
     extras["degenerate"] = degenerate.reason(results)
     if board.robustbench:  # the results' RobustBench summary is at RobustBench's budget
         _cross_check(results.robustbench, info, board.norm)
@@ -462,6 +456,79 @@ class ColumnFigure:
     def column(self) -> tuple[Attack, str, str, int | None]:
         """The board column it fills: its attack, norm, budget and steps."""
         return self.attack, self.norm, self.eps, self.steps
+
+
+def _given(cls, data: Mapping) -> dict:
+    """The fields of record `cls` that `data` holds: one it lacks, or holds as None, takes the default its readers
+    assume."""
+    return {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}
+
+
+@dataclass(frozen=True)
+class AutoAttackFigures:
+    """An entry's AutoAttack block (an `autoattack_record`), read by name."""
+
+    n_examples: int
+    test_set: str
+    n_test_total: int | None = None
+    version: str = "standard"
+    attacks: list[str] = field(default_factory=list)
+    precision: str = "fp32"
+    search_math: str = "ieee"
+    device_name: str | None = None
+    results_sha256: str | None = None
+
+    @classmethod
+    def of(cls, block: Mapping) -> AutoAttackFigures:
+        return cls(**_given(cls, block))
+
+    @property
+    def version_text(self) -> str:
+        """'standard', or the attacks of another version, e.g. 'custom: apgd-ce, apgd-t'."""
+        return self.version if self.version == "standard" else f"{self.version}: {', '.join(self.attacks)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardEntry:
+    """A board entry as a board's rows, pages and checks read it (`of`, once): RobustBench's fields and ours (under
+    `sam_bench`) by name, the entry as written (`info`: the evidence check compares it field by field), and what
+    the render's checks add for its row."""
+
+    model_id: str  # its file's name
+    info: dict
+    clean_acc: str
+    autoattack_acc: str
+    name: str = ""
+    footnote: str = ""
+    additional_data: bool | None = None  # None: unknown
+    architecture: str = ""
+    venue: str = ""
+    method: str = ""
+    trained_on: str | None = None
+    training_cost: dict = field(default_factory=dict)
+    trained_elsewhere: str | None = None
+    degenerate: str | None = None
+    collapsed: str | None = None
+    autoattack: AutoAttackFigures | None = None
+    figures: list[ColumnFigure] = field(default_factory=list)  # every column attack's
+    sources: list[dict] = field(default_factory=list)
+    retired: dict | None = None  # retire.py's note
+    seed: int | None = None  # the training seed of the weights measured, where the evidence check found one
+    full_rerun: str | None = None  # its last full re-run in words (full_reruns.py)
+    checked_for: str | None = None  # how far a spot check checks its figures, in words (checked_for.py)
+
+    @classmethod
+    def of(cls, info: dict, model_id: str) -> BoardEntry:
+        """The record of an entry as written (`read_entry`'s), kept in file `<model_id>.json`."""
+        ours = info["sam_bench"]
+        aa = ours.get("autoattack")
+        given = {**info, **ours, "model_id": model_id, "info": info, "figures": column_figures(ours)}
+        return cls(**{**_given(cls, given), "autoattack": AutoAttackFigures.of(aa) if aa else None})
+
+    @property
+    def on_sample(self) -> bool:
+        """Trained on, or scored on, the bundled sample rather than the real data set."""
+        return SAMPLE_TEST_SET in (self.trained_on, self.autoattack and self.autoattack.test_set)
 
 
 def column_figures(extras: dict) -> list[ColumnFigure]:
@@ -546,18 +613,12 @@ def read_entry(path: Path) -> dict:
     )
 
 
-def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """The model_info dicts of one board (its folder: 'Linf-2-255'), best first (AutoAttack, then clean accuracy)."""
+def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[BoardEntry]:
+    """The entries of one board (its folder: 'Linf-2-255'), best first (AutoAttack, then clean accuracy)."""
     folder = boards_dir(leaderboard_dir) / dataset / board
-    models = [{**read_entry(path), "model_id": path.stem} for path in sorted(folder.glob("*.json"))]
-    models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))
+    models = [BoardEntry.of(read_entry(path), path.stem) for path in sorted(folder.glob("*.json"))]
+    models.sort(key=lambda m: (-float(m.autoattack_acc), -float(m.clean_acc), m.model_id))
     return models
-
-
-def on_sample(m: dict) -> bool:
-    """Trained on, or scored on, the bundled sample rather than the real data set."""
-    extras = m.get("sam_bench", {})
-    return SAMPLE_TEST_SET in (extras.get("trained_on"), (extras.get("autoattack") or {}).get("test_set"))
 
 
 def boards(leaderboard_dir=None, dataset=None, threat_model=None, folders=None) -> list[tuple[str, str]]:
