@@ -20,6 +20,7 @@ from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import board as leaderboard
 from sam_bench.leaderboard import budgets, claim_note
+from sam_bench.leaderboard.entries import BoardEntry
 from sam_bench.leaderboard.submission import check_submission
 from sam_bench.report.claims import C2_BUDGETS
 from sam_bench.threat_models import small_budgets
@@ -151,7 +152,7 @@ def test_submit_sends_robustbench_budgets_only(dirs, tmp_path):
             FULL_ID, boards, zoo_dir, tmp_path / "submission", {"link": "https://e.org/p", "authors": "A"}
         )
     info = json.loads(small.read_text())
-    problems = check_submission(info, entry(zoo_dir, FULL_ID))
+    problems = check_submission(BoardEntry.of(info, FULL_ID), entry(zoo_dir, FULL_ID))
     assert any("eps must be the string '8/255'" in p and "small budgets" in p for p in problems)
 
 

@@ -17,18 +17,11 @@ from sam_bench.leaderboard.entries import BoardEntry
 def shown(m: BoardEntry, board: str) -> list[tuple[str, int | None]]:
     """(evaluation, the smallest change a check of it refuses) of each figure the entry's row shows (clean, AutoAttack,
     each column attack's) that comes from a file recorded before per-image draws."""
-    found = []
-    aa = m.autoattack
+    found, aa, b = [], m.autoattack, board_named(board)
     if aa:
-        found_board = board_named(board)
+        settings = {"version": aa.version, "attacks": aa.attacks}
         ev = Evaluation.of(
-            {
-                "attack": "autoattack",
-                "robust_acc": 0.0,
-                "norm": found_board.norm,
-                "eps": found_board.eps,
-                "settings": {"version": aa.version, "attacks": aa.attacks},
-            }
+            {"attack": "autoattack", "robust_acc": 0.0, "norm": b.norm, "eps": b.eps, "settings": settings}
         )
         changes = check_statement.refused_changes(aa.results_sha256) or {}
         found += [(name, changes[name]) for name in ("clean", label(ev)) if name in changes]

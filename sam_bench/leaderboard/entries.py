@@ -288,16 +288,14 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
     previous = previous or {}
     kept = {key: previous[key] for key in ("clean_acc", "reported", "autoattack_acc", "footnote") if key in previous}
     info = {**described(entry), "eps": board.eps, **kept}
-    extras = dict(previous.get("sam_bench", {}))
-    extras.update(
-        {
-            "model_id": entry.id,
-            "weights_sha256": entry.weights_sha256,
-            "method": entry.method,
-            "trained_on": entry.trained_on,
-            "training_cost": entry.training_cost,
-        }
-    )
+    extras = {
+        **previous.get("sam_bench", {}),
+        "model_id": entry.id,
+        "weights_sha256": entry.weights_sha256,
+        "method": entry.method,
+        "trained_on": entry.trained_on,
+        "training_cost": entry.training_cost,
+    }
     if entry.is_trained_elsewhere:
         extras["trained_elsewhere"] = trained_elsewhere_text(entry)
     guard = (entry.training or {}).get("overfit_guard")
@@ -320,7 +318,7 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[lis
             if files.is_temporary(leftover):
                 leftover.unlink(missing_ok=True)
         done, pending = _plan(results, leaderboard_dir, zoo_dir)
-        changed = {path for path, info in pending.items() if not (path.is_file() and files.read_json(path) == info)}
+        changed = {path for path in pending if not _stands(path, pending)}
         for path in changed:
             files.write_json(path, pending[path])
         return [[(path, path in changed) for path in paths] for paths, _ in done]
@@ -364,11 +362,7 @@ def _update_from_results(results, pending: dict[Path, dict], leaderboard_dir, zo
     reached = []
     for board in budgets.boards_of(entry.threat_model):
         path = entry_path(entry.dataset, board, entry.id, leaderboard_dir)
-        previous: dict | None
-        if path in pending:
-            previous = copy.deepcopy(pending[path])
-        else:
-            previous = read_entry(path) if path.is_file() else None
+        previous = copy.deepcopy(pending[path]) if path in pending else read_entry(path) if path.is_file() else None
         if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry.weights_sha256:
             previous = None  # written for other weights under this id: start over
         info = model_info(entry, previous, board)
@@ -446,8 +440,8 @@ class ColumnFigure:
     attack: Attack
     norm: str
     eps: str
-    steps: int | None
     robust_acc: str
+    steps: int | None = None
     n_examples: int | None = None
     precision: str = "fp32"
     results_sha256: str | None = None
@@ -459,8 +453,7 @@ class ColumnFigure:
 
 
 def _given(cls, data: Mapping) -> dict:
-    """The fields of record `cls` that `data` holds: one it lacks, or holds as None, takes the default its readers
-    assume."""
+    """The fields of record `cls` that `data` holds (one it lacks or holds as None takes its readers' default)."""
     return {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}
 
 
@@ -504,6 +497,7 @@ class BoardEntry:
     architecture: str = ""
     venue: str = ""
     method: str = ""
+    weights_sha256: str | None = None
     trained_on: str | None = None
     training_cost: dict = field(default_factory=dict)
     trained_elsewhere: str | None = None
@@ -522,23 +516,16 @@ class BoardEntry:
         """The record of an entry as written (`read_entry`'s), kept in file `<model_id>.json`."""
         ours = info["sam_bench"]
         aa = ours.get("autoattack")
-        given = {**info, **ours, "model_id": model_id, "info": info, "figures": column_figures(ours)}
+        figures = [
+            ColumnFigure(a, **_given(ColumnFigure, p)) for a in attack_table.columns() for p in ours.get(a.name, [])
+        ]
+        given = {**info, **ours, "model_id": model_id, "info": info, "figures": figures}
         return cls(**{**_given(cls, given), "autoattack": AutoAttackFigures.of(aa) if aa else None})
 
     @property
     def on_sample(self) -> bool:
         """Trained on, or scored on, the bundled sample rather than the real data set."""
         return SAMPLE_TEST_SET in (self.trained_on, self.autoattack and self.autoattack.test_set)
-
-
-def column_figures(extras: dict) -> list[ColumnFigure]:
-    """The figures of every column attack in an entry's `sam_bench` extras, attack by attack."""
-    read = [f.name for f in fields(ColumnFigure) if f.name != "attack"]
-    return [
-        ColumnFigure(attack, **{k: p[k] for k in read if k in p})
-        for attack in attack_table.columns()
-        for p in extras.get(attack.name, [])
-    ]
 
 
 ENTRY_ORDER = (

@@ -195,11 +195,10 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             + (f" for {dataset or '*'}/{threat_model or '*'}" if dataset or threat_model else "")
             + "; add results with sam-bench evaluate <ModelId> ... --leaderboard"
         )
-    loaded = {(ds, tm): load_board(ds, tm, root) for ds, tm in found}
-    # every figure recomputed from its results file, before any write; each row with the seed its weights trained with
-    loaded = {(ds, tm): evidence.check_board(everything, ds, tm, root) for (ds, tm), everything in loaded.items()}
-    loaded = {key: full_reruns.annotate(everything, root) for key, everything in loaded.items()}  # rows show them
-    loaded = {(ds, tm): checked_for.annotate(everything, tm) for (ds, tm), everything in loaded.items()}
+    loaded = {}
+    for ds, tm in found:  # every figure recomputed from its results file, before any write (each row with its seed)
+        checked = evidence.check_board(load_board(ds, tm, root), ds, tm, root)
+        loaded[ds, tm] = checked_for.annotate(full_reruns.annotate(checked, root), tm)  # rows show them
     # the real (not sample) boards with a page, every one of the data set's, for the links between them
     with_page = {
         ds: [
@@ -243,18 +242,8 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             claim = claim_note.applies(tm, sample)
             # the notes' links are relative to the file they go in: beside the pages, or the readme's folder
             tables[board_key] = table + _notes(claim, note, ds, root, readme) + retired_lines
-            page = html(
-                ds,
-                tm,
-                models,
-                png,
-                sample,
-                other,
-                retired,
-                with_page[ds],
-                note,
-                claim_note.href(root) if claim else None,
-            )
+            findings = claim_note.href(root) if claim else None
+            page = html(ds, tm, models, png, sample, other, retired, with_page[ds], note, findings)
             files.write_text(stem.with_suffix(".md"), table + _notes(claim, note, ds, root, root) + retired_lines)
             files.write_text(stem.with_suffix(".html"), page)
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))

@@ -31,12 +31,6 @@ def _training_text(m: BoardEntry) -> str:
     return cost_text if seed is None else f"seed {seed}, {cost_text}"
 
 
-def method_paper(m: BoardEntry) -> method_table.Paper | None:
-    """The paper a row links: its method's (sam_bench.training.method_table; None for standard training), never the
-    entry's own `link` (RobustBench's field, what a submission names: the reproduced paper, for every method)."""
-    return method_table.TABLE[m.method].paper if m.method in method_table.TABLE else None
-
-
 def _eval_text(m: BoardEntry) -> str:
     aa = m.autoattack
     if aa is None:
@@ -90,12 +84,15 @@ def rows(models: list[BoardEntry], board: str) -> list[dict]:
     for rank, m in enumerate(models, 1):
         aa_n = m.autoattack.n_examples if m.autoattack else None
         figures = {f.column: f for f in reversed(m.figures)}  # a column's first figure, where two differ in restarts
+        # a row links its method's paper (none for standard training), never the entry's own `link` (RobustBench's
+        # field, what a submission names: the reproduced paper, for every method)
+        paper = method_table.TABLE[m.method].paper if m.method in method_table.TABLE else None
         out.append(
             {
                 "rank": rank,
                 "model_id": m.model_id,
                 "name": m.name,
-                "link": paper.url if (paper := method_paper(m)) else "",
+                "link": paper.url if paper else "",
                 "cite": paper.cite if paper else "",
                 "footnote": m.footnote,
                 "clean_acc": float(m.clean_acc),
