@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 from sam_bench import files, schema
 from sam_bench.eps import parse_eps
@@ -32,7 +33,6 @@ from sam_bench.zoo.entry import ZooEntry
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
 
-
 MODEL_INFO_KEYS = (
     "link",
     "name",
@@ -48,12 +48,10 @@ MODEL_INFO_KEYS = (
     "autoattack_acc",
     "footnote",
 )
-
-
 CHECKOUT = Path(__file__).resolve().parents[2]
 
-
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 def boards_dir(leaderboard_dir) -> Path:
@@ -412,7 +410,7 @@ def _merge_autoattack(
         return False  # a quicker version, a lower precision or fewer images never replaces a stronger evaluation
     extras["autoattack"] = new
     info.update(autoattack_figures(ev))
-    info["footnote"] = _footnote(entry, AutoAttackFigures.of(new))
+    info["footnote"] = _footnote(entry, _read(AutoAttackFigures, new))
     extras["degenerate"] = degenerate.reason(results)
     if board.robustbench:  # the results' RobustBench summary is at RobustBench's budget
         _cross_check(results.robustbench, info, board.norm)
@@ -452,9 +450,10 @@ class ColumnFigure:
         return self.attack, self.norm, self.eps, self.steps
 
 
-def _given(cls, data: Mapping) -> dict:
-    """The fields of record `cls` that `data` holds (one it lacks or holds as None takes its readers' default)."""
-    return {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}
+def _read(cls: type[R], data: Mapping, **given) -> R:
+    """A `cls` of the fields `data` holds (one it lacks or holds as None takes its readers' default) and `given`."""
+    read = {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}  # type: ignore[arg-type]
+    return cls(**{**read, **given})
 
 
 @dataclass(frozen=True)
@@ -470,10 +469,6 @@ class AutoAttackFigures:
     search_math: str = "ieee"
     device_name: str | None = None
     results_sha256: str | None = None
-
-    @classmethod
-    def of(cls, block: Mapping) -> AutoAttackFigures:
-        return cls(**_given(cls, block))
 
     @property
     def version_text(self) -> str:
@@ -516,11 +511,9 @@ class BoardEntry:
         """The record of an entry as written (`read_entry`'s), kept in file `<model_id>.json`."""
         ours = info["sam_bench"]
         aa = ours.get("autoattack")
-        figures = [
-            ColumnFigure(a, **_given(ColumnFigure, p)) for a in attack_table.columns() for p in ours.get(a.name, [])
-        ]
-        given = {**info, **ours, "model_id": model_id, "info": info, "figures": figures}
-        return cls(**{**_given(cls, given), "autoattack": AutoAttackFigures.of(aa) if aa else None})
+        figures = [_read(ColumnFigure, p, attack=a) for a in attack_table.columns() for p in ours.get(a.name, [])]
+        given = {**info, **ours, "info": info, "figures": figures}
+        return _read(cls, given, model_id=model_id, autoattack=_read(AutoAttackFigures, aa) if aa else None)
 
     @property
     def on_sample(self) -> bool:

@@ -35,8 +35,7 @@ REFS = ("results_file", "results_sha256")
 def check_board(models: list[BoardEntry], dataset: str, board: str, leaderboard_dir=None) -> list[BoardEntry]:
     """Every entry of a board (`board`: its folder) agrees with its evidence, or a one-line SamBenchError; the
     entries, each with the training seed of its weights (`check_entry`)."""
-    root = boards_dir(leaderboard_dir)
-    where = root / dataset / board
+    where = boards_dir(leaderboard_dir) / dataset / board
     return [
         replace(m, seed=check_entry(m.info, board, str(where / f"{m.model_id}.json"), leaderboard_dir)) for m in models
     ]

@@ -197,7 +197,6 @@ def submit(
         path = results_path(file, leaderboard_dir)
         publication.check_evidence(path, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
-    upstream = {k: info[k] for k in MODEL_INFO_KEYS}
-    files.write_json(out / f"{model_id}.json", upstream)
+    files.write_json(out / f"{model_id}.json", {k: info[k] for k in MODEL_INFO_KEYS})  # upstream's fields alone
     files.write_text(out / "issue.md", issue_text(m, entry))
     return [out / f"{model_id}.json", out / "issue.md"]

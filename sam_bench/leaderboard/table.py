@@ -14,21 +14,15 @@ from sam_bench.training import method_table
 def _training_text(m: BoardEntry) -> str:
     """'seed 0, 8 ep., 7.6 min on cpu, 1 pass/step': the training seed of the weights ranked (where the render's
     evidence check found one), then the run's cost."""
-    seed, cost = m.seed, m.training_cost
-    if not cost.get("wall_time_s"):
-        return "" if seed is None else f"seed {seed}"
-    seconds = cost["wall_time_s"]
-    took = (
-        f"{seconds / 3600:.1f} h"
-        if seconds >= 3600
-        else f"{seconds / 60:.1f} min"
-        if seconds >= 60
-        else f"{seconds:.0f} s"
-    )
-    device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
-    passes = cost.get("passes_per_step")
-    cost_text = f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
-    return cost_text if seed is None else f"seed {seed}, {cost_text}"
+    cost, seconds = m.training_cost, m.training_cost.get("wall_time_s")
+    said = [] if m.seed is None else [f"seed {m.seed}"]
+    if seconds:
+        took = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+        took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else took
+        device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
+        passes = cost.get("passes_per_step")
+        said.append(f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step")
+    return ", ".join(said)
 
 
 def _eval_text(m: BoardEntry) -> str:
@@ -84,8 +78,7 @@ def rows(models: list[BoardEntry], board: str) -> list[dict]:
     for rank, m in enumerate(models, 1):
         aa_n = m.autoattack.n_examples if m.autoattack else None
         figures = {f.column: f for f in reversed(m.figures)}  # a column's first figure, where two differ in restarts
-        # a row links its method's paper (none for standard training), never the entry's own `link` (RobustBench's
-        # field, what a submission names: the reproduced paper, for every method)
+        # its method's paper (none for ST), never the entry's `link` (RobustBench's: what a submission names)
         paper = method_table.TABLE[m.method].paper if m.method in method_table.TABLE else None
         out.append(
             {
