@@ -103,11 +103,10 @@ def read_results(results) -> tuple[Results, dict]:
         )
     pinned = results if isinstance(results, PinnedResults) else pin(results)  # read once, hashed from those bytes
     path, data = pinned.path, pinned.json()
-    where = str(path)
-    results_file.check(data, where)  # another kind of file, or results of another version, refused in one line
+    results_file.check(data, str(path))  # another kind of file, or results of another version, refused in one line
     checked = Results(data, path)
     if not checked.verified:
-        raise BadInput(f"{where}: not added to a leaderboard: {checked.unverified}")
+        raise BadInput(f"{path}: not added to a leaderboard: {checked.unverified}")
     return checked, {"file": shown_path(path), "sha256": pinned.sha256}
 
 
