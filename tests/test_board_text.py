@@ -4,25 +4,24 @@ markup in the HTML page."""
 
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
 
 import pytest
 
 from sam_bench.leaderboard import render, retire
 from sam_bench.leaderboard.board_text import markdown
-from sam_bench.leaderboard.entries import load_board
+from sam_bench.leaderboard.entries import BoardEntry, load_board
 
 ATTACKS = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "[click](javascript:alert(1))"]
 HOSTILE = " ".join(ATTACKS) + " | a cell\nand a line & \\| more"
 
 
 @pytest.fixture
-def hostile_board() -> list[dict]:
-    models = copy.deepcopy(load_board("cifar10", "Linf-2-255"))
-    first = models[0]
-    first["name"], first["venue"], first["architecture"] = HOSTILE, HOSTILE, HOSTILE
-    first["sam_bench"]["autoattack"]["device_name"] = HOSTILE
-    return models
+def hostile_board() -> list[BoardEntry]:
+    first, *others = load_board("cifar10", "Linf-2-255")
+    assert first.autoattack is not None
+    aa = replace(first.autoattack, device_name=HOSTILE)
+    return [replace(first, name=HOSTILE, venue=HOSTILE, architecture=HOSTILE, autoattack=aa), *others]
 
 
 def cells(line: str) -> int:
@@ -53,8 +52,7 @@ def test_the_html_page_escapes_it(hostile_board):
 
 
 def test_a_retired_row_s_note_is_text_too(hostile_board):
-    retired = copy.deepcopy(hostile_board[0])
-    retired["sam_bench"]["retired"] = {"note": HOSTILE, "date": "2026-01-01", "replaced_by": []}
+    retired = replace(hostile_board[0], retired={"note": HOSTILE, "date": "2026-01-01", "replaced_by": []})
     lines = retire.markdown_lines([retired])
     assert not any(attack in line for line in lines for attack in ("<img", "<script", "](javascript"))
     assert len(lines) == 4  # its one line

@@ -115,10 +115,10 @@ def test_a_second_column_attack_needs_only_its_record(dirs, monkeypatch):
     info = json.loads(path.read_text())
     assert info["sam_bench"]["toy"] == []  # an entry keeps each column attack's figures under its name
     info["sam_bench"]["toy"] = [{**info["sam_bench"]["pgd"][0], "robust_acc": "25.0"}]
-    table = render.markdown("cifar10", "Linf", [{**info, "model_id": "m"}])
+    table = render.markdown("cifar10", "Linf", [entries.BoardEntry.of(info, "m")])
     assert "| PGD-10 Linf 1/255 | Toy-10 Linf 1/255 |" in table
     assert "| 30.00% (26.1–34.2) | 25.00% (21.4–29.0) |" in table
-    groups = [g["group"] for g in render.column_groups([{**info, "model_id": "m"}], "Linf")]
+    groups = [g["group"] for g in render.column_groups([entries.BoardEntry.of(info, "m")], "Linf")]
     assert groups[:2] == ["pgd-Linf", "toy-Linf"]
 
 
@@ -153,16 +153,16 @@ def test_on_the_sample_a_quick_autoattack_ranks_and_says_so_but_never_replaces_t
         float(info["autoattack_acc"]) == 20
         and "AutoAttack (custom: apgd-ce, apgd-t, not the standard version)" in info["footnote"]
     )
-    assert "custom: apgd-ce, apgd-t" in leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]["evaluated_on"]
+    assert "custom: apgd-ce, apgd-t" in leaderboard.rows([entries.BoardEntry.of(info, "m")], "Linf")[0]["evaluated_on"]
     # the sample page's heading is true to its rows: not "standard" where a row is scored by the quick version
     from sam_bench.leaderboard import render
 
     standard = json.loads(json.dumps(info))
     standard["sam_bench"]["autoattack"].update(version="standard", attacks=["apgd-ce", "apgd-t", "fab-t", "square"])
-    assert render.ranked_by([info, standard]) == (
+    assert render.ranked_by([entries.BoardEntry.of(m, "m") for m in (info, standard)]) == (
         "AutoAttack (custom: apgd-ce, apgd-t or standard: each row names its version)"
     )
-    assert render.ranked_by([standard]) == "AutoAttack (standard)"
+    assert render.ranked_by([entries.BoardEntry.of(standard, "m")]) == "AutoAttack (standard)"
     add(results_for(e, 0.5, 0.1), boards, zoo_dir)  # the standard version replaces it
     assert float(json.loads(path.read_text())["autoattack_acc"]) == 10
     add(quick, boards, zoo_dir)  # and is not replaced by the quick one
@@ -173,7 +173,7 @@ def test_a_lower_precision_evaluation_never_replaces_an_fp32_one_and_the_row_say
     zoo_dir, boards = dirs
     e = entry(zoo_dir, SAMPLE_IDS[0])
     path = add(results_for(e, 0.5, 0.1, pgd=[("1/255", 0.3)]), boards, zoo_dir)
-    row = leaderboard.rows([{**json.loads(path.read_text()), "model_id": "m"}], "Linf")[0]
+    row = leaderboard.rows([entries.BoardEntry.of(json.loads(path.read_text()), "m")], "Linf")[0]
     assert "(cifar10-sample; fp32)" in row["evaluated_on"]  # a CPU evaluation: no TF32 search to speak of
     bf16 = results_for(e, 0.5, 0.2, pgd=[("1/255", 0.4)])
     bf16["precision"] = "bf16"
@@ -184,7 +184,9 @@ def test_a_lower_precision_evaluation_never_replaces_an_fp32_one_and_the_row_say
     # where bf16 is all there is, the row says so
     only_bf16 = results_for(entry(zoo_dir, SAMPLE_IDS[1]), 0.5, 0.2, pgd=[("1/255", 0.4)])
     only_bf16["precision"] = "bf16"
-    row = leaderboard.rows([{**json.loads(add(only_bf16, boards, zoo_dir).read_text()), "model_id": "m"}], "Linf")[0]
+    row = leaderboard.rows(
+        [entries.BoardEntry.of(json.loads(add(only_bf16, boards, zoo_dir).read_text()), "m")], "Linf"
+    )[0]
     assert "(cifar10-sample; bf16)" in row["evaluated_on"] and "PGD in bf16" in row["evaluated_on"]
 
 
@@ -587,10 +589,13 @@ def test_a_row_says_when_its_pgd_columns_rest_on_more_images_than_autoattack():
     committed = REPO / "leaderboards" / "cifar10" / "Linf" / "SamBench2026Standard_PRN18-w0.125_b199f514.json"
     info = json.loads(committed.read_text())
     assert {p["n_examples"] for p in info["sam_bench"]["pgd"]} == {2000}
-    row = leaderboard.rows([{**info, "model_id": "m"}], "Linf")[0]
+    row = leaderboard.rows([entries.BoardEntry.of(info, "m")], "Linf")[0]
     assert row["evaluated_on"] == "1,000 of 10,000 (cifar10; fp32); PGD on 2,000"
     same = {
         **info,
         "sam_bench": {**info["sam_bench"], "pgd": [{**p, "n_examples": 1000} for p in info["sam_bench"]["pgd"]]},
     }
-    assert leaderboard.rows([{**same, "model_id": "m"}], "Linf")[0]["evaluated_on"] == "1,000 of 10,000 (cifar10; fp32)"
+    assert (
+        leaderboard.rows([entries.BoardEntry.of(same, "m")], "Linf")[0]["evaluated_on"]
+        == "1,000 of 10,000 (cifar10; fp32)"
+    )

@@ -69,7 +69,7 @@ def test_every_method_has_its_own_short_name_and_colour_for_every_plot_and_page(
 
 
 def test_every_method_but_standard_training_names_its_paper():
-    # what each leaderboard row links (sam_bench.leaderboard.table.method_paper); plain SGD has no paper of its own
+    # what each leaderboard row links (sam_bench.leaderboard.table.rows); plain SGD has no paper of its own
     without = [m.name for m in method_table.TABLE.values() if m.paper is None]
     assert without == ["standard"]
     for m in method_table.TABLE.values():

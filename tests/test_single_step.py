@@ -150,6 +150,7 @@ def test_a_collapsed_run_is_marked_on_its_leaderboard_row():
     from dataclasses import replace
 
     from sam_bench.leaderboard.board import markdown, model_info
+    from sam_bench.leaderboard.entries import BoardEntry
     from sam_bench.zoo.entry import Weights, ZooEntry
 
     entry = ZooEntry(
@@ -168,7 +169,7 @@ def test_a_collapsed_run_is_marked_on_its_leaderboard_row():
     )
     healthy = replace(entry, id=entry.id + "b", training={"overfit_guard": {"collapsed": False, "epoch": None}})
     rows = [
-        {**model_info(e), "model_id": e.id, "clean_acc": "50.00", "autoattack_acc": "1.00"} for e in (entry, healthy)
+        BoardEntry.of({**model_info(e), "clean_acc": "50.00", "autoattack_acc": "1.00"}, e.id) for e in (entry, healthy)
     ]
     table = markdown("cifar10", "Linf", rows).splitlines()
     assert "⚠ collapsed: catastrophic overfitting from epoch 3" in table[-2]

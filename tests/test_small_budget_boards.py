@@ -20,6 +20,7 @@ from sam_bench.eps import parse_eps
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard import board as leaderboard
 from sam_bench.leaderboard import budgets, claim_note
+from sam_bench.leaderboard.entries import BoardEntry
 from sam_bench.leaderboard.submission import check_submission
 from sam_bench.report.claims import C2_BUDGETS
 from sam_bench.threat_models import small_budgets
@@ -79,8 +80,8 @@ def test_a_small_budget_result_lands_on_its_board_ranked_by_its_own_column(dirs)
     small = json.loads((boards / "cifar10" / "Linf-2-255" / f"{st}.json").read_text())
     assert (small["eps"], small["autoattack_acc"], small["clean_acc"]) == ("2/255", "20.0", "50.0")
     assert json.loads((boards / "cifar10" / "Linf" / f"{st}.json").read_text())["eps"] == "8/255"
-    assert [m["model_id"] for m in leaderboard.load_board("cifar10", "Linf", boards)] == [st, sam]
-    assert [m["model_id"] for m in leaderboard.load_board("cifar10", "Linf-2-255", boards)] == [sam, st]
+    assert [m.model_id for m in leaderboard.load_board("cifar10", "Linf", boards)] == [st, sam]
+    assert [m.model_id for m in leaderboard.load_board("cifar10", "Linf-2-255", boards)] == [sam, st]
 
 
 def test_a_result_at_a_small_budget_alone_goes_on_that_board_only(dirs):
@@ -151,7 +152,7 @@ def test_submit_sends_robustbench_budgets_only(dirs, tmp_path):
             FULL_ID, boards, zoo_dir, tmp_path / "submission", {"link": "https://e.org/p", "authors": "A"}
         )
     info = json.loads(small.read_text())
-    problems = check_submission(info, entry(zoo_dir, FULL_ID))
+    problems = check_submission(BoardEntry.of(info, FULL_ID), entry(zoo_dir, FULL_ID))
     assert any("eps must be the string '8/255'" in p and "small budgets" in p for p in problems)
 
 

@@ -67,33 +67,28 @@ def _evaluation(results: Results, source: dict) -> Evaluation:
     return ev
 
 
-def figures(results: Results, source: dict) -> dict:
+def figures(results: Results, source: dict) -> tuple[dict, dict]:
     """What a results file's corruptions evaluation gives an entry, every figure from its outcomes: RobustBench's
-    accuracies (`reported`, its field for a paper's figure, is the one measured here) and ours under `sam_bench`."""
+    accuracies (`reported`, its field for a paper's figure, is the one measured here), and ours (its `sam_bench`)."""
     ev = _evaluation(results, source)
     assert ev.robust_acc is not None and ev.clean_acc is not None  # _evaluation refuses an entry without them
     mean = percent(ev.robust_acc)
-    return {
-        "clean_acc": percent(ev.clean_acc),
-        "reported": mean,
-        "corruptions_acc": mean,
-        "sam_bench": {
-            "schema": SCHEMA,
-            "board": catalogue.board(ev.corruption_set),
-            "families": {family: percent(value) for family, value in (ev.breakdown or {}).items()},
-            "n_examples": ev.n_examples,
-            "test_set": results.dataset.name,
-            "corruption_set": ev.corruption_set,
-            "weights_sha256": results.model.weights_sha256,
-            "results": source,
-        },
+    ours = {
+        "schema": SCHEMA,
+        "board": catalogue.board(ev.corruption_set),
+        "families": {family: percent(value) for family, value in (ev.breakdown or {}).items()},
+        "n_examples": ev.n_examples,
+        "test_set": results.dataset.name,
+        "corruption_set": ev.corruption_set,
+        "weights_sha256": results.model.weights_sha256,
+        "results": source,
     }
+    return {"clean_acc": percent(ev.clean_acc), "reported": mean, "corruptions_acc": mean}, ours
 
 
 def entry_record(results: Results, source: dict, entry: ZooEntry) -> dict:
     """The board entry of zoo model `entry` from a results file: RobustBench's fields in their order, then ours."""
-    found = figures(results, source)
-    ours = found.pop("sam_bench")
+    found, ours = figures(results, source)
     footnote = (
         f"{training_text(entry)}; the mean over 15 corruptions at 5 severities of {ours['corruption_set']['name']} "
         f"on {images_text(ours['n_examples'], results.dataset.n_test_total, ours['test_set'])}."
@@ -132,8 +127,7 @@ def checked_rows(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
         if files.sha256_file(named) != ours["results"]["sha256"]:
             raise SamBenchError(f"{path}: its results file {named} changed since the entry was written (sha256)")
         results = Results.read(named)
-        derived = figures(results, ours["results"])
-        theirs = derived.pop("sam_bench")
+        derived, theirs = figures(results, ours["results"])
         differ = [k for k in FIGURES if derived[k] != stated.get(k)] + [k for k in theirs if theirs[k] != ours.get(k)]
         if stated.get("eps", "missing") is not None:
             differ.append("eps")

@@ -12,8 +12,9 @@ import copy
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 from sam_bench import files, schema
 from sam_bench.eps import parse_eps
@@ -32,7 +33,6 @@ from sam_bench.zoo.entry import ZooEntry
 
 TEST_SET_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
 
-
 MODEL_INFO_KEYS = (
     "link",
     "name",
@@ -48,12 +48,10 @@ MODEL_INFO_KEYS = (
     "autoattack_acc",
     "footnote",
 )
-
-
 CHECKOUT = Path(__file__).resolve().parents[2]
 
-
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 def boards_dir(leaderboard_dir) -> Path:
@@ -105,11 +103,10 @@ def read_results(results) -> tuple[Results, dict]:
         )
     pinned = results if isinstance(results, PinnedResults) else pin(results)  # read once, hashed from those bytes
     path, data = pinned.path, pinned.json()
-    where = str(path)
-    results_file.check(data, where)  # another kind of file, or results of another version, refused in one line
+    results_file.check(data, str(path))  # another kind of file, or results of another version, refused in one line
     checked = Results(data, path)
     if not checked.verified:
-        raise BadInput(f"{where}: not added to a leaderboard: {checked.unverified}")
+        raise BadInput(f"{path}: not added to a leaderboard: {checked.unverified}")
     return checked, {"file": shown_path(path), "sha256": pinned.sha256}
 
 
@@ -160,12 +157,6 @@ def _entry_for(results: Mapping, zoo_dir) -> ZooEntry:
 def is_board_autoattack(ev: Evaluation, board: Board, test_set: str | None = None) -> bool:
     """Whether the evaluation ranks the board (`budgets.Board.takes`; the row says which version scored it)."""
     return board.takes(ev.attack, ev.norm, ev.eps, ev.settings.get("version"), test_set)
-
-
-def aa_version_text(aa: dict) -> str:
-    """'standard', or the attacks of another version, e.g. 'custom: apgd-ce, apgd-t'."""
-    version = aa.get("version") or "standard"
-    return version if version == "standard" else f"{version}: {', '.join(aa.get('attacks') or [])}"
 
 
 def column_record(ev: Evaluation, source: dict, precision: str = "fp32") -> dict:
@@ -233,12 +224,12 @@ def _checked(ev: Evaluation) -> tuple[int, float]:
     return ev.n_examples, ev.clean_acc
 
 
-def _footnote(entry: ZooEntry, aa: dict) -> str:
+def _footnote(entry: ZooEntry, aa: AutoAttackFigures) -> str:
     version = ""
-    if not entry.is_trained_elsewhere and aa.get("version", "standard") != "standard":
-        version = f" ({aa_version_text(aa)}, not the standard version)"
+    if not entry.is_trained_elsewhere and aa.version != "standard":
+        version = f" ({aa.version_text}, not the standard version)"
     stored = entry.weights.dtype
-    evaluated = images_text(aa["n_examples"], aa["n_test_total"], aa["test_set"])
+    evaluated = images_text(aa.n_examples, aa.n_test_total, aa.test_set)
     return f"{training_text(entry)}; AutoAttack{version} on {evaluated}; weights stored as {stored}."
 
 
@@ -294,16 +285,14 @@ def model_info(entry: ZooEntry, previous: dict | None = None, board: Board | Non
     previous = previous or {}
     kept = {key: previous[key] for key in ("clean_acc", "reported", "autoattack_acc", "footnote") if key in previous}
     info = {**described(entry), "eps": board.eps, **kept}
-    extras = dict(previous.get("sam_bench", {}))
-    extras.update(
-        {
-            "model_id": entry.id,
-            "weights_sha256": entry.weights_sha256,
-            "method": entry.method,
-            "trained_on": entry.trained_on,
-            "training_cost": entry.training_cost,
-        }
-    )
+    extras = {
+        **previous.get("sam_bench", {}),
+        "model_id": entry.id,
+        "weights_sha256": entry.weights_sha256,
+        "method": entry.method,
+        "trained_on": entry.trained_on,
+        "training_cost": entry.training_cost,
+    }
     if entry.is_trained_elsewhere:
         extras["trained_elsewhere"] = trained_elsewhere_text(entry)
     guard = (entry.training or {}).get("overfit_guard")
@@ -326,7 +315,7 @@ def write_entries(results: list, leaderboard_dir=None, zoo_dir=None) -> list[lis
             if files.is_temporary(leftover):
                 leftover.unlink(missing_ok=True)
         done, pending = _plan(results, leaderboard_dir, zoo_dir)
-        changed = {path for path, info in pending.items() if not (path.is_file() and files.read_json(path) == info)}
+        changed = {path for path in pending if not _stands(path, pending)}
         for path in changed:
             files.write_json(path, pending[path])
         return [[(path, path in changed) for path in paths] for paths, _ in done]
@@ -370,11 +359,7 @@ def _update_from_results(results, pending: dict[Path, dict], leaderboard_dir, zo
     reached = []
     for board in budgets.boards_of(entry.threat_model):
         path = entry_path(entry.dataset, board, entry.id, leaderboard_dir)
-        previous: dict | None
-        if path in pending:
-            previous = copy.deepcopy(pending[path])
-        else:
-            previous = read_entry(path) if path.is_file() else None
+        previous = copy.deepcopy(pending[path]) if path in pending else read_entry(path) if path.is_file() else None
         if previous and previous.get("sam_bench", {}).get("weights_sha256") != entry.weights_sha256:
             previous = None  # written for other weights under this id: start over
         info = model_info(entry, previous, board)
@@ -424,7 +409,7 @@ def _merge_autoattack(
         return False  # a quicker version, a lower precision or fewer images never replaces a stronger evaluation
     extras["autoattack"] = new
     info.update(autoattack_figures(ev))
-    info["footnote"] = _footnote(entry, extras["autoattack"])
+    info["footnote"] = _footnote(entry, _read(AutoAttackFigures, new))
     extras["degenerate"] = degenerate.reason(results)
     if board.robustbench:  # the results' RobustBench summary is at RobustBench's budget
         _cross_check(results.robustbench, info, board.norm)
@@ -452,8 +437,8 @@ class ColumnFigure:
     attack: Attack
     norm: str
     eps: str
-    steps: int | None
     robust_acc: str
+    steps: int | None = None
     n_examples: int | None = None
     precision: str = "fp32"
     results_sha256: str | None = None
@@ -464,14 +449,75 @@ class ColumnFigure:
         return self.attack, self.norm, self.eps, self.steps
 
 
-def column_figures(extras: dict) -> list[ColumnFigure]:
-    """The figures of every column attack in an entry's `sam_bench` extras, attack by attack."""
-    read = [f.name for f in fields(ColumnFigure) if f.name != "attack"]
-    return [
-        ColumnFigure(attack, **{k: p[k] for k in read if k in p})
-        for attack in attack_table.columns()
-        for p in extras.get(attack.name, [])
-    ]
+def _read(cls: type[R], data: Mapping, **given) -> R:
+    """A `cls` of the fields `data` holds (one it lacks or holds as None takes its readers' default) and `given`."""
+    read = {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}  # type: ignore[arg-type]
+    return cls(**{**read, **given})
+
+
+@dataclass(frozen=True)
+class AutoAttackFigures:
+    """An entry's AutoAttack block (an `autoattack_record`), read by name."""
+
+    n_examples: int
+    test_set: str
+    n_test_total: int | None = None
+    version: str = "standard"
+    attacks: list[str] = field(default_factory=list)
+    precision: str = "fp32"
+    search_math: str = "ieee"
+    device_name: str | None = None
+    results_sha256: str | None = None
+
+    @property
+    def version_text(self) -> str:
+        """'standard', or the attacks of another version, e.g. 'custom: apgd-ce, apgd-t'."""
+        return self.version if self.version == "standard" else f"{self.version}: {', '.join(self.attacks)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardEntry:
+    """A board entry as a board's rows, pages and checks read it (`of`, once): RobustBench's fields and ours (under
+    `sam_bench`) by name, the entry as written (`info`: the evidence check compares it field by field), and what
+    the render's checks add for its row."""
+
+    model_id: str  # its file's name
+    info: dict
+    clean_acc: str
+    autoattack_acc: str
+    name: str = ""
+    footnote: str = ""
+    additional_data: bool | None = None  # None: unknown
+    architecture: str = ""
+    venue: str = ""
+    method: str = ""
+    weights_sha256: str | None = None
+    trained_on: str | None = None
+    training_cost: dict = field(default_factory=dict)
+    trained_elsewhere: str | None = None
+    degenerate: str | None = None
+    collapsed: str | None = None
+    autoattack: AutoAttackFigures | None = None
+    figures: list[ColumnFigure] = field(default_factory=list)  # every column attack's
+    sources: list[dict] = field(default_factory=list)
+    retired: dict | None = None  # retire.py's note
+    seed: int | None = None  # the training seed of the weights measured, where the evidence check found one
+    full_rerun: str | None = None  # its last full re-run in words (full_reruns.py)
+    checked_for: str | None = None  # how far a spot check checks its figures, in words (checked_for.py)
+
+    @classmethod
+    def of(cls, info: dict, model_id: str) -> BoardEntry:
+        """The record of an entry as written (`read_entry`'s), kept in file `<model_id>.json`."""
+        ours = info["sam_bench"]
+        aa = ours.get("autoattack")
+        figures = [_read(ColumnFigure, p, attack=a) for a in attack_table.columns() for p in ours.get(a.name, [])]
+        given = {**info, **ours, "info": info, "figures": figures}
+        return _read(cls, given, model_id=model_id, autoattack=_read(AutoAttackFigures, aa) if aa else None)
+
+    @property
+    def on_sample(self) -> bool:
+        """Trained on, or scored on, the bundled sample rather than the real data set."""
+        return SAMPLE_TEST_SET in (self.trained_on, self.autoattack and self.autoattack.test_set)
 
 
 ENTRY_ORDER = (
@@ -546,18 +592,12 @@ def read_entry(path: Path) -> dict:
     )
 
 
-def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """The model_info dicts of one board (its folder: 'Linf-2-255'), best first (AutoAttack, then clean accuracy)."""
+def load_board(dataset: str, board: str, leaderboard_dir=None) -> list[BoardEntry]:
+    """The entries of one board (its folder: 'Linf-2-255'), best first (AutoAttack, then clean accuracy)."""
     folder = boards_dir(leaderboard_dir) / dataset / board
-    models = [{**read_entry(path), "model_id": path.stem} for path in sorted(folder.glob("*.json"))]
-    models.sort(key=lambda m: (-float(m["autoattack_acc"]), -float(m["clean_acc"]), m["model_id"]))
+    models = [BoardEntry.of(read_entry(path), path.stem) for path in sorted(folder.glob("*.json"))]
+    models.sort(key=lambda m: (-float(m.autoattack_acc), -float(m.clean_acc), m.model_id))
     return models
-
-
-def on_sample(m: dict) -> bool:
-    """Trained on, or scored on, the bundled sample rather than the real data set."""
-    extras = m.get("sam_bench", {})
-    return SAMPLE_TEST_SET in (extras.get("trained_on"), (extras.get("autoattack") or {}).get("test_set"))
 
 
 def boards(leaderboard_dir=None, dataset=None, threat_model=None, folders=None) -> list[tuple[str, str]]:

@@ -8,6 +8,8 @@ again from the evidence.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sam_bench import files
 from sam_bench.errors import SamBenchError
 from sam_bench.evaluation import attack_table, degenerate
@@ -16,6 +18,7 @@ from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.leaderboard import budgets
 from sam_bench.leaderboard.budgets import Board
 from sam_bench.leaderboard.entries import (
+    BoardEntry,
     autoattack_figures,
     autoattack_record,
     boards_dir,
@@ -27,16 +30,14 @@ from sam_bench.leaderboard.entries import (
 
 FIX = "restore the entry (e.g. git checkout) or write it again with sam-bench leaderboard add <results file>"
 REFS = ("results_file", "results_sha256")
-SEED = "seed"  # what a checked entry carries for its row (table.rows): the training seed of the weights measured
 
 
-def check_board(models: list[dict], dataset: str, board: str, leaderboard_dir=None) -> list[dict]:
-    """Every entry of a board (`load_board`'s dicts; `board` its folder) agrees with its evidence, or a one-line
-    SamBenchError; the entries, each with its training seed (`check_entry`) under SEED."""
-    root = boards_dir(leaderboard_dir)
+def check_board(models: list[BoardEntry], dataset: str, board: str, leaderboard_dir=None) -> list[BoardEntry]:
+    """Every entry of a board (`board`: its folder) agrees with its evidence, or a one-line SamBenchError; the
+    entries, each with the training seed of its weights (`check_entry`)."""
+    where = boards_dir(leaderboard_dir) / dataset / board
     return [
-        {**m, SEED: check_entry(m, board, str(root / dataset / board / f"{m['model_id']}.json"), leaderboard_dir)}
-        for m in models
+        replace(m, seed=check_entry(m.info, board, str(where / f"{m.model_id}.json"), leaderboard_dir)) for m in models
     ]
 
 

@@ -8,12 +8,13 @@ from: a results file changed since shows no re-run, rather than another file's."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sam_bench.evaluation import recheck
+from sam_bench.leaderboard.entries import BoardEntry
 
 RECORD = "recheck.json"
-KEY = "full_rerun"  # the text a loaded entry carries for its row (table.rows)
 
 
 def boards_root(target: Path) -> Path:
@@ -50,20 +51,19 @@ def describe(rerun: dict) -> str:
     return f"full re-run {when} on {where}: {agreement}"
 
 
-def annotate(models: list[dict], root: Path) -> list[dict]:
-    """The entries, each with the text of its last full re-run under KEY where the record holds one for every
-    results file its figures come from (the latest date where they differ)."""
+def annotate(models: list[BoardEntry], root: Path) -> list[BoardEntry]:
+    """The entries, each with the text of its last full re-run where the record holds one for every results file
+    its figures come from (the latest date where they differ)."""
     path = record_path(root)
     if not path.is_file():
         return models
     found = {rerun["results_sha256"]: rerun for rerun in recheck.read(path)["models"]}  # by the file each re-ran
     shown = []
     for m in models:
-        sources = (m.get("sam_bench") or {}).get("sources") or []
-        reruns = [rerun for s in sources if (rerun := found.get(str(s.get("sha256")))) is not None]
-        if sources and len(reruns) == len(sources):
+        reruns = [rerun for s in m.sources if (rerun := found.get(str(s.get("sha256")))) is not None]
+        if m.sources and len(reruns) == len(m.sources):
             last = max(reruns, key=lambda rerun: str(rerun.get("rechecked") or ""))
             every_evaluation = [c for rerun in reruns for c in rerun["evaluations"]]  # a recheck record's entries
-            m = {**m, KEY: describe({**last, "evaluations": every_evaluation})}
+            m = replace(m, full_rerun=describe({**last, "evaluations": every_evaluation}))
         shown.append(m)
     return shown

@@ -15,7 +15,7 @@ from sam_bench.errors import BadInput
 from sam_bench.leaderboard import budgets, checked_for, claim_note, evidence, full_reruns, retire
 from sam_bench.leaderboard.board_text import markdown as _text
 from sam_bench.leaderboard.board_text import page_template
-from sam_bench.leaderboard.entries import aa_version_text, boards, boards_dir, load_board, on_sample
+from sam_bench.leaderboard.entries import BoardEntry, boards, boards_dir, load_board
 from sam_bench.leaderboard.small_boards_note import SmallBoardsNote, small_boards_note
 from sam_bench.leaderboard.table import column_header, columns, rows
 from sam_bench.training import method_table
@@ -24,16 +24,16 @@ from sam_bench.version import __version__
 _README_MARK = "<!-- sam-bench leaderboard {board} {edge} -->"
 
 
-def ranked_by(models: list[dict]) -> str:
+def ranked_by(models: list[BoardEntry]) -> str:
     """What a board's AutoAttack column holds, from its rows: 'AutoAttack (standard)', or every version its rows
     were scored with (the sample's page also ranks a quicker version, and each row names its own)."""
-    versions = sorted({aa_version_text(m.get("sam_bench", {}).get("autoattack") or {}) for m in models})
+    versions = sorted({m.autoattack.version_text if m.autoattack else "standard" for m in models})
     if versions == ["standard"]:
         return "AutoAttack (standard)"
     return f"AutoAttack ({' or '.join(versions)}: each row names its version)"
 
 
-def markdown(dataset: str, board: str, models: list[dict], title: str | None = None) -> str:
+def markdown(dataset: str, board: str, models: list[BoardEntry], title: str | None = None) -> str:
     """A board's table (`board`: its folder, 'Linf' or 'Linf-2-255')."""
     found = budgets.board_named(board)
     threat_model, eps = found.norm, found.eps
@@ -92,7 +92,7 @@ def _with_ci(value: float, ci: tuple[float, float] | None) -> str:
 ELSEWHERE_MARKER = "^"  # models trained elsewhere (sam-bench zoo import); the project's own are circles
 
 
-def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
+def scatter_png(dataset: str, board: str, models: list[BoardEntry]) -> bytes:
     fig, ax = figure_labels.board_plot()
     shown = rows(models, board)
     found = budgets.board_named(board)
@@ -120,7 +120,7 @@ def scatter_png(dataset: str, board: str, models: list[dict]) -> bytes:
     )
 
 
-def column_groups(models: list[dict], board: str) -> list[dict]:
+def column_groups(models: list[BoardEntry], board: str) -> list[dict]:
     """The HTML page's column chooser: the groups of columns a reader may hide or show (rank, model, clean and
     AutoAttack accuracy always show). Shown at first: those that fit a 1,300-pixel window (the board's own norm's
     column attack columns; extra data, never used by sam-bench's models, and the venue hidden until ticked)."""
@@ -139,11 +139,11 @@ def column_groups(models: list[dict], board: str) -> list[dict]:
 def html(
     dataset: str,
     board: str,
-    models: list[dict],
+    models: list[BoardEntry],
     png: bytes | None = None,
     sample: bool = False,
     other_page: str | None = None,
-    retired: list[dict] | None = None,
+    retired: list[BoardEntry] | None = None,
     other_boards: list[str] | None = None,
     note: SmallBoardsNote | None = None,
     findings: str | None = None,
@@ -175,7 +175,7 @@ def html(
         ranked_by=ranked_by(models),
         other_page=other_page,
         plot=base64.b64encode(png).decode() if png else None,
-        retired=sorted(retired or [], key=lambda m: m["model_id"]),
+        retired=sorted(retired or [], key=lambda m: m.model_id),
         note=None if note is None else {"text": note.text, "links": note.links(dataset)},
         claim=None if findings is None else {"text": claim_note.TEXT, "href": findings, "link": claim_note.LINK_TEXT},
     )
@@ -195,17 +195,16 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             + (f" for {dataset or '*'}/{threat_model or '*'}" if dataset or threat_model else "")
             + "; add results with sam-bench evaluate <ModelId> ... --leaderboard"
         )
-    loaded = {(ds, tm): load_board(ds, tm, root) for ds, tm in found}
-    # every figure recomputed from its results file, before any write; each row with the seed its weights trained with
-    loaded = {(ds, tm): evidence.check_board(everything, ds, tm, root) for (ds, tm), everything in loaded.items()}
-    loaded = {key: full_reruns.annotate(everything, root) for key, everything in loaded.items()}  # rows show them
-    loaded = {(ds, tm): checked_for.annotate(everything, tm) for (ds, tm), everything in loaded.items()}
+    loaded = {}
+    for ds, tm in found:  # every figure recomputed from its results file, before any write (each row with its seed)
+        checked = evidence.check_board(load_board(ds, tm, root), ds, tm, root)
+        loaded[ds, tm] = checked_for.annotate(full_reruns.annotate(checked, root), tm)  # rows show them
     # the real (not sample) boards with a page, every one of the data set's, for the links between them
     with_page = {
         ds: [
             f
             for d, f in boards(root, ds)
-            if any(not on_sample(m) and not retire.is_retired(m) for m in loaded.get((d, f)) or load_board(d, f, root))
+            if any(not m.on_sample and not m.retired for m in loaded.get((d, f)) or load_board(d, f, root))
         ]
         for ds in sorted({ds for ds, _ in found})
     }
@@ -213,11 +212,11 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
     for (ds, tm), everything in loaded.items():
         # Models trained or scored on the bundled sample are a working example, not comparable with
         # real evaluations: they get a page (and README table) of their own, ranked among themselves.
-        groups = {"": [m for m in everything if not on_sample(m)], "-sample": [m for m in everything if on_sample(m)]}
+        groups = {"": [m for m in everything if not m.on_sample], "-sample": [m for m in everything if m.on_sample]}
         for suffix, group in groups.items():
             stem = root / f"{ds}-{tm}{suffix}"
-            models = [m for m in group if not retire.is_retired(m)]  # retired rows: listed under the table
-            retired = [m for m in group if retire.is_retired(m)]
+            models = [m for m in group if not m.retired]  # retired rows: listed under the table
+            retired = [m for m in group if m.retired]
             sample = bool(suffix)
             board_key = f"{ds}/{tm}{'/sample' if sample else ''}"
             if not models:
@@ -227,7 +226,7 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
                     lines = ["No model is ranked here: every entry is retired.", *retire.markdown_lines(retired)]
                     tables[board_key] = "".join(line + "\n" for line in lines)
                 continue
-            ranked_beside = any(not retire.is_retired(m) for m in groups["" if sample else "-sample"])
+            ranked_beside = any(not m.retired for m in groups["" if sample else "-sample"])
             other = f"{ds}-{tm}{'' if sample else '-sample'}.html" if ranked_beside else None  # a page that exists
             board = budgets.board_named(tm)
             title = (
@@ -243,18 +242,8 @@ def render(leaderboard_dir=None, dataset=None, threat_model=None, readme=None, f
             claim = claim_note.applies(tm, sample)
             # the notes' links are relative to the file they go in: beside the pages, or the readme's folder
             tables[board_key] = table + _notes(claim, note, ds, root, readme) + retired_lines
-            page = html(
-                ds,
-                tm,
-                models,
-                png,
-                sample,
-                other,
-                retired,
-                with_page[ds],
-                note,
-                claim_note.href(root) if claim else None,
-            )
+            findings = claim_note.href(root) if claim else None
+            page = html(ds, tm, models, png, sample, other, retired, with_page[ds], note, findings)
             files.write_text(stem.with_suffix(".md"), table + _notes(claim, note, ds, root, root) + retired_lines)
             files.write_text(stem.with_suffix(".html"), page)
             files.atomic_write(stem.with_suffix(".png"), lambda f, data=png: f.write(data))

@@ -14,6 +14,7 @@ from pathlib import Path
 from sam_bench import files
 from sam_bench.errors import BadInput
 from sam_bench.leaderboard.board_text import markdown
+from sam_bench.leaderboard.entries import BoardEntry
 
 
 def entry_paths(model_id: str, root: Path) -> list[Path]:
@@ -51,17 +52,13 @@ def retire(model_ids: list[str], note: str, root: Path, replaced_by: list[str] |
     return written
 
 
-def is_retired(info: dict) -> bool:
-    return bool((info.get("sam_bench") or {}).get("retired"))
-
-
-def markdown_lines(retired: list[dict]) -> list[str]:
+def markdown_lines(retired: list[BoardEntry]) -> list[str]:
     """The list under a board's table: each retired model and its note."""
     if not retired:
         return []
     lines = ["", "Retired from this board (entries kept in leaderboards/, weights in the zoo and git history):", ""]
-    for m in sorted(retired, key=lambda m: m["model_id"]):
-        r = m["sam_bench"]["retired"]
+    for m in sorted(retired, key=lambda m: m.model_id):
+        r = m.retired or {}
         replaced = f" Replaced by {markdown(', '.join(r['replaced_by']))}." if r.get("replaced_by") else ""
-        lines.append(f"- **{markdown(m['model_id'])}** ({markdown(r['date'])}): {markdown(r['note'])}{replaced}")
+        lines.append(f"- **{markdown(m.model_id)}** ({markdown(r['date'])}): {markdown(r['note'])}{replaced}")
     return lines

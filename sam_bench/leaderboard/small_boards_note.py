@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sam_bench.leaderboard import budgets
+from sam_bench.leaderboard.entries import BoardEntry
 from sam_bench.leaderboard.table import rows
 from sam_bench.training import method_table
 
@@ -45,7 +46,7 @@ class SmallBoardsNote:
         return [{"page": b.page(dataset), "title": b.title} for b in map(budgets.board_named, self.small_boards)]
 
 
-def small_boards_note(board: str, models: list[dict], folders_with_page: list[str]) -> SmallBoardsNote | None:
+def small_boards_note(board: str, models: list[BoardEntry], folders_with_page: list[str]) -> SmallBoardsNote | None:
     """The note of the board kept in folder `board` ranking `models`, given the data set's board folders that have
     a page; None on a small-budget board, where no ST or SAM model is ranked, or where no small board has a page."""
     found = budgets.board_named(board)

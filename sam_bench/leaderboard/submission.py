@@ -14,6 +14,7 @@ from sam_bench.leaderboard.entries import (
     CHECKOUT,
     MODEL_INFO_KEYS,
     TEST_SET_SIZE,
+    BoardEntry,
     entry_path,
     figure_refs,
     read_entry,
@@ -28,9 +29,10 @@ from sam_bench.zoo import store as zoo
 from sam_bench.zoo.entry import ZooEntry
 
 
-def check_submission(info: dict, entry: ZooEntry | None) -> list[str]:
-    """Every reason RobustBench would not take this model_info (empty list: it qualifies)."""
-    problems = []
+def check_submission(m: BoardEntry, entry: ZooEntry | None) -> list[str]:
+    """Every reason RobustBench would not take this entry (empty list: it qualifies): its model_info fields as
+    written, and ours."""
+    info, aa, problems = m.info, m.autoattack, []
     missing = [k for k in MODEL_INFO_KEYS if k not in info]
     if missing:
         problems.append(f"missing fields: {', '.join(missing)}")
@@ -68,33 +70,30 @@ def check_submission(info: dict, entry: ZooEntry | None) -> list[str]:
             problems.append(f'{key} must be a percentage written as a string, like "45.67" (got {v!r})')
     if "clean_acc" in values and "autoattack_acc" in values and values["autoattack_acc"] > values["clean_acc"]:
         problems.append("autoattack_acc exceeds clean_acc")
-    extras = info.get("sam_bench") or {}
-    aa = extras.get("autoattack") or {}
-    if aa.get("version") != "standard":
+    if aa is None or aa.version != "standard":
         problems.append("the robust accuracy must come from AutoAttack's standard version")
-    if aa.get("precision") not in (None, "fp32"):  # low precision can weaken gradient attacks
-        problems.append(f"AutoAttack ran in {aa['precision']}; RobustBench numbers must be measured in fp32")
+    if aa and aa.precision != "fp32":  # low precision can weaken gradient attacks
+        problems.append(f"AutoAttack ran in {aa.precision}; RobustBench numbers must be measured in fp32")
     full = TEST_SET_SIZE.get(dataset or "")  # a missing dataset is reported above
-    if full and aa and (aa.get("n_examples"), aa.get("n_test_total"), aa.get("test_set")) != (full, full, dataset):
+    if full and aa and (aa.n_examples, aa.n_test_total, aa.test_set) != (full, full, dataset):
         problems.append(
-            f"AutoAttack ran on {aa.get('n_examples')} images of {aa.get('test_set')} "
-            f"({aa.get('n_test_total')} in that test set); RobustBench needs the full {dataset} "
-            f"test set of {full:,} images"
+            f"AutoAttack ran on {aa.n_examples} images of {aa.test_set} ({aa.n_test_total} in that test set); "
+            f"RobustBench needs the full {dataset} test set of {full:,} images"
         )
-    trained_on = extras.get("trained_on")
     # a model trained elsewhere names its training data in its importer's words (the issue text quotes them)
-    elsewhere = bool(entry and entry.is_trained_elsewhere) and trained_on != "cifar10-sample"
-    if trained_on != dataset and not elsewhere:
-        what = "the bundled 1,500-image sample" if trained_on == "cifar10-sample" else trained_on
+    elsewhere = bool(entry and entry.is_trained_elsewhere) and m.trained_on != "cifar10-sample"
+    if m.trained_on != dataset and not elsewhere:
+        what = "the bundled 1,500-image sample" if m.trained_on == "cifar10-sample" else m.trained_on
         problems.append(f"the model was trained on {what}, not on the {dataset} training set")
-    if entry and extras.get("weights_sha256") != entry.weights_sha256:
+    if entry and m.weights_sha256 != entry.weights_sha256:
         problems.append("the leaderboard numbers are for other weights than the zoo entry now holds")
     return problems
 
 
-def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
+def issue_text(m: BoardEntry, entry: ZooEntry) -> str:
     """RobustBench's "New Model(s)" issue template (.github/ISSUE_TEMPLATE/new-model.md), filled."""
-    aa = info["sam_bench"]["autoattack"]
+    info, aa, model_id = m.info, m.autoattack, m.model_id
+    assert aa is not None  # check_submission: a submission's entry has its AutoAttack
     w = entry.weights
     stored = f"model_zoo/{entry.relative_weights_path} in the sam-bench repository"
     where = w.url or (
@@ -130,8 +129,8 @@ def issue_text(info: dict, entry: ZooEntry, model_id: str) -> str:
 - **Additional data**: {extra_text}
 - **Training**: {markdown(training_text(entry))}.
 - **Evaluation method**: AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), on the full \
-{info["dataset"]} test set ({aa["n_examples"]:,} images), {aa.get("precision") or "fp32"} on \
-{markdown(aa.get("device_name") or "unknown device")}; run with `sam-bench evaluate {model_id} --attack autoattack \
+{info["dataset"]} test set ({aa.n_examples:,} images), {aa.precision} on \
+{markdown(aa.device_name or "unknown device")}; run with `sam-bench evaluate {model_id} --attack autoattack \
 --norm {entry.threat_model} --eps {info["eps"]}` (sam-bench {__version__}), weights sha256 {w.sha256}.
 - **Checkpoint and code**: {markdown(where)}. Model id in the zoo: `{model_id}`.
 
@@ -187,7 +186,8 @@ def submit(
     info = read_entry(path)
     check_entry(info, entry.threat_model, str(path), leaderboard_dir)  # its figures are its evidence's
     info.update({k: v for k, v in (paper or {}).items() if v is not None})
-    problems = check_submission(info, entry)
+    m = BoardEntry.of(info, model_id)
+    problems = check_submission(m, entry)
     report = zoo.verify(model_id, zoo_dir)[0]
     if not report[1]:
         problems.append(f"the weights do not verify: {report[2]}")
@@ -197,7 +197,6 @@ def submit(
         path = results_path(file, leaderboard_dir)
         publication.check_evidence(path, entry, zoo_dir=zoo_dir, data_dir=data_dir, device=device, progress=progress)
     out = Path(out_dir) if out_dir is not None else CHECKOUT / "submissions" / model_id
-    upstream = {k: info[k] for k in MODEL_INFO_KEYS}
-    files.write_json(out / f"{model_id}.json", upstream)
-    files.write_text(out / "issue.md", issue_text(info, entry, model_id))
+    files.write_json(out / f"{model_id}.json", {k: info[k] for k in MODEL_INFO_KEYS})  # upstream's fields alone
+    files.write_text(out / "issue.md", issue_text(m, entry))
     return [out / f"{model_id}.json", out / "issue.md"]

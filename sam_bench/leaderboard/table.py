@@ -5,73 +5,55 @@ budget the board's models carry, intervals, training and evaluation in words). A
 from __future__ import annotations
 
 from sam_bench.eps import parse_eps
-from sam_bench.leaderboard import checked_for, full_reruns
 from sam_bench.leaderboard.budgets import board_named
-from sam_bench.leaderboard.entries import aa_version_text, column_figures
-from sam_bench.leaderboard.evidence import SEED
+from sam_bench.leaderboard.entries import AutoAttackFigures, BoardEntry
 from sam_bench.stats import inference
 from sam_bench.training import method_table
 
 
-def _training_text(m: dict) -> str:
+def _training_text(m: BoardEntry) -> str:
     """'seed 0, 8 ep., 7.6 min on cpu, 1 pass/step': the training seed of the weights ranked (where the render's
-    evidence check found one: evidence.SEED), then the run's cost."""
-    seed = m.get(SEED)
-    cost = m.get("sam_bench", {}).get("training_cost") or {}
-    if not cost.get("wall_time_s"):
-        return "" if seed is None else f"seed {seed}"
-    seconds = cost["wall_time_s"]
-    took = (
-        f"{seconds / 3600:.1f} h"
-        if seconds >= 3600
-        else f"{seconds / 60:.1f} min"
-        if seconds >= 60
-        else f"{seconds:.0f} s"
-    )
-    device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
-    passes = cost.get("passes_per_step")
-    cost_text = f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step"
-    return cost_text if seed is None else f"seed {seed}, {cost_text}"
+    evidence check found one), then the run's cost."""
+    cost, seconds = m.training_cost, m.training_cost.get("wall_time_s")
+    said = [] if m.seed is None else [f"seed {m.seed}"]
+    if seconds:
+        took = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+        took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else took
+        device = (cost.get("device_name") or cost.get("device") or "").split(" (")[0]
+        passes = cost.get("passes_per_step")
+        said.append(f"{cost.get('epochs')} ep., {took} on {device}, {passes} pass{'' if passes == 1 else 'es'}/step")
+    return ", ".join(said)
 
 
-def method_paper(m: dict) -> method_table.Paper | None:
-    """The paper a row links: its method's (sam_bench.training.method_table; None for standard training), never the
-    entry's own `link` (RobustBench's field, what a submission names: the reproduced paper, for every method)."""
-    method = m.get("sam_bench", {}).get("method", "")
-    return method_table.TABLE[method].paper if method in method_table.TABLE else None
-
-
-def _eval_text(m: dict) -> str:
-    aa = m.get("sam_bench", {}).get("autoattack") or {}
-    if not aa:
+def _eval_text(m: BoardEntry) -> str:
+    aa = m.autoattack
+    if aa is None:
         return ""
-    total = f" of {aa['n_test_total']:,}" if aa.get("n_test_total") else ""
-    version = "" if aa.get("version", "standard") == "standard" else f", AutoAttack {aa_version_text(aa)}"
+    total = f" of {aa.n_test_total:,}" if aa.n_test_total else ""
+    version = "" if aa.version == "standard" else f", AutoAttack {aa.version_text}"
     # a column attack may run on more images than AutoAttack (cpu-decisive: PGD on 2,000 and 1,000) or in a lower
     # precision: its columns' intervals say so
-    figures, said = column_figures(m["sam_bench"]), ""
-    for attack in dict.fromkeys(f.attack for f in figures):
-        mine = [f for f in figures if f.attack == attack]
-        n = sorted({f.n_examples for f in mine if f.n_examples} - {aa["n_examples"]})
+    said = ""
+    for attack in dict.fromkeys(f.attack for f in m.figures):
+        mine = [f for f in m.figures if f.attack == attack]
+        n = sorted({f.n_examples for f in mine if f.n_examples} - {aa.n_examples})
         said += f"; {attack.display} on {', '.join(f'{k:,}' for k in n)}" if n else ""
         low = sorted({f.precision for f in mine if f.precision != "fp32"})
         said += f"; {attack.display} in {', '.join(low)}" if low else ""
-    return f"{aa['n_examples']:,}{total} ({aa['test_set']}{version}; {_math_text(aa)}){said}"
+    return f"{aa.n_examples:,}{total} ({aa.test_set}{version}; {_math_text(aa)}){said}"
 
 
-def _math_text(aa: dict) -> str:
+def _math_text(aa: AutoAttackFigures) -> str:
     """The precision the figures were scored in and, on a GPU, the math the attack searched in: 'fp32',
     'fp32, search in TF32' (on a CPU TF32 does not exist, so the search was fp32 whatever it recorded)."""
-    precision = aa.get("precision") or "fp32"
-    on_gpu = not str(aa.get("device_name") or "cpu").startswith("cpu")
-    search = aa.get("search_math", "ieee")
-    return precision + (f", search in {'TF32' if search == 'tf32' else 'fp32'}" if on_gpu else "")
+    on_gpu = not (aa.device_name or "cpu").startswith("cpu")
+    return aa.precision + (f", search in {'TF32' if aa.search_math == 'tf32' else 'fp32'}" if on_gpu else "")
 
 
-def columns(models: list[dict], board: str) -> list[tuple]:
+def columns(models: list[BoardEntry], board: str) -> list[tuple]:
     """The column attacks' columns (ColumnFigure.column), the board's own norm first."""
     norm = board_named(board).norm
-    keys = {f.column for m in models for f in column_figures(m.get("sam_bench", {}))}
+    keys = {f.column for m in models for f in m.figures}
     return sorted(keys, key=lambda k: (k[1] != norm, k[1], k[0].name, parse_eps(k[2]), k[3] or 0))
 
 
@@ -89,38 +71,38 @@ def _ci(accuracy_percent, n) -> tuple[float, float] | None:
     return 100 * low, 100 * high
 
 
-def rows(models: list[dict], board: str) -> list[dict]:
+def rows(models: list[BoardEntry], board: str) -> list[dict]:
     """Display values per model, in rank order (the shared input of markdown and HTML)."""
     shown = columns(models, board)
     out = []
     for rank, m in enumerate(models, 1):
-        aa_n = (m.get("sam_bench", {}).get("autoattack") or {}).get("n_examples")
-        # a column's first figure, where two differ only in restarts
-        figures = {f.column: f for f in reversed(column_figures(m.get("sam_bench", {})))}
+        aa_n = m.autoattack.n_examples if m.autoattack else None
+        figures = {f.column: f for f in reversed(m.figures)}  # a column's first figure, where two differ in restarts
+        # its method's paper (none for ST), never the entry's `link` (RobustBench's: what a submission names)
+        paper = method_table.TABLE[m.method].paper if m.method in method_table.TABLE else None
         out.append(
             {
                 "rank": rank,
-                "model_id": m["model_id"],
-                "name": m.get("name", ""),
-                "link": paper.url if (paper := method_paper(m)) else "",
+                "model_id": m.model_id,
+                "name": m.name,
+                "link": paper.url if paper else "",
                 "cite": paper.cite if paper else "",
-                "footnote": m.get("footnote", ""),
-                "clean_acc": float(m["clean_acc"]),
-                "autoattack_acc": float(m["autoattack_acc"]),
-                "additional_data": m.get("additional_data"),  # True, False or None (unknown)
-                "architecture": m.get("architecture", ""),
-                "venue": m.get("venue") or "Unpublished",
-                "method": m.get("sam_bench", {}).get("method", ""),
+                "footnote": m.footnote,
+                "clean_acc": float(m.clean_acc),
+                "autoattack_acc": float(m.autoattack_acc),
+                "additional_data": m.additional_data,  # True, False or None (unknown)
+                "architecture": m.architecture,
+                "venue": m.venue or "Unpublished",
+                "method": m.method,
                 "training": _training_text(m),
-                "training_s": (m.get("sam_bench", {}).get("training_cost") or {}).get("wall_time_s") or 0,
-                "evaluated_on": _eval_text(m)
-                + "".join(f"; {m[key]}" for key in (full_reruns.KEY, checked_for.KEY) if key in m),
-                "degenerate": m.get("sam_bench", {}).get("degenerate"),
-                "collapsed": m.get("sam_bench", {}).get("collapsed"),
-                "trained_elsewhere": bool(m.get("sam_bench", {}).get("trained_elsewhere")),
+                "training_s": m.training_cost.get("wall_time_s") or 0,
+                "evaluated_on": _eval_text(m) + "".join(f"; {text}" for text in (m.full_rerun, m.checked_for) if text),
+                "degenerate": m.degenerate,
+                "collapsed": m.collapsed,
+                "trained_elsewhere": bool(m.trained_elsewhere),
                 "columns": [float(f.robust_acc) if (f := figures.get(k)) else None for k in shown],
-                "clean_ci": _ci(m["clean_acc"], aa_n),
-                "autoattack_ci": _ci(m["autoattack_acc"], aa_n),
+                "clean_ci": _ci(m.clean_acc, aa_n),
+                "autoattack_ci": _ci(m.autoattack_acc, aa_n),
                 "columns_ci": [_ci(f.robust_acc, f.n_examples) if (f := figures.get(k)) else None for k in shown],
             }
         )
