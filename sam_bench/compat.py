@@ -122,15 +122,6 @@ class _UpstreamAutoAttack:
         x_adv, y_adv = self._inner.run_standard_evaluation(x_orig, y_orig, batch_size=bs, state_path=state_path)
         return (x_adv, y_adv) if return_labels else x_adv
 
-    def run_standard_evaluation_individual(self, x_orig, y_orig, bs=250, return_labels=False):
-        adv = self._inner.run_standard_evaluation_individual(x_orig, y_orig, batch_size=bs)
-        if return_labels:
-            return adv
-        return {name: value[0] if isinstance(value, tuple) else value for name, value in adv.items()}
-
-    def clean_accuracy(self, x_orig, y_orig, bs=250):
-        return self._inner.clean_accuracy(x_orig, y_orig, bs=bs)
-
 
 def ensure_autoattack() -> bool:
     """Register an upstream-compatible `autoattack` module. Returns True if the shim was needed."""

@@ -12,14 +12,14 @@ synthetic: a step's cost does not depend on the pixels.
 
 from __future__ import annotations
 
-import time
+import itertools
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from sam_bench import files
-from sam_bench.bench.measurement import synchronizer
+from sam_bench.bench.measurement import synchronizer, timed_runs
 from sam_bench.bench.probe_steps import synthetic_setup
 from sam_bench.data import STATS
 from sam_bench.errors import BadInput
@@ -66,11 +66,12 @@ def measure(
             for _ in range(warmup):
                 step()
         seconds: dict[str, list[float]] = {name: [] for name in steppers}
+        sync = synchronizer(dev)
         for r in range(rounds):
             log(f"round {r + 1} of {rounds}")
             names = list(steppers)
             for name in names[r % len(names) :] + names[: r % len(names)]:  # rotating order
-                seconds[name].append(_time(steppers[name], steps, dev) / steps)
+                seconds[name].append(timed_runs(steppers[name], itertools.repeat(()), steps, 0, 1, sync)[0] / steps)
         env = environment(dev)
         env["torch_threads"] = torch.get_num_threads()
     finally:
@@ -131,16 +132,6 @@ def _stepper(config: dict, device):
         train_step(cfg.method, model, optimizer, xb, yb, attack, autocast, settings=settings)
 
     return step
-
-
-def _time(step, steps: int, device) -> float:
-    sync = synchronizer(device)
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return time.perf_counter() - start
 
 
 def _summaries(entries: list[PlanEntry], seconds: dict[str, list[float]]) -> list[dict]:
