@@ -52,12 +52,12 @@ def _set_precision(conv: str, matmul: str) -> None:
 @contextmanager
 def _precision(conv: str, matmul: str):
     """fp32 convolutions and matrix products in these modes ("ieee" or "tf32") inside the block."""
-    saved = _names(current())
+    saved = current()
     _set_precision(conv, matmul)
     try:
         yield
     finally:
-        _set_precision(**saved)
+        _set_precision(saved["cudnn_conv"], saved["cuda_matmul"])
 
 
 def switches() -> tuple[bool, str, str]:
@@ -105,15 +105,10 @@ def restores_switches(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        saved = torch.backends.cudnn.benchmark
+        saved = switches()
         try:
-            with _precision(**_names(current())):
-                return function(*args, **kwargs)
+            return function(*args, **kwargs)
         finally:
-            torch.backends.cudnn.benchmark = saved
+            set_switches(saved)
 
     return wrapper
-
-
-def _names(mode: dict) -> dict:
-    return {"conv": mode["cudnn_conv"], "matmul": mode["cuda_matmul"]}
