@@ -167,7 +167,8 @@ class GroupedStep:
             grads = self._gradients(self._losses(x, y, self._frozen())[0])  # statistics untouched
             with torch.no_grad():
                 torch._foreach_copy_(self.params, self.w)
-        self._descend(grads)
+        # torch.optim.SGD's step, the static step's arithmetic, on every model's slice at once
+        sgd_update(self.params, grads, self.momentum, self.hyper["weight_decay"], self.hyper["momentum"], self.lr)
         return losses.detach(), logits.detach()
 
     def _frozen(self) -> dict:
@@ -237,10 +238,6 @@ class GroupedStep:
                 eps = self._budget(self.eps, x)
                 delta = torch.maximum(torch.minimum(delta, eps), -eps)
             return (x + delta).clamp(0, 1)
-
-    def _descend(self, grads: list) -> None:
-        """torch.optim.SGD's step, the static step's arithmetic, on every model's slice at once."""
-        sgd_update(self.params, grads, self.momentum, self.hyper["weight_decay"], self.hyper["momentum"], self.lr)
 
     @torch.no_grad()
     def _sam_ascend(self, grads: list) -> None:
