@@ -1,27 +1,14 @@
-"""The few shims the ecosystem needs today. Each one does nothing where the real package works.
+"""The few shims the ecosystem needs today, each doing nothing where the real package works (docs/development.md,
+"Compatibility shims"). `import sam_bench` runs each right before its module's first import (`install_on_import()`),
+so that importing sam-bench costs no torch import; `install()` applies them at once. Both are idempotent; `ACTIVE`
+records what they did.
 
-`import sam_bench` arranges for each shim to run right before its module is first imported
-(`install_on_import()`), so that importing sam-bench costs no torch import; `install()` applies
-them at once. Both are idempotent. What they did is recorded in `ACTIVE`.
-
-1. torchvision: PyPI's torchvision 0.28.0 is a CUDA build. With CPU-only torch its C++
-   extension does not load, and `import torchvision` then dies in `_meta_registrations` with
-   "operator torchvision::nms does not exist" (it registers fake kernels for `nms`/`qnms`
-   without checking that the extension loaded). timm and robustbench import torchvision. We
-   define the two operator schemas so the import goes through; detection ops (nms, roi_align...)
-   stay unavailable, which nothing in sam-bench uses.
-2. autoattack: robustbench 1.1.1 imports `autoattack` (the git-only upstream package) but
-   depends on `pyautoattack` 0.2.0, the same attacks with a changed API (keyword-only
-   arguments, `batch_size=` instead of `bs=`, returns `(x_adv, y_adv)`, logs through the
-   `auto-attack` logger instead of `log_path`). We register an `autoattack` module that gives
-   pyautoattack upstream's call signature.
-3. pyautoattack's APGD draws each run's random start for a whole batch of images from torch's global
-   generator (`APGDAttack.attack_single_run`: `torch.rand(x.shape)`), so an image's start depends on
-   the images that share its batch. sam-bench draws every image's start from a generator of its own
-   (sam_bench.attacks.draws) and hands it over as the start pyautoattack already takes, `x_init`:
-   `apgd_starts(source)` wraps `attack_single_run` once, and inside the block every APGD run without
-   an `x_init` of its own starts from `source(adversary, x)`. Outside the block pyautoattack draws as
-   it always did. Nothing of pyautoattack is copied: its loss, steps and restarts run as they are.
+1. torchvision: PyPI's 0.28.0 is a CUDA build; with CPU-only torch its extension does not load and its import dies
+   registering fake kernels for `nms`/`qnms`: the two schemas are defined (detection ops, unused here, stay missing).
+2. autoattack: robustbench 1.1.1 imports upstream's git-only `autoattack` but depends on `pyautoattack` 0.2.0
+   (keyword-only arguments, `batch_size=`, returns `(x_adv, y_adv)`): a module with upstream's signature is registered.
+3. `apgd_starts(source)`: inside the block, an APGD run given no `x_init` starts from `source(adversary, x)`, each
+   image's start its own rather than drawn for the whole batch; nothing of pyautoattack is copied.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""Several seeds of one method as one network (`--step-mode grouped`; docs/training.md).
-
-N models of one architecture and method train in lockstep as one stacked network: every parameter and
-BatchNorm buffer is held once as a tensor of N slices, and the forward pass is the architecture called
-with each model's slice under torch.func.vmap, which turns N convolutions of C channels into one of N*C
-channels with groups=N: that is the whole point, and it pays only where a device runs grouped convolutions
-near dense speed. Each model keeps its batch, BatchNorm statistics, SAM rho, attack budget and the attacks'
-random starts from its own generator, so the grouped step is N static steps (training/static_step.py) up to
-the order of floating-point sums (tests/test_grouped_step.py), not bit-identical: a grouped run is keyed as one.
+"""Several seeds of one method as one network (`--step-mode grouped`; docs/training.md): every parameter and
+BatchNorm buffer held once as N slices, the architecture called on each model's slice under torch.func.vmap. The
+grouped step is N static steps (training/static_step.py) up to the order of floating-point sums, not bit-identical.
 
 The stacked tensors keep the models' memory layout: under vmap channels_last sends the global average pool to
 torch's per-model fallback (it warns once), but stacking in NCHW made the whole step much slower on this
