@@ -1,9 +1,6 @@
-"""Training throughput: sam-bench's loop and the paper's, timed on the same images in one process.
-
-sam-bench's loop (`fast_training`) takes its steps as `sam_bench.training.loop.train` runs them (a DeviceLoader,
-its memory format, bf16 autocast on a GPU, optionally torch.compile); the paper's loop (`paper_training`,
-`bench.paper_loop`) trains the same architecture on the same images for as many images per repetition. Both
-clocks are read after a CUDA synchronize, and both include getting the batch.
+"""Training throughput: sam-bench's loop (`fast_training`, its steps as `train` takes them) and the paper's
+(`paper_training`, `bench.paper_loop`), timed on the same images in one process for as many images per
+repetition; both clocks are read after a CUDA synchronize, and both include getting the batch.
 """
 
 from __future__ import annotations

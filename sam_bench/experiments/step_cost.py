@@ -1,11 +1,7 @@
 """What one training step of each model of a reproduction costs: the measurement behind claim C4 (SAM costs
-about 2x ST per step, PGD-k AT about (k+1)x); docs/benchmarks.md has the method.
-
-Training logs are no evidence for it: the runs of a grid train at different times under different loads (on the
-shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another). Here every model, built as
-`train` builds it, is timed in one process in rounds of a rotating order (a change of load falls on all alike),
-and its ratio to ST's step is taken round by round, its median with a distribution-free 95% interval. Images are
-synthetic: a step's cost does not depend on the pixels.
+about 2x ST per step, PGD-k AT about (k+1)x); docs/benchmarks.md (`sam-bench cost`) has the method: every model,
+built as `train` builds it on synthetic images, timed in one process in rounds of a rotating order, its ratio to
+ST's step taken round by round (training logs are no evidence: a grid's runs train under different loads).
 
     measure("reproductions/paper-cifar10-cpu", rounds=10, steps=2, threads=1)   # writes cost.json
 """
