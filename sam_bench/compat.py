@@ -35,10 +35,13 @@ _TORCHVISION_SCHEMAS = {
 _torchvision_lib = None  # keeps the torch.library alive for the life of the process
 
 
-def _define_missing_torchvision_ops() -> bool:
-    """Before torchvision's first import: when its C++ extension cannot load with this torch (a CUDA
-    build on CPU torch), define the two schemas its import registers fake kernels for."""
+def ensure_torchvision() -> bool:
+    """Make `import torchvision` work on CPU torch: before its first import, when its C++ extension cannot load
+    with this torch (a CUDA build on CPU torch), define the two schemas its import registers fake kernels for.
+    Returns True if the shim was needed."""
     global _torchvision_lib
+    if "torchvision" in sys.modules:
+        return "torchvision" in ACTIVE
     spec = importlib.util.find_spec("torchvision")
     folder = spec.submodule_search_locations if spec is not None else None
     extension = next((p for f in folder or [] for p in Path(f).glob("_C.*")), None)
@@ -58,13 +61,6 @@ def _define_missing_torchvision_ops() -> bool:
                 _torchvision_lib.define(schema)
     ACTIVE.add("torchvision")
     return True
-
-
-def ensure_torchvision() -> bool:
-    """Make `import torchvision` work on CPU torch. Returns True if the shim was needed."""
-    if "torchvision" not in sys.modules:
-        _define_missing_torchvision_ops()
-    return "torchvision" in ACTIVE
 
 
 class _UpstreamAutoAttack:
@@ -137,32 +133,25 @@ def ensure_autoattack() -> bool:
 _APGD_STARTS: ContextVar[Callable | None] = ContextVar("apgd_starts", default=None)
 
 
-def _wrap_apgd_single_run() -> None:
-    """Wrap pyautoattack's `APGDAttack.attack_single_run` (once): where a source of starts is active
-    (`apgd_starts`), a run given no `x_init` starts from the source's; otherwise the original runs as it is.
-    APGD-T and APGD-DLR inherit the method, so every APGD attack starts from the source."""
-    from pyautoattack.autopgd_base import APGDAttack
-
-    original = APGDAttack.attack_single_run
-    if getattr(original, "_sam_bench_keyed", False):
-        return
-
-    @functools.wraps(original)
-    def attack_single_run(self, x, y, x_init=None):
-        source = _APGD_STARTS.get()
-        if source is not None and x_init is None:
-            x_init = source(self, x)
-        return original(self, x, y, x_init=x_init)
-
-    attack_single_run._sam_bench_keyed = True  # type: ignore[attr-defined]  # a mark on the function object
-    APGDAttack.attack_single_run = attack_single_run
-
-
 @contextmanager
 def apgd_starts(source: Callable) -> Iterator[None]:
     """Inside the block every APGD run of pyautoattack that is given no start of its own starts from
-    `source(adversary, x)` (x: the images it attacks, on their device) instead of its batch-wide draw."""
-    _wrap_apgd_single_run()
+    `source(adversary, x)` (x: the images it attacks, on their device) instead of its batch-wide draw. It wraps
+    `APGDAttack.attack_single_run` once, which APGD-T and APGD-DLR inherit; outside the block it runs as it is."""
+    from pyautoattack.autopgd_base import APGDAttack
+
+    original = APGDAttack.attack_single_run
+    if not getattr(original, "_sam_bench_keyed", False):
+
+        @functools.wraps(original)
+        def attack_single_run(self, x, y, x_init=None):
+            keyed = _APGD_STARTS.get()
+            if keyed is not None and x_init is None:
+                x_init = keyed(self, x)
+            return original(self, x, y, x_init=x_init)
+
+        attack_single_run._sam_bench_keyed = True  # type: ignore[attr-defined]  # a mark on the function object
+        APGDAttack.attack_single_run = attack_single_run
     token = _APGD_STARTS.set(source)
     try:
         yield
