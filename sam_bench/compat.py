@@ -1,27 +1,14 @@
-"""The few shims the ecosystem needs today. Each one does nothing where the real package works.
+"""The few shims the ecosystem needs today, each doing nothing where the real package works (docs/development.md,
+"Compatibility shims"). `import sam_bench` runs each right before its module's first import (`install_on_import()`),
+so that importing sam-bench costs no torch import; `install()` applies them at once. Both are idempotent; `ACTIVE`
+records what they did.
 
-`import sam_bench` arranges for each shim to run right before its module is first imported
-(`install_on_import()`), so that importing sam-bench costs no torch import; `install()` applies
-them at once. Both are idempotent. What they did is recorded in `ACTIVE`.
-
-1. torchvision: PyPI's torchvision 0.28.0 is a CUDA build. With CPU-only torch its C++
-   extension does not load, and `import torchvision` then dies in `_meta_registrations` with
-   "operator torchvision::nms does not exist" (it registers fake kernels for `nms`/`qnms`
-   without checking that the extension loaded). timm and robustbench import torchvision. We
-   define the two operator schemas so the import goes through; detection ops (nms, roi_align...)
-   stay unavailable, which nothing in sam-bench uses.
-2. autoattack: robustbench 1.1.1 imports `autoattack` (the git-only upstream package) but
-   depends on `pyautoattack` 0.2.0, the same attacks with a changed API (keyword-only
-   arguments, `batch_size=` instead of `bs=`, returns `(x_adv, y_adv)`, logs through the
-   `auto-attack` logger instead of `log_path`). We register an `autoattack` module that gives
-   pyautoattack upstream's call signature.
-3. pyautoattack's APGD draws each run's random start for a whole batch of images from torch's global
-   generator (`APGDAttack.attack_single_run`: `torch.rand(x.shape)`), so an image's start depends on
-   the images that share its batch. sam-bench draws every image's start from a generator of its own
-   (sam_bench.attacks.draws) and hands it over as the start pyautoattack already takes, `x_init`:
-   `apgd_starts(source)` wraps `attack_single_run` once, and inside the block every APGD run without
-   an `x_init` of its own starts from `source(adversary, x)`. Outside the block pyautoattack draws as
-   it always did. Nothing of pyautoattack is copied: its loss, steps and restarts run as they are.
+1. torchvision: PyPI's 0.28.0 is a CUDA build; with CPU-only torch its extension does not load and its import dies
+   registering fake kernels for `nms`/`qnms`: the two schemas are defined (detection ops, unused here, stay missing).
+2. autoattack: robustbench 1.1.1 imports upstream's git-only `autoattack` but depends on `pyautoattack` 0.2.0
+   (keyword-only arguments, `batch_size=`, returns `(x_adv, y_adv)`): a module with upstream's signature is registered.
+3. `apgd_starts(source)`: inside the block, an APGD run given no `x_init` starts from `source(adversary, x)`, each
+   image's start its own rather than drawn for the whole batch; nothing of pyautoattack is copied.
 """
 
 from __future__ import annotations
@@ -48,10 +35,13 @@ _TORCHVISION_SCHEMAS = {
 _torchvision_lib = None  # keeps the torch.library alive for the life of the process
 
 
-def _define_missing_torchvision_ops() -> bool:
-    """Before torchvision's first import: when its C++ extension cannot load with this torch (a CUDA
-    build on CPU torch), define the two schemas its import registers fake kernels for."""
+def ensure_torchvision() -> bool:
+    """Make `import torchvision` work on CPU torch: before its first import, when its C++ extension cannot load
+    with this torch (a CUDA build on CPU torch), define the two schemas its import registers fake kernels for.
+    Returns True if the shim was needed."""
     global _torchvision_lib
+    if "torchvision" in sys.modules:
+        return "torchvision" in ACTIVE
     spec = importlib.util.find_spec("torchvision")
     folder = spec.submodule_search_locations if spec is not None else None
     extension = next((p for f in folder or [] for p in Path(f).glob("_C.*")), None)
@@ -71,13 +61,6 @@ def _define_missing_torchvision_ops() -> bool:
                 _torchvision_lib.define(schema)
     ACTIVE.add("torchvision")
     return True
-
-
-def ensure_torchvision() -> bool:
-    """Make `import torchvision` work on CPU torch. Returns True if the shim was needed."""
-    if "torchvision" not in sys.modules:
-        _define_missing_torchvision_ops()
-    return "torchvision" in ACTIVE
 
 
 class _UpstreamAutoAttack:
@@ -122,15 +105,6 @@ class _UpstreamAutoAttack:
         x_adv, y_adv = self._inner.run_standard_evaluation(x_orig, y_orig, batch_size=bs, state_path=state_path)
         return (x_adv, y_adv) if return_labels else x_adv
 
-    def run_standard_evaluation_individual(self, x_orig, y_orig, bs=250, return_labels=False):
-        adv = self._inner.run_standard_evaluation_individual(x_orig, y_orig, batch_size=bs)
-        if return_labels:
-            return adv
-        return {name: value[0] if isinstance(value, tuple) else value for name, value in adv.items()}
-
-    def clean_accuracy(self, x_orig, y_orig, bs=250):
-        return self._inner.clean_accuracy(x_orig, y_orig, bs=bs)
-
 
 def ensure_autoattack() -> bool:
     """Register an upstream-compatible `autoattack` module. Returns True if the shim was needed."""
@@ -159,32 +133,25 @@ def ensure_autoattack() -> bool:
 _APGD_STARTS: ContextVar[Callable | None] = ContextVar("apgd_starts", default=None)
 
 
-def _wrap_apgd_single_run() -> None:
-    """Wrap pyautoattack's `APGDAttack.attack_single_run` (once): where a source of starts is active
-    (`apgd_starts`), a run given no `x_init` starts from the source's; otherwise the original runs as it is.
-    APGD-T and APGD-DLR inherit the method, so every APGD attack starts from the source."""
-    from pyautoattack.autopgd_base import APGDAttack
-
-    original = APGDAttack.attack_single_run
-    if getattr(original, "_sam_bench_keyed", False):
-        return
-
-    @functools.wraps(original)
-    def attack_single_run(self, x, y, x_init=None):
-        source = _APGD_STARTS.get()
-        if source is not None and x_init is None:
-            x_init = source(self, x)
-        return original(self, x, y, x_init=x_init)
-
-    attack_single_run._sam_bench_keyed = True  # type: ignore[attr-defined]  # a mark on the function object
-    APGDAttack.attack_single_run = attack_single_run
-
-
 @contextmanager
 def apgd_starts(source: Callable) -> Iterator[None]:
     """Inside the block every APGD run of pyautoattack that is given no start of its own starts from
-    `source(adversary, x)` (x: the images it attacks, on their device) instead of its batch-wide draw."""
-    _wrap_apgd_single_run()
+    `source(adversary, x)` (x: the images it attacks, on their device) instead of its batch-wide draw. It wraps
+    `APGDAttack.attack_single_run` once, which APGD-T and APGD-DLR inherit; outside the block it runs as it is."""
+    from pyautoattack.autopgd_base import APGDAttack
+
+    original = APGDAttack.attack_single_run
+    if not getattr(original, "_sam_bench_keyed", False):
+
+        @functools.wraps(original)
+        def attack_single_run(self, x, y, x_init=None):
+            keyed = _APGD_STARTS.get()
+            if keyed is not None and x_init is None:
+                x_init = keyed(self, x)
+            return original(self, x, y, x_init=x_init)
+
+        attack_single_run._sam_bench_keyed = True  # type: ignore[attr-defined]  # a mark on the function object
+        APGDAttack.attack_single_run = attack_single_run
     token = _APGD_STARTS.set(source)
     try:
         yield

@@ -1,13 +1,6 @@
-"""Data sets as uint8 arrays, and a loader that augments on the training device.
-
-Sources, by name:
-- `cifar10`, `cifar100`: an `.npz` with `x_train, y_train, x_test, y_test` (uint8 HWC) given as
-  `--data-dir FILE.npz` or found as `DIR/<name>.npz`; otherwise torchvision's folders in DIR
-  (`cifar-10-batches-py`, `cifar-100-python`), downloaded there when the machine is online.
-- `cifar10-sample`: a real CIFAR-10 sample shipped inside the package (the embedded default).
-- `synthetic`, `synthetic100`: learnable random images for tests (10 and 100 classes).
-Images stay uint8 until the loader turns a batch into floats in [0,1]; normalization lives in the
-model.
+"""Data sets as uint8 arrays (their sources by name: docs/training.md, "Data"), and a loader that augments on the
+training device. Images stay uint8 until the loader turns a batch into floats in [0,1]; normalization lives in
+the model.
 """
 
 from __future__ import annotations

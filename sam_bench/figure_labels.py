@@ -10,6 +10,7 @@ every figure the package draws.
 
 from __future__ import annotations
 
+import itertools
 from types import ModuleType
 
 from sam_bench import files
@@ -38,15 +39,13 @@ def board_plot():
 
 def board_png(fig, ax, xs: list[float], ys: list[float], texts: list[str]) -> bytes:
     """The PNG (no version stamp), both axes from zero: distances read as accuracy differences."""
-    import matplotlib.pyplot as plt
-
     ax.set_xlim(0, min(100, max(xs + [10.0]) * 1.1 + 2))
     ax.set_ylim(0, min(100, max(ys + [10.0]) * 1.1 + 2))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     place(ax, xs, ys, texts)
     png = files.png_bytes(fig)
-    plt.close(fig)
+    pyplot().close(fig)
     return png
 
 
@@ -67,16 +66,13 @@ def place(ax, xs: list[float], ys: list[float], texts: list[str], fontsize: floa
         width, height = box.width, box.height
         px, py = to_pixels((x, y))
         chosen = None
-        for radius in _RADII:
-            for dx, dy in _DIRECTIONS:
-                left = px + dx * radius * scale - (width if dx < 0 else 0 if dx > 0 else width / 2)
-                bottom = py + dy * radius * scale - (height if dy < 0 else 0 if dy > 0 else height / 2)
-                candidate = (left, bottom, left + width, bottom + height)
-                within = inside.x0 <= left and left + width <= inside.x1 and inside.y0 <= bottom
-                if within and bottom + height <= inside.y1 and not any(_overlap(candidate, o) for o in taken):
-                    chosen = (radius, candidate)
-                    break
-            if chosen:
+        for radius, (dx, dy) in itertools.product(_RADII, _DIRECTIONS):
+            left = px + dx * radius * scale - (width if dx < 0 else 0 if dx > 0 else width / 2)
+            bottom = py + dy * radius * scale - (height if dy < 0 else 0 if dy > 0 else height / 2)
+            candidate = (left, bottom, left + width, bottom + height)
+            within = inside.x0 <= left and left + width <= inside.x1 and inside.y0 <= bottom
+            if within and bottom + height <= inside.y1 and not any(_overlap(candidate, o) for o in taken):
+                chosen = (radius, candidate)
                 break
         if chosen is None:  # no free place within reach: the farthest ring, up and right
             radius = _RADII[-1]

@@ -1,17 +1,8 @@
-"""One schema per file type that crosses a boundary, checked where the file enters.
+"""One schema per file type that crosses a boundary, checked where the file enters (docs/schemas.md).
 
-The schemas are the JSON Schema files in `sam_bench/schemas/` (the one source of truth, readable by
-any JSON Schema tool); this module checks a document against them without the `jsonschema` package,
-which is a test dependency only, not the package's. It understands the part of JSON Schema those
-files use: type, enum, const, required, properties, additionalProperties, items, minItems,
-maxItems, minimum, maximum, exclusiveMinimum, exclusiveMaximum, pattern, minLength, oneOf, anyOf,
-allOf, if/then and $ref (within a file or to another file of the folder); `format`, `title`,
-`description` and `$comment` are notes. tests/test_schemas.py checks that it agrees with
-`jsonschema` on the committed files and on broken ones.
-
-It is stricter than JSON Schema in two ways, both on purpose: an "integer" must be written as one
-(1.7 and 1.0 are refused where an epoch count goes), and a "number" must be finite (Python's json
-reads `Infinity` and `NaN`, which are not JSON).
+The schemas are the JSON Schema files in `sam_bench/schemas/`; this checker needs no `jsonschema` package and
+understands the part of JSON Schema those files use (`format`, `title`, `description` and `$comment` are notes).
+It is stricter than JSON Schema on purpose: an "integer" must be written as one, and a "number" must be finite.
 
     check("zoo-entry", entry, where="model_zoo/.../X.json", fix="restore it with git checkout")
 

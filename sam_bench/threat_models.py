@@ -1,14 +1,10 @@
 """One record per threat model: all that sam-bench knows of a threat model besides the attacks that run in it.
 
 After RobustBench's string-valued `ThreatModel` enum (Linf, L2, corruptions): a threat model's name is the
-string that results, zoo entries, boards and recipes write. Its record says how a budget is parsed, checked
-and written, the largest budget that means anything for images in [0,1], the rule of a legal but doubtful
-budget, RobustBench's leaderboard budget, the data it is evaluated on, and the board's columns and headline
-figure, and the kind of evaluation that measures it (`kind`: the evaluator that serves it,
-sam_bench.evaluation.evaluators). `evaluate --norm`, `zoo --threat-model`, the schemas' enums
-(tests/test_evaluation_tables.py) and every question asked of a threat model's name are read from here: adding a
-threat model is adding its record to TABLE (and, where no evaluator serves its kind, its evaluator). Pure data in the
-basics layer, so that every stage may read it.
+string that results, zoo entries, boards and recipes write. `evaluate --norm`, `zoo --threat-model`, the schemas'
+enums (tests/test_evaluation_tables.py) and every question asked of a threat model's name are read from here:
+adding a threat model is adding its record to TABLE (and, where no evaluator serves its `kind`, its evaluator,
+sam_bench.evaluation.evaluators). Pure data in the basics layer, so that every stage may read it.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """The paper's own training loop, re-implemented as the baseline that `sam-bench bench` measures; NOT used for
-training anything (sam-bench trains with `sam_bench.training.loop`).
-
-Written from a reading of weizeming/SAM_AT (`train.py`, `utils.py`, with SAM from davda54/sam), not copied, it
-keeps every choice that costs time: PIL images through a DataLoader without workers, the normalization outside
-the model, fp32, a per-parameter SAM whose second pass moves BatchNorm statistics too, PGD in train mode with
-`loss.backward()` per step, two `.item()` reads per step. docs/benchmarks.md ("The paper's loop") lists them.
-
-The model is sam-bench's `PreActResNet` (the same layers and parameters as the paper's) with its
-in-model normalization replaced by identity, so both loops do the same arithmetic per image.
+training anything (sam-bench trains with `sam_bench.training.loop`). Written from a reading of weizeming/SAM_AT
+and davda54/sam, not copied, it keeps every choice that costs time: docs/benchmarks.md ("The paper's loop")
+lists them. Its model is sam-bench's `PreActResNet` with the in-model normalization replaced by identity.
 """
 
 from __future__ import annotations

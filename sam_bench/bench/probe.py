@@ -1,11 +1,7 @@
 """`sam-bench bench --probe`: the schedule and the record (docs/benchmarks.md, "Picking the step mode and K").
 
-Within a budget of seconds each part is set up and run twice untimed (a compiled step compiles in the first; the
-second's duration estimates a repetition), then timed in rounds, each running every part once in an order that
-rotates from round to round (a change of machine load falls on all parts alike), a round starting only while it
-would still end inside the budget. Each ratio is taken from values of the same round and summarised by its median
-over the rounds, so no ratio compares two different moments. This module knows nothing of torch; time is read
-from `sam_bench.runtime.clock` (tests inject theirs).
+Parts timed in rounds of rotating order within a budget; each ratio is taken from values of the same round, so no
+ratio compares two different moments. No torch here; time is read from `sam_bench.runtime.clock` (tests inject theirs).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """The probe's parts for how models share one device (docs/benchmarks.md has the table): K models training at once,
 each in a process of its own as `reproduce --parallel K` runs them (concurrent/<method>/<mode>/K<k>), and an
 evaluation alone and beside them (evaluation/alone, beside/<method>/<mode>/K<k>), as a cell's evaluation runs
-beside the other cells' training. Their ratios (the names below) are what probe_choice.py reads.
-
-Every part's processes are workers of one crew (probe_concurrent.py), started once: the k-th training process
-is worker `train-<k-1>` whatever the method and mode and keeps every step it built, so each process's CUDA
-context, allocator and cuDNN state start once and the K=1 reference runs in the very worker that runs in K=2.
+beside the other cells' training. Their ratios (the names below) are what probe_choice.py reads. The k-th training
+process is worker `train-<k-1>` of one crew (probe_concurrent.py) whatever the method and mode.
 """
 
 from __future__ import annotations

@@ -1,19 +1,15 @@
 """What probe records decide for a long run on the device they timed: the step mode, how many models train at
-once (K, `reproduce --parallel K`), and whether an evaluation beside training pays.
+once (K, `reproduce --parallel K`), and whether an evaluation beside training pays (docs/benchmarks.md).
 
 The choice reads the probe's round-by-round ratios (`probe.py`), never two medians measured at different
 times; several records are pooled, and the methods any of them timed (`settings.methods`) are the methods a
 choice must hold for. The slowest method decides each time: a scale takes one mode and one K for all its cells.
 
 - A step mode is a candidate where its median speed-up over eager is at least MIN_GAIN for every capturable
-  method; eager always is. A non-eager mode draws other random numbers than eager and is part of a run's settings
-  key, so it is the scale's setting (`train: {step_mode: ...}`), set before its first run and kept.
-- K, per candidate mode, from the K processes timed in that mode (`_pick_k`), for every method, and with an
-  evaluation timed beside K-1 trainings or more (`reproduce --parallel K` evaluates each cell beside the other
-  cells' training); otherwise K stays 1, with the reason said.
-- Of the candidates, the one whose slowest method gains most over one eager process is taken.
-- Evaluation beside K trainings pays where, for every method, the two shares of their speeds alone add up to
-  MIN_GAIN: the two at once do that much more than one after the other.
+  method; eager always is. A non-eager mode is part of a run's settings key, so it is the scale's setting
+  (`train: {step_mode: ...}`), set before its first run and kept.
+- K, per candidate mode, by `_pick_k`; of the candidates, the one whose slowest method gains most over one eager
+  process is taken.
 
 The grouped ratios (probe_grouped.py) are reported, not acted on: a reproduction trains one run per cell. `compiled`
 is no run's step mode, so it is reported, never chosen; a method with no capturable step (TRADES, AWP) trains eager

@@ -1,11 +1,8 @@
 """Worker processes that run steps at the same time, for `sam-bench bench --probe` (probe_arrangement.py).
 
 A `Crew` is a set of named worker processes (spawned: nothing of the parent's CUDA state is inherited), started
-once and kept for every part that uses them, so that a probe pays for starting torch and CUDA once per worker.
-A worker builds the steps it is asked for (`build`; two untimed runs warm each up) and runs one on `run`: the
-named workers start together, and after `seconds` the parent raises a shared stop flag. Each worker counts only
-the units that ended before the flag (the first always counts), so a rate beside the others is not inflated by
-a tail it ran alone. Nothing changes the device's settings: the driver time-slices the processes.
+once and kept for every part that uses them. A worker builds the steps it is asked for (`build`) and runs one on
+`run`; each counts only the units that ended before the parent's stop flag (docs/benchmarks.md says why).
 """
 
 from __future__ import annotations

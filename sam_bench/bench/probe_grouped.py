@@ -1,11 +1,6 @@
-"""The probe's grouped-convolution parts (conv/separate/N<n>, conv/grouped/N<n>): would N seeds of one method
-train faster as one grouped network than as N networks?
-
-Stacking N models as one network turns each 3x3 convolution of C channels into one of N*C channels with
-`groups=N`. That is worth building only if the device runs a grouped convolution near the speed of the N
-separate ones it replaces; many kernels run grouped convolutions far below dense speed. So the probe times
-exactly that: PreActResNet-18's 3x3 convolutions, forward and backward, at the probe's batch and width. Only the
-convolutions: BatchNorm, activations and the optimizer run per model either way.
+"""The probe's grouped-convolution parts (conv/separate/N<n>, conv/grouped/N<n>; docs/benchmarks.md): would N
+seeds of one method train faster as one grouped network than as N networks? Only PreActResNet-18's 3x3
+convolutions are timed: BatchNorm, activations and the optimizer run per model either way.
 """
 
 from __future__ import annotations

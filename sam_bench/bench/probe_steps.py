@@ -36,10 +36,10 @@ class Setup(NamedTuple):
 
 
 def synthetic_setup(
-    cfg, device: torch.device, seed: int, classes: int, mean, std, arch_kwargs, precision: str
+    cfg, device: torch.device, seed: int, classes: int, mean, std, arch_kwargs, precision: str, images=None
 ) -> Setup:
-    """`cfg`'s training set up as `train` sets it up, on synthetic images of `classes` classes."""
-    x, y = synthetic_images(8 * cfg.batch_size, classes, seed=seed)
+    """`cfg`'s training set up as `train` sets it up, on `images` (x, y), else synthetic ones of `classes` classes."""
+    x, y = images if images is not None else synthetic_images(8 * cfg.batch_size, classes, seed=seed)
     torch.manual_seed(seed)
     model = create_model(make_spec(cfg.arch, classes, mean, std, cfg.width, arch_kwargs))
     layout = training_format(model, device)

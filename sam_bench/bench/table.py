@@ -10,8 +10,15 @@ from sam_bench.training import method_table
 def format_table(result: dict, markdown: bool = False) -> str:
     """The results as a terminal table, or as Markdown tables (`markdown=True`)."""
 
-    def table(rows, align):
-        return _markdown(rows, align) if markdown else _columns(rows)
+    def table(rows, align) -> str:
+        if markdown:
+            rule = ["---:" if right else "---" for right, _ in zip(align, rows[0])]
+            return "\n".join("| " + " | ".join(r) + " |" for r in [rows[0], rule, *rows[1:]])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return "\n".join(
+            "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in rows
+        )
 
     env = result["environment"]
     lines = []
@@ -100,15 +107,3 @@ def _target_lines(targets: dict, markdown: bool) -> list[str]:
             verdict += f" [{c['spread'][0]:.2f}-{c['spread'][1]:.2f}{'' if c['clear'] else ': within the spread'}]"
         lines.append(f"{'-' if markdown else ' '} {c['name']} {c['target']:g}: {c['measured']:.2f} {verdict}")
     return lines
-
-
-def _columns(rows) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows
-    )
-
-
-def _markdown(rows, align) -> str:
-    rule = ["---:" if right else "---" for right, _ in zip(align, rows[0])]
-    return "\n".join("| " + " | ".join(r) + " |" for r in [rows[0], rule, *rows[1:]])

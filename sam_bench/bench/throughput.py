@@ -183,8 +183,13 @@ def _run(s: dict, log, out: Path | None, stop_at: float | None) -> dict:
     x, y = synthetic_images(s["n_images"], seed=s["seed"])
     trained = _training_parts(record, s, x, y, dev, log)  # the models that training left, evaluated next
     if s["evaluation"] and record.may_start("evaluation: PGD-10"):
-        _pgd_part(record, s, dev, log, trained.get("standard"))
-        del trained
+        log("evaluation throughput: PGD-10")
+        model = trained.get("standard")
+        if model is None:  # PGD's cost does not depend on the weights
+            model = untrained_model(s, dev)
+        record.result["evaluation"] = {"pgd": record.timed(pgd_throughput, model, s, dev), "autoattack": []}
+        record.save()
+        del trained, model
         _autoattack_parts(record, s, dev, log, given, datasets)
     record.save("stopped" if record.result.get("not_measured") else "complete")
     return record.result
@@ -245,14 +250,6 @@ def _training_parts(record: _Record, s: dict, x, y, dev: torch.device, log) -> d
             )
         record.save()
     return trained
-
-
-def _pgd_part(record: _Record, s: dict, dev: torch.device, log, model: torch.nn.Module | None) -> None:
-    log("evaluation throughput: PGD-10")
-    if model is None:  # PGD's cost does not depend on the weights
-        model = untrained_model(s, dev)
-    record.result["evaluation"] = {"pgd": record.timed(pgd_throughput, model, s, dev), "autoattack": []}
-    record.save()
 
 
 def _autoattack_parts(record: _Record, s: dict, dev: torch.device, log, given: list, datasets: dict) -> None:

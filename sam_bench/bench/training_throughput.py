@@ -1,44 +1,33 @@
-"""Training throughput: sam-bench's loop and the paper's, timed on the same images in one process.
-
-sam-bench's loop (`fast_training`) takes its steps as `sam_bench.training.loop.train` runs them (a DeviceLoader,
-its memory format, bf16 autocast on a GPU, optionally torch.compile); the paper's loop (`paper_training`,
-`bench.paper_loop`) trains the same architecture on the same images for as many images per repetition. Both
-clocks are read after a CUDA synchronize, and both include getting the batch.
+"""Training throughput: sam-bench's loop (`fast_training`, its steps as `train` takes them) and the paper's
+(`paper_training`, `bench.paper_loop`), timed on the same images in one process for as many images per
+repetition; both clocks are read after a CUDA synchronize, and both include getting the batch.
 """
 
 from __future__ import annotations
 
-import itertools
 from contextlib import nullcontext
 
 import torch
 
 from sam_bench.bench.measurement import ATTACK, measurement, peak_memory_gib, synchronizer, timed_runs, train_config
 from sam_bench.bench.paper_loop import endless, make_normalize, paper_loader, paper_model, paper_optimizer, paper_step
-from sam_bench.data import STATS, DeviceLoader
+from sam_bench.bench.probe_steps import synthetic_setup
+from sam_bench.data import STATS
 from sam_bench.eps import parse_eps
-from sam_bench.models import create_model, make_spec
 from sam_bench.runtime import math_mode
 from sam_bench.runtime.compile_cache import compiled
 from sam_bench.runtime.memory_format import PAPER_LOOP, place, training_format
 from sam_bench.training import method_table as table
-from sam_bench.training.loop import autocast_for, build_optimizer
 from sam_bench.training.methods import train_step
 
 
 def fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
     """sam-bench's loop timed on images x, y with the benchmark's settings `s`; the model it trained."""
-    autocast = autocast_for(s["precision"], device)
-    torch.manual_seed(s["seed"])
-    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], s.get("arch_kwargs")))
-    layout = training_format(model, device)  # as train
-    model = place(model, device, layout)
-    loader = DeviceLoader(x, y, s["batch_size"], device, train=True, seed=s["seed"], memory_format=layout)
-    batches = itertools.chain.from_iterable(loader.epoch(e) for e in itertools.count())
     cfg = train_config(method, s, device, s["compile"])
-    optimizer = build_optimizer(cfg, model)
+    _, model, batches, optimizer, attack, autocast = synthetic_setup(
+        cfg, device, s["seed"], 10, *STATS["cifar10"], s.get("arch_kwargs"), s["precision"], images=(x, y)
+    )
     forward_model = compiled(model) if s["compile"] else model
-    attack = cfg.attack() if table.uses_attack(method) else None
     settings = cfg.step_settings(cfg.epochs - 1)  # TRADES' beta, AWP's gamma once its warm-up is over
     loss_sum = torch.zeros((), device=device)
     seen = [0]
@@ -55,7 +44,7 @@ def fast_training(method, x, y, s, device) -> tuple[dict, torch.nn.Module]:
         s["batch_size"],
         s["steps"],
         precision="fp32" if autocast is nullcontext else "bf16",
-        channels_last=layout == torch.channels_last,
+        channels_last=training_format(model, device) == torch.channels_last,
         compile=s["compile"],
         passes_per_step=table.passes_per_step(method, ATTACK["steps"]),
         peak_memory_gib=peak_memory_gib(device),

@@ -2,15 +2,9 @@
 `slurm` (one SLURM job per cell of the grid, submitted as one job array through submitit; docs/cluster.md).
 
 A cell is one run of the grid (one ModelPlan: a model, with its seed), or a model trained elsewhere (a ZooCell,
-sam_bench.experiments.zoo_cells), whose job evaluates its zoo weights, never trains. A cell's job trains the model,
-adds it to the zoo, evaluates the zoo's weights and writes the leaderboard entry: evaluation needs exactly the
-weights training just wrote, costs a small fraction of it, and a job of its own would wait in the queue again;
-both halves resume from their own state files, so a requeued job loses little.
-
-A cell is claimed with a claim file (`sam_bench.jobs.lease`), so no two jobs - or a job and a user's local run -
-train the same model; the zoo and leaderboard writes lock themselves (files.locked), and the report is written
-under a lock by whichever process sees the last cell finish. One job array per group of cells with the same
-resources and job name (by default `<recipe>-<model>`), so a recipe can give AT a longer time limit than ST.
+sam_bench.experiments.zoo_cells), whose job evaluates its zoo weights, never trains. A cell's job trains, publishes,
+evaluates and ranks its model under the cell's claim (`sam_bench.jobs.lease`); the report is written under a lock
+by whichever process sees the last cell finish. One job array per group of cells with the same resources and name.
 
 Layout added to reproductions/<recipe>-<scale>/:
   cells/<run>.claim    a cell's claim (JSON: host, pid, SLURM job, token)

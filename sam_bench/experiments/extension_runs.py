@@ -1,11 +1,7 @@
-"""The measurements of a recipe's extension tests (recipes.endpoints.ExtensionTest), made by `reproduce`.
-
-Every confirmatory seed of the models an extension test compares, and of the models shown `beside` them, is
-evaluated with the test's attack (corruptions), set and images once that seed's run is trained, into
-<folder>/extensions/<test>/<run-name>.json (its finished chunks in <run-name>.partial.json until then). A results
-file already there for the run's weights is kept; a time limit stops between chunks. A run's weights are taken
-where the grid keeps them (`weights_ref`): the run's own, the run it was reused from, or the zoo entry made from
-them (a published first seed, whose weights live in the zoo only)."""
+"""The measurements of a recipe's extension tests (recipes.endpoints.ExtensionTest), made by `reproduce`
+(docs/reproducing.md says which runs and where): a results file already there for the run's weights is kept; a
+time limit stops between chunks. A run's weights are taken where the grid keeps them (`weights_ref`): the run's
+own, the run it was reused from, or the zoo entry made from them (a published first seed's live in the zoo only)."""
 
 from __future__ import annotations
 

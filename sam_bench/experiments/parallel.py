@@ -1,21 +1,11 @@
-"""K cells of a grid at once on one device (`reproduce --parallel K`, and `--in-process`; docs/reproducing.md).
+"""K cells of a grid at once on one device (`reproduce --parallel K`, and `--in-process`; docs/reproducing.md):
+K fresh processes (`run_parallel`, spawned: no state of this process, CUDA's or torch's, is inherited), or K lanes
+of this process (`run_in_process`, runtime/lanes.py). Either way each cell is `Reproduction.run_cell` as one at a
+time runs it, so its weights and results are those of --parallel 1 (tests/test_parallel_cells.py).
 
-At the paper's batch of 128 one model leaves a GPU mostly idle. Two ways to fill it: K fresh processes
-(`run_parallel`, spawned: no state of this process, CUDA's or torch's, is inherited), which the device
-time-slices; or K lanes of this process (`run_in_process`, runtime/lanes.py), on a GPU each with a CUDA stream
-of its own, so that the cells' kernels run side by side. Either way each cell is `Reproduction.run_cell` as one
-at a time runs it, so its weights and results are those of --parallel 1 (tests/test_parallel_cells.py compares
-them bit for bit on a CPU).
-
-This process claims every cell of its part before any starts (`executors.claimed_cells`), and its workers work
-under those claims: a worker ends itself within a second or two of this process's death, so a claim left behind
-(taken over once its holder is gone) has no worker still writing to its cell. Every worker gets the call's
-deadline; once a cell has stopped at it, the cells not yet started are not started. The zoo's and the
-leaderboards' writes lock themselves; the report is written here, after all.
-
-A spawned worker imports the main module again: sam-bench's entry points (`sam-bench`, `python -m sam_bench`)
-run nothing when imported so; a script that calls `reproduce(parallel=K)` must guard its own work with
-`if __name__ == "__main__":`.
+The workers work under this process's claims (`executors.claimed_cells`) and end themselves within a second or two
+of its death, so a claim left behind has no worker still writing to its cell. A spawned worker imports the main
+module again: a script that calls `reproduce(parallel=K)` must guard its own work with `if __name__ == "__main__":`.
 """
 
 from __future__ import annotations

@@ -373,15 +373,14 @@ class Reproduction:
         evaluated. A cell whose next evaluation chunk would end too late is left (its chunks kept) and the grid
         goes on while NEXT_CELL_S are left: the next cells' chunks or epochs may fit. A stopped training ends it."""
         files.write_json(self.out / "plan.json", self.recipe.describe())
-        models = self.work
         with tqdm(
-            total=len(models),
+            total=len(self.work),
             desc=f"{self.recipe.name} ({self.recipe.scale})",
             unit="model",
             disable=not self.progress,
             position=0,
         ) as grid:
-            for plan in models:
+            for plan in self.work:
                 if self.evaluation_waits and not clock.fits(deadline, NEXT_CELL_S):
                     return False
                 grid.set_postfix_str(plan.name if plan.primary else f"{plan.name} seed {plan.seed}")

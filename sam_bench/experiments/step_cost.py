@@ -1,25 +1,21 @@
 """What one training step of each model of a reproduction costs: the measurement behind claim C4 (SAM costs
-about 2x ST per step, PGD-k AT about (k+1)x); docs/benchmarks.md has the method.
-
-Training logs are no evidence for it: the runs of a grid train at different times under different loads (on the
-shared CPU machine the same ST epoch took 54.5 s in one run and 226.4 s in another). Here every model, built as
-`train` builds it, is timed in one process in rounds of a rotating order (a change of load falls on all alike),
-and its ratio to ST's step is taken round by round, its median with a distribution-free 95% interval. Images are
-synthetic: a step's cost does not depend on the pixels.
+about 2x ST per step, PGD-k AT about (k+1)x); docs/benchmarks.md (`sam-bench cost`) has the method: every model,
+built as `train` builds it on synthetic images, timed in one process in rounds of a rotating order, its ratio to
+ST's step taken round by round (training logs are no evidence: a grid's runs train under different loads).
 
     measure("reproductions/paper-cifar10-cpu", rounds=10, steps=2, threads=1)   # writes cost.json
 """
 
 from __future__ import annotations
 
-import time
+import itertools
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from sam_bench import files
-from sam_bench.bench.measurement import synchronizer
+from sam_bench.bench.measurement import synchronizer, timed_runs
 from sam_bench.bench.probe_steps import synthetic_setup
 from sam_bench.data import STATS
 from sam_bench.errors import BadInput
@@ -66,11 +62,12 @@ def measure(
             for _ in range(warmup):
                 step()
         seconds: dict[str, list[float]] = {name: [] for name in steppers}
+        sync = synchronizer(dev)
         for r in range(rounds):
             log(f"round {r + 1} of {rounds}")
             names = list(steppers)
             for name in names[r % len(names) :] + names[: r % len(names)]:  # rotating order
-                seconds[name].append(_time(steppers[name], steps, dev) / steps)
+                seconds[name].append(timed_runs(steppers[name], itertools.repeat(()), steps, 0, 1, sync)[0] / steps)
         env = environment(dev)
         env["torch_threads"] = torch.get_num_threads()
     finally:
@@ -131,16 +128,6 @@ def _stepper(config: dict, device):
         train_step(cfg.method, model, optimizer, xb, yb, attack, autocast, settings=settings)
 
     return step
-
-
-def _time(step, steps: int, device) -> float:
-    sync = synchronizer(device)
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return time.perf_counter() - start
 
 
 def _summaries(entries: list[PlanEntry], seconds: dict[str, list[float]]) -> list[dict]:

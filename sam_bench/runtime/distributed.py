@@ -1,11 +1,8 @@
-"""Several processes, one run: `torchrun --nproc_per_node N -m sam_bench train|evaluate ...`.
+"""Several processes, one run: `torchrun --nproc_per_node N -m sam_bench train|evaluate ...`, or srun's tasks.
 
-Data parallelism as in one process, split N ways: every process sees the same global batch (same order, same
-augmentation, same random numbers) and trains on its 1/N slice; DistributedDataParallel averages the gradients,
-and BatchNorm statistics are taken over the whole global batch (torch's SyncBatchNorm on GPUs, `GlobalBatchNorm2d`
-below elsewhere), so N processes compute what one process computes, up to floating-point rounding. Rank 0 alone
-writes files and shows progress. SAM's ascent step uses the global gradient (the default) or each process's own
-("per-worker": m-sharpness with m = batch size / N, as in Foret et al.'s data-parallel SAM).
+Data parallelism that computes what one process computes, up to floating-point rounding (docs/training.md,
+"Several GPUs: torchrun"): every process sees the same global batch and trains on its 1/N slice; BatchNorm takes
+the whole global batch's statistics (`GlobalBatchNorm2d` below where torch's SyncBatchNorm does not run).
 """
 
 from __future__ import annotations
@@ -256,9 +253,6 @@ class Shard:
     dist: Distributed
     attack_model: torch.nn.Module  # the bare model: attack passes bypass DDP's gradient hooks
     sam_first_pass: Callable = field(default=nullcontext)  # DDP's no_sync for per-worker SAM
-
-    def take(self, t):
-        return self.dist.take(t)
 
 
 def wrap(model: torch.nn.Module, ctx: Distributed, sam_perturbation: str = "global"):

@@ -1,11 +1,6 @@
 """Several jobs in one process, taking turns (`reproduce --parallel K --in-process`, `train --seeds` in an
-eager, static or graph step mode, evaluations side by side; docs/gpu.md).
-
-Each job runs in a lane: a thread of its own and, on a GPU, a CUDA stream of its own. Only one lane runs at a
-time, until it passes its turn (`turn()`: a training after each step, training/epoch.py; an evaluation before each
-forward pass of its model, `passing_turns`); then the next lane in order runs. So the host issues the lanes' work
-in turn, and on a GPU each lane's work runs on its own stream beside the others', where separate processes would
-be time-sliced on the device one after another.
+eager, static or graph step mode, evaluations side by side; docs/gpu.md). Each job runs in a lane: a thread of its
+own and, on a GPU, a CUDA stream of its own; one lane runs at a time, until it passes its turn (`turn()`).
 
 A lane computes exactly what its job computes alone: torch's global random state (the CPU's and the lane's GPU's)
 and the global switches (runtime/math_mode.py) are the lane's own while it runs, saved when it passes its turn and

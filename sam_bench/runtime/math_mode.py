@@ -1,13 +1,10 @@
 """How fp32 arithmetic runs on a GPU, and the other global switches training and evaluation set: decided,
 restored and recorded here (docs/evaluation.md).
 
-torch runs fp32 cuDNN convolutions in TF32 on Ampere and newer GPUs by default (a 10-bit mantissa; matrix
-products stay true fp32). An evaluation scores every clean prediction and every final adversarial example in true
-fp32 (`evaluation()`); the attacks' search runs in torch's default math (`search("tf32")`, what RobustBench's own
-`benchmark` runs with, several times faster on a GPU) or in true fp32 throughout (`search("ieee")`). Autotuning
-(`cudnn.benchmark`, which training turns on for its fixed shapes) is off while evaluating: evaluation's batch sizes
-vary and its choice of algorithms must not. What training switches on, it switches back (`restores_switches`). On
-a CPU none of these settings changes a number. Every results file records the modes (`current()`).
+torch runs fp32 cuDNN convolutions in TF32 on Ampere and newer GPUs by default. An evaluation scores in true fp32
+(`evaluation()`, autotuning off: its batch sizes vary and its choice of algorithms must not) and searches in
+torch's default math or in true fp32 (`search`); what training switches on, it switches back (`restores_switches`).
+On a CPU none of these settings changes a number. Every results file records the modes (`current()`).
 """
 
 from __future__ import annotations
@@ -52,12 +49,12 @@ def _set_precision(conv: str, matmul: str) -> None:
 @contextmanager
 def _precision(conv: str, matmul: str):
     """fp32 convolutions and matrix products in these modes ("ieee" or "tf32") inside the block."""
-    saved = _names(current())
+    saved = current()
     _set_precision(conv, matmul)
     try:
         yield
     finally:
-        _set_precision(**saved)
+        _set_precision(saved["cudnn_conv"], saved["cuda_matmul"])
 
 
 def switches() -> tuple[bool, str, str]:
@@ -105,15 +102,10 @@ def restores_switches(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        saved = torch.backends.cudnn.benchmark
+        saved = switches()
         try:
-            with _precision(**_names(current())):
-                return function(*args, **kwargs)
+            return function(*args, **kwargs)
         finally:
-            torch.backends.cudnn.benchmark = saved
+            set_switches(saved)
 
     return wrapper
-
-
-def _names(mode: dict) -> dict:
-    return {"conv": mode["cudnn_conv"], "matmul": mode["cuda_matmul"]}

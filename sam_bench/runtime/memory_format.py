@@ -1,12 +1,10 @@
 """Which memory format (NCHW or NHWC) a model runs in: the one place that decides it (docs/development.md).
 
-- Training: channels_last (NHWC) where it is safe, faster on GPU tensor cores and, measured, on CPUs too.
-- On a CPU, NHWC is NOT safe for a model with a strided 1x1 convolution of fewer than 16 input channels (per
-  group): oneDNN's backward-weights kernel for that shape writes past its workspace (oneDNN issue #6035; on
-  AVX2, block 8, a segfault, a hang or wrong weight gradients; AVX-512 kernels use a block of 16). Such a model
-  (every PreActResNet-18 below width 0.25) trains in NCHW on a CPU; tests/test_memory_format.py checks it.
-- Evaluation runs NCHW everywhere: the stored weights as RobustBench and AutoAttack run them (pyautoattack
-  `.view()`s gradients shaped like the input); so does the paper-loop baseline, as the paper's code does.
+Training: channels_last where it is safe. On a CPU, NHWC is NOT safe for a model with a strided 1x1 convolution
+of fewer than 16 input channels (per group): oneDNN's backward-weights kernel for that shape writes past its
+workspace (oneDNN issue #6035), so such a model trains in NCHW there (tests/test_memory_format.py). Evaluation
+runs NCHW everywhere: the stored weights as RobustBench and AutoAttack run them (pyautoattack `.view()`s
+gradients shaped like the input); so does the paper-loop baseline, as the paper's code does.
 """
 
 from __future__ import annotations

@@ -1,20 +1,14 @@
-"""Adversarial weight perturbation (AWP; Wu, Xia, Wang 2020, "Adversarial Weight Perturbation Helps Robust
-Generalization", arXiv:2004.05884): the flat-loss adversarial training the paper sets SAM against
-(docs/training.md, "TRADES and AWP").
+"""Adversarial weight perturbation (AWP; Wu, Xia, Wang 2020, arXiv:2004.05884): the flat-loss adversarial
+training the paper sets SAM against (docs/training.md, "TRADES and AWP", says where it differs from AWP's code).
 
-Before each descent, one ascent step on the weights of the method's own loss at its adversarial
-examples (PGD AT's cross-entropy, or TRADES' loss), scaled layer by layer:
+Before each descent, one ascent step on the weights of the method's own loss at its adversarial examples:
 
     v_l = gamma * ||w_l|| * g_l / ||g_l||,   g_l = d loss / d w_l  at w
     the descent's gradient is taken at w + v; the weights go back to w (exactly: saved, not subtracted)
     and the optimizer steps from w with that gradient
 
-Layers are the weights of two or more dimensions (convolutions and linear layers; not biases, not BatchNorm's
-scale and shift), as in csdongxian/AWP (`diff_in_weights`). Its code computes the ascent in a proxy copy of the
-model and restores the weights after the optimizer's step; here before it, as the paper's Algorithm 1 writes
-w <- (w + v) - lr * g - v: the same for plain SGD, and SGD's weight decay acts on w rather than w + v. The ascent
-pass leaves BatchNorm's running statistics alone (`bn_stats_frozen`, what AWP's thrown-away proxy amounts to);
-the descent's pass at w + v updates them, as in AWP's code.
+Layers are the weights of two or more dimensions (convolutions and linear layers), as in csdongxian/AWP
+(`diff_in_weights`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""The capturable step (training/static_step.py) as a CUDA graph: `--step-mode graph`.
+"""The capturable step (training/static_step.py) as a CUDA graph: `--step-mode graph` (docs/training.md).
 
-At batch 128 a GPU waits for the host: an eager SAM step launches some 600 kernels at ~10 us each; a graph
-launches them all at once. The first WARMUP steps run the static step as it is, on a side stream (cuDNN's
-autotuner and the allocator settle; the graph docs ask warm-up off the default stream); the next call captures it
-(capturing runs nothing) and replays it, and every later call copies its batch and learning rate into the step's
-buffers and replays. Every step, warm-up ones included, is a real training step: nothing is run twice. The
-device calls are one small `Backend`, so that this order is tested on a CPU with a backend that records it
-(tests/test_static_step.py); `CudaBackend` is the real one.
+At batch 128 a GPU waits for the host: an eager SAM step launches some 600 kernels; a graph launches them all at
+once. The first WARMUP steps run on a side stream (the graph docs ask warm-up off the default stream); the next
+call captures and replays. Every step, warm-up ones included, is a real training step. The device calls are one
+small backend, so that this order is tested on a CPU with one that records it (tests/test_static_step.py).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def train_one_epoch(
             if device.type == "cuda":
                 torch.cuda.current_stream(device).synchronize()  # this run's stream: lanes beside it run on
             first_step_s = time.time() - start
-        y_trained = y if shard is None else shard.take(y)
+        y_trained = y if shard is None else shard.dist.take(y)
         # Accumulate on the device; the host reads the numbers once per log interval.
         loss_sum += loss * len(y_trained)
         correct += (logits.argmax(1) == y_trained).sum()

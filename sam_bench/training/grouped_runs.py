@@ -1,11 +1,7 @@
 """Several runs of one recipe trained together as one network (`sam-bench train --step-mode grouped
---seeds 0,1,2,3`; the step: training/grouped_step.py; docs/training.md).
-
-Each run is an ordinary run in a folder of its own, built exactly as `train` builds it (its seed's initialisation,
-data order and attack generator); only the steps are taken together, a batch of each run per step, in lockstep.
-What a run's epoch costs cannot be told apart from the group's, so each run records the group's wall and CPU
-time and names the group (`grouped_with`). The runs differ only in their seed, SAM rho and attack budget (the
-step takes those per model); they start, stop and resume together.
+--seeds 0,1,2,3`; the step: training/grouped_step.py; docs/training.md). Each run is built exactly as `train`
+builds it and only the steps are taken together, in lockstep; so each run records the group's wall and CPU time
+and names the group (`grouped_with`). The runs start, stop and resume together.
 """
 
 from __future__ import annotations

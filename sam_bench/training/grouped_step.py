@@ -1,12 +1,6 @@
-"""Several seeds of one method as one network (`--step-mode grouped`; docs/training.md).
-
-N models of one architecture and method train in lockstep as one stacked network: every parameter and
-BatchNorm buffer is held once as a tensor of N slices, and the forward pass is the architecture called
-with each model's slice under torch.func.vmap, which turns N convolutions of C channels into one of N*C
-channels with groups=N: that is the whole point, and it pays only where a device runs grouped convolutions
-near dense speed. Each model keeps its batch, BatchNorm statistics, SAM rho, attack budget and the attacks'
-random starts from its own generator, so the grouped step is N static steps (training/static_step.py) up to
-the order of floating-point sums (tests/test_grouped_step.py), not bit-identical: a grouped run is keyed as one.
+"""Several seeds of one method as one network (`--step-mode grouped`; docs/training.md): every parameter and
+BatchNorm buffer held once as N slices, the architecture called on each model's slice under torch.func.vmap. The
+grouped step is N static steps (training/static_step.py) up to the order of floating-point sums, not bit-identical.
 
 The stacked tensors keep the models' memory layout: under vmap channels_last sends the global average pool to
 torch's per-model fallback (it warns once), but stacking in NCHW made the whole step much slower on this
@@ -167,7 +161,8 @@ class GroupedStep:
             grads = self._gradients(self._losses(x, y, self._frozen())[0])  # statistics untouched
             with torch.no_grad():
                 torch._foreach_copy_(self.params, self.w)
-        self._descend(grads)
+        # torch.optim.SGD's step, the static step's arithmetic, on every model's slice at once
+        sgd_update(self.params, grads, self.momentum, self.hyper["weight_decay"], self.hyper["momentum"], self.lr)
         return losses.detach(), logits.detach()
 
     def _frozen(self) -> dict:
@@ -237,10 +232,6 @@ class GroupedStep:
                 eps = self._budget(self.eps, x)
                 delta = torch.maximum(torch.minimum(delta, eps), -eps)
             return (x + delta).clamp(0, 1)
-
-    def _descend(self, grads: list) -> None:
-        """torch.optim.SGD's step, the static step's arithmetic, on every model's slice at once."""
-        sgd_update(self.params, grads, self.momentum, self.hyper["weight_decay"], self.hyper["momentum"], self.lr)
 
     @torch.no_grad()
     def _sam_ascend(self, grads: list) -> None:

@@ -1,19 +1,9 @@
 """The catastrophic-overfitting guard: PGD accuracy on a fixed held-out batch after every epoch (docs/training.md).
 
-Single-step adversarial training (fgsm-rs, n-fgsm, fgsm) can collapse: within an epoch the model learns to defeat
-its own one-step attack while PGD accuracy falls to about zero (Wong, Rice, Kolter 2020; de Jorge et al. 2022).
-After each epoch the guard attacks the same images with PGD-10 at the run's training budget, records the accuracy
-in the epoch's log line and the run's metadata, and flags a collapsed run there.
-
-Its images are the last of the test set: training images held out would change the training set (and the model
-trained), and the guard only observes (it never stops a run or picks a checkpoint), so measuring on test images
-selects nothing; the last, because evaluation attacks the first N. It draws from a fixed seed in a forked RNG and
-touches no weight, gradient or BatchNorm statistic: a run trains the same weights with it as without it
-(tests/test_single_step.py). It is on by default for the single-step methods only (`TrainConfig.overfit_guard`).
-
-Collapse (`collapse`, RULE): below COLLAPSE_FLOOR there is no robustness to lose, and a fall is within the noise
-of a few hundred images; a run that loses clean accuracy too (below CLEAN_KEPT) is diverging, not overfitting to
-its attack.
+Its images are the last of the test set (evaluation attacks the first N), and it only observes: it draws from a
+fixed seed in a forked RNG and touches no weight, gradient or BatchNorm statistic, so a run trains the same weights
+with it as without it (tests/test_single_step.py). Collapse (`collapse`, RULE): below COLLAPSE_FLOOR there is no
+robustness to lose, and a run that loses clean accuracy too (below CLEAN_KEPT) is diverging, not overfitting.
 """
 
 from __future__ import annotations

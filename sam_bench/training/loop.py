@@ -1,13 +1,6 @@
-"""The training loop: schedule, precision, progress, per-epoch log, atomic resumable checkpoints.
-
-A run directory (`out`) holds:
-  metadata.json     the full recipe, data fingerprint, model spec, provenance, timings, metrics
-  log.jsonl         one line per finished epoch
-  checkpoint.pt     the last finished epoch: model, optimizer (with SAM's base state), RNG, history
-  model.safetensors final weights, written when the last epoch is done
-
-Under torchrun (see sam_bench.runtime.distributed) every process runs this loop on its slice of each
-global batch; rank 0 writes the files and shows the progress.
+"""The training loop: schedule, precision, progress, per-epoch log, atomic resumable checkpoints, into a run
+folder (its files: docs/training.md). Under torchrun (sam_bench.runtime.distributed) every process runs this loop
+on its slice of each global batch; rank 0 writes the files and shows the progress.
 """
 
 from __future__ import annotations

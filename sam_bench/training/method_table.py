@@ -1,10 +1,8 @@
 """One record per training method: all that sam-bench knows of a method besides its step function.
 
-Every other module reads a method here (the CLI's choices and help, default settings, single-step rules, zoo ids
-and names, the paper a board links, the cost model: passes per step, claim C4's unit); `training.methods` steps by
-the record. Adding a method is adding its record here and, if its step is not a composition of the table, its step
-function (`training.methods.STEPS`): tests/test_method_table.py trains one that way. Imports nothing heavy, so
-that the CLI's --help answers without torch.
+Every other module reads a method here; `training.methods` steps by the record. Adding a method is adding its
+record here and, if its step is not a composition of the table, its step function (`training.methods.STEPS`):
+tests/test_method_table.py trains one that way. Imports nothing heavy, so that `--help` answers without torch.
 """
 
 from __future__ import annotations

@@ -183,8 +183,8 @@ def train_step(
             if start is None:
                 start = attack_start(method, x, attack)
             if start is not None:
-                start = shard.take(start)
-        x, y = shard.take(x), shard.take(y)
+                start = shard.dist.take(start)
+        x, y = shard.dist.take(x), shard.dist.take(y)
     if table.single_step(method):
         assert attack is not None, f"{method} trains on attacks and needs their settings"
         x = single_step_examples(method, attack_model, x, y, attack, autocast, start)

@@ -1,15 +1,9 @@
 """A run's metadata against what its training logged: the recipe and progress a run folder's `metadata.json`
 states are believed only where its `log.jsonl` and weights bear them out.
 
-`metadata.json` is plain JSON that anyone can edit, and what it says travels on: `train --resume` continues from
-its `config` (an edited `lr` would train on at the new rate), `zoo add` copies it into the entry, and a board
-shows its `config.epochs` and footnote. `log.jsonl` is written by the training itself, epoch by epoch, with the
-checkpoint. So `train --resume`, `zoo add` and publication read one rule (`check`): the epochs done and logged,
-each epoch's learning rate, method, rho and images, a finished run's final numbers and times, and the
-architecture, all as the log and the config give them. Every time field cut by one factor is not caught: only
-timing the recipe again could tell. Nothing a board or a report shows of a run is believed without its log.
-
-A mismatch is refused in one line naming the field and both values.
+`metadata.json` is plain JSON that anyone can edit, and `train --resume`, `zoo add` and publication act on it, so
+all three read one rule (`check`): a mismatch is refused in one line naming the field and both values. Every time
+field cut by one factor is not caught: only timing the recipe again could tell.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
-"""The capturable training step (`--step-mode static`, and `graph`'s body: training/cuda_graph.py).
+"""The capturable training step (`--step-mode static`, and `graph`'s body: training/cuda_graph.py; docs/training.md).
 
-A CUDA graph replays the kernels it recorded, on the memory it recorded them with, without Python. So a step
-that is to be captured must keep every tensor that outlives it at one address, read nothing back to the host,
-and take what changes between steps from device memory. The eager step (training/methods.py) does not, and must
-not change: earlier runs retrain to their recorded weights from it. Here, for the same methods and the same
-arithmetic: the batch is copied into input buffers made once; the learning rate is a device tensor; SGD's
-momentum buffers exist from the start (zeros: momentum * 0 + g is the eager first step's clone of g), in the
-optimizer's own state, so checkpoints are the eager run's format; SAM keeps w and its perturbation in buffers
-made once; gradients come from torch.autograd.grad; the attacks' random starts come from the run's own
-generator (`generator`), which a CUDA graph registers and advances on every replay. Temporaries of a pass still
-come and go: under a CUDA graph they live in the graph's private pool, at the addresses of its capture.
-
-A method with a step of its own (training.methods.STEPS) gives its capturable body in BODIES, written with the
-helpers of StaticStep; tests/test_static_step.py checks every method of the table against its eager step.
+A CUDA graph replays the kernels it recorded, on the memory it recorded them with, without Python: so every tensor
+that outlives a step keeps one address, nothing is read back to the host, and what changes between steps comes from
+device memory. The eager step (training/methods.py) must not change: earlier runs retrain to their recorded weights
+from it. SGD's momentum buffers exist from the start (zeros: momentum * 0 + g is the eager first step's clone of g),
+in the optimizer's own state, so checkpoints are the eager run's format. A method with a step of its own
+(training.methods.STEPS) gives its capturable body in BODIES, written with the helpers of StaticStep.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """How a run takes its steps (`--step-mode`, a recipe's `step_mode`; docs/training.md, "Step modes"): eager
-(training.methods.train_step, the default, whose arithmetic and draws the recorded weights were trained with),
-static (training/static_step.py), graph (that step as a CUDA graph, training/cuda_graph.py; GPUs only) or grouped
-(several seeds' static steps as one stacked network, training/grouped_step.py, trained by grouped_runs.py).
-
-static, graph and grouped draw other random numbers than eager, so a run's step mode is part of what it trains
-(its settings key names it unless it is eager, which keeps every earlier key).
+(training.methods.train_step), static (training/static_step.py), graph (training/cuda_graph.py) or grouped
+(training/grouped_step.py, trained by grouped_runs.py). Every mode but eager is part of a run's settings key.
 """
 
 from __future__ import annotations

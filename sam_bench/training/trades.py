@@ -1,19 +1,14 @@
-"""TRADES (Zhang, Yu, Jiao, Xing, El Ghaoui, Jordan 2019, "Theoretically principled trade-off between
-robustness and accuracy", arXiv:1901.08573): its loss and its attack (docs/training.md, "TRADES and AWP").
+"""TRADES (Zhang, Yu, Jiao, Xing, El Ghaoui, Jordan 2019, arXiv:1901.08573): its loss and its attack
+(docs/training.md, "TRADES and AWP").
 
     loss = CE(f(x), y) + beta * KL(softmax f(x) || softmax f(x'))    (mean over the batch)
     x'   = argmax of the KL term over the eps ball: PGD from x + N(0, 0.001^2), signed steps (Linf)
 
 The gradient flows through both the clean and the adversarial predictions, as in yaodongyu/TRADES. Where
-sam-bench differs from TRADES' own code, and why:
-  - The attack's forward passes use the batch's statistics with BatchNorm's running statistics left alone
-    (`bn_stats_frozen`), as every training attack here does; TRADES' code attacks the model in eval mode. One
-    convention for every method keeps them comparable.
-  - The attack's target, softmax f(x), is computed once per step (the passes TRADES' code repeats every attack
-    step give the same numbers here, batch statistics being the batch's).
-  - The Gaussian start is clipped to [0, 1] (the model's input space) before the first step.
-  - L2: normalised-gradient steps projected into the ball (sam-bench's PGD step), where TRADES' code runs
-    SGD on the perturbation with its gradient renormalised: the same direction and step.
+sam-bench differs from TRADES' own code beyond docs/training.md: the attack's target, softmax f(x), is computed
+once per step (the same numbers, batch statistics being the batch's); the Gaussian start is clipped to [0, 1]
+before the first step; L2 takes normalised-gradient steps projected into the ball (TRADES' code runs SGD on the
+perturbation with its gradient renormalised: the same direction and step).
 """
 
 from __future__ import annotations
