@@ -310,3 +310,17 @@ def test_every_sam_method_is_benched_with_its_own_radius_or_the_one_given():
         assert [g["rho"] for g in setup.optimizer.param_groups] == [0.3]
         assert setup.optimizer.param_groups[0]["adaptive"] == (method == "asam")
     assert train_config("standard", {**s, "rho": 0.3}, cpu, compile=False).rho is None
+
+
+def test_the_probe_times_the_attack_on_the_architecture_it_was_given(monkeypatch):
+    """The probe's attack step builds the benchmark's architecture with its --arch-kwargs, as the timed loop
+    does: a timm model's small variant is the model measured, not its default size."""
+    from sam_bench.bench import probe_steps
+
+    built = []
+    real = probe_steps.create_model
+    monkeypatch.setattr(probe_steps, "create_model", lambda spec: built.append(spec) or real(spec))
+    s = {**throughput.DEFAULTS, **QUICK, "arch_kwargs": {"depth": 2}, "attack_images": 2, "width": 1.0}
+    s["arch"] = "timm:vit_tiny_patch16_224"
+    probe_steps.attack_step("ieee", s, "cpu")
+    assert [spec.get("kwargs") for spec in built] == [{"depth": 2}]

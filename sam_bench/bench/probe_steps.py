@@ -86,7 +86,8 @@ def attack_step(mode: str, s: dict, device_name: str):
     on `s["attack_images"]` images of an eval-mode model, no autotuning; a callable of nothing."""
     device = probe_device(s, device_name)
     torch.manual_seed(s["seed"])
-    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], None)).to(device).eval()
+    model = create_model(make_spec(s["arch"], 10, *STATS["cifar10"], s["width"], s.get("arch_kwargs"))).to(device)
+    model.eval()
     xs, ys = synthetic_images(s["attack_images"], 10, seed=s["seed"])
     x = torch.from_numpy(xs).to(device).permute(0, 3, 1, 2).float().div(255).contiguous()
     y = torch.from_numpy(ys).to(device)
