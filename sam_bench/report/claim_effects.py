@@ -1,9 +1,5 @@
-"""Which effects a claim's cell shows at one scale, chosen by a rule fixed in advance (docs/reproducing.md, "Which
-figures a cell shows": a judged primary test's comparisons, else every budget of the claim over every seed;
-AutoAttack where every seed of both models has it, else PGD-10; an AutoAttack effect with its check for gradient
-masking), each with the levels of the two models it compares and, for C2, the AT model's level beside them.
-The cells speak for the paper's SAM (rho 0.1) against ST, and for C3 for the AT model its primary test names or else
-the AT model with the most seeds. The effect plot (`effect_plot`) draws the same effects.
+"""Which effects a claim's cell shows at one scale, by the rule fixed in advance in docs/reproducing.md, "Which
+figures a cell shows", each with the levels of the models it compares; the effect plot (`effect_plot`) draws the same.
 """
 
 from __future__ import annotations

@@ -58,9 +58,8 @@ def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
         comparisons = [c for c in found if c is not None]
         out.append(_verdict(name, configuration, *judge(comparisons), comparisons))
 
-    for s in sams:
+    for s in sams:  # the verdicts are sorted by claim below
         claim("C1", s[0].name, [compare(s, st, ("clean",), margin=C1_MARGIN)] if st else [])
-    for s in sams:
         claim("C2", s[0].name, [compare(s, st, ("pgd", n, e)) for n, e in C2_BUDGETS] if st else [])
     for a in ats:
         norm, eps = a[0].config.attack_norm, a[0].config.attack_eps
@@ -88,12 +87,8 @@ def _verdict(claim: str, configuration: str, verdict: str, reason: str, comparis
 
 
 def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict | None) -> dict:
-    """C4 for one SAM or AT model: its cost per training step over ST's, from the interleaved timing
-    (`sam_bench.experiments.step_cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
-    ratio, fails when it lies wholly outside, inconclusive when it straddles an edge or rests on too few rounds to
-    decide (fewer than `rounds_to_decide()`: its interval is then the range of the rounds). Cost does not
-    depend on what a model learned, so degenerate models count here. The expected ratio is the method's
-    forward-backward passes per step (method_table) over ST's one."""
+    """C4 for one SAM or AT model: its measured cost per step over ST's against its passes per step over ST's, by the
+    rule of docs/reproducing.md. Cost does not depend on what a model learned, so degenerate models count here."""
     name, cfg = group[0].name, group[0].config
     expected = table.passes_per_step(cfg.method, cfg.attack_steps)
     band = (expected * (1 - C4_TOLERANCE), expected * (1 + C4_TOLERANCE))

@@ -1,7 +1,5 @@
-"""A reproduction folder as a report reads it, loaded and checked once: its plan, one record per run with
-results, the cost measurement, and the verdicts judged from them. A results file belongs to a run by its content,
-not its name (`_check_identity`); one without per-image outcomes has no figure that can be derived, so it is left
-out with its reason (`Folder.left_out`), never shown.
+"""A reproduction folder as a report reads it, loaded and checked once. A results file belongs to a run by its
+content, not its name (`_check_identity`); one without per-image outcomes is left out with its reason, never shown.
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ from sam_bench.zoo.store import find_entry
 
 if TYPE_CHECKING:
     from sam_bench.zoo.entry import ZooEntry
-
-PLAN_FIX = plan_entry.FIX
 
 
 @dataclass(frozen=True)
@@ -80,10 +76,10 @@ def read_plan(out: Path, fields: tuple[str, ...] = ("name", "scale", "paper")) -
         raise BadInput(f"{out}: no plan.json (not a reproduction folder; sam-bench reproduce writes one)")
     plan = files.read_json(path)
     if not isinstance(plan, dict):
-        raise SamBenchError(f"{path}: not a reproduction's plan (a {type(plan).__name__}); {PLAN_FIX}")
+        raise SamBenchError(f"{path}: not a reproduction's plan (a {type(plan).__name__}); {plan_entry.FIX}")
     missing = [k for k in (*fields, "models") if k not in plan]
     if missing:
-        raise SamBenchError(f"{path}: no {', '.join(f'`{k}`' for k in missing)}; {PLAN_FIX}")
+        raise SamBenchError(f"{path}: no {', '.join(f'`{k}`' for k in missing)}; {plan_entry.FIX}")
     plan_entries(plan, str(path))  # each run checked (PlanEntry.of)
     return plan
 

@@ -1,8 +1,5 @@
-"""GPU minutes per model: what each run of a reproduction cost on a GPU, training and evaluation apart.
-
-A run's training wall time (its results file's training record) and its evaluation's (each attack's `seconds`
-with its timed probes), each counted where it ran on a GPU. Wall time, not a GPU's busy time: the device is
-held for the whole of it.
+"""GPU minutes per model, training and evaluation apart, each counted where it ran on a GPU: wall time, not a GPU's
+busy time (the device is held for the whole of it).
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """How long a scale's whole grid takes on one GPU: every model and training seed the recipe lists, trained and
 evaluated one after the other, at the minutes the scale's own runs took there.
 
-Measured: each run's training wall time (its metadata; a run stopped mid-way at the rate of its epochs) and
-each attack's (as sam_bench.report.gpu_minutes counts it). Estimated from those, and said to be: a run's training
-at the fewest minutes per epoch a measured run of the same step took (a run that shared the GPU only ran
-slower), else scaled by passes per step from the nearest measured step; an attack not made, at the mean minutes
-the measured runs of the same kind (trained with an attack or not) took for it, else any measured run's (for an
-adversarially trained model a floor: more of its images reach AutoAttack's later attacks), else the same attack
-and budget in another version (standard AutoAttack's four attacks for a custom subset: a ceiling).
+Measured where the scale's runs trained or attacked there, else estimated from them, as `sentence` says in words.
 
     python -m sam_bench.report.grid_minutes reproductions/paper-cifar10-full          # the sentence
     python -m sam_bench.report.grid_minutes reproductions/paper-cifar10-full --write README.md docs/gpu.md

@@ -1,9 +1,5 @@
 """PGD-10 against AutoAttack on the same test images: the check for gradient masking of one comparison of two
-models, over the seeds it pairs (seed s with seed s, as the comparison pairs them).
-
-A model's gap is, per image, PGD-10 correct minus AutoAttack correct: what AutoAttack finds that PGD-10 missed.
-Where the first model's gap is significantly larger than the second's, a PGD-10 gain of it over the second
-would be overstated: the check is flagged.
+models, over the seeds it pairs (docs/reproducing.md, "Which figures a cell shows", rule 4).
 """
 
 from __future__ import annotations

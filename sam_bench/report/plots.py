@@ -1,6 +1,4 @@
-"""The report's plots, each drawn from the run records alone: robust accuracy against eps (with intervals over
-seeds and images), clean against robust accuracy, SAM's gain across architectures, and the training cost
-(the interleaved measurement behind C4, or else the training logs, labelled as what they are)."""
+"""The report's plots, each drawn from the run records alone (`draw` lists them)."""
 
 from __future__ import annotations
 
@@ -93,9 +91,8 @@ def _styles(records: list[RunRecord]) -> list[dict]:
 
 
 def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
-    """Each model's clean against robust accuracy (AutoAttack's first budget, else PGD-10 Linf 8/255), its mean
-    over its seeds with the 95% interval of both (over seeds and images, or Wilson's for one seed), on axes fitted
-    to the points and their intervals (report.plot_limits): robust accuracies of a few percent stay readable."""
+    """Each model's clean against robust accuracy (AutoAttack's first budget, else PGD-10 Linf 8/255) with their 95%
+    intervals, on axes fitted to them (report.plot_limits): robust accuracies of a few percent stay readable."""
     target, select = next(((("autoattack", n, e), s) for n, e, s in aa_budgets(records)), (None, {}))
     if target is None:
         target = next(((("pgd",) + b) for b in pgd_budgets(records) if b == ("Linf", "8/255")), None)

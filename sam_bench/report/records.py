@@ -1,6 +1,4 @@
-"""A reproduction's run records (`report.run_record`: one per run with results) asked for what the claims,
-the report and its sections compare: an accuracy by attack and budget, a model's seeds grouped, its
-architecture, its training time per epoch."""
+"""A reproduction's run records (`report.run_record`) asked for what the claims, the report and its sections compare."""
 
 from __future__ import annotations
 

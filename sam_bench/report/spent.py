@@ -1,9 +1,6 @@
-"""What a reproduction's runs cost the machine: training and evaluation, wall time and CPU time.
-
-Wall time says how long a run took; on a shared machine it grows with whatever else ran beside it. The
-process's CPU time (training: `cpu_seconds` per epoch in log.jsonl; evaluation: `cpu_seconds` per attack)
-is what the run itself used, which is the budget a reproduction is sized against (core-hours). Runs and
-evaluations made before CPU time was recorded count their wall time instead, and the totals say how many.
+"""What a reproduction's runs cost the machine: training and evaluation, wall time and CPU time. On a shared machine
+wall time grows with whatever ran beside a run; its CPU time is what it used itself, the budget a reproduction is
+sized against (core-hours). Runs from before CPU time was recorded count their wall time, and the totals say so.
 """
 
 from __future__ import annotations
@@ -12,9 +9,8 @@ from sam_bench.report.run_record import RunRecord
 
 
 def of_records(records: list[RunRecord]) -> dict:
-    """Totals over a reproduction's records (`report.load_results`): seconds of wall and of CPU time for
-    training and for evaluation, and how many runs or evaluations had no CPU time (their wall time counts).
-    Runs reused from another reproduction (`reused_from`) are left out: that reproduction paid for them."""
+    """Totals over a reproduction's records: seconds of wall and of CPU time for training and for evaluation, and
+    how many runs or evaluations had no CPU time (their wall time counts)."""
     reused = [r for r in records if r.training.reused_from]  # paid for in the folder they came from
     records = [r for r in records if not r.training.reused_from]
     totals = {
