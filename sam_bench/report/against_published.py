@@ -52,8 +52,7 @@ def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
 
 
 def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
-    """published-<threat model>.png: clean against AutoAttack accuracy, our models (95% intervals as
-    bars) and the published entries (as RobustBench lists them: no interval is published)."""
+    """published-<threat model>.png: clean against AutoAttack accuracy, ours and the published (no intervals)."""
     plt = pyplot()
     norm, eps = references["threat_model"], references["eps"]
     fig, ax = plt.subplots(figsize=(7.5, 5.5))

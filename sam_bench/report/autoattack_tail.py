@@ -14,8 +14,7 @@ LAST_TWO = ("fab-t", "square")
 
 
 def _rows(records: list[RunRecord]) -> list[dict]:
-    """One row per first seed's standard AutoAttack with a full breakdown, where the grid uses the cheaper
-    attack at some budget: counts of images (not fractions)."""
+    """Per first seed's standard AutoAttack with a full breakdown, counts of images; none without the cheaper one."""
     if not any(  # some run attacked with APGD-CE + APGD-T alone
         ev.attack == "autoattack"
         and ev.settings.get("version") == "custom"

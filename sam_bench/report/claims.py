@@ -41,16 +41,14 @@ CLAIMS = {
 def claimed(
     grouped: dict[str, list[RunRecord]],
 ) -> tuple[list[RunRecord] | None, list[list[RunRecord]], list[list[RunRecord]]]:
-    """What the claims compare among a grid's models (`records.models`): ST's model (the first, or None), the SAM
-    models and the AT models, each a list over its seeds: the paper's three methods (method_table.PAPER_METHODS).
+    """ST's model (or None), the SAM and the AT models among a grid's, each over its seeds: the paper's three methods.
     Their variants (ASAM, SAM on PGD examples, TRADES, ...) are shown beside them and judged by no claim."""
     st = next(iter(by_method(grouped, table.STANDARD)), None)
     return st, by_method(grouped, table.SAM), by_method(grouped, table.AT)
 
 
 def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
-    """One verdict per claim and configuration (`_verdict`'s dicts); `cost`: the reproduction's `cost.json`,
-    without which C4 is inconclusive."""
+    """One verdict per claim and configuration; `cost`: `cost.json`, without which C4 is inconclusive."""
     st, sams, ats = claimed(models(records))
     out = []
 
@@ -114,9 +112,7 @@ def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict 
         return {**verdict, "reason": "too few timing rounds for a 95% interval of the median (6 or more needed)"}
     runs = ratio["runs"]
     if len(runs) < rounds_to_decide():
-        # with few rounds the distribution-free interval of the median is the whole range of the rounds: the one
-        # slowest and the one fastest round set it, and a single round disturbed by other work on the machine
-        # would move the verdict; such a measurement is reported, not judged
+        # the interval of few rounds' median is their whole range, which one disturbed round sets: reported, not judged
         steps = (cost or {}).get("settings", {}).get("steps")
         return {
             **verdict,

@@ -127,12 +127,10 @@ def compare(
     in_order: bool = False,
     **select,
 ) -> Comparison | None:
-    """Test `firsts` (the seeds of one model) against `seconds` on one measure: ("clean",) or
-    ("pgd", norm, eps), with `select` as `evaluation` takes it (an AutoAttack version, the first N
-    images). Seeds are paired by number (seed s with seed s: the same initialisation); without a seed
-    in common, the first seeds are paired. `in_order`: the k-th seed of one with the k-th of the other
-    (two models' different seeds: independent trainings, so a pairing fixed in advance estimates the same
-    difference). None when a model lacks the measure."""
+    """Test `firsts` (one model's seeds) against `seconds` on one measure, ("clean",) or ("pgd", norm, eps), with
+    `select` as `evaluation` takes it. Seeds are paired by number (the same initialisation), else the first seeds;
+    `in_order`: the k-th of one with the k-th of the other (different seeds are independent trainings, so a pairing
+    fixed in advance estimates the same difference). None when a model lacks the measure."""
     if label is None:
         label = "clean" if measure[0] == "clean" else f"{measure[0].upper()} {measure[1]} {measure[2]}"
     aside = collapse.collapsed(firsts) + collapse.collapsed(seconds)
@@ -246,8 +244,7 @@ def _test_models(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> Non
 
 
 def judge(comparisons: list[Comparison]) -> tuple[str, str]:
-    """(verdict, reason) for one configuration's comparisons, each expecting its first model to be
-    better (or, with a margin, not worse by more than it)."""
+    """(verdict, reason) for one configuration's comparisons, each claiming its first model the better."""
     usable = [c for c in comparisons if c.left_out is None and c.difference is not None]
     if not usable:
         if comparisons:

@@ -53,8 +53,7 @@ class PrimaryResult:
 
 
 def primary_results(records: list[RunRecord], plan: dict) -> list[PrimaryResult]:
-    """Every primary test the plan fixed, for every configuration it judges, over the confirmatory seeds only:
-    the report's table and the README's summary both read these."""
+    """Every primary test the plan fixed, for every configuration it judges: the report and the README read these."""
     endpoints = Endpoints.from_plan(plan)
     _, st, sams, confirmatory = _split(records, plan)
     found = []
@@ -151,8 +150,7 @@ def _primary(first: list[RunRecord], second: list[RunRecord], test: PrimaryTest)
 
 
 def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
-    """C2 under AutoAttack, secondary: the primary test's attack over every seed that has it, and standard
-    AutoAttack at each C2 budget on the first seeds; Holm over this family."""
+    """C2 under AutoAttack, secondary: over every seed that has it and on the first seeds; Holm over this family."""
     family: list[tuple[str, Comparison]] = []
     primary = endpoints.primary_tests.get("C2")
     for sam in sams:

@@ -46,8 +46,7 @@ from sam_bench.training import method_table
 
 
 def _cell(group: list[RunRecord], *measure, **select) -> str:
-    """One table cell: one evaluation's accuracy with its Wilson interval, or with several seeds the
-    mean with its 95% interval over seeds and images."""
+    """One table cell: an accuracy with its 95% interval (Wilson's, or over seeds and images with several seeds)."""
     if len(group) > 1:
         result = accuracy_over_seeds(group, *measure, **select)
         if result is None:
@@ -164,9 +163,8 @@ def write_report(
 
 
 def _measured_again_line(files_shown: int, measured_again: bool, unmeasured: list[str]) -> str:
-    """Whether the figures below were measured again from the weights, or only read (a results file agrees with
-    its own per-image outcomes, but two evaluations whose labels were swapped agree with theirs too), and which
-    evaluations a time limit left unmeasured."""
+    """Whether the figures below were measured again from the weights, or only read (two evaluations whose labels
+    were swapped each agree with their own per-image outcomes), and which a time limit left unmeasured."""
     if measured_again and unmeasured:
         return (
             f"Measured again, PARTIAL: a sample of the evaluations of the {files_shown} results files shown was "
@@ -310,9 +308,7 @@ def _plot_lines(drawn: list[str], cost: dict | None) -> list[str]:
         "cost.png": "Training cost" if cost else "Training wall time (training logs)",
         "sam_gain.png": "SAM's gain over ST across architectures",
     }
-    if not drawn:
-        return []
-    return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in drawn]
+    return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in drawn] if drawn else []
 
 
 def _sources_lines(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:

@@ -135,8 +135,7 @@ def _scale_lines(ax, shown: list[Point]) -> None:
 
 
 def _levels(ax, shown: list[Point]) -> None:
-    """Each row's models at their accuracies on one 0-100% axis, coloured by method, joined by a grey line from the
-    second to the first (the effect's span)."""
+    """Each row's models at their accuracies on one 0-100% axis, the effect's span a grey line between them."""
     for y, p in enumerate(shown):
         pair = [level.accuracy for level in p.levels[:2]]
         ax.plot(pair, [y, y], color="grey", linewidth=1, zorder=1)

@@ -57,8 +57,7 @@ def _families(records: list[RunRecord]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Judged:
-    """One extension test of a folder: its runs measured of those it needs and, once all are, its comparison and
-    verdict (None before: a verdict is never taken from part of the seeds)."""
+    """One extension test of a folder: its runs measured and, once all it needs are, its comparison and verdict."""
 
     name: str
     test: ExtensionTest
@@ -108,10 +107,8 @@ def section(out: Path, plan: dict) -> list[str]:
         first, second = test.models
         lines += [f"### {one.name}: {first} − {second}, {test.label()}", ""]
         if one.verdict is None:
-            lines += [
-                f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds).",
-                "",
-            ]
+            waiting = f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds)."
+            lines += [waiting, ""]
             continue
         lines.append(f"Set measured: {set_used(one)}.")
         c = one.comparison

@@ -34,8 +34,7 @@ SCALES = ("full", "cpu-confirmatory", "cpu-decisive", "cpu")
 
 
 def folders_of(reproductions: str | Path) -> list[Path]:
-    """The paper's grid on CIFAR-10 in `reproductions` (the folders `reproduce` names `paper-cifar10-<scale>`), the
-    largest scale first."""
+    """The paper's grid on CIFAR-10 in `reproductions` (`paper-cifar10-<scale>`), the largest scale first."""
     found = []
     for scale in SCALES:
         folder = Path(reproductions) / f"{RECIPE}-{scale}"
@@ -285,8 +284,7 @@ def holds_markers(readme: str | Path) -> bool:
 
 
 def update_readme(readme: str | Path, reproductions: str | Path) -> Path | None:
-    """Replace the findings between their markers in `readme` with those of the reproductions in `reproductions`
-    (None where `readme` lacks either marker; refused where they are in the wrong order)."""
+    """Replace the findings between their markers in `readme` (None where it lacks either), and draw the figure."""
     readme = Path(readme)
     if not holds_markers(readme):
         return None

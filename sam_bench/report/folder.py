@@ -58,8 +58,7 @@ class Folder:
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 
     def budget_sentence(self, with_pilot: str, alone: str) -> str | None:
-        """The folder's CPU time and its pilot's other candidates', against the scale's `compute_budget`
-        (None when the plan sets none)."""
+        """The folder's and its pilot's CPU time against the scale's `compute_budget` (None when the plan sets none)."""
         budget = self.plan.get("compute_budget")
         if not budget:
             return None
@@ -85,14 +84,12 @@ def read_plan(out: Path, fields: tuple[str, ...] = ("name", "scale", "paper")) -
 
 
 def load_results(out: Path) -> list[RunRecord]:
-    """One record per run of the plan that has results that can be shown (each seed of a model is a run),
-    in the plan's order."""
+    """One record per run (each seed of a model) whose results can be shown, in the plan's order."""
     return load_runs(out)[0]
 
 
 def load_runs(out: Path, plan: dict | None = None) -> tuple[list[RunRecord], list[LeftOut]]:
-    """(one record per run whose results can be shown, in the plan's order; the runs whose results file
-    cannot be shown, each with the reason)."""
+    """(`load_results`' records; the runs whose results file cannot be shown, each with the reason)."""
     out = Path(out)
     plan = plan or read_plan(out)
     records: list[RunRecord] = []
@@ -156,8 +153,7 @@ def _run_weights(out: Path, m: PlanEntry) -> str | None:
 
 
 def _zoo_entry(out: Path, plan: dict, zoo_id: str | None) -> ZooEntry | None:
-    """The zoo entry a results file names, from the folder's own zoo (a scale that does not publish) or the
-    project's; None when it is not there."""
+    """The zoo entry a results file names, from the folder's own zoo (unpublished scales) or the project's; or None."""
     if not zoo_id:
         return None
     zoo_dir = None if plan.get("publish", True) else out / "model_zoo"

@@ -38,8 +38,7 @@ def signature(attack: str, norm, eps: float, version, images) -> tuple:
 
 
 def signature_of_spec(spec, images: int | None) -> tuple:
-    """An attack spec's (evaluation_block.evaluation_specs) `signature`; `images`: those of its evaluation block
-    where the spec names none."""
+    """An attack spec's `signature`; `images`: its evaluation block's, where the spec names none."""
     return signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples or images)
 
 
@@ -181,8 +180,7 @@ def _hours(minutes: float) -> str:
 
 
 def sentence(grid: Grid, folder: str) -> str:
-    """The grid's time on one GPU in one paragraph: the whole, training and evaluation apart, and which runs'
-    minutes were measured and which estimated."""
+    """The grid's time on one GPU in one paragraph, and which runs' minutes were measured and which estimated."""
     models = list(dict.fromkeys(r.name for r in grid.runs))
     measured = [r.name for r in grid.runs if r.training_from == "measured"]
     in_part = [r.name for r in grid.runs if r.training_from == "measured in part"]

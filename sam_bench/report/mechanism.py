@@ -41,8 +41,7 @@ def load_analyses(out: Path) -> dict[str, dict]:
 
 
 def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
-    """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated,
-    else the first AutoAttack budget."""
+    """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated, else AutoAttack's."""
     if any(r.evaluation("pgd", "Linf", "2/255") for r in records):
         return ("pgd", "Linf", "2/255")
     for r in records:
@@ -53,8 +52,7 @@ def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
 
 
 def _paired_t(first: np.ndarray, second: np.ndarray, predicted: inference.Alternative) -> dict:
-    """first - second, paired: mean difference, 95% t interval, one-sided p in the predicted
-    direction ("less": first below second) and the other."""
+    """first - second, paired: mean difference, 95% t interval, one-sided p each way ("less": first below second)."""
     from scipy.stats import t, ttest_rel
 
     d = (first - second).tolist()

@@ -39,8 +39,7 @@ def label(measure: tuple) -> str:
 
 
 def mean_accuracy(group: list[RunRecord], *measure) -> float | None:
-    """A model's accuracy, the mean over its seeds that have the measure (AutoAttack: the first seed) and did
-    not collapse (a collapse counts in its own rate: `collapse`)."""
+    """A model's mean accuracy over its seeds that have the measure and did not collapse (`collapse`)."""
     values = [a for a in (accuracy(r, *measure) for r in collapse.healthy(group)) if a is not None]
     return statistics.fmean(values) if values else None
 

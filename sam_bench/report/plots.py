@@ -78,8 +78,7 @@ def _robust_vs_eps(plt, out: Path, records: list[RunRecord]) -> str | None:
 
 
 def _styles(records: list[RunRecord]) -> list[dict]:
-    """Each model's line style, in the order of `models(records)`: its method's colour (one palette for every plot
-    and page: the method table's), and a marker and line of its own among the models of one method."""
+    """Each model's line style, in the order of `models(records)`: its method's colour, its own marker and line."""
     markers, lines = ("o", "s", "^", "D", "v", "P"), ("-", "--", ":", "-.")
     seen: dict[str, int] = {}
     styles = []
@@ -166,8 +165,7 @@ def _sam_gain(plt, out: Path, records: list[RunRecord]) -> str | None:
 
 
 def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
-    """The cost per step over ST's as C4 measures it (`cost.json`), or else the training logs' seconds per
-    epoch, labelled as what they are."""
+    """The cost per step over ST's as C4 measures it (`cost.json`), or else the training logs', labelled as such."""
     measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]
     if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
         fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))

@@ -21,8 +21,7 @@ NAME = "small_budgets.png"
 
 
 def chosen(folder: Folder) -> list[list[RunRecord]] | None:
-    """ST, SAM-0.1 and an AT model (each a list over seeds) where all three have PGD-10 at C2's four budgets, the AT
-    model with the most seeds (the largest eps on a tie); None where the folder lacks one."""
+    """ST, SAM-0.1 and the AT model with most seeds (each over its seeds) with PGD-10 at C2's budgets, or None."""
     grouped = models(folder.records)
     st, _, ats = claimed(grouped)
     sam = grouped.get(HEADLINE_SAM)

@@ -103,8 +103,7 @@ def _equal_cost(records: list[RunRecord]) -> str:
 
 
 def check_readme(readme: str | Path, folder: str | Path | Folder) -> tuple[str, re.Pattern, str, str]:
-    """`readme`'s text and the folder's summary markers in it: refuses (one line and exit 2) a `readme` that
-    `update_readme` could not fill."""
+    """`readme`'s text and the folder's summary markers in it; refused (BadInput) where it lacks them."""
     name = Path(folder.path if isinstance(folder, Folder) else folder).name
     start, end = (_MARK.format(name=name, edge=edge) for edge in ("start", "end"))
     text = files.read_text(readme)
