@@ -169,7 +169,7 @@ def test_full_scale_models_are_set_beside_the_published_entries(tmp_path):
         record("AT-Linf-8", "at", 0, 1.0, 822, 475),
         record("AT-L2-128", "at", 0, 1.0, 8800, 6500, n=10_000, norm="L2", eps="0.5"),
     ]
-    assert against_published.applies(records)
+    assert against_published.threat_models(records)
     lines = against_published.section(tmp_path, records)
     text = "\n".join(lines)
     assert text.startswith("## Next to RobustBench's published entries")
@@ -190,8 +190,8 @@ def test_full_scale_models_are_set_beside_the_published_entries(tmp_path):
 
 def test_smaller_models_get_no_such_section():
     records = [record("ST", "standard", 0, 0.125, 800, 0), record("AT-Linf-8", "at", 0, 0.125, 550, 330)]
-    assert not against_published.applies(records)
+    assert not against_published.threat_models(records)
     no_autoattack = record("ST", "standard", 1, 1.0, 9480, 0)  # a full-width model's later seed: no AutoAttack
-    assert not against_published.applies([no_autoattack])
+    assert not against_published.threat_models([no_autoattack])
     other_budget = record("AT-Linf-4", "at", 0, 1.0, 8500, 3000, eps="4/255")  # not RobustBench's budget
-    assert not against_published.applies([other_budget])
+    assert not against_published.threat_models([other_budget])

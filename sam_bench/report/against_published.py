@@ -1,7 +1,5 @@
-"""Our full-scale models beside RobustBench's published entries (the report's section and its plots): the
-full-width PreActResNet-18 models with AutoAttack at RobustBench's budget of a threat model, clean against
-AutoAttack accuracy, beside the published entries of comparable training (`sam_bench.leaderboard.published`).
-Smaller models get no such section: beside published full-size models they would say nothing.
+"""Our full-width PreActResNet-18 models beside RobustBench's published entries of comparable training (the report's
+section and its plots; docs/reproducing.md). Smaller models get none: beside full-size models they say nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +8,7 @@ from pathlib import Path
 
 from sam_bench.figure_labels import pyplot
 from sam_bench.leaderboard import published
+from sam_bench.report.comparison import table_head
 from sam_bench.report.plots import save
 from sam_bench.report.records import accuracy_with_interval, architecture, images, models
 from sam_bench.report.run_record import RunRecord
@@ -45,10 +44,6 @@ def threat_models(records: list[RunRecord]) -> list[dict]:
     return found
 
 
-def applies(records: list[RunRecord]) -> bool:
-    return bool(threat_models(records))
-
-
 def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
     """Accuracy (%) with its 95% Wilson interval over the images evaluated, and their number."""
     ev, found = record.evaluation(*measure), accuracy_with_interval([record], *measure)
@@ -57,8 +52,7 @@ def _measured(record: RunRecord, *measure) -> tuple[float, float, float, int]:
 
 
 def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
-    """published-<threat model>.png: clean against AutoAttack accuracy, our models (95% intervals as
-    bars) and the published entries (as RobustBench lists them: no interval is published)."""
+    """published-<threat model>.png: clean against AutoAttack accuracy, ours and the published (no intervals)."""
     plt = pyplot()
     norm, eps = references["threat_model"], references["eps"]
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
@@ -82,6 +76,10 @@ def plot(out: Path, ours: dict[str, RunRecord], references: dict) -> str:
 
 
 def section(out: Path, records: list[RunRecord]) -> list[str]:
+    """The section, or nothing where no model of the records can be set beside published entries."""
+    found = threat_models(records)
+    if not found:
+        return []
     lines = [
         "## Next to RobustBench's published entries",
         "",
@@ -91,7 +89,7 @@ def section(out: Path, records: list[RunRecord]) -> list[str]:
         f"which names the commit and file of each). RobustBench evaluates on all {FULL_TEST_SET:,} test images.",
         "",
     ]
-    for references in threat_models(records):
+    for references in found:
         lines += _threat_model_lines(out, records, references)
     return lines
 
@@ -108,8 +106,7 @@ def _threat_model_lines(out: Path, records: list[RunRecord], references: dict) -
         + (f". Models of ours attacked on fewer images ({', '.join(f'{n:,}' for n in fewer)}) say so" if fewer else "")
         + ".",
         "",
-        "| this reproduction | clean | AutoAttack | test images (AutoAttack) |",
-        "|---|---|---|---|",
+        *table_head("this reproduction", "clean", "AutoAttack", "test images (AutoAttack)"),
     ]
     for name, record in ours.items():
         c, cl, ch, _ = _measured(record, "clean")
@@ -117,8 +114,7 @@ def _threat_model_lines(out: Path, records: list[RunRecord], references: dict) -
         lines.append(f"| {name} | {c:.2f} ({cl:.1f}–{ch:.1f}) | {a:.2f} ({al:.1f}–{ah:.1f}) | {n:,} |")
     lines += [
         "",
-        "| RobustBench entry | architecture | venue | clean | AutoAttack | RobustBench's note |",
-        "|---|---|---|---|---|---|",
+        *table_head("RobustBench entry", "architecture", "venue", "clean", "AutoAttack", "RobustBench's note"),
     ]
     for e in sorted(references["entries"], key=lambda e: -float(e["autoattack_acc"])):
         named = f"[{e['id']}]({e['link']})" if e.get("link") else e["id"]

@@ -1,7 +1,6 @@
-"""The report's check on AutoAttack's last two attacks: what FAB-T and Square found after APGD-CE + APGD-T,
-for a grid that attacks its later seeds with those two alone (`attacks/autoattack.py`'s custom version) and its
-first seeds with the standard version, whose breakdown counts the images right after each attack; the custom
-version's count beside it where a model has both (the same attacks from the same seed: they should agree).
+"""The report's check on AutoAttack's last two attacks: what FAB-T and Square found after APGD-CE + APGD-T, for a
+grid that attacks its later seeds with those two alone and its first seeds with the standard version (whose
+breakdown counts the images right after each attack); the custom version's count beside it, which should agree.
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ LAST_TWO = ("fab-t", "square")
 
 
 def _rows(records: list[RunRecord]) -> list[dict]:
-    """One row per first seed's standard AutoAttack with a full breakdown, where the grid uses the cheaper
-    attack at some budget: counts of images (not fractions)."""
+    """Per first seed's standard AutoAttack with a full breakdown, counts of images; none without the cheaper one."""
     if not any(  # some run attacked with APGD-CE + APGD-T alone
         ev.attack == "autoattack"
         and ev.settings.get("version") == "custom"
@@ -55,11 +53,8 @@ def _rows(records: list[RunRecord]) -> list[dict]:
     return sorted(rows, key=lambda row: (row["order"], threat_models.order(row["norm"]), parse_eps(row["eps"])))
 
 
-def applies(records: list[RunRecord]) -> bool:
-    return bool(_rows(records))
-
-
 def section(records: list[RunRecord]) -> list[str]:
+    """The section, or nothing where no run was attacked with APGD-CE + APGD-T alone beside a standard breakdown."""
     rows = _rows(records)
     if not rows:
         return []

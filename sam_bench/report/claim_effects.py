@@ -1,9 +1,5 @@
-"""Which effects a claim's cell shows at one scale, chosen by a rule fixed in advance (docs/reproducing.md, "Which
-figures a cell shows": a judged primary test's comparisons, else every budget of the claim over every seed;
-AutoAttack where every seed of both models has it, else PGD-10; an AutoAttack effect with its check for gradient
-masking), each with the levels of the two models it compares and, for C2, the AT model's level beside them.
-The cells speak for the paper's SAM (rho 0.1) against ST, and for C3 for the AT model its primary test names or else
-the AT model with the most seeds. The effect plot (`effect_plot`) draws the same effects.
+"""Which effects a claim's cell shows at one scale, by the rule fixed in advance in docs/reproducing.md, "Which
+figures a cell shows", each with the levels of the models it compares; the effect plot (`effect_plot`) draws the same.
 """
 
 from __future__ import annotations
@@ -110,8 +106,7 @@ def every_budget(folder: Folder, claim: str) -> list[Effect]:
 
 
 def pooled_verdict(folder: Folder, claim: str) -> dict | None:
-    """The verdict pooling every seed that the cell speaks for: the headline SAM's (C3: against the AT model the
-    cell shows)."""
+    """The verdict pooling every seed that the cell speaks for (C3: against the AT model the cell shows)."""
     judged = [v for subset in folder.verdicts.values() for v in subset if v["claim"] == claim]
     if claim == "C3":
         at = _at_model(folder)
@@ -121,8 +116,7 @@ def pooled_verdict(folder: Folder, claim: str) -> dict | None:
 
 
 def _at_model(folder: Folder) -> list[RunRecord] | None:
-    """The AT model a cell speaks of: the one C3's primary test names, else the one with the most seeds (the
-    larger budget on a tie)."""
+    """The AT model a cell speaks of: the one C3's primary test names, else the most seeds' (larger eps on a tie)."""
     grouped = models(folder.records)
     test = Endpoints.from_plan(folder.plan).primary_tests.get("C3")
     if test is not None and test.models and test.models[0] in grouped:
@@ -167,16 +161,12 @@ def _check(first: list[RunRecord], second: list[RunRecord], effect: Effect) -> m
 
 def _beside(at: list[RunRecord] | None, measure: tuple, select: dict) -> tuple[str, float] | None:
     """The AT model's accuracy on this measure, mean over its seeds that have it (None without one)."""
-    if at is None:
-        return None
-    found = [r.evaluation(*measure, **select) for r in at]
-    accuracies = [ev.robust_acc for ev in found if ev is not None]
-    return (at[0].name, statistics.fmean(accuracies)) if accuracies else None
+    accuracies = [ev.robust_acc for r in at or [] if (ev := r.evaluation(*measure, **select)) is not None]
+    return (at[0].name, statistics.fmean(accuracies)) if at and accuracies else None
 
 
 def signs_differ(found: dict[str, list[Effect]]) -> tuple[list[str], list[str]] | None:
-    """Given one measure's effect at each scale (by scale), the scales where it is above zero and those where it is
-    below (each 95% interval excluding zero), or None unless both are there."""
+    """(the scales where one measure's effect is above zero, those where below: 95% intervals), or None unless both."""
     above = [scale for scale, effects in found.items() if any(e.comparison.interval()[1] > 0 for e in effects)]
     below = [scale for scale, effects in found.items() if any(e.comparison.interval()[2] < 0 for e in effects)]
     return (above, below) if above and below else None

@@ -41,16 +41,14 @@ CLAIMS = {
 def claimed(
     grouped: dict[str, list[RunRecord]],
 ) -> tuple[list[RunRecord] | None, list[list[RunRecord]], list[list[RunRecord]]]:
-    """What the claims compare among a grid's models (`records.models`): ST's model (the first, or None), the SAM
-    models and the AT models, each a list over its seeds: the paper's three methods (method_table.PAPER_METHODS).
+    """ST's model (or None), the SAM and the AT models among a grid's, each over its seeds: the paper's three methods.
     Their variants (ASAM, SAM on PGD examples, TRADES, ...) are shown beside them and judged by no claim."""
     st = next(iter(by_method(grouped, table.STANDARD)), None)
     return st, by_method(grouped, table.SAM), by_method(grouped, table.AT)
 
 
 def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
-    """One verdict per claim and configuration (`_verdict`'s dicts); `cost`: the reproduction's `cost.json`,
-    without which C4 is inconclusive."""
+    """One verdict per claim and configuration; `cost`: `cost.json`, without which C4 is inconclusive."""
     st, sams, ats = claimed(models(records))
     out = []
 
@@ -58,9 +56,8 @@ def verdicts(records: list[RunRecord], cost: dict | None = None) -> list[dict]:
         comparisons = [c for c in found if c is not None]
         out.append(_verdict(name, configuration, *judge(comparisons), comparisons))
 
-    for s in sams:
+    for s in sams:  # the verdicts are sorted by claim below
         claim("C1", s[0].name, [compare(s, st, ("clean",), margin=C1_MARGIN)] if st else [])
-    for s in sams:
         claim("C2", s[0].name, [compare(s, st, ("pgd", n, e)) for n, e in C2_BUDGETS] if st else [])
     for a in ats:
         norm, eps = a[0].config.attack_norm, a[0].config.attack_eps
@@ -88,12 +85,8 @@ def _verdict(claim: str, configuration: str, verdict: str, reason: str, comparis
 
 
 def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict | None) -> dict:
-    """C4 for one SAM or AT model: its cost per training step over ST's, from the interleaved timing
-    (`sam_bench.experiments.step_cost`); holds when the ratio's 95% interval lies within C4_TOLERANCE of the expected
-    ratio, fails when it lies wholly outside, inconclusive when it straddles an edge or rests on too few rounds to
-    decide (fewer than `rounds_to_decide()`: its interval is then the range of the rounds). Cost does not
-    depend on what a model learned, so degenerate models count here. The expected ratio is the method's
-    forward-backward passes per step (method_table) over ST's one."""
+    """C4 for one SAM or AT model: its measured cost per step over ST's against its passes per step over ST's, by the
+    rule of docs/reproducing.md. Cost does not depend on what a model learned, so degenerate models count here."""
     name, cfg = group[0].name, group[0].config
     expected = table.passes_per_step(cfg.method, cfg.attack_steps)
     band = (expected * (1 - C4_TOLERANCE), expected * (1 + C4_TOLERANCE))
@@ -119,9 +112,7 @@ def cost_verdict(group: list[RunRecord], st: list[RunRecord] | None, cost: dict 
         return {**verdict, "reason": "too few timing rounds for a 95% interval of the median (6 or more needed)"}
     runs = ratio["runs"]
     if len(runs) < rounds_to_decide():
-        # with few rounds the distribution-free interval of the median is the whole range of the rounds: the one
-        # slowest and the one fastest round set it, and a single round disturbed by other work on the machine
-        # would move the verdict; such a measurement is reported, not judged
+        # the interval of few rounds' median is their whole range, which one disturbed round sets: reported, not judged
         steps = (cost or {}).get("settings", {}).get("steps")
         return {
             **verdict,

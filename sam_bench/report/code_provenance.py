@@ -1,10 +1,7 @@
-"""Which confirmatory runs count: a run's records must name the code that trained it, and that code must hold
-the primary tests as they were fixed, that is, descend from the commit that fixed them
-(recipes.endpoints.set_in_commit). A record with a code fingerprint (runtime.code_identity) counts where the
-fingerprint is that of such a commit (the commit it names first, else any from the fixing one on); one from
-before fingerprints counts where the commit it names, without uncommitted changes, is such a commit; anything
-else is exploratory. Where no commit holds the endpoints the rule cannot be applied: every confirmatory seed
-is taken, and the report says the tests read as post hoc (`lines` says the rule in the report's words).
+"""Which confirmatory runs count: a run's records must name code that holds the primary tests as they were fixed,
+that is, descends from the commit that fixed them (recipes.endpoints.set_in_commit; the rule in docs/reproducing.md
+and, in the report's words, `lines`). Where no commit holds the endpoints every confirmatory seed is taken, and the
+report says the tests read as post hoc.
 """
 
 from __future__ import annotations
@@ -60,7 +57,7 @@ def counts(run_dir: Path, plan: dict) -> bool:
 
 
 def check_code(commit: str | None, fingerprint: str | None, fixing_commit: str) -> CodeCheck:
-    """The rule (module docstring) applied to what a training record names of its code."""
+    """The rule (docs/reproducing.md) applied to what a training record names of its code."""
     named_commit = commit.split("+")[0] if commit else None
     if fingerprint:
         if named_commit and code_identity.of_commit(named_commit, REPO) == fingerprint:
@@ -96,8 +93,7 @@ def split(records: list[RunRecord], plan: dict) -> tuple[list[RunRecord], list[t
 
 
 def seeds(records: list[RunRecord], plan: dict) -> dict[str, list[int]]:
-    """Each model's confirmatory seeds less those whose runs do not count: what its primary tests are judged over
-    once every one has results."""
+    """Each model's confirmatory seeds less those whose runs do not count: what its primary tests are judged over."""
     _, dropped = split(records, plan)
     out = {(r.name, r.seed) for r, _ in dropped}
     listed = Endpoints.from_plan(plan).confirmatory_seeds
@@ -105,8 +101,7 @@ def seeds(records: list[RunRecord], plan: dict) -> dict[str, list[int]]:
 
 
 def lines(records: list[RunRecord], plan: dict) -> list[str]:
-    """The report's paragraph: which commit fixed the tests, the rule, and every confirmatory run that does not
-    count with what its record names."""
+    """The report's paragraph: which commit fixed the tests, the rule, and each confirmatory run that does not count."""
     fix = fixed(plan)
     if fix is None:
         return [

@@ -17,8 +17,7 @@ def collapse_epoch(record: RunRecord) -> int | None:
 
 
 def healthy(group: list[RunRecord]) -> list[RunRecord]:
-    """The runs of a model that did not collapse (all of them when every run did: nothing else to show,
-    and the row says so)."""
+    """The runs of a model that did not collapse (all of them when every run did: the row says so)."""
     kept = [r for r in group if collapse_epoch(r) is None]
     return kept or group
 

@@ -1,13 +1,6 @@
 """Two models compared on one measure, as the claims compare them (`report.claims`), and how a configuration's
-verdict follows (`judge`; docs/reproducing.md states the rule).
-
-A claim is about training methods, so a comparison over two training seeds or more is tested over seeds and
-test images together (`mixed_model.method_difference`, seed s against seed s on the same images); with one
-seed in common it only says how the two trained models differ (exact McNemar, or Fisher's exact test for
-results without per-image outcomes) and gives no verdict on the method. A comparison with a degenerate model
-is no evidence: it is left out. `holds` needs every comparison significant in the claimed direction (an
-intersection-union test, no multiplicity correction needed); `fails`, one significant the other way after
-Holm's adjustment; else `inconclusive`, with the smallest true difference detectable with 80% power.
+verdict follows (`judge`): the tests and the rule are those of docs/reproducing.md, "Uncertainty: intervals,
+paired tests, seeds" (over seeds and images with two seeds or more; one seed compares two trained models only).
 """
 
 from __future__ import annotations
@@ -59,6 +52,10 @@ class Comparison:
         """(difference, low, high) once the comparison's test has set them."""
         return _measured(self.difference), _measured(self.low), _measured(self.high)
 
+    def points(self, unit: str = "") -> str:
+        """The difference and its 95% interval in points (`points_interval`)."""
+        return points_interval(*self.interval(), unit)
+
     def levels(self) -> str:
         """The two arms' levels before their difference: 'ST 1.95% → SAM-0.1 4.17%' (second, then first)."""
         second, first = 100 * _measured(self.second_level), 100 * _measured(self.first_level)
@@ -68,10 +65,7 @@ class Comparison:
         head = f"{self.first} − {self.second}, {self.measure}: "
         if self.difference is None:
             return head + (self.left_out or "not measured")
-        text = (
-            f"{self.levels()}, {_points(self.difference)} points "
-            f"[{_points(_measured(self.low))}, {_points(_measured(self.high))}]"
-        )
+        text = f"{self.levels()}, {self.points(' points')}"
         if self.tests:
             text += "; " + "; ".join(self.tests)
         return head + text + (f" ({self.left_out})" if self.left_out else "")
@@ -98,6 +92,18 @@ def p_cell(p: float | None) -> str:
     return "–" if p is None else p_text(p).removeprefix("= ")
 
 
+def table_head(*columns: str) -> list[str]:
+    """A markdown table's header row and the line under it."""
+    return [f"| {' | '.join(columns)} |", "|" + "---|" * len(columns)]
+
+
+def with_interval(summary: dict, fmt: str = ".3g", centre: str = "mean") -> str:
+    """A summary's mean (or median) with its 95% interval where it has one: '1.23 (1.01–1.45)'."""
+    low, high = summary.get("low"), summary.get("high")
+    interval = f" ({low:{fmt}}–{high:{fmt}})" if low is not None and high is not None else ""
+    return f"{summary[centre]:{fmt}}{interval}"
+
+
 def percent(x: float | None) -> str:
     """A fraction as a table's percentage cell: '81.86', or '–' where it is not measured."""
     return "–" if x is None else f"{100 * x:.2f}"
@@ -107,9 +113,9 @@ def _points(x: float) -> str:
     return f"{100 * x:+.2f}"
 
 
-def points_interval(difference: float, low: float, high: float) -> str:
-    """A difference and its 95% interval in points: '+2.31 [+1.36, +3.27]'."""
-    return f"{100 * difference:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+def points_interval(difference: float, low: float, high: float, unit: str = "") -> str:
+    """A difference and its 95% interval in points: '+2.31 [+1.36, +3.27]' ('+2.31 points [...]' with a unit)."""
+    return f"{100 * difference:+.2f}{unit} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
 def compare(
@@ -121,12 +127,10 @@ def compare(
     in_order: bool = False,
     **select,
 ) -> Comparison | None:
-    """Test `firsts` (the seeds of one model) against `seconds` on one measure: ("clean",) or
-    ("pgd", norm, eps), with `select` as `evaluation` takes it (an AutoAttack version, the first N
-    images). Seeds are paired by number (seed s with seed s: the same initialisation); without a seed
-    in common, the first seeds are paired. `in_order`: the k-th seed of one with the k-th of the other
-    (two models' different seeds: independent trainings, so a pairing fixed in advance estimates the same
-    difference). None when a model lacks the measure."""
+    """Test `firsts` (one model's seeds) against `seconds` on one measure, ("clean",) or ("pgd", norm, eps), with
+    `select` as `evaluation` takes it. Seeds are paired by number (the same initialisation), else the first seeds;
+    `in_order`: the k-th of one with the k-th of the other (different seeds are independent trainings, so a pairing
+    fixed in advance estimates the same difference). None when a model lacks the measure."""
     if label is None:
         label = "clean" if measure[0] == "clean" else f"{measure[0].upper()} {measure[1]} {measure[2]}"
     aside = collapse.collapsed(firsts) + collapse.collapsed(seconds)
@@ -240,8 +244,7 @@ def _test_models(c: Comparison, evs: list[tuple[Evaluation, Evaluation]]) -> Non
 
 
 def judge(comparisons: list[Comparison]) -> tuple[str, str]:
-    """(verdict, reason) for one configuration's comparisons, each expecting its first model to be
-    better (or, with a margin, not worse by more than it)."""
+    """(verdict, reason) for one configuration's comparisons, each claiming its first model the better."""
     usable = [c for c in comparisons if c.left_out is None and c.difference is not None]
     if not usable:
         if comparisons:
@@ -286,9 +289,8 @@ SEEDS_CONSIDERED = 100  # the most seeds `what_is_missing` would propose
 
 
 def what_is_missing(c: Comparison) -> str:
-    """For a comparison over seeds and images that is not significant: its direction where that is
-    significant though the margin is not (C1), which source of noise dominates its standard error, and
-    what would settle it: the seeds that would detect the observed distance from the null with 80% power."""
+    """For a comparison over seeds and images that is not significant: its direction where only that is (C1), which
+    source of noise dominates, and the seeds that would detect the observed distance from the null with 80% power."""
     result = c.result
     assert result is not None, "what_is_missing is for comparisons over seeds and images"
     said = []

@@ -1,11 +1,6 @@
-"""The report's confirmatory section, for a scale that fixed its endpoints before its runs (endpoints.py).
-
-The primary tests are judged over the confirmatory seeds only (the seeds trained after the endpoints were
-fixed), each as its claim's verdict, on exactly the measure and images the recipe named: C1 and C2 for every
-SAM configuration against ST, C3 for the AT and SAM models its test names, on its robust measure and on clean
-accuracy (their seeds paired in order); a run whose records do not name code holding them is exploratory
-(code_provenance). Everything else is secondary: C2 under AutoAttack (Holm over its own family), and PGD-10
-against AutoAttack on the same images, where SAM's gap larger than ST's flags gradient masking.
+"""The report's confirmatory section, for a scale that fixed its endpoints before its runs (endpoints.py): each
+primary test judged over the confirmatory seeds only, on exactly the measure and images the recipe named; C2 under
+AutoAttack and PGD-10 against AutoAttack as secondary (docs/reproducing.md says how each is paired and judged).
 """
 
 from __future__ import annotations
@@ -32,9 +27,8 @@ def applies(plan: dict) -> bool:
 
 @dataclass
 class PrimaryResult:
-    """One primary test of one configuration over the confirmatory seeds (C1, C2: a SAM model against ST; C3:
-    the AT model against the SAM model its test names): its comparisons and verdict, or what it is waiting for
-    (no comparisons: fewer than two confirmatory seeds of each)."""
+    """One primary test of one configuration over the confirmatory seeds: its comparisons and verdict, or none while
+    it waits for two confirmatory seeds of each model."""
 
     claim: str
     test: PrimaryTest
@@ -51,16 +45,15 @@ class PrimaryResult:
             return f"{self.claim}: waiting for {self.configuration} (a verdict needs two confirmatory seeds of each)"
         if len(self.comparisons) == 1:
             c = self.comparisons[0]
-            found = f"{c.levels()}, {_points(c, ' points')}"
+            found = f"{c.levels()}, {c.points(' points')}"
         else:
-            found = "; ".join(f"{c.measure}: {c.levels()}, {_points(c, ' points')}" for c in self.comparisons)
+            found = "; ".join(f"{c.measure}: {c.levels()}, {c.points(' points')}" for c in self.comparisons)
         seeds = min(c.seeds for c in self.comparisons)
         return f"{self.claim}: {self.verdict} for {self.configuration} ({found}, {seeds} seeds, {self.test.label()})"
 
 
 def primary_results(records: list[RunRecord], plan: dict) -> list[PrimaryResult]:
-    """Every primary test the plan fixed, for every configuration it judges, over the confirmatory seeds only:
-    the report's table and the README's summary both read these."""
+    """Every primary test the plan fixed, for every configuration it judges: the report and the README read these."""
     endpoints = Endpoints.from_plan(plan)
     _, st, sams, confirmatory = _split(records, plan)
     found = []
@@ -111,7 +104,7 @@ def section(out: Path, records: list[RunRecord], plan: dict) -> list[str]:
             lines.append(
                 f"| {result.claim} | {result.test.label()} | {c.first} − {c.second}"
                 + (f", {c.measure}" if len(result.comparisons) > 1 else "")
-                + f" | {c.levels()} | {_points(c)} | {c.seeds} | {p_cell(c.p_value)} | **{result.verdict}** |"
+                + f" | {c.levels()} | {c.points()} | {c.seeds} | {p_cell(c.p_value)} | **{result.verdict}** |"
             )
         reasons.append(
             f"- {result.claim}, {result.configuration}: {result.reason}. "
@@ -141,9 +134,8 @@ def _split(records: list[RunRecord], plan: dict):
 
 
 def _primary(first: list[RunRecord], second: list[RunRecord], test: PrimaryTest) -> list[Comparison]:
-    """The test's comparisons of two models' confirmatory runs (none where a model lacks a measure): C1 and C2
-    one, on the test's measure; C3 two, the AT model ahead on the robust measure and behind on clean accuracy,
-    its seeds paired in order."""
+    """The test's comparisons of two models' confirmatory runs (none where a model lacks a measure): C1 and C2 one;
+    C3 two, the AT model ahead on the robust measure and behind on clean accuracy, its seeds paired in order."""
     if not first or not second:
         return []
     if test.models is None:
@@ -158,8 +150,7 @@ def _primary(first: list[RunRecord], second: list[RunRecord], test: PrimaryTest)
 
 
 def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
-    """C2 under AutoAttack, secondary: the primary test's attack over every seed that has it, and standard
-    AutoAttack at each C2 budget on the first seeds; Holm over this family."""
+    """C2 under AutoAttack, secondary: over every seed that has it and on the first seeds; Holm over this family."""
     family: list[tuple[str, Comparison]] = []
     primary = endpoints.primary_tests.get("C2")
     for sam in sams:
@@ -188,14 +179,13 @@ def _autoattack_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for (what, c), p in zip(family, adjusted):
-        lines.append(f"| {what} | {c.measure} | {c.levels()} | {_points(c)} | {c.seeds} × {c.images:,} | {p_cell(p)} |")
+        lines.append(f"| {what} | {c.measure} | {c.levels()} | {c.points()} | {c.seeds} × {c.images:,} | {p_cell(p)} |")
     return lines + [""]
 
 
 def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
-    """PGD-10 minus AutoAttack on the same images, per first-seed model at the claims' budgets (C2's four and
-    C3's primary test's), and over seeds at C2's primary test's budget; SAM's gap against ST's, flagged when
-    significantly larger."""
+    """PGD-10 minus AutoAttack on the same images, per first-seed model at the claims' budgets and over seeds at C2's
+    primary test's; SAM's gap against ST's, flagged when significantly larger."""
     rows: list[tuple[str, str, mixed_model.SeedsAndImages, mixed_model.SeedsAndImages | None]] = []
     flags: list[str] = []
     budgets = list(C2_BUDGETS)
@@ -255,12 +245,6 @@ def _masking_lines(grouped, st, sams, endpoints: Endpoints) -> list[str]:
         "",
     ]
     return lines
-
-
-def _points(c: Comparison, unit: str = "") -> str:
-    """The difference and its 95% interval in points: '+2.31 [+1.36, +3.27]' ('+2.31 points [...]' with a unit)."""
-    low, high = c.low or 0.0, c.high or 0.0
-    return f"{100 * (c.difference or 0):+.2f}{unit} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
 def _seeds(seeds: list[int]) -> str:

@@ -28,7 +28,7 @@ from sam_bench.report import (
     spent,
 )
 from sam_bench.report.claims import CLAIMS, headline
-from sam_bench.report.comparison import percent
+from sam_bench.report.comparison import percent, table_head, with_interval
 from sam_bench.report.folder import Folder, LeftOut, not_shown, pilot_candidates
 from sam_bench.report.records import (
     aa_budgets,
@@ -46,8 +46,7 @@ from sam_bench.training import method_table
 
 
 def _cell(group: list[RunRecord], *measure, **select) -> str:
-    """One table cell: one evaluation's accuracy with its Wilson interval, or with several seeds the
-    mean with its 95% interval over seeds and images."""
+    """One table cell: an accuracy with its 95% interval (Wilson's, or over seeds and images with several seeds)."""
     if len(group) > 1:
         result = accuracy_over_seeds(group, *measure, **select)
         if result is None:
@@ -117,38 +116,33 @@ def _aa_text(ev: Evaluation, n_evaluated: int | None = None) -> str:
 def write_report(
     out: str | Path, folder: Folder | None = None, measured_again: bool = False, unmeasured: list[str] | None = None
 ) -> Path:
-    """(Re)write REPORT.md and its plots from the reproduction's results files (`folder`: the folder
-    already loaded, as `report --readme` hands it to the summary too). `measured_again`: every results file shown
-    was measured again on a sample from its weights and agreed (`report --verify`); `unmeasured`: the evaluations a
-    time limit left out of that check ('results/X.json: pgd Linf 8/255'). The header says which."""
+    """(Re)write REPORT.md and its plots (`folder`: already loaded, as `report --readme` hands it to the summary too).
+    `measured_again`, `unmeasured`: `report --verify` agreed, and the evaluations its time limit left out."""
     out = Path(out)
     folder = folder or Folder.load(out)
     plan, records, cost = folder.plan, folder.records, folder.cost
     report = out / "REPORT.md"
     lines = _header_lines(out, plan, records, folder.left_out)
-    if records:
-        lines += [_measured_again_line(len(records), measured_again, unmeasured or []), ""]
-        checked = check_statement.of_files(r.path for r in records if r.path is not None)
-        if checked is not None:  # results recorded before per-image draws: checked by the rules that fit them
-            lines += [
-                f"Recorded before per-image draws ({checked[0]} of the {len(records)} results files shown): a spot "
-                f"check of them, by the rules that fit them, refuses in >= 99% of checks "
-                f"{checked[1].removeprefix('checked for ')} (`sam_bench/evaluation/check_statement.py`).",
-                "",
-            ]
     if not records:
         files.write_text(report, "\n".join(lines) + "\n")
         return report
+    lines += [_measured_again_line(len(records), measured_again, unmeasured or []), ""]
+    checked = check_statement.of_files(r.path for r in records if r.path is not None)
+    if checked is not None:  # results recorded before per-image draws: checked by the rules that fit them
+        lines += [
+            f"Recorded before per-image draws ({checked[0]} of the {len(records)} results files shown): a spot "
+            f"check of them, by the rules that fit them, refuses in >= 99% of checks "
+            f"{checked[1].removeprefix('checked for ')} (`sam_bench/evaluation/check_statement.py`).",
+            "",
+        ]
     lines += ["## Setup", "", *_setup_lines(records), ""]
     lines += _accuracy_lines(records)
     if confirmatory.applies(plan):  # the primary tests fixed before the runs, over the confirmatory seeds
         lines += confirmatory.section(out, records, plan)
     if extension_tests.applies(plan):  # questions beyond the claims, fixed before their data
         lines += extension_tests.section(out, plan)
-    if autoattack_tail.applies(records):  # what standard AutoAttack's FAB-T and Square add to APGD-CE + APGD-T
-        lines += autoattack_tail.section(records)
-    if against_published.applies(records):  # full-scale models beside RobustBench's published ones
-        lines += against_published.section(out, records)
+    lines += autoattack_tail.section(records)  # what standard AutoAttack's FAB-T and Square add to APGD-CE + APGD-T
+    lines += against_published.section(out, records)  # full-scale models beside RobustBench's published ones
     lines += imported_models.section(folder)  # the recipe's zoo models trained elsewhere, if any
     lines += _guard_lines(records)
     lines += _verdict_lines(folder.verdicts)
@@ -169,9 +163,8 @@ def write_report(
 
 
 def _measured_again_line(files_shown: int, measured_again: bool, unmeasured: list[str]) -> str:
-    """Whether the figures below were measured again from the weights, or only read (a results file agrees with
-    its own per-image outcomes, but two evaluations whose labels were swapped agree with theirs too), and which
-    evaluations a time limit left unmeasured."""
+    """Whether the figures below were measured again from the weights, or only read (two evaluations whose labels
+    were swapped each agree with their own per-image outcomes), and which a time limit left unmeasured."""
     if measured_again and unmeasured:
         return (
             f"Measured again, PARTIAL: a sample of the evaluations of the {files_shown} results files shown was "
@@ -215,8 +208,7 @@ def _header_lines(out: Path, plan: dict, records: list[RunRecord], left_out: lis
 
 
 def _accuracy_lines(records: list[RunRecord]) -> list[str]:
-    """The accuracy table (a row per model, its seeds pooled), each run's row when there are seeds, and
-    the degenerate models named."""
+    """The accuracy table (a row per model), each run's row when there are seeds, and the degenerate models."""
     grouped = models(records)
     pgd, aa = pgd_budgets(records), aa_budgets(records)
     several = any(len(g) > 1 for g in grouped.values())
@@ -239,8 +231,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
         )
         + ".",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+        *table_head(*header),
     ]
     for name, group in grouped.items():
         flagged = any(r.degenerate for r in group)
@@ -266,8 +257,7 @@ def _accuracy_lines(records: list[RunRecord]) -> list[str]:
             "",
             "Each run's accuracy with its 95% Wilson interval.",
             "",
-            "| model | seed | clean | " + " | ".join(f"PGD {n} {e}" for n, e in pgd) + " |",
-            "|" + "---|" * (3 + len(pgd)),
+            *table_head("model", "seed", "clean", *(f"PGD {n} {e}" for n, e in pgd)),
         ]
         for r in records:
             lines.append(
@@ -318,9 +308,7 @@ def _plot_lines(drawn: list[str], cost: dict | None) -> list[str]:
         "cost.png": "Training cost" if cost else "Training wall time (training logs)",
         "sam_gain.png": "SAM's gain over ST across architectures",
     }
-    if not drawn:
-        return []
-    return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in drawn]
+    return ["## Plots", ""] + [f"### {titles[p]}\n\n![{titles[p]}]({p})\n" for p in drawn] if drawn else []
 
 
 def _sources_lines(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:
@@ -336,8 +324,7 @@ def _sources_lines(out: Path, records: list[RunRecord], cost: dict | None) -> li
 
 
 def _compute_lines(folder: Folder) -> list[str]:
-    """What the reproduction spent (`report/spent.py`), and its pilot's other candidates when a
-    `pilot.json` in the folder names them."""
+    """What the reproduction spent (`report/spent.py`), and its pilot's other candidates (`pilot.json`)."""
     lines = ["## Compute", "", f"This folder's runs: {spent.describe(spent.of_records(folder.records))}."]
     if on_gpu := gpu_minutes.lines(folder.records):
         lines += ["", *on_gpu]
@@ -392,8 +379,7 @@ def _guard_lines(records: list[RunRecord]) -> list[str]:
 
 
 def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
-    """The headline (for which configurations each claim holds, fails or is inconclusive), how the
-    claims are tested, and one table per claim with a row per configuration."""
+    """The headline, how the claims are tested, and one table per claim with a row per configuration."""
     several = len(judged) > 1
     lines = ["## Verdicts", ""]
     for arch, found in judged.items():
@@ -421,8 +407,7 @@ def _verdict_lines(judged: dict[str, list[dict]]) -> list[str]:
             lines += [
                 f"**{claim}**: {mine[0]['text']}.",
                 "",
-                "| configuration | verdict | why | comparisons |",
-                "|---|---|---|---|",
+                *table_head("configuration", "verdict", "why", "comparisons"),
             ]
             for v in mine:
                 evidence = "<br>".join(v["evidence"]) or "–"
@@ -452,8 +437,7 @@ def _cost_lines(cost: dict | None, records: list[RunRecord]) -> list[str]:
         "Median seconds per step with its distribution-free 95% interval (order statistics); the ratio to ST's "
         "step is taken round by round, then its median and interval.",
         "",
-        "| model | passes per step | seconds per step | x ST | expected |",
-        "|---|---|---|---|---|",
+        *table_head("model", "passes per step", "seconds per step", "x ST", "expected"),
     ]
     for m in cost["models"]:
         if m["name"] not in keys:
@@ -462,17 +446,11 @@ def _cost_lines(cost: dict | None, records: list[RunRecord]) -> list[str]:
             stale = "" if keys[m["name"]] == m.get("key") else " (other settings than this grid's: not used)"
         step, ratio = m["step_seconds"], m.get("ratio")
         lines.append(
-            f"| {m['name']}{stale} | {m['passes_per_step']} | {_median_with_interval(step, '.3f')} | "
+            f"| {m['name']}{stale} | {m['passes_per_step']} | {with_interval(step, '.3f', 'median')} | "
             + (
-                f"{_median_with_interval(ratio, '.2f')} | {m['passes_per_step'] / m['baseline_passes_per_step']:g}x |"
+                f"{with_interval(ratio, '.2f', 'median')} | {m['passes_per_step'] / m['baseline_passes_per_step']:g}x |"
                 if ratio
                 else "1 | – |"
             )
         )
     return lines + [""]
-
-
-def _median_with_interval(summary: dict, fmt: str) -> str:
-    low, high = summary.get("low"), summary.get("high")
-    interval = f" ({low:{fmt}}–{high:{fmt}})" if low is not None and high is not None else ""
-    return f"{summary['median']:{fmt}}{interval}"

@@ -1,7 +1,5 @@
-"""The README's front figure: each effect a cell of the findings shows (`claim_effects.shown`, the same rule) in
-accuracy points with its 95% interval, beside the levels it is the difference of (both models' accuracies and,
-for C2, the AT model's): a reader sees at once how large each effect is, whether its interval leaves zero, and
-of what (ST and SAM at a few percent where AT sits at half).
+"""The README's front figure (docs/reproducing.md, "Which figures a cell shows"): each effect a findings cell shows,
+with its 95% interval, beside the levels it is the difference of: how large it is, and of what.
 """
 
 from __future__ import annotations
@@ -101,18 +99,15 @@ def draw(found: list[Point], out: Path) -> Path | None:
         levels_ax.set_title("levels: each model's accuracy", fontsize=10)
         effects_ax.set_title(title, fontsize=10)
     methods = list(dict.fromkeys(level.method for p in found for level in p.levels))
+
+    def handle(label: str, color: str = "black", marker: str = "o", **style):
+        return plt.Line2D([], [], marker=marker, linestyle="", color=color, label=label, **style)
+
     handles = [
-        plt.Line2D([], [], marker="*", linestyle="", color="black", markersize=12, label="primary test (fixed first)"),
-        plt.Line2D([], [], marker="o", linestyle="", color="black", label="two seeds or more (seeds and images)"),
-        plt.Line2D(
-            [], [], marker="o", linestyle="", color="black", markerfacecolor="white", label="one seed (images only)"
-        ),
-        *[
-            plt.Line2D(
-                [], [], marker="o", linestyle="", color=method_table.colour(m), label=f"level: {method_table.label(m)}"
-            )
-            for m in methods
-        ],
+        handle("primary test (fixed first)", marker="*", markersize=12),
+        handle("two seeds or more (seeds and images)"),
+        handle("one seed (images only)", markerfacecolor="white"),
+        *[handle(f"level: {method_table.label(m)}", method_table.colour(m)) for m in methods],
     ]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(
@@ -140,8 +135,7 @@ def _scale_lines(ax, shown: list[Point]) -> None:
 
 
 def _levels(ax, shown: list[Point]) -> None:
-    """Each row's models at their accuracies on one 0-100% axis, coloured by method, joined by a grey line from the
-    second to the first (the effect's span)."""
+    """Each row's models at their accuracies on one 0-100% axis, the effect's span a grey line between them."""
     for y, p in enumerate(shown):
         pair = [level.accuracy for level in p.levels[:2]]
         ax.plot(pair, [y, y], color="grey", linewidth=1, zorder=1)

@@ -1,9 +1,6 @@
-"""REPORT.md's "Extension tests": each extension test the scale fixed (recipes.endpoints.ExtensionTest), judged
-over the confirmatory seeds from the measurements `reproduce` wrote (experiments.extension_runs) in the same way as
-a primary test: the two arms' levels, their difference with its 95% interval and one-sided p
-(report.comparison.compare, seeds paired by number), the verdict by comparison.judge; the `beside` models' level
-and the per-family means as secondary. A test some of whose runs are not measured yet shows "not measured yet:
-k of n models" and no verdict: a verdict is never taken from part of the seeds."""
+"""REPORT.md's "Extension tests": each extension test the scale fixed, judged like a primary test over the
+confirmatory seeds from the measurements `reproduce` wrote (docs/reproducing.md, "Extension tests"); no verdict
+until every run it needs is measured."""
 
 from __future__ import annotations
 
@@ -17,7 +14,7 @@ from sam_bench.evaluation.results_record import Results
 from sam_bench.recipes.endpoints import Endpoints, ExtensionTest
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import code_provenance
-from sam_bench.report.comparison import Comparison, compare, judge, p_cell, points_interval
+from sam_bench.report.comparison import Comparison, compare, judge, p_cell, table_head
 from sam_bench.report.folder import extension_path
 from sam_bench.report.run_record import RunRecord
 
@@ -60,8 +57,7 @@ def _families(records: list[RunRecord]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Judged:
-    """One extension test of a folder: its runs measured of those it needs and, once all are, its comparison and
-    verdict (None before: a verdict is never taken from part of the seeds)."""
+    """One extension test of a folder: its runs measured and, once all it needs are, its comparison and verdict."""
 
     name: str
     test: ExtensionTest
@@ -111,10 +107,8 @@ def section(out: Path, plan: dict) -> list[str]:
         first, second = test.models
         lines += [f"### {one.name}: {first} − {second}, {test.label()}", ""]
         if one.verdict is None:
-            lines += [
-                f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds).",
-                "",
-            ]
+            waiting = f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds)."
+            lines += [waiting, ""]
             continue
         lines.append(f"Set measured: {set_used(one)}.")
         c = one.comparison
@@ -126,7 +120,7 @@ def section(out: Path, plan: dict) -> list[str]:
             "| comparison | levels (mean over seeds) | difference (points, 95% interval) | seeds | one-sided p "
             "| verdict |",
             "|---|---|---|---|---|---|",
-            f"| {first} − {second} | {c.levels()} | {points_interval(c.difference, c.low or 0.0, c.high or 0.0)} "
+            f"| {first} − {second} | {c.levels()} | {c.points()} "
             f"| {c.seeds} | {p_cell(c.p_value)} | **{one.verdict}** |",
             "",
             f"- {one.reason}. {c.describe()}.",
@@ -140,8 +134,7 @@ def section(out: Path, plan: dict) -> list[str]:
                 "",
                 "Secondary, per-family mean accuracy (mean over seeds):",
                 "",
-                "| model | " + " | ".join(names) + " |",
-                "|---|" + "---|" * len(names),
+                *table_head("model", *names),
             ]
             for model, f in families.items():
                 if f:

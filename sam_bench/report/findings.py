@@ -1,8 +1,7 @@
-"""The README's answer, first: each claim in a plain sentence and what every scale of the paper's grid found
-for it, rendered from the reproductions' results (never typed) between `START` and `END` by `sam-bench report
-<folder> --readme README.md`: what the primary tests decided, a table of claims by scales (a cell's measures
-picked by `claim_effects`), each scale's scope, the effects whose sign differs between scales, and the extension
-tests; the front figure (`effect_plot`) is drawn beside the reproductions with it.
+"""The README's answer, first: each claim in a plain sentence and what every scale of the paper's grid found for it,
+rendered from the reproductions' results (never typed) between `START` and `END` by `sam-bench report <folder>
+--readme README.md`: what the primary tests decided, a table of claims by scales (a cell's measures picked by
+`claim_effects`), each scale's scope, the effects whose sign differs, the extension tests; and the front figure.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from sam_bench.evaluation import check_statement
 from sam_bench.recipes.plan_entry import plan_entries
 from sam_bench.report import claim_effects, code_provenance, confirmatory, effect_plot, extension_tests, masking_check
 from sam_bench.report.claims import C1_MARGIN, cost_of
-from sam_bench.report.comparison import points_interval
+from sam_bench.report.comparison import points_interval, table_head
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import models
 
 START, END = "<!-- sam-bench findings start -->", "<!-- sam-bench findings end -->"
 RECIPE = "paper-cifar10"
-HEADLINE_SAM = claim_effects.HEADLINE_SAM
 
 # Each claim in one plain sentence (claims.CLAIMS states the tests behind them)
 PLAIN = {
@@ -36,8 +34,7 @@ SCALES = ("full", "cpu-confirmatory", "cpu-decisive", "cpu")
 
 
 def folders_of(reproductions: str | Path) -> list[Path]:
-    """The paper's grid on CIFAR-10 in `reproductions` (the folders `reproduce` names `paper-cifar10-<scale>`), the
-    largest scale first."""
+    """The paper's grid on CIFAR-10 in `reproductions` (`paper-cifar10-<scale>`), the largest scale first."""
     found = []
     for scale in SCALES:
         folder = Path(reproductions) / f"{RECIPE}-{scale}"
@@ -47,12 +44,10 @@ def folders_of(reproductions: str | Path) -> list[Path]:
 
 
 def table(loaded: list[Folder]) -> str:
-    """The findings block: the line on what is decided, a table (claims by scales), how to read a cell, each
-    scale's scope and where a claim's effect changes sign between scales (`loaded`: `folders_of`'s folders)."""
+    """The findings block (module docstring) of `folders_of`'s folders, loaded."""
     if not loaded:
         raise BadInput("no paper-cifar10 reproduction on CIFAR-10 to render findings from")
-    head = "| claim | " + " | ".join(f"`{f.plan['scale']}`: {_network(f)}" for f in loaded) + " |"
-    lines = [head, "|---|" + "---|" * len(loaded)]
+    lines = table_head("claim", *(f"`{f.plan['scale']}`: {_network(f)}" for f in loaded))
     for claim, sentence in PLAIN.items():
         lines.append(f"| **{claim}**: {sentence} | " + " | ".join(_cell(f, claim) for f in loaded) + " |")
     return "\n".join(
@@ -63,7 +58,7 @@ def table(loaded: list[Folder]) -> str:
 # How to read a cell, and the rule that picks its measures (claim_effects), in short sentences
 NOTE = " ".join(
     [
-        f"Each cell gives the verdict for {HEADLINE_SAM}, the paper's rho.",
+        f"Each cell gives the verdict for {claim_effects.HEADLINE_SAM}, the paper's rho.",
         "Each line under it is one measure: the two models' accuracies, each the mean over their seeds on the "
         "same test images.",
         "Then the effect in accuracy points, with its 95% interval over seeds and images.",
@@ -85,10 +80,9 @@ NOTE = " ".join(
 
 def _network(folder: Folder) -> str:
     """'PreActResNet-18 at 1/8 width, 8 epochs' from the plan's first model."""
-    config = plan_entries(folder.plan)[0].config
-    share = config.get("width", 1.0)
+    share, epochs = _size(folder)
     width = "" if share == 1.0 else f" at {f'1/{round(1 / share)}' if (1 / share).is_integer() else f'{share:g}'} width"
-    return f"PreActResNet-18{width}, {config['epochs']} epochs"
+    return f"PreActResNet-18{width}, {epochs} epochs"
 
 
 def _size(folder: Folder) -> tuple[float, int]:
@@ -97,13 +91,12 @@ def _size(folder: Folder) -> tuple[float, int]:
 
 
 def _scope(loaded: list[Folder]) -> list[str]:
-    """One sentence per scale: its network, epochs and seeds per model; a scale smaller than the largest one is
-    said to be one whose verdicts may not transfer."""
+    """One sentence per scale; a scale smaller than the largest is said to be one whose verdicts may not transfer."""
     largest = max(loaded, key=_size)
     lines = ["Scope of each scale:", ""]
     for folder in loaded:
         seeds = ", ".join(f"{name} {len(group)}" for name, group in models(folder.records).items())
-        wanted = code_provenance.seeds(folder.records, folder.plan).get(HEADLINE_SAM, [])
+        wanted = code_provenance.seeds(folder.records, folder.plan).get(claim_effects.HEADLINE_SAM, [])
         fresh = (
             f"; its primary tests are judged over {len(wanted)} seeds of each fixed before they trained"
             if wanted
@@ -123,8 +116,7 @@ def _scope(loaded: list[Folder]) -> list[str]:
 
 
 def _sign_changes(loaded: list[Folder]) -> list[str]:
-    """Each measure whose effect lies above zero at one scale and below it at another (95% intervals excluding
-    zero), said in one line; nothing where none does."""
+    """A line per measure whose effect's 95% interval lies above zero at one scale and below it at another."""
     lines = []
     for claim in ("C1", "C2", "C3"):
         by_measure: dict[tuple, dict[str, list[claim_effects.Effect]]] = {}
@@ -179,7 +171,7 @@ def _said(shown: claim_effects.Shown) -> str:
 def _effect(effect: claim_effects.Effect) -> str:
     """'AA Linf 2/255 (APGD-CE + APGD-T): ST 1.83% → SAM-0.1 4.15%, +2.31 [+1.36, +3.27]; AT-Linf-8 51.00%'."""
     c = effect.comparison
-    text = f"{claim_effects.short_label(c.measure)}: {c.levels()}, {points_interval(*c.interval())}"
+    text = f"{claim_effects.short_label(c.measure)}: {c.levels()}, {c.points()}"
     if effect.beside is not None:
         text += f"; {effect.beside[0]} {100 * effect.beside[1]:.2f}%"
     if effect.check is not None:
@@ -209,8 +201,7 @@ def _cost(folder: Folder, verdict: dict) -> str:
 
 
 def _decided(loaded: list[Folder]) -> str:
-    """In words: what primary tests decided (per scale, the effect of each with the models' levels), and which
-    scales still wait."""
+    """In words: what primary tests decided at each scale, and which scales still wait."""
     decided, waiting = [], []
     for folder in loaded:
         results = confirmatory.primary_results(folder.records, folder.plan)
@@ -231,8 +222,7 @@ def _decided(loaded: list[Folder]) -> str:
 
 
 def _extensions(loaded: list[Folder]) -> list[str]:
-    """Each scale's extension tests (questions beyond the paper, fixed before their data): the decided ones in
-    words with both arms' levels, the effect and its interval, the rest with how many of their runs are measured."""
+    """Each scale's extension tests: the decided ones in words, the rest with how many of their runs are measured."""
     said = []
     for folder in loaded:
         for one in extension_tests.judged(folder.path, folder.plan):
@@ -245,12 +235,11 @@ def _extensions(loaded: list[Folder]) -> list[str]:
                     f"- {at}: {first} − {second}, {one.test.label()}: {state}, {one.measured} of {one.needed} runs."
                 )
                 continue
-            d, low, high = (100 * x for x in c.interval())
             beside = "".join(f", {m} {100 * level:.2f}%" for m, level, _ in one.beside())
             said.append(
                 f"- {at} ({c.seeds} fresh seeds, measured on {extension_tests.set_used(one)}): {first} − {second} in "
                 f"{one.test.measure()} on the first {one.test.images:,} test images, "
-                f"{d:+.2f} points [{low:+.2f}, {high:+.2f}]; {c.levels()}{beside} ({one.name} {one.verdict})."
+                f"{c.points(' points')}; {c.levels()}{beside} ({one.name} {one.verdict})."
             )
     if not said:
         return []
@@ -295,8 +284,7 @@ def holds_markers(readme: str | Path) -> bool:
 
 
 def update_readme(readme: str | Path, reproductions: str | Path) -> Path | None:
-    """Replace the findings between their markers in `readme` with those of the reproductions in `reproductions`
-    (None where `readme` lacks either marker; refused where they are in the wrong order)."""
+    """Replace the findings between their markers in `readme` (None where it lacks either), and draw the figure."""
     readme = Path(readme)
     if not holds_markers(readme):
         return None

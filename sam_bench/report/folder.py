@@ -1,7 +1,5 @@
-"""A reproduction folder as a report reads it, loaded and checked once: its plan, one record per run with
-results, the cost measurement, and the verdicts judged from them. A results file belongs to a run by its content,
-not its name (`_check_identity`); one without per-image outcomes has no figure that can be derived, so it is left
-out with its reason (`Folder.left_out`), never shown.
+"""A reproduction folder as a report reads it, loaded and checked once. A results file belongs to a run by its
+content, not its name (`_check_identity`); one without per-image outcomes is left out with its reason, never shown.
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ from sam_bench.zoo.store import find_entry
 
 if TYPE_CHECKING:
     from sam_bench.zoo.entry import ZooEntry
-
-PLAN_FIX = plan_entry.FIX
 
 
 @dataclass(frozen=True)
@@ -62,8 +58,7 @@ class Folder:
         return {arch: verdicts(subset, self.cost) for arch, subset in by_architecture(self.records).items()}
 
     def budget_sentence(self, with_pilot: str, alone: str) -> str | None:
-        """The folder's CPU time and its pilot's other candidates', against the scale's `compute_budget`
-        (None when the plan sets none)."""
+        """The folder's and its pilot's CPU time against the scale's `compute_budget` (None when the plan sets none)."""
         budget = self.plan.get("compute_budget")
         if not budget:
             return None
@@ -80,23 +75,21 @@ def read_plan(out: Path, fields: tuple[str, ...] = ("name", "scale", "paper")) -
         raise BadInput(f"{out}: no plan.json (not a reproduction folder; sam-bench reproduce writes one)")
     plan = files.read_json(path)
     if not isinstance(plan, dict):
-        raise SamBenchError(f"{path}: not a reproduction's plan (a {type(plan).__name__}); {PLAN_FIX}")
+        raise SamBenchError(f"{path}: not a reproduction's plan (a {type(plan).__name__}); {plan_entry.FIX}")
     missing = [k for k in (*fields, "models") if k not in plan]
     if missing:
-        raise SamBenchError(f"{path}: no {', '.join(f'`{k}`' for k in missing)}; {PLAN_FIX}")
+        raise SamBenchError(f"{path}: no {', '.join(f'`{k}`' for k in missing)}; {plan_entry.FIX}")
     plan_entries(plan, str(path))  # each run checked (PlanEntry.of)
     return plan
 
 
 def load_results(out: Path) -> list[RunRecord]:
-    """One record per run of the plan that has results that can be shown (each seed of a model is a run),
-    in the plan's order."""
+    """One record per run (each seed of a model) whose results can be shown, in the plan's order."""
     return load_runs(out)[0]
 
 
 def load_runs(out: Path, plan: dict | None = None) -> tuple[list[RunRecord], list[LeftOut]]:
-    """(one record per run whose results can be shown, in the plan's order; the runs whose results file
-    cannot be shown, each with the reason)."""
+    """(`load_results`' records; the runs whose results file cannot be shown, each with the reason)."""
     out = Path(out)
     plan = plan or read_plan(out)
     records: list[RunRecord] = []
@@ -160,8 +153,7 @@ def _run_weights(out: Path, m: PlanEntry) -> str | None:
 
 
 def _zoo_entry(out: Path, plan: dict, zoo_id: str | None) -> ZooEntry | None:
-    """The zoo entry a results file names, from the folder's own zoo (a scale that does not publish) or the
-    project's; None when it is not there."""
+    """The zoo entry a results file names, from the folder's own zoo (unpublished scales) or the project's; or None."""
     if not zoo_id:
         return None
     zoo_dir = None if plan.get("publish", True) else out / "model_zoo"

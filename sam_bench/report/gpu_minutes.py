@@ -1,8 +1,5 @@
-"""GPU minutes per model: what each run of a reproduction cost on a GPU, training and evaluation apart.
-
-A run's training wall time (its results file's training record) and its evaluation's (each attack's `seconds`
-with its timed probes), each counted where it ran on a GPU. Wall time, not a GPU's busy time: the device is
-held for the whole of it.
+"""GPU minutes per model, training and evaluation apart, each counted where it ran on a GPU: wall time, not a GPU's
+busy time (the device is held for the whole of it).
 """
 
 from __future__ import annotations
@@ -25,8 +22,7 @@ def evaluated_on(record: RunRecord) -> str | None:
 
 
 def attack_seconds(evaluation: Evaluation) -> float:
-    """An attack's wall time: its chunks', and its timed probes' (results written before probes were recorded
-    have none to add)."""
+    """An attack's wall time: its chunks' and its timed probes' (none in results from before probes were recorded)."""
     probes = (evaluation.chunks or {}).get("probe_seconds") or 0.0
     return float(evaluation.seconds or 0.0) + float(probes)
 
@@ -41,20 +37,17 @@ def rows(records: list[RunRecord]) -> list[dict]:
     part that ran there (None for a part that ran elsewhere). Runs reused from another folder count there."""
     out = []
     for r in records:
-        if r.training.reused_from:
-            continue
-        trained_on = r.training.device_name
+        trained_on = r.training.device_name if _on_gpu(r.training.device_name) else None
         evaluated_where = evaluated_on(r)
-        if not (_on_gpu(trained_on) or evaluated_where):
+        if r.training.reused_from or not (trained_on or evaluated_where):
             continue
-        evaluation_s = sum(attack_seconds(e) for e in r.results.evaluations)
-        training_min = float(r.training.wall_time_s or 0.0) / 60 if _on_gpu(trained_on) else None
-        evaluation_min = evaluation_s / 60 if evaluated_where else None
+        training_min = float(r.training.wall_time_s or 0.0) / 60 if trained_on else None
+        evaluation_min = sum(attack_seconds(e) for e in r.results.evaluations) / 60 if evaluated_where else None
         out.append(
             {
                 "name": r.name,
                 "seed": r.seed,
-                "device": trained_on if _on_gpu(trained_on) else evaluated_where,
+                "device": trained_on or evaluated_where,
                 "training_min": training_min,
                 "evaluation_min": evaluation_min,
                 "total_min": (training_min or 0.0) + (evaluation_min or 0.0),

@@ -1,13 +1,7 @@
 """How long a scale's whole grid takes on one GPU: every model and training seed the recipe lists, trained and
 evaluated one after the other, at the minutes the scale's own runs took there.
 
-Measured: each run's training wall time (its metadata; a run stopped mid-way at the rate of its epochs) and
-each attack's (as sam_bench.report.gpu_minutes counts it). Estimated from those, and said to be: a run's training
-at the fewest minutes per epoch a measured run of the same step took (a run that shared the GPU only ran
-slower), else scaled by passes per step from the nearest measured step; an attack not made, at the mean minutes
-the measured runs of the same kind (trained with an attack or not) took for it, else any measured run's (for an
-adversarially trained model a floor: more of its images reach AutoAttack's later attacks), else the same attack
-and budget in another version (standard AutoAttack's four attacks for a custom subset: a ceiling).
+Measured where the scale's runs trained or attacked there, else estimated from them, as `sentence` says in words.
 
     python -m sam_bench.report.grid_minutes reproductions/paper-cifar10-full          # the sentence
     python -m sam_bench.report.grid_minutes reproductions/paper-cifar10-full --write README.md docs/gpu.md
@@ -44,8 +38,7 @@ def signature(attack: str, norm, eps: float, version, images) -> tuple:
 
 
 def signature_of_spec(spec, images: int | None) -> tuple:
-    """An attack spec's (evaluation_block.evaluation_specs) `signature`; `images`: those of its evaluation block
-    where the spec names none."""
+    """An attack spec's `signature`; `images`: its evaluation block's, where the spec names none."""
     return signature(spec.attack, spec.norm, spec.eps, spec.settings.get("version"), spec.n_examples or images)
 
 
@@ -187,8 +180,7 @@ def _hours(minutes: float) -> str:
 
 
 def sentence(grid: Grid, folder: str) -> str:
-    """The grid's time on one GPU in one paragraph: the whole, training and evaluation apart, and which runs'
-    minutes were measured and which estimated."""
+    """The grid's time on one GPU in one paragraph, and which runs' minutes were measured and which estimated."""
     models = list(dict.fromkeys(r.name for r in grid.runs))
     measured = [r.name for r in grid.runs if r.training_from == "measured"]
     in_part = [r.name for r in grid.runs if r.training_from == "measured in part"]

@@ -1,7 +1,5 @@
-"""A report's section on models trained elsewhere (a recipe's `zoo` list): each one's published claims (recorded
-at import, sam_bench.zoo.imported.claim) beside what this reproduction measured, and AutoAttack at the claims'
-small budgets beside the project's ST, SAM and AT models. They have no run, so no training figure is read or
-stated of them; every figure shown is one this reproduction measured.
+"""A report's section on models trained elsewhere (a recipe's `zoo` list; docs/reproducing.md): their published
+claims beside what this reproduction measured. They have no run, so no training figure is stated of them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
 """PGD-10 against AutoAttack on the same test images: the check for gradient masking of one comparison of two
-models, over the seeds it pairs (seed s with seed s, as the comparison pairs them).
-
-A model's gap is, per image, PGD-10 correct minus AutoAttack correct: what AutoAttack finds that PGD-10 missed.
-Where the first model's gap is significantly larger than the second's, a PGD-10 gain of it over the second
-would be overstated: the check is flagged.
+models, over the seeds it pairs (docs/reproducing.md, "Which figures a cell shows", rule 4).
 """
 
 from __future__ import annotations
@@ -35,8 +31,7 @@ class Check:
 
 
 def gap(record: RunRecord, norm: str, eps: str, **select) -> np.ndarray | None:
-    """Per image: PGD-10 correct minus AutoAttack correct, on the images the AutoAttack (`select`: its version and
-    attacks) covered; None where either evaluation or its per-image outcomes are missing."""
+    """Per image of the AutoAttack (`select`): PGD-10 correct minus AutoAttack correct; None without their outcomes."""
     aa = record.evaluation("autoattack", norm, eps, **select)
     if aa is None or not aa.outcomes:
         return None
@@ -48,8 +43,7 @@ def gap(record: RunRecord, norm: str, eps: str, **select) -> np.ndarray | None:
 
 
 def check(firsts: list[RunRecord], seconds: list[RunRecord], norm: str, eps: str, **select) -> Check | None:
-    """The check over every seed of `firsts` whose seed of `seconds` has both evaluations on the same images (over
-    the images alone with one such seed, over seeds and images with two or more); None where no seed has."""
+    """The check over every seed both models have both evaluations of on the same images; None where no seed has."""
     by_seed = {r.seed: r for r in seconds}
     pairs = []
     for r in firsts:

@@ -1,11 +1,6 @@
-"""The "Mechanism" section of a reproduction report: what `sam-bench analyze` measured inside each
-model (records in `<folder>/analysis/`), and the paper's explanation tested on it.
-
-The explanation predicts that a SAM model lies between ST and AT (flatter than ST, relying less on high
-frequencies than ST but more than AT, input gradients between theirs) and, where the grid has AWP models (the
-flat-loss AT the paper sets SAM against), between ST and AWP. Each prediction compares two trained models (one
-seed each), paired wherever the measure allows (the same training batches or test images), one-sided at
-p < 0.05: a statement about those models, not about the training methods (mechanism_seeds tests those).
+"""The "Mechanism" section of a reproduction report: what `sam-bench analyze` measured inside each model (records
+in `<folder>/analysis/`), and the paper's explanation tested on it, two trained models at a time (docs/analysis.md
+lists the predictions and tests; mechanism_seeds tests the methods over seeds).
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ import numpy as np
 from sam_bench import files
 from sam_bench.evaluation import attack_table, outcomes
 from sam_bench.report import mechanism_plots, mechanism_seeds
-from sam_bench.report.comparison import p_text
+from sam_bench.report.comparison import p_text, table_head, with_interval
 from sam_bench.report.mechanism_plots import FOURIER_PLOT, SHARPNESS_PLOT
 from sam_bench.report.mechanism_seeds import high_pass_entry, opposite, verdict
 from sam_bench.report.records import accuracy, architecture, by_architecture
@@ -46,8 +41,7 @@ def load_analyses(out: Path) -> dict[str, dict]:
 
 
 def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
-    """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated,
-    else the first AutoAttack budget."""
+    """The robust accuracy the plot uses: PGD Linf 2/255 (the paper's budget) where evaluated, else AutoAttack's."""
     if any(r.evaluation("pgd", "Linf", "2/255") for r in records):
         return ("pgd", "Linf", "2/255")
     for r in records:
@@ -58,8 +52,7 @@ def robust_target(records: list[RunRecord]) -> tuple[str, str, str] | None:
 
 
 def _paired_t(first: np.ndarray, second: np.ndarray, predicted: inference.Alternative) -> dict:
-    """first - second, paired: mean difference, 95% t interval, one-sided p in the predicted
-    direction ("less": first below second) and the other."""
+    """first - second, paired: mean difference, 95% t interval, one-sided p each way ("less": first below second)."""
     from scipy.stats import t, ttest_rel
 
     d = (first - second).tolist()
@@ -200,8 +193,7 @@ def sentence(
     architectures: int,
     over_seeds: Sequence[dict] = (),
 ) -> str:
-    """What the numbers say about flatness and robustness, rendered from them (`over_seeds`: the
-    method-level tests of mechanism_seeds)."""
+    """What the numbers say about flatness and robustness (`over_seeds`: mechanism_seeds' method-level tests)."""
     if correlation is None or target is None:
         return "Too few analysed models with a robust accuracy to relate flatness and robustness."
     measure = f"{'PGD-10' if target[0] == 'pgd' else 'AutoAttack'} {target[1]} {target[2]}"
@@ -240,12 +232,6 @@ def sentence(
             "correlation across architectures mixes that scale with flatness; the within-configuration tests do not."
         )
     return text
-
-
-def _interval(summary: dict, fmt: str = ".3g") -> str:
-    if summary.get("low") is None:
-        return f"{summary['mean']:{fmt}}"
-    return f"{summary['mean']:{fmt}} ({summary['low']:{fmt}}–{summary['high']:{fmt}})"
 
 
 def _runs_text(records: list[RunRecord], why: str) -> list[str]:
@@ -302,20 +288,14 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
     ]
     for r, a in pairs:
         s = a["sharpness"]["summary"] if "sharpness" in a else None
-        cells = (
-            [_interval(s[k]) for k in ("top_eigenvalue", "sam_one_step", "sam_multi_step", "loss")] if s else ["–"] * 4
-        )
+        keys = ("top_eigenvalue", "sam_one_step", "sam_multi_step", "loss")
+        cells = [with_interval(s[k]) for k in keys] if s else ["–"] * 4
         lines.append(f"| {r.name} | {r.seed} | " + " | ".join(cells) + f" | {a['seconds']:.0f} |")
     lines.append("")
     with_frequency = [(r, a) for r, a in pairs if "frequency" in a]
     if with_frequency:
         cutoffs = [e["cutoff"] for e in with_frequency[0][1]["frequency"]["high_pass"]]
-        header = (
-            ["model", "seed", "clean"]
-            + [f"low-pass r ≤ {c:g}" for c in cutoffs]
-            + [f"high-pass r > {c:g}" for c in cutoffs]
-        )
-        header += ["Fourier error low / mid / high band", "gradient alignment"]
+        filtered = [f"low-pass r ≤ {c:g}" for c in cutoffs] + [f"high-pass r > {c:g}" for c in cutoffs]
         lines += [
             "Accuracy (%) on filtered test images; the Fourier map's mean error (%) over the frequencies of radius "
             + ", ".join(
@@ -323,8 +303,9 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
             )
             + "; the mean gradient alignment with its 95% t interval over images.",
             "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
+            *table_head(
+                "model", "seed", "clean", *filtered, "Fourier error low / mid / high band", "gradient alignment"
+            ),
         ]
         for r, a in with_frequency:
             f = a["frequency"]
@@ -332,7 +313,7 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
             cells += [f"{100 * e['acc']:.1f}" for e in f["low_pass"] + f["high_pass"]]
             band = a.get("fourier", {}).get("band_error")
             cells.append(" / ".join(f"{100 * v:.0f}" for v in band.values()) if band else "–")
-            cells.append(_interval(a["gradients"]["alignment"]) if "gradients" in a else "–")
+            cells.append(with_interval(a["gradients"]["alignment"]) if "gradients" in a else "–")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
 
@@ -346,16 +327,7 @@ def section(out: str | Path, records: list[RunRecord], draw: bool = True) -> lis
         "",
     ]
     if tests:
-        lines += [
-            "| configuration | prediction | comparison | difference (95% CI) | p (one-sided) | verdict |",
-            "|---|---|---|---|---|---|",
-        ]
-        for t in tests:
-            diff, p = mechanism_seeds.difference_and_p(t)
-            lines.append(
-                f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {diff} | {p} | **{t['verdict']}** |"
-            )
-        lines.append("")
+        lines += [*mechanism_seeds.rows(tests, seeds=False), ""]
     else:
         lines += ["No configuration has an analysed SAM model beside an analysed ST or AT model.", ""]
     over_seeds = mechanism_seeds.predictions(pairs, middle_cutoff([a for _, a in pairs]))

@@ -19,8 +19,7 @@ FOURIER_PLOT = "mechanism_fourier.png"
 
 
 def sharpness(out: Path, pairs: list[tuple[RunRecord, dict]], target: tuple) -> str | None:
-    """Robust accuracy at `target` against the top Hessian eigenvalue, one point per analysed model (95%
-    intervals: Wilson's over the images, the t interval over the batches), coloured by method."""
+    """Robust accuracy at `target` against the top Hessian eigenvalue, one point per analysed model (95% intervals)."""
     plt = pyplot()
     points = [(r, a) for r, a in pairs if "sharpness" in a and accuracy(r, *target) is not None]
     if not points:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam_bench.report.comparison import p_text
+from sam_bench.report.comparison import p_text, table_head
 from sam_bench.report.records import architecture, by_architecture
 from sam_bench.report.run_record import RunRecord
 from sam_bench.stats import inference
@@ -77,8 +77,7 @@ def welch(first: list[float], second: list[float], predicted: inference.Alternat
 
 
 def predictions(pairs: list[tuple[RunRecord, dict]], cutoff: float | None) -> list[dict]:
-    """Every prediction testable over seeds: per architecture, each SAM configuration against the ST
-    and AT configurations, where both sides have at least MIN_SEEDS analysed seeds."""
+    """Each SAM configuration against ST's and AT's, per architecture, where both have MIN_SEEDS analysed seeds."""
     high_pass = "" if cutoff is None else f"accuracy on high-pass r > {cutoff:g}"
     tests: list[dict] = []
     for arch in by_architecture([r for r, _ in pairs]):
@@ -120,22 +119,22 @@ def table(tests: list[dict]) -> list[str]:
         "analysed seeds by Welch's t test, one-sided at p < 0.05 in the predicted direction, with its 95% "
         "interval.",
         "",
-        "| configuration | prediction | comparison | seeds | difference (95% CI) | p (one-sided) | verdict |",
-        "|---|---|---|---|---|---|---|",
+        *rows(tests, seeds=True),
     ]
-    for t in tests:
-        diff, p = difference_and_p(t)
-        lines.append(
-            f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {t['seeds'][0]} vs {t['seeds'][1]} "
-            f"| {diff} | {p} | **{t['verdict']}** |"
-        )
     return lines + [""]
 
 
-def difference_and_p(t: dict) -> tuple[str, str]:
-    """A tested prediction's table cells: the difference with its 95% interval (in points for accuracies),
-    and its one-sided p value. Shared with the per-model table of `mechanism`."""
-    scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
-    diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
-    unit = " points" if t["unit"] else ""
-    return diff + unit, p_text(t["p"])
+def rows(tests: list[dict], seeds: bool) -> list[str]:
+    """Tested predictions as a table; `seeds`: with each side's seeds (the method-level tests here)."""
+    columns = ["configuration", "prediction", "comparison"] + (["seeds"] if seeds else [])
+    lines = table_head(*columns, "difference (95% CI)", "p (one-sided)", "verdict")
+    for t in tests:
+        scale, fmt = (100, ".2f") if t["unit"] == "points" else (1, ".3g")
+        diff = f"{scale * t['difference']:+{fmt}} ({scale * t['low']:{fmt}} to {scale * t['high']:{fmt}})"
+        diff += " points" if t["unit"] else ""
+        n = f"{t['seeds'][0]} vs {t['seeds'][1]} | " if seeds else ""
+        lines.append(
+            f"| {t['configuration']} | {t['prediction']} | {t['comparison']} | {n}{diff} | {p_text(t['p'])} "
+            f"| **{t['verdict']}** |"
+        )
+    return lines

@@ -1,11 +1,5 @@
-"""Accuracy against training cost: is SAM the best cheap defence? (the report's Pareto section)
-
-For a grid with single-step AT models beside ST, SAM and PGD AT: per robust budget, each model's robust
-accuracy against its clean accuracy and its training cost (passes per step; measured seconds per step over
-ST's where `cost.json` has them), the Pareto frontier, and verdicts at equal cost: the best two-pass defence
-tested against each other one with the claims' tests (`comparison.compare`), its rivals significantly behind
-it named apart from those it is not separated from (a tie at the top still says whether SAM is beaten).
-"""
+"""Accuracy against training cost: is SAM the best cheap defence? (the report's Pareto section; docs/reproducing.md,
+"Is SAM the best cheap defence?")."""
 
 from __future__ import annotations
 
@@ -16,7 +10,7 @@ from sam_bench import figure_labels, files
 from sam_bench.evaluation import attack_table
 from sam_bench.figure_labels import pyplot
 from sam_bench.report import collapse
-from sam_bench.report.comparison import Comparison, compare, judge, percent, points_interval
+from sam_bench.report.comparison import Comparison, compare, judge, percent, table_head
 from sam_bench.report.records import accuracy, accuracy_with_interval, first_seed, models
 from sam_bench.report.run_record import RunRecord
 from sam_bench.threat_models import LINF
@@ -26,8 +20,7 @@ PLOT = "pareto.png"
 
 
 def applies(records: list[RunRecord]) -> bool:
-    """The section is for grids with single-step AT models, or with TRADES or AWP models (their passes per
-    step beside SAM's and AT's); others' reports stay as they were."""
+    """For grids with single-step AT, TRADES or AWP models (their passes per step beside SAM's and AT's)."""
     return any(table.single_step(m) or table.uses_trades(m) or table.uses_awp(m) for m in (r.method for r in records))
 
 
@@ -46,8 +39,7 @@ def label(measure: tuple) -> str:
 
 
 def mean_accuracy(group: list[RunRecord], *measure) -> float | None:
-    """A model's accuracy, the mean over its seeds that have the measure (AutoAttack: the first seed) and did
-    not collapse (a collapse counts in its own rate: `collapse`)."""
+    """A model's mean accuracy over its seeds that have the measure and did not collapse (`collapse`)."""
     values = [a for a in (accuracy(r, *measure) for r in collapse.healthy(group)) if a is not None]
     return statistics.fmean(values) if values else None
 
@@ -77,13 +69,12 @@ def frontier(points: list[tuple[float, float, str]]) -> list[tuple[float, float,
     return best
 
 
-def equal_cost_verdicts(records: list[RunRecord], cost_passes: int = 2) -> list[dict]:
-    """Per robust budget: among the defences (not ST) with `cost_passes` passes per step, the best by
-    mean accuracy, tested against each of the others (`ahead_of`: significantly; `not_separated_from`: the
-    rest); and its clean cost against ST."""
+def equal_cost_verdicts(records: list[RunRecord]) -> list[dict]:
+    """Per robust budget: the best two-pass defence (not ST) by mean accuracy, tested against each other one
+    (`ahead_of`: significantly; `not_separated_from`: the rest), and its clean cost against ST."""
     grouped = models(records)
     st = next((g for g in grouped.values() if g[0].method == table.STANDARD), None)
-    rivals = {n: g for n, g in grouped.items() if g[0].method != table.STANDARD and passes(g) == cost_passes}
+    rivals = {n: g for n, g in grouped.items() if g[0].method != table.STANDARD and passes(g) == 2}
     out = []
     for measure in measures(records):
         means = {n: mean_accuracy(g, *measure) for n, g in rivals.items()}
@@ -129,9 +120,7 @@ def measured(
 
 
 def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
-    """pareto.png: per budget (columns), robust accuracy against clean accuracy and against cost
-    (passes per step; measured seconds per step over ST's where cost.json has every model), with the
-    Pareto frontier drawn through the models on it."""
+    """pareto.png: per budget, robust accuracy against clean accuracy and against cost, with the Pareto frontier."""
     plt = pyplot()
     grouped = models(records)
     budgets = measures(records)
@@ -198,8 +187,7 @@ def plot(out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
 
 
 def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]:
-    """The report's lines: the table of accuracy and cost per model, the frontier per budget, the
-    verdicts at equal cost, and the plot."""
+    """The report's Pareto section, with its plot."""
     grouped = models(records)
     budgets = measures(records)
     lines = [
@@ -211,10 +199,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
         + (", and the seconds per step over ST's measured by `sam-bench cost` (`cost.json`)" if cost else "")
         + ". On the frontier: no other model is at least as accurate at that budget for at most the cost.",
         "",
-        "| model | method | passes per step | x ST (measured) | clean | "
-        + " | ".join(label(m) for m in budgets)
-        + " |",
-        "|" + "---|" * (5 + len(budgets)),
+        *table_head("model", "method", "passes per step", "x ST (measured)", "clean", *map(label, budgets)),
     ]
     for name, group in grouped.items():
         ratio = measured_ratio(group, cost)
@@ -250,7 +235,7 @@ def section(out: Path, records: list[RunRecord], cost: dict | None) -> list[str]
     ]
     for v in equal_cost_verdicts(records):
         clean = v["clean_cost"]
-        clean_text = "–" if clean is None or clean.difference is None else points_interval(*clean.interval())
+        clean_text = "–" if clean is None or clean.difference is None else clean.points()
         lines.append(
             f"| {v['measure']} | {v['best']} | {percent(v['accuracy'])} | **{v['verdict']}** | "
             f"{', '.join(v['ahead_of']) or '–'} | {', '.join(v['not_separated_from']) or '–'} | {v['reason']} | "

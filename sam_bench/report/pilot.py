@@ -72,8 +72,7 @@ def _median_of(metas: list[dict], key: str) -> float | None:
 
 
 def cost_basis(candidates: list[dict]) -> str:
-    """What candidates are compared by: CPU seconds when every run of every candidate has them (wall time
-    on shared cores measures the neighbours too), else wall seconds."""
+    """What candidates are compared by: CPU seconds where every run has them (the module says why), else wall."""
     every = all(m["training_cpu_seconds"] is not None for c in candidates for m in c["models"].values())
     return "training_cpu_seconds" if every else "training_seconds"
 
@@ -163,12 +162,8 @@ def run_pilot(
     candidates = [candidate(f, first, second, parsed, plan_seeds) for f in folders]
 
     basis = cost_basis(candidates)
-
-    def cost(c: dict) -> float:
-        return sum(m[basis] or float("inf") for m in c["models"].values())
-
     good = [c for c in candidates if (c["models"][first]["clean_whole_test_set"]["mean"] or 0) >= require_clean]
-    chosen = min(good, key=cost) if good else None
+    chosen = min(good, key=lambda c: sum(m[basis] or float("inf") for m in c["models"].values())) if good else None
     record = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

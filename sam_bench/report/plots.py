@@ -1,6 +1,4 @@
-"""The report's plots, each drawn from the run records alone: robust accuracy against eps (with intervals over
-seeds and images), clean against robust accuracy, SAM's gain across architectures, and the training cost
-(the interleaved measurement behind C4, or else the training logs, labelled as what they are)."""
+"""The report's plots, each drawn from the run records alone (`draw` lists them)."""
 
 from __future__ import annotations
 
@@ -80,8 +78,7 @@ def _robust_vs_eps(plt, out: Path, records: list[RunRecord]) -> str | None:
 
 
 def _styles(records: list[RunRecord]) -> list[dict]:
-    """Each model's line style, in the order of `models(records)`: its method's colour (one palette for every plot
-    and page: the method table's), and a marker and line of its own among the models of one method."""
+    """Each model's line style, in the order of `models(records)`: its method's colour, its own marker and line."""
     markers, lines = ("o", "s", "^", "D", "v", "P"), ("-", "--", ":", "-.")
     seen: dict[str, int] = {}
     styles = []
@@ -93,9 +90,8 @@ def _styles(records: list[RunRecord]) -> list[dict]:
 
 
 def _tradeoff(plt, out: Path, records: list[RunRecord]) -> str | None:
-    """Each model's clean against robust accuracy (AutoAttack's first budget, else PGD-10 Linf 8/255), its mean
-    over its seeds with the 95% interval of both (over seeds and images, or Wilson's for one seed), on axes fitted
-    to the points and their intervals (report.plot_limits): robust accuracies of a few percent stay readable."""
+    """Each model's clean against robust accuracy (AutoAttack's first budget, else PGD-10 Linf 8/255) with their 95%
+    intervals, on axes fitted to them (report.plot_limits): robust accuracies of a few percent stay readable."""
     target, select = next(((("autoattack", n, e), s) for n, e, s in aa_budgets(records)), (None, {}))
     if target is None:
         target = next(((("pgd",) + b) for b in pgd_budgets(records) if b == ("Linf", "8/255")), None)
@@ -169,8 +165,7 @@ def _sam_gain(plt, out: Path, records: list[RunRecord]) -> str | None:
 
 
 def _cost(plt, out: Path, records: list[RunRecord], cost: dict | None) -> str | None:
-    """The cost per step over ST's as C4 measures it (`cost.json`), or else the training logs' seconds per
-    epoch, labelled as what they are."""
+    """The cost per step over ST's as C4 measures it (`cost.json`), or else the training logs', labelled as such."""
     measured = [m for m in (cost or {}).get("models", []) if m.get("ratio")]
     if measured:  # the measurement C4 rests on: cost per step over ST's, interleaved in one process
         fig, ax = plt.subplots(figsize=(1.1 * len(measured) + 2.5, 3.8))

@@ -11,8 +11,7 @@ from sam_bench.report.run_record import RunRecord
 
 
 def section(out: Path, records: list[RunRecord]) -> list[str]:
-    """What `sam-bench recheck` found when it evaluated the stored weights again (`recheck.json`), if it ran:
-    per zoo model, the evaluations rechecked and the image outcomes that differ; which were not rechecked."""
+    """What `sam-bench recheck` found (`recheck.json`), if it ran; nothing otherwise."""
     path = out / "recheck.json"
     if not path.is_file():
         return []

@@ -1,6 +1,4 @@
-"""A reproduction's run records (`report.run_record`: one per run with results) asked for what the claims,
-the report and its sections compare: an accuracy by attack and budget, a model's seeds grouped, its
-architecture, its training time per epoch."""
+"""A reproduction's run records (`report.run_record`) asked for what the claims, the report and its sections compare."""
 
 from __future__ import annotations
 
@@ -67,8 +65,7 @@ def accuracy_over_seeds(group: list[RunRecord], *measure, **select) -> mixed_mod
 
 
 def outcome_flags(group: list[RunRecord], *measure, **select) -> np.ndarray | None:
-    """The runs' correct-flags on a measure as a seeds x images array, or None unless every run has them on as
-    many images."""
+    """The runs' correct-flags on a measure as a seeds x images array, or None unless every run has them alike."""
     found = [ev for ev in (r.evaluation(*measure, **select) for r in group) if ev is not None and ev.outcomes]
     flags = [outcomes.decode(ev.outcomes).astype(float) for ev in found if ev.outcomes]
     return np.array(flags) if len(flags) == len(group) and len({len(f) for f in flags}) == 1 else None
@@ -107,8 +104,7 @@ def architecture_of(config: TrainConfig) -> str:
 
 
 def by_architecture(records: list[RunRecord]) -> dict[str, list[RunRecord]]:
-    """The records split by architecture, in order: a grid over architectures (the arch-sweep recipe)
-    is judged claim by claim within each architecture."""
+    """The records split by architecture, in order: a grid over architectures is judged within each."""
     return _grouped(records, architecture)
 
 

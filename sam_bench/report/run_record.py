@@ -59,8 +59,7 @@ class RunRecord:
 
     @classmethod
     def read(cls, out: Path, planned: PlanEntry, results: Results, path: Path) -> RunRecord:
-        """A run of the folder's plan (`planned`: its entry) with its checked results, and what its run folder
-        (runs/<name>-<key>) says of its training: its log, its metadata, whether it was reused."""
+        """A run of the folder's plan with its checked results, and what its run folder says of its training."""
         block = results.model.training or {}
         config = results.model.training_config or planned.config
         run = out / "runs" / planned.run_name

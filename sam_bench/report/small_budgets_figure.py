@@ -1,7 +1,5 @@
-"""A reproduction report's figure of the levels behind the README's effects (`small_budgets.png`): robust
-accuracy at the claims' small budgets, ST against SAM against AT, one panel per norm on a 0-100% axis: PGD-10
-(solid, mean over seeds with its 95% interval) and standard AutoAttack (dashed, the first seed's). At
-RobustBench's Linf 8/255 every ST and SAM model is at 0% and shows nothing.
+"""A reproduction report's figure of the levels behind the README's effects (`small_budgets.png`): robust accuracy
+at the claims' small budgets, ST against SAM against AT (at RobustBench's Linf 8/255 ST and SAM show nothing: 0%).
 """
 
 from __future__ import annotations
@@ -12,6 +10,7 @@ from sam_bench import files
 from sam_bench.eps import parse_eps
 from sam_bench.figure_labels import pyplot
 from sam_bench.recipes.plan_entry import plan_entries
+from sam_bench.report.claim_effects import HEADLINE_SAM
 from sam_bench.report.claims import C2_BUDGETS, claimed
 from sam_bench.report.folder import Folder
 from sam_bench.report.records import accuracy_with_interval, models
@@ -19,12 +18,10 @@ from sam_bench.report.run_record import RunRecord
 from sam_bench.training import method_table
 
 NAME = "small_budgets.png"
-HEADLINE_SAM = "SAM-0.1"
 
 
 def chosen(folder: Folder) -> list[list[RunRecord]] | None:
-    """ST, SAM-0.1 and an AT model (each a list over seeds) where all three have PGD-10 at C2's four budgets, the AT
-    model with the most seeds (the largest eps on a tie); None where the folder lacks one."""
+    """ST, SAM-0.1 and the AT model with most seeds (each over its seeds) with PGD-10 at C2's budgets, or None."""
     grouped = models(folder.records)
     st, _, ats = claimed(grouped)
     sam = grouped.get(HEADLINE_SAM)

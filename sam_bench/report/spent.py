@@ -1,9 +1,6 @@
-"""What a reproduction's runs cost the machine: training and evaluation, wall time and CPU time.
-
-Wall time says how long a run took; on a shared machine it grows with whatever else ran beside it. The
-process's CPU time (training: `cpu_seconds` per epoch in log.jsonl; evaluation: `cpu_seconds` per attack)
-is what the run itself used, which is the budget a reproduction is sized against (core-hours). Runs and
-evaluations made before CPU time was recorded count their wall time instead, and the totals say how many.
+"""What a reproduction's runs cost the machine: training and evaluation, wall time and CPU time. On a shared machine
+wall time grows with whatever ran beside a run; its CPU time is what it used itself, the budget a reproduction is
+sized against (core-hours). Runs from before CPU time was recorded count their wall time, and the totals say so.
 """
 
 from __future__ import annotations
@@ -12,9 +9,7 @@ from sam_bench.report.run_record import RunRecord
 
 
 def of_records(records: list[RunRecord]) -> dict:
-    """Totals over a reproduction's records (`report.load_results`): seconds of wall and of CPU time for
-    training and for evaluation, and how many runs or evaluations had no CPU time (their wall time counts).
-    Runs reused from another reproduction (`reused_from`) are left out: that reproduction paid for them."""
+    """Totals over a reproduction's records: wall and CPU seconds of training and evaluation, and how many lack CPU."""
     reused = [r for r in records if r.training.reused_from]  # paid for in the folder they came from
     records = [r for r in records if not r.training.reused_from]
     totals = {
@@ -44,11 +39,7 @@ def of_records(records: list[RunRecord]) -> dict:
 
 def describe(totals: dict) -> str:
     """One sentence: core-hours of CPU time, split into training and evaluation, with the wall time beside."""
-    missing = []
-    if totals["runs_without_cpu"]:
-        missing.append(f"{totals['runs_without_cpu']} runs")
-    if totals["evaluations_without_cpu"]:
-        missing.append(f"{totals['evaluations_without_cpu']} evaluations")
+    missing = [f"{totals[f'{k}_without_cpu']} {k}" for k in ("runs", "evaluations") if totals[f"{k}_without_cpu"]]
     return (
         f"{totals['cpu_s'] / 3600:.2f} core-hours of CPU time over {totals['runs']} runs (training "
         f"{totals['training_cpu_s'] / 3600:.2f}, evaluation {totals['evaluation_cpu_s'] / 3600:.2f}); their wall "
@@ -68,8 +59,7 @@ def describe(totals: dict) -> str:
 
 
 def budget_sentence(cpu_s: float, budget: dict, what: str = "This") -> str:
-    """`cpu_s` seconds of CPU time against a scale's `compute_budget` ({"hours": H, "cores": C}: H hours
-    of a C-core machine, so H x C core-hours), in one sentence."""
+    """`cpu_s` seconds of CPU time against a scale's `compute_budget` (H hours of a C-core machine), in a sentence."""
     allowed = budget["hours"] * budget["cores"]
     spent = cpu_s / 3600
     verdict = "within" if spent <= allowed else f"{spent - allowed:.2f} core-hours over"

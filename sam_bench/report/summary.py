@@ -13,7 +13,6 @@ from sam_bench.errors import BadInput
 from sam_bench.report import confirmatory, gpu_minutes, pareto
 from sam_bench.report.claims import headline
 from sam_bench.report.collapse import collapse_epoch
-from sam_bench.report.comparison import points_interval
 from sam_bench.report.folder import Folder, not_shown
 from sam_bench.report.records import models
 from sam_bench.report.run_record import RunRecord
@@ -23,8 +22,7 @@ _MARK = "<!-- sam-bench summary {name} {edge} -->"
 
 
 def summary(folder: str | Path | Folder) -> str:
-    """The reproduction in `folder` (a path, or the folder loaded), from its results, plan and cost.json: one
-    line on what ran, then a list of what applies."""
+    """The reproduction in `folder` (a path, or the folder loaded): one line on what ran, then what applies."""
     loaded = folder if isinstance(folder, Folder) else Folder.load(folder)
     records = loaded.records
     if not records:
@@ -61,8 +59,7 @@ def summary(folder: str | Path | Folder) -> str:
 
 
 def _primary_tests(loaded: Folder) -> str:
-    """For a scale that fixed its primary tests before its runs: their verdicts over the confirmatory seeds,
-    first, as the report gives them (report/confirmatory.py)."""
+    """For a scale that fixed its primary tests before its runs: their verdicts, as the report gives them."""
     if not confirmatory.applies(loaded.plan):
         return ""
     results = confirmatory.primary_results(loaded.records, loaded.plan)
@@ -73,15 +70,14 @@ def _primary_tests(loaded: Folder) -> str:
 
 
 def _equal_cost(records: list[RunRecord]) -> str:
-    """For a grid with single-step AT models (the Pareto section): the equal-cost verdict per budget,
-    with the winner's clean cost against ST, and how many single-step runs collapsed."""
+    """For a grid with a Pareto section: the equal-cost verdict per budget, and how many single-step runs collapsed."""
     if not pareto.applies(records):
         return ""
     parts = []
     for v in pareto.equal_cost_verdicts(records):
         clean = v["clean_cost"]
         known = clean is not None and clean.difference is not None
-        cost = f"; clean cost vs ST {points_interval(*clean.interval())} points" if known else ""
+        cost = f"; clean cost vs ST {clean.points()} points" if known else ""
         standing = [
             f"{words} {', '.join(names)}"
             for words, names in (("not separated from", v["not_separated_from"]), ("ahead of", v["ahead_of"]))
@@ -107,8 +103,7 @@ def _equal_cost(records: list[RunRecord]) -> str:
 
 
 def check_readme(readme: str | Path, folder: str | Path | Folder) -> tuple[str, re.Pattern, str, str]:
-    """`readme`'s text and the folder's summary markers in it: refuses (one line and exit 2) a `readme` that
-    `update_readme` could not fill."""
+    """`readme`'s text and the folder's summary markers in it; refused (BadInput) where it lacks them."""
     name = Path(folder.path if isinstance(folder, Folder) else folder).name
     start, end = (_MARK.format(name=name, edge=edge) for edge in ("start", "end"))
     text = files.read_text(readme)
