@@ -40,6 +40,7 @@ class CheckedModel:
         return Bf16(self.net, self.device.type).eval() if self.precision == "bf16" else self.net
 
     def predictions(self, x: np.ndarray, batch_size: int) -> torch.Tensor:
+        """The classes predicted for the images x (uint8, NHWC), outside `benchmark`: tools/draws_tolerance.py's."""
         with math_mode.evaluation():
             return predict(self.measured, to_float(x).to(self.device), batch_size).cpu()
 

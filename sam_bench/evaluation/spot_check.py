@@ -121,8 +121,7 @@ def verdicts(
     net, _ = named_weights(path, results, zoo_dir, weights)
     data = measured_data(path, results, data_dir)
     dev = resolve_device(device)
-    net = place(net, dev, EVALUATION).eval()
-    model = CheckedModel(net, dev, results.search_math, results.precision, data.family)
+    model = CheckedModel(place(net, dev, EVALUATION).eval(), dev, results.search_math, results.precision, data.family)
     check_seed = fresh_seed() if seed is None else seed
     check = _Check(
         path, results, data, model, pinned.sha256 in listed(), Here.now(dev), check_seed, every_image, data_dir
