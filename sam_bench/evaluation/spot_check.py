@@ -7,7 +7,7 @@ labels beside them (which attack, which budget, which weights) are true. The cle
 and those recorded fooled, so that inflation and deflation are both refused. Both run through the package's one
 `benchmark`, on a test set of the chosen images alone (check_model); apart from it run only what an attack's record
 measures itself (`Remeasure.own`: the corruption pass) and the exact replay of whole recorded chunks of AutoAttack
-files recorded before per-image draws (`_replayed`). Each evaluation is held to the rule check_rules chooses for
+files without per-image draws (`_replayed`). Each evaluation is held to the rule check_rules chooses for
 it; the sample and when what differs refuses the file: stratum_check. What is an attack's own is asked of its
 record (attack_table's `Remeasure`). What it proves and what it does not: docs/evaluation.md
 ("Re-measured before publication")."""
