@@ -199,25 +199,17 @@ def recheck_file(
 
     dev = resolve_device(device)
     threads = recorded_threads(results.environment) if dev.type == "cpu" else None
+    specs = [_spec(e, n) for e in chosen] or [AttackSpec("clean", None, 0.0, {})]  # the clean pass at least
+    settings = dict(
+        n_examples=n, precision=results.precision, batch_size=batch_size, chunk_size=chunk_size, progress=progress
+    )
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)  # CPU results differ with the thread count
     try:
         with tempfile.TemporaryDirectory() as folder:  # the results benchmark writes are read here, not kept
-            found = evaluators.benchmark(
-                ref,
-                None,
-                [_spec(e, n) for e in chosen] or [AttackSpec("clean", None, 0.0, {})],  # the clean pass at least
-                data,
-                str(dev),
-                out=Path(folder) / "results.json",
-                loaded=(model, info),
-                n_examples=n,
-                precision=results.precision,
-                batch_size=batch_size,
-                chunk_size=chunk_size,
-                progress=progress,
-            )
+            out = Path(folder) / "results.json"
+            found = evaluators.benchmark(ref, None, specs, data, str(dev), out=out, loaded=(model, info), **settings)
     finally:
         torch.set_num_threads(before)
     assert found is not None, "a recheck runs on one process"
