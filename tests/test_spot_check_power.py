@@ -101,9 +101,9 @@ class _Counted:
     def __init__(self):
         self.seen = 0
 
-    def predictions(self, x, batch_size):
+    def clean(self, x, y, batch_size):
         self.seen += len(x)
-        return (x[:, 0, 0, 0] * 255).round().long()
+        return x[:, 0, 0, 0] == y, np.bincount(x[:, 0, 0, 0], minlength=10).tolist()
 
 
 def _clean_world(n: int, rng):
@@ -130,16 +130,18 @@ def test_a_costly_clean_pass_takes_a_sample_with_the_stated_power_and_a_cheap_on
     batch = 250
     cheap = spot_check.CLEAN_EVERY_IMAGE_S * batch / n  # the first batch foretells exactly the limit
     model = _Counted()
-    parts, predicted = spot_check._clean_pass(model, data, clean, batch, 1, False, _ticking(cheap))
+    parts, correct, counts = spot_check._clean_pass(model, data, clean, batch, 1, False, _ticking(cheap))
     assert model.seen == n and sorted(np.concatenate(parts)) == list(range(n))
+    assert (correct == clean).all() and counts == np.bincount(data.x_test[:, 0, 0, 0], minlength=10).tolist()
     model = _Counted()
-    parts, predicted = spot_check._clean_pass(model, data, clean, batch, 1, False, _ticking(2 * cheap))
+    parts, correct, counts = spot_check._clean_pass(model, data, clean, batch, 1, False, _ticking(2 * cheap))
     later = np.arange(n) >= batch
     wanted = [sample_size(int((later & c).sum()), n) for c in (clean, ~clean)]
     head = [int(clean[:batch].sum()), int((~clean[:batch]).sum())]
     assert [len(p) for p in parts] == [w + h for w, h in zip(wanted, head)] and model.seen < n
     union = np.sort(np.concatenate(parts))
-    assert (predicted.numpy() == data.x_test[union, 0, 0, 0]).all()  # each prediction is its own image's
+    assert (correct == clean[union]).all()  # each outcome is its own image's
+    assert counts == np.bincount(data.x_test[union, 0, 0, 0], minlength=10).tolist()
     assert all(clean[p].all() == (i == 0) and (~clean[p]).all() == (i == 1) for i, p in enumerate(parts))
     model = _Counted()
     spot_check._clean_pass(model, data, clean, batch, 1, True, _ticking(2 * cheap))

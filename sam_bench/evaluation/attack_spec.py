@@ -36,7 +36,7 @@ class AttackSpec:
     norm: str | None  # the threat model's name (sam_bench.threat_models); None for clean
     eps: float
     settings: dict  # JSON-able: everything besides norm and eps that changes the result
-    runner: Callable | None = None  # default: the attack's record's; tests plug deliberately broken attacks in here
+    runner: Callable | None = None  # default: the attack's record's; tests plug broken ones in, spot checks seeded ones
     # Only the first N of the evaluation's images (None: all of them), e.g. AutoAttack on the first 1,000
     # where PGD takes 2,000: the slow attack on RobustBench's usual sample, the fast one on more images.
     n_examples: int | None = None

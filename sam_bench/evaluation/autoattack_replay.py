@@ -161,24 +161,15 @@ def rerun(path, name: str, evaluation) -> tuple[dict, str]:
             f"{path}: {name}: its breakdown names {', '.join(breakdown)}, not the clean pass and its attacks "
             f"({ran}); {FIX}"
         )
-    check_breakdown(path, name, evaluation)
+    if breakdown is not None:  # from the clean accuracy, never rising, to the robust one (BREAKDOWN_SLACK_IMAGES)
+        values, n = [float(v) for v in breakdown.values()], evaluation.n_examples or 1
+        ends = (values[0], float(evaluation.clean_acc or 0)), (values[-1], float(evaluation.robust_acc or 0))
+        if any(abs(a - b) > (BREAKDOWN_SLACK_IMAGES + 0.5) / n for a, b in ends) or any(
+            b > a for a, b in zip(values, values[1:])
+        ):
+            raise SamBenchError(
+                f"{path}: {name}: its breakdown ({', '.join(f'{k} {v:g}' for k, v in breakdown.items())}) "
+                f"is not a falling sequence from the clean accuracy {evaluation.clean_acc:g} to the robust accuracy "
+                f"{evaluation.robust_acc:g}; {FIX}"
+            )
     return {**evaluation.settings, "restarts": restarts}, f"autoattack ({s.version}: {ran})"
-
-
-def check_breakdown(path, name: str, evaluation) -> None:
-    """An AutoAttack breakdown bounded by the outcomes it summarises, in one line where not: it starts at the
-    clean accuracy, never rises from one attack to the next, and ends at the robust accuracy (each end within
-    BREAKDOWN_SLACK_IMAGES)."""
-    breakdown = evaluation.breakdown
-    if breakdown is None:
-        return
-    values, n = [float(v) for v in breakdown.values()], evaluation.n_examples or 1
-    ends = (values[0], float(evaluation.clean_acc or 0)), (values[-1], float(evaluation.robust_acc or 0))
-    if any(abs(a - b) > (BREAKDOWN_SLACK_IMAGES + 0.5) / n for a, b in ends) or any(
-        b > a for a, b in zip(values, values[1:])
-    ):
-        raise SamBenchError(
-            f"{path}: {name}: its breakdown ({', '.join(f'{k} {v:g}' for k, v in breakdown.items())}) "
-            f"is not a falling sequence from the clean accuracy {evaluation.clean_acc:g} to the robust accuracy "
-            f"{evaluation.robust_acc:g}; {FIX}"
-        )

@@ -1,61 +1,92 @@
-"""The weights a spot check (spot_check.py) measures again, and the sampled images it feeds them: on the device and
-in the precision the results file was measured in, scored in true fp32 as `evaluate` scores, the attacks searching
-in the math they were recorded with."""
+"""The weights a spot check (spot_check.py) measures again, and the sampled images it feeds them: measured by the
+package's one `benchmark` (evaluators/__init__.py) on a test set of those images alone, on the device and in the
+precision the results file was measured in, the attacks searching in the math they were recorded with."""
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from sam_bench.attacks.autoattack import predict
-from sam_bench.attacks.invariants import check_adversarial_examples
-from sam_bench.data import to_float
+from sam_bench.data import Dataset, to_float
+from sam_bench.evaluation import outcomes
 from sam_bench.evaluation.attack_spec import AttackSpec
 from sam_bench.evaluation.attack_table import RUNNERS
+from sam_bench.evaluation.evaluators import benchmark
+from sam_bench.evaluation.model_ref import Bf16
+from sam_bench.evaluation.runners import AttackOutput
 from sam_bench.runtime import math_mode
 
 
 @dataclass
 class CheckedModel:
-    """The weights a results file names, where and how they were measured."""
+    """The weights a results file names (on its device), where and how they were measured."""
 
     net: torch.nn.Module
     device: torch.device
     search: str
+    precision: str = "fp32"
+    family: str = "cifar10"  # the test set's: its classes
 
-    def predictions(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    @property
+    def measured(self) -> torch.nn.Module:
+        """The network as it was measured: under bf16 autocast where the file says so."""
+        return Bf16(self.net, self.device.type).eval() if self.precision == "bf16" else self.net
+
+    def predictions(self, x: np.ndarray, batch_size: int) -> torch.Tensor:
+        """The classes predicted for the images x (uint8, NHWC), outside `benchmark`: tools/draws_tolerance.py's."""
         with math_mode.evaluation():
-            return predict(self.net, x.to(self.device), batch_size).cpu()
+            return predict(self.measured, to_float(x).to(self.device), batch_size).cpu()
+
+    def results(self, x: np.ndarray, y: np.ndarray, attacks: list[AttackSpec], batch_size: int) -> dict:
+        """What `benchmark` records of the images x (uint8, NHWC) with labels y in one chunk of `batch_size`-image
+        batches (its warnings, an evaluation's own, are not the check's)."""
+        test = Dataset("sample", self.family, x[:0], y[:0], x, y, "the images a spot check measures again")
+        settings = dict(precision=self.precision, search_math=self.search, batch_size=batch_size, chunk_size=len(y))
+        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = Path(folder) / "results.json"
+            found = benchmark("", None, attacks, test, str(self.device), out=out, loaded=(self.net, None), **settings)
+        assert found is not None, "a spot check runs on one process"
+        return found[1]
+
+    def clean(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[np.ndarray, list[int]]:
+        """(which of the images the weights classify correctly, their predictions counted per class): benchmark's
+        clean pass, beside which it runs the clean record's own on the first image alone."""
+        found = self.results(x, y, [AttackSpec("clean", None, 0.0, {}, n_examples=1)], batch_size)
+        return outcomes.decode(found["clean_outcomes"]), found["clean_prediction_counts"]
 
     def outcome(
         self, spec: AttackSpec, x, y, seed: int, attack: Callable | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """(which images the attack leaves correct, per image the position of the attack that fooled it where the
-        runner says: AutoAttack's): the attack's runner from `seed`, the caller's random state kept, or `attack`,
-        (model, x, y, spec) -> adversarial images, where given (PGD from its replayed starts)."""
-        x, y = x.to(self.device), y.to(self.device)
-        devices = [self.device] if self.device.type == "cuda" else []
-        fooled_at = None
-        with math_mode.evaluation():
-            with torch.random.fork_rng(devices=devices), math_mode.search(self.search), tqdm(disable=True) as bar:
-                torch.manual_seed(seed)
-                if attack is not None:
-                    x_adv = attack(self.net, x, y, spec)
-                else:
-                    out = RUNNERS[spec.attack](self.net, x, y, spec, batch_size=len(x), bar=bar)
-                    x_adv, fooled_at = out.x_adv, getattr(out, "fooled_at", None)
-            check_adversarial_examples(x, x_adv, spec.eps, spec.norm)
-            robust = (predict(self.net, x_adv, len(x)) == y).cpu().numpy()
-        return robust, None if fooled_at is None else fooled_at.cpu().numpy()
+        """(which of the images x (uint8, NHWC) with labels y the attack leaves correct, per image the position of
+        the attack that fooled it where the runner says: AutoAttack's): benchmark in one batch, the draws a batch
+        shares (AutoAttack's Square) from `seed`; or `attack`, (model, x, y, spec) -> adversarial images, where
+        given (PGD from its replayed starts)."""
+        fooled_at: list[torch.Tensor | None] = []
+
+        def runner(net, x, y, spec, batch_size, bar) -> AttackOutput:
+            torch.manual_seed(seed)  # in benchmark's forked random state
+            if attack is not None:
+                return AttackOutput(attack(net, x, y, spec))
+            out = RUNNERS[spec.attack](net, x, y, spec, batch_size, bar)
+            fooled_at.append(out.fooled_at)
+            return out
+
+        found = self.results(x, y, [replace(spec, runner=runner)], len(y))
+        stage = fooled_at[0] if fooled_at else None
+        return outcomes.decode(found["evaluations"][0]["outcomes"]), None if stage is None else stage.cpu().numpy()
 
 
-def images(data, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sampled test images as `evaluate` feeds them to the model, with their labels."""
-    return to_float(data.x_test[indices]), torch.from_numpy(np.asarray(data.y_test[indices], np.int64))
+def images(data, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sampled test images (uint8, NHWC, as the data set holds them), with their labels."""
+    return data.x_test[indices], np.asarray(data.y_test[indices], np.int64)
 
 
 def retried(model, spec: AttackSpec, images, recorded: np.ndarray, now: np.ndarray, retries: int, seed: int):

@@ -1,17 +1,18 @@
 """Re-measuring results from the stored weights: does a results file say what its model really scores?
 
 `recheck` loads the weights a results file names (from the zoo or a run folder, their sha256 checked), evaluates
-them again with the recorded settings, chunks and batches, and compares the outcome of every image, attack by
-attack. On the machine, torch and threads that measured them the outcomes come back identical; elsewhere a few
-images at a budget's edge can flip, and the record keeps both environments so that a difference can be read.
-A reused run's recheck is carried over from the folder it was reused from (`carried_from`); `n_examples` rechecks
-whole recorded chunks from the first; `restored_outcomes` compares a retrain that brought lost weights back
-(`zoo keep --from`). docs/evaluation.md says more."""
+them again through `benchmark` with the recorded settings, chunks and batches, and compares the outcome of every
+image, attack by attack. On the machine, torch and threads that measured them the outcomes come back identical;
+elsewhere a few images at a budget's edge can flip, and the record keeps both environments so that a difference
+can be read. A reused run's recheck is carried over from the folder it was reused from (`carried_from`);
+`n_examples` rechecks whole recorded chunks from the first; `restored_outcomes` compares a retrain that brought
+lost weights back (`zoo keep --from`). docs/evaluation.md says more."""
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,6 @@ from sam_bench.data import Dataset, load_dataset
 from sam_bench.errors import BadInput
 from sam_bench.evaluation import attack_table, evaluators, outcomes, results_file
 from sam_bench.evaluation.batching import AUTO
-from sam_bench.evaluation.evaluate import evaluate
 from sam_bench.evaluation.model_ref import load_model_ref
 from sam_bench.evaluation.results_record import Evaluation, Results
 from sam_bench.evaluation.specs import AttackSpec
@@ -199,24 +199,21 @@ def recheck_file(
 
     dev = resolve_device(device)
     threads = recorded_threads(results.environment) if dev.type == "cpu" else None
+    specs = [_spec(e, n) for e in chosen] or [AttackSpec("clean", None, 0.0, {})]  # the clean pass at least
+    settings = dict(
+        n_examples=n, precision=results.precision, batch_size=batch_size, chunk_size=chunk_size, progress=progress
+    )
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)  # CPU results differ with the thread count
     try:
-        again = evaluate(
-            model,
-            data,
-            [_spec(e, n) for e in chosen] or [AttackSpec("clean", None, 0.0, {})],  # the clean pass at least
-            n_examples=n,
-            device=dev,
-            precision=results.precision,
-            batch_size=batch_size,
-            chunk_size=chunk_size,
-            model_info=info,
-            progress=progress,
-        )
+        with tempfile.TemporaryDirectory() as folder:  # the results benchmark writes are read here, not kept
+            out = Path(folder) / "results.json"
+            found = evaluators.benchmark(ref, None, specs, data, str(dev), out=out, loaded=(model, info), **settings)
     finally:
         torch.set_num_threads(before)
+    assert found is not None, "a recheck runs on one process"
+    again = found[1]
 
     compared = [{"evaluation": "clean", **compare(clean, again["clean_outcomes"], n)}]
     for old, new in zip(chosen, Results.of(again).evaluations):

@@ -4,9 +4,12 @@
 A file agrees with its own outcomes where it is read (results_file), but only the weights can say whether the
 labels beside them (which attack, which budget, which weights) are true. The clean pass runs again on every image
 (where that is cheap); every attack runs again as labelled on a sample of both strata, the images recorded robust
-and those recorded fooled, so that inflation and deflation are both refused. Each evaluation is held to the rule
-check_rules chooses for it; the sample and when what differs refuses the file: stratum_check. What is an attack's
-own is asked of its record (attack_table's `Remeasure`). What it proves and what it does not: docs/evaluation.md
+and those recorded fooled, so that inflation and deflation are both refused. Both run through the package's one
+`benchmark`, on a test set of the chosen images alone (check_model); apart from it run only what an attack's record
+measures itself (`Remeasure.own`: the corruption pass) and the exact replay of whole recorded chunks of AutoAttack
+files without per-image draws (`_replayed`). Each evaluation is held to the rule check_rules chooses for
+it; the sample and when what differs refuses the file: stratum_check. What is an attack's own is asked of its
+record (attack_table's `Remeasure`). What it proves and what it does not: docs/evaluation.md
 ("Re-measured before publication")."""
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from sam_bench.evaluation.attack_spec import AttackSpec
 from sam_bench.evaluation.attack_table import RUNNERS
 from sam_bench.evaluation.check_model import CheckedModel, images, retried
 from sam_bench.evaluation.check_rules import ALWAYS, Here, Rule, remeasure
-from sam_bench.evaluation.model_ref import Bf16
 from sam_bench.evaluation.pinned import pin
 from sam_bench.evaluation.recheck import label, measured_data, named_weights, recorded_threads
 from sam_bench.evaluation.recorded_before import listed
@@ -119,10 +121,7 @@ def verdicts(
     net, _ = named_weights(path, results, zoo_dir, weights)
     data = measured_data(path, results, data_dir)
     dev = resolve_device(device)
-    net = place(net, dev, EVALUATION).eval()
-    if results.precision == "bf16":
-        net = Bf16(net, dev.type).eval()
-    model = CheckedModel(net, dev, results.search_math)
+    model = CheckedModel(place(net, dev, EVALUATION).eval(), dev, results.search_math, results.precision, data.family)
     check_seed = fresh_seed() if seed is None else seed
     check = _Check(
         path, results, data, model, pinned.sha256 in listed(), Here.now(dev), check_seed, every_image, data_dir
@@ -159,22 +158,24 @@ CLEAN_EVERY_IMAGE_S = 60.0
 
 
 def _clean_pass(model, data, clean: np.ndarray, batch: int, seed: int, every_image: bool, clock, sizes=None):
-    """(the images measured again, as strata: recorded correct, recorded wrong; their predictions in index order):
-    every image where the first batch's time foretells at most CLEAN_EVERY_IMAGE_S for all (or `every_image`),
-    else the first batch and a stratified sample of the others (`sizes`: the rule's, as `stratified` takes)."""
+    """(the images measured again, as strata: recorded correct, recorded wrong; which of them the weights classify
+    correctly now, in index order; their predictions counted per class): every image where the first batch's time
+    foretells at most CLEAN_EVERY_IMAGE_S for all (or `every_image`), else the first batch and a stratified sample
+    of the others (`sizes`: the rule's, as `stratified` takes)."""
     n = len(clean)
     first = np.arange(min(batch, n))
     started = clock()
-    head = model.predictions(images(data, first)[0], batch)
+    head, counts = model.clean(*images(data, first), batch)
     foretold = (clock() - started) * n / max(1, len(first))
     if every_image or foretold <= CLEAN_EVERY_IMAGE_S:
         rest = np.arange(len(first), n)
     else:
         later = np.arange(n) >= len(first)
         rest = np.sort(np.concatenate(stratified(clean, later, n, np.random.default_rng(seed), sizes=sizes)))
-    tail = model.predictions(images(data, rest)[0], batch) if len(rest) else head[:0]
+    tail, more = model.clean(*images(data, rest), batch) if len(rest) else (head[:0], [0] * len(counts))
     measured = np.concatenate([first, rest])
-    return [measured[clean[measured]], measured[~clean[measured]]], torch.cat([head, tail])
+    parts = [measured[clean[measured]], measured[~clean[measured]]]
+    return parts, np.concatenate([head, tail]), [a + b for a, b in zip(counts, more)]
 
 
 def _clean_verdict(check: _Check, clock):
@@ -188,13 +189,13 @@ def _clean_verdict(check: _Check, clock):
     batch = batch if isinstance(batch, int) else 250
     rule = check.rule(clean_record)
     seed = seed_of(check.seed, "clean")
-    parts, predicted = _clean_pass(check.model, data, clean, batch, seed, check.every_image, clock, rule.sizes())
-    union = np.sort(np.concatenate(parts))
-    now_clean = (predicted == torch.from_numpy(np.asarray(data.y_test[union], np.int64))).numpy()
-    yield verdict_of("clean", "clean", rule, clean, now_clean, parts, every_image=len(union) == n)
+    parts, now_clean, derived = _clean_pass(
+        check.model, data, clean, batch, seed, check.every_image, clock, rule.sizes()
+    )
+    every_image = sum(map(len, parts)) == n
+    yield verdict_of("clean", "clean", rule, clean, now_clean, parts, every_image=every_image)
     counts = check.results.clean_prediction_counts
-    if rule.exact and counts is not None and len(union) == n:  # derived from every image's prediction, or not at all
-        derived = torch.bincount(predicted, minlength=len(counts)).tolist()
+    if rule.exact and counts is not None and every_image:  # derived from every image's prediction, or not at all
         if derived != list(counts):
             raise SamBenchError(
                 f"{check.path}: clean_prediction_counts are {counts}, the weights predict {derived} on the same "
@@ -212,7 +213,7 @@ def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.n
         sample = partial(stratified, sizes=rule.sizes())
         rng = np.random.default_rng(seed)
         recorded, now, parts = record.own(
-            ev, model.net, data, model.device, rng, check.every_image, sample, check.data_dir
+            ev, model.measured, data, model.device, rng, check.every_image, sample, check.data_dir
         )
         return verdict_of(name, ev.attack, rule, recorded, now, parts)
     assert ev.outcomes is not None, "a verified file has every evaluation's outcomes"
@@ -265,7 +266,7 @@ def _replayed(check: _Check, rule: Rule, ev: Evaluation, differing: np.ndarray) 
     if always:
         _need_chunks(check.path, ev, "its first attacks")
     m, x, y, env = check.model, check.data.x_test, check.data.y_test, check.results.environment
-    found = replay(m.net, ev, env, m.device, x, y, differing, m.search, always=always)
+    found = replay(m.measured, ev, env, m.device, x, y, differing, m.search, always=always)
     if found is None:
         return 0, ""
     left, what = found

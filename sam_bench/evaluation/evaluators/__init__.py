@@ -1,5 +1,6 @@
 """`benchmark`: a model measured in a threat model into a results file (RobustBench's `benchmark`, exposed as
-`sam_bench.benchmark`), the one call that `evaluate`, `reproduce` and the extension tests make.
+`sam_bench.benchmark`), the one call that `evaluate`, `reproduce`, `recheck`, the extension tests and the spot check
+make.
 
     path, results = benchmark("runs/ST-abc", "Linf", make_attacks("autoattack", "Linf"), out="results/st.json")
 
