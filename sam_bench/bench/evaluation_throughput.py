@@ -1,13 +1,14 @@
 """Evaluation throughput: PGD-10 images/s (`pgd_throughput`, eval mode, fp32), and AutoAttack seconds per 1,000
-images (`autoattack`, standard, Linf 8/255, through `sam_bench.evaluation.evaluate`) on briefly trained or given
-models. AutoAttack's time depends on how many points are still correct after each of its attacks, so clean and
-robust accuracy and the per-attack breakdown are recorded beside the seconds.
+images (`autoattack`, standard, Linf 8/255, through `sam_bench.benchmark` as `evaluate` runs it) on briefly
+trained or given models. AutoAttack's time depends on how many points are still correct after each of its attacks,
+so clean and robust accuracy and the per-attack breakdown are recorded beside the seconds.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import tempfile
 import time
 import warnings
 from dataclasses import replace
@@ -20,7 +21,7 @@ from sam_bench.attacks import pgd
 from sam_bench.bench.measurement import ATTACK, measurement, synchronizer, synthetic_images, timed_runs, train_config
 from sam_bench.data import STATS
 from sam_bench.eps import parse_eps
-from sam_bench.evaluation.evaluate import evaluate
+from sam_bench.evaluation.evaluators import benchmark
 from sam_bench.evaluation.model_ref import load_model_ref, model_name
 from sam_bench.evaluation.results_record import Results
 from sam_bench.evaluation.specs import make_attacks
@@ -108,20 +109,16 @@ def autoattack(name, method, model, dataset, s, device, trained_here: bool) -> d
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as folder:
         warnings.simplefilter("ignore")  # the record keeps them
-        result = evaluate(
-            model,
-            _tile_test_set(dataset, n),
-            specs,
-            n_examples=n,
-            device=device,
-            precision="fp32",
-            batch_size=s["aa_batch_size"],
-            chunk_size=n,
-            progress=False,
+        out = Path(folder) / "results.json"
+        settings = dict(n_examples=n, precision="fp32", batch_size=s["aa_batch_size"], chunk_size=n)
+        found = benchmark(
+            "", None, specs, _tile_test_set(dataset, n), str(device), out=out, loaded=(model, None), **settings
         )
     seconds = time.perf_counter() - start
+    assert found is not None, "bench runs on one process"
+    result = found[1]
     e = Results.of(result).evaluations[0]
     correct = round((e.clean_acc or 0.0) * n)
     return {
