@@ -107,23 +107,48 @@ class Attack:
             raise ValueError(f"attack {self.name}: without a threat model it takes no --norm or --eps")
 
 
-def _lazy(module: str, name: str) -> Callable:
-    """`name` of the evaluation module `module` (a runner, a check's machinery), imported when it first runs: it
-    imports torch, which the CLI's --help, reading this table, does not."""
+# The runners and a check's machinery, each imported when it first runs: they import torch, which the CLI's --help,
+# reading this table, does not.
+def _run_clean(*args, **kwargs):
+    from sam_bench.evaluation.runners import run_clean
 
-    def run(*args, **kwargs):
-        from sam_bench.evaluation import autoattack_replay, corruption_outcomes, pgd_replay, runners
+    return run_clean(*args, **kwargs)
 
-        found = {
-            "runners": runners,
-            "pgd_replay": pgd_replay,
-            "autoattack_replay": autoattack_replay,
-            "corruption_outcomes": corruption_outcomes,
-        }[module]
-        return getattr(found, name)(*args, **kwargs)
 
-    run.__name__ = run.__qualname__ = name
-    return run
+def _run_pgd(*args, **kwargs):
+    from sam_bench.evaluation.runners import run_pgd
+
+    return run_pgd(*args, **kwargs)
+
+
+def _run_autoattack(*args, **kwargs):
+    from sam_bench.evaluation.runners import run_autoattack
+
+    return run_autoattack(*args, **kwargs)
+
+
+def _pgd_chunk_starts(*args, **kwargs):
+    from sam_bench.evaluation.pgd_replay import replayed_attack
+
+    return replayed_attack(*args, **kwargs)
+
+
+def _autoattack_replay(*args, **kwargs):
+    from sam_bench.evaluation.autoattack_replay import replay
+
+    return replay(*args, **kwargs)
+
+
+def _autoattack_rerun(*args, **kwargs):
+    from sam_bench.evaluation.autoattack_replay import rerun
+
+    return rerun(*args, **kwargs)
+
+
+def _corruptions_remeasured(*args, **kwargs):
+    from sam_bench.evaluation.corruption_outcomes import remeasured_sample
+
+    return remeasured_sample(*args, **kwargs)
 
 
 def _own_evaluator(model, x, y, spec, batch_size, bar):
@@ -204,7 +229,7 @@ CLEAN = Attack(
     "clean",
     display="clean",
     help="clean accuracy alone",
-    runner=_lazy("runners", "run_clean"),
+    runner=_run_clean,
     specs=_clean_specs,
     cost=lambda spec, num_classes: 0,  # the clean pass is all it needs
     threat_model=False,
@@ -216,22 +241,20 @@ PGD = Attack(
     "pgd",
     display="PGD",
     help="PGD",
-    runner=_lazy("runners", "run_pgd"),
+    runner=_run_pgd,
     specs=_pgd_specs,
     cost=_pgd_cost,
     options=("norm", "eps", "steps", "step_size", "restarts", "seed"),
     board=COLUMN,
     # Measured (docs/evaluation.md): a GPU's file re-run on a CPU, 35 of 98 recorded robust differed at Linf 4/255
     # (99% bound 48%: chance 0.5); per-image draws on other arithmetic, 0 of 2,844 robust and 0 of 6,362 fooled
-    remeasure=Remeasure(
-        replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_lazy("pgd_replay", "replayed_attack")
-    ),
+    remeasure=Remeasure(replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_pgd_chunk_starts),
 )
 AUTOATTACK = Attack(
     "autoattack",
     display="AutoAttack",
     help="AutoAttack (RobustBench's)",
-    runner=_lazy("runners", "run_autoattack"),
+    runner=_run_autoattack,
     specs=_autoattack_specs,
     cost=_autoattack_cost,
     options=("norm", "eps", "restarts", "version", "attacks", "seed"),
@@ -248,8 +271,8 @@ AUTOATTACK = Attack(
         chance=0.10,
         chance_fooled=0.0,
         retries=3,
-        replay=_lazy("autoattack_replay", "replay"),
-        rerun=_lazy("autoattack_replay", "rerun"),
+        replay=_autoattack_replay,
+        rerun=_autoattack_rerun,
         # Per-image draws on other arithmetic: 1 of 393 robust differed (99% bound 1.68%), 0 of 1,108 fooled (0.41%);
         # images only Square fooled (its proposals a batch shares) are held to the chance above
         arithmetic=(0.017, 0.0042),
@@ -280,7 +303,7 @@ CORRUPTIONS = Attack(
     remeasure=Remeasure(
         replayable=True,
         chance=0.0,
-        own=_lazy("corruption_outcomes", "remeasured_sample"),
+        own=_corruptions_remeasured,
         # a forward pass on images made again, as the clean pass: its measured rate of other arithmetic
         arithmetic=(0.00022, 0.00056),
     ),
