@@ -115,12 +115,14 @@ def test_a_results_file_finds_its_run_wherever_the_folder_is(tmp_path):
 
 
 def test_every_committed_results_file_names_its_run_so_that_any_checkout_finds_it():
-    """tools/portable_refs.py --check: no results file of a reproduction names its run by an absolute path."""
+    """tools/portable_refs.py --check: no results or analysis file of a reproduction names its run by an absolute
+    path."""
     import subprocess
     import sys
 
     folders = ROOT / "reproductions"
-    listed = sorted(str(p) for p in [*folders.glob("*/results/*.json"), *folders.glob("*/extensions/*/*.json")])
+    kinds = ("results/*.json", "extensions/*/*.json", "analysis/*.json")
+    listed = sorted(str(p) for kind in kinds for p in folders.glob(f"*/{kind}"))
     done = subprocess.run(
         [sys.executable, "tools/portable_refs.py", "--check", *listed], cwd=ROOT, capture_output=True, text=True
     )

@@ -1,12 +1,13 @@
-"""Results files of a reproduction that name their run by a path of the machine that wrote them, rewritten to name
-it as every results file written now does: `runs/<run>`, relative to the reproduction folder
+"""Results (and analysis) files of a reproduction that name their run by a path of the machine that wrote them,
+rewritten to name it as every results file written now does: `runs/<run>`, relative to the reproduction folder
 (sam_bench/evaluation/run_location.py). Only the `"ref"` line of the model changes, and only where the run found
 there records the weights the results measured (`weights_sha256`); every other byte stays. A file on the list of
 results recorded before per-image draws keeps its place on it: its sha256 is replaced in recorded_before.sha256
 and recorded_before_checks.json (what a check of it refuses depends on its outcomes, not on where its run lies),
 and a board entry that pins the file by its sha256 (a corruptions entry's `results`) pins its new one.
 
-    python tools/portable_refs.py reproductions/*/results/*.json reproductions/*/extensions/*/*.json
+    python tools/portable_refs.py reproductions/*/results/*.json reproductions/*/extensions/*/*.json \
+        reproductions/*/analysis/*.json
     python tools/portable_refs.py --check reproductions/*/results/*.json   # exit 1 naming each that needs it
 """
 
