@@ -164,6 +164,26 @@ def test_an_attack_on_its_own_first_images(run_dir, sample, short_apgd, tmp_path
             evaluate(model, sample, specs, n_examples=24, model_info=info, progress=False)
 
 
+def test_no_attack_is_the_clean_pass_alone(run_dir, sample):
+    """With no attack an evaluation is its clean pass: a valid results record with no evaluations and no
+    RobustBench block, whose clean outcomes are those the same images give beside an attack."""
+    model, info = load_model_ref(str(run_dir))
+    alone = evaluate(model, sample, [], n_examples=16, batch_size=8, model_info=info, progress=False)
+    validate(alone)
+    assert alone["evaluations"] == [] and alone["robustbench"] is None
+    attacked = evaluate(
+        model,
+        sample,
+        make_attacks("pgd", "Linf", ["1/255"]),
+        n_examples=16,
+        batch_size=8,
+        model_info=info,
+        progress=False,
+    )
+    for key in ("clean_acc", "clean_outcomes", "clean_prediction_counts"):
+        assert alone[key] == attacked[key], key
+
+
 def test_checkpoint_and_zoo_models(run_dir, sample, tmp_path):
     from sam_bench.zoo import store as zoo
 

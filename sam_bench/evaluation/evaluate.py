@@ -150,7 +150,8 @@ def evaluate(
     search_math: str = "tf32",
     earlier: dict | None = None,
 ) -> dict:
-    """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`.
+    """Evaluate `model` (inputs in [0,1]) on the first `n_examples` test images of `dataset`: the clean pass, then
+    `attacks` (none: the clean pass alone).
 
     Every clean prediction and adversarial example is classified in true fp32, and that is the recorded outcome;
     the attacks search in `search_math`: "tf32" (TF32 convolutions on GPUs) or "ieee" (runtime.math_mode).
@@ -165,7 +166,7 @@ def evaluate(
     main = ctx is None or ctx.is_main
     n_total = len(dataset.y_test)
     n = n_total if n_examples is None else n_examples
-    batch_size, chunk_size = _checked(dataset, n, precision, search_math, batch_size, chunk_size, attacks)
+    batch_size, chunk_size = _checked(dataset, n, precision, search_math, batch_size, chunk_size)
     if ctx is not None:
         device = ctx.device  # each process its own GPU
     device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -313,7 +314,7 @@ def _clean_predictions(
     return torch.cat(chunks)
 
 
-def _checked(dataset: Dataset, n: int, precision, search_math, batch_size, chunk_size, attacks) -> tuple:
+def _checked(dataset: Dataset, n: int, precision, search_math, batch_size, chunk_size) -> tuple:
     """The evaluation's options refused in one line where they cannot work; (batch_size, chunk_size)."""
     n_total = len(dataset.y_test)
     if not 1 <= n <= n_total:
@@ -326,8 +327,6 @@ def _checked(dataset: Dataset, n: int, precision, search_math, batch_size, chunk
         sizes = check_size(batch_size, "--batch-size"), check_size(chunk_size, "--chunk-size")
     except ValueError as err:
         raise BadInput(str(err)) from None
-    if not attacks:
-        raise BadInput("no attack to run")
     return sizes
 
 

@@ -34,10 +34,10 @@ def benchmark(
     out,
     **settings,
 ) -> tuple[Path, dict] | None:
-    """`model` (a run folder, a checkpoint or a zoo id) measured in `threat_model` by `attacks` (AttackSpecs, for a
-    norm ball) on `data` (a data.Dataset; None: the test set the model was trained on) on `device`, its results
-    written to `out`: (the path written, the results); None on a torchrun rank other than 0. `settings`: the rest of
-    a Job (evaluators/base.py): its evaluator's own options, images, sizes, precision, a time limit, ... Refused in
-    one line (BadInput) for a threat model no record has."""
+    """`model` (a run folder, a checkpoint or a zoo id) measured in `threat_model` by `attacks` (AttackSpecs, for a norm
+    ball; none: its clean pass alone) on `data` (a data.Dataset; None: the test set the model was trained on) on
+    `device`, its results written to `out`: (the path written, the results); None on a torchrun rank other than 0.
+    `settings`: the rest of a Job (evaluators/base.py): its evaluator's own options, images, sizes, precision, a time
+    limit, ... Refused in one line (BadInput) for a threat model no record has."""
     job = Job(model, Path(out), list(attacks), data=data, device=device, **settings)
     return of(threat_model).evaluate(job)
