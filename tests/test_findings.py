@@ -10,7 +10,7 @@ from test_confirmatory_report import PLAN, grid, write_runs
 
 from sam_bench.bench import marked_block
 from sam_bench.cli import cli
-from sam_bench.report import claim_effects, confirmatory, effect_plot, findings, small_budgets_figure
+from sam_bench.report import claim_effects, code_provenance, confirmatory, effect_plot, findings, small_budgets_figure
 from sam_bench.report.folder import Folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,3 +106,16 @@ def test_the_rule_for_which_figures_a_cell_shows_is_said_in_short_sentences():
     rule = said[said.index("Each cell gives") : said.index("Scope of each scale")]
     sentences = [s for s in re.split(r"(?<=[.:])\s+|\n", rule) if s.strip()]
     assert len(sentences) >= 4 and max(len(s) for s in sentences) <= 160, max(sentences, key=len)
+
+
+def test_a_scale_whose_confirmatory_seeds_are_not_all_measured_says_how_many_are():
+    """The scope line names the seeds the primary tests are judged over and, until every one has results, how many
+    have: a count of seeds with results beside it must not read as those seeds."""
+    names = ("paper-cifar10-full", "paper-cifar10-cpu-confirmatory")
+    loaded = [Folder.load(ROOT / "reproductions" / name) for name in names]
+    full, confirming = (line for line in findings._scope(loaded) if line.startswith("- `"))
+    wanted = code_provenance.seeds(loaded[0].records, loaded[0].plan)[claim_effects.HEADLINE_SAM]
+    measured = sum(r.name == claim_effects.HEADLINE_SAM and r.seed in wanted for r in loaded[0].records)
+    judged = f"judged over {len(wanted)} seeds of each fixed before they trained"
+    assert judged + ("" if measured == len(wanted) else f" ({measured} of them with results so far)") + ";" in full
+    assert "judged over 15 seeds of each fixed before they trained;" in confirming

@@ -97,8 +97,10 @@ def _scope(loaded: list[Folder]) -> list[str]:
     for folder in loaded:
         seeds = ", ".join(f"{name} {len(group)}" for name, group in models(folder.records).items())
         wanted = code_provenance.seeds(folder.records, folder.plan).get(claim_effects.HEADLINE_SAM, [])
+        done = sum(any(r.name == claim_effects.HEADLINE_SAM and r.seed == s for r in folder.records) for s in wanted)
         fresh = (
             f"; its primary tests are judged over {len(wanted)} seeds of each fixed before they trained"
+            + ("" if done == len(wanted) else f" ({done} of them with results so far)")
             if wanted
             else "; no primary tests: its verdicts pool every seed"
         )
