@@ -95,9 +95,10 @@ def _scope(loaded: list[Folder]) -> list[str]:
     largest = max(loaded, key=_size)
     lines = ["Scope of each scale:", ""]
     for folder in loaded:
-        seeds = ", ".join(f"{name} {len(group)}" for name, group in models(folder.records).items())
+        grouped = models(folder.records)
+        seeds = ", ".join(f"{name} {len(group)}" for name, group in grouped.items())
         wanted = code_provenance.seeds(folder.records, folder.plan).get(claim_effects.HEADLINE_SAM, [])
-        done = sum(any(r.name == claim_effects.HEADLINE_SAM and r.seed == s for r in folder.records) for s in wanted)
+        done = len(set(wanted) & {r.seed for r in grouped.get(claim_effects.HEADLINE_SAM, [])})
         fresh = (
             f"; its primary tests are judged over {len(wanted)} seeds of each fixed before they trained"
             + ("" if done == len(wanted) else f" ({done} of them with results so far)")
