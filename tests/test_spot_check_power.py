@@ -381,12 +381,8 @@ def _arithmetic_refused(rule, recorded, now, eligible, rng) -> bool:
     return any(s.refused for s in strata if s.sampled)
 
 
-# AutoAttack's measured rate (1 of 393 recorded-robust images; 99% bound 1.68%) leaves too little room on 1,000
-# images: docs/evaluation.md states that check's power there (test_autoattack_on_other_arithmetic_falls_short_...)
-REACHED = [("pgd", 1_000), ("pgd", 10_000), ("clean", 1_000), ("clean", 10_000), ("autoattack", 10_000)]
-
-
-@pytest.mark.parametrize("attack, n", REACHED)
+@pytest.mark.parametrize("attack", OTHER_ARITHMETIC)
+@pytest.mark.parametrize("n", [1_000, 10_000])
 @pytest.mark.parametrize("figure", [0.04, 0.245, 0.51])
 @pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
 def test_on_other_arithmetic_a_one_point_change_is_refused_in_99_of_100_checks(attack, n, figure, up):
@@ -502,13 +498,13 @@ def autoattack_power_on_1000_images() -> dict:
     return found
 
 
-def test_autoattack_on_other_arithmetic_falls_short_on_1000_images_as_the_docs_say():
-    """At the measured rate a 1-point change of AutoAttack over 1,000 images is not refused in 99% of checks on
-    other arithmetic at every level: docs/evaluation.md gives the computed powers, and where they reach 99%."""
+def test_autoattack_on_other_arithmetic_reaches_99_percent_on_1000_images_as_the_docs_say():
+    """At the measured rate a 1-point change of AutoAttack over 1,000 images is refused in 99% of checks on other
+    arithmetic at every level, computed exactly: docs/evaluation.md gives the computed powers."""
     from pathlib import Path
 
     found = autoattack_power_on_1000_images()
-    assert min(found.values()) < 0.99 < max(found.values())
+    assert min(found.values()) >= 0.99
     doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text().split())
     stated = "; ".join(
         f"{figure:.1%} robust: {found[(figure, 'up')]:.1%} up, {found[(figure, 'down')]:.1%} down"

@@ -7,8 +7,8 @@ files it cannot replay exactly is measured from (sam_bench/evaluation/check_rule
     python tools/draws_tolerance.py clean RESULTS.json --images 2000 --data-dir DIR --log benchmarks/X.log
 
 `record` runs `sam-bench evaluate` for a fixed plan of 1/8-width CIFAR-10 models of this repository's zoo (ST,
-SAM-0.1, AT-Linf-8; PGD-10 at six budgets, AutoAttack standard, APGD-CE alone where many images stay robust, and
-the clean pass on the whole test set)
+SAM-0.1, AT-Linf-8; PGD-10 at six budgets, AutoAttack standard, APGD-CE + APGD-T as the grid's small budgets run
+it, APGD-CE alone where many images stay robust, and the clean pass on the whole test set)
 with oneDNN's kernels capped at `--isa` (`ONEDNN_MAX_CPU_ISA`: other instruction sets, other sums), one thread.
 `measure` re-runs every clean-correct image of every evaluation of each file as the spot check re-runs it
 (`spot_check.verdicts`, `every_image`) on this process's kernels (uncapped unless the variable is set here), and
@@ -42,6 +42,7 @@ ST, SAM, AT = (
 )
 STANDARD = ["--attack", "autoattack", "--version", "standard"]
 APGD_CE = ["--attack", "autoattack", "--version", "custom", "--attacks", "apgd-ce"]
+APGD = ["--attack", "autoattack", "--version", "custom", "--attacks", "apgd-ce,apgd-t"]  # the grid's small budgets
 PGD = ["--attack", "pgd", "--steps", "10"]
 # (file name, model, evaluate's arguments, images): 1/8-width models, for a CPU
 PLAN = [
@@ -53,6 +54,9 @@ PLAN = [
     ("sam-aa-linf-2", SAM, [*STANDARD, "--norm", "Linf", "--eps", "2/255"], 500),
     ("st-apgdce-linf-1", ST, [*APGD_CE, "--norm", "Linf", "--eps", "1/255"], 500),
     ("at8-apgdce-linf-8", AT, [*APGD_CE, "--norm", "Linf", "--eps", "8/255"], 500),
+    ("at8-apgdce-linf-4", AT, [*APGD_CE, "--norm", "Linf", "--eps", "4/255"], 3000),
+    ("st-apgd-linf-1", ST, [*APGD, "--norm", "Linf", "--eps", "1/255"], 1000),
+    ("sam-apgd-l2-32", SAM, [*APGD, "--norm", "L2", "--eps", "32/255"], 500),
     ("st-clean", ST, ["--attack", "clean"], 10000),
     ("sam-clean", SAM, ["--attack", "clean"], 10000),
     ("at8-clean", AT, ["--attack", "clean"], 10000),
