@@ -119,3 +119,23 @@ def test_a_scale_whose_confirmatory_seeds_are_not_all_measured_says_how_many_are
     judged = f"judged over {len(wanted)} seeds of each fixed before they trained"
     assert judged + ("" if measured == len(wanted) else f" ({measured} of them with results so far)") + ";" in full
     assert "judged over 15 seeds of each fixed before they trained;" in confirming
+
+
+def test_a_waiting_extension_test_shows_its_exploratory_runs_apart_and_unjudged():
+    """At full scale E1 waits for its confirmatory seeds, while seed 1 of ST and SAM-0.1, confirmatory in the recipe
+    but exploratory by their records, has E1 measured: the report and the first screen give those levels as
+    exploratory and not judged, from the E1 files, never as the test's measurement."""
+    from sam_bench.evaluation.results_record import Results
+    from sam_bench.report import extension_tests
+
+    full = Folder.load(ROOT / "reproductions" / "paper-cifar10-full")
+    (one,) = extension_tests.judged(full.path, full.plan)
+    assert one.verdict is None and one.measured == 0
+    assert {m: len(r) for m, r in one.exploratory.items() if r} == {"ST": 1, "SAM-0.1": 1}
+    e1 = {path.name: Results.read(path) for path in (full.path / "extensions" / "E1").glob("*.json")}
+    (st,), (sam,) = ([r.evaluations[0].robust_acc for n, r in e1.items() if n.startswith(m)] for m in ("ST-", "SAM-"))
+    said = f"exploratory, 1 seed: ST {100 * st:.2f}% → SAM-0.1 {100 * sam:.2f}%, {100 * (sam - st):+.2f} points"
+    assert one.exploratory_levels() == said
+    assert f"So far, {said}, not judged." in "\n".join(extension_tests.section(full.path, full.plan))
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"not measured yet, 0 of {one.needed} runs; {said} (not judged)." in readme

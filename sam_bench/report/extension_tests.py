@@ -25,22 +25,27 @@ def applies(plan: dict) -> bool:
     return bool(plan.get("extension_tests"))
 
 
-def measured(out: Path, plan: dict, test_name: str, test: ExtensionTest) -> tuple[dict[str, list[RunRecord]], int]:
-    """(each arm's measured confirmatory runs as records of their extension results, the runs the test needs)."""
+def measured(out: Path, plan: dict, test_name: str, test: ExtensionTest) -> tuple[dict, int, dict]:
+    """(each arm's measured confirmatory runs as records of their extension results, the runs the test needs, each
+    arm's other measured runs: the exploratory ones, outside the test)."""
     seeds = Endpoints.from_plan(plan).confirmatory_seeds
     found: dict[str, list[RunRecord]] = {name: [] for name in test.arms()}
+    exploratory: dict[str, list[RunRecord]] = {name: [] for name in test.arms()}
     needed = 0
     for m in plan_entries(plan):
-        if m.name not in found or (m.name in seeds and m.seed not in seeds[m.name]):
+        if m.name not in found:
             continue
-        if m.name in seeds and not code_provenance.counts(Path(out) / "runs" / m.run_name, plan):
-            continue  # a confirmatory run whose records do not name code that holds the tests: exploratory
-        needed += 1
+        # a confirmatory run whose records do not name code that holds the tests is exploratory
+        counts = m.name not in seeds or (
+            m.seed in seeds[m.name] and code_provenance.counts(Path(out) / "runs" / m.run_name, plan)
+        )
+        needed += counts
         path = extension_path(out, test_name, m.run_name)
         if path.is_file():
             results = Results.read(path)
-            found[m.name].append(replace(RunRecord.read(Path(out), m, results, path), results=results))
-    return found, needed
+            record = replace(RunRecord.read(Path(out), m, results, path), results=results)
+            (found if counts else exploratory)[m.name].append(record)
+    return found, needed, exploratory
 
 
 def _mean(records: list[RunRecord]) -> float | None:
@@ -63,6 +68,7 @@ class Judged:
     test: ExtensionTest
     found: dict[str, list[RunRecord]]
     needed: int
+    exploratory: dict[str, list[RunRecord]]
     comparison: Comparison | None = None
     verdict: str | None = None
     reason: str = ""
@@ -70,6 +76,16 @@ class Judged:
     @property
     def measured(self) -> int:
         return sum(len(v) for v in self.found.values())
+
+    def exploratory_levels(self) -> str | None:
+        """While the test waits: its arms' levels over their exploratory runs, where both arms have some (never
+        judged: those seeds were not fixed before they trained, or their records do not name their code)."""
+        (first, a), (second, b) = ((m, _mean(self.exploratory[m])) for m in self.test.models)
+        if a is None or b is None:
+            return None
+        n, other = len(self.exploratory[first]), len(self.exploratory[second])
+        seeds = ("1 seed" if n == 1 else f"{n} seeds") if n == other else "seeds"
+        return f"exploratory, {seeds}: {second} {100 * b:.2f}% → {first} {100 * a:.2f}%, {100 * (a - b):+.2f} points"
 
     def beside(self) -> list[tuple[str, float, int]]:
         """(model, mean level over its seeds, seeds) of each model shown beside the arms."""
@@ -80,8 +96,8 @@ def judged(out: Path, plan: dict) -> list[Judged]:
     """Every extension test of a folder's plan, judged where all its runs are measured."""
     tests = []
     for name, test in Endpoints.from_plan(plan).extension_tests.items():
-        found, needed = measured(out, plan, name, test)
-        one = Judged(name, test, found, needed)
+        found, needed, exploratory = measured(out, plan, name, test)
+        one = Judged(name, test, found, needed, exploratory)
         if one.measured >= needed:
             first, second = test.models
             c = compare(found[first], found[second], MEASURE, label=test.label())
@@ -108,6 +124,8 @@ def section(out: Path, plan: dict) -> list[str]:
         lines += [f"### {one.name}: {first} − {second}, {test.label()}", ""]
         if one.verdict is None:
             waiting = f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds)."
+            if levels := one.exploratory_levels():
+                waiting += f" So far, {levels}, not judged."
             lines += [waiting, ""]
             continue
         lines.append(f"Set measured: {set_used(one)}.")

@@ -234,8 +234,10 @@ def _extensions(loaded: list[Folder]) -> list[str]:
             c = one.comparison
             if one.verdict is None or c is None or c.difference is None:
                 state = "not measured yet" if one.verdict is None else "inconclusive (an arm has no usable measurement)"
+                levels = one.exploratory_levels() if one.verdict is None else None
                 said.append(
-                    f"- {at}: {first} − {second}, {one.test.label()}: {state}, {one.measured} of {one.needed} runs."
+                    f"- {at}: {first} − {second}, {one.test.label()}: {state}, {one.measured} of {one.needed} runs"
+                    + (f"; {levels} (not judged)." if levels else ".")
                 )
                 continue
             beside = "".join(f", {m} {100 * level:.2f}%" for m, level, _ in one.beside())
