@@ -45,7 +45,7 @@ def test_reproduce_measures_the_extension_on_the_confirmatory_seeds_and_resumes_
     complete, report = reproduce(str(path), "tiny", out=out, device="cpu", progress=False, only=["ST"])
     assert not complete  # SAM is neither trained nor measured
     shown = _extension_section(report.read_text())
-    assert "Not measured yet: 2 of 4 models" in shown
+    assert "Not measured yet: 2 of 4 runs" in shown
     assert "**holds**" not in shown and "**fails**" not in shown and "**inconclusive**" not in shown
     st = extension_path(out, "E1", next(p for p in wanted if p.name == "ST").run_name)
     assert len(list(out.glob("extensions/E1/ST-*.json"))) == 2 and not list(out.glob("extensions/E1/SAM-*.json"))

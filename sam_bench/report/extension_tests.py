@@ -123,7 +123,7 @@ def section(out: Path, plan: dict) -> list[str]:
         first, second = test.models
         lines += [f"### {one.name}: {first} − {second}, {test.label()}", ""]
         if one.verdict is None:
-            waiting = f"Not measured yet: {one.measured} of {one.needed} models (no verdict from part of the seeds)."
+            waiting = f"Not measured yet: {one.measured} of {one.needed} runs (no verdict from part of the seeds)."
             if levels := one.exploratory_levels():
                 waiting += f" So far, {levels}, not judged."
             lines += [waiting, ""]
