@@ -129,6 +129,22 @@ def test_a_listed_gpu_file_keeps_the_rule_that_fits_it_and_its_edited_copy_does_
     assert edited != data and hashlib.sha256(edited).hexdigest() not in listed()
 
 
+def test_a_listed_gpu_files_clean_pass_draws_nothing_and_is_held_to_the_rate_of_other_arithmetic():
+    """A clean pass draws nothing, so being recorded before per-image draws does not weaken its check: the listed
+    full-scale file's clean pass is held on a CPU to the rate of other arithmetic on a sample sized for it, as a
+    GPU file with per-image draws is, not to a chance that lets a change of several points through."""
+    path = ROOT / "reproductions" / "paper-cifar10-full" / "results" / "ST-2f379c4eaf.json"
+    results = json.loads(path.read_bytes())
+    clean = Evaluation.of({"attack": "clean", "robust_acc": results["clean_acc"], "n_examples": 10000})
+    listed_rule = check_rules.rule(clean, results["environment"], True, HERE)
+    per_image = check_rules.rule(clean, results["environment"], False, HERE)
+    assert listed_rule == per_image
+    assert listed_rule.kind == check_rules.OTHER_ARITHMETIC and listed_rule.sized
+    assert listed_rule.chances == check_rules.remeasure("clean").arithmetic
+    on_a_cpu = check_rules.rule(clean, {**results["environment"], **ENV}, True, HERE)
+    assert on_a_cpu.kind == check_rules.RECORDED_BEFORE and on_a_cpu.exact
+
+
 def test_every_tracked_results_file_without_per_image_draws_is_listed():
     """A results file recorded before per-image draws that is not on the list (one merged from elsewhere) would be
     held to the strictest rule: the list covers every such file in the tree."""

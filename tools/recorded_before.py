@@ -136,7 +136,13 @@ def checks(measured: dict, only: set[str] | None = None) -> dict:
             eligible = np.ones(len(recorded), bool) if ev.attack == "clean" else clean[: len(recorded)]
             robust, fooled = int((recorded & eligible).sum()), int((~recorded & eligible).sum())
             changes[name] = check_power.smallest_refused_change(
-                len(recorded), robust, fooled, rule.chances, _rate(measured[kind], path, name), retries=rule.retries
+                len(recorded),
+                robust,
+                fooled,
+                rule.chances,
+                _rate(measured[kind], path, name),
+                sizes=rule.sizes(),
+                retries=rule.retries,
             )
         found[sha] = changes
     return found

@@ -109,23 +109,24 @@ def smallest_refused_change(
     fooled: int,
     chances: tuple[float, float],
     rates: tuple[float, float],
-    sizes=None,
+    sizes: tuple | None = None,
     retries: int = 0,
 ) -> int | None:
     """The smallest change, in whole points, of an evaluation over n images (`robust` and `fooled` of its
     clean-correct images) that a check refuses in >= TARGET of checks both ways, under the rule's `chances`, the
-    measured faithful `rates` (recorded robust, recorded fooled), the samples `sizes(stratum, n)` (default the
-    chance-0 `sample_size`) and `retries` of a recorded-fooled image the re-run leaves correct. Up moves k fooled
+    measured faithful `rates` (recorded robust, recorded fooled), each stratum's sample `sizes` (stratum, n) -> m
+    (recorded robust, recorded fooled: a rule's `sizes()`; default the chance-0 `sample_size` for both) and
+    `retries` of a recorded-fooled image the re-run leaves correct. Up moves k fooled
     images to robust (each differs unless the re-run leaves it correct); down, k robust to fooled (each differs
     unless the re-run or a retry fools it). None where no change up to the whole figure is refused so often."""
-    sizes = sizes or sample_size
+    robust_sizes, fooled_sizes = sizes or (sample_size, sample_size)
     survive = rates[1] ** (1 + retries)  # a faithful fooled image left correct by every try
     down_differ = (1 - rates[0]) ** (1 + retries)  # a robust image recorded fooled, left correct by every try
 
     def refused(points: int) -> bool:
         k = changed_images(n, points / 100)
-        up = k > fooled or _refused(robust + k, k, n, sizes, chances[0], rates[0], 1 - rates[1])
-        return up and (k > robust or _refused(fooled + k, k, n, sizes, chances[1], survive, down_differ))
+        up = k > fooled or _refused(robust + k, k, n, robust_sizes, chances[0], rates[0], 1 - rates[1])
+        return up and (k > robust or _refused(fooled + k, k, n, fooled_sizes, chances[1], survive, down_differ))
 
     if refused(1):
         return 1

@@ -164,9 +164,7 @@ def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, r
     if evaluation.attack in ("clean",) or record.own is not None:
         if on_cpu:
             return Rule(RECORDED_BEFORE, f"{where}, checked on a CPU: compared image by image", sized=False)
-        chance = remeasure("clean").chance
-        why = f"{where}, checked on {here.device}: {chance:.0%} a stratum"
-        return Rule(RECORDED_BEFORE, why, (chance, chance), sized=False)
+        return _per_image(evaluation, environment, here, record)  # nothing drawn: what differs is arithmetic alone
     chunks = evaluation.chunks or {}
     recorded_chunks = isinstance(chunks.get("size"), int) and isinstance(chunks.get("batch_size"), int)
     if record.replayable and on_cpu and recorded_chunks:
