@@ -148,12 +148,14 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record)
         )
     chances = record.arithmetic
     assert chances is not None, "every attack with per-image draws has its measured rate of other arithmetic"
+    drawn = evaluation.attack in ("pgd", "autoattack")
+    right, wrong = ("robust", "fooled") if drawn else ("correct", "wrong")
     return held(
         OTHER_ARITHMETIC,
         f"{'; '.join(differs)}: "
-        + ("its draws replayed per image, " if evaluation.attack in ("pgd", "autoattack") else "")
-        + f"each stratum held to the measured rate of other arithmetic ({chances[0]:.2%} robust, "
-        f"{chances[1]:.2%} fooled) on a sample sized for it",
+        + ("its draws replayed per image, " if drawn else "")
+        + f"each stratum held to the measured rate of other arithmetic ({chances[0]:.2%} {right}, "
+        f"{chances[1]:.2%} {wrong}) on a sample sized for it",
         chances=chances,
     )
 
