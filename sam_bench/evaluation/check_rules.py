@@ -137,18 +137,16 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record)
         replayed = tuple(draws.replayed_attacks(evaluation.params.attacks, evaluation.params.config))
     tail = record.tail_chance if evaluation.attack == "autoattack" else None
     held = partial(Rule, retries=record.retries, tail_chance=tail, replayed=replayed)
+    drawn = evaluation.attack in ("pgd", "autoattack")
     differs = unreproduced(environment, evaluation, here)
     if not differs:
         return held(
             EXACT,
             f"recorded as this check runs ({here.kernels} kernels, this processor, torch {here.torch_version}, "
-            "one process)"
-            + (", its draws made per image" if evaluation.attack in ("pgd", "autoattack") else "")
-            + ": one differing image refuses it",
+            "one process)" + (", its draws made per image" if drawn else "") + ": one differing image refuses it",
         )
     chances = record.arithmetic
     assert chances is not None, "every attack with per-image draws has its measured rate of other arithmetic"
-    drawn = evaluation.attack in ("pgd", "autoattack")
     right, wrong = ("robust", "fooled") if drawn else ("correct", "wrong")
     return held(
         OTHER_ARITHMETIC,
