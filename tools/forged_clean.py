@@ -1,0 +1,81 @@
+"""How often `sam-bench verify` refuses a results file whose clean accuracy was edited by 1 point, tried as a forger
+would: a copy of a committed results file with 1% of its images moved from wrong to right (or back), clean_acc and
+per-class accuracy re-derived, its attacks left out so that only the clean pass is checked. Each try is a fresh copy
+and a fresh check seed; the copy sits beside the original (so it names the same run) and is removed after its check.
+
+    python tools/forged_clean.py reproductions/paper-cifar10-full/results/ST-e86973c015.json --tries 20 \\
+        --data-dir DIR --log benchmarks/forged-gpu-clean.log
+
+Appends one JSON line per try to `--log`: the edit, verify's exit status and verdict, the command, the CPU, seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sam_bench.data import load_dataset  # noqa: E402
+from sam_bench.evaluation import outcomes, per_class  # noqa: E402
+from sam_bench.runtime.provenance import cpu_model  # noqa: E402
+
+
+def forged(results: dict, labels: np.ndarray, up: bool, rng: np.random.Generator) -> dict:
+    """`results` with its clean evaluation alone and 1 point of its images moved to right (up) or to wrong."""
+    clean = outcomes.decode(results["clean_outcomes"])
+    clean[rng.choice(np.flatnonzero(clean != up), len(clean) // 100, replace=False)] = up
+    acc = float(clean.mean())
+    encoded = outcomes.encode(clean)
+    (ev,) = [e for e in results["evaluations"] if e["attack"] == "clean"]
+    ev.update(outcomes=encoded, clean_acc=acc, robust_acc=acc)
+    ev["per_class_robust_acc"] = per_class.accuracies(clean, labels[: len(clean)], 10)  # CIFAR-10
+    return {**results, "clean_outcomes": encoded, "clean_acc": acc, "evaluations": [ev]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--tries", type=int, default=10, help="alternately +1 and -1 point")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    args = parser.parse_args()
+    labels = load_dataset(json.loads(args.results.read_text())["dataset"]["name"], data_dir=args.data_dir).y_test
+    rng = np.random.default_rng()
+    for i in range(args.tries):
+        up = i % 2 == 0
+        copy = args.results.with_name(f"forged-clean-{os.getpid()}-{i}.json")
+        copy.write_text(json.dumps(forged(json.loads(args.results.read_text()), labels, up, rng)))
+        verify = ["sam-bench", "verify", str(copy), "--threads", "1", "--quiet", "--data-dir", args.data_dir]
+        start = time.time()
+        try:
+            run = subprocess.run(verify, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        finally:
+            copy.unlink()
+        refusals = [line for line in run.stderr.splitlines() if line.startswith("refused:")]
+        line = {
+            "results": str(args.results),
+            "edit": "+1 point" if up else "-1 point",
+            "exit": run.returncode,
+            "verdict": (refusals or run.stdout.strip().splitlines() or run.stderr.strip().splitlines() or [""])[-1],
+            "command": shlex.join([sys.executable, *sys.argv]),
+            "checked on": {"cpu_model": cpu_model(), "machine": platform.machine(), "threads": 1},
+            "seconds": round(time.time() - start, 1),
+        }
+        with args.log.open("a") as log:
+            log.write(json.dumps(line) + "\n")
+        print(f"{i + 1}/{args.tries} {line['edit']}: exit {run.returncode}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
