@@ -1,6 +1,6 @@
 """tools/forged_clean.py, the forger's trial behind the statement that a GPU file's clean accuracy is checked to a
-point (benchmarks/forged-gpu-clean.log): its copy changes clean accuracy by exactly 1 point, consistently, so that
-`verify` refuses it for what the weights measure, not for a figure left inconsistent."""
+point (benchmarks/forged-gpu-clean.log): its copy changes clean accuracy by exactly the points asked, consistently,
+so that `verify` refuses it for what the weights measure, not for a figure left inconsistent."""
 
 from __future__ import annotations
 
@@ -22,15 +22,16 @@ sys.path.insert(0, str(ROOT / "tools"))
 import forged_clean  # noqa: E402
 
 
+@pytest.mark.parametrize("points", [1.0, 0.5])
 @pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
-def test_a_forged_copy_moves_one_point_of_images_and_re_derives_every_clean_figure(up):
+def test_a_forged_copy_moves_the_points_asked_and_re_derives_every_clean_figure(up, points):
     original = json.loads(SAMPLE.read_text())
     labels = load_dataset(original["dataset"]["name"]).y_test
-    copy = forged_clean.forged(json.loads(SAMPLE.read_text()), labels, up, np.random.default_rng(0))
+    copy = forged_clean.forged(json.loads(SAMPLE.read_text()), labels, up, np.random.default_rng(0), points)
     before, after = outcomes.decode(original["clean_outcomes"]), outcomes.decode(copy["clean_outcomes"])
     moved = np.flatnonzero(before != after)
-    assert len(moved) == len(before) // 100 and (after[moved] == up).all()
-    assert copy["clean_acc"] == pytest.approx(original["clean_acc"] + (0.01 if up else -0.01))
+    assert len(moved) == round(len(before) * points / 100) > 0 and (after[moved] == up).all()
+    assert copy["clean_acc"] == pytest.approx(original["clean_acc"] + (points if up else -points) / 100)
     assert [e["attack"] for e in copy["evaluations"]] == ["clean"]
     assert copy["evaluations"][0]["robust_acc"] == copy["clean_acc"]
     per_class.check(SAMPLE, Results(copy, SAMPLE), labels)  # consistent: nothing but the weights can refuse it

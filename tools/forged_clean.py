@@ -1,10 +1,11 @@
-"""How often `sam-bench verify` refuses a results file whose clean accuracy was edited by 1 point, tried as a forger
-would: a copy of a committed results file with 1% of its images moved from wrong to right (or back), clean_acc and
+"""How often `sam-bench verify` refuses a results file whose clean accuracy was edited by a point (or `--points`), tried
+as a forger would: a copy of a committed results file with that share of its images moved from wrong to right (or
+back), clean_acc and
 per-class accuracy re-derived, its attacks left out so that only the clean pass is checked. Each try is a fresh copy
 and a fresh check seed; the copy sits beside the original (so it names the same run) and is removed after its check.
 
     python tools/forged_clean.py reproductions/paper-cifar10-full/results/ST-e86973c015.json --tries 20 \\
-        --data-dir DIR --log benchmarks/forged-gpu-clean.log
+        --data-dir DIR --log benchmarks/forged-gpu-clean.log [--points 0.5]
 
 Appends one JSON line per try to `--log`: the edit, verify's exit status and verdict, the command, the CPU, seconds.
 """
@@ -31,10 +32,10 @@ from sam_bench.evaluation import outcomes, per_class  # noqa: E402
 from sam_bench.runtime.provenance import cpu_model  # noqa: E402
 
 
-def forged(results: dict, labels: np.ndarray, up: bool, rng: np.random.Generator) -> dict:
-    """`results` with its clean evaluation alone and 1 point of its images moved to right (up) or to wrong."""
+def forged(results: dict, labels: np.ndarray, up: bool, rng: np.random.Generator, points: float = 1.0) -> dict:
+    """`results` with its clean evaluation alone and `points` points of its images moved to right (up) or to wrong."""
     clean = outcomes.decode(results["clean_outcomes"])
-    clean[rng.choice(np.flatnonzero(clean != up), len(clean) // 100, replace=False)] = up
+    clean[rng.choice(np.flatnonzero(clean != up), round(len(clean) * points / 100), replace=False)] = up
     acc = float(clean.mean())
     encoded = outcomes.encode(clean)
     (ev,) = [e for e in results["evaluations"] if e["attack"] == "clean"]
@@ -46,7 +47,8 @@ def forged(results: dict, labels: np.ndarray, up: bool, rng: np.random.Generator
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path)
-    parser.add_argument("--tries", type=int, default=10, help="alternately +1 and -1 point")
+    parser.add_argument("--tries", type=int, default=10, help="alternately up and down")
+    parser.add_argument("--points", type=float, default=1.0, help="the edit's size in points of accuracy")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--log", type=Path, required=True)
     args = parser.parse_args()
@@ -55,7 +57,7 @@ def main() -> None:
     for i in range(args.tries):
         up = i % 2 == 0
         copy = args.results.with_name(f"forged-clean-{os.getpid()}-{i}.json")
-        copy.write_text(json.dumps(forged(json.loads(args.results.read_text()), labels, up, rng)))
+        copy.write_text(json.dumps(forged(json.loads(args.results.read_text()), labels, up, rng, args.points)))
         verify = ["sam-bench", "verify", str(copy), "--threads", "1", "--quiet", "--data-dir", args.data_dir]
         start = time.time()
         try:
@@ -65,7 +67,7 @@ def main() -> None:
         refusals = [line for line in run.stderr.splitlines() if line.startswith("refused:")]
         line = {
             "results": str(args.results),
-            "edit": "+1 point" if up else "-1 point",
+            "edit": f"{'+' if up else '-'}{args.points:g} point",
             "exit": run.returncode,
             "verdict": (refusals or run.stdout.strip().splitlines() or run.stderr.strip().splitlines() or [""])[-1],
             "command": shlex.join([sys.executable, *sys.argv]),
