@@ -7,7 +7,8 @@ and a fresh check seed; the copy sits beside the original (so it names the same 
     python tools/forged_clean.py reproductions/paper-cifar10-full/results/ST-e86973c015.json --tries 20 \\
         --data-dir DIR --log benchmarks/forged-gpu-clean.log [--points 0.5]
 
-Appends one JSON line per try to `--log`: the edit, verify's exit status and verdict, the command, the CPU, seconds.
+Appends one JSON line per try to `--log`: the edit, verify's exit status and verdict (a passed check's strata too:
+how many images of each it sampled and found differing), the command, the CPU, seconds.
 """
 
 from __future__ import annotations
@@ -58,18 +59,28 @@ def main() -> None:
         up = i % 2 == 0
         copy = args.results.with_name(f"forged-clean-{os.getpid()}-{i}.json")
         copy.write_text(json.dumps(forged(json.loads(args.results.read_text()), labels, up, rng, args.points)))
+        verdicts = copy.with_suffix(".verdicts.json")  # a passed check's strata: sampled and differing images
         verify = ["sam-bench", "verify", str(copy), "--threads", "1", "--quiet", "--data-dir", args.data_dir]
         start = time.time()
         try:
-            run = subprocess.run(verify, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            run = subprocess.run(
+                [*verify, "--out", str(verdicts)],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )
+            record = json.loads(verdicts.read_text()) if verdicts.exists() else {"checked": []}
+            passed = [e["strata"] for c in record["checked"] for e in c["evaluations"]]
         finally:
             copy.unlink()
+            verdicts.unlink(missing_ok=True)
         refusals = [line for line in run.stderr.splitlines() if line.startswith("refused:")]
         line = {
             "results": str(args.results),
             "edit": f"{'+' if up else '-'}{args.points:g} point",
             "exit": run.returncode,
             "verdict": (refusals or run.stdout.strip().splitlines() or run.stderr.strip().splitlines() or [""])[-1],
+            "strata": passed[0] if passed else None,
             "command": shlex.join([sys.executable, *sys.argv]),
             "checked on": {"cpu_model": cpu_model(), "machine": platform.machine(), "threads": 1},
             "seconds": round(time.time() - start, 1),
