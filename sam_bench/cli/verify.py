@@ -150,9 +150,10 @@ def _record(path: Path, verdicts, sha256: str) -> dict:
 @quiet_option
 @click.pass_context
 def verify_command(ctx, targets, replay, full, data_dir, zoo_dir, device, threads, max_minutes, out, quiet):
-    """Measure each results file again from the weights it names: the clean pass on every image, every attack as
-    labelled on a sample of the images it records robust and of those it records fooled, drawn afresh at each call
-    (its check seed is printed: --replay SEED draws the same sample). Exits 1 when any file is refused.
+    """Measure each results file again from the weights it names: the clean pass on every image (on a sample of
+    both strata where that would take over a minute), every attack as labelled on a sample of the images it records
+    robust and of those it records fooled, drawn afresh at each call (its check seed is printed: --replay SEED draws
+    the same sample). Exits 1 when any file is refused.
 
     TARGETS are results files, reproduction folders (their results/*.json) or board folders (the results files
     their entries' figures come from; a file that differs from the one a board shows is refused)."""
