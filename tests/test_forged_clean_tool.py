@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sam_bench.data import load_dataset
-from sam_bench.evaluation import outcomes, per_class
+from sam_bench.evaluation import check_power, outcomes, per_class
 from sam_bench.evaluation.results_record import Results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +35,12 @@ def test_a_forged_copy_moves_the_points_asked_and_re_derives_every_clean_figure(
     assert [e["attack"] for e in copy["evaluations"]] == ["clean"]
     assert copy["evaluations"][0]["robust_acc"] == copy["clean_acc"]
     per_class.check(SAMPLE, Results(copy, SAMPLE), labels)  # consistent: nothing but the weights can refuse it
+
+
+def test_the_computed_power_of_a_forgery_meets_the_design_at_a_point_and_falls_with_the_edit():
+    """The figure the summary puts beside the measured refusals: at 1 point the check's design power, and less
+    for smaller edits, both ways, for a full-scale GPU file checked on a CPU."""
+    full = ROOT / "reproductions" / "paper-cifar10-full" / "results" / "ST-e86973c015.json"
+    for up in (True, False):
+        powers = [forged_clean.power(full, points, up) for points in (1.0, 0.5, 0.2)]
+        assert powers[0] >= check_power.POWER and powers[0] > powers[1] > powers[2] > 0

@@ -9,6 +9,11 @@ and a fresh check seed; the copy sits beside the original (so it names the same 
 
 Appends one JSON line per try to `--log`: the edit, verify's exit status and verdict (a passed check's strata too:
 how many images of each it sampled and found differing), the command, the CPU, seconds.
+
+    python tools/forged_clean.py --summary benchmarks/forged-gpu-clean.log
+
+prints, per edit, how many tries were refused beside the check's computed power for it (check_power at the sample
+the file's rule draws on this machine): what was measured against what the sample sizes promise.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sam_bench import files  # noqa: E402
 from sam_bench.data import load_dataset  # noqa: E402
-from sam_bench.evaluation import outcomes, per_class  # noqa: E402
+from sam_bench.evaluation import check_power, check_rules, outcomes, per_class  # noqa: E402
+from sam_bench.evaluation.recorded_before import listed  # noqa: E402
+from sam_bench.evaluation.results_record import Results  # noqa: E402
 from sam_bench.runtime.provenance import cpu_model  # noqa: E402
 
 
@@ -45,7 +54,39 @@ def forged(results: dict, labels: np.ndarray, up: bool, rng: np.random.Generator
     return {**results, "clean_outcomes": encoded, "clean_acc": acc, "evaluations": [ev]}
 
 
+def power(path: Path, points: float, up: bool) -> float:
+    """The computed chance that a check on this machine refuses `path` edited by `points` up or down: the edited
+    stratum's sample as the file's clean rule sizes it (the first batch, always measured, and a sample of the rest),
+    faithful images differing at the rule's chance, moved ones always."""
+    results = Results(json.loads(path.read_text()), path)
+    clean = outcomes.decode(results["clean_outcomes"])
+    evaluation = results.evaluation("clean")
+    assert evaluation is not None
+    here = check_rules.Here.now(torch.device("cpu"))
+    rule = check_rules.rule(evaluation, results.environment, files.sha256_file(path) in listed(), here)
+    n, k, side = len(clean), round(len(clean) * points / 100), 0 if up else 1
+    stratum = int(clean.sum()) + k if up else int((~clean).sum()) + k
+    batch = (evaluation.chunks or {}).get("batch_size") or 250
+    first = int(clean[:batch].sum()) if up else int((~clean[:batch]).sum())
+    m = first + rule.sizes()[side](stratum - first, n)
+    chance = rule.chances[side]
+    return check_power.refusal_probability(stratum, k, m, chance, chance, 1 - rule.chances[1 - side])
+
+
+def summary(log: Path) -> None:
+    """Per results file and edit: tries refused of tries, and the computed power."""
+    tries: dict[tuple[str, str], list[int]] = {}
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        tries.setdefault((entry["results"], entry["edit"]), []).append(entry["exit"])
+    for (results, edit), exits in sorted(tries.items(), key=lambda item: (-abs(float(item[0][1].split()[0])), item)):
+        computed = power(ROOT / results, abs(float(edit.split()[0])), edit.startswith("+"))
+        print(f"{edit:>11}  {Path(results).name:<24} refused {exits.count(1)} of {len(exits)}  computed {computed:.2%}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--summary"]:
+        return summary(Path(sys.argv[2]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--tries", type=int, default=10, help="alternately up and down")
