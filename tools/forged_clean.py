@@ -74,14 +74,20 @@ def power(path: Path, points: float, up: bool) -> float:
 
 
 def summary(log: Path) -> None:
-    """Per results file and edit: tries refused of tries, and the computed power."""
+    """Per results file and edit: tries refused of tries, and the computed power; then per edit over all files:
+    refused of tries, and how many the computed powers expect."""
     tries: dict[tuple[str, str], list[int]] = {}
     for line in log.read_text().splitlines():
         entry = json.loads(line)
         tries.setdefault((entry["results"], entry["edit"]), []).append(entry["exit"])
+    pooled: dict[str, tuple[int, int, float]] = {}
     for (results, edit), exits in sorted(tries.items(), key=lambda item: (-abs(float(item[0][1].split()[0])), item)):
         computed = power(ROOT / results, abs(float(edit.split()[0])), edit.startswith("+"))
         print(f"{edit:>11}  {Path(results).name:<24} refused {exits.count(1)} of {len(exits)}  computed {computed:.2%}")
+        refused, total, expected = pooled.get(edit, (0, 0, 0.0))
+        pooled[edit] = (refused + exits.count(1), total + len(exits), expected + computed * len(exits))
+    for edit, (refused, total, expected) in pooled.items():
+        print(f"{edit:>11}  all files                refused {refused} of {total}  expected {expected:.1f}")
 
 
 def main() -> None:
