@@ -5,6 +5,7 @@ so that `verify` refuses it for what the weights measure, not for a figure left 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,3 +46,20 @@ def test_the_computed_power_of_a_forgery_meets_the_design_at_a_point_and_falls_w
         powers = [forged_clean.power(full, points, up) for points in (1.0, 0.5, 0.2)]
         assert powers[0] >= check_power.POWER and powers[0] > powers[1] > powers[2] > 0
         assert 0 < forged_clean.power(full, 0.2, up, faithful_differ=False) <= powers[2]  # chance differences help
+
+
+def test_the_docs_state_the_refusals_the_log_holds():
+    """docs/evaluation.md's counts of refused forgeries are the log's, in the order it states them (each edit up,
+    then down, from 1 point to 0.1): a try added to the log without the docs following fails here."""
+    counts: dict[str, list[int]] = {}
+    for line in (ROOT / "benchmarks" / "forged-gpu-clean.log").read_text().splitlines():
+        entry = json.loads(line)
+        counts.setdefault(entry["edit"], []).append(entry["exit"])
+    docs = (ROOT / "docs" / "evaluation.md").read_text()
+    paragraph = docs[docs.index("Tried as a forger would\n    (`tools/forged_clean.py`") :].split("\n- **")[0]
+    pairs = re.findall(r"(\d+)\s+of\s+(\d+)", " ".join(paragraph.split()))
+    stated = [(int(refused), int(tries)) for refused, tries in pairs]
+    edits = sorted(counts, key=lambda edit: (-abs(float(edit.split()[0])), not edit.startswith("+")))
+    found = [(exits.count(1), len(exits)) for exits in map(counts.get, edits)]
+    one_point = (found[0][0] + found[1][0], found[0][1] + found[1][1])  # stated over both ways
+    assert [one_point, *found[2:]] == stated
