@@ -1,8 +1,8 @@
 """How often `sam-bench verify` refuses a results file whose clean accuracy was edited by a point (or `--points`), tried
 as a forger would: a copy of a committed results file with that share of its images moved from wrong to right (or
-back), clean_acc and
-per-class accuracy re-derived, its attacks left out so that only the clean pass is checked. Each try is a fresh copy
-and a fresh check seed; the copy sits beside the original (so it names the same run) and is removed after its check.
+back), clean_acc and per-class accuracy re-derived, its attacks left out so that only the clean pass is checked.
+Each try is a fresh copy and a fresh check seed; the copy sits beside the original (so it names the same run) and
+is removed after its check.
 
     python tools/forged_clean.py reproductions/paper-cifar10-full/results/ST-e86973c015.json --tries 20 \\
         --data-dir DIR --log benchmarks/forged-gpu-clean.log [--points 0.5]
@@ -97,6 +97,8 @@ def summary(log: Path) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--summary"]:
+        if len(sys.argv) != 3 or not Path(sys.argv[2]).is_file():
+            raise SystemExit("usage: tools/forged_clean.py --summary LOG (a log this tool wrote)")
         return summary(Path(sys.argv[2]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path)
