@@ -58,13 +58,16 @@ def test_every_listed_file_has_every_evaluation_stated_and_no_other_file_has_any
 
 @pytest.mark.parametrize("name", ["ST-2f379c4eaf.json", "SAM-0.1-8926c350fe.json"])
 def test_the_gpu_files_statements_are_computed_again_from_the_measured_rates(name):
-    """The full-scale files recorded on an H200: a check on a CPU holds their PGD to 50% a stratum, so only changes
-    of tens of points are refused; the stored figures are what the tool computes from the logs now."""
+    """The full-scale files recorded on an H200: a check on a CPU replays their PGD's draws as the H200 made them and
+    holds each evaluation to its own measured rate, so changes of a few points are refused (from fresh draws, at 50%
+    a stratum, only changes of tens of points were); the stored figures are what the tool computes from the logs
+    now."""
     tool = _tool()
     sha = hashlib.sha256((FULL / name).read_bytes()).hexdigest()
     computed = tool.checks(tool.rates(), only={sha})[sha]
     assert computed == check_statement.refused_changes(sha)
-    assert max(n for e, n in computed.items() if e.startswith("pgd") and n is not None) >= 10
+    pgd = [n for e, n in computed.items() if e.startswith("pgd")]
+    assert None not in pgd and 1 < max(pgd) < 10
     assert check_statement.of_files([FULL / name]) is not None
 
 

@@ -279,6 +279,39 @@ def test_pgd_chance_for_a_gpus_file_covers_the_measured_disagreement():
                 assert chance >= float(beta.ppf(0.99, k + 1, m - k)), where
 
 
+def test_pgd_rates_for_a_gpus_file_with_its_draws_replayed_cover_the_measured_disagreement():
+    """A listed file measured on the H200 and checked on a CPU replays PGD's draws as the GPU made them
+    (evaluation/cuda_draws.py); what differs is the GPU's search arithmetic (TF32) against the CPU's. Each evaluation
+    of each full-scale file is held to its own rates (recorded_before.replay_chances): at least the 99% upper bound
+    of what faithful re-runs measured on it, both strata (benchmarks/gpu-cpu-replayed-tolerance.log,
+    tools/autoattack_tolerance.py --replay-draws), every measurement passing as a check of a faithful file would;
+    the attack table's rate for an evaluation no replay measured is the worst of them, far below fresh draws' 50%."""
+    import json
+    from pathlib import Path
+
+    from scipy.stats import beta
+
+    from sam_bench.evaluation.recorded_before import listed, replay_chances
+
+    log = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu-cpu-replayed-tolerance.log"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert {r["draws"] for r in records} == {"the recorded run's, replayed"}
+    assert len({(r["results"], r["evaluation"]) for r in records}) == len(records) == 32  # 4 files x 8 budgets
+    worst = spot_check.remeasure("pgd").gpu_arithmetic
+    assert worst is not None and max(worst) < spot_check.remeasure("pgd").chance
+    sha_of = {path: sha for sha, path in listed().items()}
+    for record in records:
+        chances = replay_chances(sha_of[record["results"]], record["evaluation"])
+        assert chances is not None and chances[0] <= worst[0] and chances[1] <= worst[1]
+        for i, stratum in enumerate(("recorded robust", "recorded fooled")):
+            k = sum(run["differing"][stratum] for run in record["runs"])
+            m = sum(run["sampled"][stratum] for run in record["runs"])
+            where = (record["results"], record["evaluation"], stratum, k, m, chances[i])
+            assert not Stratum(i == 0, m, k, chances[i]).refused, where  # read as a faithful file's check: it passes
+            if m >= 64:  # enough images to bound the rate: its 99% upper bound is within the chance
+                assert chances[i] >= float(beta.ppf(0.99, k + 1, m - k)), where
+
+
 def test_what_a_gpus_file_checked_on_a_cpu_lets_through():
     """At the 50% chance a GPU's file checked on a CPU is held to, a change is refused only where the forged images
     outnumber the faithful ones in the sampled stratum: at 7.7% robust over 10,000 images +25 points is refused in
@@ -363,7 +396,7 @@ def _other_arithmetic(attack: str):
         settings.update(version="standard", attacks=["apgd-ce", "apgd-t", "fab-t", "square"], config={})
     ev = Evaluation.of({"attack": attack, "robust_acc": 0.5, "settings": settings, "chunks": {"resumed": 0}})
     here = check_rules.Here("cpu", "AVX512", "a processor", "2.13.0+cpu")
-    rule = check_rules.rule(ev, {"device": "cuda"}, False, here)
+    rule = check_rules.rule(ev, {"device": "cuda"}, None, here)
     assert rule.kind == check_rules.OTHER_ARITHMETIC
     return rule
 

@@ -14,7 +14,9 @@ the recorded ones. The spot check holds each stratum to a chance instead (`Remea
 this measures it: each of `--runs` fresh samples (sample seeds `--sample-seed`, +1, ...) of `--images` images the
 file records robust and as many it records fooled (`--fooled-images`) counts the images whose outcome differs from the
 file, at the first try and after the spot check's retries of the images recorded fooled. Appends one
-JSON record (with the command, the CPU, threads and load average) to `--out`.
+JSON record (with the command, the CPU, threads and load average) to `--out`. `--replay-draws` starts PGD of a file
+recorded before per-image draws from the draws its chunks made, as the spot check replays them (a GPU's too, where
+sam_bench/evaluation/cuda_draws.py computes them): what differs then is arithmetic alone.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ def measure(
     data_dir=None,
     fooled_images=None,
     device: str = "cpu",
+    replay_draws: bool = False,
 ) -> dict:
     import numpy as np
     import torch
 
-    from sam_bench.evaluation import check_model, outcomes, results_file, spot_check
+    from sam_bench.evaluation import check_model, cuda_draws, outcomes, pgd_replay, results_file, spot_check
     from sam_bench.evaluation.recheck import label, measured_data, named_weights
     from sam_bench.evaluation.results_record import Results
     from sam_bench.runtime.memory_format import EVALUATION, place
@@ -78,7 +81,11 @@ def measure(
         union = np.sort(np.concatenate(parts))
         x, y = check_model.images(data, union)
         started = time.time()
-        now = model.outcome(spec, x, y, seed=run)[0]
+        attack = None
+        if replay_draws:  # the recorded run's chunk draws, as the spot check replays a file recorded before per-image
+            gpu = cuda_draws.gpu_of(results.environment)
+            attack = pgd_replay.replayed_attack(evaluation, clean, union, (x.shape[3], *x.shape[1:3]), gpu)  # NHWC
+        now = model.outcome(spec, x, y, seed=run, attack=attack)[0]
         first = now.copy()
         # as the spot check does: an image recorded fooled that the re-run left correct is attacked again from other
         # seeds of the attack, and agrees with its record once any try fools it
@@ -99,6 +106,7 @@ def measure(
         "evaluation": name,
         "device": torch.cuda.get_device_name(where) if where.type == "cuda" else "cpu",
         "attacks": list(evaluation.settings.get("attacks") or [evaluation.attack]),
+        "draws": "the recorded run's, replayed" if replay_draws else "fresh",
         "runs": rows,
         "differing": sum(sum(r["differing"].values()) for r in rows),
         "sampled": sum(sum(r["sampled"].values()) for r in rows),
@@ -119,6 +127,11 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--device", default="cpu", help="where to re-run: cuda re-runs a GPU's file on the recording kind of device"
     )
+    parser.add_argument(
+        "--replay-draws",
+        action="store_true",
+        help="PGD of a file recorded before per-image draws: replay its chunks' draws (a GPU's too: cuda_draws.py)",
+    )
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -138,6 +151,7 @@ def main(argv=None) -> None:
             args.data_dir,
             args.fooled_images,
             args.device,
+            args.replay_draws,
         )
     except SamBenchError as error:
         raise SystemExit(f"error: {error}") from None

@@ -64,7 +64,8 @@ def power(path: Path, points: float, up: bool, faithful_differ: bool = True) -> 
     evaluation = results.evaluation("clean")
     assert evaluation is not None
     here = check_rules.Here.now(torch.device("cpu"))
-    rule = check_rules.rule(evaluation, results.environment, files.sha256_file(path) in listed(), here)
+    sha = files.sha256_file(path)
+    rule = check_rules.rule(evaluation, results.environment, sha if sha in listed() else None, here)
     n, k, side = len(clean), round(len(clean) * points / 100), 0 if up else 1
     stratum = int(clean.sum()) + k if up else int((~clean).sum()) + k
     batch = (evaluation.chunks or {}).get("batch_size") or 250

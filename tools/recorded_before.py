@@ -54,11 +54,13 @@ def tracked_results() -> dict[str, tuple[str, bool]]:
 # differing among images recorded robust and among those recorded fooled, per try)
 RATES = {
     "pgd on cuda": ("benchmarks/gpu-cpu-tolerance.log", "differing", "differing"),
+    "pgd on cuda, its draws replayed": ("benchmarks/gpu-cpu-replayed-tolerance.log", "differing", "differing"),
     "autoattack on cuda": ("benchmarks/gpu-cpu-autoattack-tolerance.log", "differing", "differing at the first try"),
     "autoattack on cpu": ("benchmarks/autoattack-tolerance.log", "differing", "differing"),
     "clean on cuda": ("benchmarks/gpu-cpu-clean-tolerance.log", "recorded correct", "recorded wrong"),
 }
 MIN_IMAGES = 64  # a stratum measured on fewer images of one evaluation takes its log's pooled rate
+REPLAYED = "pgd on cuda, its draws replayed"  # the kind whose rule holds each evaluation to its own rates
 
 
 def _counts(record: dict, robust_key: str, fooled_key: str) -> list[int]:
@@ -96,6 +98,36 @@ def rates() -> dict:
     return found
 
 
+def replay_chances(measured: dict) -> dict:
+    """{sha256: {evaluation: [recorded robust, recorded fooled]}}: the most a faithful image of each stratum of each
+    measured evaluation of a listed GPU file differs from its re-run on a CPU from the GPU's replayed draws, as the
+    99% upper bound (rounded up to 0.01%) of a measured rate: the stratum's own where it sampled at least
+    MIN_IMAGES images; else that of every such smaller stratum pooled, the few images a large budget leaves robust,
+    which sit at its edge and differ most (sam_bench/evaluation/recorded_before.py: `replay_chances`)."""
+    import math
+
+    from scipy.stats import beta
+
+    from sam_bench.evaluation.recorded_before import listed
+
+    def bound(k: int, m: int) -> float:
+        return 1.0 if k >= m else math.ceil(float(beta.ppf(0.99, k + 1, m - k)) * 1e4) / 1e4
+
+    sha_of = {path: sha for sha, path in listed().items()}
+    by = measured[REPLAYED]["by evaluation"]
+    strata = [(c[i], c[i + 1]) for c in by.values() for i in (0, 2)]
+    small = [s for s in strata if s[1] < MIN_IMAGES] or strata
+    edge = bound(sum(k for k, _ in small), sum(m for _, m in small))
+    found: dict = {}
+    for key, counts in by.items():
+        path, evaluation = key.split(" ", 1)
+        chances = [
+            bound(k, m) if m >= MIN_IMAGES else edge for k, m in ((counts[0], counts[1]), (counts[2], counts[3]))
+        ]
+        found.setdefault(sha_of[path], {})[evaluation] = chances
+    return found
+
+
 def _rate(measured: dict, path: str, evaluation: str) -> tuple[float, float]:
     """(robust, fooled) faithful rates of one evaluation: its own measurement per stratum where it has enough
     images, else the pooled one."""
@@ -126,12 +158,13 @@ def checks(measured: dict, only: set[str] | None = None) -> dict:
         clean = outcomes.decode(results.clean_outcomes)
         changes = {}
         for ev in results.evaluations:
-            rule = check_rules.rule(ev, env, True, anywhere)
+            rule = check_rules.rule(ev, env, sha, anywhere)
             name = label(ev)
             if rule.exact or check_rules.remeasure(ev.attack).own is not None:
                 changes[name] = 1  # compared image by image: any differing image refuses
                 continue
             kind = f"{'clean' if ev.attack == 'clean' else ev.attack} on {env.get('device')}"
+            kind += ", its draws replayed" if rule.chunk_starts else ""
             recorded = clean if ev.attack == "clean" else outcomes.decode(ev.outcomes)
             eligible = np.ones(len(recorded), bool) if ev.attack == "clean" else clean[: len(recorded)]
             robust, fooled = int((recorded & eligible).sum()), int((~recorded & eligible).sum())
@@ -158,9 +191,14 @@ def main() -> None:
     parser.add_argument("--checks", action="store_true")
     args = parser.parse_args()
     if args.checks:
+        from sam_bench.evaluation.check_statement import recorded
+
         measured = rates()
-        record = {"tool": "tools/recorded_before.py --checks", "rates": measured, "files": checks(measured)}
-        files.write_json(CHECKS, record)
+        record = {"tool": "tools/recorded_before.py --checks", "rates": measured}
+        record["replay chances"] = replay_chances(measured)
+        files.write_json(CHECKS, {**record, "files": {}})  # the rules of replayed GPU files read their chances here
+        recorded.cache_clear()
+        files.write_json(CHECKS, {**record, "files": checks(measured)})
         print(f"wrote {CHECKS}")
         return
     found = tracked_results()

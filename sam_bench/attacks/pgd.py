@@ -19,14 +19,14 @@ def at_least_fp32(logits: torch.Tensor) -> torch.Tensor:
     return logits if logits.dtype == torch.float64 else logits.float()
 
 
-def _l2(v: torch.Tensor) -> torch.Tensor:
+def l2_norms(v: torch.Tensor) -> torch.Tensor:
     """Per-example L2 norm, shaped to broadcast against v."""
     return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
 
 
 def project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     """Into the eps ball around 0 and so that x + delta stays in [0,1]."""
-    delta = delta.clamp(-eps, eps) if norm == "Linf" else delta * torch.clamp(eps / (_l2(delta) + 1e-12), max=1.0)
+    delta = delta.clamp(-eps, eps) if norm == "Linf" else delta * torch.clamp(eps / (l2_norms(delta) + 1e-12), max=1.0)
     return (x + delta).clamp(0, 1) - x
 
 
@@ -41,7 +41,7 @@ def random_perturbation(
     direction = torch.empty_like(x).normal_(generator=generator)
     radius = torch.empty(x.shape[0], *([1] * (x.dim() - 1)), device=x.device, dtype=x.dtype)
     radius.uniform_(0, 1, generator=generator)
-    return direction / (_l2(direction) + 1e-12) * radius * eps
+    return direction / (l2_norms(direction) + 1e-12) * radius * eps
 
 
 def pgd(
@@ -86,7 +86,7 @@ def pgd(
                 loss = F.cross_entropy(at_least_fp32(model(x + delta)), y)
                 (grad,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
-                step = step_size * grad.sign() if norm == "Linf" else step_size * grad / (_l2(grad) + 1e-12)
+                step = step_size * grad.sign() if norm == "Linf" else step_size * grad / (l2_norms(grad) + 1e-12)
                 delta = project(delta.detach() + step, x, eps, norm)
         x_adv = (x + delta).detach()
         if restarts <= 1:

@@ -60,8 +60,8 @@ class Remeasure:
     # replay measures wrong as well refuses the file, whatever the chance allows.
     replay: Callable | None = None
     # The draws of a run recorded before per-image draws replayed from its chunks (PGD's starts), for the sampled
-    # images: (evaluation, clean outcomes, those images, an image's NCHW shape) -> the attack that runs from them,
-    # (weights, x, y, spec) -> adversarial images
+    # images: (evaluation, clean outcomes, those images, an image's NCHW shape, the GPU it was recorded on or None)
+    # -> the attack that runs from them, (weights, x, y, spec) -> adversarial images
     chunk_starts: Callable | None = None
     # What runs again, where not the evaluation as recorded: (path, its name, evaluation) -> (settings, what runs
     # again in words), once what the evaluation says of itself is found to agree (one-line SamBenchError otherwise)
@@ -71,6 +71,10 @@ class Remeasure:
     # processor), as measured (tools/draws_tolerance.py); the spot check's rule where it cannot re-run the recorded
     # arithmetic (evaluation/check_rules.py). None where not measured.
     arithmetic: tuple[float, float] | None = None
+    # A GPU's results file recorded before per-image draws, its chunks' draws replayed on a CPU (cuda_draws.py): the
+    # rate at which a faithful image of each stratum differed from its replay (the GPU's search math against the
+    # CPU's), as measured (tools/autoattack_tolerance.py --replay-draws); None where not measured
+    gpu_arithmetic: tuple[float, float] | None = None
     # AutoAttack with per-image draws: the chance that a recorded-robust image is fooled only by its attacks whose
     # draws a batch shares (Square), which a re-run on a sample cannot replay
     tail_chance: float | None = None
@@ -248,9 +252,17 @@ PGD = Attack(
     cost=_pgd_cost,
     options=("norm", "eps", "steps", "step_size", "restarts", "seed"),
     board=COLUMN,
-    # Measured (docs/evaluation.md): a GPU's file re-run on a CPU, 35 of 98 recorded robust differed at Linf 4/255
-    # (99% bound 48%: chance 0.5); per-image draws on other arithmetic, 0 of 2,844 robust and 0 of 6,362 fooled
-    remeasure=Remeasure(replayable=True, chance=0.5, arithmetic=(0.0017, 0.00073), chunk_starts=_pgd_chunk_starts),
+    # Measured (docs/evaluation.md): a GPU's file re-run on a CPU from fresh draws, 35 of 98 recorded robust
+    # differed at Linf 4/255 (99% bound 48%: chance 0.5); from the H200's draws replayed, each evaluation of the
+    # full-scale files has its own rates (recorded_before.replay_chances), at worst these; per-image draws on other
+    # arithmetic, 0 of 2,844 robust and 0 of 6,362 fooled
+    remeasure=Remeasure(
+        replayable=True,
+        chance=0.5,
+        arithmetic=(0.0017, 0.00073),
+        gpu_arithmetic=(0.1515, 0.056),
+        chunk_starts=_pgd_chunk_starts,
+    ),
 )
 AUTOATTACK = Attack(
     "autoattack",

@@ -23,8 +23,9 @@ import torch
 
 from sam_bench.attacks import draws
 from sam_bench.errors import BadInput
-from sam_bench.evaluation import attack_table, check_power
+from sam_bench.evaluation import attack_table, check_power, cuda_draws, recorded_before
 from sam_bench.evaluation.autoattack_replay import kernels, kernels_here
+from sam_bench.evaluation.recheck import label
 from sam_bench.evaluation.results_record import Evaluation
 from sam_bench.evaluation.stratum_check import FIX
 from sam_bench.runtime.provenance import cpu_model
@@ -63,6 +64,7 @@ class Rule:
     tail_chance: float | None = None  # AutoAttack with per-image draws: images only attacks a batch shares fooled
     replayed: tuple[str, ...] = ()  # AutoAttack with per-image draws: its attacks whose draws replay image by image
     chunk_starts: bool = False  # PGD recorded before per-image draws: its chunks' draws replayed (spot_check)
+    gpu: str | None = None  # with chunk_starts: the listed GPU file's GPU, whose draws are replayed; else the CPU's
     # AutoAttack recorded before per-image draws: its first attacks replayed whole from their chunks for the images
     # recorded robust that the re-run fools, WHERE_RECORDED (only where its recorded kernels are this CPU's) or ALWAYS
     chunk_replay: str = ""
@@ -120,12 +122,13 @@ def unreproduced(environment: Mapping, evaluation: Evaluation, here: Here) -> li
     return why
 
 
-def rule(evaluation: Evaluation, environment: Mapping, listed: bool, here: Here) -> Rule:
+def rule(evaluation: Evaluation, environment: Mapping, listed: str | None, here: Here) -> Rule:
     """The rule one evaluation of a results file is held to (module docstring): `environment` is the file's,
-    `listed` whether its bytes are on the list of files recorded before per-image draws."""
+    `listed` the sha256 of its bytes where they are on the list of files recorded before per-image draws, else
+    None."""
     record = remeasure(evaluation.attack)
     if listed and not draws.keyed(evaluation.settings):
-        return _recorded_before(evaluation, environment, here, record)
+        return _recorded_before(evaluation, environment, here, record, listed)
     if evaluation.attack not in ("pgd", "autoattack") or draws.keyed(evaluation.settings):  # draws none, or per image
         return _per_image(evaluation, environment, here, record)
     return _strictest(evaluation, record)
@@ -158,7 +161,7 @@ def _per_image(evaluation: Evaluation, environment: Mapping, here: Here, record)
     )
 
 
-def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, record) -> Rule:
+def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, record, sha256: str) -> Rule:
     on_cpu = environment.get("device") == "cpu" and here.device == "cpu"
     where = f"recorded on {environment.get('device') or 'an unrecorded device'} before per-image draws (a listed file)"
     if evaluation.attack in ("clean",) or record.own is not None:
@@ -169,6 +172,16 @@ def _recorded_before(evaluation: Evaluation, environment: Mapping, here: Here, r
     recorded_chunks = isinstance(chunks.get("size"), int) and isinstance(chunks.get("batch_size"), int)
     if record.replayable and on_cpu and recorded_chunks:
         return Rule(RECORDED_BEFORE, f"{where}: its chunks' draws replayed exactly", chunk_starts=True, sized=False)
+    gpu = cuda_draws.gpu_of(environment)
+    if record.replayable and record.gpu_arithmetic and gpu and here.device == "cpu" and recorded_chunks:
+        own = recorded_before.replay_chances(sha256, label(evaluation))
+        chances = own or record.gpu_arithmetic
+        why = (
+            f"{where}: its chunks' draws replayed as torch drew them on its {gpu}, each stratum held to the rate of "
+            f"the GPU's other arithmetic measured on {'this evaluation' if own else 'such files'} "
+            f"({chances[0]:.1%} robust, {chances[1]:.1%} fooled)"
+        )
+        return Rule(RECORDED_BEFORE, why, chances=chances, chunk_starts=True, gpu=gpu, sized=False)
     chances = record.chances()
     why = f"{where}: {chances[0]:.0%} of its recorded-robust images may differ"
     if record.replay is not None:

@@ -20,7 +20,9 @@ CHECKS = Path(__file__).with_name("recorded_before_checks.json")
 
 
 @functools.cache
-def _checks() -> dict:
+def recorded() -> dict:
+    """What `tools/recorded_before.py --checks` wrote: the measured rates, the chances of replayed GPU files, and
+    each listed file's refused changes."""
     return json.loads(CHECKS.read_text())
 
 
@@ -28,7 +30,7 @@ def refused_changes(sha256: str | None) -> dict[str, int | None] | None:
     """{evaluation (as the spot check names it): the smallest change in points a check refuses in >= 99% of checks,
     None where no change is} of a file recorded before per-image draws; None for any other file (checked for
     1-point changes)."""
-    return _checks()["files"].get(sha256 or "")
+    return recorded()["files"].get(sha256 or "")
 
 
 def kind(evaluation: str) -> str:

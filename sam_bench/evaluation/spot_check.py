@@ -79,7 +79,7 @@ class _Check:
     results: Results
     data: Dataset
     model: CheckedModel
-    listed: bool  # the file's bytes are on the list of files recorded before per-image draws
+    listed: str | None  # the sha256 of the file's bytes where they are on the list recorded before per-image draws
     here: Here
     seed: int
     every_image: bool
@@ -123,9 +123,8 @@ def verdicts(
     dev = resolve_device(device)
     model = CheckedModel(place(net, dev, EVALUATION).eval(), dev, results.search_math, results.precision, data.family)
     check_seed = fresh_seed() if seed is None else seed
-    check = _Check(
-        path, results, data, model, pinned.sha256 in listed(), Here.now(dev), check_seed, every_image, data_dir
-    )
+    sha = pinned.sha256 if pinned.sha256 in listed() else None
+    check = _Check(path, results, data, model, sha, Here.now(dev), check_seed, every_image, data_dir)
     recorded = recorded_threads(results.environment)
     runnable = isinstance(recorded, int) and 1 <= recorded <= check_rules.MAX_THREADS
     threads = threads or (recorded if dev.type == "cpu" and runnable else None)
@@ -227,7 +226,7 @@ def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.n
         _need_chunks(check.path, ev, "its chunks' random draws")
         shape = (data.x_test.shape[3], *data.x_test.shape[1:3])  # NHWC images, NCHW starts
         assert record.chunk_starts is not None, f"{ev.attack}'s rule replays chunk starts its record has"
-        attack = record.chunk_starts(ev, clean, union, shape)
+        attack = record.chunk_starts(ev, clean, union, shape, rule.gpu)
     sampled = images(data, union)
     now, fooled_at = (
         model.outcome(spec, *sampled, seed=seed % 2**31, attack=attack) if len(union) else (np.zeros(0, bool), None)
@@ -241,7 +240,7 @@ def _attack_verdict(check: _Check, ev: Evaluation, name: str, rerun, clean: np.n
     if rule.replayed and fooled_at is not None:  # fooled, in the re-run, only by attacks that do not replay per image
         late = (fooled_at >= len(rule.replayed)) & (fooled_at < len(ev.params.attacks))
         tail = union[recorded[union] & ~now & late]
-    every_image, replayed = check.every_image, rule.chunk_starts
+    every_image, replayed = check.every_image, rule.chunk_starts and rule.exact
     return verdict_of(name, rerun_name, rule, recorded, now, parts, every_image, refuted, tail, first, replayed)
 
 
