@@ -57,13 +57,14 @@ class CudaGenerator:
         self.most_threads = MULTIPROCESSORS[gpu] * BLOCKS_PER_MULTIPROCESSOR * BLOCK
 
     def _words(self, numel: int, elements: np.ndarray) -> tuple[np.ndarray, int]:
-        """The word each element of an `numel`-element kernel gets, and the threads of its grid."""
+        """The word each element of a `numel`-element kernel gets, and the threads of its grid."""
         threads = min(self.most_threads, (numel + BLOCK - 1) // BLOCK * BLOCK)
         call, within = np.divmod(np.asarray(elements, np.int64), threads * WORDS)
         word, thread = np.divmod(within, threads)
         first = np.uint64(self.offset // WORDS) + call.astype(np.uint64)
         key = (self.seed & 0xFFFFFFFF, self.seed >> 32)
-        words = np.stack(philox([first & _MASK, first >> np.uint64(32), thread.astype(np.uint64), 0 * first], key))
+        counter = [first & _MASK, first >> np.uint64(32), thread.astype(np.uint64), np.zeros_like(first)]
+        words = np.stack(philox(counter, key))
         return words[word, np.arange(len(word))], threads
 
     def _advance(self, numel: int, threads: int) -> None:
