@@ -41,6 +41,12 @@ def random_perturbation(
     direction = torch.empty_like(x).normal_(generator=generator)
     radius = torch.empty(x.shape[0], *([1] * (x.dim() - 1)), device=x.device, dtype=x.dtype)
     radius.uniform_(0, 1, generator=generator)
+    return in_l2_ball(direction, radius, eps)
+
+
+def in_l2_ball(direction: torch.Tensor, radius: torch.Tensor, eps: float) -> torch.Tensor:
+    """Each example's `direction` scaled to L2 norm `radius` x eps (radius shaped to broadcast: N x 1 x 1 x 1): how
+    `random_perturbation` turns its normal and uniform draws into a point of the L2 ball."""
     return direction / (l2_norms(direction) + 1e-12) * radius * eps
 
 

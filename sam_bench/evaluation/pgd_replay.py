@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from sam_bench.attacks.draws import chunk_seed
-from sam_bench.attacks.pgd import l2_norms, pgd, random_perturbation
+from sam_bench.attacks.pgd import in_l2_ball, pgd, random_perturbation
 from sam_bench.evaluation.attack_spec import AttackSpec
 from sam_bench.evaluation.cuda_draws import CudaGenerator
 
@@ -74,7 +74,7 @@ def _drawn(generator, count: int, rows: list[int], eps: float, norm: str, shape)
         return torch.from_numpy(flat).view(len(rows), *shape)
     direction = torch.from_numpy(generator.normal(count * size, elements)).view(len(rows), *shape)
     radius = torch.from_numpy(generator.uniform(count, 0.0, 1.0, np.asarray(rows, np.int64)))
-    return direction / (l2_norms(direction) + 1e-12) * radius.view(-1, *([1] * len(shape))) * eps
+    return in_l2_ball(direction, radius.view(-1, *([1] * len(shape))), eps)
 
 
 def pgd_from(model, x: torch.Tensor, y: torch.Tensor, spec: AttackSpec, starts: list[torch.Tensor]) -> torch.Tensor:
