@@ -451,27 +451,36 @@ def pooled_arithmetic() -> dict:
     left out (held to its tail chance), each evaluation read as a check of a faithful file by the rule of other
     arithmetic and passing it. A model's clean pass, measured again in each of its files on the same first images,
     counts once (its largest measurement): re-running an image on the same arithmetic adds nothing."""
+    return pooled_measurements("draws-tolerance", "other arithmetic")
+
+
+def pooled_measurements(name: str, rule: str) -> dict:
+    """pooled_arithmetic's counts of the measurements in benchmarks/<name>.log (of the results files kept in
+    benchmarks/<name>/), each evaluation read as a check of a faithful file by `rule` and passing it."""
     import json
     from pathlib import Path
 
     from sam_bench.evaluation import attack_table
 
     root = Path(__file__).resolve().parents[1]
-    records = [json.loads(line) for line in (root / "benchmarks" / "draws-tolerance.log").read_text().splitlines()]
+    records = [json.loads(line) for line in (root / "benchmarks" / f"{name}.log").read_text().splitlines()]
     pooled: dict = {}
     clean: dict = {}
     for record in records:
-        model = json.loads((root / "benchmarks" / "draws-tolerance" / Path(record["results"]).name).read_text())
+        recorded = Path(record["results"])  # kept as benchmarks/<name>/<its folder>/<file>, or <name>/<file>
+        kept = root / "benchmarks" / name / recorded.parent.name / recorded.name
+        model = json.loads((kept if kept.is_file() else root / "benchmarks" / name / recorded.name).read_text())
         for ev in record["evaluations"]:
             attack = ev["evaluation"].split(" ")[0]
             remeasure = attack_table.attack(attack).remeasure
-            assert ev["rule"] == "other arithmetic", (record["results"], ev["evaluation"])
+            assert ev["rule"] == rule, (record["results"], ev["evaluation"])
             counts = [(0, 0), (0, 0)]
             for s in ev["strata"]:
                 i = ("robust", "fooled").index(s["recorded"])  # recorded correct, recorded wrong (an empty one absent)
                 tail = s.get("differing, fooled only by attacks that do not replay", 0)
+                chance = remeasure.arithmetic[i] if rule == "other arithmetic" else 0.0  # else an exact replay
                 stratum = Stratum(
-                    i == 0, s["images"], s["differing"], remeasure.arithmetic[i], tail=tail or None,
+                    i == 0, s["images"], s["differing"], chance, tail=tail or None,
                     tail_chance=remeasure.tail_chance or 0.0,
                 )  # fmt: skip
                 assert not stratum.refused, (record["results"], ev["evaluation"], s)
@@ -506,6 +515,23 @@ def test_the_rates_of_other_arithmetic_cover_what_faithful_re_runs_measured():
         assert attack_table.attack(attack).remeasure.arithmetic[i] >= bound, (attack, i, k, m, bound)
         names = ("recorded correct", "recorded wrong") if attack == "clean" else ("recorded robust", "recorded fooled")
         stated = f"{k:,} of {m:,} {names[i]} ({attack}; 99% bound {bound:.2%})"
+        assert stated in doc, stated
+
+
+def test_faithful_files_checked_where_they_were_recorded_pass_the_exact_rule():
+    """A file with per-image draws checked on the processor, kernels, torch and threads that recorded it is held to
+    the exact rule (one differing image refuses it), although the check runs its images in other batches than the
+    recorded ones, where a CPU may pick other kernels for another batch size (test_draws.py). Faithful files
+    recorded and re-run so on both kinds of kernels of one processor (benchmarks/draws-exact.log) pass it, every
+    stratum of every evaluation, and docs/evaluation.md states how many images they re-ran."""
+    from pathlib import Path
+
+    pooled = pooled_measurements("draws-exact", "exact replay")
+    assert {attack for attack, _ in pooled} == set(OTHER_ARITHMETIC)
+    doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text().split())
+    for (attack, i), (k, m) in pooled.items():
+        names = ("recorded correct", "recorded wrong") if attack == "clean" else ("recorded robust", "recorded fooled")
+        stated = f"{k:,} of {m:,} {names[i]} ({attack})"
         assert stated in doc, stated
 
 

@@ -16,8 +16,9 @@ appends one JSON line per file to `--log`: each evaluation's images and differin
 recorded-robust ones split into those its per-image-replayed attacks fooled and those only Square fooled), with the
 command, the CPU, the kernels of both sides, threads, seconds and load average. `clean` re-runs the clean pass of a
 results file on its first `--images` images here and counts the images whose outcome differs from the file, per
-stratum (a GPU's file's clean pass checked on a CPU). On a GPU machine, `record --device cuda` and `measure` on its
-CPU measure a GPU's files checked on a CPU (docs/gpu.md).
+stratum (a GPU's file's clean pass checked on a CPU). Recorded and measured on one machine with the same kernels
+(`--isa ''` and no cap, or the same cap on both), the rule is the exact replay's (`benchmarks/draws-exact.log`). On
+a GPU machine, `record --device cuda` and `measure` on its CPU measure a GPU's files checked on a CPU (docs/gpu.md).
 """
 
 from __future__ import annotations
