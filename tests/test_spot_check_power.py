@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sam_bench.evaluation import spot_check
+from sam_bench.evaluation import check_rules, spot_check
 from sam_bench.evaluation.autoattack_replay import STAGES
 from sam_bench.evaluation.check_power import POWER, changed_images, sample_size
 from sam_bench.evaluation.stratum_check import Stratum, fresh_seed, seed_of, stratified
@@ -451,7 +451,7 @@ def pooled_arithmetic() -> dict:
     left out (held to its tail chance), each evaluation read as a check of a faithful file by the rule of other
     arithmetic and passing it. A model's clean pass, measured again in each of its files on the same first images,
     counts once (its largest measurement): re-running an image on the same arithmetic adds nothing."""
-    return pooled_measurements("draws-tolerance", "other arithmetic")
+    return pooled_measurements("draws-tolerance", check_rules.OTHER_ARITHMETIC)
 
 
 def pooled_measurements(name: str, rule: str) -> dict:
@@ -478,7 +478,7 @@ def pooled_measurements(name: str, rule: str) -> dict:
             for s in ev["strata"]:
                 i = ("robust", "fooled").index(s["recorded"])  # recorded correct, recorded wrong (an empty one absent)
                 tail = s.get("differing, fooled only by attacks that do not replay", 0)
-                chance = remeasure.arithmetic[i] if rule == "other arithmetic" else 0.0  # else an exact replay
+                chance = remeasure.arithmetic[i] if rule == check_rules.OTHER_ARITHMETIC else 0.0  # else exact
                 stratum = Stratum(
                     i == 0, s["images"], s["differing"], chance, tail=tail or None,
                     tail_chance=remeasure.tail_chance or 0.0,
@@ -526,7 +526,7 @@ def test_faithful_files_checked_where_they_were_recorded_pass_the_exact_rule():
     stratum of every evaluation, and docs/evaluation.md states how many images they re-ran."""
     from pathlib import Path
 
-    pooled = pooled_measurements("draws-exact", "exact replay")
+    pooled = pooled_measurements("draws-exact", check_rules.EXACT)
     assert {attack for attack, _ in pooled} == set(OTHER_ARITHMETIC)
     doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text().split())
     for (attack, i), (k, m) in pooled.items():
